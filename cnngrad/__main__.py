@@ -1,0 +1,3 @@
+from cnngrad.cli import main
+
+main()

@@ -1,0 +1,338 @@
+"""The ``cnngrad`` command.  Thin commands: load → run → render → write.
+
+This is the only module that prints or exits.  Every :class:`~cnngrad.errors.CnnGradError` is
+caught once, in :func:`guarded`, printed as one line ``error: <file>: <where>: <what>`` (and a
+hint line) on stderr, and mapped to its exit code (2 for bad input or usage).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnngrad import __version__
+from cnngrad.errors import CnnGradError, UsageError, did_you_mean
+
+EPILOG_BACKWARD = """\
+[bold]Examples[/]
+
+  cnngrad backward samples/stackexchange.json
+  cnngrad backward samples/network.json --format json -o result.json
+  cnngrad backward --input o.csv --kernel w.csv --delta d.csv
+  cat problem.json | cnngrad backward -
+"""
+
+EPILOG_FORWARD = """\
+[bold]Examples[/]
+
+  cnngrad forward samples/network.json
+  cnngrad forward samples/network.json --format json
+"""
+
+app = typer.Typer(
+    name="cnngrad",
+    help="Gradients of a convolutional network, layer by layer, done by the numbers.\n\n"
+         "Give a problem file (JSON: an input, layers, and a loss or the upstream delta) and "
+         "cnngrad prints every layer's dE/dw, dE/db and input delta as tables you can compare "
+         "with a hand computation, or as JSON for a script.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cnngrad {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Gradients of a convolutional network, layer by layer, done by the numbers."""
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def report_error(error: CnnGradError) -> None:
+    print(f"error: {error.message()}", file=sys.stderr)
+    if error.hint:
+        print(f"  hint: {error.hint}", file=sys.stderr)
+
+
+def guarded(command):
+    """Run a command body; a CnnGradError becomes one stderr line and its exit code.
+    ``--debug`` (every command has it) lets the traceback through instead."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CnnGradError as error:
+            if kwargs.get("debug"):
+                raise
+            report_error(error)
+            raise typer.Exit(error.exit_code) from None
+        except RecursionError:
+            if kwargs.get("debug"):
+                raise
+            print("error: the problem is nested too deeply to read", file=sys.stderr)
+            raise typer.Exit(2) from None
+        except MemoryError:
+            if kwargs.get("debug"):
+                raise
+            print("error: out of memory; the problem is too large for this machine "
+                  "(see --max-elements)", file=sys.stderr)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise UsageError(f"unknown value '{value}'", where=option,
+                         hint=did_you_mean(value, allowed))
+    return value
+
+
+def write_output(text: str, output: Optional[Path], protected: list[Path]) -> None:
+    """To stdout, or atomically to a file: a temporary file in the same folder renamed into
+    place, so an error never leaves a partial file and an existing one is untouched."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = output.resolve()
+    for path in protected:
+        try:
+            if path.resolve() == target:
+                raise UsageError("refusing to overwrite one of the problem's own input files",
+                                 where="--output", file=str(output))
+        except OSError:
+            continue
+    if target.is_dir():
+        raise UsageError("is a folder, not a file", where="--output", file=str(output))
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"folder {str(folder)!r} does not exist", where="--output",
+                         file=str(output))
+    try:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                             dir=folder)
+    except OSError as exc:
+        raise UsageError(f"cannot write there: {exc.strerror}", where="--output",
+                         file=str(output)) from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.replace(temp_name, target)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        raise
+
+
+def render_rich(renderable, *, to_file: bool) -> str:
+    """A Rich renderable → text: colours only for a terminal, never control codes in a file
+    or a pipe, and wide enough that a table is not folded."""
+    import io
+
+    from rich.console import Console
+
+    terminal = not to_file and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    buffer = io.StringIO()
+    if terminal:
+        width = Console().width
+        console = Console(file=buffer, force_terminal=True, width=width)
+    else:
+        console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
+                          width=200, legacy_windows=False)
+    console.print(renderable)
+    text = buffer.getvalue()
+    if not terminal:
+        text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    return text
+
+
+# --------------------------------------------------------------------------- shared options
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for people) or json "
+                                                               "(the contract's result, for "
+                                                               "scripts).")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to "
+                                                   "this file instead of standard output "
+                                                   "(atomically: never a partial file).",
+                                                   dir_okay=False)]
+DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
+                                          help="Decimals shown in tables.")]
+ExactOpt = Annotated[bool, typer.Option("--exact", help="Exact rational arithmetic: 0.51 is "
+                                                        "51/100, results print as fractions.")]
+LrOpt = Annotated[Optional[str], typer.Option("--lr", help="Learning rate η: also show each "
+                                              "parameter after one SGD step p − η·dE/dp.")]
+MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
+                                             help="Refuse problems whose largest tensor would "
+                                                  "hold more elements than this.")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="float64 (default) or float32 for big "
+                                                       "problems.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+ProblemArg = Annotated[Optional[str], typer.Argument(
+    metavar="PROBLEM", help="The problem file (JSON), or - to read it from standard input. "
+                            "Leave it out to build a one-conv problem from --input, --kernel "
+                            "and --delta.", show_default=False)]
+
+
+def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict):
+    from cnngrad.problem import load_problem, problem_from_quick
+
+    given_quick = {k: v for k, v in quick.items() if v not in (None, False)}
+    if problem is not None:
+        if given_quick:
+            raise UsageError(f"--{next(iter(given_quick)).replace('_', '-')} builds a problem "
+                             f"from the command line; do not give a problem file too",
+                             where="options")
+        return load_problem(problem, exact=exact, max_elements=max_elements)
+    missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
+    if len(missing) == 3:
+        raise UsageError("no problem given", where="PROBLEM",
+                         hint="give a problem file, or --input, --kernel and --delta")
+    if missing:
+        raise UsageError(f"quick mode needs --input, --kernel and --delta; missing "
+                         f"{', '.join('--' + m for m in missing)}", where="options")
+    return problem_from_quick(exact=exact, max_elements=max_elements, **quick)
+
+
+def parse_lr(lr: Optional[str], exact: bool):
+    if lr is None:
+        return None
+    from cnngrad.tensorio import parse_number
+
+    return parse_number(lr, "--lr", file="(command line)", exact=exact)
+
+
+def parse_dtype(dtype: str):
+    import numpy as np
+
+    choose(dtype, ("float64", "float32"), "--dtype")
+    return None if dtype == "float64" else np.float32
+
+
+def compute(problem: Optional[str], *, fmt: str, exact: bool, max_elements: int, dtype: str,
+            lr: Optional[str], quick: dict):
+    from cnngrad.network import run
+
+    spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
+    if exact and dtype != "float64":
+        raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
+    return spec, run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype))
+
+
+# --------------------------------------------------------------------------- commands
+
+OUTPUT_FORMATS = ("table", "json")
+
+
+@app.command(epilog=EPILOG_BACKWARD)
+@guarded
+def backward(
+    problem: ProblemArg = None,
+    format: FormatOpt = "table",
+    output: OutputOpt = None,
+    decimals: DecimalsOpt = 6,
+    exact: ExactOpt = False,
+    lr: LrOpt = None,
+    input: Annotated[Optional[str], typer.Option("--input", help="Quick mode: the input "
+                                                 "(CSV, .npy or inline JSON).",
+                                                 rich_help_panel="Quick mode (no JSON)")] = None,
+    kernel: Annotated[Optional[str], typer.Option("--kernel", help="Quick mode: the kernel.",
+                                                  rich_help_panel="Quick mode (no JSON)")] = None,
+    delta: Annotated[Optional[str], typer.Option("--delta", help="Quick mode: dE/d(conv "
+                                                 "output).",
+                                                 rich_help_panel="Quick mode (no JSON)")] = None,
+    bias: Annotated[Optional[str], typer.Option("--bias", help="Quick mode: the bias (a number, "
+                                                "a vector or a file).",
+                                                rich_help_panel="Quick mode (no JSON)")] = None,
+    stride: Annotated[Optional[str], typer.Option("--stride", help="Quick mode: 2 or [2, 1].",
+                                                  rich_help_panel="Quick mode (no JSON)")] = None,
+    padding: Annotated[Optional[str], typer.Option("--padding", help="Quick mode: 1, [1, 2], "
+                                                   "[top, bottom, left, right], valid or same.",
+                                                   rich_help_panel="Quick mode (no JSON)")] = None,
+    dilation: Annotated[Optional[str], typer.Option("--dilation", help="Quick mode: 2 or "
+                                                    "[2, 1].",
+                                                    rich_help_panel="Quick mode (no JSON)")] = None,
+    flip_kernel: Annotated[bool, typer.Option("--flip-kernel", help="Quick mode: true "
+                                              "convolution (kernel rotated 180°).",
+                                              rich_help_panel="Quick mode (no JSON)")] = False,
+    max_elements: MaxElementsOpt = 10**8,
+    dtype: DtypeOpt = "float64",
+    debug: DebugOpt = False,
+) -> None:
+    """Every layer's gradients, last layer first: the upstream delta, dE/dw and dE/db, and the
+    input delta, as tables (or JSON)."""
+    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    quick = dict(input=input, kernel=kernel, delta=delta, bias=bias, stride=stride,
+                 padding=padding, dilation=dilation, flip_kernel=flip_kernel)
+    spec, trace = compute(problem, fmt=fmt, exact=exact, max_elements=max_elements, dtype=dtype,
+                          lr=lr, quick=quick)
+    if fmt == "json":
+        from cnngrad.render.json_result import render_json
+
+        text = render_json(trace)
+    elif fmt == "table":
+        from cnngrad.render.tables import backward_report
+
+        text = render_rich(backward_report(trace, decimals), to_file=output is not None)
+    else:
+        raise UsageError(f"unknown format {fmt!r}", where="--format")
+    write_output(text, output, spec.input_files)
+
+
+@app.command(epilog=EPILOG_FORWARD)
+@guarded
+def forward(
+    problem: Annotated[str, typer.Argument(metavar="PROBLEM", help="The problem file (JSON), "
+                                           "or - for standard input.", show_default=False)],
+    format: FormatOpt = "table",
+    output: OutputOpt = None,
+    decimals: DecimalsOpt = 6,
+    exact: ExactOpt = False,
+    max_elements: MaxElementsOpt = 10**8,
+    dtype: DtypeOpt = "float64",
+    debug: DebugOpt = False,
+) -> None:
+    """Each layer's output in forward order, then the loss."""
+    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    spec, trace = compute(problem, fmt=fmt, exact=exact, max_elements=max_elements, dtype=dtype,
+                          lr=None, quick={})
+    if fmt == "json":
+        from cnngrad.render.json_result import render_json
+
+        text = render_json(trace, include_backward=False)
+    elif fmt == "table":
+        from cnngrad.render.tables import forward_report
+
+        text = render_rich(forward_report(trace, decimals), to_file=output is not None)
+    else:
+        raise UsageError(f"unknown format {fmt!r}", where="--format")
+    write_output(text, output, spec.input_files)
+
+
+def main() -> None:
+    app(prog_name="cnngrad")
+
+
+if __name__ == "__main__":
+    main()

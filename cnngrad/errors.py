@@ -1,0 +1,89 @@
+"""The one exception family cnngrad raises for anything a user can get wrong.
+
+Every error knows *where* (a JSON path such as ``layers[1].kernel[2]``, a CSV
+``row 3, column 2`` or a command-line option) and *what*, plus an optional
+one-line hint ("did you mean 'kernel'?").  The CLI catches :class:`CnnGradError`
+once, prints ``error: <file>: <where>: <what>`` and exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class CnnGradError(Exception):
+    """Base of every error cnngrad reports to a user (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, *, where: str | None = None, file: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.where = where
+        self.file = file
+        self.hint = hint
+
+    def located(self, *, file: str | None = None, where_prefix: str | None = None) -> "CnnGradError":
+        """Fill in the file and prefix the path when a caller knows more context."""
+        if file is not None and self.file is None:
+            self.file = file
+        if where_prefix:
+            self.where = join_path(where_prefix, self.where) if self.where else where_prefix
+        return self
+
+    def message(self) -> str:
+        """The one line the CLI prints (without the ``error:`` prefix)."""
+        parts = [p for p in (self.file, self.where) if p]
+        parts.append(self.what)
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        return self.message()
+
+
+class ProblemError(CnnGradError):
+    """The problem file (or a tensor file it names) is malformed or inconsistent."""
+
+
+class ShapeError(ProblemError):
+    """Shapes that do not fit together (kernel vs input, delta vs output, ...)."""
+
+
+class ResourceError(ProblemError):
+    """The problem would need more memory than allowed (see ``--max-elements``)."""
+
+
+class UsageError(CnnGradError):
+    """Bad command-line usage: a missing file, an unknown option value."""
+
+
+class ExactUnsupportedError(CnnGradError):
+    """A layer or loss that cannot be computed in exact rational arithmetic."""
+
+
+def join_path(base: str, tail: str | int) -> str:
+    """Join JSON path pieces: ``join_path("layers[1]", "kernel") == "layers[1].kernel"``."""
+    if isinstance(tail, int):
+        return f"{base}[{tail}]"
+    if not base:
+        return tail
+    if tail.startswith("["):
+        return base + tail
+    return f"{base}.{tail}"
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to a misspelt one, or None when nothing is close."""
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A hint naming the closest known name, or listing them all."""
+    known = sorted(known)
+    best = closest(name, known)
+    if best is not None:
+        return f"did you mean '{best}'? (allowed: {', '.join(known)})"
+    return f"allowed: {', '.join(known)}"

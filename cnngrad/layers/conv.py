@@ -1,0 +1,598 @@
+"""2-D convolution (cross-correlation) and its backward pass, with the padding it needs.
+
+The fast kernels work on a chunk of images at a time: ``im2col`` of the padded chunk, one
+matrix product per group for the forward pass, and for the backward pass one product for
+dE/dw and one for the column deltas, which ``col2im`` adds back tap by tap.  Working memory
+beyond the inputs and outputs stays under :data:`WORKING_MEMORY_BYTES` whatever the batch
+size.  The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the
+``--exact`` mode) and stays exact: only indexing, ``+``, ``*`` and ``np.matmul`` are used.
+
+Each fast kernel has a plain-loop ``_naive`` twin written straight from the formula; the
+tests hold one to the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnngrad.layers._common import (
+    FourSides,
+    conv_output_size,
+    four_sides,
+    is_exact,
+    pair,
+    zeros_like_dtype,
+)
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+#: Size of one im2col tile: whole images when they fit, else blocks of output rows.  Small
+#: enough for the columns to stay in cache between their copy and their matrix product.
+TILE_BYTES = 4 * 2**20
+
+
+# --------------------------------------------------------------------------------------
+# padding
+
+
+def _check_padding_mode(mode: str) -> None:
+    if mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {', '.join(PADDING_MODES)}; got {mode!r}")
+
+
+def _check_sides(sides: FourSides, mode: str, input_hw: tuple[int, int]) -> None:
+    """torch's limits: reflect needs pad < size (the edge is not repeated), circular pad ≤ size."""
+    if any(p < 0 for p in sides):
+        raise ValueError(f"padding must be ≥ 0 on every side, got {sides}")
+    if mode == "zeros" or mode == "replicate":
+        return
+    elif mode == "reflect":
+        for pad, size, axis in zip(sides, (input_hw[0],) * 2 + (input_hw[1],) * 2, "HHWW"):
+            if pad >= size:
+                raise ValueError(f"reflect padding {pad} must be smaller than the input size "
+                                 f"{size} along {axis}")
+    elif mode == "circular":
+        for pad, size, axis in zip(sides, (input_hw[0],) * 2 + (input_hw[1],) * 2, "HHWW"):
+            if pad > size:
+                raise ValueError(f"circular padding {pad} must not exceed the input size "
+                                 f"{size} along {axis}")
+    else:
+        _check_padding_mode(mode)
+
+
+def _source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """For each padded position along one axis, the input position it copies.
+
+    ``mode`` is one of reflect, replicate, circular (zeros copies nothing).
+    """
+    offset = np.arange(-before, size + after)
+    if mode == "reflect":
+        # mirror about the edge cells: -1 -> 1, size -> size - 2
+        return np.where(offset < 0, -offset, np.where(offset >= size, 2 * (size - 1) - offset, offset))
+    elif mode == "replicate":
+        return np.clip(offset, 0, size - 1)
+    elif mode == "circular":
+        return offset % size
+    else:
+        raise ValueError(f"no source index for padding_mode {mode!r}; expected reflect, "
+                         "replicate or circular")
+
+
+def pad2d(x: np.ndarray, sides: int | Sequence[int], mode: str = "zeros") -> np.ndarray:
+    """Pad the last two axes of ``x``.
+
+    Parameters
+    ----------
+    x : ndarray (..., H, W)
+    sides : int, (rows, cols) or (top, bottom, left, right)
+    mode : {"zeros", "reflect", "replicate", "circular"}
+        As ``torch.nn.functional.pad``: reflect mirrors without repeating the edge
+        (pad < size), replicate repeats the edge, circular wraps around (pad ≤ size).
+
+    Returns
+    -------
+    padded : ndarray (..., H + top + bottom, W + left + right), the dtype of ``x``
+    """
+    _check_padding_mode(mode)
+    top, bottom, left, right = sides4 = four_sides(sides)
+    height, width = x.shape[-2:]
+    _check_sides(sides4, mode, (height, width))
+    if mode == "zeros":
+        padded = zeros_like_dtype(x.shape[:-2] + (height + top + bottom, width + left + right), x)
+        padded[..., top:top + height, left:left + width] = x
+        return padded
+    rows = _source_index(height, top, bottom, mode)
+    cols = _source_index(width, left, right, mode)
+    return x.take(rows, axis=-2).take(cols, axis=-1)
+
+
+def _scatter_back(delta: np.ndarray, source: np.ndarray, size: int, before: int,
+                  axis: int) -> np.ndarray:
+    """Gradient of ``x.take(source, axis)``: each padded slice's delta added to its source."""
+    interior = delta.take(np.arange(before, before + size), axis=axis)  # a fresh copy
+    border = np.r_[0:before, before + size:delta.shape[axis]]
+    if border.size:
+        index = [slice(None)] * delta.ndim
+        index[axis] = source[border]
+        np.add.at(interior, tuple(index), delta.take(border, axis=axis))
+    return interior
+
+
+def pad2d_backward(delta_padded: np.ndarray, sides: int | Sequence[int], mode: str,
+                   input_hw: tuple[int, int]) -> np.ndarray:
+    """Gradient of :func:`pad2d`: a padded cell's delta flows back to the input cell it copies.
+
+    Parameters
+    ----------
+    delta_padded : ndarray (..., H + top + bottom, W + left + right)
+    sides : int, (rows, cols) or (top, bottom, left, right)
+    mode : {"zeros", "reflect", "replicate", "circular"}
+    input_hw : (H, W)
+
+    Returns
+    -------
+    delta : ndarray (..., H, W)
+    """
+    _check_padding_mode(mode)
+    top, bottom, left, right = sides4 = four_sides(sides)
+    height, width = input_hw
+    _check_sides(sides4, mode, (height, width))
+    expected = (height + top + bottom, width + left + right)
+    if tuple(delta_padded.shape[-2:]) != expected:
+        raise ValueError(f"delta_padded must end in {expected} for input {input_hw} padded by "
+                         f"{sides4}, got {delta_padded.shape}")
+    if mode == "zeros":
+        # zero cells copy nothing, so their delta goes nowhere
+        return delta_padded[..., top:top + height, left:left + width].copy()
+    # pad2d is take(rows) then take(cols): undo the columns first, then the rows
+    delta = _scatter_back(delta_padded, _source_index(width, left, right, mode), width, left,
+                          axis=delta_padded.ndim - 1)
+    return _scatter_back(delta, _source_index(height, top, bottom, mode), height, top,
+                         axis=delta_padded.ndim - 2)
+
+
+# --------------------------------------------------------------------------------------
+# geometry and argument checks
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    n: int
+    c: int
+    h: int
+    w: int
+    f: int
+    kh: int
+    kw: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    sides: FourSides
+    groups: int
+    mode: str
+    h_out: int
+    w_out: int
+
+    @property
+    def c_group(self) -> int:
+        return self.c // self.groups
+
+    @property
+    def f_group(self) -> int:
+        return self.f // self.groups
+
+    @property
+    def padded_hw(self) -> tuple[int, int]:
+        top, bottom, left, right = self.sides
+        return self.h + top + bottom, self.w + left + right
+
+    @property
+    def out_shape(self) -> tuple[int, int, int, int]:
+        return self.n, self.f, self.h_out, self.w_out
+
+    def tap_window(self, m: int, n: int) -> tuple[slice, slice]:
+        """The padded-input rows and columns kernel tap (m, n) meets, one per output cell."""
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        return (slice(m * dh, m * dh + sh * (self.h_out - 1) + 1, sh),
+                slice(n * dw, n * dw + sw * (self.w_out - 1) + 1, sw))
+
+
+def _geometry(x_shape, w_shape, stride, padding, dilation, groups, padding_mode) -> _Geometry:
+    _check_padding_mode(padding_mode)
+    if len(x_shape) != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {tuple(x_shape)}")
+    if len(w_shape) != 4:
+        raise ValueError(f"w must be 4-D (F, C/groups, kh, kw), got shape {tuple(w_shape)}")
+    n, c, h, w = x_shape
+    f, c_group, kh, kw = w_shape
+    groups = int(groups)
+    stride_hw, dilation_hw = pair(stride, "stride"), pair(dilation, "dilation")
+    sides = four_sides(padding)
+    if groups < 1:
+        raise ValueError(f"groups must be ≥ 1, got {groups}")
+    if min(stride_hw) < 1 or min(dilation_hw) < 1:
+        raise ValueError(f"stride and dilation must be ≥ 1, got stride {stride_hw}, "
+                         f"dilation {dilation_hw}")
+    if c % groups:
+        raise ValueError(f"input channels C={c} are not divisible by groups={groups}")
+    if f % groups:
+        raise ValueError(f"filters F={f} are not divisible by groups={groups}")
+    if c_group != c // groups:
+        raise ValueError(f"w has {c_group} channels per filter, expected C/groups = "
+                         f"{c}/{groups} = {c // groups}")
+    if min(n, c, h, w, f, kh, kw) < 1:
+        raise ValueError(f"empty axis in x {tuple(x_shape)} or w {tuple(w_shape)}")
+    _check_sides(sides, padding_mode, (h, w))
+    h_out = conv_output_size(h, sides[0], sides[1], kh, stride_hw[0], dilation_hw[0])
+    w_out = conv_output_size(w, sides[2], sides[3], kw, stride_hw[1], dilation_hw[1])
+    if h_out < 1 or w_out < 1:
+        raise ValueError(f"output size {h_out}×{w_out} < 1: the dilated kernel "
+                         f"{dilation_hw[0] * (kh - 1) + 1}×{dilation_hw[1] * (kw - 1) + 1} does "
+                         f"not fit the padded input {h + sides[0] + sides[1]}×"
+                         f"{w + sides[2] + sides[3]}")
+    return _Geometry(n, c, h, w, f, kh, kw, stride_hw, dilation_hw, sides, groups,
+                     padding_mode, h_out, w_out)
+
+
+def _common_dtype(*arrays: np.ndarray | None) -> np.dtype:
+    """The arrays' common dtype; object stays object, integers and bools compute in float64."""
+    dtype = np.result_type(*(a for a in arrays if a is not None))
+    if dtype != object and not np.issubdtype(dtype, np.inexact):
+        dtype = np.dtype(np.float64)
+    return dtype
+
+
+def _check_bias(b: np.ndarray, geo: _Geometry) -> None:
+    if b.shape not in ((geo.f,), (geo.f, geo.h_out, geo.w_out)):
+        raise ValueError(f"b must have shape ({geo.f},) (one per filter) or "
+                         f"({geo.f}, {geo.h_out}, {geo.w_out}) (untied), got {b.shape}")
+
+
+# --------------------------------------------------------------------------------------
+# fast kernels
+
+
+@dataclass(frozen=True)
+class _Tiling:
+    """Images per chunk (padded together) and output rows per im2col tile."""
+
+    images: int
+    rows: int
+
+    def chunks(self, n: int):
+        for start in range(0, n, self.images):
+            yield start, min(start + self.images, n)
+
+    def row_blocks(self, rows: int):
+        for start in range(0, rows, self.rows):
+            yield start, min(start + self.rows, rows)
+
+
+def _tiling(n: int, rows: int, row_items: int, itemsize: int) -> _Tiling:
+    """Tiles whose columns (``row_items`` elements per output row and image) fit
+    :data:`TILE_BYTES`: whole images when they fit, else blocks of rows of one image."""
+    row_bytes = row_items * itemsize
+    images = max(1, min(n, TILE_BYTES // (rows * row_bytes)))
+    return _Tiling(images, max(1, min(rows, TILE_BYTES // (images * row_bytes))))
+
+
+def _buffer(size: int, dtype: np.dtype) -> np.ndarray:
+    return np.empty(size, dtype=dtype)
+
+
+def _view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A contiguous array of ``shape`` in the front of a flat buffer (so reshapes are views)."""
+    return buffer[:int(np.prod(shape))].reshape(shape)
+
+
+def _im2col(source: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int], corner: tuple[int, int], cols: np.ndarray) -> None:
+    """cols[b, c, m, n, i, j] = source[b, c, r0 + i·s + m·d, c0 + j·s + n·d], one copy per tap.
+
+    ``cols`` has shape (B, C, kh, kw, rows, columns); (r0, c0) is ``corner``.
+    """
+    rows, columns = cols.shape[-2:]
+    for m in range(kernel[0]):
+        top = corner[0] + m * dilation[0]
+        for n in range(kernel[1]):
+            left = corner[1] + n * dilation[1]
+            cols[:, :, m, n] = source[:, :, top:top + stride[0] * (rows - 1) + 1:stride[0],
+                                      left:left + stride[1] * (columns - 1) + 1:stride[1]]
+
+
+def _col2im(cols: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int], corner: tuple[int, int], target: np.ndarray) -> None:
+    """The adjoint of :func:`_im2col`: add each tap's column deltas onto the cells it read."""
+    rows, columns = cols.shape[-2:]
+    for m in range(kernel[0]):
+        top = corner[0] + m * dilation[0]
+        for n in range(kernel[1]):
+            left = corner[1] + n * dilation[1]
+            target[:, :, top:top + stride[0] * (rows - 1) + 1:stride[0],
+                   left:left + stride[1] * (columns - 1) + 1:stride[1]] += cols[:, :, m, n]
+
+
+def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
+    if geo.sides == (0, 0, 0, 0):
+        return x_chunk
+    return pad2d(x_chunk, geo.sides, geo.mode)
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                   stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                   dilation: int | Sequence[int] = 1, groups: int = 1,
+                   padding_mode: str = "zeros") -> np.ndarray:
+    """2-D cross-correlation, as ``torch.nn.functional.conv2d`` (and Conv2d's padding_mode).
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+    w : ndarray (F, C/groups, kh, kw)
+    b : None, ndarray (F,) one bias per filter, or (F, H', W') untied (one per output cell)
+    stride, dilation : int or (rows, cols)
+    padding : int, (rows, cols) or (top, bottom, left, right)
+    groups : int
+        Input channels ``g·C/groups ... (g+1)·C/groups − 1`` feed filters
+        ``g·F/groups ... (g+1)·F/groups − 1``.
+    padding_mode : {"zeros", "reflect", "replicate", "circular"}
+
+    Returns
+    -------
+    y : ndarray (N, F, H', W'), the common dtype of x, w and b (object stays object)
+
+    Notes
+    -----
+    y[n, f, i, j] = Σ_c Σ_m Σ_n w[f, c, m, n] · xpad[n, g·C/groups + c, i·s + m·d, j·s + n·d] + b
+    with g = f // (F/groups), and per axis H' = floor((H + pad_total − d·(k − 1) − 1) / s) + 1.
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    b = None if b is None else np.asarray(b)
+    if b is not None:
+        _check_bias(b, geo)
+    dtype = _common_dtype(x, w, b)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    cg, fg, taps = geo.c_group, geo.f_group, geo.c_group * geo.kh * geo.kw
+    kernel, w_out = (geo.kh, geo.kw), geo.w_out
+    w_mat = w.reshape(geo.groups, fg, taps)
+    y = np.empty((geo.n, geo.f, geo.h_out * w_out), dtype=dtype)
+    tiling = _tiling(geo.n, geo.h_out, taps * w_out, dtype.itemsize)
+    cols_buffer = _buffer(tiling.images * tiling.rows * taps * w_out, dtype)
+    for start, stop in tiling.chunks(geo.n):
+        x_padded = _pad_chunk(x[start:stop], geo)
+        for row, row_end in tiling.row_blocks(geo.h_out):
+            cols = _view(cols_buffer, (stop - start, cg) + kernel + (row_end - row, w_out))
+            for g in range(geo.groups):
+                _im2col(x_padded[:, g * cg:(g + 1) * cg], kernel, geo.stride, geo.dilation,
+                        (row * geo.stride[0], 0), cols)
+                # (F/G, taps) @ (B, taps, cells) -> (B, F/G, cells), already y's layout
+                np.matmul(w_mat[g], cols.reshape(stop - start, taps, -1),
+                          out=y[start:stop, g * fg:(g + 1) * fg, row * w_out:row_end * w_out])
+    y = y.reshape(geo.out_shape)
+    if b is not None:
+        b = b.astype(dtype, copy=False)
+        y += b[:, None, None] if b.ndim == 1 else b
+    return y
+
+
+def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
+                    stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                    dilation: int | Sequence[int] = 1, groups: int = 1,
+                    padding_mode: str = "zeros") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`conv2d_forward` given delta = dE/dy.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+    w : ndarray (F, C/groups, kh, kw)
+    delta : ndarray (N, F, H', W')
+    stride, padding, dilation, groups, padding_mode
+        As in :func:`conv2d_forward`.
+
+    Returns
+    -------
+    dx : ndarray (N, C, H, W)
+        dE/dx; the delta of a padded cell is added to the input cell it copies.
+    dw : ndarray (F, C/groups, kh, kw)
+    db : ndarray (F,)
+        delta summed over N, H', W' (the gradient of a per-filter bias).
+
+    Notes
+    -----
+    With cols the im2col matrix of xpad: dw = Σ_images delta · colsᵀ.  The delta of xpad is
+    col2im(wᵀ · delta); with stride 1 it is computed instead as the correlation of delta,
+    zero-padded by d·(k − 1), with the kernel rotated 180° (no col2im pass).  Then
+    dx = pad2d_backward(dxpad).  H' and W' as in the forward pass,
+    floor((H + pad_total − d·(k − 1) − 1) / s) + 1.
+    """
+    x, w, delta = np.asarray(x), np.asarray(w), np.asarray(delta)
+    geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    if delta.shape != geo.out_shape:
+        raise ValueError(f"delta must have the output's shape {geo.out_shape}, got {delta.shape}")
+    dtype = _common_dtype(x, w, delta)
+    x, w, delta = (a.astype(dtype, copy=False) for a in (x, w, delta))
+    # y = Σ w·x + b: each output cell has dy/db_f = 1
+    db = delta.sum(axis=(0, 2, 3))
+    dw = _kernel_grad(x, delta, geo)
+    # the transposed product pays off when the column deltas (C/G·k² per cell) are not much
+    # bigger than the delta columns (F/G·k² per cell) it builds instead
+    if geo.stride == (1, 1) and geo.f_group <= 2 * geo.c_group:
+        dx = _input_grad_stride1(w, delta, geo)
+    else:
+        dx = _input_grad_col2im(w, delta, geo)
+    return dx, dw, db
+
+
+def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """dE/dw = Σ_images delta · colsᵀ, tile by tile."""
+    cg, fg, taps = geo.c_group, geo.f_group, geo.c_group * geo.kh * geo.kw
+    kernel, w_out = (geo.kh, geo.kw), geo.w_out
+    delta_mat = delta.reshape(geo.n, geo.f, geo.h_out * w_out)
+    dw = zeros_like_dtype((geo.groups, fg, taps), delta)
+    tiling = _tiling(geo.n, geo.h_out, taps * w_out, delta.dtype.itemsize)
+    cols_buffer = _buffer(tiling.images * tiling.rows * taps * w_out, delta.dtype)
+    for start, stop in tiling.chunks(geo.n):
+        x_padded = _pad_chunk(x[start:stop], geo)
+        for row, row_end in tiling.row_blocks(geo.h_out):
+            cols = _view(cols_buffer, (stop - start, cg) + kernel + (row_end - row, w_out))
+            cols_mat = cols.reshape(stop - start, taps, -1)
+            for g in range(geo.groups):
+                _im2col(x_padded[:, g * cg:(g + 1) * cg], kernel, geo.stride, geo.dilation,
+                        (row * geo.stride[0], 0), cols)
+                delta_g = delta_mat[start:stop, g * fg:(g + 1) * fg, row * w_out:row_end * w_out]
+                # y = w·cols: dE/dw = delta·colsᵀ, summed over the images
+                dw[g] += np.matmul(delta_g, cols_mat.transpose(0, 2, 1)).sum(axis=0)
+    return dw.reshape(geo.f, cg, geo.kh, geo.kw)
+
+
+def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """dE/dx = pad2d_backward(col2im(wᵀ · delta)), tile by tile."""
+    cg, fg, taps = geo.c_group, geo.f_group, geo.c_group * geo.kh * geo.kw
+    kernel, w_out = (geo.kh, geo.kw), geo.w_out
+    w_mat_t = w.reshape(geo.groups, fg, taps).transpose(0, 2, 1)
+    delta_mat = delta.reshape(geo.n, geo.f, geo.h_out * w_out)
+    padded = geo.sides != (0, 0, 0, 0)
+    dx = zeros_like_dtype((geo.n, geo.c, geo.h, geo.w), delta)
+    tiling = _tiling(geo.n, geo.h_out, taps * w_out, delta.dtype.itemsize)
+    dcols_buffer = _buffer(tiling.images * tiling.rows * taps * w_out, delta.dtype)
+    for start, stop in tiling.chunks(geo.n):
+        # without padding, xpad is x and its delta is dx itself
+        delta_padded = (zeros_like_dtype((stop - start, geo.c) + geo.padded_hw, delta) if padded
+                        else dx[start:stop])
+        for row, row_end in tiling.row_blocks(geo.h_out):
+            dcols = _view(dcols_buffer, (stop - start, cg) + kernel + (row_end - row, w_out))
+            for g in range(geo.groups):
+                delta_g = delta_mat[start:stop, g * fg:(g + 1) * fg, row * w_out:row_end * w_out]
+                # y = w·cols: dE/dcols = wᵀ·delta
+                np.matmul(w_mat_t[g], delta_g, out=dcols.reshape(stop - start, taps, -1))
+                _col2im(dcols, kernel, geo.stride, geo.dilation, (row * geo.stride[0], 0),
+                        delta_padded[:, g * cg:(g + 1) * cg])
+        if padded:
+            dx[start:stop] = pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
+    return dx
+
+
+def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """dE/dx for stride 1 as a correlation of the zero-padded delta with the rotated kernel.
+
+    dxpad[b, c, r, q] = Σ_f Σ_m Σ_n w[f, c, kh−1−m, kw−1−n] · δpad[b, f, r + m·dh, q + n·dw]
+    with δpad = delta zero-padded by d·(k − 1) on both sides of each axis.  With zero padding
+    only the input's own cells are computed, straight into dx.
+    """
+    cg, fg, taps = geo.c_group, geo.f_group, geo.f_group * geo.kh * geo.kw
+    kernel, (dh, dw_) = (geo.kh, geo.kw), geo.dilation
+    # rotated and transposed: (G, C/G, F/G·kh·kw)
+    w_rot = (w[:, :, ::-1, ::-1].reshape(geo.groups, fg, cg, geo.kh, geo.kw)
+             .transpose(0, 2, 1, 3, 4).reshape(geo.groups, cg, taps))
+    delta_sides = (dh * (geo.kh - 1),) * 2 + (dw_ * (geo.kw - 1),) * 2
+    dx = np.empty((geo.n, geo.c, geo.h, geo.w), dtype=delta.dtype)
+    if geo.mode == "zeros":
+        # the input's cells sit at (top, left) in xpad; the padding's own deltas are dropped
+        (out_h, out_w), corner = (geo.h, geo.w), (geo.sides[0], geo.sides[2])
+    else:
+        (out_h, out_w), corner = geo.padded_hw, (0, 0)
+    tiling = _tiling(geo.n, out_h, taps * out_w, delta.dtype.itemsize)
+    cols_buffer = _buffer(tiling.images * tiling.rows * taps * out_w, delta.dtype)
+    for start, stop in tiling.chunks(geo.n):
+        size = stop - start
+        delta_padded = pad2d(delta[start:stop], delta_sides, "zeros")
+        if geo.mode == "zeros":
+            target = dx[start:stop].reshape(size, geo.c, out_h * out_w)
+        else:
+            target = np.empty((size, geo.c, out_h * out_w), dtype=delta.dtype)
+        for row, row_end in tiling.row_blocks(out_h):
+            cols = _view(cols_buffer, (size, fg) + kernel + (row_end - row, out_w))
+            for g in range(geo.groups):
+                _im2col(delta_padded[:, g * fg:(g + 1) * fg], kernel, (1, 1), geo.dilation,
+                        (corner[0] + row, corner[1]), cols)
+                np.matmul(w_rot[g], cols.reshape(size, taps, -1),
+                          out=target[:, g * cg:(g + 1) * cg, row * out_w:row_end * out_w])
+        if geo.mode != "zeros":
+            dx[start:stop] = pad2d_backward(target.reshape((size, geo.c) + geo.padded_hw),
+                                            geo.sides, geo.mode, (geo.h, geo.w))
+    return dx
+
+
+# --------------------------------------------------------------------------------------
+# naive references: plain loops straight from the formula
+
+
+def _source_naive(p: int, size: int, before: int, mode: str) -> int | None:
+    """The input position padded position ``p`` copies along one axis; None for a zero cell."""
+    q = p - before
+    if 0 <= q < size:
+        return q
+    if mode == "zeros":
+        return None
+    elif mode == "reflect":
+        return -q if q < 0 else 2 * (size - 1) - q
+    elif mode == "replicate":
+        return 0 if q < 0 else size - 1
+    elif mode == "circular":
+        return q % size
+    else:
+        raise ValueError(f"padding_mode must be one of {', '.join(PADDING_MODES)}; got {mode!r}")
+
+
+def _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
+    """Yield (n, f, i, j, input index or None, w index) for every product in the sum."""
+    geo = _geometry(np.shape(x), np.shape(w), stride, padding, dilation, groups, padding_mode)
+    top, _, left, _ = geo.sides
+    for n in range(geo.n):
+        for f in range(geo.f):
+            g = f // geo.f_group
+            for i in range(geo.h_out):
+                for j in range(geo.w_out):
+                    for c in range(geo.c_group):
+                        for m in range(geo.kh):
+                            for k in range(geo.kw):
+                                r = _source_naive(i * geo.stride[0] + m * geo.dilation[0],
+                                                  geo.h, top, padding_mode)
+                                s = _source_naive(j * geo.stride[1] + k * geo.dilation[1],
+                                                  geo.w, left, padding_mode)
+                                source = None if r is None or s is None else (
+                                    n, g * geo.c_group + c, r, s)
+                                yield (n, f, i, j), source, (f, c, m, k)
+
+
+def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1,
+                         padding_mode="zeros"):
+    """Plain-loop reference for :func:`conv2d_forward` (same arguments and result)."""
+    x, w = np.asarray(x), np.asarray(w)
+    geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    dtype = _common_dtype(x, w, None if b is None else np.asarray(b))
+    y = zeros_like_dtype(geo.out_shape, np.empty(0, dtype))
+    for out, source, tap in _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
+        if source is not None:
+            y[out] += w[tap] * x[source]
+    if b is not None:
+        b = np.asarray(b)
+        for n, f, i, j in np.ndindex(*geo.out_shape):
+            y[n, f, i, j] += b[f] if b.ndim == 1 else b[f, i, j]
+    return y
+
+
+def conv2d_backward_naive(x, w, delta, stride=1, padding=0, dilation=1, groups=1,
+                          padding_mode="zeros"):
+    """Plain-loop reference for :func:`conv2d_backward` (same arguments and result)."""
+    x, w, delta = np.asarray(x), np.asarray(w), np.asarray(delta)
+    geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    if delta.shape != geo.out_shape:
+        raise ValueError(f"delta must have the output's shape {geo.out_shape}, got {delta.shape}")
+    dtype = _common_dtype(x, w, delta)
+    like = np.empty(0, dtype)
+    dx, dw = zeros_like_dtype(x.shape, like), zeros_like_dtype(w.shape, like)
+    db = zeros_like_dtype(w.shape[:1], like)
+    for out, source, tap in _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
+        if source is not None:
+            dx[source] += w[tap] * delta[out]
+            dw[tap] += x[source] * delta[out]
+    for n, f, i, j in np.ndindex(*delta.shape):
+        db[f] += delta[n, f, i, j]
+    return dx, dw, db
+
+
+__all__ = ["PADDING_MODES", "pad2d", "pad2d_backward", "conv2d_forward", "conv2d_backward",
+           "conv2d_forward_naive", "conv2d_backward_naive"]

@@ -1,0 +1,631 @@
+"""2-D max and average pooling and their backward passes.
+
+The fast kernels loop over the kh·kw taps of the window, never over pixels: tap (i, j) of
+every window is one strided slice of the input, so a pooling is kh·kw whole-array ufunc
+calls.  A tap whose window sometimes hangs over the padding only touches the outputs whose
+cell is real (padding is never materialised).  The work runs on chunks of feature maps (the
+N·C axis) small enough to stay in cache, on a few threads for large float arrays (numpy
+releases the GIL inside ufuncs); working memory beyond the inputs and outputs is a few
+chunk-sized scratch arrays per thread.
+
+The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the ``--exact``
+mode) and stays exact: only comparisons, ``+`` and division by a Fraction are used.
+
+Each fast kernel has a plain-loop ``_naive`` twin written straight from the definition;
+the tests hold one to the other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from cnngrad.layers._common import IntPair, is_exact, pair, pool_output_size, zeros_like_dtype
+
+#: How max pooling's backward pass shares a window's delta among tied maxima.
+TIE_RULES = ("first", "split", "all")
+
+#: Size of the slice of input feature maps one chunk works on: small enough that the chunk
+#: and its scratch arrays stay in cache between the tap passes.
+CHUNK_BYTES = 2 * 2**20
+
+#: Below this input size the thread start-up costs more than it saves.
+PARALLEL_MIN_BYTES = 16 * 2**20
+
+#: At most this many threads, and never more than the CPUs this process may use.
+MAX_THREADS = 8
+
+Index = tuple  # (Ellipsis, rows slice, cols slice)
+
+
+# --------------------------------------------------------------------------------------
+# geometry
+
+
+@dataclass(frozen=True)
+class _Tap:
+    """One cell (i, j) of the window: which outputs see a real input cell there, and where."""
+
+    source: Index  # the input cells, a strided slice
+    target: Index  # the outputs whose window has a real cell at this tap
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    size: IntPair
+    stride: IntPair
+    padding: IntPair
+    input_hw: IntPair
+    output_hw: IntPair
+    taps: tuple[_Tap, ...]  # row-major within the window; taps that only ever see padding left out
+    inside: bool  # every tap sees every output: no window touches the padding
+    disjoint: bool  # stride ≥ size: each input cell lies in at most one window
+
+
+def _tap_span(tap: int, n_in: int, n_out: int, stride: int, pad: int) -> tuple[slice, slice] | None:
+    """Along one axis: the outputs o with 0 ≤ o·s + tap − p < n_in, and the input cells they read."""
+    first = max(0, -(-(pad - tap) // stride))
+    last = min(n_out - 1, (n_in - 1 + pad - tap) // stride)
+    if last < first:
+        return None
+    start = first * stride + tap - pad
+    return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
+
+
+def _geometry(input_hw: Sequence[int], size, stride, padding, ceil_mode: bool) -> _Geometry:
+    size = pair(size, "size")
+    stride = size if stride is None else pair(stride, "stride")
+    padding = pair(padding, "padding")
+    input_hw = (int(input_hw[0]), int(input_hw[1]))
+    if min(size) < 1:
+        raise ValueError(f"size must be ≥ 1, got {size}")
+    if min(stride) < 1:
+        raise ValueError(f"stride must be ≥ 1, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"padding must be ≥ 0, got {padding}")
+    for k, p, axis in zip(size, padding, ("rows", "cols")):
+        if 2 * p > k:
+            raise ValueError(f"padding {p} must be at most half the window size {k} ({axis}), "
+                             f"as in PyTorch")
+    for n, k, p, axis in zip(input_hw, size, padding, ("H", "W")):
+        if k > n + 2 * p:
+            raise ValueError(f"window size {k} is larger than the padded input ({axis} = {n} + 2·{p})")
+    output_hw = tuple(pool_output_size(n, p, k, s, bool(ceil_mode))
+                      for n, k, s, p in zip(input_hw, size, stride, padding))
+
+    row_spans = [_tap_span(i, input_hw[0], output_hw[0], stride[0], padding[0]) for i in range(size[0])]
+    col_spans = [_tap_span(j, input_hw[1], output_hw[1], stride[1], padding[1]) for j in range(size[1])]
+    taps = []
+    inside = True
+    for rows in row_spans:
+        for cols in col_spans:
+            if rows is None or cols is None:
+                inside = False
+                continue
+            taps.append(_Tap(source=(Ellipsis, rows[1], cols[1]), target=(Ellipsis, rows[0], cols[0])))
+            covered = (rows[0].stop - rows[0].start, cols[0].stop - cols[0].start)
+            inside = inside and covered == output_hw
+    disjoint = stride[0] >= size[0] and stride[1] >= size[1]
+    return _Geometry(size, stride, padding, input_hw, output_hw, tuple(taps), inside, disjoint)
+
+
+# --------------------------------------------------------------------------------------
+# arguments and chunking
+
+
+def _as_maps(x) -> np.ndarray:
+    """x as a 4-D array of float or object dtype (integers become float64)."""
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
+    if x.dtype == object or x.dtype.kind == "f":
+        return x
+    elif x.dtype.kind in "biu":
+        return x.astype(np.float64)
+    else:
+        raise ValueError(f"x must hold real numbers (float or object dtype), got dtype {x.dtype}")
+
+
+def _as_delta(delta, x: np.ndarray, geo: _Geometry) -> np.ndarray:
+    delta = np.asarray(delta)
+    expected = x.shape[:2] + geo.output_hw
+    if delta.shape != expected:
+        raise ValueError(f"delta must have the output's shape {expected}, got {delta.shape}")
+    return delta if delta.dtype == x.dtype else delta.astype(x.dtype)
+
+
+def _check_ties(ties: str) -> None:
+    if ties not in TIE_RULES:
+        raise ValueError(f"ties must be one of {', '.join(TIE_RULES)}; got {ties!r}")
+
+
+def _zero(dtype: np.dtype):
+    """A zero that keeps the dtype: the int 0 object in exact mode (never a float)."""
+    return 0 if dtype == object else dtype.type(0)
+
+
+def _threads() -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_THREADS, cpus or 1))
+
+
+def _for_each_chunk(work: Callable[[int, int], None], n_maps: int, map_bytes: int,
+                    exact: bool) -> None:
+    """Call ``work(start, stop)`` on consecutive chunks of the N·C feature maps.
+
+    Chunks write disjoint slices of the outputs, so they may run on several threads; object
+    arrays hold the GIL throughout, so exact mode stays on one.
+    """
+    rows = max(1, CHUNK_BYTES // max(map_bytes, 1))
+    chunks = [(start, min(start + rows, n_maps)) for start in range(0, n_maps, rows)]
+    workers = 1 if exact or n_maps * map_bytes < PARALLEL_MIN_BYTES else min(_threads(), len(chunks))
+    if workers <= 1:
+        for start, stop in chunks:
+            work(start, stop)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(lambda chunk: work(*chunk), chunks):
+            pass
+
+
+def _run(kernel, geo: _Geometry, x: np.ndarray, out_hw: IntPair, dtype, *others: np.ndarray,
+         zeros: bool = False) -> np.ndarray:
+    """Apply ``kernel(x_chunk, *other_chunks, out_chunk)`` over chunks of the N·C maps.
+
+    ``others`` are (N, C, ·, ·) arrays chunked alongside x; the result is (N, C) + out_hw.
+    """
+    n, c, h, w = x.shape
+    maps = x.reshape(n * c, h, w)
+    other_maps = [a.reshape((n * c,) + a.shape[2:]) for a in others]
+    shape = (n * c,) + tuple(out_hw)
+    if zeros:
+        out = zeros_like_dtype(shape, np.empty(0, dtype))
+    else:
+        out = np.empty(shape, dtype)
+
+    def work(start: int, stop: int) -> None:
+        kernel(maps[start:stop], *(a[start:stop] for a in other_maps), out[start:stop])
+
+    _for_each_chunk(work, n * c, h * w * x.itemsize, is_exact(x))
+    return out.reshape((n, c) + tuple(out_hw))
+
+
+def _scatter(delta_in: np.ndarray, tap: _Tap, values: np.ndarray, disjoint: bool) -> None:
+    """Send each window's share at this tap to its input cell; overlapping windows add up."""
+    if disjoint:
+        delta_in[tap.source] = values
+    else:
+        cells = delta_in[tap.source]
+        np.add(cells, values, out=cells)
+
+
+# --------------------------------------------------------------------------------------
+# max pooling
+
+
+def _max_kernel(x: np.ndarray, y: np.ndarray, geo: _Geometry) -> None:
+    """y[o] = max over the window's real cells, one tap at a time."""
+    taps = geo.taps
+    if geo.inside and len(taps) == 1:
+        np.copyto(y, x[taps[0].source])
+    elif geo.inside:
+        np.maximum(x[taps[0].source], x[taps[1].source], out=y)
+        for tap in taps[2:]:
+            np.maximum(y, x[tap.source], out=y)
+    else:
+        # padded cells are −∞; every window has a real cell, so no −∞ survives (not even as
+        # a float object in exact mode)
+        y.fill(-np.inf if y.dtype != object else float("-inf"))
+        for tap in taps:
+            window = y[tap.target]
+            np.maximum(window, x[tap.source], out=window)
+
+
+def _share_of_ties(delta: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """delta / count, exact in exact mode (a Fraction divisor, never int / int)."""
+    if delta.dtype == object:
+        return delta / np.vectorize(Fraction, otypes=[object])(count)
+    return delta / count.astype(delta.dtype)
+
+
+def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
+                         geo: _Geometry, ties: str) -> None:
+    y = np.empty(delta_out.shape, x.dtype)
+    _max_kernel(x, y, geo)
+    zero = _zero(x.dtype)
+    hit = np.empty(y.shape, bool)
+    if ties == "first":
+        unclaimed = np.ones(y.shape, bool)
+        last = len(geo.taps) - 1
+        for t, tap in enumerate(geo.taps):
+            won, free = hit[tap.target], unclaimed[tap.target]
+            if t == last:
+                # a window whose maximum no earlier tap reached has it here
+                np.copyto(won, free)
+            else:
+                np.equal(x[tap.source], y[tap.target], out=won)
+                np.logical_and(won, free, out=won)
+                np.logical_xor(free, won, out=free)
+            _scatter(delta_in, tap, np.where(won, delta_out[tap.target], zero), geo.disjoint)
+    elif ties == "all":
+        for tap in geo.taps:
+            won = hit[tap.target]
+            np.equal(x[tap.source], y[tap.target], out=won)
+            _scatter(delta_in, tap, np.where(won, delta_out[tap.target], zero), geo.disjoint)
+    elif ties == "split":
+        count = np.zeros(y.shape, np.int64)
+        for tap in geo.taps:
+            count[tap.target] += x[tap.source] == y[tap.target]
+        share = _share_of_ties(delta_out, count)
+        for tap in geo.taps:
+            won = hit[tap.target]
+            np.equal(x[tap.source], y[tap.target], out=won)
+            _scatter(delta_in, tap, np.where(won, share[tap.target], zero), geo.disjoint)
+    else:
+        _check_ties(ties)
+
+
+def _tie_count_kernel(x: np.ndarray, count: np.ndarray, geo: _Geometry) -> None:
+    """count[o] = how many real cells of window o reach its maximum."""
+    y = np.empty(count.shape, x.dtype)
+    _max_kernel(x, y, geo)
+    count.fill(0)
+    for tap in geo.taps:
+        count[tap.target] += x[tap.source] == y[tap.target]
+
+
+def maxpool2d_forward(x: np.ndarray, size, stride=None, padding=0, ceil_mode: bool = False) -> np.ndarray:
+    """Max pooling: the largest value of each window.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+        float64, float32, or object holding :class:`fractions.Fraction` (exact).
+    size : int or (int, int)
+        Window size (kh, kw).
+    stride : int or (int, int), optional
+        Step between windows (sh, sw); default ``size``.
+    padding : int or (int, int)
+        Rows and columns of −∞ added on both sides, at most half the window.
+    ceil_mode : bool
+        Round the output size up (PyTorch's rule, see Notes).
+
+    Returns
+    -------
+    y : ndarray (N, C, H', W')
+        Same dtype as ``x``.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, sizes, strides or paddings, or a window larger than the padded input.
+
+    Notes
+    -----
+    H' = floor((H + 2p − (k − 1) − 1) / s) + 1; with ``ceil_mode`` ceil instead of floor, and a
+    last window that would start in the bottom (right) padding is dropped.  Same for W'.
+    """
+    x = _as_maps(x)
+    geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
+    return _run(lambda xs, ys: _max_kernel(xs, ys, geo), geo, x, geo.output_hw, x.dtype)
+
+
+def maxpool2d_backward(x: np.ndarray, delta: np.ndarray, size, stride=None, padding=0,
+                       ceil_mode: bool = False, ties: str = "first") -> np.ndarray:
+    """dE/dx of max pooling: each window's delta goes to the cell(s) holding its maximum.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+        The forward pass's input.
+    delta : ndarray (N, C, H', W')
+        dE/dy.
+    size, stride, padding, ceil_mode
+        As for :func:`maxpool2d_forward`.
+    ties : {"first", "split", "all"}
+        When several cells of a window hold its maximum (exactly equal values): ``"first"``
+        gives the whole delta to the first of them in row-major order (PyTorch's rule),
+        ``"split"`` shares it equally, ``"all"`` gives each of them the whole delta.
+
+    Returns
+    -------
+    delta_in : ndarray (N, C, H, W)
+        Same dtype as ``x``; overlapping windows (stride < size) add up.
+
+    Notes
+    -----
+    Output size as in :func:`maxpool2d_forward`.
+    """
+    # chain rule: dE/dx_c = Σ_windows dE/dy_o · [c is the (chosen) argmax of window o]
+    _check_ties(ties)
+    x = _as_maps(x)
+    geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
+    delta = _as_delta(delta, x, geo)
+    return _run(lambda xs, ds, dxs: _max_backward_kernel(xs, ds, dxs, geo, ties),
+                geo, x, geo.input_hw, x.dtype, delta, zeros=True)
+
+
+def maxpool2d_tied_windows(x: np.ndarray, size, stride=None, padding=0,
+                           ceil_mode: bool = False) -> np.ndarray:
+    """Windows whose maximum is reached by more than one cell: where the derivative has a kink.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+    size, stride, padding, ceil_mode
+        As for :func:`maxpool2d_forward`.
+
+    Returns
+    -------
+    tied : ndarray (N, C, H', W') of bool
+    """
+    x = _as_maps(x)
+    geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
+    count = _run(lambda xs, cs: _tie_count_kernel(xs, cs, geo), geo, x, geo.output_hw, np.int64)
+    return count > 1
+
+
+def maxpool2d_argmax_mask(x: np.ndarray, size, stride=None, padding=0, ceil_mode: bool = False,
+                          ties: str = "first") -> np.ndarray:
+    """The weight each input cell receives, summed over windows, for a delta of ones.
+
+    Shows which cell won each window (and how ties were shared).
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+    size, stride, padding, ceil_mode, ties
+        As for :func:`maxpool2d_backward`.
+
+    Returns
+    -------
+    weights : ndarray (N, C, H, W)
+        Same dtype as ``x``.
+    """
+    x = _as_maps(x)
+    geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
+    ones = np.ones(x.shape[:2] + geo.output_hw, dtype=x.dtype)
+    return maxpool2d_backward(x, ones, size, stride, padding, ceil_mode, ties)
+
+
+# --------------------------------------------------------------------------------------
+# average pooling
+
+
+def _divisors(geo: _Geometry, count_include_pad: bool) -> np.ndarray:
+    """(H', W') ints: PyTorch's divisor, the window clipped to the padded input (or to the real
+    input without count_include_pad)."""
+    counts = []
+    for n, k, s, p, n_out in zip(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw):
+        start = np.arange(n_out) * s - p
+        stop = np.minimum(start + k, n + p)
+        if count_include_pad:
+            counts.append(stop - start)
+        else:
+            counts.append(np.minimum(stop, n) - np.maximum(start, 0))
+    return np.outer(counts[0], counts[1]).astype(np.int64)
+
+
+def _divisors_as(divisors: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype == object:
+        return np.vectorize(Fraction, otypes=[object])(divisors)
+    return divisors.astype(dtype)
+
+
+def _avg_kernel(x: np.ndarray, y: np.ndarray, geo: _Geometry, divisors: np.ndarray) -> None:
+    """y[o] = (sum of the window's real cells) / divisor[o], summed tap by tap in row-major
+    order as PyTorch does."""
+    taps = geo.taps
+    if geo.inside and len(taps) == 1:
+        np.copyto(y, x[taps[0].source])
+    elif geo.inside:
+        np.add(x[taps[0].source], x[taps[1].source], out=y)
+        for tap in taps[2:]:
+            np.add(y, x[tap.source], out=y)
+    else:
+        y.fill(_zero(y.dtype))
+        for tap in taps:
+            window = y[tap.target]
+            np.add(window, x[tap.source], out=window)
+    np.divide(y, divisors, out=y)
+
+
+def _avg_backward_kernel(delta_out: np.ndarray, delta_in: np.ndarray, geo: _Geometry,
+                         divisors: np.ndarray) -> None:
+    share = delta_out / divisors
+    for tap in geo.taps:
+        _scatter(delta_in, tap, share[tap.target], geo.disjoint)
+
+
+def avgpool2d_divisors(input_hw: Sequence[int], size, stride=None, padding=0, ceil_mode: bool = False,
+                       count_include_pad: bool = True) -> np.ndarray:
+    """The number each window's sum is divided by.
+
+    Parameters
+    ----------
+    input_hw : (int, int)
+        (H, W).
+    size, stride, padding, ceil_mode, count_include_pad
+        As for :func:`avgpool2d_forward`.
+
+    Returns
+    -------
+    divisors : ndarray (H', W') of int64
+        With ``count_include_pad`` the window's cells inside the padded input (a ceil_mode
+        window hanging over the padded edge counts only its part inside); without, its real
+        cells.
+    """
+    geo = _geometry(input_hw, size, stride, padding, ceil_mode)
+    return _divisors(geo, count_include_pad)
+
+
+def avgpool2d_forward(x: np.ndarray, size, stride=None, padding=0, ceil_mode: bool = False,
+                      count_include_pad: bool = True) -> np.ndarray:
+    """Average pooling, exactly as ``torch.nn.functional.avg_pool2d``.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+        float64, float32, or object holding :class:`fractions.Fraction` (exact).
+    size, stride, padding, ceil_mode
+        As for :func:`maxpool2d_forward`; padded cells are zeros.
+    count_include_pad : bool
+        Divide by the window's cells inside the padded input (True) or by its real cells.
+
+    Returns
+    -------
+    y : ndarray (N, C, H', W')
+        Same dtype as ``x``.
+
+    Notes
+    -----
+    H' = floor((H + 2p − (k − 1) − 1) / s) + 1; with ``ceil_mode`` ceil instead of floor, and a
+    last window that would start in the bottom (right) padding is dropped.  Same for W'.
+    The divisors are :func:`avgpool2d_divisors`.
+    """
+    x = _as_maps(x)
+    geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
+    divisors = _divisors_as(_divisors(geo, count_include_pad), x.dtype)
+    return _run(lambda xs, ys: _avg_kernel(xs, ys, geo, divisors), geo, x, geo.output_hw, x.dtype)
+
+
+def avgpool2d_backward(x: np.ndarray, delta: np.ndarray, size, stride=None, padding=0,
+                       ceil_mode: bool = False, count_include_pad: bool = True) -> np.ndarray:
+    """dE/dx of average pooling: each window's delta, divided by its divisor, to each real cell.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+        The forward pass's input (only its shape and dtype are used).
+    delta : ndarray (N, C, H', W')
+        dE/dy.
+    size, stride, padding, ceil_mode, count_include_pad
+        As for :func:`avgpool2d_forward`.
+
+    Returns
+    -------
+    delta_in : ndarray (N, C, H, W)
+        Same dtype as ``x``; overlapping windows add up, padded cells get nothing.
+
+    Notes
+    -----
+    Output size as in :func:`avgpool2d_forward`.
+    """
+    # chain rule: dE/dx_c = Σ_{windows o ∋ c} dE/dy_o / divisor_o
+    x = _as_maps(x)
+    geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
+    delta = _as_delta(delta, x, geo)
+    divisors = _divisors_as(_divisors(geo, count_include_pad), x.dtype)
+    n, c = x.shape[:2]
+    delta_in = zeros_like_dtype((n * c,) + geo.input_hw, x)
+    maps = delta.reshape((n * c,) + geo.output_hw)
+
+    def work(start: int, stop: int) -> None:
+        _avg_backward_kernel(maps[start:stop], delta_in[start:stop], geo, divisors)
+
+    _for_each_chunk(work, n * c, geo.input_hw[0] * geo.input_hw[1] * x.itemsize, is_exact(x))
+    return delta_in.reshape(x.shape)
+
+
+# --------------------------------------------------------------------------------------
+# naive references: plain loops over every window, straight from the definitions
+
+
+def _window_cells_naive(o_row: int, o_col: int, input_hw, size, stride, padding):
+    """The window's real cells in row-major order, and the window's extent clipped to the
+    padded input (for count_include_pad)."""
+    top, left = o_row * stride[0] - padding[0], o_col * stride[1] - padding[1]
+    bottom = min(top + size[0], input_hw[0] + padding[0])
+    right = min(left + size[1], input_hw[1] + padding[1])
+    cells = [(r, c) for r in range(top, bottom) for c in range(left, right)
+             if 0 <= r < input_hw[0] and 0 <= c < input_hw[1]]
+    return cells, (bottom - top) * (right - left)
+
+
+def _naive_setup(x, size, stride, padding, ceil_mode):
+    x = _as_maps(x)
+    geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
+    return x, geo
+
+
+def _naive_windows(x: np.ndarray, geo: _Geometry):
+    n, c = x.shape[:2]
+    for b in range(n):
+        for ch in range(c):
+            for o_row in range(geo.output_hw[0]):
+                for o_col in range(geo.output_hw[1]):
+                    cells, padded_count = _window_cells_naive(o_row, o_col, geo.input_hw, geo.size,
+                                                              geo.stride, geo.padding)
+                    yield (b, ch, o_row, o_col), [(b, ch, r, col) for r, col in cells], padded_count
+
+
+def maxpool2d_forward_naive(x, size, stride=None, padding=0, ceil_mode=False) -> np.ndarray:
+    """Plain-loop reference of :func:`maxpool2d_forward`."""
+    x, geo = _naive_setup(x, size, stride, padding, ceil_mode)
+    y = np.empty(x.shape[:2] + geo.output_hw, dtype=x.dtype)
+    for out, cells, _ in _naive_windows(x, geo):
+        y[out] = max(x[cell] for cell in cells)
+    return y
+
+
+def maxpool2d_backward_naive(x, delta, size, stride=None, padding=0, ceil_mode=False,
+                             ties="first") -> np.ndarray:
+    """Plain-loop reference of :func:`maxpool2d_backward`."""
+    _check_ties(ties)
+    x, geo = _naive_setup(x, size, stride, padding, ceil_mode)
+    delta = _as_delta(delta, x, geo)
+    delta_in = zeros_like_dtype(x.shape, x)
+    for out, cells, _ in _naive_windows(x, geo):
+        top = max(x[cell] for cell in cells)
+        winners = [cell for cell in cells if x[cell] == top]
+        if ties == "first":
+            delta_in[winners[0]] += delta[out]
+        elif ties == "split":
+            count = Fraction(len(winners)) if x.dtype == object else len(winners)
+            for cell in winners:
+                delta_in[cell] += delta[out] / count
+        elif ties == "all":
+            for cell in winners:
+                delta_in[cell] += delta[out]
+        else:
+            _check_ties(ties)
+    return delta_in
+
+
+def avgpool2d_forward_naive(x, size, stride=None, padding=0, ceil_mode=False,
+                            count_include_pad=True) -> np.ndarray:
+    """Plain-loop reference of :func:`avgpool2d_forward`."""
+    x, geo = _naive_setup(x, size, stride, padding, ceil_mode)
+    y = np.empty(x.shape[:2] + geo.output_hw, dtype=x.dtype)
+    for out, cells, padded_count in _naive_windows(x, geo):
+        total = _zero(x.dtype)
+        for cell in cells:
+            total = total + x[cell]
+        divisor = padded_count if count_include_pad else len(cells)
+        y[out] = total / (Fraction(divisor) if x.dtype == object else divisor)
+    return y
+
+
+def avgpool2d_backward_naive(x, delta, size, stride=None, padding=0, ceil_mode=False,
+                             count_include_pad=True) -> np.ndarray:
+    """Plain-loop reference of :func:`avgpool2d_backward`."""
+    x, geo = _naive_setup(x, size, stride, padding, ceil_mode)
+    delta = _as_delta(delta, x, geo)
+    delta_in = zeros_like_dtype(x.shape, x)
+    for out, cells, padded_count in _naive_windows(x, geo):
+        divisor = padded_count if count_include_pad else len(cells)
+        share = delta[out] / (Fraction(divisor) if x.dtype == object else divisor)
+        for cell in cells:
+            delta_in[cell] += share
+    return delta_in
+
+
+__all__ = ["TIE_RULES", "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_tied_windows",
+           "maxpool2d_argmax_mask", "avgpool2d_forward", "avgpool2d_backward", "avgpool2d_divisors",
+           "maxpool2d_forward_naive", "maxpool2d_backward_naive", "avgpool2d_forward_naive",
+           "avgpool2d_backward_naive"]

@@ -1,0 +1,760 @@
+"""Problem file → validated, typed spec.
+
+Every input error is raised here, before any computation, as a
+:class:`~cnngrad.errors.ProblemError` naming the JSON path (``layers[1].kernel``) and what is
+wrong.  The spec carries each tensor twice where it matters: as the user gave it (for the
+report: a parameter's gradient has exactly the shape the parameter was given in) and in the
+engine's internal layout, feature maps (N, C, H, W) and vectors (N, K).
+
+Shape rules (contract "How results are shaped"): the batch axis appears only when the input
+was given 4-D; with a 2-D input a one-channel map is shown H×W and a multi-channel map C×H×W;
+vectors are K, or N×K when batched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnngrad.errors import ProblemError, ResourceError, ShapeError, did_you_mean, join_path
+from cnngrad.layers._common import conv_output_size, pool_output_size, same_padding
+from cnngrad.tensorio import load_json_document, parse_number, parse_tensor, read_source
+
+DEFAULT_MAX_ELEMENTS = 10**8
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+TIE_RULES = ("first", "split", "all")
+MSE_REDUCTIONS = ("half_sum", "sum", "mean")
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
+
+TOP_KEYS_LAYERS = ("title", "input", "layers", "loss", "delta")
+SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
+
+LAYER_FIELDS: dict[str, tuple[str, ...]] = {
+    "conv2d": ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
+               "flip_kernel"),
+    "maxpool2d": ("size", "stride", "padding", "ceil_mode", "ties"),
+    "avgpool2d": ("size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    "relu": (),
+    "leaky_relu": ("slope",),
+    "sigmoid": (),
+    "tanh": (),
+    "flatten": (),
+    "dense": ("weights", "bias"),
+}
+LOSS_FIELDS: dict[str, tuple[str, ...]] = {
+    "mse": ("target", "reduction"),
+    "cross_entropy": ("target",),
+}
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the user's input was given, which decides how every result is shown."""
+
+    input_rank: int  # 2, 3 or 4
+
+    @property
+    def batched(self) -> bool:
+        return self.input_rank == 4
+
+    def map_shape(self, n: int, c: int, h: int, w: int) -> tuple[int, ...]:
+        """Display shape of an internal (N, C, H, W) feature map."""
+        if self.batched:
+            return (n, c, h, w)
+        if self.input_rank == 2 and c == 1:
+            return (h, w)
+        return (c, h, w)
+
+    def vector_shape(self, n: int, k: int) -> tuple[int, ...]:
+        return (n, k) if self.batched else (k,)
+
+    def display_shape(self, internal_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(internal_shape) == 4:
+            return self.map_shape(*internal_shape)
+        if len(internal_shape) == 2:
+            return self.vector_shape(*internal_shape)
+        raise ValueError(f"not an internal activation shape: {internal_shape}")
+
+    def to_display(self, internal: np.ndarray) -> np.ndarray:
+        """Internal (N, C, H, W) or (N, K) array → the shape the user thinks in."""
+        return internal.reshape(self.display_shape(internal.shape))
+
+    def to_internal(self, shown: np.ndarray, internal_shape: tuple[int, ...]) -> np.ndarray:
+        """Inverse of :meth:`to_display` (the caller has checked the shape)."""
+        return shown.reshape(internal_shape)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``(4, 4) -> '4×4'``; a scalar is 'a number'."""
+    return "×".join(str(s) for s in shape) if shape else "a number"
+
+
+# --------------------------------------------------------------------------- spec types
+
+
+@dataclass
+class LayerSpec:
+    """Common part of every layer: its position, name, type and JSON path."""
+
+    index: int
+    name: str
+    type: str
+    where: str  # JSON path of the layer object ("layers[2]"; "" for the shorthand)
+    in_shape: tuple[int, ...] = ()  # internal
+    out_shape: tuple[int, ...] = ()  # internal
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Parameters as the user gave them (name → array); {} for parameter-free layers."""
+        return {}
+
+
+@dataclass
+class Conv2dSpec(LayerSpec):
+    kernel: np.ndarray = None  # as given
+    weight: np.ndarray = None  # (F, C/groups, kh, kw), as given (not flipped)
+    bias: np.ndarray | None = None  # as given
+    bias_kind: str = "none"  # none | scalar | filter | untied
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    padding_mode: str = "zeros"
+    flip_kernel: bool = False
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        out = {"kernel": self.kernel}
+        if self.bias is not None:
+            out["bias"] = self.bias
+        return out
+
+
+@dataclass
+class Pool2dSpec(LayerSpec):
+    size: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int] = (0, 0)
+    ceil_mode: bool = False
+    ties: str = "first"  # maxpool2d only
+    count_include_pad: bool = True  # avgpool2d only
+
+
+@dataclass
+class ActivationSpec(LayerSpec):
+    slope: Any = 0.01  # leaky_relu only; float or Fraction
+
+
+@dataclass
+class FlattenSpec(LayerSpec):
+    pass
+
+
+@dataclass
+class DenseSpec(LayerSpec):
+    weights: np.ndarray = None  # (out, in)
+    bias: np.ndarray | None = None  # (out,)
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        out = {"weights": self.weights}
+        if self.bias is not None:
+            out["bias"] = self.bias
+        return out
+
+
+@dataclass
+class LossSpec:
+    type: str  # mse | cross_entropy
+    target: np.ndarray  # mse: display shape of the output; cross_entropy: internal one-hot/probs (N, K)
+    reduction: str = "half_sum"
+    target_given: np.ndarray | None = None  # as the user gave it
+    class_index: bool = False
+
+
+@dataclass
+class Problem:
+    """A validated problem, ready for :func:`cnngrad.network.run`."""
+
+    title: str | None
+    file: str  # as shown in messages
+    base_dir: Path
+    layout: Layout
+    input: np.ndarray  # as given
+    x: np.ndarray  # internal (N, C, H, W)
+    layers: list[LayerSpec]
+    loss: LossSpec | None
+    delta: np.ndarray | None  # internal shape of the last output
+    exact: bool = False
+    input_files: list[Path] = field(default_factory=list)  # files the problem read (never overwritten)
+    shorthand: bool = False
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.layers[-1].out_shape
+
+    def layer(self, name: str) -> LayerSpec:
+        for spec in self.layers:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_problem(path: str, *, exact: bool = False, max_elements: int = DEFAULT_MAX_ELEMENTS,
+                 stdin_bytes: bytes | None = None) -> Problem:
+    """Read, parse and validate a problem file (``-`` for standard input)."""
+    raw, file, base_dir = read_source(path, stdin_bytes)
+    document = load_json_document(raw, file)
+    problem = build_problem(document, file=file, base_dir=base_dir, exact=exact,
+                            max_elements=max_elements)
+    if path != "-":
+        problem.input_files.append(Path(path))
+    return problem
+
+
+def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = False,
+                  max_elements: int = DEFAULT_MAX_ELEMENTS) -> Problem:
+    """Validate a parsed JSON document into a :class:`Problem` (see the module docstring)."""
+    return _Builder(file, base_dir, exact, max_elements).build(document)
+
+
+class _Builder:
+    def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
+        self.file = file
+        self.base_dir = base_dir
+        self.exact = exact
+        self.max_elements = max_elements
+        self.input_files: list[Path] = []
+
+    # -- small helpers ------------------------------------------------------
+
+    def error(self, where: str, what: str, hint: str | None = None, cls=ProblemError):
+        return cls(what, where=where or None, file=self.file, hint=hint)
+
+    def tensor(self, value: Any, where: str, min_rank: int = 0, max_rank: int = 4) -> np.ndarray:
+        self._note_files(value)
+        return parse_tensor(value, where, file=self.file, base_dir=self.base_dir, exact=self.exact,
+                            min_rank=min_rank, max_rank=max_rank)
+
+    def _note_files(self, value: Any) -> None:
+        if isinstance(value, dict):
+            for key in ("csv", "npy"):
+                names = value.get(key)
+                for name in names if isinstance(names, list) else [names]:
+                    if isinstance(name, str):
+                        self.input_files.append(self.base_dir / name)
+
+    def number(self, value: Any, where: str):
+        return parse_number(value, where, file=self.file, exact=self.exact)
+
+    def check_keys(self, obj: dict, allowed: tuple[str, ...], where: str, what: str) -> None:
+        for key in obj:
+            if key not in allowed:
+                raise self.error(join_path(where, key), f"unknown key '{key}' in {what}",
+                                 did_you_mean(key, allowed))
+
+    def integer(self, value: Any, where: str, minimum: int = 1) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+            raise self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}")
+        if isinstance(value, Decimal):
+            if not value.is_finite() or value != value.to_integral_value():
+                raise self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}")
+            value = int(value)
+        if value < minimum:
+            raise self.error(where, f"expected an integer ≥ {minimum}, got {value}")
+        return value
+
+    def int_pair(self, value: Any, where: str, minimum: int = 1) -> tuple[int, int]:
+        """An integer or [rows, cols]."""
+        if isinstance(value, list):
+            if len(value) != 2:
+                raise self.error(where, f"expected an integer or [rows, cols], got a list of "
+                                        f"{len(value)}")
+            return (self.integer(value[0], join_path(where, 0), minimum),
+                    self.integer(value[1], join_path(where, 1), minimum))
+        n = self.integer(value, where, minimum)
+        return n, n
+
+    def boolean(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(where, f"expected true or false, got {_show(value)}")
+        return value
+
+    def choice(self, value: Any, where: str, allowed: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            hint = did_you_mean(value, allowed) if isinstance(value, str) else \
+                f"allowed: {', '.join(allowed)}"
+            raise self.error(where, f"unknown value {_show(value)}", hint)
+        return value
+
+    def check_size(self, elements: int, where: str, what: str) -> None:
+        if elements > self.max_elements:
+            raise self.error(where, f"{what} would hold {elements:,} elements, over the limit of "
+                                    f"{self.max_elements:,}",
+                             "raise it with --max-elements if you really mean it",
+                             cls=ResourceError)
+
+    # -- the document -------------------------------------------------------
+
+    def build(self, doc: Any) -> Problem:
+        if not isinstance(doc, dict):
+            raise self.error("", f"the problem must be a JSON object {{...}}, got {_kind(doc)}")
+        shorthand = "kernel" in doc
+        if shorthand and "layers" in doc:
+            raise self.error("kernel", "give either 'layers' or the one-conv shorthand 'kernel', "
+                                       "not both")
+        allowed = TOP_KEYS_LAYERS + (SHORTHAND_KEYS if shorthand else ())
+        for key in doc:
+            if key not in allowed:
+                hint = did_you_mean(key, TOP_KEYS_LAYERS + SHORTHAND_KEYS)
+                if key in LAYER_FIELDS["conv2d"]:
+                    hint = (f"'{key}' is a conv2d layer field: the shorthand accepts only "
+                            f"{', '.join(SHORTHAND_KEYS)}; use 'layers' for the rest")
+                elif key in SHORTHAND_KEYS:
+                    hint = f"'{key}' belongs to the one-conv shorthand, which needs 'kernel'"
+                raise self.error(key, f"unknown key '{key}'", hint)
+
+        title = doc.get("title")
+        if title is not None and not isinstance(title, str):
+            raise self.error("title", f"expected a string, got {_kind(title)}")
+
+        if "input" not in doc:
+            raise self.error("", "missing key 'input'")
+        given_input = self.tensor(doc["input"], "input", min_rank=2, max_rank=4)
+        layout = Layout(given_input.ndim)
+        x = given_input.reshape((1,) * (4 - given_input.ndim) + given_input.shape)
+        self.check_size(x.size, "input", "the input")
+
+        if shorthand:
+            conv = {k: doc[k] for k in SHORTHAND_KEYS if k in doc}
+            conv["type"] = "conv2d"
+            raw_layers, layers_where = [conv], None
+        else:
+            if "layers" not in doc:
+                raise self.error("", "missing key 'layers' (or 'kernel' for the one-conv shorthand)")
+            raw_layers, layers_where = doc["layers"], "layers"
+            if not isinstance(raw_layers, list):
+                raise self.error("layers", f"expected a list of layers, got {_kind(raw_layers)}")
+            if not raw_layers:
+                raise self.error("layers", "no layers: give at least one")
+
+        has_loss, has_delta = "loss" in doc, "delta" in doc
+        if has_loss and has_delta:
+            raise self.error("delta", "give either 'loss' or 'delta', not both")
+        if not has_loss and not has_delta:
+            raise self.error("", "missing key 'loss' or 'delta' (one of them is needed)")
+
+        layers = self.build_layers(raw_layers, layers_where, x.shape, layout)
+        out_shape = layers[-1].out_shape
+        shown = layout.display_shape(out_shape)
+
+        loss, delta = None, None
+        if has_delta:
+            given = self.tensor(doc["delta"], "delta")
+            if given.shape != shown:
+                raise self.error("delta", f"expected shape {shape_text(shown)} (the output of "
+                                          f"{layers[-1].name}), got {shape_text(given.shape)}",
+                                 cls=ShapeError)
+            delta = given.reshape(out_shape)
+        else:
+            loss = self.build_loss(doc["loss"], out_shape, layout, layers[-1].name)
+
+        return Problem(title=title, file=self.file, base_dir=self.base_dir, layout=layout,
+                       input=given_input, x=x, layers=layers, loss=loss, delta=delta,
+                       exact=self.exact, input_files=self.input_files, shorthand=shorthand)
+
+    def build_layers(self, raw_layers: list, layers_where: str | None,
+                     shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:
+        counts: dict[str, int] = {}
+        names: dict[str, str] = {}
+        specs: list[LayerSpec] = []
+        for index, raw in enumerate(raw_layers):
+            where = join_path(layers_where, index) if layers_where else ""
+            if not isinstance(raw, dict):
+                raise self.error(where, f"a layer must be an object {{\"type\": ...}}, got "
+                                        f"{_kind(raw)}")
+            if "type" not in raw:
+                raise self.error(where, "layer has no 'type'",
+                                 f"allowed: {', '.join(LAYER_FIELDS)}")
+            kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYER_FIELDS))
+            self.check_keys(raw, ("type", "name") + LAYER_FIELDS[kind], where, f"a {kind} layer")
+            counts[kind] = counts.get(kind, 0) + 1
+            name = raw.get("name", f"{kind}_{counts[kind]}")
+            name_where = join_path(where, "name") if "name" in raw else where
+            if not isinstance(name, str) or not _NAME_RE.match(name) or name == "loss":
+                raise self.error(name_where, f"bad layer name {_show(name)}",
+                                 "a name is letters, digits, '_' or '-', starting with a letter "
+                                 "or '_', and not 'loss'")
+            if name in names:
+                raise self.error(name_where, f"layer name '{name}' is used twice (also at "
+                                             f"{names[name] or 'the top level'})")
+            names[name] = where
+            build = getattr(self, f"layer_{kind}", None) or self.layer_activation
+            spec = build(raw, index=index, name=name, kind=kind, where=where, shape=shape,
+                         layout=layout)
+            spec.in_shape = shape
+            shape = spec.out_shape
+            self.check_size(_prod(shape), where, f"the output of {name}")
+            specs.append(spec)
+        return specs
+
+    # -- layers -------------------------------------------------------------
+
+    def need_map(self, shape, where: str, kind: str) -> tuple[int, int, int, int]:
+        if len(shape) != 4:
+            raise self.error(where, f"{kind} needs a feature map, but its input is a vector of "
+                                    f"{shape[-1]}", "put it before the flatten layer",
+                             cls=ShapeError)
+        return shape
+
+    def layer_conv2d(self, raw, *, index, name, kind, where, shape, layout) -> Conv2dSpec:
+        n, c_in, h, w = self.need_map(shape, where, kind)
+        f = lambda key: join_path(where, key)  # noqa: E731
+        if "kernel" not in raw:
+            raise self.error(where, "conv2d layer has no 'kernel'")
+        kernel = self.tensor(raw["kernel"], f("kernel"), min_rank=2, max_rank=4)
+        groups = self.integer(raw.get("groups", 1), f("groups"))
+        stride = self.int_pair(raw.get("stride", 1), f("stride"))
+        dilation = self.int_pair(raw.get("dilation", 1), f("dilation"))
+        padding_mode = self.choice(raw.get("padding_mode", "zeros"), f("padding_mode"),
+                                   PADDING_MODES)
+        flip = self.boolean(raw.get("flip_kernel", False), f("flip_kernel"))
+
+        if c_in % groups:
+            raise self.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
+                                          f"channels", cls=ShapeError)
+        c_group = c_in // groups
+        weight = self.kernel_as_4d(kernel, c_in, c_group, groups, f("kernel"))
+        n_filters, _, kh, kw = weight.shape
+        if n_filters % groups:
+            raise self.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
+                                          f"filters", cls=ShapeError)
+
+        padding = self.conv_padding(raw.get("padding", 0), f("padding"), (kh, kw), dilation,
+                                    stride)
+        pt, pb, pl, pr = padding
+        self.check_size((h + pt + pb) * (w + pl + pr) * n * c_in, f("padding"),
+                        "the padded input")
+        if padding_mode != "zeros":
+            limit_ok = (lambda p, size: p < size) if padding_mode == "reflect" else \
+                (lambda p, size: p <= size) if padding_mode == "circular" else (lambda p, size: True)
+            for p, size, axis in ((pt, h, "top"), (pb, h, "bottom"), (pl, w, "left"),
+                                  (pr, w, "right")):
+                if not limit_ok(p, size):
+                    rule = "smaller than" if padding_mode == "reflect" else "at most"
+                    raise self.error(f("padding"), f"{padding_mode} padding of {p} ({axis}) must "
+                                                   f"be {rule} the input size {size}",
+                                     cls=ShapeError)
+        h_out = conv_output_size(h, pt, pb, kh, stride[0], dilation[0])
+        w_out = conv_output_size(w, pl, pr, kw, stride[1], dilation[1])
+        if h_out < 1 or w_out < 1:
+            span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+            raise self.error(f("kernel"), f"the kernel spans {shape_text(span)} (with dilation), "
+                                          f"larger than the padded input "
+                                          f"{shape_text((h + pt + pb, w + pl + pr))}",
+                             cls=ShapeError)
+        # the im2col buffer of one image: the engine never holds more than this at once
+        self.check_size(c_in * kh * kw * h_out * w_out, f("kernel"), "one image's im2col buffer")
+
+        out_internal = (n, n_filters, h_out, w_out)
+        bias, bias_kind = None, "none"
+        if "bias" in raw:
+            bias = self.tensor(raw["bias"], f("bias"), max_rank=3)
+            bias_kind = self.bias_kind(bias, n_filters, (h_out, w_out), f("bias"))
+        return Conv2dSpec(index=index, name=name, type=kind, where=where, out_shape=out_internal,
+                          kernel=kernel, weight=weight, bias=bias, bias_kind=bias_kind,
+                          stride=stride, padding=padding, dilation=dilation, groups=groups,
+                          padding_mode=padding_mode, flip_kernel=flip)
+
+    def kernel_as_4d(self, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
+                     where: str) -> np.ndarray:
+        """Contract: k1×k2 one filter one channel; 3-D C_in×k1×k2 (one filter) when C_in > 1,
+        F×k1×k2 (one-channel filters) when the filters see one channel each; 4-D as is."""
+        if kernel.ndim == 2:
+            if c_group != 1:
+                raise self.error(where, f"a 2-D kernel is one filter over one channel, but the "
+                                        f"input has {c_in} channels",
+                                 f"give a {c_group}×{kernel.shape[0]}×{kernel.shape[1]} kernel "
+                                 f"(channels × rows × cols)", cls=ShapeError)
+            return kernel.reshape((1, 1) + kernel.shape)
+        if kernel.ndim == 3:
+            if c_group == 1:
+                return kernel.reshape((kernel.shape[0], 1) + kernel.shape[1:])
+            if groups == 1 and kernel.shape[0] == c_in:
+                return kernel.reshape((1,) + kernel.shape)
+            raise self.error(where, f"a 3-D kernel over a {c_in}-channel input must be "
+                                    f"{c_in}×k1×k2 (one filter), got "
+                                    f"{shape_text(kernel.shape)}", cls=ShapeError)
+        if kernel.shape[1] != c_group:
+            raise self.error(where, f"kernel has {kernel.shape[1]} channels per filter, expected "
+                                    f"{c_group} (input channels {c_in} / groups {groups})",
+                             f"expected shape F×{c_group}×k1×k2", cls=ShapeError)
+        return kernel
+
+    def conv_padding(self, value, where, kernel_hw, dilation, stride):
+        if isinstance(value, str):
+            value = self.choice(value, where, ("valid", "same"))
+            if value == "valid":
+                return (0, 0, 0, 0)
+            if stride != (1, 1):
+                raise self.error(where, f"padding \"same\" needs stride 1, got stride "
+                                        f"{list(stride)}",
+                                 "give the padding as a number or [top, bottom, left, right]")
+            return same_padding(kernel_hw, dilation)
+        if isinstance(value, list):
+            if len(value) == 2:
+                r, c = (self.integer(v, join_path(where, i), 0) for i, v in enumerate(value))
+                return (r, r, c, c)
+            if len(value) == 4:
+                return tuple(self.integer(v, join_path(where, i), 0) for i, v in enumerate(value))
+            raise self.error(where, f"expected an integer, [rows, cols], [top, bottom, left, "
+                                    f"right], \"valid\" or \"same\"; got a list of {len(value)}")
+        p = self.integer(value, where, 0)
+        return (p, p, p, p)
+
+    def bias_kind(self, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
+                  where: str) -> str:
+        if bias.ndim == 0:
+            if n_filters != 1:
+                raise self.error(where, f"a single-number bias needs one filter, this layer has "
+                                        f"{n_filters}", f"give a vector of {n_filters}",
+                                 cls=ShapeError)
+            return "scalar"
+        if bias.ndim == 1 and bias.shape[0] == n_filters:
+            return "filter"
+        if bias.ndim == 2 and n_filters == 1 and bias.shape == out_hw:
+            return "untied"
+        if bias.ndim == 3 and bias.shape == (n_filters,) + out_hw:
+            return "untied"
+        options = [f"a vector of {n_filters}", shape_text((n_filters,) + out_hw) + " (untied)"]
+        if n_filters == 1:
+            options = ["a number"] + options[:1] + [shape_text(out_hw) + " (untied)"] + options[1:]
+        raise self.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
+                                f"{n_filters} filter(s) with output {shape_text(out_hw)}",
+                         "expected " + ", ".join(options), cls=ShapeError)
+
+    def pool(self, raw, *, index, name, kind, where, shape) -> Pool2dSpec:
+        n, c, h, w = self.need_map(shape, where, kind)
+        f = lambda key: join_path(where, key)  # noqa: E731
+        if "size" not in raw:
+            raise self.error(where, f"{kind} layer has no 'size'")
+        size = self.int_pair(raw["size"], f("size"))
+        stride = self.int_pair(raw["stride"], f("stride")) if "stride" in raw else size
+        padding = self.int_pair(raw.get("padding", 0), f("padding"), 0)
+        ceil_mode = self.boolean(raw.get("ceil_mode", False), f("ceil_mode"))
+        for p, k in zip(padding, size):
+            if p > k // 2:
+                raise self.error(f("padding"), f"padding {p} is more than half the window "
+                                               f"{shape_text(size)}",
+                                 f"at most {k // 2} (PyTorch's rule)")
+        self.check_size(n * c * (h + 2 * padding[0]) * (w + 2 * padding[1]), f("padding"),
+                        "the padded input")
+        h_out = pool_output_size(h, padding[0], size[0], stride[0], ceil_mode)
+        w_out = pool_output_size(w, padding[1], size[1], stride[1], ceil_mode)
+        if h_out < 1 or w_out < 1:
+            raise self.error(f("size"), f"the window {shape_text(size)} is larger than the "
+                                        f"padded input "
+                                        f"{shape_text((h + 2 * padding[0], w + 2 * padding[1]))}",
+                             cls=ShapeError)
+        return Pool2dSpec(index=index, name=name, type=kind, where=where,
+                          out_shape=(n, c, h_out, w_out), size=size, stride=stride,
+                          padding=padding, ceil_mode=ceil_mode)
+
+    def layer_maxpool2d(self, raw, *, layout, **kw) -> Pool2dSpec:
+        spec = self.pool(raw, **kw)
+        spec.ties = self.choice(raw.get("ties", "first"), join_path(kw["where"], "ties"),
+                                TIE_RULES)
+        return spec
+
+    def layer_avgpool2d(self, raw, *, layout, **kw) -> Pool2dSpec:
+        spec = self.pool(raw, **kw)
+        spec.count_include_pad = self.boolean(raw.get("count_include_pad", True),
+                                              join_path(kw["where"], "count_include_pad"))
+        return spec
+
+    def layer_activation(self, raw, *, index, name, kind, where, shape, layout) -> ActivationSpec:
+        slope = self.number(raw["slope"], join_path(where, "slope")) if "slope" in raw else \
+            (Fraction(1, 100) if self.exact else 0.01)
+        return ActivationSpec(index=index, name=name, type=kind, where=where, out_shape=shape,
+                              slope=slope)
+
+    def layer_flatten(self, raw, *, index, name, kind, where, shape, layout) -> FlattenSpec:
+        out = (shape[0], _prod(shape[1:]))
+        return FlattenSpec(index=index, name=name, type=kind, where=where, out_shape=out)
+
+    def layer_dense(self, raw, *, index, name, kind, where, shape, layout) -> DenseSpec:
+        if len(shape) != 2:
+            shown = layout.display_shape(shape)
+            raise self.error(where, f"dense needs a vector input, got a feature map of "
+                                    f"{shape_text(shown)}", "add a flatten layer before it",
+                             cls=ShapeError)
+        n, k = shape
+        if "weights" not in raw:
+            raise self.error(where, "dense layer has no 'weights'")
+        weights = self.tensor(raw["weights"], join_path(where, "weights"), min_rank=2, max_rank=2)
+        if weights.shape[1] != k:
+            raise self.error(join_path(where, "weights"),
+                             f"weights of shape {shape_text(weights.shape)} expect an input of "
+                             f"{weights.shape[1]}, but the input vector has {k}",
+                             f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
+        bias = None
+        if "bias" in raw:
+            bias = self.tensor(raw["bias"], join_path(where, "bias"), min_rank=1, max_rank=1)
+            if bias.shape != (weights.shape[0],):
+                raise self.error(join_path(where, "bias"),
+                                 f"expected a vector of {weights.shape[0]}, got "
+                                 f"{shape_text(bias.shape)}", cls=ShapeError)
+        return DenseSpec(index=index, name=name, type=kind, where=where,
+                         out_shape=(n, weights.shape[0]), weights=weights, bias=bias)
+
+    # -- loss ---------------------------------------------------------------
+
+    def build_loss(self, raw, out_shape, layout: Layout, last_name: str) -> LossSpec:
+        if not isinstance(raw, dict):
+            raise self.error("loss", f"expected an object {{\"type\": ...}}, got {_kind(raw)}")
+        if "type" not in raw:
+            raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSS_FIELDS)}")
+        kind = self.choice(raw["type"], "loss.type", tuple(LOSS_FIELDS))
+        self.check_keys(raw, ("type",) + LOSS_FIELDS[kind], "loss", f"a {kind} loss")
+        if "target" not in raw:
+            raise self.error("loss", f"{kind} loss has no 'target'")
+        shown = layout.display_shape(out_shape)
+        target = self.tensor(raw["target"], "loss.target")
+        if kind == "mse":
+            reduction = self.choice(raw.get("reduction", "half_sum"), "loss.reduction",
+                                    MSE_REDUCTIONS)
+            if target.shape != shown:
+                raise self.error("loss.target", f"expected shape {shape_text(shown)} (the output "
+                                                f"of {last_name}), got {shape_text(target.shape)}",
+                                 cls=ShapeError)
+            return LossSpec(type=kind, target=target.reshape(out_shape), reduction=reduction,
+                            target_given=target)
+        if kind == "cross_entropy":
+            if len(out_shape) != 2:
+                raise self.error("loss", f"cross_entropy needs a vector output, but {last_name} "
+                                         f"gives a feature map of {shape_text(shown)}",
+                                 "add flatten (and dense) layers before the loss",
+                                 cls=ShapeError)
+            n, k = out_shape
+            if target.shape == shown:
+                return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
+            index_shape = shown[:-1]
+            if target.shape != index_shape:
+                expected = (f"a class index (0 to {k - 1})" if not index_shape else
+                            f"{n} class indices")
+                raise self.error("loss.target", f"expected {expected} or probabilities of shape "
+                                                f"{shape_text(shown)}, got shape "
+                                                f"{shape_text(target.shape)}", cls=ShapeError)
+            flat = target.reshape(-1)
+            onehot = np.zeros((n, k), dtype=object if self.exact else np.float64)
+            for i, value in enumerate(flat):
+                if value != int(value) or not 0 <= int(value) < k:
+                    at = "loss.target" + (f"[{i}]" if index_shape else "")
+                    raise self.error(at, f"class index {_num(value)} out of range: the output has "
+                                         f"{k} classes (0 to {k - 1})")
+                onehot[i, int(value)] = 1
+            return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
+        raise self.error("loss.type", f"unknown loss {kind!r}")  # unreachable: choice() checked
+
+
+# --------------------------------------------------------------------------- small utils
+
+
+def _prod(shape) -> int:
+    out = 1
+    for s in shape:
+        out *= int(s)
+    return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, Decimal)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    return _kind(value)
+
+
+def _num(value) -> str:
+    if isinstance(value, Fraction):
+        return str(value)
+    return f"{float(value):g}"
+
+
+def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None = None,
+                       stride: str | None = None, padding: str | None = None,
+                       dilation: str | None = None, flip_kernel: bool = False, exact: bool = False,
+                       max_elements: int = DEFAULT_MAX_ELEMENTS) -> Problem:
+    """The one-conv problem from command-line options (``--input o.csv --kernel w.csv ...``).
+
+    A tensor option is a file (``.npy`` is read as NumPy, anything else as CSV) or inline JSON
+    (``'[[1, 2], [3, 4]]'``); integer options are JSON too (``2``, ``[2, 1]``, ``same``)."""
+    import json
+
+    def tensor_ref(value: str, option: str):
+        text = value.strip()
+        if text[:1] in "[-0123456789" and not Path(value).exists():
+            try:
+                return json.loads(text, parse_float=Decimal)
+            except ValueError as exc:
+                raise ProblemError(f"not a file and not JSON: {exc}", where=option) from None
+        return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
+
+    def option_value(value: str, option: str):
+        text = value.strip()
+        if text in ("same", "valid"):
+            return text
+        try:
+            return json.loads(text, parse_float=Decimal)
+        except ValueError:
+            raise ProblemError(f"expected an integer or a JSON list, got {value!r}",
+                               where=option) from None
+
+    doc: dict[str, Any] = {"input": tensor_ref(input, "--input"),
+                           "kernel": tensor_ref(kernel, "--kernel"),
+                           "delta": tensor_ref(delta, "--delta")}
+    if bias is not None:
+        doc["bias"] = tensor_ref(bias, "--bias")
+    for key, value in (("stride", stride), ("padding", padding), ("dilation", dilation)):
+        if value is not None:
+            doc[key] = option_value(value, f"--{key}")
+    if flip_kernel:
+        doc["flip_kernel"] = True
+    problem = build_problem(doc, file="(command line)", base_dir=Path.cwd(), exact=exact,
+                            max_elements=max_elements)
+    return problem

@@ -1,0 +1,39 @@
+"""Number formatting shared by every human-readable renderer."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+DEFAULT_DECIMALS = 6
+
+
+def fmt(value, decimals: int = DEFAULT_DECIMALS) -> str:
+    """A number for a table cell: fixed decimals, scientific when fixed would hide it.
+
+    Exact values (``Fraction``) print as ``p/q`` (or ``p``)."""
+    if isinstance(value, Fraction):
+        return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 0.5 * 10.0 ** -decimals or magnitude >= 1e12):
+        return f"{value:.{max(decimals - 1, 1)}e}"
+    text = f"{value:.{decimals}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]  # "-0.000000" reads like a sign error
+    return text
+
+
+def fmt_exact_decimal(value: Fraction, decimals: int = DEFAULT_DECIMALS) -> str:
+    """The decimal beside an exact value: ``1/3 ≈ 0.333333``."""
+    return fmt(float(value), decimals)
+
+
+def json_number(value):
+    """A JSON-ready scalar: full-precision float, or ``"p/q"`` for an exact value."""
+    if isinstance(value, Fraction):
+        return fmt(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return float(value)

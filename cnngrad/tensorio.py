@@ -1,0 +1,984 @@
+"""Reading the problem document and every TENSOR form it may hold.
+
+A TENSOR (see the contract, ``problem-format.md``) is one of
+
+- a JSON number, or nested JSON lists of numbers, rank 0 to 4, rectangular;
+  elements may also be strings holding a decimal or a fraction (``"0.51"``,
+  ``"-1/3"``, ``"2e-3"``);
+- ``{"csv": "o.csv"}``: a 2-D matrix from a CSV file, or ``{"csv": ["c0.csv",
+  "c1.csv"]}``: 2-D matrices stacked along a new first axis;
+- ``{"npy": "x.npy"}``: a NumPy ``.npy`` array file (never unpickled).
+
+Every value is read either as float64 or, in exact mode, as :class:`fractions.Fraction`
+(``0.51`` is ``51/100`` exactly: JSON numbers are read as :class:`decimal.Decimal`).
+Whatever a user got wrong is reported as a :class:`~cnngrad.errors.ProblemError`
+naming the file, *where* (a JSON path such as ``input[2][3]``, a CSV ``row 3, column 2``
+or a ``line L, column C`` of the document) and *what*; nothing else escapes.
+
+The numeric domain is the same in both modes: finite numbers that float64 can hold.
+A number beyond float64's range (``1e999``) or so small that float64 would round it to
+zero (``1e-999``) is an error in both modes, so a problem that runs in one mode runs
+in the other (and exact mode never builds a fraction with a billion-digit denominator).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import math
+import pathlib
+import re
+import stat
+import sys
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from itertools import chain
+
+import numpy as np
+
+from cnngrad.errors import ProblemError, did_you_mean, join_path
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "TENSOR_FILE_KINDS",
+    "load_json_document",
+    "parse_number",
+    "parse_tensor",
+    "read_source",
+]
+
+#: Deepest nesting of lists/objects a problem document may have.
+MAX_DEPTH = 64
+#: Largest file (problem, CSV or NPY) cnngrad reads; also bounds reads of pipes and devices.
+MAX_FILE_BYTES = 256 * 2**20
+#: The keys of a tensor file reference, ``{"csv": ...}`` or ``{"npy": ...}``.
+TENSOR_FILE_KINDS = ("csv", "npy")
+#: CSV separators, in the order the sniffer prefers them (``;`` first: files written
+#: with a decimal comma use it, and then a ``,`` inside a cell is not a separator).
+CSV_DELIMITERS = (";", "\t", ",")
+
+STDIN_NAME = "<stdin>"
+_FLOAT64_MAX_EXPONENT = 308   # 1.8e308 is the largest float64
+_FLOAT64_MIN_EXPONENT = -324  # 4.9e-324 is the smallest positive (subnormal) float64
+_SCAN_CHUNK = 1 << 20         # bytes per step of the bracket-depth scan
+_MAX_WALK_DEPTH = 1000        # guards the descent into nested Python lists handed in directly
+
+# A decimal as people write it: 3, -0.51, .5, 2., 2e-3, +1E+4 (no NaN, inf, underscores).
+_DECIMAL_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# A fraction of two integers: -1/3, 2 / 4, 1/-3.
+_FRACTION_RE = re.compile(r"([+-]?\d+)\s*/\s*([+-]?\d+)")
+_NON_FINITE_WORDS = frozenset({"nan", "snan", "inf", "infinity"})
+# A JSON string (escapes included), for skipping strings while scanning the raw text.
+_STRING_PATTERN = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_STRING_BYTES_RE = re.compile(_STRING_PATTERN.encode(), re.DOTALL)
+_BRACKET_TOKEN_RE = re.compile(_STRING_PATTERN + r"|[\[\]{}]", re.DOTALL)
+_CONSTANT_TOKEN_RE = re.compile(_STRING_PATTERN + r"|-?Infinity|NaN", re.DOTALL)
+
+_OPEN_BYTES = (ord("["), ord("{"))
+_CLOSE_BYTES = (ord("]"), ord("}"))
+
+
+# --------------------------------------------------------------------------- files
+
+def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
+                where: str | None) -> bytes:
+    """The bytes of a file, or a ProblemError saying why not.
+
+    ``name`` is how the file is named in the message: None when the error's ``file``
+    already is this file (the problem file itself), else the name as the user wrote it.
+    """
+    subject = "" if name is None else f"'{name}' "
+
+    def fail(what: str, hint: str | None = None) -> ProblemError:
+        return ProblemError(what, where=where, file=file, hint=hint)
+
+    looked = None if name is None else f"looked for {path}"
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise fail("no such file" if name is None else f"no such file '{name}'", looked) from None
+    except PermissionError:
+        raise fail(f"{subject}cannot be read: permission denied".strip()) from None
+    except ValueError:  # an embedded NUL character
+        raise fail(f"{subject}is not a valid file name".strip()) from None
+    except OSError as exc:
+        raise fail(f"{subject}cannot be read: {_os_reason(exc)}".strip()) from None
+    if stat.S_ISDIR(mode):
+        raise fail(f"{subject}is a folder, not a file".strip())
+    try:
+        # Pipes and devices are fine (``<(cat p.json)``) but must not be read forever.
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise fail("no such file" if name is None else f"no such file '{name}'", looked) from None
+    except IsADirectoryError:
+        raise fail(f"{subject}is a folder, not a file".strip()) from None
+    except PermissionError:
+        raise fail(f"{subject}cannot be read: permission denied".strip()) from None
+    except (OSError, ValueError) as exc:
+        raise fail(f"{subject}cannot be read: {_os_reason(exc)}".strip()) from None
+    except MemoryError:
+        raise fail(f"{subject}is too large to read".strip()) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise fail(f"{subject}is larger than {MAX_FILE_BYTES // 2**20} MB".strip())
+    return data
+
+
+def _os_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str, pathlib.Path]:
+    """Read the problem document from a file or, for ``"-"``, from standard input.
+
+    Parameters
+    ----------
+    path : str
+        The path as the user typed it, or ``"-"`` for standard input.
+    stdin_bytes : bytes, optional
+        What standard input holds (for tests and embedding); when None and ``path`` is
+        ``"-"``, ``sys.stdin.buffer`` is read.
+
+    Returns
+    -------
+    raw : bytes
+        The document's bytes, undecoded.
+    display_name : str
+        How error messages name the document: ``path`` as typed, or ``"<stdin>"``.
+    base_dir : pathlib.Path
+        The folder relative tensor file names are resolved against: the problem file's
+        folder (absolute), or the current directory for standard input.
+
+    Raises
+    ------
+    ProblemError
+        With ``file`` set: no such file, a folder, unreadable, larger than
+        :data:`MAX_FILE_BYTES`.
+    """
+    if path == "-":
+        if stdin_bytes is None:
+            try:
+                raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+            except (AttributeError, OSError, ValueError) as exc:
+                raise ProblemError(f"cannot read standard input: {_os_reason(exc)}",
+                                   file=STDIN_NAME) from None
+        else:
+            raw = bytes(stdin_bytes)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ProblemError(f"is larger than {MAX_FILE_BYTES // 2**20} MB", file=STDIN_NAME)
+        try:
+            base_dir = pathlib.Path.cwd()
+        except OSError as exc:  # the current directory was deleted
+            raise ProblemError(f"cannot resolve the current directory: {_os_reason(exc)}",
+                               file=STDIN_NAME) from None
+        return raw, STDIN_NAME, base_dir
+    if not path:
+        raise ProblemError("no file name given", file="''")
+    source = pathlib.Path(path)
+    raw = _read_bytes(source, None, file=path, where=None)
+    try:
+        base_dir = source.absolute().parent
+    except OSError as exc:
+        raise ProblemError(f"cannot resolve the folder: {_os_reason(exc)}", file=path) from None
+    return raw, path, base_dir
+
+
+def _text_position(raw: bytes, index: int, skip: int = 0) -> str:
+    """``line L, column C`` (1-based, columns in characters) of byte ``index``."""
+    line_start = raw.rfind(b"\n", 0, index) + 1
+    if line_start == 0:
+        line_start = skip
+    line = raw.count(b"\n", 0, index) + 1
+    column = len(raw[line_start:index].decode("utf-8", "replace")) + 1
+    return f"line {line}, column {column}"
+
+
+def _char_position(text: str, index: int) -> str:
+    """``line L, column C`` of character ``index``, counted as :mod:`json` does."""
+    line = text.count("\n", 0, index) + 1
+    column = index - text.rfind("\n", 0, index)
+    return f"line {line}, column {column}"
+
+
+def _decode_text(raw: bytes, *, file: str) -> str:
+    """UTF-8 text (a BOM tolerated), or a ProblemError for anything binary."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ProblemError("not UTF-8 text (it is UTF-16; save it as UTF-8)", file=file)
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ProblemError("not UTF-8 text (binary file?)", where=_text_position(raw, nul, skip),
+                           file=file)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProblemError("not UTF-8 text (binary file?)",
+                           where=_text_position(raw, exc.start, skip), file=file) from None
+
+
+# --------------------------------------------------------------------------- JSON document
+
+class _NonFiniteConstant(Exception):
+    """NaN, Infinity or -Infinity met by the JSON parser."""
+
+
+class _DuplicateKey(Exception):
+    """An object with a key twice (found bottom-up, without a path; located later)."""
+
+
+class _BadNumberToken(Exception):
+    """A JSON number Python cannot hold (an exponent beyond Decimal's, > 4300 digits)."""
+
+
+def _reject_constant(name: str) -> object:
+    raise _NonFiniteConstant(name)
+
+
+def _unique_object(pairs: list[tuple[str, object]]) -> dict:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKey()
+    return result
+
+
+def _json_decimal(token: str) -> Decimal:
+    try:
+        return Decimal(token)
+    except (InvalidOperation, ValueError):
+        raise _BadNumberToken(token) from None
+
+
+class _KeyRecordingDict(dict):
+    """A dict that remembers the first key its JSON object repeated."""
+
+    duplicate: str | None = None
+
+
+def _recording_object(pairs: list[tuple[str, object]]) -> dict:
+    result = _KeyRecordingDict()
+    for key, value in pairs:
+        if key in result and result.duplicate is None:
+            result.duplicate = key
+        result[key] = value
+    return result
+
+
+def _duplicate_key_path(text: str) -> tuple[str, str] | None:
+    """Re-parse ``text`` keeping duplicates on record; the JSON path of the first one."""
+    ignore = lambda token: None  # noqa: E731 - values do not matter on this pass
+    try:
+        document = json.loads(text, parse_float=ignore, parse_int=ignore, parse_constant=ignore,
+                              object_pairs_hook=_recording_object)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[str, object]] = [("", document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _KeyRecordingDict):
+            if node.duplicate is not None:
+                return join_path(path, node.duplicate), node.duplicate
+            stack.extend((join_path(path, key), value) for key, value in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((join_path(path, i), value) for i, value in reversed(list(enumerate(node))))
+    return None
+
+
+def _first_outside_strings(pattern: re.Pattern, text: str) -> re.Match | None:
+    for match in pattern.finditer(text):
+        if not match.group().startswith('"'):
+            return match
+    return None
+
+
+def _check_depth(data: bytes, text: str, *, file: str) -> None:
+    """Reject nesting deeper than :data:`MAX_DEPTH` before :mod:`json` recurses into it.
+
+    Counts ``[``/``{`` minus ``]``/``}`` outside strings with numpy, a chunk at a time,
+    so a 50 MB document costs a few tens of milliseconds and little memory.
+    """
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return
+    if b'"' in data:  # brackets inside strings do not nest
+        data = _STRING_BYTES_RE.sub(b'""', data)
+    codes = np.frombuffer(data, dtype=np.uint8)
+    depth = 0
+    for start in range(0, codes.size, _SCAN_CHUNK):
+        chunk = codes[start:start + _SCAN_CHUNK]
+        opens = (chunk == _OPEN_BYTES[0]) | (chunk == _OPEN_BYTES[1])
+        closes = (chunk == _CLOSE_BYTES[0]) | (chunk == _CLOSE_BYTES[1])
+        steps = opens.astype(np.int8) - closes.astype(np.int8)
+        brackets = np.flatnonzero(steps)
+        if brackets.size == 0:
+            continue
+        running = depth + np.cumsum(steps[brackets], dtype=np.int64)
+        if running.max() > MAX_DEPTH:
+            raise ProblemError(f"nesting deeper than {MAX_DEPTH} levels", where=_deep_position(text),
+                               file=file)
+        depth = int(running[-1])
+
+
+def _deep_position(text: str) -> str | None:
+    """Where the nesting first goes past :data:`MAX_DEPTH` (the slow, exact scan)."""
+    depth = 0
+    for match in _BRACKET_TOKEN_RE.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return _char_position(text, match.start())
+        elif token in ("]", "}"):
+            depth -= 1
+        else:
+            pass  # a string: its brackets do not count
+    return None
+
+
+_JSON_MESSAGES = {
+    "Expecting value": "expecting a value",
+    "Unterminated string starting at": "unterminated string (it starts here)",
+    "Invalid control character at": "a raw control character (tab, line break) inside a string; "
+                                    "write it as an escape such as \\t or \\n",
+    "Extra data": "extra data after the end of the document",
+}
+
+
+def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemError:
+    what = _JSON_MESSAGES.get(exc.msg, exc.msg[:1].lower() + exc.msg[1:])
+    hint = None
+    before = text[:exc.pos].rstrip()
+    if exc.msg != "Extra data" and exc.pos >= len(text.rstrip()):
+        what = f"the document ends too early, {what} (truncated?)"
+    elif exc.pos < len(text) and text[exc.pos] == "'":
+        hint = "JSON strings and keys use double quotes"
+    elif before.endswith(",") and exc.msg.startswith(("Expecting value", "Expecting property")):
+        hint = "JSON allows no comma after the last element; remove it"
+    return ProblemError(what, where=f"line {exc.lineno}, column {exc.colno}", file=file, hint=hint)
+
+
+def load_json_document(raw: bytes, file: str) -> object:
+    """Parse a problem document as strict JSON.
+
+    Parameters
+    ----------
+    raw : bytes
+        The document as read (UTF-8; a byte-order mark is tolerated).
+    file : str
+        The display name errors carry (see :func:`read_source`).
+
+    Returns
+    -------
+    object
+        What the document holds; numbers with a fraction or an exponent are
+        :class:`decimal.Decimal` (so exact mode reads ``0.51`` as ``51/100``), integers int.
+
+    Raises
+    ------
+    ProblemError
+        Not UTF-8 text, an empty file, a syntax error (``where`` is ``line L, column C``),
+        NaN/Infinity, a duplicate key (``where`` is its JSON path), nesting deeper than
+        :data:`MAX_DEPTH`, a number Python cannot hold.  Nothing else escapes.
+    """
+    text = _decode_text(raw, file=file)
+    if not text.strip():
+        raise ProblemError("empty file", file=file)
+    data = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+    _check_depth(data, text, file=file)
+    try:
+        # parse_int stays the built-in int: the C scanner's fast path for integers.
+        return json.loads(text, parse_float=_json_decimal,
+                          parse_constant=_reject_constant, object_pairs_hook=_unique_object)
+    except _NonFiniteConstant as exc:
+        match = _first_outside_strings(_CONSTANT_TOKEN_RE, text)
+        where = _char_position(text, match.start()) if match else None
+        raise ProblemError(f"{exc.args[0]} is not allowed (JSON numbers must be finite)",
+                           where=where, file=file) from None
+    except _DuplicateKey:
+        found = _duplicate_key_path(text)
+        where, key = found if found else (None, "?")
+        raise ProblemError(f"duplicate key '{key}' (each key may appear once per object)",
+                           where=where, file=file) from None
+    except _BadNumberToken as exc:
+        token = exc.args[0]
+        where = None
+        match = _first_outside_strings(re.compile(_STRING_PATTERN + "|" + re.escape(token),
+                                                  re.DOTALL), text)
+        if match:
+            where = _char_position(text, match.start())
+        raise ProblemError(f"the number {_shorten(token)} is out of range", where=where,
+                           file=file) from None
+    except json.JSONDecodeError as exc:
+        raise _syntax_error(exc, text, file) from None
+    except RecursionError:  # not reachable after _check_depth; kept as a last guard
+        raise ProblemError(f"nesting deeper than {MAX_DEPTH} levels", file=file) from None
+    except ValueError as exc:
+        if "digits" not in str(exc):
+            raise ProblemError(f"cannot parse the document: {_shorten(str(exc), 80)}",
+                               file=file) from None
+        # An integer longer than Python converts (sys.get_int_max_str_digits, 4300).
+        too_long = rf"|\d{{{sys.get_int_max_str_digits() + 1},}}"
+        match = _first_outside_strings(re.compile(_STRING_PATTERN + too_long, re.DOTALL), text)
+        where = _char_position(text, match.start()) if match else None
+        raise ProblemError("a number with thousands of digits is out of range", where=where,
+                           file=file) from None
+    except (ArithmeticError, MemoryError) as exc:
+        raise ProblemError(f"cannot parse the document: {_shorten(str(exc), 80)}",
+                           file=file) from None
+
+
+# --------------------------------------------------------------------------- numbers
+
+class _BadNumber(Exception):
+    """One element is not an acceptable number; the caller adds where and file."""
+
+    def __init__(self, what: str, hint: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.hint = hint
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _show(value: object) -> str:
+    """A value as the user wrote it, short enough for a one-line message."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return repr(_shorten(value))
+    if isinstance(value, int):
+        if value.bit_length() > 200:  # str() of a 5000-digit int raises
+            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+        return _shorten(str(value))
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (float, Decimal, Fraction, np.number)):
+        return _shorten(str(value))
+    return f"a {type(value).__name__}"
+
+
+def _too_large(shown: str) -> _BadNumber:
+    return _BadNumber(f"{shown} is too large (beyond float64's range, about 1.8e308)")
+
+
+def _too_small(shown: str) -> _BadNumber:
+    return _BadNumber(f"{shown} is too small (float64 rounds it to 0); write 0 if you mean zero")
+
+
+def _from_int(value: int, exact: bool) -> float | Fraction:
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise _too_large(_show(value)) from None
+    return Fraction(value) if exact else as_float
+
+
+def _from_decimal(value: Decimal, exact: bool, shown: str | None = None) -> float | Fraction:
+    shown = shown or _show(value)
+    if not value.is_finite():
+        raise _BadNumber(f"{shown} is not a finite number (no NaN or infinity)")
+    if value:
+        # Exponent checks first: Fraction(Decimal("1e-999999999")) would take forever.
+        exponent = value.adjusted()
+        if exponent > _FLOAT64_MAX_EXPONENT:
+            raise _too_large(shown)
+        if exponent < _FLOAT64_MIN_EXPONENT - 1:
+            raise _too_small(shown)
+    as_float = float(value)
+    if math.isinf(as_float):
+        raise _too_large(shown)
+    if as_float == 0 and value:
+        raise _too_small(shown)
+    return Fraction(value) if exact else as_float
+
+
+def _from_fraction(value: Fraction, exact: bool, shown: str) -> float | Fraction:
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise _too_large(shown) from None
+    if math.isinf(as_float):
+        raise _too_large(shown)
+    if as_float == 0 and value:
+        raise _too_small(shown)
+    return value if exact else as_float
+
+
+def _from_float(value: float, exact: bool) -> float | Fraction:
+    if not math.isfinite(value):
+        raise _BadNumber(f"{value} is not a finite number (no NaN or infinity)")
+    # The shortest repr is the decimal the user meant: 0.1 -> 1/10, not 3602879701896397/2**55.
+    return Fraction(repr(value)) if exact else value
+
+
+def _from_string(text: str, exact: bool) -> float | Fraction:
+    token = text.strip()
+    shown = repr(_shorten(text))
+    if _DECIMAL_RE.fullmatch(token):
+        try:
+            value = Decimal(token)
+        except (InvalidOperation, ValueError):  # an exponent beyond Decimal's own limits
+            mantissa, _, exponent = token.lower().partition("e")
+            if not mantissa.strip("+-0."):
+                return Fraction(0) if exact else 0.0
+            if exponent.startswith("-"):
+                raise _too_small(shown) from None
+            raise _too_large(shown) from None
+        return _from_decimal(value, exact, shown)
+    fraction = _FRACTION_RE.fullmatch(token)
+    if fraction:
+        try:
+            numerator, denominator = int(fraction.group(1)), int(fraction.group(2))
+        except ValueError:  # more digits than int() converts
+            raise _too_large(shown) from None
+        if denominator == 0:
+            raise _BadNumber(f"{shown}: division by zero")
+        return _from_fraction(Fraction(numerator, denominator), exact, shown)
+    if not token:
+        raise _BadNumber("an empty string is not a number")
+    if token.lower().lstrip("+-") in _NON_FINITE_WORDS:
+        raise _BadNumber(f"{shown} is not a finite number (no NaN or infinity)")
+    hint = None
+    if re.fullmatch(r"[+-]?\d+,\d+", token):
+        hint = "use a dot as the decimal point"
+    elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):
+        hint = "one number per element (or per CSV cell)"
+    raise _BadNumber(f"{shown} is not a number", hint)
+
+
+def _number(value: object, exact: bool) -> float | Fraction:
+    """One element as float or Fraction; raises _BadNumber for anything else."""
+    kind = type(value)
+    if kind is int:
+        return _from_int(value, exact)
+    if kind is Decimal:
+        return _from_decimal(value, exact)
+    if kind is str:
+        return _from_string(value, exact)
+    if kind is float:
+        return _from_float(value, exact)
+    if value is None or isinstance(value, bool):
+        raise _BadNumber(f"{_show(value)} is not a number")
+    if isinstance(value, list):
+        raise _BadNumber("expected a number, got a list (the nesting is uneven)")
+    if isinstance(value, dict):
+        raise _BadNumber('expected a number, got an object ({"csv": ...} and {"npy": ...} '
+                         "stand for a whole tensor, not an element)")
+    if isinstance(value, (np.bool_, complex, np.complexfloating)):
+        raise _BadNumber(f"{_show(value)} is not a real number")
+    if isinstance(value, (int, np.integer)):
+        return _from_int(int(value), exact)
+    if isinstance(value, Decimal):
+        return _from_decimal(value, exact)
+    if isinstance(value, Fraction):
+        return _from_fraction(value, exact, _show(value))
+    if isinstance(value, np.floating):
+        if not np.isfinite(value):
+            raise _BadNumber(f"{value} is not a finite number (no NaN or infinity)")
+        return _from_string(str(value), exact)  # the shortest repr in the value's own precision
+    if isinstance(value, (float, str)):  # subclasses
+        return _number(float(value) if isinstance(value, float) else str(value), exact)
+    raise _BadNumber(f"expected a number, got {_show(value)}")
+
+
+def parse_number(value: object, where: str, *, file: str, exact: bool = False) -> float | Fraction:
+    """One scalar: a JSON number (int or Decimal) or a string holding a decimal or fraction.
+
+    Parameters
+    ----------
+    value : int, Decimal, float or str
+        What :func:`load_json_document` gave.
+    where : str
+        The JSON path errors name.
+    file : str
+        The file errors name.
+    exact : bool
+        Return a :class:`fractions.Fraction` (``"0.51"`` -> ``51/100``) instead of a float.
+
+    Returns
+    -------
+    float or Fraction
+
+    Raises
+    ------
+    ProblemError
+        Booleans, null, lists, objects, other strings (``'abc' is not a number``,
+        ``'1/0': division by zero``), NaN or infinity, numbers beyond float64's range.
+    """
+    try:
+        return _number(value, exact)
+    except _BadNumber as bad:
+        raise ProblemError(bad.what, where=where, file=file, hint=bad.hint) from None
+
+
+# --------------------------------------------------------------------------- tensors
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape)) if shape else "a single number"
+
+
+def _check_rank(shape: tuple[int, ...], where: str, file: str, min_rank: int, max_rank: int,
+                note: str = "") -> None:
+    rank = len(shape)
+    if min_rank <= rank <= max_rank:
+        return
+    wanted = f"rank {min_rank}" if min_rank == max_rank else f"rank {min_rank} to {max_rank}"
+    got = f"rank {rank} ({_shape_text(shape)})"
+    raise ProblemError(f"expected a tensor of {wanted}, got {got}{note}", where=where, file=file)
+
+
+def _index_path(where: str, flat_index: int, shape: tuple[int, ...]) -> str:
+    path = where
+    for index in np.unravel_index(flat_index, shape) if shape else ():
+        path = join_path(path, int(index))
+    return path
+
+
+def _leaves_to_array(flat: list, shape: tuple[int, ...], exact: bool,
+                     locate: Callable[[int], tuple[str | None, str]]) -> np.ndarray:
+    """Convert validated-shape leaves to a float64 (or Fraction object) array.
+
+    The happy path of float mode converts in one C-level pass; anything it cannot vouch
+    for (a string that is not a plain decimal, a NaN, a zero that may be an underflow)
+    goes element by element, which finds the first bad one and names it via ``locate``.
+    """
+    count = len(flat)
+    if not exact:
+        kinds = set(map(type, flat))
+        converted = None
+        if kinds <= {int, Decimal, float} or (
+                kinds == {str} and all(map(_DECIMAL_RE.fullmatch, map(str.strip, flat)))):
+            try:
+                converted = np.fromiter(map(float, flat), dtype=np.float64, count=count)
+            except (OverflowError, ValueError):
+                converted = None
+        if converted is not None and np.isfinite(converted).all():
+            for index in np.flatnonzero(converted == 0):  # 1e-999 is 0.0 in float64: say so
+                value = flat[index]
+                if type(value) is str or value != 0:
+                    _located_number(value, exact, index, locate)
+            return converted.reshape(shape)
+    result = np.empty(count, dtype=object if exact else np.float64)
+    for index, value in enumerate(flat):
+        result[index] = _located_number(value, exact, index, locate)
+    return result.reshape(shape)
+
+
+def _located_number(value: object, exact: bool, index: int,
+                    locate: Callable[[int], tuple[str | None, str]]) -> float | Fraction:
+    try:
+        return _number(value, exact)
+    except _BadNumber as bad:
+        where, file = locate(index)
+        raise ProblemError(bad.what, where=where, file=file, hint=bad.hint) from None
+
+
+def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
+                           min_rank: int, max_rank: int) -> np.ndarray:
+    # The shape is read off the first element at every level; everything else must match.
+    shape_list: list[int] = []
+    node: object = value
+    while isinstance(node, list):
+        if not node:
+            raise ProblemError("empty tensor (a list with no elements)",
+                               where=where + "[0]" * len(shape_list), file=file)
+        if len(shape_list) >= _MAX_WALK_DEPTH:
+            raise ProblemError(f"nesting deeper than {_MAX_WALK_DEPTH} levels", where=where,
+                               file=file)
+        shape_list.append(len(node))
+        node = node[0]
+    shape = tuple(shape_list)
+    _check_rank(shape, where, file, min_rank, max_rank)
+
+    # Breadth first: the lists of one level are checked together, with C-level maps.
+    level: list = [value]
+    for depth, expected in enumerate(shape):
+        if depth > 0:
+            kinds = set(map(type, level))
+            lengths = set(map(len, level)) if kinds == {list} else None
+            if lengths != {expected}:
+                _raise_ragged(level, depth, expected, shape, where, file)
+        level = list(chain.from_iterable(level))
+    return _leaves_to_array(level, shape, exact,
+                            lambda index: (_index_path(where, index, shape), file))
+
+
+def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...], where: str,
+                  file: str) -> None:
+    innermost = depth == len(shape) - 1
+    for index, item in enumerate(level):
+        path = _index_path(where, index, shape[:depth])
+        if not isinstance(item, list):
+            unit = "number" if innermost else "list"
+            raise ProblemError(f"expected a list of {expected} {unit}{'s' * (expected != 1)}, "
+                               f"got {_show(item)} (the nesting is uneven)", where=path, file=file)
+        if len(item) != expected:
+            noun = "row" if innermost else "list"
+            raise ProblemError(f"{noun} has {len(item)} element{'s' * (len(item) != 1)}, "
+                               f"expected {expected}", where=path, file=file)
+    raise AssertionError("unreachable: the level was found ragged")
+
+
+# --------------------------------------------------------------------------- CSV
+
+def _resolve(name: str, base_dir: pathlib.Path) -> pathlib.Path:
+    path = pathlib.Path(name)
+    return path if path.is_absolute() else pathlib.Path(base_dir) / path
+
+
+def _file_name(spec: object, what_for: str, where: str, file: str) -> str:
+    if not isinstance(spec, str):
+        raise ProblemError(f"expected {what_for}, got {_show(spec)}", where=where, file=file)
+    if not spec.strip():
+        raise ProblemError("empty file name", where=where, file=file)
+    return spec
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The separator of a CSV file, from its first non-blank line."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    for delimiter in CSV_DELIMITERS:
+        if delimiter in first:
+            return delimiter
+    return ","  # one column
+
+
+def _is_numeric_cell(cell: str) -> bool:
+    return bool(_DECIMAL_RE.fullmatch(cell) or _FRACTION_RE.fullmatch(cell))
+
+
+def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
+                     exact: bool) -> np.ndarray:
+    """One CSV file as a 2-D array; content errors name the CSV and ``row R, column C``."""
+    raw = _read_bytes(_resolve(name, base_dir), name, file=file, where=ref_where)
+    text = _decode_text(raw, file=name)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
+    records: list[tuple[int, list[str]]] = []
+    try:
+        for row_number, cells in enumerate(reader, start=1):
+            records.append((row_number, [cell.strip() for cell in cells]))
+    except csv.Error as exc:
+        raise ProblemError(f"malformed CSV: {exc}", where=f"row {len(records) + 1}",
+                           file=name) from None
+    while records and not any(records[-1][1]):  # blank trailing lines (or ",,,")
+        records.pop()
+    if not records:
+        raise ProblemError("empty file (no rows)", file=name)
+
+    first_row, first_cells = records[0]
+    if any(first_cells) and not any(_is_numeric_cell(cell) for cell in first_cells):
+        column = next(i for i, cell in enumerate(first_cells, start=1) if cell)
+        raise ProblemError(f"{first_cells[column - 1]!r} is not a number: this looks like a "
+                           "header row; remove it", where=f"row {first_row}, column {column}",
+                           file=name)
+    width = len(first_cells)
+    for row_number, cells in records:
+        if not any(cells):
+            raise ProblemError("empty row inside the matrix", where=f"row {row_number}", file=name)
+        if len(cells) != width:
+            raise ProblemError(f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, expected "
+                               f"{width} (as in row {first_row})", where=f"row {row_number}",
+                               file=name)
+        if "" in cells:
+            raise ProblemError("empty cell",
+                               where=f"row {row_number}, column {cells.index('') + 1}", file=name)
+
+    flat = [cell for _, cells in records for cell in cells]
+
+    def locate(index: int) -> tuple[str, str]:
+        row, column = divmod(index, width)
+        return f"row {records[row][0]}, column {column + 1}", name
+
+    return _leaves_to_array(flat, (len(records), width), exact, locate)
+
+
+def _read_csv_stack(names: list, ref_where: str, file: str, base_dir: pathlib.Path,
+                    exact: bool) -> np.ndarray:
+    if not names:
+        raise ProblemError("empty list of CSV files", where=ref_where, file=file)
+    matrices = []
+    for index, spec in enumerate(names):
+        item_where = join_path(ref_where, index)
+        name = _file_name(spec, "a CSV file name", item_where, file)
+        matrix = _read_csv_matrix(name, item_where, file, base_dir, exact)
+        if matrices and matrix.shape != matrices[0].shape:
+            raise ProblemError(
+                f"'{name}' is {_shape_text(matrix.shape)} but '{names[0]}' is "
+                f"{_shape_text(matrices[0].shape)}; stacked matrices must have the same shape",
+                where=item_where, file=file)
+        matrices.append(matrix)
+    return np.stack(matrices)
+
+
+# --------------------------------------------------------------------------- NPY
+
+_NPY_KIND_PROBLEMS = {
+    "b": "holds booleans; save numbers",
+    "c": "holds complex numbers; only real numbers are supported",
+    "O": "holds Python objects, which would need unpickling; save a numeric array",
+    "U": "holds text; save numbers",
+    "S": "holds bytes; save numbers",
+    "M": "holds dates; save numbers",
+    "m": "holds time spans; save numbers",
+    "V": "holds records (a structured dtype); save a plain numeric array",
+}
+
+
+def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
+              exact: bool) -> np.ndarray:
+    """A ``.npy`` file, read from its header and raw data: nothing is ever unpickled."""
+    raw = _read_bytes(_resolve(name, base_dir), name, file=file, where=ref_where)
+    if raw.startswith(b"PK"):
+        raise ProblemError("is a .npz archive, not a .npy file; save one array with numpy.save",
+                           file=name)
+    if not raw.startswith(b"\x93NUMPY"):
+        raise ProblemError("not a NumPy .npy file", file=name,
+                           hint="write it with numpy.save(path, array)")
+    stream = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    except (ValueError, SyntaxError, TypeError, EOFError, OverflowError) as exc:
+        raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})", file=name) from None
+    if dtype.kind not in "iuf":
+        problem = _NPY_KIND_PROBLEMS.get(dtype.kind, f"has the unsupported dtype {dtype}")
+        raise ProblemError(problem, file=name)
+    count = math.prod(shape)
+    offset = stream.tell()
+    if len(raw) - offset < count * dtype.itemsize:
+        raise ProblemError(f"truncated .npy file: a {_shape_text(shape)} {dtype} array needs "
+                           f"{count * dtype.itemsize} bytes of data, found {len(raw) - offset}",
+                           file=name)
+    array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+    array = array.reshape(shape, order="F" if fortran_order else "C")
+    if count == 0:
+        raise ProblemError(f"empty tensor (shape {shape})", file=name)
+
+    def element(flat_index: int) -> str:
+        if not shape:
+            return "the value"
+        index = np.unravel_index(flat_index, shape, order="F" if fortran_order else "C")
+        return f"element [{','.join(str(int(i)) for i in index)}]"
+
+    if dtype.kind == "f":
+        non_finite = np.flatnonzero(~np.isfinite(array.ravel(order="K")))
+        if non_finite.size:
+            bad = array.ravel(order="K")[non_finite[0]]
+            raise ProblemError(f"{bad} is not a finite number (no NaN or infinity)",
+                               where=element(int(non_finite[0])), file=name)
+    if exact:
+        values = [_located_number(value, True, index, lambda i: (element(i), name))
+                  for index, value in enumerate(array.ravel(order="K"))]
+        result = np.empty(count, dtype=object)
+        result[:] = values
+        return result.reshape(shape, order="F" if fortran_order else "C")
+    with np.errstate(over="ignore"):
+        as_float = array.astype(np.float64)  # a copy: writable, native byte order
+    too_large = np.flatnonzero(~np.isfinite(as_float.ravel(order="K")))  # float128 beyond 1.8e308
+    if too_large.size:
+        raise ProblemError(f"{array.ravel(order='K')[too_large[0]]} is too large (beyond "
+                           "float64's range, about 1.8e308)", where=element(int(too_large[0])),
+                           file=name)
+    return np.ascontiguousarray(as_float)
+
+
+# --------------------------------------------------------------------------- TENSOR
+
+def _tensor_from_file_reference(reference: dict, where: str, file: str, base_dir: pathlib.Path,
+                                exact: bool) -> tuple[np.ndarray, str]:
+    items = [(str(key), spec) for key, spec in reference.items()]
+    unknown = [key for key, _ in items if key not in TENSOR_FILE_KINDS]
+    if unknown:
+        raise ProblemError(f"unknown key '{unknown[0]}' in a tensor file reference",
+                           where=join_path(where, unknown[0]), file=file,
+                           hint=did_you_mean(unknown[0], TENSOR_FILE_KINDS))
+    if not items:
+        raise ProblemError('empty object; a tensor is a number, nested lists, {"csv": "file.csv"} '
+                           'or {"npy": "file.npy"}', where=where, file=file)
+    if len(items) > 1:
+        raise ProblemError("give either 'csv' or 'npy', not both", where=where, file=file)
+    kind, spec = items[0]
+    ref_where = join_path(where, kind)
+    if kind == "csv":
+        if isinstance(spec, list):
+            return _read_csv_stack(spec, ref_where, file, base_dir, exact), \
+                " (each CSV file is a 2-D matrix; a list of them is 3-D)"
+        name = _file_name(spec, "a CSV file name or a list of them", ref_where, file)
+        return _read_csv_matrix(name, ref_where, file, base_dir, exact), \
+            " (a CSV file is a 2-D matrix)"
+    elif kind == "npy":
+        name = _file_name(spec, "a .npy file name", ref_where, file)
+        return _read_npy(name, ref_where, file, base_dir, exact), ""
+    else:
+        raise ProblemError(f"unknown key '{kind}'", where=ref_where, file=file,
+                           hint=did_you_mean(kind, TENSOR_FILE_KINDS))
+
+
+def parse_tensor(value: object, where: str, *, file: str, base_dir: pathlib.Path,
+                 exact: bool = False, min_rank: int = 0, max_rank: int = 4) -> np.ndarray:
+    """Read one TENSOR of a problem document.
+
+    Parameters
+    ----------
+    value : int, Decimal, str, list or dict
+        What :func:`load_json_document` gave: a number, nested lists of numbers
+        (elements may be strings holding a decimal or fraction), ``{"csv": name}``,
+        ``{"csv": [name, ...]}`` or ``{"npy": name}``.
+    where : str
+        The JSON path of ``value`` (``"input"``, ``"layers[0].kernel"``); element errors
+        extend it (``"input[2][3]"``).
+    file : str
+        The problem's display name (errors about it, and about missing tensor files).
+    base_dir : pathlib.Path
+        The folder relative tensor file names are resolved against.
+    exact : bool
+        Return Fractions in an object array instead of float64.
+    min_rank, max_rank : int
+        The ranks the caller accepts.
+
+    Returns
+    -------
+    ndarray, float64 or object (Fraction), of the given rank
+        A CSV file gives (H, W); a list of CSV files (C, H, W).
+
+    Raises
+    ------
+    ProblemError
+        With ``where``/``file`` naming the offending element, CSV cell or file.
+        CSV and NPY content errors carry the tensor file's name as written as ``file``
+        and ``row R, column C`` / ``element [i,j]`` as ``where``; a missing tensor file
+        is reported in the problem file at ``<where>.csv``.
+    """
+    base_dir = pathlib.Path(base_dir)
+    if isinstance(value, list):
+        return _nested_lists_to_array(value, where, file, exact, min_rank, max_rank)
+    if isinstance(value, dict):
+        array, note = _tensor_from_file_reference(value, where, file, base_dir, exact)
+        _check_rank(array.shape, where, file, min_rank, max_rank, note)
+        return array
+    if value is None or isinstance(value, bool):
+        raise ProblemError(f'expected a tensor (a number, nested lists of numbers, {{"csv": ...}} '
+                           f'or {{"npy": ...}}), got {_show(value)}', where=where, file=file)
+    number = parse_number(value, where, file=file, exact=exact)
+    _check_rank((), where, file, min_rank, max_rank)
+    if exact:
+        array = np.empty((), dtype=object)
+        array[()] = number
+        return array
+    return np.array(number, dtype=np.float64)
