@@ -25,7 +25,10 @@ def to_jsonable(value):
     raise TypeError(f"cannot put {type(value).__name__} into JSON")
 
 
-def _nested(array: np.ndarray):
+def _nested(array):
+    # iterating a 1-D object array yields its elements (Fractions), not 0-d arrays
+    if not isinstance(array, np.ndarray):
+        return json_number(array)
     if array.ndim == 0:
         return json_number(array.item())
     return [_nested(sub) for sub in array]

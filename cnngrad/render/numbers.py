@@ -7,17 +7,20 @@ from fractions import Fraction
 DEFAULT_DECIMALS = 6
 
 
-def fmt(value, decimals: int = DEFAULT_DECIMALS) -> str:
+def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None) -> str:
     """A number for a table cell: fixed decimals, scientific when fixed would hide it.
 
-    Exact values (``Fraction``) print as ``p/q`` (or ``p``)."""
+    ``scientific`` is normally decided once per tensor (:func:`wants_scientific`), so that
+    floating-point noise such as 2.8e-17 beside 0.3 reads as 0.000000; ``None`` decides per
+    value.  Exact values (``Fraction``) print as ``p/q`` (or ``p``)."""
     if isinstance(value, Fraction):
         return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
     value = float(value)
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)
-    magnitude = abs(value)
-    if magnitude != 0 and (magnitude < 0.5 * 10.0 ** -decimals or magnitude >= 1e12):
+    if scientific is None:
+        scientific = wants_scientific([value], decimals)
+    if scientific and value != 0:
         return f"{value:.{max(decimals - 1, 1)}e}"
     text = f"{value:.{decimals}f}"
     if text.startswith("-") and float(text) == 0:
@@ -37,3 +40,16 @@ def json_number(value):
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return float(value)
+
+
+def wants_scientific(values, decimals: int = DEFAULT_DECIMALS) -> bool:
+    """True when fixed decimals would hide a whole tensor: its largest magnitude rounds to 0,
+    or is too large to read (≥ 1e12)."""
+    largest = 0.0
+    for value in values:
+        if isinstance(value, Fraction):
+            return False
+        magnitude = abs(float(value))
+        if magnitude == magnitude:
+            largest = max(largest, magnitude)
+    return largest >= 1e12 or 0 < largest < 0.5 * 10.0 ** -decimals

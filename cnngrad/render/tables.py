@@ -10,23 +10,24 @@ from itertools import product
 
 import numpy as np
 from rich import box
-from rich.columns import Columns
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from cnngrad.network import LayerTrace, Trace
-from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, fmt_exact_decimal
+from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, fmt_exact_decimal, wants_scientific
+
+GRIDS_PER_ROW = 4
 
 PARAM_LABELS = {"kernel": "dE/dw (kernel gradient)", "bias": "dE/db (bias gradient)",
                 "weights": "dE/dW (weights gradient)"}
 
 
-def cell_text(value, decimals: int) -> str:
+def cell_text(value, decimals: int, scientific: bool | None = None) -> str:
     if isinstance(value, np.generic):
         value = value.item()
-    text = fmt(value, decimals)
+    text = fmt(value, decimals, scientific)
     if not isinstance(value, float) and "/" in text:
         text += f" ≈{fmt_exact_decimal(value, decimals)}"
     return text
@@ -45,8 +46,9 @@ def matrix_table(matrix: np.ndarray, title: str | None, decimals: int,
     table.add_column(row_label, justify="right", style="dim")
     for j in range(matrix.shape[1]):
         table.add_column(str(j), justify="right", header_style="dim")
+    scientific = wants_scientific(matrix.flat, decimals)
     for name, row in zip(row_names, matrix):
-        table.add_row(name, *(cell_text(v, decimals) for v in row))
+        table.add_row(name, *(cell_text(v, decimals, scientific) for v in row))
     return table
 
 
@@ -60,15 +62,26 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
     if array.ndim == 0:
         return Text.assemble((f"{title}: ", "bold"), cell_text(array.item(), decimals))
     if array.ndim <= 2:
-        return matrix_table(array, title, decimals)
+        return Group(Text(title, style="bold", no_wrap=True, overflow="ignore"),
+                     matrix_table(array, None, decimals))
     lead_shape = array.shape[:-2]
     names = axes[-len(lead_shape):] if len(lead_shape) <= len(axes) else "i" * len(lead_shape)
-    grids = []
+    # one grid per leading index: a row of the layout per first index (n or f), at most
+    # GRIDS_PER_ROW side by side, so the layout is the same in a terminal and in a file
+    layout = Table.grid(padding=(0, 3))
+    row: list[RenderableType] = []
+    previous_first = None
     for index in product(*(range(s) for s in lead_shape)):
+        if row and (len(row) == GRIDS_PER_ROW or (len(index) > 1 and index[0] != previous_first)):
+            layout.add_row(*row)
+            row = []
         label = ", ".join(f"{n}={i}" for n, i in zip(names, index))
-        grids.append(matrix_table(array[index], f"[{label}]", decimals))
-    return Group(Text(f"{title}  ({'×'.join(map(str, array.shape))})", style="bold"),
-                 Columns(grids, padding=(0, 3)))
+        row.append(Group(Text(f"[{label}]", style="bold", no_wrap=True),
+                         matrix_table(array[index], None, decimals)))
+        previous_first = index[0]
+    layout.add_row(*row)
+    return Group(Text(f"{title}  ({'×'.join(map(str, array.shape))})", style="bold",
+                      no_wrap=True, overflow="ignore"), layout)
 
 
 def _is_exact(value) -> bool:

@@ -1,9 +1,5 @@
-"""The ``cnngrad`` command.  Thin commands: load → run → render → write.
-
-This is the only module that prints or exits.  Every :class:`~cnngrad.errors.CnnGradError` is
-caught once, in :func:`guarded`, printed as one line ``error: <file>: <where>: <what>`` (and a
-hint line) on stderr, and mapped to its exit code (2 for bad input or usage).
-"""
+"""Plumbing shared by every command: the error guard, output writing, Rich rendering,
+problem loading and the common options."""
 
 from __future__ import annotations
 
@@ -16,52 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad import __version__
 from cnngrad.errors import CnnGradError, UsageError, did_you_mean
-
-EPILOG_BACKWARD = """\
-[bold]Examples[/]
-
-  cnngrad backward samples/stackexchange.json
-  cnngrad backward samples/network.json --format json -o result.json
-  cnngrad backward --input o.csv --kernel w.csv --delta d.csv
-  cat problem.json | cnngrad backward -
-"""
-
-EPILOG_FORWARD = """\
-[bold]Examples[/]
-
-  cnngrad forward samples/network.json
-  cnngrad forward samples/network.json --format json
-"""
-
-app = typer.Typer(
-    name="cnngrad",
-    help="Gradients of a convolutional network, layer by layer, done by the numbers.\n\n"
-         "Give a problem file (JSON: an input, layers, and a loss or the upstream delta) and "
-         "cnngrad prints every layer's dE/dw, dE/db and input delta as tables you can compare "
-         "with a hand computation, or as JSON for a script.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"cnngrad {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-) -> None:
-    """Gradients of a convolutional network, layer by layer, done by the numbers."""
-
 
 # --------------------------------------------------------------------------- plumbing
 
@@ -153,14 +104,20 @@ def render_rich(renderable, *, to_file: bool) -> str:
 
     from rich.console import Console
 
-    terminal = not to_file and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    from rich.measure import Measurement
+
+    terminal = not to_file and sys.stdout.isatty()
     buffer = io.StringIO()
     if terminal:
-        width = Console().width
-        console = Console(file=buffer, force_terminal=True, width=width)
+        console = Console(file=buffer, force_terminal=True, width=Console().width,
+                          no_color=bool(os.environ.get("NO_COLOR")))
     else:
         console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
-                          width=200, legacy_windows=False)
+                          width=4000, legacy_windows=False)
+    # never fold or cut a number: widen to what the report needs (a terminal then wraps long
+    # lines itself; a file gets them whole)
+    needed = Measurement.get(console, console.options, renderable).maximum
+    console.width = max(console.width if terminal else 80, min(needed, 4000))
     console.print(renderable)
     text = buffer.getvalue()
     if not terminal:
@@ -230,7 +187,7 @@ def parse_dtype(dtype: str):
     return None if dtype == "float64" else np.float32
 
 
-def compute(problem: Optional[str], *, fmt: str, exact: bool, max_elements: int, dtype: str,
+def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: str,
             lr: Optional[str], quick: dict):
     from cnngrad.network import run
 
@@ -240,99 +197,3 @@ def compute(problem: Optional[str], *, fmt: str, exact: bool, max_elements: int,
     return spec, run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype))
 
 
-# --------------------------------------------------------------------------- commands
-
-OUTPUT_FORMATS = ("table", "json")
-
-
-@app.command(epilog=EPILOG_BACKWARD)
-@guarded
-def backward(
-    problem: ProblemArg = None,
-    format: FormatOpt = "table",
-    output: OutputOpt = None,
-    decimals: DecimalsOpt = 6,
-    exact: ExactOpt = False,
-    lr: LrOpt = None,
-    input: Annotated[Optional[str], typer.Option("--input", help="Quick mode: the input "
-                                                 "(CSV, .npy or inline JSON).",
-                                                 rich_help_panel="Quick mode (no JSON)")] = None,
-    kernel: Annotated[Optional[str], typer.Option("--kernel", help="Quick mode: the kernel.",
-                                                  rich_help_panel="Quick mode (no JSON)")] = None,
-    delta: Annotated[Optional[str], typer.Option("--delta", help="Quick mode: dE/d(conv "
-                                                 "output).",
-                                                 rich_help_panel="Quick mode (no JSON)")] = None,
-    bias: Annotated[Optional[str], typer.Option("--bias", help="Quick mode: the bias (a number, "
-                                                "a vector or a file).",
-                                                rich_help_panel="Quick mode (no JSON)")] = None,
-    stride: Annotated[Optional[str], typer.Option("--stride", help="Quick mode: 2 or [2, 1].",
-                                                  rich_help_panel="Quick mode (no JSON)")] = None,
-    padding: Annotated[Optional[str], typer.Option("--padding", help="Quick mode: 1, [1, 2], "
-                                                   "[top, bottom, left, right], valid or same.",
-                                                   rich_help_panel="Quick mode (no JSON)")] = None,
-    dilation: Annotated[Optional[str], typer.Option("--dilation", help="Quick mode: 2 or "
-                                                    "[2, 1].",
-                                                    rich_help_panel="Quick mode (no JSON)")] = None,
-    flip_kernel: Annotated[bool, typer.Option("--flip-kernel", help="Quick mode: true "
-                                              "convolution (kernel rotated 180°).",
-                                              rich_help_panel="Quick mode (no JSON)")] = False,
-    max_elements: MaxElementsOpt = 10**8,
-    dtype: DtypeOpt = "float64",
-    debug: DebugOpt = False,
-) -> None:
-    """Every layer's gradients, last layer first: the upstream delta, dE/dw and dE/db, and the
-    input delta, as tables (or JSON)."""
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
-    quick = dict(input=input, kernel=kernel, delta=delta, bias=bias, stride=stride,
-                 padding=padding, dilation=dilation, flip_kernel=flip_kernel)
-    spec, trace = compute(problem, fmt=fmt, exact=exact, max_elements=max_elements, dtype=dtype,
-                          lr=lr, quick=quick)
-    if fmt == "json":
-        from cnngrad.render.json_result import render_json
-
-        text = render_json(trace)
-    elif fmt == "table":
-        from cnngrad.render.tables import backward_report
-
-        text = render_rich(backward_report(trace, decimals), to_file=output is not None)
-    else:
-        raise UsageError(f"unknown format {fmt!r}", where="--format")
-    write_output(text, output, spec.input_files)
-
-
-@app.command(epilog=EPILOG_FORWARD)
-@guarded
-def forward(
-    problem: Annotated[str, typer.Argument(metavar="PROBLEM", help="The problem file (JSON), "
-                                           "or - for standard input.", show_default=False)],
-    format: FormatOpt = "table",
-    output: OutputOpt = None,
-    decimals: DecimalsOpt = 6,
-    exact: ExactOpt = False,
-    max_elements: MaxElementsOpt = 10**8,
-    dtype: DtypeOpt = "float64",
-    debug: DebugOpt = False,
-) -> None:
-    """Each layer's output in forward order, then the loss."""
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
-    spec, trace = compute(problem, fmt=fmt, exact=exact, max_elements=max_elements, dtype=dtype,
-                          lr=None, quick={})
-    if fmt == "json":
-        from cnngrad.render.json_result import render_json
-
-        text = render_json(trace, include_backward=False)
-    elif fmt == "table":
-        from cnngrad.render.tables import forward_report
-
-        text = render_rich(forward_report(trace, decimals), to_file=output is not None)
-    else:
-        raise UsageError(f"unknown format {fmt!r}", where="--format")
-    write_output(text, output, spec.input_files)
-
-
-def main() -> None:
-    app(prog_name="cnngrad")
-
-
-if __name__ == "__main__":
-    main()

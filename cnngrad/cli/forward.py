@@ -1,0 +1,55 @@
+"""``cnngrad forward``: each layer's output in forward order, then the loss."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FormatOpt,
+                                MaxElementsOpt, OutputOpt, choose, compute, guarded, render_rich,
+                                write_output)
+from cnngrad.errors import UsageError
+
+EPILOG = """\
+[bold]Examples[/]
+
+  cnngrad forward samples/stackexchange-network.json
+  cnngrad forward samples/stackexchange-network.json --format json
+"""
+
+OUTPUT_FORMATS = ("table", "json")
+
+
+@guarded
+def forward(
+    problem: Annotated[str, typer.Argument(
+        metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
+        show_default=False)],
+    format: FormatOpt = "table",
+    output: OutputOpt = None,
+    decimals: DecimalsOpt = 6,
+    exact: ExactOpt = False,
+    max_elements: MaxElementsOpt = 10**8,
+    dtype: DtypeOpt = "float64",
+    debug: DebugOpt = False,
+) -> None:
+    """Each layer's output in forward order, then the loss."""
+    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
+                          quick={})
+    if fmt == "json":
+        from cnngrad.render.json_result import render_json
+
+        text = render_json(trace, include_backward=False)
+    elif fmt == "table":
+        from cnngrad.render.tables import forward_report
+
+        text = render_rich(forward_report(trace, decimals), to_file=output is not None)
+    else:
+        raise UsageError(f"unknown format {fmt!r}", where="--format")
+    write_output(text, output, spec.input_files)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG)(forward)

@@ -1,0 +1,208 @@
+"""The commands as a user runs them: both commands, both formats, quick mode, stdin, -o."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad import __version__
+from cnngrad.cli import app
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+WORKED = str(SAMPLES / "stackexchange.json")
+KERNEL_GRAD = [[0.044606, 0.094061], [0.011262, 0.068288]]
+
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"cnngrad {__version__}"
+
+
+@pytest.mark.parametrize("command", ["backward", "forward"])
+def test_help_has_an_example(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Examples" in result.output and f"cnngrad {command} samples/" in result.output
+
+
+def test_backward_table_shows_the_worked_example():
+    result = invoke("backward", WORKED)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for row in KERNEL_GRAD:
+        assert "   ".join(f"{v:.6f}" for v in row) in out
+    assert "δ in = dE/d(input)" in out and "-0.042222" in out
+    assert "\x1b[" not in out  # no control codes when not a terminal
+
+
+def test_backward_json_follows_the_contract():
+    result = invoke("backward", WORKED, "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["cnngrad"] == __version__
+    assert doc["loss"] is None
+    assert doc["title"].startswith("Worked example")
+    (layer,) = doc["layers"]
+    assert set(layer) == {"index", "name", "type", "output", "delta_out", "delta_in", "grads"}
+    assert (layer["index"], layer["name"], layer["type"]) == (0, "conv2d_1", "conv2d")
+    np.testing.assert_allclose(layer["grads"]["kernel"], KERNEL_GRAD, atol=5e-7)
+    assert np.shape(layer["delta_in"]) == (5, 5) and np.shape(layer["output"]) == (4, 4)
+    assert list(layer["grads"]) == ["kernel"]
+
+
+def test_json_numbers_keep_full_precision():
+    doc = json.loads(invoke("backward", WORKED, "--format", "json").output)
+    value = doc["layers"][0]["grads"]["kernel"][0][0]
+    exact = 0.0686 * 0.88 + 0.0364 * 0.62 + 0.0467 * 0.2 - 0.0681 * 0.7
+    assert value == pytest.approx(exact, rel=1e-14) and len(repr(value)) > 10
+
+
+def test_parameter_free_layers_have_empty_grads():
+    doc = json.loads(invoke("backward", SAMPLES / "stackexchange-network.json", "-f",
+                            "json").output)
+    assert [layer["grads"] for layer in doc["layers"]][1:3] == [{}, {}]
+    assert isinstance(doc["loss"], float)
+    assert set(doc["layers"][3]["grads"]) == {"weights", "bias"}
+
+
+def test_forward_json_has_outputs_and_loss():
+    result = invoke("forward", SAMPLES / "stackexchange-network.json", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert [layer["name"] for layer in doc["layers"]] == [
+        "conv2d_1", "maxpool2d_1", "flatten_1", "dense_1", "sigmoid_1"]
+    assert doc["layers"][0]["output"][0][0] == pytest.approx(0.2491)
+    assert doc["loss"] > 0
+
+
+def test_forward_table_lists_layers_in_forward_order():
+    result = invoke("forward", SAMPLES / "stackexchange-network.json")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.index("conv2d_1") < out.index("maxpool2d_1") < out.index("dense_1")
+    assert "loss E =" in out
+
+
+def test_backward_table_is_in_backprop_order():
+    out = invoke("backward", SAMPLES / "stackexchange-network.json").output
+    assert out.index("sigmoid_1") < out.index("dense_1") < out.index("conv2d_1")
+
+
+def test_quick_mode_equals_the_json_problem(monkeypatch):
+    monkeypatch.chdir(SAMPLES / "csv")
+    result = invoke("backward", "--input", "o.csv", "--kernel", "w.csv", "--delta", "d.csv",
+                    "-f", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    np.testing.assert_allclose(doc["layers"][0]["grads"]["kernel"], KERNEL_GRAD, atol=5e-7)
+
+
+def test_quick_mode_options_and_inline_json(monkeypatch):
+    monkeypatch.chdir(SAMPLES / "csv")
+    result = invoke("backward", "--input", "o.csv", "--kernel", "[[1, 0], [0, -1]]",
+                    "--delta", "[[1, 1], [1, 1]]", "--stride", "2", "--bias", "0.5",
+                    "--flip-kernel", "-f", "json")
+    assert result.exit_code == 0, result.output
+    layer = json.loads(result.output)["layers"][0]
+    assert layer["grads"]["bias"] == 4.0
+    # flipped kernel [[-1, 0], [0, 1]] at stride 2: y[0,0] = −o[0,0] + o[1,1] + 0.5
+    assert layer["output"][0][0] == pytest.approx(-0.51 + 0.62 + 0.5)
+
+
+def test_quick_mode_needs_all_three(monkeypatch):
+    monkeypatch.chdir(SAMPLES / "csv")
+    result = invoke("backward", "--input", "o.csv", "--kernel", "w.csv")
+    assert result.exit_code == 2
+    assert "--delta" in result.output
+
+
+def test_problem_from_stdin():
+    result = invoke("backward", "-", "-f", "json", input=Path(WORKED).read_text())
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(json.loads(result.output)["layers"][0]["grads"]["kernel"],
+                               KERNEL_GRAD, atol=5e-7)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_output_file(tmp_path, fmt):
+    target = tmp_path / f"result.{fmt}"
+    result = invoke("backward", WORKED, "-f", fmt, "-o", target)
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    text = target.read_text()
+    assert "\x1b[" not in text
+    if fmt == "json":
+        assert json.loads(text)["layers"][0]["name"] == "conv2d_1"
+    else:
+        assert "0.044606" in text
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary left behind
+
+
+def test_output_refuses_to_overwrite_an_input(tmp_path):
+    problem = tmp_path / "p.json"
+    shutil.copy(WORKED, problem)
+    before = problem.read_text()
+    result = invoke("backward", problem, "-o", problem)
+    assert result.exit_code == 2
+    assert "refusing to overwrite" in result.output
+    assert problem.read_text() == before
+
+
+def test_error_leaves_existing_output_untouched(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("precious")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[1]]}')
+    result = invoke("backward", bad, "-o", target)
+    assert result.exit_code == 2
+    assert target.read_text() == "precious"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["backward", WORKED, "--format", "xml"], ["--format", "unknown value 'xml'"]),
+    (["backward", "no-such-file.json"], ["no-such-file.json"]),
+    (["backward"], ["no problem given"]),
+    (["forward", WORKED, "--dtype", "float16"], ["--dtype"]),
+])
+def test_usage_errors_exit_2_with_one_line(args, words):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    first = result.output.strip().splitlines()[0]
+    assert first.startswith("error: ")
+    for word in words:
+        assert word in result.output
+    assert "Traceback" not in result.output
+
+
+def test_float32_runs_and_agrees():
+    doc = json.loads(invoke("backward", WORKED, "-f", "json", "--dtype", "float32").output)
+    np.testing.assert_allclose(doc["layers"][0]["grads"]["kernel"], KERNEL_GRAD, atol=1e-6)
+
+
+def test_console_script_and_module_entry_points():
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    result = subprocess.run([sys.executable, "-m", "cnngrad", "backward", WORKED, "-f", "json"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["layers"][0]["grads"]["kernel"][0][0] == pytest.approx(
+        0.044606, abs=5e-7)
+    script = shutil.which("cnngrad")
+    if script is None:
+        pytest.skip("cnngrad is not installed as a console script in this environment")
+    result = subprocess.run([script, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and __version__ in result.stdout
