@@ -71,6 +71,7 @@ _MAX_WALK_DEPTH = 1000        # guards the descent into nested Python lists hand
 _DECIMAL_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # A fraction of two integers: -1/3, 2 / 4, 1/-3.
 _FRACTION_RE = re.compile(r"([+-]?\d+)\s*/\s*([+-]?\d+)")
+_NOT_PLAIN_DECIMAL_CHAR = re.compile(r"[^0-9eE+\-.\s]")
 _NON_FINITE_WORDS = frozenset({"nan", "snan", "inf", "infinity"})
 # A JSON string (escapes included), for skipping strings while scanning the raw text.
 _STRING_PATTERN = r'"[^"\\]*(?:\\.[^"\\]*)*"'
@@ -91,41 +92,39 @@ def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
     ``name`` is how the file is named in the message: None when the error's ``file``
     already is this file (the problem file itself), else the name as the user wrote it.
     """
-    subject = "" if name is None else f"'{name}' "
-
-    def fail(what: str, hint: str | None = None) -> ProblemError:
-        return ProblemError(what, where=where, file=file, hint=hint)
-
-    looked = None if name is None else f"looked for {path}"
     try:
-        mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        raise fail("no such file" if name is None else f"no such file '{name}'", looked) from None
-    except PermissionError:
-        raise fail(f"{subject}cannot be read: permission denied".strip()) from None
-    except ValueError:  # an embedded NUL character
-        raise fail(f"{subject}is not a valid file name".strip()) from None
-    except OSError as exc:
-        raise fail(f"{subject}cannot be read: {_os_reason(exc)}".strip()) from None
-    if stat.S_ISDIR(mode):
-        raise fail(f"{subject}is a folder, not a file".strip())
-    try:
+        if stat.S_ISDIR(path.stat().st_mode):
+            raise IsADirectoryError(path)
         # Pipes and devices are fine (``<(cat p.json)``) but must not be read forever.
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise fail("no such file" if name is None else f"no such file '{name}'", looked) from None
-    except IsADirectoryError:
-        raise fail(f"{subject}is a folder, not a file".strip()) from None
-    except PermissionError:
-        raise fail(f"{subject}cannot be read: permission denied".strip()) from None
-    except (OSError, ValueError) as exc:
-        raise fail(f"{subject}cannot be read: {_os_reason(exc)}".strip()) from None
-    except MemoryError:
-        raise fail(f"{subject}is too large to read".strip()) from None
+    except (OSError, ValueError, MemoryError) as exc:
+        what, hint = _unreadable(exc, name, path)
+        raise ProblemError(what, where=where, file=file, hint=hint) from None
     if len(data) > MAX_FILE_BYTES:
-        raise fail(f"{subject}is larger than {MAX_FILE_BYTES // 2**20} MB".strip())
+        subject = "" if name is None else f"'{name}' "
+        raise ProblemError(f"{subject}is larger than {MAX_FILE_BYTES // 2**20} MB", where=where,
+                           file=file)
     return data
+
+
+def _unreadable(exc: BaseException, name: str | None,
+                path: pathlib.Path) -> tuple[str, str | None]:
+    """(what, hint) for a file that cannot be read."""
+    subject = "" if name is None else f"'{name}' "
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        if name is None:
+            return "no such file", None
+        return f"no such file '{name}'", f"looked for {path}"
+    if isinstance(exc, IsADirectoryError):
+        return f"{subject}is a folder, not a file", None
+    if isinstance(exc, PermissionError):
+        return f"{subject}cannot be read: permission denied", None
+    if isinstance(exc, ValueError):  # an embedded NUL character
+        return f"{subject}is not a valid file name", None
+    if isinstance(exc, MemoryError):
+        return f"{subject}is too large to read", None
+    return f"{subject}cannot be read: {_os_reason(exc)}", None
 
 
 def _os_reason(exc: BaseException) -> str:
@@ -232,7 +231,7 @@ class _DuplicateKey(Exception):
 
 
 class _BadNumberToken(Exception):
-    """A JSON number Python cannot hold (an exponent beyond Decimal's, > 4300 digits)."""
+    """A JSON number Decimal cannot hold (an exponent beyond its limits)."""
 
 
 def _reject_constant(name: str) -> object:
@@ -284,7 +283,8 @@ def _duplicate_key_path(text: str) -> tuple[str, str] | None:
                 return join_path(path, node.duplicate), node.duplicate
             stack.extend((join_path(path, key), value) for key, value in reversed(node.items()))
         elif isinstance(node, list):
-            stack.extend((join_path(path, i), value) for i, value in reversed(list(enumerate(node))))
+            indexed = list(enumerate(node))
+            stack.extend((join_path(path, i), value) for i, value in reversed(indexed))
     return None
 
 
@@ -317,8 +317,8 @@ def _check_depth(data: bytes, text: str, *, file: str) -> None:
             continue
         running = depth + np.cumsum(steps[brackets], dtype=np.int64)
         if running.max() > MAX_DEPTH:
-            raise ProblemError(f"nesting deeper than {MAX_DEPTH} levels", where=_deep_position(text),
-                               file=file)
+            raise ProblemError(f"nesting deeper than {MAX_DEPTH} levels",
+                               where=_deep_position(text), file=file)
         depth = int(running[-1])
 
 
@@ -544,7 +544,15 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
             raise _too_large(shown) from None
         if denominator == 0:
             raise _BadNumber(f"{shown}: division by zero")
-        return _from_fraction(Fraction(numerator, denominator), exact, shown)
+        if exact:
+            return _from_fraction(Fraction(numerator, denominator), exact, shown)
+        try:
+            as_float = numerator / denominator  # int true division rounds correctly
+        except OverflowError:
+            raise _too_large(shown) from None
+        if as_float == 0 and numerator:
+            raise _too_small(shown)
+        return as_float
     if not token:
         raise _BadNumber("an empty string is not a number")
     if token.lower().lstrip("+-") in _NON_FINITE_WORDS:
@@ -649,26 +657,40 @@ def _leaves_to_array(flat: list, shape: tuple[int, ...], exact: bool,
                      locate: Callable[[int], tuple[str | None, str]]) -> np.ndarray:
     """Convert validated-shape leaves to a float64 (or Fraction object) array.
 
-    The happy path of float mode converts in one C-level pass; anything it cannot vouch
-    for (a string that is not a plain decimal, a NaN, a zero that may be an underflow)
-    goes element by element, which finds the first bad one and names it via ``locate``.
+    The happy path converts every element to float64 in one C-level pass, which also
+    proves each one finite and in range (in exact mode too: the domain is the same);
+    exact mode then builds the Fractions without further checks.  Anything the pass
+    cannot vouch for (a fraction string, a NaN, a zero that may be an underflow) goes
+    element by element, which finds the first bad one and names it via ``locate``.
     """
     count = len(flat)
-    if not exact:
-        kinds = set(map(type, flat))
-        converted = None
-        if kinds <= {int, Decimal, float} or (
-                kinds == {str} and all(map(_DECIMAL_RE.fullmatch, map(str.strip, flat)))):
-            try:
-                converted = np.fromiter(map(float, flat), dtype=np.float64, count=count)
-            except (OverflowError, ValueError):
-                converted = None
-        if converted is not None and np.isfinite(converted).all():
-            for index in np.flatnonzero(converted == 0):  # 1e-999 is 0.0 in float64: say so
-                value = flat[index]
-                if type(value) is str or value != 0:
-                    _located_number(value, exact, index, locate)
+    kinds = set(map(type, flat))
+    # Within these characters float() reads exactly the decimals _DECIMAL_RE accepts (no
+    # nan, inf or 1_000), and one regex search over the joined text is C speed.
+    plain_strings = kinds == {str} and not _NOT_PLAIN_DECIMAL_CHAR.search("".join(flat))
+    converted = None
+    if plain_strings or kinds <= {int, Decimal, float}:
+        try:
+            converted = np.fromiter(map(float, flat), dtype=np.float64, count=count)
+        except (OverflowError, ValueError):
+            converted = None
+    if converted is not None and np.isfinite(converted).all():
+        for index in np.flatnonzero(converted == 0):  # 1e-999 is 0.0 in float64: say so
+            value = flat[index]
+            if type(value) is str or value != 0:
+                _located_number(value, exact, index, locate)
+        if not exact:
             return converted.reshape(shape)
+        if plain_strings or kinds <= {int, Decimal}:
+            # Fraction("2e-3") and Fraction(Decimal("0.51")) are exact decimal readings.
+            try:
+                fractions = list(map(Fraction, flat))
+            except (ValueError, TypeError):
+                fractions = None
+            if fractions is not None:
+                result = np.empty(count, dtype=object)
+                result[:] = fractions
+                return result.reshape(shape)
     result = np.empty(count, dtype=object if exact else np.float64)
     for index, value in enumerate(flat):
         result[index] = _located_number(value, exact, index, locate)
@@ -854,8 +876,10 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
             shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
-    except (ValueError, SyntaxError, TypeError, EOFError, OverflowError) as exc:
+    except Exception as exc:  # numpy's header parser raises many kinds (even tokenize's)
         raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})", file=name) from None
+    if any(size < 0 for size in shape):
+        raise ProblemError(f"not a valid .npy file (negative shape {shape})", file=name)
     if dtype.kind not in "iuf":
         problem = _NPY_KIND_PROBLEMS.get(dtype.kind, f"has the unsupported dtype {dtype}")
         raise ProblemError(problem, file=name)
@@ -889,13 +913,13 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
         result[:] = values
         return result.reshape(shape, order="F" if fortran_order else "C")
     with np.errstate(over="ignore"):
-        as_float = array.astype(np.float64)  # a copy: writable, native byte order
+        as_float = np.array(array, dtype=np.float64, order="C")  # writable, native byte order
     too_large = np.flatnonzero(~np.isfinite(as_float.ravel(order="K")))  # float128 beyond 1.8e308
     if too_large.size:
         raise ProblemError(f"{array.ravel(order='K')[too_large[0]]} is too large (beyond "
                            "float64's range, about 1.8e308)", where=element(int(too_large[0])),
                            file=name)
-    return np.ascontiguousarray(as_float)
+    return as_float
 
 
 # --------------------------------------------------------------------------- TENSOR

@@ -1,0 +1,730 @@
+"""``cnngrad check``: the tolerance rule, reading answers, the slips it diagnoses, grading."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from cnngrad.check import (
+    FileCheck,
+    Tolerance,
+    cells_right,
+    check_file,
+    exit_code,
+    known_paths,
+    parse_written,
+    read_answers,
+    split_key,
+)
+from cnngrad.cli import app
+from cnngrad.diagnose import SLIPS, SlipContext, tensor_at
+from cnngrad.errors import ProblemError
+from cnngrad.network import run
+from cnngrad.problem import build_problem, load_problem
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+WORKED = SAMPLES / "stackexchange.json"
+RIGHT_ANSWERS = SAMPLES / "answers" / "stackexchange-answers.json"
+WRONG_ANSWERS = SAMPLES / "answers" / "stackexchange-wrong.json"
+KERNEL_GRAD = "conv2d_1.grads.kernel"  # 0.044606 0.094061 / 0.011262 0.068288 in the worked example
+DELTA_IN = "conv2d_1.delta_in"
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def problem_of(doc: dict):
+    return build_problem(doc, file="problem.json", base_dir=Path("."))
+
+
+def trace_of(doc: dict, **kw):
+    return run(problem_of(doc), **kw)
+
+
+def worked_trace(exact: bool = False):
+    return run(load_problem(str(WORKED), exact=exact))
+
+
+def json_tensor(value, decimals: int | None = 4) -> str:
+    """A tensor as JSON text with each number written to ``decimals`` places (exact text)."""
+    array = np.asarray(value, dtype=object)
+    if array.ndim == 0:
+        item = array.item()
+        if isinstance(item, str):
+            return json.dumps(item)
+        return f"{float(item):.{decimals}f}" if decimals is not None else repr(float(item))
+    return "[" + ", ".join(json_tensor(item, decimals) for item in array) + "]"
+
+
+def write_answers(folder: Path, answers: dict, name: str = "answers.json",
+                  decimals: int | None = 4) -> Path:
+    body = ", ".join(f"{json.dumps(key)}: {json_tensor(value, decimals)}"
+                     for key, value in answers.items())
+    path = folder / name
+    path.write_text("{" + body + "}\n", encoding="utf-8")
+    return path
+
+
+def diagnosed(result: FileCheck, path: str) -> set[str]:
+    (check,) = [c for c in result.tensors if c.path == path]
+    assert not check.all_right, "the answer was meant to be wrong"
+    return {d.slip for d in check.diagnoses}
+
+
+def written(*texts) -> object:
+    return parse_written(list(texts), "answer", file="(test)")
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+@pytest.mark.parametrize("text, truth, right", [
+    ("0.0446", 0.044606, True),     # 4 decimals: within 0.00005
+    ("0.04461", 0.044606, True),    # 5 decimals: within 0.000005
+    ("0.0447", 0.044606, False),    # off by 0.000094 > 0.00005
+    ("0.044", 0.044606, False),     # 3 decimals: off by 0.000606 > 0.0005
+    ("0.045", 0.044606, True),      # 3 decimals: off by 0.000394 ≤ 0.0005 (the rule as written)
+    ("0.04460", 0.044606, False),   # a trailing zero claims a fifth decimal
+    ("4.46e-2", 0.044606, True),    # the exponent counts: 4 decimals
+    ("0", 0.3, True),               # an integer claims no decimals: within 0.5
+    ("0", 0.6, False),
+    ("-0.0295", -0.029526, True),
+    ("1/3", 1 / 3, True),           # a fraction: exact to 1e-12 relative
+    ("1/3", 0.3333, False),
+    ("683/10000", 0.068288, False),
+])
+def test_the_decimals_rule(text, truth, right):
+    assert cells_right(written(text), np.array([truth]), Tolerance()).tolist() == [right]
+
+
+@pytest.mark.parametrize("value, decimals", [
+    (Decimal("0.0446"), 4), (Decimal("0.0440"), 4), (3, 0), (Decimal("4.46E-2"), 4),
+    ("0.50", 2), (" 2. ", 0), (".5", 1), ("1e-3", 3), (0.125, 3),
+])
+def test_decimals_come_from_the_text_as_written(value, decimals):
+    assert parse_written([value], "x", file="(test)").decimals.tolist() == [decimals]
+
+
+def test_the_boundary_is_inclusive_and_float_noise_does_not_decide_it():
+    # 0.04455 exactly is half a unit from both 0.0445 and 0.0446
+    exact_truth = np.array([Fraction("0.04455")] * 2, dtype=object)
+    float_truth = np.array([0.04455 + 1e-17] * 2)
+    for truth in (exact_truth, float_truth):
+        assert cells_right(written("0.0445", "0.0446"), truth, Tolerance()).tolist() == \
+            [True, True]
+
+
+def test_min_decimals_makes_short_answers_stricter():
+    strict = Tolerance(min_decimals=4)
+    assert cells_right(written("0.045", "0.0446", "0"), np.array([0.044606, 0.044606, 3e-5]),
+                       strict).tolist() == [False, True, True]
+
+
+@pytest.mark.parametrize("atol, rtol, text, truth, right", [
+    ("0.001", None, "0.045", 0.044606, True),
+    ("0.0001", None, "0.045", 0.044606, False),
+    (None, "0.001", "0.0447", 0.044606, False),  # 0.000094 > 0.001·0.044606
+    (None, "0.001", "0.04463", 0.044606, True),
+    ("0", "0", "0.3333", 1 / 3, False),          # explicit tolerances are taken literally
+    ("1e-9", None, "0.1", 0.1, True),
+])
+def test_atol_and_rtol_replace_the_rule(atol, rtol, text, truth, right):
+    tolerance = Tolerance(atol=None if atol is None else Fraction(atol),
+                          rtol=None if rtol is None else Fraction(rtol))
+    assert cells_right(written(text), np.array([truth]), tolerance).tolist() == [right]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-10**6, 10**6), st.integers(0, 7),
+                          st.floats(-3, 3, allow_nan=False)), min_size=1, max_size=12),
+       st.integers(0, 3))
+def test_float_and_exact_verdicts_agree(cells, min_decimals):
+    texts = [str(Decimal(mantissa).scaleb(-decimals)) for mantissa, decimals, _ in cells]
+    answer = written(*texts)
+    # true values near each answer, a clear distance away from the boundary
+    truth = np.array([float(Decimal(text)) + offset * 0.5 * 10.0 ** -max(d, min_decimals)
+                      for text, (_, d, offset) in zip(texts, cells)])
+    far = np.abs(np.abs([offset for _, _, offset in cells]) - 1) > 1e-6
+    tolerance = Tolerance(min_decimals=min_decimals)
+    exact_truth = np.array([Fraction(t) for t in truth], dtype=object)
+    fast = cells_right(answer, truth, tolerance)
+    reference = cells_right(answer, exact_truth, tolerance)
+    assert (fast[far] == reference[far]).all()
+
+
+# --------------------------------------------------------------------------- reading answers
+
+
+@pytest.mark.parametrize("key, path, index", [
+    ("loss", "loss", None),
+    ("conv2d_1.grads.kernel", "conv2d_1.grads.kernel", None),
+    ("conv2d_1.grads.kernel[0,1]", "conv2d_1.grads.kernel", (0, 1)),
+    ("conv2d_1.delta_in[ 2 ][3]", "conv2d_1.delta_in", (2, 3)),
+    ("my-conv.output[0, 1, 2]", "my-conv.output", (0, 1, 2)),
+])
+def test_split_key(key, path, index):
+    assert split_key(key, file="a.json") == (path, index)
+
+
+@pytest.mark.parametrize("key, words", [
+    ("conv2d_1.grads.kernel[0,-1]", "negative index"),
+    ("conv2d_1.grads.kernel[a]", "bad element index"),
+    ("conv2d_1..kernel", "not a dotted path"),
+])
+def test_split_key_rejects(key, words):
+    with pytest.raises(ProblemError, match=words):
+        split_key(key, file="a.json")
+
+
+def test_the_sample_answers_are_right_and_exit_0():
+    result = invoke("check", WORKED, RIGHT_ANSWERS)
+    assert result.exit_code == 0, result.output
+    assert "29/29 cells right" in result.output
+    assert "✗" not in result.output and "\x1b[" not in result.output
+
+
+def test_a_wrong_cell_is_marked_with_the_true_value_beside_it(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0684]]}')
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 1, result.output
+    assert "0.0684 ✗ 0.068288" in result.output and "0.0446 ✓" in result.output
+    assert "3/4 cells right" in result.output
+    assert "no common slip matches" in result.output
+
+
+def test_element_paths_and_string_values(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel[0,1]": 0.0941, '
+                       '"conv2d_1.grads.kernel[1][0]": "0.0113", '
+                       '"conv2d_1.delta_in[4,4]": -0.0423}')
+    result = check_file(worked_trace(), str(answers))
+    kernel, delta_in = result.tensors
+    assert (kernel.n_right, kernel.n_answered) == (2, 2)
+    assert kernel.answered.tolist() == [[False, True], [True, False]]
+    assert (delta_in.n_right, delta_in.n_answered) == (0, 1)
+    assert delta_in.wrong_cells()[0][:2] == ((4, 4), "-0.0423")
+    table = invoke("check", WORKED, answers).output
+    assert "·" in table and "-0.0423 ✗ -0.042222" in table
+
+
+def test_a_cell_given_twice_is_an_error(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]], '
+                       '"conv2d_1.grads.kernel[0,1]": 0.0941}')
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert "also given by 'conv2d_1.grads.kernel'" in result.output
+
+
+def test_a_csv_named_after_its_path(tmp_path):
+    (tmp_path / "conv2d_1.grads.kernel.csv").write_text("0.0446,0.0941\n0.0113,0.0683\n")
+    (tmp_path / "conv2d_1.delta_in.csv").write_text(
+        "0;0;-0.0089;0.0103;0\n0;-0.0047;-0.0295;0.0425;0\n0;-0.0246;0.0296;0;0\n"
+        "0;-0.0238;0.0290;0.0089;-0.0102\n0;0;0;0.0347;-0.0400\n")
+    result = invoke("check", WORKED, tmp_path / "conv2d_1.grads.kernel.csv")
+    assert result.exit_code == 0, result.output
+    assert "4/4 cells right" in result.output
+    checked = check_file(worked_trace(), str(tmp_path / "conv2d_1.delta_in.csv"))
+    (check,) = checked.tensors
+    assert (check.n_right, check.n_answered) == (24, 25)
+    assert check.wrong_cells()[0][:2] == ((4, 4), "-0.0400")
+
+
+def test_csv_and_npy_tensor_forms_in_an_answers_file(tmp_path):
+    (tmp_path / "k.csv").write_text("0.0446,0.0941\n0.0113,0.0690\n")
+    np.save(tmp_path / "k.npy", np.array([[0.0446, 0.0941], [0.0113, 0.0683]]))
+    (tmp_path / "a.json").write_text('{"conv2d_1.grads.kernel": {"csv": "k.csv"}}')
+    (tmp_path / "b.json").write_text('{"conv2d_1.grads.kernel": {"npy": "k.npy"}}')
+    trace = worked_trace()
+    (check,) = check_file(trace, str(tmp_path / "a.json")).tensors
+    assert check.n_right == 3 and check.texts[1, 1] == "0.0690"
+    (check,) = check_file(trace, str(tmp_path / "b.json")).tensors
+    assert check.all_right and check.texts[0, 0] == "0.0446"
+
+
+def test_a_csv_row_answers_a_vector(tmp_path):
+    doc = {"input": [[1, 2], [3, 4]], "layers": [{"type": "flatten"}],
+           "delta": [0.5, -1, 2, 0]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    (tmp_path / "flatten_1.output.csv").write_text("1,2,3,4\n")
+    result = invoke("check", tmp_path / "p.json", tmp_path / "flatten_1.output.csv")
+    assert result.exit_code == 0, result.output
+
+
+def test_unknown_path_names_it_and_lists_close_ones(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grad.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}')
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert "unknown path 'conv2d_1.grad.kernel'" in result.output
+    assert "close ones: conv2d_1.grads.kernel" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("answers, words", [
+    ('{"conv2d_1.grads.kernel": [[0.0446, 0.0941, 0]]}', "expected shape 2×2, got shape 1×3"),
+    ('{"conv2d_1.delta_in": 0.1}', "expected shape 5×5, got a single number"),
+    ('{"conv2d_1.grads.kernel[2,0]": 0.1}', "index [2, 0] is outside"),
+    ('{"conv2d_1.grads.kernel[0]": 0.1}', "of shape 2×2"),
+    ('{"conv2d_1.grads.kernel[0,0]": [0.1, 0.2]}', "an element takes one number"),
+    ('{"loss": 0.1}', "no loss to check"),
+    ('{"conv2d_1.updated.kernel": [[0, 0], [0, 0]]}', "--lr"),
+    ('[1, 2]', "JSON object"),
+    ('{}', "no answers"),
+    ('{"conv2d_1.grads.kernel": "abc"}', "not a number"),
+    ('{"conv2d_1.grads.kernel": [[0.1, 0.2], [0.3]]}', ""),
+])
+def test_bad_answers_exit_2_naming_the_path(tmp_path, answers, words):
+    path = tmp_path / "a.json"
+    path.write_text(answers)
+    result = invoke("check", WORKED, path)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_wrong_shape_that_a_slip_explains_says_so(tmp_path):
+    doc = {"input": [[1, 2, 0], [0, 1, 3], [2, 1, 1]], "kernel": [[1, -1], [0, 2]],
+           "bias": 0.5, "delta": [[0.1, -0.2], [0.3, 0.4]]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    (tmp_path / "a.json").write_text('{"conv2d_1.grads.bias": [[0.1, -0.2], [0.3, 0.4]]}')
+    result = invoke("check", tmp_path / "p.json", tmp_path / "a.json")
+    assert result.exit_code == 2
+    assert "expected a single number, got shape 2×2" in result.output
+    assert "it matches the bias gradient per position instead of summed" in result.output
+
+
+def test_updated_paths_with_lr(tmp_path):
+    answers = write_answers(tmp_path, {"conv2d_1.updated.kernel": [[-0.134461, 0.140594],
+                                                                   [-0.511126, 0.613171]]})
+    assert invoke("check", WORKED, answers, "--lr", "0.1").exit_code == 0
+
+
+def test_exact_mode_checks_exactly(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [["44606/1000000", 0.0941], '
+                       '[0.0113, "0.068288"]]}')
+    result = invoke("check", WORKED, answers, "--exact")
+    assert result.exit_code == 0, result.output
+    wrong = tmp_path / "b.json"
+    wrong.write_text('{"conv2d_1.grads.kernel": [[0.0683, 0.0113], [0.0941, 0.0446]]}')
+    checked = check_file(worked_trace(exact=True), str(wrong))
+    assert "kernel_not_rotated" in diagnosed(checked, KERNEL_GRAD)
+
+
+@pytest.mark.parametrize("extra, code", [([], 1), (["--atol", "0.01"], 0),
+                                         (["--rtol", "0.5"], 0), (["--atol", "1e-6"], 1)])
+def test_atol_rtol_options(tmp_path, extra, code):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.045, 0.094], [0.011, 0.069]]}')
+    result = invoke("check", WORKED, answers, *extra)
+    assert result.exit_code == code, result.output
+
+
+def test_bad_tolerance_options_exit_2(tmp_path):
+    assert invoke("check", WORKED, RIGHT_ANSWERS, "--atol", "-1").exit_code == 2
+    assert invoke("check", WORKED, RIGHT_ANSWERS, "--atol", "x").exit_code == 2
+    assert invoke("check", WORKED, RIGHT_ANSWERS, "--atol", "0.1",
+                  "--min-decimals", "3").exit_code == 2
+    assert invoke("check", WORKED, RIGHT_ANSWERS, "--format", "xml").exit_code == 2
+    assert invoke("check", WORKED).exit_code == 2
+    assert invoke("check", WORKED, tmp_path / "missing.json").exit_code == 2
+
+
+# --------------------------------------------------------------------------- the slips
+
+
+def test_every_path_reads_the_same_through_tensor_at():
+    trace = run(load_problem(str(SAMPLES / "stackexchange-network.json")), lr=0.5)
+    for path, value in trace.tensors():
+        assert np.array_equal(np.asarray(tensor_at(trace, path)), np.asarray(value)), path
+
+
+def test_slip_kernel_not_rotated(tmp_path):
+    """δ_in by a full correlation of δ with the kernel as given, not rotated by 180°."""
+    trace = worked_trace()
+    delta = trace.layers[0].delta_out.reshape(4, 4)
+    kernel = np.array([[-0.13, 0.15], [-0.51, 0.62]])
+    padded = np.pad(delta, 1)
+    wrong = np.array([[(padded[i:i + 2, j:j + 2] * kernel).sum() for j in range(5)]
+                      for i in range(5)])
+    answers = write_answers(tmp_path, {DELTA_IN: wrong})
+    result = check_file(trace, str(answers))
+    assert "kernel_not_rotated" in diagnosed(result, DELTA_IN)
+    shown = invoke("check", WORKED, answers).output
+    assert "→ matches the kernel not rotated by 180°" in shown
+
+
+def test_the_wrong_sample_is_the_kernel_not_rotated():
+    result = invoke("check", WORKED, WRONG_ANSWERS)
+    assert result.exit_code == 1
+    assert "12/25 cells right" in result.output and "16/29 cells right" in result.output
+    assert "matches the kernel not rotated by 180°" in result.output
+
+
+STRIDED = {"input": [[1, 2, 0, 1, 3], [0, 1, 2, 2, 1], [3, 0, 1, 0, 2], [1, 1, 0, 2, 1],
+                     [2, 0, 1, 1, 0]],
+           "kernel": [[1, -1, 0.5], [0, 2, 1], [-1, 0.5, 1]], "stride": 2,
+           "delta": [[0.1, -0.2], [0.3, 0.4]]}
+
+
+def undilated_naive(x, w, delta, dilation=1):
+    """The slip written from its formula: δ used as if the stride were 1."""
+    kh, kw = w.shape
+    grad = np.zeros_like(w)
+    delta_in = np.zeros_like(x)
+    for i in range(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            for m in range(kh):
+                for n in range(kw):
+                    grad[m, n] += delta[i, j] * x[i + m * dilation, j + n * dilation]
+                    delta_in[i + m * dilation, j + n * dilation] += delta[i, j] * w[m, n]
+    return grad, delta_in
+
+
+def test_slip_delta_not_dilated(tmp_path):
+    x, w, delta = (np.array(STRIDED[k], dtype=float) for k in ("input", "kernel", "delta"))
+    grad, delta_in = undilated_naive(x, w, delta)
+    trace = trace_of(STRIDED)
+    assert not np.allclose(grad, trace.layers[0].grads["kernel"])
+    answers = write_answers(tmp_path, {KERNEL_GRAD: grad, DELTA_IN: delta_in})
+    result = check_file(trace, str(answers))
+    assert "delta_not_dilated" in diagnosed(result, KERNEL_GRAD)
+    assert "delta_not_dilated" in diagnosed(result, DELTA_IN)
+    (tmp_path / "p.json").write_text(json.dumps(STRIDED))
+    shown = invoke("check", tmp_path / "p.json", answers).output
+    assert "matches delta not dilated for stride 2" in shown
+
+
+@pytest.mark.parametrize("padding, dilation, stride", [
+    (0, 1, (2, 2)), (1, 1, (2, 3)), ([1, 0, 2, 1], 2, (3, 2)), (2, [2, 1], (2, 2)),
+])
+def test_undilated_backward_against_the_formula(padding, dilation, stride):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 2, 9, 10))
+    w = rng.normal(size=(3, 2, 2, 3))
+    doc = {"input": x.tolist(), "layers": [{"type": "conv2d", "kernel": w.tolist(),
+                                            "stride": list(stride), "padding": padding,
+                                            "dilation": dilation}]}
+    out_shape = _conv_out_shape(doc)
+    delta = rng.normal(size=out_shape)
+    trace = trace_of({**doc, "delta": delta.tolist()})
+    slip = SLIPS["delta_not_dilated"]
+    context = SlipContext(trace)
+    grad = slip.alternative(context, KERNEL_GRAD)
+    delta_in = slip.alternative(context, DELTA_IN)
+    # the formula, per image, channel and filter
+    sides = [padding] * 4 if isinstance(padding, int) else padding
+    top, bottom, left, right = sides
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    expected_grad = np.zeros_like(w)
+    expected_dxp = np.zeros_like(xp)
+    for n in range(x.shape[0]):
+        for f in range(w.shape[0]):
+            for c in range(w.shape[1]):
+                for i in range(delta.shape[2]):
+                    for j in range(delta.shape[3]):
+                        for m in range(w.shape[2]):
+                            for q in range(w.shape[3]):
+                                d = delta[n, f, i, j]
+                                expected_grad[f, c, m, q] += d * xp[n, c, i + m * dh, j + q * dw]
+                                expected_dxp[n, c, i + m * dh, j + q * dw] += d * w[f, c, m, q]
+    expected_dx = expected_dxp[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+    np.testing.assert_allclose(grad, expected_grad, atol=1e-12)
+    np.testing.assert_allclose(delta_in, expected_dx, atol=1e-12)
+
+
+def _conv_out_shape(doc: dict) -> tuple[int, ...]:
+    from cnngrad.layers._common import conv_output_size
+
+    layer = doc["layers"][0]
+    x = np.asarray(doc["input"])
+    w = np.asarray(layer["kernel"])
+    padding = layer["padding"]
+    top, bottom, left, right = [padding] * 4 if isinstance(padding, int) else padding
+    dh, dw = (layer["dilation"],) * 2 if isinstance(layer["dilation"], int) else layer["dilation"]
+    sh, sw = layer["stride"]
+    return (x.shape[0], w.shape[0], conv_output_size(x.shape[2], top, bottom, w.shape[2], sh, dh),
+            conv_output_size(x.shape[3], left, right, w.shape[3], sw, dw))
+
+
+MSE_PROBLEM = {"input": [[0.5, 1.0, -0.5], [0.0, 0.25, 1.5], [1.0, -1.0, 0.5]],
+               "layers": [{"type": "conv2d", "kernel": [[0.2, -0.4], [0.6, 0.1]], "bias": 0.1}],
+               "loss": {"type": "mse", "target": [[1, 0], [0, 1]]}}
+
+
+def test_slip_mse_without_the_half(tmp_path):
+    trace = trace_of(MSE_PROBLEM)
+    output = trace.layers[0].output.reshape(2, 2)
+    target = np.array([[1, 0], [0, 1]])
+    loss_without_half = ((output - target) ** 2).sum()
+    grad_without_half = 2 * trace.layers[0].grads["kernel"]
+    answers = write_answers(tmp_path, {"loss": loss_without_half, KERNEL_GRAD: grad_without_half})
+    result = check_file(trace, str(answers))
+    assert "mse_without_half" in diagnosed(result, "loss")
+    assert "mse_without_half" in diagnosed(result, KERNEL_GRAD)
+    (tmp_path / "p.json").write_text(json.dumps(MSE_PROBLEM))
+    assert "matches MSE without the ½" in invoke("check", tmp_path / "p.json", answers).output
+
+
+def test_slip_mse_with_a_half_when_the_loss_is_a_plain_sum(tmp_path):
+    doc = {**MSE_PROBLEM, "loss": {**MSE_PROBLEM["loss"], "reduction": "sum"}}
+    trace = trace_of(doc)
+    answers = write_answers(tmp_path, {"loss": trace.loss / 2})
+    assert "mse_with_half" in diagnosed(check_file(trace, str(answers)), "loss")
+
+
+TIES = SAMPLES / "pool-ties.json"
+
+
+def test_slip_tie_going_to_every_maximum(tmp_path):
+    # each window's delta to every tied maximum (worked by hand from the sample)
+    every = [[0, 0.5, -1, -1], [0.5, 0, -1, 0], [0, 2, 0.25, 0], [2, 2, 0, 0.25]]
+    answers = write_answers(tmp_path, {"maxpool2d_1.delta_in": every}, decimals=2)
+    result = check_file(run(load_problem(str(TIES))), str(answers))
+    assert diagnosed(result, "maxpool2d_1.delta_in") == {"ties_all"}
+    assert "matches the tie going to every maximum" in invoke("check", TIES, answers).output
+
+
+def test_slip_tie_shared_among_the_maxima(tmp_path):
+    split = [["0", "1/4", "-1/3", "-1/3"], ["1/4", "0", "-1/3", "0"],
+             ["0", "2/3", "1/8", "0"], ["2/3", "2/3", "0", "1/8"]]
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"maxpool2d_1.delta_in": split}))
+    result = check_file(run(load_problem(str(TIES))), str(answers))
+    assert "ties_split" in diagnosed(result, "maxpool2d_1.delta_in")
+
+
+def test_slip_transpose(tmp_path):
+    answers = write_answers(tmp_path, {KERNEL_GRAD: [[0.044606, 0.011262],
+                                                     [0.094061, 0.068288]]})
+    assert diagnosed(check_file(worked_trace(), str(answers)), KERNEL_GRAD) == {"transpose"}
+    assert "matches the transpose" in invoke("check", WORKED, answers).output
+
+
+UNTIED = {"input": [[1, 2, 0], [0, 1, 3], [2, 1, 1]], "kernel": [[1, -1], [0, 2]],
+          "bias": [[0.1, 0.2], [0.3, 0.4]], "delta": [[0.1, -0.2], [0.3, 0.4]]}
+
+
+def test_slip_bias_summed_instead_of_per_position(tmp_path):
+    total = 0.1 - 0.2 + 0.3 + 0.4
+    answers = write_answers(tmp_path, {"conv2d_1.grads.bias": [[total, total],
+                                                               [total, total]]})
+    result = check_file(trace_of(UNTIED), str(answers))
+    assert diagnosed(result, "conv2d_1.grads.bias") == {"bias_summed"}
+    (tmp_path / "p.json").write_text(json.dumps(UNTIED))
+    assert "matches bias summed instead of per position" in \
+        invoke("check", tmp_path / "p.json", answers).output
+
+
+def test_slip_one_based_indexing_shift(tmp_path):
+    trace = worked_trace()
+    true = trace.tensor(DELTA_IN)
+    shifted = np.zeros_like(true)
+    shifted[1:, 1:] = true[:-1, :-1]
+    answers = write_answers(tmp_path, {DELTA_IN: shifted})
+    assert "one_based_shift_down_right" in diagnosed(check_file(trace, str(answers)), DELTA_IN)
+    assert "matches one-based indexing shift (every value one row down and one column right)" \
+        in invoke("check", WORKED, answers).output
+
+
+BATCHED = {"input": [[[[1, 2, 0], [0, 1, 3], [2, 1, 1]]], [[[0, 1, 1], [2, 0, 1], [1, 3, 0]]],
+                     [[[1, 1, 1], [0, 2, 0], [1, 0, 2]]]],
+           "kernel": [[1, -1], [0, 2]],
+           "delta": [[[[0.1, -0.2], [0.3, 0.4]]], [[[0.2, 0.1], [-0.1, 0.3]]],
+                     [[[0.0, 0.5], [0.2, -0.3]]]]}
+
+
+def test_slip_mean_instead_of_sum_over_the_batch(tmp_path):
+    x = np.array(BATCHED["input"], dtype=float)[:, 0]
+    delta = np.array(BATCHED["delta"], dtype=float)[:, 0]
+    per_image = [[[(delta[n] * x[n, m:m + 2, q:q + 2]).sum() for q in range(2)]
+                  for m in range(2)] for n in range(3)]
+    mean = np.mean(per_image, axis=0)
+    answers = write_answers(tmp_path, {KERNEL_GRAD: mean})
+    result = check_file(trace_of(BATCHED), str(answers))
+    assert "batch_mean" in diagnosed(result, KERNEL_GRAD)
+    (tmp_path / "p.json").write_text(json.dumps(BATCHED))
+    assert "matches the mean instead of the sum over the batch" in \
+        invoke("check", tmp_path / "p.json", answers).output
+
+
+def test_slip_relu_derivative_at_zero(tmp_path):
+    doc = {"input": [[1.5, 0.0], [-2.0, 0.0]], "layers": [{"type": "relu"}],
+           "delta": [[0.5, 0.25], [1.0, -0.75]]}
+    answers = write_answers(tmp_path, {"relu_1.delta_in": [[0.5, 0.25], [0, -0.75]]})
+    assert diagnosed(check_file(trace_of(doc), str(answers)), "relu_1.delta_in") == \
+        {"relu_one_at_zero"}
+
+
+def test_slip_sigmoid_derivative_from_the_input(tmp_path):
+    trace = run(load_problem(str(SAMPLES / "stackexchange-network.json")))
+    sigmoid = trace.layers[-1]
+    z = sigmoid.input.reshape(-1)
+    wrong = sigmoid.delta_out.reshape(-1) * z * (1 - z)
+    answers = write_answers(tmp_path, {"sigmoid_1.delta_in": wrong}, decimals=6)
+    assert "derivative_of_input" in diagnosed(check_file(trace, str(answers)),
+                                              "sigmoid_1.delta_in")
+
+
+def test_slip_convolution_instead_of_cross_correlation(tmp_path):
+    doc = {"input": [[1, 2, 0], [0, 1, 3], [2, 1, 1]], "kernel": [[1, -1], [0, 2]],
+           "flip_kernel": True, "delta": [[0.1, -0.2], [0.3, 0.4]]}
+    x, w = np.array(doc["input"]), np.array(doc["kernel"])
+    correlation = [[(x[i:i + 2, j:j + 2] * w).sum() for j in range(2)] for i in range(2)]
+    answers = write_answers(tmp_path, {"conv2d_1.output": correlation}, decimals=1)
+    result = check_file(trace_of(doc), str(answers))
+    assert "convolution_kind" in diagnosed(result, "conv2d_1.output")
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    assert "matches cross-correlation instead of convolution" in \
+        invoke("check", tmp_path / "p.json", answers).output
+
+
+@pytest.mark.parametrize("factor, slip", [(-1, "sign_flipped"), (2, "doubled"),
+                                          (0.5, "halved")])
+def test_slip_scaled_answers(tmp_path, factor, slip):
+    trace = worked_trace()
+    answers = write_answers(tmp_path, {KERNEL_GRAD: factor * trace.tensor(KERNEL_GRAD)},
+                            decimals=5)
+    assert slip in diagnosed(check_file(trace, str(answers)), KERNEL_GRAD)
+
+
+def test_every_slip_keeps_an_exact_problem_exact():
+    trace = run(load_problem(str(SAMPLES / "pool-ties.json"), exact=True), lr=Fraction(1, 2))
+    context = SlipContext(trace)
+    for path in known_paths(trace):
+        for name, slip in SLIPS.items():
+            value = slip.alternative(context, path)
+            if value is not None and np.asarray(value).size:
+                assert np.asarray(value).dtype == object, (name, path)
+                assert all(isinstance(v, (Fraction, int)) for v in np.asarray(value).flat)
+
+
+def test_a_right_answer_gets_no_diagnosis(tmp_path):
+    result = check_file(worked_trace(), str(RIGHT_ANSWERS))
+    assert result.status == "right" and all(not t.diagnoses for t in result.tensors)
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def _submissions(folder: Path) -> list[Path]:
+    good = write_answers(folder, {KERNEL_GRAD: [[0.0446, 0.0941], [0.0113, 0.0683]]},
+                         name="alice.json")
+    transposed = write_answers(folder, {KERNEL_GRAD: [[0.0446, 0.0113], [0.0941, 0.0683]]},
+                               name="bob.json")
+    broken = folder / "carol.json"
+    broken.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]],}')
+    return [good, transposed, broken]
+
+
+def test_grade_sheet_table(tmp_path):
+    files = _submissions(tmp_path)
+    result = invoke("check", WORKED, *files)
+    assert result.exit_code == 2  # carol's file could not be read
+    out = result.output
+    assert "100.0%" in out and "50.0%" in out and "2/4" in out
+    assert "conv2d_1.grads.kernel: matches the transpose" in out
+    assert "3 files: 1 all right, 1 with wrong answers, 1 could not be checked" in out
+    assert "error: " in out and "carol.json" in out  # also reported on stderr
+
+
+def test_grade_sheet_csv(tmp_path):
+    files = _submissions(tmp_path)
+    output = tmp_path / "grades.csv"
+    result = invoke("check", WORKED, *files, "--format", "csv", "-o", output)
+    assert result.exit_code == 2
+    rows = list(csv.DictReader(io.StringIO(output.read_text())))
+    assert [Path(r["file"]).name for r in rows] == ["alice.json", "bob.json", "carol.json"]
+    assert [r["status"] for r in rows] == ["right", "wrong", "error"]
+    assert rows[0]["score"] == "1.0000" and rows[1]["score"] == "0.5000"
+    assert rows[1]["wrong_paths"] == KERNEL_GRAD and "transpose" in rows[1]["diagnoses"]
+    assert "line 1" in rows[2]["error"] and rows[2]["right"] == ""
+
+
+def test_grade_sheet_json(tmp_path):
+    files = _submissions(tmp_path)[:2]
+    result = invoke("check", WORKED, *files, "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert (doc["right"], doc["total"]) == (6, 8)
+    bob = doc["files"][1]
+    assert bob["status"] == "wrong" and bob["score"] == 0.5
+    (tensor,) = bob["tensors"]
+    assert tensor["diagnoses"] == [{"slip": "transpose", "text": "matches the transpose"}]
+    assert tensor["wrong"][0] == {"index": [0, 1], "given": "0.0113", "true": 0.09406099999999999}
+
+
+def test_many_files_with_details_and_no_progress_bar_off_a_terminal(tmp_path):
+    files = [write_answers(tmp_path, {KERNEL_GRAD: [[0.0446, 0.0941], [0.0113, 0.0683]]},
+                           name=f"s{i}.json") for i in range(8)]
+    result = invoke("check", WORKED, *files, "--details")
+    assert result.exit_code == 0, result.output
+    assert "8 files: 8 all right" in result.output
+    assert result.output.count("total: 4/4 cells right") == 8
+    assert "checking" not in result.output and "\x1b[" not in result.output
+
+
+@pytest.mark.parametrize("statuses, code", [(["right"], 0), (["right", "wrong"], 1),
+                                            (["wrong", "error", "right"], 2), ([], 0)])
+def test_exit_code(statuses, code):
+    def fake(status):
+        result = FileCheck(file="f")
+        if status == "error":
+            result.error = ProblemError("bad")
+        elif status == "wrong":
+            from cnngrad.check import TensorCheck
+
+            result.tensors.append(TensorCheck(path="loss", truth=np.array(1.0),
+                                              answered=np.array(True), right=np.array(False),
+                                              texts=np.array("2", dtype=object)))
+        return result
+
+    assert exit_code([fake(s) for s in statuses]) == code
+
+
+def test_help_shows_both_sample_commands():
+    result = invoke("check", "--help")
+    assert result.exit_code == 0
+    assert "samples/answers/stackexchange-answers.json" in result.output
+    assert "samples/answers/stackexchange-wrong.json" in result.output
+
+
+def test_read_answers_keeps_the_file_order(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text('{"conv2d_1.delta_in[0,0]": 0, "conv2d_1.grads.kernel[0,0]": 0.0446}')
+    sheet = read_answers(str(path))
+    assert [e.key for e in sheet.entries] == ["conv2d_1.delta_in[0,0]",
+                                              "conv2d_1.grads.kernel[0,0]"]
+    result = check_file(worked_trace(), str(path))
+    assert [t.path for t in result.tensors] == [DELTA_IN, KERNEL_GRAD]
+
+
+def test_min_decimals_and_no_diagnose_options(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.045, 0.0941], [0.0113, 0.0683]]}')
+    # the issue's example: 0.0446 is right for 0.044606 and 0.045 is not (default: 4 decimals)
+    default = invoke("check", WORKED, answers)
+    assert default.exit_code == 1 and "0.045 ✗ 0.044606" in default.output
+    assert invoke("check", WORKED, answers, "--min-decimals", "4").exit_code == 1
+    # the bare half-unit rule: 0.045 is within 0.0005 of 0.044606
+    assert invoke("check", WORKED, answers, "--min-decimals", "0").exit_code == 0
+    assert invoke("check", WORKED, answers, "--atol", "0.001").exit_code == 0
+    transposed = write_answers(tmp_path, {KERNEL_GRAD: [[0.0446, 0.0113], [0.0941, 0.0683]]})
+    quiet = invoke("check", WORKED, transposed, "--no-diagnose")
+    assert quiet.exit_code == 1 and "matches" not in quiet.output

@@ -1,0 +1,633 @@
+"""Tests for cnngrad.tensorio: the problem document and every TENSOR form.
+
+Accepted forms are checked against literal values; a corpus of malformed inputs checks
+each error's ``file``, ``where`` (exact) and a key word of its message; hypothesis checks
+that nothing but ProblemError ever escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnngrad.errors import ProblemError
+from cnngrad.tensorio import (MAX_DEPTH, load_json_document, parse_number, parse_tensor,
+                              read_source)
+
+F = Fraction
+
+
+def write_files(folder: pathlib.Path, files: dict[str, object]) -> None:
+    """Write test files: bytes/str as they are, numpy arrays with numpy.save."""
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, np.ndarray):
+            with open(path, "wb") as handle:
+                np.save(handle, content, allow_pickle=True)
+        elif isinstance(content, str):
+            path.write_bytes(content.encode("utf-8"))
+        else:
+            path.write_bytes(content)
+
+
+def tensor(value, tmp_path, **options):
+    return parse_tensor(value, "input", file="p.json", base_dir=tmp_path, **options)
+
+
+def assert_fractions(array: np.ndarray, expected) -> None:
+    assert array.dtype == object
+    assert all(type(v) is Fraction for v in array.flat)
+    assert array.tolist() == np.array(expected, dtype=object).tolist()
+
+
+# --------------------------------------------------------------------------- read_source
+
+def test_read_source_file_gives_bytes_name_and_folder(tmp_path, monkeypatch):
+    write_files(tmp_path, {"sub/p.json": b'{"input": 1}'})
+    monkeypatch.chdir(tmp_path)
+    raw, name, base = read_source("sub/p.json")
+    assert raw == b'{"input": 1}'
+    assert name == "sub/p.json"
+    assert base == tmp_path / "sub"
+    assert base.is_absolute()
+
+
+@pytest.mark.parametrize("given, expected", [(b'{"a": 1}', b'{"a": 1}'), (b"", b"")])
+def test_read_source_stdin(given, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    raw, name, base = read_source("-", stdin_bytes=given)
+    assert (raw, name, base) == (expected, "<stdin>", tmp_path)
+
+
+@pytest.mark.parametrize("name, make, keyword", [
+    ("missing.json", None, "no such file"),
+    ("folder", "dir", "is a folder, not a file"),
+    ("a.json/inner.json", "file-as-dir", "no such file"),
+    ("", None, "no file name"),
+])
+def test_read_source_errors(name, make, keyword, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if make == "dir":
+        (tmp_path / name).mkdir()
+    elif make == "file-as-dir":
+        (tmp_path / "a.json").write_text("{}")
+    with pytest.raises(ProblemError) as info:
+        read_source(name)
+    assert keyword in info.value.what
+    assert info.value.file is not None and info.value.where is None
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads everything")
+def test_read_source_unreadable(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text("{}")
+    path.chmod(0)
+    try:
+        with pytest.raises(ProblemError, match="permission denied"):
+            read_source(str(path))
+    finally:
+        path.chmod(0o600)
+
+
+def test_read_source_reads_sys_stdin_when_no_bytes_given(tmp_path, monkeypatch):
+    import io
+    import sys
+    import types
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(b'{"input": 2}')))
+    assert read_source("-") == (b'{"input": 2}', "<stdin>", tmp_path)
+
+
+def test_permission_denied_is_reported_even_as_root(tmp_path, monkeypatch):
+    import cnngrad.tensorio as tensorio
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    write_files(tmp_path, {"p.json": "{}", "o.csv": "1\n"})
+    monkeypatch.setattr(tensorio, "open", denied, raising=False)
+    with pytest.raises(ProblemError) as info:
+        read_source(str(tmp_path / "p.json"))
+    assert info.value.what == "cannot be read: permission denied"
+    with pytest.raises(ProblemError) as info:
+        tensor({"csv": "o.csv"}, tmp_path)
+    assert (info.value.file, info.value.where) == ("p.json", "input.csv")
+    assert info.value.what == "'o.csv' cannot be read: permission denied"
+
+
+# --------------------------------------------------------------------------- JSON document
+
+def test_load_json_document_reads_decimals_ints_and_bom():
+    raw = b'\xef\xbb\xbf{"input": [0.51, 2, "-1/3", 1E2], "t": "x"}'
+    document = load_json_document(raw, "p.json")
+    assert document == {"input": [Decimal("0.51"), 2, "-1/3", Decimal("1E2")], "t": "x"}
+    assert type(document["input"][0]) is Decimal and type(document["input"][1]) is int
+
+
+def test_brackets_and_constants_inside_strings_are_text():
+    deep_text = "[" * 200 + "NaN"
+    document = load_json_document(json.dumps({"title": deep_text, "x": [[1]]}).encode(), "p.json")
+    assert document["title"] == deep_text
+
+
+def test_depth_limit_is_exact():
+    assert load_json_document(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, "p.json") is not None
+    with pytest.raises(ProblemError, match="nesting deeper"):
+        load_json_document(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "p.json")
+
+
+def test_depth_check_survives_pathological_nesting_quickly():
+    start = time.perf_counter()
+    with pytest.raises(ProblemError, match="nesting deeper") as info:
+        load_json_document(b"[" * 200_000, "p.json")
+    assert info.value.where == "line 1, column 65"
+    assert time.perf_counter() - start < 2.0
+
+
+JSON_CORPUS = [
+    # (raw bytes, where, key word)
+    (b"", None, "empty file"),
+    (b" \n\t ", None, "empty file"),
+    (b"\x00\x01\x02", "line 1, column 1", "not UTF-8"),
+    (b'{"title": "caf\xe9"}', "line 1, column 15", "not UTF-8"),
+    (b'{\n  "t": "\xc3\xa9\xff"}', "line 2, column 10", "not UTF-8"),
+    (b"\xff\xfe{\x00}\x00", None, "UTF-16"),
+    (b'{"a": 1,\n "a": 2}', "a", "duplicate key 'a'"),
+    (b'{"layers": [{"type": "relu"}, {"type": "relu", "type": "tanh"}]}', "layers[1].type",
+     "duplicate key 'type'"),
+    (b'{"input": [1, 2', "line 1, column 16", "truncated"),
+    (b'{"input": [1, 2]\n,', "line 2, column 2", "truncated"),
+    (b'{"input": NaN}', "line 1, column 11", "NaN is not allowed"),
+    (b'{"input": [1, -Infinity]}', "line 1, column 15", "-Infinity is not allowed"),
+    (b'{"t": "NaN",\n "x": Infinity}', "line 2, column 7", "Infinity is not allowed"),
+    (b"{'input': 1}", "line 1, column 2", "double quotes"),
+    (b'{"input": [1, 2,]}', "line 1, column 17", "expecting a value"),
+    (b'{"a": 1} {"b": 2}', "line 1, column 10", "extra data"),
+    (b'{"a" 1}', "line 1, column 6", "expecting ':'"),
+    (b'{"a": "x\ty"}', "line 1, column 9", "control character"),
+    (b'{"a": tru}', "line 1, column 7", "expecting a value"),
+    (b"[" * 65 + b"]" * 65, "line 1, column 65", "nesting deeper than 64"),
+    (b'{"a":\n' + b"[" * 64 + b"]" * 64 + b"}", "line 2, column 64", "nesting deeper than 64"),
+    (b"[1e99999999999999999999]", "line 1, column 2", "out of range"),
+    (b"[1, " + b"7" * 5000 + b"]", "line 1, column 5", "out of range"),
+]
+
+
+@pytest.mark.parametrize("raw, where, keyword", JSON_CORPUS, ids=lambda v: repr(v)[:30])
+def test_malformed_documents(raw, where, keyword):
+    with pytest.raises(ProblemError) as info:
+        load_json_document(raw, "p.json")
+    error = info.value
+    assert error.file == "p.json"
+    assert error.where == where
+    assert keyword in error.what
+
+
+def test_trailing_comma_and_quote_hints():
+    with pytest.raises(ProblemError) as info:
+        load_json_document(b'{"a": [1, 2,]}', "p.json")
+    assert "comma" in info.value.hint
+    with pytest.raises(ProblemError) as info:
+        load_json_document(b"{'a': 1}", "p.json")
+    assert "double quotes" in info.value.hint
+
+
+def test_large_document_scans_quickly():
+    rows = [[round(0.001 * (i + j), 3) for j in range(500)] for i in range(1000)]
+    raw = json.dumps({"title": "a [bracket] in a string", "input": rows}).encode()
+    start = time.perf_counter()
+    document = load_json_document(raw, "p.json")
+    elapsed = time.perf_counter() - start
+    assert document["input"][999][499] == Decimal("1.498")
+    assert elapsed < 5.0  # ~4 MB of numbers; json itself is most of it
+
+
+# --------------------------------------------------------------------------- numbers
+
+@pytest.mark.parametrize("value, as_float, as_fraction", [
+    (3, 3.0, F(3)),
+    (-0, 0.0, F(0)),
+    (Decimal("0.51"), 0.51, F(51, 100)),
+    (Decimal("-2.5E-3"), -0.0025, F(-1, 400)),
+    ("0.51", 0.51, F(51, 100)),
+    ("-1/3", -1 / 3, F(-1, 3)),
+    (" 1/2 ", 0.5, F(1, 2)),
+    ("2e-3", 0.002, F(1, 500)),
+    ("+4", 4.0, F(4)),
+    (".5", 0.5, F(1, 2)),
+    ("6 / -4", -1.5, F(-3, 2)),
+    (0.1, 0.1, F(1, 10)),
+    ("1.7976931348623157e308", 1.7976931348623157e308, F(17976931348623157 * 10**292)),
+])
+def test_parse_number_accepts(value, as_float, as_fraction):
+    got_float = parse_number(value, "x", file="p.json")
+    got_fraction = parse_number(value, "x", file="p.json", exact=True)
+    assert type(got_float) is float and got_float == as_float
+    assert type(got_fraction) is Fraction and got_fraction == as_fraction
+
+
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize("value, keyword", [
+    (True, "true is not a number"),
+    (None, "null is not a number"),
+    ([1], "got a list"),
+    ({"a": 1}, "got an object"),
+    ("abc", "'abc' is not a number"),
+    ("", "empty string"),
+    ("nan", "not a finite number"),
+    ("-Infinity", "not a finite number"),
+    (float("inf"), "not a finite number"),
+    (Decimal("NaN"), "not a finite number"),
+    (Decimal("sNaN"), "not a finite number"),
+    ("1/0", "division by zero"),
+    ("1/2/3", "is not a number"),
+    ("1_000", "is not a number"),
+    ("0x10", "is not a number"),
+    (Decimal("1e999"), "too large"),
+    ("1e999999999999999999999999", "too large"),
+    (Decimal("-1e-999999999"), "too small"),
+    ("1e-99999999999999999999999", "too small"),
+    ("1/" + "3" * 400, "too small"),
+    (10**400, "too large"),
+])
+def test_parse_number_rejects(value, keyword, exact):
+    start = time.perf_counter()
+    with pytest.raises(ProblemError) as info:
+        parse_number(value, "layers[0].slope", file="p.json", exact=exact)
+    assert info.value.where == "layers[0].slope" and info.value.file == "p.json"
+    assert keyword in info.value.what
+    assert time.perf_counter() - start < 0.5  # no billion-digit fractions
+
+
+def test_decimal_comma_gets_a_hint():
+    with pytest.raises(ProblemError) as info:
+        parse_number("1,5", "x", file="p.json")
+    assert "dot" in info.value.hint
+
+
+# --------------------------------------------------------------------------- nested lists
+
+def test_nested_lists_float_and_exact(tmp_path):
+    document = load_json_document(
+        b'{"input": [[0.51, -2], ["-1/3", "2e-3"], [" 1/2 ", 1E2]]}', "p.json")
+    values = tensor(document["input"], tmp_path)
+    assert values.dtype == np.float64 and values.shape == (3, 2)
+    np.testing.assert_array_equal(values, [[0.51, -2.0], [-1 / 3, 0.002], [0.5, 100.0]])
+    exact = tensor(document["input"], tmp_path, exact=True)
+    assert_fractions(exact, [[F(51, 100), F(-2)], [F(-1, 3), F(1, 500)], [F(1, 2), F(100)]])
+
+
+@pytest.mark.parametrize("value, shape", [
+    (7, ()),
+    ([1, 2, 3], (3,)),
+    ([[1, 2, 3]], (1, 3)),
+    ([[[1], [2]]], (1, 2, 1)),
+    ([[[[1, 2]], [[3, 4]]]], (1, 2, 1, 2)),
+])
+def test_ranks_zero_to_four(value, shape, tmp_path):
+    values = tensor(value, tmp_path)
+    assert values.shape == shape and values.dtype == np.float64
+    np.testing.assert_array_equal(values.ravel(), np.arange(1, values.size + 1) if shape else [7])
+    exact = tensor(value, tmp_path, exact=True)
+    assert exact.shape == shape and exact.dtype == object
+    assert all(type(v) is Fraction for v in exact.flat)
+
+
+def test_scalar_string_and_decimal(tmp_path):
+    assert tensor("0.25", tmp_path).item() == 0.25
+    assert tensor(Decimal("0.1"), tmp_path, exact=True)[()] == F(1, 10)
+    assert tensor("-1/3", tmp_path, exact=True)[()] == F(-1, 3)
+
+
+def test_big_nested_list_is_fast(tmp_path):
+    rows = [[round(0.001 * (i - j), 3) for j in range(1000)] for i in range(1000)]
+    document = load_json_document(json.dumps(rows).encode(), "p.json")
+    start = time.perf_counter()
+    values = tensor(document, tmp_path)
+    elapsed = time.perf_counter() - start
+    assert values.shape == (1000, 1000) and values[999, 0] == 0.999 and values[0, 999] == -0.999
+    assert elapsed < 2.0  # ~0.4 s measured; generous for a loaded CI machine
+    start = time.perf_counter()
+    ints = tensor([[i * j for j in range(1000)] for i in range(1000)], tmp_path)
+    assert ints[999, 999] == 998001.0 and time.perf_counter() - start < 1.0
+
+
+def test_rank_limits(tmp_path):
+    assert tensor([[1]], tmp_path, min_rank=2, max_rank=2).shape == (1, 1)
+    with pytest.raises(ProblemError, match=r"expected a tensor of rank 2, got rank 1 \(3\)"):
+        tensor([1, 2, 3], tmp_path, min_rank=2, max_rank=2)
+    with pytest.raises(ProblemError, match=r"rank 1 to 4, got rank 0"):
+        tensor(5, tmp_path, min_rank=1)
+
+
+# --------------------------------------------------------------------------- CSV
+
+@pytest.mark.parametrize("content", [
+    "1,2,3\n4,5,6\n",
+    "1;2;3\n4;5;6",
+    "1\t2\t3\r\n4\t5\t6\r\n",
+    " 1 , 2,3 \n4,5 ,  6\n\n\n",
+    '\ufeff"1","2","3"\n4,5,6\n,,\n',
+    "1, 4/2, 3e0\n8/2, 5.0, 6\n   \n",
+])
+def test_csv_dialects(content, tmp_path):
+    write_files(tmp_path, {"o.csv": content})
+    values = tensor({"csv": "o.csv"}, tmp_path)
+    assert values.dtype == np.float64
+    np.testing.assert_array_equal(values, [[1, 2, 3], [4, 5, 6]])
+
+
+def test_csv_exact_and_single_column(tmp_path):
+    write_files(tmp_path, {"o.csv": "0.1;-1/3\n2e-3;7\n", "col.csv": "1\n2\n"})
+    assert_fractions(tensor({"csv": "o.csv"}, tmp_path, exact=True),
+                     [[F(1, 10), F(-1, 3)], [F(1, 500), F(7)]])
+    np.testing.assert_array_equal(tensor({"csv": "col.csv"}, tmp_path), [[1.0], [2.0]])
+
+
+def test_csv_list_stacks_channels(tmp_path):
+    write_files(tmp_path, {"c0.csv": "1,2\n3,4\n", "c1.csv": "5,6\n7,8\n"})
+    values = tensor({"csv": ["c0.csv", "c1.csv"]}, tmp_path)
+    assert values.shape == (2, 2, 2)
+    np.testing.assert_array_equal(values, [[[1, 2], [3, 4]], [[5, 6], [7, 8]]])
+    exact = tensor({"csv": ["c0.csv", "c1.csv"]}, tmp_path, exact=True)
+    assert exact.shape == (2, 2, 2) and exact[1, 1, 0] == F(7)
+
+
+def test_csv_paths_relative_to_base_and_absolute(tmp_path):
+    write_files(tmp_path, {"data/o.csv": "1,2\n", "problems/.keep": b""})
+    base = tmp_path / "problems"
+    from_relative = parse_tensor({"csv": "../data/o.csv"}, "input", file="p.json", base_dir=base)
+    from_absolute = parse_tensor({"csv": str(tmp_path / "data" / "o.csv")}, "input",
+                                 file="p.json", base_dir=base)
+    np.testing.assert_array_equal(from_relative, [[1.0, 2.0]])
+    np.testing.assert_array_equal(from_absolute, [[1.0, 2.0]])
+
+
+def test_csv_error_names_the_csv_as_written(tmp_path):
+    write_files(tmp_path, {"data/o.csv": "1,2\n3,x\n", "sub/p.json": "{}"})
+    with pytest.raises(ProblemError) as info:
+        parse_tensor({"csv": "../data/o.csv"}, "input", file="p.json", base_dir=tmp_path / "sub")
+    assert (info.value.file, info.value.where) == ("../data/o.csv", "row 2, column 2")
+    assert str(info.value) == "../data/o.csv: row 2, column 2: 'x' is not a number"
+
+
+# --------------------------------------------------------------------------- NPY
+
+def test_npy_float_int_and_exact(tmp_path):
+    write_files(tmp_path, {
+        "f.npy": np.array([[0.1, -2.5], [3.0, 1e-3]]),
+        "i.npy": np.arange(6, dtype=np.int32).reshape(2, 3),
+        "f32.npy": np.array([0.1, 0.5], dtype=np.float32),
+        "fortran.npy": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+        "big_endian.npy": np.array([1.5, -2.0], dtype=">f8"),
+        "scalar.npy": np.array(2.5),
+        "u8.npy": np.array([[255]], dtype=np.uint8),
+    })
+    floats = tensor({"npy": "f.npy"}, tmp_path)
+    assert floats.dtype == np.float64
+    np.testing.assert_array_equal(floats, [[0.1, -2.5], [3.0, 1e-3]])
+    assert_fractions(tensor({"npy": "f.npy"}, tmp_path, exact=True),
+                     [[F(1, 10), F(-5, 2)], [F(3), F(1, 1000)]])
+    ints = tensor({"npy": "i.npy"}, tmp_path)
+    assert ints.dtype == np.float64 and ints.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert_fractions(tensor({"npy": "i.npy"}, tmp_path, exact=True), [[0, 1, 2], [3, 4, 5]])
+    # float32 0.1: the stored binary value in float mode, its shortest repr in exact mode
+    assert tensor({"npy": "f32.npy"}, tmp_path)[0] == float(np.float32(0.1))
+    assert_fractions(tensor({"npy": "f32.npy"}, tmp_path, exact=True), [F(1, 10), F(1, 2)])
+    np.testing.assert_array_equal(tensor({"npy": "fortran.npy"}, tmp_path),
+                                  [[0, 1, 2], [3, 4, 5]])
+    assert_fractions(tensor({"npy": "fortran.npy"}, tmp_path, exact=True), [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(tensor({"npy": "big_endian.npy"}, tmp_path), [1.5, -2.0])
+    assert tensor({"npy": "scalar.npy"}, tmp_path).shape == ()
+    assert tensor({"npy": "scalar.npy"}, tmp_path, exact=True)[()] == F(5, 2)
+    assert tensor({"npy": "fortran.npy"}, tmp_path).flags.c_contiguous
+    assert tensor({"npy": "u8.npy"}, tmp_path).tolist() == [[255.0]]
+
+
+def test_npy_is_never_unpickled(tmp_path, monkeypatch):
+    import pickle
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("unpickling attempted")
+
+    write_files(tmp_path, {"obj.npy": np.array([{"a": 1}, None], dtype=object)})
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    with pytest.raises(ProblemError, match="Python objects"):
+        tensor({"npy": "obj.npy"}, tmp_path)
+
+
+# --------------------------------------------------------------------------- malformed corpus
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+TENSOR_CORPUS = [
+    # (id, value, files, options, file, where, key word)
+    ("ragged-row", [[1, 2], [3]], {}, {}, "p.json", "input[1]", "row has 1 element, expected 2"),
+    ("ragged-3d", [[[1, 2], [3, 4]], [[5, 6], [7, 8, 9]]], {}, {}, "p.json", "input[1][1]",
+     "row has 3 elements, expected 2"),
+    ("ragged-outer", [[[1]], [[2], [3]]], {}, {}, "p.json", "input[1]",
+     "list has 2 elements, expected 1"),
+    ("number-for-row", [[1, 2], 3], {}, {}, "p.json", "input[1]", "expected a list of 2 numbers"),
+    ("empty", [], {}, {}, "p.json", "input", "empty tensor"),
+    ("empty-inner", [[]], {}, {}, "p.json", "input[0]", "empty tensor"),
+    ("empty-later-row", [[1], []], {}, {}, "p.json", "input[1]", "row has 0 elements"),
+    ("list-as-element", [[1, [2]]], {}, {}, "p.json", "input[0][1]", "got a list"),
+    ("bool", [1, True], {}, {}, "p.json", "input[1]", "true is not a number"),
+    ("null", [[None]], {}, {}, "p.json", "input[0][0]", "null is not a number"),
+    ("object-in-list", [[1, {"csv": "a.csv"}]], {}, {}, "p.json", "input[0][1]", "got an object"),
+    ("text", [[1, 2], [3, "abc"]], {}, {}, "p.json", "input[1][1]", "'abc' is not a number"),
+    ("nan-string", ["nan"], {}, {}, "p.json", "input[0]", "not a finite number"),
+    ("inf-string", [1, "inf"], {}, {}, "p.json", "input[1]", "not a finite number"),
+    ("infinity-exact", [1, "Infinity"], {}, {"exact": True}, "p.json", "input[1]",
+     "not a finite number"),
+    ("nan-float", [0.5, float("nan")], {}, {}, "p.json", "input[1]", "not a finite number"),
+    ("zero-denominator", [["1/0"]], {}, {}, "p.json", "input[0][0]", "division by zero"),
+    ("overflow", [1, Decimal("1e999")], {}, {}, "p.json", "input[1]", "too large"),
+    ("overflow-exact", [1, Decimal("1e999")], {}, {"exact": True}, "p.json", "input[1]",
+     "too large"),
+    ("underflow", [0, Decimal("1e-999")], {}, {}, "p.json", "input[1]", "too small"),
+    ("huge-int", [[1, 10**400]], {}, {}, "p.json", "input[0][1]", "too large"),
+    ("rank-5", [[[[[1]]]]], {}, {}, "p.json", "input",
+     "expected a tensor of rank 0 to 4, got rank 5"),
+    ("rank-too-low", [1, 2], {}, {"min_rank": 2}, "p.json", "input", "rank 2 to 4, got rank 1"),
+    ("true", True, {}, {}, "p.json", "input", "expected a tensor"),
+    ("null-tensor", None, {}, {}, "p.json", "input", "expected a tensor"),
+    ("misspelt-key", {"cvs": "o.csv"}, {}, {}, "p.json", "input.cvs", "unknown key 'cvs'"),
+    ("empty-object", {}, {}, {}, "p.json", "input", "empty object"),
+    ("both-kinds", {"csv": "o.csv", "npy": "x.npy"}, {}, {}, "p.json", "input", "not both"),
+    ("csv-number", {"csv": 3}, {}, {}, "p.json", "input.csv", "expected a CSV file name"),
+    ("csv-empty-name", {"csv": " "}, {}, {}, "p.json", "input.csv", "empty file name"),
+    ("csv-missing", {"csv": "missing.csv"}, {}, {}, "p.json", "input.csv",
+     "no such file 'missing.csv'"),
+    ("csv-folder", {"csv": "sub"}, {"sub/x": b""}, {}, "p.json", "input.csv", "is a folder"),
+    ("csv-empty-list", {"csv": []}, {}, {}, "p.json", "input.csv", "empty list"),
+    ("csv-list-number", {"csv": ["a.csv", 5]}, {"a.csv": "1\n"}, {}, "p.json", "input.csv[1]",
+     "expected a CSV file name"),
+    ("csv-list-missing", {"csv": ["a.csv", "b.csv"]}, {"a.csv": "1\n"}, {}, "p.json",
+     "input.csv[1]", "no such file 'b.csv'"),
+    ("csv-header", {"csv": "o.csv"}, {"o.csv": "a,b\n1,2\n"}, {}, "o.csv", "row 1, column 1",
+     "looks like a header row; remove it"),
+    ("csv-text-cell", {"csv": "o.csv"}, {"o.csv": "1,2\n3,x\n"}, {}, "o.csv", "row 2, column 2",
+     "'x' is not a number"),
+    ("csv-empty-cell", {"csv": "o.csv"}, {"o.csv": "1,2\n3,\n"}, {}, "o.csv", "row 2, column 2",
+     "empty cell"),
+    ("csv-ragged", {"csv": "o.csv"}, {"o.csv": "1,2,3\n4,5\n"}, {}, "o.csv", "row 2",
+     "row has 2 cells, expected 3"),
+    ("csv-empty-file", {"csv": "o.csv"}, {"o.csv": ""}, {}, "o.csv", None, "empty file"),
+    ("csv-blank-lines-only", {"csv": "o.csv"}, {"o.csv": "\n \n\n"}, {}, "o.csv", None,
+     "empty file"),
+    ("csv-blank-row-inside", {"csv": "o.csv"}, {"o.csv": "1,2\n\n3,4\n"}, {}, "o.csv", "row 2",
+     "empty row"),
+    ("csv-binary", {"csv": "o.csv"}, {"o.csv": b"\x00\x01\x02"}, {}, "o.csv", "line 1, column 1",
+     "not UTF-8"),
+    ("csv-nan", {"csv": "o.csv"}, {"o.csv": "1;2\n3;nan\n"}, {}, "o.csv", "row 2, column 2",
+     "not a finite number"),
+    ("csv-nan-exact", {"csv": "o.csv"}, {"o.csv": "1;2\n3;nan\n"}, {"exact": True}, "o.csv",
+     "row 2, column 2", "not a finite number"),
+    ("csv-zero-denominator", {"csv": "o.csv"}, {"o.csv": "1/0,2\n"}, {}, "o.csv",
+     "row 1, column 1", "division by zero"),
+    ("csv-decimal-comma", {"csv": "o.csv"}, {"o.csv": "1;2,5\n"}, {}, "o.csv", "row 1, column 2",
+     "'2,5' is not a number"),
+    ("csv-rows-after-blank-trailing", {"csv": "o.csv"}, {"o.csv": "1,2\n3,4\n\n5,6\n"}, {},
+     "o.csv", "row 3", "empty row"),
+    ("csv-huge-cell", {"csv": "o.csv"}, {"o.csv": "1," + "9" * 200_000 + "\n"}, {}, "o.csv",
+     "row 1", "malformed CSV"),
+    ("csv-quoted-header", {"csv": "o.csv"}, {"o.csv": '"x";"y"\n1;2\n'}, {}, "o.csv",
+     "row 1, column 1", "header"),
+    ("csv-stack-shapes", {"csv": ["a.csv", "b.csv"]}, {"a.csv": "1,2\n3,4\n", "b.csv": "1,2,3\n"},
+     {}, "p.json", "input.csv[1]", "must have the same shape"),
+    ("csv-rank", {"csv": "o.csv"}, {"o.csv": "1,2\n"}, {"min_rank": 1, "max_rank": 1}, "p.json",
+     "input", "a CSV file is a 2-D matrix"),
+    ("npy-missing", {"npy": "x.npy"}, {}, {}, "p.json", "input.npy", "no such file 'x.npy'"),
+    ("npy-list", {"npy": ["x.npy"]}, {}, {}, "p.json", "input.npy", "expected a .npy file name"),
+    ("npy-objects", {"npy": "x.npy"}, {"x.npy": np.array([1, "a"], dtype=object)}, {}, "x.npy",
+     None, "Python objects"),
+    ("npy-bool", {"npy": "x.npy"}, {"x.npy": np.array([True, False])}, {}, "x.npy", None,
+     "booleans"),
+    ("npy-complex", {"npy": "x.npy"}, {"x.npy": np.array([1 + 2j])}, {}, "x.npy", None,
+     "complex"),
+    ("npy-text", {"npy": "x.npy"}, {"x.npy": np.array(["a"])}, {}, "x.npy", None, "text"),
+    ("npy-structured", {"npy": "x.npy"}, {"x.npy": np.zeros(2, dtype=[("a", "f8")])}, {},
+     "x.npy", None, "structured"),
+    ("npy-nan", {"npy": "x.npy"}, {"x.npy": np.array([[1.0, np.nan], [np.inf, 0.0]])}, {},
+     "x.npy", "element [0,1]", "not a finite number"),
+    ("npy-inf-exact", {"npy": "x.npy"}, {"x.npy": np.array([1.0, -np.inf])}, {"exact": True},
+     "x.npy", "element [1]", "not a finite number"),
+    ("npy-not-npy", {"npy": "x.npy"}, {"x.npy": "1,2,3\n"}, {}, "x.npy", None, "not a NumPy"),
+    ("npy-npz", {"npy": "x.npz"}, {"x.npz": b"PK\x03\x04rest"}, {}, "x.npz", None, ".npz"),
+    ("npy-truncated", {"npy": "x.npy"}, {"x.npy": _npy_bytes(np.arange(10.0))[:-8]}, {}, "x.npy",
+     None, "truncated"),
+    ("npy-bad-header", {"npy": "x.npy"}, {"x.npy": b"\x93NUMPY\x01\x00\x04\x00{}  "}, {},
+     "x.npy", None, "not a valid .npy"),
+    ("npy-negative-shape", {"npy": "x.npy"},
+     {"x.npy": _npy_bytes(np.arange(4.0)).replace(b"(4,), ", b"(-1, -1), ")}, {}, "x.npy", None,
+     "negative shape"),
+    ("npy-empty", {"npy": "x.npy"}, {"x.npy": np.zeros((0, 3))}, {}, "x.npy", None,
+     "empty tensor"),
+    ("npy-rank", {"npy": "x.npy"}, {"x.npy": np.zeros((1, 1, 1, 1, 2))}, {}, "p.json", "input",
+     "rank 0 to 4, got rank 5"),
+]
+
+
+@pytest.mark.parametrize("value, files, options, file, where, keyword",
+                         [case[1:] for case in TENSOR_CORPUS],
+                         ids=[case[0] for case in TENSOR_CORPUS])
+def test_malformed_tensors(value, files, options, file, where, keyword, tmp_path):
+    write_files(tmp_path, files)
+    with pytest.raises(ProblemError) as info:
+        tensor(value, tmp_path, **options)
+    error = info.value
+    assert (error.file, error.where) == (file, where)
+    assert keyword in error.what
+
+
+def test_corpus_is_large_enough():
+    assert len(TENSOR_CORPUS) + len(JSON_CORPUS) >= 40
+
+
+def test_misspelt_key_hint_names_csv(tmp_path):
+    with pytest.raises(ProblemError) as info:
+        tensor({"cvs": "o.csv"}, tmp_path)
+    assert "did you mean 'csv'?" in info.value.hint
+
+
+def test_missing_file_hint_says_where_it_looked(tmp_path):
+    with pytest.raises(ProblemError) as info:
+        tensor({"csv": "o.csv"}, tmp_path)
+    assert str(tmp_path / "o.csv") in info.value.hint
+
+
+# --------------------------------------------------------------------------- hypothesis
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    | st.decimals() | st.sampled_from(["1/3", " -2/4 ", "1e-999", "1/0", "0.5", "7"]),
+    lambda children: (st.lists(children, max_size=4)
+                      | st.dictionaries(st.sampled_from(["csv", "npy", "cvs"])
+                                        | st.text(max_size=4), children, max_size=2)),
+    max_leaves=16,
+)
+
+
+@pytest.fixture(scope="module")
+def empty_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("empty")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=json_like, exact=st.booleans())
+def test_parse_tensor_raises_only_problem_errors(value, exact, empty_folder):
+    try:
+        result = parse_tensor(value, "input", file="p.json", base_dir=empty_folder, exact=exact)
+    except ProblemError as error:
+        assert error.what and error.file
+        return
+    assert isinstance(result, np.ndarray) and result.ndim <= 4
+    if exact:
+        assert result.dtype == object and all(type(v) is Fraction for v in result.flat)
+    else:
+        assert result.dtype == np.float64 and np.isfinite(result).all()
+
+
+json_ish_text = st.text(alphabet='[]{}",:0123456789.eE-+ \n\\tuNaIfinyl/\x00\ufeff', max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.binary(max_size=80) | json_ish_text.map(lambda t: t.encode("utf-8")))
+def test_load_json_document_raises_only_problem_errors(raw):
+    try:
+        load_json_document(raw, "p.json")
+    except ProblemError as error:
+        assert error.what and error.file == "p.json"
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=json_like)
+def test_documents_round_trip_through_both_functions(value, empty_folder):
+    # Whatever json can write, reading it back then parsing it fails only cleanly.
+    try:
+        raw = json.dumps({"input": value}, allow_nan=True, default=str).encode()
+    except (ValueError, TypeError):
+        return
+    try:
+        document = load_json_document(raw, "p.json")
+        parse_tensor(document["input"], "input", file="p.json", base_dir=empty_folder)
+    except ProblemError:
+        pass
