@@ -76,8 +76,10 @@ def join_path(base: str, tail: str | int) -> str:
 
 def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to a misspelt one, or None when nothing is close."""
-    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return matches[0] if matches else None
+    known = list(known)
+    by_lower = {k.lower(): k for k in known}  # "SAME" is close to "same"
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
+    return by_lower[matches[0]] if matches else None
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

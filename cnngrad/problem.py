@@ -27,6 +27,9 @@ from cnngrad.layers._common import conv_output_size, pool_output_size, same_padd
 from cnngrad.tensorio import load_json_document, parse_number, parse_tensor, read_source
 
 DEFAULT_MAX_ELEMENTS = 10**8
+#: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
+#: fails a size check anyway, but the engine must never see a thousand-digit int.
+MAX_OPTION = 2**63 - 1
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 TIE_RULES = ("first", "split", "all")
@@ -274,9 +277,17 @@ class _Builder:
         if isinstance(value, Decimal):
             if not value.is_finite() or value != value.to_integral_value():
                 raise self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}")
+            # the exponent first: int(Decimal("1e999999999")) would build a billion-digit int
+            if value.adjusted() > len(str(MAX_OPTION)):
+                if value < minimum:
+                    raise self.error(where, f"expected an integer ≥ {minimum}, got "
+                                            f"{_show(value)}")
+                raise self.error(where, f"{_show(value)} is too large (at most {MAX_OPTION:,})")
             value = int(value)
         if value < minimum:
-            raise self.error(where, f"expected an integer ≥ {minimum}, got {value}")
+            raise self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}")
+        if value > MAX_OPTION:
+            raise self.error(where, f"{_show(value)} is too large (at most {MAX_OPTION:,})")
         return value
 
     def int_pair(self, value: Any, where: str, minimum: int = 1) -> tuple[int, int]:
@@ -322,11 +333,14 @@ class _Builder:
         for key in doc:
             if key not in allowed:
                 hint = did_you_mean(key, TOP_KEYS_LAYERS + SHORTHAND_KEYS)
-                if key in LAYER_FIELDS["conv2d"]:
+                if key in SHORTHAND_KEYS:  # only possible without 'kernel'
+                    hint = (f"'{key}' belongs to the one-conv shorthand, which needs 'kernel'; "
+                            f"with 'layers', put it in the conv2d layer")
+                elif key in LAYER_FIELDS["conv2d"] and shorthand:
                     hint = (f"'{key}' is a conv2d layer field: the shorthand accepts only "
                             f"{', '.join(SHORTHAND_KEYS)}; use 'layers' for the rest")
-                elif key in SHORTHAND_KEYS:
-                    hint = f"'{key}' belongs to the one-conv shorthand, which needs 'kernel'"
+                elif key in LAYER_FIELDS["conv2d"]:
+                    hint = f"'{key}' is a conv2d layer field: put it in the conv2d layer"
                 raise self.error(key, f"unknown key '{key}'", hint)
 
         title = doc.get("title")
@@ -470,6 +484,11 @@ class _Builder:
                              cls=ShapeError)
         # the im2col buffer of one image: the engine never holds more than this at once
         self.check_size(c_in * kh * kw * h_out * w_out, f("kernel"), "one image's im2col buffer")
+        if stride == (1, 1):
+            # a stride-1 backward pass correlates the delta zero-padded by d·(k−1) per side
+            self.check_size(n * n_filters * (h_out + 2 * dilation[0] * (kh - 1))
+                            * (w_out + 2 * dilation[1] * (kw - 1)), f("kernel"),
+                            "the padded delta of the backward pass")
 
         out_internal = (n, n_filters, h_out, w_out)
         bias, bias_kind = None, "none"
@@ -663,8 +682,12 @@ class _Builder:
             flat = target.reshape(-1)
             onehot = np.zeros((n, k), dtype=object if self.exact else np.float64)
             for i, value in enumerate(flat):
-                if value != int(value) or not 0 <= int(value) < k:
-                    at = "loss.target" + (f"[{i}]" if index_shape else "")
+                at = "loss.target" + (f"[{i}]" if index_shape else "")
+                if value != int(value):
+                    raise self.error(at, f"class index {_num(value)} is not a whole number",
+                                     f"a class index is 0 to {k - 1}; or give probabilities of "
+                                     f"shape {shape_text(shown)}")
+                if not 0 <= int(value) < k:
                     raise self.error(at, f"class index {_num(value)} out of range: the output has "
                                          f"{k} classes (0 to {k - 1})")
                 onehot[i, int(value)] = 1
@@ -705,8 +728,12 @@ def _show(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+    if isinstance(value, int) and value.bit_length() > 200:
+        sign = "a negative" if value < 0 else "an"
+        return f"{sign} integer of about {int(value.bit_length() * 0.30103)} digits"
     if isinstance(value, (int, Decimal)):
-        return str(value)
+        text = str(value)
+        return text if len(text) <= 40 else text[:37] + "..."
     return _kind(value)
 
 

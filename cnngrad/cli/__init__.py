@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 
 # one module per command, each with register(app); the order is the order in --help
-COMMANDS = ("backward", "forward")
+COMMANDS = ("backward", "forward", "gradcheck", "explain", "check", "samples", "schema")
 
 
 def _version(value: bool) -> None:

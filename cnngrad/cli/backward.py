@@ -6,28 +6,35 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FormatOpt, LrOpt,
-                                MaxElementsOpt, OutputOpt, ProblemArg, choose, compute, guarded,
-                                render_rich, write_output)
+from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, LrOpt,
+                                MaxElementsOpt, OutputOpt, ProblemArg, ReportFormatOpt,
+                                SaveSvgOpt, choose, compute, guarded, render_rich, render_svg,
+                                write_output)
 from cnngrad.errors import UsageError
+from cnngrad.render import TEXT_FORMATS, render_text
 
 EPILOG = """\
 [bold]Examples[/]
 
   cnngrad backward samples/stackexchange.json
   cnngrad backward samples/stackexchange-network.json --format json -o result.json
+  cnngrad backward samples/stackexchange.json --exact --lr 1/10
+  cnngrad backward samples/stackexchange.json --format latex --decimals 4
+  cnngrad backward samples/stackexchange-network.json --format csv -o grads.csv
+  cnngrad backward samples/pool-ties.json --save-svg pool.svg
+  cnngrad backward samples/multichannel.json --show-steps
   cnngrad backward --input o.csv --kernel w.csv --delta d.csv --stride 2
   cat problem.json | cnngrad backward -
 """
 
-OUTPUT_FORMATS = ("table", "json")
+OUTPUT_FORMATS = ("table", "json", "csv", "latex", "markdown")
 QUICK = "Quick mode (no JSON)"
 
 
 @guarded
 def backward(
     problem: ProblemArg = None,
-    format: FormatOpt = "table",
+    format: ReportFormatOpt = "table",
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     exact: ExactOpt = False,
@@ -54,6 +61,13 @@ def backward(
         rich_help_panel=QUICK)] = False,
     max_elements: MaxElementsOpt = 10**8,
     dtype: DtypeOpt = "float64",
+    save_svg: SaveSvgOpt = None,
+    show_steps: Annotated[bool, typer.Option(
+        "--show-steps", help="Add the textbook's intermediate matrices to each conv and pool "
+                             "panel: the delta with zeros inserted (stride) and padded for the "
+                             "full convolution, the rotated kernel, the cropped result, the "
+                             "max-pool argmax mask, the avg-pool divisors (table format).")
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Every layer's gradients, last layer first: the upstream delta, dE/dw and dE/db, and the
@@ -63,16 +77,33 @@ def backward(
     fmt = choose(format, OUTPUT_FORMATS, "--format")
     quick = dict(input=input, kernel=kernel, delta=delta, bias=bias, stride=stride,
                  padding=padding, dilation=dilation, flip_kernel=flip_kernel)
+    if show_steps and fmt != "table":
+        raise UsageError("it adds to the tables only: use it with --format table",
+                         where="--show-steps")
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=lr,
                           quick=quick)
+    steps = None
+    if show_steps:
+        from cnngrad.steps import trace_steps
+
+        steps = trace_steps(trace)
+    if save_svg is not None:
+        from cnngrad.render.tables import backward_report
+
+        write_output(render_svg(backward_report(trace, decimals, steps=steps),
+                                title="cnngrad backward"),
+                     save_svg, spec.input_files, option="--save-svg")
     if fmt == "json":
         from cnngrad.render.json_result import render_json
 
         text = render_json(trace)
+    elif fmt in TEXT_FORMATS:
+        text = render_text(fmt, trace, decimals)
     elif fmt == "table":
         from cnngrad.render.tables import backward_report
 
-        text = render_rich(backward_report(trace, decimals), to_file=output is not None)
+        text = render_rich(backward_report(trace, decimals, steps=steps),
+                           to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
     write_output(text, output, spec.input_files)

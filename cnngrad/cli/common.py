@@ -47,6 +47,18 @@ def guarded(command):
             print("error: out of memory; the problem is too large for this machine "
                   "(see --max-elements)", file=sys.stderr)
             raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:  # a bug: still one line and exit 2, never a traceback
+            if kwargs.get("debug"):
+                raise
+            where = kwargs.get("problem")
+            detail = " ".join(str(exc).split())[:200]
+            print(f"error: {where + ': ' if where else ''}internal error "
+                  f"({type(exc).__name__}: {detail})", file=sys.stderr)
+            print("  hint: this is a bug in cnngrad; rerun with --debug for the traceback and "
+                  "report it", file=sys.stderr)
+            raise typer.Exit(2) from None
 
     return wrapper
 
@@ -58,43 +70,60 @@ def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
-def write_output(text: str, output: Optional[Path], protected: list[Path]) -> None:
+def write_output(text: str, output: Optional[Path], protected: list[Path],
+                 option: str = "--output") -> None:
     """To stdout, or atomically to a file: a temporary file in the same folder renamed into
-    place, so an error never leaves a partial file and an existing one is untouched."""
+    place, so an error never leaves a partial file and an existing one is untouched.
+    ``option`` is what an error names (``--save-svg`` writes through here too)."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = output.resolve()
+    try:
+        target = output.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise UsageError(f"cannot write there: {exc}", where=option, file=str(output)) from None
     for path in protected:
         try:
-            if path.resolve() == target:
-                raise UsageError("refusing to overwrite one of the problem's own input files",
-                                 where="--output", file=str(output))
-        except OSError:
+            same = path.resolve() == target or (target.exists() and os.path.samefile(path, target))
+        except (OSError, RuntimeError):
             continue
+        if same:  # also through a hard link
+            raise UsageError("refusing to overwrite one of the problem's own input files",
+                             where=option, file=str(output))
     if target.is_dir():
-        raise UsageError("is a folder, not a file", where="--output", file=str(output))
+        raise UsageError("is a folder, not a file", where=option, file=str(output))
     folder = target.parent
     if not folder.is_dir():
-        raise UsageError(f"folder {str(folder)!r} does not exist", where="--output",
+        raise UsageError(f"folder {str(folder)!r} does not exist", where=option,
                          file=str(output))
     try:
         handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                              dir=folder)
     except OSError as exc:
-        raise UsageError(f"cannot write there: {exc.strerror}", where="--output",
+        raise UsageError(f"cannot write there: {exc.strerror}", where=option,
                          file=str(output)) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp's 0600 is not what a user expects
         os.replace(temp_name, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(temp_name)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # a full disk, a vanished folder
+            reason = exc.strerror or str(exc)
+            raise UsageError(f"cannot write there: {reason}", where=option,
+                             file=str(output)) from None
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def render_rich(renderable, *, to_file: bool) -> str:
@@ -125,6 +154,22 @@ def render_rich(renderable, *, to_file: bool) -> str:
     return text
 
 
+def render_svg(renderable, *, title: str = "cnngrad") -> str:
+    """A Rich renderable → an SVG picture of it (Rich's export), in colour whatever the
+    terminal: a picture is asked for by name.  As wide as the report needs, never folded."""
+    import io
+
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(file=io.StringIO(), record=True, force_terminal=True,
+                      color_system="truecolor", no_color=False, width=4000, legacy_windows=False)
+    needed = Measurement.get(console, console.options, renderable).maximum
+    console.width = max(40, min(needed, 4000))
+    console.print(renderable)
+    return console.export_svg(title=title)
+
+
 # --------------------------------------------------------------------------- shared options
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for people) or json "
@@ -134,8 +179,16 @@ OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write
                                                    "this file instead of standard output "
                                                    "(atomically: never a partial file).",
                                                    dir_okay=False)]
+ReportFormatOpt = Annotated[str, typer.Option(
+    "--format", "-f", help="table (for people), json (the contract's result, for scripts), "
+                           "csv (a '# path' line before each matrix), latex (a bmatrix per "
+                           "tensor) or markdown.")]
+SaveSvgOpt = Annotated[Optional[Path], typer.Option(
+    "--save-svg", help="Also save the table report as an SVG picture (in colour) to this file.",
+    dir_okay=False)]
 DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
-                                          help="Decimals shown in tables.")]
+                                          help="Decimals shown in the human formats (all but "
+                                               "json).")]
 ExactOpt = Annotated[bool, typer.Option("--exact", help="Exact rational arithmetic: 0.51 is "
                                                         "51/100, results print as fractions.")]
 LrOpt = Annotated[Optional[str], typer.Option("--lr", help="Learning rate η: also show each "
@@ -191,9 +244,41 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
             lr: Optional[str], quick: dict):
     from cnngrad.network import run
 
+    import numpy as np
+
     spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
     if exact and dtype != "float64":
         raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
-    return spec, run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype))
+    # an overflow is reported once, as an error naming the tensor, not as numpy warnings
+    with np.errstate(all="ignore"):
+        trace = run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype))
+    check_finite(trace, dtype)
+    return spec, trace
+
+
+def check_finite(trace, dtype: str = "float64") -> None:
+    """Numbers too large for the float dtype overflow to inf (and inf − inf to NaN), which no
+    report can show as a number: name the first result that did, forward order, loss last."""
+    import math
+
+    import numpy as np
+
+    from cnngrad.errors import ProblemError
+
+    def finite(value) -> bool:
+        if isinstance(value, np.ndarray):
+            return value.dtype.kind != "f" or bool(np.isfinite(value).all())
+        return not isinstance(value, float) or math.isfinite(value)
+
+    bad = [(path, value) for path, value in trace.tensors() if not finite(value)]
+    if not bad:
+        return
+    path, value = sorted(bad, key=lambda item: item[0] == "loss")[0]
+    overflow = bool(np.isinf(value).any())
+    what = "overflows to infinity" if overflow else "is NaN (an overflow such as inf − inf)"
+    hint = ("float32 overflows beyond about 3.4e38: use --dtype float64" if dtype == "float32"
+            else "float64 overflows beyond about 1.8e308: scale the numbers down, or use "
+                 "--exact (fractions never overflow)")
+    raise ProblemError(f"the result {what}", where=path, file=trace.problem.file, hint=hint)
 
 

@@ -6,19 +6,22 @@ from typing import Annotated
 
 import typer
 
-from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FormatOpt,
-                                MaxElementsOpt, OutputOpt, choose, compute, guarded, render_rich,
-                                write_output)
+from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, MaxElementsOpt,
+                                OutputOpt, ReportFormatOpt, SaveSvgOpt, choose, compute, guarded,
+                                render_rich, render_svg, write_output)
 from cnngrad.errors import UsageError
+from cnngrad.render import TEXT_FORMATS, render_text
 
 EPILOG = """\
 [bold]Examples[/]
 
   cnngrad forward samples/stackexchange-network.json
   cnngrad forward samples/stackexchange-network.json --format json
+  cnngrad forward samples/stackexchange.json --exact --format markdown
+  cnngrad forward samples/stackexchange-network.json --save-svg forward.svg
 """
 
-OUTPUT_FORMATS = ("table", "json")
+OUTPUT_FORMATS = ("table", "json", "csv", "latex", "markdown")
 
 
 @guarded
@@ -26,22 +29,30 @@ def forward(
     problem: Annotated[str, typer.Argument(
         metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
         show_default=False)],
-    format: FormatOpt = "table",
+    format: ReportFormatOpt = "table",
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     exact: ExactOpt = False,
     max_elements: MaxElementsOpt = 10**8,
     dtype: DtypeOpt = "float64",
+    save_svg: SaveSvgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Each layer's output in forward order, then the loss."""
     fmt = choose(format, OUTPUT_FORMATS, "--format")
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
                           quick={})
+    if save_svg is not None:
+        from cnngrad.render.tables import forward_report
+
+        write_output(render_svg(forward_report(trace, decimals), title="cnngrad forward"),
+                     save_svg, spec.input_files, option="--save-svg")
     if fmt == "json":
         from cnngrad.render.json_result import render_json
 
         text = render_json(trace, include_backward=False)
+    elif fmt in TEXT_FORMATS:
+        text = render_text(fmt, trace, decimals, include_backward=False)
     elif fmt == "table":
         from cnngrad.render.tables import forward_report
 

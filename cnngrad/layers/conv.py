@@ -1,11 +1,16 @@
 """2-D convolution (cross-correlation) and its backward pass, with the padding it needs.
 
-The fast kernels work on a chunk of images at a time: ``im2col`` of the padded chunk, one
-matrix product per group for the forward pass, and for the backward pass one product for
-dE/dw and one for the column deltas, which ``col2im`` adds back tap by tap.  Working memory
-beyond the inputs and outputs stays under :data:`WORKING_MEMORY_BYTES` whatever the batch
-size.  The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the
-``--exact`` mode) and stays exact: only indexing, ``+``, ``*`` and ``np.matmul`` are used.
+The fast kernels work tile by tile: a tile is a few whole images, or a block of output rows
+of one image when an image is big, sized so that its ``im2col`` columns (:data:`TILE_BYTES`)
+stay in cache until the matrix product that reads them.  Forward: one product per tile and
+group.  Backward: dE/dw = delta · colsᵀ per tile; dE/dx either as col2im(wᵀ · delta) or, for
+stride 1, as the correlation of the zero-padded delta with the rotated kernel (no col2im
+pass).  Working memory beyond the inputs and outputs is a few tiles plus one padded chunk of
+images, whatever the batch size.  No ``np.einsum``: every product is a BLAS ``np.matmul``.
+
+The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the ``--exact``
+mode) and stays exact: it only indexes, adds, multiplies and calls ``np.matmul``, which
+numpy also does for object arrays.
 
 Each fast kernel has a plain-loop ``_naive`` twin written straight from the formula; the
 tests hold one to the other.
@@ -22,7 +27,6 @@ from cnngrad.layers._common import (
     FourSides,
     conv_output_size,
     four_sides,
-    is_exact,
     pair,
     zeros_like_dtype,
 )
@@ -60,7 +64,7 @@ def _check_sides(sides: FourSides, mode: str, input_hw: tuple[int, int]) -> None
                 raise ValueError(f"circular padding {pad} must not exceed the input size "
                                  f"{size} along {axis}")
     else:
-        _check_padding_mode(mode)
+        raise ValueError(f"padding_mode must be one of {', '.join(PADDING_MODES)}; got {mode!r}")
 
 
 def _source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
@@ -192,12 +196,6 @@ class _Geometry:
     def out_shape(self) -> tuple[int, int, int, int]:
         return self.n, self.f, self.h_out, self.w_out
 
-    def tap_window(self, m: int, n: int) -> tuple[slice, slice]:
-        """The padded-input rows and columns kernel tap (m, n) meets, one per output cell."""
-        (sh, sw), (dh, dw) = self.stride, self.dilation
-        return (slice(m * dh, m * dh + sh * (self.h_out - 1) + 1, sh),
-                slice(n * dw, n * dw + sw * (self.w_out - 1) + 1, sw))
-
 
 def _geometry(x_shape, w_shape, stride, padding, dilation, groups, padding_mode) -> _Geometry:
     _check_padding_mode(padding_mode)
@@ -278,10 +276,6 @@ def _tiling(n: int, rows: int, row_items: int, itemsize: int) -> _Tiling:
     return _Tiling(images, max(1, min(rows, TILE_BYTES // (images * row_bytes))))
 
 
-def _buffer(size: int, dtype: np.dtype) -> np.ndarray:
-    return np.empty(size, dtype=dtype)
-
-
 def _view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A contiguous array of ``shape`` in the front of a flat buffer (so reshapes are views)."""
     return buffer[:int(np.prod(shape))].reshape(shape)
@@ -359,7 +353,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     w_mat = w.reshape(geo.groups, fg, taps)
     y = np.empty((geo.n, geo.f, geo.h_out * w_out), dtype=dtype)
     tiling = _tiling(geo.n, geo.h_out, taps * w_out, dtype.itemsize)
-    cols_buffer = _buffer(tiling.images * tiling.rows * taps * w_out, dtype)
+    cols_buffer = np.empty(tiling.images * tiling.rows * taps * w_out, dtype)
     for start, stop in tiling.chunks(geo.n):
         x_padded = _pad_chunk(x[start:stop], geo)
         for row, row_end in tiling.row_blocks(geo.h_out):
@@ -432,7 +426,7 @@ def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray
     delta_mat = delta.reshape(geo.n, geo.f, geo.h_out * w_out)
     dw = zeros_like_dtype((geo.groups, fg, taps), delta)
     tiling = _tiling(geo.n, geo.h_out, taps * w_out, delta.dtype.itemsize)
-    cols_buffer = _buffer(tiling.images * tiling.rows * taps * w_out, delta.dtype)
+    cols_buffer = np.empty(tiling.images * tiling.rows * taps * w_out, delta.dtype)
     for start, stop in tiling.chunks(geo.n):
         x_padded = _pad_chunk(x[start:stop], geo)
         for row, row_end in tiling.row_blocks(geo.h_out):
@@ -456,7 +450,7 @@ def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.n
     padded = geo.sides != (0, 0, 0, 0)
     dx = zeros_like_dtype((geo.n, geo.c, geo.h, geo.w), delta)
     tiling = _tiling(geo.n, geo.h_out, taps * w_out, delta.dtype.itemsize)
-    dcols_buffer = _buffer(tiling.images * tiling.rows * taps * w_out, delta.dtype)
+    dcols_buffer = np.empty(tiling.images * tiling.rows * taps * w_out, delta.dtype)
     for start, stop in tiling.chunks(geo.n):
         # without padding, xpad is x and its delta is dx itself
         delta_padded = (zeros_like_dtype((stop - start, geo.c) + geo.padded_hw, delta) if padded
@@ -494,7 +488,7 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.
     else:
         (out_h, out_w), corner = geo.padded_hw, (0, 0)
     tiling = _tiling(geo.n, out_h, taps * out_w, delta.dtype.itemsize)
-    cols_buffer = _buffer(tiling.images * tiling.rows * taps * out_w, delta.dtype)
+    cols_buffer = np.empty(tiling.images * tiling.rows * taps * out_w, delta.dtype)
     for start, stop in tiling.chunks(geo.n):
         size = stop - start
         delta_padded = pad2d(delta[start:stop], delta_sides, "zeros")

@@ -6,4 +6,21 @@ so the JSON path never pays for Rich.
 
 from __future__ import annotations
 
-FORMATS = ("table", "json")
+import importlib
+
+# the plain-text formats: format → (module, function(trace, decimals, *, include_backward))
+TEXT_FORMATS = {
+    "csv": ("cnngrad.render.csv_result", "render_csv"),
+    "latex": ("cnngrad.render.latex", "render_latex"),
+    "markdown": ("cnngrad.render.markdown", "render_markdown"),
+}
+FORMATS = ("table", "json") + tuple(TEXT_FORMATS)
+
+
+def render_text(fmt: str, trace, decimals: int, *, include_backward: bool = True) -> str:
+    """A report in one of :data:`TEXT_FORMATS` (csv, latex, markdown)."""
+    if fmt not in TEXT_FORMATS:
+        raise ValueError(f"unknown text format {fmt!r}; allowed: {', '.join(TEXT_FORMATS)}")
+    module, function = TEXT_FORMATS[fmt]
+    return getattr(importlib.import_module(module), function)(
+        trace, decimals, include_backward=include_backward)

@@ -28,10 +28,17 @@ def to_jsonable(value):
 def _nested(array):
     # iterating a 1-D object array yields its elements (Fractions), not 0-d arrays
     if not isinstance(array, np.ndarray):
-        return json_number(array)
+        return _exact_number(array)
     if array.ndim == 0:
-        return json_number(array.item())
+        return _exact_number(array.item())
     return [_nested(sub) for sub in array]
+
+
+def _exact_number(value):
+    # exact arrays hold the int 0 the engine starts sums from: still exact, so "0" like "p/q"
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = Fraction(value)
+    return json_number(value)
 
 
 def result_dict(trace: Trace, *, include_backward: bool = True) -> dict:

@@ -1,0 +1,122 @@
+"""The sample problems that ship with cnngrad (``cnngrad samples``).
+
+In a source checkout they are the top-level ``samples/`` folder (the README's commands use
+``samples/...``); an installed wheel carries the same files as the package data
+``cnngrad/samples/`` (pyproject.toml maps the folder there).  :func:`samples_dir` finds
+whichever is present.  A sample is a problem ``<name>.json`` at the top of that folder; a
+CSV-backed one also needs the files it names (``{"csv": "csv/o.csv"}``), which
+:func:`copy_sample` copies with it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnngrad.errors import CnnGradError, UsageError, did_you_mean
+from cnngrad.tensorio import TENSOR_FILE_KINDS
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One bundled problem: its name (the file name without ``.json``), file and title, and
+    the tensor files (relative paths) it reads."""
+
+    name: str
+    path: Path
+    title: str
+    needs: tuple[str, ...]
+
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def samples_dir() -> Path:
+    """The folder holding the samples: the package data of an installed wheel, else the
+    source checkout's top-level ``samples/``."""
+    for folder in (PACKAGE_DIR / "samples", PACKAGE_DIR.parent / "samples"):
+        if folder.is_dir() and any(folder.glob("*.json")):
+            return folder
+    raise CnnGradError("the bundled samples are missing from this installation",
+                        where="samples", hint="reinstall cnngrad (pip install --force-reinstall "
+                                              "cnngrad)")
+
+
+def referenced_files(document) -> tuple[str, ...]:
+    """The tensor files a problem document names (``{"csv": ...}``, ``{"npy": ...}``), in the
+    order they appear, each once."""
+    found: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in TENSOR_FILE_KINDS and isinstance(item, (str, list)):
+                    names = item if isinstance(item, list) else [item]
+                    found.extend(n for n in names if isinstance(n, str) and n not in found)
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(document)
+    return tuple(found)
+
+
+def _load(path: Path) -> Sample:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    title = document.get("title", "") if isinstance(document, dict) else ""
+    return Sample(name=path.stem, path=path, title=title, needs=referenced_files(document))
+
+
+def list_samples() -> list[Sample]:
+    """Every bundled problem, by name."""
+    return [_load(path) for path in sorted(samples_dir().glob("*.json"), key=lambda p: p.stem)]
+
+
+def get_sample(name: str) -> Sample:
+    """The sample called ``name`` (``stackexchange``, ``stackexchange.json`` or
+    ``samples/stackexchange.json``)."""
+    wanted = Path(name).name.removesuffix(".json")
+    known = {sample.name: sample for sample in list_samples()}
+    if wanted in known:
+        return known[wanted]
+    raise UsageError(f"no sample called '{name}'", where="NAME",
+                     hint=did_you_mean(wanted, tuple(known)) or
+                     f"the samples are: {', '.join(known)}")
+
+
+def copy_sample(sample: Sample, folder: Path, *, overwrite: bool = False) -> list[Path]:
+    """Copy a sample and the files it reads into ``folder`` (created if needed), keeping their
+    relative paths so the copy runs as it is.  Returns the written files.
+
+    Nothing is written when a file would be overwritten and ``overwrite`` is false."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError("is a file, not a folder", where="--to", file=str(folder))
+    pairs = [(sample.path, folder / sample.path.name)]
+    source_dir = sample.path.parent
+    for relative in sample.needs:
+        source = (source_dir / relative).resolve()
+        if source_dir.resolve() not in source.parents:
+            raise CnnGradError(f"sample {sample.name} names a file outside the samples folder: "
+                                f"{relative}", where="samples")
+        pairs.append((source, folder / relative))
+    existing = [str(target) for _, target in pairs if target.exists()]
+    if existing and not overwrite:
+        raise UsageError(f"would overwrite {', '.join(existing)}", where="--to",
+                         hint="add --force to overwrite, or choose another folder")
+    written = []
+    for source, target in pairs:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        except OSError as exc:
+            raise UsageError(f"cannot write there: {exc.strerror}", where="--to",
+                             file=str(target)) from None
+        written.append(target)
+    return written

@@ -1,0 +1,105 @@
+"""``cnngrad explain``: one number of the result, term by term."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from cnngrad.cli.common import (DebugOpt, DecimalsOpt, ExactOpt, LrOpt, MaxElementsOpt,
+                                OutputOpt, choose, compute, guarded, render_rich, write_output)
+from cnngrad.errors import UsageError
+
+EPILOG = """\
+[bold]Examples[/]
+
+  cnngrad explain samples/stackexchange.json conv2d_1.grads.kernel[0,0]
+  cnngrad explain samples/stackexchange.json conv2d_1.delta_in[1,2]
+  cnngrad explain samples/stackexchange.json conv2d_1.delta_in[2,3] -f text
+  cnngrad explain samples/stackexchange.json conv2d_1.output[0,0] --exact
+  cnngrad explain samples/stackexchange-network.json maxpool2d_1.delta_in[1,1]
+  cnngrad explain samples/stackexchange-network.json dense_1.delta_in[2]
+  cnngrad explain samples/stackexchange-network.json loss --format json
+  cnngrad explain samples/stackexchange-network.json
+
+The last one lists every path with its shape. Add --one-based to count every
+index from 1. Quote paths in shells that expand brackets (zsh).
+"""
+
+OUTPUT_FORMATS = ("table", "text", "json")
+
+
+@guarded
+def explain(
+    problem: Annotated[str, typer.Argument(
+        metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
+        show_default=False)],
+    path: Annotated[Optional[str], typer.Argument(
+        metavar="PATH", help="The number to explain, a dotted path with the element's indices "
+                             "in the shape the result is shown in: conv2d_1.grads.kernel[0,0], "
+                             "conv2d_1.delta_in[2,3], maxpool2d_1.delta_in[1,1], "
+                             "dense_1.grads.weights[0,2], conv2d_1.output[0,0], loss. Leave it "
+                             "out to list every path with its shape.",
+        show_default=False)] = None,
+    one_based: Annotated[bool, typer.Option(
+        "--one-based", help="Count indices from 1, in PATH and everywhere in the output.")] = False,
+    format: Annotated[str, typer.Option(
+        "--format", "-f", help="table (for people), text (plain, no colour or boxes) or json "
+                               "(every term with its factors, for scripts).")] = "table",
+    output: OutputOpt = None,
+    decimals: DecimalsOpt = 6,
+    exact: ExactOpt = False,
+    lr: LrOpt = None,
+    max_terms: Annotated[int, typer.Option(
+        "--max-terms", min=1, help="Nonzero terms listed before the rest are summed into one "
+                                   "line (table and text; json lists them all).")] = 100,
+    max_elements: MaxElementsOpt = 10**8,
+    debug: DebugOpt = False,
+) -> None:
+    """Take one number of the result apart: the formula with its indices, every term with its
+    numbers (zero terms counted), and the total, which equals the value backward reports.
+
+    Input deltas show which kernel entries meet which deltas (the 180° rotation); max pool the
+    window, where its maximum was and the tie rule; avg pool the divisor; activations the local
+    derivative; the loss its formula."""
+    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype="float64",
+                          lr=lr, quick={})
+    if path is None:
+        from cnngrad.explain import known_paths
+
+        paths = known_paths(trace)
+        if fmt == "json":
+            import json
+
+            text = json.dumps([{"path": p, "shape": list(s)} for p, s in paths.items()],
+                              indent=2) + "\n"
+        else:
+            from cnngrad.render.explain import paths_text
+
+            text = paths_text(paths)
+        write_output(text, output, spec.input_files)
+        return
+    from cnngrad.explain import explain as explain_path
+
+    explanation = explain_path(trace, path, one_based=one_based)
+    if fmt == "json":
+        from cnngrad.render.explain import explanation_json
+
+        text = explanation_json(explanation)
+    elif fmt == "text":
+        from cnngrad.render.explain import explanation_text
+
+        text = explanation_text(explanation, decimals, max_terms)
+    elif fmt == "table":
+        from cnngrad.render.explain import explanation_panel
+
+        text = render_rich(explanation_panel(explanation, decimals, max_terms),
+                           to_file=output is not None)
+    else:
+        raise UsageError(f"unknown format {fmt!r}", where="--format")
+    write_output(text, output, spec.input_files)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG)(explain)

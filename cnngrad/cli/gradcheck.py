@@ -1,0 +1,92 @@
+"""``cnngrad gradcheck``: the engine's gradients against central finite differences."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnngrad.cli.common import (
+    DebugOpt,
+    DecimalsOpt,
+    MaxElementsOpt,
+    OutputOpt,
+    choose,
+    guarded,
+    load,
+    render_rich,
+    write_output,
+)
+from cnngrad.errors import UsageError
+from cnngrad.gradcheck import (
+    DEFAULT_ATOL,
+    DEFAULT_EPS,
+    DEFAULT_MAX_EVALUATIONS,
+    DEFAULT_RTOL,
+)
+
+EPILOG = """\
+[bold]Examples[/]
+
+  cnngrad gradcheck samples/stackexchange-network.json
+  cnngrad gradcheck samples/pool-ties.json
+  cnngrad gradcheck samples/stackexchange-network.json --format json
+  cnngrad gradcheck samples/stackexchange-network.json --eps 1e-5 --rtol 1e-4
+
+Exit code 0 when every smooth element agrees, 1 when one does not, 2 for bad input.
+"""
+
+OUTPUT_FORMATS = ("table", "json")
+
+
+@guarded
+def gradcheck(
+    problem: Annotated[str, typer.Argument(
+        metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
+        show_default=False)],
+    eps: Annotated[float, typer.Option(
+        "--eps", help="The finite-difference step ε: each element is moved by ±ε.")] = DEFAULT_EPS,
+    rtol: Annotated[float, typer.Option(
+        "--rtol", help="Relative tolerance: an element agrees when |engine − numeric| ≤ "
+                       "atol + rtol·max(|engine|, |numeric|).")] = DEFAULT_RTOL,
+    atol: Annotated[float, typer.Option(
+        "--atol", help="Absolute tolerance (see --rtol).")] = DEFAULT_ATOL,
+    max_evaluations: Annotated[int, typer.Option(
+        "--max-evaluations", min=1,
+        help="Refuse a problem that needs more energy evaluations (each one a forward pass; "
+             "two per element of the input and of every parameter).")
+    ] = DEFAULT_MAX_EVALUATIONS,
+    format: Annotated[str, typer.Option(
+        "--format", "-f", help="table (for people) or json (for scripts).")] = "table",
+    output: OutputOpt = None,
+    decimals: DecimalsOpt = 6,
+    max_elements: MaxElementsOpt = 10**8,
+    debug: DebugOpt = False,
+) -> None:
+    """Check the engine's gradients against central finite differences, for every parameter
+    and for the input, and name the problem's kinks (relu inputs at 0, tied max-pool maxima)
+    where the derivative is not unique and a mismatch is expected.
+
+    E is the problem's loss, or Σ delta·output when it gives the delta instead."""
+    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    from cnngrad.gradcheck import gradcheck as check
+
+    spec = load(problem, exact=False, max_elements=max_elements, quick={})
+    report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations)
+    if fmt == "json":
+        from cnngrad.render.gradcheck import render_json
+
+        text = render_json(report)
+    elif fmt == "table":
+        from cnngrad.render.gradcheck import report_table
+
+        text = render_rich(report_table(report, decimals), to_file=output is not None)
+    else:
+        raise UsageError(f"unknown format {fmt!r}", where="--format")
+    write_output(text, output, spec.input_files)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG)(gradcheck)

@@ -1,0 +1,75 @@
+"""``cnngrad samples``: the bundled sample problems, to list, print or copy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnngrad.cli.common import DebugOpt, guarded
+
+EPILOG = """\
+[bold]Examples[/]
+
+  cnngrad samples
+  cnngrad samples stackexchange > problem.json
+  cnngrad samples stackexchange-csv --to my-problem
+  cnngrad backward "$(cnngrad samples --path)/stackexchange.json"
+"""
+
+
+@guarded
+def samples(
+    name: Annotated[Optional[str], typer.Argument(
+        metavar="NAME", help="A sample to print (its JSON, ready to save and edit). Leave it out "
+                             "to list them all.", show_default=False)] = None,
+    to: Annotated[Optional[Path], typer.Option(
+        "--to", help="Copy the sample, with the CSV files it reads, into this folder (made if "
+                     "needed) instead of printing it.", file_okay=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --to: overwrite files that are already there.")] = False,
+    path: Annotated[bool, typer.Option(
+        "--path", help="Print the folder the samples are in.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """The bundled sample problems: one line each, or one of them printed so it can be saved
+    and edited."""
+    from cnngrad.bundled import copy_sample, get_sample, list_samples, samples_dir
+    from cnngrad.errors import UsageError
+
+    if path:
+        if name is not None or to is not None:
+            raise UsageError("--path prints the samples folder; give no NAME or --to with it",
+                             where="--path")
+        typer.echo(str(samples_dir()))
+        return
+    if name is None:
+        if to is not None:
+            raise UsageError("--to copies one sample: give its NAME", where="--to",
+                             hint="cnngrad samples lists the names")
+        listed = list_samples()
+        width = max(len(sample.name) for sample in listed)
+        for sample in listed:
+            needs = f"  (reads {', '.join(sample.needs)})" if sample.needs else ""
+            typer.echo(f"{sample.name:<{width}}  {sample.title}{needs}")
+        return
+    sample = get_sample(name)
+    if to is not None:
+        for written in copy_sample(sample, to, overwrite=force):
+            typer.echo(f"wrote {written}")
+        return
+    if force:
+        raise UsageError("--force goes with --to", where="--force")
+    sys.stdout.write(sample.text())
+    sys.stdout.flush()
+    if sample.needs:
+        # on stderr, so that `cnngrad samples NAME > problem.json` saves clean JSON
+        typer.echo(f"note: this problem reads {', '.join(sample.needs)} (relative to its own "
+                   f"folder); `cnngrad samples {sample.name} --to DIR` copies them with it",
+                   err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG)(samples)

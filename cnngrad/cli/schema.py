@@ -1,0 +1,41 @@
+"""``cnngrad schema``: the JSON Schema of the problem format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnngrad.cli.common import DebugOpt, guarded, write_output
+
+EPILOG = """\
+[bold]Examples[/]
+
+  cnngrad schema > cnngrad-problem.schema.json
+  cnngrad schema -o cnngrad-problem.schema.json
+
+Editors validate problem files with it as you type: in VS Code, map your problem files to the
+saved schema in the json.schemas setting.  Any JSON Schema validator (draft 2020-12) checks a
+file with it too.
+"""
+
+
+@guarded
+def schema(
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the schema to this file instead of standard output.",
+        dir_okay=False)] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print a JSON Schema (draft 2020-12) of the problem format: keys, layer types and their
+    fields, losses and the TENSOR forms.  Shapes that must fit together are cnngrad's own
+    check (the schema cannot see them)."""
+    from cnngrad.schema import problem_schema
+
+    write_output(json.dumps(problem_schema(), indent=2, ensure_ascii=False) + "\n", output, [])
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG)(schema)

@@ -1,0 +1,248 @@
+"""Explanation → text: a Rich panel for a terminal, plain text, or the JSON object.
+
+Each renderer returns a string or a renderable and never prints.  Rich is imported only by
+:func:`explanation_panel`, so ``--format json`` and ``--format text`` never load it.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from cnngrad.explain import Explanation, Factor, Term, short
+from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, json_number
+
+#: Nonzero terms a table or text shows before it sums the rest into one line.
+DEFAULT_MAX_TERMS = 100
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+#: Notes are wrapped to this many characters, so a long note never widens the panel.
+NOTE_WIDTH = 100
+
+
+def _wrapped(text: str) -> str:
+    """Parenthesise a compound expression inside a product: a leading minus, or a space
+    outside every bracket (``1 - x[0]``, but not ``(t[0] - y[0])²``)."""
+    depth, compound = 0, text.startswith("-")
+    for char in text:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == " " and depth == 0:
+            compound = True
+    return f"({text})" if compound else text
+
+
+def _note_lines(note: str, bullet: str) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(note, NOTE_WIDTH, initial_indent=bullet,
+                         subsequent_indent=" " * len(bullet), break_on_hyphens=False) or [bullet]
+
+
+def _factor_number(factor: Factor, decimals: int, several: bool) -> str:
+    text = factor.detail if factor.detail is not None else short(factor.value, decimals)
+    return _wrapped(text) if several else text
+
+
+def term_parts(term: Term, decimals: int = DEFAULT_DECIMALS) -> tuple[str, str, str]:
+    """(symbols, numbers, value): ``("δ[0,2]·o[0,2]", "0.0686 × 0.88", "0.060368")``.
+
+    The numbers are empty when they would only repeat the value (a single plain factor)."""
+    several = len(term.factors) > 1
+    symbols = "·".join(_wrapped(f.symbol) if several else f.symbol for f in term.factors)
+    numbers = " × ".join(_factor_number(f, decimals, several) for f in term.factors)
+    value = short(term.value, decimals)
+    if numbers == value:
+        numbers = ""
+    return symbols, numbers, value
+
+
+def total_text(value, decimals: int = DEFAULT_DECIMALS) -> str:
+    """The total as the report prints it: fixed decimals; ``p/q ≈ decimal`` when exact."""
+    if isinstance(value, Fraction):
+        text = fmt(value)
+        return text if value.denominator == 1 else f"{text} ≈ {fmt(float(value), decimals)}"
+    return fmt(value, decimals)
+
+
+def zero_text(explanation: Explanation) -> str:
+    """``+ 12 terms that are 0 (δ = 0)``."""
+    count = explanation.zero_terms
+    reasons = explanation.zero_reasons
+    if len(reasons) == 1:
+        why = next(iter(reasons))
+    else:
+        why = "; ".join(f"{reason}: {n}" for reason, n in reasons.items())
+    return f"+ {count} term{'s' if count != 1 else ''} that {'are' if count != 1 else 'is'} 0 " \
+           f"({why})"
+
+
+def _rest_line(terms: list[Term], decimals: int) -> str:
+    rest = 0
+    for term in terms:
+        rest = rest + term.value
+    return f"+ {len(terms)} more nonzero terms, together {short(rest, decimals)}"
+
+
+def _counts_text(explanation: Explanation) -> str:
+    if explanation.operation == "max":
+        return f"the largest of {len(explanation.terms)}"
+    nonzero = len(explanation.terms)
+    parts = [f"{nonzero} nonzero term{'s' if nonzero != 1 else ''}"]
+    if explanation.zero_terms:
+        parts.append(f"{explanation.zero_terms} zero")
+    return " + ".join(parts)
+
+
+# --------------------------------------------------------------------------- plain text
+
+
+def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
+                     max_terms: int = DEFAULT_MAX_TERMS) -> str:
+    """The explanation as plain text (no Rich, no colour), aligned for a fixed-width font.
+
+    Title, formula, symbols, notes, the terms, the zero count; the last line is the total."""
+    lines = [explanation.path, f"  {explanation.title}", "", explanation.formula]
+    if explanation.symbols:
+        lines += ["", "where"]
+        width = max(len(s) for s in explanation.symbols)
+        lines += [f"  {symbol:<{width}}  {meaning}"
+                  for symbol, meaning in explanation.symbols.items()]
+    if explanation.notes:
+        lines.append("")
+        for note in explanation.notes:
+            lines += _note_lines(note, "- ")
+    if explanation.one_based:
+        lines += ["", "(indices counted from 1)"]
+    lines.append("")
+    shown, rest = explanation.terms[:max_terms], explanation.terms[max_terms:]
+    rows = [term_parts(term, decimals) for term in shown]
+    widths = [max((len(row[k]) for row in rows), default=0) for k in range(3)]
+    for term, (symbols, numbers, value) in zip(shown, rows):
+        line = f"  {symbols:<{widths[0]}} = "
+        if widths[1]:
+            line += f"{numbers:<{widths[1]}} = " if numbers else " " * (widths[1] + 3)
+        line += f"{value:>{widths[2]}}"
+        if term.note:
+            line += f"   ({term.note})"
+        lines.append(line.rstrip())
+    if rest:
+        lines.append("  " + _rest_line(rest, decimals))
+    if explanation.zero_terms:
+        lines.append("  " + zero_text(explanation))
+    lines += ["", f"{explanation.lhs} = {total_text(explanation.total, decimals)}"
+                  f"   ({_counts_text(explanation)})"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- Rich
+
+
+def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
+                      max_terms: int = DEFAULT_MAX_TERMS):
+    """The explanation as a Rich panel, in the order of :func:`explanation_text`: the total
+    is its last line."""
+    from rich import box
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    parts = [Text(explanation.title, style="italic"), Text(""),
+             Text(explanation.formula, style="bold cyan")]
+    if explanation.symbols:
+        legend = Table(box=box.SIMPLE, show_header=False, pad_edge=False, show_edge=False,
+                       padding=(0, 1))
+        legend.add_column(style="bold")
+        legend.add_column()
+        for symbol, meaning in explanation.symbols.items():
+            legend.add_row(symbol, meaning)
+        parts += [Text(""), Text("where", style="dim"), legend]
+    if explanation.notes:
+        parts.append(Text(""))
+        parts += [Text("\n".join(_note_lines(note, "• "))) for note in explanation.notes]
+    if explanation.one_based:
+        parts += [Text(""), Text("(indices counted from 1)", style="dim")]
+    parts.append(Text(""))
+    shown, rest = explanation.terms[:max_terms], explanation.terms[max_terms:]
+    if shown:
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+        table.add_column(justify="left")
+        table.add_column(justify="center", style="dim")
+        table.add_column(justify="left")
+        table.add_column(justify="center", style="dim")
+        table.add_column(justify="right", style="bold")
+        table.add_column(justify="left", style="dim")
+        for term in shown:
+            symbols, numbers, value = term_parts(term, decimals)
+            table.add_row(symbols, "=" if numbers else "", numbers, "=", value,
+                          f"({term.note})" if term.note else "")
+        parts.append(table)
+    if rest:
+        parts.append(Text(_rest_line(rest, decimals)))
+    if explanation.zero_terms:
+        parts.append(Text(zero_text(explanation), style="dim"))
+    parts += [Text(""), Text.assemble((f"{explanation.lhs} = ", "bold"),
+                                      (total_text(explanation.total, decimals), "bold green"),
+                                      (f"   ({_counts_text(explanation)})", "dim"))]
+    return Panel(Group(*parts), title=f"[bold]{explanation.path}[/]", title_align="left",
+                 expand=False, border_style="blue")
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _json_value(value):
+    if isinstance(value, bool):
+        return int(value)
+    return json_number(value)
+
+
+def explanation_dict(explanation: Explanation) -> dict:
+    """The explanation as a JSON-ready object (numbers at full precision; ``"p/q"`` exact)."""
+    def factor(f: Factor) -> dict:
+        out = {"symbol": f.symbol, "value": _json_value(f.value)}
+        if f.detail is not None:
+            out["detail"] = f.detail
+        if f.note is not None:
+            out["note"] = f.note
+        return out
+
+    return {
+        "path": explanation.path,
+        "title": explanation.title,
+        "formula": explanation.formula,
+        "operation": explanation.operation,
+        "terms": [{"factors": [factor(f) for f in t.factors], "value": _json_value(t.value),
+                   **({"note": t.note} if t.note else {})} for t in explanation.terms],
+        "zero_terms": explanation.zero_terms,
+        "zero_reasons": explanation.zero_reasons,
+        "total": _json_value(explanation.total),
+        "symbols": explanation.symbols,
+        "notes": explanation.notes,
+        "one_based": explanation.one_based,
+        "exact": explanation.exact,
+    }
+
+
+def explanation_json(explanation: Explanation) -> str:
+    import json
+
+    return json.dumps(explanation_dict(explanation), indent=2, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
+def paths_text(paths: dict[str, tuple[int, ...]]) -> str:
+    """Every explainable tensor with its shape, one per line."""
+    from cnngrad.problem import shape_text
+
+    width = max(len(p) for p in paths)
+    return "".join(f"{path:<{width}}  {shape_text(shape)}\n" for path, shape in paths.items())
+
+
+__all__ = ["explanation_text", "explanation_panel", "explanation_dict", "explanation_json",
+           "term_parts", "total_text", "paths_text", "DEFAULT_MAX_TERMS"]

@@ -1,0 +1,203 @@
+"""GradcheckReport → JSON text or a Rich renderable (``cnngrad gradcheck``).
+
+Rich is imported inside :func:`report_table` only, so ``--format json`` never loads it.
+"""
+
+from __future__ import annotations
+
+from cnngrad import __version__
+from cnngrad.gradcheck import KINK_KINDS, GradcheckReport, Kink, TensorCheck, index_text
+from cnngrad.render.json_result import dumps
+
+#: At most this many elements on a kink, and failures, are shown per tensor in the table.
+MAX_TABLE_ELEMENTS = 20
+
+#: At most this many kinks of one kind are shown per layer in the table (JSON lists more).
+MAX_TABLE_KINKS = 20
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(s) for s in shape) if shape else "number"
+
+
+def _error(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def _value(value: float, decimals: int) -> str:
+    text = f"{float(value):.{decimals}f}"
+    if float(text) == 0 and value != 0:
+        text = f"{float(value):.{max(decimals - 1, 1)}e}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _tensor_dict(check: TensorCheck) -> dict:
+    failures = sorted(check.elements(check.failed), key=lambda i: -check.abs_error[i])
+    worst = check.worst
+    return {
+        "path": check.path,
+        "shape": list(check.shape),
+        "max_abs_error": check.max_abs_error,
+        "max_rel_error": check.max_rel_error,
+        "checked": check.checked,
+        "kinks_skipped": check.kinks_skipped,
+        "ok": check.ok,
+        "worst": None if worst is None else check.path + index_text(worst),
+        "kink_elements": [list(i) for i in check.elements(check.kink)],
+        "failures": [{"element": check.path + index_text(i), "index": list(i),
+                      "analytic": float(check.analytic[i]), "numeric": float(check.numeric[i]),
+                      "abs_error": float(check.abs_error[i])} for i in failures],
+    }
+
+
+def _kink_dict(kink: Kink) -> dict:
+    return {"layer": kink.layer, "kind": kink.kind, "position": list(kink.position),
+            "cells": [list(c) for c in kink.cells], "value": kink.value,
+            "smooth": kink.smooth, "meaning": kink.meaning}
+
+
+def report_dict(report: GradcheckReport) -> dict:
+    """The ``--format json`` object."""
+    return {
+        "cnngrad": __version__,
+        "title": report.title,
+        "eps": report.eps,
+        "rtol": report.rtol,
+        "atol": report.atol,
+        "evaluations": report.evaluations,
+        "rounding_noise": report.noise,
+        "tensors": [_tensor_dict(t) for t in report.tensors],
+        "kinks": [_kink_dict(k) for k in report.kinks],
+        "kink_counts": [{"layer": layer, "kind": kind, "count": count}
+                        for (layer, kind), count in report.kink_counts.items()],
+        "ok": report.ok,
+    }
+
+
+def render_json(report: GradcheckReport) -> str:
+    return dumps(report_dict(report)) + "\n"
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def summary_line(report: GradcheckReport) -> str:
+    """One line: the verdict, what was checked, the settings."""
+    checked = sum(t.checked for t in report.tensors)
+    skipped = sum(t.kinks_skipped for t in report.tensors)
+    settings = (f"eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g}, rounding "
+                f"noise {report.noise:.1e}; "
+                f"{report.evaluations:,} energy evaluations")
+    if report.ok:
+        return (f"✓ every smooth element agrees: {checked:,} checked in "
+                f"{_count(len(report.tensors), 'tensor')}, {skipped:,} on a kink skipped "
+                f"({settings})")
+    bad = [t for t in report.tensors if not t.ok]
+    names = ", ".join(f"{t.path} ({int(t.failed.sum())} of {t.failed.size})" for t in bad)
+    tail = (f"; {_count(report.unresolved, 'failing element')} got no second look within "
+            f"--max-evaluations" if report.unresolved else "")
+    return (f"✗ {len(bad)} of {_count(len(report.tensors), 'tensor')} disagree beyond tolerance: "
+            f"{names} ({settings}){tail}")
+
+
+# --------------------------------------------------------------------------- table
+
+
+def report_table(report: GradcheckReport, decimals: int = 6):
+    """The human-readable report as one Rich renderable."""
+    from rich import box
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    parts = []
+    title = "Gradient check" + (f": {report.title}" if report.title else "")
+    parts.append(Text(title, style="bold"))
+    parts.append(Text("analytic gradients (the engine) against central finite differences "
+                      "(E(t+ε) − E(t−ε)) / 2ε; E is the loss, or Σ delta·output", style="dim"))
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name, justify in (("tensor", "left"), ("shape", "left"), ("max abs error", "right"),
+                          ("max rel error", "right"), ("checked", "right"),
+                          ("kink elements skipped", "right"), ("verdict", "center")):
+        table.add_column(name, justify=justify)
+    for check in report.tensors:
+        verdict = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
+        table.add_row(escape(check.path), _shape(check.shape), _error(check.max_abs_error),
+                      _error(check.max_rel_error), str(check.checked),
+                      str(check.kinks_skipped), verdict)
+    parts.append(table)
+
+    parts.append(Text("kinks", style="bold"))
+    if not report.kink_counts:
+        parts.append(Text("  none: every layer is differentiable at this point"))
+    else:
+        kinks = Table(box=None, pad_edge=False, show_header=False, show_edge=False)
+        kinks.add_column("layer", style="bold")
+        kinks.add_column("kind")
+        kinks.add_column("meaning", overflow="fold")
+        listed: dict = {}
+        for kink in report.kinks:
+            key = (kink.layer, kink.kind)
+            if listed.get(key, 0) == MAX_TABLE_KINKS:
+                continue
+            listed[key] = listed.get(key, 0) + 1
+            kind = kink.kind + (" (smooth)" if kink.smooth else "")
+            kinks.add_row("  " + escape(kink.layer), escape(kind), escape(kink.meaning))
+        parts.append(kinks)
+        for (layer, kind), count in report.kink_counts.items():
+            if count > listed.get((layer, kind), 0):
+                parts.append(Text(f"  … and {count - listed.get((layer, kind), 0):,} more "
+                                  f"{kind} in {layer} ({KINK_KINDS[kind]})", style="dim"))
+
+    on_kinks = [t for t in report.tensors if t.kinks_skipped]
+    if on_kinks:
+        parts.append(Text("elements on a kink (a move of ±ε changes a branch: a relu input's "
+                          "side of 0, a pool window's maximum; or the one-sided differences "
+                          "disagree): the engine follows the kink's rule there, so they are not "
+                          "held to the tolerance", style="bold"))
+        parts.append(_element_table(on_kinks, "kink", decimals))
+
+    failing = [t for t in report.tensors if not t.ok]
+    if failing:
+        parts.append(Text("disagreements (smooth elements beyond atol + rtol·max(|engine|, "
+                          "|central|) + rounding noise)", style="bold red"))
+        parts.append(_element_table(failing, "failed", decimals))
+
+    parts.append(Text(summary_line(report), style="bold green" if report.ok else "bold red"))
+    return Group(*parts)
+
+
+def _element_table(checks: list[TensorCheck], which: str, decimals: int):
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("  element")
+    for name in ("engine", "central", "left (E(t)−E(t−ε))/ε", "right (E(t+ε)−E(t))/ε"):
+        table.add_column(name, justify="right")
+    for check in checks:
+        mask = check.kink if which == "kink" else check.failed
+        indices = check.elements(mask)
+        if which == "failed":
+            indices.sort(key=lambda i: -check.abs_error[i])
+        for index in indices[:MAX_TABLE_ELEMENTS]:
+            table.add_row("  " + escape(check.path + index_text(index)),
+                          *(_value(array[index], decimals) for array in
+                            (check.analytic, check.numeric, check.left, check.right)))
+        if len(indices) > MAX_TABLE_ELEMENTS:
+            table.add_row(Text(f"  … and {len(indices) - MAX_TABLE_ELEMENTS:,} more in "
+                               f"{check.path}", style="dim"), "", "", "", "")
+    return table

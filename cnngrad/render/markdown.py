@@ -1,0 +1,83 @@
+"""``--format markdown``: the report as a Markdown document (GitHub-flavoured tables).
+
+A heading per layer, then each of its tensors under its dotted path as an index-labelled table;
+a vector is one row, a number one line, and a tensor of rank 3 or 4 one table per leading
+index (``conv2d_1.grads.kernel[0,1]``).  Exact results read ``p/q ≈ decimal``, as in the
+terminal tables.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from cnngrad.network import Trace
+from cnngrad.render.blocks import (element_path, exact_scalar, matrices, number_formatter,
+                                   report_tensors)
+from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt_exact_decimal
+
+
+def cell(value, plain: str, decimals: int) -> str:
+    """A table cell: the number, and for an exact fraction its decimal beside it."""
+    value = exact_scalar(value)
+    if isinstance(value, Fraction) and value.denominator != 1:
+        return f"{plain} ≈ {fmt_exact_decimal(value, decimals)}"
+    return plain
+
+
+def tensor_markdown(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list[str]:
+    """One tensor → Markdown paragraphs: ``**`path`** = number``, or a caption and a table
+    per matrix."""
+    text = number_formatter(value, decimals)
+    shape = np.shape(value)
+    parts = []
+    for index, block in matrices(value):
+        name = element_path(path, index)
+        if block.ndim == 0:
+            element = block.item()
+            parts.append(f"**`{name}`** = {cell(element, text(element), decimals)}")
+            continue
+        rows = np.atleast_2d(block)  # a vector is one row
+        caption = f"**`{name}`**" + (f" ({'×'.join(map(str, shape))})" if not index else "")
+        lines = [caption, "",
+                 "|   | " + " | ".join(str(j) for j in range(rows.shape[1])) + " |",
+                 "|--:|" + "--:|" * rows.shape[1]]
+        for i, row in enumerate(rows):
+            label = "" if block.ndim == 1 else f"**{i}**"
+            lines.append(f"| {label} | " +
+                         " | ".join(cell(e, text(e), decimals) for e in row) + " |")
+        parts.append("\n".join(lines))
+    return parts
+
+
+def _loss_text(trace: Trace, decimals: int) -> str:
+    spec = trace.problem.loss
+    if spec is None:
+        return "No loss: the problem gives the delta at the last layer's output directly."
+    what = f"mse, {spec.reduction}" if spec.type == "mse" else "cross_entropy, mean over batch"
+    value = trace.loss
+    plain = number_formatter(value, decimals)(value)
+    return f"**loss** E = {cell(value, plain, decimals)} ({what})"
+
+
+def render_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
+                    include_backward: bool = True) -> str:
+    """The whole report as Markdown, forward order: a title, the loss, then a section per
+    layer with its tensors (only the outputs with ``include_backward=False``)."""
+    what = "backward" if include_backward else "forward"
+    title = " ".join((trace.problem.title or "").split())
+    parts = [f"# cnngrad {what}" + (f" · {title}" if title else ""), _loss_text(trace, decimals)]
+    layers = {layer.name: layer for layer in trace.layers}
+    count = len(trace.layers)
+    current = None
+    for path, value in report_tensors(trace, include_backward=include_backward):
+        if path == "loss":
+            continue  # already in the loss line
+        name = path.split(".", 1)[0]
+        if name != current:
+            layer = layers[name]
+            parts.append(f"## {name} · {layer.type} (layer {layer.index + 1} of {count})")
+            current = name
+        parts += tensor_markdown(path, value, decimals)
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,454 @@
+"""Tests of the 2-D convolution kernels: literals, naive reference, finite differences, torch."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnngrad.layers import conv
+from cnngrad.layers.conv import (
+    PADDING_MODES,
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+    pad2d,
+    pad2d_backward,
+)
+
+# the classic worked example: a 5×5 input, a 2×2 kernel, the 4×4 output's delta
+O = np.array([[0.51, 0.9, 0.88, 0.84, 0.05],
+              [0.4, 0.62, 0.22, 0.59, 0.1],
+              [0.11, 0.2, 0.74, 0.33, 0.14],
+              [0.47, 0.01, 0.85, 0.7, 0.09],
+              [0.76, 0.19, 0.72, 0.17, 0.57]])
+D = np.array([[0, 0, 0.0686, 0],
+              [0, 0.0364, 0, 0],
+              [0, 0.0467, 0, 0],
+              [0, 0, 0, -0.0681]])
+KERNEL = np.array([[-0.13, 0.15], [-0.51, 0.62]])
+DW_EXPECTED = np.array([[0.044606, 0.094061], [0.011262, 0.068288]])
+
+
+def as4d(a):
+    return np.asarray(a)[None, None]
+
+
+def random_problem(rng, n, c, h, w, f, groups, kernel, dtype=np.float64):
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    weights = rng.standard_normal((f, c // groups) + tuple(kernel)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype)
+    return x, weights, bias
+
+
+def assert_same(actual, expected, tol=1e-12):
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual.astype(float), expected.astype(float), rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------------------------------
+# the worked example, by hand
+
+
+def test_worked_example_forward_cell():
+    y = conv2d_forward(as4d(O), as4d(KERNEL))
+    assert y.shape == (1, 1, 4, 4)
+    # −0.13·0.51 + 0.15·0.9 − 0.51·0.4 + 0.62·0.62
+    assert y[0, 0, 0, 0] == pytest.approx(0.2491, abs=1e-14)
+    # −0.13·0.59 + 0.15·0.1 − 0.51·0.33 + 0.62·0.14
+    assert y[0, 0, 1, 3] == pytest.approx(-0.1432, abs=1e-14)
+
+
+def test_worked_example_kernel_gradient():
+    dx, dw, db = conv2d_backward(as4d(O), as4d(KERNEL), as4d(D))
+    assert dw.shape == (1, 1, 2, 2)
+    np.testing.assert_allclose(dw[0, 0], DW_EXPECTED, rtol=0, atol=5e-7)
+    assert db[0] == pytest.approx(0.0686 + 0.0364 + 0.0467 - 0.0681, abs=1e-15)
+
+
+def test_worked_example_input_delta_is_full_convolution_with_rotated_kernel():
+    rotated = KERNEL[::-1, ::-1]
+    kh, kw = rotated.shape
+    padded = np.pad(D, ((kh - 1, kh - 1), (kw - 1, kw - 1)))
+    expected = np.zeros_like(O)
+    for r in range(O.shape[0]):
+        for c in range(O.shape[1]):
+            expected[r, c] = sum(padded[r + m, c + n] * rotated[m, n]
+                                 for m in range(kh) for n in range(kw))
+    dx, _, _ = conv2d_backward(as4d(O), as4d(KERNEL), as4d(D))
+    np.testing.assert_allclose(dx[0, 0], expected, rtol=0, atol=1e-15)
+    # one cell by hand: dx[0, 2] = d[0, 2]·w[0, 0] + d[0, 1]·w[0, 1]
+    assert dx[0, 0, 0, 2] == pytest.approx(0.0686 * -0.13, abs=1e-15)
+
+
+# ---------------------------------------------------------------------------------------
+# padding
+
+
+@pytest.mark.parametrize("mode, numpy_mode", [("zeros", "constant"), ("reflect", "reflect"),
+                                              ("replicate", "edge"), ("circular", "wrap")])
+@pytest.mark.parametrize("sides", [(1, 1, 1, 1), (2, 0, 1, 3), (0, 0, 0, 0), (3, 1, 0, 2)])
+def test_pad2d_matches_numpy_pad(mode, numpy_mode, sides):
+    x = np.arange(2 * 4 * 5, dtype=float).reshape(2, 4, 5)
+    top, bottom, left, right = sides
+    expected = np.pad(x, ((0, 0), (top, bottom), (left, right)), mode=numpy_mode)
+    np.testing.assert_array_equal(pad2d(x, sides, mode), expected)
+
+
+def test_pad2d_literals():
+    row = np.array([[1.0, 2.0, 3.0]])
+    assert pad2d(row, (0, 0, 2, 1), "reflect").tolist() == [[3, 2, 1, 2, 3, 2]]
+    assert pad2d(row, (0, 0, 2, 1), "replicate").tolist() == [[1, 1, 1, 2, 3, 3]]
+    assert pad2d(row, (0, 0, 2, 1), "circular").tolist() == [[2, 3, 1, 2, 3, 1]]
+    assert pad2d(row, (1, 0, 1, 0), "zeros").tolist() == [[0, 0, 0, 0], [0, 1, 2, 3]]
+
+
+def test_pad2d_backward_literals():
+    # replicate (0, 0, 2, 1) of [a, b, c] is [a, a, a, b, c, c]
+    delta = np.array([[1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0]])
+    assert pad2d_backward(delta, (0, 0, 2, 1), "replicate", (1, 3)).tolist() == \
+        [[111.0, 1000.0, 110000.0]]
+    # reflect: [c, b, a, b, c, b]
+    assert pad2d_backward(delta, (0, 0, 2, 1), "reflect", (1, 3)).tolist() == \
+        [[100.0, 10 + 1000 + 100000.0, 1 + 10000.0]]
+    # circular: [b, c, a, b, c, a]
+    assert pad2d_backward(delta, (0, 0, 2, 1), "circular", (1, 3)).tolist() == \
+        [[100 + 100000.0, 1 + 1000.0, 10 + 10000.0]]
+    assert pad2d_backward(delta, (0, 0, 2, 1), "zeros", (1, 3)).tolist() == \
+        [[100.0, 1000.0, 10000.0]]
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("sides", [(1, 2, 0, 3), (3, 3, 3, 3), (0, 3, 2, 0)])
+def test_pad2d_backward_is_the_adjoint(mode, sides):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 4, 5))
+    delta = rng.standard_normal(pad2d(x, sides, mode).shape)
+    # <pad(x), delta> = <x, pad'(delta)> for every x is the definition of the gradient
+    assert np.sum(pad2d(x, sides, mode) * delta) == pytest.approx(
+        np.sum(x * pad2d_backward(delta, sides, mode, (4, 5))), rel=1e-13)
+
+
+@pytest.mark.parametrize("mode, sides, message", [
+    ("reflect", (0, 0, 3, 0), "smaller than"),
+    ("circular", (4, 0, 0, 0), "must not exceed"),
+    ("mirror", 1, "zeros, reflect, replicate, circular"),
+    ("zeros", (-1, 0, 0, 0), "≥ 0"),
+])
+def test_pad2d_rejects(mode, sides, message):
+    with pytest.raises(ValueError, match=message):
+        pad2d(np.zeros((3, 3)), sides, mode)
+
+
+def test_pad2d_limits_are_torchs():
+    x = np.arange(9.0).reshape(3, 3)
+    assert pad2d(x, 2, "reflect").shape == (7, 7)   # pad = size − 1 is allowed
+    assert pad2d(x, 3, "circular").shape == (9, 9)  # pad = size is allowed
+    assert pad2d(x, 5, "replicate").shape == (13, 13)
+
+
+# ---------------------------------------------------------------------------------------
+# fast against naive
+
+CHANNELS = [  # (C, F, groups): F ≤ 2C/G and F > 2C/G take different stride-1 input-delta paths
+    (3, 2, 1),
+    (1, 5, 1),
+    (4, 6, 2),
+    (3, 3, 3),
+]
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("c, f, groups", CHANNELS)
+@pytest.mark.parametrize("stride", [1, (2, 1)])
+@pytest.mark.parametrize("dilation, padding", [(1, (1, 0, 2, 1)), ((2, 1), 2)])
+def test_fast_matches_naive(mode, c, f, groups, stride, dilation, padding):
+    rng = np.random.default_rng(0)
+    x, w, b = random_problem(rng, 2, c, 6, 5, f, groups, (3, 2))
+    args = (stride, padding, dilation, groups, mode)
+    y = conv2d_forward(x, w, b, *args)
+    assert_same(y, conv2d_forward_naive(x, w, b, *args))
+    delta = rng.standard_normal(y.shape)
+    for fast, naive in zip(conv2d_backward(x, w, delta, *args),
+                           conv2d_backward_naive(x, w, delta, *args)):
+        assert_same(fast, naive)
+
+
+@st.composite
+def conv_problems(draw):
+    groups = draw(st.integers(1, 3))
+    c = groups * draw(st.integers(1, 2))
+    f = groups * draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    mode = draw(st.sampled_from(PADDING_MODES))
+    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+
+    def side(size):
+        # torch's limits: reflect pad < size, circular pad ≤ size
+        most = {"reflect": size - 1, "circular": size}.get(mode, 3)
+        return draw(st.integers(0, min(3, most)))
+
+    sides = (side(h), side(h), side(w), side(w))
+    # the dilated kernel must fit the padded input
+    h_span, w_span = dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1
+    if h + sides[0] + sides[1] < h_span or w + sides[2] + sides[3] < w_span:
+        kernel = (1, 1)
+    n = draw(st.integers(1, 2))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return n, c, h, w, f, groups, kernel, stride, dilation, sides, mode, seed
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_problems())
+def test_fast_matches_naive_random(problem):
+    n, c, h, w, f, groups, kernel, stride, dilation, sides, mode, seed = problem
+    rng = np.random.default_rng(seed)
+    x, weights, bias = random_problem(rng, n, c, h, w, f, groups, kernel)
+    args = (stride, sides, dilation, groups, mode)
+    y = conv2d_forward(x, weights, bias, *args)
+    assert_same(y, conv2d_forward_naive(x, weights, bias, *args))
+    delta = rng.standard_normal(y.shape)
+    for fast, naive in zip(conv2d_backward(x, weights, delta, *args),
+                           conv2d_backward_naive(x, weights, delta, *args)):
+        assert_same(fast, naive)
+
+
+@pytest.mark.parametrize("tile_bytes", [1, 600, 5000])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_tiling_does_not_change_the_result(monkeypatch, tile_bytes, stride, mode):
+    # tiny tiles: one output row of one image at a time; middle: several images, a short
+    # last chunk; the default: everything in one tile
+    rng = np.random.default_rng(3)
+    x, w, b = random_problem(rng, 5, 2, 7, 6, 3, 1, (3, 3))
+    delta = rng.standard_normal(conv2d_forward(x, w, b, stride, 1, 1, 1, mode).shape)
+    expected = [conv2d_forward(x, w, b, stride, 1, 1, 1, mode),
+                *conv2d_backward(x, w, delta, stride, 1, 1, 1, mode)]
+    monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
+    actual = [conv2d_forward(x, w, b, stride, 1, 1, 1, mode),
+              *conv2d_backward(x, w, delta, stride, 1, 1, 1, mode)]
+    for a, e in zip(actual, expected):
+        assert_same(a, e, tol=1e-13)
+
+
+def test_untied_bias_is_added_as_is():
+    rng = np.random.default_rng(4)
+    x, w, _ = random_problem(rng, 2, 2, 5, 5, 3, 1, (2, 2))
+    untied = rng.standard_normal((3, 4, 4))
+    y = conv2d_forward(x, w, untied)
+    assert_same(y, conv2d_forward(x, w) + untied[None])
+    assert_same(y, conv2d_forward_naive(x, w, untied))
+
+
+# ---------------------------------------------------------------------------------------
+# central finite differences of E = Σ delta·y
+
+
+def numerical_gradient(energy, array, step=1e-6):
+    grad = np.zeros_like(array)
+    for index in np.ndindex(*array.shape):
+        saved = array[index]
+        array[index] = saved + step
+        up = energy()
+        array[index] = saved - step
+        down = energy()
+        array[index] = saved
+        grad[index] = (up - down) / (2 * step)
+    return grad
+
+
+@pytest.mark.parametrize("stride, padding, dilation, groups, mode", [
+    (1, 1, 1, 1, "zeros"),
+    ((2, 1), (1, 0, 2, 1), (1, 2), 2, "reflect"),
+    (2, (2, 1), 1, 1, "circular"),
+    (1, (0, 2, 1, 1), 2, 2, "replicate"),
+])
+def test_finite_differences(stride, padding, dilation, groups, mode):
+    rng = np.random.default_rng(11)
+    x, w, b = random_problem(rng, 2, 2, 5, 6, 4, groups, (3, 2))
+    args = (stride, padding, dilation, groups, mode)
+    delta = rng.standard_normal(conv2d_forward(x, w, b, *args).shape)
+
+    def energy():
+        return np.sum(delta * conv2d_forward(x, w, b, *args))
+
+    dx, dw, db = conv2d_backward(x, w, delta, *args)
+    np.testing.assert_allclose(dx, numerical_gradient(energy, x), atol=1e-7)
+    np.testing.assert_allclose(dw, numerical_gradient(energy, w), atol=1e-7)
+    np.testing.assert_allclose(db, numerical_gradient(energy, b), atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------
+# dtypes: exact fractions, float32
+
+
+def fractions(values, denominator):
+    return np.vectorize(lambda v: Fraction(int(v), denominator), otypes=[object])(values)
+
+
+def test_fraction_hand_example():
+    # x = [[1/2, 1/3, 1/4]], w = [[2, −1/3]], b = 1/6, delta = [[1, 1/2]]
+    x = np.array([[[[Fraction(1, 2), Fraction(1, 3), Fraction(1, 4)]]]], dtype=object)
+    w = np.array([[[[Fraction(2), Fraction(-1, 3)]]]], dtype=object)
+    b = np.array([Fraction(1, 6)], dtype=object)
+    y = conv2d_forward(x, w, b)
+    # 2·1/2 − 1/3·1/3 + 1/6 = 19/18;  2·1/3 − 1/3·1/4 + 1/6 = 3/4
+    assert y.dtype == object and y.tolist() == [[[[Fraction(19, 18), Fraction(3, 4)]]]]
+    delta = np.array([[[[Fraction(1), Fraction(1, 2)]]]], dtype=object)
+    dx, dw, db = conv2d_backward(x, w, delta)
+    assert all(a.dtype == object for a in (dx, dw, db))
+    # dx = [1·2, 1·(−1/3) + 1/2·2, 1/2·(−1/3)]
+    assert dx.tolist() == [[[[2, Fraction(2, 3), Fraction(-1, 6)]]]]
+    # dw = [1·1/2 + 1/2·1/3, 1·1/3 + 1/2·1/4]
+    assert dw.tolist() == [[[[Fraction(2, 3), Fraction(11, 24)]]]]
+    assert db.tolist() == [Fraction(3, 2)]
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("c, f, groups, stride", [(2, 2, 1, 1), (2, 4, 2, (1, 2)), (1, 3, 1, 1)])
+def test_fractions_stay_exact(mode, c, f, groups, stride):
+    rng = np.random.default_rng(5)
+    x = fractions(rng.integers(-9, 10, (2, c, 4, 5)), 7)
+    w = fractions(rng.integers(-9, 10, (f, c // groups, 2, 3)), 3)
+    b = fractions(rng.integers(-9, 10, f), 5)
+    args = (stride, (1, 0, 2, 1), (1, 2), groups, mode)
+    y = conv2d_forward(x, w, b, *args)
+    assert y.dtype == object and all(isinstance(v, Fraction) for v in y.flat)
+    assert (y == conv2d_forward_naive(x, w, b, *args)).all()
+    delta = fractions(rng.integers(-9, 10, y.shape), 11)
+    exact = conv2d_backward(x, w, delta, *args)
+    for fast, naive in zip(exact, conv2d_backward_naive(x, w, delta, *args)):
+        assert fast.dtype == object and fast.shape == naive.shape and (fast == naive).all()
+        assert all(isinstance(v, (Fraction, int)) for v in fast.flat)
+    as_float = [a.astype(float) for a in (x, w, b, delta)]
+    assert_same(y, conv2d_forward(*as_float[:3], *args))
+    for fast, floating in zip(exact, conv2d_backward(as_float[0], as_float[1], as_float[3], *args)):
+        assert_same(fast, floating)
+
+
+def test_float32_is_preserved():
+    rng = np.random.default_rng(6)
+    x, w, b = random_problem(rng, 2, 4, 6, 6, 4, 2, (3, 3), dtype=np.float32)
+    args = (1, 1, 1, 2, "reflect")
+    y = conv2d_forward(x, w, b, *args)
+    grads = conv2d_backward(x, w, y, *args)
+    assert y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    as64 = [a.astype(np.float64) for a in (x, w, b)]
+    np.testing.assert_allclose(y, conv2d_forward(*as64, *args), rtol=1e-4, atol=1e-4)
+    for g, g64 in zip(grads, conv2d_backward(as64[0], as64[1], y.astype(np.float64), *args)):
+        np.testing.assert_allclose(g, g64, rtol=1e-4, atol=1e-3)
+
+
+def test_integer_input_computes_in_float64():
+    y = conv2d_forward(np.ones((1, 1, 3, 3), dtype=int), np.ones((1, 1, 2, 2), dtype=int))
+    assert y.dtype == np.float64 and y.tolist() == [[[[4.0, 4.0], [4.0, 4.0]]]]
+
+
+# ---------------------------------------------------------------------------------------
+# library-API guards
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, message", [
+    ((1, 3, 5, 5), (2, 1, 3, 3), {"groups": 2}, "not divisible by groups"),
+    ((1, 4, 5, 5), (3, 2, 3, 3), {"groups": 2}, "F=3 are not divisible"),
+    ((1, 4, 5, 5), (2, 4, 3, 3), {"groups": 2}, "expected C/groups"),
+    ((1, 3, 5, 5), (2, 2, 3, 3), {}, "expected C/groups"),
+    ((1, 3, 2, 5), (2, 3, 3, 3), {}, "output size"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), {"dilation": 3}, "output size"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), {"padding_mode": "mirror"}, "zeros, reflect"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), {"padding": 5, "padding_mode": "reflect"}, "smaller than"),
+    ((3, 5, 5), (2, 3, 3, 3), {}, "4-D"),
+])
+def test_inconsistent_shapes_raise(x_shape, w_shape, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        conv2d_forward(np.zeros(x_shape), np.zeros(w_shape), **kwargs)
+    with pytest.raises(ValueError, match=message):
+        conv2d_backward(np.zeros(x_shape), np.zeros(w_shape), np.zeros((1, 2, 3, 3)), **kwargs)
+
+
+def test_bad_delta_and_bias_shapes_raise():
+    x, w = np.zeros((1, 2, 5, 5)), np.zeros((3, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"delta must have the output's shape \(1, 3, 3, 3\)"):
+        conv2d_backward(x, w, np.zeros((1, 3, 4, 4)))
+    with pytest.raises(ValueError, match=r"b must have shape \(3,\)"):
+        conv2d_forward(x, w, np.zeros(2))
+
+
+# ---------------------------------------------------------------------------------------
+# torch
+
+
+def torch_reference(x, w, b, delta, stride, sides, dilation, groups, mode):
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    top, bottom, left, right = sides
+    padded = functional.pad(xt, (left, right, top, bottom),
+                            mode="constant" if mode == "zeros" else mode)
+    y = functional.conv2d(padded, wt, bt, stride=stride, dilation=dilation, groups=groups)
+    y.backward(torch.tensor(delta))
+    return [a.detach().numpy() for a in (y, xt.grad, wt.grad, bt.grad)]
+
+
+def assert_relative(actual, expected, tol=1e-10):
+    scale = max(1.0, float(np.abs(expected).max()))
+    assert np.abs(actual - expected).max() <= tol * scale
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("c, f, groups", [(4, 6, 1), (4, 6, 2), (4, 4, 4), (2, 8, 1)])
+@pytest.mark.parametrize("stride, dilation, sides", [
+    (1, 1, (1, 1, 1, 1)),
+    ((2, 3), 1, (0, 2, 1, 0)),
+    (1, (2, 1), (2, 1, 0, 3)),
+    (2, 2, (3, 3, 2, 2)),
+])
+def test_matches_torch(mode, c, f, groups, stride, dilation, sides):
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    x, w, b = random_problem(rng, 3, c, 9, 8, f, groups, (3, 2))
+    args = (stride, sides, dilation, groups, mode)
+    y = conv2d_forward(x, w, b, *args)
+    delta = rng.standard_normal(y.shape)
+    expected = torch_reference(x, w, b, delta, *args)
+    for actual, reference in zip([y, *conv2d_backward(x, w, delta, *args)], expected):
+        assert actual.shape == reference.shape
+        assert_relative(actual, reference)
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_matches_torch_conv2d_module(mode):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(13)
+    x, w, b = random_problem(rng, 2, 3, 7, 6, 4, 1, (3, 3))
+    layer = torch.nn.Conv2d(3, 4, 3, stride=(1, 2), padding=(2, 1), padding_mode=mode,
+                            dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(w))
+        layer.bias.copy_(torch.tensor(b))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = layer(xt)
+    delta = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(delta))
+    args = ((1, 2), (2, 1), 1, 1, mode)
+    assert_relative(conv2d_forward(x, w, b, *args), yt.detach().numpy())
+    dx, dw, db = conv2d_backward(x, w, delta, *args)
+    for actual, reference in zip((dx, dw, db), (xt.grad, layer.weight.grad, layer.bias.grad)):
+        assert_relative(actual, reference.numpy())
+
+
+def test_large_batch_matches_torch():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(14)
+    x, w, b = random_problem(rng, 8, 8, 20, 20, 16, 1, (3, 3))
+    y = conv2d_forward(x, w, b, 1, 1)
+    delta = rng.standard_normal(y.shape)
+    expected = torch_reference(x, w, b, delta, 1, (1, 1, 1, 1), 1, 1, "zeros")
+    for actual, reference in zip([y, *conv2d_backward(x, w, delta, 1, 1)], expected):
+        assert_relative(actual, reference)

@@ -1,0 +1,604 @@
+"""``cnngrad explain`` and ``backward --show-steps``: the worked example term by term, every kind
+of path, and the proof that both are right: an explanation's total (the sum of terms built
+from each layer's local rule) and the textbook route's final matrices equal the engine's
+values, on the samples and on random problems, in float and in exact arithmetic."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+from cnngrad.explain import _affine, explain, known_paths
+from cnngrad.network import run
+from cnngrad.problem import Layout, _Builder, build_problem, load_problem
+from cnngrad.render.explain import explanation_dict, explanation_text, term_parts
+from cnngrad.steps import (avgpool_textbook, conv_textbook, correlate_valid, layer_textbook,
+                           maxpool_textbook, trace_steps)
+from cnngrad.tensorio import load_json_document
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+WORKED = str(SAMPLES / "stackexchange.json")
+NETWORK = str(SAMPLES / "stackexchange-network.json")
+TIES = str(SAMPLES / "pool-ties.json")
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def problem_of(doc: dict, exact: bool = False):
+    return build_problem(load_json_document(json.dumps(doc).encode(), "t.json"), file="t.json",
+                         base_dir=Path("."), exact=exact)
+
+
+def terms_of(explanation) -> list[tuple[str, str, str]]:
+    return [term_parts(term) for term in explanation.terms]
+
+
+def engine_value(trace, path: str):
+    """The engine's number at a path with an element index (the report's value)."""
+    name, _, index = path.partition("[")
+    value = trace.tensor(name)
+    if not index:
+        return np.asarray(value).reshape(-1)[0] if np.ndim(value) else value
+    indices = tuple(int(i) for i in index.rstrip("]").split(","))
+    return np.asarray(value)[indices]
+
+
+def assert_total_matches(explanation, engine, where: str) -> None:
+    engine = engine.item() if isinstance(engine, np.generic) or (
+        isinstance(engine, np.ndarray) and engine.ndim == 0) else engine
+    if explanation.exact:
+        assert isinstance(explanation.total, (Fraction, int)), where
+        assert explanation.total == engine, (where, explanation.total, engine)
+    else:
+        assert explanation.total == pytest.approx(float(engine), rel=1e-9, abs=1e-12), where
+
+
+# --------------------------------------------------------------------------- the worked example
+
+
+def test_worked_example_kernel_gradient_term_by_term():
+    explanation = explain(run(load_problem(WORKED)), "conv2d_1.grads.kernel[0,0]")
+    assert explanation.formula == "dE/dw[0,0] = Σ_i Σ_j δ[i,j]·o[i,j]"
+    assert terms_of(explanation) == [
+        ("δ[0,2]·o[0,2]", "0.0686 × 0.88", "0.060368"),
+        ("δ[1,1]·o[1,1]", "0.0364 × 0.62", "0.022568"),
+        ("δ[2,1]·o[2,1]", "0.0467 × 0.2", "0.00934"),
+        ("δ[3,3]·o[3,3]", "(-0.0681) × 0.7", "-0.04767"),
+    ]
+    assert (explanation.zero_terms, explanation.zero_reasons) == (12, {"δ = 0": 12})
+    assert explanation.total == pytest.approx(0.0686 * 0.88 + 0.0364 * 0.62 + 0.0467 * 0.2
+                                              - 0.0681 * 0.7, rel=1e-15)
+    text = explanation_text(explanation)
+    assert "+ 12 terms that are 0 (δ = 0)" in text
+    # the explanation ends with its total
+    assert text.rstrip().splitlines()[-1] == "dE/dw[0,0] = 0.044606   (4 nonzero terms + 12 zero)"
+
+
+def test_worked_example_cli_prints_the_terms_and_ends_with_the_total():
+    for fmt in ("text", "table"):
+        result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "--format", fmt)
+        assert result.exit_code == 0, result.output
+        out = re.sub(r"\s+", " ", result.output)
+        assert "δ[0,2]·o[0,2] = 0.0686 × 0.88 = 0.060368" in out
+        assert "δ[3,3]·o[3,3] = (-0.0681) × 0.7 = -0.04767" in out
+        assert "+ 12 terms that are 0 (δ = 0)" in out
+        assert "dE/dw[0,0] = 0.044606" in out
+        assert "\x1b[" not in result.output
+        last = [line for line in result.output.splitlines() if line.strip("│╰─╯ ")][-1]
+        assert "dE/dw[0,0] = 0.044606" in last
+
+
+def test_worked_example_input_delta_cell_term_by_term():
+    explanation = explain(run(load_problem(WORKED)), "conv2d_1.delta_in[1,2]")
+    assert explanation.formula == "dE/do[1,2] = Σ_m Σ_n δ[1-m,2-n]·w[m,n]"
+    # δ[i,j] meets w[1−i, 2−j]: read in δ's order the kernel comes backwards (rotated 180°)
+    assert terms_of(explanation) == [("δ[0,2]·w[1,0]", "0.0686 × (-0.51)", "-0.034986"),
+                                     ("δ[1,1]·w[0,1]", "0.0364 × 0.15", "0.00546")]
+    assert explanation.zero_terms == 2
+    assert explanation.total == pytest.approx(0.0686 * -0.51 + 0.0364 * 0.15, rel=1e-15)
+    notes = " ".join(explanation.notes)
+    assert "δ[0,1]↔w[1,1], δ[0,2]↔w[1,0], δ[1,1]↔w[0,1], δ[1,2]↔w[0,0]" in notes
+    assert "δ[i,j] meets w[1-i,2-j]" in notes and "rotated 180°" in notes
+    assert explanation_text(explanation).count("-0.029526") == 1
+
+
+def test_exact_terms_are_fractions():
+    explanation = explain(run(load_problem(WORKED, exact=True)), "conv2d_1.grads.kernel[0,0]")
+    assert terms_of(explanation)[0] == ("δ[0,2]·o[0,2]", "343/5000 × 22/25", "3773/62500")
+    assert explanation.total == (Fraction("0.0686") * Fraction("0.88") + Fraction("0.0364")
+                                 * Fraction("0.62") + Fraction("0.0467") * Fraction("0.2")
+                                 - Fraction("0.0681") * Fraction("0.7"))
+    assert "dE/dw[0,0] = 22303/500000 ≈ 0.044606" in explanation_text(explanation)
+    doc = json.loads(invoke("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "--exact",
+                            "-f", "json").output)
+    assert doc["total"] == "22303/500000" and doc["exact"] is True
+
+
+# --------------------------------------------------------------------------- each kind of layer
+
+
+def test_maxpool_names_the_window_its_maximum_and_the_tie_rule():
+    trace = run(load_problem(TIES))
+    # window [[1, 3], [3, 0]]: a tie between o[0,1] and o[1,0]; 'first' picks o[0,1]
+    lost = explain(trace, "maxpool2d_1.delta_in[1,0]")
+    assert lost.terms == [] and lost.zero_reasons == {"tied, and rule 'first' picks o[0,1]": 1}
+    assert "o[0,0]…o[1,1] = [1 3; 3 0]" in lost.notes[0]
+    assert "its maximum 3 is at o[0,1], o[1,0] (a tie of 2; rule 'first')" in lost.notes[0]
+    assert any("PyTorch" in note and "row-major" in note for note in lost.notes)
+    won = explain(trace, "maxpool2d_1.delta_in[0,1]")
+    assert terms_of(won) == [("δ[0,0]·∂x[0,0]/∂o[0,1]", "0.5 × 1", "0.5")]
+    network = explain(run(load_problem(NETWORK)), "maxpool2d_1.delta_in[1,1]")
+    assert "its maximum 0.3092 is at o[1,1]" in network.notes[0]
+
+
+@pytest.mark.parametrize("ties, share", [("split", Fraction(1, 2)), ("all", 1)])
+def test_maxpool_tie_rules_split_and_all(ties, share):
+    doc = json.loads(Path(TIES).read_text())
+    doc["layers"][0]["ties"] = ties
+    explanation = explain(run(problem_of(doc, exact=True)), "maxpool2d_1.delta_in[1,0]")
+    (term,) = explanation.terms
+    assert term.factors[1].value == share and explanation.total == Fraction(1, 2) * share
+
+
+@pytest.mark.parametrize("include_pad, divisor", [(True, 4), (False, 1)])
+def test_avgpool_names_the_divisor(include_pad, divisor):
+    doc = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+           "layers": [{"type": "avgpool2d", "size": 2, "padding": 1,
+                       "count_include_pad": include_pad}],
+           "delta": [[1, 2], [3, 4]]}
+    trace = run(problem_of(doc, exact=True))
+    explanation = explain(trace, "avgpool2d_1.delta_in[0,0]")
+    (term,) = explanation.terms
+    assert term.factors[1].detail == f"1/{divisor}" and explanation.total == Fraction(1, divisor)
+    assert f"divisor {divisor} = " in explanation.notes[0]
+    forward = explain(trace, "avgpool2d_1.output[0,0]")
+    # the window's 3 padding cells are zeros either way; only the divisor differs
+    assert forward.total == Fraction(1, divisor) and forward.zero_reasons == {
+        "o is zero padding": 3}
+
+
+@pytest.mark.parametrize("kind, detail", [("relu", "o[0] = 0.4 > 0"),
+                                          ("leaky_relu", "o[1] = -0.5 ≤ 0")])
+def test_activation_shows_its_local_derivative(kind, detail):
+    doc = {"input": [[0.4, -0.5]], "layers": [{"type": "flatten"}, {"type": kind}],
+           "delta": [2, 3]}
+    trace = run(problem_of(doc))
+    index = 0 if detail.startswith("o[0]") else 1
+    explanation = explain(trace, f"{kind}_1.delta_in[{index}]")
+    assert explanation.terms[0].factors[1].note == detail
+    assert any("local derivative" in note for note in explanation.notes)
+
+
+def test_sigmoid_derivative_is_x_times_one_minus_x():
+    trace = run(load_problem(NETWORK))
+    explanation = explain(trace, "sigmoid_1.delta_in[1]")
+    assert terms_of(explanation)[0][0] == "δ[1]·x[1]·(1 - x[1])"
+    assert "σ'(o) = σ(o)·(1 - σ(o)) = x·(1 - x)" in explanation.notes[0]
+
+
+def test_loss_formula_and_terms():
+    trace = run(load_problem(NETWORK))
+    explanation = explain(trace, "loss")
+    assert explanation.formula == "E = ½ Σ (t - y)²"
+    assert terms_of(explanation)[0] == ("½·(t[0] - y[0])²", "0.5 × (1 - 0.689868)²",
+                                        "0.048091")
+    assert explanation.total == pytest.approx(trace.loss, rel=1e-12)
+    delta = explain(trace, "sigmoid_1.delta_out[0]")
+    assert terms_of(delta) == [("y[0] - t[0]", "0.689868 - 1", "-0.310132")]
+    cross = explain(run(load_problem(str(SAMPLES / "batched-cross-entropy.json"))), "loss")
+    assert cross.formula == "E = (1/2) Σ_n -Σ_k t[n,k]·log p[n,k]"
+    assert cross.zero_reasons == {"t = 0": 4} and len(cross.terms) == 2
+
+
+def test_delta_out_is_the_next_layers_input_delta():
+    explanation = explain(run(load_problem(NETWORK)), "conv2d_1.delta_out[0,2]")
+    assert explanation.formula == "δ[0,2] = dE/dx[0,2] = maxpool2d_1.delta_in[0,2]"
+
+
+def test_flatten_names_the_position_it_came_from():
+    trace = run(load_problem(NETWORK))
+    explanation = explain(trace, "flatten_1.delta_in[1,0]")
+    assert terms_of(explanation) == [("δ[2]", "", "-0.034312")]
+    assert "k = c·H·W + h·W + w = 0·4 + 1·2 + 0 = 2" in explanation.notes[0]
+    assert explain(trace, "flatten_1.output[2]").formula == "x[2] = o[1,0]"
+
+
+def test_conv_padding_cells_are_named():
+    doc = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+           "layers": [{"type": "conv2d", "kernel": [[1, 2], [3, 4]], "padding": [1, 0, 1, 0],
+                       "padding_mode": "reflect", "stride": 2}],
+           "delta": [[1, 10], [100, 1000]]}
+    trace = run(problem_of(doc, exact=True))
+    forward = explain(trace, "conv2d_1.output[0,0]")
+    assert forward.terms[0].note == "padding cell o[-1,-1] copies o[1,1] (reflect)"
+    assert forward.formula == "x[0,0] = Σ_m Σ_n w[m,n]·o[m-1,n-1]"
+    backward = explain(trace, "conv2d_1.delta_in[1,1]")
+    assert any("through padding cell" in (t.note or "") for t in backward.terms)
+    zeros = dict(doc["layers"][0], padding_mode="zeros")
+    explanation = explain(run(problem_of(dict(doc, layers=[zeros]))), "conv2d_1.output[0,0]")
+    assert explanation.zero_reasons == {"o is zero padding": 3}
+
+
+def test_conv_groups_batches_and_untied_bias_use_display_indices():
+    rng = np.random.default_rng(5)
+    doc = {"input": rng.normal(size=(2, 2, 4, 4)).round(2).tolist(),
+           "layers": [{"type": "conv2d", "kernel": rng.normal(size=(2, 1, 2, 2)).round(2).tolist(),
+                       "groups": 2, "bias": rng.normal(size=(2, 3, 3)).round(2).tolist()}],
+           "delta": rng.normal(size=(2, 2, 3, 3)).round(2).tolist()}
+    trace = run(problem_of(doc))
+    grad = explain(trace, "conv2d_1.grads.kernel[1,0,0,1]")
+    assert grad.formula == "dE/dw[1,0,0,1] = Σ_n Σ_i Σ_j δ[n,1,i,j]·o[n,1,i,j+1]"
+    assert len(grad.terms) + grad.zero_terms == 2 * 9
+    bias = explain(trace, "conv2d_1.grads.bias[1,2,0]")
+    assert bias.formula == "dE/db[1,2,0] = Σ_n δ[n,1,2,0]" and len(bias.terms) == 2
+    # input channel 1 is read by filter 1 only (groups)
+    delta_in = explain(trace, "conv2d_1.delta_in[0,1,1,1]")
+    assert {t.factors[0].symbol.split(",")[1] for t in delta_in.terms} == {"1"}
+
+
+def test_flip_kernel_reports_the_kernel_as_given():
+    doc = json.loads(Path(WORKED).read_text())
+    doc["flip_kernel"] = True
+    trace = run(problem_of(doc))
+    explanation = explain(trace, "conv2d_1.grads.kernel[1,1]")
+    # the given w[1,1] slides at tap (0,0): it meets o[i,j]
+    assert explanation.formula == "dE/dw[1,1] = Σ_i Σ_j δ[i,j]·o[i,j]"
+    assert any("flip_kernel" in note for note in explanation.notes)
+
+
+# --------------------------------------------------------------------------- one-based
+
+
+def _indices(text: str) -> list[list[int]]:
+    return [[int(v) for v in group.split(",")]
+            for group in re.findall(r"\[(-?\d+(?:,-?\d+)*)\]", text)]
+
+
+@pytest.mark.parametrize("sample, path", [
+    (WORKED, "conv2d_1.grads.kernel[0,0]"),
+    (WORKED, "conv2d_1.delta_in[1,2]"),
+    (NETWORK, "maxpool2d_1.delta_in[1,1]"),
+    (NETWORK, "dense_1.grads.weights[0,2]"),
+    (NETWORK, "flatten_1.output[3]"),
+])
+def test_one_based_shifts_every_index(sample, path):
+    trace = run(load_problem(sample))
+    shifted = re.sub(r"\d+", lambda m: str(int(m.group()) + 1), path.split("[")[1])
+    zero = explanation_text(explain(trace, path))
+    one = explanation_text(explain(trace, f"{path.split('[')[0]}[{shifted}",
+                                   one_based=True))
+    assert [[v + 1 for v in group] for group in _indices(zero)] == _indices(one)
+    assert explain(trace, path).total == explain(trace, f"{path.split('[')[0]}[{shifted}",
+                                                 one_based=True).total
+
+
+def test_one_based_formula_expressions():
+    trace = run(load_problem(WORKED))
+    assert explain(trace, "conv2d_1.delta_in[2,3]", one_based=True).formula == \
+        "dE/do[2,3] = Σ_m Σ_n δ[3-m,4-n]·w[m,n]"
+    assert explain(trace, "conv2d_1.grads.kernel[2,1]", one_based=True).formula == \
+        "dE/dw[2,1] = Σ_i Σ_j δ[i,j]·o[i+1,j]"
+
+
+@pytest.mark.parametrize("coefs, const, base, div, expected", [
+    ({"m": -1}, 1, 0, 1, "1-m"), ({"m": -1}, 1, 1, 1, "3-m"), ({"i": 2}, -1, 0, 1, "2i-1"),
+    ({"i": 1, "m": 1}, 0, 1, 1, "i+m-1"), ({}, 0, 1, 1, "1"), ({"m": -2}, 3, 0, 2, "(3-2m)/2"),
+])
+def test_affine_index_text(coefs, const, base, div, expected):
+    assert _affine(coefs, const, base, div) == expected
+
+
+# --------------------------------------------------------------------------- totals = engine
+
+
+RATIONAL_SAMPLES = ["stackexchange.json", "multichannel.json", "pool-ties.json"]
+
+
+@pytest.mark.parametrize("sample, exact", [(s, False) for s in RATIONAL_SAMPLES + [
+    "stackexchange-network.json", "batched-cross-entropy.json"]] + [(s, True) for s in
+                                                                      RATIONAL_SAMPLES])
+def test_every_element_of_every_sample_adds_up(sample, exact):
+    problem = load_problem(str(SAMPLES / sample), exact=exact)
+    trace = run(problem, lr=Fraction(1, 10) if exact else 0.1)
+    for name, shape in known_paths(trace).items():
+        for index in np.ndindex(*shape):
+            path = name + (f"[{','.join(map(str, index))}]" if index else "")
+            assert_total_matches(explain(trace, path), engine_value(trace, path), path)
+
+
+def _out_shape(doc: dict):
+    x = np.asarray(doc["input"])
+    layers = json.loads(json.dumps(doc["layers"]), parse_float=Decimal)
+    specs = _Builder("t.json", Path("."), False, 10**8).build_layers(
+        layers, "layers", (1,) * (4 - x.ndim) + x.shape, Layout(x.ndim))
+    return specs[-1].out_shape, Layout(x.ndim).display_shape(specs[-1].out_shape)
+
+
+def _values(rng, shape, exact: bool):
+    return (rng.integers(-9, 10, size=shape) / 4).tolist() if exact else \
+        np.round(rng.normal(size=shape), 3).tolist()
+
+
+def random_doc(seed: int, exact: bool) -> dict:
+    """A random network: conv (stride, padding and its mode, dilation, groups, flip, every bias
+    kind) → activation → max or avg pool (padding, ceil_mode, tie rules), then a given delta
+    or flatten → dense (→ activation) → a loss; inputs of small halves, so max pools tie."""
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
+    rank = 4 if n > 1 else int(rng.choice([2, 3, 4]))
+    c = 1 if rank == 2 else c
+    h, w = int(rng.integers(5, 9)), int(rng.integers(5, 9))
+    groups = int(rng.choice([g for g in (1, 2, 3) if c % g == 0]))
+    f, cg = groups * int(rng.integers(1, 3)), c // groups
+    kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    kshape = (f, cg, kh, kw)
+    if rng.integers(2):
+        if f == 1 and cg == 1 and rank == 2:
+            kshape = (kh, kw)
+        elif cg == 1:
+            kshape = (f, kh, kw)
+        elif f == 1 and groups == 1:
+            kshape = (c, kh, kw)
+    conv = {"type": "conv2d", "kernel": _values(rng, kshape, exact),
+            "stride": rng.integers(1, 3, size=2).tolist(),
+            "padding": rng.integers(0, 2, size=4).tolist(),
+            "dilation": rng.integers(1, 3, size=2).tolist(), "groups": groups,
+            "padding_mode": str(rng.choice(["zeros", "reflect", "replicate", "circular"])),
+            "flip_kernel": bool(rng.integers(2))}
+    x = rng.integers(-3, 4, size=(n, c, h, w)) / 2
+    doc = {"input": x.reshape((n, c, h, w)[4 - rank:]).tolist(), "layers": [conv]}
+    internal, _ = _out_shape(doc)
+    bias = str(rng.choice(["none", "scalar", "filter", "untied"]))
+    if bias == "scalar" and f == 1:
+        conv["bias"] = _values(rng, (), exact)
+    elif bias == "filter":
+        conv["bias"] = _values(rng, (f,), exact)
+    elif bias == "untied":
+        conv["bias"] = _values(rng, internal[2:] if f == 1 and rng.integers(2) else internal[1:],
+                               exact)
+    acts = ["relu", "leaky_relu"] + ([] if exact else ["sigmoid", "tanh"])
+    kind = str(rng.choice(["maxpool2d", "avgpool2d"]))
+    size = [min(int(rng.integers(1, 4)), internal[2]), min(int(rng.integers(1, 4)), internal[3])]
+    pool = {"type": kind, "size": size, "stride": rng.integers(1, 3, size=2).tolist(),
+            "padding": [int(rng.integers(0, k // 2 + 1)) for k in size],
+            "ceil_mode": bool(rng.integers(2))}
+    if kind == "maxpool2d":
+        pool["ties"] = str(rng.choice(["first", "split", "all"]))
+    else:
+        pool["count_include_pad"] = bool(rng.integers(2))
+    doc["layers"] += [{"type": str(rng.choice(acts))}, pool]
+    ending = int(rng.integers(3))
+    if ending == 0:
+        doc["delta"] = _values(rng, _out_shape(doc)[1], exact)
+        return doc
+    doc["layers"].append({"type": "flatten"})
+    dense = {"type": "dense", "weights": _values(rng, (3, _out_shape(doc)[0][1]), exact)}
+    if rng.integers(2):
+        dense["bias"] = _values(rng, (3,), exact)
+    doc["layers"].append(dense)
+    if rng.integers(2):
+        doc["layers"].append({"type": str(rng.choice(acts))})
+    shown = _out_shape(doc)[1]
+    if exact or ending == 1:
+        doc["loss"] = {"type": "mse", "target": _values(rng, shown, exact),
+                       "reduction": str(rng.choice(["half_sum", "sum", "mean"]))}
+    else:
+        doc["loss"] = {"type": "cross_entropy", "target": rng.integers(0, 3, size=n).tolist()
+                       if rank == 4 else int(rng.integers(0, 3))}
+    return doc
+
+
+@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("exact", [False, True])
+def test_totals_equal_the_engine_on_random_problems(seed, exact):
+    trace = run(problem_of(random_doc(seed, exact), exact), lr=Fraction(1, 8) if exact else 0.125)
+    rng = np.random.default_rng(1000 + seed)
+    for name, shape in known_paths(trace).items():
+        cells = list(np.ndindex(*shape))
+        for pick in rng.choice(len(cells), min(4, len(cells)), replace=False):
+            path = name + (f"[{','.join(map(str, cells[pick]))}]" if cells[pick] else "")
+            explanation = explain(trace, path)
+            assert_total_matches(explanation, engine_value(trace, path), f"seed {seed}: {path}")
+            last = explanation_text(explanation).rstrip().splitlines()[-1]
+            assert last.startswith(f"{explanation.lhs} = "), last
+
+
+# --------------------------------------------------------------------------- bad paths
+
+
+@pytest.mark.parametrize("path, message", [
+    ("conv2d_1.kernel[0,0]", "unknown path 'conv2d_1.kernel'"),
+    ("conv2d_2.grads.kernel[0,0]", "unknown path"),
+    ("conv2d_1.grads.kernel", "shape 2×2: give an element, e.g. conv2d_1.grads.kernel[0,0]"),
+    ("conv2d_1.grads.kernel[2,0]", "out of range for conv2d_1.grads.kernel, shape 2×2"),
+    ("conv2d_1.grads.kernel[0]", "has shape 2×2: give 2 indices"),
+    ("conv2d_1.grads.kernel[a,0]", "not whole numbers"),
+    ("conv2d_1.delta_in[-1,0]", "out of range"),
+    ("loss", "no loss to explain"),
+    ("conv2d_1.grads.kernel[[0", "cannot read the path"),
+])
+def test_bad_paths_exit_2(path, message):
+    result = invoke("explain", WORKED, path)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_unknown_path_names_the_closest():
+    result = invoke("explain", WORKED, "conv2d_1.kernel[0,0]")
+    assert "closest: conv2d_1.grads.kernel" in result.output
+
+
+def test_one_based_rejects_index_zero():
+    result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,1]", "--one-based")
+    assert result.exit_code == 2 and "indices 1 to 2" in result.output
+
+
+def test_bad_format_exits_2():
+    assert invoke("explain", WORKED, "loss", "--format", "xml").exit_code == 2
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_without_a_path_it_lists_every_path():
+    result = invoke("explain", NETWORK)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"conv2d_1\.grads\.kernel\s+2×2", result.output)
+    assert re.search(r"^loss\s+a number$", result.output, re.M)
+
+
+def test_json_has_every_term():
+    result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["terms"][0]["factors"] == [{"symbol": "δ[0,2]", "value": 0.0686},
+                                          {"symbol": "o[0,2]", "value": 0.88}]
+    assert doc["zero_terms"] == 12 and doc["total"] == pytest.approx(0.044606, abs=5e-7)
+    assert doc == json.loads(json.dumps(explanation_dict(
+        explain(run(load_problem(WORKED)), "conv2d_1.grads.kernel[0,0]"))))
+
+
+def test_json_and_text_do_not_import_rich():
+    code = ("import sys; from cnngrad.problem import load_problem; from cnngrad.network import "
+            "run; from cnngrad.explain import explain; from cnngrad.render.explain import "
+            "explanation_json, explanation_text; e = explain(run(load_problem(sys.argv[1])), "
+            "'conv2d_1.delta_in[1,2]'); explanation_json(e); explanation_text(e); "
+            "assert 'rich' not in sys.modules, 'rich imported'")
+    subprocess.run([sys.executable, "-c", code, WORKED], check=True, cwd=ROOT)
+
+
+def test_help_has_examples_on_the_samples():
+    result = invoke("explain", "--help")
+    assert result.exit_code == 0, result.output
+    assert "cnngrad explain samples/stackexchange.json" in result.output
+    assert "cnngrad explain samples/stackexchange-network.json" in result.output
+
+
+def test_every_help_example_runs():
+    from cnngrad.cli.explain import EPILOG
+
+    examples = [line.split()[2:] for line in EPILOG.splitlines()
+                if line.strip().startswith("cnngrad explain")]
+    assert len(examples) >= 6
+    for args in examples:
+        result = runner.invoke(app, ["explain", str(ROOT / args[0]), *args[1:]])
+        assert result.exit_code == 0, (args, result.output)
+
+
+def test_long_lists_are_cut_with_max_terms():
+    result = invoke("explain", WORKED, "conv2d_1.output[0,0]", "--format", "text",
+                    "--max-terms", "2")
+    assert result.exit_code == 0, result.output
+    assert "+ 2 more nonzero terms, together" in result.output
+
+
+# --------------------------------------------------------------------------- textbook steps
+
+
+def test_correlate_valid_against_a_plain_loop():
+    rng = np.random.default_rng(0)
+    image, kernel = rng.normal(size=(5, 6)), rng.normal(size=(2, 3))
+    expected = np.zeros((4, 4))
+    for i in range(4):
+        for j in range(4):
+            for m in range(2):
+                for n in range(3):
+                    expected[i, j] += kernel[m, n] * image[i + m, j + n]
+    np.testing.assert_allclose(correlate_valid(image, kernel), expected, rtol=1e-14)
+
+
+def test_worked_example_steps():
+    trace = run(load_problem(WORKED))
+    (steps,) = trace_steps(trace).values()
+    by_caption = dict(steps)
+    np.testing.assert_array_equal(by_caption["kernel rotated 180°"],
+                                  [[0.62, -0.51], [0.15, -0.13]])
+    padded = next(m for c, m in steps if c.startswith("δ padded for the full convolution"))
+    assert padded.shape == (6, 6) and padded[1, 3] == 0.0686
+    caption, final = steps[[c for c, _ in steps].index(next(
+        c for c, _ in steps if c.startswith("δ_in")))]
+    np.testing.assert_allclose(final, trace.shown(trace.layers[0].delta_in), atol=1e-15)
+    np.testing.assert_allclose(steps[-1][1], trace.layers[0].grads["kernel"], atol=1e-15)
+
+
+def test_stride_inserts_zeros_and_padding_is_cropped():
+    doc = {"input": np.arange(25).reshape(5, 5).tolist(),
+           "layers": [{"type": "conv2d", "kernel": [[1, 0, -1], [2, 0, -2], [1, 0, -1]],
+                       "stride": 2, "padding": 1}],
+           "delta": [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}
+    trace = run(problem_of(doc, exact=True))
+    textbook = conv_textbook(trace.layers[0].spec, trace.layers[0].input,
+                             trace.layers[0].delta_out)
+    captions = [c for c, _ in textbook.steps]
+    spread = dict(textbook.steps)[next(c for c in captions if "zeros inserted" in c)]
+    assert spread.shape == (5, 5) and spread[0, 1] == 0 and spread[2, 2] == 5
+    assert any("cropped to the input" in c for c in captions)
+    assert all(isinstance(v, (Fraction, int)) for v in textbook.delta_in.flat)
+    assert (textbook.delta_in == trace.layers[0].delta_in).all()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_textbook_route_equals_the_engine_on_random_problems(seed):
+    exact = seed % 3 == 0
+    trace = run(problem_of(random_doc(seed, exact), exact))
+    for layer in trace.layers:
+        textbook = layer_textbook(layer, trace.layout)
+        if textbook is None:
+            continue
+        if exact:
+            assert (textbook.delta_in == layer.delta_in).all(), layer.name
+            assert all(isinstance(v, (Fraction, int)) for v in textbook.delta_in.flat)
+        else:
+            np.testing.assert_allclose(textbook.delta_in, layer.delta_in, rtol=1e-10,
+                                       atol=1e-12, err_msg=f"seed {seed}: {layer.name}")
+        for key, grad in textbook.grads.items():
+            np.testing.assert_allclose(np.asarray(grad, dtype=float),
+                                       np.asarray(layer.grads[key], dtype=float), rtol=1e-10,
+                                       atol=1e-12, err_msg=f"seed {seed}: {layer.name}.{key}")
+        # the last δ_in steps, one per (n, c), are the engine's input delta
+        finals = [m for c, m in textbook.steps if c.startswith("δ_in")]
+        assert len(finals) == layer.input.shape[0] * layer.input.shape[1]
+        np.testing.assert_allclose(np.asarray(finals, dtype=float).reshape(layer.input.shape),
+                                   np.asarray(layer.delta_in, dtype=float), rtol=1e-10,
+                                   atol=1e-12)
+
+
+def test_pool_steps_mask_and_divisors():
+    trace = run(load_problem(TIES))
+    layer = trace.layers[0]
+    steps = dict(maxpool_textbook(layer.spec, layer.input, layer.delta_out).steps)
+    mask = steps["argmax mask: the share of its window's delta each cell takes (ties: first)"]
+    np.testing.assert_array_equal(mask, [[0, 1, 1, 0], [0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0]])
+    doc = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+           "layers": [{"type": "avgpool2d", "size": 2, "padding": 1,
+                       "count_include_pad": False}], "delta": [[1, 2], [3, 4]]}
+    avg = run(problem_of(doc)).layers[0]
+    steps = avgpool_textbook(avg.spec, avg.input, avg.delta_out).steps
+    assert steps[0][0].startswith("divisors") and steps[0][1].tolist() == [[1, 2], [2, 4]]
+
+
+def test_backward_show_steps_adds_a_steps_section():
+    result = invoke("backward", str(SAMPLES / "stackexchange-network.json"), "--show-steps")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "steps: the textbook route" in out and "kernel rotated 180°" in out
+    assert "argmax mask" in out and out.count("steps: the textbook route") == 2
+    plain = invoke("backward", str(SAMPLES / "stackexchange-network.json"))
+    assert "steps: the textbook route" not in plain.output
+    refused = invoke("backward", WORKED, "--show-steps", "--format", "json")
+    assert refused.exit_code == 2 and "--format table" in refused.output

@@ -1,0 +1,527 @@
+"""The human formats (csv, latex, markdown, the heatmap tables, --save-svg), --decimals,
+NO_COLOR, --exact end to end and --lr, through the command line as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from fractions import Fraction
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+from cnngrad.network import run
+from cnngrad.problem import build_problem, load_problem
+from cnngrad.render.csv_result import render_csv
+from cnngrad.render.latex import latex_number, render_latex, text_label
+from cnngrad.render.markdown import render_markdown
+from cnngrad.render.tables import (HEAT_STYLES, WINNER_MARK, heat_style, largest_magnitude,
+                                   maxpool_winners)
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+WORKED = SAMPLES / "stackexchange.json"
+NETWORK = SAMPLES / "stackexchange-network.json"
+MULTI = SAMPLES / "multichannel.json"
+TIES = SAMPLES / "pool-ties.json"
+EXACT_SAMPLES = ("stackexchange.json", "stackexchange-csv.json", "multichannel.json",
+                 "pool-ties.json")
+INEXACT_SAMPLES = {"stackexchange-network.json": "layers[4]: sigmoid",
+                   "batched-cross-entropy.json": "loss: cross_entropy"}
+TEXT_FORMATS = ("csv", "latex", "markdown")
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+def ok(*args) -> str:
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def write_problem(tmp_path: Path, doc: dict, name: str = "p.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def as_exact(value):
+    """A JSON result leaf of --exact ("p/q" or "p") → Fraction; nested lists stay nested."""
+    if isinstance(value, list):
+        return [as_exact(v) for v in value]
+    assert isinstance(value, str), f"exact results are strings, got {value!r}"
+    assert re.fullmatch(r"-?\d+(/\d+)?", value), value
+    return Fraction(value)
+
+
+def leaves(doc: dict):
+    """(path, value) of every tensor of a JSON result, as Trace.tensors() names them."""
+    yield "loss", doc["loss"]
+    for layer in doc["layers"]:
+        for part in ("output", "delta_out", "delta_in"):
+            if part in layer:
+                yield f"{layer['name']}.{part}", layer[part]
+        for group in ("grads", "updated"):
+            for key, value in layer.get(group, {}).items():
+                yield f"{layer['name']}.{group}.{key}", value
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def parse_csv_blocks(text: str) -> dict[str, np.ndarray]:
+    """'# path' then rows → {path: 2-D float array}."""
+    blocks: dict[str, list] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("# "):
+            current = line[2:]
+            blocks[current] = []
+        elif line:
+            blocks[current].append([float(Fraction(cell)) for cell in line.split(",")])
+    return {path: np.array(rows) for path, rows in blocks.items()}
+
+
+def test_csv_worked_example_literally():
+    text = ok("backward", WORKED, "--format", "csv")
+    assert "# conv2d_1.grads.kernel\n0.044606,0.094061\n0.011262,0.068288\n" in text
+    assert "# conv2d_1.delta_in\n0.000000,0.000000,-0.008918,0.010290,0.000000\n" in text
+    assert "# loss" not in text  # the problem gives delta: no loss to show
+    assert text.startswith("# conv2d_1.output\n0.249100,-0.164800,0.265200,-0.340600\n")
+    assert "\n\n# conv2d_1.delta_out\n" in text  # a blank line between blocks
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.json")))
+def test_csv_holds_every_tensor_of_the_json_result(sample):
+    """Each leading index of a 3-D/4-D tensor is its own block, named by the element path;
+    together the blocks are the JSON result at 6 decimals."""
+    doc = json.loads(ok("backward", SAMPLES / sample, "--format", "json", "--lr", "0.1"))
+    blocks = parse_csv_blocks(ok("backward", SAMPLES / sample, "--format", "csv", "--lr", "0.1"))
+    expected_paths = []
+    for path, value in leaves(doc):
+        if value is None:
+            continue
+        array = np.asarray(value, dtype=float)
+        if array.ndim <= 2:
+            expected_paths.append(path)
+            np.testing.assert_allclose(blocks[path], np.atleast_2d(array), atol=5e-7, rtol=0)
+            continue
+        for index in product(*(range(s) for s in array.shape[:-2])):
+            name = f"{path}[{','.join(map(str, index))}]"
+            expected_paths.append(name)
+            np.testing.assert_allclose(blocks[name], array[index], atol=5e-7, rtol=0)
+    assert list(blocks) == expected_paths
+
+
+def test_csv_paths_of_higher_rank_tensors_and_scalars():
+    text = ok("backward", MULTI, "--format", "csv")
+    for f, c in product(range(2), range(3)):
+        assert f"# conv.grads.kernel[{f},{c}]\n" in text
+    assert "# conv.grads.bias\n" in text  # a vector: one row
+    bias_rows = text.split("# conv.grads.bias\n")[1].split("\n\n")[0].splitlines()
+    assert len(bias_rows) == 1 and len(bias_rows[0].split(",")) == 2
+    network = ok("backward", NETWORK, "--format", "csv")
+    assert network.startswith("# loss\n0.178821\n\n")  # a number: one line
+    assert "# conv2d_1.grads.bias\n-0.102452\n" in network
+
+
+def test_forward_csv_has_only_outputs_and_the_loss():
+    text = ok("forward", NETWORK, "--format", "csv")
+    paths = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+    assert paths == ["loss", "conv2d_1.output", "maxpool2d_1.output", "flatten_1.output",
+                     "dense_1.output", "sigmoid_1.output"]
+    assert "# flatten_1.output\n0.309200,0.265200,0.606900,0.189200\n" in text
+
+
+# --------------------------------------------------------------------------- LaTeX
+
+
+def test_latex_worked_example_literally():
+    text = ok("backward", WORKED, "--format", "latex")
+    assert text.startswith("% cnngrad backward · Worked example")
+    assert ("\\[ \\text{conv2d\\_1.grads.kernel} = \\begin{bmatrix}\n"
+            "  0.044606 & 0.094061 \\\\\n"
+            "  0.011262 & 0.068288\n"
+            "\\end{bmatrix} \\]") in text
+    assert text.count("\\begin{bmatrix}") == text.count("\\end{bmatrix}") == 4
+    assert "MaxMatrixCols" not in text  # nothing wider than amsmath's 10 columns
+
+
+def test_latex_higher_rank_scalars_and_exact():
+    text = ok("backward", MULTI, "--format", "latex", "--exact")
+    assert "\\text{conv.grads.kernel[1,2]} = \\begin{bmatrix}" in text
+    assert "\\frac{" in text and "/" not in text.split("\n", 1)[1]  # fractions, never p/q
+    worked = ok("backward", WORKED, "--format", "latex", "--exact")
+    assert "\\frac{22303}{500000} & \\frac{94061}{1000000}" in worked
+    network = ok("backward", NETWORK, "--format", "latex")
+    assert "\\[ \\text{loss} = 0.178821 \\]" in network
+    assert "\\[ \\text{conv2d\\_1.grads.bias} = -0.102452 \\]" in network
+
+
+@pytest.mark.parametrize("value, plain, expected", [
+    (Fraction(-1, 3), "-1/3", "-\\frac{1}{3}"),
+    (Fraction(5), "5", "5"),
+    (0, "0", "0"),  # an exact array's int 0
+    (1.5e-7, "1.50000e-07", "1.50000 \\times 10^{-7}"),
+    (-2.5e13, "-2.50000e+13", "-2.50000 \\times 10^{13}"),
+    (0.25, "0.250000", "0.250000"),
+])
+def test_latex_numbers(value, plain, expected):
+    assert latex_number(value, plain) == expected
+
+
+def test_latex_escapes_labels_and_widens_matrices(tmp_path):
+    assert text_label("a_b#c%d&e{f}") == "a\\_b\\#c\\%d\\&e\\{f\\}"
+    doc = {"input": [[0.5 * i for i in range(12)]], "layers": [{"type": "relu"}],
+           "delta": [[1] * 12]}
+    text = ok("backward", write_problem(tmp_path, doc), "--format", "latex")
+    assert "\\setcounter{MaxMatrixCols}{12}" in text
+
+
+def test_latex_scientific_notation_for_tiny_tensors(tmp_path):
+    doc = {"input": [[1e-9, 2e-9]], "layers": [{"type": "relu"}], "delta": [[1, 1]]}
+    text = ok("forward", write_problem(tmp_path, doc), "--format", "latex")
+    assert "1.00000 \\times 10^{-9} & 2.00000 \\times 10^{-9}" in text
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def test_markdown_worked_example_literally():
+    text = ok("backward", WORKED, "--format", "markdown")
+    assert text.startswith("# cnngrad backward · Worked example: conv backprop with a known "
+                           "upstream delta\n\nNo loss:")
+    assert "## conv2d_1 · conv2d (layer 1 of 1)" in text
+    assert ("**`conv2d_1.grads.kernel`** (2×2)\n\n"
+            "|   | 0 | 1 |\n"
+            "|--:|--:|--:|\n"
+            "| **0** | 0.044606 | 0.094061 |\n"
+            "| **1** | 0.011262 | 0.068288 |") in text
+
+
+def test_markdown_loss_vectors_and_exact():
+    network = ok("backward", NETWORK, "--format", "markdown")
+    assert "**loss** E = 0.178821 (mse, half_sum)" in network
+    assert "**`conv2d_1.grads.bias`** = -0.102452" in network
+    assert "**`flatten_1.output`** (4)\n\n|   | 0 | 1 | 2 | 3 |\n|--:|--:|--:|--:|--:|\n" \
+           "|  | 0.309200 | 0.265200 | 0.606900 | 0.189200 |" in network
+    exact = ok("backward", WORKED, "--format", "markdown", "--exact")
+    assert "| **0** | 22303/500000 ≈ 0.044606 | 94061/1000000 ≈ 0.094061 |" in exact
+    multi = ok("forward", MULTI, "--format", "markdown")
+    assert "**`conv.output[1]`**" in multi and "delta_in" not in multi
+
+
+# --------------------------------------------------------------------------- --decimals
+
+
+@pytest.mark.parametrize("fmt, expected", [
+    ("table", "0.045   0.094"),
+    ("csv", "0.045,0.094"),
+    ("latex", "0.045 & 0.094"),
+    ("markdown", "| **0** | 0.045 | 0.094 |"),
+])
+@pytest.mark.parametrize("decimals", [3])
+def test_decimals_apply_to_every_human_format(fmt, expected, decimals):
+    text = ok("backward", WORKED, "--format", fmt, "--decimals", decimals)
+    assert expected in text
+    assert "0.044606" not in text
+
+
+def test_decimals_leave_json_at_full_precision():
+    doc = json.loads(ok("backward", WORKED, "--format", "json", "--decimals", "2"))
+    assert doc["layers"][0]["grads"]["kernel"][0][0] == pytest.approx(0.044606, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- heatmap, colour
+
+
+@pytest.mark.parametrize("value, scale, expected", [
+    (0.0, 1.0, ""),
+    (1.0, 0.0, ""),
+    (0.1, 1.0, HEAT_STYLES[1][0]),
+    (0.5, 1.0, HEAT_STYLES[1][1]),
+    (1.0, 1.0, HEAT_STYLES[1][2]),
+    (-0.2, 1.0, HEAT_STYLES[-1][0]),
+    (-0.9, 1.0, HEAT_STYLES[-1][2]),
+    (Fraction(-1, 2), Fraction(1, 1), HEAT_STYLES[-1][1]),
+    (float("nan"), 1.0, ""),
+])
+def test_heat_style_by_sign_and_size(value, scale, expected):
+    assert heat_style(value, scale) == expected
+
+
+def test_heat_shades_are_blue_for_positive_and_red_for_negative():
+    assert all("#" in style and "on" in style for styles in HEAT_STYLES.values()
+               for style in styles)
+    assert HEAT_STYLES[1] != HEAT_STYLES[-1]
+    assert largest_magnitude(np.array([[0.5, -2.0], [np.inf, 1.0]])) == 2.0
+    assert largest_magnitude(np.array([Fraction(-3, 2), 0], dtype=object)) == 1.5
+
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def colour_codes(text: str) -> list[int]:
+    """The SGR parameters that set a colour (30–49, 90–107; 38/48 extended)."""
+    codes = []
+    for params in SGR.findall(text):
+        for part in filter(None, params.split(";")):
+            n = int(part)
+            if 30 <= n <= 49 or 90 <= n <= 107:
+                codes.append(n)
+    return codes
+
+
+def test_tables_in_files_and_pipes_have_no_escape_codes(tmp_path):
+    out = tmp_path / "report.txt"
+    ok("backward", TIES, "-o", out)
+    text = out.read_text(encoding="utf-8")
+    assert "\x1b" not in text and "*0.500000" in text
+    assert "\x1b" not in ok("backward", NETWORK)
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    from cnngrad.cli.common import render_rich
+    from cnngrad.render.tables import backward_report
+
+    trace = run(load_problem(str(TIES)))
+    monkeypatch.setattr("sys.stdout", type("Tty", (io.StringIO,), {"isatty": lambda s: True})())
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = render_rich(backward_report(trace), to_file=False)
+    assert colour_codes(coloured), "a terminal gets the heatmap"
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = render_rich(backward_report(trace), to_file=False)
+    assert colour_codes(plain) == []
+    assert "*0.500000" in SGR.sub("", plain)  # the winner mark reads without colour
+    assert "\x1b" not in render_rich(backward_report(trace), to_file=True)
+
+
+# --------------------------------------------------------------------------- max-pool winners
+
+
+def test_maxpool_winners_marked_in_the_input_delta():
+    text = ok("backward", TIES)
+    rows = [line for line in text.splitlines() if re.match(r"│ [0-3] ", line)]
+    delta_in = rows[-4:]
+    assert "*0.500000" in delta_in[0] and "*-1.000000" in delta_in[0]
+    assert "*2.000000" in delta_in[2] and "*0.250000" in delta_in[2]
+    assert sum(line.count(WINNER_MARK) for line in delta_in) == 4
+    assert "* max-pool winner: the cell a window's maximum came from" in text
+
+
+def test_winners_of_the_next_max_pool_marked_in_the_forward_output():
+    text = ok("forward", NETWORK)
+    conv_panel = text.split("maxpool2d_1 · maxpool2d")[0]
+    for value in ("*0.265200", "*0.309200", "*0.606900", "*0.189200"):
+        assert value in conv_panel
+    assert conv_panel.count(WINNER_MARK + "0.") + conv_panel.count(WINNER_MARK + "-") == 4
+
+
+def naive_winners(x: np.ndarray, size: int, ties: str) -> np.ndarray:
+    """Plain loops: the cells holding each window's maximum (the first one for ties='first')."""
+    n, c, h, w = x.shape
+    marks = np.zeros(x.shape, dtype=bool)
+    for b, ch, i, j in product(range(n), range(c), range(h // size), range(w // size)):
+        window = x[b, ch, i * size:(i + 1) * size, j * size:(j + 1) * size]
+        cells = [(r, s) for r in range(size) for s in range(size) if window[r, s] == window.max()]
+        for r, s in cells[:1] if ties == "first" else cells:
+            marks[b, ch, i * size + r, j * size + s] = True
+    return marks
+
+
+@pytest.mark.parametrize("ties", ["first", "split", "all"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_maxpool_winners_match_a_naive_argmax(ties, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, size=(2, 2, 4, 6)).tolist()  # small integers: many ties
+    doc = {"input": x, "layers": [{"type": "maxpool2d", "size": 2, "ties": ties}],
+           "delta": np.ones((2, 2, 2, 3)).tolist()}
+    trace = run(build_problem(doc, file="t", base_dir=Path(".")))
+    np.testing.assert_array_equal(maxpool_winners(trace.layers[0]),
+                                  naive_winners(np.array(x, dtype=float), 2, ties))
+
+
+# --------------------------------------------------------------------------- --save-svg
+
+
+@pytest.mark.parametrize("command, sample", [("backward", WORKED), ("forward", NETWORK)])
+def test_save_svg_writes_the_report_as_a_picture(tmp_path, command, sample):
+    svg = tmp_path / "report.svg"
+    stdout = ok(command, sample, "--format", "json", "--save-svg", svg)
+    json.loads(stdout)  # the chosen format still goes to standard output
+    picture = svg.read_text(encoding="utf-8")
+    assert picture.lstrip().startswith("<svg") and picture.rstrip().endswith("</svg>")
+    assert ("0.044606" if command == "backward" else "0.309200") in picture
+    assert any(colour in picture for styles in HEAT_STYLES.values() for style in styles
+               for colour in re.findall(r"#[0-9a-f]{6}", style))  # in colour, always
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically
+
+
+def test_save_svg_into_a_missing_folder_is_a_usage_error(tmp_path):
+    result = invoke("backward", WORKED, "--save-svg", tmp_path / "no" / "such.svg")
+    assert result.exit_code == 2
+    assert "--save-svg" in result.output and "does not exist" in result.output
+
+
+def test_output_files_respect_the_umask(tmp_path):
+    out = tmp_path / "r.csv"
+    previous = os.umask(0o022)
+    try:
+        ok("backward", WORKED, "--format", "csv", "-o", out)
+    finally:
+        os.umask(previous)
+    assert out.stat().st_mode & 0o777 == 0o644  # not the temporary file's 0600
+
+
+# --------------------------------------------------------------------------- --exact
+
+
+def test_exact_worked_example_decimals_equal_the_float_results():
+    exact = json.loads(ok("backward", WORKED, "--format", "json", "--exact"))
+    floats = json.loads(ok("backward", WORKED, "--format", "json"))
+    for (path, e), (_, f) in zip(leaves(exact), leaves(floats)):
+        if e is None:
+            continue
+        fractions = np.array(as_exact(e), dtype=object)
+        np.testing.assert_allclose(fractions.astype(float), np.array(f), atol=1e-15, rtol=1e-12,
+                                   err_msg=path)
+    kernel = exact["layers"][0]["grads"]["kernel"]
+    assert kernel == [["22303/500000", "94061/1000000"], ["5631/500000", "1067/15625"]]
+    table = ok("backward", WORKED, "--exact")
+    assert "22303/500000 ≈0.044606" in table and "1067/15625 ≈0.068288" in table
+
+
+@pytest.mark.parametrize("sample", EXACT_SAMPLES)
+def test_every_rational_sample_runs_exactly_with_strings_only(sample):
+    doc = json.loads(ok("backward", SAMPLES / sample, "--format", "json", "--exact",
+                        "--lr", "1/10"))
+    floats = json.loads(ok("backward", SAMPLES / sample, "--format", "json", "--lr", "0.1"))
+    for (path, e), (_, f) in zip(leaves(doc), leaves(floats)):
+        if e is None:
+            assert f is None
+            continue
+        np.testing.assert_allclose(np.array(as_exact(e), dtype=object).astype(float),
+                                   np.array(f), atol=1e-12, err_msg=path)
+
+
+def test_exact_zeros_and_integers_print_as_p():
+    doc = json.loads(ok("backward", TIES, "--format", "json", "--exact"))
+    (layer,) = doc["layers"]
+    assert layer["output"] == [["3", "2"], ["1", "5"]]
+    assert layer["delta_in"][0] == ["0", "1/2", "-1", "0"]
+    table = ok("backward", TIES, "--exact")
+    assert "0.000000" not in table  # an exact zero is 0
+
+
+@pytest.mark.parametrize("sample, where", sorted(INEXACT_SAMPLES.items()))
+def test_exact_refuses_irrational_layers_naming_them(sample, where):
+    result = invoke("backward", SAMPLES / sample, "--exact")
+    assert result.exit_code == 2
+    assert where in result.output and "--exact" in result.output
+
+
+@pytest.mark.parametrize("layer", ["sigmoid", "tanh"])
+def test_exact_refuses_sigmoid_and_tanh_anywhere(tmp_path, layer):
+    doc = {"input": [[1, 2], [3, 4]], "layers": [{"type": "relu"}, {"type": layer}],
+           "delta": [[1, 1], [1, 1]]}
+    result = invoke("forward", write_problem(tmp_path, doc), "--exact")
+    assert result.exit_code == 2
+    assert f"layers[1]: {layer} is not rational" in result.output
+
+
+def test_exact_by_hand_avgpool_leaky_relu_and_mean_mse(tmp_path):
+    """Hand-computed: avgpool divisors 4 (count_include_pad) and 1 (not), slope 1/10 at a
+    negative input, mse mean over 4 elements."""
+    doc = {"input": [["-1/3", 2], [3, "0.51"]],
+           "layers": [{"type": "leaky_relu", "slope": "1/10"},
+                      {"type": "avgpool2d", "size": 2, "stride": 2, "padding": 1}],
+           "loss": {"type": "mse", "target": [[0, 0], [0, 0]], "reduction": "mean"}}
+    out = json.loads(ok("backward", write_problem(tmp_path, doc), "--format", "json", "--exact"))
+    relu, pool = out["layers"]
+    assert relu["output"] == [["-1/30", "2"], ["3", "51/100"]]
+    # each 2×2 window holds one real cell and 3 padded ones: y = x/4
+    assert pool["output"] == [["-1/120", "1/2"], ["3/4", "51/400"]]
+    # E = mean(y²); dE/dy = 2y/4 = y/2; dE/dx = (y/2)/4 = y/8
+    y = [Fraction(-1, 120), Fraction(1, 2), Fraction(3, 4), Fraction(51, 400)]
+    assert Fraction(out["loss"]) == sum(v * v for v in y) / 4
+    assert as_exact(pool["delta_in"]) == [[y[0] / 8, y[1] / 8], [y[2] / 8, y[3] / 8]]
+    # leaky relu: the negative input's delta is scaled by the slope
+    assert as_exact(relu["delta_in"]) == [[y[0] / 80, y[1] / 8], [y[2] / 8, y[3] / 8]]
+    doc["layers"][1]["count_include_pad"] = False
+    out = json.loads(ok("forward", write_problem(tmp_path, doc), "--format", "json", "--exact"))
+    assert out["layers"][1]["output"] == [["-1/30", "2"], ["3", "51/100"]]
+
+
+def test_exact_and_float32_do_not_mix():
+    result = invoke("backward", WORKED, "--exact", "--dtype", "float32")
+    assert result.exit_code == 2 and "--dtype" in result.output
+
+
+# --------------------------------------------------------------------------- --lr
+
+
+def test_lr_table_shows_each_parameter_after_one_step():
+    table = ok("backward", NETWORK, "--lr", "0.1")
+    assert "kernel after one SGD step (lr = 0.100000)" in table
+    assert "bias after one SGD step (lr = 0.100000): 0.010245" in table
+    assert "weights after one SGD step" in table
+    assert "after one SGD step" not in ok("backward", NETWORK)
+
+
+def test_lr_json_updated_only_with_lr_and_equal_to_the_step():
+    plain = json.loads(ok("backward", NETWORK, "--format", "json"))
+    assert all("updated" not in layer for layer in plain["layers"])
+    stepped = json.loads(ok("backward", NETWORK, "--format", "json", "--lr", "0.1"))
+    problem = json.loads(NETWORK.read_text(encoding="utf-8"))
+    for layer, given in zip(stepped["layers"], problem["layers"]):
+        assert set(layer["updated"]) == set(layer["grads"])
+        for key, grad in layer["grads"].items():
+            np.testing.assert_allclose(layer["updated"][key],
+                                       np.array(given[key]) - 0.1 * np.array(grad), atol=1e-15)
+
+
+def test_lr_exact_is_a_fraction_step():
+    doc = json.loads(ok("backward", WORKED, "--format", "json", "--exact", "--lr", "1/10"))
+    updated = as_exact(doc["layers"][0]["updated"]["kernel"])
+    grads = as_exact(doc["layers"][0]["grads"]["kernel"])
+    kernel = [[Fraction("-0.13"), Fraction("0.15")], [Fraction("-0.51"), Fraction("0.62")]]
+    assert updated == [[k - Fraction(1, 10) * g for k, g in zip(kr, gr)]
+                       for kr, gr in zip(kernel, grads)]
+    assert updated[0][0] == Fraction(-672303, 5000000)
+    table = ok("backward", WORKED, "--exact", "--lr", "0.1")
+    assert "kernel after one SGD step (lr = 1/10 ≈0.100000)" in table
+    for fmt in TEXT_FORMATS:
+        assert "updated.kernel" in ok("backward", WORKED, "--format", fmt, "--lr", "0.1")
+
+
+def test_bad_lr_is_a_usage_error():
+    result = invoke("backward", WORKED, "--lr", "fast")
+    assert result.exit_code == 2 and "--lr" in result.output
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+@pytest.mark.parametrize("render", [render_csv, render_latex, render_markdown])
+def test_renderers_are_pure_strings_ending_in_a_newline(render):
+    trace = run(load_problem(str(WORKED)))
+    text = render(trace, 6)
+    assert isinstance(text, str) and text.endswith("\n") and not text.endswith("\n\n\n")
+    assert render(trace, 6) == text  # no state
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS + ("table",))
+def test_unknown_or_forward_formats(fmt):
+    assert ok("forward", WORKED, "--format", fmt)
+    result = invoke("backward", WORKED, "--format", "html")
+    assert result.exit_code == 2 and "allowed:" in result.output

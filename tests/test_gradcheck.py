@@ -1,0 +1,539 @@
+"""``cnngrad gradcheck``: finite differences against the engine, and the kinks named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from cnngrad import network
+from cnngrad.cli import app
+from cnngrad.errors import ProblemError, ResourceError, UsageError
+from cnngrad.gradcheck import (
+    check_tensor,
+    energy,
+    evaluations_needed,
+    find_kinks,
+    gradcheck,
+    rounding_noise,
+    run,
+    scan_kinks,
+    tensor_path,
+)
+from cnngrad.problem import build_problem, load_problem
+from cnngrad.tensorio import load_json_document
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+TIES = str(SAMPLES / "pool-ties.json")
+NETWORK = str(SAMPLES / "stackexchange-network.json")
+
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, ["gradcheck", *(str(a) for a in args)], input=input)
+
+
+def problem_of(doc: dict, exact: bool = False):
+    return build_problem(load_json_document(json.dumps(doc).encode(), "t.json"), file="t.json",
+                         base_dir=Path("."), exact=exact)
+
+
+def shown_output_shape(doc: dict) -> tuple[int, ...]:
+    """The shape the last layer's output is shown in (what ``delta`` must have); raises
+    ProblemError for a geometry that does not fit."""
+    from decimal import Decimal
+
+    from cnngrad.problem import Layout, _Builder
+
+    x = np.asarray(doc["input"])
+    layout = Layout(x.ndim)
+    layers = json.loads(json.dumps(doc["layers"]), parse_float=Decimal)
+    specs = _Builder("t.json", Path("."), False, 10**8).build_layers(
+        layers, "layers", (1,) * (4 - x.ndim) + x.shape, layout)
+    return layout.display_shape(specs[-1].out_shape)
+
+
+def write(tmp_path: Path, doc: dict, name: str = "p.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def json_report(*args) -> tuple[int, dict]:
+    result = invoke(*args, "--format", "json")
+    return result.exit_code, json.loads(result.stdout)
+
+
+# --------------------------------------------------------------------------- the samples
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.json")))
+def test_every_sample_passes(sample):
+    result = invoke(SAMPLES / sample)
+    assert result.exit_code == 0, result.output
+    assert "✓ every smooth element agrees" in result.output
+    assert "✗" not in result.output
+
+
+def test_every_sample_passes_in_json_with_no_failures():
+    for path in sorted(SAMPLES.glob("*.json")):
+        code, doc = json_report(path)
+        assert code == 0 and doc["ok"], path.name
+        for tensor in doc["tensors"]:
+            assert tensor["ok"] and tensor["failures"] == [], (path.name, tensor["path"])
+
+
+def test_tie_sample_names_its_kinks():
+    code, doc = json_report(TIES)
+    assert code == 0
+    ties = [(k["position"], k["cells"], k["value"]) for k in doc["kinks"]]
+    # [[1, 3, 2, 2], [3, 0, 2, 1], [0, 1, 5, 4], [1, 1, 4, 5]] pooled 2×2: every window is tied
+    assert ties == [([0, 0], [[0, 1], [1, 0]], 3.0),
+                    ([0, 1], [[0, 2], [0, 3], [1, 2]], 2.0),
+                    ([1, 0], [[2, 1], [3, 0], [3, 1]], 1.0),
+                    ([1, 1], [[2, 2], [3, 3]], 5.0)]
+    assert {k["layer"] for k in doc["kinks"]} == {"maxpool2d_1"}
+    assert {k["kind"] for k in doc["kinks"]} == {"tie"}
+    assert not any(k["smooth"] for k in doc["kinks"])
+    assert doc["kink_counts"] == [{"layer": "maxpool2d_1", "kind": "tie", "count": 4}]
+    (tensor,) = doc["tensors"]
+    assert tensor["path"] == "maxpool2d_1.delta_in"
+    # every tied cell sits on a kink; the six cells that are not a window's maximum are smooth
+    assert tensor["kink_elements"] == [[0, 1], [0, 2], [0, 3], [1, 0], [1, 2], [2, 1], [2, 2],
+                                       [3, 0], [3, 1], [3, 3]]
+    assert (tensor["checked"], tensor["kinks_skipped"]) == (6, 10)
+
+
+def test_tie_sample_table_explains_the_kinks():
+    result = invoke(TIES)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert ("tied maximum 3 at [0,1] and [1,0] of window [0,0]: the derivative is not unique; "
+            "the 'first' rule gives the whole delta to [0,1]") in out
+    assert "tied maximum 2 at [0,2], [0,3] and [1,2] of window [0,1]" in out
+    assert "maxpool2d_1.delta_in[0,1]" in out  # listed among the elements on a kink
+    assert "10 on a kink skipped" in out
+
+
+@pytest.mark.parametrize("ties, phrase", [("split", "shares the delta equally"),
+                                          ("all", "gives each of them the whole delta")])
+def test_every_tie_rule_passes_and_says_what_it_does(tmp_path, ties, phrase):
+    doc = json.loads(Path(TIES).read_text())
+    doc["layers"][0]["ties"] = ties
+    result = invoke(write(tmp_path, doc))
+    assert result.exit_code == 0, result.output
+    assert phrase in result.output
+
+
+# --------------------------------------------------------------------------- a wrong engine
+
+
+def _scaled(step: network.Step, key: str, factor: float) -> network.Step:
+    def backward(spec, x, y, delta_out):
+        delta_in, grads = step.backward(spec, x, y, delta_out)
+        if key == "delta_in":
+            return delta_in * factor, grads
+        return delta_in, {**grads, key: grads[key] * factor}
+
+    return network.Step(step.forward, backward)
+
+
+@pytest.mark.parametrize("layer_type, key, path", [
+    ("conv2d", "kernel", "conv2d_1.grads.kernel"),
+    ("conv2d", "delta_in", "conv2d_1.delta_in"),
+    ("dense", "weights", "dense_1.grads.weights"),
+    ("dense", "bias", "dense_1.grads.bias"),
+])
+def test_a_wrong_gradient_fails_naming_the_tensor(monkeypatch, layer_type, key, path):
+    monkeypatch.setitem(network.STEPS, layer_type,
+                        _scaled(network.STEPS[layer_type], key, 1.01))
+    result = invoke(NETWORK)
+    assert result.exit_code == 1, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith(path + " "))
+    assert row.rstrip().endswith("✗")
+    assert f"✗ 1 of 5 tensors disagree beyond tolerance: {path} (" in result.output
+    code, doc = json_report(NETWORK)
+    assert code == 1 and doc["ok"] is False
+    verdicts = {t["path"]: t["ok"] for t in doc["tensors"]}
+    assert [p for p, ok in verdicts.items() if not ok] == [path]
+    bad = next(t for t in doc["tensors"] if t["path"] == path)
+    assert bad["failures"] and bad["max_rel_error"] == pytest.approx(0.01 / 1.01, rel=1e-3)
+
+
+def test_a_wrong_gradient_at_a_kink_free_cell_of_the_tie_sample_still_fails(monkeypatch):
+    step = network.STEPS["maxpool2d"]
+
+    def backward(spec, x, y, delta_out):
+        delta_in, grads = step.backward(spec, x, y, delta_out)
+        delta_in = delta_in.copy()
+        delta_in[0, 0, 1, 3] = 0.3  # x = 1 there, not a maximum: the true derivative is 0
+        return delta_in, grads
+
+    monkeypatch.setitem(network.STEPS, "maxpool2d", network.Step(step.forward, backward))
+    code, doc = json_report(TIES)
+    assert code == 1
+    assert [f["element"] for f in doc["tensors"][0]["failures"]] == ["maxpool2d_1.delta_in[1,3]"]
+
+
+# --------------------------------------------------------------------------- relu kinks
+
+
+def test_relu_at_exactly_zero_is_a_kink(tmp_path):
+    doc = {"input": [[1, -1], [0, 2]], "layers": [{"type": "relu"}],
+           "delta": [[0.5, 0.5], [0.5, 0.5]]}
+    code, report = json_report(write(tmp_path, doc))
+    assert code == 0
+    (kink,) = report["kinks"]
+    assert (kink["layer"], kink["kind"], kink["position"], kink["value"]) == \
+        ("relu_1", "relu_zero", [1, 0], 0.0)
+    assert "the engine uses 0" in kink["meaning"]
+    (tensor,) = report["tensors"]
+    assert tensor["kink_elements"] == [[1, 0]]
+    assert (tensor["checked"], tensor["kinks_skipped"]) == (3, 1)
+
+
+def test_leaky_relu_at_zero_names_its_slope(tmp_path):
+    doc = {"input": [[0.0, 1.5]], "layers": [{"type": "leaky_relu", "slope": 0.1}],
+           "delta": [[1, 1]]}
+    code, report = json_report(write(tmp_path, doc))
+    assert code == 0
+    (kink,) = report["kinks"]
+    assert kink["kind"] == "relu_zero" and "the engine uses 0.1" in kink["meaning"]
+
+
+def test_relu_input_zero_up_to_rounding_is_a_kink():
+    # 0.1·1 + 0.2·1 − 0.3 is 0 on paper and 5.55e-17 in float64
+    problem = problem_of({"input": [[0.1, 0.2, 0.5]],
+                          "layers": [{"type": "conv2d", "kernel": [[1, 1]], "bias": -0.3},
+                                     {"type": "relu"}],
+                          "delta": [[1, 2]]})
+    kinks, _ = find_kinks(problem)
+    (kink,) = kinks
+    assert kink.kind == "relu_zero" and kink.position == (0, 0)
+    assert 0 < kink.value < 1e-16
+    report = gradcheck(problem)
+    assert report.ok
+    by_path = {t.path: t for t in report.tensors}
+    assert by_path["conv2d_1.grads.bias"].kinks_skipped == 1
+    assert by_path["conv2d_1.delta_in"].elements(by_path["conv2d_1.delta_in"].kink) == \
+        [(0, 0), (0, 1)]
+
+
+def test_a_small_jump_is_confirmed_by_the_second_look():
+    # relu at 0 with a tiny delta: the jump (1e-4) is below √ε, so the first look alone
+    # cannot tell it from curvature; at ε/10 it does not shrink, so it is a kink
+    problem = problem_of({"input": [[0.0, 1.0]], "layers": [{"type": "relu"}],
+                          "delta": [[1e-4, 1e-4]]})
+    analytic = run(problem).layers[0].delta_in.reshape(1, 2)
+    check, spent = check_tensor(problem, "input", analytic, base_energy=energy(problem))
+    assert check.kink.tolist() == [[True, False]] and check.ok
+    assert spent == 2 * 2 + 2  # one second look
+    # without a budget for it the element stays a failure, and is counted as unresolved
+    check, spent = check_tensor(problem, "input", analytic, base_energy=energy(problem),
+                                budget=0)
+    assert check.failed.tolist() == [[True, False]] and check.unresolved == 1 and spent == 4
+
+
+# --------------------------------------------------------------------------- pool kinks
+
+
+def test_a_near_tie_is_named_and_its_cells_are_skipped():
+    problem = problem_of({"input": [[1, 1.0000003], [0, 0.5]],
+                          "layers": [{"type": "maxpool2d", "size": 2}], "delta": [[2]]})
+    kinks, _ = find_kinks(problem)
+    (kink,) = kinks
+    assert kink.kind == "near_tie" and kink.cells == ((0, 1), (0, 0))
+    assert "differ by 3e-07" in kink.meaning
+    report = gradcheck(problem)
+    assert report.ok and report.tensors[0].kinks_skipped == 2
+
+
+def test_ceil_overhang_is_a_smooth_note():
+    x = np.arange(25.0).reshape(5, 5) / 10
+    problem = problem_of({"input": x.tolist(),
+                          "layers": [{"type": "avgpool2d", "size": 2, "ceil_mode": True},
+                                     {"type": "tanh"}],
+                          "delta": np.ones((3, 3)).tolist()})
+    kinks, counts = find_kinks(problem)
+    assert counts == {("avgpool2d_1", "ceil_overhang"): 5}
+    assert [k.position for k in kinks] == [(0, 2), (1, 2), (2, 0), (2, 1), (2, 2)]
+    assert all(k.smooth for k in kinks)
+    assert "it keeps 1 of its 4 cells; avg pool divides by 1, not 4" in kinks[-1].meaning
+    report = gradcheck(problem)
+    assert report.ok and report.tensors[0].kinks_skipped == 0
+
+
+def test_overlapping_windows_sharing_a_tied_cell():
+    problem = problem_of({"input": [[1, 1, 1], [0, 0, 0], [0, 0, 0]],
+                          "layers": [{"type": "maxpool2d", "size": 2, "stride": 1,
+                                      "ties": "split"}],
+                          "delta": [[1, -1], [0.5, 0.5]]})
+    report = gradcheck(problem)
+    assert report.ok
+    # [0,1] is tied in two windows whose deltas cancel: E does not move either way, but the
+    # winners do, so it sits on the ties; split gives it ½ − ½ = 0 all the same
+    (check,) = report.tensors
+    assert check.kink[0, 1] and check.analytic[0, 1] == check.numeric[0, 1] == 0
+    assert check.elements(~check.kink) == []
+    assert report.kink_counts == {("maxpool2d_1", "tie"): 4}
+
+
+def test_a_move_across_two_ties_whose_jumps_cancel_is_a_kink():
+    # windows {x0, x1} and {x1, x2} both tied at 1, deltas +1 and −1: moving x1 either way
+    # changes both winners, E does not move (one-sided slopes 0 and 0), yet the 'first' rule
+    # gives x1 the second window's −1.  Only the branch watch can tell.
+    problem = problem_of({"input": [[1, 1, 1]],
+                          "layers": [{"type": "maxpool2d", "size": [1, 2], "stride": 1}],
+                          "delta": [[1, -1]]})
+    trace = run(problem)
+    analytic = trace.layers[0].delta_in.reshape(1, 3)
+    assert analytic.tolist() == [[1, -1, 0]]
+    unwatched, _ = check_tensor(problem, "input", analytic, base_energy=energy(problem))
+    assert unwatched.failed[0, 1] and unwatched.left[0, 1] == unwatched.right[0, 1] == 0
+    _, _, watch = scan_kinks(problem, trace)
+    watched, _ = check_tensor(problem, "input", analytic, base_energy=energy(problem),
+                              watch=watch)
+    assert watched.ok and watched.kink.tolist() == [[True, True, True]]
+    assert gradcheck(problem).ok
+
+
+@pytest.mark.parametrize("ties, bias_skipped", [("first", False), ("split", False),
+                                                ("all", True)])
+def test_moving_tied_cells_together(ties, bias_skipped):
+    # the bias lifts both tied cells alike: the winners stay, E moves with slope 1 (one delta).
+    # 'first' and 'split' give 1 and are checked; 'all' gives 2 (each its whole delta): the
+    # move sits on the tie, so that is the rule at work, not an error
+    problem = problem_of({"input": [[2.0, 2.0]],
+                          "layers": [{"type": "conv2d", "kernel": [[1.0]], "bias": 0.5},
+                                     {"type": "maxpool2d", "size": [1, 2], "ties": ties}],
+                          "delta": [[1.0]]})
+    report = gradcheck(problem)
+    assert report.ok
+    bias = next(t for t in report.tensors if t.path == "conv2d_1.grads.bias")
+    assert bias.analytic == (2.0 if ties == "all" else 1.0)
+    assert bool(bias.kink) is bias_skipped
+    assert bias.numeric == pytest.approx(1.0, abs=1e-9)
+
+
+def test_rounding_noise_follows_the_size_of_E():
+    # E ≈ 8.8e5 while dE/dw[0] ≈ 1.33: rounding in E(t ± ε) alone moves the central
+    # difference by ~1.8e-5, more than atol + rtol·1.33; the noise term keeps it from failing
+    problem = problem_of({"input": [[0.001, 300.7, 411.3, -0.0023]],
+                          "layers": [{"type": "flatten"},
+                                     {"type": "dense", "weights": [[1.3, 2.1, 1.7, 0.9]]}],
+                          "loss": {"type": "mse", "target": [0.5]}})
+    trace = run(problem)
+    noise = rounding_noise(trace, 1e-6)
+    assert 1e-3 < noise < 1e-2
+    analytic = trace.layers[1].grads["weights"]
+    bare, _ = check_tensor(problem, "dense_1.weights", analytic, base_energy=energy(problem))
+    assert not bare.ok  # the rounding, not the engine
+    assert gradcheck(problem).ok
+
+
+def _tied_windows_naive(x: np.ndarray, k: int, s: int, p: int, h_out: int, w_out: int):
+    tied = []
+    for i in range(h_out):
+        for j in range(w_out):
+            cells = [x[r, c] for r in range(i * s - p, i * s - p + k)
+                     for c in range(j * s - p, j * s - p + k)
+                     if 0 <= r < x.shape[0] and 0 <= c < x.shape[1]]
+            if cells.count(max(cells)) > 1:
+                tied.append((i, j))
+    return tied
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(3, 6), st.integers(3, 6), st.integers(1, 3), st.integers(1, 3),
+       st.integers(0, 1), st.booleans(), st.integers(0, 2**32 - 1))
+def test_named_ties_are_exactly_the_tied_windows(h, w, k, s, p, ceil_mode, seed):
+    x = np.random.default_rng(seed).integers(-2, 3, size=(h, w)).astype(float)
+    doc = {"input": x.tolist(),
+           "layers": [{"type": "maxpool2d", "size": k, "stride": s, "padding": p,
+                       "ceil_mode": ceil_mode}]}
+    try:
+        shape = shown_output_shape(doc)
+    except ProblemError:
+        assume(False)
+    spec = problem_of({**doc, "delta": np.ones(shape).tolist()})
+    h_out, w_out = spec.layers[0].out_shape[2:]
+    kinks, _ = find_kinks(spec)
+    named = [k.position for k in kinks if k.kind == "tie"]
+    assert named == _tied_windows_naive(x, k, s, p, h_out, w_out)
+
+
+# --------------------------------------------------------------------------- output and limits
+
+
+def test_json_output_shape():
+    code, doc = json_report(NETWORK)
+    assert code == 0
+    assert set(doc) == {"cnngrad", "title", "eps", "rtol", "atol", "evaluations",
+                        "rounding_noise", "tensors", "kinks", "kink_counts", "ok"}
+    assert 0 < doc["rounding_noise"] < 1e-8
+    assert (doc["eps"], doc["rtol"], doc["atol"]) == (1e-6, 1e-5, 1e-7)
+    assert doc["ok"] is True and doc["kinks"] == [] and doc["kink_counts"] == []
+    paths = [t["path"] for t in doc["tensors"]]
+    assert paths == ["conv2d_1.grads.kernel", "conv2d_1.grads.bias", "dense_1.grads.weights",
+                     "dense_1.grads.bias", "conv2d_1.delta_in"]
+    shapes = [t["shape"] for t in doc["tensors"]]
+    assert shapes == [[2, 2], [], [2, 4], [2], [5, 5]]
+    # 4 + 1 + 8 + 2 + 25 elements, two evaluations each, plus E itself
+    assert doc["evaluations"] == 1 + 2 * 40
+    for tensor in doc["tensors"]:
+        assert set(tensor) == {"path", "shape", "max_abs_error", "max_rel_error", "checked",
+                               "kinks_skipped", "ok", "worst", "kink_elements", "failures"}
+        assert 0 <= tensor["max_abs_error"] < 1e-9
+        assert 0 <= tensor["max_rel_error"] < 1e-7
+        assert tensor["worst"].startswith(tensor["path"])
+
+
+def test_table_has_a_row_per_tensor_and_a_summary():
+    result = invoke(NETWORK)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(line for line in lines if line.startswith("tensor"))
+    for column in ("shape", "max abs error", "max rel error", "checked",
+                   "kink elements skipped", "verdict"):
+        assert column in header
+    row = next(line for line in lines if line.startswith("conv2d_1.grads.kernel "))
+    assert " 2×2 " in row and row.rstrip().endswith("✓")
+    assert "none: every layer is differentiable at this point" in result.output
+    assert lines[-1].startswith("✓ every smooth element agrees: 40 checked in 5 tensors")
+
+
+def test_too_many_evaluations_is_refused():
+    result = invoke(SAMPLES / "multichannel.json", "--max-evaluations", 100)
+    assert result.exit_code == 2
+    assert "needs 329 energy evaluations" in result.output
+    assert "over the limit of 100" in result.output and "smaller problem" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_limit_counts_evaluations_exactly():
+    problem = load_problem(NETWORK)
+    assert evaluations_needed(problem) == 81
+    assert gradcheck(problem, max_evaluations=81).evaluations == 81
+    with pytest.raises(ResourceError):
+        gradcheck(problem, max_evaluations=80)
+
+
+@pytest.mark.parametrize("args", [("--eps", "0"), ("--eps", "-1e-6"), ("--rtol", "-1"),
+                                  ("--format", "yaml")])
+def test_bad_options_exit_2(args):
+    result = invoke(NETWORK, *args)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output or "Invalid value" in result.output
+
+
+def test_a_missing_file_exits_2(tmp_path):
+    result = invoke(tmp_path / "nope.json")
+    assert result.exit_code == 2
+    assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_exact_problems_are_refused_by_the_library():
+    with pytest.raises(UsageError):
+        gradcheck(load_problem(NETWORK, exact=True))
+
+
+def test_output_file_and_stdin(tmp_path):
+    target = tmp_path / "report.json"
+    result = invoke("-", "--format", "json", "-o", target, input=Path(TIES).read_text())
+    assert result.exit_code == 0, result.output
+    assert json.loads(target.read_text())["kink_counts"][0]["count"] == 4
+
+
+def test_help_has_examples():
+    result = runner.invoke(app, ["gradcheck", "--help"])
+    assert result.exit_code == 0
+    assert "cnngrad gradcheck samples/stackexchange-network.json" in result.output
+    assert "cnngrad gradcheck samples/pool-ties.json" in result.output
+
+
+def test_paths_follow_the_contract():
+    problem = load_problem(NETWORK)
+    assert tensor_path(problem, "conv2d_1.kernel") == "conv2d_1.grads.kernel"
+    assert tensor_path(problem, "input") == "conv2d_1.delta_in"
+
+
+# --------------------------------------------------------------------------- property
+
+
+@st.composite
+def smooth_problems(draw):
+    """A random small network of smooth layers, as a problem document."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    h, w = draw(st.integers(3, 6)), draw(st.integers(3, 6))
+    rank = draw(st.sampled_from([r for r in (2, 3, 4) if r == 4 or (n == 1 and (r == 3 or c == 1))]))
+    x = rng.normal(size=(n, c, h, w)) * 0.8
+    shown_x = x.reshape(x.shape[4 - rank:]) if rank < 4 else x
+    f = draw(st.integers(1, 2))
+    k = draw(st.integers(1, 3))
+    conv = {"type": "conv2d", "kernel": (rng.normal(size=(f, c, k, k)) * 0.6).tolist(),
+            "stride": draw(st.integers(1, 2)), "padding": draw(st.integers(0, 1))}
+    if draw(st.booleans()):
+        conv["bias"] = rng.normal(size=f).tolist()
+    layers = [conv]
+    activation = draw(st.sampled_from(["sigmoid", "tanh", None]))
+    if activation:
+        layers.append({"type": activation})
+    if draw(st.booleans()):
+        pool = {"type": "avgpool2d", "size": 2, "stride": draw(st.integers(1, 2)),
+                "padding": draw(st.integers(0, 1)), "ceil_mode": draw(st.booleans()),
+                "count_include_pad": draw(st.booleans())}
+        try:
+            conv_hw = shown_output_shape({"input": shown_x.tolist(), "layers": layers})[-2:]
+        except ProblemError:
+            assume(False)
+        # a window wider than the padded map: problem.py lets ceil_mode through, pool.py
+        # refuses it (reported to the lead); not what this property is about
+        assume(min(conv_hw) + 2 * pool["padding"] >= 2)
+        layers.append(pool)
+    end = draw(st.sampled_from(["mse", "cross_entropy", "delta"]))
+    doc = {"input": shown_x.tolist(), "layers": layers}
+    try:
+        shape = shown_output_shape(doc)
+    except ProblemError:
+        assume(False)
+    if end == "delta":
+        doc["delta"] = rng.normal(size=shape).tolist()
+        return doc
+    features = int(np.prod(shape[1:] if rank == 4 else shape))
+    outputs = draw(st.integers(2, 3))
+    layers += [{"type": "flatten"},
+               {"type": "dense", "weights": (rng.normal(size=(outputs, features)) * 0.5).tolist(),
+                "bias": rng.normal(size=outputs).tolist()}]
+    if draw(st.booleans()):
+        layers.append({"type": draw(st.sampled_from(["sigmoid", "tanh"]))})
+    if end == "mse":
+        target = rng.normal(size=(n, outputs) if rank == 4 else (outputs,))
+        doc["loss"] = {"type": "mse", "target": target.tolist(),
+                       "reduction": draw(st.sampled_from(["half_sum", "sum", "mean"]))}
+    else:
+        classes = rng.integers(0, outputs, size=n)
+        doc["loss"] = {"type": "cross_entropy",
+                       "target": classes.tolist() if rank == 4 else int(classes[0])}
+    return doc
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.filter_too_much])
+@given(smooth_problems())
+def test_analytic_equals_finite_differences_on_random_smooth_problems(doc):
+    try:
+        problem = problem_of(doc)
+    except ProblemError:
+        assume(False)
+    report = gradcheck(problem)
+    assert report.ok, [(t.path, t.max_abs_error, t.max_rel_error) for t in report.tensors]
+    assert all(t.kinks_skipped == 0 for t in report.tensors)
+    assert all(k.smooth for k in report.kinks)
+    assert report.evaluations == evaluations_needed(problem)

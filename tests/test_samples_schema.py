@@ -1,0 +1,287 @@
+"""`cnngrad samples` (list, print, copy; shipped as package data) and `cnngrad schema` (a JSON
+Schema that every sample passes and malformed problems fail, agreeing with cnngrad itself)."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from cnngrad import bundled
+from cnngrad.cli import app
+from cnngrad.errors import CnnGradError
+from cnngrad.problem import LAYER_FIELDS, LOSS_FIELDS, SHORTHAND_KEYS, build_problem
+from cnngrad.schema import NUMBER_STRING_PATTERN, problem_schema
+from cnngrad.tensorio import parse_number
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))
+VALIDATOR = jsonschema.Draft202012Validator(problem_schema())
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def ok(*args) -> str:
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def test_samples_lists_one_line_each():
+    lines = ok("samples").splitlines()
+    assert [line.split()[0] for line in lines] == sorted(p.stem for p in SAMPLE_FILES)
+    by_name = {line.split()[0]: line for line in lines}
+    assert "Worked example: conv backprop with a known upstream delta" in by_name["stackexchange"]
+    assert "(reads csv/o.csv, csv/w.csv, csv/d.csv)" in by_name["stackexchange-csv"]
+    assert "reads" not in by_name["stackexchange"]
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("suffix", ["", ".json"])
+def test_samples_name_prints_the_file_exactly(path, suffix):
+    result = invoke("samples", path.stem + suffix)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == path.read_text(encoding="utf-8")
+
+
+def test_a_sample_path_names_the_sample():
+    assert ok("samples", "samples/pool-ties.json") == (SAMPLES / "pool-ties.json").read_text(
+        encoding="utf-8")
+
+
+def test_a_csv_backed_sample_says_what_it_needs_on_stderr():
+    result = invoke("samples", "stackexchange-csv")
+    json.loads(result.stdout)  # standard output stays the problem alone
+    assert "csv/o.csv, csv/w.csv, csv/d.csv" in result.stderr
+    assert "--to DIR" in result.stderr
+
+
+def test_samples_to_copies_the_problem_with_its_files(tmp_path):
+    target = tmp_path / "mine"
+    out = ok("samples", "stackexchange-csv", "--to", target)
+    assert out.splitlines() == [f"wrote {target / name}" for name in
+                                ("stackexchange-csv.json", "csv/o.csv", "csv/w.csv", "csv/d.csv")]
+    copied = json.loads(ok("backward", target / "stackexchange-csv.json", "--format", "json"))
+    original = json.loads(ok("backward", SAMPLES / "stackexchange.json", "--format", "json"))
+    assert copied["layers"] == original["layers"]
+
+
+def test_samples_to_never_overwrites_without_force(tmp_path):
+    ok("samples", "stackexchange", "--to", tmp_path)
+    (tmp_path / "stackexchange.json").write_text("mine", encoding="utf-8")
+    result = invoke("samples", "stackexchange", "--to", tmp_path)
+    assert result.exit_code == 2 and "would overwrite" in result.output
+    assert (tmp_path / "stackexchange.json").read_text(encoding="utf-8") == "mine"
+    ok("samples", "stackexchange", "--to", tmp_path, "--force")
+    assert json.loads((tmp_path / "stackexchange.json").read_text(encoding="utf-8"))["kernel"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stackexchang"], "did you mean 'stackexchange'?"),
+    (["--to", "x"], "give its NAME"),
+    (["stackexchange", "--force"], "--force goes with --to"),
+    (["stackexchange", "--path"], "give no NAME"),
+])
+def test_samples_usage_errors(args, message):
+    result = invoke("samples", *args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_samples_path_is_the_folder_holding_them():
+    folder = Path(ok("samples", "--path").strip())
+    assert (folder / "stackexchange.json").is_file()
+
+
+def test_installed_package_data_is_preferred(tmp_path, monkeypatch):
+    package = tmp_path / "cnngrad"
+    (package / "samples").mkdir(parents=True)
+    (package / "samples" / "only.json").write_text('{"title": "packaged"}', encoding="utf-8")
+    monkeypatch.setattr(bundled, "PACKAGE_DIR", package)
+    assert [s.name for s in bundled.list_samples()] == ["only"]
+    monkeypatch.setattr(bundled, "PACKAGE_DIR", tmp_path / "nowhere" / "cnngrad")
+    with pytest.raises(CnnGradError, match="missing"):
+        bundled.samples_dir()
+
+
+def test_referenced_files_walks_every_tensor_reference():
+    doc = {"input": {"csv": ["a.csv", "b.csv"]}, "layers": [
+        {"type": "conv2d", "kernel": {"npy": "k.npy"}, "bias": [1, 2]},
+        {"type": "dense", "weights": {"csv": "a.csv"}}], "delta": [[1]]}
+    assert bundled.referenced_files(doc) == ("a.csv", "b.csv", "k.npy")
+
+
+# --------------------------------------------------------------------------- packaging
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = None
+
+
+@pytest.mark.skipif(tomllib is None, reason="tomllib is Python 3.11+")
+def test_pyproject_lists_every_package_and_ships_every_sample():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    listed = set(config["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "cnngrad").rglob("*.py") if "__pycache__" not in p.parts}
+    assert found <= listed, f"add to pyproject.toml [tool.setuptools] packages: {found - listed}"
+    assert config["setuptools"]["package-dir"]["cnngrad.samples"] == "samples"
+    patterns = config["setuptools"]["package-data"]["cnngrad.samples"]
+    for path in SAMPLES.rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            relative = path.relative_to(SAMPLES).as_posix()
+            assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), \
+                f"{relative} would not be in the wheel: widen the package-data patterns"
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_schema_command_prints_a_valid_draft_2020_12_schema(tmp_path):
+    printed = json.loads(ok("schema"))
+    assert printed == problem_schema()
+    assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(printed)
+    out = tmp_path / "problem.schema.json"
+    ok("schema", "-o", out)
+    assert json.loads(out.read_text(encoding="utf-8")) == printed
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)
+def test_every_sample_validates(path):
+    errors = [e.message for e in VALIDATOR.iter_errors(json.loads(path.read_text("utf-8")))]
+    assert errors == []
+
+
+def test_the_schema_describes_every_field_cnngrad_reads():
+    defs = problem_schema()["$defs"]
+    for kind, fields in LAYER_FIELDS.items():
+        assert set(defs[f"layer_{kind}"]["properties"]) == {"type", "name", *fields}
+    for kind, fields in LOSS_FIELDS.items():
+        assert set(defs[f"loss_{kind}"]["properties"]) == {"type", *fields}
+    layers_form, shorthand_form = problem_schema()["oneOf"]
+    assert set(shorthand_form["properties"]) - set(layers_form["properties"]) == \
+        set(SHORTHAND_KEYS)
+
+
+WORKED = json.loads((SAMPLES / "stackexchange.json").read_text(encoding="utf-8"))
+NETWORK = json.loads((SAMPLES / "stackexchange-network.json").read_text(encoding="utf-8"))
+
+
+def edited(base: dict, change) -> dict:
+    doc = copy.deepcopy(base)
+    change(doc)
+    return doc
+
+
+GOOD = {
+    "fraction strings": edited(WORKED, lambda d: d.update(kernel=[["-13/100", "0.15"],
+                                                                  [" -0.51 ", "62e-2"]])),
+    "shorthand options": edited(WORKED, lambda d: d.update(
+        padding="same", stride=1, dilation=[1, 1], flip_kernel=True, bias=0.5,
+        delta=np.zeros((5, 5)).tolist())),
+    "every layer": {"input": np.ones((1, 4, 4)).tolist(), "layers": [
+        {"type": "conv2d", "kernel": np.ones((2, 1, 2, 2)).tolist(), "bias": [0, 1],
+         "padding": [1, 0, 1, 0], "padding_mode": "reflect", "name": "c-1"},
+        {"type": "leaky_relu", "slope": "1/5"},
+        {"type": "maxpool2d", "size": [2, 2], "stride": 1, "ties": "split", "ceil_mode": True},
+        {"type": "avgpool2d", "size": 2, "padding": 1, "count_include_pad": False},
+        {"type": "tanh"}, {"type": "sigmoid"}, {"type": "relu"}, {"type": "flatten"},
+        {"type": "dense", "weights": np.ones((3, 8)).tolist(), "bias": [1, 2, 3]}],
+        "loss": {"type": "cross_entropy", "target": 2}},
+    "mse mean": edited(NETWORK, lambda d: d["loss"].update(reduction="mean")),
+}
+BAD = {
+    "misspelt top key": edited(WORKED, lambda d: d.update(kernal=d.pop("kernel"))),
+    "both loss and delta": edited(WORKED, lambda d: d.update(
+        loss={"type": "mse", "target": d["delta"]})),
+    "neither loss nor delta": edited(WORKED, lambda d: d.pop("delta")),
+    "layers and kernel": edited(NETWORK, lambda d: d.update(kernel=[[1]])),
+    "unknown layer type": edited(NETWORK, lambda d: d["layers"][0].update(type="conv")),
+    "field of another layer": edited(NETWORK, lambda d: d["layers"][1].update(
+        count_include_pad=True)),
+    "stride 0": edited(NETWORK, lambda d: d["layers"][0].update(stride=0)),
+    "padding full": edited(NETWORK, lambda d: d["layers"][0].update(padding="full")),
+    "padding of three": edited(NETWORK, lambda d: d["layers"][0].update(padding=[1, 1, 1])),
+    "ties random": edited(NETWORK, lambda d: d["layers"][1].update(ties="random")),
+    "dense without weights": edited(NETWORK, lambda d: d["layers"][3].pop("weights")),
+    "pool without size": edited(NETWORK, lambda d: d["layers"][1].pop("size")),
+    "layer named loss": edited(NETWORK, lambda d: d["layers"][0].update(name="loss")),
+    "layer name with a dot": edited(NETWORK, lambda d: d["layers"][0].update(name="a.b")),
+    "no layers": edited(NETWORK, lambda d: d.update(layers=[])),
+    "word as a number": edited(WORKED, lambda d: d["kernel"][0].__setitem__(0, "abc")),
+    "boolean as a number": edited(WORKED, lambda d: d["kernel"][0].__setitem__(0, True)),
+    "empty list": edited(WORKED, lambda d: d.update(kernel=[[]])),
+    "rank 5 input": edited(WORKED, lambda d: d.update(input=[[[[[1]]]]])),
+    "1-D input": edited(WORKED, lambda d: d.update(input=[1, 2, 3])),
+    "3-D dense weights": edited(NETWORK, lambda d: d["layers"][3].update(weights=[[[1]]])),
+    "csv and npy": edited(WORKED, lambda d: d.update(input={"csv": "a.csv", "npy": "a.npy"})),
+    "empty file name": edited(WORKED, lambda d: d.update(input={"csv": ""})),
+    "unknown loss": edited(NETWORK, lambda d: d["loss"].update(type="hinge")),
+    "mse without target": edited(NETWORK, lambda d: d["loss"].pop("target")),
+    "bad reduction": edited(NETWORK, lambda d: d["loss"].update(reduction="avg")),
+    "title a number": edited(WORKED, lambda d: d.update(title=3)),
+    "not an object": [1, 2, 3],
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_good_problems_validate_and_run(name):
+    doc = GOOD[name]
+    assert [e.message for e in VALIDATOR.iter_errors(doc)] == []
+    build_problem(json.loads(json.dumps(doc)), file="t", base_dir=Path("."))
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_problems_fail_the_schema_and_cnngrad_alike(name):
+    doc = BAD[name]
+    assert not VALIDATOR.is_valid(doc)
+    with pytest.raises(CnnGradError):
+        build_problem(doc, file="t", base_dir=Path("."))
+
+
+# --------------------------------------------------------------------------- number syntax
+
+# numbers of a sensible size: the pattern also admits 1e999, which cnngrad reads and rejects
+READABLE_NUMBER = st.from_regex(
+    r"\A *[+-]?(?:[0-9]{1,6}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})(?:[eE][+-]?[0-9]{1,2})? *\Z|"
+    r"\A *[+-]?[0-9]{1,6} */ *[+-]?[1-9][0-9]{0,5} *\Z")
+
+
+@settings(max_examples=60, deadline=None)
+@given(READABLE_NUMBER)
+def test_what_the_schema_calls_a_number_cnngrad_reads(text):
+    assert VALIDATOR.is_valid(edited(WORKED, lambda d: d["kernel"][0].__setitem__(0, text)))
+    try:
+        parse_number(text, "x", file="t")
+    except CnnGradError as error:
+        assert "too small" in error.what or "too large" in error.what, error.what
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="0123456789+-./eE xn,_", max_size=8))
+def test_a_string_cnngrad_reads_matches_the_schema_pattern(text):
+    import re
+
+    try:
+        parse_number(text, "x", file="t")
+    except CnnGradError:
+        return
+    assert re.search(NUMBER_STRING_PATTERN, text), text
