@@ -268,11 +268,13 @@ class _Tiling:
             yield start, min(start + self.rows, rows)
 
 
-def _tiling(n: int, rows: int, row_items: int, itemsize: int) -> _Tiling:
+def _tiling(n: int, rows: int, row_items: int, itemsize: int,
+            image_items: int = 0) -> _Tiling:
     """Tiles whose columns (``row_items`` elements per output row and image) fit
-    :data:`TILE_BYTES`: whole images when they fit, else blocks of rows of one image."""
+    :data:`TILE_BYTES`: whole images when they fit, else blocks of rows of one image.
+    ``image_items``: elements of any other per-image temporary the tile must also fit."""
     row_bytes = row_items * itemsize
-    images = max(1, min(n, TILE_BYTES // (rows * row_bytes)))
+    images = max(1, min(n, TILE_BYTES // (rows * row_bytes + image_items * itemsize)))
     return _Tiling(images, max(1, min(rows, TILE_BYTES // (images * row_bytes))))
 
 
@@ -425,7 +427,8 @@ def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray
     kernel, w_out = (geo.kh, geo.kw), geo.w_out
     delta_mat = delta.reshape(geo.n, geo.f, geo.h_out * w_out)
     dw = zeros_like_dtype((geo.groups, fg, taps), delta)
-    tiling = _tiling(geo.n, geo.h_out, taps * w_out, delta.dtype.itemsize)
+    # the product below holds one (F/G, taps) gradient per image of the tile
+    tiling = _tiling(geo.n, geo.h_out, taps * w_out, delta.dtype.itemsize, fg * taps)
     cols_buffer = np.empty(tiling.images * tiling.rows * taps * w_out, delta.dtype)
     for start, stop in tiling.chunks(geo.n):
         x_padded = _pad_chunk(x[start:stop], geo)
