@@ -782,6 +782,15 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
             doc[key] = option_value(value, f"--{key}")
     if flip_kernel:
         doc["flip_kernel"] = True
-    problem = build_problem(doc, file="(command line)", base_dir=Path.cwd(), exact=exact,
-                            max_elements=max_elements)
-    return problem
+    try:
+        return build_problem(doc, file="(command line)", base_dir=Path.cwd(), exact=exact,
+                             max_elements=max_elements)
+    except ProblemError as error:
+        # name the option the user typed, not the key of the document built from it
+        if error.file == "(command line)" and error.where:
+            head, sep, tail = error.where.partition(".")
+            key, bracket, rest = head.partition("[")
+            if key in doc or key == "flip_kernel":
+                error.where = f"--{key.replace('_', '-')}" + (bracket + rest if bracket else "") \
+                    + (sep + tail if sep else "")
+        raise

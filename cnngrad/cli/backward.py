@@ -110,4 +110,5 @@ def backward(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EPILOG)(backward)
+    app.command(epilog=EPILOG,
+                short_help="Every layer's gradients, last layer first: upstream delta, dE/dw, dE/db, input delta.")(backward)

@@ -194,4 +194,5 @@ def check(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EPILOG)(check)
+    app.command(epilog=EPILOG,
+                short_help='Check hand-computed answers cell by cell and name the slip behind a wrong one.')(check)

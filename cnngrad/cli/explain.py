@@ -102,4 +102,5 @@ def explain(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EPILOG)(explain)
+    app.command(epilog=EPILOG,
+                short_help='Take one number apart: formula, every term with its numbers, the total.')(explain)

@@ -63,4 +63,5 @@ def forward(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EPILOG)(forward)
+    app.command(epilog=EPILOG,
+                short_help="Each layer's output in forward order, then the loss.")(forward)

@@ -89,4 +89,5 @@ def gradcheck(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EPILOG)(gradcheck)
+    app.command(epilog=EPILOG,
+                short_help='Check the gradients against finite differences; name the kinks.')(gradcheck)

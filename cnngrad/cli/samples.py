@@ -72,4 +72,5 @@ def samples(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EPILOG)(samples)
+    app.command(epilog=EPILOG,
+                short_help='List the bundled sample problems, or print one to save and edit.')(samples)

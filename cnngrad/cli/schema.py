@@ -38,4 +38,5 @@ def schema(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EPILOG)(schema)
+    app.command(epilog=EPILOG,
+                short_help='Print a JSON Schema of the problem format for your editor.')(schema)

@@ -215,31 +215,33 @@ def _run(kernel, geo: _Geometry, x: np.ndarray, out_hw: IntPair, dtype, *others:
     return out.reshape((n, c) + tuple(out_hw))
 
 
-def _scatter(delta_in: np.ndarray, tap: _Tap, values: np.ndarray, disjoint: bool,
-             mask: np.ndarray | None = None) -> None:
-    """Send each window's share at this tap to its input cell (only where ``mask``, when
-    given); overlapping windows add up.
+def _scatter_where(delta_in: np.ndarray, tap: _Tap, values: np.ndarray, won: np.ndarray,
+                   disjoint: bool) -> None:
+    """Send each window's value at this tap to its input cell where ``won`` (else 0);
+    overlapping windows add up.
 
-    The mask multiplies rather than selects: np.where branches per element and is several
-    times slower on the irregular masks of max pooling.  A negative value times False is
-    −0.0; adding it to a +0.0 cell gives +0.0, and the disjoint case, which stores instead
-    of adding, is cleaned up by :func:`_positive_zeros`.
+    Floats select by masking their bits: np.where branches per element and is several times
+    slower on the irregular masks of max pooling, and multiplying by the mask would turn a
+    negative value into −0.0 (and an infinite one into NaN) where it should leave 0.
     """
     cells = delta_in[tap.source]
-    if disjoint and mask is None:
-        cells[...] = values
-    elif disjoint:
-        np.multiply(values, mask, out=cells)
-    elif mask is None:
-        np.add(cells, values, out=cells)
+    if values.dtype == object or values.dtype.itemsize not in _BITS:
+        chosen = np.where(won, values, _zero(values.dtype))
     else:
-        np.add(cells, values * mask, out=cells)
+        bits = _BITS[values.dtype.itemsize]
+        keep = np.negative(won.view(np.uint8), dtype=bits)  # True → all ones, False → 0
+        target = cells.view(bits) if disjoint else np.empty(values.shape, bits)
+        chosen = np.bitwise_and(values.view(bits), keep, out=target).view(values.dtype)
+        if disjoint:
+            return
+    if disjoint:
+        cells[...] = chosen
+    else:
+        np.add(cells, chosen, out=cells)
 
 
-def _positive_zeros(delta_in: np.ndarray, geo: _Geometry) -> None:
-    """−0.0 → +0.0 (x + 0.0 changes nothing else) after masked stores; exact mode has no −0."""
-    if geo.disjoint and delta_in.dtype != object:
-        np.add(delta_in, 0, out=delta_in)
+#: Unsigned integers as wide as each float, to select floats by masking their bits.
+_BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 # --------------------------------------------------------------------------------------
@@ -324,12 +326,12 @@ def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndar
                 np.equal(x[tap.source], y[tap.target], out=won)
                 np.logical_and(won, free, out=won)
                 np.logical_xor(free, won, out=free)
-            _scatter(delta_in, tap, delta_out[tap.target], geo.disjoint, won)
+            _scatter_where(delta_in, tap, delta_out[tap.target], won, geo.disjoint)
     elif ties == "all":
         for tap in geo.taps:
             won = hit[tap.target]
             np.equal(x[tap.source], y[tap.target], out=won)
-            _scatter(delta_in, tap, delta_out[tap.target], geo.disjoint, won)
+            _scatter_where(delta_in, tap, delta_out[tap.target], won, geo.disjoint)
     elif ties == "split":
         count = np.zeros(y.shape, np.int64)
         for tap in geo.taps:
@@ -338,10 +340,9 @@ def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndar
         for tap in geo.taps:
             won = hit[tap.target]
             np.equal(x[tap.source], y[tap.target], out=won)
-            _scatter(delta_in, tap, share[tap.target], geo.disjoint, won)
+            _scatter_where(delta_in, tap, share[tap.target], won, geo.disjoint)
     else:
         _check_ties(ties)
-    _positive_zeros(delta_in, geo)
 
 
 def _tie_count_kernel(x: np.ndarray, count: np.ndarray, geo: _Geometry) -> None:
