@@ -263,12 +263,14 @@ class _Builder:
                         self.input_files.append(self.base_dir / name)
 
     def number(self, value: Any, where: str):
+        if isinstance(value, (list, dict)):  # a scalar field: not "the nesting is uneven"
+            raise self.error(where, f"expected a number, got {_kind(value)}")
         return parse_number(value, where, file=self.file, exact=self.exact)
 
     def check_keys(self, obj: dict, allowed: tuple[str, ...], where: str, what: str) -> None:
         for key in obj:
             if key not in allowed:
-                raise self.error(join_path(where, key), f"unknown key '{key}' in {what}",
+                raise self.error(join_path(where, key), f"unknown key {_show(key)} in {what}",
                                  did_you_mean(key, allowed))
 
     def integer(self, value: Any, where: str, minimum: int = 1) -> int:
@@ -341,7 +343,7 @@ class _Builder:
                             f"{', '.join(SHORTHAND_KEYS)}; use 'layers' for the rest")
                 elif key in LAYER_FIELDS["conv2d"]:
                     hint = f"'{key}' is a conv2d layer field: put it in the conv2d layer"
-                raise self.error(key, f"unknown key '{key}'", hint)
+                raise self.error(key, f"unknown key {_show(key)}", hint)
 
         title = doc.get("title")
         if title is not None and not isinstance(title, str):
@@ -442,6 +444,8 @@ class _Builder:
         if "kernel" not in raw:
             raise self.error(where, "conv2d layer has no 'kernel'")
         kernel = self.tensor(raw["kernel"], f("kernel"), min_rank=2, max_rank=4)
+        # read already, but its gradient and the flipped copy would double it
+        self.check_size(kernel.size, f("kernel"), "the kernel")
         groups = self.integer(raw.get("groups", 1), f("groups"))
         stride = self.int_pair(raw.get("stride", 1), f("stride"))
         dilation = self.int_pair(raw.get("dilation", 1), f("dilation"))
@@ -585,6 +589,8 @@ class _Builder:
                         "the padded input")
         h_out = pool_output_size(h, padding[0], size[0], stride[0], ceil_mode)
         w_out = pool_output_size(w, padding[1], size[1], stride[1], ceil_mode)
+        # with ceil_mode a window larger than the padded input still gives one output (it
+        # hangs over the edge, as in PyTorch); without it there is no output at all
         if h_out < 1 or w_out < 1:
             raise self.error(f("size"), f"the window {shape_text(size)} is larger than the "
                                         f"padded input "
@@ -626,6 +632,7 @@ class _Builder:
         if "weights" not in raw:
             raise self.error(where, "dense layer has no 'weights'")
         weights = self.tensor(raw["weights"], join_path(where, "weights"), min_rank=2, max_rank=2)
+        self.check_size(weights.size, join_path(where, "weights"), "the weights")
         if weights.shape[1] != k:
             raise self.error(join_path(where, "weights"),
                              f"weights of shape {shape_text(weights.shape)} expect an input of "

@@ -773,6 +773,8 @@ def _sniff_delimiter(text: str) -> str:
     for delimiter in CSV_DELIMITERS:
         if delimiter in first:
             return delimiter
+    if len(first.split()) > 1:
+        return " "  # whitespace-separated, as numpy.savetxt writes by default
     return ","  # one column
 
 
@@ -785,7 +787,12 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
     """One CSV file as a 2-D array; content errors name the CSV and ``row R, column C``."""
     raw = _read_bytes(_resolve(name, base_dir), name, file=file, where=ref_where)
     text = _decode_text(raw, file=name)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
+    delimiter = _sniff_delimiter(text)
+    if delimiter == " ":
+        # runs of spaces or tabs separate cells; csv.reader would make empty cells of them
+        reader = (line.split() for line in text.splitlines())
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     records: list[tuple[int, list[str]]] = []
     try:
         for row_number, cells in enumerate(reader, start=1):

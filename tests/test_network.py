@@ -280,3 +280,20 @@ def test_exact_mode_matches_float_mode_on_the_worked_example():
                           - Fraction("0.0681") * Fraction("0.7"))
     np.testing.assert_allclose(grad.astype(float), float_conv.layers[0].grads["kernel"],
                                rtol=1e-14)
+
+
+def test_ceil_mode_window_larger_than_the_input_gives_one_output_as_in_pytorch():
+    # a 2×3 input under a 3×3 window: no output without ceil_mode, one with it (the window
+    # hangs over the bottom edge), as torch.nn.functional.max_pool2d/avg_pool2d do
+    doc = {"input": [[1, 2, 3], [4, 5, 6]],
+           "layers": [{"type": "maxpool2d", "size": 3, "ceil_mode": True}], "delta": [[2]]}
+    trace = run(problem_of(doc))
+    assert trace.shown(trace.layers[0].output).tolist() == [[6]]
+    assert trace.shown(trace.layers[0].delta_in).tolist() == [[0, 0, 0], [0, 0, 2]]
+    avg = run(problem_of({**doc, "layers": [{"type": "avgpool2d", "size": 3, "ceil_mode": True}]}))
+    # the divisor is the part of the window inside the (unpadded) input: 2×3 = 6 cells
+    assert trace.shown(avg.layers[0].output).tolist() == [[21 / 6]]
+    from cnngrad.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="larger than the padded input"):
+        problem_of({**doc, "layers": [{"type": "maxpool2d", "size": 3}]})

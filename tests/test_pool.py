@@ -367,6 +367,23 @@ def test_no_negative_zeros(size, stride, dtype):
         assert zeros.size and not np.signbit(zeros).any()
 
 
+def test_infinite_delta_reaches_only_its_winner():
+    # a masked multiply would leave inf · 0 = NaN in the cells that lost
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    delta = np.array([[[[np.inf, 1.0], [-np.inf, 2.0]]]])
+    delta_in = maxpool2d_backward(x, delta, 2)
+    assert not np.isnan(delta_in).any()
+    np.testing.assert_array_equal(delta_in[0, 0], [[0, 0, 0, 0], [0, np.inf, 0, 1],
+                                                   [0, 0, 0, 0], [0, -np.inf, 0, 2]])
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng(10)
+    x = random_maps(rng, (3, 2, 7, 6), tied=True).transpose(2, 1, 0, 3)[:, :, ::2]  # (7, 2, 2, 6)
+    assert not x.flags.c_contiguous
+    check_fast_equals_naive(x, 2, 2, 1, 1, True)
+
+
 # --------------------------------------------------------------------------------------
 # errors
 

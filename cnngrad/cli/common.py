@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -17,10 +18,19 @@ from cnngrad.errors import CnnGradError, UsageError, did_you_mean
 # --------------------------------------------------------------------------- plumbing
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: a key or file name holding a line break
+    (or a terminal escape sequence) must not break the one-line error or the terminal."""
+    import unicodedata
+
+    return "".join(c.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+
+
 def report_error(error: CnnGradError) -> None:
-    print(f"error: {error.message()}", file=sys.stderr)
+    print(f"error: {one_line(error.message())}", file=sys.stderr)
     if error.hint:
-        print(f"  hint: {error.hint}", file=sys.stderr)
+        print(f"  hint: {one_line(error.hint)}", file=sys.stderr)
 
 
 def guarded(command):
@@ -29,36 +39,36 @@ def guarded(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        def fail(what: str, hint: str) -> typer.Exit:
+            file = kwargs.get("problem")
+            report_error(CnnGradError(what, file=file if isinstance(file, str) else None,
+                                      hint=hint))
+            return typer.Exit(2)
+
         try:
             return command(*args, **kwargs)
-        except CnnGradError as error:
-            if kwargs.get("debug"):
-                raise
-            report_error(error)
-            raise typer.Exit(error.exit_code) from None
-        except RecursionError:
-            if kwargs.get("debug"):
-                raise
-            print("error: the problem is nested too deeply to read", file=sys.stderr)
-            raise typer.Exit(2) from None
-        except MemoryError:
-            if kwargs.get("debug"):
-                raise
-            print("error: out of memory; the problem is too large for this machine "
-                  "(see --max-elements)", file=sys.stderr)
-            raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
-        except Exception as exc:  # a bug: still one line and exit 2, never a traceback
+        except Exception as exc:
             if kwargs.get("debug"):
                 raise
-            where = kwargs.get("problem")
+            if isinstance(exc, CnnGradError):
+                report_error(exc)
+                raise typer.Exit(exc.exit_code) from None
+            if isinstance(exc, RecursionError):
+                raise fail("the problem is nested too deeply to read", "at most a few dozen "
+                           "levels of nested lists and objects") from None
+            # numpy: "array is too big" / "maximum supported dimension" for sizes past the
+            # address space, reachable only with a --max-elements far beyond the machine
+            if isinstance(exc, MemoryError) or (isinstance(exc, ValueError) and re.search(
+                    r"array is too big|maximum supported dimension", str(exc))):
+                raise fail("out of memory: the problem is too large for this machine",
+                           "lower --max-elements to be told which tensor is too big") from None
+            # a bug: still one line and exit 2, never a traceback
             detail = " ".join(str(exc).split())[:200]
-            print(f"error: {where + ': ' if where else ''}internal error "
-                  f"({type(exc).__name__}: {detail})", file=sys.stderr)
-            print("  hint: this is a bug in cnngrad; rerun with --debug for the traceback and "
-                  "report it", file=sys.stderr)
-            raise typer.Exit(2) from None
+            raise fail(f"internal error ({type(exc).__name__}: {detail})",
+                       "this is a bug in cnngrad; rerun with --debug for the traceback and "
+                       "report it") from None
 
     return wrapper
 
@@ -76,8 +86,15 @@ def write_output(text: str, output: Optional[Path], protected: list[Path],
     place, so an error never leaves a partial file and an existing one is untouched.
     ``option`` is what an error names (``--save-svg`` writes through here too)."""
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `cnngrad ... | head`: the reader has all it wanted
+            try:  # and Python's own flush at exit must not fail on the closed pipe
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            raise typer.Exit(0) from None
         return
     try:
         target = output.resolve()
@@ -177,8 +194,8 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for peopl
                                                                "scripts).")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to "
                                                    "this file instead of standard output "
-                                                   "(atomically: never a partial file).",
-                                                   dir_okay=False)]
+                                                   "(atomically: never a partial file).")]
+# (no dir_okay=False: write_output says "is a folder" in one line, not a usage box)
 ReportFormatOpt = Annotated[str, typer.Option(
     "--format", "-f", help="table (for people), json (the contract's result, for scripts), "
                            "csv (a '# path' line before each matrix), latex (a bmatrix per "

@@ -110,19 +110,14 @@ def pad2d(x: np.ndarray, sides: int | Sequence[int], mode: str = "zeros") -> np.
         return padded
     rows = _source_index(height, top, bottom, mode)
     cols = _source_index(width, left, right, mode)
-    return x.take(rows, axis=-2).take(cols, axis=-1)
-
-
-def _scatter_back(delta: np.ndarray, source: np.ndarray, size: int, before: int,
-                  axis: int) -> np.ndarray:
-    """Gradient of ``x.take(source, axis)``: each padded slice's delta added to its source."""
-    interior = delta.take(np.arange(before, before + size), axis=axis)  # a fresh copy
-    border = np.r_[0:before, before + size:delta.shape[axis]]
-    if border.size:
-        index = [slice(None)] * delta.ndim
-        index[axis] = source[border]
-        np.add.at(interior, tuple(index), delta.take(border, axis=axis))
-    return interior
+    padded = np.empty(x.shape[:-2] + (height + top + bottom, width + left + right), x.dtype)
+    padded[..., top:top + height, left:left + width] = x
+    # the side columns of the input's rows first, then whole padded rows (corners included)
+    padded[..., top:top + height, :left] = x[..., cols[:left]]
+    padded[..., top:top + height, left + width:] = x[..., cols[left + width:]]
+    padded[..., :top, :] = padded[..., top + rows[:top], :]
+    padded[..., top + height:, :] = padded[..., top + rows[top + height:], :]
+    return padded
 
 
 def pad2d_backward(delta_padded: np.ndarray, sides: int | Sequence[int], mode: str,
@@ -151,11 +146,17 @@ def pad2d_backward(delta_padded: np.ndarray, sides: int | Sequence[int], mode: s
     if mode == "zeros":
         # zero cells copy nothing, so their delta goes nowhere
         return delta_padded[..., top:top + height, left:left + width].copy()
-    # pad2d is take(rows) then take(cols): undo the columns first, then the rows
-    delta = _scatter_back(delta_padded, _source_index(width, left, right, mode), width, left,
-                          axis=delta_padded.ndim - 1)
-    return _scatter_back(delta, _source_index(height, top, bottom, mode), height, top,
-                         axis=delta_padded.ndim - 2)
+    rows = _source_index(height, top, bottom, mode)
+    cols = _source_index(width, left, right, mode)
+    border_rows = np.r_[0:top, top + height:height + top + bottom]
+    border_cols = np.r_[0:left, left + width:width + left + right]
+    # pad2d filled the padded rows last, from whole rows: send their deltas back first
+    delta_rows = delta_padded[..., top:top + height, :].copy()
+    np.add.at(delta_rows, (Ellipsis, rows[border_rows], slice(None)),
+              delta_padded[..., border_rows, :])
+    delta = delta_rows[..., left:left + width].copy()
+    np.add.at(delta, (Ellipsis, cols[border_cols]), delta_rows[..., border_cols])
+    return delta
 
 
 # --------------------------------------------------------------------------------------

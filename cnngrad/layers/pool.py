@@ -1,15 +1,21 @@
 """2-D max and average pooling and their backward passes.
 
-The fast kernels loop over the kh·kw taps of the window, never over pixels: tap (i, j) of
-every window is one strided slice of the input, so a pooling is kh·kw whole-array ufunc
-calls.  A tap whose window sometimes hangs over the padding only touches the outputs whose
-cell is real (padding is never materialised).  The work runs on chunks of feature maps (the
-N·C axis) small enough to stay in cache, on a few threads for large float arrays (numpy
-releases the GIL inside ufuncs); working memory beyond the inputs and outputs is a few
-chunk-sized scratch arrays per thread.
+The fast kernels loop over the taps of the window, never over pixels: tap (i, j) of every
+window is one strided slice of the input, so a pooling is a few whole-array ufunc calls per
+tap.  A sum (or a max) over a kh×kw window is separable: one pass over the kw column taps
+into an input-high partial, then one over the kh row taps, kh + kw passes instead of kh·kw
+(used for average pooling, and for max pooling windows larger than 2×2).  A tap whose window
+sometimes hangs over the padding only touches the outputs whose cell is real: padding is
+never materialised.  Max pooling's backward pass recomputes the maxima and sends each
+window's delta to its winning tap(s) according to the tie rule.
+
+The work runs on chunks of feature maps (the N·C axis) small enough to stay in cache, on a
+few threads for large float arrays (numpy releases the GIL inside ufuncs); working memory
+beyond the inputs and outputs is a few chunk-sized scratch arrays per thread.
 
 The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the ``--exact``
-mode) and stays exact: only comparisons, ``+`` and division by a Fraction are used.
+mode) and stays exact: only comparisons, ``+`` and division by a Fraction are used, and no
+−∞ used for the padding survives into a result.
 
 Each fast kernel has a plain-loop ``_naive`` twin written straight from the definition;
 the tests hold one to the other.
@@ -111,11 +117,13 @@ def _geometry(input_hw: Sequence[int], size, stride, padding, ceil_mode: bool) -
         if 2 * p > k:
             raise ValueError(f"padding {p} must be at most half the window size {k} ({axis}), "
                              f"as in PyTorch")
-    for n, k, p, axis in zip(input_hw, size, padding, ("H", "W")):
-        if k > n + 2 * p:
-            raise ValueError(f"window size {k} is larger than the padded input ({axis} = {n} + 2·{p})")
     output_hw = tuple(pool_output_size(n, p, k, s, bool(ceil_mode))
                       for n, k, s, p in zip(input_hw, size, stride, padding))
+    # a window larger than the padded input still gives one output with ceil_mode (PyTorch
+    # accepts it: the window hangs over the edge); without ceil_mode there is no output
+    for n, k, p, out, axis in zip(input_hw, size, padding, output_hw, ("H", "W")):
+        if out < 1:
+            raise ValueError(f"window size {k} is larger than the padded input ({axis} = {n} + 2·{p})")
 
     row_spans = [_tap_span(i, input_hw[0], output_hw[0], stride[0], padding[0]) for i in range(size[0])]
     col_spans = [_tap_span(j, input_hw[1], output_hw[1], stride[1], padding[1]) for j in range(size[1])]
@@ -215,6 +223,10 @@ def _run(kernel, geo: _Geometry, x: np.ndarray, out_hw: IntPair, dtype, *others:
     return out.reshape((n, c) + tuple(out_hw))
 
 
+#: Integers as wide as each float, to select floats by masking their bits.
+_BITS = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
 def _scatter_where(delta_in: np.ndarray, tap: _Tap, values: np.ndarray, won: np.ndarray,
                    disjoint: bool) -> None:
     """Send each window's value at this tap to its input cell where ``won`` (else 0);
@@ -229,25 +241,19 @@ def _scatter_where(delta_in: np.ndarray, tap: _Tap, values: np.ndarray, won: np.
         chosen = np.where(won, values, _zero(values.dtype))
     else:
         bits = _BITS[values.dtype.itemsize]
-        keep = np.negative(won.view(np.uint8), dtype=bits)  # True → all ones, False → 0
-        target = cells.view(bits) if disjoint else np.empty(values.shape, bits)
-        chosen = np.bitwise_and(values.view(bits), keep, out=target).view(values.dtype)
-        if disjoint:
+        keep = np.negative(won.view(np.int8))  # True → −1, all ones once widened to bits
+        if disjoint:  # straight into the cells, no temporary
+            np.bitwise_and(values.view(bits), keep, out=cells.view(bits))
             return
+        chosen = np.bitwise_and(values.view(bits), keep).view(values.dtype)
     if disjoint:
         cells[...] = chosen
     else:
         np.add(cells, chosen, out=cells)
 
 
-#: Unsigned integers as wide as each float, to select floats by masking their bits.
-_BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
-
-
 # --------------------------------------------------------------------------------------
-# separable passes: a window is its rows × its columns, so a max or a sum over it is one over
-# the column taps (kw strided passes over the input) and then one over the row taps (kh passes
-# over an input-high, output-wide partial), kh + kw passes instead of kh·kw
+# passes over the taps, direct or separable
 
 
 def _combine_along(out: np.ndarray, source: np.ndarray, axis: _AxisTaps, combine, empty) -> None:
@@ -266,14 +272,10 @@ def _combine_along(out: np.ndarray, source: np.ndarray, axis: _AxisTaps, combine
             combine(part, source[tap.source], out=part)
 
 
-def _pool(x: np.ndarray, y: np.ndarray, geo: _Geometry, combine, empty) -> None:
-    """y (B, H', W') = combine over each window's real cells of x (B, H, W).
-
-    Separable when that saves passes (3×3: 6 instead of 9); a 2×2 window is cheaper in 4
-    direct taps than in 2 + 2 passes with an input-high partial between them.
-    """
-    n_rows, n_cols = len(geo.rows.taps), len(geo.cols.taps)
-    if n_rows * n_cols > n_rows + n_cols:
+def _pool(x: np.ndarray, y: np.ndarray, geo: _Geometry, combine, empty, separable: bool) -> None:
+    """y (B, H', W') = combine over each window's real cells of x (B, H, W): directly tap by
+    tap, or (separable) along the columns into an input-high partial, then along the rows."""
+    if separable:
         partial = np.empty(x.shape[:-1] + (geo.output_hw[1],), x.dtype)
         _combine_along(partial, x, geo.cols, combine, empty)
         _combine_along(y, partial, geo.rows, combine, empty)
@@ -298,8 +300,12 @@ def _spread_along(out: np.ndarray, values: np.ndarray, axis: _AxisTaps) -> None:
 
 def _max_kernel(x: np.ndarray, y: np.ndarray, geo: _Geometry) -> None:
     """y[o] = max over the window's real cells (padded cells are −∞ and never win)."""
-    # every window has a real cell, so no −∞ survives (not even as a float object in exact mode)
-    _pool(x, y, geo, np.maximum, -np.inf if y.dtype != object else float("-inf"))
+    # np.maximum is slow on strided operands, so separable only when it saves passes (3×3:
+    # 6 instead of 9, but 2×2: 4 either way).  Every window has a real cell, so no −∞
+    # survives (not even as a float object in exact mode).
+    n_rows, n_cols = len(geo.rows.taps), len(geo.cols.taps)
+    _pool(x, y, geo, np.maximum, -np.inf if y.dtype != object else float("-inf"),
+          separable=n_rows * n_cols > n_rows + n_cols)
 
 
 def _share_of_ties(delta: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -494,7 +500,8 @@ def _divisors_as(divisors: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def _avg_kernel(x: np.ndarray, y: np.ndarray, geo: _Geometry, divisors: np.ndarray) -> None:
     """y[o] = (sum of the window's real cells) / divisor[o]."""
-    _pool(x, y, geo, np.add, _zero(x.dtype))
+    _pool(x, y, geo, np.add, _zero(x.dtype),
+          separable=len(geo.rows.taps) > 1 and len(geo.cols.taps) > 1)
     np.divide(y, divisors, out=y)
 
 
