@@ -30,3 +30,8 @@ def __getattr__(name: str):
 
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'cnngrad' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy names too, so that dir(cnngrad), tab completion and help(cnngrad) list them
+    return sorted(set(globals()) | set(_API))

@@ -308,11 +308,11 @@ class _Builder:
             raise self.error(where, f"expected true or false, got {_show(value)}")
         return value
 
-    def choice(self, value: Any, where: str, allowed: tuple[str, ...]) -> str:
+    def choice(self, value: Any, where: str, allowed: tuple[str, ...], what: str = "value") -> str:
         if not isinstance(value, str) or value not in allowed:
             hint = did_you_mean(value, allowed) if isinstance(value, str) else \
                 f"allowed: {', '.join(allowed)}"
-            raise self.error(where, f"unknown value {_show(value)}", hint)
+            raise self.error(where, f"unknown {what} {_show(value)}", hint)
         return value
 
     def check_size(self, elements: int, where: str, what: str) -> None:
@@ -407,7 +407,8 @@ class _Builder:
             if "type" not in raw:
                 raise self.error(where, "layer has no 'type'",
                                  f"allowed: {', '.join(LAYER_FIELDS)}")
-            kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYER_FIELDS))
+            kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYER_FIELDS),
+                               "layer type")
             self.check_keys(raw, ("type", "name") + LAYER_FIELDS[kind], where, f"a {kind} layer")
             counts[kind] = counts.get(kind, 0) + 1
             name = raw.get("name", f"{kind}_{counts[kind]}")
@@ -450,7 +451,7 @@ class _Builder:
         stride = self.int_pair(raw.get("stride", 1), f("stride"))
         dilation = self.int_pair(raw.get("dilation", 1), f("dilation"))
         padding_mode = self.choice(raw.get("padding_mode", "zeros"), f("padding_mode"),
-                                   PADDING_MODES)
+                                   PADDING_MODES, "padding mode")
         flip = self.boolean(raw.get("flip_kernel", False), f("flip_kernel"))
 
         if c_in % groups:
@@ -531,7 +532,7 @@ class _Builder:
 
     def conv_padding(self, value, where, kernel_hw, dilation, stride):
         if isinstance(value, str):
-            value = self.choice(value, where, ("valid", "same"))
+            value = self.choice(value, where, ("valid", "same"), "padding")
             if value == "valid":
                 return (0, 0, 0, 0)
             if stride != (1, 1):
@@ -603,7 +604,7 @@ class _Builder:
     def layer_maxpool2d(self, raw, *, layout, **kw) -> Pool2dSpec:
         spec = self.pool(raw, **kw)
         spec.ties = self.choice(raw.get("ties", "first"), join_path(kw["where"], "ties"),
-                                TIE_RULES)
+                                TIE_RULES, "tie rule")
         return spec
 
     def layer_avgpool2d(self, raw, *, layout, **kw) -> Pool2dSpec:
@@ -655,7 +656,7 @@ class _Builder:
             raise self.error("loss", f"expected an object {{\"type\": ...}}, got {_kind(raw)}")
         if "type" not in raw:
             raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSS_FIELDS)}")
-        kind = self.choice(raw["type"], "loss.type", tuple(LOSS_FIELDS))
+        kind = self.choice(raw["type"], "loss.type", tuple(LOSS_FIELDS), "loss type")
         self.check_keys(raw, ("type",) + LOSS_FIELDS[kind], "loss", f"a {kind} loss")
         if "target" not in raw:
             raise self.error("loss", f"{kind} loss has no 'target'")
@@ -663,7 +664,7 @@ class _Builder:
         target = self.tensor(raw["target"], "loss.target")
         if kind == "mse":
             reduction = self.choice(raw.get("reduction", "half_sum"), "loss.reduction",
-                                    MSE_REDUCTIONS)
+                                    MSE_REDUCTIONS, "reduction")
             if target.shape != shown:
                 raise self.error("loss.target", f"expected shape {shape_text(shown)} (the output "
                                                 f"of {last_name}), got {shape_text(target.shape)}",

@@ -18,12 +18,13 @@ from cnngrad.cli.common import (
     write_output,
 )
 from cnngrad.errors import UsageError
-from cnngrad.gradcheck import (
-    DEFAULT_ATOL,
-    DEFAULT_EPS,
-    DEFAULT_MAX_EVALUATIONS,
-    DEFAULT_RTOL,
-)
+
+# cnngrad.gradcheck's defaults, written out: importing it here would load the whole engine
+# for every command's start-up (tests/test_big_results.py holds the two equal)
+DEFAULT_EPS = 1e-6
+DEFAULT_RTOL = 1e-5
+DEFAULT_ATOL = 1e-7
+DEFAULT_MAX_EVALUATIONS = 20_000
 
 EPILOG = """\
 [bold]Examples[/]
