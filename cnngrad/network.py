@@ -20,8 +20,6 @@ import numpy as np
 from cnngrad.errors import ExactUnsupportedError
 from cnngrad.layers import activations, dense, losses
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward
-from cnngrad.layers.pool import (avgpool2d_backward, avgpool2d_forward, maxpool2d_backward,
-                                 maxpool2d_forward)
 from cnngrad.problem import (ActivationSpec, Conv2dSpec, DenseSpec, LayerSpec, Layout, Pool2dSpec,
                              Problem)
 
@@ -156,21 +154,45 @@ def _pool_args(spec: Pool2dSpec) -> dict:
                 ceil_mode=spec.ceil_mode)
 
 
+# cnngrad.layers.pool is imported by the pooling steps only: a problem without pooling does
+# not pay for it at start-up (docs/performance.md)
+_POOL_KERNELS = ("maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward",
+                 "avgpool2d_backward")
+
+
+def __getattr__(name: str):
+    # the pooling kernels stay reachable as this module's names, loaded on first use
+    if name in _POOL_KERNELS:
+        from cnngrad.layers import pool
+
+        return getattr(pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _maxpool_forward(spec: Pool2dSpec, x):
-    return maxpool2d_forward(x, **_pool_args(spec))
+    from cnngrad.layers import pool
+
+    return pool.maxpool2d_forward(x, **_pool_args(spec))
 
 
 def _maxpool_backward(spec: Pool2dSpec, x, y, delta_out):
-    return maxpool2d_backward(x, delta_out, ties=spec.ties, **_pool_args(spec)), {}
+    from cnngrad.layers import pool
+
+    return pool.maxpool2d_backward(x, delta_out, ties=spec.ties, **_pool_args(spec)), {}
 
 
 def _avgpool_forward(spec: Pool2dSpec, x):
-    return avgpool2d_forward(x, count_include_pad=spec.count_include_pad, **_pool_args(spec))
+    from cnngrad.layers import pool
+
+    return pool.avgpool2d_forward(x, count_include_pad=spec.count_include_pad,
+                                  **_pool_args(spec))
 
 
 def _avgpool_backward(spec: Pool2dSpec, x, y, delta_out):
-    return avgpool2d_backward(x, delta_out, count_include_pad=spec.count_include_pad,
-                              **_pool_args(spec)), {}
+    from cnngrad.layers import pool
+
+    return pool.avgpool2d_backward(x, delta_out, count_include_pad=spec.count_include_pad,
+                                   **_pool_args(spec)), {}
 
 
 def _dense_forward(spec: DenseSpec, x):
@@ -235,11 +257,15 @@ def check_exact_supported(problem: Problem) -> None:
             file=problem.file, hint="use an mse loss or drop --exact")
 
 
-def forward(problem: Problem, dtype=None) -> list[LayerTrace]:
-    """Each layer's input and output, in forward order."""
+def forward(problem: Problem, dtype=None, progress: Callable[[str], None] | None = None
+            ) -> list[LayerTrace]:
+    """Each layer's input and output, in forward order; ``progress`` (if given) is called
+    with a description before each layer."""
     x = problem.x if dtype is None else problem.x.astype(dtype)
     traces = []
     for spec in problem.layers:
+        if progress is not None:
+            progress(f"forward {spec.name}")
         y = STEPS[spec.type].forward(_cast_spec(spec, dtype), x)
         traces.append(LayerTrace(spec=spec, input=x, output=y))
         x = y
@@ -261,7 +287,8 @@ def loss_and_delta(problem: Problem, output: np.ndarray):
     raise ValueError(f"unknown loss {spec.type!r}; allowed: mse, cross_entropy")
 
 
-def run(problem: Problem, *, lr: Any = None, dtype=None) -> Trace:
+def run(problem: Problem, *, lr: Any = None, dtype=None,
+        progress: Callable[[str], None] | None = None) -> Trace:
     """Forward, loss, backward: the whole problem.
 
     Parameters
@@ -271,12 +298,19 @@ def run(problem: Problem, *, lr: Any = None, dtype=None) -> Trace:
         With a step size, the trace also reports each parameter after one SGD step.
     dtype : numpy dtype, optional
         Compute in this float dtype (default: float64, or exact Fractions for an exact problem).
+    progress : callable(str), optional
+        Called with a description before each of the 2·L + 1 steps (each layer forward, the
+        loss, each layer backward): the CLI's progress bar.
     """
     if problem.exact:
         check_exact_supported(problem)
-    layers = forward(problem, dtype)
+    layers = forward(problem, dtype, progress)
+    if progress is not None:
+        progress("loss")
     loss, delta = loss_and_delta(problem, layers[-1].output)
     for layer in reversed(layers):
+        if progress is not None:
+            progress(f"backward {layer.name}")
         layer.delta_out = delta
         delta_in, grads = STEPS[layer.type].backward(_cast_spec(layer.spec, dtype), layer.input,
                                                      layer.output, delta)

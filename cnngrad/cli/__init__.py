@@ -9,14 +9,17 @@ in :func:`cnngrad.cli.common.guarded`, printed as one line ``error: <file>: <whe
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Annotated
 
 import typer
 
 from cnngrad import __version__
+from cnngrad.cli.plain_values import PlainValuesCommand, PlainValuesGroup
 
-app = typer.Typer(
+SETTINGS = dict(
     name="cnngrad",
+    cls=PlainValuesGroup,  # option values read without pydantic: start-up time
     help="Gradients of a convolutional network, layer by layer, done by the numbers.\n\n"
          "Give a problem file (JSON: an input, layers, and a loss or the upstream delta) and "
          "cnngrad prints every layer's dE/dw, dE/db and input delta as tables you can compare "
@@ -39,7 +42,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
@@ -47,12 +49,33 @@ def root(
     """Gradients of a convolutional network, layer by layer, done by the numbers."""
 
 
-for _name in COMMANDS:
-    importlib.import_module(f"cnngrad.cli.{_name}").register(app)
+def build_app(commands: tuple[str, ...] = COMMANDS) -> typer.Typer:
+    """The command line with ``commands`` registered (each module's ``register``)."""
+    application = typer.Typer(**SETTINGS)
+    application.callback()(root)
+    for name in commands:
+        importlib.import_module(f"cnngrad.cli.{name}").register(application)
+    for info in application.registered_commands:  # values read without pydantic: start-up
+        if info.cls in (None, typer.core.TyperCommand):
+            info.cls = PlainValuesCommand
+    return application
+
+
+def __getattr__(name: str):
+    # ``from cnngrad.cli import app``: every command, built on first use
+    if name == "app":
+        globals()["app"] = application = build_app()
+        return application
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app(prog_name="cnngrad")
+    # typer reads the signature of every registered command before it runs one (~10 ms for
+    # seven): a run of one command builds the app with that command alone — the same function,
+    # options and callback, so it parses, helps and fails as the full app does
+    args = sys.argv[1:]
+    only = (args[0],) if args and args[0] in COMMANDS else COMMANDS
+    build_app(only)(prog_name="cnngrad")
 
 
 __all__ = ["app", "main"]

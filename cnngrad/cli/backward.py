@@ -6,10 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, LrOpt,
+from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FullOpt, LrOpt,
                                 MaxElementsOpt, OutputOpt, ProblemArg, ReportFormatOpt,
                                 SaveSvgOpt, choose, compute, guarded, render_rich, render_svg,
-                                write_output)
+                                require_npz_target, write_output)
 from cnngrad.errors import UsageError
 from cnngrad.render import TEXT_FORMATS, render_text
 
@@ -22,12 +22,14 @@ EPILOG = """\
   cnngrad backward samples/stackexchange.json --format latex --decimals 4
   cnngrad backward samples/stackexchange-network.json --format csv -o grads.csv
   cnngrad backward samples/pool-ties.json --save-svg pool.svg
+  cnngrad backward samples/stackexchange-network.json --format npz -o result.npz
+  cnngrad backward samples/multichannel.json --full
   cnngrad backward samples/multichannel.json --show-steps
   cnngrad backward --input o.csv --kernel w.csv --delta d.csv --stride 2
   cat problem.json | cnngrad backward -
 """
 
-OUTPUT_FORMATS = ("table", "json", "csv", "latex", "markdown")
+OUTPUT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
 QUICK = "Quick mode (no JSON)"
 
 
@@ -68,6 +70,7 @@ def backward(
                              "full convolution, the rotated kernel, the cropped result, the "
                              "max-pool argmax mask, the avg-pool divisors (table format).")
     ] = False,
+    full: FullOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Every layer's gradients, last layer first: the upstream delta, dE/dw and dE/db, and the
@@ -80,6 +83,8 @@ def backward(
     if show_steps and fmt != "table":
         raise UsageError("it adds to the tables only: use it with --format table",
                          where="--show-steps")
+    if fmt == "npz":
+        require_npz_target(output, exact)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=lr,
                           quick=quick)
     steps = None
@@ -90,19 +95,23 @@ def backward(
     if save_svg is not None:
         from cnngrad.render.tables import backward_report
 
-        write_output(render_svg(backward_report(trace, decimals, steps=steps),
+        write_output(render_svg(backward_report(trace, decimals, steps=steps, full=full),
                                 title="cnngrad backward"),
                      save_svg, spec.input_files, option="--save-svg")
     if fmt == "json":
         from cnngrad.render.json_result import render_json
 
         text = render_json(trace)
+    elif fmt == "npz":
+        from cnngrad.render.npz_result import render_npz
+
+        text = render_npz(trace)
     elif fmt in TEXT_FORMATS:
         text = render_text(fmt, trace, decimals)
     elif fmt == "table":
         from cnngrad.render.tables import backward_report
 
-        text = render_rich(backward_report(trace, decimals, steps=steps),
+        text = render_rich(backward_report(trace, decimals, steps=steps, full=full),
                            to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")

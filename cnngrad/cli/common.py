@@ -7,7 +7,6 @@ import functools
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -80,12 +79,15 @@ def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
-def write_output(text: str, output: Optional[Path], protected: list[Path],
+def write_output(text: str | bytes, output: Optional[Path], protected: list[Path],
                  option: str = "--output") -> None:
     """To stdout, or atomically to a file: a temporary file in the same folder renamed into
     place, so an error never leaves a partial file and an existing one is untouched.
-    ``option`` is what an error names (``--save-svg`` writes through here too)."""
+    ``option`` is what an error names (``--save-svg`` writes through here too).  ``bytes``
+    (an .npz) go to a file only: the caller asks for one."""
     if output is None:
+        if isinstance(text, bytes):
+            raise UsageError("binary output needs a file", where=option)
         try:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -115,14 +117,20 @@ def write_output(text: str, output: Optional[Path], protected: list[Path],
         raise UsageError(f"folder {str(folder)!r} does not exist", where=option,
                          file=str(output))
     try:
+        import tempfile  # only when writing a file: it costs every start-up otherwise
+
         handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                              dir=folder)
     except OSError as exc:
         raise UsageError(f"cannot write there: {exc.strerror}", where=option,
                          file=str(output)) from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(text)
+        else:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+                stream.write(text)
         os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp's 0600 is not what a user expects
         os.replace(temp_name, target)
     except BaseException as exc:
@@ -199,7 +207,13 @@ OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write
 ReportFormatOpt = Annotated[str, typer.Option(
     "--format", "-f", help="table (for people), json (the contract's result, for scripts), "
                            "csv (a '# path' line before each matrix), latex (a bmatrix per "
-                           "tensor) or markdown.")]
+                           "tensor), markdown, or npz (every tensor in one NumPy .npz file "
+                           "under its dotted path; needs -o).")]
+FullOpt = Annotated[bool, typer.Option(
+    "--full", help="Show every value in the tables.  Without it a matrix of more than 20 rows "
+                   "or columns shows its corners around '…' and a min / max / mean / norm "
+                   "line, and a tensor of many grids the first and last few (csv, latex, "
+                   "markdown, json and npz always hold every value).")]
 SaveSvgOpt = Annotated[Optional[Path], typer.Option(
     "--save-svg", help="Also save the table report as an SVG picture (in colour) to this file.",
     dir_okay=False)]
@@ -220,6 +234,18 @@ ProblemArg = Annotated[Optional[str], typer.Argument(
     metavar="PROBLEM", help="The problem file (JSON), or - to read it from standard input. "
                             "Leave it out to build a one-conv problem from --input, --kernel "
                             "and --delta.", show_default=False)]
+
+
+def require_npz_target(output: Optional[Path], exact: bool) -> None:
+    """``--format npz`` writes a binary file of floats: it needs ``-o`` and no ``--exact``
+    (checked before any work)."""
+    if output is None:
+        raise UsageError("npz is a binary file, not for the terminal: give -o FILE",
+                         where="--format", hint="e.g. --format npz -o result.npz")
+    if exact:
+        raise UsageError("an .npz holds floats, not the exact fractions of --exact",
+                         where="--format", hint="drop --exact to save float64 arrays, or use "
+                                                "--format json (exact values as \"p/q\")")
 
 
 def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict):
@@ -263,12 +289,19 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
     import numpy as np
 
-    spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
-    if exact and dtype != "float64":
-        raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
-    # an overflow is reported once, as an error naming the tensor, not as numpy warnings
-    with np.errstate(all="ignore"):
-        trace = run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype))
+    from cnngrad.cli.progress import DelayedProgress
+
+    # a problem that takes more than a second shows a progress bar (a terminal's stderr only):
+    # reading it, then each layer forward, the loss, each layer backward
+    with DelayedProgress() as step:
+        step("reading the problem")
+        spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
+        if exact and dtype != "float64":
+            raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
+        step.total = 2 * len(spec.layers) + 2
+        # an overflow is reported once, as an error naming the tensor, not as numpy warnings
+        with np.errstate(all="ignore"):
+            trace = run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype), progress=step)
     check_finite(trace, dtype)
     return spec, trace
 

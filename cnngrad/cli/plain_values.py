@@ -3,12 +3,13 @@
 Typer (0.2x) turns every option's text into its Python value through a pydantic
 ``TypeAdapter``, built on first use: importing pydantic and building the adapters costs more
 than importing numpy, on every run, for options that are a plain ``str``, ``int``, ``float``
-or ``Path``.  :class:`PlainValuesGroup` (the app's group class) gives each parameter of the
-command being run a :class:`PlainValues` reader: it returns the values whose meaning is beyond
-doubt (``"json"`` for a ``str``, ``"6"`` for an ``int`` within its bounds, a ``Path`` to a file
-that does not exist yet) and hands anything else — an out-of-range number, an existing path
-that typer must check, a spelling it accepts in its own way — to typer's own reader, so every
-value means, and every error reads, exactly what typer makes of it.
+or ``Path``.  :class:`PlainValuesGroup` and :class:`PlainValuesCommand` (the app's group and
+command classes) give each parameter of the command being run a :class:`PlainValues` reader:
+it returns the values whose meaning is beyond doubt (``"json"`` for a ``str``, ``"6"`` for an
+``int`` within its bounds, a ``Path`` to a file that does not exist yet) and hands anything
+else — an out-of-range number, an existing path that typer must check, a spelling it accepts
+in its own way — to typer's own reader, so every value means, and every error reads, exactly
+what typer makes of it.
 
 It relies on typer's lazy ``_runtime_param`` slot; a typer without it is left alone (its own
 reading then applies: correct, only slower).
@@ -16,6 +17,7 @@ reading then applies: correct, only slower).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -37,8 +39,8 @@ class PlainValues:
         self.typer_reader = None
 
     def coerce(self, value, param, ctx):
-        if value is None and not (param.multiple or param.nargs != 1):
-            return None
+        if value is None:  # as typer's own: nothing given, no default
+            return () if param.multiple or param.nargs == -1 else None
         plain = plain_value(self.descriptor.annotation, self.descriptor.parameter_info, value)
         if plain is not _UNSURE:
             return plain
@@ -54,6 +56,9 @@ def plain_value(annotation, info, value):
     ``_UNSURE``."""
     if annotation is str:
         return value if isinstance(value, str) else _UNSURE
+    if annotation == list[str]:  # several file names (check's ANSWERS...)
+        plain = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        return list(value) if plain else _UNSURE
     if annotation is int:
         if isinstance(value, str) and _INT.fullmatch(value):
             value = int(value)
@@ -63,7 +68,7 @@ def plain_value(annotation, info, value):
     if annotation is float:
         if isinstance(value, str) and _FLOAT.fullmatch(value):
             value = float(value)
-        if type(value) is not float or info.clamp:
+        if type(value) is not float or not math.isfinite(value) or info.clamp:
             return _UNSURE
         return value if _within(value, info) else _UNSURE
     if annotation is Path:
@@ -81,9 +86,10 @@ def _within(value, info) -> bool:
             (info.max is None or value <= info.max))
 
 
-def plain_values(command) -> None:
-    """Give each typer parameter of ``command`` a :class:`PlainValues` reader."""
-    for param in getattr(command, "params", ()):
+def plain_values(command, ctx) -> None:
+    """Give each typer parameter of ``command`` (its help option too) a :class:`PlainValues`
+    reader."""
+    for param in command.get_params(ctx):
         descriptor = getattr(param, "type_descriptor", None)
         if descriptor is None or getattr(param, "_runtime_param", _UNSURE) is not None:
             continue  # not typer's lazy reader (another typer), or already built
@@ -91,10 +97,16 @@ def plain_values(command) -> None:
 
 
 class PlainValuesGroup(typer.core.TyperGroup):
-    """The app's group: the command about to run reads its values with :func:`plain_values`."""
+    """The app's group class: reads its own options with :class:`PlainValues`."""
 
-    def resolve_command(self, ctx, args):
-        name, command, rest = super().resolve_command(ctx, args)
-        if command is not None:
-            plain_values(command)
-        return name, command, rest
+    def parse_args(self, ctx, args):
+        plain_values(self, ctx)
+        return super().parse_args(ctx, args)
+
+
+class PlainValuesCommand(typer.core.TyperCommand):
+    """Every command's class: reads its options with :class:`PlainValues`."""
+
+    def parse_args(self, ctx, args):
+        plain_values(self, ctx)
+        return super().parse_args(ctx, args)

@@ -284,31 +284,32 @@ def _view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return buffer[:int(np.prod(shape))].reshape(shape)
 
 
-def _im2col(source: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-            dilation: tuple[int, int], corner: tuple[int, int], cols: np.ndarray) -> None:
+def _im2col(source: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int],
+            corner: tuple[int, int], cols: np.ndarray) -> None:
     """cols[b, c, m, n, i, j] = source[b, c, r0 + i·s + m·d, c0 + j·s + n·d], one copy per tap.
 
     ``cols`` has shape (B, C, kh, kw, rows, columns); (r0, c0) is ``corner``.
     """
-    rows, columns = cols.shape[-2:]
-    for m in range(kernel[0]):
-        top = corner[0] + m * dilation[0]
-        for n in range(kernel[1]):
-            left = corner[1] + n * dilation[1]
-            cols[:, :, m, n] = source[:, :, top:top + stride[0] * (rows - 1) + 1:stride[0],
-                                      left:left + stride[1] * (columns - 1) + 1:stride[1]]
+    for (m, n), (rows, columns) in _tap_windows(cols.shape, stride, dilation, corner):
+        cols[:, :, m, n] = source[:, :, rows, columns]
 
 
-def _col2im(cols: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-            dilation: tuple[int, int], corner: tuple[int, int], target: np.ndarray) -> None:
+def _col2im(cols: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int],
+            corner: tuple[int, int], target: np.ndarray) -> None:
     """The adjoint of :func:`_im2col`: add each tap's column deltas onto the cells it read."""
-    rows, columns = cols.shape[-2:]
-    for m in range(kernel[0]):
+    for (m, n), (rows, columns) in _tap_windows(cols.shape, stride, dilation, corner):
+        target[:, :, rows, columns] += cols[:, :, m, n]
+
+
+def _tap_windows(cols_shape, stride, dilation, corner):
+    """For each kernel tap (m, n), the source rows and columns its column block reads."""
+    kh, kw, rows, columns = cols_shape[-4:]
+    for m in range(kh):
         top = corner[0] + m * dilation[0]
-        for n in range(kernel[1]):
+        for n in range(kw):
             left = corner[1] + n * dilation[1]
-            target[:, :, top:top + stride[0] * (rows - 1) + 1:stride[0],
-                   left:left + stride[1] * (columns - 1) + 1:stride[1]] += cols[:, :, m, n]
+            yield (m, n), (slice(top, top + stride[0] * (rows - 1) + 1, stride[0]),
+                           slice(left, left + stride[1] * (columns - 1) + 1, stride[1]))
 
 
 def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
@@ -341,7 +342,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
 
     Notes
     -----
-    y[n, f, i, j] = Σ_c Σ_m Σ_n w[f, c, m, n] · xpad[n, g·C/groups + c, i·s + m·d, j·s + n·d] + b
+    y[n, f, i, j] = Σ_c Σ_p Σ_q w[f, c, p, q] · xpad[n, g·C/groups + c, i·s + p·d, j·s + q·d] + b
     with g = f // (F/groups), and per axis H' = floor((H + pad_total − d·(k − 1) − 1) / s) + 1.
     """
     x, w = np.asarray(x), np.asarray(w)
@@ -351,23 +352,20 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         _check_bias(b, geo)
     dtype = _common_dtype(x, w, b)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    cg, fg, taps = geo.c_group, geo.f_group, geo.c_group * geo.kh * geo.kw
-    kernel, w_out = (geo.kh, geo.kw), geo.w_out
-    w_mat = w.reshape(geo.groups, fg, taps)
-    y = np.empty((geo.n, geo.f, geo.h_out * w_out), dtype=dtype)
-    tiling = _tiling(geo.n, geo.h_out, taps * w_out, dtype.itemsize)
-    cols_buffer = np.empty(tiling.images * tiling.rows * taps * w_out, dtype)
+    groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
+    w_mat = w.reshape(groups, geo.f_group, taps)
+    y = np.empty(geo.out_shape, dtype=dtype)
+    y_mat = y.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
+    tiling = _tiling(geo.n, geo.h_out, geo.c * geo.kh * geo.kw * w_out, dtype.itemsize)
+    cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out, dtype)
     for start, stop in tiling.chunks(geo.n):
         x_padded = _pad_chunk(x[start:stop], geo)
         for row, row_end in tiling.row_blocks(geo.h_out):
-            cols = _view(cols_buffer, (stop - start, cg) + kernel + (row_end - row, w_out))
-            for g in range(geo.groups):
-                _im2col(x_padded[:, g * cg:(g + 1) * cg], kernel, geo.stride, geo.dilation,
-                        (row * geo.stride[0], 0), cols)
-                # (F/G, taps) @ (B, taps, cells) -> (B, F/G, cells), already y's layout
-                np.matmul(w_mat[g], cols.reshape(stop - start, taps, -1),
-                          out=y[start:stop, g * fg:(g + 1) * fg, row * w_out:row_end * w_out])
-    y = y.reshape(geo.out_shape)
+            cols = _view(cols_buffer, (stop - start, geo.c, geo.kh, geo.kw, row_end - row, w_out))
+            _im2col(x_padded, geo.stride, geo.dilation, (row * geo.stride[0], 0), cols)
+            # (G, F/G, taps) @ (B, G, taps, cells) -> (B, G, F/G, cells): already y's layout
+            np.matmul(w_mat, cols.reshape(stop - start, groups, taps, -1),
+                      out=y_mat[start:stop, :, :, row * w_out:row_end * w_out])
     if b is not None:
         b = b.astype(dtype, copy=False)
         y += b[:, None, None] if b.ndim == 1 else b
@@ -398,10 +396,10 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
 
     Notes
     -----
-    With cols the im2col matrix of xpad: dw = Σ_images delta · colsᵀ.  The delta of xpad is
-    col2im(wᵀ · delta); with stride 1 it is computed instead as the correlation of delta,
-    zero-padded by d·(k − 1), with the kernel rotated 180° (no col2im pass).  Then
-    dx = pad2d_backward(dxpad).  H' and W' as in the forward pass,
+    With cols the im2col matrix of xpad (y = w · cols): dw = Σ_images delta · colsᵀ and the
+    delta of xpad is col2im(wᵀ · delta); with stride 1 it is computed instead as the
+    correlation of delta, zero-padded by d·(k − 1), with the kernel rotated 180° (no col2im
+    pass).  Then dx = pad2d_backward(dxpad).  H' and W' as in the forward pass,
     floor((H + pad_total − d·(k − 1) − 1) / s) + 1.
     """
     x, w, delta = np.asarray(x), np.asarray(w), np.asarray(delta)
@@ -413,8 +411,8 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     # y = Σ w·x + b: each output cell has dy/db_f = 1
     db = delta.sum(axis=(0, 2, 3))
     dw = _kernel_grad(x, delta, geo)
-    # the transposed product pays off when the column deltas (C/G·k² per cell) are not much
-    # bigger than the delta columns (F/G·k² per cell) it builds instead
+    # the rotated-kernel correlation pays off when its delta columns (F/G·k² per cell) are
+    # not much bigger than the column deltas (C/G·k² per cell) col2im would add back
     if geo.stride == (1, 1) and geo.f_group <= 2 * geo.c_group:
         dx = _input_grad_stride1(w, delta, geo)
     else:
@@ -424,49 +422,47 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
 
 def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
     """dE/dw = Σ_images delta · colsᵀ, tile by tile."""
-    cg, fg, taps = geo.c_group, geo.f_group, geo.c_group * geo.kh * geo.kw
-    kernel, w_out = (geo.kh, geo.kw), geo.w_out
-    delta_mat = delta.reshape(geo.n, geo.f, geo.h_out * w_out)
-    dw = zeros_like_dtype((geo.groups, fg, taps), delta)
-    # the product below holds one (F/G, taps) gradient per image of the tile
-    tiling = _tiling(geo.n, geo.h_out, taps * w_out, delta.dtype.itemsize, fg * taps)
-    cols_buffer = np.empty(tiling.images * tiling.rows * taps * w_out, delta.dtype)
+    groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
+    delta_mat = delta.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
+    dw = zeros_like_dtype((groups, geo.f_group, taps), delta)
+    # the product below holds one (F, C/G·k²) gradient per image of the tile
+    tiling = _tiling(geo.n, geo.h_out, geo.c * geo.kh * geo.kw * w_out, delta.dtype.itemsize,
+                     geo.f * taps)
+    cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
+                           delta.dtype)
     for start, stop in tiling.chunks(geo.n):
         x_padded = _pad_chunk(x[start:stop], geo)
         for row, row_end in tiling.row_blocks(geo.h_out):
-            cols = _view(cols_buffer, (stop - start, cg) + kernel + (row_end - row, w_out))
-            cols_mat = cols.reshape(stop - start, taps, -1)
-            for g in range(geo.groups):
-                _im2col(x_padded[:, g * cg:(g + 1) * cg], kernel, geo.stride, geo.dilation,
-                        (row * geo.stride[0], 0), cols)
-                delta_g = delta_mat[start:stop, g * fg:(g + 1) * fg, row * w_out:row_end * w_out]
-                # y = w·cols: dE/dw = delta·colsᵀ, summed over the images
-                dw[g] += np.matmul(delta_g, cols_mat.transpose(0, 2, 1)).sum(axis=0)
-    return dw.reshape(geo.f, cg, geo.kh, geo.kw)
+            cols = _view(cols_buffer, (stop - start, geo.c, geo.kh, geo.kw, row_end - row, w_out))
+            _im2col(x_padded, geo.stride, geo.dilation, (row * geo.stride[0], 0), cols)
+            cols_mat = cols.reshape(stop - start, groups, taps, -1)
+            delta_tile = delta_mat[start:stop, :, :, row * w_out:row_end * w_out]
+            # y = w·cols: dE/dw = delta·colsᵀ, summed over the images
+            dw += np.matmul(delta_tile, cols_mat.swapaxes(-1, -2)).sum(axis=0)
+    return dw.reshape(geo.f, geo.c_group, geo.kh, geo.kw)
 
 
 def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
     """dE/dx = pad2d_backward(col2im(wᵀ · delta)), tile by tile."""
-    cg, fg, taps = geo.c_group, geo.f_group, geo.c_group * geo.kh * geo.kw
-    kernel, w_out = (geo.kh, geo.kw), geo.w_out
-    w_mat_t = w.reshape(geo.groups, fg, taps).transpose(0, 2, 1)
-    delta_mat = delta.reshape(geo.n, geo.f, geo.h_out * w_out)
+    groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
+    w_mat_t = w.reshape(groups, geo.f_group, taps).swapaxes(-1, -2)
+    delta_mat = delta.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
     padded = geo.sides != (0, 0, 0, 0)
     dx = zeros_like_dtype((geo.n, geo.c, geo.h, geo.w), delta)
-    tiling = _tiling(geo.n, geo.h_out, taps * w_out, delta.dtype.itemsize)
-    dcols_buffer = np.empty(tiling.images * tiling.rows * taps * w_out, delta.dtype)
+    tiling = _tiling(geo.n, geo.h_out, geo.c * geo.kh * geo.kw * w_out, delta.dtype.itemsize)
+    dcols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
+                            delta.dtype)
     for start, stop in tiling.chunks(geo.n):
         # without padding, xpad is x and its delta is dx itself
         delta_padded = (zeros_like_dtype((stop - start, geo.c) + geo.padded_hw, delta) if padded
                         else dx[start:stop])
         for row, row_end in tiling.row_blocks(geo.h_out):
-            dcols = _view(dcols_buffer, (stop - start, cg) + kernel + (row_end - row, w_out))
-            for g in range(geo.groups):
-                delta_g = delta_mat[start:stop, g * fg:(g + 1) * fg, row * w_out:row_end * w_out]
-                # y = w·cols: dE/dcols = wᵀ·delta
-                np.matmul(w_mat_t[g], delta_g, out=dcols.reshape(stop - start, taps, -1))
-                _col2im(dcols, kernel, geo.stride, geo.dilation, (row * geo.stride[0], 0),
-                        delta_padded[:, g * cg:(g + 1) * cg])
+            dcols = _view(dcols_buffer,
+                          (stop - start, geo.c, geo.kh, geo.kw, row_end - row, w_out))
+            # y = w·cols: dE/dcols = wᵀ·delta
+            np.matmul(w_mat_t, delta_mat[start:stop, :, :, row * w_out:row_end * w_out],
+                      out=dcols.reshape(stop - start, groups, taps, -1))
+            _col2im(dcols, geo.stride, geo.dilation, (row * geo.stride[0], 0), delta_padded)
         if padded:
             dx[start:stop] = pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
     return dx
@@ -476,14 +472,14 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.
     """dE/dx for stride 1 as a correlation of the zero-padded delta with the rotated kernel.
 
     dxpad[b, c, r, q] = Σ_f Σ_m Σ_n w[f, c, kh−1−m, kw−1−n] · δpad[b, f, r + m·dh, q + n·dw]
-    with δpad = delta zero-padded by d·(k − 1) on both sides of each axis.  With zero padding
-    only the input's own cells are computed, straight into dx.
+    (f in c's group) with δpad = delta zero-padded by d·(k − 1) on both sides of each axis.
+    With zero padding only the input's own cells are computed, straight into dx.
     """
-    cg, fg, taps = geo.c_group, geo.f_group, geo.f_group * geo.kh * geo.kw
-    kernel, (dh, dw_) = (geo.kh, geo.kw), geo.dilation
-    # rotated and transposed: (G, C/G, F/G·kh·kw)
-    w_rot = (w[:, :, ::-1, ::-1].reshape(geo.groups, fg, cg, geo.kh, geo.kw)
-             .transpose(0, 2, 1, 3, 4).reshape(geo.groups, cg, taps))
+    groups, cg, fg = geo.groups, geo.c_group, geo.f_group
+    taps, (dh, dw_) = fg * geo.kh * geo.kw, geo.dilation
+    # rotated, filters and channels swapped within each group: (G, C/G, F/G·kh·kw)
+    w_rot = (w[:, :, ::-1, ::-1].reshape(groups, fg, cg, geo.kh, geo.kw)
+             .swapaxes(1, 2).reshape(groups, cg, taps))
     delta_sides = (dh * (geo.kh - 1),) * 2 + (dw_ * (geo.kw - 1),) * 2
     dx = np.empty((geo.n, geo.c, geo.h, geo.w), dtype=delta.dtype)
     if geo.mode == "zeros":
@@ -491,25 +487,24 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.
         (out_h, out_w), corner = (geo.h, geo.w), (geo.sides[0], geo.sides[2])
     else:
         (out_h, out_w), corner = geo.padded_hw, (0, 0)
-    tiling = _tiling(geo.n, out_h, taps * out_w, delta.dtype.itemsize)
-    cols_buffer = np.empty(tiling.images * tiling.rows * taps * out_w, delta.dtype)
+    tiling = _tiling(geo.n, out_h, geo.f * geo.kh * geo.kw * out_w, delta.dtype.itemsize)
+    cols_buffer = np.empty(tiling.images * tiling.rows * geo.f * geo.kh * geo.kw * out_w,
+                           delta.dtype)
     for start, stop in tiling.chunks(geo.n):
         size = stop - start
         delta_padded = pad2d(delta[start:stop], delta_sides, "zeros")
         if geo.mode == "zeros":
-            target = dx[start:stop].reshape(size, geo.c, out_h * out_w)
+            target = dx[start:stop]
         else:
-            target = np.empty((size, geo.c, out_h * out_w), dtype=delta.dtype)
+            target = np.empty((size, geo.c) + geo.padded_hw, dtype=delta.dtype)
+        target_mat = target.reshape(size, groups, cg, out_h * out_w)
         for row, row_end in tiling.row_blocks(out_h):
-            cols = _view(cols_buffer, (size, fg) + kernel + (row_end - row, out_w))
-            for g in range(geo.groups):
-                _im2col(delta_padded[:, g * fg:(g + 1) * fg], kernel, (1, 1), geo.dilation,
-                        (corner[0] + row, corner[1]), cols)
-                np.matmul(w_rot[g], cols.reshape(size, taps, -1),
-                          out=target[:, g * cg:(g + 1) * cg, row * out_w:row_end * out_w])
+            cols = _view(cols_buffer, (size, geo.f, geo.kh, geo.kw, row_end - row, out_w))
+            _im2col(delta_padded, (1, 1), geo.dilation, (corner[0] + row, corner[1]), cols)
+            np.matmul(w_rot, cols.reshape(size, groups, taps, -1),
+                      out=target_mat[:, :, :, row * out_w:row_end * out_w])
         if geo.mode != "zeros":
-            dx[start:stop] = pad2d_backward(target.reshape((size, geo.c) + geo.padded_hw),
-                                            geo.sides, geo.mode, (geo.h, geo.w))
+            dx[start:stop] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
     return dx
 
 
@@ -535,7 +530,7 @@ def _source_naive(p: int, size: int, before: int, mode: str) -> int | None:
 
 
 def _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
-    """Yield (n, f, i, j, input index or None, w index) for every product in the sum."""
+    """Yield (y index, x index or None for a zero-padded cell, w index) for every product."""
     geo = _geometry(np.shape(x), np.shape(w), stride, padding, dilation, groups, padding_mode)
     top, _, left, _ = geo.sides
     for n in range(geo.n):
@@ -560,13 +555,15 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1
     """Plain-loop reference for :func:`conv2d_forward` (same arguments and result)."""
     x, w = np.asarray(x), np.asarray(w)
     geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
-    dtype = _common_dtype(x, w, None if b is None else np.asarray(b))
+    b = None if b is None else np.asarray(b)
+    if b is not None:
+        _check_bias(b, geo)
+    dtype = _common_dtype(x, w, b)
     y = zeros_like_dtype(geo.out_shape, np.empty(0, dtype))
     for out, source, tap in _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
         if source is not None:
             y[out] += w[tap] * x[source]
     if b is not None:
-        b = np.asarray(b)
         for n, f, i, j in np.ndindex(*geo.out_shape):
             y[n, f, i, j] += b[f] if b.ndim == 1 else b[f, i, j]
     return y

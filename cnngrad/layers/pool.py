@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -196,6 +195,9 @@ def _for_each_chunk(work: Callable[[int, int], None], n_maps: int, map_bytes: in
         for start, stop in chunks:
             work(start, stop)
         return
+    # imported here: concurrent.futures (and the logging it brings) costs every start-up
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for _ in pool.map(lambda chunk: work(*chunk), chunks):
             pass

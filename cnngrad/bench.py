@@ -1,0 +1,608 @@
+"""The speed benchmark of the library kernels: ``python -m cnngrad.bench``.
+
+Each case times cnngrad against a reference in one run, alternating the two after a warm-up,
+and reports median times, the median of the per-pair ratios, the target ratio, GFLOP/s and
+their share of a matrix-product peak measured in the same run, and the working memory.
+
+- Convolution: cnngrad's ``conv2d_forward`` then ``conv2d_backward`` (y, then dx, dw, db)
+  against torch's ``conv2d`` with ``requires_grad`` on x, w, b and ``y.backward(delta)``.
+- Pooling: cnngrad's backward pass straight from (x, delta) (it finds the maxima itself)
+  against torch's forward + backward.
+
+The reference is torch when it is installed (the ``bench`` extra: ``pip install
+'cnngrad[bench]'``), with as many threads as this process has cores; numpy's BLAS keeps its own
+thread pool, reported beside it.  Without torch the reference is the plain-loop ``_naive``
+kernels, which are slow, so every case is scaled down and the targets do not apply.
+
+Working memory is measured per case in a fresh subprocess: the peak of numpy's allocations
+(numpy reports them to :mod:`tracemalloc`) and the growth of the peak resident set size, each
+beyond the inputs and outputs, flagged above :data:`WORK_LIMIT_MIB`.
+
+Not part of the tests' pass/fail: ``--quick`` (tiny sizes) is the smoke the tests run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: The working-memory budget beyond the inputs and outputs, whatever the batch size.
+WORK_LIMIT_MIB = 64
+
+DTYPES = ("float64", "float32")
+REFERENCES = ("auto", "torch", "naive")
+KINDS = ("conv", "maxpool", "avgpool")
+
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: (N, C, H, W) → F filters (conv) or C maps (pools), a k×k window."""
+
+    kind: str  # one of KINDS
+    shape: tuple[int, int, int, int]  # (N, C, H, W)
+    filters: int  # F for conv; C again for pools
+    k: int
+    stride: int
+    padding: int
+    targets: dict[str, float]  # dtype -> cnngrad time / torch time it should stay under
+
+    @property
+    def output_hw(self) -> tuple[int, int]:
+        from cnngrad.layers._common import conv_output_size, pool_output_size
+
+        n, c, h, w = self.shape
+        if self.kind == "conv":
+            return tuple(conv_output_size(size, self.padding, self.padding, self.k, self.stride)
+                         for size in (h, w))
+        elif self.kind in ("maxpool", "avgpool"):
+            return tuple(pool_output_size(size, self.padding, self.k, self.stride, False)
+                         for size in (h, w))
+        else:
+            raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
+
+    @property
+    def label(self) -> str:
+        dims = ",".join(str(d) for d in self.shape)
+        window = f"{self.k}×{self.k}"
+        if self.kind == "conv":
+            return f"conv {dims} → {self.filters}, {window}, s{self.stride}, p{self.padding}"
+        pad = f" p{self.padding}" if self.padding else ""
+        return f"{self.kind} {dims}, {window}/{self.stride}{pad}"
+
+    @property
+    def flops(self) -> int:
+        """Multiply-adds ×2 of the forward product and the two backward ones (convolution)."""
+        if self.kind != "conv":
+            return 0
+        n, c, _, _ = self.shape
+        h_out, w_out = self.output_hw
+        return 3 * 2 * n * self.filters * c * self.k * self.k * h_out * w_out
+
+
+#: The cases of the issue, at full size, with their targets (cnngrad time / torch time).
+CASES: dict[str, Case] = {
+    "conv-64": Case("conv", (8, 16, 64, 64), 32, 3, 1, 1, {"float64": 0.8, "float32": 2.0}),
+    "conv-56": Case("conv", (32, 64, 56, 56), 64, 3, 1, 1, {"float64": 0.8, "float32": 1.5}),
+    "conv-224": Case("conv", (4, 3, 224, 224), 64, 7, 2, 3, {"float64": 0.8, "float32": 1.2}),
+    "maxpool": Case("maxpool", (32, 64, 112, 112), 64, 2, 2, 0, {"float64": 0.7, "float32": 0.7}),
+    "avgpool": Case("avgpool", (32, 64, 112, 112), 64, 3, 2, 1, {"float64": 1.0, "float32": 1.0}),
+}
+
+#: The same cases scaled down: for --quick, and for the plain-loop references (no torch).
+SMALL_SHAPES: dict[str, tuple[tuple[int, int, int, int], int]] = {
+    "conv-64": ((1, 2, 8, 8), 4),
+    "conv-56": ((1, 4, 7, 7), 4),
+    "conv-224": ((1, 3, 16, 16), 4),
+    "maxpool": ((1, 4, 16, 16), 4),
+    "avgpool": ((1, 4, 16, 16), 4),
+}
+
+
+def case_for(name: str, small: bool) -> Case:
+    if name not in CASES:
+        raise ValueError(f"case must be one of {', '.join(CASES)}; got {name!r}")
+    case = CASES[name]
+    if not small:
+        return case
+    shape, filters = SMALL_SHAPES[name]
+    return replace(case, shape=shape, filters=filters)
+
+
+# --------------------------------------------------------------------------------------
+# the operations timed
+
+
+@dataclass
+class Operands:
+    x: np.ndarray
+    delta: np.ndarray
+    w: np.ndarray | None = None
+    b: np.ndarray | None = None
+
+
+def make_operands(case: Case, dtype: str, seed: int = 0) -> Operands:
+    # drawn straight in the dtype: no float64 temporary to inflate the memory baseline
+    rng = np.random.default_rng(seed)
+    n, c, _, _ = case.shape
+    delta_shape = (n, case.filters) + case.output_hw
+    x = rng.standard_normal(case.shape, dtype=dtype)
+    delta = rng.standard_normal(delta_shape, dtype=dtype)
+    if case.kind != "conv":
+        return Operands(x, delta)
+    w = rng.standard_normal((case.filters, c, case.k, case.k), dtype=dtype)
+    b = rng.standard_normal(case.filters, dtype=dtype)
+    return Operands(x, delta, w, b)
+
+
+Run = Callable[[], tuple[np.ndarray, ...]]
+
+
+def cnngrad_run(case: Case, ops: Operands, naive: bool = False) -> Run:
+    """cnngrad's work for a case; returns the outputs (conv: y, dx, dw, db; pools: dx)."""
+    from cnngrad.layers import conv, pool
+
+    k, s, p = case.k, case.stride, case.padding
+    if case.kind == "conv":
+        forward = conv.conv2d_forward_naive if naive else conv.conv2d_forward
+        backward = conv.conv2d_backward_naive if naive else conv.conv2d_backward
+
+        def run_conv():
+            y = forward(ops.x, ops.w, ops.b, s, p)
+            return (y, *backward(ops.x, ops.w, ops.delta, s, p))
+
+        return run_conv
+    elif case.kind == "maxpool":
+        backward = pool.maxpool2d_backward_naive if naive else pool.maxpool2d_backward
+        return lambda: (backward(ops.x, ops.delta, k, s, p),)
+    elif case.kind == "avgpool":
+        backward = pool.avgpool2d_backward_naive if naive else pool.avgpool2d_backward
+        return lambda: (backward(ops.x, ops.delta, k, s, p),)
+    else:
+        raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {case.kind!r}")
+
+
+def torch_run(torch, case: Case, ops: Operands) -> Run:
+    """torch's forward + backward for a case; returns the gradients (conv: dx, dw, db)."""
+    functional = torch.nn.functional
+    k, s, p = case.k, case.stride, case.padding
+    x = torch.from_numpy(ops.x).requires_grad_()
+    delta = torch.from_numpy(ops.delta)
+    if case.kind == "conv":
+        w = torch.from_numpy(ops.w).requires_grad_()
+        b = torch.from_numpy(ops.b).requires_grad_()
+
+        def run_conv():
+            x.grad = w.grad = b.grad = None
+            functional.conv2d(x, w, b, s, p).backward(delta)
+            return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
+
+        return run_conv
+    elif case.kind == "maxpool":
+        def run_max():
+            x.grad = None
+            functional.max_pool2d(x, k, s, p).backward(delta)
+            return (x.grad.numpy(),)
+
+        return run_max
+    elif case.kind == "avgpool":
+        def run_avg():
+            x.grad = None
+            functional.avg_pool2d(x, k, s, p).backward(delta)
+            return (x.grad.numpy(),)
+
+        return run_avg
+    else:
+        raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {case.kind!r}")
+
+
+def gradients(case: Case, outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """The gradients among a cnngrad run's outputs (a conv run also returns y first)."""
+    return outputs[1:] if case.kind == "conv" else outputs
+
+
+def relative_difference(ours: Sequence[np.ndarray], theirs: Sequence[np.ndarray]) -> float:
+    """max |ours − theirs| / max |theirs| over all the gradients."""
+    worst = 0.0
+    for a, b in zip(ours, theirs):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        scale = max(float(np.max(np.abs(b))), np.finfo(np.float64).tiny)
+        worst = max(worst, float(np.max(np.abs(a - b))) / scale)
+    return worst
+
+
+# --------------------------------------------------------------------------------------
+# timing
+
+
+#: Pause before each timed call.  OpenBLAS's and torch's worker threads busy-wait for a while
+#: (about 0.1 s) after a call; on a machine with few cores the spinning threads of one library
+#: would steal the cores from the other, slowing a small torch call a hundredfold.
+SETTLE_SECONDS = 0.25
+
+
+def _seconds(run: Run, settle: float = 0.0) -> float:
+    if settle:
+        time.sleep(settle)
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+@dataclass
+class Timing:
+    ours: float  # median seconds
+    reference: float
+    ratio: float  # median of the per-pair ratios
+
+
+def time_pairs(ours: Run, reference: Run, repeat: int, settle: float = SETTLE_SECONDS) -> Timing:
+    """Warm-up, then ``repeat`` pairs, cnngrad then the reference, each after a pause."""
+    ours(), reference()
+    # arrays are freed by reference counting; a collection pass over torch's many objects
+    # would take longer than a small case
+    gc.collect()
+    gc.disable()
+    try:
+        pairs = [(_seconds(ours, settle), _seconds(reference, settle)) for _ in range(repeat)]
+    finally:
+        gc.enable()
+    return Timing(statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
+                  statistics.median(a / b for a, b in pairs))
+
+
+def matmul_peak(dtype: str, size: int) -> float:
+    """GFLOP/s of a size×size np.matmul: the best of three after a warm-up."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((size, size), dtype=dtype)
+    b = rng.standard_normal((size, size), dtype=dtype)
+    np.matmul(a, b)
+    best = min(_seconds(lambda: (np.matmul(a, b),)) for _ in range(3))
+    return 2 * size**3 / best / 1e9
+
+
+# --------------------------------------------------------------------------------------
+# threads
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average: other work running makes the times noisy."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def blas_threads() -> int | None:
+    """The thread count of the OpenBLAS numpy loaded, or None when it cannot be asked."""
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        return None
+    libraries = {line.split()[-1] for line in maps.read_text().splitlines()
+                 if "openblas" in line.lower() and ".so" in line}
+    for library in sorted(libraries):
+        try:
+            handle = ctypes.CDLL(library)
+        except OSError:
+            continue
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                       "openblas_get_num_threads"):
+            getter = getattr(handle, symbol, None)
+            if getter is not None:
+                getter.restype = ctypes.c_int
+                return int(getter())
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# working memory, in a fresh process per case
+
+
+def _resident_kib(field: str) -> int | None:
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Start the peak resident set size afresh from the current one (Linux ≥ 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_kib() -> int:
+    peak = _resident_kib("VmHWM")
+    if peak is not None:
+        return peak
+    scale = 1 if sys.platform.startswith("linux") else 1 / 1024  # macOS reports bytes
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
+
+
+def memory_probe(case: Case, dtype: str) -> dict[str, float]:
+    """Run cnngrad's work for a case twice: once for the peak RSS, once under tracemalloc.
+
+    Returns MiB: ``work`` (numpy's allocations at their peak beyond the inputs and outputs),
+    ``rss_peak`` (this process's peak resident set) and ``rss_growth`` (its growth during the
+    run beyond the outputs).
+    """
+    ops = make_operands(case, dtype)
+    run = cnngrad_run(case, ops)
+    # BLAS starts its threads and buffers on a first product: not the kernel's working memory
+    np.matmul(np.ones((256, 256), dtype), np.ones((256, 256), dtype))
+    gc.collect()
+    _reset_peak_rss()
+    before = _resident_kib("VmRSS") or _peak_rss_kib()
+    outputs = run()
+    peak = _peak_rss_kib()
+    output_bytes = sum(a.nbytes for a in outputs)
+    del outputs
+    gc.collect()
+    tracemalloc.start()
+    outputs = run()
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"work": (traced_peak - output_bytes) / MIB, "rss_peak": peak / 1024,
+            "rss_growth": max(0.0, (peak - before) * 1024 - output_bytes) / MIB}
+
+
+def measure_memory(runs: Sequence[tuple[str, str]], small: bool) -> list[dict[str, float] | None]:
+    """:func:`memory_probe` of each (case, dtype) in one fresh interpreter (a peak RSS is a
+    whole process's; call it once per case for RSS figures free of an earlier run's heap)."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "cnngrad.bench"]
+    for name, dtype in runs:
+        command += ["--memory-probe", f"{name}:{dtype}"]
+    if small:
+        command.append("--small")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    if done.returncode != 0:
+        return [None] * len(runs)
+    return json.loads(done.stdout)
+
+
+# --------------------------------------------------------------------------------------
+# the table
+
+
+@dataclass
+class Row:
+    name: str
+    label: str
+    dtype: str
+    ours_s: float
+    reference_s: float
+    ratio: float
+    target: float | None
+    gflops: float | None
+    peak_share: float | None
+    difference: float
+    memory: dict[str, float] | None
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.ratio <= self.target
+
+    @property
+    def memory_ok(self) -> bool | None:
+        if self.memory is None:
+            return None
+        return max(self.memory["work"], self.memory["rss_growth"]) <= WORK_LIMIT_MIB
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"case": self.name, "label": self.label, "dtype": self.dtype,
+                "cnngrad_s": self.ours_s, "reference_s": self.reference_s, "ratio": self.ratio,
+                "target": self.target, "met": self.met, "gflops": self.gflops,
+                "peak_share": self.peak_share, "max_rel_difference": self.difference,
+                "memory_mib": self.memory, "memory_ok": self.memory_ok}
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:.3g} ms" if ms < 1000 else f"{ms:,.0f} ms"
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else (" ✓" if ok else " ✗")
+
+
+def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
+    reference = info["reference_name"]
+    header = ["case", "dtype", "cnngrad", reference, "ratio", "target", "GFLOP/s", "% peak",
+              "work MiB", "RSS MiB", "rel diff"]
+    body = []
+    for row in rows:
+        memory = row.memory
+        body.append([
+            row.label, row.dtype, _ms(row.ours_s), _ms(row.reference_s), f"{row.ratio:.2f}",
+            "—" if row.target is None else f"≤ {row.target:g}{_mark(row.met)}",
+            "—" if row.gflops is None else f"{row.gflops:.1f}",
+            "—" if row.peak_share is None else f"{100 * row.peak_share:.0f}%",
+            "?" if memory is None else f"{memory['work']:.1f}{_mark(row.memory_ok)}",
+            "?" if memory is None else f"{memory['rss_peak']:.0f} (+{memory['rss_growth']:.0f})",
+            f"{row.difference:.1e}",
+        ])
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    right = set(range(2, len(header)))
+
+    def line(cells):
+        return "  ".join(cell.rjust(width) if i in right else cell.ljust(width)
+                         for i, (cell, width) in enumerate(zip(cells, widths))).rstrip()
+
+    peaks = ", ".join(f"{dtype} {gflops:.1f} GFLOP/s" for dtype, gflops in info["matmul_peak"].items())
+    threads = info["threads"]
+    lines = [
+        f"cnngrad bench · cnngrad {info['cnngrad']} against {reference}, "
+        f"median of {info['repeat']} alternating runs after a warm-up",
+        f"conv: forward + backward (y, dx, dw, db) against {info['reference_conv']}; "
+        f"pools: cnngrad's backward from (x, delta) against {info['reference_pool']}",
+        f"threads: {info['cores']} cores; numpy {np.__version__} BLAS "
+        f"{threads['blas'] if threads['blas'] is not None else '?'}; cnngrad pooling "
+        f"{threads['cnngrad_pool']}" + (f"; torch {threads['torch']}" if 'torch' in threads else ""),
+        f"matmul peak ({info['matmul_size']}² np.matmul): {peaks}; % peak is of the same dtype's",
+    ]
+    load = info["load_average"]
+    if load is not None:
+        # the run's own threads raise the load: only the figure from before it tells
+        lines.append(f"load average before the run: {load:.2f}"
+                     + (" (a busy machine: the times are noisy)" if load > 0.5 else ""))
+    lines += [f"note: {note}" for note in info["notes"]]
+    lines += ["", line(header), line(["─" * w for w in widths]), *map(line, body), ""]
+    lines.append(f"ratio = cnngrad time / {reference} time (median of the per-pair ratios); "
+                 f"GFLOP/s = 3·2·N·F·C/g·kh·kw·H'·W' / time")
+    lines.append(f"work MiB = numpy's peak allocations beyond inputs and outputs (✗ above "
+                 f"{WORK_LIMIT_MIB} MiB); RSS MiB = a fresh process's peak resident set "
+                 f"(+ its growth beyond inputs and outputs)")
+    lines.append(f"this run's peak RSS: {info['peak_rss_mib']:.0f} MiB")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cnngrad.bench",
+        description="Time cnngrad's convolution and pooling kernels against torch (or, "
+                    "without torch, against the plain-loop references on scaled-down sizes).")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and 3 repetitions: a smoke test, not a measurement")
+    parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both")
+    parser.add_argument("--case", action="append", choices=tuple(CASES),
+                        help="run only this case (repeatable); default: all")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed pairs per case after the warm-up (default 5; 3 with --quick)")
+    parser.add_argument("--reference", choices=REFERENCES, default="auto",
+                        help="torch, the naive loops, or torch when installed (default)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the working-memory subprocesses")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--memory-probe", metavar="CASE:DTYPE", action="append",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--small", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.memory_probe:
+        # internal: the working memory of cases, in this fresh process
+        probes = [run.split(":") for run in args.memory_probe]
+        print(json.dumps([memory_probe(case_for(name, args.small), dtype) for name, dtype in probes]))
+        return 0
+    repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
+    if repeat < 1:
+        parser.error(f"--repeat must be ≥ 1, got {repeat}")
+
+    torch = None if args.reference == "naive" else _import_torch()
+    if args.reference == "torch" and torch is None:
+        parser.error("--reference torch: torch is not installed (pip install 'cnngrad[bench]')")
+    naive = torch is None
+    small = args.quick or naive
+    dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
+    names = args.case or list(CASES)
+
+    from cnngrad import __version__
+    from cnngrad.layers import pool
+
+    threads: dict[str, Any] = {"blas": None, "cnngrad_pool": pool._threads()}
+    notes = []
+    if torch is not None:
+        torch.set_num_threads(cores())
+        threads["torch"] = torch.get_num_threads()
+        reference_name = "torch"
+        info_conv, info_pool = "torch conv2d + y.backward(delta)", "torch forward + backward"
+    else:
+        reference_name = "naive"
+        info_conv = info_pool = "the plain-loop _naive references"
+        notes.append("torch is not installed (pip install 'cnngrad[bench]'): the reference is "
+                     "cnngrad's plain-loop naive kernels, which are slow, so every case is "
+                     "scaled down; the targets are for torch and do not apply")
+    if args.quick:
+        notes.append("--quick: tiny sizes, a smoke test; the times mean nothing")
+    load_at_start = load_average()
+    matmul_size = 256 if small else 2048
+    peaks = {dtype: matmul_peak(dtype, matmul_size) for dtype in dtypes}
+    threads["blas"] = blas_threads()
+
+    rows = []
+    for name in names:
+        case = case_for(name, small)
+        for dtype in dtypes:
+            ops = make_operands(case, dtype)
+            ours = cnngrad_run(case, ops)
+            reference = cnngrad_run(case, ops, naive=True) if naive else torch_run(torch, case, ops)
+            # the naive reference is a cnngrad run too: a conv run's outputs start with y
+            theirs = gradients(case, reference()) if naive else reference()
+            difference = relative_difference(gradients(case, ours()), theirs)
+            # the pauses against spinning threads matter for real sizes only
+            timing = time_pairs(ours, reference, repeat, 0.0 if args.quick else SETTLE_SECONDS)
+            gflops = case.flops / timing.ours / 1e9 if case.flops else None
+            rows.append(Row(name, case.label, dtype, timing.ours, timing.reference, timing.ratio,
+                            None if naive else case.targets[dtype], gflops,
+                            None if gflops is None else gflops / peaks[dtype], difference, None))
+            del ops, ours, reference
+    if not args.no_memory:
+        runs = [(row.name, row.dtype) for row in rows]
+        # a fresh process per case for real sizes; the tiny ones share one, for speed
+        memories = (measure_memory(runs, small) if small
+                    else [m for run in runs for m in measure_memory([run], small)])
+        for row, memory in zip(rows, memories):
+            row.memory = memory
+
+    info = {"cnngrad": __version__, "reference_name": reference_name, "reference_conv": info_conv,
+            "reference_pool": info_pool, "repeat": repeat, "cores": cores(), "threads": threads,
+            "matmul_size": matmul_size, "matmul_peak": peaks, "notes": notes, "small_sizes": small,
+            "peak_rss_mib": _peak_rss_kib() / 1024, "load_average": load_at_start,
+            "versions": {"numpy": np.__version__,
+                         **({"torch": torch.__version__} if torch is not None else {})}}
+    if args.json:
+        print(json.dumps({**info, "rows": [row.as_dict() for row in rows]}, indent=2))
+    else:
+        print(render_table(rows, info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+"""The documented library API, as a user imports it: ``from cnngrad import conv2d_forward, ...``.
+
+Shapes the CLI never builds (batches, groups, four-sided padding, dilation), the dtype kept
+for float32, float64 and exact Fractions, results equal to the plain-loop references, working
+memory that does not grow with the batch, and a smoke run of the benchmark.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import pydoc
+import subprocess
+import sys
+import time
+import tracemalloc
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnngrad
+from cnngrad.layers.conv import conv2d_backward_naive, conv2d_forward_naive
+from cnngrad.layers.pool import (
+    avgpool2d_backward_naive,
+    avgpool2d_forward_naive,
+    maxpool2d_backward_naive,
+    maxpool2d_forward_naive,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+API = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+       "avgpool2d_forward", "avgpool2d_backward")
+
+# the issue's signatures: every parameter with its default (conv also takes padding_mode)
+SIGNATURES = {
+    "conv2d_forward": {"x": None, "w": None, "b": None, "stride": 1, "padding": 0, "dilation": 1,
+                       "groups": 1},
+    "conv2d_backward": {"x": None, "w": None, "delta": None, "stride": 1, "padding": 0,
+                        "dilation": 1, "groups": 1},
+    "maxpool2d_forward": {"x": None, "size": None, "stride": None, "padding": 0,
+                          "ceil_mode": False},
+    "maxpool2d_backward": {"x": None, "delta": None, "size": None, "stride": None, "padding": 0,
+                           "ceil_mode": False, "ties": "first"},
+    "avgpool2d_forward": {"x": None, "size": None, "stride": None, "padding": 0,
+                          "ceil_mode": False, "count_include_pad": True},
+    "avgpool2d_backward": {"x": None, "delta": None, "size": None, "stride": None, "padding": 0,
+                           "ceil_mode": False, "count_include_pad": True},
+}
+
+# a batch of 3, two groups of 2 channels → 2 filters each, a 3×2 kernel dilated by 2, stride
+# (2, 1), padding top 1, bottom 0, left 2, right 1: H' = (7 + 1 − 2·2 − 1) // 2 + 1 = 2,
+# W' = (6 + 3 − 2·1 − 1) // 1 + 1 = 7
+CONV_SHAPES = {"x": (3, 4, 7, 6), "w": (4, 2, 3, 2), "y": (3, 4, 2, 7)}
+CONV_ARGS = {"stride": (2, 1), "padding": (1, 0, 2, 1), "dilation": 2, "groups": 2}
+
+# a 3×2 window, stride (2, 1), one padded row and column, ceil mode: H' = ceil((7 + 2 − 3) / 2)
+# + 1 = 4, W' = ceil((6 + 2 − 2) / 1) + 1 = 7
+POOL_X = (3, 2, 7, 6)
+POOL_Y = (3, 2, 4, 7)
+POOL_ARGS = {"size": (3, 2), "stride": (2, 1), "padding": (1, 1), "ceil_mode": True}
+
+DTYPES = ("float64", "float32", "fraction")
+
+
+def random_tensor(rng: np.random.Generator, shape, dtype: str) -> np.ndarray:
+    """Random values; for "fraction" an object array of small Fractions (ties included)."""
+    if dtype == "fraction":
+        numerators = rng.integers(-12, 13, size=shape)
+        values = [Fraction(int(v), 7) for v in numerators.ravel()]
+        return np.array(values, dtype=object).reshape(shape)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def numpy_dtype(dtype: str) -> np.dtype:
+    return np.dtype(object) if dtype == "fraction" else np.dtype(dtype)
+
+
+def assert_matches(actual: np.ndarray, expected: np.ndarray, dtype: str) -> None:
+    assert actual.shape == expected.shape
+    assert actual.dtype == numpy_dtype(dtype)
+    if dtype == "fraction":
+        # exact: no float anywhere, every value equal
+        assert all(isinstance(v, (Fraction, int)) for v in actual.ravel()), actual
+        assert (actual == expected).all()
+    else:
+        tol = 1e-12 if dtype == "float64" else 2e-5
+        np.testing.assert_allclose(actual, expected.astype(actual.dtype), rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------------------------------
+# the public names
+
+
+def test_the_six_functions_import_from_the_package():
+    from cnngrad import (  # noqa: F401  (the import itself is the test)
+        avgpool2d_backward,
+        avgpool2d_forward,
+        conv2d_backward,
+        conv2d_forward,
+        maxpool2d_backward,
+        maxpool2d_forward,
+    )
+
+    for name in API:
+        assert name in cnngrad.__all__
+        assert name in dir(cnngrad)
+        assert callable(getattr(cnngrad, name))
+
+
+def test_unknown_names_still_raise_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'conv3d_forward'"):
+        cnngrad.conv3d_forward  # noqa: B018
+    with pytest.raises(ImportError):
+        from cnngrad import conv3d_forward  # noqa: F401
+
+
+def test_the_cli_engine_is_the_same_code():
+    from cnngrad import network
+    from cnngrad.layers import conv, pool
+
+    assert cnngrad.conv2d_forward is conv.conv2d_forward is network.conv2d_forward
+    assert cnngrad.conv2d_backward is conv.conv2d_backward is network.conv2d_backward
+    for name in API[2:]:
+        assert getattr(cnngrad, name) is getattr(pool, name) is getattr(network, name)
+
+
+@pytest.mark.parametrize("name", API)
+def test_signature_is_the_documented_one(name):
+    parameters = inspect.signature(getattr(cnngrad, name)).parameters
+    for parameter, default in SIGNATURES[name].items():
+        assert parameter in parameters, parameter
+        if default is None and parameter in ("x", "w", "delta", "size"):
+            assert parameters[parameter].default is inspect.Parameter.empty, parameter
+        else:
+            assert parameters[parameter].default == default, parameter
+
+
+@pytest.mark.parametrize("name", API)
+def test_docstring_is_numpydoc_with_shapes(name):
+    doc = inspect.getdoc(getattr(cnngrad, name))
+    for section in ("Parameters\n----------", "Returns\n-------", "Notes\n-----"):
+        assert section in doc, f"{name}: no {section.splitlines()[0]} section"
+    assert "x : ndarray (N, C, H, W)" in doc
+    assert "(N, " in doc.split("Returns")[1], f"{name}: the result's shape is not given"
+
+
+@pytest.mark.parametrize("name", ["conv2d_forward", "conv2d_backward", "maxpool2d_forward",
+                                  "avgpool2d_forward"])
+def test_output_size_formula_is_under_notes(name):
+    notes = inspect.getdoc(getattr(cnngrad, name)).split("Notes\n-----")[1]
+    assert "H' = floor((H + " in notes or "floor((H + " in notes
+
+
+def test_help_lists_the_functions():
+    text = pydoc.render_doc(cnngrad, renderer=pydoc.plaintext)
+    for name in API:
+        assert f"{name}(" in text
+    assert "(N, C, H, W)" in text
+
+
+# ---------------------------------------------------------------------------------------
+# batched, grouped, four-sided, dilated: against the plain-loop references
+
+
+def conv_operands(dtype: str, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = random_tensor(rng, CONV_SHAPES["x"], dtype)
+    w = random_tensor(rng, CONV_SHAPES["w"], dtype)
+    b = random_tensor(rng, CONV_SHAPES["w"][:1], dtype)
+    delta = random_tensor(rng, CONV_SHAPES["y"], dtype)
+    return x, w, b, delta
+
+
+def pool_operands(dtype: str, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    return random_tensor(rng, POOL_X, dtype), random_tensor(rng, POOL_Y, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_forward_batched_grouped(dtype):
+    x, w, b, _ = conv_operands(dtype)
+    y = cnngrad.conv2d_forward(x, w, b, **CONV_ARGS)
+    assert y.shape == CONV_SHAPES["y"]
+    assert_matches(y, conv2d_forward_naive(x, w, b, **CONV_ARGS), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_backward_batched_grouped(dtype):
+    x, w, _, delta = conv_operands(dtype)
+    dx, dw, db = cnngrad.conv2d_backward(x, w, delta, **CONV_ARGS)
+    assert (dx.shape, dw.shape, db.shape) == (CONV_SHAPES["x"], CONV_SHAPES["w"], (4,))
+    for actual, expected in zip((dx, dw, db), conv2d_backward_naive(x, w, delta, **CONV_ARGS)):
+        assert_matches(actual, expected, dtype)
+
+
+def test_conv2d_db_is_delta_summed_per_filter():
+    x, w, _, delta = conv_operands("fraction")
+    _, _, db = cnngrad.conv2d_backward(x, w, delta, **CONV_ARGS)
+    assert db.shape == (4,)
+    assert list(db) == [sum(delta[:, f].ravel(), Fraction(0)) for f in range(4)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxpool2d_forward_batched(dtype):
+    x, _ = pool_operands(dtype)
+    y = cnngrad.maxpool2d_forward(x, **POOL_ARGS)
+    assert y.shape == POOL_Y
+    assert_matches(y, maxpool2d_forward_naive(x, **POOL_ARGS), dtype)
+
+
+@pytest.mark.parametrize("ties", ["first", "split", "all"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxpool2d_backward_batched(dtype, ties):
+    x, delta = pool_operands(dtype)
+    dx = cnngrad.maxpool2d_backward(x, delta, **POOL_ARGS, ties=ties)
+    assert_matches(dx, maxpool2d_backward_naive(x, delta, **POOL_ARGS, ties=ties), dtype)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_avgpool2d_forward_batched(dtype, count_include_pad):
+    x, _ = pool_operands(dtype)
+    y = cnngrad.avgpool2d_forward(x, **POOL_ARGS, count_include_pad=count_include_pad)
+    assert y.shape == POOL_Y
+    expected = avgpool2d_forward_naive(x, **POOL_ARGS, count_include_pad=count_include_pad)
+    assert_matches(y, expected, dtype)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_avgpool2d_backward_batched(dtype, count_include_pad):
+    x, delta = pool_operands(dtype)
+    dx = cnngrad.avgpool2d_backward(x, delta, **POOL_ARGS, count_include_pad=count_include_pad)
+    expected = avgpool2d_backward_naive(x, delta, **POOL_ARGS, count_include_pad=count_include_pad)
+    assert_matches(dx, expected, dtype)
+
+
+def test_float32_agrees_with_float64():
+    x, w, b, delta = conv_operands("float64")
+    single = [a.astype(np.float32) for a in (x, w, b, delta)]
+    y64 = cnngrad.conv2d_forward(x, w, b, **CONV_ARGS)
+    y32 = cnngrad.conv2d_forward(*single[:3], **CONV_ARGS)
+    np.testing.assert_allclose(y32, y64, rtol=1e-5, atol=1e-5)
+    for g32, g64 in zip(cnngrad.conv2d_backward(single[0], single[1], single[3], **CONV_ARGS),
+                        cnngrad.conv2d_backward(x, w, delta, **CONV_ARGS)):
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32, g64, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("one, other", [
+    ({"stride": 2}, {"stride": (2, 2)}),
+    ({"dilation": 2}, {"dilation": (2, 2)}),
+    ({"padding": 1}, {"padding": (1, 1)}),
+    ({"padding": 1}, {"padding": (1, 1, 1, 1)}),
+    ({"padding": (2, 1)}, {"padding": (2, 2, 1, 1)}),
+])
+def test_int_pair_and_four_sides_are_the_same(one, other):
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3))
+    y = cnngrad.conv2d_forward(x, w, **one)
+    np.testing.assert_array_equal(y, cnngrad.conv2d_forward(x, w, **other))
+    delta = rng.standard_normal(y.shape)
+    for a, b in zip(cnngrad.conv2d_backward(x, w, delta, **one),
+                    cnngrad.conv2d_backward(x, w, delta, **other)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_padding_is_zeros():
+    # a ones kernel over a ones input: a corner output sees 4 real cells of its 3×3 window
+    y = cnngrad.conv2d_forward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), padding=1)
+    assert y[0, 0, 0, 0] == 4 and y[0, 0, 1, 1] == 9
+
+
+# ---------------------------------------------------------------------------------------
+# working memory does not grow with the batch
+
+
+def working_mib(run) -> float:
+    """numpy's peak allocations during ``run()`` beyond the outputs it returns, in MiB."""
+    tracemalloc.start()
+    try:
+        outputs = run()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return (peak - sum(a.nbytes for a in outputs)) / 2**20
+
+
+@pytest.mark.parametrize("kind", ["conv", "maxpool", "avgpool"])
+def test_working_memory_does_not_grow_with_the_batch(kind):
+    rng = np.random.default_rng(4)
+    work = {}
+    for n in (8, 64):
+        # at 64 images the whole im2col matrix of the conv would be 72 MiB
+        x = rng.standard_normal((n, 16, 32, 32))
+        if kind == "conv":
+            w, b = rng.standard_normal((16, 16, 3, 3)), rng.standard_normal(16)
+            delta = rng.standard_normal((n, 16, 32, 32))
+
+            def run():
+                y = cnngrad.conv2d_forward(x, w, b, padding=1)
+                return (y, *cnngrad.conv2d_backward(x, w, delta, padding=1))
+        elif kind == "maxpool":
+            delta = rng.standard_normal((n, 16, 16, 16))
+
+            def run():
+                return (cnngrad.maxpool2d_backward(x, delta, 2),)
+        else:
+            delta = rng.standard_normal((n, 16, 16, 16))
+
+            def run():
+                return (cnngrad.avgpool2d_backward(x, delta, 3, 2, 1),)
+        work[n] = working_mib(run)
+    assert work[64] < 64
+    assert work[64] <= work[8] + 4, work
+
+
+# ---------------------------------------------------------------------------------------
+# the benchmark runs (a smoke: the times mean nothing)
+
+
+def run_bench(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "cnngrad.bench", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=120)
+    return done, time.perf_counter() - start
+
+
+def test_bench_quick_prints_the_table():
+    done, seconds = run_bench("--quick")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("cnngrad bench")
+    header = next(line for line in lines if line.startswith("case"))
+    for column in ("dtype", "cnngrad", "ratio", "target", "GFLOP/s", "% peak", "work MiB",
+                   "RSS MiB"):
+        assert column in header
+    rows = [line for line in lines if line.startswith(("conv ", "maxpool ", "avgpool "))]
+    assert "float64" in rows[0] and "float32" in rows[1]
+    assert len(rows) == 10  # five cases, two dtypes
+    assert "peak RSS" in done.stdout
+    assert seconds < 60  # about 6 s: the import of torch, when installed, is most of it
+
+
+def test_bench_against_the_naive_references_as_json():
+    import json
+
+    done, _ = run_bench("--quick", "--reference", "naive", "--json", "--case", "conv-64",
+                        "--case", "maxpool", "--dtype", "float32", "--repeat", "1")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["reference_name"] == "naive"
+    assert [row["case"] for row in result["rows"]] == ["conv-64", "maxpool"]
+    for row in result["rows"]:
+        assert row["dtype"] == "float32" and row["target"] is None
+        assert row["max_rel_difference"] < 1e-5
+        assert row["memory_mib"]["work"] < 64
+
+
+def test_bench_rejects_a_bad_option():
+    done, _ = run_bench("--case", "conv3d")
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr and "conv-64" in done.stderr
