@@ -67,7 +67,7 @@ class Case:
     def output_hw(self) -> tuple[int, int]:
         from cnngrad.layers._common import conv_output_size, pool_output_size
 
-        n, c, h, w = self.shape
+        _, _, h, w = self.shape
         if self.kind == "conv":
             return tuple(conv_output_size(size, self.padding, self.padding, self.k, self.stride)
                          for size in (h, w))
@@ -460,16 +460,19 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
         return "  ".join(cell.rjust(width) if i in right else cell.ljust(width)
                          for i, (cell, width) in enumerate(zip(cells, widths))).rstrip()
 
-    peaks = ", ".join(f"{dtype} {gflops:.1f} GFLOP/s" for dtype, gflops in info["matmul_peak"].items())
+    peaks = ", ".join(f"{dtype} {gflops:.1f} GFLOP/s"
+                      for dtype, gflops in info["matmul_peak"].items())
     threads = info["threads"]
+    blas = "?" if threads["blas"] is None else threads["blas"]
+    torch_threads = f"; torch {threads['torch']}" if "torch" in threads else ""
     lines = [
         f"cnngrad bench · cnngrad {info['cnngrad']} against {reference}, "
         f"median of {info['repeat']} alternating runs after a warm-up",
         f"conv: forward + backward (y, dx, dw, db) against {info['reference_conv']}; "
         f"pools: cnngrad's backward from (x, delta) against {info['reference_pool']}",
-        f"threads: {info['cores']} cores; numpy {np.__version__} BLAS "
-        f"{threads['blas'] if threads['blas'] is not None else '?'}; cnngrad pooling "
-        f"{threads['cnngrad_pool']}" + (f"; torch {threads['torch']}" if 'torch' in threads else ""),
+        f"threads: {info['cores']} core{'s' if info['cores'] != 1 else ''}; numpy "
+        f"{info['versions']['numpy']} BLAS {blas}; cnngrad pooling {threads['cnngrad_pool']}"
+        f"{torch_threads}",
         f"matmul peak ({info['matmul_size']}² np.matmul): {peaks}; % peak is of the same dtype's",
     ]
     load = info["load_average"]
@@ -529,7 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.memory_probe:
         # internal: the working memory of cases, in this fresh process
         probes = [run.split(":") for run in args.memory_probe]
-        print(json.dumps([memory_probe(case_for(name, args.small), dtype) for name, dtype in probes]))
+        print(json.dumps([memory_probe(case_for(name, args.small), dtype)
+                          for name, dtype in probes]))
         return 0
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     if repeat < 1:
@@ -546,12 +550,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cnngrad import __version__
     from cnngrad.layers import pool
 
-    threads: dict[str, Any] = {"blas": None, "cnngrad_pool": pool._threads()}
+    # the pools' own thread count (they run on threads for large float inputs)
+    pool_threads = getattr(pool, "_threads", lambda: "?")()
+    threads: dict[str, Any] = {"blas": None, "cnngrad_pool": pool_threads}
     notes = []
     if torch is not None:
         torch.set_num_threads(cores())
         threads["torch"] = torch.get_num_threads()
-        reference_name = "torch"
+        reference_name = f"torch {torch.__version__.split('+')[0]}"
         info_conv, info_pool = "torch conv2d + y.backward(delta)", "torch forward + backward"
     else:
         reference_name = "naive"

@@ -64,7 +64,7 @@ def test_worked_example_forward_cell():
 
 
 def test_worked_example_kernel_gradient():
-    dx, dw, db = conv2d_backward(as4d(O), as4d(KERNEL), as4d(D))
+    _, dw, db = conv2d_backward(as4d(O), as4d(KERNEL), as4d(D))
     assert dw.shape == (1, 1, 2, 2)
     np.testing.assert_allclose(dw[0, 0], DW_EXPECTED, rtol=0, atol=5e-7)
     assert db[0] == pytest.approx(0.0686 + 0.0364 + 0.0467 - 0.0681, abs=1e-15)
@@ -166,9 +166,10 @@ CHANNELS = [  # (C, F, groups): F ≤ 2C/G and F > 2C/G take different stride-1 
 @pytest.mark.parametrize("c, f, groups", CHANNELS)
 @pytest.mark.parametrize("stride", [1, (2, 1)])
 @pytest.mark.parametrize("dilation, padding", [(1, (1, 0, 2, 1)), ((2, 1), 2)])
-def test_fast_matches_naive(mode, c, f, groups, stride, dilation, padding):
+@pytest.mark.parametrize("kernel", [(3, 2), (1, 1)])
+def test_fast_matches_naive(mode, c, f, groups, stride, dilation, padding, kernel):
     rng = np.random.default_rng(0)
-    x, w, b = random_problem(rng, 2, c, 6, 5, f, groups, (3, 2))
+    x, w, b = random_problem(rng, 2, c, 6, 5, f, groups, kernel)
     args = (stride, padding, dilation, groups, mode)
     y = conv2d_forward(x, w, b, *args)
     assert_same(y, conv2d_forward_naive(x, w, b, *args))
@@ -220,21 +221,41 @@ def test_fast_matches_naive_random(problem):
 
 
 @pytest.mark.parametrize("tile_bytes", [1, 600, 5000])
+@pytest.mark.parametrize("threads", [False, True])
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("mode", ["zeros", "reflect"])
-def test_tiling_does_not_change_the_result(monkeypatch, tile_bytes, stride, mode):
+@pytest.mark.parametrize("kernel", [(3, 3), (1, 1)])
+def test_tiling_and_threads_do_not_change_the_result(monkeypatch, tile_bytes, threads, stride,
+                                                     mode, kernel):
     # tiny tiles: one output row of one image at a time; middle: several images, a short
-    # last chunk; the default: everything in one tile
+    # last chunk; the default: everything in one tile.  With threads (on a machine with
+    # several cores), the images are split into one range per thread.
     rng = np.random.default_rng(3)
-    x, w, b = random_problem(rng, 5, 2, 7, 6, 3, 1, (3, 3))
+    x, w, b = random_problem(rng, 5, 2, 7, 6, 3, 1, kernel)
     delta = rng.standard_normal(conv2d_forward(x, w, b, stride, 1, 1, 1, mode).shape)
-    expected = [conv2d_forward(x, w, b, stride, 1, 1, 1, mode),
-                *conv2d_backward(x, w, delta, stride, 1, 1, 1, mode)]
+    expected = [conv2d_forward_naive(x, w, b, stride, 1, 1, 1, mode),
+                *conv2d_backward_naive(x, w, delta, stride, 1, 1, 1, mode)]
     monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0 if threads else 10**18)
     actual = [conv2d_forward(x, w, b, stride, 1, 1, 1, mode),
               *conv2d_backward(x, w, delta, stride, 1, 1, 1, mode)]
     for a, e in zip(actual, expected):
         assert_same(a, e, tol=1e-13)
+
+
+@pytest.mark.parametrize("c, f, stride", [(4, 4, 1), (2, 8, 1), (4, 4, 2)])
+def test_threads_restore_the_blas_thread_count(monkeypatch, c, f, stride):
+    api = conv._blas_thread_count()
+    before = None if api is None else api[0]()
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
+    rng = np.random.default_rng(8)
+    x, w, b = random_problem(rng, 6, c, 9, 9, f, 1, (3, 3))
+    delta = rng.standard_normal(conv2d_forward(x, w, b, stride, 1).shape)
+    for fast, naive in zip(conv2d_backward(x, w, delta, stride, 1),
+                           conv2d_backward_naive(x, w, delta, stride, 1)):
+        assert_same(fast, naive)
+    if api is not None:
+        assert api[0]() == before
 
 
 def test_untied_bias_is_added_as_is():

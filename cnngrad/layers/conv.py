@@ -2,11 +2,13 @@
 
 The fast kernels work tile by tile: a tile is a few whole images, or a block of output rows
 of one image when an image is big, sized so that its ``im2col`` columns (:data:`TILE_BYTES`)
-stay in cache until the matrix product that reads them.  Forward: one product per tile and
-group.  Backward: dE/dw = delta · colsᵀ per tile; dE/dx either as col2im(wᵀ · delta) or, for
-stride 1, as the correlation of the zero-padded delta with the rotated kernel (no col2im
-pass).  Working memory beyond the inputs and outputs is a few tiles plus one padded chunk of
-images, whatever the batch size.  No ``np.einsum``: every product is a BLAS ``np.matmul``.
+stay in cache until the matrix product that reads them.  Forward: one product per tile (the
+groups are a batch axis of ``np.matmul``).  Backward: dE/dw = delta · colsᵀ per tile; dE/dx
+either as col2im(wᵀ · delta) or, for stride 1, as the correlation of the zero-padded delta
+with the rotated kernel (no col2im pass).  Big problems split the batch into one range of
+images per core, each on its own thread with the BLAS single-threaded.  Working memory
+beyond the inputs and outputs is a few tiles and padded chunks per thread, whatever the
+batch size.  No ``np.einsum``: every product is a BLAS ``np.matmul``.
 
 The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the ``--exact``
 mode) and stays exact: it only indexes, adds, multiplies and calls ``np.matmul``, which
@@ -18,7 +20,10 @@ tests hold one to the other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import os
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,15 +32,26 @@ from cnngrad.layers._common import (
     FourSides,
     conv_output_size,
     four_sides,
+    is_exact,
     pair,
     zeros_like_dtype,
 )
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
-#: Size of one im2col tile: whole images when they fit, else blocks of output rows.  Small
-#: enough for the columns to stay in cache between their copy and their matrix product.
+#: Size of the im2col tiles of all threads together: whole images when they fit, else blocks
+#: of output rows.  Small enough for the columns to stay in cache between their copy and
+#: their matrix product, and the working memory (a few tiles) to stay small whatever N.
 TILE_BYTES = 4 * 2**20
+
+#: A thread's tile never shrinks below this (smaller products lose more than the cache
+#: wins); so that many threads' tiles still fit in a few dozen MiB, at most
+#: :data:`MAX_THREADS` threads.
+MIN_TILE_BYTES = 2**19
+MAX_THREADS = 16
+
+#: Calls with fewer multiply-adds than this run on one thread: starting threads costs more.
+PARALLEL_MIN_MACS = 2 * 10**7
 
 
 # --------------------------------------------------------------------------------------
@@ -48,7 +64,7 @@ def _check_padding_mode(mode: str) -> None:
 
 
 def _check_sides(sides: FourSides, mode: str, input_hw: tuple[int, int]) -> None:
-    """torch's limits: reflect needs pad < size (the edge is not repeated), circular pad ≤ size."""
+    """torch's limits: reflect pad < size (the edge is not repeated), circular pad ≤ size."""
     if any(p < 0 for p in sides):
         raise ValueError(f"padding must be ≥ 0 on every side, got {sides}")
     if mode == "zeros" or mode == "replicate":
@@ -75,7 +91,8 @@ def _source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
     offset = np.arange(-before, size + after)
     if mode == "reflect":
         # mirror about the edge cells: -1 -> 1, size -> size - 2
-        return np.where(offset < 0, -offset, np.where(offset >= size, 2 * (size - 1) - offset, offset))
+        mirrored = np.where(offset >= size, 2 * (size - 1) - offset, offset)
+        return np.where(offset < 0, -offset, mirrored)
     elif mode == "replicate":
         return np.clip(offset, 0, size - 1)
     elif mode == "circular":
@@ -260,23 +277,23 @@ class _Tiling:
     images: int
     rows: int
 
-    def chunks(self, n: int):
-        for start in range(0, n, self.images):
-            yield start, min(start + self.images, n)
+    def chunks(self, start: int, stop: int):
+        for first in range(start, stop, self.images):
+            yield first, min(first + self.images, stop)
 
     def row_blocks(self, rows: int):
         for start in range(0, rows, self.rows):
             yield start, min(start + self.rows, rows)
 
 
-def _tiling(n: int, rows: int, row_items: int, itemsize: int,
+def _tiling(tile_bytes: int, n: int, rows: int, row_items: int, itemsize: int,
             image_items: int = 0) -> _Tiling:
     """Tiles whose columns (``row_items`` elements per output row and image) fit
-    :data:`TILE_BYTES`: whole images when they fit, else blocks of rows of one image.
+    ``tile_bytes``: whole images when they fit, else blocks of rows of one image.
     ``image_items``: elements of any other per-image temporary the tile must also fit."""
     row_bytes = row_items * itemsize
-    images = max(1, min(n, TILE_BYTES // (rows * row_bytes + image_items * itemsize)))
-    return _Tiling(images, max(1, min(rows, TILE_BYTES // (images * row_bytes))))
+    images = max(1, min(n, tile_bytes // (rows * row_bytes + image_items * itemsize)))
+    return _Tiling(images, max(1, min(rows, tile_bytes // (images * row_bytes))))
 
 
 def _view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -310,6 +327,93 @@ def _tap_windows(cols_shape, stride, dilation, corner):
             left = corner[1] + n * dilation[1]
             yield (m, n), (slice(top, top + stride[0] * (rows - 1) + 1, stride[0]),
                            slice(left, left + stride[1] * (columns - 1) + 1, stride[1]))
+
+
+def _columns(x_padded: np.ndarray, geo: _Geometry, row: int, row_end: int,
+             buffer: np.ndarray) -> np.ndarray:
+    """The im2col matrices (B, G, C/G·kh·kw, cells) of output rows ``row:row_end``, for
+    all images of the padded chunk; a 1×1 kernel at stride 1 reads x_padded as it is."""
+    size = x_padded.shape[0]
+    if (geo.kh, geo.kw, geo.stride) == (1, 1, (1, 1)):
+        return x_padded[:, :, row:row_end].reshape(size, geo.groups, geo.c_group, -1)
+    cols = _view(buffer, (size, geo.c, geo.kh, geo.kw, row_end - row, geo.w_out))
+    _im2col(x_padded, geo.stride, geo.dilation, (row * geo.stride[0], 0), cols)
+    return cols.reshape(size, geo.groups, geo.c_group * geo.kh * geo.kw, -1)
+
+
+# One level of threads, as torch's loop over the batch: the images are split into one range
+# per core, each range runs the serial tile loop with the BLAS single-threaded (im2col and
+# col2im run in parallel too: numpy releases the GIL in copies and ufuncs).  Against the
+# BLAS's own threads inside every small product this is faster, and far steadier on a busy
+# machine, where each product would wait for a descheduled BLAS thread.  The BLAS thread
+# count is process-wide: while such a call runs, BLAS calls from other threads of the
+# process run single-threaded too; it is restored when the call returns.
+
+# one call at a time changes the BLAS thread count (and restores it)
+_BLAS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _blas_thread_count():
+    """(get, set) of the thread count of the OpenBLAS numpy loaded, or None when unreachable."""
+    import ctypes  # here: only the first big convolution pays for it
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            libraries = {line.split()[-1] for line in maps
+                         if "openblas" in line.lower() and ".so" in line}
+    except OSError:
+        return None
+    # numpy's own first: scipy may have loaded another OpenBLAS beside it
+    for library in sorted(libraries, key=lambda path: ("numpy" not in path, path)):
+        try:
+            handle = ctypes.CDLL(library)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"),
+                               ("scipy_openblas", ""), ("openblas", "")):
+            get = getattr(handle, f"{prefix}_get_num_threads{suffix}", None)
+            put = getattr(handle, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                get.restype, put.argtypes, put.restype = ctypes.c_int, [ctypes.c_int], None
+                return get, put
+    return None
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _over_images(geo: _Geometry, work: Callable[[int, int, int], object], exact: bool) -> list:
+    """``work(start, stop, tile_bytes)`` over images 0..N, on one thread per core when the
+    problem is big enough and the BLAS's threads can be set; the results in image order.
+
+    ``work`` must write disjoint image ranges of its outputs.  Object arrays stay on one
+    thread (the GIL serialises Python's arithmetic anyway).
+    """
+    macs = geo.n * geo.f * geo.c_group * geo.kh * geo.kw * geo.h_out * geo.w_out
+    api = None if exact or geo.n < 2 or macs < PARALLEL_MIN_MACS else _blas_thread_count()
+    if api is None:
+        return [work(0, geo.n, TILE_BYTES)]
+    get_threads, set_threads = api
+    from concurrent.futures import ThreadPoolExecutor  # here: it costs every start-up
+
+    with _BLAS_LOCK:
+        blas_threads = get_threads()
+        # never more threads than the BLAS had: a user who set 1 wants one
+        workers = min(geo.n, _cores(), blas_threads, MAX_THREADS)
+        if workers < 2:
+            return [work(0, geo.n, TILE_BYTES)]
+        bounds = [geo.n * k // workers for k in range(workers + 1)]
+        tile_bytes = max(TILE_BYTES // workers, min(TILE_BYTES, MIN_TILE_BYTES))
+        set_threads(1)
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                return list(pool.map(work, bounds[:-1], bounds[1:], [tile_bytes] * workers))
+        finally:
+            set_threads(blas_threads)
 
 
 def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
@@ -356,16 +460,20 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     w_mat = w.reshape(groups, geo.f_group, taps)
     y = np.empty(geo.out_shape, dtype=dtype)
     y_mat = y.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
-    tiling = _tiling(geo.n, geo.h_out, geo.c * geo.kh * geo.kw * w_out, dtype.itemsize)
-    cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out, dtype)
-    for start, stop in tiling.chunks(geo.n):
-        x_padded = _pad_chunk(x[start:stop], geo)
-        for row, row_end in tiling.row_blocks(geo.h_out):
-            cols = _view(cols_buffer, (stop - start, geo.c, geo.kh, geo.kw, row_end - row, w_out))
-            _im2col(x_padded, geo.stride, geo.dilation, (row * geo.stride[0], 0), cols)
-            # (G, F/G, taps) @ (B, G, taps, cells) -> (B, G, F/G, cells): already y's layout
-            np.matmul(w_mat, cols.reshape(stop - start, groups, taps, -1),
-                      out=y_mat[start:stop, :, :, row * w_out:row_end * w_out])
+
+    def forward_images(start: int, stop: int, tile_bytes: int) -> None:
+        tiling = _tiling(tile_bytes, stop - start, geo.h_out, geo.c * geo.kh * geo.kw * w_out,
+                         dtype.itemsize)
+        cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
+                               dtype)
+        for first, last in tiling.chunks(start, stop):
+            x_padded = _pad_chunk(x[first:last], geo)
+            for row, row_end in tiling.row_blocks(geo.h_out):
+                # (G, F/G, taps) @ (B, G, taps, cells) -> (B, G, F/G, cells): y's layout
+                np.matmul(w_mat, _columns(x_padded, geo, row, row_end, cols_buffer),
+                          out=y_mat[first:last, :, :, row * w_out:row_end * w_out])
+
+    _over_images(geo, forward_images, exact=is_exact(y))
     if b is not None:
         b = b.astype(dtype, copy=False)
         y += b[:, None, None] if b.ndim == 1 else b
@@ -410,66 +518,73 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     x, w, delta = (a.astype(dtype, copy=False) for a in (x, w, delta))
     # y = Σ w·x + b: each output cell has dy/db_f = 1
     db = delta.sum(axis=(0, 2, 3))
-    dw = _kernel_grad(x, delta, geo)
+    dx = zeros_like_dtype(x.shape, delta)
     # the rotated-kernel correlation pays off when its delta columns (F/G·k² per cell) are
     # not much bigger than the column deltas (C/G·k² per cell) col2im would add back
     if geo.stride == (1, 1) and geo.f_group <= 2 * geo.c_group:
-        dx = _input_grad_stride1(w, delta, geo)
+        input_grad = _input_grad_stride1
     else:
-        dx = _input_grad_col2im(w, delta, geo)
-    return dx, dw, db
+        input_grad = _input_grad_col2im
+
+    def backward_images(start: int, stop: int, tile_bytes: int) -> np.ndarray:
+        input_grad(w, delta, geo, dx, start, stop, tile_bytes)
+        return _kernel_grad(x, delta, geo, start, stop, tile_bytes)
+
+    dw_parts = _over_images(geo, backward_images, exact=is_exact(dx))
+    dw = sum(dw_parts[1:], dw_parts[0])
+    return dx, dw.reshape(w.shape), db
 
 
-def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
-    """dE/dw = Σ_images delta · colsᵀ, tile by tile."""
+def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry, start: int, stop: int,
+                 tile_bytes: int) -> np.ndarray:
+    """dE/dw = Σ_images delta · colsᵀ over images ``start:stop``, tile by tile; (G, F/G, taps)."""
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     delta_mat = delta.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
     dw = zeros_like_dtype((groups, geo.f_group, taps), delta)
     # the product below holds one (F, C/G·k²) gradient per image of the tile
-    tiling = _tiling(geo.n, geo.h_out, geo.c * geo.kh * geo.kw * w_out, delta.dtype.itemsize,
-                     geo.f * taps)
+    tiling = _tiling(tile_bytes, stop - start, geo.h_out, geo.c * geo.kh * geo.kw * w_out,
+                     delta.dtype.itemsize, geo.f * taps)
     cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
                            delta.dtype)
-    for start, stop in tiling.chunks(geo.n):
-        x_padded = _pad_chunk(x[start:stop], geo)
+    for first, last in tiling.chunks(start, stop):
+        x_padded = _pad_chunk(x[first:last], geo)
         for row, row_end in tiling.row_blocks(geo.h_out):
-            cols = _view(cols_buffer, (stop - start, geo.c, geo.kh, geo.kw, row_end - row, w_out))
-            _im2col(x_padded, geo.stride, geo.dilation, (row * geo.stride[0], 0), cols)
-            cols_mat = cols.reshape(stop - start, groups, taps, -1)
-            delta_tile = delta_mat[start:stop, :, :, row * w_out:row_end * w_out]
+            cols_mat = _columns(x_padded, geo, row, row_end, cols_buffer)
+            delta_tile = delta_mat[first:last, :, :, row * w_out:row_end * w_out]
             # y = w·cols: dE/dw = delta·colsᵀ, summed over the images
             dw += np.matmul(delta_tile, cols_mat.swapaxes(-1, -2)).sum(axis=0)
-    return dw.reshape(geo.f, geo.c_group, geo.kh, geo.kw)
+    return dw
 
 
-def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
-    """dE/dx = pad2d_backward(col2im(wᵀ · delta)), tile by tile."""
+def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.ndarray,
+                       start: int, stop: int, tile_bytes: int) -> None:
+    """dx[start:stop] = pad2d_backward(col2im(wᵀ · delta)), tile by tile (dx holds zeros)."""
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat_t = w.reshape(groups, geo.f_group, taps).swapaxes(-1, -2)
     delta_mat = delta.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
     padded = geo.sides != (0, 0, 0, 0)
-    dx = zeros_like_dtype((geo.n, geo.c, geo.h, geo.w), delta)
-    tiling = _tiling(geo.n, geo.h_out, geo.c * geo.kh * geo.kw * w_out, delta.dtype.itemsize)
+    tiling = _tiling(tile_bytes, stop - start, geo.h_out, geo.c * geo.kh * geo.kw * w_out,
+                     delta.dtype.itemsize)
     dcols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
                             delta.dtype)
-    for start, stop in tiling.chunks(geo.n):
+    for first, last in tiling.chunks(start, stop):
         # without padding, xpad is x and its delta is dx itself
-        delta_padded = (zeros_like_dtype((stop - start, geo.c) + geo.padded_hw, delta) if padded
-                        else dx[start:stop])
+        delta_padded = (zeros_like_dtype((last - first, geo.c) + geo.padded_hw, delta)
+                        if padded else dx[first:last])
         for row, row_end in tiling.row_blocks(geo.h_out):
             dcols = _view(dcols_buffer,
-                          (stop - start, geo.c, geo.kh, geo.kw, row_end - row, w_out))
+                          (last - first, geo.c, geo.kh, geo.kw, row_end - row, w_out))
             # y = w·cols: dE/dcols = wᵀ·delta
-            np.matmul(w_mat_t, delta_mat[start:stop, :, :, row * w_out:row_end * w_out],
-                      out=dcols.reshape(stop - start, groups, taps, -1))
+            np.matmul(w_mat_t, delta_mat[first:last, :, :, row * w_out:row_end * w_out],
+                      out=dcols.reshape(last - first, groups, taps, -1))
             _col2im(dcols, geo.stride, geo.dilation, (row * geo.stride[0], 0), delta_padded)
         if padded:
-            dx[start:stop] = pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
-    return dx
+            dx[first:last] = pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
 
 
-def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
-    """dE/dx for stride 1 as a correlation of the zero-padded delta with the rotated kernel.
+def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.ndarray,
+                        start: int, stop: int, tile_bytes: int) -> None:
+    """dx[start:stop] for stride 1: the zero-padded delta correlated with the rotated kernel.
 
     dxpad[b, c, r, q] = Σ_f Σ_m Σ_n w[f, c, kh−1−m, kw−1−n] · δpad[b, f, r + m·dh, q + n·dw]
     (f in c's group) with δpad = delta zero-padded by d·(k − 1) on both sides of each axis.
@@ -481,20 +596,20 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.
     w_rot = (w[:, :, ::-1, ::-1].reshape(groups, fg, cg, geo.kh, geo.kw)
              .swapaxes(1, 2).reshape(groups, cg, taps))
     delta_sides = (dh * (geo.kh - 1),) * 2 + (dw_ * (geo.kw - 1),) * 2
-    dx = np.empty((geo.n, geo.c, geo.h, geo.w), dtype=delta.dtype)
     if geo.mode == "zeros":
         # the input's cells sit at (top, left) in xpad; the padding's own deltas are dropped
         (out_h, out_w), corner = (geo.h, geo.w), (geo.sides[0], geo.sides[2])
     else:
         (out_h, out_w), corner = geo.padded_hw, (0, 0)
-    tiling = _tiling(geo.n, out_h, geo.f * geo.kh * geo.kw * out_w, delta.dtype.itemsize)
+    tiling = _tiling(tile_bytes, stop - start, out_h, geo.f * geo.kh * geo.kw * out_w,
+                     delta.dtype.itemsize)
     cols_buffer = np.empty(tiling.images * tiling.rows * geo.f * geo.kh * geo.kw * out_w,
                            delta.dtype)
-    for start, stop in tiling.chunks(geo.n):
-        size = stop - start
-        delta_padded = pad2d(delta[start:stop], delta_sides, "zeros")
+    for first, last in tiling.chunks(start, stop):
+        size = last - first
+        delta_padded = pad2d(delta[first:last], delta_sides, "zeros")
         if geo.mode == "zeros":
-            target = dx[start:stop]
+            target = dx[first:last]
         else:
             target = np.empty((size, geo.c) + geo.padded_hw, dtype=delta.dtype)
         target_mat = target.reshape(size, groups, cg, out_h * out_w)
@@ -504,8 +619,7 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.
             np.matmul(w_rot, cols.reshape(size, groups, taps, -1),
                       out=target_mat[:, :, :, row * out_w:row_end * out_w])
         if geo.mode != "zeros":
-            dx[start:stop] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
-    return dx
+            dx[first:last] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
 
 
 # --------------------------------------------------------------------------------------
@@ -589,5 +703,5 @@ def conv2d_backward_naive(x, w, delta, stride=1, padding=0, dilation=1, groups=1
     return dx, dw, db
 
 
-__all__ = ["PADDING_MODES", "pad2d", "pad2d_backward", "conv2d_forward", "conv2d_backward",
-           "conv2d_forward_naive", "conv2d_backward_naive"]
+__all__ = ["PADDING_MODES", "conv2d_backward", "conv2d_backward_naive", "conv2d_forward",
+           "conv2d_forward_naive", "pad2d", "pad2d_backward"]
