@@ -50,6 +50,9 @@ KINDS = ("conv", "maxpool", "avgpool")
 
 MIB = 2**20
 
+#: Above this share of the CPUs busy with other work before the run, the times are flagged noisy.
+BUSY_LIMIT = 0.10
+
 
 @dataclass(frozen=True)
 class Case:
@@ -281,12 +284,25 @@ def matmul_peak(dtype: str, size: int) -> float:
 # threads
 
 
-def load_average() -> float | None:
-    """The machine's 1-minute load average: other work running makes the times noisy."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all the machine's CPUs since boot, from /proc/stat."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
         return None
+    fields = [int(v) for v in stat.read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_busy(seconds: float) -> float | None:
+    """The share of the machine's CPUs other work kept busy over ``seconds`` (this process
+    sleeping meanwhile): other work running makes the times noisy.  None where unknown."""
+    before = _cpu_ticks()
+    time.sleep(seconds)
+    after = _cpu_ticks()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 def cores() -> int:
@@ -368,7 +384,7 @@ def memory_probe(case: Case, dtype: str) -> dict[str, float]:
     del outputs
     gc.collect()
     tracemalloc.start()
-    outputs = run()
+    run()
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {"work": (traced_peak - output_bytes) / MIB, "rss_peak": peak / 1024,
@@ -386,7 +402,8 @@ def measure_memory(runs: Sequence[tuple[str, str]], small: bool) -> list[dict[st
         command += ["--memory-probe", f"{name}:{dtype}"]
     if small:
         command.append("--small")
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900,
+                          check=False)
     if done.returncode != 0:
         return [None] * len(runs)
     return json.loads(done.stdout)
@@ -465,21 +482,22 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
     threads = info["threads"]
     blas = "?" if threads["blas"] is None else threads["blas"]
     torch_threads = f"; torch {threads['torch']}" if "torch" in threads else ""
+    conv_threads = (f" conv {threads['cnngrad_conv']} (BLAS 1 each),"
+                    if "cnngrad_conv" in threads else "")
     lines = [
-        f"cnngrad bench · cnngrad {info['cnngrad']} against {reference}, "
-        f"median of {info['repeat']} alternating runs after a warm-up",
-        f"conv: forward + backward (y, dx, dw, db) against {info['reference_conv']}; "
-        f"pools: cnngrad's backward from (x, delta) against {info['reference_pool']}",
-        f"threads: {info['cores']} core{'s' if info['cores'] != 1 else ''}; numpy "
-        f"{info['versions']['numpy']} BLAS {blas}; cnngrad pooling {threads['cnngrad_pool']}"
-        f"{torch_threads}",
+        (f"cnngrad bench · cnngrad {info['cnngrad']} against {reference}, "
+         f"median of {info['repeat']} alternating runs after a warm-up"),
+        (f"conv: forward + backward (y, dx, dw, db) against {info['reference_conv']}; "
+         f"pools: cnngrad's backward from (x, delta) against {info['reference_pool']}"),
+        (f"threads: {info['cores']} core{'s' if info['cores'] != 1 else ''}; numpy "
+         f"{info['versions']['numpy']} BLAS {blas}; cnngrad{conv_threads} pooling "
+         f"{threads['cnngrad_pool']}{torch_threads}"),
         f"matmul peak ({info['matmul_size']}² np.matmul): {peaks}; % peak is of the same dtype's",
     ]
-    load = info["load_average"]
-    if load is not None:
-        # the run's own threads raise the load: only the figure from before it tells
-        lines.append(f"load average before the run: {load:.2f}"
-                     + (" (a busy machine: the times are noisy)" if load > 0.5 else ""))
+    busy = info["machine_busy"]
+    if busy is not None:
+        lines.append(f"other work just before the run: {100 * busy:.0f}% of the CPUs"
+                     + (" (a busy machine: the times are noisy)" if busy > BUSY_LIMIT else ""))
     lines += [f"note: {note}" for note in info["notes"]]
     lines += ["", line(header), line(["─" * w for w in widths]), *map(line, body), ""]
     lines.append(f"ratio = cnngrad time / {reference} time (median of the per-pair ratios); "
@@ -567,10 +585,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "scaled down; the targets are for torch and do not apply")
     if args.quick:
         notes.append("--quick: tiny sizes, a smoke test; the times mean nothing")
-    load_at_start = load_average()
+    busy_at_start = machine_busy(0.5 if args.quick else 2.0)
     matmul_size = 256 if small else 2048
     peaks = {dtype: matmul_peak(dtype, matmul_size) for dtype in dtypes}
     threads["blas"] = blas_threads()
+    # large convolutions split their images over threads, each with a one-thread BLAS
+    from cnngrad.layers import conv
+
+    limit = getattr(conv, "MAX_THREADS", None)
+    if limit is not None and threads["blas"] is not None:
+        threads["cnngrad_conv"] = min(cores(), threads["blas"], limit)
 
     rows = []
     for name in names:
@@ -600,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = {"cnngrad": __version__, "reference_name": reference_name, "reference_conv": info_conv,
             "reference_pool": info_pool, "repeat": repeat, "cores": cores(), "threads": threads,
             "matmul_size": matmul_size, "matmul_peak": peaks, "notes": notes, "small_sizes": small,
-            "peak_rss_mib": _peak_rss_kib() / 1024, "load_average": load_at_start,
+            "peak_rss_mib": _peak_rss_kib() / 1024, "machine_busy": busy_at_start,
             "versions": {"numpy": np.__version__,
                          **({"torch": torch.__version__} if torch is not None else {})}}
     if args.json:
