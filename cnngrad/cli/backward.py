@@ -6,12 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FullOpt, LrOpt,
+from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FullOpt, LrOpt,
                                 MaxElementsOpt, OutputOpt, ProblemArg, ReportFormatOpt,
-                                SaveSvgOpt, choose, compute, guarded, render_rich, render_svg,
-                                require_npz_target, write_output)
+                                SaveSvgOpt, choose, compute, emit_trace, guarded,
+                                require_npz_target)
 from cnngrad.errors import UsageError
-from cnngrad.render import TEXT_FORMATS, render_text
 
 EPILOG = """\
 [bold]Examples[/]
@@ -29,7 +28,6 @@ EPILOG = """\
   cat problem.json | cnngrad backward -
 """
 
-OUTPUT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
 QUICK = "Quick mode (no JSON)"
 
 
@@ -77,7 +75,7 @@ def backward(
     input delta, as tables (or JSON).
 
     Without a problem file, --input, --kernel and --delta build a one-conv problem."""
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    fmt = choose(format, REPORT_FORMATS, "--format")
     quick = dict(input=input, kernel=kernel, delta=delta, bias=bias, stride=stride,
                  padding=padding, dilation=dilation, flip_kernel=flip_kernel)
     if show_steps and fmt != "table":
@@ -92,30 +90,13 @@ def backward(
         from cnngrad.steps import trace_steps
 
         steps = trace_steps(trace)
-    if save_svg is not None:
+    def report():
         from cnngrad.render.tables import backward_report
 
-        write_output(render_svg(backward_report(trace, decimals, steps=steps, full=full),
-                                title="cnngrad backward"),
-                     save_svg, spec.input_files, option="--save-svg")
-    if fmt == "json":
-        from cnngrad.render.json_result import render_json
+        return backward_report(trace, decimals, steps=steps, full=full)
 
-        text = render_json(trace)
-    elif fmt == "npz":
-        from cnngrad.render.npz_result import render_npz
-
-        text = render_npz(trace)
-    elif fmt in TEXT_FORMATS:
-        text = render_text(fmt, trace, decimals)
-    elif fmt == "table":
-        from cnngrad.render.tables import backward_report
-
-        text = render_rich(backward_report(trace, decimals, steps=steps, full=full),
-                           to_file=output is not None)
-    else:
-        raise UsageError(f"unknown format {fmt!r}", where="--format")
-    write_output(text, output, spec.input_files)
+    emit_trace(spec, trace, fmt=fmt, output=output, decimals=decimals, save_svg=save_svg,
+               include_backward=True, report=report, title="cnngrad backward")
 
 
 def register(app: typer.Typer) -> None:

@@ -204,6 +204,9 @@ OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write
                                                    "this file instead of standard output "
                                                    "(atomically: never a partial file).")]
 # (no dir_okay=False: write_output says "is a folder" in one line, not a usage box)
+#: every --format of backward and forward
+REPORT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
+
 ReportFormatOpt = Annotated[str, typer.Option(
     "--format", "-f", help="table (for people), json (the contract's result, for scripts), "
                            "csv (a '# path' line before each matrix), latex (a bmatrix per "
@@ -332,3 +335,30 @@ def check_finite(trace, dtype: str = "float64") -> None:
     raise ProblemError(f"the result {what}", where=path, file=trace.problem.file, hint=hint)
 
 
+
+
+def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
+               save_svg: Optional[Path], include_backward: bool, report, title: str) -> None:
+    """Write a trace in the chosen format (and the ``--save-svg`` picture): the one output
+    path of ``backward`` and ``forward``.  ``report`` builds the Rich report for the table
+    format and the picture, only when one of them is asked for."""
+    from cnngrad.render import TEXT_FORMATS, render_text
+
+    if save_svg is not None:
+        write_output(render_svg(report(), title=title), save_svg, spec.input_files,
+                     option="--save-svg")
+    if fmt == "json":
+        from cnngrad.render.json_result import render_json
+
+        text = render_json(trace, include_backward=include_backward)
+    elif fmt == "npz":
+        from cnngrad.render.npz_result import render_npz
+
+        text = render_npz(trace, include_backward=include_backward)
+    elif fmt in TEXT_FORMATS:
+        text = render_text(fmt, trace, decimals, include_backward=include_backward)
+    elif fmt == "table":
+        text = render_rich(report(), to_file=output is not None)
+    else:
+        raise UsageError(f"unknown format {fmt!r}", where="--format")
+    write_output(text, output, spec.input_files)

@@ -6,12 +6,9 @@ from typing import Annotated
 
 import typer
 
-from cnngrad.cli.common import (DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FullOpt,
+from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FullOpt,
                                 MaxElementsOpt, OutputOpt, ReportFormatOpt, SaveSvgOpt, choose,
-                                compute, guarded, render_rich, render_svg, require_npz_target,
-                                write_output)
-from cnngrad.errors import UsageError
-from cnngrad.render import TEXT_FORMATS, render_text
+                                compute, emit_trace, guarded, require_npz_target)
 
 EPILOG = """\
 [bold]Examples[/]
@@ -23,7 +20,6 @@ EPILOG = """\
   cnngrad forward samples/stackexchange-network.json --format npz -o outputs.npz
 """
 
-OUTPUT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
 
 
 @guarded
@@ -42,35 +38,18 @@ def forward(
     debug: DebugOpt = False,
 ) -> None:
     """Each layer's output in forward order, then the loss."""
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    fmt = choose(format, REPORT_FORMATS, "--format")
     if fmt == "npz":
         require_npz_target(output, exact)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
                           quick={})
-    if save_svg is not None:
+    def report():
         from cnngrad.render.tables import forward_report
 
-        write_output(render_svg(forward_report(trace, decimals, full=full),
-                                title="cnngrad forward"),
-                     save_svg, spec.input_files, option="--save-svg")
-    if fmt == "json":
-        from cnngrad.render.json_result import render_json
+        return forward_report(trace, decimals, full=full)
 
-        text = render_json(trace, include_backward=False)
-    elif fmt == "npz":
-        from cnngrad.render.npz_result import render_npz
-
-        text = render_npz(trace, include_backward=False)
-    elif fmt in TEXT_FORMATS:
-        text = render_text(fmt, trace, decimals, include_backward=False)
-    elif fmt == "table":
-        from cnngrad.render.tables import forward_report
-
-        text = render_rich(forward_report(trace, decimals, full=full),
-                           to_file=output is not None)
-    else:
-        raise UsageError(f"unknown format {fmt!r}", where="--format")
-    write_output(text, output, spec.input_files)
+    emit_trace(spec, trace, fmt=fmt, output=output, decimals=decimals, save_svg=save_svg,
+               include_backward=False, report=report, title="cnngrad forward")
 
 
 def register(app: typer.Typer) -> None:
