@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import UsageError
+from cnngrad.layers.conv import padded_source
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.problem import Conv2dSpec, DenseSpec, Pool2dSpec, shape_text
 
@@ -476,8 +477,8 @@ class _Explainer:
         """o at padded-input position (row, col): a real cell, a zero padding cell, or a
         padding cell that copies a real one."""
         o = self.map_named("o", layer.input.shape)
-        src_r = _copied_cell(row, g["h"], g["pt"], g["mode"])
-        src_c = _copied_cell(col, g["w"], g["pl"], g["mode"])
+        src_r = padded_source(row, g["h"], g["pt"], g["mode"])
+        src_c = padded_source(col, g["w"], g["pl"], g["mode"])
         r, q = row - g["pt"], col - g["pl"]
         if src_r is None or src_c is None:
             return Factor(o(n, ch, r, q), 0, note="padding: zero", zero_reason="o is zero padding")
@@ -644,8 +645,8 @@ class _Explainer:
         wname = self.kernel_named(spec)
         delta = self.map_named("δ", layer.output.shape)
         o = self.map_named("o", layer.input.shape)
-        rows = [p for p in range(g["hp"]) if _copied_cell(p, g["h"], g["pt"], g["mode"]) == r]
-        cols = [p for p in range(g["wp"]) if _copied_cell(p, g["w"], g["pl"], g["mode"]) == q]
+        rows = [p for p in range(g["hp"]) if padded_source(p, g["h"], g["pt"], g["mode"]) == r]
+        cols = [p for p in range(g["wp"]) if padded_source(p, g["w"], g["pl"], g["mode"]) == q]
         found = []
         for f in range(group * g["fg"], (group + 1) * g["fg"]):
             for m in range(g["kh"]):
@@ -1241,22 +1242,6 @@ def _family(kind: str) -> str:
 def _pair_text(pair) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
-
-def _copied_cell(p: int, size: int, before: int, mode: str) -> int | None:
-    """Along one axis: the input position padded position ``p`` holds (None for a zero)."""
-    q = p - before
-    if 0 <= q < size:
-        return q
-    if mode == "zeros":
-        return None
-    if mode == "reflect":
-        return -q if q < 0 else 2 * (size - 1) - q
-    if mode == "replicate":
-        return 0 if q < 0 else size - 1
-    if mode == "circular":
-        return q % size
-    raise ValueError(f"unknown padding_mode {mode!r}; allowed: zeros, reflect, replicate, "
-                     f"circular")
 
 
 def _zero_reason(term: Term) -> str:

@@ -626,8 +626,10 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np
 # naive references: plain loops straight from the formula
 
 
-def _source_naive(p: int, size: int, before: int, mode: str) -> int | None:
-    """The input position padded position ``p`` copies along one axis; None for a zero cell."""
+def padded_source(p: int, size: int, before: int, mode: str) -> int | None:
+    """The input position padded position ``p`` copies along one axis; None for a zero cell.
+
+    Plain integer arithmetic, for the naive reference and for ``explain``."""
     q = p - before
     if 0 <= q < size:
         return q
@@ -655,9 +657,9 @@ def _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
                     for c in range(geo.c_group):
                         for m in range(geo.kh):
                             for k in range(geo.kw):
-                                r = _source_naive(i * geo.stride[0] + m * geo.dilation[0],
+                                r = padded_source(i * geo.stride[0] + m * geo.dilation[0],
                                                   geo.h, top, padding_mode)
-                                s = _source_naive(j * geo.stride[1] + k * geo.dilation[1],
+                                s = padded_source(j * geo.stride[1] + k * geo.dilation[1],
                                                   geo.w, left, padding_mode)
                                 source = None if r is None or s is None else (
                                     n, g * geo.c_group + c, r, s)
