@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import ProblemError, ResourceError, ShapeError, did_you_mean, join_path
-from cnngrad.layers._common import conv_output_size, pool_output_size, same_padding
+from cnngrad.layers._common import (MSE_REDUCTIONS, PADDING_MODES, TIE_RULES, conv_output_size,
+                                    pool_output_size, same_padding)
 from cnngrad.tensorio import load_json_document, parse_number, parse_tensor, read_source
 
 DEFAULT_MAX_ELEMENTS = 10**8
@@ -31,9 +32,6 @@ DEFAULT_MAX_ELEMENTS = 10**8
 #: fails a size check anyway, but the engine must never see a thousand-digit int.
 MAX_OPTION = 2**63 - 1
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-TIE_RULES = ("first", "split", "all")
-MSE_REDUCTIONS = ("half_sum", "sum", "mean")
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 
 TOP_KEYS_LAYERS = ("title", "input", "layers", "loss", "delta")

@@ -11,6 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+#: The allowed values of the layer options, shared by the kernels and the problem loader.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+TIE_RULES = ("first", "split", "all")
+MSE_REDUCTIONS = ("half_sum", "sum", "mean")
+
 IntPair = tuple[int, int]
 FourSides = tuple[int, int, int, int]  # (top, bottom, left, right)
 
@@ -80,5 +85,5 @@ def zeros_like_dtype(shape, like: np.ndarray) -> np.ndarray:
     return np.zeros(shape, dtype=like.dtype)
 
 
-__all__ = ["pair", "four_sides", "same_padding", "conv_output_size", "pool_output_size",
+__all__ = ["PADDING_MODES", "TIE_RULES", "MSE_REDUCTIONS", "pair", "four_sides", "same_padding", "conv_output_size", "pool_output_size",
            "is_exact", "zeros_like_dtype"]

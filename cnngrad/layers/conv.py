@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.layers._common import (
+    PADDING_MODES,
     FourSides,
     conv_output_size,
     four_sides,
@@ -37,7 +38,6 @@ from cnngrad.layers._common import (
     zeros_like_dtype,
 )
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 #: Size of the im2col tiles of all threads together: whole images when they fit, else blocks
 #: of output rows.  Small enough for the columns to stay in cache between their copy and

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 
-MSE_REDUCTIONS = ("half_sum", "sum", "mean")
+from cnngrad.layers._common import MSE_REDUCTIONS
 
 
 def mse(y: np.ndarray, target: np.ndarray, reduction: str = "half_sum"):

@@ -31,6 +31,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.layers._common import (
+    TIE_RULES,
     IntPair,
     is_exact,
     pair,
@@ -39,7 +40,6 @@ from cnngrad.layers._common import (
 )
 
 #: How max pooling's backward pass shares a window's delta among tied maxima.
-TIE_RULES = ("first", "split", "all")
 
 #: Size of the slice of input feature maps one chunk works on: small enough that the chunk
 #: and its scratch arrays stay in cache between the tap passes.
