@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cnngrad import network
 from cnngrad.cli import app
 from cnngrad.errors import ProblemError, ResourceError, UsageError
-from cnngrad.gradcheck import (
+from cnngrad.teach.gradcheck import (
     check_tensor,
     energy,
     evaluations_needed,

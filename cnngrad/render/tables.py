@@ -302,13 +302,23 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                                  full=full))
     if winners is not None:
         parts.append(Text(WINNER_LEGEND, style="dim"))
-    if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.steps)
-        from cnngrad.render.steps import steps_view
-
+    if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.teach.steps)
         parts.append(steps_view(steps, decimals, full=full))
     title = f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of {count}"
     return Panel(Group(*_spaced(parts)), title=title, title_align="left", expand=False,
                  border_style="blue")
+
+
+def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
+               full: bool = False) -> RenderableType:
+    """The (caption, matrix) steps one under the other, numbered, under a heading; big
+    matrices shortened unless ``full`` (:func:`tensor_view`)."""
+    parts: list[RenderableType] = [Text("steps: the textbook route (backward --show-steps)",
+                                        style="bold underline")]
+    for number, (caption, matrix) in enumerate(steps, start=1):
+        parts.append(Text(""))
+        parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, full=full))
+    return Group(*parts)
 
 
 def _spaced(parts: list[RenderableType]) -> list[RenderableType]:
@@ -331,8 +341,8 @@ def header(trace: Trace, what: str) -> RenderableType:
 def backward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS,
                     steps: dict | None = None, *, full: bool = False) -> RenderableType:
     """Backprop order, last layer first: upstream delta, parameter gradients, input delta;
-    ``steps`` (layer name → (caption, matrix) list, :func:`cnngrad.steps.trace_steps`) adds
-    each layer's textbook steps.  Big tensors are shortened unless ``full``
+    ``steps`` (layer name → (caption, matrix) list,
+    :func:`cnngrad.teach.steps.trace_steps`) adds each layer's textbook steps.  Big tensors are shortened unless ``full``
     (:func:`tensor_view`)."""
     parts: list[RenderableType] = [header(trace, "backward"), loss_line(trace, decimals)]
     parts += [layer_panel(trace, layer, decimals, steps=(steps or {}).get(layer.name),

@@ -4,7 +4,7 @@ A slip is an entry of :data:`SLIPS`: a name, a sentence ("matches the kernel not
 180°") and a function ``alternative(context, path) -> ndarray | None`` giving the tensor at a
 dotted path (``conv2d_1.delta_in``) as a student who made that slip would have computed it,
 or None when the slip cannot happen in this problem (no stride, no max pool, no MSE loss) or
-changes nothing at that path.  :mod:`cnngrad.check` compares a wrong answer with every
+changes nothing at that path.  :mod:`cnngrad.teach.check` compares a wrong answer with every
 alternative under the same tolerance rule and reports each slip that matches.
 
 Most slips re-run the engine's own steps on a modified problem: only the backward pass of

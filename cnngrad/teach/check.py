@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.diagnose import SlipContext, alternatives
+from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.errors import CnnGradError, ProblemError, ShapeError
 from cnngrad.network import Trace
 from cnngrad.problem import shape_text
@@ -403,7 +403,7 @@ def _csv_cells(name: str, base_dir: pathlib.Path) -> list[str]:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    slip: str  # the name in cnngrad.diagnose.SLIPS
+    slip: str  # the name in cnngrad.teach.diagnose.SLIPS
     text: str  # "matches the kernel not rotated by 180°"
 
 
