@@ -18,12 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from cnngrad.cli import app
-from cnngrad.teach.explain import _affine, explain, known_paths
+from cnngrad.families.conv2d import conv_textbook
+from cnngrad.families.pool2d import avgpool_textbook, maxpool_textbook
 from cnngrad.network import run
 from cnngrad.problem import Layout, _Builder, build_problem, load_problem
 from cnngrad.render.explain import explanation_dict, explanation_text, term_parts
-from cnngrad.teach.steps import (avgpool_textbook, conv_textbook, correlate_valid, layer_textbook,
-                           maxpool_textbook, trace_steps)
+from cnngrad.teach.explain import _affine, explain, known_paths
+from cnngrad.teach.steps import correlate_valid, layer_textbook, trace_steps
 from cnngrad.tensorio import load_json_document
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,10 @@ or None when the slip cannot happen in this problem (no stride, no max pool, no 
 changes nothing at that path.  :mod:`cnngrad.teach.check` compares a wrong answer with every
 alternative under the same tolerance rule and reports each slip that matches.
 
-Most slips re-run the engine's own steps on a modified problem: only the backward pass of
+The slips of a layer type or a loss live in its family (``slips()`` in
+:mod:`cnngrad.families`: the kernel not rotated in conv2d, the tie rules in pool2d, the MSE
+reductions in losses...); the plain transforms of an answer live here.  Most slips re-run the
+engine's own steps on a modified problem: only the backward pass of
 the layers concerned (:func:`rerun_backward`, with the forward values of the true trace) or,
 for a slip in the forward pass or the loss, the whole problem.  The rest transform the true
 answer (transpose, rotate, shift, scale).  Every slip keeps exact (``Fraction``) arrays
@@ -24,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from cnngrad.families import family_of, layer_families, loss_families
 from cnngrad.layers._common import zeros_like_dtype
-from cnngrad.layers.conv import conv2d_backward, pad2d, pad2d_backward
-from cnngrad.network import STEPS, LayerTrace, Trace, loss_and_delta, run
-from cnngrad.problem import Conv2dSpec, Pool2dSpec
+from cnngrad.network import LayerTrace, Trace, run
 
-__all__ = ["SLIPS", "Slip", "SlipContext", "alternatives", "rerun_backward", "tensor_at"]
+__all__ = ["SLIPS", "Slip", "SlipContext", "alternatives", "engine_backward", "rerun_backward",
+           "tensor_at"]
 
 Backward = Callable[[Any, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, dict]]
 
@@ -105,8 +108,8 @@ def rerun_backward(trace: Trace, backward_for: Callable[[LayerTrace], Backward |
     trace : Trace
         The true trace: its layers' inputs and outputs are reused as they are.
     backward_for : callable
-        ``layer -> backward`` (the signature of a :class:`~cnngrad.network.Step` backward) for
-        a layer whose step is replaced, None for one that keeps the engine's step.
+        ``layer -> backward(spec, x, y, delta) -> (delta_in, grads)`` for a layer whose step is
+        replaced, None for one that keeps the engine's step.
     seed : ndarray (internal shape of the last output), optional
         dE/d(last output); default the true one.
     loss : optional
@@ -115,7 +118,7 @@ def rerun_backward(trace: Trace, backward_for: Callable[[LayerTrace], Backward |
     delta = trace.layers[-1].delta_out if seed is None else seed
     layers = []
     for layer in reversed(trace.layers):
-        backward = backward_for(layer) or STEPS[layer.type].backward
+        backward = backward_for(layer) or engine_backward(layer.spec)
         delta_in, grads = backward(layer.spec, layer.input, layer.output, delta)
         layers.append(LayerTrace(spec=layer.spec, input=layer.input, output=layer.output,
                                  delta_out=delta, delta_in=delta_in, grads=grads))
@@ -123,6 +126,18 @@ def rerun_backward(trace: Trace, backward_for: Callable[[LayerTrace], Backward |
     layers.reverse()
     return Trace(problem=trace.problem, layers=layers, loss=trace.loss if loss is ... else loss,
                  lr=trace.lr)
+
+
+def engine_backward(spec) -> Backward:
+    """The engine's backward step of a single-input layer, as ``(spec, x, y, delta) ->
+    (delta_in, grads)``."""
+    family = family_of(spec)
+
+    def backward(spec, x, y, delta):
+        (delta_in,), grads = family.backward(spec, [x], y, delta)
+        return delta_in, grads
+
+    return backward
 
 
 def _rerun_problem(trace: Trace, **changes) -> Trace:
@@ -152,11 +167,10 @@ def _replace_backward(layer_type: str, change: Callable[[Any], Any | None]):
         changed = {name: spec for name, spec in changed.items() if spec is not None}
         if not changed:
             return None
-        step = STEPS[layer_type].backward
-
         def backward_for(layer: LayerTrace) -> Backward | None:
             if layer.name not in changed:
                 return None
+            step = engine_backward(layer.spec)
             return lambda spec, x, y, delta: step(changed[layer.name], x, y, delta)
 
         return rerun_backward(ctx.trace, backward_for)
@@ -173,123 +187,6 @@ def _custom_backward(applies: Callable[[LayerTrace], bool], backward: Backward):
         return rerun_backward(ctx.trace, lambda layer: backward if applies(layer) else None)
 
     return build
-
-
-# --------------------------------------------------------------------------- engine slips
-
-
-def _flip_toggled(spec: Conv2dSpec) -> Conv2dSpec:
-    return dataclasses.replace(spec, flip_kernel=not spec.flip_kernel)
-
-
-def _forward_flip(ctx: SlipContext) -> Trace | None:
-    layers = [_flip_toggled(spec) if isinstance(spec, Conv2dSpec) else spec
-              for spec in ctx.problem.layers]
-    if not any(isinstance(spec, Conv2dSpec) for spec in layers):
-        return None
-    return _rerun_problem(ctx.trace, layers=layers)
-
-
-def _forward_flip_words(trace: Trace) -> str:
-    if any(getattr(spec, "flip_kernel", False) for spec in trace.problem.layers):
-        return ("matches cross-correlation instead of convolution (the kernel not rotated "
-                "by 180° in the forward pass)")
-    return ("matches true convolution instead of cross-correlation (the kernel rotated by "
-            "180° in the forward pass)")
-
-
-def _strided(layer: LayerTrace) -> bool:
-    return layer.type == "conv2d" and layer.spec.stride != (1, 1)
-
-
-def _undilated_conv_backward(spec: Conv2dSpec, x: np.ndarray, y: np.ndarray,
-                             delta: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The conv backward pass with the delta used as it is, not dilated by the stride.
-
-    Right: dE/dw[m,n] = Σ_ij δ[i,j]·xpad[i·s + m·d, j·s + n·d], and δ_in spreads δ[i,j]
-    over xpad[i·s + m·d] (δ dilated: s − 1 zeros between its entries).  The slip puts δ
-    down as if the stride were 1: dE/dw[m,n] = Σ_ij δ[i,j]·xpad[i + m·d, j + n·d], and
-    δ_in gets δ[i,j]·w[m,n] at xpad[i + m·d] — the top-left (H' + d(k−1)) × (W' + d(k−1))
-    corner of the padded input, the rest of it zero; padding then flows back as usual.
-    """
-    delta_in_true, grads = STEPS["conv2d"].backward(spec, x, y, delta)  # keeps the bias grad
-    weight = spec.weight[:, :, ::-1, ::-1] if spec.flip_kernel else spec.weight
-    kh, kw = weight.shape[2:]
-    rows = delta.shape[2] + spec.dilation[0] * (kh - 1)
-    cols = delta.shape[3] + spec.dilation[1] * (kw - 1)
-    x_padded = pad2d(x, spec.padding, spec.padding_mode)
-    dx_corner, grad_weight, _ = conv2d_backward(x_padded[:, :, :rows, :cols], weight, delta,
-                                                stride=1, padding=0, dilation=spec.dilation,
-                                                groups=spec.groups)
-    dx_padded = zeros_like_dtype(x_padded.shape, dx_corner)
-    dx_padded[:, :, :rows, :cols] = dx_corner
-    delta_in = pad2d_backward(dx_padded, spec.padding, spec.padding_mode, x.shape[2:])
-    if spec.flip_kernel:
-        grad_weight = grad_weight[:, :, ::-1, ::-1]
-    grads["kernel"] = np.ascontiguousarray(grad_weight).reshape(spec.kernel.shape)
-    return delta_in.astype(delta_in_true.dtype, copy=False), grads
-
-
-def _stride_words(trace: Trace) -> str:
-    strides = sorted({layer.spec.stride for layer in trace.layers if _strided(layer)})
-    shown = ["×".join(map(str, s)) if s[0] != s[1] else str(s[0]) for s in strides]
-    return f"matches delta not dilated for stride {' and '.join(shown) or '> 1'}"
-
-
-def _mse_rerun(given: tuple[str, ...], slipped: str):
-    """A trace builder: the MSE loss with another reduction (loss value and every delta)."""
-
-    def build(ctx: SlipContext) -> Trace | None:
-        loss = ctx.problem.loss
-        if loss is None or loss.type != "mse" or loss.reduction not in given:
-            return None
-        problem = dataclasses.replace(ctx.problem,
-                                      loss=dataclasses.replace(loss, reduction=slipped))
-        value, seed = loss_and_delta(problem, ctx.trace.layers[-1].output)
-        value = value if isinstance(value, Fraction) else float(value)
-        return rerun_backward(ctx.trace, lambda layer: None, seed=seed, loss=value)
-
-    return build
-
-
-def _ties(rule: str):
-    return lambda spec: dataclasses.replace(spec, ties=rule) \
-        if isinstance(spec, Pool2dSpec) and spec.ties != rule else None
-
-
-def _relu_at_zero(layer: LayerTrace) -> bool:
-    return layer.type in ("relu", "leaky_relu") and bool((layer.input == 0).any())
-
-
-def _relu_one_at_zero(spec, x, y, delta):
-    # the slip: dy/dx = 1 at x = 0 (the contract, as PyTorch: 0 for relu, slope for leaky)
-    slope = getattr(spec, "slope", 0) if spec.type == "leaky_relu" else 0
-    return np.where(x >= 0, delta, delta * slope), {}
-
-
-def _derivative_of_input(spec, x, y, delta):
-    # the slip: σ'(z) as z(1 − z), tanh'(z) as 1 − z², from the input z instead of y
-    if spec.type == "sigmoid":
-        return delta * x * (1 - x), {}
-    if spec.type == "tanh":
-        return delta * (1 - x * x), {}
-    raise ValueError(f"not a sigmoid or tanh layer: {spec.type!r}")
-
-
-def _bias_summed_backward(spec, x, y, delta):
-    # untied bias: each position gets the sum over all positions instead of its own delta
-    delta_in, grads = STEPS["conv2d"].backward(spec, x, y, delta)
-    total = delta.sum(axis=(0, 2, 3), keepdims=True)[0]
-    grads["bias"] = np.broadcast_to(total, delta.shape[1:]).copy().reshape(spec.bias.shape)
-    return delta_in, grads
-
-
-def _bias_per_position_backward(spec, x, y, delta):
-    # a shared bias: its gradient left per output position instead of summed over them
-    delta_in, grads = STEPS["conv2d"].backward(spec, x, y, delta)
-    per_position = delta.sum(axis=0)
-    grads["bias"] = per_position[0] if spec.bias_kind == "scalar" else per_position
-    return delta_in, grads
 
 
 # --------------------------------------------------------------------------- transforms
@@ -382,44 +279,13 @@ class Slip:
 
 
 def _registry() -> dict[str, Slip]:
-    entries = [
-        Slip("kernel_not_rotated", "matches the kernel not rotated by 180°",
-             _from_trace("kernel_not_rotated", _replace_backward("conv2d", _flip_toggled))),
-        Slip("convolution_kind", _forward_flip_words,
-             _from_trace("convolution_kind", _forward_flip)),
-        Slip("delta_not_dilated", _stride_words,
-             _from_trace("delta_not_dilated",
-                         _custom_backward(_strided, _undilated_conv_backward))),
-        Slip("mse_without_half", "matches MSE without the ½",
-             _from_trace("mse_without_half", _mse_rerun(("half_sum",), "sum"))),
-        Slip("mse_with_half", "matches MSE with a ½ (½Σ instead of Σ)",
-             _from_trace("mse_with_half", _mse_rerun(("sum",), "half_sum"))),
-        Slip("mse_sum_not_mean", "matches MSE summed instead of averaged",
-             _from_trace("mse_sum_not_mean", _mse_rerun(("mean",), "sum"))),
-        Slip("mse_mean_not_sum", "matches MSE averaged over the elements instead of summed",
-             _from_trace("mse_mean_not_sum", _mse_rerun(("half_sum", "sum"), "mean"))),
-        Slip("ties_all", "matches the tie going to every maximum",
-             _from_trace("ties_all", _replace_backward("maxpool2d", _ties("all")))),
-        Slip("ties_split", "matches the tie shared equally among the maxima",
-             _from_trace("ties_split", _replace_backward("maxpool2d", _ties("split")))),
-        Slip("ties_first", "matches the tie going to the first maximum only",
-             _from_trace("ties_first", _replace_backward("maxpool2d", _ties("first")))),
-        Slip("relu_one_at_zero", "matches the ReLU derivative at 0 taken as 1",
-             _from_trace("relu_one_at_zero", _custom_backward(_relu_at_zero,
-                                                              _relu_one_at_zero))),
-        Slip("derivative_of_input",
-             "matches the sigmoid/tanh derivative taken at the input z instead of the output "
-             "(z(1 − z) instead of σ(z)(1 − σ(z)))",
-             _from_trace("derivative_of_input", _custom_backward(
-                 lambda layer: layer.type in ("sigmoid", "tanh"), _derivative_of_input))),
-        Slip("bias_summed", "matches bias summed instead of per position",
-             _from_trace("bias_summed", _custom_backward(
-                 lambda layer: getattr(layer.spec, "bias_kind", "") == "untied",
-                 _bias_summed_backward))),
-        Slip("bias_per_position", "matches the bias gradient per position instead of summed",
-             _from_trace("bias_per_position", _custom_backward(
-                 lambda layer: getattr(layer.spec, "bias_kind", "") in ("scalar", "filter"),
-                 _bias_per_position_backward))),
+    # the layer types' and losses' own slips first, by rank (they say what went wrong)
+    ranked: dict[str, tuple[int, Slip]] = {}
+    for family in [*layer_families(), *loss_families()]:
+        for rank, slip in family.slips():
+            ranked.setdefault(slip.name, (rank, slip))
+    entries = [slip for _, slip in sorted(ranked.values(), key=lambda item: item[0])]
+    entries += [
         Slip("batch_mean", "matches the mean instead of the sum over the batch",
              _transform(_scaled(lambda ctx: _exact_ratio(1, _batch_size(ctx))
                                 if _batch_size(ctx) > 1 else None))),

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnngrad.errors import ResourceError, UsageError
-from cnngrad.layers.pool import avgpool2d_divisors, maxpool2d_tied_windows
+from cnngrad.families import family_of
 from cnngrad.network import Trace, forward, loss_and_delta, run
-from cnngrad.problem import Conv2dSpec, DenseSpec, Pool2dSpec, Problem
+from cnngrad.problem import Problem
 
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-5
@@ -97,15 +97,7 @@ def with_tensor(problem: Problem, target: str, value: np.ndarray) -> Problem:
     for i, spec in enumerate(new.layers):
         if spec.name != name:
             continue
-        spec = copy.copy(spec)
-        if isinstance(spec, Conv2dSpec) and key == "kernel":
-            spec.kernel = value
-            spec.weight = value.reshape(spec.weight.shape)
-        elif isinstance(spec, (Conv2dSpec, DenseSpec)) and key in ("bias", "weights"):
-            setattr(spec, key, value)
-        else:
-            raise KeyError(target)
-        new.layers[i] = spec
+        new.layers[i] = family_of(spec).replace_param(spec, key, value)
         return new
     raise KeyError(target)
 
@@ -313,17 +305,7 @@ def scan_kinks(problem: Problem, trace: Trace, eps: float = DEFAULT_EPS
     watch = Watch()
     for position, layer in enumerate(trace.layers):
         spec = layer.spec
-        if spec.type in ("relu", "leaky_relu"):
-            found, layer_watch = _relu_kinks(problem, layer, reach)
-        elif spec.type == "maxpool2d":
-            found, layer_watch = _maxpool_kinks(problem, layer, reach)
-            found += _overhang_notes(spec)
-        elif spec.type == "avgpool2d":
-            found, layer_watch = _overhang_notes(spec), None
-        elif spec.type in ("conv2d", "dense", "flatten", "sigmoid", "tanh"):
-            found, layer_watch = [], None  # smooth everywhere
-        else:
-            raise ValueError(f"unknown layer type {spec.type!r}")
+        found, layer_watch = family_of(spec).kinks(problem, layer, reach)
         if layer_watch is not None:
             layer_watch.layer = position
             flat = np.asarray(layer.input, dtype=np.float64).reshape(-1)
@@ -351,141 +333,6 @@ def _number(value: float) -> str:
 
 
 _IDLE = "; its delta is 0, so no gradient depends on it here"
-
-
-def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _LayerWatch]:
-    spec, x = layer.spec, np.asarray(layer.input, dtype=np.float64)
-    active = np.asarray(layer.delta_out, dtype=np.float64) != 0
-    largest = float(np.max(np.abs(x), initial=0.0))
-    zero_tol = ZERO_RTOL * largest
-    at_zero = np.abs(x) <= zero_tol
-    if spec.type == "relu":
-        slopes, used = "0 on the left and 1 on the right", "0"
-    else:
-        slopes, used = f"{_number(spec.slope)} on the left and 1 on the right", \
-            _number(spec.slope)
-    kinks = []
-    for index in map(tuple, np.argwhere(np.abs(x) <= max(reach, zero_tol))):
-        value = float(x[index])
-        shown = _display_index(problem, x.shape, index)
-        where = index_text(shown)
-        if at_zero[index] and value == 0:
-            kind = "relu_zero"
-            meaning = (f"input 0 at {where}: {spec.type}'s slope is {slopes}, so the derivative "
-                       f"is not unique; the engine uses {used} (PyTorch's rule)")
-        elif at_zero[index]:
-            kind = "relu_zero"
-            meaning = (f"input {_number(value)} at {where} is 0 up to rounding (|x| ≤ "
-                       f"{ZERO_RTOL:g} × the layer's largest |input|): {spec.type}'s slope is "
-                       f"{slopes}; the engine takes the side of the sign")
-        else:
-            kind = "near_zero"
-            meaning = (f"input {_number(value)} at {where} is within a finite-difference step "
-                       f"of {spec.type}'s kink at 0: the differences may cross it")
-        if not active[index]:
-            meaning += _IDLE
-        kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning))
-    # a move that shifts an input at 0 flips its side one way or the other: the signs suffice
-    watch = _LayerWatch(layer=-1, values_at=np.zeros(0, np.int64),
-                        signs_at=np.flatnonzero(active), windows=np.zeros((0, 0), np.int64))
-    return kinks, watch
-
-
-def _pool_windows(x: np.ndarray, spec: Pool2dSpec):
-    """Every window's cells: values (N, C, H', W', kh, kw) with −∞ where the window has no
-    real cell, their flat indices into x (−1 there), and the input row (H', kh) and column
-    (W', kw) of each tap."""
-    n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
-    h_out, w_out = spec.out_shape[2:]
-    rows = np.arange(h_out)[:, None] * sh - ph + np.arange(kh)[None, :]
-    cols = np.arange(w_out)[:, None] * sw - pw + np.arange(kw)[None, :]
-    real = (((rows >= 0) & (rows < h))[:, None, :, None]
-            & ((cols >= 0) & (cols < w))[None, :, None, :])  # (H', W', kh, kw)
-    r = np.clip(rows, 0, h - 1)[:, None, :, None]
-    q = np.clip(cols, 0, w - 1)[None, :, None, :]
-    values = np.where(real, x[:, :, r, q], -np.inf)
-    maps = (np.arange(n)[:, None] * c + np.arange(c)[None, :])[:, :, None, None, None, None]
-    flat = np.where(real, (maps * h + r) * w + q, -1)
-    return values, flat, rows, cols
-
-
-def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _LayerWatch]:
-    spec, x = layer.spec, np.asarray(layer.input, dtype=np.float64)
-    active = np.asarray(layer.delta_out, dtype=np.float64) != 0
-    tied = maxpool2d_tied_windows(x, spec.size, spec.stride, spec.padding, spec.ceil_mode)
-    windows, flat, rows, cols = _pool_windows(x, spec)
-    top = windows.max(axis=(-2, -1))
-    is_top = windows == top[..., None, None]
-    close_to_top = windows >= (top - reach)[..., None, None]
-    near = (close_to_top.sum(axis=(-2, -1)) > 1) & ~tied
-    rule = {"first": "the 'first' rule gives the whole delta to {first} (PyTorch's rule)",
-            "split": "the 'split' rule shares the delta equally among them",
-            "all": "the 'all' rule gives each of them the whole delta"}[spec.ties]
-    kinks = []
-    for kind, flagged in (("tie", tied), ("near_tie", near)):
-        for n, c, i, j in map(tuple, np.argwhere(flagged)):
-            window = windows[n, c, i, j]
-            if kind == "tie":
-                taps = np.argwhere(is_top[n, c, i, j])
-            else:
-                taps = np.argwhere(close_to_top[n, c, i, j])
-                taps = taps[np.argsort(-window[tuple(taps.T)], kind="stable")]
-            cells = tuple(_display_index(problem, x.shape, (n, c, rows[i, a], cols[j, b]))
-                          for a, b in taps)
-            position = _display_index(problem, spec.out_shape, (n, c, i, j))
-            value = float(top[n, c, i, j])
-            if kind == "tie":
-                meaning = (f"tied maximum {_number(value)} at "
-                           f"{_and_list([index_text(cell) for cell in cells])} of window "
-                           f"{index_text(position)}: the derivative is not unique; "
-                           + rule.format(first=index_text(cells[0])))
-            else:
-                values = _and_list([f"{float(window[a, b]):.15g} at {index_text(cell)}"
-                                    for (a, b), cell in zip(taps, cells)])
-                gap = float(window[tuple(taps[0])] - window[tuple(taps[-1])])
-                meaning = (f"top values {values} of window {index_text(position)} differ by "
-                           f"{gap:.2g}, less than a finite-difference step can move them: the "
-                           f"differences may cross the kink where they tie")
-            if not active[n, c, i, j]:
-                meaning += _IDLE
-            kinks.append(Kink(spec.name, kind, position, cells, value, meaning))
-    taps = flat.shape[-2] * flat.shape[-1]
-    # a move that shifts tied maxima together keeps the winners; 'first' and 'split' then
-    # still give the derivative along it, 'all' (each the whole delta) does not
-    moved = (tied & active)[..., None, None] & is_top if spec.ties == "all" else \
-        np.zeros(is_top.shape, bool)
-    watch = _LayerWatch(layer=-1,
-                        values_at=flat[moved],
-                        signs_at=np.zeros(0, np.int64),
-                        windows=flat[active].reshape(-1, taps))
-    return kinks, watch
-
-
-def _overhang_notes(spec: Pool2dSpec) -> list[Kink]:
-    """ceil_mode windows hanging past the padded input.  Not kinks: the divisor of such an
-    average window is a constant and a max over fewer cells is still just a max, so E is as
-    smooth there as anywhere; named because a hand computation easily gets them wrong."""
-    if not spec.ceil_mode:
-        return []
-    in_hw = spec.in_shape[2:]
-    kh, kw = spec.size
-    inside = avgpool2d_divisors(in_hw, spec.size, spec.stride, spec.padding, True, True)
-    if spec.type == "avgpool2d":
-        used = avgpool2d_divisors(in_hw, spec.size, spec.stride, spec.padding, True,
-                                  spec.count_include_pad)
-    notes = []
-    for i, j in map(tuple, np.argwhere(inside < kh * kw)):
-        head = (f"window [{i},{j}] (of every map) hangs past the padded input (ceil_mode): "
-                f"it keeps {inside[i, j]} of its {kh * kw} cells")
-        if spec.type == "avgpool2d":
-            tail = (f"; avg pool divides by {used[i, j]}, not {kh * kw} (PyTorch's rule). The "
-                    f"divisor is a constant, so E is smooth here: a note, not a kink")
-        else:
-            tail = ("; max pool takes the maximum of those. Smooth here (unless they tie): a "
-                    "note, not a kink")
-        notes.append(Kink(spec.name, "ceil_overhang", (int(i), int(j)), (), None, head + tail))
-    return notes
 
 
 def _and_list(items: list[str]) -> str:
