@@ -18,6 +18,8 @@ _API = {
     "maxpool2d_backward": "cnngrad.layers.pool",
     "avgpool2d_forward": "cnngrad.layers.pool",
     "avgpool2d_backward": "cnngrad.layers.pool",
+    "global_avgpool_forward": "cnngrad.layers.global_pool",
+    "global_avgpool_backward": "cnngrad.layers.global_pool",
 }
 
 __all__ = ["__version__", *_API]

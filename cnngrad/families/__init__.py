@@ -25,6 +25,7 @@ LAYERS: dict[str, str] = {
     "conv2d": "conv2d:CONV2D",
     "maxpool2d": "pool2d:MAXPOOL2D",
     "avgpool2d": "pool2d:AVGPOOL2D",
+    "global_avgpool": "global_avgpool:GLOBAL_AVGPOOL",
     "relu": "activations:RELU",
     "leaky_relu": "activations:LEAKY_RELU",
     "sigmoid": "activations:SIGMOID",
