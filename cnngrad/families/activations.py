@@ -81,12 +81,12 @@ def delta_in_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanatio
     delta = ex.map_named("δ", layer.output.shape)(*index)
     local, rule = activation_parts(ex, layer, index)
     terms = [ex.term(Factor(delta, _num(layer.delta_out[index])), *local,
-                       note=local[0].note)]
+                     note=local[0].note)]
     lhs = f"dE/d{o}"
     rhs = f"{delta}·{layer.type}'({o})"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o}",
-                       lhs=lhs, rhs=rhs, terms=terms, symbols=ex.layer_symbols(layer),
-                       notes=[f"The local derivative: {rule}. Element-wise, so one term."])
+                     lhs=lhs, rhs=rhs, terms=terms, symbols=ex.layer_symbols(layer),
+                     notes=[f"The local derivative: {rule}. Element-wise, so one term."])
 
 
 def output_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
@@ -111,7 +111,7 @@ def output_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         raise ValueError(f"unknown activation {kind!r}")
     terms = [ex.term(Factor(f"{kind}({o})", value, detail=detail))]
     return ex.finish(path, title=f"{x}: {kind} of {o}", lhs=x, rhs=f"{kind}({o})",
-                       terms=terms, symbols=ex.layer_symbols(layer), notes=[])
+                     terms=terms, symbols=ex.layer_symbols(layer), notes=[])
 
 
 # ------------------------------------------------------------------------------- kinks (gradcheck)

@@ -69,7 +69,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     stride = ctx.int_pair(raw.get("stride", 1), f("stride"))
     dilation = ctx.int_pair(raw.get("dilation", 1), f("dilation"))
     padding_mode = ctx.choice(raw.get("padding_mode", "zeros"), f("padding_mode"),
-                               PADDING_MODES, "padding mode")
+                              PADDING_MODES, "padding mode")
     flip = ctx.boolean(raw.get("flip_kernel", False), f("flip_kernel"))
 
     if c_in % groups:
@@ -86,7 +86,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
                                 stride)
     pt, pb, pl, pr = padding
     ctx.check_size((h + pt + pb) * (w + pl + pr) * n * c_in, f("padding"),
-                    "the padded input")
+                   "the padded input")
     if padding_mode != "zeros":
         limit_ok = (lambda p, size: p < size) if padding_mode == "reflect" else \
             (lambda p, size: p <= size) if padding_mode == "circular" else (lambda p, size: True)
@@ -96,7 +96,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
                 rule = "smaller than" if padding_mode == "reflect" else "at most"
                 raise ctx.error(f("padding"), f"{padding_mode} padding of {p} ({axis}) must "
                                                f"be {rule} the input size {size}",
-                                 cls=ShapeError)
+                                cls=ShapeError)
     h_out = conv_output_size(h, pt, pb, kh, stride[0], dilation[0])
     w_out = conv_output_size(w, pl, pr, kw, stride[1], dilation[1])
     if h_out < 1 or w_out < 1:
@@ -104,14 +104,14 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
         raise ctx.error(f("kernel"), f"the kernel spans {shape_text(span)} (with dilation), "
                                       f"larger than the padded input "
                                       f"{shape_text((h + pt + pb, w + pl + pr))}",
-                         cls=ShapeError)
+                        cls=ShapeError)
     # the im2col buffer of one image: the engine never holds more than this at once
     ctx.check_size(c_in * kh * kw * h_out * w_out, f("kernel"), "one image's im2col buffer")
     if stride == (1, 1):
         # a stride-1 backward pass correlates the delta zero-padded by d·(k−1) per side
         ctx.check_size(n * n_filters * (h_out + 2 * dilation[0] * (kh - 1))
-                        * (w_out + 2 * dilation[1] * (kw - 1)), f("kernel"),
-                        "the padded delta of the backward pass")
+                       * (w_out + 2 * dilation[1] * (kw - 1)), f("kernel"),
+                       "the padded delta of the backward pass")
 
     out_internal = (n, n_filters, h_out, w_out)
     bias, bias_kind = None, "none"
@@ -132,8 +132,8 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
         if c_group != 1:
             raise ctx.error(where, f"a 2-D kernel is one filter over one channel, but the "
                                     f"input has {c_in} channels",
-                             f"give a {c_group}×{kernel.shape[0]}×{kernel.shape[1]} kernel "
-                             f"(channels × rows × cols)", cls=ShapeError)
+                            f"give a {c_group}×{kernel.shape[0]}×{kernel.shape[1]} kernel "
+                            f"(channels × rows × cols)", cls=ShapeError)
         return kernel.reshape((1, 1) + kernel.shape)
     if kernel.ndim == 3:
         if c_group == 1:
@@ -146,7 +146,7 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
     if kernel.shape[1] != c_group:
         raise ctx.error(where, f"kernel has {kernel.shape[1]} channels per filter, expected "
                                 f"{c_group} (input channels {c_in} / groups {groups})",
-                         f"expected shape F×{c_group}×k1×k2", cls=ShapeError)
+                        f"expected shape F×{c_group}×k1×k2", cls=ShapeError)
     return kernel
 
 
@@ -158,7 +158,7 @@ def _conv_padding(ctx, value, where, kernel_hw, dilation, stride):
         if stride != (1, 1):
             raise ctx.error(where, f"padding \"same\" needs stride 1, got stride "
                                     f"{list(stride)}",
-                             "give the padding as a number or [top, bottom, left, right]")
+                            "give the padding as a number or [top, bottom, left, right]")
         return same_padding(kernel_hw, dilation)
     if isinstance(value, list):
         if len(value) == 2:
@@ -178,7 +178,7 @@ def _bias_kind(ctx, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
         if n_filters != 1:
             raise ctx.error(where, f"a single-number bias needs one filter, this layer has "
                                     f"{n_filters}", f"give a vector of {n_filters}",
-                             cls=ShapeError)
+                            cls=ShapeError)
         return "scalar"
     if bias.ndim == 1 and bias.shape[0] == n_filters:
         return "filter"
@@ -191,7 +191,7 @@ def _bias_kind(ctx, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
         options = ["a number"] + options[:1] + [shape_text(out_hw) + " (untied)"] + options[1:]
     raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
                             f"{n_filters} filter(s) with output {shape_text(out_hw)}",
-                     "expected " + ", ".join(options), cls=ShapeError)
+                    "expected " + ", ".join(options), cls=ShapeError)
 
 
 # ------------------------------------------------------------------------------------- JSON Schema
@@ -408,7 +408,7 @@ def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     notes += conv_notes(ex, g)
     return ex.finish(path, title=f"{x(*index)}: one output cell of {layer.name}, the sum "
                                    f"of the kernel times the input window under it",
-                       lhs=x(*index), rhs=rhs, terms=terms, symbols=symbols, notes=notes)
+                     lhs=x(*index), rhs=rhs, terms=terms, symbols=symbols, notes=notes)
 
 
 def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
@@ -449,9 +449,9 @@ def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
     notes += conv_notes(ex, g)
     return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s kernel entry "
                                    f"{wname(f, c, gm, gk)}",
-                       lhs=lhs, rhs=rhs, terms=terms,
-                       symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"),
-                       notes=notes)
+                     lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"),
+                     notes=notes)
 
 
 def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
@@ -479,7 +479,7 @@ def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
     elif spec.bias_kind == "untied":
         f, i, j = (int(v) for v in np.unravel_index(
             np.ravel_multi_index(path.index, spec.bias.shape), (g["f"], g["h_out"],
-                                                                 g["w_out"])))
+                                                                g["w_out"])))
         cells = [(n, f, i, j) for n in range(g["n"])]
         lhs = f"dE/d{bname(f, i, j)}"
         rhs = ("Σ_n " if batched else "") + delta("n", f, i, j)
@@ -490,10 +490,10 @@ def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
         terms.append(ex.term(Factor(delta(*cell), _num(layer.delta_out[cell]))))
     notes = [f"dx/db = 1 wherever the bias is added: {why}."]
     return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias",
-                       lhs=lhs, rhs=rhs, terms=terms,
-                       symbols=ex.layer_symbols(layer, b=f"{layer.name}'s bias "
+                     lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, b=f"{layer.name}'s bias "
                                                            f"({spec.bias_kind})"),
-                       notes=notes)
+                     notes=notes)
 
 
 def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
@@ -531,8 +531,8 @@ def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
             note = (f"through padding cell {o(n, ch, row - g['pt'], col - g['pl'])}, which "
                     f"copies {o(n, ch, r, q)} ({g['mode']})")
         terms.append(ex.term(Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j])),
-                               Factor(wname(f, c, gm, gk), _num(spec.weight[f, c, gm, gk])),
-                               note=note))
+                             Factor(wname(f, c, gm, gk), _num(spec.weight[f, c, gm, gk])),
+                             note=note))
         pairs.append(f"{delta(n, f, i, j)}↔{wname(f, c, gm, gk)}")
     lhs = f"dE/d{o(*index)}"
     flip = spec.flip_kernel
@@ -581,9 +581,9 @@ def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     notes += conv_notes(ex, g)
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at "
                                    f"{o(*index)}",
-                       lhs=lhs, rhs=rhs, terms=terms,
-                       symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"),
-                       notes=notes)
+                     lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"),
+                     notes=notes)
 
 
 # ------------------------------------------------------------------- textbook steps (--show-steps)

@@ -43,7 +43,7 @@ def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
         shown = layout.display_shape(shape)
         raise ctx.error(where, f"dense needs a vector input, got a feature map of "
                                 f"{shape_text(shown)}", "add a flatten layer before it",
-                         cls=ShapeError)
+                        cls=ShapeError)
     n, k = shape
     if "weights" not in raw:
         raise ctx.error(where, "dense layer has no 'weights'")
@@ -51,16 +51,16 @@ def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
     ctx.check_size(weights.size, join_path(where, "weights"), "the weights")
     if weights.shape[1] != k:
         raise ctx.error(join_path(where, "weights"),
-                         f"weights of shape {shape_text(weights.shape)} expect an input of "
-                         f"{weights.shape[1]}, but the input vector has {k}",
-                         f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
+                        f"weights of shape {shape_text(weights.shape)} expect an input of "
+                        f"{weights.shape[1]}, but the input vector has {k}",
+                        f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
     bias = None
     if "bias" in raw:
         bias = ctx.tensor(raw["bias"], join_path(where, "bias"), min_rank=1, max_rank=1)
         if bias.shape != (weights.shape[0],):
             raise ctx.error(join_path(where, "bias"),
-                             f"expected a vector of {weights.shape[0]}, got "
-                             f"{shape_text(bias.shape)}", cls=ShapeError)
+                            f"expected a vector of {weights.shape[0]}, got "
+                            f"{shape_text(bias.shape)}", cls=ShapeError)
     return DenseSpec(index=index, name=name, type=kind, where=where,
                      out_shape=(n, weights.shape[0]), weights=weights, bias=bias)
 
@@ -93,7 +93,7 @@ def dense_named(ex, layer: LayerTrace):
 
 def dense_symbols(ex, layer: LayerTrace) -> dict[str, str]:
     return ex.layer_symbols(layer, W=f"{layer.name}'s weights (out×in)",
-                              b=f"{layer.name}'s bias")
+                            b=f"{layer.name}'s bias")
 
 
 def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
@@ -103,17 +103,17 @@ def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     n, out = index
     o, x, _, W, b = dense_named(ex, layer)
     terms = [ex.term(Factor(W(out, i), _num(spec.weights[out, i])),
-                       Factor(o(n, i), _num(layer.input[n, i])))
+                     Factor(o(n, i), _num(layer.input[n, i])))
              for i in range(layer.input.shape[1])]
     bias_text = ""
     if spec.bias is not None:
         terms.append(ex.term(Factor(b(out), _num(spec.bias[out]))))
         bias_text = f" + {b(out)}"
     return ex.finish(path, title=f"{x(*index)}: output {out + ex.base} of {layer.name}",
-                       lhs=x(*index), rhs=f"Σ_i {W(out, 'i')}·{o(n, 'i')}{bias_text}",
-                       terms=terms, symbols=dense_symbols(ex, layer),
-                       notes=[f"i runs over the {layer.input.shape[1]} inputs "
-                              f"({ex.range_text('i', layer.input.shape[1])})."])
+                     lhs=x(*index), rhs=f"Σ_i {W(out, 'i')}·{o(n, 'i')}{bias_text}",
+                     terms=terms, symbols=dense_symbols(ex, layer),
+                     notes=[f"i runs over the {layer.input.shape[1]} inputs "
+                            f"({ex.range_text('i', layer.input.shape[1])})."])
 
 
 def delta_in_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
@@ -124,15 +124,15 @@ def delta_in_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     o, _, delta, W, _ = dense_named(ex, layer)
     outs = layer.output.shape[1]
     terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])),
-                       Factor(W(out, i), _num(spec.weights[out, i]))) for out in range(outs)]
+                     Factor(W(out, i), _num(spec.weights[out, i]))) for out in range(outs)]
     lhs = f"dE/d{o(*index)}"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
-                       lhs=lhs, rhs=f"Σ_k {delta(n, 'k')}·{W('k', i)}", terms=terms,
-                       symbols=dense_symbols(ex, layer),
-                       notes=[f"k runs over the {outs} outputs "
-                              f"({ex.range_text('k', outs)}): input {i + ex.base} feeds "
-                              f"every output k through {W('k', i)} (column {i + ex.base} "
-                              f"of W)."])
+                     lhs=lhs, rhs=f"Σ_k {delta(n, 'k')}·{W('k', i)}", terms=terms,
+                     symbols=dense_symbols(ex, layer),
+                     notes=[f"k runs over the {outs} outputs "
+                            f"({ex.range_text('k', outs)}): input {i + ex.base} feeds "
+                            f"every output k through {W('k', i)} (column {i + ex.base} "
+                            f"of W)."])
 
 
 def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
@@ -144,7 +144,7 @@ def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
     if path.param == "weights":
         out, i = path.index
         terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])),
-                           Factor(o(n, i), _num(layer.input[n, i]))) for n in range(batch)]
+                         Factor(o(n, i), _num(layer.input[n, i]))) for n in range(batch)]
         lhs = f"dE/d{W(out, i)}"
         rhs = ("Σ_n " if batched else "") + f"{delta('n', out)}·{o('n', i)}"
         why = f"{W(out, i)} multiplies input {o('n', i)} into output {out + ex.base}"
@@ -159,8 +159,8 @@ def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
         raise UsageError(f"{layer.name} has no parameter {path.param!r}", where="PATH")
     notes = [f"{why}" + (f"; n runs over the batch of {batch}." if batched else ".")]
     return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s {path.param}",
-                       lhs=lhs, rhs=rhs, terms=terms, symbols=dense_symbols(ex, layer),
-                       notes=notes)
+                     lhs=lhs, rhs=rhs, terms=terms, symbols=dense_symbols(ex, layer),
+                     notes=notes)
 
 
 

@@ -55,8 +55,8 @@ def delta_in_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
              f"(channel-major, then row by row, as torch.flatten). It only moves numbers, "
              f"so the delta moves back unchanged."]
     return ex.finish(path, title=f"dE/d{o}: the input delta of {layer.name} at {o}",
-                       lhs=f"dE/d{o}", rhs=delta, terms=terms,
-                       symbols=ex.layer_symbols(layer), notes=notes)
+                     lhs=f"dE/d{o}", rhs=delta, terms=terms,
+                     symbols=ex.layer_symbols(layer), notes=notes)
 
 
 def output_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
@@ -71,8 +71,8 @@ def output_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     x = ex.map_named("x", layer.output.shape)(*index)
     terms = [ex.term(Factor(o, _num(layer.input[n, c, h, w])))]
     return ex.finish(path, title=f"{x}: element {k + ex.base} of the flattened vector",
-                       lhs=x, rhs=o, terms=terms, symbols=ex.layer_symbols(layer),
-                       notes=[f"it came from {o}: {how} (channel-major, then row by row)."])
+                     lhs=x, rhs=o, terms=terms, symbols=ex.layer_symbols(layer),
+                     notes=[f"it came from {o}: {how} (channel-major, then row by row)."])
 
 
 

@@ -30,11 +30,11 @@ def build_mse(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
     shown = layout.display_shape(out_shape)
     target = ctx.tensor(raw["target"], "loss.target")
     reduction = ctx.choice(raw.get("reduction", "half_sum"), "loss.reduction",
-                            MSE_REDUCTIONS, "reduction")
+                           MSE_REDUCTIONS, "reduction")
     if target.shape != shown:
         raise ctx.error("loss.target", f"expected shape {shape_text(shown)} (the output "
                                         f"of {last_name}), got {shape_text(target.shape)}",
-                         cls=ShapeError)
+                        cls=ShapeError)
     return LossSpec(type=kind, target=target.reshape(out_shape), reduction=reduction,
                     target_given=target)
 
@@ -46,8 +46,8 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
     if len(out_shape) != 2:
         raise ctx.error("loss", f"cross_entropy needs a vector output, but {last_name} "
                                  f"gives a feature map of {shape_text(shown)}",
-                         "add flatten (and dense) layers before the loss",
-                         cls=ShapeError)
+                        "add flatten (and dense) layers before the loss",
+                        cls=ShapeError)
     n, k = out_shape
     if target.shape == shown:
         return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
@@ -64,8 +64,8 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
         at = "loss.target" + (f"[{i}]" if index_shape else "")
         if value != int(value):
             raise ctx.error(at, f"class index {_num(value)} is not a whole number",
-                             f"a class index is 0 to {k - 1}; or give probabilities of "
-                             f"shape {shape_text(shown)}")
+                            f"a class index is 0 to {k - 1}; or give probabilities of "
+                            f"shape {shape_text(shown)}")
         if not 0 <= int(value) < k:
             raise ctx.error(at, f"class index {_num(value)} out of range: the output has "
                                  f"{k} classes (0 to {k - 1})")
@@ -105,8 +105,8 @@ def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
         else:
             raise ValueError(f"unknown mse reduction {spec.reduction!r}")
         return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output",
-                           lhs=lhs, rhs=rhs, terms=[ex.term(*factors)], symbols=symbols,
-                           notes=[f"mse, reduction {spec.reduction}: {rule}."])
+                         lhs=lhs, rhs=rhs, terms=[ex.term(*factors)], symbols=symbols,
+                         notes=[f"mse, reduction {spec.reduction}: {rule}."])
     if spec.type == "cross_entropy":
         n, k = index
         p_row = _softmax(layer.output[n])
@@ -127,9 +127,9 @@ def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
         notes = [f"cross-entropy on softmax, mean over the batch of {batch}: {rule}.",
                  _softmax_note(p, y, n, layer.output[n], p_row)]
         return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output",
-                           lhs=lhs, rhs=inner.symbol if batch == 1 else
-                           f"({inner.symbol})/{batch}",
-                           terms=[ex.term(*factors)], symbols=symbols, notes=notes)
+                         lhs=lhs, rhs=inner.symbol if batch == 1 else
+                         f"({inner.symbol})/{batch}",
+                         terms=[ex.term(*factors)], symbols=symbols, notes=notes)
     raise ValueError(f"unknown loss {spec.type!r}")
 
 
@@ -184,7 +184,7 @@ def loss(ex, path: _Path) -> Explanation:
     else:
         raise ValueError(f"unknown loss {spec.type!r}")
     return ex.finish(path, title=f"E: the loss ({spec.type})", lhs="E", rhs=rhs,
-                       terms=terms, symbols=symbols, notes=notes)
+                     terms=terms, symbols=symbols, notes=notes)
 
 
 def _softmax(logits) -> list[float]:

@@ -60,9 +60,9 @@ def build_pool2d(ctx, raw: dict, head: Head) -> Pool2dSpec:
         if p > k // 2:
             raise ctx.error(f("padding"), f"padding {p} is more than half the window "
                                            f"{shape_text(size)}",
-                             f"at most {k // 2} (PyTorch's rule)")
+                            f"at most {k // 2} (PyTorch's rule)")
     ctx.check_size(n * c * (h + 2 * padding[0]) * (w + 2 * padding[1]), f("padding"),
-                    "the padded input")
+                   "the padded input")
     h_out = pool_output_size(h, padding[0], size[0], stride[0], ceil_mode)
     w_out = pool_output_size(w, padding[1], size[1], stride[1], ceil_mode)
     # with ceil_mode a window larger than the padded input still gives one output (it
@@ -71,7 +71,7 @@ def build_pool2d(ctx, raw: dict, head: Head) -> Pool2dSpec:
         raise ctx.error(f("size"), f"the window {shape_text(size)} is larger than the "
                                     f"padded input "
                                     f"{shape_text((h + 2 * padding[0], w + 2 * padding[1]))}",
-                         cls=ShapeError)
+                        cls=ShapeError)
     return Pool2dSpec(index=index, name=name, type=kind, where=where,
                       out_shape=(n, c, h_out, w_out), size=size, stride=stride,
                       padding=padding, ceil_mode=ceil_mode)
@@ -213,7 +213,7 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
             why = f"tied, and rule '{spec.ties}' picks {o(n, ch, *winners[0])}"
         local = Factor(f"∂{x(n, ch, i, j)}/∂{o(*index)}", share, zero_reason=why)
         terms.append(ex.term(Factor(delta(n, ch, i, j), _num(layer.delta_out[n, ch, i, j])),
-                               local))
+                             local))
         where = ", ".join(o(n, ch, *cell) for cell in winners)
         text = (f"window of {x(n, ch, i, j)}: {window_text(ex, layer, n, ch, cells, bounds)};"
                 f" its maximum {short(top)} is at {where}")
@@ -234,8 +234,8 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     rhs = (f"Σ over the windows containing {o(*index)} of δ[window]·"
            f"[{o(*index)} is the window's chosen maximum]")
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
-                       lhs=lhs, rhs=rhs, terms=terms, symbols=ex.layer_symbols(layer),
-                       notes=notes)
+                     lhs=lhs, rhs=rhs, terms=terms, symbols=ex.layer_symbols(layer),
+                     notes=notes)
 
 
 def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
@@ -248,7 +248,7 @@ def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     cells, _, bounds = pool_window(ex, layer, i, j)
     _, winners = max_winners(ex, layer, n, ch, cells)
     terms = [ex.term(Factor(o(n, ch, *cell), _num(layer.input[(n, ch) + cell])),
-                       note="maximum" if cell in winners else None) for cell in cells]
+                     note="maximum" if cell in winners else None) for cell in cells]
     notes = [f"the window: {window_text(ex, layer, n, ch, cells, bounds)}."]
     if len(winners) > 1:
         notes.append(f"The maximum is tied between {', '.join(o(n, ch, *c) for c in winners)};"
@@ -257,9 +257,9 @@ def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         notes.append("Padded cells count as −∞: they never win a window.")
     return ex.finish(path, title=f"{x(*index)}: the largest value in its window of "
                                    f"{layer.name}'s input",
-                       lhs=x(*index), rhs=f"max of the window's {len(cells)} cells",
-                       terms=terms, symbols=ex.layer_symbols(layer), notes=notes,
-                       operation="max")
+                     lhs=x(*index), rhs=f"max of the window's {len(cells)} cells",
+                     terms=terms, symbols=ex.layer_symbols(layer), notes=notes,
+                     operation="max")
 
 
 def avg_divisor(ex, layer: LayerTrace, i: int, j: int):
@@ -294,8 +294,8 @@ def delta_in_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     lhs = f"dE/d{o(*index)}"
     rhs = f"Σ over the windows containing {o(*index)} of δ[window] / divisor[window]"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
-                       lhs=lhs, rhs=rhs, terms=terms, symbols=ex.layer_symbols(layer),
-                       notes=notes + [_AVG_TEXT])
+                     lhs=lhs, rhs=rhs, terms=terms, symbols=ex.layer_symbols(layer),
+                     notes=notes + [_AVG_TEXT])
 
 
 def output_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
@@ -318,10 +318,10 @@ def output_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
             terms.append(ex.term(share, cell, note=cell.note))
     return ex.finish(path, title=f"{x(*index)}: the mean of its window of "
                                    f"{layer.name}'s input",
-                       lhs=x(*index), rhs=f"Σ over the window of o / {divisor}",
-                       terms=terms, symbols=ex.layer_symbols(layer),
-                       notes=[f"divisor {divisor} = {why}."]
-                       + (["Padded cells are zeros."] if spec.padding != (0, 0) else []))
+                     lhs=x(*index), rhs=f"Σ over the window of o / {divisor}",
+                     terms=terms, symbols=ex.layer_symbols(layer),
+                     notes=[f"divisor {divisor} = {why}."]
+                     + (["Padded cells are zeros."] if spec.padding != (0, 0) else []))
 
 
 _TIE_TEXT = {
