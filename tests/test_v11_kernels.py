@@ -781,3 +781,20 @@ def test_losses_against_torch(torch, reduction):
     our_loss, our_delta = losses.nll(log_probs, classes)
     assert our_loss == pytest.approx(float(loss), rel=1e-12)
     close(our_delta, grad)
+
+
+# ---------------------------------------------------------------------------------------
+# the benchmark's v1.1 cases (timed by python -m cnngrad.bench; here only their results)
+
+
+@pytest.mark.parametrize("name", ["conv1d", "conv_transpose2d", "batchnorm2d"])
+def test_bench_cases_compute_what_the_naive_kernels_do(name):
+    from cnngrad import bench
+
+    case = bench.case_for(name, small=True)
+    assert case.label.startswith(name + " ")
+    ops = bench.make_operands(case, "float64")
+    ours = bench.gradients(case, bench.cnngrad_run(case, ops)())
+    theirs = bench.gradients(case, bench.cnngrad_run(case, ops, naive=True)())
+    assert len(ours) == 3
+    assert bench.relative_difference(ours, theirs) < 1e-12
