@@ -15,6 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cnngrad
 from cnngrad.layers import batchnorm, conv1d, conv_transpose, dropout, losses, pool1d, softmax
@@ -309,6 +311,58 @@ def test_conv_transpose2d_errors(bad, message):
     with pytest.raises(ValueError, match=message):
         conv_transpose.conv_transpose2d_forward(**arguments)
 
+
+
+@st.composite
+def transposed_settings(draw):
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    groups = draw(st.sampled_from([1, 2]))
+    size = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    full = [(n - 1) * s + d * (k - 1) + op + 1
+            for n, s, d, k, op in zip(size, stride, dilation, kernel, output_padding)]
+    padding = tuple(draw(st.integers(0, (f - 1) // 2)) for f in full)
+    return dict(stride=stride, dilation=dilation, output_padding=output_padding,
+                padding=padding, groups=groups), kernel, size, draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=25, deadline=None)
+@given(transposed_settings())
+def test_conv_transpose2d_is_the_adjoint_of_conv2d(drawn):
+    """⟨conv2d(z, w), x⟩ = ⟨conv_transpose2d(x, w), z⟩ for every z, and the backward pass
+    matches the plain loops."""
+    from cnngrad.layers.conv import conv2d_forward
+
+    options, kernel, size, seed = drawn
+    rng = np.random.default_rng(seed)
+    groups = options["groups"]
+    x = rng.standard_normal((1, 2) + size)
+    w = rng.standard_normal((2, 4 // groups) + kernel)
+    y = conv_transpose.conv_transpose2d_forward(x, w, **options)
+    z = rng.standard_normal(y.shape)
+    padding = options["padding"]
+    convolved = conv2d_forward(z, w, None, options["stride"], padding, options["dilation"],
+                               groups)[:, :, :size[0], :size[1]]
+    assert np.sum(convolved * x) == pytest.approx(np.sum(y * z), rel=1e-9, abs=1e-9)
+    for fast, slow in zip(conv_transpose.conv_transpose2d_backward(x, w, z, **options),
+                          conv_transpose.conv_transpose2d_backward_naive(x, w, z, **options)):
+        close(fast, slow)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: conv1d.conv1d_forward(x[0], x[0, :, :, :2].astype(np.float32)),
+    lambda x: conv_transpose.conv_transpose2d_forward(x, x[:2, :, :2, :2]),
+    lambda x: batchnorm.batchnorm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32)),
+    lambda x: pool1d.maxpool1d_forward(x[0], 2),
+    lambda x: upsample.upsample_nearest_forward(x, 2),
+    lambda x: softmax.softmax_forward(x),
+    lambda x: dropout.dropout_forward(x, np.ones(x.shape), 0.5),
+])
+def test_float32_stays_float32(call):
+    x = np.random.default_rng(17).standard_normal((2, 2, 3, 3)).astype(np.float32)
+    assert call(x).dtype == np.float32
 
 # ---------------------------------------------------------------------------------------
 # batch norm
