@@ -260,7 +260,6 @@ def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps:
 
 def _channel_values(shape, channel):
     """Every index of one channel's values, in order."""
-    n, c = shape[:2]
     for index in np.ndindex(*shape):
         if index[1] == channel:
             yield index
