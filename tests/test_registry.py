@@ -26,8 +26,9 @@ TYPE_NAMES = set(LAYERS) | set(LOSSES) | {
     "batchnorm2d", "dropout", "softmax", "log_softmax", "upsample_nearest", "global_avgpool",
     "add", "concat", "bce", "bce_with_logits", "nll"}
 
-#: where a type name may be written: the families, the kernel library, the benchmark
-ALLOWED = ("families/", "layers/", "bench.py")
+#: where a type name may be written: the families, the kernel library, the benchmark and the
+#: library's table of kernel names (``cnngrad.bce`` is a function, not a layer type)
+ALLOWED = ("families/", "layers/", "bench.py", "__init__.py")
 
 
 def _type_literals(path: Path) -> list[tuple[int, str]]:

@@ -17,7 +17,8 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import Head, LayerFamily
-from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding, zeros_like_dtype
+from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding_stride1,
+                                    zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
 from cnngrad.problem import LayerSpec, shape_text
 
@@ -159,7 +160,7 @@ def _conv_padding(ctx, value, where, kernel_hw, dilation, stride):
             raise ctx.error(where, f"padding \"same\" needs stride 1, got stride "
                                     f"{list(stride)}",
                             "give the padding as a number or [top, bottom, left, right]")
-        return same_padding(kernel_hw, dilation)
+        return same_padding_stride1(kernel_hw, dilation)
     if isinstance(value, list):
         if len(value) == 2:
             r, c = (ctx.integer(v, join_path(where, i), 0) for i, v in enumerate(value))

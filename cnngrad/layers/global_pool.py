@@ -28,6 +28,11 @@ def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
     Returns
     -------
     y : ndarray (N, C)
+
+    Notes
+    -----
+    The sum over every spatial axis divided by the map's size: for ``dtype=object`` arrays of
+    Fractions the result is an exact Fraction.
     """
     if x.ndim < 3:
         raise ValueError(f"global_avgpool needs (N, C, *spatial), got shape {x.shape}")
@@ -48,6 +53,11 @@ def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.n
     Returns
     -------
     delta_in : ndarray x_shape
+
+    Notes
+    -----
+    y[n, c] depends on every cell of its map with the same weight 1/(H·W), so each cell's
+    delta is δ[n, c] / (H·W); it needs only the input's shape, not its values.
     """
     count = _spatial_size(x_shape)
     share = delta / count
