@@ -165,3 +165,20 @@ def test_single_input_steps_take_and_give_lists(kind):
     assert isinstance(delta_ins, list) and len(delta_ins) == 1
     assert delta_ins[0].shape == x.shape
     assert set(grads) == set(spec.params)
+
+
+def test_settings_describe_what_a_panel_header_would_show():
+    from cnngrad.problem import build_problem
+
+    doc = {"input": [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16]],
+           "layers": [{"type": "conv2d", "kernel": [[1, 0], [0, 1]], "stride": 2, "padding": 1},
+                      {"type": "maxpool2d", "size": 2, "ties": "split"},
+                      {"type": "leaky_relu", "slope": 0.2}],
+           "delta": [[1]]}
+    conv, pool, leaky = build_problem(doc, file="t.json", base_dir=ROOT).layers
+    assert layer_family("conv2d").settings(conv) == [
+        ("kernel", "2×2"), ("filters", "1"), ("stride", "2"), ("padding", "1, 1, 1, 1")]
+    assert layer_family("maxpool2d").settings(pool) == [
+        ("window", "2×2"), ("stride", "2"), ("ties", "split")]
+    assert layer_family("leaky_relu").settings(leaky) == [("slope", "0.2")]
+    assert layer_family("relu").settings(leaky) == []
