@@ -54,6 +54,8 @@ def _import_file(path: str, option: str):
         raise LoadError(f"cannot import {path} as Python", where=option)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    # no __pycache__ beside the user's file (nor in a folder of samples that ships)
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
@@ -61,6 +63,8 @@ def _import_file(path: str, option: str):
         raise LoadError(f"importing {path} raised {type(exc).__name__}: "
                         f"{' '.join(str(exc).split())[:160]}", where=option,
                         details=user_traceback(exc)) from None
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 

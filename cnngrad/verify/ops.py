@@ -221,10 +221,9 @@ def _conv_spec(w: np.ndarray, stride: int, padding: int):
 def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
     """The classic bias-gradient slips for a per-filter bias over (N, F, ...) deltas."""
     spatial = tuple(range(2, delta.ndim))
+    yield Alternative("bias_not_summed_over_batch", "matches the bias gradient not summed "
+                      "over the batch (one row per image)", {name: delta.sum(axis=spatial)})
     if delta.shape[0] > 1:
-        yield Alternative("bias_not_summed_over_batch", "matches the bias gradient not summed "
-                          "over the batch (one row per image)",
-                          {name: delta.sum(axis=spatial)})
         yield Alternative("bias_first_image_only", "matches the bias gradient of the first "
                           "image only", {name: delta[0].sum(axis=tuple(a - 1 for a in spatial))})
     if spatial and np.prod(delta.shape[2:]) > 1:
@@ -284,7 +283,7 @@ _POOL_GEOMETRIES = (
     ("2×2 window, stride 2", 1, 1, 4, 4, 2, 2, 0, False),
     ("1×1 window, stride 2 (subsampling)", 1, 1, 3, 3, 1, 2, 0, False),
     ("2×2 window, stride 2, a leftover row and column", 1, 1, 5, 5, 2, 2, 0, False),
-    ("tied maxima in a window", 1, 1, 4, 4, 2, 2, 0, True),
+    ("ties: tied maxima in a window", 1, 1, 4, 4, 2, 2, 0, True),
     ("3×3 window, stride 2: overlapping windows", 1, 1, 5, 5, 3, 2, 0, False),
     ("2×3 window (non-square)", 1, 1, 4, 6, (2, 3), 2, 0, False),
     ("2×2 window, stride 3, leftover rows and columns", 1, 1, 8, 7, 2, 3, 0, False),

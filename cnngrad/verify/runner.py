@@ -197,6 +197,9 @@ def _check_output(name: str, value, expected: np.ndarray, axes, rtol, atol) -> O
     bad = ~np.isfinite(fitted) & np.isfinite(expected)
     if bad.any():
         where = np.argwhere(bad)[0]
+        if fitted.ndim == 0:
+            return OutputCheck(name, "nonfinite", f"{name} is {float(fitted)}", fitted,
+                               expected)
         return OutputCheck(name, "nonfinite", f"{name} holds {fitted[tuple(where)]} at "
                            f"{_index_words(where)} ({int(bad.sum())} of {bad.size} values "
                            "not finite)", fitted, expected)
@@ -382,14 +385,20 @@ def diagnose(report: Report) -> list[SlipMatch]:
                     candidates.append((alt.name, alt.description, value))
             candidates += _permutations(failure.expected,
                                         style.axes(op, failure.name, layout))
+            # one verdict per slip and case (several axis orders share a name)
+            verdicts: dict[str, tuple[str, bool]] = {}
             for name, words, value in candidates:
+                fitted = _fits(failure.got, value)
+                hit = fitted is not None and close(fitted, value, report.rtol, report.atol)
+                if name not in verdicts or (hit and not verdicts[name][1]):
+                    verdicts[name] = (words, hit)
+            for name, (words, hit) in verdicts.items():
                 key = (failure.name, name)
                 if key not in counts:
                     counts[key] = [words, 0, 0]
                     order.append(key)
                 counts[key][2] += 1
-                fitted = _fits(failure.got, value)
-                if fitted is not None and close(fitted, value, report.rtol, report.atol):
+                if hit:
                     if counts[key][1] == 0:  # in the words of the smallest case it explains
                         counts[key][0] = words
                     counts[key][1] += 1
