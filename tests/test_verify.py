@@ -383,3 +383,96 @@ def test_conv1d_and_conv_transpose_batteries_have_dilation_and_asymmetric_paddin
     conv_t = battery(OPS["conv_transpose2d_backward"])
     assert any(c.params["dilation"] > 1 for c in conv_t)
     assert any(c.params["output_padding"] > 0 for c in conv_t)
+
+
+# --------------------------------------------------------------------------- docs and bench
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", ["conv_right", "conv_stride_ignored"])
+def test_the_docs_show_the_real_output(name):
+    docs = (ROOT / "docs" / "verify.md").read_text(encoding="utf-8")
+    command = f"$ cnngrad verify samples/verify/{name}.py:conv2d_backward --op conv2d_backward"
+    shown = docs.split(command + "\n", 1)[1].split("```", 1)[0]
+    out = invoke(sample(name), "--op", "conv2d_backward").stdout
+    assert shown == out
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    if name == "conv_stride_ignored":
+        tail = readme.split(command + "\n", 1)[1].split("...\n", 1)[1].split("```", 1)[0]
+        assert out.endswith(tail)
+
+
+def test_the_bench_times_every_op(capsys):
+    from cnngrad.verify import bench
+    from cnngrad.verify.ops import OPS
+
+    bench.main(["--repeat", "1"])
+    out = capsys.readouterr().out
+    for name in OPS:
+        assert f"\n{name} " in out
+    assert out.count(" pass\n") == len(OPS) + 1 and out.count(" fail\n") == 1
+
+
+# --------------------------------------------------------------------------- the references
+
+
+def test_conv1d_by_taps_is_the_reference():
+    from cnngrad.verify.ops import OPS, Options, battery, conv1d_backward_taps
+
+    for case in battery(OPS["conv1d_backward"]):
+        a, p = case.arrays, case.params
+        truth = OPS["conv1d_backward"].reference(case, Options())
+        dx, dw, _ = conv1d_backward_taps(a["x"], a["w"], a["delta"], p["stride"],
+                                         p["padding"], p["dilation"])
+        np.testing.assert_allclose(dx, truth["dx"], atol=1e-12)
+        np.testing.assert_allclose(dw, truth["dw"], atol=1e-12)
+
+
+def test_the_references_agree_with_torch():
+    torch = pytest.importorskip("torch")
+    from cnngrad.verify.ops import (OPS, Options, batchnorm_backward_formula, battery,
+                                    conv_transpose2d_backward_by_conv2d)
+
+    for case in battery(OPS["conv_transpose2d_backward"]):
+        a, p = case.arrays, case.params
+        x = torch.tensor(a["x"], requires_grad=True)
+        w = torch.tensor(a["w"], requires_grad=True)
+        b = torch.tensor(a["b"], requires_grad=True)
+        y = torch.nn.functional.conv_transpose2d(x, w, b, p["stride"], p["padding"],
+                                                 p["output_padding"], 1, p["dilation"])
+        y.backward(torch.tensor(a["delta"]))
+        ours = conv_transpose2d_backward_by_conv2d(a["x"], a["w"], a["delta"], p["stride"],
+                                                   p["padding"], p["dilation"])
+        truth = OPS["conv_transpose2d_backward"].reference(case, Options())
+        for mine, reference, theirs in zip(ours, (truth["dx"], truth["dw"], truth["db"]),
+                                           (x.grad, w.grad, b.grad)):
+            np.testing.assert_allclose(mine, theirs.numpy(), atol=1e-9)
+            np.testing.assert_allclose(reference, theirs.numpy(), atol=1e-9)
+    for case in battery(OPS["batchnorm2d_backward"]):
+        a = case.arrays
+        x = torch.tensor(a["x"], requires_grad=True)
+        gamma = torch.tensor(a["gamma"], requires_grad=True)
+        beta = torch.tensor(a["beta"], requires_grad=True)
+        y = torch.nn.functional.batch_norm(x, None, None, gamma, beta, training=True,
+                                           eps=1e-5)
+        y.backward(torch.tensor(a["delta"]))
+        ours = batchnorm_backward_formula(a["x"], a["gamma"], a["delta"], 1e-5)
+        truth = OPS["batchnorm2d_backward"].reference(case, Options())
+        for mine, reference, theirs in zip(ours, truth.values(), (x.grad, gamma.grad,
+                                                                  beta.grad)):
+            np.testing.assert_allclose(mine, theirs.numpy(), atol=1e-9)
+            np.testing.assert_allclose(reference, theirs.numpy(), atol=1e-9)
+
+
+def test_the_softmax_reference_agrees_with_torch():
+    torch = pytest.importorskip("torch")
+    from cnngrad.verify.ops import OPS, Options, battery
+
+    for case in battery(OPS["softmax_cross_entropy_backward"]):
+        logits = torch.tensor(case.arrays["logits"], requires_grad=True)
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(case.arrays["labels"]))
+        loss.backward()
+        truth = OPS["softmax_cross_entropy_backward"].reference(case, Options())
+        np.testing.assert_allclose(truth["loss"], loss.item(), rtol=1e-12)
+        np.testing.assert_allclose(truth["dx"], logits.grad.numpy(), atol=1e-12)

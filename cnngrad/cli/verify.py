@@ -24,12 +24,14 @@ OUTPUT_FORMATS = ("text", "json")
 EPILOG = """\
 [bold]Examples[/]
 
-  cnngrad verify samples/verify/conv_right.py:conv2d_backward --op conv2d_backward
-  cnngrad verify mylayers.py:conv_backward --op conv2d_backward --layout nhwc
-  cnngrad verify layers.py:conv_backward_naive --op conv2d_backward --style cs231n
-  cnngrad verify cnn.py:pool_backward --op maxpool2d_backward --style dls --ties all
-  cnngrad verify mine.py:backprop --op conv2d_backward --arg x=A --arg delta=dZ
-  cnngrad verify mypkg.layers:conv_backward --op conv2d_backward --format json
+  cnngrad verify samples/verify/conv_right.py:conv2d_backward \\
+      --op conv2d_backward
+  cnngrad verify mine.py:conv_backward --op conv2d_backward --layout nhwc
+  cnngrad verify cs.py:conv_backward_naive --op conv2d_backward --style cs231n
+  cnngrad verify cnn.py:pool_backward --op maxpool2d_backward --style dls \\
+      --ties all
+  cnngrad verify mine.py:backprop --op dense_backward --arg x=A --arg delta=dZ
+  cnngrad verify mypkg.layers:conv_backward --op conv2d_backward -f json
 
 [bold]What each op calls[/] (plain style; --layout nhwc puts channels last)
 

@@ -57,9 +57,11 @@ class Case:
         pad = self.params.get("padding", 0)
         return any(np.atleast_1d(pad)) or bool(self.params.get("output_padding", 0))
 
-    def describe(self, op: "Op") -> str:
-        """``x 1×2×5×5, w 3×2×3×3, stride 2, padding 1`` (cnngrad's layout)."""
-        parts = [f"{name} {'×'.join(map(str, self.arrays[name].shape))}"
+    def describe(self, op: "Op", shape=None) -> str:
+        """``x 1×2×5×5, w 3×2×3×3, stride 2, padding 1``; ``shape(name, array)`` gives a
+        tensor's shape as the user sees it (default cnngrad's layout)."""
+        shape = shape or (lambda name, array: array.shape)
+        parts = [f"{name} {'×'.join(map(str, shape(name, self.arrays[name])))}"
                  for name in op.shown_arrays]
         parts += [f"{key.replace('_', ' ')} {_value_words(value)}"
                   for key, value in self.params.items()]
@@ -240,17 +242,19 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
     x, w, delta = a["x"], a["w"], a["delta"]
     spec = _conv_spec(w, s, p)
     # check's slip: the backward step with the kernel the other way round
-    flipped_dx, flipped = STEPS["conv2d"].backward(_toggled(spec), x, None, delta)
+    flipped_dx, _ = STEPS["conv2d"].backward(_toggled(spec), x, None, delta)
     yield Alternative("kernel_not_rotated",
                       SLIPS["kernel_not_rotated"].description + " in dx (correlating the "
                       "padded delta with w instead of with w rotated)",
-                      {"dx": flipped_dx, "dw": flipped["kernel"]})
+                      {"dx": flipped_dx})
     if s > 1:
         undilated_dx, undilated = _undilated_conv_backward(spec, x, None, delta)
         yield Alternative("delta_not_dilated",
                           f"matches delta not dilated for stride {s} (the stride ignored in "
                           "dx: each delta put back at i instead of i·s)",
-                          {"dx": undilated_dx, "dw": undilated["kernel"]})
+                          {"dx": undilated_dx})
+        yield Alternative("stride_ignored", f"matches the stride {s} ignored in dw (x read "
+                          "at i + m instead of i·s + m)", {"dw": undilated["kernel"]})
     if p > 0:
         dx_padded = conv2d_backward(pad2d(x, p), w, delta, s, 0)[0]
         h, wd = x.shape[2:]
@@ -754,8 +758,10 @@ def _conv1d_slips(case: Case, options: Options, truth: dict) -> Iterator[Alterna
     if s > 1:
         dx, dw, _ = conv1d_backward_taps(x, w, delta, 1, pads, d)
         yield Alternative("delta_not_dilated", f"matches delta not dilated for stride {s} "
-                          "(the stride ignored: each delta put back at i instead of i·s)",
-                          {"dx": dx, "dw": dw})
+                          "(the stride ignored in dx: each delta put back at i instead of "
+                          "i·s)", {"dx": dx})
+        yield Alternative("stride_ignored", f"matches the stride {s} ignored in dw (x read "
+                          "at i + m·d instead of i·s + m·d)", {"dw": dw})
     if d > 1:
         dx, dw, _ = conv1d_backward_taps(x, w, delta, s, pads, 1)
         yield Alternative("dilation_ignored", f"matches the dilation {d} ignored (tap m at "

@@ -150,8 +150,11 @@ def render_text(report: Report) -> str:
     lines.append(summary)
     first = failed[0]
     lines.append("")
+    def shape(name, array):
+        return np.shape(report.style.tensor(report.op, name, array, first.case, report.layout))
+
     lines += _wrap(f"Smallest failing case: {first.case.index}, {first.case.corner} "
-                   f"({first.case.describe(report.op)}).", "  ", "")
+                   f"({first.case.describe(report.op, shape)}).", "  ", "")
     if first.traceback:
         lines.append(f"  {report.function} raised (your code's traceback):")
         lines += ["    " + line for line in first.traceback.splitlines()]
