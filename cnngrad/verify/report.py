@@ -30,8 +30,9 @@ def _g(value: float) -> str:
 
 
 def _wrap(text: str, indent: str, first: str = "") -> list[str]:
-    # an index such as [0, 1, 2] stays on one line
-    text = re.sub(r"\[[^\]]*\]", lambda m: m.group(0).replace(" ", "\u00a0"), text)
+    # an index such as [0, 1, 2] or a short (0, 1) stays on one line
+    text = re.sub(r"\[[^\]]*\]|\([^()]{0,12}\)",
+                  lambda m: m.group(0).replace(" ", "\u00a0"), text)
     lines = textwrap.wrap(text, WIDTH, initial_indent=first or indent,
                           subsequent_indent=indent, break_on_hyphens=False)
     return [line.replace("\u00a0", " ") for line in lines] or [first.rstrip()]
@@ -50,18 +51,18 @@ def _header(report: Report) -> list[str]:
     if op.name == "maxpool2d_backward":
         lines.append(f"  ties      {report.options.ties} (--ties)")
     if report.skipped:
-        lines += _wrap(f"{report.skipped} cases skipped: the {report.style.name} signature "
-                       "cannot express them (non-square kernel or window, padding)",
+        lines += _wrap(f"{report.skipped} cases skipped, which the {report.style.name} "
+                       f"signature cannot express ({report.style.skip_words(op)})",
                        "            ", "  note      ")
     return lines
 
 
 def _case_line(result: CaseResult) -> list[str]:
     status = _STATUS_WORDS[result.status]
-    head = f"  {result.case.index:>2}  {status:<7} {result.case.corner}"
+    head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ")
     if result.ok or result.status == "not_run":
-        return [head]
-    return [head] + _wrap(result.message, "          ")
+        return head
+    return head + _wrap(result.message, "          ")
 
 
 def _grid_axes(axes: tuple[str, ...], ndim: int) -> tuple[int, ...]:

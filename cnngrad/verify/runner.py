@@ -374,7 +374,11 @@ def diagnose(report: Report) -> list[SlipMatch]:
     for result in diagnosed:
         case = result.case
         truth = op.reference(case, report.options)
-        alternatives = list(op.slips(case, report.options, truth)) + _generic(op, case, truth)
+        try:
+            alternatives = list(op.slips(case, report.options, truth))
+        except (ValueError, IndexError):  # a slip that cannot happen in this geometry
+            alternatives = []
+        alternatives += _generic(op, case, truth)
         for failure in result.failures:
             if failure.got is None:
                 continue

@@ -82,6 +82,10 @@ class Style:
     def signature(self, op: Op) -> str:
         return op.signature
 
+    def skip_words(self, op: Op) -> str:
+        """Why some cases of ``op`` are not run in this style."""
+        return "non-square windows: the window size is one int"
+
     def tensor(self, op: Op, name: str, array: np.ndarray, case: Case, layout: str):
         """cnngrad's array (its layout) as the user's call passes or returns it."""
         perm = op.channels_last.get(name) if layout == "nhwc" else None
@@ -159,6 +163,9 @@ class CS231nStyle(Style):
 
     def signature(self, op: Op) -> str:
         return self._OPS[op.name]
+
+    def skip_words(self, op: Op) -> str:
+        return "padding: pool_param has none"
 
     def tensor(self, op, name, array, case, layout):
         if op.name == "dense_backward" and name in ("w", "dw"):
@@ -248,6 +255,11 @@ class DLSStyle(Style):
 
     def signature(self, op: Op) -> str:
         return self._OPS[op.name]
+
+    def skip_words(self, op: Op) -> str:
+        if op.name.startswith(("maxpool", "avgpool")):
+            return "non-square windows and padding: hparameters hold one f and no padding"
+        return "non-square kernels: W is (f, f, n_C_prev, n_C)"
 
     def tensor(self, op, name, array, case, layout):
         if op.name == "dense_backward":
