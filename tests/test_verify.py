@@ -106,6 +106,10 @@ def with_nan(x, w, delta, stride, padding):
 def slow(x, w, delta, stride, padding):
     time.sleep(1)
 
+def forever(x, w, delta, stride, padding):
+    while True:
+        pass
+
 def nothing(x, w, delta, stride, padding):
     print("debugging output")
 
@@ -149,6 +153,33 @@ def test_a_timeout_stops_the_battery(tmp_path):
     statuses = [case["status"] for case in report["cases"]]
     assert statuses[0] == "timeout" and set(statuses[1:]) == {"not_run"}
     assert report["summary"]["not_run"] == len(statuses) - 1
+
+
+def test_an_endless_loop_is_stopped_after_its_timeout(tmp_path):
+    import threading
+    import time
+
+    path = user_file(tmp_path, BAD)
+    result = invoke(f"{path}:forever", "--op", "conv2d_backward", "--timeout", "0.1")
+    assert result.exit_code == 1 and "did not return within 0.1 s" in result.stdout
+    deadline = time.monotonic() + 5
+    while any(t.name == "cnngrad-verify-call" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the abandoned call is still running"
+        time.sleep(0.01)
+
+
+SHAPES = """
+def conv_backward(x, w, delta, stride, padding):
+    from cnngrad import conv2d_backward
+    dx, dw, db = conv2d_backward(x, w, delta, stride, padding)
+    return dx, dw, db.reshape(-1, 1)
+"""
+
+
+def test_a_per_filter_gradient_may_have_extra_axes_of_length_1(tmp_path):
+    path = user_file(tmp_path, SHAPES)
+    result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward")
+    assert result.exit_code == 0, result.output
 
 
 def test_the_users_prints_stay_off_the_json(tmp_path):

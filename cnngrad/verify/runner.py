@@ -139,7 +139,25 @@ def call_with_timeout(run, timeout: float) -> _Outcome:
         worker.join(timeout)
     outcome.seconds = time.perf_counter() - start
     outcome.timed_out = worker.is_alive()
+    if outcome.timed_out:
+        _ask_to_stop(worker)
     return outcome
+
+
+class Abandoned(BaseException):
+    """Raised inside an abandoned call: a Python loop stops at its next step (a call
+    blocked in C, such as a sleep, stops when it returns)."""
+
+
+def _ask_to_stop(worker: threading.Thread) -> None:
+    # CPython's way to raise in another thread; elsewhere the daemon thread just runs on
+    try:
+        import ctypes
+
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident),
+                                                   ctypes.py_object(Abandoned))
+    except (AttributeError, OSError, TypeError):
+        pass
 
 
 # --------------------------------------------------------------------------- comparing
@@ -169,11 +187,13 @@ def _shape_words(shape: tuple, axes: tuple[str, ...]) -> str:
 
 
 def _fits(got: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
-    """``got`` shaped as ``expected`` when it is, or a size-1 stand-in for a scalar."""
+    """``got`` shaped as ``expected`` when it is; a scalar or a per-filter vector (a loss,
+    db, dgamma) may also come with extra axes of length 1: (1,), (F, 1), (1, 1, 1, F)."""
     if got.shape == expected.shape:
         return got
-    if expected.ndim == 0 and got.size == 1:
-        return got.reshape(())
+    if expected.ndim <= 1 and got.size == expected.size and \
+            tuple(n for n in got.shape if n != 1) == tuple(n for n in expected.shape if n != 1):
+        return got.reshape(expected.shape)
     return None
 
 
