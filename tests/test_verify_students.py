@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cnngrad.verify import run_battery
 
@@ -499,3 +500,27 @@ def test_the_dls_style_is_nhwc_and_skips_non_square_kernels():
     report = run_battery(dls_conv_backward, "conv2d_backward", style="dls")
     assert report.layout == "nhwc" and report.skipped == 3
     assert all(r.case.square for r in report.results)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_verdicts_hold_for_any_seed(seed):
+    from cnngrad.verify.ops import Options
+
+    right = [(conv_backward_nchw, "conv2d_backward", {}),
+             (conv_backward_nhwc, "conv2d_backward", {"layout": "nhwc"}),
+             (dls_pool_backward, "maxpool2d_backward", {"style": "dls", "ties": "all"}),
+             (avgpool_backward_nchw, "avgpool2d_backward", {})]
+    for fn, op, settings_ in right:
+        ties = settings_.pop("ties", "first")
+        report = run_battery(fn, op, seed=seed, options=Options(ties=ties), **settings_)
+        assert report.ok, (fn.__name__, seed)
+    wrong = [(conv_forward_nchw_flipped, "conv2d_forward", {}, "y", "convolution_kind"),
+             (dls_conv_backward_no_stride, "conv2d_backward", {"style": "dls"}, "dx",
+              "delta_not_dilated"),
+             (conv1d_backward_not_reversed, "conv1d_backward", {}, "dx",
+              "kernel_not_rotated")]
+    for fn, op, settings_, output, slip in wrong:
+        report = run_battery(fn, op, seed=seed, **settings_)
+        named = {(m.output, m.name): m for m in report.slips}
+        assert named[(output, slip)].matched == named[(output, slip)].of, (slip, seed)

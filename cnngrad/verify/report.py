@@ -170,6 +170,11 @@ def render_text(report: Report) -> str:
                            report.style.axes(report.op, grid_failure.name, report.layout))
     else:
         lines += _wrap(first.message, "    ", "  ")
+    raised = next((r for r in failed if r.traceback), None)
+    if raised is not None and raised is not first:
+        lines.append("")
+        lines.append(f"  case {raised.case.index} raised (your code's traceback):")
+        lines += ["    " + line for line in raised.traceback.splitlines()]
     lines.append("")
     if report.slips:
         for slip in report.slips:
@@ -203,6 +208,7 @@ def to_json(report: Report) -> dict:
             "status": result.status, "message": result.message,
             "outputs": [{"name": f.name, "status": f.status, "message": f.message}
                         for f in result.failures],
+            "traceback": result.traceback,
             "seconds": round(result.seconds, 6),
         })
     first = None
