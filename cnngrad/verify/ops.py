@@ -122,7 +122,7 @@ def _ints(rng: np.random.Generator, shape, low: int = -4, high: int = 4) -> np.n
 
 
 def _distinct(rng: np.random.Generator, shape) -> np.ndarray:
-    """Distinct values (no ties anywhere): a permutation of −k..k without 0 clusters."""
+    """Distinct values (no ties anywhere): the integers around 0, shuffled."""
     count = int(np.prod(shape))
     return (rng.permutation(count) - count // 2).astype(np.float64).reshape(shape)
 

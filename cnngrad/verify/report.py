@@ -42,6 +42,7 @@ def _header(report: Report) -> list[str]:
     op = report.op
     lines = [f"cnngrad verify {op.name}: {report.function} on {len(report.results)} cases "
              f"(seed {report.seed})"]
+    lines += _wrap(op.summary, "            ", "  op        ")
     lines += _wrap(report.style.signature(op), "            ", "  calls     ")
     if report.style.name == "plain":
         lines += _wrap(op.layout_words[report.layout], "            ", "  layout    ")
