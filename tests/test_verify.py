@@ -299,7 +299,7 @@ def test_forward_builds_the_cache_from_the_same_module(tmp_path):
     result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
                     "cs231n", "--forward", "conv_forward_naive")
     assert result.exit_code == 0, result.output
-    assert "cs231n style" in result.stdout
+    assert "style     cs231n: " in result.stdout
     result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
                     "cs231n")  # cnngrad's cache (x, w, b, conv_param): 4 values, not 5
     assert result.exit_code == 1 and "raised ValueError" in result.stdout

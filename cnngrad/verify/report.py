@@ -43,11 +43,14 @@ def _header(report: Report) -> list[str]:
     lines = [f"cnngrad verify {op.name}: {report.function} on {len(report.results)} cases "
              f"(seed {report.seed})"]
     lines += _wrap(op.summary, "            ", "  op        ")
-    lines += _wrap(report.style.signature(op), "            ", "  calls     ")
+    signature = report.style.signature(op)
+    if "=" in report.call:  # --arg: the call by the user's keywords
+        signature = report.call + " -> " + signature.split(" -> ", 1)[1]
+    lines += _wrap(signature, "            ", "  calls     ")
     if report.style.name == "plain":
         lines += _wrap(op.layout_words[report.layout], "            ", "  layout    ")
     else:
-        lines += _wrap(f"{report.style.name} style ({report.style.words})", "            ",
+        lines += _wrap(f"{report.style.name}: {report.style.words}", "            ",
                        "  style     ")
     if op.name == "maxpool2d_backward":
         lines.append(f"  ties      {report.options.ties} (--ties)")

@@ -105,7 +105,7 @@ class Style:
                 values.append(case.params[name])
         if keywords:
             kwargs = {keywords.get(name, name): value for name, value in zip(op.inputs, values)}
-            shown = ", ".join(f"{keywords.get(n, n)}=…" for n in op.inputs)
+            shown = ", ".join(f"{keywords.get(n, n)}={n}" for n in op.inputs)
             return Call(lambda: fn(**kwargs), f"{_name(fn)}({shown})")
         return Call(lambda: fn(*values), f"{_name(fn)}({', '.join(op.inputs)})")
 
