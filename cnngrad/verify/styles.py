@@ -112,8 +112,10 @@ class Style:
     def unpack(self, op: Op, raw) -> dict:
         if op.single:
             if isinstance(raw, tuple):
+                hint = " — an (out, cache) pair? say --style cs231n or dls" \
+                    if len(raw) == 2 and op.name.endswith("_forward") else ""
                 raise ResultError(f"returned a tuple of {len(raw)} values; expected one array "
-                                  f"({op.outputs[0]})")
+                                  f"({op.outputs[0]}){hint}")
             return {op.outputs[0]: raw}
         return dict(zip(op.outputs, _tuple_of(raw, len(op.outputs), ", ".join(op.outputs))))
 
