@@ -507,3 +507,13 @@ def test_the_softmax_reference_agrees_with_torch():
         truth = OPS["softmax_cross_entropy_backward"].reference(case, Options())
         np.testing.assert_allclose(truth["loss"], loss.item(), rtol=1e-12)
         np.testing.assert_allclose(truth["dx"], logits.grad.numpy(), atol=1e-12)
+
+
+def test_a_call_that_does_not_fit_the_signature_says_so():
+    path = Path(__file__).parent / "test_verify_students.py"
+    result = invoke(f"{path}:dls_conv_backward", "--op", "conv2d_backward")
+    assert result.exit_code == 1
+    out = " ".join(result.stdout.split())
+    assert "takes 2 positional arguments but 5 were given" in out
+    assert "pick --style cs231n or dls" in out
+    assert "Traceback" not in result.stdout

@@ -97,13 +97,17 @@ class Report:
 # --------------------------------------------------------------------------- calling
 
 
+def _user_frames(exc: BaseException) -> list:
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [frame for frame in traceback.extract_tb(exc.__traceback__)
+            if not os.path.abspath(frame.filename).startswith(package + os.sep)
+            and os.path.basename(frame.filename) != "threading.py"]
+
+
 def user_traceback(exc: BaseException) -> str:
     """The traceback of an exception raised in the user's code, without cnngrad's frames
     (nor the threading module's): only what the user wrote and what it called."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(frame.filename).startswith(package + os.sep)
-              and os.path.basename(frame.filename) != "threading.py"]
+    frames = _user_frames(exc)
     lines = ["Traceback (most recent call last):\n"]
     lines += traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
@@ -314,9 +318,15 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> C
         exc = outcome.error
         if isinstance(exc, ResultError):  # the cache-building forward returned nonsense
             return CaseResult(case, "bad_return", str(exc), seconds=outcome.seconds)
-        return CaseResult(case, "raised", f"raised {type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:160]}",
-                          traceback=user_traceback(exc), seconds=outcome.seconds)
+        message = f"raised {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        if not _user_frames(exc):  # raised before any line of the user's code ran
+            if isinstance(exc, TypeError):
+                message += (" — the call does not fit your function: see its signature in "
+                            "--help, rename arguments with --arg, or pick --style cs231n "
+                            "or dls")
+            return CaseResult(case, "raised", message, seconds=outcome.seconds)
+        return CaseResult(case, "raised", message, traceback=user_traceback(exc),
+                          seconds=outcome.seconds)
     try:
         values = style.unpack(op, outcome.value)
     except ResultError as exc:
