@@ -524,3 +524,110 @@ def test_verdicts_hold_for_any_seed(seed):
         report = run_battery(fn, op, seed=seed, **settings_)
         named = {(m.output, m.name): m for m in report.slips}
         assert named[(output, slip)].matched == named[(output, slip)].of, (slip, seed)
+
+
+# --------------------------------------------------------------------------- more slips
+
+
+def maxpool_stride_ignored(x, delta, size, stride, padding):
+    # each window's delta to the maximum of the window at (i, j), not (i·s, j·s)
+    dxp = np.zeros(_pad(x, padding).shape)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                constant_values=-np.inf)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            window = xp[:, :, i:i + size, j:j + size].reshape(*x.shape[:2], -1)
+            r, q = np.divmod(window.argmax(axis=2), size)
+            for n in range(x.shape[0]):
+                for c in range(x.shape[1]):
+                    dxp[n, c, i + r[n, c], j + q[n, c]] += delta[n, c, i, j]
+    h, w = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+def maxpool_whole_window(x, delta, size, stride, padding):
+    return avgpool_backward_nchw(x, delta, size, stride, padding) * size * size
+
+
+def maxpool_forward_zero_padding(x, size, stride, padding):
+    from cnngrad import maxpool2d_forward
+
+    return maxpool2d_forward(_pad(x, padding), size, stride, 0)
+
+
+def avgpool_backward_real_cells(x, delta, size, stride, padding):
+    from cnngrad import avgpool2d_backward
+
+    return avgpool2d_backward(x, delta, size, stride, padding, count_include_pad=False)
+
+
+def avgpool_forward_sum(x, size, stride, padding):
+    from cnngrad import avgpool2d_forward
+
+    return avgpool2d_forward(x, size, stride, padding) * size * size
+
+
+def conv_backward_dw_first_image(x, w, delta, stride, padding):
+    dx, _, db = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, conv_backward_nchw(x[:1], w, delta[:1], stride, padding)[1], db
+
+
+def conv_backward_kernel_transposed(x, w, delta, stride, padding):
+    # dx with w[.., q, p] (only a square kernel can be read transposed in place)
+    kernel = w.swapaxes(2, 3) if w.shape[2] == w.shape[3] else w
+    dx = conv_backward_nchw(x, kernel, delta, stride, padding)[0]
+    return (dx,) + conv_backward_nchw(x, w, delta, stride, padding)[1:]
+
+
+def batchnorm_unbiased(x, gamma, delta, eps):
+    from cnngrad.verify.ops import batchnorm_backward_formula
+
+    return batchnorm_backward_formula(x, gamma, delta, eps, ddof=1)
+
+
+def softmax_without_target(x, y):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    return softmax_loss(x, y)[0], p / x.shape[0]
+
+
+def conv1d_dilation_ignored(x, w, delta, stride, padding, dilation):
+    from cnngrad.verify.ops import conv1d_backward_taps
+
+    dx = conv1d_backward_taps(x, w, delta, stride, padding, 1)[0]
+    return (dx,) + conv1d_backward_right(x, w, delta, stride, padding, dilation)[1:]
+
+
+def conv1d_sides_swapped(x, w, delta, stride, padding, dilation):
+    from cnngrad.verify.ops import conv1d_backward_taps
+
+    left, right = padding
+    padded = conv1d_backward_taps(x, w, delta, stride, padding, dilation)[2]
+    dx = padded[:, :, right:right + x.shape[2]]
+    return (dx,) + conv1d_backward_right(x, w, delta, stride, padding, dilation)[1:]
+
+
+MORE_WRONG = [
+    (maxpool_stride_ignored, "maxpool2d_backward", "dx", "stride_ignored"),
+    (maxpool_whole_window, "maxpool2d_backward", "dx", "delta_to_whole_window"),
+    (maxpool_forward_zero_padding, "maxpool2d_forward", "y", "padded_with_zeros"),
+    (avgpool_backward_real_cells, "avgpool2d_backward", "dx", "divisor_without_padding"),
+    (avgpool_forward_sum, "avgpool2d_forward", "y", "not_divided"),
+    (conv_backward_dw_first_image, "conv2d_backward", "dw", "first_image_only"),
+    (conv_backward_kernel_transposed, "conv2d_backward", "dx", "kernel_transposed"),
+    (batchnorm_unbiased, "batchnorm2d_backward", "dx", "unbiased_variance"),
+    (softmax_without_target, "softmax_cross_entropy_backward", "dx",
+     "target_not_subtracted"),
+    (conv1d_dilation_ignored, "conv1d_backward", "dx", "dilation_ignored"),
+    (conv1d_sides_swapped, "conv1d_backward", "dx", "padding_sides_swapped"),
+]
+
+
+@pytest.mark.parametrize("fn, op, output, slip", MORE_WRONG,
+                         ids=[slip for _, _, _, slip in MORE_WRONG])
+def test_more_slips_are_named(fn, op, output, slip):
+    report = run_battery(fn, op)
+    assert not report.ok
+    named = {(m.output, m.name): m for m in report.slips}
+    assert (output, slip) in named, report.slips
+    assert named[(output, slip)].matched == named[(output, slip)].of >= 1
