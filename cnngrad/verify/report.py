@@ -119,9 +119,9 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...]) -> list[str]:
     width = max(len(t) for block in texts.values() for row in block for t in row)
     block_width = len(cols) * (width + 1)
     names = list(texts)
-    lines = [f"  {title}" + ("" if len(rows) == got.shape[rows_axis if rows_axis is not None
-                                                                else 0] or rows_axis is None
-                             else "  (a window around the largest difference)")]
+    cut = len(cols) < got.shape[cols_axis] or \
+        (rows_axis is not None and len(rows) < got.shape[rows_axis])
+    lines = [f"  {title}" + ("  (a window around the largest difference)" if cut else "")]
     side_by_side = 2 + 3 * block_width + 2 * 3 <= WIDTH
     if side_by_side:
         lines.append("  " + "   ".join(f"{name:<{block_width}}" for name in names).rstrip())
