@@ -127,16 +127,6 @@ def _distinct(rng: np.random.Generator, shape) -> np.ndarray:
     return (rng.permutation(count) - count // 2).astype(np.float64).reshape(shape)
 
 
-def _library(name: str):
-    """A kernel of cnngrad's library API by name, or None in a cnngrad without it."""
-    import cnngrad
-
-    try:
-        return getattr(cnngrad, name)
-    except AttributeError:
-        return None
-
-
 def _rot180(w: np.ndarray) -> np.ndarray:
     return w[..., ::-1, ::-1]
 
@@ -641,14 +631,11 @@ def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0
 
 
 def _batchnorm_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.batchnorm import batchnorm_backward
+
     a = case.arrays
-    batchnorm_backward = _library("batchnorm_backward")
-    if batchnorm_backward is not None:
-        dx, dgamma, dbeta = batchnorm_backward(a["x"], a["gamma"], a["delta"],
-                                               eps=case.params["eps"])
-    else:
-        dx, dgamma, dbeta = batchnorm_backward_formula(a["x"], a["gamma"], a["delta"],
-                                                       case.params["eps"])
+    dx, dgamma, dbeta = batchnorm_backward(a["x"], a["gamma"], a["delta"],
+                                           eps=case.params["eps"])
     return {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
 
@@ -731,19 +718,11 @@ def conv1d_backward_taps(x, w, delta, stride: int, padding: tuple[int, int], dil
 
 
 def _conv1d_reference(case: Case, options: Options) -> dict:
-    a, p = case.arrays, case.params
-    conv1d_backward = _library("conv1d_backward")
-    if conv1d_backward is not None:
-        dx, dw, db = conv1d_backward(a["x"], a["w"], a["delta"], stride=p["stride"],
-                                     padding=p["padding"], dilation=p["dilation"])
-    else:  # the library kernel is not there yet: conv2d on one-row maps
-        from cnngrad.layers.conv import conv2d_backward
+    from cnngrad.layers.conv1d import conv1d_backward
 
-        dx, dw, db = conv2d_backward(a["x"][:, :, None], a["w"][:, :, None],
-                                     a["delta"][:, :, None], stride=p["stride"],
-                                     padding=(0, 0) + tuple(p["padding"]),
-                                     dilation=p["dilation"])
-        dx, dw = dx[:, :, 0], dw[:, :, 0]
+    a, p = case.arrays, case.params
+    dx, dw, db = conv1d_backward(a["x"], a["w"], a["delta"], stride=p["stride"],
+                                 padding=p["padding"], dilation=p["dilation"])
     return {"dx": dx, "dw": dw, "db": db}
 
 
@@ -808,34 +787,22 @@ def _conv_t_cases(rng, options) -> list[Case]:
     return cases
 
 
-def conv_transpose2d_backward_by_conv2d(x, w, delta, stride, padding, dilation):
-    """conv_transpose2d's gradients from conv2d's: the transposed convolution is the input
-    gradient of a conv2d whose weights (out = C_in, in = F) are ``w``, so its dx is that
-    conv2d's forward pass over the delta and its dw that conv2d's kernel gradient."""
-    from cnngrad.layers.conv import conv2d_backward, conv2d_forward
-
-    dx = conv2d_forward(delta, w, None, stride, padding, dilation)
-    dw = conv2d_backward(delta, w, x, stride, padding, dilation)[1]
-    return dx, dw, delta.sum(axis=(0, 2, 3))
-
-
 def _conv_t_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.conv_transpose import conv_transpose2d_backward
+
     a, p = case.arrays, case.params
-    backward = _library("conv_transpose2d_backward")
-    if backward is not None:
-        dx, dw, db = backward(a["x"], a["w"], a["delta"], stride=p["stride"],
-                              padding=p["padding"], output_padding=p["output_padding"],
-                              dilation=p["dilation"])
-    else:  # the library kernel is not there yet
-        dx, dw, db = conv_transpose2d_backward_by_conv2d(a["x"], a["w"], a["delta"],
-                                                        p["stride"], p["padding"],
-                                                        p["dilation"])
+    dx, dw, db = conv_transpose2d_backward(a["x"], a["w"], a["delta"], stride=p["stride"],
+                                           padding=p["padding"],
+                                           output_padding=p["output_padding"],
+                                           dilation=p["dilation"])
     return {"dx": dx, "dw": dw, "db": db}
 
 
 def _conv_t_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     from cnngrad.layers.conv import conv2d_forward
 
+    # the transposed convolution is the input gradient of a conv2d whose weights (out = C,
+    # in = F) are w: its dx is that conv2d's forward pass over the delta
     a, p = case.arrays, case.params
     x, w, delta = a["x"], a["w"], a["delta"]
     yield Alternative("kernel_rotated", "matches the kernel rotated by 180° in dx (the input "
