@@ -26,9 +26,10 @@ TYPE_NAMES = set(LAYERS) | set(LOSSES) | {
     "batchnorm2d", "dropout", "softmax", "log_softmax", "upsample_nearest", "global_avgpool",
     "add", "concat", "bce", "bce_with_logits", "nll"}
 
-#: where a type name may be written: the families, the kernel library, the benchmark and the
-#: library's table of kernel names (``cnngrad.bce`` is a function, not a layer type)
-ALLOWED = ("families/", "layers/", "bench.py", "__init__.py")
+#: where a type name may be written: the families, the kernel library and what works on the
+#: kernels by name rather than on problems (the benchmark, ``cnngrad verify``'s operations, the
+#: library's table of kernel names: ``cnngrad.bce`` is a function, not a layer type)
+ALLOWED = ("families/", "layers/", "bench.py", "verify/", "__init__.py")
 
 
 def _type_literals(path: Path) -> list[tuple[int, str]]:
