@@ -26,12 +26,19 @@ LAYERS: dict[str, str] = {
     "maxpool2d": "pool2d:MAXPOOL2D",
     "avgpool2d": "pool2d:AVGPOOL2D",
     "global_avgpool": "global_avgpool:GLOBAL_AVGPOOL",
+    "conv1d": "conv1d:CONV1D",
+    "maxpool1d": "pool1d:MAXPOOL1D",
+    "avgpool1d": "pool1d:AVGPOOL1D",
+    "conv_transpose2d": "conv_transpose2d:CONV_TRANSPOSE2D",
+    "upsample": "upsample:UPSAMPLE",
     "relu": "activations:RELU",
     "leaky_relu": "activations:LEAKY_RELU",
     "sigmoid": "activations:SIGMOID",
     "tanh": "activations:TANH",
     "flatten": "flatten:FLATTEN",
     "dense": "dense:DENSE",
+    "batchnorm2d": "batchnorm:BATCHNORM2D",
+    "batchnorm1d": "batchnorm:BATCHNORM1D",
 }
 
 #: loss type → "module:FAMILY"
