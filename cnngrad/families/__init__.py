@@ -39,6 +39,9 @@ LAYERS: dict[str, str] = {
     "dense": "dense:DENSE",
     "batchnorm2d": "batchnorm:BATCHNORM2D",
     "batchnorm1d": "batchnorm:BATCHNORM1D",
+    "dropout": "dropout:DROPOUT",
+    "softmax": "softmax:SOFTMAX",
+    "log_softmax": "softmax:LOG_SOFTMAX",
 }
 
 #: loss type → "module:FAMILY"
