@@ -37,6 +37,8 @@ LAYERS: dict[str, str] = {
     "tanh": "activations:TANH",
     "flatten": "flatten:FLATTEN",
     "dense": "dense:DENSE",
+    "add": "merge:ADD",
+    "concat": "merge:CONCAT",
     "batchnorm2d": "batchnorm:BATCHNORM2D",
     "batchnorm1d": "batchnorm:BATCHNORM1D",
     "dropout": "dropout:DROPOUT",
@@ -48,6 +50,9 @@ LAYERS: dict[str, str] = {
 LOSSES: dict[str, str] = {
     "mse": "losses:MSE",
     "cross_entropy": "losses:CROSS_ENTROPY",
+    "bce": "prob_losses:BCE",
+    "bce_with_logits": "prob_losses:BCE_WITH_LOGITS",
+    "nll": "prob_losses:NLL",
 }
 
 #: the layer type of the one-layer shorthand (``"kernel"`` at the top of a problem)

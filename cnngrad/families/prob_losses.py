@@ -1,0 +1,339 @@
+"""The losses on probabilities: bce (binary cross-entropy on probabilities), bce_with_logits
+(on logits) and nll (negative log-likelihood of log-probabilities): fields and validation,
+schema, E and its gradient, explanation rules and slips.  The numbers come from
+:mod:`cnngrad.layers.losses`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, TYPE_CHECKING
+
+import numpy as np
+
+from cnngrad.errors import ProblemError, ShapeError
+from cnngrad.families.base import LossFamily
+from cnngrad.layers import losses
+from cnngrad.problem import LossSpec, _num as number_text, shape_text
+
+if TYPE_CHECKING:  # annotations only
+    from cnngrad.network import LayerTrace, Trace
+    from cnngrad.teach.diagnose import SlipContext
+    from cnngrad.teach.explain import Explanation, _Path
+
+
+@dataclass
+class ProbLossSpec(LossSpec):
+    file: str | None = None  # for an error found while running (a bce output outside [0, 1])
+    last_name: str = ""  # the last layer, whose output the loss reads
+    layout: Any = None  # cnngrad.problem.Layout: the output's cells as the user sees them
+    indices: np.ndarray | None = None  # nll: one class index per sample, (N,)
+
+
+# ------------------------------------------------------------------------------- reading a problem
+
+
+def build_bce(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str) -> ProbLossSpec:
+    kind = raw["type"]
+    shown = layout.display_shape(out_shape)
+    target = ctx.tensor(raw["target"], "loss.target")
+    if target.shape != shown:
+        raise ctx.error("loss.target", f"expected shape {shape_text(shown)} (the output of "
+                                        f"{last_name}), got {shape_text(target.shape)}",
+                        cls=ShapeError)
+    bad = np.argwhere((target < 0) | (target > 1))
+    if len(bad):
+        index = tuple(int(i) for i in bad[0])
+        raise ctx.error("loss.target" + "".join(f"[{i}]" for i in index),
+                        f"a {kind} target lies in [0, 1] (a probability), got "
+                        f"{number_text(target[index])}")
+    reduction = ctx.choice(raw.get("reduction", "mean"), "loss.reduction",
+                           losses.BCE_REDUCTIONS, "reduction")
+    return ProbLossSpec(type=kind, target=layout.to_internal(target, out_shape),
+                        reduction=reduction, target_given=target, file=ctx.file,
+                        last_name=last_name, layout=layout)
+
+
+def build_nll(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str) -> ProbLossSpec:
+    shown = layout.display_shape(out_shape)
+    if len(out_shape) != 2:
+        raise ctx.error("loss", f"nll needs a vector of log-probabilities, but {last_name} "
+                                f"gives a feature map of {shape_text(shown)}",
+                        "add a flatten layer (then dense and log_softmax) before the loss",
+                        cls=ShapeError)
+    n, k = out_shape
+    target = ctx.tensor(raw["target"], "loss.target")
+    index_shape = shown[:-1]
+    if target.shape != index_shape:
+        expected = f"a class index (0 to {k - 1})" if not index_shape else \
+            f"{n} class indices, one per sample"
+        hint = ("nll takes class indices; for a probability target use cross_entropy on the "
+                "logits" if target.shape == shown else None)
+        raise ctx.error("loss.target", f"expected {expected}, got shape "
+                                        f"{shape_text(target.shape)}", hint, cls=ShapeError)
+    flat = target.reshape(-1)
+    indices = np.zeros(n, dtype=np.int64)
+    for i, value in enumerate(flat):
+        at = "loss.target" + (f"[{i}]" if index_shape else "")
+        if value != int(value):
+            raise ctx.error(at, f"class index {number_text(value)} is not a whole number",
+                            f"a class index is 0 to {k - 1}")
+        if not 0 <= int(value) < k:
+            raise ctx.error(at, f"class index {number_text(value)} out of range: the output "
+                                f"has {k} classes (0 to {k - 1})")
+        indices[i] = int(value)
+    onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
+    if ctx.exact:
+        onehot.fill(0)
+    onehot[np.arange(n), indices] = 1
+    return ProbLossSpec(type="nll", target=onehot, target_given=target, class_index=True,
+                        reduction="mean", file=ctx.file, last_name=last_name, layout=layout,
+                        indices=indices)
+
+
+# ---------------------------------------------------------------------------------------- E and δ
+
+
+def _check_probabilities(spec: ProbLossSpec, output: np.ndarray) -> None:
+    values = np.asarray(output, dtype=np.float64)
+    outside = (values < 0) | (values > 1) | np.isnan(values)
+    if not outside.any():
+        return
+    shown = spec.layout.to_display(values) if spec.layout is not None else values
+    index = tuple(int(i) for i in np.argwhere((shown < 0) | (shown > 1) | np.isnan(shown))[0])
+    cell = "[" + ",".join(map(str, index)) + "]" if index else ""
+    raise ProblemError(f"bce needs probabilities in [0, 1], but {spec.last_name}.output{cell} "
+                       f"is {float(shown[index]):.6g}", where="loss", file=spec.file,
+                       hint="end the network with a sigmoid layer, or use bce_with_logits on "
+                            "the raw outputs")
+
+
+def _bce_loss_and_delta(spec: ProbLossSpec, output: np.ndarray):
+    if spec.type == "bce":
+        _check_probabilities(spec, output)
+        loss, delta = losses.bce(output, spec.target, spec.reduction)
+    else:
+        loss, delta = losses.bce_with_logits(output, spec.target, spec.reduction)
+    dtype = output.dtype if output.dtype.kind == "f" else np.float64
+    return loss, delta.astype(dtype)
+
+
+# ------------------------------------------------------------- explanation rules (cnngrad explain)
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def _log_clamped(value: float) -> float:
+    return max(math.log(value), losses.LOG_CLAMP) if value > 0 else losses.LOG_CLAMP
+
+
+def _bce_symbols(ex, layer: LayerTrace, kind: str) -> dict[str, str]:
+    symbols = {"y": f"the last layer's output ({layer.name}.output)", "t": "the loss target"}
+    if kind == "bce_with_logits":
+        symbols["σ"] = "the sigmoid, σ(y) = 1/(1 + e^-y)"
+    return symbols
+
+
+def _reduction_factor(ex, spec: ProbLossSpec, count: int):
+    from cnngrad.teach.explain import Factor
+
+    return [Factor(f"1/{count}", ex.frac(1, count))] if spec.reduction == "mean" else []
+
+
+def explain_bce_loss(ex, path: _Path) -> Explanation:
+    from cnngrad.teach.explain import Factor, short
+
+    spec: ProbLossSpec = ex.trace.problem.loss
+    last = ex.trace.layers[-1]
+    y = ex.map_named("y", last.output.shape)
+    t = ex.map_named("t", last.output.shape)
+    count = last.output.size
+    scale = _reduction_factor(ex, spec, count)
+    terms = []
+    for index in np.ndindex(last.output.shape):
+        yv, tv = float(last.output[index]), float(spec.target[index])
+        if spec.type == "bce":
+            value = -(tv * _log_clamped(yv) + (1 - tv) * _log_clamped(1 - yv))
+            symbol = f"-[{t(*index)}·log {y(*index)} + (1 - {t(*index)})·log(1 - {y(*index)})]"
+            detail = f"-[{short(tv)}·log {short(yv)} + {short(1 - tv)}·log {short(1 - yv)}]"
+        else:
+            value = max(yv, 0) - yv * tv + math.log1p(math.exp(-abs(yv)))
+            symbol = (f"-[{t(*index)}·log σ({y(*index)}) + (1 - {t(*index)})·"
+                      f"log(1 - σ({y(*index)}))]")
+            detail = f"σ({short(yv)}) = {short(_sigmoid(yv))}, t = {short(tv)}"
+        terms.append(ex.term(*scale, Factor(symbol, value, detail=detail)))
+    inner = "t·log y + (1 - t)·log(1 - y)" if spec.type == "bce" else \
+        "t·log σ(y) + (1 - t)·log(1 - σ(y))"
+    rhs = (f"-(1/{count}) Σ [{inner}]" if spec.reduction == "mean" else f"-Σ [{inner}]")
+    notes = [f"{spec.type} with reduction '{spec.reduction}', over all {count} elements of y."]
+    if spec.type == "bce":
+        notes.append("Each log is clamped at -100 (as torch), so y = 0 or 1 stays finite.")
+    else:
+        notes.append("Computed stably as max(y, 0) - y·t + log(1 + e^-|y|) (as torch).")
+    return ex.finish(path, title=f"E: the loss ({spec.type})", lhs="E", rhs=rhs, terms=terms,
+                     symbols=_bce_symbols(ex, last, spec.type), notes=notes)
+
+
+def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
+                         symbols: dict) -> Explanation:
+    from cnngrad.teach.explain import Factor, short
+
+    spec: ProbLossSpec = ex.trace.problem.loss
+    y = ex.map_named("y", layer.output.shape)(*index)
+    t = ex.map_named("t", layer.output.shape)(*index)
+    yv, tv = float(layer.output[index]), float(spec.target[index])
+    count = layer.output.size
+    scale = _reduction_factor(ex, spec, count)
+    if spec.type == "bce":
+        denominator = max(yv * (1 - yv), losses.BCE_GRAD_EPSILON)
+        local = Factor(f"({y} - {t})/({y}·(1 - {y}))", (yv - tv) / denominator,
+                       detail=f"({short(yv)} - {short(tv)})/({short(yv)}·{short(1 - yv)})")
+        rule = "dE/dy = (y - t)/(y(1 - y))"
+    else:
+        local = Factor(f"σ({y}) - {t}", _sigmoid(yv) - tv,
+                       detail=f"{short(_sigmoid(yv))} - {short(tv)}")
+        rule = "dE/dy = σ(y) - t (the sigmoid's derivative cancels the log's)"
+    mean = f", divided by the {count} elements (reduction 'mean')" \
+        if spec.reduction == "mean" else " (reduction 'sum')"
+    return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output", lhs=lhs,
+                     rhs=(f"{local.symbol}/{count}" if scale else local.symbol),
+                     terms=[ex.term(*scale, local)],
+                     symbols=dict(symbols, **_bce_symbols(ex, layer, spec.type)),
+                     notes=[f"{spec.type}: {rule}{mean}."])
+
+
+def explain_nll_loss(ex, path: _Path) -> Explanation:
+    from cnngrad.teach.explain import Factor, _num
+
+    spec: ProbLossSpec = ex.trace.problem.loss
+    last = ex.trace.layers[-1]
+    y = ex.map_named("y", last.output.shape)
+    batch = last.output.shape[0]
+    terms = [ex.term(Factor("-1" if batch == 1 else f"-1/{batch}", -ex.frac(1, batch)),
+                     Factor(y(n, int(spec.indices[n])), _num(last.output[n, spec.indices[n]])))
+             for n in range(batch)]
+    rhs = f"-{y('t')}" if batch == 1 else f"-(1/{batch}) Σ_n {y('n', 't_n')}"
+    return ex.finish(path, title="E: the loss (nll)", lhs="E", rhs=rhs, terms=terms,
+                     symbols={"y": f"the last layer's output ({last.name}.output), "
+                                   f"log-probabilities", "t": "the target class"},
+                     notes=["nll picks the log-probability of each sample's target class"
+                            + (f" and averages over the batch of {batch}." if batch > 1
+                               else ".")])
+
+
+def explain_nll_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
+                         symbols: dict) -> Explanation:
+    from cnngrad.teach.explain import Factor
+
+    spec: ProbLossSpec = ex.trace.problem.loss
+    n, k = index
+    batch = layer.output.shape[0]
+    target = int(spec.indices[n])
+    hit = k == target
+    value = -ex.frac(1, batch) if hit else ex.frac(0, 1)
+    factor = Factor("-1" if batch == 1 else f"-1/{batch}", value,
+                    zero_reason=f"{k + ex.base} is not the target class {target + ex.base}")
+    return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output", lhs=lhs,
+                     rhs=(f"-1/{batch} at the target class, else 0" if batch > 1 else
+                          "-1 at the target class, else 0"),
+                     terms=[ex.term(factor)],
+                     symbols=dict(symbols, t="the target class"),
+                     notes=[f"E = -(1/N)·Σ_n y[n, t_n] is linear in y: only the target class "
+                            f"{target + ex.base} of the sample has a gradient, -1/N (N = "
+                            f"{batch})."])
+
+
+# -------------------------------------------------------------------- common slips (cnngrad check)
+
+
+def _bce_sum_rerun(ctx: SlipContext) -> Trace | None:
+    from cnngrad.network import loss_and_delta
+    from cnngrad.teach.diagnose import rerun_backward
+
+    loss = ctx.problem.loss
+    if loss is None or loss.type not in ("bce", "bce_with_logits") or \
+            loss.reduction != "mean" or ctx.trace.layers[-1].output.size < 2:
+        return None
+    problem = dataclasses.replace(ctx.problem,
+                                  loss=dataclasses.replace(loss, reduction="sum"))
+    value, seed = loss_and_delta(problem, ctx.trace.layers[-1].output)
+    return rerun_backward(ctx.trace, lambda layer: None, seed=seed, loss=float(value))
+
+
+# --------------------------------------------------------------------------- the families
+
+
+class _Bce(LossFamily):
+    fields = ("target", "reduction")
+    rational = False  # log, e^x
+
+    def build(self, ctx, raw, out_shape, layout, last_name):
+        return build_bce(ctx, raw, out_shape, layout, last_name)
+
+    def schema_fields(self, ref):
+        return {"target": {**ref("tensor_target"),
+                           "description": "values in [0, 1], the output's shape"},
+                "reduction": {"enum": list(losses.BCE_REDUCTIONS), "default": "mean"}}
+
+    def loss_and_delta(self, spec, output):
+        return _bce_loss_and_delta(spec, output)
+
+    def summary(self, spec):
+        return f"{self.type}, {spec.reduction}"
+
+    def explain_loss(self, ex, path):
+        return explain_bce_loss(ex, path)
+
+    def explain_gradient(self, ex, path, layer, index, lhs, symbols):
+        return explain_bce_gradient(ex, path, layer, index, lhs, symbols)
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _from_trace
+
+        return [(24, Slip("bce_sum_not_mean",
+                          "matches binary cross-entropy summed instead of averaged (without "
+                          "the mean's 1/M)", _from_trace("bce_sum_not_mean", _bce_sum_rerun)))]
+
+
+class Bce(_Bce):
+    type = "bce"
+
+
+class BceWithLogits(_Bce):
+    type = "bce_with_logits"
+
+
+class Nll(LossFamily):
+    type = "nll"
+
+    def build(self, ctx, raw, out_shape, layout, last_name):
+        return build_nll(ctx, raw, out_shape, layout, last_name)
+
+    def schema_fields(self, ref):
+        return {"target": {**ref("tensor_target"),
+                           "description": "a class index, one per sample when batched"}}
+
+    def loss_and_delta(self, spec, output):
+        loss, delta = losses.nll(output, spec.indices)
+        if output.dtype != object:
+            delta = delta.astype(output.dtype)
+        return (Fraction(loss) if output.dtype == object else loss), delta
+
+    def summary(self, spec):
+        return "nll, mean over batch"
+
+    def explain_loss(self, ex, path):
+        return explain_nll_loss(ex, path)
+
+    def explain_gradient(self, ex, path, layer, index, lhs, symbols):
+        return explain_nll_gradient(ex, path, layer, index, lhs, symbols)
+
+
+BCE = Bce()
+BCE_WITH_LOGITS = BceWithLogits()
+NLL = Nll()
