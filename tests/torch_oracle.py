@@ -343,7 +343,8 @@ class Oracle:
         n_f = y.shape[1]
         spatial_shape = tuple(y.shape[2:])
         if b_given.ndim == 0:
-            b = self.param(params, "bias", b_given, lambda a: a, lambda g: g)
+            # a number bias gets a number gradient (np.ascontiguousarray makes the leaf 1-D)
+            b = self.param(params, "bias", b_given, lambda a: a, lambda g: g.reshape(()))
             return b
         if b_given.ndim == 1 and b_given.shape[0] == n_f:
             b = self.param(params, "bias", b_given, lambda a: a, lambda g: g)

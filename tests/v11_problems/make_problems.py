@@ -84,7 +84,9 @@ write("convT_groups_dil", {"input": r(1, 4, 3, 3), "layers": [
     {"type": "conv_transpose2d", "kernel": r(4, 1, 2, 2), "groups": 2, "dilation": 2,
      "stride": 3, "output_padding": 2}], "delta": r(1, 2, 11, 11)})
 write("convT_in_channels_one_out", {"input": r(2, 3, 3), "layers": [
-    {"type": "conv_transpose2d", "kernel": r(2, 2, 2)}], "delta": r(4, 4)})
+    {"type": "conv_transpose2d", "kernel": r(2, 2, 2)}],
+    # C×H×W input: its one-channel output is shown 1×4×4 (contract "How results are shaped")
+    "delta": [r(4, 4)]})
 write("convT_one_in_F_out", {"input": r(3, 3), "layers": [
     {"type": "conv_transpose2d", "kernel": r(3, 2, 2), "bias": r(3)}], "delta": r(3, 4, 4)})
 write("convT_nhwc", {"layout": "nhwc", "input": r(3, 3, 2), "layers": [

@@ -1,0 +1,689 @@
+"""conv1d: a 1-D convolution (cross-correlation, as torch.nn.functional.conv1d), everything
+cnngrad knows about it: fields and validation, schema, step, explanation rules, textbook
+steps and slips.
+
+The numbers come from :mod:`cnngrad.layers.conv1d`.  The kernel is held internally as
+(F, C_in/groups, k); the kernel as given (k, C_in×k, F×k, F×(C_in/groups)×k, or under
+``"layout": "nhwc"`` k×C_in, k×F, k×(C_in/groups)×F) is converted on the way in and its
+gradient back to exactly that shape.  A 1-D convolution is conv2d's over maps one row high,
+so the textbook steps and the stride slip are conv2d's, on one-row views.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cnngrad.errors import ShapeError, join_path
+from cnngrad.families.base import Head, LayerFamily
+from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
+from cnngrad.layers.conv import padded_source
+from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
+from cnngrad.problem import LayerSpec, shape_text
+
+if TYPE_CHECKING:  # annotations only
+    from cnngrad.network import LayerTrace, Trace
+    from cnngrad.problem import Layout
+    from cnngrad.teach.diagnose import SlipContext
+    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.steps import Textbook
+
+
+# ---------------------------------------------------------------------------------------- the spec
+
+
+@dataclass
+class Conv1dSpec(LayerSpec):
+    kernel: np.ndarray = None  # as given
+    weight: np.ndarray = None  # (F, C/groups, k), not flipped
+    kernel_form: str = "3d"  # 1d | in (C_in×k, one filter) | out (F×k, one channel) | 3d
+    channels_last: bool = False
+    bias: np.ndarray | None = None  # as given
+    bias_kind: str = "none"  # none | scalar | filter | untied
+    stride: int = 1
+    padding: tuple[int, int] = (0, 0)  # (left, right)
+    dilation: int = 1
+    groups: int = 1
+    padding_mode: str = "zeros"
+    flip_kernel: bool = False
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        out = {"kernel": self.kernel}
+        if self.bias is not None:
+            out["bias"] = self.bias
+        return out
+
+
+def _to_internal(kernel: np.ndarray, form: str, last: bool) -> np.ndarray:
+    """The kernel as given → (F, C/groups, k)."""
+    if form == "1d":
+        return kernel.reshape((1, 1) + kernel.shape)
+    if form in ("in", "out"):
+        k2 = kernel.T if last else kernel
+        return k2[None] if form == "in" else k2[:, None]
+    return np.transpose(kernel, (2, 1, 0)) if last else kernel
+
+
+def _to_given(grad: np.ndarray, form: str, last: bool, shape) -> np.ndarray:
+    """A (F, C/groups, k) gradient → the kernel's given shape."""
+    if form == "1d":
+        return np.ascontiguousarray(grad).reshape(shape)
+    if form in ("in", "out"):
+        k2 = grad[0] if form == "in" else grad[:, 0]
+        return np.ascontiguousarray(k2.T if last else k2)
+    return np.ascontiguousarray(np.transpose(grad, (2, 1, 0)) if last else grad)
+
+
+# ------------------------------------------------------------------------------- reading a problem
+
+
+def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
+    where, kind = head.where, head.kind
+    shape = ctx.need_map(head.in_shape, where, kind)
+    n, c_in, length = shape
+    f = head.at
+    last = bool(getattr(head.layout, "channels_last", False))
+    if "kernel" not in raw:
+        raise ctx.error(where, "conv1d layer has no 'kernel'")
+    kernel = ctx.tensor(raw["kernel"], f("kernel"), min_rank=1, max_rank=3)
+    ctx.check_size(kernel.size, f("kernel"), "the kernel")
+    groups = ctx.integer(raw.get("groups", 1), f("groups"))
+    stride = _one(ctx, raw.get("stride", 1), f("stride"), "stride")
+    dilation = _one(ctx, raw.get("dilation", 1), f("dilation"), "dilation")
+    padding_mode = ctx.choice(raw.get("padding_mode", "zeros"), f("padding_mode"),
+                              PADDING_MODES, "padding mode")
+    flip = ctx.boolean(raw.get("flip_kernel", False), f("flip_kernel"))
+    if c_in % groups:
+        raise ctx.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
+                                      f"channels", cls=ShapeError)
+    c_group = c_in // groups
+    form = _kernel_form(ctx, kernel, c_in, c_group, groups, last, f("kernel"))
+    weight = _to_internal(kernel, form, last)
+    n_filters, _, k = weight.shape
+    if n_filters % groups:
+        raise ctx.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
+                                      f"filters", cls=ShapeError)
+    padding = _padding(ctx, raw.get("padding", 0), f("padding"), length, k, stride, dilation)
+    left, right = padding
+    if padding_mode != "zeros":
+        for p, side in ((left, "left"), (right, "right")):
+            if padding_mode == "reflect" and p >= length or \
+                    padding_mode == "circular" and p > length:
+                rule = "smaller than" if padding_mode == "reflect" else "at most"
+                raise ctx.error(f("padding"), f"{padding_mode} padding of {p} ({side}) must "
+                                               f"be {rule} the input length {length}",
+                                cls=ShapeError)
+    ctx.check_size(n * c_in * (length + left + right), f("padding"), "the padded input")
+    out = conv_output_size(length, left, right, k, stride, dilation)
+    if out < 1:
+        raise ctx.error(f("kernel"), f"the kernel spans {dilation * (k - 1) + 1} (with "
+                                      f"dilation), longer than the padded input "
+                                      f"{length + left + right}", cls=ShapeError)
+    ctx.check_size(c_in * k * out, f("kernel"), "one signal's im2col buffer")
+    bias, bias_kind = None, "none"
+    if "bias" in raw:
+        bias = ctx.tensor(raw["bias"], f("bias"), max_rank=2)
+        bias_kind = _bias_kind(ctx, bias, n_filters, out, last, f("bias"))
+    return Conv1dSpec(**head.spec_fields(), out_shape=(n, n_filters, out), kernel=kernel,
+                      weight=weight, kernel_form=form, channels_last=last, bias=bias,
+                      bias_kind=bias_kind, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups, padding_mode=padding_mode, flip_kernel=flip)
+
+
+def _one(ctx, value, where: str, what: str) -> int:
+    if isinstance(value, list):
+        raise ctx.error(where, f"a 1-D layer's {what} is one integer ≥ 1, got a list of "
+                               f"{len(value)}", "give an integer")
+    return ctx.integer(value, where)
+
+
+def _kernel_form(ctx, kernel, c_in, c_group, groups, last, where) -> str:
+    three = "k×(C_in/groups)×F" if last else "F×(C_in/groups)×k"
+    if kernel.ndim == 1:
+        if c_group != 1:
+            raise ctx.error(where, f"a 1-D kernel is one filter over one channel, but the "
+                                    f"input has {c_in} channels",
+                            f"give {'k×' + str(c_in) if last else str(c_in) + '×k'} (one "
+                            f"filter) or {three}", cls=ShapeError)
+        return "1d"
+    if kernel.ndim == 2:
+        if c_group == 1:
+            return "out"
+        first = kernel.shape[1] if last else kernel.shape[0]
+        if groups == 1 and first == c_in:
+            return "in"
+        raise ctx.error(where, f"a 2-D kernel over a {c_in}-channel input must be "
+                                f"{'k×' + str(c_in) if last else str(c_in) + '×k'} (one "
+                                f"filter), got {shape_text(kernel.shape)}",
+                        f"for several filters give {three}", cls=ShapeError)
+    per_filter = kernel.shape[1]
+    if per_filter != c_group:
+        raise ctx.error(where, f"kernel has {per_filter} channels per filter, expected "
+                                f"{c_group} (input channels {c_in} / groups {groups})",
+                        f"expected shape {three.replace('C_in/groups', str(c_group))}",
+                        cls=ShapeError)
+    return "3d"
+
+
+def _padding(ctx, value, where, length, k, stride, dilation) -> tuple[int, int]:
+    if isinstance(value, str):
+        value = ctx.choice(value, where, ("valid", "same"), "padding")
+        if value == "valid":
+            return (0, 0)
+        return same_padding(length, k, stride, dilation)
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise ctx.error(where, f"a 1-D padding is an integer, [left, right], \"valid\" or "
+                                   f"\"same\"; got a list of {len(value)}")
+        return tuple(ctx.integer(v, join_path(where, i), 0) for i, v in enumerate(value))
+    p = ctx.integer(value, where, 0)
+    return (p, p)
+
+
+def _bias_kind(ctx, bias, n_filters, out, last, where) -> str:
+    untied = (out, n_filters) if last else (n_filters, out)
+    if bias.ndim == 0:
+        if n_filters != 1:
+            raise ctx.error(where, f"a single-number bias needs one filter, this layer has "
+                                    f"{n_filters}", f"give a vector of {n_filters}",
+                            cls=ShapeError)
+        return "scalar"
+    if bias.ndim == 1 and bias.shape[0] == n_filters:
+        return "filter"
+    if bias.ndim == 2 and bias.shape == untied:
+        return "untied"
+    options = (["a number"] if n_filters == 1 else []) + \
+        [f"a vector of {n_filters}", f"{shape_text(untied)} (untied, "
+                                     f"{'L′×F' if last else 'F×L′'})"]
+    raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
+                            f"{n_filters} filter(s) with output length {out}",
+                    "expected " + ", ".join(options), cls=ShapeError)
+
+
+# ------------------------------------------------------------------------------------- JSON Schema
+
+
+def _tensor_schema(ranks, description: str, ref) -> dict:
+    forms = [ref(f"rank{r}") for r in ranks]
+    if 2 in ranks:
+        forms.append(ref("csv_matrix"))
+    if 3 in ranks:
+        forms.append(ref("csv_stack"))
+    forms.append(ref("npy_file"))
+    return {"anyOf": forms, "description": description}
+
+
+def schema_fields(ref) -> dict[str, dict]:
+    return {
+        "kernel": _tensor_schema((1, 2, 3), "k, C_in×k (one filter), F×k (one channel), or "
+                                            "F×(C_in/groups)×k (nhwc: k×C_in, k×F, "
+                                            "k×(C_in/groups)×F)", ref),
+        "bias": _tensor_schema((0, 1, 2), "a number (one filter), a vector of F, or F×L' "
+                                          "untied (nhwc: L'×F)", ref),
+        "stride": {"type": "integer", "minimum": 1, "default": 1},
+        "padding": {"anyOf": [
+            {"type": "integer", "minimum": 0},
+            {"type": "array", "items": {"type": "integer", "minimum": 0},
+             "minItems": 2, "maxItems": 2},
+            {"enum": ["valid", "same"]},
+        ], "default": 0, "description": 'an integer, [left, right], "valid" or "same" '
+                                        "(TensorFlow's rule at any stride)"},
+        "dilation": {"type": "integer", "minimum": 1, "default": 1},
+        "groups": {"type": "integer", "minimum": 1, "default": 1},
+        "padding_mode": {"enum": list(PADDING_MODES), "default": "zeros"},
+        "flip_kernel": {"type": "boolean", "default": False,
+                        "description": "true convolution: the kernel is reversed first"},
+    }
+
+
+# ---------------------------------------------------------------------------------------- the step
+
+
+def _used(spec: Conv1dSpec) -> np.ndarray:
+    return spec.weight[:, :, ::-1] if spec.flip_kernel else spec.weight
+
+
+def _bias_internal(spec: Conv1dSpec):
+    if spec.bias_kind == "none":
+        return None
+    if spec.bias_kind == "scalar":
+        return spec.bias.reshape(1)
+    if spec.bias_kind == "untied" and spec.channels_last:
+        return spec.bias.T
+    return spec.bias
+
+
+def _args(spec: Conv1dSpec) -> dict:
+    return dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation,
+                groups=spec.groups, padding_mode=spec.padding_mode)
+
+
+def _forward(spec: Conv1dSpec, x):
+    return conv1d_forward(x, _used(spec), _bias_internal(spec), **_args(spec))
+
+
+def _grads(spec: Conv1dSpec, grad_weight, delta_out) -> dict:
+    if spec.flip_kernel:
+        grad_weight = grad_weight[:, :, ::-1]
+    grads = {"kernel": _to_given(grad_weight, spec.kernel_form, spec.channels_last,
+                                 spec.kernel.shape)}
+    if spec.bias_kind == "scalar":
+        grads["bias"] = np.asarray(delta_out.sum()).reshape(())
+    elif spec.bias_kind == "filter":
+        grads["bias"] = delta_out.sum(axis=(0, 2))
+    elif spec.bias_kind == "untied":
+        per_cell = delta_out.sum(axis=0)
+        grads["bias"] = np.ascontiguousarray(per_cell.T if spec.channels_last else per_cell)
+    return grads
+
+
+def _backward(spec: Conv1dSpec, x, delta_out):
+    delta_in, grad_weight, _ = conv1d_backward(x, _used(spec), delta_out, **_args(spec))
+    return delta_in, _grads(spec, grad_weight, delta_out)
+
+
+# ------------------------------------------------------------- explanation rules (cnngrad explain)
+
+
+def _kernel_named(ex, spec: Conv1dSpec):
+    from cnngrad.teach.explain import _Named
+
+    form, last = spec.kernel_form, spec.channels_last
+
+    class _KernelNamed(_Named):
+        def shown(self, index):
+            f, c, m = index
+            if form == "1d":
+                return (m,)
+            if form == "in":
+                return (m, c) if last else (c, m)
+            if form == "out":
+                return (m, f) if last else (f, m)
+            return (m, c, f) if last else (f, c, m)
+
+    return _KernelNamed("w", (True,) * 3, ex.base)
+
+
+def _bias_named(ex, spec: Conv1dSpec):
+    from cnngrad.teach.explain import _Named
+
+    kind, last = spec.bias_kind, spec.channels_last
+
+    class _BiasNamed(_Named):
+        def shown(self, index):
+            f, i = index
+            if kind == "scalar":
+                return ()
+            if kind == "filter":
+                return (f,)
+            return (i, f) if last else (f, i)
+
+    return _BiasNamed("b", (True, True), ex.base)
+
+
+def _geometry(layer: LayerTrace) -> dict:
+    spec: Conv1dSpec = layer.spec
+    n, c, length = layer.input.shape
+    f, cg, k = spec.weight.shape
+    return dict(spec=spec, n=n, c=c, length=length, f=f, cg=cg, fg=f // spec.groups, k=k,
+                out=layer.output.shape[2], s=spec.stride, d=spec.dilation,
+                left=spec.padding[0], padded=length + sum(spec.padding),
+                mode=spec.padding_mode)
+
+
+def _tap(spec: Conv1dSpec, m: int) -> int:
+    """The kernel entry (as given) that slides at tap m (flip_kernel reverses the kernel)."""
+    return spec.weight.shape[2] - 1 - m if spec.flip_kernel else m
+
+
+def _input_factor(ex, layer, g, n, ch, pos):
+    from cnngrad.teach.explain import Factor, _num
+
+    o = ex.map_named("o", layer.input.shape)
+    src = padded_source(pos, g["length"], g["left"], g["mode"])
+    at = pos - g["left"]
+    if src is None:
+        return Factor(o(n, ch, at), 0, note="padding: zero", zero_reason="o is zero padding")
+    if src == at:
+        return Factor(o(n, ch, at), _num(layer.input[n, ch, src]))
+    return Factor(o(n, ch, src), _num(layer.input[n, ch, src]),
+                  note=f"padding cell {o(n, ch, at)} copies {o(n, ch, src)} ({g['mode']})")
+
+
+def _notes(ex, g) -> list[str]:
+    spec = g["spec"]
+    settings = []
+    if spec.stride != 1:
+        settings.append(f"stride {spec.stride}")
+    if spec.dilation != 1:
+        settings.append(f"dilation {spec.dilation}")
+    if spec.padding != (0, 0):
+        settings.append(f"padding (left, right) {spec.padding}"
+                        + (f", {g['mode']}" if g["mode"] != "zeros" else " of zeros"))
+    if spec.groups > 1:
+        settings.append(f"{spec.groups} groups of {g['cg']} input channel(s) and {g['fg']} "
+                        f"filter(s)")
+    notes = ["conv1d settings: " + "; ".join(settings) + "."] if settings else []
+    if spec.flip_kernel:
+        notes.append("flip_kernel: the kernel as given is reversed before it slides, so tap m "
+                     "uses w[k-1-m]; indices of w here are those of the kernel as given.")
+    return notes
+
+
+def output_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, _num
+
+    g = _geometry(layer)
+    spec: Conv1dSpec = g["spec"]
+    n, f, i = index
+    group = f // g["fg"]
+    x = ex.map_named("x", layer.output.shape)
+    o = ex.map_named("o", layer.input.shape)
+    wname = _kernel_named(ex, spec)
+    terms = []
+    for c in range(g["cg"]):
+        ch = group * g["cg"] + c
+        for m in range(g["k"]):
+            gm = _tap(spec, m)
+            factor = _input_factor(ex, layer, g, n, ch, i * g["s"] + m * g["d"])
+            terms.append(ex.term(Factor(wname(f, c, gm), _num(spec.weight[f, c, gm])), factor,
+                                 note=factor.note))
+    symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
+    bias_text = ""
+    if spec.bias_kind != "none":
+        bname = _bias_named(ex, spec)
+        value = _bias_internal(spec)
+        value = value[f] if spec.bias_kind != "untied" else value[f, i]
+        terms.append(ex.term(Factor(bname(f, i), _num(value))))
+        bias_text = f" + {bname(f, i)}"
+        symbols["b"] = f"{layer.name}'s bias ({spec.bias_kind})"
+    flip = spec.flip_kernel
+    pos = _affine({"m": -g["d"] if flip else g["d"]},
+                  i * g["s"] - g["left"] + (g["d"] * (g["k"] - 1) if flip else 0), ex.base)
+    channel = _affine({"c": 1}, group * g["cg"], ex.base)
+    sums = ("Σ_c " if g["cg"] > 1 else "") + "Σ_m "
+    rhs = f"{sums}{wname(f, 'c', 'm')}·{o(n, channel, pos)}{bias_text}"
+    notes = [f"m runs over the kernel ({ex.range_text('m', g['k'])})"
+             + (f", c over the {g['cg']} input channels the filter sees" if g["cg"] > 1
+                else "") + "."] + _notes(ex, g)
+    return ex.finish(path, title=f"{x(*index)}: one output cell of {layer.name}, the sum of "
+                                   f"the kernel times the input window under it",
+                     lhs=x(*index), rhs=rhs, terms=terms, symbols=symbols, notes=notes)
+
+
+def delta_in_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, _num
+
+    g = _geometry(layer)
+    spec: Conv1dSpec = g["spec"]
+    n, ch, r = index
+    group, c = divmod(ch, g["cg"])
+    wname = _kernel_named(ex, spec)
+    delta = ex.map_named("δ", layer.output.shape)
+    o = ex.map_named("o", layer.input.shape)
+    positions = [p for p in range(g["padded"])
+                 if padded_source(p, g["length"], g["left"], g["mode"]) == r]
+    found = []
+    for f in range(group * g["fg"], (group + 1) * g["fg"]):
+        for m in range(g["k"]):
+            for pos in positions:
+                i, rest = divmod(pos - m * g["d"], g["s"])
+                if rest or not 0 <= i < g["out"]:
+                    continue
+                found.append((f, i, m, pos))
+    found.sort()
+    terms, pairs = [], []
+    for f, i, m, pos in found:
+        gm = _tap(spec, m)
+        note = None
+        if pos - g["left"] != r:
+            note = (f"through padding cell {o(n, ch, pos - g['left'])}, which copies "
+                    f"{o(*index)} ({g['mode']})")
+        terms.append(ex.term(Factor(delta(n, f, i), _num(layer.delta_out[n, f, i])),
+                             Factor(wname(f, c, gm), _num(spec.weight[f, c, gm])), note=note))
+        pairs.append(f"{delta(n, f, i)}↔{wname(f, c, gm)}")
+    lhs = f"dE/d{o(*index)}"
+    flip = spec.flip_kernel
+    i_text = _affine({"m": g["d"] if flip else -g["d"]},
+                     r + g["left"] - (g["d"] * (g["k"] - 1) if flip else 0), ex.base, g["s"])
+    f_sum = "Σ_f " if g["fg"] > 1 else ""
+    f_index = "f" if g["fg"] > 1 else group * g["fg"]
+    rhs = f"{f_sum}Σ_m {delta(n, f_index, i_text)}·{wname(f_index, c, 'm')}"
+    notes = ["Only the m whose δ index is " + ("a whole number " if g["s"] > 1 else "")
+             + f"inside the output of {g['out']} count ({len(found)} of them): input cell "
+             f"{o(*index)} lies under kernel entry m of the window of x[i] exactly for those."]
+    if pairs and len(pairs) <= 64:
+        notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
+    if g["k"] > 1:
+        notes.append("As the δ index goes up the kernel index goes down: the input delta is "
+                     "the full convolution of δ (zeros inserted for a stride > 1, padded by "
+                     "d·(k-1) on each side) with the kernel reversed (see backward "
+                     "--show-steps).")
+    if g["fg"] > 1:
+        notes.append(f"f runs over the {g['fg']} filter(s) that read input channel "
+                     f"{ch + ex.base}: every one of them sends delta back.")
+    notes += _notes(ex, g)
+    return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
+                     lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"), notes=notes)
+
+
+def grad_conv1d(ex, path: _Path, layer: LayerTrace) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, _num
+
+    g = _geometry(layer)
+    spec: Conv1dSpec = g["spec"]
+    delta = ex.map_named("δ", layer.output.shape)
+    o = ex.map_named("o", layer.input.shape)
+    batched = ex.trace.layout.batched
+    terms = []
+    if path.param == "bias":
+        bname = _bias_named(ex, spec)
+        if spec.bias_kind == "scalar":
+            cells = [(n, f, i) for n in range(g["n"]) for f in range(g["f"])
+                     for i in range(g["out"])]
+            f, i = 0, 0
+            rhs = ("Σ_n " if batched else "") + f"Σ_i {delta('n', 0, 'i')}"
+        elif spec.bias_kind == "filter":
+            (f,), i = path.index, 0
+            cells = [(n, f, i) for n in range(g["n"]) for i in range(g["out"])]
+            rhs = ("Σ_n " if batched else "") + f"Σ_i {delta('n', f, 'i')}"
+        else:
+            i, f = path.index if spec.channels_last else path.index[::-1]
+            cells = [(n, f, i) for n in range(g["n"])]
+            rhs = ("Σ_n " if batched else "") + delta("n", f, i)
+        terms = [ex.term(Factor(delta(*cell), _num(layer.delta_out[cell]))) for cell in cells]
+        lhs = f"dE/d{bname(f, i)}"
+        return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias", lhs=lhs,
+                         rhs=rhs, terms=terms,
+                         symbols=ex.layer_symbols(layer, b=f"{layer.name}'s bias "
+                                                             f"({spec.bias_kind})"),
+                         notes=["dx/db = 1 wherever the bias is added."])
+    internal = _to_internal(np.arange(spec.kernel.size).reshape(spec.kernel.shape),
+                            spec.kernel_form, spec.channels_last)
+    f, c, gm = (int(v[0]) for v in np.nonzero(
+        internal == np.ravel_multi_index(path.index, spec.kernel.shape)))
+    m = _tap(spec, gm)
+    ch = (f // g["fg"]) * g["cg"] + c
+    wname = _kernel_named(ex, spec)
+    for n in range(g["n"]):
+        for i in range(g["out"]):
+            factor = _input_factor(ex, layer, g, n, ch, i * g["s"] + m * g["d"])
+            terms.append(ex.term(Factor(delta(n, f, i), _num(layer.delta_out[n, f, i])),
+                                 factor, note=factor.note))
+    lhs = f"dE/d{wname(f, c, gm)}"
+    pos = _affine({"i": g["s"]}, m * g["d"] - g["left"], ex.base)
+    rhs = ("Σ_n " if batched else "") + f"Σ_i {delta('n', f, 'i')}·{o('n', ch, pos)}"
+    notes = [f"i runs over the output of {g['out']} ({ex.range_text('i', g['out'])}): "
+             f"{wname(f, c, gm)} touched every output cell x[i] once, through the input cell "
+             f"under it."] + _notes(ex, g)
+    return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s kernel entry "
+                                   f"{wname(f, c, gm)}", lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"), notes=notes)
+
+
+# ------------------------------------------------------ textbook steps and slips: conv2d's, 1 row
+
+
+def as_conv2d(spec: Conv1dSpec):
+    """The same layer as a conv2d over one-row maps: (F, C/groups, 1, k), the bias internal."""
+    from cnngrad.families.conv2d import Conv2dSpec
+
+    bias = _bias_internal(spec)
+    kind = spec.bias_kind
+    if kind == "scalar":
+        bias, kind = bias.reshape(()), "scalar"
+    elif kind == "untied":
+        bias = bias[:, None, :]
+    n, f, out = spec.out_shape
+    weight = spec.weight[:, :, None, :]
+    return Conv2dSpec(index=spec.index, name=spec.name, type="conv2d", where=spec.where,
+                      in_shape=spec.in_shape[:2] + (1,) + spec.in_shape[2:],
+                      out_shape=(n, f, 1, out), inputs=spec.inputs, kernel=weight,
+                      weight=weight, bias=bias, bias_kind=kind, stride=(1, spec.stride),
+                      padding=(0, 0) + tuple(spec.padding), dilation=(1, spec.dilation),
+                      groups=spec.groups, padding_mode=spec.padding_mode,
+                      flip_kernel=spec.flip_kernel)
+
+
+def conv1d_textbook(spec: Conv1dSpec, x: np.ndarray, delta_out: np.ndarray,
+                    layout: Layout | None = None) -> Textbook:
+    """conv2d's textbook route on one-row maps: the input delta as the full convolution of
+    the (zero-inserted, padded) delta with the reversed kernel, the kernel gradient as the
+    padded input correlated with the delta.
+
+    Parameters
+    ----------
+    spec : Conv1dSpec
+    x : ndarray (N, C, L)
+    delta_out : ndarray (N, F, L')
+
+    Returns
+    -------
+    Textbook
+        ``delta_in`` (N, C, L) and ``grads["kernel"]`` in the kernel's given shape.
+    """
+    from cnngrad.families.conv2d import conv_textbook
+    from cnngrad.teach.steps import Textbook
+
+    book = conv_textbook(as_conv2d(spec), x[:, :, None, :], delta_out[:, :, None, :], layout)
+    # already for the kernel as given (conv_textbook turns a flipped kernel's gradient back)
+    grad = book.grads["kernel"][:, :, 0, :]
+    return Textbook(steps=book.steps, delta_in=book.delta_in[:, :, 0, :],
+                    grads={"kernel": _to_given(grad, spec.kernel_form, spec.channels_last,
+                                               spec.kernel.shape)})
+
+
+def _flip_toggled(spec):
+    return dataclasses.replace(spec, flip_kernel=not spec.flip_kernel) \
+        if isinstance(spec, Conv1dSpec) else None
+
+
+def _forward_flip(ctx: SlipContext) -> Trace | None:
+    from cnngrad.teach.diagnose import _rerun_problem
+
+    if not any(isinstance(spec, Conv1dSpec) for spec in ctx.problem.layers):
+        return None
+    return _rerun_problem(ctx.trace, layers=[_flip_toggled(s) or s for s in ctx.problem.layers])
+
+
+def _strided(layer: LayerTrace) -> bool:
+    return isinstance(layer.spec, Conv1dSpec) and layer.spec.stride != 1
+
+
+def _undilated_backward(spec: Conv1dSpec, x, y, delta):
+    """conv2d's "delta not dilated for the stride" slip on the one-row view."""
+    from cnngrad.families.conv2d import _undilated_conv_backward
+
+    view = as_conv2d(spec)
+    delta_in, grads = _undilated_conv_backward(view, x[:, :, None, :], y[:, :, None, :],
+                                               delta[:, :, None, :])
+    weight_grad = grads["kernel"][:, :, 0, :]  # for the kernel as given already
+    # _grads turns a flipped kernel's gradient around: hand it the one of the kernel used
+    out = _grads(spec, weight_grad[:, :, ::-1] if spec.flip_kernel else weight_grad, delta)
+    return delta_in[:, :, 0, :], out
+
+
+# --------------------------------------------------------------------------- the family
+
+
+class Conv1d(LayerFamily):
+    type = "conv1d"
+    spatial = 1
+    fields = ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
+              "flip_kernel")
+    required = ("kernel",)
+    param_labels = {"kernel": "dE/dw (kernel gradient)", "bias": "dE/db (bias gradient)"}
+    param_axes = {"kernel": "fc", "bias": "nc"}
+    cast_fields = ("weight", "bias")
+
+    def build(self, ctx, raw, head):
+        return build_conv1d(ctx, raw, head)
+
+    def schema_fields(self, ref):
+        return schema_fields(ref)
+
+    def forward(self, spec, inputs):
+        return _forward(spec, inputs[0])
+
+    def backward(self, spec, inputs, output, delta_out):
+        delta_in, grads = _backward(spec, inputs[0], delta_out)
+        return [delta_in], grads
+
+    def replace_param(self, spec, key, value):
+        new = super().replace_param(spec, key, value)
+        if key == "kernel":
+            new.weight = _to_internal(value, spec.kernel_form, spec.channels_last)
+        return new
+
+    def settings(self, spec):
+        f, _, k = spec.weight.shape
+        out = [("kernel", str(k)), ("filters", str(f))]
+        if spec.stride != 1:
+            out.append(("stride", str(spec.stride)))
+        if any(spec.padding):
+            out.append(("padding", ", ".join(map(str, spec.padding))))
+        if spec.dilation != 1:
+            out.append(("dilation", str(spec.dilation)))
+        if spec.groups != 1:
+            out.append(("groups", str(spec.groups)))
+        if spec.padding_mode != "zeros":
+            out.append(("padding mode", spec.padding_mode))
+        if spec.flip_kernel:
+            out.append(("kernel", "flipped (true convolution)"))
+        return out
+
+    def explain(self, ex, what, path, layer, index):
+        if what == "output":
+            return output_conv1d(ex, path, layer, index)
+        if what == "delta_in":
+            return delta_in_conv1d(ex, path, layer, index)
+        return grad_conv1d(ex, path, layer)
+
+    def textbook(self, layer, layout):
+        return conv1d_textbook(layer.spec, layer.input, layer.delta_out, layout)
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace, _replace_backward
+
+        return [
+            (15, Slip("conv1d_kernel_not_reversed",
+                      "matches the 1-D kernel not reversed in the backward pass",
+                      _from_trace("conv1d_kernel_not_reversed",
+                                  _replace_backward(self.type, _flip_toggled)))),
+            (16, Slip("conv1d_convolution_kind",
+                      "matches the 1-D convolution computed with the kernel reversed (true "
+                      "convolution and cross-correlation swapped)",
+                      _from_trace("conv1d_convolution_kind", _forward_flip))),
+            (17, Slip("conv1d_delta_not_dilated",
+                      "matches the 1-D delta not dilated for the stride",
+                      _from_trace("conv1d_delta_not_dilated",
+                                  _custom_backward(_strided, _undilated_backward)))),
+        ]
+
+
+CONV1D = Conv1d()

@@ -1,0 +1,669 @@
+"""conv_transpose2d: a 2-D transposed convolution (as torch.nn.functional.conv_transpose2d),
+everything cnngrad knows about it: fields and validation, schema, step, explanation rules,
+textbook steps (a convolution over the zero-inserted, padded input) and slips.
+
+The numbers come from :mod:`cnngrad.layers.conv_transpose`.  The kernel is held internally
+in torch's layout (C_in, F/groups, k1, k2); the kernel as given (k1×k2, C_in×k1×k2, F×k1×k2,
+or TensorFlow's k1×k2×(F/groups)×C_in under ``"layout": "nhwc"``) is converted on the way
+in, and its gradient back to exactly that shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cnngrad.errors import ShapeError, join_path
+from cnngrad.families.base import Head, LayerFamily
+from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
+from cnngrad.problem import LayerSpec, shape_text
+
+if TYPE_CHECKING:  # annotations only
+    from cnngrad.network import LayerTrace, Trace
+    from cnngrad.problem import Layout
+    from cnngrad.teach.diagnose import SlipContext
+    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.steps import Step, Textbook
+
+
+# ---------------------------------------------------------------------------------------- the spec
+
+
+@dataclass
+class ConvTranspose2dSpec(LayerSpec):
+    kernel: np.ndarray = None  # as given
+    weight: np.ndarray = None  # (C_in, F/groups, kh, kw), torch's layout
+    kernel_form: str = "4d"  # 2d | in (C_in×k1×k2, one out) | out (F×k1×k2, one in) | 4d
+    channels_last: bool = False  # the kernel was given in TensorFlow's order
+    bias: np.ndarray | None = None  # as given
+    bias_kind: str = "none"  # none | scalar | filter
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    output_padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    #: a slip only (check): the kernel used without the 180° rotation of the textbook route
+    unflipped: bool = False
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        out = {"kernel": self.kernel}
+        if self.bias is not None:
+            out["bias"] = self.bias
+        return out
+
+
+def _to_internal(kernel: np.ndarray, form: str, channels_last: bool) -> np.ndarray:
+    """The kernel as given → (C_in, F/groups, kh, kw)."""
+    if form == "2d":
+        return kernel.reshape((1, 1) + kernel.shape)
+    if form in ("in", "out"):
+        k3 = np.moveaxis(kernel, -1, 0) if channels_last else kernel
+        return k3[:, None] if form == "in" else k3[None]
+    if channels_last:  # k1×k2×(F/groups)×C_in (TensorFlow's conv2d_transpose filter)
+        return np.transpose(kernel, (3, 2, 0, 1))
+    return kernel
+
+
+def _to_given(grad: np.ndarray, form: str, channels_last: bool, shape) -> np.ndarray:
+    """A (C_in, F/groups, kh, kw) gradient → the kernel's given shape."""
+    if form == "2d":
+        return np.ascontiguousarray(grad).reshape(shape)
+    if form in ("in", "out"):
+        k3 = grad[:, 0] if form == "in" else grad[0]
+        return np.ascontiguousarray(np.moveaxis(k3, 0, -1) if channels_last else k3)
+    if channels_last:
+        return np.ascontiguousarray(np.transpose(grad, (2, 3, 1, 0)))
+    return np.ascontiguousarray(grad)
+
+
+# ------------------------------------------------------------------------------- reading a problem
+
+
+def _channels_last(layout) -> bool:
+    return bool(getattr(layout, "channels_last", False))
+
+
+def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
+    where, kind, shape = head.where, head.kind, head.in_shape
+    n, c_in, h, w = ctx.need_map(shape, where, kind)
+    f = head.at
+    if "kernel" not in raw:
+        raise ctx.error(where, "conv_transpose2d layer has no 'kernel'")
+    kernel = ctx.tensor(raw["kernel"], f("kernel"), min_rank=2, max_rank=4)
+    ctx.check_size(kernel.size, f("kernel"), "the kernel")
+    groups = ctx.integer(raw.get("groups", 1), f("groups"))
+    stride = ctx.int_pair(raw.get("stride", 1), f("stride"))
+    dilation = ctx.int_pair(raw.get("dilation", 1), f("dilation"))
+    padding = ctx.int_pair(raw.get("padding", 0), f("padding"), 0)
+    output_padding = ctx.int_pair(raw.get("output_padding", 0), f("output_padding"), 0)
+    last = _channels_last(head.layout)
+    if c_in % groups:
+        raise ctx.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
+                                      f"channels", cls=ShapeError)
+    form = _kernel_form(ctx, kernel, c_in, groups, last, f("kernel"))
+    weight = _to_internal(kernel, form, last)
+    _, f_group, kh, kw = weight.shape
+    n_filters = f_group * groups
+    for axis, (op, s, d) in enumerate(zip(output_padding, stride, dilation)):
+        if op >= max(s, d):
+            raise ctx.error(join_path(f("output_padding"), axis) if isinstance(
+                raw.get("output_padding"), list) else f("output_padding"),
+                f"output_padding {op} must be smaller than the stride {s} or the dilation "
+                f"{d} (along the {'rows' if axis == 0 else 'columns'})",
+                f"allowed: 0…{max(s, d) - 1} (PyTorch's rule)", cls=ShapeError)
+    h_out, w_out = ((size - 1) * s - 2 * p + d * (k - 1) + op + 1
+                    for size, s, p, d, k, op in zip((h, w), stride, padding, dilation,
+                                                    (kh, kw), output_padding))
+    if h_out < 1 or w_out < 1:
+        raise ctx.error(f("padding"), f"padding {list(padding)} crops the whole output (it "
+                                       f"would be {h_out}×{w_out})",
+                        "H' = (H − 1)·s − 2p + d·(k − 1) + output_padding + 1 must be ≥ 1",
+                        cls=ShapeError)
+    ctx.check_size(n * n_filters * h_out * w_out, f("kernel"), "the output")
+    ctx.check_size(c_in * kh * kw * h * w, f("kernel"), "one image's col2im buffer")
+    bias, bias_kind = None, "none"
+    if "bias" in raw:
+        bias = ctx.tensor(raw["bias"], f("bias"), max_rank=1)
+        if bias.ndim == 0:
+            if n_filters != 1:
+                raise ctx.error(f("bias"), f"a single-number bias needs one output channel, "
+                                            f"this layer has {n_filters}",
+                                f"give a vector of {n_filters}", cls=ShapeError)
+            bias_kind = "scalar"
+        elif bias.shape == (n_filters,):
+            bias_kind = "filter"
+        else:
+            raise ctx.error(f("bias"), f"bias of shape {shape_text(bias.shape)} does not fit "
+                                        f"{n_filters} output channel(s)",
+                            "expected " + ("a number or " if n_filters == 1 else "")
+                            + f"a vector of {n_filters}", cls=ShapeError)
+    return ConvTranspose2dSpec(**head.spec_fields(), out_shape=(n, n_filters, h_out, w_out),
+                               kernel=kernel, weight=weight, kernel_form=form,
+                               channels_last=last, bias=bias, bias_kind=bias_kind,
+                               stride=stride, padding=padding, output_padding=output_padding,
+                               dilation=dilation, groups=groups)
+
+
+def _kernel_form(ctx, kernel, c_in: int, groups: int, last: bool, where: str) -> str:
+    """Contract: k1×k2 (one channel in and out); C_in×k1×k2 (C_in > 1 in, one out); F×k1×k2
+    (one in, F out); C_in×(F/groups)×k1×k2 (nhwc: k1×k2×C_in, k1×k2×F, k1×k2×(F/groups)×C_in)."""
+    four = "k1×k2×(F/groups)×C_in" if last else "C_in×(F/groups)×k1×k2"
+    if kernel.ndim == 2:
+        if c_in != 1:
+            raise ctx.error(where, f"a 2-D kernel is one channel in and one out, but the input "
+                                    f"has {c_in} channels",
+                            f"give {'k1×k2×' + str(c_in) if last else str(c_in) + '×k1×k2'} "
+                            f"(one output channel) or {four}", cls=ShapeError)
+        return "2d"
+    if kernel.ndim == 3:
+        first = kernel.shape[-1] if last else kernel.shape[0]
+        if c_in == 1:
+            return "out"
+        if groups == 1 and first == c_in:
+            return "in"
+        raise ctx.error(where, f"a 3-D kernel over a {c_in}-channel input must be "
+                                f"{'k1×k2×' + str(c_in) if last else str(c_in) + '×k1×k2'} "
+                                f"(one output channel), got {shape_text(kernel.shape)}",
+                        f"for several output channels give {four}", cls=ShapeError)
+    first = kernel.shape[3] if last else kernel.shape[0]
+    if first != c_in:
+        raise ctx.error(where, f"kernel has {first} input channels, the input has {c_in}",
+                        f"expected {four} with C_in = {c_in}", cls=ShapeError)
+    return "4d"
+
+
+# ------------------------------------------------------------------------------------- JSON Schema
+
+
+def _tensor_schema(ranks, description: str, ref) -> dict:
+    forms = [ref(f"rank{r}") for r in ranks]
+    if 2 in ranks:
+        forms.append(ref("csv_matrix"))
+    if 3 in ranks:
+        forms.append(ref("csv_stack"))
+    forms.append(ref("npy_file"))
+    return {"anyOf": forms, "description": description}
+
+
+def _pair_schema(minimum: int, description: str) -> dict:
+    return {"anyOf": [
+        {"type": "integer", "minimum": minimum},
+        {"type": "array", "items": {"type": "integer", "minimum": minimum},
+         "minItems": 2, "maxItems": 2},
+    ], "description": description}
+
+
+def schema_fields(ref) -> dict[str, dict]:
+    return {
+        "kernel": _tensor_schema((2, 3, 4), "k1×k2, C_in×k1×k2 (one out), F×k1×k2 (one in), "
+                                            "or C_in×(F/groups)×k1×k2 (nhwc: "
+                                            "k1×k2×(F/groups)×C_in)", ref),
+        "bias": _tensor_schema((0, 1), "a number (one output channel) or a vector of F", ref),
+        "stride": {**ref("int_pair"), "default": 1},
+        "padding": {**_pair_schema(0, "an integer or [rows, cols]: cropped from each side"),
+                    "default": 0},
+        "output_padding": {**_pair_schema(0, "an integer or [rows, cols], each smaller than "
+                                             "the stride or the dilation"), "default": 0},
+        "dilation": {**ref("int_pair"), "default": 1},
+        "groups": {"type": "integer", "minimum": 1, "default": 1},
+    }
+
+
+# ---------------------------------------------------------------------------------------- the step
+
+
+def _used_weight(spec: ConvTranspose2dSpec) -> np.ndarray:
+    return spec.weight[:, :, ::-1, ::-1] if spec.unflipped else spec.weight
+
+
+def _args(spec: ConvTranspose2dSpec) -> dict:
+    return dict(stride=spec.stride, padding=spec.padding, output_padding=spec.output_padding,
+                dilation=spec.dilation, groups=spec.groups)
+
+
+def _bias_vector(spec: ConvTranspose2dSpec):
+    if spec.bias_kind == "none":
+        return None
+    return spec.bias.reshape(1) if spec.bias_kind == "scalar" else spec.bias
+
+
+def _forward(spec: ConvTranspose2dSpec, x: np.ndarray) -> np.ndarray:
+    return conv_transpose2d_forward(x, _used_weight(spec), _bias_vector(spec), **_args(spec))
+
+
+def _backward(spec: ConvTranspose2dSpec, x, delta_out):
+    delta_in, grad_weight, grad_bias = conv_transpose2d_backward(x, _used_weight(spec),
+                                                                 delta_out, **_args(spec))
+    if spec.unflipped:
+        grad_weight = grad_weight[:, :, ::-1, ::-1]
+    grads = {"kernel": _to_given(grad_weight, spec.kernel_form, spec.channels_last,
+                                 spec.kernel.shape)}
+    if spec.bias_kind == "scalar":
+        grads["bias"] = np.asarray(delta_out.sum()).reshape(())
+    elif spec.bias_kind == "filter":
+        grads["bias"] = grad_bias
+    return delta_in, grads
+
+
+# ------------------------------------------------------------- explanation rules (cnngrad explain)
+
+
+def _kernel_named(ex, spec: ConvTranspose2dSpec):
+    """Names kernel entries by their internal index (c, f, m, q), shown as the kernel was
+    given (its axes, its order)."""
+    from cnngrad.teach.explain import _Named
+
+    form, last = spec.kernel_form, spec.channels_last
+
+    class _KernelNamed(_Named):
+        def shown(self, index):
+            c, f, m, q = index
+            if form == "2d":
+                return (m, q)
+            if form == "in":
+                return (m, q, c) if last else (c, m, q)
+            if form == "out":
+                return (m, q, f) if last else (f, m, q)
+            return (m, q, f, c) if last else (c, f, m, q)
+
+    return _KernelNamed("w", (True,) * 4, ex.base)
+
+
+def _geometry(layer: LayerTrace) -> dict:
+    spec: ConvTranspose2dSpec = layer.spec
+    c_in, fg, kh, kw = spec.weight.shape
+    return dict(spec=spec, n=layer.input.shape[0], c=c_in, h=layer.input.shape[2],
+                w=layer.input.shape[3], cg=c_in // spec.groups, fg=fg, kh=kh, kw=kw,
+                h_out=layer.output.shape[2], w_out=layer.output.shape[3],
+                sh=spec.stride[0], sw=spec.stride[1], ph=spec.padding[0], pw=spec.padding[1],
+                dh=spec.dilation[0], dw=spec.dilation[1])
+
+
+def _notes(ex, g: dict) -> list[str]:
+    from cnngrad.teach.explain import _pair_text
+
+    spec = g["spec"]
+    settings = [f"stride {_pair_text(spec.stride)}"]
+    if spec.padding != (0, 0):
+        settings.append(f"padding {_pair_text(spec.padding)} (cropped from each side of the "
+                        f"full output)")
+    if spec.output_padding != (0, 0):
+        settings.append(f"output_padding {_pair_text(spec.output_padding)} (extra rows/columns "
+                        f"at the bottom/right)")
+    if spec.dilation != (1, 1):
+        settings.append(f"dilation {_pair_text(spec.dilation)}")
+    if spec.groups > 1:
+        settings.append(f"{spec.groups} groups of {g['cg']} input channel(s) and {g['fg']} "
+                        f"output channel(s)")
+    return ["transposed conv settings: " + "; ".join(settings) + ".",
+            "Forward, every input cell o[a,b] scatters o[a,b]·w[m,n] onto output cell "
+            "x[a·s−p+m·d, b·s−p+n·d]: the transposed convolution is the backward pass of a "
+            "convolution with the same kernel, stride and padding."]
+
+
+def output_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _Named, _affine, _num
+
+    g = _geometry(layer)
+    spec: ConvTranspose2dSpec = g["spec"]
+    n, f, i, j = index
+    group, fl = divmod(f, g["fg"])
+    x = ex.map_named("x", layer.output.shape)
+    o = ex.map_named("o", layer.input.shape)
+    wname = _kernel_named(ex, spec)
+    terms, pairs = [], []
+    for c in range(group * g["cg"], (group + 1) * g["cg"]):
+        for m in range(g["kh"]):
+            a, rest_a = divmod(i + g["ph"] - m * g["dh"], g["sh"])
+            if rest_a or not 0 <= a < g["h"]:
+                continue
+            for q in range(g["kw"]):
+                b, rest_b = divmod(j + g["pw"] - q * g["dw"], g["sw"])
+                if rest_b or not 0 <= b < g["w"]:
+                    continue
+                terms.append(ex.term(Factor(wname(c, fl, m, q), _num(spec.weight[c, fl, m, q])),
+                                     Factor(o(n, c, a, b), _num(layer.input[n, c, a, b]))))
+                pairs.append(f"{wname(c, fl, m, q)}↔{o(n, c, a, b)}")
+    symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
+    bias_text = ""
+    if spec.bias_kind != "none":
+        bname = _Named("b", (spec.bias_kind == "filter",), ex.base)
+        terms.append(ex.term(Factor(bname(f), _num(_bias_vector(spec)[f]))))
+        bias_text = f" + {bname(f)}"
+        symbols["b"] = f"{layer.name}'s bias"
+    row = _affine({"m": -g["dh"]}, i + g["ph"], ex.base, g["sh"])
+    col = _affine({"n": -g["dw"]}, j + g["pw"], ex.base, g["sw"])
+    c_text = "c" if g["cg"] > 1 else group * g["cg"]
+    sums = ("Σ_c " if g["cg"] > 1 else "") + "Σ_m Σ_n "
+    rhs = f"{sums}{wname(c_text, fl, 'm', 'n')}·{o(n, c_text, row, col)}{bias_text}"
+    notes = [f"Only the kernel entries (m, n) whose input row and column are whole numbers "
+             f"inside the {g['h']}×{g['w']} input count ({len(pairs)} of them)."]
+    if pairs and len(pairs) <= 64:
+        notes.append("Which kernel entry meets which input cell: " + ", ".join(pairs) + ".")
+    notes += _notes(ex, g)
+    return ex.finish(path, title=f"{x(*index)}: one output cell of {layer.name}, the sum of "
+                                   f"the input cells that scatter onto it",
+                     lhs=x(*index), rhs=rhs, terms=terms, symbols=symbols, notes=notes)
+
+
+def delta_in_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, _num
+
+    g = _geometry(layer)
+    spec: ConvTranspose2dSpec = g["spec"]
+    n, c, a, b = index
+    group = c // g["cg"]
+    o = ex.map_named("o", layer.input.shape)
+    delta = ex.map_named("δ", layer.output.shape)
+    wname = _kernel_named(ex, spec)
+    terms, pairs = [], []
+    for fl in range(g["fg"]):
+        f = group * g["fg"] + fl
+        for m in range(g["kh"]):
+            i = a * g["sh"] - g["ph"] + m * g["dh"]
+            if not 0 <= i < g["h_out"]:
+                continue
+            for q in range(g["kw"]):
+                j = b * g["sw"] - g["pw"] + q * g["dw"]
+                if not 0 <= j < g["w_out"]:
+                    continue
+                terms.append(ex.term(Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j])),
+                                     Factor(wname(c, fl, m, q), _num(spec.weight[c, fl, m, q]))))
+                pairs.append(f"{wname(c, fl, m, q)}↔{delta(n, f, i, j)}")
+    lhs = f"dE/d{o(*index)}"
+    row = _affine({"m": g["dh"]}, a * g["sh"] - g["ph"], ex.base)
+    col = _affine({"n": g["dw"]}, b * g["sw"] - g["pw"], ex.base)
+    f_text = "f" if g["fg"] > 1 else group * g["fg"]
+    rhs = (("Σ_f " if g["fg"] > 1 else "") + f"Σ_m Σ_n {delta(n, f_text, row, col)}·"
+           f"{wname(c, 'f' if g['fg'] > 1 else 0, 'm', 'n')}")
+    notes = [f"{o(*index)} was scattered onto the output cells x[{row},{col}], once per kernel "
+             f"entry (m, n) that lands inside the {g['h_out']}×{g['w_out']} output "
+             f"({len(pairs)} of them); each sends back its δ times that kernel entry. "
+             f"So the input delta is an ordinary (strided) cross-correlation of δ with the "
+             f"kernel, not rotated."]
+    if pairs and len(pairs) <= 64:
+        notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
+    notes += _notes(ex, g)
+    return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
+                     lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"), notes=notes)
+
+
+def grad_conv_transpose(ex, path: _Path, layer: LayerTrace) -> Explanation:
+    from cnngrad.teach.explain import Factor, _Named, _affine, _num
+
+    g = _geometry(layer)
+    spec: ConvTranspose2dSpec = g["spec"]
+    o = ex.map_named("o", layer.input.shape)
+    delta = ex.map_named("δ", layer.output.shape)
+    batched = ex.trace.layout.batched
+    terms = []
+    if path.param == "bias":
+        bname = _Named("b", (spec.bias_kind == "filter",), ex.base)
+        f = path.index[0] if spec.bias_kind == "filter" else 0
+        fs = [f] if spec.bias_kind == "filter" else range(g["fg"] * spec.groups)
+        for n in range(g["n"]):
+            for ff in fs:
+                for i in range(g["h_out"]):
+                    for j in range(g["w_out"]):
+                        terms.append(ex.term(Factor(delta(n, ff, i, j),
+                                                    _num(layer.delta_out[n, ff, i, j]))))
+        lhs = f"dE/d{bname(f)}"
+        return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias", lhs=lhs,
+                         rhs=("Σ_n " if batched else "") + f"Σ_i Σ_j {delta('n', f, 'i', 'j')}",
+                         terms=terms, symbols=ex.layer_symbols(layer, b=f"{layer.name}'s bias"),
+                         notes=["dx/db = 1 for every cell of the output channel the bias is "
+                                "added to."])
+    # the given index → internal (c, f, m, q)
+    internal = _to_internal(np.arange(spec.kernel.size).reshape(spec.kernel.shape),
+                            spec.kernel_form, spec.channels_last)
+    c, fl, m, q = (int(v[0]) for v in np.nonzero(
+        internal == np.ravel_multi_index(path.index, spec.kernel.shape)))
+    f = (c // g["cg"]) * g["fg"] + fl
+    wname = _kernel_named(ex, spec)
+    for n in range(g["n"]):
+        for a in range(g["h"]):
+            i = a * g["sh"] - g["ph"] + m * g["dh"]
+            if not 0 <= i < g["h_out"]:
+                continue
+            for b in range(g["w"]):
+                j = b * g["sw"] - g["pw"] + q * g["dw"]
+                if not 0 <= j < g["w_out"]:
+                    continue
+                terms.append(ex.term(Factor(o(n, c, a, b), _num(layer.input[n, c, a, b])),
+                                     Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j]))))
+    lhs = f"dE/d{wname(c, fl, m, q)}"
+    row = _affine({"a": g["sh"]}, m * g["dh"] - g["ph"], ex.base)
+    col = _affine({"b": g["sw"]}, q * g["dw"] - g["pw"], ex.base)
+    rhs = (("Σ_n " if batched else "") + f"Σ_a Σ_b {o('n', c, 'a', 'b')}·"
+           f"{delta('n', f, row, col)}")
+    notes = [f"a, b run over the {g['h']}×{g['w']} input: {wname(c, fl, m, q)} carried every "
+             f"input cell o[a,b] to the output cell x[{row},{col}] (when that cell is inside "
+             f"the output), so it collects o[a,b] times that cell's δ."]
+    notes += _notes(ex, g)
+    return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s kernel entry "
+                                   f"{wname(c, fl, m, q)}", lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"), notes=notes)
+
+
+# ------------------------------------------------------------------- textbook steps (--show-steps)
+
+
+def _place(matrix: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Pad (positive) or crop (negative) each side of a matrix."""
+    from cnngrad.teach.steps import zero_pad
+
+    out = zero_pad(matrix, max(top, 0), max(bottom, 0), max(left, 0), max(right, 0))
+    rows, cols = out.shape
+    return out[max(-top, 0):rows - max(-bottom, 0), max(-left, 0):cols - max(-right, 0)]
+
+
+def conv_transpose_textbook(spec: ConvTranspose2dSpec, x: np.ndarray, delta_out: np.ndarray,
+                            layout: Layout | None = None) -> Textbook:
+    """A transposed convolution as an ordinary convolution over the zero-inserted, padded
+    input, and its backward pass in the same picture.
+
+    Parameters
+    ----------
+    spec : ConvTranspose2dSpec
+    x : ndarray (N, C_in, H, W)
+    delta_out : ndarray (N, F, H', W')
+    layout : Layout, optional
+
+    Returns
+    -------
+    Textbook
+        ``delta_in`` (N, C_in, H, W) and ``grads["kernel"]`` in the kernel's given shape.
+
+    Notes
+    -----
+    Z = the input with s − 1 zeros between its cells, padded by d·(k − 1) − p on the
+    top/left and d·(k − 1) − p + output_padding on the bottom/right (a negative amount
+    crops); the output is the valid correlation of Z with the kernel dilated and rotated
+    180°.  Backward: dE/dZ is the full correlation of δ with the dilated kernel (not
+    rotated), and δ_in its cells where the input sits; dE/dw is Z correlated with δ,
+    rotated back 180° (every d-th entry with dilation).
+    """
+    from cnngrad.teach.steps import (Textbook, _Labels, _zeros, correlate_valid, dilate,
+                                     insert_zeros, zero_pad)
+
+    label = _Labels(layout)
+    n_count, c_count, h, w = x.shape
+    _, fg, kh, kw = spec.weight.shape
+    f_count = delta_out.shape[1]
+    cg = c_count // spec.groups
+    (sh, sw), (ph, pw), (oh, ow), (dh, dw) = (spec.stride, spec.padding, spec.output_padding,
+                                              spec.dilation)
+    kh_eff, kw_eff = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    sides = (kh_eff - 1 - ph, kh_eff - 1 - ph + oh, kw_eff - 1 - pw, kw_eff - 1 - pw + ow)
+    like = delta_out if delta_out.dtype == object else np.empty(0, np.result_type(delta_out, x))
+    steps: list[Step] = []
+    used = spec.weight[:, :, ::-1, ::-1] if spec.unflipped else spec.weight
+    dilated = {}
+    for c in range(c_count):
+        for fl in range(fg):
+            kernel = used[c, fl]
+            tag = label(c=(c, c_count), f=(fl, fg))
+            if (dh, dw) != (1, 1):
+                kernel = dilate(kernel, (dh, dw))
+                steps.append((f"kernel dilated{tag}: {dh - 1}×{dw - 1} zeros between taps",
+                              kernel))
+            dilated[c, fl] = kernel
+            steps.append((f"kernel rotated 180°{tag}: the transposed conv is a convolution "
+                          f"with the flipped kernel", kernel[::-1, ::-1]))
+    delta_in = _zeros(x.shape, like)
+    grad = _zeros(spec.weight.shape, like)
+    where = (f"{sides[0]} row(s) top, {sides[1]} bottom, {sides[2]} column(s) left, "
+             f"{sides[3]} right (d·(k−1) − p, + output_padding at the bottom/right; "
+             f"negative crops)")
+    for n in range(n_count):
+        for c in range(c_count):
+            tag = label(n, c=(c, c_count))
+            z = x[n, c]
+            if (sh, sw) != (1, 1):
+                z = insert_zeros(z, (sh, sw))
+                steps.append((f"input{tag} with zeros inserted: {sh - 1} between rows, "
+                              f"{sw - 1} between columns (stride {sh}×{sw})", z))
+            z = _place(z, *sides)
+            steps.append((f"Z{tag}: the zero-inserted input padded, {where}", z))
+            group = c // cg
+            for fl in range(fg):
+                f = group * fg + fl
+                ftag = label(n, c=(c, c_count), f=(f, f_count))
+                part = correlate_valid(z, dilated[c, fl][::-1, ::-1])
+                steps.append((f"Z{tag} ⋆ rotated kernel: its part of output channel "
+                              f"{f}{ftag}", part))
+                # backward, same picture: dE/dZ = full correlation of δ with the kernel
+                full = correlate_valid(zero_pad(delta_out[n, f], kh_eff - 1, kh_eff - 1,
+                                                kw_eff - 1, kw_eff - 1), dilated[c, fl])
+                steps.append((f"dE/dZ{ftag}: δ padded by d·(k−1) ⋆ the kernel (not rotated)",
+                              full))
+                inserted = _unplace(full, sides, ((h - 1) * sh + 1, (w - 1) * sw + 1), like)
+                delta_in[n, c] = delta_in[n, c] + inserted[::sh, ::sw]
+                corr = correlate_valid(z, delta_out[n, f])[::-1, ::-1]
+                grad[c, fl] = grad[c, fl] + corr[::dh, ::dw]
+                steps.append((f"dE/dw{ftag} = (Z ⋆ δ) rotated 180°"
+                              + (f", every {dh}×{dw}-th entry (dilation)"
+                                 if (dh, dw) != (1, 1) else ""), corr[::dh, ::dw]))
+            steps.append((f"δ_in{tag}: dE/dZ at the cells where the input sits (padding "
+                          f"removed, every {sh}×{sw}-th cell)", delta_in[n, c]))
+    if spec.unflipped:
+        grad = grad[:, :, ::-1, ::-1]
+    grads = {"kernel": _to_given(grad, spec.kernel_form, spec.channels_last, spec.kernel.shape)}
+    return Textbook(steps=steps, delta_in=delta_in, grads=grads)
+
+
+def _unplace(full: np.ndarray, sides, shape, like) -> np.ndarray:
+    """Undo :func:`_place`: the gradient of the padded/cropped matrix → the matrix's own
+    (cropped cells get nothing)."""
+    from cnngrad.teach.steps import _zeros
+
+    top, bottom, left, right = sides
+    out = _zeros(shape, like)
+    rows, cols = shape
+    # full covers rows max(top,0)… of the padded-then-cropped matrix
+    r0, c0 = max(-top, 0), max(-left, 0)
+    r1, c1 = rows - max(-bottom, 0), cols - max(-right, 0)
+    out[r0:r1, c0:c1] = full[max(top, 0):max(top, 0) + r1 - r0,
+                             max(left, 0):max(left, 0) + c1 - c0]
+    return out
+
+
+# -------------------------------------------------------------------- common slips (cnngrad check)
+
+
+def _unflip(spec):
+    return dataclasses.replace(spec, unflipped=True) \
+        if isinstance(spec, ConvTranspose2dSpec) else None
+
+
+def _forward_unflipped(ctx: SlipContext) -> Trace | None:
+    from cnngrad.teach.diagnose import _rerun_problem
+
+    layers = [_unflip(spec) or spec for spec in ctx.problem.layers]
+    if not any(isinstance(spec, ConvTranspose2dSpec) for spec in layers):
+        return None
+    return _rerun_problem(ctx.trace, layers=layers)
+
+
+# --------------------------------------------------------------------------- the family
+
+
+def _pair_text(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
+class ConvTranspose2d(LayerFamily):
+    type = "conv_transpose2d"
+    spatial = 2
+    fields = ("kernel", "bias", "stride", "padding", "output_padding", "dilation", "groups")
+    required = ("kernel",)
+    param_labels = {"kernel": "dE/dw (kernel gradient)", "bias": "dE/db (bias gradient)"}
+    param_axes = {"kernel": "cf", "bias": "nc"}
+    cast_fields = ("weight", "bias")
+
+    def build(self, ctx, raw, head):
+        return build_conv_transpose2d(ctx, raw, head)
+
+    def schema_fields(self, ref):
+        return schema_fields(ref)
+
+    def forward(self, spec, inputs):
+        return _forward(spec, inputs[0])
+
+    def backward(self, spec, inputs, output, delta_out):
+        delta_in, grads = _backward(spec, inputs[0], delta_out)
+        return [delta_in], grads
+
+    def replace_param(self, spec, key, value):
+        new = super().replace_param(spec, key, value)
+        if key == "kernel":
+            new.weight = _to_internal(value, spec.kernel_form, spec.channels_last)
+        return new
+
+    def settings(self, spec):
+        c_in, fg, kh, kw = spec.weight.shape
+        out = [("kernel", f"{kh}×{kw}"), ("channels", f"{c_in} in, {fg * spec.groups} out"),
+               ("stride", _pair_text(spec.stride))]
+        if any(spec.padding):
+            out.append(("padding", _pair_text(spec.padding)))
+        if any(spec.output_padding):
+            out.append(("output padding", _pair_text(spec.output_padding)))
+        if spec.dilation != (1, 1):
+            out.append(("dilation", _pair_text(spec.dilation)))
+        if spec.groups != 1:
+            out.append(("groups", str(spec.groups)))
+        return out
+
+    def explain(self, ex, what, path, layer, index):
+        if what == "output":
+            return output_conv_transpose(ex, path, layer, index)
+        if what == "delta_in":
+            return delta_in_conv_transpose(ex, path, layer, index)
+        return grad_conv_transpose(ex, path, layer)
+
+    def textbook(self, layer, layout):
+        return conv_transpose_textbook(layer.spec, layer.input, layer.delta_out, layout)
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _from_trace, _replace_backward
+
+        return [
+            (13, Slip("transposed_kernel_not_flipped",
+                      "matches the transposed conv's backward pass with the kernel rotated "
+                      "180° (the flip of the zero-inserted convolution applied where it does "
+                      "not belong)",
+                      _from_trace("transposed_kernel_not_flipped",
+                                  _replace_backward(self.type, _unflip)))),
+            (14, Slip("transposed_forward_not_flipped",
+                      "matches the transposed conv computed as a convolution over the "
+                      "zero-inserted input with the kernel not flipped",
+                      _from_trace("transposed_forward_not_flipped", _forward_unflipped))),
+        ]
+
+
+CONV_TRANSPOSE2D = ConvTranspose2d()
