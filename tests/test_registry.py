@@ -151,15 +151,18 @@ def test_single_input_steps_take_and_give_lists(kind):
     from cnngrad.problem import Layout, _Builder
 
     fields = {"conv2d": {"kernel": [[1, 2], [3, 4]]}, "maxpool2d": {"size": 2},
-              "avgpool2d": {"size": 2}, "dense": {"weights": [[1, 2, 3, 4, 5, 6, 7, 8, 9]]}}
-    raw = ([{"type": "flatten"}] if kind == "dense" else []) + \
+              "avgpool2d": {"size": 2}, "dense": {"weights": [[1, 2, 3, 4, 5, 6, 7, 8, 9]]},
+              "batchnorm1d": {"mode": "eval", "running_mean": [0] * 9, "running_var": [1] * 9},
+              "dropout": {"p": 0.5, "mask": [[1, 0, 1], [0, 1, 1], [1, 1, 0]]}}
+    vectors = ("dense", "batchnorm1d", "softmax", "log_softmax")
+    raw = ([{"type": "flatten"}] if kind in vectors else []) + \
         [{"type": kind, **fields.get(kind, {})}]
     x = np.array([[1.0, -2, 3], [4, 5, -6], [7, 8, 9]]).reshape(1, 1, 3, 3)
     specs = _Builder("t.json", ROOT, False, 10**8).build_layers(raw, "layers", x.shape,
                                                                 Layout(2))
     spec = specs[-1]
     assert spec.inputs == ((specs[-2].name,) if len(specs) > 1 else ("input",))
-    x = x.reshape(1, 9) if kind == "dense" else x
+    x = x.reshape(1, 9) if kind in vectors else x
     family = layer_family(kind)
     y = family.forward(spec, [x])
     delta_ins, grads = family.backward(spec, [x], y, np.ones_like(y))
