@@ -42,7 +42,9 @@ class Conv1dSpec(LayerSpec):
     kernel_form: str = "3d"  # 1d | in (C_in×k, one filter) | out (F×k, one channel) | 3d
     channels_last: bool = False
     bias: np.ndarray | None = None  # as given
-    bias_kind: str = "none"  # none | scalar | filter | untied
+    #: none | scalar | filter | untied (not conv2d's bias_kind: conv2d's bias slips look
+    #: for that)
+    bias_form: str = "none"
     stride: int = 1
     padding: tuple[int, int] = (0, 0)  # (left, right)
     dilation: int = 1
@@ -124,13 +126,13 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
                                       f"dilation), longer than the padded input "
                                       f"{length + left + right}", cls=ShapeError)
     ctx.check_size(c_in * k * out, f("kernel"), "one signal's im2col buffer")
-    bias, bias_kind = None, "none"
+    bias, bias_form = None, "none"
     if "bias" in raw:
         bias = ctx.tensor(raw["bias"], f("bias"), max_rank=2)
-        bias_kind = _bias_kind(ctx, bias, n_filters, out, last, f("bias"))
+        bias_form = _bias_form(ctx, bias, n_filters, out, last, f("bias"))
     return Conv1dSpec(**head.spec_fields(), out_shape=(n, n_filters, out), kernel=kernel,
                       weight=weight, kernel_form=form, channels_last=last, bias=bias,
-                      bias_kind=bias_kind, stride=stride, padding=padding, dilation=dilation,
+                      bias_form=bias_form, stride=stride, padding=padding, dilation=dilation,
                       groups=groups, padding_mode=padding_mode, flip_kernel=flip)
 
 
@@ -184,7 +186,7 @@ def _padding(ctx, value, where, length, k, stride, dilation) -> tuple[int, int]:
     return (p, p)
 
 
-def _bias_kind(ctx, bias, n_filters, out, last, where) -> str:
+def _bias_form(ctx, bias, n_filters, out, last, where) -> str:
     untied = (out, n_filters) if last else (n_filters, out)
     if bias.ndim == 0:
         if n_filters != 1:
@@ -248,11 +250,11 @@ def _used(spec: Conv1dSpec) -> np.ndarray:
 
 
 def _bias_internal(spec: Conv1dSpec):
-    if spec.bias_kind == "none":
+    if spec.bias_form == "none":
         return None
-    if spec.bias_kind == "scalar":
+    if spec.bias_form == "scalar":
         return spec.bias.reshape(1)
-    if spec.bias_kind == "untied" and spec.channels_last:
+    if spec.bias_form == "untied" and spec.channels_last:
         return spec.bias.T
     return spec.bias
 
@@ -271,11 +273,11 @@ def _grads(spec: Conv1dSpec, grad_weight, delta_out) -> dict:
         grad_weight = grad_weight[:, :, ::-1]
     grads = {"kernel": _to_given(grad_weight, spec.kernel_form, spec.channels_last,
                                  spec.kernel.shape)}
-    if spec.bias_kind == "scalar":
+    if spec.bias_form == "scalar":
         grads["bias"] = np.asarray(delta_out.sum()).reshape(())
-    elif spec.bias_kind == "filter":
+    elif spec.bias_form == "filter":
         grads["bias"] = delta_out.sum(axis=(0, 2))
-    elif spec.bias_kind == "untied":
+    elif spec.bias_form == "untied":
         per_cell = delta_out.sum(axis=0)
         grads["bias"] = np.ascontiguousarray(per_cell.T if spec.channels_last else per_cell)
     return grads
@@ -311,7 +313,7 @@ def _kernel_named(ex, spec: Conv1dSpec):
 def _bias_named(ex, spec: Conv1dSpec):
     from cnngrad.teach.explain import _Named
 
-    kind, last = spec.bias_kind, spec.channels_last
+    kind, last = spec.bias_form, spec.channels_last
 
     class _BiasNamed(_Named):
         def shown(self, index):
@@ -394,13 +396,13 @@ def output_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                                  note=factor.note))
     symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
     bias_text = ""
-    if spec.bias_kind != "none":
+    if spec.bias_form != "none":
         bname = _bias_named(ex, spec)
         value = _bias_internal(spec)
-        value = value[f] if spec.bias_kind != "untied" else value[f, i]
+        value = value[f] if spec.bias_form != "untied" else value[f, i]
         terms.append(ex.term(Factor(bname(f, i), _num(value))))
         bias_text = f" + {bname(f, i)}"
-        symbols["b"] = f"{layer.name}'s bias ({spec.bias_kind})"
+        symbols["b"] = f"{layer.name}'s bias ({spec.bias_form})"
     flip = spec.flip_kernel
     pos = _affine({"m": -g["d"] if flip else g["d"]},
                   i * g["s"] - g["left"] + (g["d"] * (g["k"] - 1) if flip else 0), ex.base)
@@ -483,12 +485,12 @@ def grad_conv1d(ex, path: _Path, layer: LayerTrace) -> Explanation:
     terms = []
     if path.param == "bias":
         bname = _bias_named(ex, spec)
-        if spec.bias_kind == "scalar":
+        if spec.bias_form == "scalar":
             cells = [(n, f, i) for n in range(g["n"]) for f in range(g["f"])
                      for i in range(g["out"])]
             f, i = 0, 0
             rhs = ("Σ_n " if batched else "") + f"Σ_i {delta('n', 0, 'i')}"
-        elif spec.bias_kind == "filter":
+        elif spec.bias_form == "filter":
             (f,), i = path.index, 0
             cells = [(n, f, i) for n in range(g["n"]) for i in range(g["out"])]
             rhs = ("Σ_n " if batched else "") + f"Σ_i {delta('n', f, 'i')}"
@@ -501,7 +503,7 @@ def grad_conv1d(ex, path: _Path, layer: LayerTrace) -> Explanation:
         return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias", lhs=lhs,
                          rhs=rhs, terms=terms,
                          symbols=ex.layer_symbols(layer, b=f"{layer.name}'s bias "
-                                                             f"({spec.bias_kind})"),
+                                                             f"({spec.bias_form})"),
                          notes=["dx/db = 1 wherever the bias is added."])
     internal = _to_internal(np.arange(spec.kernel.size).reshape(spec.kernel.shape),
                             spec.kernel_form, spec.channels_last)
@@ -534,7 +536,7 @@ def as_conv2d(spec: Conv1dSpec):
     from cnngrad.families.conv2d import Conv2dSpec
 
     bias = _bias_internal(spec)
-    kind = spec.bias_kind
+    kind = spec.bias_form
     if kind == "scalar":
         bias, kind = bias.reshape(()), "scalar"
     elif kind == "untied":

@@ -39,7 +39,8 @@ class ConvTranspose2dSpec(LayerSpec):
     kernel_form: str = "4d"  # 2d | in (C_in×k1×k2, one out) | out (F×k1×k2, one in) | 4d
     channels_last: bool = False  # the kernel was given in TensorFlow's order
     bias: np.ndarray | None = None  # as given
-    bias_kind: str = "none"  # none | scalar | filter
+    #: none | scalar | filter (not conv2d's bias_kind: conv2d's bias slips look for that)
+    bias_form: str = "none"
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     output_padding: tuple[int, int] = (0, 0)
@@ -125,7 +126,7 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
                         cls=ShapeError)
     ctx.check_size(n * n_filters * h_out * w_out, f("kernel"), "the output")
     ctx.check_size(c_in * kh * kw * h * w, f("kernel"), "one image's col2im buffer")
-    bias, bias_kind = None, "none"
+    bias, bias_form = None, "none"
     if "bias" in raw:
         bias = ctx.tensor(raw["bias"], f("bias"), max_rank=1)
         if bias.ndim == 0:
@@ -133,9 +134,9 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
                 raise ctx.error(f("bias"), f"a single-number bias needs one output channel, "
                                             f"this layer has {n_filters}",
                                 f"give a vector of {n_filters}", cls=ShapeError)
-            bias_kind = "scalar"
+            bias_form = "scalar"
         elif bias.shape == (n_filters,):
-            bias_kind = "filter"
+            bias_form = "filter"
         else:
             raise ctx.error(f("bias"), f"bias of shape {shape_text(bias.shape)} does not fit "
                                         f"{n_filters} output channel(s)",
@@ -143,7 +144,7 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
                             + f"a vector of {n_filters}", cls=ShapeError)
     return ConvTranspose2dSpec(**head.spec_fields(), out_shape=(n, n_filters, h_out, w_out),
                                kernel=kernel, weight=weight, kernel_form=form,
-                               channels_last=last, bias=bias, bias_kind=bias_kind,
+                               channels_last=last, bias=bias, bias_form=bias_form,
                                stride=stride, padding=padding, output_padding=output_padding,
                                dilation=dilation, groups=groups)
 
@@ -226,9 +227,9 @@ def _args(spec: ConvTranspose2dSpec) -> dict:
 
 
 def _bias_vector(spec: ConvTranspose2dSpec):
-    if spec.bias_kind == "none":
+    if spec.bias_form == "none":
         return None
-    return spec.bias.reshape(1) if spec.bias_kind == "scalar" else spec.bias
+    return spec.bias.reshape(1) if spec.bias_form == "scalar" else spec.bias
 
 
 def _forward(spec: ConvTranspose2dSpec, x: np.ndarray) -> np.ndarray:
@@ -242,9 +243,9 @@ def _backward(spec: ConvTranspose2dSpec, x, delta_out):
         grad_weight = grad_weight[:, :, ::-1, ::-1]
     grads = {"kernel": _to_given(grad_weight, spec.kernel_form, spec.channels_last,
                                  spec.kernel.shape)}
-    if spec.bias_kind == "scalar":
+    if spec.bias_form == "scalar":
         grads["bias"] = np.asarray(delta_out.sum()).reshape(())
-    elif spec.bias_kind == "filter":
+    elif spec.bias_form == "filter":
         grads["bias"] = grad_bias
     return delta_in, grads
 
@@ -330,8 +331,8 @@ def output_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanat
                 pairs.append(f"{wname(c, fl, m, q)}↔{o(n, c, a, b)}")
     symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
     bias_text = ""
-    if spec.bias_kind != "none":
-        bname = _Named("b", (spec.bias_kind == "filter",), ex.base)
+    if spec.bias_form != "none":
+        bname = _Named("b", (spec.bias_form == "filter",), ex.base)
         terms.append(ex.term(Factor(bname(f), _num(_bias_vector(spec)[f]))))
         bias_text = f" + {bname(f)}"
         symbols["b"] = f"{layer.name}'s bias"
@@ -403,9 +404,9 @@ def grad_conv_transpose(ex, path: _Path, layer: LayerTrace) -> Explanation:
     batched = ex.trace.layout.batched
     terms = []
     if path.param == "bias":
-        bname = _Named("b", (spec.bias_kind == "filter",), ex.base)
-        f = path.index[0] if spec.bias_kind == "filter" else 0
-        fs = [f] if spec.bias_kind == "filter" else range(g["fg"] * spec.groups)
+        bname = _Named("b", (spec.bias_form == "filter",), ex.base)
+        f = path.index[0] if spec.bias_form == "filter" else 0
+        fs = [f] if spec.bias_form == "filter" else range(g["fg"] * spec.groups)
         for n in range(g["n"]):
             for ff in fs:
                 for i in range(g["h_out"]):
