@@ -285,7 +285,7 @@ def test_show_steps_batchnorm_and_dropout(tmp_path):
     path = tmp_path / "problem.json"
     path.write_text(json.dumps(BN1D_FOUR))
     output = invoke("backward", path, "--show-steps").output
-    for caption in ("μ: the mean of each channel over N", "σ²: the biased variance",
+    for caption in ("μ: the mean of each feature over N (M = 4)", "σ²: the biased variance",
                     "x̂ = (o - μ)/√(σ² + ε)", "δ_in = γ/√(σ² + ε)·(δ - Σδ/M - x̂·Σ(δ·x̂)/M)"):
         assert caption in output, caption
     output = invoke("backward", SAMPLE, "--show-steps").output

@@ -140,7 +140,7 @@ def _check_constant_channels(spec: BatchNormSpec, x: np.ndarray) -> None:
     flat = values.max(axis=axes) == values.min(axis=axes)
     if flat.any():
         channel = int(np.argmax(flat))
-        raise ProblemError(f"channel {channel} of {spec.name}'s input is constant over the "
+        raise ProblemError(f"{_unit(x)} {channel} of {spec.name}'s input is constant over the "
                            f"batch, so its variance is 0 and eps 0 divides by zero",
                            where=spec.where or spec.name, file=spec.file,
                            hint="give eps > 0 (torch's default is 1e-5)")
@@ -229,6 +229,11 @@ def _over(layer: LayerTrace) -> str:
     return {2: "N", 3: "N, L", 4: "N, H, W"}[layer.input.ndim]
 
 
+def _unit(x: np.ndarray) -> str:
+    """What one normalised group is called: a feature of a vector, a channel of a map."""
+    return "feature" if np.ndim(x) == 2 else "channel"
+
+
 def _stat_notes(ex, layer: LayerTrace, c: int) -> list[str]:
     from cnngrad.teach.explain import short
 
@@ -237,7 +242,7 @@ def _stat_notes(ex, layer: LayerTrace, c: int) -> list[str]:
     ch = ex.ix(c)
     count = layer.input.size // layer.input.shape[1]
     if spec.mode == "train":
-        return [f"μ{ch} = {short(mean[c])}: the mean of the {count} values of channel "
+        return [f"μ{ch} = {short(mean[c])}: the mean of the {count} values of {_unit(layer.input)} "
                 f"{c + ex.base} over {_over(layer)} (M = {count}).",
                 f"σ²{ch} = {short(var[c])}: their biased variance, Σ (o - μ)² / M "
                 f"(divided by M = {count}, not M - 1), as torch in training mode.",
@@ -248,9 +253,10 @@ def _stat_notes(ex, layer: LayerTrace, c: int) -> list[str]:
 
 
 def _symbols(ex, layer: LayerTrace) -> dict[str, str]:
+    unit = _unit(layer.input)
     return ex.layer_symbols(layer, γ=f"{layer.name}'s gamma (scale)",
                             β=f"{layer.name}'s beta (shift)",
-                            μ="the channel's mean", **{"σ²": "the channel's variance",
+                            μ=f"the {unit}'s mean", **{"σ²": f"the {unit}'s variance",
                                                        "x̂": "(o - μ)/√(σ² + ε)"})
 
 
@@ -278,7 +284,7 @@ def output_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     terms = [ex.term(Factor(f"γ{ch}", float(spec.gamma[c])), _x_hat_factor(ex, layer, index,
                                                                               values)),
              ex.term(Factor(f"β{ch}", float(spec.beta[c])))]
-    return ex.finish(path, title=f"{x}: batch norm of channel {c + ex.base}", lhs=x,
+    return ex.finish(path, title=f"{x}: batch norm of {_unit(layer.input)} {c + ex.base}", lhs=x,
                      rhs=f"γ{ch}·x̂ + β{ch}", terms=terms, symbols=_symbols(ex, layer),
                      notes=_stat_notes(ex, layer, c))
 
@@ -311,17 +317,19 @@ def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation
     cells = list(_channel_cells(layer.input.shape, c))
     g = gamma * delta[(slice(None), c)]  # dE/dx̂ of the channel's cells
     centred = layer.input.astype(np.float64)[(slice(None), c)] - mean[c]
-    d_var = float((g * centred).sum()) * -0.5 * float(inv_std[c]) ** 3
-    d_mean = -float(g.sum()) * float(inv_std[c])
+    sum_g_centred, sum_g = float((g * centred).sum()), float(g.sum())
+    d_var = sum_g_centred * -0.5 * float(inv_std[c]) ** 3
+    d_mean = -sum_g * float(inv_std[c])
+    shifted = f"{short(var[c])} + {spec.eps:g}"
     centred_here = float(layer.input[index]) - float(mean[c])
     terms = [
         ex.term(d_x_hat, scale, note="directly, through x̂"),
         ex.term(Factor(f"dE/dσ²{ch}", d_var,
-                       detail="Σ dE/dx̂·(o - μ)·(-½)(σ² + ε)^(-3/2)"),
+                       detail=f"-½·{short(sum_g_centred)}·({shifted})^(-3/2)"),
                 Factor(f"2({o} - μ{ch})/{count}", 2 * centred_here / count,
                        detail=f"2·{short(centred_here)}/{count}"),
                 note="through σ²"),
-        ex.term(Factor(f"dE/dμ{ch}", d_mean, detail="-Σ dE/dx̂ / √(σ² + ε)"),
+        ex.term(Factor(f"dE/dμ{ch}", d_mean, detail=f"-{short(sum_g)}/√({shifted})"),
                 Factor(f"1/{count}", 1 / count), note="through μ"),
     ]
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o}", lhs=lhs,
@@ -329,10 +337,14 @@ def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation
                           f"dE/dμ{ch}/M"),
                      terms=terms, symbols=_symbols(ex, layer),
                      notes=notes + [f"o reaches E three ways: through its own x̂, through the "
-                                    f"variance σ²{ch} and through the mean μ{ch} of its channel "
+                                    f"variance σ²{ch} and through the mean μ{ch} of its "
+                                    f"{_unit(layer.input)} "
                                     f"(M = {count} values, {len(cells)} cells summed in dE/dσ² "
                                     f"and dE/dμ); together γ/√(σ² + ε)·(δ - Σδ/M - "
-                                    f"x̂·Σ(δ·x̂)/M)."])
+                                    f"x̂·Σ(δ·x̂)/M).",
+                                    f"dE/dσ²{ch} = Σ dE/dx̂·(o - μ{ch})·(-½)(σ²{ch} + ε)^(-3/2) "
+                                    f"and dE/dμ{ch} = -Σ dE/dx̂/√(σ²{ch} + ε), both summed over "
+                                    f"the {_unit(layer.input)}'s values, with dE/dx̂ = γ·δ."])
 
 
 def grad_batchnorm(ex, path: _Path, layer: LayerTrace) -> Explanation:
@@ -347,10 +359,10 @@ def grad_batchnorm(ex, path: _Path, layer: LayerTrace) -> Explanation:
     if path.param == "gamma":
         terms = [ex.term(Factor(delta(*i), float(layer.delta_out[i])),
                          _x_hat_factor(ex, layer, i, values)) for i in cells]
-        lhs, rhs, why = f"dE/dγ{ch}", "Σ δ·x̂", f"γ{ch} multiplies x̂ in every cell of its channel"
+        lhs, rhs, why = f"dE/dγ{ch}", "Σ δ·x̂", f"γ{ch} multiplies x̂ in every cell of its {_unit(layer.input)}"
     elif path.param == "beta":
         terms = [ex.term(Factor(delta(*i), float(layer.delta_out[i]))) for i in cells]
-        lhs, rhs, why = f"dE/dβ{ch}", "Σ δ", f"β{ch} is added to every cell of its channel"
+        lhs, rhs, why = f"dE/dβ{ch}", "Σ δ", f"β{ch} is added to every cell of its {_unit(layer.input)}"
     else:
         raise UsageError(f"{layer.name} has no parameter {path.param!r}", where="PATH")
     return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s {path.param}",
@@ -377,16 +389,16 @@ def batchnorm_textbook(layer: LayerTrace, layout):
     sum_delta = delta.sum(axis=axes)
     sum_delta_x_hat = (delta * x_hat).sum(axis=axes)
     scale = np.asarray(spec.gamma, dtype=np.float64) * inv_std
-    over = {2: "N", 3: "N, L", 4: "N, H, W"}[x.ndim]
+    over, unit = {2: "N", 3: "N, L", 4: "N, H, W"}[x.ndim], _unit(x)
     if spec.mode == "train":
-        steps = [(f"μ: the mean of each channel over {over} (M = {count})", mean),
-                 (f"σ²: the biased variance of each channel, Σ (o - μ)²/M", var)]
+        steps = [(f"μ: the mean of each {unit} over {over} (M = {count})", mean),
+                 (f"σ²: the biased variance of each {unit}, Σ (o - μ)²/M", var)]
     else:
         steps = [("μ: running_mean (eval mode, a constant)", mean),
                  ("σ²: running_var (eval mode, a constant)", var)]
     steps.append(("x̂ = (o - μ)/√(σ² + ε)", shown(x_hat)))
-    steps.append(("dE/dβ = Σ δ per channel", sum_delta))
-    steps.append(("dE/dγ = Σ δ·x̂ per channel", sum_delta_x_hat))
+    steps.append((f"dE/dβ = Σ δ per {unit}", sum_delta))
+    steps.append((f"dE/dγ = Σ δ·x̂ per {unit}", sum_delta_x_hat))
     if spec.mode == "train":
         delta_in = scale.reshape(shape) * (delta - sum_delta.reshape(shape) / count
                                            - x_hat * sum_delta_x_hat.reshape(shape) / count)
