@@ -182,3 +182,177 @@ def test_family_b_bad_input(number, tmp_path, monkeypatch):
     # the table and the json reports alternate (each fails the same way: test_bad_inputs)
     (case,) = FAMILY_B_CASES[number].values
     _run_bad(case, "json" if number % 2 else "table", tmp_path, monkeypatch)
+
+
+# ------------------------------------------- conv1d, maxpool1d, avgpool1d, conv_transpose2d, upsample
+
+#: a 2-channel signal of 6 under one 2-tap filter
+SIGNAL = {"input": [[1, 2, 3, 4, 5, 6], [0, 1, 0, 1, 0, 1]],
+          "layers": [{"type": "conv1d", "kernel": [[[1, 0], [0, 1]]]}],
+          "delta": [[1, 1, 1, 1, 1]]}
+TWO_FILTERS = [[[1, 0], [0, 1]], [[1, 1], [1, 1]]]
+POOL1D = {"input": [1, 3, 2, 5, 4, 0], "layers": [{"type": "maxpool1d", "size": 2}],
+          "delta": [1, 1, 1]}
+TRANSPOSED = {"input": [[1, 2], [3, 4]],
+              "layers": [{"type": "conv_transpose2d", "kernel": [[1, 0], [0, 1]], "stride": 2}],
+              "delta": [[1] * 4] * 4}
+TWO_OUT = [[[1, 0], [0, 1]], [[1, 1], [1, 1]]]
+UPSAMPLE = {"input": [[1, 2], [3, 4]], "layers": [{"type": "upsample", "scale": 2}],
+            "delta": [[1] * 4] * 4}
+ONE_D_FIRST = {"input": [1, 2, 3], "layers": [{"type": "maxpool1d", "size": 1}]}
+
+FAMILY_A_CASES = [
+    # conv1d
+    bad("conv1d-no-kernel", _with(SIGNAL, layer=0, kernel=None), "layers[0]",
+        "conv1d layer has no 'kernel'"),
+    bad("conv1d-1d-kernel-two-channels", _with(SIGNAL, layer=0, kernel=[1, 2]),
+        "layers[0].kernel", "a 1-D kernel is one filter over one channel, but the input has 2",
+        hint="2×k (one filter)"),
+    bad("conv1d-2d-kernel-rows", _with(SIGNAL, layer=0, kernel=[[1, 2], [3, 4], [5, 6]]),
+        "layers[0].kernel", "must be 2×k (one filter), got 3×2", hint="F×(C_in/groups)×k"),
+    bad("conv1d-3d-kernel-channels", _with(SIGNAL, layer=0, kernel=[[[1, 0]], [[0, 1]]]),
+        "layers[0].kernel", "kernel has 1 channels per filter, expected 2",
+        hint="expected shape F×2×k"),
+    bad("conv1d-kernel-rank-4", _with(SIGNAL, layer=0, kernel=[[[[1]]]]), "layers[0].kernel",
+        "rank"),
+    bad("conv1d-padding-full", _with(SIGNAL, layer=0, padding="full"), "layers[0].padding",
+        "unknown padding 'full'", hint="same, valid"),
+    bad("conv1d-padding-three", _with(SIGNAL, layer=0, padding=[1, 2, 3]),
+        "layers[0].padding", "[left, right], \"valid\" or \"same\"; got a list of 3"),
+    bad("conv1d-padding-negative", _with(SIGNAL, layer=0, padding=[1, -1]),
+        "layers[0].padding[1]", "expected an integer ≥ 0"),
+    bad("conv1d-stride-pair", _with(SIGNAL, layer=0, stride=[1, 2]), "layers[0].stride",
+        "stride is one integer ≥ 1, got a list of 2"),
+    bad("conv1d-dilation-zero", _with(SIGNAL, layer=0, dilation=0), "layers[0].dilation",
+        "expected an integer ≥ 1, got 0"),
+    bad("conv1d-groups", _with(SIGNAL, layer=0, groups=3), "layers[0].groups",
+        "groups=3 does not divide the 2 input channels"),
+    bad("conv1d-bias-length", _with(SIGNAL, layer=0, bias=[1, 2, 3]), "layers[0].bias",
+        "bias of shape 3 does not fit 1 filter(s) with output length 5",
+        hint="1×5 (untied, F×L′)"),
+    bad("conv1d-bias-number-two-filters", _with(SIGNAL, layer=0, kernel=TWO_FILTERS, bias=0.5),
+        "layers[0].bias", "a single-number bias needs one filter, this layer has 2",
+        hint="a vector of 2"),
+    bad("conv1d-untied-bias-nchw-under-nhwc",
+        {"layout": "nhwc", "input": [[1, 0], [2, 1], [3, -1]],
+         "layers": [{"type": "conv1d", "kernel": [[[1], [0]], [[0], [1]]], "bias": [[0, 1]]}],
+         "delta": [[1], [1]]},
+        "layers[0].bias", "bias of shape 1×2 does not fit", hint="2×1 (untied, L′×F)"),
+    bad("conv1d-kernel-too-long", _with(SIGNAL, layer=0, kernel=[[[1] * 8, [1] * 8]]),
+        "layers[0].kernel", "the kernel spans 8 (with dilation), longer than the padded input 6"),
+    bad("conv1d-reflect-too-wide", _with(SIGNAL, layer=0, padding=6, padding_mode="reflect"),
+        "layers[0].padding", "reflect padding of 6 (left) must be smaller than the input length"),
+    bad("conv1d-padding-mode", _with(SIGNAL, layer=0, padding_mode="zero"),
+        "layers[0].padding_mode", "unknown padding mode 'zero'", hint="zeros"),
+    bad("conv1d-flip-text", _with(SIGNAL, layer=0, flip_kernel="yes"), "layers[0].flip_kernel",
+        "expected true or false"),
+    bad("conv1d-output-padding", _with(SIGNAL, layer=0, output_padding=1),
+        "layers[0].output_padding", "unknown key 'output_padding' in a conv1d layer"),
+    bad("conv1d-on-vector", {"input": [[1, 2], [3, 4]], "layers": [
+        {"type": "flatten"}, {"type": "conv1d", "kernel": [1]}], "delta": [1, 1, 1, 1]},
+        "layers[1]", "conv1d needs a feature map", hint="before the flatten layer"),
+    bad("conv1d-after-conv2d", {"input": [[1, 2], [3, 4]], "layers": [
+        {"type": "conv2d", "kernel": [[1]]}, {"type": "conv1d", "kernel": [1]}],
+        "delta": [[1, 1], [1, 1]]},
+        "layers[1].type", "conv1d works on 1-D maps", hint="cannot be mixed"),
+    # maxpool1d, avgpool1d
+    bad("maxpool1d-no-size", _with(POOL1D, layer=0, size=None), "layers[0]",
+        "maxpool1d layer has no 'size'"),
+    bad("maxpool1d-size-pair", _with(POOL1D, layer=0, size=[1, 2]), "layers[0].size",
+        "a 1-D pool's size is one integer, got a list of 2"),
+    bad("maxpool1d-stride-zero", _with(POOL1D, layer=0, stride=0), "layers[0].stride",
+        "expected an integer ≥ 1, got 0"),
+    bad("maxpool1d-padding-over-half", _with(POOL1D, layer=0, size=3, padding=2),
+        "layers[0].padding", "padding 2 is more than half the window 3", hint="at most 1"),
+    bad("maxpool1d-ties", _with(POOL1D, layer=0, ties="last"), "layers[0].ties",
+        "unknown tie rule 'last'", hint="all, first, split"),
+    bad("maxpool1d-window-too-long", _with(POOL1D, layer=0, size=7), "layers[0].size",
+        "the window 7 is longer than the padded input 6"),
+    bad("avgpool1d-count-include-pad-text",
+        {**POOL1D, "layers": [{"type": "avgpool1d", "size": 2, "count_include_pad": "no"}]},
+        "layers[0].count_include_pad", "expected true or false"),
+    bad("avgpool1d-ties", {**POOL1D, "layers": [{"type": "avgpool1d", "size": 2,
+                                                 "ties": "first"}]},
+        "layers[0].ties", "unknown key 'ties' in a avgpool1d layer"),
+    bad("maxpool1d-after-maxpool2d", {"input": [[1, 2], [3, 4]], "layers": [
+        {"type": "maxpool2d", "size": 1}, {"type": "maxpool1d", "size": 1}],
+        "delta": [[1, 1], [1, 1]]},
+        "layers[1].type", "maxpool1d works on 1-D maps"),
+    # conv_transpose2d
+    bad("convT-no-kernel", _with(TRANSPOSED, layer=0, kernel=None), "layers[0]",
+        "conv_transpose2d layer has no 'kernel'"),
+    bad("convT-output-padding-stride", _with(TRANSPOSED, layer=0, output_padding=2),
+        "layers[0].output_padding",
+        "output_padding 2 must be smaller than the stride 2 or the dilation 1",
+        hint="allowed: 0…1"),
+    bad("convT-output-padding-column", _with(TRANSPOSED, layer=0, output_padding=[0, 2]),
+        "layers[0].output_padding[1]", "(along the columns)"),
+    bad("convT-output-padding-stride-one", _with(TRANSPOSED, layer=0, stride=1,
+                                                 output_padding=1),
+        "layers[0].output_padding", "must be smaller than the stride 1 or the dilation 1"),
+    bad("convT-2d-kernel-two-channels",
+        {**TRANSPOSED, "input": [[[1, 2], [3, 4]], [[1, 2], [3, 4]]]},
+        "layers[0].kernel", "a 2-D kernel is one channel in and one out, but the input has 2",
+        hint="2×k1×k2 (one output channel)"),
+    bad("convT-3d-kernel-channels",
+        _with({**TRANSPOSED, "input": [[[1, 2], [3, 4]], [[1, 2], [3, 4]]]}, layer=0,
+              kernel=[[[1]], [[2]], [[3]]]),
+        "layers[0].kernel", "a 3-D kernel over a 2-channel input must be 2×k1×k2"),
+    bad("convT-4d-kernel-in-channels", _with(TRANSPOSED, layer=0, kernel=[[[[1]]], [[[2]]]]),
+        "layers[0].kernel", "kernel has 2 input channels, the input has 1",
+        hint="C_in×(F/groups)×k1×k2"),
+    bad("convT-nhwc-kernel-in-channels",
+        {"layout": "nhwc", "input": [[[1, 2], [3, 4]], [[1, 2], [3, 4]]],
+         "layers": [{"type": "conv_transpose2d", "kernel": [[[[1, 2, 3]]]]}],
+         "delta": [[[1]]]},
+        "layers[0].kernel", "kernel has 3 input channels, the input has 2",
+        hint="k1×k2×(F/groups)×C_in"),
+    bad("convT-bias-length", _with(TRANSPOSED, layer=0, kernel=TWO_OUT, bias=[1, 2, 3]),
+        "layers[0].bias", "bias of shape 3 does not fit 2 output channel(s)",
+        hint="a vector of 2"),
+    bad("convT-bias-number-two-out", _with(TRANSPOSED, layer=0, kernel=TWO_OUT, bias=1),
+        "layers[0].bias", "a single-number bias needs one output channel"),
+    bad("convT-bias-matrix", _with(TRANSPOSED, layer=0, bias=[[1]]), "layers[0].bias",
+        "rank 0 to 1"),
+    bad("convT-padding-crops-all", _with(TRANSPOSED, layer=0, padding=3), "layers[0].padding",
+        "crops the whole output"),
+    bad("convT-padding-four-sides", _with(TRANSPOSED, layer=0, padding=[1, 1, 1, 1]),
+        "layers[0].padding", "expected an integer or [rows, cols], got a list of 4"),
+    bad("convT-groups", _with(TRANSPOSED, layer=0, groups=2), "layers[0].groups",
+        "groups=2 does not divide the 1 input channels"),
+    bad("convT-flip-kernel", _with(TRANSPOSED, layer=0, flip_kernel=True),
+        "layers[0].flip_kernel", "unknown key 'flip_kernel' in a conv_transpose2d layer"),
+    bad("convT-on-1d", {**ONE_D_FIRST, "layers": ONE_D_FIRST["layers"] + [
+        {"type": "conv_transpose2d", "kernel": [[1]]}], "delta": [1, 2, 3]},
+        "layers[1].type", "conv_transpose2d works on 2-D maps"),
+    bad("convT-delta-shape", _with(TRANSPOSED, delta=[[1] * 3] * 3), "delta",
+        "expected shape 4×4"),
+    # upsample
+    bad("upsample-no-scale", _with(UPSAMPLE, layer=0, scale=None), "layers[0]",
+        "upsample layer has no 'scale'"),
+    bad("upsample-scale-zero", _with(UPSAMPLE, layer=0, scale=0), "layers[0].scale",
+        "expected an integer ≥ 1, got 0"),
+    bad("upsample-scale-fraction", _with(UPSAMPLE, layer=0, scale=1.5), "layers[0].scale",
+        "expected an integer ≥ 1, got 1.5"),
+    bad("upsample-scale-text", _with(UPSAMPLE, layer=0, scale="2"), "layers[0].scale",
+        "expected an integer ≥ 1"),
+    bad("upsample-scale-three", _with(UPSAMPLE, layer=0, scale=[1, 2, 3]), "layers[0].scale",
+        "expected an integer or [rows, cols], got a list of 3"),
+    bad("upsample-1d-scale-pair", {**ONE_D_FIRST, "layers": ONE_D_FIRST["layers"] + [
+        {"type": "upsample", "scale": [2, 2]}], "delta": [1] * 6},
+        "layers[1].scale", "a 1-D map has one axis: the scale is an integer"),
+    bad("upsample-mode", _with(UPSAMPLE, layer=0, mode="bilinear"), "layers[0].mode",
+        "unknown key 'mode' in a upsample layer"),
+    bad("upsample-on-vector", {"input": [[1, 2], [3, 4]], "layers": [
+        {"type": "flatten"}, {"type": "upsample", "scale": 2}], "delta": [1] * 8},
+        "layers[1]", "upsample needs a feature map", hint="before the flatten layer"),
+    bad("upsample-delta-shape", _with(UPSAMPLE, delta=[[1] * 2] * 2), "delta",
+        "expected shape 4×4"),
+]
+
+
+@pytest.mark.parametrize("number", range(len(FAMILY_A_CASES)),
+                         ids=[case.id for case in FAMILY_A_CASES])
+def test_family_a_bad_input(number, tmp_path, monkeypatch):
+    (case,) = FAMILY_A_CASES[number].values
+    _run_bad(case, "json" if number % 2 else "table", tmp_path, monkeypatch)
