@@ -84,7 +84,8 @@ def test_the_schema_is_assembled_from_the_families():
     defs = problem_schema()["$defs"]
     for family in layer_families():
         layer = defs[f"layer_{family.type}"]
-        assert set(layer["properties"]) == {"type", "name", *family.fields}
+        reads = set() if family.reads_many else {"input"}  # the layer it reads (graphs)
+        assert set(layer["properties"]) == {"type", "name", *reads, *family.fields}
         assert layer["required"] == ["type", *family.required]
     for family in loss_families():
         assert set(defs[f"loss_{family.type}"]["properties"]) == {"type", *family.fields}
@@ -146,20 +147,27 @@ def test_the_family_modules_load_only_when_asked():
     assert out.strip() == "['cnngrad.families.base', 'cnngrad.families.conv2d']"
 
 
-@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize("kind", sorted(kind for kind in LAYERS
+                                         if not layer_family(kind).reads_many))
 def test_single_input_steps_take_and_give_lists(kind):
     from cnngrad.problem import Layout, _Builder
 
     fields = {"conv2d": {"kernel": [[1, 2], [3, 4]]}, "maxpool2d": {"size": 2},
               "avgpool2d": {"size": 2}, "dense": {"weights": [[1, 2, 3, 4, 5, 6, 7, 8, 9]]},
               "batchnorm1d": {"mode": "eval", "running_mean": [0] * 9, "running_var": [1] * 9},
-              "dropout": {"p": 0.5, "mask": [[1, 0, 1], [0, 1, 1], [1, 1, 0]]}}
+              "dropout": {"p": 0.5, "mask": [[1, 0, 1], [0, 1, 1], [1, 1, 0]]},
+              "conv_transpose2d": {"kernel": [[1, 2], [3, 4]]}, "upsample": {"scale": 2},
+              "conv1d": {"kernel": [1, 2]}, "maxpool1d": {"size": 2},
+              "avgpool1d": {"size": 2}}
     vectors = ("dense", "batchnorm1d", "softmax", "log_softmax")
     raw = ([{"type": "flatten"}] if kind in vectors else []) + \
         [{"type": kind, **fields.get(kind, {})}]
     x = np.array([[1.0, -2, 3], [4, 5, -6], [7, 8, 9]]).reshape(1, 1, 3, 3)
+    layout = Layout(2)
+    if layer_family(kind).spatial == 1:  # a 1-D problem: a signal of 9
+        x, layout = x.reshape(1, 1, 9), Layout(1, spatial=1)
     specs = _Builder("t.json", ROOT, False, 10**8).build_layers(raw, "layers", x.shape,
-                                                                Layout(2))
+                                                                layout)
     spec = specs[-1]
     assert spec.inputs == ((specs[-2].name,) if len(specs) > 1 else ("input",))
     x = x.reshape(1, 9) if kind in vectors else x
