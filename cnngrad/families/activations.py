@@ -236,6 +236,21 @@ class Relu(_Activation):
     def kinks(self, problem, layer, reach):
         return _relu_kinks(problem, layer, reach)
 
+    def near_kinks(self, spec, inputs, magnitudes, tolerance):
+        """The inputs within rounding noise of the kink at 0 (:mod:`cnngrad.kinks`): |x| ≤
+        tolerance × the size of the terms that made x (an input made of no terms, M = 0,
+        is an exact 0)."""
+        from cnngrad.kinks import NearKink
+
+        x, size = np.asarray(inputs[0], dtype=np.float64), magnitudes[0]
+        near = (np.abs(x) <= tolerance * size) & (size > 0)
+        return [NearKink("zero", (tuple(int(i) for i in cell),)) for cell in np.argwhere(near)]
+
+    def magnitude(self, spec, inputs, magnitudes, output):
+        # a cut input is an exact 0 (relu) or slope·x (leaky): no noise passes but its share
+        slope = abs(float(spec.slope)) if spec.type == "leaky_relu" else 0.0
+        return np.where(np.asarray(inputs[0]) > 0, magnitudes[0], slope * magnitudes[0])
+
 
 class LeakyRelu(Relu):
     type = "leaky_relu"

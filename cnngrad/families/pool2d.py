@@ -596,6 +596,47 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _
     return kinks, watch
 
 
+def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, tolerance: float,
+                      one_row: bool = False) -> list:
+    """The windows whose top values are within rounding noise of a tie (:mod:`cnngrad.kinks`).
+
+    Parameters
+    ----------
+    spec : Pool2dSpec
+    x, size : ndarray (N, C, H, W)
+        The layer's input and the size of the terms that made each cell (its magnitude).
+    tolerance : float
+        Rounding noise relative to the size: cells within tolerance × the window's largest
+        size of its maximum are near it; a window with two or more is a near tie (an
+        all-zero-size window is an exact tie of exact values, not a near one).
+    one_row : bool
+        ``x`` is a 1-D pool's (N, C, L) input viewed as (N, C, 1, L): give indices 3-D.
+
+    Returns
+    -------
+    list of NearKink
+        ``kind="tie"``, the near-maximal cells row-major, the window its output cell.
+    """
+    from cnngrad.kinks import NearKink
+
+    x = np.asarray(x, dtype=np.float64)
+    windows, flat, _, _ = _pool_windows(x, spec)
+    real = flat >= 0
+    sizes = np.where(real, np.asarray(size, np.float64).reshape(-1)[np.where(real, flat, 0)], 0)
+    noise = tolerance * sizes.max(axis=(-2, -1))
+    top = windows.max(axis=(-2, -1))
+    near = real & ((top - noise)[..., None, None] <= windows)
+    found = []
+    for window in map(tuple, np.argwhere((near.sum(axis=(-2, -1)) > 1) & (noise > 0))):
+        cells = np.unravel_index(flat[window][near[window]], x.shape)
+        cells = [tuple(int(axis[k]) for axis in cells) for k in range(len(cells[0]))]
+        if one_row:
+            cells = [(n, c, q) for n, c, _, q in cells]
+            window = window[:2] + window[3:]
+        found.append(NearKink("tie", tuple(cells), window=tuple(int(i) for i in window)))
+    return found
+
+
 def _overhang_notes(spec: Pool2dSpec) -> list[Kink]:
     """ceil_mode windows hanging past the padded input.  Not kinks: the divisor of such an
     average window is a constant and a max over fewer cells is still just a max, so E is as
@@ -691,6 +732,9 @@ class MaxPool2d(_Pool2d):
     def kinks(self, problem, layer, reach):
         found, watch = _maxpool_kinks(problem, layer, reach)
         return found + _overhang_notes(layer.spec), watch
+
+    def near_kinks(self, spec, inputs, magnitudes, tolerance):
+        return maxpool_near_ties(spec, inputs[0], magnitudes[0], tolerance)
 
     def slips(self):
         from cnngrad.teach.diagnose import Slip, _from_trace, _replace_backward

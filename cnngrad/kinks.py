@@ -1,0 +1,361 @@
+"""Exactness at kinks: ReLU inputs at 0 and max-pool ties decided on the numbers as written.
+
+A float forward pass can put a ReLU input that is exactly 0 in the written numbers at
+``5.6e-17`` (0.1 + 0.2 − 0.3), or break a tie between two maxima that the written numbers
+make, and the backward pass would then take the wrong side of the kink.  After the float
+forward pass, :func:`settle_kinks` looks for the cells within rounding noise of a kink:
+
+- each layer's *magnitude* M, per cell, bounds the size of the terms that made its value
+  (a conv's Σ|w|·|o| + |b|, from the family's own forward step on absolute values; a relu
+  passes M where it passes its input and 0 where it cuts; after a non-rational layer M is
+  its output's size); rounding noise is ``KINK_ULPS`` units in the last place of M;
+- a family that has kinks finds them: ``near_kinks(spec, inputs, magnitudes, tolerance)``
+  lists the ReLU inputs with |x| ≤ tolerance·M and the max-pool windows whose top values
+  are that close (:class:`NearKink`).  Nothing found: the float run stands as it is.
+
+A near kink whose every upstream layer is rational is decided exactly, when the exact
+forward pass of those layers fits :data:`EXACT_WORK_BUDGET`: the problem is built again
+with ``exact=True`` from the document it was read from (``Problem.source``) and run through
+the same families' steps on Fractions.  Where the float values decide a kink differently
+from the exact ones (the sign of a ReLU input; which cells of a window are its maxima),
+those cells are set to their exact values rounded to the float dtype, keeping the exact
+sign and order (an exact 0 is 0.0, an exact tie an exact float tie, an exact ``1e-400`` the
+smallest positive float), and the float forward pass runs again from them; the backward pass
+then decides as in exact mode.  Cells the floats already decide right keep their bits.
+
+Any other near kink (after a sigmoid, tanh, softmax or batch norm, or in a problem too large
+for the budget) is not decided silently: a warning naming the layer and the cell goes to
+``Trace.warnings``, which the CLI prints on stderr.
+
+Below the float range (written values that round to 0.0 or to a subnormal with no terms
+above it) the magnitude is 0 and no kink is seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnngrad.families import family_of
+from cnngrad.problem import INPUT, LayerSpec, Problem
+
+#: Rounding noise, in units in the last place of a cell's magnitude: a sum of n terms is
+#: off by a few ulps typically (√n in the worst realistic case), and errors add up layer
+#: by layer; 256 ulps is 5.7e-14 of the terms' size in float64, 3.1e-5 in float32.
+KINK_ULPS = 256
+
+#: The largest exact forward pass run to decide a kink, in multiply-adds on Fractions
+#: (:func:`exact_work`); about a second or two.  Larger problems get warnings instead.
+EXACT_WORK_BUDGET = 200_000
+
+#: Forward passes re-run at most: a patched cell moves the values downstream by rounding
+#: noise only, so a second round rarely finds a new near kink and a third never should.
+ROUNDS = 3
+
+
+@dataclass
+class NearKink:
+    """A kink within rounding noise, as a family reports it.
+
+    ``kind`` is ``"zero"`` (a ReLU input near 0: ``cells`` is that one cell) or ``"tie"``
+    (the top values of one max-pool window: ``cells`` are its cells within rounding noise of
+    the maximum, row-major, and ``window`` the output cell).  Indices are internal, into the
+    layer's input number ``input``."""
+
+    kind: str
+    cells: tuple[tuple[int, ...], ...]
+    input: int = 0
+    window: tuple[int, ...] | None = None
+
+
+@dataclass
+class _Settled:
+    patches: dict[str, dict[tuple[int, ...], Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def settle_kinks(problem: Problem, layers: list, dtype=None) -> tuple[list, list[str]]:
+    """The float forward pass ``layers`` (a list of LayerTrace) with every kink within
+    rounding noise decided exactly where it can be; and the warnings for the others.
+
+    Returns the same list when no cell needed a new value (the common case: no near
+    kink at all, or floats that already decide every one right)."""
+    if problem.exact or not any(_near_kinks_of(spec) for spec in problem.layers):
+        return layers, []
+    eps = np.finfo(np.float32 if dtype is not None and np.dtype(dtype) == np.float32
+                   else np.float64).eps
+    tolerance = KINK_ULPS * float(eps)
+    exact = _ExactSide(problem)
+    applied: dict[str, dict[tuple[int, ...], Any]] = {}
+    current = layers
+    warnings: list[str] = []
+    for _ in range(ROUNDS):
+        settled = _scan(problem, current, tolerance, exact, dtype)
+        warnings = settled.warnings
+        new = {name: {cell: value for cell, value in cells.items()
+                      if applied.get(name, {}).get(cell) != value}
+               for name, cells in settled.patches.items()}
+        new = {name: cells for name, cells in new.items() if cells}
+        if not new:
+            break
+        for name, cells in new.items():
+            applied.setdefault(name, {}).update(cells)
+        current = _rerun(problem, applied, dtype)
+    return current, warnings
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def _near_kinks_of(spec: LayerSpec):
+    return getattr(family_of(spec), "near_kinks", None)
+
+
+def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
+          dtype) -> _Settled:
+    """Every layer's near kinks on this forward pass: patches where the exact values
+    decide otherwise, warnings where they cannot be known."""
+    settled = _Settled()
+    last = max(spec.index for spec in problem.layers if _near_kinks_of(spec))
+    magnitudes: dict[str, np.ndarray] = {INPUT: np.abs(np.asarray(problem.x, np.float64))}
+    for layer in layers:
+        spec = layer.spec
+        if spec.index > last:
+            break
+        mags = [magnitudes[name] for name in spec.inputs]
+        finder = _near_kinks_of(spec)
+        if finder is not None:
+            found = finder(spec, layer.inputs, mags, tolerance)
+            if found:
+                _decide(problem, layer, found, exact, dtype, settled)
+        magnitudes[spec.name] = magnitude(spec, layer.inputs, mags, layer.output)
+    return settled
+
+
+def magnitude(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarray
+              ) -> np.ndarray:
+    """Per output cell, a bound on the size of the terms that made it (float64).
+
+    A family may say (``magnitude(spec, inputs, magnitudes, output)``: a relu's cut cells
+    are exact zeros); otherwise a rational step run on absolute values and absolute
+    parameters gives Σ|terms| (a conv's Σ|w|·M + |b|, a pool's or an add's own rule), and
+    after a non-rational step the output's own size stands."""
+    family = family_of(spec)
+    own = getattr(family, "magnitude", None)
+    if own is not None:
+        return np.asarray(own(spec, inputs, magnitudes, output), np.float64)
+    if not family.rational:
+        return np.abs(np.asarray(output, np.float64))
+    positive = spec
+    for key, value in spec.params.items():
+        positive = family.replace_param(positive, key, np.abs(np.asarray(value, np.float64)))
+    with np.errstate(all="ignore"):
+        return np.abs(np.asarray(family.forward(positive, list(magnitudes)), np.float64))
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+def _decide(problem: Problem, layer, found: list[NearKink], exact: "_ExactSide", dtype,
+            settled: _Settled) -> None:
+    spec = layer.spec
+    why_not = exact.why_not(spec)
+    undecided: list[NearKink] = []
+    for kink in found:
+        source = spec.inputs[kink.input]
+        if why_not is not None:
+            undecided.append(kink)
+            continue
+        values = exact.values(source)
+        floats = layer.inputs[kink.input]
+        exact_cells = [values[cell] for cell in kink.cells]
+        float_cells = [floats[cell] for cell in kink.cells]
+        if _same_decision(kink.kind, float_cells, exact_cells):
+            continue
+        rounded = _round_keeping_order(exact_cells, floats.dtype)
+        patch = settled.patches.setdefault(source, {})
+        for cell, value in zip(kink.cells, rounded):
+            patch[cell] = value
+    if undecided:
+        settled.warnings.append(_warning(problem, layer, undecided, why_not))
+
+
+def _sign(value) -> int:
+    return int(value > 0) - int(value < 0)
+
+
+def _same_decision(kind: str, floats: list, exacts: list) -> bool:
+    """Do the float values take the same side of the kink as the exact ones?"""
+    if kind == "zero":
+        return _sign(floats[0]) == _sign(exacts[0])
+    top_f, top_e = max(floats), max(exacts)
+    return [f == top_f for f in floats] == [e == top_e for e in exacts]
+
+
+def _round_keeping_order(exacts: list, dtype) -> list:
+    """Exact values → floats of ``dtype``, nearest, but keeping each one's sign and the
+    order between them (values closer than a float can tell apart are set one ulp apart)."""
+    kind = np.dtype(dtype).type
+    rounded = [kind(float(e)) for e in exacts]
+    for i, e in enumerate(exacts):  # a value that rounds to 0 keeps its sign
+        if e != 0 and rounded[i] == 0:
+            rounded[i] = np.nextafter(kind(0), kind(_sign(e)))
+    order = sorted(range(len(exacts)), key=lambda i: exacts[i], reverse=True)
+    for above, below in zip(order, order[1:]):
+        if exacts[below] < exacts[above] and rounded[below] >= rounded[above]:
+            rounded[below] = np.nextafter(rounded[above], kind(-np.inf))
+    return rounded
+
+
+# --------------------------------------------------------------------------- the exact side
+
+
+def exact_work(problem: Problem, upto: int) -> int:
+    """An upper estimate of the multiply-adds of the exact forward pass through layer
+    ``upto``: for each layer, its output cells times its fan-in (its largest parameter
+    over its output channels; 1 without parameters), plus its input cells."""
+    work = int(np.prod(problem.x.shape))
+    for spec in problem.layers[:upto + 1]:
+        out = int(np.prod(spec.out_shape))
+        channels = spec.out_shape[1] if len(spec.out_shape) > 1 else 1
+        largest = max((int(np.size(v)) for v in spec.params.values()), default=1)
+        work += out * max(1, largest // max(channels, 1)) + sum(
+            int(np.prod(shape)) for shape in spec.in_shapes or (spec.in_shape,))
+    return work
+
+
+class _ExactSide:
+    """The exact values of the rational part of the forward pass, computed once, at the
+    first kink that needs them."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.outputs: dict[str, np.ndarray] | None = None
+        self.failure: str | None = None
+        # a layer is rational all the way up when it and everything it reads are
+        self.blocker: dict[str, str | None] = {INPUT: None}
+        for spec in problem.layers:
+            own = None if family_of(spec).rational else spec.name
+            upstream = [self.blocker[name] for name in spec.inputs if self.blocker[name]]
+            self.blocker[spec.name] = upstream[0] if upstream else own
+        kinked = [spec.index for spec in problem.layers
+                  if _near_kinks_of(spec) and self._upstream_blocker(spec) is None]
+        self.upto = max(kinked, default=-1)
+        self.work = exact_work(problem, self.upto) if kinked else 0
+
+    def _upstream_blocker(self, spec: LayerSpec) -> str | None:
+        return next((self.blocker[name] for name in spec.inputs if self.blocker[name]), None)
+
+    def why_not(self, spec: LayerSpec) -> str | None:
+        """Why the inputs of ``spec`` cannot be known exactly (None: they can)."""
+        blocker = self._upstream_blocker(spec)
+        if blocker is not None:
+            kind = self.problem.layer(blocker).type
+            return f"{blocker} ({kind}) before it is not rational"
+        if self.work > EXACT_WORK_BUDGET:
+            return (f"the problem is too large for exact arithmetic (about {self.work:.2g} "
+                    f"operations; the limit is {EXACT_WORK_BUDGET:.0e})")
+        if getattr(self.problem, "source", None) is None:
+            return "the numbers as written were not kept"
+        self._compute()
+        return self.failure
+
+    def values(self, name: str) -> np.ndarray:
+        self._compute()
+        return self.outputs[name]
+
+    def _compute(self) -> None:
+        if self.outputs is not None or self.failure is not None:
+            return
+        from cnngrad.errors import CnnGradError
+        from cnngrad.problem import build_problem
+
+        try:
+            twin = build_problem(self.problem.source, file=self.problem.file,
+                                 base_dir=self.problem.base_dir, exact=True,
+                                 max_elements=2**62)
+        except CnnGradError as error:  # e.g. a file changed since it was read
+            self.failure = f"the numbers as written could not be read again ({error})"
+            return
+        outputs = {INPUT: twin.x}
+        for spec in twin.layers[:self.upto + 1]:
+            if self.blocker[spec.name] is None:
+                outputs[spec.name] = family_of(spec).forward(
+                    spec, [outputs[name] for name in spec.inputs])
+        self.outputs = outputs
+
+
+# --------------------------------------------------------------------------- re-running
+
+
+def _rerun(problem: Problem, patches: dict[str, dict[tuple[int, ...], Any]], dtype) -> list:
+    """The float forward pass again, each patched output set to its exact-decided values as
+    soon as it is made (so every layer reading it sees them)."""
+    from cnngrad.network import LayerTrace, _cast_spec
+
+    def patched(name: str, value: np.ndarray) -> np.ndarray:
+        cells = patches.get(name)
+        if not cells:
+            return value
+        value = np.array(value, copy=True)
+        for cell, number in cells.items():
+            value[cell] = number
+        return value
+
+    x = problem.x if dtype is None else problem.x.astype(dtype)
+    outputs = {INPUT: patched(INPUT, x)}
+    traces = []
+    for spec in problem.layers:
+        inputs = [outputs[name] for name in spec.inputs]
+        y = family_of(spec).forward(_cast_spec(spec, dtype), inputs)
+        y = patched(spec.name, y)
+        traces.append(LayerTrace(spec=spec, input=inputs[0], output=y, inputs=inputs))
+        outputs[spec.name] = y
+    return traces
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+def _index_text(problem: Problem, shape: tuple[int, ...], cell: tuple[int, ...]) -> str:
+    shown = problem.layout.display_index(tuple(shape), tuple(int(i) for i in cell))
+    return "[" + ",".join(map(str, shown)) + "]"
+
+
+def _warning(problem: Problem, layer, kinks: list[NearKink], why_not: str | None) -> str:
+    """One line per layer: its first near kink, how it was decided, how many more."""
+    kink = kinks[0]
+    x = layer.inputs[kink.input]
+    name = "input" if len(layer.spec.inputs) == 1 else f"input {layer.spec.inputs[kink.input]}"
+    if kink.kind == "zero":
+        value = float(x[kink.cells[0]])
+        side = "positive" if value > 0 else "not positive"
+        text = (f"{layer.name}: {name}{_index_text(problem, x.shape, kink.cells[0])} is "
+                f"{value:.2g}, within rounding noise of the kink at 0; decided as {side}")
+        what = "input"
+    else:
+        values = [float(x[cell]) for cell in kink.cells]
+        shown = " and ".join(f"{name}{_index_text(problem, x.shape, cell)} = {value!r}"
+                             for cell, value in list(zip(kink.cells, values))[:3])
+        if len(values) > 3:
+            shown += f" and {len(values) - 3} more"
+        window = _index_text(problem, layer.output.shape, kink.window)
+        tied = values.count(max(values))
+        text = (f"{layer.name}: window output{window}: maxima {shown} are within rounding "
+                f"noise of a tie; decided as {'a tie' if tied > 1 else 'not tied'}")
+        what = "window"
+    if len(kinks) > 1:
+        text += f" ({len(kinks) - 1} more {what}{'s' if len(kinks) > 2 else ''} like it)"
+    if why_not:
+        text += f"; not decided exactly: {why_not}"
+    return text
+
+
+__all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "NearKink", "exact_work", "magnitude",
+           "settle_kinks"]
