@@ -334,7 +334,8 @@ def test_explain_upsample_sums_the_block():
 
 def test_show_steps_transposed_conv_is_a_convolution_over_the_zero_inserted_input():
     output = invoke("backward", TRANSPOSED, "--show-steps").output
-    for caption in ("with zeros inserted: 1 between rows", "the zero-inserted input padded",
+    for caption in ("with zeros inserted: 1 between rows",
+                    "padded by d·(k−1)−p (+output_padding): 1 top, 2 bottom, 1 left, 2 right",
                     "kernel rotated 180°", "dE/dZ", "(Z ⋆ δ) rotated 180°"):
         assert caption in output, caption
 

@@ -514,13 +514,12 @@ def conv_transpose_textbook(spec: ConvTranspose2dSpec, x: np.ndarray, delta_out:
                 steps.append((f"kernel dilated{tag}: {dh - 1}×{dw - 1} zeros between taps",
                               kernel))
             dilated[c, fl] = kernel
-            steps.append((f"kernel rotated 180°{tag}: the transposed conv is a convolution "
-                          f"with the flipped kernel", kernel[::-1, ::-1]))
+            steps.append((f"kernel rotated 180°{tag} (the transposed conv slides it flipped)",
+                          kernel[::-1, ::-1]))
     delta_in = _zeros(x.shape, like)
     grad = _zeros(spec.weight.shape, like)
-    where = (f"{sides[0]} row(s) top, {sides[1]} bottom, {sides[2]} column(s) left, "
-             f"{sides[3]} right (d·(k−1) − p, + output_padding at the bottom/right; "
-             f"negative crops)")
+    where = ", ".join(f"{abs(amount)} {side}" + (" cropped" if amount < 0 else "")
+                      for amount, side in zip(sides, ("top", "bottom", "left", "right")))
     for n in range(n_count):
         for c in range(c_count):
             tag = label(n, c=(c, c_count))
@@ -528,20 +527,20 @@ def conv_transpose_textbook(spec: ConvTranspose2dSpec, x: np.ndarray, delta_out:
             if (sh, sw) != (1, 1):
                 z = insert_zeros(z, (sh, sw))
                 steps.append((f"input{tag} with zeros inserted: {sh - 1} between rows, "
-                              f"{sw - 1} between columns (stride {sh}×{sw})", z))
+                              f"{sw - 1} between columns", z))
             z = _place(z, *sides)
-            steps.append((f"Z{tag}: the zero-inserted input padded, {where}", z))
+            steps.append((f"Z{tag}: that padded by d·(k−1)−p (+output_padding): {where}", z))
             group = c // cg
             for fl in range(fg):
                 f = group * fg + fl
                 ftag = label(n, c=(c, c_count), f=(f, f_count))
                 part = correlate_valid(z, dilated[c, fl][::-1, ::-1])
-                steps.append((f"Z{tag} ⋆ rotated kernel: its part of output channel "
-                              f"{f}{ftag}", part))
+                steps.append((f"Z{tag} ⋆ rotated kernel: output channel {f}'s part (no bias)",
+                              part))
                 # backward, same picture: dE/dZ = full correlation of δ with the kernel
                 full = correlate_valid(zero_pad(delta_out[n, f], kh_eff - 1, kh_eff - 1,
                                                 kw_eff - 1, kw_eff - 1), dilated[c, fl])
-                steps.append((f"dE/dZ{ftag}: δ padded by d·(k−1) ⋆ the kernel (not rotated)",
+                steps.append((f"dE/dZ{ftag}: δ padded by d·(k−1), ⋆ the kernel (not rotated)",
                               full))
                 inserted = _unplace(full, sides, ((h - 1) * sh + 1, (w - 1) * sw + 1), like)
                 delta_in[n, c] = delta_in[n, c] + inserted[::sh, ::sw]
@@ -550,8 +549,8 @@ def conv_transpose_textbook(spec: ConvTranspose2dSpec, x: np.ndarray, delta_out:
                 steps.append((f"dE/dw{ftag} = (Z ⋆ δ) rotated 180°"
                               + (f", every {dh}×{dw}-th entry (dilation)"
                                  if (dh, dw) != (1, 1) else ""), corr[::dh, ::dw]))
-            steps.append((f"δ_in{tag}: dE/dZ at the cells where the input sits (padding "
-                          f"removed, every {sh}×{sw}-th cell)", delta_in[n, c]))
+            steps.append((f"δ_in{tag}: dE/dZ where the input's cells sit (every {sh}×{sw}-th)",
+                          delta_in[n, c]))
     if spec.unflipped:
         grad = grad[:, :, ::-1, ::-1]
     grads = {"kernel": _to_given(grad, spec.kernel_form, spec.channels_last, spec.kernel.shape)}
