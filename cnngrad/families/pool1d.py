@@ -384,6 +384,13 @@ class MaxPool1d(_Pool1d):
         # the windows' flat indices into a one-row view are those into the 1-D map
         return _maxpool_kinks(_OneRowProblem(problem), _row_view(layer), reach)
 
+    def near_kinks(self, spec, inputs, magnitudes, tolerance):
+        from cnngrad.families.pool2d import maxpool_near_ties
+
+        return maxpool_near_ties(as_pool2d(spec), inputs[0][:, :, None, :],
+                                 np.asarray(magnitudes[0])[:, :, None, :], tolerance,
+                                 one_row=True)
+
     def slips(self):
         from cnngrad.teach.diagnose import Slip, _from_trace, _replace_backward
 
