@@ -20,19 +20,39 @@ import numpy as np
 
 from cnngrad.errors import ExactUnsupportedError
 from cnngrad.families import family_of, loss_family
-from cnngrad.problem import LayerSpec, Layout, Problem
+from cnngrad.problem import INPUT, LayerSpec, Layout, Problem
 
 
 @dataclass
 class LayerTrace:
-    """One layer's numbers, internal layout (maps (N, C, H, W), vectors (N, K))."""
+    """One layer's numbers, internal layout (maps (N, C, H, W) or (N, C, L), vectors (N, K)).
+
+    ``input`` is what it reads (the first of ``inputs`` for ``add``/``concat``);
+    ``delta_out`` is dE/d(its output), the sum of what every layer reading it sends back;
+    ``delta_in`` is dE/d(its input), or for a layer reading several (``add``, ``concat``) a
+    dict input name → dE/d(that input), a name read twice holding the sum of both."""
 
     spec: LayerSpec
     input: np.ndarray
     output: np.ndarray
     delta_out: np.ndarray | None = None
-    delta_in: np.ndarray | None = None
+    delta_in: Any = None  # ndarray, or {input name: ndarray} for add/concat
     grads: dict[str, np.ndarray] = field(default_factory=dict)  # shaped as the parameters given
+    inputs: list[np.ndarray] | None = None  # every input, in the order of spec.inputs
+
+    def __post_init__(self) -> None:
+        if self.inputs is None:
+            self.inputs = [self.input]
+
+    @property
+    def reads_many(self) -> bool:
+        return isinstance(self.delta_in, dict) or len(self.spec.inputs) > 1
+
+    def delta_in_items(self) -> list[tuple[str | None, np.ndarray]]:
+        """(input name or None for a one-input layer, dE/d(that input))."""
+        if isinstance(self.delta_in, dict):
+            return list(self.delta_in.items())
+        return [(None, self.delta_in)]
 
     @property
     def name(self) -> str:
@@ -55,6 +75,8 @@ class Trace:
     layers: list[LayerTrace]
     loss: Any = None  # float, Fraction or None (delta given)
     lr: Any = None  # the SGD step size when --lr was given
+    #: dE/d(the problem's input), internal: the sum over every layer that reads it
+    input_delta: np.ndarray | None = None
 
     @property
     def layout(self) -> Layout:
@@ -77,11 +99,24 @@ class Trace:
         for layer in self.layers:
             yield f"{layer.name}.output", self.shown(layer.output)
             yield f"{layer.name}.delta_out", self.shown(layer.delta_out)
-            yield f"{layer.name}.delta_in", self.shown(layer.delta_in)
+            for source, value in layer.delta_in_items():
+                key = f"{layer.name}.delta_in" + (f".{source}" if source is not None else "")
+                yield key, self.shown(value)
             for key, grad in layer.grads.items():
                 yield f"{layer.name}.grads.{key}", grad
             for key, value in self.updated(layer).items():
                 yield f"{layer.name}.updated.{key}", value
+
+    def readers(self, name: str) -> list[LayerTrace]:
+        """The layers that read the output named ``name`` (``"input"``: the input)."""
+        return [layer for layer in self.layers if name in layer.spec.inputs]
+
+    def delta_sent(self, reader: LayerTrace, name: str) -> np.ndarray:
+        """What ``reader`` sends back to the output named ``name``: its delta_in (the entry of
+        that name for add/concat)."""
+        if isinstance(reader.delta_in, dict):
+            return reader.delta_in[name]
+        return reader.delta_in
 
     def tensor(self, path: str) -> Any:
         """The value at a dotted path without an element index (``conv2d_1.grads.kernel``)."""
@@ -94,13 +129,17 @@ class Trace:
 # --------------------------------------------------------------------------- steps
 
 
-def _check_grads(layer: LayerTrace, delta_in: np.ndarray, grads: dict) -> None:
-    """The one place the backward contract is checked: a delta shaped like the input and one
-    gradient per parameter, shaped exactly as the parameter was given."""
+def _check_grads(layer: LayerTrace, delta_ins: list, grads: dict) -> None:
+    """The one place the backward contract is checked: one delta per input shaped like it,
+    and one gradient per parameter, shaped exactly as the parameter was given."""
     params = layer.spec.params
-    if delta_in.shape != layer.input.shape:
-        raise AssertionError(f"{layer.name}: delta_in {delta_in.shape} != input "
-                             f"{layer.input.shape}")
+    if len(delta_ins) != len(layer.inputs):
+        raise AssertionError(f"{layer.name}: {len(delta_ins)} deltas for "
+                             f"{len(layer.inputs)} inputs")
+    for delta_in, x in zip(delta_ins, layer.inputs):
+        if np.shape(delta_in) != x.shape:
+            raise AssertionError(f"{layer.name}: delta_in {np.shape(delta_in)} != input "
+                                 f"{x.shape}")
     if set(grads) != set(params):
         raise AssertionError(f"{layer.name}: gradients {sorted(grads)} != parameters "
                              f"{sorted(params)}")
@@ -131,14 +170,56 @@ def forward(problem: Problem, dtype=None, progress: Callable[[str], None] | None
     """Each layer's input and output, in forward order; ``progress`` (if given) is called
     with a description before each layer."""
     x = problem.x if dtype is None else problem.x.astype(dtype)
+    outputs = {INPUT: x}  # every output by name: a layer may read any earlier one
     traces = []
     for spec in problem.layers:
         if progress is not None:
             progress(f"forward {spec.name}")
-        y = family_of(spec).forward(_cast_spec(spec, dtype), [x])
-        traces.append(LayerTrace(spec=spec, input=x, output=y))
-        x = y
+        inputs = [outputs[name] for name in spec.inputs]
+        y = family_of(spec).forward(_cast_spec(spec, dtype), inputs)
+        traces.append(LayerTrace(spec=spec, input=inputs[0], output=y, inputs=inputs))
+        outputs[spec.name] = y
     return traces
+
+
+def backward(layers: list[LayerTrace], delta, backward_step=None,
+             progress: Callable[[str], None] | None = None, dtype=None) -> np.ndarray:
+    """Run the backward pass over traced layers (filled in place: delta_out, delta_in,
+    grads) from dE/d(last output) ``delta``; returns dE/d(the problem's input).
+
+    An output read by several layers gets the sum of what each sends back (the multivariate
+    chain rule).  ``backward_step(layer, delta_out) -> (delta_ins, grads)`` replaces the
+    families' steps (the slips of ``check``)."""
+    pending: dict[str, Any] = {layers[-1].name: delta}
+
+    def send(name: str, value) -> None:
+        pending[name] = value if name not in pending else pending[name] + value
+
+    for layer in reversed(layers):
+        if progress is not None:
+            progress(f"backward {layer.name}")
+        delta_out = pending.pop(layer.name)
+        layer.delta_out = delta_out
+        if backward_step is None:
+            delta_ins, grads = family_of(layer.spec).backward(
+                _cast_spec(layer.spec, dtype), layer.inputs, layer.output, delta_out)
+        else:
+            delta_ins, grads = backward_step(layer, delta_out)
+        delta_ins = list(delta_ins)
+        if backward_step is None:  # a slip's step may give gradients of another shape
+            _check_grads(layer, delta_ins, grads)
+        if len(layer.spec.inputs) > 1 or getattr(family_of(layer.spec), "reads_many", False):
+            per_name: dict[str, Any] = {}
+            for name, value in zip(layer.spec.inputs, delta_ins):
+                # a name read twice: one entry holding the sum of both (what PyTorch adds)
+                per_name[name] = value if name not in per_name else per_name[name] + value
+            layer.delta_in = per_name
+        else:
+            layer.delta_in = delta_ins[0]
+        layer.grads = grads
+        for name, value in zip(layer.spec.inputs, delta_ins):
+            send(name, value)
+    return pending.get(INPUT)
 
 
 def loss_and_delta(problem: Problem, output: np.ndarray):
@@ -170,18 +251,11 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
     if progress is not None:
         progress("loss")
     loss, delta = loss_and_delta(problem, layers[-1].output)
-    for layer in reversed(layers):
-        if progress is not None:
-            progress(f"backward {layer.name}")
-        layer.delta_out = delta
-        (delta_in,), grads = family_of(layer.spec).backward(
-            _cast_spec(layer.spec, dtype), [layer.input], layer.output, delta)
-        _check_grads(layer, delta_in, grads)
-        layer.delta_in, layer.grads = delta_in, grads
-        delta = delta_in
+    input_delta = backward(layers, delta, progress=progress, dtype=dtype)
     if problem.exact and lr is not None and not isinstance(lr, Fraction):
         lr = Fraction(str(lr))
-    return Trace(problem=problem, layers=layers, loss=_scalar(loss), lr=lr)
+    return Trace(problem=problem, layers=layers, loss=_scalar(loss), lr=lr,
+                 input_delta=input_delta)
 
 
 def _scalar(value):

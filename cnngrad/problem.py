@@ -32,7 +32,10 @@ DEFAULT_MAX_ELEMENTS = 10**8
 #: fails a size check anyway, but the engine must never see a thousand-digit int.
 MAX_OPTION = 2**63 - 1
 
-TOP_KEYS_LAYERS = ("title", "input", "layers", "loss", "delta")
+TOP_KEYS_LAYERS = ("title", "layout", "input", "layers", "loss", "delta")
+LAYOUTS = ("nchw", "nhwc")
+#: the name a layer uses to read the problem's input ("input": "input")
+INPUT = "input"
 SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -43,39 +46,123 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 @dataclass(frozen=True)
 class Layout:
-    """How the user's input was given, which decides how every result is shown."""
+    """How the user's input was given, which decides how every result is shown.
 
-    input_rank: int  # 2, 3 or 4
+    The engine works channels-first, whatever the user wrote: feature maps (N, C, H, W), or
+    (N, C, L) in a 1-D problem, and vectors (N, K).  This object is the one place that
+    converts between that internal form and the form the user reads and writes (contract
+    "How results are shaped" and "Layouts").
+
+    Attributes
+    ----------
+    input_rank : int
+        The rank of the problem's ``input`` as given (2-D problem: 2, 3 or 4; 1-D: 1, 2, 3).
+    channels_last : bool
+        ``"layout": "nhwc"``: maps are H×W×C / N×H×W×C (1-D: L×C / N×L×C).
+    spatial : int
+        1 for a 1-D problem (maps (N, C, L)), 2 otherwise; the first map layer decides.
+
+    How a family asks the layout
+    ----------------------------
+    ``head.layout`` in ``build`` (``trace.layout`` in a report):
+
+    - ``layout.channels_last`` and ``layout.spatial``: which form its own parameters come in
+      (e.g. HWIO kernels under nhwc); a family converts its parameters to internal in
+      ``build`` and its gradients back to exactly the given shape in ``backward``;
+    - ``layout.display_shape(internal_shape)``: the shape the user must give a map- or
+      vector-shaped field (a dropout mask, a target) and sees in results;
+    - ``layout.to_internal(given, internal_shape)`` / ``layout.to_display(internal)``: a
+      map or vector between the two forms (after checking the shape against
+      ``display_shape``);
+    - ``layout.display_index(internal_shape, index)`` / ``layout.internal_index(...)``: one
+      element's index between the two forms (explanations).
+    """
+
+    input_rank: int  # 2, 3 or 4 (1-D problem: 1, 2 or 3)
+    channels_last: bool = False
+    spatial: int = 2
 
     @property
     def batched(self) -> bool:
-        return self.input_rank == 4
+        return self.input_rank == self.spatial + 2
 
-    def map_shape(self, n: int, c: int, h: int, w: int) -> tuple[int, ...]:
-        """Display shape of an internal (N, C, H, W) feature map."""
+    @property
+    def name(self) -> str:
+        return "nhwc" if self.channels_last else "nchw"
+
+    def is_map(self, internal_shape: tuple[int, ...]) -> bool:
+        return len(internal_shape) == self.spatial + 2
+
+    def map_shape(self, n: int, c: int, *sizes: int) -> tuple[int, ...]:
+        """Display shape of an internal (N, C, H, W) (1-D: (N, C, L)) feature map."""
+        sizes = tuple(sizes)
         if self.batched:
-            return (n, c, h, w)
-        if self.input_rank == 2 and c == 1:
-            return (h, w)
-        return (c, h, w)
+            return (n,) + sizes + (c,) if self.channels_last else (n, c) + sizes
+        if self.input_rank == self.spatial and c == 1:
+            return sizes
+        return sizes + (c,) if self.channels_last else (c,) + sizes
 
     def vector_shape(self, n: int, k: int) -> tuple[int, ...]:
         return (n, k) if self.batched else (k,)
 
     def display_shape(self, internal_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(internal_shape) == 4:
-            return self.map_shape(*internal_shape)
         if len(internal_shape) == 2:
             return self.vector_shape(*internal_shape)
+        if self.is_map(internal_shape):
+            return self.map_shape(*internal_shape)
         raise ValueError(f"not an internal activation shape: {internal_shape}")
 
     def to_display(self, internal: np.ndarray) -> np.ndarray:
-        """Internal (N, C, H, W) or (N, K) array → the shape the user thinks in."""
-        return internal.reshape(self.display_shape(internal.shape))
+        """Internal (N, C, H, W) / (N, C, L) or (N, K) array → the shape the user thinks in."""
+        shown = self.display_shape(internal.shape)
+        if self.channels_last and self.is_map(internal.shape):
+            return np.moveaxis(internal, 1, -1).reshape(shown)
+        return internal.reshape(shown)
 
     def to_internal(self, shown: np.ndarray, internal_shape: tuple[int, ...]) -> np.ndarray:
         """Inverse of :meth:`to_display` (the caller has checked the shape)."""
-        return shown.reshape(internal_shape)
+        internal_shape = tuple(internal_shape)
+        if self.channels_last and self.is_map(internal_shape):
+            n, c, *sizes = internal_shape
+            last = np.asarray(shown).reshape((n, *sizes, c))
+            return np.ascontiguousarray(np.moveaxis(last, -1, 1))
+        return np.asarray(shown).reshape(internal_shape)
+
+    def input_to_internal(self, given: np.ndarray) -> np.ndarray:
+        """The problem's input as given → internal (N, C, H, W) / (N, C, L)."""
+        full = self.spatial + 2
+        if not self.channels_last:
+            return given.reshape((1,) * (full - given.ndim) + given.shape)
+        if given.ndim == self.spatial:  # one channel, no batch
+            return given.reshape((1, 1) + given.shape)
+        if given.ndim == self.spatial + 1:  # H×W×C
+            return np.ascontiguousarray(np.moveaxis(given, -1, 0)[None])
+        return np.ascontiguousarray(np.moveaxis(given, -1, 1))
+
+    def display_axes(self, internal_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """For each axis of the display form, the internal axis it is (dropped axes left
+        out): ``(0, 2, 3, 1)`` for a batched nhwc map."""
+        if len(internal_shape) == 2:
+            return (0, 1) if self.batched else (1,)
+        sizes = tuple(range(2, len(internal_shape)))
+        if self.batched:
+            return (0,) + sizes + (1,) if self.channels_last else (0, 1) + sizes
+        if self.input_rank == self.spatial and internal_shape[1] == 1:
+            return sizes
+        return sizes + (1,) if self.channels_last else (1,) + sizes
+
+    def display_index(self, internal_shape: tuple[int, ...], index: tuple[int, ...]
+                      ) -> tuple[int, ...]:
+        """One element's internal index → its index in the display form."""
+        return tuple(index[axis] for axis in self.display_axes(internal_shape))
+
+    def internal_index(self, internal_shape: tuple[int, ...], index: tuple[int, ...]
+                       ) -> tuple[int, ...]:
+        """One element's display index → its internal index (dropped axes are 0)."""
+        out = [0] * len(internal_shape)
+        for axis, value in zip(self.display_axes(internal_shape), index):
+            out[axis] = value
+        return tuple(out)
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -96,9 +183,10 @@ class LayerSpec:
     where: str  # JSON path of the layer object ("layers[2]"; "" for the shorthand)
     in_shape: tuple[int, ...] = ()  # internal
     out_shape: tuple[int, ...] = ()  # internal
-    #: the names of the layers it reads ("input": the problem's input); in contract v1 the
-    #: previous layer, always one
+    #: the names of the layers it reads ("input": the problem's input); by default the
+    #: previous layer; ``add`` and ``concat`` read two or more
     inputs: tuple[str, ...] = ()
+    in_shapes: tuple[tuple[int, ...], ...] = ()  # internal, one per input
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -124,7 +212,7 @@ class Problem:
     base_dir: Path
     layout: Layout
     input: np.ndarray  # as given
-    x: np.ndarray  # internal (N, C, H, W)
+    x: np.ndarray  # internal (N, C, H, W) or, in a 1-D problem, (N, C, L)
     layers: list[LayerSpec]
     loss: LossSpec | None
     delta: np.ndarray | None  # internal shape of the last output
@@ -171,6 +259,8 @@ class _Builder:
         self.exact = exact
         self.max_elements = max_elements
         self.input_files: list[Path] = []
+        #: (JSON path, type) of the first map layer, which decides 1-D or 2-D maps
+        self.first_map: tuple[str, str] | None = None
 
     # -- small helpers ------------------------------------------------------
 
@@ -279,9 +369,15 @@ class _Builder:
 
         if "input" not in doc:
             raise self.error("", "missing key 'input'")
-        given_input = self.tensor(doc["input"], "input", min_rank=2, max_rank=4)
-        layout = Layout(given_input.ndim)
-        x = given_input.reshape((1,) * (4 - given_input.ndim) + given_input.shape)
+        channels_last = False
+        if "layout" in doc:
+            channels_last = self.choice(doc["layout"], "layout", LAYOUTS, "layout") == "nhwc"
+        raw_for_spatial = [{"type": SHORTHAND}] if shorthand else doc.get("layers")
+        spatial, self.first_map = _spatial_of(raw_for_spatial)
+        given_input = self.tensor(doc["input"], "input", min_rank=spatial,
+                                  max_rank=spatial + 2)
+        layout = Layout(given_input.ndim, channels_last=channels_last, spatial=spatial)
+        x = layout.input_to_internal(given_input)
         self.check_size(x.size, "input", "the input")
 
         if shorthand:
@@ -314,7 +410,7 @@ class _Builder:
                 raise self.error("delta", f"expected shape {shape_text(shown)} (the output of "
                                           f"{layers[-1].name}), got {shape_text(given.shape)}",
                                  cls=ShapeError)
-            delta = given.reshape(out_shape)
+            delta = layout.to_internal(given, out_shape)
         else:
             loss = self.build_loss(doc["loss"], out_shape, layout, layers[-1].name)
 
@@ -323,11 +419,13 @@ class _Builder:
                        exact=self.exact, input_files=self.input_files, shorthand=shorthand)
 
     def build_layers(self, raw_layers: list, layers_where: str | None,
-                     shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:
+                     input_shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:
         counts: dict[str, int] = {}
         names: dict[str, str] = {}
+        shapes: dict[str, tuple[int, ...]] = {INPUT: input_shape}
+        read_by: dict[str, list[str]] = {}
         specs: list[LayerSpec] = []
-        previous = "input"
+        previous = INPUT
         for index, raw in enumerate(raw_layers):
             where = join_path(layers_where, index) if layers_where else ""
             if not isinstance(raw, dict):
@@ -339,27 +437,96 @@ class _Builder:
             kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYERS),
                                "layer type")
             family = layer_family(kind)
-            self.check_keys(raw, ("type", "name") + family.fields, where, f"a {kind} layer")
+            reads_many = getattr(family, "reads_many", False)
+            common = ("type", "name") if reads_many else ("type", "name", "input")
+            if reads_many and "input" in raw:
+                raise self.error(join_path(where, "input"),
+                                 f"a {kind} layer reads two or more layers: name them in "
+                                 f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
+                                 if isinstance(raw["input"], str) else None)
+            self.check_keys(raw, common + family.fields, where, f"a {kind} layer")
+            self._check_spatial(family, kind, where, layout)
             counts[kind] = counts.get(kind, 0) + 1
             name = raw.get("name", f"{kind}_{counts[kind]}")
             name_where = join_path(where, "name") if "name" in raw else where
-            if not isinstance(name, str) or not _NAME_RE.match(name) or name == "loss":
+            if not isinstance(name, str) or not _NAME_RE.match(name) or name in ("loss", INPUT):
                 raise self.error(name_where, f"bad layer name {_show(name)}",
                                  "a name is letters, digits, '_' or '-', starting with a letter "
-                                 "or '_', and not 'loss'")
+                                 "or '_', and not 'loss' or 'input'")
             if name in names:
                 raise self.error(name_where, f"layer name '{name}' is used twice (also at "
                                              f"{names[name] or 'the top level'})")
+            if reads_many:
+                inputs = self._read_inputs(raw, where, kind, names, raw_layers, index)
+            elif "input" in raw:
+                inputs = (self._read_name(raw["input"], join_path(where, "input"), names,
+                                          raw_layers, index),)
+            else:
+                inputs = (previous,)
             names[name] = where
-            head = Head(index=index, name=name, kind=kind, where=where, inputs=(previous,),
-                        in_shapes=(shape,), layout=layout)
+            for source in dict.fromkeys(inputs):
+                read_by.setdefault(source, []).append(name)
+            in_shapes = tuple(shapes[source] for source in inputs)
+            head = Head(index=index, name=name, kind=kind, where=where, inputs=inputs,
+                        in_shapes=in_shapes, layout=layout)
             spec = family.build(self, raw, head)
-            spec.in_shape, spec.inputs = shape, head.inputs
+            spec.in_shape, spec.in_shapes, spec.inputs = in_shapes[0], in_shapes, inputs
             previous = name
-            shape = spec.out_shape
-            self.check_size(_prod(shape), where, f"the output of {name}")
+            shapes[name] = spec.out_shape
+            self.check_size(_prod(spec.out_shape), where, f"the output of {name}")
             specs.append(spec)
+        for spec in specs[:-1]:
+            if spec.name not in read_by:
+                raise self.error(spec.where, f"the output of {spec.name} is read by no layer "
+                                             f"(only the last layer's output is the "
+                                             f"network's output)",
+                                 f"name it in a later layer's 'input' or 'inputs', or remove "
+                                 f"{spec.name}")
         return specs
+
+    def _check_spatial(self, family, kind: str, where: str, layout: Layout) -> None:
+        """1-D and 2-D map layers cannot be mixed: the first map layer decided."""
+        spatial = getattr(family, "spatial", None)
+        if spatial is None or spatial == layout.spatial:
+            return
+        decides = "the input" if self.first_map is None else \
+            f"its first map layer, {self.first_map[1]} at {self.first_map[0]}"
+        raise self.error(join_path(where, "type"),
+                         f"{kind} works on {spatial}-D maps, but this problem's maps are "
+                         f"{layout.spatial}-D ({decides}, decides)",
+                         "1-D and 2-D map layers cannot be mixed in one problem",
+                         cls=ShapeError)
+
+    def _read_name(self, value: Any, where: str, names: dict[str, str], raw_layers: list,
+                   index: int) -> str:
+        """A layer name that a layer reads: "input" or a layer listed before it."""
+        if not isinstance(value, str):
+            raise self.error(where, f"expected a layer name or \"input\", got {_kind(value)}")
+        if value == INPUT or value in names:
+            return value
+        known = ", ".join([INPUT] + list(names))
+        if value in _later_names(raw_layers, index):
+            raise self.error(where, f"'{value}' is listed after this layer; a layer reads only "
+                                    f"the input or layers listed before it (known here: "
+                                    f"{known})",
+                             "list the layers in an order where each comes after what it reads")
+        hint = did_you_mean(value, tuple([INPUT] + list(names)))
+        raise self.error(where, f"unknown layer '{value}' (known here: {known})", hint)
+
+    def _read_inputs(self, raw: dict, where: str, kind: str, names: dict[str, str],
+                     raw_layers: list, index: int) -> tuple[str, ...]:
+        at = join_path(where, "inputs")
+        if "inputs" not in raw:
+            raise self.error(where, f"{kind} layer has no 'inputs'",
+                             "\"inputs\": the names of two or more layers (or \"input\")")
+        value = raw["inputs"]
+        if not isinstance(value, list):
+            raise self.error(at, f"expected a list of two or more layer names, got "
+                                 f"{_kind(value)}")
+        if len(value) < 2:
+            raise self.error(at, f"{kind} needs two or more inputs, got {len(value)}")
+        return tuple(self._read_name(item, join_path(at, i), names, raw_layers, index)
+                     for i, item in enumerate(value))
 
     def build_loss(self, raw, out_shape, layout: Layout, last_name: str) -> LossSpec:
         if not isinstance(raw, dict):
@@ -375,8 +542,9 @@ class _Builder:
 
     # -- for the layer families ---------------------------------------------
 
-    def need_map(self, shape, where: str, kind: str) -> tuple[int, int, int, int]:
-        if len(shape) != 4:
+    def need_map(self, shape, where: str, kind: str) -> tuple[int, ...]:
+        """The internal map shape (N, C, H, W), or (N, C, L) in a 1-D problem."""
+        if len(shape) == 2:
             raise self.error(where, f"{kind} needs a feature map, but its input is a vector of "
                                     f"{shape[-1]}", "put it before the flatten layer",
                              cls=ShapeError)
@@ -384,6 +552,38 @@ class _Builder:
 
 
 # --------------------------------------------------------------------------- small utils
+
+
+def _spatial_of(raw_layers: Any) -> tuple[int, tuple[str, str] | None]:
+    """(1 or 2, (JSON path, type) of the first map layer): the first layer with maps of a
+    definite rank decides; 2 when there is none (or the layers are malformed: the builder
+    reports that with its path)."""
+    if not isinstance(raw_layers, list):
+        return 2, None
+    for index, raw in enumerate(raw_layers):
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        if not isinstance(kind, str) or kind not in LAYERS:
+            continue
+        spatial = getattr(layer_family(kind), "spatial", None)
+        if spatial is not None:
+            return spatial, (f"layers[{index}]", kind)
+    return 2, None
+
+
+def _later_names(raw_layers: list, index: int) -> set[str]:
+    """The names of the layers listed after ``index`` (given or by default)."""
+    counts: dict[str, int] = {}
+    later: set[str] = set()
+    for at, raw in enumerate(raw_layers):
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        if not isinstance(kind, str):
+            continue
+        counts[kind] = counts.get(kind, 0) + 1
+        if at > index:
+            name = raw.get("name", f"{kind}_{counts[kind]}")
+            if isinstance(name, str):
+                later.add(name)
+    return later
 
 
 def _prod(shape) -> int:

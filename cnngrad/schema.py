@@ -30,11 +30,12 @@ NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
 # which tensor ranks each role accepts (as cnngrad.problem reads them)
 RANKS = {
-    "input": (2, 4),
+    "input": (1, 4),
+    "input_2d": (2, 4),  # the one-conv shorthand: a 2-D problem
     "kernel": (2, 4),
     "conv_bias": (0, 3),
     "weights": (2, 2),
-    "dense_bias": (1, 1),
+    "dense_bias": (0, 1),
     "delta": (0, 4),
     "target": (0, 4),
 }
@@ -83,6 +84,10 @@ def layer_field_schemas(kind: str) -> dict[str, dict]:
 
 def _layer(kind: str) -> dict:
     properties = {"type": {"const": kind}, "name": _ref("layer_name")}
+    if not getattr(layer_family(kind), "reads_many", False):
+        properties["input"] = {**_ref("source_name"), "description":
+                               "the layer whose output it reads, or \"input\" (the "
+                               "problem's input); default: the previous layer"}
     properties.update(layer_field_schemas(kind))
     return _closed(properties, ("type",) + layer_family(kind).required)
 
@@ -121,14 +126,17 @@ def problem_schema() -> dict:
              "minItems": 4, "maxItems": 4},
             {"enum": ["valid", "same"]},
         ], "description": 'an integer, [rows, cols], [top, bottom, left, right], "valid" or '
-                          '"same" (stride 1 only)'},
+                          '"same" (TensorFlow\'s rule at any stride)'},
         "pool_padding": {"anyOf": [
             {"type": "integer", "minimum": 0},
             {"type": "array", "items": {"type": "integer", "minimum": 0},
              "minItems": 2, "maxItems": 2},
         ], "description": "an integer or [rows, cols], at most half the window"},
-        "layer_name": {"type": "string", "pattern": NAME_PATTERN, "not": {"const": "loss"},
+        "layer_name": {"type": "string", "pattern": NAME_PATTERN,
+                       "not": {"enum": ["loss", "input"]},
                        "description": "unique; default <type>_<k>"},
+        "source_name": {"type": "string", "pattern": NAME_PATTERN,
+                        "description": "a layer listed before, or \"input\""},
     }
     for rank in range(5):
         defs[f"rank{rank}"] = _nested(rank)
@@ -143,7 +151,11 @@ def problem_schema() -> dict:
 
     common = {
         "title": {"type": "string", "description": "shown in the report"},
-        "input": {**_ref("tensor_input"), "description": "H×W, C×H×W or N×C×H×W"},
+        "layout": {"enum": ["nchw", "nhwc"], "default": "nchw",
+                   "description": "nhwc: maps channels last (H×W×C, N×H×W×C), HWIO kernels"},
+        "input": {**_ref("tensor_input"), "description": "H×W, C×H×W or N×C×H×W (nhwc: "
+                                                          "H×W×C, N×H×W×C); 1-D: L, C×L, "
+                                                          "N×C×L"},
         "loss": _ref("loss"),
         "delta": {**_ref("tensor_delta"),
                   "description": "dE/d(output of the last layer), given directly"},
@@ -152,7 +164,10 @@ def problem_schema() -> dict:
                                                 "items": _ref("layer")}},
                           ("input", "layers"), "the general form: a list of layers")
     conv = layer_field_schemas(SHORTHAND)
-    shorthand_form = _closed({**common, **{key: conv[key] for key in SHORTHAND_KEYS}},
+    shorthand_input = {**_ref("tensor_input_2d"), "description": common["input"]["description"]
+                       .split("; 1-D")[0]}
+    shorthand_form = _closed({**common, "input": shorthand_input,
+                              **{key: conv[key] for key in SHORTHAND_KEYS}},
                              ("input", "kernel"), "the one-conv shorthand")
     return {
         "$schema": DRAFT,

@@ -351,9 +351,11 @@ CORPUS = [
     bad("pool-padding-list4", pool(padding=[0, 0, 0, 0]), "layers[0].padding", "list of 4"),
     bad("pool-no-size", pool(size=DROP), "layers[0]", "no 'size'"),
     # --- geometry that does not fit
-    bad("same-with-stride-2", short(padding="same", stride=2), "padding", "needs stride 1"),
-    bad("same-with-stride-1e9", short(padding="same", stride=10**9), "padding",
-        "needs stride 1"),
+    # "same" at any stride (contract v1.1): the output is ceil(H / s), so the delta must fit it
+    bad("same-with-stride-2-delta", short(padding="same", stride=2, delta=[[1]]), "delta",
+        "expected shape 2×2"),
+    bad("same-with-stride-1e9", short(padding="same", stride=10**9), "delta",
+        "expected shape 1×1"),
     bad("pool-padding-over-half", pool(padding=2), "layers[0].padding",
         "more than half the window", hint="at most 1"),
     bad("pool-padding-1e9", pool(padding=10**9), "layers[0].padding", "more than half"),
@@ -1028,6 +1030,10 @@ FIELD_VALUES = {
     "ties": st.sampled_from(["first", "split", "all", "none"]),
     "count_include_pad": mostly(st.booleans()),
     "slope": mostly(leaf), "name": st.sampled_from(["a", "b", "c", "d", "loss", "1x", 3]),
+    # graphs: what a layer reads
+    "input": mostly(st.sampled_from(["input", "a", "b", "c", "relu_1", "conv2d_1"])),
+    "inputs": mostly(st.lists(st.sampled_from(["input", "a", "b", "c", "relu_1"]),
+                              min_size=0, max_size=3)),
 }
 
 
@@ -1039,7 +1045,10 @@ def layers(draw):
     for name in fields + ("name",):
         required = name in ("kernel", "weights", "size")
         if (required and not rarely(draw, 30)) or rarely(draw, 6 if name == "name" else 3):
-            raw[name] = draw(FIELD_VALUES[name])
+            # a field without its own strategy here gets a small tensor
+            raw[name] = draw(FIELD_VALUES.get(name, tensors(0, 3, 3)))
+    if rarely(draw, 6):
+        raw["input"] = draw(FIELD_VALUES["input"])
     if rarely(draw, 30):  # a field of another layer type, or junk
         raw[draw(st.sampled_from(ALL_FIELDS + ["kernal", "junk"]))] = draw(junk)
     if rarely(draw, 50):

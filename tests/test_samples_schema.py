@@ -176,7 +176,8 @@ def test_every_sample_validates(path):
 def test_the_schema_describes_every_field_cnngrad_reads():
     defs = problem_schema()["$defs"]
     for kind, fields in LAYER_FIELDS.items():
-        assert set(defs[f"layer_{kind}"]["properties"]) == {"type", "name", *fields}
+        reads = {"inputs"} if "inputs" in fields else {"input"}  # what it reads (graphs)
+        assert set(defs[f"layer_{kind}"]["properties"]) == {"type", "name", *reads, *fields}
     for kind, fields in LOSS_FIELDS.items():
         assert set(defs[f"loss_{kind}"]["properties"]) == {"type", *fields}
     layers_form, shorthand_form = problem_schema()["oneOf"]

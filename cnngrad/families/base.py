@@ -62,6 +62,8 @@ class LayerFamily:
         the keys it accepts besides ``type`` and ``name``, and those it needs;
     ``rational``
         True when the step is rational arithmetic (``--exact`` can run it);
+    ``spatial``, ``reads_many``
+        the rank of its maps (1, 2 or None for any) and whether it reads several layers;
     ``param_labels``
         parameter key → the title of its gradient in the tables (``dE/dw (kernel
         gradient)``); ``param_axes`` parameter key → the table's axis letters (``"fc"``).
@@ -71,6 +73,13 @@ class LayerFamily:
     fields: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     rational: bool = True
+    #: the rank of the maps it works on: 2 (conv2d, the 2-D pools), 1 (conv1d, the 1-D
+    #: pools) or None (any: activations, flatten...).  The first layer with a rank decides
+    #: how the problem's input is read; a layer of the other rank is an error.
+    spatial: int | None = None
+    #: True for a layer that reads two or more layers (``"inputs"``: add, concat); every
+    #: other layer reads one (``"input"``, by default the previous layer)
+    reads_many: bool = False
     param_labels: dict[str, str] = {}
     param_axes: dict[str, str] = {}
     #: spec attributes cast to the compute dtype of a float32 run

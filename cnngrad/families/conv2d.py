@@ -17,8 +17,8 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import Head, LayerFamily
-from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding_stride1,
-                                    zeros_like_dtype)
+from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
+                                    same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
 from cnngrad.problem import LayerSpec, shape_text
 
@@ -45,6 +45,9 @@ class Conv2dSpec(LayerSpec):
     groups: int = 1
     padding_mode: str = "zeros"
     flip_kernel: bool = False
+    #: ``"layout": "nhwc"``: the kernel was given k1×k2×C_in / k1×k2×F / HWIO and an untied
+    #: bias H'×W'×F; ``weight`` is always (F, C/groups, kh, kw)
+    channels_last: bool = False
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -64,6 +67,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     if "kernel" not in raw:
         raise ctx.error(where, "conv2d layer has no 'kernel'")
     kernel = ctx.tensor(raw["kernel"], f("kernel"), min_rank=2, max_rank=4)
+    channels_last = bool(head.layout.channels_last)
     # read already, but its gradient and the flipped copy would double it
     ctx.check_size(kernel.size, f("kernel"), "the kernel")
     groups = ctx.integer(raw.get("groups", 1), f("groups"))
@@ -77,14 +81,15 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
         raise ctx.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
                                       f"channels", cls=ShapeError)
     c_group = c_in // groups
-    weight = _kernel_as_4d(ctx, kernel, c_in, c_group, groups, f("kernel"))
+    weight = _kernel_as_4d(ctx, kernel_to_nchw(kernel, channels_last), c_in, c_group, groups,
+                           f("kernel"), channels_last)
     n_filters, _, kh, kw = weight.shape
     if n_filters % groups:
         raise ctx.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
                                       f"filters", cls=ShapeError)
 
     padding = _conv_padding(ctx, raw.get("padding", 0), f("padding"), (kh, kw), dilation,
-                                stride)
+                            stride, (h, w))
     pt, pb, pl, pr = padding
     ctx.check_size((h + pt + pb) * (w + pl + pr) * n * c_in, f("padding"),
                    "the padded input")
@@ -118,23 +123,67 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     bias, bias_kind = None, "none"
     if "bias" in raw:
         bias = ctx.tensor(raw["bias"], f("bias"), max_rank=3)
-        bias_kind = _bias_kind(ctx, bias, n_filters, (h_out, w_out), f("bias"))
-    return Conv2dSpec(index=index, name=name, type=kind, where=where, out_shape=out_internal,
+        bias_kind = _bias_kind(ctx, bias, n_filters, (h_out, w_out), f("bias"), channels_last)
+    return Conv2dSpec(channels_last=channels_last, index=index, name=name, type=kind, where=where, out_shape=out_internal,
                       kernel=kernel, weight=weight, bias=bias, bias_kind=bias_kind,
                       stride=stride, padding=padding, dilation=dilation, groups=groups,
                       padding_mode=padding_mode, flip_kernel=flip)
 
 
+def kernel_to_nchw(kernel: np.ndarray, channels_last: bool) -> np.ndarray:
+    """A kernel as given → its channels-first form: under nhwc k1×k2×C → C×k1×k2 and HWIO
+    k1×k2×(C_in/groups)×F → F×(C_in/groups)×k1×k2 (a view); nchw: unchanged."""
+    if not channels_last or kernel.ndim == 2:
+        return kernel
+    if kernel.ndim == 3:
+        return np.moveaxis(kernel, -1, 0)
+    return kernel.transpose(3, 2, 0, 1)
+
+
+def kernel_to_given(spec: Conv2dSpec, grad_weight: np.ndarray) -> np.ndarray:
+    """A (F, C/groups, kh, kw) array (the kernel's gradient) → the kernel's shape as given."""
+    kernel = spec.kernel
+    nchw_shape = kernel_to_nchw(kernel, spec.channels_last).shape
+    grad = np.ascontiguousarray(grad_weight).reshape(nchw_shape)
+    if not spec.channels_last or kernel.ndim == 2:
+        return grad
+    if kernel.ndim == 3:
+        return np.ascontiguousarray(np.moveaxis(grad, 0, -1))
+    return np.ascontiguousarray(grad.transpose(2, 3, 1, 0))
+
+
+def kernel_weight_index(spec: Conv2dSpec, index: tuple[int, ...]) -> tuple[int, ...]:
+    """The (f, c, m, n) entry of ``weight`` that an index into the kernel as given names."""
+    index = tuple(int(i) for i in index)
+    if spec.channels_last and spec.kernel.ndim == 3:
+        index = (index[2], index[0], index[1])
+    elif spec.channels_last and spec.kernel.ndim == 4:
+        index = (index[3], index[2], index[0], index[1])
+    nchw_shape = kernel_to_nchw(spec.kernel, spec.channels_last).shape
+    return tuple(int(i) for i in np.unravel_index(np.ravel_multi_index(index, nchw_shape),
+                                                  spec.weight.shape))
+
+
 def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
-                 where: str) -> np.ndarray:
+                 where: str, channels_last: bool = False) -> np.ndarray:
     """Contract: k1×k2 one filter one channel; 3-D C_in×k1×k2 (one filter) when C_in > 1,
-    F×k1×k2 (one-channel filters) when the filters see one channel each; 4-D as is."""
+    F×k1×k2 (one-channel filters) when the filters see one channel each; 4-D as is.
+    ``kernel`` is in channels-first form; under nhwc the messages show the given form."""
+    def given(shape) -> str:
+        shape = tuple(shape)
+        if channels_last and len(shape) == 3:
+            shape = shape[1:] + shape[:1]
+        elif channels_last and len(shape) == 4:
+            shape = (shape[2], shape[3], shape[1], shape[0])
+        return "×".join(map(str, shape))
+
     if kernel.ndim == 2:
         if c_group != 1:
             raise ctx.error(where, f"a 2-D kernel is one filter over one channel, but the "
                                     f"input has {c_in} channels",
-                            f"give a {c_group}×{kernel.shape[0]}×{kernel.shape[1]} kernel "
-                            f"(channels × rows × cols)", cls=ShapeError)
+                            f"give a {given((c_group,) + kernel.shape)} kernel "
+                            + ("(rows × cols × channels)" if channels_last else
+                               "(channels × rows × cols)"), cls=ShapeError)
         return kernel.reshape((1, 1) + kernel.shape)
     if kernel.ndim == 3:
         if c_group == 1:
@@ -142,25 +191,28 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
         if groups == 1 and kernel.shape[0] == c_in:
             return kernel.reshape((1,) + kernel.shape)
         raise ctx.error(where, f"a 3-D kernel over a {c_in}-channel input must be "
-                                f"{c_in}×k1×k2 (one filter), got "
-                                f"{shape_text(kernel.shape)}", cls=ShapeError)
+                                + (f"k1×k2×{c_in}" if channels_last else f"{c_in}×k1×k2")
+                                + f" (one filter), got {given(kernel.shape)}",
+                        cls=ShapeError)
     if kernel.shape[1] != c_group:
         raise ctx.error(where, f"kernel has {kernel.shape[1]} channels per filter, expected "
                                 f"{c_group} (input channels {c_in} / groups {groups})",
+                        f"expected shape k1×k2×{c_group}×F (HWIO)" if channels_last else
                         f"expected shape F×{c_group}×k1×k2", cls=ShapeError)
     return kernel
 
 
-def _conv_padding(ctx, value, where, kernel_hw, dilation, stride):
+def _conv_padding(ctx, value, where, kernel_hw, dilation, stride, in_hw):
     if isinstance(value, str):
         value = ctx.choice(value, where, ("valid", "same"), "padding")
         if value == "valid":
             return (0, 0, 0, 0)
-        if stride != (1, 1):
-            raise ctx.error(where, f"padding \"same\" needs stride 1, got stride "
-                                    f"{list(stride)}",
-                            "give the padding as a number or [top, bottom, left, right]")
-        return same_padding_stride1(kernel_hw, dilation)
+        if stride == (1, 1):
+            return same_padding_stride1(kernel_hw, dilation)
+        # TensorFlow's rule at any stride: output ⌈H/s⌉, the odd extra cell bottom/right
+        (top, bottom), (left, right) = (same_padding(size, k, s, d) for size, k, s, d in
+                                        zip(in_hw, kernel_hw, stride, dilation))
+        return top, bottom, left, right
     if isinstance(value, list):
         if len(value) == 2:
             r, c = (ctx.integer(v, join_path(where, i), 0) for i, v in enumerate(value))
@@ -174,7 +226,7 @@ def _conv_padding(ctx, value, where, kernel_hw, dilation, stride):
 
 
 def _bias_kind(ctx, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
-              where: str) -> str:
+              where: str, channels_last: bool = False) -> str:
     if bias.ndim == 0:
         if n_filters != 1:
             raise ctx.error(where, f"a single-number bias needs one filter, this layer has "
@@ -185,9 +237,10 @@ def _bias_kind(ctx, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
         return "filter"
     if bias.ndim == 2 and n_filters == 1 and bias.shape == out_hw:
         return "untied"
-    if bias.ndim == 3 and bias.shape == (n_filters,) + out_hw:
+    untied = out_hw + (n_filters,) if channels_last else (n_filters,) + out_hw
+    if bias.ndim == 3 and bias.shape == untied:
         return "untied"
-    options = [f"a vector of {n_filters}", shape_text((n_filters,) + out_hw) + " (untied)"]
+    options = [f"a vector of {n_filters}", shape_text(untied) + " (untied)"]
     if n_filters == 1:
         options = ["a number"] + options[:1] + [shape_text(out_hw) + " (untied)"] + options[1:]
     raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
@@ -231,6 +284,8 @@ def _conv_bias(spec: Conv2dSpec):
         return spec.bias
     if spec.bias_kind == "untied":
         n_filters, h_out, w_out = spec.out_shape[1:]
+        if spec.channels_last and spec.bias.ndim == 3:
+            return np.ascontiguousarray(np.moveaxis(spec.bias, -1, 0))
         return spec.bias.reshape(n_filters, h_out, w_out)
     raise ValueError(f"unknown bias kind {spec.bias_kind!r}")
 
@@ -250,17 +305,24 @@ def _conv_backward(spec: Conv2dSpec, x, y, delta_out):
     if spec.flip_kernel:
         # w_used = rot180(w_given) ⇒ dE/dw_given = rot180(dE/dw_used)
         grad_weight = grad_weight[:, :, ::-1, ::-1]
-    grads = {"kernel": np.ascontiguousarray(grad_weight).reshape(spec.kernel.shape)}
+    grads = {"kernel": kernel_to_given(spec, grad_weight)}
     if spec.bias_kind == "scalar":
         grads["bias"] = np.asarray(delta_out.sum()).reshape(())
     elif spec.bias_kind == "filter":
         grads["bias"] = grad_bias_per_filter
     elif spec.bias_kind == "untied":
         # one bias per output position: only the batch is summed over
-        grads["bias"] = delta_out.sum(axis=0).reshape(spec.bias.shape)
+        grads["bias"] = untied_bias_to_given(spec, delta_out.sum(axis=0))
     elif spec.bias_kind != "none":
         raise ValueError(f"unknown bias kind {spec.bias_kind!r}")
     return delta_in, grads
+
+
+def untied_bias_to_given(spec: Conv2dSpec, per_position: np.ndarray) -> np.ndarray:
+    """(F, H', W') → the untied bias's shape as given (H'×W'×F under nhwc)."""
+    if spec.channels_last and spec.bias.ndim == 3:
+        return np.ascontiguousarray(np.moveaxis(per_position, 0, -1))
+    return per_position.reshape(spec.bias.shape)
 
 
 # ------------------------------------------------------------- explanation rules (cnngrad explain)
@@ -419,8 +481,7 @@ def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
     spec: Conv2dSpec = g["spec"]
     if path.param == "bias":
         return grad_conv_bias(ex, path, layer, g)
-    f, c, gm, gk = (int(i) for i in np.unravel_index(
-        np.ravel_multi_index(path.index, spec.kernel.shape), spec.weight.shape))
+    f, c, gm, gk = kernel_weight_index(spec, path.index)
     # the tap where this entry slides (flip_kernel: the rotated position)
     m, k = given_tap(ex, spec, gm, gk)
     group = f // g["fg"]
@@ -727,7 +788,7 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
             for c in range(cg):
                 steps.append((f"dE/dw{label(f=(f, f_count), c=(c, cg))} for the kernel as "
                               f"given: rotated back 180° (flip_kernel)", grad[f, c]))
-    grads = {"kernel": np.ascontiguousarray(grad).reshape(spec.kernel.shape)}
+    grads = {"kernel": kernel_to_given(spec, grad)}
     return Textbook(steps=steps, delta_in=delta_in, grads=grads)
 
 
@@ -784,7 +845,7 @@ def _undilated_conv_backward(spec: Conv2dSpec, x: np.ndarray, y: np.ndarray,
     delta_in = pad2d_backward(dx_padded, spec.padding, spec.padding_mode, x.shape[2:])
     if spec.flip_kernel:
         grad_weight = grad_weight[:, :, ::-1, ::-1]
-    grads["kernel"] = np.ascontiguousarray(grad_weight).reshape(spec.kernel.shape)
+    grads["kernel"] = kernel_to_given(spec, grad_weight)
     return delta_in.astype(delta_in_true.dtype, copy=False), grads
 
 
@@ -798,7 +859,7 @@ def _bias_summed_backward(spec, x, y, delta):
     # untied bias: each position gets the sum over all positions instead of its own delta
     delta_in, grads = _engine_backward(spec, x, y, delta)
     total = delta.sum(axis=(0, 2, 3), keepdims=True)[0]
-    grads["bias"] = np.broadcast_to(total, delta.shape[1:]).copy().reshape(spec.bias.shape)
+    grads["bias"] = untied_bias_to_given(spec, np.broadcast_to(total, delta.shape[1:]).copy())
     return delta_in, grads
 
 
@@ -825,6 +886,7 @@ def _has_bias(kinds):
 
 class Conv2d(LayerFamily):
     type = "conv2d"
+    spatial = 2
     fields = ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
               "flip_kernel")
     required = ("kernel",)
@@ -848,7 +910,8 @@ class Conv2d(LayerFamily):
     def replace_param(self, spec, key, value):
         new = super().replace_param(spec, key, value)
         if key == "kernel":
-            new.weight = value.reshape(spec.weight.shape)
+            new.weight = np.ascontiguousarray(
+                kernel_to_nchw(value, spec.channels_last)).reshape(spec.weight.shape)
         return new
 
     def settings(self, spec):

@@ -1,10 +1,13 @@
 """flatten: a feature map (N, C, H, W) → a vector (N, C·H·W), channel-major then row by row
-(as torch.flatten); everything cnngrad knows about it."""
+(as torch.flatten); under ``"layout": "nhwc"`` row by row with the channel fastest, H×W×C
+(as Keras' Flatten on channels-last maps); everything cnngrad knows about it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 from dataclasses import dataclass
+
+import numpy as np
 
 from cnngrad.families.base import Head, LayerFamily
 from cnngrad.layers import dense
@@ -20,7 +23,8 @@ if TYPE_CHECKING:  # annotations only
 
 @dataclass
 class FlattenSpec(LayerSpec):
-    pass
+    #: nhwc: the vector reads the map H×W×C row-major, the channel fastest (Keras)
+    channels_last: bool = False
 
 
 # ------------------------------------------------------------------------------- reading a problem
@@ -29,7 +33,22 @@ class FlattenSpec(LayerSpec):
 def build_flatten(ctx, raw: dict, head: Head) -> FlattenSpec:
     index, name, kind, where, shape = head.index, head.name, head.kind, head.where, head.in_shape
     out = (shape[0], _prod(shape[1:]))
-    return FlattenSpec(index=index, name=name, type=kind, where=where, out_shape=out)
+    channels_last = bool(head.layout.channels_last) and len(shape) > 2
+    return FlattenSpec(index=index, name=name, type=kind, where=where, out_shape=out,
+                       channels_last=channels_last)
+
+
+def flatten_step(spec: FlattenSpec, x):
+    if spec.channels_last:
+        return dense.flatten_forward(np.moveaxis(x, 1, -1))
+    return dense.flatten_forward(x)
+
+
+def flatten_step_backward(spec: FlattenSpec, x_shape, delta_out):
+    if spec.channels_last:
+        n, c, *sizes = x_shape
+        return np.ascontiguousarray(np.moveaxis(delta_out.reshape((n, *sizes, c)), -1, 1))
+    return dense.flatten_backward(x_shape, delta_out)
 
 
 # ------------------------------------------------------------- explanation rules (cnngrad explain)
@@ -37,8 +56,13 @@ def build_flatten(ctx, raw: dict, head: Head) -> FlattenSpec:
 
 def flatten_position(ex, layer: LayerTrace, c: int, h: int, w: int) -> tuple[str, int]:
     H, W = layer.input.shape[2:]
-    k = c * H * W + h * W + w
     b = ex.base
+    if layer.spec.channels_last:
+        C = layer.input.shape[1]
+        k = h * W * C + w * C + c
+        return (f"k = h·W·C + w·C + c = {h}·{W * C} + {w}·{C} + {c} = {k}"
+                + (f" (from 0; {k + b} counted from 1)" if b else "")), k
+    k = c * H * W + h * W + w
     return (f"k = c·H·W + h·W + w = {c}·{H * W} + {h}·{W} + {w} = {k}"
             + (f" (from 0; {k + b} counted from 1)" if b else "")), k
 
@@ -52,7 +76,7 @@ def delta_in_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     delta = ex.map_named("δ", layer.output.shape)(n, k)
     terms = [ex.term(Factor(delta, _num(layer.delta_out[n, k])))]
     notes = [f"flatten put {o} at position {k + ex.base} of its output vector: {how} "
-             f"(channel-major, then row by row, as torch.flatten). It only moves numbers, "
+             f"({_order(layer)}). It only moves numbers, "
              f"so the delta moves back unchanged."]
     return ex.finish(path, title=f"dE/d{o}: the input delta of {layer.name} at {o}",
                      lhs=f"dE/d{o}", rhs=delta, terms=terms,
@@ -63,16 +87,27 @@ def output_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor, _num
 
     n, k = index
-    H, W = layer.input.shape[2:]
-    c, rest = divmod(k, H * W)
-    h, w = divmod(rest, W)
+    C, H, W = layer.input.shape[1:]
+    if layer.spec.channels_last:
+        rest, c = divmod(k, C)
+        h, w = divmod(rest, W)
+    else:
+        c, rest = divmod(k, H * W)
+        h, w = divmod(rest, W)
     how, _ = flatten_position(ex, layer, c, h, w)
     o = ex.map_named("o", layer.input.shape)(n, c, h, w)
     x = ex.map_named("x", layer.output.shape)(*index)
     terms = [ex.term(Factor(o, _num(layer.input[n, c, h, w])))]
     return ex.finish(path, title=f"{x}: element {k + ex.base} of the flattened vector",
                      lhs=x, rhs=o, terms=terms, symbols=ex.layer_symbols(layer),
-                     notes=[f"it came from {o}: {how} (channel-major, then row by row)."])
+                     notes=[f"it came from {o}: {how} ({_order(layer, short=True)})."])
+
+
+def _order(layer, short: bool = False) -> str:
+    if layer.spec.channels_last:
+        return "row by row, the channel fastest" + ("" if short else
+                                                    ", as Keras' Flatten on channels-last maps")
+    return "channel-major, then row by row" + ("" if short else ", as torch.flatten")
 
 
 
@@ -93,10 +128,10 @@ class Flatten(LayerFamily):
         return build_flatten(ctx, raw, head)
 
     def forward(self, spec, inputs):
-        return dense.flatten_forward(inputs[0])
+        return flatten_step(spec, inputs[0])
 
     def backward(self, spec, inputs, output, delta_out):
-        return [dense.flatten_backward(inputs[0].shape, delta_out)], {}
+        return [flatten_step_backward(spec, inputs[0].shape, delta_out)], {}
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

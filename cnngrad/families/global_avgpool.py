@@ -21,7 +21,7 @@ class GlobalAvgPoolSpec(LayerSpec):
 
 
 def build_global_avgpool(ctx, raw: dict, head: Head) -> GlobalAvgPoolSpec:
-    n, c, _, _ = ctx.need_map(head.in_shape, head.where, head.kind)
+    n, c = ctx.need_map(head.in_shape, head.where, head.kind)[:2]
     return GlobalAvgPoolSpec(**head.spec_fields(), out_shape=(n, c))
 
 

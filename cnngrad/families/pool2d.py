@@ -683,6 +683,7 @@ def _pair_text(pair) -> str:
 
 class _Pool2d(LayerFamily):
     required = ("size",)
+    spatial = 2
 
     def settings(self, spec):
         out = [("window", shape_text(spec.size)), ("stride", _pair_text(spec.stride))]

@@ -53,7 +53,11 @@ def result_dict(trace: Trace, *, include_backward: bool = True) -> dict:
         }
         if include_backward:
             entry["delta_out"] = to_jsonable(trace.shown(layer.delta_out))
-            entry["delta_in"] = to_jsonable(trace.shown(layer.delta_in))
+            if isinstance(layer.delta_in, dict):  # add/concat: one delta per input
+                entry["delta_in"] = {source: to_jsonable(trace.shown(value))
+                                     for source, value in layer.delta_in.items()}
+            else:
+                entry["delta_in"] = to_jsonable(trace.shown(layer.delta_in))
             entry["grads"] = {key: to_jsonable(grad) for key, grad in layer.grads.items()}
             updated = trace.updated(layer)
             if trace.lr is not None:

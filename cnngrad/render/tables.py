@@ -281,10 +281,16 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                                             f"{cell_text(trace.lr, decimals)})", decimals,
                                      _kernel_axes(layer, key), full=full))
         winners = maxpool_winners(layer)
-        parts.append(tensor_view(trace.shown(layer.delta_in),
-                                 "δ in = dE/d(input)  (input delta)", decimals,
-                                 marks=None if winners is None else trace.shown(winners),
-                                 full=full))
+        if isinstance(layer.delta_in, dict):  # add/concat: one delta per input
+            for source, value in layer.delta_in.items():
+                parts.append(tensor_view(trace.shown(value),
+                                         f"δ in = dE/d({source})  (input delta to {source})",
+                                         decimals, full=full))
+        else:
+            parts.append(tensor_view(trace.shown(layer.delta_in),
+                                     "δ in = dE/d(input)  (input delta)", decimals,
+                                     marks=None if winners is None else trace.shown(winners),
+                                     full=full))
     else:
         # the next layer's max-pool winners, marked where they are: in this layer's output
         following = trace.layers[layer.index + 1:layer.index + 2]

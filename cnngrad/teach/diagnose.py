@@ -75,6 +75,9 @@ def tensor_at(trace: Trace, path: str) -> Any:
     kind, _, key = rest.partition(".")
     if kind in ("output", "delta_out", "delta_in") and not key:
         value = getattr(layer, kind)
+        return None if value is None or isinstance(value, dict) else trace.shown(value)
+    elif kind == "delta_in":  # add_1.delta_in.relu_1
+        value = layer.delta_in.get(key) if isinstance(layer.delta_in, dict) else None
         return None if value is None else trace.shown(value)
     elif kind == "grads":
         return layer.grads.get(key)
@@ -115,17 +118,23 @@ def rerun_backward(trace: Trace, backward_for: Callable[[LayerTrace], Backward |
     loss : optional
         The loss value of the slipped trace; default the true one.
     """
+    from cnngrad.network import backward as run_backward
+
     delta = trace.layers[-1].delta_out if seed is None else seed
-    layers = []
-    for layer in reversed(trace.layers):
-        backward = backward_for(layer) or engine_backward(layer.spec)
-        delta_in, grads = backward(layer.spec, layer.input, layer.output, delta)
-        layers.append(LayerTrace(spec=layer.spec, input=layer.input, output=layer.output,
-                                 delta_out=delta, delta_in=delta_in, grads=grads))
-        delta = delta_in
-    layers.reverse()
+    layers = [LayerTrace(spec=layer.spec, input=layer.input, output=layer.output,
+                         inputs=list(layer.inputs)) for layer in trace.layers]
+
+    def step(layer: LayerTrace, delta_out):
+        backward = backward_for(layer)
+        if backward is None:
+            return family_of(layer.spec).backward(layer.spec, layer.inputs, layer.output,
+                                                  delta_out)
+        delta_in, grads = backward(layer.spec, layer.input, layer.output, delta_out)
+        return [delta_in], grads
+
+    input_delta = run_backward(layers, delta, backward_step=step)
     return Trace(problem=trace.problem, layers=layers, loss=trace.loss if loss is ... else loss,
-                 lr=trace.lr)
+                 lr=trace.lr, input_delta=input_delta)
 
 
 def engine_backward(spec) -> Backward:

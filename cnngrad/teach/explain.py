@@ -182,12 +182,18 @@ class _Named:
     report does).
     """
 
-    def __init__(self, symbol: str, keep: tuple[bool, ...], base: int) -> None:
+    def __init__(self, symbol: str, keep: tuple[bool, ...], base: int,
+                 order: tuple[int, ...] | None = None) -> None:
         self.symbol = symbol
         self.keep = keep
         self.base = base
+        #: the internal axes in the order they are shown (channels last under nhwc);
+        #: None: the kept axes in their internal order
+        self.order = order
 
     def shown(self, index) -> tuple:
+        if self.order is not None:
+            return tuple(index[axis] for axis in self.order)
         return tuple(i for i, kept in zip(index, self.keep) if kept)
 
     def index_text(self, index) -> str:
@@ -201,17 +207,12 @@ class _Named:
 
 
 def _map_keep(layout, internal_shape: tuple[int, ...]) -> tuple[bool, ...]:
-    """Which internal axes a feature map (N, C, H, W) or vector (N, K) shows (the contract's
-    shape rules, as :meth:`cnngrad.problem.Layout.display_shape`)."""
-    if len(internal_shape) == 4:
-        if layout.batched:
-            return (True, True, True, True)
-        if layout.input_rank == 2 and internal_shape[1] == 1:
-            return (False, False, True, True)
-        return (False, True, True, True)
-    if len(internal_shape) == 2:
-        return (layout.batched, True)
-    raise ValueError(f"not an activation shape: {internal_shape}")
+    """Which internal axes a feature map (N, C, H, W) / (N, C, L) or vector (N, K) shows
+    (the contract's shape rules, as :meth:`cnngrad.problem.Layout.display_shape`)."""
+    if len(internal_shape) not in (2, layout.spatial + 2):
+        raise ValueError(f"not an activation shape: {internal_shape}")
+    axes = layout.display_axes(tuple(internal_shape))
+    return tuple(axis in axes for axis in range(len(internal_shape)))
 
 
 # --------------------------------------------------------------------------- paths
@@ -353,16 +354,19 @@ class _Explainer:
         return Fraction(p, q) if self.exact else p / q
 
     def map_named(self, symbol: str, internal_shape) -> _Named:
-        return _Named(symbol, _map_keep(self.trace.layout, tuple(internal_shape)), self.base)
+        layout = self.trace.layout
+        order = layout.display_axes(tuple(internal_shape)) if layout.channels_last else None
+        return _Named(symbol, _map_keep(layout, tuple(internal_shape)), self.base, order)
 
 
     def range_text(self, var: str, size: int) -> str:
         return f"{var} = {self.base}…{self.base + size - 1}"
 
     def input_description(self, layer: LayerTrace) -> str:
-        if layer.index == 0:
+        source = layer.spec.inputs[0] if layer.spec.inputs else "input"
+        if source == "input":
             return f"{layer.name}'s input (the problem's input)"
-        return f"{layer.name}'s input = {self.trace.layers[layer.index - 1].name}.output"
+        return f"{layer.name}'s input = {source}.output"
 
     def layer_symbols(self, layer: LayerTrace, **extra: str) -> dict[str, str]:
         symbols = {"o": self.input_description(layer), "x": f"{layer.name}'s output",
@@ -415,10 +419,11 @@ class _Explainer:
         if path.kind == "updated":
             return self.updated(path)
         shape = layer.output.shape if path.kind in ("output", "delta_out") else layer.input.shape
+        if path.kind == "delta_in" and path.param is not None:  # add_1.delta_in.relu_1
+            shape = layer.inputs[list(layer.spec.inputs).index(path.param)].shape
         if path.kind in ("output", "delta_out", "delta_in"):
-            internal = np.unravel_index(np.ravel_multi_index(path.index, path.shape), shape) \
-                if path.shape else ()
-            internal = tuple(int(i) for i in internal)
+            internal = self.trace.layout.internal_index(tuple(shape), path.index) \
+                if path.shape else (0,) * len(shape)
             if path.kind == "delta_out":
                 return self.delta_out(path, layer, internal)
             return family_of(layer.spec).explain(self, path.kind, path, layer, internal)
@@ -433,17 +438,28 @@ class _Explainer:
         x = self.map_named("x", layer.output.shape)(*index)
         lhs = f"{delta} = dE/d{x}"
         symbols = {"x": f"{layer.name}'s output", "δ": f"dE/dx = {layer.name}.delta_out"}
-        if layer.index + 1 < len(self.trace.layers):
-            after = self.trace.layers[layer.index + 1]
-            shown = self.map_named("", after.input.shape).index_text(index)
-            term = self.term(Factor(f"{after.name}.delta_in{shown}",
-                                    _num(after.delta_in[index])))
+        readers = self.trace.readers(layer.name)
+        if readers:
+            shown = self.map_named("", layer.output.shape).index_text(index)
+            sent = []
+            for reader in readers:
+                key = f"{reader.name}.delta_in" + \
+                    (f".{layer.name}" if isinstance(reader.delta_in, dict) else "")
+                sent.append((f"{key}{shown}",
+                             _num(self.trace.delta_sent(reader, layer.name)[index])))
+            terms = [self.term(Factor(symbol, value)) for symbol, value in sent]
+            if len(readers) == 1:
+                after = readers[0].name
+                notes = [f"{layer.name}'s output is {after}'s input, so its delta is "
+                         f"{after}'s input delta: explain {sent[0][0]} for its terms."]
+            else:
+                names = ", ".join(reader.name for reader in readers)
+                notes = [f"{layer.name}'s output is read by {len(readers)} layers ({names}), "
+                         f"so its delta is the sum of what each sends back (the multivariate "
+                         f"chain rule): explain each term's path for its own terms."]
             return self.finish(path, title=f"{delta}: the delta at {layer.name}'s output",
-                               lhs=lhs, rhs=f"{after.name}.delta_in{shown}", terms=[term],
-                               symbols=symbols,
-                               notes=[f"{layer.name}'s output is {after.name}'s input, so its "
-                                      f"delta is {after.name}'s input delta: explain "
-                                      f"{after.name}.delta_in{shown} for its terms."])
+                               lhs=lhs, rhs=" + ".join(symbol for symbol, _ in sent),
+                               terms=terms, symbols=symbols, notes=notes)
         problem = self.trace.problem
         if problem.loss is None:
             shown = self.map_named("", layer.output.shape).index_text(index)
