@@ -298,8 +298,9 @@ class Oracle:
             y = x @ w.T
             if "bias" in layer:
                 b_given = _tensor(layer["bias"], self.base)
+                # a number bias gets a number gradient (the contract's shape rule)
                 b = self.param(params, "bias", b_given, lambda a: a,
-                               lambda g: g)
+                               lambda g, shape=b_given.shape: g.reshape(shape))
                 y = y + b
             return y
         if kind in ("batchnorm2d", "batchnorm1d"):

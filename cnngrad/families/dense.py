@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # annotations only
 @dataclass
 class DenseSpec(LayerSpec):
     weights: np.ndarray = None  # (out, in)
-    bias: np.ndarray | None = None  # (out,)
+    bias: np.ndarray | None = None  # (out,), or a number: one bias shared by every output
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -56,11 +56,12 @@ def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
                         f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
     bias = None
     if "bias" in raw:
-        bias = ctx.tensor(raw["bias"], join_path(where, "bias"), min_rank=1, max_rank=1)
-        if bias.shape != (weights.shape[0],):
+        bias = ctx.tensor(raw["bias"], join_path(where, "bias"), min_rank=0, max_rank=1)
+        if bias.ndim == 1 and bias.shape != (weights.shape[0],):
             raise ctx.error(join_path(where, "bias"),
-                            f"expected a vector of {weights.shape[0]}, got "
-                            f"{shape_text(bias.shape)}", cls=ShapeError)
+                            f"expected a vector of {weights.shape[0]} or a number (one bias "
+                            f"shared by every output), got {shape_text(bias.shape)}",
+                            cls=ShapeError)
     return DenseSpec(index=index, name=name, type=kind, where=where,
                      out_shape=(n, weights.shape[0]), weights=weights, bias=bias)
 
@@ -75,7 +76,10 @@ def _dense_forward(spec: DenseSpec, x):
 def _dense_backward(spec: DenseSpec, x, y, delta_out):
     delta_in, grad_weights, grad_bias = dense.dense_backward(x, spec.weights, delta_out)
     grads = {"weights": grad_weights}
-    if spec.bias is not None:
+    if spec.bias is not None and spec.bias.ndim == 0:
+        # one bias added to every output: its gradient is the sum of the whole delta
+        grads["bias"] = np.asarray(grad_bias.sum()).reshape(())
+    elif spec.bias is not None:
         grads["bias"] = grad_bias
     return delta_in, grads
 
@@ -88,7 +92,7 @@ def dense_named(ex, layer: LayerTrace):
 
     return (ex.map_named("o", layer.input.shape), ex.map_named("x", layer.output.shape),
             ex.map_named("δ", layer.output.shape), _Named("W", (True, True), ex.base),
-            _Named("b", (True,), ex.base))
+            _Named("b", (layer.spec.bias is not None and layer.spec.bias.ndim == 1,), ex.base))
 
 
 def dense_symbols(ex, layer: LayerTrace) -> dict[str, str]:
@@ -107,7 +111,8 @@ def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
              for i in range(layer.input.shape[1])]
     bias_text = ""
     if spec.bias is not None:
-        terms.append(ex.term(Factor(b(out), _num(spec.bias[out]))))
+        shared = spec.bias.ndim == 0  # one bias for every output
+        terms.append(ex.term(Factor(b(out), _num(spec.bias if shared else spec.bias[out]))))
         bias_text = f" + {b(out)}"
     return ex.finish(path, title=f"{x(*index)}: output {out + ex.base} of {layer.name}",
                      lhs=x(*index), rhs=f"Σ_i {W(out, 'i')}·{o(n, 'i')}{bias_text}",
@@ -148,6 +153,13 @@ def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
         lhs = f"dE/d{W(out, i)}"
         rhs = ("Σ_n " if batched else "") + f"{delta('n', out)}·{o('n', i)}"
         why = f"{W(out, i)} multiplies input {o('n', i)} into output {out + ex.base}"
+    elif path.param == "bias" and layer.spec.bias.ndim == 0:
+        outs = layer.output.shape[1]
+        terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])))
+                 for n in range(batch) for out in range(outs)]
+        lhs = "dE/db"
+        rhs = ("Σ_n " if batched else "") + f"Σ_k {delta('n', 'k')}"
+        why = f"the one bias b is added to every output (k runs over the {outs} outputs)"
     elif path.param == "bias":
         (out,) = path.index
         terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])))
@@ -180,7 +192,8 @@ class Dense(LayerFamily):
 
     def schema_fields(self, ref):
         return {"weights": {**ref("tensor_weights"), "description": "out×in, as torch.nn.Linear"},
-                "bias": ref("tensor_dense_bias")}
+                "bias": {**ref("tensor_dense_bias"), "description":
+                         "a vector of out, or a number shared by every output"}}
 
     def forward(self, spec, inputs):
         return _dense_forward(spec, inputs[0])

@@ -50,6 +50,7 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
                         cls=ShapeError)
     n, k = out_shape
     if target.shape == shown:
+        _check_probabilities(ctx, target.reshape(out_shape), len(shown) == 2)
         return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
     index_shape = shown[:-1]
     if target.shape != index_shape:
@@ -71,6 +72,19 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
                                  f"{k} classes (0 to {k - 1})")
         onehot[i, int(value)] = 1
     return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
+
+
+def _check_probabilities(ctx, rows: np.ndarray, batched: bool) -> None:
+    """Contract v1.1: each probability target sums to 1 within 1e-9 (a row that does not is
+    most likely a typo, and cross-entropy with it is no longer a distance to a distribution)."""
+    for i, row in enumerate(rows):
+        total = sum(row.tolist()) if rows.dtype == object else float(np.sum(row))
+        if abs(float(total) - 1) > 1e-9:
+            where = f"loss.target[{i}]" if batched else "loss.target"
+            what = f"row {i}'s probabilities" if batched else "the probabilities"
+            raise ctx.error(where, f"{what} sum to {_num(total)}, not 1 (within 1e-9)",
+                            "a probability target is a distribution over the classes; or "
+                            "give a class index")
 
 
 # ------------------------------------------------------------- explanation rules (cnngrad explain)

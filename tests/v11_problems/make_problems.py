@@ -33,7 +33,7 @@ write("nhwc_conv_hwio", {"layout": "nhwc", "input": r(2, 5, 5, 3), "layers": [
     "loss": {"type": "mse", "target": r(2, 2)}})
 write("nhwc_unbatched_hwc", {"layout": "nhwc", "input": r(6, 6, 2), "layers": [
     {"type": "conv2d", "kernel": r(2, 2, 2), "stride": 2},
-    {"type": "sigmoid"}], "delta": r(3, 3)})
+    {"type": "sigmoid"}], "delta": r(3, 3, 1)})  # a 3-D input: the one-channel output is 3×3×1
 write("nhwc_one_channel_kF", {"layout": "nhwc", "input": r(5, 5), "layers": [
     {"type": "conv2d", "kernel": r(2, 2, 3), "bias": r(4, 4, 3)}],
     "delta": r(4, 4, 3)})
