@@ -34,7 +34,7 @@ def _with(doc: dict, *, layer: int | None = None, loss: dict | None = None, **to
     if layer is not None:
         out["layers"][layer], top = {**out["layers"][layer], **top}, {}
     if loss is not None:
-        out["loss"] = {**out["loss"], **loss}
+        out["loss"] = {**out.get("loss", {}), **loss}
     out.update(top)
     for part in (out, out["layers"][layer] if layer is not None else {}, out.get("loss", {})):
         for key in [k for k, v in part.items() if v is None]:
@@ -355,4 +355,115 @@ FAMILY_A_CASES = [
                          ids=[case.id for case in FAMILY_A_CASES])
 def test_family_a_bad_input(number, tmp_path, monkeypatch):
     (case,) = FAMILY_A_CASES[number].values
+    _run_bad(case, "json" if number % 2 else "table", tmp_path, monkeypatch)
+
+
+# ------------------------------------------- layouts, graphs (add, concat), same padding, dense and CE
+
+#: 3×3 maps with 3 channels, channels last
+HWC = [[[1, 0, 2], [0, 1, 1], [2, 2, 0]], [[1, 1, 1], [0, 0, 1], [3, 1, 0]],
+       [[0, 2, 1], [1, 0, 0], [1, 1, 1]]]
+NHWC = {"layout": "nhwc", "input": HWC,
+        "layers": [{"type": "conv2d", "kernel": [[[[1, 0]] * 3] * 2] * 2}],
+        "delta": [[[1, 0], [0, 1]], [[1, 1], [0, 0]]]}
+#: a residual block: conv → relu → add(relu, input)
+RESIDUAL = {"input": [[1, -2, 0], [0, 3, 1], [2, 2, -1]],
+            "layers": [{"type": "conv2d", "kernel": [[1]], "name": "c"},
+                       {"type": "relu", "name": "r"},
+                       {"type": "add", "inputs": ["r", "input"]}],
+            "delta": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}
+VECTORS = {"input": [[1, 2], [3, 4]],
+           "layers": [{"type": "flatten", "name": "f"},
+                      {"type": "dense", "weights": [[1, 0, 0, 1]], "name": "d1"},
+                      {"type": "dense", "weights": [[0, 1, 1, 0]], "input": "f", "name": "d2"},
+                      {"type": "concat", "inputs": ["d1", "d2"]}],
+           "delta": [1, -1]}
+CE = {"input": [[1, 2], [3, 4]], "layers": [{"type": "flatten"}],
+      "loss": {"type": "cross_entropy", "target": [0.25, 0.25, 0.25, 0.15]}}
+CE_BATCH = {"input": [[[[1, 2]]], [[[3, 4]]]], "layers": [{"type": "flatten"}],
+            "loss": {"type": "cross_entropy", "target": [[0.5, 0.5], [0.7, 0.2]]}}
+
+
+def _layers(doc: dict, *layers) -> dict:
+    return {**copy.deepcopy(doc), "layers": list(layers)}
+
+
+CORE_CASES = [
+    # layout
+    bad("layout-upper", _with(NHWC, layout="NHWC"), "layout", "unknown layout 'NHWC'",
+        hint="did you mean 'nhwc'"),
+    bad("layout-number", _with(NHWC, layout=1), "layout", "unknown layout 1",
+        hint="nchw, nhwc"),
+    bad("nhwc-kernel-channels-first", _with(NHWC, layer=0, kernel=[[[1, 0], [0, 1]]] * 3),
+        "layers[0].kernel", "must be k1×k2×3 (one filter), got 3×2×2"),
+    bad("nhwc-hwio-wrong-channels", _with(NHWC, layer=0, kernel=[[[[1, 0]] * 2] * 2] * 2),
+        "layers[0].kernel", "channels per filter, expected 3", hint="k1×k2×3×F (HWIO)"),
+    bad("nhwc-untied-bias-channels-first", _with(NHWC, layer=0, bias=[[[0, 0], [0, 0]]] * 3),
+        "layers[0].bias", "does not fit 2 filter(s)", hint="2×2×2 (untied)"),
+    bad("nhwc-delta-channels-first", _with(NHWC, delta=[[[1, 0], [0, 1]]] * 2 + [[[0, 0]] * 2]),
+        "delta", "expected shape 2×2×2"),
+    bad("nhwc-mse-target-shape", _with(NHWC, delta=None, loss={"type": "mse", "target":
+                                                                 [[1, 2], [3, 4]]}),
+        "loss.target", "expected shape 2×2×2"),
+    bad("one-d-input-to-2d-problem", _with(NHWC, input=[1, 2, 3], layout=None), "input",
+        "rank"),
+    bad("mixed-1d-and-2d-maps", {"input": [[1, 2, 3, 4, 5, 6]] * 2, "layers": [
+        {"type": "conv1d", "kernel": [[1, 1]] * 2}, {"type": "maxpool2d", "size": 2}],
+        "delta": [1, 1]}, "layers[1].type", "maxpool2d works on 2-D maps, but this "
+        "problem's maps are 1-D", hint="cannot be mixed"),
+    # graphs: what a layer reads
+    bad("input-unknown-name", _with(RESIDUAL, layer=1, input="c2"), "layers[1].input",
+        "unknown layer 'c2' (known here: input, c)", hint="did you mean 'c'"),
+    bad("input-later-layer", _with(RESIDUAL, layer=1, input="add_1"), "layers[1].input",
+        "'add_1' is listed after this layer", hint="comes after what it reads"),
+    bad("input-itself", _with(RESIDUAL, layer=1, input="r"), "layers[1].input",
+        "unknown layer 'r'"),
+    bad("input-not-a-string", _with(RESIDUAL, layer=1, input=1), "layers[1].input",
+        "expected a layer name or \"input\", got a number"),
+    bad("layer-named-input", _with(RESIDUAL, layer=0, name="input"), "layers[0].name",
+        "bad layer name 'input'", hint="not 'loss' or 'input'"),
+    bad("output-read-by-no-layer", _with(RESIDUAL, layer=2, inputs=["c", "input"]),
+        "layers[1]", "the output of r is read by no layer", hint="or remove r"),
+    bad("conv-with-inputs", _with(RESIDUAL, layer=0, inputs=["input"]), "layers[0].inputs",
+        "unknown key 'inputs' in a conv2d layer", hint="'input'"),
+    # add
+    bad("add-no-inputs", _with(RESIDUAL, layer=2, inputs=None), "layers[2]",
+        "add layer has no 'inputs'"),
+    bad("add-with-input", _with(RESIDUAL, layer=2, inputs=None, input="r"), "layers[2].input",
+        "name them in 'inputs'"),
+    bad("add-one-input", _with(RESIDUAL, layer=2, inputs=["r"]), "layers[2].inputs",
+        "add needs two or more inputs, got 1"),
+    bad("add-inputs-string", _with(RESIDUAL, layer=2, inputs="r"), "layers[2].inputs",
+        "expected a list of two or more layer names, got a string"),
+    bad("add-unknown-input", _with(RESIDUAL, layer=2, inputs=["r", "relu_1"]),
+        "layers[2].inputs[1]", "unknown layer 'relu_1'"),
+    bad("add-shapes-differ", _layers(RESIDUAL, {"type": "conv2d", "kernel": [[1, 1]],
+                                                "name": "c"},
+                                     {"type": "relu", "name": "r"},
+                                     {"type": "add", "inputs": ["r", "input"]}),
+        "layers[2].inputs[1]", "add needs inputs of one shape: input gives 3×3, r gives 3×2"),
+    # concat
+    bad("concat-map-and-vector", _layers(RESIDUAL, {"type": "flatten", "name": "f"},
+                                         {"type": "concat", "inputs": ["f", "input"]}),
+        "layers[1].inputs[1]", "concat cannot join a feature map (input, 3×3) with a vector",
+        hint="add a flatten layer"),
+    bad("concat-sizes-differ", _layers(RESIDUAL, {"type": "conv2d", "kernel": [[1, 1]],
+                                                  "name": "c"},
+                                       {"type": "concat", "inputs": ["c", "input"]}),
+        "layers[1].inputs[1]", "every other axis must be equal: input gives 3×3, c gives 3×2"),
+    bad("concat-delta-shape", _with(VECTORS, delta=[1]), "delta", "expected shape 2"),
+    # dense number bias, cross-entropy probabilities
+    bad("dense-bias-wrong-length", _with(VECTORS, layer=1, bias=[1, 2]), "layers[1].bias",
+        "expected a vector of 1 or a number"),
+    bad("dense-bias-matrix", _with(VECTORS, layer=1, bias=[[1]]), "layers[1].bias", "rank"),
+    bad("ce-probabilities-not-1", CE, "loss.target", "the probabilities sum to 0.9, not 1",
+        hint="class index"),
+    bad("ce-probabilities-row", CE_BATCH, "loss.target[1]",
+        "row 1's probabilities sum to 0.9, not 1"),
+]
+
+
+@pytest.mark.parametrize("number", range(len(CORE_CASES)), ids=[case.id for case in CORE_CASES])
+def test_layout_and_graph_bad_input(number, tmp_path, monkeypatch):
+    (case,) = CORE_CASES[number].values
     _run_bad(case, "json" if number % 2 else "table", tmp_path, monkeypatch)

@@ -117,6 +117,23 @@ def output_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
 # ------------------------------------------------------------------------------- kinks (gradcheck)
 
 
+def _branch_note(problem: Problem, name: str) -> str:
+    """`` (in a branch that add_1 joins)`` when the layer's output flows into a layer that
+    reads several (a residual block's main path), else ``""``."""
+    from cnngrad.families import family_of
+
+    reached, frontier = {name}, [name]
+    while frontier:
+        current = frontier.pop()
+        for spec in problem.layers:
+            if current in spec.inputs and spec.name not in reached:
+                if getattr(family_of(spec), "reads_many", False):
+                    return f" (in a branch that {spec.name} joins)"
+                reached.add(spec.name)
+                frontier.append(spec.name)
+    return ""
+
+
 def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _LayerWatch]:
     from cnngrad.teach.gradcheck import (Kink, ZERO_RTOL, _IDLE, _LayerWatch, _display_index,
         _number, index_text)
@@ -132,6 +149,7 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _Lay
         slopes, used = f"{_number(spec.slope)} on the left and 1 on the right", \
             _number(spec.slope)
     kinks = []
+    branch = _branch_note(problem, spec.name)
     for index in map(tuple, np.argwhere(np.abs(x) <= max(reach, zero_tol))):
         value = float(x[index])
         shown = _display_index(problem, x.shape, index)
@@ -149,6 +167,8 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _Lay
             kind = "near_zero"
             meaning = (f"input {_number(value)} at {where} is within a finite-difference step "
                        f"of {spec.type}'s kink at 0: the differences may cross it")
+        if branch:
+            meaning += branch
         if not active[index]:
             meaning += _IDLE
         kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning))

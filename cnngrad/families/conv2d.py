@@ -907,6 +907,14 @@ class Conv2d(LayerFamily):
         delta_in, grads = _conv_backward(spec, inputs[0], output, delta_out)
         return [delta_in], grads
 
+    def param_grid(self, spec, key, array):
+        """A kernel or untied bias as given → grids per (filter, channel) in the tables."""
+        if not spec.channels_last:
+            return array
+        if key == "kernel":
+            return kernel_to_nchw(array, True)
+        return np.moveaxis(array, -1, 0) if array.ndim == 3 else array
+
     def replace_param(self, spec, key, value):
         new = super().replace_param(spec, key, value)
         if key == "kernel":

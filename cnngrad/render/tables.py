@@ -188,17 +188,25 @@ def _padded(text: Text, style: str = "") -> Padding:
 
 def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
                 axes: str = "nc", *, marks: np.ndarray | None = None,
-                full: bool = False) -> RenderableType:
+                full: bool = False, grid=None) -> RenderableType:
     """Any result tensor: a number, a vector, a matrix, or one grid per leading index
     (``[n, c]`` for maps, ``[f, c]`` for kernels); a heatmap scaled to the whole tensor.
     ``marks`` (bool, the tensor's shape) flags cells with :data:`WINNER_MARK`.
 
     A big tensor is shortened unless ``full``: each matrix to its corners (see
     :func:`matrix_table`), more than :data:`GRIDS_BEYOND` grids to the first and last few
-    around a ``… N more grids`` line, and a min/max/mean/norm line of the whole tensor."""
+    around a ``… N more grids`` line, and a min/max/mean/norm line of the whole tensor.
+
+    ``grid`` (a function of an array) reorders a channels-last tensor so that its grids are
+    still one per channel (``[c=0]``, rows and columns the map's); the heading keeps the
+    tensor's own shape."""
     if value is None:
         return Text(f"{title}: —")
     array = np.asarray(value, dtype=object if _is_exact(value) else None)
+    own_shape = array.shape
+    if grid is not None and array.ndim >= 3:
+        array = grid(array)
+        marks = None if marks is None else grid(np.asarray(marks))
     if array.ndim == 0:
         return Text.assemble((f"{title}: ", "bold"), cell_text(array.item(), decimals))
     scale = largest_magnitude(array)
@@ -234,7 +242,7 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
                                       full=full, stats=False)))
         previous_first = index[0]
     layout.add_row(*row)
-    heading = Text(f"{title}  ({'×'.join(map(str, array.shape))})", style="bold",
+    heading = Text(f"{title}  ({'×'.join(map(str, own_shape))})", style="bold",
                    no_wrap=True, overflow="ignore")
     shortened = hidden or not full and max(array.shape[-2:]) > SHORTEN_BEYOND
     if shortened:
@@ -266,38 +274,57 @@ def _kernel_axes(layer: LayerTrace, key: str) -> str:
     return family_of(layer.spec).param_axes.get(key, "nc")
 
 
+def map_grid(trace: Trace):
+    """Under nhwc, a shown map (H×W×C, N×H×W×C) → channels before rows for the grids."""
+    if not trace.layout.channels_last or trace.layout.spatial != 2:
+        return None
+    return lambda array: np.moveaxis(array, -1, -3)
+
+
+def param_grid(layer: LayerTrace, key: str):
+    """A parameter as given → the grids' order (the family's ``param_grid``), or None."""
+    family = family_of(layer.spec)
+    if not hasattr(family, "param_grid"):
+        return None
+    return lambda array: family.param_grid(layer.spec, key, array)
+
+
 def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool = True,
                 steps: list | None = None, *, full: bool = False) -> Panel:
     count = len(trace.layers)
     parts: list[RenderableType] = []
+    grid = map_grid(trace)
     if backward:
         parts.append(tensor_view(trace.shown(layer.delta_out),
-                                 "δ out = dE/d(output)  (upstream delta)", decimals, full=full))
+                                 "δ out = dE/d(output)  (upstream delta)", decimals, full=full,
+                                 grid=grid))
         for key, grad in layer.grads.items():
             parts.append(tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
-                                     _kernel_axes(layer, key), full=full))
+                                     _kernel_axes(layer, key), full=full,
+                                     grid=param_grid(layer, key)))
         for key, value in trace.updated(layer).items():
             parts.append(tensor_view(value, f"{key} after one SGD step (lr = "
                                             f"{cell_text(trace.lr, decimals)})", decimals,
-                                     _kernel_axes(layer, key), full=full))
+                                     _kernel_axes(layer, key), full=full,
+                                     grid=param_grid(layer, key)))
         winners = maxpool_winners(layer)
         if isinstance(layer.delta_in, dict):  # add/concat: one delta per input
             for source, value in layer.delta_in.items():
                 parts.append(tensor_view(trace.shown(value),
                                          f"δ in = dE/d({source})  (input delta to {source})",
-                                         decimals, full=full))
+                                         decimals, full=full, grid=grid))
         else:
             parts.append(tensor_view(trace.shown(layer.delta_in),
                                      "δ in = dE/d(input)  (input delta)", decimals,
                                      marks=None if winners is None else trace.shown(winners),
-                                     full=full))
+                                     full=full, grid=grid))
     else:
         # the next layer's max-pool winners, marked where they are: in this layer's output
-        following = trace.layers[layer.index + 1:layer.index + 2]
+        following = trace.readers(layer.name)[:1]
         winners = maxpool_winners(following[0]) if following else None
         parts.append(tensor_view(trace.shown(layer.output), "output", decimals,
                                  marks=None if winners is None else trace.shown(winners),
-                                 full=full))
+                                 full=full, grid=grid))
     if winners is not None:
         parts.append(Text(WINNER_LEGEND, style="dim"))
     if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.teach.steps)

@@ -90,7 +90,7 @@ def with_tensor(problem: Problem, target: str, value: np.ndarray) -> Problem:
     new = copy.copy(problem)
     if target == "input":
         new.input = value
-        new.x = value.reshape(problem.x.shape)
+        new.x = problem.layout.input_to_internal(value)
         return new
     name, key = target.split(".")
     new.layers = list(problem.layers)
@@ -125,7 +125,8 @@ def numeric_gradient(problem: Problem, target: str, eps: float = 1e-6) -> np.nda
 def analytic_gradient(trace: Trace, target: str) -> np.ndarray:
     """The engine's gradient for the same target, in the tensor's given shape."""
     if target == "input":
-        return trace.layers[0].delta_in.reshape(trace.problem.input.shape)
+        # the sum over every layer that reads the input (a residual block's skip too)
+        return trace.layout.to_display(trace.input_delta).reshape(trace.problem.input.shape)
     name, key = target.split(".")
     for layer in trace.layers:
         if layer.name == name:
@@ -175,9 +176,15 @@ def _shifted_energies(problem: Problem, target: str, base: np.ndarray, index: tu
 
 def tensor_path(problem: Problem, target: str) -> str:
     """The contract's dotted path of a target's gradient: ``"conv2d_1.kernel"`` →
-    ``"conv2d_1.grads.kernel"``, ``"input"`` → ``"<first layer>.delta_in"``."""
+    ``"conv2d_1.grads.kernel"``, ``"input"`` → ``"<first layer>.delta_in"`` (the layer that
+    reads it; ``"input"`` itself when several do: their deltas summed)."""
     if target == "input":
-        return f"{problem.layers[0].name}.delta_in"
+        readers = [spec for spec in problem.layers if "input" in spec.inputs]
+        if len(readers) == 1:
+            spec = readers[0]
+            many = len(spec.inputs) > 1 or getattr(family_of(spec), "reads_many", False)
+            return f"{spec.name}.delta_in" + (".input" if many else "")
+        return "input"
     name, key = target.split(".")
     return f"{name}.grads.{key}"
 
@@ -322,10 +329,7 @@ def scan_kinks(problem: Problem, trace: Trace, eps: float = DEFAULT_EPS
 
 def _display_index(problem: Problem, internal_shape: tuple[int, ...],
                    index: tuple[int, ...]) -> tuple[int, ...]:
-    # the display shape is a reshape of the internal one: same flat order
-    flat = np.ravel_multi_index(index, internal_shape)
-    shown = problem.layout.display_shape(internal_shape)
-    return tuple(int(i) for i in np.unravel_index(flat, shown))
+    return tuple(int(i) for i in problem.layout.display_index(tuple(internal_shape), index))
 
 
 def _number(value: float) -> str:
