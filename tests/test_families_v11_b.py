@@ -382,3 +382,52 @@ def test_slip_bce_without_the_mean(tmp_path):
     path.write_text(json.dumps(BCE))
     output = invoke("check", path, tmp_path / "answers.json").output
     assert "summed instead of averaged" in output
+
+
+# --------------------------------------------------------------------------- PyTorch
+
+TORCH_CASES = {
+    "batchnorm1d eval, softmax, bce": {
+        "input": [[[[0.3, -1.2, 0.5]]], [[[0.9, 0.1, -0.7]]]],
+        "layers": [{"type": "flatten"},
+                   {"type": "batchnorm1d", "mode": "eval", "eps": 0.01,
+                    "running_mean": [0.1, 0.5, -0.5], "running_var": [1, 2, 0.5],
+                    "beta": [0.1, 0, -0.2]},
+                   {"type": "softmax"}],
+        "loss": {"type": "bce", "target": [[1, 0, 0], [0.2, 0.3, 0.5]], "reduction": "sum"}},
+    "batchnorm2d eval on a 1-D map, nhwc": {
+        "layout": "nhwc", "input": [[0.3, -1.2], [0.5, 0.9], [0.1, -0.7]],  # L×C
+        "layers": [{"type": "conv1d",  # k×C_in×F
+                    "kernel": [[[0.5, -0.2], [0.3, 0.8]], [[0.1, 0.4], [-0.6, 0.2]]]},
+                   {"type": "batchnorm2d", "gamma": [1.5, -0.5], "mode": "eval",
+                    "running_mean": [0.2, -0.1], "running_var": [0.5, 1.5]}],
+        "delta": [[1, -0.5], [0.25, 2]]},
+    "dropout on a batched map, log_softmax, nll": {
+        "input": [[[[0.3, -1.2], [0.5, 0.9]]], [[[0.1, -0.7], [1.1, -0.4]]]],
+        "layers": [{"type": "dropout", "p": 0.3,
+                    "mask": [[[[1, 0], [1, 1]]], [[[0, 1], [1, 0]]]]},
+                   {"type": "flatten"}, {"type": "log_softmax"}],
+        "loss": {"type": "nll", "target": [3, 0]}},
+    "log_softmax unbatched, nll": {
+        "input": [[0.3, -1.2, 0.5]], "layers": [{"type": "flatten"}, {"type": "log_softmax"}],
+        "loss": {"type": "nll", "target": 2}},
+    "bce_with_logits on a map": {
+        "input": [[[[0.3, -1.2], [0.5, 0.9]], [[0.1, -0.7], [1.1, -0.4]]]],
+        "layers": [{"type": "batchnorm2d", "gamma": [2, 0.5], "beta": [0, 1], "eps": 0.001}],
+        "loss": {"type": "bce_with_logits",
+                 "target": [[[[1, 0], [0.5, 1]], [[0, 0], [1, 0.25]]]]}},
+}
+
+
+@pytest.mark.parametrize("name", TORCH_CASES)
+def test_against_pytorch(tmp_path, name):
+    pytest.importorskip("torch")
+    import torch_oracle
+
+    path = tmp_path / "problem.json"
+    path.write_text(json.dumps(TORCH_CASES[name]))
+    result = invoke("backward", path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    differences = torch_oracle.compare(json.loads(result.stdout), torch_oracle.reference(path),
+                                       rtol=1e-9, atol=1e-12)
+    assert not differences, "\n".join(differences)
