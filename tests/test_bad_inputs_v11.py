@@ -133,9 +133,10 @@ FAMILY_B_CASES = [
         "layers[0].mask", "expected shape 2×2×3"),
     # softmax, log_softmax
     bad("softmax-on-map", {**BN2D, "layers": [{"type": "softmax"}]}, "layers[0]",
-        "softmax works over the last axis of a vector", hint="add a flatten layer"),
+        "softmax works over the last axis of a vector (K or N×K), but its input is a feature "
+        "map of 2×2×2×2: add a flatten layer before it"),
     bad("log-softmax-on-map", {**BN2D, "layers": [{"type": "log_softmax"}]}, "layers[0]",
-        "log_softmax works over the last axis of a vector", hint="add a flatten layer"),
+        "log_softmax works over the last axis of a vector", hint=None),
     bad("softmax-unknown-key", _with(BN1D, layers=[{"type": "flatten"},
                                                   {"type": "softmax", "dim": 0}]),
         "layers[1].dim", "unknown key 'dim'"),
@@ -170,7 +171,7 @@ FAMILY_B_CASES = [
     bad("nll-unbatched-list", _with(NLL, input=[[-1, -2]], loss={"target": [1]}),
         "loss.target", "expected a class index (0 to 1), got shape 1"),
     bad("nll-on-map", _with(NLL, layers=[{"type": "relu"}]), "loss",
-        "nll needs a vector of log-probabilities", hint="flatten"),
+        "add a flatten layer before the loss", hint="log_softmax → nll"),
     bad("nll-reduction", _with(NLL, loss={"reduction": "sum"}), "loss.reduction",
         "unknown key 'reduction'"),
 ]

@@ -61,9 +61,9 @@ def build_nll(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
     shown = layout.display_shape(out_shape)
     if len(out_shape) != 2:
         raise ctx.error("loss", f"nll needs a vector of log-probabilities, but {last_name} "
-                                f"gives a feature map of {shape_text(shown)}",
-                        "add a flatten layer (then dense and log_softmax) before the loss",
-                        cls=ShapeError)
+                                f"gives a feature map of {shape_text(shown)}: add a flatten "
+                                f"layer before the loss",
+                        "a classifier ends flatten → dense → log_softmax → nll", cls=ShapeError)
     n, k = out_shape
     target = ctx.tensor(raw["target"], "loss.target")
     index_shape = shown[:-1]

@@ -33,7 +33,7 @@ def build_softmax(ctx, raw: dict, head: Head) -> SoftmaxSpec:
         shown = head.layout.display_shape(head.in_shape)
         raise ctx.error(head.where, f"{head.kind} works over the last axis of a vector (K or "
                                     f"N×K), but its input is a feature map of "
-                                    f"{shape_text(shown)}", "add a flatten layer before it",
+                                    f"{shape_text(shown)}: add a flatten layer before it",
                         cls=ShapeError)
     return SoftmaxSpec(**head.spec_fields(), out_shape=head.in_shape)
 
