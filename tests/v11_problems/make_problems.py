@@ -173,4 +173,23 @@ write("graph_nhwc_concat", {"layout": "nhwc", "input": r(1, 3, 3, 2), "layers": 
     {"type": "conv2d", "name": "b", "kernel": r(1, 1, 2, 1), "input": "input"},
     {"type": "concat", "inputs": ["a", "b"]}, {"type": "flatten"}],
     "delta": r(1, 36)})
+# --- more 1-D conv and pool, transposed conv, upsample corners -----------------------------------
+write("conv1d_flip_circular_dil", {"input": r(2, 3, 9), "layers": [
+    {"type": "conv1d", "kernel": r(2, 3, 3), "bias": r(2), "flip_kernel": True,
+     "padding_mode": "circular", "padding": [2, 1], "dilation": 2, "stride": 2}],
+    "delta": r(2, 2, 4)})
+write("conv1d_same_stride3_nhwc_pools", {"layout": "nhwc", "input": r(2, 10, 2), "layers": [
+    {"type": "conv1d", "kernel": r(4, 2, 3), "padding": "same", "stride": 3},
+    {"type": "avgpool1d", "size": 3, "stride": 1, "padding": 1, "count_include_pad": False},
+    {"type": "maxpool1d", "size": 3, "stride": 2, "padding": 1, "ceil_mode": True}],
+    "delta": r(2, 3, 3)})
+write("convT_padding_crops", {"input": r(1, 2, 3, 3), "layers": [
+    {"type": "conv_transpose2d", "kernel": r(2, 1, 2, 2), "stride": 2, "padding": 2,
+     "bias": r(1)}], "delta": r(1, 1, 2, 2)})
+write("convT_output_padding_dilation", {"input": r(3, 3), "layers": [
+    {"type": "conv_transpose2d", "kernel": r(2, 2), "dilation": 3, "output_padding": 2}],
+    "delta": r(8, 8)})
+write("upsample_nhwc_batched", {"layout": "nhwc", "input": r(2, 2, 3, 2), "layers": [
+    {"type": "upsample", "scale": [3, 1]},
+    {"type": "conv2d", "kernel": r(1, 1, 2, 2)}], "delta": r(2, 6, 3, 2)})
 print(len(list(OUT.glob("*.json"))), "problems in", OUT)
