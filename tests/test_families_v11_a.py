@@ -362,6 +362,10 @@ TEXTBOOK = {
         {"type": "conv1d", "kernel": [1, 2, -1], "flip_kernel": True, "stride": 2,
          "dilation": 1, "padding": [1, 0]}], "delta": [1, -2]},
     "pools 1-D": PROBLEMS / "conv1d_channels.json",
+    "pools 1-D nhwc, ceil mode": PROBLEMS / "conv1d_same_stride3_nhwc_pools.json",
+    "conv1d flipped circular dilated": PROBLEMS / "conv1d_flip_circular_dil.json",
+    "convT output_padding over the stride": PROBLEMS / "convT_output_padding_dilation.json",
+    "convT crops, batched": PROBLEMS / "convT_padding_crops.json",
     "upsample": PROBLEMS / "upsample_2d.json",
 }
 
