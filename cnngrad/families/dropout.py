@@ -218,10 +218,8 @@ class Dropout(LayerFamily):
         return cast
 
     def settings(self, spec):
-        from cnngrad.teach.explain import short
-
         scale = 1 / (1 - (spec.p if isinstance(spec.p, Fraction) else float(spec.p)))
-        return [("p", short(spec.p)), ("scale 1/(1 - p)", short(scale))]
+        return [("p", number_text(spec.p)), ("scale 1/(1 - p)", number_text(scale))]
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":
