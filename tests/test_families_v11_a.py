@@ -448,3 +448,21 @@ def test_slip_conv1d_kernel_not_reversed(tmp_path):
     dx, _, _ = conv1d_backward(x, np.array([[[-1.0, 2, 1]]]), delta)
     result = _check(tmp_path, doc, {"conv1d_1.delta_in": dx[0, 0]})
     assert "conv1d_kernel_not_reversed" in diagnosed(result, "conv1d_1.delta_in")
+
+
+def test_settings_for_the_panel_header():
+    from cnngrad.families import layer_family
+
+    convt, = problem_of(json.loads(TRANSPOSED.read_text())).layers
+    assert layer_family("conv_transpose2d").settings(convt) == [
+        ("kernel", "3×3"), ("channels", "1 in, 1 out"), ("stride", "2"), ("padding", "1"),
+        ("output padding", "1")]
+    conv, _ = problem_of(json.loads(SIGNAL.read_text())).layers
+    assert layer_family("conv1d").settings(conv) == [
+        ("kernel", "3"), ("filters", "1"), ("stride", "2"), ("padding", "0, 1")]
+    pool, up = problem_of({"input": [1, 2, 3, 4], "layers": [
+        {"type": "maxpool1d", "size": 2, "ties": "split"}, {"type": "upsample", "scale": 3}],
+        "delta": [1] * 6}).layers
+    assert layer_family("maxpool1d").settings(pool) == [
+        ("window", "2"), ("stride", "2"), ("ties", "split")]
+    assert layer_family("upsample").settings(up) == [("scale", "3"), ("mode", "nearest")]

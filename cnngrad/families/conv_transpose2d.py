@@ -655,13 +655,12 @@ class ConvTranspose2d(LayerFamily):
         return [
             (13, Slip("transposed_kernel_not_flipped",
                       "matches the transposed conv's backward pass with the kernel rotated "
-                      "180° (the flip of the zero-inserted convolution applied where it does "
-                      "not belong)",
+                      "180° (δ correlated with the flipped kernel)",
                       _from_trace("transposed_kernel_not_flipped",
                                   _replace_backward(self.type, _unflip)))),
             (14, Slip("transposed_forward_not_flipped",
-                      "matches the transposed conv computed as a convolution over the "
-                      "zero-inserted input with the kernel not flipped",
+                      "matches the transposed conv as a convolution over the zero-inserted "
+                      "input with the kernel not flipped",
                       _from_trace("transposed_forward_not_flipped", _forward_unflipped))),
         ]
 
