@@ -466,3 +466,22 @@ def test_settings_for_the_panel_header():
     assert layer_family("maxpool1d").settings(pool) == [
         ("window", "2"), ("stride", "2"), ("ties", "split")]
     assert layer_family("upsample").settings(up) == [("scale", "3"), ("mode", "nearest")]
+
+
+def test_slip_conv1d_delta_not_dilated_for_the_stride(tmp_path):
+    # stride 2: δ_in[i·2 + m] += w[m]·δ[i]; the slip puts δ[i] at i + m instead
+    doc = {"input": [1, 2, 0, -1, 3], "layers": [{"type": "conv1d", "kernel": [1, 2],
+                                                  "stride": 2}],
+           "delta": [1, -2]}
+    result = _check(tmp_path, doc, {"conv1d_1.delta_in": [1, 2 - 2, -4, 0, 0]})
+    assert "conv1d_delta_not_dilated" in diagnosed(result, "conv1d_1.delta_in")
+
+
+def test_check_cli_names_the_unflipped_transposed_kernel(tmp_path):
+    answers = tmp_path / "answers.json"
+    # δ_in with the kernel rotated 180°: w'[m,n] = w[2−m, 2−n]
+    answers.write_text(json.dumps({"conv_transpose2d_1.delta_in": [[-1.5, 0.5], [2, -1]]}))
+    result = invoke("check", TRANSPOSED, answers)
+    assert result.exit_code == 1
+    assert "kernel rotated 180° (δ correlated with the flipped kernel)" in \
+        " ".join(result.output.split())
