@@ -140,7 +140,8 @@ def delta_in_concat(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
             terms.append(ex.term(Factor(delta(*out_index), _num(layer.delta_out[out_index]))))
             symbols_used.append(delta(*out_index))
         offset += value.shape[1]
-    lhs = f"dE/d{source}{ex.map_named('', layer.inputs[0].shape).index_text(index)}"
+    piece = layer.inputs[list(layer.spec.inputs).index(source)]
+    lhs = f"dE/d{source}{ex.map_named('', piece.shape).index_text(index)}"
     axis = "channel" if layer.output.ndim > 2 else "feature"
     return ex.finish(path, title=f"{lhs}: what {layer.name} sends back to {source}", lhs=lhs,
                      rhs=" + ".join(symbols_used), terms=terms,
