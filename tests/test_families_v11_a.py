@@ -59,10 +59,6 @@ def close(a, b) -> bool:
                        atol=1e-12)
 
 
-def exact(values) -> np.ndarray:
-    return np.vectorize(Fraction, otypes=[object])(np.asarray(values, dtype=object))
-
-
 # --------------------------------------------------------------------------- by hand
 
 def test_transposed_conv_sample_by_hand(tmp_path):
