@@ -406,7 +406,7 @@ CORPUS = [
     bad("dense-weights-mismatch", layer(4, weights=[[1, 2, 3]]), "layers[4].weights",
         "expect an input of 3, but the input vector has 4", hint="out×4"),
     bad("dense-bias-mismatch", layer(4, bias=[1, 2, 3]), "layers[4].bias",
-        "expected a vector of 2, got 3"),
+        "expected a vector of 2 or a number (one bias shared by every output), got 3"),
     bad("dense-no-weights", layer(4, weights=DROP), "layers[4]", "no 'weights'"),
     bad("conv-no-kernel", layer(0, kernel=DROP), "layers[0]", "no 'kernel'"),
     # --- layer order

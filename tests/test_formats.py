@@ -69,7 +69,10 @@ def leaves(doc: dict):
     yield "loss", doc["loss"]
     for layer in doc["layers"]:
         for part in ("output", "delta_out", "delta_in"):
-            if part in layer:
+            if isinstance(layer.get(part), dict):  # add/concat: one delta per input
+                for source, value in layer[part].items():
+                    yield f"{layer['name']}.{part}.{source}", value
+            elif part in layer:
                 yield f"{layer['name']}.{part}", layer[part]
         for group in ("grads", "updated"):
             for key, value in layer.get(group, {}).items():
