@@ -354,10 +354,28 @@ def _conv_bias_keep(spec: Conv2dSpec) -> tuple[bool, ...]:
     raise ValueError(f"no bias index for bias kind {kind!r}")
 
 
+def _kernel_order(spec: Conv2dSpec) -> tuple[int, ...] | None:
+    """Under nhwc, the (f, c, m, n) axes in the order the kernel was given (HWIO), else None."""
+    if not spec.channels_last or spec.kernel.ndim == 2:
+        return None
+    if spec.kernel.ndim == 4:
+        return (2, 3, 1, 0)
+    keep = _kernel_keep(spec)
+    return (2, 3, 0) if keep[0] else (2, 3, 1)
+
+
+def bias_named(ex, spec: Conv2dSpec) -> _Named:
+    from cnngrad.teach.explain import _Named
+
+    order = (1, 2, 0) if spec.channels_last and spec.bias_kind == "untied" and \
+        spec.bias.ndim == 3 else None
+    return _Named("b", _conv_bias_keep(spec), ex.base, order)
+
+
 def kernel_named(ex, spec: Conv2dSpec) -> _Named:
     from cnngrad.teach.explain import _Named
 
-    return _Named("w", _kernel_keep(spec), ex.base)
+    return _Named("w", _kernel_keep(spec), ex.base, _kernel_order(spec))
 
 
 def conv_geometry(ex, layer: LayerTrace):
@@ -448,7 +466,7 @@ def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
     bias_text = ""
     if spec.bias_kind != "none":
-        bname = _Named("b", _conv_bias_keep(spec), ex.base)
+        bname = bias_named(ex, spec)
         bias_index = (f, i, j)
         value = _num(spec.bias[bname.shown(bias_index)])
         terms.append(ex.term(Factor(bname(*bias_index), value)))
@@ -520,8 +538,7 @@ def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
     from cnngrad.teach.explain import Factor, _Named, _num
 
     spec: Conv2dSpec = g["spec"]
-    keep = _conv_bias_keep(spec)
-    bname = _Named("b", keep, ex.base)
+    bname = bias_named(ex, spec)
     delta = ex.map_named("δ", layer.output.shape)
     batched = ex.trace.layout.batched
     terms = []
@@ -539,9 +556,12 @@ def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
         rhs = ("Σ_n " if batched else "") + f"Σ_i Σ_j {delta('n', f, 'i', 'j')}"
         why = f"filter {f + ex.base}'s bias is added to every cell of its output map"
     elif spec.bias_kind == "untied":
-        f, i, j = (int(v) for v in np.unravel_index(
-            np.ravel_multi_index(path.index, spec.bias.shape), (g["f"], g["h_out"],
-                                                                g["w_out"])))
+        if bname.order is not None:  # nhwc: H'×W'×F
+            i, j, f = (int(v) for v in path.index)
+        else:
+            f, i, j = (int(v) for v in np.unravel_index(
+                np.ravel_multi_index(path.index, spec.bias.shape), (g["f"], g["h_out"],
+                                                                    g["w_out"])))
         cells = [(n, f, i, j) for n in range(g["n"])]
         lhs = f"dE/d{bname(f, i, j)}"
         rhs = ("Σ_n " if batched else "") + delta("n", f, i, j)
