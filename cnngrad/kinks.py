@@ -11,7 +11,11 @@ forward pass, :func:`settle_kinks` looks for the cells within rounding noise of 
   its output's size); rounding noise is ``KINK_ULPS`` units in the last place of M;
 - a family that has kinks finds them: ``near_kinks(spec, inputs, magnitudes, tolerance)``
   lists the ReLU inputs with |x| ≤ tolerance·M and the max-pool windows whose top values
-  are that close (:class:`NearKink`).  Nothing found: the float run stands as it is.
+  are that close (:class:`NearKinks`).  Nothing found: the float run stands as it is.
+- numbers as given, and values copied from them unrounded (a family with
+  ``copies_values``: relu, max pool), are not searched: rounding a written number keeps
+  its sign and the order and the equality of two numbers (unless they differ only past
+  the 17th significant digit).
 
 A near kink whose every upstream layer is rational is decided exactly, when the exact
 forward pass of those layers fits :data:`EXACT_WORK_BUDGET`: the problem is built again
@@ -57,18 +61,28 @@ ROUNDS = 3
 
 
 @dataclass
-class NearKink:
-    """A kink within rounding noise, as a family reports it.
+class NearKinks:
+    """A layer's kinks within rounding noise, as its family finds them (vectorised: a
+    problem may have a million).
 
-    ``kind`` is ``"zero"`` (a ReLU input near 0: ``cells`` is that one cell) or ``"tie"``
-    (the top values of one max-pool window: ``cells`` are its cells within rounding noise of
-    the maximum, row-major, and ``window`` the output cell).  Indices are internal, into the
-    layer's input number ``input``."""
+    ``kind`` is ``"zero"`` (ReLU inputs near 0: kink k is cell k) or ``"tie"`` (max-pool
+    windows whose top values are that close: ``windows[k]`` is window k's output cell, and
+    its cells within rounding noise of the maximum are the ``cells`` whose ``groups`` entry
+    is k, row-major).  Indices are internal, into the layer's input number ``input``."""
 
     kind: str
-    cells: tuple[tuple[int, ...], ...]
+    cells: np.ndarray  # (M, ndim) int
+    groups: np.ndarray  # (M,) int: the kink each cell belongs to, ascending
+    windows: np.ndarray | None = None  # (K, ndim) int, ties only
     input: int = 0
-    window: tuple[int, ...] | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.windows) if self.windows is not None else len(self.cells)
+
+    def kink_cells(self, k: int) -> list[tuple[int, ...]]:
+        lo, hi = np.searchsorted(self.groups, [k, k + 1])
+        return [tuple(int(i) for i in cell) for cell in self.cells[lo:hi]]
 
 
 @dataclass
@@ -96,7 +110,7 @@ def settle_kinks(problem: Problem, layers: list, dtype=None) -> tuple[list, list
     current = layers
     warnings: list[str] = []
     for _ in range(ROUNDS):
-        settled = _scan(problem, current, tolerance, exact, dtype)
+        settled = _scan(problem, current, tolerance, exact)
         warnings = settled.warnings
         new = {name: {cell: value for cell, value in cells.items()
                       if applied.get(name, {}).get(cell) != value}
@@ -117,24 +131,30 @@ def _near_kinks_of(spec: LayerSpec):
     return getattr(family_of(spec), "near_kinks", None)
 
 
-def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
-          dtype) -> _Settled:
+def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
+          ) -> _Settled:
     """Every layer's near kinks on this forward pass: patches where the exact values
     decide otherwise, warnings where they cannot be known."""
     settled = _Settled()
     last = max(spec.index for spec in problem.layers if _near_kinks_of(spec))
     magnitudes: dict[str, np.ndarray] = {INPUT: np.abs(np.asarray(problem.x, np.float64))}
+    # values as given, or copied from them unrounded (a relu, a max pool): the floats keep
+    # their order and sign, since rounding a written number is monotonic
+    as_given: dict[str, bool] = {INPUT: True}
     for layer in layers:
         spec = layer.spec
         if spec.index > last:
             break
         mags = [magnitudes[name] for name in spec.inputs]
+        given = all(as_given[name] for name in spec.inputs)
+        as_given[spec.name] = given and getattr(family_of(spec), "copies_values", False)
         finder = _near_kinks_of(spec)
-        if finder is not None:
+        if finder is not None and not given:
             found = finder(spec, layer.inputs, mags, tolerance)
-            if found:
-                _decide(problem, layer, found, exact, dtype, settled)
-        magnitudes[spec.name] = magnitude(spec, layer.inputs, mags, layer.output)
+            if found is not None and found.count:
+                _decide(problem, layer, found, exact, settled)
+        if spec.index < last:  # no kink below the last one needs its size
+            magnitudes[spec.name] = magnitude(spec, layer.inputs, mags, layer.output)
     return settled
 
 
@@ -162,28 +182,25 @@ def magnitude(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarra
 # --------------------------------------------------------------------------- deciding
 
 
-def _decide(problem: Problem, layer, found: list[NearKink], exact: "_ExactSide", dtype,
+def _decide(problem: Problem, layer, found: NearKinks, exact: "_ExactSide",
             settled: _Settled) -> None:
     spec = layer.spec
     why_not = exact.why_not(spec)
-    undecided: list[NearKink] = []
-    for kink in found:
-        source = spec.inputs[kink.input]
-        if why_not is not None:
-            undecided.append(kink)
-            continue
-        values = exact.values(source)
-        floats = layer.inputs[kink.input]
-        exact_cells = [values[cell] for cell in kink.cells]
-        float_cells = [floats[cell] for cell in kink.cells]
-        if _same_decision(kink.kind, float_cells, exact_cells):
+    if why_not is not None:
+        settled.warnings.append(_warning(problem, layer, found, why_not))
+        return
+    source = spec.inputs[found.input]
+    values, floats = exact.values(source), layer.inputs[found.input]
+    for k in range(found.count):
+        cells = found.kink_cells(k)
+        exact_cells = [values[cell] for cell in cells]
+        float_cells = [floats[cell] for cell in cells]
+        if _same_decision(found.kind, float_cells, exact_cells):
             continue
         rounded = _round_keeping_order(exact_cells, floats.dtype)
         patch = settled.patches.setdefault(source, {})
-        for cell, value in zip(kink.cells, rounded):
+        for cell, value in zip(cells, rounded):
             patch[cell] = value
-    if undecided:
-        settled.warnings.append(_warning(problem, layer, undecided, why_not))
 
 
 def _sign(value) -> int:
@@ -283,12 +300,29 @@ class _ExactSide:
         except CnnGradError as error:  # e.g. a file changed since it was read
             self.failure = f"the numbers as written could not be read again ({error})"
             return
+        if not _same_numbers(self.problem, twin):  # a finite-difference run moved one
+            self.failure = "its numbers are not the ones written"
+            return
         outputs = {INPUT: twin.x}
         for spec in twin.layers[:self.upto + 1]:
             if self.blocker[spec.name] is None:
                 outputs[spec.name] = family_of(spec).forward(
                     spec, [outputs[name] for name in spec.inputs])
         self.outputs = outputs
+
+
+def _same_numbers(problem: Problem, twin: Problem) -> bool:
+    """Do the float problem's input and parameters round the exact twin's?"""
+    def same(floats, exacts) -> bool:
+        floats, exacts = np.asarray(floats), np.asarray(exacts)
+        return floats.shape == exacts.shape and bool(
+            (floats == exacts.astype(np.float64).astype(floats.dtype)).all())
+
+    if not same(problem.x, twin.x):
+        return False
+    return all(same(spec.params[key], exact_spec.params[key])
+               for spec, exact_spec in zip(problem.layers, twin.layers)
+               for key in spec.params)
 
 
 # --------------------------------------------------------------------------- re-running
@@ -328,34 +362,34 @@ def _index_text(problem: Problem, shape: tuple[int, ...], cell: tuple[int, ...])
     return "[" + ",".join(map(str, shown)) + "]"
 
 
-def _warning(problem: Problem, layer, kinks: list[NearKink], why_not: str | None) -> str:
-    """One line per layer: its first near kink, how it was decided, how many more."""
-    kink = kinks[0]
-    x = layer.inputs[kink.input]
-    name = "input" if len(layer.spec.inputs) == 1 else f"input {layer.spec.inputs[kink.input]}"
-    if kink.kind == "zero":
-        value = float(x[kink.cells[0]])
+def _warning(problem: Problem, layer, found: NearKinks, why_not: str) -> str:
+    """One line per layer: its first near kink, how the floats decided it, how many more."""
+    x = layer.inputs[found.input]
+    name = "input" if len(layer.spec.inputs) == 1 else \
+        f"input {layer.spec.inputs[found.input]}"
+    cells = found.kink_cells(0)
+    if found.kind == "zero":
+        value = float(x[cells[0]])
         side = "positive" if value > 0 else "not positive"
-        text = (f"{layer.name}: {name}{_index_text(problem, x.shape, kink.cells[0])} is "
+        text = (f"{layer.name}: {name}{_index_text(problem, x.shape, cells[0])} is "
                 f"{value:.2g}, within rounding noise of the kink at 0; decided as {side}")
         what = "input"
     else:
-        values = [float(x[cell]) for cell in kink.cells]
+        values = [float(x[cell]) for cell in cells]
         shown = " and ".join(f"{name}{_index_text(problem, x.shape, cell)} = {value!r}"
-                             for cell, value in list(zip(kink.cells, values))[:3])
+                             for cell, value in list(zip(cells, values))[:3])
         if len(values) > 3:
             shown += f" and {len(values) - 3} more"
-        window = _index_text(problem, layer.output.shape, kink.window)
+        window = _index_text(problem, layer.output.shape, tuple(found.windows[0]))
         tied = values.count(max(values))
         text = (f"{layer.name}: window output{window}: maxima {shown} are within rounding "
                 f"noise of a tie; decided as {'a tie' if tied > 1 else 'not tied'}")
         what = "window"
-    if len(kinks) > 1:
-        text += f" ({len(kinks) - 1} more {what}{'s' if len(kinks) > 2 else ''} like it)"
-    if why_not:
-        text += f"; not decided exactly: {why_not}"
-    return text
+    more = found.count - 1
+    if more:
+        text += f" ({more} more {what}{'s' if more > 1 else ''} like it)"
+    return text + f"; not decided exactly: {why_not}"
 
 
-__all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "NearKink", "exact_work", "magnitude",
+__all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "NearKinks", "exact_work", "magnitude",
            "settle_kinks"]

@@ -20,6 +20,7 @@ import numpy as np
 
 from cnngrad.errors import ExactUnsupportedError
 from cnngrad.families import family_of, loss_family
+from cnngrad.kinks import settle_kinks
 from cnngrad.problem import INPUT, LayerSpec, Layout, Problem
 
 
@@ -77,6 +78,8 @@ class Trace:
     lr: Any = None  # the SGD step size when --lr was given
     #: dE/d(the problem's input), internal: the sum over every layer that reads it
     input_delta: np.ndarray | None = None
+    #: kinks within rounding noise that could not be decided exactly (cnngrad.kinks)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def layout(self) -> Layout:
@@ -248,6 +251,8 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
     if problem.exact:
         check_exact_supported(problem)
     layers = forward(problem, dtype, progress)
+    # a ReLU input or a tie that is exact in the numbers as written is decided exactly
+    layers, warnings = settle_kinks(problem, layers, dtype)
     if progress is not None:
         progress("loss")
     loss, delta = loss_and_delta(problem, layers[-1].output)
@@ -255,7 +260,7 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
     if problem.exact and lr is not None and not isinstance(lr, Fraction):
         lr = Fraction(str(lr))
     return Trace(problem=problem, layers=layers, loss=_scalar(loss), lr=lr,
-                 input_delta=input_delta)
+                 input_delta=input_delta, warnings=warnings)
 
 
 def _scalar(value):

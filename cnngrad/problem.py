@@ -219,6 +219,8 @@ class Problem:
     exact: bool = False
     input_files: list[Path] = field(default_factory=list)  # files the problem read (never overwritten)
     shorthand: bool = False
+    #: the parsed document, numbers as written: what an exact re-run at a kink reads
+    source: Any = field(default=None, repr=False)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -249,7 +251,9 @@ def load_problem(path: str, *, exact: bool = False, max_elements: int = DEFAULT_
 def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = False,
                   max_elements: int = DEFAULT_MAX_ELEMENTS) -> Problem:
     """Validate a parsed JSON document into a :class:`Problem` (see the module docstring)."""
-    return _Builder(file, base_dir, exact, max_elements).build(document)
+    problem = _Builder(file, base_dir, exact, max_elements).build(document)
+    problem.source = document
+    return problem
 
 
 class _Builder:

@@ -306,6 +306,8 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         with np.errstate(all="ignore"):
             trace = run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype), progress=step)
     check_finite(trace, dtype)
+    for line in trace.warnings:  # a kink the floats decided, within their rounding noise
+        print(f"warning: {one_line(line)}", file=sys.stderr)
     return spec, trace
 
 

@@ -260,11 +260,14 @@ class Relu(_Activation):
         """The inputs within rounding noise of the kink at 0 (:mod:`cnngrad.kinks`): |x| ≤
         tolerance × the size of the terms that made x (an input made of no terms, M = 0,
         is an exact 0)."""
-        from cnngrad.kinks import NearKink
+        from cnngrad.kinks import NearKinks
 
         x, size = np.asarray(inputs[0], dtype=np.float64), magnitudes[0]
-        near = (np.abs(x) <= tolerance * size) & (size > 0)
-        return [NearKink("zero", (tuple(int(i) for i in cell),)) for cell in np.argwhere(near)]
+        cells = np.argwhere((np.abs(x) <= tolerance * size) & (size > 0))
+        return NearKinks("zero", cells, np.arange(len(cells))) if len(cells) else None
+
+    #: relu's output is its input's values or exact zeros (cnngrad.kinks)
+    copies_values = True
 
     def magnitude(self, spec, inputs, magnitudes, output):
         # a cut input is an exact 0 (relu) or slope·x (leaky): no noise passes but its share
@@ -279,6 +282,8 @@ class LeakyRelu(Relu):
     def schema_fields(self, ref):
         return {"slope": {**ref("number"), "default": 0.01,
                           "description": "the derivative for x ≤ 0"}}
+
+    copies_values = False  # slope·x is rounded
 
     def apply(self, spec, x):
         return activations.leaky_relu_forward(x, spec.slope)

@@ -597,8 +597,10 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _
 
 
 def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, tolerance: float,
-                      one_row: bool = False) -> list:
+                      one_row: bool = False):
     """The windows whose top values are within rounding noise of a tie (:mod:`cnngrad.kinks`).
+
+    One pass per tap of the window over (N, C, H', W') arrays: memory a few outputs' worth.
 
     Parameters
     ----------
@@ -614,27 +616,51 @@ def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, toleran
 
     Returns
     -------
-    list of NearKink
-        ``kind="tie"``, the near-maximal cells row-major, the window its output cell.
+    NearKinks or None
+        ``kind="tie"``: the windows (K, 4), and their near-maximal cells, row-major.
     """
-    from cnngrad.kinks import NearKink
+    from cnngrad.kinks import NearKinks
 
     x = np.asarray(x, dtype=np.float64)
-    windows, flat, _, _ = _pool_windows(x, spec)
-    real = flat >= 0
-    sizes = np.where(real, np.asarray(size, np.float64).reshape(-1)[np.where(real, flat, 0)], 0)
-    noise = tolerance * sizes.max(axis=(-2, -1))
-    top = windows.max(axis=(-2, -1))
-    near = real & ((top - noise)[..., None, None] <= windows)
-    found = []
-    for window in map(tuple, np.argwhere((near.sum(axis=(-2, -1)) > 1) & (noise > 0))):
-        cells = np.unravel_index(flat[window][near[window]], x.shape)
-        cells = [tuple(int(axis[k]) for axis in cells) for k in range(len(cells[0]))]
-        if one_row:
-            cells = [(n, c, q) for n, c, _, q in cells]
-            window = window[:2] + window[3:]
-        found.append(NearKink("tie", tuple(cells), window=tuple(int(i) for i in window)))
-    return found
+    size = np.asarray(size, dtype=np.float64)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
+    h_out, w_out = spec.out_shape[2:]
+    args = _pool_args(spec)
+    with np.errstate(all="ignore"):
+        noise = tolerance * maxpool2d_forward(size, **args)
+        floor = maxpool2d_forward(x, **args) - noise  # a near-maximal cell is at least this
+    rows = np.arange(h_out) * sh - ph
+    cols = np.arange(w_out) * sw - pw
+    count = np.zeros((n, c, h_out, w_out), np.int32)
+    for a in range(kh):
+        for b in range(kw):
+            r, q = rows + a, cols + b
+            real_r, real_q = (r >= 0) & (r < h), (q >= 0) & (q < w)
+            if not real_r.any() or not real_q.any():
+                continue
+            sub = x[:, :, r[real_r]][:, :, :, q[real_q]]
+            count[:, :, real_r[:, None] & real_q[None, :]] += (
+                sub >= floor[:, :, real_r][:, :, :, real_q]).reshape(n, c, -1).astype(np.int32)
+    windows = np.argwhere((count > 1) & (noise > 0))
+    if not len(windows):
+        return None
+    wn, wc, wi, wj = windows.T
+    cells, groups = [], []
+    for a in range(kh):
+        for b in range(kw):
+            r, q = wi * sh - ph + a, wj * sw - pw + b
+            real = (r >= 0) & (r < h) & (q >= 0) & (q < w)
+            near = real.copy()
+            near[real] = x[wn[real], wc[real], r[real], q[real]] >= floor[tuple(windows[real].T)]
+            cells.append(np.stack([wn, wc, r, q], axis=1)[near])
+            groups.append(np.flatnonzero(near))
+    cells, groups = np.concatenate(cells), np.concatenate(groups)
+    order = np.argsort(groups, kind="stable")  # taps went row-major: cells stay so
+    cells, groups = cells[order], groups[order]
+    if one_row:
+        cells, windows = cells[:, [0, 1, 3]], windows[:, [0, 1, 3]]
+    return NearKinks("tie", cells, groups, windows)
 
 
 def _overhang_notes(spec: Pool2dSpec) -> list[Kink]:
@@ -736,6 +762,10 @@ class MaxPool2d(_Pool2d):
 
     def near_kinks(self, spec, inputs, magnitudes, tolerance):
         return maxpool_near_ties(spec, inputs[0], magnitudes[0], tolerance)
+
+    #: its output is some of its input's values, unrounded (cnngrad.kinks: a tie between
+    #: numbers as given is a float tie)
+    copies_values = True
 
     def slips(self):
         from cnngrad.teach.diagnose import Slip, _from_trace, _replace_backward

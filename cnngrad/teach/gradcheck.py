@@ -310,12 +310,15 @@ def scan_kinks(problem: Problem, trace: Trace, eps: float = DEFAULT_EPS
     kinks: list[Kink] = []
     counts: dict[tuple[str, str], int] = {}
     watch = Watch()
+    # the moved runs are plain float passes (their numbers are not the ones written), so
+    # their branches are compared with the plain float pass, not with the exact decisions
+    plain = forward(problem)
     for position, layer in enumerate(trace.layers):
         spec = layer.spec
         found, layer_watch = family_of(spec).kinks(problem, layer, reach)
         if layer_watch is not None:
             layer_watch.layer = position
-            flat = np.asarray(layer.input, dtype=np.float64).reshape(-1)
+            flat = np.asarray(plain[position].input, dtype=np.float64).reshape(-1)
             layer_watch.base_values = flat[layer_watch.values_at]
             layer_watch.base_signs, layer_watch.base_winners = layer_watch.branches(flat)
             watch.layers.append(layer_watch)

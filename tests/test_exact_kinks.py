@@ -1,0 +1,280 @@
+"""Exactness at kinks (contract v1.1): a ReLU input of exactly 0 and a tie between maxima are
+decided on the numbers as written, in float mode too; a kink within rounding noise that
+cannot be decided exactly is a warning on stderr naming the layer and the cell."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad import kinks
+from cnngrad.cli import app
+from cnngrad.network import forward
+from cnngrad.problem import load_problem
+
+runner = CliRunner()
+
+#: 0.1 + 0.2 − 0.3 is 5.6e-17 in floats, 0 in the numbers as written
+RELU_AT_ZERO = {"input": [[0.1, 0.2]],
+                "layers": [{"type": "conv2d", "kernel": [[1, 1]], "bias": -0.3},
+                           {"type": "relu"}],
+                "delta": [[1]]}
+
+#: 0.3 and 0.1 + 0.2 (0.30000000000000004 in floats): a tie as written, in one 2×1 window
+TIE = [[0.3, 0], [0.1, 0.2]]
+
+
+def tie_problem(ties: str, between=()) -> dict:
+    return {"input": TIE,
+            "layers": [{"type": "conv2d", "kernel": [[1, 1]]}, *between,
+                       {"type": "maxpool2d", "size": [2, 1], "ties": ties}],
+            "delta": [[1]]}
+
+
+def backward(tmp_path: Path, problem: dict, *options: str, stdin: bool = False):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(problem))
+    args = ["backward", "-" if stdin else str(path), "--format", "json", *options]
+    result = runner.invoke(app, args, input=path.read_text() if stdin else None)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result.stderr
+
+
+def layer(doc: dict, name: str) -> dict:
+    return next(item for item in doc["layers"] if item["name"] == name)
+
+
+def as_floats(value):
+    if isinstance(value, list):
+        return [as_floats(v) for v in value]
+    if isinstance(value, dict):
+        return {key: as_floats(v) for key, v in value.items()}
+    return float(Fraction(value)) if isinstance(value, str) else value
+
+
+# --------------------------------------------------------------------------- ReLU at 0
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_relu_input_zero_as_written_is_zero_in_float_mode(tmp_path, stdin):
+    doc, stderr = backward(tmp_path, RELU_AT_ZERO, stdin=stdin)
+    assert layer(doc, "conv2d_1")["output"] == [[0.0]]
+    assert layer(doc, "relu_1")["output"] == [[0.0]]
+    assert layer(doc, "relu_1")["delta_in"] == [[0.0]]  # derivative 0 at 0, not 1
+    assert layer(doc, "conv2d_1")["grads"] == {"kernel": [[0.0, 0.0]], "bias": 0.0}
+    assert stderr == ""
+
+
+def test_float_mode_agrees_with_exact_mode_at_the_kink(tmp_path):
+    floats, _ = backward(tmp_path, RELU_AT_ZERO)
+    exact, _ = backward(tmp_path, RELU_AT_ZERO, "--exact")
+    for mine, theirs in zip(floats["layers"], exact["layers"]):
+        for key in ("output", "delta_out", "delta_in", "grads"):
+            assert mine[key] == as_floats(theirs[key]), (mine["name"], key)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_leaky_relu_at_zero_takes_the_slope(tmp_path, dtype):
+    problem = json.loads(json.dumps(RELU_AT_ZERO))
+    problem["layers"][1] = {"type": "leaky_relu", "slope": 0.5}
+    doc, stderr = backward(tmp_path, problem, "--dtype", dtype)
+    assert layer(doc, "leaky_relu_1")["delta_in"] == [[0.5]]
+    assert layer(doc, "conv2d_1")["output"] == [[0.0]]
+    assert stderr == ""
+
+
+def test_a_float_on_the_right_side_keeps_its_bits(tmp_path):
+    # as written the input is 1e-20 > 0; the floats say 5.6e-17 > 0: the same side
+    problem = {"input": [[0.1, 0.2, "1e-20"]],
+               "layers": [{"type": "conv2d", "kernel": [[1, 1, 1]], "bias": -0.3},
+                          {"type": "relu"}],
+               "delta": [[1]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "conv2d_1")["output"] == [[0.1 + 0.2 + 1e-20 - 0.3]]
+    assert layer(doc, "relu_1")["delta_in"] == [[1.0]]
+    assert stderr == ""
+
+
+# --------------------------------------------------------------------------- max-pool ties
+
+
+@pytest.mark.parametrize("ties, expected", [("first", [[1.0], [0.0]]),
+                                            ("split", [[0.5], [0.5]]),
+                                            ("all", [[1.0], [1.0]])])
+def test_a_tie_as_written_is_a_tie(tmp_path, ties, expected):
+    # floats alone would send the whole delta to the second cell, 0.30000000000000004
+    doc, stderr = backward(tmp_path, tie_problem(ties))
+    assert layer(doc, "conv2d_1")["output"] == [[0.3], [0.3]]
+    assert layer(doc, "maxpool2d_1")["delta_in"] == expected
+    exact, _ = backward(tmp_path, tie_problem(ties), "--exact")
+    assert as_floats(layer(exact, "maxpool2d_1")["delta_in"]) == expected
+    assert stderr == ""
+
+
+def test_near_tie_after_a_sigmoid_is_a_warning(tmp_path):
+    doc, stderr = backward(tmp_path, tie_problem("first", [{"type": "sigmoid"}]))
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: maxpool2d_1: window output[0,0]")
+    assert "input[0,0]" in lines[0] and "input[1,0]" in lines[0]
+    assert "sigmoid_1 (sigmoid) before it is not rational" in lines[0]
+    assert doc["layers"][-1]["name"] == "maxpool2d_1"  # stdout is the clean JSON result
+
+
+def test_relu_near_zero_after_a_tanh_is_a_warning(tmp_path):
+    problem = {"input": [[0.5, 0.5]],
+               "layers": [{"type": "tanh"}, {"type": "conv2d", "kernel": [[1, -1]]},
+                          {"type": "relu"}],
+               "delta": [[1]]}
+    _, stderr = backward(tmp_path, problem)
+    assert stderr.startswith("warning: relu_1: input[0,0] is 0, within rounding noise of "
+                             "the kink at 0; decided as not positive; not decided exactly: "
+                             "tanh_1 (tanh) before it is not rational")
+
+
+def test_too_large_for_exact_arithmetic_is_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(kinks, "EXACT_WORK_BUDGET", 5)
+    doc, stderr = backward(tmp_path, RELU_AT_ZERO)
+    assert layer(doc, "relu_1")["delta_in"] == [[1.0]]  # what the floats say, and said so
+    assert stderr.startswith("warning: relu_1: input[0,0] is 5.6e-17, within rounding "
+                             "noise of the kink at 0; decided as positive; not decided "
+                             "exactly: the problem is too large for exact arithmetic")
+
+
+def test_a_problem_over_the_budget_is_a_warning(tmp_path):
+    # 64 channels under a 10×10 kernel: 6400 multiply-adds per output cell
+    image, kernel = np.zeros((64, 16, 16)), np.zeros((1, 64, 10, 10))
+    image[0, 0, :2] = 0.1, 0.2
+    kernel[0, 0, 0, :2] = 1
+    np.save(tmp_path / "image.npy", image)
+    np.save(tmp_path / "kernel.npy", kernel)
+    problem = {"input": {"npy": "image.npy"},
+               "layers": [{"type": "conv2d", "kernel": {"npy": "kernel.npy"}, "bias": [-0.3]},
+                          {"type": "relu"}],
+               "delta": np.ones((1, 7, 7)).tolist()}
+    assert kinks.exact_work(load_problem_of(tmp_path, problem), 1) > kinks.EXACT_WORK_BUDGET
+    _, stderr = backward(tmp_path, problem)
+    assert stderr.startswith("warning: relu_1: input[0,0,0] is 5.6e-17, within rounding noise")
+    assert "too large for exact arithmetic" in stderr
+
+
+def load_problem_of(tmp_path: Path, problem: dict):
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps(problem))
+    return load_problem(str(path))
+
+
+def test_many_near_kinks_in_a_layer_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(kinks, "EXACT_WORK_BUDGET", 5)
+    problem = {"input": [[0.1, 0.2] * 3], "layers": [
+        {"type": "conv2d", "kernel": [[1, 1]], "bias": -0.3, "stride": 2}, {"type": "relu"}],
+        "delta": [[1, 1, 1]]}
+    _, stderr = backward(tmp_path, problem)
+    (line,) = stderr.splitlines()
+    assert "relu_1: input[0,0]" in line and "(2 more inputs like it)" in line
+
+
+def test_a_tie_in_a_one_dimensional_pool(tmp_path):
+    problem = {"input": [0.3, 0, 0.1, 0.2],
+               "layers": [{"type": "conv1d", "kernel": [1, 1], "stride": 2},
+                          {"type": "maxpool1d", "size": 2}],
+               "delta": [1]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "conv1d_1")["output"] == [0.3, 0.3]
+    assert layer(doc, "conv1d_1")["delta_out"] == [1.0, 0.0]  # 'first': the first maximum
+    assert stderr == ""
+
+
+def test_ties_between_numbers_as_given_are_float_ties(tmp_path, monkeypatch):
+    # rounding a written number keeps order and equality: nothing to decide, nothing to say
+    monkeypatch.setattr(kinks, "EXACT_WORK_BUDGET", 5)
+    problem = {"input": [[1, 1], [0.1, 0.1]],
+               "layers": [{"type": "relu"}, {"type": "maxpool2d", "size": [1, 2],
+                                             "ties": "split"}],
+               "delta": [[1], [1]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "relu_1")["delta_in"] == [[0.5, 0.5], [0.5, 0.5]]
+    assert stderr == ""
+
+
+def test_a_kink_in_a_residual_branch(tmp_path):
+    problem = {"input": [[0.1, 0.2]],
+               "layers": [{"type": "conv2d", "kernel": [[1, 1]], "bias": -0.3},
+                          {"type": "relu"},
+                          {"type": "add", "inputs": ["relu_1", "conv2d_1"]}],
+               "delta": [[1]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "conv2d_1")["output"] == [[0.0]]
+    assert layer(doc, "relu_1")["delta_in"] == [[0.0]]
+    assert layer(doc, "conv2d_1")["delta_out"] == [[1.0]]  # the add's 1 + the relu's 0
+    assert stderr == ""
+
+
+# --------------------------------------------------------------------------- the module
+
+
+def test_exact_values_keep_sign_and_order_when_floats_cannot():
+    tiny = Fraction(1, 10**400)
+    assert kinks._round_keeping_order([tiny], np.float64)[0] == np.nextafter(0.0, 1.0)
+    assert kinks._round_keeping_order([-tiny], np.float64)[0] < 0
+    third = Fraction(1, 3)
+    a, b, c = kinks._round_keeping_order([third, third - Fraction(1, 10**30), third],
+                                         np.float64)
+    assert a == c == 1 / 3 and b == np.nextafter(1 / 3, 0)
+
+
+def test_no_near_kink_leaves_the_forward_pass_alone():
+    sample = Path(__file__).resolve().parent.parent / "samples" / "stackexchange.json"
+    problem = load_problem(str(sample))
+    layers = forward(problem)
+    settled, warnings = kinks.settle_kinks(problem, layers)
+    assert settled is layers and warnings == []
+
+
+def test_magnitude_of_a_conv_is_the_size_of_its_terms(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(RELU_AT_ZERO))
+    problem = load_problem(str(path))
+    conv, relu = forward(problem)
+    size = kinks.magnitude(conv.spec, conv.inputs, [np.abs(problem.x)], conv.output)
+    assert size[0, 0, 0, 0] == pytest.approx(0.6)  # 0.1 + 0.2 + |−0.3|
+    cut = kinks.magnitude(relu.spec, [np.array([[[[-1.0]]]])], [size], relu.output)
+    assert cut[0, 0, 0, 0] == 0  # a cut input is an exact 0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_float_mode_decides_every_kink_as_exact_mode_does(seed):
+    # decimals and ±1 kernels make many ReLU inputs of 0 and many ties as written; float
+    # mode must take the same side of each, so its deltas are exact mode's, rounded
+    from cnngrad.network import run
+    from cnngrad.problem import build_problem
+    from cnngrad.tensorio import load_json_document
+
+    rng = np.random.default_rng(seed)
+    pick = lambda shape, values: rng.choice(values, size=shape).tolist()  # noqa: E731
+    doc = {"input": pick((2, 4, 5), [0.1, 0.2, 0.3, 0.7]),
+           "layers": [{"type": "conv2d", "kernel": pick((2, 2, 2, 2), [1, 1, -1, 0, 0, 0]),
+                       "bias": pick((2,), [-0.3, -0.6, 0.1])},
+                      {"type": "relu"},
+                      {"type": "maxpool2d", "size": 2, "stride": 1,
+                       "ties": ["first", "split", "all"][seed % 3]},
+                      {"type": "conv2d", "kernel": pick((1, 2, 1, 2), [1, -1]),
+                       "bias": 0.1},
+                      {"type": "leaky_relu", "slope": 0.5}],
+           "delta": pick((1, 2, 2), [1, -2, 0.5])}
+    text = json.dumps(doc).encode()
+
+    def solve(exact):
+        problem = build_problem(load_json_document(text, "p.json"), file="p.json",
+                                base_dir=Path("."), exact=exact)
+        return run(problem)
+
+    floats, exacts = solve(False), solve(True)
+    assert floats.warnings == []
+    for mine, theirs in zip(floats.layers, exacts.layers):
+        expected = np.asarray(theirs.delta_in, dtype=np.float64)
+        assert np.allclose(mine.delta_in, expected, rtol=1e-12, atol=1e-12), mine.name
