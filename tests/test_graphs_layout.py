@@ -318,3 +318,20 @@ def test_every_format_names_each_input_delta(fmt, tmp_path):
     text = out.output.replace("\\_", "_")  # latex escapes the underscore
     assert "add_1.delta_in.r" in text or "dE/d(r)" in text, out.output
     assert "add_1.delta_in.input" in text or "dE/d(input)" in text
+
+
+def test_check_names_the_nhwc_flatten_read_channel_first(tmp_path):
+    doc = {"layout": "nhwc", "input": [[[1, -1], [2, 0.5]], [[0, 3], [-2, 1]]],  # 2×2×2
+           "layers": [{"type": "flatten"},
+                      {"type": "dense", "weights": [[1, 2, 3, 4, 5, 6, 7, 8]], "bias": 0}],
+           "loss": {"type": "mse", "target": [1]}}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    nchw = json.loads(json.dumps(doc))  # the same numbers read C×H×W: what the slip computes
+    nchw["layout"] = "nchw"
+    nchw["input"] = np.moveaxis(np.array(doc["input"]), -1, 0).tolist()
+    wrong = solve(nchw).tensor("dense_1.grads.weights")
+    assert not np.allclose(wrong, solve(doc).tensor("dense_1.grads.weights"))
+    (tmp_path / "a.json").write_text(json.dumps({"dense_1.grads.weights": wrong.tolist()}))
+    out = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json")])
+    assert out.exit_code == 1, out.output
+    assert "nhwc flatten read in channel-first order" in out.output

@@ -111,6 +111,21 @@ def _order(layer, short: bool = False) -> str:
 
 
 
+def _channel_first_flatten(ctx):
+    """The whole problem again with every channels-last flatten reading C×H×W instead (the
+    vector's order changes, so the forward pass after it does too); None without one."""
+    import dataclasses
+
+    from cnngrad.teach.diagnose import _rerun_problem
+
+    problem = ctx.problem
+    if not any(isinstance(spec, FlattenSpec) and spec.channels_last for spec in problem.layers):
+        return None
+    layers = [dataclasses.replace(spec, channels_last=False)
+              if isinstance(spec, FlattenSpec) else spec for spec in problem.layers]
+    return _rerun_problem(ctx.trace, layers=layers)
+
+
 # --------------------------------------------------------------------------- the family
 
 
@@ -132,6 +147,14 @@ class Flatten(LayerFamily):
 
     def backward(self, spec, inputs, output, delta_out):
         return [flatten_step_backward(spec, inputs[0].shape, delta_out)], {}
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _from_trace
+
+        return [(40, Slip("nhwc_flatten_channel_first",
+                          "matches the nhwc flatten read in channel-first order (C×H×W, "
+                          "torch's order, instead of H×W×C with the channel fastest)",
+                          _from_trace("nhwc_flatten_channel_first", _channel_first_flatten)))]
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":
