@@ -7,11 +7,13 @@ import functools
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from cnngrad.cli.output import TerminalText, escape_controls, write_output, write_outputs
 from cnngrad.errors import CnnGradError, UsageError, did_you_mean
 
 # --------------------------------------------------------------------------- plumbing
@@ -22,19 +24,35 @@ def one_line(text: str) -> str:
     (or a terminal escape sequence) must not break the one-line error or the terminal."""
     import unicodedata
 
-    return "".join(c.encode("unicode_escape").decode("ascii")
-                   if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+    return "".join(c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c
+                   for c in text)
 
 
 def report_error(error: CnnGradError) -> None:
-    print(f"error: {one_line(error.message())}", file=sys.stderr)
+    lines = f"error: {one_line(error.message())}\n"
     if error.hint:
-        print(f"  hint: {one_line(error.hint)}", file=sys.stderr)
+        lines += f"  hint: {one_line(error.hint)}\n"
+    stream = sys.stderr
+    if stream is None:  # `2>&-`: nowhere to say it; the exit code still does
+        return
+    try:
+        stream.write(lines.encode(getattr(stream, "encoding", None) or "utf-8",
+                                  "backslashreplace").decode(getattr(stream, "encoding", None)
+                                                             or "utf-8"))
+        stream.flush()
+    except (OSError, ValueError, LookupError):
+        pass
 
 
 def guarded(command):
     """Run a command body; a CnnGradError becomes one stderr line and its exit code.
-    ``--debug`` (every command has it) lets the traceback through instead."""
+    ``--debug`` (every command has it) lets the traceback through instead.
+
+    numpy's RuntimeWarnings (an overflow, an invalid value) never reach the user raw: a
+    result that overflowed is reported once, as an error naming the tensor
+    (:func:`check_finite`), or shown as ``inf``.  Ctrl-C is ``error: interrupted``, exit 130
+    (128 + SIGINT, as a shell reports it)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -45,9 +63,17 @@ def guarded(command):
             return typer.Exit(2)
 
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                if not kwargs.get("debug"):
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except KeyboardInterrupt:
+            if kwargs.get("debug"):
+                raise
+            report_error(CnnGradError("interrupted"))
+            raise typer.Exit(130) from None
         except Exception as exc:
             if kwargs.get("debug"):
                 raise
@@ -63,6 +89,17 @@ def guarded(command):
                     r"array is too big|maximum supported dimension", str(exc))):
                 raise fail("out of memory: the problem is too large for this machine",
                            "lower --max-elements to be told which tensor is too big") from None
+            # a number past float64's range met where only a finite one fits (an integer
+            # conversion, strict JSON): the same verdict backward gives
+            if isinstance(exc, OverflowError) or (isinstance(exc, ValueError) and re.search(
+                    r"Out of range float values|cannot convert float (infinity|NaN)",
+                    str(exc))):
+                raise fail("the result overflows to infinity",
+                           "float64 overflows beyond about 1.8e308: scale the numbers down"
+                           ) from None
+            if isinstance(exc, UnicodeError):
+                raise fail(f"cannot encode the text: {' '.join(str(exc).split())[:120]}",
+                           "save the problem as UTF-8 without lone surrogates") from None
             # a bug: still one line and exit 2, never a traceback
             detail = " ".join(str(exc).split())[:200]
             raise fail(f"internal error ({type(exc).__name__}: {detail})",
@@ -79,78 +116,6 @@ def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
-def write_output(text: str | bytes, output: Optional[Path], protected: list[Path],
-                 option: str = "--output") -> None:
-    """To stdout, or atomically to a file: a temporary file in the same folder renamed into
-    place, so an error never leaves a partial file and an existing one is untouched.
-    ``option`` is what an error names (``--save-svg`` writes through here too).  ``bytes``
-    (an .npz) go to a file only: the caller asks for one."""
-    if output is None:
-        if isinstance(text, bytes):
-            raise UsageError("binary output needs a file", where=option)
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `cnngrad ... | head`: the reader has all it wanted
-            try:  # and Python's own flush at exit must not fail on the closed pipe
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (OSError, ValueError):
-                pass
-            raise typer.Exit(0) from None
-        return
-    try:
-        target = output.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise UsageError(f"cannot write there: {exc}", where=option, file=str(output)) from None
-    for path in protected:
-        try:
-            same = path.resolve() == target or (target.exists() and os.path.samefile(path, target))
-        except (OSError, RuntimeError):
-            continue
-        if same:  # also through a hard link
-            raise UsageError("refusing to overwrite one of the problem's own input files",
-                             where=option, file=str(output))
-    if target.is_dir():
-        raise UsageError("is a folder, not a file", where=option, file=str(output))
-    folder = target.parent
-    if not folder.is_dir():
-        raise UsageError(f"folder {str(folder)!r} does not exist", where=option,
-                         file=str(output))
-    try:
-        import tempfile  # only when writing a file: it costs every start-up otherwise
-
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                             dir=folder)
-    except OSError as exc:
-        raise UsageError(f"cannot write there: {exc.strerror}", where=option,
-                         file=str(output)) from None
-    try:
-        if isinstance(text, bytes):
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(text)
-        else:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(text)
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp's 0600 is not what a user expects
-        os.replace(temp_name, target)
-    except BaseException as exc:
-        try:
-            os.unlink(temp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):  # a full disk, a vanished folder
-            reason = exc.strerror or str(exc)
-            raise UsageError(f"cannot write there: {reason}", where=option,
-                             file=str(output)) from None
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
 def render_rich(renderable, *, to_file: bool) -> str:
     """A Rich renderable → text: colours only for a terminal, never control codes in a file
     or a pipe, and wide enough that a table is not folded."""
@@ -160,7 +125,7 @@ def render_rich(renderable, *, to_file: bool) -> str:
 
     from rich.measure import Measurement
 
-    terminal = not to_file and sys.stdout.isatty()
+    terminal = not to_file and sys.stdout is not None and sys.stdout.isatty()
     buffer = io.StringIO()
     if terminal:
         console = Console(file=buffer, force_terminal=True, width=Console().width,
@@ -172,11 +137,21 @@ def render_rich(renderable, *, to_file: bool) -> str:
     # lines itself; a file gets them whole)
     needed = Measurement.get(console, console.options, renderable).maximum
     console.width = max(console.width if terminal else 80, min(needed, 4000))
-    console.print(renderable)
+    console.print(_escaped(console, renderable))
     text = buffer.getvalue()
     if not terminal:
-        text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
-    return text
+        return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    return TerminalText(text)
+
+
+def _escaped(console, renderable):
+    """``renderable`` laid out, with control characters from input files (a title, a layer
+    name) escaped in its text before Rich adds its own colour codes."""
+    from rich.segment import Segment, Segments
+
+    return Segments([segment if segment.control else
+                     Segment(escape_controls(segment.text), segment.style)
+                     for segment in console.render(renderable, console.options)])
 
 
 def render_svg(renderable, *, title: str = "cnngrad") -> str:
@@ -191,8 +166,8 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
                       color_system="truecolor", no_color=False, width=4000, legacy_windows=False)
     needed = Measurement.get(console, console.options, renderable).maximum
     console.width = max(40, min(needed, 4000))
-    console.print(renderable)
-    return console.export_svg(title=title)
+    console.print(_escaped(console, renderable))
+    return console.export_svg(title=escape_controls(title))
 
 
 # --------------------------------------------------------------------------- shared options
@@ -200,9 +175,10 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for people) or json "
                                                                "(the contract's result, for "
                                                                "scripts).")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to "
+OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write the result to "
                                                    "this file instead of standard output "
-                                                   "(atomically: never a partial file).")]
+                                                   "(atomically: never a partial file; an existing "
+                                                   "file keeps its permissions).")]
 # (no dir_okay=False: write_output says "is a folder" in one line, not a usage box)
 #: every --format of backward and forward
 REPORT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
@@ -217,9 +193,9 @@ FullOpt = Annotated[bool, typer.Option(
                    "or columns shows its corners around '…' and a min / max / mean / norm "
                    "line, and a tensor of many grids the first and last few (csv, latex, "
                    "markdown, json and npz always hold every value).")]
-SaveSvgOpt = Annotated[Optional[Path], typer.Option(
-    "--save-svg", help="Also save the table report as an SVG picture (in colour) to this file.",
-    dir_okay=False)]
+SaveSvgOpt = Annotated[Optional[str], typer.Option(
+    "--save-svg", help="Also save the table report as an SVG picture (in colour) to this "
+                       "file (only when the whole run succeeds).")]
 DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
                                           help="Decimals shown in the human formats (all but "
                                                "json).")]
@@ -344,9 +320,9 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     format and the picture, only when one of them is asked for."""
     from cnngrad.render import TEXT_FORMATS, render_text
 
+    picture = None
     if save_svg is not None:
-        write_output(render_svg(report(), title=title), save_svg, spec.input_files,
-                     option="--save-svg")
+        picture = render_svg(report(), title=title)
     if fmt == "json":
         from cnngrad.render.json_result import render_json
 
@@ -361,4 +337,8 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
         text = render_rich(report(), to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
-    write_output(text, output, spec.input_files)
+    # all or nothing: a picture is saved only when the result is written too
+    outputs = [(text, output, spec.input_files, "--output")]
+    if save_svg is not None:
+        outputs.append((picture, save_svg, spec.input_files, "--save-svg"))
+    write_outputs(*outputs)
