@@ -242,7 +242,11 @@ def split_key(key: str, *, file: str, where: str | None = None) -> tuple[str, tu
     if not _INDEX_TEXT.fullmatch(index_text):
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
                            hint=f"write an element as {base}[0,1] (indices from 0)")
-    index = tuple(int(i) for i in re.findall(r"[+-]?\d+", index_text))
+    numbers = re.findall(r"[+-]?\d+", index_text)
+    if any(len(number.lstrip("+-")) > 18 for number in numbers):  # int() stops at 4300
+        raise ProblemError(f"index out of range in '{index_text[:40]}…'", where=where,
+                           file=file, hint=f"write an element as {base}[0,1] (indices from 0)")
+    index = tuple(int(i) for i in numbers)
     if any(i < 0 for i in index):
         raise ProblemError(f"negative index in '{index_text}'", where=where, file=file,
                            hint="indices count from 0 and cannot be negative")

@@ -1180,7 +1180,10 @@ class _Explainer:
                     factors = [Factor("-1" if batch == 1 else f"-1/{batch}", -1 / batch),
                                Factor(t(n, k), tv)]
                     if tv != 0:
-                        factors.append(Factor(f"log({p(n, k)})", math.log(p_row[k]),
+                        # p may underflow to 0: log p = y_k − logsumexp(y) stays finite
+                        log_p = (math.log(p_row[k]) if p_row[k] > 0 else
+                                 _log_softmax_entry(last.output[n], k))
+                        factors.append(Factor(f"log({p(n, k)})", log_p,
                                               detail=f"log({short(p_row[k])})"))
                     else:
                         factors.append(Factor(f"log({p(n, k)})", 0, zero_reason="t = 0"))
@@ -1268,3 +1271,10 @@ def _softmax_note(p: _Named, y: _Named, n: int, logits, p_row) -> str:
 
 __all__ = ["Explanation", "Term", "Factor", "explain", "parse_path", "known_paths", "short",
            "OPERATIONS"]
+
+
+def _log_softmax_entry(row, k: int) -> float:
+    """log softmax(row)[k] computed as row[k] − logsumexp(row), finite where p underflows."""
+    values = np.asarray(row, dtype=np.float64)
+    top = float(values.max())
+    return float(values[k] - top - math.log(float(np.exp(values - top).sum())))

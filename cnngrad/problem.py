@@ -54,7 +54,7 @@ LOSS_FIELDS: dict[str, tuple[str, ...]] = {
     "cross_entropy": ("target",),
 }
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
 
 
 # --------------------------------------------------------------------------- shapes
@@ -677,6 +677,10 @@ class _Builder:
                                  cls=ShapeError)
             n, k = out_shape
             if target.shape == shown:
+                negative = np.argwhere(target < 0)
+                if negative.size:  # probabilities: never below 0
+                    at = "".join(f"[{int(i)}]" for i in negative[0])
+                    raise self.error(f"loss.target{at}", "a probability cannot be negative")
                 return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
             index_shape = shown[:-1]
             if target.shape != index_shape:

@@ -263,7 +263,8 @@ def parse_dtype(dtype: str):
 
 
 def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: str,
-            lr: Optional[str], quick: dict):
+            lr: Optional[str], quick: dict, output_format: Optional[str] = None,
+            full: bool = False, show_steps: bool = False, include_backward: bool = True):
     from cnngrad.network import run
 
     import numpy as np
@@ -274,9 +275,24 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
     # reading it, then each layer forward, the loss, each layer backward
     with DelayedProgress() as step:
         step("reading the problem")
+        if exact and problem not in (None, "-"):
+            # Fractions cost ~10⁴× a float: check the work on a float reading first, so a
+            # problem too big for --exact is refused before its numbers become Fractions
+            from cnngrad.limits import check_problem_work
+
+            check_problem_work(load(problem, exact=False, max_elements=max_elements,
+                                    quick=quick), exact=True)
         spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
         if exact and dtype != "float64":
             raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
+        # the work budgets, checked before the work (docs/limits.md)
+        from cnngrad.limits import check_output_work, check_problem_work, check_steps_work
+
+        check_problem_work(spec, exact=exact)
+        if output_format is not None:
+            check_output_work(spec, output_format, full=full, include_backward=include_backward)
+        if show_steps:
+            check_steps_work(spec)
         step.total = 2 * len(spec.layers) + 2
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
