@@ -236,6 +236,7 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
             raise UsageError(f"--{next(iter(given_quick)).replace('_', '-')} builds a problem "
                              f"from the command line; do not give a problem file too",
                              where="options")
+        _keys_first(problem, max_elements)
         return load_problem(problem, exact=exact, max_elements=max_elements)
     missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
     if len(missing) == 3:
@@ -245,6 +246,42 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
         raise UsageError(f"quick mode needs --input, --kernel and --delta; missing "
                          f"{', '.join('--' + m for m in missing)}", where="options")
     return problem_from_quick(exact=exact, max_elements=max_elements, **quick)
+
+
+#: A problem file larger than this has its top-level keys checked before its numbers are read.
+KEYS_FIRST_BYTES = 8 * 2**20
+
+
+def _keys_first(problem: str, max_elements: int) -> None:
+    """A big problem file with a misspelt top-level key: say so before parsing millions of
+    numbers (the same error the full reading gives, from a document of its keys alone)."""
+    import stat
+
+    try:
+        info = os.stat(problem)
+    except (OSError, ValueError):
+        return  # the full reading says why
+    if not stat.S_ISREG(info.st_mode) or info.st_size < KEYS_FIRST_BYTES:
+        return
+    from cnngrad.errors import ProblemError
+    from cnngrad.problem import build_problem
+    from cnngrad.tensorio import top_level_keys
+
+    try:
+        with open(problem, "rb") as handle:
+            keys = top_level_keys(handle.read())
+    except (OSError, MemoryError):
+        return
+    if not keys or len(set(keys)) != len(keys):
+        return
+    try:  # the key check comes first in the builder: nothing else of this is read
+        build_problem({key: None for key in keys}, file=problem, base_dir=Path("."),
+                      max_elements=max_elements)
+    except ProblemError as exc:
+        if exc.what.startswith("unknown key"):
+            raise
+    except Exception:
+        return
 
 
 def parse_lr(lr: Optional[str], exact: bool):

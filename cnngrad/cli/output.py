@@ -215,7 +215,8 @@ class PendingOutput:
             shown = str(path.parent) if str(path.parent) != "." else str(folder)
             raise UsageError(f"folder {_shown(shown)!r} does not exist", where=self.option,
                              file=_shown(name), hint="make the folder first")
-        if info is not None and not os.access(final, os.W_OK):
+        # root may write anything, but a file nobody may write is meant to stay as it is
+        if info is not None and (not os.access(final, os.W_OK) or not info.st_mode & 0o222):
             raise self._fail("permission denied: the file is read-only",
                              "make it writable (chmod u+w) or write elsewhere")
         import tempfile  # only when writing a file: it costs every start-up otherwise
