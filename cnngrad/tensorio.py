@@ -184,6 +184,8 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     """
     if path == "-":
         if stdin_bytes is None:
+            if sys.stdin is None:  # `cnngrad backward - <&-`
+                raise ProblemError("cannot read standard input: it is closed", file=STDIN_NAME)
             try:
                 raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
             except (AttributeError, OSError, ValueError) as exc:
