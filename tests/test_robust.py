@@ -525,8 +525,8 @@ def test_full_table_of_a_million_cells_is_refused(tmp_path):
 ANSWERS = sorted((SAMPLES / "answers").glob("*"))
 PROBLEMS = sorted(SAMPLES.glob("*.json"))
 COMMANDS = {
-    "backward": ["table", "json", "csv", "latex", "markdown"],
-    "forward": ["table", "json", "csv"],
+    "backward": ["table", "json", "csv", "latex", "markdown", "npz"],
+    "forward": ["table", "json", "csv", "latex", "markdown", "npz"],
     "explain": ["table", "text", "json"],
     "check": ["table", "json", "csv"],
     "gradcheck": ["table", "json"],
@@ -590,7 +590,8 @@ def test_mutated_samples_through_every_command_and_format(tmp_path_factory, data
                 ["loss", "conv2d_1.grads.kernel[0,0]", "conv2d_1.delta_in[1,1]", ""]))],
             "check": [problem, answers]}[command]
     args = [a for a in args if a != ""]
-    result = invoke(command, *args, "-f", fmt)
+    extra = ["-o", folder / "result.npz"] if fmt == "npz" else []
+    result = invoke(command, *args, "-f", fmt, *extra)
     assert result.exit_code in (0, 1, 2), (result.exit_code, result.output)
     clean(result.output)
     if result.exit_code == 2:

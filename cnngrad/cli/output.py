@@ -165,7 +165,14 @@ class PendingOutput:
         self._prepare(list(protected))
 
     def _fail(self, what: str, hint: Optional[str] = None) -> OutputError:
-        return OutputError(what, where=self.option, file=_shown(self.name), hint=hint)
+        return OutputError(what, where=self.option, file=self._display(), hint=hint)
+
+    def _display(self) -> str:
+        """The file as typed, normalised as a path is (``./r.json`` is ``r.json``)."""
+        if not self.name or "\0" in self.name:
+            return repr(self.name)
+        slash = "/" if self.name.endswith(("/", os.sep)) and self.name.strip("/" + os.sep) else ""
+        return _shown(str(Path(self.name)) + slash)
 
     def _prepare(self, protected: list) -> None:
         name = self.name
@@ -178,8 +185,8 @@ class PendingOutput:
             if os.path.isdir(folder):
                 raise self._fail("is a folder, not a file", "give a file name inside it")
             raise UsageError(f"folder {_shown(folder)!r} does not exist", where=self.option,
-                             file=_shown(name), hint="make the folder first, or drop the "
-                                                     "trailing '/' to name a file")
+                             file=self._display(), hint="make the folder first, or drop the "
+                                                        "trailing '/' to name a file")
         path = Path(name)
         try:
             info = os.stat(path)
@@ -214,7 +221,7 @@ class PendingOutput:
         if not folder.is_dir():
             shown = str(path.parent) if str(path.parent) != "." else str(folder)
             raise UsageError(f"folder {_shown(shown)!r} does not exist", where=self.option,
-                             file=_shown(name), hint="make the folder first")
+                             file=self._display(), hint="make the folder first")
         # root may write anything, but a file nobody may write is meant to stay as it is
         if info is not None and (not os.access(final, os.W_OK) or not info.st_mode & 0o222):
             raise self._fail("permission denied: the file is read-only",
