@@ -77,8 +77,8 @@ SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
 
 STATUSES = ("right", "wrong", "error")
 
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_INDEX_TEXT = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\])+")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_INDEX_TEXT = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\])+", re.ASCII)
 _PATH_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z_][A-Za-z0-9_\-]*)*")
 
 
@@ -242,7 +242,7 @@ def split_key(key: str, *, file: str, where: str | None = None) -> tuple[str, tu
     if not _INDEX_TEXT.fullmatch(index_text):
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
                            hint=f"write an element as {base}[0,1] (indices from 0)")
-    numbers = re.findall(r"[+-]?\d+", index_text)
+    numbers = re.findall(r"[+-]?\d+", index_text, re.ASCII)
     if any(len(number.lstrip("+-")) > 18 for number in numbers):  # int() stops at 4300
         raise ProblemError(f"index out of range in '{index_text[:40]}…'", where=where,
                            file=file, hint=f"write an element as {base}[0,1] (indices from 0)")

@@ -621,3 +621,34 @@ def test_a_big_problem_with_a_misspelt_key_is_told_before_its_numbers(tmp_path, 
     line = one_error(invoke("backward", path), "kernal", "unknown key")
     assert "NaN" not in line
     assert "did you mean 'kernel'" in invoke("backward", path).stderr
+
+
+# ------------------------------------------------------------------ indices and streams
+
+
+@pytest.mark.parametrize("index", ["[١,0]", "[１,0]", "[" + "1" * 5000 + ",0]"])
+def test_explain_and_check_refuse_indices_that_are_not_plain_numbers(tmp_path, index):
+    one_error(invoke("explain", WORKED, f"conv2d_1.delta_in{index}"), "PATH")
+    answers = write(tmp_path, {f"conv2d_1.grads.kernel{index}": 1}, "a.json")
+    one_error(invoke("check", WORKED, answers), "index")
+
+
+def test_a_closed_standard_input_is_one_line():
+    result = subprocess.run([*CLI, "backward", "-"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            preexec_fn=lambda: os.close(0))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: <stdin>: cannot read standard input: it is closed"
+
+
+def test_a_closed_standard_error_still_gives_the_exit_code(tmp_path):
+    result = subprocess.run([*CLI, "backward", "no-such.json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, timeout=60, cwd=ROOT,
+                            preexec_fn=lambda: os.close(2))
+    assert result.returncode == 2
+    assert result.stdout == b""
+
+
+def test_save_svg_with_a_300_character_name(tmp_path):
+    one_error(invoke("backward", WORKED, "--save-svg", tmp_path / ("x" * 300)), "--save-svg",
+              "too long")

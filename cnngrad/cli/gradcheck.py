@@ -55,7 +55,8 @@ def gradcheck(
     max_evaluations: Annotated[int, typer.Option(
         "--max-evaluations", min=1,
         help="Refuse a problem that needs more energy evaluations (each one a forward pass; "
-             "two per element of the input and of every parameter).")
+             "two per element of the input and of every parameter).  Their total work is "
+             "budgeted too: CNNGRAD_MAX_WORK, see docs/limits.md.")
     ] = DEFAULT_MAX_EVALUATIONS,
     format: Annotated[str, typer.Option(
         "--format", "-f", help="table (for people) or json (for scripts).")] = "table",
