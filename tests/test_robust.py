@@ -652,3 +652,18 @@ def test_a_closed_standard_error_still_gives_the_exit_code(tmp_path):
 def test_save_svg_with_a_300_character_name(tmp_path):
     one_error(invoke("backward", WORKED, "--save-svg", tmp_path / ("x" * 300)), "--save-svg",
               "too long")
+
+
+def test_output_to_dev_stdout_appended_to_a_log_keeps_the_log(tmp_path):
+    """``-o /dev/stdout >> log`` writes to the open standard output, not a reopened file
+    (which would truncate the log)."""
+    log = tmp_path / "log.txt"
+    log.write_text("earlier\n")
+    with open(log, "a") as stream:
+        result = subprocess.run([*CLI, "backward", WORKED, "-f", "json", "-o", "/dev/stdout"],
+                                stdout=stream, stderr=subprocess.PIPE, text=True, timeout=60,
+                                cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    text = log.read_text()
+    assert text.startswith("earlier\n{")
+    json.loads(text[len("earlier\n"):])

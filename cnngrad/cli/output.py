@@ -263,6 +263,23 @@ class PendingOutput:
             write_stdout(self.text)
             return
         if self.direct is not None:
+            descriptor = _descriptor_of(self.direct)
+            if descriptor == 1:  # /dev/stdout: this process's own standard output
+                write_stdout(self.data.decode("utf-8", "surrogateescape")
+                             if not isinstance(self.data, str) else self.data)
+                return
+            if descriptor is not None:  # /dev/stderr, /dev/fd/3: the open file, as it is
+                try:
+                    if descriptor == 2 and sys.stderr is not None:
+                        sys.stderr.flush()
+                    view = memoryview(self.data)
+                    while view:
+                        view = view[os.write(descriptor, view):]
+                except BrokenPipeError:
+                    return
+                except OSError as exc:
+                    raise self._fail(f"cannot write there: {_reason(exc)}") from None
+                return
             try:
                 descriptor = os.open(self.direct, os.O_WRONLY | os.O_TRUNC
                                      if _regular(self.direct) else os.O_WRONLY)
@@ -291,6 +308,18 @@ class PendingOutput:
                 pass
             PENDING.discard(self.temp)
             self.temp = None
+
+
+def _descriptor_of(name: str) -> Optional[int]:
+    """The file descriptor ``/dev/stdout``, ``/dev/fd/3`` or ``/proc/self/fd/3`` names."""
+    path = os.path.abspath(name)
+    named = {"/dev/stdout": 1, "/dev/stderr": 2, "/dev/stdin": 0}.get(path)
+    if named is not None:
+        return named
+    match = re.fullmatch(r"/dev/fd/(\d+)|/proc/(?:self|%d)/fd/(\d+)" % os.getpid(), path)
+    if match:
+        return int(match.group(1) or match.group(2))
+    return None
 
 
 def _regular(name: str) -> bool:
