@@ -50,6 +50,7 @@ __all__ = [
     "parse_tensor",
     "read_source",
     "top_level_keys",
+    "top_level_spans",
 ]
 
 #: Deepest nesting of lists/objects a problem document may have.
@@ -459,29 +460,44 @@ def top_level_keys(raw: bytes, limit: int = 100) -> list[str] | None:
     """The keys of a JSON object document's top level, found without parsing its values:
     a 200 MB problem with a misspelt key is told so in a fraction of a second, before
     millions of numbers are converted.  None when the document is not plainly an object
-    (the full parse then says what is wrong).
+    (the full parse then says what is wrong)."""
+    spans = top_level_spans(raw, limit)
+    return None if spans is None else [key for key, _, _ in spans]
+
+
+def top_level_spans(raw: bytes, limit: int = 100) -> list[tuple[str, int, int]] | None:
+    """``(key, start, end)`` of each top-level member: ``raw[start:end]`` is its value's
+    text (surrounding white space and the separating comma included).  None when the
+    document is not plainly an object.
 
     One pass over the bytes: between strings, brackets are counted (C-speed
     ``bytes.count``); a string followed by ``:`` at depth 1 is a top-level key.
     """
-    data = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
-    if not data.lstrip().startswith(b"{"):
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    data = raw
+    if not data[skip:].lstrip().startswith(b"{"):
         return None
-    keys: list[str] = []
-    depth, position = 0, 0
-    for match in _STRING_BYTES_RE.finditer(data):
+    spans: list[list] = []
+    depth, position = 0, skip
+    for match in _STRING_BYTES_RE.finditer(data, skip):
         start = match.start()
         depth += (data.count(b"{", position, start) + data.count(b"[", position, start)
                   - data.count(b"}", position, start) - data.count(b"]", position, start))
         position = match.end()
-        if depth == 1 and data[position:position + 64].lstrip().startswith(b":"):
+        after = data[position:position + 64].lstrip()
+        if depth == 1 and after.startswith(b":"):
             try:
-                keys.append(json.loads(match.group().decode("utf-8")))
+                key = json.loads(match.group().decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
                 return None
-            if len(keys) >= limit:
+            if spans:
+                spans[-1][2] = start
+            spans.append([key, data.index(b":", position) + 1, None])
+            if len(spans) >= limit:
                 break
-    return keys
+    if spans:
+        spans[-1][2] = data.rindex(b"}")
+    return [(key, start, end) for key, start, end in spans]
 
 
 # --------------------------------------------------------------------------- numbers

@@ -611,16 +611,26 @@ def test_top_level_keys_are_found_without_parsing_the_values():
     assert top_level_keys(b"[1, 2]") is None
 
 
-def test_a_big_problem_with_a_misspelt_key_is_told_before_its_numbers(tmp_path, monkeypatch):
+@pytest.mark.parametrize("rest, where, hint", [
+    ('"kernal": [[1]], "delta": [[1]]', "kernal", "did you mean 'kernel'"),
+    ('"layers": [{"type": "conv2d", "kernel": [[1]]}, {"type": "maxpool2d", "sise": 2}], '
+     '"delta": [[1]]', "layers[1].sise", "did you mean 'size'"),
+    ('"layers": [{"type": "flatten"}], "loss": {"type": "mse", "traget": [1, 1, 1, 1]}',
+     "loss.traget", "did you mean 'target'"),
+])
+def test_a_big_problem_with_a_misspelt_key_is_told_before_its_numbers(tmp_path, monkeypatch,
+                                                                      rest, where, hint):
     """The unknown key comes before the numbers are read: a NaN among them (which the full
-    reading reports first) is never reached."""
+    reading reports first) is never reached; the words are those of the full reading."""
     import cnngrad.cli.common as common
 
+    good = write(tmp_path, '{"input": [[1, 2], [3, 4]], ' + rest + "}", "good.json")
+    full_reading = one_error(invoke("backward", good), f"{where}: unknown key")
     monkeypatch.setattr(common, "KEYS_FIRST_BYTES", 0)  # as if the file were 200 MB
-    path = write(tmp_path, '{"input": [[1, NaN], [3, 4]], "kernal": [[1]], "delta": [[1]]}')
-    line = one_error(invoke("backward", path), "kernal", "unknown key")
-    assert "NaN" not in line
-    assert "did you mean 'kernel'" in invoke("backward", path).stderr
+    path = write(tmp_path, '{"input": [[1, NaN], [3, 4]], ' + rest + "}", "good.json")
+    result = invoke("backward", path)
+    assert one_error(result, f"{where}: unknown key") == full_reading
+    assert hint in result.stderr
 
 
 # ------------------------------------------------------------------ indices and streams

@@ -253,8 +253,10 @@ KEYS_FIRST_BYTES = 8 * 2**20
 
 
 def _keys_first(problem: str, max_elements: int) -> None:
-    """A big problem file with a misspelt top-level key: say so before parsing millions of
-    numbers (the same error the full reading gives, from a document of its keys alone)."""
+    """A big problem file with a misspelt key (top level, a layer's, the loss's): say so
+    before parsing millions of numbers, with the same error the full reading gives, from
+    the keys and the small members alone."""
+    import json
     import stat
 
     try:
@@ -264,23 +266,47 @@ def _keys_first(problem: str, max_elements: int) -> None:
     if not stat.S_ISREG(info.st_mode) or info.st_size < KEYS_FIRST_BYTES:
         return
     from cnngrad.errors import ProblemError
-    from cnngrad.problem import build_problem
-    from cnngrad.tensorio import top_level_keys
+    from cnngrad.tensorio import top_level_spans
 
     try:
         with open(problem, "rb") as handle:
-            keys = top_level_keys(handle.read())
-    except (OSError, MemoryError):
+            raw = handle.read()
+        spans = top_level_spans(raw)
+    except (OSError, MemoryError, ValueError):
         return
+    keys = [key for key, _, _ in spans or ()]
     if not keys or len(set(keys)) != len(keys):
         return
-    try:  # the key check comes first in the builder: nothing else of this is read
-        build_problem({key: None for key in keys}, file=problem, base_dir=Path("."),
-                      max_elements=max_elements)
+    small = {}
+    for key, start, end in spans:
+        if key in ("layers", "loss") and end - start < 2**20:
+            try:
+                small[key] = json.loads(raw[start:end].decode("utf-8").strip().rstrip(","))
+            except ValueError:
+                pass
+    try:
+        import cnngrad.problem as problem_module
+
+        builder = problem_module._Builder(problem, Path("."), False, max_elements)
+        try:  # the key check comes first in the builder: nothing else of this is read
+            builder.build({key: None for key in keys})
+        except ProblemError as exc:
+            if exc.what.startswith("unknown key"):
+                raise
+        fields = getattr(problem_module, "LAYER_FIELDS", {})
+        for index, layer in enumerate(small.get("layers") or ()):
+            if isinstance(layer, dict) and layer.get("type") in fields:
+                kind = layer["type"]
+                builder.check_keys(layer, ("type", "name") + tuple(fields[kind]),
+                                   f"layers[{index}]", f"a {kind} layer")
+        loss, loss_fields = small.get("loss"), getattr(problem_module, "LOSS_FIELDS", {})
+        if isinstance(loss, dict) and loss.get("type") in loss_fields:
+            builder.check_keys(loss, ("type",) + tuple(loss_fields[loss["type"]]), "loss",
+                               f"a {loss['type']} loss")
     except ProblemError as exc:
         if exc.what.startswith("unknown key"):
             raise
-    except Exception:
+    except Exception:  # anything else: the full reading decides
         return
 
 
