@@ -72,7 +72,7 @@ def layer_work(layer) -> tuple[int, str]:
     if isinstance(size, tuple) and len(size) == 2:  # a pooling window
         cells = _prod(size)
         # max pool's backward visits the window cell by cell (compare, then scatter)
-        factor = 8 if getattr(layer, "type", "") == "maxpool2d" else 2
+        factor = 8 if str(getattr(layer, "type", "")).startswith("max") else 2
         return factor * out * cells, f"{out:,} outputs × a {size[0]}×{size[1]} window"
     weights = getattr(layer, "weights", None)
     if weights is not None and getattr(weights, "ndim", 0) == 2:

@@ -87,7 +87,7 @@ def backward(
                           quick=quick, output_format=fmt, full=full, show_steps=show_steps)
     steps = None
     if show_steps:
-        from cnngrad.steps import trace_steps
+        from cnngrad.teach.steps import trace_steps
 
         steps = trace_steps(trace)
     def report():

@@ -293,16 +293,18 @@ def _keys_first(problem: str, max_elements: int) -> None:
         except ProblemError as exc:
             if exc.what.startswith("unknown key"):
                 raise
-        fields = getattr(problem_module, "LAYER_FIELDS", {})
+        from cnngrad.families import LAYERS, LOSSES, layer_family, loss_family
+
         for index, layer in enumerate(small.get("layers") or ()):
-            if isinstance(layer, dict) and layer.get("type") in fields:
+            if isinstance(layer, dict) and layer.get("type") in LAYERS:
                 kind = layer["type"]
-                builder.check_keys(layer, ("type", "name") + tuple(fields[kind]),
+                builder.check_keys(layer, ("type", "name") + tuple(layer_family(kind).fields),
                                    f"layers[{index}]", f"a {kind} layer")
-        loss, loss_fields = small.get("loss"), getattr(problem_module, "LOSS_FIELDS", {})
-        if isinstance(loss, dict) and loss.get("type") in loss_fields:
-            builder.check_keys(loss, ("type",) + tuple(loss_fields[loss["type"]]), "loss",
-                               f"a {loss['type']} loss")
+        loss = small.get("loss")
+        if isinstance(loss, dict) and loss.get("type") in LOSSES:
+            kind = loss["type"]
+            builder.check_keys(loss, ("type",) + tuple(loss_family(kind).fields), "loss",
+                               f"a {kind} loss")
     except ProblemError as exc:
         if exc.what.startswith("unknown key"):
             raise
