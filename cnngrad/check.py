@@ -260,7 +260,8 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
 
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                  one_based: bool = False) -> AnswerSheet:
-    """Read an answers file: JSON ``{path: TENSOR}``, or a ``<path>.csv``/``<path>.npy``.
+    """Read an answers file: JSON ``{path: TENSOR}``, a ``<path>.csv``/``<path>.npy``, or a
+    CSV of ``# path`` blocks as ``backward --format csv`` writes them.
 
     Parameters
     ----------
@@ -278,6 +279,9 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     raw, file, base_dir = read_source(path, stdin_bytes)
     source = pathlib.Path(path)
     kind = SINGLE_TENSOR_SUFFIXES.get(source.suffix.lower()) if path != "-" else None
+    if kind == "csv" and _first_line(raw).startswith("#"):
+        return AnswerSheet(file=file, entries=_csv_blocks(raw, file, one_based),
+                           input_files=[source])
     if kind is not None:
         key = source.name[:-len(source.suffix)]
         _, index = split_key(key, file=file, one_based=one_based)
@@ -305,6 +309,39 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
         entries.append(AnswerEntry(key=key, path=tensor_path, index=index, written=written,
                                    file=file, where=key, base=int(one_based)))
     return AnswerSheet(file=file, entries=entries, input_files=files)
+
+
+def _first_line(raw: bytes) -> str:
+    text = raw.decode("utf-8-sig", errors="replace")
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _csv_blocks(raw: bytes, file: str, one_based: bool) -> list[AnswerEntry]:
+    """A CSV of blocks, each a ``# path`` line (a tensor, or ``# path[i]``/``# path[n,c]``
+    for one matrix of a bigger tensor) and the rows of its grid; blank lines between."""
+    text = raw.decode("utf-8-sig")
+    blocks: list[tuple[str, int, list[str]]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            blocks.append((stripped[1:].strip(), number, []))
+        elif stripped:
+            blocks[-1][2].append(stripped)
+    entries = []
+    for key, number, lines in blocks:
+        where = f"line {number}: {key}"
+        tensor_path, index = split_key(key, file=file, where=f"line {number}",
+                                       one_based=one_based)
+        if not lines:
+            raise ProblemError(f"block '{key}' has no rows", where=f"line {number}", file=file)
+        delimiter = next((d for d in CSV_DELIMITERS if d in lines[0]), ",")
+        rows = [[cell.strip() for cell in row]
+                for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
+        written = parse_written(rows, where, file=file)
+        written.loose_shape = True  # a grid also stands for a vector or a number
+        entries.append(AnswerEntry(key=key, path=tensor_path, index=index, written=written,
+                                   file=file, where=where, base=int(one_based)))
+    return entries
 
 
 def _named_files(value: Any, base_dir: pathlib.Path) -> list[pathlib.Path]:
@@ -857,10 +894,14 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
                                  f"{_shape_words(written.shape)}", where=where, file=entry.file,
                                  hint=_shape_hint(context, entry, tolerance))
         return np.arange(truth.size), written.reshaped((truth.size,))
-    if written.values.size != 1 or (written.values.ndim and not written.loose_shape):
+    if 0 < len(entry.index) < truth.ndim and all(i < n for i, n in
+                                                  zip(entry.index, expected)):
+        return _place_part(entry, truth, written, where)
+    if len(entry.index) == truth.ndim and (written.values.size != 1 or (
+            written.values.ndim and not written.loose_shape)):
         raise ShapeError(f"an element takes one number, got {_shape_words(written.shape)}",
                          where=where, file=entry.file)
-    if len(entry.index) != truth.ndim or any(i >= n for i, n in zip(entry.index, expected)):
+    if len(entry.index) > truth.ndim or any(i >= n for i, n in zip(entry.index, expected)):
         rank = f"{truth.ndim} indices" if truth.ndim != 1 else "1 index"
         what = (f"'{entry.path}' is a single number: no index" if truth.ndim == 0 else
                 f"index {[i + entry.base for i in entry.index]} is outside '{entry.path}' of "
@@ -868,6 +909,21 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
         raise ShapeError(what, where=where, file=entry.file)
     flat = np.ravel_multi_index(entry.index, expected) if truth.ndim else 0
     return np.array([flat]), written.reshaped((1,))
+
+
+def _place_part(entry: AnswerEntry, truth: np.ndarray, written: Written,
+                where: str) -> tuple[np.ndarray, Written]:
+    """A leading index (``conv2d_1.delta_in[1]``: channel 1): the sub-tensor it names."""
+    part = truth.shape[len(entry.index):]
+    if written.shape != part:
+        if not (written.loose_shape and _squeezed(written.shape) == _squeezed(part)):
+            shown = [i + entry.base for i in entry.index]
+            raise ShapeError(f"expected {_shape_words(part)} (the part {shown} of "
+                             f"'{entry.path}' of shape {shape_text(truth.shape)}), got "
+                             f"{_shape_words(written.shape)}", where=where, file=entry.file,
+                             hint=f"an element takes {truth.ndim} indices")
+    cells = np.arange(truth.size).reshape(truth.shape)[entry.index].reshape(-1)
+    return cells, written.reshaped((cells.size,))
 
 
 def _shape_words(shape: tuple[int, ...]) -> str:

@@ -221,7 +221,8 @@ def check(
 
         text = gradescope_json(results[0], problem_name, tolerance,
                                lambda check: tensor_check_text(check, decimals, tolerance,
-                                                               one_based=one_based))
+                                                               one_based=one_based),
+                               grading)
     elif fmt == "table":
         from rich.console import Group
         from rich.text import Text

@@ -192,7 +192,8 @@ GRADESCOPE_VISIBILITY = "visible"
 
 
 def gradescope_results(result: FileCheck, problem_file: str, tolerance: Tolerance,
-                       tensor_text: Callable[[TensorCheck], str]) -> dict:
+                       tensor_text: Callable[[TensorCheck], str],
+                       grading: Grading | None = None) -> dict:
     """Gradescope's autograder ``results.json`` for one submission.
 
     One test per required path of the grading block (per answered tensor without one), each
@@ -208,6 +209,9 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
             check = by_path.get(score.key.partition("[")[0])
             output = tensor_text(check) if check is not None and result.error is None else ""
             tests.append(_test(number, score.key, score.earned, score.possible, output))
+    elif result.error is not None and grading is not None and grading.points:
+        tests = [_test(number, key, 0, points, "")
+                 for number, (key, points) in enumerate(grading.points.items(), 1)]
     elif result.error is None:
         for number, check in enumerate(result.tensors, 1):
             tests.append(_test(number, check.path, check.n_right + check.n_carried,
@@ -239,9 +243,10 @@ def _test(number: int, name: str, score, max_score, output: str) -> dict:
 
 
 def gradescope_json(result: FileCheck, problem_file: str, tolerance: Tolerance,
-                    tensor_text: Callable[[TensorCheck], str]) -> str:
+                    tensor_text: Callable[[TensorCheck], str],
+                    grading: Grading | None = None) -> str:
     """:func:`gradescope_results` as JSON text."""
     import json
 
-    return json.dumps(gradescope_results(result, problem_file, tolerance, tensor_text),
+    return json.dumps(gradescope_results(result, problem_file, tolerance, tensor_text, grading),
                       indent=2, ensure_ascii=False) + "\n"
