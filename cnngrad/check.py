@@ -116,8 +116,8 @@ class Tolerance:
                     "·|true|")
         rule = "within half a unit of the last decimal written"
         if self.min_decimals:
-            rule += f" (at least {self.min_decimals} decimals)"
-        return rule + "; fractions exact to 1e-12"
+            rule += f", at least {self.min_decimals} decimals"
+        return rule
 
 
 def _plain(value: Fraction) -> str:

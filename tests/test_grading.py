@@ -551,3 +551,12 @@ def test_a_problem_error_in_grading_is_never_a_traceback():
     with pytest.raises(ProblemError) as error:
         parse_grading({"points": {"bad key!": 1}}, file="p.json")
     assert error.value.where == "grading.points.bad key!"
+
+
+def test_the_grading_benchmark_writes_a_class_that_grades(tmp_path):
+    from cnngrad.bench_grading import write_class
+
+    files = write_class(tmp_path, 8)
+    result = invoke("check", EXAM, *files, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["percent"] for r in rows] == ["16.25", "90.00", "45.00", "100.00"] * 2

@@ -35,7 +35,9 @@ CARRIED_MARK = "↻"
 NOT_GIVEN = "·"
 GRIDS_PER_ROW = 4
 #: The grade sheet's last column wraps at this width, so that a row reads at 80 columns.
-NOTES_WIDTH = 46
+NOTES_WIDTH = 43
+#: The grade sheet's head lines wrap at this width.
+HEAD_WIDTH = 80
 
 
 def true_text(value, decimals: int, scientific: bool | None = None) -> str:
@@ -272,10 +274,12 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     head = [Text.assemble(("cnngrad check", "bold"), f" · grade sheet against {problem_file}"),
             Text(f"right when {tolerance.describe()}", style="dim")]
     if by_points:
-        head.append(Text("points: " + ", ".join(f"{key} {points_text(value)}"
-                                                for key, value in grading.points.items())
-                         + f" (total {points_text(sum(grading.points.values()))})",
-                         style="dim"))
+        import textwrap
+
+        listing = (f"{points_text(sum(grading.points.values()))} points: " +
+                   ", ".join(f"{key} {points_text(value)}"
+                             for key, value in grading.points.items()))
+        head += [Text(line, style="dim") for line in textwrap.wrap(listing, HEAD_WIDTH)]
     if grading and grading.carry_forward:
         head.append(Text(f"{CARRIED_MARK} carried forward: right from the student's own "
                          "upstream answers, full points", style="dim"))
