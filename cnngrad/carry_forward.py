@@ -12,7 +12,8 @@ the student's own answers one step upstream (contract v1.1, "Grading"):
   last layer, the loss's gradient at the student's output of that layer;
 - ``loss``: the loss of the student's output of the last layer.
 
-A tensor the student did not answer stands in with its true value, cell by cell.  Nothing is
+A tensor the student did not answer stands in with what their answers further upstream
+imply, else with its true value, cell by cell.  Nothing is
 carried forward unless one of the upstream answers used has a wrong cell: a student whose
 upstream answers are right is judged against the true value alone.  The layer's step is the
 engine's own (:func:`run_step`); no slip or layer type is special-cased here.
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from cnngrad.errors import CnnGradError
 from cnngrad.network import STEPS, LayerTrace, Trace, loss_and_delta
 
 __all__ = ["Implied", "StudentValues", "implied_value", "run_step", "run_loss"]
@@ -115,7 +117,7 @@ class StudentValues:
         if filled.all():  # every cell answered: nothing came from further upstream
             wrong_sources = [path for path in wrong_sources if path in paths]
         if internal_shape is not None:
-            value = value.reshape(internal_shape)
+            value = self.trace.layout.to_internal(value, internal_shape)
         return value, wrong_sources
 
     def input_of(self, index: int) -> tuple[np.ndarray, list[str]]:
@@ -143,9 +145,17 @@ class StudentValues:
     # -- one step downstream -------------------------------------------------
 
     def implied(self, path: str) -> Implied | None:
+        """What the student's answers imply at ``path`` (None: nothing upstream is wrong,
+        or the step cannot be run on the student's values)."""
         if path not in self._implied:
             self._implied[path] = None  # a cycle cannot happen; this guards it anyway
-            self._implied[path] = self._compute(path)
+            try:
+                # a student's value may overflow a sigmoid or break a loss's domain: then
+                # nothing is carried forward, and no warning escapes
+                with np.errstate(all="ignore"):
+                    self._implied[path] = self._compute(path)
+            except (CnnGradError, ArithmeticError, ValueError):
+                self._implied[path] = None
         return self._implied[path]
 
     def _compute(self, path: str) -> Implied | None:
