@@ -33,14 +33,14 @@ EPILOG = """\
   cnngrad check samples/stackexchange.json samples/answers/conv2d_1.grads.kernel.csv
   cnngrad check samples/stackexchange.json samples/answers/* --format csv -o grades.csv
   cnngrad check samples/exam.json samples/exam/*.json
-  cnngrad check samples/exam.json samples/exam/ben.json --format gradescope -o results.json
+  cnngrad check samples/exam.json samples/exam/ben.json -f gradescope
 
 An answers file maps dotted paths to values, e.g.
 {"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]],
  "conv2d_1.delta_in[1,2]": -0.0295}
 A value with d decimals is right within ½·10⁻ᵈ of the true value (0.0446 for 0.044606).
-A problem's "grading" block may set min_decimals, atol, rtol, points and carry_forward
-(an option given here wins).
+A problem's "grading" block may set min_decimals, atol, rtol, points
+and carry_forward; an option given here wins.
 
 Exit code 0 when every answer is right, 1 when one is wrong, 2 for bad input.
 """
@@ -136,24 +136,22 @@ def check(
     rtol: Annotated[Optional[str], typer.Option(
         "--rtol", help="Relative tolerance (see --atol).")] = None,
     min_decimals: Annotated[Optional[int], typer.Option(
-        "--min-decimals", min=0, max=17, show_default="4, or the problem's grading block",
-        help="A value written with fewer decimals is wrong even when right to the decimals "
-             "written: with 4, 0.0446 is right for 0.044606 and 0.045 is not. 0 applies the "
-             "half-unit rule to whatever was written.")] = None,
+        "--min-decimals", min=0, max=17, show_default="4",
+        help="Decimals an answer must carry (or the grading block's): with 4, 0.0446 is "
+             "right for 0.044606, 0.045 is not. 0: the half-unit rule as written.")] = None,
     carry_forward: Annotated[Optional[bool], typer.Option(
-        "--carry-forward/--no-carry-forward", show_default="the grading block's, else off",
-        help="Error carried forward: a wrong answer that is right from your own answers one "
-             "step upstream earns its points, marked 'carried forward'.")] = None,
+        "--carry-forward/--no-carry-forward", show_default=False,
+        help="A wrong answer that is right from the student's own answers one step upstream "
+             "earns its points (default: the grading block's, else off).")] = None,
     one_based: Annotated[bool, typer.Option(
-        "--one-based", help="Element paths in answers files count from 1 "
-                            "(conv2d_1.grads.kernel[1,1] is the first cell), and so do the "
-                            "row and column indices shown.")] = False,
+        "--one-based", help="Answers' element paths count from 1 ([1,1] is the first "
+                            "cell), and so do the indices shown.")] = False,
     lr: LrOpt = None,
     exact: ExactOpt = False,
     format: Annotated[str, typer.Option(
-        "--format", "-f", help="table (for people), json (every cell verdict, for scripts), "
-                               "csv (the gradebook, one row per student) or gradescope "
-                               "(Gradescope's results.json for one submission).")] = "table",
+        "--format", "-f", help="table, json (every verdict), csv (the gradebook, a row per "
+                               "student) or gradescope (results.json of one "
+                               "submission).")] = "table",
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     details: Annotated[bool, typer.Option(
