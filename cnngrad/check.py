@@ -707,7 +707,9 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
         if entry.path not in known_set:
             raise _unknown_path(entry, trace, known)
         grouped.setdefault(entry.path, []).append(entry)
-    weights = required_weights(trace, grading, context)
+    # the same for every file of a grading: built once per context
+    weights = context.cached(f"required weights {id(grading)}",
+                             lambda: required_weights(trace, grading, context))
     result = FileCheck(file=sheet.file)
     for path, entries in grouped.items():
         result.tensors.append(_check_tensor(path, context.truth(path), entries, tolerance,
@@ -716,7 +718,7 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
         if path not in grouped:
             result.tensors.append(_unanswered(path, context.truth(path)))
     for check in result.tensors:
-        check.weights = weights.get(check.path)
+        check.weights = weights.get(check.path)  # shared, never written to
     if grading.carry_forward:
         _carry_forward(trace, result, tolerance)
     if diagnose:
