@@ -53,6 +53,7 @@ __all__ = [
     "AnswerSheet",
     "Diagnosis",
     "FileCheck",
+    "PathScore",
     "TensorCheck",
     "Tolerance",
     "Written",
@@ -63,6 +64,7 @@ __all__ = [
     "known_paths",
     "parse_written",
     "read_answers",
+    "required_weights",
     "split_key",
 ]
 
@@ -537,14 +539,15 @@ class TensorCheck:
 
     def wrong_cells(self) -> list[tuple[tuple[int, ...], str, Any]]:
         """(index, value as written, true value) of every wrong cell, row-major."""
-        return self._cells(self.wrong)
+        return self.cells(self.wrong)
 
     def carried_cells(self) -> list[tuple[tuple[int, ...], str, Any, Any]]:
         """(index, value as written, true value, implied value) of every carried cell."""
         return [(index, text, true, self.implied[index] if self.implied is not None else None)
-                for index, text, true in self._cells(self.carried)]
+                for index, text, true in self.cells(self.carried)]
 
-    def _cells(self, mask: np.ndarray) -> list[tuple[tuple[int, ...], str, Any]]:
+    def cells(self, mask: np.ndarray) -> list[tuple[tuple[int, ...], str, Any]]:
+        """(index, value as written, true value) of the cells where ``mask`` holds."""
         if not self.truth.ndim:
             return [((), self.texts[()], self.truth[()])] if bool(mask) else []
         return [(tuple(int(i) for i in index), self.texts[index], self.truth[index])

@@ -92,7 +92,7 @@ def tensor_dict(check: TensorCheck, tolerance: Tolerance | None = None, *,
         "carried_forward": check.n_carried,
         "wrong": [{"index": _index(index, base), "given": given, "true": to_jsonable(true)}
                   for index, given, true in check.wrong_cells()],
-        "rounded": [_index(index, base) for index, _, _ in check._cells(check.rounded)],
+        "rounded": [_index(index, base) for index, _, _ in check.cells(check.rounded)],
         "carried": [{"index": _index(index, base), "given": given, "true": to_jsonable(true),
                      "implied": to_jsonable(implied)}
                     for index, given, true, implied in check.carried_cells()],
