@@ -819,9 +819,10 @@ def _written_cells(check: TensorCheck, cells: np.ndarray) -> Written:
 def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolerance) -> None:
     """Name the slips a tensor with wrong cells matches (rounded or carried-forward cells
     alone need no diagnosis: the report says what they are)."""
-    if not check.wrong.any() or not (check.wrong & ~check.rounded).any():
+    if not (check.wrong & ~check.rounded).any():
         return
-    cells = np.flatnonzero(check.answered.reshape(-1))
+    # a rounded cell is right to its decimals: a slip is looked for in the others
+    cells = np.flatnonzero((check.answered & ~check.rounded).reshape(-1))
     check.diagnoses = _diagnose(context, check.path, _written_cells(check, cells), cells,
                                 tolerance)
     check.diagnosed = True

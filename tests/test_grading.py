@@ -560,3 +560,15 @@ def test_the_grading_benchmark_writes_a_class_that_grades(tmp_path):
     result = invoke("check", EXAM, *files, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["percent"] for r in rows] == ["16.25", "90.00", "45.00", "100.00"] * 2
+
+
+def test_a_slip_is_still_found_beside_rounded_cells(tmp_path):
+    # the transpose of the kernel gradient (0.044606 0.011262 / 0.094061 0.068288), one cell
+    # rounded to 2 decimals
+    answers = write(tmp_path, "a.json",
+                    '{"conv2d_1.grads.kernel": [[0.04, 0.0113], [0.0941, 0.0683]]}')
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 1
+    assert "right to the 2 decimals written; 4 are required (--min-decimals)" in result.output
+    assert "matches the transpose" in result.output
+    assert "no common slip matches" not in result.output
