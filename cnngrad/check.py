@@ -711,7 +711,7 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
             raise _unknown_path(entry, trace, known)
         grouped.setdefault(entry.path, []).append(entry)
     # the same for every file of a grading: built once per context
-    weights = context.cached(f"required weights {id(grading)}",
+    weights = context.cached(f"required weights {tuple(grading.points.items())!r}",
                              lambda: required_weights(trace, grading, context))
     result = FileCheck(file=sheet.file)
     for path, entries in grouped.items():
