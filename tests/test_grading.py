@@ -574,17 +574,11 @@ def test_a_slip_is_still_found_beside_rounded_cells(tmp_path):
     assert "no common slip matches" not in result.output
 
 
-def test_the_docs_example_header_is_the_real_one():
+def test_the_docs_example_header_is_the_real_one(monkeypatch):
     docs = (Path(__file__).resolve().parent.parent / "docs" / "check.md").read_text("utf-8")
     command = "$ cnngrad check samples/stackexchange.json samples/answers/stackexchange-wrong.json"
     shown = docs.split(command + "\n", 2)[-1].splitlines()[:2]
-    import os
-
-    here = os.getcwd()
-    os.chdir(SAMPLES.parent)  # the docs run from the project folder
-    try:
-        real = invoke("check", "samples/stackexchange.json",
-                      "samples/answers/stackexchange-wrong.json").output.splitlines()[:2]
-    finally:
-        os.chdir(here)
+    monkeypatch.chdir(SAMPLES.parent)  # the docs run from the project folder
+    real = invoke("check", "samples/stackexchange.json",
+                  "samples/answers/stackexchange-wrong.json").output.splitlines()[:2]
     assert shown == real
