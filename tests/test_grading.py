@@ -16,7 +16,7 @@ from cnngrad.cli import app
 from cnngrad.errors import ProblemError
 from cnngrad.grading import Grading, parse_grading, resolve_tolerance, student_names
 from cnngrad.network import run
-from cnngrad.problem import build_problem, load_problem
+from cnngrad.problem import load_problem
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 EXAM = SAMPLES / "exam.json"
