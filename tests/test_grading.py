@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cnngrad.check import check_file, read_answers
+from cnngrad.teach.check import check_file, read_answers
 from cnngrad.cli import app
 from cnngrad.errors import ProblemError
-from cnngrad.grading import Grading, parse_grading, resolve_tolerance, student_names
+from cnngrad.teach.grading import Grading, parse_grading, resolve_tolerance, student_names
 from cnngrad.network import run
 from cnngrad.problem import load_problem
 
@@ -187,7 +187,7 @@ def test_the_rounding_rule_and_its_boundary(tmp_path, written, verdict, note):
     problem = problem_file(tmp_path, EIGHTH)
     answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": [["{written}"]]}}')
     trace = run(load_problem(str(problem)))
-    from cnngrad.check import Tolerance
+    from cnngrad.teach.check import Tolerance
 
     tolerance = Tolerance(min_decimals=4)
     (check,) = check_file(trace, str(answers), tolerance).tensors
@@ -255,7 +255,7 @@ def test_every_file_is_scored_on_the_same_total(tmp_path):
 
 
 def test_without_points_the_score_is_right_over_answered():
-    from cnngrad.check import Tolerance
+    from cnngrad.teach.check import Tolerance
 
     trace = run(load_problem(str(WORKED)))
     result = check_file(trace, str(SAMPLES / "answers" / "stackexchange-wrong.json"),

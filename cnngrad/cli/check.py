@@ -53,7 +53,7 @@ PROGRESS_AFTER = 5
 def _tolerance(atol: Optional[str], rtol: Optional[str], min_decimals: Optional[int],
                grading):
     """The rule: each option wins over the grading block's key of the same name."""
-    from cnngrad.grading import resolve_tolerance
+    from cnngrad.teach.grading import resolve_tolerance
     from cnngrad.tensorio import parse_number
 
     values = {}
@@ -92,9 +92,9 @@ def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
 def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
                one_based: bool):
     """Check every file; a progress bar on a terminal when there are more than a few."""
-    from cnngrad.check import check_file
-    from cnngrad.diagnose import SlipContext
-    from cnngrad.grading import student_names
+    from cnngrad.teach.check import check_file
+    from cnngrad.teach.diagnose import SlipContext
+    from cnngrad.teach.grading import student_names
 
     context = SlipContext(trace)  # each slipped trace built once for all the files
     students = student_names(answers)
@@ -174,8 +174,8 @@ def check(
     conv2d_1.grads.kernel[0,1]."""
     import dataclasses
 
-    from cnngrad.check import required_weights
-    from cnngrad.grading import parse_grading
+    from cnngrad.teach.check import required_weights
+    from cnngrad.teach.grading import parse_grading
 
     fmt = choose(format, OUTPUT_FORMATS, "--format")
     if problem == "-" and "-" in answers:
@@ -244,7 +244,7 @@ def check(
     protected = list(spec.input_files) + [Path(path) for path in answers if path != "-"]
     write_output(text, output, protected)
 
-    from cnngrad.check import exit_code
+    from cnngrad.teach.check import exit_code
 
     code = exit_code(results)
     if code:

@@ -19,8 +19,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cnngrad.check import FileCheck, TensorCheck, Tolerance
-from cnngrad.grading import Grading
+from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
+from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import carried_note, points_text, rounding_note, tensor_notes
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from fractions import Fraction
 
 from cnngrad import __version__
-from cnngrad.check import FileCheck, TensorCheck, Tolerance
-from cnngrad.grading import Grading
+from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
+from cnngrad.teach.grading import Grading
 from cnngrad.render.json_result import dumps, to_jsonable
 
 #: The gradebook's columns before and after the points of each required path.
