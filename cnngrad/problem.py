@@ -105,6 +105,13 @@ def shape_text(shape: tuple[int, ...]) -> str:
 # --------------------------------------------------------------------------- spec types
 
 
+def _setting(values: tuple) -> str:
+    """A stride, size or padding as a report shows it: ``2`` when every side is the same,
+    else the list the problem format takes (``[2, 1]``, ``[top, bottom, left, right]``)."""
+    values = tuple(int(v) for v in values)
+    return str(values[0]) if len(set(values)) == 1 else f"[{', '.join(map(str, values))}]"
+
+
 @dataclass
 class LayerSpec:
     """Common part of every layer: its position, name, type and JSON path."""
@@ -120,6 +127,11 @@ class LayerSpec:
     def params(self) -> dict[str, np.ndarray]:
         """Parameters as the user gave them (name → array); {} for parameter-free layers."""
         return {}
+
+    def settings(self) -> list[tuple[str, str]]:
+        """(label, value) of each setting a report's panel header shows, in the problem
+        format's own words (``[("kernel", "3×3"), ("stride", "2"), ...]``); [] for none."""
+        return []
 
 
 @dataclass
@@ -142,6 +154,19 @@ class Conv2dSpec(LayerSpec):
             out["bias"] = self.bias
         return out
 
+    def settings(self) -> list[tuple[str, str]]:
+        filters, _, kh, kw = self.weight.shape
+        out = [("kernel", f"{kh}×{kw}"), ("filters", str(filters)),
+               ("stride", _setting(self.stride)), ("padding", _setting(self.padding)),
+               ("dilation", _setting(self.dilation)), ("groups", str(self.groups))]
+        if self.padding_mode != "zeros":
+            out.append(("padding_mode", self.padding_mode))
+        if self.flip_kernel:
+            out.append(("flip_kernel", "true"))
+        out.append(("bias", {"none": "none", "scalar": "one number", "filter": "one per filter",
+                             "untied": "one per output cell"}.get(self.bias_kind, self.bias_kind)))
+        return out
+
 
 @dataclass
 class Pool2dSpec(LayerSpec):
@@ -152,10 +177,24 @@ class Pool2dSpec(LayerSpec):
     ties: str = "first"  # maxpool2d only
     count_include_pad: bool = True  # avgpool2d only
 
+    def settings(self) -> list[tuple[str, str]]:
+        out = [("size", _setting(self.size)), ("stride", _setting(self.stride)),
+               ("padding", _setting(self.padding))]
+        if self.ceil_mode:
+            out.append(("ceil_mode", "true"))
+        if self.type == "maxpool2d":
+            out.append(("ties", self.ties))
+        else:
+            out.append(("count_include_pad", str(self.count_include_pad).lower()))
+        return out
+
 
 @dataclass
 class ActivationSpec(LayerSpec):
     slope: Any = 0.01  # leaky_relu only; float or Fraction
+
+    def settings(self) -> list[tuple[str, str]]:
+        return [("slope", str(self.slope))] if self.type == "leaky_relu" else []
 
 
 @dataclass
@@ -174,6 +213,11 @@ class DenseSpec(LayerSpec):
         if self.bias is not None:
             out["bias"] = self.bias
         return out
+
+    def settings(self) -> list[tuple[str, str]]:
+        outputs, inputs = self.weights.shape
+        return [("weights", f"{outputs}×{inputs}"),
+                ("bias", "none" if self.bias is None else str(len(self.bias)))]
 
 
 @dataclass

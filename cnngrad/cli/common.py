@@ -151,27 +151,37 @@ def _umask() -> int:
     return current
 
 
+#: The width of a table report written to a pipe or a file (-o) when COLUMNS is not set.
+FILE_WIDTH = 120
+
+
+def output_width(terminal: bool) -> int:
+    """The width a table report is laid out for: a terminal's own width (Rich reads it, and
+    COLUMNS when set); for a pipe or a file, COLUMNS when set, else :data:`FILE_WIDTH`."""
+    columns = os.environ.get("COLUMNS", "")
+    if terminal:
+        from rich.console import Console
+
+        return max(Console().width, 20)
+    return max(int(columns), 20) if columns.isdigit() else FILE_WIDTH
+
+
 def render_rich(renderable, *, to_file: bool) -> str:
-    """A Rich renderable → text: colours only for a terminal, never control codes in a file
-    or a pipe, and wide enough that a table is not folded."""
+    """A Rich renderable → text laid out for :func:`output_width`: colours only for a
+    terminal, never control codes in a file or a pipe.  The tables fit that width (grids
+    stack, wide ones split into column blocks): no number is ever cut."""
     import io
 
     from rich.console import Console
 
-    from rich.measure import Measurement
-
     terminal = not to_file and sys.stdout.isatty()
     buffer = io.StringIO()
     if terminal:
-        console = Console(file=buffer, force_terminal=True, width=Console().width,
+        console = Console(file=buffer, force_terminal=True, width=output_width(True),
                           no_color=bool(os.environ.get("NO_COLOR")))
     else:
         console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
-                          width=4000, legacy_windows=False)
-    # never fold or cut a number: widen to what the report needs (a terminal then wraps long
-    # lines itself; a file gets them whole)
-    needed = Measurement.get(console, console.options, renderable).maximum
-    console.width = max(console.width if terminal else 80, min(needed, 4000))
+                          width=output_width(False), legacy_windows=False)
     console.print(renderable)
     text = buffer.getvalue()
     if not terminal:
