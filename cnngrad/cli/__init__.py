@@ -27,7 +27,7 @@ SETTINGS = dict(
          "Start with: cnngrad backward samples/stackexchange.json",
     add_completion=False,
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
