@@ -243,6 +243,9 @@ MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="float64 (default) or float32 for big "
                                                        "problems.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+OneBasedOpt = Annotated[bool, typer.Option(
+    "--one-based", help="Count the tables' indices from 1 (rows, columns, [c=1] grids), as "
+                        "on paper (table format).")]
 ProblemArg = Annotated[Optional[str], typer.Argument(
     metavar="PROBLEM", help="The problem file (JSON), or - to read it from standard input. "
                             "Leave it out to build a one-conv problem from --input, --kernel "
@@ -286,7 +289,11 @@ def parse_lr(lr: Optional[str], exact: bool):
         return None
     from cnngrad.tensorio import parse_number
 
-    return parse_number(lr, "--lr", file="(command line)", exact=exact)
+    value = parse_number(lr, "--lr", file="(command line)", exact=exact)
+    if value < 0:
+        raise UsageError(f"a learning rate is ≥ 0, got {lr}", where="--lr",
+                         hint="the step p − η·dE/dp already goes against the gradient")
+    return value
 
 
 def parse_dtype(dtype: str):
@@ -311,6 +318,9 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
         if exact and dtype != "float64":
             raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
+        if lr is not None and not any(layer.params for layer in spec.layers):
+            print("note: --lr: the problem has no parameters to update (no layer has a "
+                  "kernel, weights or bias): the SGD step shows nothing", file=sys.stderr)
         step.total = 2 * len(spec.layers) + 2
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):

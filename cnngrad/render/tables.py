@@ -549,11 +549,13 @@ def _spaced(parts: list[RenderableType]) -> list[RenderableType]:
     return out
 
 
-def header(trace: Trace, what: str) -> RenderableType:
+def header(trace: Trace, what: str, base: int = 0) -> RenderableType:
     title = trace.problem.title
     head = Text.assemble(("cnngrad ", "bold"), what)
     if title:
         head.append(f" · {title}", style="italic")
+    if base:
+        head.append(f" · indices count from {base}", style="dim")
     return head
 
 
@@ -564,7 +566,7 @@ def backward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS,
     ``steps`` (layer name → (caption, matrix) list, :func:`cnngrad.steps.trace_steps`) adds
     each layer's textbook steps.  Big tensors are shortened unless ``full``
     (:func:`tensor_view`); indices count from ``base``."""
-    parts: list[RenderableType] = [header(trace, "backward"),
+    parts: list[RenderableType] = [header(trace, "backward", base),
                                    loss_view(trace, decimals, full=full, base=base)]
     parts += [layer_panel(trace, layer, decimals, steps=(steps or {}).get(layer.name),
                           full=full, base=base)
@@ -577,7 +579,7 @@ def forward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     """Forward order: each layer's output, then the loss (and, for cross_entropy, the
     softmax probabilities).  Big tensors are shortened unless ``full`` (:func:`tensor_view`);
     indices count from ``base``."""
-    parts: list[RenderableType] = [header(trace, "forward")]
+    parts: list[RenderableType] = [header(trace, "forward", base)]
     parts += [layer_panel(trace, layer, decimals, backward=False, full=full, base=base)
               for layer in trace.layers]
     parts.append(loss_view(trace, decimals, full=full, base=base))
