@@ -362,23 +362,28 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     """Write a trace in the chosen format (and the ``--save-svg`` picture): the one output
     path of ``backward`` and ``forward``.  ``report`` builds the Rich report for the table
     format and the picture, only when one of them is asked for."""
+    from cnngrad.cli.progress import DelayedProgress
     from cnngrad.render import TEXT_FORMATS, render_text
 
     if save_svg is not None:
-        write_output(render_svg(report(), title=title), save_svg, spec.input_files,
-                     option="--save-svg")
-    if fmt == "json":
-        from cnngrad.render.json_result import render_json
+        with DelayedProgress() as step:  # a big report takes a while to lay out
+            step("drawing the picture")
+            picture = render_svg(report(), title=title)
+        write_output(picture, save_svg, spec.input_files, option="--save-svg")
+    with DelayedProgress() as step:  # the bar is gone before the report is written
+        step("writing the report")
+        if fmt == "json":
+            from cnngrad.render.json_result import render_json
 
-        text = render_json(trace, include_backward=include_backward)
-    elif fmt == "npz":
-        from cnngrad.render.npz_result import render_npz
+            text = render_json(trace, include_backward=include_backward)
+        elif fmt == "npz":
+            from cnngrad.render.npz_result import render_npz
 
-        text = render_npz(trace, include_backward=include_backward)
-    elif fmt in TEXT_FORMATS:
-        text = render_text(fmt, trace, decimals, include_backward=include_backward)
-    elif fmt == "table":
-        text = render_rich(report(), to_file=output is not None)
-    else:
-        raise UsageError(f"unknown format {fmt!r}", where="--format")
+            text = render_npz(trace, include_backward=include_backward)
+        elif fmt in TEXT_FORMATS:
+            text = render_text(fmt, trace, decimals, include_backward=include_backward)
+        elif fmt == "table":
+            text = render_rich(report(), to_file=output is not None)
+        else:
+            raise UsageError(f"unknown format {fmt!r}", where="--format")
     write_output(text, output, spec.input_files)
