@@ -229,23 +229,37 @@ class MatrixGrid:
         blocks.append(range(start, len(self.widths)))
         return blocks
 
-    def table(self, columns: range | None = None) -> Table:
-        """The Rich table of ``columns`` (all by default)."""
+    def table(self, columns: range | None = None) -> Text:
+        """The lines of ``columns`` (all by default): a header of column indices over a rule,
+        then each row after its index; each cell right-aligned with one space each side, in
+        its heatmap style.  Written out directly (a Rich Table per grid costs ten times
+        more for a big report, and the widths are known here anyway)."""
         columns = range(len(self.widths)) if columns is None else columns
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0))
+        label_width = self.fixed - 2
+        out = Text(no_wrap=True, overflow="ignore", end="")
         if not self.vector:
-            table.add_column("", justify="right", style="dim", no_wrap=True)
-        for k in columns:
-            table.add_column(_padded(Text(self.header[k], style="dim")), justify="right",
-                             no_wrap=True)
+            out.append(" " * (label_width + 2))
+        out.append(" ".join(f" {self.header[k]:>{self.widths[k] - 2}} " for k in columns),
+                   style="dim")
+        out.append("\n" + "─" * self.table_width(columns))
         for label, line in zip(self.row_labels, self.cells):
-            cells = [_padded(Text(ELLIPSIS, style="dim")) if line[k] is None
-                     else _padded(Text(line[k][0]), line[k][1]) for k in columns]
-            if self.vector:
-                table.add_row(*cells)
-            else:
-                table.add_row(Padding(Text(label, style="dim"), (0, 1, 0, 0)), *cells)
-        return table
+            out.append("\n")
+            if not self.vector:
+                out.append(f"{label:>{label_width}}", style="dim")
+                out.append("  ")
+            for number, k in enumerate(columns):
+                if number:
+                    out.append(" ")
+                cell = line[k]
+                width = self.widths[k] - 2
+                if cell is None:
+                    out.append(f" {ELLIPSIS:>{width}} ", style="dim")
+                else:
+                    text, style = cell
+                    pad = " " * (width - cell_len(text))
+                    out.append(f" {pad}{text} ", style=style or None)
+        out.append("\n")
+        return out
 
     def whole(self) -> RenderableType:
         if self.label is None:
