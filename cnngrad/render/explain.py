@@ -195,8 +195,10 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
     parts += [Text(""), Text.assemble((f"{explanation.lhs} = ", "bold"),
                                       (total_text(explanation.total, decimals), "bold green"),
                                       (f"   ({_counts_text(explanation)})", "dim"))]
-    return Panel(Group(*parts), title=f"[bold]{explanation.path}[/]", title_align="left",
-                 expand=False, border_style="blue")
+    from cnngrad.render.tables import FittedPanel
+
+    return FittedPanel(Group(*parts), title=f"[bold]{explanation.path}[/]", title_align="left",
+                       expand=False, border_style="blue")
 
 
 # --------------------------------------------------------------------------- JSON

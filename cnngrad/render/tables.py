@@ -469,6 +469,18 @@ def _kernel_axes(layer: LayerTrace, key: str) -> str:
     return "fc" if key == "kernel" else "nc"
 
 
+class FittedPanel(Panel):
+    """A panel that says how narrow it can be (Rich's own measures a panel at its full
+    width): its content's narrowest layout plus the border, so a caller can tell whether a
+    report fits a width without cutting anything."""
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        inner = Measurement.get(console, options.update_width(max(options.max_width - 4, 1)),
+                                self.renderable)
+        return Measurement(inner.minimum + 4, inner.maximum + 4).clamp(
+            max_width=options.max_width)
+
+
 class Phrases:
     """Short phrases joined by `` · ``, wrapped between phrases only (never inside one:
     ``stride 2`` stays on one line)."""
@@ -550,8 +562,8 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
 
         parts.append(steps_view(steps, decimals, full=full, base=base))
     title = f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of {count}"
-    return Panel(Group(*_spaced(parts)), title=title, title_align="left", expand=False,
-                 border_style="blue")
+    return FittedPanel(Group(*_spaced(parts)), title=title, title_align="left", expand=False,
+                       border_style="blue")
 
 
 def _spaced(parts: list[RenderableType]) -> list[RenderableType]:
