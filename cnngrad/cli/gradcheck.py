@@ -27,12 +27,12 @@ DEFAULT_ATOL = 1e-7
 DEFAULT_MAX_EVALUATIONS = 20_000
 
 EPILOG = """\
-[bold]Examples[/]
+Examples
 
   cnngrad gradcheck samples/stackexchange-network.json
   cnngrad gradcheck samples/pool-ties.json
   cnngrad gradcheck samples/stackexchange-network.json --format json
-  cnngrad gradcheck samples/stackexchange-network.json --eps 1e-5 --rtol 1e-4
+  cnngrad gradcheck samples/pool-ties.json --eps 1e-5 --rtol 1e-4
 
 Exit code 0 when every smooth element agrees, 1 when one does not, 2 for bad input.
 """

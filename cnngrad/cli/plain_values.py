@@ -166,30 +166,43 @@ def _argument_name(param) -> str:
 
 
 def _epilog_lines(epilog: str, width: int) -> list[str]:
-    """The epilog as written, Rich markup dropped; an example command longer than
-    ``width`` continues on the next line after `` \\`` (shell continuation), prose wraps."""
+    """The epilog as written, Rich markup dropped.  An example command (an indented line)
+    longer than ``width`` continues on the next line after `` \\`` (shell continuation); a
+    paragraph of prose with a line too long is wrapped again as a whole."""
     import textwrap
 
-    lines = []
+    lines: list[str] = []
+    prose: list[str] = []
+
+    def flush() -> None:
+        if any(len(line) + 2 > width for line in prose):
+            lines.extend(textwrap.wrap(" ".join(prose), width - 2, break_long_words=False,
+                                       break_on_hyphens=False))
+        else:
+            lines.extend(prose)
+        prose.clear()
+
     for line in _MARKUP.sub("", epilog).splitlines():
         line = line.rstrip()
+        indent = len(line) - len(line.lstrip())
+        if line and not indent:
+            prose.append(line)
+            continue
+        flush()
         if len(line) + 2 <= width:
             lines.append(line)
             continue
-        indent = len(line) - len(line.lstrip())
-        if indent:  # an example: a command to copy, cut between words with a backslash
-            words, current = line.split(), " " * indent
-            for word in words:
-                candidate = f"{current} {word}" if current.strip() else current + word
-                if len(candidate) + 4 > width and current.strip():
-                    lines.append(current + " \\")
-                    current = " " * (indent + 4) + word
-                else:
-                    current = candidate
-            lines.append(current)
-        else:
-            lines.extend(textwrap.wrap(line, width - 2, break_long_words=False,
-                                       break_on_hyphens=False))
+        # an example: a command to copy, cut between words with a backslash
+        current = " " * indent
+        for word in line.split():
+            candidate = f"{current} {word}" if current.strip() else current + word
+            if len(candidate) + 4 > width and current.strip():
+                lines.append(current + " \\")
+                current = " " * (indent + 4) + word
+            else:
+                current = candidate
+        lines.append(current)
+    flush()
     return lines
 
 
