@@ -11,14 +11,11 @@ from fractions import Fraction
 from itertools import product
 
 import numpy as np
-from rich import box
 from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.measure import Measurement
-from rich.padding import Padding
 from rich.panel import Panel
 from rich.segment import Segment
-from rich.table import Table
 from rich.text import Text
 
 from cnngrad.network import LayerTrace, Trace
@@ -126,8 +123,8 @@ def heat_style(value, scale: float) -> str:
     return HEAT_STYLES[1 if value > 0 else -1][level]
 
 
-def matrix_table(matrix: np.ndarray, title: str | None, decimals: int,
-                 row_label: str = "", *, scale: float | None = None,
+def matrix_table(matrix: np.ndarray, title: str | None, decimals: int, *,
+                 scale: float | None = None,
                  marks: np.ndarray | None = None, full: bool = False,
                  stats: bool = True, base: int = 0) -> RenderableType:
     """A 2-D array (or a 1-D one as a single row) with row and column indices, as a heatmap,
@@ -152,12 +149,6 @@ def matrix_table(matrix: np.ndarray, title: str | None, decimals: int,
     return Group(*parts)
 
 
-def _padded(text: Text, style: str = "") -> Padding:
-    """A right-aligned cell with one space each side, all of it in ``style``."""
-    text.justify = "right"
-    return Padding(text, (0, 1), style=style, expand=True)
-
-
 # --------------------------------------------------------------------------- width-aware layout
 
 
@@ -165,7 +156,26 @@ class MatrixGrid:
     """One matrix of a report, its cells already written out, ready to be laid out at any
     width: whole when it fits, else cut into column blocks (each block with the row indices
     and its own column indices, as R and numpy print a wide matrix).  A number is printed
-    whole or not at all: a cell is never cut, a block never folded."""
+    whole or not at all: a cell is never cut, a block never folded.
+
+    Parameters
+    ----------
+    matrix : ndarray, (rows, columns) or (columns,)
+        The values (float or exact Fractions); a vector is one row without a row index.
+    decimals : int
+        Decimals of each cell (fixed, or scientific for the whole matrix when fixed would
+        hide it).
+    label : str, optional
+        The line above the grid (``[c=0]``).
+    scale : float, optional
+        The heatmap's largest |value| (default: the matrix's own).
+    marks : ndarray of bool, the matrix's shape, optional
+        Cells marked with :data:`WINNER_MARK`.
+    full : bool
+        Every row and column, not the corners of a big matrix.
+    base : int
+        The first index shown (0, or 1 for ``--one-based``).
+    """
 
     def __init__(self, matrix: np.ndarray, decimals: int, *, label: str | None = None,
                  scale: float | None = None, marks: np.ndarray | None = None,
@@ -232,7 +242,7 @@ class MatrixGrid:
     def table(self, columns: range | None = None) -> Text:
         """The lines of ``columns`` (all by default): a header of column indices over a rule,
         then each row after its index; each cell right-aligned with one space each side, in
-        its heatmap style.  Written out directly (a Rich Table per grid costs ten times
+        its heatmap style.  Written out directly (a Rich table per grid costs three times
         more for a big report, and the widths are known here anyway)."""
         columns = range(len(self.widths)) if columns is None else columns
         label_width = self.fixed - 2
