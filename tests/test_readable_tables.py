@@ -199,14 +199,16 @@ def test_one_based_counts_every_index_from_1():
 
 def test_panel_headers_carry_the_settings_and_shapes():
     trace = run(load_problem(NETWORK))
-    text = " ".join(rendered(forward_report(trace), 200).split())
-    assert ("kernel 2×2 · filters 1 · stride 1 · padding 0 · dilation 1 · groups 1 · bias one "
-            "number · input 5×5 → output 4×4") in text
-    assert "size 2 · stride 2 · padding 0 · ties first · input 4×4 → output 2×2" in text
-    assert "weights 2×4 · bias 2 · input 4 → output 2" in text
+    text = " ".join(words(rendered(forward_report(trace), 200)))
+    assert "kernel 2×2 · filters 1 · input 5×5 → output 4×4" in text
+    assert "window 2×2 · stride 2 · ties first · input 4×4 → output 2×2" in text
+    assert "units 2 · input 4 → output 2" in text
+    assert "input 2 → output 2" in text  # a layer without settings: its shapes
 
 
-def test_settings_speak_the_problem_format(tmp_path):
+def test_the_header_shows_every_setting_its_family_names(tmp_path):
+    from cnngrad.families import family_of
+
     doc = {"input": np.zeros((2, 6, 7)).tolist(),
            "layers": [{"type": "conv2d", "kernel": np.zeros((4, 1, 3, 2)).tolist(),
                        "stride": [2, 1], "padding": [1, 0, 2, 2], "groups": 2,
@@ -217,13 +219,19 @@ def test_settings_speak_the_problem_format(tmp_path):
            "delta": np.zeros((4, 2, 10)).tolist()}
     path = tmp_path / "p.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    conv, pool, leaky = load_problem(str(path)).layers
-    assert conv.settings() == [("kernel", "3×2"), ("filters", "4"), ("stride", "[2, 1]"),
-                               ("padding", "[1, 0, 2, 2]"), ("dilation", "1"), ("groups", "2"),
-                               ("padding_mode", "reflect"), ("bias", "one per filter")]
-    assert pool.settings() == [("size", "[2, 1]"), ("stride", "[2, 1]"), ("padding", "0"),
-                               ("ceil_mode", "true"), ("count_include_pad", "false")]
-    assert leaky.settings() == [("slope", "0.2")]
+    problem = load_problem(str(path))
+    conv = problem.layers[0]
+    assert ("stride", "2×1") in family_of(conv).settings(conv)
+    for width in (40, 80):  # wrapped between settings, never inside one
+        text = rendered(forward_report(run(problem)), width)
+        flat = " ".join(words(text))
+        for spec in problem.layers:
+            for label, value in family_of(spec).settings(spec):
+                assert re.search(rf"(^|\s){re.escape(label)} {re.escape(value)}(\s|$)",
+                                 flat), (label, value)
+        assert "input 2×6×7 → output 4×3×10" in flat
+        assert "input 4×2×10 → output 4×2×10" in flat
+        assert_readable(text, width)
 
 
 @pytest.mark.parametrize("command", ["backward", "forward"])
@@ -380,7 +388,7 @@ def test_the_first_example_of_the_main_help_works_from_any_folder(monkeypatch, t
 
 
 def test_show_steps_titles_are_whole_at_60_columns():
-    from cnngrad.steps import trace_steps
+    from cnngrad.teach.steps import trace_steps
 
     result = invoke("backward", ROOT / "samples" / "multichannel.json", "--show-steps",
                     env={"COLUMNS": "60"})
@@ -464,7 +472,7 @@ def test_one_based_is_for_the_tables(command):
 
 
 def test_gradcheck_reports_each_element_to_its_progress():
-    from cnngrad.gradcheck import evaluations_needed, gradcheck
+    from cnngrad.teach.gradcheck import evaluations_needed, gradcheck
 
     problem = load_problem(NETWORK)
     calls = []
@@ -511,3 +519,17 @@ def test_typer_s_own_reading_gives_the_same_results(monkeypatch, tmp_path, args)
     else:
         assert slow.output == fast.output
         assert (out.read_text(encoding="utf-8") if out.exists() else None) == fast_file
+
+
+@pytest.mark.parametrize("columns", ["60", "80"])
+@pytest.mark.parametrize("args", [
+    ["gradcheck", NETWORK], ["gradcheck", str(ROOT / "samples" / "pool-ties.json")],
+    ["check", WORKED, str(ROOT / "samples" / "answers" / "stackexchange-wrong.json")],
+])
+def test_the_other_reports_never_cut_a_number_or_a_path(args, columns):
+    result = invoke(*args, env={"COLUMNS": columns})
+    assert result.exit_code in (0, 1), result.output
+    cut = re.search(rf"[\w.)]{ELLIPSIS}", result.output)
+    assert cut is None, result.output[max(cut.start() - 30, 0):cut.end() + 10]
+    # a Rich table that cannot fit gets the narrowest width it fits, a few columns more
+    assert max(cell_len(line) for line in result.output.splitlines()) <= int(columns) + 30

@@ -183,12 +183,12 @@ def render_rich(renderable, *, to_file: bool) -> str:
         console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
                           width=output_width(False), legacy_windows=False)
     # a report that cannot be laid out in the width (a wide Rich table at 60 columns) gets
-    # its natural width rather than cut numbers; a terminal then wraps the long lines
+    # the narrowest width it fits rather than cut numbers; a terminal wraps the long lines
     from rich.measure import Measurement
 
     needs = Measurement.get(console, console.options.update_width(4000), renderable)
     if needs.minimum > console.width:
-        console.width = min(needs.maximum, 4000)
+        console.width = min(needs.minimum, 4000)
     console.print(renderable)
     text = buffer.getvalue()
     if not terminal:

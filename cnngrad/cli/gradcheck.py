@@ -19,7 +19,7 @@ from cnngrad.cli.common import (
 )
 from cnngrad.errors import UsageError
 
-# cnngrad.gradcheck's defaults, written out: importing it here would load the whole engine
+# cnngrad.teach.gradcheck's defaults, written out: importing it here would load the whole engine
 # for every command's start-up (tests/test_big_results.py holds the two equal)
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-5
@@ -71,7 +71,7 @@ def gradcheck(
     E is the problem's loss, or Σ delta·output when it gives the delta instead."""
     fmt = choose(format, OUTPUT_FORMATS, "--format")
     from cnngrad.cli.progress import DelayedProgress
-    from cnngrad.gradcheck import evaluations_needed, gradcheck as check
+    from cnngrad.teach.gradcheck import evaluations_needed, gradcheck as check
 
     # a check that takes more than a second shows its evaluations (a terminal's stderr only)
     with DelayedProgress() as step:

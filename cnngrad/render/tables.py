@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.segment import Segment
 from rich.text import Text
 
+from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, fmt_exact_decimal, wants_scientific
 
@@ -34,8 +35,6 @@ GRIDS_FIRST = 4
 GRIDS_LAST = 2
 ELLIPSIS = "…"
 
-PARAM_LABELS = {"kernel": "dE/dw (kernel gradient)", "bias": "dE/db (bias gradient)",
-                "weights": "dE/dW (weights gradient)"}
 
 
 # heatmap shades, light to dark as |value| grows relative to the tensor's largest; the text
@@ -442,41 +441,34 @@ def loss_line(trace: Trace, decimals: int) -> RenderableType:
     if problem.loss is None:
         return Text("no loss: the problem gives the delta at the last layer's output directly",
                     style="dim")
-    spec = problem.loss
-    what = f"mse, {spec.reduction}" if spec.type == "mse" else "cross_entropy, mean over batch"
+    what = loss_family(problem.loss.type).summary(problem.loss)
     return Text.assemble(("loss E = ", "bold"), (cell_text(trace.loss, decimals), "bold cyan"),
                          f"   ({what})")
 
 
 def loss_view(trace: Trace, decimals: int, *, full: bool = False,
               base: int = 0) -> RenderableType:
-    """The loss line; for cross_entropy also the softmax probabilities p of the last
-    output, from which its delta (p − t) / N comes."""
+    """The loss line, and what its family shows beside it (for cross_entropy the softmax
+    probabilities p of the last output, from which its delta (p − t) / N comes)."""
     line = loss_line(trace, decimals)
     loss = trace.problem.loss
-    if loss is None or loss.type != "cross_entropy" or not trace.layers:
+    if loss is None or not trace.layers:
         return line
-    from cnngrad.layers.losses import softmax  # only a cross-entropy report needs it
+    extra = loss_family(loss.type).report_tensors(loss, trace.layers[-1].output)
+    if not extra:
+        return line
+    return Group(line, *(tensor_view(trace.shown(value), title, decimals, full=full, base=base)
+                         for title, value in extra))
 
-    logits = np.asarray(trace.layers[-1].output, dtype=np.float64)
-    probabilities = trace.shown(softmax(logits))
-    return Group(line, tensor_view(probabilities, "p = softmax(output)  (class probabilities)",
-                                   decimals, full=full, base=base))
 
-
-def maxpool_winners(layer: LayerTrace) -> np.ndarray:
-    """bool, shaped like a maxpool2d layer's input (internal layout): the cells a window's
-    maximum came from, under the layer's ``ties`` rule."""
-    from cnngrad.layers.pool import maxpool2d_argmax_mask  # only a max-pool layer needs it
-
-    spec = layer.spec
-    weights = maxpool2d_argmax_mask(layer.input, spec.size, spec.stride, spec.padding,
-                                    spec.ceil_mode, spec.ties)
-    return np.asarray(weights != 0, dtype=bool)
+def maxpool_winners(layer: LayerTrace) -> np.ndarray | None:
+    """bool, shaped like a layer's input (internal layout): the cells its family marks (a
+    max-pool window's maximum, under the layer's ``ties`` rule), or None."""
+    return family_of(layer.spec).input_marks(layer)
 
 
 def _kernel_axes(layer: LayerTrace, key: str) -> str:
-    return "fc" if key == "kernel" else "nc"
+    return family_of(layer.spec).param_axes.get(key, "nc")
 
 
 class FittedPanel(Panel):
@@ -520,10 +512,11 @@ class Phrases:
 
 
 def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
-    """The panel's first line: the layer's settings (:meth:`LayerSpec.settings`) and its
-    input → output shapes, as the report shows them, to match the panel with the page."""
+    """The panel's first line: the layer's settings (its family's
+    :meth:`~cnngrad.families.base.LayerFamily.settings`) and its input → output shapes, as
+    the report shows them, to match the panel with the page."""
     phrases = [Text.assemble((f"{label} ", "dim"), (value, "bold"))
-               for label, value in layer.spec.settings()]
+               for label, value in family_of(layer.spec).settings(layer.spec)]
     shapes = [_shape(trace.layout.display_shape(shape))
               for shape in (layer.spec.in_shape, layer.spec.out_shape)]
     phrases.append(Text.assemble(("input ", "dim"), (shapes[0], "bold"), (" → output ", "dim"),
@@ -546,13 +539,13 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                                  "δ out = dE/d(output)  (upstream delta)", decimals, full=full,
                                  base=base))
         for key, grad in layer.grads.items():
-            parts.append(tensor_view(grad, PARAM_LABELS.get(key, f"dE/d{key}"), decimals,
+            parts.append(tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
                                      _kernel_axes(layer, key), full=full, base=base))
         for key, value in trace.updated(layer).items():
             parts.append(tensor_view(value, f"{key} after one SGD step (lr = "
                                             f"{cell_text(trace.lr, decimals)})", decimals,
                                      _kernel_axes(layer, key), full=full, base=base))
-        winners = maxpool_winners(layer) if layer.type == "maxpool2d" else None
+        winners = maxpool_winners(layer)
         parts.append(tensor_view(trace.shown(layer.delta_in),
                                  "δ in = dE/d(input)  (input delta)", decimals,
                                  marks=None if winners is None else trace.shown(winners),
@@ -560,20 +553,30 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
     else:
         # the next layer's max-pool winners, marked where they are: in this layer's output
         following = trace.layers[layer.index + 1:layer.index + 2]
-        winners = maxpool_winners(following[0]) if following and \
-            following[0].type == "maxpool2d" else None
+        winners = maxpool_winners(following[0]) if following else None
         parts.append(tensor_view(trace.shown(layer.output), "output", decimals,
                                  marks=None if winners is None else trace.shown(winners),
                                  full=full, base=base))
     if winners is not None:
         parts.append(Text(WINNER_LEGEND, style="dim"))
-    if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.steps)
-        from cnngrad.render.steps import steps_view
-
+    if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.teach.steps)
         parts.append(steps_view(steps, decimals, full=full, base=base))
     title = f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of {count}"
     return FittedPanel(Group(*_spaced(parts)), title=title, title_align="left", expand=False,
                        border_style="blue")
+
+
+def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
+               full: bool = False, base: int = 0) -> RenderableType:
+    """The (caption, matrix) steps one under the other, numbered, under a heading; big
+    matrices shortened unless ``full`` (:func:`tensor_view`); indices count from ``base``."""
+    parts: list[RenderableType] = [Text("steps: the textbook route (backward --show-steps)",
+                                        style="bold underline")]
+    for number, (caption, matrix) in enumerate(steps, start=1):
+        parts.append(Text(""))
+        parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, full=full,
+                                 base=base))
+    return Group(*parts)
 
 
 def _spaced(parts: list[RenderableType]) -> list[RenderableType]:
@@ -599,9 +602,9 @@ def backward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS,
                     steps: dict | None = None, *, full: bool = False,
                     base: int = 0) -> RenderableType:
     """Backprop order, last layer first: upstream delta, parameter gradients, input delta;
-    ``steps`` (layer name → (caption, matrix) list, :func:`cnngrad.steps.trace_steps`) adds
-    each layer's textbook steps.  Big tensors are shortened unless ``full``
-    (:func:`tensor_view`); indices count from ``base``."""
+    ``steps`` (layer name → (caption, matrix) list,
+    :func:`cnngrad.teach.steps.trace_steps`) adds each layer's textbook steps.  Big tensors are
+    shortened unless ``full`` (:func:`tensor_view`); indices count from ``base``."""
     parts: list[RenderableType] = [header(trace, "backward", base),
                                    loss_view(trace, decimals, full=full, base=base)]
     parts += [layer_panel(trace, layer, decimals, steps=(steps or {}).get(layer.name),
