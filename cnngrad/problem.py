@@ -32,13 +32,13 @@ DEFAULT_MAX_ELEMENTS = 10**8
 #: fails a size check anyway, but the engine must never see a thousand-digit int.
 MAX_OPTION = 2**63 - 1
 
-TOP_KEYS_LAYERS = ("title", "layout", "input", "layers", "loss", "delta")
+TOP_KEYS_LAYERS = ("title", "layout", "input", "layers", "loss", "delta", "grading")
 LAYOUTS = ("nchw", "nhwc")
 #: the name a layer uses to read the problem's input ("input": "input")
 INPUT = "input"
 SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
 
 
 # --------------------------------------------------------------------------- shapes
@@ -221,6 +221,7 @@ class Problem:
     shorthand: bool = False
     #: the parsed document, numbers as written: what an exact re-run at a kink reads
     source: Any = field(default=None, repr=False)
+    grading: Any = None  # the "grading" block as written: only check reads it (cnngrad.teach.grading)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -254,6 +255,20 @@ def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = Fal
     problem = _Builder(file, base_dir, exact, max_elements).build(document)
     problem.source = document
     return problem
+
+
+def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
+    """The keys of a layer object of type ``kind`` (``ctx``: the builder): "type", "name",
+    "input" (one input; add and concat name theirs in "inputs") and its family's fields."""
+    family = layer_family(kind)
+    reads_many = getattr(family, "reads_many", False)
+    common = ("type", "name") if reads_many else ("type", "name", "input")
+    if reads_many and "input" in raw:
+        raise ctx.error(join_path(where, "input"),
+                        f"a {kind} layer reads two or more layers: name them in "
+                        f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
+                        if isinstance(raw["input"], str) else None)
+    ctx.check_keys(raw, common + family.fields, where, f"a {kind} layer")
 
 
 class _Builder:
@@ -420,7 +435,8 @@ class _Builder:
 
         return Problem(title=title, file=self.file, base_dir=self.base_dir, layout=layout,
                        input=given_input, x=x, layers=layers, loss=loss, delta=delta,
-                       exact=self.exact, input_files=self.input_files, shorthand=shorthand)
+                       exact=self.exact, input_files=self.input_files, shorthand=shorthand,
+                       grading=doc.get("grading"))
 
     def build_layers(self, raw_layers: list, layers_where: str | None,
                      input_shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:
@@ -442,13 +458,7 @@ class _Builder:
                                "layer type")
             family = layer_family(kind)
             reads_many = getattr(family, "reads_many", False)
-            common = ("type", "name") if reads_many else ("type", "name", "input")
-            if reads_many and "input" in raw:
-                raise self.error(join_path(where, "input"),
-                                 f"a {kind} layer reads two or more layers: name them in "
-                                 f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
-                                 if isinstance(raw["input"], str) else None)
-            self.check_keys(raw, common + family.fields, where, f"a {kind} layer")
+            check_layer_keys(self, raw, where, kind)
             self._check_spatial(family, kind, where, layout)
             counts[kind] = counts.get(kind, 0) + 1
             name = raw.get("name", f"{kind}_{counts[kind]}")
@@ -647,11 +657,14 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def tensor_ref(value: str, option: str):
         text = value.strip()
-        if text[:1] in "[-0123456789" and not Path(value).exists():
+        if text[:1] in "[-0123456789\u2212" and not Path(value).exists():
             try:
                 return json.loads(text, parse_float=Decimal)
             except ValueError as exc:
-                raise ProblemError(f"not a file and not JSON: {exc}", where=option) from None
+                minus = next((c for c in text if c in "\u2212\u2012\u2013\u2014"), None)
+                hint = (f"'{minus}' is not the ASCII minus: type - instead" if minus else None)
+                raise ProblemError(f"not a file and not JSON: {exc}", where=option,
+                                   hint=hint) from None
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
 
     def option_value(value: str, option: str):

@@ -26,7 +26,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 DECIMAL_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 FRACTION_PATTERN = r"[+-]?[0-9]+\s*/\s*[+-]?[0-9]+"
 NUMBER_STRING_PATTERN = rf"^\s*(?:{DECIMAL_PATTERN}|{FRACTION_PATTERN})\s*$"
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"  # JSON Schema's $ is the end (ECMA-262)
 
 # which tensor ranks each role accepts (as cnngrad.problem reads them)
 RANKS = {
@@ -98,6 +98,26 @@ def _loss(kind: str) -> dict:
     return _closed(properties, ("type",) + family.required)
 
 
+def _grading() -> dict:
+    """The ``grading`` block (read by ``cnngrad check`` only)."""
+    non_negative = {"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": NUMBER_STRING_PATTERN}]}
+    return _closed({
+        "min_decimals": {"type": "integer", "minimum": 0, "maximum": 17,
+                         "description": "a value written with fewer decimals is wrong"},
+        "atol": {**non_negative, "description": "replaces the decimals rule with rtol"},
+        "rtol": {**non_negative, "description": "replaces the decimals rule with atol"},
+        "points": {"type": "object", "minProperties": 1,
+                   "additionalProperties": {"anyOf": [
+                       {"type": "number", "exclusiveMinimum": 0},
+                       {"type": "string", "pattern": NUMBER_STRING_PATTERN}]},
+                   "description": "required dotted paths and their points"},
+        "carry_forward": {"type": "boolean",
+                          "description": "a wrong answer right from the student's own "
+                                         "upstream answers earns its points"},
+    }, description="how cnngrad check grades answers to this problem")
+
+
 def problem_schema() -> dict:
     """The JSON Schema of a problem file (contract v1), as a JSON-ready dict."""
     defs: dict[str, dict] = {
@@ -159,6 +179,7 @@ def problem_schema() -> dict:
         "loss": _ref("loss"),
         "delta": {**_ref("tensor_delta"),
                   "description": "dE/d(output of the last layer), given directly"},
+        "grading": _grading(),
     }
     layers_form = _closed({**common, "layers": {"type": "array", "minItems": 1,
                                                 "items": _ref("layer")}},

@@ -13,12 +13,18 @@ the engine's layout: feature maps (N, C, H, W), vectors (N, K).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from cnngrad.errors import join_path
+
+
+def shape_size(shape) -> int:
+    """How many values a shape holds (1 for ``()``, as the old rule of a missing shape)."""
+    return math.prod(int(s) for s in shape) if shape else 1
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,28 @@ class LayerFamily:
         max-pool winners), or None."""
         return None
 
+    # -- work budgets (cnngrad.limits) ---------------------------------------
+
+    def work(self, spec) -> tuple[int, str]:
+        """(units of one forward and backward pass, what dominates it), from the shapes
+        alone: a unit is about a nanosecond (:mod:`cnngrad.limits`).  By default a few
+        operations per value in and out."""
+        out = shape_size(spec.out_shape)
+        ins = sum(shape_size(shape) for shape in spec.in_shapes or (spec.in_shape,))
+        return 2 * out + ins, f"{out:,} values"
+
+    def window(self, spec) -> tuple[int, ...] | None:
+        """A pooling window's size (every cell of it a step of the kernels), or None."""
+        return None
+
+    def steps_cells(self, spec) -> int:
+        """Cells of the matrices ``--show-steps`` builds and draws for this layer: by
+        default its input and output, when it has a textbook route at all."""
+        if type(self).textbook is LayerFamily.textbook:
+            return 0
+        return (sum(shape_size(shape) for shape in spec.in_shapes or (spec.in_shape,))
+                + shape_size(spec.out_shape))
+
     # -- teaching -----------------------------------------------------------
 
     def explain(self, ex, what: str, path, layer, index):
@@ -186,6 +214,11 @@ class LossFamily:
     def summary(self, spec) -> str:
         """A few words for the loss line of a report (``mse, half_sum``)."""
         return self.type
+
+    def report_tensors(self, spec, output: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(title, tensor in the output's internal layout) of what a report shows under the
+        loss line: cross_entropy's softmax probabilities; [] for none."""
+        return []
 
     def explain_loss(self, ex, path):
         raise NotImplementedError

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily
+from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -625,6 +625,18 @@ class Conv1d(LayerFamily):
 
     def build(self, ctx, raw, head):
         return build_conv1d(ctx, raw, head)
+
+    def work(self, spec):
+        out, cells = shape_size(spec.out_shape), shape_size(spec.weight.shape[1:])
+        return 3 * out * cells, f"{out:,} outputs × {cells:,} kernel cells"
+
+    def steps_cells(self, spec):
+        # the delta with zeros inserted and padded for the full convolution, the padded input
+        n, c, length = spec.in_shape
+        f, out_length = spec.out_shape[1:]
+        k = spec.weight.shape[2]
+        dilated = (out_length - 1) * spec.stride + 1 + 2 * spec.dilation * (k - 1)
+        return n * max(f, c) * (dilated + length + sum(spec.padding))
 
     def schema_fields(self, ref):
         return schema_fields(ref)

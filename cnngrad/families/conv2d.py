@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily
+from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -916,6 +916,24 @@ class Conv2d(LayerFamily):
 
     def build(self, ctx, raw, head):
         return build_conv2d(ctx, raw, head)
+
+    def work(self, spec):
+        out, cells = shape_size(spec.out_shape), shape_size(spec.weight.shape[1:])
+        return 3 * out * cells, f"{out:,} outputs × {cells:,} kernel cells"
+
+    def steps_cells(self, spec):
+        # the delta with zeros inserted and padded for the full convolution, the padded input
+        if len(spec.in_shape) != 4 or len(spec.out_shape) != 4:
+            return 0
+        kh, kw = spec.weight.shape[2:]
+        (dh, dw), (sh, sw) = spec.dilation, spec.stride
+        ho, wo = spec.out_shape[2:]
+        rows = (ho - 1) * sh + 1 + 2 * (dh * (kh - 1))
+        cols = (wo - 1) * sw + 1 + 2 * (dw * (kw - 1))
+        h, w = spec.in_shape[2:]
+        top, bottom, left, right = spec.padding
+        maps = spec.out_shape[0] * max(spec.out_shape[1], spec.in_shape[1])
+        return maps * (rows * cols + (h + top + bottom) * (w + left + right))
 
     def schema_fields(self, ref):
         return schema_fields(ref)

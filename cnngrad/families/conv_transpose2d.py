@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily
+from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnngrad.problem import LayerSpec, shape_text
 
@@ -608,6 +608,20 @@ class ConvTranspose2d(LayerFamily):
 
     def build(self, ctx, raw, head):
         return build_conv_transpose2d(ctx, raw, head)
+
+    def work(self, spec):
+        ins, cells = shape_size(spec.in_shape), shape_size(spec.weight.shape[1:])
+        return 3 * ins * cells, f"{ins:,} inputs × {cells:,} kernel cells"
+
+    def steps_cells(self, spec):
+        # the input with zeros inserted and padded for the convolution, and the delta
+        n, c, h, w = spec.in_shape
+        f, ho, wo = spec.out_shape[1:]
+        kh, kw = spec.weight.shape[2:]
+        (sh, sw), (dh, dw) = spec.stride, spec.dilation
+        rows = (h - 1) * sh + 1 + 2 * dh * (kh - 1) + spec.output_padding[0]
+        cols = (w - 1) * sw + 1 + 2 * dw * (kw - 1) + spec.output_padding[1]
+        return n * max(c, f) * (rows * cols + ho * wo)
 
     def schema_fields(self, ref):
         return schema_fields(ref)

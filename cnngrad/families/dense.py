@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, UsageError, join_path
-from cnngrad.families.base import Head, LayerFamily
+from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers import dense
 from cnngrad.problem import LayerSpec, shape_text
 
@@ -189,6 +189,10 @@ class Dense(LayerFamily):
 
     def build(self, ctx, raw, head):
         return build_dense(ctx, raw, head)
+
+    def work(self, spec):
+        out, ins = shape_size(spec.out_shape), int(spec.weights.shape[1])
+        return 3 * out * ins, f"{out:,} outputs × {ins:,} inputs"
 
     def schema_fields(self, ref):
         return {"weights": {**ref("tensor_weights"), "description": "out×in, as torch.nn.Linear"},

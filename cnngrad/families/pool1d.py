@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError
-from cnngrad.families.base import Head, LayerFamily
+from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers._common import TIE_RULES, pool_output_size
 from cnngrad.layers.pool import maxpool2d_argmax_mask
 from cnngrad.layers.pool1d import (avgpool1d_backward, avgpool1d_forward, maxpool1d_backward,
@@ -326,6 +326,17 @@ def _ties(rule: str):
 class _Pool1d(LayerFamily):
     spatial = 1
     required = ("size",)
+    #: work per output and window cell: max pool's backward visits the window cell by cell
+    #: (compare, then scatter)
+    window_visits = 2
+
+    def window(self, spec):
+        return (spec.size,)
+
+    def work(self, spec):
+        out = shape_size(spec.out_shape)
+        return (self.window_visits * out * spec.size,
+                f"{out:,} outputs × a window of {spec.size}")
 
     def build(self, ctx, raw, head):
         return build_pool1d(ctx, raw, head)
@@ -354,6 +365,7 @@ class _Pool1d(LayerFamily):
 class MaxPool1d(_Pool1d):
     type = "maxpool1d"
     fields = ("size", "stride", "padding", "ceil_mode", "ties")
+    window_visits = 8
 
     def forward(self, spec, inputs):
         return maxpool1d_forward(inputs[0], **_args(spec))

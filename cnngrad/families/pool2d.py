@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily
+from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers._common import TIE_RULES, pool_output_size
 from cnngrad.layers.pool import (avgpool2d_backward, avgpool2d_divisors, avgpool2d_forward,
                                  maxpool2d_argmax_mask, maxpool2d_backward, maxpool2d_forward,
@@ -710,6 +710,17 @@ def _pair_text(pair) -> str:
 class _Pool2d(LayerFamily):
     required = ("size",)
     spatial = 2
+    #: work per output and window cell: max pool's backward visits the window cell by cell
+    #: (compare, then scatter)
+    window_visits = 2
+
+    def window(self, spec):
+        return spec.size
+
+    def work(self, spec):
+        out = shape_size(spec.out_shape)
+        return (self.window_visits * out * shape_size(spec.size),
+                f"{out:,} outputs × a {spec.size[0]}×{spec.size[1]} window")
 
     def settings(self, spec):
         out = [("window", shape_text(spec.size)), ("stride", _pair_text(spec.stride))]
@@ -723,6 +734,7 @@ class _Pool2d(LayerFamily):
 class MaxPool2d(_Pool2d):
     type = "maxpool2d"
     fields = ("size", "stride", "padding", "ceil_mode", "ties")
+    window_visits = 8
 
     def build(self, ctx, raw, head):
         return build_maxpool2d(ctx, raw, head)
