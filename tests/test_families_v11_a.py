@@ -481,3 +481,11 @@ def test_check_cli_names_the_unflipped_transposed_kernel(tmp_path):
     assert result.exit_code == 1
     assert "kernel rotated 180° (δ correlated with the flipped kernel)" in \
         " ".join(result.output.split())
+
+
+def test_slip_conv1d_untied_bias_summed(tmp_path):
+    untied = {"input": [1, 2, 0, -1], "layers": [{"type": "conv1d", "kernel": [1, 2],
+                                                 "bias": [[0, 0, 0]]}],
+              "delta": [1, -2, 0.5]}
+    result = _check(tmp_path, untied, {"conv1d_1.grads.bias": [[-0.5, -0.5, -0.5]]})
+    assert "conv1d_bias_summed" in diagnosed(result, "conv1d_1.grads.bias")
