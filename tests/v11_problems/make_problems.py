@@ -216,4 +216,10 @@ write("graph_stem_read_three_times", {"input": r(1, 1, 4, 4), "layers": [
     {"type": "conv2d", "kernel": r(1, 1, 1, 1), "input": "stem", "name": "c2"},
     {"type": "add", "inputs": ["a1", "c2", "stem"], "name": "a2"}],
     "loss": {"type": "mse", "target": r(1, 1, 4, 4), "reduction": "mean"}})
+write("nhwc_map_mse_target", {"layout": "nhwc", "input": r(1, 3, 4, 2), "layers": [
+    {"type": "conv2d", "kernel": r(2, 2, 2, 3)}],
+    "loss": {"type": "mse", "target": r(1, 2, 3, 3), "reduction": "mean"}})
+write("nhwc_1d_map_mse_target", {"layout": "nhwc", "input": r(6, 2), "layers": [
+    {"type": "conv1d", "kernel": r(3, 2, 3)}],
+    "loss": {"type": "mse", "target": r(4, 3)}})
 print(len(list(OUT.glob("*.json"))), "problems in", OUT)
