@@ -1120,7 +1120,7 @@ def _fix_shapes(doc: dict, error: ProblemError) -> dict | None:
             raw["kernel"] = ones(1, int(match.group(1)), 1, 1)
             raw.pop("groups", None)
     elif where.endswith("bias") and "does not fit" in what:
-        raw["bias"] = ones(int(re.search(r"fit (\d+) filter", what).group(1)))
+        raw["bias"] = ones(int(re.search(r"fit (\d+) (?:filter|output channel)", what).group(1)))
     else:
         return None
     return fixed

@@ -483,3 +483,22 @@ def test_check_cli_names_the_unflipped_transposed_kernel(tmp_path):
     assert result.exit_code == 1
     assert "kernel rotated 180° (δ correlated with the flipped kernel)" in \
         " ".join(result.output.split())
+
+
+def test_slip_conv1d_untied_bias_summed(tmp_path):
+    untied = {"input": [1, 2, 0, -1], "layers": [{"type": "conv1d", "kernel": [1, 2],
+                                                 "bias": [[0, 0, 0]]}],
+              "delta": [1, -2, 0.5]}
+    result = _check(tmp_path, untied, {"conv1d_1.grads.bias": [[-0.5, -0.5, -0.5]]})
+    assert "conv1d_bias_summed" in diagnosed(result, "conv1d_1.grads.bias")
+
+
+def test_gradcheck_notes_a_ceil_mode_window_past_the_input():
+    # L = 5, size 2, stride 2, ceil_mode: window [2] starts at 4 and keeps 1 of its 2 cells
+    doc = {"input": [1, 2, 3, 4, 5], "layers": [{"type": "avgpool1d", "size": 2,
+                                                "ceil_mode": True}],
+           "loss": {"type": "mse", "target": [0, 0, 0]}}
+    report = gradcheck(problem_of(doc))
+    (note,) = [k for k in report.kinks if k.kind == "ceil_overhang"]
+    assert note.position == (2,) and "divides by 1, not 2" in note.meaning
+    assert report.ok

@@ -211,6 +211,17 @@ GOOD = {
         {"type": "dense", "weights": np.ones((3, 8)).tolist(), "bias": [1, 2, 3]}],
         "loss": {"type": "cross_entropy", "target": 2}},
     "mse mean": edited(NETWORK, lambda d: d["loss"].update(reduction="mean")),
+    "a residual add and a concat, nhwc": {
+        "layout": "nhwc", "input": np.ones((3, 3, 2)).tolist(), "layers": [
+            {"type": "conv2d", "kernel": np.ones((1, 1, 2, 2)).tolist(), "name": "c",
+             "padding": "same", "stride": 2},
+            {"type": "relu", "input": "c"},
+            {"type": "conv2d", "kernel": np.ones((3, 3, 2, 2)).tolist(), "input": "input",
+             "padding": "same", "stride": 2, "name": "d"},
+            {"type": "add", "inputs": ["relu_1", "c", "d"]},
+            {"type": "concat", "inputs": ["add_1", "c"]}, {"type": "flatten"},
+            {"type": "dense", "weights": np.ones((2, 16)).tolist(), "bias": 0.5}],
+        "loss": {"type": "cross_entropy", "target": [0.5, 0.5]}},
 }
 BAD = {
     "misspelt top key": edited(WORKED, lambda d: d.update(kernal=d.pop("kernel"))),
@@ -243,6 +254,13 @@ BAD = {
     "bad reduction": edited(NETWORK, lambda d: d["loss"].update(reduction="avg")),
     "title a number": edited(WORKED, lambda d: d.update(title=3)),
     "not an object": [1, 2, 3],
+    "layer named input": edited(NETWORK, lambda d: d["layers"][0].update(name="input")),
+    "layout upper case": edited(NETWORK, lambda d: d.update(layout="NHWC")),
+    "add with one input": edited(NETWORK, lambda d: d["layers"].append(
+        {"type": "add", "inputs": ["dense_1"]})),
+    "add with input": edited(NETWORK, lambda d: d["layers"].append(
+        {"type": "add", "input": "dense_1"})),
+    "input a number": edited(NETWORK, lambda d: d["layers"][1].update(input=0)),
 }
 
 

@@ -610,6 +610,18 @@ def _undilated_backward(spec: Conv1dSpec, x, y, delta):
     return delta_in[:, :, 0, :], out
 
 
+def _with_bias(forms):
+    return lambda layer: isinstance(layer.spec, Conv1dSpec) and layer.spec.bias_form in forms
+
+
+def _bias_summed_backward(spec: Conv1dSpec, x, y, delta):
+    """An untied bias's gradient taken as its filter's whole sum, at every position."""
+    delta_in, grads = _backward(spec, x, delta)
+    total = np.broadcast_to(delta.sum(axis=(0, 2))[:, None], delta.shape[1:])
+    grads["bias"] = np.ascontiguousarray(total.T if spec.channels_last else total)
+    return delta_in, grads
+
+
 # --------------------------------------------------------------------------- the family
 
 
@@ -697,6 +709,10 @@ class Conv1d(LayerFamily):
                       "matches the 1-D delta not dilated for the stride",
                       _from_trace("conv1d_delta_not_dilated",
                                   _custom_backward(_strided, _undilated_backward)))),
+            (52, Slip("conv1d_bias_summed",
+                      "matches the untied bias summed instead of per position",
+                      _from_trace("conv1d_bias_summed", _custom_backward(
+                          _with_bias(("untied",)), _bias_summed_backward)))),
         ]
 
 

@@ -54,9 +54,20 @@ def flatten_step_backward(spec: FlattenSpec, x_shape, delta_out):
 # ------------------------------------------------------------- explanation rules (cnngrad explain)
 
 
-def flatten_position(ex, layer: LayerTrace, c: int, h: int, w: int) -> tuple[str, int]:
-    H, W = layer.input.shape[2:]
+def flatten_position(ex, layer: LayerTrace, c: int, *cell: int) -> tuple[str, int]:
     b = ex.base
+    if len(cell) == 1:  # a 1-D map: (c, l)
+        (l,) = cell
+        C, L = layer.input.shape[1:]
+        if layer.spec.channels_last:
+            k = l * C + c
+            text = f"k = l·C + c = {l}·{C} + {c} = {k}"
+        else:
+            k = c * L + l
+            text = f"k = c·L + l = {c}·{L} + {l} = {k}"
+        return text + (f" (from 0; {k + b} counted from 1)" if b else ""), k
+    h, w = cell
+    H, W = layer.input.shape[2:]
     if layer.spec.channels_last:
         C = layer.input.shape[1]
         k = h * W * C + w * C + c
@@ -70,8 +81,8 @@ def flatten_position(ex, layer: LayerTrace, c: int, h: int, w: int) -> tuple[str
 def delta_in_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor, _num
 
-    n, c, h, w = index
-    how, k = flatten_position(ex, layer, c, h, w)
+    n, c, *cell = index
+    how, k = flatten_position(ex, layer, c, *cell)
     o = ex.map_named("o", layer.input.shape)(*index)
     delta = ex.map_named("δ", layer.output.shape)(n, k)
     terms = [ex.term(Factor(delta, _num(layer.delta_out[n, k])))]
@@ -87,17 +98,17 @@ def output_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor, _num
 
     n, k = index
-    C, H, W = layer.input.shape[1:]
+    C, *sizes = layer.input.shape[1:]
     if layer.spec.channels_last:
         rest, c = divmod(k, C)
-        h, w = divmod(rest, W)
+        cell = tuple(int(i) for i in np.unravel_index(rest, sizes))
     else:
-        c, rest = divmod(k, H * W)
-        h, w = divmod(rest, W)
-    how, _ = flatten_position(ex, layer, c, h, w)
-    o = ex.map_named("o", layer.input.shape)(n, c, h, w)
+        c, rest = divmod(k, int(np.prod(sizes)))
+        cell = tuple(int(i) for i in np.unravel_index(rest, sizes))
+    how, _ = flatten_position(ex, layer, c, *cell)
+    o = ex.map_named("o", layer.input.shape)(n, c, *cell)
     x = ex.map_named("x", layer.output.shape)(*index)
-    terms = [ex.term(Factor(o, _num(layer.input[n, c, h, w])))]
+    terms = [ex.term(Factor(o, _num(layer.input[(n, c, *cell)])))]
     return ex.finish(path, title=f"{x}: element {k + ex.base} of the flattened vector",
                      lhs=x, rhs=o, terms=terms, symbols=ex.layer_symbols(layer),
                      notes=[f"it came from {o}: {how} ({_order(layer, short=True)})."])

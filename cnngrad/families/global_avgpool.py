@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from cnngrad.families.base import Head, LayerFamily
 from cnngrad.layers.global_pool import global_avgpool_backward, global_avgpool_forward
 from cnngrad.problem import LayerSpec
@@ -32,36 +34,38 @@ def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanat
     from cnngrad.teach.explain import Factor, _num
 
     n, ch = index
-    h, w = layer.input.shape[2:]
+    sizes = layer.input.shape[2:]  # H, W (or L in a 1-D problem)
+    count = int(np.prod(sizes))
+    size_text = "×".join(map(str, sizes))
     o = ex.map_named("o", layer.input.shape)
     x = ex.map_named("x", layer.output.shape)
-    share = Factor(f"1/{h * w}", ex.frac(1, h * w))
-    terms = [ex.term(share, Factor(o(n, ch, r, q), _num(layer.input[n, ch, r, q])))
-             for r in range(h) for q in range(w)]
+    share = Factor(f"1/{count}", ex.frac(1, count))
+    terms = [ex.term(share, Factor(o(n, ch, *cell), _num(layer.input[(n, ch, *cell)])))
+             for cell in np.ndindex(*sizes)]
     return ex.finish(path, title=f"{x(*index)}: the mean of channel {ch + ex.base}'s map",
-                     lhs=x(*index), rhs=f"Σ over the {h}×{w} map of o / {h * w}",
+                     lhs=x(*index), rhs=f"Σ over the {size_text} map of o / {count}",
                      terms=terms, symbols=ex.layer_symbols(layer),
-                     notes=[f"every cell of the channel's {h}×{w} map counts once: divisor "
-                            f"{h * w}."])
+                     notes=[f"every cell of the channel's {size_text} map counts once: "
+                            f"divisor {count}."])
 
 
 def delta_in_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor, _num
 
-    n, ch, _, _ = index
-    h, w = layer.input.shape[2:]
+    n, ch = index[:2]
+    count = int(np.prod(layer.input.shape[2:]))
     o = ex.map_named("o", layer.input.shape)
     x = ex.map_named("x", layer.output.shape)
     delta = ex.map_named("δ", layer.output.shape)
     terms = [ex.term(Factor(delta(n, ch), _num(layer.delta_out[n, ch])),
-                     Factor(f"∂{x(n, ch)}/∂{o(*index)}", ex.frac(1, h * w),
-                            detail=f"1/{h * w}"))]
+                     Factor(f"∂{x(n, ch)}/∂{o(*index)}", ex.frac(1, count),
+                            detail=f"1/{count}"))]
     lhs = f"dE/d{o(*index)}"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
-                     lhs=lhs, rhs=f"{delta(n, ch)} / {h * w}", terms=terms,
+                     lhs=lhs, rhs=f"{delta(n, ch)} / {count}", terms=terms,
                      symbols=ex.layer_symbols(layer),
-                     notes=[f"{x(n, ch)} is the mean of the {h * w} cells of its map, so each "
-                            f"cell gets an equal share 1/{h * w} of its delta."])
+                     notes=[f"{x(n, ch)} is the mean of the {count} cells of its map, so each "
+                            f"cell gets an equal share 1/{count} of its delta."])
 
 
 # --------------------------------------------------------------------------- the family

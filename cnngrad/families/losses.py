@@ -35,8 +35,9 @@ def build_mse(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
         raise ctx.error("loss.target", f"expected shape {shape_text(shown)} (the output "
                                         f"of {last_name}), got {shape_text(target.shape)}",
                         cls=ShapeError)
-    return LossSpec(type=kind, target=target.reshape(out_shape), reduction=reduction,
-                    target_given=target)
+    # a map's target is given as shown (channels last under nhwc), computed channels first
+    return LossSpec(type=kind, target=layout.to_internal(target, out_shape),
+                    reduction=reduction, target_given=target)
 
 
 def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str) -> LossSpec:

@@ -315,6 +315,32 @@ def output_avgpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                                else "real cells") + "."])
 
 
+def _overhang_notes(spec: Pool1dSpec) -> list:
+    """ceil_mode windows hanging past the padded input: notes, not kinks (as in 2-D: the
+    divisor is a constant and a max over fewer cells is still a max)."""
+    from cnngrad.teach.gradcheck import Kink
+
+    if not spec.ceil_mode:
+        return []
+    length = spec.in_shape[2]
+    notes = []
+    for i in range(spec.out_shape[2]):
+        cells, padded, _ = _window(spec, length, i)
+        if padded >= spec.size:
+            continue
+        head = (f"window [{i}] (of every map) hangs past the padded input (ceil_mode): it "
+                f"keeps {padded} of its {spec.size} cells")
+        if spec.type == "avgpool1d":
+            used = padded if spec.count_include_pad else len(cells)
+            tail = (f"; avg pool divides by {used}, not {spec.size} (PyTorch's rule). The "
+                    f"divisor is a constant, so E is smooth here: a note, not a kink")
+        else:
+            tail = ("; max pool takes the maximum of those. Smooth here (unless they tie): a "
+                    "note, not a kink")
+        notes.append(Kink(spec.name, "ceil_overhang", (i,), (), None, head + tail))
+    return notes
+
+
 # --------------------------------------------------------------------------- the families
 
 
@@ -394,7 +420,8 @@ class MaxPool1d(_Pool1d):
         from cnngrad.families.pool2d import _maxpool_kinks
 
         # the windows' flat indices into a one-row view are those into the 1-D map
-        return _maxpool_kinks(_OneRowProblem(problem), _row_view(layer), reach)
+        found, watch = _maxpool_kinks(_OneRowProblem(problem), _row_view(layer), reach)
+        return found + _overhang_notes(layer.spec), watch
 
     def near_kinks(self, spec, inputs, magnitudes, tolerance):
         from cnngrad.families.pool2d import maxpool_near_ties
@@ -436,6 +463,9 @@ class AvgPool1d(_Pool1d):
         if spec.padding:
             out.append(("padding counted", "yes" if spec.count_include_pad else "no"))
         return out
+
+    def kinks(self, problem, layer, reach):
+        return _overhang_notes(layer.spec), None
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

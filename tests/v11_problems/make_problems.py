@@ -192,4 +192,34 @@ write("convT_output_padding_dilation", {"input": r(3, 3), "layers": [
 write("upsample_nhwc_batched", {"layout": "nhwc", "input": r(2, 2, 3, 2), "layers": [
     {"type": "upsample", "scale": [3, 1]},
     {"type": "conv2d", "kernel": r(1, 1, 2, 2)}], "delta": r(2, 6, 3, 2)})
+# --- graphs, layouts, same padding, a number dense bias (more) --------------------------------
+write("graph_add_same_input_twice", {"input": r(2, 3, 3), "layers": [
+    {"type": "conv2d", "kernel": r(2, 2, 2, 2), "padding": "same", "name": "c"},
+    {"type": "relu", "name": "r1"},
+    {"type": "add", "inputs": ["r1", "r1", "input"]}, {"type": "tanh"}],
+    "delta": r(2, 3, 3)})
+write("graph_nhwc_branches_dense_number_bias", {"layout": "nhwc", "input": r(2, 4, 4, 1),
+    "layers": [
+    {"type": "conv2d", "kernel": r(2, 2, 1, 2), "stride": 2, "padding": "same", "name": "a"},
+    {"type": "maxpool2d", "size": 2, "input": "input", "name": "b"},
+    {"type": "concat", "inputs": ["a", "b"]}, {"type": "flatten"},
+    {"type": "dense", "weights": r(2, 12), "bias": -0.25}],
+    "loss": {"type": "cross_entropy", "target": [[0.25, 0.75], [1, 0]]}})
+write("nchw_same_stride2_untied_bias", {"input": r(5, 6), "layers": [
+    {"type": "conv2d", "kernel": r(3, 3), "stride": 2, "padding": "same", "bias": r(3, 3)}],
+    "delta": r(3, 3)})
+write("graph_stem_read_three_times", {"input": r(1, 1, 4, 4), "layers": [
+    {"type": "leaky_relu", "name": "stem", "slope": 0.1},
+    {"type": "conv2d", "kernel": r(1, 1, 3, 3), "padding": 1, "name": "c1"},
+    {"type": "sigmoid", "name": "s"},
+    {"type": "add", "inputs": ["s", "stem"], "name": "a1"},
+    {"type": "conv2d", "kernel": r(1, 1, 1, 1), "input": "stem", "name": "c2"},
+    {"type": "add", "inputs": ["a1", "c2", "stem"], "name": "a2"}],
+    "loss": {"type": "mse", "target": r(1, 1, 4, 4), "reduction": "mean"}})
+write("nhwc_map_mse_target", {"layout": "nhwc", "input": r(1, 3, 4, 2), "layers": [
+    {"type": "conv2d", "kernel": r(2, 2, 2, 3)}],
+    "loss": {"type": "mse", "target": r(1, 2, 3, 3), "reduction": "mean"}})
+write("nhwc_1d_map_mse_target", {"layout": "nhwc", "input": r(6, 2), "layers": [
+    {"type": "conv1d", "kernel": r(3, 2, 3)}],
+    "loss": {"type": "mse", "target": r(4, 3)}})
 print(len(list(OUT.glob("*.json"))), "problems in", OUT)
