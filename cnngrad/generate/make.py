@@ -31,11 +31,8 @@ from cnngrad.generate.recipes import (FILE_RECIPE, INEXACT_DECIMALS, RECIPES, Dr
 MAX_ATTEMPTS = 400
 #: No value of a generated problem's run is larger than this (in magnitude).
 MAX_MAGNITUDE = 100
-#: No layer's output before a sigmoid or tanh is larger than this: the bias that brings it
-#: back near 0 would be as large.
-MAX_HIDDEN = 20
 #: No bias is larger than this (a bias moved to centre a sigmoid could be).
-MAX_BIAS = 10
+MAX_BIAS = 30
 #: After a sigmoid or a batch norm, a nonzero asked value is at least this large, so that its
 #: four decimals say something.
 MIN_INEXACT = Fraction(1, 1000)
@@ -158,8 +155,8 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         draft = recipe.build(draw, style, options, with_kinks)
         if with_kinks and recipe.kink == "relu":
             _put_relu_zero(draft, draw, style, recipe)
-        if recipe.inexact:
-            _centre_squashes(draft, draw, style, recipe)
+        if recipe.inexact and not _centre_squashes(draft, draw, style, recipe, with_kinks):
+            continue  # its first run already showed a kink
         problem, trace = _run(draft.document, style, exact, recipe)
         if _friendly(trace, draft, recipe, style, promise, with_kinks):
             break
@@ -255,6 +252,13 @@ def _values(value) -> list:
 
 def _friendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
               with_kinks: bool) -> bool:
+    return _kinks_as_wanted(trace, recipe, with_kinks) and _sizes_friendly(trace) and \
+        _answers_friendly(trace, draft, recipe, style, promise)
+
+
+def _kinks_as_wanted(trace, recipe: Recipe, with_kinks: bool) -> bool:
+    """No ReLU input at 0 and no tied maxima, unless they are wanted (then at least one);
+    every ReLU has inputs on both sides of 0."""
     relu_zeros = ties = 0
     for layer in trace.layers:
         kind = layer.spec.type
@@ -266,24 +270,30 @@ def _friendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
                 return False  # all off, or a relu that never bites
         elif kind == "maxpool2d":
             ties += _tied_windows(layer)
-        elif kind in ("sigmoid", "tanh"):
+    wanted_relu = with_kinks and recipe.kink == "relu"
+    wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == "tie")
+    return bool(relu_zeros) == wanted_relu and bool(ties) == wanted_ties
+
+
+def _sizes_friendly(trace) -> bool:
+    """No huge value, no huge bias, no flat sigmoid."""
+    for layer in trace.layers:
+        kind = layer.spec.type
+        if kind in ("sigmoid", "tanh"):
             if any(abs(float(v)) > MAX_SQUASH_INPUT for v in _values(layer.input)):
                 return False
-        if recipe.inexact and kind in _PARAM_TYPES and \
-                any(abs(float(v)) > MAX_HIDDEN for v in _values(layer.output)):
-            return False
         if any(abs(float(v)) > MAX_MAGNITUDE for v in _values(layer.output)):
             return False
-    for layer in trace.layers:
         bias = layer.spec.params.get("bias")
         if bias is not None and any(abs(float(v)) > MAX_BIAS for v in _values(bias)):
             return False
-    wanted_relu = with_kinks and recipe.kink == "relu"
-    wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == "tie")
-    if relu_zeros and not wanted_relu or (wanted_relu and not relu_zeros):
-        return False
-    if ties and not wanted_ties or (wanted_ties and not ties):
-        return False
+    return True
+
+
+def _answers_friendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int) -> bool:
+    """Every asked value: not all zeros, not huge, exact at the promised decimals (a small
+    denominator for fractions), or, when inexact, not tiny."""
+    limit = FRACTION_DENOMINATOR ** (recipe.factors + recipe.extra_decimals)
     for path in draft.asked:
         cells = _values(trace.tensor(path))
         if all(v == 0 for v in cells):
@@ -295,8 +305,7 @@ def _friendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
                 if value != 0 and abs(Fraction(float(value))) < MIN_INEXACT:
                     return False
             elif style.exact_fractions:
-                if Fraction(value).denominator > FRACTION_DENOMINATOR ** (
-                        recipe.factors + recipe.extra_decimals):
+                if Fraction(value).denominator > limit:
                     return False
             else:
                 needed = decimals_needed(Fraction(value))
@@ -360,22 +369,32 @@ def _put_relu_zero(draft: Draft, draw: Draw, style: Style, recipe: Recipe) -> No
     layers[k - 1]["bias"] = Fraction(layers[k - 1]["bias"]) - Fraction(chosen)
 
 
-def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe) -> None:
+def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
+                     with_kinks: bool) -> bool:
     """Move the bias of a dense layer before a sigmoid or tanh so that its outputs land near
-    0, where the curve is steep: a flat sigmoid makes every gradient before it vanish."""
+    0, where the curve is steep: a flat sigmoid makes every gradient before it vanish.
+
+    Returns False when the run this takes shows the draft's kinks are not as wanted (the
+    biases it moves come after every ReLU and max pool of the recipes, so the draft is
+    thrown away without a second run)."""
     layers = draft.document.get("layers") or []
     targets = [i - 1 for i, layer in enumerate(layers)
                if layer.get("type") in ("sigmoid", "tanh") and i > 0
                and layers[i - 1].get("type") == "dense" and "bias" in layers[i - 1]]
     if not targets:
-        return
+        return True
     problem, trace = _run(draft.document, style, False, recipe)
+    if not _kinks_as_wanted(trace, recipe, with_kinks) and \
+            all(layer["type"] not in ("relu", "leaky_relu", "maxpool2d")
+                for layer in layers[targets[0]:]):
+        return False
     for i in targets:
         bias = np.asarray(layers[i]["bias"], dtype=object)
         z = np.asarray(trace.layers[i].output, dtype=np.float64).reshape(-1)[:bias.size]
         layers[i]["bias"] = np.array([b - _nearest(float(v), style) + style.bias(draw)
                                       for b, v in zip(bias.flat, z)],
                                      dtype=object).reshape(bias.shape)
+    return True
 
 
 def _nearest(value: float, style: Style) -> Fraction:

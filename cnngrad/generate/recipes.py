@@ -241,7 +241,12 @@ def _network(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     features = h_pool * w_pool
     x = tensor((h, w), lambda: style.data(draw))
     kernel = tensor((kh, kw), lambda: style.weight(draw))
-    weights = tensor((outputs, features), lambda: style.weight(draw))
+    if style.scale == 1 and not style.exact_fractions:
+        # whole numbers grow fast through two weighted layers: dense weights ±1 keep the
+        # sigmoid's input (and the bias that centres it) small
+        weights = tensor((outputs, features), lambda: Fraction(draw.pick((-1, 1))))
+    else:
+        weights = tensor((outputs, features), lambda: style.weight(draw))
     layers = [_conv_layer(kernel, style.bias(draw)), {"type": "relu"},
               {"type": "maxpool2d", "size": size}, {"type": "flatten"},
               {"type": "dense", "weights": weights,
