@@ -187,12 +187,11 @@ def generate(
     sizes = _sizes(recipe, input, kernel, stride, padding, channels, filters, pool, outputs,
                    batch, ties, bias)
     seed_value = _number(seed, "--seed")
-    if seed_value is None:
+    drawn = seed_value is None
+    if drawn:
         import secrets
 
         seed_value = secrets.randbelow(10**6)
-        print(f"seed {seed_value} (give --seed {seed_value} to make this problem again)",
-              file=sys.stderr)
     if seed_value > MAX_SEED:
         raise UsageError(f"at most {MAX_SEED}", where="--seed")
     protected = [Path(recipe)] if Path(recipe).is_file() else []
@@ -203,14 +202,21 @@ def generate(
                              hint="give -o DIR")
         _write_class(recipe, seed_value, students, output, force, protected, numbers=numbers,
                      with_kinks=with_kinks, sizes=sizes)
+        _tell_seed(seed_value, drawn, "exam")
         return
     exercise = make(recipe, seed_value, numbers=numbers, with_kinks=with_kinks, sizes=sizes)
+    _tell_seed(seed_value, drawn, "problem")
     if output is None:
         write_output(exercise.problem_text, None, protected)
         return
     _folder(output, list(FILES), force)
     _write_exercise(with_sheets(exercise), output, protected)
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
+
+
+def _tell_seed(seed: int, drawn: bool, what: str) -> None:
+    if drawn:
+        print(f"seed {seed} (give --seed {seed} to make this {what} again)", file=sys.stderr)
 
 
 def _write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,

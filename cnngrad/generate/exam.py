@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,4 +220,7 @@ def group_submissions(manifest: Manifest, submissions: list[str]) -> dict[str, l
 
 
 def json_text(document: dict) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    from cnngrad.generate.jsontext import dumps
+    from cnngrad.generate.numbers import STYLES
+
+    return dumps(document, STYLES["int"])

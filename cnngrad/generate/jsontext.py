@@ -12,6 +12,8 @@ import numpy as np
 from cnngrad.generate.numbers import Style
 
 INDENT = "  "
+#: An object of plain values is written on one line when it fits in this many characters.
+LINE = 80
 
 
 def dumps(document: Any, style: Style) -> str:
@@ -30,9 +32,11 @@ def _value(value: Any, style: Style, depth: int) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
-        if all(_scalar(v) for v in value.values()):  # {"type": "relu"}: one line
-            return "{" + ", ".join(f"{json.dumps(key, ensure_ascii=False)}: "
+        if all(_scalar(v) for v in value.values()):  # {"type": "relu"}: one line if it fits
+            line = "{" + ", ".join(f"{json.dumps(key, ensure_ascii=False)}: "
                                    f"{_value(v, style, depth)}" for key, v in value.items()) + "}"
+            if len(pad) + len(line) <= LINE:
+                return line
         items = [f"{inner}{json.dumps(key, ensure_ascii=False)}: {_value(v, style, depth + 1)}"
                  for key, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"

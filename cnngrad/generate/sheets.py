@@ -157,7 +157,7 @@ def _explanations(exercise) -> dict[str, list[str]]:
     from cnngrad.render.explain import explanation_text
 
     out: dict[str, list[str]] = {}
-    decimals = max(exercise.min_decimals + 2, 4)
+    decimals = exercise.min_decimals + (2 if exercise.inexact else 0)
     for path in exercise.asked:
         if not path.endswith(".grads.kernel"):
             continue
