@@ -66,7 +66,9 @@ def _number(text: Optional[str], option: str, low: int = 0):
 
 def _sizes(recipe: str, input, kernel, stride, padding, channels, filters, pool, outputs,
            batch, ties, bias) -> dict:
-    one_d = recipe == "conv1d"
+    from cnngrad.generate.recipes import ONE_D_RECIPES
+
+    one_d = recipe in ONE_D_RECIPES
     return {"input": _size(input, "--input", pair=not one_d),
             "kernel": _size(kernel, "--kernel", pair=not one_d),
             "stride": _number(stride, "--stride", 1), "padding": _number(padding, "--padding"),

@@ -24,7 +24,10 @@ from cnngrad.errors import CnnGradError, ProblemError, UsageError, did_you_mean
 from cnngrad.generate.draw import Draw
 from cnngrad.generate.jsontext import dumps
 from cnngrad.generate.numbers import STYLES, Style, decimal_text, decimals_needed
-from cnngrad.generate.recipes import (FILE_RECIPE, INEXACT_DECIMALS, RECIPES, Draft, Recipe,
+from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INDEX_LOSSES,
+                                      INEXACT_DECIMALS, INEXACT_LOSSES, INEXACT_TYPES, MAXPOOL,
+                                      PARAM_TYPES, PROBABILITY_LOSS, RECIPES, RELU, RELU_TYPES,
+                                      RELU_ZERO, SQUASH_TYPES, TIE, V1_TYPES, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
 
 #: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
@@ -44,11 +47,6 @@ FRACTION_DENOMINATOR = 12
 #: Inexact values closer than this (relative) are taken as tied, or as 0.
 FLOAT_TIE = 1e-9
 
-_V1_TYPES = ("conv2d", "maxpool2d", "avgpool2d", "relu", "leaky_relu", "sigmoid", "tanh",
-             "flatten", "dense")
-_PARAM_TYPES = ("conv2d", "conv1d", "conv_transpose2d", "dense")
-_INEXACT_TYPES = ("sigmoid", "tanh", "batchnorm2d", "batchnorm1d", "softmax", "log_softmax")
-_INEXACT_LOSSES = ("cross_entropy", "bce", "bce_with_logits", "nll")
 
 
 @dataclass
@@ -153,7 +151,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     promise = _promised_decimals(recipe, style)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         draft = recipe.build(draw, style, options, with_kinks)
-        if with_kinks and recipe.kink == "relu":
+        if with_kinks and recipe.kink == RELU_ZERO:
             _put_relu_zero(draft, draw, style, recipe)
         if recipe.inexact and not _centre_squashes(draft, draw, style, recipe, with_kinks):
             continue  # its first run already showed a kink
@@ -205,7 +203,7 @@ def _load(document: dict, style: Style, exact: bool, recipe: Recipe, file: str =
         if recipe.name not in RECIPES:
             raise
         # a recipe's draft follows the contract: a build that cannot read it lacks a layer
-        needs = ", ".join(t for t in recipe.layer_types if t not in _V1_TYPES) or \
+        needs = ", ".join(t for t in recipe.layer_types if t not in V1_TYPES) or \
             ", ".join(recipe.layer_types)
         raise UsageError(f"recipe '{recipe.name}' needs {needs}, which this build of cnngrad "
                          f"does not support yet ({error.what})", where="RECIPE") from None
@@ -262,16 +260,16 @@ def _kinks_as_wanted(trace, recipe: Recipe, with_kinks: bool) -> bool:
     relu_zeros = ties = 0
     for layer in trace.layers:
         kind = layer.spec.type
-        if kind in ("relu", "leaky_relu"):
+        if kind in RELU_TYPES:
             cells = _values(layer.input)
             zeros, positive = _count_zeros(cells)
             relu_zeros += zeros
             if not positive or positive + zeros == len(cells):
                 return False  # all off, or a relu that never bites
-        elif kind == "maxpool2d":
+        elif kind == MAXPOOL:
             ties += _tied_windows(layer)
-    wanted_relu = with_kinks and recipe.kink == "relu"
-    wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == "tie")
+    wanted_relu = with_kinks and recipe.kink == RELU_ZERO
+    wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == TIE)
     return bool(relu_zeros) == wanted_relu and bool(ties) == wanted_ties
 
 
@@ -279,7 +277,7 @@ def _sizes_friendly(trace) -> bool:
     """No huge value, no huge bias, no flat sigmoid."""
     for layer in trace.layers:
         kind = layer.spec.type
-        if kind in ("sigmoid", "tanh"):
+        if kind in SQUASH_TYPES:
             if any(abs(float(v)) > MAX_SQUASH_INPUT for v in _values(layer.input)):
                 return False
         if any(abs(float(v)) > MAX_MAGNITUDE for v in _values(layer.output)):
@@ -356,7 +354,7 @@ def _put_relu_zero(draft: Draft, draw: Draw, style: Style, recipe: Recipe) -> No
     """Move the (single-number) bias before the first ReLU so that one of its inputs, drawn
     at random, is exactly 0."""
     layers = draft.document["layers"]
-    k = next(i for i, layer in enumerate(layers) if layer["type"] == "relu")
+    k = next(i for i, layer in enumerate(layers) if layer["type"] == RELU)
     # the shape of the ReLU's input, from a float run of the whole problem
     problem, trace = _run(draft.document, style, False, recipe)
     shape = problem.layout.display_shape(trace.layers[k - 1].output.shape)
@@ -379,13 +377,13 @@ def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
     thrown away without a second run)."""
     layers = draft.document.get("layers") or []
     targets = [i - 1 for i, layer in enumerate(layers)
-               if layer.get("type") in ("sigmoid", "tanh") and i > 0
-               and layers[i - 1].get("type") == "dense" and "bias" in layers[i - 1]]
+               if layer.get("type") in SQUASH_TYPES and i > 0
+               and layers[i - 1].get("type") == DENSE and "bias" in layers[i - 1]]
     if not targets:
         return True
     problem, trace = _run(draft.document, style, False, recipe)
     if not _kinks_as_wanted(trace, recipe, with_kinks) and \
-            all(layer["type"] not in ("relu", "leaky_relu", "maxpool2d")
+            all(layer["type"] not in RELU_TYPES + (MAXPOOL,)
                 for layer in layers[targets[0]:]):
         return False
     for i in targets:
@@ -469,16 +467,16 @@ def _file_recipe(path: str) -> Recipe:
     original = load_json_document(raw, file)
     original.pop("grading", None)
     types = [spec.type for spec in problem.layers]
-    factors = 1 + sum(1 for t in types if t in _PARAM_TYPES)
+    factors = 1 + sum(1 for t in types if t in PARAM_TYPES)
     extra, endless = 0, None
     for spec in problem.layers:
-        if spec.type == "avgpool2d":
+        if spec.type == AVGPOOL:
             needed = decimals_needed(Fraction(1, spec.size[0] * spec.size[1]))
             if needed is None:
                 endless = spec
             extra += needed or 0
-    inexact = any(t in _INEXACT_TYPES for t in types) or (
-        problem.loss is not None and problem.loss.type in _INEXACT_LOSSES)
+    inexact = any(t in INEXACT_TYPES for t in types) or (
+        problem.loss is not None and problem.loss.type in INEXACT_LOSSES)
     asked = {}
     if problem.loss is not None:
         asked["loss"] = 1
@@ -486,9 +484,9 @@ def _file_recipe(path: str) -> Recipe:
         for key in spec.params:
             asked[f"{spec.name}.grads.{key}"] = 4
     asked[f"{problem.layers[0].name}.delta_in"] = 4
-    kink = "tie" if "maxpool2d" in types and "relu" not in types else None
-    if "relu" in types:
-        kink = "relu"
+    kink = TIE if MAXPOOL in types and RELU not in types else None
+    if RELU in types:
+        kink = RELU_ZERO
 
     def build(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
         return Draft(_redrawn(original, problem, draw, style, file, base_dir), dict(asked))
@@ -504,7 +502,7 @@ def _file_recipe(path: str) -> Recipe:
     title = problem.title or name
     return Recipe(name=name, description=f"fresh numbers for “{title}”", build=build,
                   factors=factors, extra_decimals=extra, inexact=inexact,
-                  kink=kink if kink == "relu" and _relu_has_scalar_bias(original) else None,
+                  kink=kink if kink != RELU_ZERO or _relu_has_scalar_bias(original) else None,
                   layer_types=tuple(types), default_numbers="1dp" if inexact else "int",
                   check_style=check_style)
 
@@ -512,7 +510,7 @@ def _file_recipe(path: str) -> Recipe:
 def _relu_has_scalar_bias(document: dict) -> bool:
     layers = document.get("layers") or []
     for i, layer in enumerate(layers):
-        if isinstance(layer, dict) and layer.get("type") == "relu":
+        if isinstance(layer, dict) and layer.get("type") == RELU:
             return i > 0 and isinstance(layers[i - 1], dict) and \
                 not isinstance(layers[i - 1].get("bias", []), (list, dict))
     return False
@@ -559,11 +557,11 @@ def _redrawn(original: dict, problem, draw: Draw, style: Style, file: str,
         loss = out["loss"]
         shape = _shape(loss["target"], "loss.target", file, base_dir)
         classes = problem.layers[-1].out_shape[-1]
-        index_target = loss.get("type") in ("cross_entropy", "nll") and \
+        index_target = loss.get("type") in INDEX_LOSSES and \
             shape == problem.layout.display_shape(problem.layers[-1].out_shape)[:-1]
         if index_target:
             loss["target"] = tensor(shape, lambda: Fraction(draw.below(classes)))
-        elif loss.get("type") == "cross_entropy":  # probabilities: a one-hot row
+        elif loss.get("type") == PROBABILITY_LOSS:  # probabilities: a one-hot row
             target = np.zeros(shape, dtype=object)
             target.fill(Fraction(0))
             for row in np.ndindex(*shape[:-1]):

@@ -45,8 +45,8 @@ class Recipe:
     ``inexact`` recipes (a sigmoid, a batch norm's square root) have answers that no decimal
     writes exactly: they are asked to :data:`INEXACT_DECIMALS` decimals, and their numbers
     default to one decimal (``default_numbers``), which keeps a sigmoid's input small.  ``kink`` is what
-    ``--with-kinks`` puts in (``"relu"``: a ReLU input of exactly 0, ``"tie"``: tied maxima
-    in a max pool), ``about_kinks`` marks a recipe whose point is the kink.  ``layer_types``
+    ``--with-kinks`` puts in (:data:`RELU_ZERO`: a ReLU input of exactly 0, :data:`TIE`:
+    tied maxima in a max pool), ``about_kinks`` marks a recipe whose point is the kink.  ``layer_types``
     are the layer types it uses (a build that lacks one cannot make it).
     """
 
@@ -66,6 +66,30 @@ class Recipe:
 
 #: Decimals an inexact answer is asked to (and the key is rounded to).
 INEXACT_DECIMALS = 4
+
+# The layer and loss types the generator reasons about.  A recipe is a problem document and
+# names its layers as a problem file does: the type names live here, in the one module of
+# cnngrad.generate that writes documents.
+RELU = "relu"
+RELU_TYPES = (RELU, "leaky_relu")
+MAXPOOL = "maxpool2d"
+AVGPOOL = "avgpool2d"
+SQUASH_TYPES = ("sigmoid", "tanh")
+DENSE = "dense"
+MSE = "mse"
+#: Layers whose output multiplies a drawn parameter: each adds a factor to the answers.
+PARAM_TYPES = ("conv2d", "conv1d", "conv_transpose2d", DENSE)
+#: Layers and losses whose answers no decimal writes exactly (exp, log, square roots).
+INEXACT_TYPES = SQUASH_TYPES + ("batchnorm2d", "batchnorm1d", "softmax", "log_softmax")
+INEXACT_LOSSES = ("cross_entropy", "bce", "bce_with_logits", "nll")
+#: Losses whose target may be a class index, and the one whose target may be probabilities.
+INDEX_LOSSES = ("cross_entropy", "nll")
+PROBABILITY_LOSS = "cross_entropy"
+#: The layer types of contract v1: a recipe needing another names it when a build lacks it.
+V1_TYPES = ("conv2d", MAXPOOL, AVGPOOL, RELU, "leaky_relu", "sigmoid", "tanh", "flatten",
+            DENSE)
+#: What ``--with-kinks`` puts in: gradcheck's names for the two kinks.
+RELU_ZERO, TIE = "relu_zero", "tie"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -209,7 +233,7 @@ def _pool_sizes(options: dict) -> tuple[tuple[int, int], int, int, int, int]:
 
 def _maxpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     (h, w), size, stride, h_out, w_out = _pool_sizes(options)
-    layer: dict[str, Any] = {"type": "maxpool2d", "size": size}
+    layer: dict[str, Any] = {"type": MAXPOOL, "size": size}
     if stride != size:
         layer["stride"] = stride
     ties = options.get("ties")
@@ -223,7 +247,7 @@ def _maxpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
 
 def _avgpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     (h, w), size, stride, h_out, w_out = _pool_sizes(options)
-    layer: dict[str, Any] = {"type": "avgpool2d", "size": size}
+    layer: dict[str, Any] = {"type": AVGPOOL, "size": size}
     if stride != size:
         layer["stride"] = stride
     document = {"input": tensor((h, w), lambda: style.signed(draw)), "layers": [layer],
@@ -247,14 +271,14 @@ def _network(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
         weights = tensor((outputs, features), lambda: Fraction(draw.pick((-1, 1))))
     else:
         weights = tensor((outputs, features), lambda: style.weight(draw))
-    layers = [_conv_layer(kernel, style.bias(draw)), {"type": "relu"},
-              {"type": "maxpool2d", "size": size}, {"type": "flatten"},
-              {"type": "dense", "weights": weights,
+    layers = [_conv_layer(kernel, style.bias(draw)), {"type": RELU},
+              {"type": MAXPOOL, "size": size}, {"type": "flatten"},
+              {"type": DENSE, "weights": weights,
                "bias": tensor((outputs,), lambda: style.bias(draw))},
-              {"type": "sigmoid"}]
+              {"type": SQUASH_TYPES[0]}]
     target = tensor((outputs,), lambda: Fraction(draw.below(2)))
     document = {"input": x, "layers": layers,
-                "loss": {"type": "mse", "target": target, "reduction": "half_sum"}}
+                "loss": {"type": MSE, "target": target, "reduction": "half_sum"}}
     return Draft(document, {"loss": 1, "dense_1.grads.weights": 3, "dense_1.grads.bias": 1,
                             "conv2d_1.grads.kernel": 4, "conv2d_1.grads.bias": 1})
 
@@ -304,7 +328,7 @@ def _residual(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     x = tensor((h, w), lambda: style.signed(draw))
     layers = [_conv_layer(tensor((kh, kw), lambda: style.weight(draw)), style.bias(draw),
                           padding="same"),
-              {"type": "relu"},
+              {"type": RELU},
               _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), padding="same"),
               {"type": "add", "inputs": ["conv2d_2", "input"]}]
     document = {"input": x, "layers": layers, "delta": sparse_delta((h, w), draw, style)}
@@ -341,20 +365,20 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            factors=2, layer_types=("conv2d",)),
     Recipe("network", "conv → relu → maxpool → flatten → dense → sigmoid, MSE loss",
            _network, {"input": (5, 5), "kernel": (2, 2), "pool": 2, "outputs": 2},
-           inexact=True, kink="relu", default_numbers="1dp",
-           layer_types=("conv2d", "relu", "maxpool2d", "flatten", "dense", "sigmoid")),
+           inexact=True, kink=RELU_ZERO, default_numbers="1dp",
+           layer_types=("conv2d", RELU, MAXPOOL, "flatten", DENSE, SQUASH_TYPES[0])),
     Recipe("multichannel", "conv over a 2-channel input with 2 filters, given δ",
            _multichannel, {"input": (4, 4), "kernel": (2, 2), "channels": 2, "filters": 2},
            factors=2, layer_types=("conv2d",)),
     Recipe("maxpool", "max pooling, no ties: where δ goes back", _maxpool,
-           {"input": (4, 4), "pool": 2, "stride": None}, factors=1, kink="tie",
-           layer_types=("maxpool2d",)),
+           {"input": (4, 4), "pool": 2, "stride": None}, factors=1, kink=TIE,
+           layer_types=(MAXPOOL,)),
     Recipe("maxpool-ties", "max pooling with tied maxima, under a tie rule (--ties)", _maxpool,
            {"input": (4, 4), "pool": 2, "stride": None, "ties": "split"}, factors=1,
-           extra_decimals=1, about_kinks=True, layer_types=("maxpool2d",)),
+           extra_decimals=1, about_kinks=True, layer_types=(MAXPOOL,)),
     Recipe("avgpool", "average pooling, given δ", _avgpool,
            {"input": (4, 4), "pool": 2, "stride": None}, factors=1, extra_decimals=2,
-           layer_types=("avgpool2d",)),
+           layer_types=(AVGPOOL,)),
     Recipe("conv-transpose", "transposed conv (stride 2), given δ", _conv_transpose,
            {"input": (2, 2), "kernel": (2, 2), "stride": 2}, factors=2,
            layer_types=("conv_transpose2d",)),
@@ -362,11 +386,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            {"input": (2, 2), "channels": 1, "batch": 2}, inexact=True,
            layer_types=("batchnorm2d",)),
     Recipe("residual", "residual block: conv → relu → conv, plus the input, given δ", _residual,
-           {"input": (4, 4), "kernel": (3, 3)}, factors=3, kink="relu",
-           layer_types=("conv2d", "relu", "add")),
+           {"input": (4, 4), "kernel": (3, 3)}, factors=3, kink=RELU_ZERO,
+           layer_types=("conv2d", RELU, "add")),
     Recipe("conv1d", "1-D conv over a sequence, given δ", _conv1d,
            {"input": 8, "kernel": 3, "stride": 1}, factors=2, layer_types=("conv1d",)),
 )}
+
+#: Recipes whose sizes are one length (``--input 8``), not rows×columns.
+ONE_D_RECIPES = ("conv1d",)
 
 #: What `--list` shows for a problem file given as the recipe.
 FILE_RECIPE = ("FILE.json", "a problem file, every number drawn afresh (same shapes)")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import CnnGradError
+from cnngrad.generate.recipes import MSE
 from cnngrad.problem import shape_text
 
 #: Kernel-gradient entries worked out in full on a solution sheet (the rest are listed).
@@ -118,7 +119,7 @@ def _layer_lines(exercise) -> list[str]:
         if padding is not None and any(padding):
             details.append("padding " + ("same" if len(set(padding)) > 1 else str(padding[0])))
         ties = getattr(spec, "ties", "first")
-        if spec.type == "maxpool2d" and ties != "first":
+        if size is not None and ties != "first":  # only a max pool has a tie rule to show
             details.append(f"ties: {ties}")
         weights = getattr(spec, "weights", None)
         if isinstance(weights, np.ndarray):
@@ -132,7 +133,7 @@ def _layer_lines(exercise) -> list[str]:
         reduction = loss.get("reduction", "half_sum")
         formula = {"half_sum": "E = ½ Σ (t − y)²", "sum": "E = Σ (t − y)²",
                    "mean": "E = mean (t − y)²"}.get(reduction, loss["type"])
-        return lines, (f"The loss is {loss['type']}, {formula}." if loss["type"] == "mse" else
+        return lines, (f"The loss is {loss['type']}, {formula}." if loss["type"] == MSE else
                        f"The loss is {loss['type']}.")
     return lines, "No loss: the upstream δ at the last layer's output is given."
 
@@ -167,7 +168,8 @@ def _explanations(exercise) -> dict[str, list[str]]:
             element = f"{path}[{','.join(map(str, index))}]" if index else path
             try:
                 texts.append(explanation_text(explain(exercise.trace, element), decimals))
-            except (CnnGradError, AttributeError, KeyError, NotImplementedError):
+            except (CnnGradError, AttributeError, KeyError, NotImplementedError, ValueError):
+                # a layer this build's explain does not take apart: the values alone
                 texts = []
                 break
         if texts:
