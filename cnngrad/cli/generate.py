@@ -19,18 +19,18 @@ EPILOG = """\
   cnngrad generate --list
   cnngrad generate seed --seed 7 -o practice-7
   cnngrad generate network --seed 3 --numbers 1dp -o net-3
-  cnngrad generate conv-stride-pad --seed 1 --input 6x6 --kernel 3x3 --stride 2 -o ex
+  cnngrad generate conv-stride-pad --seed 1 --input 6x6 --kernel 3x3 -o ex
   cnngrad generate maxpool --seed 5 --with-kinks -o ties
   cnngrad generate samples/stackexchange.json --seed 9 -o fresh
   cnngrad generate seed --seed 2026 --students roster.csv -o exam
   cnngrad generate seed --seed 7 | cnngrad backward -
 
-With -o DIR it writes problem.json (with a grading block), key.json, answers-template.json,
-exercise.md/.tex and solution.md/.tex; without -o it prints problem.json. The same recipe,
-seed and options give the same files on every machine.
+With -o DIR it writes problem.json (with a grading block), key.json, \
+answers-template.json, exercise.md/.tex and solution.md/.tex; without -o it prints \
+problem.json. The same recipe, seed and options give the same files on every machine.
 """
 
-SIZES = "Sizes (each recipe takes some; --list shows them)"
+SIZES = "Sizes (each recipe takes some: an option it does not take is an error naming those it does)"
 
 #: Files of one exercise, in the order they are written.
 FILES = ("problem.json", "key.json", "answers-template.json", "exercise.md", "exercise.tex",
@@ -131,7 +131,7 @@ def generate(
                              "(for the tie-rule exercises); by default there are none.")
     ] = False,
     list_recipes: Annotated[bool, typer.Option(
-        "--list", help="List the recipes, one a line: name, description, size options.")
+        "--list", help="List the recipes, one a line: its name, then what it asks.")
     ] = False,
     students: Annotated[Optional[str], typer.Option(
         "--students", help="A roster CSV (a column of ids, or one headed 'id'): one variant "
