@@ -68,7 +68,7 @@ def _given(exercise) -> list[tuple[str, str, Any]]:
         for key, value in raw.items():
             if isinstance(value, (np.ndarray, Fraction, int)) and not isinstance(value, bool) \
                     and key not in ("size", "stride", "padding", "dilation", "groups"):
-                out.append((f"{spec.name}.{key}", f"{spec.name}'s {key}", value))
+                out.append((f"{spec.name}.{key}", f"the {key} of {spec.name}", value))
     if "delta" in document:
         last = problem.layers[-1].name
         out.append(("delta", f"the upstream δ = dE/d(output of {last})", document["delta"]))
@@ -101,7 +101,12 @@ def _words(path: str) -> str:
     return path
 
 
-def _layer_lines(exercise) -> list[str]:
+def _points(points: int) -> str:
+    return f"{points} point" + ("" if points == 1 else "s")
+
+
+def _layer_lines(exercise) -> tuple[list[str], str]:
+    """One line per layer (its type and sizes), and the sentence on the loss."""
     lines = []
     for spec in exercise.problem.layers:
         details = []
@@ -208,7 +213,7 @@ def _solution_md(exercise, asked, explained) -> str:
 
     parts = [f"# Solution: {exercise.title}", _decimals_sentence(exercise)]
     for path, words, shape, points in asked:
-        parts.append(f"## `{path}`: {words} ({points} points)")
+        parts.append(f"## `{path}`: {words} ({_points(points)})")
         parts += tensor_markdown(path, _shown(exercise.truth[path], exercise),
                                  exercise.min_decimals)
         for text in explained.get(path, []):
@@ -219,19 +224,27 @@ def _solution_md(exercise, asked, explained) -> str:
 # --------------------------------------------------------------------------- LaTeX
 
 _PREAMBLE = r"""% {what}, written by cnngrad generate
-% compile with lualatex or xelatex (the worked sums use Unicode: δ, Σ, ×)
+% compile with lualatex or xelatex: the worked sums are printed as cnngrad prints them, in
+% Unicode (δ, Σ, ×), in a monospaced font that has them
 \documentclass{{article}}
 \usepackage{{amsmath}}
 \usepackage{{fontspec}}
+\IfFontExistsTF{{DejaVu Sans Mono}}{{\setmonofont{{DejaVu Sans Mono}}[Scale=0.85]}}{{}}
 \setcounter{{MaxMatrixCols}}{{20}}
 \begin{{document}}
 """
+
+#: Unicode of the sheets' sentences, as math that every font can set.
+_TEX_SYMBOLS = {"δ": r"$\delta$", "Σ": r"$\Sigma$", "×": r"$\times$", "→": r"$\to$",
+                "−": "$-$", "½": r"$\frac{1}{2}$", "²": "$^2$", "γ": r"$\gamma$",
+                "β": r"$\beta$", "·": r"$\cdot$", "…": r"\dots{}"}
 
 
 def _tex_text(text: str) -> str:
     from cnngrad.render.latex import text_label
 
-    return text_label(text)
+    text = "".join(_TEX_SYMBOLS.get(char, char) for char in text_label(text))
+    return text.replace("--", "-{}-")  # an option, not an en dash
 
 
 def _exercise_tex(exercise, given, asked) -> str:
@@ -249,7 +262,7 @@ def _exercise_tex(exercise, given, asked) -> str:
         lines += tensor_equations(label, _shown(value, exercise), _given_decimals(exercise))
     lines += [rf"\subsection*{{Asked ({total} points)}}", r"\begin{itemize}"]
     lines += [rf"  \item \texttt{{{_tex_text(path)}}}: {_tex_text(words)} ({shape}, "
-              rf"{points} points)" for path, words, shape, points in asked]
+              rf"{_points(points)})" for path, words, shape, points in asked]
     lines += [r"\end{itemize}", _tex_text(_decimals_sentence(exercise)), r"\end{document}"]
     return "\n".join(lines) + "\n"
 
@@ -262,7 +275,7 @@ def _solution_tex(exercise, asked, explained) -> str:
              _tex_text(_decimals_sentence(exercise))]
     for path, words, shape, points in asked:
         lines.append(rf"\subsection*{{\texttt{{{_tex_text(path)}}}: {_tex_text(words)} "
-                     rf"({points} points)}}")
+                     rf"({_points(points)})}}")
         lines += tensor_equations(path, _shown(exercise.truth[path], exercise),
                                   exercise.min_decimals)
         for text in explained.get(path, []):
