@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cnngrad.check import Tolerance, check_sheet, read_answers
+from cnngrad.teach.check import Tolerance, check_sheet, read_answers
 from cnngrad.cli import app
 from cnngrad.errors import ProblemError, UsageError
 from cnngrad.generate import RECIPES, STYLES, generate, with_sheets
 from cnngrad.generate.draw import Draw, student_seed
 from cnngrad.generate.exam import folder_names, read_roster
 from cnngrad.generate.numbers import decimal_text, decimals_needed
-from cnngrad.gradcheck import find_kinks
+from cnngrad.teach.gradcheck import find_kinks
 from cnngrad.network import run
 from cnngrad.problem import build_problem
 from cnngrad.tensorio import load_json_document

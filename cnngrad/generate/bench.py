@@ -38,10 +38,10 @@ def _load(text: str, exact: bool = False):
 
 def check_seed(recipe: str, numbers: str, seed: int, folder: Path) -> str | None:
     """What is wrong with one generated problem, or None."""
-    from cnngrad.check import Tolerance, check_sheet, read_answers
+    from cnngrad.teach.check import Tolerance, check_sheet, read_answers
     from cnngrad.generate import RECIPES, STYLES, generate
     from cnngrad.generate.numbers import decimals_needed
-    from cnngrad.gradcheck import find_kinks
+    from cnngrad.teach.gradcheck import find_kinks
     from cnngrad.network import run
 
     exercise = generate(recipe, seed, numbers=numbers)

@@ -159,7 +159,7 @@ def _decimals_sentence(exercise) -> str:
 def _explanations(exercise) -> dict[str, list[str]]:
     """Asked kernel gradient → the text of ``explain`` for its first entries (a build whose
     explain does not cover a layer gets none)."""
-    from cnngrad.explain import explain
+    from cnngrad.teach.explain import explain
     from cnngrad.render.explain import explanation_text
 
     out: dict[str, list[str]] = {}

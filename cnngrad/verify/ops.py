@@ -203,7 +203,7 @@ def _conv2d_backward_reference(case: Case, options: Options) -> dict:
 
 def _conv_spec(w: np.ndarray, stride: int, padding: int):
     """A one-layer problem's conv spec, so that check's own slip functions apply."""
-    from cnngrad.problem import Conv2dSpec
+    from cnngrad.families.conv2d import Conv2dSpec
 
     return Conv2dSpec(index=0, name="conv2d_1", type="conv2d", where="", kernel=w, weight=w,
                       bias=np.zeros(w.shape[0]), bias_kind="filter", stride=(stride, stride),
@@ -224,15 +224,15 @@ def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
 
 
 def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
-    from cnngrad.diagnose import SLIPS, _undilated_conv_backward
+    from cnngrad.families.conv2d import _undilated_conv_backward
     from cnngrad.layers.conv import conv2d_backward, pad2d
-    from cnngrad.network import STEPS
+    from cnngrad.teach.diagnose import SLIPS, engine_backward
 
     a, s, p = case.arrays, case.params["stride"], case.params["padding"]
     x, w, delta = a["x"], a["w"], a["delta"]
     spec = _conv_spec(w, s, p)
     # check's slip: the backward step with the kernel the other way round
-    flipped_dx, _ = STEPS["conv2d"].backward(_toggled(spec), x, None, delta)
+    flipped_dx, _ = engine_backward(spec)(_toggled(spec), x, None, delta)
     yield Alternative("kernel_not_rotated",
                       SLIPS["kernel_not_rotated"].description + " in dx (correlating the "
                       "padded delta with w instead of with w rotated)",
@@ -365,7 +365,7 @@ def _stride_ignored_backward(x, delta, size, pad, fill, backward) -> np.ndarray:
 
 
 def _tie_slips(options: Options) -> Iterator[tuple[str, str]]:
-    from cnngrad.diagnose import SLIPS
+    from cnngrad.teach.diagnose import SLIPS
 
     for rule in ("first", "split", "all"):
         if rule != options.ties:

@@ -349,7 +349,7 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> C
 def _generic(op: Op, case: Case, truth: dict) -> list[Alternative]:
     """Slips of any output: the answer's sign, a factor 2, the batch mean or sum, a
     rotation (check's transforms), in cnngrad's layout."""
-    from cnngrad.diagnose import SLIPS
+    from cnngrad.teach.diagnose import SLIPS
 
     words = {name: SLIPS[name].description for name in
              ("sign_flipped", "doubled", "halved", "batch_mean", "batch_sum", "rot180")}
