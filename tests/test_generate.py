@@ -6,6 +6,8 @@ runs 200 of each and times a 200-student exam."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -41,14 +43,7 @@ def invoke(*args):
 def load(text: str, *, exact: bool = False):
     """A generated problem as the loader reads it."""
     document = load_json_document(text.encode(), "problem.json")
-    try:
-        return build_problem(document, file="problem.json", base_dir=Path("."), exact=exact)
-    except ProblemError as error:
-        if error.where != "grading":
-            raise
-        # a loader older than the contract's grading block: the rest of the problem stands
-        document.pop("grading")
-        return build_problem(document, file="problem.json", base_dir=Path("."), exact=exact)
+    return build_problem(document, file="problem.json", base_dir=Path("."), exact=exact)
 
 
 def grading_of(text: str) -> dict:
@@ -251,6 +246,12 @@ def test_the_folder_holds_problem_key_template_and_sheets(tmp_path):
                      "exercise.tex", "solution.md", "solution.tex"}
     check = invoke("check", out / "problem.json", out / "key.json")
     assert check.exit_code == 0, check.output
+    assert "8/8 points (100.0%)" in check.stdout
+    # the template as it comes: every required path missing, a wrong answer (exit 1)
+    blank = invoke("check", out / "problem.json", out / "answers-template.json")
+    assert blank.exit_code == 1, blank.output
+    assert "0/8 points" in blank.stdout
+    assert "missing: conv2d_1.grads.kernel, conv2d_1.delta_in" in blank.stdout
     key = json.loads((out / "key.json").read_text())
     template = json.loads((out / "answers-template.json").read_text())
     assert list(template) == list(key)
@@ -326,6 +327,77 @@ def test_a_class_of_30_distinct_problems_each_key_its_own(tmp_path):
                   "-o", again).exit_code == 0
     assert (again / "s05" / "problem.json").read_text() == \
         (out / "s05" / "problem.json").read_text()
+
+
+def test_a_template_filled_in_part_scores_what_is_filled(tmp_path):
+    out = tmp_path / "ex"
+    assert invoke("generate", "seed", "--seed", 7, "-o", out).exit_code == 0
+    template = json.loads((out / "answers-template.json").read_text())
+    template["conv2d_1.grads.kernel"] = [[-2, 12], [None, -3]]  # the key: [[-2, 12], [7, -2]]
+    answers = out / "partial.json"
+    answers.write_text(json.dumps(template), encoding="utf-8")
+    result = invoke("check", out / "problem.json", answers, "--format", "json")
+    assert result.exit_code == 1
+    graded = json.loads(result.stdout)["files"][0]
+    assert (graded["right"], graded["total"]) == (2, 3)  # the null cell is not answered
+    kernel, delta_in = graded["paths"]
+    assert (kernel["points"], kernel["missing_cells"]) == (2, 1)  # half the cells right
+    assert (delta_in["status"], delta_in["missing_cells"]) == ("missing", 25)
+
+
+def test_null_cells_of_an_answers_file_are_not_answered(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text('{"conv2d_1.grads.kernel": [[1, null], [null, 2]], "loss": null, '
+                    '"conv2d_1.delta_in[0,1]": 3}', encoding="utf-8")
+    entries = read_answers(str(path)).entries
+    assert [(e.key, e.index) for e in entries] == [
+        ("conv2d_1.grads.kernel[0,0]", (0, 0)), ("conv2d_1.grads.kernel[1,1]", (1, 1)),
+        ("conv2d_1.delta_in[0,1]", (0, 1))]
+    one_based = read_answers(str(path), one_based=True).entries
+    assert [(e.key, e.index) for e in one_based][:2] == [
+        ("conv2d_1.grads.kernel[1,1]", (0, 0)), ("conv2d_1.grads.kernel[2,2]", (1, 1))]
+
+
+def submit(folder: Path, name: str, key: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(key.read_text(encoding="utf-8"), encoding="utf-8")
+    return path
+
+
+def test_the_manifest_grades_each_student_against_their_own_problem(tmp_path):
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 4),
+                  "-o", out).exit_code == 0
+    files = [submit(subs, "s00.json", out / "s00" / "key.json"),      # by its name
+             submit(subs / "s01", "answers.json", out / "s01" / "key.json"),  # by its folder
+             submit(subs, "s02.json", out / "s03" / "key.json")]      # another's key
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "--format", "csv")
+    assert result.exit_code == 1, result.output
+    rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert set(rows) == {"s00", "s01", "s02"}
+    assert rows["s00"]["status"] == rows["s01"]["status"] == "right"
+    assert rows["s02"]["status"] == "wrong"
+    # every key against its own problem: the round trip
+    keys = [submit(subs / "all", f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(4)]
+    right = invoke("check", "--manifest", out / "manifest.json", *keys)
+    assert right.exit_code == 0, right.output
+    assert "4 files: 4 all right" in right.stdout
+    # a file of no student is an error row; the others are still graded
+    stray = submit(subs, "nobody.json", out / "s00" / "key.json")
+    mixed = invoke("check", "--manifest", out / "manifest.json", keys[0], stray)
+    assert mixed.exit_code == 2
+    assert "nobody.json: not a student of the manifest" in mixed.stderr
+
+
+def test_a_bad_manifest_is_exit_2_one_line(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text("{}", encoding="utf-8")
+    for manifest, says in ((tmp_path / "none.json", "no such file"),
+                           (SAMPLES / "stackexchange.json", "not a cnngrad exam manifest")):
+        result = invoke("check", "--manifest", manifest, answers)
+        assert result.exit_code == 2
+        assert says in result.stderr.splitlines()[0]
 
 
 @pytest.mark.parametrize("text, ids", [

@@ -22,18 +22,11 @@ import numpy as np
 
 
 def _load(text: str, exact: bool = False):
-    from cnngrad.errors import ProblemError
     from cnngrad.problem import build_problem
     from cnngrad.tensorio import load_json_document
 
     document = load_json_document(text.encode(), "problem.json")
-    try:
-        return build_problem(document, file="problem.json", base_dir=Path("."), exact=exact)
-    except ProblemError as error:
-        if error.where != "grading":
-            raise
-        document.pop("grading")  # a loader older than the grading block
-        return build_problem(document, file="problem.json", base_dir=Path("."), exact=exact)
+    return build_problem(document, file="problem.json", base_dir=Path("."), exact=exact)
 
 
 def check_seed(recipe: str, numbers: str, seed: int, folder: Path) -> str | None:

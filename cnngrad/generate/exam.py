@@ -204,19 +204,22 @@ def student_of(submission: str, manifest: Manifest) -> str | None:
     return None
 
 
-def group_submissions(manifest: Manifest, submissions: list[str]) -> dict[str, list[str]]:
-    """Submission files by student, in roster order; a file of no student is a usage error
-    naming it."""
+def group_submissions(manifest: Manifest, submissions: list[str]
+                      ) -> tuple[dict[str, list[str]], list[tuple[str, UsageError]]]:
+    """Submission files by student, in the manifest's order, and the files of no student
+    with the error that says so."""
     grouped: dict[str, list[str]] = {}
+    strays = []
     for submission in submissions:
         student = student_of(submission, manifest)
         if student is None:
-            raise UsageError("not a student of the manifest (named neither by the file nor by "
-                             "its folder)", file=submission,
-                             hint="name the file or its folder after the student's id")
+            strays.append((submission, UsageError(
+                "not a student of the manifest (named neither by the file nor by its folder)",
+                file=submission, hint="name the file or its folder after the student's id")))
+            continue
         grouped.setdefault(student, []).append(submission)
     order = list(manifest.students)
-    return {student: grouped[student] for student in order if student in grouped}
+    return {student: grouped[student] for student in order if student in grouped}, strays
 
 
 def json_text(document: dict) -> str:
