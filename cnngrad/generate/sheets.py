@@ -101,6 +101,18 @@ def _words(path: str) -> str:
     return path
 
 
+def _ints(value) -> tuple[int, ...]:
+    """A layer's size, stride or padding (an int or a tuple of them; None) as a tuple."""
+    if value is None or isinstance(value, str):
+        return ()
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),)
+
+
+def _sides(values: tuple[int, ...]) -> str:
+    """``(2, 2)`` → ``2``; ``(0, 1, 0, 1)`` → ``0, 1, 0, 1``."""
+    return str(values[0]) if len(set(values)) == 1 else ", ".join(map(str, values))
+
+
 def _points(points: int) -> str:
     return f"{points} point" + ("" if points == 1 else "s")
 
@@ -113,16 +125,15 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         kernel = getattr(spec, "kernel", None)
         if isinstance(kernel, np.ndarray):
             details.append(f"kernel {shape_text(kernel.shape)}")
-        size = getattr(spec, "size", None)
-        if size is not None:
-            details.append(f"window {size[0]}×{size[1]}")
-        stride = getattr(spec, "stride", None)
-        if stride is not None and tuple(stride) != (1, 1) and stride != 1:
-            details.append(f"stride {stride[0]}" if stride[0] == stride[1] else
-                           f"stride {stride[0]}×{stride[1]}")
-        padding = getattr(spec, "padding", None)
-        if padding is not None and any(padding):
-            details.append("padding " + ("same" if len(set(padding)) > 1 else str(padding[0])))
+        size = _ints(getattr(spec, "size", None))
+        if size:
+            details.append(f"window {'×'.join(map(str, size))}")
+        stride = _ints(getattr(spec, "stride", None))
+        if any(s != 1 for s in stride):
+            details.append(f"stride {_sides(stride)}")
+        padding = _ints(getattr(spec, "padding", None))
+        if any(padding):
+            details.append(f"padding {_sides(padding)}")
         ties = getattr(spec, "ties", "first")
         if size is not None and ties != "first":  # only a max pool has a tie rule to show
             details.append(f"ties: {ties}")
