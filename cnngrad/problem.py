@@ -445,11 +445,14 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def tensor_ref(value: str, option: str):
         text = value.strip()
-        if text[:1] in "[-0123456789" and not Path(value).exists():
+        if text[:1] in "[-0123456789\u2212" and not Path(value).exists():
             try:
                 return json.loads(text, parse_float=Decimal)
             except ValueError as exc:
-                raise ProblemError(f"not a file and not JSON: {exc}", where=option) from None
+                minus = next((c for c in text if c in "\u2212\u2012\u2013\u2014"), None)
+                hint = (f"'{minus}' is not the ASCII minus: type - instead" if minus else None)
+                raise ProblemError(f"not a file and not JSON: {exc}", where=option,
+                                   hint=hint) from None
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
 
     def option_value(value: str, option: str):

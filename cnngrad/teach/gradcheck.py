@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -461,7 +462,8 @@ def rounding_noise(trace: Trace, eps: float) -> float:
 def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_energy: float,
                  eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,
                  atol: float = DEFAULT_ATOL, noise: float = 0.0, budget: int | None = None,
-                 watch: Watch | None = None) -> tuple[TensorCheck, int]:
+                 watch: Watch | None = None,
+                 progress: Callable[[str], None] | None = None) -> tuple[TensorCheck, int]:
     """Check one tensor element by element.
 
     Parameters
@@ -484,6 +486,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     watch : Watch, optional
         The problem's branches (from :func:`scan_kinks`); without it only the one-sided rule
         below finds kinks.
+    progress : callable(str), optional
+        Called with a description before each element's pair of evaluations.
 
     Returns
     -------
@@ -515,6 +519,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     plus, minus = np.empty_like(base), np.empty_like(base)
     crossed = np.zeros(base.shape, bool)
     for index in np.ndindex(base.shape):
+        if progress is not None:
+            progress(f"gradcheck {target}")
         plus[index], minus[index], crossed[index] = _shifted_energies(problem, target, base,
                                                                       index, eps, watch)
     spent = 2 * base.size
@@ -549,7 +555,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
 
 def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,
               atol: float = DEFAULT_ATOL,
-              max_evaluations: int = DEFAULT_MAX_EVALUATIONS) -> GradcheckReport:
+              max_evaluations: int = DEFAULT_MAX_EVALUATIONS,
+              progress: Callable[[str], None] | None = None) -> GradcheckReport:
     """Finite differences against the engine for every parameter and the input.
 
     Parameters
@@ -563,6 +570,9 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
         |numeric|).
     max_evaluations : int
         Refuse a problem that needs more energy evaluations (each a whole forward pass).
+    progress : callable(str), optional
+        Called with a description before each element's pair of evaluations (the CLI's
+        progress bar): (needed − 1) / 2 calls.
 
     Returns
     -------
@@ -610,7 +620,7 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
                                    base_energy=base_energy, eps=eps, rtol=rtol, atol=atol,
                                    noise=noise,
                                    budget=max_evaluations - needed - second_looks_spent,
-                                   watch=watch)
+                                   watch=watch, progress=progress)
         spent += used
         tensors.append(check)
     return GradcheckReport(title=problem.title, eps=eps, rtol=rtol, atol=atol, tensors=tensors,
