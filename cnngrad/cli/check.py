@@ -185,6 +185,9 @@ def check(
 
     fmt = choose(format, OUTPUT_FORMATS, "--format")
     answers = list(answers or ())  # none at all is possible with --manifest
+    if not answers and manifest is None:
+        raise UsageError("missing", where="ANSWERS...",
+                         hint="give one or more answers files after the problem")
     if manifest is not None:  # an exam: each submission against its student's own problem
         from cnngrad.cli.check_manifest import check_manifest
 
