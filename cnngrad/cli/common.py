@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterable, Optional
 
 import typer
 
@@ -79,17 +79,18 @@ def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
-def write_output(text: str | bytes, output: Optional[Path], protected: list[Path],
-                 option: str = "--output") -> None:
+def write_output(text: str | bytes | Iterable[str], output: Optional[Path],
+                 protected: list[Path], option: str = "--output") -> None:
     """To stdout, or atomically to a file: a temporary file in the same folder renamed into
     place, so an error never leaves a partial file and an existing one is untouched.
     ``option`` is what an error names (``--save-svg`` writes through here too).  ``bytes``
-    (an .npz) go to a file only: the caller asks for one."""
+    (an .npz) go to a file only: the caller asks for one.  ``text`` may be an iterable of
+    pieces (a big result streamed, never whole in memory)."""
     if output is None:
         if isinstance(text, bytes):
             raise UsageError("binary output needs a file", where=option)
         try:
-            sys.stdout.write(text)
+            _write_text(sys.stdout, text)
             sys.stdout.flush()
         except BrokenPipeError:  # `cnngrad ... | head`: the reader has all it wanted
             try:  # and Python's own flush at exit must not fail on the closed pipe
@@ -130,7 +131,7 @@ def write_output(text: str | bytes, output: Optional[Path], protected: list[Path
                 stream.write(text)
         else:
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(text)
+                _write_text(stream, text)
         os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp's 0600 is not what a user expects
         os.replace(temp_name, target)
     except BaseException as exc:
@@ -143,6 +144,14 @@ def write_output(text: str | bytes, output: Optional[Path], protected: list[Path
             raise UsageError(f"cannot write there: {reason}", where=option,
                              file=str(output)) from None
         raise
+
+
+def _write_text(stream, text: str | Iterable[str]) -> None:
+    if isinstance(text, str):
+        stream.write(text)
+    else:
+        for piece in text:
+            stream.write(piece)
 
 
 def _umask() -> int:
@@ -342,21 +351,21 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     """Write a trace in the chosen format (and the ``--save-svg`` picture): the one output
     path of ``backward`` and ``forward``.  ``report`` builds the Rich report for the table
     format and the picture, only when one of them is asked for."""
-    from cnngrad.render import TEXT_FORMATS, render_text
+    from cnngrad.render import TEXT_FORMATS, iter_text
 
     if save_svg is not None:
         write_output(render_svg(report(), title=title), save_svg, spec.input_files,
                      option="--save-svg")
     if fmt == "json":
-        from cnngrad.render.json_result import render_json
+        from cnngrad.render.json_result import iter_json
 
-        text = render_json(trace, include_backward=include_backward)
+        text = iter_json(trace, include_backward=include_backward)
     elif fmt == "npz":
         from cnngrad.render.npz_result import render_npz
 
         text = render_npz(trace, include_backward=include_backward)
     elif fmt in TEXT_FORMATS:
-        text = render_text(fmt, trace, decimals, include_backward=include_backward)
+        text = iter_text(fmt, trace, decimals, include_backward=include_backward)
     elif fmt == "table":
         text = render_rich(report(), to_file=output is not None)
     else:
