@@ -212,12 +212,16 @@ def test_fast_matches_naive_random(problem):
     rng = np.random.default_rng(seed)
     x, weights, bias = random_problem(rng, n, c, h, w, f, groups, kernel)
     args = (stride, sides, dilation, groups, mode)
-    y = conv2d_forward(x, weights, bias, *args)
-    assert_same(y, conv2d_forward_naive(x, weights, bias, *args))
-    delta = rng.standard_normal(y.shape)
-    for fast, naive in zip(conv2d_backward(x, weights, delta, *args),
-                           conv2d_backward_naive(x, weights, delta, *args)):
-        assert_same(fast, naive)
+    y_naive = conv2d_forward_naive(x, weights, bias, *args)
+    delta = rng.standard_normal(y_naive.shape)
+    grads_naive = conv2d_backward_naive(x, weights, delta, *args)
+    # both the gathered small-call path and the tiled one
+    for small_max_cells in (conv.SMALL_MAX_CELLS, 0):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(conv, "SMALL_MAX_CELLS", small_max_cells)
+            assert_same(conv2d_forward(x, weights, bias, *args), y_naive)
+            for fast, naive in zip(conv2d_backward(x, weights, delta, *args), grads_naive):
+                assert_same(fast, naive)
 
 
 @pytest.mark.parametrize("tile_bytes", [1, 600, 5000])
@@ -236,6 +240,7 @@ def test_tiling_and_threads_do_not_change_the_result(monkeypatch, tile_bytes, th
     expected = [conv2d_forward_naive(x, w, b, stride, 1, 1, 1, mode),
                 *conv2d_backward_naive(x, w, delta, stride, 1, 1, 1, mode)]
     monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0 if threads else 10**18)
     actual = [conv2d_forward(x, w, b, stride, 1, 1, 1, mode),
               *conv2d_backward(x, w, delta, stride, 1, 1, 1, mode)]
@@ -253,6 +258,7 @@ def test_threads_restore_the_blas_thread_count(monkeypatch, n, c, f, stride):
                 if info["user_api"] == "blas"]
 
     before = blas_threads()
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
     rng = np.random.default_rng(8)
     x, w, b = random_problem(rng, n, c, 9, 9, f, 1, (3, 3))
@@ -274,6 +280,8 @@ def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_by
     # one image: the threads take shares of its output rows (dx by rows, or a padded delta
     # per share added up), whatever the tile size
     monkeypatch.setattr(conv, "_cores", lambda: 3)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
     monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
     rng = np.random.default_rng(11)

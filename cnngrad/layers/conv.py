@@ -233,14 +233,18 @@ def _hashable(value):
 
 def _geometry(x_shape, w_shape, stride, padding, dilation, groups, padding_mode) -> _Geometry:
     """The checked sizes of one call; cached per shapes and options (small calls repeat)."""
-    try:
+    try:  # shapes and ints or tuples as given: hashable as they are
+        return _geometry_cached(x_shape, w_shape, stride, padding, dilation, groups,
+                                padding_mode)
+    except TypeError:
+        pass
+    try:  # lists: as tuples
         key = tuple(_hashable(a) for a in (x_shape, w_shape, stride, padding, dilation, groups,
                                             padding_mode))
-        hash(key)
+        return _geometry_cached(*key)
     except TypeError:  # an odd argument: the checks below say what is wrong with it
         return _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
                                   padding_mode)
-    return _geometry_cached(*key)
 
 
 def _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
@@ -444,6 +448,73 @@ def _over_images(geo: _Geometry, work: Work, exact: bool) -> list:
                                  tasks))
 
 
+# --------------------------------------------------------------------------------------
+# small calls: one gather, one product, one bincount
+
+#: A call whose im2col columns have at most this many cells in all (a homework problem, a
+#: gradcheck step) gathers them through an index cached per geometry: a handful of numpy calls
+#: instead of the tiling and a copy per tap.
+SMALL_MAX_CELLS = 1 << 15
+
+
+def _small(geo: _Geometry, dtype: np.dtype) -> bool:
+    return (dtype != object and
+            geo.n * geo.c * geo.kh * geo.kw * geo.h_out * geo.w_out <= SMALL_MAX_CELLS)
+
+
+@functools.lru_cache(maxsize=64)
+def _gather_index(geo: _Geometry) -> np.ndarray:
+    """(G, C/G·kh·kw, H'·W'): for each im2col cell, its flat position in one image x (C, H, W),
+    or C·H·W (a zero placed after the image) for a zero-padded cell."""
+    top, bottom, left, right = geo.sides
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    rows = (np.arange(geo.kh) * dh)[:, None] + np.arange(geo.h_out) * sh  # (kh, H'), padded
+    cols = (np.arange(geo.kw) * dw)[:, None] + np.arange(geo.w_out) * sw  # (kw, W')
+    if geo.mode == "zeros":
+        rows, cols = rows - top, cols - left
+        rows = np.where((rows >= 0) & (rows < geo.h), rows, -1)
+        cols = np.where((cols >= 0) & (cols < geo.w), cols, -1)
+    else:
+        rows = _source_index(geo.h, top, bottom, geo.mode)[rows]
+        cols = _source_index(geo.w, left, right, geo.mode)[cols]
+    # (C, kh, kw, H', W')
+    r = rows[None, :, None, :, None]
+    q = cols[None, None, :, None, :]
+    channel = np.arange(geo.c)[:, None, None, None, None]
+    flat = (channel * geo.h + r) * geo.w + q
+    flat = np.where((r < 0) | (q < 0), geo.c * geo.h * geo.w, flat)
+    index = flat.reshape(geo.groups, geo.c_group * geo.kh * geo.kw, geo.h_out * geo.w_out)
+    index.setflags(write=False)
+    return index
+
+
+def _small_columns(x: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """(N, G, C/G·kh·kw, H'·W') im2col columns of x by one gather."""
+    size = geo.c * geo.h * geo.w
+    cells = np.empty((geo.n, size + 1), x.dtype)
+    cells[:, :size] = x.reshape(geo.n, size)
+    cells[:, size] = 0
+    return cells[:, _gather_index(geo)]
+
+
+def _small_forward(x, w, geo: _Geometry) -> np.ndarray:
+    y = np.matmul(w.reshape(geo.groups, geo.f_group, -1), _small_columns(x, geo))
+    return y.reshape(geo.out_shape)
+
+
+def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
+    cells = geo.h_out * geo.w_out
+    delta_mat = delta.reshape(geo.n, geo.groups, geo.f_group, cells)
+    # y = w·cols: dE/dw = Σ_images delta·colsᵀ, dE/dcols = wᵀ·delta, added back by position
+    dw = np.matmul(delta_mat, _small_columns(x, geo).swapaxes(-1, -2)).sum(axis=0)
+    dcols = np.matmul(w.reshape(geo.groups, geo.f_group, -1).swapaxes(-1, -2), delta_mat)
+    size = geo.c * geo.h * geo.w + 1
+    index = _gather_index(geo) + (np.arange(geo.n) * size)[:, None, None, None]
+    dx = np.bincount(index.ravel(), weights=dcols.ravel(), minlength=geo.n * size)
+    dx = dx.reshape(geo.n, size)[:, :-1].reshape(x.shape).astype(delta.dtype, copy=False)
+    return dx, dw
+
+
 def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
     if geo.sides == (0, 0, 0, 0):
         return x_chunk
@@ -484,6 +555,12 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         _check_bias(b, geo)
     dtype = _common_dtype(x, w, b)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    if _small(geo, dtype):
+        y = _small_forward(x, w, geo)
+        if b is not None:
+            b = b.astype(dtype, copy=False)
+            y += b[:, None, None] if b.ndim == 1 else b
+        return y
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat = w.reshape(groups, geo.f_group, taps)
     y = np.empty(geo.out_shape, dtype=dtype)
@@ -547,6 +624,9 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     x, w, delta = (a.astype(dtype, copy=False) for a in (x, w, delta))
     # y = Σ w·x + b: each output cell has dy/db_f = 1
     db = delta.sum(axis=(0, 2, 3))
+    if _small(geo, dtype):
+        dx, dw = _small_backward(x, w, delta, geo)
+        return dx, dw.reshape(w.shape), db
     dx = zeros_like_dtype(x.shape, delta)
     # the rotated-kernel correlation pays off when its delta columns (F/G·k² per cell) are
     # not much bigger than the column deltas (C/G·k² per cell) col2im would add back
