@@ -119,6 +119,8 @@ SMALL_SHAPES: dict[str, tuple[tuple[int, int, int, int], int]] = {
 
 
 def case_for(name: str, small: bool) -> Case:
+    if name in V11_CASES:
+        return v11_case_for(name, small)
     if name not in CASES:
         raise ValueError(f"case must be one of {', '.join(CASES)}; got {name!r}")
     case = CASES[name]
@@ -141,6 +143,8 @@ class Operands:
 
 
 def make_operands(case: Case, dtype: str, seed: int = 0) -> Operands:
+    if isinstance(case, V11Case):
+        return v11_operands(case, dtype, seed)
     # drawn straight in the dtype: no float64 temporary to inflate the memory baseline
     rng = np.random.default_rng(seed)
     n, c, _, _ = case.shape
@@ -159,6 +163,8 @@ Run = Callable[[], tuple[np.ndarray, ...]]
 
 def cnngrad_run(case: Case, ops: Operands, naive: bool = False) -> Run:
     """cnngrad's work for a case; returns the outputs (conv: y, dx, dw, db; pools: dx)."""
+    if isinstance(case, V11Case):
+        return v11_cnngrad_run(case, ops, naive)
     from cnngrad.layers import conv, pool
 
     k, s, p = case.k, case.stride, case.padding
@@ -183,6 +189,8 @@ def cnngrad_run(case: Case, ops: Operands, naive: bool = False) -> Run:
 
 def torch_run(torch, case: Case, ops: Operands) -> Run:
     """torch's forward + backward for a case; returns the gradients (conv: dx, dw, db)."""
+    if isinstance(case, V11Case):
+        return v11_torch_run(torch, case, ops)
     functional = torch.nn.functional
     k, s, p = case.k, case.stride, case.padding
     x = torch.from_numpy(ops.x).requires_grad_()
@@ -217,7 +225,7 @@ def torch_run(torch, case: Case, ops: Operands) -> Run:
 
 def gradients(case: Case, outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
     """The gradients among a cnngrad run's outputs (a conv run also returns y first)."""
-    return outputs[1:] if case.kind == "conv" else outputs
+    return outputs[1:] if case.kind == "conv" or isinstance(case, V11Case) else outputs
 
 
 def relative_difference(ours: Sequence[np.ndarray], theirs: Sequence[np.ndarray]) -> float:
@@ -228,6 +236,161 @@ def relative_difference(ours: Sequence[np.ndarray], theirs: Sequence[np.ndarray]
         scale = max(float(np.max(np.abs(b))), np.finfo(np.float64).tiny)
         worst = max(worst, float(np.max(np.abs(a - b))) / scale)
     return worst
+
+
+# ======================================================================================
+# contract v1.1 kernels: conv1d, conv_transpose2d and batchnorm2d, forward + backward.
+# A block of its own: each case brings its operands and its cnngrad, torch and naive runs;
+# the generic functions above hand a V11Case over to the functions here.
+
+
+@dataclass(frozen=True)
+class V11Case:
+    """conv1d: x (N, C, L) → F filters of size k; conv_transpose2d: x (N, C, H, W) → F maps,
+    a k×k kernel; batchnorm2d: x (N, C, H, W) in training mode (filters, k, … unused)."""
+
+    kind: str  # one of V11_KINDS
+    shape: tuple[int, ...]
+    filters: int
+    k: int
+    stride: int
+    padding: int
+    output_padding: int
+    targets: dict[str, float | None]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        from cnngrad.layers._common import conv_output_size
+
+        n = self.shape[0]
+        if self.kind == "conv1d":
+            length = conv_output_size(self.shape[2], self.padding, self.padding, self.k,
+                                      self.stride)
+            return n, self.filters, length
+        if self.kind == "conv_transpose2d":
+            return (n, self.filters) + tuple(
+                (size - 1) * self.stride - 2 * self.padding + self.k + self.output_padding
+                for size in self.shape[2:])
+        return self.shape
+
+    @property
+    def label(self) -> str:
+        dims = ",".join(str(d) for d in self.shape)
+        if self.kind == "conv1d":
+            return f"conv1d {dims} → {self.filters}, k{self.k}, s{self.stride}, p{self.padding}"
+        if self.kind == "conv_transpose2d":
+            return (f"conv_transpose2d {dims} → {self.filters}, {self.k}×{self.k}, "
+                    f"s{self.stride}, p{self.padding}, op{self.output_padding}")
+        return f"batchnorm2d {dims}, train"
+
+    @property
+    def flops(self) -> int:
+        """Multiply-adds ×2 of the forward product and the two backward ones (convolutions)."""
+        if self.kind == "conv1d":
+            n, c, _ = self.shape
+            return 3 * 2 * n * self.filters * c * self.k * self.output_shape[2]
+        if self.kind == "conv_transpose2d":
+            n, c, h, w = self.shape
+            return 3 * 2 * n * self.filters * c * self.k * self.k * h * w
+        return 0
+
+
+V11_KINDS = ("conv1d", "conv_transpose2d", "batchnorm2d")
+
+V11_CASES: dict[str, V11Case] = {
+    "conv1d": V11Case("conv1d", (8, 64, 3136), 64, 3, 1, 1, 0,
+                      {"float64": 1.0, "float32": None}),
+    "conv_transpose2d": V11Case("conv_transpose2d", (8, 64, 56, 56), 64, 3, 2, 1, 1,
+                                {"float64": 1.0, "float32": None}),
+    "batchnorm2d": V11Case("batchnorm2d", (8, 64, 56, 56), 64, 0, 1, 0, 0,
+                           {"float64": 1.0, "float32": None}),
+}
+
+V11_SMALL_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
+    "conv1d": ((1, 4, 20), 4),
+    "conv_transpose2d": ((1, 4, 5, 5), 4),
+    "batchnorm2d": ((2, 4, 5, 5), 4),
+}
+
+
+def v11_case_for(name: str, small: bool) -> V11Case:
+    case = V11_CASES[name]
+    if not small:
+        return case
+    shape, filters = V11_SMALL_SHAPES[name]
+    return replace(case, shape=shape, filters=filters)
+
+
+def v11_operands(case: V11Case, dtype: str, seed: int = 0) -> Operands:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(case.shape, dtype=dtype)
+    delta = rng.standard_normal(case.output_shape, dtype=dtype)
+    c = case.shape[1]
+    if case.kind == "conv1d":
+        w = rng.standard_normal((case.filters, c, case.k), dtype=dtype)
+    elif case.kind == "conv_transpose2d":
+        w = rng.standard_normal((c, case.filters, case.k, case.k), dtype=dtype)
+    else:  # gamma, beta
+        w = rng.standard_normal(c, dtype=dtype)
+    return Operands(x, delta, w, rng.standard_normal(case.filters, dtype=dtype))
+
+
+def v11_cnngrad_run(case: V11Case, ops: Operands, naive: bool = False) -> Run:
+    """y, then the gradients: (y, dx, dw, db), or (y, dx, dgamma, dbeta) for batch norm."""
+    from cnngrad.layers import batchnorm, conv1d, conv_transpose
+
+    s, p, op = case.stride, case.padding, case.output_padding
+    suffix = "_naive" if naive else ""
+    if case.kind == "conv1d":
+        forward = getattr(conv1d, "conv1d_forward" + suffix)
+        backward = getattr(conv1d, "conv1d_backward" + suffix)
+        return lambda: (forward(ops.x, ops.w, ops.b, s, p),
+                        *backward(ops.x, ops.w, ops.delta, s, p))
+    if case.kind == "conv_transpose2d":
+        forward = getattr(conv_transpose, "conv_transpose2d_forward" + suffix)
+        backward = getattr(conv_transpose, "conv_transpose2d_backward" + suffix)
+        return lambda: (forward(ops.x, ops.w, ops.b, s, p, op),
+                        *backward(ops.x, ops.w, ops.delta, s, p, op))
+    if case.kind == "batchnorm2d":
+        forward = getattr(batchnorm, "batchnorm_forward" + suffix)
+        backward = getattr(batchnorm, "batchnorm_backward" + suffix)
+        return lambda: (forward(ops.x, ops.w, ops.b), *backward(ops.x, ops.w, ops.delta))
+    raise ValueError(f"case kind must be one of {', '.join(V11_KINDS)}; got {case.kind!r}")
+
+
+def v11_torch_run(torch, case: V11Case, ops: Operands) -> Run:
+    """torch's functional op + y.backward(delta); returns the gradients."""
+    functional = torch.nn.functional
+    s, p, op = case.stride, case.padding, case.output_padding
+    x = torch.from_numpy(ops.x).requires_grad_()
+    w = torch.from_numpy(ops.w).requires_grad_()
+    b = torch.from_numpy(ops.b).requires_grad_()
+    delta = torch.from_numpy(ops.delta)
+    if case.kind == "conv1d":
+        def forward():
+            return functional.conv1d(x, w, b, s, p)
+    elif case.kind == "conv_transpose2d":
+        def forward():
+            return functional.conv_transpose2d(x, w, b, s, p, op)
+    elif case.kind == "batchnorm2d":
+        def forward():
+            return functional.batch_norm(x, None, None, w, b, training=True)
+    else:
+        raise ValueError(f"case kind must be one of {', '.join(V11_KINDS)}; got {case.kind!r}")
+
+    def run():
+        x.grad = w.grad = b.grad = None
+        forward().backward(delta)
+        return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
+
+    return run
+
+
+V11_NOTE = ("conv1d, conv_transpose2d, batchnorm2d (train): forward + backward (y, dx and the "
+            "parameter gradients) against torch's functional op + y.backward(delta)")
+
+# end of the contract v1.1 block
+# ======================================================================================
 
 
 # --------------------------------------------------------------------------------------
@@ -521,7 +684,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and 3 repetitions: a smoke test, not a measurement")
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both")
-    parser.add_argument("--case", action="append", choices=tuple(CASES),
+    parser.add_argument("--case", action="append", choices=(*CASES, *V11_CASES),
                         help="run only this case (repeatable); default: all")
     parser.add_argument("--repeat", type=int, default=None,
                         help="timed pairs per case after the warm-up (default 5; 3 with --quick)")
@@ -563,7 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     naive = torch is None
     small = args.quick or naive
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
-    names = args.case or list(CASES)
+    names = args.case or [*CASES, *V11_CASES]
 
     from cnngrad import __version__
     from cnngrad.layers import pool
@@ -583,6 +746,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append("torch is not installed (pip install 'cnngrad[bench]'): the reference is "
                      "cnngrad's plain-loop naive kernels, which are slow, so every case is "
                      "scaled down; the targets are for torch and do not apply")
+    if any(name in V11_CASES for name in names):
+        notes.append(V11_NOTE)
     if args.quick:
         notes.append("--quick: tiny sizes, a smoke test; the times mean nothing")
     busy_at_start = machine_busy(0.5 if args.quick else 2.0)

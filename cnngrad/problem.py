@@ -24,7 +24,7 @@ import numpy as np
 
 from cnngrad.errors import ProblemError, ResourceError, ShapeError, did_you_mean, join_path
 from cnngrad.layers._common import (MSE_REDUCTIONS, PADDING_MODES, TIE_RULES, conv_output_size,
-                                    pool_output_size, same_padding)
+                                    pool_output_size, same_padding_stride1)
 from cnngrad.tensorio import load_json_document, parse_number, parse_tensor, read_source
 
 DEFAULT_MAX_ELEMENTS = 10**8
@@ -537,7 +537,7 @@ class _Builder:
                 raise self.error(where, f"padding \"same\" needs stride 1, got stride "
                                         f"{list(stride)}",
                                  "give the padding as a number or [top, bottom, left, right]")
-            return same_padding(kernel_hw, dilation)
+            return same_padding_stride1(kernel_hw, dilation)
         if isinstance(value, list):
             if len(value) == 2:
                 r, c = (self.integer(v, join_path(where, i), 0) for i, v in enumerate(value))

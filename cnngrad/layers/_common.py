@@ -43,13 +43,39 @@ def four_sides(padding: int | Sequence[int]) -> FourSides:
     raise ValueError(f"padding must be an int, a pair or four sides, got {padding!r}")
 
 
-def same_padding(kernel: IntPair, dilation: IntPair) -> FourSides:
-    """'same' padding for stride 1: total d·(k−1) per axis, the odd extra at bottom/right."""
-    sides = []
-    for k, d in zip(kernel, dilation):
-        total = d * (k - 1)
-        sides += [total // 2, total - total // 2]
-    return tuple(sides)  # type: ignore[return-value]
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> IntPair:
+    """TensorFlow's "same" padding along one axis: (before, after).
+
+    Parameters
+    ----------
+    size : int
+        The input's length along the axis (H, W or L).
+    kernel, stride, dilation : int
+
+    Returns
+    -------
+    (before, after) : (int, int)
+        The total max((⌈H/s⌉ − 1)·s + d·(k − 1) + 1 − H, 0), the odd extra cell after (at the
+        bottom or right), so that the output has ⌈H/s⌉ cells.
+
+    Notes
+    -----
+    At stride 1 the total is d·(k − 1) whatever H (PyTorch's padding="same").
+    """
+    size, kernel, stride, dilation = int(size), int(kernel), int(stride), int(dilation)
+    if min(size, kernel, stride, dilation) < 1:
+        raise ValueError(f"size, kernel, stride and dilation must be ≥ 1, got {size}, {kernel}, "
+                         f"{stride}, {dilation}")
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def same_padding_stride1(kernel: IntPair, dilation: IntPair) -> FourSides:
+    """'same' padding of a 2-D kernel at stride 1 as (top, bottom, left, right): d·(k − 1)
+    per axis, the odd extra at the bottom/right (:func:`same_padding` at stride 1)."""
+    (top, bottom), (left, right) = (same_padding(1, k, 1, d) for k, d in zip(kernel, dilation))
+    return top, bottom, left, right
 
 
 def conv_output_size(size: int, pad_before: int, pad_after: int, k: int, stride: int,
@@ -85,5 +111,5 @@ def zeros_like_dtype(shape, like: np.ndarray) -> np.ndarray:
     return np.zeros(shape, dtype=like.dtype)
 
 
-__all__ = ["PADDING_MODES", "TIE_RULES", "MSE_REDUCTIONS", "pair", "four_sides", "same_padding", "conv_output_size", "pool_output_size",
+__all__ = ["PADDING_MODES", "TIE_RULES", "MSE_REDUCTIONS", "pair", "four_sides", "same_padding", "same_padding_stride1", "conv_output_size", "pool_output_size",
            "is_exact", "zeros_like_dtype"]

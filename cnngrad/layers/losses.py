@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -86,3 +87,213 @@ def _divide(value, count: int):
 
 def _exact_int(count: int, like: np.ndarray):
     return Fraction(count) if like.dtype == object else count
+
+
+# --------------------------------------------------------------------------------------
+# v1.1: binary cross-entropy (on probabilities and on logits) and negative log-likelihood
+
+#: The reductions of bce and bce_with_logits, as torch's (``"none"`` is not a loss value).
+BCE_REDUCTIONS = ("mean", "sum")
+
+#: torch clamps each log of binary_cross_entropy at this value, so a certain wrong answer
+#: costs 100 rather than infinity.
+LOG_CLAMP = -100.0
+
+#: torch's floor under y·(1 − y) in the gradient of binary_cross_entropy: its constant
+#: 1e-12 is a float32, 9.9999999600e-13 (a 4e-9 relative difference where the floor applies).
+BCE_GRAD_EPSILON = float(np.float32(1e-12))
+
+
+def _float_pair(y, target, name: str) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y)
+    y = y if y.dtype.kind == "f" else y.astype(np.float64)
+    target = np.asarray(target).astype(y.dtype)
+    if target.shape != y.shape:
+        raise ValueError(f"target must have the shape of the {name} {y.shape}, "
+                         f"got {target.shape}")
+    if y.size == 0:
+        raise ValueError(f"the {name} is empty")
+    if np.any((target < 0) | (target > 1)):
+        raise ValueError("target values must lie in [0, 1]")
+    return y, target
+
+
+def _reduce(elementwise: np.ndarray, reduction: str) -> tuple[float, float]:
+    """(E, the factor of each element's gradient) for a reduction."""
+    if reduction == "mean":
+        return float(elementwise.sum() / elementwise.size), 1.0 / elementwise.size
+    if reduction == "sum":
+        return float(elementwise.sum()), 1.0
+    raise ValueError(f"unknown reduction {reduction!r}; allowed: {', '.join(BCE_REDUCTIONS)}")
+
+
+def bce(y: np.ndarray, target: np.ndarray, reduction: str = "mean"):
+    """Binary cross-entropy on probabilities, as ``torch.nn.functional.binary_cross_entropy``.
+
+    Parameters
+    ----------
+    y : ndarray (any shape, e.g. (N, K))
+        Probabilities, each in [0, 1] (a sigmoid's output).
+    target : ndarray (the shape of y)
+        Values in [0, 1].
+    reduction : {"mean", "sum"}
+        The mean over every element (torch's default) or the sum.
+
+    Returns
+    -------
+    loss : float
+        E = −Σ [t·max(log y, −100) + (1 − t)·max(log(1 − y), −100)], over y.size for "mean".
+    delta : ndarray (the shape of y)
+        dE/dy = (y − t) / max(y·(1 − y), 1e-12), over y.size for "mean".
+
+    Notes
+    -----
+    Each log is clamped at −100 and the gradient's denominator floored at 1e-12, both as
+    torch does, so y = 0 or 1 gives finite values.
+    """
+    y, target = _float_pair(y, target, "output")
+    if np.any((y < 0) | (y > 1)):
+        raise ValueError("bce needs outputs in [0, 1] (probabilities); apply a sigmoid first "
+                         "or use bce_with_logits")
+    with np.errstate(divide="ignore"):
+        log_y = np.maximum(np.log(y), LOG_CLAMP)
+        log_not_y = np.maximum(np.log1p(-y), LOG_CLAMP)
+    loss, factor = _reduce((target - 1) * log_not_y - target * log_y, reduction)
+    delta = (y - target) / np.maximum((1 - y) * y, BCE_GRAD_EPSILON) * factor
+    return loss, delta
+
+
+def bce_with_logits(z: np.ndarray, target: np.ndarray, reduction: str = "mean"):
+    """Binary cross-entropy on logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    Parameters
+    ----------
+    z : ndarray (any shape, e.g. (N, K))
+        Logits (bce is applied to sigmoid(z)).
+    target : ndarray (the shape of z)
+        Values in [0, 1].
+    reduction : {"mean", "sum"}
+
+    Returns
+    -------
+    loss : float
+        E = Σ [(1 − t)·z + log(1 + e^(−z))], over z.size for "mean".
+    delta : ndarray (the shape of z)
+        dE/dz = sigmoid(z) − t, over z.size for "mean".
+
+    Notes
+    -----
+    Computed stably as max(z, 0) − z·t + log(1 + e^(−|z|)): no overflow and no log clamp
+    for large |z|.
+    """
+    z, target = _float_pair(z, target, "output")
+    elementwise = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
+    loss, factor = _reduce(elementwise, reduction)
+    e = np.exp(-np.abs(z))
+    sigmoid = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return loss, (sigmoid - target) * factor
+
+
+def _class_indices(log_probs: np.ndarray, target_index) -> np.ndarray:
+    target = np.asarray(target_index)
+    if target.dtype.kind not in "iu":
+        try:
+            whole = target.size == 0 or bool(np.all(target == np.floor(target.astype(float))))
+        except (TypeError, ValueError):
+            whole = False
+        if target.dtype.kind == "b" or not whole:
+            raise ValueError(f"target must hold class indices (integers), got {target_index!r}")
+    target = target.astype(np.int64)
+    expected = log_probs.shape[:-1]
+    if target.shape != expected:
+        raise ValueError(f"target must have shape {expected} (one class index per sample), "
+                         f"got {target.shape}")
+    classes = log_probs.shape[-1]
+    if np.any((target < 0) | (target >= classes)):
+        raise ValueError(f"target class indices must be in 0 … {classes - 1}")
+    return target
+
+
+def nll(log_probs: np.ndarray, target_index):
+    """Negative log-likelihood, as ``torch.nn.functional.nll_loss`` (mean over the batch).
+
+    Parameters
+    ----------
+    log_probs : ndarray (K,) or (N, K)
+        Log-probabilities (a log_softmax output); float or object (Fraction, exact).
+    target_index : int or ndarray (N,) of int
+        The true class of each sample.
+
+    Returns
+    -------
+    loss : float or Fraction
+        E = −(1/N) Σ_n log_probs[n, target_n] (N = 1 for a (K,) input).
+    delta : ndarray (the shape of log_probs)
+        −1/N at each sample's target class, 0 elsewhere.
+
+    Notes
+    -----
+    Only the target entries matter: nll is linear in log_probs.
+    """
+    log_probs = np.asarray(log_probs)
+    if log_probs.ndim not in (1, 2) or log_probs.shape[-1] < 1:
+        raise ValueError(f"log_probs must be (K,) or (N, K), got shape {log_probs.shape}")
+    if log_probs.dtype != object and log_probs.dtype.kind != "f":
+        log_probs = log_probs.astype(np.float64)
+    target = _class_indices(log_probs, target_index)
+    rows = log_probs.reshape(-1, log_probs.shape[-1])
+    picked = target.reshape(-1)
+    count = rows.shape[0]
+    exact = log_probs.dtype == object
+    scale = Fraction(1, count) if exact else 1.0 / count
+    loss = -rows[np.arange(count), picked].sum() * scale
+    delta = np.zeros_like(rows)
+    if exact:
+        delta.fill(0)
+    delta[np.arange(count), picked] = -scale
+    return (loss if exact else float(loss)), delta.reshape(log_probs.shape)
+
+
+def bce_naive(y, target, reduction="mean"):
+    """Plain-loop reference for :func:`bce`."""
+    y, target = _float_pair(y, target, "output")
+    total, grads = 0.0, np.empty_like(y)
+    for i in np.ndindex(*y.shape):
+        p, t = float(y[i]), float(target[i])
+        log_p = max(math.log(p), LOG_CLAMP) if p > 0 else LOG_CLAMP
+        log_q = max(math.log(1 - p), LOG_CLAMP) if p < 1 else LOG_CLAMP
+        total -= t * log_p + (1 - t) * log_q
+        grads[i] = (p - t) / max(p * (1 - p), BCE_GRAD_EPSILON)
+    if reduction == "mean":
+        return total / y.size, grads / y.size
+    return total, grads
+
+
+def bce_with_logits_naive(z, target, reduction="mean"):
+    """Plain-loop reference for :func:`bce_with_logits`."""
+    z, target = _float_pair(z, target, "output")
+    total, grads = 0.0, np.empty_like(z)
+    for i in np.ndindex(*z.shape):
+        v, t = float(z[i]), float(target[i])
+        # −t·log σ(z) − (1 − t)·log(1 − σ(z)), with log σ(z) = −log(1 + e^(−z))
+        log_sigmoid = -math.log1p(math.exp(-v)) if v >= 0 else v - math.log1p(math.exp(v))
+        total -= t * log_sigmoid + (1 - t) * (log_sigmoid - v)
+        grads[i] = math.exp(log_sigmoid) - t
+    if reduction == "mean":
+        return total / z.size, grads / z.size
+    return total, grads
+
+
+def nll_naive(log_probs, target_index):
+    """Plain-loop reference for :func:`nll`."""
+    log_probs = np.asarray(log_probs)
+    exact = log_probs.dtype == object
+    rows = log_probs.reshape(-1, log_probs.shape[-1])
+    targets = np.asarray(target_index).reshape(-1)
+    delta = np.zeros(rows.shape, dtype=object if exact else np.float64)
+    count = Fraction(rows.shape[0]) if exact else rows.shape[0]
+    loss = 0
+    for n, t in enumerate(targets):
+        loss -= rows[n, int(t)] / count
+        delta[n, int(t)] -= 1 / count
+    return (loss if exact else float(loss)), delta.reshape(log_probs.shape)

@@ -1,0 +1,322 @@
+"""Batch normalisation (torch's batch_norm, training and evaluation modes) and its backward pass.
+
+Statistics are per channel (axis 1) over every other axis: N for vectors (N, C), N and L for
+1-D maps (N, C, L), N, H and W for 2-D maps (N, C, H, W).  With M values per channel:
+
+- ``"train"``: μ = mean, σ² = biased variance (Σ (x − μ)² / M), x̂ = (x − μ) / √(σ² + ε),
+  y = γ·x̂ + β, and the backward pass goes through μ and σ² as well:
+  dx = γ/√(σ² + ε) · (δ − Σδ/M − x̂·Σ(δ·x̂)/M);
+- ``"eval"``: μ and σ² are the running statistics (constants): dx = γ/√(σ² + ε) · δ.
+
+In both, dγ = Σ δ·x̂ and dβ = Σ δ.  The fast kernels work on blocks of a few channels whose
+values stay in cache from the first pass over them to the last (the mean, the centred values,
+the variance and the result), on a few threads for large inputs (numpy releases the GIL in
+its ufuncs and reductions); working memory is a few blocks per thread.
+
+A square root is not rational, so batch norm is float only: object (Fraction) arrays are
+computed in float64.  The plain-loop ``_naive`` twins are written straight from the formulas.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+MODES = ("train", "eval")
+
+#: Size of the block of channels (all their values over the batch) one step works on: small
+#: enough for the block and its temporaries to stay in a core's cache between the passes.
+BLOCK_BYTES = 2**19
+
+#: Below this input size the thread start-up costs more than it saves.
+PARALLEL_MIN_BYTES = 4 * 2**20
+
+MAX_THREADS = 8
+
+
+def _float(a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        return a
+    if a.dtype == object or a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    raise ValueError(f"expected real numbers, got dtype {a.dtype}")
+
+
+def _setup(x, gamma, eps, mode, running_mean, running_var, delta=None):
+    """x as contiguous (N, C, M) floats and the per-channel vectors, checked."""
+    x = _float(x)
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"x must be (N, C), (N, C, L) or (N, C, H, W), got shape {x.shape}")
+    n, c = x.shape[:2]
+    if min(x.shape) < 1:
+        raise ValueError(f"empty axis in x {x.shape}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    count = x.size // c
+    if mode == "train":
+        if running_mean is not None or running_var is not None:
+            raise ValueError("running_mean and running_var are used only with mode 'eval'; "
+                             "'train' normalises with the batch's own statistics")
+        if count < 2:
+            raise ValueError(f"batch norm in 'train' mode needs more than one value per "
+                             f"channel (its mean and variance come from the batch); got input "
+                             f"shape {x.shape}, {count} value per channel")
+    elif running_mean is None or running_var is None:
+        raise ValueError("mode 'eval' needs running_mean and running_var (vectors of C)")
+    if delta is not None:
+        delta = _float(delta)
+        if delta.shape != x.shape:
+            raise ValueError(f"delta must have the output's shape {x.shape}, got {delta.shape}")
+    dtype = np.result_type(x, *(a for a in (delta,) if a is not None))
+    vectors = []
+    for name, value in (("gamma", gamma), ("running_mean", running_mean),
+                        ("running_var", running_var)):
+        if value is None:
+            vectors.append(None)
+            continue
+        value = _float(value).astype(dtype, copy=False)
+        if value.shape != (c,):
+            raise ValueError(f"{name} must have shape ({c},) (one per channel), got {value.shape}")
+        vectors.append(value)
+    if vectors[2] is not None and np.any(vectors[2] + eps <= 0):
+        raise ValueError("running_var + eps must be > 0 in every channel")
+    if not eps >= 0:
+        raise ValueError(f"eps must be ≥ 0, got {eps}")
+    x3 = np.ascontiguousarray(x, dtype=dtype).reshape(n, c, -1)
+    if delta is not None:
+        delta = np.ascontiguousarray(delta, dtype=dtype).reshape(x3.shape)
+    return x3, delta, vectors
+
+
+def _threads() -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_THREADS, cpus or 1))
+
+
+def _over_channel_blocks(work: Callable[[slice], None], x3: np.ndarray) -> None:
+    """``work(channels)`` on consecutive blocks of channels; blocks write disjoint channels,
+    so they may run on several threads."""
+    n, c, m = x3.shape
+    per_channel = n * m * x3.itemsize
+    width = max(1, min(c, BLOCK_BYTES // max(per_channel, 1)))
+    blocks = [slice(start, min(start + width, c)) for start in range(0, c, width)]
+    workers = 1 if x3.nbytes < PARALLEL_MIN_BYTES else min(_threads(), len(blocks))
+    if workers <= 1:
+        for block in blocks:
+            work(block)
+        return
+    from concurrent.futures import ThreadPoolExecutor  # here: it costs every start-up
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(work, blocks):
+            pass
+
+
+def _per_channel_sum(a: np.ndarray) -> np.ndarray:
+    """(N, c, M) → (c,): the sum over N and M (M first: a contiguous inner reduction)."""
+    return a.sum(axis=2).sum(axis=0)
+
+
+def _centred(xb: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The block's x − μ (a new array), μ and 1/√(σ² + ε) with the biased variance σ²."""
+    count = xb.shape[0] * xb.shape[2]
+    mean = _per_channel_sum(xb) / count
+    centred = xb - mean[:, None]
+    # two passes (mean, then squares of the centred values), as torch: no cancellation
+    var = np.einsum("ncm,ncm->c", centred, centred) / count
+    return centred, mean, 1 / np.sqrt(var + eps)
+
+
+def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5,
+                      mode: str = "train", running_mean: np.ndarray | None = None,
+                      running_var: np.ndarray | None = None) -> np.ndarray:
+    """Batch normalisation, as ``torch.nn.functional.batch_norm``.
+
+    Parameters
+    ----------
+    x : ndarray (N, C), (N, C, L) or (N, C, H, W)
+        float64 or float32 (other dtypes, Fractions included, compute in float64).
+    gamma, beta : ndarray (C,)
+        Scale and shift per channel.
+    eps : float
+        Added to the variance under the square root.
+    mode : {"train", "eval"}
+        ``"train"`` normalises with the batch's mean and biased variance per channel (torch's
+        training mode); ``"eval"`` with ``running_mean`` and ``running_var``.
+    running_mean, running_var : ndarray (C,), optional
+        Required with ``"eval"``, not allowed with ``"train"``.
+
+    Returns
+    -------
+    y : ndarray, the shape of x
+        y = γ·(x − μ)/√(σ² + ε) + β per channel.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or mode, or ``"train"`` with a single value per channel (no variance).
+
+    Notes
+    -----
+    The output has the input's size: (N, C, H, W) → (N, C, H, W).  In ``"train"`` mode μ and
+    σ² are per channel over the M = N·H·W (N·L, N) values: μ = Σx/M, σ² = Σ(x − μ)²/M.
+    """
+    x3, _, (gamma, running_mean, running_var) = _setup(x, gamma, eps, mode, running_mean,
+                                                       running_var)
+    beta = _beta(beta, x3)
+    y = np.empty_like(x3)
+
+    def work(channels: slice) -> None:
+        xb, yb = x3[:, channels], y[:, channels]
+        if mode == "train":
+            centred, _, inv_std = _centred(xb, eps)
+            np.multiply(centred, (gamma[channels] * inv_std)[:, None], out=yb)
+        else:
+            inv_std = 1 / np.sqrt(running_var[channels] + eps)
+            np.subtract(xb, running_mean[channels][:, None], out=yb)
+            yb *= (gamma[channels] * inv_std)[:, None]
+        yb += beta[channels][:, None]
+
+    _over_channel_blocks(work, x3)
+    return y.reshape(np.shape(x))
+
+
+def _beta(beta, x3: np.ndarray) -> np.ndarray:
+    beta = _float(beta).astype(x3.dtype, copy=False)
+    if beta.shape != (x3.shape[1],):
+        raise ValueError(f"beta must have shape ({x3.shape[1]},) (one per channel), "
+                         f"got {beta.shape}")
+    return beta
+
+
+def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps: float = 1e-5,
+                       mode: str = "train", running_mean: np.ndarray | None = None,
+                       running_var: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`batchnorm_forward` given delta = dE/dy.
+
+    Parameters
+    ----------
+    x : ndarray (N, C), (N, C, L) or (N, C, H, W)
+        The forward pass's input.
+    gamma : ndarray (C,)
+    delta : ndarray, the shape of x
+    eps, mode, running_mean, running_var
+        As in :func:`batchnorm_forward`.
+
+    Returns
+    -------
+    dx : ndarray, the shape of x
+    dgamma : ndarray (C,)
+        Σ δ·x̂ per channel.
+    dbeta : ndarray (C,)
+        Σ δ per channel.
+
+    Notes
+    -----
+    ``"train"``: dx = γ/√(σ² + ε) · (δ − Σδ/M − x̂·Σ(δ·x̂)/M), the three paths through x̂, σ²
+    and μ; ``"eval"``: dx = γ/√(σ² + ε) · δ.  The output has the input's size; M = N·H·W
+    (N·L, N) values per channel.
+    """
+    x3, delta3, (gamma, running_mean, running_var) = _setup(x, gamma, eps, mode, running_mean,
+                                                            running_var, delta)
+    n, c, m = x3.shape
+    dx = np.empty_like(x3)
+    dgamma, dbeta = np.empty(c, x3.dtype), np.empty(c, x3.dtype)
+
+    def work(channels: slice) -> None:
+        xb, db, dxb = x3[:, channels], delta3[:, channels], dx[:, channels]
+        if mode == "train":
+            x_hat, _, inv_std = _centred(xb, eps)
+        else:
+            inv_std = 1 / np.sqrt(running_var[channels] + eps)
+            x_hat = xb - running_mean[channels][:, None]
+        x_hat *= inv_std[:, None]
+        sum_delta = _per_channel_sum(db)
+        sum_delta_x_hat = np.einsum("ncm,ncm->c", db, x_hat)
+        dbeta[channels], dgamma[channels] = sum_delta, sum_delta_x_hat
+        scale = gamma[channels] * inv_std
+        if mode == "train":
+            # x̂ is reused for its own term: dxb = (δ − Σδ/M − x̂·Σδx̂/M)·γ/√(σ² + ε)
+            count = n * m
+            x_hat *= (sum_delta_x_hat / count)[:, None]
+            np.subtract(db, x_hat, out=dxb)
+            dxb -= (sum_delta / count)[:, None]
+            dxb *= scale[:, None]
+        else:
+            np.multiply(db, scale[:, None], out=dxb)
+
+    _over_channel_blocks(work, x3)
+    return dx.reshape(np.shape(x)), dgamma, dbeta
+
+
+# --------------------------------------------------------------------------------------
+# naive references: plain loops over each channel's values
+
+
+def _channel_values(shape, channel):
+    """Every index of one channel's values, in order."""
+    for index in np.ndindex(*shape):
+        if index[1] == channel:
+            yield index
+
+
+def _naive_stats(x, channel, eps, mode, running_mean, running_var):
+    cells = list(_channel_values(x.shape, channel))
+    if mode == "train":
+        mean = sum(float(x[i]) for i in cells) / len(cells)
+        var = sum((float(x[i]) - mean) ** 2 for i in cells) / len(cells)
+    else:
+        mean, var = float(running_mean[channel]), float(running_var[channel])
+    return cells, mean, 1 / math.sqrt(var + eps)
+
+
+def batchnorm_forward_naive(x, gamma, beta, eps=1e-5, mode="train", running_mean=None,
+                            running_var=None):
+    """Plain-loop reference for :func:`batchnorm_forward` (same arguments and result)."""
+    x3, _, (gamma, running_mean, running_var) = _setup(x, gamma, eps, mode, running_mean,
+                                                       running_var)
+    beta = _beta(beta, x3)
+    x = x3.reshape(np.shape(x))
+    y = np.empty_like(x)
+    for channel in range(x.shape[1]):
+        cells, mean, inv_std = _naive_stats(x, channel, eps, mode, running_mean, running_var)
+        for i in cells:
+            y[i] = gamma[channel] * (x[i] - mean) * inv_std + beta[channel]
+    return y
+
+
+def batchnorm_backward_naive(x, gamma, delta, eps=1e-5, mode="train", running_mean=None,
+                             running_var=None):
+    """Plain-loop reference for :func:`batchnorm_backward` (same arguments and result)."""
+    x3, delta3, (gamma, running_mean, running_var) = _setup(x, gamma, eps, mode, running_mean,
+                                                            running_var, delta)
+    x, delta = x3.reshape(np.shape(x)), delta3.reshape(np.shape(x))
+    dx = np.empty_like(x)
+    dgamma, dbeta = np.zeros(x.shape[1], x.dtype), np.zeros(x.shape[1], x.dtype)
+    for channel in range(x.shape[1]):
+        cells, mean, inv_std = _naive_stats(x, channel, eps, mode, running_mean, running_var)
+        count = len(cells)
+        x_hat = {i: (float(x[i]) - mean) * inv_std for i in cells}
+        for i in cells:
+            dbeta[channel] += delta[i]
+            dgamma[channel] += delta[i] * x_hat[i]
+        for i in cells:
+            if mode == "train":
+                dx[i] = gamma[channel] * inv_std * (delta[i] - dbeta[channel] / count
+                                                    - x_hat[i] * dgamma[channel] / count)
+            else:
+                dx[i] = gamma[channel] * inv_std * delta[i]
+    return dx, dgamma, dbeta
+
+
+batchnorm2d_forward = batchnorm1d_forward = batchnorm_forward
+batchnorm2d_backward = batchnorm1d_backward = batchnorm_backward
+
+__all__ = ["MODES", "batchnorm_forward", "batchnorm_backward", "batchnorm_forward_naive",
+           "batchnorm_backward_naive", "batchnorm2d_forward", "batchnorm2d_backward",
+           "batchnorm1d_forward", "batchnorm1d_backward"]
