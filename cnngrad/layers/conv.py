@@ -413,16 +413,25 @@ def _cores() -> int:
 Work = Callable[[int, int, int, int, int], object]
 
 
-def _over_images(geo: _Geometry, work: Work, exact: bool) -> list:
+def _over_images(geo: _Geometry, work: Work, exact: bool, split_rows: bool = False) -> list:
     """``work`` over images 0..N and all output rows, on one thread per core when the problem
     is big enough and the BLAS's threads can be set; the results in task order.
 
     With at least two images each thread takes a range of images; with one, a range of its
-    output rows.  ``work`` must write disjoint parts of its outputs.  Object arrays stay on
+    output rows when ``split_rows`` (``work`` then takes the rows too), else the BLAS keeps
+    its threads.  ``work`` must write disjoint parts of its outputs.  Object arrays stay on
     one thread (the GIL serialises Python's arithmetic anyway).
     """
+    if not split_rows:
+        images_only = work
+
+        def work(start, stop, tile_bytes, row_start, row_stop):
+            return images_only(start, stop, tile_bytes)
+
     macs = geo.n * geo.f * geo.c_group * geo.kh * geo.kw * geo.h_out * geo.w_out
     controller = None if exact or macs < SINGLE_BLAS_MIN_MACS else _blas_controller()
+    if controller is not None and geo.n < 2 and not split_rows and macs >= PARALLEL_MIN_MACS:
+        controller = None  # one image that cannot be split: the BLAS's own threads
     if controller is None:
         return [work(0, geo.n, TILE_BYTES, 0, geo.h_out)]
     with _BLAS_LOCK:
@@ -579,7 +588,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
                 np.matmul(w_mat, _columns(x_padded, geo, row, row_end, cols_buffer),
                           out=y_mat[first:last, :, :, row * w_out:row_end * w_out])
 
-    _over_images(geo, forward_images, exact=is_exact(y))
+    _over_images(geo, forward_images, exact=is_exact(y), split_rows=True)
     if b is not None:
         b = b.astype(dtype, copy=False)
         y += b[:, None, None] if b.ndim == 1 else b
@@ -649,7 +658,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
             partial = _input_grad_col2im(w, delta, geo, dx, start, stop, tile_bytes, rows=rows)
         return _kernel_grad(x, delta, geo, start, stop, tile_bytes, row_start, row_stop), partial
 
-    parts = _over_images(geo, backward_images, exact=is_exact(dx))
+    parts = _over_images(geo, backward_images, exact=is_exact(dx), split_rows=True)
     dw = sum((dw_part for dw_part, _ in parts[1:]), parts[0][0])
     partials = [partial for _, partial in parts if partial is not None]
     if partials:
