@@ -192,3 +192,36 @@ def test_latex_scientific_rows_use_times_ten():
     (equation,) = tensor_equations("a", np.array([[1.5e-7, -2e-8], [0.0, 3e-9]]))
     assert r"1.50000 \times 10^{-7} & -2.00000 \times 10^{-8}" in equation
     assert re.search(r"0\.000000 & 3\.00000 \\times 10\^\{-9\}", equation)
+
+
+# ---------------------------------------------------------------------------------------
+# depthwise convolution: a multiply-add per tap, on threads for big calls
+
+
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("stride, padding, dilation, mode", [
+    (1, 1, 1, "zeros"), ((2, 1), (1, 2), (1, 2), "reflect"), (2, 0, 1, "zeros"),
+    (1, (1, 0, 2, 1), 1, "circular"), (1, 2, 2, "replicate")])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation, mode, dtype):
+    from cnngrad.layers import conv
+
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "TILE_BYTES", 2000)  # several chunks of images
+    if threads:
+        monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
+        monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((4, 1, 3, 2)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    args = (stride, padding, dilation, 4, mode)
+    tol = 2e-5 if dtype == np.float32 else 1e-13
+    y = conv.conv2d_forward(x, w, b, *args)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, *args), rtol=tol, atol=tol)
+    delta = rng.standard_normal(y.shape).astype(dtype)
+    for fast, naive in zip(conv.conv2d_backward(x, w, delta, *args),
+                           conv.conv2d_backward_naive(x, w, delta, *args)):
+        assert fast.dtype == dtype
+        np.testing.assert_allclose(fast, naive, rtol=tol, atol=tol)

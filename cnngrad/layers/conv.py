@@ -413,7 +413,8 @@ def _cores() -> int:
 Work = Callable[[int, int, int, int, int], object]
 
 
-def _over_images(geo: _Geometry, work: Work, exact: bool, split_rows: bool = False) -> list:
+def _over_images(geo: _Geometry, work: Work, exact: bool, split_rows: bool = False,
+                 parallel_min_macs: int | None = None) -> list:
     """``work`` over images 0..N and all output rows, on one thread per core when the problem
     is big enough and the BLAS's threads can be set; the results in task order.
 
@@ -437,7 +438,8 @@ def _over_images(geo: _Geometry, work: Work, exact: bool, split_rows: bool = Fal
     with _BLAS_LOCK:
         blas_threads = max(lib.num_threads for lib in controller.lib_controllers)
         # never more threads than the BLAS had: a user who set 1 wants one
-        workers = 1 if macs < PARALLEL_MIN_MACS else min(_cores(), blas_threads, MAX_THREADS)
+        parallel_min = PARALLEL_MIN_MACS if parallel_min_macs is None else parallel_min_macs
+        workers = 1 if macs < parallel_min else min(_cores(), blas_threads, MAX_THREADS)
         if geo.n >= 2:
             workers = min(workers, geo.n)
             bounds = [geo.n * k // workers for k in range(workers + 1)]
@@ -524,6 +526,83 @@ def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray
     return dx, dw
 
 
+# --------------------------------------------------------------------------------------
+# depthwise: each filter reads one channel, so a tap is an elementwise multiply-add
+
+#: Elementwise passes do far less per multiply-add than a product: threads pay off sooner.
+DEPTHWISE_PARALLEL_MIN_MACS = 2 * 10**6
+
+
+def _depthwise(geo: _Geometry, dtype: np.dtype) -> bool:
+    """One filter per channel (groups = C = F): no product to hand to the BLAS, only a
+    multiply-add per tap over whole maps (im2col would copy every tap for a 1-row product)."""
+    return dtype != object and geo.groups > 1 and geo.c_group == 1 and geo.f_group == 1
+
+
+def _depthwise_taps(geo: _Geometry):
+    """For each tap (m, n), the slices of the padded input it reads for every output."""
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    for m in range(geo.kh):
+        for n in range(geo.kw):
+            top, left = m * dh, n * dw
+            yield m, n, (Ellipsis, slice(top, top + sh * (geo.h_out - 1) + 1, sh),
+                         slice(left, left + sw * (geo.w_out - 1) + 1, sw))
+
+
+def _depthwise_chunks(geo: _Geometry, itemsize: int) -> int:
+    """Images per chunk: the padded chunk and its scratch stay in cache."""
+    padded = geo.c * geo.padded_hw[0] * geo.padded_hw[1] * itemsize
+    return max(1, TILE_BYTES // max(padded, 1))
+
+
+def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:
+    weights = w.reshape(geo.f, geo.kh, geo.kw)
+
+    def forward_images(start: int, stop: int, tile_bytes: int) -> None:
+        step = _depthwise_chunks(geo, x.itemsize)
+        for first in range(start, stop, step):
+            last = min(first + step, stop)
+            x_padded = _pad_chunk(x[first:last], geo)
+            out = y[first:last]
+            scratch = np.empty_like(out)
+            out.fill(0)
+            for m, n, cells in _depthwise_taps(geo):
+                np.multiply(x_padded[cells], weights[:, m, n, None, None], out=scratch)
+                out += scratch
+
+    _over_images(geo, forward_images, exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
+
+
+def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _Geometry,
+                        dx: np.ndarray) -> np.ndarray:
+    weights = w.reshape(geo.f, geo.kh, geo.kw)
+    padded = geo.sides != (0, 0, 0, 0)
+
+    def backward_images(start: int, stop: int, tile_bytes: int) -> np.ndarray:
+        dw = np.zeros((geo.f, geo.kh, geo.kw), delta.dtype)
+        step = _depthwise_chunks(geo, x.itemsize)
+        for first in range(start, stop, step):
+            last = min(first + step, stop)
+            x_padded = _pad_chunk(x[first:last], geo)
+            delta_chunk = delta[first:last]
+            scratch = np.empty_like(delta_chunk)
+            delta_padded = (np.zeros((last - first, geo.c) + geo.padded_hw, delta.dtype)
+                            if padded else dx[first:last])
+            for m, n, cells in _depthwise_taps(geo):
+                # y = Σ_taps w·x: dE/dw_tap = Σ delta·x, dE/dx += w_tap·delta
+                dw[:, m, n] += np.einsum("bfij,bfij->f", x_padded[cells], delta_chunk)
+                np.multiply(delta_chunk, weights[:, m, n, None, None], out=scratch)
+                delta_padded[cells] += scratch
+            if padded:
+                dx[first:last] = pad2d_backward(delta_padded, geo.sides, geo.mode,
+                                                (geo.h, geo.w))
+        return dw
+
+    parts = _over_images(geo, backward_images, exact=False,
+                         parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
+    return sum(parts[1:], parts[0])
+
+
 def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
     if geo.sides == (0, 0, 0, 0):
         return x_chunk
@@ -570,9 +649,15 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
             b = b.astype(dtype, copy=False)
             y += b[:, None, None] if b.ndim == 1 else b
         return y
+    y = np.empty(geo.out_shape, dtype=dtype)
+    if _depthwise(geo, dtype):
+        _depthwise_forward(x, w, geo, y)
+        if b is not None:
+            b = b.astype(dtype, copy=False)
+            y += b[:, None, None] if b.ndim == 1 else b
+        return y
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat = w.reshape(groups, geo.f_group, taps)
-    y = np.empty(geo.out_shape, dtype=dtype)
     y_mat = y.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
 
     def forward_images(start: int, stop: int, tile_bytes: int, row_start: int,
@@ -637,6 +722,9 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
         dx, dw = _small_backward(x, w, delta, geo)
         return dx, dw.reshape(w.shape), db
     dx = zeros_like_dtype(x.shape, delta)
+    if _depthwise(geo, dtype):
+        dw = _depthwise_backward(x, w, delta, geo, dx)
+        return dx, dw.reshape(w.shape), db
     # the rotated-kernel correlation pays off when its delta columns (F/G·k² per cell) are
     # not much bigger than the column deltas (C/G·k² per cell) col2im would add back
     if geo.stride == (1, 1) and geo.f_group <= 2 * geo.c_group:
