@@ -164,7 +164,7 @@ def case_for(name: str, small: bool) -> Case:
         return case
     shape, filters = SMALL_SHAPES[name]
     groups = shape[1] if case.groups > 1 else 1  # depthwise stays depthwise
-    return replace(case, shape=shape, filters=filters, groups=groups)
+    return replace(case, shape=shape, filters=filters, groups=groups, calls=min(case.calls, 5))
 
 
 # --------------------------------------------------------------------------------------
