@@ -41,6 +41,8 @@ _API = {
     "log_softmax_backward": "cnngrad.layers.softmax",
     "upsample_nearest_forward": "cnngrad.layers.upsample",
     "upsample_nearest_backward": "cnngrad.layers.upsample",
+    "global_avgpool_forward": "cnngrad.layers.global_pool",
+    "global_avgpool_backward": "cnngrad.layers.global_pool",
     "bce": "cnngrad.layers.losses",
     "bce_with_logits": "cnngrad.layers.losses",
     "nll": "cnngrad.layers.losses",

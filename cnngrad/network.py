@@ -1,11 +1,12 @@
 """Run a validated problem forward, then backward, into a :class:`Trace`.
 
-Each layer type has one *step*: ``forward(spec, x) -> y`` and
-``backward(spec, x, y, delta_out) -> (delta_in, grads)``.  Steps adapt the spec's user-facing
-parameters (a 2-D kernel, a number bias, ``flip_kernel``) to the layer kernels in
-:mod:`cnngrad.layers` and back: a parameter's gradient comes out in exactly the shape the
-parameter was given in.  The contract that every step returns one gradient per parameter, in
-that shape, is checked in one place, :func:`_check_grads`.
+Each layer type's family (:mod:`cnngrad.families`) has its *step*:
+``forward(spec, inputs) -> y`` and ``backward(spec, inputs, y, delta_out) -> (delta_ins,
+grads)``, one delta per input.  Steps adapt the spec's user-facing parameters (a 2-D kernel,
+a number bias, ``flip_kernel``) to the layer kernels in :mod:`cnngrad.layers` and back: a
+parameter's gradient comes out in exactly the shape the parameter was given in.  The contract
+that every step returns one gradient per parameter, in that shape, is checked in one place,
+:func:`_check_grads`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,8 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import ExactUnsupportedError
-from cnngrad.layers import activations, dense, losses
-from cnngrad.layers.conv import conv2d_backward, conv2d_forward
-from cnngrad.problem import (ActivationSpec, Conv2dSpec, DenseSpec, LayerSpec, Layout, Pool2dSpec,
-                             Problem)
-
-INEXACT_TYPES = ("sigmoid", "tanh", "cross_entropy")
+from cnngrad.families import family_of, loss_family
+from cnngrad.problem import LayerSpec, Layout, Problem
 
 
 @dataclass
@@ -97,134 +94,6 @@ class Trace:
 # --------------------------------------------------------------------------- steps
 
 
-@dataclass(frozen=True)
-class Step:
-    forward: Callable[[Any, np.ndarray], np.ndarray]
-    backward: Callable[[Any, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, dict]]
-
-
-def _conv_weight(spec: Conv2dSpec) -> np.ndarray:
-    # flip_kernel is true convolution: the kernel as given, rotated 180°, is what slides
-    return spec.weight[:, :, ::-1, ::-1] if spec.flip_kernel else spec.weight
-
-
-def _conv_bias(spec: Conv2dSpec):
-    if spec.bias_kind == "none":
-        return None
-    if spec.bias_kind == "scalar":
-        return spec.bias.reshape(1)
-    if spec.bias_kind == "filter":
-        return spec.bias
-    if spec.bias_kind == "untied":
-        n_filters, h_out, w_out = spec.out_shape[1:]
-        return spec.bias.reshape(n_filters, h_out, w_out)
-    raise ValueError(f"unknown bias kind {spec.bias_kind!r}")
-
-
-def _conv_args(spec: Conv2dSpec) -> dict:
-    return dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation,
-                groups=spec.groups, padding_mode=spec.padding_mode)
-
-
-def _conv_forward(spec: Conv2dSpec, x: np.ndarray) -> np.ndarray:
-    return conv2d_forward(x, _conv_weight(spec), _conv_bias(spec), **_conv_args(spec))
-
-
-def _conv_backward(spec: Conv2dSpec, x, y, delta_out):
-    delta_in, grad_weight, grad_bias_per_filter = conv2d_backward(
-        x, _conv_weight(spec), delta_out, **_conv_args(spec))
-    if spec.flip_kernel:
-        # w_used = rot180(w_given) ⇒ dE/dw_given = rot180(dE/dw_used)
-        grad_weight = grad_weight[:, :, ::-1, ::-1]
-    grads = {"kernel": np.ascontiguousarray(grad_weight).reshape(spec.kernel.shape)}
-    if spec.bias_kind == "scalar":
-        grads["bias"] = np.asarray(delta_out.sum()).reshape(())
-    elif spec.bias_kind == "filter":
-        grads["bias"] = grad_bias_per_filter
-    elif spec.bias_kind == "untied":
-        # one bias per output position: only the batch is summed over
-        grads["bias"] = delta_out.sum(axis=0).reshape(spec.bias.shape)
-    elif spec.bias_kind != "none":
-        raise ValueError(f"unknown bias kind {spec.bias_kind!r}")
-    return delta_in, grads
-
-
-def _pool_args(spec: Pool2dSpec) -> dict:
-    return dict(size=spec.size, stride=spec.stride, padding=spec.padding,
-                ceil_mode=spec.ceil_mode)
-
-
-# cnngrad.layers.pool is imported by the pooling steps only: a problem without pooling does
-# not pay for it at start-up (docs/performance.md)
-_POOL_KERNELS = ("maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward",
-                 "avgpool2d_backward")
-
-
-def __getattr__(name: str):
-    # the pooling kernels stay reachable as this module's names, loaded on first use
-    if name in _POOL_KERNELS:
-        from cnngrad.layers import pool
-
-        return getattr(pool, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _maxpool_forward(spec: Pool2dSpec, x):
-    from cnngrad.layers import pool
-
-    return pool.maxpool2d_forward(x, **_pool_args(spec))
-
-
-def _maxpool_backward(spec: Pool2dSpec, x, y, delta_out):
-    from cnngrad.layers import pool
-
-    return pool.maxpool2d_backward(x, delta_out, ties=spec.ties, **_pool_args(spec)), {}
-
-
-def _avgpool_forward(spec: Pool2dSpec, x):
-    from cnngrad.layers import pool
-
-    return pool.avgpool2d_forward(x, count_include_pad=spec.count_include_pad,
-                                  **_pool_args(spec))
-
-
-def _avgpool_backward(spec: Pool2dSpec, x, y, delta_out):
-    from cnngrad.layers import pool
-
-    return pool.avgpool2d_backward(x, delta_out, count_include_pad=spec.count_include_pad,
-                                   **_pool_args(spec)), {}
-
-
-def _dense_forward(spec: DenseSpec, x):
-    return dense.dense_forward(x, spec.weights, spec.bias)
-
-
-def _dense_backward(spec: DenseSpec, x, y, delta_out):
-    delta_in, grad_weights, grad_bias = dense.dense_backward(x, spec.weights, delta_out)
-    grads = {"weights": grad_weights}
-    if spec.bias is not None:
-        grads["bias"] = grad_bias
-    return delta_in, grads
-
-
-STEPS: dict[str, Step] = {
-    "conv2d": Step(_conv_forward, _conv_backward),
-    "maxpool2d": Step(_maxpool_forward, _maxpool_backward),
-    "avgpool2d": Step(_avgpool_forward, _avgpool_backward),
-    "relu": Step(lambda s, x: activations.relu_forward(x),
-                 lambda s, x, y, d: (activations.relu_backward(x, d), {})),
-    "leaky_relu": Step(lambda s, x: activations.leaky_relu_forward(x, s.slope),
-                       lambda s, x, y, d: (activations.leaky_relu_backward(x, d, s.slope), {})),
-    "sigmoid": Step(lambda s, x: activations.sigmoid_forward(x),
-                    lambda s, x, y, d: (activations.sigmoid_backward(y, d), {})),
-    "tanh": Step(lambda s, x: activations.tanh_forward(x),
-                 lambda s, x, y, d: (activations.tanh_backward(y, d), {})),
-    "flatten": Step(lambda s, x: dense.flatten_forward(x),
-                    lambda s, x, y, d: (dense.flatten_backward(x.shape, d), {})),
-    "dense": Step(_dense_forward, _dense_backward),
-}
-
-
 def _check_grads(layer: LayerTrace, delta_in: np.ndarray, grads: dict) -> None:
     """The one place the backward contract is checked: a delta shaped like the input and one
     gradient per parameter, shaped exactly as the parameter was given."""
@@ -247,11 +116,11 @@ def _check_grads(layer: LayerTrace, delta_in: np.ndarray, grads: dict) -> None:
 def check_exact_supported(problem: Problem) -> None:
     """Exact arithmetic covers rational layers only; name the first that is not."""
     for spec in problem.layers:
-        if spec.type in INEXACT_TYPES:
+        if not family_of(spec).rational:
             raise ExactUnsupportedError(
                 f"{spec.type} is not rational, so --exact cannot compute it", where=spec.where
                 or spec.name, file=problem.file, hint="drop --exact for this problem")
-    if problem.loss is not None and problem.loss.type in INEXACT_TYPES:
+    if problem.loss is not None and not loss_family(problem.loss.type).rational:
         raise ExactUnsupportedError(
             f"{problem.loss.type} uses exp and log, so --exact cannot compute it", where="loss",
             file=problem.file, hint="use an mse loss or drop --exact")
@@ -266,7 +135,7 @@ def forward(problem: Problem, dtype=None, progress: Callable[[str], None] | None
     for spec in problem.layers:
         if progress is not None:
             progress(f"forward {spec.name}")
-        y = STEPS[spec.type].forward(_cast_spec(spec, dtype), x)
+        y = family_of(spec).forward(_cast_spec(spec, dtype), [x])
         traces.append(LayerTrace(spec=spec, input=x, output=y))
         x = y
     return traces
@@ -277,14 +146,7 @@ def loss_and_delta(problem: Problem, output: np.ndarray):
     if problem.loss is None:
         delta = problem.delta
         return None, delta if output.dtype == object else delta.astype(output.dtype)
-    spec = problem.loss
-    if spec.type == "mse":
-        target = spec.target if output.dtype == object else spec.target.astype(output.dtype)
-        return losses.mse(output, target, spec.reduction)
-    if spec.type == "cross_entropy":
-        loss, delta = losses.cross_entropy(output, spec.target)
-        return loss, delta.astype(output.dtype)
-    raise ValueError(f"unknown loss {spec.type!r}; allowed: mse, cross_entropy")
+    return loss_family(problem.loss.type).loss_and_delta(problem.loss, output)
 
 
 def run(problem: Problem, *, lr: Any = None, dtype=None,
@@ -312,8 +174,8 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
         if progress is not None:
             progress(f"backward {layer.name}")
         layer.delta_out = delta
-        delta_in, grads = STEPS[layer.type].backward(_cast_spec(layer.spec, dtype), layer.input,
-                                                     layer.output, delta)
+        (delta_in,), grads = family_of(layer.spec).backward(
+            _cast_spec(layer.spec, dtype), [layer.input], layer.output, delta)
         _check_grads(layer, delta_in, grads)
         layer.delta_in, layer.grads = delta_in, grads
         delta = delta_in
@@ -334,13 +196,4 @@ def _cast_spec(spec: LayerSpec, dtype):
     """The spec with its parameters in the compute dtype (float32 runs)."""
     if dtype is None or np.dtype(dtype) == np.float64:
         return spec
-    import copy
-
-    cast = copy.copy(spec)
-    for attr in ("weight", "bias", "weights"):
-        value = getattr(cast, attr, None)
-        if isinstance(value, np.ndarray):
-            setattr(cast, attr, value.astype(dtype))
-    if isinstance(cast, ActivationSpec):
-        cast.slope = np.dtype(dtype).type(cast.slope)
-    return cast
+    return family_of(spec).cast(spec, dtype)

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import ProblemError, ResourceError, ShapeError, did_you_mean, join_path
-from cnngrad.layers._common import (MSE_REDUCTIONS, PADDING_MODES, TIE_RULES, conv_output_size,
-                                    pool_output_size, same_padding_stride1)
+from cnngrad.families import LAYERS, LOSSES, SHORTHAND, layer_family, loss_family
+from cnngrad.families.base import Head
 from cnngrad.tensorio import load_json_document, parse_number, parse_tensor, read_source
 
 DEFAULT_MAX_ELEMENTS = 10**8
@@ -32,27 +32,8 @@ DEFAULT_MAX_ELEMENTS = 10**8
 #: fails a size check anyway, but the engine must never see a thousand-digit int.
 MAX_OPTION = 2**63 - 1
 
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
-
 TOP_KEYS_LAYERS = ("title", "input", "layers", "loss", "delta")
 SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
-
-LAYER_FIELDS: dict[str, tuple[str, ...]] = {
-    "conv2d": ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
-               "flip_kernel"),
-    "maxpool2d": ("size", "stride", "padding", "ceil_mode", "ties"),
-    "avgpool2d": ("size", "stride", "padding", "ceil_mode", "count_include_pad"),
-    "relu": (),
-    "leaky_relu": ("slope",),
-    "sigmoid": (),
-    "tanh": (),
-    "flatten": (),
-    "dense": ("weights", "bias"),
-}
-LOSS_FIELDS: dict[str, tuple[str, ...]] = {
-    "mse": ("target", "reduction"),
-    "cross_entropy": ("target",),
-}
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
@@ -115,65 +96,14 @@ class LayerSpec:
     where: str  # JSON path of the layer object ("layers[2]"; "" for the shorthand)
     in_shape: tuple[int, ...] = ()  # internal
     out_shape: tuple[int, ...] = ()  # internal
+    #: the names of the layers it reads ("input": the problem's input); in contract v1 the
+    #: previous layer, always one
+    inputs: tuple[str, ...] = ()
 
     @property
     def params(self) -> dict[str, np.ndarray]:
         """Parameters as the user gave them (name → array); {} for parameter-free layers."""
         return {}
-
-
-@dataclass
-class Conv2dSpec(LayerSpec):
-    kernel: np.ndarray = None  # as given
-    weight: np.ndarray = None  # (F, C/groups, kh, kw), as given (not flipped)
-    bias: np.ndarray | None = None  # as given
-    bias_kind: str = "none"  # none | scalar | filter | untied
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-    padding_mode: str = "zeros"
-    flip_kernel: bool = False
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        out = {"kernel": self.kernel}
-        if self.bias is not None:
-            out["bias"] = self.bias
-        return out
-
-
-@dataclass
-class Pool2dSpec(LayerSpec):
-    size: tuple[int, int] = (2, 2)
-    stride: tuple[int, int] = (2, 2)
-    padding: tuple[int, int] = (0, 0)
-    ceil_mode: bool = False
-    ties: str = "first"  # maxpool2d only
-    count_include_pad: bool = True  # avgpool2d only
-
-
-@dataclass
-class ActivationSpec(LayerSpec):
-    slope: Any = 0.01  # leaky_relu only; float or Fraction
-
-
-@dataclass
-class FlattenSpec(LayerSpec):
-    pass
-
-
-@dataclass
-class DenseSpec(LayerSpec):
-    weights: np.ndarray = None  # (out, in)
-    bias: np.ndarray | None = None  # (out,)
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        out = {"weights": self.weights}
-        if self.bias is not None:
-            out["bias"] = self.bias
-        return out
 
 
 @dataclass
@@ -336,11 +266,11 @@ class _Builder:
                 if key in SHORTHAND_KEYS:  # only possible without 'kernel'
                     hint = (f"'{key}' belongs to the one-conv shorthand, which needs 'kernel'; "
                             f"with 'layers', put it in the conv2d layer")
-                elif key in LAYER_FIELDS["conv2d"] and shorthand:
-                    hint = (f"'{key}' is a conv2d layer field: the shorthand accepts only "
+                elif key in layer_family(SHORTHAND).fields and shorthand:
+                    hint = (f"'{key}' is a {SHORTHAND} layer field: the shorthand accepts only "
                             f"{', '.join(SHORTHAND_KEYS)}; use 'layers' for the rest")
-                elif key in LAYER_FIELDS["conv2d"]:
-                    hint = f"'{key}' is a conv2d layer field: put it in the conv2d layer"
+                elif key in layer_family(SHORTHAND).fields:
+                    hint = f"'{key}' is a {SHORTHAND} layer field: put it in the {SHORTHAND} layer"
                 raise self.error(key, f"unknown key {_show(key)}", hint)
 
         title = doc.get("title")
@@ -356,7 +286,7 @@ class _Builder:
 
         if shorthand:
             conv = {k: doc[k] for k in SHORTHAND_KEYS if k in doc}
-            conv["type"] = "conv2d"
+            conv["type"] = SHORTHAND
             raw_layers, layers_where = [conv], None
         else:
             if "layers" not in doc:
@@ -397,6 +327,7 @@ class _Builder:
         counts: dict[str, int] = {}
         names: dict[str, str] = {}
         specs: list[LayerSpec] = []
+        previous = "input"
         for index, raw in enumerate(raw_layers):
             where = join_path(layers_where, index) if layers_where else ""
             if not isinstance(raw, dict):
@@ -404,10 +335,11 @@ class _Builder:
                                         f"{_kind(raw)}")
             if "type" not in raw:
                 raise self.error(where, "layer has no 'type'",
-                                 f"allowed: {', '.join(LAYER_FIELDS)}")
-            kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYER_FIELDS),
+                                 f"allowed: {', '.join(LAYERS)}")
+            kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYERS),
                                "layer type")
-            self.check_keys(raw, ("type", "name") + LAYER_FIELDS[kind], where, f"a {kind} layer")
+            family = layer_family(kind)
+            self.check_keys(raw, ("type", "name") + family.fields, where, f"a {kind} layer")
             counts[kind] = counts.get(kind, 0) + 1
             name = raw.get("name", f"{kind}_{counts[kind]}")
             name_where = join_path(where, "name") if "name" in raw else where
@@ -419,16 +351,29 @@ class _Builder:
                 raise self.error(name_where, f"layer name '{name}' is used twice (also at "
                                              f"{names[name] or 'the top level'})")
             names[name] = where
-            build = getattr(self, f"layer_{kind}", None) or self.layer_activation
-            spec = build(raw, index=index, name=name, kind=kind, where=where, shape=shape,
-                         layout=layout)
-            spec.in_shape = shape
+            head = Head(index=index, name=name, kind=kind, where=where, inputs=(previous,),
+                        in_shapes=(shape,), layout=layout)
+            spec = family.build(self, raw, head)
+            spec.in_shape, spec.inputs = shape, head.inputs
+            previous = name
             shape = spec.out_shape
             self.check_size(_prod(shape), where, f"the output of {name}")
             specs.append(spec)
         return specs
 
-    # -- layers -------------------------------------------------------------
+    def build_loss(self, raw, out_shape, layout: Layout, last_name: str) -> LossSpec:
+        if not isinstance(raw, dict):
+            raise self.error("loss", f"expected an object {{\"type\": ...}}, got {_kind(raw)}")
+        if "type" not in raw:
+            raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSSES)}")
+        kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
+        family = loss_family(kind)
+        self.check_keys(raw, ("type",) + family.fields, "loss", f"a {kind} loss")
+        if "target" not in raw:
+            raise self.error("loss", f"{kind} loss has no 'target'")
+        return family.build(self, raw, out_shape, layout, last_name)
+
+    # -- for the layer families ---------------------------------------------
 
     def need_map(self, shape, where: str, kind: str) -> tuple[int, int, int, int]:
         if len(shape) != 4:
@@ -436,269 +381,6 @@ class _Builder:
                                     f"{shape[-1]}", "put it before the flatten layer",
                              cls=ShapeError)
         return shape
-
-    def layer_conv2d(self, raw, *, index, name, kind, where, shape, layout) -> Conv2dSpec:
-        n, c_in, h, w = self.need_map(shape, where, kind)
-        f = lambda key: join_path(where, key)  # noqa: E731
-        if "kernel" not in raw:
-            raise self.error(where, "conv2d layer has no 'kernel'")
-        kernel = self.tensor(raw["kernel"], f("kernel"), min_rank=2, max_rank=4)
-        # read already, but its gradient and the flipped copy would double it
-        self.check_size(kernel.size, f("kernel"), "the kernel")
-        groups = self.integer(raw.get("groups", 1), f("groups"))
-        stride = self.int_pair(raw.get("stride", 1), f("stride"))
-        dilation = self.int_pair(raw.get("dilation", 1), f("dilation"))
-        padding_mode = self.choice(raw.get("padding_mode", "zeros"), f("padding_mode"),
-                                   PADDING_MODES, "padding mode")
-        flip = self.boolean(raw.get("flip_kernel", False), f("flip_kernel"))
-
-        if c_in % groups:
-            raise self.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
-                                          f"channels", cls=ShapeError)
-        c_group = c_in // groups
-        weight = self.kernel_as_4d(kernel, c_in, c_group, groups, f("kernel"))
-        n_filters, _, kh, kw = weight.shape
-        if n_filters % groups:
-            raise self.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
-                                          f"filters", cls=ShapeError)
-
-        padding = self.conv_padding(raw.get("padding", 0), f("padding"), (kh, kw), dilation,
-                                    stride)
-        pt, pb, pl, pr = padding
-        self.check_size((h + pt + pb) * (w + pl + pr) * n * c_in, f("padding"),
-                        "the padded input")
-        if padding_mode != "zeros":
-            limit_ok = (lambda p, size: p < size) if padding_mode == "reflect" else \
-                (lambda p, size: p <= size) if padding_mode == "circular" else (lambda p, size: True)
-            for p, size, axis in ((pt, h, "top"), (pb, h, "bottom"), (pl, w, "left"),
-                                  (pr, w, "right")):
-                if not limit_ok(p, size):
-                    rule = "smaller than" if padding_mode == "reflect" else "at most"
-                    raise self.error(f("padding"), f"{padding_mode} padding of {p} ({axis}) must "
-                                                   f"be {rule} the input size {size}",
-                                     cls=ShapeError)
-        h_out = conv_output_size(h, pt, pb, kh, stride[0], dilation[0])
-        w_out = conv_output_size(w, pl, pr, kw, stride[1], dilation[1])
-        if h_out < 1 or w_out < 1:
-            span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-            raise self.error(f("kernel"), f"the kernel spans {shape_text(span)} (with dilation), "
-                                          f"larger than the padded input "
-                                          f"{shape_text((h + pt + pb, w + pl + pr))}",
-                             cls=ShapeError)
-        # the im2col buffer of one image: the engine never holds more than this at once
-        self.check_size(c_in * kh * kw * h_out * w_out, f("kernel"), "one image's im2col buffer")
-        if stride == (1, 1):
-            # a stride-1 backward pass correlates the delta zero-padded by d·(k−1) per side
-            self.check_size(n * n_filters * (h_out + 2 * dilation[0] * (kh - 1))
-                            * (w_out + 2 * dilation[1] * (kw - 1)), f("kernel"),
-                            "the padded delta of the backward pass")
-
-        out_internal = (n, n_filters, h_out, w_out)
-        bias, bias_kind = None, "none"
-        if "bias" in raw:
-            bias = self.tensor(raw["bias"], f("bias"), max_rank=3)
-            bias_kind = self.bias_kind(bias, n_filters, (h_out, w_out), f("bias"))
-        return Conv2dSpec(index=index, name=name, type=kind, where=where, out_shape=out_internal,
-                          kernel=kernel, weight=weight, bias=bias, bias_kind=bias_kind,
-                          stride=stride, padding=padding, dilation=dilation, groups=groups,
-                          padding_mode=padding_mode, flip_kernel=flip)
-
-    def kernel_as_4d(self, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
-                     where: str) -> np.ndarray:
-        """Contract: k1×k2 one filter one channel; 3-D C_in×k1×k2 (one filter) when C_in > 1,
-        F×k1×k2 (one-channel filters) when the filters see one channel each; 4-D as is."""
-        if kernel.ndim == 2:
-            if c_group != 1:
-                raise self.error(where, f"a 2-D kernel is one filter over one channel, but the "
-                                        f"input has {c_in} channels",
-                                 f"give a {c_group}×{kernel.shape[0]}×{kernel.shape[1]} kernel "
-                                 f"(channels × rows × cols)", cls=ShapeError)
-            return kernel.reshape((1, 1) + kernel.shape)
-        if kernel.ndim == 3:
-            if c_group == 1:
-                return kernel.reshape((kernel.shape[0], 1) + kernel.shape[1:])
-            if groups == 1 and kernel.shape[0] == c_in:
-                return kernel.reshape((1,) + kernel.shape)
-            raise self.error(where, f"a 3-D kernel over a {c_in}-channel input must be "
-                                    f"{c_in}×k1×k2 (one filter), got "
-                                    f"{shape_text(kernel.shape)}", cls=ShapeError)
-        if kernel.shape[1] != c_group:
-            raise self.error(where, f"kernel has {kernel.shape[1]} channels per filter, expected "
-                                    f"{c_group} (input channels {c_in} / groups {groups})",
-                             f"expected shape F×{c_group}×k1×k2", cls=ShapeError)
-        return kernel
-
-    def conv_padding(self, value, where, kernel_hw, dilation, stride):
-        if isinstance(value, str):
-            value = self.choice(value, where, ("valid", "same"), "padding")
-            if value == "valid":
-                return (0, 0, 0, 0)
-            if stride != (1, 1):
-                raise self.error(where, f"padding \"same\" needs stride 1, got stride "
-                                        f"{list(stride)}",
-                                 "give the padding as a number or [top, bottom, left, right]")
-            return same_padding_stride1(kernel_hw, dilation)
-        if isinstance(value, list):
-            if len(value) == 2:
-                r, c = (self.integer(v, join_path(where, i), 0) for i, v in enumerate(value))
-                return (r, r, c, c)
-            if len(value) == 4:
-                return tuple(self.integer(v, join_path(where, i), 0) for i, v in enumerate(value))
-            raise self.error(where, f"expected an integer, [rows, cols], [top, bottom, left, "
-                                    f"right], \"valid\" or \"same\"; got a list of {len(value)}")
-        p = self.integer(value, where, 0)
-        return (p, p, p, p)
-
-    def bias_kind(self, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
-                  where: str) -> str:
-        if bias.ndim == 0:
-            if n_filters != 1:
-                raise self.error(where, f"a single-number bias needs one filter, this layer has "
-                                        f"{n_filters}", f"give a vector of {n_filters}",
-                                 cls=ShapeError)
-            return "scalar"
-        if bias.ndim == 1 and bias.shape[0] == n_filters:
-            return "filter"
-        if bias.ndim == 2 and n_filters == 1 and bias.shape == out_hw:
-            return "untied"
-        if bias.ndim == 3 and bias.shape == (n_filters,) + out_hw:
-            return "untied"
-        options = [f"a vector of {n_filters}", shape_text((n_filters,) + out_hw) + " (untied)"]
-        if n_filters == 1:
-            options = ["a number"] + options[:1] + [shape_text(out_hw) + " (untied)"] + options[1:]
-        raise self.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
-                                f"{n_filters} filter(s) with output {shape_text(out_hw)}",
-                         "expected " + ", ".join(options), cls=ShapeError)
-
-    def pool(self, raw, *, index, name, kind, where, shape) -> Pool2dSpec:
-        n, c, h, w = self.need_map(shape, where, kind)
-        f = lambda key: join_path(where, key)  # noqa: E731
-        if "size" not in raw:
-            raise self.error(where, f"{kind} layer has no 'size'")
-        size = self.int_pair(raw["size"], f("size"))
-        stride = self.int_pair(raw["stride"], f("stride")) if "stride" in raw else size
-        padding = self.int_pair(raw.get("padding", 0), f("padding"), 0)
-        ceil_mode = self.boolean(raw.get("ceil_mode", False), f("ceil_mode"))
-        for p, k in zip(padding, size):
-            if p > k // 2:
-                raise self.error(f("padding"), f"padding {p} is more than half the window "
-                                               f"{shape_text(size)}",
-                                 f"at most {k // 2} (PyTorch's rule)")
-        self.check_size(n * c * (h + 2 * padding[0]) * (w + 2 * padding[1]), f("padding"),
-                        "the padded input")
-        h_out = pool_output_size(h, padding[0], size[0], stride[0], ceil_mode)
-        w_out = pool_output_size(w, padding[1], size[1], stride[1], ceil_mode)
-        # with ceil_mode a window larger than the padded input still gives one output (it
-        # hangs over the edge, as in PyTorch); without it there is no output at all
-        if h_out < 1 or w_out < 1:
-            raise self.error(f("size"), f"the window {shape_text(size)} is larger than the "
-                                        f"padded input "
-                                        f"{shape_text((h + 2 * padding[0], w + 2 * padding[1]))}",
-                             cls=ShapeError)
-        return Pool2dSpec(index=index, name=name, type=kind, where=where,
-                          out_shape=(n, c, h_out, w_out), size=size, stride=stride,
-                          padding=padding, ceil_mode=ceil_mode)
-
-    def layer_maxpool2d(self, raw, *, layout, **kw) -> Pool2dSpec:
-        spec = self.pool(raw, **kw)
-        spec.ties = self.choice(raw.get("ties", "first"), join_path(kw["where"], "ties"),
-                                TIE_RULES, "tie rule")
-        return spec
-
-    def layer_avgpool2d(self, raw, *, layout, **kw) -> Pool2dSpec:
-        spec = self.pool(raw, **kw)
-        spec.count_include_pad = self.boolean(raw.get("count_include_pad", True),
-                                              join_path(kw["where"], "count_include_pad"))
-        return spec
-
-    def layer_activation(self, raw, *, index, name, kind, where, shape, layout) -> ActivationSpec:
-        slope = self.number(raw["slope"], join_path(where, "slope")) if "slope" in raw else \
-            (Fraction(1, 100) if self.exact else 0.01)
-        return ActivationSpec(index=index, name=name, type=kind, where=where, out_shape=shape,
-                              slope=slope)
-
-    def layer_flatten(self, raw, *, index, name, kind, where, shape, layout) -> FlattenSpec:
-        out = (shape[0], _prod(shape[1:]))
-        return FlattenSpec(index=index, name=name, type=kind, where=where, out_shape=out)
-
-    def layer_dense(self, raw, *, index, name, kind, where, shape, layout) -> DenseSpec:
-        if len(shape) != 2:
-            shown = layout.display_shape(shape)
-            raise self.error(where, f"dense needs a vector input, got a feature map of "
-                                    f"{shape_text(shown)}", "add a flatten layer before it",
-                             cls=ShapeError)
-        n, k = shape
-        if "weights" not in raw:
-            raise self.error(where, "dense layer has no 'weights'")
-        weights = self.tensor(raw["weights"], join_path(where, "weights"), min_rank=2, max_rank=2)
-        self.check_size(weights.size, join_path(where, "weights"), "the weights")
-        if weights.shape[1] != k:
-            raise self.error(join_path(where, "weights"),
-                             f"weights of shape {shape_text(weights.shape)} expect an input of "
-                             f"{weights.shape[1]}, but the input vector has {k}",
-                             f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
-        bias = None
-        if "bias" in raw:
-            bias = self.tensor(raw["bias"], join_path(where, "bias"), min_rank=1, max_rank=1)
-            if bias.shape != (weights.shape[0],):
-                raise self.error(join_path(where, "bias"),
-                                 f"expected a vector of {weights.shape[0]}, got "
-                                 f"{shape_text(bias.shape)}", cls=ShapeError)
-        return DenseSpec(index=index, name=name, type=kind, where=where,
-                         out_shape=(n, weights.shape[0]), weights=weights, bias=bias)
-
-    # -- loss ---------------------------------------------------------------
-
-    def build_loss(self, raw, out_shape, layout: Layout, last_name: str) -> LossSpec:
-        if not isinstance(raw, dict):
-            raise self.error("loss", f"expected an object {{\"type\": ...}}, got {_kind(raw)}")
-        if "type" not in raw:
-            raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSS_FIELDS)}")
-        kind = self.choice(raw["type"], "loss.type", tuple(LOSS_FIELDS), "loss type")
-        self.check_keys(raw, ("type",) + LOSS_FIELDS[kind], "loss", f"a {kind} loss")
-        if "target" not in raw:
-            raise self.error("loss", f"{kind} loss has no 'target'")
-        shown = layout.display_shape(out_shape)
-        target = self.tensor(raw["target"], "loss.target")
-        if kind == "mse":
-            reduction = self.choice(raw.get("reduction", "half_sum"), "loss.reduction",
-                                    MSE_REDUCTIONS, "reduction")
-            if target.shape != shown:
-                raise self.error("loss.target", f"expected shape {shape_text(shown)} (the output "
-                                                f"of {last_name}), got {shape_text(target.shape)}",
-                                 cls=ShapeError)
-            return LossSpec(type=kind, target=target.reshape(out_shape), reduction=reduction,
-                            target_given=target)
-        if kind == "cross_entropy":
-            if len(out_shape) != 2:
-                raise self.error("loss", f"cross_entropy needs a vector output, but {last_name} "
-                                         f"gives a feature map of {shape_text(shown)}",
-                                 "add flatten (and dense) layers before the loss",
-                                 cls=ShapeError)
-            n, k = out_shape
-            if target.shape == shown:
-                return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
-            index_shape = shown[:-1]
-            if target.shape != index_shape:
-                expected = (f"a class index (0 to {k - 1})" if not index_shape else
-                            f"{n} class indices")
-                raise self.error("loss.target", f"expected {expected} or probabilities of shape "
-                                                f"{shape_text(shown)}, got shape "
-                                                f"{shape_text(target.shape)}", cls=ShapeError)
-            flat = target.reshape(-1)
-            onehot = np.zeros((n, k), dtype=object if self.exact else np.float64)
-            for i, value in enumerate(flat):
-                at = "loss.target" + (f"[{i}]" if index_shape else "")
-                if value != int(value):
-                    raise self.error(at, f"class index {_num(value)} is not a whole number",
-                                     f"a class index is 0 to {k - 1}; or give probabilities of "
-                                     f"shape {shape_text(shown)}")
-                if not 0 <= int(value) < k:
-                    raise self.error(at, f"class index {_num(value)} out of range: the output has "
-                                         f"{k} classes (0 to {k - 1})")
-                onehot[i, int(value)] = 1
-            return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
-        raise self.error("loss.type", f"unknown loss {kind!r}")  # unreachable: choice() checked
 
 
 # --------------------------------------------------------------------------- small utils

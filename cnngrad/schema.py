@@ -7,8 +7,8 @@ keys, layer types and their fields, the TENSOR forms and ranks, number syntax.  
 numbers can tell (shapes that fit together, a class index in range, a CSV file that exists) is
 left to ``cnngrad`` itself, whose errors name the JSON path.
 
-The tables the builder uses are :mod:`cnngrad.problem`'s own (``LAYER_FIELDS``,
-``LOSS_FIELDS``, ``SHORTHAND_KEYS``…), so a new layer field cannot be forgotten here: the tests
+Each layer type's and loss's fields come from its family (:mod:`cnngrad.families`), the same
+object the builder validates with, so the schema cannot disagree with the parser: the tests
 check that every field is described.
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnngrad.problem import (LAYER_FIELDS, LOSS_FIELDS, MSE_REDUCTIONS, PADDING_MODES,
-                             SHORTHAND_KEYS, TIE_RULES)
+from cnngrad.families import LAYERS, LOSSES, SHORTHAND, layer_family, loss_family
+from cnngrad.problem import SHORTHAND_KEYS
 
 SCHEMA_ID = "urn:cnngrad:problem:1"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -74,76 +74,23 @@ def _closed(properties: dict, required: tuple[str, ...] = (), description: str =
     return schema
 
 
-def _conv_fields() -> dict[str, dict]:
-    return {
-        "kernel": {**_ref("tensor_kernel"), "description":
-                   "k1×k2, C_in×k1×k2 or F×k1×k2, or F×(C_in/groups)×k1×k2"},
-        "bias": {**_ref("tensor_conv_bias"), "description":
-                 "a number (one filter), a vector of F, or H'×W' / F×H'×W' (untied)"},
-        "stride": {**_ref("int_pair"), "default": 1},
-        "padding": {**_ref("conv_padding"), "default": 0},
-        "dilation": {**_ref("int_pair"), "default": 1},
-        "groups": {"type": "integer", "minimum": 1, "default": 1},
-        "padding_mode": {"enum": list(PADDING_MODES), "default": "zeros"},
-        "flip_kernel": {"type": "boolean", "default": False,
-                        "description": "true convolution: the kernel is rotated 180° first"},
-    }
-
-
-def _pool_fields(kind: str) -> dict[str, dict]:
-    fields = {
-        "size": _ref("int_pair"),
-        "stride": {**_ref("int_pair"), "description": "default: the size"},
-        "padding": {**_ref("pool_padding"), "default": 0},
-        "ceil_mode": {"type": "boolean", "default": False},
-    }
-    if kind == "maxpool2d":
-        fields["ties"] = {"enum": list(TIE_RULES), "default": "first"}
-    elif kind == "avgpool2d":
-        fields["count_include_pad"] = {"type": "boolean", "default": True}
-    else:
-        raise ValueError(f"not a pooling layer: {kind!r}; allowed: maxpool2d, avgpool2d")
-    return fields
-
-
 def layer_field_schemas(kind: str) -> dict[str, dict]:
     """The schema of each field of a layer type (besides ``type`` and ``name``)."""
-    if kind == "conv2d":
-        return _conv_fields()
-    if kind in ("maxpool2d", "avgpool2d"):
-        return _pool_fields(kind)
-    if kind == "leaky_relu":
-        return {"slope": {**_ref("number"), "default": 0.01,
-                          "description": "the derivative for x ≤ 0"}}
-    if kind in ("relu", "sigmoid", "tanh", "flatten"):
-        return {}
-    if kind == "dense":
-        return {"weights": {**_ref("tensor_weights"), "description": "out×in, as torch.nn.Linear"},
-                "bias": _ref("tensor_dense_bias")}
-    raise ValueError(f"unknown layer type {kind!r}; allowed: {', '.join(LAYER_FIELDS)}")
-
-
-REQUIRED_LAYER_FIELDS = {"conv2d": ("kernel",), "maxpool2d": ("size",), "avgpool2d": ("size",),
-                         "dense": ("weights",)}
+    if kind not in LAYERS:
+        raise ValueError(f"unknown layer type {kind!r}; allowed: {', '.join(LAYERS)}")
+    return layer_family(kind).schema_fields(_ref)
 
 
 def _layer(kind: str) -> dict:
     properties = {"type": {"const": kind}, "name": _ref("layer_name")}
     properties.update(layer_field_schemas(kind))
-    return _closed(properties, ("type",) + REQUIRED_LAYER_FIELDS.get(kind, ()))
+    return _closed(properties, ("type",) + layer_family(kind).required)
 
 
 def _loss(kind: str) -> dict:
-    if kind == "mse":
-        properties = {"type": {"const": "mse"}, "target": _ref("tensor_target"),
-                      "reduction": {"enum": list(MSE_REDUCTIONS), "default": "half_sum"}}
-    elif kind == "cross_entropy":
-        properties = {"type": {"const": "cross_entropy"}, "target": {
-            **_ref("tensor_target"),
-            "description": "a class index, one per sample, or probabilities"}}
-    else:
-        raise ValueError(f"unknown loss {kind!r}; allowed: {', '.join(LOSS_FIELDS)}")
-    return _closed(properties, ("type", "target"))
+    family = loss_family(kind)
+    properties = {"type": {"const": kind}, **family.schema_fields(_ref)}
+    return _closed(properties, ("type",) + family.required)
 
 
 def problem_schema() -> dict:
@@ -187,12 +134,12 @@ def problem_schema() -> dict:
         defs[f"rank{rank}"] = _nested(rank)
     for role, (low, high) in RANKS.items():
         defs[f"tensor_{role}"] = _tensor(low, high)
-    for kind in LAYER_FIELDS:
+    for kind in LAYERS:
         defs[f"layer_{kind}"] = _layer(kind)
-    defs["layer"] = {"oneOf": [_ref(f"layer_{kind}") for kind in LAYER_FIELDS]}
-    for kind in LOSS_FIELDS:
+    defs["layer"] = {"oneOf": [_ref(f"layer_{kind}") for kind in LAYERS]}
+    for kind in LOSSES:
         defs[f"loss_{kind}"] = _loss(kind)
-    defs["loss"] = {"oneOf": [_ref(f"loss_{kind}") for kind in LOSS_FIELDS]}
+    defs["loss"] = {"oneOf": [_ref(f"loss_{kind}") for kind in LOSSES]}
 
     common = {
         "title": {"type": "string", "description": "shown in the report"},
@@ -204,7 +151,7 @@ def problem_schema() -> dict:
     layers_form = _closed({**common, "layers": {"type": "array", "minItems": 1,
                                                 "items": _ref("layer")}},
                           ("input", "layers"), "the general form: a list of layers")
-    conv = _conv_fields()
+    conv = layer_field_schemas(SHORTHAND)
     shorthand_form = _closed({**common, **{key: conv[key] for key in SHORTHAND_KEYS}},
                              ("input", "kernel"), "the one-conv shorthand")
     return {

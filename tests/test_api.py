@@ -118,13 +118,14 @@ def test_unknown_names_still_raise_attribute_error():
 
 
 def test_the_cli_engine_is_the_same_code():
-    from cnngrad import network
+    from cnngrad.families import conv2d as conv_family
+    from cnngrad.families import pool2d as pool_family
     from cnngrad.layers import conv, pool
 
-    assert cnngrad.conv2d_forward is conv.conv2d_forward is network.conv2d_forward
-    assert cnngrad.conv2d_backward is conv.conv2d_backward is network.conv2d_backward
+    assert cnngrad.conv2d_forward is conv.conv2d_forward is conv_family.conv2d_forward
+    assert cnngrad.conv2d_backward is conv.conv2d_backward is conv_family.conv2d_backward
     for name in API[2:]:
-        assert getattr(cnngrad, name) is getattr(pool, name) is getattr(network, name)
+        assert getattr(cnngrad, name) is getattr(pool, name) is getattr(pool_family, name)
 
 
 @pytest.mark.parametrize("name", API)

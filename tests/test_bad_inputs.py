@@ -31,8 +31,10 @@ from typer.testing import CliRunner
 
 from cnngrad.cli import app
 from cnngrad.errors import CnnGradError, ExactUnsupportedError, ProblemError, ResourceError
-from cnngrad.problem import (LAYER_FIELDS, SHORTHAND_KEYS, TOP_KEYS_LAYERS, _Builder,
-                             build_problem)
+from cnngrad.families import layer_fields
+from cnngrad.problem import SHORTHAND_KEYS, TOP_KEYS_LAYERS, _Builder, build_problem
+
+LAYER_FIELDS = layer_fields()
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

@@ -361,7 +361,7 @@ def test_the_json_path_imports_no_rich_scipy_or_pydantic():
     assert heavy(modules, "rich") == []
     assert heavy(modules, "scipy") == []
     assert heavy(modules, "pydantic") == [], "option values are read without pydantic"
-    assert "cnngrad.gradcheck" not in modules and "cnngrad.explain" not in modules
+    assert "cnngrad.teach.gradcheck" not in modules and "cnngrad.teach.explain" not in modules
     assert "cnngrad.layers.pool" not in modules, "no pooling layer, no pooling module"
 
 
@@ -373,7 +373,7 @@ def test_the_table_path_imports_no_scipy_and_version_no_numpy():
 
 def test_gradcheck_defaults_match_the_engine():
     import cnngrad.cli.gradcheck as command
-    import cnngrad.gradcheck as engine
+    import cnngrad.teach.gradcheck as engine
 
     for name in ("DEFAULT_EPS", "DEFAULT_RTOL", "DEFAULT_ATOL", "DEFAULT_MAX_EVALUATIONS"):
         assert getattr(command, name) == getattr(engine, name), name

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cnngrad.check import (
+from cnngrad.teach.check import (
     FileCheck,
     Tolerance,
     cells_right,
@@ -27,7 +27,7 @@ from cnngrad.check import (
     split_key,
 )
 from cnngrad.cli import app
-from cnngrad.diagnose import SLIPS, SlipContext, tensor_at
+from cnngrad.teach.diagnose import SLIPS, SlipContext, tensor_at
 from cnngrad.errors import ProblemError
 from cnngrad.network import run
 from cnngrad.problem import build_problem, load_problem
@@ -688,7 +688,7 @@ def test_exit_code(statuses, code):
         if status == "error":
             result.error = ProblemError("bad")
         elif status == "wrong":
-            from cnngrad.check import TensorCheck
+            from cnngrad.teach.check import TensorCheck
 
             result.tensors.append(TensorCheck(path="loss", truth=np.array(1.0),
                                               answered=np.array(True), right=np.array(False),

@@ -18,12 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from cnngrad.cli import app
-from cnngrad.explain import _affine, explain, known_paths
+from cnngrad.families.conv2d import conv_textbook
+from cnngrad.families.pool2d import avgpool_textbook, maxpool_textbook
 from cnngrad.network import run
 from cnngrad.problem import Layout, _Builder, build_problem, load_problem
 from cnngrad.render.explain import explanation_dict, explanation_text, term_parts
-from cnngrad.steps import (avgpool_textbook, conv_textbook, correlate_valid, layer_textbook,
-                           maxpool_textbook, trace_steps)
+from cnngrad.teach.explain import _affine, explain, known_paths
+from cnngrad.teach.steps import correlate_valid, layer_textbook, trace_steps
 from cnngrad.tensorio import load_json_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -475,7 +476,7 @@ def test_json_has_every_term():
 
 def test_json_and_text_do_not_import_rich():
     code = ("import sys; from cnngrad.problem import load_problem; from cnngrad.network import "
-            "run; from cnngrad.explain import explain; from cnngrad.render.explain import "
+            "run; from cnngrad.teach.explain import explain; from cnngrad.render.explain import "
             "explanation_json, explanation_text; e = explain(run(load_problem(sys.argv[1])), "
             "'conv2d_1.delta_in[1,2]'); explanation_json(e); explanation_text(e); "
             "assert 'rich' not in sys.modules, 'rich imported'")

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cnngrad import network
+from cnngrad.families import layer_family
 from cnngrad.cli import app
 from cnngrad.errors import ProblemError, ResourceError, UsageError
-from cnngrad.gradcheck import (
+from cnngrad.teach.gradcheck import (
     check_tensor,
     energy,
     evaluations_needed,
@@ -134,14 +134,14 @@ def test_every_tie_rule_passes_and_says_what_it_does(tmp_path, ties, phrase):
 # --------------------------------------------------------------------------- a wrong engine
 
 
-def _scaled(step: network.Step, key: str, factor: float) -> network.Step:
-    def backward(spec, x, y, delta_out):
-        delta_in, grads = step.backward(spec, x, y, delta_out)
+def _scaled(backward_step, key: str, factor: float):
+    def backward(spec, inputs, y, delta_out):
+        (delta_in,), grads = backward_step(spec, inputs, y, delta_out)
         if key == "delta_in":
-            return delta_in * factor, grads
-        return delta_in, {**grads, key: grads[key] * factor}
+            return [delta_in * factor], grads
+        return [delta_in], {**grads, key: grads[key] * factor}
 
-    return network.Step(step.forward, backward)
+    return backward
 
 
 @pytest.mark.parametrize("layer_type, key, path", [
@@ -151,8 +151,8 @@ def _scaled(step: network.Step, key: str, factor: float) -> network.Step:
     ("dense", "bias", "dense_1.grads.bias"),
 ])
 def test_a_wrong_gradient_fails_naming_the_tensor(monkeypatch, layer_type, key, path):
-    monkeypatch.setitem(network.STEPS, layer_type,
-                        _scaled(network.STEPS[layer_type], key, 1.01))
+    family = layer_family(layer_type)
+    monkeypatch.setattr(family, "backward", _scaled(family.backward, key, 1.01))
     result = invoke(NETWORK)
     assert result.exit_code == 1, result.output
     row = next(line for line in result.output.splitlines() if line.startswith(path + " "))
@@ -167,15 +167,16 @@ def test_a_wrong_gradient_fails_naming_the_tensor(monkeypatch, layer_type, key, 
 
 
 def test_a_wrong_gradient_at_a_kink_free_cell_of_the_tie_sample_still_fails(monkeypatch):
-    step = network.STEPS["maxpool2d"]
+    family = layer_family("maxpool2d")
+    step = family.backward
 
-    def backward(spec, x, y, delta_out):
-        delta_in, grads = step.backward(spec, x, y, delta_out)
+    def backward(spec, inputs, y, delta_out):
+        (delta_in,), grads = step(spec, inputs, y, delta_out)
         delta_in = delta_in.copy()
         delta_in[0, 0, 1, 3] = 0.3  # x = 1 there, not a maximum: the true derivative is 0
-        return delta_in, grads
+        return [delta_in], grads
 
-    monkeypatch.setitem(network.STEPS, "maxpool2d", network.Step(step.forward, backward))
+    monkeypatch.setattr(family, "backward", backward)
     code, doc = json_report(TIES)
     assert code == 1
     assert [f["element"] for f in doc["tensors"][0]["failures"]] == ["maxpool2d_1.delta_in[1,3]"]

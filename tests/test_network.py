@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnngrad.gradcheck import compare_all
+from cnngrad.teach.gradcheck import compare_all
 from cnngrad.network import run
 from cnngrad.problem import build_problem, load_problem
 

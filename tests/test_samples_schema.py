@@ -18,9 +18,12 @@ from typer.testing import CliRunner
 from cnngrad import bundled
 from cnngrad.cli import app
 from cnngrad.errors import CnnGradError
-from cnngrad.problem import LAYER_FIELDS, LOSS_FIELDS, SHORTHAND_KEYS, build_problem
+from cnngrad.families import layer_fields, loss_fields
+from cnngrad.problem import SHORTHAND_KEYS, build_problem
 from cnngrad.schema import NUMBER_STRING_PATTERN, problem_schema
 from cnngrad.tensorio import parse_number
+
+LAYER_FIELDS, LOSS_FIELDS = layer_fields(), loss_fields()
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

@@ -87,7 +87,7 @@ def backward(
                           quick=quick)
     steps = None
     if show_steps:
-        from cnngrad.steps import trace_steps
+        from cnngrad.teach.steps import trace_steps
 
         steps = trace_steps(trace)
     def report():

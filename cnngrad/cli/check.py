@@ -52,7 +52,7 @@ DEFAULT_MIN_DECIMALS = 4
 
 
 def _tolerance(atol: Optional[str], rtol: Optional[str], min_decimals: Optional[int]):
-    from cnngrad.check import Tolerance
+    from cnngrad.teach.check import Tolerance
     from cnngrad.tensorio import parse_number
 
     values = {}
@@ -74,8 +74,8 @@ def _tolerance(atol: Optional[str], rtol: Optional[str], min_decimals: Optional[
 
 def _check_all(trace, answers: list[str], tolerance, diagnose: bool):
     """Check every file; a progress bar on a terminal when there are more than a few."""
-    from cnngrad.check import check_file
-    from cnngrad.diagnose import SlipContext
+    from cnngrad.teach.check import check_file
+    from cnngrad.teach.diagnose import SlipContext
 
     context = SlipContext(trace)  # each slipped trace built once for all the files
     if len(answers) <= PROGRESS_AFTER or not sys.stderr.isatty():
@@ -186,7 +186,7 @@ def check(
     protected = list(spec.input_files) + [Path(path) for path in answers if path != "-"]
     write_output(text, output, protected)
 
-    from cnngrad.check import exit_code
+    from cnngrad.teach.check import exit_code
 
     code = exit_code(results)
     if code:

@@ -66,7 +66,7 @@ def explain(
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype="float64",
                           lr=lr, quick={})
     if path is None:
-        from cnngrad.explain import known_paths
+        from cnngrad.teach.explain import known_paths
 
         paths = known_paths(trace)
         if fmt == "json":
@@ -80,7 +80,7 @@ def explain(
             text = paths_text(paths)
         write_output(text, output, spec.input_files)
         return
-    from cnngrad.explain import explain as explain_path
+    from cnngrad.teach.explain import explain as explain_path
 
     explanation = explain_path(trace, path, one_based=one_based)
     if fmt == "json":

@@ -19,7 +19,7 @@ from cnngrad.cli.common import (
 )
 from cnngrad.errors import UsageError
 
-# cnngrad.gradcheck's defaults, written out: importing it here would load the whole engine
+# cnngrad.teach.gradcheck's defaults, written out: importing it here would load the whole engine
 # for every command's start-up (tests/test_big_results.py holds the two equal)
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-5
@@ -70,7 +70,7 @@ def gradcheck(
 
     E is the problem's loss, or Σ delta·output when it gives the delta instead."""
     fmt = choose(format, OUTPUT_FORMATS, "--format")
-    from cnngrad.gradcheck import gradcheck as check
+    from cnngrad.teach.gradcheck import gradcheck as check
 
     spec = load(problem, exact=False, max_elements=max_elements, quick={})
     report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations)

@@ -17,7 +17,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cnngrad.check import FileCheck, TensorCheck, Tolerance
+from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
     fmt,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from cnngrad.explain import Explanation, Factor, Term, short
+from cnngrad.teach.explain import Explanation, Factor, Term, short
 from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, json_number
 
 #: Nonzero terms a table or text shows before it sums the rest into one line.

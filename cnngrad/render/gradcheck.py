@@ -6,7 +6,7 @@ Rich is imported inside :func:`report_table` only, so ``--format json`` never lo
 from __future__ import annotations
 
 from cnngrad import __version__
-from cnngrad.gradcheck import KINK_KINDS, GradcheckReport, Kink, TensorCheck, index_text
+from cnngrad.teach.gradcheck import KINK_KINDS, GradcheckReport, Kink, TensorCheck, index_text
 from cnngrad.render.json_result import dumps
 
 #: At most this many elements on a kink, and failures, are shown per tensor in the table.

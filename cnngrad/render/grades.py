@@ -6,7 +6,7 @@ import csv
 import io
 
 from cnngrad import __version__
-from cnngrad.check import FileCheck, TensorCheck, Tolerance
+from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
 from cnngrad.render.json_result import dumps, to_jsonable
 
 #: The columns of the CSV grade sheet, one row per answers file.

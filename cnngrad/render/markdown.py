@@ -13,6 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from cnngrad.families import loss_family
 from cnngrad.network import Trace
 from cnngrad.render.blocks import (as_array, element_path, exact_scalar, formatted_rows,
                                    is_exact, matrices, number_formatter, report_tensors,
@@ -72,7 +73,7 @@ def _loss_text(trace: Trace, decimals: int) -> str:
     spec = trace.problem.loss
     if spec is None:
         return "No loss: the problem gives the delta at the last layer's output directly."
-    what = f"mse, {spec.reduction}" if spec.type == "mse" else "cross_entropy, mean over batch"
+    what = loss_family(spec.type).summary(spec)
     value = trace.loss
     plain = number_formatter(value, decimals)(value)
     return f"**loss** E = {cell(value, plain, decimals)} ({what})"

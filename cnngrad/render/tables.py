@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, fmt_exact_decimal, wants_scientific
 
@@ -34,8 +35,6 @@ GRIDS_FIRST = 4
 GRIDS_LAST = 2
 ELLIPSIS = "…"
 
-PARAM_LABELS = {"kernel": "dE/dw (kernel gradient)", "bias": "dE/db (bias gradient)",
-                "weights": "dE/dW (weights gradient)"}
 
 
 # heatmap shades, light to dark as |value| grows relative to the tensor's largest; the text
@@ -252,25 +251,19 @@ def loss_line(trace: Trace, decimals: int) -> RenderableType:
     if problem.loss is None:
         return Text("no loss: the problem gives the delta at the last layer's output directly",
                     style="dim")
-    spec = problem.loss
-    what = f"mse, {spec.reduction}" if spec.type == "mse" else "cross_entropy, mean over batch"
+    what = loss_family(problem.loss.type).summary(problem.loss)
     return Text.assemble(("loss E = ", "bold"), (cell_text(trace.loss, decimals), "bold cyan"),
                          f"   ({what})")
 
 
-def maxpool_winners(layer: LayerTrace) -> np.ndarray:
-    """bool, shaped like a maxpool2d layer's input (internal layout): the cells a window's
-    maximum came from, under the layer's ``ties`` rule."""
-    from cnngrad.layers.pool import maxpool2d_argmax_mask  # only a max-pool layer needs it
-
-    spec = layer.spec
-    weights = maxpool2d_argmax_mask(layer.input, spec.size, spec.stride, spec.padding,
-                                    spec.ceil_mode, spec.ties)
-    return np.asarray(weights != 0, dtype=bool)
+def maxpool_winners(layer: LayerTrace) -> np.ndarray | None:
+    """bool, shaped like a layer's input (internal layout): the cells its family marks (a
+    max-pool window's maximum, under the layer's ``ties`` rule), or None."""
+    return family_of(layer.spec).input_marks(layer)
 
 
 def _kernel_axes(layer: LayerTrace, key: str) -> str:
-    return "fc" if key == "kernel" else "nc"
+    return family_of(layer.spec).param_axes.get(key, "nc")
 
 
 def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool = True,
@@ -281,13 +274,13 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
         parts.append(tensor_view(trace.shown(layer.delta_out),
                                  "δ out = dE/d(output)  (upstream delta)", decimals, full=full))
         for key, grad in layer.grads.items():
-            parts.append(tensor_view(grad, PARAM_LABELS.get(key, f"dE/d{key}"), decimals,
+            parts.append(tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
                                      _kernel_axes(layer, key), full=full))
         for key, value in trace.updated(layer).items():
             parts.append(tensor_view(value, f"{key} after one SGD step (lr = "
                                             f"{cell_text(trace.lr, decimals)})", decimals,
                                      _kernel_axes(layer, key), full=full))
-        winners = maxpool_winners(layer) if layer.type == "maxpool2d" else None
+        winners = maxpool_winners(layer)
         parts.append(tensor_view(trace.shown(layer.delta_in),
                                  "δ in = dE/d(input)  (input delta)", decimals,
                                  marks=None if winners is None else trace.shown(winners),
@@ -295,20 +288,29 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
     else:
         # the next layer's max-pool winners, marked where they are: in this layer's output
         following = trace.layers[layer.index + 1:layer.index + 2]
-        winners = maxpool_winners(following[0]) if following and \
-            following[0].type == "maxpool2d" else None
+        winners = maxpool_winners(following[0]) if following else None
         parts.append(tensor_view(trace.shown(layer.output), "output", decimals,
                                  marks=None if winners is None else trace.shown(winners),
                                  full=full))
     if winners is not None:
         parts.append(Text(WINNER_LEGEND, style="dim"))
-    if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.steps)
-        from cnngrad.render.steps import steps_view
-
+    if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.teach.steps)
         parts.append(steps_view(steps, decimals, full=full))
     title = f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of {count}"
     return Panel(Group(*_spaced(parts)), title=title, title_align="left", expand=False,
                  border_style="blue")
+
+
+def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
+               full: bool = False) -> RenderableType:
+    """The (caption, matrix) steps one under the other, numbered, under a heading; big
+    matrices shortened unless ``full`` (:func:`tensor_view`)."""
+    parts: list[RenderableType] = [Text("steps: the textbook route (backward --show-steps)",
+                                        style="bold underline")]
+    for number, (caption, matrix) in enumerate(steps, start=1):
+        parts.append(Text(""))
+        parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, full=full))
+    return Group(*parts)
 
 
 def _spaced(parts: list[RenderableType]) -> list[RenderableType]:
@@ -331,8 +333,8 @@ def header(trace: Trace, what: str) -> RenderableType:
 def backward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS,
                     steps: dict | None = None, *, full: bool = False) -> RenderableType:
     """Backprop order, last layer first: upstream delta, parameter gradients, input delta;
-    ``steps`` (layer name → (caption, matrix) list, :func:`cnngrad.steps.trace_steps`) adds
-    each layer's textbook steps.  Big tensors are shortened unless ``full``
+    ``steps`` (layer name → (caption, matrix) list,
+    :func:`cnngrad.teach.steps.trace_steps`) adds each layer's textbook steps.  Big tensors are shortened unless ``full``
     (:func:`tensor_view`)."""
     parts: list[RenderableType] = [header(trace, "backward"), loss_line(trace, decimals)]
     parts += [layer_panel(trace, layer, decimals, steps=(steps or {}).get(layer.name),

@@ -1,0 +1,181 @@
+"""``cnngrad verify``: hold a from-scratch implementation to cnngrad's answers."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from cnngrad.cli.common import DebugOpt, OutputOpt, choose, guarded, write_output
+from cnngrad.errors import UsageError
+
+# the names of cnngrad.verify.ops.OPS and .styles.STYLES, written out so that the command's
+# help does not import numpy (tests/test_verify.py holds them equal)
+OP_NAMES = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+            "avgpool2d_forward", "avgpool2d_backward", "conv1d_backward",
+            "conv_transpose2d_backward", "batchnorm2d_backward", "dense_backward",
+            "softmax_cross_entropy_backward")
+STYLE_NAMES = ("plain", "cs231n", "dls")
+LAYOUTS = ("nchw", "nhwc")
+TIE_RULES = ("first", "split", "all")
+OUTPUT_FORMATS = ("text", "json")
+
+EPILOG = """\
+[bold]Examples[/]
+
+  cnngrad verify samples/verify/conv_right.py:conv2d_backward \\
+      --op conv2d_backward
+  cnngrad verify mine.py:conv_backward --op conv2d_backward --layout nhwc
+  cnngrad verify cs.py:conv_backward_naive --op conv2d_backward --style cs231n
+  cnngrad verify cnn.py:pool_backward --op maxpool2d_backward --style dls \\
+      --ties all
+  cnngrad verify mine.py:backprop --op dense_backward --arg x=A --arg delta=dZ
+  cnngrad verify mypkg.layers:conv_backward --op conv2d_backward -f json
+
+[bold]What each op calls[/] (plain style; --layout nhwc puts channels last)
+
+  conv2d_forward(x, w, b, stride, padding) -> y
+  conv2d_backward(x, w, delta, stride, padding) -> (dx, dw, db)
+  maxpool2d_forward(x, size, stride, padding) -> y
+  maxpool2d_backward(x, delta, size, stride, padding) -> dx
+  avgpool2d_forward(x, size, stride, padding) -> y
+  avgpool2d_backward(x, delta, size, stride, padding) -> dx
+  conv1d_backward(x, w, delta, stride, padding, dilation) -> (dx, dw, db)
+  conv_transpose2d_backward(x, w, delta, stride, padding, output_padding,
+                            dilation) -> (dx, dw, db)
+  batchnorm2d_backward(x, gamma, delta, eps) -> (dx, dgamma, dbeta)
+  dense_backward(x, w, delta) -> (dx, dw, db)
+  softmax_cross_entropy_backward(logits, labels) -> (loss, dx)
+
+x (N, C, H, W), w (F, C, kh, kw) as PyTorch; ints for stride, padding, size
+(conv1d's padding is a pair (left, right)).  Details: docs/verify.md.
+
+Exit code 0 when every case agrees, 1 when one does not (or the function
+raises, returns the wrong thing or times out), 2 for bad usage.
+"""
+
+
+def _keywords(pairs: list[str]) -> dict:
+    keywords = {}
+    for pair in pairs:
+        name, sep, keyword = pair.partition("=")
+        name, keyword = name.strip(), keyword.strip()
+        if not sep or not name or not keyword.isidentifier():
+            raise UsageError(f"expected NAME=KEYWORD, got {pair!r}", where="--arg",
+                             hint="x=A_prev maps the argument x to the keyword A_prev")
+        keywords[name] = keyword
+    return keywords
+
+
+@guarded
+def verify(
+    target: Annotated[str, typer.Argument(
+        metavar="MODULE:FUNCTION",
+        help="Your function: a file path or an importable module, a colon, its name.",
+        show_default=False)],
+    op: Annotated[Optional[str], typer.Option(
+        "--op", help=f"The operation your function computes: {', '.join(OP_NAMES)}.",
+        show_default=False)] = None,
+    layout: Annotated[Optional[str], typer.Option(
+        "--layout", help="nchw: x (N, C, H, W), w (F, C, kh, kw); nhwc: x (N, H, W, C), "
+                         "w (kh, kw, C, F).  Default nchw (dls: nhwc).",
+        show_default=False)] = None,
+    style: Annotated[str, typer.Option(
+        "--style", help="How your function is called: plain (the signature above), cs231n "
+                        "(dout, cache) or dls (dZ, cache).")] = "plain",
+    arg: Annotated[Optional[list[str]], typer.Option(
+        "--arg", metavar="NAME=KEYWORD",
+        help="Pass the argument NAME by your keyword name (repeat it; then every argument "
+             "is passed by keyword): --arg x=A_prev --arg delta=dZ.",
+        show_default=False)] = None,
+    forward: Annotated[Optional[str], typer.Option(
+        "--forward", metavar="[MODULE:]FUNCTION",
+        help="Your forward function, whose cache your backward function gets "
+             "(cs231n and dls styles); a bare name is looked up in the same module.",
+        show_default=False)] = None,
+    ties: Annotated[str, typer.Option(
+        "--ties", help="Your max-pool rule for tied maxima: first (PyTorch's: the first in "
+                       "row-major order), split (shared equally) or all (each gets it).")
+    ] = "first",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the battery's values.")] = 0,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="Seconds per call before it is abandoned.")] = 10.0,
+    rtol: Annotated[float, typer.Option(
+        "--rtol", help="Relative tolerance: right when |got − expected| ≤ atol + "
+                       "rtol·|expected|.")] = 1e-5,
+    atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-6,
+    format: Annotated[str, typer.Option(
+        "--format", "-f", help="text (for people) or json (for CI).")] = "text",
+    output: OutputOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Hold your own implementation of a layer to cnngrad's answers, on a seeded battery
+    of edge cases (1×1 and non-square kernels, strides with leftover rows, padding,
+    batches, tied maxima), smallest first; name the slip behind a wrong answer (kernel not
+    rotated, stride ignored, padding not cropped, ...)."""
+    if op is None:
+        raise UsageError("missing --op", where="--op",
+                         hint=f"the operation your function computes: {', '.join(OP_NAMES)}")
+    op = choose(op, OP_NAMES, "--op")
+    style = choose(style, STYLE_NAMES, "--style")
+    ties = choose(ties, TIE_RULES, "--ties")
+    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    if layout is not None:
+        layout = choose(layout, LAYOUTS, "--layout")
+    if not timeout > 0:
+        raise UsageError(f"must be more than 0, got {timeout}", where="--timeout")
+    if not (rtol >= 0 and atol >= 0):
+        raise UsageError("tolerances must be ≥ 0", where="--rtol" if rtol < 0 else "--atol")
+    keywords = _keywords(arg or [])
+
+    from cnngrad.verify import load_function, run_battery
+    from cnngrad.verify.load import LoadError
+    from cnngrad.verify.ops import OPS, Options
+    from cnngrad.verify.styles import STYLES
+
+    operation, calling = OPS[op], STYLES[style]
+    if not calling.supports(operation):
+        supported = [name for name in OP_NAMES if calling.supports(OPS[name])]
+        raise UsageError(f"the {style} style has no {op}", where="--style",
+                         hint=f"it has: {', '.join(supported)}; or use --style plain")
+    if layout is not None and calling.layout is not None and layout != calling.layout:
+        raise UsageError(f"the {style} style is {calling.layout}", where="--layout",
+                         hint="leave --layout out")
+    unknown = sorted(set(keywords) - set(operation.inputs))
+    if unknown:
+        raise UsageError(f"{op} has no argument {unknown[0]!r}", where="--arg",
+                         hint=f"its arguments: {', '.join(operation.inputs)}")
+    if keywords and style != "plain":
+        raise UsageError("--arg renames the plain signature's arguments", where="--arg",
+                         hint=f"the {style} style calls {calling.signature(operation)}")
+    if forward is not None and style == "plain":
+        raise UsageError("--forward builds the cache of the cs231n and dls styles",
+                         where="--forward")
+    try:
+        fn, module = load_function(target)
+        forward_fn = None if forward is None else \
+            load_function(forward, "--forward", default_module=None if ":" in forward
+                          else module)[0]
+    except LoadError as exc:
+        if exc.details:
+            print(exc.details, file=sys.stderr)
+        raise
+    if calling.needs_forward(operation) and forward_fn is None:
+        raise UsageError(f"the {style} {op} cache is your forward function's own",
+                         where="--forward",
+                         hint="give it: --forward spatial_batchnorm_forward")
+    report = run_battery(fn, operation, style=calling, layout=layout, keywords=keywords,
+                         forward=forward_fn, options=Options(ties=ties), seed=seed,
+                         timeout=timeout, rtol=rtol, atol=atol)
+    from cnngrad.verify.report import render_json, render_text
+
+    text = render_json(report) if fmt == "json" else render_text(report)
+    write_output(text, output, [])
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG, short_help="Hold your own layer code to cnngrad's answers; "
+                                          "name its slip.")(verify)

@@ -1,0 +1,93 @@
+"""The layer registry: every layer type and loss cnngrad knows, one line each.
+
+A family module (``cnngrad/families/<module>.py``) knows everything about its layer types:
+fields, defaults and validation, JSON Schema, forward and backward step, parameters and
+their labels, explanation rules, textbook steps, kinks and common slips (the protocol is
+:class:`cnngrad.families.base.LayerFamily`).  Services never test a type name: they ask
+:func:`layer_family` (or :func:`loss_family`) and call what it gives.  Modules are imported
+on first use, so a run pays only for the layer types its problem has.
+
+Adding a layer type: write its module, add its line below, its tests and its row in
+docs/format.md (docs/architecture.md has the checklist).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cnngrad.families.base import LayerFamily, LossFamily
+
+#: layer type → "module:FAMILY" (the family object in cnngrad/families/<module>.py), in the
+#: order the types are listed (error hints, the schema)
+LAYERS: dict[str, str] = {
+    "conv2d": "conv2d:CONV2D",
+    "maxpool2d": "pool2d:MAXPOOL2D",
+    "avgpool2d": "pool2d:AVGPOOL2D",
+    "global_avgpool": "global_avgpool:GLOBAL_AVGPOOL",
+    "relu": "activations:RELU",
+    "leaky_relu": "activations:LEAKY_RELU",
+    "sigmoid": "activations:SIGMOID",
+    "tanh": "activations:TANH",
+    "flatten": "flatten:FLATTEN",
+    "dense": "dense:DENSE",
+}
+
+#: loss type → "module:FAMILY"
+LOSSES: dict[str, str] = {
+    "mse": "losses:MSE",
+    "cross_entropy": "losses:CROSS_ENTROPY",
+}
+
+#: the layer type of the one-layer shorthand (``"kernel"`` at the top of a problem)
+SHORTHAND = "conv2d"
+
+_loaded: dict[str, object] = {}
+
+
+def _load(entry: str):
+    family = _loaded.get(entry)
+    if family is None:
+        module, name = entry.split(":")
+        family = getattr(importlib.import_module(f"cnngrad.families.{module}"), name)
+        _loaded[entry] = family
+    return family
+
+
+def layer_family(kind: str) -> LayerFamily:
+    """The family of a layer type (``KeyError`` for an unknown type: the loader checks first)."""
+    return _load(LAYERS[kind])
+
+
+def loss_family(kind: str) -> LossFamily:
+    """The family of a loss type."""
+    return _load(LOSSES[kind])
+
+
+def layer_families() -> list[LayerFamily]:
+    """Every layer family, in registry order (this imports them all: schema, slips)."""
+    return [layer_family(kind) for kind in LAYERS]
+
+
+def loss_families() -> list[LossFamily]:
+    return [loss_family(kind) for kind in LOSSES]
+
+
+def layer_fields() -> dict[str, tuple[str, ...]]:
+    """Layer type → the keys it accepts besides ``type`` and ``name``."""
+    return {kind: layer_family(kind).fields for kind in LAYERS}
+
+
+def loss_fields() -> dict[str, tuple[str, ...]]:
+    """Loss type → the keys it accepts besides ``type``."""
+    return {kind: loss_family(kind).fields for kind in LOSSES}
+
+
+def family_of(spec) -> LayerFamily:
+    """The family of a layer spec."""
+    return layer_family(spec.type)
+
+
+__all__ = ["LAYERS", "LOSSES", "SHORTHAND", "layer_fields", "loss_fields", "layer_family", "loss_family", "layer_families",
+           "loss_families", "family_of"]

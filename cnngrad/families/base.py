@@ -1,0 +1,191 @@
+"""The protocol of a layer family and of a loss family.
+
+A family is an object (one per layer type) whose class says everything cnngrad knows about
+that type.  The services call only these names; a family overrides what its type needs and
+inherits the rest (no parameters, no kinks, no slips, no textbook steps...).
+
+Steps work on lists, ready for graphs: ``forward(spec, inputs) -> output`` and
+``backward(spec, inputs, output, delta_out) -> (delta_ins, grads)`` with one delta per
+input; a single-input layer reads ``inputs[0]`` and returns ``[delta_in]``.  Arrays are in
+the engine's layout: feature maps (N, C, H, W), vectors (N, K).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cnngrad.errors import join_path
+
+
+@dataclass(frozen=True)
+class Head:
+    """What every layer's builder is handed besides its JSON object: where the layer is and
+    what flows into it.
+
+    ``inputs`` names the layers it reads (``"input"`` for the problem's input; in contract
+    v1 always the previous layer), ``in_shapes`` their output shapes (internal layout), one
+    per input."""
+
+    index: int
+    name: str
+    kind: str
+    where: str  # JSON path of the layer object ("layers[2]"; "" for the shorthand)
+    inputs: tuple[str, ...]
+    in_shapes: tuple[tuple[int, ...], ...]
+    layout: Any  # cnngrad.problem.Layout
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        """The shape of the one input of a single-input layer."""
+        return self.in_shapes[0]
+
+    def at(self, key: str | int) -> str:
+        """The JSON path of one of the layer's fields."""
+        return join_path(self.where, key)
+
+    def spec_fields(self) -> dict:
+        """The common fields of every spec, for the spec's constructor."""
+        return dict(index=self.index, name=self.name, type=self.kind, where=self.where,
+                    inputs=self.inputs, in_shape=self.in_shape)
+
+
+class LayerFamily:
+    """One layer type.  Attributes a subclass sets:
+
+    ``type``
+        the ``"type"`` value of the layer in a problem file;
+    ``fields`` / ``required``
+        the keys it accepts besides ``type`` and ``name``, and those it needs;
+    ``rational``
+        True when the step is rational arithmetic (``--exact`` can run it);
+    ``param_labels``
+        parameter key → the title of its gradient in the tables (``dE/dw (kernel
+        gradient)``); ``param_axes`` parameter key → the table's axis letters (``"fc"``).
+    """
+
+    type: str = ""
+    fields: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    rational: bool = True
+    param_labels: dict[str, str] = {}
+    param_axes: dict[str, str] = {}
+    #: spec attributes cast to the compute dtype of a float32 run
+    cast_fields: tuple[str, ...] = ()
+
+    # -- reading a problem --------------------------------------------------
+
+    def build(self, ctx, raw: dict, head: Head):
+        """Validate the layer's JSON object ``raw`` into its spec.
+
+        ``ctx`` is the problem builder (:class:`cnngrad.problem.BuildContext`): ``tensor``,
+        ``number``, ``integer``, ``int_pair``, ``boolean``, ``choice``, ``check_size``,
+        ``need_map`` and ``error`` read a value or raise a ProblemError naming its path."""
+        raise NotImplementedError
+
+    def schema_fields(self, ref) -> dict[str, dict]:
+        """The JSON Schema of each field (``ref(name)`` points to a shared definition)."""
+        return {}
+
+    # -- computing ----------------------------------------------------------
+
+    def forward(self, spec, inputs: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, spec, inputs: list[np.ndarray], output: np.ndarray,
+                 delta_out: np.ndarray) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        """One delta per input, and one gradient per parameter shaped as it was given."""
+        raise NotImplementedError
+
+    def cast(self, spec, dtype):
+        """The spec with its parameters in the compute dtype (float32 runs)."""
+        cast = copy.copy(spec)
+        for attr in self.cast_fields:
+            value = getattr(cast, attr, None)
+            if isinstance(value, np.ndarray):
+                setattr(cast, attr, value.astype(dtype))
+        return cast
+
+    def replace_param(self, spec, key: str, value: np.ndarray):
+        """A copy of the spec with one parameter (as given) replaced: finite differences."""
+        if key not in spec.params:
+            raise KeyError(key)
+        new = copy.copy(spec)
+        setattr(new, key, value)
+        return new
+
+    # -- reporting ----------------------------------------------------------
+
+    def settings(self, spec) -> list[tuple[str, str]]:
+        """(label, value) of each setting worth showing beside the layer's name."""
+        return []
+
+    def param_label(self, key: str) -> str:
+        return self.param_labels.get(key, f"dE/d{key}")
+
+    def input_marks(self, layer) -> np.ndarray | None:
+        """bool, shaped like the layer's input (internal layout): cells a table marks (the
+        max-pool winners), or None."""
+        return None
+
+    # -- teaching -----------------------------------------------------------
+
+    def explain(self, ex, what: str, path, layer, index):
+        """The :class:`~cnngrad.teach.explain.Explanation` of one element: ``what`` is
+        ``output``, ``delta_in`` (``index`` internal) or ``grads`` (``path.param``,
+        ``path.index``).  ``ex`` is the explainer with its helpers."""
+        from cnngrad.errors import UsageError
+
+        raise UsageError(f"cannot explain {what} of a {self.type} layer", where="PATH")
+
+    def textbook(self, layer, layout):
+        """The textbook route of the layer's backward pass (``--show-steps``), or None."""
+        return None
+
+    def kinks(self, problem, layer, reach: float):
+        """``(kinks, watch)``: where the layer is not differentiable near the forward pass,
+        and the branches a finite-difference move must not change (None: smooth)."""
+        return [], None
+
+    def slips(self) -> list:
+        """``(rank, Slip)`` of the common slips of this type (:mod:`cnngrad.teach.diagnose`
+        lists every family's by rank)."""
+        return []
+
+
+class LossFamily:
+    """One loss type: ``type``, ``fields``, ``required``, ``rational`` as for a layer."""
+
+    type: str = ""
+    fields: tuple[str, ...] = ("target",)
+    required: tuple[str, ...] = ("target",)
+    rational: bool = True
+
+    def build(self, ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str):
+        raise NotImplementedError
+
+    def schema_fields(self, ref) -> dict[str, dict]:
+        return {}
+
+    def loss_and_delta(self, spec, output: np.ndarray):
+        """E and dE/d(output), in the output's dtype."""
+        raise NotImplementedError
+
+    def summary(self, spec) -> str:
+        """A few words for the loss line of a report (``mse, half_sum``)."""
+        return self.type
+
+    def explain_loss(self, ex, path):
+        raise NotImplementedError
+
+    def explain_gradient(self, ex, path, layer, index, lhs: str, symbols: dict):
+        raise NotImplementedError
+
+    def slips(self) -> list:
+        return []
+
+
+__all__ = ["Head", "LayerFamily", "LossFamily"]

@@ -1,0 +1,906 @@
+"""conv2d: a 2-D convolution (cross-correlation, as torch.nn.Conv2d), everything cnngrad knows
+about it: fields and validation, schema, step, explanation rules, textbook steps and slips.
+
+The numbers come from :mod:`cnngrad.layers.conv` (``conv2d_forward`` / ``conv2d_backward``);
+this module adapts the layer as the user gave it (a 2-D kernel, a number bias,
+``flip_kernel``) to the kernels and back: a parameter's gradient comes out in exactly the
+shape the parameter was given in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnngrad.errors import ShapeError, join_path
+from cnngrad.families.base import Head, LayerFamily
+from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding_stride1,
+                                    zeros_like_dtype)
+from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
+from cnngrad.problem import LayerSpec, shape_text
+
+if TYPE_CHECKING:  # annotations only
+    from cnngrad.network import LayerTrace, Trace
+    from cnngrad.problem import Layout
+    from cnngrad.teach.diagnose import SlipContext
+    from cnngrad.teach.explain import Explanation, Factor, _Named, _Path
+    from cnngrad.teach.steps import Step, Textbook
+
+
+# ---------------------------------------------------------------------------------------- the spec
+
+
+@dataclass
+class Conv2dSpec(LayerSpec):
+    kernel: np.ndarray = None  # as given
+    weight: np.ndarray = None  # (F, C/groups, kh, kw), as given (not flipped)
+    bias: np.ndarray | None = None  # as given
+    bias_kind: str = "none"  # none | scalar | filter | untied
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    padding_mode: str = "zeros"
+    flip_kernel: bool = False
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        out = {"kernel": self.kernel}
+        if self.bias is not None:
+            out["bias"] = self.bias
+        return out
+
+
+# ------------------------------------------------------------------------------- reading a problem
+
+
+def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
+    index, name, kind, where, shape = head.index, head.name, head.kind, head.where, head.in_shape
+    n, c_in, h, w = ctx.need_map(shape, where, kind)
+    f = lambda key: join_path(where, key)  # noqa: E731
+    if "kernel" not in raw:
+        raise ctx.error(where, "conv2d layer has no 'kernel'")
+    kernel = ctx.tensor(raw["kernel"], f("kernel"), min_rank=2, max_rank=4)
+    # read already, but its gradient and the flipped copy would double it
+    ctx.check_size(kernel.size, f("kernel"), "the kernel")
+    groups = ctx.integer(raw.get("groups", 1), f("groups"))
+    stride = ctx.int_pair(raw.get("stride", 1), f("stride"))
+    dilation = ctx.int_pair(raw.get("dilation", 1), f("dilation"))
+    padding_mode = ctx.choice(raw.get("padding_mode", "zeros"), f("padding_mode"),
+                              PADDING_MODES, "padding mode")
+    flip = ctx.boolean(raw.get("flip_kernel", False), f("flip_kernel"))
+
+    if c_in % groups:
+        raise ctx.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
+                                      f"channels", cls=ShapeError)
+    c_group = c_in // groups
+    weight = _kernel_as_4d(ctx, kernel, c_in, c_group, groups, f("kernel"))
+    n_filters, _, kh, kw = weight.shape
+    if n_filters % groups:
+        raise ctx.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
+                                      f"filters", cls=ShapeError)
+
+    padding = _conv_padding(ctx, raw.get("padding", 0), f("padding"), (kh, kw), dilation,
+                                stride)
+    pt, pb, pl, pr = padding
+    ctx.check_size((h + pt + pb) * (w + pl + pr) * n * c_in, f("padding"),
+                   "the padded input")
+    if padding_mode != "zeros":
+        limit_ok = (lambda p, size: p < size) if padding_mode == "reflect" else \
+            (lambda p, size: p <= size) if padding_mode == "circular" else (lambda p, size: True)
+        for p, size, axis in ((pt, h, "top"), (pb, h, "bottom"), (pl, w, "left"),
+                              (pr, w, "right")):
+            if not limit_ok(p, size):
+                rule = "smaller than" if padding_mode == "reflect" else "at most"
+                raise ctx.error(f("padding"), f"{padding_mode} padding of {p} ({axis}) must "
+                                               f"be {rule} the input size {size}",
+                                cls=ShapeError)
+    h_out = conv_output_size(h, pt, pb, kh, stride[0], dilation[0])
+    w_out = conv_output_size(w, pl, pr, kw, stride[1], dilation[1])
+    if h_out < 1 or w_out < 1:
+        span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+        raise ctx.error(f("kernel"), f"the kernel spans {shape_text(span)} (with dilation), "
+                                      f"larger than the padded input "
+                                      f"{shape_text((h + pt + pb, w + pl + pr))}",
+                        cls=ShapeError)
+    # the im2col buffer of one image: the engine never holds more than this at once
+    ctx.check_size(c_in * kh * kw * h_out * w_out, f("kernel"), "one image's im2col buffer")
+    if stride == (1, 1):
+        # a stride-1 backward pass correlates the delta zero-padded by d·(k−1) per side
+        ctx.check_size(n * n_filters * (h_out + 2 * dilation[0] * (kh - 1))
+                       * (w_out + 2 * dilation[1] * (kw - 1)), f("kernel"),
+                       "the padded delta of the backward pass")
+
+    out_internal = (n, n_filters, h_out, w_out)
+    bias, bias_kind = None, "none"
+    if "bias" in raw:
+        bias = ctx.tensor(raw["bias"], f("bias"), max_rank=3)
+        bias_kind = _bias_kind(ctx, bias, n_filters, (h_out, w_out), f("bias"))
+    return Conv2dSpec(index=index, name=name, type=kind, where=where, out_shape=out_internal,
+                      kernel=kernel, weight=weight, bias=bias, bias_kind=bias_kind,
+                      stride=stride, padding=padding, dilation=dilation, groups=groups,
+                      padding_mode=padding_mode, flip_kernel=flip)
+
+
+def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
+                 where: str) -> np.ndarray:
+    """Contract: k1×k2 one filter one channel; 3-D C_in×k1×k2 (one filter) when C_in > 1,
+    F×k1×k2 (one-channel filters) when the filters see one channel each; 4-D as is."""
+    if kernel.ndim == 2:
+        if c_group != 1:
+            raise ctx.error(where, f"a 2-D kernel is one filter over one channel, but the "
+                                    f"input has {c_in} channels",
+                            f"give a {c_group}×{kernel.shape[0]}×{kernel.shape[1]} kernel "
+                            f"(channels × rows × cols)", cls=ShapeError)
+        return kernel.reshape((1, 1) + kernel.shape)
+    if kernel.ndim == 3:
+        if c_group == 1:
+            return kernel.reshape((kernel.shape[0], 1) + kernel.shape[1:])
+        if groups == 1 and kernel.shape[0] == c_in:
+            return kernel.reshape((1,) + kernel.shape)
+        raise ctx.error(where, f"a 3-D kernel over a {c_in}-channel input must be "
+                                f"{c_in}×k1×k2 (one filter), got "
+                                f"{shape_text(kernel.shape)}", cls=ShapeError)
+    if kernel.shape[1] != c_group:
+        raise ctx.error(where, f"kernel has {kernel.shape[1]} channels per filter, expected "
+                                f"{c_group} (input channels {c_in} / groups {groups})",
+                        f"expected shape F×{c_group}×k1×k2", cls=ShapeError)
+    return kernel
+
+
+def _conv_padding(ctx, value, where, kernel_hw, dilation, stride):
+    if isinstance(value, str):
+        value = ctx.choice(value, where, ("valid", "same"), "padding")
+        if value == "valid":
+            return (0, 0, 0, 0)
+        if stride != (1, 1):
+            raise ctx.error(where, f"padding \"same\" needs stride 1, got stride "
+                                    f"{list(stride)}",
+                            "give the padding as a number or [top, bottom, left, right]")
+        return same_padding_stride1(kernel_hw, dilation)
+    if isinstance(value, list):
+        if len(value) == 2:
+            r, c = (ctx.integer(v, join_path(where, i), 0) for i, v in enumerate(value))
+            return (r, r, c, c)
+        if len(value) == 4:
+            return tuple(ctx.integer(v, join_path(where, i), 0) for i, v in enumerate(value))
+        raise ctx.error(where, f"expected an integer, [rows, cols], [top, bottom, left, "
+                                f"right], \"valid\" or \"same\"; got a list of {len(value)}")
+    p = ctx.integer(value, where, 0)
+    return (p, p, p, p)
+
+
+def _bias_kind(ctx, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
+              where: str) -> str:
+    if bias.ndim == 0:
+        if n_filters != 1:
+            raise ctx.error(where, f"a single-number bias needs one filter, this layer has "
+                                    f"{n_filters}", f"give a vector of {n_filters}",
+                            cls=ShapeError)
+        return "scalar"
+    if bias.ndim == 1 and bias.shape[0] == n_filters:
+        return "filter"
+    if bias.ndim == 2 and n_filters == 1 and bias.shape == out_hw:
+        return "untied"
+    if bias.ndim == 3 and bias.shape == (n_filters,) + out_hw:
+        return "untied"
+    options = [f"a vector of {n_filters}", shape_text((n_filters,) + out_hw) + " (untied)"]
+    if n_filters == 1:
+        options = ["a number"] + options[:1] + [shape_text(out_hw) + " (untied)"] + options[1:]
+    raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
+                            f"{n_filters} filter(s) with output {shape_text(out_hw)}",
+                    "expected " + ", ".join(options), cls=ShapeError)
+
+
+# ------------------------------------------------------------------------------------- JSON Schema
+
+
+def schema_fields(ref) -> dict[str, dict]:
+    return {
+        "kernel": {**ref("tensor_kernel"), "description":
+                   "k1×k2, C_in×k1×k2 or F×k1×k2, or F×(C_in/groups)×k1×k2"},
+        "bias": {**ref("tensor_conv_bias"), "description":
+                 "a number (one filter), a vector of F, or H'×W' / F×H'×W' (untied)"},
+        "stride": {**ref("int_pair"), "default": 1},
+        "padding": {**ref("conv_padding"), "default": 0},
+        "dilation": {**ref("int_pair"), "default": 1},
+        "groups": {"type": "integer", "minimum": 1, "default": 1},
+        "padding_mode": {"enum": list(PADDING_MODES), "default": "zeros"},
+        "flip_kernel": {"type": "boolean", "default": False,
+                        "description": "true convolution: the kernel is rotated 180° first"},
+    }
+
+
+# ---------------------------------------------------------------------------------------- the step
+
+
+def _conv_weight(spec: Conv2dSpec) -> np.ndarray:
+    # flip_kernel is true convolution: the kernel as given, rotated 180°, is what slides
+    return spec.weight[:, :, ::-1, ::-1] if spec.flip_kernel else spec.weight
+
+
+def _conv_bias(spec: Conv2dSpec):
+    if spec.bias_kind == "none":
+        return None
+    if spec.bias_kind == "scalar":
+        return spec.bias.reshape(1)
+    if spec.bias_kind == "filter":
+        return spec.bias
+    if spec.bias_kind == "untied":
+        n_filters, h_out, w_out = spec.out_shape[1:]
+        return spec.bias.reshape(n_filters, h_out, w_out)
+    raise ValueError(f"unknown bias kind {spec.bias_kind!r}")
+
+
+def _conv_args(spec: Conv2dSpec) -> dict:
+    return dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation,
+                groups=spec.groups, padding_mode=spec.padding_mode)
+
+
+def _conv_forward(spec: Conv2dSpec, x: np.ndarray) -> np.ndarray:
+    return conv2d_forward(x, _conv_weight(spec), _conv_bias(spec), **_conv_args(spec))
+
+
+def _conv_backward(spec: Conv2dSpec, x, y, delta_out):
+    delta_in, grad_weight, grad_bias_per_filter = conv2d_backward(
+        x, _conv_weight(spec), delta_out, **_conv_args(spec))
+    if spec.flip_kernel:
+        # w_used = rot180(w_given) ⇒ dE/dw_given = rot180(dE/dw_used)
+        grad_weight = grad_weight[:, :, ::-1, ::-1]
+    grads = {"kernel": np.ascontiguousarray(grad_weight).reshape(spec.kernel.shape)}
+    if spec.bias_kind == "scalar":
+        grads["bias"] = np.asarray(delta_out.sum()).reshape(())
+    elif spec.bias_kind == "filter":
+        grads["bias"] = grad_bias_per_filter
+    elif spec.bias_kind == "untied":
+        # one bias per output position: only the batch is summed over
+        grads["bias"] = delta_out.sum(axis=0).reshape(spec.bias.shape)
+    elif spec.bias_kind != "none":
+        raise ValueError(f"unknown bias kind {spec.bias_kind!r}")
+    return delta_in, grads
+
+
+# ------------------------------------------------------------- explanation rules (cnngrad explain)
+
+
+def _kernel_keep(spec: Conv2dSpec) -> tuple[bool, ...]:
+    """Which of (f, c, m, n) the kernel as given has (see the contract's kernel shapes)."""
+    ndim = spec.kernel.ndim
+    if ndim == 2:
+        return (False, False, True, True)
+    if ndim == 3:
+        one_channel_filters = spec.weight.shape[1] == 1 and \
+            spec.kernel.shape[0] == spec.weight.shape[0]
+        return (True, False, True, True) if one_channel_filters else (False, True, True, True)
+    if ndim == 4:
+        return (True, True, True, True)
+    raise ValueError(f"kernel of rank {ndim}")
+
+
+def _conv_bias_keep(spec: Conv2dSpec) -> tuple[bool, ...]:
+    """Which of (f, i, j) the bias as given has."""
+    kind = spec.bias_kind
+    if kind == "scalar":
+        return (False, False, False)
+    if kind == "filter":
+        return (True, False, False)
+    if kind == "untied":
+        return (spec.bias.ndim == 3, True, True)
+    raise ValueError(f"no bias index for bias kind {kind!r}")
+
+
+def kernel_named(ex, spec: Conv2dSpec) -> _Named:
+    from cnngrad.teach.explain import _Named
+
+    return _Named("w", _kernel_keep(spec), ex.base)
+
+
+def conv_geometry(ex, layer: LayerTrace):
+    spec: Conv2dSpec = layer.spec
+    n, c, h, w = layer.input.shape
+    f, cg, kh, kw = spec.weight.shape
+    return dict(spec=spec, n=n, c=c, h=h, w=w, f=f, cg=cg, fg=f // spec.groups, kh=kh,
+                kw=kw, h_out=layer.output.shape[2], w_out=layer.output.shape[3],
+                sh=spec.stride[0], sw=spec.stride[1], dh=spec.dilation[0],
+                dw=spec.dilation[1], pt=spec.padding[0], pl=spec.padding[2],
+                hp=h + spec.padding[0] + spec.padding[1],
+                wp=w + spec.padding[2] + spec.padding[3], mode=spec.padding_mode)
+
+
+def given_tap(ex, spec: Conv2dSpec, m: int, k: int) -> tuple[int, int]:
+    """The kernel entry (as given) that slides at tap (m, k): with flip_kernel the given
+    kernel is rotated 180° first."""
+    kh, kw = spec.weight.shape[2:]
+    return (kh - 1 - m, kw - 1 - k) if spec.flip_kernel else (m, k)
+
+
+def conv_input_factor(ex, layer: LayerTrace, g: dict, n: int, ch: int, row: int,
+                      col: int) -> Factor:
+    """o at padded-input position (row, col): a real cell, a zero padding cell, or a
+    padding cell that copies a real one."""
+    from cnngrad.teach.explain import Factor, _num
+
+    o = ex.map_named("o", layer.input.shape)
+    src_r = padded_source(row, g["h"], g["pt"], g["mode"])
+    src_c = padded_source(col, g["w"], g["pl"], g["mode"])
+    r, q = row - g["pt"], col - g["pl"]
+    if src_r is None or src_c is None:
+        return Factor(o(n, ch, r, q), 0, note="padding: zero", zero_reason="o is zero padding")
+    value = _num(layer.input[n, ch, src_r, src_c])
+    if (src_r, src_c) == (r, q):
+        return Factor(o(n, ch, r, q), value)
+    return Factor(o(n, ch, src_r, src_c), value,
+                  note=f"padding cell {o(n, ch, r, q)} copies {o(n, ch, src_r, src_c)} "
+                       f"({g['mode']})")
+
+
+def conv_notes(ex, g: dict) -> list[str]:
+    from cnngrad.teach.explain import _pair_text
+
+    spec = g["spec"]
+    stride, dil = (g["sh"], g["sw"]), (g["dh"], g["dw"])
+    notes = []
+    settings = []
+    if stride != (1, 1):
+        settings.append(f"stride {_pair_text(stride)}")
+    if dil != (1, 1):
+        settings.append(f"dilation {_pair_text(dil)}")
+    if spec.padding != (0, 0, 0, 0):
+        settings.append(f"padding (top, bottom, left, right) {spec.padding}"
+                        + (f", {g['mode']}" if g["mode"] != "zeros" else " of zeros"))
+    if spec.groups > 1:
+        settings.append(f"{spec.groups} groups of {g['cg']} input channel(s) and "
+                        f"{g['fg']} filter(s)")
+    if settings:
+        notes.append("conv settings: " + "; ".join(settings) + ".")
+    if spec.flip_kernel:
+        notes.append("flip_kernel: the kernel as given is rotated 180° before it slides, so "
+                     "tap (m, n) uses w[k1-1-m, k2-1-n]; indices of w here are those of the "
+                     "kernel as given.")
+    return notes
+
+
+def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _Named, _affine, _num
+
+    g = conv_geometry(ex, layer)
+    spec: Conv2dSpec = g["spec"]
+    n, f, i, j = index
+    group = f // g["fg"]
+    x = ex.map_named("x", layer.output.shape)
+    wname = kernel_named(ex, spec)
+    terms = []
+    for c in range(g["cg"]):
+        ch = group * g["cg"] + c
+        for m in range(g["kh"]):
+            for k in range(g["kw"]):
+                gm, gk = given_tap(ex, spec, m, k)
+                w_factor = Factor(wname(f, c, gm, gk), _num(spec.weight[f, c, gm, gk]))
+                o_factor = conv_input_factor(ex, layer, g, n, ch,
+                                                  i * g["sh"] + m * g["dh"],
+                                                  j * g["sw"] + k * g["dw"])
+                terms.append(ex.term(w_factor, o_factor, note=o_factor.note))
+    symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
+    bias_text = ""
+    if spec.bias_kind != "none":
+        bname = _Named("b", _conv_bias_keep(spec), ex.base)
+        bias_index = (f, i, j)
+        value = _num(spec.bias[bname.shown(bias_index)])
+        terms.append(ex.term(Factor(bname(*bias_index), value)))
+        bias_text = f" + {bname(*bias_index)}"
+        symbols["b"] = f"{layer.name}'s bias ({spec.bias_kind})"
+    # the formula with this cell's rows and columns
+    flip = spec.flip_kernel
+    row = _affine({"m": -g["dh"] if flip else g["dh"]},
+                  i * g["sh"] - g["pt"] + (g["dh"] * (g["kh"] - 1) if flip else 0), ex.base)
+    col = _affine({"n": -g["dw"] if flip else g["dw"]},
+                  j * g["sw"] - g["pl"] + (g["dw"] * (g["kw"] - 1) if flip else 0), ex.base)
+    channel = _affine({"c": 1}, group * g["cg"], ex.base)
+    o = ex.map_named("o", layer.input.shape)
+    sums = ("Σ_c " if g["cg"] > 1 else "") + "Σ_m Σ_n "
+    rhs = f"{sums}{wname(f, 'c', 'm', 'n')}·{o(n, channel, row, col)}{bias_text}"
+    notes = [f"m, n run over the kernel ({ex.range_text('m', g['kh'])}, "
+             f"{ex.range_text('n', g['kw'])})"
+             + (f", c over the {g['cg']} input channels the filter sees" if g["cg"] > 1
+                else "") + "."]
+    notes += conv_notes(ex, g)
+    return ex.finish(path, title=f"{x(*index)}: one output cell of {layer.name}, the sum "
+                                   f"of the kernel times the input window under it",
+                     lhs=x(*index), rhs=rhs, terms=terms, symbols=symbols, notes=notes)
+
+
+def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, _num
+
+    g = conv_geometry(ex, layer)
+    spec: Conv2dSpec = g["spec"]
+    if path.param == "bias":
+        return grad_conv_bias(ex, path, layer, g)
+    f, c, gm, gk = (int(i) for i in np.unravel_index(
+        np.ravel_multi_index(path.index, spec.kernel.shape), spec.weight.shape))
+    # the tap where this entry slides (flip_kernel: the rotated position)
+    m, k = given_tap(ex, spec, gm, gk)
+    group = f // g["fg"]
+    ch = group * g["cg"] + c
+    wname = kernel_named(ex, spec)
+    delta = ex.map_named("δ", layer.output.shape)
+    terms = []
+    for n in range(g["n"]):
+        for i in range(g["h_out"]):
+            for j in range(g["w_out"]):
+                d = Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j]))
+                o_factor = conv_input_factor(ex, layer, g, n, ch, i * g["sh"] + m * g["dh"],
+                                                  j * g["sw"] + k * g["dw"])
+                terms.append(ex.term(d, o_factor, note=o_factor.note))
+    lhs = f"dE/d{wname(f, c, gm, gk)}"
+    row = _affine({"i": g["sh"]}, m * g["dh"] - g["pt"], ex.base)
+    col = _affine({"j": g["sw"]}, k * g["dw"] - g["pl"], ex.base)
+    o = ex.map_named("o", layer.input.shape)
+    batched = ex.trace.layout.batched
+    rhs = (("Σ_n " if batched else "") + "Σ_i Σ_j "
+           + f"{delta('n', f, 'i', 'j')}·{o('n', ch, row, col)}")
+    notes = [f"i, j run over the {g['h_out']}×{g['w_out']} output "
+             f"({ex.range_text('i', g['h_out'])}, {ex.range_text('j', g['w_out'])})"
+             + (f", n over the batch of {g['n']}" if batched else "") + ": "
+             f"{wname(f, c, gm, gk)} touched every output cell x[i,j] once, through the "
+             f"input cell under it, so dx[i,j]/d{wname(f, c, gm, gk)} is that input cell."]
+    notes += conv_notes(ex, g)
+    return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s kernel entry "
+                                   f"{wname(f, c, gm, gk)}",
+                     lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"),
+                     notes=notes)
+
+
+def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
+    from cnngrad.teach.explain import Factor, _Named, _num
+
+    spec: Conv2dSpec = g["spec"]
+    keep = _conv_bias_keep(spec)
+    bname = _Named("b", keep, ex.base)
+    delta = ex.map_named("δ", layer.output.shape)
+    batched = ex.trace.layout.batched
+    terms = []
+    if spec.bias_kind == "scalar":
+        cells = [(n, f, i, j) for n in range(g["n"]) for f in range(g["f"])
+                 for i in range(g["h_out"]) for j in range(g["w_out"])]
+        lhs = "dE/db"
+        rhs = ("Σ_n " if batched else "") + f"Σ_i Σ_j {delta('n', 0, 'i', 'j')}"
+        why = "the single bias is added to every output cell"
+    elif spec.bias_kind == "filter":
+        (f,) = path.index
+        cells = [(n, f, i, j) for n in range(g["n"]) for i in range(g["h_out"])
+                 for j in range(g["w_out"])]
+        lhs = f"dE/d{bname(f, 0, 0)}"
+        rhs = ("Σ_n " if batched else "") + f"Σ_i Σ_j {delta('n', f, 'i', 'j')}"
+        why = f"filter {f + ex.base}'s bias is added to every cell of its output map"
+    elif spec.bias_kind == "untied":
+        f, i, j = (int(v) for v in np.unravel_index(
+            np.ravel_multi_index(path.index, spec.bias.shape), (g["f"], g["h_out"],
+                                                                g["w_out"])))
+        cells = [(n, f, i, j) for n in range(g["n"])]
+        lhs = f"dE/d{bname(f, i, j)}"
+        rhs = ("Σ_n " if batched else "") + delta("n", f, i, j)
+        why = "an untied bias belongs to one output cell (x[i,j] = Σ w·o + b[i,j])"
+    else:
+        raise ValueError(f"unknown bias kind {spec.bias_kind!r}")
+    for cell in cells:
+        terms.append(ex.term(Factor(delta(*cell), _num(layer.delta_out[cell]))))
+    notes = [f"dx/db = 1 wherever the bias is added: {why}."]
+    return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias",
+                     lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, b=f"{layer.name}'s bias "
+                                                           f"({spec.bias_kind})"),
+                     notes=notes)
+
+
+def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, _num
+
+    g = conv_geometry(ex, layer)
+    spec: Conv2dSpec = g["spec"]
+    n, ch, r, q = index
+    group, c = divmod(ch, g["cg"])
+    wname = kernel_named(ex, spec)
+    delta = ex.map_named("δ", layer.output.shape)
+    o = ex.map_named("o", layer.input.shape)
+    rows = [p for p in range(g["hp"]) if padded_source(p, g["h"], g["pt"], g["mode"]) == r]
+    cols = [p for p in range(g["wp"]) if padded_source(p, g["w"], g["pl"], g["mode"]) == q]
+    found = []
+    for f in range(group * g["fg"], (group + 1) * g["fg"]):
+        for m in range(g["kh"]):
+            for k in range(g["kw"]):
+                for row in rows:
+                    i, rest_i = divmod(row - m * g["dh"], g["sh"])
+                    if rest_i or not 0 <= i < g["h_out"]:
+                        continue
+                    for col in cols:
+                        j, rest_j = divmod(col - k * g["dw"], g["sw"])
+                        if rest_j or not 0 <= j < g["w_out"]:
+                            continue
+                        found.append((f, i, j, m, k, row, col))
+    # in the order of δ: the kernel's entries then come backwards (the 180° rotation)
+    found.sort(key=lambda t: (t[0], t[1], t[2], t[5], t[6]))
+    terms, pairs = [], []
+    for f, i, j, m, k, row, col in found:
+        gm, gk = given_tap(ex, spec, m, k)
+        note = None
+        if (row - g["pt"], col - g["pl"]) != (r, q):
+            note = (f"through padding cell {o(n, ch, row - g['pt'], col - g['pl'])}, which "
+                    f"copies {o(n, ch, r, q)} ({g['mode']})")
+        terms.append(ex.term(Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j])),
+                             Factor(wname(f, c, gm, gk), _num(spec.weight[f, c, gm, gk])),
+                             note=note))
+        pairs.append(f"{delta(n, f, i, j)}↔{wname(f, c, gm, gk)}")
+    lhs = f"dE/d{o(*index)}"
+    flip = spec.flip_kernel
+    # δ index as a function of the kernel tap: i = (r + p − d·m)/s
+    i_text = _affine({"m": g["dh"] if flip else -g["dh"]},
+                     r + g["pt"] - (g["dh"] * (g["kh"] - 1) if flip else 0), ex.base,
+                     g["sh"])
+    j_text = _affine({"n": g["dw"] if flip else -g["dw"]},
+                     q + g["pl"] - (g["dw"] * (g["kw"] - 1) if flip else 0), ex.base,
+                     g["sw"])
+    f_sum = "Σ_f " if g["fg"] > 1 else ""
+    f_index = "f" if g["fg"] > 1 else group * g["fg"]
+    rhs = (f"{f_sum}Σ_m Σ_n {delta(n, f_index, i_text, j_text)}"
+           f"·{wname(f_index, c, 'm', 'n')}")
+    strided = (g["sh"], g["sw"]) != (1, 1)
+    notes = ["Only the (m, n) whose δ index is "
+             + ("a whole number " if strided else "")
+             + f"inside the {g['h_out']}×{g['w_out']} output count ({len(found)} of them): "
+             f"input cell {o(*index)} lies under kernel entry (m, n) of the window of "
+             f"x[i,j] exactly for those."]
+    if pairs and len(pairs) <= 64:
+        notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
+    if g["kh"] * g["kw"] > 1:
+        # the kernel index as a function of the δ index: m = (r + p − s·i)/d
+        if flip:
+            m_text = _affine({"i": g["sh"]}, g["dh"] * (g["kh"] - 1) - r - g["pt"],
+                             ex.base, g["dh"])
+            n_text = _affine({"j": g["sw"]}, g["dw"] * (g["kw"] - 1) - q - g["pl"],
+                             ex.base, g["dw"])
+        else:
+            m_text = _affine({"i": -g["sh"]}, r + g["pt"], ex.base, g["dh"])
+            n_text = _affine({"j": -g["sw"]}, q + g["pl"], ex.base, g["dw"])
+        notes.append(f"δ[i,j] meets w[{m_text},{n_text}]: as the δ index goes up the "
+                     f"kernel index goes down, so the input delta sees the kernel rotated "
+                     f"180°. That is why the whole input delta is the full convolution of δ "
+                     f"(zeros inserted between its cells for a stride > 1, then padded by "
+                     f"d·(k-1) on each side) with the kernel rotated 180°, cropped to the "
+                     f"input (see backward --show-steps).")
+    if g["mode"] != "zeros" and spec.padding != (0, 0, 0, 0):
+        notes.append(f"With {g['mode']} padding, padded cells copy input cells: the deltas "
+                     f"that reach a padded cell copying {o(*index)} flow back to it too "
+                     f"(the terms marked 'through padding cell').")
+    if g["fg"] > 1:
+        notes.append(f"f runs over the {g['fg']} filter(s) that read input channel "
+                     f"{ch + ex.base}: every one of them sends delta back.")
+    notes += conv_notes(ex, g)
+    return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at "
+                                   f"{o(*index)}",
+                     lhs=lhs, rhs=rhs, terms=terms,
+                     symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"),
+                     notes=notes)
+
+
+# ------------------------------------------------------------------- textbook steps (--show-steps)
+
+
+def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
+                  layout: Layout | None = None) -> Textbook:
+    """A conv layer's input delta and kernel gradient by full convolution, step by step.
+
+    Parameters
+    ----------
+    spec : Conv2dSpec
+    x : ndarray (N, C, H, W)
+        The layer's input.
+    delta_out : ndarray (N, F, H', W')
+        dE/d(output).
+    layout : Layout, optional
+        How the report shows results (decides which indices the captions name).
+
+    Returns
+    -------
+    Textbook
+        ``delta_in`` (N, C, H, W) and ``grads["kernel"]`` in the kernel's given shape.
+
+    Notes
+    -----
+    With k_eff = d·(k − 1) + 1 and the padded input H_p = H + pad_top + pad_bottom, the
+    zero-inserted delta has (H' − 1)·s + 1 rows; padding it by k_eff − 1 on top and
+    k_eff − 1 + r below, r = H_p − ((H' − 1)·s + k_eff) (the rows no window reaches), makes
+    the full convolution exactly H_p rows.
+    """
+    from cnngrad.teach.steps import (Textbook, _Labels, _fold_padding, _pair_text, _zeros,
+        correlate_valid, dilate, insert_zeros, pad_input, zero_pad)
+
+    label = _Labels(layout)
+    n_count, c_count, h, w = x.shape
+    f_count, cg, kh, kw = spec.weight.shape
+    fg = f_count // spec.groups
+    (sh, sw), (dh, dw), sides = spec.stride, spec.dilation, spec.padding
+    top, bottom, left, right = sides
+    hp, wp = h + top + bottom, w + left + right
+    h_out, w_out = delta_out.shape[2:]
+    kh_eff, kw_eff = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    rest_h, rest_w = hp - ((h_out - 1) * sh + kh_eff), wp - ((w_out - 1) * sw + kw_eff)
+    # flip_kernel: the kernel that slides is the given one rotated 180°
+    used = spec.weight[:, :, ::-1, ::-1] if spec.flip_kernel else spec.weight
+    steps: list[Step] = []
+    like = delta_out if delta_out.dtype == object else np.empty(0, np.result_type(delta_out, x))
+
+    rotated = {}
+    for f in range(f_count):
+        for c in range(cg):
+            kernel = used[f, c]
+            tag = label(f=(f, f_count), c=(c, cg))
+            if spec.flip_kernel:
+                steps.append((f"kernel as it slides{tag}: flip_kernel rotates the given one "
+                              f"180°", kernel))
+            if (dh, dw) != (1, 1):
+                kernel = dilate(kernel, (dh, dw))
+                steps.append((f"kernel dilated{tag}: {dh - 1}×{dw - 1} zeros between taps "
+                              f"(dilation {dh}×{dw})", kernel))
+            rotated[f, c] = kernel[::-1, ::-1]
+            steps.append((f"kernel rotated 180°{tag}", rotated[f, c]))
+
+    padded = sides != (0, 0, 0, 0)
+    # the input delta: full convolution of the spread, padded delta with the rotated kernel
+    delta_in = _zeros((n_count, c_count, h, w), like)
+    spreads = {}
+    for n in range(n_count):
+        delta_padded_input = _zeros((c_count, hp, wp), like)
+        for f in range(f_count):
+            tag = label(n, f=(f, f_count))
+            spread = delta_out[n, f]
+            steps.append((f"δ{tag}: dE/d(output)", spread))
+            if (sh, sw) != (1, 1):
+                spread = insert_zeros(spread, (sh, sw))
+                steps.append((f"δ{tag} with zeros inserted: {sh - 1} between rows, {sw - 1} "
+                              f"between columns (stride {sh}×{sw})", spread))
+            spreads[n, f] = spread
+            full_pad = zero_pad(spread, kh_eff - 1, kh_eff - 1 + rest_h, kw_eff - 1,
+                                kw_eff - 1 + rest_w)
+            extra = (f" (+{rest_h} below, +{rest_w} right: input no window reaches)"
+                     if rest_h or rest_w else "")
+            steps.append((f"δ{tag} padded for the full convolution: {kh_eff - 1} zero row(s) "
+                          f"and {kw_eff - 1} zero column(s) each side{extra}", full_pad))
+            g = f // fg
+            for c in range(cg):
+                channel = g * cg + c
+                full = correlate_valid(full_pad, rotated[f, c])
+                delta_padded_input[channel] = delta_padded_input[channel] + full
+                if fg > 1:
+                    steps.append((f"full convolution of δ{tag} with the rotated kernel"
+                                  f"{label(f=(f, f_count), c=(c, cg))}", full))
+        for channel in range(c_count):
+            tag = label(n, c=(channel, c_count))
+            whole = delta_padded_input[channel]
+            summed = ", summed over the filters" if fg > 1 else ""
+            if not padded:
+                steps.append((f"δ_in{tag} = dE/d(input): the full convolution of the padded δ "
+                              f"with the rotated kernel{summed}", whole))
+                delta_in[n, channel] = whole
+                continue
+            steps.append((f"dE/d(padded input){tag}: the full convolution of the padded δ "
+                          f"with the rotated kernel{summed}", whole))
+            how = ("cropped to the input: the padding is not an input"
+                   if spec.padding_mode == "zeros" else
+                   f"each padded cell's delta added to the cell it copies ({spec.padding_mode})")
+            delta_in[n, channel] = _fold_padding(whole, sides, spec.padding_mode, (h, w))
+            steps.append((f"δ_in{tag} = dE/d(input): {how}", delta_in[n, channel]))
+    # the kernel gradient: the padded input correlated with the (zero-inserted) delta
+    grad_used = _zeros((f_count, cg, kh, kw), like)
+    for n in range(n_count):
+        for channel in range(c_count):
+            source = pad_input(x[n, channel], sides, spec.padding_mode)
+            if padded:
+                steps.append((f"input o{label(n, c=(channel, c_count))} padded "
+                              f"({spec.padding_mode}) as the kernel slides over it", source))
+            g, c = divmod(channel, cg)
+            for f in range(g * fg, (g + 1) * fg):
+                corr = correlate_valid(source, spreads[n, f])
+                grad_nfc = corr[::dh, ::dw][:kh, :kw]
+                caption = (f"dE/dw{label(n, f=(f, f_count), c=(c, cg))} = "
+                           f"{'padded ' if padded else ''}o ⋆ "
+                           f"δ{' with zeros inserted' if (sh, sw) != (1, 1) else ''} (valid "
+                           f"correlation)")
+                if (dh, dw) != (1, 1):
+                    steps.append((caption, corr))
+                    caption = (f"dE/dw{label(n, f=(f, f_count), c=(c, cg))}: every "
+                               f"{_pair_text((dh, dw))}-th entry of it (dilation)")
+                steps.append((caption, grad_nfc))
+                grad_used[f, c] = grad_used[f, c] + grad_nfc
+    if n_count > 1:
+        for f in range(f_count):
+            for c in range(cg):
+                steps.append((f"dE/dw{label(f=(f, f_count), c=(c, cg))}: summed over the batch",
+                              grad_used[f, c]))
+    grad = grad_used[:, :, ::-1, ::-1] if spec.flip_kernel else grad_used
+    if spec.flip_kernel:
+        for f in range(f_count):
+            for c in range(cg):
+                steps.append((f"dE/dw{label(f=(f, f_count), c=(c, cg))} for the kernel as "
+                              f"given: rotated back 180° (flip_kernel)", grad[f, c]))
+    grads = {"kernel": np.ascontiguousarray(grad).reshape(spec.kernel.shape)}
+    return Textbook(steps=steps, delta_in=delta_in, grads=grads)
+
+
+# -------------------------------------------------------------------- common slips (cnngrad check)
+
+
+def _flip_toggled(spec: Conv2dSpec) -> Conv2dSpec:
+    return dataclasses.replace(spec, flip_kernel=not spec.flip_kernel)
+
+
+def _forward_flip(ctx: SlipContext) -> Trace | None:
+    from cnngrad.teach.diagnose import _rerun_problem
+
+    layers = [_flip_toggled(spec) if isinstance(spec, Conv2dSpec) else spec
+              for spec in ctx.problem.layers]
+    if not any(isinstance(spec, Conv2dSpec) for spec in layers):
+        return None
+    return _rerun_problem(ctx.trace, layers=layers)
+
+
+def _forward_flip_words(trace: Trace) -> str:
+    if any(getattr(spec, "flip_kernel", False) for spec in trace.problem.layers):
+        return ("matches cross-correlation instead of convolution (the kernel not rotated "
+                "by 180° in the forward pass)")
+    return ("matches true convolution instead of cross-correlation (the kernel rotated by "
+            "180° in the forward pass)")
+
+
+def _strided(layer: LayerTrace) -> bool:
+    return layer.type == "conv2d" and layer.spec.stride != (1, 1)
+
+
+def _undilated_conv_backward(spec: Conv2dSpec, x: np.ndarray, y: np.ndarray,
+                             delta: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The conv backward pass with the delta used as it is, not dilated by the stride.
+
+    Right: dE/dw[m,n] = Σ_ij δ[i,j]·xpad[i·s + m·d, j·s + n·d], and δ_in spreads δ[i,j]
+    over xpad[i·s + m·d] (δ dilated: s − 1 zeros between its entries).  The slip puts δ
+    down as if the stride were 1: dE/dw[m,n] = Σ_ij δ[i,j]·xpad[i + m·d, j + n·d], and
+    δ_in gets δ[i,j]·w[m,n] at xpad[i + m·d] — the top-left (H' + d(k−1)) × (W' + d(k−1))
+    corner of the padded input, the rest of it zero; padding then flows back as usual.
+    """
+    delta_in_true, grads = _engine_backward(spec, x, y, delta)  # keeps the bias grad
+    weight = spec.weight[:, :, ::-1, ::-1] if spec.flip_kernel else spec.weight
+    kh, kw = weight.shape[2:]
+    rows = delta.shape[2] + spec.dilation[0] * (kh - 1)
+    cols = delta.shape[3] + spec.dilation[1] * (kw - 1)
+    x_padded = pad2d(x, spec.padding, spec.padding_mode)
+    dx_corner, grad_weight, _ = conv2d_backward(x_padded[:, :, :rows, :cols], weight, delta,
+                                                stride=1, padding=0, dilation=spec.dilation,
+                                                groups=spec.groups)
+    dx_padded = zeros_like_dtype(x_padded.shape, dx_corner)
+    dx_padded[:, :, :rows, :cols] = dx_corner
+    delta_in = pad2d_backward(dx_padded, spec.padding, spec.padding_mode, x.shape[2:])
+    if spec.flip_kernel:
+        grad_weight = grad_weight[:, :, ::-1, ::-1]
+    grads["kernel"] = np.ascontiguousarray(grad_weight).reshape(spec.kernel.shape)
+    return delta_in.astype(delta_in_true.dtype, copy=False), grads
+
+
+def _stride_words(trace: Trace) -> str:
+    strides = sorted({layer.spec.stride for layer in trace.layers if _strided(layer)})
+    shown = ["×".join(map(str, s)) if s[0] != s[1] else str(s[0]) for s in strides]
+    return f"matches delta not dilated for stride {' and '.join(shown) or '> 1'}"
+
+
+def _bias_summed_backward(spec, x, y, delta):
+    # untied bias: each position gets the sum over all positions instead of its own delta
+    delta_in, grads = _engine_backward(spec, x, y, delta)
+    total = delta.sum(axis=(0, 2, 3), keepdims=True)[0]
+    grads["bias"] = np.broadcast_to(total, delta.shape[1:]).copy().reshape(spec.bias.shape)
+    return delta_in, grads
+
+
+def _bias_per_position_backward(spec, x, y, delta):
+    # a shared bias: its gradient left per output position instead of summed over them
+    delta_in, grads = _engine_backward(spec, x, y, delta)
+    per_position = delta.sum(axis=0)
+    grads["bias"] = per_position[0] if spec.bias_kind == "scalar" else per_position
+    return delta_in, grads
+
+
+
+# --------------------------------------------------------------------------- the family
+
+
+def _engine_backward(spec: Conv2dSpec, x, y, delta):
+    (delta_in,), grads = CONV2D.backward(spec, [x], y, delta)
+    return delta_in, grads
+
+
+def _has_bias(kinds):
+    return lambda layer: getattr(layer.spec, "bias_kind", "") in kinds
+
+
+class Conv2d(LayerFamily):
+    type = "conv2d"
+    fields = ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
+              "flip_kernel")
+    required = ("kernel",)
+    param_labels = {"kernel": "dE/dw (kernel gradient)", "bias": "dE/db (bias gradient)"}
+    param_axes = {"kernel": "fc", "bias": "nc"}
+    cast_fields = ("weight", "bias")
+
+    def build(self, ctx, raw, head):
+        return build_conv2d(ctx, raw, head)
+
+    def schema_fields(self, ref):
+        return schema_fields(ref)
+
+    def forward(self, spec, inputs):
+        return _conv_forward(spec, inputs[0])
+
+    def backward(self, spec, inputs, output, delta_out):
+        delta_in, grads = _conv_backward(spec, inputs[0], output, delta_out)
+        return [delta_in], grads
+
+    def replace_param(self, spec, key, value):
+        new = super().replace_param(spec, key, value)
+        if key == "kernel":
+            new.weight = value.reshape(spec.weight.shape)
+        return new
+
+    def settings(self, spec):
+        out = [("kernel", shape_text(spec.weight.shape[2:])), ("filters", str(spec.weight.shape[0]))]
+        if spec.stride != (1, 1):
+            out.append(("stride", _pair_text(spec.stride)))
+        if any(spec.padding):
+            out.append(("padding", ", ".join(map(str, spec.padding))))
+        if spec.dilation != (1, 1):
+            out.append(("dilation", _pair_text(spec.dilation)))
+        if spec.groups != 1:
+            out.append(("groups", str(spec.groups)))
+        if spec.padding_mode != "zeros":
+            out.append(("padding mode", spec.padding_mode))
+        if spec.flip_kernel:
+            out.append(("kernel", "flipped (true convolution)"))
+        return out
+
+    def explain(self, ex, what, path, layer, index):
+        if what == "output":
+            return output_conv(ex, path, layer, index)
+        if what == "delta_in":
+            return delta_in_conv(ex, path, layer, index)
+        return grad_conv(ex, path, layer)
+
+    def textbook(self, layer, layout):
+        return conv_textbook(layer.spec, layer.input, layer.delta_out, layout)
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace, _replace_backward
+
+        return [
+            (10, Slip("kernel_not_rotated", "matches the kernel not rotated by 180°",
+                      _from_trace("kernel_not_rotated",
+                                  _replace_backward(self.type, _flip_toggled)))),
+            (11, Slip("convolution_kind", _forward_flip_words,
+                      _from_trace("convolution_kind", _forward_flip))),
+            (12, Slip("delta_not_dilated", _stride_words,
+                      _from_trace("delta_not_dilated",
+                                  _custom_backward(_strided, _undilated_conv_backward)))),
+            (50, Slip("bias_summed", "matches bias summed instead of per position",
+                      _from_trace("bias_summed", _custom_backward(
+                          _has_bias(("untied",)), _bias_summed_backward)))),
+            (51, Slip("bias_per_position",
+                      "matches the bias gradient per position instead of summed",
+                      _from_trace("bias_per_position", _custom_backward(
+                          _has_bias(("scalar", "filter")), _bias_per_position_backward)))),
+        ]
+
+
+def _pair_text(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
+CONV2D = Conv2d()

@@ -1,0 +1,203 @@
+"""dense: a fully connected layer x = W·o + b (W is out×in, as torch.nn.Linear); everything
+cnngrad knows about it.  The numbers come from :mod:`cnngrad.layers.dense`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnngrad.errors import ShapeError, UsageError, join_path
+from cnngrad.families.base import Head, LayerFamily
+from cnngrad.layers import dense
+from cnngrad.problem import LayerSpec, shape_text
+
+if TYPE_CHECKING:  # annotations only
+    from cnngrad.network import LayerTrace
+    from cnngrad.teach.explain import Explanation, _Path
+
+
+# ---------------------------------------------------------------------------------------- the spec
+
+
+@dataclass
+class DenseSpec(LayerSpec):
+    weights: np.ndarray = None  # (out, in)
+    bias: np.ndarray | None = None  # (out,)
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        out = {"weights": self.weights}
+        if self.bias is not None:
+            out["bias"] = self.bias
+        return out
+
+
+# ------------------------------------------------------------------------------- reading a problem
+
+
+def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
+    index, name, kind, where, shape, layout = head.index, head.name, head.kind, head.where, head.in_shape, head.layout
+    if len(shape) != 2:
+        shown = layout.display_shape(shape)
+        raise ctx.error(where, f"dense needs a vector input, got a feature map of "
+                                f"{shape_text(shown)}", "add a flatten layer before it",
+                        cls=ShapeError)
+    n, k = shape
+    if "weights" not in raw:
+        raise ctx.error(where, "dense layer has no 'weights'")
+    weights = ctx.tensor(raw["weights"], join_path(where, "weights"), min_rank=2, max_rank=2)
+    ctx.check_size(weights.size, join_path(where, "weights"), "the weights")
+    if weights.shape[1] != k:
+        raise ctx.error(join_path(where, "weights"),
+                        f"weights of shape {shape_text(weights.shape)} expect an input of "
+                        f"{weights.shape[1]}, but the input vector has {k}",
+                        f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
+    bias = None
+    if "bias" in raw:
+        bias = ctx.tensor(raw["bias"], join_path(where, "bias"), min_rank=1, max_rank=1)
+        if bias.shape != (weights.shape[0],):
+            raise ctx.error(join_path(where, "bias"),
+                            f"expected a vector of {weights.shape[0]}, got "
+                            f"{shape_text(bias.shape)}", cls=ShapeError)
+    return DenseSpec(index=index, name=name, type=kind, where=where,
+                     out_shape=(n, weights.shape[0]), weights=weights, bias=bias)
+
+
+# ---------------------------------------------------------------------------------------- the step
+
+
+def _dense_forward(spec: DenseSpec, x):
+    return dense.dense_forward(x, spec.weights, spec.bias)
+
+
+def _dense_backward(spec: DenseSpec, x, y, delta_out):
+    delta_in, grad_weights, grad_bias = dense.dense_backward(x, spec.weights, delta_out)
+    grads = {"weights": grad_weights}
+    if spec.bias is not None:
+        grads["bias"] = grad_bias
+    return delta_in, grads
+
+
+# ------------------------------------------------------------- explanation rules (cnngrad explain)
+
+
+def dense_named(ex, layer: LayerTrace):
+    from cnngrad.teach.explain import _Named
+
+    return (ex.map_named("o", layer.input.shape), ex.map_named("x", layer.output.shape),
+            ex.map_named("δ", layer.output.shape), _Named("W", (True, True), ex.base),
+            _Named("b", (True,), ex.base))
+
+
+def dense_symbols(ex, layer: LayerTrace) -> dict[str, str]:
+    return ex.layer_symbols(layer, W=f"{layer.name}'s weights (out×in)",
+                            b=f"{layer.name}'s bias")
+
+
+def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _num
+
+    spec: DenseSpec = layer.spec
+    n, out = index
+    o, x, _, W, b = dense_named(ex, layer)
+    terms = [ex.term(Factor(W(out, i), _num(spec.weights[out, i])),
+                     Factor(o(n, i), _num(layer.input[n, i])))
+             for i in range(layer.input.shape[1])]
+    bias_text = ""
+    if spec.bias is not None:
+        terms.append(ex.term(Factor(b(out), _num(spec.bias[out]))))
+        bias_text = f" + {b(out)}"
+    return ex.finish(path, title=f"{x(*index)}: output {out + ex.base} of {layer.name}",
+                     lhs=x(*index), rhs=f"Σ_i {W(out, 'i')}·{o(n, 'i')}{bias_text}",
+                     terms=terms, symbols=dense_symbols(ex, layer),
+                     notes=[f"i runs over the {layer.input.shape[1]} inputs "
+                            f"({ex.range_text('i', layer.input.shape[1])})."])
+
+
+def delta_in_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _num
+
+    spec: DenseSpec = layer.spec
+    n, i = index
+    o, _, delta, W, _ = dense_named(ex, layer)
+    outs = layer.output.shape[1]
+    terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])),
+                     Factor(W(out, i), _num(spec.weights[out, i]))) for out in range(outs)]
+    lhs = f"dE/d{o(*index)}"
+    return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
+                     lhs=lhs, rhs=f"Σ_k {delta(n, 'k')}·{W('k', i)}", terms=terms,
+                     symbols=dense_symbols(ex, layer),
+                     notes=[f"k runs over the {outs} outputs "
+                            f"({ex.range_text('k', outs)}): input {i + ex.base} feeds "
+                            f"every output k through {W('k', i)} (column {i + ex.base} "
+                            f"of W)."])
+
+
+def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
+    from cnngrad.teach.explain import Factor, _num
+
+    o, _, delta, W, b = dense_named(ex, layer)
+    batch = layer.input.shape[0]
+    batched = ex.trace.layout.batched
+    if path.param == "weights":
+        out, i = path.index
+        terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])),
+                         Factor(o(n, i), _num(layer.input[n, i]))) for n in range(batch)]
+        lhs = f"dE/d{W(out, i)}"
+        rhs = ("Σ_n " if batched else "") + f"{delta('n', out)}·{o('n', i)}"
+        why = f"{W(out, i)} multiplies input {o('n', i)} into output {out + ex.base}"
+    elif path.param == "bias":
+        (out,) = path.index
+        terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])))
+                 for n in range(batch)]
+        lhs = f"dE/d{b(out)}"
+        rhs = ("Σ_n " if batched else "") + delta("n", out)
+        why = f"{b(out)} is added to output {out + ex.base}"
+    else:
+        raise UsageError(f"{layer.name} has no parameter {path.param!r}", where="PATH")
+    notes = [f"{why}" + (f"; n runs over the batch of {batch}." if batched else ".")]
+    return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s {path.param}",
+                     lhs=lhs, rhs=rhs, terms=terms, symbols=dense_symbols(ex, layer),
+                     notes=notes)
+
+
+
+# --------------------------------------------------------------------------- the family
+
+
+class Dense(LayerFamily):
+    type = "dense"
+    fields = ("weights", "bias")
+    required = ("weights",)
+    param_labels = {"weights": "dE/dW (weights gradient)", "bias": "dE/db (bias gradient)"}
+    param_axes = {"weights": "nc", "bias": "nc"}
+    cast_fields = ("weights", "bias")
+
+    def build(self, ctx, raw, head):
+        return build_dense(ctx, raw, head)
+
+    def schema_fields(self, ref):
+        return {"weights": {**ref("tensor_weights"), "description": "out×in, as torch.nn.Linear"},
+                "bias": ref("tensor_dense_bias")}
+
+    def forward(self, spec, inputs):
+        return _dense_forward(spec, inputs[0])
+
+    def backward(self, spec, inputs, output, delta_out):
+        delta_in, grads = _dense_backward(spec, inputs[0], output, delta_out)
+        return [delta_in], grads
+
+    def settings(self, spec):
+        return [("units", str(spec.weights.shape[0]))]
+
+    def explain(self, ex, what, path, layer, index):
+        if what == "output":
+            return output_dense(ex, path, layer, index)
+        if what == "delta_in":
+            return delta_in_dense(ex, path, layer, index)
+        return grad_dense(ex, path, layer)
+
+
+DENSE = Dense()

@@ -1,0 +1,90 @@
+"""global_avgpool: the mean of each channel's whole map, C×H×W → C (N×C batched), everything
+cnngrad knows about it.  The numbers come from :mod:`cnngrad.layers.global_pool`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cnngrad.families.base import Head, LayerFamily
+from cnngrad.layers.global_pool import global_avgpool_backward, global_avgpool_forward
+from cnngrad.problem import LayerSpec
+
+if TYPE_CHECKING:  # annotations only
+    from cnngrad.network import LayerTrace
+    from cnngrad.teach.explain import Explanation, _Path
+
+
+@dataclass
+class GlobalAvgPoolSpec(LayerSpec):
+    pass
+
+
+def build_global_avgpool(ctx, raw: dict, head: Head) -> GlobalAvgPoolSpec:
+    n, c, _, _ = ctx.need_map(head.in_shape, head.where, head.kind)
+    return GlobalAvgPoolSpec(**head.spec_fields(), out_shape=(n, c))
+
+
+# --------------------------------------------------------------------------- explanation rules
+
+
+def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _num
+
+    n, ch = index
+    h, w = layer.input.shape[2:]
+    o = ex.map_named("o", layer.input.shape)
+    x = ex.map_named("x", layer.output.shape)
+    share = Factor(f"1/{h * w}", ex.frac(1, h * w))
+    terms = [ex.term(share, Factor(o(n, ch, r, q), _num(layer.input[n, ch, r, q])))
+             for r in range(h) for q in range(w)]
+    return ex.finish(path, title=f"{x(*index)}: the mean of channel {ch + ex.base}'s map",
+                     lhs=x(*index), rhs=f"Σ over the {h}×{w} map of o / {h * w}",
+                     terms=terms, symbols=ex.layer_symbols(layer),
+                     notes=[f"every cell of the channel's {h}×{w} map counts once: divisor "
+                            f"{h * w}."])
+
+
+def delta_in_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _num
+
+    n, ch, _, _ = index
+    h, w = layer.input.shape[2:]
+    o = ex.map_named("o", layer.input.shape)
+    x = ex.map_named("x", layer.output.shape)
+    delta = ex.map_named("δ", layer.output.shape)
+    terms = [ex.term(Factor(delta(n, ch), _num(layer.delta_out[n, ch])),
+                     Factor(f"∂{x(n, ch)}/∂{o(*index)}", ex.frac(1, h * w),
+                            detail=f"1/{h * w}"))]
+    lhs = f"dE/d{o(*index)}"
+    return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
+                     lhs=lhs, rhs=f"{delta(n, ch)} / {h * w}", terms=terms,
+                     symbols=ex.layer_symbols(layer),
+                     notes=[f"{x(n, ch)} is the mean of the {h * w} cells of its map, so each "
+                            f"cell gets an equal share 1/{h * w} of its delta."])
+
+
+# --------------------------------------------------------------------------- the family
+
+
+class GlobalAvgPool(LayerFamily):
+    type = "global_avgpool"
+
+    def build(self, ctx, raw, head):
+        return build_global_avgpool(ctx, raw, head)
+
+    def forward(self, spec, inputs):
+        return global_avgpool_forward(inputs[0])
+
+    def backward(self, spec, inputs, output, delta_out):
+        return [global_avgpool_backward(inputs[0].shape, delta_out)], {}
+
+    def explain(self, ex, what, path, layer, index):
+        if what == "output":
+            return output_global_avgpool(ex, path, layer, index)
+        if what == "delta_in":
+            return delta_in_global_avgpool(ex, path, layer, index)
+        return super().explain(ex, what, path, layer, index)
+
+
+GLOBAL_AVGPOOL = GlobalAvgPool()

@@ -1,0 +1,300 @@
+"""The losses, mse and cross_entropy: fields and validation, schema, E and its gradient,
+explanation rules and slips.  The numbers come from :mod:`cnngrad.layers.losses`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+import dataclasses
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from cnngrad.errors import ShapeError
+from cnngrad.families.base import LossFamily
+from cnngrad.layers import losses
+from cnngrad.layers._common import MSE_REDUCTIONS
+from cnngrad.problem import LossSpec, _num, shape_text
+
+if TYPE_CHECKING:  # annotations only
+    from cnngrad.network import LayerTrace, Trace
+    from cnngrad.teach.diagnose import SlipContext
+    from cnngrad.teach.explain import Explanation, _Named, _Path
+
+
+# ------------------------------------------------------------------------------- reading a problem
+
+
+def build_mse(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str) -> LossSpec:
+    kind = raw["type"]
+    shown = layout.display_shape(out_shape)
+    target = ctx.tensor(raw["target"], "loss.target")
+    reduction = ctx.choice(raw.get("reduction", "half_sum"), "loss.reduction",
+                           MSE_REDUCTIONS, "reduction")
+    if target.shape != shown:
+        raise ctx.error("loss.target", f"expected shape {shape_text(shown)} (the output "
+                                        f"of {last_name}), got {shape_text(target.shape)}",
+                        cls=ShapeError)
+    return LossSpec(type=kind, target=target.reshape(out_shape), reduction=reduction,
+                    target_given=target)
+
+
+def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str) -> LossSpec:
+    kind = raw["type"]
+    shown = layout.display_shape(out_shape)
+    target = ctx.tensor(raw["target"], "loss.target")
+    if len(out_shape) != 2:
+        raise ctx.error("loss", f"cross_entropy needs a vector output, but {last_name} "
+                                 f"gives a feature map of {shape_text(shown)}",
+                        "add flatten (and dense) layers before the loss",
+                        cls=ShapeError)
+    n, k = out_shape
+    if target.shape == shown:
+        return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
+    index_shape = shown[:-1]
+    if target.shape != index_shape:
+        expected = (f"a class index (0 to {k - 1})" if not index_shape else
+                    f"{n} class indices")
+        raise ctx.error("loss.target", f"expected {expected} or probabilities of shape "
+                                        f"{shape_text(shown)}, got shape "
+                                        f"{shape_text(target.shape)}", cls=ShapeError)
+    flat = target.reshape(-1)
+    onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
+    for i, value in enumerate(flat):
+        at = "loss.target" + (f"[{i}]" if index_shape else "")
+        if value != int(value):
+            raise ctx.error(at, f"class index {_num(value)} is not a whole number",
+                            f"a class index is 0 to {k - 1}; or give probabilities of "
+                            f"shape {shape_text(shown)}")
+        if not 0 <= int(value) < k:
+            raise ctx.error(at, f"class index {_num(value)} out of range: the output has "
+                                 f"{k} classes (0 to {k - 1})")
+        onehot[i, int(value)] = 1
+    return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
+
+
+# ------------------------------------------------------------- explanation rules (cnngrad explain)
+
+
+def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
+                  symbols: dict) -> Explanation:
+    from cnngrad.teach.explain import Factor, _num, short
+
+    spec = ex.trace.problem.loss
+    y = ex.map_named("y", layer.output.shape)
+    t = ex.map_named("t", layer.output.shape)
+    y_value, t_value = _num(layer.output[index]), _num(spec.target[index])
+    symbols = dict(symbols, y=f"the last layer's output ({layer.name}.output)",
+                   t="the loss target")
+    diff = Factor(f"{y(*index)} - {t(*index)}", y_value - t_value,
+                  detail=f"{short(y_value)} - {short(t_value)}")
+    if spec.type == "mse":
+        count = layer.output.size
+        if spec.reduction == "half_sum":
+            factors, rhs = [diff], f"{y(*index)} - {t(*index)}"
+            rule = "E = ½ Σ (t - y)², so dE/dy = y - t"
+        elif spec.reduction == "sum":
+            factors = [Factor("2", 2), diff]
+            rhs = f"2·({y(*index)} - {t(*index)})"
+            rule = "E = Σ (t - y)², so dE/dy = 2(y - t)"
+        elif spec.reduction == "mean":
+            factors = [Factor(f"2/{count}", ex.frac(2, count)), diff]
+            rhs = f"2/{count}·({y(*index)} - {t(*index)})"
+            rule = f"E = (1/{count}) Σ (t - y)² over all {count} elements, so dE/dy = " \
+                   f"2(y - t)/{count}"
+        else:
+            raise ValueError(f"unknown mse reduction {spec.reduction!r}")
+        return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output",
+                         lhs=lhs, rhs=rhs, terms=[ex.term(*factors)], symbols=symbols,
+                         notes=[f"mse, reduction {spec.reduction}: {rule}."])
+    if spec.type == "cross_entropy":
+        n, k = index
+        p_row = _softmax(layer.output[n])
+        t_row = [float(v) for v in spec.target[n]]
+        t_sum = sum(t_row)
+        batch = layer.output.shape[0]
+        p = ex.map_named("p", layer.output.shape)
+        if t_sum == 1:
+            inner = Factor(f"{p(*index)} - {t(*index)}", p_row[k] - t_row[k],
+                           detail=f"{short(p_row[k])} - {short(t_row[k])}")
+            rule = "dE/dz = (p - t)/N (t sums to 1)"
+        else:
+            inner = Factor(f"{p(*index)}·Σt - {t(*index)}", p_row[k] * t_sum - t_row[k],
+                           detail=f"{short(p_row[k])}·{short(t_sum)} - {short(t_row[k])}")
+            rule = "dE/dz = (p·Σ_k t - t)/N"
+        factors = [inner] if batch == 1 else [Factor(f"1/{batch}", 1 / batch), inner]
+        symbols["p"] = "softmax(y) per sample"
+        notes = [f"cross-entropy on softmax, mean over the batch of {batch}: {rule}.",
+                 _softmax_note(p, y, n, layer.output[n], p_row)]
+        return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output",
+                         lhs=lhs, rhs=inner.symbol if batch == 1 else
+                         f"({inner.symbol})/{batch}",
+                         terms=[ex.term(*factors)], symbols=symbols, notes=notes)
+    raise ValueError(f"unknown loss {spec.type!r}")
+
+
+def loss(ex, path: _Path) -> Explanation:
+    from cnngrad.teach.explain import Factor, _num, short
+
+    problem = ex.trace.problem
+    spec = problem.loss
+    last = ex.trace.layers[-1]
+    y = ex.map_named("y", last.output.shape)
+    t = ex.map_named("t", last.output.shape)
+    symbols = {"y": f"the last layer's output ({last.name}.output)", "t": "the loss target"}
+    terms = []
+    if spec.type == "mse":
+        count = last.output.size
+        if spec.reduction == "half_sum":
+            scale, rhs = Factor("½", ex.frac(1, 2)), "½ Σ (t - y)²"
+        elif spec.reduction == "sum":
+            scale, rhs = None, "Σ (t - y)²"
+        elif spec.reduction == "mean":
+            scale, rhs = Factor(f"1/{count}", ex.frac(1, count)), f"(1/{count}) Σ (t - y)²"
+        else:
+            raise ValueError(f"unknown mse reduction {spec.reduction!r}")
+        for index in np.ndindex(last.output.shape):
+            yv, tv = _num(last.output[index]), _num(spec.target[index])
+            square = Factor(f"({t(*index)} - {y(*index)})²", (tv - yv) * (tv - yv),
+                            detail=f"({short(tv)} - {short(yv)})²")
+            terms.append(ex.term(*([scale] if scale else []), square))
+        notes = [f"mse with reduction '{spec.reduction}', over all {count} elements of y."]
+    elif spec.type == "cross_entropy":
+        batch = last.output.shape[0]
+        p = ex.map_named("p", last.output.shape)
+        notes = []
+        for n in range(batch):
+            p_row = _softmax(last.output[n])
+            for k in range(last.output.shape[1]):
+                tv = float(spec.target[n, k])
+                factors = [Factor("-1" if batch == 1 else f"-1/{batch}", -1 / batch),
+                           Factor(t(n, k), tv)]
+                if tv != 0:
+                    factors.append(Factor(f"log({p(n, k)})", math.log(p_row[k]),
+                                          detail=f"log({short(p_row[k])})"))
+                else:
+                    factors.append(Factor(f"log({p(n, k)})", 0, zero_reason="t = 0"))
+                terms.append(ex.term(*factors))
+            notes.append(_softmax_note(p, y, n, last.output[n], p_row))
+        rhs = ("-Σ_k t[k]·log p[k]" if batch == 1 else
+               f"(1/{batch}) Σ_n -Σ_k t[n,k]·log p[n,k]")
+        symbols["p"] = "softmax(y) per sample"
+        if spec.class_index:
+            notes.append("The target was given as class indices: t is their one-hot vector.")
+    else:
+        raise ValueError(f"unknown loss {spec.type!r}")
+    return ex.finish(path, title=f"E: the loss ({spec.type})", lhs="E", rhs=rhs,
+                     terms=terms, symbols=symbols, notes=notes)
+
+
+def _softmax(logits) -> list[float]:
+
+
+    z = [float(v) for v in logits]
+    top = max(z)
+    e = [math.exp(v - top) for v in z]
+    s = sum(e)
+    return [v / s for v in e]
+
+
+def _softmax_note(p: _Named, y: _Named, n: int, logits, p_row) -> str:
+    from cnngrad.teach.explain import short
+
+    values = ", ".join(short(v) for v in p_row)
+    return (f"{p(n, 'k')} = e^{y(n, 'k')} / Σ_j e^{y(n, 'j')}: "
+            f"softmax({', '.join(short(v) for v in logits)}) = ({values}).")
+
+
+# -------------------------------------------------------------------- common slips (cnngrad check)
+
+
+def _mse_rerun(given: tuple[str, ...], slipped: str):
+    """A trace builder: the MSE loss with another reduction (loss value and every delta)."""
+    from cnngrad.network import loss_and_delta
+    from cnngrad.teach.diagnose import rerun_backward
+
+    def build(ctx: SlipContext) -> Trace | None:
+        loss = ctx.problem.loss
+        if loss is None or loss.type != "mse" or loss.reduction not in given:
+            return None
+        problem = dataclasses.replace(ctx.problem,
+                                      loss=dataclasses.replace(loss, reduction=slipped))
+        value, seed = loss_and_delta(problem, ctx.trace.layers[-1].output)
+        value = value if isinstance(value, Fraction) else float(value)
+        return rerun_backward(ctx.trace, lambda layer: None, seed=seed, loss=value)
+
+    return build
+
+
+
+# --------------------------------------------------------------------------- the families
+
+
+class Mse(LossFamily):
+    type = "mse"
+    fields = ("target", "reduction")
+
+    def build(self, ctx, raw, out_shape, layout, last_name):
+        return build_mse(ctx, raw, out_shape, layout, last_name)
+
+    def schema_fields(self, ref):
+        return {"target": ref("tensor_target"),
+                "reduction": {"enum": list(MSE_REDUCTIONS), "default": "half_sum"}}
+
+    def loss_and_delta(self, spec, output):
+        target = spec.target if output.dtype == object else spec.target.astype(output.dtype)
+        return losses.mse(output, target, spec.reduction)
+
+    def summary(self, spec):
+        return f"mse, {spec.reduction}"
+
+    def explain_loss(self, ex, path):
+        return loss(ex, path)
+
+    def explain_gradient(self, ex, path, layer, index, lhs, symbols):
+        return loss_gradient(ex, path, layer, index, lhs, symbols)
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _from_trace
+
+        return [
+            (20, Slip("mse_without_half", "matches MSE without the ½",
+                      _from_trace("mse_without_half", _mse_rerun(("half_sum",), "sum")))),
+            (21, Slip("mse_with_half", "matches MSE with a ½ (½Σ instead of Σ)",
+                      _from_trace("mse_with_half", _mse_rerun(("sum",), "half_sum")))),
+            (22, Slip("mse_sum_not_mean", "matches MSE summed instead of averaged",
+                      _from_trace("mse_sum_not_mean", _mse_rerun(("mean",), "sum")))),
+            (23, Slip("mse_mean_not_sum",
+                      "matches MSE averaged over the elements instead of summed",
+                      _from_trace("mse_mean_not_sum", _mse_rerun(("half_sum", "sum"),
+                                                                 "mean")))),
+        ]
+
+
+class CrossEntropy(LossFamily):
+    type = "cross_entropy"
+    rational = False
+
+    def build(self, ctx, raw, out_shape, layout, last_name):
+        return build_cross_entropy(ctx, raw, out_shape, layout, last_name)
+
+    def schema_fields(self, ref):
+        return {"target": {**ref("tensor_target"),
+                           "description": "a class index, one per sample, or probabilities"}}
+
+    def loss_and_delta(self, spec, output):
+        loss, delta = losses.cross_entropy(output, spec.target)
+        return loss, delta.astype(output.dtype)
+
+    def summary(self, spec):
+        return "cross_entropy, mean over batch"
+
+    def explain_loss(self, ex, path):
+        return loss(ex, path)
+
+    def explain_gradient(self, ex, path, layer, index, lhs, symbols):
+        return loss_gradient(ex, path, layer, index, lhs, symbols)
+
+
+MSE = Mse()
+CROSS_ENTROPY = CrossEntropy()

@@ -1,0 +1,92 @@
+"""Global average pooling: the mean of each channel's whole map, (N, C, ...) → (N, C).
+
+Works for 2-D maps (N, C, H, W) and 1-D maps (N, C, L) alike (any number of spatial axes),
+on float arrays and on ``dtype=object`` arrays of :class:`fractions.Fraction` (the mean of
+rationals is rational).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _spatial_size(shape: tuple[int, ...]) -> int:
+    count = 1
+    for size in shape[2:]:
+        count *= int(size)
+    return count
+
+
+def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
+    """y[n, c] = (1 / (H·W)) Σ_ij x[n, c, i, j], as ``torch.nn.AdaptiveAvgPool2d(1)`` then flatten.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, *spatial)
+        At least one spatial axis: (N, C, L) or (N, C, H, W).
+
+    Returns
+    -------
+    y : ndarray (N, C)
+
+    Notes
+    -----
+    The sum over every spatial axis divided by the map's size: for ``dtype=object`` arrays of
+    Fractions the result is an exact Fraction.
+    """
+    if x.ndim < 3:
+        raise ValueError(f"global_avgpool needs (N, C, *spatial), got shape {x.shape}")
+    axes = tuple(range(2, x.ndim))
+    return x.sum(axis=axes) / _spatial_size(x.shape)
+
+
+def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.ndarray:
+    """dE/dx: every cell of a map gets its channel's delta divided by the map's size.
+
+    Parameters
+    ----------
+    x_shape : tuple (N, C, *spatial)
+        The forward input's shape.
+    delta : ndarray (N, C)
+        dE/dy.
+
+    Returns
+    -------
+    delta_in : ndarray x_shape
+
+    Notes
+    -----
+    y[n, c] depends on every cell of its map with the same weight 1/(H·W), so each cell's
+    delta is δ[n, c] / (H·W); it needs only the input's shape, not its values.
+    """
+    count = _spatial_size(x_shape)
+    share = delta / count
+    return np.broadcast_to(share.reshape(share.shape + (1,) * (len(x_shape) - 2)),
+                           tuple(x_shape)).copy()
+
+
+def global_avgpool_forward_naive(x: np.ndarray) -> np.ndarray:
+    """Plain loops over every map and cell (the reference for :func:`global_avgpool_forward`)."""
+    n, c = x.shape[:2]
+    out = np.empty((n, c), dtype=x.dtype)
+    count = _spatial_size(x.shape)
+    for i in range(n):
+        for k in range(c):
+            total = 0
+            for cell in np.ndindex(*x.shape[2:]):
+                total = total + x[(i, k) + cell]
+            out[i, k] = total / count
+    return out
+
+
+def global_avgpool_backward_naive(x_shape: tuple[int, ...], delta: np.ndarray) -> np.ndarray:
+    """Plain loops (the reference for :func:`global_avgpool_backward`)."""
+    out = np.empty(tuple(x_shape), dtype=delta.dtype)
+    count = _spatial_size(x_shape)
+    for index in np.ndindex(*x_shape):
+        out[index] = delta[index[0], index[1]] / count
+    return out
+
+
+__all__ = ["global_avgpool_forward", "global_avgpool_backward", "global_avgpool_forward_naive",
+           "global_avgpool_backward_naive"]

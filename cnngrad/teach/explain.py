@@ -1,0 +1,494 @@
+"""One number of a result, taken apart: the formula with its indices, every term with its
+numbers, the zero terms counted, the total.
+
+``explain(trace, "conv2d_1.grads.kernel[0,0]")`` returns an :class:`Explanation`:
+
+    dE/dw[0,0] = Σ_i Σ_j δ[i,j]·o[i,j]
+      δ[0,2]·o[0,2] = 0.0686 × 0.88 = 0.060368
+      ...
+      + 12 terms that are 0 (δ = 0)
+    dE/dw[0,0] = 0.044606
+
+The terms are built here, straight from each layer's local rule (which cells of the input
+a kernel entry meets, which window holds a pool cell, ...), from the layer's input, output and
+upstream delta in the trace; they never call the engine's kernels.  So the total, the plain sum
+of the terms, is an independent check of the engine's value at the same path (the tests hold
+one to the other for every kind of path).
+
+Paths are the contract's dotted paths (``loss``, ``<layer>.output[i,j]``,
+``<layer>.delta_out[...]``, ``<layer>.delta_in[...]``, ``<layer>.grads.<param>[...]``,
+``<layer>.updated.<param>[...]``) with the element's indices in the shape the result is shown
+in.  Every index an explanation prints is in that shape too, counted from 0, or from 1 with
+``one_based``.
+
+Symbols, as in the classic write-up of conv backprop: ``o`` is a layer's input (the previous
+layer's output), ``x`` its output, ``δ`` = dE/dx (the layer's ``delta_out``), ``w`` a kernel,
+``W`` dense weights, ``b`` a bias; for the loss ``y`` is the last layer's output and ``t`` the
+target.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnngrad.errors import UsageError
+from cnngrad.families import family_of, loss_family
+from cnngrad.network import LayerTrace, Trace
+from cnngrad.problem import shape_text
+
+#: How the terms of an explanation combine into its total.
+OPERATIONS = ("sum", "max")
+
+#: What a layer's tensors are called in a path (``conv2d_1.delta_in``).
+LAYER_TENSORS = ("output", "delta_out", "delta_in", "grads", "updated")
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass
+class Factor:
+    """One number in a product: its symbol with indices, and its value.
+
+    ``detail`` is the arithmetic behind a value that is not read off a tensor
+    (``"1 - 0.443414"``); ``note`` says something about where it came from
+    (``"padding cell o[-1,0] copies o[1,0]"``); ``zero_reason`` says why a zero factor is
+    zero when it is not simply a zero cell (``"not the window's maximum"``).
+    """
+
+    symbol: str
+    value: Any
+    detail: str | None = None
+    note: str | None = None
+    zero_reason: str | None = None
+
+
+@dataclass
+class Term:
+    """A product of factors and its value."""
+
+    factors: list[Factor]
+    value: Any
+    note: str | None = None
+
+
+@dataclass
+class Explanation:
+    """Everything ``cnngrad explain`` shows for one element.
+
+    ``terms`` hold the nonzero terms (all terms for a ``max``); the zero ones are only counted,
+    in ``zero_terms``, with what made them zero in ``zero_reasons``.  ``total`` is the sum (or
+    the max) of the terms, computed here: it must equal the engine's value at ``path``.
+    """
+
+    path: str
+    title: str
+    lhs: str
+    formula: str
+    terms: list[Term]
+    total: Any
+    symbols: dict[str, str] = field(default_factory=dict)
+    zero_terms: int = 0
+    zero_reasons: dict[str, int] = field(default_factory=dict)
+    operation: str = "sum"
+    notes: list[str] = field(default_factory=list)
+    one_based: bool = False
+    exact: bool = False
+
+    @property
+    def term_count(self) -> int:
+        return len(self.terms) + self.zero_terms
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _num(value):
+    """A plain Python number (numpy scalars unwrapped; Fractions and ints kept)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def short(value, decimals: int = 6) -> str:
+    """A factor as a person writes it: ``0.0686``, ``-0.04767``, ``343/5000``."""
+    from cnngrad.render.numbers import fmt
+
+    value = _num(value)
+    if isinstance(value, Fraction):
+        return fmt(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    text = fmt(value, decimals)
+    if "." in text and "e" not in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _product(values: list):
+    out = values[0]
+    for value in values[1:]:
+        out = out * value
+    return out
+
+
+def _is_zero(value) -> bool:
+    return value == 0
+
+
+def _exp(value: float) -> float:
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+# --------------------------------------------------------------------------- indices
+
+
+def _affine(coefs: dict[str, int], const: int, base: int, div: int = 1) -> str:
+    """An index expression ``(Σ coef·var + const) / div`` written for indices counted from
+    ``base``: every variable and the result shift by ``base``.  ``{"i": 1, "m": 1}, 0 ->
+    "i+m"`` (from 0) or ``"i+m-1"`` (from 1)."""
+    const = const - base * sum(coefs.values())
+    if div == 1:
+        const += base
+    terms = [(coef, var) for var, coef in coefs.items() if coef != 0]
+    if const or not terms:
+        # a leading constant reads better than a leading minus: "2-m", not "-m+2"
+        terms.insert(0 if terms and terms[0][0] < 0 else len(terms), (const, ""))
+    text = ""
+    for coef, var in terms:
+        size = str(abs(coef)) if abs(coef) != 1 or not var else ""
+        sign = "-" if coef < 0 else ("+" if text else "")
+        text += f"{sign}{size}{var}"
+    if div == 1:
+        return text
+    return f"({text})/{div}" + (f"+{base}" if base else "")
+
+
+class _Named:
+    """Names cells of one tensor: the engine's index → the index shown to the user.
+
+    ``keep`` says which axes of the engine's layout appear in the shown shape (the others are
+    the batch axis of an unbatched problem, the channel of a one-channel map, the filter axis
+    of a one-filter kernel: always of size 1, so dropping them is exactly the reshape the
+    report does).
+    """
+
+    def __init__(self, symbol: str, keep: tuple[bool, ...], base: int) -> None:
+        self.symbol = symbol
+        self.keep = keep
+        self.base = base
+
+    def shown(self, index) -> tuple:
+        return tuple(i for i, kept in zip(index, self.keep) if kept)
+
+    def index_text(self, index) -> str:
+        """Indices: ints are cells (shifted by the base), strings are expressions as written."""
+        parts = [str(int(i) + self.base) if not isinstance(i, str) else i
+                 for i in self.shown(index)]
+        return f"[{','.join(parts)}]" if parts else ""
+
+    def __call__(self, *index) -> str:
+        return self.symbol + self.index_text(index)
+
+
+def _map_keep(layout, internal_shape: tuple[int, ...]) -> tuple[bool, ...]:
+    """Which internal axes a feature map (N, C, H, W) or vector (N, K) shows (the contract's
+    shape rules, as :meth:`cnngrad.problem.Layout.display_shape`)."""
+    if len(internal_shape) == 4:
+        if layout.batched:
+            return (True, True, True, True)
+        if layout.input_rank == 2 and internal_shape[1] == 1:
+            return (False, False, True, True)
+        return (False, True, True, True)
+    if len(internal_shape) == 2:
+        return (layout.batched, True)
+    raise ValueError(f"not an activation shape: {internal_shape}")
+
+
+# --------------------------------------------------------------------------- paths
+
+
+_PATH_RE = re.compile(r"^(?P<name>[^\[\]\s]+)\s*(?P<index>(?:\[[^\[\]]*\]\s*)*)$")
+
+
+@dataclass
+class _Path:
+    name: str  # the tensor's path without an index
+    index: tuple[int, ...]  # 0-based, in the shown shape
+    layer: LayerTrace | None
+    kind: str  # loss | output | delta_out | delta_in | grads | updated
+    param: str | None
+    shape: tuple[int, ...]
+
+
+def known_paths(trace: Trace) -> dict[str, tuple[int, ...]]:
+    """Every tensor ``explain`` accepts: path without an index → its shown shape."""
+    return {path: np.shape(value) for path, value in trace.tensors() if value is not None}
+
+
+def _example(name: str, shape: tuple[int, ...], base: int) -> str:
+    return f"{name}[{','.join([str(base)] * len(shape))}]"
+
+
+def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
+    """Split and check a dotted path; a bad one raises :class:`UsageError` (exit code 2)."""
+    base = 1 if one_based else 0
+    text = path.strip()
+    match = _PATH_RE.match(text)
+    if not match:
+        raise UsageError(f"cannot read the path {path!r}", where="PATH",
+                         hint="write it like conv2d_1.grads.kernel[0,0]")
+    name = match.group("name")
+    known = known_paths(trace)
+    if name == "loss" and trace.loss is None:
+        raise UsageError("the problem gives the delta directly, so there is no loss to "
+                         "explain", where="PATH",
+                         hint=f"its delta is {trace.layers[-1].name}.delta_out")
+    if name not in known:
+        raise UsageError(f"unknown path '{name}'", where="PATH", hint=_closest_hint(name, trace,
+                                                                                 known))
+    shape = known[name]
+    index_text = match.group("index").replace(" ", "")
+    if index_text:
+        pieces = [p for p in re.split(r"[\[\],]", index_text) if p != ""]
+        if index_text == "[]":
+            pieces = []
+        try:
+            given = [int(p) for p in pieces]
+        except ValueError:
+            raise UsageError(f"the index {index_text} is not whole numbers", where="PATH",
+                             hint=f"e.g. {_example(name, shape, base)}") from None
+        if len(given) != len(shape):
+            if not shape:
+                raise UsageError(f"{name} is a single number: give it without an index",
+                                 where="PATH")
+            raise UsageError(f"{name} has shape {shape_text(shape)}: give {len(shape)} "
+                             f"ind{'ex' if len(shape) == 1 else 'ices'}, e.g. "
+                             f"{_example(name, shape, base)}", where="PATH")
+        index = tuple(i - base for i in given)
+        for i, size in zip(index, shape):
+            if not 0 <= i < size:
+                raise UsageError(f"index {index_text} is out of range for {name}, shape "
+                                 f"{shape_text(shape)} (indices {base} to {base + size - 1} "
+                                 f"along an axis of {size})", where="PATH")
+    else:
+        if int(np.prod(shape)) > 1:
+            raise UsageError(f"{name} has shape {shape_text(shape)}: give an element, e.g. "
+                             f"{_example(name, shape, base)}", where="PATH")
+        index = (0,) * len(shape)
+    if name == "loss":
+        return _Path(name, index, None, "loss", None, shape)
+    layer_name, kind, *rest = name.split(".")
+    layer = next(layer for layer in trace.layers if layer.name == layer_name)
+    return _Path(name, index, layer, kind, rest[0] if rest else None, shape)
+
+
+def _closest_hint(name: str, trace: Trace, known: dict) -> str:
+    import difflib
+
+    candidates = list(known)
+    best = difflib.get_close_matches(name, candidates, n=3, cutoff=0.4)
+    if not best:
+        # a right layer with a wrong tensor, or the reverse: match on each part
+        head = name.split(".")[0]
+        best = [p for p in candidates if p.split(".")[0] == head][:3]
+    listing = ", ".join(candidates[:12]) + (", ..." if len(candidates) > 12 else "")
+    if best:
+        return f"closest: {', '.join(best)} (all: {listing})"
+    return f"known paths: {listing}"
+
+
+# --------------------------------------------------------------------------- explaining
+
+
+def explain(trace: Trace, path: str, *, one_based: bool = False) -> Explanation:
+    """Take the element at ``path`` apart into its terms.
+
+    Parameters
+    ----------
+    trace : Trace
+        A finished run (forward and backward).
+    path : str
+        A dotted path with the element's index in the shown shape,
+        ``conv2d_1.grads.kernel[0,0]``; a tensor with one element needs no index.
+    one_based : bool
+        Read and print every index counted from 1.
+
+    Returns
+    -------
+    Explanation
+
+    Raises
+    ------
+    UsageError
+        An unknown path (naming the closest ones), a missing or out-of-range index.
+    """
+    parsed = parse_path(trace, path, one_based)
+    return _Explainer(trace, one_based).explain(parsed)
+
+
+class _Explainer:
+    def __init__(self, trace: Trace, one_based: bool) -> None:
+        self.trace = trace
+        self.base = 1 if one_based else 0
+        self.one_based = one_based
+        self.exact = bool(trace.problem.exact)
+
+    # -- small helpers ------------------------------------------------------
+
+    def ix(self, *index) -> str:
+        return "[" + ",".join(str(i + self.base) if not isinstance(i, str) else i
+                              for i in index) + "]"
+
+    def frac(self, p: int, q: int):
+        return Fraction(p, q) if self.exact else p / q
+
+    def map_named(self, symbol: str, internal_shape) -> _Named:
+        return _Named(symbol, _map_keep(self.trace.layout, tuple(internal_shape)), self.base)
+
+
+    def range_text(self, var: str, size: int) -> str:
+        return f"{var} = {self.base}…{self.base + size - 1}"
+
+    def input_description(self, layer: LayerTrace) -> str:
+        if layer.index == 0:
+            return f"{layer.name}'s input (the problem's input)"
+        return f"{layer.name}'s input = {self.trace.layers[layer.index - 1].name}.output"
+
+    def layer_symbols(self, layer: LayerTrace, **extra: str) -> dict[str, str]:
+        symbols = {"o": self.input_description(layer), "x": f"{layer.name}'s output",
+                   "δ": f"dE/dx = {layer.name}.delta_out"}
+        symbols.update(extra)
+        return symbols
+
+    def finish(self, path: _Path, *, title: str, lhs: str, rhs: str, terms: list[Term],
+               symbols: dict[str, str], notes: list[str], operation: str = "sum") -> Explanation:
+        """Collapse the zero terms, add up (or take the max of) the rest."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; allowed: {', '.join(OPERATIONS)}")
+        zero_reasons: dict[str, int] = {}
+        kept = []
+        for term in terms:
+            if operation == "sum" and _is_zero(term.value):
+                reason = _zero_reason(term)
+                zero_reasons[reason] = zero_reasons.get(reason, 0) + 1
+            else:
+                kept.append(term)
+        if operation == "max":
+            total = max((t.value for t in kept), default=0)
+        else:
+            total = 0
+            for term in kept:
+                total = total + term.value
+            if not kept:
+                total = Fraction(0) if self.exact else 0.0
+        return Explanation(path=self.path_text(path), title=title, lhs=lhs,
+                           formula=f"{lhs} = {rhs}", terms=kept, total=_num(total),
+                           symbols=symbols, zero_terms=sum(zero_reasons.values()),
+                           zero_reasons=zero_reasons, operation=operation, notes=notes,
+                           one_based=self.one_based, exact=self.exact)
+
+    def path_text(self, path: _Path) -> str:
+        return path.name + (self.ix(*path.index) if path.index else "")
+
+    def term(self, *factors: Factor, note: str | None = None) -> Term:
+        return Term(list(factors), _num(_product([f.value for f in factors])), note)
+
+    # -- dispatch -----------------------------------------------------------
+
+    def explain(self, path: _Path) -> Explanation:
+        if path.kind == "loss":
+            if self.trace.problem.loss is None:
+                raise UsageError("the problem gives the delta directly, so there is no loss to "
+                                 "explain", where="PATH")
+            return loss_family(self.trace.problem.loss.type).explain_loss(self, path)
+        layer = path.layer
+        if path.kind == "updated":
+            return self.updated(path)
+        shape = layer.output.shape if path.kind in ("output", "delta_out") else layer.input.shape
+        if path.kind in ("output", "delta_out", "delta_in"):
+            internal = np.unravel_index(np.ravel_multi_index(path.index, path.shape), shape) \
+                if path.shape else ()
+            internal = tuple(int(i) for i in internal)
+            if path.kind == "delta_out":
+                return self.delta_out(path, layer, internal)
+            return family_of(layer.spec).explain(self, path.kind, path, layer, internal)
+        if path.kind == "grads":
+            return family_of(layer.spec).explain(self, "grads", path, layer, None)
+        raise UsageError(f"cannot explain {path.name}", where="PATH")  # parse_path checked
+
+    # -- what every layer has: deltas between layers, SGD updates -----------
+
+    def delta_out(self, path: _Path, layer: LayerTrace, index) -> Explanation:
+        delta = self.map_named("δ", layer.output.shape)(*index)
+        x = self.map_named("x", layer.output.shape)(*index)
+        lhs = f"{delta} = dE/d{x}"
+        symbols = {"x": f"{layer.name}'s output", "δ": f"dE/dx = {layer.name}.delta_out"}
+        if layer.index + 1 < len(self.trace.layers):
+            after = self.trace.layers[layer.index + 1]
+            shown = self.map_named("", after.input.shape).index_text(index)
+            term = self.term(Factor(f"{after.name}.delta_in{shown}",
+                                    _num(after.delta_in[index])))
+            return self.finish(path, title=f"{delta}: the delta at {layer.name}'s output",
+                               lhs=lhs, rhs=f"{after.name}.delta_in{shown}", terms=[term],
+                               symbols=symbols,
+                               notes=[f"{layer.name}'s output is {after.name}'s input, so its "
+                                      f"delta is {after.name}'s input delta: explain "
+                                      f"{after.name}.delta_in{shown} for its terms."])
+        problem = self.trace.problem
+        if problem.loss is None:
+            shown = self.map_named("", layer.output.shape).index_text(index)
+            term = self.term(Factor(f"delta{shown}", _num(problem.delta[index])))
+            return self.finish(path, title=f"{delta}: the upstream delta the problem gives",
+                               lhs=lhs, rhs="the problem's delta", terms=[term], symbols=symbols,
+                               notes=["The problem file gives dE/d(output of the last layer) "
+                                      "directly (its 'delta'), so there is nothing to derive."])
+        return loss_family(problem.loss.type).explain_gradient(self, path, layer, index, lhs,
+                                                               symbols)
+
+
+    def updated(self, path: _Path) -> Explanation:
+        layer = path.layer
+        value = layer.spec.params[path.param]
+        grad = layer.grads[path.param]
+        lr = self.trace.lr
+        name = {"kernel": "w", "weights": "W", "bias": "b"}.get(path.param, path.param)
+        shown = self.ix(*path.index) if path.index else ""
+        p = Factor(f"{name}{shown}", _num(value[path.index]))
+        step = [Factor("-η", _num(-lr)), Factor(f"dE/d{name}{shown}", _num(grad[path.index]))]
+        lhs = f"{name}{shown} after one step"
+        return self.finish(path, title=f"{lhs}: SGD, p - η·dE/dp", lhs=lhs,
+                           rhs=f"{name}{shown} - η·dE/d{name}{shown}",
+                           terms=[self.term(p), self.term(*step)],
+                           symbols={name: f"{layer.name}'s {path.param}",
+                                    "η": "the learning rate"},
+                           notes=[f"explain {layer.name}.grads.{path.param}{shown} for the "
+                                  f"gradient's terms."])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _pair_text(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
+def _zero_reason(term: Term) -> str:
+    """What made a term zero: its first zero factor, by its note or as ``δ = 0``."""
+    for factor in term.factors:
+        if _is_zero(factor.value):
+            return factor.zero_reason or f"{factor.symbol.split('[')[0]} = 0"
+    return "the product rounds to 0"
+
+
+__all__ = ["Explanation", "Term", "Factor", "explain", "parse_path", "known_paths", "short",
+           "OPERATIONS"]

@@ -1,0 +1,623 @@
+"""Central finite differences for every parameter and the input, against the engine.
+
+The energy differentiated is the problem's loss, or, when the problem gives the delta at the
+last layer's output instead, E = Σ delta·output (whose gradient the engine computes).
+
+:func:`gradcheck` is the whole check behind ``cnngrad gradcheck``: for every element t of the
+input and of every parameter it evaluates E(t + ε) and E(t − ε) and compares the central
+difference with the engine's analytic gradient, within atol + rtol·scale + the difference's own
+rounding noise.  Where the network is not differentiable (a *kink*: a relu input at 0, tied
+maxima of a max-pool window) the derivative is not unique and a mismatch is expected, so the
+check
+
+- names the problem's kinks from the forward pass (:func:`find_kinks`: layer, kind, position,
+  what it means), and
+- marks the elements that sit on one, which are reported and not held to the tolerance: those
+  whose move by ±ε changes a branch of the forward pass (a relu input's side of 0, a pool
+  window's winners), and those whose one-sided differences (E(t + ε) − E(t)) / ε and
+  (E(t) − E(t − ε)) / ε disagree by a jump that does not shrink with ε (see
+  :func:`check_tensor`).
+
+Everything here is pure: it computes and returns, the CLI prints.  The check runs in float64
+only (exact mode has no use for finite differences).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnngrad.errors import ResourceError, UsageError
+from cnngrad.families import family_of
+from cnngrad.network import Trace, forward, loss_and_delta, run
+from cnngrad.problem import Problem
+
+DEFAULT_EPS = 1e-6
+DEFAULT_RTOL = 1e-5
+DEFAULT_ATOL = 1e-7
+DEFAULT_MAX_EVALUATIONS = 20_000
+
+#: A relu input counts as 0 when |x| ≤ ZERO_RTOL × the largest |x| of that layer's input:
+#: arithmetic that is 0 on paper (0.1 + 0.2 − 0.3) leaves ~1e-17 in float64.
+ZERO_RTOL = 1e-12
+
+#: A central difference at ε is trusted to about ROUNDING_NOISE · 2⁻⁵² · |E| / ε: E(t ± ε) are
+#: each rounded, and their difference divided by 2ε (see :func:`rounding_noise`).
+ROUNDING_NOISE = 16
+
+#: The second look at an element that fails at ε uses ε / SECOND_LOOK.
+SECOND_LOOK = 10
+
+#: At most this many kinks of one kind are listed per layer (all are counted).
+MAX_LISTED_KINKS = 100
+
+#: Every kind of kink :func:`find_kinks` names, and whether E is in fact smooth there.
+KINK_KINDS: dict[str, str] = {
+    "relu_zero": "a relu / leaky_relu input at 0: the slope jumps there",
+    "near_zero": "a relu / leaky_relu input within a finite-difference step of 0",
+    "tie": "a max-pool window whose maximum is reached by more than one cell",
+    "near_tie": "a max-pool window whose top values are within a finite-difference step",
+    "ceil_overhang": "a ceil_mode window hanging past the padded input (smooth: a note only)",
+}
+SMOOTH_KINDS = ("ceil_overhang",)
+
+
+# --------------------------------------------------------------------------- the lead's core
+
+
+def energy(problem: Problem) -> float:
+    """E for the problem as it stands (the loss, or Σ delta·output)."""
+    return _evaluate(problem)[0]
+
+
+def _evaluate(problem: Problem) -> tuple[float, list[np.ndarray]]:
+    """E, and every layer's input (internal layout) on the way."""
+    layers = forward(problem)
+    output = layers[-1].output
+    loss, _ = loss_and_delta(problem, output)
+    inputs = [layer.input for layer in layers]
+    if loss is None:
+        return float((problem.delta * output).sum()), inputs
+    return float(loss), inputs
+
+
+def with_tensor(problem: Problem, target: str, value: np.ndarray) -> Problem:
+    """A shallow copy of the problem with one tensor replaced: ``"input"`` or
+    ``"<layer>.<param>"`` (the parameter in the shape it was given)."""
+    new = copy.copy(problem)
+    if target == "input":
+        new.input = value
+        new.x = value.reshape(problem.x.shape)
+        return new
+    name, key = target.split(".")
+    new.layers = list(problem.layers)
+    for i, spec in enumerate(new.layers):
+        if spec.name != name:
+            continue
+        new.layers[i] = family_of(spec).replace_param(spec, key, value)
+        return new
+    raise KeyError(target)
+
+
+def tensors_to_check(problem: Problem) -> dict[str, np.ndarray]:
+    """Every differentiable tensor: each layer's parameters, then the input."""
+    out = {}
+    for spec in problem.layers:
+        for key, value in spec.params.items():
+            out[f"{spec.name}.{key}"] = value
+    out["input"] = problem.input
+    return out
+
+
+def numeric_gradient(problem: Problem, target: str, eps: float = 1e-6) -> np.ndarray:
+    """dE/d(tensor) by central differences, (E(t + ε) − E(t − ε)) / 2ε per element."""
+    base = np.array(tensors_to_check(problem)[target], dtype=np.float64)
+    grad = np.zeros_like(base)
+    for index in np.ndindex(base.shape):
+        plus, minus, _ = _shifted_energies(problem, target, base, index, eps)
+        grad[index] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def analytic_gradient(trace: Trace, target: str) -> np.ndarray:
+    """The engine's gradient for the same target, in the tensor's given shape."""
+    if target == "input":
+        return trace.layers[0].delta_in.reshape(trace.problem.input.shape)
+    name, key = target.split(".")
+    for layer in trace.layers:
+        if layer.name == name:
+            return layer.grads[key]
+    raise KeyError(target)
+
+
+@dataclass
+class Comparison:
+    target: str
+    analytic: np.ndarray
+    numeric: np.ndarray
+
+    @property
+    def abs_error(self) -> np.ndarray:
+        return np.abs(self.analytic - self.numeric)
+
+    @property
+    def rel_error(self) -> np.ndarray:
+        scale = np.maximum(np.abs(self.analytic), np.abs(self.numeric))
+        return np.where(scale > 0, self.abs_error / np.where(scale > 0, scale, 1), 0.0)
+
+
+def compare_all(problem: Problem, eps: float = 1e-6) -> list[Comparison]:
+    """Analytic against numeric for every parameter and the input."""
+    trace = run(problem)
+    return [Comparison(target, np.asarray(analytic_gradient(trace, target), dtype=np.float64),
+                       numeric_gradient(problem, target, eps))
+            for target in tensors_to_check(problem)]
+
+
+def _shifted_energies(problem: Problem, target: str, base: np.ndarray, index: tuple,
+                      step: float, watch: Watch | None = None) -> tuple[float, float, bool]:
+    """E with one element moved by +step, then by −step (the other elements as given), and
+    whether either move changed a branch the ``watch`` looks after."""
+    plus, minus = base.copy(), base.copy()
+    plus[index] += step
+    minus[index] -= step
+    energy_plus, inputs_plus = _evaluate(with_tensor(problem, target, plus))
+    energy_minus, inputs_minus = _evaluate(with_tensor(problem, target, minus))
+    crossed = watch is not None and (watch.crossed(inputs_plus) or watch.crossed(inputs_minus))
+    return energy_plus, energy_minus, crossed
+
+
+# --------------------------------------------------------------------------- names and paths
+
+
+def tensor_path(problem: Problem, target: str) -> str:
+    """The contract's dotted path of a target's gradient: ``"conv2d_1.kernel"`` →
+    ``"conv2d_1.grads.kernel"``, ``"input"`` → ``"<first layer>.delta_in"``."""
+    if target == "input":
+        return f"{problem.layers[0].name}.delta_in"
+    name, key = target.split(".")
+    return f"{name}.grads.{key}"
+
+
+def index_text(index: tuple[int, ...]) -> str:
+    """``(0, 1) -> "[0,1]"``; a number (no index) → ``""``."""
+    return f"[{','.join(str(i) for i in index)}]" if index else ""
+
+
+def evaluations_needed(problem: Problem) -> int:
+    """Energy evaluations of the first pass: E(t ± ε) for every element, plus E itself."""
+    return 1 + 2 * sum(int(np.size(value)) for value in tensors_to_check(problem).values())
+
+
+# --------------------------------------------------------------------------- kinks
+
+
+@dataclass(frozen=True)
+class Kink:
+    """A place in the forward pass where E is not differentiable (or a note: see ``smooth``).
+
+    ``position`` indexes the relu's input element or the pool's output window, shaped as the
+    contract shows results (2-D input, one channel: [row, col]; else [c, row, col] or
+    [n, c, row, col]); for ``ceil_overhang`` it is the window's [row, col], the same in every
+    map.  ``cells`` are the cells of the layer's input involved (the tied maxima), same
+    indexing.
+    """
+
+    layer: str
+    kind: str  # one of KINK_KINDS
+    position: tuple[int, ...]
+    cells: tuple[tuple[int, ...], ...]
+    value: float | None
+    meaning: str
+
+    @property
+    def smooth(self) -> bool:
+        return self.kind in SMOOTH_KINDS
+
+
+@dataclass
+class _LayerWatch:
+    """What must stay put in one layer's input for E to be differentiable along a move."""
+
+    layer: int  # index into the layers
+    values_at: np.ndarray  # flat indices: cells at a kink (a relu input at 0, a tied maximum)
+    signs_at: np.ndarray  # flat indices: relu inputs whose side of 0 decides the slope
+    windows: np.ndarray  # (m, kh·kw) flat indices of pool windows' cells, −1 for padding
+    base_values: np.ndarray = None
+    base_signs: np.ndarray = None
+    base_winners: np.ndarray = None
+
+    def branches(self, x: np.ndarray):
+        flat = x.reshape(-1)
+        signs = flat[self.signs_at] > 0
+        if not len(self.windows):
+            return signs, np.zeros((0, 0), bool)
+        cells = np.where(self.windows >= 0, flat[np.maximum(self.windows, 0)], -np.inf)
+        return signs, cells == cells.max(axis=1, keepdims=True)
+
+
+@dataclass
+class Watch:
+    """The branches of the forward pass that a finite-difference move must not change.
+
+    A move of one element *crosses a kink* when, in the perturbed forward pass, a relu input
+    changes side of 0 or a pool window changes which cells hold its maximum; with the ``all``
+    tie rule also when a tied maximum moves at all (a move shifting tied cells together keeps
+    the winners, and giving each of them the whole delta is no derivative along it).  Only
+    places whose delta is not 0 are watched: elsewhere no gradient depends on the branch.
+    """
+
+    layers: list[_LayerWatch] = field(default_factory=list)
+
+    def crossed(self, inputs: list[np.ndarray]) -> bool:
+        for watch in self.layers:
+            x = inputs[watch.layer]
+            if not np.array_equal(x.reshape(-1)[watch.values_at], watch.base_values):
+                return True
+            signs, winners = watch.branches(x)
+            if not np.array_equal(signs, watch.base_signs) or \
+                    not np.array_equal(winners, watch.base_winners):
+                return True
+        return False
+
+
+def find_kinks(problem: Problem, eps: float = DEFAULT_EPS) -> tuple[list[Kink], dict]:
+    """The problem's kinks, found in its forward pass.
+
+    Parameters
+    ----------
+    problem : Problem
+        A float64 problem.
+    eps : float
+        The finite-difference step: values closer than a step can move them are named as
+        ``near_zero`` / ``near_tie``.
+
+    Returns
+    -------
+    kinks : list of Kink
+        Forward order; at most :data:`MAX_LISTED_KINKS` of one kind per layer.
+    counts : dict (layer name, kind) → int
+        How many there are of each, listed or not.
+
+    Notes
+    -----
+    "Within a step": a step of ε in one element of the input or of a parameter moves a layer's
+    input by about ε times the numbers it multiplies, so the reach is taken as
+    ε · max(1, largest |value| of the input and the parameters).  The names are a guide; which
+    elements a move actually takes across a kink is decided per element (see
+    :func:`check_tensor`).
+    """
+    kinks, counts, _ = scan_kinks(problem, run(problem), eps)
+    return kinks, counts
+
+
+def scan_kinks(problem: Problem, trace: Trace, eps: float = DEFAULT_EPS
+               ) -> tuple[list[Kink], dict, Watch]:
+    """:func:`find_kinks` on a trace of the problem, plus the :class:`Watch` of its branches."""
+    _check_float(problem)
+    reach = eps * max(1.0, *(float(np.max(np.abs(v), initial=0.0))
+                             for v in tensors_to_check(problem).values()))
+    kinks: list[Kink] = []
+    counts: dict[tuple[str, str], int] = {}
+    watch = Watch()
+    for position, layer in enumerate(trace.layers):
+        spec = layer.spec
+        found, layer_watch = family_of(spec).kinks(problem, layer, reach)
+        if layer_watch is not None:
+            layer_watch.layer = position
+            flat = np.asarray(layer.input, dtype=np.float64).reshape(-1)
+            layer_watch.base_values = flat[layer_watch.values_at]
+            layer_watch.base_signs, layer_watch.base_winners = layer_watch.branches(flat)
+            watch.layers.append(layer_watch)
+        for kink in found:
+            key = (kink.layer, kink.kind)
+            counts[key] = counts.get(key, 0) + 1
+            if counts[key] <= MAX_LISTED_KINKS:
+                kinks.append(kink)
+    return kinks, counts, watch
+
+
+def _display_index(problem: Problem, internal_shape: tuple[int, ...],
+                   index: tuple[int, ...]) -> tuple[int, ...]:
+    # the display shape is a reshape of the internal one: same flat order
+    flat = np.ravel_multi_index(index, internal_shape)
+    shown = problem.layout.display_shape(internal_shape)
+    return tuple(int(i) for i in np.unravel_index(flat, shown))
+
+
+def _number(value: float) -> str:
+    return f"{float(value):.6g}"
+
+
+_IDLE = "; its delta is 0, so no gradient depends on it here"
+
+
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# --------------------------------------------------------------------------- the element check
+
+
+@dataclass
+class TensorCheck:
+    """One tensor's check.  Arrays have the tensor's given shape.
+
+    ``kink`` marks the elements that sit on a kink (not held to the tolerance); ``failed`` the
+    smooth elements whose analytic and numeric gradients disagree beyond atol + rtol·scale.
+    """
+
+    target: str  # "input" or "<layer>.<param>"
+    path: str  # "conv2d_1.grads.kernel", "conv2d_1.delta_in"
+    analytic: np.ndarray
+    numeric: np.ndarray  # central difference at ε
+    left: np.ndarray  # (E(t) − E(t − ε)) / ε
+    right: np.ndarray  # (E(t + ε) − E(t)) / ε
+    kink: np.ndarray  # bool
+    failed: np.ndarray  # bool
+    rtol: float
+    atol: float
+    unresolved: int = 0  # failing elements the evaluation budget left without a second look
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.analytic.shape
+
+    @property
+    def abs_error(self) -> np.ndarray:
+        return np.abs(self.analytic - self.numeric)
+
+    @property
+    def checked(self) -> int:
+        return int(np.count_nonzero(~self.kink))
+
+    @property
+    def kinks_skipped(self) -> int:
+        return int(np.count_nonzero(self.kink))
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed.any()
+
+    @property
+    def max_abs_error(self) -> float | None:
+        """Over the elements checked (None when every element sits on a kink)."""
+        if not self.checked:
+            return None
+        return float(self.abs_error[~self.kink].max())
+
+    @property
+    def max_rel_error(self) -> float | None:
+        """|a − n| / max(|a|, |n|) over the checked elements larger than atol (below it only
+        the absolute error means anything); 0 when there are none."""
+        if not self.checked:
+            return None
+        scale = np.maximum(np.abs(self.analytic), np.abs(self.numeric))
+        mask = ~self.kink & (scale > self.atol)
+        if not mask.any():
+            return 0.0
+        return float((self.abs_error[mask] / scale[mask]).max())
+
+    @property
+    def worst(self) -> tuple[int, ...] | None:
+        """The checked element with the largest absolute error."""
+        if not self.checked:
+            return None
+        errors = np.where(self.kink, -1.0, self.abs_error)
+        return tuple(int(i) for i in np.unravel_index(int(np.argmax(errors)), self.shape))
+
+    def elements(self, mask: np.ndarray) -> list[tuple[int, ...]]:
+        """The indices where ``mask`` holds, row-major."""
+        return [tuple(int(i) for i in index) for index in np.argwhere(mask)]
+
+
+@dataclass
+class GradcheckReport:
+    """Everything ``cnngrad gradcheck`` shows."""
+
+    title: str | None
+    eps: float
+    rtol: float
+    atol: float
+    tensors: list[TensorCheck]
+    kinks: list[Kink]
+    kink_counts: dict = field(default_factory=dict)  # (layer, kind) → count
+    evaluations: int = 0
+    noise: float = 0.0  # rounding noise of a central difference at ε (added to the tolerance)
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.tensors)
+
+    @property
+    def unresolved(self) -> int:
+        """Failing elements the evaluation budget left without a second look."""
+        return sum(t.unresolved for t in self.tensors)
+
+
+def _within(analytic, numeric, rtol: float, atol: float, noise: float = 0.0):
+    return np.abs(analytic - numeric) <= atol + noise + rtol * np.maximum(np.abs(analytic),
+                                                                          np.abs(numeric))
+
+
+def rounding_noise(trace: Trace, eps: float) -> float:
+    """How far rounding alone can move a central difference: about
+    ROUNDING_NOISE · 2⁻⁵² · (size of E) / ε.
+
+    The size of E is max(|E|, Σ |δ ⊙ y|) over the last layer's output y and its delta δ: when
+    E is a small difference of large numbers (outputs close to their targets, large logits)
+    the rounding follows the large numbers, not E.
+    """
+    last = trace.layers[-1]
+    size = max(abs(float(trace.loss or 0.0)),
+               float(np.abs(np.asarray(last.delta_out, np.float64)
+                            * np.asarray(last.output, np.float64)).sum()))
+    return ROUNDING_NOISE * float(np.finfo(np.float64).eps) * size / eps
+
+
+def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_energy: float,
+                 eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,
+                 atol: float = DEFAULT_ATOL, noise: float = 0.0, budget: int | None = None,
+                 watch: Watch | None = None) -> tuple[TensorCheck, int]:
+    """Check one tensor element by element.
+
+    Parameters
+    ----------
+    problem : Problem
+    target : str
+        ``"input"`` or ``"<layer>.<param>"``.
+    analytic : ndarray (the tensor's given shape)
+        The engine's gradient.
+    base_energy : float
+        E at the problem as given (shared by every tensor).
+    eps, rtol, atol : float
+        Step and tolerance: a smooth element agrees when |a − n| ≤ atol + rtol·max(|a|, |n|)
+        + noise.
+    noise : float
+        The rounding noise of a central difference at ε (:func:`rounding_noise`); at ε/10 it
+        is ten times larger.
+    budget : int, optional
+        Energy evaluations allowed for second looks (None: no limit).
+    watch : Watch, optional
+        The problem's branches (from :func:`scan_kinks`); without it only the one-sided rule
+        below finds kinks.
+
+    Returns
+    -------
+    check : TensorCheck
+    evaluations : int
+        Energy evaluations spent.
+
+    Notes
+    -----
+    An element sits on a kink when
+
+    0. moving it by ±ε crosses a kink the watch looks after: a relu input changes side of 0,
+       a pool window changes which cells hold its maximum, or a value at a kink (a relu input
+       at 0, a tied maximum) moves — there the engine's answer follows the contract's rule
+       for the kink (relu'(0) = 0, the tie rule) and need not be a one-sided derivative; the
+       one-sided differences can even agree, when jumps of opposite sign cancel; or
+    1. its one-sided differences disagree by more than √ε · (1 + max(|left|, |right|)).  For a
+       smooth E they differ by about ε·|E''|, so this needs a curvature near 1/√ε: far from any
+       realistic problem, while a kink's jump does not shrink with ε; or
+    2. it fails at ε but, looked at again with ε/10, either agrees (a kink within ε of t that
+       ε/10 no longer reaches, e.g. a near tie), or its one-sided differences still disagree by
+       at least half as much as at ε and by more than the tolerance (a jump at t; curvature
+       would have shrunk ten times).
+
+    Any other element that fails is a real disagreement.
+    """
+    base = np.array(tensors_to_check(problem)[target], dtype=np.float64)
+    analytic = np.asarray(analytic, dtype=np.float64).reshape(base.shape)
+    plus, minus = np.empty_like(base), np.empty_like(base)
+    crossed = np.zeros(base.shape, bool)
+    for index in np.ndindex(base.shape):
+        plus[index], minus[index], crossed[index] = _shifted_energies(problem, target, base,
+                                                                      index, eps, watch)
+    spent = 2 * base.size
+    right = (plus - base_energy) / eps
+    left = (base_energy - minus) / eps
+    numeric = (plus - minus) / (2 * eps)
+    close = _within(analytic, numeric, rtol, atol, noise)
+    jump = np.abs(right - left)
+    kink = crossed | (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left), np.abs(right))))
+
+    small = eps / SECOND_LOOK
+    unresolved = 0
+    for index in map(tuple, np.argwhere(~close & ~kink)):
+        if budget is not None and spent + 2 > 2 * base.size + budget:
+            unresolved += 1
+            continue
+        plus_small, minus_small, _ = _shifted_energies(problem, target, base, index, small)
+        spent += 2
+        numeric_small = (plus_small - minus_small) / (2 * small)
+        jump_small = abs((plus_small - base_energy) - (base_energy - minus_small)) / small
+        noise_small = noise * SECOND_LOOK
+        allowed = atol + noise_small + rtol * max(abs(analytic[index]), abs(numeric_small))
+        if _within(analytic[index], numeric_small, rtol, atol, noise_small):
+            kink[index] = True  # crossed a kink within ε of t that ε/10 does not reach
+        elif jump_small >= 0.5 * jump[index] and jump_small > allowed:
+            kink[index] = True  # a jump at t itself
+    check = TensorCheck(target=target, path=tensor_path(problem, target), analytic=analytic,
+                        numeric=numeric, left=left, right=right, kink=kink,
+                        failed=~close & ~kink, rtol=rtol, atol=atol, unresolved=unresolved)
+    return check, spent
+
+
+def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,
+              atol: float = DEFAULT_ATOL,
+              max_evaluations: int = DEFAULT_MAX_EVALUATIONS) -> GradcheckReport:
+    """Finite differences against the engine for every parameter and the input.
+
+    Parameters
+    ----------
+    problem : Problem
+        A float64 problem (not ``--exact``).
+    eps : float
+        The step ε.
+    rtol, atol : float
+        A smooth element agrees when |analytic − numeric| ≤ atol + rtol·max(|analytic|,
+        |numeric|).
+    max_evaluations : int
+        Refuse a problem that needs more energy evaluations (each a whole forward pass).
+
+    Returns
+    -------
+    report : GradcheckReport
+        Parameters in layer order, then the input; the kinks of the forward pass.
+
+    Raises
+    ------
+    ResourceError
+        The first pass alone (2 evaluations per element, plus 1) is over ``max_evaluations``.
+    UsageError
+        A non-positive ε or a negative tolerance; an exact problem.
+
+    Notes
+    -----
+    Evaluations: 1 + 2·(elements of the input and every parameter), plus 2 for each element
+    that fails at ε and gets a second look at ε/10, while the budget lasts (a failing element
+    left without one stays a failure; ``report.unresolved`` counts them).
+    """
+    _check_float(problem)
+    if not eps > 0 or not math.isfinite(eps):
+        raise UsageError(f"the step must be a positive number, got {eps}", where="--eps")
+    for name, value in (("--rtol", rtol), ("--atol", atol)):
+        if not value >= 0 or not math.isfinite(value):
+            raise UsageError(f"the tolerance must be ≥ 0, got {value}", where=name)
+    needed = evaluations_needed(problem)
+    if needed > max_evaluations:
+        elements = (needed - 1) // 2
+        raise ResourceError(
+            f"checking {elements:,} elements needs {needed:,} energy evaluations (two forward "
+            f"passes per element of the input and of every parameter), over the limit of "
+            f"{max_evaluations:,}",
+            file=problem.file, where="gradcheck",
+            hint="check a smaller problem (a smaller input, fewer channels or filters, a shorter "
+                 "batch), or raise --max-evaluations if you are ready to wait")
+    trace = run(problem)
+    kinks, counts, watch = scan_kinks(problem, trace, eps)
+    base_energy = energy(problem)
+    noise = rounding_noise(trace, eps)
+    spent = 1
+    tensors = []
+    for target in tensors_to_check(problem):
+        second_looks_spent = spent - 1 - sum(2 * t.analytic.size for t in tensors)
+        check, used = check_tensor(problem, target, analytic_gradient(trace, target),
+                                   base_energy=base_energy, eps=eps, rtol=rtol, atol=atol,
+                                   noise=noise,
+                                   budget=max_evaluations - needed - second_looks_spent,
+                                   watch=watch)
+        spent += used
+        tensors.append(check)
+    return GradcheckReport(title=problem.title, eps=eps, rtol=rtol, atol=atol, tensors=tensors,
+                           kinks=kinks, kink_counts=counts, evaluations=spent, noise=noise)
+
+
+def _check_float(problem: Problem) -> None:
+    if problem.exact:
+        raise UsageError("finite differences need floating point; load the problem without "
+                         "--exact", where="gradcheck", file=problem.file)

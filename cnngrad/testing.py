@@ -1,0 +1,78 @@
+"""Helpers for a user's own test suite.
+
+    from cnngrad.testing import verify_op
+
+    def test_my_conv_backward():
+        verify_op(my_layers.conv_backward, "conv2d_backward", layout="nhwc")
+
+:func:`verify_op` runs the battery of ``cnngrad verify`` and, when a case fails, raises
+``AssertionError`` with the same report the command prints (the smallest failing case, its
+diff grid and the slip it matches), so pytest shows it as the failure message.
+"""
+
+from __future__ import annotations
+
+__all__ = ["verify_op"]
+
+
+def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
+              args: dict | None = None, forward=None, ties: str = "first", seed: int = 0,
+              timeout: float = 10.0, rtol: float = 1e-5, atol: float = 1e-6):
+    """Hold ``fn`` to cnngrad's answers for ``op``; raise AssertionError with the report if
+    any case fails.
+
+    Parameters
+    ----------
+    fn : callable
+        Your function.
+    op : str
+        What it computes: ``conv2d_backward``, ``maxpool2d_backward``, ... (the names of
+        ``cnngrad verify --op``).
+    layout : {"nchw", "nhwc"}, optional
+        Your tensors' layout (plain style; default nchw).
+    style : {"plain", "cs231n", "dls"}
+        How ``fn`` is called (see ``cnngrad verify --help``).
+    args : dict, optional
+        Argument name → your keyword name, as ``--arg``: every argument by keyword.
+    forward : callable, optional
+        Your forward function, whose cache ``fn`` gets (cs231n and dls styles).
+    ties : {"first", "split", "all"}
+        Your max-pool tie rule.
+    seed, timeout, rtol, atol
+        As the command's options.
+
+    Returns
+    -------
+    Report
+        When every case passes (``report.results`` per case).
+
+    Raises
+    ------
+    AssertionError
+        A case fails: the message is the text report.
+    ValueError
+        Unknown op, style, layout or tie rule, or a style without that op.
+    """
+    from cnngrad.verify.ops import OPS, Options
+    from cnngrad.verify.report import render_text
+    from cnngrad.verify.runner import run_battery
+    from cnngrad.verify.styles import STYLES
+
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r}; allowed: {', '.join(OPS)}")
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; allowed: {', '.join(STYLES)}")
+    if not STYLES[style].supports(OPS[op]):
+        raise ValueError(f"the {style} style has no {op}")
+    if layout not in (None, "nchw", "nhwc"):
+        raise ValueError(f"unknown layout {layout!r}; allowed: nchw, nhwc")
+    if ties not in ("first", "split", "all"):
+        raise ValueError(f"unknown tie rule {ties!r}; allowed: first, split, all")
+    if STYLES[style].needs_forward(OPS[op]) and forward is None:
+        raise ValueError(f"the {style} {op} cache is your forward function's: pass forward=")
+    report = run_battery(fn, op, style=style, layout=layout, keywords=args, forward=forward,
+                         options=Options(ties=ties), seed=seed, timeout=timeout, rtol=rtol,
+                         atol=atol)
+    if not report.ok:
+        raise AssertionError("\n" + render_text(report))
+    return report

@@ -1,0 +1,111 @@
+"""``MODULE:FUNCTION`` → the user's function, imported in this process."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+from cnngrad.errors import UsageError, closest
+
+__all__ = ["LoadError", "load_function"]
+
+
+class LoadError(UsageError):
+    """The user's module cannot be imported, or has no such function; ``details`` holds the
+    user's own traceback when their code raised."""
+
+    def __init__(self, what: str, *, where: str, hint: str | None = None,
+                 details: str | None = None) -> None:
+        super().__init__(what, where=where, hint=hint)
+        self.details = details
+
+
+def _split(target: str, option: str) -> tuple[str, str]:
+    module, sep, function = target.rpartition(":")
+    if not sep or not module or not function:
+        raise LoadError(f"expected MODULE:FUNCTION, got {target!r}", where=option,
+                        hint="a file path or an importable module, a colon, the function's "
+                             "name: student/layers.py:conv_backward")
+    return module, function
+
+
+def _is_path(module: str) -> bool:
+    return module.endswith(".py") or os.sep in module or "/" in module or os.path.isfile(module)
+
+
+def _import_file(path: str, option: str):
+    from cnngrad.verify.runner import user_traceback
+
+    if not os.path.isfile(path):
+        raise LoadError(f"no such file: {path}", where=option)
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:  # the user's module may import its neighbours
+        sys.path.insert(0, folder)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = stem if stem.isidentifier() else "user_module"
+    existing = sys.modules.get(name)
+    if existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") \
+            != os.path.abspath(path):
+        name = f"cnngrad_verify_user_{abs(hash(os.path.abspath(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise LoadError(f"cannot import {path} as Python", where=option)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    # no __pycache__ beside the user's file (nor in a folder of samples that ships)
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
+        sys.modules.pop(name, None)
+        raise LoadError(f"importing {path} raised {type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:160]}", where=option,
+                        details=user_traceback(exc)) from None
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
+    return module
+
+
+def _import_name(name: str, option: str):
+    from cnngrad.verify.runner import user_traceback
+
+    if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` does
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name) and (exc.name == name or
+                                                       name.startswith(exc.name + ".")):
+            raise LoadError(f"no module named {name!r}", where=option,
+                            hint="give a file path (path/to/file.py) or run from the folder "
+                                 "that holds the module") from None
+        raise LoadError(f"importing {name} raised ModuleNotFoundError: {exc}", where=option,
+                        details=user_traceback(exc)) from None
+    except BaseException as exc:  # noqa: BLE001
+        raise LoadError(f"importing {name} raised {type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:160]}", where=option,
+                        details=user_traceback(exc)) from None
+
+
+def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_module=None):
+    """The function ``target`` names: ``path/to/file.py:name`` or ``package.module:name``
+    (or a bare ``name`` in ``default_module``, for --forward)."""
+    if default_module is not None and ":" not in target:
+        module, function = default_module, target
+    else:
+        module_name, function = _split(target, option)
+        module = _import_file(module_name, option) if _is_path(module_name) \
+            else _import_name(module_name, option)
+    fn = getattr(module, function, None)
+    if fn is None or not callable(fn):
+        names = [n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
+                 and getattr(v, "__module__", None) == module.__name__]
+        best = closest(function, names)
+        hint = f"did you mean '{best}'?" if best else \
+            (f"its functions: {', '.join(sorted(names)[:8])}" if names else None)
+        what = "no function" if fn is None else "not a function:"
+        raise LoadError(f"{what} {function!r} in {getattr(module, '__file__', module)}",
+                        where=option, hint=hint)
+    return fn, module

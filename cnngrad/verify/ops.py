@@ -1,0 +1,931 @@
+"""The operations ``cnngrad verify`` can hold a user's function to: for each, the signature it
+calls, its battery of edge cases, cnngrad's answer, and the answers of its classic slips.
+
+Everything here is in cnngrad's own layout (channels first, weights as PyTorch stores them);
+:mod:`cnngrad.verify.styles` turns a case into the user's call and cnngrad's answers into the
+user's layout.  A slip is another way to compute an output — the way a student who made that
+slip would have — so a wrong answer is named by the slip whose answer it equals.
+
+Cases are generated from a seeded ``numpy.random.Generator(PCG64(seed))``; tensors hold small
+integers (stored as float64) wherever the operation is linear in them, so a diff grid reads
+at a glance and a slip's answer is exact.  The battery is sorted smallest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnngrad.layers._common import conv_output_size
+
+__all__ = ["OPS", "Case", "Alternative", "Op", "Options", "battery"]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user declares about their implementation."""
+
+    ties: str = "first"  # max-pool tie rule: first | split | all
+    eps: float = 1e-5  # batch norm's ε
+
+
+@dataclass
+class Case:
+    """One call of the battery: hyperparameters and input tensors, in cnngrad's layout.
+
+    ``corner`` says which edge of the operation the case reaches ("stride 2, leftover
+    column"); ``square`` and ``padded`` let a calling style skip the cases its signature
+    cannot express (square kernels only, no padding)."""
+
+    corner: str
+    params: dict
+    arrays: dict
+    square: bool = True
+    index: int = 0
+
+    @property
+    def size(self) -> int:
+        return sum(int(a.size) for a in self.arrays.values())
+
+    @property
+    def padded(self) -> bool:
+        pad = self.params.get("padding", 0)
+        return any(np.atleast_1d(pad)) or bool(self.params.get("output_padding", 0))
+
+    def describe(self, op: "Op", shape=None) -> str:
+        """``x 1×2×5×5, w 3×2×3×3, stride 2, padding 1``; ``shape(name, array)`` gives a
+        tensor's shape as the user sees it (default cnngrad's layout)."""
+        shape = shape or (lambda name, array: array.shape)
+        parts = [f"{name} {'×'.join(map(str, shape(name, self.arrays[name])))}"
+                 for name in op.shown_arrays]
+        parts += [f"{key.replace('_', ' ')} {_value_words(value)}"
+                  for key, value in self.params.items()]
+        return ", ".join(parts)
+
+
+def _value_words(value) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(str, value)) + ")"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A slip's answer for some outputs of one case (cnngrad's layout)."""
+
+    name: str
+    description: str
+    outputs: dict
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation: what it calls, on what, and how cnngrad answers."""
+
+    name: str
+    summary: str
+    signature: str  # the plain call, as documented
+    inputs: tuple[str, ...]  # the plain call's arguments in order (tensors and ints)
+    outputs: tuple[str, ...]
+    axes: dict  # tensor name -> axis names in cnngrad's layout
+    channels_last: dict  # tensor name -> permutation to the channels-last layout
+    cases: Callable[[np.random.Generator, Options], list[Case]]
+    reference: Callable[[Case, Options], dict]
+    slips: Callable[[Case, Options, dict], Iterator[Alternative]]
+    shown_arrays: tuple[str, ...] = ()
+    layout_words: dict = field(default_factory=dict)  # layout -> how the tensors are laid out
+
+    @property
+    def single(self) -> bool:
+        return len(self.outputs) == 1
+
+
+def battery(op: Op, seed: int = 0, options: Options = Options()) -> list[Case]:
+    """The op's cases from ``seed``, smallest first, numbered from 1."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    # by the size of the inputs that set the work (x and w), the listed order breaking ties
+    cases = sorted(op.cases(rng, options),
+                   key=lambda case: sum(case.arrays[name].size for name in op.shown_arrays))
+    for number, case in enumerate(cases, start=1):
+        case.index = number
+    return cases
+
+
+def _ints(rng: np.random.Generator, shape, low: int = -4, high: int = 4) -> np.ndarray:
+    # small integers: an exact float64 answer, a diff grid that reads at a glance
+    return rng.integers(low, high + 1, size=shape).astype(np.float64)
+
+
+def _distinct(rng: np.random.Generator, shape) -> np.ndarray:
+    """Distinct values (no ties anywhere): the integers around 0, shuffled."""
+    count = int(np.prod(shape))
+    return (rng.permutation(count) - count // 2).astype(np.float64).reshape(shape)
+
+
+def _rot180(w: np.ndarray) -> np.ndarray:
+    return w[..., ::-1, ::-1]
+
+
+# --------------------------------------------------------------------------- conv2d
+
+_CONV2D_GEOMETRIES = (
+    # corner, N, C, F, H, W, kh, kw, stride, padding
+    ("1×1 kernel", 1, 1, 1, 3, 3, 1, 1, 1, 0),
+    ("2×2 kernel", 1, 1, 1, 3, 3, 2, 2, 1, 0),
+    ("3×3 kernel, padding 1", 1, 1, 1, 4, 4, 3, 3, 1, 1),
+    ("stride 2, a leftover row and column", 1, 1, 1, 5, 5, 2, 2, 2, 0),
+    ("non-square kernel 2×3, non-square input", 1, 1, 1, 4, 5, 2, 3, 1, 0),
+    ("1×1 kernel, stride 2 (subsampling)", 1, 1, 1, 5, 6, 1, 1, 2, 0),
+    ("stride 3, leftover rows and columns", 1, 1, 1, 8, 7, 3, 3, 3, 0),
+    ("2 channels, 3 filters, stride 2, padding 1", 1, 2, 3, 5, 5, 3, 3, 2, 1),
+    ("batch of 3, 2 channels, 2 filters, padding 1", 3, 2, 2, 4, 5, 2, 2, 1, 1),
+    ("non-square kernel 3×2, stride 2, padding 1", 1, 2, 2, 6, 7, 3, 2, 2, 1),
+    ("batch of 3, stride 3, padding 1, leftover", 3, 3, 2, 7, 8, 2, 3, 3, 1),
+    ("5×5 kernel, padding 2", 1, 2, 2, 6, 6, 5, 5, 1, 2),
+    ("batch of 3, 3 channels, 4 filters, stride 2, padding 2", 3, 3, 4, 9, 8, 3, 3, 2, 2),
+)
+
+
+def _conv2d_cases(rng, options, *, forward: bool) -> list[Case]:
+    cases = []
+    for corner, n, c, f, h, w, kh, kw, s, p in _CONV2D_GEOMETRIES:
+        h_out = conv_output_size(h, p, p, kh, s)
+        w_out = conv_output_size(w, p, p, kw, s)
+        arrays = {"x": _ints(rng, (n, c, h, w)), "w": _ints(rng, (f, c, kh, kw)),
+                  "b": _ints(rng, (f,))}
+        if not forward:
+            arrays["delta"] = _ints(rng, (n, f, h_out, w_out))
+        cases.append(Case(corner, {"stride": s, "padding": p}, arrays, square=kh == kw))
+    return cases
+
+
+def _conv2d_forward_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.conv import conv2d_forward
+
+    a, p = case.arrays, case.params
+    return {"y": conv2d_forward(a["x"], a["w"], a["b"], p["stride"], p["padding"])}
+
+
+def _conv2d_forward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    from cnngrad.layers.conv import conv2d_forward
+
+    a, s, p = case.arrays, case.params["stride"], case.params["padding"]
+    x, w, b = a["x"], a["w"], a["b"]
+    yield Alternative("convolution_kind", "matches true convolution (the kernel rotated by "
+                      "180°) instead of cross-correlation",
+                      {"y": conv2d_forward(x, _rot180(w), b, s, p)})
+    if s > 1:
+        yield Alternative("stride_ignored", "matches the stride ignored (windows at every "
+                          "position)", {"y": conv2d_forward(x, w, b, 1, p)})
+    if p > 0:
+        yield Alternative("padding_ignored", "matches the input not padded",
+                          {"y": conv2d_forward(x, w, b, s, 0)})
+    yield Alternative("bias_missing", "matches the bias not added",
+                      {"y": conv2d_forward(x, w, None, s, p)})
+    if w.shape[2] == w.shape[3]:
+        yield Alternative("kernel_transposed", "matches the kernel transposed (w[.., q, p] "
+                          "for w[.., p, q])",
+                          {"y": conv2d_forward(x, w.swapaxes(2, 3), b, s, p)})
+
+
+def _conv2d_backward_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.conv import conv2d_backward
+
+    a, p = case.arrays, case.params
+    dx, dw, db = conv2d_backward(a["x"], a["w"], a["delta"], p["stride"], p["padding"])
+    return {"dx": dx, "dw": dw, "db": db}
+
+
+def _conv_spec(w: np.ndarray, stride: int, padding: int):
+    """A one-layer problem's conv spec, so that check's own slip functions apply."""
+    from cnngrad.families.conv2d import Conv2dSpec
+
+    return Conv2dSpec(index=0, name="conv2d_1", type="conv2d", where="", kernel=w, weight=w,
+                      bias=np.zeros(w.shape[0]), bias_kind="filter", stride=(stride, stride),
+                      padding=(padding,) * 4)
+
+
+def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
+    """The classic bias-gradient slips for a per-filter bias over (N, F, ...) deltas."""
+    spatial = tuple(range(2, delta.ndim))
+    yield Alternative("bias_not_summed_over_batch", "matches the bias gradient not summed "
+                      "over the batch (one row per image)", {name: delta.sum(axis=spatial)})
+    if delta.shape[0] > 1:
+        yield Alternative("bias_first_image_only", "matches the bias gradient of the first "
+                          "image only", {name: delta[0].sum(axis=tuple(a - 1 for a in spatial))})
+    if spatial and np.prod(delta.shape[2:]) > 1:
+        yield Alternative("bias_per_position", "matches the bias gradient per position "
+                          "instead of summed over them", {name: delta.sum(axis=0)})
+
+
+def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    from cnngrad.families.conv2d import _undilated_conv_backward
+    from cnngrad.layers.conv import conv2d_backward, pad2d
+    from cnngrad.teach.diagnose import SLIPS, engine_backward
+
+    a, s, p = case.arrays, case.params["stride"], case.params["padding"]
+    x, w, delta = a["x"], a["w"], a["delta"]
+    spec = _conv_spec(w, s, p)
+    # check's slip: the backward step with the kernel the other way round
+    flipped_dx, _ = engine_backward(spec)(_toggled(spec), x, None, delta)
+    yield Alternative("kernel_not_rotated",
+                      SLIPS["kernel_not_rotated"].description + " in dx (correlating the "
+                      "padded delta with w instead of with w rotated)",
+                      {"dx": flipped_dx})
+    if s > 1:
+        undilated_dx, undilated = _undilated_conv_backward(spec, x, None, delta)
+        yield Alternative("delta_not_dilated",
+                          f"matches delta not dilated for stride {s} (the stride ignored in "
+                          "dx: each delta put back at i instead of i·s)",
+                          {"dx": undilated_dx})
+        yield Alternative("stride_ignored", f"matches the stride {s} ignored in dw (x read "
+                          "at i + m instead of i·s + m)", {"dw": undilated["kernel"]})
+    if p > 0:
+        dx_padded = conv2d_backward(pad2d(x, p), w, delta, s, 0)[0]
+        h, wd = x.shape[2:]
+        yield Alternative("padding_not_cropped", f"matches dx with its padding of {p} not "
+                          "cropped off", {"dx": dx_padded})
+        yield Alternative("padding_cropped_wrong", "matches the padding cropped from the "
+                          "bottom and right only (dx_padded[:H, :W])",
+                          {"dx": dx_padded[:, :, :h, :wd]})
+    if w.shape[2] == w.shape[3]:
+        dx_t, dw_t, _ = conv2d_backward(x, w.swapaxes(2, 3), delta, s, p)
+        yield Alternative("kernel_transposed", "matches the kernel transposed (w[.., q, p] "
+                          "for w[.., p, q]) in dx", {"dx": dx_t})
+    if x.shape[0] > 1:
+        first = conv2d_backward(x[:1], w, delta[:1], s, p)
+        yield Alternative("first_image_only", "matches the gradient of the first image only "
+                          "(the batch not summed)", {"dw": first[1]})
+    yield from _bias_slips(delta)
+
+
+def _toggled(spec):
+    import dataclasses
+
+    return dataclasses.replace(spec, flip_kernel=not spec.flip_kernel)
+
+
+# --------------------------------------------------------------------------- pooling
+
+_POOL_GEOMETRIES = (
+    # corner, N, C, H, W, size (int: square), stride, padding, ties
+    ("2×2 window, stride 2", 1, 1, 4, 4, 2, 2, 0, False),
+    ("1×1 window, stride 2 (subsampling)", 1, 1, 3, 3, 1, 2, 0, False),
+    ("2×2 window, stride 2, a leftover row and column", 1, 1, 5, 5, 2, 2, 0, False),
+    ("ties: tied maxima in a window", 1, 1, 4, 4, 2, 2, 0, True),
+    ("3×3 window, stride 2: overlapping windows", 1, 1, 5, 5, 3, 2, 0, False),
+    ("2×3 window (non-square)", 1, 1, 4, 6, (2, 3), 2, 0, False),
+    ("2×2 window, stride 3, leftover rows and columns", 1, 1, 8, 7, 2, 3, 0, False),
+    ("3×3 window, stride 2, padding 1", 1, 1, 4, 5, 3, 2, 1, False),
+    ("batch of 3, 2 channels", 3, 2, 5, 4, 2, 2, 0, False),
+    ("ties in overlapping windows", 1, 2, 5, 5, 3, 2, 0, True),
+    ("3×2 window, stride 1 (non-square, overlapping)", 1, 2, 5, 5, (3, 2), 1, 0, False),
+    ("ties, batch of 3, padding 1", 3, 2, 6, 6, 2, 2, 1, True),
+    ("batch of 3, 3 channels, stride 3, padding 1", 3, 3, 7, 8, 3, 3, 1, False),
+)
+
+
+def _pool_cases(rng, options, *, forward: bool, kind: str) -> list[Case]:
+    from cnngrad.layers._common import pair, pool_output_size
+
+    cases = []
+    for corner, n, c, h, w, size, s, p, ties in _POOL_GEOMETRIES:
+        if ties and kind == "avg":
+            continue
+        kh, kw = pair(size)
+        if ties:  # few distinct values: most windows hold a tie
+            x = _ints(rng, (n, c, h, w), 0, 2)
+        elif kind == "max":  # no ties anywhere: any tie rule gives the same answer
+            x = _distinct(rng, (n, c, h, w))
+        else:
+            x = _ints(rng, (n, c, h, w))
+        arrays = {"x": x}
+        if not forward:
+            shape = (n, c, pool_output_size(h, p, kh, s, False),
+                     pool_output_size(w, p, kw, s, False))
+            # a delta of all-distinct nonzero values: a misplaced one never hides
+            arrays["delta"] = _distinct(rng, shape) + 0.5
+        cases.append(Case(corner, {"size": size, "stride": s, "padding": p}, arrays,
+                          square=kh == kw))
+    return cases
+
+
+def _pool_args(case: Case) -> tuple:
+    p = case.params
+    return p["size"], p["stride"], p["padding"]
+
+
+def _maxpool_forward_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.pool import maxpool2d_forward
+
+    return {"y": maxpool2d_forward(case.arrays["x"], *_pool_args(case))}
+
+
+def _avgpool_forward_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.pool import avgpool2d_forward
+
+    return {"y": avgpool2d_forward(case.arrays["x"], *_pool_args(case))}
+
+
+def _maxpool_backward_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.pool import maxpool2d_backward
+
+    a = case.arrays
+    return {"dx": maxpool2d_backward(a["x"], a["delta"], *_pool_args(case), ties=options.ties)}
+
+
+def _avgpool_backward_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.pool import avgpool2d_backward
+
+    a = case.arrays
+    return {"dx": avgpool2d_backward(a["x"], a["delta"], *_pool_args(case))}
+
+
+def _padded(x: np.ndarray, pad: int, fill: float) -> np.ndarray:
+    return np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=fill)
+
+
+def _stride_ignored_backward(x, delta, size, pad, fill, backward) -> np.ndarray:
+    """dx when window (i, j) is read at (i, j) instead of (i·s, j·s): the pool backward with
+    stride 1 over the top-left corner of the padded input that many windows cover."""
+    from cnngrad.layers._common import pair
+
+    kh, kw = pair(size)
+    rows, cols = delta.shape[2] + kh - 1, delta.shape[3] + kw - 1
+    x_padded = _padded(x, pad, fill)
+    full = np.zeros(x_padded.shape)
+    full[:, :, :rows, :cols] = backward(x_padded[:, :, :rows, :cols], delta, size, 1, 0)
+    h, w = x.shape[2:]
+    return full[:, :, pad:pad + h, pad:pad + w]
+
+
+def _tie_slips(options: Options) -> Iterator[tuple[str, str]]:
+    from cnngrad.teach.diagnose import SLIPS
+
+    for rule in ("first", "split", "all"):
+        if rule != options.ties:
+            yield rule, (f"{SLIPS['ties_' + rule].description} (if that is your rule, "
+                         f"say --ties {rule})")
+
+
+def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    from cnngrad.layers._common import pair
+    from cnngrad.layers.pool import avgpool2d_backward, maxpool2d_backward
+
+    x, delta = case.arrays["x"], case.arrays["delta"]
+    size, s, p = _pool_args(case)
+    for rule, words in _tie_slips(options):
+        yield Alternative(f"ties_{rule}", words,
+                          {"dx": maxpool2d_backward(x, delta, size, s, p, ties=rule)})
+    if s > 1:
+        def backward(xs, ds, k, st, pd):
+            return maxpool2d_backward(xs, ds, k, st, pd, ties=options.ties)
+
+        yield Alternative("stride_ignored", "matches the stride ignored in dx (the delta of "
+                          "window (i, j) sent into the window at (i, j) instead of (i·s, j·s))",
+                          {"dx": _stride_ignored_backward(x, delta, size, p, -np.inf,
+                                                         backward)})
+    kh, kw = pair(size)
+    yield Alternative("delta_to_whole_window", "matches the delta sent to every cell of the "
+                      "window instead of to its maximum",
+                      {"dx": avgpool2d_backward(x, delta * (kh * kw), size, s, p)})
+    if p > 0:
+        yield Alternative("padding_not_cropped", f"matches dx with its padding of {p} not "
+                          "cropped off",
+                          {"dx": maxpool2d_backward(_padded(x, p, -np.inf), delta, size, s, 0,
+                                                    ties=options.ties)})
+
+
+def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    from cnngrad.layers._common import pair
+    from cnngrad.layers.pool import avgpool2d_backward
+
+    x, delta = case.arrays["x"], case.arrays["delta"]
+    size, s, p = _pool_args(case)
+    kh, kw = pair(size)
+    if s > 1:
+        yield Alternative("stride_ignored", "matches the stride ignored in dx (the delta of "
+                          "window (i, j) spread over the window at (i, j) instead of "
+                          "(i·s, j·s))",
+                          {"dx": _stride_ignored_backward(x, delta, size, p, 0.0,
+                                                         avgpool2d_backward)})
+    yield Alternative("not_divided", f"matches the delta not divided by the window size "
+                      f"{kh * kw}", {"dx": truth["dx"] * (kh * kw)})
+    if p > 0:
+        yield Alternative("divisor_without_padding", "matches the divisor counting only the "
+                          "real cells of a window (count_include_pad=False; PyTorch's default "
+                          "counts the padding)",
+                          {"dx": avgpool2d_backward(x, delta, size, s, p,
+                                                    count_include_pad=False)})
+        yield Alternative("padding_not_cropped", f"matches dx with its padding of {p} not "
+                          "cropped off",
+                          {"dx": avgpool2d_backward(_padded(x, p, 0.0), delta, size, s, 0)})
+
+
+def _maxpool_forward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    from cnngrad.layers.pool import avgpool2d_forward, maxpool2d_forward
+
+    x = case.arrays["x"]
+    size, s, p = _pool_args(case)
+    if s > 1:
+        yield Alternative("stride_ignored", "matches the stride ignored (windows at every "
+                          "position)", {"y": maxpool2d_forward(x, size, 1, p)})
+    if p > 0:
+        yield Alternative("padded_with_zeros", "matches padding with zeros instead of −∞",
+                          {"y": maxpool2d_forward(_padded(x, p, 0.0), size, s, 0)})
+    yield Alternative("average_instead", "matches average pooling",
+                      {"y": avgpool2d_forward(x, size, s, p)})
+
+
+def _avgpool_forward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    from cnngrad.layers._common import pair
+    from cnngrad.layers.pool import avgpool2d_forward, maxpool2d_forward
+
+    x = case.arrays["x"]
+    size, s, p = _pool_args(case)
+    kh, kw = pair(size)
+    if s > 1:
+        yield Alternative("stride_ignored", "matches the stride ignored (windows at every "
+                          "position)", {"y": avgpool2d_forward(x, size, 1, p)})
+    yield Alternative("not_divided", f"matches the window sum not divided by the window size "
+                      f"{kh * kw}", {"y": truth["y"] * (kh * kw)})
+    if p > 0:
+        yield Alternative("divisor_without_padding", "matches the divisor counting only the "
+                          "real cells of a window (count_include_pad=False; PyTorch's default "
+                          "counts the padding)",
+                          {"y": avgpool2d_forward(x, size, s, p, count_include_pad=False)})
+    yield Alternative("max_instead", "matches max pooling",
+                      {"y": maxpool2d_forward(x, size, s, p)})
+
+
+# --------------------------------------------------------------------------- dense
+
+_DENSE_SHAPES = (
+    # corner, N, in, out
+    ("one input, one output", 1, 1, 1),
+    ("2 inputs, 3 outputs", 1, 2, 3),
+    ("3 inputs, 2 outputs", 1, 3, 2),
+    ("batch of 3, square weights", 3, 3, 3),
+    ("batch of 3, 4 inputs, 2 outputs", 3, 4, 2),
+    ("batch of 3, 5 inputs, 4 outputs", 3, 5, 4),
+    ("batch of 5, 6 inputs, 3 outputs", 5, 6, 3),
+)
+
+
+def _dense_cases(rng, options) -> list[Case]:
+    cases = []
+    for corner, n, fan_in, fan_out in _DENSE_SHAPES:
+        cases.append(Case(corner, {}, {"x": _ints(rng, (n, fan_in)),
+                                       "w": _ints(rng, (fan_out, fan_in)),
+                                       "b": _ints(rng, (fan_out,)),
+                                       "delta": _ints(rng, (n, fan_out))}))
+    return cases
+
+
+def _dense_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.dense import dense_backward
+
+    a = case.arrays
+    dx, dw, db = dense_backward(a["x"], a["w"], a["delta"])
+    return {"dx": dx, "dw": dw, "db": db}
+
+
+def _dense_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    x, w, delta = case.arrays["x"], case.arrays["w"], case.arrays["delta"]
+    if w.shape[0] == w.shape[1]:
+        yield Alternative("weights_transposed", "matches dx = δ·Wᵀ instead of δ·W (W of shape "
+                          "(out, in))", {"dx": delta @ w.T})
+    if x.shape[0] > 1:
+        yield Alternative("first_image_only", "matches the gradient of the first sample only "
+                          "(the batch not summed)", {"dw": np.outer(delta[0], x[0])})
+    yield from _bias_slips(delta)
+
+
+# --------------------------------------------------------------------------- softmax + CE
+
+_SOFTMAX_SHAPES = (
+    # corner, N, K, scale of the logits
+    ("one sample, 2 classes", 1, 2, 1),
+    ("one sample, 3 classes", 1, 3, 1),
+    ("batch of 2, 3 classes", 2, 3, 1),
+    ("large logits (exp overflows without the max shift)", 2, 3, 400),
+    ("batch of 3, 4 classes", 3, 4, 1),
+    ("batch of 4, 5 classes", 4, 5, 1),
+)
+
+
+def _softmax_cases(rng, options) -> list[Case]:
+    cases = []
+    for corner, n, k, scale in _SOFTMAX_SHAPES:
+        logits = np.round(rng.normal(size=(n, k)) * 2, 2) * scale
+        labels = rng.integers(0, k, size=n)
+        cases.append(Case(corner, {}, {"logits": logits, "labels": labels}))
+    return cases
+
+
+def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((labels.size, k))
+    out[np.arange(labels.size), labels] = 1
+    return out
+
+
+def _softmax_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.losses import cross_entropy
+
+    logits, labels = case.arrays["logits"], case.arrays["labels"]
+    loss, delta = cross_entropy(logits, _one_hot(labels, logits.shape[1]))
+    return {"loss": np.float64(loss), "dx": delta}
+
+
+def _softmax_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    from cnngrad.layers.losses import softmax
+
+    logits, labels = case.arrays["logits"], case.arrays["labels"]
+    n, k = logits.shape
+    target = _one_hot(labels, k)
+    yield Alternative("target_not_subtracted", "matches the softmax without the one-hot "
+                      "target subtracted (p instead of p − y)",
+                      {"dx": softmax(logits) / n})
+    with np.errstate(all="ignore"):
+        e = np.exp(logits)
+        p = e / e.sum(axis=1, keepdims=True)
+        loss = -np.mean(np.log(p[np.arange(n), labels]))
+    yield Alternative("no_max_shift", "matches softmax computed without subtracting each "
+                      "row's maximum first: exp overflows for large logits",
+                      {"loss": np.float64(loss), "dx": (p - target) / n})
+    if n > 1:
+        shifted = logits - logits.max(axis=0, keepdims=True)
+        p0 = np.exp(shifted) / np.exp(shifted).sum(axis=0, keepdims=True)
+        yield Alternative("softmax_over_batch", "matches the softmax taken over the batch axis "
+                          "instead of the classes", {"dx": (p0 - target) / n})
+
+
+# --------------------------------------------------------------------------- batch norm
+
+_BATCHNORM_SHAPES = (
+    # corner, N, C, H, W
+    ("one image, one channel, two cells", 1, 1, 1, 2),
+    ("batch of 2, 1×1 maps", 2, 1, 1, 1),
+    ("one image, 2×2 map", 1, 1, 2, 2),
+    ("batch of 2, 2 channels, 1×3 maps", 2, 2, 1, 3),
+    ("batch of 3, 2×2 maps", 3, 1, 2, 2),
+    ("one image, 3 channels, 3×3 maps", 1, 3, 3, 3),
+    ("batch of 3, 2 channels, 3×2 maps", 3, 2, 3, 2),
+    ("batch of 3, 3 channels, 4×4 maps", 3, 3, 4, 4),
+)
+
+
+def _batchnorm_cases(rng, options) -> list[Case]:
+    cases = []
+    for corner, n, c, h, w in _BATCHNORM_SHAPES:
+        arrays = {"x": np.round(rng.normal(size=(n, c, h, w)) * 2 + 1, 2),
+                  "gamma": np.round(rng.normal(size=c) + 1, 2),
+                  "beta": np.round(rng.normal(size=c), 2),
+                  "delta": np.round(rng.normal(size=(n, c, h, w)), 2)}
+        cases.append(Case(corner, {"eps": options.eps}, arrays))
+    return cases
+
+
+def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0,
+                               through_mean: bool = True, through_var: bool = True):
+    """Batch norm's backward pass from its formula, statistics over ``axes``
+    (default every axis but 1), with switches for its slips.
+
+    Parameters
+    ----------
+    x, delta : ndarray (N, C, ...)
+    gamma : ndarray (C,)
+    eps : float
+    axes : tuple of int, optional
+    ddof : int
+        1 for the unbiased variance (÷(m − 1)), a slip: PyTorch normalises by the biased one.
+    through_mean, through_var : bool
+        False treats that statistic as a constant (a slip).
+
+    Returns
+    -------
+    dx : ndarray (N, C, ...), dgamma : ndarray (C,), dbeta : ndarray (C,)
+    """
+    axes = tuple(a for a in range(x.ndim) if a != 1) if axes is None else axes
+    channel_axes = tuple(a for a in range(x.ndim) if a != 1)
+    shape = [1] * x.ndim
+    shape[1] = -1
+    count = int(np.prod([x.shape[a] for a in axes]))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (count - ddof)
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    d_hat = delta * gamma.reshape(shape)
+    dx = d_hat
+    if through_mean:
+        dx = dx - d_hat.mean(axis=axes, keepdims=True)
+    if through_var:
+        dx = dx - x_hat * (d_hat * x_hat).sum(axis=axes, keepdims=True) / (count - ddof)
+    return (dx * inv_std, (delta * x_hat).sum(axis=channel_axes),
+            delta.sum(axis=channel_axes))
+
+
+def _batchnorm_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.batchnorm import batchnorm_backward
+
+    a = case.arrays
+    dx, dgamma, dbeta = batchnorm_backward(a["x"], a["gamma"], a["delta"],
+                                           eps=case.params["eps"])
+    return {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    a, eps = case.arrays, case.params["eps"]
+    x, gamma, delta = a["x"], a["gamma"], a["delta"]
+    dx = batchnorm_backward_formula(x, gamma, delta, eps, through_mean=False,
+                                    through_var=False)[0]
+    yield Alternative("statistics_constant", "matches the mean and variance treated as "
+                      "constants (no gradient through them)", {"dx": dx})
+    dx = batchnorm_backward_formula(x, gamma, delta, eps, through_var=False)[0]
+    yield Alternative("variance_constant", "matches the variance treated as a constant "
+                      "(no gradient through it)", {"dx": dx})
+    count = x.size // x.shape[1]
+    if count > 1:
+        dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, eps, ddof=1)
+        yield Alternative("unbiased_variance", "matches the unbiased variance (÷(m − 1)); "
+                          "batch norm normalises by the biased one (÷m)",
+                          {"dx": dx, "dgamma": dgamma})
+    if x.ndim > 2 and np.prod(x.shape[2:]) > 1 and x.shape[0] > 1:
+        dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, eps, axes=(0,))
+        yield Alternative("statistics_per_position", "matches statistics per position "
+                          "(over the batch only) instead of per channel over the batch and "
+                          "every position", {"dx": dx, "dgamma": dgamma})
+
+
+# --------------------------------------------------------------------------- conv1d
+
+_CONV1D_GEOMETRIES = (
+    # corner, N, C, F, L, k, stride, (left, right) padding, dilation
+    ("kernel size 1", 1, 1, 1, 4, 1, 1, (0, 0), 1),
+    ("kernel size 2", 1, 1, 1, 4, 2, 1, (0, 0), 1),
+    ("kernel size 3, padding (1, 1)", 1, 1, 1, 5, 3, 1, (1, 1), 1),
+    ("asymmetric padding (2, 0)", 1, 1, 1, 5, 2, 1, (2, 0), 1),
+    ("stride 2, a leftover element", 1, 1, 1, 7, 2, 2, (0, 0), 1),
+    ("dilation 2", 1, 1, 1, 7, 3, 1, (0, 0), 2),
+    ("stride 3, leftover, asymmetric padding (0, 1)", 1, 1, 1, 9, 2, 3, (0, 1), 1),
+    ("2 channels, 3 filters, dilation 2, padding (2, 1)", 1, 2, 3, 8, 3, 1, (2, 1), 2),
+    ("batch of 3, stride 2, dilation 2, padding (1, 2)", 3, 2, 2, 9, 3, 2, (1, 2), 2),
+    ("batch of 3, 3 channels, 4 filters, stride 3, dilation 3, padding (3, 0)",
+     3, 3, 4, 14, 3, 3, (3, 0), 3),
+)
+
+
+def _conv1d_cases(rng, options) -> list[Case]:
+    cases = []
+    for corner, n, c, f, length, k, s, pads, d in _CONV1D_GEOMETRIES:
+        out = conv_output_size(length, pads[0], pads[1], k, s, d)
+        cases.append(Case(corner, {"stride": s, "padding": pads, "dilation": d},
+                          {"x": _ints(rng, (n, c, length)), "w": _ints(rng, (f, c, k)),
+                           "b": _ints(rng, (f,)), "delta": _ints(rng, (n, f, out))}))
+    return cases
+
+
+def conv1d_backward_taps(x, w, delta, stride: int, padding: tuple[int, int], dilation: int):
+    """conv1d's backward pass tap by tap, for any stride and dilation — also ones that do
+    not fit the delta (a slip's geometry).
+
+    Returns
+    -------
+    dx : ndarray (N, C, L)
+    dw : ndarray (F, C, k)
+    dx_padded : ndarray (N, C, L + left + right)
+    """
+    n, c, length = x.shape
+    k, out = w.shape[2], delta.shape[2]
+    left, right = padding
+    span = max(length + left + right, stride * (out - 1) + dilation * (k - 1) + 1)
+    x_padded = np.zeros((n, c, span))
+    x_padded[:, :, left:left + length] = x
+    dx_padded = np.zeros((n, c, span))
+    dw = np.zeros(w.shape)
+    for m in range(k):
+        # output i reads xpad[i·s + m·d] through tap m
+        cells = slice(m * dilation, m * dilation + stride * (out - 1) + 1, stride)
+        dx_padded[:, :, cells] += np.einsum("nfi,fc->nci", delta, w[:, :, m])
+        dw[:, :, m] = np.einsum("nfi,nci->fc", delta, x_padded[:, :, cells])
+    return (dx_padded[:, :, left:left + length], dw,
+            dx_padded[:, :, :length + left + right])
+
+
+def _conv1d_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.conv1d import conv1d_backward
+
+    a, p = case.arrays, case.params
+    dx, dw, db = conv1d_backward(a["x"], a["w"], a["delta"], stride=p["stride"],
+                                 padding=p["padding"], dilation=p["dilation"])
+    return {"dx": dx, "dw": dw, "db": db}
+
+
+def _conv1d_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    a, p = case.arrays, case.params
+    x, w, delta = a["x"], a["w"], a["delta"]
+    s, pads, d = p["stride"], tuple(p["padding"]), p["dilation"]
+    dx = conv1d_backward_taps(x, w[:, :, ::-1], delta, s, pads, d)[0]
+    yield Alternative("kernel_not_rotated", "matches the kernel not rotated (reversed) in dx "
+                      "(correlating the padded delta with w instead of with w reversed)",
+                      {"dx": dx})
+    if s > 1:
+        dx, dw, _ = conv1d_backward_taps(x, w, delta, 1, pads, d)
+        yield Alternative("delta_not_dilated", f"matches delta not dilated for stride {s} "
+                          "(the stride ignored in dx: each delta put back at i instead of "
+                          "i·s)", {"dx": dx})
+        yield Alternative("stride_ignored", f"matches the stride {s} ignored in dw (x read "
+                          "at i + m·d instead of i·s + m·d)", {"dw": dw})
+    if d > 1:
+        dx, dw, _ = conv1d_backward_taps(x, w, delta, s, pads, 1)
+        yield Alternative("dilation_ignored", f"matches the dilation {d} ignored (tap m at "
+                          "i·s + m instead of i·s + m·d)", {"dx": dx, "dw": dw})
+    if any(pads):
+        left, right = pads
+        padded = conv1d_backward_taps(x, w, delta, s, pads, d)[2]
+        yield Alternative("padding_not_cropped", f"matches dx with its padding {pads} not "
+                          "cropped off", {"dx": padded})
+        if left != right:
+            yield Alternative("padding_sides_swapped", "matches the padding cropped with left "
+                              "and right swapped",
+                              {"dx": padded[:, :, right:right + x.shape[2]]})
+    yield from _bias_slips(delta)
+
+
+# --------------------------------------------------------------------------- conv_transpose2d
+
+_CONV_T_GEOMETRIES = (
+    # corner, N, C_in, F, H, W, kh, kw, stride, padding, output_padding, dilation
+    ("1×1 kernel", 1, 1, 1, 2, 2, 1, 1, 1, 0, 0, 1),
+    ("2×2 kernel", 1, 1, 1, 2, 2, 2, 2, 1, 0, 0, 1),
+    ("stride 2", 1, 1, 1, 2, 3, 2, 2, 2, 0, 0, 1),
+    ("3×3 kernel, stride 2, padding 1", 1, 1, 1, 3, 3, 3, 3, 2, 1, 0, 1),
+    ("stride 2, padding 1, output padding 1", 1, 1, 1, 3, 2, 3, 3, 2, 1, 1, 1),
+    ("non-square kernel 2×3", 1, 1, 1, 3, 3, 2, 3, 1, 0, 0, 1),
+    ("dilation 2", 1, 1, 1, 3, 3, 2, 2, 1, 0, 0, 2),
+    ("stride 3, non-square kernel, output padding 2", 1, 2, 1, 2, 3, 3, 2, 3, 0, 2, 1),
+    ("2 channels in, 3 out, stride 2, padding 1, dilation 2", 1, 2, 3, 3, 3, 3, 3, 2, 1, 1, 2),
+    ("batch of 3, stride 2, padding 1, output padding 1", 3, 2, 2, 3, 4, 3, 2, 2, 1, 1, 1),
+)
+
+
+def _conv_t_cases(rng, options) -> list[Case]:
+    cases = []
+    for corner, n, c_in, f, h, w, kh, kw, s, p, op, d in _CONV_T_GEOMETRIES:
+        h_out = (h - 1) * s - 2 * p + d * (kh - 1) + op + 1
+        w_out = (w - 1) * s - 2 * p + d * (kw - 1) + op + 1
+        cases.append(Case(corner, {"stride": s, "padding": p, "output_padding": op,
+                                   "dilation": d},
+                          {"x": _ints(rng, (n, c_in, h, w)), "w": _ints(rng, (c_in, f, kh, kw)),
+                           "b": _ints(rng, (f,)), "delta": _ints(rng, (n, f, h_out, w_out))},
+                          square=kh == kw))
+    return cases
+
+
+def _conv_t_reference(case: Case, options: Options) -> dict:
+    from cnngrad.layers.conv_transpose import conv_transpose2d_backward
+
+    a, p = case.arrays, case.params
+    dx, dw, db = conv_transpose2d_backward(a["x"], a["w"], a["delta"], stride=p["stride"],
+                                           padding=p["padding"],
+                                           output_padding=p["output_padding"],
+                                           dilation=p["dilation"])
+    return {"dx": dx, "dw": dw, "db": db}
+
+
+def _conv_t_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
+    from cnngrad.layers.conv import conv2d_forward
+
+    # the transposed convolution is the input gradient of a conv2d whose weights (out = C,
+    # in = F) are w: its dx is that conv2d's forward pass over the delta
+    a, p = case.arrays, case.params
+    x, w, delta = a["x"], a["w"], a["delta"]
+    yield Alternative("kernel_rotated", "matches the kernel rotated by 180° in dx (the input "
+                      "gradient of a transposed convolution is a plain correlation of the "
+                      "delta with w)",
+                      {"dx": conv2d_forward(delta, _rot180(w), None, p["stride"], p["padding"],
+                                            p["dilation"])})
+    if w.shape[0] == w.shape[1] and x.shape[1] > 1:
+        yield Alternative("channels_swapped", "matches w read as (out, in) instead of "
+                          "(in, out)",
+                          {"dx": conv2d_forward(delta, w.swapaxes(0, 1), None, p["stride"],
+                                                p["padding"], p["dilation"])})
+    yield from _bias_slips(delta)
+
+
+# --------------------------------------------------------------------------- the registry
+
+_IMAGE = ("N", "C", "H", "W")
+_CONV_CL = {"x": (0, 2, 3, 1), "w": (2, 3, 1, 0), "delta": (0, 2, 3, 1), "y": (0, 2, 3, 1),
+            "dx": (0, 2, 3, 1), "dw": (2, 3, 1, 0)}
+_POOL_CL = {"x": (0, 2, 3, 1), "delta": (0, 2, 3, 1), "y": (0, 2, 3, 1), "dx": (0, 2, 3, 1)}
+_CONV_LAYOUTS = {"nchw": "x (N, C, H, W), w (F, C, kh, kw), delta (N, F, H', W')",
+                 "nhwc": "x (N, H, W, C), w (kh, kw, C, F), delta (N, H', W', F)"}
+_POOL_LAYOUTS = {"nchw": "x (N, C, H, W), delta (N, C, H', W')",
+                 "nhwc": "x (N, H, W, C), delta (N, H', W', C)"}
+
+
+def _op(name, summary, signature, inputs, outputs, axes, channels_last, cases, reference,
+        slips, shown, layouts) -> Op:
+    return Op(name=name, summary=summary, signature=signature, inputs=inputs, outputs=outputs,
+              axes=axes, channels_last=channels_last, cases=cases, reference=reference,
+              slips=slips, shown_arrays=shown, layout_words=layouts)
+
+
+def _registry() -> dict[str, Op]:
+    conv_axes = {"x": _IMAGE, "dx": _IMAGE, "y": ("N", "F", "H'", "W'"),
+                 "delta": ("N", "F", "H'", "W'"), "w": ("F", "C", "kh", "kw"),
+                 "dw": ("F", "C", "kh", "kw"), "db": ("F",), "b": ("F",)}
+    pool_axes = {"x": _IMAGE, "dx": _IMAGE, "y": ("N", "C", "H'", "W'"),
+                 "delta": ("N", "C", "H'", "W'")}
+    ops = [
+        _op("conv2d_forward", "2-D convolution (cross-correlation, as PyTorch), with bias",
+            "conv2d_forward(x, w, b, stride, padding) -> y", ("x", "w", "b", "stride", "padding"),
+            ("y",), conv_axes, _CONV_CL,
+            lambda rng, o: _conv2d_cases(rng, o, forward=True), _conv2d_forward_reference,
+            _conv2d_forward_slips, ("x", "w"), _CONV_LAYOUTS),
+        _op("conv2d_backward", "gradients of a 2-D convolution",
+            "conv2d_backward(x, w, delta, stride, padding) -> (dx, dw, db)",
+            ("x", "w", "delta", "stride", "padding"), ("dx", "dw", "db"), conv_axes, _CONV_CL,
+            lambda rng, o: _conv2d_cases(rng, o, forward=False), _conv2d_backward_reference,
+            _conv2d_backward_slips, ("x", "w"), _CONV_LAYOUTS),
+        _op("maxpool2d_forward", "2-D max pooling (padding is −∞, as PyTorch)",
+            "maxpool2d_forward(x, size, stride, padding) -> y",
+            ("x", "size", "stride", "padding"), ("y",), pool_axes, _POOL_CL,
+            lambda rng, o: _pool_cases(rng, o, forward=True, kind="max"),
+            _maxpool_forward_reference, _maxpool_forward_slips, ("x",), _POOL_LAYOUTS),
+        _op("maxpool2d_backward", "gradient of 2-D max pooling (ties by --ties)",
+            "maxpool2d_backward(x, delta, size, stride, padding) -> dx",
+            ("x", "delta", "size", "stride", "padding"), ("dx",), pool_axes, _POOL_CL,
+            lambda rng, o: _pool_cases(rng, o, forward=False, kind="max"),
+            _maxpool_backward_reference, _maxpool_backward_slips, ("x",), _POOL_LAYOUTS),
+        _op("avgpool2d_forward", "2-D average pooling (the divisor counts the padding, as "
+            "PyTorch)", "avgpool2d_forward(x, size, stride, padding) -> y",
+            ("x", "size", "stride", "padding"), ("y",), pool_axes, _POOL_CL,
+            lambda rng, o: _pool_cases(rng, o, forward=True, kind="avg"),
+            _avgpool_forward_reference, _avgpool_forward_slips, ("x",), _POOL_LAYOUTS),
+        _op("avgpool2d_backward", "gradient of 2-D average pooling",
+            "avgpool2d_backward(x, delta, size, stride, padding) -> dx",
+            ("x", "delta", "size", "stride", "padding"), ("dx",), pool_axes, _POOL_CL,
+            lambda rng, o: _pool_cases(rng, o, forward=False, kind="avg"),
+            _avgpool_backward_reference, _avgpool_backward_slips, ("x",), _POOL_LAYOUTS),
+        _op("conv1d_backward", "gradients of a 1-D convolution, with dilation and "
+            "asymmetric padding",
+            "conv1d_backward(x, w, delta, stride, padding, dilation) -> (dx, dw, db)",
+            ("x", "w", "delta", "stride", "padding", "dilation"), ("dx", "dw", "db"),
+            {"x": ("N", "C", "L"), "dx": ("N", "C", "L"), "delta": ("N", "F", "L'"),
+             "w": ("F", "C", "k"), "dw": ("F", "C", "k"), "db": ("F",)},
+            {"x": (0, 2, 1), "dx": (0, 2, 1), "delta": (0, 2, 1), "w": (2, 1, 0),
+             "dw": (2, 1, 0)},
+            _conv1d_cases, _conv1d_reference, _conv1d_slips, ("x", "w"),
+            {"nchw": "x (N, C, L), w (F, C, k), delta (N, F, L'), padding (left, right)",
+             "nhwc": "x (N, L, C), w (k, C, F), delta (N, L', F), padding (left, right)"}),
+        _op("conv_transpose2d_backward", "gradients of a 2-D transposed convolution",
+            "conv_transpose2d_backward(x, w, delta, stride, padding, output_padding, "
+            "dilation) -> (dx, dw, db)",
+            ("x", "w", "delta", "stride", "padding", "output_padding", "dilation"),
+            ("dx", "dw", "db"),
+            {"x": ("N", "C", "H", "W"), "dx": ("N", "C", "H", "W"),
+             "delta": ("N", "F", "H'", "W'"), "w": ("C", "F", "kh", "kw"),
+             "dw": ("C", "F", "kh", "kw"), "db": ("F",)},
+            _CONV_CL, _conv_t_cases, _conv_t_reference, _conv_t_slips, ("x", "w"),
+            {"nchw": "x (N, C, H, W), w (C, F, kh, kw) as PyTorch, delta (N, F, H', W')",
+             "nhwc": "x (N, H, W, C), w (kh, kw, F, C) as TensorFlow, delta (N, H', W', F)"}),
+        _op("batchnorm2d_backward", "gradients of 2-D batch norm in training mode (biased "
+            "variance, as PyTorch)",
+            "batchnorm2d_backward(x, gamma, delta, eps) -> (dx, dgamma, dbeta)",
+            ("x", "gamma", "delta", "eps"), ("dx", "dgamma", "dbeta"),
+            {"x": _IMAGE, "dx": _IMAGE, "delta": _IMAGE, "gamma": ("C",),
+             "dgamma": ("C",), "dbeta": ("C",)},
+            {"x": (0, 2, 3, 1), "dx": (0, 2, 3, 1), "delta": (0, 2, 3, 1)},
+            _batchnorm_cases, _batchnorm_reference, _batchnorm_slips, ("x",),
+            {"nchw": "x and delta (N, C, H, W), gamma (C,)",
+             "nhwc": "x and delta (N, H, W, C), gamma (C,)"}),
+        _op("dense_backward", "gradients of a fully connected layer y = x·Wᵀ + b",
+            "dense_backward(x, w, delta) -> (dx, dw, db)", ("x", "w", "delta"),
+            ("dx", "dw", "db"),
+            {"x": ("N", "in"), "dx": ("N", "in"), "delta": ("N", "out"),
+             "w": ("out", "in"), "dw": ("out", "in"), "db": ("out",)},
+            {"w": (1, 0), "dw": (1, 0)}, _dense_cases, _dense_reference, _dense_slips,
+            ("x", "w"),
+            {"nchw": "x (N, in), w (out, in) as PyTorch (y = x·Wᵀ + b), delta (N, out)",
+             "nhwc": "x (N, in), w (in, out) (y = x·W + b), delta (N, out)"}),
+        _op("softmax_cross_entropy_backward", "softmax cross-entropy averaged over the batch, "
+            "and its gradient",
+            "softmax_cross_entropy_backward(logits, labels) -> (loss, dx)",
+            ("logits", "labels"), ("loss", "dx"),
+            {"logits": ("N", "K"), "dx": ("N", "K"), "labels": ("N",), "loss": ()},
+            {}, _softmax_cases, _softmax_reference, _softmax_slips, ("logits",),
+            {"nchw": "logits (N, K), labels (N,) class indices",
+             "nhwc": "logits (N, K), labels (N,) class indices"}),
+    ]
+    return {op.name: op for op in ops}
+
+
+#: Every operation by name, in the order ``--help`` lists them.
+OPS: dict[str, Op] = _registry()

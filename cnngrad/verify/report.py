@@ -1,0 +1,245 @@
+"""A verify report as text (80 columns, for people) or JSON (for CI)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import textwrap
+
+import numpy as np
+
+from cnngrad.verify.runner import CaseResult, OutputCheck, Report
+
+__all__ = ["render_text", "render_json", "to_json"]
+
+WIDTH = 80
+GRID_CELLS = 8  # rows and columns of a diff grid at most: a window around the worst cell
+
+_STATUS_WORDS = {"pass": "pass", "mismatch": "FAIL", "shape": "FAIL", "nonfinite": "FAIL",
+                 "raised": "RAISED", "bad_return": "FAIL", "timeout": "TIMEOUT",
+                 "not_run": "-"}
+_SPATIAL = ("H", "W", "H'", "W'", "kh", "kw", "L", "L'", "k")
+
+
+def _g(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:.4g}"
+    return "0" if text == "-0" else text
+
+
+def _wrap(text: str, indent: str, first: str = "") -> list[str]:
+    # an index such as [0, 1, 2] or a short (0, 1) stays on one line
+    text = re.sub(r"\[[^\]]*\]|\([^()]{0,12}\)",
+                  lambda m: m.group(0).replace(" ", "\u00a0"), text)
+    lines = textwrap.wrap(text, WIDTH, initial_indent=first or indent,
+                          subsequent_indent=indent, break_on_hyphens=False)
+    return [line.replace("\u00a0", " ") for line in lines] or [first.rstrip()]
+
+
+def _header(report: Report) -> list[str]:
+    op = report.op
+    lines = [f"cnngrad verify {op.name}: {report.function} on {len(report.results)} cases "
+             f"(seed {report.seed})"]
+    lines += _wrap(op.summary, "            ", "  op        ")
+    signature = report.style.signature(op)
+    if "=" in report.call:  # --arg: the call by the user's keywords
+        signature = report.call + " -> " + signature.split(" -> ", 1)[1]
+    lines += _wrap(signature, "            ", "  calls     ")
+    if report.style.name == "plain":
+        lines += _wrap(op.layout_words[report.layout], "            ", "  layout    ")
+    else:
+        lines += _wrap(f"{report.style.name}: {report.style.words}", "            ",
+                       "  style     ")
+    if op.name == "maxpool2d_backward":
+        lines.append(f"  ties      {report.options.ties} (--ties)")
+    if report.skipped:
+        lines += _wrap(f"{report.skipped} cases skipped, which the {report.style.name} "
+                       f"signature cannot express ({report.style.skip_words(op)})",
+                       "            ", "  note      ")
+    return lines
+
+
+def _case_line(result: CaseResult) -> list[str]:
+    status = _STATUS_WORDS[result.status]
+    head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ")
+    if result.ok or result.status == "not_run":
+        return head
+    return head + _wrap(result.message, "          ")
+
+
+def _grid_axes(axes: tuple[str, ...], ndim: int) -> tuple[int, ...]:
+    spatial = tuple(i for i, name in enumerate(axes) if name in _SPATIAL)
+    if len(axes) == ndim and len(spatial) >= 2:
+        return spatial[-2:]
+    if len(axes) == ndim and len(spatial) == 1:
+        return spatial
+    return tuple(range(max(0, ndim - 2), ndim))
+
+
+def _window(size: int, center: int) -> range:
+    start = min(max(0, center - GRID_CELLS // 2), max(0, size - GRID_CELLS))
+    return range(start, min(size, start + GRID_CELLS))
+
+
+def _grid(failure: OutputCheck, axes: tuple[str, ...]) -> list[str]:
+    """got, expected and their difference, on the 2-D slice through the worst cell."""
+    got, expected = failure.got, failure.expected
+    if got is None or expected is None or got.shape != expected.shape:
+        return []
+    if got.ndim == 0:
+        return [f"  {failure.name}: got {_g(float(got))}, expected {_g(float(expected))}"]
+    diff = np.abs(np.where(np.isfinite(got), got, np.inf) - expected)
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    grid_axes = _grid_axes(axes, got.ndim)
+    index = []
+    for axis in range(got.ndim):
+        index.append(":" if axis in grid_axes else str(int(worst[axis])))
+    title = f"{failure.name}[{', '.join(index)}]"
+    rows_axis = grid_axes[0] if len(grid_axes) == 2 else None
+    cols_axis = grid_axes[-1]
+    rows = _window(got.shape[rows_axis], worst[rows_axis]) if rows_axis is not None else [0]
+    cols = _window(got.shape[cols_axis], worst[cols_axis])
+
+    def cell(array, r, c):
+        at = list(worst)
+        if rows_axis is not None:
+            at[rows_axis] = r
+        at[cols_axis] = c
+        return float(array[tuple(at)])
+
+    blocks = {"got": got, "expected": expected}
+    texts = {name: [[_g(cell(a, r, c)) for c in cols] for r in rows]
+             for name, a in blocks.items()}
+    texts["got − expected"] = [[_g(cell(got, r, c) - cell(expected, r, c))
+                                if math.isfinite(cell(got, r, c)) else "·"
+                                for c in cols] for r in rows]
+    width = max(len(t) for block in texts.values() for row in block for t in row)
+    block_width = len(cols) * (width + 1)
+    names = list(texts)
+    cut = len(cols) < got.shape[cols_axis] or \
+        (rows_axis is not None and len(rows) < got.shape[rows_axis])
+    lines = [f"  {title}" + ("  (a window around the largest difference)" if cut else "")]
+    side_by_side = 2 + 3 * block_width + 2 * 3 <= WIDTH
+    if side_by_side:
+        lines.append("  " + "   ".join(f"{name:<{block_width}}" for name in names).rstrip())
+        for r in range(len(rows)):
+            lines.append("  " + "   ".join(
+                "".join(f"{t:>{width}} " for t in texts[name][r]) for name in names).rstrip())
+    else:
+        for name in names:
+            lines.append(f"  {name}")
+            for row in texts[name]:
+                lines.append("  " + "".join(f"{t:>{width}} " for t in row).rstrip())
+    return lines
+
+
+def render_text(report: Report) -> str:
+    lines = _header(report)
+    lines.append("")
+    for result in report.results:
+        lines += _case_line(result)
+    lines.append("")
+    failed = report.failed
+    not_run = sum(r.status == "not_run" for r in report.results)
+    total = len(report.results)
+    if report.ok:
+        lines.append(f"PASS  all {total} cases agree with cnngrad "
+                     f"(rtol {_g(report.rtol)}, atol {_g(report.atol)}).")
+        return "\n".join(lines) + "\n"
+    passed = total - len(failed) - not_run
+    summary = f"FAIL  {len(failed)} of {total} cases fail, {passed} pass"
+    summary += f", {not_run} not run." if not_run else "."
+    lines.append(summary)
+    first = failed[0]
+    lines.append("")
+    def shape(name, array):
+        return np.shape(report.style.tensor(report.op, name, array, first.case, report.layout))
+
+    lines += _wrap(f"Smallest failing case: {first.case.index}, {first.case.corner} "
+                   f"({first.case.describe(report.op, shape)}).", "  ", "")
+    if first.traceback:
+        lines.append(f"  {report.function} raised (your code's traceback):")
+        lines += ["    " + line for line in first.traceback.splitlines()]
+    elif first.failures:
+        for failure in first.failures:
+            lines += _wrap(failure.message, "    ", "  ")
+        grid_failure = next((f for f in first.failures if f.status in ("mismatch",
+                                                                        "nonfinite")), None)
+        if grid_failure is not None:
+            lines.append("")
+            lines += _grid(grid_failure,
+                           report.style.axes(report.op, grid_failure.name, report.layout))
+    else:
+        lines += _wrap(first.message, "    ", "  ")
+    raised = next((r for r in failed if r.traceback), None)
+    if raised is not None and raised is not first:
+        lines.append("")
+        lines.append(f"  case {raised.case.index} raised (your code's traceback):")
+        lines += ["    " + line for line in raised.traceback.splitlines()]
+    lines.append("")
+    if report.slips:
+        for slip in report.slips:
+            lines += _wrap(f"{slip.output} {slip.description} — in {slip.matched} of "
+                           f"{slip.of} failing cases [{slip.name}]", "        ",
+                           "Slip:   ")
+    elif any(r.failures for r in failed):
+        lines += _wrap("no known slip matches: compare the grid above with your loops, "
+                       "smallest case first", "        ", "Slip:   ")
+    return "\n".join(lines) + "\n"
+
+
+def _finite(value):
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value if math.isfinite(value) else str(value)
+
+
+def to_json(report: Report) -> dict:
+    """The report as plain JSON values (non-finite numbers as strings "nan", "inf")."""
+    op = report.op
+    failed = report.failed
+    cases = []
+    for result in report.results:
+        case = result.case
+        cases.append({
+            "index": case.index, "corner": case.corner,
+            "params": {k: list(v) if isinstance(v, tuple) else v
+                       for k, v in case.params.items()},
+            "shapes": {k: list(v.shape) for k, v in case.arrays.items()},
+            "status": result.status, "message": result.message,
+            "outputs": [{"name": f.name, "status": f.status, "message": f.message}
+                        for f in result.failures],
+            "traceback": result.traceback,
+            "seconds": round(result.seconds, 6),
+        })
+    first = None
+    if failed:
+        result = failed[0]
+        first = {"case": result.case.index, "status": result.status,
+                 "message": result.message, "traceback": result.traceback}
+        failure = next((f for f in result.failures if f.got is not None
+                        and f.got.shape == f.expected.shape), None)
+        if failure is not None:
+            first.update(output=failure.name, got=_finite(failure.got.tolist()),
+                         expected=_finite(failure.expected.tolist()))
+    return {
+        "op": op.name, "function": report.function, "style": report.style.name,
+        "signature": report.style.signature(op), "layout": report.layout,
+        "seed": report.seed, "ties": report.options.ties, "timeout": report.timeout,
+        "rtol": report.rtol, "atol": report.atol, "ok": report.ok,
+        "summary": {"cases": len(report.results), "failed": len(failed),
+                    "passed": sum(r.ok for r in report.results),
+                    "not_run": sum(r.status == "not_run" for r in report.results),
+                    "skipped": report.skipped},
+        "cases": cases,
+        "first_failure": first,
+        "slips": [{"output": s.output, "name": s.name, "description": s.description,
+                   "matched": s.matched, "of": s.of} for s in report.slips],
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"

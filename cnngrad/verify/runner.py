@@ -1,0 +1,450 @@
+"""Run a user's function over an op's battery, compare with cnngrad, name the slips.
+
+Each call runs on a worker thread of its own, joined with a timeout: a call that runs past
+it is abandoned (the thread cannot be killed; it is a daemon, so it never holds the process
+open) and the battery stops there.  Whatever the user's code does — raise, return the wrong
+thing, print — becomes a line of the report, never a cnngrad traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnngrad.verify.ops import OPS, Alternative, Case, Op, Options, battery
+from cnngrad.verify.styles import STYLES, ResultError, Style
+
+__all__ = ["CaseResult", "Report", "SlipMatch", "run_battery", "user_traceback"]
+
+#: Failing cases the diagnosis looks at (the smallest ones; a battery has about a dozen):
+#: enough to tell a slip that explains every failure from a coincidence.
+DIAGNOSED_CASES = 12
+
+#: The statuses of a case, and of a whole report.
+STATUSES = ("pass", "mismatch", "shape", "nonfinite", "raised", "bad_return", "timeout",
+            "not_run")
+
+
+@dataclass
+class OutputCheck:
+    """One output of one case that is not right."""
+
+    name: str
+    status: str  # mismatch | shape | nonfinite | bad_return
+    message: str
+    got: np.ndarray | None = None
+    expected: np.ndarray | None = None
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    status: str
+    message: str = ""
+    failures: list[OutputCheck] = field(default_factory=list)
+    traceback: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "pass"
+
+
+@dataclass
+class SlipMatch:
+    """A slip whose answer equals the user's at ``output`` in ``matched`` of the ``of``
+    failing cases diagnosed (where the slip applies)."""
+
+    output: str
+    name: str
+    description: str
+    matched: int
+    of: int
+
+
+@dataclass
+class Report:
+    op: Op
+    style: Style
+    layout: str
+    function: str
+    call: str
+    options: Options
+    seed: int
+    timeout: float
+    rtol: float
+    atol: float
+    results: list[CaseResult]
+    skipped: int  # cases the calling style cannot express
+    slips: list[SlipMatch]
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results)
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [r for r in self.results if r.status not in ("pass", "not_run")]
+
+
+# --------------------------------------------------------------------------- calling
+
+
+def _user_frames(exc: BaseException) -> list:
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [frame for frame in traceback.extract_tb(exc.__traceback__)
+            if not os.path.abspath(frame.filename).startswith(package + os.sep)
+            and os.path.basename(frame.filename) != "threading.py"]
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of an exception raised in the user's code, without cnngrad's frames
+    (nor the threading module's): only what the user wrote and what it called."""
+    frames = _user_frames(exc)
+    lines = ["Traceback (most recent call last):\n"]
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip("\n")
+
+
+@dataclass
+class _Outcome:
+    value: object = None
+    error: BaseException | None = None
+    timed_out: bool = False
+    seconds: float = 0.0
+
+
+def call_with_timeout(run, timeout: float) -> _Outcome:
+    """``run()`` on a worker thread; abandoned after ``timeout`` seconds."""
+    import time
+
+    outcome = _Outcome()
+
+    def work() -> None:
+        try:
+            with np.errstate(all="ignore"):  # an overflow is reported as NaN/inf, not warned
+                outcome.value = run()
+        except BaseException as exc:  # noqa: BLE001 - the user's SystemExit is reported too
+            outcome.error = exc
+
+    worker = threading.Thread(target=work, name="cnngrad-verify-call", daemon=True)
+    start = time.perf_counter()
+    # the user's prints go to stderr: stdout carries the report (and --format json)
+    with contextlib.redirect_stdout(sys.stderr):
+        worker.start()
+        worker.join(timeout)
+    outcome.seconds = time.perf_counter() - start
+    outcome.timed_out = worker.is_alive()
+    if outcome.timed_out:
+        _ask_to_stop(worker)
+    return outcome
+
+
+class Abandoned(BaseException):
+    """Raised inside an abandoned call: a Python loop stops at its next step (a call
+    blocked in C, such as a sleep, stops when it returns)."""
+
+
+def _ask_to_stop(worker: threading.Thread) -> None:
+    # CPython's way to raise in another thread; elsewhere the daemon thread just runs on
+    try:
+        import ctypes
+
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident),
+                                                   ctypes.py_object(Abandoned))
+    except (AttributeError, OSError, TypeError):
+        pass
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def _as_numbers(value, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - a ragged list, an odd object
+        raise ResultError(f"{name} is not an array ({type(exc).__name__}: {exc})") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                     or array.dtype == bool):
+        raise ResultError(f"{name} is {_describe_value(value)}, not an array of numbers")
+    return array.astype(np.float64, copy=False)
+
+
+def _describe_value(value) -> str:
+    if value is None:
+        return "None"
+    return f"a {type(value).__name__}"
+
+
+def _shape_words(shape: tuple, axes: tuple[str, ...]) -> str:
+    text = f"({', '.join(map(str, shape))}{',' if len(shape) == 1 else ''})"
+    return f"{text} {'(' + ', '.join(axes) + ')' if len(axes) == len(shape) and axes else ''}" \
+        .rstrip()
+
+
+def _fits(got: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    """``got`` shaped as ``expected`` when it is; a scalar or a per-filter vector (a loss,
+    db, dgamma) may also come with extra axes of length 1: (1,), (F, 1), (1, 1, 1, F)."""
+    if got.shape == expected.shape:
+        return got
+    if expected.ndim <= 1 and got.size == expected.size and \
+            tuple(n for n in got.shape if n != 1) == tuple(n for n in expected.shape if n != 1):
+        return got.reshape(expected.shape)
+    return None
+
+
+def close(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
+    return bool(np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def _index_words(index) -> str:
+    return "[" + ", ".join(str(int(i)) for i in index) + "]"
+
+
+def _check_output(name: str, value, expected: np.ndarray, axes, rtol, atol) -> OutputCheck | None:
+    try:
+        got = _as_numbers(value, name)
+    except ResultError as exc:
+        return OutputCheck(name, "bad_return", str(exc))
+    fitted = _fits(got, expected)
+    if fitted is None:
+        return OutputCheck(name, "shape", f"{name} has shape {_shape_words(got.shape, ())}; "
+                           f"expected {_shape_words(expected.shape, axes)}", got, expected)
+    bad = ~np.isfinite(fitted) & np.isfinite(expected)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        if fitted.ndim == 0:
+            return OutputCheck(name, "nonfinite", f"{name} is {float(fitted)}", fitted,
+                               expected)
+        return OutputCheck(name, "nonfinite", f"{name} holds {fitted[tuple(where)]} at "
+                           f"{_index_words(where)} ({int(bad.sum())} of {bad.size} values "
+                           "not finite)", fitted, expected)
+    if not close(fitted, expected, rtol, atol):
+        wrong = ~np.isclose(fitted, expected, rtol=rtol, atol=atol, equal_nan=True)
+        diff = np.abs(fitted - expected)
+        worst = np.unravel_index(int(np.argmax(np.where(wrong, diff, -1))), diff.shape)
+        where = f" at {_index_words(worst)}" if fitted.ndim else ""
+        return OutputCheck(name, "mismatch", f"{name} differs in {int(wrong.sum())} of "
+                           f"{wrong.size} values (largest |diff| {_g(diff[worst])}{where})",
+                           fitted, expected)
+    return None
+
+
+def _g(value: float) -> str:
+    return f"{float(value):.4g}"
+
+
+# --------------------------------------------------------------------------- the battery
+
+
+def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str | None = None,
+                keywords: dict | None = None, forward=None, options: Options = Options(),
+                seed: int = 0, timeout: float = 10.0, rtol: float = 1e-5,
+                atol: float = 1e-6) -> Report:
+    """Hold ``fn`` to cnngrad's answers on ``op``'s battery.
+
+    Parameters
+    ----------
+    fn : callable
+        The user's function, called as ``style`` says.
+    op : Op or str
+        One of :data:`cnngrad.verify.ops.OPS`.
+    style : Style or str
+        "plain", "cs231n" or "dls" (:data:`cnngrad.verify.styles.STYLES`).
+    layout : {"nchw", "nhwc"}, optional
+        The plain style's tensor layout; the assignment styles imply theirs.
+    keywords : dict, optional
+        Argument name → the user's keyword name (plain style): every argument by keyword.
+    forward : callable, optional
+        The user's forward function, whose cache the backward call gets.
+    options : Options
+        The tie rule and batch norm's ε.
+    seed : int
+        The battery's seed.
+    timeout : float
+        Seconds per call before it is abandoned (the battery stops there).
+    rtol, atol : float
+        An output is right when |got − expected| ≤ atol + rtol·|expected| everywhere.
+
+    Returns
+    -------
+    Report
+    """
+    op = OPS[op] if isinstance(op, str) else op
+    style = STYLES[style] if isinstance(style, str) else style
+    layout = layout or style.layout or "nchw"
+    keywords = keywords or {}
+    cases = battery(op, seed, options)
+    usable = [case for case in cases if style.accepts(op, case)]
+    for number, case in enumerate(usable, start=1):  # numbered as the user sees them
+        case.index = number
+    results: list[CaseResult] = []
+    call_words = ""
+    stopped = False
+    for case in usable:
+        if stopped:
+            results.append(CaseResult(case, "not_run", "not run: an earlier call timed out"))
+            continue
+        truth = op.reference(case, options)
+        expected = {name: np.asarray(style.tensor(op, name, truth[name], case, layout),
+                                     dtype=np.float64) for name in op.outputs}
+        call = style.bind(fn, op, case, layout, keywords, forward)
+        call_words = call_words or call.shown
+        outcome = call_with_timeout(call.run, timeout)
+        result = _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol)
+        results.append(result)
+        stopped = result.status == "timeout"
+    report = Report(op=op, style=style, layout=layout, function=getattr(fn, "__name__", "?"),
+                    call=call_words, options=options, seed=seed, timeout=timeout, rtol=rtol,
+                    atol=atol, results=results, skipped=len(cases) - len(usable), slips=[])
+    report.slips = diagnose(report)
+    return report
+
+
+def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> CaseResult:
+    if outcome.timed_out:
+        return CaseResult(case, "timeout", f"did not return within {_g(timeout)} s "
+                          "(abandoned; raise --timeout for a slow implementation)",
+                          seconds=outcome.seconds)
+    if outcome.error is not None:
+        exc = outcome.error
+        if isinstance(exc, ResultError):  # the cache-building forward returned nonsense
+            return CaseResult(case, "bad_return", str(exc), seconds=outcome.seconds)
+        message = f"raised {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        if not _user_frames(exc):  # raised before any line of the user's code ran
+            if isinstance(exc, TypeError):
+                message += (" — the call does not fit your function: see its signature in "
+                            "--help, rename arguments with --arg, or pick --style cs231n "
+                            "or dls")
+            return CaseResult(case, "raised", message, seconds=outcome.seconds)
+        return CaseResult(case, "raised", message, traceback=user_traceback(exc),
+                          seconds=outcome.seconds)
+    try:
+        values = style.unpack(op, outcome.value)
+    except ResultError as exc:
+        return CaseResult(case, "bad_return", str(exc), seconds=outcome.seconds)
+    failures = []
+    for name in op.outputs:
+        check = _check_output(name, values[name], expected[name],
+                              style.axes(op, name, layout), rtol, atol)
+        if check is not None:
+            failures.append(check)
+    if not failures:
+        return CaseResult(case, "pass", seconds=outcome.seconds)
+    first = failures[0]
+    return CaseResult(case, first.status, first.message, failures, seconds=outcome.seconds)
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+def _generic(op: Op, case: Case, truth: dict) -> list[Alternative]:
+    """Slips of any output: the answer's sign, a factor 2, the batch mean or sum, a
+    rotation (check's transforms), in cnngrad's layout."""
+    from cnngrad.teach.diagnose import SLIPS
+
+    words = {name: SLIPS[name].description for name in
+             ("sign_flipped", "doubled", "halved", "batch_mean", "batch_sum", "rot180")}
+    batch = next(iter(case.arrays.values())).shape[0]
+    out = [Alternative("sign_flipped", words["sign_flipped"],
+                       {k: -v for k, v in truth.items()}),
+           Alternative("doubled", words["doubled"], {k: 2 * v for k, v in truth.items()}),
+           Alternative("halved", words["halved"], {k: v / 2 for k, v in truth.items()})]
+    if batch > 1:
+        out.append(Alternative("batch_mean", words["batch_mean"],
+                               {k: v / batch for k, v in truth.items()}))
+        out.append(Alternative("batch_sum", words["batch_sum"],
+                               {k: v * batch for k, v in truth.items()}))
+    spatial = {k: v for k, v in truth.items() if len(op.axes.get(k, ())) >= 3}
+    if spatial:
+        out.append(Alternative("rot180", words["rot180"] + " (or reversed, in 1-D)",
+                               {k: v[..., ::-1, ::-1] if v.ndim == 4 else v[..., ::-1]
+                                for k, v in spatial.items()}))
+    return out
+
+
+def _permutations(expected: np.ndarray, axes: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
+    """The right values with their axes in another order: a layout or channel-order slip."""
+    if not 2 <= expected.ndim <= 4 or len(axes) != expected.ndim:
+        return []
+    out = []
+    for perm in itertools.permutations(range(expected.ndim)):
+        if perm == tuple(range(expected.ndim)):
+            continue
+        moved = [axes[i] for i, j in zip(perm, range(expected.ndim)) if i != j]
+        order = "(" + ", ".join(axes[i] for i in perm) + ")"
+        wanted = "(" + ", ".join(axes) + ")"
+        if set(moved) == set(axes[-2:]) and len(moved) == 2:
+            name, words = "transpose", f"matches the transpose ({axes[-2]} and {axes[-1]} swapped)"
+        elif set(moved) & {"C", "F", "in", "out", "K"}:
+            name, words = "channel_order", (f"matches the right values with the axes in the "
+                                            f"order {order} instead of {wanted}")
+        else:
+            name, words = "axis_order", (f"matches the right values with the axes in the "
+                                         f"order {order} instead of {wanted}")
+        out.append((name, words, expected.transpose(perm)))
+    return out
+
+
+def diagnose(report: Report) -> list[SlipMatch]:
+    """The slips whose answers equal the user's wrong outputs, on the smallest failing
+    cases; each with the number of those cases it explains."""
+    op, style, layout = report.op, report.style, report.layout
+    diagnosed = [r for r in report.results if r.failures][:DIAGNOSED_CASES]
+    counts: dict[tuple[str, str], list] = {}
+    order: list[tuple[str, str]] = []
+    for result in diagnosed:
+        case = result.case
+        truth = op.reference(case, report.options)
+        try:
+            alternatives = list(op.slips(case, report.options, truth))
+        except (ValueError, IndexError):  # a slip that cannot happen in this geometry
+            alternatives = []
+        alternatives += _generic(op, case, truth)
+        for failure in result.failures:
+            if failure.got is None:
+                continue
+            candidates = []
+            for alt in alternatives:
+                if failure.name in alt.outputs:
+                    value = np.asarray(style.tensor(op, failure.name,
+                                                    np.asarray(alt.outputs[failure.name]),
+                                                    case, layout), dtype=np.float64)
+                    candidates.append((alt.name, alt.description, value))
+            candidates += _permutations(failure.expected,
+                                        style.axes(op, failure.name, layout))
+            # one verdict per slip and case (several axis orders share a name)
+            verdicts: dict[str, tuple[str, bool]] = {}
+            for name, words, value in candidates:
+                fitted = _fits(failure.got, value)
+                hit = fitted is not None and close(fitted, value, report.rtol, report.atol)
+                if name not in verdicts or (hit and not verdicts[name][1]):
+                    verdicts[name] = (words, hit)
+            for name, (words, hit) in verdicts.items():
+                key = (failure.name, name)
+                if key not in counts:
+                    counts[key] = [words, 0, 0]
+                    order.append(key)
+                counts[key][2] += 1
+                if hit:
+                    if counts[key][1] == 0:  # in the words of the smallest case it explains
+                        counts[key][0] = words
+                    counts[key][1] += 1
+    matches = [SlipMatch(output, name, *counts[(output, name)]) for output, name in order
+               if counts[(output, name)][1] > 0]
+    # per output, the slips that explain the most cases; the registry's order breaks ties
+    best: list[SlipMatch] = []
+    for output in op.outputs:
+        mine = [m for m in matches if m.output == output]
+        if mine:
+            top = max(m.matched for m in mine)
+            best += [m for m in mine if m.matched == top]
+    return best

@@ -1,0 +1,330 @@
+"""Calling styles: how a case becomes the user's call, and cnngrad's answers the user's layout.
+
+* ``plain``: the op's documented signature (:attr:`cnngrad.verify.ops.Op.signature`), tensors
+  channels-first (``--layout nchw``) or channels-last (``--layout nhwc``), arguments by
+  position — or by the keyword names ``--arg`` gives.
+* ``cs231n``: Stanford CS231n's layer functions: ``conv_forward_naive(x, w, b, conv_param)
+  -> (out, cache)`` and ``conv_backward_naive(dout, cache) -> (dx, dw, db)`` with
+  ``cache = (x, w, b, conv_param)``, ``conv_param = {'stride', 'pad'}``; the pooling ones with
+  ``pool_param = {'pool_height', 'pool_width', 'stride'}``; ``affine_backward(dout, cache)``
+  with ``cache = (x, w, b)``, w (in, out); ``softmax_loss(x, y) -> (loss, dx)``;
+  ``spatial_batchnorm_backward(dout, cache)`` with the cache of the user's own forward.
+* ``dls``: the Deep Learning Specialization's: ``conv_forward(A_prev, W, b, hparameters)
+  -> (Z, cache)``, ``conv_backward(dZ, cache) -> (dA_prev, dW, db)`` with ``cache = (A_prev, W,
+  b, hparameters)``, A_prev (m, n_H, n_W, n_C), W (f, f, n_C_prev, n_C), b (1, 1, 1, n_C),
+  ``hparameters = {"stride", "pad"}``; ``pool_forward(A_prev, hparameters, mode)`` and
+  ``pool_backward(dA, cache, mode)`` with ``cache = (A_prev, hparameters)``,
+  ``hparameters = {"f", "stride"}``; ``linear_backward(dZ, cache)`` with examples as columns.
+
+A backward call whose cache the user's forward builds gets that forward (``--forward``); else
+cnngrad builds the cache as the assignment's forward does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnngrad.verify.ops import Case, Op
+
+__all__ = ["STYLES", "Style", "ResultError"]
+
+
+class ResultError(Exception):
+    """What the user's function returned cannot be read as the op's outputs."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """The user's function(s) bound to one case: ``run()`` returns what the function returned."""
+
+    run: Callable[[], object]
+    shown: str  # how the call reads: "conv_backward(dZ, cache)"
+
+
+def _tuple_of(raw, count: int, what: str) -> tuple:
+    if not isinstance(raw, (tuple, list)):
+        raise ResultError(f"returned {_kind(raw)}; expected a tuple of {count} ({what})")
+    if len(raw) != count:
+        raise ResultError(f"returned a tuple of {len(raw)} values; expected {count} ({what})")
+    return tuple(raw)
+
+
+def _kind(raw) -> str:
+    if raw is None:
+        return "None"
+    if isinstance(raw, np.ndarray):
+        return f"one array of shape {raw.shape}"
+    if isinstance(raw, (tuple, list)):
+        return f"a {type(raw).__name__} of {len(raw)} values"
+    return f"a {type(raw).__name__}"
+
+
+class Style:
+    """The plain style; the assignment styles override what differs."""
+
+    name = "plain"
+    layout: str | None = None  # a layout the style implies
+    words = "the op's own signature"
+
+    def supports(self, op: Op) -> bool:
+        return True
+
+    def needs_forward(self, op: Op) -> bool:
+        return False
+
+    def accepts(self, op: Op, case: Case) -> bool:
+        # the plain pooling signature takes one int window size: square windows
+        return case.square or not op.name.startswith(("maxpool", "avgpool"))
+
+    def signature(self, op: Op) -> str:
+        return op.signature
+
+    def skip_words(self, op: Op) -> str:
+        """Why some cases of ``op`` are not run in this style."""
+        return "non-square windows: the window size is one int"
+
+    def tensor(self, op: Op, name: str, array: np.ndarray, case: Case, layout: str):
+        """cnngrad's array (its layout) as the user's call passes or returns it."""
+        perm = op.channels_last.get(name) if layout == "nhwc" else None
+        return np.ascontiguousarray(array.transpose(perm)) if perm else array
+
+    def axes(self, op: Op, name: str, layout: str) -> tuple[str, ...]:
+        names = op.axes.get(name, ())
+        perm = op.channels_last.get(name) if layout == "nhwc" else None
+        return tuple(names[i] for i in perm) if perm else names
+
+    def bind(self, fn, op: Op, case: Case, layout: str, keywords: dict, forward) -> Call:
+        values = []
+        for name in op.inputs:
+            if name in case.arrays:
+                values.append(self.tensor(op, name, case.arrays[name].copy(), case, layout))
+            else:
+                values.append(case.params[name])
+        if keywords:
+            kwargs = {keywords.get(name, name): value for name, value in zip(op.inputs, values)}
+            shown = ", ".join(f"{keywords.get(n, n)}={n}" for n in op.inputs)
+            return Call(lambda: fn(**kwargs), f"{_name(fn)}({shown})")
+        return Call(lambda: fn(*values), f"{_name(fn)}({', '.join(op.inputs)})")
+
+    def unpack(self, op: Op, raw) -> dict:
+        if op.single:
+            if isinstance(raw, tuple):
+                hint = " — an (out, cache) pair? say --style cs231n or dls" \
+                    if len(raw) == 2 and op.name.endswith("_forward") else ""
+                raise ResultError(f"returned a tuple of {len(raw)} values; expected one array "
+                                  f"({op.outputs[0]}){hint}")
+            return {op.outputs[0]: raw}
+        return dict(zip(op.outputs, _tuple_of(raw, len(op.outputs), ", ".join(op.outputs))))
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__name__", "function")
+
+
+def _first_of_pair(raw, what: str):
+    """A forward function's output from ``(out, cache)`` (or a bare array)."""
+    if isinstance(raw, (tuple, list)):
+        if len(raw) != 2:
+            raise ResultError(f"returned a tuple of {len(raw)} values; expected ({what}, "
+                              "cache)")
+        return raw[0]
+    return raw
+
+
+class CS231nStyle(Style):
+    name = "cs231n"
+    layout = "nchw"
+    words = "CS231n's (dout, cache) layer functions"
+    _OPS = {
+        "conv2d_forward": "conv_forward_naive(x, w, b, conv_param) -> (out, cache)",
+        "conv2d_backward": "conv_backward_naive(dout, cache) -> (dx, dw, db); "
+                           "cache = (x, w, b, conv_param)",
+        "maxpool2d_forward": "max_pool_forward_naive(x, pool_param) -> (out, cache)",
+        "maxpool2d_backward": "max_pool_backward_naive(dout, cache) -> dx; "
+                              "cache = (x, pool_param)",
+        "dense_backward": "affine_backward(dout, cache) -> (dx, dw, db); cache = (x, w, b), "
+                          "w (in, out)",
+        "softmax_cross_entropy_backward": "softmax_loss(x, y) -> (loss, dx)",
+        "batchnorm2d_backward": "spatial_batchnorm_backward(dout, cache) -> (dx, dgamma, "
+                                "dbeta); cache from --forward spatial_batchnorm_forward(x, "
+                                "gamma, beta, bn_param)",
+    }
+
+    def supports(self, op: Op) -> bool:
+        return op.name in self._OPS
+
+    def needs_forward(self, op: Op) -> bool:
+        return op.name == "batchnorm2d_backward"
+
+    def accepts(self, op: Op, case: Case) -> bool:
+        # pool_param has no padding; it has pool_height and pool_width: any window
+        return not (op.name.startswith("maxpool") and case.padded)
+
+    def signature(self, op: Op) -> str:
+        return self._OPS[op.name]
+
+    def skip_words(self, op: Op) -> str:
+        return "padding: pool_param has none"
+
+    def tensor(self, op, name, array, case, layout):
+        if op.name == "dense_backward" and name in ("w", "dw"):
+            return array.T
+        return array
+
+    def axes(self, op, name, layout):
+        names = op.axes.get(name, ())
+        if op.name == "dense_backward" and name in ("w", "dw"):
+            return names[::-1]
+        return names
+
+    def bind(self, fn, op, case, layout, keywords, forward) -> Call:
+        a, p = {k: v.copy() for k, v in case.arrays.items()}, case.params
+        name = op.name
+        if name.startswith("conv2d"):
+            conv_param = {"stride": p["stride"], "pad": p["padding"]}
+            if name == "conv2d_forward":
+                return Call(lambda: fn(a["x"], a["w"], a["b"], conv_param),
+                            f"{_name(fn)}(x, w, b, conv_param)")
+            return self._backward(fn, forward, (a["x"], a["w"], a["b"], conv_param), a["delta"])
+        if name.startswith("maxpool"):
+            kh, kw = (p["size"], p["size"]) if isinstance(p["size"], int) else p["size"]
+            pool_param = {"pool_height": kh, "pool_width": kw, "stride": p["stride"]}
+            if name == "maxpool2d_forward":
+                return Call(lambda: fn(a["x"], pool_param), f"{_name(fn)}(x, pool_param)")
+            return self._backward(fn, forward, (a["x"], pool_param), a["delta"])
+        if name == "dense_backward":
+            return self._backward(fn, forward, (a["x"], a["w"].T.copy(), a["b"]), a["delta"])
+        if name == "softmax_cross_entropy_backward":
+            return Call(lambda: fn(a["logits"], a["labels"]), f"{_name(fn)}(x, y)")
+        if name == "batchnorm2d_backward":
+            bn_param = {"mode": "train", "eps": p["eps"]}
+            return self._backward(fn, forward, (a["x"], a["gamma"], a["beta"], bn_param),
+                                  a["delta"])
+        raise AssertionError(name)
+
+    @staticmethod
+    def _backward(fn, forward, inputs: tuple, delta: np.ndarray) -> Call:
+        def run():
+            cache = inputs if forward is None else _cache_of(forward(*inputs))
+            return fn(delta, cache)
+
+        return Call(run, f"{_name(fn)}(dout, cache)")
+
+    def unpack(self, op, raw) -> dict:
+        if op.name.endswith("_forward"):
+            return {"y": _first_of_pair(raw, "out")}
+        return super().unpack(op, raw)
+
+
+def _cache_of(raw):
+    if not isinstance(raw, (tuple, list)) or len(raw) != 2:
+        raise ResultError(f"the forward function returned {_kind(raw)}; expected "
+                          "(out, cache)")
+    return raw[1]
+
+
+class DLSStyle(Style):
+    name = "dls"
+    layout = "nhwc"
+    words = "the Deep Learning Specialization's (dZ, cache) functions"
+    _OPS = {
+        "conv2d_forward": "conv_forward(A_prev, W, b, hparameters) -> (Z, cache)",
+        "conv2d_backward": "conv_backward(dZ, cache) -> (dA_prev, dW, db); "
+                           "cache = (A_prev, W, b, hparameters)",
+        "maxpool2d_forward": "pool_forward(A_prev, hparameters, mode=\"max\") -> (A, cache)",
+        "maxpool2d_backward": "pool_backward(dA, cache, mode=\"max\") -> dA_prev; "
+                              "cache = (A_prev, hparameters)",
+        "avgpool2d_forward": "pool_forward(A_prev, hparameters, mode=\"average\") -> "
+                             "(A, cache)",
+        "avgpool2d_backward": "pool_backward(dA, cache, mode=\"average\") -> dA_prev; "
+                              "cache = (A_prev, hparameters)",
+        "dense_backward": "linear_backward(dZ, cache) -> (dA_prev, dW, db); cache = (A_prev, "
+                          "W, b), one example per column, dW and db averaged over the "
+                          "examples",
+    }
+
+    def supports(self, op: Op) -> bool:
+        return op.name in self._OPS
+
+    def accepts(self, op: Op, case: Case) -> bool:
+        # W is (f, f, ...) and pooling's hparameters have one f and no padding
+        if op.name.startswith(("maxpool", "avgpool")):
+            return case.square and not case.padded
+        return case.square
+
+    def signature(self, op: Op) -> str:
+        return self._OPS[op.name]
+
+    def skip_words(self, op: Op) -> str:
+        if op.name.startswith(("maxpool", "avgpool")):
+            return "non-square windows and padding: hparameters hold one f and no padding"
+        return "non-square kernels: W is (f, f, n_C_prev, n_C)"
+
+    def tensor(self, op, name, array, case, layout):
+        if op.name == "dense_backward":
+            m = case.arrays["x"].shape[0]
+            if name in ("x", "dx", "delta"):
+                return np.ascontiguousarray(array.T)
+            if name == "db":
+                return array.reshape(-1, 1) / m
+            if name == "b":
+                return array.reshape(-1, 1)
+            if name == "dw":
+                return array / m
+            return array
+        if name in ("b", "db") and op.name.startswith("conv2d"):
+            return array.reshape(1, 1, 1, -1)
+        return super().tensor(op, name, array, case, "nhwc")
+
+    def axes(self, op, name, layout):
+        if op.name == "dense_backward" and name in ("x", "dx", "delta"):
+            return op.axes[name][::-1]
+        if name == "db" and op.name.startswith("conv2d"):
+            return ("1", "1", "1", "F")
+        return super().axes(op, name, "nhwc")
+
+    def bind(self, fn, op, case, layout, keywords, forward) -> Call:
+        t = {k: self.tensor(op, k, v.copy(), case, "nhwc") for k, v in case.arrays.items()}
+        p, name = case.params, op.name
+        if name.startswith("conv2d"):
+            hparameters = {"stride": p["stride"], "pad": p["padding"]}
+            if name == "conv2d_forward":
+                return Call(lambda: fn(t["x"], t["w"], t["b"], hparameters),
+                            f"{_name(fn)}(A_prev, W, b, hparameters)")
+            inputs = (t["x"], t["w"], t["b"], hparameters)
+            return self._backward(fn, forward, inputs, t["delta"], {})
+        if name.startswith(("maxpool", "avgpool")):
+            mode = "max" if name.startswith("max") else "average"
+            hparameters = {"f": p["size"], "stride": p["stride"]}
+            if name.endswith("_forward"):
+                return Call(lambda: fn(t["x"], hparameters, mode=mode),
+                            f"{_name(fn)}(A_prev, hparameters, mode={mode!r})")
+            return self._backward(fn, forward, (t["x"], hparameters), t["delta"],
+                                  {"mode": mode})
+        if name == "dense_backward":
+            return self._backward(fn, forward, (t["x"], t["w"], t["b"]), t["delta"], {})
+        raise AssertionError(name)
+
+    @staticmethod
+    def _backward(fn, forward, inputs: tuple, delta: np.ndarray, extra: dict) -> Call:
+        def run():
+            if forward is None:
+                cache = inputs
+            else:
+                cache = _cache_of(forward(*inputs, **extra))
+            return fn(delta, cache, **extra)
+
+        mode = "".join(f", mode={v!r}" for v in extra.values())
+        return Call(run, f"{_name(fn)}(dZ, cache{mode})")
+
+    def unpack(self, op, raw) -> dict:
+        if op.name.endswith("_forward"):
+            return {"y": _first_of_pair(raw, "Z" if op.name.startswith("conv") else "A")}
+        return super().unpack(op, raw)
+
+
+#: Every calling style by name.
+STYLES: dict[str, Style] = {style.name: style for style in (Style(), CS231nStyle(), DLSStyle())}

@@ -1,0 +1,529 @@
+"""``cnngrad verify`` as a user runs it: the samples' verdicts, reports of functions that
+raise, return the wrong thing or never return, usage errors, JSON, the pytest helper, and
+the battery itself."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "verify"
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, ["verify", *[str(a) for a in args]])
+
+
+def sample(name: str) -> str:
+    return f"{SAMPLES / name}.py:conv2d_backward"
+
+
+def user_file(tmp_path: Path, source: str, name: str = "student.py") -> Path:
+    path = tmp_path / name
+    path.write_text("import numpy as np\nimport time\n\n" + textwrap.dedent(source),
+                    encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- the samples
+
+
+def test_the_right_sample_passes():
+    result = invoke(sample("conv_right"), "--op", "conv2d_backward")
+    assert result.exit_code == 0, result.output
+    assert "PASS  all 13 cases agree" in result.stdout
+    assert "FAIL" not in result.stdout
+
+
+@pytest.mark.parametrize("name, slip, words", [
+    ("conv_no_rotation", "kernel_not_rotated", "kernel not rotated by 180°"),
+    ("conv_stride_ignored", "delta_not_dilated", "delta not dilated for stride 2"),
+])
+def test_the_wrong_samples_fail_with_their_slip_named(name, slip, words):
+    result = invoke(sample(name), "--op", "conv2d_backward")
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    assert f"[{slip}]" in out and words in " ".join(out.split())
+    assert "Slip:   dx matches" in out
+    assert "got − expected" in out  # the diff grid of the smallest failing case
+    report = json.loads(invoke(sample(name), "--op", "conv2d_backward", "--format",
+                               "json").stdout)
+    assert report["ok"] is False
+    assert [(s["output"], s["name"]) for s in report["slips"]] == [("dx", slip)]
+    first = report["first_failure"]
+    assert first["output"] == "dx" and np.shape(first["got"]) == np.shape(first["expected"])
+    # smallest first: no case before the first failure fails
+    statuses = [c["status"] for c in report["cases"]]
+    assert statuses.index("mismatch") == first["case"] - 1
+
+
+def test_the_stride_sample_fails_only_where_the_stride_is_more_than_one():
+    report = json.loads(invoke(sample("conv_stride_ignored"), "--op", "conv2d_backward",
+                               "-f", "json").stdout)
+    for case in report["cases"]:
+        assert (case["status"] == "pass") == (case["params"]["stride"] == 1), case
+
+
+def test_json_report_layout():
+    result = invoke(sample("conv_right"), "--op", "conv2d_backward", "--format", "json",
+                    "--seed", "7")
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["seed"] == 7 and report["layout"] == "nchw"
+    assert report["summary"] == {"cases": 13, "failed": 0, "passed": 13, "not_run": 0,
+                                 "skipped": 0}
+    assert report["first_failure"] is None and report["slips"] == []
+    assert report["cases"][0]["shapes"]["x"] == [1, 1, 3, 3]
+
+
+# --------------------------------------------------------------------------- bad functions
+
+BAD = """
+def helper(x):
+    return x[10, 10, 10, 10]
+
+def raises(x, w, delta, stride, padding):
+    return helper(x)
+
+def wrong_shape(x, w, delta, stride, padding):
+    return np.zeros((2, 2)), np.zeros(w.shape), np.zeros(w.shape[0])
+
+def two_values(x, w, delta, stride, padding):
+    return np.zeros(x.shape), np.zeros(w.shape)
+
+def with_nan(x, w, delta, stride, padding):
+    dx = np.zeros(x.shape)
+    dx[0, 0, 0, 0] = np.nan
+    return dx, np.zeros(w.shape), np.zeros(w.shape[0])
+
+def slow(x, w, delta, stride, padding):
+    time.sleep(1)
+
+def forever(x, w, delta, stride, padding):
+    while True:
+        pass
+
+def nothing(x, w, delta, stride, padding):
+    print("debugging output")
+
+def words(x, w, delta, stride, padding):
+    return "dx", "dw", "db"
+"""
+
+
+@pytest.mark.parametrize("function, expected", [
+    ("raises", "raised IndexError: index 10 is out of bounds"),
+    ("wrong_shape", "dx has shape (2, 2); expected (1, 1, 3, 3) (N, C, H, W)"),
+    ("two_values", "returned a tuple of 2 values; expected 3 (dx, dw, db)"),
+    ("with_nan", "dx holds nan at [0, 0, 0, 0]"),
+    ("slow", "did not return within 0.2 s"),
+    ("nothing", "returned None; expected a tuple of 3 (dx, dw, db)"),
+    ("words", "dx is a str, not an array of numbers"),
+])
+def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):
+    path = user_file(tmp_path, BAD)
+    result = invoke(f"{path}:{function}", "--op", "conv2d_backward", "--timeout", "0.2")
+    assert result.exit_code == 1, result.output
+    assert expected in result.stdout
+    assert "Traceback" not in result.stderr
+    assert "FAIL" in result.stdout and "PASS" not in result.stdout
+
+
+def test_a_raise_shows_the_users_traceback_not_cnngrads(tmp_path):
+    path = user_file(tmp_path, BAD)
+    out = invoke(f"{path}:raises", "--op", "conv2d_backward").stdout
+    assert "raises raised (your code's traceback):" in out
+    assert f'File "{path}", line 9, in raises' in out
+    assert f'File "{path}", line 6, in helper' in out
+    assert "cnngrad" not in out.split("your code's traceback")[1].split("Slip")[0] \
+        .replace("cnngrad verify", "")
+
+
+def test_a_timeout_stops_the_battery(tmp_path):
+    path = user_file(tmp_path, BAD)
+    report = json.loads(invoke(f"{path}:slow", "--op", "conv2d_backward", "--timeout", "0.1",
+                               "-f", "json").stdout)
+    statuses = [case["status"] for case in report["cases"]]
+    assert statuses[0] == "timeout" and set(statuses[1:]) == {"not_run"}
+    assert report["summary"]["not_run"] == len(statuses) - 1
+
+
+def test_an_endless_loop_is_stopped_after_its_timeout(tmp_path):
+    import threading
+    import time
+
+    path = user_file(tmp_path, BAD)
+    result = invoke(f"{path}:forever", "--op", "conv2d_backward", "--timeout", "0.1")
+    assert result.exit_code == 1 and "did not return within 0.1 s" in result.stdout
+    deadline = time.monotonic() + 5
+    while any(t.name == "cnngrad-verify-call" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the abandoned call is still running"
+        time.sleep(0.01)
+
+
+SHAPES = """
+def conv_backward(x, w, delta, stride, padding):
+    from cnngrad import conv2d_backward
+    dx, dw, db = conv2d_backward(x, w, delta, stride, padding)
+    return dx, dw, db.reshape(-1, 1)
+"""
+
+
+def test_a_per_filter_gradient_may_have_extra_axes_of_length_1(tmp_path):
+    path = user_file(tmp_path, SHAPES)
+    result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward")
+    assert result.exit_code == 0, result.output
+
+
+def test_the_users_prints_stay_off_the_json(tmp_path):
+    path = user_file(tmp_path, BAD)
+    result = invoke(f"{path}:nothing", "--op", "conv2d_backward", "-f", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["ok"] is False
+    assert "debugging output" in result.stderr
+
+
+# --------------------------------------------------------------------------- usage errors
+
+
+@pytest.mark.parametrize("args, message", [
+    (["x.py:f"], "--op: missing --op"),
+    (["x.py:f", "--op", "conv2d_backwards"], "did you mean 'conv2d_backward'"),
+    (["nocolon", "--op", "conv2d_backward"], "expected MODULE:FUNCTION"),
+    (["missing.py:f", "--op", "conv2d_backward"], "no such file: missing.py"),
+    (["no_such_module_anywhere:f", "--op", "conv2d_backward"], "no module named"),
+    (["x.py:f", "--op", "conv1d_backward", "--style", "cs231n"], "the cs231n style has no "
+                                                                 "conv1d_backward"),
+    (["x.py:f", "--op", "conv2d_backward", "--style", "dls", "--layout", "nchw"],
+     "the dls style is nhwc"),
+    (["x.py:f", "--op", "conv2d_backward", "--arg", "x"], "expected NAME=KEYWORD"),
+    (["x.py:f", "--op", "conv2d_backward", "--arg", "dz=dZ"], "has no argument 'dz'"),
+    (["x.py:f", "--op", "conv2d_backward", "--ties", "last"], "--ties: unknown value"),
+    (["x.py:f", "--op", "conv2d_backward", "--timeout", "0"], "--timeout: must be more"),
+    (["x.py:f", "--op", "conv2d_backward", "--forward", "g"], "--forward builds the cache"),
+])
+def test_bad_usage_is_one_error_line_and_exit_2(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_module_that_does_not_import_shows_its_own_traceback(tmp_path):
+    path = user_file(tmp_path, "def f(:\n    pass\n")
+    result = invoke(f"{path}:f", "--op", "conv2d_backward")
+    assert result.exit_code == 2
+    assert "SyntaxError" in result.stderr and str(path) in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith(("error:", "  hint:"))
+    path = user_file(tmp_path, "raise RuntimeError('no GPU here')\n", "crashes.py")
+    result = invoke(f"{path}:f", "--op", "conv2d_backward")
+    assert result.exit_code == 2
+    assert 'crashes.py", line 4, in <module>' in result.stderr
+    assert "importing" in result.stderr and "RuntimeError: no GPU here" in result.stderr
+
+
+def test_a_missing_function_suggests_the_close_one(tmp_path):
+    path = user_file(tmp_path, "def conv_backward(x, w, d, s, p):\n    pass\n")
+    result = invoke(f"{path}:conv_bakward", "--op", "conv2d_backward")
+    assert result.exit_code == 2
+    assert "no function 'conv_bakward'" in result.stderr
+    assert "did you mean 'conv_backward'?" in result.stderr
+
+
+def test_cs231n_batchnorm_needs_the_users_forward(tmp_path):
+    path = user_file(tmp_path, "def spatial_batchnorm_backward(dout, cache):\n    pass\n")
+    result = invoke(f"{path}:spatial_batchnorm_backward", "--op", "batchnorm2d_backward",
+                    "--style", "cs231n")
+    assert result.exit_code == 2 and "--forward" in result.stderr
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+KEYWORDS = """
+def conv_backward(*, A_prev, W, dZ, s, pad):
+    x, w, delta, stride, padding = A_prev, W, dZ, s, pad
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            r, q = i * stride, j * stride
+            dw += np.einsum("nf,nchw->fchw", delta[:, :, i, j], xp[:, :, r:r + kh, q:q + kw])
+            dxp[:, :, r:r + kh, q:q + kw] += np.einsum("nf,fchw->nchw", delta[:, :, i, j], w)
+    return dxp[:, :, padding:padding + h, padding:padding + width], dw, delta.sum((0, 2, 3))
+"""
+
+
+def test_arg_passes_every_argument_by_the_users_keyword(tmp_path):
+    path = user_file(tmp_path, KEYWORDS)
+    args = ["--arg", "x=A_prev", "--arg", "w=W", "--arg", "delta=dZ", "--arg", "stride=s",
+            "--arg", "padding=pad"]
+    result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward", *args)
+    assert result.exit_code == 0, result.output
+    result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward", *args[:-2])
+    assert result.exit_code == 1
+    assert "raised TypeError" in result.stdout and "padding" in result.stdout
+
+
+CS231N = """
+def conv_forward_naive(x, w, b, conv_param):
+    return None, ("my cache", x, w, b, conv_param)
+
+def conv_backward_naive(dout, cache):
+    tag, x, w, b, conv_param = cache  # the cache of the forward above, not the default one
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    kh, kw = w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            r, q = i * stride, j * stride
+            dw += np.einsum("nf,nchw->fchw", dout[:, :, i, j], xp[:, :, r:r + kh, q:q + kw])
+            dxp[:, :, r:r + kh, q:q + kw] += np.einsum("nf,fchw->nchw", dout[:, :, i, j], w)
+    h, width = x.shape[2:]
+    return dxp[:, :, pad:pad + h, pad:pad + width], dw, dout.sum((0, 2, 3))
+"""
+
+
+def test_forward_builds_the_cache_from_the_same_module(tmp_path):
+    path = user_file(tmp_path, CS231N)
+    result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
+                    "cs231n", "--forward", "conv_forward_naive")
+    assert result.exit_code == 0, result.output
+    assert "style     cs231n: " in result.stdout
+    result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
+                    "cs231n")  # cnngrad's cache (x, w, b, conv_param): 4 values, not 5
+    assert result.exit_code == 1 and "raised ValueError" in result.stdout
+
+
+def test_an_importable_module_name(tmp_path, monkeypatch):
+    user_file(tmp_path, KEYWORDS, "verify_user_module_xyz.py")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = invoke("verify_user_module_xyz:conv_backward", "--op", "conv2d_backward",
+                    "--arg", "x=A_prev", "--arg", "w=W", "--arg", "delta=dZ",
+                    "--arg", "stride=s", "--arg", "padding=pad")
+    assert result.exit_code == 0, result.output
+
+
+# --------------------------------------------------------------------------- the helper
+
+
+def test_verify_op_passes_a_right_function_and_raises_the_report_for_a_wrong_one():
+    from cnngrad.testing import verify_op
+    from cnngrad.verify import load_function
+
+    right, _ = load_function(sample("conv_right"))
+    report = verify_op(right, "conv2d_backward")
+    assert report.ok and len(report.results) == 13
+    wrong, _ = load_function(sample("conv_no_rotation"))
+    with pytest.raises(AssertionError) as caught:
+        verify_op(wrong, "conv2d_backward")
+    message = str(caught.value)
+    assert "FAIL" in message and "[kernel_not_rotated]" in message
+    assert "got − expected" in message
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"op": "conv3d_backward"}, "unknown op"),
+    ({"op": "conv2d_backward", "style": "keras"}, "unknown style"),
+    ({"op": "conv1d_backward", "style": "dls"}, "has no conv1d_backward"),
+    ({"op": "conv2d_backward", "layout": "chwn"}, "unknown layout"),
+    ({"op": "maxpool2d_backward", "ties": "last"}, "unknown tie rule"),
+    ({"op": "batchnorm2d_backward", "style": "cs231n"}, "forward="),
+])
+def test_verify_op_refuses_bad_settings(kwargs, message):
+    from cnngrad.testing import verify_op
+
+    with pytest.raises(ValueError, match=message):
+        verify_op(lambda *a: None, **kwargs)
+
+
+# --------------------------------------------------------------------------- the battery
+
+
+def test_the_command_lists_every_op_and_style():
+    from cnngrad.cli.verify import OP_NAMES, STYLE_NAMES
+    from cnngrad.verify.ops import OPS
+    from cnngrad.verify.styles import STYLES
+
+    assert OP_NAMES == tuple(OPS) and STYLE_NAMES == tuple(STYLES)
+    help_text = runner.invoke(app, ["verify", "--help"]).stdout
+    for op in OPS.values():
+        assert op.signature.split("(")[0] in help_text
+
+
+@pytest.mark.parametrize("name", ["conv2d_backward", "maxpool2d_backward", "conv1d_backward",
+                                  "softmax_cross_entropy_backward"])
+def test_the_battery_is_seeded_and_smallest_first(name):
+    from cnngrad.verify.ops import OPS, battery
+
+    op = OPS[name]
+    first, again, other = battery(op, 0), battery(op, 0), battery(op, 1)
+    assert [c.index for c in first] == list(range(1, len(first) + 1))
+    for a, b in zip(first, again):
+        assert all(np.array_equal(a.arrays[k], b.arrays[k]) for k in a.arrays)
+    assert any(not np.array_equal(a.arrays[k], b.arrays[k])
+               for a, b in zip(first, other) for k in a.arrays)
+    sizes = [sum(c.arrays[k].size for k in op.shown_arrays) for c in first]
+    assert sizes == sorted(sizes)
+
+
+def test_the_conv_battery_reaches_every_corner():
+    from cnngrad.verify.ops import OPS, battery
+
+    cases = battery(OPS["conv2d_backward"])
+    kernels = {c.arrays["w"].shape[2:] for c in cases}
+    assert (1, 1) in kernels and any(kh != kw for kh, kw in kernels)
+    strides = {c.params["stride"] for c in cases}
+    assert {1, 2, 3} <= strides
+    leftover = [c for c in cases if c.params["stride"] > 1 and
+                (c.arrays["x"].shape[2] + 2 * c.params["padding"] - c.arrays["w"].shape[2])
+                % c.params["stride"]]
+    assert {c.params["stride"] for c in leftover} == {2, 3}
+    assert {c.arrays["x"].shape[0] for c in cases} == {1, 3}
+    assert any(c.arrays["x"].shape[1] > 1 and c.arrays["w"].shape[0] > 1 for c in cases)
+    assert any(c.params["padding"] for c in cases)
+
+
+def test_pool_ties_are_where_the_battery_says():
+    from cnngrad.layers.pool import maxpool2d_tied_windows
+    from cnngrad.verify.ops import OPS, battery
+
+    cases = battery(OPS["maxpool2d_backward"])
+    for case in cases:
+        tied = maxpool2d_tied_windows(case.arrays["x"], *(case.params[k] for k in
+                                                          ("size", "stride", "padding")))
+        assert tied.any() == ("ties" in case.corner), case.corner
+
+
+def test_conv1d_and_conv_transpose_batteries_have_dilation_and_asymmetric_padding():
+    from cnngrad.verify.ops import OPS, battery
+
+    conv1d = battery(OPS["conv1d_backward"])
+    assert any(c.params["dilation"] > 1 for c in conv1d)
+    assert any(c.params["padding"][0] != c.params["padding"][1] for c in conv1d)
+    conv_t = battery(OPS["conv_transpose2d_backward"])
+    assert any(c.params["dilation"] > 1 for c in conv_t)
+    assert any(c.params["output_padding"] > 0 for c in conv_t)
+
+
+# --------------------------------------------------------------------------- docs and bench
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", ["conv_right", "conv_stride_ignored"])
+def test_the_docs_show_the_real_output(name):
+    docs = (ROOT / "docs" / "verify.md").read_text(encoding="utf-8")
+    command = f"$ cnngrad verify samples/verify/{name}.py:conv2d_backward --op conv2d_backward"
+    shown = docs.split(command + "\n", 1)[1].split("```", 1)[0]
+    out = invoke(sample(name), "--op", "conv2d_backward").stdout
+    assert shown == out
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    if name == "conv_stride_ignored":
+        tail = readme.split(command + "\n", 1)[1].split("...\n", 1)[1].split("```", 1)[0]
+        assert out.endswith(tail)
+
+
+def test_the_bench_times_every_op(capsys):
+    from cnngrad.verify import bench
+    from cnngrad.verify.ops import OPS
+
+    bench.main(["--repeat", "1"])
+    out = capsys.readouterr().out
+    for name in OPS:
+        assert f"\n{name} " in out
+    assert out.count(" pass\n") == len(OPS) + 1 and out.count(" fail\n") == 1
+
+
+# --------------------------------------------------------------------------- the references
+
+
+def test_conv1d_by_taps_is_the_reference():
+    from cnngrad.verify.ops import OPS, Options, battery, conv1d_backward_taps
+
+    for case in battery(OPS["conv1d_backward"]):
+        a, p = case.arrays, case.params
+        truth = OPS["conv1d_backward"].reference(case, Options())
+        dx, dw, _ = conv1d_backward_taps(a["x"], a["w"], a["delta"], p["stride"],
+                                         p["padding"], p["dilation"])
+        np.testing.assert_allclose(dx, truth["dx"], atol=1e-12)
+        np.testing.assert_allclose(dw, truth["dw"], atol=1e-12)
+
+
+def test_the_slip_formulas_at_the_right_settings_are_the_reference():
+    from cnngrad.layers.conv import conv2d_forward
+    from cnngrad.verify.ops import OPS, Options, batchnorm_backward_formula, battery
+
+    for case in battery(OPS["conv_transpose2d_backward"]):
+        a, p = case.arrays, case.params
+        truth = OPS["conv_transpose2d_backward"].reference(case, Options())
+        dx = conv2d_forward(a["delta"], a["w"], None, p["stride"], p["padding"],
+                            p["dilation"])
+        np.testing.assert_allclose(dx, truth["dx"], atol=1e-12)
+    for case in battery(OPS["batchnorm2d_backward"]):
+        a = case.arrays
+        truth = OPS["batchnorm2d_backward"].reference(case, Options())
+        ours = batchnorm_backward_formula(a["x"], a["gamma"], a["delta"], 1e-5)
+        for mine, reference in zip(ours, truth.values()):
+            np.testing.assert_allclose(mine, reference, atol=1e-10)
+
+
+def test_the_references_agree_with_torch():
+    torch = pytest.importorskip("torch")
+    from cnngrad.verify.ops import OPS, Options, battery
+
+    for case in battery(OPS["conv_transpose2d_backward"]):
+        a, p = case.arrays, case.params
+        x = torch.tensor(a["x"], requires_grad=True)
+        w = torch.tensor(a["w"], requires_grad=True)
+        b = torch.tensor(a["b"], requires_grad=True)
+        y = torch.nn.functional.conv_transpose2d(x, w, b, p["stride"], p["padding"],
+                                                 p["output_padding"], 1, p["dilation"])
+        y.backward(torch.tensor(a["delta"]))
+        truth = OPS["conv_transpose2d_backward"].reference(case, Options())
+        for reference, theirs in zip(truth.values(), (x.grad, w.grad, b.grad)):
+            np.testing.assert_allclose(reference, theirs.numpy(), atol=1e-9)
+    for case in battery(OPS["batchnorm2d_backward"]):
+        a = case.arrays
+        x = torch.tensor(a["x"], requires_grad=True)
+        gamma = torch.tensor(a["gamma"], requires_grad=True)
+        beta = torch.tensor(a["beta"], requires_grad=True)
+        y = torch.nn.functional.batch_norm(x, None, None, gamma, beta, training=True,
+                                           eps=1e-5)
+        y.backward(torch.tensor(a["delta"]))
+        truth = OPS["batchnorm2d_backward"].reference(case, Options())
+        for reference, theirs in zip(truth.values(), (x.grad, gamma.grad, beta.grad)):
+            np.testing.assert_allclose(reference, theirs.numpy(), atol=1e-9)
+
+
+def test_the_softmax_reference_agrees_with_torch():
+    torch = pytest.importorskip("torch")
+    from cnngrad.verify.ops import OPS, Options, battery
+
+    for case in battery(OPS["softmax_cross_entropy_backward"]):
+        logits = torch.tensor(case.arrays["logits"], requires_grad=True)
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(case.arrays["labels"]))
+        loss.backward()
+        truth = OPS["softmax_cross_entropy_backward"].reference(case, Options())
+        np.testing.assert_allclose(truth["loss"], loss.item(), rtol=1e-12)
+        np.testing.assert_allclose(truth["dx"], logits.grad.numpy(), atol=1e-12)
+
+
+def test_a_call_that_does_not_fit_the_signature_says_so():
+    path = Path(__file__).parent / "test_verify_students.py"
+    result = invoke(f"{path}:dls_conv_backward", "--op", "conv2d_backward")
+    assert result.exit_code == 1
+    out = " ".join(result.stdout.split())
+    assert "takes 2 positional arguments but 5 were given" in out
+    assert "pick --style cs231n or dls" in out
+    assert "Traceback" not in result.stdout

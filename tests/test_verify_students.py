@@ -1,0 +1,633 @@
+"""``cnngrad verify`` against from-scratch implementations written as students write them:
+right ones in NCHW and NHWC and in the CS231n and DLS styles pass; each one with a classic
+slip fails, with that slip named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from cnngrad.verify import run_battery
+
+
+def _pad(x, p, axes=(2, 3)):
+    sides = [(0, 0)] * x.ndim
+    for axis in axes:
+        sides[axis] = (p, p)
+    return np.pad(x, sides)
+
+
+# --------------------------------------------------------------------------- conv2d, NCHW
+
+
+def conv_forward_nchw(x, w, b, stride, padding):
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    xp = _pad(x, padding)
+    h_out = (h + 2 * padding - kh) // stride + 1
+    w_out = (width + 2 * padding - kw) // stride + 1
+    y = np.zeros((n, f, h_out, w_out))
+    for i in range(h_out):
+        for j in range(w_out):
+            window = xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            y[:, :, i, j] = np.einsum("nchw,fchw->nf", window, w) + b
+    return y
+
+
+def conv_forward_nchw_flipped(x, w, b, stride, padding):
+    # true convolution: the kernel rotated before sliding
+    return conv_forward_nchw(x, w[:, :, ::-1, ::-1], b, stride, padding)
+
+
+def conv_backward_nchw(x, w, delta, stride, padding, *, db_axes=(0, 2, 3), crop=True):
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    xp = _pad(x, padding)
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            rows = slice(i * stride, i * stride + kh)
+            cols = slice(j * stride, j * stride + kw)
+            dw += np.einsum("nf,nchw->fchw", delta[:, :, i, j], xp[:, :, rows, cols])
+            dxp[:, :, rows, cols] += np.einsum("nf,fchw->nchw", delta[:, :, i, j], w)
+    dx = dxp[:, :, padding:padding + h, padding:padding + width] if crop else dxp
+    return dx, dw, delta.sum(axis=db_axes)
+
+
+def conv_backward_db_per_image(x, w, delta, stride, padding):
+    return conv_backward_nchw(x, w, delta, stride, padding, db_axes=(2, 3))
+
+
+def conv_backward_uncropped(x, w, delta, stride, padding):
+    return conv_backward_nchw(x, w, delta, stride, padding, crop=False)
+
+
+# --------------------------------------------------------------------------- conv2d, NHWC
+
+
+def conv_backward_nhwc(x, w, delta, stride, padding):
+    """x (N, H, W, C), w (kh, kw, C, F), delta (N, H', W', F): vectorised over taps."""
+    n, h, width, c = x.shape
+    kh, kw, _, f = w.shape
+    xp = _pad(x, padding, axes=(1, 2))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    ho, wo = delta.shape[1:3]
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p, p + stride * (ho - 1) + 1, stride)
+            cols = slice(q, q + stride * (wo - 1) + 1, stride)
+            dw[p, q] = np.einsum("nijf,nijc->cf", delta, xp[:, rows, cols])
+            dxp[:, rows, cols] += np.einsum("nijf,cf->nijc", delta, w[p, q])
+    return dxp[:, padding:padding + h, padding:padding + width], dw, delta.sum(axis=(0, 1, 2))
+
+
+def conv_backward_nhwc_dw_nchw(x, w, delta, stride, padding):
+    # dw handed back in PyTorch's (F, C, kh, kw) order though the call is NHWC
+    dx, dw, db = conv_backward_nhwc(x, w, delta, stride, padding)
+    return dx, dw.transpose(3, 2, 0, 1), db
+
+
+# --------------------------------------------------------------------------- DLS style
+
+
+def dls_conv_forward(A_prev, W, b, hparameters):
+    (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
+    (f, f, n_C_prev, n_C) = W.shape
+    stride, pad = hparameters["stride"], hparameters["pad"]
+    n_H = int((n_H_prev - f + 2 * pad) / stride) + 1
+    n_W = int((n_W_prev - f + 2 * pad) / stride) + 1
+    Z = np.zeros((m, n_H, n_W, n_C))
+    A_prev_pad = _pad(A_prev, pad, axes=(1, 2))
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    vs, hs = h * stride, w * stride
+                    a_slice = A_prev_pad[i, vs:vs + f, hs:hs + f, :]
+                    Z[i, h, w, c] = np.sum(a_slice * W[:, :, :, c]) + float(b[0, 0, 0, c])
+    return Z, (A_prev, W, b, hparameters)
+
+
+def dls_conv_backward(dZ, cache):
+    (A_prev, W, b, hparameters) = cache
+    (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
+    (f, f, n_C_prev, n_C) = W.shape
+    stride, pad = hparameters["stride"], hparameters["pad"]
+    (m, n_H, n_W, n_C) = dZ.shape
+    dA_prev = np.zeros(A_prev.shape)
+    dW = np.zeros(W.shape)
+    db = np.zeros((1, 1, 1, n_C))
+    A_prev_pad = _pad(A_prev, pad, axes=(1, 2))
+    dA_prev_pad = _pad(dA_prev, pad, axes=(1, 2))
+    for i in range(m):
+        a_prev_pad, da_prev_pad = A_prev_pad[i], dA_prev_pad[i]
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    vs, hs = h * stride, w * stride
+                    a_slice = a_prev_pad[vs:vs + f, hs:hs + f, :]
+                    da_prev_pad[vs:vs + f, hs:hs + f, :] += W[:, :, :, c] * dZ[i, h, w, c]
+                    dW[:, :, :, c] += a_slice * dZ[i, h, w, c]
+                    db[:, :, :, c] += dZ[i, h, w, c]
+        dA_prev[i, :, :, :] = da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :] \
+            if pad else da_prev_pad
+    return dA_prev, dW, db
+
+
+def dls_conv_backward_no_stride(dZ, cache):
+    # the slip: the window of output (h, w) read at (h, w) in dA_prev
+    (A_prev, W, b, hparameters) = cache
+    stride, pad = hparameters["stride"], hparameters["pad"]
+    f = W.shape[0]
+    dA_prev_pad = _pad(np.zeros(A_prev.shape), pad, axes=(1, 2))
+    dW = np.zeros(W.shape)
+    A_prev_pad = _pad(A_prev, pad, axes=(1, 2))
+    for h in range(dZ.shape[1]):
+        for w in range(dZ.shape[2]):
+            dA_prev_pad[:, h:h + f, w:w + f, :] += np.einsum("nc,pqkc->npqk", dZ[:, h, w], W)
+            window = A_prev_pad[:, h * stride:h * stride + f, w * stride:w * stride + f]
+            dW += np.einsum("nc,npqk->pqkc", dZ[:, h, w], window)
+    n_H_prev, n_W_prev = A_prev.shape[1:3]
+    dA_prev = dA_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]
+    return dA_prev, dW, dZ.sum(axis=(0, 1, 2)).reshape(1, 1, 1, -1)
+
+
+def dls_pool_forward(A_prev, hparameters, mode="max"):
+    (m, n_H_prev, n_W_prev, n_C) = A_prev.shape
+    f, stride = hparameters["f"], hparameters["stride"]
+    n_H, n_W = int(1 + (n_H_prev - f) / stride), int(1 + (n_W_prev - f) / stride)
+    A = np.zeros((m, n_H, n_W, n_C))
+    for h in range(n_H):
+        for w in range(n_W):
+            window = A_prev[:, h * stride:h * stride + f, w * stride:w * stride + f]
+            A[:, h, w] = window.max(axis=(1, 2)) if mode == "max" else window.mean(axis=(1, 2))
+    return A, (A_prev, hparameters)
+
+
+def dls_pool_backward(dA, cache, mode="max"):
+    (A_prev, hparameters) = cache
+    stride, f = hparameters["stride"], hparameters["f"]
+    m, n_H, n_W, n_C = dA.shape
+    dA_prev = np.zeros(A_prev.shape)
+    for i in range(m):
+        a_prev = A_prev[i]
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    vs, hs = h * stride, w * stride
+                    if mode == "max":
+                        a_slice = a_prev[vs:vs + f, hs:hs + f, c]
+                        mask = a_slice == np.max(a_slice)  # every tied maximum
+                        dA_prev[i, vs:vs + f, hs:hs + f, c] += mask * dA[i, h, w, c]
+                    else:
+                        dA_prev[i, vs:vs + f, hs:hs + f, c] += dA[i, h, w, c] / (f * f)
+    return dA_prev
+
+
+def dls_linear_backward(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = np.dot(dZ, A_prev.T) / m
+    db = np.sum(dZ, axis=1, keepdims=True) / m
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+# --------------------------------------------------------------------------- CS231n style
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    out = conv_forward_nchw(x, w, b, conv_param["stride"], conv_param["pad"])
+    return out, (x, w, b, conv_param)
+
+
+def conv_backward_naive(dout, cache):
+    x, w, b, conv_param = cache
+    return conv_backward_nchw(x, w, dout, conv_param["stride"], conv_param["pad"])
+
+
+def conv_backward_naive_uncropped(dout, cache):
+    x, w, b, conv_param = cache
+    return conv_backward_uncropped(x, w, dout, conv_param["stride"], conv_param["pad"])
+
+
+def max_pool_forward_naive(x, pool_param):
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, 1 + (h - ph) // s, 1 + (w - pw) // s))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = x[:, :, i * s:i * s + ph, j * s:j * s + pw].max(axis=(2, 3))
+    return out, (x, pool_param)
+
+
+def max_pool_backward_naive(dout, cache):
+    x, pool_param = cache
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    dx = np.zeros_like(x)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    window = x[n, c, i * s:i * s + ph, j * s:j * s + pw]
+                    r, q = np.unravel_index(np.argmax(window), window.shape)  # the first max
+                    dx[n, c, i * s + r, j * s + q] += dout[n, c, i, j]
+    return dx
+
+
+def affine_backward(dout, cache):
+    x, w, b = cache
+    return dout @ w.T, x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+
+
+def affine_backward_db_mean(dout, cache):
+    dx, dw, db = affine_backward(dout, cache)
+    return dx, dw, dout.mean(axis=0)
+
+
+def softmax_loss(x, y):
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = x.shape[0]
+    loss = -log_probs[np.arange(n), y].mean()
+    dx = np.exp(log_probs)
+    dx[np.arange(n), y] -= 1
+    return loss, dx / n
+
+
+def softmax_loss_no_shift(x, y):
+    e = np.exp(x)
+    p = e / e.sum(axis=1, keepdims=True)
+    n = x.shape[0]
+    dx = p.copy()
+    dx[np.arange(n), y] -= 1
+    return -np.log(p[np.arange(n), y]).mean(), dx / n
+
+
+def softmax_loss_not_averaged(x, y):
+    loss, dx = softmax_loss(x, y)
+    return loss, dx * x.shape[0]
+
+
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    eps = bn_param.get("eps", 1e-5)
+    mu = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    out = gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
+    return out, (x_hat, gamma, var, eps)
+
+
+def spatial_batchnorm_backward(dout, cache):
+    x_hat, gamma, var, eps = cache
+    m = dout.size // dout.shape[1]
+    axes = (0, 2, 3)
+    dgamma = (dout * x_hat).sum(axis=axes)
+    dbeta = dout.sum(axis=axes)
+    dx_hat = dout * gamma[None, :, None, None]
+    dx = (m * dx_hat - dx_hat.sum(axis=axes, keepdims=True)
+          - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True)) / (m * np.sqrt(var + eps))
+    return dx, dgamma, dbeta
+
+
+def batchnorm_nchw(x, gamma, delta, eps):
+    mu = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    _, (xh, g, v, e) = None, (x_hat, gamma, var, eps)
+    return spatial_batchnorm_backward(delta, (xh, g, v, e))
+
+
+def batchnorm_constant_stats(x, gamma, delta, eps):
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    dx, dgamma, dbeta = batchnorm_nchw(x, gamma, delta, eps)
+    return delta * gamma[None, :, None, None] / np.sqrt(var + eps), dgamma, dbeta
+
+
+def batchnorm_nhwc(x, gamma, delta, eps):
+    dx, dgamma, dbeta = batchnorm_nchw(x.transpose(0, 3, 1, 2), gamma,
+                                       delta.transpose(0, 3, 1, 2), eps)
+    return dx.transpose(0, 2, 3, 1), dgamma, dbeta
+
+
+# --------------------------------------------------------------------------- pools, plain
+
+
+def maxpool_backward_nhwc(x, delta, size, stride, padding):
+    """x (N, H, W, C); padding with −∞; ties to the first maximum in row-major order."""
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
+                constant_values=-np.inf)
+    dxp = np.zeros(xp.shape)
+    n, ho, wo, c = delta.shape
+    for i in range(ho):
+        for j in range(wo):
+            window = xp[:, i * stride:i * stride + size, j * stride:j * stride + size]
+            flat = window.reshape(n, size * size, c)
+            first = flat.argmax(axis=1)  # (n, c)
+            r, q = np.divmod(first, size)
+            nn, cc = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
+            np.add.at(dxp, (nn, i * stride + r, j * stride + q, cc), delta[:, i, j])
+    h, w = x.shape[1:3]
+    return dxp[:, padding:padding + h, padding:padding + w]
+
+
+def avgpool_backward_nchw(x, delta, size, stride, padding):
+    dxp = np.zeros(_pad(x, padding).shape)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            dxp[:, :, i * stride:i * stride + size, j * stride:j * stride + size] += \
+                delta[:, :, i:i + 1, j:j + 1] / (size * size)
+    h, w = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+def avgpool_backward_not_divided(x, delta, size, stride, padding):
+    return avgpool_backward_nchw(x, delta, size, stride, padding) * size * size
+
+
+def dense_backward_torch(x, w, delta):
+    return delta @ w, delta.T @ x, delta.sum(axis=0)
+
+
+def dense_backward_dw_transposed(x, w, delta):
+    return delta @ w, x.T @ delta, delta.sum(axis=0)
+
+
+# --------------------------------------------------------------------------- conv1d, conv_t
+
+
+def conv1d_backward_right(x, w, delta, stride, padding, dilation, *, flip=False):
+    left, right = padding
+    length = x.shape[2]
+    xp = np.pad(x, ((0, 0), (0, 0), (left, right)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    k, out = w.shape[2], delta.shape[2]
+    kernel = w[:, :, ::-1] if flip else w
+    for m in range(k):
+        cells = slice(m * dilation, m * dilation + stride * (out - 1) + 1, stride)
+        dxp[:, :, cells] += np.einsum("nfi,fc->nci", delta, kernel[:, :, m])
+        dw[:, :, m] = np.einsum("nfi,nci->fc", delta, xp[:, :, cells])
+    return dxp[:, :, left:left + length], dw, delta.sum(axis=(0, 2))
+
+
+def conv1d_backward_not_reversed(x, w, delta, stride, padding, dilation):
+    return conv1d_backward_right(x, w, delta, stride, padding, dilation, flip=True)
+
+
+def conv_t_backward_right(x, w, delta, stride, padding, output_padding, dilation, *,
+                          rotate=False):
+    # y[n, f, i·s + p·d − pad, j·s + q·d − pad] += x[n, c, i, j] · w[c, f, p, q]
+    n, c, h, width = x.shape
+    _, f, kh, kw = w.shape
+    kernel = w[:, :, ::-1, ::-1] if rotate else w
+    dp = _pad(delta, padding)
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w)
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p * dilation, p * dilation + stride * (h - 1) + 1, stride)
+            cols = slice(q * dilation, q * dilation + stride * (width - 1) + 1, stride)
+            dx += np.einsum("nfij,cf->ncij", dp[:, :, rows, cols], kernel[:, :, p, q])
+            dw[:, :, p, q] = np.einsum("nfij,ncij->cf", dp[:, :, rows, cols], x)
+    return dx, dw, delta.sum(axis=(0, 2, 3))
+
+
+def conv_t_backward_rotated(x, w, delta, stride, padding, output_padding, dilation):
+    return conv_t_backward_right(x, w, delta, stride, padding, output_padding, dilation,
+                                 rotate=True)
+
+
+# --------------------------------------------------------------------------- the verdicts
+
+RIGHT = [
+    (conv_forward_nchw, "conv2d_forward", {}),
+    (conv_backward_nchw, "conv2d_backward", {}),
+    (conv_backward_nhwc, "conv2d_backward", {"layout": "nhwc"}),
+    (dls_conv_forward, "conv2d_forward", {"style": "dls"}),
+    (dls_conv_backward, "conv2d_backward", {"style": "dls"}),
+    (dls_conv_backward, "conv2d_backward", {"style": "dls", "forward": dls_conv_forward}),
+    (dls_pool_forward, "maxpool2d_forward", {"style": "dls"}),
+    (dls_pool_forward, "avgpool2d_forward", {"style": "dls"}),
+    (dls_pool_backward, "maxpool2d_backward", {"style": "dls", "ties": "all"}),
+    (dls_pool_backward, "avgpool2d_backward", {"style": "dls", "forward": dls_pool_forward}),
+    (dls_linear_backward, "dense_backward", {"style": "dls"}),
+    (conv_forward_naive, "conv2d_forward", {"style": "cs231n"}),
+    (conv_backward_naive, "conv2d_backward", {"style": "cs231n"}),
+    (conv_backward_naive, "conv2d_backward", {"style": "cs231n",
+                                              "forward": conv_forward_naive}),
+    (max_pool_forward_naive, "maxpool2d_forward", {"style": "cs231n"}),
+    (max_pool_backward_naive, "maxpool2d_backward", {"style": "cs231n",
+                                                     "forward": max_pool_forward_naive}),
+    (affine_backward, "dense_backward", {"style": "cs231n"}),
+    (softmax_loss, "softmax_cross_entropy_backward", {"style": "cs231n"}),
+    (softmax_loss, "softmax_cross_entropy_backward", {}),
+    (spatial_batchnorm_backward, "batchnorm2d_backward",
+     {"style": "cs231n", "forward": spatial_batchnorm_forward}),
+    (batchnorm_nchw, "batchnorm2d_backward", {}),
+    (batchnorm_nhwc, "batchnorm2d_backward", {"layout": "nhwc"}),
+    (maxpool_backward_nhwc, "maxpool2d_backward", {"layout": "nhwc"}),
+    (avgpool_backward_nchw, "avgpool2d_backward", {}),
+    (dense_backward_torch, "dense_backward", {}),
+    (conv1d_backward_right, "conv1d_backward", {}),
+    (conv_t_backward_right, "conv_transpose2d_backward", {}),
+]
+
+
+def _run(fn, op, settings):
+    from cnngrad.verify.ops import Options
+
+    settings = dict(settings)
+    ties = settings.pop("ties", "first")
+    return run_battery(fn, op, options=Options(ties=ties), **settings)
+
+
+@pytest.mark.parametrize("fn, op, settings", RIGHT,
+                         ids=[f"{fn.__name__}-{op}" for fn, op, _ in RIGHT])
+def test_right_implementations_pass(fn, op, settings):
+    report = _run(fn, op, settings)
+    assert report.ok, [r.message for r in report.results if not r.ok]
+    assert len(report.results) >= 6 and not report.slips
+
+
+WRONG = [
+    # function, op, settings, the output named, the slip
+    (conv_forward_nchw_flipped, "conv2d_forward", {}, "y", "convolution_kind"),
+    (conv_backward_db_per_image, "conv2d_backward", {}, "db", "bias_not_summed_over_batch"),
+    (conv_backward_uncropped, "conv2d_backward", {}, "dx", "padding_not_cropped"),
+    (conv_backward_nhwc_dw_nchw, "conv2d_backward", {"layout": "nhwc"}, "dw",
+     "channel_order"),
+    (dls_conv_backward_no_stride, "conv2d_backward", {"style": "dls"}, "dx",
+     "delta_not_dilated"),
+    (dls_pool_backward, "maxpool2d_backward", {"style": "dls"}, "dx", "ties_all"),
+    (conv_backward_naive_uncropped, "conv2d_backward", {"style": "cs231n"}, "dx",
+     "padding_not_cropped"),
+    (affine_backward_db_mean, "dense_backward", {"style": "cs231n"}, "db", "batch_mean"),
+    (softmax_loss_no_shift, "softmax_cross_entropy_backward", {}, "loss", "no_max_shift"),
+    (softmax_loss_not_averaged, "softmax_cross_entropy_backward", {"style": "cs231n"}, "dx",
+     "batch_sum"),
+    (batchnorm_constant_stats, "batchnorm2d_backward", {}, "dx", "statistics_constant"),
+    (avgpool_backward_not_divided, "avgpool2d_backward", {}, "dx", "not_divided"),
+    (dense_backward_dw_transposed, "dense_backward", {}, "dw", "transpose"),
+    (conv1d_backward_not_reversed, "conv1d_backward", {}, "dx", "kernel_not_rotated"),
+    (conv_t_backward_rotated, "conv_transpose2d_backward", {}, "dx", "kernel_rotated"),
+]
+
+
+@pytest.mark.parametrize("fn, op, settings, output, slip", WRONG,
+                         ids=[f"{fn.__name__}-{slip}" for fn, _, _, _, slip in WRONG])
+def test_each_slip_is_named(fn, op, settings, output, slip):
+    report = _run(fn, op, settings)
+    assert not report.ok
+    named = {(m.output, m.name): m for m in report.slips}
+    assert (output, slip) in named, report.slips
+    match = named[(output, slip)]
+    # the slip explains every failing case it applies to, not one by chance
+    assert match.matched == match.of >= 1
+
+
+def test_a_slip_is_found_whatever_the_seed():
+    for seed in (1, 2, 3):
+        report = run_battery(dls_conv_backward_no_stride, "conv2d_backward", style="dls",
+                             seed=seed)
+        assert [m.name for m in report.slips] == ["delta_not_dilated"]
+
+
+def test_the_dls_style_is_nhwc_and_skips_non_square_kernels():
+    report = run_battery(dls_conv_backward, "conv2d_backward", style="dls")
+    assert report.layout == "nhwc" and report.skipped == 3
+    assert all(r.case.square for r in report.results)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_verdicts_hold_for_any_seed(seed):
+    from cnngrad.verify.ops import Options
+
+    right = [(conv_backward_nchw, "conv2d_backward", {}),
+             (conv_backward_nhwc, "conv2d_backward", {"layout": "nhwc"}),
+             (dls_pool_backward, "maxpool2d_backward", {"style": "dls", "ties": "all"}),
+             (avgpool_backward_nchw, "avgpool2d_backward", {})]
+    for fn, op, settings_ in right:
+        ties = settings_.pop("ties", "first")
+        report = run_battery(fn, op, seed=seed, options=Options(ties=ties), **settings_)
+        assert report.ok, (fn.__name__, seed)
+    wrong = [(conv_forward_nchw_flipped, "conv2d_forward", {}, "y", "convolution_kind"),
+             (dls_conv_backward_no_stride, "conv2d_backward", {"style": "dls"}, "dx",
+              "delta_not_dilated"),
+             (conv1d_backward_not_reversed, "conv1d_backward", {}, "dx",
+              "kernel_not_rotated")]
+    for fn, op, settings_, output, slip in wrong:
+        report = run_battery(fn, op, seed=seed, **settings_)
+        named = {(m.output, m.name): m for m in report.slips}
+        assert named[(output, slip)].matched == named[(output, slip)].of, (slip, seed)
+
+
+# --------------------------------------------------------------------------- more slips
+
+
+def maxpool_stride_ignored(x, delta, size, stride, padding):
+    # each window's delta to the maximum of the window at (i, j), not (i·s, j·s)
+    dxp = np.zeros(_pad(x, padding).shape)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                constant_values=-np.inf)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            window = xp[:, :, i:i + size, j:j + size].reshape(*x.shape[:2], -1)
+            r, q = np.divmod(window.argmax(axis=2), size)
+            for n in range(x.shape[0]):
+                for c in range(x.shape[1]):
+                    dxp[n, c, i + r[n, c], j + q[n, c]] += delta[n, c, i, j]
+    h, w = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+def maxpool_whole_window(x, delta, size, stride, padding):
+    return avgpool_backward_nchw(x, delta, size, stride, padding) * size * size
+
+
+def maxpool_forward_zero_padding(x, size, stride, padding):
+    from cnngrad import maxpool2d_forward
+
+    return maxpool2d_forward(_pad(x, padding), size, stride, 0)
+
+
+def avgpool_backward_real_cells(x, delta, size, stride, padding):
+    from cnngrad import avgpool2d_backward
+
+    return avgpool2d_backward(x, delta, size, stride, padding, count_include_pad=False)
+
+
+def avgpool_forward_sum(x, size, stride, padding):
+    from cnngrad import avgpool2d_forward
+
+    return avgpool2d_forward(x, size, stride, padding) * size * size
+
+
+def conv_backward_dw_first_image(x, w, delta, stride, padding):
+    dx, _, db = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, conv_backward_nchw(x[:1], w, delta[:1], stride, padding)[1], db
+
+
+def conv_backward_kernel_transposed(x, w, delta, stride, padding):
+    # dx with w[.., q, p] (only a square kernel can be read transposed in place)
+    kernel = w.swapaxes(2, 3) if w.shape[2] == w.shape[3] else w
+    dx = conv_backward_nchw(x, kernel, delta, stride, padding)[0]
+    return (dx,) + conv_backward_nchw(x, w, delta, stride, padding)[1:]
+
+
+def batchnorm_unbiased(x, gamma, delta, eps):
+    from cnngrad.verify.ops import batchnorm_backward_formula
+
+    return batchnorm_backward_formula(x, gamma, delta, eps, ddof=1)
+
+
+def softmax_without_target(x, y):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    return softmax_loss(x, y)[0], p / x.shape[0]
+
+
+def conv1d_dilation_ignored(x, w, delta, stride, padding, dilation):
+    from cnngrad.verify.ops import conv1d_backward_taps
+
+    dx = conv1d_backward_taps(x, w, delta, stride, padding, 1)[0]
+    return (dx,) + conv1d_backward_right(x, w, delta, stride, padding, dilation)[1:]
+
+
+def conv1d_sides_swapped(x, w, delta, stride, padding, dilation):
+    from cnngrad.verify.ops import conv1d_backward_taps
+
+    left, right = padding
+    padded = conv1d_backward_taps(x, w, delta, stride, padding, dilation)[2]
+    dx = padded[:, :, right:right + x.shape[2]]
+    return (dx,) + conv1d_backward_right(x, w, delta, stride, padding, dilation)[1:]
+
+
+MORE_WRONG = [
+    (maxpool_stride_ignored, "maxpool2d_backward", "dx", "stride_ignored"),
+    (maxpool_whole_window, "maxpool2d_backward", "dx", "delta_to_whole_window"),
+    (maxpool_forward_zero_padding, "maxpool2d_forward", "y", "padded_with_zeros"),
+    (avgpool_backward_real_cells, "avgpool2d_backward", "dx", "divisor_without_padding"),
+    (avgpool_forward_sum, "avgpool2d_forward", "y", "not_divided"),
+    (conv_backward_dw_first_image, "conv2d_backward", "dw", "first_image_only"),
+    (conv_backward_kernel_transposed, "conv2d_backward", "dx", "kernel_transposed"),
+    (batchnorm_unbiased, "batchnorm2d_backward", "dx", "unbiased_variance"),
+    (softmax_without_target, "softmax_cross_entropy_backward", "dx",
+     "target_not_subtracted"),
+    (conv1d_dilation_ignored, "conv1d_backward", "dx", "dilation_ignored"),
+    (conv1d_sides_swapped, "conv1d_backward", "dx", "padding_sides_swapped"),
+]
+
+
+@pytest.mark.parametrize("fn, op, output, slip", MORE_WRONG,
+                         ids=[slip for _, _, _, slip in MORE_WRONG])
+def test_more_slips_are_named(fn, op, output, slip):
+    report = run_battery(fn, op)
+    assert not report.ok
+    named = {(m.output, m.name): m for m in report.slips}
+    assert (output, slip) in named, report.slips
+    assert named[(output, slip)].matched == named[(output, slip)].of >= 1
