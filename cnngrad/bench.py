@@ -24,7 +24,6 @@ Not part of the tests' pass/fail: ``--quick`` (tiny sizes) is the smoke the test
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import json
 import os
@@ -532,24 +531,13 @@ def cores() -> int:
 
 
 def blas_threads() -> int | None:
-    """The thread count of the OpenBLAS numpy loaded, or None when it cannot be asked."""
-    maps = Path("/proc/self/maps")
-    if not maps.exists():
+    """The thread count of the BLAS numpy loaded (threadpoolctl), or None when unknown."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
         return None
-    libraries = {line.split()[-1] for line in maps.read_text().splitlines()
-                 if "openblas" in line.lower() and ".so" in line}
-    for library in sorted(libraries):
-        try:
-            handle = ctypes.CDLL(library)
-        except OSError:
-            continue
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                       "openblas_get_num_threads"):
-            getter = getattr(handle, symbol, None)
-            if getter is not None:
-                getter.restype = ctypes.c_int
-                return int(getter())
-    return None
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return max(counts) if counts else None
 
 
 # --------------------------------------------------------------------------------------
