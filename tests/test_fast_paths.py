@@ -225,3 +225,64 @@ def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation
                            conv.conv2d_backward_naive(x, w, delta, *args)):
         assert fast.dtype == dtype
         np.testing.assert_allclose(fast, naive, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------------------------------
+# gradcheck: the input's perturbed copies through the network as one batch
+
+
+def _gradcheck_problem(doc: dict):
+    from pathlib import Path
+
+    from cnngrad.problem import build_problem
+    from cnngrad.tensorio import load_json_document
+
+    return build_problem(load_json_document(json.dumps(doc).encode(), "t.json"), file="t.json",
+                         base_dir=Path("."))
+
+
+@pytest.mark.parametrize("loss", [False, True])
+def test_batched_input_perturbations_match_one_pass_each(monkeypatch, loss):
+    from cnngrad.teach import gradcheck as gc
+
+    rng = np.random.default_rng(12)
+    doc = {"input": rng.standard_normal((2, 3, 6, 5)).round(3).tolist(),
+           "layers": [{"type": "conv2d", "kernel": rng.standard_normal((4, 3, 3, 3)).tolist(),
+                       "padding": 1},
+                      {"type": "relu"}, {"type": "maxpool2d", "size": 2, "ceil_mode": True}]}
+    if loss:
+        doc["loss"] = {"type": "mse", "target": rng.standard_normal((2, 4, 3, 3)).tolist()}
+    else:
+        doc["delta"] = rng.standard_normal((2, 4, 3, 3)).tolist()
+    problem = _gradcheck_problem(doc)
+    monkeypatch.setattr(gc, "BATCH_CELLS", 300)  # several batches
+    trace = gc.run(problem)
+    _, _, watch = gc.scan_kinks(problem, trace, 1e-6)
+    base = np.array(problem.input, dtype=np.float64)
+    base_energy = gc.energy(problem)
+    plus, minus, crossed = gc._input_energies(problem, base, 1e-6, base_energy, watch)
+    for index in np.ndindex(base.shape):
+        one_plus, one_minus, one_crossed = gc._shifted_energies(problem, "input", base, index,
+                                                                1e-6, watch)
+        assert plus[index] == pytest.approx(one_plus, rel=1e-13, abs=1e-13)
+        assert minus[index] == pytest.approx(one_minus, rel=1e-13, abs=1e-13)
+        assert crossed[index] == one_crossed
+
+
+def test_a_network_that_mixes_the_batch_is_checked_one_copy_at_a_time(monkeypatch):
+    from cnngrad.teach import gradcheck as gc
+
+    rng = np.random.default_rng(13)
+    problem = _gradcheck_problem({"input": rng.standard_normal((1, 2, 4, 4)).tolist(),
+                                  "kernel": rng.standard_normal((2, 2, 2, 2)).tolist(),
+                                  "delta": rng.standard_normal((1, 2, 3, 3)).tolist()})
+    forward = gc.forward
+
+    def mixing(p):  # as batch norm would: each copy's output depends on the others
+        layers = forward(p)
+        layers[-1].output = layers[-1].output + layers[-1].output.mean(axis=0)
+        return layers
+
+    monkeypatch.setattr(gc, "forward", mixing)
+    base = np.array(problem.input, dtype=np.float64)
+    assert gc._input_energies(problem, base, 1e-6, gc.energy(problem), None) is None
