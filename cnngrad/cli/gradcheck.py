@@ -72,8 +72,13 @@ def gradcheck(
     fmt = choose(format, OUTPUT_FORMATS, "--format")
     from cnngrad.teach.gradcheck import gradcheck as check
 
+    from cnngrad.cli.progress import DelayedProgress
+
     spec = load(problem, exact=False, max_elements=max_elements, quick={})
-    report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations)
+    # a check that takes more than a second shows a progress bar (a terminal's stderr only)
+    with DelayedProgress() as step:
+        report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations,
+                       progress=step)
     if fmt == "json":
         from cnngrad.render.gradcheck import render_json
 

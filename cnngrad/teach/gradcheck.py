@@ -623,7 +623,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
 
 def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,
               atol: float = DEFAULT_ATOL,
-              max_evaluations: int = DEFAULT_MAX_EVALUATIONS) -> GradcheckReport:
+              max_evaluations: int = DEFAULT_MAX_EVALUATIONS,
+              progress=None) -> GradcheckReport:
     """Finite differences against the engine for every parameter and the input.
 
     Parameters
@@ -637,6 +638,9 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
         |numeric|).
     max_evaluations : int
         Refuse a problem that needs more energy evaluations (each a whole forward pass).
+    progress : callable(str), optional
+        Called with a description before the forward pass and before each tensor is checked
+        (the CLI's progress bar).
 
     Returns
     -------
@@ -672,6 +676,9 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
             file=problem.file, where="gradcheck",
             hint="check a smaller problem (a smaller input, fewer channels or filters, a shorter "
                  "batch), or raise --max-evaluations if you are ready to wait")
+    if progress is not None:
+        progress.total = 1 + len(tensors_to_check(problem))
+        progress("the engine's gradients and the kinks")
     trace = run(problem)
     kinks, counts, watch = scan_kinks(problem, trace, eps)
     base_energy = energy(problem)
@@ -679,6 +686,8 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
     spent = 1
     tensors = []
     for target in tensors_to_check(problem):
+        if progress is not None:
+            progress(f"finite differences of {tensor_path(problem, target)}")
         second_looks_spent = spent - 1 - sum(2 * t.analytic.size for t in tensors)
         check, used = check_tensor(problem, target, analytic_gradient(trace, target),
                                    base_energy=base_energy, eps=eps, rtol=rtol, atol=atol,
