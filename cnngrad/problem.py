@@ -32,7 +32,7 @@ DEFAULT_MAX_ELEMENTS = 10**8
 #: fails a size check anyway, but the engine must never see a thousand-digit int.
 MAX_OPTION = 2**63 - 1
 
-TOP_KEYS_LAYERS = ("title", "input", "layers", "loss", "delta")
+TOP_KEYS_LAYERS = ("title", "input", "layers", "loss", "delta", "grading")
 SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -131,6 +131,7 @@ class Problem:
     exact: bool = False
     input_files: list[Path] = field(default_factory=list)  # files the problem read (never overwritten)
     shorthand: bool = False
+    grading: Any = None  # the "grading" block as written: only check reads it (cnngrad.teach.grading)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -320,7 +321,8 @@ class _Builder:
 
         return Problem(title=title, file=self.file, base_dir=self.base_dir, layout=layout,
                        input=given_input, x=x, layers=layers, loss=loss, delta=delta,
-                       exact=self.exact, input_files=self.input_files, shorthand=shorthand)
+                       exact=self.exact, input_files=self.input_files, shorthand=shorthand,
+                       grading=doc.get("grading"))
 
     def build_layers(self, raw_layers: list, layers_where: str | None,
                      shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:
@@ -443,11 +445,14 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def tensor_ref(value: str, option: str):
         text = value.strip()
-        if text[:1] in "[-0123456789" and not Path(value).exists():
+        if text[:1] in "[-0123456789\u2212" and not Path(value).exists():
             try:
                 return json.loads(text, parse_float=Decimal)
             except ValueError as exc:
-                raise ProblemError(f"not a file and not JSON: {exc}", where=option) from None
+                minus = next((c for c in text if c in "\u2212\u2012\u2013\u2014"), None)
+                hint = (f"'{minus}' is not the ASCII minus: type - instead" if minus else None)
+                raise ProblemError(f"not a file and not JSON: {exc}", where=option,
+                                   hint=hint) from None
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
 
     def option_value(value: str, option: str):

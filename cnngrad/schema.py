@@ -93,6 +93,26 @@ def _loss(kind: str) -> dict:
     return _closed(properties, ("type",) + family.required)
 
 
+def _grading() -> dict:
+    """The ``grading`` block (read by ``cnngrad check`` only)."""
+    non_negative = {"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": NUMBER_STRING_PATTERN}]}
+    return _closed({
+        "min_decimals": {"type": "integer", "minimum": 0, "maximum": 17,
+                         "description": "a value written with fewer decimals is wrong"},
+        "atol": {**non_negative, "description": "replaces the decimals rule with rtol"},
+        "rtol": {**non_negative, "description": "replaces the decimals rule with atol"},
+        "points": {"type": "object", "minProperties": 1,
+                   "additionalProperties": {"anyOf": [
+                       {"type": "number", "exclusiveMinimum": 0},
+                       {"type": "string", "pattern": NUMBER_STRING_PATTERN}]},
+                   "description": "required dotted paths and their points"},
+        "carry_forward": {"type": "boolean",
+                          "description": "a wrong answer right from the student's own "
+                                         "upstream answers earns its points"},
+    }, description="how cnngrad check grades answers to this problem")
+
+
 def problem_schema() -> dict:
     """The JSON Schema of a problem file (contract v1), as a JSON-ready dict."""
     defs: dict[str, dict] = {
@@ -147,6 +167,7 @@ def problem_schema() -> dict:
         "loss": _ref("loss"),
         "delta": {**_ref("tensor_delta"),
                   "description": "dE/d(output of the last layer), given directly"},
+        "grading": _grading(),
     }
     layers_form = _closed({**common, "layers": {"type": "array", "minItems": 1,
                                                 "items": _ref("layer")}},

@@ -347,11 +347,40 @@ _JSON_MESSAGES = {
 }
 
 
+#: Characters that look like a minus sign but are not the ASCII one JSON and CSV take.
+_UNICODE_MINUSES = "\u2212\u2012\u2013\u2014\ufe63\uff0d"
+
+
+def _unicode_minus_hint(char: str) -> str:
+    import unicodedata
+
+    return (f"'{char}' (U+{ord(char):04X}, {unicodedata.name(char, 'a dash').lower()}) is not "
+            f"the ASCII minus: type - instead")
+
+
+def _looks_like_csv(text: str, file: str) -> bool:
+    first = text.lstrip().split("\n", 1)[0]
+    if not first or first[0] in "{[":
+        return False
+    return file.lower().endswith((".csv", ".tsv")) or bool(
+        re.fullmatch(r"[\s\d.,;eE+\-\u2212]+", first))
+
+
 def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemError:
     what = _JSON_MESSAGES.get(exc.msg, exc.msg[:1].lower() + exc.msg[1:])
     hint = None
     before = text[:exc.pos].rstrip()
-    if exc.msg != "Extra data" and exc.pos >= len(text.rstrip()):
+    at = text[exc.pos:exc.pos + 2]
+    if _looks_like_csv(text, file):
+        hint = ("this is a CSV table, not a problem file (JSON): for one conv give "
+                "--input, --kernel and --delta as CSV files, or name the CSV in a problem, "
+                "e.g. \"input\": {\"csv\": \"image.csv\"}")
+    elif at and at[0] in _UNICODE_MINUSES:
+        hint = _unicode_minus_hint(at[0])
+    elif at in ("//", "/*") or (at[:1] == "#" and exc.msg.startswith("Expecting")):
+        hint = ("JSON has no comments: remove them (a problem's \"title\" can hold a "
+                "note)")
+    elif exc.msg != "Extra data" and exc.pos >= len(text.rstrip()):
         what = f"the document ends too early, {what} (truncated?)"
     elif exc.pos < len(text) and text[exc.pos] == "'":
         hint = "JSON strings and keys use double quotes"
@@ -558,7 +587,9 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
     if token.lower().lstrip("+-") in _NON_FINITE_WORDS:
         raise _BadNumber(f"{shown} is not a finite number (no NaN or infinity)")
     hint = None
-    if re.fullmatch(r"[+-]?\d+,\d+", token):
+    if token and token[0] in _UNICODE_MINUSES:
+        hint = _unicode_minus_hint(token[0])
+    elif re.fullmatch(r"[+-]?\d+,\d+", token):
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):
         hint = "one number per element (or per CSV cell)"

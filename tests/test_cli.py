@@ -201,7 +201,10 @@ def test_console_script_and_module_entry_points():
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["layers"][0]["grads"]["kernel"][0][0] == pytest.approx(
         0.044606, abs=5e-7)
-    script = shutil.which("cnngrad")
+    # the script beside this interpreter (a venv's bin/, even when it is not on PATH), else
+    # the one on PATH
+    beside = Path(sys.executable).parent / ("cnngrad.exe" if os.name == "nt" else "cnngrad")
+    script = str(beside) if beside.exists() else shutil.which("cnngrad")
     if script is None:
         pytest.skip("cnngrad is not installed as a console script in this environment")
     result = subprocess.run([script, "--version"], capture_output=True, text=True)

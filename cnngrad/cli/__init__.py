@@ -24,10 +24,14 @@ SETTINGS = dict(
          "Give a problem file (JSON: an input, layers, and a loss or the upstream delta) and "
          "cnngrad prints every layer's dE/dw, dE/db and input delta as tables you can compare "
          "with a hand computation, or as JSON for a script.\n\n"
-         "Start with: cnngrad backward samples/stackexchange.json",
+         "\b\nStart with a bundled sample (works from any folder):\n"
+         "  cnngrad samples stackexchange > problem.json\n"
+         "  cnngrad backward problem.json\n"
+         "  cnngrad samples                  (lists every sample)\n\n"
+         "Each command has its own help and examples: cnngrad backward -h",
     add_completion=False,
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain help (cnngrad.cli.plain_values formats it at 80 columns)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -6,26 +6,30 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FullOpt, LrOpt,
-                                MaxElementsOpt, OutputOpt, ProblemArg, ReportFormatOpt,
-                                SaveSvgOpt, choose, compute, emit_trace, guarded,
-                                require_npz_target)
+from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt,
+                                FullOpt, LrOpt, MaxElementsOpt, OneBasedOpt, OutputOpt,
+                                ProblemArg, ReportFormatOpt, SaveSvgOpt, choose, compute,
+                                emit_trace, guarded, require_npz_target)
 from cnngrad.errors import UsageError
 
 EPILOG = """\
-[bold]Examples[/]
+Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
 
   cnngrad backward samples/stackexchange.json
-  cnngrad backward samples/stackexchange-network.json --format json -o result.json
+  cnngrad backward samples/stackexchange.json --one-based
   cnngrad backward samples/stackexchange.json --exact --lr 1/10
   cnngrad backward samples/stackexchange.json --format latex --decimals 4
-  cnngrad backward samples/stackexchange-network.json --format csv -o grads.csv
-  cnngrad backward samples/pool-ties.json --save-svg pool.svg
-  cnngrad backward samples/stackexchange-network.json --format npz -o result.npz
-  cnngrad backward samples/multichannel.json --full
   cnngrad backward samples/multichannel.json --show-steps
+  cnngrad backward samples/multichannel.json --full
+  cnngrad backward samples/pool-ties.json --save-svg pool.svg
+  cnngrad backward net.json --format json -o result.json
+  cnngrad backward net.json --format csv -o grads.csv
+  cnngrad backward net.json --format npz -o result.npz
   cnngrad backward --input o.csv --kernel w.csv --delta d.csv --stride 2
   cat problem.json | cnngrad backward -
+
+The tables fit the terminal's width (grids stack, a wide one is cut into
+column blocks); piped or with -o they are laid out for COLUMNS, else 120.
 """
 
 QUICK = "Quick mode (no JSON)"
@@ -40,22 +44,24 @@ def backward(
     exact: ExactOpt = False,
     lr: LrOpt = None,
     input: Annotated[Optional[str], typer.Option(
-        "--input", help="The input image: a CSV or .npy file, or inline JSON.",
+        "--input", metavar="TENSOR", help="The input image: a CSV or .npy file, or inline JSON.",
         rich_help_panel=QUICK)] = None,
     kernel: Annotated[Optional[str], typer.Option(
-        "--kernel", help="The kernel (file or inline JSON).", rich_help_panel=QUICK)] = None,
+        "--kernel", metavar="TENSOR", help="The kernel (file or inline JSON).", rich_help_panel=QUICK)] = None,
     delta: Annotated[Optional[str], typer.Option(
-        "--delta", help="dE/d(conv output), the upstream delta (file or inline JSON).",
+        "--delta", metavar="TENSOR", help="dE/d(conv output), the upstream delta (file or inline JSON).",
         rich_help_panel=QUICK)] = None,
     bias: Annotated[Optional[str], typer.Option(
-        "--bias", help="The bias: a number, a vector or a file.", rich_help_panel=QUICK)] = None,
+        "--bias", metavar="TENSOR", help="The bias: a number, a vector or a file.", rich_help_panel=QUICK)] = None,
     stride: Annotated[Optional[str], typer.Option(
-        "--stride", help="2 or [2, 1].", rich_help_panel=QUICK)] = None,
-    padding: Annotated[Optional[str], typer.Option(
-        "--padding", help="1, [1, 2], [top, bottom, left, right], valid or same.",
+        "--stride", metavar="S", help="2, or [2, 1] for rows and columns.",
         rich_help_panel=QUICK)] = None,
+    padding: Annotated[Optional[str], typer.Option(
+        "--padding", metavar="P", help="1, [1, 2] (rows, columns), [top, bottom, left, right], "
+                                       "valid or same.", rich_help_panel=QUICK)] = None,
     dilation: Annotated[Optional[str], typer.Option(
-        "--dilation", help="2 or [2, 1].", rich_help_panel=QUICK)] = None,
+        "--dilation", metavar="D", help="2, or [2, 1] for rows and columns.",
+        rich_help_panel=QUICK)] = None,
     flip_kernel: Annotated[bool, typer.Option(
         "--flip-kernel", help="True convolution: the kernel is rotated 180° first.",
         rich_help_panel=QUICK)] = False,
@@ -69,6 +75,7 @@ def backward(
                              "max-pool argmax mask, the avg-pool divisors (table format).")
     ] = False,
     full: FullOpt = False,
+    one_based: OneBasedOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Every layer's gradients, last layer first: the upstream delta, dE/dw and dE/db, and the
@@ -81,6 +88,9 @@ def backward(
     if show_steps and fmt != "table":
         raise UsageError("it adds to the tables only: use it with --format table",
                          where="--show-steps")
+    if one_based and fmt != "table":
+        raise UsageError(f"it numbers the tables' indices; {fmt} keeps the contract's 0-based "
+                         f"paths", where="--one-based", hint="use it with --format table")
     if fmt == "npz":
         require_npz_target(output, exact)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=lr,
@@ -93,7 +103,8 @@ def backward(
     def report():
         from cnngrad.render.tables import backward_report
 
-        return backward_report(trace, decimals, steps=steps, full=full)
+        return backward_report(trace, decimals, steps=steps, full=full,
+                               base=1 if one_based else 0)
 
     emit_trace(spec, trace, fmt=fmt, output=output, decimals=decimals, save_svg=save_svg,
                include_backward=True, report=report, title="cnngrad backward")

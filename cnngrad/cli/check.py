@@ -32,27 +32,28 @@ EPILOG = """\
   cnngrad check samples/stackexchange.json samples/answers/stackexchange-wrong.json
   cnngrad check samples/stackexchange.json samples/answers/conv2d_1.grads.kernel.csv
   cnngrad check samples/stackexchange.json samples/answers/* --format csv -o grades.csv
+  cnngrad check samples/exam.json samples/exam/*.json
+  cnngrad check samples/exam.json samples/exam/ben.json -f gradescope
 
 An answers file maps dotted paths to values, e.g.
 {"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]],
  "conv2d_1.delta_in[1,2]": -0.0295}
 A value with d decimals is right within ½·10⁻ᵈ of the true value (0.0446 for 0.044606).
+A problem's "grading" block may set min_decimals, atol, rtol, points
+and carry_forward; an option given here wins.
 
 Exit code 0 when every answer is right, 1 when one is wrong, 2 for bad input.
 """
 
-OUTPUT_FORMATS = ("table", "json", "csv")
+OUTPUT_FORMATS = ("table", "json", "csv", "gradescope")
 #: More answer files than this show a progress bar (on a terminal's standard error).
 PROGRESS_AFTER = 5
 
 
-#: A value written with fewer decimals is judged as if it had this many: the precision a
-#: homework answer is expected to carry (0.0446 is right for 0.044606, 0.045 is not).
-DEFAULT_MIN_DECIMALS = 4
-
-
-def _tolerance(atol: Optional[str], rtol: Optional[str], min_decimals: Optional[int]):
-    from cnngrad.teach.check import Tolerance
+def _tolerance(atol: Optional[str], rtol: Optional[str], min_decimals: Optional[int],
+               grading):
+    """The rule: each option wins over the grading block's key of the same name."""
+    from cnngrad.teach.grading import resolve_tolerance
     from cnngrad.tensorio import parse_number
 
     values = {}
@@ -63,24 +64,47 @@ def _tolerance(atol: Optional[str], rtol: Optional[str], min_decimals: Optional[
         if value < 0:
             raise UsageError(f"must be ≥ 0, got {text}", where=option)
         values[option] = value
-    if values and min_decimals is not None:
-        raise UsageError("--min-decimals belongs to the decimals rule, which --atol/--rtol "
-                         "replace; give one or the other", where="--min-decimals")
-    if min_decimals is None:
-        min_decimals = 0 if values else DEFAULT_MIN_DECIMALS
-    return Tolerance(atol=values.get("--atol"), rtol=values.get("--rtol"),
-                     min_decimals=min_decimals)
+    return resolve_tolerance(grading, atol=values.get("--atol"), rtol=values.get("--rtol"),
+                             min_decimals=min_decimals)
 
 
-def _check_all(trace, answers: list[str], tolerance, diagnose: bool):
+def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
+    """The answers files less the problem file itself (``check hw.json *.json``), with a
+    note on standard error for each one skipped."""
+    import os
+
+    if problem == "-":
+        return answers
+    kept = []
+    for path in answers:
+        try:
+            same = path != "-" and os.path.samefile(path, problem)
+        except OSError:
+            same = False
+        if same:
+            print(f"note: {path}: skipped: it is the problem file, not an answers file",
+                  file=sys.stderr)
+            continue
+        kept.append(path)
+    return kept
+
+
+def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
+               one_based: bool):
     """Check every file; a progress bar on a terminal when there are more than a few."""
     from cnngrad.teach.check import check_file
     from cnngrad.teach.diagnose import SlipContext
+    from cnngrad.teach.grading import student_names
 
     context = SlipContext(trace)  # each slipped trace built once for all the files
+    students = student_names(answers)
+
+    def one(path: str, student: str):
+        return check_file(trace, path, tolerance, context=context, diagnose=diagnose,
+                          grading=grading, one_based=one_based, student=student)
+
     if len(answers) <= PROGRESS_AFTER or not sys.stderr.isatty():
-        return [check_file(trace, path, tolerance, context=context, diagnose=diagnose)
-                for path in answers]
+        return [one(path, student) for path, student in zip(answers, students)]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -89,10 +113,9 @@ def _check_all(trace, answers: list[str], tolerance, diagnose: bool):
                   TextColumn("{task.description}"), console=Console(stderr=True),
                   transient=True) as progress:
         task = progress.add_task("", total=len(answers))
-        for path in answers:
+        for path, student in zip(answers, students):
             progress.update(task, description=Path(path).name)
-            results.append(check_file(trace, path, tolerance, context=context,
-                                      diagnose=diagnose))
+            results.append(one(path, student))
             progress.advance(task)
     return results
 
@@ -114,14 +137,21 @@ def check(
         "--rtol", help="Relative tolerance (see --atol).")] = None,
     min_decimals: Annotated[Optional[int], typer.Option(
         "--min-decimals", min=0, max=17, show_default="4",
-        help="Judge a value written with fewer decimals as if it had this many: with 4, "
-             "0.0446 is right for 0.044606 and 0.045 is not. 0 applies the half-unit rule "
-             "to whatever was written.")] = None,
+        help="Decimals an answer must carry (or the grading block's): with 4, 0.0446 is "
+             "right for 0.044606, 0.045 is not. 0: the half-unit rule as written.")] = None,
+    carry_forward: Annotated[Optional[bool], typer.Option(
+        "--carry-forward/--no-carry-forward", show_default=False,
+        help="A wrong answer that is right from the student's own answers one step upstream "
+             "earns its points (default: the grading block's, else off).")] = None,
+    one_based: Annotated[bool, typer.Option(
+        "--one-based", help="Answers' element paths count from 1 ([1,1] is the first "
+                            "cell), and so do the indices shown.")] = False,
     lr: LrOpt = None,
     exact: ExactOpt = False,
     format: Annotated[str, typer.Option(
-        "--format", "-f", help="table (for people), json (every wrong cell, for scripts) or "
-                               "csv (the grade sheet, one row per file).")] = "table",
+        "--format", "-f", help="table, json (every verdict), csv (the gradebook, a row per "
+                               "student) or gradescope (results.json of one "
+                               "submission).")] = "table",
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     details: Annotated[bool, typer.Option(
@@ -136,21 +166,40 @@ def check(
     """Check answers worked by hand against the problem: each tensor with its wrong cells
     marked and the true value beside them, "k/n cells right", and the common slip a wrong
     tensor matches (the kernel not rotated, delta not dilated, MSE without the ½, ...).
+    A problem's grading block can require paths with points, a number of decimals, and
+    carry a student's slip forward; several files make a gradebook, one row per student.
 
     Paths are those of --format json: loss, <layer>.output, .delta_out, .delta_in,
     .grads.<param>, .updated.<param> (with --lr), and elements such as
     conv2d_1.grads.kernel[0,1]."""
+    import dataclasses
+
+    from cnngrad.teach.check import required_weights
+    from cnngrad.teach.grading import parse_grading
+
     fmt = choose(format, OUTPUT_FORMATS, "--format")
-    tolerance = _tolerance(atol, rtol, min_decimals)
     if problem == "-" and "-" in answers:
         raise UsageError("standard input can hold the problem or an answers file, not both",
                          where="ANSWERS")
+    answers = _without_the_problem(problem, answers)
+    if not answers:
+        raise UsageError("no answers file left to check", where="ANSWERS")
+    if fmt == "gradescope" and len(answers) > 1:
+        raise UsageError(f"gradescope's results.json is for one submission; got "
+                         f"{len(answers)} answers files", where="--format",
+                         hint="run check once per submission, or use --format csv for a "
+                              "gradebook")
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype="float64",
                           lr=lr, quick={})
+    grading = parse_grading(spec.grading, file=spec.file)
+    if carry_forward is not None:
+        grading = dataclasses.replace(grading, carry_forward=carry_forward)
+    tolerance = _tolerance(atol, rtol, min_decimals, grading)
+    required_weights(trace, grading)  # a points path that names nothing: exit 2, once
     problem_name = spec.file
-    results = _check_all(trace, answers, tolerance, diagnose)
+    results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)
     single = len(results) == 1
-    if single and results[0].error is not None:
+    if single and results[0].error is not None and fmt != "gradescope":
         raise results[0].error
     for result in results:
         if result.error is not None:
@@ -159,11 +208,19 @@ def check(
     if fmt == "json":
         from cnngrad.render.grades import grades_json
 
-        text = grades_json(results, problem_name, tolerance)
+        text = grades_json(results, problem_name, tolerance, grading, one_based=one_based)
     elif fmt == "csv":
         from cnngrad.render.grades import grades_csv
 
-        text = grades_csv(results)
+        text = grades_csv(results, grading, tolerance)
+    elif fmt == "gradescope":
+        from cnngrad.render.check_report import tensor_check_text
+        from cnngrad.render.grades import gradescope_json
+
+        text = gradescope_json(results[0], problem_name, tolerance,
+                               lambda check: tensor_check_text(check, decimals, tolerance,
+                                                               one_based=one_based),
+                               grading)
     elif fmt == "table":
         from rich.console import Group
         from rich.text import Text
@@ -171,14 +228,15 @@ def check(
         from cnngrad.render.check_report import file_report, grade_sheet
 
         if single:
-            renderable = file_report(results[0], problem_name, tolerance, decimals)
+            renderable = file_report(results[0], problem_name, tolerance, decimals,
+                                     one_based=one_based)
         else:
-            parts = [grade_sheet(results, problem_name, tolerance)]
+            parts = [grade_sheet(results, problem_name, tolerance, grading)]
             if details:
                 for result in results:
                     if result.error is None:
                         parts += [Text(""), file_report(result, problem_name, tolerance,
-                                                        decimals)]
+                                                        decimals, one_based=one_based)]
             renderable = Group(*parts)
         text = render_rich(renderable, to_file=output is not None)
     else:

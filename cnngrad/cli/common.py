@@ -160,27 +160,44 @@ def _umask() -> int:
     return current
 
 
+#: The width of a table report written to a pipe or a file (-o) when COLUMNS is not set.
+FILE_WIDTH = 120
+
+
+def output_width(terminal: bool) -> int:
+    """The width a table report is laid out for: a terminal's own width (Rich reads it, and
+    COLUMNS when set); for a pipe or a file, COLUMNS when set, else :data:`FILE_WIDTH`."""
+    columns = os.environ.get("COLUMNS", "")
+    if terminal:
+        from rich.console import Console
+
+        return max(Console().width, 20)
+    return max(int(columns), 20) if columns.isdigit() else FILE_WIDTH
+
+
 def render_rich(renderable, *, to_file: bool) -> str:
-    """A Rich renderable → text: colours only for a terminal, never control codes in a file
-    or a pipe, and wide enough that a table is not folded."""
+    """A Rich renderable → text laid out for :func:`output_width`: colours only for a
+    terminal, never control codes in a file or a pipe.  The tables fit that width (grids
+    stack, wide ones split into column blocks): no number is ever cut."""
     import io
 
     from rich.console import Console
 
-    from rich.measure import Measurement
-
     terminal = not to_file and sys.stdout.isatty()
     buffer = io.StringIO()
     if terminal:
-        console = Console(file=buffer, force_terminal=True, width=Console().width,
+        console = Console(file=buffer, force_terminal=True, width=output_width(True),
                           no_color=bool(os.environ.get("NO_COLOR")))
     else:
         console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
-                          width=4000, legacy_windows=False)
-    # never fold or cut a number: widen to what the report needs (a terminal then wraps long
-    # lines itself; a file gets them whole)
-    needed = Measurement.get(console, console.options, renderable).maximum
-    console.width = max(console.width if terminal else 80, min(needed, 4000))
+                          width=output_width(False), legacy_windows=False)
+    # a report that cannot be laid out in the width (a wide Rich table at 60 columns) gets
+    # the narrowest width it fits rather than cut numbers; a terminal wraps the long lines
+    from rich.measure import Measurement
+
+    needs = Measurement.get(console, console.options.update_width(4000), renderable)
+    if needs.minimum > console.width:
+        console.width = min(needs.minimum, 4000)
     console.print(renderable)
     text = buffer.getvalue()
     if not terminal:
@@ -242,6 +259,9 @@ MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="float64 (default) or float32 for big "
                                                        "problems.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+OneBasedOpt = Annotated[bool, typer.Option(
+    "--one-based", help="Count the tables' indices from 1 (rows, columns, [c=1] grids), as "
+                        "on paper (table format).")]
 ProblemArg = Annotated[Optional[str], typer.Argument(
     metavar="PROBLEM", help="The problem file (JSON), or - to read it from standard input. "
                             "Leave it out to build a one-conv problem from --input, --kernel "
@@ -285,7 +305,11 @@ def parse_lr(lr: Optional[str], exact: bool):
         return None
     from cnngrad.tensorio import parse_number
 
-    return parse_number(lr, "--lr", file="(command line)", exact=exact)
+    value = parse_number(lr, "--lr", file="(command line)", exact=exact)
+    if value < 0:
+        raise UsageError(f"a learning rate is ≥ 0, got {lr}", where="--lr",
+                         hint="the step p − η·dE/dp already goes against the gradient")
+    return value
 
 
 def parse_dtype(dtype: str):
@@ -310,6 +334,9 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
         if exact and dtype != "float64":
             raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
+        if lr is not None and not any(layer.params for layer in spec.layers):
+            print("note: --lr: the problem has no parameters to update (no layer has a "
+                  "kernel, weights or bias): the SGD step shows nothing", file=sys.stderr)
         step.total = 2 * len(spec.layers) + 2
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
@@ -351,23 +378,34 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     """Write a trace in the chosen format (and the ``--save-svg`` picture): the one output
     path of ``backward`` and ``forward``.  ``report`` builds the Rich report for the table
     format and the picture, only when one of them is asked for."""
+    from cnngrad.cli.progress import DelayedProgress
     from cnngrad.render import TEXT_FORMATS, iter_text
 
     if save_svg is not None:
-        write_output(render_svg(report(), title=title), save_svg, spec.input_files,
-                     option="--save-svg")
-    if fmt == "json":
-        from cnngrad.render.json_result import iter_json
+        with DelayedProgress() as step:  # a big report takes a while to lay out
+            step("drawing the picture")
+            picture = render_svg(report(), title=title)
+        write_output(picture, save_svg, spec.input_files, option="--save-svg")
+    with DelayedProgress() as step:  # the bar is gone before the report is written
+        step("writing the report")
+        if fmt == "json":
+            from cnngrad.render.json_result import iter_json
 
-        text = iter_json(trace, include_backward=include_backward)
-    elif fmt == "npz":
-        from cnngrad.render.npz_result import render_npz
+            text = iter_json(trace, include_backward=include_backward)
+        elif fmt == "npz":
+            from cnngrad.render.npz_result import render_npz
 
-        text = render_npz(trace, include_backward=include_backward)
-    elif fmt in TEXT_FORMATS:
-        text = iter_text(fmt, trace, decimals, include_backward=include_backward)
-    elif fmt == "table":
-        text = render_rich(report(), to_file=output is not None)
-    else:
-        raise UsageError(f"unknown format {fmt!r}", where="--format")
+            text = render_npz(trace, include_backward=include_backward)
+        elif fmt in TEXT_FORMATS:
+            text = iter_text(fmt, trace, decimals, include_backward=include_backward)
+        elif fmt == "table":
+            text = render_rich(report(), to_file=output is not None)
+        else:
+            raise UsageError(f"unknown format {fmt!r}", where="--format")
+    if output is not None and not isinstance(text, (str, bytes)):
+        # a streamed report is formatted as it is written: into a file, the bar may stay up
+        with DelayedProgress() as step:
+            step("writing the report")
+            write_output(text, output, spec.input_files)
+        return
     write_output(text, output, spec.input_files)

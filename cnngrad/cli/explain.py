@@ -11,7 +11,7 @@ from cnngrad.cli.common import (DebugOpt, DecimalsOpt, ExactOpt, LrOpt, MaxEleme
 from cnngrad.errors import UsageError
 
 EPILOG = """\
-[bold]Examples[/]
+Examples
 
   cnngrad explain samples/stackexchange.json conv2d_1.grads.kernel[0,0]
   cnngrad explain samples/stackexchange.json conv2d_1.delta_in[1,2]

@@ -6,20 +6,22 @@ from typing import Annotated
 
 import typer
 
-from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt, FullOpt,
-                                MaxElementsOpt, OutputOpt, ReportFormatOpt, SaveSvgOpt, choose,
-                                compute, emit_trace, guarded, require_npz_target)
+from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt,
+                                FullOpt, MaxElementsOpt, OneBasedOpt, OutputOpt,
+                                ReportFormatOpt, SaveSvgOpt, choose, compute, emit_trace,
+                                guarded, require_npz_target)
+from cnngrad.errors import UsageError
 
 EPILOG = """\
-[bold]Examples[/]
+Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
 
   cnngrad forward samples/stackexchange-network.json
   cnngrad forward samples/stackexchange-network.json --format json
+  cnngrad forward samples/batched-cross-entropy.json --one-based
   cnngrad forward samples/stackexchange.json --exact --format markdown
-  cnngrad forward samples/stackexchange-network.json --save-svg forward.svg
-  cnngrad forward samples/stackexchange-network.json --format npz -o outputs.npz
+  cnngrad forward net.json --save-svg forward.svg
+  cnngrad forward net.json --format npz -o outputs.npz
 """
-
 
 
 @guarded
@@ -35,10 +37,15 @@ def forward(
     dtype: DtypeOpt = "float64",
     save_svg: SaveSvgOpt = None,
     full: FullOpt = False,
+    one_based: OneBasedOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Each layer's output in forward order, then the loss."""
+    """Each layer's output in forward order, then the loss (and, for cross_entropy, the
+    softmax probabilities)."""
     fmt = choose(format, REPORT_FORMATS, "--format")
+    if one_based and fmt != "table":
+        raise UsageError(f"it numbers the tables' indices; {fmt} keeps the contract's 0-based "
+                         f"paths", where="--one-based", hint="use it with --format table")
     if fmt == "npz":
         require_npz_target(output, exact)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
@@ -46,7 +53,7 @@ def forward(
     def report():
         from cnngrad.render.tables import forward_report
 
-        return forward_report(trace, decimals, full=full)
+        return forward_report(trace, decimals, full=full, base=1 if one_based else 0)
 
     emit_trace(spec, trace, fmt=fmt, output=output, decimals=decimals, save_svg=save_svg,
                include_backward=False, report=report, title="cnngrad forward")

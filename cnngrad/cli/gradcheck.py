@@ -27,12 +27,12 @@ DEFAULT_ATOL = 1e-7
 DEFAULT_MAX_EVALUATIONS = 20_000
 
 EPILOG = """\
-[bold]Examples[/]
+Examples
 
   cnngrad gradcheck samples/stackexchange-network.json
   cnngrad gradcheck samples/pool-ties.json
   cnngrad gradcheck samples/stackexchange-network.json --format json
-  cnngrad gradcheck samples/stackexchange-network.json --eps 1e-5 --rtol 1e-4
+  cnngrad gradcheck samples/pool-ties.json --eps 1e-5 --rtol 1e-4
 
 Exit code 0 when every smooth element agrees, 1 when one does not, 2 for bad input.
 """
@@ -70,25 +70,27 @@ def gradcheck(
 
     E is the problem's loss, or Σ delta·output when it gives the delta instead."""
     fmt = choose(format, OUTPUT_FORMATS, "--format")
-    from cnngrad.teach.gradcheck import gradcheck as check
-
     from cnngrad.cli.progress import DelayedProgress
+    from cnngrad.teach.gradcheck import evaluations_needed, gradcheck as check
 
-    spec = load(problem, exact=False, max_elements=max_elements, quick={})
-    # a check that takes more than a second shows a progress bar (a terminal's stderr only)
+    # a check that takes more than a second shows its evaluations (a terminal's stderr only)
     with DelayedProgress() as step:
+        step("reading the problem")
+        spec = load(problem, exact=False, max_elements=max_elements, quick={})
+        step.total = (evaluations_needed(spec) - 1) // 2 + 2
         report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations,
                        progress=step)
-    if fmt == "json":
-        from cnngrad.render.gradcheck import render_json
+        step("writing the report")
+        if fmt == "json":
+            from cnngrad.render.gradcheck import render_json
 
-        text = render_json(report)
-    elif fmt == "table":
-        from cnngrad.render.gradcheck import report_table
+            text = render_json(report)
+        elif fmt == "table":
+            from cnngrad.render.gradcheck import report_table
 
-        text = render_rich(report_table(report, decimals), to_file=output is not None)
-    else:
-        raise UsageError(f"unknown format {fmt!r}", where="--format")
+            text = render_rich(report_table(report, decimals), to_file=output is not None)
+        else:
+            raise UsageError(f"unknown format {fmt!r}", where="--format")
     write_output(text, output, spec.input_files)
     if not report.ok:
         raise typer.Exit(1)

@@ -64,13 +64,13 @@ def plain_value(annotation, info, value):
             value = int(value)
         if type(value) is not int or info.clamp:
             return _UNSURE
-        return value if _within(value, info) else _UNSURE
+        return value if _within(value, info) else _out_of_range(value, info)
     if annotation is float:
         if isinstance(value, str) and _FLOAT.fullmatch(value):
             value = float(value)
         if type(value) is not float or not math.isfinite(value) or info.clamp:
             return _UNSURE
-        return value if _within(value, info) else _UNSURE
+        return value if _within(value, info) else _out_of_range(value, info)
     if annotation is Path:
         # a file not there yet (an -o target) needs no check; an existing one typer checks
         if (not isinstance(value, str) or value in ("", "-") or "\0" in value
@@ -79,6 +79,15 @@ def plain_value(annotation, info, value):
             return _UNSURE
         return Path(value)
     return _UNSURE
+
+
+def _out_of_range(value, info):
+    """A number outside its option's bounds: the error says the bounds and the value."""
+    if info.min is not None and info.max is not None:
+        bounds = f"{info.min} to {info.max}"
+    else:
+        bounds = f"at least {info.min}" if info.min is not None else f"at most {info.max}"
+    raise typer.BadParameter(f"{value} is out of range: it takes {bounds}")
 
 
 def _within(value, info) -> bool:
@@ -96,17 +105,271 @@ def plain_values(command, ctx) -> None:
         param._runtime_param = PlainValues(descriptor)
 
 
+# --------------------------------------------------------------------------- help
+
+
+_MARKUP = re.compile(r"\[/?(?:bold|dim|italic|underline)?\]")
+
+
+def _metavar(param) -> str:
+    """An option's value name in help: its own metavar, else one by its type (never
+    typer's ``<str>``)."""
+    if param.metavar:
+        return param.metavar
+    info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None)
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if annotation is Path:
+        return "DIR" if info is not None and not info.file_okay else "FILE"
+    if annotation is int:
+        return "N"
+    if annotation is float:
+        return "NUMBER"
+    return param.name.upper()
+
+
+def _is(error, name: str) -> bool:
+    """``error`` is click's exception class ``name`` (typer 0.2x carries its own copy of
+    click: the class is recognised by name, whichever copy raised it)."""
+    return any(cls.__name__ == name for cls in type(error).__mro__)
+
+
+def _option_record(param, ctx) -> tuple[str, str]:
+    names = ", ".join(sorted(param.opts, key=len))
+    if not param.is_flag:
+        names += f" {_metavar(param)}"
+    extra = []
+    default = param.default
+    if param.show_default not in (False, None) and isinstance(param.show_default, str):
+        extra.append(f"default: {param.show_default}")
+    elif (param.show_default is not False and default not in (None, False, ())
+          and not param.is_flag and not callable(default)):
+        extra.append(f"default: {default}")
+    info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None)
+    low, high = (getattr(info, "min", None), getattr(info, "max", None))
+    if low is not None and high is not None:
+        extra.append(f"{low} to {high}")
+    elif low is not None:
+        extra.append(f"at least {low}")
+    elif high is not None:
+        extra.append(f"at most {high}")
+    help_text = param.help or ""
+    if extra:
+        help_text += f"  [{'; '.join(extra)}]"
+    return names, help_text
+
+
+def _argument_name(param) -> str:
+    name = param.metavar or param.name.upper()
+    if param.nargs != 1 and not name.endswith("..."):
+        name += "..."
+    return name
+
+
+def _epilog_lines(epilog: str, width: int) -> list[str]:
+    """The epilog as written, Rich markup dropped.  An example command (an indented line)
+    longer than ``width`` continues on the next line after `` \\`` (shell continuation); a
+    paragraph of prose with a line too long is wrapped again as a whole."""
+    import textwrap
+
+    lines: list[str] = []
+    prose: list[str] = []
+
+    def flush() -> None:
+        if any(len(line) + 2 > width for line in prose):
+            lines.extend(textwrap.wrap(" ".join(prose), width - 2, break_long_words=False,
+                                       break_on_hyphens=False))
+        else:
+            lines.extend(prose)
+        prose.clear()
+
+    for line in _MARKUP.sub("", epilog).splitlines():
+        line = line.rstrip()
+        indent = len(line) - len(line.lstrip())
+        if line and not indent:
+            prose.append(line)
+            continue
+        flush()
+        if len(line) + 2 <= width:
+            lines.append(line)
+            continue
+        # an example: a command to copy, cut between words with a backslash
+        current = " " * indent
+        for word in line.split():
+            candidate = f"{current} {word}" if current.strip() else current + word
+            if len(candidate) + 4 > width and current.strip():
+                lines.append(current + " \\")
+                current = " " * (indent + 4) + word
+            else:
+                current = candidate
+        lines.append(current)
+    flush()
+    return lines
+
+
+def _format_help(command, ctx, formatter) -> None:
+    """Plain help at most 80 columns: usage, text, arguments, options (one section per
+    help panel), commands, and the examples as written."""
+    command.format_usage(ctx, formatter)
+    command.format_help_text(ctx, formatter)
+    arguments = [(_argument_name(p), p.help or "") for p in command.get_params(ctx)
+                 if isinstance(p, typer.core.TyperArgument)]
+    if arguments:
+        with formatter.section("Arguments"):
+            formatter.write_dl(arguments)
+    panels: dict[str, list] = {}
+    for param in command.get_params(ctx):
+        if isinstance(param, typer.core.TyperOption) and not param.hidden:
+            panel = getattr(param, "rich_help_panel", None) or "Options"
+            panels.setdefault(panel, []).append(_option_record(param, ctx))
+    for panel, records in panels.items():
+        with formatter.section(panel):
+            formatter.write_dl(records)
+    if isinstance(command, typer.core.TyperGroup):
+        commands = [(name, command.get_command(ctx, name)) for name in
+                    command.list_commands(ctx)]
+        rows = [(name, cmd.short_help or cmd.get_short_help_str(1000)) for name, cmd in commands
+                if cmd is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+    if command.epilog:
+        formatter.write_paragraph()
+        for line in _epilog_lines(command.epilog, formatter.width):
+            formatter.write(f"  {line}\n" if line else "\n")
+
+
+def _usage_pieces(command, ctx) -> list[str]:
+    """``[OPTIONS] PROBLEM [PATH]``: a required argument bare, an optional one in brackets."""
+    pieces = [command.options_metavar] if command.options_metavar else []
+    for param in command.get_params(ctx):
+        if isinstance(param, typer.core.TyperArgument):
+            name = _argument_name(param)
+            pieces.append(name if param.required else f"[{name}]")
+    if isinstance(command, typer.core.TyperGroup):
+        pieces.append(command.subcommand_metavar)
+    return pieces
+
+
+# --------------------------------------------------------------------------- usage errors
+
+
+_PYDANTIC = ((re.compile(r"Input should be less than or equal to (\S+)"), r"must be at most \1"),
+             (re.compile(r"Input should be greater than or equal to (\S+)"),
+              r"must be at least \1"),
+             (re.compile(r"Input should be less than (\S+)"), r"must be less than \1"),
+             (re.compile(r"Input should be greater than (\S+)"), r"must be more than \1"),
+             (re.compile(r"Input should be a valid integer.*"), "must be a whole number"),
+             (re.compile(r"Input should be a valid number.*"), "must be a number"),
+)
+_PATH_ERROR = re.compile(r"(?i)(?:file|dir|directory|path) '(.*)' (is a directory|is a file|"
+                         r"does not exist|is not readable|is not writable)\.?")
+_PATH_WHAT = {"is a directory": "is a folder, not a file", "is a file": "is a file, not a folder"}
+
+
+def _param_name(param) -> str | None:
+    if param is None:
+        return None
+    if isinstance(param, typer.core.TyperOption):
+        return max(param.opts, key=len)
+    return _argument_name(param)
+
+
+def usage_error(error) -> "CnnGradError":
+    """A click/typer usage error as cnngrad's one-line error (``--decimals: must be at most
+    17``), with a hint where one helps; never click's boxed usage panel."""
+    from cnngrad.errors import UsageError
+
+    ctx = getattr(error, "ctx", None)
+    command = ctx.command_path if ctx is not None else "cnngrad"
+    helps = f"{command} -h shows the usage and the options"
+    if _is(error, "NoSuchOption"):
+        close = ", ".join(error.possibilities or ())
+        return UsageError("no such option", where=error.option_name,
+                          hint=f"did you mean {close}?" if close else helps)
+    if _is(error, "BadOptionUsage"):
+        what = error.message
+        if "requires an argument" in what:
+            what = "needs a value"
+        return UsageError(_sentence(what), where=error.option_name, hint=helps)
+    if _is(error, "MissingParameter"):
+        usage = " ".join([command, *_usage_pieces(ctx.command, ctx)]) if ctx else command
+        return UsageError("missing", where=_param_name(error.param), hint=f"usage: {usage}")
+    if _is(error, "BadParameter"):
+        what, file = error.message, None
+        for pattern, replacement in _PYDANTIC:
+            what = pattern.sub(replacement, what)
+        path = _PATH_ERROR.fullmatch(what.strip())
+        if path:
+            file, what = path[1], _PATH_WHAT.get(path[2], path[2])
+        where = _param_name(error.param) or (error.param_hint if isinstance(
+            error.param_hint, str) else None)
+        return UsageError(_sentence(what), where=where, file=file)
+    if _is(error, "UsageError"):
+        return UsageError(_sentence(error.message), hint=helps)
+    return UsageError(_sentence(error.format_message()))
+
+
+def _sentence(text: str) -> str:
+    """click's ``"Got unexpected extra argument (x)."`` → ``got unexpected extra argument
+    (x)``: cnngrad's errors are lower-case phrases without a full stop."""
+    text = " ".join(str(text).split()).rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def run_main(super_main, command, args, prog_name, complete_var, standalone_mode, extra):
+    """click's main, with every click/typer usage error printed as one ``error:`` line
+    (plus a hint) and exit 2; ``cnngrad`` alone prints the help (exit 2, as click does)."""
+    import sys
+
+    try:
+        result = super_main(args, prog_name, complete_var, standalone_mode=False, **extra)
+    except Exception as error:
+        if standalone_mode and _is(error, "NoArgsIsHelpError"):
+            typer.echo(error.ctx.get_help())
+            sys.exit(2)
+        if standalone_mode and _is(error, "ClickException"):
+            from cnngrad.cli.common import report_error
+
+            report_error(usage_error(error))
+            sys.exit(2)
+        if standalone_mode and _is(error, "Abort"):
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        raise
+    if not standalone_mode:
+        return result
+    sys.exit(result if isinstance(result, int) else 0)
+
+
 class PlainValuesGroup(typer.core.TyperGroup):
-    """The app's group class: reads its own options with :class:`PlainValues`."""
+    """The app's group class: reads its own options with :class:`PlainValues`, prints
+    plain help at 80 columns, and every usage error as one line."""
 
     def parse_args(self, ctx, args):
         plain_values(self, ctx)
         return super().parse_args(ctx, args)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        return run_main(super().main, self, args, prog_name, complete_var, standalone_mode,
+                        extra)
+
+    def format_help(self, ctx, formatter) -> None:
+        _format_help(self, ctx, formatter)
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return _usage_pieces(self, ctx)
 
 
 class PlainValuesCommand(typer.core.TyperCommand):
-    """Every command's class: reads its options with :class:`PlainValues`."""
+    """Every command's class: reads its options with :class:`PlainValues`; plain help."""
 
     def parse_args(self, ctx, args):
         plain_values(self, ctx)
         return super().parse_args(ctx, args)
+
+    def format_help(self, ctx, formatter) -> None:
+        _format_help(self, ctx, formatter)
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return _usage_pieces(self, ctx)

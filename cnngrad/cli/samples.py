@@ -11,7 +11,7 @@ import typer
 from cnngrad.cli.common import DebugOpt, guarded
 
 EPILOG = """\
-[bold]Examples[/]
+Examples
 
   cnngrad samples
   cnngrad samples stackexchange > problem.json

@@ -11,14 +11,14 @@ import typer
 from cnngrad.cli.common import DebugOpt, guarded, write_output
 
 EPILOG = """\
-[bold]Examples[/]
+Examples
 
   cnngrad schema > cnngrad-problem.schema.json
   cnngrad schema -o cnngrad-problem.schema.json
 
-Editors validate problem files with it as you type: in VS Code, map your problem files to the
-saved schema in the json.schemas setting.  Any JSON Schema validator (draft 2020-12) checks a
-file with it too.
+Editors validate problem files with it as you type: in VS Code, map your
+problem files to the saved schema in the json.schemas setting.  Any JSON Schema
+validator (draft 2020-12) checks a file with it too.
 """
 
 

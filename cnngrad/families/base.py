@@ -178,6 +178,11 @@ class LossFamily:
         """A few words for the loss line of a report (``mse, half_sum``)."""
         return self.type
 
+    def report_tensors(self, spec, output: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(title, tensor in the output's internal layout) of what a report shows under the
+        loss line: cross_entropy's softmax probabilities; [] for none."""
+        return []
+
     def explain_loss(self, ex, path):
         raise NotImplementedError
 

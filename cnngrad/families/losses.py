@@ -289,6 +289,10 @@ class CrossEntropy(LossFamily):
     def summary(self, spec):
         return "cross_entropy, mean over batch"
 
+    def report_tensors(self, spec, output):
+        return [("p = softmax(output)  (class probabilities)",
+                 losses.softmax(np.asarray(output, dtype=np.float64)))]
+
     def explain_loss(self, ex, path):
         return loss(ex, path)
 

@@ -2,8 +2,10 @@
 the grade sheet of many files.
 
 A right cell reads ``0.0446 ✓``, a wrong one ``0.045 ✗ 0.044606`` (the value as written, then
-the true one), a cell the answers did not give ``·``: the marks carry the meaning, so the
-report reads the same without colours (in a file or a pipe).
+the true one), a carried-forward one ``0.0512 ↻ 0.044606`` (right from the student's own
+upstream answers; the values they imply are shown under the tensor), a cell the answers did
+not give ``·``: the marks carry the meaning, so the report reads the same without colours
+(in a file or a pipe).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
+from cnngrad.teach.grading import Grading
+from cnngrad.render.grades import carried_note, points_text, rounding_note, tensor_notes
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
     fmt,
@@ -27,8 +31,13 @@ from cnngrad.render.numbers import (
 
 RIGHT_MARK = "✓"
 WRONG_MARK = "✗"
+CARRIED_MARK = "↻"
 NOT_GIVEN = "·"
 GRIDS_PER_ROW = 4
+#: The grade sheet's last column wraps at this width, so that a row reads at 80 columns.
+NOTES_WIDTH = 43
+#: The grade sheet's head lines wrap at this width.
+HEAD_WIDTH = 80
 
 
 def true_text(value, decimals: int, scientific: bool | None = None) -> str:
@@ -49,60 +58,109 @@ def _cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> 
     written = check.texts[index]
     if check.right[index]:
         return Text.assemble(written, (f" {RIGHT_MARK}", "green"))
+    if check.carried[index]:
+        return Text.assemble((written, "yellow"), (f" {CARRIED_MARK} ", "yellow"),
+                             (true_text(check.truth[index], decimals, scientific), "cyan"))
     return Text.assemble((written, "bold red"), (f" {WRONG_MARK} ", "red"),
                          (true_text(check.truth[index], decimals, scientific), "cyan"))
 
 
-def _grid(check: TensorCheck, lead: tuple, decimals: int, scientific: bool) -> Table:
-    """One matrix (or a vector as one row) of the tensor, with row and column indices."""
+def _implied_cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> Text:
+    if not check.carried[index]:
+        return Text(NOT_GIVEN, style="dim")
+    return Text(true_text(check.implied[index], decimals, scientific), style="yellow")
+
+
+def _grid(check: TensorCheck, lead: tuple, decimals: int, scientific: bool, base: int = 0,
+          cell=_cell) -> Table:
+    """One matrix (or a vector as one row) of the tensor, with row and column indices
+    (counted from ``base``)."""
     shape = check.shape[len(lead):]
     rows, cols = (1, shape[0]) if len(shape) == 1 else shape
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("", justify="right", style="dim")
     for j in range(cols):
-        table.add_column(str(j), justify="right", header_style="dim")
+        table.add_column(str(j + base), justify="right", header_style="dim")
     for i in range(rows):
-        cells = [_cell(check, lead + ((j,) if len(shape) == 1 else (i, j)), decimals,
-                       scientific) for j in range(cols)]
-        table.add_row("" if len(shape) == 1 else str(i), *cells)
+        cells = [cell(check, lead + ((j,) if len(shape) == 1 else (i, j)), decimals,
+                      scientific) for j in range(cols)]
+        table.add_row("" if len(shape) == 1 else str(i + base), *cells)
     return table
 
 
-def _count_line(right: int, total: int) -> Text:
-    style = "green" if right == total else "red"
-    return Text(f"{right}/{total} cells right", style=f"bold {style}")
+def _grids(check: TensorCheck, decimals: int, scientific: bool, base: int,
+           cell=_cell) -> RenderableType:
+    """Every matrix of the tensor: one grid, or a grid per leading index ``[c=0]``."""
+    lead_shape = check.shape[:-2]
+    names = ("n", "c") if check.truth.ndim == 4 else ("c",)
+    layout = Table.grid(padding=(0, 3))
+    row: list[RenderableType] = []
+    previous = None
+    for lead in product(*(range(s) for s in lead_shape)):
+        if row and (len(row) == GRIDS_PER_ROW or (len(lead) > 1 and lead[0] != previous)):
+            layout.add_row(*row)
+            row = []
+        label = ", ".join(f"{n}={i + base}" for n, i in zip(names, lead))
+        row.append(Group(Text(f"[{label}]", style="bold"),
+                         _grid(check, lead, decimals, scientific, base, cell)))
+        previous = lead[0]
+    layout.add_row(*row)
+    return layout
 
 
-def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS) -> RenderableType:
-    """One checked tensor: title, the cells, ``k/n cells right`` and the diagnoses."""
+def _count_line(right: int, total: int, carried: int = 0) -> Text:
+    style = "green" if right + carried == total else "red"
+    text = f"{right}/{total} cells right"
+    if carried:
+        text += f", {carried} carried forward"
+    return Text(text, style=f"bold {style}")
+
+
+def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
+                      tolerance: Tolerance | None = None, *,
+                      one_based: bool = False) -> RenderableType:
+    """One checked tensor: title, the cells, ``k/n cells right`` and what the wrong cells
+    are (rounded, carried forward, a common slip)."""
+    tolerance = tolerance or Tolerance()
+    base = int(one_based)
     scientific = check.truth.dtype != object and wants_scientific(check.truth.reshape(-1),
                                                                   decimals)
     shape = "×".join(map(str, check.shape)) if check.shape else "a number"
     title = Text.assemble((check.path, "bold"), f"  ({shape})")
+    if check.weights is not None:
+        title.append(f"  · {points_text(check.earned)}/{points_text(check.possible)} points",
+                     style="bold")
     parts: list[RenderableType] = []
+    if not check.answered.any():
+        title.append("  not answered", style="bold red")
+        return title
     if check.truth.ndim == 0:
         title.append(": ")
         title.append_text(_cell(check, (), decimals, scientific))
         parts.append(title)
     elif check.truth.ndim <= 2:
-        parts += [title, _grid(check, (), decimals, scientific)]
+        parts += [title, _grid(check, (), decimals, scientific, base)]
     else:
-        lead_shape = check.shape[:-2]
-        names = ("n", "c") if check.truth.ndim == 4 else ("c",)
-        layout = Table.grid(padding=(0, 3))
-        row: list[RenderableType] = []
-        previous = None
-        for lead in product(*(range(s) for s in lead_shape)):
-            if row and (len(row) == GRIDS_PER_ROW or (len(lead) > 1 and lead[0] != previous)):
-                layout.add_row(*row)
-                row = []
-            label = ", ".join(f"{n}={i}" for n, i in zip(names, lead))
-            row.append(Group(Text(f"[{label}]", style="bold"),
-                             _grid(check, lead, decimals, scientific)))
-            previous = lead[0]
-        layout.add_row(*row)
-        parts += [title, layout]
-    parts.append(_count_line(check.n_right, check.n_answered))
+        parts += [title, _grids(check, decimals, scientific, base)]
+    count = _count_line(check.n_right, check.n_answered, check.n_carried)
+    missing = int(check.missing.sum())
+    if missing:
+        count.append(f"; {missing} required cell{'s' if missing > 1 else ''} not answered",
+                     style="bold red")
+    parts.append(count)
+    note = rounding_note(check, tolerance)
+    if note:
+        parts.append(Text(f"  → {note}", style="yellow"))
+    note = carried_note(check)
+    if note:
+        parts.append(Text(f"  {CARRIED_MARK} {note}; the values they imply:", style="yellow"))
+        if check.truth.ndim == 0:
+            parts.append(Text("    " + true_text(check.implied[()], decimals, scientific),
+                              style="yellow"))
+        elif check.truth.ndim <= 2:
+            parts.append(_grid(check, (), decimals, scientific, base, _implied_cell))
+        else:
+            parts.append(_grids(check, decimals, scientific, base, _implied_cell))
     for diagnosis in check.diagnoses:
         parts.append(Text(f"  → {diagnosis.text}", style="yellow"))
     if check.diagnosed and not check.diagnoses:
@@ -110,31 +168,70 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS) -> R
     return Group(*parts)
 
 
+#: Gradescope shows a test's output in a box about this many characters wide.
+PLAIN_WIDTH = 100
+
+
+def tensor_check_text(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
+                      tolerance: Tolerance | None = None, *, one_based: bool = False) -> str:
+    """:func:`tensor_check_view` as plain text (no colours), for Gradescope's ``output``."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
+                      width=PLAIN_WIDTH, legacy_windows=False)
+    console.print(tensor_check_view(check, decimals, tolerance, one_based=one_based))
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+
+
+def total_line(result: FileCheck) -> Text:
+    """``total: 16/29 cells right`` (and the points, with a grading block)."""
+    line = Text.assemble(("total: ", "bold"),
+                         _count_line(result.right, result.total, result.carried))
+    if result.graded_by_points:
+        line.append(f" · {points_text(result.earned)}/{points_text(result.possible)} points "
+                    f"({100 * (result.score or 0):.1f}%)", style="bold")
+    return line
+
+
 def file_report(result: FileCheck, problem_file: str, tolerance: Tolerance,
-                decimals: int = DEFAULT_DECIMALS) -> RenderableType:
-    """Every tensor of one answers file, then the file's ``k/n cells right``."""
+                decimals: int = DEFAULT_DECIMALS, *, one_based: bool = False
+                ) -> RenderableType:
+    """Every tensor of one answers file, then the file's ``k/n cells right`` (and points)."""
     parts: list[RenderableType] = [
         Text.assemble(("cnngrad check", "bold"), f" · {result.file} against {problem_file}"),
         Text(f"right when {tolerance.describe()}", style="dim"),
     ]
     for check in result.tensors:
-        parts += [Text(""), tensor_check_view(check, decimals)]
-    parts += [Text(""), Text.assemble(("total: ", "bold"),
-                                      _count_line(result.right, result.total))]
+        parts += [Text(""), tensor_check_view(check, decimals, tolerance,
+                                              one_based=one_based)]
+    parts += [Text(""), total_line(result)]
+    if result.missing_paths:
+        parts.append(Text("missing: " + ", ".join(result.missing_paths), style="bold red"))
     return Group(*parts)
 
 
-def _notes(result: FileCheck) -> str:
-    """Each wrong tensor, with the first slip it matches (JSON and CSV list them all)."""
-    notes = []
+def _notes(result: FileCheck, tolerance: Tolerance) -> str:
+    """Each tensor short of full marks, with what its wrong cells are (the first slip it
+    matches: JSON and CSV list them all), tensors with the same note together; then the
+    required paths not answered."""
+    groups: dict[str, list[str]] = {}
     for check in result.tensors:
-        if check.all_right:
+        if check.all_right and not check.carried.any() and not check.missing.any():
             continue
-        note = check.path
-        if check.diagnoses:
-            more = len(check.diagnoses) - 1
-            note += f": {check.diagnoses[0].text}" + (f" (+{more} more)" if more else "")
-        notes.append(note)
+        if not check.answered.any():
+            continue  # listed under "missing"
+        name = check.path
+        if check.weights is not None:
+            name += f" {points_text(check.earned)}/{points_text(check.possible)}"
+        words = "; ".join(tensor_notes(check, tolerance, first_slip_only=True))
+        groups.setdefault(words, []).append(name)
+    notes = [", ".join(names) + (f": {words}" if words else "")
+             for words, names in groups.items()]
+    if result.missing_paths:
+        notes.append("missing: " + ", ".join(result.missing_paths))
     return "; ".join(notes)
 
 
@@ -145,30 +242,45 @@ def _error_text(result: FileCheck) -> str:
     return ": ".join(part for part in (file, error.where, error.what) if part)
 
 
-def grade_sheet(results: list[FileCheck], problem_file: str,
-                tolerance: Tolerance) -> RenderableType:
-    """One row per answers file: its score, and each tensor it got wrong with the slip that
-    tensor matches (or why the file could not be checked)."""
+def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Tolerance,
+                grading: Grading | None = None) -> RenderableType:
+    """One row per student (answers file): the score, the points (or cells) earned, and
+    each tensor short of full marks with what its wrong cells are (or why the file could
+    not be checked)."""
+    by_points = bool(grading and grading.points)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("file", overflow="fold")
+    table.add_column("student", overflow="fold")
     table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("cells", justify="right", no_wrap=True)
+    table.add_column("points" if by_points else "cells", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("wrong tensors, and what they match", overflow="fold")
+    table.add_column("short of full marks, and why" if by_points else
+                     "wrong tensors, and what they match", overflow="fold",
+                     max_width=NOTES_WIDTH)
     for result in results:
+        name = Text(result.student or result.file)
         if result.error is not None:
-            table.add_row(Text(result.file), "—", "—", Text("error", style="bold magenta"),
+            table.add_row(name, "—", "—", Text("error", style="bold magenta"),
                           Text(_error_text(result), style="magenta"))
             continue
         score = f"{100 * result.score:.1f}%" if result.score is not None else "—"
         status = Text(result.status, style="green" if result.status == "right" else "red")
-        table.add_row(Text(result.file), score, f"{result.right}/{result.total}", status,
-                      Text(_notes(result)))
+        earned = (f"{points_text(result.earned)}/{points_text(result.possible)}" if by_points
+                  else f"{result.right}/{result.total}")
+        table.add_row(name, score, earned, status, Text(_notes(result, tolerance)))
     counts = {status: sum(r.status == status for r in results)
               for status in ("right", "wrong", "error")}
     summary = (f"{len(results)} files: {counts['right']} all right, {counts['wrong']} with "
                f"wrong answers, {counts['error']} could not be checked")
-    return Group(Text.assemble(("cnngrad check", "bold"), f" · grade sheet against "
-                                                          f"{problem_file}"),
-                 Text(f"right when {tolerance.describe()}", style="dim"), Text(""), table,
-                 Text(""), Text(summary, style="bold"))
+    head = [Text.assemble(("cnngrad check", "bold"), f" · grade sheet against {problem_file}"),
+            Text(f"right when {tolerance.describe()}", style="dim")]
+    if by_points:
+        import textwrap
+
+        listing = (f"{points_text(sum(grading.points.values()))} points: " +
+                   ", ".join(f"{key} {points_text(value)}"
+                             for key, value in grading.points.items()))
+        head += [Text(line, style="dim") for line in textwrap.wrap(listing, HEAD_WIDTH)]
+    if grading and grading.carry_forward:
+        head.append(Text(f"{CARRIED_MARK} carried forward: right from the student's own "
+                         "upstream answers, full points", style="dim"))
+    return Group(*head, Text(""), table, Text(""), Text(summary, style="bold"))

@@ -18,7 +18,7 @@ DEFAULT_MAX_TERMS = 100
 # --------------------------------------------------------------------------- pieces
 
 
-#: Notes are wrapped to this many characters, so a long note never widens the panel.
+#: Plain text wraps notes to this many characters (the Rich panel wraps them to its width).
 NOTE_WIDTH = 100
 
 
@@ -163,8 +163,14 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
             legend.add_row(symbol, meaning)
         parts += [Text(""), Text("where", style="dim"), legend]
     if explanation.notes:
-        parts.append(Text(""))
-        parts += [Text("\n".join(_note_lines(note, "• "))) for note in explanation.notes]
+        # a bullet column and a note column that Rich wraps to the width it prints at
+        # (a hanging indent; never wrapped twice)
+        notes = Table.grid(padding=(0, 1))
+        notes.add_column(no_wrap=True)
+        notes.add_column()
+        for note in explanation.notes:
+            notes.add_row("•", note)
+        parts += [Text(""), notes]
     if explanation.one_based:
         parts += [Text(""), Text("(indices counted from 1)", style="dim")]
     parts.append(Text(""))
@@ -189,8 +195,10 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
     parts += [Text(""), Text.assemble((f"{explanation.lhs} = ", "bold"),
                                       (total_text(explanation.total, decimals), "bold green"),
                                       (f"   ({_counts_text(explanation)})", "dim"))]
-    return Panel(Group(*parts), title=f"[bold]{explanation.path}[/]", title_align="left",
-                 expand=False, border_style="blue")
+    from cnngrad.render.tables import FittedPanel
+
+    return FittedPanel(Group(*parts), title=f"[bold]{explanation.path}[/]", title_align="left",
+                       expand=False, border_style="blue")
 
 
 # --------------------------------------------------------------------------- JSON

@@ -130,7 +130,9 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     for name, justify in (("tensor", "left"), ("shape", "left"), ("max abs error", "right"),
                           ("max rel error", "right"), ("checked", "right"),
                           ("kink elements skipped", "right"), ("verdict", "center")):
-        table.add_column(name, justify=justify)
+        # the path and the numbers whole (the headers wrap instead) at any report width
+        table.add_column(name, justify=justify, no_wrap=name not in (
+            "max abs error", "max rel error", "kink elements skipped"))
     for check in report.tensors:
         verdict = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
         table.add_row(escape(check.path), _shape(check.shape), _error(check.max_abs_error),
@@ -185,9 +187,9 @@ def _element_table(checks: list[TensorCheck], which: str, decimals: int):
     from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("  element")
+    table.add_column("  element", no_wrap=True)  # a path whole at any width
     for name in ("engine", "central", "left (E(t)−E(t−ε))/ε", "right (E(t+ε)−E(t))/ε"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", overflow="fold")  # a formula folds, whole
     for check in checks:
         mask = check.kink if which == "kink" else check.failed
         indices = check.elements(mask)

@@ -1,73 +1,252 @@
-"""``check`` results as JSON and CSV grade sheets (no Rich: scripts start fast)."""
+"""``check`` results as JSON and CSV gradebooks and Gradescope's ``results.json`` (no Rich:
+scripts start fast)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
+
+from fractions import Fraction
 
 from cnngrad import __version__
 from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
+from cnngrad.teach.grading import Grading
 from cnngrad.render.json_result import dumps, to_jsonable
 
-#: The columns of the CSV grade sheet, one row per answers file.
-CSV_COLUMNS = ("file", "status", "right", "total", "score", "wrong_paths", "diagnoses", "error")
+#: The gradebook's columns before and after the points of each required path.
+CSV_LEADING = ("student", "file", "status", "right", "total", "score")
+CSV_TRAILING = ("points", "max_points", "percent", "missing", "carried_forward", "wrong_paths",
+                "diagnoses", "error")
+
+
+def points_text(value: Fraction) -> str:
+    """Points as a person writes them: ``4``, ``2.5``, ``1.33``."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):.2f}".rstrip("0").rstrip(".")
+
+
+def _points(value: Fraction) -> float | int:
+    """Points as a JSON number (an integer when whole, else 4 decimals)."""
+    value = Fraction(value)
+    return value.numerator if value.denominator == 1 else round(float(value), 4)
+
+
+def rounding_note(check: TensorCheck, tolerance: Tolerance) -> str | None:
+    """``right to the 2 decimals written; 4 are required (--min-decimals)`` for a tensor
+    with rounded cells, else None."""
+    if not check.rounded.any():
+        return None
+    shown = " or ".join(str(d) for d in check.rounded_decimals)
+    noun = "decimal" if check.rounded_decimals == (1,) else "decimals"
+    return (f"right to the {shown} {noun} written; {tolerance.min_decimals} are required "
+            f"(--min-decimals)")
+
+
+def carried_note(check: TensorCheck) -> str | None:
+    """``carried forward from your maxpool2d_1.delta_in`` for a tensor with carried cells."""
+    if not check.carried.any():
+        return None
+    return "carried forward from your " + ", ".join(check.carried_from)
+
+
+def tensor_notes(check: TensorCheck, tolerance: Tolerance, *,
+                 first_slip_only: bool = False) -> list[str]:
+    """What a tensor's wrong cells are: rounded, carried forward, the slips they match."""
+    notes = [note for note in (rounding_note(check, tolerance), carried_note(check)) if note]
+    slips = [d.text for d in check.diagnoses]
+    if first_slip_only and len(slips) > 1:
+        slips = [f"{slips[0]} (+{len(slips) - 1} more)"]
+    notes += slips
+    if check.diagnosed and not check.diagnoses:
+        notes.append("no common slip matches")
+    missing = int(check.missing.sum())
+    if missing and check.answered.any():
+        notes.append(f"{missing} required cell{'s' if missing > 1 else ''} not answered")
+    return notes
 
 
 def _score(result: FileCheck) -> float | None:
     return None if result.score is None else round(result.score, 4)
 
 
-def tensor_dict(check: TensorCheck) -> dict:
-    return {
+def _percent(result: FileCheck) -> float | None:
+    return None if result.score is None else round(100 * result.score, 2)
+
+
+def _index(index: tuple, base: int) -> list[int]:
+    return [int(i) + base for i in index]
+
+
+def tensor_dict(check: TensorCheck, tolerance: Tolerance | None = None, *,
+                one_based: bool = False) -> dict:
+    """One tensor's verdict: counts, points, every wrong and carried-forward cell."""
+    base = int(one_based)
+    out = {
         "path": check.path,
         "shape": list(check.shape),
         "right": check.n_right,
         "total": check.n_answered,
-        "wrong": [{"index": list(index), "given": given, "true": to_jsonable(true)}
+        "carried_forward": check.n_carried,
+        "wrong": [{"index": _index(index, base), "given": given, "true": to_jsonable(true)}
                   for index, given, true in check.wrong_cells()],
+        "rounded": [_index(index, base) for index, _, _ in check.cells(check.rounded)],
+        "carried": [{"index": _index(index, base), "given": given, "true": to_jsonable(true),
+                     "implied": to_jsonable(implied)}
+                    for index, given, true, implied in check.carried_cells()],
+        "carried_from": list(check.carried_from),
         "diagnoses": [{"slip": d.slip, "text": d.text} for d in check.diagnoses],
+        "notes": tensor_notes(check, tolerance or Tolerance()),
     }
+    if check.weights is not None:
+        out["points"] = _points(check.earned)
+        out["max_points"] = _points(check.possible)
+        out["missing_cells"] = int(check.missing.sum())
+    return out
 
 
-def file_dict(result: FileCheck) -> dict:
-    return {
+def file_dict(result: FileCheck, tolerance: Tolerance | None = None, *,
+              one_based: bool = False) -> dict:
+    """One student's row of the gradebook, with every tensor's verdict."""
+    checked = result.error is None
+    out = {
+        "student": result.student,
         "file": result.file,
         "status": result.status,
-        "right": None if result.error else result.right,
-        "total": None if result.error else result.total,
+        "right": result.right if checked else None,
+        "total": result.total if checked else None,
         "score": _score(result),
+        "points": _points(result.earned) if checked else None,
+        "max_points": _points(result.possible) if checked else None,
+        "percent": _percent(result),
+        "paths": [{"path": p.key, "points": _points(p.earned), "max_points": _points(p.possible),
+                   "status": p.status, "missing_cells": p.missing}
+                  for p in result.path_scores or []],
+        "missing": result.missing_paths,
         "error": result.error.message() if result.error else None,
-        "tensors": [tensor_dict(check) for check in result.tensors],
+        "tensors": [tensor_dict(check, tolerance, one_based=one_based)
+                    for check in result.tensors],
     }
+    return out
 
 
-def grades_json(results: list[FileCheck], problem_file: str, tolerance: Tolerance) -> str:
-    """Every file's verdict, tensor by tensor, wrong cells and diagnoses included."""
+def grades_json(results: list[FileCheck], problem_file: str, tolerance: Tolerance,
+                grading: Grading | None = None, *, one_based: bool = False) -> str:
+    """The gradebook: every student's verdict, tensor by tensor, wrong cells and diagnoses
+    included."""
     checked = [r for r in results if r.error is None]
+    grading = grading or Grading()
     document = {
         "cnngrad": __version__,
         "problem": problem_file,
         "rule": tolerance.describe(),
+        "points": {key: _points(value) for key, value in grading.points.items()} or None,
+        "carry_forward": bool(grading.carry_forward),
+        "one_based": one_based,
         "right": sum(r.right for r in checked),
         "total": sum(r.total for r in checked),
-        "files": [file_dict(result) for result in results],
+        "files": [file_dict(result, tolerance, one_based=one_based) for result in results],
     }
     return dumps(document) + "\n"
 
 
-def grades_csv(results: list[FileCheck]) -> str:
-    """One row per file: the grade sheet a spreadsheet opens."""
+def csv_columns(grading: Grading | None = None) -> list[str]:
+    """The gradebook's columns: one per required path of the grading block in the middle."""
+    paths = list((grading or Grading()).points)
+    return [*CSV_LEADING, *paths, *CSV_TRAILING]
+
+
+def grades_csv(results: list[FileCheck], grading: Grading | None = None,
+               tolerance: Tolerance | None = None) -> str:
+    """The gradebook a spreadsheet opens: one row per student (answers file)."""
+    grading = grading or Grading()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(csv_columns(grading))
     for result in results:
+        error = result.error is not None
+        by_key = {p.key: p for p in result.path_scores or []}
         wrong = " ".join(c.path for c in result.tensors if not c.all_right)
-        diagnoses = "; ".join(f"{c.path}: {d.text}" for c in result.tensors
-                              for d in c.diagnoses)
+        carried = " ".join(c.path for c in result.tensors if c.carried.any())
+        diagnoses = "; ".join(f"{c.path}: {note}" for c in result.tensors
+                              for note in tensor_notes(c, tolerance or Tolerance()))
+        per_path = ["" if error or key not in by_key else _points(by_key[key].earned)
+                    for key in grading.points]
         writer.writerow([
-            result.file, result.status,
-            "" if result.error else result.right, "" if result.error else result.total,
+            result.student or "", result.file, result.status,
+            "" if error else result.right, "" if error else result.total,
             "" if result.score is None else f"{result.score:.4f}",
-            wrong, diagnoses, result.error.message() if result.error else "",
+            *per_path,
+            "" if error else _points(result.earned), "" if error else _points(result.possible),
+            "" if result.score is None else f"{100 * result.score:.2f}",
+            " ".join(result.missing_paths), carried, wrong, diagnoses,
+            result.error.message() if error else "",
         ])
     return buffer.getvalue()
+
+
+#: Gradescope's visibility of each test and of the whole result.
+GRADESCOPE_VISIBILITY = "visible"
+
+
+def gradescope_results(result: FileCheck, problem_file: str, tolerance: Tolerance,
+                       tensor_text: Callable[[TensorCheck], str],
+                       grading: Grading | None = None) -> dict:
+    """Gradescope's autograder ``results.json`` for one submission.
+
+    One test per required path of the grading block (per answered tensor without one), each
+    with ``name``, ``score``, ``max_score``, ``status``, ``output`` (the cell report and
+    what the wrong cells are, as ``tensor_text`` renders it) and ``visibility``; ``score``
+    and ``max_score`` of the whole are their sums.  A file that could not be read scores 0
+    with the error as ``output``.
+    """
+    by_path = {check.path: check for check in result.tensors}
+    tests = []
+    if result.path_scores is not None:
+        for number, score in enumerate(result.path_scores, 1):
+            check = by_path.get(score.key.partition("[")[0])
+            output = tensor_text(check) if check is not None and result.error is None else ""
+            tests.append(_test(number, score.key, score.earned, score.possible, output))
+    elif result.error is not None and grading is not None and grading.points:
+        tests = [_test(number, key, 0, points, "")
+                 for number, (key, points) in enumerate(grading.points.items(), 1)]
+    elif result.error is None:
+        for number, check in enumerate(result.tensors, 1):
+            tests.append(_test(number, check.path, check.n_right + check.n_carried,
+                               check.n_answered, tensor_text(check)))
+    if result.error is not None:
+        output = f"could not grade {result.file}: {result.error.message()}"
+        if result.error.hint:
+            output += f"\nhint: {result.error.hint}"
+        tests = [dict(test, score=0, status="failed", output=output) for test in tests]
+    else:
+        output = (f"cnngrad check against {problem_file}\nright when {tolerance.describe()}\n"
+                  f"{result.right}/{result.total} cells right")
+        if result.carried:
+            output += f", {result.carried} carried forward"
+        if result.missing_paths:
+            output += "\nmissing: " + ", ".join(result.missing_paths)
+    score = sum((Fraction(t["score"]) for t in tests), Fraction(0))
+    max_score = sum((Fraction(t["max_score"]) for t in tests), Fraction(0))
+    return {"score": _points(score), "max_score": _points(max_score), "output": output,
+            "visibility": GRADESCOPE_VISIBILITY, "stdout_visibility": "hidden",
+            "tests": tests}
+
+
+def _test(number: int, name: str, score, max_score, output: str) -> dict:
+    return {"name": name, "number": str(number), "score": _points(Fraction(score)),
+            "max_score": _points(Fraction(max_score)),
+            "status": "passed" if Fraction(score) == Fraction(max_score) else "failed",
+            "output": output, "visibility": GRADESCOPE_VISIBILITY}
+
+
+def gradescope_json(result: FileCheck, problem_file: str, tolerance: Tolerance,
+                    tensor_text: Callable[[TensorCheck], str],
+                    grading: Grading | None = None) -> str:
+    """:func:`gradescope_results` as JSON text."""
+    import json
+
+    return json.dumps(gradescope_results(result, problem_file, tolerance, tensor_text, grading),
+                      indent=2, ensure_ascii=False) + "\n"

@@ -11,11 +11,11 @@ from fractions import Fraction
 from itertools import product
 
 import numpy as np
-from rich import box
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
-from rich.padding import Padding
+from rich.measure import Measurement
 from rich.panel import Panel
-from rich.table import Table
+from rich.segment import Segment
 from rich.text import Text
 
 from cnngrad.families import family_of, loss_family
@@ -122,78 +122,281 @@ def heat_style(value, scale: float) -> str:
     return HEAT_STYLES[1 if value > 0 else -1][level]
 
 
-def matrix_table(matrix: np.ndarray, title: str | None, decimals: int,
-                 row_label: str = "", *, scale: float | None = None,
+def matrix_table(matrix: np.ndarray, title: str | None, decimals: int, *,
+                 scale: float | None = None,
                  marks: np.ndarray | None = None, full: bool = False,
-                 stats: bool = True) -> Table:
-    """A 2-D array (or a 1-D one as a single row) with row and column indices, as a heatmap.
+                 stats: bool = True, base: int = 0) -> RenderableType:
+    """A 2-D array (or a 1-D one as a single row) with row and column indices, as a heatmap,
+    laid out for the width it is printed at (:class:`MatrixGrid`: column blocks when it is
+    wider).
 
     Each cell is coloured by sign and by size relative to ``scale`` (default: the matrix's
     largest |value|; give the whole tensor's for one grid of several); the colours show only
     where the console has colour.  ``marks`` (bool, the matrix's shape) puts
-    :data:`WINNER_MARK` after flagged cells, which reads without colour too.
+    :data:`WINNER_MARK` before flagged cells, which reads without colour too.  Indices count
+    from ``base``.
 
     Beyond :data:`SHORTEN_BEYOND` rows (columns) only the first and last :data:`CORNER` show,
-    around an ``…`` row (column), and with ``stats`` a caption gives the min, max, mean and
-    norm of every value; ``full`` shows every cell."""
-    vector = matrix.ndim == 1
-    if vector:  # a vector's single row needs no index
-        matrix = matrix.reshape(1, -1)
-        marks = None if marks is None else np.reshape(marks, (1, -1))
-    if scale is None:
-        scale = largest_magnitude(matrix)
-    rows = shown_indices(matrix.shape[0], full)
-    columns = shown_indices(matrix.shape[1], full)
-    # each value cell pads itself, so its shade covers the whole cell; a mark goes before the
-    # number, where it does not shift the right-aligned digits
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
-                  title_style="bold", show_edge=False, padding=(0, 0))
-    if not vector:
-        table.add_column(row_label, justify="right", style="dim")
-    for j in columns:
-        table.add_column(_padded(Text(ELLIPSIS if j is None else str(j), style="dim")),
-                         justify="right")
-    scientific = _scientific(matrix, decimals)
-    for i in rows:
-        if i is None:
-            gap = _padded(Text(ELLIPSIS, style="dim"))
-            table.add_row(Padding(Text(ELLIPSIS, style="dim"), (0, 1, 0, 0)),
-                          *(gap for _ in columns))
-            continue
-        cells = []
-        for j in columns:
-            if j is None:
-                cells.append(_padded(Text(ELLIPSIS, style="dim")))
-                continue
-            value = matrix[i, j]
-            marked = marks is not None and bool(marks[i, j])
-            text = (WINNER_MARK if marked else "") + cell_text(value, decimals, scientific)
-            style = heat_style(value, scale) + (" bold" if marked else "")
-            cells.append(_padded(Text(text), style.strip()))
-        if vector:
-            table.add_row(*cells)
+    around an explicit ``…`` row (column), and with ``stats`` a line under it gives the min,
+    max, mean and norm of every value; ``full`` shows every cell."""
+    grid = MatrixGrid(np.asarray(matrix), decimals, label=title, scale=scale, marks=marks,
+                      full=full, base=base)
+    parts: list[RenderableType] = [GridFlow([grid])]
+    shortened = not full and max(np.shape(matrix)) > SHORTEN_BEYOND
+    if stats and shortened:
+        parts.append(stats_line(matrix, decimals))
+    return Group(*parts)
+
+
+# --------------------------------------------------------------------------- width-aware layout
+
+
+class MatrixGrid:
+    """One matrix of a report, its cells already written out, ready to be laid out at any
+    width: whole when it fits, else cut into column blocks (each block with the row indices
+    and its own column indices, as R and numpy print a wide matrix).  A number is printed
+    whole or not at all: a cell is never cut, a block never folded.
+
+    Parameters
+    ----------
+    matrix : ndarray, (rows, columns) or (columns,)
+        The values (float or exact Fractions); a vector is one row without a row index.
+    decimals : int
+        Decimals of each cell (fixed, or scientific for the whole matrix when fixed would
+        hide it).
+    label : str, optional
+        The line above the grid (``[c=0]``).
+    scale : float, optional
+        The heatmap's largest |value| (default: the matrix's own).
+    marks : ndarray of bool, the matrix's shape, optional
+        Cells marked with :data:`WINNER_MARK`.
+    full : bool
+        Every row and column, not the corners of a big matrix.
+    base : int
+        The first index shown (0, or 1 for ``--one-based``).
+    """
+
+    def __init__(self, matrix: np.ndarray, decimals: int, *, label: str | None = None,
+                 scale: float | None = None, marks: np.ndarray | None = None,
+                 full: bool = False, base: int = 0) -> None:
+        self.label = label
+        self.vector = matrix.ndim == 1
+        if self.vector:  # a vector's single row needs no index
+            matrix = matrix.reshape(1, -1)
+            marks = None if marks is None else np.reshape(marks, (1, -1))
+        if scale is None:
+            scale = largest_magnitude(matrix)
+        rows = shown_indices(matrix.shape[0], full)
+        columns = shown_indices(matrix.shape[1], full)
+        scientific = _scientific(matrix, decimals)
+        self.header = [ELLIPSIS if j is None else str(j + base) for j in columns]
+        self.row_labels = [ELLIPSIS if i is None else str(i + base) for i in rows]
+        # (text, style) per shown cell; None for a cell of the "…" row or column
+        self.cells: list[list[tuple[str, str] | None]] = []
+        for i in rows:
+            line: list[tuple[str, str] | None] = []
+            for j in columns:
+                if i is None or j is None:
+                    line.append(None)
+                    continue
+                value = matrix[i, j]
+                marked = marks is not None and bool(marks[i, j])
+                text = (WINNER_MARK if marked else "") + cell_text(value, decimals, scientific)
+                style = heat_style(value, scale) + (" bold" if marked else "")
+                line.append((text, style.strip()))
+            self.cells.append(line)
+        # each value column: its widest cell or index, one space each side
+        self.widths = [2 + max([cell_len(self.header[k])] +
+                               [cell_len(row[k][0]) if row[k] else 1 for row in self.cells])
+                       for k in range(len(columns))]
+        # the row-index column (one space after it) and the separator after it
+        self.fixed = 0 if self.vector else max(map(cell_len, self.row_labels)) + 2
+
+    def table_width(self, columns: range | None = None) -> int:
+        columns = range(len(self.widths)) if columns is None else columns
+        return self.fixed + sum(self.widths[k] for k in columns) + len(columns) - 1
+
+    @property
+    def width(self) -> int:
+        """Width side by side with others: the whole table, or its label if wider."""
+        return max(self.table_width(), cell_len(self.label or ""))
+
+    @property
+    def min_width(self) -> int:
+        """The narrowest it can be laid out: one column per block."""
+        return max(self.fixed + max(self.widths), min(cell_len(self.label or ""), 20))
+
+    def blocks(self, width: int) -> list[range]:
+        """The columns cut into consecutive blocks, each as wide as fits in ``width``."""
+        blocks, start, used = [], 0, self.fixed
+        for k, w in enumerate(self.widths):
+            if k > start and used + 1 + w > width:
+                blocks.append(range(start, k))
+                start, used = k, self.fixed + w
+            else:
+                used += w + (1 if k > start else 0)
+        blocks.append(range(start, len(self.widths)))
+        return blocks
+
+    def table(self, columns: range | None = None) -> Text:
+        """The lines of ``columns`` (all by default): a header of column indices over a rule,
+        then each row after its index; each cell right-aligned with one space each side, in
+        its heatmap style.  Written out directly (a Rich table per grid costs three times
+        more for a big report, and the widths are known here anyway)."""
+        columns = range(len(self.widths)) if columns is None else columns
+        label_width = self.fixed - 2
+        out = Text(no_wrap=True, overflow="ignore", end="")
+        if not self.vector:
+            out.append(" " * (label_width + 2))
+        out.append(" ".join(f" {self.header[k]:>{self.widths[k] - 2}} " for k in columns),
+                   style="dim")
+        out.append("\n" + "─" * self.table_width(columns))
+        for label, line in zip(self.row_labels, self.cells):
+            out.append("\n")
+            if not self.vector:
+                out.append(f"{label:>{label_width}}", style="dim")
+                out.append("  ")
+            for number, k in enumerate(columns):
+                if number:
+                    out.append(" ")
+                cell = line[k]
+                width = self.widths[k] - 2
+                if cell is None:
+                    out.append(f" {ELLIPSIS:>{width}} ", style="dim")
+                else:
+                    text, style = cell
+                    pad = " " * (width - cell_len(text))
+                    out.append(f" {pad}{text} ", style=style or None)
+        out.append("\n")
+        return out
+
+    def whole(self) -> RenderableType:
+        if self.label is None:
+            return self.table()
+        return Group(Text(self.label, style="bold", overflow="fold"), self.table())
+
+    def split(self, width: int) -> list[RenderableType]:
+        """The column blocks for ``width``, each under a line naming its columns."""
+        parts = []
+        for block in self.blocks(width):
+            span = _column_span([self.header[k] for k in block])
+            head = "  ".join(p for p in (self.label, span) if p)
+            parts.append(Group(Text(head, style="bold", overflow="fold"), self.table(block)))
+        return parts
+
+
+def _column_span(headers: list[str]) -> str:
+    """``columns 0–7, …, 17`` for a block's column indices (``…`` where columns are hidden)."""
+    runs: list[list[str]] = [[]]
+    for header in headers:
+        if header == ELLIPSIS:
+            runs.append([])
         else:
-            table.add_row(Padding(Text(str(i), style="dim"), (0, 1, 0, 0)), *cells)
-    if stats and (None in rows or None in columns):
-        table.caption = stats_line(matrix, decimals)
-        table.caption_justify = "left"
-    return table
+            runs[-1].append(header)
+    pieces = [run[0] if len(run) == 1 else f"{run[0]}–{run[-1]}" for run in runs if run]
+    if len(runs) > 1:
+        pieces = [pieces[0], ELLIPSIS, *pieces[1:]] if runs[0] and runs[-1] else \
+                 ([ELLIPSIS, *pieces] if not runs[0] else [*pieces, ELLIPSIS])
+    if not pieces or pieces == [ELLIPSIS]:
+        return ""
+    single = len(headers) == 1
+    return ("column " if single else "columns ") + ", ".join(pieces)
 
 
-def _padded(text: Text, style: str = "") -> Padding:
-    """A right-aligned cell with one space each side, all of it in ``style``."""
-    text.justify = "right"
-    return Padding(text, (0, 1), style=style, expand=True)
+class GridFlow:
+    """Grids laid out for the width they are printed at: side by side while they fit (at most
+    :data:`GRIDS_PER_ROW`, a new row for each first index), stacked when they do not, and a
+    grid wider than the width cut into column blocks (:meth:`MatrixGrid.split`).
+
+    ``items`` are :class:`MatrixGrid` (with ``group``, the first index that keeps a row
+    together) or a line of text that stands on its own (``… 58 more grids``)."""
+
+    GAP = 3
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def arrange(self, width: float) -> list:
+        """Layout rows: a list of grids side by side, a ``("split", grid)`` or a Text."""
+        rows: list = []
+        row: list = []
+        used = 0
+
+        def flush():
+            nonlocal row, used
+            if row:
+                rows.append(row)
+            row, used = [], 0
+
+        for item in self.items:
+            if isinstance(item, Text):
+                flush()
+                rows.append(item)
+            elif item.width > width:
+                flush()
+                rows.append(("split", item))
+            else:
+                if row and (len(row) == GRIDS_PER_ROW or getattr(item, "group", None) !=
+                            getattr(row[-1], "group", None) or used + self.GAP + item.width > width):
+                    flush()
+                used += item.width + (self.GAP if row else 0)
+                row.append(item)
+        flush()
+        return rows
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        grids = [item for item in self.items if not isinstance(item, Text)]
+        if not grids:
+            return Measurement(1, 1)
+        widest = max(sum(g.width for g in row) + self.GAP * (len(row) - 1)
+                     for row in self.arrange(math.inf) if isinstance(row, list))
+        low = max(g.min_width for g in grids)
+        return Measurement(min(low, widest), widest).clamp(max_width=options.max_width)
+
+    def __rich_console__(self, console, options):
+        width = options.max_width
+        for number, row in enumerate(self.arrange(width)):
+            if number:
+                yield Segment.line()
+            if isinstance(row, Text):
+                yield row
+            elif isinstance(row, tuple):
+                blocks = row[1].split(width)
+                for k, block in enumerate(blocks):
+                    if k:
+                        yield Segment.line()
+                    yield block
+            elif len(row) == 1:
+                yield row[0].whole()
+            else:
+                yield from self._side_by_side(console, options, row)
+
+    def _side_by_side(self, console, options, row):
+        rendered = [console.render_lines(grid.whole(), options.update_width(grid.width),
+                                         pad=True) for grid in row]
+        height = max(map(len, rendered))
+        gap = Segment(" " * self.GAP)
+        for line in range(height):
+            for k, (grid, lines) in enumerate(zip(row, rendered)):
+                if k:
+                    yield gap
+                if line < len(lines):
+                    yield from lines[line]
+                elif k < len(row) - 1:
+                    yield Segment(" " * grid.width)
+            yield Segment.line()
 
 
 def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
                 axes: str = "nc", *, marks: np.ndarray | None = None,
-                full: bool = False) -> RenderableType:
+                full: bool = False, base: int = 0) -> RenderableType:
     """Any result tensor: a number, a vector, a matrix, or one grid per leading index
     (``[n, c]`` for maps, ``[f, c]`` for kernels); a heatmap scaled to the whole tensor.
-    ``marks`` (bool, the tensor's shape) flags cells with :data:`WINNER_MARK`.
+    ``marks`` (bool, the tensor's shape) flags cells with :data:`WINNER_MARK`; every index
+    shown counts from ``base`` (0, or 1 for ``--one-based``).
 
-    A big tensor is shortened unless ``full``: each matrix to its corners (see
+    The grids are laid out for the width they are printed at (:class:`GridFlow`).  A big
+    tensor is shortened unless ``full``: each matrix to its corners (see
     :func:`matrix_table`), more than :data:`GRIDS_BEYOND` grids to the first and last few
     around a ``… N more grids`` line, and a min/max/mean/norm line of the whole tensor."""
     if value is None:
@@ -203,43 +406,30 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
         return Text.assemble((f"{title}: ", "bold"), cell_text(array.item(), decimals))
     scale = largest_magnitude(array)
     if array.ndim <= 2:
-        return Group(Text(title, style="bold", no_wrap=True, overflow="ignore"),
-                     matrix_table(array, None, decimals, scale=scale, marks=marks, full=full))
+        return Group(Text(title, style="bold"),
+                     matrix_table(array, None, decimals, scale=scale, marks=marks, full=full,
+                                  base=base))
     lead_shape = array.shape[:-2]
     names = axes[-len(lead_shape):] if len(lead_shape) <= len(axes) else "i" * len(lead_shape)
     grids: list = list(product(*(range(s) for s in lead_shape)))
     hidden = 0 if full or len(grids) <= GRIDS_BEYOND else len(grids) - GRIDS_FIRST - GRIDS_LAST
     if hidden:
         grids = [*grids[:GRIDS_FIRST], None, *grids[-GRIDS_LAST:]]
-    # one grid per leading index: a row of the layout per first index (n or f), at most
-    # GRIDS_PER_ROW side by side, so the layout is the same in a terminal and in a file
-    layout = Table.grid(padding=(0, 3))
-    row: list[RenderableType] = []
-    previous_first = None
+    items: list = []
     for index in grids:
         if index is None:  # the hidden grids: one line between the first and the last few
-            if row:
-                layout.add_row(*row)
-                row = []
-            layout.add_row(Text(f"{ELLIPSIS} {hidden} more grids", style="dim"))
-            previous_first = None
+            items.append(Text(f"{ELLIPSIS} {hidden} more grids", style="dim"))
             continue
-        if row and (len(row) == GRIDS_PER_ROW or (len(index) > 1 and index[0] != previous_first)):
-            layout.add_row(*row)
-            row = []
-        label = ", ".join(f"{n}={i}" for n, i in zip(names, index))
-        row.append(Group(Text(f"[{label}]", style="bold", no_wrap=True),
-                         matrix_table(array[index], None, decimals, scale=scale,
-                                      marks=None if marks is None else marks[index],
-                                      full=full, stats=False)))
-        previous_first = index[0]
-    layout.add_row(*row)
-    heading = Text(f"{title}  ({'×'.join(map(str, array.shape))})", style="bold",
-                   no_wrap=True, overflow="ignore")
+        label = ", ".join(f"{n}={i + base}" for n, i in zip(names, index))
+        grid = MatrixGrid(array[index], decimals, label=f"[{label}]", scale=scale,
+                          marks=None if marks is None else marks[index], full=full, base=base)
+        grid.group = index[0] if len(index) > 1 else None  # one row of grids per n (or f)
+        items.append(grid)
+    heading = Text(f"{title}  ({'×'.join(map(str, array.shape))})", style="bold")
     shortened = hidden or not full and max(array.shape[-2:]) > SHORTEN_BEYOND
     if shortened:
-        return Group(heading, layout, stats_line(array, decimals))
-    return Group(heading, layout)
+        return Group(heading, GridFlow(items), stats_line(array, decimals))
+    return Group(heading, GridFlow(items))
 
 
 def _is_exact(value) -> bool:
@@ -256,6 +446,21 @@ def loss_line(trace: Trace, decimals: int) -> RenderableType:
                          f"   ({what})")
 
 
+def loss_view(trace: Trace, decimals: int, *, full: bool = False,
+              base: int = 0) -> RenderableType:
+    """The loss line, and what its family shows beside it (for cross_entropy the softmax
+    probabilities p of the last output, from which its delta (p − t) / N comes)."""
+    line = loss_line(trace, decimals)
+    loss = trace.problem.loss
+    if loss is None or not trace.layers:
+        return line
+    extra = loss_family(loss.type).report_tensors(loss, trace.layers[-1].output)
+    if not extra:
+        return line
+    return Group(line, *(tensor_view(trace.shown(value), title, decimals, full=full, base=base)
+                         for title, value in extra))
+
+
 def maxpool_winners(layer: LayerTrace) -> np.ndarray | None:
     """bool, shaped like a layer's input (internal layout): the cells its family marks (a
     max-pool window's maximum, under the layer's ``ties`` rule), or None."""
@@ -266,50 +471,111 @@ def _kernel_axes(layer: LayerTrace, key: str) -> str:
     return family_of(layer.spec).param_axes.get(key, "nc")
 
 
+class FittedPanel(Panel):
+    """A panel that says how narrow it can be (Rich's own measures a panel at its full
+    width): its content's narrowest layout plus the border, so a caller can tell whether a
+    report fits a width without cutting anything."""
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        inner = Measurement.get(console, options.update_width(max(options.max_width - 4, 1)),
+                                self.renderable)
+        return Measurement(inner.minimum + 4, inner.maximum + 4).clamp(
+            max_width=options.max_width)
+
+
+class Phrases:
+    """Short phrases joined by `` · ``, wrapped between phrases only (never inside one:
+    ``stride 2`` stays on one line)."""
+
+    SEPARATOR = " · "
+
+    def __init__(self, phrases: list[Text]) -> None:
+        self.phrases = phrases
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        widths = [p.cell_len for p in self.phrases] or [0]
+        total = sum(widths) + len(self.SEPARATOR) * (len(widths) - 1)
+        return Measurement(max(widths), total).clamp(max_width=options.max_width)
+
+    def __rich_console__(self, console, options):
+        line, used = Text(), 0
+        for phrase in self.phrases:
+            if used and used + len(self.SEPARATOR) + phrase.cell_len > options.max_width:
+                yield line
+                line, used = Text(), 0
+            if used:
+                line.append(self.SEPARATOR, style="dim")
+                used += len(self.SEPARATOR)
+            line.append_text(phrase)
+            used += phrase.cell_len
+        yield line
+
+
+def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
+    """The panel's first line: the layer's settings (its family's
+    :meth:`~cnngrad.families.base.LayerFamily.settings`) and its input → output shapes, as
+    the report shows them, to match the panel with the page."""
+    phrases = [Text.assemble((f"{label} ", "dim"), (value, "bold"))
+               for label, value in family_of(layer.spec).settings(layer.spec)]
+    shapes = [_shape(trace.layout.display_shape(shape))
+              for shape in (layer.spec.in_shape, layer.spec.out_shape)]
+    phrases.append(Text.assemble(("input ", "dim"), (shapes[0], "bold"), (" → output ", "dim"),
+                                 (shapes[1], "bold")))
+    return Phrases(phrases)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
 def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool = True,
-                steps: list | None = None, *, full: bool = False) -> Panel:
+                steps: list | None = None, *, full: bool = False, base: int = 0) -> Panel:
+    """One layer: a header line with its settings and shapes, then backward's upstream
+    delta, parameter gradients (and SGD step) and input delta, or forward's output."""
     count = len(trace.layers)
-    parts: list[RenderableType] = []
+    parts: list[RenderableType] = [layer_heading(trace, layer)]
     if backward:
         parts.append(tensor_view(trace.shown(layer.delta_out),
-                                 "δ out = dE/d(output)  (upstream delta)", decimals, full=full))
+                                 "δ out = dE/d(output)  (upstream delta)", decimals, full=full,
+                                 base=base))
         for key, grad in layer.grads.items():
             parts.append(tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
-                                     _kernel_axes(layer, key), full=full))
+                                     _kernel_axes(layer, key), full=full, base=base))
         for key, value in trace.updated(layer).items():
             parts.append(tensor_view(value, f"{key} after one SGD step (lr = "
                                             f"{cell_text(trace.lr, decimals)})", decimals,
-                                     _kernel_axes(layer, key), full=full))
+                                     _kernel_axes(layer, key), full=full, base=base))
         winners = maxpool_winners(layer)
         parts.append(tensor_view(trace.shown(layer.delta_in),
                                  "δ in = dE/d(input)  (input delta)", decimals,
                                  marks=None if winners is None else trace.shown(winners),
-                                 full=full))
+                                 full=full, base=base))
     else:
         # the next layer's max-pool winners, marked where they are: in this layer's output
         following = trace.layers[layer.index + 1:layer.index + 2]
         winners = maxpool_winners(following[0]) if following else None
         parts.append(tensor_view(trace.shown(layer.output), "output", decimals,
                                  marks=None if winners is None else trace.shown(winners),
-                                 full=full))
+                                 full=full, base=base))
     if winners is not None:
         parts.append(Text(WINNER_LEGEND, style="dim"))
     if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.teach.steps)
-        parts.append(steps_view(steps, decimals, full=full))
+        parts.append(steps_view(steps, decimals, full=full, base=base))
     title = f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of {count}"
-    return Panel(Group(*_spaced(parts)), title=title, title_align="left", expand=False,
-                 border_style="blue")
+    return FittedPanel(Group(*_spaced(parts)), title=title, title_align="left", expand=False,
+                       border_style="blue")
 
 
 def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
-               full: bool = False) -> RenderableType:
+               full: bool = False, base: int = 0) -> RenderableType:
     """The (caption, matrix) steps one under the other, numbered, under a heading; big
-    matrices shortened unless ``full`` (:func:`tensor_view`)."""
+    matrices shortened unless ``full`` (:func:`tensor_view`); indices count from ``base``."""
     parts: list[RenderableType] = [Text("steps: the textbook route (backward --show-steps)",
                                         style="bold underline")]
     for number, (caption, matrix) in enumerate(steps, start=1):
         parts.append(Text(""))
-        parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, full=full))
+        parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, full=full,
+                                 base=base))
     return Group(*parts)
 
 
@@ -322,33 +588,38 @@ def _spaced(parts: list[RenderableType]) -> list[RenderableType]:
     return out
 
 
-def header(trace: Trace, what: str) -> RenderableType:
+def header(trace: Trace, what: str, base: int = 0) -> RenderableType:
     title = trace.problem.title
     head = Text.assemble(("cnngrad ", "bold"), what)
     if title:
         head.append(f" · {title}", style="italic")
+    if base:
+        head.append(f" · indices count from {base}", style="dim")
     return head
 
 
 def backward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS,
-                    steps: dict | None = None, *, full: bool = False) -> RenderableType:
+                    steps: dict | None = None, *, full: bool = False,
+                    base: int = 0) -> RenderableType:
     """Backprop order, last layer first: upstream delta, parameter gradients, input delta;
     ``steps`` (layer name → (caption, matrix) list,
-    :func:`cnngrad.teach.steps.trace_steps`) adds each layer's textbook steps.  Big tensors are shortened unless ``full``
-    (:func:`tensor_view`)."""
-    parts: list[RenderableType] = [header(trace, "backward"), loss_line(trace, decimals)]
+    :func:`cnngrad.teach.steps.trace_steps`) adds each layer's textbook steps.  Big tensors are
+    shortened unless ``full`` (:func:`tensor_view`); indices count from ``base``."""
+    parts: list[RenderableType] = [header(trace, "backward", base),
+                                   loss_view(trace, decimals, full=full, base=base)]
     parts += [layer_panel(trace, layer, decimals, steps=(steps or {}).get(layer.name),
-                          full=full)
+                          full=full, base=base)
               for layer in reversed(trace.layers)]
     return Group(*parts)
 
 
 def forward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
-                   full: bool = False) -> RenderableType:
-    """Forward order: each layer's output, then the loss.  Big tensors are shortened unless
-    ``full`` (:func:`tensor_view`)."""
-    parts: list[RenderableType] = [header(trace, "forward")]
-    parts += [layer_panel(trace, layer, decimals, backward=False, full=full)
+                   full: bool = False, base: int = 0) -> RenderableType:
+    """Forward order: each layer's output, then the loss (and, for cross_entropy, the
+    softmax probabilities).  Big tensors are shortened unless ``full`` (:func:`tensor_view`);
+    indices count from ``base``."""
+    parts: list[RenderableType] = [header(trace, "forward", base)]
+    parts += [layer_panel(trace, layer, decimals, backward=False, full=full, base=base)
               for layer in trace.layers]
-    parts.append(loss_line(trace, decimals))
+    parts.append(loss_view(trace, decimals, full=full, base=base))
     return Group(*parts)

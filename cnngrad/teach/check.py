@@ -23,6 +23,7 @@ and raises :class:`~cnngrad.errors.CnnGradError` for bad input; the CLI prints.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import io
 import pathlib
@@ -35,10 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.errors import CnnGradError, ProblemError, ShapeError
 from cnngrad.network import Trace
 from cnngrad.problem import shape_text
+from cnngrad.teach.diagnose import SlipContext, alternatives
+from cnngrad.teach.grading import Grading, check_points
 from cnngrad.tensorio import (
     CSV_DELIMITERS,
     load_json_document,
@@ -51,6 +53,7 @@ __all__ = [
     "AnswerSheet",
     "Diagnosis",
     "FileCheck",
+    "PathScore",
     "TensorCheck",
     "Tolerance",
     "Written",
@@ -61,6 +64,7 @@ __all__ = [
     "known_paths",
     "parse_written",
     "read_answers",
+    "required_weights",
     "split_key",
 ]
 
@@ -114,8 +118,8 @@ class Tolerance:
                     "·|true|")
         rule = "within half a unit of the last decimal written"
         if self.min_decimals:
-            rule += f" (at least {self.min_decimals} decimals)"
-        return rule + "; fractions exact to 1e-12"
+            rule += f", at least {self.min_decimals} decimals"
+        return rule
 
 
 def _plain(value: Fraction) -> str:
@@ -215,6 +219,7 @@ class AnswerEntry:
     written: Written
     file: str  # where errors about it point
     where: str | None
+    base: int = 0  # the index as written counts from this (1 with --one-based)
 
 
 @dataclass
@@ -226,10 +231,12 @@ class AnswerSheet:
     input_files: list[pathlib.Path] = field(default_factory=list)
 
 
-def split_key(key: str, *, file: str, where: str | None = None) -> tuple[str, tuple | None]:
+def split_key(key: str, *, file: str | None, where: str | None = None,
+              one_based: bool = False) -> tuple[str, tuple | None]:
     """``"conv2d_1.grads.kernel[0,1]"`` → (``"conv2d_1.grads.kernel"``, (0, 1)).
 
-    ``[0][1]`` is read as ``[0,1]``; indices count from 0."""
+    ``[0][1]`` is read as ``[0,1]``; indices count from 0, or from 1 with ``one_based``
+    (``[1,2]`` is then returned as (0, 1))."""
     text = key.strip()
     base, bracket, rest = text.partition("[")
     base = base.strip()
@@ -239,23 +246,31 @@ def split_key(key: str, *, file: str, where: str | None = None) -> tuple[str, tu
     if not bracket:
         return base, None
     index_text = "[" + rest
+    first = 1 if one_based else 0
     if not _INDEX_TEXT.fullmatch(index_text):
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
-                           hint=f"write an element as {base}[0,1] (indices from 0)")
+                           hint=f"write an element as {base}[{first},{first + 1}] (indices "
+                                f"from {first})")
     index = tuple(int(i) for i in re.findall(r"[+-]?\d+", index_text))
-    if any(i < 0 for i in index):
-        raise ProblemError(f"negative index in '{index_text}'", where=where, file=file,
-                           hint="indices count from 0 and cannot be negative")
-    return base, index
+    if any(i < first for i in index):
+        what = "index 0" if one_based and min(index) == 0 else "negative index"
+        hint = ("with --one-based indices count from 1" if one_based else
+                "indices count from 0 and cannot be negative")
+        raise ProblemError(f"{what} in '{index_text}'", where=where, file=file, hint=hint)
+    return base, tuple(i - first for i in index)
 
 
-def read_answers(path: str, *, stdin_bytes: bytes | None = None) -> AnswerSheet:
-    """Read an answers file: JSON ``{path: TENSOR}``, or a ``<path>.csv``/``<path>.npy``.
+def read_answers(path: str, *, stdin_bytes: bytes | None = None,
+                 one_based: bool = False) -> AnswerSheet:
+    """Read an answers file: JSON ``{path: TENSOR}``, a ``<path>.csv``/``<path>.npy``, or a
+    CSV of ``# path`` blocks as ``backward --format csv`` writes them.
 
     Parameters
     ----------
     path : str
         The file as the user typed it, ``-`` for standard input (JSON).
+    one_based : bool
+        Element indices in keys (and CSV block names) count from 1.
 
     Raises
     ------
@@ -266,15 +281,18 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None) -> AnswerSheet:
     raw, file, base_dir = read_source(path, stdin_bytes)
     source = pathlib.Path(path)
     kind = SINGLE_TENSOR_SUFFIXES.get(source.suffix.lower()) if path != "-" else None
+    if kind == "csv" and _first_line(raw).startswith("#"):
+        return AnswerSheet(file=file, entries=_csv_blocks(raw, file, one_based),
+                           input_files=[source])
     if kind is not None:
         key = source.name[:-len(source.suffix)]
-        _, index = split_key(key, file=file)
+        _, index = split_key(key, file=file, one_based=one_based)
         if index is not None:
             raise ProblemError("a file named after an element path; name it after the whole "
                                "tensor (conv2d_1.grads.kernel.csv)", file=file)
         written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
         entry = AnswerEntry(key=key, path=key, index=None, written=written, file=file,
-                            where=None)
+                            where=None, base=int(one_based))
         return AnswerSheet(file=file, entries=[entry], input_files=[source])
 
     document = load_json_document(raw, file)
@@ -287,12 +305,45 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None) -> AnswerSheet:
     entries = []
     files = [source] if path != "-" else []
     for key, value in document.items():
-        tensor_path, index = split_key(key, file=file, where=key)
+        tensor_path, index = split_key(key, file=file, where=key, one_based=one_based)
         files += _named_files(value, base_dir)
         written = parse_written(value, key, file=file, base_dir=base_dir)
         entries.append(AnswerEntry(key=key, path=tensor_path, index=index, written=written,
-                                   file=file, where=key))
+                                   file=file, where=key, base=int(one_based)))
     return AnswerSheet(file=file, entries=entries, input_files=files)
+
+
+def _first_line(raw: bytes) -> str:
+    text = raw.decode("utf-8-sig", errors="replace")
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _csv_blocks(raw: bytes, file: str, one_based: bool) -> list[AnswerEntry]:
+    """A CSV of blocks, each a ``# path`` line (a tensor, or ``# path[i]``/``# path[n,c]``
+    for one matrix of a bigger tensor) and the rows of its grid; blank lines between."""
+    text = raw.decode("utf-8-sig")
+    blocks: list[tuple[str, int, list[str]]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            blocks.append((stripped[1:].strip(), number, []))
+        elif stripped:
+            blocks[-1][2].append(stripped)
+    entries = []
+    for key, number, lines in blocks:
+        where = f"line {number}: {key}"
+        tensor_path, index = split_key(key, file=file, where=f"line {number}",
+                                       one_based=one_based)
+        if not lines:
+            raise ProblemError(f"block '{key}' has no rows", where=f"line {number}", file=file)
+        delimiter = next((d for d in CSV_DELIMITERS if d in lines[0]), ",")
+        rows = [[cell.strip() for cell in row]
+                for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
+        written = parse_written(rows, where, file=file)
+        written.loose_shape = True  # a grid also stands for a vector or a number
+        entries.append(AnswerEntry(key=key, path=tensor_path, index=index, written=written,
+                                   file=file, where=where, base=int(one_based)))
+    return entries
 
 
 def _named_files(value: Any, base_dir: pathlib.Path) -> list[pathlib.Path]:
@@ -410,7 +461,12 @@ class Diagnosis:
 @dataclass
 class TensorCheck:
     """The verdict on one tensor: every answered cell right or wrong, and the slips that
-    explain the wrong ones."""
+    explain the wrong ones.
+
+    A wrong cell may be *rounded* (right to the decimals written, but written with fewer
+    than the rule requires) or *carried* (right for the value the student's own upstream
+    answers imply, :attr:`implied`); a carried cell earns its points.  With a grading block,
+    :attr:`weights` holds each cell's points (0 where not required)."""
 
     path: str
     truth: np.ndarray  # display shape (0-d for a number); float64 or object (exact)
@@ -420,6 +476,22 @@ class TensorCheck:
     keys: list[str] = field(default_factory=list)  # the answer keys that gave it
     diagnoses: list[Diagnosis] = field(default_factory=list)
     diagnosed: bool = False  # the slips were tried (a wrong tensor, diagnosis asked for)
+    given: np.ndarray | None = None  # object, truth's shape: the value (Fraction) or None
+    rounded: np.ndarray | None = None  # bool: wrong, but right to the decimals written
+    rounded_decimals: tuple[int, ...] = ()  # the decimals those cells were written with
+    carried: np.ndarray | None = None  # bool: wrong, but right from the upstream answers
+    implied: np.ndarray | None = None  # the value the upstream answers imply
+    carried_from: tuple[str, ...] = ()  # the upstream paths with wrong answers
+    weights: np.ndarray | None = None  # object (Fraction), truth's shape: points per cell
+    decimals: np.ndarray | None = None  # int64, truth's shape: decimals written (0 if none)
+    fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
+
+    def __post_init__(self) -> None:
+        for name in ("rounded", "carried", "fraction"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(self.truth.shape, dtype=bool))
+        if self.decimals is None:
+            self.decimals = np.zeros(self.truth.shape, dtype=np.int64)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -434,15 +506,74 @@ class TensorCheck:
         return int(self.right.sum())
 
     @property
+    def n_carried(self) -> int:
+        return int(self.carried.sum())
+
+    @property
+    def wrong(self) -> np.ndarray:
+        """Answered cells that are neither right nor carried forward."""
+        return self.answered & ~self.right & ~self.carried
+
+    @property
     def all_right(self) -> bool:
-        return self.n_right == self.n_answered
+        """No wrong cell among those answered (carried-forward cells are not wrong)."""
+        return not self.wrong.any()
+
+    @property
+    def missing(self) -> np.ndarray:
+        """Required cells (with points) that were not answered."""
+        if self.weights is None:
+            return np.zeros(self.truth.shape, dtype=bool)
+        return (self.weights != 0) & ~self.answered
+
+    @property
+    def earned(self) -> Fraction:
+        if self.weights is None:
+            return Fraction(0)
+        return sum(self.weights[self.right | self.carried], Fraction(0))
+
+    @property
+    def possible(self) -> Fraction:
+        return Fraction(0) if self.weights is None else sum(self.weights.reshape(-1),
+                                                            Fraction(0))
 
     def wrong_cells(self) -> list[tuple[tuple[int, ...], str, Any]]:
         """(index, value as written, true value) of every wrong cell, row-major."""
-        wrong = self.answered & ~self.right
+        return self.cells(self.wrong)
+
+    def carried_cells(self) -> list[tuple[tuple[int, ...], str, Any, Any]]:
+        """(index, value as written, true value, implied value) of every carried cell."""
+        return [(index, text, true, self.implied[index] if self.implied is not None else None)
+                for index, text, true in self.cells(self.carried)]
+
+    def cells(self, mask: np.ndarray) -> list[tuple[tuple[int, ...], str, Any]]:
+        """(index, value as written, true value) of the cells where ``mask`` holds."""
+        if not self.truth.ndim:
+            return [((), self.texts[()], self.truth[()])] if bool(mask) else []
         return [(tuple(int(i) for i in index), self.texts[index], self.truth[index])
-                for index in zip(*np.nonzero(wrong))] if self.truth.ndim else \
-            ([((), self.texts[()], self.truth[()])] if bool(wrong) else [])
+                for index in zip(*np.nonzero(mask))]
+
+
+@dataclass(frozen=True)
+class PathScore:
+    """The points one required path of the grading block earned."""
+
+    key: str  # as in the grading block ("conv2d_1.delta_in" or an element path)
+    earned: Fraction
+    possible: Fraction
+    cells: int  # the cells it requires
+    answered: int  # of which answered
+
+    @property
+    def missing(self) -> int:
+        return self.cells - self.answered
+
+    @property
+    def status(self) -> str:
+        """right (full points), missing (nothing answered) or wrong."""
+        if self.earned == self.possible and not self.missing:
+            return "right"
+        return "missing" if not self.answered else "wrong"
 
 
 @dataclass
@@ -452,6 +583,8 @@ class FileCheck:
     file: str
     tensors: list[TensorCheck] = field(default_factory=list)
     error: CnnGradError | None = None
+    student: str | None = None  # the gradebook's key (the file's stem, or its folder)
+    path_scores: list[PathScore] | None = None  # with a grading block's points
 
     @property
     def right(self) -> int:
@@ -462,14 +595,46 @@ class FileCheck:
         return sum(t.n_answered for t in self.tensors)
 
     @property
+    def carried(self) -> int:
+        return sum(t.n_carried for t in self.tensors)
+
+    @property
+    def graded_by_points(self) -> bool:
+        return self.path_scores is not None
+
+    @property
+    def earned(self) -> Fraction:
+        """Points earned; without points, the cells right or carried forward."""
+        if self.path_scores is not None:
+            return sum((p.earned for p in self.path_scores), Fraction(0))
+        return Fraction(self.right + self.carried)
+
+    @property
+    def possible(self) -> Fraction:
+        """Points possible; without points, the cells answered."""
+        if self.path_scores is not None:
+            return sum((p.possible for p in self.path_scores), Fraction(0))
+        return Fraction(self.total)
+
+    @property
+    def missing_paths(self) -> list[str]:
+        """Required paths (grading keys) with a cell not answered."""
+        return [p.key for p in self.path_scores or [] if p.missing]
+
+    @property
     def status(self) -> str:
         if self.error is not None:
             return "error"
-        return "right" if self.right == self.total else "wrong"
+        if any(not t.all_right for t in self.tensors) or self.missing_paths:
+            return "wrong"
+        return "right"
 
     @property
     def score(self) -> float | None:
-        return None if self.error is not None or not self.total else self.right / self.total
+        """Earned / possible (0 to 1); None for an error or nothing to score."""
+        if self.error is not None or not self.possible:
+            return None
+        return float(self.earned / self.possible)
 
 
 def exit_code(results: Iterable[FileCheck]) -> int:
@@ -509,7 +674,8 @@ def _unknown_path(entry: AnswerEntry, trace: Trace, known: list[str]) -> CnnGrad
 
 
 def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Tolerance(), *,
-                context: SlipContext | None = None, diagnose: bool = True) -> FileCheck:
+                context: SlipContext | None = None, diagnose: bool = True,
+                grading: Grading | None = None) -> FileCheck:
     """Hold one read answers file against the trace.
 
     Parameters
@@ -522,14 +688,21 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
         Share one across files: each slipped trace is then built once.
     diagnose : bool
         Look for the slips that explain each wrong tensor.
+    grading : Grading, optional
+        Its ``points`` make every file answer the same required paths (a required tensor
+        not answered is listed, scoring 0); its ``carry_forward`` marks wrong answers that
+        are right from the student's own upstream answers.  Its tolerance keys are the
+        caller's to fold into ``tolerance`` (:func:`cnngrad.teach.grading.resolve_tolerance`).
 
     Raises
     ------
     ProblemError, ShapeError
         An unknown path (the hint lists close ones), a wrong shape (naming the expected
-        one, and the slip it matches if any), an element out of range, a cell given twice.
+        one, and the slip it matches if any), an element out of range, a cell given twice;
+        a grading block whose points name no tensor of the trace.
     """
     context = context or SlipContext(trace)
+    grading = grading or Grading()
     known = known_paths(trace)
     known_set = set(known)
     grouped: dict[str, list[AnswerEntry]] = {}
@@ -537,16 +710,126 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
         if entry.path not in known_set:
             raise _unknown_path(entry, trace, known)
         grouped.setdefault(entry.path, []).append(entry)
+    # the same for every file of a grading: built once per context
+    weights = context.cached(f"required weights {tuple(grading.points.items())!r}",
+                             lambda: required_weights(trace, grading, context))
     result = FileCheck(file=sheet.file)
     for path, entries in grouped.items():
-        truth = context.truth(path)
-        result.tensors.append(_check_tensor(path, truth, entries, tolerance, context,
-                                            diagnose))
+        result.tensors.append(_check_tensor(path, context.truth(path), entries, tolerance,
+                                            context))
+    for path in weights:
+        if path not in grouped:
+            result.tensors.append(_unanswered(path, context.truth(path)))
+    for check in result.tensors:
+        check.weights = weights.get(check.path)  # shared, never written to
+    if grading.carry_forward:
+        _carry_forward(trace, result, tolerance)
+    if diagnose:
+        for check in result.tensors:
+            _diagnose_tensor(check, context, tolerance)
+    if grading.points:
+        result.path_scores = _path_scores(result, grading)
     return result
 
 
+def required_weights(trace: Trace, grading: Grading, context: SlipContext | None = None
+                     ) -> dict[str, np.ndarray]:
+    """Each required tensor's points per cell (object array of Fractions, display shape):
+    a tensor's points shared equally by its cells, an element's on that cell."""
+    if not grading.points:
+        return {}
+    context = context or SlipContext(trace)
+    shapes = {path: np.shape(value) for path, value in trace.tensors() if value is not None}
+    check_points(grading, known_paths(trace), shapes)
+    weights: dict[str, np.ndarray] = {}
+    for key, points in grading.points.items():
+        path, index = split_key(key, file=grading.file)
+        shape = shapes[path]
+        cells = weights.setdefault(path, np.full(shape, Fraction(0), dtype=object))
+        if index is None:
+            share = points / max(int(np.prod(shape)), 1)
+            cells += np.full(shape, share, dtype=object) if shape else share
+        elif shape:
+            cells[index] += points
+        else:
+            weights[path] = np.asarray(cells + points, dtype=object)
+    return weights
+
+
+def _path_scores(result: FileCheck, grading: Grading) -> list[PathScore]:
+    by_path = {check.path: check for check in result.tensors}
+    scores = []
+    for key, points in grading.points.items():
+        path, index = split_key(key, file=grading.file)
+        check = by_path[path]
+        ok = check.right | check.carried
+        if index is None or not check.truth.ndim:
+            cells, answered = check.truth.size, int(check.answered.sum())
+            earned = points * Fraction(int(ok.sum()), max(cells, 1))
+        else:
+            cells, answered = 1, int(check.answered[index])
+            earned = points if ok[index] else Fraction(0)
+        scores.append(PathScore(key=key, earned=earned, possible=points, cells=cells,
+                                answered=answered))
+    return scores
+
+
+def _unanswered(path: str, truth: np.ndarray) -> TensorCheck:
+    """A required tensor the file does not answer at all."""
+    return TensorCheck(path=path, truth=truth, answered=np.zeros(truth.shape, dtype=bool),
+                       right=np.zeros(truth.shape, dtype=bool),
+                       texts=np.full(truth.shape, None, dtype=object),
+                       given=np.full(truth.shape, None, dtype=object))
+
+
+def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> None:
+    """Mark each wrong cell that is right for the value the student's own upstream answers
+    imply (:mod:`cnngrad.teach.carry_forward`); rounded cells stay rounded."""
+    from cnngrad.teach.carry_forward import StudentValues
+
+    answers = {check.path: check for check in result.tensors if check.answered.any()}
+    student = StudentValues(trace, answers)
+    for check in answers.values():
+        candidates = check.answered & ~check.right & ~check.rounded
+        if not candidates.any():
+            continue
+        implied = student.implied(check.path)
+        if implied is None or implied.value.shape != check.truth.shape:
+            continue
+        cells = np.flatnonzero(candidates.reshape(-1))
+        written = _written_cells(check, cells)
+        implied_cells = implied.value.reshape(-1)[cells]
+        matches = cells_right(written, implied_cells, tolerance)
+        if not matches.any():
+            continue
+        carried = np.zeros(check.truth.size, dtype=bool)
+        carried[cells[matches]] = True
+        check.carried = carried.reshape(check.truth.shape)
+        check.implied = implied.value
+        check.carried_from = implied.sources
+
+
+def _written_cells(check: TensorCheck, cells: np.ndarray) -> Written:
+    """The given cells (flat indices) of a checked tensor as :class:`Written` values."""
+    return Written(values=check.given.reshape(-1)[cells], texts=check.texts.reshape(-1)[cells],
+                   decimals=check.decimals.reshape(-1)[cells],
+                   fraction=check.fraction.reshape(-1)[cells])
+
+
+def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolerance) -> None:
+    """Name the slips a tensor with wrong cells matches (rounded or carried-forward cells
+    alone need no diagnosis: the report says what they are)."""
+    if not (check.wrong & ~check.rounded).any():
+        return
+    # a rounded cell is right to its decimals: a slip is looked for in the others
+    cells = np.flatnonzero((check.answered & ~check.rounded).reshape(-1))
+    check.diagnoses = _diagnose(context, check.path, _written_cells(check, cells), cells,
+                                tolerance)
+    check.diagnosed = True
+
+
 def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
-                  tolerance: Tolerance, context: SlipContext, diagnose: bool) -> TensorCheck:
+                  tolerance: Tolerance, context: SlipContext) -> TensorCheck:
     size = truth.size
     answered = np.zeros(size, dtype=bool)
     owner: dict[int, str] = {}
@@ -570,13 +853,37 @@ def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
     right[flat_cells] = right_cells
     texts = np.full(size, None, dtype=object)
     texts[flat_cells] = given.texts
-    check = TensorCheck(path=path, truth=truth, answered=answered.reshape(truth.shape),
-                        right=right.reshape(truth.shape), texts=texts.reshape(truth.shape),
-                        keys=[entry.key for entry in entries])
-    if diagnose and not right_cells.all():
-        check.diagnoses = _diagnose(context, path, given, flat_cells, tolerance)
-        check.diagnosed = True
-    return check
+    values = np.full(size, None, dtype=object)
+    values[flat_cells] = given.values
+    rounded_cells = _rounded(given, true_cells, right_cells, tolerance)
+    rounded = np.zeros(size, dtype=bool)
+    rounded[flat_cells] = rounded_cells
+    decimals = np.zeros(size, dtype=np.int64)
+    decimals[flat_cells] = given.decimals
+    fraction = np.zeros(size, dtype=bool)
+    fraction[flat_cells] = given.fraction
+    return TensorCheck(path=path, truth=truth, answered=answered.reshape(truth.shape),
+                       right=right.reshape(truth.shape), texts=texts.reshape(truth.shape),
+                       keys=[entry.key for entry in entries],
+                       given=values.reshape(truth.shape), rounded=rounded.reshape(truth.shape),
+                       decimals=decimals.reshape(truth.shape),
+                       fraction=fraction.reshape(truth.shape),
+                       rounded_decimals=tuple(sorted(set(
+                           given.decimals[rounded_cells].tolist()))))
+
+
+def _rounded(given: Written, truth: np.ndarray, right: np.ndarray,
+             tolerance: Tolerance) -> np.ndarray:
+    """Wrong cells that are right to the decimals written (1 or more, fewer than required):
+    a rounding, not a mistake.  An integer claims an exact value, so it is never one."""
+    if tolerance.explicit or not tolerance.min_decimals:
+        return np.zeros(right.shape, dtype=bool)
+    short = ~right & ~given.fraction & (given.decimals >= 1) & \
+        (given.decimals < tolerance.min_decimals)
+    if not short.any():
+        return short
+    as_written = cells_right(given, truth, dataclasses.replace(tolerance, min_decimals=0))
+    return short & as_written
 
 
 def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
@@ -593,17 +900,36 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
                                  f"{_shape_words(written.shape)}", where=where, file=entry.file,
                                  hint=_shape_hint(context, entry, tolerance))
         return np.arange(truth.size), written.reshaped((truth.size,))
-    if written.values.size != 1 or (written.values.ndim and not written.loose_shape):
+    if 0 < len(entry.index) < truth.ndim and all(i < n for i, n in
+                                                  zip(entry.index, expected)):
+        return _place_part(entry, truth, written, where)
+    if len(entry.index) == truth.ndim and (written.values.size != 1 or (
+            written.values.ndim and not written.loose_shape)):
         raise ShapeError(f"an element takes one number, got {_shape_words(written.shape)}",
                          where=where, file=entry.file)
-    if len(entry.index) != truth.ndim or any(i >= n for i, n in zip(entry.index, expected)):
+    if len(entry.index) > truth.ndim or any(i >= n for i, n in zip(entry.index, expected)):
         rank = f"{truth.ndim} indices" if truth.ndim != 1 else "1 index"
         what = (f"'{entry.path}' is a single number: no index" if truth.ndim == 0 else
-                f"index {list(entry.index)} is outside '{entry.path}' of shape "
-                f"{shape_text(expected)} ({rank}, each from 0)")
+                f"index {[i + entry.base for i in entry.index]} is outside '{entry.path}' of "
+                f"shape {shape_text(expected)} ({rank}, each from {entry.base})")
         raise ShapeError(what, where=where, file=entry.file)
     flat = np.ravel_multi_index(entry.index, expected) if truth.ndim else 0
     return np.array([flat]), written.reshaped((1,))
+
+
+def _place_part(entry: AnswerEntry, truth: np.ndarray, written: Written,
+                where: str) -> tuple[np.ndarray, Written]:
+    """A leading index (``conv2d_1.delta_in[1]``: channel 1): the sub-tensor it names."""
+    part = truth.shape[len(entry.index):]
+    if written.shape != part:
+        if not (written.loose_shape and _squeezed(written.shape) == _squeezed(part)):
+            shown = [i + entry.base for i in entry.index]
+            raise ShapeError(f"expected {_shape_words(part)} (the part {shown} of "
+                             f"'{entry.path}' of shape {shape_text(truth.shape)}), got "
+                             f"{_shape_words(written.shape)}", where=where, file=entry.file,
+                             hint=f"an element takes {truth.ndim} indices")
+    cells = np.arange(truth.size).reshape(truth.shape)[entry.index].reshape(-1)
+    return cells, written.reshaped((cells.size,))
 
 
 def _shape_words(shape: tuple[int, ...]) -> str:
@@ -646,11 +972,19 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
 
 def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
                context: SlipContext | None = None, diagnose: bool = True,
-               stdin_bytes: bytes | None = None) -> FileCheck:
+               stdin_bytes: bytes | None = None, grading: Grading | None = None,
+               one_based: bool = False, student: str | None = None) -> FileCheck:
     """Read and check one answers file; a bad file gives a FileCheck holding the error
-    (status ``"error"``) instead of raising, so that one bad file does not stop a grading."""
+    (status ``"error"``) instead of raising, so that one bad file does not stop a grading.
+
+    ``grading`` and ``one_based`` are as for :func:`check_sheet` and :func:`read_answers`;
+    ``student`` names the file's row in a gradebook (default: the file's stem)."""
+    student = student or (pathlib.PurePath(path).stem if path != "-" else "stdin")
     try:
-        sheet = read_answers(path, stdin_bytes=stdin_bytes)
-        return check_sheet(trace, sheet, tolerance, context=context, diagnose=diagnose)
+        sheet = read_answers(path, stdin_bytes=stdin_bytes, one_based=one_based)
+        result = check_sheet(trace, sheet, tolerance, context=context, diagnose=diagnose,
+                             grading=grading)
     except CnnGradError as error:
-        return FileCheck(file=path if path != "-" else "<stdin>", error=error)
+        result = FileCheck(file=path if path != "-" else "<stdin>", error=error)
+    result.student = student
+    return result

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -175,7 +176,8 @@ def _shifted_energies(problem: Problem, target: str, base: np.ndarray, index: tu
 
 
 def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy: float,
-                    watch: Watch | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+                    watch: Watch | None, progress: Callable[[str], None] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """E(t + step) and E(t − step) for every element t of the input, and whether either move
     crossed a branch: the perturbed copies of the input stacked on the batch axis, a few
     hundred per forward pass, instead of one pass per copy.
@@ -236,6 +238,9 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
             for k, index in enumerate(chunk):
                 crossed[index] = (watch.crossed([a[2 * k] for a in inputs])
                                   or watch.crossed([a[2 * k + 1] for a in inputs]))
+        if progress is not None:
+            for _ in chunk:  # one step per element, as the pass-per-element path counts
+                progress("gradcheck input")
     return plus.reshape(base.shape), minus.reshape(base.shape), crossed.reshape(base.shape)
 
 
@@ -530,7 +535,8 @@ def rounding_noise(trace: Trace, eps: float) -> float:
 def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_energy: float,
                  eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,
                  atol: float = DEFAULT_ATOL, noise: float = 0.0, budget: int | None = None,
-                 watch: Watch | None = None) -> tuple[TensorCheck, int]:
+                 watch: Watch | None = None,
+                 progress: Callable[[str], None] | None = None) -> tuple[TensorCheck, int]:
     """Check one tensor element by element.
 
     Parameters
@@ -553,6 +559,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     watch : Watch, optional
         The problem's branches (from :func:`scan_kinks`); without it only the one-sided rule
         below finds kinks.
+    progress : callable(str), optional
+        Called with a description before each element's pair of evaluations.
 
     Returns
     -------
@@ -581,7 +589,7 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     """
     base = np.array(tensors_to_check(problem)[target], dtype=np.float64)
     analytic = np.asarray(analytic, dtype=np.float64).reshape(base.shape)
-    batched = (_input_energies(problem, base, eps, base_energy, watch)
+    batched = (_input_energies(problem, base, eps, base_energy, watch, progress)
                 if target == "input" and not problem.exact else None)
     if batched is not None:
         plus, minus, crossed = batched
@@ -589,6 +597,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
         plus, minus = np.empty_like(base), np.empty_like(base)
         crossed = np.zeros(base.shape, bool)
         for index in np.ndindex(base.shape):
+            if progress is not None:
+                progress(f"gradcheck {target}")
             plus[index], minus[index], crossed[index] = _shifted_energies(
                 problem, target, base, index, eps, watch)
     spent = 2 * base.size
@@ -624,7 +634,7 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
 def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,
               atol: float = DEFAULT_ATOL,
               max_evaluations: int = DEFAULT_MAX_EVALUATIONS,
-              progress=None) -> GradcheckReport:
+              progress: Callable[[str], None] | None = None) -> GradcheckReport:
     """Finite differences against the engine for every parameter and the input.
 
     Parameters
@@ -639,8 +649,8 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
     max_evaluations : int
         Refuse a problem that needs more energy evaluations (each a whole forward pass).
     progress : callable(str), optional
-        Called with a description before the forward pass and before each tensor is checked
-        (the CLI's progress bar).
+        Called with a description before each element's pair of evaluations (the CLI's
+        progress bar): (needed − 1) / 2 calls.
 
     Returns
     -------
@@ -676,9 +686,6 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
             file=problem.file, where="gradcheck",
             hint="check a smaller problem (a smaller input, fewer channels or filters, a shorter "
                  "batch), or raise --max-evaluations if you are ready to wait")
-    if progress is not None:
-        progress.total = 1 + len(tensors_to_check(problem))
-        progress("the engine's gradients and the kinks")
     trace = run(problem)
     kinks, counts, watch = scan_kinks(problem, trace, eps)
     base_energy = energy(problem)
@@ -686,14 +693,12 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
     spent = 1
     tensors = []
     for target in tensors_to_check(problem):
-        if progress is not None:
-            progress(f"finite differences of {tensor_path(problem, target)}")
         second_looks_spent = spent - 1 - sum(2 * t.analytic.size for t in tensors)
         check, used = check_tensor(problem, target, analytic_gradient(trace, target),
                                    base_energy=base_energy, eps=eps, rtol=rtol, atol=atol,
                                    noise=noise,
                                    budget=max_evaluations - needed - second_looks_spent,
-                                   watch=watch)
+                                   watch=watch, progress=progress)
         spent += used
         tensors.append(check)
     return GradcheckReport(title=problem.title, eps=eps, rtol=rtol, atol=atol, tensors=tensors,

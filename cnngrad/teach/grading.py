@@ -1,0 +1,237 @@
+"""The problem's ``grading`` block: how ``cnngrad check`` grades answers to it.
+
+A problem file may carry (contract v1.1, "Grading")::
+
+    "grading": {
+      "min_decimals": 2,
+      "points": {"conv2d_1.grads.kernel": 4, "conv2d_1.delta_in": 6, "loss": 1},
+      "carry_forward": true
+    }
+
+``min_decimals``, ``atol`` and ``rtol`` are ``check``'s options of the same name (an option
+given on the command line wins); ``points`` names the paths every answers file must answer,
+each with its weight (a tensor's points are shared equally by its cells); ``carry_forward``
+marks a wrong answer that is right from the student's own upstream answers as "carried
+forward" (:mod:`cnngrad.teach.carry_forward`).  Every other command ignores the block.
+
+Everything here is pure: bad values raise :class:`~cnngrad.errors.ProblemError` naming the
+place (``grading.points.conv2d_1.kernel: no such path; known: ...``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import pathlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from cnngrad.errors import ProblemError, UsageError, did_you_mean, join_path
+
+__all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "parse_grading",
+           "resolve_tolerance", "student_names", "check_points"]
+
+GRADING_KEYS = ("min_decimals", "atol", "rtol", "points", "carry_forward")
+#: A value written with fewer decimals is judged as if it had this many, unless the grading
+#: block or ``--min-decimals`` says otherwise: the precision homework answers carry.
+DEFAULT_MIN_DECIMALS = 4
+MAX_DECIMALS = 17
+
+
+@dataclass(frozen=True)
+class Grading:
+    """A parsed ``grading`` block; every field None (or empty) when the block does not set it.
+
+    ``points`` maps each required path as written (``conv2d_1.delta_in`` or an element
+    ``conv2d_1.delta_in[0,1]``, indices from 0 as everywhere in a problem file) to its weight.
+    """
+
+    min_decimals: int | None = None
+    atol: Fraction | None = None
+    rtol: Fraction | None = None
+    points: dict[str, Fraction] = field(default_factory=dict)
+    carry_forward: bool | None = None
+    file: str | None = None
+
+
+def parse_grading(raw: Any, *, file: str | None = None) -> Grading:
+    """Validate a problem's ``grading`` value (None: no block).
+
+    Raises
+    ------
+    ProblemError
+        Not an object; an unknown key (naming the closest known one); ``min_decimals`` not
+        an integer in 0…17; ``atol``/``rtol`` not a number ≥ 0; ``min_decimals`` together
+        with ``atol``/``rtol``; ``points`` not an object of dotted paths → numbers > 0;
+        ``carry_forward`` not true/false.
+    """
+    if raw is None:
+        return Grading(file=file)
+    where = "grading"
+
+    def error(at: str, what: str, hint: str | None = None) -> ProblemError:
+        return ProblemError(what, where=join_path(where, at) if at else where, file=file,
+                            hint=hint)
+
+    if not isinstance(raw, dict):
+        raise error("", "expected an object such as {\"min_decimals\": 2, \"points\": {...}}")
+    for key in raw:
+        if key not in GRADING_KEYS:
+            raise error(key, f"unknown key '{key}' in the grading block",
+                        did_you_mean(str(key), GRADING_KEYS))
+    values: dict[str, Any] = {}
+    if "min_decimals" in raw:
+        value = raw["min_decimals"]
+        if (isinstance(value, bool) or not isinstance(value, (int, Decimal))
+                or (isinstance(value, Decimal) and value != value.to_integral_value())
+                or not 0 <= value <= MAX_DECIMALS):
+            raise error("min_decimals", f"expected an integer from 0 to {MAX_DECIMALS}, got "
+                                        f"{_show(value)}")
+        values["min_decimals"] = int(value)
+    for key in ("atol", "rtol"):
+        if key in raw:
+            values[key] = _non_negative(raw[key], join_path(where, key), file)
+    if "min_decimals" in values and ("atol" in values or "rtol" in values):
+        raise error("min_decimals", "min_decimals belongs to the decimals rule, which "
+                                    "atol/rtol replace; give one or the other")
+    if "carry_forward" in raw:
+        value = raw["carry_forward"]
+        if not isinstance(value, bool):
+            raise error("carry_forward", f"expected true or false, got {_show(value)}")
+        values["carry_forward"] = value
+    if "points" in raw:
+        values["points"] = _points(raw["points"], join_path(where, "points"), file)
+    return Grading(file=file, **values)
+
+
+def _points(raw: Any, where: str, file: str | None) -> dict[str, Fraction]:
+    from cnngrad.teach.check import split_key  # check imports this module's helpers
+
+    if not isinstance(raw, dict) or not raw:
+        raise ProblemError('expected an object {"dotted.path": points, ...} with at least one '
+                           'path', where=where, file=file,
+                           hint='e.g. {"conv2d_1.grads.kernel": 4, "loss": 1}')
+    points = {}
+    for key, value in raw.items():
+        at = f"{where}.{key}"
+        split_key(key, file=file, where=at)
+        weight = _non_negative(value, at, file)
+        if weight == 0:
+            raise ProblemError("points must be > 0 (leave a path out to not require it)",
+                               where=at, file=file)
+        points[key] = weight
+    return points
+
+
+def _non_negative(value: Any, where: str, file: str | None) -> Fraction:
+    from cnngrad.tensorio import parse_number
+
+    if isinstance(value, (list, dict)):
+        raise ProblemError(f"expected a number, got {_show(value)}", where=where, file=file)
+    number = parse_number(value, where, file=file, exact=True)
+    if number < 0:
+        raise ProblemError(f"must be ≥ 0, got {_show(value)}", where=where, file=file)
+    return number
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- at check time
+
+
+def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple[int, ...]]
+                 ) -> None:
+    """Every path of ``points`` names a tensor of the trace (and an element inside it).
+
+    Parameters
+    ----------
+    known : the trace's dotted paths, forward order
+    shapes : path → display shape
+
+    Raises
+    ------
+    ProblemError
+        ``grading.points.<key>: no such path; known: ...`` (the closest first), or an element
+        index outside the tensor.
+    """
+    from cnngrad.teach.check import split_key
+
+    for key in grading.points:
+        where = f"grading.points.{key}"
+        path, index = split_key(key, file=grading.file, where=where)
+        if path not in shapes:
+            close = difflib.get_close_matches(path, list(known), n=len(known), cutoff=0.0)
+            shown = close[:8] + (["..."] if len(close) > 8 else [])
+            hint = None
+            if path.partition(".")[2].startswith("updated."):
+                hint = "an updated parameter is known only with --lr"
+            raise ProblemError(f"no such path; known: {', '.join(shown)}", where=where,
+                               file=grading.file, hint=hint)
+        shape = shapes[path]
+        if index is not None and (len(index) != len(shape)
+                                  or any(i >= n for i, n in zip(index, shape))):
+            raise ProblemError(f"index {list(index)} is outside '{path}' of shape "
+                               f"{'×'.join(map(str, shape)) or 'a number'} (indices from 0)",
+                               where=where, file=grading.file)
+
+
+def resolve_tolerance(grading: Grading, *, atol: Fraction | None = None,
+                      rtol: Fraction | None = None, min_decimals: int | None = None):
+    """The tolerance rule: each command-line option wins over the block's key of that name.
+
+    ``atol``/``rtol`` replace the decimals rule; when the two rules come from different
+    places, the command line's wins (``--min-decimals 3`` over a block's ``atol``,
+    ``--atol`` over a block's ``min_decimals``).  With neither, at least
+    :data:`DEFAULT_MIN_DECIMALS` decimals.
+
+    Raises
+    ------
+    UsageError
+        ``--min-decimals`` together with ``--atol``/``--rtol``.
+    """
+    from cnngrad.teach.check import Tolerance
+
+    cli_explicit = atol is not None or rtol is not None
+    if cli_explicit and min_decimals is not None:
+        raise UsageError("--min-decimals belongs to the decimals rule, which --atol/--rtol "
+                         "replace; give one or the other", where="--min-decimals")
+    if cli_explicit:
+        return Tolerance(atol=atol if atol is not None else grading.atol,
+                         rtol=rtol if rtol is not None else grading.rtol, min_decimals=0)
+    if min_decimals is not None:
+        return Tolerance(min_decimals=min_decimals)
+    if grading.atol is not None or grading.rtol is not None:
+        return Tolerance(atol=grading.atol, rtol=grading.rtol, min_decimals=0)
+    if grading.min_decimals is not None:
+        return Tolerance(min_decimals=grading.min_decimals)
+    return Tolerance(min_decimals=DEFAULT_MIN_DECIMALS)
+
+
+def student_names(files: Sequence[str]) -> list[str]:
+    """The student of each answers file: its stem (``alice`` for ``alice.json``), or its
+    folder when files share a stem (``alice/answers.json``, ``bob/answers.json``); the
+    path without its suffix when folders clash too.  ``-`` is ``stdin``."""
+    paths = [pathlib.PurePath(f) for f in files]
+    stems = [p.stem if f != "-" else "stdin" for p, f in zip(paths, files)]
+    if len(set(stems)) == len(stems):
+        return stems
+    folders = [p.parent.name or p.stem for p in paths]
+    clashing = {s for s in stems if stems.count(s) > 1}
+    names = [folder if stem in clashing else stem for stem, folder in zip(stems, folders)]
+    if len(set(names)) == len(names):
+        return names
+    return [str(p.with_suffix("")) for p in paths]

@@ -1,0 +1,584 @@
+"""Grading a class: the problem's grading block, rounding named, points and missing answers,
+error carried forward, one-based answers, the gradebook and Gradescope's results.json."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.teach.check import check_file, read_answers
+from cnngrad.cli import app
+from cnngrad.errors import ProblemError
+from cnngrad.teach.grading import Grading, parse_grading, resolve_tolerance, student_names
+from cnngrad.network import run
+from cnngrad.problem import load_problem
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+EXAM = SAMPLES / "exam.json"
+WORKED = SAMPLES / "stackexchange.json"  # kernel gradient 0.044606 0.094061 / 0.011262 0.068288
+RIGHT_KERNEL = "[[0.0446, 0.0941], [0.0113, 0.0683]]"
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problem_file(folder: Path, doc: dict, name: str = "problem.json") -> Path:
+    return write(folder, name, json.dumps(doc))
+
+
+def with_grading(grading: dict, base: Path = WORKED) -> dict:
+    doc = json.loads(base.read_text())
+    doc["grading"] = grading
+    return doc
+
+
+# A one-cell problem whose kernel gradient is exactly 0.125: the rounding rule's boundary.
+EIGHTH = {"input": [[1]], "kernel": [[1]], "delta": [[0.125]]}
+
+# conv (1×1 kernel 2) → max pool 2: y = [[2, 4], [6, 8]], the pool's maximum is the last cell.
+# True: maxpool2d_1.delta_in = conv2d_1.delta_out = [[0, 0], [0, 1]], kernel gradient
+# Σ δ·x = 4, conv2d_1.delta_in = 2·δ = [[0, 0], [0, 2]].
+POOL_CONV = {"input": [[1, 2], [3, 4]],
+             "layers": [{"type": "conv2d", "kernel": [[2]]}, {"type": "maxpool2d", "size": 2}],
+             "delta": [[1]]}
+
+# flatten → dense (weights [1, 1]) → sigmoid, MSE ½Σ against 1: dense output 3, σ(3) = 0.952574.
+DENSE_SIGMOID = {"input": [[1, 2]],
+                 "layers": [{"type": "flatten"}, {"type": "dense", "weights": [[1, 1]]},
+                            {"type": "sigmoid"}],
+                 "loss": {"type": "mse", "target": [1]}}
+
+
+# --------------------------------------------------------------------------- the block
+
+
+def test_a_grading_block_is_read():
+    grading = parse_grading({"min_decimals": 2, "points": {"loss": 1, "conv2d_1.delta_in": "2.5"},
+                             "carry_forward": True}, file="p.json")
+    assert grading.min_decimals == 2 and grading.carry_forward is True
+    assert {k: float(v) for k, v in grading.points.items()} == {"loss": 1.0,
+                                                                "conv2d_1.delta_in": 2.5}
+    assert parse_grading(None) == Grading()
+
+
+def test_the_loader_keeps_the_block_and_other_commands_ignore_it(tmp_path):
+    graded = problem_file(tmp_path, with_grading({"min_decimals": 2, "carry_forward": True}))
+    assert load_problem(str(graded)).grading == {"min_decimals": 2, "carry_forward": True}
+    plain = invoke("backward", WORKED, "--format", "json")
+    with_block = invoke("backward", graded, "--format", "json")
+    assert with_block.exit_code == 0
+    assert json.loads(with_block.stdout)["layers"] == json.loads(plain.stdout)["layers"]
+
+
+@pytest.mark.parametrize("grading, words", [
+    ({"min_decimal": 2}, "grading.min_decimal: unknown key 'min_decimal' in the grading block"),
+    ({"min_decimals": -1}, "grading.min_decimals: expected an integer from 0 to 17, got -1"),
+    ({"min_decimals": 18}, "grading.min_decimals: expected an integer from 0 to 17, got 18"),
+    ({"min_decimals": 2.5}, "grading.min_decimals: expected an integer from 0 to 17, got 2.5"),
+    ({"min_decimals": True}, "grading.min_decimals: expected an integer from 0 to 17, got true"),
+    ({"atol": -0.1}, "grading.atol: must be ≥ 0, got -0.1"),
+    ({"rtol": "abc"}, "grading.rtol: 'abc' is not a number"),
+    ({"min_decimals": 2, "atol": 0.01}, "grading.min_decimals: min_decimals belongs to the "
+                                        "decimals rule, which atol/rtol replace"),
+    ({"points": {}}, "grading.points: expected an object"),
+    ({"points": {"loss": 0}}, "grading.points.loss: points must be > 0"),
+    ({"points": {"loss": [1]}}, "grading.points.loss: expected a number, got a list"),
+    ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel: no such path; known: "),
+    ({"points": {"conv2d_1.grads.kernel[2,0]": 1}}, "grading.points.conv2d_1.grads.kernel[2,0]: "
+                                                    "index [2, 0] is outside"),
+    ({"carry_forward": "yes"}, "grading.carry_forward: expected true or false, got 'yes'"),
+    ([1], "grading: expected an object"),
+])
+def test_a_bad_grading_block_is_one_line_naming_the_place(tmp_path, grading, words):
+    problem = problem_file(tmp_path, with_grading(grading))
+    answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("error: ") and words in first, first
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_key_names_the_closest_one(tmp_path):
+    problem = problem_file(tmp_path, with_grading({"carry_foward": True}))
+    answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2
+    assert "hint: did you mean 'carry_forward'?" in result.output
+
+
+def test_a_points_path_that_names_nothing_lists_the_closest_first(tmp_path):
+    problem = problem_file(tmp_path, with_grading({"points": {"conv2d_1.kernel": 1}}))
+    answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    result = invoke("check", problem, answers)
+    assert "known: conv2d_1.grads.kernel, " in result.output
+
+
+@pytest.mark.parametrize("block, atol, rtol, min_decimals, expected", [
+    ({}, None, None, None, (None, None, 4)),
+    ({"min_decimals": 2}, None, None, None, (None, None, 2)),
+    ({"min_decimals": 2}, None, None, 5, (None, None, 5)),          # the option wins
+    ({"min_decimals": 2}, "0.01", None, None, ("1/100", None, 0)),  # --atol replaces the rule
+    ({"atol": "0.01", "rtol": "0.1"}, None, None, None, ("1/100", "1/10", 0)),
+    ({"atol": "0.01", "rtol": "0.1"}, "0.02", None, None, ("1/50", "1/10", 0)),
+    ({"atol": "0.01"}, None, None, 3, (None, None, 3)),             # --min-decimals wins
+])
+def test_each_option_wins_over_the_block(block, atol, rtol, min_decimals, expected):
+    from fractions import Fraction
+
+    grading = parse_grading(block)
+    tolerance = resolve_tolerance(grading, atol=atol and Fraction(atol),
+                                  rtol=rtol and Fraction(rtol), min_decimals=min_decimals)
+    shown = (None if tolerance.atol is None else str(tolerance.atol),
+             None if tolerance.rtol is None else str(tolerance.rtol), tolerance.min_decimals)
+    assert shown == expected
+
+
+def test_the_block_min_decimals_grades_and_the_option_overrides_it(tmp_path):
+    problem = problem_file(tmp_path, with_grading({"min_decimals": 2}))
+    answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel": [[0.04, 0.09], [0.01, 0.07]]}')
+    assert invoke("check", problem, answers).exit_code == 0
+    strict = invoke("check", problem, answers, "--min-decimals", "4")
+    assert strict.exit_code == 1
+    assert "right to the 2 decimals written; 4 are required (--min-decimals)" in strict.output
+
+
+def test_the_schema_knows_the_grading_block():
+    jsonschema = pytest.importorskip("jsonschema")
+    from cnngrad.schema import problem_schema
+
+    validator = jsonschema.Draft202012Validator(problem_schema())
+    assert validator.is_valid(json.loads(EXAM.read_text()))
+    assert not validator.is_valid(with_grading({"min_decimal": 2}))
+    assert not validator.is_valid(with_grading({"points": {"loss": -1}}))
+
+
+# --------------------------------------------------------------------------- rounding
+
+
+@pytest.mark.parametrize("written, verdict, note", [
+    ("0.1250", "right", None),
+    ("0.13", "rounded", "right to the 2 decimals written; 4 are required (--min-decimals)"),
+    ("0.12", "rounded", "right to the 2 decimals written; 4 are required (--min-decimals)"),
+    ("0.1", "rounded", "right to the 1 decimal written; 4 are required (--min-decimals)"),
+    ("0.14", "wrong", None),     # 0.015 off: more than half a unit of the 2nd decimal
+    ("0.2", "wrong", None),      # 0.075 off: more than half a unit of the 1st decimal
+    ("0", "wrong", None),        # an integer claims an exact value: never a rounding
+    ("0.1251", "wrong", None),   # 4 decimals written: the ordinary rule
+])
+def test_the_rounding_rule_and_its_boundary(tmp_path, written, verdict, note):
+    from cnngrad.render.grades import rounding_note
+
+    problem = problem_file(tmp_path, EIGHTH)
+    answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": [["{written}"]]}}')
+    trace = run(load_problem(str(problem)))
+    from cnngrad.teach.check import Tolerance
+
+    tolerance = Tolerance(min_decimals=4)
+    (check,) = check_file(trace, str(answers), tolerance).tensors
+    got = "right" if check.right.all() else "rounded" if check.rounded.all() else "wrong"
+    assert got == verdict
+    assert rounding_note(check, tolerance) == note
+    if verdict == "rounded":  # a rounding is explained by the rule, not by a slip
+        assert not check.diagnosed
+
+
+def test_a_rounded_answer_is_named_in_the_report_and_the_sheet(tmp_path):
+    problem = problem_file(tmp_path, EIGHTH)
+    answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel": [[0.13]]}')
+    other = write(tmp_path, "b.json", '{"conv2d_1.grads.kernel": [[0.1250]]}')
+    report = invoke("check", problem, answers)
+    assert report.exit_code == 1
+    assert "right to the 2 decimals written; 4 are required (--min-decimals)" in report.output
+    assert "no common slip matches" not in report.output
+    sheet = invoke("check", problem, answers, other, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(sheet.stdout)))
+    assert rows[0]["diagnoses"] == ("conv2d_1.grads.kernel: right to the 2 decimals written; "
+                                    "4 are required (--min-decimals)")
+    assert rows[1]["status"] == "right"
+
+
+# --------------------------------------------------------------------------- points
+
+
+def test_points_are_shared_by_cells_and_missing_answers_score_zero(tmp_path):
+    problem = problem_file(tmp_path, with_grading(
+        {"points": {"conv2d_1.grads.kernel": 4, "conv2d_1.delta_in": 5}}))
+    one_wrong = write(tmp_path, "ana.json",
+                      '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0600]]}')
+    trace = run(load_problem(str(problem)))
+    grading = parse_grading(load_problem(str(problem)).grading)
+    result = check_file(trace, str(one_wrong), resolve_tolerance(grading), grading=grading)
+    assert [(p.key, float(p.earned), float(p.possible), p.status) for p in result.path_scores] \
+        == [("conv2d_1.grads.kernel", 3.0, 4.0, "wrong"), ("conv2d_1.delta_in", 0.0, 5.0,
+                                                            "missing")]
+    assert result.missing_paths == ["conv2d_1.delta_in"]
+    assert (float(result.earned), float(result.possible)) == (3.0, 9.0)
+    assert result.status == "wrong"
+
+    out = invoke("check", problem, one_wrong)
+    assert out.exit_code == 1
+    assert "conv2d_1.grads.kernel  (2×2)  · 3/4 points" in out.output
+    assert "conv2d_1.delta_in  (5×5)  · 0/5 points  not answered" in out.output
+    assert "total: 3/4 cells right · 3/9 points (33.3%)" in out.output
+    assert "missing: conv2d_1.delta_in" in out.output
+
+
+def test_every_file_is_scored_on_the_same_total(tmp_path):
+    problem = problem_file(tmp_path, with_grading(
+        {"points": {"conv2d_1.grads.kernel": 4, "conv2d_1.delta_in[1,1]": 1}}))
+    full = write(tmp_path, "full.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}, '
+                                        '"conv2d_1.delta_in[1,1]": -0.0047}')
+    part = write(tmp_path, "part.json", '{"conv2d_1.grads.kernel[0,0]": 0.0446}')
+    result = invoke("check", problem, full, part, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["student"], r["points"], r["max_points"], r["percent"]) for r in rows] == [
+        ("full", "5", "5", "100.00"), ("part", "1", "5", "20.00")]
+    assert rows[1]["conv2d_1.grads.kernel"] == "1" and rows[1]["conv2d_1.delta_in[1,1]"] == "0"
+    assert rows[1]["missing"] == "conv2d_1.grads.kernel conv2d_1.delta_in[1,1]"
+    assert result.exit_code == 1
+
+
+def test_without_points_the_score_is_right_over_answered():
+    from cnngrad.teach.check import Tolerance
+
+    trace = run(load_problem(str(WORKED)))
+    result = check_file(trace, str(SAMPLES / "answers" / "stackexchange-wrong.json"),
+                        Tolerance(min_decimals=4))
+    assert result.path_scores is None
+    assert (float(result.earned), float(result.possible)) == (16.0, 29.0)
+
+
+# --------------------------------------------------------------------------- carried forward
+
+
+def _graded(tmp_path, doc, answers: str, carry=True, name="a.json"):
+    problem = problem_file(tmp_path, dict(doc, grading={"carry_forward": carry}))
+    path = write(tmp_path, name, answers)
+    spec = load_problem(str(problem))
+    grading = parse_grading(spec.grading)
+    return problem, path, check_file(run(spec), str(path), resolve_tolerance(grading),
+                                     grading=grading)
+
+
+def _tensor(result, path):
+    return next(t for t in result.tensors if t.path == path)
+
+
+def test_a_slip_in_the_pool_delta_carries_into_the_conv_gradient(tmp_path):
+    # the pool's delta sent to the first cell of the window instead of its maximum
+    answers = ('{"maxpool2d_1.delta_in": [[1, 0], [0, 0]], "conv2d_1.grads.kernel": [[1]], '
+               '"conv2d_1.delta_in": [[2, 0], [0, 0]]}')
+    problem, path, result = _graded(tmp_path, POOL_CONV, answers)
+    pool, kernel, delta_in = (_tensor(result, p) for p in
+                              ("maxpool2d_1.delta_in", "conv2d_1.grads.kernel",
+                               "conv2d_1.delta_in"))
+    assert pool.n_right == 2 and pool.n_carried == 0  # the slip itself is wrong
+    assert kernel.carried.all() and kernel.carried_from == ("maxpool2d_1.delta_in",)
+    assert float(kernel.truth[0, 0]) == 4.0 and float(kernel.implied[0, 0]) == 1.0
+    assert delta_in.carried[0, 0] and delta_in.implied.tolist() == [[2, 0], [0, 0]]
+    assert result.status == "wrong"  # the slip is still a wrong answer
+
+    out = invoke("check", problem, path)
+    assert out.exit_code == 1
+    assert "1 ↻ 4" in out.output  # given, carried forward, true value
+    assert "carried forward from your maxpool2d_1.delta_in; the values they imply:" in out.output
+    assert "total: 4/9 cells right, 3 carried forward" in out.output
+
+
+@pytest.mark.parametrize("kernel, verdict", [("4", "right"), ("1", "wrong"), ("3", "wrong")])
+def test_a_right_upstream_answer_leaves_the_plain_verdict(tmp_path, kernel, verdict):
+    answers = f'{{"maxpool2d_1.delta_in": [[0, 0], [0, 1]], "conv2d_1.grads.kernel": [[{kernel}]]}}'
+    _, _, result = _graded(tmp_path, POOL_CONV, answers)
+    check = _tensor(result, "conv2d_1.grads.kernel")
+    assert not check.carried.any() and check.implied is None
+    assert ("right" if check.all_right else "wrong") == verdict
+
+
+def test_carry_forward_is_off_unless_asked(tmp_path):
+    answers = '{"maxpool2d_1.delta_in": [[1, 0], [0, 0]], "conv2d_1.grads.kernel": [[1]]}'
+    problem, path, result = _graded(tmp_path, POOL_CONV, answers, carry=False)
+    assert not _tensor(result, "conv2d_1.grads.kernel").carried.any()
+    assert "↻" in invoke("check", problem, path, "--carry-forward").output
+    problem_on = problem_file(tmp_path, dict(POOL_CONV, grading={"carry_forward": True}),
+                              name="on.json")
+    assert "↻" not in invoke("check", problem_on, path, "--no-carry-forward").output
+
+
+def test_a_slip_in_the_dense_output_carries_through_the_sigmoid_and_the_loss(tmp_path):
+    # dense output written 2 (true 3): σ(2) = 0.880797 and ½(1 − 0.8808)² = 0.0071 follow
+    answers = '{"dense_1.output": [2], "sigmoid_1.output": [0.8808], "loss": 0.0071}'
+    _, _, result = _graded(tmp_path, DENSE_SIGMOID, answers)
+    sigmoid, loss = _tensor(result, "sigmoid_1.output"), _tensor(result, "loss")
+    assert sigmoid.carried.all() and round(float(sigmoid.implied[0]), 6) == 0.880797
+    assert round(float(sigmoid.truth[0]), 6) == 0.952574
+    assert loss.carried.all() and loss.carried_from == ("sigmoid_1.output",)
+    assert round(float(loss.implied), 6) == 0.007104
+
+
+def test_a_slip_in_the_sigmoid_delta_carries_into_the_dense_gradients(tmp_path):
+    # true sigmoid_1.delta_in = (σ(3) − 1)·σ(3)(1 − σ(3)) = -0.002143; written -0.0100
+    answers = ('{"sigmoid_1.delta_in": [-0.0100], "dense_1.grads.weights": [[-0.0100, -0.0200]], '
+               '"dense_1.delta_in": [-0.0100, -0.0100]}')
+    _, _, result = _graded(tmp_path, DENSE_SIGMOID, answers)
+    assert not _tensor(result, "sigmoid_1.delta_in").all_right
+    weights = _tensor(result, "dense_1.grads.weights")
+    assert weights.carried.all() and weights.implied.tolist() == [[-0.01, -0.02]]
+    assert [round(float(v), 6) for v in weights.truth[0]] == [-0.002143, -0.004285]
+    assert _tensor(result, "dense_1.delta_in").carried.all()
+
+
+def test_the_sample_exam_grades_as_documented():
+    result = invoke("check", EXAM, *sorted((SAMPLES / "exam").glob("*.json")), "--format", "csv")
+    assert result.exit_code == 1
+    rows = {r["student"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert {name: (r["points"], r["percent"]) for name, r in rows.items()} == {
+        "ana": ("3.25", "16.25"), "ben": ("18", "90.00"), "cleo": ("9", "45.00")}
+    assert "right to the 2 decimals written; 3 are required" in rows["ana"]["diagnoses"]
+    assert rows["ben"]["wrong_paths"] == "sigmoid_1.delta_in"
+    assert rows["ben"]["carried_forward"].split() == [
+        "dense_1.grads.weights", "dense_1.grads.bias", "dense_1.delta_in",
+        "maxpool2d_1.delta_in", "conv2d_1.grads.kernel", "conv2d_1.grads.bias"]
+    assert rows["cleo"]["missing"].split() == ["dense_1.delta_in", "maxpool2d_1.delta_in",
+                                               "conv2d_1.grads.kernel", "conv2d_1.grads.bias"]
+    two = invoke("check", EXAM, SAMPLES / "exam" / "ana.json", "--min-decimals", "2")
+    assert two.exit_code == 0 and "20/20 points (100.0%)" in two.output
+
+
+# --------------------------------------------------------------------------- one-based
+
+
+def test_one_based_element_paths(tmp_path):
+    answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel[1,1]": 0.0446, '
+                                        '"conv2d_1.grads.kernel[2,2]": 0.0683}')
+    result = invoke("check", WORKED, answers, "--one-based")
+    assert result.exit_code == 0, result.output
+    assert "2/2 cells right" in result.output
+    header = next(line for line in result.output.splitlines() if line.strip().startswith("1"))
+    assert header.split() == ["1", "2"]  # columns shown from 1
+    zero_based = invoke("check", WORKED, answers)
+    assert zero_based.exit_code == 2 and "index [2, 2] is outside" in zero_based.output
+
+
+def test_one_based_rejects_index_zero(tmp_path):
+    answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel[0,1]": 0.0446}')
+    result = invoke("check", WORKED, answers, "--one-based")
+    assert result.exit_code == 2
+    assert "index 0 in '[0,1]'" in result.output and "count from 1" in result.output
+
+
+def test_csv_grids_as_backward_writes_them_read_from_1(tmp_path):
+    doc = {"input": [[[1, 2], [3, 4]], [[0, 1], [1, 0]]], "kernel": [[[1]], [[2]]],
+           "delta": [[[1, 0], [0, 1]]]}
+    problem = problem_file(tmp_path, doc)
+    # kernel gradient: channel 0 Σ δ·x = 1 + 4 = 5, channel 1: 0 + 0 = 0
+    answers = write(tmp_path, "answers.csv", "# conv2d_1.grads.kernel[1]\n5\n\n"
+                                              "# conv2d_1.grads.kernel[2]\n0\n")
+    result = invoke("check", problem, answers, "--one-based")
+    assert result.exit_code == 0, result.output
+    assert "2/2 cells right" in result.output
+    sheet = read_answers(str(answers), one_based=True)
+    assert [(e.path, e.index) for e in sheet.entries] == [("conv2d_1.grads.kernel", (0,)),
+                                                          ("conv2d_1.grads.kernel", (1,))]
+
+
+def test_backward_csv_output_is_an_answers_file(tmp_path):
+    blocks = invoke("backward", SAMPLES / "multichannel.json", "--format", "csv").stdout
+    answers = write(tmp_path, "answers.csv", blocks)
+    result = invoke("check", SAMPLES / "multichannel.json", answers)
+    assert result.exit_code == 0, result.output
+
+
+# --------------------------------------------------------------------------- gradebook
+
+
+@pytest.mark.parametrize("files, names", [
+    (["a/alice.json", "b/bob.json"], ["alice", "bob"]),
+    (["alice/answers.json", "bob/answers.json"], ["alice", "bob"]),
+    (["alice/answers.json", "bob/answers.json", "carol.json"], ["alice", "bob", "carol"]),
+    (["x/alice/answers.json", "y/alice/answers.json"], ["x/alice/answers", "y/alice/answers"]),
+    (["-"], ["stdin"]),
+])
+def test_student_names(files, names):
+    assert student_names(files) == names
+
+
+def test_a_gradebook_keyed_by_student_with_an_error_row(tmp_path):
+    problem = problem_file(tmp_path, with_grading({"points": {"conv2d_1.grads.kernel": 4}}))
+    write(tmp_path, "alice/answers.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    write(tmp_path, "bob/answers.json",
+          '{"conv2d_1.grads.kernel": [[0.0446, 0.0113], [0.0941, 0.0683]]}')
+    write(tmp_path, "carol/answers.json", '{"conv2d_1.grads.kernel": [[1, 2]],}')
+    files = sorted(tmp_path.glob("*/answers.json"))
+    result = invoke("check", problem, *files, "--format", "csv")
+    assert result.exit_code == 2  # carol's file could not be read; the others are graded
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["student"], r["status"], r["conv2d_1.grads.kernel"], r["points"],
+             r["percent"]) for r in rows] == [("alice", "right", "4", "4", "100.00"),
+                                              ("bob", "wrong", "2", "2", "50.00"),
+                                              ("carol", "error", "", "", "")]
+    assert "matches the transpose" in rows[1]["diagnoses"]
+    assert "line 1" in rows[2]["error"]
+
+    table = invoke("check", problem, *files)
+    assert "student" in table.output and "4/4" in table.output and "2/4" in table.output
+
+    doc = json.loads(invoke("check", problem, *files, "--format", "json").stdout)
+    assert [f["student"] for f in doc["files"]] == ["alice", "bob", "carol"]
+    assert doc["points"] == {"conv2d_1.grads.kernel": 4}
+    bob = doc["files"][1]
+    assert (bob["points"], bob["max_points"], bob["percent"]) == (2, 4, 50.0)
+    assert bob["paths"] == [{"path": "conv2d_1.grads.kernel", "points": 2, "max_points": 4,
+                             "status": "wrong", "missing_cells": 0}]
+
+
+def test_the_problem_file_among_the_answers_is_skipped_with_a_note(tmp_path):
+    problem = problem_file(tmp_path, with_grading({"min_decimals": 4}), name="hw.json")
+    write(tmp_path, "ana.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    result = invoke("check", problem, *sorted(tmp_path.glob("*.json")))
+    assert result.exit_code == 0, result.output
+    assert "skipped: it is the problem file" in result.output
+    assert "1 files: 1 all right" in result.output or "total: 4/4 cells right" in result.output
+
+
+# --------------------------------------------------------------------------- Gradescope
+
+#: Gradescope's autograder results.json, as its specification documents it (the fields
+#: cnngrad writes; Gradescope accepts more).
+GRADESCOPE_SCHEMA = {
+    "type": "object",
+    "required": ["score", "tests"],
+    "properties": {
+        "score": {"type": "number", "minimum": 0},
+        "max_score": {"type": "number", "minimum": 0},
+        "output": {"type": "string"},
+        "visibility": {"enum": ["hidden", "after_due_date", "after_published", "visible"]},
+        "stdout_visibility": {"enum": ["hidden", "after_due_date", "after_published",
+                                       "visible"]},
+        "tests": {"type": "array", "items": {
+            "type": "object",
+            "required": ["name", "score", "max_score", "output", "visibility"],
+            "properties": {
+                "name": {"type": "string"},
+                "number": {"type": "string"},
+                "score": {"type": "number", "minimum": 0},
+                "max_score": {"type": "number", "minimum": 0},
+                "status": {"enum": ["passed", "failed"]},
+                "output": {"type": "string"},
+                "visibility": {"enum": ["hidden", "after_due_date", "after_published",
+                                        "visible"]},
+            },
+            "additionalProperties": False,
+        }},
+    },
+    "additionalProperties": False,
+}
+
+
+def test_gradescope_results_follow_the_documented_schema(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    out = tmp_path / "results.json"
+    result = invoke("check", EXAM, SAMPLES / "exam" / "ben.json", "--format", "gradescope",
+                    "-o", out)
+    assert result.exit_code == 1
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    jsonschema.validate(doc, GRADESCOPE_SCHEMA)
+    assert (doc["score"], doc["max_score"]) == (18, 20)
+    assert [t["name"] for t in doc["tests"]] == list(
+        json.loads(EXAM.read_text())["grading"]["points"])
+    sigmoid = doc["tests"][1]
+    assert (sigmoid["score"], sigmoid["max_score"], sigmoid["status"]) == (0, 2, "failed")
+    assert "matches the sigmoid/tanh derivative taken at the input" in sigmoid["output"]
+    assert "carried forward from your sigmoid_1.delta_in" in doc["tests"][2]["output"]
+    assert sum(t["score"] for t in doc["tests"]) == doc["score"]
+
+
+def test_gradescope_without_points_and_with_an_unreadable_file(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
+                                        '[0.0113, 0.0600]]}')
+    doc = json.loads(invoke("check", WORKED, answers, "-f", "gradescope").stdout)
+    jsonschema.validate(doc, GRADESCOPE_SCHEMA)
+    assert (doc["score"], doc["max_score"]) == (3, 4)
+    broken = write(tmp_path, "b.json", "{")
+    result = invoke("check", EXAM, broken, "-f", "gradescope")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, GRADESCOPE_SCHEMA)
+    assert (doc["score"], doc["max_score"]) == (0, 20)
+    assert all(t["output"].startswith("could not grade") for t in doc["tests"])
+
+
+def test_gradescope_is_for_one_submission(tmp_path):
+    result = invoke("check", EXAM, SAMPLES / "exam" / "ana.json", SAMPLES / "exam" / "ben.json",
+                    "-f", "gradescope")
+    assert result.exit_code == 2 and "for one submission" in result.output
+
+
+# --------------------------------------------------------------------------- exit codes
+
+
+@pytest.mark.parametrize("student, code", [("ana", 1), ("ben", 1), ("cleo", 1)])
+def test_exit_codes_of_the_sample_students(student, code):
+    assert invoke("check", EXAM, SAMPLES / "exam" / f"{student}.json").exit_code == code
+
+
+def test_all_right_exits_0(tmp_path):
+    problem = problem_file(tmp_path, with_grading({"points": {"conv2d_1.grads.kernel": 4},
+                                                   "carry_forward": True}))
+    answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 0, result.output
+    assert "4/4 points (100.0%)" in result.output
+
+
+def test_a_problem_error_in_grading_is_never_a_traceback():
+    with pytest.raises(ProblemError) as error:
+        parse_grading({"points": {"bad key!": 1}}, file="p.json")
+    assert error.value.where == "grading.points.bad key!"
+
+
+def test_the_grading_benchmark_writes_a_class_that_grades(tmp_path):
+    from cnngrad.bench_grading import write_class
+
+    files = write_class(tmp_path, 8)
+    result = invoke("check", EXAM, *files, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["percent"] for r in rows] == ["16.25", "90.00", "45.00", "100.00"] * 2
+
+
+def test_a_slip_is_still_found_beside_rounded_cells(tmp_path):
+    # the transpose of the kernel gradient (0.044606 0.011262 / 0.094061 0.068288), one cell
+    # rounded to 2 decimals
+    answers = write(tmp_path, "a.json",
+                    '{"conv2d_1.grads.kernel": [[0.04, 0.0113], [0.0941, 0.0683]]}')
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 1
+    assert "right to the 2 decimals written; 4 are required (--min-decimals)" in result.output
+    assert "matches the transpose" in result.output
+    assert "no common slip matches" not in result.output
+
+
+def test_the_docs_example_header_is_the_real_one(monkeypatch):
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "check.md").read_text("utf-8")
+    command = "$ cnngrad check samples/stackexchange.json samples/answers/stackexchange-wrong.json"
+    shown = docs.split(command + "\n", 2)[-1].splitlines()[:2]
+    monkeypatch.chdir(SAMPLES.parent)  # the docs run from the project folder
+    real = invoke("check", "samples/stackexchange.json",
+                  "samples/answers/stackexchange-wrong.json").output.splitlines()[:2]
+    assert shown == real

@@ -1,0 +1,535 @@
+"""Tables a student can read on any terminal, and a command line that answers in one line.
+
+Every sample (and a 3×32×32-input, 8-filter conv) rendered at 60, 80, 120 and 200 columns:
+no line wider than the width, every number of the trace whole in the text (grids stack, a
+wide grid is cut into column blocks, never a cell).  The same through a pipe, a file and a
+real pseudo-terminal; usage errors as one ``error:`` line; help that fits 80 columns.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+from cnngrad.network import run
+from cnngrad.problem import load_problem
+from cnngrad.render.blocks import matrices
+from cnngrad.render.tables import (ELLIPSIS, GRIDS_FIRST, GRIDS_LAST, MatrixGrid, _column_span, _scientific,
+                                   backward_report, cell_text, forward_report, tensor_view)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((ROOT / "samples").glob("*.json"))
+WORKED = str(ROOT / "samples" / "stackexchange.json")
+NETWORK = str(ROOT / "samples" / "stackexchange-network.json")
+CROSS_ENTROPY = str(ROOT / "samples" / "batched-cross-entropy.json")
+WIDTHS = (60, 80, 120, 200)
+CUT = re.compile(rf"\d{ELLIPSIS}|{ELLIPSIS}\d|\d\.{ELLIPSIS}")
+ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z])")
+
+runner = CliRunner()
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+@pytest.fixture(scope="module")
+def wide_conv(tmp_path_factory) -> Path:
+    """A 3×32×32 input, 8 filters of 3×3, padding 1: an 8×32×32 delta (two decimals)."""
+    rng = np.random.default_rng(8)
+    doc = {"title": "3×32×32 input, 8 filters",
+           "input": np.round(rng.uniform(-1, 1, (1, 3, 32, 32)), 2).tolist(),
+           "layers": [{"type": "conv2d", "padding": 1,
+                       "kernel": np.round(rng.uniform(-1, 1, (8, 3, 3, 3)), 2).tolist(),
+                       "bias": np.round(rng.uniform(-1, 1, 8), 2).tolist()}],
+           "delta": np.round(rng.uniform(-1, 1, (1, 8, 32, 32)), 2).tolist()}
+    path = tmp_path_factory.mktemp("wide") / "wide.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def rendered(renderable, width: int) -> str:
+    console = Console(file=io.StringIO(), width=width, no_color=True, color_system=None,
+                      force_terminal=False, legacy_windows=False)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def words(text: str) -> list[str]:
+    """The text's words in order, panel borders and rules left out."""
+    return re.sub(r"[│╭╮╰╯─]", " ", text).split()
+
+
+def tokens(text: str) -> set[str]:
+    return set(words(text))
+
+
+def shown_numbers(value, decimals: int = 6) -> set[str]:
+    """Every cell text a full table of ``value`` holds (fixed or scientific per matrix, as
+    the tables decide it)."""
+    out = set()
+    for _, matrix in matrices(value):
+        matrix = np.atleast_1d(np.asarray(matrix))
+        scientific = _scientific(matrix, decimals)
+        out.update(cell_text(v, decimals, scientific) for v in matrix.flat)
+    return out
+
+
+def report_numbers(trace, backward: bool) -> set[str]:
+    numbers = set()
+    for layer in trace.layers:
+        parts = ([layer.delta_out, layer.delta_in] if backward else [layer.output])
+        for part in parts:
+            numbers |= shown_numbers(trace.shown(part))
+        if backward:
+            for grad in layer.grads.values():
+                numbers |= shown_numbers(grad)
+    return numbers
+
+
+def assert_readable(text: str, width: int) -> None:
+    long = [line for line in text.splitlines() if cell_len(line) > width]
+    assert not long, f"{len(long)} lines over {width} columns, e.g. {long[0]!r}"
+    cut = CUT.search(text)
+    assert cut is None, f"a cut number: {text[max(cut.start() - 20, 0):cut.end() + 20]!r}"
+
+
+# --------------------------------------------------------------------------- any width
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_every_sample_reads_whole_at_every_width(sample, width):
+    trace = run(load_problem(str(sample)))
+    for backward in (True, False):
+        report = backward_report(trace) if backward else forward_report(trace)
+        text = rendered(report, width)
+        assert_readable(text, width)
+        missing = report_numbers(trace, backward) - tokens(text)
+        assert not missing, f"numbers not shown whole: {sorted(missing)[:5]}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_wide_conv_reads_whole_at_every_width(wide_conv, width):
+    trace = run(load_problem(str(wide_conv)))
+    text = rendered(backward_report(trace), width)
+    assert_readable(text, width)
+    # shortened: the first and last few of the 24 kernel grids whole, and the corners of
+    # each 32×32 grid of the input delta
+    kernel = trace.layers[0].grads["kernel"].reshape(24, 3, 3)
+    assert shown_numbers(kernel[:GRIDS_FIRST]) | shown_numbers(kernel[-GRIDS_LAST:]) <= \
+        tokens(text)
+    delta_in = trace.shown(trace.layers[0].delta_in)
+    assert shown_numbers(delta_in[..., :8, :8]) | shown_numbers(delta_in[..., -8:, -8:]) <= \
+        tokens(text)
+    assert f"{ELLIPSIS} " in text and "--full shows every one" in " ".join(words(text))
+
+
+def test_a_wide_conv_in_full_shows_every_number_in_column_blocks(wide_conv):
+    trace = run(load_problem(str(wide_conv)))
+    text = rendered(backward_report(trace, full=True), 80)
+    assert_readable(text, 80)
+    assert report_numbers(trace, True) <= tokens(text)
+    assert re.search(r"\[n=0, c=0\]  columns 0–\d+ ", text)
+    assert re.search(r"\[n=0, c=2\]  columns \d+–31 ", text)
+
+
+def test_a_wide_matrix_splits_into_complete_column_blocks():
+    matrix = np.arange(40.0).reshape(2, 20) - 20
+    grid = MatrixGrid(matrix, 2, label="[c=0]")
+    blocks = grid.blocks(60)
+    # consecutive, complete, each as wide as fits and no wider
+    assert [k for block in blocks for k in block] == list(range(20)) and len(blocks) > 1
+    for block, after in zip(blocks, blocks[1:]):
+        assert grid.table_width(block) <= 60
+        assert grid.table_width(range(block.start, after.start + 1)) > 60
+    text = rendered(tensor_view(matrix, "m", 2), 60)
+    assert_readable(text, 60)
+    spans = re.findall(r"(?m)^columns? (\d+)(?:–(\d+))?$", text)
+    assert [(int(a), int(b or a)) for a, b in spans] == [(b.start, b.stop - 1) for b in blocks]
+    # each block has both rows, each row its numbers in order
+    assert len(re.findall(r"(?m)^0 ", text)) == len(blocks) == len(re.findall(r"(?m)^1 ", text))
+    assert shown_numbers(matrix, 2) <= tokens(text)
+
+
+def test_grids_stand_side_by_side_only_when_they_fit():
+    maps = np.arange(2 * 9.0).reshape(2, 3, 3)
+    wide = rendered(tensor_view(maps, "maps", 1), 200)
+    narrow = rendered(tensor_view(maps, "maps", 1), 30)
+    assert re.search(r"\[c=0\]\s+\[c=1\]", wide), "side by side at 200 columns"
+    assert not re.search(r"\[c=0\]\s+\[c=1\]", narrow), "stacked at 30 columns"
+    assert_readable(narrow, 30)
+
+
+@pytest.mark.parametrize("headers, span", [
+    (["0", "1", "2"], "columns 0–2"),
+    (["7"], "column 7"),
+    (["0", "1", ELLIPSIS, "17"], "columns 0–1, …, 17"),
+    ([ELLIPSIS, "28", "29"], "columns …, 28–29"),
+    (["6", "7", ELLIPSIS], "columns 6–7, …"),
+])
+def test_column_blocks_name_their_columns(headers, span):
+    assert _column_span(headers) == span
+
+
+def test_one_based_counts_every_index_from_1():
+    trace = run(load_problem(str(ROOT / "samples" / "multichannel.json")))
+    text = rendered(backward_report(trace, base=1), 200)
+    assert "[c=1]" in text and "[c=0]" not in text and "[f=1, c=1]" in text
+    assert "indices count from 1" in text
+    header = next(line.strip("│ ") for line in text.splitlines()
+                  if line.strip("│ ").startswith("1 "))
+    assert header.split()[:3] == ["1", "2", "3"]
+
+
+# --------------------------------------------------------------------------- panel header
+
+
+def test_panel_headers_carry_the_settings_and_shapes():
+    trace = run(load_problem(NETWORK))
+    text = " ".join(words(rendered(forward_report(trace), 200)))
+    assert "kernel 2×2 · filters 1 · input 5×5 → output 4×4" in text
+    assert "window 2×2 · stride 2 · ties first · input 4×4 → output 2×2" in text
+    assert "units 2 · input 4 → output 2" in text
+    assert "input 2 → output 2" in text  # a layer without settings: its shapes
+
+
+def test_the_header_shows_every_setting_its_family_names(tmp_path):
+    from cnngrad.families import family_of
+
+    doc = {"input": np.zeros((2, 6, 7)).tolist(),
+           "layers": [{"type": "conv2d", "kernel": np.zeros((4, 1, 3, 2)).tolist(),
+                       "stride": [2, 1], "padding": [1, 0, 2, 2], "groups": 2,
+                       "padding_mode": "reflect", "bias": [0, 0, 0, 0]},
+                      {"type": "avgpool2d", "size": [2, 1], "ceil_mode": True,
+                       "count_include_pad": False},
+                      {"type": "leaky_relu", "slope": 0.2}],
+           "delta": np.zeros((4, 2, 10)).tolist()}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    problem = load_problem(str(path))
+    conv = problem.layers[0]
+    assert ("stride", "2×1") in family_of(conv).settings(conv)
+    for width in (40, 80):  # wrapped between settings, never inside one
+        text = rendered(forward_report(run(problem)), width)
+        flat = " ".join(words(text))
+        for spec in problem.layers:
+            for label, value in family_of(spec).settings(spec):
+                assert re.search(rf"(^|\s){re.escape(label)} {re.escape(value)}(\s|$)",
+                                 flat), (label, value)
+        assert "input 2×6×7 → output 4×3×10" in flat
+        assert "input 4×2×10 → output 4×2×10" in flat
+        assert_readable(text, width)
+
+
+@pytest.mark.parametrize("command", ["backward", "forward"])
+def test_cross_entropy_reports_show_the_softmax_probabilities(command):
+    result = invoke(command, CROSS_ENTROPY)
+    assert result.exit_code == 0, result.output
+    assert "p = softmax(output)" in result.output
+    trace = run(load_problem(CROSS_ENTROPY))
+    logits = trace.layers[-1].output
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    assert p[0, 0] == pytest.approx(0.370221, abs=5e-7)
+    assert shown_numbers(p) <= tokens(result.output)
+
+
+# --------------------------------------------------------------------------- pipe, file, tty
+
+
+@pytest.mark.parametrize("columns, width", [(None, 120), ("60", 60), ("200", 200)])
+def test_piped_and_written_reports_use_columns_else_120(monkeypatch, tmp_path, wide_conv,
+                                                        columns, width):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    env = {"COLUMNS": columns} if columns else None
+    piped = invoke("backward", wide_conv, env=env)
+    assert piped.exit_code == 0, piped.output
+    out = tmp_path / "report.txt"
+    written = invoke("backward", wide_conv, "-o", out, env=env)
+    assert written.exit_code == 0, written.output
+    for text in (piped.output, out.read_text(encoding="utf-8")):
+        assert_readable(text, width)
+        assert max(cell_len(line) for line in text.splitlines()) > width - 12, "uses the width"
+        assert "\x1b" not in text
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals here")
+@pytest.mark.parametrize("sample", ["multichannel.json", "batched-cross-entropy.json"])
+def test_a_real_terminal_of_80_columns(sample):
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env.update(TERM="xterm-256color", PYTHONPATH=str(ROOT))
+    process = subprocess.Popen([sys.executable, "-m", "cnngrad", "backward",
+                                str(ROOT / "samples" / sample)], cwd=ROOT, env=env,
+                               stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 0
+    raw = b"".join(chunks).decode("utf-8")
+    assert "\x1b[" in raw, "colours on a terminal"
+    text = ANSI.sub("", raw).replace("\r\n", "\n").replace("\r", "")
+    assert_readable(text, 80)
+    trace = run(load_problem(str(ROOT / "samples" / sample)))
+    assert report_numbers(trace, True) <= tokens(text)
+
+
+# --------------------------------------------------------------------------- usage errors
+
+
+@pytest.mark.parametrize("args, line", [
+    (["backward", WORKED, "--decimals", "100"],
+     "error: --decimals: 100 is out of range: it takes 0 to 17"),
+    (["backward", WORKED, "--decimals", "many"], "error: --decimals: must be a whole number"),
+    (["backward", WORKED, "--max-elements", "0"], "error: --max-elements: 0 is out of range"),
+    (["explain", WORKED, "--max-terms", "-3"], "error: --max-terms: -3 is out of range"),
+    (["gradcheck", WORKED, "--eps", "tiny"], "error: --eps: must be a number"),
+    (["backward", WORKED, "--fulll"], "error: --fulll: no such option"),
+    (["forward"], "error: PROBLEM: missing"),
+    (["explain"], "error: PROBLEM: missing"),
+    (["check", WORKED], "error: ANSWERS...: missing"),
+    (["backward", WORKED, "--decimals"], "error: --decimals: needs a value"),
+    (["forward", WORKED, "extra"], "error: got unexpected extra argument"),
+    (["backwards", WORKED], "error: no such command 'backwards'"),
+    (["backward", WORKED, "--save-svg", "{tmp}"], "error: {tmp}: --save-svg: is a folder, not a "
+                                                  "file"),
+    (["schema", "-o", "{tmp}"], "error: {tmp}: --output: is a folder, not a file"),
+])
+def test_every_usage_error_is_one_line(tmp_path, args, line):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert 1 <= len(lines) <= 2, result.output
+    assert lines[0].startswith(line.replace("{tmp}", str(tmp_path))), result.output
+    assert len(lines) == 1 or lines[1].startswith("  hint: ")
+    for word in ("╭", "Usage:", "Input should", "Try '", "Invalid value"):
+        assert word not in result.output
+
+
+def test_a_misspelt_option_gets_a_suggestion():
+    result = invoke("backward", WORKED, "--ful")
+    assert result.output.splitlines()[1].startswith("  hint: did you mean --full")
+
+
+# --------------------------------------------------------------------------- help
+
+
+COMMANDS = ["backward", "forward", "gradcheck", "explain", "check", "samples", "schema"]
+
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+def test_help_reads_cleanly_at_80_columns(command, columns):
+    result = invoke(*command, "--help", env={"COLUMNS": columns})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert max(cell_len(line) for line in text.splitlines()) <= 80
+    for noise in ("<bool>", "<str>", "<int", "<path>", "{PROBLEM}", "[bold]", "[/]", "╭"):
+        assert noise not in text, noise
+    # an example that does not fit continues after a backslash, never mid-word
+    lines = text.splitlines()
+    for k, line in enumerate(lines):
+        if line.endswith(" \\"):
+            assert lines[k + 1].startswith("        ")
+
+
+def test_help_shows_the_padding_choices_and_plain_usage():
+    text = invoke("backward", "--help").output
+    assert "[top, bottom, left, right]" in text
+    assert "Usage: cnngrad backward [OPTIONS] [PROBLEM]" in text
+    assert "Usage: cnngrad explain [OPTIONS] PROBLEM [PATH]" in invoke("explain", "-h").output
+    assert "--exact " in text and "--one-based" in text
+
+
+def test_the_first_example_of_the_main_help_works_from_any_folder(monkeypatch, tmp_path):
+    text = invoke("--help").output
+    start = text.index("Start with")
+    examples = [line.split("(")[0].strip() for line in text[start:].splitlines()[1:4]]
+    assert examples[0].startswith("cnngrad samples ") and examples[1].startswith(
+        "cnngrad backward ")
+    monkeypatch.chdir(tmp_path)
+    save, target = examples[0].split(">")
+    saved = invoke(*save.split()[1:])
+    assert saved.exit_code == 0, saved.output
+    Path(target.strip()).write_text(saved.output, encoding="utf-8")
+    result = invoke(*examples[1].split()[1:])
+    assert result.exit_code == 0, result.output
+    assert "dE/dw (kernel gradient)" in result.output
+
+
+# --------------------------------------------------------------------------- paper cuts
+
+
+def test_show_steps_titles_are_whole_at_60_columns():
+    from cnngrad.teach.steps import trace_steps
+
+    result = invoke("backward", ROOT / "samples" / "multichannel.json", "--show-steps",
+                    env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.output
+    assert_readable(result.output, 60)
+    flat = " ".join(re.sub(r"[│]", " ", result.output).split())
+    trace = run(load_problem(str(ROOT / "samples" / "multichannel.json")))
+    captions = [caption for steps in trace_steps(trace).values() for caption, _ in steps]
+    assert captions
+    for number, caption in enumerate(captions[:3], start=1):
+        assert f"{number}. {' '.join(caption.split())}" in flat
+
+
+def test_explain_notes_wrap_once_at_the_panel_width():
+    result = invoke("explain", WORKED, "conv2d_1.delta_in[1,2]", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert_readable(result.output, 80)
+    lines = [line.strip("│ ") for line in result.output.splitlines()]
+    bullets = [k for k, line in enumerate(lines) if line.startswith("• ")]
+    assert bullets
+    # a note's lines are full up to the last one: no short line left by a second wrapping
+    for k in bullets:
+        block = [lines[k]]
+        for line in lines[k + 1:]:
+            if not line or line.startswith("•"):
+                break
+            block.append(line)
+        assert all(len(line) > 50 for line in block[:-1]), block
+
+
+@pytest.mark.parametrize("content, name, hint", [
+    ("1,2\n3,4\n", "image.csv", "this is a CSV table, not a problem file"),
+    ('{"input": [[1, \u22120.5]], "kernel": [[1]], "delta": [[1]]}', "p.json",
+     "'\u2212' (U+2212, minus sign) is not the ASCII minus"),
+    ('{\n  // my homework\n  "input": [[1]], "kernel": [[1]], "delta": [[1]]}', "p.json",
+     "JSON has no comments"),
+])
+def test_common_slips_in_a_problem_file_get_a_hint(tmp_path, content, name, hint):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    result = invoke("backward", path)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[1].startswith(f"  hint: {hint}"), result.output
+
+
+def test_a_unicode_minus_in_an_option_gets_a_hint():
+    result = invoke("backward", WORKED, "--lr", "\u22120.1")
+    assert result.exit_code == 2
+    assert "is not the ASCII minus" in result.output
+
+
+def test_explain_an_updated_parameter_without_lr_says_lr():
+    result = invoke("explain", WORKED, "conv2d_1.updated.kernel[0,0]")
+    assert result.exit_code == 2
+    assert "needs --lr" in result.output and "hint: add the learning rate" in result.output
+    assert invoke("explain", WORKED, "conv2d_1.updated.kernel[0,0]", "--lr", "0.1").exit_code == 0
+
+
+def test_a_negative_learning_rate_is_refused():
+    result = invoke("backward", WORKED, "--lr", "-0.1")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --lr: a learning rate is ≥ 0, got -0.1")
+
+
+def test_lr_on_a_problem_without_parameters_says_so():
+    result = invoke("backward", ROOT / "samples" / "pool-ties.json", "--lr", "0.1")
+    assert result.exit_code == 0
+    assert "note: --lr: the problem has no parameters to update" in result.stderr
+    assert "note:" not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["backward", "forward"])
+def test_one_based_is_for_the_tables(command):
+    result = invoke(command, WORKED, "--one-based", "--format", "json")
+    assert result.exit_code == 2 and "--one-based" in result.output
+    table = invoke(command, WORKED, "--one-based")
+    assert table.exit_code == 0 and "indices count from 1" in table.output
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_gradcheck_reports_each_element_to_its_progress():
+    from cnngrad.teach.gradcheck import evaluations_needed, gradcheck
+
+    problem = load_problem(NETWORK)
+    calls = []
+    report = gradcheck(problem, progress=calls.append)
+    assert report.ok
+    assert len(calls) == (evaluations_needed(problem) - 1) // 2
+    assert calls[0].startswith("gradcheck ")
+
+
+# --------------------------------------------------------------------------- typer fallback
+
+
+FALLBACK_CASES = [
+    ["backward", WORKED, "--format", "json", "--decimals", "3", "--max-elements", "1000"],
+    ["backward", WORKED, "--lr", "0.5", "--decimals", "17"],
+    ["gradcheck", NETWORK, "--eps", "1e-5", "--rtol", "1e-4", "--format", "json"],
+    ["explain", WORKED, "conv2d_1.grads.kernel[0,0]", "--max-terms", "2", "-f", "text"],
+    ["backward", WORKED, "-o", "{tmp}/out.json", "--format", "json"],
+    ["backward", WORKED, "--decimals", "18"],
+    ["backward", WORKED, "--decimals", " 7 "],
+    ["backward", WORKED, "--max-elements", "1_000"],
+    ["gradcheck", NETWORK, "--eps", "nan"],
+]
+
+
+@pytest.mark.parametrize("args", FALLBACK_CASES)
+def test_typer_s_own_reading_gives_the_same_results(monkeypatch, tmp_path, args):
+    """cli.plain_values reads plain option values without typer's pydantic reader (start-up
+    time); with it switched off, typer's own reader must give the same results (the
+    fallback the pinned typer range is tested with)."""
+    import cnngrad.cli.plain_values as plain
+
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    fast = invoke(*args)
+    out = tmp_path / "out.json"
+    fast_file = out.read_text(encoding="utf-8") if out.exists() else None
+    out.unlink(missing_ok=True)
+    monkeypatch.setattr(plain, "plain_values", lambda command, ctx: None)
+    slow = invoke(*args)
+    assert slow.exit_code == fast.exit_code, (fast.output, slow.output)
+    if fast.exit_code == 2:  # both one line, naming the option
+        assert slow.output.split(":")[:2] == fast.output.split(":")[:2]
+        assert len(slow.output.splitlines()) <= 2
+    else:
+        assert slow.output == fast.output
+        assert (out.read_text(encoding="utf-8") if out.exists() else None) == fast_file
+
+
+@pytest.mark.parametrize("columns", ["60", "80"])
+@pytest.mark.parametrize("args", [
+    ["gradcheck", NETWORK], ["gradcheck", str(ROOT / "samples" / "pool-ties.json")],
+    ["check", WORKED, str(ROOT / "samples" / "answers" / "stackexchange-wrong.json")],
+])
+def test_the_other_reports_never_cut_a_number_or_a_path(args, columns):
+    result = invoke(*args, env={"COLUMNS": columns})
+    assert result.exit_code in (0, 1), result.output
+    cut = re.search(rf"[\w.)]{ELLIPSIS}", result.output)
+    assert cut is None, result.output[max(cut.start() - 30, 0):cut.end() + 10]
+    # a Rich table that cannot fit gets the narrowest width it fits, a few columns more
+    assert max(cell_len(line) for line in result.output.splitlines()) <= int(columns) + 30
