@@ -607,7 +607,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     numeric = (plus - minus) / (2 * eps)
     close = _within(analytic, numeric, rtol, atol, noise)
     jump = np.abs(right - left)
-    kink = crossed | (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left), np.abs(right))))
+    kink = np.array(crossed | (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left),
+                                                                       np.abs(right)))))
 
     small = eps / SECOND_LOOK
     unresolved = 0
