@@ -286,3 +286,35 @@ def test_a_network_that_mixes_the_batch_is_checked_one_copy_at_a_time(monkeypatc
     monkeypatch.setattr(gc, "forward", mixing)
     base = np.array(problem.input, dtype=np.float64)
     assert gc._input_energies(problem, base, 1e-6, gc.energy(problem), None) is None
+
+
+# ---------------------------------------------------------------------------------------
+# streamed results: what is written is what the renderers return whole
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "markdown", "latex"])
+@pytest.mark.parametrize("to_file", [False, True])
+def test_streamed_results_are_the_rendered_text(tmp_path, monkeypatch, fmt, to_file):
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from cnngrad.cli import app
+    from cnngrad.cli import output as output_module
+    from cnngrad.network import run
+    from cnngrad.problem import load_problem
+    from cnngrad.render import render_text
+
+    sample = str(Path(__file__).resolve().parent.parent / "samples" / "multichannel.json")
+    monkeypatch.setattr(output_module, "STREAM_BLOCK", 50)  # many blocks
+    monkeypatch.setattr(json_result, "BLOCK_ELEMENTS", 3)
+    trace = run(load_problem(sample))
+    expected = (json_result.render_json(trace) if fmt == "json"
+                else render_text(fmt, trace, 6))
+    args = ["backward", sample, "--format", fmt]
+    if to_file:
+        args += ["-o", str(tmp_path / "out.txt")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = (tmp_path / "out.txt").read_text(encoding="utf-8") if to_file else result.stdout
+    assert written == expected
