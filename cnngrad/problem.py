@@ -35,7 +35,7 @@ MAX_OPTION = 2**63 - 1
 TOP_KEYS_LAYERS = ("title", "input", "layers", "loss", "delta", "grading")
 SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
 
 
 # --------------------------------------------------------------------------- shapes

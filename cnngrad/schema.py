@@ -26,7 +26,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 DECIMAL_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 FRACTION_PATTERN = r"[+-]?[0-9]+\s*/\s*[+-]?[0-9]+"
 NUMBER_STRING_PATTERN = rf"^\s*(?:{DECIMAL_PATTERN}|{FRACTION_PATTERN})\s*$"
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"  # JSON Schema's $ is the end (ECMA-262)
 
 # which tensor ranks each role accepts (as cnngrad.problem reads them)
 RANKS = {

@@ -49,6 +49,8 @@ __all__ = [
     "parse_number",
     "parse_tensor",
     "read_source",
+    "top_level_keys",
+    "top_level_spans",
 ]
 
 #: Deepest nesting of lists/objects a problem document may have.
@@ -68,9 +70,10 @@ _SCAN_CHUNK = 1 << 20         # bytes per step of the bracket-depth scan
 _MAX_WALK_DEPTH = 1000        # guards the descent into nested Python lists handed in directly
 
 # A decimal as people write it: 3, -0.51, .5, 2., 2e-3, +1E+4 (no NaN, inf, underscores).
-_DECIMAL_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only (re.ASCII): "١٢" and "１２" are not numbers here, as in JSON.
+_DECIMAL_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 # A fraction of two integers: -1/3, 2 / 4, 1/-3.
-_FRACTION_RE = re.compile(r"([+-]?\d+)\s*/\s*([+-]?\d+)")
+_FRACTION_RE = re.compile(r"([+-]?\d+)\s*/\s*([+-]?\d+)", re.ASCII)
 _NOT_PLAIN_DECIMAL_CHAR = re.compile(r"[^0-9eE+\-.\s]")
 _NON_FINITE_WORDS = frozenset({"nan", "snan", "inf", "infinity"})
 # A JSON string (escapes included), for skipping strings while scanning the raw text.
@@ -95,17 +98,38 @@ def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
     try:
         if stat.S_ISDIR(path.stat().st_mode):
             raise IsADirectoryError(path)
-        # Pipes and devices are fine (``<(cat p.json)``) but must not be read forever.
-        with open(path, "rb") as handle:
+        # Pipes and devices are fine (``<(cat p.json)``) but must not be read forever, nor
+        # block in open() (a FIFO with no writer): opened non-blocking, then read blocking
+        import os
+
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                os.set_blocking(descriptor, True)
+        except OSError:
+            os.close(descriptor)
+            raise
+        with open(descriptor, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except (OSError, ValueError, MemoryError) as exc:
         what, hint = _unreadable(exc, name, path)
         raise ProblemError(what, where=where, file=file, hint=hint) from None
+    if not data and not _is_regular(path):
+        subject = "it" if name is None else f"'{name}'"
+        raise ProblemError(f"{subject} is a pipe or device that gave nothing to read "
+                           "(a named pipe with no writer?)", where=where, file=file)
     if len(data) > MAX_FILE_BYTES:
         subject = "" if name is None else f"'{name}' "
         raise ProblemError(f"{subject}is larger than {MAX_FILE_BYTES // 2**20} MB", where=where,
                            file=file)
     return data
+
+
+def _is_regular(path: pathlib.Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True
 
 
 def _unreadable(exc: BaseException, name: str | None,
@@ -161,6 +185,8 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     """
     if path == "-":
         if stdin_bytes is None:
+            if sys.stdin is None:  # `cnngrad backward - <&-`
+                raise ProblemError("cannot read standard input: it is closed", file=STDIN_NAME)
             try:
                 raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
             except (AttributeError, OSError, ValueError) as exc:
@@ -457,6 +483,50 @@ def load_json_document(raw: bytes, file: str) -> object:
     except (ArithmeticError, MemoryError) as exc:
         raise ProblemError(f"cannot parse the document: {_shorten(str(exc), 80)}",
                            file=file) from None
+
+
+def top_level_keys(raw: bytes, limit: int = 100) -> list[str] | None:
+    """The keys of a JSON object document's top level, found without parsing its values:
+    a 200 MB problem with a misspelt key is told so in a fraction of a second, before
+    millions of numbers are converted.  None when the document is not plainly an object
+    (the full parse then says what is wrong)."""
+    spans = top_level_spans(raw, limit)
+    return None if spans is None else [key for key, _, _ in spans]
+
+
+def top_level_spans(raw: bytes, limit: int = 100) -> list[tuple[str, int, int]] | None:
+    """``(key, start, end)`` of each top-level member: ``raw[start:end]`` is its value's
+    text (surrounding white space and the separating comma included).  None when the
+    document is not plainly an object.
+
+    One pass over the bytes: between strings, brackets are counted (C-speed
+    ``bytes.count``); a string followed by ``:`` at depth 1 is a top-level key.
+    """
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    data = raw
+    if not data[skip:].lstrip().startswith(b"{"):
+        return None
+    spans: list[list] = []
+    depth, position = 0, skip
+    for match in _STRING_BYTES_RE.finditer(data, skip):
+        start = match.start()
+        depth += (data.count(b"{", position, start) + data.count(b"[", position, start)
+                  - data.count(b"}", position, start) - data.count(b"]", position, start))
+        position = match.end()
+        after = data[position:position + 64].lstrip()
+        if depth == 1 and after.startswith(b":"):
+            try:
+                key = json.loads(match.group().decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                return None
+            if spans:
+                spans[-1][2] = start
+            spans.append([key, data.index(b":", position) + 1, None])
+            if len(spans) >= limit:
+                break
+    if spans:
+        spans[-1][2] = data.rindex(b"}")
+    return [(key, start, end) for key, start, end in spans]
 
 
 # --------------------------------------------------------------------------- numbers
@@ -823,12 +893,18 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
         # runs of spaces or tabs separate cells; csv.reader would make empty cells of them
         reader = (line.split() for line in text.splitlines())
     else:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        # strict: a quote never closed is an error, not a cell running to the end
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     records: list[tuple[int, list[str]]] = []
     try:
         for row_number, cells in enumerate(reader, start=1):
             records.append((row_number, [cell.strip() for cell in cells]))
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc) or "EOF inside string" in str(exc):
+            raise ProblemError('a quote (") opened here is never closed',
+                               where=f"row {len(records) + 1}", file=name,
+                               hint="close the quote, or remove it: cells are plain numbers"
+                               ) from None
         raise ProblemError(f"malformed CSV: {exc}", where=f"row {len(records) + 1}",
                            file=name) from None
     while records and not any(records[-1][1]):  # blank trailing lines (or ",,,")

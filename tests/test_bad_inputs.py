@@ -716,6 +716,7 @@ def test_any_other_exception_is_still_one_line(exception, what, tmp_path, monkey
 def test_far_past_the_address_space_is_out_of_memory(tmp_path, monkeypatch):
     """With --max-elements raised beyond reason, numpy refuses the allocation: one line."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CNNGRAD_MAX_WORK", "inf")  # past the work budget too
     write_problem(tmp_path, {"input": SHORT["input"], "delta": [[1]],
                              "layers": [{"type": "conv2d", "kernel": [[1]], "padding": 10**9},
                                         {"type": "maxpool2d", "size": 2 * 10**9 + 3}]})

@@ -9,6 +9,7 @@ in :func:`cnngrad.cli.common.guarded`, printed as one line ``error: <file>: <whe
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Annotated
 
@@ -74,13 +75,67 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+class _Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C (every ``finally`` runs), then the process dies of it."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    from cnngrad.cli.output import remove_pending
+
+    remove_pending()  # the temporary file of an -o being written
+    raise _Terminated()
+
+
+def _say(line: str) -> None:
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def main() -> None:
+    """The ``cnngrad`` program.  Exit codes: 0 ok, 1 a wrong answer or gradient, 2 bad input
+    or usage (one ``error:`` line), 130 interrupted (Ctrl-C); on SIGTERM the temporary file
+    of an ``-o`` is removed and the process ends by the signal."""
+    import signal
+
+    from cnngrad.cli.output import flush_stdout
+
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main thread
+        pass
     # typer reads the signature of every registered command before it runs one (~10 ms for
     # seven): a run of one command builds the app with that command alone — the same function,
     # options and callback, so it parses, helps and fails as the full app does
     args = sys.argv[1:]
     only = (args[0],) if args and args[0] in COMMANDS else COMMANDS
-    build_app(only)(prog_name="cnngrad")
+    code = 0
+    try:
+        build_app(only)(prog_name="cnngrad")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        helping = not args or "--help" in args or "-h" in args
+        if code == 1 and (helping or type(sys.stdout).__name__ == "PacifyFlushWrapper"):
+            code = 0  # click's and Rich's answer to `cnngrad --help | head`: exit 1
+    except KeyboardInterrupt:
+        _say("error: interrupted")
+        code = 130
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        code = 143
+    except OSError as exc:  # --help or a usage message to a full or closed output
+        reason = flush_stdout() or (exc.strerror or str(exc)).lower()
+        _say(f"error: cannot write standard output: {reason}")
+        code = 2
+    reason = flush_stdout()
+    if reason is not None:
+        _say(f"error: cannot write standard output: {reason}")
+        code = code or 2
+    sys.exit(code)
 
 
 __all__ = ["app", "main"]

@@ -94,7 +94,7 @@ def backward(
     if fmt == "npz":
         require_npz_target(output, exact)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=lr,
-                          quick=quick)
+                          quick=quick, output_format=fmt, full=full, show_steps=show_steps)
     steps = None
     if show_steps:
         from cnngrad.teach.steps import trace_steps

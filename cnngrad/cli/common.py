@@ -7,11 +7,13 @@ import functools
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from cnngrad.cli.output import TerminalText, escape_controls, write_output, write_outputs
 from cnngrad.errors import CnnGradError, UsageError, did_you_mean
 
 # --------------------------------------------------------------------------- plumbing
@@ -22,19 +24,35 @@ def one_line(text: str) -> str:
     (or a terminal escape sequence) must not break the one-line error or the terminal."""
     import unicodedata
 
-    return "".join(c.encode("unicode_escape").decode("ascii")
-                   if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+    return "".join(c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c
+                   for c in text)
 
 
 def report_error(error: CnnGradError) -> None:
-    print(f"error: {one_line(error.message())}", file=sys.stderr)
+    lines = f"error: {one_line(error.message())}\n"
     if error.hint:
-        print(f"  hint: {one_line(error.hint)}", file=sys.stderr)
+        lines += f"  hint: {one_line(error.hint)}\n"
+    stream = sys.stderr
+    if stream is None:  # `2>&-`: nowhere to say it; the exit code still does
+        return
+    try:
+        stream.write(lines.encode(getattr(stream, "encoding", None) or "utf-8",
+                                  "backslashreplace").decode(getattr(stream, "encoding", None)
+                                                             or "utf-8"))
+        stream.flush()
+    except (OSError, ValueError, LookupError):
+        pass
 
 
 def guarded(command):
     """Run a command body; a CnnGradError becomes one stderr line and its exit code.
-    ``--debug`` (every command has it) lets the traceback through instead."""
+    ``--debug`` (every command has it) lets the traceback through instead.
+
+    numpy's RuntimeWarnings (an overflow, an invalid value) never reach the user raw: a
+    result that overflowed is reported once, as an error naming the tensor
+    (:func:`check_finite`), or shown as ``inf``.  Ctrl-C is ``error: interrupted``, exit 130
+    (128 + SIGINT, as a shell reports it)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -45,9 +63,17 @@ def guarded(command):
             return typer.Exit(2)
 
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                if not kwargs.get("debug"):
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except KeyboardInterrupt:
+            if kwargs.get("debug"):
+                raise
+            report_error(CnnGradError("interrupted"))
+            raise typer.Exit(130) from None
         except Exception as exc:
             if kwargs.get("debug"):
                 raise
@@ -63,6 +89,17 @@ def guarded(command):
                     r"array is too big|maximum supported dimension", str(exc))):
                 raise fail("out of memory: the problem is too large for this machine",
                            "lower --max-elements to be told which tensor is too big") from None
+            # a number past float64's range met where only a finite one fits (an integer
+            # conversion, strict JSON): the same verdict backward gives
+            if isinstance(exc, OverflowError) or (isinstance(exc, ValueError) and re.search(
+                    r"Out of range float values|cannot convert float (infinity|NaN)",
+                    str(exc))):
+                raise fail("the result overflows to infinity",
+                           "float64 overflows beyond about 1.8e308: scale the numbers down"
+                           ) from None
+            if isinstance(exc, UnicodeError):
+                raise fail(f"cannot encode the text: {' '.join(str(exc).split())[:120]}",
+                           "save the problem as UTF-8 without lone surrogates") from None
             # a bug: still one line and exit 2, never a traceback
             detail = " ".join(str(exc).split())[:200]
             raise fail(f"internal error ({type(exc).__name__}: {detail})",
@@ -77,78 +114,6 @@ def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
         raise UsageError(f"unknown value '{value}'", where=option,
                          hint=did_you_mean(value, allowed))
     return value
-
-
-def write_output(text: str | bytes, output: Optional[Path], protected: list[Path],
-                 option: str = "--output") -> None:
-    """To stdout, or atomically to a file: a temporary file in the same folder renamed into
-    place, so an error never leaves a partial file and an existing one is untouched.
-    ``option`` is what an error names (``--save-svg`` writes through here too).  ``bytes``
-    (an .npz) go to a file only: the caller asks for one."""
-    if output is None:
-        if isinstance(text, bytes):
-            raise UsageError("binary output needs a file", where=option)
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `cnngrad ... | head`: the reader has all it wanted
-            try:  # and Python's own flush at exit must not fail on the closed pipe
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (OSError, ValueError):
-                pass
-            raise typer.Exit(0) from None
-        return
-    try:
-        target = output.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise UsageError(f"cannot write there: {exc}", where=option, file=str(output)) from None
-    for path in protected:
-        try:
-            same = path.resolve() == target or (target.exists() and os.path.samefile(path, target))
-        except (OSError, RuntimeError):
-            continue
-        if same:  # also through a hard link
-            raise UsageError("refusing to overwrite one of the problem's own input files",
-                             where=option, file=str(output))
-    if target.is_dir():
-        raise UsageError("is a folder, not a file", where=option, file=str(output))
-    folder = target.parent
-    if not folder.is_dir():
-        raise UsageError(f"folder {str(folder)!r} does not exist", where=option,
-                         file=str(output))
-    try:
-        import tempfile  # only when writing a file: it costs every start-up otherwise
-
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                             dir=folder)
-    except OSError as exc:
-        raise UsageError(f"cannot write there: {exc.strerror}", where=option,
-                         file=str(output)) from None
-    try:
-        if isinstance(text, bytes):
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(text)
-        else:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(text)
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp's 0600 is not what a user expects
-        os.replace(temp_name, target)
-    except BaseException as exc:
-        try:
-            os.unlink(temp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):  # a full disk, a vanished folder
-            reason = exc.strerror or str(exc)
-            raise UsageError(f"cannot write there: {reason}", where=option,
-                             file=str(output)) from None
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 #: The width of a table report written to a pipe or a file (-o) when COLUMNS is not set.
@@ -174,7 +139,7 @@ def render_rich(renderable, *, to_file: bool) -> str:
 
     from rich.console import Console
 
-    terminal = not to_file and sys.stdout.isatty()
+    terminal = not to_file and sys.stdout is not None and sys.stdout.isatty()
     buffer = io.StringIO()
     if terminal:
         console = Console(file=buffer, force_terminal=True, width=output_width(True),
@@ -189,11 +154,21 @@ def render_rich(renderable, *, to_file: bool) -> str:
     needs = Measurement.get(console, console.options.update_width(4000), renderable)
     if needs.minimum > console.width:
         console.width = min(needs.minimum, 4000)
-    console.print(renderable)
+    console.print(_escaped(console, renderable))
     text = buffer.getvalue()
     if not terminal:
-        text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
-    return text
+        return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    return TerminalText(text)
+
+
+def _escaped(console, renderable):
+    """``renderable`` laid out, with control characters from input files (a title, a layer
+    name) escaped in its text before Rich adds its own colour codes."""
+    from rich.segment import Segment, Segments
+
+    return Segments([segment if segment.control else
+                     Segment(escape_controls(segment.text), segment.style)
+                     for segment in console.render(renderable, console.options)])
 
 
 def render_svg(renderable, *, title: str = "cnngrad") -> str:
@@ -208,8 +183,8 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
                       color_system="truecolor", no_color=False, width=4000, legacy_windows=False)
     needed = Measurement.get(console, console.options, renderable).maximum
     console.width = max(40, min(needed, 4000))
-    console.print(renderable)
-    return console.export_svg(title=title)
+    console.print(_escaped(console, renderable))
+    return console.export_svg(title=escape_controls(title))
 
 
 # --------------------------------------------------------------------------- shared options
@@ -217,9 +192,10 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for people) or json "
                                                                "(the contract's result, for "
                                                                "scripts).")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to "
+OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write the result to "
                                                    "this file instead of standard output "
-                                                   "(atomically: never a partial file).")]
+                                                   "(atomically: never a partial file; an existing "
+                                                   "file keeps its permissions).")]
 # (no dir_okay=False: write_output says "is a folder" in one line, not a usage box)
 #: every --format of backward and forward
 REPORT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
@@ -234,9 +210,9 @@ FullOpt = Annotated[bool, typer.Option(
                    "or columns shows its corners around '…' and a min / max / mean / norm "
                    "line, and a tensor of many grids the first and last few (csv, latex, "
                    "markdown, json and npz always hold every value).")]
-SaveSvgOpt = Annotated[Optional[Path], typer.Option(
-    "--save-svg", help="Also save the table report as an SVG picture (in colour) to this file.",
-    dir_okay=False)]
+SaveSvgOpt = Annotated[Optional[str], typer.Option(
+    "--save-svg", help="Also save the table report as an SVG picture (in colour) to this "
+                       "file (only when the whole run succeeds).")]
 DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
                                           help="Decimals shown in the human formats (all but "
                                                "json).")]
@@ -280,6 +256,7 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
             raise UsageError(f"--{next(iter(given_quick)).replace('_', '-')} builds a problem "
                              f"from the command line; do not give a problem file too",
                              where="options")
+        _keys_first(problem, max_elements)
         return load_problem(problem, exact=exact, max_elements=max_elements)
     missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
     if len(missing) == 3:
@@ -289,6 +266,70 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
         raise UsageError(f"quick mode needs --input, --kernel and --delta; missing "
                          f"{', '.join('--' + m for m in missing)}", where="options")
     return problem_from_quick(exact=exact, max_elements=max_elements, **quick)
+
+
+#: A problem file larger than this has its top-level keys checked before its numbers are read.
+KEYS_FIRST_BYTES = 8 * 2**20
+
+
+def _keys_first(problem: str, max_elements: int) -> None:
+    """A big problem file with a misspelt key (top level, a layer's, the loss's): say so
+    before parsing millions of numbers, with the same error the full reading gives, from
+    the keys and the small members alone."""
+    import json
+    import stat
+
+    try:
+        info = os.stat(problem)
+    except (OSError, ValueError):
+        return  # the full reading says why
+    if not stat.S_ISREG(info.st_mode) or info.st_size < KEYS_FIRST_BYTES:
+        return
+    from cnngrad.errors import ProblemError
+    from cnngrad.tensorio import top_level_spans
+
+    try:
+        with open(problem, "rb") as handle:
+            raw = handle.read()
+        spans = top_level_spans(raw)
+    except (OSError, MemoryError, ValueError):
+        return
+    keys = [key for key, _, _ in spans or ()]
+    if not keys or len(set(keys)) != len(keys):
+        return
+    small = {}
+    for key, start, end in spans:
+        if key in ("layers", "loss") and end - start < 2**20:
+            try:
+                small[key] = json.loads(raw[start:end].decode("utf-8").strip().rstrip(","))
+            except ValueError:
+                pass
+    try:
+        import cnngrad.problem as problem_module
+
+        builder = problem_module._Builder(problem, Path("."), False, max_elements)
+        try:  # the key check comes first in the builder: nothing else of this is read
+            builder.build({key: None for key in keys})
+        except ProblemError as exc:
+            if exc.what.startswith("unknown key"):
+                raise
+        from cnngrad.families import LAYERS, LOSSES, layer_family, loss_family
+
+        for index, layer in enumerate(small.get("layers") or ()):
+            if isinstance(layer, dict) and layer.get("type") in LAYERS:
+                kind = layer["type"]
+                builder.check_keys(layer, ("type", "name") + tuple(layer_family(kind).fields),
+                                   f"layers[{index}]", f"a {kind} layer")
+        loss = small.get("loss")
+        if isinstance(loss, dict) and loss.get("type") in LOSSES:
+            kind = loss["type"]
+            builder.check_keys(loss, ("type",) + tuple(loss_family(kind).fields), "loss",
+                               f"a {kind} loss")
+    except ProblemError as exc:
+        if exc.what.startswith("unknown key"):
+            raise
+    except Exception:  # anything else: the full reading decides
+        return
 
 
 def parse_lr(lr: Optional[str], exact: bool):
@@ -311,7 +352,8 @@ def parse_dtype(dtype: str):
 
 
 def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: str,
-            lr: Optional[str], quick: dict):
+            lr: Optional[str], quick: dict, output_format: Optional[str] = None,
+            full: bool = False, show_steps: bool = False, include_backward: bool = True):
     from cnngrad.network import run
 
     import numpy as np
@@ -322,9 +364,24 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
     # reading it, then each layer forward, the loss, each layer backward
     with DelayedProgress() as step:
         step("reading the problem")
+        if exact and problem not in (None, "-"):
+            # Fractions cost ~10⁴× a float: check the work on a float reading first, so a
+            # problem too big for --exact is refused before its numbers become Fractions
+            from cnngrad.limits import check_problem_work
+
+            check_problem_work(load(problem, exact=False, max_elements=max_elements,
+                                    quick=quick), exact=True)
         spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
         if exact and dtype != "float64":
             raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
+        # the work budgets, checked before the work (docs/limits.md)
+        from cnngrad.limits import check_output_work, check_problem_work, check_steps_work
+
+        check_problem_work(spec, exact=exact)
+        if output_format is not None:
+            check_output_work(spec, output_format, full=full, include_backward=include_backward)
+        if show_steps:
+            check_steps_work(spec)
         if lr is not None and not any(layer.params for layer in spec.layers):
             print("note: --lr: the problem has no parameters to update (no layer has a "
                   "kernel, weights or bias): the SGD step shows nothing", file=sys.stderr)
@@ -370,27 +427,36 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     path of ``backward`` and ``forward``.  ``report`` builds the Rich report for the table
     format and the picture, only when one of them is asked for."""
     from cnngrad.cli.progress import DelayedProgress
-    from cnngrad.render import TEXT_FORMATS, render_text
+    from cnngrad.render import TEXT_FORMATS, iter_text
 
+    picture = None
     if save_svg is not None:
         with DelayedProgress() as step:  # a big report takes a while to lay out
             step("drawing the picture")
             picture = render_svg(report(), title=title)
-        write_output(picture, save_svg, spec.input_files, option="--save-svg")
     with DelayedProgress() as step:  # the bar is gone before the report is written
         step("writing the report")
         if fmt == "json":
-            from cnngrad.render.json_result import render_json
+            from cnngrad.render.json_result import iter_json
 
-            text = render_json(trace, include_backward=include_backward)
+            text = iter_json(trace, include_backward=include_backward)
         elif fmt == "npz":
             from cnngrad.render.npz_result import render_npz
 
             text = render_npz(trace, include_backward=include_backward)
         elif fmt in TEXT_FORMATS:
-            text = render_text(fmt, trace, decimals, include_backward=include_backward)
+            text = iter_text(fmt, trace, decimals, include_backward=include_backward)
         elif fmt == "table":
             text = render_rich(report(), to_file=output is not None)
         else:
             raise UsageError(f"unknown format {fmt!r}", where="--format")
-    write_output(text, output, spec.input_files)
+    # all or nothing: a picture is saved only when the result is written too
+    outputs = [(text, output, spec.input_files, "--output")]
+    if save_svg is not None:
+        outputs.append((picture, save_svg, spec.input_files, "--save-svg"))
+    if output is not None and not isinstance(text, (str, bytes)):
+        with DelayedProgress() as step:  # a streamed result is formatted as it is written
+            step("writing the report")
+            write_outputs(*outputs)
+        return
+    write_outputs(*outputs)

@@ -49,7 +49,7 @@ def forward(
     if fmt == "npz":
         require_npz_target(output, exact)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
-                          quick={})
+                          quick={}, output_format=fmt, full=full, include_backward=False)
     def report():
         from cnngrad.render.tables import forward_report
 

@@ -55,7 +55,8 @@ def gradcheck(
     max_evaluations: Annotated[int, typer.Option(
         "--max-evaluations", min=1,
         help="Refuse a problem that needs more energy evaluations (each one a forward pass; "
-             "two per element of the input and of every parameter).")
+             "two per element of the input and of every parameter).  Their total work is "
+             "budgeted too: CNNGRAD_MAX_WORK, see docs/limits.md.")
     ] = DEFAULT_MAX_EVALUATIONS,
     format: Annotated[str, typer.Option(
         "--format", "-f", help="table (for people) or json (for scripts).")] = "table",
@@ -73,13 +74,32 @@ def gradcheck(
     from cnngrad.cli.progress import DelayedProgress
     from cnngrad.teach.gradcheck import evaluations_needed, gradcheck as check
 
+    import math
+
+    for option, value, positive in (("--eps", eps, True), ("--rtol", rtol, False),
+                                    ("--atol", atol, False)):
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise UsageError(f"must be a finite number {'> 0' if positive else '≥ 0'}, got "
+                             f"{value:g}", where=option)
     # a check that takes more than a second shows its evaluations (a terminal's stderr only)
     with DelayedProgress() as step:
         step("reading the problem")
         spec = load(problem, exact=False, max_elements=max_elements, quick={})
+        from cnngrad.limits import check_gradcheck_work
+
+        check_gradcheck_work(spec, max_evaluations)
+        # a point where the result itself overflows: the verdict backward gives, word for word
+        import numpy as np
+
+        from cnngrad.cli.common import check_finite
+        from cnngrad.network import run
+
+        with np.errstate(all="ignore"):
+            check_finite(run(spec))
         step.total = (evaluations_needed(spec) - 1) // 2 + 2
         report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations,
                        progress=step)
+        _check_finite(report, spec.file)
         step("writing the report")
         if fmt == "json":
             from cnngrad.render.gradcheck import render_json
@@ -94,6 +114,25 @@ def gradcheck(
     write_output(text, output, spec.input_files)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _check_finite(report, file) -> None:
+    """A gradient or a difference quotient past float64's range: the verdict backward gives,
+    not a table of inf and NaN (nor JSON that cannot hold them)."""
+    import numpy as np
+
+    from cnngrad.errors import ProblemError
+
+    for tensor in report.tensors:
+        if not np.isfinite(tensor.analytic).all():
+            raise ProblemError("the result overflows to infinity", where=tensor.path, file=file,
+                               hint="float64 overflows beyond about 1.8e308: scale the numbers "
+                                    "down")
+        if not (np.isfinite(tensor.numeric).all() and np.isfinite(tensor.left).all()
+                and np.isfinite(tensor.right).all()):
+            raise ProblemError("the finite differences overflow to infinity",
+                               where=tensor.path, file=file,
+                               hint="use a smaller --eps, or scale the numbers down")
 
 
 def register(app: typer.Typer) -> None:

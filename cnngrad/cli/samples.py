@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import DebugOpt, guarded
+from cnngrad.cli.common import DebugOpt, guarded, write_output
 
 EPILOG = """\
 Examples
@@ -43,7 +43,7 @@ def samples(
         if name is not None or to is not None:
             raise UsageError("--path prints the samples folder; give no NAME or --to with it",
                              where="--path")
-        typer.echo(str(samples_dir()))
+        write_output(f"{samples_dir()}\n", None, [])
         return
     if name is None:
         if to is not None:
@@ -51,19 +51,20 @@ def samples(
                              hint="cnngrad samples lists the names")
         listed = list_samples()
         width = max(len(sample.name) for sample in listed)
+        lines = []
         for sample in listed:
             needs = f"  (reads {', '.join(sample.needs)})" if sample.needs else ""
-            typer.echo(f"{sample.name:<{width}}  {sample.title}{needs}")
+            lines.append(f"{sample.name:<{width}}  {sample.title}{needs}\n")
+        write_output("".join(lines), None, [])  # `| head -1` and a full disk: one line
         return
     sample = get_sample(name)
     if to is not None:
-        for written in copy_sample(sample, to, overwrite=force):
-            typer.echo(f"wrote {written}")
+        write_output("".join(f"wrote {written}\n"
+                             for written in copy_sample(sample, to, overwrite=force)), None, [])
         return
     if force:
         raise UsageError("--force goes with --to", where="--force")
-    sys.stdout.write(sample.text())
-    sys.stdout.flush()
+    write_output(sample.text(), None, [])
     if sample.needs:
         # on stderr, so that `cnngrad samples NAME > problem.json` saves clean JSON
         typer.echo(f"note: this problem reads {', '.join(sample.needs)} (relative to its own "

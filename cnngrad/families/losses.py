@@ -50,6 +50,10 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
                         cls=ShapeError)
     n, k = out_shape
     if target.shape == shown:
+        negative = np.argwhere(target < 0)
+        if negative.size:  # probabilities: never below 0
+            at = "".join(f"[{int(i)}]" for i in negative[0])
+            raise ctx.error(f"loss.target{at}", "a probability cannot be negative")
         return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
     index_shape = shown[:-1]
     if target.shape != index_shape:
@@ -170,7 +174,10 @@ def loss(ex, path: _Path) -> Explanation:
                 factors = [Factor("-1" if batch == 1 else f"-1/{batch}", -1 / batch),
                            Factor(t(n, k), tv)]
                 if tv != 0:
-                    factors.append(Factor(f"log({p(n, k)})", math.log(p_row[k]),
+                    # p may underflow to 0: log p = y_k − logsumexp(y) stays finite
+                    log_p = (math.log(p_row[k]) if p_row[k] > 0 else
+                             _log_softmax_entry(last.output[n], k))
+                    factors.append(Factor(f"log({p(n, k)})", log_p,
                                           detail=f"log({short(p_row[k])})"))
                 else:
                     factors.append(Factor(f"log({p(n, k)})", 0, zero_reason="t = 0"))
@@ -195,6 +202,13 @@ def _softmax(logits) -> list[float]:
     e = [math.exp(v - top) for v in z]
     s = sum(e)
     return [v / s for v in e]
+
+
+def _log_softmax_entry(logits, k: int) -> float:
+    """log softmax(logits)[k] as logits[k] − logsumexp(logits), finite where p underflows."""
+    z = [float(v) for v in logits]
+    top = max(z)
+    return z[k] - top - math.log(sum(math.exp(v - top) for v in z))
 
 
 def _softmax_note(p: _Named, y: _Named, n: int, logits, p_row) -> str:

@@ -93,10 +93,19 @@ def tensor_stats(array) -> tuple:
     if array.dtype == object:
         values = [Fraction(v) if isinstance(v, int) else v for v in array.flat]
         mean = sum(values, Fraction(0)) / len(values)
-        return min(values), max(values), mean, math.sqrt(sum(v * v for v in values))
+        try:
+            norm = math.sqrt(sum(v * v for v in values))
+        except OverflowError:  # beyond float64: the norm is shown as inf
+            norm = math.inf
+        return min(values), max(values), mean, norm
     values = array.astype(np.float64, copy=False)
-    return (float(values.min()), float(values.max()), float(values.mean()),
-            float(np.sqrt(np.sum(values * values))))
+    # scaled by the largest magnitude: 1e200 squared must not overflow on the way
+    largest = float(np.abs(values).max())
+    scale = largest if 0 < largest < math.inf else 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values / scale
+        return (float(values.min()), float(values.max()), float(scaled.mean()) * scale,
+                float(np.sqrt(np.sum(scaled * scaled))) * scale)
 
 
 def stats_line(array, decimals: int = DEFAULT_DECIMALS) -> Text:
@@ -118,7 +127,8 @@ def heat_style(value, scale: float) -> str:
     magnitude = abs(float(value))
     if not scale or not magnitude or not math.isfinite(magnitude):
         return ""
-    level = min(int(3 * magnitude / scale), 2)
+    ratio = 3 * magnitude / scale  # inf when |value| is near float64's limit
+    level = int(ratio) if ratio < 2 else 2
     return HEAT_STYLES[1 if value > 0 else -1][level]
 
 

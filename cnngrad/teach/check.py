@@ -81,8 +81,8 @@ SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
 
 STATUSES = ("right", "wrong", "error")
 
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_INDEX_TEXT = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\])+")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_INDEX_TEXT = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\])+", re.ASCII)
 _PATH_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z_][A-Za-z0-9_\-]*)*")
 
 
@@ -251,7 +251,12 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
                            hint=f"write an element as {base}[{first},{first + 1}] (indices "
                                 f"from {first})")
-    index = tuple(int(i) for i in re.findall(r"[+-]?\d+", index_text))
+    numbers = re.findall(r"[+-]?\d+", index_text, re.ASCII)
+    if any(len(number.lstrip("+-")) > 18 for number in numbers):  # int() stops at 4300
+        raise ProblemError(f"index out of range in '{index_text[:40]}…'", where=where,
+                           file=file, hint=f"write an element as {base}[{first},{first + 1}] "
+                                           f"(indices from {first})")
+    index = tuple(int(i) for i in numbers)
     if any(i < first for i in index):
         what = "index 0" if one_based and min(index) == 0 else "negative index"
         hint = ("with --one-based indices count from 1" if one_based else

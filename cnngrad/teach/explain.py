@@ -266,6 +266,8 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         if index_text == "[]":
             pieces = []
         try:
+            if any(not p.isascii() or len(p.lstrip("+-")) > 18 for p in pieces):
+                raise ValueError(index_text)  # "١" is not an index; 10¹⁹ is past any shape
             given = [int(p) for p in pieces]
         except ValueError:
             raise UsageError(f"the index {index_text} is not whole numbers", where="PATH",

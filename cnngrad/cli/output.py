@@ -1,0 +1,411 @@
+"""Writing a result: to standard output, or to ``-o FILE`` as the shell's ``>`` would, only
+atomically.
+
+``-o FILE`` writes a temporary file in FILE's folder and renames it into place once the
+whole text is written, so a failed run never leaves a partial file and an existing one is
+untouched.  Beyond that it behaves like ``>``:
+
+- a target that is not a regular file (a FIFO, ``/dev/null``, ``/dev/stdout``, a terminal)
+  is written directly, never replaced by a regular file;
+- a read-only file is refused ("permission denied"), as ``>`` refuses it;
+- an existing file keeps its permission bits (a private ``0600`` grades file stays private)
+  and, where the user may set them, its owner and group; a new file gets ``0666 & ~umask``;
+- ``-o out/`` or ``-o missing/out.json`` is an error naming the folder.
+
+Text from input files (a title, a layer name, an answers file's strings) may hold control
+characters or terminal escape sequences: :func:`escape_controls` shows them as ``\\u001b``
+so that no file can drive the terminal of the person reading its report.  Every text
+written here goes through it, except a Rich report rendered for a terminal
+(:class:`TerminalText`), whose own colour codes are wanted and whose input text was escaped
+piece by piece before the colours were added.
+
+Standard output that is closed, full or a pipe whose reader has gone is one error line (or,
+for a reader that has all it wanted, a quiet exit 0), never a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Optional, Union
+
+from cnngrad.errors import CnnGradError, UsageError
+
+#: Temporary files being written: a SIGTERM handler removes them (see cnngrad.cli.main).
+PENDING: set[str] = set()
+
+# C0 controls but line feed and tab, DEL, the C1 controls (0x9b is a one-byte CSI),
+# lone surrogates (not encodable), line/paragraph separators, bidirectional overrides and
+# isolates (they reorder what the eye sees), the byte-order mark
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
+                      "\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+class TerminalText(str):
+    """A Rich report rendered for a terminal: its escape codes are its colours."""
+
+
+class OutputError(CnnGradError):
+    """The result cannot be written (standard output closed or full, a bad ``-o`` target)."""
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters written as ``\\uXXXX`` (valid inside a JSON string
+    too, so a JSON result stays valid JSON with the same meaning)."""
+    if not _CONTROL.search(text):  # the common case: one C-speed scan
+        return text
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+Target = Union[str, Path, None]
+
+#: A streamed result (an iterable of pieces of text) is written in blocks of about this size.
+STREAM_BLOCK = 1 << 20
+
+
+def _blocks(pieces: Iterable[str]) -> Iterator[str]:
+    """Pieces of text joined into blocks of about :data:`STREAM_BLOCK` characters, escaped."""
+    block: list[str] = []
+    size = 0
+    for piece in pieces:
+        block.append(piece)
+        size += len(piece)
+        if size >= STREAM_BLOCK:
+            yield escape_controls("".join(block))
+            block, size = [], 0
+    if block:
+        yield escape_controls("".join(block))
+
+
+def _shown(name: str) -> str:
+    """A file name short enough for a one-line message."""
+    name = escape_controls(name)
+    return name if len(name) <= 80 else f"{name[:38]}…{name[-38:]}"
+
+
+def _reason(exc: OSError) -> str:
+    return {errno.ENOSPC: "no space left on device", errno.EACCES: "permission denied",
+            errno.EPERM: "permission denied", errno.EROFS: "read-only file system",
+            errno.ENAMETOOLONG: "the file name is too long",
+            errno.ELOOP: "too many levels of symbolic links",
+            errno.EDQUOT: "disk quota exceeded"}.get(
+        exc.errno, (exc.strerror or str(exc) or type(exc).__name__))
+
+
+# --------------------------------------------------------------------------- standard output
+
+
+def _stdout_closed() -> None:
+    """Make Python's own flush at exit harmless once standard output has failed."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+
+
+def write_stdout(text: str) -> None:
+    """``text`` to standard output; a reader that went away (``| head``) is a quiet success,
+    a closed or full standard output one error line."""
+    stream = sys.stdout
+    if stream is None:  # `cnngrad ... >&-`
+        raise OutputError("cannot write standard output: it is closed")
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        data = text.encode(encoding, "backslashreplace")
+    except LookupError:
+        data = text.encode("utf-8", "backslashreplace")
+    try:
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:
+            stream.write(data.decode(encoding, "replace"))
+            stream.flush()
+        else:
+            stream.flush()
+            buffer.write(data)
+            buffer.flush()
+    except BrokenPipeError:  # `cnngrad ... | head`: the reader has all it wanted
+        _stdout_closed()
+        import typer
+
+        raise typer.Exit(0) from None
+    except (OSError, ValueError) as exc:
+        _stdout_closed()
+        if isinstance(exc, ValueError) or exc.errno == errno.EBADF:  # closed under us
+            raise OutputError("cannot write standard output: it is closed") from None
+        raise OutputError(f"cannot write standard output: {_reason(exc)}") from None
+
+
+def flush_stdout() -> Optional[str]:
+    """Flush standard output (what ``--help`` or a plain ``echo`` left in it); the reason it
+    failed, or None."""
+    stream = sys.stdout
+    if stream is None:
+        return None
+    try:
+        stream.flush()
+    except BrokenPipeError:
+        _stdout_closed()
+    except (OSError, ValueError) as exc:
+        _stdout_closed()
+        if isinstance(exc, OSError) and exc.errno != errno.EBADF:
+            return _reason(exc)
+    return None
+
+
+# --------------------------------------------------------------------------- -o FILE
+
+
+class PendingOutput:
+    """One output being written: ``commit()`` puts it in place, ``discard()`` forgets it.
+    Standard output (``target`` None) is written on commit."""
+
+    def __init__(self, text: Union[str, bytes, Iterable[str]], target: Target, protected,
+                 option: str):
+        self.option = option
+        self.name = None if target is None else str(target)
+        self.temp: Optional[str] = None
+        self.direct: Optional[str] = None  # a FIFO or device, written on commit
+        self.final: Optional[Path] = None
+        # a streamed result: formatted while it is written, never whole in memory
+        self.blocks = None if isinstance(text, (str, bytes)) else _blocks(text)
+        if self.blocks is not None:
+            self.text = self.data = None
+            if self.name is not None:
+                self._prepare(list(protected))
+            return
+        if not isinstance(text, (bytes, TerminalText)):
+            text = escape_controls(text)
+        if self.name is None:
+            if isinstance(text, bytes):
+                raise UsageError("binary output needs a file", where=option)
+            self.text = text
+            return
+        self.data = text if isinstance(text, bytes) else text.encode("utf-8", "backslashreplace")
+        self._prepare(list(protected))
+
+    def _fail(self, what: str, hint: Optional[str] = None) -> OutputError:
+        return OutputError(what, where=self.option, file=self._display(), hint=hint)
+
+    def _display(self) -> str:
+        """The file as typed, normalised as a path is (``./r.json`` is ``r.json``)."""
+        if not self.name or "\0" in self.name:
+            return repr(self.name)
+        slash = "/" if self.name.endswith(("/", os.sep)) and self.name.strip("/" + os.sep) else ""
+        return _shown(str(Path(self.name)) + slash)
+
+    def _prepare(self, protected: list) -> None:
+        name = self.name
+        if not name:
+            raise self._fail("no file name given")
+        if "\0" in name:
+            raise self._fail("not a valid file name")
+        if name.endswith(("/", os.sep)) or os.path.basename(name) in (".", ".."):
+            folder = name.rstrip("/" + os.sep) or os.sep
+            if os.path.isdir(folder):
+                raise self._fail("is a folder, not a file", "give a file name inside it")
+            raise UsageError(f"folder {_shown(folder)!r} does not exist", where=self.option,
+                             file=self._display(), hint="make the folder first, or drop the "
+                                                        "trailing '/' to name a file")
+        path = Path(name)
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            info = None
+        except NotADirectoryError:
+            raise self._fail(f"{_shown(str(path.parent))!r} is not a folder") from None
+        except OSError as exc:
+            raise self._fail(f"cannot write there: {_reason(exc)}") from None
+        for source in protected:
+            try:
+                same = info is not None and os.path.samefile(source, path)
+            except (OSError, ValueError):
+                continue
+            if same:  # also through a symlink or a hard link
+                raise self._fail("refusing to overwrite one of the problem's own input files")
+        if info is not None and stat.S_ISDIR(info.st_mode):
+            raise self._fail("is a folder, not a file")
+        special = info is not None and not stat.S_ISREG(info.st_mode)
+        # /dev/stdout, /dev/fd/3, /proc/self/fd/1 name an open file: write to it, never
+        # rename over what it resolves to (the shell's open file would miss the result)
+        through_fd = re.match(r"/(dev/(stdout|stderr|fd/)|proc/[^/]+/fd/)",
+                              os.path.abspath(name)) is not None
+        if special or (through_fd and info is not None):
+            self.direct = name
+            if self.blocks is not None:  # written on commit, as it is
+                self.data = "".join(self.blocks).encode("utf-8", "backslashreplace")
+                self.blocks = None
+            return
+        try:
+            final = path.resolve()  # through a symlink: replace the file it points to
+        except (OSError, RuntimeError) as exc:
+            raise self._fail(f"cannot write there: {exc}") from None
+        folder = final.parent
+        if not folder.is_dir():
+            shown = str(path.parent) if str(path.parent) != "." else str(folder)
+            raise UsageError(f"folder {_shown(shown)!r} does not exist", where=self.option,
+                             file=self._display(), hint="make the folder first")
+        # root may write anything, but a file nobody may write is meant to stay as it is
+        if info is not None and (not os.access(final, os.W_OK) or not info.st_mode & 0o222):
+            raise self._fail("permission denied: the file is read-only",
+                             "make it writable (chmod u+w) or write elsewhere")
+        import tempfile  # only when writing a file: it costs every start-up otherwise
+
+        try:
+            handle, temp = tempfile.mkstemp(prefix=f".{final.name[:40]}.", suffix=".tmp",
+                                            dir=folder)
+        except OSError as exc:
+            raise self._fail(f"cannot write there: {_reason(exc)}") from None
+        self.temp, self.final = temp, final
+        PENDING.add(temp)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                if self.blocks is None:
+                    stream.write(self.data)
+                else:
+                    for block in self.blocks:
+                        stream.write(block.encode("utf-8", "backslashreplace"))
+            if info is not None:  # keep the mode (a private file stays private) and owner
+                os.chmod(temp, stat.S_IMODE(info.st_mode))
+                if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+                    try:
+                        os.chown(temp, info.st_uid, info.st_gid)
+                    except OSError:
+                        try:  # at least the group, when the user belongs to it
+                            os.chown(temp, -1, info.st_gid)
+                        except OSError:
+                            pass
+                        # a file owned by another user: never wider than it was
+                        os.chmod(temp, stat.S_IMODE(info.st_mode) & 0o700)
+            else:
+                os.chmod(temp, 0o666 & ~_umask())  # mkstemp's 0600 is not what `>` makes
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, OSError):
+                raise self._fail(f"cannot write there: {exc.strerror or exc}") from None
+            raise
+
+    def commit(self) -> None:
+        if self.name is None:
+            if self.blocks is None:
+                write_stdout(self.text)
+            else:
+                for block in self.blocks:
+                    write_stdout(block)
+            return
+        if self.direct is not None:
+            descriptor = _descriptor_of(self.direct)
+            if descriptor == 1:  # /dev/stdout: this process's own standard output
+                write_stdout(self.data.decode("utf-8", "surrogateescape")
+                             if not isinstance(self.data, str) else self.data)
+                return
+            if descriptor is not None:  # /dev/stderr, /dev/fd/3: the open file, as it is
+                try:
+                    if descriptor == 2 and sys.stderr is not None:
+                        sys.stderr.flush()
+                    view = memoryview(self.data)
+                    while view:
+                        view = view[os.write(descriptor, view):]
+                except BrokenPipeError:
+                    return
+                except OSError as exc:
+                    raise self._fail(f"cannot write there: {_reason(exc)}") from None
+                return
+            try:
+                descriptor = os.open(self.direct, os.O_WRONLY | os.O_TRUNC
+                                     if _regular(self.direct) else os.O_WRONLY)
+                with os.fdopen(descriptor, "wb") as stream:
+                    stream.write(self.data)
+            except BrokenPipeError:
+                return
+            except OSError as exc:
+                raise self._fail(f"cannot write there: {_reason(exc)}") from None
+            return
+        try:
+            os.replace(self.temp, self.final)
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, OSError):
+                raise self._fail(f"cannot write there: {exc.strerror or exc}") from None
+            raise
+        PENDING.discard(self.temp)
+        self.temp = None
+
+    def discard(self) -> None:
+        if self.temp is not None:
+            try:
+                os.unlink(self.temp)
+            except OSError:
+                pass
+            PENDING.discard(self.temp)
+            self.temp = None
+
+
+def _descriptor_of(name: str) -> Optional[int]:
+    """The file descriptor ``/dev/stdout``, ``/dev/fd/3`` or ``/proc/self/fd/3`` names."""
+    path = os.path.abspath(name)
+    named = {"/dev/stdout": 1, "/dev/stderr": 2, "/dev/stdin": 0}.get(path)
+    if named is not None:
+        return named
+    match = re.fullmatch(r"/dev/fd/(\d+)|/proc/(?:self|%d)/fd/(\d+)" % os.getpid(), path)
+    if match:
+        return int(match.group(1) or match.group(2))
+    return None
+
+
+def _regular(name: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(name).st_mode)
+    except OSError:
+        return False
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_outputs(*outputs: tuple) -> None:
+    """Write several outputs all or nothing, each ``(text, target, protected, option)``:
+    every file is written to its temporary first; only when all of them are does any
+    take its place (``--save-svg`` is never left behind by a run that failed)."""
+    pending: list[PendingOutput] = []
+    try:
+        for text, target, protected, option in outputs:
+            pending.append(PendingOutput(text, target, protected, option))
+        # standard output first: when it fails (full, closed), no file takes its place
+        for item in sorted(pending, key=lambda item: item.name is not None):
+            item.commit()
+    finally:
+        for item in pending:
+            item.discard()
+
+
+def write_output(text: Union[str, bytes, Iterable[str]], output: Target, protected,
+                 option: str = "--output") -> None:
+    """``text`` to standard output (``output`` None) or atomically to the file ``output``.
+    ``option`` is what an error names (``--save-svg`` writes through here too).  ``bytes``
+    (an .npz) go to a file only: the caller asks for one.  ``text`` may be an iterable of
+    pieces: a big result, formatted while it is written."""
+    write_outputs((text, output, protected, option))
+
+
+def remove_pending() -> None:
+    """Remove every temporary file still being written (on SIGTERM)."""
+    for temp in list(PENDING):
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        PENDING.discard(temp)
+
+
+__all__ = ["OutputError", "TerminalText", "escape_controls", "flush_stdout", "remove_pending",
+           "write_output", "write_outputs", "write_stdout"]

@@ -1,0 +1,215 @@
+"""Work budgets, checked before the work: a problem that would run for minutes or fill the
+memory is refused in milliseconds, with one line saying what is too big and how to go on.
+
+Work is counted in *units* of about a nanosecond each on a current machine: one
+multiply-add of a convolution or one window cell of a pooling layer is one unit; the slower
+paths weigh more per number (a Fraction operation of ``--exact``, a number written as JSON or
+CSV text, a cell of a Rich table).  A run may spend :data:`DEFAULT_MAX_WORK` units (about half
+a minute at worst); the environment variable ``CNNGRAD_MAX_WORK`` raises or lowers it
+(``CNNGRAD_MAX_WORK=1e12 cnngrad backward big.json``).  A pooling window may also hold at
+most :data:`MAX_WINDOW_CELLS` cells (each window cell is a step of the kernels), raised the
+same way in proportion.
+
+See docs/limits.md for every limit and how to raise it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from cnngrad.errors import ResourceError, UsageError
+
+#: Units of work one run may spend unless ``CNNGRAD_MAX_WORK`` says otherwise.
+DEFAULT_MAX_WORK = 3 * 10**10
+#: Cells of one pooling window (kh × kw) at the default budget.
+MAX_WINDOW_CELLS = 10**6
+ENVIRONMENT = "CNNGRAD_MAX_WORK"
+
+#: Units per multiply-add in exact rational arithmetic (a Python Fraction operation).
+EXACT_WEIGHT = 20_000
+#: Units per number written as text (json, csv, latex, markdown).
+TEXT_WEIGHT = 5_000
+#: Units per cell of a Rich table (--full, --show-steps).
+TABLE_WEIGHT = 100_000
+#: Units per cell of a --show-steps matrix (built cell by cell, then drawn).
+STEPS_WEIGHT = 100_000
+
+#: Units per activation value of one gradcheck energy evaluation.
+GRADCHECK_WEIGHT = 400
+
+HINT = f"raise the budget with the environment variable {ENVIRONMENT} (now {{budget:.0e}})"
+
+
+def max_work() -> float:
+    """The budget: ``CNNGRAD_MAX_WORK`` if set (a number such as 1e12, or 'inf'), else the
+    default."""
+    text = os.environ.get(ENVIRONMENT, "").strip()
+    if not text:
+        return float(DEFAULT_MAX_WORK)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise UsageError(f"must be a positive number such as 1e12, got {text[:40]!r}",
+                         where=f"environment variable {ENVIRONMENT}")
+    return value
+
+
+def _prod(shape) -> int:
+    return math.prod(int(s) for s in shape)
+
+
+def layer_work(layer) -> tuple[int, str]:
+    """(units of one forward and backward pass through ``layer``, what dominates it)."""
+    out = _prod(getattr(layer, "out_shape", ()) or (1,))
+    weight = getattr(layer, "weight", None)
+    if weight is not None and getattr(weight, "ndim", 0) == 4:  # a convolution
+        cells = _prod(weight.shape[1:])
+        return 3 * out * cells, f"{out:,} outputs × {cells:,} kernel cells"
+    size = getattr(layer, "size", None)
+    if isinstance(size, tuple) and len(size) == 2:  # a pooling window
+        cells = _prod(size)
+        # max pool's backward visits the window cell by cell (compare, then scatter)
+        factor = 8 if str(getattr(layer, "type", "")).startswith("max") else 2
+        return factor * out * cells, f"{out:,} outputs × a {size[0]}×{size[1]} window"
+    weights = getattr(layer, "weights", None)
+    if weights is not None and getattr(weights, "ndim", 0) == 2:
+        return 3 * out * int(weights.shape[1]), f"{out:,} outputs × {weights.shape[1]:,} inputs"
+    return 2 * out + _prod(getattr(layer, "in_shape", ()) or (1,)), f"{out:,} values"
+
+
+def pass_work(problem) -> int:
+    """Units of one forward and backward pass through every layer."""
+    return sum(layer_work(layer)[0] for layer in problem.layers) + _prod(problem.x.shape)
+
+
+def _refuse(problem, where: str, what: str, hint: str) -> ResourceError:
+    return ResourceError(what, where=where, file=problem.file, hint=hint)
+
+
+def check_problem_work(problem, *, exact: bool = False) -> None:
+    """Refuse a problem whose pass alone is beyond the budget, or a pooling window too large
+    for the kernels (checked before any layer runs)."""
+    budget = max_work()
+    hint = HINT.format(budget=budget)
+    window_cap = MAX_WINDOW_CELLS * budget / DEFAULT_MAX_WORK
+    for layer in problem.layers:
+        size = getattr(layer, "size", None)
+        if isinstance(size, tuple) and len(size) == 2 and _prod(size) > window_cap:
+            raise _refuse(problem, f"{layer.name}.size",
+                          f"a {size[0]}×{size[1]} window holds {_prod(size):,} cells; at most "
+                          f"{window_cap:,.0f} at this work budget", hint)
+    weight = EXACT_WEIGHT if exact else 1
+    for layer in problem.layers:
+        work, what = layer_work(layer)
+        if work * weight > budget:
+            mode = " in exact arithmetic" if exact else ""
+            raise _refuse(problem, layer.name,
+                          f"too much work{mode}: {what} is about {work * weight:.1e} units, "
+                          f"beyond the budget of {budget:.0e}",
+                          ("drop --exact (floats are ~10,000× faster), or " if exact else "")
+                          + hint)
+    total = pass_work(problem) * weight
+    if total > budget:
+        raise _refuse(problem, "layers", f"too much work{' in exact arithmetic' * exact}: "
+                                         f"about {total:.1e} units for the whole network, "
+                                         f"beyond the budget of {budget:.0e}", hint)
+
+
+def check_gradcheck_work(problem, max_evaluations: int) -> None:
+    """gradcheck runs a forward pass per evaluation, two per element checked: refuse when
+    the evaluations times the size of a pass is beyond the budget."""
+    budget = max_work()
+    elements = _prod(problem.x.shape) + sum(
+        int(array.size) for layer in problem.layers
+        for array in getattr(layer, "params", {}).values() if array is not None)
+    evaluations = min(2 * elements, max_evaluations) + 1
+    # an energy evaluation also sums and compares every activation (kinks, ties): a cost per
+    # value on top of the pass's arithmetic
+    values = sum(_prod(getattr(layer, "out_shape", ()) or (1,)) for layer in problem.layers)
+    work = evaluations * (pass_work(problem) + GRADCHECK_WEIGHT * values)
+    if work > budget:
+        raise _refuse(problem, "gradcheck", f"too much work: {evaluations:,} forward passes of "
+                                            f"about {work / evaluations:.1e} units each, "
+                                            f"beyond the budget of {budget:.0e}",
+                      "check a smaller problem (finite differences cost a pass per element), "
+                      "or " + HINT.format(budget=budget))
+
+
+def result_numbers(problem, *, include_backward: bool = True) -> int:
+    """How many numbers a result holds (every tensor of ``--format json``), from the shapes
+    alone: known before any work."""
+    numbers = _prod(problem.x.shape) + 1
+    for layer in problem.layers:
+        out = _prod(getattr(layer, "out_shape", ()) or (1,))
+        numbers += out
+        if include_backward:
+            params = sum(int(array.size) for array in getattr(layer, "params", {}).values()
+                         if array is not None)
+            numbers += out + _prod(getattr(layer, "in_shape", ()) or (1,)) + 2 * params
+    return numbers
+
+
+def check_output_work(problem, fmt: str, *, full: bool = False,
+                      include_backward: bool = True) -> None:
+    """Writing every number as text (json, csv, latex, markdown) or drawing every cell of a
+    table (``--full``) costs far more per number than computing it: refuse a result too big
+    to write before computing it."""
+    budget = max_work()
+    if fmt == "npz" or (fmt == "table" and not full):
+        return
+    numbers = result_numbers(problem, include_backward=include_backward)
+    weight = TABLE_WEIGHT if fmt == "table" else TEXT_WEIGHT
+    if numbers * weight > budget:
+        shown = "--full" if fmt == "table" else "--format"
+        hint = ("drop --full (the tables then show each matrix's corners and its min, max, "
+                "mean and norm), or write every number with --format csv -o FILE"
+                if fmt == "table" else "--format npz -o result.npz writes any size in seconds")
+        raise _refuse(problem, shown, f"the result holds {numbers:,} numbers, too many to "
+                                      f"write as {'a table' if fmt == 'table' else fmt} "
+                                      f"(about {numbers * weight:.1e} units of work, beyond the "
+                                      f"budget of {budget:.0e})",
+                      f"{hint}; or {HINT.format(budget=budget)}")
+
+
+def check_steps_work(problem) -> None:
+    """``--show-steps`` builds and draws the textbook's matrices in full (the delta with
+    zeros inserted and padded for the full convolution, the padded input): refuse when they
+    are too big to draw."""
+    budget = max_work()
+    cells = 0
+    for layer in problem.layers:
+        in_shape = getattr(layer, "in_shape", ())
+        out_shape = getattr(layer, "out_shape", ())
+        if len(in_shape) != 4 or len(out_shape) != 4:
+            continue
+        weight = getattr(layer, "weight", None)
+        size = getattr(layer, "size", None)
+        if weight is not None and getattr(weight, "ndim", 0) == 4:
+            kh, kw = weight.shape[2:]
+            dh, dw = getattr(layer, "dilation", (1, 1))
+            sh, sw = getattr(layer, "stride", (1, 1))
+            ho, wo = out_shape[2:]
+            rows = (ho - 1) * sh + 1 + 2 * (dh * (kh - 1))
+            cols = (wo - 1) * sw + 1 + 2 * (dw * (kw - 1))
+            padding = getattr(layer, "padding", (0, 0, 0, 0))
+            h, w = in_shape[2:]
+            padded = (h + padding[0] + padding[1]) * (w + padding[2] + padding[3])
+            maps = out_shape[0] * max(out_shape[1], in_shape[1])
+            cells += maps * (rows * cols + padded)
+        elif isinstance(size, tuple):
+            cells += _prod(in_shape) + _prod(out_shape)
+    if cells * STEPS_WEIGHT > budget:
+        raise _refuse(problem, "--show-steps", f"the steps' matrices hold {cells:,} cells, too "
+                                               f"many to draw (about {cells * STEPS_WEIGHT:.1e} "
+                                               f"units of work, beyond the budget of "
+                                               f"{budget:.0e})",
+                      "drop --show-steps (the gradients need none of it), or "
+                      + HINT.format(budget=budget))
+
+
+__all__ = ["DEFAULT_MAX_WORK", "ENVIRONMENT", "MAX_WINDOW_CELLS", "check_gradcheck_work",
+           "check_output_work", "check_problem_work", "check_steps_work", "layer_work",
+           "max_work", "pass_work", "result_numbers"]

@@ -1,0 +1,676 @@
+"""Around a malformed problem: every case a user can hit gives a verdict or one clear line,
+fast and in bounded memory, and ``-o`` behaves like the shell's ``>``, only atomically.
+
+Each case runs through the real command line (typer's CliRunner, or a subprocess where a
+signal, a closed or full standard output or a FIFO is the point) and must end with exit 0/1
+and a verdict, or exit 2 and one ``error:`` line (and at most a ``  hint:`` line): never a
+traceback, never "internal error", never a raw numpy RuntimeWarning.  The work budgets
+(docs/limits.md) refuse a problem too big for its mode before any of the work.  A mutation
+fuzz test runs every sample and answers file, mutated, through every command and format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+from cnngrad.cli.output import escape_controls
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+WORKED = str(SAMPLES / "stackexchange.json")
+NETWORK = str(SAMPLES / "stackexchange-network.json")
+runner = CliRunner()
+
+SHORT = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "kernel": [[1, 0], [0, 1]],
+         "delta": [[1, 0], [0, 1]]}
+CLI = [sys.executable, "-m", "cnngrad"]
+
+
+def invoke(*args, input=None, env=None):
+    return runner.invoke(app, [str(a) for a in args], input=input, env=env)
+
+
+def write(folder: Path, doc, name: str = "p.json") -> Path:
+    path = folder / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def clean(output: str) -> None:
+    """No traceback, no internal error, no raw warning."""
+    assert "Traceback" not in output, output
+    assert "internal error" not in output, output
+    assert "Warning" not in output, output
+
+
+def one_error(result, *fragments: str) -> str:
+    """Exit 2 with one ``error:`` line (and an optional hint line) holding ``fragments``."""
+    assert result.exit_code == 2, result.output
+    clean(result.output)
+    lines = result.stderr.splitlines()
+    assert 1 <= len(lines) <= 2, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    if len(lines) == 2:
+        assert lines[1].startswith("  hint: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def run_cli(*args, timeout=60, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, **kwargs)
+
+
+# ------------------------------------------------------------------ verdicts, not crashes
+
+
+def test_a_value_near_float64_s_limit_is_coloured_without_overflow(tmp_path):
+    """|1e308| / scale overflowed the heat colour; ±1e308 overflowed the mean and norm."""
+    doc = {"input": [[1e308, -1e308], [1, 2]], "layers": [{"type": "conv2d", "kernel": [[1]]}],
+           "delta": [[1, 1], [1, 1]]}
+    result = invoke("forward", write(tmp_path, doc))
+    assert result.exit_code == 0, result.output
+    clean(result.output)
+    assert "1.00000e+308" in result.stdout
+
+
+def test_exact_wide_table_with_huge_values_has_a_stats_line(tmp_path):
+    n = 26  # as many +1e308 as −1e308: the mean is 0, the norm beyond float64
+    doc = {"input": [[1e308 if (i + j) % 2 else -1e308 for j in range(n)] for i in range(n)],
+           "layers": [{"type": "conv2d", "kernel": [[1]]}], "delta": [[0] * n] * n}
+    result = invoke("forward", write(tmp_path, doc), "--exact")
+    assert result.exit_code == 0, result.output
+    clean(result.output)
+    assert "norm inf" in result.stdout and "mean 0" in result.stdout
+
+
+def test_a_wide_float_table_s_norm_is_scaled_not_overflowed(tmp_path):
+    n = 25
+    doc = {"input": [[1e200] * n] * n, "layers": [{"type": "conv2d", "kernel": [[1]]}],
+           "delta": [[0] * n] * n}
+    result = invoke("forward", write(tmp_path, doc))
+    assert result.exit_code == 0, result.output
+    clean(result.output)
+    assert "norm 2.50000e+201" in result.stdout  # √625 · 1e200, not inf
+
+
+def test_explain_loss_when_softmax_underflows(tmp_path):
+    """p = softmax(y) underflows to 0; log p is still y − logsumexp(y) = −1000."""
+    doc = {"input": [[1000, 0]], "layers": [{"type": "flatten"}],
+           "loss": {"type": "cross_entropy", "target": [0, 1]}}
+    path = write(tmp_path, doc)
+    result = invoke("explain", path, "loss", "-f", "json")
+    assert result.exit_code == 0, result.output
+    clean(result.output)
+    assert json.loads(result.stdout)["total"] == pytest.approx(1000.0)
+    backward = json.loads(invoke("backward", path, "-f", "json").stdout)
+    assert backward["loss"] == pytest.approx(1000.0)
+
+
+def test_gradcheck_with_a_big_eps_gives_a_verdict():
+    result = invoke("gradcheck", NETWORK, "--eps", "10")
+    assert result.exit_code in (0, 1), result.output
+    clean(result.output)
+    assert "eps 10" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-1e-6", "nan", "inf"])
+def test_gradcheck_refuses_a_step_that_is_no_step(value):
+    one_error(invoke("gradcheck", NETWORK, "--eps", value), "--eps")
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_gradcheck_that_overflows_says_so_as_backward_does(tmp_path, fmt):
+    doc = {"input": [[1e308, -1e308], [1, 2]], "layers": [{"type": "conv2d", "kernel": [[2]]}],
+           "delta": [[1, 1], [1, 1]]}
+    path = write(tmp_path, doc)
+    line = one_error(invoke("gradcheck", path, "-f", fmt), "the result overflows to infinity")
+    assert line == one_error(invoke("backward", path))
+
+
+def test_an_element_index_of_5000_digits(tmp_path):
+    answers = write(tmp_path, '{"conv2d_1.grads.kernel[' + "1" * 5000 + ',0]": 1}', "a.json")
+    one_error(invoke("check", WORKED, answers), "index out of range")
+
+
+def test_a_300_character_file_name(tmp_path):
+    for command in ("backward", "forward", "explain", "gradcheck"):
+        target = tmp_path / ("x" * 300)
+        line = one_error(invoke(command, NETWORK, "-o", target), "--output",
+                         "file name is too long")
+        assert len(line) < 200
+    one_error(invoke("check", WORKED, SAMPLES / "answers" / "stackexchange-answers.json", "-o",
+                     tmp_path / ("x" * 300)), "file name is too long")
+
+
+def test_a_name_that_fits_is_not_made_too_long_by_the_temporary_file(tmp_path):
+    target = tmp_path / ("y" * 250)
+    result = invoke("backward", WORKED, "-f", "json", "-o", target)
+    assert result.exit_code == 0, result.output
+    json.loads(target.read_text())
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown", "latex"])
+def test_a_lone_surrogate_in_the_title(tmp_path, fmt):
+    path = write(tmp_path, '{"title": "bad \\ud800 title", ' + json.dumps(SHORT)[1:])
+    result = invoke("backward", path, "-f", fmt)
+    assert result.exit_code == 0, result.output
+    clean(result.output)
+    assert "\ud800" not in result.stdout
+    if fmt != "csv":  # a CSV result has no title line
+        assert "\\ud800" in result.stdout
+
+
+def test_raw_runtime_warnings_never_reach_the_user(tmp_path):
+    for args in (("backward", NETWORK, "--lr", "1e308"), ("forward", NETWORK),
+                 ("check", NETWORK, SAMPLES / "answers" / "stackexchange-wrong.json")):
+        result = invoke(*args)
+        assert result.exit_code in (0, 1, 2), result.output
+        clean(result.output)
+        assert "RuntimeWarning" not in result.stderr
+
+
+def test_lr_that_overflows_the_update_is_one_line(tmp_path):
+    doc = dict(SHORT, input=[[1e300] * 3] * 3)
+    result = invoke("backward", write(tmp_path, doc), "--lr", "1e308")
+    one_error(result, "overflows to infinity")
+
+
+# ------------------------------------------------------------------ silent corruption
+
+
+@pytest.mark.parametrize("name", ["conv\n", "conv\r", "co nv", "conv\t"])
+def test_a_layer_name_with_a_line_break_is_refused(tmp_path, name):
+    doc = {"input": SHORT["input"], "delta": [[1, 0], [0, 1]],
+           "layers": [{"type": "conv2d", "kernel": [[1, 0], [0, 1]], "name": name}]}
+    one_error(invoke("backward", write(tmp_path, doc), "-f", "csv"), "name")
+
+
+@pytest.mark.parametrize("digits", ["١٢", "１２", "٣/٤", "12١"])
+def test_non_ascii_digits_are_not_numbers(tmp_path, digits):
+    doc = dict(SHORT, input=[[digits, 1, 1], [1, 1, 1], [1, 1, 1]])
+    one_error(invoke("backward", write(tmp_path, doc)), "input[0][0]", "is not a number")
+
+
+def test_non_ascii_digits_in_a_csv_are_not_numbers(tmp_path):
+    (tmp_path / "o.csv").write_text("１,2\n3,4\n", encoding="utf-8")
+    doc = dict(SHORT, input={"csv": "o.csv"}, delta=[[1]])
+    one_error(invoke("backward", write(tmp_path, doc)), "o.csv", "is not a number")
+
+
+def test_negative_cross_entropy_probabilities_are_refused(tmp_path):
+    doc = {"input": [[1, 2]], "layers": [{"type": "flatten"}],
+           "loss": {"type": "cross_entropy", "target": [1.5, -0.5]}}
+    one_error(invoke("backward", write(tmp_path, doc)), "loss.target[1]", "negative")
+
+
+@pytest.mark.parametrize("text, row", [('"1,2\n3,4\n', 1), ('1,2\n3,"4\n', 2)])
+def test_an_unterminated_csv_quote(tmp_path, text, row):
+    (tmp_path / "o.csv").write_text(text)
+    doc = dict(SHORT, input={"csv": "o.csv"}, delta=[[1]])
+    line = one_error(invoke("backward", write(tmp_path, doc)), f"o.csv: row {row}",
+                     "never closed")
+    assert "header" not in line
+
+
+# ------------------------------------------------------------------ control characters
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown", "latex"])
+def test_escape_sequences_in_a_title_are_shown_escaped(tmp_path, fmt):
+    doc = dict(SHORT, title="evil \x1b[2J\x1b]0;pwned\x07 \x9b31m title")
+    result = invoke("backward", write(tmp_path, doc), "-f", fmt)
+    assert result.exit_code == 0, result.output
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in result.stdout
+    if fmt != "csv":  # a CSV result has no title line
+        assert "\\u001b[2J" in result.stdout
+    if fmt == "json":
+        assert json.loads(result.stdout)["title"] == doc["title"]  # same meaning
+
+
+def test_escape_sequences_in_answers_are_shown_escaped(tmp_path):
+    answers = write(tmp_path, {"conv2d_1.grads.kernel": "\x1b[31mred\x1b[0m",
+                               "\x1b[2Jconv2d_1.delta_in": 1}, "a.json")
+    for fmt in ("table", "json", "csv"):
+        result = invoke("check", WORKED, answers, "-f", fmt)
+        assert result.exit_code in (1, 2), result.output
+        clean(result.output)
+        assert "\x1b" not in result.output
+
+
+def test_escape_controls_keeps_plain_text_and_line_breaks():
+    assert escape_controls("a\tb\nc é ü 漢") == "a\tb\nc é ü 漢"
+    assert escape_controls("\x1b\x00\x7f\u202e\ud800") == "\\u001b\\u0000\\u007f\\u202e\\ud800"
+
+
+# ------------------------------------------------------------------ -o like >, atomically
+
+
+def test_output_with_a_trailing_slash_names_the_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_error(invoke("backward", WORKED, "-o", "out/"), "--output", "'out'",
+                     "does not exist")
+    assert "folder" in line
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "there").mkdir()
+    one_error(invoke("backward", WORKED, "-o", "there/"), "is a folder")
+
+
+def test_output_into_a_missing_folder_names_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_error(invoke("backward", WORKED, "-o", "missing/r.json"), "folder 'missing'")
+
+
+def test_output_onto_a_fifo_writes_into_it(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    result = invoke("backward", WORKED, "-f", "json", "-o", fifo)
+    out, _ = reader.communicate(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not a regular file
+    assert json.loads(out)["title"]
+
+
+def test_output_to_dev_null_and_dev_stdout_are_written_not_replaced():
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    result = invoke("backward", WORKED, "-o", "/dev/null")
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    piped = run_cli("backward", WORKED, "-f", "json", "-o", "/dev/stdout")
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["title"]
+
+
+def test_output_over_a_read_only_file_is_refused(tmp_path):
+    target = tmp_path / "grades.json"
+    target.write_text("precious")
+    target.chmod(0o444)
+    one_error(invoke("backward", WORKED, "-o", target), "--output", "permission denied")
+    assert target.read_text() == "precious"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664])
+def test_output_keeps_the_mode_of_the_file_it_replaces(tmp_path, mode):
+    target = tmp_path / "grades.csv"
+    target.write_text("old")
+    target.chmod(mode)
+    result = invoke("backward", WORKED, "-f", "csv", "-o", target)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert target.read_text() != "old"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_output_through_a_symlink_replaces_the_file_it_points_to(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert invoke("backward", WORKED, "-f", "json", "-o", link).exit_code == 0
+    assert link.is_symlink() and json.loads(real.read_text())["title"]
+
+
+def test_save_svg_is_written_only_when_the_run_succeeds(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_error(invoke("backward", WORKED, "--save-svg", "x.svg", "-o", "missing/out.json"),
+              "missing")
+    assert not (tmp_path / "x.svg").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert invoke("backward", WORKED, "--save-svg", "x.svg", "-o", "out.txt").exit_code == 0
+    assert (tmp_path / "x.svg").read_text().lstrip().startswith("<svg")
+
+
+SIGNAL_DURING_WRITE = """
+import os, signal, sys, time
+import cnngrad.cli.output as output
+def replace(*args):  # the temporary file is written in full: the signal comes now
+    os.kill(os.getpid(), signal.{name})
+    time.sleep(10)
+output.os.replace = replace
+sys.argv = ["cnngrad", "backward", {problem!r}, "-f", "json", "-o", "out.json"]
+from cnngrad.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("name, code, message", [("SIGTERM", -signal.SIGTERM, ""),
+                                                 ("SIGINT", 130, "error: interrupted")])
+def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, name, code, message):
+    (tmp_path / "out.json").write_text("precious")
+    result = subprocess.run([sys.executable, "-c", SIGNAL_DURING_WRITE.format(
+        name=name, problem=WORKED)], cwd=tmp_path, capture_output=True, text=True,
+        timeout=60)
+    assert result.returncode == code, result.stderr
+    assert result.stderr.strip() == message
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert (tmp_path / "out.json").read_text() == "precious"
+
+
+# ------------------------------------------------------------------ standard output
+
+
+@pytest.mark.parametrize("args", [("--help",), ("backward", "--help"), ("samples",),
+                                  ("backward", WORKED), ("backward", WORKED, "-f", "json"),
+                                  ("samples", "stackexchange"), ("schema",),
+                                  ("explain", NETWORK, "loss"), ("gradcheck", WORKED),
+                                  ("check", WORKED,
+                                   str(SAMPLES / "answers" / "stackexchange-answers.json"))])
+def test_a_full_standard_output_is_one_line(args):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*CLI, *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                                timeout=60, cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == ("error: cannot write standard output: no space left on "
+                                     "device"), result.stderr
+
+
+@pytest.mark.parametrize("args", [("backward", WORKED), ("samples",), ("schema",)])
+def test_a_closed_standard_output_is_one_line(args):
+    result = subprocess.run([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, timeout=60, cwd=ROOT,
+                            preexec_fn=lambda: os.close(1))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: cannot write standard output: it is closed"
+
+
+@pytest.mark.parametrize("args", [("samples",), ("--help",), ("backward", WORKED),
+                                  ("schema",), ("samples", "stackexchange")])
+def test_a_reader_that_stops_after_one_line(args):
+    result = subprocess.run(" ".join([*map(str, CLI), *args]) + " | head -c 1 >/dev/null; "
+                            "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+# ------------------------------------------------------------------ FIFOs as input
+
+
+def test_a_fifo_with_no_writer_as_the_problem_does_not_hang(tmp_path):
+    fifo = tmp_path / "p.json"
+    os.mkfifo(fifo)
+    result = run_cli("backward", fifo, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "pipe" in result.stderr
+
+
+def test_a_fifo_with_no_writer_as_a_csv_does_not_hang(tmp_path):
+    os.mkfifo(tmp_path / "o.csv")
+    write(tmp_path, dict(SHORT, input={"csv": "o.csv"}))
+    result = run_cli("backward", tmp_path / "p.json", timeout=30)
+    assert result.returncode == 2
+    assert "o.csv" in result.stderr and "pipe" in result.stderr
+
+
+def test_a_pipe_with_a_writer_is_read(tmp_path):
+    result = subprocess.run(f"{' '.join(map(str, CLI))} backward <(cat {WORKED}) -f json",
+                            shell=True, executable="/bin/bash", capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["title"]
+
+
+# ------------------------------------------------------------------ work budgets
+
+
+def _npy(folder: Path, name: str, shape, value=None) -> dict:
+    array = (np.random.default_rng(0).random(shape) if value is None
+             else np.full(shape, value, dtype=np.float64))
+    np.save(folder / name, array)
+    return {"npy": name}
+
+
+def _refused_fast(result, *fragments):
+    """Refused by a work budget: the message names it, so no work was done (the budgets are
+    checked from the shapes alone, before any layer runs)."""
+    line = one_error(result, *fragments)
+    assert "CNNGRAD_MAX_WORK" in result.stderr
+    return line
+
+
+@pytest.mark.parametrize("size", [3001, 1001])
+def test_a_huge_max_pool_window_is_refused_in_milliseconds(tmp_path, size):
+    doc = {"input": _npy(tmp_path, "x.npy", (size, size), 0.0),
+           "layers": [{"type": "maxpool2d", "size": size}], "delta": [[1]]}
+    _refused_fast(invoke("backward", write(tmp_path, doc)), "maxpool2d_1", "window")
+
+
+def test_a_ceil_mode_window_of_a_billion(tmp_path):
+    doc = {"input": [[1, 2], [3, 4]], "delta": [[1]],
+           "layers": [{"type": "maxpool2d", "size": 10**9, "padding": 0, "ceil_mode": True}]}
+    result = invoke("backward", write(tmp_path, doc))
+    one_error(result)
+
+
+def test_a_100x100_window_at_stride_1_on_a_megapixel(tmp_path):
+    doc = {"input": _npy(tmp_path, "x.npy", (1000, 1000)),
+           "layers": [{"type": "maxpool2d", "size": 100, "stride": 1}],
+           "delta": _npy(tmp_path, "d.npy", (901, 901))}
+    _refused_fast(invoke("backward", write(tmp_path, doc)), "maxpool2d_1", "too much work")
+
+
+def test_the_budget_is_raised_by_the_environment(tmp_path):
+    doc = {"input": _npy(tmp_path, "x.npy", (40, 40)),
+           "layers": [{"type": "maxpool2d", "size": 20, "stride": 1}],
+           "delta": _npy(tmp_path, "d.npy", (21, 21))}
+    path = write(tmp_path, doc)
+    _refused_fast(invoke("backward", path, env={"CNNGRAD_MAX_WORK": "1e5"}), "maxpool2d_1")
+    assert invoke("backward", path, env={"CNNGRAD_MAX_WORK": "1e12"}).exit_code == 0
+    one_error(invoke("backward", path, env={"CNNGRAD_MAX_WORK": "lots"}), "CNNGRAD_MAX_WORK")
+
+
+def test_show_steps_with_huge_padding_is_refused(tmp_path):
+    doc = {"input": [[1, 2], [3, 4]], "kernel": [[1, 0], [0, 1]], "padding": 1500,
+           "delta": _npy(tmp_path, "d.npy", (3001, 3001), 1.0)}
+    path = write(tmp_path, doc)
+    _refused_fast(invoke("backward", path, "--show-steps"), "--show-steps")
+
+
+def test_ten_thousand_filters_as_json_is_refused(tmp_path):
+    doc = {"input": _npy(tmp_path, "x.npy", (1, 30, 30)),
+           "layers": [{"type": "conv2d", "kernel": _npy(tmp_path, "k.npy", (10_000, 1, 3, 3))}],
+           "delta": _npy(tmp_path, "d.npy", (10_000, 28, 28), 0.0)}
+    path = write(tmp_path, doc)
+    result = invoke("backward", path, "-f", "json")
+    _refused_fast(result, "--format", "too many to write as json")
+    assert "--format npz" in result.stderr
+
+
+def test_exact_with_a_huge_batch_is_refused_before_the_fractions(tmp_path):
+    doc = {"input": _npy(tmp_path, "x.npy", (100_000, 1, 3, 3), 1.0),
+           "layers": [{"type": "conv2d", "kernel": [[1, 2], [3, 4]]}],
+           "delta": _npy(tmp_path, "d.npy", (100_000, 1, 2, 2), 1.0)}
+    _refused_fast(invoke("backward", write(tmp_path, doc), "--exact"), "exact")
+
+
+def test_gradcheck_is_budgeted_by_work_not_by_passes(tmp_path):
+    doc = {"input": [[1, 2], [3, 4]], "kernel": [[1, 0], [0, 1]], "padding": 2000,
+           "delta": _npy(tmp_path, "d.npy", (4001, 4001), 1.0)}
+    _refused_fast(invoke("gradcheck", write(tmp_path, doc)), "gradcheck", "forward passes")
+
+
+def test_full_table_of_a_million_cells_is_refused(tmp_path):
+    doc = {"input": _npy(tmp_path, "x.npy", (1000, 1000)), "kernel": [[1]],
+           "delta": _npy(tmp_path, "d.npy", (1000, 1000))}
+    line = _refused_fast(invoke("backward", write(tmp_path, doc), "--full", "-o",
+                                tmp_path / "t.txt"), "--full")
+    assert "numbers" in line
+    assert not (tmp_path / "t.txt").exists()
+
+
+# ------------------------------------------------------------------ mutation fuzz
+
+ANSWERS = sorted((SAMPLES / "answers").glob("*"))
+PROBLEMS = sorted(SAMPLES.glob("*.json"))
+COMMANDS = {
+    "backward": ["table", "json", "csv", "latex", "markdown", "npz"],
+    "forward": ["table", "json", "csv", "latex", "markdown", "npz"],
+    "explain": ["table", "text", "json"],
+    "check": ["table", "json", "csv"],
+    "gradcheck": ["table", "json"],
+}
+NASTY = ["\x1b[2J", "\ud800", "١٢", "1e308", "-1e308", "1e-320", "0", "-0", "1/0", "",
+         "nan", "9" * 400, "\n", "conv2d_1", "[", "{", '"', ",", "null", "true", "-1",
+         "999999999999", "0.5", "layers", "loss", "kernel"]
+
+
+def _mutate(data: bytes, draw) -> bytes:
+    text = data.decode("utf-8")
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["replace", "insert", "delete", "number", "swap"]))
+        position = draw(st.integers(0, max(len(text) - 1, 0)))
+        if kind == "replace":
+            length = draw(st.integers(1, 8))
+            text = text[:position] + draw(st.sampled_from(NASTY)) + text[position + length:]
+        elif kind == "insert":
+            text = text[:position] + draw(st.sampled_from(NASTY)) + text[position:]
+        elif kind == "delete":
+            text = text[:position] + text[position + draw(st.integers(1, 20)):]
+        elif kind == "number":
+            numbers = list(re.finditer(r"-?\d+(?:\.\d+)?", text))
+            if numbers:
+                match = numbers[draw(st.integers(0, len(numbers) - 1))]
+                text = text[:match.start()] + draw(st.sampled_from(NASTY)) + text[match.end():]
+        else:
+            text = text[position:] + text[:position]
+    return text.encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_mutated_samples_through_every_command_and_format(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "csv").mkdir()
+    for csv_file in (SAMPLES / "csv").glob("*.csv"):
+        (folder / "csv" / csv_file.name).write_bytes(csv_file.read_bytes())
+    source = data.draw(st.sampled_from(PROBLEMS + ANSWERS + sorted((SAMPLES / "csv").glob("*"))))
+    mutated = _mutate(source.read_bytes(), data.draw)
+    command = data.draw(st.sampled_from(sorted(COMMANDS)))
+    fmt = data.draw(st.sampled_from(COMMANDS[command]))
+    if source in PROBLEMS:
+        problem = folder / source.name
+        problem.write_bytes(mutated)
+        answers = SAMPLES / "answers" / "stackexchange-wrong.json"
+    elif source in ANSWERS:
+        problem = SAMPLES / "stackexchange.json"
+        answers = folder / source.name
+        answers.write_bytes(mutated)
+        command = "check"
+        fmt = data.draw(st.sampled_from(COMMANDS["check"]))
+    else:  # a CSV the CSV sample reads
+        (folder / "csv" / source.name).write_bytes(mutated)
+        problem = folder / "stackexchange-csv.json"
+        problem.write_bytes((SAMPLES / "stackexchange-csv.json").read_bytes())
+        answers = SAMPLES / "answers" / "stackexchange-answers.json"
+    args = {"backward": [problem], "forward": [problem], "gradcheck": [problem],
+            "explain": [problem, data.draw(st.sampled_from(
+                ["loss", "conv2d_1.grads.kernel[0,0]", "conv2d_1.delta_in[1,1]", ""]))],
+            "check": [problem, answers]}[command]
+    args = [a for a in args if a != ""]
+    extra = ["-o", folder / "result.npz"] if fmt == "npz" else []
+    result = invoke(command, *args, "-f", fmt, *extra)
+    assert result.exit_code in (0, 1, 2), (result.exit_code, result.output)
+    clean(result.output)
+    if result.exit_code == 2:
+        lines = result.stderr.splitlines()
+        assert lines and lines[-1 if len(lines) == 1 else 0].startswith(("error: ", "note: ")) \
+            or "Usage" in result.output, result.output
+
+
+# ------------------------------------------------------------------ keys before numbers
+
+
+def test_top_level_keys_are_found_without_parsing_the_values():
+    from cnngrad.tensorio import top_level_keys
+
+    doc = b'{"a": [1, {"b": 2}], "c" : "x:", "d": {"e": ["]"]}, "f\\"g": 1}'
+    assert top_level_keys(doc) == ["a", "c", "d", 'f"g']
+    assert top_level_keys(b"[1, 2]") is None
+
+
+@pytest.mark.parametrize("rest, where, hint", [
+    ('"kernal": [[1]], "delta": [[1]]', "kernal", "did you mean 'kernel'"),
+    ('"layers": [{"type": "conv2d", "kernel": [[1]]}, {"type": "maxpool2d", "sise": 2}], '
+     '"delta": [[1]]', "layers[1].sise", "did you mean 'size'"),
+    ('"layers": [{"type": "flatten"}], "loss": {"type": "mse", "traget": [1, 1, 1, 1]}',
+     "loss.traget", "did you mean 'target'"),
+])
+def test_a_big_problem_with_a_misspelt_key_is_told_before_its_numbers(tmp_path, monkeypatch,
+                                                                      rest, where, hint):
+    """The unknown key comes before the numbers are read: a NaN among them (which the full
+    reading reports first) is never reached; the words are those of the full reading."""
+    import cnngrad.cli.common as common
+
+    good = write(tmp_path, '{"input": [[1, 2], [3, 4]], ' + rest + "}", "good.json")
+    full_reading = one_error(invoke("backward", good), f"{where}: unknown key")
+    monkeypatch.setattr(common, "KEYS_FIRST_BYTES", 0)  # as if the file were 200 MB
+    path = write(tmp_path, '{"input": [[1, NaN], [3, 4]], ' + rest + "}", "good.json")
+    result = invoke("backward", path)
+    assert one_error(result, f"{where}: unknown key") == full_reading
+    assert hint in result.stderr
+
+
+# ------------------------------------------------------------------ indices and streams
+
+
+@pytest.mark.parametrize("index", ["[١,0]", "[１,0]", "[" + "1" * 5000 + ",0]"])
+def test_explain_and_check_refuse_indices_that_are_not_plain_numbers(tmp_path, index):
+    one_error(invoke("explain", WORKED, f"conv2d_1.delta_in{index}"), "PATH")
+    answers = write(tmp_path, {f"conv2d_1.grads.kernel{index}": 1}, "a.json")
+    one_error(invoke("check", WORKED, answers), "index")
+
+
+def test_a_closed_standard_input_is_one_line():
+    result = subprocess.run([*CLI, "backward", "-"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            preexec_fn=lambda: os.close(0))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: <stdin>: cannot read standard input: it is closed"
+
+
+def test_a_closed_standard_error_still_gives_the_exit_code(tmp_path):
+    result = subprocess.run([*CLI, "backward", "no-such.json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, timeout=60, cwd=ROOT,
+                            preexec_fn=lambda: os.close(2))
+    assert result.returncode == 2
+    assert result.stdout == b""
+
+
+def test_save_svg_with_a_300_character_name(tmp_path):
+    one_error(invoke("backward", WORKED, "--save-svg", tmp_path / ("x" * 300)), "--save-svg",
+              "too long")
+
+
+def test_output_to_dev_stdout_appended_to_a_log_keeps_the_log(tmp_path):
+    """``-o /dev/stdout >> log`` writes to the open standard output, not a reopened file
+    (which would truncate the log)."""
+    log = tmp_path / "log.txt"
+    log.write_text("earlier\n")
+    with open(log, "a") as stream:
+        result = subprocess.run([*CLI, "backward", WORKED, "-f", "json", "-o", "/dev/stdout"],
+                                stdout=stream, stderr=subprocess.PIPE, text=True, timeout=60,
+                                cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    text = log.read_text()
+    assert text.startswith("earlier\n{")
+    json.loads(text[len("earlier\n"):])
