@@ -1048,7 +1048,7 @@ def layers(draw):
         if (required and not rarely(draw, 30)) or rarely(draw, 6 if name == "name" else 3):
             # a field without its own strategy here gets a small tensor
             raw[name] = draw(FIELD_VALUES.get(name, tensors(0, 3, 3)))
-    if rarely(draw, 6):
+    if rarely(draw, 50):  # now and then a layer names what it reads
         raw["input"] = draw(FIELD_VALUES["input"])
     if rarely(draw, 30):  # a field of another layer type, or junk
         raw[draw(st.sampled_from(ALL_FIELDS + ["kernal", "junk"]))] = draw(junk)
