@@ -31,7 +31,7 @@ def build_global_avgpool(ctx, raw: dict, head: Head) -> GlobalAvgPoolSpec:
 
 
 def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _num
 
     n, ch = index
     sizes = layer.input.shape[2:]  # H, W (or L in a 1-D problem)
@@ -40,8 +40,14 @@ def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanat
     o = ex.map_named("o", layer.input.shape)
     x = ex.map_named("x", layer.output.shape)
     share = Factor(f"1/{count}", ex.frac(1, count))
-    terms = [ex.term(share, Factor(o(n, ch, *cell), _num(layer.input[(n, ch, *cell)])))
-             for cell in np.ndindex(*sizes)]
+
+    def build(k: int) -> Term:
+        cell = tuple(int(v) for v in np.unravel_index(k, sizes))
+        return ex.term(share, Factor(o(n, ch, *cell), _num(layer.input[(n, ch, *cell)])))
+
+    shares = np.full(count, share.value, dtype=object if ex.exact else float)
+    terms = TermColumns([Column(share.symbol, shares),
+                         Column("o", layer.input[n, ch].reshape(-1))], build)
     return ex.finish(path, title=f"{x(*index)}: the mean of channel {ch + ex.base}'s map",
                      lhs=x(*index), rhs=f"Σ over the {size_text} map of o / {count}",
                      terms=terms, symbols=ex.layer_symbols(layer),
