@@ -72,8 +72,8 @@ def build_nll(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
             f"{n} class indices, one per sample"
         hint = ("nll takes class indices; for a probability target use cross_entropy on the "
                 "logits" if target.shape == shown else None)
-        raise ctx.error("loss.target", f"expected {expected}, got shape "
-                                        f"{shape_text(target.shape)}", hint, cls=ShapeError)
+        got = f"shape {shape_text(target.shape)}" if target.shape else "a number"
+        raise ctx.error("loss.target", f"expected {expected}, got {got}", hint, cls=ShapeError)
     flat = target.reshape(-1)
     indices = np.zeros(n, dtype=np.int64)
     for i, value in enumerate(flat):
