@@ -563,6 +563,11 @@ ADVERSARY_CASES = [
                                     "layers": [{"type": "batchnorm2d", "gamma": [1, 1, 1]}],
                                     "delta": [[1, 1], [1, 1], [1, 1]]},
         "layers[0].gamma", "expected a vector of 1"),
+    bad("bn-batch-variance-overflows",
+        {"input": [[[[1e308, -1e308]]], [[[-1e308, 1e308]]]],
+         "layers": [{"type": "flatten"}, {"type": "batchnorm1d"}], "delta": [[1, 1], [1, 1]]},
+        "layers[1]", "the batch variance of feature 0 of batchnorm1d_1's input overflows "
+        "to infinity", hint="scale the numbers down"),
     bad("bn-gama-typo", _with(BN2D, layer=0, gama=[1, 1]), "layers[0].gama",
         "unknown key 'gama'", hint="did you mean 'gamma'"),
     # softmax, global_avgpool
