@@ -274,7 +274,7 @@ FAMILY_A_CASES = [
         "layers[0].count_include_pad", "expected true or false"),
     bad("avgpool1d-ties", {**POOL1D, "layers": [{"type": "avgpool1d", "size": 2,
                                                  "ties": "first"}]},
-        "layers[0].ties", "unknown key 'ties' in a avgpool1d layer"),
+        "layers[0].ties", "unknown key 'ties' in an avgpool1d layer"),
     bad("maxpool1d-after-maxpool2d", {"input": [[1, 2], [3, 4]], "layers": [
         {"type": "maxpool2d", "size": 1}, {"type": "maxpool1d", "size": 1}],
         "delta": [[1, 1], [1, 1]]},
@@ -343,7 +343,7 @@ FAMILY_A_CASES = [
         {"type": "upsample", "scale": [2, 2]}], "delta": [1] * 6},
         "layers[1].scale", "a 1-D map has one axis: the scale is an integer"),
     bad("upsample-mode", _with(UPSAMPLE, layer=0, mode="bilinear"), "layers[0].mode",
-        "unknown key 'mode' in a upsample layer"),
+        "unknown key 'mode' in an upsample layer"),
     bad("upsample-on-vector", {"input": [[1, 2], [3, 4]], "layers": [
         {"type": "flatten"}, {"type": "upsample", "scale": 2}], "delta": [1] * 8},
         "layers[1]", "upsample needs a feature map", hint="before the flatten layer"),
