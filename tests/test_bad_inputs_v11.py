@@ -494,6 +494,15 @@ ADVERSARY_CASES = [
     # nll
     bad("nll-number-for-a-batch", _with(NLL, loss={"target": 1}), "loss.target",
         "expected 2 class indices, one per sample, got a number"),
+    bad("nll-batch-of-one-number", _with(NLL, input=[[[[-1, -2]]]], loss={"target": 0}),
+        "loss.target", "expected a list of 1 class index (the batch has one sample), got a "
+        "number"),
+    bad("nll-one-class", {"input": [[1, 2, 3], [4, 5, 6]], "layers": [
+        {"type": "conv1d", "kernel": [[1], [1]]}, {"type": "global_avgpool"},
+        {"type": "log_softmax"}], "loss": {"type": "nll", "target": 1}},
+        "loss.target", "class index 1 out of range: the output has 1 class (0 to 0)"),
+    bad("ce-batch-of-one-number", _with(CE_BATCH, input=[[[[1, 2]]]], loss={"target": 0}),
+        "loss.target", "expected a list of 1 class index or probabilities of shape 1×2"),
     bad("nll-target-bool", _with(NLL, loss={"target": [True, 0]}), "loss.target[0]",
         "true is not a number"),
     bad("nll-target-huge", _with(NLL, loss={"target": [1e300, 0]}), "loss.target[0]",

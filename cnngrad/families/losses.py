@@ -56,7 +56,7 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
     index_shape = shown[:-1]
     if target.shape != index_shape:
         expected = (f"a class index (0 to {k - 1})" if not index_shape else
-                    f"{n} class indices")
+                    ("a list of 1 class index" if n == 1 else f"{n} class indices"))
         raise ctx.error("loss.target", f"expected {expected} or probabilities of shape "
                                         f"{shape_text(shown)}, got "
                                         f"{_got_shape(target.shape)}", cls=ShapeError)
@@ -70,7 +70,7 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
                             f"shape {shape_text(shown)}")
         if not 0 <= int(value) < k:
             raise ctx.error(at, f"class index {_num(value)} out of range: the output has "
-                                 f"{k} classes (0 to {k - 1})")
+                                 f"{k} class{'es' if k != 1 else ''} (0 to {k - 1})")
         onehot[i, int(value)] = 1
     return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
 
