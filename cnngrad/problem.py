@@ -165,6 +165,11 @@ class Layout:
         return tuple(out)
 
 
+def _a(kind: str) -> str:
+    """'an add', 'an upsample', 'a conv2d': the article before a type name."""
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
 def shape_text(shape: tuple[int, ...]) -> str:
     """``(4, 4) -> '4×4'``; a scalar is 'a number'."""
     return "×".join(str(s) for s in shape) if shape else "a number"
@@ -265,10 +270,10 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
     common = ("type", "name") if reads_many else ("type", "name", "input")
     if reads_many and "input" in raw:
         raise ctx.error(join_path(where, "input"),
-                        f"a {kind} layer reads two or more layers: name them in "
+                        f"{_a(kind)} layer reads two or more layers: name them in "
                         f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
                         if isinstance(raw["input"], str) else None)
-    ctx.check_keys(raw, common + family.fields, where, f"a {kind} layer")
+    ctx.check_keys(raw, common + family.fields, where, f"{_a(kind)} layer")
 
 
 class _Builder:
@@ -549,7 +554,7 @@ class _Builder:
             raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSSES)}")
         kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
         family = loss_family(kind)
-        self.check_keys(raw, ("type",) + family.fields, "loss", f"a {kind} loss")
+        self.check_keys(raw, ("type",) + family.fields, "loss", f"{_a(kind)} loss")
         if "target" not in raw:
             raise self.error("loss", f"{kind} loss has no 'target'")
         return family.build(self, raw, out_shape, layout, last_name)

@@ -323,7 +323,7 @@ def _keys_first(problem: str, max_elements: int) -> None:
         if isinstance(loss, dict) and loss.get("type") in LOSSES:
             kind = loss["type"]
             builder.check_keys(loss, ("type",) + tuple(loss_family(kind).fields), "loss",
-                               f"a {kind} loss")
+                               f"{problem_module._a(kind)} loss")
     except ProblemError as exc:
         if exc.what.startswith("unknown key"):
             raise

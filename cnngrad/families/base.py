@@ -27,6 +27,17 @@ def shape_size(shape) -> int:
     return math.prod(int(s) for s in shape) if shape else 1
 
 
+def near_text(value, *bounds) -> str:
+    """``value`` as error messages write it (6 significant digits), or in full when those
+    digits would show it as one of ``bounds`` it is not (1 − 1e-16 is not "1")."""
+    from cnngrad.problem import _num
+
+    text = _num(value)
+    if any(text == _num(b) for b in bounds) and all(value != b for b in bounds):
+        return repr(float(value))
+    return text
+
+
 @dataclass(frozen=True)
 class Head:
     """What every layer's builder is handed besides its JSON object: where the layer is and

@@ -146,6 +146,24 @@ def _check_constant_channels(spec: BatchNormSpec, x: np.ndarray) -> None:
                            hint="give eps > 0 (torch's default is 1e-5)")
 
 
+def _check_variance_finite(spec: BatchNormSpec, x: np.ndarray) -> None:
+    """A batch variance that overflows float64 (values near 1e154 and beyond) would turn
+    x̂ into 0 and the report into quiet nonsense: say so, where (as an overflowing result)."""
+    if spec.mode != "train":
+        return
+    values = np.asarray(x, dtype=np.float64)
+    if not values.size or np.abs(values).max() < 1e150:  # squares far from float64's limit
+        return
+    _, var, _, _ = statistics(spec, values)
+    if not np.isfinite(var).all():
+        channel = int(np.argmin(np.isfinite(var)))
+        raise ProblemError(f"the batch variance of {_unit(x)} {channel} of {spec.name}'s "
+                           f"input overflows to infinity",
+                           where=spec.where or spec.name, file=spec.file,
+                           hint="float64 overflows beyond about 1.8e308: scale the numbers "
+                                "down")
+
+
 def statistics(spec: BatchNormSpec, x: np.ndarray, ddof: int = 0):
     """(μ, σ², 1/√(σ² + ε), x̂) per channel of the internal input x (N, C, ...), float64;
     ``ddof=1`` for the unbiased variance (a slip)."""
@@ -202,6 +220,7 @@ def _dtype(x: np.ndarray):
 
 def _forward(spec: BatchNormSpec, x: np.ndarray) -> np.ndarray:
     _check_constant_channels(spec, x)
+    _check_variance_finite(spec, x)
     if spec.slip == "unbiased":
         return _general_forward(spec, x, ddof=1)
     return batchnorm.batchnorm_forward(x, spec.gamma, spec.beta, **_stats_args(spec))

@@ -16,7 +16,7 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError
-from cnngrad.families.base import Head, LayerFamily
+from cnngrad.families.base import Head, LayerFamily, near_text
 from cnngrad.layers import dropout
 from cnngrad.problem import LayerSpec, _num as number_text, shape_text
 
@@ -52,7 +52,7 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
     p = ctx.number(raw["p"], head.at("p"))
     if not 0 <= p < 1:
         raise ctx.error(head.at("p"), f"p must be in [0, 1) (the probability of dropping a "
-                                      f"unit), got {number_text(p)}",
+                                      f"unit), got {near_text(p, 0, 1)}",
                         "p = 0 keeps every unit; p = 1 would divide by 1 - p = 0")
     shown = layout.display_shape(shape)
     mask = ctx.tensor(raw["mask"], head.at("mask"))
@@ -65,7 +65,7 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
         index = tuple(int(i) for i in bad[0])
         at = head.at("mask") + "".join(f"[{i}]" for i in index)
         raise ctx.error(at, f"a mask holds 0s and 1s (0 drops a unit, 1 keeps it), got "
-                            f"{number_text(mask[index])}")
+                            f"{near_text(mask[index], 0, 1)}")
     internal = layout.to_internal(mask, shape)
     return DropoutSpec(**head.spec_fields(), out_shape=shape, p=p, mask=internal,
                        mask_given=mask)

@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.errors import ShapeError
-from cnngrad.families.base import LossFamily
+from cnngrad.families.base import LossFamily, near_text
 from cnngrad.layers import losses
 from cnngrad.layers._common import MSE_REDUCTIONS
 from cnngrad.problem import LossSpec, _num, shape_text
@@ -60,10 +60,10 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
     index_shape = shown[:-1]
     if target.shape != index_shape:
         expected = (f"a class index (0 to {k - 1})" if not index_shape else
-                    f"{n} class indices")
+                    ("a list of 1 class index" if n == 1 else f"{n} class indices"))
         raise ctx.error("loss.target", f"expected {expected} or probabilities of shape "
-                                        f"{shape_text(shown)}, got shape "
-                                        f"{shape_text(target.shape)}", cls=ShapeError)
+                                        f"{shape_text(shown)}, got "
+                                        f"{_got_shape(target.shape)}", cls=ShapeError)
     flat = target.reshape(-1)
     onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
     for i, value in enumerate(flat):
@@ -74,20 +74,32 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
                             f"shape {shape_text(shown)}")
         if not 0 <= int(value) < k:
             raise ctx.error(at, f"class index {_num(value)} out of range: the output has "
-                                 f"{k} classes (0 to {k - 1})")
+                                 f"{k} class{'es' if k != 1 else ''} (0 to {k - 1})")
         onehot[i, int(value)] = 1
     return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
+
+
+def _got_shape(shape: tuple[int, ...]) -> str:
+    return f"shape {shape_text(shape)}" if shape else "a number"
 
 
 def _check_probabilities(ctx, rows: np.ndarray, batched: bool) -> None:
     """Contract v1.1: each probability target sums to 1 within 1e-9 (a row that does not is
     most likely a typo, and cross-entropy with it is no longer a distance to a distribution)."""
     for i, row in enumerate(rows):
+        where = f"loss.target[{i}]" if batched else "loss.target"
+        for j, value in enumerate(row.tolist()):
+            # [1.5, -0.5] sums to 1 but is no distribution (torch would not object)
+            if not 0 <= value <= 1:
+                at = where + f"[{j}]"
+                raise ctx.error(at, f"a probability lies in [0, 1], got "
+                                    f"{near_text(value, 0, 1)}",
+                                "a probability target is a distribution over the classes; "
+                                "or give a class index")
         total = sum(row.tolist()) if rows.dtype == object else float(np.sum(row))
         if abs(float(total) - 1) > 1e-9:
-            where = f"loss.target[{i}]" if batched else "loss.target"
             what = f"row {i}'s probabilities" if batched else "the probabilities"
-            raise ctx.error(where, f"{what} sum to {_num(total)}, not 1 (within 1e-9)",
+            raise ctx.error(where, f"{what} sum to {near_text(total, 1)}, not 1 (within 1e-9)",
                             "a probability target is a distribution over the classes; or "
                             "give a class index")
 

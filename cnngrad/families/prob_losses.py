@@ -69,11 +69,12 @@ def build_nll(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
     index_shape = shown[:-1]
     if target.shape != index_shape:
         expected = f"a class index (0 to {k - 1})" if not index_shape else \
-            f"{n} class indices, one per sample"
+            ("a list of 1 class index (the batch has one sample)" if n == 1
+             else f"{n} class indices, one per sample")
         hint = ("nll takes class indices; for a probability target use cross_entropy on the "
                 "logits" if target.shape == shown else None)
-        raise ctx.error("loss.target", f"expected {expected}, got shape "
-                                        f"{shape_text(target.shape)}", hint, cls=ShapeError)
+        got = f"shape {shape_text(target.shape)}" if target.shape else "a number"
+        raise ctx.error("loss.target", f"expected {expected}, got {got}", hint, cls=ShapeError)
     flat = target.reshape(-1)
     indices = np.zeros(n, dtype=np.int64)
     for i, value in enumerate(flat):
@@ -83,7 +84,7 @@ def build_nll(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
                             f"a class index is 0 to {k - 1}")
         if not 0 <= int(value) < k:
             raise ctx.error(at, f"class index {number_text(value)} out of range: the output "
-                                f"has {k} classes (0 to {k - 1})")
+                                f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
         indices[i] = int(value)
     onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
     if ctx.exact:
