@@ -209,3 +209,25 @@ def test_console_script_and_module_entry_points():
         pytest.skip("cnngrad is not installed as a console script in this environment")
     result = subprocess.run([script, "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_backward_help_quick_mode_examples_run_on_the_bundled_csv_files(monkeypatch):
+    # the help's examples must work when copied: its quick-mode lines read o.csv, w.csv and
+    # d.csv, the files of the stackexchange-csv sample
+    import shlex
+
+    text = invoke("backward", "--help").output
+    lines = [line.strip() for line in text.splitlines()]
+    examples = []
+    for k, line in enumerate(lines):
+        if line.startswith("cnngrad backward --input"):
+            while line.endswith("\\"):
+                k += 1
+                line = line[:-1] + " " + lines[k]
+            examples.append(shlex.split(line)[1:])
+    assert len(examples) == 2
+    monkeypatch.chdir(SAMPLES / "csv")
+    for example in examples:
+        result = invoke(*example)
+        assert result.exit_code == 0, (example, result.output)
+        assert "dE/dw (kernel gradient)" in result.output
