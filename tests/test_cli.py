@@ -231,3 +231,24 @@ def test_backward_help_quick_mode_examples_run_on_the_bundled_csv_files(monkeypa
         result = invoke(*example)
         assert result.exit_code == 0, (example, result.output)
         assert "dE/dw (kernel gradient)" in result.output
+
+
+@pytest.mark.parametrize("command", ["backward", "forward", "gradcheck", "explain"])
+def test_a_missing_bundled_sample_path_says_how_to_get_it(tmp_path, monkeypatch, command):
+    # an installed cnngrad run outside a checkout: the help's samples/... paths are not there
+    monkeypatch.chdir(tmp_path)
+    result = invoke(command, "samples/stackexchange.json")
+    assert result.exit_code == 2
+    assert "error: samples/stackexchange.json: no such file" in result.output
+    hint = "hint: stackexchange is a bundled sample: `cnngrad samples stackexchange --to .`"
+    assert hint in result.output
+    # and the hint's command does what it says
+    assert invoke("samples", "stackexchange", "--to", ".").exit_code == 0
+    assert invoke(command, "stackexchange.json").exit_code == 0
+
+
+def test_a_missing_file_that_is_no_sample_gets_no_sample_hint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backward", "net.json")
+    assert result.exit_code == 2
+    assert "no such file" in result.output and "bundled" not in result.output
