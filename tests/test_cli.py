@@ -252,3 +252,13 @@ def test_a_missing_file_that_is_no_sample_gets_no_sample_hint(tmp_path, monkeypa
     result = invoke("backward", "net.json")
     assert result.exit_code == 2
     assert "no such file" in result.output and "bundled" not in result.output
+
+
+def test_check_help_shows_how_to_turn_its_on_flags_off():
+    # --diagnose is on by default: its help must name --no-diagnose, the way to turn it off
+    text = " ".join(invoke("check", "--help").output.split())
+    assert "[default: on; --no-diagnose turns it off]" in text
+    assert "[--no-carry-forward turns it off]" in text
+    wrong = SAMPLES / "answers" / "stackexchange-wrong.json"
+    assert "→ matches" in invoke("check", WORKED, wrong).output
+    assert "→ matches" not in invoke("check", WORKED, wrong, "--no-diagnose").output
