@@ -137,8 +137,9 @@ def report_table(report: GradcheckReport, decimals: int = 6):
                           ("max rel error", "right"), ("checked", "right"),
                           ("skipped on a kink", "right"), ("ok", "center")):
         # the path and the numbers whole (the headers wrap instead) at any report width
-        table.add_column(name, justify=justify, no_wrap=name not in (
-            "max abs error", "max rel error", "skipped on a kink"))
+        wraps = name in ("max abs error", "max rel error", "skipped on a kink")
+        # min_width: Rich would squeeze a wrapping header's longest word to "skipp…"
+        table.add_column(name, justify=justify, no_wrap=not wraps, min_width=7 if wraps else None)
     for check in report.tensors:
         verdict = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
         table.add_row(escape(check.path), _shape(check.shape), _error(check.max_abs_error),
@@ -188,6 +189,7 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
 def _element_table(checks: list[TensorCheck], which: str, decimals: int):
     from rich import box
+    from rich.cells import cell_len
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
@@ -195,17 +197,22 @@ def _element_table(checks: list[TensorCheck], which: str, decimals: int):
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("  element", no_wrap=True)  # a path whole at any width
     for name in ("engine", "central", "left", "right"):  # the formulas: ONE_SIDED, above
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)  # a number whole
+    widths = []
     for check in checks:
         mask = check.kink if which == "kink" else check.failed
         indices = check.elements(mask)
         if which == "failed":
             indices.sort(key=lambda i: -check.abs_error[i])
         for index in indices[:MAX_TABLE_ELEMENTS]:
+            widths.append(2 + cell_len(check.path + index_text(index)))
             table.add_row("  " + escape(check.path + index_text(index)),
                           *(_value(array[index], decimals) for array in
                             (check.analytic, check.numeric, check.left, check.right)))
         if len(indices) > MAX_TABLE_ELEMENTS:
             table.add_row(Text(f"  … and {len(indices) - MAX_TABLE_ELEMENTS:,} more in "
                                f"{check.path}", style="dim"), "", "", "", "")
+    # Rich measures a cell without its leading spaces: the indented paths' true width, so
+    # that the report is laid out wide enough for every path and number whole
+    table.columns[0].min_width = max(widths, default=None)
     return table
