@@ -617,3 +617,15 @@ def test_text_format_wraps_its_prose_to_the_width_it_is_read_at(monkeypatch, col
     assert max(len(line) for line in prose) <= widest < max(len(line) for line in prose) + 20
     assert "one output cell of conv2d_1, the sum of the kernel times the input window under" \
         in " ".join(" ".join(lines).split())
+
+
+def test_the_readme_explain_example_shows_the_real_term_lines():
+    # the README's `cnngrad explain ... --format text` block, line for line where it shows one
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ cnngrad explain samples/stackexchange.json", 1)[1].split("```")[0]
+    shown = [line for line in block.splitlines()[1:] if line.strip() and line != "..."]
+    result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "--format", "text")
+    assert result.exit_code == 0, result.output
+    assert len(shown) >= 6
+    for line in shown:
+        assert line in result.output.splitlines(), line
