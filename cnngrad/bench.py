@@ -24,7 +24,6 @@ Not part of the tests' pass/fail: ``--quick`` (tiny sizes) is the smoke the test
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import json
 import os
@@ -65,6 +64,10 @@ class Case:
     stride: int
     padding: int
     targets: dict[str, float]  # dtype -> cnngrad time / torch time it should stay under
+    groups: int = 1  # conv: C (and F) for a depthwise convolution
+    ceil_mode: bool = False  # pools
+    calls: int = 1  # calls per timed sample (tiny cases); times are per call
+    with_forward: bool = False  # pools: cnngrad runs the forward pass too, as torch does
 
     @property
     def output_hw(self) -> tuple[int, int]:
@@ -75,7 +78,8 @@ class Case:
             return tuple(conv_output_size(size, self.padding, self.padding, self.k, self.stride)
                          for size in (h, w))
         elif self.kind in ("maxpool", "avgpool"):
-            return tuple(pool_output_size(size, self.padding, self.k, self.stride, False)
+            return tuple(pool_output_size(size, self.padding, self.k, self.stride,
+                                          self.ceil_mode)
                          for size in (h, w))
         else:
             raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
@@ -85,9 +89,13 @@ class Case:
         dims = ",".join(str(d) for d in self.shape)
         window = f"{self.k}×{self.k}"
         if self.kind == "conv":
-            return f"conv {dims} → {self.filters}, {window}, s{self.stride}, p{self.padding}"
+            groups = f", g{self.groups}" if self.groups > 1 else ""
+            return (f"conv {dims} → {self.filters}, {window}, s{self.stride}, "
+                    f"p{self.padding}{groups}")
         pad = f" p{self.padding}" if self.padding else ""
-        return f"{self.kind} {dims}, {window}/{self.stride}{pad}"
+        ceil = " ceil" if self.ceil_mode else ""
+        both = " fwd+bwd" if self.with_forward else ""
+        return f"{self.kind} {dims}, {window}/{self.stride}{pad}{ceil}{both}"
 
     @property
     def flops(self) -> int:
@@ -96,16 +104,34 @@ class Case:
             return 0
         n, c, _, _ = self.shape
         h_out, w_out = self.output_hw
-        return 3 * 2 * n * self.filters * c * self.k * self.k * h_out * w_out
+        return 3 * 2 * n * self.filters * (c // self.groups) * self.k * self.k * h_out * w_out
 
 
 #: The cases of the issue, at full size, with their targets (cnngrad time / torch time).
 CASES: dict[str, Case] = {
     "conv-64": Case("conv", (8, 16, 64, 64), 32, 3, 1, 1, {"float64": 0.8, "float32": 2.0}),
-    "conv-56": Case("conv", (32, 64, 56, 56), 64, 3, 1, 1, {"float64": 0.8, "float32": 1.5}),
+    "conv-56": Case("conv", (32, 64, 56, 56), 64, 3, 1, 1, {"float64": 0.8, "float32": 1.2}),
     "conv-224": Case("conv", (4, 3, 224, 224), 64, 7, 2, 3, {"float64": 0.8, "float32": 1.2}),
     "maxpool": Case("maxpool", (32, 64, 112, 112), 64, 2, 2, 0, {"float64": 0.7, "float32": 0.7}),
     "avgpool": Case("avgpool", (32, 64, 112, 112), 64, 3, 2, 1, {"float64": 1.0, "float32": 1.0}),
+    # one image (every CLI problem), at the default threads
+    "conv-n1-64": Case("conv", (1, 16, 64, 64), 32, 3, 1, 1, {"float64": 0.8, "float32": 2.0}),
+    "conv-n1-56": Case("conv", (1, 64, 56, 56), 64, 3, 1, 1, {"float64": 0.8, "float32": 1.5}),
+    "conv-n1-224": Case("conv", (1, 3, 224, 224), 64, 7, 2, 3, {"float64": 0.8, "float32": 1.2}),
+    # homework sizes (and every gradcheck step): the cost of a call
+    "conv-tiny": Case("conv", (1, 1, 5, 5), 1, 2, 1, 0, {"float64": 2.0, "float32": 2.0},
+                      calls=200),
+    "maxpool-tiny": Case("maxpool", (1, 1, 4, 4), 1, 2, 2, 0, {"float64": 2.0, "float32": 2.0},
+                         calls=200, with_forward=True),
+    "depthwise": Case("conv", (8, 64, 56, 56), 64, 3, 1, 1, {"float64": 1.0, "float32": 1.5},
+                      groups=64),
+    # max pools that touch the padding, hang over the edge or overlap
+    "maxpool-pad": Case("maxpool", (8, 64, 56, 56), 64, 3, 2, 1,
+                        {"float64": 1.0, "float32": 1.0}),
+    "maxpool-ceil": Case("maxpool", (8, 64, 55, 55), 64, 3, 2, 0,
+                         {"float64": 1.0, "float32": 1.0}, ceil_mode=True),
+    "maxpool-overlap": Case("maxpool", (8, 64, 56, 56), 64, 3, 1, 1,
+                            {"float64": 1.0, "float32": 1.0}),
 }
 
 #: The same cases scaled down: for --quick, and for the plain-loop references (no torch).
@@ -115,6 +141,15 @@ SMALL_SHAPES: dict[str, tuple[tuple[int, int, int, int], int]] = {
     "conv-224": ((1, 3, 16, 16), 4),
     "maxpool": ((1, 4, 16, 16), 4),
     "avgpool": ((1, 4, 16, 16), 4),
+    "conv-n1-64": ((1, 2, 8, 8), 4),
+    "conv-n1-56": ((1, 4, 7, 7), 4),
+    "conv-n1-224": ((1, 3, 16, 16), 4),
+    "conv-tiny": ((1, 1, 5, 5), 1),
+    "maxpool-tiny": ((1, 1, 4, 4), 1),
+    "depthwise": ((1, 4, 7, 7), 4),
+    "maxpool-pad": ((1, 4, 9, 9), 4),
+    "maxpool-ceil": ((1, 4, 9, 9), 4),
+    "maxpool-overlap": ((1, 4, 9, 9), 4),
 }
 
 
@@ -127,7 +162,8 @@ def case_for(name: str, small: bool) -> Case:
     if not small:
         return case
     shape, filters = SMALL_SHAPES[name]
-    return replace(case, shape=shape, filters=filters)
+    groups = shape[1] if case.groups > 1 else 1  # depthwise stays depthwise
+    return replace(case, shape=shape, filters=filters, groups=groups, calls=min(case.calls, 5))
 
 
 # --------------------------------------------------------------------------------------
@@ -153,7 +189,7 @@ def make_operands(case: Case, dtype: str, seed: int = 0) -> Operands:
     delta = rng.standard_normal(delta_shape, dtype=dtype)
     if case.kind != "conv":
         return Operands(x, delta)
-    w = rng.standard_normal((case.filters, c, case.k, case.k), dtype=dtype)
+    w = rng.standard_normal((case.filters, c // case.groups, case.k, case.k), dtype=dtype)
     b = rng.standard_normal(case.filters, dtype=dtype)
     return Operands(x, delta, w, b)
 
@@ -167,24 +203,44 @@ def cnngrad_run(case: Case, ops: Operands, naive: bool = False) -> Run:
         return v11_cnngrad_run(case, ops, naive)
     from cnngrad.layers import conv, pool
 
-    k, s, p = case.k, case.stride, case.padding
+    k, s, p, g, ceil = case.k, case.stride, case.padding, case.groups, case.ceil_mode
     if case.kind == "conv":
         forward = conv.conv2d_forward_naive if naive else conv.conv2d_forward
         backward = conv.conv2d_backward_naive if naive else conv.conv2d_backward
 
         def run_conv():
-            y = forward(ops.x, ops.w, ops.b, s, p)
-            return (y, *backward(ops.x, ops.w, ops.delta, s, p))
+            y = forward(ops.x, ops.w, ops.b, s, p, 1, g)
+            return (y, *backward(ops.x, ops.w, ops.delta, s, p, 1, g))
 
-        return run_conv
+        return _repeated(run_conv, case.calls)
     elif case.kind == "maxpool":
+        forward = pool.maxpool2d_forward_naive if naive else pool.maxpool2d_forward
         backward = pool.maxpool2d_backward_naive if naive else pool.maxpool2d_backward
-        return lambda: (backward(ops.x, ops.delta, k, s, p),)
+        if case.with_forward:
+            def run_max():
+                forward(ops.x, k, s, p, ceil)
+                return (backward(ops.x, ops.delta, k, s, p, ceil),)
+
+            return _repeated(run_max, case.calls)
+        return _repeated(lambda: (backward(ops.x, ops.delta, k, s, p, ceil),), case.calls)
     elif case.kind == "avgpool":
         backward = pool.avgpool2d_backward_naive if naive else pool.avgpool2d_backward
-        return lambda: (backward(ops.x, ops.delta, k, s, p),)
+        return _repeated(lambda: (backward(ops.x, ops.delta, k, s, p, ceil),), case.calls)
     else:
         raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {case.kind!r}")
+
+
+def _repeated(run: Run, calls: int) -> Run:
+    """``run`` ``calls`` times (a tiny case's timed sample); the last outputs."""
+    if calls == 1:
+        return run
+
+    def many():
+        for _ in range(calls - 1):
+            run()
+        return run()
+
+    return many
 
 
 def torch_run(torch, case: Case, ops: Operands) -> Run:
@@ -192,7 +248,7 @@ def torch_run(torch, case: Case, ops: Operands) -> Run:
     if isinstance(case, V11Case):
         return v11_torch_run(torch, case, ops)
     functional = torch.nn.functional
-    k, s, p = case.k, case.stride, case.padding
+    k, s, p, g, ceil = case.k, case.stride, case.padding, case.groups, case.ceil_mode
     x = torch.from_numpy(ops.x).requires_grad_()
     delta = torch.from_numpy(ops.delta)
     if case.kind == "conv":
@@ -201,24 +257,24 @@ def torch_run(torch, case: Case, ops: Operands) -> Run:
 
         def run_conv():
             x.grad = w.grad = b.grad = None
-            functional.conv2d(x, w, b, s, p).backward(delta)
+            functional.conv2d(x, w, b, s, p, 1, g).backward(delta)
             return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
 
-        return run_conv
+        return _repeated(run_conv, case.calls)
     elif case.kind == "maxpool":
         def run_max():
             x.grad = None
-            functional.max_pool2d(x, k, s, p).backward(delta)
+            functional.max_pool2d(x, k, s, p, ceil_mode=ceil).backward(delta)
             return (x.grad.numpy(),)
 
-        return run_max
+        return _repeated(run_max, case.calls)
     elif case.kind == "avgpool":
         def run_avg():
             x.grad = None
-            functional.avg_pool2d(x, k, s, p).backward(delta)
+            functional.avg_pool2d(x, k, s, p, ceil_mode=ceil).backward(delta)
             return (x.grad.numpy(),)
 
-        return run_avg
+        return _repeated(run_avg, case.calls)
     else:
         raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {case.kind!r}")
 
@@ -475,24 +531,173 @@ def cores() -> int:
 
 
 def blas_threads() -> int | None:
-    """The thread count of the OpenBLAS numpy loaded, or None when it cannot be asked."""
-    maps = Path("/proc/self/maps")
-    if not maps.exists():
+    """The thread count of the BLAS numpy loaded (threadpoolctl), or None when unknown."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
         return None
-    libraries = {line.split()[-1] for line in maps.read_text().splitlines()
-                 if "openblas" in line.lower() and ".so" in line}
-    for library in sorted(libraries):
-        try:
-            handle = ctypes.CDLL(library)
-        except OSError:
-            continue
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                       "openblas_get_num_threads"):
-            getter = getattr(handle, symbol, None)
-            if getter is not None:
-                getter.restype = ctypes.c_int
-                return int(getter())
-    return None
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return max(counts) if counts else None
+
+
+# --------------------------------------------------------------------------------------
+# end to end: the command line as a user runs it, in fresh processes
+
+#: The medium problem: 1×3×224×224 input, conv 64 7×7/2 p3, relu, max pool 3×3/2 p1, the
+#: delta given, tensors from .npy files.
+MEDIUM_LAYERS = [
+    {"type": "conv2d", "kernel": {"npy": "w.npy"}, "bias": {"npy": "b.npy"}, "stride": 2,
+     "padding": 3},
+    {"type": "relu"},
+    {"type": "maxpool2d", "size": 3, "stride": 2, "padding": 1},
+]
+
+#: What a PyTorch user writes for the medium problem: the same forward and backward, and the
+#: same JSON document (the contract's structure) written with the standard library.
+TORCH_MEDIUM_SCRIPT = """
+import json, sys
+import numpy as np, torch
+import torch.nn.functional as F
+folder, out = sys.argv[1], sys.argv[2]
+load = lambda name: torch.from_numpy(np.load(f"{folder}/{name}.npy"))
+x, w, b, d = load("x").requires_grad_(), load("w").requires_grad_(), load("b").requires_grad_(), load("d")
+c = F.conv2d(x, w, b, stride=2, padding=3); c.retain_grad()
+r = F.relu(c); r.retain_grad()
+p = F.max_pool2d(r, 3, 2, 1)
+p.backward(d)
+L = lambda t: t.detach().numpy().tolist()
+layers = [
+    {"index": 0, "name": "conv2d_1", "type": "conv2d", "output": L(c), "delta_out": L(c.grad),
+     "delta_in": L(x.grad), "grads": {"kernel": L(w.grad), "bias": L(b.grad)}},
+    {"index": 1, "name": "relu_1", "type": "relu", "output": L(r), "delta_out": L(r.grad),
+     "delta_in": L(c.grad), "grads": {}},
+    {"index": 2, "name": "maxpool2d_1", "type": "maxpool2d", "output": L(p), "delta_out": L(d),
+     "delta_in": L(r.grad), "grads": {}}]
+with open(out, "w") as f:
+    json.dump({"cnngrad": "1.0.0", "title": "medium", "loss": None, "layers": layers}, f)
+"""
+
+
+def _write_problem(folder: Path, name: str, arrays: dict[str, np.ndarray], problem: dict) -> Path:
+    for key, array in arrays.items():
+        np.save(folder / f"{key}.npy", array)
+    path = folder / name
+    path.write_text(json.dumps(problem))
+    return path
+
+
+#: Runs ``python -m cnngrad ARGS`` and reports the process's own peak resident set on exit
+#: (a child's rusage would also count the forked copy of this process, torch and all).
+CLI_WITH_PEAK = """
+import atexit, runpy, sys
+def report():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    sys.stderr.write(f"peak-rss-kib {line.split()[1]}\\n")
+    except OSError:
+        pass
+atexit.register(report)
+sys.argv = ["cnngrad", *sys.argv[1:]]
+runpy.run_module("cnngrad", run_name="__main__")
+"""
+
+
+def _child(command: Sequence[str], cwd: Path) -> tuple[float, float | None]:
+    """(wall seconds, peak RSS MiB when the command reports it) of a command in a fresh
+    process; its output discarded."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)
+    seconds = time.perf_counter() - start
+    stderr = done.stderr.decode(errors="replace")
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(command[-4:])} failed: {stderr[-300:]}")
+    peaks = [int(line.split()[1]) for line in stderr.splitlines()
+             if line.startswith("peak-rss-kib ")]
+    return seconds, peaks[-1] / 1024 if peaks else None
+
+
+def end_to_end(torch, repeat: int, folder: Path) -> list[dict[str, Any]]:
+    """The waits a user sees: the medium problem written as JSON (against the same in a torch
+    script), gradcheck of a 3×32×32 input with 8 filters, explain of one cell of the medium
+    problem.  Medians of ``repeat`` fresh processes (alternating with the torch script)."""
+    rng = np.random.default_rng(7)
+    medium = _write_problem(folder, "medium.json", {
+        "x": rng.standard_normal((1, 3, 224, 224)), "w": 0.1 * rng.standard_normal((64, 3, 7, 7)),
+        "b": 0.1 * rng.standard_normal(64), "d": rng.standard_normal((1, 64, 56, 56))},
+        {"title": "medium", "input": {"npy": "x.npy"}, "layers": MEDIUM_LAYERS,
+         "delta": {"npy": "d.npy"}})
+    small = _write_problem(folder, "gradcheck.json", {
+        "gx": rng.standard_normal((3, 32, 32)), "gw": rng.standard_normal((8, 3, 3, 3))},
+        {"title": "gradcheck", "input": {"npy": "gx.npy"}, "kernel": {"npy": "gw.npy"},
+         "padding": 1, "loss": {"type": "mse", "target": {"npy": "gt.npy"}}})
+    np.save(folder / "gt.npy", rng.standard_normal((8, 32, 32)))
+    cli = [sys.executable, "-c", CLI_WITH_PEAK]
+    rows = []
+    out = folder / "out.json"
+    runs = []
+    for _ in range(repeat):
+        time.sleep(SETTLE_SECONDS)
+        ours = _child(cli + ["backward", str(medium), "--format", "json", "-o", str(out)], folder)
+        size = out.stat().st_size / MIB
+        theirs = None
+        if torch is not None:
+            time.sleep(SETTLE_SECONDS)
+            theirs = _child([sys.executable, "-c", TORCH_MEDIUM_SCRIPT, str(folder),
+                             str(folder / "torch.json")], folder)
+        runs.append((ours, theirs, size))
+    ours_s = statistics.median(r[0][0] for r in runs)
+    rss = statistics.median(r[0][1] or 0.0 for r in runs)
+    size = runs[-1][2]
+    row = {"case": "backward medium.json --format json (1×3×224×224, conv 7×7/2, relu, "
+                   "maxpool)", "cnngrad_s": ours_s, "target": 0.5,
+           "rss_mib": rss, "json_mib": size, "rss_target": 2.0}
+    if torch is not None:
+        row["reference_s"] = statistics.median(r[1][0] for r in runs)
+        row["ratio"] = statistics.median(r[0][0] / r[1][0] for r in runs)
+    rows.append(row)
+    for label, command, limit in (
+            ("gradcheck 3×32×32, 8 filters 3×3 p1, mse (every element)",
+             cli + ["gradcheck", str(small), "--format", "json", "-o", str(folder / "g.json")],
+             3.0),
+            ("explain medium.json conv2d_1.grads.kernel[0,0,0,0]",
+             cli + ["explain", str(medium), "conv2d_1.grads.kernel[0,0,0,0]"], 0.3)):
+        times = []
+        for _ in range(repeat):
+            time.sleep(SETTLE_SECONDS)
+            try:
+                times.append(_child(command, folder)[0])
+            except RuntimeError as error:
+                times = []
+                label += f" (failed: {str(error)[-120:]})"
+                break
+        rows.append({"case": label, "cnngrad_s": statistics.median(times) if times else None,
+                     "limit_s": limit})
+    return rows
+
+
+def render_end_to_end(rows: Sequence[dict[str, Any]], reference: str) -> str:
+    lines = ["", "end to end: the command line in fresh processes (medians)"]
+    for row in rows:
+        seconds = row["cnngrad_s"]
+        text = f"  {row['case']}: " + ("—" if seconds is None else f"{seconds:.2f} s")
+        if "ratio" in row:
+            ok = row["ratio"] <= row["target"]
+            text += (f" against {row['reference_s']:.2f} s for a {reference} script writing the "
+                     f"same JSON: ratio {row['ratio']:.2f} (≤ {row['target']:g}{_mark(ok)})")
+        if "rss_mib" in row:
+            ratio = row["rss_mib"] / row["json_mib"]
+            text += (f"; peak RSS {row['rss_mib']:.0f} MiB for {row['json_mib']:.0f} MiB of "
+                     f"JSON ({ratio:.2f}×, ≤ {row['rss_target']:g}{_mark(ratio <= row['rss_target'])})")
+        if "limit_s" in row and seconds is not None:
+            text += f" (< {row['limit_s']:g} s{_mark(seconds < row['limit_s'])})"
+        lines.append(text)
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------
@@ -589,6 +794,7 @@ class Row:
     peak_share: float | None
     difference: float
     memory: dict[str, float] | None
+    matmul_peak: float | None = None  # GFLOP/s measured just before this case
 
     @property
     def met(self) -> bool | None:
@@ -604,12 +810,15 @@ class Row:
         return {"case": self.name, "label": self.label, "dtype": self.dtype,
                 "cnngrad_s": self.ours_s, "reference_s": self.reference_s, "ratio": self.ratio,
                 "target": self.target, "met": self.met, "gflops": self.gflops,
-                "peak_share": self.peak_share, "max_rel_difference": self.difference,
+                "peak_share": self.peak_share, "matmul_peak": self.matmul_peak,
+                "max_rel_difference": self.difference,
                 "memory_mib": self.memory, "memory_ok": self.memory_ok}
 
 
 def _ms(seconds: float) -> str:
     ms = seconds * 1e3
+    if ms < 1:
+        return f"{ms * 1e3:.3g} µs"
     return f"{ms:.3g} ms" if ms < 1000 else f"{ms:,.0f} ms"
 
 
@@ -640,8 +849,10 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
         return "  ".join(cell.rjust(width) if i in right else cell.ljust(width)
                          for i, (cell, width) in enumerate(zip(cells, widths))).rstrip()
 
-    peaks = ", ".join(f"{dtype} {gflops:.1f} GFLOP/s"
-                      for dtype, gflops in info["matmul_peak"].items())
+    peaks = ", ".join(
+        f"{dtype} {min(r.matmul_peak for r in rows if r.dtype == dtype and r.matmul_peak):.1f}"
+        f"–{gflops:.1f} GFLOP/s"
+        for dtype, gflops in info["matmul_peak"].items())
     threads = info["threads"]
     blas = "?" if threads["blas"] is None else threads["blas"]
     torch_threads = f"; torch {threads['torch']}" if "torch" in threads else ""
@@ -655,7 +866,8 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
         (f"threads: {info['cores']} core{'s' if info['cores'] != 1 else ''}; numpy "
          f"{info['versions']['numpy']} BLAS {blas}; cnngrad{conv_threads} pooling "
          f"{threads['cnngrad_pool']}{torch_threads}"),
-        f"matmul peak ({info['matmul_size']}² np.matmul): {peaks}; % peak is of the same dtype's",
+        (f"matmul peak ({info['matmul_size']}² np.matmul, measured before each case): {peaks}; "
+         f"% peak is of the one beside the case"),
     ]
     busy = info["machine_busy"]
     if busy is not None:
@@ -693,6 +905,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the working-memory subprocesses")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--no-end-to-end", action="store_true",
+                        help="skip the command-line cases (the medium problem as JSON against a "
+                             "torch script, gradcheck, explain); --quick skips them too")
     parser.add_argument("--memory-probe", metavar="CASE:DTYPE", action="append",
                         help=argparse.SUPPRESS)
     parser.add_argument("--small", action="store_true", help=argparse.SUPPRESS)
@@ -752,7 +967,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append("--quick: tiny sizes, a smoke test; the times mean nothing")
     busy_at_start = machine_busy(0.5 if args.quick else 2.0)
     matmul_size = 256 if small else 2048
-    peaks = {dtype: matmul_peak(dtype, matmul_size) for dtype in dtypes}
+    peaks: dict[str, float] = {}  # the best of the peaks measured beside the cases
     threads["blas"] = blas_threads()
     # large convolutions split their images over threads, each with a one-thread BLAS
     from cnngrad.layers import conv
@@ -771,12 +986,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             # the naive reference is a cnngrad run too: a conv run's outputs start with y
             theirs = gradients(case, reference()) if naive else reference()
             difference = relative_difference(gradients(case, ours()), theirs)
+            # the peak beside the case: a busy machine moves both together
+            peak = matmul_peak(dtype, matmul_size)
+            peaks[dtype] = max(peaks.get(dtype, 0.0), peak)
             # the pauses against spinning threads matter for real sizes only
             timing = time_pairs(ours, reference, repeat, 0.0 if args.quick else SETTLE_SECONDS)
-            gflops = case.flops / timing.ours / 1e9 if case.flops else None
-            rows.append(Row(name, case.label, dtype, timing.ours, timing.reference, timing.ratio,
+            calls = getattr(case, "calls", 1)
+            ours_s, reference_s = timing.ours / calls, timing.reference / calls
+            gflops = case.flops / ours_s / 1e9 if case.flops else None
+            rows.append(Row(name, case.label, dtype, ours_s, reference_s, timing.ratio,
                             None if naive else case.targets[dtype], gflops,
-                            None if gflops is None else gflops / peaks[dtype], difference, None))
+                            None if gflops is None else gflops / peak, difference, None, peak))
             del ops, ours, reference
     if not args.no_memory:
         runs = [(row.name, row.dtype) for row in rows]
@@ -786,6 +1006,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row, memory in zip(rows, memories):
             row.memory = memory
 
+    e2e = []
+    if not (args.quick or args.no_end_to_end or args.case):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cnngrad-bench-") as folder:
+            e2e = end_to_end(torch, max(repeat, 3), Path(folder))
+
     info = {"cnngrad": __version__, "reference_name": reference_name, "reference_conv": info_conv,
             "reference_pool": info_pool, "repeat": repeat, "cores": cores(), "threads": threads,
             "matmul_size": matmul_size, "matmul_peak": peaks, "notes": notes, "small_sizes": small,
@@ -793,9 +1020,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "versions": {"numpy": np.__version__,
                          **({"torch": torch.__version__} if torch is not None else {})}}
     if args.json:
-        print(json.dumps({**info, "rows": [row.as_dict() for row in rows]}, indent=2))
+        print(json.dumps({**info, "rows": [row.as_dict() for row in rows],
+                          "end_to_end": e2e}, indent=2))
     else:
-        print(render_table(rows, info))
+        print(render_table(rows, info) + (render_end_to_end(e2e, reference_name) if e2e else ""))
     return 0
 
 

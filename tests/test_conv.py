@@ -212,12 +212,16 @@ def test_fast_matches_naive_random(problem):
     rng = np.random.default_rng(seed)
     x, weights, bias = random_problem(rng, n, c, h, w, f, groups, kernel)
     args = (stride, sides, dilation, groups, mode)
-    y = conv2d_forward(x, weights, bias, *args)
-    assert_same(y, conv2d_forward_naive(x, weights, bias, *args))
-    delta = rng.standard_normal(y.shape)
-    for fast, naive in zip(conv2d_backward(x, weights, delta, *args),
-                           conv2d_backward_naive(x, weights, delta, *args)):
-        assert_same(fast, naive)
+    y_naive = conv2d_forward_naive(x, weights, bias, *args)
+    delta = rng.standard_normal(y_naive.shape)
+    grads_naive = conv2d_backward_naive(x, weights, delta, *args)
+    # both the gathered small-call path and the tiled one
+    for small_max_cells in (conv.SMALL_MAX_CELLS, 0):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(conv, "SMALL_MAX_CELLS", small_max_cells)
+            assert_same(conv2d_forward(x, weights, bias, *args), y_naive)
+            for fast, naive in zip(conv2d_backward(x, weights, delta, *args), grads_naive):
+                assert_same(fast, naive)
 
 
 @pytest.mark.parametrize("tile_bytes", [1, 600, 5000])
@@ -236,6 +240,7 @@ def test_tiling_and_threads_do_not_change_the_result(monkeypatch, tile_bytes, th
     expected = [conv2d_forward_naive(x, w, b, stride, 1, 1, 1, mode),
                 *conv2d_backward_naive(x, w, delta, stride, 1, 1, 1, mode)]
     monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0 if threads else 10**18)
     actual = [conv2d_forward(x, w, b, stride, 1, 1, 1, mode),
               *conv2d_backward(x, w, delta, stride, 1, 1, 1, mode)]
@@ -243,19 +248,51 @@ def test_tiling_and_threads_do_not_change_the_result(monkeypatch, tile_bytes, th
         assert_same(a, e, tol=1e-13)
 
 
+@pytest.mark.parametrize("n", [1, 6])
 @pytest.mark.parametrize("c, f, stride", [(4, 4, 1), (2, 8, 1), (4, 4, 2)])
-def test_threads_restore_the_blas_thread_count(monkeypatch, c, f, stride):
-    api = conv._blas_thread_count()
-    before = None if api is None else api[0]()
+def test_threads_restore_the_blas_thread_count(monkeypatch, n, c, f, stride):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpoolctl.threadpool_info()
+                if info["user_api"] == "blas"]
+
+    before = blas_threads()
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
     rng = np.random.default_rng(8)
-    x, w, b = random_problem(rng, 6, c, 9, 9, f, 1, (3, 3))
+    x, w, b = random_problem(rng, n, c, 9, 9, f, 1, (3, 3))
     delta = rng.standard_normal(conv2d_forward(x, w, b, stride, 1).shape)
     for fast, naive in zip(conv2d_backward(x, w, delta, stride, 1),
                            conv2d_backward_naive(x, w, delta, stride, 1)):
         assert_same(fast, naive)
-    if api is not None:
-        assert api[0]() == before
+    assert blas_threads() == before
+
+
+@pytest.mark.parametrize("tile_bytes", [1, 5000, 10**7])
+@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), ((2, 1), (1, 2))])
+@pytest.mark.parametrize("mode, padding", [("zeros", 1), ("zeros", 0), ("reflect", (1, 2)),
+                                           ("circular", (2, 0, 1, 1))])
+@pytest.mark.parametrize("groups, c, f", [(1, 3, 4), (1, 2, 8), (2, 4, 6)])
+def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_bytes, stride,
+                                                            dilation, mode, padding, groups,
+                                                            c, f):
+    # one image: the threads take shares of its output rows (dx by rows, or a padded delta
+    # per share added up), whatever the tile size
+    monkeypatch.setattr(conv, "_cores", lambda: 3)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
+    rng = np.random.default_rng(11)
+    x, w, b = random_problem(rng, 1, c, 9, 8, f, groups, (3, 2))
+    args = (stride, padding, dilation, groups, mode)
+    y = conv2d_forward(x, w, b, *args)
+    assert_same(y, conv2d_forward_naive(x, w, b, *args), tol=1e-13)
+    delta = rng.standard_normal(y.shape)
+    for fast, naive in zip(conv2d_backward(x, w, delta, *args),
+                           conv2d_backward_naive(x, w, delta, *args)):
+        assert_same(fast, naive, tol=1e-13)
 
 
 def test_untied_bias_is_added_as_is():

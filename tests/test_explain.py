@@ -23,7 +23,8 @@ from cnngrad.families.pool2d import avgpool_textbook, maxpool_textbook
 from cnngrad.network import run
 from cnngrad.problem import Layout, _Builder, build_problem, load_problem
 from cnngrad.render.explain import explanation_dict, explanation_text, term_parts
-from cnngrad.teach.explain import _affine, explain, known_paths
+from cnngrad.teach.explain import (Column, Factor, Term, TermColumns, TermList, _affine,
+                                   _Explainer, explain, known_paths, parse_path)
 from cnngrad.teach.steps import correlate_valid, layer_textbook, trace_steps
 from cnngrad.tensorio import load_json_document
 
@@ -419,6 +420,93 @@ def test_totals_equal_the_engine_on_random_problems(seed, exact):
             assert last.startswith(f"{explanation.lhs} = "), last
 
 
+# --------------------------------------------------------------------------- terms as columns
+
+
+def _columns_explanation(a: list, b: list, reasons: list, exact: bool = False):
+    """An explanation of Σ a[k]·b[k] from columns, and ``built``: the terms it built."""
+    trace = run(load_problem(WORKED))
+    ex = _Explainer(trace, one_based=False)
+    ex.exact = exact
+    built = []
+
+    def build(k: int) -> Term:
+        built.append(k)
+        factors = [Factor(f"a[{k}]", a[k]),
+                   Factor(f"b[{k}]", b[k], zero_reason=reasons[k])]
+        return ex.term(*factors)
+
+    dtype = object if exact else float
+    columns = TermColumns([Column("a", np.array(a, dtype=dtype)),
+                           Column("b", np.array(b, dtype=dtype), np.array(reasons, dtype=object))],
+                          build)
+    path = parse_path(trace, "conv2d_1.grads.kernel[0,0]")
+    lazy = ex.finish(path, title="t", lhs="s", rhs="Σ a·b", terms=columns, symbols={},
+                     notes=[])
+    eager = ex.finish(path, title="t", lhs="s", rhs="Σ a·b",
+                      terms=[columns.build(k) for k in range(columns.count)], symbols={},
+                      notes=[])
+    built.clear()
+    return lazy, eager, built
+
+
+def test_term_columns_count_zero_reasons_in_order_and_build_only_what_is_read():
+    a = [1.0, 0.0, 2.0, 1e-200, 0.0, 0.5, 3.0, 0.25]
+    b = [0.0, 5.0, 0.0, 1e-200, 3.0, 0.5, 2.0, 4.0]
+    reasons = [None, None, "b is padding", None, None, None, None, None]
+    lazy, eager, built = _columns_explanation(a, b, reasons)
+    assert lazy.zero_reasons == {"b = 0": 1, "a = 0": 2, "b is padding": 1,
+                                 "the product rounds to 0": 1} == eager.zero_reasons
+    assert (lazy.zero_terms, len(lazy.terms), lazy.total) == (5, 3, 0.25 + 6.0 + 1.0)
+    assert built == []  # counting and adding up built no term
+    assert term_parts(lazy.terms[1]) == ("a[6]·b[6]", "3 × 2", "6") and built == [6]
+    assert lazy.rest(1) == (2, 7.0) and built == [6]
+    assert explanation_text(lazy, max_terms=1) == explanation_text(eager, max_terms=1)
+    assert "+ 2 more nonzero terms, together 7" in explanation_text(lazy, max_terms=1)
+    assert lazy.terms == eager.terms and isinstance(lazy.terms, TermList)
+    assert explanation_dict(lazy) == explanation_dict(eager)
+
+
+def test_term_columns_in_exact_arithmetic():
+    a = [Fraction(1, 3), Fraction(0), Fraction(2, 7)]
+    b = [Fraction(3, 5), Fraction(1, 2), 0]
+    lazy, eager, _ = _columns_explanation(a, b, [None, None, "b is padding"], exact=True)
+    assert lazy.total == Fraction(1, 5) == eager.total and isinstance(lazy.total, Fraction)
+    assert lazy.zero_reasons == {"a = 0": 1, "b is padding": 1}
+    assert explanation_dict(lazy) == explanation_dict(eager)
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("exact", [False, True])
+def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
+    """Rules that give their terms as columns (conv kernel and bias gradients, dense and
+    global average pool outputs) explain an element exactly as the list of all their terms
+    does: text, JSON, counts and total."""
+    doc = random_doc(seed, exact)
+    if seed % 2 and "delta" not in doc:
+        # a global average pool in place of the flatten (the dense layer reads C values)
+        channels = _out_shape({**doc, "layers": doc["layers"][:3]})[0][1]
+        doc["layers"][3] = {"type": "global_avgpool"}
+        doc["layers"][4]["weights"] = _values(np.random.default_rng(seed), (3, channels), exact)
+    trace = run(problem_of(doc, exact))
+    rng = np.random.default_rng(2000 + seed)
+    for name, shape in known_paths(trace).items():
+        if not name.startswith(("conv2d_1.grads.", "dense_1.output", "global_avgpool_1.output")):
+            continue
+        cells = list(np.ndindex(*shape))
+        for pick in rng.choice(len(cells), min(3, len(cells)), replace=False):
+            cell = cells[pick]
+            path = parse_path(trace, name + (f"[{','.join(map(str, cell))}]" if cell else ""))
+            lazy = _Explainer(trace, False).explain(path)
+            eager = _Explainer(trace, False, eager=True).explain(path)
+            for max_terms in (2, 100):
+                assert explanation_text(lazy, max_terms=max_terms) == \
+                    explanation_text(eager, max_terms=max_terms), path.name
+                assert explanation_dict(lazy, max_terms) == explanation_dict(eager, max_terms)
+            assert explanation_dict(lazy) == explanation_dict(eager)
+            assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
+
+
 # --------------------------------------------------------------------------- bad paths
 
 
@@ -506,6 +594,36 @@ def test_long_lists_are_cut_with_max_terms():
                     "--max-terms", "2")
     assert result.exit_code == 0, result.output
     assert "+ 2 more nonzero terms, together" in result.output
+
+
+def test_json_lists_max_terms_and_sums_the_rest():
+    path = "conv2d_1.grads.kernel[0,0]"
+    result = invoke("explain", WORKED, path, "--format", "json", "--max-terms", "1")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert [t["value"] for t in doc["terms"]] == [pytest.approx(0.060368)]
+    assert doc["more_terms"]["count"] == 3
+    assert doc["more_terms"]["total"] == pytest.approx(0.022568 + 0.00934 - 0.04767)
+    assert doc["zero_terms"] == 12
+    every = json.loads(invoke("explain", WORKED, path, "-f", "json", "--max-terms", "1",
+                              "--all-terms").output)
+    assert len(every["terms"]) == 4 and "more_terms" not in every
+
+
+def test_all_terms_lists_every_term_in_text():
+    result = invoke("explain", WORKED, "conv2d_1.output[0,0]", "--format", "text",
+                    "--max-terms", "2", "--all-terms")
+    assert result.exit_code == 0, result.output
+    assert "more nonzero terms" not in result.output
+    assert result.output.count(" = ") >= 4 + 1
+
+
+def test_bench_explain_quick_runs():
+    from cnngrad.bench_explain import measure, report
+
+    rows = measure(repeat=1, quick=True)
+    assert [row["terms"] for row in rows[1:3]] == [256, 256]
+    assert "slowest explain step" in report(rows)
 
 
 # --------------------------------------------------------------------------- textbook steps

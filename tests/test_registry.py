@@ -28,8 +28,11 @@ TYPE_NAMES = set(LAYERS) | set(LOSSES) | {
 
 #: where a type name may be written: the families, the kernel library and what works on the
 #: kernels by name rather than on problems (the benchmark, ``cnngrad verify``'s operations, the
-#: library's table of kernel names: ``cnngrad.bce`` is a function, not a layer type)
-ALLOWED = ("families/", "layers/", "bench.py", "verify/", "__init__.py")
+#: library's table of kernel names: ``cnngrad.bce`` is a function, not a layer type), and the
+#: generator's recipes, which write problem documents as a problem file names its layers, and
+#: the explain benchmark, which writes its one fixed problem file
+ALLOWED = ("families/", "layers/", "bench.py", "bench_explain.py", "verify/", "__init__.py",
+           "generate/recipes.py")
 
 
 def _type_literals(path: Path) -> list[tuple[int, str]]:

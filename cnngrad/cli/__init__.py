@@ -38,7 +38,8 @@ SETTINGS = dict(
 )
 
 # one module per command, each with register(app); the order is the order in --help
-COMMANDS = ("backward", "forward", "gradcheck", "explain", "check", "verify", "samples", "schema")
+COMMANDS = ("backward", "forward", "gradcheck", "explain", "check", "generate", "verify",
+            "samples", "schema")
 
 
 def _version(value: bool) -> None:

@@ -34,6 +34,7 @@ EPILOG = """\
   cnngrad check samples/stackexchange.json samples/answers/* --format csv -o grades.csv
   cnngrad check samples/exam.json samples/exam/*.json
   cnngrad check samples/exam.json samples/exam/ben.json -f gradescope
+  cnngrad check --manifest exam/manifest.json submissions/*.json -f csv
 
 An answers file maps dotted paths to values, e.g.
 {"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]],
@@ -129,7 +130,7 @@ def check(
         metavar="ANSWERS...", help="Answers files: JSON {\"dotted.path\": value}, or a CSV "
                                    "named after its path (conv2d_1.grads.kernel.csv). Several "
                                    "make a grade sheet, one row per file.",
-        show_default=False)],
+        show_default=False)] = None,
     atol: Annotated[Optional[str], typer.Option(
         "--atol", help="Absolute tolerance: with --rtol, replaces the decimals rule by "
                        "|given − true| ≤ atol + rtol·|true|.")] = None,
@@ -160,6 +161,11 @@ def check(
     diagnose: Annotated[bool, typer.Option(
         "--diagnose/--no-diagnose", help="Name the common slips a wrong tensor matches.")
     ] = True,
+    manifest: Annotated[Optional[str], typer.Option(
+        "--manifest", help="An exam's manifest.json (cnngrad generate --students): every "
+                           "file given is then a submission, graded against its own "
+                           "student's problem (the student named by the file or its "
+                           "folder).")] = None,
     max_elements: MaxElementsOpt = 10**8,
     debug: DebugOpt = False,
 ) -> None:
@@ -178,6 +184,18 @@ def check(
     from cnngrad.teach.grading import parse_grading
 
     fmt = choose(format, OUTPUT_FORMATS, "--format")
+    answers = list(answers or ())  # none at all is possible with --manifest
+    if not answers and manifest is None:
+        raise UsageError("missing", where="ANSWERS...",
+                         hint="give one or more answers files after the problem")
+    if manifest is not None:  # an exam: each submission against its student's own problem
+        from cnngrad.cli.check_manifest import check_manifest
+
+        return check_manifest(
+            manifest, [problem, *answers], fmt=fmt, output=output, decimals=decimals,
+            details=details, diagnose=diagnose, one_based=one_based,
+            carry_forward=carry_forward, exact=exact, lr=lr, max_elements=max_elements,
+            tolerance_of=lambda grading: _tolerance(atol, rtol, min_decimals, grading))
     if problem == "-" and "-" in answers:
         raise UsageError("standard input can hold the problem or an answers file, not both",
                          where="ANSWERS")

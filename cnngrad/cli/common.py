@@ -448,7 +448,7 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     path of ``backward`` and ``forward``.  ``report`` builds the Rich report for the table
     format and the picture, only when one of them is asked for."""
     from cnngrad.cli.progress import DelayedProgress
-    from cnngrad.render import TEXT_FORMATS, render_text
+    from cnngrad.render import TEXT_FORMATS, iter_text
 
     picture = None
     if save_svg is not None:
@@ -458,15 +458,15 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     with DelayedProgress() as step:  # the bar is gone before the report is written
         step("writing the report")
         if fmt == "json":
-            from cnngrad.render.json_result import render_json
+            from cnngrad.render.json_result import iter_json
 
-            text = render_json(trace, include_backward=include_backward)
+            text = iter_json(trace, include_backward=include_backward)
         elif fmt == "npz":
             from cnngrad.render.npz_result import render_npz
 
             text = render_npz(trace, include_backward=include_backward)
         elif fmt in TEXT_FORMATS:
-            text = render_text(fmt, trace, decimals, include_backward=include_backward)
+            text = iter_text(fmt, trace, decimals, include_backward=include_backward)
         elif fmt == "table":
             text = render_rich(report(), to_file=output is not None)
         else:
@@ -475,4 +475,9 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     outputs = [(text, output, spec.input_files, "--output")]
     if save_svg is not None:
         outputs.append((picture, save_svg, spec.input_files, "--save-svg"))
+    if output is not None and not isinstance(text, (str, bytes)):
+        with DelayedProgress() as step:  # a streamed result is formatted as it is written
+            step("writing the report")
+            write_outputs(*outputs)
+        return
     write_outputs(*outputs)

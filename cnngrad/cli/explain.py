@@ -45,14 +45,18 @@ def explain(
         "--one-based", help="Count indices from 1, in PATH and everywhere in the output.")] = False,
     format: Annotated[str, typer.Option(
         "--format", "-f", help="table (for people), text (plain, no colour or boxes) or json "
-                               "(every term with its factors, for scripts).")] = "table",
+                               "(the terms with their factors, for scripts).")] = "table",
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     exact: ExactOpt = False,
     lr: LrOpt = None,
     max_terms: Annotated[int, typer.Option(
         "--max-terms", min=1, help="Nonzero terms listed before the rest are summed into one "
-                                   "line (table and text; json lists them all).")] = 100,
+                                   "line (json: into 'more_terms').")] = 100,
+    all_terms: Annotated[bool, typer.Option(
+        "--all-terms", help="List every nonzero term, however many (--max-terms is "
+                            "ignored). A kernel entry of a large layer has a term per "
+                            "output cell.")] = False,
     max_elements: MaxElementsOpt = 10**8,
     debug: DebugOpt = False,
 ) -> None:
@@ -83,10 +87,11 @@ def explain(
     from cnngrad.teach.explain import explain as explain_path
 
     explanation = explain_path(trace, path, one_based=one_based)
+    listed = len(explanation.terms) if all_terms else max_terms
     if fmt == "json":
         from cnngrad.render.explain import explanation_json
 
-        text = explanation_json(explanation)
+        text = explanation_json(explanation, None if all_terms else max_terms)
     elif fmt == "text":
         import sys
 
@@ -96,12 +101,12 @@ def explain(
         # the notes wrap at the width the report is read at (an 80-column terminal), at most
         # NOTE_WIDTH (a file or a pipe without COLUMNS)
         terminal = output is None and sys.stdout is not None and sys.stdout.isatty()
-        text = explanation_text(explanation, decimals, max_terms,
+        text = explanation_text(explanation, decimals, listed,
                                 min(NOTE_WIDTH, output_width(terminal)))
     elif fmt == "table":
         from cnngrad.render.explain import explanation_panel
 
-        text = render_rich(explanation_panel(explanation, decimals, max_terms),
+        text = render_rich(explanation_panel(explanation, decimals, listed),
                            to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")

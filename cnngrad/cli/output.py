@@ -30,6 +30,7 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Optional, Union
 
@@ -62,6 +63,23 @@ def escape_controls(text: str) -> str:
 
 
 Target = Union[str, Path, None]
+
+#: A streamed result (an iterable of pieces of text) is written in blocks of about this size.
+STREAM_BLOCK = 1 << 20
+
+
+def _blocks(pieces: Iterable[str]) -> Iterator[str]:
+    """Pieces of text joined into blocks of about :data:`STREAM_BLOCK` characters, escaped."""
+    block: list[str] = []
+    size = 0
+    for piece in pieces:
+        block.append(piece)
+        size += len(piece)
+        if size >= STREAM_BLOCK:
+            yield escape_controls("".join(block))
+            block, size = [], 0
+    if block:
+        yield escape_controls("".join(block))
 
 
 def _shown(name: str) -> str:
@@ -148,12 +166,20 @@ class PendingOutput:
     """One output being written: ``commit()`` puts it in place, ``discard()`` forgets it.
     Standard output (``target`` None) is written on commit."""
 
-    def __init__(self, text: Union[str, bytes], target: Target, protected, option: str):
+    def __init__(self, text: Union[str, bytes, Iterable[str]], target: Target, protected,
+                 option: str):
         self.option = option
         self.name = None if target is None else str(target)
         self.temp: Optional[str] = None
         self.direct: Optional[str] = None  # a FIFO or device, written on commit
         self.final: Optional[Path] = None
+        # a streamed result: formatted while it is written, never whole in memory
+        self.blocks = None if isinstance(text, (str, bytes)) else _blocks(text)
+        if self.blocks is not None:
+            self.text = self.data = None
+            if self.name is not None:
+                self._prepare(list(protected))
+            return
         if not isinstance(text, (bytes, TerminalText)):
             text = escape_controls(text)
         if self.name is None:
@@ -212,6 +238,9 @@ class PendingOutput:
                               os.path.abspath(name)) is not None
         if special or (through_fd and info is not None):
             self.direct = name
+            if self.blocks is not None:  # written on commit, as it is
+                self.data = "".join(self.blocks).encode("utf-8", "backslashreplace")
+                self.blocks = None
             return
         try:
             final = path.resolve()  # through a symlink: replace the file it points to
@@ -237,7 +266,11 @@ class PendingOutput:
         PENDING.add(temp)
         try:
             with os.fdopen(handle, "wb") as stream:
-                stream.write(self.data)
+                if self.blocks is None:
+                    stream.write(self.data)
+                else:
+                    for block in self.blocks:
+                        stream.write(block.encode("utf-8", "backslashreplace"))
             if info is not None:  # keep the mode (a private file stays private) and owner
                 os.chmod(temp, stat.S_IMODE(info.st_mode))
                 if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
@@ -260,7 +293,11 @@ class PendingOutput:
 
     def commit(self) -> None:
         if self.name is None:
-            write_stdout(self.text)
+            if self.blocks is None:
+                write_stdout(self.text)
+            else:
+                for block in self.blocks:
+                    write_stdout(block)
             return
         if self.direct is not None:
             descriptor = _descriptor_of(self.direct)
@@ -351,11 +388,12 @@ def write_outputs(*outputs: tuple) -> None:
             item.discard()
 
 
-def write_output(text: Union[str, bytes], output: Target, protected,
+def write_output(text: Union[str, bytes, Iterable[str]], output: Target, protected,
                  option: str = "--output") -> None:
     """``text`` to standard output (``output`` None) or atomically to the file ``output``.
     ``option`` is what an error names (``--save-svg`` writes through here too).  ``bytes``
-    (an .npz) go to a file only: the caller asks for one."""
+    (an .npz) go to a file only: the caller asks for one.  ``text`` may be an iterable of
+    pieces: a big result, formatted while it is written."""
     write_outputs((text, output, protected, option))
 
 

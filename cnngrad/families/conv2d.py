@@ -412,8 +412,34 @@ def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      lhs=x(*index), rhs=rhs, terms=terms, symbols=symbols, notes=notes)
 
 
+def conv_input_cells(layer: LayerTrace, g: dict, ch: int, m: int,
+                     k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input cell under tap (m, k) of every output cell's window, in one pass.
+
+    Returns
+    -------
+    values : ndarray (N, H', W')
+        o at padded position (i·s + m·d, j·s + k·d) of channel ``ch`` (a padding cell: the
+        cell it copies, or 0), as :func:`conv_input_factor` reads it one cell at a time.
+    padding : ndarray of bool (N, H', W')
+        Where that position is zero padding.
+    """
+    rows = [padded_source(i * g["sh"] + m * g["dh"], g["h"], g["pt"], g["mode"])
+            for i in range(g["h_out"])]
+    cols = [padded_source(j * g["sw"] + k * g["dw"], g["w"], g["pl"], g["mode"])
+            for j in range(g["w_out"])]
+    real_rows = np.array([r is not None for r in rows])
+    real_cols = np.array([q is not None for q in cols])
+    source = layer.input[:, ch][:, [r or 0 for r in rows]][:, :, [q or 0 for q in cols]]
+    padding = ~(real_rows[:, None] & real_cols[None, :])
+    padding = np.broadcast_to(padding, source.shape)
+    values = source.copy()
+    values[padding] = 0
+    return values, padding
+
+
 def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, _num
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _affine, _num
 
     g = conv_geometry(ex, layer)
     spec: Conv2dSpec = g["spec"]
@@ -427,14 +453,20 @@ def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
     ch = group * g["cg"] + c
     wname = kernel_named(ex, spec)
     delta = ex.map_named("δ", layer.output.shape)
-    terms = []
-    for n in range(g["n"]):
-        for i in range(g["h_out"]):
-            for j in range(g["w_out"]):
-                d = Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j]))
-                o_factor = conv_input_factor(ex, layer, g, n, ch, i * g["sh"] + m * g["dh"],
-                                                  j * g["sw"] + k * g["dw"])
-                terms.append(ex.term(d, o_factor, note=o_factor.note))
+    out_shape = (g["n"], g["h_out"], g["w_out"])
+
+    def build(position: int) -> Term:
+        n, i, j = (int(v) for v in np.unravel_index(position, out_shape))
+        d = Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j]))
+        o_factor = conv_input_factor(ex, layer, g, n, ch, i * g["sh"] + m * g["dh"],
+                                     j * g["sw"] + k * g["dw"])
+        return ex.term(d, o_factor, note=o_factor.note)
+
+    o_values, padding = conv_input_cells(layer, g, ch, m, k)
+    reasons = np.full(padding.shape, None, dtype=object)
+    reasons[padding] = "o is zero padding"
+    terms = TermColumns([Column("δ", layer.delta_out[:, f].reshape(-1)),
+                         Column("o", o_values.reshape(-1), reasons.reshape(-1))], build)
     lhs = f"dE/d{wname(f, c, gm, gk)}"
     row = _affine({"i": g["sh"]}, m * g["dh"] - g["pt"], ex.base)
     col = _affine({"j": g["sw"]}, k * g["dw"] - g["pl"], ex.base)
@@ -456,24 +488,32 @@ def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
 
 
 def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
-    from cnngrad.teach.explain import Factor, _Named, _num
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _Named, _num
 
     spec: Conv2dSpec = g["spec"]
     keep = _conv_bias_keep(spec)
     bname = _Named("b", keep, ex.base)
     delta = ex.map_named("δ", layer.output.shape)
     batched = ex.trace.layout.batched
-    terms = []
     if spec.bias_kind == "scalar":
-        cells = [(n, f, i, j) for n in range(g["n"]) for f in range(g["f"])
-                 for i in range(g["h_out"]) for j in range(g["w_out"])]
+        # every cell (n, f, i, j), in that order
+        values = layer.delta_out.reshape(-1)
+
+        def cell(position: int) -> tuple[int, ...]:
+            return tuple(int(v) for v in np.unravel_index(position, layer.delta_out.shape))
+
         lhs = "dE/db"
         rhs = ("Σ_n " if batched else "") + f"Σ_i Σ_j {delta('n', 0, 'i', 'j')}"
         why = "the single bias is added to every output cell"
     elif spec.bias_kind == "filter":
         (f,) = path.index
-        cells = [(n, f, i, j) for n in range(g["n"]) for i in range(g["h_out"])
-                 for j in range(g["w_out"])]
+        # every cell (n, f, i, j) of filter f, in that order
+        values = layer.delta_out[:, f].reshape(-1)
+
+        def cell(position: int) -> tuple[int, ...]:
+            n, i, j = np.unravel_index(position, (g["n"], g["h_out"], g["w_out"]))
+            return int(n), f, int(i), int(j)
+
         lhs = f"dE/d{bname(f, 0, 0)}"
         rhs = ("Σ_n " if batched else "") + f"Σ_i Σ_j {delta('n', f, 'i', 'j')}"
         why = f"filter {f + ex.base}'s bias is added to every cell of its output map"
@@ -481,14 +521,22 @@ def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
         f, i, j = (int(v) for v in np.unravel_index(
             np.ravel_multi_index(path.index, spec.bias.shape), (g["f"], g["h_out"],
                                                                 g["w_out"])))
-        cells = [(n, f, i, j) for n in range(g["n"])]
+        values = layer.delta_out[:, f, i, j]
+
+        def cell(position: int) -> tuple[int, ...]:
+            return position, f, i, j
+
         lhs = f"dE/d{bname(f, i, j)}"
         rhs = ("Σ_n " if batched else "") + delta("n", f, i, j)
         why = "an untied bias belongs to one output cell (x[i,j] = Σ w·o + b[i,j])"
     else:
         raise ValueError(f"unknown bias kind {spec.bias_kind!r}")
-    for cell in cells:
-        terms.append(ex.term(Factor(delta(*cell), _num(layer.delta_out[cell]))))
+
+    def build(position: int) -> Term:
+        index = cell(position)
+        return ex.term(Factor(delta(*index), _num(layer.delta_out[index])))
+
+    terms = TermColumns([Column("δ", values)], build)
     notes = [f"dx/db = 1 wherever the bias is added: {why}."]
     return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias",
                      lhs=lhs, rhs=rhs, terms=terms,

@@ -97,18 +97,30 @@ def dense_symbols(ex, layer: LayerTrace) -> dict[str, str]:
 
 
 def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _num
 
     spec: DenseSpec = layer.spec
     n, out = index
     o, x, _, W, b = dense_named(ex, layer)
-    terms = [ex.term(Factor(W(out, i), _num(spec.weights[out, i])),
-                     Factor(o(n, i), _num(layer.input[n, i])))
-             for i in range(layer.input.shape[1])]
+    inputs = layer.input.shape[1]
+
+    def build(i: int) -> Term:
+        if i == inputs:
+            return ex.term(Factor(b(out), _num(spec.bias[out])))
+        return ex.term(Factor(W(out, i), _num(spec.weights[out, i])),
+                       Factor(o(n, i), _num(layer.input[n, i])))
+
+    weights, cells = spec.weights[out], layer.input[n]
+    reasons = None
     bias_text = ""
     if spec.bias is not None:
-        terms.append(ex.term(Factor(b(out), _num(spec.bias[out]))))
+        # the bias is one more term, b·1 in the columns: a zero there is "b = 0"
+        weights = np.concatenate([weights, spec.bias[out:out + 1]])
+        cells = np.concatenate([cells, np.ones(1, dtype=cells.dtype)])
+        reasons = np.full(inputs + 1, None, dtype=object)
+        reasons[inputs] = "b = 0"
         bias_text = f" + {b(out)}"
+    terms = TermColumns([Column("W", weights, reasons), Column("o", cells)], build)
     return ex.finish(path, title=f"{x(*index)}: output {out + ex.base} of {layer.name}",
                      lhs=x(*index), rhs=f"Σ_i {W(out, 'i')}·{o(n, 'i')}{bias_text}",
                      terms=terms, symbols=dense_symbols(ex, layer),

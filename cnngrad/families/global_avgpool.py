@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from cnngrad.families.base import Head, LayerFamily
 from cnngrad.layers.global_pool import global_avgpool_backward, global_avgpool_forward
 from cnngrad.problem import LayerSpec
@@ -29,15 +31,21 @@ def build_global_avgpool(ctx, raw: dict, head: Head) -> GlobalAvgPoolSpec:
 
 
 def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _num
 
     n, ch = index
     h, w = layer.input.shape[2:]
     o = ex.map_named("o", layer.input.shape)
     x = ex.map_named("x", layer.output.shape)
     share = Factor(f"1/{h * w}", ex.frac(1, h * w))
-    terms = [ex.term(share, Factor(o(n, ch, r, q), _num(layer.input[n, ch, r, q])))
-             for r in range(h) for q in range(w)]
+
+    def build(k: int) -> Term:
+        r, q = divmod(k, w)
+        return ex.term(share, Factor(o(n, ch, r, q), _num(layer.input[n, ch, r, q])))
+
+    shares = np.full(h * w, share.value, dtype=object if ex.exact else float)
+    terms = TermColumns([Column(share.symbol, shares),
+                         Column("o", layer.input[n, ch].reshape(-1))], build)
     return ex.finish(path, title=f"{x(*index)}: the mean of channel {ch + ex.base}'s map",
                      lhs=x(*index), rhs=f"Σ over the {h}×{w} map of o / {h * w}",
                      terms=terms, symbols=ex.layer_symbols(layer),

@@ -6,7 +6,8 @@ stay in cache until the matrix product that reads them.  Forward: one product pe
 groups are a batch axis of ``np.matmul``).  Backward: dE/dw = delta · colsᵀ per tile; dE/dx
 either as col2im(wᵀ · delta) or, for stride 1, as the correlation of the zero-padded delta
 with the rotated kernel (no col2im pass).  Big problems split the batch into one range of
-images per core, each on its own thread with the BLAS single-threaded.  Working memory
+images per core (one image: its output rows), each on its own thread with the BLAS
+single-threaded.  Working memory
 beyond the inputs and outputs is a few tiles and padded chunks per thread, whatever the
 batch size.  No ``np.einsum``: every product is a BLAS ``np.matmul``.
 
@@ -52,6 +53,13 @@ MAX_THREADS = 16
 
 #: Calls with fewer multiply-adds than this run on one thread: starting threads costs more.
 PARALLEL_MIN_MACS = 2 * 10**7
+
+#: Calls with at least this many multiply-adds (and fewer than :data:`PARALLEL_MIN_MACS`) run
+#: on one thread with the BLAS single-threaded too: its threads win nothing on products this
+#: small, and on a busy machine each product would wait for a descheduled BLAS thread (a
+#: 1×16×64×64 → 32 3×3 call took ten times longer).  Below it the BLAS stays single-threaded
+#: by itself.
+SINGLE_BLAS_MIN_MACS = 10**6
 
 
 # --------------------------------------------------------------------------------------
@@ -215,7 +223,32 @@ class _Geometry:
         return self.n, self.f, self.h_out, self.w_out
 
 
+def _hashable(value):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_hashable(item) for item in value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def _geometry(x_shape, w_shape, stride, padding, dilation, groups, padding_mode) -> _Geometry:
+    """The checked sizes of one call; cached per shapes and options (small calls repeat)."""
+    try:  # shapes and ints or tuples as given: hashable as they are
+        return _geometry_cached(x_shape, w_shape, stride, padding, dilation, groups,
+                                padding_mode)
+    except TypeError:
+        pass
+    try:  # lists: as tuples
+        key = tuple(_hashable(a) for a in (x_shape, w_shape, stride, padding, dilation, groups,
+                                            padding_mode))
+        return _geometry_cached(*key)
+    except TypeError:  # an odd argument: the checks below say what is wrong with it
+        return _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
+                                  padding_mode)
+
+
+def _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
+                       padding_mode) -> _Geometry:
     _check_padding_mode(padding_mode)
     if len(x_shape) != 4:
         raise ValueError(f"x must be 4-D (N, C, H, W), got shape {tuple(x_shape)}")
@@ -252,6 +285,9 @@ def _geometry(x_shape, w_shape, stride, padding, dilation, groups, padding_mode)
                      padding_mode, h_out, w_out)
 
 
+_geometry_cached = functools.lru_cache(maxsize=256)(_geometry_uncached)
+
+
 def _common_dtype(*arrays: np.ndarray | None) -> np.dtype:
     """The arrays' common dtype; object stays object, integers and bools compute in float64."""
     dtype = np.result_type(*(a for a in arrays if a is not None))
@@ -281,9 +317,9 @@ class _Tiling:
         for first in range(start, stop, self.images):
             yield first, min(first + self.images, stop)
 
-    def row_blocks(self, rows: int):
-        for start in range(0, rows, self.rows):
-            yield start, min(start + self.rows, rows)
+    def row_blocks(self, first: int, stop: int):
+        for start in range(first, stop, self.rows):
+            yield start, min(start + self.rows, stop)
 
 
 def _tiling(tile_bytes: int, n: int, rows: int, row_items: int, itemsize: int,
@@ -342,42 +378,28 @@ def _columns(x_padded: np.ndarray, geo: _Geometry, row: int, row_end: int,
 
 
 # One level of threads, as torch's loop over the batch: the images are split into one range
-# per core, each range runs the serial tile loop with the BLAS single-threaded (im2col and
-# col2im run in parallel too: numpy releases the GIL in copies and ufuncs).  Against the
-# BLAS's own threads inside every small product this is faster, and far steadier on a busy
-# machine, where each product would wait for a descheduled BLAS thread.  The BLAS thread
-# count is process-wide: while such a call runs, BLAS calls from other threads of the
-# process run single-threaded too; it is restored when the call returns.
+# per core (a single image: its output rows), each range runs the serial tile loop with the
+# BLAS single-threaded (im2col and col2im run in parallel too: numpy releases the GIL in copies
+# and ufuncs).  Against the BLAS's own threads inside every small product this is faster, and
+# far steadier on a busy machine, where each product would wait for a descheduled BLAS
+# thread.  The BLAS thread count is process-wide: while such a call runs, BLAS calls from
+# other threads of the process run single-threaded too; threadpoolctl restores it when the
+# call returns.
 
 # one call at a time changes the BLAS thread count (and restores it)
 _BLAS_LOCK = threading.Lock()
 
 
 @functools.cache
-def _blas_thread_count():
-    """(get, set) of the thread count of the OpenBLAS numpy loaded, or None when unreachable."""
-    import ctypes  # here: only the first big convolution pays for it
-
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries loaded, or None when it finds none."""
     try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            libraries = {line.split()[-1] for line in maps
-                         if "openblas" in line.lower() and ".so" in line}
-    except OSError:
+        # here: only the first big convolution pays for the import and the library scan
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency; without it the BLAS keeps its threads
         return None
-    # numpy's own first: scipy may have loaded another OpenBLAS beside it
-    for library in sorted(libraries, key=lambda path: ("numpy" not in path, path)):
-        try:
-            handle = ctypes.CDLL(library)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"),
-                               ("scipy_openblas", ""), ("openblas", "")):
-            get = getattr(handle, f"{prefix}_get_num_threads{suffix}", None)
-            put = getattr(handle, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and put is not None:
-                get.restype, put.argtypes, put.restype = ctypes.c_int, [ctypes.c_int], None
-                return get, put
-    return None
+    controller = ThreadpoolController().select(user_api="blas")
+    return controller if controller.lib_controllers else None
 
 
 def _cores() -> int:
@@ -386,34 +408,199 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
-def _over_images(geo: _Geometry, work: Callable[[int, int, int], object], exact: bool) -> list:
-    """``work(start, stop, tile_bytes)`` over images 0..N, on one thread per core when the
-    problem is big enough and the BLAS's threads can be set; the results in image order.
+#: work(start, stop, tile_bytes, row_start, row_stop): images start..stop, output rows
+#: row_start..row_stop of each
+Work = Callable[[int, int, int, int, int], object]
 
-    ``work`` must write disjoint image ranges of its outputs.  Object arrays stay on one
-    thread (the GIL serialises Python's arithmetic anyway).
+
+def _over_images(geo: _Geometry, work: Work, exact: bool, split_rows: bool = False,
+                 parallel_min_macs: int | None = None) -> list:
+    """``work`` over images 0..N and all output rows, on one thread per core when the problem
+    is big enough and the BLAS's threads can be set; the results in task order.
+
+    With at least two images each thread takes a range of images; with one, a range of its
+    output rows when ``split_rows`` (``work`` then takes the rows too), else the BLAS keeps
+    its threads.  ``work`` must write disjoint parts of its outputs.  Object arrays stay on
+    one thread (the GIL serialises Python's arithmetic anyway).
     """
-    macs = geo.n * geo.f * geo.c_group * geo.kh * geo.kw * geo.h_out * geo.w_out
-    api = None if exact or geo.n < 2 or macs < PARALLEL_MIN_MACS else _blas_thread_count()
-    if api is None:
-        return [work(0, geo.n, TILE_BYTES)]
-    get_threads, set_threads = api
-    from concurrent.futures import ThreadPoolExecutor  # here: it costs every start-up
+    if not split_rows:
+        images_only = work
 
+        def work(start, stop, tile_bytes, row_start, row_stop):
+            return images_only(start, stop, tile_bytes)
+
+    macs = geo.n * geo.f * geo.c_group * geo.kh * geo.kw * geo.h_out * geo.w_out
+    controller = None if exact or macs < SINGLE_BLAS_MIN_MACS else _blas_controller()
+    if controller is not None and geo.n < 2 and not split_rows and macs >= PARALLEL_MIN_MACS:
+        controller = None  # one image that cannot be split: the BLAS's own threads
+    if controller is None:
+        return [work(0, geo.n, TILE_BYTES, 0, geo.h_out)]
     with _BLAS_LOCK:
-        blas_threads = get_threads()
+        blas_threads = max(lib.num_threads for lib in controller.lib_controllers)
         # never more threads than the BLAS had: a user who set 1 wants one
-        workers = min(geo.n, _cores(), blas_threads, MAX_THREADS)
+        parallel_min = PARALLEL_MIN_MACS if parallel_min_macs is None else parallel_min_macs
+        workers = 1 if macs < parallel_min else min(_cores(), blas_threads, MAX_THREADS)
+        if geo.n >= 2:
+            workers = min(workers, geo.n)
+            bounds = [geo.n * k // workers for k in range(workers + 1)]
+            tasks = [(first, last, 0, geo.h_out) for first, last in zip(bounds, bounds[1:])]
+        else:
+            workers = min(workers, geo.h_out)
+            bounds = [geo.h_out * k // workers for k in range(workers + 1)]
+            tasks = [(0, geo.n, first, last) for first, last in zip(bounds, bounds[1:])]
         if workers < 2:
-            return [work(0, geo.n, TILE_BYTES)]
-        bounds = [geo.n * k // workers for k in range(workers + 1)]
+            with controller.limit(limits=1):
+                return [work(0, geo.n, TILE_BYTES, 0, geo.h_out)]
+        from concurrent.futures import ThreadPoolExecutor  # here: it costs every start-up
+
         tile_bytes = max(TILE_BYTES // workers, min(TILE_BYTES, MIN_TILE_BYTES))
-        set_threads(1)
-        try:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                return list(pool.map(work, bounds[:-1], bounds[1:], [tile_bytes] * workers))
-        finally:
-            set_threads(blas_threads)
+        with controller.limit(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda task: work(task[0], task[1], tile_bytes, *task[2:]),
+                                 tasks))
+
+
+# --------------------------------------------------------------------------------------
+# small calls: one gather, one product, one bincount
+
+#: A call whose im2col columns have at most this many cells in all (a homework problem, a
+#: gradcheck step) gathers them through an index cached per geometry: a handful of numpy calls
+#: instead of the tiling and a copy per tap.
+SMALL_MAX_CELLS = 1 << 15
+
+
+def _small(geo: _Geometry, dtype: np.dtype) -> bool:
+    return (dtype != object and
+            geo.n * geo.c * geo.kh * geo.kw * geo.h_out * geo.w_out <= SMALL_MAX_CELLS)
+
+
+@functools.lru_cache(maxsize=64)
+def _gather_index(geo: _Geometry) -> np.ndarray:
+    """(G, C/G·kh·kw, H'·W'): for each im2col cell, its flat position in one image x (C, H, W),
+    or C·H·W (a zero placed after the image) for a zero-padded cell."""
+    top, bottom, left, right = geo.sides
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    rows = (np.arange(geo.kh) * dh)[:, None] + np.arange(geo.h_out) * sh  # (kh, H'), padded
+    cols = (np.arange(geo.kw) * dw)[:, None] + np.arange(geo.w_out) * sw  # (kw, W')
+    if geo.mode == "zeros":
+        rows, cols = rows - top, cols - left
+        rows = np.where((rows >= 0) & (rows < geo.h), rows, -1)
+        cols = np.where((cols >= 0) & (cols < geo.w), cols, -1)
+    else:
+        rows = _source_index(geo.h, top, bottom, geo.mode)[rows]
+        cols = _source_index(geo.w, left, right, geo.mode)[cols]
+    # (C, kh, kw, H', W')
+    r = rows[None, :, None, :, None]
+    q = cols[None, None, :, None, :]
+    channel = np.arange(geo.c)[:, None, None, None, None]
+    flat = (channel * geo.h + r) * geo.w + q
+    flat = np.where((r < 0) | (q < 0), geo.c * geo.h * geo.w, flat)
+    index = flat.reshape(geo.groups, geo.c_group * geo.kh * geo.kw, geo.h_out * geo.w_out)
+    index.setflags(write=False)
+    return index
+
+
+def _small_columns(x: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """(N, G, C/G·kh·kw, H'·W') im2col columns of x by one gather."""
+    size = geo.c * geo.h * geo.w
+    cells = np.empty((geo.n, size + 1), x.dtype)
+    cells[:, :size] = x.reshape(geo.n, size)
+    cells[:, size] = 0
+    return cells[:, _gather_index(geo)]
+
+
+def _small_forward(x, w, geo: _Geometry) -> np.ndarray:
+    y = np.matmul(w.reshape(geo.groups, geo.f_group, -1), _small_columns(x, geo))
+    return y.reshape(geo.out_shape)
+
+
+def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
+    cells = geo.h_out * geo.w_out
+    delta_mat = delta.reshape(geo.n, geo.groups, geo.f_group, cells)
+    # y = w·cols: dE/dw = Σ_images delta·colsᵀ, dE/dcols = wᵀ·delta, added back by position
+    dw = np.matmul(delta_mat, _small_columns(x, geo).swapaxes(-1, -2)).sum(axis=0)
+    dcols = np.matmul(w.reshape(geo.groups, geo.f_group, -1).swapaxes(-1, -2), delta_mat)
+    size = geo.c * geo.h * geo.w + 1
+    index = _gather_index(geo) + (np.arange(geo.n) * size)[:, None, None, None]
+    dx = np.bincount(index.ravel(), weights=dcols.ravel(), minlength=geo.n * size)
+    dx = dx.reshape(geo.n, size)[:, :-1].reshape(x.shape).astype(delta.dtype, copy=False)
+    return dx, dw
+
+
+# --------------------------------------------------------------------------------------
+# depthwise: each filter reads one channel, so a tap is an elementwise multiply-add
+
+#: Elementwise passes do far less per multiply-add than a product: threads pay off sooner.
+DEPTHWISE_PARALLEL_MIN_MACS = 2 * 10**6
+
+
+def _depthwise(geo: _Geometry, dtype: np.dtype) -> bool:
+    """One filter per channel (groups = C = F): no product to hand to the BLAS, only a
+    multiply-add per tap over whole maps (im2col would copy every tap for a 1-row product)."""
+    return dtype != object and geo.groups > 1 and geo.c_group == 1 and geo.f_group == 1
+
+
+def _depthwise_taps(geo: _Geometry):
+    """For each tap (m, n), the slices of the padded input it reads for every output."""
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    for m in range(geo.kh):
+        for n in range(geo.kw):
+            top, left = m * dh, n * dw
+            yield m, n, (Ellipsis, slice(top, top + sh * (geo.h_out - 1) + 1, sh),
+                         slice(left, left + sw * (geo.w_out - 1) + 1, sw))
+
+
+def _depthwise_chunks(geo: _Geometry, itemsize: int) -> int:
+    """Images per chunk: the padded chunk and its scratch stay in cache."""
+    padded = geo.c * geo.padded_hw[0] * geo.padded_hw[1] * itemsize
+    return max(1, TILE_BYTES // max(padded, 1))
+
+
+def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:
+    weights = w.reshape(geo.f, geo.kh, geo.kw)
+
+    def forward_images(start: int, stop: int, tile_bytes: int) -> None:
+        step = _depthwise_chunks(geo, x.itemsize)
+        for first in range(start, stop, step):
+            last = min(first + step, stop)
+            x_padded = _pad_chunk(x[first:last], geo)
+            out = y[first:last]
+            scratch = np.empty_like(out)
+            out.fill(0)
+            for m, n, cells in _depthwise_taps(geo):
+                np.multiply(x_padded[cells], weights[:, m, n, None, None], out=scratch)
+                out += scratch
+
+    _over_images(geo, forward_images, exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
+
+
+def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _Geometry,
+                        dx: np.ndarray) -> np.ndarray:
+    weights = w.reshape(geo.f, geo.kh, geo.kw)
+    padded = geo.sides != (0, 0, 0, 0)
+
+    def backward_images(start: int, stop: int, tile_bytes: int) -> np.ndarray:
+        dw = np.zeros((geo.f, geo.kh, geo.kw), delta.dtype)
+        step = _depthwise_chunks(geo, x.itemsize)
+        for first in range(start, stop, step):
+            last = min(first + step, stop)
+            x_padded = _pad_chunk(x[first:last], geo)
+            delta_chunk = delta[first:last]
+            scratch = np.empty_like(delta_chunk)
+            delta_padded = (np.zeros((last - first, geo.c) + geo.padded_hw, delta.dtype)
+                            if padded else dx[first:last])
+            for m, n, cells in _depthwise_taps(geo):
+                # y = Σ_taps w·x: dE/dw_tap = Σ delta·x, dE/dx += w_tap·delta
+                dw[:, m, n] += np.einsum("bfij,bfij->f", x_padded[cells], delta_chunk)
+                np.multiply(delta_chunk, weights[:, m, n, None, None], out=scratch)
+                delta_padded[cells] += scratch
+            if padded:
+                dx[first:last] = pad2d_backward(delta_padded, geo.sides, geo.mode,
+                                                (geo.h, geo.w))
+        return dw
+
+    parts = _over_images(geo, backward_images, exact=False,
+                         parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
+    return sum(parts[1:], parts[0])
 
 
 def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
@@ -456,24 +643,37 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         _check_bias(b, geo)
     dtype = _common_dtype(x, w, b)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    if _small(geo, dtype):
+        y = _small_forward(x, w, geo)
+        if b is not None:
+            b = b.astype(dtype, copy=False)
+            y += b[:, None, None] if b.ndim == 1 else b
+        return y
+    y = np.empty(geo.out_shape, dtype=dtype)
+    if _depthwise(geo, dtype):
+        _depthwise_forward(x, w, geo, y)
+        if b is not None:
+            b = b.astype(dtype, copy=False)
+            y += b[:, None, None] if b.ndim == 1 else b
+        return y
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat = w.reshape(groups, geo.f_group, taps)
-    y = np.empty(geo.out_shape, dtype=dtype)
     y_mat = y.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
 
-    def forward_images(start: int, stop: int, tile_bytes: int) -> None:
-        tiling = _tiling(tile_bytes, stop - start, geo.h_out, geo.c * geo.kh * geo.kw * w_out,
-                         dtype.itemsize)
+    def forward_images(start: int, stop: int, tile_bytes: int, row_start: int,
+                       row_stop: int) -> None:
+        tiling = _tiling(tile_bytes, stop - start, row_stop - row_start,
+                         geo.c * geo.kh * geo.kw * w_out, dtype.itemsize)
         cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
                                dtype)
         for first, last in tiling.chunks(start, stop):
             x_padded = _pad_chunk(x[first:last], geo)
-            for row, row_end in tiling.row_blocks(geo.h_out):
+            for row, row_end in tiling.row_blocks(row_start, row_stop):
                 # (G, F/G, taps) @ (B, G, taps, cells) -> (B, G, F/G, cells): y's layout
                 np.matmul(w_mat, _columns(x_padded, geo, row, row_end, cols_buffer),
                           out=y_mat[first:last, :, :, row * w_out:row_end * w_out])
 
-    _over_images(geo, forward_images, exact=is_exact(y))
+    _over_images(geo, forward_images, exact=is_exact(y), split_rows=True)
     if b is not None:
         b = b.astype(dtype, copy=False)
         y += b[:, None, None] if b.ndim == 1 else b
@@ -518,7 +718,13 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     x, w, delta = (a.astype(dtype, copy=False) for a in (x, w, delta))
     # y = Σ w·x + b: each output cell has dy/db_f = 1
     db = delta.sum(axis=(0, 2, 3))
+    if _small(geo, dtype):
+        dx, dw = _small_backward(x, w, delta, geo)
+        return dx, dw.reshape(w.shape), db
     dx = zeros_like_dtype(x.shape, delta)
+    if _depthwise(geo, dtype):
+        dw = _depthwise_backward(x, w, delta, geo, dx)
+        return dx, dw.reshape(w.shape), db
     # the rotated-kernel correlation pays off when its delta columns (F/G·k² per cell) are
     # not much bigger than the column deltas (C/G·k² per cell) col2im would add back
     if geo.stride == (1, 1) and geo.f_group <= 2 * geo.c_group:
@@ -526,29 +732,46 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     else:
         input_grad = _input_grad_col2im
 
-    def backward_images(start: int, stop: int, tile_bytes: int) -> np.ndarray:
-        input_grad(w, delta, geo, dx, start, stop, tile_bytes)
-        return _kernel_grad(x, delta, geo, start, stop, tile_bytes)
+    def backward_images(start: int, stop: int, tile_bytes: int, row_start: int,
+                        row_stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        rows = None if (row_start, row_stop) == (0, geo.h_out) else (row_start, row_stop)
+        partial = None
+        if rows is None:
+            input_grad(w, delta, geo, dx, start, stop, tile_bytes)
+        elif input_grad is _input_grad_stride1 and geo.mode == "zeros":
+            # the same share of dx's rows, written straight into dx
+            input_grad(w, delta, geo, dx, start, stop, tile_bytes,
+                       rows=(geo.h * row_start // geo.h_out, geo.h * row_stop // geo.h_out))
+        else:  # the padded input's delta from these output rows, added up below
+            partial = _input_grad_col2im(w, delta, geo, dx, start, stop, tile_bytes, rows=rows)
+        return _kernel_grad(x, delta, geo, start, stop, tile_bytes, row_start, row_stop), partial
 
-    dw_parts = _over_images(geo, backward_images, exact=is_exact(dx))
-    dw = sum(dw_parts[1:], dw_parts[0])
+    parts = _over_images(geo, backward_images, exact=is_exact(dx), split_rows=True)
+    dw = sum((dw_part for dw_part, _ in parts[1:]), parts[0][0])
+    partials = [partial for _, partial in parts if partial is not None]
+    if partials:
+        delta_padded = sum(partials[1:], partials[0])
+        dx[...] = (pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
+                   if geo.sides != (0, 0, 0, 0) else delta_padded)
     return dx, dw.reshape(w.shape), db
 
 
 def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry, start: int, stop: int,
-                 tile_bytes: int) -> np.ndarray:
-    """dE/dw = Σ_images delta · colsᵀ over images ``start:stop``, tile by tile; (G, F/G, taps)."""
+                 tile_bytes: int, row_start: int = 0, row_stop: int | None = None) -> np.ndarray:
+    """dE/dw = Σ_images delta · colsᵀ over images ``start:stop`` and output rows
+    ``row_start:row_stop``, tile by tile; (G, F/G, taps)."""
+    row_stop = geo.h_out if row_stop is None else row_stop
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     delta_mat = delta.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
     dw = zeros_like_dtype((groups, geo.f_group, taps), delta)
     # the product below holds one (F, C/G·k²) gradient per image of the tile
-    tiling = _tiling(tile_bytes, stop - start, geo.h_out, geo.c * geo.kh * geo.kw * w_out,
-                     delta.dtype.itemsize, geo.f * taps)
+    tiling = _tiling(tile_bytes, stop - start, row_stop - row_start,
+                     geo.c * geo.kh * geo.kw * w_out, delta.dtype.itemsize, geo.f * taps)
     cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
                            delta.dtype)
     for first, last in tiling.chunks(start, stop):
         x_padded = _pad_chunk(x[first:last], geo)
-        for row, row_end in tiling.row_blocks(geo.h_out):
+        for row, row_end in tiling.row_blocks(row_start, row_stop):
             cols_mat = _columns(x_padded, geo, row, row_end, cols_buffer)
             delta_tile = delta_mat[first:last, :, :, row * w_out:row_end * w_out]
             # y = w·cols: dE/dw = delta·colsᵀ, summed over the images
@@ -557,34 +780,47 @@ def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry, start: int, s
 
 
 def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.ndarray,
-                       start: int, stop: int, tile_bytes: int) -> None:
-    """dx[start:stop] = pad2d_backward(col2im(wᵀ · delta)), tile by tile (dx holds zeros)."""
+                       start: int, stop: int, tile_bytes: int,
+                       rows: tuple[int, int] | None = None) -> np.ndarray | None:
+    """dx[start:stop] = pad2d_backward(col2im(wᵀ · delta)), tile by tile (dx holds zeros).
+
+    With ``rows`` (output rows ``(first, stop)`` of the delta), dx is left alone: the padded
+    input's delta from those rows alone is returned, (stop − start, C) + padded size."""
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat_t = w.reshape(groups, geo.f_group, taps).swapaxes(-1, -2)
     delta_mat = delta.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
     padded = geo.sides != (0, 0, 0, 0)
-    tiling = _tiling(tile_bytes, stop - start, geo.h_out, geo.c * geo.kh * geo.kw * w_out,
-                     delta.dtype.itemsize)
+    row_start, row_stop = (0, geo.h_out) if rows is None else rows
+    tiling = _tiling(tile_bytes, stop - start, row_stop - row_start,
+                     geo.c * geo.kh * geo.kw * w_out, delta.dtype.itemsize)
+    if rows is not None:
+        tiling = _Tiling(stop - start, tiling.rows)  # one chunk: the partial is returned whole
     dcols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
                             delta.dtype)
     for first, last in tiling.chunks(start, stop):
         # without padding, xpad is x and its delta is dx itself
         delta_padded = (zeros_like_dtype((last - first, geo.c) + geo.padded_hw, delta)
-                        if padded else dx[first:last])
-        for row, row_end in tiling.row_blocks(geo.h_out):
+                        if padded or rows is not None else dx[first:last])
+        for row, row_end in tiling.row_blocks(row_start, row_stop):
             dcols = _view(dcols_buffer,
                           (last - first, geo.c, geo.kh, geo.kw, row_end - row, w_out))
             # y = w·cols: dE/dcols = wᵀ·delta
             np.matmul(w_mat_t, delta_mat[first:last, :, :, row * w_out:row_end * w_out],
                       out=dcols.reshape(last - first, groups, taps, -1))
             _col2im(dcols, geo.stride, geo.dilation, (row * geo.stride[0], 0), delta_padded)
+        if rows is not None:
+            return delta_padded
         if padded:
             dx[first:last] = pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
+    return None
 
 
 def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.ndarray,
-                        start: int, stop: int, tile_bytes: int) -> None:
+                        start: int, stop: int, tile_bytes: int,
+                        rows: tuple[int, int] | None = None) -> None:
     """dx[start:stop] for stride 1: the zero-padded delta correlated with the rotated kernel.
+
+    ``rows``: only dx's rows ``(first, stop)`` (zero padding only).
 
     dxpad[b, c, r, q] = Σ_f Σ_m Σ_n w[f, c, kh−1−m, kw−1−n] · δpad[b, f, r + m·dh, q + n·dw]
     (f in c's group) with δpad = delta zero-padded by d·(k − 1) on both sides of each axis.
@@ -601,8 +837,11 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np
         (out_h, out_w), corner = (geo.h, geo.w), (geo.sides[0], geo.sides[2])
     else:
         (out_h, out_w), corner = geo.padded_hw, (0, 0)
-    tiling = _tiling(tile_bytes, stop - start, out_h, geo.f * geo.kh * geo.kw * out_w,
-                     delta.dtype.itemsize)
+    row_start, row_stop = (0, out_h) if rows is None else rows
+    if rows is not None and geo.mode != "zeros":
+        raise ValueError("a share of the rows needs zero padding")
+    tiling = _tiling(tile_bytes, stop - start, row_stop - row_start,
+                     geo.f * geo.kh * geo.kw * out_w, delta.dtype.itemsize)
     cols_buffer = np.empty(tiling.images * tiling.rows * geo.f * geo.kh * geo.kw * out_w,
                            delta.dtype)
     for first, last in tiling.chunks(start, stop):
@@ -613,7 +852,7 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np
         else:
             target = np.empty((size, geo.c) + geo.padded_hw, dtype=delta.dtype)
         target_mat = target.reshape(size, groups, cg, out_h * out_w)
-        for row, row_end in tiling.row_blocks(out_h):
+        for row, row_end in tiling.row_blocks(row_start, row_stop):
             cols = _view(cols_buffer, (size, geo.f, geo.kh, geo.kw, row_end - row, out_w))
             _im2col(delta_padded, (1, 1), geo.dilation, (corner[0] + row, corner[1]), cols)
             np.matmul(w_rot, cols.reshape(size, groups, taps, -1),

@@ -23,6 +23,7 @@ the tests hold one to the other.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ PARALLEL_MIN_BYTES = 16 * 2**20
 
 #: At most this many threads, and never more than the CPUs this process may use.
 MAX_THREADS = 8
+
+#: Max pooling on a small float chunk copies each window out (at most this many cells in
+#: all) and takes one max or argmax: a few calls instead of several per tap.  numpy's argmax
+#: along a short axis is slow per element, so bigger chunks keep the tap passes.
+GATHER_MAX_ELEMENTS = 1 << 15
 
 Index = tuple  # (Ellipsis, rows slice, cols slice)
 
@@ -82,11 +88,19 @@ class _Geometry:
     padding: IntPair
     input_hw: IntPair
     output_hw: IntPair
-    taps: tuple[_Tap, ...]  # row-major within the window; taps that only ever see padding left out
     inside: bool  # every tap sees every output: no window touches the padding
     disjoint: bool  # stride ≥ size: each input cell lies in at most one window
     rows: _AxisTaps  # for separable passes: a window is its rows × its columns
     cols: _AxisTaps
+
+    @functools.cached_property
+    def taps(self) -> tuple[_Tap, ...]:
+        """Row-major within the window; taps that only ever see padding left out.  Built on
+        first use: a separable pass needs only the rows' and the columns' taps (a 1001×1001
+        window has a million taps, but 2002 of those)."""
+        return tuple(_Tap(source=(Ellipsis, r.source[1], c.source[1]),
+                          target=(Ellipsis, r.target[1], c.target[1]))
+                     for r in self.rows.taps for c in self.cols.taps)
 
 
 def _tap_span(tap: int, n_in: int, n_out: int, stride: int, pad: int) -> tuple[slice, slice] | None:
@@ -99,7 +113,26 @@ def _tap_span(tap: int, n_in: int, n_out: int, stride: int, pad: int) -> tuple[s
     return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
 
 
+def _key(value):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_key(item) for item in value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def _geometry(input_hw: Sequence[int], size, stride, padding, ceil_mode: bool) -> _Geometry:
+    """The checked sizes and taps of one pooling; cached per shape and options (small calls
+    repeat, and forward and backward share it)."""
+    try:
+        return _geometry_cached(*(_key(a) for a in (input_hw, size, stride, padding)),
+                                bool(ceil_mode))
+    except TypeError:  # an unhashable oddity: the checks say what is wrong with it
+        return _geometry_uncached(input_hw, size, stride, padding, ceil_mode)
+
+
+def _geometry_uncached(input_hw: Sequence[int], size, stride, padding,
+                       ceil_mode: bool) -> _Geometry:
     size = pair(size, "size")
     stride = size if stride is None else pair(stride, "stride")
     padding = pair(padding, "padding")
@@ -124,21 +157,30 @@ def _geometry(input_hw: Sequence[int], size, stride, padding, ceil_mode: bool) -
         if out < 1:
             raise ValueError(f"window size {k} is larger than the padded input ({axis} = {n} + 2·{p})")
 
-    row_spans = [_tap_span(i, input_hw[0], output_hw[0], stride[0], padding[0]) for i in range(size[0])]
-    col_spans = [_tap_span(j, input_hw[1], output_hw[1], stride[1], padding[1]) for j in range(size[1])]
-    rows = _axis_taps(row_spans, output_hw[0], stride[0] >= size[0], lambda cells: (Ellipsis, cells, slice(None)))
-    cols = _axis_taps(col_spans, output_hw[1], stride[1] >= size[1], lambda cells: (Ellipsis, cells))
-    taps = tuple(_Tap(source=(Ellipsis, r[1], c[1]), target=(Ellipsis, r[0], c[0]))
-                 for r in row_spans if r is not None for c in col_spans if c is not None)
-    return _Geometry(size, stride, padding, input_hw, output_hw, taps,
+    rows = _axis_taps(0, input_hw, output_hw, size, stride, padding,
+                      lambda cells: (Ellipsis, cells, slice(None)))
+    cols = _axis_taps(1, input_hw, output_hw, size, stride, padding,
+                      lambda cells: (Ellipsis, cells))
+    return _Geometry(size, stride, padding, input_hw, output_hw,
                      inside=rows.inside and cols.inside, disjoint=rows.disjoint and cols.disjoint,
                      rows=rows, cols=cols)
 
 
-def _axis_taps(spans, n_out: int, disjoint: bool, index) -> _AxisTaps:
-    taps = tuple(_Tap(source=index(span[1]), target=index(span[0])) for span in spans if span is not None)
-    inside = all(span is not None and span[0] == slice(0, n_out) for span in spans)
-    return _AxisTaps(taps, inside, disjoint)
+_geometry_cached = functools.lru_cache(maxsize=256)(_geometry_uncached)
+
+
+def _axis_taps(axis: int, input_hw, output_hw, size, stride, padding, index) -> _AxisTaps:
+    n_in, n_out, k, s, p = (input_hw[axis], output_hw[axis], size[axis], stride[axis],
+                            padding[axis])
+    # only taps p − (n_out − 1)·s ... p + n_in − 1 ever see a real cell: a huge window (or
+    # padding) costs nothing beyond the input it covers
+    first, last = max(0, p - (n_out - 1) * s), min(k - 1, p + n_in - 1)
+    spans = [_tap_span(t, n_in, n_out, s, p) for t in range(first, last + 1)]
+    taps = tuple(_Tap(source=index(span[1]), target=index(span[0]))
+                 for span in spans if span is not None)
+    inside = (first, last) == (0, k - 1) and all(
+        span is not None and span[0] == slice(0, n_out) for span in spans)
+    return _AxisTaps(taps, inside, s >= k)
 
 
 # --------------------------------------------------------------------------------------
@@ -305,6 +347,10 @@ def _max_kernel(x: np.ndarray, y: np.ndarray, geo: _Geometry) -> None:
     # np.maximum is slow on strided operands, so separable only when it saves passes (3×3:
     # 6 instead of 9, but 2×2: 4 either way).  Every window has a real cell, so no −∞
     # survives (not even as a float object in exact mode).
+    if _gather_pays(x, geo):
+        windows, _ = _gathered_windows(x, geo)
+        np.max(windows, axis=-1, out=y.reshape(windows.shape[:2]))
+        return
     n_rows, n_cols = len(geo.rows.taps), len(geo.cols.taps)
     _pool(x, y, geo, np.maximum, -np.inf if y.dtype != object else float("-inf"),
           separable=n_rows * n_cols > n_rows + n_cols)
@@ -317,8 +363,114 @@ def _share_of_ties(delta: np.ndarray, count: np.ndarray) -> np.ndarray:
     return delta / count.astype(delta.dtype)
 
 
+def _gather_pays(x: np.ndarray, geo: _Geometry) -> bool:
+    """A small float chunk: copying every window out costs fewer calls than the tap passes."""
+    return (x.dtype != object and
+            x.shape[0] * geo.output_hw[0] * geo.output_hw[1] * geo.size[0] * geo.size[1]
+            <= GATHER_MAX_ELEMENTS)
+
+
+def _separable_argmax_pays(geo: _Geometry) -> bool:
+    """A big window (9×9 and up): kh + kw passes of a running argmax beat kh·kw tap passes."""
+    return len(geo.rows.taps) * len(geo.cols.taps) > 4 * (len(geo.rows.taps) + len(geo.cols.taps))
+
+
+@functools.lru_cache(maxsize=64)
+def _window_index(input_hw: IntPair, size: IntPair, stride: IntPair, padding: IntPair,
+                  output_hw: IntPair) -> tuple[np.ndarray, np.ndarray]:
+    """(H'·W', kh·kw) flat input positions of each window's cells, row-major, H·W for a
+    padded cell (a −∞ placed after the map); and each window's first real cell."""
+    (h, w), (kh, kw) = input_hw, size
+    rows = (np.arange(output_hw[0]) * stride[0] - padding[0])[:, None] + np.arange(kh)
+    cols = (np.arange(output_hw[1]) * stride[1] - padding[1])[:, None] + np.arange(kw)
+    real = (((rows >= 0) & (rows < h))[:, None, :, None]
+            & ((cols >= 0) & (cols < w))[None, :, None, :])
+    flat = rows[:, None, :, None] * w + cols[None, :, None, :]
+    index = np.where(real, flat, h * w).reshape(output_hw[0] * output_hw[1], kh * kw)
+    first_real = index[np.arange(len(index)), real.reshape(len(index), -1).argmax(axis=1)]
+    index.setflags(write=False)
+    return index, first_real
+
+
+def _gathered_windows(x: np.ndarray, geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """x (B, H, W) → (B, H'·W', kh·kw) copies of every window (padded cells −∞), and the
+    window index of :func:`_window_index`."""
+    index, _ = _window_index(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw)
+    b = x.shape[0]
+    cells = np.empty((b, x.shape[1] * x.shape[2] + 1), x.dtype)
+    cells[:, :-1] = x.reshape(b, -1)
+    cells[:, -1] = -np.inf
+    return cells[:, index], index
+
+
+def _first_argmax_gather(x: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """Flat input position (within its map) of each window's first maximum (row-major),
+    x (B, H, W) → (B, H'·W'), from a copy of every window and one argmax."""
+    windows, index = _gathered_windows(x, geo)
+    best = windows.argmax(axis=-1)
+    flat = index[np.arange(index.shape[0]), best]
+    if not geo.inside:  # a window of −∞ alone would pick a padded cell: its first real one
+        padded = flat == geo.input_hw[0] * geo.input_hw[1]
+        if padded.any():
+            _, first_real = _window_index(geo.input_hw, geo.size, geo.stride, geo.padding,
+                                          geo.output_hw)
+            flat = np.where(padded, first_real, flat)
+    return flat
+
+
+def _first_argmax_separable(x: np.ndarray, geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_first_argmax_gather`, in kh + kw passes: the first maximum of each row of
+    each window (along the columns), then the first row reaching the window's maximum —
+    row-major first.  Memory: a few arrays of the input's height × the output's width."""
+    b = x.shape[0]
+    (h, _), (h_out, w_out) = geo.input_hw, geo.output_hw
+    row_best = np.full((b, h, w_out), -np.inf, x.dtype)
+    row_col = np.zeros((b, h, w_out), np.int64)
+    _running_argmax(row_best, row_col, x, geo.cols.taps, geo.stride[1], geo.padding[1], axis=2)
+    best = np.full((b, h_out, w_out), -np.inf, x.dtype)
+    rows = np.zeros((b, h_out, w_out), np.int64)
+    _running_argmax(best, rows, row_best, geo.rows.taps, geo.stride[0], geo.padding[0], axis=1)
+    cols = np.take_along_axis(row_col, rows, axis=1)
+    return (rows * geo.input_hw[1] + cols).reshape(b, -1)
+
+
+def _running_argmax(best: np.ndarray, where: np.ndarray, source: np.ndarray, taps,
+                    stride: int, pad: int, axis: int) -> None:
+    """best/where (…) ← the first maximum of source over each window along ``axis`` and its
+    input position, tap by tap in order (a strictly greater value replaces)."""
+    for tap in taps:
+        target, cells = tap.target[1], tap.source[1]  # the slices along the axis
+        index = (slice(None),) * axis + (target,)
+        part, values = best[index], source[(slice(None),) * axis + (cells,)]
+        better = values > part
+        np.copyto(part, values, where=better)
+        # this tap's input position for each of its outputs
+        positions = np.arange(target.start, target.stop) * stride + (cells.start - target.start * stride)
+        shape = [1] * best.ndim
+        shape[axis] = -1
+        np.copyto(where[index], positions.reshape(shape), where=better)
+
+
+def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
+                        geo: _Geometry) -> None:
+    """PyTorch's rule for float maps: each window's delta to its first maximum, the argmax
+    found once and the deltas added by one bincount (overlapping windows add up)."""
+    find = _first_argmax_separable if _separable_argmax_pays(geo) else _first_argmax_gather
+    b, h, w = delta_in.shape
+    flat = find(x, geo) + (np.arange(b) * (h * w))[:, None]
+    if geo.disjoint:  # each cell wins at most one window
+        np.put(delta_in, flat.ravel(), delta_out.ravel())
+    else:
+        delta_in += np.bincount(flat.ravel(), weights=delta_out.ravel(),
+                                minlength=b * h * w).reshape(delta_in.shape)
+
+
 def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
                          geo: _Geometry, ties: str) -> None:
+    if ties == "first" and x.dtype != object and (_separable_argmax_pays(geo)
+                                                   or _gather_pays(x, geo)):
+        _max_backward_first(x, delta_out, delta_in, geo)
+        return
     y = np.empty(delta_out.shape, x.dtype)
     _max_kernel(x, y, geo)
     hit = np.empty(y.shape, bool)

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import importlib
 
-# the plain-text formats: format → (module, function(trace, decimals, *, include_backward))
+# the plain-text formats: format → (module, function(trace, decimals, *, include_backward)
+# giving the report as pieces of text)
 TEXT_FORMATS = {
-    "csv": ("cnngrad.render.csv_result", "render_csv"),
-    "latex": ("cnngrad.render.latex", "render_latex"),
-    "markdown": ("cnngrad.render.markdown", "render_markdown"),
+    "csv": ("cnngrad.render.csv_result", "iter_csv"),
+    "latex": ("cnngrad.render.latex", "iter_latex"),
+    "markdown": ("cnngrad.render.markdown", "iter_markdown"),
 }
 FORMATS = ("table", "json") + tuple(TEXT_FORMATS)
 
 
 def render_text(fmt: str, trace, decimals: int, *, include_backward: bool = True) -> str:
     """A report in one of :data:`TEXT_FORMATS` (csv, latex, markdown)."""
+    return "".join(iter_text(fmt, trace, decimals, include_backward=include_backward))
+
+
+def iter_text(fmt: str, trace, decimals: int, *, include_backward: bool = True):
+    """:func:`render_text` as pieces of text, for writing a big report without holding it."""
     if fmt not in TEXT_FORMATS:
         raise ValueError(f"unknown text format {fmt!r}; allowed: {', '.join(TEXT_FORMATS)}")
     module, function = TEXT_FORMATS[fmt]

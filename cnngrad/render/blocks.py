@@ -83,3 +83,39 @@ def number_formatter(value, decimals: int):
         return fmt(exact_scalar(element), decimals, scientific)
 
     return text
+
+
+#: numbers formatted per ``%`` call in :func:`formatted_rows`
+ROWS_BLOCK_ELEMENTS = 1 << 16
+
+
+def tensor_is_scientific(array: np.ndarray, decimals: int) -> bool:
+    """:func:`wants_scientific` for a whole float array at once (exact arrays: never)."""
+    if is_exact(array):
+        return False
+    magnitudes = np.abs(np.asarray(array, dtype=np.float64))
+    magnitudes = magnitudes[magnitudes == magnitudes]  # NaN says nothing about the scale
+    largest = float(magnitudes.max()) if magnitudes.size else 0.0
+    return largest >= 1e12 or 0 < largest < 0.5 * 10.0 ** -decimals
+
+
+def formatted_rows(block: np.ndarray, decimals: int, scientific: bool,
+                   separator: str) -> Iterator[list[str]]:
+    """The rows of a float matrix as text, each number as :func:`fmt` writes it and joined by
+    ``separator``: a list of row strings per group of rows, each group formatted by one ``%``
+    over a template, so a big tensor costs no Python call per number."""
+    fixed = f"%.{decimals}f"
+    spec = f"%.{max(decimals - 1, 1)}e" if scientific else fixed
+    zero = fixed % 0.0
+    scientific_zero = spec % 0.0
+    rows_count, width = block.shape
+    step = max(1, ROWS_BLOCK_ELEMENTS // max(width, 1))
+    row_template = separator.join([spec] * width)
+    for start in range(0, rows_count, step):
+        chunk = block[start:start + step]
+        text = "\n".join([row_template] * len(chunk)) % tuple(chunk.ravel().tolist())
+        if scientific:  # fmt writes 0 in fixed notation, and -0 as 0
+            text = text.replace("-" + scientific_zero, zero).replace(scientific_zero, zero)
+        else:  # "-0.000000" reads like a sign error
+            text = text.replace("-" + zero, zero)
+        yield text.split("\n")

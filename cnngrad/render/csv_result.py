@@ -9,23 +9,48 @@ or 4 is one block per leading index, named by the element path
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from cnngrad.network import Trace
-from cnngrad.render.blocks import element_path, matrices, number_formatter, report_tensors
+from cnngrad.render.blocks import (as_array, element_path, formatted_rows, is_exact, matrices,
+                                   number_formatter, report_tensors, tensor_is_scientific)
 from cnngrad.render.numbers import DEFAULT_DECIMALS
+
+
+def iter_tensor_blocks(path: str, value, decimals: int = DEFAULT_DECIMALS) -> Iterator[str]:
+    """One tensor → its CSV blocks, each ``# path`` then the rows (no trailing newline); a
+    float tensor's rows are formatted a group at a time."""
+    array = as_array(value)
+    exact = is_exact(array)
+    text = number_formatter(value, decimals) if exact or array.ndim == 0 else None
+    scientific = False if text else tensor_is_scientific(array, decimals)
+    for index, block in matrices(array):
+        rows = np.atleast_2d(block)  # a number is one line, a vector one row
+        lines = [f"# {element_path(path, index)}"]
+        if text:
+            lines += [",".join(text(element) for element in row) for row in rows]
+        else:
+            for group in formatted_rows(rows, decimals, scientific, ","):
+                lines += group
+        yield "\n".join(lines)
 
 
 def tensor_blocks(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list[str]:
     """One tensor → its CSV blocks, each ``# path`` then the rows (no trailing newline)."""
-    text = number_formatter(value, decimals)
-    blocks = []
-    for index, block in matrices(value):
-        rows = np.atleast_2d(block)  # a number is one line, a vector one row
-        lines = [f"# {element_path(path, index)}"]
-        lines += [",".join(text(element) for element in row) for row in rows]
-        blocks.append("\n".join(lines))
-    return blocks
+    return list(iter_tensor_blocks(path, value, decimals))
+
+
+def iter_csv(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
+             include_backward: bool = True) -> Iterator[str]:
+    """:func:`render_csv` as pieces of text, a block at a time."""
+    first = True
+    for path, value in report_tensors(trace, include_backward=include_backward):
+        for block in iter_tensor_blocks(path, value, decimals):
+            yield block if first else "\n\n" + block
+            first = False
+    yield "\n"
 
 
 def render_csv(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
@@ -33,7 +58,4 @@ def render_csv(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     """The whole report as CSV blocks, forward order: ``loss`` first (when there is one), then
     each layer's ``output``, ``delta_out``, ``delta_in``, ``grads.<p>`` and, with ``--lr``,
     ``updated.<p>`` (only the outputs and the loss with ``include_backward=False``)."""
-    blocks: list[str] = []
-    for path, value in report_tensors(trace, include_backward=include_backward):
-        blocks += tensor_blocks(path, value, decimals)
-    return "\n\n".join(blocks) + "\n"
+    return "".join(iter_csv(trace, decimals, include_backward=include_backward))

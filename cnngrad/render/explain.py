@@ -81,11 +81,9 @@ def zero_text(explanation: Explanation) -> str:
            f"({why})"
 
 
-def _rest_line(terms: list[Term], decimals: int) -> str:
-    rest = 0
-    for term in terms:
-        rest = rest + term.value
-    return f"+ {len(terms)} more nonzero terms, together {short(rest, decimals)}"
+def _rest_line(explanation: Explanation, shown: int, decimals: int) -> str:
+    count, rest = explanation.rest(shown)
+    return f"+ {count} more nonzero terms, together {short(rest, decimals)}"
 
 
 def _counts_text(explanation: Explanation) -> str:
@@ -121,7 +119,7 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
     if explanation.one_based:
         lines += ["", "(indices counted from 1)"]
     lines.append("")
-    shown, rest = explanation.terms[:max_terms], explanation.terms[max_terms:]
+    shown, rest = explanation.terms[:max_terms], len(explanation.terms) > max_terms
     rows = [term_parts(term, decimals) for term in shown]
     widths = [max((len(row[k]) for row in rows), default=0) for k in range(3)]
     for term, (symbols, numbers, value) in zip(shown, rows):
@@ -133,7 +131,7 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
             line += f"   ({term.note})"
         lines.append(line.rstrip())
     if rest:
-        lines.append("  " + _rest_line(rest, decimals))
+        lines.append("  " + _rest_line(explanation, max_terms, decimals))
     if explanation.zero_terms:
         lines.append("  " + zero_text(explanation))
     lines += ["", f"{explanation.lhs} = {total_text(explanation.total, decimals)}"
@@ -176,7 +174,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
     if explanation.one_based:
         parts += [Text(""), Text("(indices counted from 1)", style="dim")]
     parts.append(Text(""))
-    shown, rest = explanation.terms[:max_terms], explanation.terms[max_terms:]
+    shown, rest = explanation.terms[:max_terms], len(explanation.terms) > max_terms
     if shown:
         table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
         table.add_column(justify="left")
@@ -191,7 +189,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
                           f"({term.note})" if term.note else "")
         parts.append(table)
     if rest:
-        parts.append(Text(_rest_line(rest, decimals)))
+        parts.append(Text(_rest_line(explanation, max_terms, decimals)))
     if explanation.zero_terms:
         parts.append(Text(zero_text(explanation), style="dim"))
     parts += [Text(""), Text.assemble((f"{explanation.lhs} = ", "bold"),
@@ -212,8 +210,11 @@ def _json_value(value):
     return json_number(value)
 
 
-def explanation_dict(explanation: Explanation) -> dict:
-    """The explanation as a JSON-ready object (numbers at full precision; ``"p/q"`` exact)."""
+def explanation_dict(explanation: Explanation, max_terms: int | None = None) -> dict:
+    """The explanation as a JSON-ready object (numbers at full precision; ``"p/q"`` exact).
+
+    ``terms`` lists every nonzero term, or the first ``max_terms``: then, when there are more,
+    ``more_terms`` gives how many more there are (``count``) and their sum (``total``)."""
     def factor(f: Factor) -> dict:
         out = {"symbol": f.symbol, "value": _json_value(f.value)}
         if f.detail is not None:
@@ -222,13 +223,19 @@ def explanation_dict(explanation: Explanation) -> dict:
             out["note"] = f.note
         return out
 
+    listed = explanation.terms if max_terms is None else explanation.terms[:max_terms]
+    more = {}
+    if max_terms is not None and len(explanation.terms) > max_terms:
+        count, rest = explanation.rest(max_terms)
+        more = {"more_terms": {"count": count, "total": _json_value(rest)}}
     return {
         "path": explanation.path,
         "title": explanation.title,
         "formula": explanation.formula,
         "operation": explanation.operation,
         "terms": [{"factors": [factor(f) for f in t.factors], "value": _json_value(t.value),
-                   **({"note": t.note} if t.note else {})} for t in explanation.terms],
+                   **({"note": t.note} if t.note else {})} for t in listed],
+        **more,
         "zero_terms": explanation.zero_terms,
         "zero_reasons": explanation.zero_reasons,
         "total": _json_value(explanation.total),
@@ -239,10 +246,11 @@ def explanation_dict(explanation: Explanation) -> dict:
     }
 
 
-def explanation_json(explanation: Explanation) -> str:
+def explanation_json(explanation: Explanation, max_terms: int | None = None) -> str:
+    """:func:`explanation_dict` as JSON text (every term, or the first ``max_terms``)."""
     import json
 
-    return json.dumps(explanation_dict(explanation), indent=2, ensure_ascii=False,
+    return json.dumps(explanation_dict(explanation, max_terms), indent=2, ensure_ascii=False,
                       allow_nan=False) + "\n"
 
 

@@ -17,13 +17,15 @@ when a matrix is wider than amsmath's default of 10 columns the output starts wi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
 
 from cnngrad.network import Trace
-from cnngrad.render.blocks import (element_path, exact_scalar, matrices, number_formatter,
-                                   report_tensors)
+from cnngrad.render.blocks import (as_array, element_path, exact_scalar, formatted_rows,
+                                   is_exact, matrices, number_formatter, report_tensors,
+                                   tensor_is_scientific)
 from cnngrad.render.numbers import DEFAULT_DECIMALS
 
 AMSMATH_MAX_COLUMNS = 10  # bmatrix's default limit (the MaxMatrixCols counter)
@@ -31,6 +33,9 @@ AMSMATH_MAX_COLUMNS = 10  # bmatrix's default limit (the MaxMatrixCols counter)
 _TEXT_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "#": r"\#",
                  "$": r"\$", "%": r"\%", "&": r"\&", "^": r"\^{}", "~": r"\~{}"}
 _SCIENTIFIC = re.compile(r"^(-?[0-9.]+)e([+-])0*([0-9]+)$")
+# the same inside a row of numbers joined by " & "
+_ROW_NEGATIVE_POWER = re.compile(r"e-0*([0-9]+)")
+_ROW_POSITIVE_POWER = re.compile(r"e\+0*([0-9]+)")
 
 
 def text_label(text: str) -> str:
@@ -54,36 +59,60 @@ def latex_number(value, plain: str) -> str:
 
 def tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list[str]:
     """One tensor → its display equations (one per matrix)."""
-    text = number_formatter(value, decimals)
-    equations = []
-    for index, block in matrices(value):
+    return list(iter_tensor_equations(path, value, decimals))
+
+
+def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS) -> Iterator[str]:
+    """:func:`tensor_equations` an equation at a time; a float tensor's rows are formatted a
+    group at a time."""
+    array = as_array(value)
+    fast = not is_exact(array) and array.ndim > 0
+    text = None if fast else number_formatter(value, decimals)
+    scientific = tensor_is_scientific(array, decimals) if fast else False
+    for index, block in matrices(array):
         label = rf"\text{{{text_label(element_path(path, index))}}}"
         if block.ndim == 0:
             element = block.item()
-            equations.append(rf"\[ {label} = {latex_number(element, text(element))} \]")
+            yield rf"\[ {label} = {latex_number(element, text(element))} \]"
             continue
         rows = np.atleast_2d(block)  # a vector is one row
-        body = " \\\\\n".join(
-            "  " + " & ".join(latex_number(element, text(element)) for element in row)
-            for row in rows)
-        equations.append(f"\\[ {label} = \\begin{{bmatrix}}\n{body}\n\\end{{bmatrix}} \\]")
-    return equations
+        if fast:
+            lines = []
+            for group in formatted_rows(rows, decimals, scientific, " & "):
+                lines += group
+            body = "  " + " \\\\\n  ".join(lines)
+            if scientific:
+                body = _ROW_NEGATIVE_POWER.sub(r" \\times 10^{-\1}", body)
+                body = _ROW_POSITIVE_POWER.sub(r" \\times 10^{\1}", body)
+        else:
+            body = " \\\\\n".join(
+                "  " + " & ".join(latex_number(element, text(element)) for element in row)
+                for row in rows)
+        yield f"\\[ {label} = \\begin{{bmatrix}}\n{body}\n\\end{{bmatrix}} \\]"
 
 
 def render_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
                  include_backward: bool = True) -> str:
     """The whole report as LaTeX display equations, forward order (the same tensors as
     ``--format csv``), after a comment line with the title."""
+    return "".join(iter_latex(trace, decimals, include_backward=include_backward))
+
+
+def iter_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
+               include_backward: bool = True) -> Iterator[str]:
+    """:func:`render_latex` as pieces of text, an equation at a time."""
     what = "backward" if include_backward else "forward"
     title = " ".join((trace.problem.title or "").split())  # a newline would end the comment
     lines = [f"% cnngrad {what}" + (f" · {title}" if title else "") +
              r" (bmatrix needs \usepackage{amsmath})"]
-    widest = 0
-    equations: list[str] = []
-    for path, value in report_tensors(trace, include_backward=include_backward):
-        shape = np.shape(value)
-        widest = max(widest, shape[-1] if shape else 0)
-        equations += tensor_equations(path, value, decimals)
+    tensors = list(report_tensors(trace, include_backward=include_backward))
+    widest = max((np.shape(value)[-1] for _, value in tensors if np.shape(value)), default=0)
     if widest > AMSMATH_MAX_COLUMNS:
         lines.append(rf"\setcounter{{MaxMatrixCols}}{{{widest}}}")
-    return "\n".join(lines) + "\n\n" + "\n\n".join(equations) + "\n"
+    yield "\n".join(lines) + "\n\n"
+    first = True
+    for path, value in tensors:
+        for equation in iter_tensor_equations(path, value, decimals):
+            yield equation if first else "\n\n" + equation
+            first = False
+    yield "\n"

@@ -8,14 +8,16 @@ terminal tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
 
 from cnngrad.families import loss_family
 from cnngrad.network import Trace
-from cnngrad.render.blocks import (element_path, exact_scalar, matrices, number_formatter,
-                                   report_tensors)
+from cnngrad.render.blocks import (as_array, element_path, exact_scalar, formatted_rows,
+                                   is_exact, matrices, number_formatter, report_tensors,
+                                   tensor_is_scientific)
 from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt_exact_decimal
 
 
@@ -30,26 +32,41 @@ def cell(value, plain: str, decimals: int) -> str:
 def tensor_markdown(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list[str]:
     """One tensor → Markdown paragraphs: ``**`path`** = number``, or a caption and a table
     per matrix."""
-    text = number_formatter(value, decimals)
+    return list(iter_tensor_markdown(path, value, decimals))
+
+
+def iter_tensor_markdown(path: str, value, decimals: int = DEFAULT_DECIMALS) -> Iterator[str]:
+    """:func:`tensor_markdown` a paragraph at a time; a float tensor's rows are formatted a
+    group at a time."""
+    array = as_array(value)
+    fast = not is_exact(array) and array.ndim > 0
+    text = None if fast else number_formatter(value, decimals)
+    scientific = tensor_is_scientific(array, decimals) if fast else False
     shape = np.shape(value)
-    parts = []
-    for index, block in matrices(value):
+    for index, block in matrices(array):
         name = element_path(path, index)
         if block.ndim == 0:
             element = block.item()
-            parts.append(f"**`{name}`** = {cell(element, text(element), decimals)}")
+            yield f"**`{name}`** = {cell(element, text(element), decimals)}"
             continue
         rows = np.atleast_2d(block)  # a vector is one row
         caption = f"**`{name}`**" + (f" ({'×'.join(map(str, shape))})" if not index else "")
         lines = [caption, "",
                  "|   | " + " | ".join(str(j) for j in range(rows.shape[1])) + " |",
                  "|--:|" + "--:|" * rows.shape[1]]
-        for i, row in enumerate(rows):
-            label = "" if block.ndim == 1 else f"**{i}**"
-            lines.append(f"| {label} | " +
-                         " | ".join(cell(e, text(e), decimals) for e in row) + " |")
-        parts.append("\n".join(lines))
-    return parts
+        if fast:
+            count = 0
+            for group in formatted_rows(rows, decimals, scientific, " | "):
+                for row in group:
+                    label = "" if block.ndim == 1 else f"**{count}**"
+                    lines.append(f"| {label} | {row} |")
+                    count += 1
+        else:
+            for i, row in enumerate(rows):
+                label = "" if block.ndim == 1 else f"**{i}**"
+                lines.append(f"| {label} | " +
+                             " | ".join(cell(e, text(e), decimals) for e in row) + " |")
+        yield "\n".join(lines)
 
 
 def _loss_text(trace: Trace, decimals: int) -> str:
@@ -66,9 +83,16 @@ def render_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
                     include_backward: bool = True) -> str:
     """The whole report as Markdown, forward order: a title, the loss, then a section per
     layer with its tensors (only the outputs with ``include_backward=False``)."""
+    return "".join(iter_markdown(trace, decimals, include_backward=include_backward))
+
+
+def iter_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
+                  include_backward: bool = True) -> Iterator[str]:
+    """:func:`render_markdown` as pieces of text, a paragraph at a time."""
     what = "backward" if include_backward else "forward"
     title = " ".join((trace.problem.title or "").split())
-    parts = [f"# cnngrad {what}" + (f" · {title}" if title else ""), _loss_text(trace, decimals)]
+    yield f"# cnngrad {what}" + (f" · {title}" if title else "")
+    yield "\n\n" + _loss_text(trace, decimals)
     layers = {layer.name: layer for layer in trace.layers}
     count = len(trace.layers)
     current = None
@@ -78,7 +102,8 @@ def render_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
         name = path.split(".", 1)[0]
         if name != current:
             layer = layers[name]
-            parts.append(f"## {name} · {layer.type} (layer {layer.index + 1} of {count})")
+            yield f"\n\n## {name} · {layer.type} (layer {layer.index + 1} of {count})"
             current = name
-        parts += tensor_markdown(path, value, decimals)
-    return "\n\n".join(parts) + "\n"
+        for part in iter_tensor_markdown(path, value, decimals):
+            yield "\n\n" + part
+    yield "\n"

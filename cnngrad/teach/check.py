@@ -312,10 +312,36 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     for key, value in document.items():
         tensor_path, index = split_key(key, file=file, where=key, one_based=one_based)
         files += _named_files(value, base_dir)
-        written = parse_written(value, key, file=file, base_dir=base_dir)
-        entries.append(AnswerEntry(key=key, path=tensor_path, index=index, written=written,
-                                   file=file, where=key, base=int(one_based)))
+        for cell_key, cell_index, cell in _filled(key, tensor_path, index, value, one_based):
+            written = parse_written(cell, cell_key, file=file, base_dir=base_dir)
+            entries.append(AnswerEntry(key=cell_key, path=tensor_path, index=cell_index,
+                                       written=written, file=file, where=cell_key,
+                                       base=int(one_based)))
     return AnswerSheet(file=file, entries=entries, input_files=files)
+
+
+def _filled(key: str, path: str, index: tuple | None, value: Any, one_based: bool) -> list:
+    """(key, index, value) of what an answers-file value answers: the value itself, or, when
+    it holds ``null`` cells (an answers template not filled in everywhere), each other cell
+    as an element of its own; a ``null`` cell is not answered."""
+    def nulls(item) -> bool:
+        return item is None or (isinstance(item, list) and any(nulls(sub) for sub in item))
+
+    if not nulls(value):
+        return [(key, index, value)]
+    cells = []
+
+    def walk(item, at: tuple) -> None:
+        if isinstance(item, list):
+            for i, sub in enumerate(item):
+                walk(sub, at + (i,))
+        elif item is not None:
+            cell_index = (index or ()) + at
+            shown = ",".join(str(i + int(one_based)) for i in cell_index)
+            cells.append((f"{path}[{shown}]" if cell_index else path, cell_index or None, item))
+
+    walk(value, ())
+    return cells
 
 
 def _first_line(raw: bytes) -> str:

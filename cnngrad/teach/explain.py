@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -79,19 +80,120 @@ class Term:
 
 
 @dataclass
+class Column:
+    """One factor of every term of an explanation, as an array (see :class:`TermColumns`).
+
+    ``name`` is the factor's symbol without its index (``"δ"``): a term whose first zero
+    factor is this one is counted under ``"δ = 0"``, unless ``zero_reasons`` (an object array
+    of the same length as ``values``, ``None`` where the plain reason holds) names another
+    reason for that term (``"o is zero padding"``).
+    """
+
+    name: str
+    values: np.ndarray
+    zero_reasons: np.ndarray | None = None
+
+
+@dataclass
+class TermColumns:
+    """The terms of an explanation given as columns instead of a list of :class:`Term`.
+
+    For a sum over a whole tensor (a kernel entry's gradient has a term per output cell):
+    :meth:`_Explainer.finish` multiplies the columns, counts and sums the terms in a few
+    numpy passes, and calls ``build(k)`` for term ``k`` (counted over all terms, zero ones
+    included) only when it is shown.  ``build(k)`` must return the term whose factors have
+    the values ``column.values[k]``, in the columns' order, as :meth:`_Explainer.term` makes
+    it; a list of terms (``[build(k) for k in range(count)]``) gives the same explanation.
+
+    Parameters
+    ----------
+    columns : list of Column
+        One per factor, each ``values`` of shape (count,).
+    build : callable
+        ``build(k) -> Term``.
+    """
+
+    columns: list[Column]
+    build: Callable[[int], Term]
+
+    @property
+    def count(self) -> int:
+        return len(self.columns[0].values)
+
+    def products(self) -> np.ndarray:
+        """Each term's value, the factors multiplied left to right as :meth:`term` does."""
+        values = self.columns[0].values
+        for column in self.columns[1:]:
+            values = values * column.values
+        return values
+
+
+class TermList(Sequence):
+    """The nonzero terms of an explanation, each built when it is first read.
+
+    It behaves as the list of terms it stands for (``len``, indexing, slicing, iterating,
+    ``==`` with a list), so code written for ``Explanation.terms`` as a list keeps working;
+    reading only ``terms[:k]`` builds only those ``k``.
+    """
+
+    def __init__(self, positions: Sequence[int], values: list, build: Callable[[int], Term]):
+        self._positions = positions
+        self._values = values
+        self._build = build
+        self._built: dict[int, Term] = {}
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def _term(self, i: int) -> Term:
+        if i not in self._built:
+            self._built[i] = self._build(int(self._positions[i]))
+        return self._built[i]
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._term(k) for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("term index out of range")
+        return self._term(i)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"TermList({len(self)} terms)"
+
+    def values(self) -> list:
+        """Every term's value, without building a term."""
+        return self._values
+
+
+def term_values(terms: Sequence[Term]) -> list:
+    """The values of ``terms`` (a list, or a :class:`TermList` without building its terms)."""
+    if isinstance(terms, TermList):
+        return terms.values()
+    return [term.value for term in terms]
+
+
+@dataclass
 class Explanation:
     """Everything ``cnngrad explain`` shows for one element.
 
     ``terms`` hold the nonzero terms (all terms for a ``max``); the zero ones are only counted,
     in ``zero_terms``, with what made them zero in ``zero_reasons``.  ``total`` is the sum (or
     the max) of the terms, computed here: it must equal the engine's value at ``path``.
+    ``terms`` is a list, or a :class:`TermList` that builds each term when it is read.
     """
 
     path: str
     title: str
     lhs: str
     formula: str
-    terms: list[Term]
+    terms: Sequence[Term]
     total: Any
     symbols: dict[str, str] = field(default_factory=dict)
     zero_terms: int = 0
@@ -104,6 +206,15 @@ class Explanation:
     @property
     def term_count(self) -> int:
         return len(self.terms) + self.zero_terms
+
+    def rest(self, shown: int) -> tuple[int, Any]:
+        """The nonzero terms after the first ``shown``: how many, and their sum (added from
+        0 in order, as a person would)."""
+        values = term_values(self.terms)[shown:]
+        total = 0
+        for value in values:
+            total = total + value
+        return len(values), total
 
 
 # --------------------------------------------------------------------------- numbers
@@ -342,8 +453,10 @@ def explain(trace: Trace, path: str, *, one_based: bool = False) -> Explanation:
 
 
 class _Explainer:
-    def __init__(self, trace: Trace, one_based: bool) -> None:
+    def __init__(self, trace: Trace, one_based: bool, eager: bool = False) -> None:
         self.trace = trace
+        # eager: build every term of a TermColumns as a list first (the tests compare)
+        self.eager = eager
         self.base = 1 if one_based else 0
         self.one_based = one_based
         self.exact = bool(trace.problem.exact)
@@ -375,11 +488,22 @@ class _Explainer:
         symbols.update(extra)
         return symbols
 
-    def finish(self, path: _Path, *, title: str, lhs: str, rhs: str, terms: list[Term],
-               symbols: dict[str, str], notes: list[str], operation: str = "sum") -> Explanation:
-        """Collapse the zero terms, add up (or take the max of) the rest."""
+    def finish(self, path: _Path, *, title: str, lhs: str, rhs: str,
+               terms: list[Term] | TermColumns, symbols: dict[str, str], notes: list[str],
+               operation: str = "sum") -> Explanation:
+        """Collapse the zero terms, add up (or take the max of) the rest.
+
+        ``terms`` is a list of :class:`Term`, or a :class:`TermColumns` for many terms: then
+        the counts and the total take a few passes over arrays, and a term is built only when
+        it is shown."""
         if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}; allowed: {', '.join(OPERATIONS)}")
+        if isinstance(terms, TermColumns):
+            if self.eager:
+                terms = [terms.build(k) for k in range(terms.count)]
+            else:
+                return self._finish_columns(path, title=title, lhs=lhs, rhs=rhs, columns=terms,
+                                            symbols=symbols, notes=notes, operation=operation)
         zero_reasons: dict[str, int] = {}
         kept = []
         for term in terms:
@@ -388,13 +512,36 @@ class _Explainer:
                 zero_reasons[reason] = zero_reasons.get(reason, 0) + 1
             else:
                 kept.append(term)
+        return self._explanation(path, title=title, lhs=lhs, rhs=rhs, kept=kept,
+                                 values=[t.value for t in kept], symbols=symbols, notes=notes,
+                                 operation=operation, zero_reasons=zero_reasons)
+
+    def _finish_columns(self, path: _Path, *, title: str, lhs: str, rhs: str,
+                        columns: TermColumns, symbols: dict[str, str], notes: list[str],
+                        operation: str) -> Explanation:
+        products = columns.products()
+        if operation == "sum":
+            nonzero = products != 0
+            positions = np.flatnonzero(nonzero)
+            zero_reasons = _column_zero_reasons(columns, np.flatnonzero(~nonzero))
+        else:
+            positions, zero_reasons = np.arange(columns.count), {}
+        values = [_num(value) for value in products[positions].tolist()]
+        kept = TermList(positions, values, columns.build)
+        return self._explanation(path, title=title, lhs=lhs, rhs=rhs, kept=kept,
+                                 values=values, symbols=symbols, notes=notes,
+                                 operation=operation, zero_reasons=zero_reasons)
+
+    def _explanation(self, path: _Path, *, title: str, lhs: str, rhs: str, kept, values: list,
+                     symbols: dict[str, str], notes: list[str], operation: str,
+                     zero_reasons: dict[str, int]) -> Explanation:
         if operation == "max":
-            total = max((t.value for t in kept), default=0)
+            total = max(values, default=0)
         else:
             total = 0
-            for term in kept:
-                total = total + term.value
-            if not kept:
+            for value in values:
+                total = total + value
+            if not values:
                 total = Fraction(0) if self.exact else 0.0
         return Explanation(path=self.path_text(path), title=title, lhs=lhs,
                            formula=f"{lhs} = {rhs}", terms=kept, total=_num(total),
@@ -487,6 +634,39 @@ def _pair_text(pair) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
 
+def _column_zero_reasons(columns: TermColumns, zero: np.ndarray) -> dict[str, int]:
+    """What made the terms at positions ``zero`` zero, counted in the order each reason first
+    occurs: as :func:`_zero_reason` says it for each term, by whole columns."""
+    labels: list[str] = []
+    codes = np.full(len(zero), -1)
+
+    def code(label: str) -> int:
+        if label not in labels:
+            labels.append(label)
+        return labels.index(label)
+
+    for column in columns.columns:
+        undecided = codes == -1
+        if not undecided.any():
+            break
+        here = undecided & np.asarray(column.values[zero] == 0, dtype=bool)
+        if not here.any():
+            continue
+        plain = code(f"{column.name} = 0")
+        if column.zero_reasons is None:
+            codes[here] = plain
+            continue
+        reasons = column.zero_reasons[zero]
+        for k in np.flatnonzero(here):
+            reason = reasons[k]
+            codes[k] = plain if reason is None else code(reason)
+    codes[codes == -1] = code("the product rounds to 0") if (codes == -1).any() else 0
+    if not len(zero):
+        return {}
+    found, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    return {labels[found[k]]: int(counts[k]) for k in np.argsort(first, kind="stable")}
+
+
 def _zero_reason(term: Term) -> str:
     """What made a term zero: its first zero factor, by its note or as ``δ = 0``."""
     for factor in term.factors:
@@ -495,5 +675,5 @@ def _zero_reason(term: Term) -> str:
     return "the product rounds to 0"
 
 
-__all__ = ["Explanation", "Term", "Factor", "explain", "parse_path", "known_paths", "short",
+__all__ = ["Explanation", "Term", "Factor", "Column", "TermColumns", "TermList", "term_values", "explain", "parse_path", "known_paths", "short",
            "OPERATIONS"]

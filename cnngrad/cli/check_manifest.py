@@ -1,0 +1,113 @@
+"""``cnngrad check --manifest manifest.json SUBMISSIONS...``: a generated exam graded, each
+submission against its own student's problem, into one gradebook.
+
+A submission is its student's by its name (``ana.json``) or its folder (``ana/answers.json``,
+``submissions/ana/answers.json``), matched to the manifest's ids and folders.  Each student's
+problem is run once; its ``grading`` block (points, decimals, carried-forward errors) applies
+as in a plain ``check``, with the command line's options winning.  A file that matches no
+student is an ``error`` row; the others are still graded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from cnngrad.cli.common import compute, render_rich, report_error, write_output
+from cnngrad.errors import UsageError
+
+
+def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, output,
+                   decimals: int, details: bool, diagnose: bool, one_based: bool,
+                   carry_forward, exact: bool, lr, max_elements: int,
+                   tolerance_of: Callable) -> None:
+    """Grade ``submissions`` by the manifest and write the gradebook (exit code as ``check``:
+    0 all right, 1 a wrong or missing answer, 2 a file that could not be checked)."""
+    from cnngrad.generate.exam import group_submissions, read_manifest
+    from cnngrad.teach.check import FileCheck, check_file, exit_code, required_weights
+    from cnngrad.teach.diagnose import SlipContext
+    from cnngrad.teach.grading import parse_grading
+
+    if "-" in submissions:
+        raise UsageError("with --manifest every submission is a file named after its student",
+                         where="ANSWERS")
+    if fmt == "gradescope" and len(submissions) > 1:
+        raise UsageError(f"gradescope's results.json is for one submission; got "
+                         f"{len(submissions)}", where="--format",
+                         hint="use --format csv for the gradebook")
+    manifest = read_manifest(manifest_file)
+    grouped, strays = group_submissions(manifest, submissions)
+    results, protected = [], [Path(manifest_file)] + [Path(path) for path in submissions]
+    first = None  # the grading and rule of the first student: the gradebook's header
+    for student, files in grouped.items():
+        spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
+                              max_elements=max_elements, dtype="float64", lr=lr, quick={})
+        protected += list(spec.input_files)
+        grading = parse_grading(spec.grading, file=spec.file)
+        if carry_forward is not None:
+            grading = dataclasses.replace(grading, carry_forward=carry_forward)
+        tolerance = tolerance_of(grading)
+        required_weights(trace, grading)
+        first = first or (spec.file, grading, tolerance)
+        context = SlipContext(trace)
+        results += [check_file(trace, path, tolerance, context=context, diagnose=diagnose,
+                               grading=grading, one_based=one_based, student=student)
+                    for path in files]
+    for path, error in strays:
+        results.append(FileCheck(file=path, error=error, student=Path(path).stem))
+    if len(results) == 1 and results[0].error is not None:
+        raise results[0].error
+    for result in results:
+        if result.error is not None:
+            report_error(result.error)
+    if first is None:
+        raise UsageError("no submission belongs to a student of the manifest",
+                         where="ANSWERS", hint="name each file, or its folder, after the "
+                                               "student's id")
+    problem_name, grading, tolerance = first
+    if len(results) > 1:
+        problem_name = f"{manifest.file} (each student's own problem)"
+    text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
+                      details=details, one_based=one_based, to_file=output is not None)
+    write_output(text, output, protected)
+    code = exit_code(results)
+    if code:
+        raise typer.Exit(code)
+
+
+def _gradebook(results, fmt: str, problem_name: str, tolerance, grading, *, decimals: int,
+               details: bool, one_based: bool, to_file: bool) -> str:
+    """The results in ``check``'s formats, as ``check`` writes them."""
+    if fmt == "json":
+        from cnngrad.render.grades import grades_json
+
+        return grades_json(results, problem_name, tolerance, grading, one_based=one_based)
+    if fmt == "csv":
+        from cnngrad.render.grades import grades_csv
+
+        return grades_csv(results, grading, tolerance)
+    if fmt == "gradescope":
+        from cnngrad.render.check_report import tensor_check_text
+        from cnngrad.render.grades import gradescope_json
+
+        return gradescope_json(results[0], problem_name, tolerance,
+                               lambda check: tensor_check_text(check, decimals, tolerance,
+                                                               one_based=one_based), grading)
+    from rich.console import Group
+    from rich.text import Text
+
+    from cnngrad.render.check_report import file_report, grade_sheet
+
+    if len(results) == 1:
+        return render_rich(file_report(results[0], problem_name, tolerance, decimals,
+                                       one_based=one_based), to_file=to_file)
+    parts = [grade_sheet(results, problem_name, tolerance, grading)]
+    if details:
+        for result in results:
+            if result.error is None:
+                parts += [Text(""), file_report(result, problem_name, tolerance, decimals,
+                                                one_based=one_based)]
+    return render_rich(Group(*parts), to_file=to_file)

@@ -1,0 +1,244 @@
+"""``cnngrad generate``: a fresh exercise from a recipe and a seed, with its key and sheets;
+with a roster, one variant per student and a manifest."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cnngrad.cli.common import DebugOpt, guarded, write_output
+from cnngrad.errors import UsageError
+
+EPILOG = """\
+[bold]Examples[/]
+
+  cnngrad generate --list
+  cnngrad generate seed --seed 7 -o practice-7
+  cnngrad generate network --seed 3 --numbers 1dp -o net-3
+  cnngrad generate conv-stride-pad --seed 1 --input 6x6 --kernel 3x3 -o ex
+  cnngrad generate maxpool --seed 5 --with-kinks -o ties
+  cnngrad generate samples/stackexchange.json --seed 9 -o fresh
+  cnngrad generate seed --seed 2026 --students roster.csv -o exam
+  cnngrad generate seed --seed 7 | cnngrad backward -
+
+With -o DIR it writes problem.json (with a grading block), key.json, \
+answers-template.json, exercise.md/.tex and solution.md/.tex; without -o it prints \
+problem.json. The same recipe, seed and options give the same files on every machine.
+"""
+
+SIZES = "Sizes (each recipe takes some: an option it does not take is an error naming those it does)"
+
+#: Files of one exercise, in the order they are written.
+FILES = ("problem.json", "key.json", "answers-template.json", "exercise.md", "exercise.tex",
+         "solution.md", "solution.tex")
+
+_SIZE = re.compile(r"\s*([0-9]{1,4})\s*(?:[x×X*]\s*([0-9]{1,4})\s*)?")
+
+
+def _size(text: Optional[str], option: str, pair: bool = True):
+    if text is None:
+        return None
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise UsageError(f"expected a size such as 5 or 5x5, got {text!r}", where=option)
+    rows, cols = int(match.group(1)), match.group(2)
+    if cols is None:
+        return (rows, rows) if pair else rows
+    if not pair:
+        raise UsageError(f"expected one number, got {text!r}", where=option)
+    return rows, int(cols)
+
+
+def _number(text: Optional[str], option: str, low: int = 0):
+    if text is None:
+        return None
+    if not re.fullmatch(r"\s*[0-9]{1,20}\s*", text):
+        raise UsageError(f"expected a whole number ≥ {low}, got {text!r}", where=option)
+    value = int(text)
+    if value < low:
+        raise UsageError(f"expected a whole number ≥ {low}, got {value}", where=option)
+    return value
+
+
+def _sizes(recipe: str, input, kernel, stride, padding, channels, filters, pool, outputs,
+           batch, ties, bias) -> dict:
+    from cnngrad.generate.recipes import ONE_D_RECIPES
+
+    one_d = recipe in ONE_D_RECIPES
+    return {"input": _size(input, "--input", pair=not one_d),
+            "kernel": _size(kernel, "--kernel", pair=not one_d),
+            "stride": _number(stride, "--stride", 1), "padding": _number(padding, "--padding"),
+            "channels": _number(channels, "--channels", 1),
+            "filters": _number(filters, "--filters", 1), "pool": _number(pool, "--pool", 1),
+            "outputs": _number(outputs, "--outputs", 1), "batch": _number(batch, "--batch", 1),
+            "ties": ties, "bias": True if bias else None}
+
+
+def _listing() -> str:
+    from cnngrad.generate.recipes import FILE_RECIPE, RECIPES
+
+    width = max(len(name) for name in list(RECIPES) + [FILE_RECIPE[0]])
+    lines = [f"{recipe.name:<{width}}  {recipe.description}" for recipe in RECIPES.values()]
+    lines.append(f"{FILE_RECIPE[0]:<{width}}  {FILE_RECIPE[1]}")
+    return "\n".join(lines) + "\n"
+
+
+def _folder(output: Path, names: list[str], force: bool) -> None:
+    """Make ``output`` (and its parent must exist); refuse to overwrite without --force."""
+    if output.exists() and not output.is_dir():
+        raise UsageError("is a file, not a folder", where="--output", file=str(output))
+    if not output.parent.is_dir():
+        raise UsageError(f"folder {str(output.parent)!r} does not exist", where="--output",
+                         file=str(output))
+    if not force:
+        present = [name for name in names if (output / name).exists()]
+        if present:
+            raise UsageError(f"{present[0]} is already there", where="--output",
+                             file=str(output), hint="give --force to overwrite, or another "
+                                                    "folder")
+    try:
+        output.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot make the folder: {exc.strerror}", where="--output",
+                         file=str(output)) from None
+
+
+def _write_exercise(exercise, folder: Path, protected: list[Path]) -> None:
+    for name in FILES:
+        write_output(exercise.texts[name], folder / name, protected)
+
+
+@guarded
+def generate(
+    recipe: Annotated[Optional[str], typer.Argument(
+        metavar="RECIPE", help="A recipe name (see --list) or a problem file whose numbers "
+                               "are drawn afresh.", show_default=False)] = None,
+    seed: Annotated[Optional[str], typer.Option(
+        "--seed", help="The seed: the same seed gives the same problem on every machine. "
+                       "Without it a random seed is drawn and told on stderr.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the exercise's files into this folder (made if "
+                               "needed); without it, print problem.json.")] = None,
+    numbers: Annotated[Optional[str], typer.Option(
+        "--numbers", help="int (default: small integers), 1dp, 2dp (one or two decimals) or "
+                          "fractions (halves, thirds, quarters).")] = None,
+    with_kinks: Annotated[bool, typer.Option(
+        "--with-kinks", help="Put a ReLU input of exactly 0 or tied maxima in on purpose "
+                             "(for the tie-rule exercises); by default there are none.")
+    ] = False,
+    list_recipes: Annotated[bool, typer.Option(
+        "--list", help="List the recipes, one a line: its name, then what it asks.")
+    ] = False,
+    students: Annotated[Optional[str], typer.Option(
+        "--students", help="A roster CSV (a column of ids, or one headed 'id'): one variant "
+                           "per student, seeded from the id and --seed, in DIR/<id>/, plus "
+                           "DIR/manifest.json for check --manifest.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite files already in the output folder.")] = False,
+    input: Annotated[Optional[str], typer.Option(
+        "--input", help="Input size: 5x5 (or 8 for conv1d).", rich_help_panel=SIZES)] = None,
+    kernel: Annotated[Optional[str], typer.Option(
+        "--kernel", help="Kernel size: 2x2 (or 3 for conv1d).", rich_help_panel=SIZES)] = None,
+    stride: Annotated[Optional[str], typer.Option(
+        "--stride", help="Stride.", rich_help_panel=SIZES)] = None,
+    padding: Annotated[Optional[str], typer.Option(
+        "--padding", help="Zero padding on every side.", rich_help_panel=SIZES)] = None,
+    channels: Annotated[Optional[str], typer.Option(
+        "--channels", help="Input channels.", rich_help_panel=SIZES)] = None,
+    filters: Annotated[Optional[str], typer.Option(
+        "--filters", help="Conv filters (output channels).", rich_help_panel=SIZES)] = None,
+    pool: Annotated[Optional[str], typer.Option(
+        "--pool", help="Pooling window size.", rich_help_panel=SIZES)] = None,
+    outputs: Annotated[Optional[str], typer.Option(
+        "--outputs", help="Dense outputs.", rich_help_panel=SIZES)] = None,
+    batch: Annotated[Optional[str], typer.Option(
+        "--batch", help="Batch size (batchnorm).", rich_help_panel=SIZES)] = None,
+    ties: Annotated[Optional[str], typer.Option(
+        "--ties", help="Tie rule of maxpool-ties: first, split or all.",
+        rich_help_panel=SIZES)] = None,
+    bias: Annotated[bool, typer.Option(
+        "--bias", help="Give the seed recipe's conv a bias.", rich_help_panel=SIZES)] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Fresh practice and exam problems with nice numbers, and their keys: a problem drawn
+    from a recipe and a seed, checked with the exact engine so that its answers come out
+    exact at few decimals, with no accidental ties or ReLU zeros."""
+    if list_recipes:
+        if recipe is not None:
+            raise UsageError("--list lists every recipe: give no RECIPE with it",
+                             where="--list")
+        sys.stdout.write(_listing())
+        return
+    if recipe is None:
+        raise UsageError("no recipe given", where="RECIPE",
+                         hint="cnngrad generate --list shows them")
+    from cnngrad.generate.draw import MAX_SEED
+    from cnngrad.generate.make import generate as make, resolve_recipe, with_sheets
+    from cnngrad.layers._common import TIE_RULES
+
+    if ties is not None and ties not in TIE_RULES:
+        from cnngrad.errors import did_you_mean
+
+        raise UsageError(f"unknown tie rule {ties!r}", where="--ties",
+                         hint=did_you_mean(ties, TIE_RULES))
+    resolve_recipe(recipe)  # an unknown name fails before anything else
+    sizes = _sizes(recipe, input, kernel, stride, padding, channels, filters, pool, outputs,
+                   batch, ties, bias)
+    seed_value = _number(seed, "--seed")
+    drawn = seed_value is None
+    if drawn:
+        import secrets
+
+        seed_value = secrets.randbelow(10**6)
+    if seed_value > MAX_SEED:
+        raise UsageError(f"at most {MAX_SEED}", where="--seed")
+    protected = [Path(recipe)] if Path(recipe).is_file() else []
+
+    if students is not None:
+        if output is None:
+            raise UsageError("a class needs a folder to write into", where="--students",
+                             hint="give -o DIR")
+        _write_class(recipe, seed_value, students, output, force, protected, numbers=numbers,
+                     with_kinks=with_kinks, sizes=sizes)
+        _tell_seed(seed_value, drawn, "exam")
+        return
+    exercise = make(recipe, seed_value, numbers=numbers, with_kinks=with_kinks, sizes=sizes)
+    _tell_seed(seed_value, drawn, "problem")
+    if output is None:
+        write_output(exercise.problem_text, None, protected)
+        return
+    _folder(output, list(FILES), force)
+    _write_exercise(with_sheets(exercise), output, protected)
+    print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
+
+
+def _tell_seed(seed: int, drawn: bool, what: str) -> None:
+    if drawn:
+        print(f"seed {seed} (give --seed {seed} to make this {what} again)", file=sys.stderr)
+
+
+def _write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
+                 protected: list[Path], **options) -> None:
+    from cnngrad.generate.exam import json_text, make_class, manifest, read_roster
+
+    ids = read_roster(roster)
+    variants = make_class(recipe, seed, ids, **options)
+    _folder(output, ["manifest.json"] + [v.folder for v in variants], force)
+    protected = protected + [Path(roster)]
+    for variant in variants:
+        folder = output / variant.folder
+        folder.mkdir(exist_ok=True)
+        _write_exercise(variant.exercise, folder, protected)
+    document = manifest(recipe, seed, variants, **options)
+    write_output(json_text(document), output / "manifest.json", protected)
+    print(f"wrote {len(variants)} variants and manifest.json to {output}", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG,
+                short_help="Fresh practice and exam problems with nice numbers, their keys "
+                           "and sheets.")(generate)

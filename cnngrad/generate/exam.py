@@ -1,0 +1,229 @@
+"""A class at once: one variant per student of a roster, a manifest, and grading by it.
+
+Each student's variant is seeded from the exam's seed and the student's id
+(:func:`~cnngrad.generate.draw.student_seed`), so the same roster and seed give the same
+exam again, and a student added later does not change anyone else's problem.  The manifest
+(``manifest.json``) lists every student with their folder and problem; ``cnngrad check
+--manifest`` reads it to hold each submission against its student's own problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnngrad.errors import ProblemError, UsageError
+from cnngrad.generate.draw import student_seed
+
+MANIFEST_VERSION = 1
+#: Header names a roster's id column may have (compared without case, spaces or '_').
+ID_HEADERS = ("id", "studentid", "student", "sisid", "sisuserid", "username", "login", "email",
+              "userid", "matriculation", "matrikelnummer", "netid")
+MAX_STUDENTS = 5000
+
+_FOLDER_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
+
+
+# --------------------------------------------------------------------------- the roster
+
+
+def read_roster(path: str) -> list[str]:
+    """The student ids of a roster CSV: its only column, or the column headed ``id`` (or
+    ``student``, ``username``, ``email``, ...).
+
+    Raises
+    ------
+    UsageError
+        The file cannot be read, is not text, has no ids, has several columns and none is
+        headed as an id, or gives an id twice.
+    """
+    from cnngrad.tensorio import read_source
+
+    raw, file, _ = read_source(path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError("not a text file (UTF-8 CSV expected)", where="--students",
+                         file=file) from None
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    rows = [[cell.strip() for cell in row]
+            for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    rows = [row for row in rows if any(row)]
+    if not rows:
+        raise UsageError("the roster has no student ids", where="--students", file=file)
+    header = [_header_key(cell) for cell in rows[0]]
+    column = next((header.index(name) for name in ID_HEADERS if name in header), None)
+    if column is not None:
+        rows = rows[1:]
+    elif max(len(row) for row in rows) == 1:
+        column = 0
+    else:
+        raise UsageError(f"the roster has {len(rows[0])} columns and none is headed 'id'",
+                         where="--students", file=file,
+                         hint="head the column of student ids 'id' (or give a one-column file)")
+    ids, seen = [], {}
+    for number, row in enumerate(rows, start=2 if column is not None and header else 1):
+        value = row[column] if column < len(row) else ""
+        if not value:
+            raise UsageError(f"row {number} has no id", where="--students", file=file)
+        if value in seen:
+            raise UsageError(f"id '{value}' is given twice (rows {seen[value]} and {number})",
+                             where="--students", file=file)
+        seen[value] = number
+        ids.append(value)
+    if not ids:
+        raise UsageError("the roster has a header but no student ids", where="--students",
+                         file=file)
+    if len(ids) > MAX_STUDENTS:
+        raise UsageError(f"{len(ids)} students; at most {MAX_STUDENTS} at once",
+                         where="--students", file=file)
+    return ids
+
+
+def _header_key(cell: str) -> str:
+    return re.sub(r"[\s_\-]", "", cell.lower())
+
+
+def folder_names(ids: list[str]) -> dict[str, str]:
+    """A safe, distinct folder name for every id (``ana.b@uni.edu`` stays; ``J. Doe`` →
+    ``J._Doe``; a clash gets ``-2``)."""
+    out, used = {}, set()
+    for student in ids:
+        base = _FOLDER_UNSAFE.sub("_", student).strip("._") or "student"
+        name, k = base, 2
+        while name.lower() in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name.lower())
+        out[student] = name
+    return out
+
+
+# --------------------------------------------------------------------------- the class
+
+
+@dataclass
+class Variant:
+    student: str
+    folder: str
+    seed: int
+    exercise: Any
+
+
+def make_class(recipe: str, exam_seed: int, ids: list[str], *, numbers: str | None = None,
+               with_kinks: bool = False, sizes: dict | None = None,
+               sheets: bool = True) -> list[Variant]:
+    """One exercise per student, seeded from the exam seed and the id."""
+    from cnngrad.generate.make import generate, with_sheets
+
+    folders = folder_names(ids)
+    variants = []
+    for student in ids:
+        seed = student_seed(exam_seed, student)
+        exercise = generate(recipe, seed, numbers=numbers, with_kinks=with_kinks, sizes=sizes,
+                            quiet_title=True)
+        if sheets:
+            exercise = with_sheets(exercise)
+        variants.append(Variant(student, folders[student], seed, exercise))
+    return variants
+
+
+def manifest(recipe: str, exam_seed: int, variants: list[Variant], *, numbers: str | None,
+             with_kinks: bool, sizes: dict | None) -> dict:
+    """The manifest document: how the exam was made and where each student's problem is."""
+    first = variants[0].exercise
+    return {
+        "cnngrad_manifest": MANIFEST_VERSION,
+        "recipe": recipe,
+        "exam_seed": exam_seed,
+        "numbers": first.style.name,
+        "with_kinks": with_kinks,
+        "options": {k: (list(v) if isinstance(v, tuple) else v)
+                    for k, v in (first.options or {}).items()},
+        "students": {v.student: {"folder": v.folder, "problem": f"{v.folder}/problem.json",
+                                 "key": f"{v.folder}/key.json", "seed": v.seed}
+                     for v in variants},
+    }
+
+
+# --------------------------------------------------------------------------- grading by it
+
+
+@dataclass
+class Manifest:
+    file: str
+    base_dir: Path
+    students: dict[str, dict]
+
+    def problem_path(self, student: str) -> Path:
+        return self.base_dir / self.students[student]["problem"]
+
+
+def read_manifest(path: str) -> Manifest:
+    """Read and check a manifest written by ``cnngrad generate --students``."""
+    from cnngrad.tensorio import load_json_document, read_source
+
+    raw, file, base_dir = read_source(path)
+    document = load_json_document(raw, file)
+    if not isinstance(document, dict) or "cnngrad_manifest" not in document:
+        raise ProblemError("not a cnngrad exam manifest (made by cnngrad generate --students)",
+                           file=file)
+    if document["cnngrad_manifest"] != MANIFEST_VERSION:
+        raise ProblemError(f"manifest version {document['cnngrad_manifest']}; this cnngrad "
+                           f"reads version {MANIFEST_VERSION}", where="cnngrad_manifest",
+                           file=file)
+    students = document.get("students")
+    if not isinstance(students, dict) or not students:
+        raise ProblemError("no students", where="students", file=file)
+    for student, entry in students.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("problem"), str):
+            raise ProblemError("expected {\"problem\": \"<folder>/problem.json\", ...}",
+                               where=f"students.{student}", file=file)
+    return Manifest(file=file, base_dir=base_dir, students=students)
+
+
+def student_of(submission: str, manifest: Manifest) -> str | None:
+    """Whose answers a file holds: its stem (``alice.json``), else its folder
+    (``alice/answers.json``) or any folder above it, matched to an id or a student's folder."""
+    path = Path(submission)
+    by_folder = {entry.get("folder", student): student
+                 for student, entry in manifest.students.items()}
+    candidates = [path.stem] + [part for part in reversed(path.parent.parts)]
+    for name in candidates:
+        if name in manifest.students:
+            return name
+        if name in by_folder:
+            return by_folder[name]
+    return None
+
+
+def group_submissions(manifest: Manifest, submissions: list[str]
+                      ) -> tuple[dict[str, list[str]], list[tuple[str, UsageError]]]:
+    """Submission files by student, in the manifest's order, and the files of no student
+    with the error that says so."""
+    grouped: dict[str, list[str]] = {}
+    strays = []
+    for submission in submissions:
+        student = student_of(submission, manifest)
+        if student is None:
+            strays.append((submission, UsageError(
+                "not a student of the manifest (named neither by the file nor by its folder)",
+                file=submission, hint="name the file or its folder after the student's id")))
+            continue
+        grouped.setdefault(student, []).append(submission)
+    order = list(manifest.students)
+    return {student: grouped[student] for student in order if student in grouped}, strays
+
+
+def json_text(document: dict) -> str:
+    from cnngrad.generate.jsontext import dumps
+    from cnngrad.generate.numbers import STYLES
+
+    return dumps(document, STYLES["int"])

@@ -1,0 +1,581 @@
+"""From a recipe and a seed to a checked exercise: draw, run the engine, keep the draw only
+when it is hand-friendly, and lay out the problem, its key and its answers template.
+
+A draw is kept when, on the engine's own run (exact arithmetic whenever every layer is
+rational): no ReLU input is exactly 0 and every ReLU layer has inputs on both sides of it, no
+max-pool window has tied maxima (unless the recipe is about them, or ``--with-kinks`` put one
+in on purpose), every asked value needs at most the promised decimals (or, for fractions, has a
+small denominator), no value is huge, no asked value is all zeros, and after a sigmoid no
+asked value is tiny.  Draws that fail are thrown away and the next numbers of the same stream
+are drawn, so a seed still gives one problem.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnngrad.errors import CnnGradError, ProblemError, UsageError, did_you_mean
+from cnngrad.generate.draw import Draw
+from cnngrad.generate.jsontext import dumps
+from cnngrad.generate.numbers import STYLES, Style, decimal_text, decimals_needed
+from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INDEX_LOSSES,
+                                      INEXACT_DECIMALS, INEXACT_LOSSES, INEXACT_TYPES, MAXPOOL,
+                                      PARAM_TYPES, PROBABILITY_LOSS, RECIPES, RELU, RELU_TYPES,
+                                      RELU_ZERO, SQUASH_TYPES, TIE, V1_TYPES, Draft, Recipe,
+                                      resolve_options, sparse_delta, tensor)
+
+#: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
+MAX_ATTEMPTS = 400
+#: No value of a generated problem's run is larger than this (in magnitude).
+MAX_MAGNITUDE = 100
+#: No bias is larger than this (a bias moved to centre a sigmoid could be).
+MAX_BIAS = 30
+#: After a sigmoid or a batch norm, a nonzero asked value is at least this large, so that its
+#: four decimals say something.
+MIN_INEXACT = Fraction(1, 1000)
+#: A sigmoid or tanh input stays within ±this: beyond it the curve is flat and the gradient
+#: vanishes.
+MAX_SQUASH_INPUT = 3
+#: With ``--numbers fractions``, answers have denominators at most this per factor.
+FRACTION_DENOMINATOR = 12
+#: Inexact values closer than this (relative) are taken as tied, or as 0.
+FLOAT_TIE = 1e-9
+
+
+
+@dataclass
+class Exercise:
+    """A generated problem with everything written from it.
+
+    ``truth`` maps each asked path to its true value (display shape; exact Fractions when
+    the problem is rational); ``problem`` is the float problem (as a student's ``cnngrad``
+    reads it) and ``trace`` its run, for the sheets.
+    """
+
+    recipe: str
+    description: str
+    seed: int
+    style: Style
+    options: dict[str, Any]
+    with_kinks: bool
+    title: str
+    document: dict  # the problem as written, grading block included (tensors as arrays)
+    asked: dict[str, int]
+    min_decimals: int
+    inexact: bool
+    truth: dict[str, Any]
+    problem: Any = None
+    trace: Any = None
+    attempts: int = 1
+    texts: dict[str, str] = field(default_factory=dict)  # file name → content
+
+    @property
+    def problem_text(self) -> str:
+        return self.texts["problem.json"]
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def resolve_recipe(name: str) -> Recipe | None:
+    """The named recipe; None when ``name`` is a problem file; a usage error otherwise."""
+    if name in RECIPES:
+        return RECIPES[name]
+    if name.lower().endswith(".json") or Path(name).is_file():
+        return None
+    raise UsageError(f"unknown recipe '{name}'", where="RECIPE",
+                     hint=did_you_mean(name, tuple(RECIPES)) + "; cnngrad generate --list "
+                          "lists them, and a problem file (.json) is a recipe too")
+
+
+def style_named(name: str | None) -> Style:
+    if name is None:
+        return STYLES["int"]
+    if name not in STYLES:
+        raise UsageError(f"unknown number style '{name}'", where="--numbers",
+                         hint=did_you_mean(name, tuple(STYLES)))
+    return STYLES[name]
+
+
+def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa: C901
+             with_kinks: bool = False, sizes: dict[str, Any] | None = None,
+             title: str | None = None, quiet_title: bool = False) -> Exercise:
+    """Draw the exercise of ``recipe_name`` (a recipe or a problem file) for ``seed``.
+
+    Parameters
+    ----------
+    recipe_name : str
+        A name from :data:`~cnngrad.generate.recipes.RECIPES`, or a problem file.
+    seed : int
+        0 ≤ seed < 2⁶⁴: the same seed and options give the same bytes.
+    numbers : str, optional
+        A number style of :data:`~cnngrad.generate.numbers.STYLES` (default ``int``).
+    with_kinks : bool
+        Put a ReLU input of 0 or tied maxima in on purpose.
+    sizes : dict, optional
+        Size options (``input``, ``kernel``, ``stride``, ...), None for the default.
+    title : str, optional
+        The problem's title (default: the recipe and the command that makes it again).
+    quiet_title : bool
+        A title without the seed (a class variant: the seed would give its key away).
+
+    Raises
+    ------
+    UsageError
+        An unknown recipe or style, an option the recipe does not take, sizes that make no
+        valid layer, a layer this build does not support, or no hand-friendly draw.
+    """
+    recipe = resolve_recipe(recipe_name)
+    if recipe is None:
+        if sizes and any(v is not None for v in sizes.values()):
+            given = next(k for k, v in sizes.items() if v is not None)
+            raise UsageError("a problem file keeps its own sizes", where=f"--{given}")
+        recipe, options = _file_recipe(recipe_name), {}
+    else:
+        options = resolve_options(recipe, sizes or {})
+    style = style_named(numbers or recipe.default_numbers)
+    if recipe.name not in RECIPES:
+        recipe.check_style(style)
+    if with_kinks and recipe.kink is None and not recipe.about_kinks:
+        raise UsageError(f"recipe '{recipe.name}' has no ReLU and no max pool, so there is no "
+                         f"kink to put in", where="--with-kinks",
+                         hint="the recipes network, residual and maxpool have kinks")
+    draw = Draw(seed)
+    exact = not recipe.inexact
+    promise = _promised_decimals(recipe, style)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        draft = recipe.build(draw, style, options, with_kinks)
+        if with_kinks and recipe.kink == RELU_ZERO:
+            _put_relu_zero(draft, draw, style, recipe)
+        if recipe.inexact and not _centre_squashes(draft, draw, style, recipe, with_kinks):
+            continue  # its first run already showed a kink
+        problem, trace = _run(draft.document, style, exact, recipe)
+        if _friendly(trace, draft, recipe, style, promise, with_kinks):
+            break
+    else:
+        raise UsageError(f"no hand-friendly {recipe.name} problem in {MAX_ATTEMPTS} draws for "
+                         f"these sizes and --numbers {style.name}", where="RECIPE",
+                         hint="try other sizes, another --numbers style or another --seed")
+    min_decimals = INEXACT_DECIMALS if recipe.inexact or style.exact_fractions else promise
+    if title is None:
+        title = _title(recipe, seed, style, options, with_kinks, quiet_title)
+    truth = {path: trace.tensor(path) for path in draft.asked}
+    exercise = Exercise(recipe=recipe.name, description=recipe.description, seed=seed,
+                        style=style, options=options, with_kinks=with_kinks, title=title,
+                        document={}, asked=draft.asked, min_decimals=min_decimals,
+                        inexact=recipe.inexact, truth=truth, attempts=attempt)
+    grading = {"min_decimals": min_decimals, "points": dict(draft.asked)}
+    exercise.document = {"title": title, **draft.document, "grading": grading}
+    exercise.texts["problem.json"] = dumps(exercise.document, style)
+    exercise.texts["key.json"] = dumps(_key(exercise), style)
+    exercise.texts["answers-template.json"] = dumps(
+        {path: _blank(value) for path, value in truth.items()}, style)
+    return exercise
+
+
+def with_sheets(exercise: Exercise) -> Exercise:
+    """Add the exercise and solution sheets (Markdown and LaTeX) to ``exercise.texts``."""
+    from cnngrad.generate.sheets import sheets
+
+    exercise.problem, exercise.trace = _float_run(exercise)
+    exercise.texts.update(sheets(exercise))
+    return exercise
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _load(document: dict, style: Style, exact: bool, recipe: Recipe, file: str = "problem.json"):
+    from cnngrad.problem import build_problem
+    from cnngrad.tensorio import load_json_document
+
+    text = dumps(document, style)
+    parsed = load_json_document(text.encode(), file)
+    try:
+        return build_problem(parsed, file=file, base_dir=Path("."), exact=exact)
+    except ProblemError as error:
+        if recipe.name not in RECIPES:
+            raise
+        # a recipe's draft follows the contract: a build that cannot read it lacks a layer
+        needs = ", ".join(t for t in recipe.layer_types if t not in V1_TYPES) or \
+            ", ".join(recipe.layer_types)
+        raise UsageError(f"recipe '{recipe.name}' needs {needs}, which this build of cnngrad "
+                         f"does not support yet ({error.what})", where="RECIPE") from None
+
+
+def _run(document: dict, style: Style, exact: bool, recipe: Recipe):
+    from cnngrad.network import run
+
+    problem = _load(document, style, exact, recipe)
+    with np.errstate(all="ignore"):
+        return problem, run(problem)
+
+
+def _float_run(exercise: Exercise):
+    """The problem as a student's cnngrad reads it (float64; exact for fractions) and its
+    run: the sheets show its numbers as decimals."""
+    from cnngrad.network import run
+    from cnngrad.problem import build_problem
+    from cnngrad.tensorio import load_json_document
+
+    document = {k: v for k, v in exercise.document.items() if k != "grading"}
+    parsed = load_json_document(dumps(document, exercise.style).encode(), "problem.json")
+    exact = exercise.style.exact_fractions and not exercise.inexact
+    problem = build_problem(parsed, file="problem.json", base_dir=Path("."), exact=exact)
+    with np.errstate(all="ignore"):
+        return problem, run(problem)
+
+
+# --------------------------------------------------------------------------- friendliness
+
+
+def _promised_decimals(recipe: Recipe, style: Style) -> int:
+    """Decimals every answer of an exact recipe needs at most (0 for int answers)."""
+    if style.exact_fractions:
+        return 0
+    return recipe.factors * style.decimals + recipe.extra_decimals
+
+
+def _values(value) -> list:
+    if isinstance(value, np.ndarray):
+        return list(value.flat)
+    return [value]
+
+
+def _friendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
+              with_kinks: bool) -> bool:
+    return _kinks_as_wanted(trace, recipe, with_kinks) and _sizes_friendly(trace) and \
+        _answers_friendly(trace, draft, recipe, style, promise)
+
+
+def _kinks_as_wanted(trace, recipe: Recipe, with_kinks: bool) -> bool:
+    """No ReLU input at 0 and no tied maxima, unless they are wanted (then at least one);
+    every ReLU has inputs on both sides of 0."""
+    relu_zeros = ties = 0
+    for layer in trace.layers:
+        kind = layer.spec.type
+        if kind in RELU_TYPES:
+            cells = _values(layer.input)
+            zeros, positive = _count_zeros(cells)
+            relu_zeros += zeros
+            if not positive or positive + zeros == len(cells):
+                return False  # all off, or a relu that never bites
+        elif kind == MAXPOOL:
+            ties += _tied_windows(layer)
+    wanted_relu = with_kinks and recipe.kink == RELU_ZERO
+    wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == TIE)
+    return bool(relu_zeros) == wanted_relu and bool(ties) == wanted_ties
+
+
+def _sizes_friendly(trace) -> bool:
+    """No huge value, no huge bias, no flat sigmoid."""
+    for layer in trace.layers:
+        kind = layer.spec.type
+        if kind in SQUASH_TYPES:
+            if any(abs(float(v)) > MAX_SQUASH_INPUT for v in _values(layer.input)):
+                return False
+        if any(abs(float(v)) > MAX_MAGNITUDE for v in _values(layer.output)):
+            return False
+        bias = layer.spec.params.get("bias")
+        if bias is not None and any(abs(float(v)) > MAX_BIAS for v in _values(bias)):
+            return False
+    return True
+
+
+def _answers_friendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int) -> bool:
+    """Every asked value: not all zeros, not huge, exact at the promised decimals (a small
+    denominator for fractions), or, when inexact, not tiny."""
+    limit = FRACTION_DENOMINATOR ** (recipe.factors + recipe.extra_decimals)
+    for path in draft.asked:
+        cells = _values(trace.tensor(path))
+        if all(v == 0 for v in cells):
+            return False
+        for value in cells:
+            if abs(float(value)) > MAX_MAGNITUDE:
+                return False
+            if recipe.inexact:
+                if value != 0 and abs(Fraction(float(value))) < MIN_INEXACT:
+                    return False
+            elif style.exact_fractions:
+                if Fraction(value).denominator > limit:
+                    return False
+            else:
+                needed = decimals_needed(Fraction(value))
+                if needed is None or needed > promise:
+                    return False
+    return True
+
+
+def _count_zeros(cells: list) -> tuple[int, int]:
+    """(cells at 0, cells above 0); an inexact value within rounding of 0 counts as 0."""
+    scale = max((abs(float(v)) for v in cells), default=0.0)
+    zeros = positive = 0
+    for value in cells:
+        if isinstance(value, (float, np.floating)) and abs(value) <= FLOAT_TIE * scale:
+            zeros += 1
+        elif value == 0:
+            zeros += 1
+        elif value > 0:
+            positive += 1
+    return zeros, positive
+
+
+def _tied_windows(layer) -> int:
+    """How many windows of a max-pool layer have tied maxima (padding never wins)."""
+    spec, x = layer.spec, layer.input
+    (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
+    n, c, h, w = x.shape
+    h_out, w_out = spec.out_shape[2:]
+    count = 0
+    for image in range(n):
+        for channel in range(c):
+            for i in range(h_out):
+                for j in range(w_out):
+                    cells = [x[image, channel, r, q]
+                             for r in range(i * sh - ph, i * sh - ph + kh) if 0 <= r < h
+                             for q in range(j * sw - pw, j * sw - pw + kw) if 0 <= q < w]
+                    top = max(cells)
+                    if isinstance(top, (float, np.floating)):
+                        tol = FLOAT_TIE * max(1.0, abs(top))
+                        winners = sum(1 for v in cells if abs(v - top) <= tol)
+                    else:
+                        winners = sum(1 for v in cells if v == top)
+                    count += winners > 1
+    return count
+
+
+def _put_relu_zero(draft: Draft, draw: Draw, style: Style, recipe: Recipe) -> None:
+    """Move the (single-number) bias before the first ReLU so that one of its inputs, drawn
+    at random, is exactly 0."""
+    layers = draft.document["layers"]
+    k = next(i for i, layer in enumerate(layers) if layer["type"] == RELU)
+    # the shape of the ReLU's input, from a float run of the whole problem
+    problem, trace = _run(draft.document, style, False, recipe)
+    shape = problem.layout.display_shape(trace.layers[k - 1].output.shape)
+    # its exact values, from the layers before it with a δ of zeros
+    prefix = {"input": draft.document["input"], "layers": layers[:k],
+              "delta": tensor(shape, lambda: Fraction(0))}
+    _, exact = _run(prefix, style, True, recipe)
+    cells = list(exact.layers[-1].output.flat)
+    chosen = cells[draw.below(len(cells))]
+    layers[k - 1]["bias"] = Fraction(layers[k - 1]["bias"]) - Fraction(chosen)
+
+
+def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
+                     with_kinks: bool) -> bool:
+    """Move the bias of a dense layer before a sigmoid or tanh so that its outputs land near
+    0, where the curve is steep: a flat sigmoid makes every gradient before it vanish.
+
+    Returns False when the run this takes shows the draft's kinks are not as wanted (the
+    biases it moves come after every ReLU and max pool of the recipes, so the draft is
+    thrown away without a second run)."""
+    layers = draft.document.get("layers") or []
+    targets = [i - 1 for i, layer in enumerate(layers)
+               if layer.get("type") in SQUASH_TYPES and i > 0
+               and layers[i - 1].get("type") == DENSE and "bias" in layers[i - 1]]
+    if not targets:
+        return True
+    problem, trace = _run(draft.document, style, False, recipe)
+    if not _kinks_as_wanted(trace, recipe, with_kinks) and \
+            all(layer["type"] not in RELU_TYPES + (MAXPOOL,)
+                for layer in layers[targets[0]:]):
+        return False
+    for i in targets:
+        bias = np.asarray(layers[i]["bias"], dtype=object)
+        z = np.asarray(trace.layers[i].output, dtype=np.float64).reshape(-1)[:bias.size]
+        layers[i]["bias"] = np.array([b - _nearest(float(v), style) + style.bias(draw)
+                                      for b, v in zip(bias.flat, z)],
+                                     dtype=object).reshape(bias.shape)
+    return True
+
+
+def _nearest(value: float, style: Style) -> Fraction:
+    """The number of the style closest to ``value`` (halves for fractions)."""
+    scale = 2 if style.exact_fractions else style.scale
+    return Fraction(round(value * scale), scale)
+
+
+# --------------------------------------------------------------------------- what is written
+
+
+def _key(exercise: Exercise) -> dict:
+    """The answers file of the true values: exact decimals (or ``p/q``), or rounded to the
+    asked decimals when no decimal is exact."""
+    out = {}
+    for path, value in exercise.truth.items():
+        array = np.asarray(value, dtype=object)
+        cells = np.empty(array.shape, dtype=object)
+        for index in np.ndindex(*array.shape):
+            cells[index] = _key_token(array[index], exercise)
+        out[path] = cells
+    return out
+
+
+def _key_token(value, exercise: Exercise) -> str:
+    if exercise.inexact:
+        return decimal_text(Fraction(float(value)), exercise.min_decimals)
+    return exercise.style.text(Fraction(value))
+
+
+def _blank(value) -> np.ndarray:
+    shape = np.shape(value)
+    out = np.empty(shape, dtype=object)
+    out.fill(None) if shape else None
+    return out
+
+
+def _title(recipe: Recipe, seed: int, style: Style, options: dict, with_kinks: bool,
+           quiet: bool) -> str:
+    if quiet:
+        return recipe.description
+    parts = [f"cnngrad generate {recipe.name} --seed {seed}"]
+    defaults = RECIPES[recipe.name].options if recipe.name in RECIPES else {}
+    for key, value in options.items():
+        if value != defaults.get(key):
+            parts.append(f"--{key} {_option_text(value)}")
+    if style.name != "int":
+        parts.append(f"--numbers {style.name}")
+    if with_kinks:
+        parts.append("--with-kinks")
+    return f"{recipe.description} ({' '.join(parts)})"
+
+
+def _option_text(value) -> str:
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    if value is True:
+        return ""
+    return str(value)
+
+
+# --------------------------------------------------------------------------- from a file
+
+
+def _file_recipe(path: str) -> Recipe:
+    """A recipe that redraws every number of the problem file at ``path``."""
+    from cnngrad.problem import load_problem
+    from cnngrad.tensorio import load_json_document, read_source
+
+    problem = load_problem(path)  # validated as it stands: its errors name the file
+    raw, file, base_dir = read_source(path)
+    original = load_json_document(raw, file)
+    original.pop("grading", None)
+    types = [spec.type for spec in problem.layers]
+    factors = 1 + sum(1 for t in types if t in PARAM_TYPES)
+    extra, endless = 0, None
+    for spec in problem.layers:
+        if spec.type == AVGPOOL:
+            needed = decimals_needed(Fraction(1, spec.size[0] * spec.size[1]))
+            if needed is None:
+                endless = spec
+            extra += needed or 0
+    inexact = any(t in INEXACT_TYPES for t in types) or (
+        problem.loss is not None and problem.loss.type in INEXACT_LOSSES)
+    asked = {}
+    if problem.loss is not None:
+        asked["loss"] = 1
+    for spec in problem.layers:
+        for key in spec.params:
+            asked[f"{spec.name}.grads.{key}"] = 4
+    asked[f"{problem.layers[0].name}.delta_in"] = 4
+    kink = TIE if MAXPOOL in types and RELU not in types else None
+    if RELU in types:
+        kink = RELU_ZERO
+
+    def build(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+        return Draft(_redrawn(original, problem, draw, style, file, base_dir), dict(asked))
+
+    def check_style(style: Style) -> None:
+        if endless is not None and not style.exact_fractions and not inexact:
+            cells = endless.size[0] * endless.size[1]
+            raise UsageError(f"{endless.name} averages {cells} cells: no decimal is exact after "
+                             f"it", where="--numbers",
+                             hint="use --numbers fractions for this problem")
+
+    name = Path(path).name
+    title = problem.title or name
+    return Recipe(name=name, description=f"fresh numbers for “{title}”", build=build,
+                  factors=factors, extra_decimals=extra, inexact=inexact,
+                  kink=kink if kink != RELU_ZERO or _relu_has_scalar_bias(original) else None,
+                  layer_types=tuple(types), default_numbers="1dp" if inexact else "int",
+                  check_style=check_style)
+
+
+def _relu_has_scalar_bias(document: dict) -> bool:
+    layers = document.get("layers") or []
+    for i, layer in enumerate(layers):
+        if isinstance(layer, dict) and layer.get("type") == RELU:
+            return i > 0 and isinstance(layers[i - 1], dict) and \
+                not isinstance(layers[i - 1].get("bias", []), (list, dict))
+    return False
+
+
+_WEIGHT_FIELDS = ("kernel", "weights", "gamma")
+_BIAS_FIELDS = ("bias", "beta", "running_mean")
+
+
+def _shape(value: Any, where: str, file: str, base_dir: Path) -> tuple[int, ...]:
+    from cnngrad.tensorio import parse_tensor
+
+    return parse_tensor(value, where, file=file, base_dir=base_dir).shape
+
+
+def _redrawn(original: dict, problem, draw: Draw, style: Style, file: str,
+             base_dir: Path) -> dict:
+    """The document with every number drawn afresh, same shapes, same structure."""
+    out = copy.deepcopy(original)
+    out.pop("title", None)
+    out["input"] = tensor(_shape(original["input"], "input", file, base_dir),
+                          lambda: style.data(draw))
+
+    def redraw_fields(holder: dict, where: str) -> None:
+        for key in list(holder):
+            at = f"{where}.{key}" if where else key
+            if key in _WEIGHT_FIELDS:
+                holder[key] = _fresh(_shape(holder[key], at, file, base_dir), style.weight, draw)
+            elif key in _BIAS_FIELDS:
+                holder[key] = _fresh(_shape(holder[key], at, file, base_dir), style.bias, draw)
+            elif key == "running_var":
+                holder[key] = _fresh(_shape(holder[key], at, file, base_dir),
+                                     lambda d: abs(style.weight(d)), draw)
+
+    if "kernel" in out:
+        redraw_fields(out, "")
+    for i, layer in enumerate(out.get("layers") or []):
+        if isinstance(layer, dict):
+            redraw_fields(layer, f"layers[{i}]")
+    if "delta" in out:
+        out["delta"] = sparse_delta(_shape(original["delta"], "delta", file, base_dir), draw,
+                                    style)
+    if "loss" in out:
+        loss = out["loss"]
+        shape = _shape(loss["target"], "loss.target", file, base_dir)
+        classes = problem.layers[-1].out_shape[-1]
+        index_target = loss.get("type") in INDEX_LOSSES and \
+            shape == problem.layout.display_shape(problem.layers[-1].out_shape)[:-1]
+        if index_target:
+            loss["target"] = tensor(shape, lambda: Fraction(draw.below(classes)))
+        elif loss.get("type") == PROBABILITY_LOSS:  # probabilities: a one-hot row
+            target = np.zeros(shape, dtype=object)
+            target.fill(Fraction(0))
+            for row in np.ndindex(*shape[:-1]):
+                target[row + (draw.below(shape[-1]),)] = Fraction(1)
+            loss["target"] = target
+        else:
+            loss["target"] = tensor(shape, lambda: Fraction(draw.below(2)))
+    return out
+
+
+def _fresh(shape: tuple[int, ...], value, draw: Draw):
+    array = tensor(shape, lambda: value(draw))
+    return array[()] if not shape else array
+
+
+__all__ = ["Exercise", "generate", "with_sheets", "resolve_recipe", "style_named",
+           "CnnGradError", "FILE_RECIPE"]

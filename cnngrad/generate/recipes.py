@@ -1,0 +1,433 @@
+"""The recipes: what each kind of exercise looks like, drawn fresh from a seed.
+
+A recipe turns sizes and a number style into a *draft*: the problem document (tensors are
+numpy object arrays of Fractions) and the paths the exercise asks for, with their points.
+Whether a draft is hand-friendly (no tie, no ReLU input at 0, no huge or tiny number, answers
+exact at the promised decimals) is decided afterwards, on the engine's own run
+(:mod:`cnngrad.generate.make`); a recipe only draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnngrad.errors import UsageError
+from cnngrad.generate.draw import Draw
+from cnngrad.generate.numbers import Style
+
+#: Largest map side, channel count and batch a generated exercise may have: a problem a
+#: person works by hand (and a class of 200 generated in seconds).
+MAX_SIDE = 16
+MAX_CHANNELS = 8
+MAX_BATCH = 4
+
+
+@dataclass
+class Draft:
+    """A drawn problem before it is checked: the document and what the exercise asks."""
+
+    document: dict
+    asked: dict[str, int]  # dotted path → points
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One kind of exercise.
+
+    ``options`` are the size options it takes, with their defaults; ``factors`` is how many
+    drawn numbers multiply together in an asked value (the answers need ``factors`` times a
+    style's decimals), ``extra_decimals`` what divisions add (an average over 4 cells: 2);
+    ``inexact`` recipes (a sigmoid, a batch norm's square root) have answers that no decimal
+    writes exactly: they are asked to :data:`INEXACT_DECIMALS` decimals, and their numbers
+    default to one decimal (``default_numbers``), which keeps a sigmoid's input small.  ``kink`` is what
+    ``--with-kinks`` puts in (:data:`RELU_ZERO`: a ReLU input of exactly 0, :data:`TIE`:
+    tied maxima in a max pool), ``about_kinks`` marks a recipe whose point is the kink.  ``layer_types``
+    are the layer types it uses (a build that lacks one cannot make it).
+    """
+
+    name: str
+    description: str
+    build: Callable[[Draw, Style, dict, bool], Draft]
+    options: dict[str, Any] = field(default_factory=dict)
+    factors: int = 2
+    extra_decimals: int = 0
+    inexact: bool = False
+    kink: str | None = None
+    about_kinks: bool = False
+    layer_types: tuple[str, ...] = ()
+    default_numbers: str = "int"
+    check_style: Callable[[Style], None] = lambda style: None
+
+
+#: Decimals an inexact answer is asked to (and the key is rounded to).
+INEXACT_DECIMALS = 4
+
+# The layer and loss types the generator reasons about.  A recipe is a problem document and
+# names its layers as a problem file does: the type names live here, in the one module of
+# cnngrad.generate that writes documents.
+RELU = "relu"
+RELU_TYPES = (RELU, "leaky_relu")
+MAXPOOL = "maxpool2d"
+AVGPOOL = "avgpool2d"
+SQUASH_TYPES = ("sigmoid", "tanh")
+DENSE = "dense"
+MSE = "mse"
+#: Layers whose output multiplies a drawn parameter: each adds a factor to the answers.
+PARAM_TYPES = ("conv2d", "conv1d", "conv_transpose2d", DENSE)
+#: Layers and losses whose answers no decimal writes exactly (exp, log, square roots).
+INEXACT_TYPES = SQUASH_TYPES + ("batchnorm2d", "batchnorm1d", "softmax", "log_softmax")
+INEXACT_LOSSES = ("cross_entropy", "bce", "bce_with_logits", "nll")
+#: Losses whose target may be a class index, and the one whose target may be probabilities.
+INDEX_LOSSES = ("cross_entropy", "nll")
+PROBABILITY_LOSS = "cross_entropy"
+#: The layer types of contract v1: a recipe needing another names it when a build lacks it.
+V1_TYPES = ("conv2d", MAXPOOL, AVGPOOL, RELU, "leaky_relu", "sigmoid", "tanh", "flatten",
+            DENSE)
+#: What ``--with-kinks`` puts in: gradcheck's names for the two kinks.
+RELU_ZERO, TIE = "relu_zero", "tie"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def tensor(shape: tuple[int, ...], value: Callable[[], Fraction]) -> np.ndarray:
+    """An object array of drawn Fractions, row-major draw order."""
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        out[index] = value()
+    return out
+
+
+def sparse_delta(shape: tuple[int, ...], draw: Draw, style: Style) -> np.ndarray:
+    """An upstream δ with about half its cells 0 (as after a ReLU and a max pool), at least
+    two nonzero."""
+    while True:
+        out = tensor(shape, lambda: style.delta(draw) if draw.below(2) else Fraction(0))
+        if sum(1 for v in out.flat if v != 0) >= min(2, out.size):
+            return out
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int, what: str) -> int:
+    """The output side of a conv, or a usage error when the sizes make no valid layer."""
+    out = (size + 2 * padding - kernel) // stride + 1
+    if out < 1:
+        raise UsageError(f"a {kernel}-wide kernel does not fit the input side {size} with "
+                         f"padding {padding}", where=what,
+                         hint="give a smaller --kernel or a larger --input / --padding")
+    return out
+
+
+def _side(options: dict, key: str) -> tuple[int, int]:
+    value = options[key]
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _conv_layer(kernel: np.ndarray, bias=None, **fields) -> dict:
+    layer = {"type": "conv2d", "kernel": kernel}
+    if bias is not None:
+        layer["bias"] = bias
+    defaults = {"stride": 1, "padding": 0}  # left out when at the default, as a person writes
+    layer.update({k: v for k, v in fields.items() if v != defaults.get(k)})
+    return layer
+
+
+# --------------------------------------------------------------------------- v1 recipes
+
+
+def _seed(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w), (kh, kw) = _side(options, "input"), _side(options, "kernel")
+    h_out = conv_out(h, kh, 1, 0, "--kernel")
+    w_out = conv_out(w, kw, 1, 0, "--kernel")
+    document: dict[str, Any] = {"input": tensor((h, w), lambda: style.data(draw)),
+                                "kernel": tensor((kh, kw), lambda: style.weight(draw))}
+    asked = {"conv2d_1.grads.kernel": 4, "conv2d_1.delta_in": 4}
+    if options["bias"]:
+        document["bias"] = style.bias(draw)
+        asked["conv2d_1.grads.bias"] = 1
+    document["delta"] = sparse_delta((h_out, w_out), draw, style)
+    return Draft(document, asked)
+
+
+def _conv_stride_pad(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w), (kh, kw) = _side(options, "input"), _side(options, "kernel")
+    stride, padding = options["stride"], options["padding"]
+    if padding > max(kh, kw) - 1:
+        raise UsageError(f"padding {padding} leaves whole windows of padding only",
+                         where="--padding", hint=f"at most {max(kh, kw) - 1} for this kernel")
+    h_out = conv_out(h, kh, stride, padding, "--kernel")
+    w_out = conv_out(w, kw, stride, padding, "--kernel")
+    layer = _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), style.bias(draw),
+                        stride=stride, padding=padding)
+    document = {"input": tensor((h, w), lambda: style.data(draw)), "layers": [layer],
+                "delta": tensor((h_out, w_out), lambda: style.delta(draw))}
+    return Draft(document, {"conv2d_1.grads.kernel": 4, "conv2d_1.grads.bias": 1,
+                            "conv2d_1.delta_in": 4})
+
+
+def _multichannel(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w), (kh, kw) = _side(options, "input"), _side(options, "kernel")
+    channels, filters = options["channels"], options["filters"]
+    h_out = conv_out(h, kh, 1, 0, "--kernel")
+    w_out = conv_out(w, kw, 1, 0, "--kernel")
+    kernel = tensor((filters, channels, kh, kw), lambda: style.weight(draw))
+    layer = _conv_layer(kernel, tensor((filters,), lambda: style.bias(draw)))
+    document = {"input": tensor((channels, h, w), lambda: style.data(draw)), "layers": [layer],
+                "delta": sparse_delta((filters, h_out, w_out), draw, style)}
+    return Draft(document, {"conv2d_1.grads.kernel": 4, "conv2d_1.grads.bias": 1,
+                            "conv2d_1.delta_in": 4})
+
+
+def _pool_input(draw: Draw, style: Style, shape: tuple[int, int], size: int, stride: int,
+                ties: bool) -> np.ndarray:
+    """A map whose every max-pool window has one largest cell, or (``ties``) two tied
+    largest cells in about half the windows (at least one)."""
+    h, w = shape
+    while True:
+        x = tensor((h, w), lambda: style.signed(draw))
+        tied_windows = 0
+        for i in range(0, h - size + 1, stride):
+            for j in range(0, w - size + 1, stride):
+                cells = [(i + a, j + b) for a in range(size) for b in range(size)]
+                while True:  # redraw a window until its maximum is alone
+                    top = max(x[c] for c in cells)
+                    if sum(1 for c in cells if x[c] == top) == 1:
+                        break
+                    for c in cells:
+                        x[c] = style.signed(draw)
+                if ties and draw.below(2):
+                    top_cell = max(cells, key=lambda c: x[c])
+                    others = [c for c in cells if c != top_cell]
+                    x[draw.pick(others)] = x[top_cell]
+                    tied_windows += 1
+        # overlapping windows: a later window may have undone an earlier one
+        if stride < size and not _windows_ok(x, size, stride, ties):
+            continue
+        if not ties or tied_windows:
+            return x
+
+
+def _windows_ok(x: np.ndarray, size: int, stride: int, ties: bool) -> bool:
+    h, w = x.shape
+    for i in range(0, h - size + 1, stride):
+        for j in range(0, w - size + 1, stride):
+            window = [x[i + a, j + b] for a in range(size) for b in range(size)]
+            count = window.count(max(window))
+            if count > (2 if ties else 1):
+                return False
+    return True
+
+
+def _pool_sizes(options: dict) -> tuple[tuple[int, int], int, int, int, int]:
+    (h, w) = _side(options, "input")
+    size = options["pool"]
+    stride = options["stride"] or size
+    h_out = conv_out(h, size, stride, 0, "--pool")
+    w_out = conv_out(w, size, stride, 0, "--pool")
+    return (h, w), size, stride, h_out, w_out
+
+
+def _maxpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w), size, stride, h_out, w_out = _pool_sizes(options)
+    layer: dict[str, Any] = {"type": MAXPOOL, "size": size}
+    if stride != size:
+        layer["stride"] = stride
+    ties = options.get("ties")
+    if ties not in (None, "first"):
+        layer["ties"] = ties
+    with_ties = ties is not None or kinks
+    document = {"input": _pool_input(draw, style, (h, w), size, stride, with_ties),
+                "layers": [layer], "delta": tensor((h_out, w_out), lambda: style.delta(draw))}
+    return Draft(document, {"maxpool2d_1.output": 2, "maxpool2d_1.delta_in": 4})
+
+
+def _avgpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w), size, stride, h_out, w_out = _pool_sizes(options)
+    layer: dict[str, Any] = {"type": AVGPOOL, "size": size}
+    if stride != size:
+        layer["stride"] = stride
+    document = {"input": tensor((h, w), lambda: style.signed(draw)), "layers": [layer],
+                "delta": tensor((h_out, w_out), lambda: style.delta(draw))}
+    return Draft(document, {"avgpool2d_1.output": 2, "avgpool2d_1.delta_in": 4})
+
+
+def _network(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w), (kh, kw) = _side(options, "input"), _side(options, "kernel")
+    size, outputs = options["pool"], options["outputs"]
+    h_conv = conv_out(h, kh, 1, 0, "--kernel")
+    w_conv = conv_out(w, kw, 1, 0, "--kernel")
+    h_pool = conv_out(h_conv, size, size, 0, "--pool")
+    w_pool = conv_out(w_conv, size, size, 0, "--pool")
+    features = h_pool * w_pool
+    x = tensor((h, w), lambda: style.data(draw))
+    kernel = tensor((kh, kw), lambda: style.weight(draw))
+    if style.scale == 1 and not style.exact_fractions:
+        # whole numbers grow fast through two weighted layers: dense weights ±1 keep the
+        # sigmoid's input (and the bias that centres it) small
+        weights = tensor((outputs, features), lambda: Fraction(draw.pick((-1, 1))))
+    else:
+        weights = tensor((outputs, features), lambda: style.weight(draw))
+    layers = [_conv_layer(kernel, style.bias(draw)), {"type": RELU},
+              {"type": MAXPOOL, "size": size}, {"type": "flatten"},
+              {"type": DENSE, "weights": weights,
+               "bias": tensor((outputs,), lambda: style.bias(draw))},
+              {"type": SQUASH_TYPES[0]}]
+    target = tensor((outputs,), lambda: Fraction(draw.below(2)))
+    document = {"input": x, "layers": layers,
+                "loss": {"type": MSE, "target": target, "reduction": "half_sum"}}
+    return Draft(document, {"loss": 1, "dense_1.grads.weights": 3, "dense_1.grads.bias": 1,
+                            "conv2d_1.grads.kernel": 4, "conv2d_1.grads.bias": 1})
+
+
+# --------------------------------------------------------------------------- v1.1 recipes
+
+
+def _conv_transpose(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w), (kh, kw) = _side(options, "input"), _side(options, "kernel")
+    stride = options["stride"]
+    h_out, w_out = (h - 1) * stride + kh, (w - 1) * stride + kw
+    layer: dict[str, Any] = {"type": "conv_transpose2d",
+                             "kernel": tensor((kh, kw), lambda: style.weight(draw)),
+                             "bias": style.bias(draw)}
+    if stride != 1:
+        layer["stride"] = stride
+    document = {"input": tensor((h, w), lambda: style.signed(draw)), "layers": [layer],
+                "delta": sparse_delta((h_out, w_out), draw, style)}
+    return Draft(document, {"conv_transpose2d_1.output": 2,
+                            "conv_transpose2d_1.grads.kernel": 4,
+                            "conv_transpose2d_1.grads.bias": 1,
+                            "conv_transpose2d_1.delta_in": 4})
+
+
+def _batchnorm(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w) = _side(options, "input")
+    channels, batch = options["channels"], options["batch"]
+    shape = (batch, channels, h, w)
+    while True:
+        x = tensor(shape, lambda: style.signed(draw))
+        # a channel whose values are all equal has variance 0: its normalised map is 0/√eps
+        if all(len(set(x[:, c].flat)) > 1 for c in range(channels)):
+            break
+    layer = {"type": "batchnorm2d", "gamma": tensor((channels,), lambda: style.weight(draw)),
+             "beta": tensor((channels,), lambda: style.bias(draw))}
+    document = {"input": x, "layers": [layer], "delta": tensor(shape, lambda: style.delta(draw))}
+    return Draft(document, {"batchnorm2d_1.output": 2, "batchnorm2d_1.grads.gamma": 2,
+                            "batchnorm2d_1.grads.beta": 1, "batchnorm2d_1.delta_in": 4})
+
+
+def _residual(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    (h, w), (kh, kw) = _side(options, "input"), _side(options, "kernel")
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise UsageError(f"a residual block keeps the map's size with an odd kernel, got "
+                         f"{kh}x{kw}", where="--kernel", hint="e.g. --kernel 3x3")
+    conv_out(h, kh, 1, (kh - 1) // 2, "--kernel")
+    x = tensor((h, w), lambda: style.signed(draw))
+    layers = [_conv_layer(tensor((kh, kw), lambda: style.weight(draw)), style.bias(draw),
+                          padding="same"),
+              {"type": RELU},
+              _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), padding="same"),
+              {"type": "add", "inputs": ["conv2d_2", "input"]}]
+    document = {"input": x, "layers": layers, "delta": sparse_delta((h, w), draw, style)}
+    return Draft(document, {"conv2d_2.grads.kernel": 3, "conv2d_1.grads.kernel": 3,
+                            "conv2d_1.grads.bias": 1, "conv2d_1.delta_in": 3})
+
+
+def _conv1d(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
+    length, k = options["input"], options["kernel"]
+    if not isinstance(length, int) or not isinstance(k, int):
+        raise UsageError("a 1-D conv takes one length", where="--input" if not
+                         isinstance(length, int) else "--kernel", hint="e.g. --input 8 --kernel 3")
+    stride = options["stride"]
+    out = conv_out(length, k, stride, 0, "--kernel")
+    layer: dict[str, Any] = {"type": "conv1d", "kernel": tensor((k,), lambda: style.weight(draw)),
+                             "bias": style.bias(draw)}
+    if stride != 1:
+        layer["stride"] = stride
+    document = {"input": tensor((length,), lambda: style.data(draw)), "layers": [layer],
+                "delta": sparse_delta((out,), draw, style)}
+    return Draft(document, {"conv1d_1.grads.kernel": 4, "conv1d_1.grads.bias": 1,
+                            "conv1d_1.delta_in": 4})
+
+
+# --------------------------------------------------------------------------- the list
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("seed", "one conv, given δ: 5×5 input, 2×2 kernel (the classic)",
+           _seed, {"input": (5, 5), "kernel": (2, 2), "bias": False}, factors=2,
+           layer_types=("conv2d",)),
+    Recipe("conv-stride-pad", "conv with stride and padding, a bias, given δ",
+           _conv_stride_pad, {"input": (5, 5), "kernel": (3, 3), "stride": 2, "padding": 1},
+           factors=2, layer_types=("conv2d",)),
+    Recipe("network", "conv → relu → maxpool → flatten → dense → sigmoid, MSE loss",
+           _network, {"input": (5, 5), "kernel": (2, 2), "pool": 2, "outputs": 2},
+           inexact=True, kink=RELU_ZERO, default_numbers="1dp",
+           layer_types=("conv2d", RELU, MAXPOOL, "flatten", DENSE, SQUASH_TYPES[0])),
+    Recipe("multichannel", "conv over a 2-channel input with 2 filters, given δ",
+           _multichannel, {"input": (4, 4), "kernel": (2, 2), "channels": 2, "filters": 2},
+           factors=2, layer_types=("conv2d",)),
+    Recipe("maxpool", "max pooling, no ties: where δ goes back", _maxpool,
+           {"input": (4, 4), "pool": 2, "stride": None}, factors=1, kink=TIE,
+           layer_types=(MAXPOOL,)),
+    Recipe("maxpool-ties", "max pooling with tied maxima, under a tie rule (--ties)", _maxpool,
+           {"input": (4, 4), "pool": 2, "stride": None, "ties": "split"}, factors=1,
+           extra_decimals=1, about_kinks=True, layer_types=(MAXPOOL,)),
+    Recipe("avgpool", "average pooling, given δ", _avgpool,
+           {"input": (4, 4), "pool": 2, "stride": None}, factors=1, extra_decimals=2,
+           layer_types=(AVGPOOL,)),
+    Recipe("conv-transpose", "transposed conv (stride 2), given δ", _conv_transpose,
+           {"input": (2, 2), "kernel": (2, 2), "stride": 2}, factors=2,
+           layer_types=("conv_transpose2d",)),
+    Recipe("batchnorm", "batch norm (training mode) over a batch of 2, given δ", _batchnorm,
+           {"input": (2, 2), "channels": 1, "batch": 2}, inexact=True,
+           layer_types=("batchnorm2d",)),
+    Recipe("residual", "residual block: conv → relu → conv, plus the input, given δ", _residual,
+           {"input": (4, 4), "kernel": (3, 3)}, factors=3, kink=RELU_ZERO,
+           layer_types=("conv2d", RELU, "add")),
+    Recipe("conv1d", "1-D conv over a sequence, given δ", _conv1d,
+           {"input": 8, "kernel": 3, "stride": 1}, factors=2, layer_types=("conv1d",)),
+)}
+
+#: Recipes whose sizes are one length (``--input 8``), not rows×columns.
+ONE_D_RECIPES = ("conv1d",)
+
+#: What `--list` shows for a problem file given as the recipe.
+FILE_RECIPE = ("FILE.json", "a problem file, every number drawn afresh (same shapes)")
+
+#: How each size option is written on the command line.
+OPTION_NAMES = {"input": "--input", "kernel": "--kernel", "stride": "--stride",
+                "padding": "--padding", "channels": "--channels", "filters": "--filters",
+                "pool": "--pool", "outputs": "--outputs", "ties": "--ties", "batch": "--batch",
+                "bias": "--bias"}
+
+
+def resolve_options(recipe: Recipe, given: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's defaults with the given options over them; an option the recipe does not
+    take, or a size out of range, is a usage error naming the option."""
+    options = dict(recipe.options)
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key not in options:
+            takes = ", ".join(OPTION_NAMES[k] for k in recipe.options) or "no size options"
+            raise UsageError(f"recipe '{recipe.name}' does not take {OPTION_NAMES[key]}",
+                             where=OPTION_NAMES[key], hint=f"it takes {takes}")
+        options[key] = value
+    for key, value in options.items():
+        if value is None or isinstance(value, (bool, str)):
+            continue
+        sides = value if isinstance(value, tuple) else (value,)
+        limit = {"channels": MAX_CHANNELS, "filters": MAX_CHANNELS, "batch": MAX_BATCH,
+                 "outputs": MAX_CHANNELS}.get(key, MAX_SIDE)
+        low = 0 if key == "padding" else 1
+        for side in sides:
+            if not low <= side <= limit:
+                raise UsageError(f"{side} is out of range ({low} to {limit} for an exercise "
+                                 f"worked by hand)", where=OPTION_NAMES[key])
+    if "ties" in options and recipe.about_kinks and options["ties"] is None:
+        options["ties"] = "split"
+    return options

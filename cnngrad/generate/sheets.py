@@ -1,0 +1,295 @@
+"""The exercise sheet and the solution sheet of a generated problem, in Markdown and LaTeX.
+
+The exercise shows the network, the given numbers and what is asked (with points and the
+decimals expected); the solution shows each asked value and, for a kernel's gradient, the
+written-out sum of every entry as ``cnngrad explain`` prints it.  Tables and equations come
+from cnngrad's own renderers (:mod:`cnngrad.render.markdown`, :mod:`cnngrad.render.latex`,
+:mod:`cnngrad.render.explain`), so a sheet shows what ``backward`` and ``explain`` show.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnngrad.errors import CnnGradError
+from cnngrad.generate.recipes import MSE
+from cnngrad.problem import shape_text
+
+#: Kernel-gradient entries worked out in full on a solution sheet (the rest are listed).
+MAX_EXPLAINED = 8
+
+#: How an asked path reads in words.
+_WHAT = {"kernel": "the gradient of the kernel, dE/dw", "bias": "the gradient of the bias, dE/db",
+         "weights": "the gradient of the weights, dE/dW", "gamma": "the gradient of γ, dE/dγ",
+         "beta": "the gradient of β, dE/dβ"}
+
+
+def sheets(exercise) -> dict[str, str]:
+    """File name → text of ``exercise.md``, ``exercise.tex``, ``solution.md`` and
+    ``solution.tex``."""
+    given = _given(exercise)
+    asked = _asked(exercise)
+    explained = _explanations(exercise)
+    return {"exercise.md": _exercise_md(exercise, given, asked),
+            "exercise.tex": _exercise_tex(exercise, given, asked),
+            "solution.md": _solution_md(exercise, asked, explained),
+            "solution.tex": _solution_tex(exercise, asked, explained)}
+
+
+# --------------------------------------------------------------------------- content
+
+
+def _shown(value, exercise) -> Any:
+    """A value as the sheets print it: exact fractions stay fractions; everything else is a
+    float printed at the decimals the exercise works in."""
+    array = np.asarray(value, dtype=object)
+    if exercise.style.exact_fractions and not exercise.inexact:
+        return array if array.ndim else array[()]
+    floats = np.array([float(v) for v in array.flat], dtype=np.float64).reshape(array.shape)
+    return floats if floats.ndim else floats[()]
+
+
+def _given_decimals(exercise) -> int:
+    return exercise.style.decimals or 0
+
+
+def _given(exercise) -> list[tuple[str, str, Any]]:
+    """(label, description, value) of every number the problem gives."""
+    document, problem = exercise.document, exercise.problem
+    out = [("input", "the input", document["input"])]
+    if "kernel" in document:  # the one-conv shorthand
+        out.append(("conv2d_1.kernel", "the kernel w", document["kernel"]))
+        if "bias" in document:
+            out.append(("conv2d_1.bias", "the bias b", document["bias"]))
+    for spec, raw in zip(problem.layers, document.get("layers") or []):
+        for key, value in raw.items():
+            if isinstance(value, (np.ndarray, Fraction, int)) and not isinstance(value, bool) \
+                    and key not in ("size", "stride", "padding", "dilation", "groups"):
+                out.append((f"{spec.name}.{key}", f"the {key} of {spec.name}", value))
+    if "delta" in document:
+        last = problem.layers[-1].name
+        out.append(("delta", f"the upstream δ = dE/d(output of {last})", document["delta"]))
+    if "loss" in document:
+        out.append(("loss.target", "the target t", document["loss"]["target"]))
+    return out
+
+
+def _asked(exercise) -> list[tuple[str, str, str, int]]:
+    """(path, words, shape, points) of every asked value."""
+    out = []
+    for path, points in exercise.asked.items():
+        value = exercise.truth[path]
+        shape = shape_text(np.shape(value))
+        out.append((path, _words(path), shape, points))
+    return out
+
+
+def _words(path: str) -> str:
+    if path == "loss":
+        return "the loss E"
+    layer, _, rest = path.partition(".")
+    if rest.startswith("grads."):
+        key = rest.split(".", 1)[1]
+        return f"{_WHAT.get(key, f'the gradient of {key}')} of {layer}"
+    if rest == "delta_in":
+        return f"dE/d(input of {layer}), the delta passed back"
+    if rest == "output":
+        return f"the output of {layer}"
+    return path
+
+
+def _ints(value) -> tuple[int, ...]:
+    """A layer's size, stride or padding (an int or a tuple of them; None) as a tuple."""
+    if value is None or isinstance(value, str):
+        return ()
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),)
+
+
+def _sides(values: tuple[int, ...]) -> str:
+    """``(2, 2)`` → ``2``; ``(0, 1, 0, 1)`` → ``0, 1, 0, 1``."""
+    return str(values[0]) if len(set(values)) == 1 else ", ".join(map(str, values))
+
+
+def _points(points: int) -> str:
+    return f"{points} point" + ("" if points == 1 else "s")
+
+
+def _layer_lines(exercise) -> tuple[list[str], str]:
+    """One line per layer (its type and sizes), and the sentence on the loss."""
+    lines = []
+    for spec in exercise.problem.layers:
+        details = []
+        kernel = getattr(spec, "kernel", None)
+        if isinstance(kernel, np.ndarray):
+            details.append(f"kernel {shape_text(kernel.shape)}")
+        size = _ints(getattr(spec, "size", None))
+        if size:
+            details.append(f"window {'×'.join(map(str, size))}")
+        stride = _ints(getattr(spec, "stride", None))
+        if any(s != 1 for s in stride):
+            details.append(f"stride {_sides(stride)}")
+        padding = _ints(getattr(spec, "padding", None))
+        if any(padding):
+            details.append(f"padding {_sides(padding)}")
+        ties = getattr(spec, "ties", "first")
+        if size is not None and ties != "first":  # only a max pool has a tie rule to show
+            details.append(f"ties: {ties}")
+        weights = getattr(spec, "weights", None)
+        if isinstance(weights, np.ndarray):
+            details.append(f"weights {shape_text(weights.shape)}")
+        if spec.params.get("bias") is not None:
+            details.append("with bias")
+        text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
+        lines.append(text)
+    loss = exercise.document.get("loss")
+    if loss is not None:
+        reduction = loss.get("reduction", "half_sum")
+        formula = {"half_sum": "E = ½ Σ (t − y)²", "sum": "E = Σ (t − y)²",
+                   "mean": "E = mean (t − y)²"}.get(reduction, loss["type"])
+        return lines, (f"The loss is {loss['type']}, {formula}." if loss["type"] == MSE else
+                       f"The loss is {loss['type']}.")
+    return lines, "No loss: the upstream δ at the last layer's output is given."
+
+
+def _decimals_sentence(exercise) -> str:
+    if exercise.inexact:
+        return (f"Give every value rounded to {exercise.min_decimals} decimals "
+                f"(the sigmoid makes them endless).")
+    if exercise.style.exact_fractions:
+        return (f"Give every value as an exact fraction such as -2/3 (or as a decimal with "
+                f"{exercise.min_decimals} decimals).")
+    if exercise.min_decimals == 0:
+        return "Every answer is a whole number."
+    return (f"Give every value with {exercise.min_decimals} decimals: the answers come out "
+            f"exact at {exercise.min_decimals} decimals or fewer.")
+
+
+def _explanations(exercise) -> dict[str, list[str]]:
+    """Asked kernel gradient → the text of ``explain`` for its first entries (a build whose
+    explain does not cover a layer gets none)."""
+    from cnngrad.teach.explain import explain
+    from cnngrad.render.explain import explanation_text
+
+    out: dict[str, list[str]] = {}
+    decimals = exercise.min_decimals + (2 if exercise.inexact else 0)
+    for path in exercise.asked:
+        if not path.endswith(".grads.kernel"):
+            continue
+        shape = np.shape(exercise.truth[path])
+        texts = []
+        for index in list(np.ndindex(*shape))[:MAX_EXPLAINED]:
+            element = f"{path}[{','.join(map(str, index))}]" if index else path
+            try:
+                texts.append(explanation_text(explain(exercise.trace, element), decimals))
+            except (CnnGradError, AttributeError, KeyError, NotImplementedError, ValueError):
+                # a layer this build's explain does not take apart: the values alone
+                texts = []
+                break
+        if texts:
+            total = int(np.prod(shape)) if shape else 1
+            if total > MAX_EXPLAINED:
+                texts.append(f"(the other {total - MAX_EXPLAINED} entries: "
+                             f"cnngrad explain problem.json '{path}[...]')\n")
+            out[path] = texts
+    return out
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _exercise_md(exercise, given, asked) -> str:
+    from cnngrad.render.markdown import tensor_markdown
+
+    total = sum(points for *_, points in asked)
+    layers, loss = _layer_lines(exercise)
+    parts = [f"# Exercise: {exercise.title}", "## The network",
+             "\n".join(f"{i}. {line}" for i, line in enumerate(layers, 1)), loss, "## Given"]
+    for label, words, value in given:
+        parts.append(f"{words[0].upper()}{words[1:]}:")  # every description starts in ASCII
+        parts += tensor_markdown(label, _shown(value, exercise), _given_decimals(exercise))
+    rows = ["| path | what | shape | points |", "|---|---|---|--:|"]
+    rows += [f"| `{path}` | {words} | {shape} | {points} |" for path, words, shape, points
+             in asked]
+    parts += [f"## Asked ({total} points)", "\n".join(rows), _decimals_sentence(exercise),
+              "Write your answers into `answers-template.json` (replace each `null` by your "
+              "value) and check them with `cnngrad check problem.json answers-template.json`."]
+    return "\n\n".join(parts) + "\n"
+
+
+def _solution_md(exercise, asked, explained) -> str:
+    from cnngrad.render.markdown import tensor_markdown
+
+    parts = [f"# Solution: {exercise.title}", _decimals_sentence(exercise)]
+    for path, words, shape, points in asked:
+        parts.append(f"## `{path}`: {words} ({_points(points)})")
+        parts += tensor_markdown(path, _shown(exercise.truth[path], exercise),
+                                 exercise.min_decimals)
+        for text in explained.get(path, []):
+            parts.append("```text\n" + text.rstrip("\n") + "\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------- LaTeX
+
+_PREAMBLE = r"""% {what}, written by cnngrad generate
+% compile with lualatex or xelatex: the worked sums are printed as cnngrad prints them, in
+% Unicode (δ, Σ, ×), in a monospaced font that has them
+\documentclass{{article}}
+\usepackage{{amsmath}}
+\usepackage{{fontspec}}
+\IfFontExistsTF{{DejaVu Sans Mono}}{{\setmonofont{{DejaVu Sans Mono}}[Scale=0.85]}}{{}}
+\setcounter{{MaxMatrixCols}}{{20}}
+\begin{{document}}
+"""
+
+#: Unicode of the sheets' sentences, as math that every font can set.
+_TEX_SYMBOLS = {"δ": r"$\delta$", "Σ": r"$\Sigma$", "×": r"$\times$", "→": r"$\to$",
+                "−": "$-$", "½": r"$\frac{1}{2}$", "²": "$^2$", "γ": r"$\gamma$",
+                "β": r"$\beta$", "·": r"$\cdot$", "…": r"\dots{}"}
+
+
+def _tex_text(text: str) -> str:
+    from cnngrad.render.latex import text_label
+
+    text = "".join(_TEX_SYMBOLS.get(char, char) for char in text_label(text))
+    return text.replace("--", "-{}-")  # an option, not an en dash
+
+
+def _exercise_tex(exercise, given, asked) -> str:
+    from cnngrad.render.latex import tensor_equations
+
+    total = sum(points for *_, points in asked)
+    layers, loss = _layer_lines(exercise)
+    lines = [_PREAMBLE.format(what="Exercise sheet"),
+             rf"\section*{{Exercise: {_tex_text(exercise.title)}}}",
+             r"\subsection*{The network}", r"\begin{enumerate}"]
+    lines += [rf"  \item {_tex_text(line.replace('`', ''))}" for line in layers]
+    lines += [r"\end{enumerate}", _tex_text(loss), r"\subsection*{Given}"]
+    for label, words, value in given:
+        lines.append(_tex_text(f"{words[0].upper()}{words[1:]}:"))
+        lines += tensor_equations(label, _shown(value, exercise), _given_decimals(exercise))
+    lines += [rf"\subsection*{{Asked ({total} points)}}", r"\begin{itemize}"]
+    lines += [rf"  \item \texttt{{{_tex_text(path)}}}: {_tex_text(words)} ({shape}, "
+              rf"{_points(points)})" for path, words, shape, points in asked]
+    lines += [r"\end{itemize}", _tex_text(_decimals_sentence(exercise)), r"\end{document}"]
+    return "\n".join(lines) + "\n"
+
+
+def _solution_tex(exercise, asked, explained) -> str:
+    from cnngrad.render.latex import tensor_equations
+
+    lines = [_PREAMBLE.format(what="Solution sheet"),
+             rf"\section*{{Solution: {_tex_text(exercise.title)}}}",
+             _tex_text(_decimals_sentence(exercise))]
+    for path, words, shape, points in asked:
+        lines.append(rf"\subsection*{{\texttt{{{_tex_text(path)}}}: {_tex_text(words)} "
+                     rf"({_points(points)})}}")
+        lines += tensor_equations(path, _shown(exercise.truth[path], exercise),
+                                  exercise.min_decimals)
+        for text in explained.get(path, []):
+            lines += [r"\begin{verbatim}", text.rstrip("\n"), r"\end{verbatim}"]
+    lines.append(r"\end{document}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,320 @@
+"""The fast paths chosen by size: pooling by gathered windows, by tap passes and by a separable
+argmax (huge windows); JSON numbers formatted by orjson or in Python; csv/markdown/latex rows
+formatted a group at a time.  Each is held to its plain reference."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnngrad.layers import pool
+from cnngrad.layers.pool import (
+    avgpool2d_backward,
+    avgpool2d_backward_naive,
+    avgpool2d_forward,
+    avgpool2d_forward_naive,
+    maxpool2d_backward,
+    maxpool2d_backward_naive,
+    maxpool2d_forward,
+    maxpool2d_forward_naive,
+)
+from cnngrad.render import json_result
+from cnngrad.render.blocks import formatted_rows, tensor_is_scientific
+from cnngrad.render.numbers import fmt, wants_scientific
+
+# ---------------------------------------------------------------------------------------
+# pooling: every path against the plain loops
+
+PATHS = {
+    # (GATHER_MAX_ELEMENTS, separable argmax from this many taps on)
+    "gather": {"GATHER_MAX_ELEMENTS": 10**9},
+    "taps": {"GATHER_MAX_ELEMENTS": 0},
+    "separable": {"GATHER_MAX_ELEMENTS": 0, "_separable_argmax_pays": lambda geo: True},
+}
+
+
+@st.composite
+def pool_problems(draw):
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    sh, sw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    ceil_mode = draw(st.booleans())
+    h = draw(st.integers(max(1, kh - 2 * ph), 9))
+    w = draw(st.integers(max(1, kw - 2 * pw), 9))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    ties = draw(st.booleans())  # integer values: ties everywhere
+    seed = draw(st.integers(0, 2**32 - 1))
+    return (n, c, h, w), (kh, kw), (sh, sw), (ph, pw), ceil_mode, ties, seed
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(max_examples=25, deadline=None)
+@given(problem=pool_problems())
+def test_max_pool_paths_match_naive(path, dtype, problem):
+    shape, size, stride, padding, ceil_mode, ties, seed = problem
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(-2, 3, shape) if ties else rng.standard_normal(shape)).astype(dtype)
+    args = (size, stride, padding, ceil_mode)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in PATHS[path].items():
+            patch.setattr(pool, name, value)
+        y = maxpool2d_forward(x, *args)
+        np.testing.assert_array_equal(y, maxpool2d_forward_naive(x, *args))
+        delta = rng.standard_normal(y.shape).astype(dtype)
+        tol = 1e-6 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(maxpool2d_backward(x, delta, *args),
+                                   maxpool2d_backward_naive(x, delta, *args), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("shape, size, stride, padding, ceil_mode", [
+    ((1, 2, 7, 7), 7, 1, 0, False),          # one window, the whole map
+    ((1, 1, 7, 5), (40, 30), 1, (20, 15), True),  # the window far larger than the map
+    ((2, 1, 9, 9), (9, 8), (1, 2), (4, 0), True),  # big, overlapping, padded
+    ((1, 2, 12, 11), 10, 1, 5, False),        # separable argmax, padded
+])
+def test_windows_larger_than_the_map_match_naive(shape, size, stride, padding, ceil_mode):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    args = (size, stride, padding, ceil_mode)
+    for forward, backward, forward_naive, backward_naive in (
+            (maxpool2d_forward, maxpool2d_backward, maxpool2d_forward_naive,
+             maxpool2d_backward_naive),
+            (avgpool2d_forward, avgpool2d_backward, avgpool2d_forward_naive,
+             avgpool2d_backward_naive)):
+        y = forward(x, *args)
+        np.testing.assert_allclose(y, forward_naive(x, *args), rtol=1e-13, atol=1e-13)
+        delta = rng.standard_normal(y.shape)
+        np.testing.assert_allclose(backward(x, delta, *args), backward_naive(x, delta, *args),
+                                   rtol=1e-13, atol=1e-13)
+
+
+def test_a_billion_cell_window_costs_only_the_map_it_covers():
+    # ceil mode lets a window hang over the edge: only the taps over real cells exist, and
+    # every window covers all 4 rows, as a 9-row window padded by 4 does
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 2, 4, 5))
+    huge, small = ((10**9, 3), 2, (5 * 10**8, 1), True), ((9, 3), 2, (4, 1), True)
+    geo = pool._geometry(x.shape[2:], *huge)
+    assert len(geo.rows.taps) <= 4 + (geo.output_hw[0] - 1) * 2 and len(geo.cols.taps) == 3
+    for forward, backward in ((maxpool2d_forward, maxpool2d_backward),
+                              (avgpool2d_forward, avgpool2d_backward)):
+        y = forward(x, *huge)
+        expected = forward(x, *small)
+        if forward is avgpool2d_forward:  # count_include_pad: the divisors differ
+            expected = expected * (pool.avgpool2d_divisors(x.shape[2:], *small) /
+                                   pool.avgpool2d_divisors(x.shape[2:], *huge))
+        np.testing.assert_allclose(y, expected, rtol=1e-14, atol=1e-14)
+        delta = rng.standard_normal(y.shape)
+        # avg: the divisor counts the huge padded window, so only the max pool's deltas agree
+        if forward is maxpool2d_forward:
+            np.testing.assert_allclose(backward(x, delta, *huge), backward(x, delta, *small),
+                                       rtol=1e-14, atol=1e-14)
+    np.testing.assert_array_equal(maxpool2d_forward(x, *small),
+                                  maxpool2d_forward_naive(x, *small))
+
+
+# ---------------------------------------------------------------------------------------
+# JSON numbers
+
+
+MAGNITUDES = [0.0, 1e-320, 5e-324, 1e-10, 3e-7, 1e-5, 9.99e-6, 1.5e-5, 9.9e-5, 1e-4, 0.1, 1.0,
+              123.456, 1e15, 9999999999999998.0, 1e16, 1.2345678901234568e17, 1e22, 1.5e300,
+              1.7976931348623157e308]
+
+
+@pytest.mark.parametrize("value", MAGNITUDES + [-v for v in MAGNITUDES])
+def test_python_numbers_read_as_orjson_writes_them(value):
+    orjson = pytest.importorskip("orjson")
+    assert json_result.float_text(value) == orjson.dumps(value).decode()
+    assert float(json_result.float_text(value)) == value
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4), (2, 2, 3, 5), (1, 70), (70000,),
+                                   (3, 40, 50)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_big_and_small_tensors_write_the_same_bytes_and_values(monkeypatch, shape, dtype):
+    pytest.importorskip("orjson")
+    rng = np.random.default_rng(2)
+    values = (rng.standard_normal(shape) * 10.0 ** rng.integers(-9, 18, shape)).astype(dtype)
+    monkeypatch.setattr(json_result, "ORJSON_FROM_ELEMENTS", 10**12)
+    python_text = json_result.dumps(values, 2)
+    monkeypatch.setattr(json_result, "ORJSON_FROM_ELEMENTS", 0)
+    monkeypatch.setattr(json_result, "BLOCK_ELEMENTS", 7)  # many blocks, a row split in pieces
+    orjson_text = json_result.dumps(values, 2)
+    assert python_text == orjson_text
+    # full float64 precision: float32 values read back exactly (not their shortest float32)
+    assert np.array_equal(np.array(json.loads(orjson_text)), values.astype(np.float64))
+    assert np.array(json.loads(orjson_text)).shape == shape
+
+
+def test_matrix_rows_are_lines_and_objects_indented():
+    text = json_result.dumps({"a": np.arange(6.0).reshape(2, 3), "b": {}, "c": [1.5, None]})
+    assert text == ('{\n  "a": [\n    [0.0, 1.0, 2.0],\n    [3.0, 4.0, 5.0]\n  ],\n'
+                    '  "b": {},\n  "c": [1.5, null]\n}')
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("size", [3, 10000])
+def test_non_finite_numbers_are_refused(bad, size):
+    values = np.zeros(size)
+    values[1] = bad
+    with pytest.raises(ValueError, match="JSON compliant"):
+        json_result.dumps(values)
+
+
+# ---------------------------------------------------------------------------------------
+# csv / markdown / latex rows
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 3, 6])
+@pytest.mark.parametrize("scale", [1.0, 1e-9, 1e13])
+def test_formatted_rows_are_fmt_of_each_number(monkeypatch, decimals, scale):
+    rng = np.random.default_rng(decimals)
+    block = rng.standard_normal((9, 7)) * scale
+    block[0, :4] = [0.0, -0.0, -1e-30, np.nan]
+    block[1, :2] = [np.inf, -np.inf]
+    monkeypatch.setattr("cnngrad.render.blocks.ROWS_BLOCK_ELEMENTS", 10)  # several groups
+    scientific = tensor_is_scientific(block, decimals)
+    assert scientific == wants_scientific(block.flat, decimals)
+    rows = [row for group in formatted_rows(block, decimals, scientific, ",") for row in group]
+    assert rows == [",".join(fmt(v, decimals, scientific) for v in row) for row in block]
+
+
+def test_latex_scientific_rows_use_times_ten():
+    from cnngrad.render.latex import tensor_equations
+
+    (equation,) = tensor_equations("a", np.array([[1.5e-7, -2e-8], [0.0, 3e-9]]))
+    assert r"1.50000 \times 10^{-7} & -2.00000 \times 10^{-8}" in equation
+    assert re.search(r"0\.000000 & 3\.00000 \\times 10\^\{-9\}", equation)
+
+
+# ---------------------------------------------------------------------------------------
+# depthwise convolution: a multiply-add per tap, on threads for big calls
+
+
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("stride, padding, dilation, mode", [
+    (1, 1, 1, "zeros"), ((2, 1), (1, 2), (1, 2), "reflect"), (2, 0, 1, "zeros"),
+    (1, (1, 0, 2, 1), 1, "circular"), (1, 2, 2, "replicate")])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation, mode, dtype):
+    from cnngrad.layers import conv
+
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "TILE_BYTES", 2000)  # several chunks of images
+    if threads:
+        monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
+        monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((4, 1, 3, 2)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    args = (stride, padding, dilation, 4, mode)
+    tol = 2e-5 if dtype == np.float32 else 1e-13
+    y = conv.conv2d_forward(x, w, b, *args)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, *args), rtol=tol, atol=tol)
+    delta = rng.standard_normal(y.shape).astype(dtype)
+    for fast, naive in zip(conv.conv2d_backward(x, w, delta, *args),
+                           conv.conv2d_backward_naive(x, w, delta, *args)):
+        assert fast.dtype == dtype
+        np.testing.assert_allclose(fast, naive, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------------------------------
+# gradcheck: the input's perturbed copies through the network as one batch
+
+
+def _gradcheck_problem(doc: dict):
+    from pathlib import Path
+
+    from cnngrad.problem import build_problem
+    from cnngrad.tensorio import load_json_document
+
+    return build_problem(load_json_document(json.dumps(doc).encode(), "t.json"), file="t.json",
+                         base_dir=Path("."))
+
+
+@pytest.mark.parametrize("loss", [False, True])
+def test_batched_input_perturbations_match_one_pass_each(monkeypatch, loss):
+    from cnngrad.teach import gradcheck as gc
+
+    rng = np.random.default_rng(12)
+    doc = {"input": rng.standard_normal((2, 3, 6, 5)).round(3).tolist(),
+           "layers": [{"type": "conv2d", "kernel": rng.standard_normal((4, 3, 3, 3)).tolist(),
+                       "padding": 1},
+                      {"type": "relu"}, {"type": "maxpool2d", "size": 2, "ceil_mode": True}]}
+    if loss:
+        doc["loss"] = {"type": "mse", "target": rng.standard_normal((2, 4, 3, 3)).tolist()}
+    else:
+        doc["delta"] = rng.standard_normal((2, 4, 3, 3)).tolist()
+    problem = _gradcheck_problem(doc)
+    monkeypatch.setattr(gc, "BATCH_CELLS", 300)  # several batches
+    trace = gc.run(problem)
+    _, _, watch = gc.scan_kinks(problem, trace, 1e-6)
+    base = np.array(problem.input, dtype=np.float64)
+    base_energy = gc.energy(problem)
+    plus, minus, crossed = gc._input_energies(problem, base, 1e-6, base_energy, watch)
+    for index in np.ndindex(base.shape):
+        one_plus, one_minus, one_crossed = gc._shifted_energies(problem, "input", base, index,
+                                                                1e-6, watch)
+        assert plus[index] == pytest.approx(one_plus, rel=1e-13, abs=1e-13)
+        assert minus[index] == pytest.approx(one_minus, rel=1e-13, abs=1e-13)
+        assert crossed[index] == one_crossed
+
+
+def test_a_network_that_mixes_the_batch_is_checked_one_copy_at_a_time(monkeypatch):
+    from cnngrad.teach import gradcheck as gc
+
+    rng = np.random.default_rng(13)
+    problem = _gradcheck_problem({"input": rng.standard_normal((1, 2, 4, 4)).tolist(),
+                                  "kernel": rng.standard_normal((2, 2, 2, 2)).tolist(),
+                                  "delta": rng.standard_normal((1, 2, 3, 3)).tolist()})
+    forward = gc.forward
+
+    def mixing(p):  # as batch norm would: each copy's output depends on the others
+        layers = forward(p)
+        layers[-1].output = layers[-1].output + layers[-1].output.mean(axis=0)
+        return layers
+
+    monkeypatch.setattr(gc, "forward", mixing)
+    base = np.array(problem.input, dtype=np.float64)
+    assert gc._input_energies(problem, base, 1e-6, gc.energy(problem), None) is None
+
+
+# ---------------------------------------------------------------------------------------
+# streamed results: what is written is what the renderers return whole
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "markdown", "latex"])
+@pytest.mark.parametrize("to_file", [False, True])
+def test_streamed_results_are_the_rendered_text(tmp_path, monkeypatch, fmt, to_file):
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from cnngrad.cli import app
+    from cnngrad.cli import output as output_module
+    from cnngrad.network import run
+    from cnngrad.problem import load_problem
+    from cnngrad.render import render_text
+
+    sample = str(Path(__file__).resolve().parent.parent / "samples" / "multichannel.json")
+    monkeypatch.setattr(output_module, "STREAM_BLOCK", 50)  # many blocks
+    monkeypatch.setattr(json_result, "BLOCK_ELEMENTS", 3)
+    trace = run(load_problem(sample))
+    expected = (json_result.render_json(trace) if fmt == "json"
+                else render_text(fmt, trace, 6))
+    args = ["backward", sample, "--format", fmt]
+    if to_file:
+        args += ["-o", str(tmp_path / "out.txt")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = (tmp_path / "out.txt").read_text(encoding="utf-8") if to_file else result.stdout
+    assert written == expected
