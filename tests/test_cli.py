@@ -209,3 +209,56 @@ def test_console_script_and_module_entry_points():
         pytest.skip("cnngrad is not installed as a console script in this environment")
     result = subprocess.run([script, "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_backward_help_quick_mode_examples_run_on_the_bundled_csv_files(monkeypatch):
+    # the help's examples must work when copied: its quick-mode lines read o.csv, w.csv and
+    # d.csv, the files of the stackexchange-csv sample
+    import shlex
+
+    text = invoke("backward", "--help").output
+    lines = [line.strip() for line in text.splitlines()]
+    examples = []
+    for k, line in enumerate(lines):
+        if line.startswith("cnngrad backward --input"):
+            while line.endswith("\\"):
+                k += 1
+                line = line[:-1] + " " + lines[k]
+            examples.append(shlex.split(line)[1:])
+    assert len(examples) == 2
+    monkeypatch.chdir(SAMPLES / "csv")
+    for example in examples:
+        result = invoke(*example)
+        assert result.exit_code == 0, (example, result.output)
+        assert "dE/dw (kernel gradient)" in result.output
+
+
+@pytest.mark.parametrize("command", ["backward", "forward", "gradcheck", "explain"])
+def test_a_missing_bundled_sample_path_says_how_to_get_it(tmp_path, monkeypatch, command):
+    # an installed cnngrad run outside a checkout: the help's samples/... paths are not there
+    monkeypatch.chdir(tmp_path)
+    result = invoke(command, "samples/stackexchange.json")
+    assert result.exit_code == 2
+    assert "error: samples/stackexchange.json: no such file" in result.output
+    hint = "hint: stackexchange is a bundled sample: `cnngrad samples stackexchange --to .`"
+    assert hint in result.output
+    # and the hint's command does what it says
+    assert invoke("samples", "stackexchange", "--to", ".").exit_code == 0
+    assert invoke(command, "stackexchange.json").exit_code == 0
+
+
+def test_a_missing_file_that_is_no_sample_gets_no_sample_hint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backward", "net.json")
+    assert result.exit_code == 2
+    assert "no such file" in result.output and "bundled" not in result.output
+
+
+def test_check_help_shows_how_to_turn_its_on_flags_off():
+    # --diagnose is on by default: its help must name --no-diagnose, the way to turn it off
+    text = " ".join(invoke("check", "--help").output.split())
+    assert "[default: on; --no-diagnose turns it off]" in text
+    assert "[--no-carry-forward turns it off]" in text
+    wrong = SAMPLES / "answers" / "stackexchange-wrong.json"
+    assert "→ matches" in invoke("check", WORKED, wrong).output
+    assert "→ matches" not in invoke("check", WORKED, wrong, "--no-diagnose").output

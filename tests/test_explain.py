@@ -721,3 +721,29 @@ def test_backward_show_steps_adds_a_steps_section():
     assert "steps: the textbook route" not in plain.output
     refused = invoke("backward", WORKED, "--show-steps", "--format", "json")
     assert refused.exit_code == 2 and "--format table" in refused.output
+
+
+@pytest.mark.parametrize("columns, widest", [("80", 80), ("60", 60), ("200", 100)])
+def test_text_format_wraps_its_prose_to_the_width_it_is_read_at(monkeypatch, columns, widest):
+    # -f text in an 80-column terminal: the title and the notes wrap at 80 (at most 100 in a
+    # file); only the formula and the term lines stay whole
+    monkeypatch.setenv("COLUMNS", columns)
+    result = invoke("explain", NETWORK, "conv2d_1.output[0,0]", "-f", "text")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    prose = [line for line in lines if "=" not in line]
+    assert max(len(line) for line in prose) <= widest < max(len(line) for line in prose) + 20
+    assert "one output cell of conv2d_1, the sum of the kernel times the input window under" \
+        in " ".join(" ".join(lines).split())
+
+
+def test_the_readme_explain_example_shows_the_real_term_lines():
+    # the README's `cnngrad explain ... --format text` block, line for line where it shows one
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ cnngrad explain samples/stackexchange.json", 1)[1].split("```")[0]
+    shown = [line for line in block.splitlines()[1:] if line.strip() and line != "..."]
+    result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "--format", "text")
+    assert result.exit_code == 0, result.output
+    assert len(shown) >= 6
+    for line in shown:
+        assert line in result.output.splitlines(), line

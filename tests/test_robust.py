@@ -213,10 +213,15 @@ def test_non_ascii_digits_in_a_csv_are_not_numbers(tmp_path):
     one_error(invoke("backward", write(tmp_path, doc)), "o.csv", "is not a number")
 
 
-def test_negative_cross_entropy_probabilities_are_refused(tmp_path):
-    doc = {"input": [[1, 2]], "layers": [{"type": "flatten"}],
-           "loss": {"type": "cross_entropy", "target": [1.5, -0.5]}}
-    one_error(invoke("backward", write(tmp_path, doc)), "loss.target[1]", "negative")
+@pytest.mark.parametrize("target, where, value", [([1.5, -0.5], "loss.target[0]", "1.5"),
+                                                   ([0.5, 0.5, 0.5, -0.5], "loss.target[3]",
+                                                    "-0.5")])
+def test_negative_cross_entropy_probabilities_are_refused(tmp_path, target, where, value):
+    # sums to 1 but is no distribution: each probability lies in [0, 1]
+    doc = {"input": [target], "layers": [{"type": "flatten"}],
+           "loss": {"type": "cross_entropy", "target": target}}
+    one_error(invoke("backward", write(tmp_path, doc)), where,
+              f"a probability lies in [0, 1], got {value}")
 
 
 @pytest.mark.parametrize("text, row", [('"1,2\n3,4\n', 1), ('1,2\n3,"4\n', 2)])

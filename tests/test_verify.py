@@ -115,6 +115,9 @@ def nothing(x, w, delta, stride, padding):
 
 def words(x, w, delta, stride, padding):
     return "dx", "dw", "db"
+
+def a_number(x, w, delta, stride, padding):
+    return 5
 """
 
 
@@ -126,6 +129,7 @@ def words(x, w, delta, stride, padding):
     ("slow", "did not return within 0.2 s"),
     ("nothing", "returned None; expected a tuple of 3 (dx, dw, db)"),
     ("words", "dx is a str, not an array of numbers"),
+    ("a_number", "returned an int; expected a tuple of 3 (dx, dw, db)"),
 ])
 def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):
     path = user_file(tmp_path, BAD)

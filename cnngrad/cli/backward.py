@@ -25,7 +25,9 @@ Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
   cnngrad backward net.json --format json -o result.json
   cnngrad backward net.json --format csv -o grads.csv
   cnngrad backward net.json --format npz -o result.npz
-  cnngrad backward --input o.csv --kernel w.csv --delta d.csv --stride 2
+  cnngrad backward --input o.csv --kernel w.csv --delta d.csv
+  cnngrad backward --input o.csv --kernel '[[1, 0], [0, -1]]' \\
+      --delta '[[1, 0], [0, 1]]' --stride 2
   cat problem.json | cnngrad backward -
 
 The tables fit the terminal's width (grids stack, a wide one is cut into

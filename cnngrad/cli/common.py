@@ -257,7 +257,12 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
                              f"from the command line; do not give a problem file too",
                              where="options")
         _keys_first(problem, max_elements)
-        return load_problem(problem, exact=exact, max_elements=max_elements)
+        try:
+            return load_problem(problem, exact=exact, max_elements=max_elements)
+        except CnnGradError as error:
+            if error.what == "no such file" and error.where is None and error.hint is None:
+                error.hint = _bundled_sample_hint(problem)
+            raise
     missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
     if len(missing) == 3:
         raise UsageError("no problem given", where="PROBLEM",
@@ -266,6 +271,22 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
         raise UsageError(f"quick mode needs --input, --kernel and --delta; missing "
                          f"{', '.join('--' + m for m in missing)}", where="options")
     return problem_from_quick(exact=exact, max_elements=max_elements, **quick)
+
+
+def _bundled_sample_hint(problem: str) -> Optional[str]:
+    """For a missing ``samples/stackexchange.json``: how to get that bundled sample (an
+    installed cnngrad has its samples inside the package, not in the current folder)."""
+    from cnngrad.bundled import samples_dir
+
+    name = Path(problem).name
+    try:
+        bundled = name.endswith(".json") and (samples_dir() / name).is_file()
+    except (CnnGradError, OSError, ValueError):
+        return None
+    if not bundled:
+        return None
+    return (f"{Path(name).stem} is a bundled sample: `cnngrad samples {Path(name).stem} --to .` "
+            f"saves it here as {name}")
 
 
 #: A problem file larger than this has its top-level keys checked before its numbers are read.

@@ -93,9 +93,16 @@ def explain(
 
         text = explanation_json(explanation, None if all_terms else max_terms)
     elif fmt == "text":
-        from cnngrad.render.explain import explanation_text
+        import sys
 
-        text = explanation_text(explanation, decimals, listed)
+        from cnngrad.cli.common import output_width
+        from cnngrad.render.explain import NOTE_WIDTH, explanation_text
+
+        # the notes wrap at the width the report is read at (an 80-column terminal), at most
+        # NOTE_WIDTH (a file or a pipe without COLUMNS)
+        terminal = output is None and sys.stdout is not None and sys.stdout.isatty()
+        text = explanation_text(explanation, decimals, listed,
+                                min(NOTE_WIDTH, output_width(terminal)))
     elif fmt == "table":
         from cnngrad.render.explain import explanation_panel
 

@@ -144,6 +144,10 @@ def _option_record(param, ctx) -> tuple[str, str]:
     elif (param.show_default is not False and default not in (None, False, ())
           and not param.is_flag and not callable(default)):
         extra.append(f"default: {default}")
+    if param.is_flag and param.secondary_opts:  # --diagnose/--no-diagnose: how to turn it off
+        if default is True:
+            extra.append("default: on")
+        extra.append(f"{', '.join(param.secondary_opts)} turns it off")
     info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None)
     low, high = (getattr(info, "min", None), getattr(info, "max", None))
     if low is not None and high is not None:

@@ -51,10 +51,6 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
                         cls=ShapeError)
     n, k = out_shape
     if target.shape == shown:
-        negative = np.argwhere(target < 0)
-        if negative.size:  # probabilities: never below 0
-            at = "".join(f"[{int(i)}]" for i in negative[0])
-            raise ctx.error(f"loss.target{at}", "a probability cannot be negative")
         _check_probabilities(ctx, target.reshape(out_shape), len(shown) == 2)
         return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
     index_shape = shown[:-1]

@@ -150,10 +150,10 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
     parts.append(count)
     note = rounding_note(check, tolerance)
     if note:
-        parts.append(Text(f"  → {note}", style="yellow"))
+        parts.append(_note("→", note, "yellow"))
     note = carried_note(check)
     if note:
-        parts.append(Text(f"  {CARRIED_MARK} {note}; the values they imply:", style="yellow"))
+        parts.append(_note(CARRIED_MARK, f"{note}; the values they imply:", "yellow"))
         if check.truth.ndim == 0:
             parts.append(Text("    " + true_text(check.implied[()], decimals, scientific),
                               style="yellow"))
@@ -162,10 +162,19 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
         else:
             parts.append(_grids(check, decimals, scientific, base, _implied_cell))
     for diagnosis in check.diagnoses:
-        parts.append(Text(f"  → {diagnosis.text}", style="yellow"))
+        parts.append(_note("→", diagnosis.text, "yellow"))
     if check.diagnosed and not check.diagnoses:
-        parts.append(Text("  → no common slip matches", style="dim"))
+        parts.append(_note("→", "no common slip matches", "dim"))
     return Group(*parts)
+
+
+def _note(mark: str, text: str, style: str):
+    """``  → text``, a long text wrapping under its first word, not under the arrow."""
+    note = Table.grid()
+    note.add_column(no_wrap=True)
+    note.add_column()
+    note.add_row(Text(f"  {mark} ", style=style), Text(text, style=style))
+    return note
 
 
 #: Gradescope shows a test's output in a box about this many characters wide.

@@ -36,10 +36,10 @@ def _wrapped(text: str) -> str:
     return f"({text})" if compound else text
 
 
-def _note_lines(note: str, bullet: str) -> list[str]:
+def _note_lines(note: str, bullet: str, width: int = NOTE_WIDTH) -> list[str]:
     import textwrap
 
-    return textwrap.wrap(note, NOTE_WIDTH, initial_indent=bullet,
+    return textwrap.wrap(note, width, initial_indent=bullet,
                          subsequent_indent=" " * len(bullet), break_on_hyphens=False) or [bullet]
 
 
@@ -100,20 +100,22 @@ def _counts_text(explanation: Explanation) -> str:
 
 
 def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
-                     max_terms: int = DEFAULT_MAX_TERMS) -> str:
+                     max_terms: int = DEFAULT_MAX_TERMS, width: int = NOTE_WIDTH) -> str:
     """The explanation as plain text (no Rich, no colour), aligned for a fixed-width font.
 
-    Title, formula, symbols, notes, the terms, the zero count; the last line is the total."""
-    lines = [explanation.path, f"  {explanation.title}", "", explanation.formula]
+    Title, formula, symbols, notes, the terms, the zero count; the last line is the total.
+    The title and the notes wrap at ``width`` characters (a formula or a term stays whole)."""
+    lines = [explanation.path, *_note_lines(explanation.title, "  ", width), "",
+             explanation.formula]
     if explanation.symbols:
         lines += ["", "where"]
-        width = max(len(s) for s in explanation.symbols)
-        lines += [f"  {symbol:<{width}}  {meaning}"
+        symbol_width = max(len(s) for s in explanation.symbols)
+        lines += [f"  {symbol:<{symbol_width}}  {meaning}"
                   for symbol, meaning in explanation.symbols.items()]
     if explanation.notes:
         lines.append("")
         for note in explanation.notes:
-            lines += _note_lines(note, "- ")
+            lines += _note_lines(note, "- ", width)
     if explanation.one_based:
         lines += ["", "(indices counted from 1)"]
     lines.append("")

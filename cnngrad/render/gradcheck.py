@@ -112,6 +112,11 @@ def summary_line(report: GradcheckReport) -> str:
 # --------------------------------------------------------------------------- table
 
 
+#: What the element tables' one-sided columns are: said above the table, so that its headers
+#: stay one word and the table fits 80 columns.
+ONE_SIDED = "left = (E(t)−E(t−ε))/ε, right = (E(t+ε)−E(t))/ε"
+
+
 def report_table(report: GradcheckReport, decimals: int = 6):
     """The human-readable report as one Rich renderable."""
     from rich import box
@@ -126,19 +131,29 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     parts.append(Text("analytic gradients (the engine) against central finite differences "
                       "(E(t+ε) − E(t−ε)) / 2ε; E is the loss, or Σ delta·output", style="dim"))
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for name, justify in (("tensor", "left"), ("shape", "left"), ("max abs error", "right"),
-                          ("max rel error", "right"), ("checked", "right"),
-                          ("kink elements skipped", "right"), ("verdict", "center")):
-        # the path and the numbers whole (the headers wrap instead) at any report width
-        table.add_column(name, justify=justify, no_wrap=name not in (
-            "max abs error", "max rel error", "kink elements skipped"))
-    for check in report.tensors:
-        verdict = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
-        table.add_row(escape(check.path), _shape(check.shape), _error(check.max_abs_error),
-                      _error(check.max_rel_error), str(check.checked),
-                      str(check.kinks_skipped), verdict)
-    parts.append(table)
+    def tensor_table(collapse_padding: bool) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                      collapse_padding=collapse_padding)
+        # short headers that wrap: the table fits 80 columns with the paths of most problems
+        for name, justify in (("tensor", "left"), ("shape", "left"),
+                              ("max abs error", "right"), ("max rel error", "right"),
+                              ("checked", "right"), ("skipped on a kink", "right"),
+                              ("ok", "center")):
+            # the path and the numbers whole (the headers wrap instead) at any report width
+            wraps = name in ("max abs error", "max rel error", "skipped on a kink")
+            # min_width: Rich would squeeze a wrapping header's longest word to "skipp…"
+            table.add_column(name, justify=justify, no_wrap=not wraps,
+                             min_width=7 if wraps else None)
+        for check in report.tensors:
+            verdict = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
+            table.add_row(escape(check.path), _shape(check.shape), _error(check.max_abs_error),
+                          _error(check.max_rel_error), str(check.checked),
+                          str(check.kinks_skipped), verdict)
+        return table
+
+    # a long path (conv_transpose2d_1.grads.kernel) closes the columns up by a space rather
+    # than widen the report past an 80-column terminal
+    parts.append(FirstThatFits(tensor_table(False), tensor_table(True)))
 
     parts.append(Text("kinks", style="bold"))
     if not report.kink_counts:
@@ -167,39 +182,75 @@ def report_table(report: GradcheckReport, decimals: int = 6):
         parts.append(Text("elements on a kink (a move of ±ε changes a branch: a relu input's "
                           "side of 0, a pool window's maximum; or the one-sided differences "
                           "disagree): the engine follows the kink's rule there, so they are not "
-                          "held to the tolerance", style="bold"))
+                          "held to the tolerance; " + ONE_SIDED, style="bold"))
         parts.append(_element_table(on_kinks, "kink", decimals))
 
     failing = [t for t in report.tensors if not t.ok]
     if failing:
         parts.append(Text("disagreements (smooth elements beyond atol + rtol·max(|engine|, "
-                          "|central|) + rounding noise)", style="bold red"))
+                          "|central|) + rounding noise); " + ONE_SIDED, style="bold red"))
         parts.append(_element_table(failing, "failed", decimals))
 
     parts.append(Text(summary_line(report), style="bold green" if report.ok else "bold red"))
     return Group(*parts)
 
 
+class FirstThatFits:
+    """The first of several layouts of the same content whose narrowest form fits the width
+    it is printed at (the last one when none does)."""
+
+    def __init__(self, *layouts) -> None:
+        self.layouts = layouts
+
+    @staticmethod
+    def _narrowest(console, options, layout) -> int:
+        from rich.measure import Measurement
+
+        # measured unclamped: Rich clamps a measure to the width it is given
+        return Measurement.get(console, options.update_width(4000), layout).minimum
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        largest = Measurement.get(console, options, self.layouts[0]).maximum
+        narrowest = min(self._narrowest(console, options, layout) for layout in self.layouts)
+        return Measurement(narrowest, max(narrowest, largest)).clamp(
+            max_width=options.max_width)
+
+    def __rich_console__(self, console, options):
+        for layout in self.layouts:
+            if self._narrowest(console, options, layout) <= options.max_width:
+                yield layout
+                return
+        yield self.layouts[-1]
+
+
 def _element_table(checks: list[TensorCheck], which: str, decimals: int):
     from rich import box
+    from rich.cells import cell_len
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("  element", no_wrap=True)  # a path whole at any width
-    for name in ("engine", "central", "left (E(t)−E(t−ε))/ε", "right (E(t+ε)−E(t))/ε"):
-        table.add_column(name, justify="right", overflow="fold")  # a formula folds, whole
+    for name in ("engine", "central", "left", "right"):  # the formulas: ONE_SIDED, above
+        table.add_column(name, justify="right", no_wrap=True)  # a number whole
+    widths = []
     for check in checks:
         mask = check.kink if which == "kink" else check.failed
         indices = check.elements(mask)
         if which == "failed":
             indices.sort(key=lambda i: -check.abs_error[i])
         for index in indices[:MAX_TABLE_ELEMENTS]:
+            widths.append(2 + cell_len(check.path + index_text(index)))
             table.add_row("  " + escape(check.path + index_text(index)),
                           *(_value(array[index], decimals) for array in
                             (check.analytic, check.numeric, check.left, check.right)))
         if len(indices) > MAX_TABLE_ELEMENTS:
             table.add_row(Text(f"  … and {len(indices) - MAX_TABLE_ELEMENTS:,} more in "
                                f"{check.path}", style="dim"), "", "", "", "")
+    # Rich measures a cell without its leading spaces: the indented paths' true width, so
+    # that the report is laid out wide enough for every path and number whole
+    table.columns[0].min_width = max(widths, default=None)
     return table

@@ -181,7 +181,9 @@ def _as_numbers(value, name: str) -> np.ndarray:
 def _describe_value(value) -> str:
     if value is None:
         return "None"
-    return f"a {type(value).__name__}"
+    from cnngrad.verify.styles import a_name
+
+    return a_name(value)
 
 
 def _shape_words(shape: tuple, axes: tuple[str, ...]) -> str:

@@ -58,8 +58,14 @@ def _kind(raw) -> str:
     if isinstance(raw, np.ndarray):
         return f"one array of shape {raw.shape}"
     if isinstance(raw, (tuple, list)):
-        return f"a {type(raw).__name__} of {len(raw)} values"
-    return f"a {type(raw).__name__}"
+        return f"{a_name(raw)} of {len(raw)} values"
+    return a_name(raw)
+
+
+def a_name(value) -> str:
+    """``value``'s type with its article: "a float", "an int", "an ndarray"."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 class Style:
