@@ -243,6 +243,28 @@ def test_chunked_threaded_path_equals_naive(monkeypatch):
         check_fast_equals_naive(random_maps(rng, (3, 4, 7, 8), True), 5, size, stride, padding, ceil_mode)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size, stride, padding, ceil_mode",
+                         [(2, 2, 0, False), (3, 2, 1, False), (3, 2, 0, True), (3, 1, 1, False),
+                          ((2, 3), (1, 2), (1, 0), True), (4, 3, 2, True), (5, 2, 2, False)])
+def test_tap_by_tap_argmax_equals_naive(monkeypatch, size, stride, padding, ceil_mode, dtype):
+    # with no window ever copied out, every float max pool finds its first maxima tap by tap
+    # (the path of large inputs), on maps full of ties and on inputs with −∞
+    monkeypatch.setattr(pool, "GATHER_MAX_ELEMENTS", 0)
+    rng = np.random.default_rng(11)
+    x = random_maps(rng, (2, 3, 9, 8), True, dtype)
+    if dtype == np.float64:
+        check_fast_equals_naive(x, 2, size, stride, padding, ceil_mode)
+    x[0, 0] = -np.inf  # windows holding only −∞ send their delta to their first real cell
+    x[1, 2, :, :4] = -np.inf
+    args = (size, stride, padding, ceil_mode)
+    # integer deltas: the sums are exact in float32 too
+    delta = rng.integers(-3, 4, size=maxpool2d_forward(x, *args).shape).astype(dtype)
+    fast = maxpool2d_backward(x, delta, *args)
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, maxpool2d_backward_naive(x, delta, *args))
+
+
 # --------------------------------------------------------------------------------------
 # central finite differences of E = Σ delta · y
 
