@@ -696,11 +696,15 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
         return build_problem(doc, file="(command line)", base_dir=Path.cwd(), exact=exact,
                              max_elements=max_elements)
     except ProblemError as error:
-        # name the option the user typed, not the key of the document built from it
+        # name the option the user typed, not the key of the document built from it; the
+        # option is the place, as in `error: --decimals: ...` (no "(command line)" before it)
         if error.file == "(command line)" and error.where:
             head, sep, tail = error.where.partition(".")
             key, bracket, rest = head.partition("[")
             if key in doc or key == "flip_kernel":
+                if tail in ("csv", "npy"):  # {"csv": "o.csv"} is the document's, not the user's
+                    sep = tail = ""
                 error.where = f"--{key.replace('_', '-')}" + (bracket + rest if bracket else "") \
                     + (sep + tail if sep else "")
+                error.file = None
         raise

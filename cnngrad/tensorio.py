@@ -701,7 +701,8 @@ def _number(value: object, exact: bool) -> float | Fraction:
     raise _BadNumber(f"expected a number, got {_show(value)}")
 
 
-def parse_number(value: object, where: str, *, file: str, exact: bool = False) -> float | Fraction:
+def parse_number(value: object, where: str, *, file: str | None,
+                 exact: bool = False) -> float | Fraction:
     """One scalar: a JSON number (int or Decimal) or a string holding a decimal or fraction.
 
     Parameters
@@ -710,8 +711,8 @@ def parse_number(value: object, where: str, *, file: str, exact: bool = False) -
         What :func:`load_json_document` gave.
     where : str
         The JSON path errors name.
-    file : str
-        The file errors name.
+    file : str or None
+        The file errors name (None for a command-line option: ``--lr`` is the place).
     exact : bool
         Return a :class:`fractions.Fraction` (``"0.51"`` -> ``51/100``) instead of a float.
 

@@ -487,7 +487,7 @@ CORPUS = [
     bad("problem-missing", None, None, "no such file"),
     bad("problem-folder", FOLDER, None, "is a folder"),
     bad("lr-not-a-number", short(), "--lr", "'fast' is not a number", args=("--lr", "fast"),
-        file="(command line)"),
+        file=None),
     bad("dtype-float16", short(), "--dtype", "unknown value 'float16'",
         args=("--dtype", "float16"), file=None),
     bad("max-elements-too-small", short(), "input", "over the limit of 8",

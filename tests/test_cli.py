@@ -262,3 +262,30 @@ def test_check_help_shows_how_to_turn_its_on_flags_off():
     wrong = SAMPLES / "answers" / "stackexchange-wrong.json"
     assert "→ matches" in invoke("check", WORKED, wrong).output
     assert "→ matches" not in invoke("check", WORKED, wrong, "--no-diagnose").output
+
+
+@pytest.mark.parametrize("args, line", [
+    (("--input", "o.csv", "--kernel", "w.csv", "--delta", "d.csv"),
+     "error: --input: no such file 'o.csv'"),
+    (("--input", "[[1, 2], [3, 4]]", "--kernel", "k.npy", "--delta", "[[1]]"),
+     "error: --kernel: no such file 'k.npy'"),
+    (("--input", "[[1, 2], [3, 4]]", "--kernel", "[[1]]", "--delta", "[[1]]"),
+     "error: --delta: expected shape 2×2"),
+    (("--input", "[[1, 2], [3, 4]]", "--kernel", "[[1]]", "--delta", "[[1, 2], [3, 4]]",
+      "--lr", "abc"), "error: --lr: 'abc' is not a number"),
+])
+def test_a_command_line_error_names_the_option_as_its_place(tmp_path, monkeypatch, args, line):
+    # like `error: --decimals: ...`: the option is the place; no "(command line)" file
+    # and no key of the document the options were turned into (--input.csv)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backward", *args)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0].startswith(line), result.output
+    assert "(command line)" not in result.output
+
+
+def test_a_check_tolerance_error_names_the_option_as_its_place():
+    result = invoke("check", WORKED, str(SAMPLES / "answers" / "stackexchange-answers.json"),
+                    "--atol", "tiny")
+    assert result.exit_code == 2
+    assert "error: --atol: 'tiny' is not a number" in result.output, result.output

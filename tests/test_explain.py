@@ -726,7 +726,7 @@ def test_backward_show_steps_adds_a_steps_section():
 @pytest.mark.parametrize("columns, widest", [("80", 80), ("60", 60), ("200", 100)])
 def test_text_format_wraps_its_prose_to_the_width_it_is_read_at(monkeypatch, columns, widest):
     # -f text in an 80-column terminal: the title and the notes wrap at 80 (at most 100 in a
-    # file); only the formula and the term lines stay whole
+    # file); only the term lines stay whole
     monkeypatch.setenv("COLUMNS", columns)
     result = invoke("explain", NETWORK, "conv2d_1.output[0,0]", "-f", "text")
     assert result.exit_code == 0, result.output
@@ -735,6 +735,26 @@ def test_text_format_wraps_its_prose_to_the_width_it_is_read_at(monkeypatch, col
     assert max(len(line) for line in prose) <= widest < max(len(line) for line in prose) + 20
     assert "one output cell of conv2d_1, the sum of the kernel times the input window under" \
         in " ".join(" ".join(lines).split())
+
+
+@pytest.mark.parametrize("columns, widest", [("80", 80), ("60", 60), ("200", 100)])
+def test_a_long_formula_wraps_under_its_right_side(monkeypatch, columns, widest):
+    # the max-pool formula is 102 characters: it wraps at spaces, never inside an index
+    monkeypatch.setenv("COLUMNS", columns)
+    result = invoke("explain", str(SAMPLES / "pool-ties.json"), "maxpool2d_1.delta_in[0,0]",
+                    "-f", "text")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= widest
+    start = next(k for k, line in enumerate(lines) if line.startswith("dE/do[0,0] = Σ"))
+    end = lines.index("", start)
+    formula = lines[start:end]
+    assert len(formula) >= 2
+    assert all(line.startswith(" " * len("dE/do[0,0] = ")) and line[13] != " "
+               for line in formula[1:])
+    assert " ".join(line.strip() for line in formula) == (
+        "dE/do[0,0] = Σ over the windows containing o[0,0] of δ[window]·[o[0,0] is the "
+        "window's chosen maximum]")
 
 
 def test_the_readme_explain_example_shows_the_real_term_lines():

@@ -342,7 +342,8 @@ def test_a_misspelt_option_gets_a_suggestion():
 # --------------------------------------------------------------------------- help
 
 
-COMMANDS = ["backward", "forward", "gradcheck", "explain", "check", "samples", "schema"]
+COMMANDS = ["backward", "forward", "gradcheck", "explain", "check", "samples", "schema",
+            "generate", "verify"]
 
 
 @pytest.mark.parametrize("columns", ["80", "200"])

@@ -46,13 +46,45 @@ def ok(*args) -> str:
 # --------------------------------------------------------------------------- samples
 
 
-def test_samples_lists_one_line_each():
-    lines = ok("samples").splitlines()
-    assert [line.split()[0] for line in lines] == sorted(p.stem for p in SAMPLE_FILES)
-    by_name = {line.split()[0]: line for line in lines}
+def _entries(listing: str) -> dict[str, str]:
+    """Each sample's entry of the listing, its wrapped lines joined by single spaces."""
+    entries: dict[str, str] = {}
+    for line in listing.splitlines():
+        if line.startswith(" "):
+            last = list(entries)[-1]
+            entries[last] += " " + line.strip()
+        else:
+            entries[line.split()[0]] = " ".join(line.split())
+    return entries
+
+
+def test_samples_lists_a_name_and_a_title_each():
+    by_name = _entries(ok("samples"))
+    assert list(by_name) == sorted(p.stem for p in SAMPLE_FILES)
     assert "Worked example: conv backprop with a known upstream delta" in by_name["stackexchange"]
     assert "(reads csv/o.csv, csv/w.csv, csv/d.csv)" in by_name["stackexchange-csv"]
     assert "reads" not in by_name["stackexchange"]
+
+
+@pytest.mark.parametrize("columns", ["80", "60", "200", None])
+def test_the_samples_listing_fits_80_columns(monkeypatch, columns):
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    listing = ok("samples")
+    lines = listing.splitlines()
+    assert max(len(line) for line in lines) <= min(80, int(columns or 80))
+    # the names in a column of their own: a wrapped title goes on under itself
+    names = [line for line in lines if not line.startswith(" ")]
+    assert len(names) == len(SAMPLE_FILES)
+    start = names[0].index("A batch")
+    assert all(line[:start].strip() == "" and line[start] != " "
+               for line in lines if line.startswith(" "))
+    assert any(line.startswith(" ") for line in lines)  # some title did need wrapping
+    # nothing lost: a title ends up whole once its lines are joined
+    assert "Worked example, whole network: conv → max pool → flatten → dense → sigmoid, " \
+        "MSE ½Σ" in _entries(listing)["stackexchange-network"]
 
 
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)

@@ -5,6 +5,7 @@ the battery itself."""
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -531,3 +532,37 @@ def test_a_call_that_does_not_fit_the_signature_says_so():
     assert "takes 2 positional arguments but 5 were given" in out
     assert "pick --style cs231n or dls" in out
     assert "Traceback" not in result.stdout
+
+
+def test_table_is_the_human_format_and_text_its_other_name():
+    table = invoke(sample("conv_right"), "--op", "conv2d_backward", "-f", "table")
+    text = invoke(sample("conv_right"), "--op", "conv2d_backward", "--format", "text")
+    default = invoke(sample("conv_right"), "--op", "conv2d_backward")
+    assert table.exit_code == text.exit_code == default.exit_code == 0, table.output
+    assert "PASS  all 13 cases agree" in table.stdout
+    assert table.stdout == text.stdout == default.stdout
+    help_text = " ".join(runner.invoke(app, ["verify", "--help"]).stdout.split())
+    assert "table (the report for people; text is another name for it) or json" in help_text
+    assert "[default: table]" in help_text
+
+
+def test_a_missing_bundled_verify_sample_says_where_it_is(tmp_path, monkeypatch):
+    # an installed cnngrad run outside a checkout: the help's samples/verify/... is not there
+    from cnngrad.bundled import samples_dir
+
+    monkeypatch.chdir(tmp_path)
+    result = invoke("samples/verify/conv_right.py:conv2d_backward", "--op", "conv2d_backward")
+    assert result.exit_code == 2
+    assert "no such file: samples/verify/conv_right.py" in result.output
+    hint = 'hint: conv_right.py ships with cnngrad: `cp "$(cnngrad samples --path)/verify/' \
+        'conv_right.py" .` copies it here'
+    assert hint in result.output
+    # the hint's copy (the folder `cnngrad samples --path` prints) makes it run
+    folder = runner.invoke(app, ["samples", "--path"]).stdout.strip()
+    assert Path(folder) == samples_dir()
+    shutil.copy(Path(folder) / "verify" / "conv_right.py", tmp_path)
+    again = invoke("conv_right.py:conv2d_backward", "--op", "conv2d_backward")
+    assert again.exit_code == 0, again.output
+    # a file that is not a bundled sample gets no such hint
+    other = invoke("samples/verify/mine.py:conv2d_backward", "--op", "conv2d_backward")
+    assert other.exit_code == 2 and "ships with cnngrad" not in other.output

@@ -61,7 +61,7 @@ def _tolerance(atol: Optional[str], rtol: Optional[str], min_decimals: Optional[
     for option, text in (("--atol", atol), ("--rtol", rtol)):
         if text is None:
             continue
-        value = parse_number(text, option, file="(command line)", exact=True)
+        value = parse_number(text, option, file=None, exact=True)
         if value < 0:
             raise UsageError(f"must be ≥ 0, got {text}", where=option)
         values[option] = value

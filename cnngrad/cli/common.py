@@ -357,7 +357,7 @@ def parse_lr(lr: Optional[str], exact: bool):
         return None
     from cnngrad.tensorio import parse_number
 
-    value = parse_number(lr, "--lr", file="(command line)", exact=exact)
+    value = parse_number(lr, "--lr", file=None, exact=exact)
     if value < 0:
         raise UsageError(f"a learning rate is ≥ 0, got {lr}", where="--lr",
                          hint="the step p − η·dE/dp already goes against the gradient")

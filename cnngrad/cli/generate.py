@@ -30,7 +30,8 @@ answers-template.json, exercise.md/.tex and solution.md/.tex; without -o it prin
 problem.json. The same recipe, seed and options give the same files on every machine.
 """
 
-SIZES = "Sizes (each recipe takes some: an option it does not take is an error naming those it does)"
+# a panel title stays on one line: it fits 80 columns with the colon after it
+SIZES = "Sizes (an option a recipe does not take is an error naming those it takes)"
 
 #: Files of one exercise, in the order they are written.
 FILES = ("problem.json", "key.json", "answers-template.json", "exercise.md", "exercise.tex",

@@ -20,6 +20,32 @@ Examples
 """
 
 
+#: The listing fits an 80-column terminal, and a narrower one at its own width.
+LISTING_WIDTH = 80
+
+
+def listing_text(listed, width: int = LISTING_WIDTH) -> str:
+    """One entry per sample: its name, then its title (and the files it reads) starting on
+    the same line; a title too long for ``width`` goes on under itself, indented past the
+    names, and the files it reads follow on a line of their own, so every line starting at
+    column 0 is a sample's name."""
+    import functools
+    import textwrap
+
+    name_width = max(len(sample.name) for sample in listed)
+    indent = " " * (name_width + 2)
+    lines = []
+    for sample in listed:
+        # a path or a number is never broken; a word longer than the room just sticks out
+        wrap = functools.partial(textwrap.wrap, width=max(width, len(indent) + 20),
+                                 subsequent_indent=indent, break_long_words=False,
+                                 break_on_hyphens=False)
+        lines += wrap(sample.title, initial_indent=f"{sample.name:<{name_width}}  ")
+        if sample.needs:  # the files it reads on a line (or lines) of their own
+            lines += wrap(f"(reads {', '.join(sample.needs)})", initial_indent=indent)
+    return "".join(f"{line}\n" for line in lines)
+
+
 @guarded
 def samples(
     name: Annotated[Optional[str], typer.Argument(
@@ -34,8 +60,8 @@ def samples(
         "--path", help="Print the folder the samples are in.")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """The bundled sample problems: one line each, or one of them printed so it can be saved
-    and edited."""
+    """The bundled sample problems: each one's name and what it is, or one of them printed
+    so it can be saved and edited."""
     from cnngrad.bundled import copy_sample, get_sample, list_samples, samples_dir
     from cnngrad.errors import UsageError
 
@@ -49,13 +75,11 @@ def samples(
         if to is not None:
             raise UsageError("--to copies one sample: give its NAME", where="--to",
                              hint="cnngrad samples lists the names")
-        listed = list_samples()
-        width = max(len(sample.name) for sample in listed)
-        lines = []
-        for sample in listed:
-            needs = f"  (reads {', '.join(sample.needs)})" if sample.needs else ""
-            lines.append(f"{sample.name:<{width}}  {sample.title}{needs}\n")
-        write_output("".join(lines), None, [])  # `| head -1` and a full disk: one line
+        from cnngrad.cli.common import output_width
+
+        terminal = sys.stdout is not None and sys.stdout.isatty()
+        text = listing_text(list_samples(), min(LISTING_WIDTH, output_width(terminal)))
+        write_output(text, None, [])
         return
     sample = get_sample(name)
     if to is not None:

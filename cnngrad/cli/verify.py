@@ -19,7 +19,9 @@ OP_NAMES = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d
 STYLE_NAMES = ("plain", "cs231n", "dls")
 LAYOUTS = ("nchw", "nhwc")
 TIE_RULES = ("first", "split", "all")
-OUTPUT_FORMATS = ("text", "json")
+#: table is the report for people (the name the other commands give theirs); text, its
+#: first name, still works
+OUTPUT_FORMATS = ("table", "text", "json")
 
 EPILOG = """\
 [bold]Examples[/]
@@ -32,6 +34,10 @@ EPILOG = """\
       --ties all
   cnngrad verify mine.py:backprop --op dense_backward --arg x=A --arg delta=dZ
   cnngrad verify mypkg.layers:conv_backward --op conv2d_backward -f json
+
+The samples/verify/ files are in a source checkout; with cnngrad installed
+they are in the folder `cnngrad samples --path` prints: copy one with
+  cp "$(cnngrad samples --path)/verify/conv_right.py" .
 
 [bold]What each op calls[/] (plain style; --layout nhwc puts channels last)
 
@@ -54,6 +60,25 @@ x (N, C, H, W), w (F, C, kh, kw) as PyTorch; ints for stride, padding, size
 Exit code 0 when every case agrees, 1 when one does not (or the function
 raises, returns the wrong thing or times out), 2 for bad usage.
 """
+
+
+def _bundled_sample_hint(path: str) -> Optional[str]:
+    """For a missing ``samples/verify/conv_right.py``: where that bundled file is (an
+    installed cnngrad keeps its samples inside the package, not in the current folder)."""
+    from pathlib import Path
+
+    from cnngrad.bundled import samples_dir
+    from cnngrad.errors import CnnGradError
+
+    name = Path(path).name
+    try:
+        bundled = name.endswith(".py") and (samples_dir() / "verify" / name).is_file()
+    except (CnnGradError, OSError, ValueError):
+        return None
+    if not bundled:
+        return None
+    return (f"{name} ships with cnngrad: `cp \"$(cnngrad samples --path)/verify/{name}\" .` "
+            f"copies it here")
 
 
 def _keywords(pairs: list[str]) -> dict:
@@ -106,7 +131,8 @@ def verify(
                        "rtol·|expected|.")] = 1e-5,
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-6,
     format: Annotated[str, typer.Option(
-        "--format", "-f", help="text (for people) or json (for CI).")] = "text",
+        "--format", "-f", help="table (the report for people; text is another name for "
+                               "it) or json (for CI).")] = "table",
     output: OutputOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -158,6 +184,8 @@ def verify(
             load_function(forward, "--forward", default_module=None if ":" in forward
                           else module)[0]
     except LoadError as exc:
+        if exc.what.startswith("no such file") and exc.hint is None:
+            exc.hint = _bundled_sample_hint(exc.what.partition(": ")[2])
         if exc.details:
             print(exc.details, file=sys.stderr)
         raise
@@ -170,7 +198,7 @@ def verify(
                          timeout=timeout, rtol=rtol, atol=atol)
     from cnngrad.verify.report import render_json, render_text
 
-    text = render_json(report) if fmt == "json" else render_text(report)
+    text = render_json(report) if fmt == "json" else render_text(report)  # table or text
     write_output(text, output, [])
     if not report.ok:
         raise typer.Exit(1)

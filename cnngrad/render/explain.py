@@ -43,6 +43,22 @@ def _note_lines(note: str, bullet: str, width: int = NOTE_WIDTH) -> list[str]:
                          subsequent_indent=" " * len(bullet), break_on_hyphens=False) or [bullet]
 
 
+def _formula_lines(formula: str, width: int = NOTE_WIDTH) -> list[str]:
+    """The formula whole when it fits ``width``; else its right side wrapped at spaces (never
+    inside a number or an index) under the start of that side, or under a four-space indent
+    when the left side leaves too little room."""
+    import textwrap
+
+    if len(formula) <= width:
+        return [formula]
+    lhs, sep, rhs = formula.partition(" = ")
+    head = lhs + sep if sep else ""
+    body = rhs if sep else formula
+    indent = len(head) if width - len(head) >= 30 else 4
+    return textwrap.wrap(body, width, initial_indent=head, subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False) or [formula]
+
+
 def _factor_number(factor: Factor, decimals: int, several: bool) -> str:
     text = factor.detail if factor.detail is not None else short(factor.value, decimals)
     return _wrapped(text) if several else text
@@ -104,9 +120,10 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
     """The explanation as plain text (no Rich, no colour), aligned for a fixed-width font.
 
     Title, formula, symbols, notes, the terms, the zero count; the last line is the total.
-    The title and the notes wrap at ``width`` characters (a formula or a term stays whole)."""
+    The title, the formula and the notes wrap at ``width`` characters (at spaces: a number
+    or an index stays whole; a term line stays whole)."""
     lines = [explanation.path, *_note_lines(explanation.title, "  ", width), "",
-             explanation.formula]
+             *_formula_lines(explanation.formula, width)]
     if explanation.symbols:
         lines += ["", "where"]
         symbol_width = max(len(s) for s in explanation.symbols)
