@@ -1141,7 +1141,9 @@ def build_or_fix(doc: dict, exact: bool, base_dir: Path):
 RAN: list[int] = []
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+# derandomized: the same 150 documents every run, so the count below cannot flake
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=True)
 @given(doc=documents(), exact=st.booleans())
 def test_random_documents_raise_only_problem_errors(doc, exact, tmp_path_factory):
     """build_problem raises a ProblemError or succeeds (anything else fails the test); when it
@@ -1166,7 +1168,7 @@ def test_random_documents_reached_the_engine():
     """The generator is not so wild that nothing ever runs (runs after the test above)."""
     if not RAN:
         pytest.skip("the hypothesis test did not run first")
-    assert len(RAN) >= 30
+    assert len(RAN) >= 30, len(RAN)
 
 
 def test_errors_are_cnngrad_errors():
