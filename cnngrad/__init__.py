@@ -9,7 +9,7 @@ The layer kernels are importable as a library (float64, float32, or exact Fracti
 
 from __future__ import annotations
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 _API = {
     "conv2d_forward": "cnngrad.layers.conv",

@@ -574,7 +574,7 @@ layers = [
     {"index": 2, "name": "maxpool2d_1", "type": "maxpool2d", "output": L(p), "delta_out": L(d),
      "delta_in": L(r.grad), "grads": {}}]
 with open(out, "w") as f:
-    json.dump({"cnngrad": "1.0.0", "title": "medium", "loss": None, "layers": layers}, f)
+    json.dump({"cnngrad": "1.1.0", "title": "medium", "loss": None, "layers": layers}, f)
 """
 
 
