@@ -131,7 +131,9 @@ MAGNITUDES = [0.0, 1e-320, 5e-324, 1e-10, 3e-7, 1e-5, 9.99e-6, 1.5e-5, 9.9e-5, 1
 @pytest.mark.parametrize("value", MAGNITUDES + [-v for v in MAGNITUDES])
 def test_python_numbers_read_as_orjson_writes_them(value):
     orjson = pytest.importorskip("orjson")
-    assert json_result.float_text(value) == orjson.dumps(value).decode()
+    # orjson ≥ 3.9 writes "1e+16", older versions "1e16": cnngrad writes "1e16" with either
+    assert json_result.float_text(value) == orjson.dumps(value).decode().replace("e+", "e")
+    assert "e+" not in json_result.float_text(value)
     assert float(json_result.float_text(value)) == value
 
 

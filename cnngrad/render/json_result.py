@@ -250,7 +250,9 @@ def _row_writer(size: int, dtype: np.dtype):
                 compact = orjson.dumps(np.ascontiguousarray(chunk, dtype=target),
                                        option=orjson.OPT_SERIALIZE_NUMPY)
                 text = compact[2:-2] if bare else compact[1:-1]
-                text = text.replace(b",", b", ")
+                # orjson ≥ 3.9 writes 1e+16 where older ones wrote 1e16: one style whatever
+                # the version, the one float_text writes for small tensors
+                text = text.replace(b"e+", b"e").replace(b",", b", ")
                 if not bare and len(chunk) > 1:
                     text = text.replace(b"], [", b"]," + separator[1:].encode() + b"[")
                 yield text.decode("ascii")
