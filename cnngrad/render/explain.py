@@ -159,6 +159,78 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
 # --------------------------------------------------------------------------- Rich
 
 
+class TermRows:
+    """The listed terms as a Rich renderable: a row per term in six columns (symbols, ``=``,
+    numbers, ``=``, value, note), laid out exactly as a Rich table of a row per term.
+
+    Such a table measures and renders each of its cells on its own (600 of them for 100
+    terms, most of ``explain``'s time on a large problem).  Whenever every row fits on one
+    line (the table's natural width fits the space it is given), the same layout comes from
+    a table of a single row whose cells are the columns, each one multi-line text: the same
+    column widths, the same justification line by line, in a few calls.  When it does not
+    fit, Rich wraps cells and rows grow taller: then the table of a row per term is built.
+
+    Parameters
+    ----------
+    rows : list of tuple of str
+        A row per term, six cells each: ``(symbols, "=" or "", numbers, "=", value, note)``.
+    """
+
+    #: Each column's justification and style.
+    COLUMNS = (("left", None), ("center", "dim"), ("left", None), ("center", "dim"),
+               ("right", "bold"), ("left", "dim"))
+    #: Cell padding: one space on either side of a column, none at the table's edges.
+    PADDING = 2 * len(COLUMNS) - 2
+
+    def __init__(self, rows: list[tuple[str, ...]]) -> None:
+        from rich.cells import cell_len
+
+        self.rows = rows
+        self._stacked = None
+        # a cell holding a line break makes its row taller: only the row-per-term table
+        # shows that as Rich does
+        self._single_lines = len(("".join("".join(row) for row in rows) + ".").splitlines()) == 1
+        self.natural_width = self.PADDING + sum(
+            max((cell_len(row[k]) for row in rows), default=0) for k in range(len(self.COLUMNS)))
+
+    def _table(self, rows):
+        from rich.table import Table
+
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+        for justify, style in self.COLUMNS:
+            table.add_column(justify=justify, style=style)
+        for row in rows:
+            table.add_row(*row)
+        return table
+
+    def row_table(self):
+        """The table of a row per term (what :meth:`stacked` stands for when it fits)."""
+        return self._table(self.rows)
+
+    def stacked(self):
+        """The table of one row whose cells are whole columns, one line per term."""
+        if self._stacked is None:
+            from rich.text import Text
+
+            self._stacked = self._table([[Text("\n".join(row[k] for row in self.rows))
+                                          for k in range(len(self.COLUMNS))]])
+        return self._stacked
+
+    def _fits(self, width: int) -> bool:
+        return self._single_lines and self.natural_width <= width
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        # a table's measure is each column's largest measure, summed: the stacked columns
+        # have the same largest measures (a text's is its longest line and its longest word)
+        table = self.stacked() if self._single_lines else self.row_table()
+        return Measurement.get(console, options, table)
+
+    def __rich_console__(self, console, options):
+        yield self.stacked() if self._fits(options.max_width) else self.row_table()
+
+
 def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
                       max_terms: int = DEFAULT_MAX_TERMS):
     """The explanation as a Rich panel, in the order of :func:`explanation_text`: the total
@@ -193,18 +265,12 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
     parts.append(Text(""))
     shown, rest = explanation.terms[:max_terms], len(explanation.terms) > max_terms
     if shown:
-        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
-        table.add_column(justify="left")
-        table.add_column(justify="center", style="dim")
-        table.add_column(justify="left")
-        table.add_column(justify="center", style="dim")
-        table.add_column(justify="right", style="bold")
-        table.add_column(justify="left", style="dim")
+        rows = []
         for term in shown:
             symbols, numbers, value = term_parts(term, decimals)
-            table.add_row(symbols, "=" if numbers else "", numbers, "=", value,
-                          f"({term.note})" if term.note else "")
-        parts.append(table)
+            rows.append((symbols, "=" if numbers else "", numbers, "=", value,
+                         f"({term.note})" if term.note else ""))
+        parts.append(TermRows(rows))
     if rest:
         parts.append(Text(_rest_line(explanation, max_terms, decimals)))
     if explanation.zero_terms:
@@ -279,5 +345,5 @@ def paths_text(paths: dict[str, tuple[int, ...]]) -> str:
     return "".join(f"{path:<{width}}  {shape_text(shape)}\n" for path, shape in paths.items())
 
 
-__all__ = ["explanation_text", "explanation_panel", "explanation_dict", "explanation_json",
+__all__ = ["explanation_text", "explanation_panel", "TermRows", "explanation_dict", "explanation_json",
            "term_parts", "total_text", "paths_text", "DEFAULT_MAX_TERMS"]
