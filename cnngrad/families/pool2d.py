@@ -596,6 +596,19 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _
     return kinks, watch
 
 
+def _tap_slices(out_size: int, in_size: int, stride: int, padding: int, tap: int
+                ) -> tuple[slice | None, slice | None]:
+    """Along one axis: the outputs whose window has tap ``tap`` inside the input (those
+    ``i`` with 0 ≤ i·stride − padding + tap < in_size, a run of consecutive ones), and the
+    input cells it reads for them; ``(None, None)`` when it is outside for every output."""
+    first = max(0, -(-(padding - tap) // stride))  # ceil((padding − tap) / stride)
+    last = min(out_size - 1, (in_size - 1 + padding - tap) // stride)
+    if first > last:
+        return None, None
+    start = first * stride - padding + tap
+    return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
+
+
 def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, tolerance: float,
                       one_row: bool = False):
     """The windows whose top values are within rounding noise of a tie (:mod:`cnngrad.kinks`).
@@ -630,18 +643,17 @@ def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, toleran
     with np.errstate(all="ignore"):
         noise = tolerance * maxpool2d_forward(size, **args)
         floor = maxpool2d_forward(x, **args) - noise  # a near-maximal cell is at least this
-    rows = np.arange(h_out) * sh - ph
-    cols = np.arange(w_out) * sw - pw
     count = np.zeros((n, c, h_out, w_out), np.int32)
     for a in range(kh):
+        out_rows, in_rows = _tap_slices(h_out, h, sh, ph, a)
         for b in range(kw):
-            r, q = rows + a, cols + b
-            real_r, real_q = (r >= 0) & (r < h), (q >= 0) & (q < w)
-            if not real_r.any() or not real_q.any():
+            out_cols, in_cols = _tap_slices(w_out, w, sw, pw, b)
+            if out_rows is None or out_cols is None:
                 continue
-            sub = x[:, :, r[real_r]][:, :, :, q[real_q]]
-            count[:, :, real_r[:, None] & real_q[None, :]] += (
-                sub >= floor[:, :, real_r][:, :, :, real_q]).reshape(n, c, -1).astype(np.int32)
+            # the windows this tap falls inside the input for, and the cells it reads there
+            np.add(count[:, :, out_rows, out_cols],
+                   x[:, :, in_rows, in_cols] >= floor[:, :, out_rows, out_cols],
+                   out=count[:, :, out_rows, out_cols])
     windows = np.argwhere((count > 1) & (noise > 0))
     if not len(windows):
         return None
