@@ -596,8 +596,8 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _
     return kinks, watch
 
 
-def _tap_slices(out_size: int, in_size: int, stride: int, padding: int, tap: int
-                ) -> tuple[slice | None, slice | None]:
+def _axis_tap_slices(out_size: int, in_size: int, stride: int, padding: int, tap: int
+                     ) -> tuple[slice | None, slice | None]:
     """Along one axis: the outputs whose window has tap ``tap`` inside the input (those
     ``i`` with 0 ≤ i·stride − padding + tap < in_size, a run of consecutive ones), and the
     input cells it reads for them; ``(None, None)`` when it is outside for every output."""
@@ -645,9 +645,9 @@ def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, toleran
         floor = maxpool2d_forward(x, **args) - noise  # a near-maximal cell is at least this
     count = np.zeros((n, c, h_out, w_out), np.int32)
     for a in range(kh):
-        out_rows, in_rows = _tap_slices(h_out, h, sh, ph, a)
+        out_rows, in_rows = _axis_tap_slices(h_out, h, sh, ph, a)
         for b in range(kw):
-            out_cols, in_cols = _tap_slices(w_out, w, sw, pw, b)
+            out_cols, in_cols = _axis_tap_slices(w_out, w, sw, pw, b)
             if out_rows is None or out_cols is None:
                 continue
             # the windows this tap falls inside the input for, and the cells it reads there
