@@ -134,8 +134,23 @@ def _near_kinks_of(spec: LayerSpec):
 def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
           ) -> _Settled:
     """Every layer's near kinks on this forward pass: patches where the exact values
-    decide otherwise, warnings where they cannot be known."""
+    decide otherwise, warnings where they cannot be known.
+
+    The search runs first on cheap upper bounds of the magnitudes (:func:`magnitude_bound`):
+    a cell within tolerance·M of a kink is within tolerance of it for any larger M too, and
+    every magnitude rule grows with the magnitudes it reads (sums and maxima of sizes), so
+    when the bounds show no near kink the magnitudes would not either (the common case)."""
     settled = _Settled()
+    if next(_near_kinks(problem, layers, tolerance, magnitude_bound), None) is None:
+        return settled
+    for layer, found in _near_kinks(problem, layers, tolerance, magnitude):
+        _decide(problem, layer, found, exact, settled)
+    return settled
+
+
+def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
+    """(layer, NearKinks) for each layer with kinks within rounding noise, forward order,
+    the magnitudes made by ``sizes`` (:func:`magnitude` or :func:`magnitude_bound`)."""
     last = max(spec.index for spec in problem.layers if _near_kinks_of(spec))
     magnitudes: dict[str, np.ndarray] = {INPUT: np.abs(np.asarray(problem.x, np.float64))}
     # values as given, or copied from them unrounded (a relu, a max pool): the floats keep
@@ -152,10 +167,19 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
         if finder is not None and not given:
             found = finder(spec, layer.inputs, mags, tolerance)
             if found is not None and found.count:
-                _decide(problem, layer, found, exact, settled)
+                yield layer, found
         if spec.index < last:  # no kink below the last one needs its size
-            magnitudes[spec.name] = magnitude(spec, layer.inputs, mags, layer.output)
-    return settled
+            magnitudes[spec.name] = sizes(spec, layer.inputs, mags, layer.output)
+
+
+def magnitude_bound(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarray
+                    ) -> np.ndarray:
+    """An upper bound on :func:`magnitude` (float64), cheaper where the family gives one
+    (``magnitude_bound(spec, inputs, magnitudes, output)``, None when it cannot: a conv's
+    per output map); otherwise the magnitude itself."""
+    own = getattr(family_of(spec), "magnitude_bound", None)
+    bound = None if own is None else own(spec, inputs, magnitudes, output)
+    return magnitude(spec, inputs, magnitudes, output) if bound is None else bound
 
 
 def magnitude(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarray
@@ -392,4 +416,4 @@ def _warning(problem: Problem, layer, found: NearKinks, why_not: str) -> str:
 
 
 __all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "NearKinks", "exact_work", "magnitude",
-           "settle_kinks"]
+           "magnitude_bound", "settle_kinks"]

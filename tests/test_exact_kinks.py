@@ -246,6 +246,54 @@ def test_magnitude_of_a_conv_is_the_size_of_its_terms(tmp_path):
     assert cut[0, 0, 0, 0] == 0  # a cut input is an exact 0
 
 
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("bias", ["none", "filter", "untied"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "circular"])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_convs_magnitude_bound_is_above_its_magnitude(groups, bias, padding_mode, seed):
+    # the kink search first runs on the bounds and stops when they show nothing: a bound
+    # below the magnitude anywhere could hide a near kink
+    from cnngrad.families import family_of
+    from cnngrad.problem import build_problem
+
+    rng = np.random.default_rng(seed)
+    scale = 10.0 ** rng.integers(-3, 4, (2, 4, 1, 1))  # maps of very different sizes
+    doc = {"input": (rng.standard_normal((2, 4, 6, 7)) * scale).tolist(),
+           "layers": [{"type": "conv2d",
+                       "kernel": rng.standard_normal((4, 4 // groups, 3, 2)).tolist(),
+                       "stride": [1, 2], "padding": 1, "dilation": [2, 1], "groups": groups,
+                       "padding_mode": padding_mode}],
+           "delta": np.zeros((2, 4, 4, 4)).tolist()}
+    if bias == "filter":
+        doc["layers"][0]["bias"] = rng.standard_normal(4).tolist()
+    elif bias == "untied":
+        doc["layers"][0]["bias"] = (rng.standard_normal((4, 4, 4)) * 100).tolist()
+    problem = build_problem(doc, file="p.json", base_dir=Path("."))
+    (conv,) = forward(problem)
+    size = [np.abs(problem.x) * rng.random(problem.x.shape)]
+    exact = kinks.magnitude(conv.spec, conv.inputs, size, conv.output)
+    bound = family_of(conv.spec).magnitude_bound(conv.spec, conv.inputs, size, conv.output)
+    assert bound.shape == exact.shape and (bound >= exact).all()
+    # each output map's bound is a constant: its largest magnitude at most a few times over
+    assert (bound.max(axis=(2, 3)) <= 40 * exact.max(axis=(2, 3))).all()
+    assert np.array_equal(kinks.magnitude_bound(conv.spec, conv.inputs, size, conv.output),
+                          bound)
+
+
+def test_a_convs_magnitude_bound_of_an_infinite_input_is_the_magnitude(tmp_path):
+    from cnngrad.families import family_of
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(RELU_AT_ZERO))
+    problem = load_problem(str(path))
+    conv, _ = forward(problem)
+    size = [np.full(problem.x.shape, np.inf)]
+    family = family_of(conv.spec)
+    assert family.magnitude_bound(conv.spec, conv.inputs, size, conv.output) is None
+    fallback = kinks.magnitude_bound(conv.spec, conv.inputs, size, conv.output)
+    assert np.array_equal(fallback, kinks.magnitude(conv.spec, conv.inputs, size, conv.output))
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_float_mode_decides_every_kink_as_exact_mode_does(seed):
     # decimals and ±1 kernels make many ReLU inputs of 0 and many ties as written; float

@@ -263,7 +263,10 @@ class Relu(_Activation):
         from cnngrad.kinks import NearKinks
 
         x, size = np.asarray(inputs[0], dtype=np.float64), magnitudes[0]
-        cells = np.argwhere((np.abs(x) <= tolerance * size) & (size > 0))
+        near = np.abs(x) <= tolerance * size
+        if not near.any():  # the common case: one pass, no search for the cells
+            return None
+        cells = np.argwhere(near & (size > 0))
         return NearKinks("zero", cells, np.arange(len(cells))) if len(cells) else None
 
     #: relu's output is its input's values or exact zeros (cnngrad.kinks)

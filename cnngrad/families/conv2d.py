@@ -318,6 +318,48 @@ def _conv_backward(spec: Conv2dSpec, x, y, delta_out):
     return delta_in, grads
 
 
+#: How far above the exact bound :func:`conv_magnitude_bound` sets its bound: more than
+#: the rounding of any sum of a conv's terms (n·eps for n terms) in float64.
+BOUND_SLACK = 1e-6
+
+
+def conv_magnitude_bound(weight: np.ndarray, bias, groups: int, magnitude: np.ndarray,
+                         out_shape: tuple[int, ...]) -> np.ndarray | None:
+    """An upper bound on Σ |w|·M + |b| at every output cell, from each input map's largest M.
+
+    Parameters
+    ----------
+    weight : ndarray (F, C/groups, kh, kw)
+    bias : None, ndarray (F,) or (1,), or (F, H', W') untied
+    groups : int
+    magnitude : ndarray (N, C, H, W)
+        The size of the terms that made each input cell (padding copies cells, or is 0).
+    out_shape : tuple (N, F, H', W')
+
+    Returns
+    -------
+    ndarray (N, F, H', W') float64, or None when the bound is not finite.
+    """
+    n, f = out_shape[:2]
+    per_channel = np.abs(np.asarray(weight, np.float64)).sum(axis=(2, 3))  # (F, C/G)
+    with np.errstate(all="ignore"):
+        largest = np.asarray(magnitude, np.float64).reshape(n, groups, -1,
+                                                            magnitude.shape[2] * magnitude.shape[3])
+        largest = largest.max(axis=3) if largest.shape[3] else np.zeros(largest.shape[:3])
+        # (N, G, C/G) · (G, F/G, C/G) → (N, G, F/G): each filter reads its group's channels
+        bound = np.einsum("ngc,gfc->ngf", largest,
+                          per_channel.reshape(groups, f // groups, -1)).reshape(n, f, 1, 1)
+        if bias is not None:
+            bound = bound + np.abs(np.asarray(bias, np.float64)).reshape(
+                (1, -1, 1, 1) if np.ndim(bias) == 1 else (1,) + np.shape(bias))
+        bound = bound * (1 + BOUND_SLACK)
+    if not np.isfinite(bound).all():
+        return None
+    full = np.empty(out_shape, np.float64)
+    full[...] = bound
+    return full
+
+
 def untied_bias_to_given(spec: Conv2dSpec, per_position: np.ndarray) -> np.ndarray:
     """(F, H', W') → the untied bias's shape as given (H'×W'×F under nhwc)."""
     if spec.channels_last and spec.bias.ndim == 3:
@@ -992,6 +1034,14 @@ class Conv2d(LayerFamily):
     def backward(self, spec, inputs, output, delta_out):
         delta_in, grads = _conv_backward(spec, inputs[0], output, delta_out)
         return [delta_in], grads
+
+    def magnitude_bound(self, spec, inputs, magnitudes, output):
+        """A cheap upper bound on the magnitude (:mod:`cnngrad.kinks`), one number per
+        output map instead of the convolution of |w| with the input's magnitude:
+        Σ_c (Σ_pq |w[f,c,p,q]|)·max over the map of M[n,c] + |b|, a little above the sum
+        any order of rounding gives.  None when that is not finite (an input of inf)."""
+        return conv_magnitude_bound(_conv_weight(spec), _conv_bias(spec), spec.groups,
+                                    magnitudes[0], spec.out_shape)
 
     def param_grid(self, spec, key, array):
         """A kernel or untied bias as given → grids per (filter, channel) in the tables."""

@@ -345,5 +345,5 @@ def paths_text(paths: dict[str, tuple[int, ...]]) -> str:
     return "".join(f"{path:<{width}}  {shape_text(shape)}\n" for path, shape in paths.items())
 
 
-__all__ = ["explanation_text", "explanation_panel", "TermRows", "explanation_dict", "explanation_json",
-           "term_parts", "total_text", "paths_text", "DEFAULT_MAX_TERMS"]
+__all__ = ["explanation_text", "explanation_panel", "TermRows", "explanation_dict",
+           "explanation_json", "term_parts", "total_text", "paths_text", "DEFAULT_MAX_TERMS"]
