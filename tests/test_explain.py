@@ -767,3 +767,52 @@ def test_the_readme_explain_example_shows_the_real_term_lines():
     assert len(shown) >= 6
     for line in shown:
         assert line in result.output.splitlines(), line
+
+
+TERM_ROWS = [
+    ("δ[0,0]·o[0,0]", "=", "0.0686 × 0.88", "=", "0.060368", ""),
+    ("δ[0,1]·o[0,1]", "=", "(-1.25) × (-0.5)", "=", "0.625", "(the window's maximum)"),
+    ("δ[1,0]", "", "", "=", "-3", "(a tie of 2; rule 'first': it takes the whole delta)"),
+    ("(t[0] - y[0])²", "=", "2.5 × 2.5", "=", "6.25", ""),
+]
+
+
+def _laid_out(renderable, width: int, colour: bool) -> tuple[str, object]:
+    import io
+
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(file=io.StringIO(), width=width, force_terminal=colour,
+                      color_system="truecolor" if colour else None, no_color=not colour)
+    measure = Measurement.get(console, console.options.update_width(4000), renderable)
+    console.print(renderable)
+    return console.file.getvalue(), measure
+
+
+@pytest.mark.parametrize("colour", [False, True])
+@pytest.mark.parametrize("width", [24, 50, 80, 120])
+@pytest.mark.parametrize("rows", ["sample", "synthetic", "line break"])
+def test_term_rows_are_laid_out_as_a_table_of_a_row_per_term(rows, width, colour):
+    # the listing stands for a Rich table of a row per term: the same measure and the same
+    # lines (in colour too), from its one-row table of whole columns when the rows fit the
+    # width, from the table itself when cells wrap
+    from cnngrad.render.explain import TermRows
+
+    if rows == "sample":
+        explanation = explain(run(load_problem(NETWORK)), "conv2d_1.grads.kernel[0,0]")
+        cells = []
+        for term in explanation.terms:
+            symbols, numbers, value = term_parts(term)
+            cells.append((symbols, "=" if numbers else "", numbers, "=", value,
+                          f"({term.note})" if term.note else ""))
+    else:
+        cells = list(TERM_ROWS)
+        if rows == "line break":  # a cell of two lines makes its row two lines high
+            cells[1] = cells[1][:5] + ("(first line\nsecond line)",)
+    listing = TermRows(cells)
+    assert _laid_out(listing, width, colour) == _laid_out(listing.row_table(), width, colour)
+    fits = rows != "line break" and listing.natural_width <= width
+    assert listing._fits(width) is fits
+    if rows == "synthetic":  # both ways are taken: 120 columns fit these rows, 80 do not
+        assert listing._fits(120) and not listing._fits(80)
