@@ -280,8 +280,9 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
                                       (f"   ({_counts_text(explanation)})", "dim"))]
     from cnngrad.render.tables import FittedPanel
 
-    return FittedPanel(Group(*parts), title=f"[bold]{explanation.path}[/]", title_align="left",
-                       expand=False, border_style="blue")
+    # the title as text, not markup: a path is shown as it is (and markup costs an import)
+    return FittedPanel(Group(*parts), title=Text.assemble((explanation.path, "bold")),
+                       title_align="left", expand=False, border_style="blue")
 
 
 # --------------------------------------------------------------------------- JSON
