@@ -792,7 +792,7 @@ def _laid_out(renderable, width: int, colour: bool) -> tuple[str, object]:
 
 @pytest.mark.parametrize("colour", [False, True])
 @pytest.mark.parametrize("width", [24, 50, 80, 120])
-@pytest.mark.parametrize("rows", ["sample", "synthetic", "line break"])
+@pytest.mark.parametrize("rows", ["sample", "synthetic", "line break", "markup"])
 def test_term_rows_are_laid_out_as_a_table_of_a_row_per_term(rows, width, colour):
     # the listing stands for a Rich table of a row per term: the same measure and the same
     # lines (in colour too), from its one-row table of whole columns when the rows fit the
@@ -810,9 +810,11 @@ def test_term_rows_are_laid_out_as_a_table_of_a_row_per_term(rows, width, colour
         cells = list(TERM_ROWS)
         if rows == "line break":  # a cell of two lines makes its row two lines high
             cells[1] = cells[1][:5] + ("(first line\nsecond line)",)
+        if rows == "markup":  # a table reads [i,j] as a markup tag
+            cells[1] = cells[1][:5] + ("(the window of x[i,j])",)
     listing = TermRows(cells)
     assert _laid_out(listing, width, colour) == _laid_out(listing.row_table(), width, colour)
-    fits = rows != "line break" and listing.natural_width <= width
+    fits = rows in ("sample", "synthetic") and listing.natural_width <= width
     assert listing._fits(width) is fits
     if rows == "synthetic":  # both ways are taken: 120 columns fit these rows, 80 do not
         assert listing._fits(120) and not listing._fits(80)

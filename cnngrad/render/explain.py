@@ -6,6 +6,7 @@ Each renderer returns a string or a renderable and never prints.  Rich is import
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from cnngrad.teach.explain import Explanation, Factor, Term, short
@@ -159,6 +160,11 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
 # --------------------------------------------------------------------------- Rich
 
 
+#: What Rich markup would change in a string: a tag (``[bold]``, ``[/]``, ``[@click]``) or an
+#: emoji code (``:smile:``); and a backslash (an escape) is checked apart.
+_MARKUP = re.compile(r"\[[a-z#/@]|:\S*?:")
+
+
 class TermRows:
     """The listed terms as a Rich renderable: a row per term in six columns (symbols, ``=``,
     numbers, ``=``, value, note), laid out exactly as a Rich table of a row per term.
@@ -168,7 +174,8 @@ class TermRows:
     line (the table's natural width fits the space it is given), the same layout comes from
     a table of a single row whose cells are the columns, each one multi-line text: the same
     column widths, the same justification line by line, in a few calls.  When it does not
-    fit, Rich wraps cells and rows grow taller: then the table of a row per term is built.
+    fit, Rich wraps cells and rows grow taller: then the table of a row per term is built
+    (and also when a cell holds a line break, or text Rich markup would change).
 
     Parameters
     ----------
@@ -187,9 +194,12 @@ class TermRows:
 
         self.rows = rows
         self._stacked = None
-        # a cell holding a line break makes its row taller: only the row-per-term table
-        # shows that as Rich does
-        self._single_lines = len(("".join("".join(row) for row in rows) + ".").splitlines()) == 1
+        # the row-per-term table reads its cells as Rich markup, the columns are plain text:
+        # the same only for cells markup leaves alone (no tag, escape or emoji code); and a
+        # cell holding a line break makes its row taller
+        text = "".join("".join(row) for row in rows)
+        self._as_columns = (len((text + ".").splitlines()) == 1 and "\\" not in text
+                            and not _MARKUP.search(text))
         self.natural_width = self.PADDING + sum(
             max((cell_len(row[k]) for row in rows), default=0) for k in range(len(self.COLUMNS)))
 
@@ -217,14 +227,14 @@ class TermRows:
         return self._stacked
 
     def _fits(self, width: int) -> bool:
-        return self._single_lines and self.natural_width <= width
+        return self._as_columns and self.natural_width <= width
 
     def __rich_measure__(self, console, options):
         from rich.measure import Measurement
 
         # a table's measure is each column's largest measure, summed: the stacked columns
         # have the same largest measures (a text's is its longest line and its longest word)
-        table = self.stacked() if self._single_lines else self.row_table()
+        table = self.stacked() if self._as_columns else self.row_table()
         return Measurement.get(console, options, table)
 
     def __rich_console__(self, console, options):
