@@ -165,6 +165,19 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
 _MARKUP = re.compile(r"\[[a-z#/@]|:\S*?:")
 
 
+def _leaves_alone(text: str) -> bool:
+    """Would Rich markup show ``text`` as it is?"""
+    return "\\" not in text and not _MARKUP.search(text)
+
+
+def _cell(text: str):
+    """A table cell: ``text`` as a Rich Text when markup would show it as it is (no markup
+    parsed, no emoji table loaded), else the string, which Rich reads as markup."""
+    from rich.text import Text
+
+    return Text(text) if _leaves_alone(text) else text
+
+
 class TermRows:
     """The listed terms as a Rich renderable: a row per term in six columns (symbols, ``=``,
     numbers, ``=``, value, note), laid out exactly as a Rich table of a row per term.
@@ -198,8 +211,7 @@ class TermRows:
         # the same only for cells markup leaves alone (no tag, escape or emoji code); and a
         # cell holding a line break makes its row taller
         text = "".join("".join(row) for row in rows)
-        self._as_columns = (len((text + ".").splitlines()) == 1 and "\\" not in text
-                            and not _MARKUP.search(text))
+        self._as_columns = len((text + ".").splitlines()) == 1 and _leaves_alone(text)
         self.natural_width = self.PADDING + sum(
             max((cell_len(row[k]) for row in rows), default=0) for k in range(len(self.COLUMNS)))
 
@@ -259,7 +271,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
         legend.add_column(style="bold")
         legend.add_column()
         for symbol, meaning in explanation.symbols.items():
-            legend.add_row(symbol, meaning)
+            legend.add_row(_cell(symbol), _cell(meaning))
         parts += [Text(""), Text("where", style="dim"), legend]
     if explanation.notes:
         # a bullet column and a note column that Rich wraps to the width it prints at
@@ -268,7 +280,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
         notes.add_column(no_wrap=True)
         notes.add_column()
         for note in explanation.notes:
-            notes.add_row("•", note)
+            notes.add_row(_cell("•"), _cell(note))
         parts += [Text(""), notes]
     if explanation.one_based:
         parts += [Text(""), Text("(indices counted from 1)", style="dim")]
