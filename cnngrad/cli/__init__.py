@@ -8,6 +8,7 @@ in :func:`cnngrad.cli.common.guarded`, printed as one line ``error: <file>: <whe
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -135,6 +136,9 @@ def main() -> None:
     if reason is not None:
         _say(f"error: cannot write standard output: {reason}")
         code = code or 2
+    # what is left goes with the process: Python's last collection over every object of a
+    # run (numpy, Rich, typer, the trace) at exit is skipped; objects are still freed
+    gc.freeze()
     sys.exit(code)
 
 
