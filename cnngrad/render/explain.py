@@ -212,6 +212,7 @@ class TermRows:
         # cell holding a line break makes its row taller
         text = "".join("".join(row) for row in rows)
         self._as_columns = len((text + ".").splitlines()) == 1 and _leaves_alone(text)
+        self._tabs = "\t" in text  # Rich expands them: only its own lines show that
         self.natural_width = self.PADDING + sum(
             max((cell_len(row[k]) for row in rows), default=0) for k in range(len(self.COLUMNS)))
 
@@ -250,7 +251,32 @@ class TermRows:
         return Measurement.get(console, options, table)
 
     def __rich_console__(self, console, options):
-        yield self.stacked() if self._fits(options.max_width) else self.row_table()
+        if not self._fits(options.max_width):
+            yield self.row_table()
+        elif console.color_system is None and not self._tabs:
+            yield from self._plain_lines()  # no styles shown: the same lines, as plain text
+        else:
+            yield self.stacked()
+
+    def _plain_lines(self):
+        """The table's lines as unstyled segments: each cell justified in its column as
+        Rich does it, one space of padding between columns."""
+        from rich.cells import cell_len
+        from rich.segment import Segment
+
+        widths = [max(cell_len(row[k]) for row in self.rows) for k in range(len(self.COLUMNS))]
+        last = len(self.COLUMNS) - 1
+        for row in self.rows:
+            parts = []
+            for k, ((justify, _), width, cell) in enumerate(zip(self.COLUMNS, widths, row)):
+                if justify != "left":  # Rich strips a centred or right-justified line first
+                    cell = cell.rstrip()
+                room = width - cell_len(cell)
+                before = 0 if justify == "left" else room if justify == "right" else room // 2
+                parts.append(" " * ((k > 0) + before) + cell
+                             + " " * (room - before + (k < last)))
+            yield Segment("".join(parts))
+            yield Segment.line()
 
 
 def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
