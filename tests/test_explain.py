@@ -814,6 +814,8 @@ def test_term_rows_are_laid_out_as_a_table_of_a_row_per_term(rows, width, colour
             cells[1] = cells[1][:5] + ("(the window of x[i,j])",)
     listing = TermRows(cells)
     assert _laid_out(listing, width, colour) == _laid_out(listing.row_table(), width, colour)
+    assert _laid_out(listing, width, colour) == _laid_out(listing.stacked(), width, colour) \
+        or not listing._fits(width)
     fits = rows in ("sample", "synthetic") and listing.natural_width <= width
     assert listing._fits(width) is fits
     if rows == "synthetic":  # both ways are taken: 120 columns fit these rows, 80 do not

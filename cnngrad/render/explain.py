@@ -210,11 +210,17 @@ class TermRows:
         # the row-per-term table reads its cells as Rich markup, the columns are plain text:
         # the same only for cells markup leaves alone (no tag, escape or emoji code); and a
         # cell holding a line break makes its row taller
+        # (and a cell of spaces only is measured as a line, not by its words)
         text = "".join("".join(row) for row in rows)
-        self._as_columns = len((text + ".").splitlines()) == 1 and _leaves_alone(text)
+        self._as_columns = (len((text + ".").splitlines()) == 1 and _leaves_alone(text)
+                            and all(cell.strip() or not cell for row in rows for cell in row))
         self._tabs = "\t" in text  # Rich expands them: only its own lines show that
-        self.natural_width = self.PADDING + sum(
-            max((cell_len(row[k]) for row in rows), default=0) for k in range(len(self.COLUMNS)))
+        # each column's measure as Rich takes it: its longest word, its longest line
+        self._widths = [max((cell_len(row[k]) for row in rows), default=0)
+                        for k in range(len(self.COLUMNS))]
+        self._words = [max((cell_len(word) for row in rows for word in row[k].split()),
+                           default=0) for k in range(len(self.COLUMNS))]
+        self.natural_width = self.PADDING + sum(self._widths)
 
     def _table(self, rows):
         from rich.table import Table
@@ -245,8 +251,11 @@ class TermRows:
     def __rich_measure__(self, console, options):
         from rich.measure import Measurement
 
-        # a table's measure is each column's largest measure, summed: the stacked columns
-        # have the same largest measures (a text's is its longest line and its longest word)
+        # a table's measure is each column's largest measure, summed (when the table fits:
+        # else Rich's own): the stacked columns have the same largest measures (a text's is
+        # its longest line and its longest word)
+        if self._fits(options.max_width):
+            return Measurement(self.PADDING + sum(self._words), self.natural_width)
         table = self.stacked() if self._as_columns else self.row_table()
         return Measurement.get(console, options, table)
 
@@ -264,11 +273,11 @@ class TermRows:
         from rich.cells import cell_len
         from rich.segment import Segment
 
-        widths = [max(cell_len(row[k]) for row in self.rows) for k in range(len(self.COLUMNS))]
         last = len(self.COLUMNS) - 1
         for row in self.rows:
             parts = []
-            for k, ((justify, _), width, cell) in enumerate(zip(self.COLUMNS, widths, row)):
+            for k, ((justify, _), width, cell) in enumerate(zip(self.COLUMNS, self._widths,
+                                                                row)):
                 if justify != "left":  # Rich strips a centred or right-justified line first
                     cell = cell.rstrip()
                 room = width - cell_len(cell)
