@@ -9,7 +9,9 @@ with the rotated kernel (no col2im pass).  Big problems split the batch into one
 images per core (one image: its output rows), each on its own thread with the BLAS
 single-threaded.  Working memory
 beyond the inputs and outputs is a few tiles and padded chunks per thread, whatever the
-batch size.  No ``np.einsum``: every product is a BLAS ``np.matmul``.
+batch size.  Every product is a BLAS ``np.matmul``, except in a depthwise convolution (one
+filter per channel), where a tap is an elementwise multiply-add over whole maps and its
+kernel gradient a sum of products (``np.einsum``).
 
 The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the ``--exact``
 mode) and stays exact: it only indexes, adds, multiplies and calls ``np.matmul``, which
