@@ -275,6 +275,8 @@ class Relu(_Activation):
     def magnitude(self, spec, inputs, magnitudes, output):
         # a cut input is an exact 0 (relu) or slope·x (leaky): no noise passes but its share
         slope = abs(float(spec.slope)) if spec.type == "leaky_relu" else 0.0
+        if slope == 0:  # M·1 or M·0: the same numbers as the where below, in fewer passes
+            return magnitudes[0] * (np.asarray(inputs[0]) > 0)
         return np.where(np.asarray(inputs[0]) > 0, magnitudes[0], slope * magnitudes[0])
 
 
