@@ -208,9 +208,9 @@ class TermRows:
         self.rows = rows
         self._stacked = None
         # the row-per-term table reads its cells as Rich markup, the columns are plain text:
-        # the same only for cells markup leaves alone (no tag, escape or emoji code); and a
-        # cell holding a line break makes its row taller
-        # (and a cell of spaces only is measured as a line, not by its words)
+        # the same only for cells markup leaves alone (no tag, escape or emoji code); a cell
+        # holding a line break makes its row taller; a cell of spaces only is measured as a
+        # line, not by its words
         text = "".join("".join(row) for row in rows)
         self._as_columns = (len((text + ".").splitlines()) == 1 and _leaves_alone(text)
                             and all(cell.strip() or not cell for row in rows for cell in row))
@@ -337,9 +337,11 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
                                       (f"   ({_counts_text(explanation)})", "dim"))]
     from cnngrad.render.tables import FittedPanel
 
-    # the title as text, not markup: a path is shown as it is (and markup costs an import)
-    return FittedPanel(Group(*parts), title=Text.assemble((explanation.path, "bold")),
-                       title_align="left", expand=False, border_style="blue")
+    # the title as text where markup would show it as it is (markup costs an import)
+    path = explanation.path
+    title = Text.assemble((path, "bold")) if _leaves_alone(path) else f"[bold]{path}[/]"
+    return FittedPanel(Group(*parts), title=title, title_align="left", expand=False,
+                       border_style="blue")
 
 
 # --------------------------------------------------------------------------- JSON
