@@ -520,6 +520,199 @@ def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
                                 minlength=b * h * w).reshape(delta_in.shape)
 
 
+# --------------------------------------------------------------------------------------
+# max pooling's backward pass on padded phase planes (PyTorch's tie rule, float maps)
+#
+# A tap's cells are a strided 2-D slice of the input: numpy runs it row by row (W' cells at
+# a time, no SIMD at stride 2), and a window touching the padding needs a smaller slice per
+# tap.  Copied once into s_h·s_w "phase planes" of the padded input (plane (a, b) holds the
+# padded cells (q·s_h + a, u·s_w + b), −∞ in the padding), every tap of every window is one
+# contiguous run of one plane, at a fixed offset from the window's own index, when the
+# windows are laid out with the planes' row length (a few junk windows per row).  Each step
+# is then one whole-chunk ufunc call over contiguous memory, with no masked assignment (the
+# branch on an irregular mask costs 5–20 times a plain pass).
+
+
+#: Maps per chunk for the planes: the chunk's input this big, so that the planes, the
+#: gradient planes and the window-sized scratch (about 3× the input) stay in a core's cache.
+PLANES_CHUNK_BYTES = 512 * 2**10
+
+#: Window cells up to this many: the tap codes fit in an int8 (and direct taps beat the
+#: separable argmax, which takes over from 9×9 on).
+PLANES_MAX_TAPS = 64
+
+
+@dataclass(frozen=True)
+class _Planes:
+    """The phase-plane layout of one pooling geometry (see the section's comment)."""
+
+    stride: IntPair
+    plane_hw: IntPair  # (Hq, Wq): rows and columns of each plane, per map
+    count: int  # s_h·s_w planes
+    tap_plane: tuple[int, ...]  # per tap, row-major in the window: its plane
+    tap_offset: tuple[int, ...]  # and its offset from the window's index in that plane
+    tail: int  # cells after the last map's planes that junk windows read
+    # per plane: (plane, input rows, input cols, plane rows, plane cols) of its real cells
+    copies: tuple[tuple[int, slice, slice, slice, slice], ...]
+    grad_hw: IntPair  # the padded map the gradient is gathered in, every window's cells in it
+    grad_offset: tuple[int, ...]  # per tap: its offset from the window's corner there
+
+
+def _planes_pay(x: np.ndarray, geo: _Geometry) -> bool:
+    """Overlapping windows on float32/float64 maps bigger than the gathered path takes."""
+    return (x.dtype in (np.float32, np.float64) and not geo.disjoint
+            and geo.size[0] * geo.size[1] <= PLANES_MAX_TAPS
+            and not _gather_pays(x.reshape((-1,) + x.shape[2:]), geo))
+
+
+@functools.lru_cache(maxsize=64)
+def _planes(input_hw: IntPair, size: IntPair, stride: IntPair, padding: IntPair,
+            output_hw: IntPair) -> _Planes:
+    (h, w), (kh, kw), (sh, sw), (ph, pw), (h_out, w_out) = (input_hw, size, stride, padding,
+                                                              output_hw)
+    # every window's taps, and every real cell (those no window sees too: they get 0)
+    hq = max(h_out + (kh - 1) // sh, (ph + h - 1) // sh + 1)
+    wq = max(w_out + (kw - 1) // sw, (pw + w - 1) // sw + 1)
+    tap_plane = tuple((i % sh) * sw + j % sw for i in range(kh) for j in range(kw))
+    tap_offset = tuple((i // sh) * wq + j // sw for i in range(kh) for j in range(kw))
+    copies = []
+    for a in range(sh):
+        for b in range(sw):
+            # the real rows r with r + p_h ≡ a (mod s_h), at plane row (r + p_h) // s_h
+            r0, c0 = (a - ph) % sh, (b - pw) % sw
+            n_rows, n_cols = len(range(r0, h, sh)), len(range(c0, w, sw))
+            if n_rows and n_cols:
+                q0, u0 = (r0 + ph) // sh, (c0 + pw) // sw
+                copies.append((a * sw + b, slice(r0, None, sh), slice(c0, None, sw),
+                               slice(q0, q0 + n_rows), slice(u0, u0 + n_cols)))
+    # junk windows included, so that their (zero) deltas land somewhere harmless
+    hg, wg = max((hq - 1) * sh + kh, ph + h), max((wq - 1) * sw + kw, pw + w)
+    grad_offset = tuple(i * wg + j for i in range(kh) for j in range(kw))
+    return _Planes(stride, (hq, wq), sh * sw, tap_plane, tap_offset, max(tap_offset), tuple(copies),
+                   (hg, wg), grad_offset)
+
+
+class _PlanesScratch:
+    """One thread's working arrays for chunks of up to ``maps`` maps."""
+
+    def __init__(self, layout: _Planes, maps: int, dtype: np.dtype):
+        hq, wq = layout.plane_hw
+        self.span = maps * hq * wq  # windows (real and junk) of a full chunk
+        self.length = self.span + layout.tail  # of each plane
+        self.x = np.full((layout.count, self.length), -np.inf, dtype)  # padding stays −∞
+        hg, wg = layout.grad_hw
+        self.grad = np.empty(maps * hg * wg, dtype)
+        self.delta = np.zeros(self.span, dtype)  # junk windows stay 0
+        self.best = np.empty(self.span, dtype)
+        self.code = np.empty(self.span, np.int8)
+        self.greater = np.empty(self.span, bool)
+        self.step = np.empty(self.span, np.int8)
+        self.target = np.empty(self.span, np.intp)
+        # each window's corner in the flat padded gradient maps, and each tap's offset
+        corner = (np.arange(maps)[:, None, None] * (hg * wg)
+                  + np.arange(hq)[:, None] * (layout.stride[0] * wg)
+                  + np.arange(wq) * layout.stride[1])
+        self.corner = corner.astype(np.intp).ravel()
+        self.grad_offset = np.array(layout.grad_offset, np.intp)
+
+
+def _max_backward_planes(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
+                         geo: _Geometry, layout: _Planes, scratch: _PlanesScratch) -> None:
+    """One chunk: x (B, H, W), delta_out (B, H', W') → delta_in (B, H, W), every cell
+    written: each window's delta to its first maximum (row-major), overlaps adding up."""
+    b = x.shape[0]
+    hq, wq = layout.plane_hw
+    h_out, w_out = geo.output_hw
+    span = b * hq * wq
+    planes = scratch.x
+    for plane, rows, cols, plane_rows, plane_cols in layout.copies:
+        planes[plane, :span].reshape(b, hq, wq)[:, plane_rows, plane_cols] = x[:, rows, cols]
+
+    # the first maximum, tap by tap in row-major order: a strictly greater value takes the
+    # window, so the earliest of equal maxima keeps it; the codes only grow, so taking tap t
+    # is max(code, t·greater) (a masked write would branch on an irregular mask: 5–20 times
+    # the cost of a plain pass)
+    best, code, greater, step = (scratch.best[:span], scratch.code[:span],
+                                 scratch.greater[:span], scratch.step[:span])
+    taps = list(zip(layout.tap_plane, layout.tap_offset))
+    plane, offset = taps[0]
+    np.copyto(best, planes[plane, offset:offset + span])
+    code.fill(0)
+    for t, (plane, offset) in enumerate(taps[1:], start=1):
+        values = planes[plane, offset:offset + span]
+        np.greater(values, best, out=greater)
+        np.maximum(best, values, out=best)
+        np.multiply(greater.view(np.int8), t, out=step)
+        np.maximum(code, step, out=code)
+    if not best.min() > -np.inf:  # a NaN or −∞ maximum somewhere (perhaps a junk window's)
+        real_best = best.reshape(b, hq, wq)[:, :h_out, :w_out]
+        if not real_best.min() > -np.inf:
+            _fix_unusual_windows(real_best, code.reshape(b, hq, wq), x, geo)
+
+    # each window's delta to its winning cell in the padded gradient maps, added up in
+    # window order (as the plain loops do); junk windows add their 0 somewhere harmless
+    delta = scratch.delta[:span]
+    delta.reshape(b, hq, wq)[:, :h_out, :w_out] = delta_out
+    target = scratch.target[:span]
+    np.take(scratch.grad_offset, code, out=target)
+    np.add(target, scratch.corner[:span], out=target)
+    (hg, wg), (ph, pw) = layout.grad_hw, geo.padding
+    grads = scratch.grad[:b * hg * wg]
+    grads.fill(0)
+    np.add.at(grads, target, delta)
+    delta_in[...] = grads.reshape(b, hg, wg)[:, ph:ph + x.shape[1], pw:pw + x.shape[2]]
+
+
+def _fix_unusual_windows(best: np.ndarray, code: np.ndarray, x: np.ndarray,
+                         geo: _Geometry) -> None:
+    """Windows whose maximum is NaN take their first NaN (as numpy's argmax), and windows
+    of −∞ only their first real cell (never the padding): one gather over those windows."""
+    maps, rows, cols = np.nonzero(~(best > -np.inf))
+    index, _ = _window_index(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw)
+    cells = index[rows * geo.output_hw[1] + cols]  # (windows, kh·kw), H·W for a padded cell
+    h, w = geo.input_hw
+    padded = cells == h * w
+    values = x.reshape(x.shape[0], -1)[maps[:, None], np.where(padded, 0, cells)]
+    nan = np.isnan(values)
+    first = np.where(nan.any(axis=1), nan.argmax(axis=1), (~padded).argmax(axis=1))
+    code[maps, rows, cols] = first
+
+
+#: From this input size on, the planes' chunks run on threads.
+PLANES_PARALLEL_MIN_BYTES = 2**20
+
+
+def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """:func:`maxpool2d_backward` with ties "first" where :func:`_planes_pay`: chunks of
+    maps, each thread with its own scratch arrays, reused from chunk to chunk."""
+    n, c, h, w = x.shape
+    n_maps = n * c
+    maps = x.reshape(n_maps, h, w)
+    deltas = delta.reshape((n_maps,) + geo.output_hw)
+    delta_in = np.empty((n_maps, h, w), x.dtype)  # every cell is written
+    layout = _planes(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw)
+    per_chunk = max(1, PLANES_CHUNK_BYTES // (h * w * x.itemsize))
+    chunks = [(start, min(start + per_chunk, n_maps)) for start in range(0, n_maps, per_chunk)]
+    workers = (1 if n_maps * h * w * x.itemsize < PLANES_PARALLEL_MIN_BYTES
+               else min(_threads(), len(chunks)))
+
+    def work(part: int) -> None:
+        scratch = _PlanesScratch(layout, min(per_chunk, n_maps), x.dtype)
+        for start, stop in chunks[part::workers]:
+            _max_backward_planes(maps[start:stop], deltas[start:stop], delta_in[start:stop],
+                                 geo, layout, scratch)
+
+    if workers == 1:
+        work(0)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(work, range(workers)):
+                pass
+    return delta_in.reshape(x.shape)
+
+
 def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
                          geo: _Geometry, ties: str) -> None:
     if ties == "first" and x.dtype != object and (_separable_argmax_pays(geo)
@@ -637,6 +830,8 @@ def maxpool2d_backward(x: np.ndarray, delta: np.ndarray, size, stride=None, padd
     x = _as_maps(x)
     geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
     delta = _as_delta(delta, x, geo)
+    if ties == "first" and _planes_pay(x, geo):
+        return _max_backward_by_planes(x, delta, geo)
     return _run(lambda xs, ds, dxs: _max_backward_kernel(xs, ds, dxs, geo, ties),
                 geo, x, geo.input_hw, x.dtype, delta, zeros=True)
 
