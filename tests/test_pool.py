@@ -290,7 +290,7 @@ PLANES_GEOMETRIES = [
     (3, 2, 1, False), (3, 2, 0, True), (3, 1, 1, False), (2, 1, 1, True),
     ((2, 3), (1, 2), (1, 0), True), (4, 3, 2, True), (5, 2, 2, False),
     ((3, 1), (2, 2), (1, 0), False),  # 1 column at stride 2: a phase no tap reads
-    ((1, 3), (1, 1), (0, 1), True), (8, 7, 4, True),
+    ((1, 3), (1, 1), (0, 1), True), (8, 7, 4, True), ((3, 1), 1, (1, 0), False),
 ]
 
 
@@ -318,6 +318,25 @@ def test_phase_planes_equal_naive(monkeypatch, size, stride, padding, ceil_mode,
     np.testing.assert_array_equal(fast, maxpool2d_backward_naive(x, delta, *args))
     np.testing.assert_array_equal(maxpool2d_argmax_mask(x, *args),
                                   maxpool2d_backward_naive(x, np.ones_like(delta), *args))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape, size, stride, padding, ceil_mode", [
+    ((1, 2, 6, 70), 3, 1, 1, False),  # offsets in the padded map up to 2·72 + 2: int16 codes
+    ((2, 1, 5, 140), (2, 3), 2, (1, 1), True),
+])
+def test_phase_planes_wide_maps_equal_naive(monkeypatch, shape, size, stride, padding, ceil_mode,
+                                            dtype):
+    force_planes(monkeypatch)
+    rng = np.random.default_rng(13)
+    x = random_maps(rng, shape, True, dtype)
+    args = (size, stride, padding, ceil_mode)
+    layout = pool._planes(*(pair(v) for v in (shape[2:], size, stride, padding)),
+                          maxpool2d_forward(x, *args).shape[2:])
+    assert layout.code_dtype == np.int16
+    delta = rng.integers(-3, 4, size=maxpool2d_forward(x, *args).shape).astype(dtype)
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, *args),
+                                  maxpool2d_backward_naive(x, delta, *args))
 
 
 @settings(max_examples=40, deadline=None)

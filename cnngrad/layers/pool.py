@@ -524,21 +524,29 @@ def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
 # max pooling's backward pass on padded phase planes (PyTorch's tie rule, float maps)
 #
 # A tap's cells are a strided 2-D slice of the input: numpy runs it row by row (W' cells at
-# a time, no SIMD at stride 2), and a window touching the padding needs a smaller slice per
-# tap.  Copied once into s_h·s_w "phase planes" of the padded input (plane (a, b) holds the
-# padded cells (q·s_h + a, u·s_w + b), −∞ in the padding), every tap of every window is one
-# contiguous run of one plane, at a fixed offset from the window's own index, when the
-# windows are laid out with the planes' row length (a few junk windows per row).  Each step
-# is then one whole-chunk ufunc call over contiguous memory, with no masked assignment (the
-# branch on an irregular mask costs 5–20 times a plain pass).
+# a time, without SIMD at stride 2), and a window touching the padding needs a smaller
+# slice per tap.  Copied once into s_h·s_w "phase planes" of the padded input (plane (a, b)
+# holds the padded cells (q·s_h + a, u·s_w + b), −∞ in the padding), every tap of every
+# window is one contiguous run of one plane, at a fixed offset from the window's own index,
+# when the windows are laid out with the planes' row length (a few junk windows per row,
+# whose results are never used).  Each step is then one ufunc call over a whole chunk of
+# contiguous memory, and none is a masked assignment (which branches per element on an
+# irregular mask: 5–20 times the cost of a plain pass).
+#
+# The first maximum is separable: the first maximum of each window row (along the columns,
+# kw taps), then the first row reaching the largest of them (kh taps) is the first maximum
+# in row-major order.  The deltas go to their winners with one np.add.at per chunk into a
+# padded gradient map, which adds them in window order, as the plain loops do.
 
 
 #: Maps per chunk for the planes: the chunk's input this big, so that the planes, the
-#: gradient planes and the window-sized scratch (about 3× the input) stay in a core's cache.
-PLANES_CHUNK_BYTES = 512 * 2**10
+#: padded gradient and the window-sized scratch (about 4× the input) stay in cache.
+PLANES_CHUNK_BYTES = 2**20
 
-#: Window cells up to this many: the tap codes fit in an int8 (and direct taps beat the
-#: separable argmax, which takes over from 9×9 on).
+#: From this input size on, the planes' chunks run on threads.
+PLANES_PARALLEL_MIN_BYTES = 2**20
+
+#: Window cells up to this many (beyond, the separable argmax over whole rows takes over).
 PLANES_MAX_TAPS = 64
 
 
@@ -546,16 +554,24 @@ PLANES_MAX_TAPS = 64
 class _Planes:
     """The phase-plane layout of one pooling geometry (see the section's comment)."""
 
+    size: IntPair
     stride: IntPair
     plane_hw: IntPair  # (Hq, Wq): rows and columns of each plane, per map
-    count: int  # s_h·s_w planes
-    tap_plane: tuple[int, ...]  # per tap, row-major in the window: its plane
-    tap_offset: tuple[int, ...]  # and its offset from the window's index in that plane
-    tail: int  # cells after the last map's planes that junk windows read
-    # per plane: (plane, input rows, input cols, plane rows, plane cols) of its real cells
-    copies: tuple[tuple[int, slice, slice, slice, slice], ...]
-    grad_hw: IntPair  # the padded map the gradient is gathered in, every window's cells in it
-    grad_offset: tuple[int, ...]  # per tap: its offset from the window's corner there
+    # per plane (a, b), a·s_w + b: (input rows, input cols, plane rows, plane cols) of its
+    # real cells; a plane without real cells is all padding
+    copies: tuple[tuple[slice, slice, slice, slice] | None, ...]
+    grad_hw: IntPair  # the padded map the deltas are added in: every window's cells lie in it
+    code_dtype: type  # holds the offset of any cell from its window's corner there
+
+    @property
+    def row_length(self) -> int:
+        """How far past a chunk's windows the row maxima are read (windows' lower rows)."""
+        return (self.size[0] - 1) // self.stride[0] * self.plane_hw[1]
+
+    @property
+    def tail(self) -> int:
+        """How far past a chunk's windows the planes are read."""
+        return self.row_length + (self.size[1] - 1) // self.stride[1]
 
 
 def _planes_pay(x: np.ndarray, geo: _Geometry) -> bool:
@@ -573,47 +589,102 @@ def _planes(input_hw: IntPair, size: IntPair, stride: IntPair, padding: IntPair,
     # every window's taps, and every real cell (those no window sees too: they get 0)
     hq = max(h_out + (kh - 1) // sh, (ph + h - 1) // sh + 1)
     wq = max(w_out + (kw - 1) // sw, (pw + w - 1) // sw + 1)
-    tap_plane = tuple((i % sh) * sw + j % sw for i in range(kh) for j in range(kw))
-    tap_offset = tuple((i // sh) * wq + j // sw for i in range(kh) for j in range(kw))
     copies = []
     for a in range(sh):
         for b in range(sw):
-            # the real rows r with r + p_h ≡ a (mod s_h), at plane row (r + p_h) // s_h
+            # the real rows r with r + p_h ≡ a (mod s_h) lie at plane rows (r + p_h) // s_h
             r0, c0 = (a - ph) % sh, (b - pw) % sw
             n_rows, n_cols = len(range(r0, h, sh)), len(range(c0, w, sw))
-            if n_rows and n_cols:
-                q0, u0 = (r0 + ph) // sh, (c0 + pw) // sw
-                copies.append((a * sw + b, slice(r0, None, sh), slice(c0, None, sw),
-                               slice(q0, q0 + n_rows), slice(u0, u0 + n_cols)))
+            q0, u0 = (r0 + ph) // sh, (c0 + pw) // sw
+            copies.append((slice(r0, None, sh), slice(c0, None, sw), slice(q0, q0 + n_rows),
+                           slice(u0, u0 + n_cols)) if n_rows and n_cols else None)
     # junk windows included, so that their (zero) deltas land somewhere harmless
     hg, wg = max((hq - 1) * sh + kh, ph + h), max((wq - 1) * sw + kw, pw + w)
-    grad_offset = tuple(i * wg + j for i in range(kh) for j in range(kw))
-    return _Planes(stride, (hq, wq), sh * sw, tap_plane, tap_offset, max(tap_offset), tuple(copies),
-                   (hg, wg), grad_offset)
+    last = (kh - 1) * wg + kw - 1
+    code_dtype = next(t for t in (np.int8, np.int16, np.int32) if last <= np.iinfo(t).max)
+    return _Planes(size, stride, (hq, wq), tuple(copies), (hg, wg), code_dtype)
 
 
 class _PlanesScratch:
     """One thread's working arrays for chunks of up to ``maps`` maps."""
 
     def __init__(self, layout: _Planes, maps: int, dtype: np.dtype):
-        hq, wq = layout.plane_hw
+        (hq, wq), (hg, wg), (sh, sw) = layout.plane_hw, layout.grad_hw, layout.stride
         self.span = maps * hq * wq  # windows (real and junk) of a full chunk
-        self.length = self.span + layout.tail  # of each plane
-        self.x = np.full((layout.count, self.length), -np.inf, dtype)  # padding stays −∞
-        hg, wg = layout.grad_hw
-        self.grad = np.empty(maps * hg * wg, dtype)
-        self.delta = np.zeros(self.span, dtype)  # junk windows stay 0
+        rows = self.span + layout.row_length
+        self.planes = np.full((sh * sw, rows + layout.tail), -np.inf, dtype)  # padding −∞
+        self.row_best = np.empty((sh, rows), dtype)
+        self.row_code = np.empty((sh, rows), np.int8)
         self.best = np.empty(self.span, dtype)
-        self.code = np.empty(self.span, np.int8)
-        self.greater = np.empty(self.span, bool)
-        self.step = np.empty(self.span, np.int8)
+        self.code = np.empty(self.span, layout.code_dtype)
+        self.greater = np.empty(rows, bool)
+        self.step = np.empty(rows, layout.code_dtype)
+        self.delta = np.zeros(self.span, dtype)  # junk windows stay 0
+        self.grad = np.empty(maps * hg * wg, dtype)
         self.target = np.empty(self.span, np.intp)
-        # each window's corner in the flat padded gradient maps, and each tap's offset
+        # each window's corner in the flat padded gradient maps
         corner = (np.arange(maps)[:, None, None] * (hg * wg)
-                  + np.arange(hq)[:, None] * (layout.stride[0] * wg)
-                  + np.arange(wq) * layout.stride[1])
+                  + np.arange(hq)[:, None] * (sh * wg) + np.arange(wq) * sw)
         self.corner = corner.astype(np.intp).ravel()
-        self.grad_offset = np.array(layout.grad_offset, np.intp)
+
+
+def _first_max_update(best: np.ndarray, code: np.ndarray, values: np.ndarray, codes,
+                      greater: np.ndarray, step: np.ndarray, earlier=None,
+                      earlier_codes=None) -> None:
+    """best, code ← values, codes where values > best (the earlier of equal ones stays);
+    with ``earlier``, from (earlier, earlier_codes) instead of (best, code), no copy first.
+
+    ``codes`` (an array or a number) must exceed every earlier code: then the update is
+    max(code, codes · greater), no masked write.  A NaN reaches ``best`` (np.maximum)."""
+    if earlier is None:
+        earlier, earlier_codes = best, code
+    np.greater(values, earlier, out=greater)
+    np.maximum(earlier, values, out=best)
+    np.multiply(greater, codes, out=step, dtype=step.dtype)
+    if isinstance(earlier_codes, int) and earlier_codes == 0:
+        np.copyto(code, step)
+    else:
+        np.maximum(earlier_codes, step, out=code)
+
+
+def _first_max_planes(layout: _Planes, scratch: _PlanesScratch, span: int) -> None:
+    """scratch.best, scratch.code ← each window's maximum and its first cell reaching it
+    (row-major), as the offset i·W_g + j in the padded gradient map."""
+    (kh, kw), (sh, sw), (_, wq), (_, wg) = (layout.size, layout.stride, layout.plane_hw,
+                                            layout.grad_hw)
+    rows = span + layout.row_length
+    planes, greater = scratch.planes, scratch.greater[:rows]
+    # along the columns: each row phase's window rows, their maximum and its first column
+    step = scratch.step.view(np.int8)[:rows]
+    for a in range(sh):
+        best, code = scratch.row_best[a, :rows], scratch.row_code[a, :rows]
+        if kw == 1:
+            np.copyto(best, planes[a * sw, :rows])
+            code.fill(0)
+        for j in range(1, kw):
+            start = j // sw
+            values = planes[a * sw + j % sw, start:start + rows]
+            if j == 1:
+                _first_max_update(best, code, values, 1, greater, step,
+                                  planes[a * sw, :rows], 0)
+            else:
+                _first_max_update(best, code, values, j, greater, step)
+    # then down the window's rows: the first row reaching the largest row maximum
+    best, code = scratch.best[:span], scratch.code[:span]
+    greater, step = greater[:span], scratch.step[:span]
+    if kh == 1:
+        np.copyto(best, scratch.row_best[0, :span])
+        np.copyto(code, scratch.row_code[0, :span])
+    for i in range(1, kh):
+        start = i // sh * wq
+        column = scratch.row_code[i % sh, start:start + span]
+        np.add(column, i * wg, out=step, dtype=step.dtype)  # the cell's offset
+        values = scratch.row_best[i % sh, start:start + span]
+        if i == 1:
+            _first_max_update(best, code, values, step, greater, step,
+                              scratch.row_best[0, :span], scratch.row_code[0, :span])
+        else:
+            _first_max_update(best, code, values, step, greater, step)
 
 
 def _max_backward_planes(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
@@ -621,50 +692,34 @@ def _max_backward_planes(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndar
     """One chunk: x (B, H, W), delta_out (B, H', W') → delta_in (B, H, W), every cell
     written: each window's delta to its first maximum (row-major), overlaps adding up."""
     b = x.shape[0]
-    hq, wq = layout.plane_hw
+    (hq, wq), (hg, wg), (ph, pw) = layout.plane_hw, layout.grad_hw, geo.padding
     h_out, w_out = geo.output_hw
     span = b * hq * wq
-    planes = scratch.x
-    for plane, rows, cols, plane_rows, plane_cols in layout.copies:
-        planes[plane, :span].reshape(b, hq, wq)[:, plane_rows, plane_cols] = x[:, rows, cols]
-
-    # the first maximum, tap by tap in row-major order: a strictly greater value takes the
-    # window, so the earliest of equal maxima keeps it; the codes only grow, so taking tap t
-    # is max(code, t·greater) (a masked write would branch on an irregular mask: 5–20 times
-    # the cost of a plain pass)
-    best, code, greater, step = (scratch.best[:span], scratch.code[:span],
-                                 scratch.greater[:span], scratch.step[:span])
-    taps = list(zip(layout.tap_plane, layout.tap_offset))
-    plane, offset = taps[0]
-    np.copyto(best, planes[plane, offset:offset + span])
-    code.fill(0)
-    for t, (plane, offset) in enumerate(taps[1:], start=1):
-        values = planes[plane, offset:offset + span]
-        np.greater(values, best, out=greater)
-        np.maximum(best, values, out=best)
-        np.multiply(greater.view(np.int8), t, out=step)
-        np.maximum(code, step, out=code)
+    for plane, copy in enumerate(layout.copies):
+        if copy is not None:
+            rows, cols, plane_rows, plane_cols = copy
+            scratch.planes[plane, :span].reshape(b, hq, wq)[:, plane_rows, plane_cols] = \
+                x[:, rows, cols]
+    _first_max_planes(layout, scratch, span)
+    best, code = scratch.best[:span], scratch.code[:span]
     if not best.min() > -np.inf:  # a NaN or −∞ maximum somewhere (perhaps a junk window's)
         real_best = best.reshape(b, hq, wq)[:, :h_out, :w_out]
         if not real_best.min() > -np.inf:
-            _fix_unusual_windows(real_best, code.reshape(b, hq, wq), x, geo)
+            _fix_unusual_windows(real_best, code.reshape(b, hq, wq), x, geo, wg)
 
-    # each window's delta to its winning cell in the padded gradient maps, added up in
-    # window order (as the plain loops do); junk windows add their 0 somewhere harmless
+    # each window's delta to its winning cell; junk windows add their 0 somewhere harmless
     delta = scratch.delta[:span]
     delta.reshape(b, hq, wq)[:, :h_out, :w_out] = delta_out
     target = scratch.target[:span]
-    np.take(scratch.grad_offset, code, out=target)
-    np.add(target, scratch.corner[:span], out=target)
-    (hg, wg), (ph, pw) = layout.grad_hw, geo.padding
+    np.add(scratch.corner[:span], code, out=target)
     grads = scratch.grad[:b * hg * wg]
     grads.fill(0)
     np.add.at(grads, target, delta)
     delta_in[...] = grads.reshape(b, hg, wg)[:, ph:ph + x.shape[1], pw:pw + x.shape[2]]
 
 
-def _fix_unusual_windows(best: np.ndarray, code: np.ndarray, x: np.ndarray,
-                         geo: _Geometry) -> None:
+def _fix_unusual_windows(best: np.ndarray, code: np.ndarray, x: np.ndarray, geo: _Geometry,
+                         grad_width: int) -> None:
     """Windows whose maximum is NaN take their first NaN (as numpy's argmax), and windows
     of −∞ only their first real cell (never the padding): one gather over those windows."""
     maps, rows, cols = np.nonzero(~(best > -np.inf))
@@ -675,11 +730,8 @@ def _fix_unusual_windows(best: np.ndarray, code: np.ndarray, x: np.ndarray,
     values = x.reshape(x.shape[0], -1)[maps[:, None], np.where(padded, 0, cells)]
     nan = np.isnan(values)
     first = np.where(nan.any(axis=1), nan.argmax(axis=1), (~padded).argmax(axis=1))
-    code[maps, rows, cols] = first
-
-
-#: From this input size on, the planes' chunks run on threads.
-PLANES_PARALLEL_MIN_BYTES = 2**20
+    row, col = np.divmod(first, geo.size[1])
+    code[maps, rows, cols] = row * grad_width + col
 
 
 def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
@@ -705,6 +757,7 @@ def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) ->
     if workers == 1:
         work(0)
     else:
+        # imported here: concurrent.futures (and the logging it brings) costs every start-up
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
