@@ -9,6 +9,11 @@ sometimes hangs over the padding only touches the outputs whose cell is real: pa
 never materialised.  Max pooling's backward pass recomputes the maxima and sends each
 window's delta to its winning tap(s) according to the tie rule.
 
+The exception is max pooling's backward pass with PyTorch's tie rule on overlapping float
+windows (3×3 at stride 2 or 1, the common case): there the input, padding included, is
+copied once into "phase planes" in which every tap is a contiguous run (see the section on
+them below), and the deltas are added with one ``np.add.at`` per chunk.
+
 The work runs on chunks of feature maps (the N·C axis) small enough to stay in cache, on a
 few threads for large float arrays (numpy releases the GIL inside ufuncs); working memory
 beyond the inputs and outputs is a few chunk-sized scratch arrays per thread.
@@ -468,9 +473,10 @@ def _window_starts(input_hw: IntPair, stride: IntPair, padding: IntPair,
 
 
 def _tap_argmax_pays(x: np.ndarray, geo: _Geometry) -> bool:
-    """Overlapping float64 windows: the argmax tap by tap and one bincount beat masking the
-    deltas tap by tap (measured 0.87–0.97 of the time on 3×3 windows at stride 1 and 2).
-    Disjoint windows (each tap's mask written straight into its cells) and float32 (whose
+    """Overlapping float64 windows (those of more than PLANES_MAX_TAPS cells: smaller ones
+    go to the phase planes): the argmax tap by tap and one bincount beat masking the deltas
+    tap by tap (measured 0.87–0.97 of the time on 3×3 windows at stride 1 and 2).  Disjoint
+    windows (each tap's mask written straight into its cells) and float32 (whose
     masks cost half as much, while bincount works in float64) keep the masks: there the
     bincount path took 1.1–2.3 times as long."""
     return x.dtype == np.float64 and not geo.disjoint
@@ -535,12 +541,13 @@ def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
 #
 # The first maximum is separable: the first maximum of each window row (along the columns,
 # kw taps), then the first row reaching the largest of them (kh taps) is the first maximum
-# in row-major order.  The deltas go to their winners with one np.add.at per chunk into a
-# padded gradient map, which adds them in window order, as the plain loops do.
+# in row-major order.  The deltas go to their winners with one np.add.at per chunk, straight
+# into the result (a winner is never in the padding), in window order, as the plain loops
+# add them.
 
 
-#: Maps per chunk for the planes: the chunk's input this big, so that the planes, the
-#: padded gradient and the window-sized scratch (about 4× the input) stay in cache.
+#: Maps per chunk for the planes: the chunk's input this big, so that the planes and the
+#: window-sized scratch (about 3× the input) stay in cache.
 PLANES_CHUNK_BYTES = 2**20
 
 #: From this input size on, the planes' chunks run on threads.
@@ -560,8 +567,8 @@ class _Planes:
     # per plane (a, b), a·s_w + b: (input rows, input cols, plane rows, plane cols) of its
     # real cells; a plane without real cells is all padding
     copies: tuple[tuple[slice, slice, slice, slice] | None, ...]
-    grad_hw: IntPair  # the padded map the deltas are added in: every window's cells lie in it
-    code_dtype: type  # holds the offset of any cell from its window's corner there
+    input_width: int
+    code_dtype: type  # holds the offset i·W + j of any cell from its window's corner
 
     @property
     def row_length(self) -> int:
@@ -598,18 +605,18 @@ def _planes(input_hw: IntPair, size: IntPair, stride: IntPair, padding: IntPair,
             q0, u0 = (r0 + ph) // sh, (c0 + pw) // sw
             copies.append((slice(r0, None, sh), slice(c0, None, sw), slice(q0, q0 + n_rows),
                            slice(u0, u0 + n_cols)) if n_rows and n_cols else None)
-    # junk windows included, so that their (zero) deltas land somewhere harmless
-    hg, wg = max((hq - 1) * sh + kh, ph + h), max((wq - 1) * sw + kw, pw + w)
-    last = (kh - 1) * wg + kw - 1
-    code_dtype = next(t for t in (np.int8, np.int16, np.int32) if last <= np.iinfo(t).max)
-    return _Planes(size, stride, (hq, wq), tuple(copies), (hg, wg), code_dtype)
+    last = (kh - 1) * w + kw - 1
+    code_dtype = next(t for t in (np.int8, np.int16, np.int32, np.int64)
+                      if last <= np.iinfo(t).max)
+    return _Planes(size, stride, (hq, wq), tuple(copies), w, code_dtype)
 
 
 class _PlanesScratch:
     """One thread's working arrays for chunks of up to ``maps`` maps."""
 
-    def __init__(self, layout: _Planes, maps: int, dtype: np.dtype):
-        (hq, wq), (hg, wg), (sh, sw) = layout.plane_hw, layout.grad_hw, layout.stride
+    def __init__(self, layout: _Planes, geo: _Geometry, maps: int, dtype: np.dtype):
+        (hq, wq), (sh, sw), (ph, pw) = layout.plane_hw, layout.stride, geo.padding
+        (h, w), (h_out, w_out) = geo.input_hw, geo.output_hw
         self.span = maps * hq * wq  # windows (real and junk) of a full chunk
         rows = self.span + layout.row_length
         self.planes = np.full((sh * sw, rows + layout.tail), -np.inf, dtype)  # padding −∞
@@ -619,13 +626,12 @@ class _PlanesScratch:
         self.code = np.empty(self.span, layout.code_dtype)
         self.greater = np.empty(rows, bool)
         self.step = np.empty(rows, layout.code_dtype)
-        self.delta = np.zeros(self.span, dtype)  # junk windows stay 0
-        self.grad = np.empty(maps * hg * wg, dtype)
-        self.target = np.empty(self.span, np.intp)
-        # each window's corner in the flat padded gradient maps
-        corner = (np.arange(maps)[:, None, None] * (hg * wg)
-                  + np.arange(hq)[:, None] * (sh * wg) + np.arange(wq) * sw)
-        self.corner = corner.astype(np.intp).ravel()
+        self.target = np.empty((maps, h_out, w_out), np.intp)
+        # each real window's corner (o_row·s_h − p_h, o_col·s_w − p_w) in the flat input
+        # maps: outside the map when it lies in the padding, but never its winning cell
+        corner = (np.arange(maps)[:, None, None] * (h * w)
+                  + (np.arange(h_out)[:, None] * sh - ph) * w + np.arange(w_out) * sw - pw)
+        self.corner = corner.astype(np.intp)
 
 
 def _first_max_update(best: np.ndarray, code: np.ndarray, values: np.ndarray, codes,
@@ -649,9 +655,9 @@ def _first_max_update(best: np.ndarray, code: np.ndarray, values: np.ndarray, co
 
 def _first_max_planes(layout: _Planes, scratch: _PlanesScratch, span: int) -> None:
     """scratch.best, scratch.code ← each window's maximum and its first cell reaching it
-    (row-major), as the offset i·W_g + j in the padded gradient map."""
-    (kh, kw), (sh, sw), (_, wq), (_, wg) = (layout.size, layout.stride, layout.plane_hw,
-                                            layout.grad_hw)
+    (row-major), as the offset i·W + j from the window's corner in the input map."""
+    (kh, kw), (sh, sw), (_, wq), w = (layout.size, layout.stride, layout.plane_hw,
+                                      layout.input_width)
     rows = span + layout.row_length
     planes, greater = scratch.planes, scratch.greater[:rows]
     # along the columns: each row phase's window rows, their maximum and its first column
@@ -678,7 +684,7 @@ def _first_max_planes(layout: _Planes, scratch: _PlanesScratch, span: int) -> No
     for i in range(1, kh):
         start = i // sh * wq
         column = scratch.row_code[i % sh, start:start + span]
-        np.add(column, i * wg, out=step, dtype=step.dtype)  # the cell's offset
+        np.add(column, i * w, out=step, dtype=step.dtype)  # the cell's offset
         values = scratch.row_best[i % sh, start:start + span]
         if i == 1:
             _first_max_update(best, code, values, step, greater, step,
@@ -689,10 +695,10 @@ def _first_max_planes(layout: _Planes, scratch: _PlanesScratch, span: int) -> No
 
 def _max_backward_planes(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
                          geo: _Geometry, layout: _Planes, scratch: _PlanesScratch) -> None:
-    """One chunk: x (B, H, W), delta_out (B, H', W') → delta_in (B, H, W), every cell
-    written: each window's delta to its first maximum (row-major), overlaps adding up."""
+    """One chunk: x (B, H, W), delta_out (B, H', W') → delta_in (B, H, W), zeros before:
+    each window's delta added to its first maximum (row-major)."""
     b = x.shape[0]
-    (hq, wq), (hg, wg), (ph, pw) = layout.plane_hw, layout.grad_hw, geo.padding
+    hq, wq = layout.plane_hw
     h_out, w_out = geo.output_hw
     span = b * hq * wq
     for plane, copy in enumerate(layout.copies):
@@ -705,21 +711,17 @@ def _max_backward_planes(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndar
     if not best.min() > -np.inf:  # a NaN or −∞ maximum somewhere (perhaps a junk window's)
         real_best = best.reshape(b, hq, wq)[:, :h_out, :w_out]
         if not real_best.min() > -np.inf:
-            _fix_unusual_windows(real_best, code.reshape(b, hq, wq), x, geo, wg)
+            _fix_unusual_windows(real_best, code.reshape(b, hq, wq), x, geo)
 
-    # each window's delta to its winning cell; junk windows add their 0 somewhere harmless
-    delta = scratch.delta[:span]
-    delta.reshape(b, hq, wq)[:, :h_out, :w_out] = delta_out
-    target = scratch.target[:span]
-    np.add(scratch.corner[:span], code, out=target)
-    grads = scratch.grad[:b * hg * wg]
-    grads.fill(0)
-    np.add.at(grads, target, delta)
-    delta_in[...] = grads.reshape(b, hg, wg)[:, ph:ph + x.shape[1], pw:pw + x.shape[2]]
+    # each real window's delta to its winning cell, added in window order (as the plain
+    # loops add them)
+    target = scratch.target[:b]
+    np.add(scratch.corner[:b], code.reshape(b, hq, wq)[:, :h_out, :w_out], out=target)
+    np.add.at(delta_in.reshape(-1), target.reshape(-1), delta_out.reshape(-1))
 
 
-def _fix_unusual_windows(best: np.ndarray, code: np.ndarray, x: np.ndarray, geo: _Geometry,
-                         grad_width: int) -> None:
+def _fix_unusual_windows(best: np.ndarray, code: np.ndarray, x: np.ndarray,
+                         geo: _Geometry) -> None:
     """Windows whose maximum is NaN take their first NaN (as numpy's argmax), and windows
     of −∞ only their first real cell (never the padding): one gather over those windows."""
     maps, rows, cols = np.nonzero(~(best > -np.inf))
@@ -731,7 +733,7 @@ def _fix_unusual_windows(best: np.ndarray, code: np.ndarray, x: np.ndarray, geo:
     nan = np.isnan(values)
     first = np.where(nan.any(axis=1), nan.argmax(axis=1), (~padded).argmax(axis=1))
     row, col = np.divmod(first, geo.size[1])
-    code[maps, rows, cols] = row * grad_width + col
+    code[maps, rows, cols] = row * w + col
 
 
 def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
@@ -741,7 +743,7 @@ def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) ->
     n_maps = n * c
     maps = x.reshape(n_maps, h, w)
     deltas = delta.reshape((n_maps,) + geo.output_hw)
-    delta_in = np.empty((n_maps, h, w), x.dtype)  # every cell is written
+    delta_in = np.zeros((n_maps, h, w), x.dtype)  # calloc: zero pages, no pass over them
     layout = _planes(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw)
     per_chunk = max(1, PLANES_CHUNK_BYTES // (h * w * x.itemsize))
     chunks = [(start, min(start + per_chunk, n_maps)) for start in range(0, n_maps, per_chunk)]
@@ -749,7 +751,7 @@ def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) ->
                else min(_threads(), len(chunks)))
 
     def work(part: int) -> None:
-        scratch = _PlanesScratch(layout, min(per_chunk, n_maps), x.dtype)
+        scratch = _PlanesScratch(layout, geo, min(per_chunk, n_maps), x.dtype)
         for start, stop in chunks[part::workers]:
             _max_backward_planes(maps[start:stop], deltas[start:stop], delta_in[start:stop],
                                  geo, layout, scratch)
