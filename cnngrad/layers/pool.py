@@ -550,8 +550,10 @@ def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
 #: window-sized scratch (about 3× the input) stay in cache.
 PLANES_CHUNK_BYTES = 2**20
 
-#: From this input size on, the planes' chunks run on threads.
-PLANES_PARALLEL_MIN_BYTES = 2**20
+#: From this input size on, the planes' chunks run on threads.  Two threads bought nothing
+#: measurable on 13–51 MB inputs on a shared 2-core machine (np.add.at holds the GIL, and
+#: each of the ~30 calls per chunk hands it over): the bench's sizes run on one.
+PLANES_PARALLEL_MIN_BYTES = PARALLEL_MIN_BYTES
 
 #: Window cells up to this many (beyond, the separable argmax over whole rows takes over).
 PLANES_MAX_TAPS = 64
@@ -646,7 +648,7 @@ def _first_max_update(best: np.ndarray, code: np.ndarray, values: np.ndarray, co
         earlier, earlier_codes = best, code
     np.greater(values, earlier, out=greater)
     np.maximum(earlier, values, out=best)
-    np.multiply(greater, codes, out=step, dtype=step.dtype)
+    np.multiply(greater.view(np.int8), codes, out=step)  # (a bool operand would be cast)
     if isinstance(earlier_codes, int) and earlier_codes == 0:
         np.copyto(code, step)
     else:
