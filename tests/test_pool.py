@@ -268,6 +268,7 @@ def test_tap_by_tap_argmax_equals_naive(monkeypatch, size, stride, padding, ceil
 def force_planes(monkeypatch, chunk_bytes=None, threads=None) -> list:
     """Send every overlapping float max pool's backward pass ("first") through the phase
     planes, however small, and count the chunks it runs."""
+    monkeypatch.setattr(pool, "PLANES_MIN_WINDOW_CELLS", 0)
     monkeypatch.setattr(pool, "GATHER_MAX_ELEMENTS", 0)
     if chunk_bytes is not None:
         monkeypatch.setattr(pool, "PLANES_CHUNK_BYTES", chunk_bytes)
