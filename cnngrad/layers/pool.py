@@ -551,8 +551,8 @@ def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
 PLANES_CHUNK_BYTES = 2**20
 
 #: From this input size on, the planes' chunks run on threads.  Two threads bought nothing
-#: measurable on 13–51 MB inputs on a shared 2-core machine (np.add.at holds the GIL, and
-#: each of the ~30 calls per chunk hands it over): the bench's sizes run on one.
+#: measurable on 13–51 MB inputs on a shared 2-core machine, and np.add.at holds the GIL
+#: (see docs/performance.md): the bench's sizes run on one.
 PLANES_PARALLEL_MIN_BYTES = PARALLEL_MIN_BYTES
 
 #: Window cells up to this many (beyond, the separable argmax over whole rows takes over).
@@ -592,8 +592,8 @@ def _planes_pay(x: np.ndarray, geo: _Geometry) -> bool:
     """Overlapping windows on float32/float64 maps, unless small (see
     PLANES_MIN_WINDOW_CELLS)."""
     window_cells = geo.size[0] * geo.size[1]
-    return (x.dtype in (np.float32, np.float64) and not geo.disjoint
-            and window_cells <= PLANES_MAX_TAPS
+    return (not geo.disjoint and window_cells <= PLANES_MAX_TAPS
+            and x.dtype in (np.float32, np.float64)
             and x.shape[0] * x.shape[1] * geo.output_hw[0] * geo.output_hw[1] * window_cells
             >= PLANES_MIN_WINDOW_CELLS)
 
