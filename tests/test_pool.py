@@ -384,6 +384,19 @@ def test_phase_planes_nan_window_sends_its_delta_to_its_first_nan(monkeypatch, c
                                    [0, 8, 0, 32, 0]])
 
 
+def test_phase_planes_non_contiguous_inputs(monkeypatch):
+    chunks = force_planes(monkeypatch, chunk_bytes=700)
+    rng = np.random.default_rng(14)
+    x = random_maps(rng, (9, 2, 3, 16), True).transpose(2, 1, 0, 3)[:, :, :, ::2]  # (3, 2, 9, 8)
+    y = maxpool2d_forward(x, 3, 2, 1)
+    delta = rng.integers(-3, 4, size=(y.shape[3], y.shape[1], y.shape[2], y.shape[0]))
+    delta = delta.astype(np.float64).transpose(3, 1, 2, 0)
+    assert not x.flags.c_contiguous and not delta.flags.c_contiguous
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, 3, 2, 1),
+                                  maxpool2d_backward_naive(x, delta, 3, 2, 1))
+    assert len(chunks) > 1
+
+
 def test_phase_planes_infinite_deltas_reach_only_their_winners(monkeypatch):
     force_planes(monkeypatch)
     x = np.arange(16.0).reshape(1, 1, 4, 4)  # 3×3/2 p1: the maxima at 5, 7, 13 and 15
