@@ -295,7 +295,7 @@ PLANES_GEOMETRIES = [
 ]
 
 
-@pytest.mark.parametrize("chunk_bytes, threads", [(None, None), (1, 3), (500, 2)])
+@pytest.mark.parametrize("chunk_bytes, threads", [(None, None), (1, 3), (1500, None), (500, 2)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("size, stride, padding, ceil_mode", PLANES_GEOMETRIES)
 def test_phase_planes_equal_naive(monkeypatch, size, stride, padding, ceil_mode, dtype,
@@ -382,6 +382,22 @@ def test_phase_planes_nan_window_sends_its_delta_to_its_first_nan(monkeypatch, c
                                   [[1, 0, 0, 0, 4],
                                    [0, 0, 2 + 16, 0, 0],
                                    [0, 8, 0, 32, 0]])
+
+
+def test_phase_planes_scratch_kept_between_calls_holds_nothing_stale(monkeypatch):
+    # the second call reuses the first one's scratch arrays: its windows of −∞ only must
+    # still see −∞ padding (never the first call's values) and pick their first real cell
+    chunks = force_planes(monkeypatch, chunk_bytes=2 * 7 * 6 * 8)  # 2 maps a chunk, then 1
+    rng = np.random.default_rng(15)
+    args = (3, 2, 1, True)
+    first = random_maps(rng, (1, 5, 7, 6), False) + 100
+    second = np.full_like(first, -np.inf)
+    second[0, 1, 3:, 2:] = rng.standard_normal((4, 4))
+    delta = rng.integers(1, 4, size=maxpool2d_forward(first, *args).shape).astype(np.float64)
+    for x in (first, second, first):
+        np.testing.assert_array_equal(maxpool2d_backward(x, delta, *args),
+                                      maxpool2d_backward_naive(x, delta, *args))
+    assert chunks == [2, 2, 1] * 3
 
 
 def test_phase_planes_non_contiguous_inputs(monkeypatch):
