@@ -706,8 +706,8 @@ def _first_max_planes(layout: _Planes, scratch: _PlanesScratch, span: int) -> No
 
 def _max_backward_planes(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
                          geo: _Geometry, layout: _Planes, scratch: _PlanesScratch) -> None:
-    """One chunk: x (B, H, W), delta_out (B, H', W') → delta_in (B, H, W), zeros before:
-    each window's delta added to its first maximum (row-major)."""
+    """One chunk: x (B, H, W), delta_out (B, H', W') → delta_in (B, H, W): each window's
+    delta added to its first maximum (row-major), every other cell 0."""
     b = x.shape[0]
     hq, wq = layout.plane_hw
     h_out, w_out = geo.output_hw
@@ -725,9 +725,11 @@ def _max_backward_planes(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndar
             _fix_unusual_windows(real_best, code.reshape(b, hq, wq), x, geo)
 
     # each real window's delta to its winning cell, added in window order (as the plain
-    # loops add them)
+    # loops add them); the chunk's zeros written just before, while they stay in cache (a
+    # zeroed result would stream them to memory and back)
     target = scratch.target[:b]
     np.add(scratch.corner[:b], code.reshape(b, hq, wq)[:, :h_out, :w_out], out=target)
+    delta_in.fill(0)
     np.add.at(delta_in.reshape(-1), target.reshape(-1), delta_out.reshape(-1))
 
 
@@ -770,7 +772,7 @@ def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) ->
     n_maps = n * c
     maps = x.reshape(n_maps, h, w)
     deltas = delta.reshape((n_maps,) + geo.output_hw)
-    delta_in = np.zeros((n_maps, h, w), x.dtype)  # calloc: zero pages, no pass over them
+    delta_in = np.empty((n_maps, h, w), x.dtype)  # zeroed chunk by chunk
     layout = _planes(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw)
     per_chunk = max(1, PLANES_CHUNK_BYTES // (h * w * x.itemsize))
     chunks = [(start, min(start + per_chunk, n_maps)) for start in range(0, n_maps, per_chunk)]
