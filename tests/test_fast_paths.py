@@ -203,13 +203,18 @@ def test_latex_scientific_rows_use_times_ten():
 @pytest.mark.parametrize("threads", [False, True])
 @pytest.mark.parametrize("stride, padding, dilation, mode", [
     (1, 1, 1, "zeros"), ((2, 1), (1, 2), (1, 2), "reflect"), (2, 0, 1, "zeros"),
-    (1, (1, 0, 2, 1), 1, "circular"), (1, 2, 2, "replicate")])
+    (1, (1, 0, 2, 1), 1, "circular"), (1, 2, 2, "replicate"), (1, 0, (2, 1), "zeros"),
+    ((1, 2), 1, 1, "zeros")])
+@pytest.mark.parametrize("block_bytes", [500, 2000, 5000, 10**6])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation, mode, dtype):
+def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation, mode,
+                                 block_bytes, dtype):
     from cnngrad.layers import conv
 
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "TILE_BYTES", 2000)  # several chunks of images
+    # stride 1: blocks of several images, of one image's channels, or every image at once
+    monkeypatch.setattr(conv, "DEPTHWISE_BLOCK_BYTES", block_bytes)
     if threads:
         monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
         monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
