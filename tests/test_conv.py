@@ -295,9 +295,91 @@ def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_by
         assert_same(fast, naive, tol=1e-13)
 
 
-def test_untied_bias_is_added_as_is():
+@pytest.mark.parametrize("kernel, stride, dilation, expected", [
+    ((7, 7), 2, 1, True),         # 49 taps over 4 phases
+    ((5, 5), 2, 1, True),         # 25 over 4
+    ((3, 3), 2, 2, True),         # every tap in phase (0, 0)
+    ((5, 2), (2, 1), 1, True),    # 10 over 2
+    ((3, 3), 2, 1, False),        # 9 over 4: the extra pass costs about what it saves
+    ((2, 2), 2, 1, False),        # one tap per phase: the split would be a copy for nothing
+    ((1, 1), 2, 1, False),
+    ((3, 3), 3, 1, False),
+    ((3, 3), 1, 1, False),        # stride 1: no phases
+])
+def test_strided_kernels_read_through_phases_when_taps_share_them(kernel, stride, dilation,
+                                                                  expected):
+    geo = conv._geometry((1, 1, 12, 12), (1, 1) + kernel, stride, 0, dilation, 1, "zeros")
+    assert conv._phased(geo) is expected
+
+
+def test_phase_windows_are_the_strided_cells():
+    padded = np.arange(2 * 3 * 9 * 8).reshape(2, 3, 9, 8)
+    phases = conv._Phases.split(padded, (2, 3), first=2, stop=9)
+    for top, left in [(2, 0), (3, 1), (4, 2), (5, 4)]:
+        rows, columns = (9 - top) // 2, (8 - left) // 3
+        np.testing.assert_array_equal(phases.window(top, left, rows, columns),
+                                      padded[..., top::2, left::3][..., :rows, :columns])
+    sums = conv._Phases.zeros(padded.shape, (2, 3), padded, first=2, stop=9)
+    sums.window(3, 1, 2, 2)[...] += 1  # only the parts read are made, and added back
+    target = np.zeros(padded.shape, int)
+    sums.add_to(target)
+    expected = np.zeros(padded.shape, int)
+    expected[..., 3:6:2, 1:5:3] = 1
+    np.testing.assert_array_equal(target, expected)
+
+
+@pytest.mark.parametrize("phase_min_taps", [0, 10**9])  # every strided kernel by phases; none
+@pytest.mark.parametrize("n, threads", [(1, True), (2, True), (2, False)])
+@pytest.mark.parametrize("stride, dilation, mode, padding", [
+    (2, 1, "zeros", 3),           # the 7×7/2 stem of image networks
+    ((2, 3), (1, 2), "reflect", (2, 1, 3, 2)),
+    (3, 1, "circular", 1),
+])
+def test_phases_match_naive(monkeypatch, phase_min_taps, n, threads, stride, dilation, mode,
+                            padding):
+    monkeypatch.setattr(conv, "PHASE_MIN_TAPS", phase_min_taps)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "TILE_BYTES", 3000)  # several row blocks per thread
+    monkeypatch.setattr(conv, "_cores", lambda: 2)
+    monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0 if threads else 10**18)
+    rng = np.random.default_rng(12)
+    x, w, b = random_problem(rng, n, 2, 11, 10, 3, 1, (7, 5))
+    args = (stride, padding, dilation, 1, mode)
+    y = conv2d_forward(x, w, b, *args)
+    assert_same(y, conv2d_forward_naive(x, w, b, *args), tol=1e-13)
+    delta = rng.standard_normal(y.shape)
+    for fast, naive in zip(conv2d_backward(x, w, delta, *args),
+                           conv2d_backward_naive(x, w, delta, *args)):
+        assert_same(fast, naive, tol=1e-13)
+
+
+def test_phases_keep_fractions_exact():
+    rng = np.random.default_rng(13)
+    x = fractions(rng.integers(-9, 10, (1, 2, 9, 8)), 7)
+    w = fractions(rng.integers(-9, 10, (3, 2, 5, 5)), 3)
+    b = fractions(rng.integers(-9, 10, 3), 5)
+    args = (2, 2, 1, 1, "zeros")
+    assert conv._phased(conv._geometry(x.shape, w.shape, *args))
+    y = conv2d_forward(x, w, b, *args)
+    assert (y == conv2d_forward_naive(x, w, b, *args)).all()
+    delta = fractions(rng.integers(-9, 10, y.shape), 11)
+    for fast, naive in zip(conv2d_backward(x, w, delta, *args),
+                           conv2d_backward_naive(x, w, delta, *args)):
+        assert fast.dtype == object and (fast == naive).all()
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("small_max_cells, tile_bytes", [(None, None), (0, 200), (0, 10**7)])
+def test_untied_bias_is_added_as_is(monkeypatch, n, small_max_cells, tile_bytes):
+    # the gathered small call, and the tiles (of one output row, or all) adding their share
+    if small_max_cells is not None:
+        monkeypatch.setattr(conv, "SMALL_MAX_CELLS", small_max_cells)
+        monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
+        monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
+        monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     rng = np.random.default_rng(4)
-    x, w, _ = random_problem(rng, 2, 2, 5, 5, 3, 1, (2, 2))
+    x, w, _ = random_problem(rng, n, 2, 5, 5, 3, 1, (2, 2))
     untied = rng.standard_normal((3, 4, 4))
     y = conv2d_forward(x, w, untied)
     assert_same(y, conv2d_forward(x, w) + untied[None])

@@ -1,6 +1,6 @@
-"""The fast paths chosen by size: pooling by gathered windows, by tap passes and by a separable
-argmax (huge windows); JSON numbers formatted by orjson or in Python; csv/markdown/latex rows
-formatted a group at a time.  Each is held to its plain reference."""
+"""The fast paths chosen by size: pooling by gathered windows, by tap passes, by phase planes
+and by a separable argmax (huge windows); JSON numbers formatted by orjson or in Python;
+csv/markdown/latex rows formatted a group at a time.  Each is held to its plain reference."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from cnngrad.render.numbers import fmt, wants_scientific
 PATHS = {
     # (GATHER_MAX_ELEMENTS, separable argmax from this many taps on)
     "gather": {"GATHER_MAX_ELEMENTS": 10**9},
-    "taps": {"GATHER_MAX_ELEMENTS": 0},
+    "taps": {"GATHER_MAX_ELEMENTS": 0},  # (overlapping windows this small skip the planes)
+    "planes": {"GATHER_MAX_ELEMENTS": 0, "PLANES_MIN_WINDOW_CELLS": 0},
     "separable": {"GATHER_MAX_ELEMENTS": 0, "_separable_argmax_pays": lambda geo: True},
 }
 

@@ -265,6 +265,165 @@ def test_tap_by_tap_argmax_equals_naive(monkeypatch, size, stride, padding, ceil
     np.testing.assert_array_equal(fast, maxpool2d_backward_naive(x, delta, *args))
 
 
+def force_planes(monkeypatch, chunk_bytes=None, threads=None) -> list:
+    """Send every overlapping float max pool's backward pass ("first") through the phase
+    planes, however small, and count the chunks it runs."""
+    monkeypatch.setattr(pool, "PLANES_MIN_WINDOW_CELLS", 0)
+    monkeypatch.setattr(pool, "GATHER_MAX_ELEMENTS", 0)
+    if chunk_bytes is not None:
+        monkeypatch.setattr(pool, "PLANES_CHUNK_BYTES", chunk_bytes)
+    if threads is not None:
+        monkeypatch.setattr(pool, "PLANES_PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setattr(pool, "_threads", lambda: threads)
+    chunks = []
+    kernel = pool._max_backward_planes
+
+    def counted(x, *args):
+        chunks.append(x.shape[0])
+        kernel(x, *args)
+
+    monkeypatch.setattr(pool, "_max_backward_planes", counted)
+    return chunks
+
+
+PLANES_GEOMETRIES = [
+    # size, stride, padding, ceil_mode
+    (3, 2, 1, False), (3, 2, 0, True), (3, 1, 1, False), (2, 1, 1, True),
+    ((2, 3), (1, 2), (1, 0), True), (4, 3, 2, True), (5, 2, 2, False),
+    ((3, 1), (2, 2), (1, 0), False),  # 1 column at stride 2: a phase no tap reads
+    ((1, 3), (1, 1), (0, 1), True), (8, 7, 4, True), ((3, 1), 1, (1, 0), False),
+]
+
+
+@pytest.mark.parametrize("chunk_bytes, threads", [(None, None), (1, 3), (1500, None), (500, 2)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size, stride, padding, ceil_mode", PLANES_GEOMETRIES)
+def test_phase_planes_equal_naive(monkeypatch, size, stride, padding, ceil_mode, dtype,
+                                  chunk_bytes, threads):
+    # maps full of ties (the first maximum in row-major order must win), −∞ cells that tie
+    # the padding, chunks of one map or a few, on threads: the same as the plain loops, bit
+    # for bit (integer deltas: every sum exact)
+    chunks = force_planes(monkeypatch, chunk_bytes, threads)
+    rng = np.random.default_rng(12)
+    x = random_maps(rng, (3, 3, 9, 10), True, dtype)
+    x[0, 1] = -np.inf  # every window −∞ only: its first real cell, never the padding
+    x[2, 0, :4, :5] = -np.inf
+    x[1, 2, ::2] = -np.inf
+    args = (size, stride, padding, ceil_mode)
+    delta = rng.integers(-3, 4, size=maxpool2d_forward(x, *args).shape).astype(dtype)
+    fast = maxpool2d_backward(x, delta, *args)
+    assert chunks and sum(chunks) == 9
+    if chunk_bytes == 1:
+        assert len(chunks) == 9
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, maxpool2d_backward_naive(x, delta, *args))
+    np.testing.assert_array_equal(maxpool2d_argmax_mask(x, *args),
+                                  maxpool2d_backward_naive(x, np.ones_like(delta), *args))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape, size, stride, padding, ceil_mode", [
+    ((1, 2, 6, 70), 3, 1, 1, False),  # offsets in the padded map up to 2·72 + 2: int16 codes
+    ((2, 1, 5, 140), (2, 3), 2, (1, 1), True),
+])
+def test_phase_planes_wide_maps_equal_naive(monkeypatch, shape, size, stride, padding, ceil_mode,
+                                            dtype):
+    force_planes(monkeypatch)
+    rng = np.random.default_rng(13)
+    x = random_maps(rng, shape, True, dtype)
+    args = (size, stride, padding, ceil_mode)
+    layout = pool._planes(*(pair(v) for v in (shape[2:], size, stride, padding)),
+                          maxpool2d_forward(x, *args).shape[2:])
+    assert layout.code_dtype == np.int16
+    delta = rng.integers(-3, 4, size=maxpool2d_forward(x, *args).shape).astype(dtype)
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, *args),
+                                  maxpool2d_backward_naive(x, delta, *args))
+
+
+@settings(max_examples=40, deadline=None)
+@given(pool_cases())
+def test_phase_planes_equal_naive_hypothesis(case):
+    shape, size, stride, padding, ceil_mode, tied, seed = case
+    rng = np.random.default_rng(seed)
+    x = random_maps(rng, shape, tied)
+    args = (size, stride, padding, ceil_mode)
+    delta = rng.standard_normal(maxpool2d_forward(x, *args).shape)
+    with pytest.MonkeyPatch.context() as patch:
+        chunks = force_planes(patch, chunk_bytes=int(rng.integers(1, 2000)))
+        fast = maxpool2d_backward(x, delta, *args)
+    overlapping = pair(stride)[0] < pair(size)[0] or pair(stride)[1] < pair(size)[1]
+    assert bool(chunks) == overlapping
+    # the plain loops add a cell's deltas in window order, as the planes do: the same bits
+    np.testing.assert_array_equal(fast, maxpool2d_backward_naive(x, delta, *args))
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
+def test_phase_planes_nan_window_sends_its_delta_to_its_first_nan(monkeypatch, chunk_bytes):
+    # a window whose maximum is NaN: its delta to its first NaN (row-major), as the
+    # gathered windows' argmax does; the others as usual
+    x = as_maps([[1, 9, 2, 0, 3],
+                 [4, np.nan, 5, np.nan, 1],
+                 [0, 2, 6, 8, 7]])
+    delta = as_maps([[10, 20, 30]])
+    expected = [[0, 0, 0, 0, 0],
+                [0, 10 + 20, 0, 30, 0],
+                [0, 0, 0, 0, 0]]
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, 3, 1)[0, 0], expected)  # gathered
+    chunks = force_planes(monkeypatch, chunk_bytes)
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, 3, 1)[0, 0], expected)
+    assert chunks
+    # 3×3/2, padded: the NaN wins its two windows, the −∞ window its first real cell (not
+    # the padding), the tie of 6s its first
+    x = as_maps([[-np.inf, -np.inf, 1, 2, 7],
+                 [-np.inf, -np.inf, np.nan, 0, 1],
+                 [3, 4, 5, 6, 6]])
+    delta = as_maps([[1, 2, 4], [8, 16, 32]])
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, 3, 2, 1)[0, 0],
+                                  [[1, 0, 0, 0, 4],
+                                   [0, 0, 2 + 16, 0, 0],
+                                   [0, 8, 0, 32, 0]])
+
+
+def test_phase_planes_scratch_kept_between_calls_holds_nothing_stale(monkeypatch):
+    # the second call reuses the first one's scratch arrays: its windows of −∞ only must
+    # still see −∞ padding (never the first call's values) and pick their first real cell
+    chunks = force_planes(monkeypatch, chunk_bytes=2 * 7 * 6 * 8)  # 2 maps a chunk, then 1
+    rng = np.random.default_rng(15)
+    args = (3, 2, 1, True)
+    first = random_maps(rng, (1, 5, 7, 6), False) + 100
+    second = np.full_like(first, -np.inf)
+    second[0, 1, 3:, 2:] = rng.standard_normal((4, 4))
+    delta = rng.integers(1, 4, size=maxpool2d_forward(first, *args).shape).astype(np.float64)
+    for x in (first, second, first):
+        np.testing.assert_array_equal(maxpool2d_backward(x, delta, *args),
+                                      maxpool2d_backward_naive(x, delta, *args))
+    assert chunks == [2, 2, 1] * 3
+
+
+def test_phase_planes_non_contiguous_inputs(monkeypatch):
+    chunks = force_planes(monkeypatch, chunk_bytes=700)
+    rng = np.random.default_rng(14)
+    x = random_maps(rng, (9, 2, 3, 16), True).transpose(2, 1, 0, 3)[:, :, :, ::2]  # (3, 2, 9, 8)
+    y = maxpool2d_forward(x, 3, 2, 1)
+    delta = rng.integers(-3, 4, size=(y.shape[3], y.shape[1], y.shape[2], y.shape[0]))
+    delta = delta.astype(np.float64).transpose(3, 1, 2, 0)
+    assert not x.flags.c_contiguous and not delta.flags.c_contiguous
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, 3, 2, 1),
+                                  maxpool2d_backward_naive(x, delta, 3, 2, 1))
+    assert len(chunks) > 1
+
+
+def test_phase_planes_infinite_deltas_reach_only_their_winners(monkeypatch):
+    force_planes(monkeypatch)
+    x = np.arange(16.0).reshape(1, 1, 4, 4)  # 3×3/2 p1: the maxima at 5, 7, 13 and 15
+    delta = np.array([[[[np.inf, 1.0], [-np.inf, np.nan]]]])
+    delta_in = maxpool2d_backward(x, delta, 3, 2, 1)
+    np.testing.assert_array_equal(delta_in[0, 0], [[0, 0, 0, 0],
+                                                   [0, np.inf, 0, 1],
+                                                   [0, 0, 0, 0],
+                                                   [0, -np.inf, 0, np.nan]])
+
+
 # --------------------------------------------------------------------------------------
 # central finite differences of E = Σ delta · y
 

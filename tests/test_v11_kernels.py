@@ -393,17 +393,47 @@ def test_batchnorm_fast_matches_naive(shape, mode):
         close(fast, slow)
 
 
-def test_batchnorm_blocks_and_threads_match_naive(monkeypatch):
-    # blocks of one channel, on threads: the same numbers
+@pytest.mark.parametrize("block_bytes", [1, 2000])  # one channel a block; 4, then a short 3
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("blas", [False, True])     # dot products by the BLAS or by einsum
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batchnorm_blocks_and_threads_match_naive(monkeypatch, block_bytes, threads, blas, mode,
+                                                  dtype):
+    monkeypatch.setattr(batchnorm, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(batchnorm, "PARALLEL_MIN_BYTES", 0 if threads else 10**18)
+    monkeypatch.setattr(batchnorm, "BLAS_MIN_BYTES", 0 if blas else 10**18)
+    monkeypatch.setattr(batchnorm, "_threads", lambda: 3)
+    rng = np.random.default_rng(11)
+    x, gamma, beta, delta, stats = batchnorm_problem(rng, (4, 7, 3, 5), mode)
+    x, gamma, beta, delta = (a.astype(dtype) for a in (x, gamma, beta, delta))
+    stats = {name: value.astype(dtype) for name, value in stats.items()}
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    y = batchnorm.batchnorm_forward(x, gamma, beta, 1e-3, mode, **stats)
+    assert y.dtype == dtype
+    close(y, batchnorm.batchnorm_forward_naive(x, gamma, beta, 1e-3, mode, **stats), tol)
+    for fast, slow in zip(batchnorm.batchnorm_backward(x, gamma, delta, 1e-3, mode, **stats),
+                          batchnorm.batchnorm_backward_naive(x, gamma, delta, 1e-3, mode,
+                                                             **stats)):
+        assert fast.dtype == dtype
+        close(fast, slow, tol)
+
+
+def test_batchnorm_block_errors_reach_the_caller(monkeypatch):
+    # a failure inside a block on a helper thread is raised, not lost
     monkeypatch.setattr(batchnorm, "BLOCK_BYTES", 1)
     monkeypatch.setattr(batchnorm, "PARALLEL_MIN_BYTES", 0)
-    rng = np.random.default_rng(11)
-    x, gamma, beta, delta, _ = batchnorm_problem(rng, (3, 5, 2, 2), "train")
-    close(batchnorm.batchnorm_forward(x, gamma, beta),
-          batchnorm.batchnorm_forward_naive(x, gamma, beta))
-    for fast, slow in zip(batchnorm.batchnorm_backward(x, gamma, delta),
-                          batchnorm.batchnorm_backward_naive(x, gamma, delta)):
-        close(fast, slow)
+    monkeypatch.setattr(batchnorm, "_threads", lambda: 2)
+    seen = []
+
+    def work(channels, scratch):
+        seen.append(channels.start)
+        if channels.start == 3:
+            raise FloatingPointError("block 3")
+
+    with pytest.raises(FloatingPointError, match="block 3"):
+        batchnorm._over_channel_blocks(work, np.zeros((2, 5, 4)))
+    assert 3 in seen
 
 
 @pytest.mark.parametrize("shape", BATCHNORM_SHAPES)

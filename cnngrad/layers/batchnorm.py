@@ -8,10 +8,13 @@ Statistics are per channel (axis 1) over every other axis: N for vectors (N, C),
   dx = γ/√(σ² + ε) · (δ − Σδ/M − x̂·Σ(δ·x̂)/M);
 - ``"eval"``: μ and σ² are the running statistics (constants): dx = γ/√(σ² + ε) · δ.
 
-In both, dγ = Σ δ·x̂ and dβ = Σ δ.  The fast kernels work on blocks of a few channels whose
-values stay in cache from the first pass over them to the last (the mean, the centred values,
-the variance and the result), on a few threads for large inputs (numpy releases the GIL in
-its ufuncs and reductions); working memory is a few blocks per thread.
+In both, dγ = Σ δ·x̂ and dβ = Σ δ.  The fast kernels follow torch's order of operations:
+dγ = Σ δ·(x − μ) · 1/√(σ² + ε), and in training dx = (δ − Σδ/M − (x − μ)·k)·γ/√(σ² + ε)
+with k = Σ δ·(x − μ) / (σ² + ε) / M, so x̂ is never stored.  They work on blocks of a few
+channels whose values stay in cache from the first pass over them to the last (the mean, the
+centred values, the variance and the result: five passes forward, nine backward), on a few
+threads for large inputs (numpy releases the GIL in its ufuncs, reductions and products);
+working memory is one block per thread.
 
 A square root is not rational, so batch norm is float only: object (Fraction) arrays are
 computed in float64.  The plain-loop ``_naive`` twins are written straight from the formulas.
@@ -35,6 +38,9 @@ BLOCK_BYTES = 2**19
 PARALLEL_MIN_BYTES = 4 * 2**20
 
 MAX_THREADS = 8
+
+#: Blocks from this size on take their dot products from the BLAS (see :func:`_row_dots`).
+BLAS_MIN_BYTES = 2**16
 
 
 def _float(a) -> np.ndarray:
@@ -97,23 +103,57 @@ def _threads() -> int:
     return max(1, min(MAX_THREADS, cpus or 1))
 
 
-def _over_channel_blocks(work: Callable[[slice], None], x3: np.ndarray) -> None:
-    """``work(channels)`` on consecutive blocks of channels; blocks write disjoint channels,
-    so they may run on several threads."""
+def _over_channel_blocks(work: Callable[[slice, np.ndarray], None], x3: np.ndarray) -> None:
+    """``work(channels, scratch)`` on consecutive blocks of channels; blocks write disjoint
+    channels, so they may run on several threads.
+
+    ``scratch`` is an (N, block, M) array of x's dtype that ``work`` may overwrite, one per
+    thread, allocated here once: a block's temporaries allocated inside the threads would come
+    from per-thread heaps that are handed back to the system and faulted in again on every
+    call.  The calling thread works too, and each thread takes the next block as it finishes
+    one, so a thread that another process delays holds up no more than a block.
+    """
     n, c, m = x3.shape
     per_channel = n * m * x3.itemsize
     width = max(1, min(c, BLOCK_BYTES // max(per_channel, 1)))
     blocks = [slice(start, min(start + width, c)) for start in range(0, c, width)]
     workers = 1 if x3.nbytes < PARALLEL_MIN_BYTES else min(_threads(), len(blocks))
+    scratch = [np.empty((n, width, m), x3.dtype) for _ in range(workers)]
     if workers <= 1:
         for block in blocks:
-            work(block)
+            work(block, scratch[0])
         return
+    import threading
     from concurrent.futures import ThreadPoolExecutor  # here: it costs every start-up
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(work, blocks):
-            pass
+    pending, lock = iter(blocks), threading.Lock()
+
+    def worker(own: np.ndarray) -> None:
+        while True:
+            with lock:
+                block = next(pending, None)
+            if block is None:
+                return
+            work(block, own)
+
+    with ThreadPoolExecutor(max_workers=workers - 1) as pool:
+        helpers = [pool.submit(worker, own) for own in scratch[1:]]
+        try:
+            worker(scratch[0])
+        finally:
+            for helper in helpers:
+                helper.result()
+
+
+def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, c, M) and (N, c, M) → (c,): Σ a·b per channel.
+
+    From :data:`BLAS_MIN_BYTES` on, one BLAS dot per row of M values (a batched
+    ``np.matmul``, more than twice as fast as einsum's own loop); below it einsum, whose
+    rounding is numpy's own on every machine (the BLAS's dot kernels differ by CPU)."""
+    if a.nbytes < BLAS_MIN_BYTES:
+        return np.einsum("ncm,ncm->c", a, b)
+    return np.matmul(a[..., None, :], b[..., :, None]).sum(axis=(0, 2, 3))
 
 
 def _per_channel_sum(a: np.ndarray) -> np.ndarray:
@@ -121,14 +161,15 @@ def _per_channel_sum(a: np.ndarray) -> np.ndarray:
     return a.sum(axis=2).sum(axis=0)
 
 
-def _centred(xb: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The block's x − μ (a new array), μ and 1/√(σ² + ε) with the biased variance σ²."""
+def _centred(xb: np.ndarray, eps: float, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The block's x − μ (written to ``out``, a scratch at least the block's size) and
+    1/√(σ² + ε) with the biased variance σ²."""
     count = xb.shape[0] * xb.shape[2]
     mean = _per_channel_sum(xb) / count
-    centred = xb - mean[:, None]
+    centred = np.subtract(xb, mean[:, None], out=out[:, :xb.shape[1]])
     # two passes (mean, then squares of the centred values), as torch: no cancellation
-    var = np.einsum("ncm,ncm->c", centred, centred) / count
-    return centred, mean, 1 / np.sqrt(var + eps)
+    var = _row_dots(centred, centred) / count
+    return centred, 1 / np.sqrt(var + eps)
 
 
 def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5,
@@ -170,10 +211,10 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
     beta = _beta(beta, x3)
     y = np.empty_like(x3)
 
-    def work(channels: slice) -> None:
+    def work(channels: slice, scratch: np.ndarray) -> None:
         xb, yb = x3[:, channels], y[:, channels]
         if mode == "train":
-            centred, _, inv_std = _centred(xb, eps)
+            centred, inv_std = _centred(xb, eps, scratch)
             np.multiply(centred, (gamma[channels] * inv_std)[:, None], out=yb)
         else:
             inv_std = 1 / np.sqrt(running_var[channels] + eps)
@@ -228,24 +269,25 @@ def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps:
     dx = np.empty_like(x3)
     dgamma, dbeta = np.empty(c, x3.dtype), np.empty(c, x3.dtype)
 
-    def work(channels: slice) -> None:
+    def work(channels: slice, scratch: np.ndarray) -> None:
         xb, db, dxb = x3[:, channels], delta3[:, channels], dx[:, channels]
         if mode == "train":
-            x_hat, _, inv_std = _centred(xb, eps)
+            centred, inv_std = _centred(xb, eps, scratch)
         else:
             inv_std = 1 / np.sqrt(running_var[channels] + eps)
-            x_hat = xb - running_mean[channels][:, None]
-        x_hat *= inv_std[:, None]
+            centred = np.subtract(xb, running_mean[channels][:, None],
+                                  out=scratch[:, :xb.shape[1]])
         sum_delta = _per_channel_sum(db)
-        sum_delta_x_hat = np.einsum("ncm,ncm->c", db, x_hat)
-        dbeta[channels], dgamma[channels] = sum_delta, sum_delta_x_hat
+        # torch's order of operations: Σ δ·(x − μ) first, x̂ itself is never stored
+        dot = _row_dots(db, centred)
+        dbeta[channels], dgamma[channels] = sum_delta, dot * inv_std
         scale = gamma[channels] * inv_std
         if mode == "train":
-            # x̂ is reused for its own term: dxb = (δ − Σδ/M − x̂·Σδx̂/M)·γ/√(σ² + ε)
+            # dxb = (δ − Σδ/M − (x − μ)·Σδ(x − μ)/(σ² + ε)/M)·γ/√(σ² + ε), four passes
             count = n * m
-            x_hat *= (sum_delta_x_hat / count)[:, None]
-            np.subtract(db, x_hat, out=dxb)
-            dxb -= (sum_delta / count)[:, None]
+            centred *= (dot * inv_std * inv_std / count)[:, None]
+            np.subtract(db, (sum_delta / count)[:, None], out=dxb)
+            dxb -= centred
             dxb *= scale[:, None]
         else:
             np.multiply(db, scale[:, None], out=dxb)

@@ -5,13 +5,16 @@ of one image when an image is big, sized so that its ``im2col`` columns (:data:`
 stay in cache until the matrix product that reads them.  Forward: one product per tile (the
 groups are a batch axis of ``np.matmul``).  Backward: dE/dw = delta · colsᵀ per tile; dE/dx
 either as col2im(wᵀ · delta) or, for stride 1, as the correlation of the zero-padded delta
-with the rotated kernel (no col2im pass).  Big problems split the batch into one range of
-images per core (one image: its output rows), each on its own thread with the BLAS
-single-threaded.  Working memory
-beyond the inputs and outputs is a few tiles and padded chunks per thread, whatever the
-batch size.  Every product is a BLAS ``np.matmul``, except in a depthwise convolution (one
-filter per channel), where a tap is an elementwise multiply-add over whole maps and its
-kernel gradient a sum of products (``np.einsum``).
+with the rotated kernel (no col2im pass).  A strided kernel whose taps share stride phases
+(7×7 at stride 2: 49 taps over four phases) reads the padded input through those phases, each
+copied once into a contiguous array, so that every tap copies runs of adjacent cells; col2im
+adds onto such phases the same way.  The bias is added tile by tile.  Big problems split the
+batch into one range of images per core (one image: its output rows), each on its own thread
+with the BLAS single-threaded.  Working memory beyond the inputs and outputs is a few tiles
+and padded chunks per thread, whatever the batch size.  Every product is a BLAS
+``np.matmul``, except in a depthwise convolution (one filter per channel), where a tap is an
+elementwise multiply-add over whole maps and its kernel gradient a sum of products
+(``np.einsum``).
 
 The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the ``--exact``
 mode) and stays exact: it only indexes, adds, multiplies and calls ``np.matmul``, which
@@ -339,43 +342,137 @@ def _view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return buffer[:int(np.prod(shape))].reshape(shape)
 
 
-def _im2col(source: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int],
-            corner: tuple[int, int], cols: np.ndarray) -> None:
+#: A strided kernel reads its input through the stride phases (:class:`_Phases`) when at
+#: least this many of its taps share a phase on average: each phase is then copied once and
+#: read several times with unit stride.  A 7×7 kernel at stride 2 (12.25 taps a phase) gains
+#: about a third of its copying time; a 3×3 one (2.25) loses a little to the extra pass.
+PHASE_MIN_TAPS = 4
+
+
+def _phased(geo: _Geometry) -> bool:
+    """Whether the strided taps of ``geo`` go through :class:`_Phases`."""
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    if (sh, sw) == (1, 1):
+        return False
+    # taps with m·dh ≡ p (mod sh) share row phase p, and the same along the columns
+    row_taps = geo.kh / len({m * dh % sh for m in range(geo.kh)})
+    col_taps = geo.kw / len({n * dw % sw for n in range(geo.kw)})
+    return row_taps * col_taps >= PHASE_MIN_TAPS
+
+
+class _Phases:
+    """Rows ``first:stop`` of a padded chunk (B, C, rows, cols), split by stride phase: part
+    (p, q) holds the rows first + p, first + p + sh, … and the columns q, q + sw, … as one
+    contiguous array, made when a tap first reads it.  A tap of a strided kernel reads every
+    sh-th row and sw-th column, which is one window of one part: a copy of adjacent cells
+    instead of every other cell.
+
+    Also the adjoint's accumulator: :meth:`zeros` parts that :func:`_col2im` adds into and
+    :meth:`add_to` adds back onto the chunk's cells.
+    """
+
+    def __init__(self, make: Callable[[int, int], np.ndarray], stride: tuple[int, int],
+                 first: int, images: int):
+        self._make, self._parts = make, {}
+        self.stride, self.first, self.images = stride, first, images
+
+    @classmethod
+    def split(cls, padded: np.ndarray, stride: tuple[int, int], first: int = 0,
+              stop: int | None = None) -> _Phases:
+        sh, sw = stride
+        rows = padded[..., first:stop, :]
+        return cls(lambda p, q: np.ascontiguousarray(rows[..., p::sh, q::sw]), stride, first,
+                   padded.shape[0])
+
+    @classmethod
+    def zeros(cls, shape: tuple[int, ...], stride: tuple[int, int], like: np.ndarray,
+              first: int = 0, stop: int | None = None) -> _Phases:
+        """Zero parts for rows ``first:stop`` of a chunk of ``shape``, ``like``'s dtype."""
+        sh, sw = stride
+        rows, cols = len(range(shape[-2])[first:stop]), shape[-1]
+        return cls(lambda p, q: zeros_like_dtype(shape[:-2] + (len(range(p, rows, sh)),
+                                                               len(range(q, cols, sw))), like),
+                   stride, first, shape[0])
+
+    def window(self, top: int, left: int, rows: int, columns: int) -> np.ndarray:
+        """The view of chunk[..., top::sh, left::sw] with ``rows`` rows and ``columns``
+        columns (``top`` in the chunk's rows)."""
+        (sh, sw), top = self.stride, top - self.first
+        phase = (top % sh, left % sw)
+        if phase not in self._parts:
+            self._parts[phase] = self._make(*phase)
+        row, col = top // sh, left // sw
+        return self._parts[phase][..., row:row + rows, col:col + columns]
+
+    def add_to(self, target: np.ndarray) -> None:
+        """target[..., first + p::sh, q::sw] += part (p, q), for every part made."""
+        sh, sw = self.stride
+        for (p, q), part in self._parts.items():
+            target[..., self.first + p::sh, q::sw][..., :part.shape[-2], :] += part
+
+
+def _im2col(source: np.ndarray | _Phases, stride: tuple[int, int],
+            dilation: tuple[int, int], corner: tuple[int, int], cols: np.ndarray) -> None:
     """cols[b, c, m, n, i, j] = source[b, c, r0 + i·s + m·d, c0 + j·s + n·d], one copy per tap.
 
-    ``cols`` has shape (B, C, kh, kw, rows, columns); (r0, c0) is ``corner``.
+    ``cols`` has shape (B, C, kh, kw, rows, columns); (r0, c0) is ``corner``.  ``source``
+    may be given as its :class:`_Phases` (strided kernels).
     """
-    for (m, n), (rows, columns) in _tap_windows(cols.shape, stride, dilation, corner):
-        cols[:, :, m, n] = source[:, :, rows, columns]
+    rows, columns = cols.shape[-2:]
+    for m, n, top, left in _tap_corners(cols.shape, dilation, corner):
+        if isinstance(source, _Phases):
+            cols[:, :, m, n] = source.window(top, left, rows, columns)
+        else:
+            cols[:, :, m, n] = source[:, :, _span(top, rows, stride[0]),
+                                      _span(left, columns, stride[1])]
 
 
 def _col2im(cols: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int],
-            corner: tuple[int, int], target: np.ndarray) -> None:
-    """The adjoint of :func:`_im2col`: add each tap's column deltas onto the cells it read."""
-    for (m, n), (rows, columns) in _tap_windows(cols.shape, stride, dilation, corner):
-        target[:, :, rows, columns] += cols[:, :, m, n]
+            corner: tuple[int, int], target: np.ndarray | _Phases) -> None:
+    """The adjoint of :func:`_im2col`: add each tap's column deltas onto the cells it read
+    (``target`` may be the zero :class:`_Phases` of the cells, added back later)."""
+    rows, columns = cols.shape[-2:]
+    for m, n, top, left in _tap_corners(cols.shape, dilation, corner):
+        if isinstance(target, _Phases):
+            target.window(top, left, rows, columns)[...] += cols[:, :, m, n]
+        else:
+            target[:, :, _span(top, rows, stride[0]),
+                   _span(left, columns, stride[1])] += cols[:, :, m, n]
 
 
-def _tap_windows(cols_shape, stride, dilation, corner):
-    """For each kernel tap (m, n), the source rows and columns its column block reads."""
-    kh, kw, rows, columns = cols_shape[-4:]
+def _span(first: int, count: int, step: int) -> slice:
+    return slice(first, first + step * (count - 1) + 1, step)
+
+
+def _tap_corners(cols_shape, dilation, corner):
+    """For each kernel tap (m, n), the first source row and column its column block reads."""
+    kh, kw = cols_shape[-4:-2]
     for m in range(kh):
-        top = corner[0] + m * dilation[0]
         for n in range(kw):
-            left = corner[1] + n * dilation[1]
-            yield (m, n), (slice(top, top + stride[0] * (rows - 1) + 1, stride[0]),
-                           slice(left, left + stride[1] * (columns - 1) + 1, stride[1]))
+            yield m, n, corner[0] + m * dilation[0], corner[1] + n * dilation[1]
 
 
-def _columns(x_padded: np.ndarray, geo: _Geometry, row: int, row_end: int,
+def _source(x_padded: np.ndarray, geo: _Geometry, row_start: int,
+            row_stop: int) -> np.ndarray | _Phases:
+    """What :func:`_columns` reads for output rows ``row_start:row_stop``: the padded chunk,
+    or the stride phases of the rows those outputs read."""
+    if not _phased(geo):
+        return x_padded
+    sh, dh = geo.stride[0], geo.dilation[0]
+    first = row_start * sh
+    return _Phases.split(x_padded, geo.stride, first, (row_stop - 1) * sh + dh * (geo.kh - 1) + 1)
+
+
+def _columns(source: np.ndarray | _Phases, geo: _Geometry, row: int, row_end: int,
              buffer: np.ndarray) -> np.ndarray:
     """The im2col matrices (B, G, C/G·kh·kw, cells) of output rows ``row:row_end``, for
-    all images of the padded chunk; a 1×1 kernel at stride 1 reads x_padded as it is."""
-    size = x_padded.shape[0]
+    all images of the padded chunk (``source``, from :func:`_source`); a 1×1 kernel at
+    stride 1 reads the padded chunk as it is."""
     if (geo.kh, geo.kw, geo.stride) == (1, 1, (1, 1)):
-        return x_padded[:, :, row:row_end].reshape(size, geo.groups, geo.c_group, -1)
+        return source[:, :, row:row_end].reshape(source.shape[0], geo.groups, geo.c_group, -1)
+    size = source.images if isinstance(source, _Phases) else source.shape[0]
     cols = _view(buffer, (size, geo.c, geo.kh, geo.kw, row_end - row, geo.w_out))
-    _im2col(x_padded, geo.stride, geo.dilation, (row * geo.stride[0], 0), cols)
+    _im2col(source, geo.stride, geo.dilation, (row * geo.stride[0], 0), cols)
     return cols.reshape(size, geo.groups, geo.c_group * geo.kh * geo.kw, -1)
 
 
@@ -775,6 +872,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat = w.reshape(groups, geo.f_group, taps)
     y_mat = y.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
+    # the bias is added tile by tile on the threads, while the tile's outputs are in cache
+    bias = None if b is None else b.astype(dtype, copy=False).reshape(groups, geo.f_group, -1)
 
     def forward_images(start: int, stop: int, tile_bytes: int, row_start: int,
                        row_stop: int) -> None:
@@ -783,16 +882,16 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
                                dtype)
         for first, last in tiling.chunks(start, stop):
-            x_padded = _pad_chunk(x[first:last], geo)
+            source = _source(_pad_chunk(x[first:last], geo), geo, row_start, row_stop)
             for row, row_end in tiling.row_blocks(row_start, row_stop):
+                cells = slice(row * w_out, row_end * w_out)
+                out = y_mat[first:last, :, :, cells]
                 # (G, F/G, taps) @ (B, G, taps, cells) -> (B, G, F/G, cells): y's layout
-                np.matmul(w_mat, _columns(x_padded, geo, row, row_end, cols_buffer),
-                          out=y_mat[first:last, :, :, row * w_out:row_end * w_out])
+                np.matmul(w_mat, _columns(source, geo, row, row_end, cols_buffer), out=out)
+                if bias is not None:  # one per filter (G, F/G, 1) or per cell (untied)
+                    out += bias if bias.shape[-1] == 1 else bias[..., cells]
 
     _over_images(geo, forward_images, exact=is_exact(y), split_rows=True)
-    if b is not None:
-        b = b.astype(dtype, copy=False)
-        y += b[:, None, None] if b.ndim == 1 else b
     return y
 
 
@@ -886,9 +985,9 @@ def _kernel_grad(x: np.ndarray, delta: np.ndarray, geo: _Geometry, start: int, s
     cols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
                            delta.dtype)
     for first, last in tiling.chunks(start, stop):
-        x_padded = _pad_chunk(x[first:last], geo)
+        source = _source(_pad_chunk(x[first:last], geo), geo, row_start, row_stop)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
-            cols_mat = _columns(x_padded, geo, row, row_end, cols_buffer)
+            cols_mat = _columns(source, geo, row, row_end, cols_buffer)
             delta_tile = delta_mat[first:last, :, :, row * w_out:row_end * w_out]
             # y = w·cols: dE/dw = delta·colsᵀ, summed over the images
             dw += np.matmul(delta_tile, cols_mat.swapaxes(-1, -2)).sum(axis=0)
@@ -905,7 +1004,7 @@ def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat_t = w.reshape(groups, geo.f_group, taps).swapaxes(-1, -2)
     delta_mat = delta.reshape(geo.n, groups, geo.f_group, geo.h_out * w_out)
-    padded = geo.sides != (0, 0, 0, 0)
+    padded, phased, sh = geo.sides != (0, 0, 0, 0), _phased(geo), geo.stride[0]
     row_start, row_stop = (0, geo.h_out) if rows is None else rows
     tiling = _tiling(tile_bytes, stop - start, row_stop - row_start,
                      geo.c * geo.kh * geo.kw * w_out, delta.dtype.itemsize)
@@ -917,13 +1016,20 @@ def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.
         # without padding, xpad is x and its delta is dx itself
         delta_padded = (zeros_like_dtype((last - first, geo.c) + geo.padded_hw, delta)
                         if padded or rows is not None else dx[first:last])
+        # a strided kernel adds its taps onto the stride phases of the rows they read, then
+        # the phases onto the cells (the same sums: each cell is in one phase)
+        target = (_Phases.zeros(delta_padded.shape, geo.stride, delta, row_start * sh,
+                                (row_stop - 1) * sh + geo.dilation[0] * (geo.kh - 1) + 1)
+                  if phased else delta_padded)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
             dcols = _view(dcols_buffer,
                           (last - first, geo.c, geo.kh, geo.kw, row_end - row, w_out))
             # y = w·cols: dE/dcols = wᵀ·delta
             np.matmul(w_mat_t, delta_mat[first:last, :, :, row * w_out:row_end * w_out],
                       out=dcols.reshape(last - first, groups, taps, -1))
-            _col2im(dcols, geo.stride, geo.dilation, (row * geo.stride[0], 0), delta_padded)
+            _col2im(dcols, geo.stride, geo.dilation, (row * sh, 0), target)
+        if phased:
+            target.add_to(delta_padded)
         if rows is not None:
             return delta_padded
         if padded:

@@ -9,6 +9,11 @@ sometimes hangs over the padding only touches the outputs whose cell is real: pa
 never materialised.  Max pooling's backward pass recomputes the maxima and sends each
 window's delta to its winning tap(s) according to the tie rule.
 
+The exception is max pooling's backward pass with PyTorch's tie rule on overlapping float
+windows (3×3 at stride 2 or 1, the common case): there the input, padding included, is
+copied once into "phase planes" in which every tap is a contiguous run (see the section on
+them below), and the deltas are added with one ``np.add.at`` per chunk.
+
 The work runs on chunks of feature maps (the N·C axis) small enough to stay in cache, on a
 few threads for large float arrays (numpy releases the GIL inside ufuncs); working memory
 beyond the inputs and outputs is a few chunk-sized scratch arrays per thread.
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -468,9 +474,10 @@ def _window_starts(input_hw: IntPair, stride: IntPair, padding: IntPair,
 
 
 def _tap_argmax_pays(x: np.ndarray, geo: _Geometry) -> bool:
-    """Overlapping float64 windows: the argmax tap by tap and one bincount beat masking the
-    deltas tap by tap (measured 0.87–0.97 of the time on 3×3 windows at stride 1 and 2).
-    Disjoint windows (each tap's mask written straight into its cells) and float32 (whose
+    """Overlapping float64 windows (those of more than PLANES_MAX_TAPS cells: smaller ones
+    go to the phase planes): the argmax tap by tap and one bincount beat masking the deltas
+    tap by tap (measured 0.87–0.97 of the time on 3×3 windows at stride 1 and 2).  Disjoint
+    windows (each tap's mask written straight into its cells) and float32 (whose
     masks cost half as much, while bincount works in float64) keep the masks: there the
     bincount path took 1.1–2.3 times as long."""
     return x.dtype == np.float64 and not geo.disjoint
@@ -518,6 +525,276 @@ def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
     else:
         delta_in += np.bincount(flat.ravel(), weights=delta_out.ravel(),
                                 minlength=b * h * w).reshape(delta_in.shape)
+
+
+# --------------------------------------------------------------------------------------
+# max pooling's backward pass on padded phase planes (PyTorch's tie rule, float maps)
+#
+# A tap's cells are a strided 2-D slice of the input: numpy runs it row by row (W' cells at
+# a time, without SIMD at stride 2), and a window touching the padding needs a smaller
+# slice per tap.  Copied once into s_h·s_w "phase planes" of the padded input (plane (a, b)
+# holds the padded cells (q·s_h + a, u·s_w + b), −∞ in the padding), every tap of every
+# window is one contiguous run of one plane, at a fixed offset from the window's own index,
+# when the windows are laid out with the planes' row length (a few junk windows per row,
+# whose results are never used).  Each step is then one ufunc call over a whole chunk of
+# contiguous memory, and none is a masked assignment (which branches per element on an
+# irregular mask: 5–20 times the cost of a plain pass).
+#
+# The first maximum is separable: the first maximum of each window row (along the columns,
+# kw taps), then the first row reaching the largest of them (kh taps) is the first maximum
+# in row-major order.  The deltas go to their winners with one np.add.at per chunk, straight
+# into the result (a winner is never in the padding), in window order, as the plain loops
+# add them.
+
+
+#: Maps per chunk for the planes: the chunk's input this big, so that the planes and the
+#: window-sized scratch (about 3× the input) stay in cache.
+PLANES_CHUNK_BYTES = 2**20
+
+#: From this input size on, the planes' chunks run on threads.  Two threads bought nothing
+#: measurable on 13–51 MB inputs on a shared 2-core machine, and np.add.at holds the GIL
+#: (see docs/performance.md): the bench's sizes run on one.
+PLANES_PARALLEL_MIN_BYTES = PARALLEL_MIN_BYTES
+
+#: Window cells up to this many (beyond, the separable argmax over whole rows takes over).
+PLANES_MAX_TAPS = 64
+
+#: From this many cells in all the windows on: below, one gather of every window and one
+#: argmax cost less than the planes' fixed ~0.1 ms (equal at about 10⁴–2·10⁴ cells, 3×3
+#: windows at stride 1 and 2).
+PLANES_MIN_WINDOW_CELLS = 1 << 14
+
+
+@dataclass(frozen=True)
+class _Planes:
+    """The phase-plane layout of one pooling geometry (see the section's comment)."""
+
+    size: IntPair
+    stride: IntPair
+    plane_hw: IntPair  # (Hq, Wq): rows and columns of each plane, per map
+    # per plane (a, b), a·s_w + b: (input rows, input cols, plane rows, plane cols) of its
+    # real cells; a plane without real cells is all padding
+    copies: tuple[tuple[slice, slice, slice, slice] | None, ...]
+    input_width: int
+    code_dtype: type  # holds the offset i·W + j of any cell from its window's corner
+
+    @property
+    def row_length(self) -> int:
+        """How far past a chunk's windows the row maxima are read (windows' lower rows)."""
+        return (self.size[0] - 1) // self.stride[0] * self.plane_hw[1]
+
+    @property
+    def tail(self) -> int:
+        """How far past a chunk's windows the planes are read."""
+        return self.row_length + (self.size[1] - 1) // self.stride[1]
+
+
+def _planes_pay(x: np.ndarray, geo: _Geometry) -> bool:
+    """Overlapping windows on float32/float64 maps, unless small (see
+    PLANES_MIN_WINDOW_CELLS)."""
+    window_cells = geo.size[0] * geo.size[1]
+    return (not geo.disjoint and window_cells <= PLANES_MAX_TAPS
+            and x.dtype in (np.float32, np.float64)
+            and x.shape[0] * x.shape[1] * geo.output_hw[0] * geo.output_hw[1] * window_cells
+            >= PLANES_MIN_WINDOW_CELLS)
+
+
+@functools.lru_cache(maxsize=64)
+def _planes(input_hw: IntPair, size: IntPair, stride: IntPair, padding: IntPair,
+            output_hw: IntPair) -> _Planes:
+    (h, w), (kh, kw), (sh, sw), (ph, pw), (h_out, w_out) = (input_hw, size, stride, padding,
+                                                              output_hw)
+    # every window's taps, and every real cell (those no window sees too: they get 0)
+    hq = max(h_out + (kh - 1) // sh, (ph + h - 1) // sh + 1)
+    wq = max(w_out + (kw - 1) // sw, (pw + w - 1) // sw + 1)
+    copies = []
+    for a in range(sh):
+        for b in range(sw):
+            # the real rows r with r + p_h ≡ a (mod s_h) lie at plane rows (r + p_h) // s_h
+            r0, c0 = (a - ph) % sh, (b - pw) % sw
+            n_rows, n_cols = len(range(r0, h, sh)), len(range(c0, w, sw))
+            q0, u0 = (r0 + ph) // sh, (c0 + pw) // sw
+            copies.append((slice(r0, None, sh), slice(c0, None, sw), slice(q0, q0 + n_rows),
+                           slice(u0, u0 + n_cols)) if n_rows and n_cols else None)
+    last = (kh - 1) * w + kw - 1
+    code_dtype = next(t for t in (np.int8, np.int16, np.int32, np.int64)
+                      if last <= np.iinfo(t).max)
+    return _Planes(size, stride, (hq, wq), tuple(copies), w, code_dtype)
+
+
+class _PlanesScratch:
+    """One thread's working arrays for chunks of up to ``maps`` maps."""
+
+    def __init__(self, layout: _Planes, geo: _Geometry, maps: int, dtype: np.dtype):
+        (hq, wq), (sh, sw), (ph, pw) = layout.plane_hw, layout.stride, geo.padding
+        (h, w), (h_out, w_out) = geo.input_hw, geo.output_hw
+        self.span = maps * hq * wq  # windows (real and junk) of a full chunk
+        rows = self.span + layout.row_length
+        self.planes = np.full((sh * sw, rows + layout.tail), -np.inf, dtype)  # padding −∞
+        self.row_best = np.empty((sh, rows), dtype)
+        self.row_code = np.empty((sh, rows), np.int8)
+        self.best = np.empty(self.span, dtype)
+        self.code = np.empty(self.span, layout.code_dtype)
+        self.greater = np.empty(rows, bool)
+        self.step = np.empty(rows, layout.code_dtype)
+        self.target = np.empty((maps, h_out, w_out), np.intp)
+        # each real window's corner (o_row·s_h − p_h, o_col·s_w − p_w) in the flat input
+        # maps: outside the map when it lies in the padding, but never its winning cell
+        corner = (np.arange(maps)[:, None, None] * (h * w)
+                  + (np.arange(h_out)[:, None] * sh - ph) * w + np.arange(w_out) * sw - pw)
+        self.corner = corner.astype(np.intp)
+
+
+def _first_max_update(best: np.ndarray, code: np.ndarray, values: np.ndarray, codes,
+                      greater: np.ndarray, step: np.ndarray, earlier=None,
+                      earlier_codes=None) -> None:
+    """best, code ← values, codes where values > best (the earlier of equal ones stays);
+    with ``earlier``, from (earlier, earlier_codes) instead of (best, code), no copy first.
+
+    ``codes`` (an array or a number) must exceed every earlier code: then the update is
+    max(code, codes · greater), no masked write.  A NaN reaches ``best`` (np.maximum)."""
+    if earlier is None:
+        earlier, earlier_codes = best, code
+    np.greater(values, earlier, out=greater)
+    np.maximum(earlier, values, out=best)
+    np.multiply(greater.view(np.int8), codes, out=step)  # (a bool operand would be cast)
+    if isinstance(earlier_codes, int) and earlier_codes == 0:
+        np.copyto(code, step)
+    else:
+        np.maximum(earlier_codes, step, out=code)
+
+
+def _first_max_planes(layout: _Planes, scratch: _PlanesScratch, span: int) -> None:
+    """scratch.best, scratch.code ← each window's maximum and its first cell reaching it
+    (row-major), as the offset i·W + j from the window's corner in the input map."""
+    (kh, kw), (sh, sw), (_, wq), w = (layout.size, layout.stride, layout.plane_hw,
+                                      layout.input_width)
+    rows = span + layout.row_length
+    planes, greater = scratch.planes, scratch.greater[:rows]
+    # along the columns: each row phase's window rows, their maximum and its first column
+    step = scratch.step.view(np.int8)[:rows]
+    for a in range(sh):
+        best, code = scratch.row_best[a, :rows], scratch.row_code[a, :rows]
+        if kw == 1:
+            np.copyto(best, planes[a * sw, :rows])
+            code.fill(0)
+        for j in range(1, kw):
+            start = j // sw
+            values = planes[a * sw + j % sw, start:start + rows]
+            if j == 1:
+                _first_max_update(best, code, values, 1, greater, step,
+                                  planes[a * sw, :rows], 0)
+            else:
+                _first_max_update(best, code, values, j, greater, step)
+    # then down the window's rows: the first row reaching the largest row maximum
+    best, code = scratch.best[:span], scratch.code[:span]
+    greater, step = greater[:span], scratch.step[:span]
+    if kh == 1:
+        np.copyto(best, scratch.row_best[0, :span])
+        np.copyto(code, scratch.row_code[0, :span])
+    for i in range(1, kh):
+        start = i // sh * wq
+        column = scratch.row_code[i % sh, start:start + span]
+        np.add(column, i * w, out=step, dtype=step.dtype)  # the cell's offset
+        values = scratch.row_best[i % sh, start:start + span]
+        if i == 1:
+            _first_max_update(best, code, values, step, greater, step,
+                              scratch.row_best[0, :span], scratch.row_code[0, :span])
+        else:
+            _first_max_update(best, code, values, step, greater, step)
+
+
+def _max_backward_planes(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
+                         geo: _Geometry, layout: _Planes, scratch: _PlanesScratch) -> None:
+    """One chunk: x (B, H, W), delta_out (B, H', W') → delta_in (B, H, W): each window's
+    delta added to its first maximum (row-major), every other cell 0."""
+    b = x.shape[0]
+    hq, wq = layout.plane_hw
+    h_out, w_out = geo.output_hw
+    span = b * hq * wq
+    for plane, copy in enumerate(layout.copies):
+        if copy is not None:
+            rows, cols, plane_rows, plane_cols = copy
+            scratch.planes[plane, :span].reshape(b, hq, wq)[:, plane_rows, plane_cols] = \
+                x[:, rows, cols]
+    _first_max_planes(layout, scratch, span)
+    best, code = scratch.best[:span], scratch.code[:span]
+    if not best.min() > -np.inf:  # a NaN or −∞ maximum somewhere (perhaps a junk window's)
+        real_best = best.reshape(b, hq, wq)[:, :h_out, :w_out]
+        if not real_best.min() > -np.inf:
+            _fix_unusual_windows(real_best, code.reshape(b, hq, wq), x, geo)
+
+    # each real window's delta to its winning cell, added in window order (as the plain
+    # loops add them); the chunk's zeros written just before, while they stay in cache (a
+    # zeroed result would stream them to memory and back)
+    target = scratch.target[:b]
+    np.add(scratch.corner[:b], code.reshape(b, hq, wq)[:, :h_out, :w_out], out=target)
+    delta_in.fill(0)
+    np.add.at(delta_in.reshape(-1), target.reshape(-1), delta_out.reshape(-1))
+
+
+def _fix_unusual_windows(best: np.ndarray, code: np.ndarray, x: np.ndarray,
+                         geo: _Geometry) -> None:
+    """Windows whose maximum is NaN take their first NaN (as numpy's argmax), and windows
+    of −∞ only their first real cell (never the padding): one gather over those windows."""
+    maps, rows, cols = np.nonzero(~(best > -np.inf))
+    index, _ = _window_index(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw)
+    cells = index[rows * geo.output_hw[1] + cols]  # (windows, kh·kw), H·W for a padded cell
+    h, w = geo.input_hw
+    padded = cells == h * w
+    values = x.reshape(x.shape[0], -1)[maps[:, None], np.where(padded, 0, cells)]
+    nan = np.isnan(values)
+    first = np.where(nan.any(axis=1), nan.argmax(axis=1), (~padded).argmax(axis=1))
+    row, col = np.divmod(first, geo.size[1])
+    code[maps, rows, cols] = row * w + col
+
+
+#: Each thread keeps the scratch arrays of its last planes call (about 3× PLANES_CHUNK_BYTES):
+#: a call of the same shape reuses them rather than allocating and filling them again (0.9 ms
+#: of a 5–7 ms call on the bench's inputs).  Cells a chunk never writes stay as they were: the
+#: padding −∞, the rest read by junk windows only.
+_kept_scratch = threading.local()
+
+
+def _scratch(layout: _Planes, geo: _Geometry, maps: int, dtype: np.dtype) -> _PlanesScratch:
+    key = (geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw, maps, dtype.str)
+    if getattr(_kept_scratch, "key", None) != key:
+        _kept_scratch.key = None  # (no stale pair if the allocation fails)
+        _kept_scratch.scratch = _PlanesScratch(layout, geo, maps, dtype)
+        _kept_scratch.key = key
+    return _kept_scratch.scratch
+
+
+def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """:func:`maxpool2d_backward` with ties "first" where :func:`_planes_pay`: chunks of
+    maps, each thread with its own scratch arrays, reused from chunk to chunk."""
+    n, c, h, w = x.shape
+    n_maps = n * c
+    maps = x.reshape(n_maps, h, w)
+    deltas = delta.reshape((n_maps,) + geo.output_hw)
+    delta_in = np.empty((n_maps, h, w), x.dtype)  # zeroed chunk by chunk
+    layout = _planes(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw)
+    per_chunk = max(1, PLANES_CHUNK_BYTES // (h * w * x.itemsize))
+    chunks = [(start, min(start + per_chunk, n_maps)) for start in range(0, n_maps, per_chunk)]
+    workers = (1 if n_maps * h * w * x.itemsize < PLANES_PARALLEL_MIN_BYTES
+               else min(_threads(), len(chunks)))
+
+    def work(part: int) -> None:
+        scratch = _scratch(layout, geo, min(per_chunk, n_maps), x.dtype)
+        for start, stop in chunks[part::workers]:
+            _max_backward_planes(maps[start:stop], deltas[start:stop], delta_in[start:stop],
+                                 geo, layout, scratch)
+
+    if workers == 1:
+        work(0)
+    else:
+        # imported here: concurrent.futures (and the logging it brings) costs every start-up
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(work, range(workers)):
+                pass
+    return delta_in.reshape(x.shape)
 
 
 def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
@@ -637,6 +914,8 @@ def maxpool2d_backward(x: np.ndarray, delta: np.ndarray, size, stride=None, padd
     x = _as_maps(x)
     geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
     delta = _as_delta(delta, x, geo)
+    if ties == "first" and _planes_pay(x, geo):
+        return _max_backward_by_planes(x, delta, geo)
     return _run(lambda xs, ds, dxs: _max_backward_kernel(xs, ds, dxs, geo, ties),
                 geo, x, geo.input_hw, x.dtype, delta, zeros=True)
 
