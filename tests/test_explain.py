@@ -810,13 +810,15 @@ def test_term_rows_are_laid_out_as_a_table_of_a_row_per_term(rows, width, colour
         cells = list(TERM_ROWS)
         if rows == "line break":  # a cell of two lines makes its row two lines high
             cells[1] = cells[1][:5] + ("(first line\nsecond line)",)
-        if rows == "markup":  # a table reads [i,j] as a markup tag
+        if rows == "markup":  # shown as it is, never read as a markup tag
             cells[1] = cells[1][:5] + ("(the window of x[i,j])",)
     listing = TermRows(cells)
     assert _laid_out(listing, width, colour) == _laid_out(listing.row_table(), width, colour)
     assert _laid_out(listing, width, colour) == _laid_out(listing.stacked(), width, colour) \
         or not listing._fits(width)
-    fits = rows in ("sample", "synthetic") and listing.natural_width <= width
+    fits = rows in ("sample", "synthetic", "markup") and listing.natural_width <= width
     assert listing._fits(width) is fits
+    if rows == "markup" and width >= 80:
+        assert "x[i,j]" in _laid_out(listing, width, colour)[0].replace("\n", "")
     if rows == "synthetic":  # both ways are taken: 120 columns fit these rows, 80 do not
         assert listing._fits(120) and not listing._fits(80)

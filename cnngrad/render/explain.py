@@ -160,22 +160,12 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
 # --------------------------------------------------------------------------- Rich
 
 
-#: What Rich markup would change in a string: a tag (``[bold]``, ``[/]``, ``[@click]``) or an
-#: emoji code (``:smile:``); and a backslash (an escape) is checked apart.
-_MARKUP = re.compile(r"\[[a-z#/@]|:\S*?:")
-
-
-def _leaves_alone(text: str) -> bool:
-    """Would Rich markup show ``text`` as it is?"""
-    return "\\" not in text and not _MARKUP.search(text)
-
-
 def _cell(text: str):
-    """A table cell: ``text`` as a Rich Text when markup would show it as it is (no markup
-    parsed, no emoji table loaded), else the string, which Rich reads as markup."""
+    """A table cell showing ``text`` as it is: a Rich Text, never read as markup (a note's
+    ``x[i,j]`` is an index, not a tag)."""
     from rich.text import Text
 
-    return Text(text) if _leaves_alone(text) else text
+    return Text(text)
 
 
 class TermRows:
@@ -207,12 +197,11 @@ class TermRows:
 
         self.rows = rows
         self._stacked = None
-        # the row-per-term table reads its cells as Rich markup, the columns are plain text:
-        # the same only for cells markup leaves alone (no tag, escape or emoji code); a cell
-        # holding a line break makes its row taller; a cell of spaces only is measured as a
-        # line, not by its words
+        # both layouts show the cells as they are (never read as markup); a cell holding a
+        # line break makes its row taller; a cell of spaces only is measured as a line, not
+        # by its words
         text = "".join("".join(row) for row in rows)
-        self._as_columns = (len((text + ".").splitlines()) == 1 and _leaves_alone(text)
+        self._as_columns = (len((text + ".").splitlines()) == 1
                             and all(cell.strip() or not cell for row in rows for cell in row))
         self._tabs = "\t" in text  # Rich expands them: only its own lines show that
         # each column's measure as Rich takes it: its longest word, its longest line
@@ -224,12 +213,13 @@ class TermRows:
 
     def _table(self, rows):
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
         for justify, style in self.COLUMNS:
             table.add_column(justify=justify, style=style)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
         return table
 
     def row_table(self):
@@ -337,9 +327,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
                                       (f"   ({_counts_text(explanation)})", "dim"))]
     from cnngrad.render.tables import FittedPanel
 
-    # the title as text where markup would show it as it is (markup costs an import)
-    path = explanation.path
-    title = Text.assemble((path, "bold")) if _leaves_alone(path) else f"[bold]{path}[/]"
+    title = Text.assemble((explanation.path, "bold"))
     return FittedPanel(Group(*parts), title=title, title_align="left", expand=False,
                        border_style="blue")
 
