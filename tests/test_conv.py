@@ -50,6 +50,16 @@ def assert_same(actual, expected, tol=1e-12):
     np.testing.assert_allclose(actual.astype(float), expected.astype(float), rtol=tol, atol=tol)
 
 
+def assert_matches_naive(rng, x, w, b, args, tol=1e-12):
+    """Forward, then backward with a random delta: the fast kernels against the naive twins."""
+    y = conv2d_forward(x, w, b, *args)
+    assert_same(y, conv2d_forward_naive(x, w, b, *args), tol=tol)
+    delta = rng.standard_normal(y.shape)
+    for fast, naive in zip(conv2d_backward(x, w, delta, *args),
+                           conv2d_backward_naive(x, w, delta, *args)):
+        assert_same(fast, naive, tol=tol)
+
+
 # ---------------------------------------------------------------------------------------
 # the worked example, by hand
 
@@ -170,13 +180,7 @@ CHANNELS = [  # (C, F, groups): F ≤ 2C/G and F > 2C/G take different stride-1 
 def test_fast_matches_naive(mode, c, f, groups, stride, dilation, padding, kernel):
     rng = np.random.default_rng(0)
     x, w, b = random_problem(rng, 2, c, 6, 5, f, groups, kernel)
-    args = (stride, padding, dilation, groups, mode)
-    y = conv2d_forward(x, w, b, *args)
-    assert_same(y, conv2d_forward_naive(x, w, b, *args))
-    delta = rng.standard_normal(y.shape)
-    for fast, naive in zip(conv2d_backward(x, w, delta, *args),
-                           conv2d_backward_naive(x, w, delta, *args)):
-        assert_same(fast, naive)
+    assert_matches_naive(rng, x, w, b, (stride, padding, dilation, groups, mode))
 
 
 @st.composite
@@ -286,13 +290,7 @@ def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_by
     monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
     rng = np.random.default_rng(11)
     x, w, b = random_problem(rng, 1, c, 9, 8, f, groups, (3, 2))
-    args = (stride, padding, dilation, groups, mode)
-    y = conv2d_forward(x, w, b, *args)
-    assert_same(y, conv2d_forward_naive(x, w, b, *args), tol=1e-13)
-    delta = rng.standard_normal(y.shape)
-    for fast, naive in zip(conv2d_backward(x, w, delta, *args),
-                           conv2d_backward_naive(x, w, delta, *args)):
-        assert_same(fast, naive, tol=1e-13)
+    assert_matches_naive(rng, x, w, b, (stride, padding, dilation, groups, mode), tol=1e-13)
 
 
 @pytest.mark.parametrize("kernel, stride, dilation, expected", [
@@ -345,13 +343,7 @@ def test_phases_match_naive(monkeypatch, phase_min_taps, n, threads, stride, dil
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0 if threads else 10**18)
     rng = np.random.default_rng(12)
     x, w, b = random_problem(rng, n, 2, 11, 10, 3, 1, (7, 5))
-    args = (stride, padding, dilation, 1, mode)
-    y = conv2d_forward(x, w, b, *args)
-    assert_same(y, conv2d_forward_naive(x, w, b, *args), tol=1e-13)
-    delta = rng.standard_normal(y.shape)
-    for fast, naive in zip(conv2d_backward(x, w, delta, *args),
-                           conv2d_backward_naive(x, w, delta, *args)):
-        assert_same(fast, naive, tol=1e-13)
+    assert_matches_naive(rng, x, w, b, (stride, padding, dilation, 1, mode), tol=1e-13)
 
 
 def test_phases_keep_fractions_exact():
