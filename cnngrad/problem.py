@@ -175,6 +175,11 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(str(s) for s in shape) if shape else "a number"
 
 
+def pair_text(pair) -> str:
+    """A per-axis setting as the tables write it: ``(2, 2) -> '2'``, ``(2, 1) -> '2×1'``."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
 # --------------------------------------------------------------------------- spec types
 
 

@@ -20,7 +20,7 @@ from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
-from cnngrad.problem import LayerSpec, shape_text
+from cnngrad.problem import LayerSpec, pair_text, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -460,16 +460,14 @@ def conv_input_factor(ex, layer: LayerTrace, g: dict, n: int, ch: int, row: int,
 
 
 def conv_notes(ex, g: dict) -> list[str]:
-    from cnngrad.teach.explain import _pair_text
-
     spec = g["spec"]
     stride, dil = (g["sh"], g["sw"]), (g["dh"], g["dw"])
     notes = []
     settings = []
     if stride != (1, 1):
-        settings.append(f"stride {_pair_text(stride)}")
+        settings.append(f"stride {pair_text(stride)}")
     if dil != (1, 1):
-        settings.append(f"dilation {_pair_text(dil)}")
+        settings.append(f"dilation {pair_text(dil)}")
     if spec.padding != (0, 0, 0, 0):
         settings.append(f"padding (top, bottom, left, right) {spec.padding}"
                         + (f", {g['mode']}" if g["mode"] != "zeros" else " of zeros"))
@@ -787,7 +785,7 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
     k_eff − 1 + r below, r = H_p − ((H' − 1)·s + k_eff) (the rows no window reaches), makes
     the full convolution exactly H_p rows.
     """
-    from cnngrad.teach.steps import (Textbook, _Labels, _fold_padding, _pair_text, _zeros,
+    from cnngrad.teach.steps import (Textbook, _Labels, _fold_padding, _zeros,
         correlate_valid, dilate, insert_zeros, pad_input, zero_pad)
 
     label = _Labels(layout)
@@ -884,7 +882,7 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
                 if (dh, dw) != (1, 1):
                     steps.append((caption, corr))
                     caption = (f"dE/dw{label(n, f=(f, f_count), c=(c, cg))}: every "
-                               f"{_pair_text((dh, dw))}-th entry of it (dilation)")
+                               f"{pair_text((dh, dw))}-th entry of it (dilation)")
                 steps.append((caption, grad_nfc))
                 grad_used[f, c] = grad_used[f, c] + grad_nfc
     if n_count > 1:
@@ -1061,11 +1059,11 @@ class Conv2d(LayerFamily):
     def settings(self, spec):
         out = [("kernel", shape_text(spec.weight.shape[2:])), ("filters", str(spec.weight.shape[0]))]
         if spec.stride != (1, 1):
-            out.append(("stride", _pair_text(spec.stride)))
+            out.append(("stride", pair_text(spec.stride)))
         if any(spec.padding):
             out.append(("padding", ", ".join(map(str, spec.padding))))
         if spec.dilation != (1, 1):
-            out.append(("dilation", _pair_text(spec.dilation)))
+            out.append(("dilation", pair_text(spec.dilation)))
         if spec.groups != 1:
             out.append(("groups", str(spec.groups)))
         if spec.padding_mode != "zeros":
@@ -1104,10 +1102,6 @@ class Conv2d(LayerFamily):
                       _from_trace("bias_per_position", _custom_backward(
                           _has_bias(("scalar", "filter")), _bias_per_position_backward)))),
         ]
-
-
-def _pair_text(pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
 
 CONV2D = Conv2d()

@@ -19,7 +19,7 @@ import numpy as np
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
-from cnngrad.problem import LayerSpec, shape_text
+from cnngrad.problem import LayerSpec, pair_text, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -285,18 +285,16 @@ def _geometry(layer: LayerTrace) -> dict:
 
 
 def _notes(ex, g: dict) -> list[str]:
-    from cnngrad.teach.explain import _pair_text
-
     spec = g["spec"]
-    settings = [f"stride {_pair_text(spec.stride)}"]
+    settings = [f"stride {pair_text(spec.stride)}"]
     if spec.padding != (0, 0):
-        settings.append(f"padding {_pair_text(spec.padding)} (cropped from each side of the "
+        settings.append(f"padding {pair_text(spec.padding)} (cropped from each side of the "
                         f"full output)")
     if spec.output_padding != (0, 0):
-        settings.append(f"output_padding {_pair_text(spec.output_padding)} (extra rows/columns "
+        settings.append(f"output_padding {pair_text(spec.output_padding)} (extra rows/columns "
                         f"at the bottom/right)")
     if spec.dilation != (1, 1):
-        settings.append(f"dilation {_pair_text(spec.dilation)}")
+        settings.append(f"dilation {pair_text(spec.dilation)}")
     if spec.groups > 1:
         settings.append(f"{spec.groups} groups of {g['cg']} input channel(s) and {g['fg']} "
                         f"output channel(s)")
@@ -593,10 +591,6 @@ def _forward_unflipped(ctx: SlipContext) -> Trace | None:
 # --------------------------------------------------------------------------- the family
 
 
-def _pair_text(pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
-
-
 class ConvTranspose2d(LayerFamily):
     type = "conv_transpose2d"
     spatial = 2
@@ -642,13 +636,13 @@ class ConvTranspose2d(LayerFamily):
     def settings(self, spec):
         c_in, fg, kh, kw = spec.weight.shape
         out = [("kernel", f"{kh}×{kw}"), ("channels", f"{c_in} in, {fg * spec.groups} out"),
-               ("stride", _pair_text(spec.stride))]
+               ("stride", pair_text(spec.stride))]
         if any(spec.padding):
-            out.append(("padding", _pair_text(spec.padding)))
+            out.append(("padding", pair_text(spec.padding)))
         if any(spec.output_padding):
-            out.append(("output padding", _pair_text(spec.output_padding)))
+            out.append(("output padding", pair_text(spec.output_padding)))
         if spec.dilation != (1, 1):
-            out.append(("dilation", _pair_text(spec.dilation)))
+            out.append(("dilation", pair_text(spec.dilation)))
         if spec.groups != 1:
             out.append(("groups", str(spec.groups)))
         return out

@@ -20,7 +20,7 @@ from cnngrad.layers._common import TIE_RULES, pool_output_size
 from cnngrad.layers.pool import (avgpool2d_backward, avgpool2d_divisors, avgpool2d_forward,
                                  maxpool2d_argmax_mask, maxpool2d_backward, maxpool2d_forward,
                                  maxpool2d_tied_windows)
-from cnngrad.problem import LayerSpec, shape_text
+from cnngrad.problem import LayerSpec, pair_text, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
@@ -715,10 +715,6 @@ def _ties(rule: str):
 # --------------------------------------------------------------------------- the families
 
 
-def _pair_text(pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
-
-
 class _Pool2d(LayerFamily):
     required = ("size",)
     spatial = 2
@@ -735,9 +731,9 @@ class _Pool2d(LayerFamily):
                 f"{out:,} outputs × a {spec.size[0]}×{spec.size[1]} window")
 
     def settings(self, spec):
-        out = [("window", shape_text(spec.size)), ("stride", _pair_text(spec.stride))]
+        out = [("window", shape_text(spec.size)), ("stride", pair_text(spec.stride))]
         if any(spec.padding):
-            out.append(("padding", _pair_text(spec.padding)))
+            out.append(("padding", pair_text(spec.padding)))
         if spec.ceil_mode:
             out.append(("ceil mode", "on"))
         return out

@@ -41,7 +41,7 @@ import numpy as np
 from cnngrad.errors import UsageError
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
-from cnngrad.problem import shape_text
+from cnngrad.problem import pair_text, shape_text
 
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")
@@ -644,10 +644,6 @@ class _Explainer:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _pair_text(pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
 
 def _column_zero_reasons(columns: TermColumns, zero: np.ndarray) -> dict[str, int]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from cnngrad.families import family_of
 from cnngrad.layers._common import zeros_like_dtype
-from cnngrad.problem import Layout
+from cnngrad.problem import Layout, pair_text
 
 Step = tuple[str, np.ndarray]
 
@@ -121,10 +121,6 @@ class _Labels:
 
 
 # --------------------------------------------------------------------------- shared by the routes
-
-
-def _pair_text(pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
 
 def _fold_padding(delta_padded: np.ndarray, sides, mode: str, hw: tuple[int, int]) -> np.ndarray:
