@@ -45,6 +45,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "TENSOR_FILE_KINDS",
+    "decimals_needed",
     "load_json_document",
     "parse_number",
     "parse_tensor",
@@ -699,6 +700,20 @@ def _number(value: object, exact: bool) -> float | Fraction:
     if isinstance(value, (float, str)):  # subclasses
         return _number(float(value) if isinstance(value, float) else str(value), exact)
     raise _BadNumber(f"expected a number, got {_show(value)}")
+
+
+def decimals_needed(value: Fraction) -> int | None:
+    """Decimals that write ``value`` exactly (0.25 → 2), None when no finite decimal does
+    (1/3)."""
+    value = Fraction(value)
+    denominator, twos, fives = value.denominator, 0, 0
+    while denominator % 2 == 0:
+        denominator //= 2
+        twos += 1
+    while denominator % 5 == 0:
+        denominator //= 5
+        fives += 1
+    return max(twos, fives) if denominator == 1 else None
 
 
 def parse_number(value: object, where: str, *, file: str | None,

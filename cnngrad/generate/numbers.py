@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from cnngrad.generate.draw import Draw
+from cnngrad.tensorio import decimals_needed
 
 _QUARTERS_THIRDS = (Fraction(1, 4), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3),
                     Fraction(3, 4), Fraction(1), Fraction(3, 2))
@@ -95,20 +96,6 @@ STYLES: dict[str, Style] = {
     "fractions": Style("fractions", "halves, thirds and quarters (answers as exact fractions)",
                        None),
 }
-
-
-def decimals_needed(value: Fraction) -> int | None:
-    """Decimals that write ``value`` exactly (0.25 → 2), None when no finite decimal does
-    (1/3)."""
-    value = Fraction(value)
-    denominator, twos, fives = value.denominator, 0, 0
-    while denominator % 2 == 0:
-        denominator //= 2
-        twos += 1
-    while denominator % 5 == 0:
-        denominator //= 5
-        fives += 1
-    return max(twos, fives) if denominator == 1 else None
 
 
 def decimal_text(value: Fraction, decimals: int | None = None) -> str:

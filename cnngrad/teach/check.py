@@ -43,6 +43,7 @@ from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.tensorio import (
     CSV_DELIMITERS,
+    decimals_needed,
     load_json_document,
     parse_tensor,
     read_source,
@@ -448,17 +449,9 @@ def _text_info(text: str) -> tuple[str, int, bool]:
 def _fraction_info(value: Fraction) -> tuple[str, int, bool]:
     """A value with no text (an .npy cell): its shortest decimal and that many decimals."""
     value = Fraction(value)
-    twos = fives = 0
-    denominator = value.denominator
-    while denominator % 2 == 0:
-        denominator //= 2
-        twos += 1
-    while denominator % 5 == 0:
-        denominator //= 5
-        fives += 1
-    if denominator != 1:  # not a finite decimal (cannot come from a float): a fraction
+    decimals = decimals_needed(value)
+    if decimals is None:  # not a finite decimal (cannot come from a float): a fraction
         return f"{value.numerator}/{value.denominator}", 0, True
-    decimals = max(twos, fives)
     if decimals == 0:
         return str(value.numerator), 0, False
     text = str(Decimal(value.numerator) / Decimal(value.denominator))
