@@ -273,7 +273,7 @@ def force_planes(monkeypatch, chunk_bytes=None, threads=None) -> list:
     if chunk_bytes is not None:
         monkeypatch.setattr(pool, "PLANES_CHUNK_BYTES", chunk_bytes)
     if threads is not None:
-        monkeypatch.setattr(pool, "PLANES_PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setattr(pool, "PARALLEL_MIN_BYTES", 0)
         monkeypatch.setattr(pool, "_threads", lambda: threads)
     chunks = []
     kernel = pool._max_backward_planes

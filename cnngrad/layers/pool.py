@@ -230,13 +230,15 @@ def _threads() -> int:
 
 
 def _for_each_chunk(work: Callable[[int, int], None], n_maps: int, map_bytes: int,
-                    exact: bool) -> None:
-    """Call ``work(start, stop)`` on consecutive chunks of the N·C feature maps.
+                    exact: bool, chunk_bytes: int | None = None) -> None:
+    """Call ``work(start, stop)`` on consecutive chunks of the N·C feature maps, each about
+    ``chunk_bytes`` of input (default :data:`CHUNK_BYTES`).
 
     Chunks write disjoint slices of the outputs, so they may run on several threads; object
     arrays hold the GIL throughout, so exact mode stays on one.
     """
-    rows = max(1, CHUNK_BYTES // max(map_bytes, 1))
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    rows = max(1, chunk_bytes // max(map_bytes, 1))
     chunks = [(start, min(start + rows, n_maps)) for start in range(0, n_maps, rows)]
     workers = 1 if exact or n_maps * map_bytes < PARALLEL_MIN_BYTES else min(_threads(), len(chunks))
     if workers <= 1:
@@ -551,11 +553,6 @@ def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
 #: window-sized scratch (about 3× the input) stay in cache.
 PLANES_CHUNK_BYTES = 2**20
 
-#: From this input size on, the planes' chunks run on threads.  Two threads bought nothing
-#: measurable on 13–51 MB inputs on a shared 2-core machine, and np.add.at holds the GIL
-#: (see docs/performance.md): the bench's sizes run on one.
-PLANES_PARALLEL_MIN_BYTES = PARALLEL_MIN_BYTES
-
 #: Window cells up to this many (beyond, the separable argmax over whole rows takes over).
 PLANES_MAX_TAPS = 64
 
@@ -775,25 +772,17 @@ def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) ->
     delta_in = np.empty((n_maps, h, w), x.dtype)  # zeroed chunk by chunk
     layout = _planes(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw)
     per_chunk = max(1, PLANES_CHUNK_BYTES // (h * w * x.itemsize))
-    chunks = [(start, min(start + per_chunk, n_maps)) for start in range(0, n_maps, per_chunk)]
-    workers = (1 if n_maps * h * w * x.itemsize < PLANES_PARALLEL_MIN_BYTES
-               else min(_threads(), len(chunks)))
 
-    def work(part: int) -> None:
+    def work(start: int, stop: int) -> None:
+        # the same key for every chunk: each thread builds its scratch once
         scratch = _scratch(layout, geo, min(per_chunk, n_maps), x.dtype)
-        for start, stop in chunks[part::workers]:
-            _max_backward_planes(maps[start:stop], deltas[start:stop], delta_in[start:stop],
-                                 geo, layout, scratch)
+        _max_backward_planes(maps[start:stop], deltas[start:stop], delta_in[start:stop],
+                             geo, layout, scratch)
 
-    if workers == 1:
-        work(0)
-    else:
-        # imported here: concurrent.futures (and the logging it brings) costs every start-up
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(work, range(workers)):
-                pass
+    # from PARALLEL_MIN_BYTES on, on threads: two bought nothing measurable on 13–51 MB
+    # inputs on a shared 2-core machine, and np.add.at holds the GIL (docs/performance.md)
+    _for_each_chunk(work, n_maps, h * w * x.itemsize, exact=False,
+                    chunk_bytes=PLANES_CHUNK_BYTES)
     return delta_in.reshape(x.shape)
 
 
