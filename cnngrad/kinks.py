@@ -38,7 +38,6 @@ above it) the magnitude is 0 and no kink is seen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np

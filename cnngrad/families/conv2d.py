@@ -484,7 +484,7 @@ def conv_notes(ex, g: dict) -> list[str]:
 
 
 def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _Named, _affine, _num
+    from cnngrad.teach.explain import Factor, _affine, _num
 
     g = conv_geometry(ex, layer)
     spec: Conv2dSpec = g["spec"]
@@ -607,7 +607,7 @@ def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
 
 
 def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
-    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _Named, _num
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _num
 
     spec: Conv2dSpec = g["spec"]
     bname = bias_named(ex, spec)

@@ -6,7 +6,6 @@ Each renderer returns a string or a renderable and never prints.  Rich is import
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 
 from cnngrad.teach.explain import Explanation, Factor, Term, short
@@ -284,7 +283,6 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
     is its last line."""
     from rich import box
     from rich.console import Group
-    from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 

@@ -41,7 +41,7 @@ import numpy as np
 from cnngrad.errors import UsageError
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
-from cnngrad.problem import pair_text, shape_text
+from cnngrad.problem import shape_text
 
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")

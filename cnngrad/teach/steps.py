@@ -27,7 +27,7 @@ import numpy as np
 
 from cnngrad.families import family_of
 from cnngrad.layers._common import zeros_like_dtype
-from cnngrad.problem import Layout, pair_text
+from cnngrad.problem import Layout
 
 Step = tuple[str, np.ndarray]
 
