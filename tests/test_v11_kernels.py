@@ -402,6 +402,7 @@ def test_batchnorm_blocks_and_threads_match_naive(monkeypatch, block_bytes, thre
                                                   dtype):
     monkeypatch.setattr(batchnorm, "BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(batchnorm, "PARALLEL_MIN_BYTES", 0 if threads else 10**18)
+    monkeypatch.setattr(batchnorm, "PARALLEL_MIN_CHANNEL_VALUES", 0)
     monkeypatch.setattr(batchnorm, "BLAS_MIN_BYTES", 0 if blas else 10**18)
     monkeypatch.setattr(batchnorm, "_threads", lambda: 3)
     rng = np.random.default_rng(11)
@@ -423,6 +424,7 @@ def test_batchnorm_block_errors_reach_the_caller(monkeypatch):
     # a failure inside a block on a helper thread is raised, not lost
     monkeypatch.setattr(batchnorm, "BLOCK_BYTES", 1)
     monkeypatch.setattr(batchnorm, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(batchnorm, "PARALLEL_MIN_CHANNEL_VALUES", 0)
     monkeypatch.setattr(batchnorm, "_threads", lambda: 2)
     seen = []
 

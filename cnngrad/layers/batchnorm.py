@@ -12,9 +12,11 @@ In both, dγ = Σ δ·x̂ and dβ = Σ δ.  The fast kernels follow torch's orde
 dγ = Σ δ·(x − μ) · 1/√(σ² + ε), and in training dx = (δ − Σδ/M − (x − μ)·k)·γ/√(σ² + ε)
 with k = Σ δ·(x − μ) / (σ² + ε) / M, so x̂ is never stored.  They work on blocks of a few
 channels whose values stay in cache from the first pass over them to the last (the mean, the
-centred values, the variance and the result: five passes forward, nine backward), on a few
-threads for large inputs (numpy releases the GIL in its ufuncs, reductions and products);
-working memory is one block per thread.
+centred values, the variance and the result: five passes forward, nine backward), each pass
+one numpy call per channel with its constants as Python floats (numpy's vector loop for a
+scalar operand; see :func:`_minus_each`), on a few threads when every channel has many values
+(numpy releases the GIL in its ufuncs, reductions and products); working memory is one block
+per thread.
 
 A square root is not rational, so batch norm is float only: object (Fraction) arrays are
 computed in float64.  The plain-loop ``_naive`` twins are written straight from the formulas.
@@ -23,10 +25,11 @@ computed in float64.  The plain-loop ``_naive`` twins are written straight from 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 
 import numpy as np
+
+from cnngrad.layers._threads import cores, for_each
 
 MODES = ("train", "eval")
 
@@ -36,6 +39,11 @@ BLOCK_BYTES = 2**19
 
 #: Below this input size the thread start-up costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 2**20
+
+#: Threads also need this many values per channel: each numpy call works on one channel and
+#: must run long enough to pay for handing the GIL to the other thread and back (measured on
+#: two cores: 8×64×56×56 float64 ran faster on one thread, 32×64×56×56 faster on two).
+PARALLEL_MIN_CHANNEL_VALUES = 2**16
 
 MAX_THREADS = 8
 
@@ -99,50 +107,26 @@ def _setup(x, gamma, eps, mode, running_mean, running_var, delta=None):
 
 
 def _threads() -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(MAX_THREADS, cpus or 1))
+    return max(1, min(MAX_THREADS, cores()))
 
 
 def _over_channel_blocks(work: Callable[[slice, np.ndarray], None], x3: np.ndarray) -> None:
     """``work(channels, scratch)`` on consecutive blocks of channels; blocks write disjoint
-    channels, so they may run on several threads.
+    channels, so they may run on several threads (:func:`~cnngrad.layers._threads.for_each`:
+    the calling thread works too, and each thread takes the next block as it finishes one).
 
     ``scratch`` is an (N, block, M) array of x's dtype that ``work`` may overwrite, one per
     thread, allocated here once: a block's temporaries allocated inside the threads would come
     from per-thread heaps that are handed back to the system and faulted in again on every
-    call.  The calling thread works too, and each thread takes the next block as it finishes
-    one, so a thread that another process delays holds up no more than a block.
+    call.
     """
     n, c, m = x3.shape
     per_channel = n * m * x3.itemsize
     width = max(1, min(c, BLOCK_BYTES // max(per_channel, 1)))
     blocks = [slice(start, min(start + width, c)) for start in range(0, c, width)]
-    workers = 1 if x3.nbytes < PARALLEL_MIN_BYTES else min(_threads(), len(blocks))
-    scratch = [np.empty((n, width, m), x3.dtype) for _ in range(workers)]
-    if workers <= 1:
-        for block in blocks:
-            work(block, scratch[0])
-        return
-    import threading
-    from concurrent.futures import ThreadPoolExecutor  # here: it costs every start-up
-
-    pending, lock = iter(blocks), threading.Lock()
-
-    def worker(own: np.ndarray) -> None:
-        while True:
-            with lock:
-                block = next(pending, None)
-            if block is None:
-                return
-            work(block, own)
-
-    with ThreadPoolExecutor(max_workers=workers - 1) as pool:
-        helpers = [pool.submit(worker, own) for own in scratch[1:]]
-        try:
-            worker(scratch[0])
-        finally:
-            for helper in helpers:
-                helper.result()
+    few_values = x3.nbytes < PARALLEL_MIN_BYTES or n * m < PARALLEL_MIN_CHANNEL_VALUES
+    workers = 1 if few_values else min(_threads(), len(blocks))
+    for_each(blocks, work, [np.empty((n, width, m), x3.dtype) for _ in range(workers)])
 
 
 def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -161,12 +145,23 @@ def _per_channel_sum(a: np.ndarray) -> np.ndarray:
     return a.sum(axis=2).sum(axis=0)
 
 
+def _minus_each(xb: np.ndarray, means: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """xb − μ per channel, written to ``out`` (a scratch at least the block's size).
+
+    One call per channel with μ as a Python float: numpy subtracts a scalar with its vector
+    loop, but a per-channel column broadcast over the block with a slower one (2–3× the time
+    per value); Python floats keep float32 blocks float32."""
+    centred = out[:, :xb.shape[1]]
+    for j, mean in enumerate(means.tolist()):
+        np.subtract(xb[:, j], mean, out=centred[:, j])
+    return centred
+
+
 def _centred(xb: np.ndarray, eps: float, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The block's x − μ (written to ``out``, a scratch at least the block's size) and
     1/√(σ² + ε) with the biased variance σ²."""
     count = xb.shape[0] * xb.shape[2]
-    mean = _per_channel_sum(xb) / count
-    centred = np.subtract(xb, mean[:, None], out=out[:, :xb.shape[1]])
+    centred = _minus_each(xb, _per_channel_sum(xb) / count, out)
     # two passes (mean, then squares of the centred values), as torch: no cancellation
     var = _row_dots(centred, centred) / count
     return centred, 1 / np.sqrt(var + eps)
@@ -212,15 +207,16 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
     y = np.empty_like(x3)
 
     def work(channels: slice, scratch: np.ndarray) -> None:
-        xb, yb = x3[:, channels], y[:, channels]
+        xb = x3[:, channels]
         if mode == "train":
             centred, inv_std = _centred(xb, eps, scratch)
-            np.multiply(centred, (gamma[channels] * inv_std)[:, None], out=yb)
         else:
             inv_std = 1 / np.sqrt(running_var[channels] + eps)
-            np.subtract(xb, running_mean[channels][:, None], out=yb)
-            yb *= (gamma[channels] * inv_std)[:, None]
-        yb += beta[channels][:, None]
+            centred = _minus_each(xb, running_mean[channels], scratch)
+        scale = (gamma[channels] * inv_std).tolist()
+        for j, shift in enumerate(beta[channels].tolist()):
+            y_j = np.multiply(centred[:, j], scale[j], out=y[:, channels.start + j])
+            y_j += shift
 
     _over_channel_blocks(work, x3)
     return y.reshape(np.shape(x))
@@ -270,27 +266,31 @@ def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps:
     dgamma, dbeta = np.empty(c, x3.dtype), np.empty(c, x3.dtype)
 
     def work(channels: slice, scratch: np.ndarray) -> None:
-        xb, db, dxb = x3[:, channels], delta3[:, channels], dx[:, channels]
+        xb, db = x3[:, channels], delta3[:, channels]
         if mode == "train":
             centred, inv_std = _centred(xb, eps, scratch)
         else:
             inv_std = 1 / np.sqrt(running_var[channels] + eps)
-            centred = np.subtract(xb, running_mean[channels][:, None],
-                                  out=scratch[:, :xb.shape[1]])
+            centred = _minus_each(xb, running_mean[channels], scratch)
         sum_delta = _per_channel_sum(db)
         # torch's order of operations: Σ δ·(x − μ) first, x̂ itself is never stored
         dot = _row_dots(db, centred)
         dbeta[channels], dgamma[channels] = sum_delta, dot * inv_std
-        scale = gamma[channels] * inv_std
+        scale = (gamma[channels] * inv_std).tolist()
         if mode == "train":
-            # dxb = (δ − Σδ/M − (x − μ)·Σδ(x − μ)/(σ² + ε)/M)·γ/√(σ² + ε), four passes
+            # dx = (δ − Σδ/M − (x − μ)·Σδ(x − μ)/(σ² + ε)/M)·γ/√(σ² + ε), four passes
             count = n * m
-            centred *= (dot * inv_std * inv_std / count)[:, None]
-            np.subtract(db, (sum_delta / count)[:, None], out=dxb)
-            dxb -= centred
-            dxb *= scale[:, None]
+            k = (dot * inv_std * inv_std / count).tolist()
+            mean_delta = (sum_delta / count).tolist()
+            for j in range(len(scale)):
+                centred_j, dx_j = centred[:, j], dx[:, channels.start + j]
+                centred_j *= k[j]
+                np.subtract(db[:, j], mean_delta[j], out=dx_j)
+                dx_j -= centred_j
+                dx_j *= scale[j]
         else:
-            np.multiply(db, scale[:, None], out=dxb)
+            for j in range(len(scale)):
+                np.multiply(db[:, j], scale[j], out=dx[:, channels.start + j])
 
     _over_channel_blocks(work, x3)
     return dx.reshape(np.shape(x)), dgamma, dbeta

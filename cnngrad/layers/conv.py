@@ -27,7 +27,6 @@ tests hold one to the other.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from cnngrad.layers._common import (
     pair,
     zeros_like_dtype,
 )
+from cnngrad.layers._threads import cores, run_tasks
 
 
 #: Size of the im2col tiles of all threads together: whole images when they fit, else blocks
@@ -502,9 +502,7 @@ def _blas_controller():
 
 
 def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return cores()
 
 
 #: work(start, stop, tile_bytes, row_start, row_stop): images start..stop, output rows
@@ -550,12 +548,10 @@ def _over_images(geo: _Geometry, work: Work, exact: bool, split_rows: bool = Fal
         if workers < 2:
             with controller.limit(limits=1):
                 return [work(0, geo.n, TILE_BYTES, 0, geo.h_out)]
-        from concurrent.futures import ThreadPoolExecutor  # here: it costs every start-up
-
         tile_bytes = max(TILE_BYTES // workers, min(TILE_BYTES, MIN_TILE_BYTES))
-        with controller.limit(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda task: work(task[0], task[1], tile_bytes, *task[2:]),
-                                 tasks))
+        with controller.limit(limits=1):
+            return run_tasks([functools.partial(work, first, last, tile_bytes, *rows)
+                              for first, last, *rows in tasks])
 
 
 # --------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ the tests hold one to the other.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from cnngrad.layers._common import (
     pool_output_size,
     zeros_like_dtype,
 )
+from cnngrad.layers._threads import cores, for_each
 
 #: How max pooling's backward pass shares a window's delta among tied maxima.
 
@@ -225,8 +225,7 @@ def _zero(dtype: np.dtype):
 
 
 def _threads() -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(MAX_THREADS, cpus or 1))
+    return max(1, min(MAX_THREADS, cores()))
 
 
 def _for_each_chunk(work: Callable[[int, int], None], n_maps: int, map_bytes: int,
@@ -241,16 +240,7 @@ def _for_each_chunk(work: Callable[[int, int], None], n_maps: int, map_bytes: in
     rows = max(1, chunk_bytes // max(map_bytes, 1))
     chunks = [(start, min(start + rows, n_maps)) for start in range(0, n_maps, rows)]
     workers = 1 if exact or n_maps * map_bytes < PARALLEL_MIN_BYTES else min(_threads(), len(chunks))
-    if workers <= 1:
-        for start, stop in chunks:
-            work(start, stop)
-        return
-    # imported here: concurrent.futures (and the logging it brings) costs every start-up
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(lambda chunk: work(*chunk), chunks):
-            pass
+    for_each(chunks, lambda chunk, _: work(*chunk), [None] * workers)
 
 
 def _run(kernel, geo: _Geometry, x: np.ndarray, out_hw: IntPair, dtype, *others: np.ndarray,
