@@ -134,7 +134,7 @@ def torch_reference(doc: dict) -> dict:
             else:
                 t = torch.tensor(target.astype(np.int64)).reshape(-1)
             energy = F.cross_entropy(h, t)
-        loss = float(energy)
+        loss = float(energy.detach())
     energy.backward()
 
     def shown(tensor):

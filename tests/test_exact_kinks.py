@@ -326,3 +326,24 @@ def test_float_mode_decides_every_kink_as_exact_mode_does(seed):
     for mine, theirs in zip(floats.layers, exacts.layers):
         expected = np.asarray(theirs.delta_in, dtype=np.float64)
         assert np.allclose(mine.delta_in, expected, rtol=1e-12, atol=1e-12), mine.name
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 1, 1, 1), (3, 1, 2, 1)])
+def test_relu_near_kinks_read_a_broadcast_bound_as_the_full_one(shape):
+    # a conv's bound is one number per map, handed on as a broadcast view; relu scales only
+    # its varying part, and must find the cells it finds in the full array
+    from cnngrad.families.activations import Relu, _varying_part
+
+    rng = np.random.default_rng(4)
+    per_map = rng.random(shape[:2] + (1, 1)) + 0.5
+    view = np.broadcast_to(per_map, shape)
+    assert _varying_part(view).shape == shape[:2] + (1, 1)
+    assert np.array_equal(np.broadcast_to(_varying_part(view), shape), view)
+    full = np.ascontiguousarray(view)
+    assert _varying_part(full) is not full and np.array_equal(_varying_part(full), full)
+    x = rng.standard_normal(shape) * 1e-15 * (rng.random(shape) < 0.5)
+    tolerance = 1e-15
+    found_view = Relu().near_kinks(None, [x], [view], tolerance)
+    found_full = Relu().near_kinks(None, [x], [full], tolerance)
+    assert found_full is not None and found_view is not None  # the zeros, at least
+    assert np.array_equal(found_view.cells, found_full.cells)

@@ -326,3 +326,37 @@ def test_streamed_results_are_the_rendered_text(tmp_path, monkeypatch, fmt, to_f
     assert result.exit_code == 0, result.output
     written = (tmp_path / "out.txt").read_text(encoding="utf-8") if to_file else result.stdout
     assert written == expected
+
+
+# ---------------------------------------------------------------------------------------
+# relu as x·[x > 0]: the numbers of the np.where it replaced, bit for bit
+
+
+SPECIAL = [0.0, -0.0, 1.5, -1.5, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 3e38]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_by_mask_is_the_where_bit_for_bit(dtype):
+    from cnngrad.layers.activations import relu_backward, relu_forward
+
+    x, delta = np.meshgrid(np.array(SPECIAL, dtype), np.array(SPECIAL, dtype))
+    with np.errstate(invalid="ignore"):  # ∞·0, both ways
+        pairs = ((relu_forward(x), np.where(x > 0, x, x * 0)),
+                 (relu_backward(x, delta), np.where(x > 0, delta, delta * 0)))
+    for fast, reference in pairs:
+        assert fast.dtype == dtype
+        assert fast.tobytes() == reference.tobytes()
+
+
+def test_relu_by_mask_stays_exact_on_fractions():
+    from fractions import Fraction
+
+    from cnngrad.layers.activations import relu_backward, relu_forward
+
+    x = np.array([Fraction(-1, 3), Fraction(0), Fraction(2, 7)], dtype=object)
+    delta = np.array([Fraction(5, 2), Fraction(-1, 9), Fraction(3, 4)], dtype=object)
+    forward, backward = relu_forward(x), relu_backward(x, delta)
+    assert list(forward) == [0, 0, Fraction(2, 7)]
+    assert list(backward) == [0, 0, Fraction(3, 4)]
+    assert all(isinstance(v, (Fraction, int)) and not isinstance(v, bool)
+               for v in [*forward, *backward])

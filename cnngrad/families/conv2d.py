@@ -339,6 +339,8 @@ def conv_magnitude_bound(weight: np.ndarray, bias, groups: int, magnitude: np.nd
     Returns
     -------
     ndarray (N, F, H', W') float64, or None when the bound is not finite.
+        A read-only broadcast view of the (N, F, 1, 1) bounds: the values are one per output
+        map, and a full array cost a 1×64×112×112 explain 14 ms of page faults and filling.
     """
     n, f = out_shape[:2]
     per_channel = np.abs(np.asarray(weight, np.float64)).sum(axis=(2, 3))  # (F, C/G)
@@ -355,9 +357,7 @@ def conv_magnitude_bound(weight: np.ndarray, bias, groups: int, magnitude: np.nd
         bound = bound * (1 + BOUND_SLACK)
     if not np.isfinite(bound).all():
         return None
-    full = np.empty(out_shape, np.float64)
-    full[...] = bound
-    return full
+    return np.broadcast_to(bound, out_shape)
 
 
 def untied_bias_to_given(spec: Conv2dSpec, per_position: np.ndarray) -> np.ndarray:
