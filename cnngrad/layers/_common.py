@@ -111,5 +111,22 @@ def zeros_like_dtype(shape, like: np.ndarray) -> np.ndarray:
     return np.zeros(shape, dtype=like.dtype)
 
 
+#: From this size of operand on, :func:`row_dots` takes its dot products from the BLAS.
+ROW_DOTS_BLAS_MIN_BYTES = 2**16
+
+
+def row_dots(a: np.ndarray, b: np.ndarray,
+             blas_min_bytes: int = ROW_DOTS_BLAS_MIN_BYTES) -> np.ndarray:
+    """(N, c, M) and (N, c, M) → (c,): Σ a·b per channel, over N and M.
+
+    From ``blas_min_bytes`` on, one BLAS dot per row of M values (a batched ``np.matmul`` of
+    1×M by M×1: about twice as fast as einsum's own loop, float32 or float64, and closer to
+    the exact sum in float32); below it einsum, whose rounding is numpy's own on every
+    machine (the BLAS's dot kernels differ by CPU).  Rows may be strided (views)."""
+    if a.nbytes < blas_min_bytes:
+        return np.einsum("ncm,ncm->c", a, b)
+    return np.matmul(a[..., None, :], b[..., :, None]).sum(axis=(0, 2, 3))
+
+
 __all__ = ["PADDING_MODES", "TIE_RULES", "MSE_REDUCTIONS", "pair", "four_sides", "same_padding", "same_padding_stride1", "conv_output_size", "pool_output_size",
-           "is_exact", "zeros_like_dtype"]
+           "is_exact", "zeros_like_dtype", "row_dots"]

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from cnngrad.layers._common import ROW_DOTS_BLAS_MIN_BYTES, row_dots
 from cnngrad.layers._threads import cores, for_each
 
 MODES = ("train", "eval")
@@ -47,8 +48,9 @@ PARALLEL_MIN_CHANNEL_VALUES = 2**16
 
 MAX_THREADS = 8
 
-#: Blocks from this size on take their dot products from the BLAS (see :func:`_row_dots`).
-BLAS_MIN_BYTES = 2**16
+#: Blocks from this size on take their dot products from the BLAS (see
+#: :func:`~cnngrad.layers._common.row_dots`).
+BLAS_MIN_BYTES = ROW_DOTS_BLAS_MIN_BYTES
 
 
 def _float(a) -> np.ndarray:
@@ -130,14 +132,7 @@ def _over_channel_blocks(work: Callable[[slice, np.ndarray], None], x3: np.ndarr
 
 
 def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, c, M) and (N, c, M) → (c,): Σ a·b per channel.
-
-    From :data:`BLAS_MIN_BYTES` on, one BLAS dot per row of M values (a batched
-    ``np.matmul``, more than twice as fast as einsum's own loop); below it einsum, whose
-    rounding is numpy's own on every machine (the BLAS's dot kernels differ by CPU)."""
-    if a.nbytes < BLAS_MIN_BYTES:
-        return np.einsum("ncm,ncm->c", a, b)
-    return np.matmul(a[..., None, :], b[..., :, None]).sum(axis=(0, 2, 3))
+    return row_dots(a, b, BLAS_MIN_BYTES)
 
 
 def _per_channel_sum(a: np.ndarray) -> np.ndarray:

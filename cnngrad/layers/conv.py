@@ -40,6 +40,7 @@ from cnngrad.layers._common import (
     four_sides,
     is_exact,
     pair,
+    row_dots,
     zeros_like_dtype,
 )
 from cnngrad.layers._threads import cores, run_tasks
@@ -800,8 +801,7 @@ def _flat_backward(x, w, delta, geo: _Geometry, dx, start: int, stop: int,
         tmp, tap_weights = scratch[:b, :c], weights[c0:c1]
         for t, shift in enumerate(shifts):
             # y = Σ_taps w·x: dE/dw_tap = Σ delta·x, dE/dx += w_tap·delta
-            dw[c0:c1, t] += np.einsum("bcl,bcl->c", x_flat[..., shift:shift + length],
-                                      delta_flat)
+            dw[c0:c1, t] += row_dots(x_flat[..., shift:shift + length], delta_flat)
             np.multiply(delta_flat, tap_weights[:, t, None], out=tmp)
             cells = padded_flat[..., shift:shift + length]
             cells += tmp
