@@ -35,8 +35,11 @@ from cnngrad.layers._threads import cores, for_each
 MODES = ("train", "eval")
 
 #: Size of the block of channels (all their values over the batch) one step works on: small
-#: enough for the block and its temporaries to stay in a core's cache between the passes.
-BLOCK_BYTES = 2**19
+#: enough for the block and its scratch to stay mostly in cache between the passes, large
+#: enough that the block's own few numpy calls (its sums, dot products and constants) are
+#: few.  Measured, forward + backward, float64: 8×64×56×56 6.7 ms at 2 MiB against 8.1 ms at
+#: 512 KiB and 7.4 ms at 8 MiB; 32×64×56×56 34 against 40 ms; 8×256×14×14 the same.
+BLOCK_BYTES = 2**21
 
 #: Below this input size the thread start-up costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 2**20
