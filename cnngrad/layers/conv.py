@@ -628,10 +628,11 @@ def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray
 #: Elementwise passes do far less per multiply-add than a product: threads pay off sooner.
 DEPTHWISE_PARALLEL_MIN_MACS = 2 * 10**6
 
-#: The padded maps one stride-1 depthwise block works on: with its scratch rows it stays in
-#: a core's L2 cache across the tap passes (measured: 1 MiB blocks took 0.6–0.8 of the time of
-#: 4 MiB ones on 8×64×56×56, two threads).
-DEPTHWISE_BLOCK_BYTES = 2**20
+#: The padded maps one stride-1 depthwise block works on: near a core's L2 cache, and few
+#: numpy calls per block (measured on 8×64×56×56, two threads: 2 MiB blocks 19 ms against
+#: 22 ms for 1 MiB ones in float64, the same within the noise in float32; 4 MiB ones
+#: slower in both).
+DEPTHWISE_BLOCK_BYTES = 2**21
 
 
 def _depthwise(geo: _Geometry, dtype: np.dtype) -> bool:
