@@ -938,8 +938,9 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
         dw = _depthwise_backward(x, w, delta, geo, dx)
         return dx, dw.reshape(w.shape), db
     # the rotated-kernel correlation pays off when its delta columns (F/G·k² per cell) are
-    # not much bigger than the column deltas (C/G·k² per cell) col2im would add back
-    if geo.stride == (1, 1) and geo.f_group <= 2 * geo.c_group:
+    # not much bigger than the column deltas (C/G·k² per cell) col2im would add back:
+    # measured, 8 images, backward pass: F = C 0.92–0.96 of col2im's time, F = 2C 1.05–1.12
+    if geo.stride == (1, 1) and geo.f_group < 2 * geo.c_group:
         input_grad = _input_grad_stride1
     else:
         input_grad = _input_grad_col2im
