@@ -277,7 +277,8 @@ def test_threads_restore_the_blas_thread_count(monkeypatch, n, c, f, stride):
 @pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), ((2, 1), (1, 2))])
 @pytest.mark.parametrize("mode, padding", [("zeros", 1), ("zeros", 0), ("reflect", (1, 2)),
                                            ("circular", (2, 0, 1, 1))])
-# F < 2C: dx by the rotated kernel at stride 1; F ≥ 2C (2, 4 and 8 against 2): by col2im
+# per group F < 2C (4 against 3, 3 against 2): dx by the rotated kernel at stride 1; F ≥ 2C
+# (4 and 8 against 2): by col2im
 @pytest.mark.parametrize("groups, c, f", [(1, 3, 4), (1, 2, 4), (1, 2, 8), (2, 4, 6)])
 def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_bytes, stride,
                                                             dilation, mode, padding, groups,
