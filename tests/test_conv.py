@@ -479,6 +479,24 @@ def test_float32_is_preserved():
         np.testing.assert_allclose(g, g64, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("stride, groups", [(1, 1), (2, 1), (1, 2)])
+def test_float32_tiles_match_float64(monkeypatch, n, stride, groups):
+    # the tiled kernels, not the small-call gather; float32's kernel gradient is taken as
+    # (cols · deltaᵀ)ᵀ (see _delta_cols_t), float64's as delta · colsᵀ
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "TILE_BYTES", 3000)  # several tiles of rows
+    rng = np.random.default_rng(8)
+    x, w, b = random_problem(rng, n, 4, 9, 8, 6, groups, (3, 2), dtype=np.float32)
+    args = (stride, 1, 1, groups, "zeros")
+    delta = rng.standard_normal(conv2d_forward(x, w, b, *args).shape).astype(np.float32)
+    grads = conv2d_backward(x, w, delta, *args)
+    as64 = [a.astype(np.float64) for a in (x, w, delta)]
+    for g, g64 in zip(grads, conv2d_backward_naive(*as64, *args)):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, g64, rtol=1e-5, atol=1e-5)
+
+
 def test_integer_input_computes_in_float64():
     y = conv2d_forward(np.ones((1, 1, 3, 3), dtype=int), np.ones((1, 1, 2, 2), dtype=int))
     assert y.dtype == np.float64 and y.tolist() == [[[[4.0, 4.0], [4.0, 4.0]]]]
