@@ -153,10 +153,8 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     source = _extended(x, adjoint)
     y = zeros_like_dtype((geo.n, geo.f, geo.h_out, geo.w_out), source)
     # the convolution's input delta for the output delta x, by the same rule as its backward
-    if adjoint.stride == (1, 1) and adjoint.f_group <= 2 * adjoint.c_group:
-        input_grad = conv._input_grad_stride1
-    else:
-        input_grad = conv._input_grad_col2im
+    by_rotated = conv._by_rotated_kernel(adjoint)
+    input_grad = conv._input_grad_stride1 if by_rotated else conv._input_grad_col2im
 
     def forward_images(start: int, stop: int, tile_bytes: int) -> None:
         input_grad(w, source, adjoint, y, start, stop, tile_bytes)
