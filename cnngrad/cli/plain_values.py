@@ -21,8 +21,12 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer.core
+
+if TYPE_CHECKING:  # for the annotation; usage_error imports it when it runs
+    from cnngrad.errors import UsageError
 
 # only the canonical spellings: typer also takes " 7 ", "007", "1_000" (its reader decides)
 _INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
@@ -278,7 +282,7 @@ def _param_name(param) -> str | None:
     return _argument_name(param)
 
 
-def usage_error(error) -> "CnnGradError":
+def usage_error(error) -> UsageError:
     """A click/typer usage error as cnngrad's one-line error (``--decimals: must be at most
     17``), with a hint where one helps; never click's boxed usage panel."""
     from cnngrad.errors import UsageError
