@@ -118,7 +118,7 @@ def _threads() -> int:
 def _over_channel_blocks(work: Callable[[slice, np.ndarray], None], x3: np.ndarray) -> None:
     """``work(channels, scratch)`` on consecutive blocks of channels; blocks write disjoint
     channels, so they may run on several threads (:func:`~cnngrad.layers._threads.for_each`:
-    the calling thread works too, and each thread takes the next block as it finishes one).
+    each thread takes the next block as it finishes one).
 
     ``scratch`` is an (N, block, M) array of x's dtype that ``work`` may overwrite, one per
     thread, allocated here once: a block's temporaries allocated inside the threads would come
@@ -165,6 +165,16 @@ def _centred(xb: np.ndarray, eps: float, out: np.ndarray) -> tuple[np.ndarray, n
     return centred, 1 / np.sqrt(var + eps)
 
 
+def _block_statistics(xb: np.ndarray, channels: slice, scratch: np.ndarray, eps: float,
+                      mode: str, running_mean, running_var) -> tuple[np.ndarray, np.ndarray]:
+    """The block's x − μ (in ``scratch``) and 1/√(σ² + ε): the batch's own statistics in
+    ``"train"``, the running ones in ``"eval"``."""
+    if mode == "train":
+        return _centred(xb, eps, scratch)
+    return (_minus_each(xb, running_mean[channels], scratch),
+            1 / np.sqrt(running_var[channels] + eps))
+
+
 def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5,
                       mode: str = "train", running_mean: np.ndarray | None = None,
                       running_var: np.ndarray | None = None) -> np.ndarray:
@@ -205,12 +215,8 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
     y = np.empty_like(x3)
 
     def work(channels: slice, scratch: np.ndarray) -> None:
-        xb = x3[:, channels]
-        if mode == "train":
-            centred, inv_std = _centred(xb, eps, scratch)
-        else:
-            inv_std = 1 / np.sqrt(running_var[channels] + eps)
-            centred = _minus_each(xb, running_mean[channels], scratch)
+        centred, inv_std = _block_statistics(x3[:, channels], channels, scratch, eps, mode,
+                                             running_mean, running_var)
         scale = (gamma[channels] * inv_std).tolist()
         for j, shift in enumerate(beta[channels].tolist()):
             y_j = np.multiply(centred[:, j], scale[j], out=y[:, channels.start + j])
@@ -264,12 +270,9 @@ def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps:
     dgamma, dbeta = np.empty(c, x3.dtype), np.empty(c, x3.dtype)
 
     def work(channels: slice, scratch: np.ndarray) -> None:
-        xb, db = x3[:, channels], delta3[:, channels]
-        if mode == "train":
-            centred, inv_std = _centred(xb, eps, scratch)
-        else:
-            inv_std = 1 / np.sqrt(running_var[channels] + eps)
-            centred = _minus_each(xb, running_mean[channels], scratch)
+        db = delta3[:, channels]
+        centred, inv_std = _block_statistics(x3[:, channels], channels, scratch, eps, mode,
+                                             running_mean, running_var)
         sum_delta = _per_channel_sum(db)
         # torch's order of operations: Σ δ·(x − μ) first, x̂ itself is never stored
         dot = _row_dots(db, centred)
