@@ -651,10 +651,14 @@ def _depthwise_taps(geo: _Geometry):
                          slice(left, left + sw * (geo.w_out - 1) + 1, sw))
 
 
-def _depthwise_chunks(geo: _Geometry, itemsize: int) -> int:
-    """Images per chunk: the padded chunk and its scratch stay in cache."""
-    padded = geo.c * geo.padded_hw[0] * geo.padded_hw[1] * itemsize
-    return max(1, TILE_BYTES // max(padded, 1))
+def _depthwise_chunks(x: np.ndarray, geo: _Geometry, start: int, stop: int):
+    """(first, last, padded chunk) for images start..stop, in chunks small enough for the
+    padded chunk and its scratch to stay in cache."""
+    padded = geo.c * geo.padded_hw[0] * geo.padded_hw[1] * x.itemsize
+    step = max(1, TILE_BYTES // max(padded, 1))
+    for first in range(start, stop, step):
+        last = min(first + step, stop)
+        yield first, last, _pad_chunk(x[first:last], geo)
 
 
 def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:
@@ -665,10 +669,7 @@ def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarr
     weights = w.reshape(geo.f, geo.kh, geo.kw)
 
     def forward_images(start: int, stop: int, tile_bytes: int) -> None:
-        step = _depthwise_chunks(geo, x.itemsize)
-        for first in range(start, stop, step):
-            last = min(first + step, stop)
-            x_padded = _pad_chunk(x[first:last], geo)
+        for first, last, x_padded in _depthwise_chunks(x, geo, start, stop):
             out = y[first:last]
             scratch = np.empty_like(out)
             out.fill(0)
@@ -690,10 +691,7 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
 
     def backward_images(start: int, stop: int, tile_bytes: int) -> np.ndarray:
         dw = np.zeros((geo.f, geo.kh, geo.kw), delta.dtype)
-        step = _depthwise_chunks(geo, x.itemsize)
-        for first in range(start, stop, step):
-            last = min(first + step, stop)
-            x_padded = _pad_chunk(x[first:last], geo)
+        for first, last, x_padded in _depthwise_chunks(x, geo, start, stop):
             delta_chunk = delta[first:last]
             scratch = np.empty_like(delta_chunk)
             delta_padded = (np.zeros((last - first, geo.c) + geo.padded_hw, delta.dtype)
