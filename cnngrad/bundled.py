@@ -46,6 +46,18 @@ def samples_dir() -> Path:
                                               "cnngrad)")
 
 
+def bundled_name(path: str, suffix: str, folder: str = "") -> str | None:
+    """The file name of ``path`` when a file of that name, ending in ``suffix``, ships with
+    cnngrad in the samples folder (or its subfolder ``folder``); else None, also when the
+    samples cannot be found (for a hint, never an error of its own)."""
+    name = Path(path).name
+    try:
+        found = name.endswith(suffix) and (samples_dir() / folder / name).is_file()
+    except (CnnGradError, OSError, ValueError):
+        return None
+    return name if found else None
+
+
 def referenced_files(document) -> tuple[str, ...]:
     """The tensor files a problem document names (``{"csv": ...}``, ``{"npy": ...}``), in the
     order they appear, each once."""

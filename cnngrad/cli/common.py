@@ -276,14 +276,10 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
 def _bundled_sample_hint(problem: str) -> Optional[str]:
     """For a missing ``samples/stackexchange.json``: how to get that bundled sample (an
     installed cnngrad has its samples inside the package, not in the current folder)."""
-    from cnngrad.bundled import samples_dir
+    from cnngrad.bundled import bundled_name
 
-    name = Path(problem).name
-    try:
-        bundled = name.endswith(".json") and (samples_dir() / name).is_file()
-    except (CnnGradError, OSError, ValueError):
-        return None
-    if not bundled:
+    name = bundled_name(problem, ".json")
+    if name is None:
         return None
     return (f"{Path(name).stem} is a bundled sample: `cnngrad samples {Path(name).stem} --to .` "
             f"saves it here as {name}")

@@ -65,17 +65,10 @@ raises, returns the wrong thing or times out), 2 for bad usage.
 def _bundled_sample_hint(path: str) -> Optional[str]:
     """For a missing ``samples/verify/conv_right.py``: where that bundled file is (an
     installed cnngrad keeps its samples inside the package, not in the current folder)."""
-    from pathlib import Path
+    from cnngrad.bundled import bundled_name
 
-    from cnngrad.bundled import samples_dir
-    from cnngrad.errors import CnnGradError
-
-    name = Path(path).name
-    try:
-        bundled = name.endswith(".py") and (samples_dir() / "verify" / name).is_file()
-    except (CnnGradError, OSError, ValueError):
-        return None
-    if not bundled:
+    name = bundled_name(path, ".py", "verify")
+    if name is None:
         return None
     return (f"{name} ships with cnngrad: `cp \"$(cnngrad samples --path)/verify/{name}\" .` "
             f"copies it here")
