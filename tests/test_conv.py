@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -293,6 +294,82 @@ def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_by
     rng = np.random.default_rng(11)
     x, w, b = random_problem(rng, 1, c, 9, 8, f, groups, (3, 2))
     assert_matches_naive(rng, x, w, b, (stride, padding, dilation, groups, mode), tol=1e-13)
+
+
+@pytest.mark.parametrize("c, f, groups, kernel, stride, expected", [
+    (64, 64, 1, (3, 3), 1, True),    # the classic 3×3 layer
+    (16, 32, 1, (3, 3), 1, True),    # twice as many filters as channels
+    (4, 8, 1, (2, 3), 1, True),
+    (16, 64, 1, (3, 3), 1, False),   # filters outnumber channels four to one: im2col
+    (3, 16, 1, (3, 3), 1, False),    # an RGB input: too few channels
+    (64, 1, 1, (3, 3), 1, False),    # one filter: thin input-delta products
+    (64, 64, 1, (3, 3), 2, False),   # strided
+    (64, 64, 1, (1, 1), 1, False),   # one tap: im2col is the input itself
+    (64, 64, 8, (3, 3), 1, True),    # 8 channels and filters per group
+    (64, 64, 32, (3, 3), 1, False),  # 2 per group
+])
+def test_shifted_products_are_chosen_by_channels_and_filters(c, f, groups, kernel, stride,
+                                                             expected):
+    geo = conv._geometry((2, c, 20, 20), (f, c // groups) + kernel, stride, 1, 1, groups,
+                         "zeros")
+    assert conv._shifted(geo, np.dtype(np.float64)) is expected
+    assert not conv._shifted(geo, np.dtype(object))  # fractions keep their exact path
+
+
+@functools.cache
+def shifted_case(n, mode, padding, dilation, groups, c, f, kernel):
+    """A problem and its naive results (y with a tied bias, y with an untied one, dx, dw,
+    db), computed once for all the tilings and threads below."""
+    rng = np.random.default_rng(17)
+    x, w, b = random_problem(rng, n, c, 9, 8, f, groups, kernel)
+    args = (1, padding, dilation, groups, mode)
+    geo = conv._geometry(x.shape, w.shape, *args)
+    untied, delta = rng.standard_normal(geo.out_shape[1:]), rng.standard_normal(geo.out_shape)
+    expected = (conv2d_forward_naive(x, w, b, *args), conv2d_forward_naive(x, w, untied, *args),
+                *conv2d_backward_naive(x, w, delta, *args))
+    return (x, w, b, untied, delta, args), expected
+
+
+@pytest.mark.parametrize("tile_values", [1, 2000, 10**7])  # a row at a time; rows; all
+@pytest.mark.parametrize("n, threads", [(1, True), (3, True), (3, False)])
+@pytest.mark.parametrize("mode, padding", [
+    ("zeros", 1), ("zeros", 0), ("zeros", (2, 0, 1, 3)),
+    ("zeros", (3, 4, 4, 3)),  # wider than the kernel: the padded delta is cropped
+    ("reflect", (1, 2)), ("replicate", (2, 0, 1, 1)), ("circular", (2, 1))])
+@pytest.mark.parametrize("dilation", [1, (2, 1)])
+@pytest.mark.parametrize("groups, c, f, kernel", [(1, 4, 6, (3, 3)), (2, 8, 8, (2, 3))])
+def test_shifted_products_match_naive(monkeypatch, tile_values, n, threads, mode, padding,
+                                      dilation, groups, c, f, kernel):
+    # one product per tap over the flat padded maps, in blocks of images and rows, on
+    # threads over images or (one image) over output rows, with tied and untied biases
+    monkeypatch.setattr(conv, "SHIFTED_TILE_VALUES", tile_values)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "_cores", lambda: 2)
+    monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0 if threads else 10**18)
+    (x, w, b, untied, delta, args), expected = shifted_case(n, mode, padding, dilation, groups,
+                                                           c, f, kernel)
+    assert conv._shifted(conv._geometry(x.shape, w.shape, *args), x.dtype)
+    actual = (conv2d_forward(x, w, b, *args), conv2d_forward(x, w, untied, *args),
+              *conv2d_backward(x, w, delta, *args))
+    for a, e in zip(actual, expected):
+        assert_same(a, e, tol=1e-13)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_shifted_products_in_float32_match_float64(monkeypatch, n):
+    monkeypatch.setattr(conv, "SHIFTED_TILE_VALUES", 3000)
+    rng = np.random.default_rng(19)
+    x, w, b = random_problem(rng, n, 16, 12, 11, 16, 1, (3, 3))
+    delta = rng.standard_normal((n, 16, 12, 11))
+    assert conv._shifted(conv._geometry(x.shape, w.shape, 1, 1, 1, 1, "zeros"), np.float32)
+    wide = [conv2d_forward(x, w, b, 1, 1), *conv2d_backward(x, w, delta, 1, 1)]
+    narrow = [conv2d_forward(*(a.astype(np.float32) for a in (x, w, b)), 1, 1),
+              *conv2d_backward(*(a.astype(np.float32) for a in (x, w, delta)), 1, 1)]
+    for single, double in zip(narrow, wide):
+        assert single.dtype == np.float32
+        scale = np.abs(double).max()
+        np.testing.assert_allclose(single, double, rtol=0, atol=2e-6 * scale)
 
 
 @pytest.mark.parametrize("kernel, stride, dilation, expected", [

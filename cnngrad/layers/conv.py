@@ -817,6 +817,168 @@ def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
     return pad2d(x_chunk, geo.sides, geo.mode)
 
 
+# --------------------------------------------------------------------------------------
+# stride 1: one product per tap, straight from the padded input (no im2col)
+#
+# In the flat layout of the depthwise section, tap t of every output reads the padded input
+# shifted by shift_t, so y = Σ_taps w_t · x[shift_t : shift_t + L]: k² products of
+# (F/G × C/G) by (C/G × L) read the padded maps in place, where im2col first copies each
+# input cell k² times into a matrix k² times the input's size.  The input delta is the same
+# sum over the delta zero-padded by d·(k − 1) − p with the kernel rotated 180°, and
+# dE/dw_t = delta · x[shift_t : shift_t + L]ᵀ with the delta in padded-width rows (zeros in
+# the extra columns).  Forward + backward of 32×64×56×56 → 64 3×3 p1 on two threads took
+# 0.88 of im2col's time in float64 and 0.89 in float32 (docs/performance.md has the rest).
+
+#: A stride-1 conv takes one product per tap when it has at least this many channels per
+#: group (each product's inner dimension in the forward pass) ...
+SHIFTED_MIN_CHANNELS = 4
+
+#: ... and from 2 up to this many times as many filters as channels per group: every tap
+#: writes a sum of F/G rows, so where filters outnumber channels im2col's one product of
+#: C/G·k² columns wins (measured, 8×16×32×32: 64 filters 1.2–1.7× slower shifted, 32
+#: filters on 64×64 maps 0.76–1.0); one filter makes the input delta's products too thin.
+SHIFTED_MAX_FILTERS_PER_CHANNEL = 2
+
+#: Values in the block of images and output rows each thread works on (its source, sums and
+#: scratch): one 64×56×56 → 64 image whole (1.2 M values) ran best, measured on 32 images
+#: and two threads, in float32 (4 MiB blocks: 180 ms against 216 for 8 MiB, 198 for
+#: im2col) and in float64 (8 MiB: 367 ms against 414 for 4 MiB, 424 for im2col).
+SHIFTED_TILE_VALUES = 2**20
+
+
+def _shifted(geo: _Geometry, dtype: np.dtype) -> bool:
+    """Whether a call takes the shifted products (see above)."""
+    return (dtype != object and geo.stride == (1, 1) and geo.kh * geo.kw > 1
+            and geo.c_group >= SHIFTED_MIN_CHANNELS
+            and 2 <= geo.f_group <= SHIFTED_MAX_FILTERS_PER_CHANNEL * geo.c_group)
+
+
+def _tap_matrices(w: np.ndarray, geo: _Geometry, rotated: bool = False) -> np.ndarray:
+    """(taps, G, F/G, C/G), one contiguous matrix per tap in row-major tap order; rotated:
+    the kernel turned 180° (the taps reversed) with filters and channels swapped,
+    (taps, G, C/G, F/G)."""
+    taps = w.reshape(geo.groups, geo.f_group, geo.c_group, geo.kh * geo.kw)
+    if rotated:
+        return np.ascontiguousarray(taps[..., ::-1].transpose(3, 0, 2, 1))
+    return np.ascontiguousarray(taps.transpose(3, 0, 1, 2))
+
+
+def _shifted_sum(mats: np.ndarray, source: np.ndarray, shifts: list[int], offset: int,
+                 out: np.ndarray, scratch: np.ndarray) -> None:
+    """out = Σ_t mats[t] @ source[..., offset + shift_t : offset + shift_t + L] (L: out's
+    last axis), taps in order.  mats (taps, G, P, Q), source (B, G, Q, S), out (B, G, P, L)."""
+    length = out.shape[-1]
+    for t, shift in enumerate(shifts):
+        start = offset + shift
+        np.matmul(mats[t], source[..., start:start + length], out=out if t == 0 else scratch)
+        if t:
+            out += scratch
+
+
+def _shifted_tiling(n: int, rows: int, width: int, row_channels: int) -> _Tiling:
+    """Images and output rows per block: ``row_channels`` values per row of the padded
+    width (the block's source, sums and scratch) fit :data:`SHIFTED_TILE_VALUES`."""
+    tiling = _tiling(SHIFTED_TILE_VALUES, n, rows, row_channels * width, 1)
+    blocks = -(-rows // tiling.rows)  # as many blocks, of even size
+    return _Tiling(tiling.images, -(-rows // blocks))
+
+
+def _placed(block: np.ndarray, source: np.ndarray, top: int, left: int) -> np.ndarray:
+    """``source`` (B, C, h, w) written into the zero ``block`` (B, C, H, W) with its corner at
+    (top, left); negative offsets crop it.  Returns the block, flat (B, C, H·W)."""
+    h, w = source.shape[-2:]
+    rows = slice(max(0, -top), min(h, block.shape[-2] - top))
+    cols = slice(max(0, -left), min(w, block.shape[-1] - left))
+    block[..., max(0, top):max(0, top) + rows.stop - rows.start,
+          max(0, left):max(0, left) + cols.stop - cols.start] = source[..., rows, cols]
+    return block.reshape(block.shape[0], block.shape[1], -1)
+
+
+def _shifted_forward(x, w, bias, geo: _Geometry, y, start: int, stop: int, row_start: int,
+                     row_stop: int) -> None:
+    """y[start:stop] on output rows row_start..row_stop, block by block; ``bias`` (F, 1, 1),
+    (F, H', W') untied, or None."""
+    width, _, shifts = _flat_layout(geo)
+    mats = _tap_matrices(w, geo)
+    g, fg, cg = geo.groups, geo.f_group, geo.c_group
+    tiling = _shifted_tiling(stop - start, row_stop - row_start, width, geo.c + 2 * geo.f)
+    buffer = np.zeros((tiling.images, geo.c) + geo.padded_hw, x.dtype)
+    sums = np.empty((tiling.images, g, fg, tiling.rows * width), x.dtype)
+    scratch = np.empty_like(sums)
+    for first, last in tiling.chunks(start, stop):
+        b = last - first
+        x_flat = _flat_padded(x[first:last], geo, buffer).reshape(b, g, cg, -1)
+        for row, row_end in tiling.row_blocks(row_start, row_stop):
+            length = (row_end - row - 1) * width + geo.w_out
+            # y = Σ_taps w_t · x shifted
+            _shifted_sum(mats, x_flat, shifts, row * width, sums[:b, ..., :length],
+                         scratch[:b, ..., :length])
+            rows = sums[:b, ..., :(row_end - row) * width].reshape(b, geo.f, row_end - row, width)
+            out = y[first:last, :, row:row_end]
+            if bias is None:
+                out[...] = rows[..., :geo.w_out]
+            else:
+                np.add(rows[..., :geo.w_out], bias if bias.shape[-1] == 1
+                       else bias[:, row:row_end], out=out)
+
+
+def _shifted_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int, row_start: int,
+                         row_stop: int) -> np.ndarray:
+    """Σ dE/dw over images start..stop and output rows row_start..row_stop:
+    (G, F/G, C/G, taps)."""
+    width, _, shifts = _flat_layout(geo)
+    g, fg, cg = geo.groups, geo.f_group, geo.c_group
+    tiling = _shifted_tiling(stop - start, row_stop - row_start, width, geo.c + geo.f)
+    buffer = np.zeros((tiling.images, geo.c) + geo.padded_hw, x.dtype)
+    # the delta in padded-width rows: the extra columns stay zero
+    delta_rows = np.zeros((tiling.images, geo.f, geo.h_out, width), delta.dtype)
+    dw = np.zeros((len(shifts), g, fg, cg), delta.dtype)
+    for first, last in tiling.chunks(start, stop):
+        b = last - first
+        x_flat = _flat_padded(x[first:last], geo, buffer).reshape(b, g, cg, -1)
+        delta_rows[:b, :, row_start:row_stop, :geo.w_out] = delta[first:last, :,
+                                                                  row_start:row_stop]
+        delta_flat = delta_rows[:b].reshape(b, g, fg, -1)
+        for row, row_end in tiling.row_blocks(row_start, row_stop):
+            length = (row_end - row - 1) * width + geo.w_out
+            delta_block = delta_flat[..., row * width:row * width + length]
+            for t, shift in enumerate(shifts):
+                cells = x_flat[..., row * width + shift:row * width + shift + length]
+                # y = Σ_taps w_t · x shifted: dE/dw_t = delta · (x shifted)ᵀ
+                dw[t] += _delta_cols_t(delta_block, cells)
+    return dw.transpose(1, 2, 3, 0)
+
+
+def _shifted_input_grad(w, delta, geo: _Geometry, target: np.ndarray, start: int, stop: int,
+                        row_start: int, row_stop: int) -> None:
+    """target[start:stop] on its rows row_start..row_stop: dx itself with zero padding, else
+    the padded input's delta (N, C, Hp, Wp) for pad2d_backward."""
+    (dh, dw_), (out_h, out_w) = geo.dilation, target.shape[-2:]
+    if geo.mode == "zeros":  # the delta's corner in the padded delta
+        top, left = dh * (geo.kh - 1) - geo.sides[0], dw_ * (geo.kw - 1) - geo.sides[2]
+    else:
+        top, left = dh * (geo.kh - 1), dw_ * (geo.kw - 1)
+    height, width = out_h + dh * (geo.kh - 1), out_w + dw_ * (geo.kw - 1)
+    shifts = [m * dh * width + n * dw_ for m in range(geo.kh) for n in range(geo.kw)]
+    mats = _tap_matrices(w, geo, rotated=True)
+    g, fg, cg = geo.groups, geo.f_group, geo.c_group
+    tiling = _shifted_tiling(stop - start, row_stop - row_start, width, geo.f + 2 * geo.c)
+    buffer = np.zeros((tiling.images, geo.f, height, width), delta.dtype)
+    sums = np.empty((tiling.images, g, cg, tiling.rows * width), delta.dtype)
+    scratch = np.empty_like(sums)
+    for first, last in tiling.chunks(start, stop):
+        b = last - first
+        delta_flat = _placed(buffer[:b], delta[first:last], top, left).reshape(b, g, fg, -1)
+        for row, row_end in tiling.row_blocks(row_start, row_stop):
+            length = (row_end - row - 1) * width + out_w
+            # y = Σ_taps w_t · x shifted: dE/dx = Σ_taps w_tᵀ · delta shifted back (rotated)
+            _shifted_sum(mats, delta_flat, shifts, row * width, sums[:b, ..., :length],
+                         scratch[:b, ..., :length])
+            rows = sums[:b, ..., :(row_end - row) * width].reshape(b, geo.c, row_end - row,
+                                                                   width)
+            target[first:last, :, row:row_end] = rows[..., :out_w]
+
+
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
                    stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
                    dilation: int | Sequence[int] = 1, groups: int = 1,
@@ -863,6 +1025,13 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         if b is not None:
             b = b.astype(dtype, copy=False)
             y += b[:, None, None] if b.ndim == 1 else b
+        return y
+    if _shifted(geo, dtype):
+        bias = None if b is None else b.astype(dtype, copy=False)
+        bias = bias[:, None, None] if bias is not None and bias.ndim == 1 else bias
+        _over_images(geo, lambda start, stop, _tile_bytes, row_start, row_stop:
+                     _shifted_forward(x, w, bias, geo, y, start, stop, row_start, row_stop),
+                     exact=False, split_rows=True)
         return y
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat = w.reshape(groups, geo.f_group, taps)
@@ -917,7 +1086,9 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     With cols the im2col matrix of xpad (y = w · cols): dw = Σ_images delta · colsᵀ and the
     delta of xpad is col2im(wᵀ · delta); with stride 1 it is computed instead as the
     correlation of delta, zero-padded by d·(k − 1), with the kernel rotated 180° (no col2im
-    pass).  Then dx = pad2d_backward(dxpad).  H' and W' as in the forward pass,
+    pass).  At stride 1 with enough channels both correlations are taken as one product per
+    tap straight from the padded maps (no im2col).  Then dx = pad2d_backward(dxpad).  H' and
+    W' as in the forward pass,
     floor((H + pad_total − d·(k − 1) − 1) / s) + 1.
     """
     x, w, delta = np.asarray(x), np.asarray(w), np.asarray(delta)
@@ -935,6 +1106,8 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     if _depthwise(geo, dtype):
         dw = _depthwise_backward(x, w, delta, geo, dx)
         return dx, dw.reshape(w.shape), db
+    if _shifted(geo, dtype):
+        return _shifted_backward(x, w, delta, geo, dx) + (db,)
     input_grad = _input_grad_stride1 if _by_rotated_kernel(geo) else _input_grad_col2im
 
     def backward_images(start: int, stop: int, tile_bytes: int, row_start: int,
@@ -959,6 +1132,26 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
         dx[...] = (pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
                    if geo.sides != (0, 0, 0, 0) else delta_padded)
     return dx, dw.reshape(w.shape), db
+
+
+def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray) -> tuple[np.ndarray,
+                                                                                np.ndarray]:
+    """dx (written into) and dw by the shifted products, on the threads."""
+    # zero padding: dx itself; else the padded input's delta, folded back below
+    target = dx if geo.mode == "zeros" else np.empty((geo.n, geo.c) + geo.padded_hw, dx.dtype)
+    out_h = target.shape[-2]
+
+    def backward_images(start: int, stop: int, _tile_bytes: int, row_start: int,
+                        row_stop: int) -> np.ndarray:
+        # a share of the output rows writes the same share of the target's rows
+        _shifted_input_grad(w, delta, geo, target, start, stop,
+                            out_h * row_start // geo.h_out, out_h * row_stop // geo.h_out)
+        return _shifted_kernel_grad(x, delta, geo, start, stop, row_start, row_stop)
+
+    parts = _over_images(geo, backward_images, exact=False, split_rows=True)
+    if target is not dx:
+        dx[...] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
+    return dx, sum(parts[1:], parts[0]).reshape(w.shape)
 
 
 def _by_rotated_kernel(geo: _Geometry) -> bool:
