@@ -86,6 +86,25 @@ def test_conv1d_fast_matches_naive(seed, options):
         close(fast, slow)
 
 
+@pytest.mark.parametrize("options", [o for o in CONV1D_OPTIONS if "stride" not in o])
+def test_conv1d_shifted_products_match_naive(monkeypatch, options):
+    # stride 1 with 8 channels: the conv2d kernels' one product per tap (over 1-row maps),
+    # not the gathered path for small calls
+    from cnngrad.layers import conv
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    taken, shifted_forward = [], conv._shifted_forward
+    monkeypatch.setattr(conv, "_shifted_forward",
+                        lambda *args: taken.append(True) or shifted_forward(*args))
+    rng = np.random.default_rng(5)
+    x, w, b, delta = conv1d_problem(rng, options, c=8, f=8, length=13)
+    close(conv1d.conv1d_forward(x, w, b, **options),
+          conv1d.conv1d_forward_naive(x, w, b, **options))
+    for fast, slow in zip(conv1d.conv1d_backward(x, w, delta, **options),
+                          conv1d.conv1d_backward_naive(x, w, delta, **options)):
+        close(fast, slow)
+    assert taken
+
+
 @pytest.mark.parametrize("options", CONV1D_OPTIONS[:5])
 def test_conv1d_finite_differences(options):
     rng = np.random.default_rng(2)

@@ -1086,9 +1086,9 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     With cols the im2col matrix of xpad (y = w · cols): dw = Σ_images delta · colsᵀ and the
     delta of xpad is col2im(wᵀ · delta); with stride 1 it is computed instead as the
     correlation of delta, zero-padded by d·(k − 1), with the kernel rotated 180° (no col2im
-    pass).  At stride 1 with enough channels both correlations are taken as one product per
-    tap straight from the padded maps (no im2col).  Then dx = pad2d_backward(dxpad).  H' and
-    W' as in the forward pass,
+    pass).  At stride 1 with enough channels dw and that correlation are each taken as one
+    product per tap straight from the padded maps (no im2col).  Then dx =
+    pad2d_backward(dxpad).  H' and W' as in the forward pass,
     floor((H + pad_total − d·(k − 1) − 1) / s) + 1.
     """
     x, w, delta = np.asarray(x), np.asarray(w), np.asarray(delta)
