@@ -293,14 +293,15 @@ def working_mib(run) -> float:
 def batch_run(kind: str, n: int, rng: np.random.Generator):
     """cnngrad's work on a batch of n images of 16×32×32, returning its outputs."""
     x = rng.standard_normal((n, 16, 32, 32))
-    if kind in ("conv", "conv-strided"):
+    if kind in ("conv", "conv-reflect", "conv-strided"):
         stride = 2 if kind == "conv-strided" else 1
+        mode = "reflect" if kind == "conv-reflect" else "zeros"
         w, b = rng.standard_normal((16, 16, 3, 3)), rng.standard_normal(16)
         delta = rng.standard_normal((n, 16, 32 // stride, 32 // stride))
 
         def run():
-            y = cnngrad.conv2d_forward(x, w, b, stride, padding=1)
-            return (y, *cnngrad.conv2d_backward(x, w, delta, stride, padding=1))
+            y = cnngrad.conv2d_forward(x, w, b, stride, 1, padding_mode=mode)
+            return (y, *cnngrad.conv2d_backward(x, w, delta, stride, 1, padding_mode=mode))
     elif kind == "maxpool":
         delta = rng.standard_normal((n, 16, 16, 16))
 
@@ -312,11 +313,12 @@ def batch_run(kind: str, n: int, rng: np.random.Generator):
         def run():
             return (cnngrad.avgpool2d_backward(x, delta, 3, 2, 1),)
     else:
-        raise ValueError(f"kind must be conv, conv-strided, maxpool or avgpool; got {kind!r}")
+        raise ValueError(f"kind must be conv, conv-reflect, conv-strided, maxpool or avgpool; "
+                         f"got {kind!r}")
     return run
 
 
-@pytest.mark.parametrize("kind", ["conv", "conv-strided", "maxpool", "avgpool"])
+@pytest.mark.parametrize("kind", ["conv", "conv-reflect", "conv-strided", "maxpool", "avgpool"])
 def test_working_memory_does_not_grow_with_the_batch(kind):
     rng = np.random.default_rng(4)
     # at 128 images the whole im2col matrix of the strided conv would be 36 MiB, the padded

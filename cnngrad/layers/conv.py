@@ -949,12 +949,14 @@ def _shifted_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int, row_st
     return dw.transpose(1, 2, 3, 0)
 
 
-def _shifted_input_grad(w, delta, geo: _Geometry, target: np.ndarray, start: int, stop: int,
-                        row_start: int, row_stop: int) -> None:
-    """target[start:stop] on its rows row_start..row_stop: dx itself with zero padding, else
-    the padded input's delta (N, C, Hp, Wp) for pad2d_backward."""
-    (dh, dw_), (out_h, out_w) = geo.dilation, target.shape[-2:]
-    if geo.mode == "zeros":  # the delta's corner in the padded delta
+def _shifted_input_grad(w, delta, geo: _Geometry, dx: np.ndarray, start: int, stop: int,
+                        row_start: int, row_stop: int, padded: np.ndarray | None = None) -> None:
+    """dx[start:stop]: with zero padding its rows row_start..row_stop, straight; else the
+    padded input's delta, on those rows of ``padded`` (N, C, Hp, Wp) when given (one image
+    split over threads: the caller folds it back), else block by block, folded into dx here."""
+    (dh, dw_), zeros = geo.dilation, geo.mode == "zeros"
+    out_h, out_w = (geo.h, geo.w) if zeros else geo.padded_hw
+    if zeros:  # the delta's corner in the padded delta
         top, left = dh * (geo.kh - 1) - geo.sides[0], dw_ * (geo.kw - 1) - geo.sides[2]
     else:
         top, left = dh * (geo.kh - 1), dw_ * (geo.kw - 1)
@@ -966,8 +968,11 @@ def _shifted_input_grad(w, delta, geo: _Geometry, target: np.ndarray, start: int
     buffer = np.zeros((tiling.images, geo.f, height, width), delta.dtype)
     sums = np.empty((tiling.images, g, cg, tiling.rows * width), delta.dtype)
     scratch = np.empty_like(sums)
+    own = (None if zeros or padded is not None
+           else np.empty((tiling.images, geo.c) + geo.padded_hw, delta.dtype))
     for first, last in tiling.chunks(start, stop):
         b = last - first
+        target = dx[first:last] if zeros else own[:b] if own is not None else padded[first:last]
         delta_flat = _placed(buffer[:b], delta[first:last], top, left).reshape(b, g, fg, -1)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
             length = (row_end - row - 1) * width + out_w
@@ -976,7 +981,9 @@ def _shifted_input_grad(w, delta, geo: _Geometry, target: np.ndarray, start: int
                          scratch[:b, ..., :length])
             rows = sums[:b, ..., :(row_end - row) * width].reshape(b, geo.c, row_end - row,
                                                                    width)
-            target[first:last, :, row:row_end] = rows[..., :out_w]
+            target[:, :, row:row_end] = rows[..., :out_w]
+        if own is not None:
+            dx[first:last] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
@@ -1137,20 +1144,21 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
 def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray) -> tuple[np.ndarray,
                                                                                 np.ndarray]:
     """dx (written into) and dw by the shifted products, on the threads."""
-    # zero padding: dx itself; else the padded input's delta, folded back below
-    target = dx if geo.mode == "zeros" else np.empty((geo.n, geo.c) + geo.padded_hw, dx.dtype)
-    out_h = target.shape[-2]
+    # one image's padded delta, shared by the threads that split its rows, folded back below
+    padded = (np.empty((1, geo.c) + geo.padded_hw, dx.dtype)
+              if geo.mode != "zeros" and geo.n == 1 else None)
+    out_h = geo.h if geo.mode == "zeros" else geo.padded_hw[0]
 
     def backward_images(start: int, stop: int, _tile_bytes: int, row_start: int,
                         row_stop: int) -> np.ndarray:
-        # a share of the output rows writes the same share of the target's rows
-        _shifted_input_grad(w, delta, geo, target, start, stop,
-                            out_h * row_start // geo.h_out, out_h * row_stop // geo.h_out)
+        # a share of the output rows writes the same share of dx's (or the padded delta's)
+        _shifted_input_grad(w, delta, geo, dx, start, stop, out_h * row_start // geo.h_out,
+                            out_h * row_stop // geo.h_out, padded)
         return _shifted_kernel_grad(x, delta, geo, start, stop, row_start, row_stop)
 
     parts = _over_images(geo, backward_images, exact=False, split_rows=True)
-    if target is not dx:
-        dx[...] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
+    if padded is not None:
+        dx[...] = pad2d_backward(padded, geo.sides, geo.mode, (geo.h, geo.w))
     return dx, sum(parts[1:], parts[0]).reshape(w.shape)
 
 
