@@ -11,10 +11,12 @@ copied once into a contiguous array, so that every tap copies runs of adjacent c
 adds onto such phases the same way.  The bias is added tile by tile.  Big problems split the
 batch into one range of images per core (one image: its output rows), each on its own thread
 with the BLAS single-threaded.  Working memory beyond the inputs and outputs is a few tiles
-and padded chunks per thread, whatever the batch size.  Every product is a BLAS
-``np.matmul``, except in a depthwise convolution (one filter per channel), where a tap is an
-elementwise multiply-add over whole maps and its kernel gradient a sum of products
-(``np.einsum``).
+and padded chunks per thread, whatever the batch size.  At stride 1 with enough channels
+there is no im2col: each kernel tap is one product straight from the padded maps, laid out
+as flat rows of the padded width (forward, input delta and kernel gradient alike).  Every
+product is a BLAS ``np.matmul``, except in a depthwise convolution (one filter per channel),
+where a tap is an elementwise multiply-add over whole maps and its kernel gradient a sum of
+products (BLAS dots per map row at stride 1, ``np.einsum`` when strided).
 
 The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the ``--exact``
 mode) and stays exact: it only indexes, adds, multiplies and calls ``np.matmul``, which
@@ -739,16 +741,26 @@ def _flat_layout(geo: _Geometry):
     return width, length, shifts
 
 
+def _placed(block: np.ndarray, source: np.ndarray, top: int, left: int) -> np.ndarray:
+    """``source`` (B, C, h, w) written into the zero ``block`` (B, C, H, W) with its corner at
+    (top, left); negative offsets crop it.  Returns the block, flat (B, C, H·W)."""
+    h, w = source.shape[-2:]
+    rows = slice(max(0, -top), min(h, block.shape[-2] - top))
+    cols = slice(max(0, -left), min(w, block.shape[-1] - left))
+    block[..., max(0, top):max(0, top) + rows.stop - rows.start,
+          max(0, left):max(0, left) + cols.stop - cols.start] = source[..., rows, cols]
+    return block.reshape(block.shape[0], block.shape[1], -1)
+
+
 def _flat_padded(x_block: np.ndarray, geo: _Geometry, buffer: np.ndarray) -> np.ndarray:
     """x_block (B, C, H, W) padded into ``buffer``'s leading block, flat: (B, C, Hp·Wp).
     Zero padding writes the interior only (the buffer's border stays zero)."""
     b, c = x_block.shape[:2]
     block = buffer[:b, :c]
-    top, _, left, _ = geo.sides
     if geo.mode == "zeros":
-        block[..., top:top + geo.h, left:left + geo.w] = x_block
-    else:
-        block[...] = pad2d(x_block, geo.sides, geo.mode)
+        top, _, left, _ = geo.sides
+        return _placed(block, x_block, top, left)
+    block[...] = pad2d(x_block, geo.sides, geo.mode)
     return block.reshape(b, c, -1)
 
 
@@ -863,16 +875,23 @@ def _tap_matrices(w: np.ndarray, geo: _Geometry, rotated: bool = False) -> np.nd
     return np.ascontiguousarray(taps.transpose(3, 0, 1, 2))
 
 
-def _shifted_sum(mats: np.ndarray, source: np.ndarray, shifts: list[int], offset: int,
-                 out: np.ndarray, scratch: np.ndarray) -> None:
-    """out = Σ_t mats[t] @ source[..., offset + shift_t : offset + shift_t + L] (L: out's
-    last axis), taps in order.  mats (taps, G, P, Q), source (B, G, Q, S), out (B, G, P, L)."""
-    length = out.shape[-1]
+def _shifted_rows(mats: np.ndarray, source: np.ndarray, shifts: list[int], width: int,
+                  rows: tuple[int, int], out_w: int, sums: np.ndarray,
+                  scratch: np.ndarray) -> np.ndarray:
+    """Output rows ``rows`` (first, stop) of Σ_t mats[t] @ (source shifted by shift_t), taps
+    in order, laid out in rows of ``width``: (B, G·P, stop − first, out_w), a view of
+    ``sums``.  mats (taps, G, P, Q), source (B, G, Q, S) flat, sums and scratch (≥ B, G, P,
+    ≥ (stop − first)·width)."""
+    (first, stop), b = rows, source.shape[0]
+    length = (stop - first - 1) * width + out_w  # the last row only up to out_w
+    out, tmp = sums[:b, ..., :length], scratch[:b, ..., :length]
     for t, shift in enumerate(shifts):
-        start = offset + shift
-        np.matmul(mats[t], source[..., start:start + length], out=out if t == 0 else scratch)
+        start = first * width + shift
+        np.matmul(mats[t], source[..., start:start + length], out=out if t == 0 else tmp)
         if t:
-            out += scratch
+            out += tmp
+    whole = sums[:b, ..., :(stop - first) * width]
+    return whole.reshape(b, -1, stop - first, width)[..., :out_w]
 
 
 def _shifted_tiling(n: int, rows: int, width: int, row_channels: int) -> _Tiling:
@@ -881,17 +900,6 @@ def _shifted_tiling(n: int, rows: int, width: int, row_channels: int) -> _Tiling
     tiling = _tiling(SHIFTED_TILE_VALUES, n, rows, row_channels * width, 1)
     blocks = -(-rows // tiling.rows)  # as many blocks, of even size
     return _Tiling(tiling.images, -(-rows // blocks))
-
-
-def _placed(block: np.ndarray, source: np.ndarray, top: int, left: int) -> np.ndarray:
-    """``source`` (B, C, h, w) written into the zero ``block`` (B, C, H, W) with its corner at
-    (top, left); negative offsets crop it.  Returns the block, flat (B, C, H·W)."""
-    h, w = source.shape[-2:]
-    rows = slice(max(0, -top), min(h, block.shape[-2] - top))
-    cols = slice(max(0, -left), min(w, block.shape[-1] - left))
-    block[..., max(0, top):max(0, top) + rows.stop - rows.start,
-          max(0, left):max(0, left) + cols.stop - cols.start] = source[..., rows, cols]
-    return block.reshape(block.shape[0], block.shape[1], -1)
 
 
 def _shifted_forward(x, w, bias, geo: _Geometry, y, start: int, stop: int, row_start: int,
@@ -909,17 +917,14 @@ def _shifted_forward(x, w, bias, geo: _Geometry, y, start: int, stop: int, row_s
         b = last - first
         x_flat = _flat_padded(x[first:last], geo, buffer).reshape(b, g, cg, -1)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
-            length = (row_end - row - 1) * width + geo.w_out
             # y = Σ_taps w_t · x shifted
-            _shifted_sum(mats, x_flat, shifts, row * width, sums[:b, ..., :length],
-                         scratch[:b, ..., :length])
-            rows = sums[:b, ..., :(row_end - row) * width].reshape(b, geo.f, row_end - row, width)
+            rows = _shifted_rows(mats, x_flat, shifts, width, (row, row_end), geo.w_out, sums,
+                                 scratch)
             out = y[first:last, :, row:row_end]
             if bias is None:
-                out[...] = rows[..., :geo.w_out]
+                out[...] = rows
             else:
-                np.add(rows[..., :geo.w_out], bias if bias.shape[-1] == 1
-                       else bias[:, row:row_end], out=out)
+                np.add(rows, bias if bias.shape[-1] == 1 else bias[:, row:row_end], out=out)
 
 
 def _shifted_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int, row_start: int,
@@ -975,13 +980,9 @@ def _shifted_input_grad(w, delta, geo: _Geometry, dx: np.ndarray, start: int, st
         target = dx[first:last] if zeros else own[:b] if own is not None else padded[first:last]
         delta_flat = _placed(buffer[:b], delta[first:last], top, left).reshape(b, g, fg, -1)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
-            length = (row_end - row - 1) * width + out_w
             # y = Σ_taps w_t · x shifted: dE/dx = Σ_taps w_tᵀ · delta shifted back (rotated)
-            _shifted_sum(mats, delta_flat, shifts, row * width, sums[:b, ..., :length],
-                         scratch[:b, ..., :length])
-            rows = sums[:b, ..., :(row_end - row) * width].reshape(b, geo.c, row_end - row,
-                                                                   width)
-            target[:, :, row:row_end] = rows[..., :out_w]
+            target[:, :, row:row_end] = _shifted_rows(mats, delta_flat, shifts, width,
+                                                      (row, row_end), out_w, sums, scratch)
         if own is not None:
             dx[first:last] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
 
@@ -1109,12 +1110,12 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     if _small(geo, dtype):
         dx, dw = _small_backward(x, w, delta, geo)
         return dx, dw.reshape(w.shape), db
+    if _shifted(geo, dtype):  # writes every cell of dx: no zeros first
+        return _shifted_backward(x, w, delta, geo, np.empty(x.shape, dtype)) + (db,)
     dx = zeros_like_dtype(x.shape, delta)
     if _depthwise(geo, dtype):
         dw = _depthwise_backward(x, w, delta, geo, dx)
         return dx, dw.reshape(w.shape), db
-    if _shifted(geo, dtype):
-        return _shifted_backward(x, w, delta, geo, dx) + (db,)
     input_grad = _input_grad_stride1 if _by_rotated_kernel(geo) else _input_grad_col2im
 
     def backward_images(start: int, stop: int, tile_bytes: int, row_start: int,
