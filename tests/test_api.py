@@ -321,11 +321,13 @@ def batch_run(kind: str, n: int, rng: np.random.Generator):
 @pytest.mark.parametrize("kind", ["conv", "conv-reflect", "conv-strided", "maxpool", "avgpool"])
 def test_working_memory_does_not_grow_with_the_batch(kind):
     rng = np.random.default_rng(4)
-    # at 128 images the whole im2col matrix of the strided conv would be 36 MiB, the padded
-    # input of the stride-1 one 19 MiB; each thread's blocks are bounded by then
-    work = {n: working_mib(batch_run(kind, n, rng)) for n in (64, 128)}
-    assert work[128] < 64
-    assert work[128] <= work[64] + 4, work
+    # at 256 images the whole im2col matrix of the strided conv would be 72 MiB, the padded
+    # input (or delta) of the stride-1 one 38 MiB: 54 and 28 MiB more than at 64 images. Each
+    # thread's blocks are bounded well before that. The margin covers the two threads' peaks
+    # meeting or missing each other, which moves the reflect-padded peak by up to 4.3 MiB
+    work = {n: working_mib(batch_run(kind, n, rng)) for n in (64, 256)}
+    assert work[256] < 64
+    assert work[256] <= work[64] + 8, work
 
 
 # ---------------------------------------------------------------------------------------
