@@ -681,3 +681,16 @@ def test_large_batch_matches_torch():
     expected = torch_reference(x, w, b, delta, 1, (1, 1, 1, 1), 1, 1, "zeros")
     for actual, reference in zip([y, *conv2d_backward(x, w, delta, 1, 1)], expected):
         assert_relative(actual, reference)
+
+
+@pytest.mark.parametrize("padding", [3, 5])
+def test_rows_split_over_threads_with_fewer_input_rows_than_shares(monkeypatch, padding):
+    # a 2×2 input padded far: a share of the output rows can own none of the input's rows,
+    # and its (empty) share of the input delta must be skipped, not tiled
+    monkeypatch.setattr(conv, "_cores", lambda: 3)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
+    rng = np.random.default_rng(12)
+    x, w, b = random_problem(rng, 1, 1, 2, 2, 1, 1, (2, 2))
+    assert_matches_naive(rng, x, w, b, (1, padding, 1, 1, "zeros"), tol=1e-13)

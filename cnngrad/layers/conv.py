@@ -1276,6 +1276,8 @@ def _input_grad_stride1(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np
     row_start, row_stop = (0, out_h) if rows is None else rows
     if rows is not None and geo.mode != "zeros":
         raise ValueError("a share of the rows needs zero padding")
+    if row_stop <= row_start:
+        return  # a share of the output rows that reaches none of the input's (deep padding)
     tiling = _tiling(tile_bytes, stop - start, row_stop - row_start,
                      geo.f * geo.kh * geo.kw * out_w, delta.dtype.itemsize)
     cols_buffer = np.empty(tiling.images * tiling.rows * geo.f * geo.kh * geo.kw * out_w,
