@@ -36,8 +36,18 @@ TABLE_WEIGHT = 100_000
 #: Units per cell of a --show-steps matrix (built cell by cell, then drawn).
 STEPS_WEIGHT = 100_000
 
-#: Units per activation value of one gradcheck energy evaluation.
-GRADCHECK_WEIGHT = 400
+#: gradcheck, per energy evaluation: the share of a pass's units (forward and backward, at a
+#: unit per multiply-add) that one forward pass costs, batched as the input's copies are;
+#: the units per value of every layer's output (stacking, the loss, the branch watch); and
+#: the units per layer (a pass of its own for each parameter element: Python's overhead).
+GRADCHECK_PASS_SHARE = 0.1
+GRADCHECK_VALUE_WEIGHT = 20
+GRADCHECK_LAYER_WEIGHT = 40_000
+#: gradcheck, once: units per cell it may name as a kink (a relu input at 0, a cell of a tied
+#: max-pool window), each a sentence of its own; and the whole passes around the evaluations
+#: (the traces, the energy at the point).
+GRADCHECK_KINK_WEIGHT = 15_000
+GRADCHECK_PASSES = 4
 
 HINT = f"raise the budget with the environment variable {ENVIRONMENT} (now {{budget:.0e}})"
 
@@ -111,22 +121,41 @@ def check_problem_work(problem, *, exact: bool = False) -> None:
                                          f"beyond the budget of {budget:.0e}", hint)
 
 
-def check_gradcheck_work(problem, max_evaluations: int) -> None:
-    """gradcheck runs a forward pass per evaluation, two per element checked: refuse when
-    the evaluations times the size of a pass is beyond the budget."""
-    budget = max_work()
+def gradcheck_work(problem, max_evaluations: int) -> tuple[int, int, float, float]:
+    """(evaluations, units of each, units named once for the kinks, total units) of a
+    gradcheck, from the shapes alone.
+
+    Each evaluation is a forward pass with the problem's energy (one element of the input or
+    of a parameter moved by ±ε): :data:`GRADCHECK_PASS_SHARE` of a pass, plus
+    :data:`GRADCHECK_VALUE_WEIGHT` per output value and :data:`GRADCHECK_LAYER_WEIGHT` per
+    layer.  Once: :data:`GRADCHECK_KINK_WEIGHT` per cell that may sit on a kink (naming each
+    one is Python work; every relu input is 0 after a deep zero padding) and
+    :data:`GRADCHECK_PASSES` whole passes.  Fitted to measured runs (docs/limits.md)."""
     elements = _prod(problem.x.shape) + sum(
         int(array.size) for layer in problem.layers
         for array in getattr(layer, "params", {}).values() if array is not None)
     evaluations = min(2 * elements, max_evaluations) + 1
-    # an energy evaluation also sums and compares every activation (kinks, ties): a cost per
-    # value on top of the pass's arithmetic
     values = sum(_prod(getattr(layer, "out_shape", ()) or (1,)) for layer in problem.layers)
-    work = evaluations * (pass_work(problem) + GRADCHECK_WEIGHT * values)
+    one_pass = pass_work(problem)
+    each = (GRADCHECK_PASS_SHARE * one_pass + GRADCHECK_VALUE_WEIGHT * values
+            + GRADCHECK_LAYER_WEIGHT * len(problem.layers))
+    kinks = GRADCHECK_KINK_WEIGHT * sum(family_of(layer).kink_cells(layer)
+                                        for layer in problem.layers)
+    return evaluations, int(each), kinks, evaluations * each + kinks + GRADCHECK_PASSES * one_pass
+
+
+def check_gradcheck_work(problem, max_evaluations: int) -> None:
+    """gradcheck runs a forward pass per evaluation, two per element checked, and names
+    every kink: refuse when the estimate (:func:`gradcheck_work`) is beyond the budget."""
+    budget = max_work()
+    evaluations, each, kinks, work = gradcheck_work(problem, max_evaluations)
     if work > budget:
-        raise _refuse(problem, "gradcheck", f"too much work: {evaluations:,} forward passes of "
-                                            f"about {work / evaluations:.1e} units each, "
-                                            f"beyond the budget of {budget:.0e}",
+        named = (f", and naming up to {kinks / GRADCHECK_KINK_WEIGHT:,.0f} kinks (relu inputs "
+                 f"at 0, cells of tied max-pool windows)" if kinks > evaluations * each else "")
+        raise _refuse(problem, "gradcheck", f"too much work: about {work:.1e} units for "
+                                            f"{evaluations:,} forward passes of about "
+                                            f"{each:.1e} units each{named}, beyond the budget "
+                                            f"of {budget:.0e}",
                       "check a smaller problem (finite differences cost a pass per element), "
                       "or " + HINT.format(budget=budget))
 
@@ -183,5 +212,5 @@ def check_steps_work(problem) -> None:
 
 
 __all__ = ["DEFAULT_MAX_WORK", "ENVIRONMENT", "MAX_WINDOW_CELLS", "check_gradcheck_work",
-           "check_output_work", "check_problem_work", "check_steps_work", "layer_work",
-           "max_work", "pass_work", "result_numbers"]
+           "check_output_work", "check_problem_work", "check_steps_work", "gradcheck_work",
+           "layer_work", "max_work", "pass_work", "result_numbers"]

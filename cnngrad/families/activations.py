@@ -11,7 +11,7 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import join_path
-from cnngrad.families.base import Head, LayerFamily
+from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers import activations
 from cnngrad.problem import LayerSpec
 
@@ -263,6 +263,9 @@ class Relu(_Activation):
 
     def kinks(self, problem, layer, reach):
         return _relu_kinks(problem, layer, reach)
+
+    def kink_cells(self, spec):
+        return shape_size(spec.in_shape)
 
     def near_kinks(self, spec, inputs, magnitudes, tolerance):
         """The inputs within rounding noise of the kink at 0 (:mod:`cnngrad.kinks`): |x| ≤

@@ -171,6 +171,11 @@ class LayerFamily:
         """A pooling window's size (every cell of it a step of the kernels), or None."""
         return None
 
+    def kink_cells(self, spec) -> int:
+        """Cells gradcheck may have to name as kinks, each in a sentence of its own (a relu
+        input at 0, a cell of a tied max-pool window): 0 for a layer that is smooth."""
+        return 0
+
     def steps_cells(self, spec) -> int:
         """Cells of the matrices ``--show-steps`` builds and draws for this layer: by
         default its input and output, when it has a textbook route at all."""

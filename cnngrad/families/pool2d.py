@@ -744,6 +744,10 @@ class MaxPool2d(_Pool2d):
     fields = ("size", "stride", "padding", "ceil_mode", "ties")
     window_visits = 8
 
+    def kink_cells(self, spec):
+        # every window tied (a map of zeros): each cell of each window named
+        return shape_size(spec.out_shape) * shape_size(spec.size)
+
     def build(self, ctx, raw, head):
         return build_maxpool2d(ctx, raw, head)
 
