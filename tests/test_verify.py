@@ -234,6 +234,36 @@ def test_a_module_that_does_not_import_shows_its_own_traceback(tmp_path):
     assert "importing" in result.stderr and "RuntimeError: no GPU here" in result.stderr
 
 
+@pytest.mark.parametrize("source, neighbour, last", [
+    ("def f(:\n    pass\n", None, "SyntaxError: "),
+    ("import no_such_module_of_theirs\n", None,
+     "ModuleNotFoundError: No module named 'no_such_module_of_theirs'"),
+    ("import helper_of_theirs\n", "x = 1 +\n", "SyntaxError: invalid syntax"),
+    ("import helper_of_theirs\n", "raise ImportError('half done')\n", "ImportError: half done"),
+])
+@pytest.mark.parametrize("by_name", [False, True])
+def test_an_import_failure_shows_only_the_users_frames(tmp_path, monkeypatch, source,
+                                                       neighbour, last, by_name):
+    # the import system's frames (<frozen importlib._bootstrap>, importlib/__init__.py) are
+    # the machinery that ran the import, not the user's code
+    path = user_file(tmp_path, source, "theirs_broken.py")
+    if neighbour is not None:
+        (tmp_path / "helper_of_theirs.py").write_text(neighbour)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    target = "theirs_broken:f" if by_name else f"{path}:f"
+    result = invoke(target, "--op", "conv2d_backward")
+    assert result.exit_code == 2
+    assert "frozen" not in result.stderr and "importlib" not in result.stderr
+    assert "cnngrad" not in result.stderr.replace(str(tmp_path), "")
+    lines = result.stderr.replace(str(tmp_path) + "/", "").rstrip().splitlines()
+    assert lines[-1].startswith("error: MODULE:FUNCTION: importing theirs_broken")
+    assert last in lines[-2]
+    assert 'theirs_broken.py", line' in result.stderr
+    if neighbour is not None:
+        assert 'helper_of_theirs.py", line 1' in result.stderr
+
+
 def test_a_missing_function_suggests_the_close_one(tmp_path):
     path = user_file(tmp_path, "def conv_backward(x, w, d, s, p):\n    pass\n")
     result = invoke(f"{path}:conv_bakward", "--op", "conv2d_backward")

@@ -98,9 +98,17 @@ class Report:
 
 
 def _user_frames(exc: BaseException) -> list:
+    """The frames of the user's code and what it called: not cnngrad's, nor the machinery
+    that ran it (the threading module, the import system: ``<frozen importlib._bootstrap>``
+    and the importlib package, which import the user's module)."""
+    import importlib
+
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    machinery = os.path.dirname(os.path.abspath(importlib.__file__))
     return [frame for frame in traceback.extract_tb(exc.__traceback__)
-            if not os.path.abspath(frame.filename).startswith(package + os.sep)
+            if not os.path.abspath(frame.filename).startswith((package + os.sep,
+                                                               machinery + os.sep))
+            and not frame.filename.startswith("<frozen ")
             and os.path.basename(frame.filename) != "threading.py"]
 
 
@@ -108,7 +116,9 @@ def user_traceback(exc: BaseException) -> str:
     """The traceback of an exception raised in the user's code, without cnngrad's frames
     (nor the threading module's): only what the user wrote and what it called."""
     frames = _user_frames(exc)
-    lines = ["Traceback (most recent call last):\n"]
+    # a syntax error in the user's module has no frame of theirs, only its line: shown as
+    # Python shows it, without a header over nothing
+    lines = ["Traceback (most recent call last):\n"] if frames else []
     lines += traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines).rstrip("\n")
