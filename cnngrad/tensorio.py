@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import math
+import os
 import pathlib
 import re
 import stat
@@ -884,6 +885,31 @@ def _file_name(spec: object, what_for: str, where: str, file: str) -> str:
     return spec
 
 
+def _shown_name(name: str, file: str) -> str:
+    """A CSV or .npy file's name in messages: as the problem writes it, after the problem
+    file's folder as given (``hw/p.json`` naming ``data/o.csv``: ``hw/data/o.csv``), so the
+    name opens from where cnngrad ran."""
+    folder = os.path.dirname(file)
+    return name if os.path.isabs(name) or not folder else os.path.join(folder, name)
+
+
+#: A cell such as 0,0446 or -1,5e-3: a number written with a decimal comma.
+_DECIMAL_COMMA_RE = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def _decimal_comma(records: list[tuple[int, list[str]]], name: str) -> None:
+    """Refuse a CSV whose numbers have decimal commas (``0,0446;0,0941``, as spreadsheets
+    write them in many locales) with words that say so, not as a header row."""
+    for row_number, cells in records:
+        for column, cell in enumerate(cells, start=1):
+            if _DECIMAL_COMMA_RE.fullmatch(cell):
+                raise ProblemError(
+                    f"{cell!r} is not a number: it is written with a decimal comma",
+                    where=f"row {row_number}, column {column}", file=name,
+                    hint=f"write decimal points ({cell.replace(',', '.')}), as a spreadsheet "
+                         "saves them when its decimal separator is '.' (docs/format.md)")
+
+
 def _sniff_delimiter(text: str) -> str:
     """The separator of a CSV file, from its first non-blank line."""
     first = next((line for line in text.splitlines() if line.strip()), "")
@@ -903,7 +929,8 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
                      exact: bool) -> np.ndarray:
     """One CSV file as a 2-D array; content errors name the CSV and ``row R, column C``."""
     raw = _read_bytes(_resolve(name, base_dir), name, file=file, where=ref_where)
-    text = _decode_text(raw, file=name)
+    shown = _shown_name(name, file)
+    text = _decode_text(raw, file=shown)
     delimiter = _sniff_delimiter(text)
     if delimiter == " ":
         # runs of spaces or tabs separate cells; csv.reader would make empty cells of them
@@ -918,39 +945,41 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
     except csv.Error as exc:
         if "unexpected end of data" in str(exc) or "EOF inside string" in str(exc):
             raise ProblemError('a quote (") opened here is never closed',
-                               where=f"row {len(records) + 1}", file=name,
+                               where=f"row {len(records) + 1}", file=shown,
                                hint="close the quote, or remove it: cells are plain numbers"
                                ) from None
         raise ProblemError(f"malformed CSV: {exc}", where=f"row {len(records) + 1}",
-                           file=name) from None
+                           file=shown) from None
     while records and not any(records[-1][1]):  # blank trailing lines (or ",,,")
         records.pop()
     if not records:
-        raise ProblemError("empty file (no rows)", file=name)
+        raise ProblemError("empty file (no rows)", file=shown)
 
+    if delimiter != "," and "," in text:  # a comma in any cell: never a number as written
+        _decimal_comma(records, shown)
     first_row, first_cells = records[0]
     if any(first_cells) and not any(_is_numeric_cell(cell) for cell in first_cells):
         column = next(i for i, cell in enumerate(first_cells, start=1) if cell)
         raise ProblemError(f"{first_cells[column - 1]!r} is not a number: this looks like a "
                            "header row; remove it", where=f"row {first_row}, column {column}",
-                           file=name)
+                           file=shown)
     width = len(first_cells)
     for row_number, cells in records:
         if not any(cells):
-            raise ProblemError("empty row inside the matrix", where=f"row {row_number}", file=name)
+            raise ProblemError("empty row inside the matrix", where=f"row {row_number}", file=shown)
         if len(cells) != width:
             raise ProblemError(f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, expected "
                                f"{width} (as in row {first_row})", where=f"row {row_number}",
-                               file=name)
+                               file=shown)
         if "" in cells:
             raise ProblemError("empty cell",
-                               where=f"row {row_number}, column {cells.index('') + 1}", file=name)
+                               where=f"row {row_number}, column {cells.index('') + 1}", file=shown)
 
     flat = [cell for _, cells in records for cell in cells]
 
     def locate(index: int) -> tuple[str, str]:
         row, column = divmod(index, width)
-        return f"row {records[row][0]}, column {column + 1}", name
+        return f"row {records[row][0]}, column {column + 1}", shown
 
     return _leaves_to_array(flat, (len(records), width), exact, locate)
 
@@ -991,11 +1020,12 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
               exact: bool) -> np.ndarray:
     """A ``.npy`` file, read from its header and raw data: nothing is ever unpickled."""
     raw = _read_bytes(_resolve(name, base_dir), name, file=file, where=ref_where)
+    shown = _shown_name(name, file)
     if raw.startswith(b"PK"):
         raise ProblemError("is a .npz archive, not a .npy file; save one array with numpy.save",
-                           file=name)
+                           file=shown)
     if not raw.startswith(b"\x93NUMPY"):
-        raise ProblemError("not a NumPy .npy file", file=name,
+        raise ProblemError("not a NumPy .npy file", file=shown,
                            hint="write it with numpy.save(path, array)")
     stream = io.BytesIO(raw)
     try:
@@ -1007,22 +1037,22 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
         else:
             raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
     except Exception as exc:  # numpy's header parser raises many kinds (even tokenize's)
-        raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})", file=name) from None
+        raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})", file=shown) from None
     if any(size < 0 for size in shape):
-        raise ProblemError(f"not a valid .npy file (negative shape {shape})", file=name)
+        raise ProblemError(f"not a valid .npy file (negative shape {shape})", file=shown)
     if dtype.kind not in "iuf":
         problem = _NPY_KIND_PROBLEMS.get(dtype.kind, f"has the unsupported dtype {dtype}")
-        raise ProblemError(problem, file=name)
+        raise ProblemError(problem, file=shown)
     count = math.prod(shape)
     offset = stream.tell()
     if len(raw) - offset < count * dtype.itemsize:
         raise ProblemError(f"truncated .npy file: a {_shape_text(shape)} {dtype} array needs "
                            f"{count * dtype.itemsize} bytes of data, found {len(raw) - offset}",
-                           file=name)
+                           file=shown)
     array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
     array = array.reshape(shape, order="F" if fortran_order else "C")
     if count == 0:
-        raise ProblemError(f"empty tensor (shape {shape})", file=name)
+        raise ProblemError(f"empty tensor (shape {shape})", file=shown)
 
     def element(flat_index: int) -> str:
         if not shape:
@@ -1035,9 +1065,9 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
         if non_finite.size:
             bad = array.ravel(order="K")[non_finite[0]]
             raise ProblemError(f"{bad} is not a finite number (no NaN or infinity)",
-                               where=element(int(non_finite[0])), file=name)
+                               where=element(int(non_finite[0])), file=shown)
     if exact:
-        values = [_located_number(value, True, index, lambda i: (element(i), name))
+        values = [_located_number(value, True, index, lambda i: (element(i), shown))
                   for index, value in enumerate(array.ravel(order="K"))]
         result = np.empty(count, dtype=object)
         result[:] = values
@@ -1048,7 +1078,7 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
     if too_large.size:
         raise ProblemError(f"{array.ravel(order='K')[too_large[0]]} is too large (beyond "
                            "float64's range, about 1.8e308)", where=element(int(too_large[0])),
-                           file=name)
+                           file=shown)
     return as_float
 
 

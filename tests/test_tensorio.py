@@ -382,6 +382,38 @@ def test_csv_error_names_the_csv_as_written(tmp_path):
     assert str(info.value) == "../data/o.csv: row 2, column 2: 'x' is not a number"
 
 
+@pytest.mark.parametrize("text, where, cell, fixed", [
+    ("0,0446;0,0941\n0,0113;0,0683\n", "row 1, column 1", "0,0446", "0.0446"),
+    ("1;2\n0,5;-1,5e-3\n", "row 2, column 1", "0,5", "0.5"),
+    ("1\t2\n3\t-,25\n", "row 2, column 2", "-,25", "-.25"),
+    ("1 2\n3 4,75\n", "row 2, column 2", "4,75", "4.75"),
+])
+def test_csv_with_decimal_commas_is_named_so(tmp_path, text, where, cell, fixed):
+    # a semicolon (tab, space) separated file as spreadsheets save it in many locales: not a
+    # header row, and not "not a number" without saying why
+    write_files(tmp_path, {"o.csv": text})
+    with pytest.raises(ProblemError) as info:
+        parse_tensor({"csv": "o.csv"}, "input", file="p.json", base_dir=tmp_path)
+    error = info.value
+    assert (error.file, error.where) == ("o.csv", where)
+    assert error.what == f"{cell!r} is not a number: it is written with a decimal comma"
+    assert error.hint.startswith(f"write decimal points ({fixed})")
+    assert "header" not in str(error)
+
+
+@pytest.mark.parametrize("kind, files, content", [
+    ("csv", {"hw/data/o.csv": "1,2\n3,x\n"}, "data/o.csv"),
+    ("npy", {"hw/data/o.npy": np.array(["a"])}, "data/o.npy"),
+])
+def test_a_file_error_names_the_file_by_the_problems_folder_as_given(tmp_path, kind, files,
+                                                                    content):
+    write_files(tmp_path, files)
+    with pytest.raises(ProblemError) as info:
+        parse_tensor({kind: content}, "input", file=os.path.join("hw", "p.json"),
+                     base_dir=tmp_path / "hw")
+    assert info.value.file == os.path.join("hw", "data", f"o.{kind}")
+
+
 # --------------------------------------------------------------------------- NPY
 
 def test_npy_float_int_and_exact(tmp_path):
