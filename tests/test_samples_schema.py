@@ -87,6 +87,15 @@ def test_the_samples_listing_fits_80_columns(monkeypatch, columns):
         "MSE ½Σ" in _entries(listing)["stackexchange-network"]
 
 
+def test_the_docs_show_the_samples_listing_as_it_is(monkeypatch):
+    # docs/formats.md shows `cnngrad samples` at 80 columns: every sample, word for word
+    monkeypatch.setenv("COLUMNS", "80")
+    doc = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
+    shown = doc.split("```\n$ cnngrad samples\n", 1)[1].split("```", 1)[0]
+    assert list(_entries(shown)) == sorted(p.stem for p in SAMPLE_FILES)
+    assert shown == ok("samples")
+
+
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("suffix", ["", ".json"])
 def test_samples_name_prints_the_file_exactly(path, suffix):
