@@ -330,6 +330,31 @@ def test_winners_of_the_next_max_pool_marked_in_the_forward_output():
     assert conv_panel.count(WINNER_MARK + "0.") + conv_panel.count(WINNER_MARK + "-") == 4
 
 
+@pytest.mark.parametrize("ties, winners", [
+    ("first", [(0, 1), (0, 2), (2, 1), (2, 2)]),
+    ("all", [(0, 1), (1, 0), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (3, 1), (2, 2), (3, 3)]),
+])
+def test_winners_of_a_max_pool_reading_the_input_marked_in_the_input(tmp_path, ties, winners):
+    # the pool is the first layer: its input is the problem's, shown first with the marks
+    doc = json.loads(TIES.read_text(encoding="utf-8"))
+    doc["layers"][0]["ties"] = ties
+    problem = tmp_path / "ties.json"
+    problem.write_text(json.dumps(doc), encoding="utf-8")
+    text = ok("forward", problem)
+    input_panel, rest = text.split("maxpool2d_1 · maxpool2d", 1)
+    assert "─ input ─" in input_panel and "read by maxpool2d_1" in input_panel
+    rows = [line for line in input_panel.splitlines() if re.match(r"│ [0-3] ", line)]
+    marked = [(i, j) for i, row in enumerate(rows)
+              for j, cell in enumerate(row.strip("│ ").split()[1:]) if cell.startswith("*")]
+    assert sorted(marked) == sorted(winners)
+    assert "* max-pool winner" in input_panel and WINNER_MARK not in rest
+
+
+def test_no_input_panel_when_no_max_pool_reads_the_input():
+    text = ok("forward", NETWORK)
+    assert "─ input ─" not in text and text.split("\n", 1)[1].startswith("╭─ conv2d_1")
+
+
 def naive_winners(x: np.ndarray, size: int, ties: str) -> np.ndarray:
     """Plain loops: the cells holding each window's maximum (the first one for ties='first')."""
     n, c, h, w = x.shape

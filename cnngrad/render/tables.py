@@ -486,6 +486,14 @@ def maxpool_winners(layer: LayerTrace) -> np.ndarray | None:
     return family_of(layer.spec).input_marks(layer)
 
 
+def winners_in(trace: Trace, name: str) -> np.ndarray | None:
+    """bool, shaped like the output named ``name`` (``"input"``: the problem's input), internal
+    layout: the max-pool winners of every layer that reads it, or None when none marks any."""
+    marks = [maxpool_winners(reader) for reader in trace.readers(name)]
+    marks = [mark for mark in marks if mark is not None]
+    return np.logical_or.reduce(marks) if marks else None
+
+
 def _kernel_axes(layer: LayerTrace, key: str) -> str:
     return family_of(layer.spec).param_axes.get(key, "nc")
 
@@ -608,9 +616,8 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                                      marks=None if winners is None else trace.shown(winners),
                                      full=full, base=base, grid=grid))
     else:
-        # the next layer's max-pool winners, marked where they are: in this layer's output
-        following = trace.readers(layer.name)[:1]
-        winners = maxpool_winners(following[0]) if following else None
+        # the max-pool winners of the layers reading this output, marked where they are
+        winners = winners_in(trace, layer.name)
         parts.append(tensor_view(trace.shown(layer.output), "output", decimals,
                                  marks=None if winners is None else trace.shown(winners),
                                  full=full, base=base, grid=grid))
@@ -670,12 +677,33 @@ def backward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS,
     return Group(*parts)
 
 
+def input_panel(trace: Trace, winners: np.ndarray, decimals: int, *, full: bool = False,
+                base: int = 0) -> Panel:
+    """The problem's input with the winners of the max pools that read it marked: forward
+    marks winners in a pool's input, and this one is no layer's output."""
+    readers = trace.readers("input")
+    reader = readers[0]
+    shape = Text(_shape(trace.layout.display_shape(reader.input.shape)), style="bold")
+    names = ", ".join(layer.name for layer in readers)
+    parts = [Text.assemble(("the problem's input ", "dim"), shape, (" · read by ", "dim"),
+                           (names, "italic")),
+             tensor_view(trace.shown(reader.input), "input", decimals, full=full, base=base,
+                         marks=trace.shown(winners), grid=map_grid(trace)),
+             Text(WINNER_LEGEND, style="dim")]
+    return FittedPanel(Group(*_spaced(parts)), title="[bold]input[/]", title_align="left",
+                       expand=False, border_style="blue")
+
+
 def forward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
                    full: bool = False, base: int = 0) -> RenderableType:
     """Forward order: each layer's output, then the loss (and, for cross_entropy, the
     softmax probabilities).  Big tensors are shortened unless ``full`` (:func:`tensor_view`);
-    indices count from ``base``."""
+    indices count from ``base``.  When a max pool reads the problem's input, the input comes
+    first, its winners marked."""
     parts: list[RenderableType] = [header(trace, "forward", base)]
+    winners = winners_in(trace, "input")
+    if winners is not None:
+        parts.append(input_panel(trace, winners, decimals, full=full, base=base))
     parts += [layer_panel(trace, layer, decimals, backward=False, full=full, base=base)
               for layer in trace.layers]
     parts.append(loss_view(trace, decimals, full=full, base=base))
