@@ -403,8 +403,18 @@ class _Builder:
             channels_last = self.choice(doc["layout"], "layout", LAYOUTS, "layout") == "nhwc"
         raw_for_spatial = [{"type": SHORTHAND}] if shorthand else doc.get("layers")
         spatial, self.first_map = _spatial_of(raw_for_spatial)
-        given_input = self.tensor(doc["input"], "input", min_rank=spatial,
-                                  max_rank=spatial + 2)
+        try:
+            given_input = self.tensor(doc["input"], "input", min_rank=spatial,
+                                      max_rank=spatial + 2)
+        except ProblemError as exc:
+            reader = _vector_reader(raw_for_spatial)
+            if reader is None or exc.hint is not None or "got rank 1 " not in exc.what:
+                raise
+            # the contract: an input is H×W, C×H×W or N×C×H×W; dense reads a vector
+            exc.hint = (f"write the vector as one row, [[…]] (an input is a map: H×W, C×H×W "
+                        f'or N×C×H×W), and put {{"type": "flatten"}} before {reader}, which '
+                        f"reads vectors; N vectors: N×1×1×K")
+            raise
         layout = Layout(given_input.ndim, channels_last=channels_last, spatial=spatial)
         x = layout.input_to_internal(given_input)
         self.check_size(x.size, "input", "the input")
@@ -592,6 +602,31 @@ def _spatial_of(raw_layers: Any) -> tuple[int, tuple[str, str] | None]:
         if spatial is not None:
             return spatial, (f"layers[{index}]", kind)
     return 2, None
+
+
+#: Layers that read vectors only: a map before them needs a flatten layer.
+_VECTOR_READERS = ("dense", "softmax", "log_softmax")
+
+
+def _vector_reader(raw_layers: Any) -> str | None:
+    """The name (given or by default) of the first layer reading the problem's input when it
+    reads vectors only (dense, softmax), else None."""
+    if not isinstance(raw_layers, list):
+        return None
+    counts: dict[str, int] = {}
+    for index, raw in enumerate(raw_layers):
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        if not isinstance(kind, str):
+            continue
+        counts[kind] = counts.get(kind, 0) + 1
+        reads = raw.get("input", "input" if index == 0 else None)
+        if reads != "input" and "input" not in (raw.get("inputs") or ()):
+            continue
+        if kind not in _VECTOR_READERS:
+            return None
+        name = raw.get("name")
+        return name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"
+    return None
 
 
 def _later_names(raw_layers: list, index: int) -> set[str]:
