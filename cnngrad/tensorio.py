@@ -1037,7 +1037,8 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
         else:
             raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
     except Exception as exc:  # numpy's header parser raises many kinds (even tokenize's)
-        raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})", file=shown) from None
+        raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})",
+                           file=shown) from None
     if any(size < 0 for size in shape):
         raise ProblemError(f"not a valid .npy file (negative shape {shape})", file=shown)
     if dtype.kind not in "iuf":
