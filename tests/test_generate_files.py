@@ -119,20 +119,19 @@ def test_with_kinks_on_a_file_without_a_bias_before_its_relu_says_why():
     lines = result.stderr.splitlines()
     assert lines[0].startswith("error: --with-kinks: no ReLU input of resnet-block.json can be "
                                "put at exactly 0")
-    assert "relu_a reads bn_a, a batchnorm2d" in lines[0]
-    assert "relu_out reads skip, an add" in lines[0]
+    assert "relu_a reads bn_a (batchnorm2d); relu_out reads skip (add)" in lines[0]
     assert "no ReLU and no max pool" not in result.stderr
     assert len(lines) == 2 and lines[1].startswith("  hint: ")
 
 
 @pytest.mark.parametrize("layers, says", [
     ([{"type": "conv2d", "kernel": [[1, 2], [2, 1]]}, {"type": "relu"}],
-     "relu_1 reads conv2d_1, which has no bias"),
+     "relu_1 reads conv2d_1 (no bias)"),
     ([{"type": "relu"}, {"type": "conv2d", "kernel": [[1, 2], [2, 1]]}],
      "relu_1 reads the input"),
     ([{"type": "conv2d", "kernel": [[1, 2], [2, 1]], "bias": 1}, {"type": "tanh"},
       {"type": "conv2d", "kernel": [[1]], "bias": 1}, {"type": "relu"}],
-     "relu_1 reads conv2d_2, which comes after tanh_1, a tanh"),
+     "relu_1 reads conv2d_2 (after tanh_1, tanh)"),
 ])
 def test_each_relu_says_why_it_cannot_take_a_kink(layers, says, tmp_path):
     document = {"input": [[1, 2, 0], [0, 1, 3], [2, 2, 1]], "layers": layers,
@@ -205,3 +204,11 @@ def test_no_friendly_draw_says_what_failed_and_what_to_change(tmp_path):
     assert "the inputs of relu_1 were all on one side of 0" in lines[0]
     assert lines[1].startswith("  hint: ") and "other sizes" not in lines[1]
     assert "edit the file" in lines[1]
+
+
+def test_a_size_option_for_a_file_hints_what_to_do_instead():
+    result = invoke("generate", SAMPLES / "dls-nhwc.json", "--seed", 1, "--input", "3x3")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: --input: a problem file keeps its own sizes"
+    assert lines[1].startswith("  hint: edit the file's shapes")

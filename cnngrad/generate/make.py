@@ -137,7 +137,9 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     if recipe is None:
         if sizes and any(v is not None for v in sizes.values()):
             given = next(k for k, v in sizes.items() if v is not None)
-            raise UsageError("a problem file keeps its own sizes", where=f"--{given}")
+            raise UsageError("a problem file keeps its own sizes", where=f"--{given}",
+                             hint="edit the file's shapes, or use a recipe (cnngrad generate "
+                                  "--list) that takes size options")
         recipe, options = _file_recipe(recipe_name), {}
     else:
         options = resolve_options(recipe, sizes or {})
@@ -330,7 +332,7 @@ def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter) -> UsageE
     change (a problem file keeps its sizes: only the style and the seed are left)."""
     reason, count = failures.most_common(1)[0]
     what = (f"no hand-friendly {recipe.name} problem in {MAX_ATTEMPTS} draws with --numbers "
-            f"{style.name} (most often, in {count}: {reason})")
+            f"{style.name} (most often: {reason}, in {count})")
     if recipe.name in RECIPES:
         return UsageError(what, where="RECIPE",
                           hint="try other sizes, another --numbers style or another --seed")
@@ -422,22 +424,18 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
             continue
         source = problem.layer(source_name)
         if source.type not in PARAM_TYPES:
-            why.append(f"{spec.name} reads {source.name}, {_a(source.type)}")
+            why.append(f"{spec.name} reads {source.name} ({source.type})")
             continue
         if "bias" not in source.params:
-            why.append(f"{spec.name} reads {source.name}, which has no bias")
+            why.append(f"{spec.name} reads {source.name} (no bias)")
             continue
         blocker = next((a for a in _ancestors(problem, source) if not _rational(a)), None)
         if blocker is not None:
-            why.append(f"{spec.name} reads {source.name}, which comes after {blocker.name}, "
-                       f"{_a(blocker.type)}")
+            why.append(f"{spec.name} reads {source.name} (after {blocker.name}, "
+                       f"{blocker.type})")
             continue
         return spec, source
     return "; ".join(why)
-
-
-def _a(kind: str) -> str:
-    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def _rational(spec) -> bool:
@@ -618,8 +616,8 @@ def _file_recipe(path: str) -> Recipe:
         kink = None
         if site:  # ReLUs, none of whose inputs a bias can put on 0
             no_kink = (f"no ReLU input of {name} can be put at exactly 0: {site}",
-                       "--with-kinks moves the bias of a conv or dense layer that a ReLU "
-                       "reads, after no batch norm, sigmoid or softmax")
+                       "--with-kinks moves the bias of the conv or dense layer a ReLU reads "
+                       "(no batch norm, sigmoid, tanh or softmax before it)")
         else:
             no_kink = (f"{name} has no ReLU and no max pool, so there is no kink to put in",
                        "the recipes network, residual and maxpool have kinks")
