@@ -166,8 +166,9 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
     -----
     Decimals rule: |given − true| ≤ ½·10^(−max(d, min_decimals)); a fraction:
     |given − true| ≤ 10⁻¹²·|true|; explicit: |given − true| ≤ atol + rtol·|true|.  A float
-    true value widens the first two by 10⁻¹²·max(|given|, |true|) + 10⁻¹⁵.  Exact true
-    values are compared exactly (:func:`_cells_right_exact`).
+    true value widens each of them by 10⁻¹²·max(|given|, |true|) + 10⁻¹⁵, so that a value on
+    the bound as written is right.  Exact true values are compared exactly
+    (:func:`_cells_right_exact`).
     """
     truth = np.asarray(truth)
     if truth.dtype == object:
@@ -178,10 +179,11 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
     error = np.abs(given - true)
     if tolerance.explicit:
         allowed = float(tolerance.atol or 0) + float(tolerance.rtol or 0) * np.abs(true)
-        return error <= allowed
-    decimals = np.maximum(written.decimals, tolerance.min_decimals).astype(np.float64)
-    allowed = np.where(written.fraction, float(FRACTION_RTOL) * np.abs(true),
-                       0.5 * 10.0 ** -decimals)
+    else:
+        decimals = np.maximum(written.decimals, tolerance.min_decimals).astype(np.float64)
+        allowed = np.where(written.fraction, float(FRACTION_RTOL) * np.abs(true),
+                           0.5 * 10.0 ** -decimals)
+    # 1.01 is 0.010000000000000009 from 1 in floats: on the bound, as written, is right
     allowed = allowed + FLOAT_SLACK_RTOL * np.maximum(np.abs(given), np.abs(true)) + \
         FLOAT_SLACK_ATOL
     return error <= allowed
