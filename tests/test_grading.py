@@ -310,6 +310,26 @@ def test_a_right_upstream_answer_leaves_the_plain_verdict(tmp_path, kernel, verd
     assert ("right" if check.all_right else "wrong") == verdict
 
 
+@pytest.mark.parametrize("first, carried", [("-0.037948", True), ("-0.038948", False)])
+def test_an_upstream_answer_right_to_its_decimals_carries_its_rounding_forward(tmp_path, first,
+                                                                                carried):
+    # sigmoid_1.delta_in right to 4 decimals; dense_1.delta_in = Wᵀ·(-0.0664, 0.1278) to 6
+    # decimals, a little off the true -0.037920 …: carried forward from the student's own values
+    answers = write(tmp_path, "a.json", json.dumps({
+        "sigmoid_1.delta_in": [-0.0664, 0.1278],
+        "dense_1.delta_in": [float(first), -0.118348, -0.03435, 0.088126]}))
+    spec = load_problem(str(EXAM))
+    grading = parse_grading(spec.grading)
+    result = check_file(run(spec), str(answers), resolve_tolerance(grading), grading=grading)
+    assert _tensor(result, "sigmoid_1.delta_in").all_right
+    delta = _tensor(result, "dense_1.delta_in")
+    assert delta.n_right == 0
+    assert delta.carried[1:].all() and bool(delta.carried[0]) == carried
+    assert delta.carried_from == ("sigmoid_1.delta_in",)
+    assert [round(float(v), 6) for v in delta.implied] == [-0.037948, -0.118348, -0.03435,
+                                                             0.088126]
+
+
 def test_carry_forward_is_off_unless_asked(tmp_path):
     answers = '{"maxpool2d_1.delta_in": [[1, 0], [0, 0]], "conv2d_1.grads.kernel": [[1]]}'
     problem, path, result = _graded(tmp_path, POOL_CONV, answers, carry=False)

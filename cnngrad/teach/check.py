@@ -507,7 +507,7 @@ class TensorCheck:
     rounded_decimals: tuple[int, ...] = ()  # the decimals those cells were written with
     carried: np.ndarray | None = None  # bool: wrong, but right from the upstream answers
     implied: np.ndarray | None = None  # the value the upstream answers imply
-    carried_from: tuple[str, ...] = ()  # the upstream paths with wrong answers
+    carried_from: tuple[str, ...] = ()  # the upstream answers it was recomputed from
     weights: np.ndarray | None = None  # object (Fraction), truth's shape: points per cell
     decimals: np.ndarray | None = None  # int64, truth's shape: decimals written (0 if none)
     fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
