@@ -96,7 +96,11 @@ def test_the_loader_keeps_the_block_and_other_commands_ignore_it(tmp_path):
     ({"min_decimals": 2, "atol": 0.01}, "grading.min_decimals: min_decimals belongs to the "
                                         "decimals rule, which atol/rtol replace"),
     ({"points": {}}, "grading.points: expected an object"),
-    ({"points": {"loss": 0}}, "grading.points.loss: points must be > 0"),
+    ({"points": {"loss": 0}}, "grading.points.loss: points must be > 0, got 0"),
+    ({"points": {"loss": -1}}, "grading.points.loss: points must be > 0, got -1"),
+    ({"points": {"conv2d_1.grads.kernel[0,0]": 1, "conv2d_1.grads.kernel[0][0]": 2}},
+     "grading.points.conv2d_1.grads.kernel[0][0]: the same tensor or cell as "
+     "'conv2d_1.grads.kernel[0,0]'"),
     ({"points": {"loss": [1]}}, "grading.points.loss: expected a number, got a list"),
     ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel: no such path; known: "),
     ({"points": {"conv2d_1.grads.kernel[2,0]": 1}}, "grading.points.conv2d_1.grads.kernel[2,0]: "
