@@ -295,6 +295,7 @@ def test_unknown_path_names_it_and_lists_close_ones(tmp_path):
     ('{"conv2d_1.updated.kernel": [[0, 0], [0, 0]]}', "--lr"),
     ('[1, 2]', "JSON object"),
     ('{}', "no answers"),
+    ('{"conv2d_1.grads.kernel": [[null, null], [null, null]]}', "no answers"),
     ('{"conv2d_1.grads.kernel": "abc"}', "not a number"),
     ('{"conv2d_1.grads.kernel": [[0.1, 0.2], [0.3]]}', ""),
 ])

@@ -367,6 +367,18 @@ def test_a_slip_in_the_sigmoid_delta_carries_into_the_dense_gradients(tmp_path):
     assert _tensor(result, "dense_1.delta_in").carried.all()
 
 
+@pytest.mark.parametrize("answers", ["{}", '{"loss": null}'])
+def test_an_empty_answers_file_scores_0_with_every_required_path_missing(tmp_path, answers):
+    result = invoke("check", EXAM, write(tmp_path, "empty.json", answers), "--format", "csv")
+    assert result.exit_code == 1, result.output
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert (row["student"], row["points"], row["percent"]) == ("empty", "0", "0.00")
+    assert row["missing"].split() == [
+        "loss", "sigmoid_1.delta_in", "dense_1.grads.weights", "dense_1.grads.bias",
+        "dense_1.delta_in", "maxpool2d_1.delta_in", "conv2d_1.grads.kernel",
+        "conv2d_1.grads.bias"]
+
+
 def test_the_sample_exam_grades_as_documented():
     result = invoke("check", EXAM, *sorted((SAMPLES / "exam").glob("*.json")), "--format", "csv")
     assert result.exit_code == 1

@@ -283,8 +283,8 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     Raises
     ------
     ProblemError
-        Not JSON, not an object, no answers, a key that is not a dotted path, a value that
-        is not a TENSOR (each naming the file and the key).
+        Not JSON, not an object, a key that is not a dotted path, a value that is not a
+        TENSOR (each naming the file and the key).
     """
     raw, file, base_dir = read_source(path, stdin_bytes)
     source = pathlib.Path(path)
@@ -308,9 +308,7 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
                            file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
                                            '[0.0113, 0.0683]]}')
-    if not document:
-        raise ProblemError("no answers in the file", file=file)
-    entries = []
+    entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
     for key, value in document.items():
         tensor_path, index = split_key(key, file=file, where=key, one_based=one_based)
@@ -725,7 +723,8 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     ProblemError, ShapeError
         An unknown path (the hint lists close ones), a wrong shape (naming the expected
         one, and the slip it matches if any), an element out of range, a cell given twice;
-        a grading block whose points name no tensor of the trace.
+        a grading block whose points name no tensor of the trace; no answer at all where
+        the grading requires none (with required paths, an empty file scores 0).
     """
     context = context or SlipContext(trace)
     grading = grading or Grading()
@@ -739,6 +738,8 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     # the same for every file of a grading: built once per context
     weights = context.cached(f"required weights {tuple(grading.points.items())!r}",
                              lambda: required_weights(trace, grading, context))
+    if not sheet.entries and not weights:  # with points, the required paths score 0 instead
+        raise ProblemError("no answers in the file", file=sheet.file)
     result = FileCheck(file=sheet.file)
     for path, entries in grouped.items():
         result.tensors.append(_check_tensor(path, context.truth(path), entries, tolerance,
