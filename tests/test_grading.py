@@ -379,6 +379,24 @@ def test_an_empty_answers_file_scores_0_with_every_required_path_missing(tmp_pat
         "conv2d_1.grads.bias"]
 
 
+def test_json_scores_and_points_keep_full_precision(tmp_path):
+    # one point a cell on three cells, one right: 1/3 of the points, not 0.3333
+    cells = ["conv2d_1.grads.kernel[0,0]", "conv2d_1.grads.kernel[0,1]",
+             "conv2d_1.grads.kernel[1,0]"]
+    problem = problem_file(tmp_path, with_grading({"points": {cells[0]: 1, cells[1]: 1,
+                                                              cells[2]: 1}}))
+    answers = write(tmp_path, "a.json", json.dumps({cells[0]: 0.0446, cells[1]: 0.5}))
+    graded = json.loads(invoke("check", problem, answers, "--format", "json").stdout)["files"][0]
+    assert (graded["score"], graded["points"], graded["max_points"]) == (1 / 3, 1, 3)
+    shared = problem_file(tmp_path, with_grading({"points": {"conv2d_1.grads.kernel": 2}}),
+                          name="thirds.json")
+    answers = write(tmp_path, "b.json", json.dumps({"conv2d_1.grads.kernel[0,0]": 0.0446}))
+    graded = json.loads(invoke("check", shared, answers, "-f", "json").stdout)["files"][0]
+    assert graded["points"] == 0.5 and graded["score"] == 0.25
+    book = invoke("check", problem, answers, tmp_path / "a.json", "--format", "csv").stdout
+    assert ",0.3333," in book  # the gradebook's cells stay short
+
+
 def test_the_sample_exam_grades_as_documented():
     result = invoke("check", EXAM, *sorted((SAMPLES / "exam").glob("*.json")), "--format", "csv")
     assert result.exit_code == 1
