@@ -342,7 +342,7 @@ def test_winners_of_a_max_pool_reading_the_input_marked_in_the_input(tmp_path, t
     problem.write_text(json.dumps(doc), encoding="utf-8")
     text = ok("forward", problem)
     input_panel, rest = text.split("maxpool2d_1 · maxpool2d", 1)
-    assert "─ input ─" in input_panel and "read by maxpool2d_1" in input_panel
+    assert "input · the problem's input" in input_panel and "read by maxpool2d_1" in input_panel
     rows = [line for line in input_panel.splitlines() if re.match(r"│ [0-3] ", line)]
     marked = [(i, j) for i, row in enumerate(rows)
               for j, cell in enumerate(row.strip("│ ").split()[1:]) if cell.startswith("*")]
@@ -352,7 +352,7 @@ def test_winners_of_a_max_pool_reading_the_input_marked_in_the_input(tmp_path, t
 
 def test_no_input_panel_when_no_max_pool_reads_the_input():
     text = ok("forward", NETWORK)
-    assert "─ input ─" not in text and text.split("\n", 1)[1].startswith("╭─ conv2d_1")
+    assert "the problem's input" not in text and text.split("\n", 1)[1].startswith("╭─ conv2d_1")
 
 
 def naive_winners(x: np.ndarray, size: int, ties: str) -> np.ndarray:

@@ -674,24 +674,41 @@ def backward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS,
     parts += [layer_panel(trace, layer, decimals, steps=(steps or {}).get(layer.name),
                           full=full, base=base)
               for layer in reversed(trace.layers)]
+    total = input_panel(trace, decimals, full=full, base=base)
+    if total is not None:
+        parts.append(total)
     return Group(*parts)
 
 
-def input_panel(trace: Trace, winners: np.ndarray, decimals: int, *, full: bool = False,
-                base: int = 0) -> Panel:
+def input_panel(trace: Trace, decimals: int, *, full: bool = False,
+                base: int = 0) -> Panel | None:
+    """The problem's input when several layers read it: its delta is the sum of what each
+    sends back (each layer's δ in is only its share).  None for one reader."""
+    readers = trace.readers(INPUT)
+    if len(readers) < 2 or trace.input_delta is None:
+        return None
+    names = ", ".join(reader.name for reader in readers)
+    parts = [Text(f"read by {names}: its delta is the sum of what each sends back"),
+             tensor_view(trace.shown(trace.input_delta), "δ = dE/d(input)  (the input's delta)",
+                         decimals, full=full, base=base, grid=map_grid(trace))]
+    return FittedPanel(Group(*_spaced(parts)), title="[bold]input[/] · the problem's input",
+                       title_align="left", expand=False, border_style="blue")
+
+
+def forward_input_panel(trace: Trace, winners: np.ndarray, decimals: int, *,
+                        full: bool = False, base: int = 0) -> Panel:
     """The problem's input with the winners of the max pools that read it marked: forward
     marks winners in a pool's input, and this one is no layer's output."""
-    readers = trace.readers("input")
+    readers = trace.readers(INPUT)
     reader = readers[0]
     shape = Text(_shape(trace.layout.display_shape(reader.input.shape)), style="bold")
     names = ", ".join(layer.name for layer in readers)
-    parts = [Text.assemble(("the problem's input ", "dim"), shape, (" · read by ", "dim"),
-                           (names, "italic")),
+    parts = [Text.assemble(("input ", "dim"), shape, (" · read by ", "dim"), (names, "italic")),
              tensor_view(trace.shown(reader.input), "input", decimals, full=full, base=base,
                          marks=trace.shown(winners), grid=map_grid(trace)),
              Text(WINNER_LEGEND, style="dim")]
-    return FittedPanel(Group(*_spaced(parts)), title="[bold]input[/]", title_align="left",
-                       expand=False, border_style="blue")
+    return FittedPanel(Group(*_spaced(parts)), title="[bold]input[/] · the problem's input",
+                       title_align="left", expand=False, border_style="blue")
 
 
 def forward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
@@ -701,9 +718,9 @@ def forward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     indices count from ``base``.  When a max pool reads the problem's input, the input comes
     first, its winners marked."""
     parts: list[RenderableType] = [header(trace, "forward", base)]
-    winners = winners_in(trace, "input")
+    winners = winners_in(trace, INPUT)
     if winners is not None:
-        parts.append(input_panel(trace, winners, decimals, full=full, base=base))
+        parts.append(forward_input_panel(trace, winners, decimals, full=full, base=base))
     parts += [layer_panel(trace, layer, decimals, backward=False, full=full, base=base)
               for layer in trace.layers]
     parts.append(loss_view(trace, decimals, full=full, base=base))
