@@ -407,14 +407,7 @@ class _Builder:
             given_input = self.tensor(doc["input"], "input", min_rank=spatial,
                                       max_rank=spatial + 2)
         except ProblemError as exc:
-            reader = _vector_reader(raw_for_spatial)
-            if reader is None or exc.hint is not None or "got rank 1 " not in exc.what:
-                raise
-            # the contract: an input is H×W, C×H×W or N×C×H×W; dense reads a vector
-            exc.hint = (f"write the vector as one row, [[…]] (an input is a map: H×W, C×H×W "
-                        f'or N×C×H×W), and put {{"type": "flatten"}} before {reader}, which '
-                        f"reads vectors; N vectors: N×1×1×K")
-            raise
+            raise _vector_input_hint(exc, raw_for_spatial) from None
         layout = Layout(given_input.ndim, channels_last=channels_last, spatial=spatial)
         x = layout.input_to_internal(given_input)
         self.check_size(x.size, "input", "the input")
@@ -604,8 +597,16 @@ def _spatial_of(raw_layers: Any) -> tuple[int, tuple[str, str] | None]:
     return 2, None
 
 
-#: Layers that read vectors only: a map before them needs a flatten layer.
-_VECTOR_READERS = ("dense", "softmax", "log_softmax")
+def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
+    """``exc`` (the input's error), with a hint when the input is a vector and the layer
+    reading it reads vectors: the contract's input is H×W, C×H×W or N×C×H×W, so a vector is
+    written as one row and flattened."""
+    reader = _vector_reader(raw_layers)
+    if reader is not None and exc.hint is None and "got rank 1 " in exc.what:
+        exc.hint = (f"write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
+                    f'N×C×H×W), and put {{"type": "flatten"}} before {reader}, which reads '
+                    f"vectors; N vectors: N×1×1×K")
+    return exc
 
 
 def _vector_reader(raw_layers: Any) -> str | None:
@@ -622,7 +623,7 @@ def _vector_reader(raw_layers: Any) -> str | None:
         reads = raw.get("input", "input" if index == 0 else None)
         if reads != "input" and "input" not in (raw.get("inputs") or ()):
             continue
-        if kind not in _VECTOR_READERS:
+        if kind not in LAYERS or not layer_family(kind).reads_vectors:
             return None
         name = raw.get("name")
         return name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"

@@ -79,8 +79,9 @@ class LayerFamily:
         the keys it accepts besides ``type`` and ``name``, and those it needs;
     ``rational``
         True when the step is rational arithmetic (``--exact`` can run it);
-    ``spatial``, ``reads_many``
-        the rank of its maps (1, 2 or None for any) and whether it reads several layers;
+    ``spatial``, ``reads_many``, ``reads_vectors``
+        the rank of its maps (1, 2 or None for any), whether it reads several layers, and
+        whether it reads vectors only;
     ``param_labels``
         parameter key → the title of its gradient in the tables (``dE/dw (kernel
         gradient)``); ``param_axes`` parameter key → the table's axis letters (``"fc"``).
@@ -97,6 +98,9 @@ class LayerFamily:
     #: True for a layer that reads two or more layers (``"inputs"``: add, concat); every
     #: other layer reads one (``"input"``, by default the previous layer)
     reads_many: bool = False
+    #: True for a layer that reads vectors only (dense, softmax): a map before it needs a
+    #: flatten layer
+    reads_vectors: bool = False
     param_labels: dict[str, str] = {}
     param_axes: dict[str, str] = {}
     #: spec attributes cast to the compute dtype of a float32 run

@@ -194,6 +194,7 @@ def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
 
 class Dense(LayerFamily):
     type = "dense"
+    reads_vectors = True
     fields = ("weights", "bias")
     required = ("weights",)
     param_labels = {"weights": "dE/dW (weights gradient)", "bias": "dE/db (bias gradient)"}

@@ -170,6 +170,7 @@ def _diagonal_only(spec, x, y, delta):
 
 class _Softmax(LayerFamily):
     rational = False  # e^x
+    reads_vectors = True
 
     def build(self, ctx, raw, head):
         return build_softmax(ctx, raw, head)
