@@ -726,6 +726,20 @@ def test_stride_inserts_zeros_and_padding_is_cropped():
     assert (textbook.delta_in == trace.layers[0].delta_in).all()
 
 
+def test_the_padding_step_names_the_input_no_window_reaches():
+    # docs/explain.md's example: a 5×5 input, a 2×2 kernel at stride 2 leaves the last row
+    # and column under no window; the padded δ gets a row below and a column right for them
+    doc = {"input": [[1, 2, 0, 1, 3], [0, 1, 2, 2, 1], [3, 2, 1, 0, 1], [1, 1, 0, 2, 1],
+                     [2, 0, 1, 1, 0]],
+           "layers": [{"type": "conv2d", "kernel": [[1, 0], [2, -1]], "stride": 2}],
+           "delta": [[1, 2], [3, 4]]}
+    trace = run(problem_of(doc, exact=True))
+    layer = trace.layers[0]
+    captions = [c for c, _ in conv_textbook(layer.spec, layer.input, layer.delta_out).steps]
+    assert ("δ padded for the full convolution: 1 zero row(s) and 1 zero column(s) each side "
+            "(+1 below, +1 right: input that no window reaches)") in captions
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_textbook_route_equals_the_engine_on_random_problems(seed):
     exact = seed % 3 == 0
