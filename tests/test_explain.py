@@ -1039,3 +1039,17 @@ def test_explain_at_80_columns_prints_numbers_and_symbols_whole(problem, path, w
     for word in whole:
         assert word in words
     assert not re.search(r"…(?=[\s│])", result.output)  # a word cut short ("(0.226… ")
+
+
+def test_the_docs_80_column_example_shows_the_real_lines():
+    # docs/explain.md's panel at 80 columns, line for line where it shows one
+    docs = (ROOT / "docs" / "explain.md").read_text(encoding="utf-8")
+    command = "$ cnngrad explain samples/resnet-block.json 'bn_a.delta_in[1,1,2]'"
+    shown = [line for line in docs.split(command, 1)[1].split("```")[0].splitlines()[1:]
+             if line.strip() and line != "..."]
+    result = runner.invoke(app, ["explain", str(SAMPLES / "resnet-block.json"),
+                                 "bn_a.delta_in[1,1,2]"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert len(shown) >= 8
+    for line in shown:
+        assert line in result.output.splitlines(), line
