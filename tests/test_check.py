@@ -140,11 +140,21 @@ def test_min_decimals_makes_short_answers_stricter():
     (None, "0.001", "0.04463", 0.044606, True),
     ("0", "0", "0.3333", 1 / 3, False),          # explicit tolerances are taken literally
     ("1e-9", None, "0.1", 0.1, True),
+    # on the bound as written is right, though the floats' difference is a little more
+    ("0.01", None, "1.01", 1.0, True),
+    ("0.01", None, "0.99", 1.0, True),
+    ("0.01", None, "1.0101", 1.0, False),
+    (None, "0.01", "4.04", 4.0, True),
+    (None, "0.01", "1.98", 2.0, True),
+    (None, "0.01", "1.9799", 2.0, False),
 ])
 def test_atol_and_rtol_replace_the_rule(atol, rtol, text, truth, right):
     tolerance = Tolerance(atol=None if atol is None else Fraction(atol),
                           rtol=None if rtol is None else Fraction(rtol))
     assert cells_right(written(text), np.array([truth]), tolerance).tolist() == [right]
+    # the exact comparison (--exact) gives the same verdicts
+    exact_truth = np.array([Fraction(truth)], dtype=object)
+    assert cells_right(written(text), exact_truth, tolerance).tolist() == [right]
 
 
 @settings(max_examples=60, deadline=None)
@@ -285,6 +295,7 @@ def test_unknown_path_names_it_and_lists_close_ones(tmp_path):
     ('{"conv2d_1.updated.kernel": [[0, 0], [0, 0]]}', "--lr"),
     ('[1, 2]', "JSON object"),
     ('{}', "no answers"),
+    ('{"conv2d_1.grads.kernel": [[null, null], [null, null]]}', "no answers"),
     ('{"conv2d_1.grads.kernel": "abc"}', "not a number"),
     ('{"conv2d_1.grads.kernel": [[0.1, 0.2], [0.3]]}', ""),
 ])

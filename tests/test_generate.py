@@ -389,6 +389,12 @@ def test_the_manifest_grades_each_student_against_their_own_problem(tmp_path):
     mixed = invoke("check", "--manifest", out / "manifest.json", keys[0], stray)
     assert mixed.exit_code == 2
     assert "nobody.json: not a student of the manifest" in mixed.stderr
+    # … named by its folder when the files share a name, as the graded ones are
+    zed = submit(subs / "zed", "answers.json", out / "s00" / "key.json")
+    named = invoke("check", "--manifest", out / "manifest.json", files[1], zed, "-f", "csv")
+    assert named.exit_code == 2
+    rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(named.stdout))}
+    assert rows == {"s01": "right", "zed": "error"}
 
 
 def test_a_bad_manifest_is_exit_2_one_line(tmp_path):

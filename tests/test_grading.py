@@ -96,7 +96,11 @@ def test_the_loader_keeps_the_block_and_other_commands_ignore_it(tmp_path):
     ({"min_decimals": 2, "atol": 0.01}, "grading.min_decimals: min_decimals belongs to the "
                                         "decimals rule, which atol/rtol replace"),
     ({"points": {}}, "grading.points: expected an object"),
-    ({"points": {"loss": 0}}, "grading.points.loss: points must be > 0"),
+    ({"points": {"loss": 0}}, "grading.points.loss: points must be > 0, got 0"),
+    ({"points": {"loss": -1}}, "grading.points.loss: points must be > 0, got -1"),
+    ({"points": {"conv2d_1.grads.kernel[0,0]": 1, "conv2d_1.grads.kernel[0][0]": 2}},
+     "grading.points.conv2d_1.grads.kernel[0][0]: the same tensor or cell as "
+     "'conv2d_1.grads.kernel[0,0]'"),
     ({"points": {"loss": [1]}}, "grading.points.loss: expected a number, got a list"),
     ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel: no such path; known: "),
     ({"points": {"conv2d_1.grads.kernel[2,0]": 1}}, "grading.points.conv2d_1.grads.kernel[2,0]: "
@@ -310,6 +314,26 @@ def test_a_right_upstream_answer_leaves_the_plain_verdict(tmp_path, kernel, verd
     assert ("right" if check.all_right else "wrong") == verdict
 
 
+@pytest.mark.parametrize("first, carried", [("-0.037948", True), ("-0.038948", False)])
+def test_an_upstream_answer_right_to_its_decimals_carries_its_rounding_forward(tmp_path, first,
+                                                                                carried):
+    # sigmoid_1.delta_in right to 4 decimals; dense_1.delta_in = Wᵀ·(-0.0664, 0.1278) to 6
+    # decimals, a little off the true -0.037920 …: carried forward from the student's own values
+    answers = write(tmp_path, "a.json", json.dumps({
+        "sigmoid_1.delta_in": [-0.0664, 0.1278],
+        "dense_1.delta_in": [float(first), -0.118348, -0.03435, 0.088126]}))
+    spec = load_problem(str(EXAM))
+    grading = parse_grading(spec.grading)
+    result = check_file(run(spec), str(answers), resolve_tolerance(grading), grading=grading)
+    assert _tensor(result, "sigmoid_1.delta_in").all_right
+    delta = _tensor(result, "dense_1.delta_in")
+    assert delta.n_right == 0
+    assert delta.carried[1:].all() and bool(delta.carried[0]) == carried
+    assert delta.carried_from == ("sigmoid_1.delta_in",)
+    assert [round(float(v), 6) for v in delta.implied] == [-0.037948, -0.118348, -0.03435,
+                                                             0.088126]
+
+
 def test_carry_forward_is_off_unless_asked(tmp_path):
     answers = '{"maxpool2d_1.delta_in": [[1, 0], [0, 0]], "conv2d_1.grads.kernel": [[1]]}'
     problem, path, result = _graded(tmp_path, POOL_CONV, answers, carry=False)
@@ -341,6 +365,36 @@ def test_a_slip_in_the_sigmoid_delta_carries_into_the_dense_gradients(tmp_path):
     assert weights.carried.all() and weights.implied.tolist() == [[-0.01, -0.02]]
     assert [round(float(v), 6) for v in weights.truth[0]] == [-0.002143, -0.004285]
     assert _tensor(result, "dense_1.delta_in").carried.all()
+
+
+@pytest.mark.parametrize("answers", ["{}", '{"loss": null}'])
+def test_an_empty_answers_file_scores_0_with_every_required_path_missing(tmp_path, answers):
+    result = invoke("check", EXAM, write(tmp_path, "empty.json", answers), "--format", "csv")
+    assert result.exit_code == 1, result.output
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert (row["student"], row["points"], row["percent"]) == ("empty", "0", "0.00")
+    assert row["missing"].split() == [
+        "loss", "sigmoid_1.delta_in", "dense_1.grads.weights", "dense_1.grads.bias",
+        "dense_1.delta_in", "maxpool2d_1.delta_in", "conv2d_1.grads.kernel",
+        "conv2d_1.grads.bias"]
+
+
+def test_json_scores_and_points_keep_full_precision(tmp_path):
+    # one point a cell on three cells, one right: 1/3 of the points, not 0.3333
+    cells = ["conv2d_1.grads.kernel[0,0]", "conv2d_1.grads.kernel[0,1]",
+             "conv2d_1.grads.kernel[1,0]"]
+    problem = problem_file(tmp_path, with_grading({"points": {cells[0]: 1, cells[1]: 1,
+                                                              cells[2]: 1}}))
+    answers = write(tmp_path, "a.json", json.dumps({cells[0]: 0.0446, cells[1]: 0.5}))
+    graded = json.loads(invoke("check", problem, answers, "--format", "json").stdout)["files"][0]
+    assert (graded["score"], graded["points"], graded["max_points"]) == (1 / 3, 1, 3)
+    shared = problem_file(tmp_path, with_grading({"points": {"conv2d_1.grads.kernel": 2}}),
+                          name="thirds.json")
+    answers = write(tmp_path, "b.json", json.dumps({"conv2d_1.grads.kernel[0,0]": 0.0446}))
+    graded = json.loads(invoke("check", shared, answers, "-f", "json").stdout)["files"][0]
+    assert graded["points"] == 0.5 and graded["score"] == 0.25
+    book = invoke("check", problem, answers, tmp_path / "a.json", "--format", "csv").stdout
+    assert ",0.3333," in book  # the gradebook's cells stay short
 
 
 def test_the_sample_exam_grades_as_documented():

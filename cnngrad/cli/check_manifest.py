@@ -29,7 +29,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     from cnngrad.generate.exam import group_submissions, read_manifest
     from cnngrad.teach.check import FileCheck, check_file, exit_code, required_weights
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.grading import parse_grading
+    from cnngrad.teach.grading import parse_grading, student_names
 
     if "-" in submissions:
         raise UsageError("with --manifest every submission is a file named after its student",
@@ -56,8 +56,10 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         results += [check_file(trace, path, tolerance, context=context, diagnose=diagnose,
                                grading=grading, one_based=one_based, student=student)
                     for path in files]
+    # a stray is named as a plain gradebook names it: by its folder when files share a name
+    names = dict(zip(submissions, student_names(submissions)))
     for path, error in strays:
-        results.append(FileCheck(file=path, error=error, student=Path(path).stem))
+        results.append(FileCheck(file=path, error=error, student=names[path]))
     if len(results) == 1 and results[0].error is not None:
         raise results[0].error
     for result in results:

@@ -1,9 +1,14 @@
 """Problem and answers files as JSON text a person reads: one matrix row a line, every number
-written exactly (no float ever passes through), the same bytes on every machine."""
+written exactly (no float ever passes through), the same bytes on every machine.
+
+Drawn numbers are Fractions; a number kept from a problem file (a dropout's ``p``, a leaky
+ReLU's slope, an ``eps``) is the :class:`~decimal.Decimal` the file was read as, and is
+written back as the file wrote it."""
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -49,11 +54,13 @@ def _value(value: Any, style: Style, depth: int) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (int, Fraction)):
         return style.text(Fraction(value))
+    if isinstance(value, Decimal) and value.is_finite():
+        return str(value)  # exactly the decimal as read: 0.5, 1E-7 (both JSON numbers)
     raise TypeError(f"cannot write {type(value).__name__} into a problem file")
 
 
 def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, str, int, Fraction))
+    return value is None or isinstance(value, (bool, str, int, Fraction, Decimal))
 
 
 def _cell(value: Any, style: Style) -> str:

@@ -13,6 +13,7 @@ are drawn, so a seed still gives one problem.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,8 +27,9 @@ from cnngrad.generate.jsontext import dumps
 from cnngrad.generate.numbers import STYLES, Style, decimal_text, decimals_needed
 from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INDEX_LOSSES,
                                       INEXACT_DECIMALS, INEXACT_LOSSES, INEXACT_TYPES, MAXPOOL,
-                                      PARAM_TYPES, PROBABILITY_LOSS, RECIPES, RELU, RELU_TYPES,
-                                      RELU_ZERO, SQUASH_TYPES, TIE, V1_TYPES, Draft, Recipe,
+                                      NORMALISING_TYPES, PARAM_TYPES, PROBABILITY_LOSS, RECIPES,
+                                      RELU_TYPES, RELU_ZERO, SHIFT_FREE_LOSSES,
+                                      SHIFT_FREE_TYPES, SQUASH_TYPES, TIE, V1_TYPES, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
 
 #: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
@@ -135,7 +137,9 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     if recipe is None:
         if sizes and any(v is not None for v in sizes.values()):
             given = next(k for k, v in sizes.items() if v is not None)
-            raise UsageError("a problem file keeps its own sizes", where=f"--{given}")
+            raise UsageError("a problem file keeps its own sizes", where=f"--{given}",
+                             hint="edit the file's shapes, or use a recipe (cnngrad generate "
+                                  "--list) that takes size options")
         recipe, options = _file_recipe(recipe_name), {}
     else:
         options = resolve_options(recipe, sizes or {})
@@ -143,30 +147,34 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     if recipe.name not in RECIPES:
         recipe.check_style(style)
     if with_kinks and recipe.kink is None and not recipe.about_kinks:
-        raise UsageError(f"recipe '{recipe.name}' has no ReLU and no max pool, so there is no "
-                         f"kink to put in", where="--with-kinks",
-                         hint="the recipes network, residual and maxpool have kinks")
+        what, hint = recipe.no_kink or (
+            f"recipe '{recipe.name}' has no ReLU and no max pool, so there is no kink to put "
+            f"in", "the recipes network, residual and maxpool have kinks")
+        raise UsageError(what, where="--with-kinks", hint=hint)
     draw = Draw(seed)
     exact = not recipe.inexact
     promise = _promised_decimals(recipe, style)
+    failures: Counter[str] = Counter()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         draft = recipe.build(draw, style, options, with_kinks)
         if with_kinks and recipe.kink == RELU_ZERO:
             _put_relu_zero(draft, draw, style, recipe)
-        if recipe.inexact and not _centre_squashes(draft, draw, style, recipe, with_kinks):
+        failure = recipe.inexact and _centre_squashes(draft, draw, style, recipe, with_kinks)
+        if failure:
+            failures[failure] += 1
             continue  # its first run already showed a kink
         problem, trace = _run(draft.document, style, exact, recipe)
-        if _friendly(trace, draft, recipe, style, promise, with_kinks):
+        failure = _unfriendly(trace, draft, recipe, style, promise, with_kinks)
+        if failure is None:
             break
+        failures[failure] += 1
     else:
-        raise UsageError(f"no hand-friendly {recipe.name} problem in {MAX_ATTEMPTS} draws for "
-                         f"these sizes and --numbers {style.name}", where="RECIPE",
-                         hint="try other sizes, another --numbers style or another --seed")
+        raise _no_friendly_draw(recipe, style, failures)
     min_decimals = INEXACT_DECIMALS if recipe.inexact or style.exact_fractions else promise
     if title is None:
         title = _title(recipe, seed, style, options, with_kinks, quiet_title)
     truth = {path: trace.tensor(path) for path in draft.asked}
-    exercise = Exercise(recipe=recipe.name, description=recipe.description, seed=seed,
+    exercise = Exercise(recipe=recipe.name, description=recipe.described(with_kinks), seed=seed,
                         style=style, options=options, with_kinks=with_kinks, title=title,
                         document={}, asked=draft.asked, min_decimals=min_decimals,
                         inexact=recipe.inexact, truth=truth, attempts=attempt)
@@ -248,13 +256,14 @@ def _values(value) -> list:
     return [value]
 
 
-def _friendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
-              with_kinks: bool) -> bool:
-    return _kinks_as_wanted(trace, recipe, with_kinks) and _sizes_friendly(trace) and \
-        _answers_friendly(trace, draft, recipe, style, promise)
+def _unfriendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
+                with_kinks: bool) -> str | None:
+    """Why the draw is not hand-friendly (a few words naming the layer or path), or None."""
+    return _kinks_unwanted(trace, recipe, with_kinks) or _sizes_unfriendly(trace) or \
+        _answers_unfriendly(trace, draft, recipe, style, promise)
 
 
-def _kinks_as_wanted(trace, recipe: Recipe, with_kinks: bool) -> bool:
+def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     """No ReLU input at 0 and no tied maxima, unless they are wanted (then at least one);
     every ReLU has inputs on both sides of 0."""
     relu_zeros = ties = 0
@@ -265,51 +274,71 @@ def _kinks_as_wanted(trace, recipe: Recipe, with_kinks: bool) -> bool:
             zeros, positive = _count_zeros(cells)
             relu_zeros += zeros
             if not positive or positive + zeros == len(cells):
-                return False  # all off, or a relu that never bites
+                # all off, or a relu that never bites
+                return f"the inputs of {layer.name} were all on one side of 0"
         elif kind == MAXPOOL:
             ties += _tied_windows(layer)
     wanted_relu = with_kinks and recipe.kink == RELU_ZERO
     wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == TIE)
-    return bool(relu_zeros) == wanted_relu and bool(ties) == wanted_ties
+    if bool(relu_zeros) != wanted_relu:
+        return "a ReLU input was 0" if relu_zeros else "no ReLU input was 0"
+    if bool(ties) != wanted_ties:
+        return "a max pool had tied maxima" if ties else "no max pool had tied maxima"
+    return None
 
 
-def _sizes_friendly(trace) -> bool:
+def _sizes_unfriendly(trace) -> str | None:
     """No huge value, no huge bias, no flat sigmoid."""
     for layer in trace.layers:
         kind = layer.spec.type
         if kind in SQUASH_TYPES:
             if any(abs(float(v)) > MAX_SQUASH_INPUT for v in _values(layer.input)):
-                return False
+                return f"an input of {layer.name} was beyond ±{MAX_SQUASH_INPUT}"
         if any(abs(float(v)) > MAX_MAGNITUDE for v in _values(layer.output)):
-            return False
+            return f"an output of {layer.name} was beyond ±{MAX_MAGNITUDE}"
         bias = layer.spec.params.get("bias")
         if bias is not None and any(abs(float(v)) > MAX_BIAS for v in _values(bias)):
-            return False
-    return True
+            return f"the bias of {layer.name} was beyond ±{MAX_BIAS}"
+    return None
 
 
-def _answers_friendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int) -> bool:
+def _answers_unfriendly(trace, draft: Draft, recipe: Recipe, style: Style,
+                        promise: int) -> str | None:
     """Every asked value: not all zeros, not huge, exact at the promised decimals (a small
     denominator for fractions), or, when inexact, not tiny."""
     limit = FRACTION_DENOMINATOR ** (recipe.factors + recipe.extra_decimals)
     for path in draft.asked:
         cells = _values(trace.tensor(path))
         if all(v == 0 for v in cells):
-            return False
+            return f"{path} was all 0"
         for value in cells:
             if abs(float(value)) > MAX_MAGNITUDE:
-                return False
+                return f"{path} had a value beyond ±{MAX_MAGNITUDE}"
             if recipe.inexact:
                 if value != 0 and abs(Fraction(float(value))) < MIN_INEXACT:
-                    return False
+                    return f"{path} had a value nearer 0 than {float(MIN_INEXACT)} but not 0"
             elif style.exact_fractions:
                 if Fraction(value).denominator > limit:
-                    return False
+                    return f"{path} had a denominator above {limit}"
             else:
                 needed = decimals_needed(Fraction(value))
                 if needed is None or needed > promise:
-                    return False
-    return True
+                    return f"{path} needed more than {promise} decimals"
+    return None
+
+
+def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter) -> UsageError:
+    """The error when every draw failed: what failed most often, and what the user can
+    change (a problem file keeps its sizes: only the style and the seed are left)."""
+    reason, count = failures.most_common(1)[0]
+    what = (f"no hand-friendly {recipe.name} problem in {MAX_ATTEMPTS} draws with --numbers "
+            f"{style.name} (most often: {reason}, in {count})")
+    if recipe.name in RECIPES:
+        return UsageError(what, where="RECIPE",
+                          hint="try other sizes, another --numbers style or another --seed")
+    return UsageError(what, where="RECIPE",
+                      hint="try another --numbers style or --seed; a problem file keeps its "
+                           "own sizes and layers, so to change them edit the file")
 
 
 def _count_zeros(cells: list) -> tuple[int, int]:
@@ -351,48 +380,138 @@ def _tied_windows(layer) -> int:
 
 
 def _put_relu_zero(draft: Draft, draw: Draw, style: Style, recipe: Recipe) -> None:
-    """Move the (single-number) bias before the first ReLU so that one of its inputs, drawn
-    at random, is exactly 0."""
-    layers = draft.document["layers"]
-    k = next(i for i, layer in enumerate(layers) if layer["type"] == RELU)
-    # the shape of the ReLU's input, from a float run of the whole problem
-    problem, trace = _run(draft.document, style, False, recipe)
-    shape = problem.layout.display_shape(trace.layers[k - 1].output.shape)
-    # its exact values, from the layers before it with a δ of zeros
-    prefix = {"input": draft.document["input"], "layers": layers[:k],
-              "delta": tensor(shape, lambda: Fraction(0))}
-    _, exact = _run(prefix, style, True, recipe)
-    cells = list(exact.layers[-1].output.flat)
-    chosen = cells[draw.below(len(cells))]
-    layers[k - 1]["bias"] = Fraction(layers[k - 1]["bias"]) - Fraction(chosen)
+    """Move the bias of the layer that the first ReLU able to take a kink reads (see
+    :func:`_relu_zero_site`) so that one of the ReLU's inputs, drawn at random, is exactly 0.
+
+    A bias of one number moves every input of the ReLU; a bias per channel (a conv's per
+    filter, a dense layer's per output) moves the drawn cell's channel, in every image of a
+    batch and every position of its map."""
+    problem = _load(draft.document, style, True, recipe)
+    site = _relu_zero_site(problem)
+    assert not isinstance(site, str), site  # a recipe with kink RELU_ZERO has a site
+    _, source = site
+    values = _exact_output(problem, source)  # internal layout: the channel is axis 1
+    index = draw.below(values.size)
+    chosen = Fraction(values.flat[index])
+    layer = draft.document["layers"][source.index]
+    bias = layer["bias"]
+    if isinstance(bias, np.ndarray):
+        bias = bias.copy()
+        if bias.size == 1:
+            bias.flat[0] = Fraction(bias.flat[0]) - chosen
+        else:
+            channel = np.unravel_index(index, values.shape)[1]
+            bias[channel] = Fraction(bias[channel]) - chosen
+    else:
+        bias = Fraction(bias) - chosen
+    layer["bias"] = bias
+
+
+def _relu_zero_site(problem) -> tuple[Any, Any] | str:
+    """The first ReLU whose input can be made exactly 0, and the layer it reads, whose bias
+    moves it there: a conv or dense layer with a bias, after rational layers only (after a
+    batch norm, a sigmoid or a softmax no written number lands exactly on 0).  When no ReLU
+    has one: why, ReLU by ReLU."""
+    from cnngrad.problem import INPUT
+
+    why = []
+    for spec in problem.layers:
+        if spec.type not in RELU_TYPES:
+            continue
+        source_name = spec.inputs[0]
+        if source_name == INPUT:
+            why.append(f"{spec.name} reads the input")
+            continue
+        source = problem.layer(source_name)
+        if source.type not in PARAM_TYPES:
+            why.append(f"{spec.name} reads {source.name} ({source.type})")
+            continue
+        if "bias" not in source.params:
+            why.append(f"{spec.name} reads {source.name} (no bias)")
+            continue
+        blocker = next((a for a in _ancestors(problem, source) if not _rational(a)), None)
+        if blocker is not None:
+            why.append(f"{spec.name} reads {source.name} (after {blocker.name}, "
+                       f"{blocker.type})")
+            continue
+        return spec, source
+    return "; ".join(why)
+
+
+def _rational(spec) -> bool:
+    from cnngrad.families import family_of
+
+    return family_of(spec).rational
+
+
+def _ancestors(problem, spec) -> list:
+    """The layers ``spec``'s output is computed from, itself included, in forward order."""
+    from cnngrad.problem import INPUT
+
+    needed, pending = set(), [spec.name]
+    while pending:
+        name = pending.pop()
+        if name == INPUT or name in needed:
+            continue
+        needed.add(name)
+        pending.extend(problem.layer(name).inputs)
+    return [layer for layer in problem.layers if layer.name in needed]
+
+
+def _exact_output(problem, spec) -> np.ndarray:
+    """The output of ``spec`` in an exact problem (internal layout), from its ancestors
+    only: a layer elsewhere in the graph may not be rational."""
+    from cnngrad.families import family_of
+    from cnngrad.problem import INPUT
+
+    outputs = {INPUT: problem.x}
+    for layer in _ancestors(problem, spec):
+        outputs[layer.name] = family_of(layer).forward(layer, [outputs[name]
+                                                               for name in layer.inputs])
+    return outputs[spec.name]
+
+
+def _bias_gradient_always_zero(problem, spec) -> bool:
+    """True when the gradient of ``spec``'s bias is 0 whatever the numbers: one number added
+    to every input of a softmax or of a cross-entropy loss (a shift changes neither), or a
+    bias read only by batch norms in training mode (which take each channel's mean away)."""
+    readers = [layer for layer in problem.layers if spec.name in layer.inputs]
+    one_number = np.size(spec.params["bias"]) == 1
+    if not readers:  # the network's output, which the loss reads
+        return one_number and problem.loss is not None and \
+            problem.loss.type in SHIFT_FREE_LOSSES
+    if all(layer.type in NORMALISING_TYPES and getattr(layer, "mode", "train") == "train"
+           for layer in readers):
+        return True
+    return one_number and all(layer.type in SHIFT_FREE_TYPES for layer in readers)
 
 
 def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
-                     with_kinks: bool) -> bool:
+                     with_kinks: bool) -> str | None:
     """Move the bias of a dense layer before a sigmoid or tanh so that its outputs land near
     0, where the curve is steep: a flat sigmoid makes every gradient before it vanish.
 
-    Returns False when the run this takes shows the draft's kinks are not as wanted (the
-    biases it moves come after every ReLU and max pool of the recipes, so the draft is
-    thrown away without a second run)."""
+    Returns why the draft is thrown away when the run this takes shows its kinks are not
+    as wanted (the biases it moves come after every ReLU and max pool of the recipes, so
+    without a second run), else None."""
     layers = draft.document.get("layers") or []
     targets = [i - 1 for i, layer in enumerate(layers)
                if layer.get("type") in SQUASH_TYPES and i > 0
                and layers[i - 1].get("type") == DENSE and "bias" in layers[i - 1]]
     if not targets:
-        return True
+        return None
     problem, trace = _run(draft.document, style, False, recipe)
-    if not _kinks_as_wanted(trace, recipe, with_kinks) and \
-            all(layer["type"] not in RELU_TYPES + (MAXPOOL,)
-                for layer in layers[targets[0]:]):
-        return False
+    unwanted = _kinks_unwanted(trace, recipe, with_kinks)
+    if unwanted and all(layer["type"] not in RELU_TYPES + (MAXPOOL,)
+                        for layer in layers[targets[0]:]):
+        return unwanted
     for i in targets:
         bias = np.asarray(layers[i]["bias"], dtype=object)
         z = np.asarray(trace.layers[i].output, dtype=np.float64).reshape(-1)[:bias.size]
         layers[i]["bias"] = np.array([b - _nearest(float(v), style) + style.bias(draw)
                                       for b, v in zip(bias.flat, z)],
                                      dtype=object).reshape(bias.shape)
-    return True
+    return None
 
 
 def _nearest(value: float, style: Style) -> Fraction:
@@ -433,7 +552,7 @@ def _blank(value) -> np.ndarray:
 def _title(recipe: Recipe, seed: int, style: Style, options: dict, with_kinks: bool,
            quiet: bool) -> str:
     if quiet:
-        return recipe.description
+        return recipe.described(with_kinks)
     parts = [f"cnngrad generate {recipe.name} --seed {seed}"]
     defaults = RECIPES[recipe.name].options if recipe.name in RECIPES else {}
     for key, value in options.items():
@@ -443,7 +562,7 @@ def _title(recipe: Recipe, seed: int, style: Style, options: dict, with_kinks: b
         parts.append(f"--numbers {style.name}")
     if with_kinks:
         parts.append("--with-kinks")
-    return f"{recipe.description} ({' '.join(parts)})"
+    return f"{recipe.described(with_kinks)} ({' '.join(parts)})"
 
 
 def _option_text(value) -> str:
@@ -482,11 +601,26 @@ def _file_recipe(path: str) -> Recipe:
         asked["loss"] = 1
     for spec in problem.layers:
         for key in spec.params:
+            if key == "bias" and _bias_gradient_always_zero(problem, spec):
+                continue  # no draw could make it nonzero: not worth asking
             asked[f"{spec.name}.grads.{key}"] = 4
     asked[f"{problem.layers[0].name}.delta_in"] = 4
-    kink = TIE if MAXPOOL in types and RELU not in types else None
-    if RELU in types:
+    site = _relu_zero_site(problem)
+    name = Path(path).name
+    no_kink = None
+    if not isinstance(site, str):
         kink = RELU_ZERO
+    elif MAXPOOL in types:
+        kink = TIE  # tied maxima come by chance in some draws: the draws without are thrown away
+    else:
+        kink = None
+        if site:  # ReLUs, none of whose inputs a bias can put on 0
+            no_kink = (f"no ReLU input of {name} can be put at exactly 0: {site}",
+                       "--with-kinks moves the bias of the conv or dense layer a ReLU reads "
+                       "(no batch norm, sigmoid, tanh or softmax before it)")
+        else:
+            no_kink = (f"{name} has no ReLU and no max pool, so there is no kink to put in",
+                       "the recipes network, residual and maxpool have kinks")
 
     def build(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
         return Draft(_redrawn(original, problem, draw, style, file, base_dir), dict(asked))
@@ -498,22 +632,11 @@ def _file_recipe(path: str) -> Recipe:
                              f"it", where="--numbers",
                              hint="use --numbers fractions for this problem")
 
-    name = Path(path).name
     title = problem.title or name
     return Recipe(name=name, description=f"fresh numbers for “{title}”", build=build,
-                  factors=factors, extra_decimals=extra, inexact=inexact,
-                  kink=kink if kink != RELU_ZERO or _relu_has_scalar_bias(original) else None,
+                  factors=factors, extra_decimals=extra, inexact=inexact, kink=kink,
                   layer_types=tuple(types), default_numbers="1dp" if inexact else "int",
-                  check_style=check_style)
-
-
-def _relu_has_scalar_bias(document: dict) -> bool:
-    layers = document.get("layers") or []
-    for i, layer in enumerate(layers):
-        if isinstance(layer, dict) and layer.get("type") == RELU:
-            return i > 0 and isinstance(layers[i - 1], dict) and \
-                not isinstance(layers[i - 1].get("bias", []), (list, dict))
-    return False
+                  check_style=check_style, no_kink=no_kink)
 
 
 _WEIGHT_FIELDS = ("kernel", "weights", "gamma")

@@ -46,8 +46,11 @@ class Recipe:
     writes exactly: they are asked to :data:`INEXACT_DECIMALS` decimals, and their numbers
     default to one decimal (``default_numbers``), which keeps a sigmoid's input small.  ``kink`` is what
     ``--with-kinks`` puts in (:data:`RELU_ZERO`: a ReLU input of exactly 0, :data:`TIE`:
-    tied maxima in a max pool), ``about_kinks`` marks a recipe whose point is the kink.  ``layer_types``
-    are the layer types it uses (a build that lacks one cannot make it).
+    tied maxima in a max pool), ``about_kinks`` marks a recipe whose point is the kink;
+    ``kink_description`` is its description when ``--with-kinks`` put the kink in (default: the
+    description with the kink named after it) and ``no_kink`` says why a recipe without a
+    ``kink`` has none to put in.  ``layer_types`` are the layer types it uses (a build that
+    lacks one cannot make it).
     """
 
     name: str
@@ -62,6 +65,16 @@ class Recipe:
     layer_types: tuple[str, ...] = ()
     default_numbers: str = "int"
     check_style: Callable[[Style], None] = lambda style: None
+    kink_description: str | None = None
+    no_kink: tuple[str, str] | None = None  # (what, hint)
+
+    def described(self, with_kinks: bool) -> str:
+        """What a problem of this recipe is: with ``--with-kinks``, the kink it holds."""
+        if not with_kinks or self.kink is None:
+            return self.description
+        if self.kink_description is not None:
+            return self.kink_description
+        return self.description + KINK_WORDS[self.kink]
 
 
 #: Decimals an inexact answer is asked to (and the key is rounded to).
@@ -82,6 +95,13 @@ PARAM_TYPES = ("conv2d", "conv1d", "conv_transpose2d", DENSE)
 #: Layers and losses whose answers no decimal writes exactly (exp, log, square roots).
 INEXACT_TYPES = SQUASH_TYPES + ("batchnorm2d", "batchnorm1d", "softmax", "log_softmax")
 INEXACT_LOSSES = ("cross_entropy", "bce", "bce_with_logits", "nll")
+#: A shift of all their inputs by one number changes neither: a bias of one number before
+#: them has a gradient of 0 whatever the numbers.
+SHIFT_FREE_TYPES = ("softmax", "log_softmax")
+SHIFT_FREE_LOSSES = ("cross_entropy",)
+#: Layers that take each channel's mean away (in training mode): a bias before them has a
+#: gradient of 0 whatever the numbers.
+NORMALISING_TYPES = ("batchnorm2d", "batchnorm1d")
 #: Losses whose target may be a class index, and the one whose target may be probabilities.
 INDEX_LOSSES = ("cross_entropy", "nll")
 PROBABILITY_LOSS = "cross_entropy"
@@ -90,6 +110,8 @@ V1_TYPES = ("conv2d", MAXPOOL, AVGPOOL, RELU, "leaky_relu", "sigmoid", "tanh", "
             DENSE)
 #: What ``--with-kinks`` puts in: gradcheck's names for the two kinks.
 RELU_ZERO, TIE = "relu_zero", "tie"
+#: How a title names the kink ``--with-kinks`` put in.
+KINK_WORDS = {RELU_ZERO: ", with a ReLU input of exactly 0", TIE: ", with tied maxima"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -372,7 +394,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            factors=2, layer_types=("conv2d",)),
     Recipe("maxpool", "max pooling, no ties: where δ goes back", _maxpool,
            {"input": (4, 4), "pool": 2, "stride": None}, factors=1, kink=TIE,
-           layer_types=(MAXPOOL,)),
+           layer_types=(MAXPOOL,),
+           kink_description="max pooling with tied maxima (the first in reading order takes "
+                            "δ): where δ goes back"),
     Recipe("maxpool-ties", "max pooling with tied maxima, under a tie rule (--ties)", _maxpool,
            {"input": (4, 4), "pool": 2, "stride": None, "ties": "split"}, factors=1,
            extra_decimals=1, about_kinks=True, layer_types=(MAXPOOL,)),

@@ -29,7 +29,14 @@ def points_text(value: Fraction) -> str:
 
 
 def _points(value: Fraction) -> float | int:
-    """Points as a JSON number (an integer when whole, else 4 decimals)."""
+    """Points as a JSON number: an integer when whole, else the nearest float (2/3 of a
+    point is 0.6666666666666666, as a program reading the result expects)."""
+    value = Fraction(value)
+    return value.numerator if value.denominator == 1 else float(value)
+
+
+def _points_cell(value: Fraction) -> float | int:
+    """Points in a gradebook cell: an integer when whole, else rounded to 4 decimals."""
     value = Fraction(value)
     return value.numerator if value.denominator == 1 else round(float(value), 4)
 
@@ -69,7 +76,7 @@ def tensor_notes(check: TensorCheck, tolerance: Tolerance, *,
 
 
 def _score(result: FileCheck) -> float | None:
-    return None if result.score is None else round(result.score, 4)
+    return None if result.score is None else float(result.score)
 
 
 def _percent(result: FileCheck) -> float | None:
@@ -172,14 +179,15 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
         carried = " ".join(c.path for c in result.tensors if c.carried.any())
         diagnoses = "; ".join(f"{c.path}: {note}" for c in result.tensors
                               for note in tensor_notes(c, tolerance or Tolerance()))
-        per_path = ["" if error or key not in by_key else _points(by_key[key].earned)
+        per_path = ["" if error or key not in by_key else _points_cell(by_key[key].earned)
                     for key in grading.points]
         writer.writerow([
             result.student or "", result.file, result.status,
             "" if error else result.right, "" if error else result.total,
             "" if result.score is None else f"{result.score:.4f}",
             *per_path,
-            "" if error else _points(result.earned), "" if error else _points(result.possible),
+            "" if error else _points_cell(result.earned),
+            "" if error else _points_cell(result.possible),
             "" if result.score is None else f"{100 * result.score:.2f}",
             " ".join(result.missing_paths), carried, wrong, diagnoses,
             result.error.message() if error else "",

@@ -667,7 +667,25 @@ def backward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS,
     parts += [layer_panel(trace, layer, decimals, steps=(steps or {}).get(layer.name),
                           full=full, base=base)
               for layer in reversed(trace.layers)]
+    total = input_panel(trace, decimals, full=full, base=base)
+    if total is not None:
+        parts.append(total)
     return Group(*parts)
+
+
+def input_panel(trace: Trace, decimals: int, *, full: bool = False,
+                base: int = 0) -> Panel | None:
+    """The problem's input when several layers read it: its delta is the sum of what each
+    sends back (each layer's δ in is only its share).  None for one reader."""
+    readers = trace.readers(INPUT)
+    if len(readers) < 2 or trace.input_delta is None:
+        return None
+    names = ", ".join(reader.name for reader in readers)
+    parts = [Text(f"read by {names}: its delta is the sum of what each sends back"),
+             tensor_view(trace.shown(trace.input_delta), "δ = dE/d(input)  (the input's delta)",
+                         decimals, full=full, base=base, grid=map_grid(trace))]
+    return FittedPanel(Group(*_spaced(parts)), title="[bold]input[/] · the problem's input",
+                       title_align="left", expand=False, border_style="blue")
 
 
 def forward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,

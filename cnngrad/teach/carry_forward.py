@@ -15,9 +15,10 @@ the student's own answers one step upstream (contract v1.1, "Grading"):
 - ``loss``: the loss of the student's output of the last layer.
 
 A tensor the student did not answer stands in with what their answers further upstream
-imply, else with its true value, cell by cell.  Nothing is
-carried forward unless one of the upstream answers used has a wrong cell: a student whose
-upstream answers are right is judged against the true value alone.  The layer's step is the
+imply, else with its true value, cell by cell.  The upstream answers used may be wrong or
+right only to the decimals written: a student who carries their own rounded -0.0664 forward
+to six decimals is carried forward too.  With no upstream answer used (the true values
+alone) nothing is carried forward.  The layer's step is the
 one the engine runs, asked of the layer registry (:func:`run_step`: its family's ``forward``
 and ``backward``; the loss's family for the loss); no slip or layer type is special-cased
 here.
@@ -26,7 +27,7 @@ here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -72,12 +73,45 @@ def run_loss(problem, output: np.ndarray) -> tuple[Any, np.ndarray]:
     return loss_family(problem.loss.type).loss_and_delta(problem.loss, output)
 
 
+@dataclass
+class _Used:
+    """The upstream answers a recomputation used: those with a wrong cell among the cells
+    used, and the others (right, perhaps only to the decimals written)."""
+
+    wrong: list[str] = field(default_factory=list)
+    right: list[str] = field(default_factory=list)
+
+    def add(self, path: str, wrong: bool) -> None:
+        if wrong and path in self.right:
+            self.right.remove(path)
+        if path not in self.wrong and (wrong or path not in self.right):
+            (self.wrong if wrong else self.right).append(path)
+
+    def merge(self, other: "_Used") -> "_Used":
+        for path in other.wrong:
+            self.add(path, True)
+        for path in other.right:
+            self.add(path, False)
+        return self
+
+    def within(self, paths: tuple[str, ...]) -> "_Used":
+        return _Used([p for p in self.wrong if p in paths], [p for p in self.right if p in paths])
+
+    def __bool__(self) -> bool:
+        return bool(self.wrong or self.right)
+
+    def named(self) -> tuple[str, ...]:
+        """What the report names: the wrong answers, else the right ones used."""
+        return tuple(self.wrong or self.right)
+
+
 @dataclass(frozen=True)
 class Implied:
     """A tensor as the student's own upstream answers imply it."""
 
     value: np.ndarray  # display shape, the dtype of the trace
-    sources: tuple[str, ...]  # the upstream paths whose answers had a wrong cell
+    sources: tuple[str, ...]  # the upstream answers named: those with a wrong cell, else all
+    used: _Used = field(default_factory=_Used, repr=False, compare=False)
 
 
 class StudentValues:
@@ -93,17 +127,17 @@ class StudentValues:
     # -- the student's values ------------------------------------------------
 
     def value(self, paths: tuple[str, ...], truth_shown: np.ndarray,
-              internal_shape: tuple[int, ...] | None) -> tuple[np.ndarray, list[str]]:
+              internal_shape: tuple[int, ...] | None) -> tuple[np.ndarray, _Used]:
         """The first path's answered cells win, then the next path's, then what the
-        student's upstream answers imply for the first path, then the truth; and the paths
-        whose answers (used here or upstream) have a wrong cell."""
+        student's upstream answers imply for the first path, then the truth; and the
+        answered paths used (here or upstream)."""
         fallback = self.implied(paths[0])
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
-            wrong_sources = list(fallback.sources)
+            used = _Used().merge(fallback.used)
         else:
             value = np.array(truth_shown, copy=True)
-            wrong_sources = []
+            used = _Used()
         exact = value.dtype == object
         filled = np.zeros(value.shape, dtype=bool)
         for path in paths:
@@ -121,28 +155,27 @@ class StudentValues:
                 given = check.given[take]
                 value[take] = given if exact else np.array([float(g) for g in given])
             filled |= take
-            if (check.answered & ~check.right)[take].any() and path not in wrong_sources:
-                wrong_sources.append(path)
+            used.add(path, bool((check.answered & ~check.right)[take].any()))
         if filled.all():  # every cell answered: nothing came from further upstream
-            wrong_sources = [path for path in wrong_sources if path in paths]
+            used = used.within(paths)
         if internal_shape is not None:
             value = self.trace.layout.to_internal(value, internal_shape)
-        return value, wrong_sources
+        return value, used
 
     def inputs_of(self, index: int) -> tuple[list[np.ndarray], list[str]]:
         """The student's values of each input of layer ``index`` (internal), and the paths
-        with a wrong cell they came from; the problem's input is as given."""
+        answered upstream they came from; the problem's input is as given."""
         layer = self.trace.layers[index]
-        values, sources = [], []
+        values, sources = [], _Used()
         for name, given in zip(_input_names(layer), layer.inputs):
             if name not in self.index:
                 values.append(given)
                 continue
             source = self.trace.layers[self.index[name]]
-            value, wrong = self.value((f"{name}.output",), self.trace.shown(source.output),
-                                      source.output.shape)
+            value, used = self.value((f"{name}.output",), self.trace.shown(source.output),
+                                     source.output.shape)
             values.append(value)
-            sources += [path for path in wrong if path not in sources]
+            sources.merge(used)
         return values, sources
 
     def delta_out_of(self, index: int) -> tuple[np.ndarray, list[str]]:
@@ -162,7 +195,7 @@ class StudentValues:
     # -- one step downstream -------------------------------------------------
 
     def implied(self, path: str) -> Implied | None:
-        """What the student's answers imply at ``path`` (None: nothing upstream is wrong,
+        """What the student's answers imply at ``path`` (None: no upstream answer is used,
         or the step cannot be run on the student's values)."""
         if path not in self._implied:
             self._implied[path] = None  # a cycle cannot happen; this guards it anyway
@@ -184,7 +217,7 @@ class StudentValues:
             if not sources:
                 return None
             loss, _ = run_loss(trace.problem, output)
-            return Implied(np.asarray(_scalar(loss, trace)), tuple(sources))
+            return Implied(np.asarray(_scalar(loss, trace)), sources.named(), sources)
         name, _, rest = path.partition(".")
         index = self.index.get(name)
         if index is None:
@@ -202,7 +235,7 @@ class StudentValues:
             if not sources:
                 return None
             _, delta = run_loss(trace.problem, output)
-            return Implied(trace.shown(np.asarray(delta)), tuple(sources))
+            return Implied(trace.shown(np.asarray(delta)), sources.named(), sources)
         layer = trace.layers[index]
         if kind not in ("output", "delta_in", "grads"):
             return None
@@ -216,9 +249,9 @@ class StudentValues:
             if not sources:
                 return None
             output, _, _ = run_step(layer.spec, xs)
-            return Implied(trace.shown(output), tuple(sources))
+            return Implied(trace.shown(output), sources.named(), sources)
         delta_out, delta_sources = self.delta_out_of(index)
-        sources = sources + [s for s in delta_sources if s not in sources]
+        sources.merge(delta_sources)
         if not sources:
             return None
         _, delta_ins, grads = run_step(layer.spec, xs, delta_out.astype(layer.delta_out.dtype,
@@ -226,21 +259,21 @@ class StudentValues:
         value = trace.shown(delta_ins[entry]) if kind == "delta_in" else grads.get(key)
         if value is None:
             return None
-        return Implied(np.asarray(value), tuple(sources))
+        return Implied(np.asarray(value), sources.named(), sources)
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
         """An output read by several layers: the sum of the student's value of what each
-        sends back (the multivariate chain rule), when one of them has a wrong cell."""
-        total, sources = None, []
+        sends back (the multivariate chain rule), when one of them is answered."""
+        total, sources = None, _Used()
         for reader in readers:
             sent = self.trace.delta_sent(reader, name)
-            value, wrong = self.value((_delta_in_path(reader, name),), self.trace.shown(sent),
-                                      None)
+            value, used = self.value((_delta_in_path(reader, name),), self.trace.shown(sent),
+                                     None)
             total = value if total is None else total + value
-            sources += [path for path in wrong if path not in sources]
+            sources.merge(used)
         if not sources:
             return None
-        return Implied(np.asarray(total), tuple(sources))
+        return Implied(np.asarray(total), sources.named(), sources)
 
 
 def _input_names(layer: LayerTrace) -> tuple[str, ...]:
@@ -272,7 +305,7 @@ def implied_value(trace: Trace, path: str, answers: Mapping[str, Any]) -> Implie
 
     Returns
     -------
-    Implied, or None when no upstream answer used has a wrong cell, or the path has no
+    Implied, or None when no upstream answer is used, or the path has no
     upstream step (``updated.*``; a ``delta_out`` given by the problem).
     """
     return StudentValues(trace, answers).implied(path)

@@ -166,8 +166,9 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
     -----
     Decimals rule: |given − true| ≤ ½·10^(−max(d, min_decimals)); a fraction:
     |given − true| ≤ 10⁻¹²·|true|; explicit: |given − true| ≤ atol + rtol·|true|.  A float
-    true value widens the first two by 10⁻¹²·max(|given|, |true|) + 10⁻¹⁵.  Exact true
-    values are compared exactly (:func:`_cells_right_exact`).
+    true value widens each of them by 10⁻¹²·max(|given|, |true|) + 10⁻¹⁵, so that a value on
+    the bound as written is right.  Exact true values are compared exactly
+    (:func:`_cells_right_exact`).
     """
     truth = np.asarray(truth)
     if truth.dtype == object:
@@ -178,10 +179,11 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
     error = np.abs(given - true)
     if tolerance.explicit:
         allowed = float(tolerance.atol or 0) + float(tolerance.rtol or 0) * np.abs(true)
-        return error <= allowed
-    decimals = np.maximum(written.decimals, tolerance.min_decimals).astype(np.float64)
-    allowed = np.where(written.fraction, float(FRACTION_RTOL) * np.abs(true),
-                       0.5 * 10.0 ** -decimals)
+    else:
+        decimals = np.maximum(written.decimals, tolerance.min_decimals).astype(np.float64)
+        allowed = np.where(written.fraction, float(FRACTION_RTOL) * np.abs(true),
+                           0.5 * 10.0 ** -decimals)
+    # 1.01 is 0.010000000000000009 from 1 in floats: on the bound, as written, is right
     allowed = allowed + FLOAT_SLACK_RTOL * np.maximum(np.abs(given), np.abs(true)) + \
         FLOAT_SLACK_ATOL
     return error <= allowed
@@ -281,8 +283,8 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     Raises
     ------
     ProblemError
-        Not JSON, not an object, no answers, a key that is not a dotted path, a value that
-        is not a TENSOR (each naming the file and the key).
+        Not JSON, not an object, a key that is not a dotted path, a value that is not a
+        TENSOR (each naming the file and the key).
     """
     raw, file, base_dir = read_source(path, stdin_bytes)
     source = pathlib.Path(path)
@@ -306,9 +308,7 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
                            file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
                                            '[0.0113, 0.0683]]}')
-    if not document:
-        raise ProblemError("no answers in the file", file=file)
-    entries = []
+    entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
     for key, value in document.items():
         tensor_path, index = split_key(key, file=file, where=key, one_based=one_based)
@@ -505,7 +505,7 @@ class TensorCheck:
     rounded_decimals: tuple[int, ...] = ()  # the decimals those cells were written with
     carried: np.ndarray | None = None  # bool: wrong, but right from the upstream answers
     implied: np.ndarray | None = None  # the value the upstream answers imply
-    carried_from: tuple[str, ...] = ()  # the upstream paths with wrong answers
+    carried_from: tuple[str, ...] = ()  # the upstream answers it was recomputed from
     weights: np.ndarray | None = None  # object (Fraction), truth's shape: points per cell
     decimals: np.ndarray | None = None  # int64, truth's shape: decimals written (0 if none)
     fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
@@ -723,7 +723,8 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     ProblemError, ShapeError
         An unknown path (the hint lists close ones), a wrong shape (naming the expected
         one, and the slip it matches if any), an element out of range, a cell given twice;
-        a grading block whose points name no tensor of the trace.
+        a grading block whose points name no tensor of the trace; no answer at all where
+        the grading requires none (with required paths, an empty file scores 0).
     """
     context = context or SlipContext(trace)
     grading = grading or Grading()
@@ -737,6 +738,8 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     # the same for every file of a grading: built once per context
     weights = context.cached(f"required weights {tuple(grading.points.items())!r}",
                              lambda: required_weights(trace, grading, context))
+    if not sheet.entries and not weights:  # with points, the required paths score 0 instead
+        raise ProblemError("no answers in the file", file=sheet.file)
     result = FileCheck(file=sheet.file)
     for path, entries in grouped.items():
         result.tensors.append(_check_tensor(path, context.truth(path), entries, tolerance,

@@ -113,24 +113,32 @@ def _points(raw: Any, where: str, file: str | None) -> dict[str, Fraction]:
         raise ProblemError('expected an object {"dotted.path": points, ...} with at least one '
                            'path', where=where, file=file,
                            hint='e.g. {"conv2d_1.grads.kernel": 4, "loss": 1}')
-    points = {}
+    points, spelled = {}, {}
     for key, value in raw.items():
         at = f"{where}.{key}"
-        split_key(key, file=file, where=at)
-        weight = _non_negative(value, at, file)
-        if weight == 0:
-            raise ProblemError("points must be > 0 (leave a path out to not require it)",
-                               where=at, file=file)
+        cell = split_key(key, file=file, where=at)
+        if cell in spelled:  # [0][0] and [0,0], or spaces: one cell written twice
+            raise ProblemError(f"the same tensor or cell as '{spelled[cell]}'", where=at,
+                               file=file, hint="give each path once, with its whole weight")
+        spelled[cell] = key
+        weight = _number(value, at, file)
+        if weight <= 0:
+            raise ProblemError(f"points must be > 0, got {_show(value)}", where=at, file=file,
+                               hint="leave a path out to not require it")
         points[key] = weight
     return points
 
 
-def _non_negative(value: Any, where: str, file: str | None) -> Fraction:
+def _number(value: Any, where: str, file: str | None) -> Fraction:
     from cnngrad.tensorio import parse_number
 
     if isinstance(value, (list, dict)):
         raise ProblemError(f"expected a number, got {_show(value)}", where=where, file=file)
-    number = parse_number(value, where, file=file, exact=True)
+    return parse_number(value, where, file=file, exact=True)
+
+
+def _non_negative(value: Any, where: str, file: str | None) -> Fraction:
+    number = _number(value, where, file)
     if number < 0:
         raise ProblemError(f"must be ≥ 0, got {_show(value)}", where=where, file=file)
     return number

@@ -1,0 +1,214 @@
+"""``cnngrad generate FILE.json``: every bundled sample as a recipe, kept numbers written as
+read, ``--with-kinks`` on graphs, batches and channels-last maps, gradients that no draw can
+make nonzero left unasked, and errors that say what failed."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+from cnngrad.errors import UsageError
+from cnngrad.generate import STYLES, generate
+from cnngrad.generate.jsontext import dumps
+from cnngrad.problem import build_problem
+from cnngrad.tensorio import load_json_document
+from cnngrad.teach.gradcheck import find_kinks
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def load(text: str):
+    document = load_json_document(text.encode(), "problem.json")
+    return build_problem(document, file="problem.json", base_dir=Path("."))
+
+
+def kink_kinds(text: str) -> set[str]:
+    kinks, _ = find_kinks(load(text))
+    return {kink.kind for kink in kinks}
+
+
+def write(tmp_path: Path, document: dict) -> Path:
+    path = tmp_path / "problem.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- every sample
+
+
+def test_the_samples_are_all_here():
+    names = {path.name for path in SAMPLE_FILES}
+    assert len(names) >= 13 and {"dropout-classifier.json", "dls-nhwc.json",
+                                 "resnet-block.json"} <= names
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda path: path.stem)
+def test_every_sample_generates_a_problem_that_backward_runs(sample, seed, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("generate", sample, "--seed", seed, "-o", out)
+    assert result.exit_code == 0, result.output
+    problem = out / "problem.json"
+    ran = invoke("backward", problem)
+    assert ran.exit_code == 0, ran.output
+    if seed == 1:  # the key passes (one seed: the suite stays fast)
+        key = invoke("check", problem, out / "key.json")
+        assert key.exit_code == 0, key.output
+
+
+# --------------------------------------------------------------------------- kept numbers
+
+
+@pytest.mark.parametrize("number, text", [
+    (Decimal("0.5"), "0.5"), (Decimal("1E-7"), "1E-7"), (Decimal("-0.25"), "-0.25"),
+    (Decimal("2.50"), "2.50")])
+def test_a_number_kept_from_a_file_is_written_as_read(number, text):
+    written = dumps({"p": number}, STYLES["int"])
+    assert written == f'{{"p": {text}}}\n'
+    assert json.loads(written)["p"] == float(number)
+    assert dumps([number, 1], STYLES["fractions"]) == f"[{text}, 1]\n"
+
+
+def test_dropout_keeps_its_p_and_mask(tmp_path):
+    original = json.loads((SAMPLES / "dropout-classifier.json").read_text())
+    for seed in (1, 2, 3):
+        fresh = json.loads(generate(str(SAMPLES / "dropout-classifier.json"), seed).problem_text)
+        dropout = fresh["layers"][3]
+        assert dropout == original["layers"][3]
+        assert fresh["layers"][0]["kernel"] != original["layers"][0]["kernel"]
+
+
+# --------------------------------------------------------------------------- --with-kinks
+
+
+@pytest.mark.parametrize("sample", [
+    "batched-cross-entropy.json",  # a batch of 2, a bias per filter
+    "dls-nhwc.json",  # channels last, a bias per filter, a max pool after the ReLU
+    "unet-concat.json",  # a graph: conv → relu → upsample, concat with the input
+    "dropout-classifier.json",  # a bias of one number
+    "signal-conv1d.json",  # 1-D maps
+])
+def test_with_kinks_puts_a_relu_zero_into_a_file(sample, tmp_path):
+    for seed in (1, 2):
+        exercise = generate(str(SAMPLES / sample), seed, with_kinks=True)
+        assert "relu_zero" in kink_kinds(exercise.problem_text)
+        assert "with a ReLU input of exactly 0" in exercise.title
+        # the problem still runs and its key passes
+        out = tmp_path / f"{seed}"
+        result = invoke("generate", SAMPLES / sample, "--seed", seed, "--with-kinks", "-o", out)
+        assert result.exit_code == 0, result.output
+        assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0
+
+
+def test_with_kinks_on_a_file_without_a_bias_before_its_relu_says_why():
+    result = invoke("generate", SAMPLES / "resnet-block.json", "--seed", 1, "--with-kinks")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: --with-kinks: no ReLU input of resnet-block.json can be "
+                               "put at exactly 0")
+    assert "relu_a reads bn_a (batchnorm2d); relu_out reads skip (add)" in lines[0]
+    assert "no ReLU and no max pool" not in result.stderr
+    assert len(lines) == 2 and lines[1].startswith("  hint: ")
+
+
+@pytest.mark.parametrize("layers, says", [
+    ([{"type": "conv2d", "kernel": [[1, 2], [2, 1]]}, {"type": "relu"}],
+     "relu_1 reads conv2d_1 (no bias)"),
+    ([{"type": "relu"}, {"type": "conv2d", "kernel": [[1, 2], [2, 1]]}],
+     "relu_1 reads the input"),
+    ([{"type": "conv2d", "kernel": [[1, 2], [2, 1]], "bias": 1}, {"type": "tanh"},
+      {"type": "conv2d", "kernel": [[1]], "bias": 1}, {"type": "relu"}],
+     "relu_1 reads conv2d_2 (after tanh_1, tanh)"),
+])
+def test_each_relu_says_why_it_cannot_take_a_kink(layers, says, tmp_path):
+    document = {"input": [[1, 2, 0], [0, 1, 3], [2, 2, 1]], "layers": layers,
+                "loss": {"type": "mse", "target": [[1, 0], [0, 1]]}}
+    with pytest.raises(UsageError) as caught:
+        generate(str(write(tmp_path, document)), 1, with_kinks=True)
+    assert caught.value.where == "--with-kinks" and says in caught.value.what
+
+
+def test_maxpool_with_kinks_is_titled_by_its_ties():
+    plain = generate("maxpool", 5)
+    kinked = generate("maxpool", 5, with_kinks=True)
+    assert "tie" not in kink_kinds(plain.problem_text)
+    assert "no ties" in plain.title
+    assert "tie" in kink_kinds(kinked.problem_text)
+    assert "no ties" not in kinked.title and "with tied maxima" in kinked.title
+    assert "no ties" not in json.loads(kinked.problem_text)["title"]
+    quiet = generate("maxpool", 5, with_kinks=True, quiet_title=True)  # a class variant
+    assert quiet.title.startswith("max pooling with tied maxima")
+
+
+# --------------------------------------------------------------------------- what is asked
+
+
+@pytest.mark.parametrize("numbers", list(STYLES))
+def test_channels_last_sample_generates_in_every_style(numbers):
+    for seed in (1, 2):
+        exercise = generate(str(SAMPLES / "dls-nhwc.json"), seed, numbers=numbers)
+        # one number added to every logit of a cross-entropy: its gradient is always 0
+        assert "dense_1.grads.bias" not in exercise.asked
+        assert "conv2d_1.grads.bias" in exercise.asked
+        document = json.loads(exercise.problem_text)
+        assert document["layout"] == "nhwc"
+        assert np.shape(document["input"]) == (2, 4, 4, 3)
+
+
+def test_a_bias_before_a_batch_norm_or_a_softmax_is_not_asked(tmp_path):
+    document = {
+        "input": [[[[1, 2, 0], [0, 1, 3], [2, 2, 1]]], [[[0, 1, 2], [3, 1, 0], [1, 0, 2]]]],
+        "layers": [{"type": "conv2d", "kernel": [[[[1, -1], [2, 1]]], [[[-1, 1], [1, 2]]]],
+                    "bias": [1, -1]},
+                   {"type": "batchnorm2d"}, {"type": "flatten"},
+                   {"type": "dense", "weights": [[1, -1] * 4, [2, 1] * 4], "bias": 1},
+                   {"type": "softmax"}],
+        "loss": {"type": "mse", "target": [[1, 0], [0, 1]]}}
+    exercise = generate(str(write(tmp_path, document)), 3)
+    assert "conv2d_1.grads.bias" not in exercise.asked
+    assert "dense_1.grads.bias" not in exercise.asked
+    assert {"conv2d_1.grads.kernel", "dense_1.grads.weights",
+            "batchnorm2d_1.grads.beta"} <= set(exercise.asked)
+
+
+def test_a_per_output_bias_before_cross_entropy_is_asked():
+    exercise = generate(str(SAMPLES / "batched-cross-entropy.json"), 1)
+    assert "dense_1.grads.bias" in exercise.asked
+
+
+# --------------------------------------------------------------------------- no draw
+
+
+def test_no_friendly_draw_says_what_failed_and_what_to_change(tmp_path):
+    # a ReLU on drawn inputs (never negative): its inputs are never on both sides of 0
+    document = {"input": [[1, 2], [3, 4]], "layers": [{"type": "relu"}],
+                "delta": [[1, -1], [2, 1]]}
+    result = invoke("generate", write(tmp_path, document), "--seed", 1)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: RECIPE: no hand-friendly problem.json problem in 400 "
+                               "draws with --numbers int")
+    assert "the inputs of relu_1 were all on one side of 0" in lines[0]
+    assert lines[1].startswith("  hint: ") and "other sizes" not in lines[1]
+    assert "edit the file" in lines[1]
+
+
+def test_a_size_option_for_a_file_hints_what_to_do_instead():
+    result = invoke("generate", SAMPLES / "dls-nhwc.json", "--seed", 1, "--input", "3x3")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: --input: a problem file keeps its own sizes"
+    assert lines[1].startswith("  hint: edit the file's shapes")
