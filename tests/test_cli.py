@@ -289,3 +289,50 @@ def test_a_check_tolerance_error_names_the_option_as_its_place():
                     "--atol", "tiny")
     assert result.exit_code == 2
     assert "error: --atol: 'tiny' is not a number" in result.output, result.output
+
+
+# --------------------------------------------------------------------------- the loss line
+
+
+def _classifier(tmp_path, batched: bool, loss: str, target) -> str:
+    """A 1×2×2 image (or a batch of two) → flatten → dense → [log_softmax] → ``loss``."""
+    image = [[[1, 0], [2, -1]]]
+    doc = {"input": [image, [[[0, 1], [1, 1]]]] if batched else image,
+           "layers": [{"type": "flatten"},
+                      {"type": "dense", "weights": [[0.5, -1, 0, 0.25], [1, 0.5, -0.5, 0]],
+                       "bias": [0, 0.1]},
+                      *([{"type": "log_softmax"}] if loss == "nll" else [])],
+           "loss": {"type": loss, "target": target}}
+    path = tmp_path / f"{loss}-{'batched' if batched else 'one'}.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("loss, target, batched, line", [
+    ("cross_entropy", 1, False, "(cross_entropy of one sample, no batch axis)"),
+    ("cross_entropy", [0.25, 0.75], False, "(cross_entropy of one sample, no batch axis)"),
+    ("nll", 0, False, "(nll of one sample, no batch axis)"),
+    ("cross_entropy", [1, 0], True, "(cross_entropy, mean over batch)"),
+    ("cross_entropy", [[0.5, 0.5], [0, 1]], True, "(cross_entropy, mean over batch)"),
+    ("nll", [1, 0], True, "(nll, mean over batch)"),
+])
+def test_the_loss_line_says_whether_it_is_a_mean_over_a_batch(tmp_path, loss, target,
+                                                              batched, line):
+    # an input without a batch axis is one sample: its loss is that sample's, not a mean
+    problem = _classifier(tmp_path, batched, loss, target)
+    for fmt in ("table", "markdown"):
+        result = invoke("backward", problem, "-f", fmt)
+        assert result.exit_code == 0, result.output
+        assert line in result.output
+    notes = " ".join(json.loads(invoke("explain", problem, "loss", "-f", "json").output)
+                     ["notes"])
+    gradient = json.loads(invoke("explain", problem, "dense_1.delta_out[0]" if not batched
+                                 else "dense_1.delta_out[0,0]", "-f", "json").output)
+    if loss == "nll":
+        gradient = json.loads(invoke("explain", problem, "log_softmax_1.delta_out[0]"
+                                     if not batched else "log_softmax_1.delta_out[0,0]",
+                                     "-f", "json").output)
+    said = " ".join(gradient["notes"]) + " " + notes
+    assert ("no batch axis" in said) is not batched
+    assert ("mean over the batch of 2" in said or "averages over the batch of 2" in said or
+            "(N = 2)" in said) is batched

@@ -193,6 +193,61 @@ def test_sigmoid_derivative_is_x_times_one_minus_x():
     assert "σ'(o) = σ(o)·(1 - σ(o)) = x·(1 - x)" in explanation.notes[0]
 
 
+def test_operand_brackets_a_negative_number():
+    from cnngrad.teach.explain import operand
+
+    assert [operand(v) for v in (0.5, -0.5, Fraction(-1, 3), -1e-9, 0, -0.0)] == [
+        "0.5", "(-0.5)", "(-1/3)", "(-1.00000e-09)", "0", "0"]
+
+
+def test_batch_norm_brackets_negative_factors():
+    # the three paths of a batch-norm input delta, each negative number in brackets
+    trace = run(load_problem(str(SAMPLES / "resnet-block.json")))
+    explanation = explain(trace, "bn_a.delta_in[1,1,2]")
+    assert terms_of(explanation) == [
+        ("dE/dσ²[1]·2(o[1,1,2] - μ[1])/16",
+         "(-½·(-0.148369)·(0.226685 + 1e-05)^(-3/2)) × 2·(-0.403737)/16", "-0.034686"),
+        ("dE/dμ[1]·1/16", "(-(-1.936478)/√(0.226685 + 1e-05)) × 0.0625", "0.254198")]
+    details = [f["detail"] for t in explanation_dict(explanation)["terms"]
+               for f in t["factors"] if "detail" in f]
+    assert details == ["-½·(-0.148369)·(0.226685 + 1e-05)^(-3/2)", "2·(-0.403737)/16",
+                       "-(-1.936478)/√(0.226685 + 1e-05)"]
+    (term,) = explain(trace, "bn_a.output[0,0,0]").terms
+    assert term.factors[1].detail.endswith("= (-0.7216 - (-0.081156))/√(0.208757 + 1e-05)")
+
+
+def test_activations_and_losses_bracket_negative_operands():
+    doc = {"input": [[-0.5, 0.25]],
+           "layers": [{"type": "flatten"}, {"type": "tanh"}, {"type": "leaky_relu"}],
+           "loss": {"type": "mse", "target": [-0.75, 0.5]}}
+    trace = run(problem_of(doc))
+    tanh = explain(trace, "tanh_1.delta_in[0]").terms[0].factors[1]
+    assert tanh.detail == "1 - (-0.462117)²"  # not 1 - -0.462117², which reads as 1 + 0.21
+    leaky = explain(trace, "leaky_relu_1.output[0]").terms[0].factors[0]
+    assert leaky.detail == "0.01·(-0.462117)"
+    assert terms_of(explain(trace, "loss"))[0][1] == "0.5 × (-0.75 - (-0.004621))²"
+    assert terms_of(explain(trace, "leaky_relu_1.delta_out[0]"))[0][1] == \
+        "-0.004621 - (-0.75)"
+
+
+#: two signs that meet: "--1.93", "- -0.08", "·-0.40", "× -0.5"
+TWO_SIGNS = re.compile(r"--\d|[-+] -[\d½(]|[·×/] ?-[\d½(]")
+
+
+@pytest.mark.parametrize("problem", [*sorted(str(p) for p in SAMPLES.glob("*.json")),
+                                     str(ROOT / "tests" / "golden" / "problems" /
+                                         "every-layer.json")])
+def test_no_explanation_writes_two_signs_together(problem):
+    trace = run(load_problem(problem))
+    for name, shape in known_paths(trace).items():
+        for index in {(0,) * len(shape), tuple(size - 1 for size in shape)}:
+            path = name + (f"[{','.join(map(str, index))}]" if index else "")
+            explanation = explain(trace, path)
+            text = explanation_text(explanation) + json.dumps(explanation_dict(explanation),
+                                                              ensure_ascii=False)
+            assert not TWO_SIGNS.search(text), (path, TWO_SIGNS.search(text))
+
+
 def test_loss_formula_and_terms():
     trace = run(load_problem(NETWORK))
     explanation = explain(trace, "loss")
@@ -671,6 +726,20 @@ def test_stride_inserts_zeros_and_padding_is_cropped():
     assert (textbook.delta_in == trace.layers[0].delta_in).all()
 
 
+def test_the_padding_step_names_the_input_no_window_reaches():
+    # docs/explain.md's example: a 5×5 input, a 2×2 kernel at stride 2 leaves the last row
+    # and column under no window; the padded δ gets a row below and a column right for them
+    doc = {"input": [[1, 2, 0, 1, 3], [0, 1, 2, 2, 1], [3, 2, 1, 0, 1], [1, 1, 0, 2, 1],
+                     [2, 0, 1, 1, 0]],
+           "layers": [{"type": "conv2d", "kernel": [[1, 0], [2, -1]], "stride": 2}],
+           "delta": [[1, 2], [3, 4]]}
+    trace = run(problem_of(doc, exact=True))
+    layer = trace.layers[0]
+    captions = [c for c, _ in conv_textbook(layer.spec, layer.input, layer.delta_out).steps]
+    assert ("δ padded for the full convolution: 1 zero row(s) and 1 zero column(s) each side "
+            "(+1 below, +1 right: input that no window reaches)") in captions
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_textbook_route_equals_the_engine_on_random_problems(seed):
     exact = seed % 3 == 0
@@ -790,15 +859,7 @@ def _laid_out(renderable, width: int, colour: bool) -> tuple[str, object]:
     return console.file.getvalue(), measure
 
 
-@pytest.mark.parametrize("colour", [False, True])
-@pytest.mark.parametrize("width", [24, 50, 80, 120])
-@pytest.mark.parametrize("rows", ["sample", "synthetic", "line break", "markup"])
-def test_term_rows_are_laid_out_as_a_table_of_a_row_per_term(rows, width, colour):
-    # the listing stands for a Rich table of a row per term: the same measure and the same
-    # lines (in colour too), from its one-row table of whole columns when the rows fit the
-    # width, from the table itself when cells wrap
-    from cnngrad.render.explain import TermRows
-
+def _term_cells(rows: str) -> list[tuple[str, ...]]:
     if rows == "sample":
         explanation = explain(run(load_problem(NETWORK)), "conv2d_1.grads.kernel[0,0]")
         cells = []
@@ -806,19 +867,189 @@ def test_term_rows_are_laid_out_as_a_table_of_a_row_per_term(rows, width, colour
             symbols, numbers, value = term_parts(term)
             cells.append((symbols, "=" if numbers else "", numbers, "=", value,
                           f"({term.note})" if term.note else ""))
-    else:
-        cells = list(TERM_ROWS)
-        if rows == "line break":  # a cell of two lines makes its row two lines high
-            cells[1] = cells[1][:5] + ("(first line\nsecond line)",)
-        if rows == "markup":  # shown as it is, never read as a markup tag
-            cells[1] = cells[1][:5] + ("(the window of x[i,j])",)
-    listing = TermRows(cells)
-    assert _laid_out(listing, width, colour) == _laid_out(listing.row_table(), width, colour)
-    assert _laid_out(listing, width, colour) == _laid_out(listing.stacked(), width, colour) \
-        or not listing._fits(width)
+        return cells
+    cells = list(TERM_ROWS)
+    if rows == "line break":  # a cell of two lines makes its row two lines high
+        cells[1] = cells[1][:5] + ("(first line\nsecond line)",)
+    if rows == "markup":  # shown as it is, never read as a markup tag
+        cells[1] = cells[1][:5] + ("(the window of x[i,j])",)
+    return cells
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+@pytest.mark.parametrize("colour", [False, True])
+@pytest.mark.parametrize("width", [50, 80, 120])
+@pytest.mark.parametrize("rows", ["sample", "synthetic", "line break", "markup"])
+def test_term_rows_that_fit_are_laid_out_as_a_table_of_a_row_per_term(rows, width, colour):
+    # while a line per term fits, the listing stands for a Rich table of a row per term:
+    # the same lines (in colour too), from its one-row table of whole columns when the rows
+    # fit the width, from the table itself when a cell holds a line break
+    from cnngrad.render.explain import TermRows
+
+    listing = TermRows(_term_cells(rows))
+    if listing.layout(width) != "lines":
+        assert listing.natural_width > width
+        return
+    assert _laid_out(listing, width, colour)[0] == _laid_out(listing.row_table(), width,
+                                                             colour)[0]
+    assert _laid_out(listing, width, colour)[0] == _laid_out(listing.stacked(), width,
+                                                             colour)[0] or not listing._fits(width)
     fits = rows in ("sample", "synthetic", "markup") and listing.natural_width <= width
     assert listing._fits(width) is fits
     if rows == "markup" and width >= 80:
         assert "x[i,j]" in _laid_out(listing, width, colour)[0].replace("\n", "")
     if rows == "synthetic":  # both ways are taken: 120 columns fit these rows, 80 do not
         assert listing._fits(120) and not listing._fits(80)
+
+
+@pytest.mark.parametrize("colour", [False, True])
+@pytest.mark.parametrize("width", [16, 24, 50, 80, 120])
+@pytest.mark.parametrize("rows", ["sample", "synthetic", "line break", "markup"])
+def test_term_rows_never_cut_a_word_at_any_width(rows, width, colour):
+    # a Rich table too narrow for its rows cuts words ("δ[0,…", "(0.226…"): the listing wraps
+    # at spaces instead, and claims as its narrowest width the one that holds its longest word
+    from cnngrad.render.explain import TermRows
+
+    from rich.cells import cell_len
+
+    cells = _term_cells(rows)
+    listing = TermRows(cells)
+    text, measure = _laid_out(listing, width, colour)
+    text = _plain(text)
+    assert (measure.minimum, measure.maximum) == (listing.minimum_width, listing.natural_width)
+    longest = max(cell_len(word) for row in cells for cell in row for word in cell.split())
+    assert listing.minimum_width == min(listing.natural_width, longest + 4)
+    if width >= listing.minimum_width:
+        assert max(cell_len(line) for line in text.splitlines()) <= width
+        # every word of every cell, whole, and nothing else
+        assert sorted(text.split()) == sorted(w for row in cells for c in row for w in c.split())
+    assert "…" not in text
+
+
+def test_term_rows_wrap_the_notes_then_lay_out_a_block_per_term():
+    from cnngrad.render.explain import TermRows
+
+    listing = TermRows(list(TERM_ROWS))
+    assert (listing.natural_width, listing.minimum_width) == (102, 17)
+    assert [listing.layout(width) for width in (102, 101, 58, 57)] == [
+        "lines", "notes wrapped", "notes wrapped", "blocks"]
+    text, _ = _laid_out(listing, 70, False)
+    assert text.splitlines() == [
+        "δ[0,0]·o[0,0]   =  0.0686 × 0.88     =  0.060368",
+        "δ[0,1]·o[0,1]   =  (-1.25) × (-0.5)  =     0.625  (the window's",
+        "                                                  maximum)",
+        "δ[1,0]                               =        -3  (a tie of 2; rule",
+        "                                                  'first': it takes",
+        "                                                  the whole delta)",
+        "(t[0] - y[0])²  =  2.5 × 2.5         =      6.25",
+    ]
+    text, _ = _laid_out(listing, 30, False)
+    assert text.splitlines() == [
+        "δ[0,0]·o[0,0]",
+        "  = 0.0686 × 0.88",
+        "  = 0.060368",
+        "δ[0,1]·o[0,1]",
+        "  = (-1.25) × (-0.5)",
+        "  = 0.625   (the window's",
+        "    maximum)",
+        "δ[1,0]",
+        "  = -3   (a tie of 2; rule",
+        "    'first': it takes the",
+        "    whole delta)",
+        "(t[0] - y[0])²",
+        "  = 2.5 × 2.5",
+        "  = 6.25",
+    ]
+
+
+# --------------------------------------------------------------------------- 80 columns
+
+
+def _panel_at(explanation, width: int) -> tuple[str, object]:
+    """The panel as ``render_rich`` prints it to a ``width``-column terminal (recorded), and
+    its measure (a minimum above ``width`` would make ``render_rich`` print it wider)."""
+    import io
+
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from cnngrad.render.explain import explanation_panel
+
+    panel = explanation_panel(explanation)
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    measure = Measurement.get(console, console.options.update_width(4000), panel)
+    console.print(panel)
+    return console.export_text(), measure
+
+
+def _text_words(text: str) -> list[str]:
+    """The words of ``-f text`` but its first line (the path, the panel's title) and bullets."""
+    return sorted(word for line in text.splitlines()[1:]
+                  for word in (line[2:] if line.startswith("- ") else line).split())
+
+
+def _panel_words(text: str) -> list[str]:
+    """The words inside the panel: borders and bullets left out."""
+    return sorted(word for line in text.splitlines()[1:-1]
+                  for word in line.strip("│ ").replace("•", " ").split())
+
+
+EVERY_LAYER = str(ROOT / "tests" / "golden" / "problems" / "every-layer.json")
+
+
+@pytest.mark.parametrize("problem", [*sorted(str(p) for p in SAMPLES.glob("*.json")),
+                                     EVERY_LAYER])
+def test_every_explanation_fits_80_columns_with_every_number_whole(problem):
+    # every path of every sample (and of a problem of every layer type), at its first and
+    # last element: the panel fits an 80-column terminal without being printed wider, and it
+    # holds exactly the words of -f text (which never cuts one): no number or symbol cut
+    # ("(0.226…", "relu'(o[1,…"), none left out
+    from rich.cells import cell_len
+
+    trace = run(load_problem(problem))
+    for name, shape in known_paths(trace).items():
+        for index in {(0,) * len(shape), tuple(size - 1 for size in shape)}:
+            path = name + (f"[{','.join(map(str, index))}]" if index else "")
+            explanation = explain(trace, path)
+            shown, measure = _panel_at(explanation, 80)
+            assert measure.minimum <= 80, path
+            assert max(cell_len(line) for line in shown.splitlines()) <= 80, path
+            assert _panel_words(shown) == _text_words(explanation_text(explanation)), path
+
+
+@pytest.mark.parametrize("problem, path, whole", [
+    ("resnet-block.json", "bn_a.delta_in[1,1,2]",
+     ["(-½·(-0.148369)·(0.226685", "(-(-1.936478)/√(0.226685", "2·(-0.403737)/16"]),
+    ("resnet-block.json", "relu_a.delta_in[1,1,3]", ["δ[1,1,3]·relu'(o[1,1,3])"]),
+    ("dropout-classifier.json", "log_softmax_1.delta_in[1,0]", ["δ[1,0]·∂x[1,0]/∂o[1,0]"]),
+])
+def test_explain_at_80_columns_prints_numbers_and_symbols_whole(problem, path, whole):
+    # the paths a narrow terminal cut: the term lines are laid out again, never cut
+    from rich.cells import cell_len
+
+    result = runner.invoke(app, ["explain", str(SAMPLES / problem), path],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(cell_len(line) for line in lines) == 80
+    words = " ".join(lines).replace("│", " ").split()
+    for word in whole:
+        assert word in words
+    assert not re.search(r"…(?=[\s│])", result.output)  # a word cut short ("(0.226… ")
+
+
+def test_the_docs_80_column_example_shows_the_real_lines():
+    # docs/explain.md's panel at 80 columns, line for line where it shows one
+    docs = (ROOT / "docs" / "explain.md").read_text(encoding="utf-8")
+    command = "$ cnngrad explain samples/resnet-block.json 'bn_a.delta_in[1,1,2]'"
+    shown = [line for line in docs.split(command, 1)[1].split("```")[0].splitlines()[1:]
+             if line.strip() and line != "..."]
+    result = runner.invoke(app, ["explain", str(SAMPLES / "resnet-block.json"),
+                                 "bn_a.delta_in[1,1,2]"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert len(shown) >= 8
+    for line in shown:
+        assert line in result.output.splitlines(), line

@@ -362,6 +362,33 @@ def test_help_reads_cleanly_at_80_columns(command, columns):
             assert lines[k + 1].startswith("        ")
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_value_has_a_name_that_says_what_it_is(command):
+    # click names a value after its option when told nothing (--save-svg SAVE_SVG): every
+    # option that takes a value names it (FILE, DIR, N, NUMBER, FORMAT, ...) or has a type
+    # that does (an int is N, a float NUMBER, a path FILE or DIR)
+    import click
+    import typer
+
+    from cnngrad.cli.plain_values import _metavar
+
+    group = typer.main.get_command(app)
+    context = click.Context(group)
+    options = [param for param in group.get_command(context, command).params
+               if param.param_type_name == "option" and not param.is_flag
+               and not param.hidden]
+    for option in options:
+        annotation = option.type_descriptor.annotation
+        named = _metavar(option)
+        assert option.metavar or annotation in (int, float, Path), (option.opts, named)
+        assert named.replace("_", "").replace("[", "").replace(":", "").replace("=", "") \
+            .replace("]", "").isalpha() and "_" not in named, named
+    text = invoke(command, "--help", env={"COLUMNS": "200"}).output
+    assert not re.search(r"--[a-z]+-[a-z-]+ [A-Z]+_[A-Z_]+", text)  # --save-svg SAVE_SVG
+    if command in ("backward", "forward"):
+        assert "--save-svg FILE" in text and "-o, --output FILE" in text
+
+
 def test_help_shows_the_padding_choices_and_plain_usage():
     text = invoke("backward", "--help").output
     assert "[top, bottom, left, right]" in text

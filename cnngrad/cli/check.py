@@ -132,10 +132,11 @@ def check(
                                    "make a grade sheet, one row per file.",
         show_default=False)] = None,
     atol: Annotated[Optional[str], typer.Option(
-        "--atol", help="Absolute tolerance: with --rtol, replaces the decimals rule by "
-                       "|given − true| ≤ atol + rtol·|true|.")] = None,
+        "--atol", metavar="NUMBER",
+        help="Absolute tolerance: with --rtol, replaces the decimals rule by "
+             "|given − true| ≤ atol + rtol·|true|.")] = None,
     rtol: Annotated[Optional[str], typer.Option(
-        "--rtol", help="Relative tolerance (see --atol).")] = None,
+        "--rtol", metavar="NUMBER", help="Relative tolerance (see --atol).")] = None,
     min_decimals: Annotated[Optional[int], typer.Option(
         "--min-decimals", min=0, max=17, show_default="4",
         help="Decimals an answer must carry (or the grading block's): with 4, 0.0446 is "
@@ -150,9 +151,10 @@ def check(
     lr: LrOpt = None,
     exact: ExactOpt = False,
     format: Annotated[str, typer.Option(
-        "--format", "-f", help="table, json (every verdict), csv (the gradebook, a row per "
-                               "student) or gradescope (results.json of one "
-                               "submission).")] = "table",
+        "--format", "-f", metavar="FORMAT",
+        help="table, json (every verdict), csv (the gradebook, a row per "
+             "student) or gradescope (results.json of one "
+             "submission).")] = "table",
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     details: Annotated[bool, typer.Option(
@@ -162,10 +164,11 @@ def check(
         "--diagnose/--no-diagnose", help="Name the common slips a wrong tensor matches.")
     ] = True,
     manifest: Annotated[Optional[str], typer.Option(
-        "--manifest", help="An exam's manifest.json (cnngrad generate --students): every "
-                           "file given is then a submission, graded against its own "
-                           "student's problem (the student named by the file or its "
-                           "folder).")] = None,
+        "--manifest", metavar="FILE",
+        help="An exam's manifest.json (cnngrad generate --students): every "
+             "file given is then a submission, graded against its own "
+             "student's problem (the student named by the file or its "
+             "folder).")] = None,
     max_elements: MaxElementsOpt = 10**8,
     debug: DebugOpt = False,
 ) -> None:

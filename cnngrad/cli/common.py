@@ -189,42 +189,45 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
 
 # --------------------------------------------------------------------------- shared options
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for people) or json "
-                                                               "(the contract's result, for "
-                                                               "scripts).")]
-OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Write the result to "
-                                                   "this file instead of standard output "
-                                                   "(atomically: never a partial file; an existing "
-                                                   "file keeps its permissions).")]
+FormatOpt = Annotated[str, typer.Option(
+    "--format", "-f", metavar="FORMAT",
+    help="table (for people) or json (the contract's result, for scripts).")]
+OutputOpt = Annotated[Optional[str], typer.Option(
+    "--output", "-o", metavar="FILE",
+    help="Write the result to this file instead of standard output (atomically: never a "
+         "partial file; an existing file keeps its permissions).")]
 # (no dir_okay=False: write_output says "is a folder" in one line, not a usage box)
 #: every --format of backward and forward
 REPORT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
 
 ReportFormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", help="table (for people), json (the contract's result, for scripts), "
-                           "csv (a '# path' line before each matrix), latex (a bmatrix per "
-                           "tensor), markdown, or npz (every tensor in one NumPy .npz file "
-                           "under its dotted path; needs -o).")]
+    "--format", "-f", metavar="FORMAT",
+    help="table (for people), json (the contract's result, for scripts), "
+         "csv (a '# path' line before each matrix), latex (a bmatrix per "
+         "tensor), markdown, or npz (every tensor in one NumPy .npz file "
+         "under its dotted path; needs -o).")]
 FullOpt = Annotated[bool, typer.Option(
     "--full", help="Show every value in the tables.  Without it a matrix of more than 20 rows "
                    "or columns shows its corners around '…' and a min / max / mean / norm "
                    "line, and a tensor of many grids the first and last few (csv, latex, "
                    "markdown, json and npz always hold every value).")]
 SaveSvgOpt = Annotated[Optional[str], typer.Option(
-    "--save-svg", help="Also save the table report as an SVG picture (in colour) to this "
-                       "file (only when the whole run succeeds).")]
+    "--save-svg", metavar="FILE",
+    help="Also save the table report as an SVG picture (in colour) to this file (only when "
+         "the whole run succeeds).")]
 DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
                                           help="Decimals shown in the human formats (all but "
                                                "json).")]
 ExactOpt = Annotated[bool, typer.Option("--exact", help="Exact rational arithmetic: 0.51 is "
                                                         "51/100, results print as fractions.")]
-LrOpt = Annotated[Optional[str], typer.Option("--lr", help="Learning rate η: also show each "
-                                              "parameter after one SGD step p − η·dE/dp.")]
+LrOpt = Annotated[Optional[str], typer.Option(
+    "--lr", metavar="RATE",
+    help="Learning rate η: also show each parameter after one SGD step p − η·dE/dp.")]
 MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
                                              help="Refuse problems whose largest tensor would "
                                                   "hold more elements than this.")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="float64 (default) or float32 for big "
-                                                       "problems.")]
+DtypeOpt = Annotated[str, typer.Option(
+    "--dtype", metavar="DTYPE", help="float64 (default) or float32 for big problems.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 OneBasedOpt = Annotated[bool, typer.Option(
     "--one-based", help="Count the tables' indices from 1 (rows, columns, [c=1] grids), as "

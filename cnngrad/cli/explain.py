@@ -44,8 +44,9 @@ def explain(
     one_based: Annotated[bool, typer.Option(
         "--one-based", help="Count indices from 1, in PATH and everywhere in the output.")] = False,
     format: Annotated[str, typer.Option(
-        "--format", "-f", help="table (for people), text (plain, no colour or boxes) or json "
-                               "(the terms with their factors, for scripts).")] = "table",
+        "--format", "-f", metavar="FORMAT",
+        help="table (for people), text (plain, no colour or boxes) or json (the terms with "
+             "their factors, for scripts).")] = "table",
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     exact: ExactOpt = False,

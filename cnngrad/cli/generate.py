@@ -119,14 +119,17 @@ def generate(
         metavar="RECIPE", help="A recipe name (see --list) or a problem file whose numbers "
                                "are drawn afresh.", show_default=False)] = None,
     seed: Annotated[Optional[str], typer.Option(
-        "--seed", help="The seed: the same seed gives the same problem on every machine. "
-                       "Without it a random seed is drawn and told on stderr.")] = None,
+        "--seed", metavar="N",
+        help="The seed: the same seed gives the same problem on every machine. "
+             "Without it a random seed is drawn and told on stderr.")] = None,
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Write the exercise's files into this folder (made if "
-                               "needed); without it, print problem.json.")] = None,
+        "--output", "-o", metavar="DIR",
+        help="Write the exercise's files into this folder (made if "
+             "needed); without it, print problem.json.")] = None,
     numbers: Annotated[Optional[str], typer.Option(
-        "--numbers", help="int (default: small integers), 1dp, 2dp (one or two decimals) or "
-                          "fractions (halves, thirds, quarters).")] = None,
+        "--numbers", metavar="KIND",
+        help="int (default: small integers), 1dp, 2dp (one or two decimals) or "
+             "fractions (halves, thirds, quarters).")] = None,
     with_kinks: Annotated[bool, typer.Option(
         "--with-kinks", help="Put a ReLU input of exactly 0 or tied maxima in on purpose "
                              "(for the tie-rule exercises); by default there are none.")
@@ -135,31 +138,36 @@ def generate(
         "--list", help="List the recipes, one a line: its name, then what it asks.")
     ] = False,
     students: Annotated[Optional[str], typer.Option(
-        "--students", help="A roster CSV (a column of ids, or one headed 'id'): one variant "
-                           "per student, seeded from the id and --seed, in DIR/<id>/, plus "
-                           "DIR/manifest.json for check --manifest.")] = None,
+        "--students", metavar="FILE",
+        help="A roster CSV (a column of ids, or one headed 'id'): one variant "
+             "per student, seeded from the id and --seed, in DIR/<id>/, plus "
+             "DIR/manifest.json for check --manifest.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Overwrite files already in the output folder.")] = False,
     input: Annotated[Optional[str], typer.Option(
-        "--input", help="Input size: 5x5 (or 8 for conv1d).", rich_help_panel=SIZES)] = None,
+        "--input", metavar="SIZE",
+        help="Input size: 5x5 (or 8 for conv1d).", rich_help_panel=SIZES)] = None,
     kernel: Annotated[Optional[str], typer.Option(
-        "--kernel", help="Kernel size: 2x2 (or 3 for conv1d).", rich_help_panel=SIZES)] = None,
+        "--kernel", metavar="SIZE",
+        help="Kernel size: 2x2 (or 3 for conv1d).", rich_help_panel=SIZES)] = None,
     stride: Annotated[Optional[str], typer.Option(
-        "--stride", help="Stride.", rich_help_panel=SIZES)] = None,
+        "--stride", metavar="N", help="Stride.", rich_help_panel=SIZES)] = None,
     padding: Annotated[Optional[str], typer.Option(
-        "--padding", help="Zero padding on every side.", rich_help_panel=SIZES)] = None,
+        "--padding", metavar="N",
+        help="Zero padding on every side.", rich_help_panel=SIZES)] = None,
     channels: Annotated[Optional[str], typer.Option(
-        "--channels", help="Input channels.", rich_help_panel=SIZES)] = None,
+        "--channels", metavar="N", help="Input channels.", rich_help_panel=SIZES)] = None,
     filters: Annotated[Optional[str], typer.Option(
-        "--filters", help="Conv filters (output channels).", rich_help_panel=SIZES)] = None,
+        "--filters", metavar="N",
+        help="Conv filters (output channels).", rich_help_panel=SIZES)] = None,
     pool: Annotated[Optional[str], typer.Option(
-        "--pool", help="Pooling window size.", rich_help_panel=SIZES)] = None,
+        "--pool", metavar="SIZE", help="Pooling window size.", rich_help_panel=SIZES)] = None,
     outputs: Annotated[Optional[str], typer.Option(
-        "--outputs", help="Dense outputs.", rich_help_panel=SIZES)] = None,
+        "--outputs", metavar="N", help="Dense outputs.", rich_help_panel=SIZES)] = None,
     batch: Annotated[Optional[str], typer.Option(
-        "--batch", help="Batch size (batchnorm).", rich_help_panel=SIZES)] = None,
+        "--batch", metavar="N", help="Batch size (batchnorm).", rich_help_panel=SIZES)] = None,
     ties: Annotated[Optional[str], typer.Option(
-        "--ties", help="Tie rule of maxpool-ties: first, split or all.",
+        "--ties", metavar="RULE", help="Tie rule of maxpool-ties: first, split or all.",
         rich_help_panel=SIZES)] = None,
     bias: Annotated[bool, typer.Option(
         "--bias", help="Give the seed recipe's conv a bias.", rich_help_panel=SIZES)] = False,

@@ -59,7 +59,8 @@ def gradcheck(
              "budgeted too: CNNGRAD_MAX_WORK, see docs/limits.md.")
     ] = DEFAULT_MAX_EVALUATIONS,
     format: Annotated[str, typer.Option(
-        "--format", "-f", help="table (for people) or json (for scripts).")] = "table",
+        "--format", "-f", metavar="FORMAT",
+        help="table (for people) or json (for scripts).")] = "table",
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     max_elements: MaxElementsOpt = 10**8,

@@ -93,15 +93,18 @@ def verify(
         help="Your function: a file path or an importable module, a colon, its name.",
         show_default=False)],
     op: Annotated[Optional[str], typer.Option(
-        "--op", help=f"The operation your function computes: {', '.join(OP_NAMES)}.",
+        "--op", metavar="NAME",
+        help=f"The operation your function computes: {', '.join(OP_NAMES)}.",
         show_default=False)] = None,
     layout: Annotated[Optional[str], typer.Option(
-        "--layout", help="nchw: x (N, C, H, W), w (F, C, kh, kw); nhwc: x (N, H, W, C), "
-                         "w (kh, kw, C, F).  Default nchw (dls: nhwc).",
+        "--layout", metavar="LAYOUT",
+        help="nchw: x (N, C, H, W), w (F, C, kh, kw); nhwc: x (N, H, W, C), "
+             "w (kh, kw, C, F).  Default nchw (dls: nhwc).",
         show_default=False)] = None,
     style: Annotated[str, typer.Option(
-        "--style", help="How your function is called: plain (the signature above), cs231n "
-                        "(dout, cache) or dls (dZ, cache).")] = "plain",
+        "--style", metavar="STYLE",
+        help="How your function is called: plain (the signature above), cs231n "
+             "(dout, cache) or dls (dZ, cache).")] = "plain",
     arg: Annotated[Optional[list[str]], typer.Option(
         "--arg", metavar="NAME=KEYWORD",
         help="Pass the argument NAME by your keyword name (repeat it; then every argument "
@@ -113,8 +116,9 @@ def verify(
              "(cs231n and dls styles); a bare name is looked up in the same module.",
         show_default=False)] = None,
     ties: Annotated[str, typer.Option(
-        "--ties", help="Your max-pool rule for tied maxima: first (PyTorch's: the first in "
-                       "row-major order), split (shared equally) or all (each gets it).")
+        "--ties", metavar="RULE",
+        help="Your max-pool rule for tied maxima: first (PyTorch's: the first in "
+             "row-major order), split (shared equally) or all (each gets it).")
     ] = "first",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the battery's values.")] = 0,
     timeout: Annotated[float, typer.Option(
@@ -124,8 +128,9 @@ def verify(
                        "rtol·|expected|.")] = 1e-5,
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-6,
     format: Annotated[str, typer.Option(
-        "--format", "-f", help="table (the report for people; text is another name for "
-                               "it) or json (for CI).")] = "table",
+        "--format", "-f", metavar="FORMAT",
+        help="table (the report for people; text is another name for "
+             "it) or json (for CI).")] = "table",
     output: OutputOpt = None,
     debug: DebugOpt = False,
 ) -> None:

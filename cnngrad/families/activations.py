@@ -46,7 +46,7 @@ def build_activation(ctx, raw: dict, head: Head) -> ActivationSpec:
 
 def activation_parts(ex, layer: LayerTrace, index):
     """(o value, x value, local derivative factors, derivative text)."""
-    from cnngrad.teach.explain import Factor, _num, short
+    from cnngrad.teach.explain import Factor, _num, operand, short
 
     kind = layer.type
     o_value = _num(layer.input[index])
@@ -66,11 +66,11 @@ def activation_parts(ex, layer: LayerTrace, index):
             f"leaky_relu'(o) = 1 for o > 0, else the slope {short(slope)} (also at 0)"
     if kind == "sigmoid":
         return [Factor(x, x_value),
-                Factor(f"(1 - {x})", 1 - x_value, detail=f"1 - {short(x_value)}")], \
+                Factor(f"(1 - {x})", 1 - x_value, detail=f"1 - {operand(x_value)}")], \
             "σ'(o) = σ(o)·(1 - σ(o)) = x·(1 - x)"
     if kind == "tanh":
         return [Factor(f"(1 - {x}²)", 1 - x_value * x_value,
-                       detail=f"1 - {short(x_value)}²")], "tanh'(o) = 1 - tanh²(o) = 1 - x²"
+                       detail=f"1 - {operand(x_value)}²")], "tanh'(o) = 1 - tanh²(o) = 1 - x²"
     raise ValueError(f"unknown activation {kind!r}")
 
 
@@ -90,7 +90,7 @@ def delta_in_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanatio
 
 
 def output_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _exp, _num, short
+    from cnngrad.teach.explain import Factor, _exp, _num, operand, short
 
     kind = layer.type
     o = ex.map_named("o", layer.input.shape)(*index)
@@ -101,7 +101,7 @@ def output_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     elif kind == "leaky_relu":
         slope = _num(layer.spec.slope)
         value = v if v > 0 else slope * v
-        detail = short(v) if v > 0 else f"{short(slope)}·{short(v)}"
+        detail = short(v) if v > 0 else f"{short(slope)}·{operand(v)}"
     elif kind == "sigmoid":
         value = 1 / (1 + _exp(-v)) if v >= 0 else _exp(v) / (1 + _exp(v))
         detail = f"1/(1 + e^-({short(v)}))"

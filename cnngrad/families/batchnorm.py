@@ -280,7 +280,7 @@ def _symbols(ex, layer: LayerTrace) -> dict[str, str]:
 
 
 def _x_hat_factor(ex, layer: LayerTrace, index, values) -> Any:
-    from cnngrad.teach.explain import Factor, short
+    from cnngrad.teach.explain import Factor, operand, short
 
     mean, var, inv_std, x_hat = values
     c = index[1]
@@ -289,7 +289,7 @@ def _x_hat_factor(ex, layer: LayerTrace, index, values) -> Any:
     return Factor(f"x̂{ex.map_named('', layer.input.shape).index_text(index)}",
                   float(x_hat[index]),
                   detail=f"({o} - μ{ch})/√(σ²{ch} + ε) = ({short(float(layer.input[index]))}"
-                         f" - {short(mean[c])})/√({short(var[c])} + {layer.spec.eps:g})")
+                         f" - {operand(mean[c])})/√({short(var[c])} + {layer.spec.eps:g})")
 
 
 def output_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
@@ -309,7 +309,7 @@ def output_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
 
 
 def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, short
+    from cnngrad.teach.explain import Factor, operand, short
 
     spec: BatchNormSpec = layer.spec
     c = index[1]
@@ -323,7 +323,7 @@ def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation
     scale = Factor(f"1/√(σ²{ch} + ε)", float(inv_std[c]),
                    detail=f"1/√({short(var[c])} + {spec.eps:g})")
     d_x_hat = Factor(f"dE/dx̂ = γ{ch}·{d}", gamma * float(delta[index]),
-                     detail=f"{short(gamma)}·{short(float(delta[index]))}",
+                     detail=f"{short(gamma)}·{operand(float(delta[index]))}",
                      zero_reason="δ = 0" if float(delta[index]) == 0 else "γ = 0")
     notes = _stat_notes(ex, layer, c)
     if spec.mode != "train":
@@ -344,11 +344,11 @@ def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation
     terms = [
         ex.term(d_x_hat, scale, note="directly, through x̂"),
         ex.term(Factor(f"dE/dσ²{ch}", d_var,
-                       detail=f"-½·{short(sum_g_centred)}·({shifted})^(-3/2)"),
+                       detail=f"-½·{operand(sum_g_centred)}·({shifted})^(-3/2)"),
                 Factor(f"2({o} - μ{ch})/{count}", 2 * centred_here / count,
-                       detail=f"2·{short(centred_here)}/{count}"),
+                       detail=f"2·{operand(centred_here)}/{count}"),
                 note="through σ²"),
-        ex.term(Factor(f"dE/dμ{ch}", d_mean, detail=f"-{short(sum_g)}/√({shifted})"),
+        ex.term(Factor(f"dE/dμ{ch}", d_mean, detail=f"-{operand(sum_g)}/√({shifted})"),
                 Factor(f"1/{count}", 1 / count), note="through μ"),
     ]
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o}", lhs=lhs,

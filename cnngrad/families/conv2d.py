@@ -835,7 +835,7 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
             spreads[n, f] = spread
             full_pad = zero_pad(spread, kh_eff - 1, kh_eff - 1 + rest_h, kw_eff - 1,
                                 kw_eff - 1 + rest_w)
-            extra = (f" (+{rest_h} below, +{rest_w} right: input no window reaches)"
+            extra = (f" (+{rest_h} below, +{rest_w} right: input that no window reaches)"
                      if rest_h or rest_w else "")
             steps.append((f"δ{tag} padded for the full convolution: {kh_eff - 1} zero row(s) "
                           f"and {kw_eff - 1} zero column(s) each side{extra}", full_pad))

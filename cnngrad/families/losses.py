@@ -75,6 +75,17 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
     return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
 
 
+def has_batch_axis(spec) -> bool:
+    """Whether a classification loss (cross_entropy, nll) is taken over a batch: its target
+    was given per sample (a list of class indices, a matrix of probabilities), as the
+    contract shapes it when the problem's input has a batch axis.  One class index or one
+    probability vector is a single sample: its loss is that sample's, with no mean."""
+    given = spec.target_given
+    if given is None:
+        return True
+    return np.ndim(given) == (1 if spec.class_index else 2)
+
+
 def _got_shape(shape: tuple[int, ...]) -> str:
     return f"shape {shape_text(shape)}" if shape else "a number"
 
@@ -105,7 +116,7 @@ def _check_probabilities(ctx, rows: np.ndarray, batched: bool) -> None:
 
 def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
                   symbols: dict) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num, short
+    from cnngrad.teach.explain import Factor, _num, operand, short
 
     spec = ex.trace.problem.loss
     y = ex.map_named("y", layer.output.shape)
@@ -114,7 +125,7 @@ def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
     symbols = dict(symbols, y=f"the last layer's output ({layer.name}.output)",
                    t="the loss target")
     diff = Factor(f"{y(*index)} - {t(*index)}", y_value - t_value,
-                  detail=f"{short(y_value)} - {short(t_value)}")
+                  detail=f"{short(y_value)} - {operand(t_value)}")
     if spec.type == "mse":
         count = layer.output.size
         if spec.reduction == "half_sum":
@@ -141,18 +152,21 @@ def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
         t_sum = sum(t_row)
         batch = layer.output.shape[0]
         p = ex.map_named("p", layer.output.shape)
+        batched = has_batch_axis(spec)
         if t_sum == 1:
             inner = Factor(f"{p(*index)} - {t(*index)}", p_row[k] - t_row[k],
-                           detail=f"{short(p_row[k])} - {short(t_row[k])}")
-            rule = "dE/dz = (p - t)/N (t sums to 1)"
+                           detail=f"{short(p_row[k])} - {operand(t_row[k])}")
+            rule = "dE/dz = (p - t)/N (t sums to 1)" if batched else \
+                "dE/dz = p - t (t sums to 1)"
         else:
             inner = Factor(f"{p(*index)}·Σt - {t(*index)}", p_row[k] * t_sum - t_row[k],
-                           detail=f"{short(p_row[k])}·{short(t_sum)} - {short(t_row[k])}")
-            rule = "dE/dz = (p·Σ_k t - t)/N"
+                           detail=f"{short(p_row[k])}·{operand(t_sum)} - {operand(t_row[k])}")
+            rule = "dE/dz = (p·Σ_k t - t)/N" if batched else "dE/dz = p·Σ_k t - t"
         factors = [inner] if batch == 1 else [Factor(f"1/{batch}", 1 / batch), inner]
-        symbols["p"] = "softmax(y) per sample"
-        notes = [f"cross-entropy on softmax, mean over the batch of {batch}: {rule}.",
-                 _softmax_note(p, y, n, layer.output[n], p_row)]
+        symbols["p"] = "softmax(y) per sample" if batched else "softmax(y)"
+        what = (f"cross-entropy on softmax, mean over the batch of {batch}" if batched else
+                "cross-entropy on softmax of one sample (no batch axis, so no mean)")
+        notes = [f"{what}: {rule}.", _softmax_note(p, y, n, layer.output[n], p_row)]
         return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output",
                          lhs=lhs, rhs=inner.symbol if batch == 1 else
                          f"({inner.symbol})/{batch}",
@@ -161,7 +175,7 @@ def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
 
 
 def loss(ex, path: _Path) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num, short
+    from cnngrad.teach.explain import Factor, _num, operand, short
 
     problem = ex.trace.problem
     spec = problem.loss
@@ -183,7 +197,7 @@ def loss(ex, path: _Path) -> Explanation:
         for index in np.ndindex(last.output.shape):
             yv, tv = _num(last.output[index]), _num(spec.target[index])
             square = Factor(f"({t(*index)} - {y(*index)})²", (tv - yv) * (tv - yv),
-                            detail=f"({short(tv)} - {short(yv)})²")
+                            detail=f"({short(tv)} - {operand(yv)})²")
             terms.append(ex.term(*([scale] if scale else []), square))
         notes = [f"mse with reduction '{spec.reduction}', over all {count} elements of y."]
     elif spec.type == "cross_entropy":
@@ -206,11 +220,14 @@ def loss(ex, path: _Path) -> Explanation:
                     factors.append(Factor(f"log({p(n, k)})", 0, zero_reason="t = 0"))
                 terms.append(ex.term(*factors))
             notes.append(_softmax_note(p, y, n, last.output[n], p_row))
-        rhs = ("-Σ_k t[k]·log p[k]" if batch == 1 else
+        batched = has_batch_axis(spec)
+        rhs = (f"-Σ_k {t(0, 'k')}·log {p(0, 'k')}" if batch == 1 else
                f"(1/{batch}) Σ_n -Σ_k t[n,k]·log p[n,k]")
-        symbols["p"] = "softmax(y) per sample"
-        if spec.class_index:
+        symbols["p"] = "softmax(y) per sample" if batched else "softmax(y)"
+        if spec.class_index and batched:
             notes.append("The target was given as class indices: t is their one-hot vector.")
+        elif spec.class_index:
+            notes.append("The target was given as a class index: t is its one-hot vector.")
     else:
         raise ValueError(f"unknown loss {spec.type!r}")
     return ex.finish(path, title=f"E: the loss ({spec.type})", lhs="E", rhs=rhs,
@@ -324,7 +341,8 @@ class CrossEntropy(LossFamily):
         return loss, delta.astype(output.dtype)
 
     def summary(self, spec):
-        return "cross_entropy, mean over batch"
+        return ("cross_entropy, mean over batch" if has_batch_axis(spec) else
+                "cross_entropy of one sample, no batch axis")
 
     def report_tensors(self, spec, output):
         return [("p = softmax(output)  (class probabilities)",

@@ -182,7 +182,7 @@ def explain_bce_loss(ex, path: _Path) -> Explanation:
 
 def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
                          symbols: dict) -> Explanation:
-    from cnngrad.teach.explain import Factor, short
+    from cnngrad.teach.explain import Factor, operand, short
 
     spec: ProbLossSpec = ex.trace.problem.loss
     y = ex.map_named("y", layer.output.shape)(*index)
@@ -193,11 +193,11 @@ def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
     if spec.type == "bce":
         denominator = max(yv * (1 - yv), losses.BCE_GRAD_EPSILON)
         local = Factor(f"({y} - {t})/({y}·(1 - {y}))", (yv - tv) / denominator,
-                       detail=f"({short(yv)} - {short(tv)})/({short(yv)}·{short(1 - yv)})")
+                       detail=f"({short(yv)} - {operand(tv)})/({short(yv)}·{operand(1 - yv)})")
         rule = "dE/dy = (y - t)/(y(1 - y))"
     else:
         local = Factor(f"σ({y}) - {t}", _sigmoid(yv) - tv,
-                       detail=f"{short(_sigmoid(yv))} - {short(tv)}")
+                       detail=f"{short(_sigmoid(yv))} - {operand(tv)}")
         rule = "dE/dy = σ(y) - t (the sigmoid's derivative cancels the log's)"
     mean = f", divided by the {count} elements (reduction 'mean')" \
         if spec.reduction == "mean" else " (reduction 'sum')"
@@ -222,9 +222,16 @@ def explain_nll_loss(ex, path: _Path) -> Explanation:
     return ex.finish(path, title="E: the loss (nll)", lhs="E", rhs=rhs, terms=terms,
                      symbols={"y": f"the last layer's output ({last.name}.output), "
                                    f"log-probabilities", "t": "the target class"},
-                     notes=["nll picks the log-probability of each sample's target class"
-                            + (f" and averages over the batch of {batch}." if batch > 1
-                               else ".")])
+                     notes=[_nll_note(spec, batch)])
+
+
+def _nll_note(spec: ProbLossSpec, batch: int) -> str:
+    from cnngrad.families.losses import has_batch_axis
+
+    if not has_batch_axis(spec):
+        return "nll picks the log-probability of the target class (one sample, no batch axis)."
+    return ("nll picks the log-probability of each sample's target class"
+            + (f" and averages over the batch of {batch}." if batch > 1 else "."))
 
 
 def explain_nll_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
@@ -244,9 +251,17 @@ def explain_nll_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
                           "-1 at the target class, else 0"),
                      terms=[ex.term(factor)],
                      symbols=dict(symbols, t="the target class"),
-                     notes=[f"E = -(1/N)·Σ_n y[n, t_n] is linear in y: only the target class "
-                            f"{target + ex.base} of the sample has a gradient, -1/N (N = "
-                            f"{batch})."])
+                     notes=[_nll_gradient_note(spec, target + ex.base, batch)])
+
+
+def _nll_gradient_note(spec: ProbLossSpec, target: int, batch: int) -> str:
+    from cnngrad.families.losses import has_batch_axis
+
+    if not has_batch_axis(spec):
+        return (f"E = -y[t] is linear in y: only the target class {target} has a gradient, "
+                f"-1 (one sample, no batch axis, so no mean).")
+    return (f"E = -(1/N)·Σ_n y[n, t_n] is linear in y: only the target class {target} of the "
+            f"sample has a gradient, -1/N (N = {batch}).")
 
 
 # -------------------------------------------------------------------- common slips (cnngrad check)
@@ -326,7 +341,10 @@ class Nll(LossFamily):
         return (Fraction(loss) if output.dtype == object else loss), delta
 
     def summary(self, spec):
-        return "nll, mean over batch"
+        from cnngrad.families.losses import has_batch_axis
+
+        return ("nll, mean over batch" if has_batch_axis(spec) else
+                "nll of one sample, no batch axis")
 
     def explain_loss(self, ex, path):
         return explain_nll_loss(ex, path)

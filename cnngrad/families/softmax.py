@@ -53,7 +53,7 @@ def _symbols(ex, layer: LayerTrace) -> dict[str, str]:
 
 
 def output_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, short
+    from cnngrad.teach.explain import Factor, operand, short
 
     n, k = index
     o_row, p_row = _row(layer, n)
@@ -64,7 +64,7 @@ def output_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     sums = " + ".join(f"e^{short(v)}" for v in o_row)
     if layer.type == "softmax":
         terms = [ex.term(Factor(f"e^{o(n, k)}", math.exp(o_row[k] - top),
-                                detail=f"e^({short(o_row[k])} - {short(top)})"),
+                                detail=f"e^({short(o_row[k])} - {operand(top)})"),
                          Factor(f"1/Σ_j e^{o(n, 'j')}", 1 / total,
                                 detail=f"1/{short(total)}"))]
         rhs = f"e^{o(n, k)} / Σ_j e^{o(n, 'j')}"

@@ -169,15 +169,26 @@ def _cell(text: str):
 
 class TermRows:
     """The listed terms as a Rich renderable: a row per term in six columns (symbols, ``=``,
-    numbers, ``=``, value, note), laid out exactly as a Rich table of a row per term.
+    numbers, ``=``, value, note), laid out as a Rich table of a row per term while that fits
+    the width, and otherwise laid out here so that no number or symbol is ever cut.
 
-    Such a table measures and renders each of its cells on its own (600 of them for 100
-    terms, most of ``explain``'s time on a large problem).  Whenever every row fits on one
-    line (the table's natural width fits the space it is given), the same layout comes from
-    a table of a single row whose cells are the columns, each one multi-line text: the same
-    column widths, the same justification line by line, in a few calls.  When it does not
-    fit, Rich wraps cells and rows grow taller: then the table of a row per term is built
-    (and also when a cell holds a line break, or text Rich markup would change).
+    Three layouts, the first that fits the width:
+
+    - **a line per term**: each column as wide as its longest cell.  Such a Rich table
+      measures and renders each of its cells on its own (600 of them for 100 terms, most of
+      ``explain``'s time on a large problem); the same layout comes from a table of a single
+      row whose cells are the columns, each one multi-line text: the same column widths,
+      the same justification line by line, in a few calls.  (A cell holding a line break
+      takes the table of a row per term.)
+    - **the notes wrapped**: the symbols, numbers and value stay on one line each, in
+      their columns; a note wraps at spaces under its own start.
+    - **a block per term**: the symbols on a line, then ``  = numbers`` and
+      ``  = value   (note)`` on lines of their own, each wrapped at spaces (a continued line
+      indented by four).
+
+    A Rich table too narrow for its rows shrinks columns below their longest word and cuts
+    the words (``relu'(o[1,…``, ``(0.226…``); here no word is ever broken: the narrowest
+    width this renderable claims (its measure's minimum) holds its longest word in a block.
 
     Parameters
     ----------
@@ -190,6 +201,8 @@ class TermRows:
                ("right", "bold"), ("left", "dim"))
     #: Cell padding: one space on either side of a column, none at the table's edges.
     PADDING = 2 * len(COLUMNS) - 2
+    #: A block's ``  = `` before the numbers and the value, and the indent of a continued line.
+    BLOCK_INDENT = 4
 
     def __init__(self, rows: list[tuple[str, ...]]) -> None:
         from rich.cells import cell_len
@@ -200,7 +213,8 @@ class TermRows:
         # line break makes its row taller; a cell of spaces only is measured as a line, not
         # by its words
         text = "".join("".join(row) for row in rows)
-        self._as_columns = (len((text + ".").splitlines()) == 1
+        self._one_line = len((text + ".").splitlines()) == 1
+        self._as_columns = (self._one_line
                             and all(cell.strip() or not cell for row in rows for cell in row))
         self._tabs = "\t" in text  # Rich expands them: only its own lines show that
         # each column's measure as Rich takes it: its longest word, its longest line
@@ -209,6 +223,8 @@ class TermRows:
         self._words = [max((cell_len(word) for row in rows for word in row[k].split()),
                            default=0) for k in range(len(self.COLUMNS))]
         self.natural_width = self.PADDING + sum(self._widths)
+        #: the narrowest width with every word whole: the longest word in a block
+        self.minimum_width = min(self.natural_width, self.BLOCK_INDENT + max(self._words))
 
     def _table(self, rows):
         from rich.table import Table
@@ -237,44 +253,105 @@ class TermRows:
     def _fits(self, width: int) -> bool:
         return self._as_columns and self.natural_width <= width
 
+    def _note_width(self, width: int) -> int | None:
+        """The note column's width when only the notes wrap (every other column whole, on
+        one line, and the longest word of a note fits); None when that does not fit."""
+        if not (self._one_line and not self._tabs and self._words[-1]):
+            return None
+        room = width - self.PADDING - sum(self._widths[:-1])
+        return room if room >= self._words[-1] else None
+
+    def layout(self, width: int) -> str:
+        """Which layout ``width`` columns get: ``"lines"`` (a line per term), ``"notes
+        wrapped"`` or ``"blocks"``."""
+        if self.natural_width <= width:
+            return "lines"
+        return "notes wrapped" if self._note_width(width) is not None else "blocks"
+
     def __rich_measure__(self, console, options):
         from rich.measure import Measurement
 
-        # a table's measure is each column's largest measure, summed (when the table fits:
-        # else Rich's own): the stacked columns have the same largest measures (a text's is
-        # its longest line and its longest word)
-        if self._fits(options.max_width):
-            return Measurement(self.PADDING + sum(self._words), self.natural_width)
-        table = self.stacked() if self._as_columns else self.row_table()
-        return Measurement.get(console, options, table)
+        # at its natural width a line per term; at its minimum, blocks with every word whole
+        return Measurement(self.minimum_width, self.natural_width).clamp(
+            max_width=options.max_width)
 
     def __rich_console__(self, console, options):
-        if not self._fits(options.max_width):
-            yield self.row_table()
-        elif console.color_system is None and not self._tabs:
-            yield from self._plain_lines()  # no styles shown: the same lines, as plain text
-        else:
+        width = options.max_width
+        layout = self.layout(width)
+        if layout == "lines" and not self._as_columns:
+            yield self.row_table()  # a line break in a cell: each row as tall as it needs
+        elif layout == "lines" and (console.color_system is not None or self._tabs):
             yield self.stacked()
+        elif layout == "lines":
+            yield from self._plain_lines()  # no styles shown: the same lines, as plain text
+        elif layout == "notes wrapped":
+            yield from self._wrapped_notes(console, self._note_width(width))
+        else:
+            yield from self._blocks(console, width)
+
+    def _justified(self, k: int, cell: str, width: int) -> str:
+        """A cell justified in its column as Rich does it."""
+        from rich.cells import cell_len
+
+        justify = self.COLUMNS[k][0]
+        if justify != "left":  # Rich strips a centred or right-justified line first
+            cell = cell.rstrip()
+        room = width - cell_len(cell)
+        before = 0 if justify == "left" else room if justify == "right" else room // 2
+        return " " * before + cell + " " * (room - before)
 
     def _plain_lines(self):
         """The table's lines as unstyled segments: each cell justified in its column as
         Rich does it, one space of padding between columns."""
-        from rich.cells import cell_len
         from rich.segment import Segment
 
-        last = len(self.COLUMNS) - 1
         for row in self.rows:
-            parts = []
-            for k, ((justify, _), width, cell) in enumerate(zip(self.COLUMNS, self._widths,
-                                                                row)):
-                if justify != "left":  # Rich strips a centred or right-justified line first
-                    cell = cell.rstrip()
-                room = width - cell_len(cell)
-                before = 0 if justify == "left" else room if justify == "right" else room // 2
-                parts.append(" " * ((k > 0) + before) + cell
-                             + " " * (room - before + (k < last)))
-            yield Segment("".join(parts))
+            yield Segment("  ".join(self._justified(k, cell, width)
+                                   for k, (width, cell) in enumerate(zip(self._widths, row))))
             yield Segment.line()
+
+    def _wrapped_notes(self, console, note_width: int):
+        """A line per term in the columns; a note too long for its column wraps under its
+        own start."""
+        from rich.text import Text
+
+        lead = self.PADDING + sum(self._widths[:-1])
+        note_style = self.COLUMNS[-1][1]
+        for row in self.rows:
+            line = Text()
+            for k in range(len(self.COLUMNS) - 1):
+                line.append(self._justified(k, row[k], self._widths[k]),
+                            style=self.COLUMNS[k][1])
+                line.append("  ")
+            notes = Text(row[-1]).wrap(console, note_width) if row[-1] else [Text()]
+            line.append_text(Text(notes[0].plain.rstrip(), style=note_style or ""))
+            line.rstrip()
+            yield line
+            for more in notes[1:]:
+                yield Text(" " * lead + more.plain.rstrip(), style=note_style or "")
+
+    def _blocks(self, console, width: int):
+        """Each term on lines of its own: its symbols, ``  = numbers``, ``  = value
+        (note)``; a line too long wraps at spaces, continued four columns in (under the
+        numbers and the value, past the ``=`` of a term's lines)."""
+        from rich.text import Text
+
+        indent = self.BLOCK_INDENT
+        room = max(width - indent, 1)
+        equals = Text("  = ", style=self.COLUMNS[1][1] or "")
+        for symbols, _, numbers, _, value, note in self.rows:
+            head = Text(symbols).wrap(console, room) if symbols else []
+            for k, line in enumerate(head):
+                line.rstrip()
+                yield Text(" " * indent) + line if k else line
+            result = Text(value, style=self.COLUMNS[4][1] or "")
+            if note:
+                result.append("   ")
+                result.append(note, style=self.COLUMNS[5][1] or "")
+            for body in ([Text(numbers)] if numbers else []) + [result]:
+                for k, line in enumerate(body.wrap(console, room)):
+                    line.rstrip()
+                    yield (equals if not k else Text(" " * indent)) + line
 
 
 def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,

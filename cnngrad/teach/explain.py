@@ -242,6 +242,14 @@ def short(value, decimals: int = 6) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def operand(value, decimals: int = 6) -> str:
+    """A number that follows an operator in a factor's arithmetic: :func:`short`, in brackets
+    when negative, so that two signs never meet: ``2·(-0.403737)/16``, ``0.3 - (-0.1)``,
+    ``1 - (-0.15)²``."""
+    text = short(value, decimals)
+    return f"({text})" if text.startswith("-") else text
+
+
 def _product(values: list):
     out = values[0]
     for value in values[1:]:
@@ -687,5 +695,6 @@ def _zero_reason(term: Term) -> str:
     return "the product rounds to 0"
 
 
-__all__ = ["Explanation", "Term", "Factor", "Column", "TermColumns", "TermList", "term_values", "explain", "parse_path", "known_paths", "short",
+__all__ = ["Explanation", "Term", "Factor", "Column", "TermColumns", "TermList", "term_values",
+           "explain", "parse_path", "known_paths", "short", "operand",
            "OPERATIONS"]
