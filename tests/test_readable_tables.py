@@ -367,13 +367,12 @@ def test_every_option_value_has_a_name_that_says_what_it_is(command):
     # click names a value after its option when told nothing (--save-svg SAVE_SVG): every
     # option that takes a value names it (FILE, DIR, N, NUMBER, FORMAT, ...) or has a type
     # that does (an int is N, a float NUMBER, a path FILE or DIR)
-    import click
     import typer
 
     from cnngrad.cli.plain_values import _metavar
 
     group = typer.main.get_command(app)
-    context = click.Context(group)
+    context = group.context_class(group)  # click's Context, or the one typer carries
     options = [param for param in group.get_command(context, command).params
                if param.param_type_name == "option" and not param.is_flag
                and not param.hidden]
