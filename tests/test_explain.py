@@ -234,18 +234,26 @@ def test_activations_and_losses_bracket_negative_operands():
 TWO_SIGNS = re.compile(r"--\d|[-+] -[\d½(]|[·×/] ?-[\d½(]")
 
 
-@pytest.mark.parametrize("problem", [*sorted(str(p) for p in SAMPLES.glob("*.json")),
-                                     str(ROOT / "tests" / "golden" / "problems" /
-                                         "every-layer.json")])
-def test_no_explanation_writes_two_signs_together(problem):
+#: every sample, and a problem with every layer type
+EVERY_PROBLEM = [*sorted(str(p) for p in SAMPLES.glob("*.json")),
+                 str(ROOT / "tests" / "golden" / "problems" / "every-layer.json")]
+
+
+def every_explanation(problem: str):
+    """(path, explanation) for every path of ``problem``, at its first and last element."""
     trace = run(load_problem(problem))
     for name, shape in known_paths(trace).items():
         for index in {(0,) * len(shape), tuple(size - 1 for size in shape)}:
             path = name + (f"[{','.join(map(str, index))}]" if index else "")
-            explanation = explain(trace, path)
-            text = explanation_text(explanation) + json.dumps(explanation_dict(explanation),
-                                                              ensure_ascii=False)
-            assert not TWO_SIGNS.search(text), (path, TWO_SIGNS.search(text))
+            yield path, explain(trace, path)
+
+
+@pytest.mark.parametrize("problem", EVERY_PROBLEM)
+def test_no_explanation_writes_two_signs_together(problem):
+    for path, explanation in every_explanation(problem):
+        text = explanation_text(explanation) + json.dumps(explanation_dict(explanation),
+                                                          ensure_ascii=False)
+        assert not TWO_SIGNS.search(text), (path, TWO_SIGNS.search(text))
 
 
 def test_loss_formula_and_terms():
@@ -997,11 +1005,7 @@ def _panel_words(text: str) -> list[str]:
                   for word in line.strip("│ ").replace("•", " ").split())
 
 
-EVERY_LAYER = str(ROOT / "tests" / "golden" / "problems" / "every-layer.json")
-
-
-@pytest.mark.parametrize("problem", [*sorted(str(p) for p in SAMPLES.glob("*.json")),
-                                     EVERY_LAYER])
+@pytest.mark.parametrize("problem", EVERY_PROBLEM)
 def test_every_explanation_fits_80_columns_with_every_number_whole(problem):
     # every path of every sample (and of a problem of every layer type), at its first and
     # last element: the panel fits an 80-column terminal without being printed wider, and it
@@ -1009,15 +1013,11 @@ def test_every_explanation_fits_80_columns_with_every_number_whole(problem):
     # ("(0.226…", "relu'(o[1,…"), none left out
     from rich.cells import cell_len
 
-    trace = run(load_problem(problem))
-    for name, shape in known_paths(trace).items():
-        for index in {(0,) * len(shape), tuple(size - 1 for size in shape)}:
-            path = name + (f"[{','.join(map(str, index))}]" if index else "")
-            explanation = explain(trace, path)
-            shown, measure = _panel_at(explanation, 80)
-            assert measure.minimum <= 80, path
-            assert max(cell_len(line) for line in shown.splitlines()) <= 80, path
-            assert _panel_words(shown) == _text_words(explanation_text(explanation)), path
+    for path, explanation in every_explanation(problem):
+        shown, measure = _panel_at(explanation, 80)
+        assert measure.minimum <= 80, path
+        assert max(cell_len(line) for line in shown.splitlines()) <= 80, path
+        assert _panel_words(shown) == _text_words(explanation_text(explanation)), path
 
 
 @pytest.mark.parametrize("problem, path, whole", [
