@@ -66,6 +66,25 @@ def test_the_wrong_samples_fail_with_their_slip_named(name, slip, words):
     assert statuses.index("mismatch") == first["case"] - 1
 
 
+def test_a_kernel_gradient_in_the_other_layout_names_its_axis_order(tmp_path):
+    # channels-last problem, dw handed back channels-first: (F, C, kh, kw), not the order the
+    # smallest case (C = F = 1) cannot tell from it
+    shutil.copy(SAMPLES / "conv_right.py", tmp_path / "conv_right.py")
+    module = user_file(tmp_path, """
+        from conv_right import conv2d_backward as nchw_backward
+
+        def conv_backward(x, w, delta, stride, padding):
+            dx, dw, db = nchw_backward(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1),
+                                       delta.transpose(0, 3, 1, 2), stride, padding)
+            return dx.transpose(0, 2, 3, 1), dw, db
+        """, name="nhwc_student.py")
+    report = json.loads(invoke(f"{module}:conv_backward", "--op", "conv2d_backward",
+                               "--layout", "nhwc", "-f", "json").stdout)
+    [slip] = [s for s in report["slips"] if s["output"] == "dw"]
+    assert slip["name"] == "channel_order"
+    assert "order (F, C, kh, kw) instead of (kh, kw, C, F)" in slip["description"]
+
+
 def test_the_stride_sample_fails_only_where_the_stride_is_more_than_one():
     report = json.loads(invoke(sample("conv_stride_ignored"), "--op", "conv2d_backward",
                                "-f", "json").stdout)
@@ -212,6 +231,7 @@ def test_the_users_prints_stay_off_the_json(tmp_path):
     (["x.py:f", "--op", "conv2d_backward", "--arg", "dz=dZ"], "has no argument 'dz'"),
     (["x.py:f", "--op", "conv2d_backward", "--ties", "last"], "--ties: unknown value"),
     (["x.py:f", "--op", "conv2d_backward", "--timeout", "0"], "--timeout: must be more"),
+    (["x.py:f", "--op", "conv2d_backward", "--seed", "-3"], "--seed: must be ≥ 0, got -3"),
     (["x.py:f", "--op", "conv2d_backward", "--forward", "g"], "--forward builds the cache"),
 ])
 def test_bad_usage_is_one_error_line_and_exit_2(args, message):
@@ -270,6 +290,21 @@ def test_a_missing_function_suggests_the_close_one(tmp_path):
     assert result.exit_code == 2
     assert "no function 'conv_bakward'" in result.stderr
     assert "did you mean 'conv_backward'?" in result.stderr
+
+
+def test_a_missing_function_lists_the_module_s_functions_and_how_many_more(tmp_path):
+    path = user_file(tmp_path, "".join(f"def part_{k:02}():\n    pass\n" for k in range(11)))
+    result = invoke(f"{path}:zzz", "--op", "conv2d_backward")
+    assert result.exit_code == 2
+    assert ("hint: its functions: part_00, part_01, part_02, part_03, part_04, part_05, "
+            "part_06, part_07, … (3 more)") in result.stderr
+
+
+def test_the_api_refuses_a_negative_seed():
+    from cnngrad.verify import run_battery
+
+    with pytest.raises(ValueError, match="seed must be ≥ 0, got -1"):
+        run_battery(lambda *args: None, "conv2d_backward", seed=-1)
 
 
 def test_cs231n_batchnorm_needs_the_users_forward(tmp_path):

@@ -149,6 +149,8 @@ def verify(
         layout = choose(layout, LAYOUTS, "--layout")
     if not timeout > 0:
         raise UsageError(f"must be more than 0, got {timeout}", where="--timeout")
+    if seed < 0:
+        raise UsageError(f"must be ≥ 0, got {seed}", where="--seed")
     if not (rtol >= 0 and atol >= 0):
         raise UsageError("tolerances must be ≥ 0", where="--rtol" if rtol < 0 else "--atol")
     keywords = _keywords(arg or [])

@@ -103,8 +103,9 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
         names = [n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
                  and getattr(v, "__module__", None) == module.__name__]
         best = closest(function, names)
+        shown = sorted(names)[:8] + ([f"… ({len(names) - 8} more)"] if len(names) > 8 else [])
         hint = f"did you mean '{best}'?" if best else \
-            (f"its functions: {', '.join(sorted(names)[:8])}" if names else None)
+            (f"its functions: {', '.join(shown)}" if names else None)
         what = "no function" if fn is None else "not a function:"
         raise LoadError(f"{what} {function!r} in {getattr(module, '__file__', module)}",
                         where=option, hint=hint)

@@ -8,6 +8,7 @@ thing, print — becomes a line of the report, never a cnngrad traceback.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -294,6 +295,8 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
     style = STYLES[style] if isinstance(style, str) else style
     layout = layout or style.layout or "nchw"
     keywords = keywords or {}
+    if seed < 0:
+        raise ValueError(f"seed must be ≥ 0, got {seed}")
     cases = battery(op, seed, options)
     usable = [case for case in cases if style.accepts(op, case)]
     for number, case in enumerate(usable, start=1):  # numbered as the user sees them
@@ -433,24 +436,27 @@ def diagnose(report: Report) -> list[SlipMatch]:
                     candidates.append((alt.name, alt.description, value))
             candidates += _permutations(failure.expected,
                                         style.axes(op, failure.name, layout))
-            # one verdict per slip and case (several axis orders share a name)
-            verdicts: dict[str, tuple[str, bool]] = {}
+            # one verdict per slip and case; several axis orders share a name, and where
+            # sizes are equal (C = F = 1) several of them fit: each one that fits is noted
+            verdicts: dict[str, list[str]] = {}
             for name, words, value in candidates:
                 fitted = _fits(failure.got, value)
                 hit = fitted is not None and close(fitted, value, report.rtol, report.atol)
-                if name not in verdicts or (hit and not verdicts[name][1]):
-                    verdicts[name] = (words, hit)
-            for name, (words, hit) in verdicts.items():
+                verdicts.setdefault(name, [])
+                if hit:
+                    verdicts[name].append(words)
+            for name, hits in verdicts.items():
                 key = (failure.name, name)
                 if key not in counts:
-                    counts[key] = [words, 0, 0]
+                    counts[key] = [collections.Counter(), 0, 0]
                     order.append(key)
                 counts[key][2] += 1
-                if hit:
-                    if counts[key][1] == 0:  # in the words of the smallest case it explains
-                        counts[key][0] = words
+                if hits:
+                    counts[key][0].update(dict.fromkeys(hits, 1))
                     counts[key][1] += 1
-    matches = [SlipMatch(output, name, *counts[(output, name)]) for output, name in order
+    # each slip in the words that fit the most cases (the smallest case's first on a tie)
+    matches = [SlipMatch(output, name, counts[(output, name)][0].most_common(1)[0][0],
+                         *counts[(output, name)][1:]) for output, name in order
                if counts[(output, name)][1] > 0]
     # per output, the slips that explain the most cases; the registry's order breaks ties
     best: list[SlipMatch] = []
