@@ -180,6 +180,19 @@ def pair_text(pair) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
 
+def sides_text(sides) -> str:
+    """Padding per side as the tables write it: 2-D (top, bottom, left, right)
+    ``(1, 1, 1, 1) -> '1'``, ``(1, 1, 2, 2) -> '1×2'`` (rows × columns), ``(0, 1, 0, 1) ->
+    'top 0, bottom 1, left 0, right 1'``; 1-D (left, right) ``(1, 1) -> '1'``, ``(0, 2) ->
+    'left 0, right 2'``."""
+    if len(set(sides)) == 1:
+        return str(sides[0])
+    if len(sides) == 4 and sides[0] == sides[1] and sides[2] == sides[3]:
+        return pair_text((sides[0], sides[2]))
+    names = ("top", "bottom", "left", "right") if len(sides) == 4 else ("left", "right")
+    return ", ".join(f"{name} {side}" for name, side in zip(names, sides))
+
+
 # --------------------------------------------------------------------------- spec types
 
 

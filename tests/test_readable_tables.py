@@ -561,3 +561,14 @@ def test_the_other_reports_never_cut_a_number_or_a_path(args, columns):
     assert cut is None, result.output[max(cut.start() - 30, 0):cut.end() + 10]
     # a Rich table that cannot fit gets the narrowest width it fits, a few columns more
     assert max(cell_len(line) for line in result.output.splitlines()) <= int(columns) + 30
+
+
+@pytest.mark.parametrize("sides, text", [
+    ((1, 1, 1, 1), "1"), ((1, 1, 2, 2), "1×2"), ((1, 1, 0, 0), "1×0"),
+    ((0, 1, 0, 1), "top 0, bottom 1, left 0, right 1"), ((2, 2), "2"),
+    ((0, 1), "left 0, right 1"),
+])
+def test_a_panel_header_writes_padding_as_briefly_as_it_reads(sides, text):
+    from cnngrad.problem import sides_text
+
+    assert sides_text(sides) == text

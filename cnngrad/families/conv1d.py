@@ -22,7 +22,7 @@ from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
-from cnngrad.problem import LayerSpec, shape_text
+from cnngrad.problem import LayerSpec, shape_text, sides_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -672,7 +672,7 @@ class Conv1d(LayerFamily):
         if spec.stride != 1:
             out.append(("stride", str(spec.stride)))
         if any(spec.padding):
-            out.append(("padding", ", ".join(map(str, spec.padding))))
+            out.append(("padding", sides_text(spec.padding)))
         if spec.dilation != 1:
             out.append(("dilation", str(spec.dilation)))
         if spec.groups != 1:

@@ -20,7 +20,7 @@ from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
-from cnngrad.problem import LayerSpec, pair_text, shape_text
+from cnngrad.problem import LayerSpec, pair_text, shape_text, sides_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -1061,7 +1061,7 @@ class Conv2d(LayerFamily):
         if spec.stride != (1, 1):
             out.append(("stride", pair_text(spec.stride)))
         if any(spec.padding):
-            out.append(("padding", ", ".join(map(str, spec.padding))))
+            out.append(("padding", sides_text(spec.padding)))
         if spec.dilation != (1, 1):
             out.append(("dilation", pair_text(spec.dilation)))
         if spec.groups != 1:
