@@ -457,7 +457,7 @@ def test_settings_for_the_panel_header():
         ("output padding", "1")]
     conv, _ = problem_of(json.loads(SIGNAL.read_text())).layers
     assert layer_family("conv1d").settings(conv) == [
-        ("kernel", "3"), ("filters", "1"), ("stride", "2"), ("padding", "0, 1")]
+        ("kernel", "3"), ("filters", "1"), ("stride", "2"), ("padding", "left 0, right 1")]
     pool, up = problem_of({"input": [1, 2, 3, 4], "layers": [
         {"type": "maxpool1d", "size": 2, "ties": "split"}, {"type": "upsample", "scale": 3}],
         "delta": [1] * 6}).layers
