@@ -120,7 +120,8 @@ def verify(
         help="Your max-pool rule for tied maxima: first (PyTorch's: the first in "
              "row-major order), split (shared equally) or all (each gets it).")
     ] = "first",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the battery's values.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0,
+                                      help="Seed of the battery's values.")] = 0,
     timeout: Annotated[float, typer.Option(
         "--timeout", help="Seconds per call before it is abandoned.")] = 10.0,
     rtol: Annotated[float, typer.Option(
@@ -149,8 +150,6 @@ def verify(
         layout = choose(layout, LAYOUTS, "--layout")
     if not timeout > 0:
         raise UsageError(f"must be more than 0, got {timeout}", where="--timeout")
-    if seed < 0:
-        raise UsageError(f"must be ≥ 0, got {seed}", where="--seed")
     if not (rtol >= 0 and atol >= 0):
         raise UsageError("tolerances must be ≥ 0", where="--rtol" if rtol < 0 else "--atol")
     keywords = _keywords(arg or [])
