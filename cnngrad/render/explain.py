@@ -278,12 +278,12 @@ class TermRows:
     def __rich_console__(self, console, options):
         width = options.max_width
         layout = self.layout(width)
-        if layout == "lines" and not self._as_columns:
-            yield self.row_table()  # a line break in a cell: each row as tall as it needs
-        elif layout == "lines" and (console.color_system is not None or self._tabs):
+        if self._fits(width) and console.color_system is None and not self._tabs:
+            yield from self._plain_lines()  # no styles shown: the same lines, as plain text
+        elif self._fits(width):
             yield self.stacked()
         elif layout == "lines":
-            yield from self._plain_lines()  # no styles shown: the same lines, as plain text
+            yield self.row_table()  # a line break in a cell: each row as tall as it needs
         elif layout == "notes wrapped":
             yield from self._wrapped_notes(console, self._note_width(width))
         else:
