@@ -37,8 +37,8 @@ def _points(value: Fraction) -> float | int:
 
 def _points_cell(value: Fraction) -> float | int:
     """Points in a gradebook cell: an integer when whole, else rounded to 4 decimals."""
-    value = Fraction(value)
-    return value.numerator if value.denominator == 1 else round(float(value), 4)
+    points = _points(value)
+    return points if isinstance(points, int) else round(points, 4)
 
 
 def rounding_note(check: TensorCheck, tolerance: Tolerance) -> str | None:
@@ -73,10 +73,6 @@ def tensor_notes(check: TensorCheck, tolerance: Tolerance, *,
     if missing and check.answered.any():
         notes.append(f"{missing} required cell{'s' if missing > 1 else ''} not answered")
     return notes
-
-
-def _score(result: FileCheck) -> float | None:
-    return None if result.score is None else float(result.score)
 
 
 def _percent(result: FileCheck) -> float | None:
@@ -124,7 +120,7 @@ def file_dict(result: FileCheck, tolerance: Tolerance | None = None, *,
         "status": result.status,
         "right": result.right if checked else None,
         "total": result.total if checked else None,
-        "score": _score(result),
+        "score": result.score,
         "points": _points(result.earned) if checked else None,
         "max_points": _points(result.possible) if checked else None,
         "percent": _percent(result),
