@@ -625,9 +625,18 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
         parts.append(Text(WINNER_LEGEND, style="dim"))
     if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.teach.steps)
         parts.append(steps_view(steps, decimals, full=full, base=base))
-    title = f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of {count}"
+    return _panel(parts, f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of "
+                         f"{count}")
+
+
+def _panel(parts: list[RenderableType], title: str) -> Panel:
+    """A panel of the report: its parts a blank line apart, as wide as they need."""
     return FittedPanel(Group(*_spaced(parts)), title=title, title_align="left", expand=False,
                        border_style="blue")
+
+
+#: The title of the panel of the problem's input (forward's winners, backward's total delta).
+INPUT_TITLE = "[bold]input[/] · the problem's input"
 
 
 def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
@@ -691,8 +700,7 @@ def input_panel(trace: Trace, decimals: int, *, full: bool = False,
     parts = [Text(f"read by {names}: its delta is the sum of what each sends back"),
              tensor_view(trace.shown(trace.input_delta), "δ = dE/d(input)  (the input's delta)",
                          decimals, full=full, base=base, grid=map_grid(trace))]
-    return FittedPanel(Group(*_spaced(parts)), title="[bold]input[/] · the problem's input",
-                       title_align="left", expand=False, border_style="blue")
+    return _panel(parts, INPUT_TITLE)
 
 
 def forward_input_panel(trace: Trace, winners: np.ndarray, decimals: int, *,
@@ -707,8 +715,7 @@ def forward_input_panel(trace: Trace, winners: np.ndarray, decimals: int, *,
              tensor_view(trace.shown(reader.input), "input", decimals, full=full, base=base,
                          marks=trace.shown(winners), grid=map_grid(trace)),
              Text(WINNER_LEGEND, style="dim")]
-    return FittedPanel(Group(*_spaced(parts)), title="[bold]input[/] · the problem's input",
-                       title_align="left", expand=False, border_style="blue")
+    return _panel(parts, INPUT_TITLE)
 
 
 def forward_report(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
