@@ -110,8 +110,12 @@ class Implied:
     """A tensor as the student's own upstream answers imply it."""
 
     value: np.ndarray  # display shape, the dtype of the trace
-    sources: tuple[str, ...]  # the upstream answers named: those with a wrong cell, else all
-    used: _Used = field(default_factory=_Used, repr=False, compare=False)
+    used: _Used  # the upstream answers it was recomputed from
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The upstream answers a report names: those with a wrong cell, else all used."""
+        return self.used.named()
 
 
 class StudentValues:
@@ -217,7 +221,7 @@ class StudentValues:
             if not sources:
                 return None
             loss, _ = run_loss(trace.problem, output)
-            return Implied(np.asarray(_scalar(loss, trace)), sources.named(), sources)
+            return Implied(np.asarray(_scalar(loss, trace)), sources)
         name, _, rest = path.partition(".")
         index = self.index.get(name)
         if index is None:
@@ -235,7 +239,7 @@ class StudentValues:
             if not sources:
                 return None
             _, delta = run_loss(trace.problem, output)
-            return Implied(trace.shown(np.asarray(delta)), sources.named(), sources)
+            return Implied(trace.shown(np.asarray(delta)), sources)
         layer = trace.layers[index]
         if kind not in ("output", "delta_in", "grads"):
             return None
@@ -249,7 +253,7 @@ class StudentValues:
             if not sources:
                 return None
             output, _, _ = run_step(layer.spec, xs)
-            return Implied(trace.shown(output), sources.named(), sources)
+            return Implied(trace.shown(output), sources)
         delta_out, delta_sources = self.delta_out_of(index)
         sources.merge(delta_sources)
         if not sources:
@@ -259,7 +263,7 @@ class StudentValues:
         value = trace.shown(delta_ins[entry]) if kind == "delta_in" else grads.get(key)
         if value is None:
             return None
-        return Implied(np.asarray(value), sources.named(), sources)
+        return Implied(np.asarray(value), sources)
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
         """An output read by several layers: the sum of the student's value of what each
@@ -273,7 +277,7 @@ class StudentValues:
             sources.merge(used)
         if not sources:
             return None
-        return Implied(np.asarray(total), sources.named(), sources)
+        return Implied(np.asarray(total), sources)
 
 
 def _input_names(layer: LayerTrace) -> tuple[str, ...]:
