@@ -245,6 +245,7 @@ class Problem:
     #: the parsed document, numbers as written: what an exact re-run at a kink reads
     source: Any = field(default=None, repr=False)
     grading: Any = None  # the "grading" block as written: only check reads it (cnngrad.teach.grading)
+    grading_given: bool = False  # the key is there (a "grading": null is an error for check)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -406,7 +407,7 @@ class _Builder:
                 raise self.error(key, f"unknown key {_show(key)}", hint)
 
         title = doc.get("title")
-        if title is not None and not isinstance(title, str):
+        if "title" in doc and not isinstance(title, str):
             raise self.error("title", f"expected a string, got {_kind(title)}")
 
         if "input" not in doc:
@@ -462,7 +463,7 @@ class _Builder:
         return Problem(title=title, file=self.file, base_dir=self.base_dir, layout=layout,
                        input=given_input, x=x, layers=layers, loss=loss, delta=delta,
                        exact=self.exact, input_files=self.input_files, shorthand=shorthand,
-                       grading=doc.get("grading"))
+                       grading=doc.get("grading"), grading_given="grading" in doc)
 
     def build_layers(self, raw_layers: list, layers_where: str | None,
                      input_shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:

@@ -19,6 +19,8 @@ from cnngrad.cli.common import (
     choose,
     compute,
     guarded,
+    note_later,
+    one_line,
     render_rich,
     report_error,
     write_output,
@@ -83,8 +85,7 @@ def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
         except OSError:
             same = False
         if same:
-            print(f"note: {path}: skipped: it is the problem file, not an answers file",
-                  file=sys.stderr)
+            note_later(f"note: {one_line(path)}: skipped: it is the problem file, not an answers file")
             continue
         kept.append(path)
     return kept
@@ -212,7 +213,7 @@ def check(
                               "gradebook")
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype="float64",
                           lr=lr, quick={})
-    grading = parse_grading(spec.grading, file=spec.file)
+    grading = parse_grading(spec.grading, file=spec.file, given=spec.grading_given)
     if carry_forward is not None:
         grading = dataclasses.replace(grading, carry_forward=carry_forward)
     tolerance = _tolerance(atol, rtol, min_decimals, grading)

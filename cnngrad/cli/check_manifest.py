@@ -46,7 +46,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
                               max_elements=max_elements, dtype="float64", lr=lr, quick={})
         protected += list(spec.input_files)
-        grading = parse_grading(spec.grading, file=spec.file)
+        grading = parse_grading(spec.grading, file=spec.file, given=spec.grading_given)
         if carry_forward is not None:
             grading = dataclasses.replace(grading, carry_forward=carry_forward)
         tolerance = tolerance_of(grading)

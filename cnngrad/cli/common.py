@@ -33,6 +33,22 @@ def report_error(error: CnnGradError) -> None:
     lines = f"error: {one_line(error.message())}\n"
     if error.hint:
         lines += f"  hint: {one_line(error.hint)}\n"
+    _write_stderr(lines)
+
+
+#: the notes and warnings of the running command (an --lr with nothing to update, a kink the
+#: floats decided): said once the command ends without an error, so that a run that fails
+#: says its one error line and nothing else
+_pending_notes: list[str] = []
+
+
+def note_later(line: str) -> None:
+    """Say ``line`` on stderr when the command ends with exit code 0 or 1 (dropped on an
+    error: bad input is one ``error:`` line, however far the run had come)."""
+    _pending_notes.append(line)
+
+
+def _write_stderr(lines: str) -> None:
     stream = sys.stderr
     if stream is None:  # `2>&-`: nowhere to say it; the exit code still does
         return
@@ -62,12 +78,19 @@ def guarded(command):
                                       hint=hint))
             return typer.Exit(2)
 
+        _pending_notes.clear()
+        ended_well = False
         try:
             with warnings.catch_warnings():
                 if not kwargs.get("debug"):
                     warnings.simplefilter("ignore", RuntimeWarning)
-                return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, typer.TyperException):
+                result = command(*args, **kwargs)
+            ended_well = True
+            return result
+        except typer.Exit as exit_:
+            ended_well = exit_.exit_code in (0, 1)
+            raise
+        except (typer.Abort, typer.TyperException):
             raise
         except KeyboardInterrupt:
             if kwargs.get("debug"):
@@ -105,6 +128,11 @@ def guarded(command):
             raise fail(f"internal error ({type(exc).__name__}: {detail})",
                        "this is a bug in cnngrad; rerun with --debug for the traceback and "
                        "report it") from None
+        finally:
+            notes = list(_pending_notes)
+            _pending_notes.clear()
+            if ended_well and notes:
+                _write_stderr("".join(f"{line}\n" for line in notes))
 
     return wrapper
 
@@ -402,15 +430,15 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         if show_steps:
             check_steps_work(spec)
         if lr is not None and not any(layer.params for layer in spec.layers):
-            print("note: --lr: the problem has no parameters to update (no layer has a "
-                  "kernel, weights or bias): the SGD step shows nothing", file=sys.stderr)
+            note_later("note: --lr: the problem has no parameters to update (no layer has a "
+                       "kernel, weights or bias): the SGD step shows nothing")
         step.total = 2 * len(spec.layers) + 2
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
             trace = run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype), progress=step)
     check_finite(trace, dtype)
     for line in trace.warnings:  # a kink the floats decided, within their rounding noise
-        print(f"warning: {one_line(line)}", file=sys.stderr)
+        note_later(f"warning: {one_line(line)}")
     return spec, trace
 
 

@@ -56,8 +56,9 @@ class Grading:
     file: str | None = None
 
 
-def parse_grading(raw: Any, *, file: str | None = None) -> Grading:
-    """Validate a problem's ``grading`` value (None: no block).
+def parse_grading(raw: Any, *, file: str | None = None, given: bool = False) -> Grading:
+    """Validate a problem's ``grading`` value (None: no block, unless ``given`` says the key
+    was there, holding null).
 
     Raises
     ------
@@ -67,7 +68,7 @@ def parse_grading(raw: Any, *, file: str | None = None) -> Grading:
         with ``atol``/``rtol``; ``points`` not an object of dotted paths → numbers > 0;
         ``carry_forward`` not true/false.
     """
-    if raw is None:
+    if raw is None and not given:
         return Grading(file=file)
     where = "grading"
 

@@ -1,0 +1,75 @@
+"""Malformed inputs a mutation fuzzer found (every sample and v1.1 problem, mutated, through
+backward, forward, explain, check and gradcheck): each is the smallest input that showed the
+fault, run through the command line.  Every one must exit 2 with one line
+``error: <file>: <where>: <what>`` (and at most a hint line) and nothing else on either stream.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+from test_bad_inputs import Bad, check_error_output
+
+runner = CliRunner()
+
+SHORT = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "kernel": [[1, 0], [0, 1]],
+         "delta": [[1, 0], [0, 1]]}
+NO_PARAMETERS = {"input": [[1, -2], [3, 4]], "layers": [{"type": "relu"}],
+                 "delta": [[1, 1], [1, 1]]}
+ANSWERS = {"conv2d_1.grads.kernel": [[0, 0], [0, 0]]}
+
+
+def bad(id: str, doc, args, where, what, **kw):
+    return pytest.param(Bad(doc, where, what, args=tuple(args), **kw), id=id)
+
+
+CASES = [
+    # an optional key given as null is not left out: it is a value of the wrong type
+    bad("title-null", {**SHORT, "title": None}, ["backward", "bad.json"], "title",
+        "expected a string, got null"),
+    bad("grading-null", {**SHORT, "grading": None}, ["check", "bad.json", "a.json"], "grading",
+        "expected an object"),
+    # a note said on the way (the answers file is the problem; --lr with nothing to update)
+    # must not come before the error line: a failed run says one error and nothing else
+    bad("only-answers-file-is-the-problem", SHORT, ["check", "bad.json", "bad.json"], "ANSWERS",
+        "no answers file left to check", file=None),
+    bad("lr-note-then-bad-output", NO_PARAMETERS,
+        ["backward", "bad.json", "--lr", "0.1", "-o", "missing/r.txt"], "--output",
+        "folder 'missing' does not exist", file="missing/r.txt"),
+    bad("lr-note-then-bad-path", NO_PARAMETERS, ["explain", "bad.json", "nosuch", "--lr", "1"],
+        "PATH", "unknown path 'nosuch'", file=None),
+]
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+@pytest.mark.parametrize("case", CASES)
+def test_fuzzed_bad_input_is_one_line_and_exit_2(case: Bad, fmt, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text(json.dumps(case.doc), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps(ANSWERS), encoding="utf-8")
+    result = runner.invoke(app, [*case.args, "--format", fmt])
+    assert result.exit_code == 2, result.output
+    assert not isinstance(result.exception, Exception), result.output  # SystemExit(2) only
+    assert result.stdout == "", result.stdout
+    check_error_output(result.stderr, case)
+
+
+@pytest.mark.parametrize("args", [
+    ["backward", "p.json", "--lr", "0.1"],
+    ["check", "p.json", "p.json", "a.json"],
+])
+def test_a_note_still_comes_when_the_run_succeeds(args, tmp_path, monkeypatch):
+    """The notes held back from a failed run are said once the command ends well."""
+    monkeypatch.chdir(tmp_path)
+    doc = NO_PARAMETERS if args[0] == "backward" else SHORT
+    (tmp_path / "p.json").write_text(json.dumps(doc), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps(ANSWERS), encoding="utf-8")
+    result = runner.invoke(app, args)
+    assert result.exit_code in (0, 1), result.output
+    assert result.stderr.startswith("note: "), result.stderr
+    assert ("no parameters to update" if args[0] == "backward"
+            else "skipped: it is the problem file") in result.stderr
