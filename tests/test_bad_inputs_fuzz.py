@@ -73,3 +73,26 @@ def test_a_note_still_comes_when_the_run_succeeds(args, tmp_path, monkeypatch):
     assert result.stderr.startswith("note: "), result.stderr
     assert ("no parameters to update" if args[0] == "backward"
             else "skipped: it is the problem file") in result.stderr
+
+
+def _manifest(**alice) -> dict:
+    return {"cnngrad_manifest": 1, "students": {"alice": {"problem": "p.json", **alice}}}
+
+
+@pytest.mark.parametrize("manifest, where, what", [
+    (_manifest(folder=["alice"]), "students.alice.folder", "expected a folder name"),
+    (_manifest(folder={}), "students.alice.folder", "expected a folder name"),
+    (_manifest(folder=None), "students.alice.folder", "expected a folder name"),
+    ({**_manifest(), "cnngrad_manifest": True}, "cnngrad_manifest", "manifest version"),
+])
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_malformed_exam_manifest_is_one_line(manifest, where, what, fmt, tmp_path,
+                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.json").write_text(json.dumps(SHORT), encoding="utf-8")
+    (tmp_path / "alice.json").write_text(json.dumps(ANSWERS), encoding="utf-8")
+    (tmp_path / "m.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = runner.invoke(app, ["check", "--manifest", "m.json", "alice.json", "-f", fmt])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "", result.stdout
+    check_error_output(result.stderr, Bad(None, where, what, file="m.json"))

@@ -175,7 +175,8 @@ def read_manifest(path: str) -> Manifest:
     if not isinstance(document, dict) or "cnngrad_manifest" not in document:
         raise ProblemError("not a cnngrad exam manifest (made by cnngrad generate --students)",
                            file=file)
-    if document["cnngrad_manifest"] != MANIFEST_VERSION:
+    version = document["cnngrad_manifest"]
+    if isinstance(version, bool) or version != MANIFEST_VERSION:
         raise ProblemError(f"manifest version {document['cnngrad_manifest']}; this cnngrad "
                            f"reads version {MANIFEST_VERSION}", where="cnngrad_manifest",
                            file=file)
@@ -186,6 +187,10 @@ def read_manifest(path: str) -> Manifest:
         if not isinstance(entry, dict) or not isinstance(entry.get("problem"), str):
             raise ProblemError("expected {\"problem\": \"<folder>/problem.json\", ...}",
                                where=f"students.{student}", file=file)
+        # a student's files are matched by folder name too (student_of): a folder is a name
+        if "folder" in entry and not isinstance(entry["folder"], str):
+            raise ProblemError("expected a folder name (a string)",
+                               where=f"students.{student}.folder", file=file)
     return Manifest(file=file, base_dir=base_dir, students=students)
 
 
