@@ -214,3 +214,38 @@ def check_steps_work(problem) -> None:
 __all__ = ["DEFAULT_MAX_WORK", "ENVIRONMENT", "MAX_WINDOW_CELLS", "check_gradcheck_work",
            "check_output_work", "check_problem_work", "check_steps_work", "gradcheck_work",
            "layer_work", "max_work", "pass_work", "result_numbers"]
+
+
+#: The most decimal digits an exact result's numerator or denominator may have.  Python
+#: writes an integer of at most 4300 digits (``sys.get_int_max_str_digits``), and explain
+#: shows a term as the product of two such values, so each stays within half of that.
+MAX_EXACT_DIGITS = 2000
+
+
+def check_exact_digits(trace) -> None:
+    """Refuse an exact result too long to write (checked once the pass has run).
+
+    Exact arithmetic never overflows, but its fractions grow with every layer: a deep network
+    of large or finely divided numbers can reach a numerator of thousands of digits, which no
+    report can show.  The first such result, forward order (the loss last), is named.
+
+    Raises
+    ------
+    ResourceError
+        A numerator or denominator of more than :data:`MAX_EXACT_DIGITS` digits.
+    """
+    from fractions import Fraction
+
+    import numpy as np
+
+    # an integer of b bits has at most b·log10(2) + 1 digits
+    max_bits = int(MAX_EXACT_DIGITS / math.log10(2))
+    for path, value in sorted(trace.tensors(), key=lambda item: item[0] == "loss"):
+        for number in value.flat if isinstance(value, np.ndarray) else (value,):
+            if isinstance(number, Fraction) and max(number.numerator.bit_length(),
+                                                    number.denominator.bit_length()) > max_bits:
+                raise ResourceError(
+                    f"the exact result has a fraction of more than {MAX_EXACT_DIGITS} digits",
+                    where=path, file=trace.problem.file,
+                    hint="drop --exact (floats round to 17 significant digits), or give numbers "
+                         "with fewer digits")

@@ -21,6 +21,10 @@ SHORT = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "kernel": [[1, 0], [0, 1]],
 NO_PARAMETERS = {"input": [[1, -2], [3, 4]], "layers": [{"type": "relu"}],
                  "delta": [[1, 1], [1, 1]]}
 ANSWERS = {"conv2d_1.grads.kernel": [[0, 0], [0, 0]]}
+#: 1e300 through 14 layers that multiply by 1e300: an exact output of 4501 digits (Python
+#: writes at most 4300); conv2d_1's delta_out (1e300 to the 13th) is the first past 2000
+HUGE_EXACT = {"input": [["1e300"]], "layers": [{"type": "conv2d", "kernel": [["1e300"]]}] * 14,
+              "delta": [[1]]}
 
 
 def bad(id: str, doc, args, where, what, **kw):
@@ -40,6 +44,13 @@ CASES = [
     bad("lr-note-then-bad-output", NO_PARAMETERS,
         ["backward", "bad.json", "--lr", "0.1", "-o", "missing/r.txt"], "--output",
         "folder 'missing' does not exist", file="missing/r.txt"),
+    # an exact result too long to write was an internal error (int → str is capped)
+    bad("exact-fraction-of-4501-digits", HUGE_EXACT, ["backward", "bad.json", "--exact"],
+        "conv2d_1.delta_out", "the exact result has a fraction of more than 2000 digits",
+        hint="drop --exact"),
+    bad("exact-fraction-explained", HUGE_EXACT,
+        ["explain", "bad.json", "conv2d_14.output[0,0]", "--exact"], "conv2d_1.delta_out",
+        "more than 2000 digits"),
     bad("lr-note-then-bad-path", NO_PARAMETERS, ["explain", "bad.json", "nosuch", "--lr", "1"],
         "PATH", "unknown path 'nosuch'", file=None),
 ]

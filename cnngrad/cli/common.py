@@ -437,6 +437,10 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         with np.errstate(all="ignore"):
             trace = run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype), progress=step)
     check_finite(trace, dtype)
+    if exact:
+        from cnngrad.limits import check_exact_digits
+
+        check_exact_digits(trace)
     for line in trace.warnings:  # a kink the floats decided, within their rounding noise
         note_later(f"warning: {one_line(line)}")
     return spec, trace
