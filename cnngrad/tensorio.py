@@ -601,7 +601,28 @@ def _from_decimal(value: Decimal, exact: bool, shown: str | None = None) -> floa
         raise _too_large(shown)
     if as_float == 0 and value:
         raise _too_small(shown)
-    return Fraction(value) if exact else as_float
+    return _exact_decimal(value, shown) if exact else as_float
+
+
+def _exact_decimal(value: Decimal, shown: str) -> Fraction:
+    """The Fraction a finite decimal in float64's range writes.  Trailing zeros are dropped
+    first: Fraction(Decimal("1.000…0")) with a million zeros takes half a minute (a gcd of
+    million-digit integers); a number that really has more significant digits than an exact
+    result may hold is refused."""
+    from cnngrad.limits import MAX_EXACT_DIGITS
+
+    sign, digits, exponent = value.as_tuple()
+    written = "".join(map(str, digits))
+    significant = written.rstrip("0") or "0"
+    if len(significant) > MAX_EXACT_DIGITS:
+        raise _BadNumber(f"{shown} has {len(significant)} significant digits, more than "
+                         f"--exact carries ({MAX_EXACT_DIGITS})",
+                         "round it, or drop --exact (floats keep 17 significant digits)")
+    exponent += len(written) - len(significant)
+    numerator = (-1) ** sign * int(significant)
+    if exponent >= 0:
+        return Fraction(numerator * 10**exponent)
+    return Fraction(numerator, 10**-exponent)
 
 
 def _from_fraction(value: Fraction, exact: bool, shown: str) -> float | Fraction:
@@ -800,10 +821,13 @@ def _leaves_to_array(flat: list, shape: tuple[int, ...], exact: bool,
         if not exact:
             return converted.reshape(shape)
         if plain_strings or kinds <= {int, Decimal}:
-            # Fraction("2e-3") and Fraction(Decimal("0.51")) are exact decimal readings.
+            # Fraction("2e-3") and Fraction(Decimal("0.51")) are exact decimal readings; a
+            # long decimal ("1.000…0") goes through _exact_decimal, which drops its zeros
             try:
-                fractions = list(map(Fraction, flat))
-            except (ValueError, TypeError):
+                fractions = [Fraction(value) if type(value) is int or len(str(value)) <= 40
+                             else _exact_decimal(Decimal(value), _show(value))
+                             for value in flat]
+            except (ValueError, TypeError, ArithmeticError, _BadNumber):
                 fractions = None
             if fractions is not None:
                 result = np.empty(count, dtype=object)

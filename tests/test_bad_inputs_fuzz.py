@@ -7,6 +7,7 @@ fault, run through the command line.  Every one must exit 2 with one line
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import pytest
 from typer.testing import CliRunner
@@ -51,6 +52,11 @@ CASES = [
     bad("exact-fraction-explained", HUGE_EXACT,
         ["explain", "bad.json", "conv2d_14.output[0,0]", "--exact"], "conv2d_1.delta_out",
         "more than 2000 digits"),
+    # a decimal longer than an exact result may be: refused as it is read (a million of
+    # its digits made Fraction's gcd run for half a minute)
+    bad("exact-decimal-of-3001-digits", {**SHORT, "kernel": [["1." + "3" * 3000, 0], [0, 1]]},
+        ["backward", "bad.json", "--exact"], "kernel[0][0]",
+        "has 3001 significant digits, more than --exact carries (2000)", hint="drop --exact"),
     bad("lr-note-then-bad-path", NO_PARAMETERS, ["explain", "bad.json", "nosuch", "--lr", "1"],
         "PATH", "unknown path 'nosuch'", file=None),
 ]
@@ -107,3 +113,20 @@ def test_a_malformed_exam_manifest_is_one_line(manifest, where, what, fmt, tmp_p
     assert result.exit_code == 2, result.output
     assert result.stdout == "", result.stdout
     check_error_output(result.stderr, Bad(None, where, what, file="m.json"))
+
+
+@pytest.mark.parametrize("text, value", [
+    ("0", 0), ("-0.000", 0), ("1.000", 1), ("-2.50", Fraction(-5, 2)), ("1e5", 100_000),
+    ("1.5E-3", Fraction(3, 2000)), ("0E-10", 0), ("12345.678900", Fraction(1234567890, 10**5)),
+    ("3.14159265358979323846264338327950288",
+     Fraction(314159265358979323846264338327950288, 10**35)),
+    pytest.param("1." + "0" * 20_000, 1, id="one-and-20000-zeros"),
+    pytest.param("-7" + "0" * 300 + "e-600", Fraction(-7, 10**300), id="zeros-and-exponent"),
+])
+def test_an_exact_decimal_is_the_fraction_it_writes(text, value):
+    """Trailing zeros are dropped before the Fraction is made, and the value is unchanged."""
+    from decimal import Decimal
+
+    from cnngrad.tensorio import _exact_decimal
+
+    assert _exact_decimal(Decimal(text), text) == value
