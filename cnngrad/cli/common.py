@@ -401,13 +401,14 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
             check_output_work(spec, output_format, full=full, include_backward=include_backward)
         if show_steps:
             check_steps_work(spec)
+        rate = parse_lr(lr, exact)  # a bad --lr is one error line, before any note
         if lr is not None and not any(layer.params for layer in spec.layers):
             print("note: --lr: the problem has no parameters to update (no layer has a "
                   "kernel, weights or bias): the SGD step shows nothing", file=sys.stderr)
         step.total = 2 * len(spec.layers) + 2
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
-            trace = run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype), progress=step)
+            trace = run(spec, lr=rate, dtype=parse_dtype(dtype), progress=step)
     check_finite(trace, dtype)
     for line in trace.warnings:  # a kink the floats decided, within their rounding noise
         print(f"warning: {one_line(line)}", file=sys.stderr)

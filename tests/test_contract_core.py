@@ -1,0 +1,32 @@
+"""Contract corners: the problem format, the result's shape and the one-line errors, each
+checked through the real command on a small problem with hand-computed expectations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+
+runner = CliRunner()
+
+
+def _write(tmp_path, doc, name="p.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("lr", ["abc", "-1"])
+@pytest.mark.parametrize("with_params", [False, True])
+def test_bad_lr_is_one_error_line_even_without_parameters(tmp_path, lr, with_params):
+    # a bad --lr is refused before the note that the problem has nothing to update
+    layers = [{"type": "conv2d", "kernel": [[1]]}] if with_params else [{"type": "relu"}]
+    path = _write(tmp_path, {"input": [[1, -2]], "layers": layers, "delta": [[1, 1]]})
+    result = runner.invoke(app, ["backward", str(path), "--format", "json", "--lr", lr])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert lines[0].startswith("error: --lr: "), result.output
+    assert all(line.startswith("  hint: ") for line in lines[1:]), result.output
