@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import ProblemError, ResourceError, ShapeError, did_you_mean, join_path
-from cnngrad.families import LAYERS, LOSSES, SHORTHAND, layer_family, loss_family
+from cnngrad.errors import (ProblemError, ResourceError, ShapeError, closest, did_you_mean,
+                            join_path)
+from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
+                              loss_fields)
 from cnngrad.families.base import Head
 from cnngrad.tensorio import load_json_document, parse_number, parse_tensor, read_source
 
@@ -333,6 +335,14 @@ class _Builder:
                 raise self.error(join_path(where, key), f"unknown key {_show(key)} in {what}",
                                  did_you_mean(key, allowed))
 
+    def misspelt_type(self, obj: dict, where: str, known: set[str], what: str) -> None:
+        """An object without "type" whose unknown key is close to it ("typ", "tpye"): the
+        error names that key, as for any other typo, rather than only the missing type."""
+        for key in obj:
+            if isinstance(key, str) and key not in known and closest(key, ("type",)):
+                raise self.error(join_path(where, key), f"unknown key {_show(key)} in {what}",
+                                 "did you mean 'type'?")
+
     def integer(self, value: Any, where: str, minimum: int = 1) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
             raise self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}")
@@ -478,6 +488,8 @@ class _Builder:
                 raise self.error(where, f"a layer must be an object {{\"type\": ...}}, got "
                                         f"{_kind(raw)}")
             if "type" not in raw:
+                known = {"name", "input", "inputs"}.union(*layer_fields().values())
+                self.misspelt_type(raw, where, known, "a layer")
                 raise self.error(where, "layer has no 'type'",
                                  f"allowed: {', '.join(LAYERS)}")
             kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYERS),
@@ -572,6 +584,7 @@ class _Builder:
         if not isinstance(raw, dict):
             raise self.error("loss", f"expected an object {{\"type\": ...}}, got {_kind(raw)}")
         if "type" not in raw:
+            self.misspelt_type(raw, "loss", set().union(*loss_fields().values()), "a loss")
             raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSSES)}")
         kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
         family = loss_family(kind)

@@ -30,3 +30,28 @@ def test_bad_lr_is_one_error_line_even_without_parameters(tmp_path, lr, with_par
     lines = result.output.splitlines()
     assert lines[0].startswith("error: --lr: "), result.output
     assert all(line.startswith("  hint: ") for line in lines[1:]), result.output
+
+
+@pytest.mark.parametrize(("doc", "where", "key"), [
+    ({"input": [[1, 2]], "layers": [{"typ": "relu"}], "delta": [[1, 1]]},
+     "layers[0].typ", "typ"),
+    ({"input": [[1, 2]], "layers": [{"tpye": "maxpool2d", "size": 1}], "delta": [[1, 1]]},
+     "layers[0].tpye", "tpye"),
+    ({"input": [[1, 2]], "layers": [{"relu": 1}], "delta": [[1, 1]]}, "layers[0]", None),
+    ({"input": [[1, 2]], "layers": [{"size": 2, "ties": "split"}], "delta": [[1]]},
+     "layers[0]", None),  # a maxpool2d without its type: 'ties' is a field, not a typo
+    ({"input": [[1, 2]], "layers": [{"type": "relu"}],
+      "loss": {"Type": "mse", "target": [[1, 1]]}}, "loss.Type", "Type"),
+])
+def test_a_misspelt_type_key_is_named(tmp_path, doc, where, key):
+    # the contract: an unknown key is an error naming the key and the closest known one
+    path = _write(tmp_path, doc)
+    result = runner.invoke(app, ["backward", str(path), "--format", "json"])
+    assert result.exit_code == 2
+    first, *rest = result.output.splitlines()
+    assert first.startswith(f"error: {path}: {where}: "), result.output
+    if key is None:
+        assert "has no 'type'" in first
+    else:
+        assert f"unknown key '{key}'" in first
+        assert rest == ["  hint: did you mean 'type'?"]
