@@ -55,3 +55,17 @@ def test_a_misspelt_type_key_is_named(tmp_path, doc, where, key):
     else:
         assert f"unknown key '{key}'" in first
         assert rest == ["  hint: did you mean 'type'?"]
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_explain_the_nll_loss_of_one_sample(tmp_path, layout):
+    # E = -y[t] for the one sample of an unbatched input; under nhwc this crashed
+    path = _write(tmp_path, {"layout": layout, "input": [[0, 0], [0, 0]],
+                             "layers": [{"type": "flatten"}, {"type": "log_softmax"}],
+                             "loss": {"type": "nll", "target": 1}})
+    result = runner.invoke(app, ["explain", str(path), "loss", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    explained = json.loads(result.stdout)
+    assert explained["formula"] == "E = -y[t]"
+    # four equal logits: log_softmax gives -ln 4 everywhere, so E = ln 4
+    assert explained["total"] == pytest.approx(1.3862943611198906, rel=1e-12)
