@@ -762,7 +762,8 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
 def required_weights(trace: Trace, grading: Grading, context: SlipContext | None = None
                      ) -> dict[str, np.ndarray]:
     """Each required tensor's points per cell (object array of Fractions, display shape):
-    a tensor's points shared equally by its cells, an element's on that cell."""
+    a tensor's points shared equally by its cells, an element's on that cell, a part's
+    (a leading index, ``conv2d_1.delta_in[1]``) shared equally by the cells of that part."""
     if not grading.points:
         return {}
     context = context or SlipContext(trace)
@@ -776,8 +777,12 @@ def required_weights(trace: Trace, grading: Grading, context: SlipContext | None
         if index is None:
             share = points / max(int(np.prod(shape)), 1)
             cells += np.full(shape, share, dtype=object) if shape else share
-        elif shape:
-            cells[index] += points
+        elif shape:  # one cell, or one part whose cells share the points equally
+            part = cells[index]
+            if np.ndim(part):
+                part += points / part.size
+            else:
+                cells[index] += points
         else:
             weights[path] = np.asarray(cells + points, dtype=object)
     return weights
@@ -793,9 +798,10 @@ def _path_scores(result: FileCheck, grading: Grading) -> list[PathScore]:
         if index is None or not check.truth.ndim:
             cells, answered = check.truth.size, int(check.answered.sum())
             earned = points * Fraction(int(ok.sum()), max(cells, 1))
-        else:
-            cells, answered = 1, int(check.answered[index])
-            earned = points if ok[index] else Fraction(0)
+        else:  # one cell, or one part (a leading index): its cells share the points
+            part_ok, part_answered = np.asarray(ok[index]), np.asarray(check.answered[index])
+            cells, answered = part_ok.size, int(part_answered.sum())
+            earned = points * Fraction(int(part_ok.sum()), cells)
         scores.append(PathScore(key=key, earned=earned, possible=points, cells=cells,
                                 answered=answered))
     return scores
