@@ -231,3 +231,30 @@ def test_a_rounded_answer_is_not_carried_forward(tmp_path):
     _, full, _ = grade(tmp_path, problem, grading,
                        '{"r.delta_in": [[0.1, 0.25]], "a.delta_in": [[0.10, 0.25]]}')
     assert carried_cells(full) == {"a.delta_in": [[0, 0]]} and full["score"] == 0.75
+
+
+# --------------------------------------------------------------------------- answers' forms
+
+
+def test_an_object_of_tensors_answers_the_paths_under_its_key(tmp_path):
+    # delta_in per input and grads per parameter nested as --format json nests them
+    grading = {"points": {"s.delta_in.a": 1, "s.delta_in.b": 1, "a.grads.kernel": 2}}
+    code, entry, _ = grade(tmp_path, ADD, grading, {
+        "s.delta_in": {"a": [[1, -1]], "b": [[1, 1]]}, "a": {"grads": {"kernel": [[-1]]}}})
+    assert code == 1
+    assert wrong_cells(entry) == {"s.delta_in.a": [], "s.delta_in.b": [[0, 1]],
+                                  "a.grads.kernel": []}
+    assert (entry["points"], entry["max_points"]) == (3.5, 4)
+
+
+@pytest.mark.parametrize("answers, words", [
+    ('{"s.delta_in": {"a": [[1, -1]]}, "s.delta_in.a[0,0]": 1}',
+     "s.delta_in.a[0,0]: this cell is also given by 's.delta_in.a'"),
+    ('{"s.delta_in": {"c": [[1, -1]]}}', "s.delta_in.c: unknown path 's.delta_in.c'"),
+    ('{"a.grads.kernel": {"cvs": "k.csv"}}',
+     "a.grads.kernel.cvs: unknown key 'cvs' in a tensor file reference"),
+])
+def test_an_object_of_tensors_is_checked_like_the_paths_it_stands_for(tmp_path, answers, words):
+    code, _, err = grade(tmp_path, ADD, None, answers)
+    assert code == 2
+    assert err.splitlines()[0] == f"error: {tmp_path / 'a.json'}: {words}"

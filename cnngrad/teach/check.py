@@ -43,6 +43,7 @@ from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.tensorio import (
     CSV_DELIMITERS,
+    TENSOR_FILE_KINDS,
     decimals_needed,
     load_json_document,
     parse_tensor,
@@ -310,7 +311,7 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                            '[0.0113, 0.0683]]}')
     entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
-    for key, value in document.items():
+    for key, value in _dotted_items(document):
         tensor_path, index = split_key(key, file=file, where=key, one_based=one_based)
         files += _named_files(value, base_dir)
         for cell_key, cell_index, cell in _filled(key, tensor_path, index, value, one_based):
@@ -319,6 +320,22 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                        written=written, file=file, where=cell_key,
                                        base=int(one_based)))
     return AnswerSheet(file=file, entries=entries, input_files=files)
+
+
+def _dotted_items(document: dict) -> list[tuple[str, Any]]:
+    """(dotted key, value) of an answers file, an object of tensors read as the paths under
+    its key: ``{"add_1.delta_in": {"relu_1": ...}}`` is ``add_1.delta_in.relu_1``, as
+    ``--format json`` nests ``delta_in`` per input and ``grads`` per parameter.  An object
+    that is (or looks like a misspelt) ``{"csv": ...}``/``{"npy": ...}`` stays a tensor."""
+    items = []
+    for key, value in document.items():
+        if isinstance(value, dict) and value and not any(
+                difflib.get_close_matches(str(name).lower(), TENSOR_FILE_KINDS, cutoff=0.6)
+                for name in value):
+            items += [(f"{key}.{name}", sub) for name, sub in _dotted_items(value)]
+        else:
+            items.append((key, value))
+    return items
 
 
 def _filled(key: str, path: str, index: tuple | None, value: Any, one_based: bool) -> list:
