@@ -258,3 +258,13 @@ def test_an_object_of_tensors_is_checked_like_the_paths_it_stands_for(tmp_path, 
     code, _, err = grade(tmp_path, ADD, None, answers)
     assert code == 2
     assert err.splitlines()[0] == f"error: {tmp_path / 'a.json'}: {words}"
+
+
+def test_a_json_number_is_shown_as_written(tmp_path):
+    # 1e-3 and 4E-5 are the text of the file, not Python's 0.001 and 0.00004
+    code, entry, _ = grade(tmp_path, CONV, None,
+                           '{"conv2d_1.delta_in[0,2]": 1e-3, "conv2d_1.delta_in[2,0]": 4E-5, '
+                           '"conv2d_1.delta_in[0,1]": 0.50}')
+    assert code == 1
+    assert [(w["index"], w["given"]) for w in entry["tensors"][0]["wrong"]] == [
+        ([0, 2], "1e-3"), ([2, 0], "4E-5")]

@@ -304,7 +304,7 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                             where=None, base=int(one_based))
         return AnswerSheet(file=file, entries=[entry], input_files=[source])
 
-    document = load_json_document(raw, file)
+    document = load_json_document(raw, file, keep_text=True)
     if not isinstance(document, dict):
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
                            file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
@@ -447,8 +447,8 @@ def _leaf_info(leaf: Any) -> tuple[str, int, bool]:
     """(text, decimals, is a fraction) of one JSON leaf that parse_tensor accepted."""
     if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool):
         return str(int(leaf)), 0, False
-    if isinstance(leaf, Decimal):
-        return str(leaf), -int(leaf.as_tuple().exponent), False
+    if isinstance(leaf, Decimal):  # the JSON text when kept: 1e-3 as written, not 0.001
+        return getattr(leaf, "text", str(leaf)), -int(leaf.as_tuple().exponent), False
     if isinstance(leaf, str):
         return _text_info(leaf)
     if isinstance(leaf, (float, np.floating)):
