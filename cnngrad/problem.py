@@ -296,6 +296,15 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
     ctx.check_keys(raw, common + family.fields, where, f"{_a(kind)} layer")
 
 
+def check_misspelt_type(ctx, obj: dict, where: str, known: set[str], what: str) -> None:
+    """An object without "type" whose unknown key is close to it ("typ", "tpye"): the error
+    names that key, as for any other typo, rather than only the missing type."""
+    for key in obj:
+        if isinstance(key, str) and key not in known and closest(key, ("type",)):
+            raise ctx.error(join_path(where, key), f"unknown key {_show(key)} in {what}",
+                            "did you mean 'type'?")
+
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -334,14 +343,6 @@ class _Builder:
             if key not in allowed:
                 raise self.error(join_path(where, key), f"unknown key {_show(key)} in {what}",
                                  did_you_mean(key, allowed))
-
-    def misspelt_type(self, obj: dict, where: str, known: set[str], what: str) -> None:
-        """An object without "type" whose unknown key is close to it ("typ", "tpye"): the
-        error names that key, as for any other typo, rather than only the missing type."""
-        for key in obj:
-            if isinstance(key, str) and key not in known and closest(key, ("type",)):
-                raise self.error(join_path(where, key), f"unknown key {_show(key)} in {what}",
-                                 "did you mean 'type'?")
 
     def integer(self, value: Any, where: str, minimum: int = 1) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
@@ -489,7 +490,7 @@ class _Builder:
                                         f"{_kind(raw)}")
             if "type" not in raw:
                 known = {"name", "input", "inputs"}.union(*layer_fields().values())
-                self.misspelt_type(raw, where, known, "a layer")
+                check_misspelt_type(self, raw, where, known, "a layer")
                 raise self.error(where, "layer has no 'type'",
                                  f"allowed: {', '.join(LAYERS)}")
             kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYERS),
@@ -584,7 +585,8 @@ class _Builder:
         if not isinstance(raw, dict):
             raise self.error("loss", f"expected an object {{\"type\": ...}}, got {_kind(raw)}")
         if "type" not in raw:
-            self.misspelt_type(raw, "loss", set().union(*loss_fields().values()), "a loss")
+            check_misspelt_type(self, raw, "loss", set().union(*loss_fields().values()),
+                                "a loss")
             raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSSES)}")
         kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
         family = loss_family(kind)
