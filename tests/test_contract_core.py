@@ -69,3 +69,17 @@ def test_explain_the_nll_loss_of_one_sample(tmp_path, layout):
     assert explained["formula"] == "E = -y[t]"
     # four equal logits: log_softmax gives -ln 4 everywhere, so E = ln 4
     assert explained["total"] == pytest.approx(1.3862943611198906, rel=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_a_csv_list_stacks_along_a_new_first_axis_in_both_layouts(tmp_path, layout):
+    (tmp_path / "a.csv").write_text("1,-2,3\n4,5,-6\n")
+    (tmp_path / "b.csv").write_text("-1,2,0\n0,1,1\n")
+    path = _write(tmp_path, {"layout": layout, "input": {"csv": ["a.csv", "b.csv"]},
+                             "layers": [{"type": "relu"}],
+                             "delta": [[[1, 1, 1], [1, 1, 1]], [[1, 1, 1], [1, 1, 1]]]})
+    result = runner.invoke(app, ["backward", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    relu = json.loads(result.stdout)["layers"][0]
+    assert relu["output"] == [[[1, 0, 3], [4, 5, 0]], [[0, 2, 0], [0, 1, 1]]]
+    assert relu["delta_in"] == [[[1, 0, 1], [1, 1, 0]], [[0, 1, 0], [0, 1, 1]]]
