@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import ProblemError, ResourceError, ShapeError, did_you_mean, join_path
-from cnngrad.families import LAYERS, LOSSES, SHORTHAND, layer_family, loss_family
+from cnngrad.errors import (ProblemError, ResourceError, ShapeError, closest, did_you_mean,
+                            join_path)
+from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
+                              loss_fields)
 from cnngrad.families.base import Head
 from cnngrad.tensorio import load_json_document, parse_number, parse_tensor, read_source
 
@@ -295,6 +297,15 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
     ctx.check_keys(raw, common + family.fields, where, f"{_a(kind)} layer")
 
 
+def check_misspelt_type(ctx, obj: dict, where: str, known: set[str], what: str) -> None:
+    """An object without "type" whose unknown key is close to it ("typ", "tpye"): the error
+    names that key, as for any other typo, rather than only the missing type."""
+    for key in obj:
+        if isinstance(key, str) and key not in known and closest(key, ("type",)):
+            raise ctx.error(join_path(where, key), f"unknown key {_show(key)} in {what}",
+                            "did you mean 'type'?")
+
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -479,6 +490,8 @@ class _Builder:
                 raise self.error(where, f"a layer must be an object {{\"type\": ...}}, got "
                                         f"{_kind(raw)}")
             if "type" not in raw:
+                known = {"name", "input", "inputs"}.union(*layer_fields().values())
+                check_misspelt_type(self, raw, where, known, "a layer")
                 raise self.error(where, "layer has no 'type'",
                                  f"allowed: {', '.join(LAYERS)}")
             kind = self.choice(raw["type"], join_path(where, "type"), tuple(LAYERS),
@@ -573,6 +586,8 @@ class _Builder:
         if not isinstance(raw, dict):
             raise self.error("loss", f"expected an object {{\"type\": ...}}, got {_kind(raw)}")
         if "type" not in raw:
+            check_misspelt_type(self, raw, "loss", set().union(*loss_fields().values()),
+                                "a loss")
             raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSSES)}")
         kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
         family = loss_family(kind)

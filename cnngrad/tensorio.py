@@ -280,6 +280,21 @@ def _json_decimal(token: str) -> Decimal:
         raise _BadNumberToken(token) from None
 
 
+class WrittenDecimal(Decimal):
+    """A JSON number that keeps its text as written (``1e-3``; ``str`` gives ``0.001``)."""
+
+    __slots__ = ("text",)
+
+
+def _json_written_decimal(token: str) -> WrittenDecimal:
+    try:
+        number = WrittenDecimal(token)
+    except (InvalidOperation, ValueError):
+        raise _BadNumberToken(token) from None
+    number.text = token
+    return number
+
+
 class _KeyRecordingDict(dict):
     """A dict that remembers the first key its JSON object repeated."""
 
@@ -417,7 +432,7 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
     return ProblemError(what, where=f"line {exc.lineno}, column {exc.colno}", file=file, hint=hint)
 
 
-def load_json_document(raw: bytes, file: str) -> object:
+def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> object:
     """Parse a problem document as strict JSON.
 
     Parameters
@@ -426,6 +441,9 @@ def load_json_document(raw: bytes, file: str) -> object:
         The document as read (UTF-8; a byte-order mark is tolerated).
     file : str
         The display name errors carry (see :func:`read_source`).
+    keep_text : bool
+        Numbers with a fraction or an exponent are :class:`WrittenDecimal`, keeping their
+        text (an answers file shows a value as it was written).
 
     Returns
     -------
@@ -447,7 +465,8 @@ def load_json_document(raw: bytes, file: str) -> object:
     _check_depth(data, text, file=file)
     try:
         # parse_int stays the built-in int: the C scanner's fast path for integers.
-        return json.loads(text, parse_float=_json_decimal,
+        return json.loads(text, parse_float=_json_written_decimal if keep_text else
+                          _json_decimal,
                           parse_constant=_reject_constant, object_pairs_hook=_unique_object)
     except _NonFiniteConstant as exc:
         match = _first_outside_strings(_CONSTANT_TOKEN_RE, text)

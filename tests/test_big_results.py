@@ -251,6 +251,24 @@ def test_npz_keys_and_loss():
     assert "loss" not in no_loss and "conv2d_1.grads.kernel" in no_loss
 
 
+def test_npz_members_are_deflated_npy_files(tmp_path, big_problem):
+    """What numpy.savez_compressed writes: one deflated ``<path>.npy`` member per array (at a
+    faster zlib level), so any zip tool and np.load read it; small integers compress."""
+    import zipfile
+
+    target = tmp_path / "result.npz"
+    ok("forward", big_problem, "--format", "npz", "-o", target)
+    with zipfile.ZipFile(target) as archive:
+        members = archive.infolist()
+        assert {m.compress_type for m in members} == {zipfile.ZIP_DEFLATED}
+        assert all(m.filename.endswith(".npy") for m in members)
+        raw = sum(m.file_size for m in members)
+    with np.load(target) as saved:
+        assert [name + ".npy" for name in saved.files] == [m.filename for m in members]
+        assert sum(saved[name].nbytes for name in saved.files) < raw  # the .npy headers
+    assert target.stat().st_size < raw
+
+
 def test_npz_keeps_float32(tmp_path):
     target = tmp_path / "r.npz"
     ok("backward", NETWORK, "--format", "npz", "-o", target, "--dtype", "float32")

@@ -429,13 +429,14 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
             check_output_work(spec, output_format, full=full, include_backward=include_backward)
         if show_steps:
             check_steps_work(spec)
+        rate = parse_lr(lr, exact)  # a bad --lr is one error line, before any note
         if lr is not None and not any(layer.params for layer in spec.layers):
             note_later("note: --lr: the problem has no parameters to update (no layer has a "
                        "kernel, weights or bias): the SGD step shows nothing")
         step.total = 2 * len(spec.layers) + 2
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
-            trace = run(spec, lr=parse_lr(lr, exact), dtype=parse_dtype(dtype), progress=step)
+            trace = run(spec, lr=rate, dtype=parse_dtype(dtype), progress=step)
     check_finite(trace, dtype)
     if exact:
         from cnngrad.limits import check_exact_digits

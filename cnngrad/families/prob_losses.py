@@ -218,7 +218,7 @@ def explain_nll_loss(ex, path: _Path) -> Explanation:
     terms = [ex.term(Factor("-1" if batch == 1 else f"-1/{batch}", -ex.frac(1, batch)),
                      Factor(y(n, int(spec.indices[n])), _num(last.output[n, spec.indices[n]])))
              for n in range(batch)]
-    rhs = f"-{y('t')}" if batch == 1 else f"-(1/{batch}) Σ_n {y('n', 't_n')}"
+    rhs = f"-{y(0, 't')}" if batch == 1 else f"-(1/{batch}) Σ_n {y('n', 't_n')}"
     return ex.finish(path, title="E: the loss (nll)", lhs="E", rhs=rhs, terms=terms,
                      symbols={"y": f"the last layer's output ({last.name}.output), "
                                    f"log-probabilities", "t": "the target class"},

@@ -43,6 +43,7 @@ from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.tensorio import (
     CSV_DELIMITERS,
+    TENSOR_FILE_KINDS,
     decimals_needed,
     load_json_document,
     parse_tensor,
@@ -303,14 +304,14 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                             where=None, base=int(one_based))
         return AnswerSheet(file=file, entries=[entry], input_files=[source])
 
-    document = load_json_document(raw, file)
+    document = load_json_document(raw, file, keep_text=True)
     if not isinstance(document, dict):
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
                            file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
                                            '[0.0113, 0.0683]]}')
     entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
-    for key, value in document.items():
+    for key, value in _dotted_items(document):
         tensor_path, index = split_key(key, file=file, where=key, one_based=one_based)
         files += _named_files(value, base_dir)
         for cell_key, cell_index, cell in _filled(key, tensor_path, index, value, one_based):
@@ -319,6 +320,22 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                        written=written, file=file, where=cell_key,
                                        base=int(one_based)))
     return AnswerSheet(file=file, entries=entries, input_files=files)
+
+
+def _dotted_items(document: dict) -> list[tuple[str, Any]]:
+    """(dotted key, value) of an answers file, an object of tensors read as the paths under
+    its key: ``{"add_1.delta_in": {"relu_1": ...}}`` is ``add_1.delta_in.relu_1``, as
+    ``--format json`` nests ``delta_in`` per input and ``grads`` per parameter.  An object
+    that is (or looks like a misspelt) ``{"csv": ...}``/``{"npy": ...}`` stays a tensor."""
+    items = []
+    for key, value in document.items():
+        if isinstance(value, dict) and value and not any(
+                difflib.get_close_matches(str(name).lower(), TENSOR_FILE_KINDS, cutoff=0.6)
+                for name in value):
+            items += [(f"{key}.{name}", sub) for name, sub in _dotted_items(value)]
+        else:
+            items.append((key, value))
+    return items
 
 
 def _filled(key: str, path: str, index: tuple | None, value: Any, one_based: bool) -> list:
@@ -430,8 +447,8 @@ def _leaf_info(leaf: Any) -> tuple[str, int, bool]:
     """(text, decimals, is a fraction) of one JSON leaf that parse_tensor accepted."""
     if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool):
         return str(int(leaf)), 0, False
-    if isinstance(leaf, Decimal):
-        return str(leaf), -int(leaf.as_tuple().exponent), False
+    if isinstance(leaf, Decimal):  # the JSON text when kept: 1e-3 as written, not 0.001
+        return getattr(leaf, "text", str(leaf)), -int(leaf.as_tuple().exponent), False
     if isinstance(leaf, str):
         return _text_info(leaf)
     if isinstance(leaf, (float, np.floating)):
@@ -762,7 +779,8 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
 def required_weights(trace: Trace, grading: Grading, context: SlipContext | None = None
                      ) -> dict[str, np.ndarray]:
     """Each required tensor's points per cell (object array of Fractions, display shape):
-    a tensor's points shared equally by its cells, an element's on that cell."""
+    a tensor's points shared equally by its cells, an element's on that cell, a part's
+    (a leading index, ``conv2d_1.delta_in[1]``) shared equally by the cells of that part."""
     if not grading.points:
         return {}
     context = context or SlipContext(trace)
@@ -776,8 +794,12 @@ def required_weights(trace: Trace, grading: Grading, context: SlipContext | None
         if index is None:
             share = points / max(int(np.prod(shape)), 1)
             cells += np.full(shape, share, dtype=object) if shape else share
-        elif shape:
-            cells[index] += points
+        elif shape:  # one cell, or one part whose cells share the points equally
+            part = cells[index]
+            if np.ndim(part):
+                part += points / part.size
+            else:
+                cells[index] += points
         else:
             weights[path] = np.asarray(cells + points, dtype=object)
     return weights
@@ -793,9 +815,10 @@ def _path_scores(result: FileCheck, grading: Grading) -> list[PathScore]:
         if index is None or not check.truth.ndim:
             cells, answered = check.truth.size, int(check.answered.sum())
             earned = points * Fraction(int(ok.sum()), max(cells, 1))
-        else:
-            cells, answered = 1, int(check.answered[index])
-            earned = points if ok[index] else Fraction(0)
+        else:  # one cell, or one part (a leading index): its cells share the points
+            part_ok, part_answered = np.asarray(ok[index]), np.asarray(check.answered[index])
+            cells, answered = part_ok.size, int(part_answered.sum())
+            earned = points * Fraction(int(part_ok.sum()), cells)
         scores.append(PathScore(key=key, earned=earned, possible=points, cells=cells,
                                 answered=answered))
     return scores

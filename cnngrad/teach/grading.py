@@ -191,10 +191,14 @@ def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple
             raise ProblemError(f"no such path; known: {', '.join(shown)}", where=where,
                                file=grading.file, hint=hint)
         shape = shapes[path]
-        if index is not None and (len(index) != len(shape)
+        # a shorter index names one part (conv2d_1.delta_in[1]: channel 1), as in answers
+        if index is not None and (not 0 < len(index) <= len(shape)
                                   or any(i >= n for i, n in zip(index, shape))):
+            rank = f"{len(shape)} indices" if len(shape) != 1 else "1 index"
             raise ProblemError(f"index {list(index)} is outside '{path}' of shape "
-                               f"{'×'.join(map(str, shape)) or 'a number'} (indices from 0)",
+                               f"{'×'.join(map(str, shape)) or 'a number'} "
+                               f"({rank} at most, each from 0)" if shape else
+                               f"'{path}' is a single number: no index",
                                where=where, file=grading.file)
 
 

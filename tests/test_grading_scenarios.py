@@ -1,0 +1,270 @@
+"""Grading scenarios end to end through ``cnngrad check --format json``: a problem with a
+grading block, an answers file, the score, points, verdicts and exit code worked out by hand.
+
+The problems are small enough to follow on paper:
+
+- ``CONV``: input [[1, 2, 0], [0, 1, 3], [2, 0, 1]], kernel [[1, 0], [0, -1]], bias 0, delta
+  [[1, 0.5], [0, -1]]: kernel gradient [[1, -1], [0.5, 1.5]], bias gradient 0.5, input delta
+  [[1, 0.5, 0], [0, -2, -0.5], [0, 0, 1]].
+- ``ADD``: input [[1, 2]] read by a (1×1 kernel 2) and b (1×1 kernel 3), s = a + b, relu r,
+  delta [[1, -1]]: every delta [[1, -1]], a.delta_in [[2, -2]], a's kernel gradient
+  1·1 − 1·2 = −1, s.output [[5, 10]].
+- ``CONCAT``: p (kernel 1) feeds a (kernel 2) and b (kernel 3), m = concat(a, b), h a 1×1
+  conv with kernel [1, −1] over m's two channels, delta [[1, 2]]: m.delta_in.b [[−1, −2]],
+  b.delta_in [[−3, −6]], a.delta_in [[2, 4]], p.delta_out = a.delta_in + b.delta_in
+  [[−1, −2]], p's kernel gradient Σ δ·x = −1·1 − 2·2 = −5.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+
+runner = CliRunner()
+
+CONV = {"input": [[1, 2, 0], [0, 1, 3], [2, 0, 1]], "kernel": [[1, 0], [0, -1]], "bias": 0,
+        "delta": [[1, 0.5], [0, -1]]}
+
+ADD = {"input": [[1, 2]],
+       "layers": [{"type": "conv2d", "name": "a", "kernel": [[2]], "input": "input"},
+                  {"type": "conv2d", "name": "b", "kernel": [[3]], "input": "input"},
+                  {"type": "add", "name": "s", "inputs": ["a", "b"]},
+                  {"type": "relu", "name": "r"}],
+       "delta": [[1, -1]]}
+
+CONCAT = {"input": [[1, 2]],
+          "layers": [{"type": "conv2d", "name": "p", "kernel": [[1]]},
+                     {"type": "conv2d", "name": "a", "kernel": [[2]], "input": "p"},
+                     {"type": "conv2d", "name": "b", "kernel": [[3]], "input": "p"},
+                     {"type": "concat", "name": "m", "inputs": ["a", "b"]},
+                     {"type": "conv2d", "name": "h", "kernel": [[[1]], [[-1]]]}],
+          "delta": [[1, 2]]}
+
+
+def grade(tmp_path: Path, problem: dict, grading: dict | None, answers: dict | str,
+          *options: str):
+    """(exit code, the one file's JSON entry, stderr) of ``check --format json``."""
+    doc = dict(problem, grading=grading) if grading is not None else problem
+    (tmp_path / "p.json").write_text(json.dumps(doc), encoding="utf-8")
+    text = answers if isinstance(answers, str) else json.dumps(answers)
+    (tmp_path / "a.json").write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json"),
+                                 "--format", "json", *options])
+    entry = json.loads(result.stdout)["files"][0] if result.exit_code != 2 else None
+    return result.exit_code, entry, result.stderr
+
+
+def wrong_cells(entry: dict) -> dict[str, list]:
+    return {t["path"]: [w["index"] for w in t["wrong"]] for t in entry["tensors"]}
+
+
+def carried_cells(entry: dict) -> dict[str, list]:
+    return {t["path"]: [c["index"] for c in t["carried"]] for t in entry["tensors"]
+            if t["carried"]}
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+@pytest.mark.parametrize("answers, options, wrong", [
+    # on the atol bound is right (1.01 − 1 is 0.010000000000000009 in floats); past it is not
+    ('{"conv2d_1.grads.kernel": [[1.01, -0.99], [0.5101, 1.5]]}', ["--atol", "0.01"],
+     [[1, 0]]),
+    # rtol against a true 0 allows nothing; -2.2 is on the bound of 0.1·|-2|
+    ('{"conv2d_1.delta_in[0,2]": 1e-9, "conv2d_1.delta_in[1,1]": -2.2}', ["--rtol", "0.1"],
+     [[0, 2]]),
+    # atol + rtol·|true|: 0.1 + 0.1·1 = 0.2 allowed at a true 1 (1.2 on the bound), 0.3 at -2
+    ('{"conv2d_1.delta_in[0,0]": 1.2, "conv2d_1.delta_in[1,1]": -2.31}',
+     ["--rtol", "0.1", "--atol", "0.1"], [[1, 1]]),
+    # the exponent counts as decimals: 1e-3 claims 3 (judged at 4: 0.001 off a true 0 is
+    # wrong), 4e-5 claims 5 (allowed 0.000005); -0, -0.0 and -5e-1 are right
+    ('{"conv2d_1.delta_in[0,2]": "1e-3", "conv2d_1.delta_in[2,0]": "4e-5", '
+     '"conv2d_1.delta_in[1,0]": "-0", "conv2d_1.delta_in[2,1]": -0.0, '
+     '"conv2d_1.delta_in[1,2]": "-5e-1", "conv2d_1.delta_in[0,0]": 1.0E0}', [],
+     [[0, 2], [2, 0]]),
+])
+def test_tolerance_scenarios(tmp_path, answers, options, wrong):
+    code, entry, _ = grade(tmp_path, CONV, None, answers, *options)
+    assert code == 1
+    tensor = next(iter(wrong_cells(entry).values()))
+    assert tensor == wrong
+    assert entry["right"] == entry["total"] - len(wrong)
+
+
+@pytest.mark.parametrize("kernel, code, score", [
+    # min_decimals 2: 0.50 and 1.50 carry the two decimals; a fraction is exact
+    ([[1, -1], ["0.50", "3/2"]], 0, 1.0),
+    # 0.53 is 0.03 off at 2 decimals: wrong
+    ([[1, -1], [0.53, 1.5]], 1, 0.75),
+    # 1.4 is right to the 1 decimal written, 2 are required: a rounding, wrong
+    ([[1, -1], [0.5, 1.4]], 1, 0.75),
+])
+def test_the_block_min_decimals(tmp_path, kernel, code, score):
+    got, entry, _ = grade(tmp_path, CONV, {"min_decimals": 2},
+                          {"conv2d_1.grads.kernel": kernel})
+    assert (got, entry["score"]) == (code, score)
+
+
+def test_an_option_wins_over_the_block_key_of_its_name(tmp_path):
+    answers = {"conv2d_1.grads.bias": 0.6}  # 0.1 off the true 0.5
+    assert grade(tmp_path, CONV, {"atol": 0.1}, answers)[0] == 0
+    assert grade(tmp_path, CONV, {"atol": 0.1}, answers, "--atol", "0.01")[0] == 1
+    assert grade(tmp_path, CONV, {"atol": 0.1}, answers, "--min-decimals", "1")[0] == 1
+    assert grade(tmp_path, CONV, {"min_decimals": 3}, answers, "--atol", "0.1")[0] == 0
+
+
+# --------------------------------------------------------------------------- points
+
+
+def test_points_on_a_tensor_a_cell_and_a_missing_path(tmp_path):
+    grading = {"points": {"conv2d_1.grads.kernel": 4, "conv2d_1.grads.kernel[1,1]": 2,
+                          "conv2d_1.delta_in[1,0]": 3, "conv2d_1.grads.bias": 1}}
+    # kernel: 3 of 4 cells right (3 of 4 points), [1,1] wrong (0 of 2), delta_in[1,0] right
+    # (3), the bias not answered (0 of 1): 6/10; delta_in[0,0] is wrong but earns nothing
+    code, entry, _ = grade(tmp_path, CONV, grading, {
+        "conv2d_1.grads.kernel": [[1, -1], [0.5, 1.6]], "conv2d_1.delta_in[1,0]": 0,
+        "conv2d_1.delta_in[0,0]": 7})
+    assert code == 1
+    assert (entry["points"], entry["max_points"], entry["score"]) == (6, 10, 0.6)
+    assert [(p["path"], p["points"], p["status"]) for p in entry["paths"]] == [
+        ("conv2d_1.grads.kernel", 3, "wrong"), ("conv2d_1.grads.kernel[1,1]", 0, "wrong"),
+        ("conv2d_1.delta_in[1,0]", 3, "right"), ("conv2d_1.grads.bias", 0, "missing")]
+    assert entry["missing"] == ["conv2d_1.grads.bias"]
+
+
+def test_points_on_one_part_are_shared_by_its_cells(tmp_path):
+    # delta_in[0] is row 0, [1, 0.5, 0]: its point is a third a cell
+    grading = {"points": {"conv2d_1.delta_in[0]": 1, "conv2d_1.grads.bias": 2}}
+    code, entry, _ = grade(tmp_path, CONV, grading, {
+        "conv2d_1.delta_in[0]": [1, 0.5, 1], "conv2d_1.grads.bias": 0.5})
+    assert code == 1
+    assert entry["paths"][0] == {"path": "conv2d_1.delta_in[0]", "points": 2 / 3,
+                                 "max_points": 1, "status": "wrong", "missing_cells": 0}
+    assert entry["score"] == pytest.approx(8 / 9, abs=1e-15)
+
+    code, entry, _ = grade(tmp_path, CONV, grading, {
+        "conv2d_1.delta_in[0,0]": 1, "conv2d_1.grads.bias": 0.5})
+    assert code == 1
+    assert entry["paths"][0]["missing_cells"] == 2
+    assert entry["missing"] == ["conv2d_1.delta_in[0]"]
+    assert entry["score"] == pytest.approx(7 / 9, abs=1e-15)
+
+
+@pytest.mark.parametrize("key, words", [
+    ("conv2d_1.grads.bias[0]", "'conv2d_1.grads.bias' is a single number: no index"),
+    ("conv2d_1.grads.kernel[0,0,0]", "index [0, 0, 0] is outside 'conv2d_1.grads.kernel' of "
+                                     "shape 2×2 (2 indices at most, each from 0)"),
+    ("conv2d_1.grads.kernel[2]", "index [2] is outside 'conv2d_1.grads.kernel' of shape 2×2 "
+                                 "(2 indices at most, each from 0)"),
+])
+def test_a_points_index_that_fits_no_part_is_an_error(tmp_path, key, words):
+    code, _, err = grade(tmp_path, CONV, {"points": {key: 1}}, {"conv2d_1.grads.bias": 0.5})
+    assert code == 2
+    assert err.splitlines()[0] == f"error: {tmp_path / 'p.json'}: grading.points.{key}: {words}"
+
+
+# --------------------------------------------------------------------------- carried forward
+
+
+def test_carried_forward_through_an_add_input_delta(tmp_path):
+    grading = {"carry_forward": True, "min_decimals": 0,
+               "points": {"a.grads.kernel": 2, "a.delta_in": 2, "s.delta_in.a": 1,
+                          "s.output": 1}}
+    # s.delta_in.a doubled: a.delta_in 2·[[2, -2]], a's kernel gradient 2·1 − 2·2 = −2
+    code, entry, _ = grade(tmp_path, ADD, grading, {
+        "s.delta_in.a": [[2, -2]], "a.grads.kernel": [[-2]], "a.delta_in": [[4, -4]],
+        "s.output": [[5, 10]]})
+    assert code == 1
+    assert carried_cells(entry) == {"a.grads.kernel": [[0, 0]],
+                                    "a.delta_in": [[0, 0], [0, 1]]}
+    assert (entry["points"], entry["max_points"]) == (5, 6)
+
+
+def test_carried_forward_through_an_unanswered_add(tmp_path):
+    # r.delta_in doubled stands in for s.delta_out, then s.delta_in.a, then a.delta_in
+    grading = {"carry_forward": True, "min_decimals": 0}
+    code, entry, _ = grade(tmp_path, ADD, grading, {
+        "r.delta_in": [[2, -2]], "s.delta_in.a": [[2, -2]], "a.delta_in": [[4, -4]]})
+    assert code == 1
+    assert carried_cells(entry) == {"s.delta_in.a": [[0, 0], [0, 1]],
+                                    "a.delta_in": [[0, 0], [0, 1]]}
+    # without points a carried cell counts as earned, not as right
+    assert (entry["right"], entry["total"], entry["points"], entry["score"]) == (0, 6, 4, 4 / 6)
+
+
+def test_an_output_read_twice_sums_the_students_deltas(tmp_path):
+    grading = {"carry_forward": True, "min_decimals": 0,
+               "points": {"p.delta_out": 2, "p.grads.kernel": 1, "m.delta_in.b": 2}}
+    # m.delta_in.b with its sign flipped: b.delta_in 3·[[1, 2]], p.delta_out
+    # [[2, 4]] + [[3, 6]] = [[5, 10]], p's kernel gradient 5·1 + 10·2 = 25
+    code, entry, _ = grade(tmp_path, CONCAT, grading, {
+        "m.delta_in.b": [[1, 2]], "p.delta_out": [[5, 10]], "p.grads.kernel": [[25]]})
+    assert code == 1
+    assert carried_cells(entry) == {"p.delta_out": [[0, 0], [0, 1]],
+                                    "p.grads.kernel": [[0, 0]]}
+    assert (entry["points"], entry["max_points"]) == (3, 5)
+    # a partly wrong b.delta_in [[3, 7]]: p.delta_out [[5, 11]] from it
+    code, entry, _ = grade(tmp_path, CONCAT, grading, {
+        "m.delta_in.b": [[1, 2]], "b.delta_in": [[3, 7]], "p.delta_out": [[5, 11]]})
+    assert carried_cells(entry) == {"b.delta_in": [[0, 0]],
+                                    "p.delta_out": [[0, 0], [0, 1]]}
+    assert wrong_cells(entry)["b.delta_in"] == [[0, 1]]
+
+
+def test_a_rounded_answer_is_not_carried_forward(tmp_path):
+    # true r.delta_in = a.delta_in = [[0.125, 0.25]]; the student's r.delta_in 0.1 implies
+    # a.delta_in 0.1, but 0.1 carries 1 decimal of the 2 required: wrong either way
+    problem = {"input": [[1, 2]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                                              {"type": "relu", "name": "r"}],
+               "delta": [[0.125, 0.25]]}
+    grading = {"carry_forward": True, "min_decimals": 2,
+               "points": {"r.delta_in": 1, "a.delta_in": 1}}
+    _, short, _ = grade(tmp_path, problem, grading,
+                        '{"r.delta_in": [[0.1, 0.25]], "a.delta_in": [[0.1, 0.25]]}')
+    assert [t["rounded"] for t in short["tensors"]] == [[[0, 0]], [[0, 0]]]
+    assert carried_cells(short) == {} and short["score"] == 0.5
+    _, full, _ = grade(tmp_path, problem, grading,
+                       '{"r.delta_in": [[0.1, 0.25]], "a.delta_in": [[0.10, 0.25]]}')
+    assert carried_cells(full) == {"a.delta_in": [[0, 0]]} and full["score"] == 0.75
+
+
+# --------------------------------------------------------------------------- answers' forms
+
+
+def test_an_object_of_tensors_answers_the_paths_under_its_key(tmp_path):
+    # delta_in per input and grads per parameter nested as --format json nests them
+    grading = {"points": {"s.delta_in.a": 1, "s.delta_in.b": 1, "a.grads.kernel": 2}}
+    code, entry, _ = grade(tmp_path, ADD, grading, {
+        "s.delta_in": {"a": [[1, -1]], "b": [[1, 1]]}, "a": {"grads": {"kernel": [[-1]]}}})
+    assert code == 1
+    assert wrong_cells(entry) == {"s.delta_in.a": [], "s.delta_in.b": [[0, 1]],
+                                  "a.grads.kernel": []}
+    assert (entry["points"], entry["max_points"]) == (3.5, 4)
+
+
+@pytest.mark.parametrize("answers, words", [
+    ('{"s.delta_in": {"a": [[1, -1]]}, "s.delta_in.a[0,0]": 1}',
+     "s.delta_in.a[0,0]: this cell is also given by 's.delta_in.a'"),
+    ('{"s.delta_in": {"c": [[1, -1]]}}', "s.delta_in.c: unknown path 's.delta_in.c'"),
+    ('{"a.grads.kernel": {"cvs": "k.csv"}}',
+     "a.grads.kernel.cvs: unknown key 'cvs' in a tensor file reference"),
+])
+def test_an_object_of_tensors_is_checked_like_the_paths_it_stands_for(tmp_path, answers, words):
+    code, _, err = grade(tmp_path, ADD, None, answers)
+    assert code == 2
+    assert err.splitlines()[0] == f"error: {tmp_path / 'a.json'}: {words}"
+
+
+def test_a_json_number_is_shown_as_written(tmp_path):
+    # 1e-3 and 4E-5 are the text of the file, not Python's 0.001 and 0.00004
+    code, entry, _ = grade(tmp_path, CONV, None,
+                           '{"conv2d_1.delta_in[0,2]": 1e-3, "conv2d_1.delta_in[2,0]": 4E-5, '
+                           '"conv2d_1.delta_in[0,1]": 0.50}')
+    assert code == 1
+    assert [(w["index"], w["given"]) for w in entry["tensors"][0]["wrong"]] == [
+        ([0, 2], "1e-3"), ([2, 0], "4E-5")]
