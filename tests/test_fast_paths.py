@@ -329,23 +329,38 @@ def test_streamed_results_are_the_rendered_text(tmp_path, monkeypatch, fmt, to_f
 
 
 # ---------------------------------------------------------------------------------------
-# relu as x·[x > 0]: the numbers of the np.where it replaced, bit for bit
+# relu: torch's numbers, signed zeros and NaN included
 
 
 SPECIAL = [0.0, -0.0, 1.5, -1.5, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 3e38]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_relu_by_mask_is_the_where_bit_for_bit(dtype):
+def test_relu_cuts_to_positive_zero_as_torch_does(dtype):
+    from cnngrad.layers.activations import relu_backward, relu_forward
+
+    x = np.array(SPECIAL, dtype)
+    # y = x where x ≥ 0 (−0 and NaN as they are), +0 below; dE/dx = δ where x > 0 (and NaN),
+    # +0 where x ≤ 0, whatever δ is
+    expected_y = np.array([0.0, -0.0, 1.5, 0.0, np.inf, 0.0, np.nan, 1e-45, 0.0, 3e38], dtype)
+    delta = np.array([-1.0, -2.0, -3.0, -4.0, -5.0, -np.inf, 7.0, -8.0, -9.0, np.nan], dtype)
+    expected_dx = np.array([0.0, 0.0, -3.0, 0.0, -5.0, 0.0, 7.0, -8.0, 0.0, np.nan], dtype)
+    for got, expected in ((relu_forward(x), expected_y), (relu_backward(x, delta), expected_dx)):
+        assert got.dtype == dtype
+        assert got.tobytes() == expected.tobytes()  # bit for bit: +0 is not −0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_relu_is_torch_bit_for_bit(dtype):
+    torch = pytest.importorskip("torch")
     from cnngrad.layers.activations import relu_backward, relu_forward
 
     x, delta = np.meshgrid(np.array(SPECIAL, dtype), np.array(SPECIAL, dtype))
-    with np.errstate(invalid="ignore"):  # ∞·0, both ways
-        pairs = ((relu_forward(x), np.where(x > 0, x, x * 0)),
-                 (relu_backward(x, delta), np.where(x > 0, delta, delta * 0)))
-    for fast, reference in pairs:
-        assert fast.dtype == dtype
-        assert fast.tobytes() == reference.tobytes()
+    tx = torch.tensor(x, requires_grad=True)
+    y = torch.relu(tx)
+    y.backward(torch.tensor(delta))
+    assert relu_forward(x).tobytes() == y.detach().numpy().tobytes()
+    assert relu_backward(x, delta).tobytes() == tx.grad.numpy().tobytes()
 
 
 def test_relu_by_mask_stays_exact_on_fractions():

@@ -22,16 +22,21 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    Computed as x·[x > 0]: x where x > 0, else x·0, which is −0 for a negative x and NaN for
-    NaN or −∞ (the same numbers, bit for bit, as ``np.where(x > 0, x, x * 0)``, in two passes
-    instead of four); Fractions and ints stay exact.
+    The numbers of ``torch.relu``: a negative x (−∞ too) gives +0, not x·0 = −0; −0 and NaN
+    stay as they are.  Fractions and ints stay exact: their zeros are x·0, of x's type.
     """
-    return x * (x > 0)
+    if x.dtype == object:
+        return x * (x > 0)
+    return np.where(x < 0, np.zeros((), x.dtype), x)
 
 
 def relu_backward(x: np.ndarray, delta_out: np.ndarray) -> np.ndarray:
-    # dE/dx = dE/dy · [x > 0]; the derivative at exactly 0 is taken as 0 (PyTorch's choice)
-    return delta_out * (x > 0)
+    # dE/dx = dE/dy · [x > 0]; the derivative at exactly 0 is taken as 0 (PyTorch's choice).
+    # A cut cell gets +0, as PyTorch's threshold_backward gives (δ·0 would be −0 for a
+    # negative δ, NaN for an infinite one)
+    if x.dtype == object or delta_out.dtype == object:
+        return delta_out * (x > 0)
+    return np.where(x <= 0, np.zeros((), delta_out.dtype), delta_out)
 
 
 def leaky_relu_forward(x: np.ndarray, slope) -> np.ndarray:
