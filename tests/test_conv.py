@@ -281,12 +281,15 @@ def test_threads_restore_the_blas_thread_count(monkeypatch, n, c, f, stride):
 # per group F < 2C (4 against 3, 3 against 2): dx by the rotated kernel at stride 1; F ≥ 2C
 # (4 and 8 against 2): by col2im
 @pytest.mark.parametrize("groups, c, f", [(1, 3, 4), (1, 2, 4), (1, 2, 8), (2, 4, 6)])
+# two or three threads: the backward pass's input delta on one, its kernel gradient on the
+# other; five: each of them on shares of the output rows (dx by rows, or a padded delta per
+# share added up)
+@pytest.mark.parametrize("cores", [3, 5])
 def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_bytes, stride,
                                                             dilation, mode, padding, groups,
-                                                            c, f):
-    # one image: the threads take shares of its output rows (dx by rows, or a padded delta
-    # per share added up), whatever the tile size
-    monkeypatch.setattr(conv, "_cores", lambda: 3)
+                                                            c, f, cores):
+    # one image: the threads take shares of its output rows, whatever the tile size
+    monkeypatch.setattr(conv, "_cores", lambda: cores)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
@@ -294,6 +297,35 @@ def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_by
     rng = np.random.default_rng(11)
     x, w, b = random_problem(rng, 1, c, 9, 8, f, groups, (3, 2))
     assert_matches_naive(rng, x, w, b, (stride, padding, dilation, groups, mode), tol=1e-13)
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_one_image_that_cannot_be_split_by_rows_is_computed_once(monkeypatch, backward):
+    # a depthwise image on two threads: no thread repeats the other's whole image
+    monkeypatch.setattr(conv, "_cores", lambda: 2)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
+    name = "_flat_backward" if backward else "_flat_forward"
+    calls = []
+    step = getattr(conv, name)
+
+    def counted(*args):
+        calls.append(args[-3:-1])  # the images (start, stop)
+        return step(*args)
+
+    monkeypatch.setattr(conv, name, counted)
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal((1, 4, 9, 8)), rng.standard_normal((4, 1, 3, 3))
+    if backward:
+        delta = rng.standard_normal((1, 4, 9, 8))
+        for fast, naive in zip(conv2d_backward(x, w, delta, 1, 1, 1, 4),
+                               conv2d_backward_naive(x, w, delta, 1, 1, 1, 4)):
+            assert_same(fast, naive, tol=1e-13)
+    else:
+        assert_same(conv2d_forward(x, w, None, 1, 1, 1, 4),
+                    conv2d_forward_naive(x, w, None, 1, 1, 1, 4), tol=1e-13)
+    assert calls == [(0, 1)]
 
 
 @pytest.mark.parametrize("c, f, groups, kernel, stride, expected", [
