@@ -525,8 +525,9 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
     is big enough and the BLAS's threads can be set; the results in task order.
 
     With at least two images each thread takes a range of images; with one, a range of its
-    output rows when ``split_rows`` (``work`` then takes the rows too), else the BLAS keeps
-    its threads.  ``work`` must write disjoint parts of its outputs.  Object arrays stay on
+    output rows when ``split_rows`` (``work`` then takes the rows too), else one thread runs
+    it (with the BLAS's own threads from :data:`BLAS_THREADS_MIN_MACS` on).  ``work`` must
+    write disjoint parts of its outputs.  Object arrays stay on
     one thread (the GIL serialises Python's arithmetic anyway).
 
     ``work`` may be a tuple of works over the same images and rows (the backward pass's input
@@ -566,9 +567,9 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
                      for first, last in zip(bounds, bounds[1:])]
         else:
             # a work per thread (its padding and reads once, no input delta in partial sums:
-            # 0.89–0.90 of the time of both works on half of the rows each, measured on
-            # 1×64×56×56 and 1×3×224×224 with two threads), then the rows of each (a work
-            # that cannot take a share of the rows runs whole, once)
+            # forward + backward 0.93–0.98 of the time of both works on half of the rows
+            # each, measured on 1×64×56×56 and 1×3×224×224 with two threads), then the rows
+            # of each (a work that cannot take a share of the rows runs whole, once)
             per_work = min(max(1, workers // len(works)), geo.h_out) if split_rows else 1
             bounds = [geo.h_out * k // per_work for k in range(per_work + 1)]
             tasks = [(functools.partial(one_work, k), (0, geo.n), rows)
