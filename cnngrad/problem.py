@@ -247,7 +247,11 @@ class Problem:
     #: the parsed document, numbers as written: what an exact re-run at a kink reads
     source: Any = field(default=None, repr=False)
     grading: Any = None  # the "grading" block as written: only check reads it (cnngrad.teach.grading)
-    grading_given: bool = False  # the key is there (a "grading": null is an error for check)
+
+    @property
+    def grading_given(self) -> bool:
+        """Whether the document has a "grading" key (a "grading": null is an error for check)."""
+        return isinstance(self.source, dict) and "grading" in self.source
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -474,7 +478,7 @@ class _Builder:
         return Problem(title=title, file=self.file, base_dir=self.base_dir, layout=layout,
                        input=given_input, x=x, layers=layers, loss=loss, delta=delta,
                        exact=self.exact, input_files=self.input_files, shorthand=shorthand,
-                       grading=doc.get("grading"), grading_given="grading" in doc)
+                       grading=doc.get("grading"))
 
     def build_layers(self, raw_layers: list, layers_where: str | None,
                      input_shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:

@@ -185,7 +185,7 @@ def check(
     import dataclasses
 
     from cnngrad.teach.check import required_weights
-    from cnngrad.teach.grading import parse_grading
+    from cnngrad.teach.grading import grading_of
 
     fmt = choose(format, OUTPUT_FORMATS, "--format")
     answers = list(answers or ())  # none at all is possible with --manifest
@@ -213,7 +213,7 @@ def check(
                               "gradebook")
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype="float64",
                           lr=lr, quick={})
-    grading = parse_grading(spec.grading, file=spec.file, given=spec.grading_given)
+    grading = grading_of(spec)
     if carry_forward is not None:
         grading = dataclasses.replace(grading, carry_forward=carry_forward)
     tolerance = _tolerance(atol, rtol, min_decimals, grading)

@@ -29,7 +29,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     from cnngrad.generate.exam import group_submissions, read_manifest
     from cnngrad.teach.check import FileCheck, check_file, exit_code, required_weights
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.grading import parse_grading, student_names
+    from cnngrad.teach.grading import grading_of, student_names
 
     if "-" in submissions:
         raise UsageError("with --manifest every submission is a file named after its student",
@@ -46,7 +46,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
                               max_elements=max_elements, dtype="float64", lr=lr, quick={})
         protected += list(spec.input_files)
-        grading = parse_grading(spec.grading, file=spec.file, given=spec.grading_given)
+        grading = grading_of(spec)
         if carry_forward is not None:
             grading = dataclasses.replace(grading, carry_forward=carry_forward)
         tolerance = tolerance_of(grading)

@@ -30,8 +30,8 @@ from typing import Any
 
 from cnngrad.errors import ProblemError, UsageError, did_you_mean, join_path
 
-__all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "parse_grading",
-           "resolve_tolerance", "student_names", "check_points"]
+__all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "grading_of",
+           "parse_grading", "resolve_tolerance", "student_names", "check_points"]
 
 GRADING_KEYS = ("min_decimals", "atol", "rtol", "points", "carry_forward")
 #: A value written with fewer decimals is judged as if it had this many, unless the grading
@@ -54,6 +54,12 @@ class Grading:
     points: dict[str, Fraction] = field(default_factory=dict)
     carry_forward: bool | None = None
     file: str | None = None
+
+
+def grading_of(problem) -> Grading:
+    """A problem's grading block, validated (:func:`parse_grading`); a ``"grading": null``
+    is an error like any other value that is not an object."""
+    return parse_grading(problem.grading, file=problem.file, given=problem.grading_given)
 
 
 def parse_grading(raw: Any, *, file: str | None = None, given: bool = False) -> Grading:
