@@ -68,6 +68,17 @@ class LayerTrace:
         return self.spec.index
 
 
+def reads_many(spec: LayerSpec) -> bool:
+    """Whether a layer's delta_in is a dict, one entry per input name (``add``, ``concat``,
+    any layer reading several outputs) rather than one array."""
+    return len(spec.inputs) > 1 or getattr(family_of(spec), "reads_many", False)
+
+
+def _delta_in_path(layer: LayerTrace, source: str | None) -> str:
+    """``conv2d_1.delta_in``, or ``add_1.delta_in.relu_1`` for one input of several."""
+    return f"{layer.name}.delta_in" + (f".{source}" if source is not None else "")
+
+
 @dataclass
 class Trace:
     """Everything a report shows: each layer's output, deltas and gradients, and the loss."""
@@ -80,6 +91,9 @@ class Trace:
     input_delta: np.ndarray | None = None
     #: kinks within rounding noise that could not be decided exactly (cnngrad.kinks)
     warnings: list[str] = field(default_factory=list)
+    #: the layer the backward pass stopped before (``explain``): its delta_out is complete,
+    #: its own delta_in and gradients and every earlier layer's backward are not computed
+    stopped_before: str | None = None
 
     @property
     def layout(self) -> Layout:
@@ -97,18 +111,44 @@ class Trace:
                 for key, value in layer.spec.params.items()}
 
     def tensors(self) -> Iterator[tuple[str, Any]]:
-        """Every named result as (dotted path, value in display shape), forward order."""
+        """Every named result as (dotted path, value in display shape), forward order; a
+        backward pass that stopped early (:func:`run`'s ``stop_before``) leaves out what it
+        did not compute."""
         yield "loss", self.loss
         for layer in self.layers:
             yield f"{layer.name}.output", self.shown(layer.output)
-            yield f"{layer.name}.delta_out", self.shown(layer.delta_out)
+            if layer.delta_out is not None:
+                yield f"{layer.name}.delta_out", self.shown(layer.delta_out)
+            if layer.delta_in is None:
+                continue
             for source, value in layer.delta_in_items():
-                key = f"{layer.name}.delta_in" + (f".{source}" if source is not None else "")
-                yield key, self.shown(value)
+                yield _delta_in_path(layer, source), self.shown(value)
             for key, grad in layer.grads.items():
                 yield f"{layer.name}.grads.{key}", grad
             for key, value in self.updated(layer).items():
                 yield f"{layer.name}.updated.{key}", value
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every tensor a whole run has (the loss when there is one), path → shown shape,
+        forward order: what :meth:`tensors` gives, and the shapes of what a backward pass that
+        stopped early left out (a delta is shaped as the tensor it is of, a gradient or an
+        updated parameter as the parameter)."""
+        shapes = {path: np.shape(value) for path, value in self.tensors() if value is not None}
+        if self.stopped_before is None:
+            return shapes
+        every = {"loss": ()} if self.loss is not None else {}
+        for layer in self.layers:
+            every[f"{layer.name}.output"] = shapes[f"{layer.name}.output"]
+            every[f"{layer.name}.delta_out"] = self.layout.display_shape(layer.output.shape)
+            names = dict.fromkeys(layer.spec.inputs) if reads_many(layer.spec) else [None]
+            for name in names:
+                x = layer.inputs[list(layer.spec.inputs).index(name)] if name else layer.input
+                every[_delta_in_path(layer, name)] = self.layout.display_shape(x.shape)
+            for kind in ("grads", "updated") if self.lr is not None else ("grads",):
+                for key, value in layer.spec.params.items():
+                    every[f"{layer.name}.{kind}.{key}"] = np.shape(value)
+        # what was computed keeps its own shape
+        return {path: shapes.get(path, shape) for path, shape in every.items()}
 
     def readers(self, name: str) -> list[LayerTrace]:
         """The layers that read the output named ``name`` (``"input"``: the input)."""
@@ -186,23 +226,28 @@ def forward(problem: Problem, dtype=None, progress: Callable[[str], None] | None
 
 
 def backward(layers: list[LayerTrace], delta, backward_step=None,
-             progress: Callable[[str], None] | None = None, dtype=None) -> np.ndarray:
+             progress: Callable[[str], None] | None = None, dtype=None,
+             stop_before: str | None = None) -> np.ndarray | None:
     """Run the backward pass over traced layers (filled in place: delta_out, delta_in,
     grads) from dE/d(last output) ``delta``; returns dE/d(the problem's input).
 
     An output read by several layers gets the sum of what each sends back (the multivariate
     chain rule).  ``backward_step(layer, delta_out) -> (delta_ins, grads)`` replaces the
-    families' steps (the slips of ``check``)."""
+    families' steps (the slips of ``check``).  With ``stop_before`` (a layer's name) the pass
+    ends once that layer's delta_out is complete (every later layer has sent its share back)
+    and returns None: what ``explain`` needs of a path of that layer."""
     pending: dict[str, Any] = {layers[-1].name: delta}
 
     def send(name: str, value) -> None:
         pending[name] = value if name not in pending else pending[name] + value
 
     for layer in reversed(layers):
-        if progress is not None:
-            progress(f"backward {layer.name}")
         delta_out = pending.pop(layer.name)
         layer.delta_out = delta_out
+        if layer.name == stop_before:
+            return None
+        if progress is not None:
+            progress(f"backward {layer.name}")
         if backward_step is None:
             delta_ins, grads = family_of(layer.spec).backward(
                 _cast_spec(layer.spec, dtype), layer.inputs, layer.output, delta_out)
@@ -211,7 +256,7 @@ def backward(layers: list[LayerTrace], delta, backward_step=None,
         delta_ins = list(delta_ins)
         if backward_step is None:  # a slip's step may give gradients of another shape
             _check_grads(layer, delta_ins, grads)
-        if len(layer.spec.inputs) > 1 or getattr(family_of(layer.spec), "reads_many", False):
+        if reads_many(layer.spec):
             per_name: dict[str, Any] = {}
             for name, value in zip(layer.spec.inputs, delta_ins):
                 # a name read twice: one entry holding the sum of both (what PyTorch adds)
@@ -234,7 +279,8 @@ def loss_and_delta(problem: Problem, output: np.ndarray):
 
 
 def run(problem: Problem, *, lr: Any = None, dtype=None,
-        progress: Callable[[str], None] | None = None) -> Trace:
+        progress: Callable[[str], None] | None = None, stop_before: str | None = None
+        ) -> Trace:
     """Forward, loss, backward: the whole problem.
 
     Parameters
@@ -247,7 +293,14 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
     progress : callable(str), optional
         Called with a description before each of the 2·L + 1 steps (each layer forward, the
         loss, each layer backward): the CLI's progress bar.
+    stop_before : str, optional
+        A layer's name: the backward pass ends once its delta_out is complete, leaving its own
+        delta_in and gradients and every earlier layer's backward uncomputed
+        (``Trace.stopped_before``).  ``explain`` of that layer's output, deltas or gradients
+        needs no more: its terms are built from the layer's inputs and delta_out.
     """
+    if stop_before is not None and stop_before not in {spec.name for spec in problem.layers}:
+        raise ValueError(f"stop_before must name a layer of the problem, got {stop_before!r}")
     if problem.exact:
         check_exact_supported(problem)
     layers = forward(problem, dtype, progress)
@@ -256,11 +309,12 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
     if progress is not None:
         progress("loss")
     loss, delta = loss_and_delta(problem, layers[-1].output)
-    input_delta = backward(layers, delta, progress=progress, dtype=dtype)
+    input_delta = backward(layers, delta, progress=progress, dtype=dtype,
+                           stop_before=stop_before)
     if problem.exact and lr is not None and not isinstance(lr, Fraction):
         lr = Fraction(str(lr))
     return Trace(problem=problem, layers=layers, loss=_scalar(loss), lr=lr,
-                 input_delta=input_delta, warnings=warnings)
+                 input_delta=input_delta, warnings=warnings, stopped_before=stop_before)
 
 
 def _scalar(value):

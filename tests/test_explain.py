@@ -24,7 +24,8 @@ from cnngrad.network import run
 from cnngrad.problem import Layout, _Builder, build_problem, load_problem
 from cnngrad.render.explain import explanation_dict, explanation_text, term_parts
 from cnngrad.teach.explain import (Column, Factor, Term, TermColumns, TermList, _affine,
-                                   _Explainer, explain, known_paths, parse_path)
+                                   _Explainer, explain, known_paths, layer_explained,
+                                   parse_path)
 from cnngrad.teach.steps import correlate_valid, layer_textbook, trace_steps
 from cnngrad.tensorio import load_json_document
 
@@ -239,9 +240,9 @@ EVERY_PROBLEM = [*sorted(str(p) for p in SAMPLES.glob("*.json")),
                  str(ROOT / "tests" / "golden" / "problems" / "every-layer.json")]
 
 
-def every_explanation(problem: str):
+def every_explanation(problem: str, lr=None):
     """(path, explanation) for every path of ``problem``, at its first and last element."""
-    trace = run(load_problem(problem))
+    trace = run(load_problem(problem), lr=lr)
     for name, shape in known_paths(trace).items():
         for index in {(0,) * len(shape), tuple(size - 1 for size in shape)}:
             path = name + (f"[{','.join(map(str, index))}]" if index else "")
@@ -1053,3 +1054,61 @@ def test_the_docs_80_column_example_shows_the_real_lines():
     assert len(shown) >= 8
     for line in shown:
         assert line in result.output.splitlines(), line
+
+
+# --------------------------------------------------------------------------------------
+# explain's backward pass stops at the explained layer
+
+
+@pytest.mark.parametrize("problem", EVERY_PROBLEM)
+def test_a_run_stopped_at_the_explained_layer_explains_every_path_the_same(problem):
+    """Every path whose layer's own backward step is skipped (run(stop_before=...)) gives the
+    explanation of the whole run, and the stopped run still knows every path and shape."""
+    spec = load_problem(problem)
+    whole = run(spec, lr=0.1)
+    stopped = {}
+    for path, explanation in every_explanation(problem, lr=0.1):
+        layer = layer_explained(spec, path)
+        if layer is None:
+            continue
+        if layer not in stopped:
+            stopped[layer] = run(load_problem(problem), lr=0.1, stop_before=layer)
+            assert known_paths(stopped[layer]) == known_paths(whole)
+            # its own backward step did not run, nor any earlier layer's
+            names = [trace.name for trace in stopped[layer].layers]
+            for earlier in stopped[layer].layers[:names.index(layer) + 1]:
+                assert earlier.delta_in is None and earlier.grads == {}
+        assert explanation_dict(explain(stopped[layer], path)) == \
+            explanation_dict(explanation), path
+    assert stopped, "no path of the problem stopped early"
+
+
+@pytest.mark.parametrize("path, layer", [
+    ("conv2d_1.grads.kernel[0,0]", "conv2d_1"), ("conv2d_1.delta_in[1,2]", "conv2d_1"),
+    ("conv2d_1.output[0,0]", "conv2d_1"), (" conv2d_1.delta_out [0][0] ", "conv2d_1"),
+    ("conv2d_1.updated.kernel[0,0]", None), ("loss", None), ("conv2d_9.delta_in[0,0]", None),
+    ("conv2d_1.gradz.kernel[0,0]", None), ("conv2d_1", None), ("[0]", None)])
+def test_the_layer_explained_is_read_from_the_path(path, layer):
+    assert layer_explained(load_problem(WORKED), path) == layer
+
+
+def test_explain_cli_stops_before_the_explained_layer(monkeypatch):
+    """The command skips the explained conv's own backward step, and the text is the one the
+    whole run gives."""
+    from cnngrad.families.conv2d import Conv2d
+
+    calls = []
+    original = Conv2d.backward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Conv2d, "backward", counted)
+    args = ["explain", WORKED, "conv2d_1.grads.kernel[0,1]", "-f", "text"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert calls == []
+    whole = explanation_text(explain(run(load_problem(WORKED)), "conv2d_1.grads.kernel[0,1]"))
+    assert result.output.strip() == whole.strip()
+    assert "0.094061" in result.output

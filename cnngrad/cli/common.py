@@ -9,7 +9,8 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -400,7 +401,10 @@ def parse_dtype(dtype: str):
 
 def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: str,
             lr: Optional[str], quick: dict, output_format: Optional[str] = None,
-            full: bool = False, show_steps: bool = False, include_backward: bool = True):
+            full: bool = False, show_steps: bool = False, include_backward: bool = True,
+            stop_before: Optional[Callable[[Any], Optional[str]]] = None):
+    """Read, check and run a problem: (spec, trace).  ``stop_before(spec)`` may name the layer
+    the backward pass stops before (``explain``: see ``network.run``)."""
     from cnngrad.network import run
 
     import numpy as np
@@ -436,7 +440,8 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         step.total = 2 * len(spec.layers) + 2
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
-            trace = run(spec, lr=rate, dtype=parse_dtype(dtype), progress=step)
+            trace = run(spec, lr=rate, dtype=parse_dtype(dtype), progress=step,
+                        stop_before=None if stop_before is None else stop_before(spec))
     check_finite(trace, dtype)
     if exact:
         from cnngrad.limits import check_exact_digits

@@ -68,8 +68,13 @@ def explain(
     window, where its maximum was and the tie rule; avg pool the divisor; activations the local
     derivative; the loss its formula."""
     fmt = choose(format, OUTPUT_FORMATS, "--format")
+    from cnngrad.teach.explain import layer_explained
+
+    # a path of a layer is explained from its inputs and delta_out: the backward pass stops
+    # there (the layer's own step, often the largest, is not computed)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype="float64",
-                          lr=lr, quick={})
+                          lr=lr, quick={}, stop_before=None if path is None else
+                          lambda problem: layer_explained(problem, path))
     if path is None:
         from cnngrad.teach.explain import known_paths
 

@@ -351,8 +351,28 @@ class _Path:
 
 
 def known_paths(trace: Trace) -> dict[str, tuple[int, ...]]:
-    """Every tensor ``explain`` accepts: path without an index → its shown shape."""
-    return {path: np.shape(value) for path, value in trace.tensors() if value is not None}
+    """Every tensor ``explain`` accepts: path without an index → its shown shape (a trace
+    whose backward pass stopped early too: see :func:`layer_explained`)."""
+    return trace.shapes()
+
+
+#: What a path of a layer is explained from: its inputs, output and delta_out (and for a
+#: delta_out, the later layers' delta_in).  Its own backward step is not needed; an updated
+#: parameter needs its gradient.
+_FROM_DELTA_OUT = ("output", "delta_out", "delta_in", "grads")
+
+
+def layer_explained(problem, path: str) -> str | None:
+    """The layer whose own backward step, and every earlier layer's, a path's explanation does
+    not need (``run(..., stop_before=...)``); None for the loss, an updated parameter or a path
+    that does not read as one (``explain`` then reports it on the whole run)."""
+    match = _PATH_RE.match(path.strip())
+    if not match:
+        return None
+    layer_name, _, kind = match.group("name").partition(".")
+    kind = kind.split(".")[0]
+    names = {spec.name for spec in problem.layers}
+    return layer_name if layer_name in names and kind in _FROM_DELTA_OUT else None
 
 
 def _example(name: str, shape: tuple[int, ...], base: int) -> str:
@@ -696,5 +716,5 @@ def _zero_reason(term: Term) -> str:
 
 
 __all__ = ["Explanation", "Term", "Factor", "Column", "TermColumns", "TermList", "term_values",
-           "explain", "parse_path", "known_paths", "short", "operand",
+           "explain", "parse_path", "known_paths", "layer_explained", "short", "operand",
            "OPERATIONS"]

@@ -33,7 +33,7 @@ import numpy as np
 
 from cnngrad.errors import ResourceError, UsageError
 from cnngrad.families import family_of
-from cnngrad.network import Trace, forward, loss_and_delta, run
+from cnngrad.network import Trace, forward, loss_and_delta, reads_many, run
 from cnngrad.problem import Problem
 
 DEFAULT_EPS = 1e-6
@@ -256,8 +256,7 @@ def tensor_path(problem: Problem, target: str) -> str:
         readers = [spec for spec in problem.layers if "input" in spec.inputs]
         if len(readers) == 1:
             spec = readers[0]
-            many = len(spec.inputs) > 1 or getattr(family_of(spec), "reads_many", False)
-            return f"{spec.name}.delta_in" + (".input" if many else "")
+            return f"{spec.name}.delta_in" + (".input" if reads_many(spec) else "")
         return "input"
     name, key = target.split(".")
     return f"{name}.grads.{key}"
