@@ -726,3 +726,44 @@ def test_rows_split_over_threads_with_fewer_input_rows_than_shares(monkeypatch, 
     rng = np.random.default_rng(12)
     x, w, b = random_problem(rng, 1, 1, 2, 2, 1, 1, (2, 2))
     assert_matches_naive(rng, x, w, b, (1, padding, 1, 1, "zeros"), tol=1e-13)
+
+
+@pytest.mark.parametrize("start, step, count, size, expected", [
+    (-3, 2, 5, 4, (2, 4, 1)),  # positions -3, -1, 1, 3, 5: k = 2, 3 are inside
+    (0, 1, 3, 3, (0, 3, 0)), (1, 2, 3, 4, (0, 2, 1)), (-5, 2, 2, 9, None), (4, 2, 3, 4, None),
+    (-1, 3, 4, 6, (1, 3, 2))])
+def test_crop_span_keeps_the_positions_inside(start, step, count, size, expected):
+    assert conv._crop_span(start, step, count, size) == expected
+
+
+@pytest.mark.parametrize("kernel, stride, dilation", [(7, 2, 1), (5, 2, 1), (4, 2, 1),
+                                                      (4, 2, 2), (7, 3, 1), ((7, 5), (2, 3), 1)])
+@pytest.mark.parametrize("padding", [0, 3, (1, 2, 0, 3), (4, 0)])
+@pytest.mark.parametrize("n, tile_bytes", [(1, None), (3, None), (2, 4096)])
+def test_strided_input_delta_written_from_its_phases_equals_the_loops(kernel, stride, dilation,
+                                                                      padding, n, tile_bytes,
+                                                                      monkeypatch):
+    """A strided kernel's input delta goes through the stride phases, written straight into
+    dx without the padding: every cell, padding on any side, several images and small tiles."""
+    rng = np.random.default_rng(23)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = rng.standard_normal((n, 2, 15, 14))
+    w = rng.standard_normal((3, 2, kh, kw))
+    geo = conv._geometry(x.shape, w.shape, stride, padding, dilation, 1, "zeros")
+    assert conv._phased(geo)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)  # the tiled kernels, not one gather
+    if tile_bytes is not None:
+        monkeypatch.setattr(conv, "TILE_BYTES", tile_bytes)
+    crops, original = [], conv._Phases.crop_into
+
+    def counted(self, *args):
+        crops.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(conv._Phases, "crop_into", counted)
+    delta = rng.standard_normal(geo.out_shape)
+    dx, dw, _ = conv2d_backward(x, w, delta, stride, padding, dilation)
+    dx_ref, dw_ref, _ = conv2d_backward_naive(x, w, delta, stride, padding, dilation)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, dw_ref, rtol=1e-12, atol=1e-12)
+    assert crops, "the phases were not written into dx"

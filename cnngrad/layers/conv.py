@@ -419,6 +419,29 @@ class _Phases:
         for (p, q), part in self._parts.items():
             target[..., self.first + p::sh, q::sw][..., :part.shape[-2], :] += part
 
+    def crop_into(self, target: np.ndarray, top: int, left: int) -> None:
+        """target[..., r, c] = the chunk's cell (r + top, c + left), for every cell of a part
+        made: the accumulator's cells without the padding (``top``, ``left``) cut off, written
+        straight into ``target`` (which holds zeros where no part reaches)."""
+        (sh, sw), (rows, cols) = self.stride, target.shape[-2:]
+        for (p, q), part in self._parts.items():
+            # the part's k-th row is the chunk's row first + p + k·sh, target row that − top
+            row_span = _crop_span(self.first + p - top, sh, part.shape[-2], rows)
+            col_span = _crop_span(q - left, sw, part.shape[-1], cols)
+            if row_span is None or col_span is None:
+                continue
+            (k0, k1, r0), (l0, l1, c0) = row_span, col_span
+            target[..., _span(r0, k1 - k0, sh), _span(c0, l1 - l0, sw)] = part[..., k0:k1,
+                                                                                 l0:l1]
+
+
+def _crop_span(start: int, step: int, count: int, size: int) -> tuple[int, int, int] | None:
+    """Of positions start + k·step (k < count), those in 0..size−1: (first k, stop k, first
+    position), or None when there are none."""
+    first = max(0, -(start // step))  # the least k with start + k·step ≥ 0
+    stop = min(count, -((start - size) // step))  # the least k with start + k·step ≥ size
+    return (first, stop, start + first * step) if first < stop else None
+
 
 def _im2col(source: np.ndarray | _Phases, stride: tuple[int, int],
             dilation: tuple[int, int], corner: tuple[int, int], cols: np.ndarray) -> None:
@@ -1275,13 +1298,19 @@ def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.
         tiling = _Tiling(stop - start, tiling.rows)  # one chunk: the partial is returned whole
     dcols_buffer = np.empty(tiling.images * tiling.rows * geo.c * geo.kh * geo.kw * w_out,
                             delta.dtype)
+    # zero padding's phases hold every cell of dx: they are written straight into it (which
+    # holds zeros), the padding's cells left out, instead of onto a padded delta first
+    phases_to_dx = phased and rows is None and geo.mode == "zeros"
+    padded_shape = geo.padded_hw
     for first, last in tiling.chunks(start, stop):
         # without padding, xpad is x and its delta is dx itself
-        delta_padded = (zeros_like_dtype((last - first, geo.c) + geo.padded_hw, delta)
-                        if padded or rows is not None else dx[first:last])
+        delta_padded = (zeros_like_dtype((last - first, geo.c) + padded_shape, delta)
+                        if (padded or rows is not None) and not phases_to_dx
+                        else dx[first:last])
         # a strided kernel adds its taps onto the stride phases of the rows they read, then
         # the phases onto the cells (the same sums: each cell is in one phase)
-        target = (_Phases.zeros(delta_padded.shape, geo.stride, delta, row_start * sh,
+        target = (_Phases.zeros((last - first, geo.c) + padded_shape, geo.stride, delta,
+                                row_start * sh,
                                 (row_stop - 1) * sh + geo.dilation[0] * (geo.kh - 1) + 1)
                   if phased else delta_padded)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
@@ -1291,6 +1320,9 @@ def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.
             np.matmul(w_mat_t, delta_mat[first:last, :, :, row * w_out:row_end * w_out],
                       out=dcols.reshape(last - first, groups, taps, -1))
             _col2im(dcols, geo.stride, geo.dilation, (row * sh, 0), target)
+        if phases_to_dx:
+            target.crop_into(dx[first:last], geo.sides[0], geo.sides[2])
+            continue
         if phased:
             target.add_to(delta_padded)
         if rows is not None:
