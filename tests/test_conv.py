@@ -363,22 +363,24 @@ def shifted_case(n, mode, padding, dilation, groups, c, f, kernel):
 
 
 @pytest.mark.parametrize("tile_values", [1, 2000, 10**7])  # a row at a time; rows; all
-@pytest.mark.parametrize("n, threads", [(1, True), (3, True), (3, False)])
+# one image on five cores: each work on shares of the output rows (the input delta placing
+# only the delta rows its share reads)
+@pytest.mark.parametrize("n, cores", [(1, 2), (1, 5), (3, 2), (3, None)])
 @pytest.mark.parametrize("mode, padding", [
     ("zeros", 1), ("zeros", 0), ("zeros", (2, 0, 1, 3)),
     ("zeros", (3, 4, 4, 3)),  # wider than the kernel: the padded delta is cropped
     ("reflect", (1, 2)), ("replicate", (2, 0, 1, 1)), ("circular", (2, 1))])
 @pytest.mark.parametrize("dilation", [1, (2, 1)])
 @pytest.mark.parametrize("groups, c, f, kernel", [(1, 4, 6, (3, 3)), (2, 8, 8, (2, 3))])
-def test_shifted_products_match_naive(monkeypatch, tile_values, n, threads, mode, padding,
+def test_shifted_products_match_naive(monkeypatch, tile_values, n, cores, mode, padding,
                                       dilation, groups, c, f, kernel):
     # one product per tap over the flat padded maps, in blocks of images and rows, on
     # threads over images or (one image) over output rows, with tied and untied biases
     monkeypatch.setattr(conv, "SHIFTED_TILE_VALUES", tile_values)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
-    monkeypatch.setattr(conv, "_cores", lambda: 2)
+    monkeypatch.setattr(conv, "_cores", lambda: cores or 2)
     monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
-    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0 if threads else 10**18)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 10**18 if cores is None else 0)
     (x, w, b, untied, delta, args), expected = shifted_case(n, mode, padding, dilation, groups,
                                                            c, f, kernel)
     assert conv._shifted(conv._geometry(x.shape, w.shape, *args), x.dtype)

@@ -1027,6 +1027,9 @@ def _shifted_input_grad(w, delta, geo: _Geometry, dx: np.ndarray, start: int, st
     mats = _tap_matrices(w, geo, rotated=True)
     g, fg, cg = geo.groups, geo.f_group, geo.c_group
     tiling = _shifted_tiling(stop - start, row_stop - row_start, width, geo.f + 2 * geo.c)
+    # output rows row_start..row_stop read the padded delta's rows row_start.. (those plus the
+    # kernel's reach): only those are placed, so a share of the rows costs its share
+    height = min(height, row_stop - row_start + dh * (geo.kh - 1))
     buffer = np.zeros((tiling.images, geo.f, height, width), delta.dtype)
     sums = np.empty((tiling.images, g, cg, tiling.rows * width), delta.dtype)
     scratch = np.empty_like(sums)
@@ -1035,11 +1038,13 @@ def _shifted_input_grad(w, delta, geo: _Geometry, dx: np.ndarray, start: int, st
     for first, last in tiling.chunks(start, stop):
         b = last - first
         target = dx[first:last] if zeros else own[:b] if own is not None else padded[first:last]
-        delta_flat = _placed(buffer[:b], delta[first:last], top, left).reshape(b, g, fg, -1)
+        delta_flat = _placed(buffer[:b], delta[first:last], top - row_start,
+                             left).reshape(b, g, fg, -1)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
             # y = Σ_taps w_t · x shifted: dE/dx = Σ_taps w_tᵀ · delta shifted back (rotated)
-            target[:, :, row:row_end] = _shifted_rows(mats, delta_flat, shifts, width,
-                                                      (row, row_end), out_w, sums, scratch)
+            target[:, :, row:row_end] = _shifted_rows(
+                mats, delta_flat, shifts, width, (row - row_start, row_end - row_start), out_w,
+                sums, scratch)
         if own is not None:
             dx[first:last] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
 
