@@ -21,6 +21,23 @@ from cnngrad.layers.conv import (
     pad2d_backward,
 )
 
+@pytest.fixture
+def use_cores(monkeypatch):
+    """use_cores(k): run the kernels as on a machine with k CPUs.  The threads never outnumber
+    the BLAS's own (a user's limit), so the BLAS is given k threads too until the test ends."""
+    from threadpoolctl import threadpool_limits
+
+    limits = []
+
+    def use(cores: int) -> None:
+        monkeypatch.setattr(conv, "_cores", lambda: cores)
+        limits.append(threadpool_limits(limits=cores, user_api="blas"))
+
+    yield use
+    for limit in reversed(limits):
+        limit.restore_original_limits()
+
+
 # the classic worked example: a 5×5 input, a 2×2 kernel, the 4×4 output's delta
 O = np.array([[0.51, 0.9, 0.88, 0.84, 0.05],
               [0.4, 0.62, 0.22, 0.59, 0.1],
@@ -285,11 +302,11 @@ def test_threads_restore_the_blas_thread_count(monkeypatch, n, c, f, stride):
 # other; five: each of them on shares of the output rows (dx by rows, or a padded delta per
 # share added up)
 @pytest.mark.parametrize("cores", [3, 5])
-def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, tile_bytes, stride,
-                                                            dilation, mode, padding, groups,
-                                                            c, f, cores):
+def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, use_cores, tile_bytes,
+                                                            stride, dilation, mode, padding,
+                                                            groups, c, f, cores):
     # one image: the threads take shares of its output rows, whatever the tile size
-    monkeypatch.setattr(conv, "_cores", lambda: cores)
+    use_cores(cores)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
@@ -372,13 +389,13 @@ def shifted_case(n, mode, padding, dilation, groups, c, f, kernel):
     ("reflect", (1, 2)), ("replicate", (2, 0, 1, 1)), ("circular", (2, 1))])
 @pytest.mark.parametrize("dilation", [1, (2, 1)])
 @pytest.mark.parametrize("groups, c, f, kernel", [(1, 4, 6, (3, 3)), (2, 8, 8, (2, 3))])
-def test_shifted_products_match_naive(monkeypatch, tile_values, n, cores, mode, padding,
-                                      dilation, groups, c, f, kernel):
+def test_shifted_products_match_naive(monkeypatch, use_cores, tile_values, n, cores, mode,
+                                      padding, dilation, groups, c, f, kernel):
     # one product per tap over the flat padded maps, in blocks of images and rows, on
     # threads over images or (one image) over output rows, with tied and untied biases
     monkeypatch.setattr(conv, "SHIFTED_TILE_VALUES", tile_values)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
-    monkeypatch.setattr(conv, "_cores", lambda: cores or 2)
+    use_cores(cores or 2)
     monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 10**18 if cores is None else 0)
     (x, w, b, untied, delta, args), expected = shifted_case(n, mode, padding, dilation, groups,
@@ -718,10 +735,11 @@ def test_large_batch_matches_torch():
 
 
 @pytest.mark.parametrize("padding", [3, 5])
-def test_rows_split_over_threads_with_fewer_input_rows_than_shares(monkeypatch, padding):
+def test_rows_split_over_threads_with_fewer_input_rows_than_shares(monkeypatch, use_cores,
+                                                                  padding):
     # a 2×2 input padded far: a share of the output rows can own none of the input's rows,
     # and its (empty) share of the input delta must be skipped, not tiled
-    monkeypatch.setattr(conv, "_cores", lambda: 3)
+    use_cores(3)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
