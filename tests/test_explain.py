@@ -581,6 +581,9 @@ def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
     ("conv2d_1.grads.kernel[2,0]", "out of range for conv2d_1.grads.kernel, shape 2×2"),
     ("conv2d_1.grads.kernel[0]", "has shape 2×2: give 2 indices"),
     ("conv2d_1.grads.kernel[a,0]", "not whole numbers"),
+    ("conv2d_1.grads.kernel[1 0]", "not whole numbers separated by commas"),
+    ("conv2d_1.grads.kernel[0,,1]", "not whole numbers separated by commas"),
+    ("conv2d_1.grads.kernel[0,1,]", "not whole numbers separated by commas"),
     ("conv2d_1.delta_in[-1,0]", "out of range"),
     ("loss", "no loss to explain"),
     ("conv2d_1.grads.kernel[[0", "cannot read the path"),
@@ -589,6 +592,24 @@ def test_bad_paths_exit_2(path, message):
     result = invoke("explain", WORKED, path)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("index", ["[1,0]", "[ 1 , 0 ]", "[1][0]", "[+1,0]", "[1 0]", "[1,,0]",
+                                   "[1,0,]", "[1;0]", "[1.0,0]"])
+def test_explain_reads_an_index_as_check_reads_it_in_an_answers_file(index):
+    from cnngrad.errors import CnnGradError
+    from cnngrad.teach.check import split_key
+
+    path = "conv2d_1.grads.kernel" + index
+    try:
+        split_key(path, file="answers.json")
+        check_reads_it = True
+    except CnnGradError:
+        check_reads_it = False
+    result = invoke("explain", WORKED, path, "-f", "text")
+    assert result.exit_code == (0 if check_reads_it else 2), result.output
+    if check_reads_it:
+        assert result.output.rstrip().splitlines()[-1].startswith("dE/dw[1,0] = 0.011262")
 
 
 def test_unknown_path_names_the_closest():

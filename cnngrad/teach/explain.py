@@ -339,6 +339,10 @@ def _map_keep(layout, internal_shape: tuple[int, ...]) -> tuple[bool, ...]:
 
 _PATH_RE = re.compile(r"^(?P<name>[^\[\]\s]+)\s*(?P<index>(?:\[[^\[\]]*\]\s*)*)$")
 
+#: An element's index as ``check`` reads it in an answers file: whole numbers separated by
+#: commas, ``[1,2]`` or ``[1][2]``; so ``[1 2]`` is refused here too rather than read as 12.
+_INDEX_RE = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\]\s*)+", re.ASCII)
+
 
 @dataclass
 class _Path:
@@ -400,18 +404,21 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         raise UsageError(f"unknown path '{name}'", where="PATH", hint=_closest_hint(name, trace,
                                                                                  known))
     shape = known[name]
-    index_text = match.group("index").replace(" ", "")
+    written = match.group("index").strip()
+    index_text = re.sub(r"\s+", "", written)
     if index_text:
         pieces = [p for p in re.split(r"[\[\],]", index_text) if p != ""]
         if index_text == "[]":
             pieces = []
         try:
-            if any(not p.isascii() or len(p.lstrip("+-")) > 18 for p in pieces):
-                raise ValueError(index_text)  # "١" is not an index; 10¹⁹ is past any shape
+            if index_text != "[]" and not _INDEX_RE.fullmatch(written):
+                raise ValueError(written)
+            if any(len(p.lstrip("+-")) > 18 for p in pieces):
+                raise ValueError(index_text)  # 10¹⁹ is past any shape
             given = [int(p) for p in pieces]
         except ValueError:
-            raise UsageError(f"the index {index_text} is not whole numbers", where="PATH",
-                             hint=f"e.g. {_example(name, shape, base)}") from None
+            raise UsageError(f"the index {written} is not whole numbers separated by commas",
+                             where="PATH", hint=f"e.g. {_example(name, shape, base)}") from None
         if len(given) != len(shape):
             if not shape:
                 raise UsageError(f"{name} is a single number: give it without an index",
