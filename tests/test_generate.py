@@ -412,6 +412,8 @@ def test_a_bad_manifest_is_exit_2_one_line(tmp_path):
     ("alice\nbob\n", ["alice", "bob"]),
     ("Student ID;Name\na1;A\na2;B\n", ["a1", "a2"]),
     ("\ufeffemail\nx@u.edu\n", ["x@u.edu"]),
+    ("name\nana\nben\n", ["ana", "ben"]),
+    ("Students\nana\n", ["ana"]),
 ])
 def test_roster_ids_from_a_column(text, ids, tmp_path):
     path = tmp_path / "r.csv"
@@ -455,6 +457,8 @@ def test_bad_usage_is_exit_2_one_line(args, says):
     (b"name,grade\nAnn,1\n", "none is headed 'id'"),
     (b"id\na\na\n", "given twice"),
     (b"id\n", "no student ids"),
+    (b"alice\nbob\nalice\n", "rows 1 and 3"),
+    (b"id\nalice\n\nbob\nalice\n", "rows 2 and 5"),
 ])
 def test_an_unreadable_roster_is_exit_2_one_line(content, says, tmp_path):
     path = tmp_path / "roster.csv"

@@ -23,6 +23,8 @@ MANIFEST_VERSION = 1
 #: Header names a roster's id column may have (compared without case, spaces or '_').
 ID_HEADERS = ("id", "studentid", "student", "sisid", "sisuserid", "username", "login", "email",
               "userid", "matriculation", "matrikelnummer", "netid")
+#: Headers of a one-column roster of names: the column is its ids, and this line is no student.
+NAME_HEADERS = ("name", "names", "students", "studentname", "fullname")
 MAX_STUDENTS = 5000
 
 _FOLDER_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
@@ -32,8 +34,8 @@ _FOLDER_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 
 
 def read_roster(path: str) -> list[str]:
-    """The student ids of a roster CSV: its only column, or the column headed ``id`` (or
-    ``student``, ``username``, ``email``, ...).
+    """The student ids of a roster CSV: its only column (under a header such as ``name``, or
+    none), or the column headed ``id`` (or ``student``, ``username``, ``email``, ...).
 
     Raises
     ------
@@ -54,23 +56,26 @@ def read_roster(path: str) -> list[str]:
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    rows = [[cell.strip() for cell in row]
-            for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-    rows = [row for row in rows if any(row)]
+    # each row with its number in the file, so an error names the row a spreadsheet shows
+    rows = [(number, [cell.strip() for cell in row]) for number, row in
+            enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1)]
+    rows = [(number, row) for number, row in rows if any(row)]
     if not rows:
         raise UsageError("the roster has no student ids", where="--students", file=file)
-    header = [_header_key(cell) for cell in rows[0]]
+    header = [_header_key(cell) for cell in rows[0][1]]
     column = next((header.index(name) for name in ID_HEADERS if name in header), None)
     if column is not None:
         rows = rows[1:]
-    elif max(len(row) for row in rows) == 1:
+    elif max(len(row) for _, row in rows) == 1:
         column = 0
+        if header[0] in NAME_HEADERS:
+            rows = rows[1:]
     else:
-        raise UsageError(f"the roster has {len(rows[0])} columns and none is headed 'id'",
+        raise UsageError(f"the roster has {len(rows[0][1])} columns and none is headed 'id'",
                          where="--students", file=file,
                          hint="head the column of student ids 'id' (or give a one-column file)")
     ids, seen = [], {}
-    for number, row in enumerate(rows, start=2 if column is not None and header else 1):
+    for number, row in rows:
         value = row[column] if column < len(row) else ""
         if not value:
             raise UsageError(f"row {number} has no id", where="--students", file=file)
