@@ -336,3 +336,34 @@ def test_the_loss_line_says_whether_it_is_a_mean_over_a_batch(tmp_path, loss, ta
     assert ("no batch axis" in said) is not batched
     assert ("mean over the batch of 2" in said or "averages over the batch of 2" in said or
             "(N = 2)" in said) is batched
+
+
+def _readme_examples(formats=("--format json", "--format latex", "--format text", "-f text")):
+    """README's ``$ cnngrad ...`` examples whose output does not depend on the terminal's
+    width (no pipe, a json, latex or text format), each with the lines it shows."""
+    lines = (SAMPLES.parent / "README.md").read_text(encoding="utf-8").splitlines()
+    examples = []
+    for number, line in enumerate(lines):
+        if not line.startswith("$ cnngrad ") or "|" in line or not any(
+                option in line for option in formats):
+            continue
+        shown = []
+        for following in lines[number + 1:]:
+            if following.startswith(("$ ", "```")):
+                break
+            if following.strip() not in ("", "..."):
+                shown.append(following.rstrip())
+        examples.append((line[2:], shown))
+    return examples
+
+
+@pytest.mark.parametrize("command, shown", _readme_examples())
+def test_readme_examples_print_the_lines_the_readme_shows(command, shown, monkeypatch):
+    import shlex
+
+    monkeypatch.chdir(SAMPLES.parent)
+    result = invoke(*shlex.split(command)[1:])
+    assert result.exit_code == 0, result.output
+    printed = [line.rstrip() for line in result.stdout.splitlines()]
+    assert shown, command
+    assert [line for line in shown if line not in printed] == []
