@@ -281,7 +281,7 @@ def test_unknown_path_names_it_and_lists_close_ones(tmp_path):
     result = invoke("check", WORKED, answers)
     assert result.exit_code == 2
     assert "unknown path 'conv2d_1.grad.kernel'" in result.output
-    assert "close ones: conv2d_1.grads.kernel" in result.output
+    assert "closest: conv2d_1.grads.kernel" in result.output
     assert "Traceback" not in result.output
 
 

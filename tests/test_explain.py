@@ -617,6 +617,13 @@ def test_unknown_path_names_the_closest():
     assert "closest: conv2d_1.grads.kernel" in result.output
 
 
+def test_unknown_path_hint_is_short_and_says_where_every_path_is_listed():
+    result = invoke("explain", NETWORK, "conv2d_1.kernal[0,0]")
+    hint = result.stderr.splitlines()[1]
+    assert hint.startswith("  hint: closest: conv2d_1.grads.kernel")
+    assert hint.endswith("(explain without PATH lists every path)") and len(hint) <= 120
+
+
 def test_one_based_rejects_index_zero():
     result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,1]", "--one-based")
     assert result.exit_code == 2 and "indices 1 to 2" in result.output

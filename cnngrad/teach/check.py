@@ -707,7 +707,7 @@ def _unknown_path(entry: AnswerEntry, trace: Trace, known: list[str]) -> CnnGrad
                             "rate with --lr", where=where, file=file)
     close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
     if close:
-        hint = "close ones: " + ", ".join(close)
+        hint = "closest: " + ", ".join(close)
     else:
         shown = known[:8] + (["..."] if len(known) > 8 else [])
         hint = "known paths: " + ", ".join(shown)

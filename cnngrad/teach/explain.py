@@ -453,9 +453,10 @@ def _closest_hint(name: str, trace: Trace, known: dict) -> str:
         # a right layer with a wrong tensor, or the reverse: match on each part
         head = name.split(".")[0]
         best = [p for p in candidates if p.split(".")[0] == head][:3]
-    listing = ", ".join(candidates[:12]) + (", ..." if len(candidates) > 12 else "")
     if best:
-        return f"closest: {', '.join(best)} (all: {listing})"
+        # a hint is one line: the few closest, and where to find the rest
+        return f"closest: {', '.join(best)} (explain without PATH lists every path)"
+    listing = ", ".join(candidates[:12]) + (", ..." if len(candidates) > 12 else "")
     return f"known paths: {listing}"
 
 
