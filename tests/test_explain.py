@@ -663,6 +663,16 @@ def test_json_and_text_do_not_import_rich():
     subprocess.run([sys.executable, "-c", code, WORKED], check=True, cwd=ROOT)
 
 
+@pytest.mark.parametrize("command, says", [
+    ("explain", "lets PATH be <layer>.updated.<param>[...]"),
+    ("check", "lets answers give <layer>.updated.<param>"),
+])
+def test_lr_help_says_what_the_rate_is_for_in_that_command(command, says):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert says in " ".join(result.output.split())
+
+
 def test_help_has_examples_on_the_samples():
     result = invoke("explain", "--help")
     assert result.exit_code == 0, result.output

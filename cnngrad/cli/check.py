@@ -13,7 +13,6 @@ from cnngrad.cli.common import (
     DebugOpt,
     DecimalsOpt,
     ExactOpt,
-    LrOpt,
     MaxElementsOpt,
     OutputOpt,
     choose,
@@ -149,7 +148,10 @@ def check(
     one_based: Annotated[bool, typer.Option(
         "--one-based", help="Answers' element paths count from 1 ([1,1] is the first "
                             "cell), and so do the indices shown.")] = False,
-    lr: LrOpt = None,
+    lr: Annotated[Optional[str], typer.Option(
+        "--lr", metavar="RATE",
+        help="Learning rate η: lets answers give <layer>.updated.<param>, a parameter after "
+             "one SGD step p − η·dE/dp.")] = None,
     exact: ExactOpt = False,
     format: Annotated[str, typer.Option(
         "--format", "-f", metavar="FORMAT",

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import (DebugOpt, DecimalsOpt, ExactOpt, LrOpt, MaxElementsOpt,
+from cnngrad.cli.common import (DebugOpt, DecimalsOpt, ExactOpt, MaxElementsOpt,
                                 OutputOpt, choose, compute, guarded, render_rich, write_output)
 from cnngrad.errors import UsageError
 
@@ -50,7 +50,10 @@ def explain(
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     exact: ExactOpt = False,
-    lr: LrOpt = None,
+    lr: Annotated[Optional[str], typer.Option(
+        "--lr", metavar="RATE",
+        help="Learning rate η: lets PATH be <layer>.updated.<param>[...], a parameter after "
+             "one SGD step p − η·dE/dp.")] = None,
     max_terms: Annotated[int, typer.Option(
         "--max-terms", min=1, help="Nonzero terms listed before the rest are summed into one "
                                    "line (json: into 'more_terms').")] = 100,
