@@ -827,6 +827,16 @@ def test_pool_steps_mask_and_divisors():
     assert steps[0][0].startswith("divisors") and steps[0][1].tolist() == [[1, 2], [2, 4]]
 
 
+@pytest.mark.parametrize("sample, panel", [("resnet-block", "batch norm"),
+                                           ("dropout-classifier", "dropout"),
+                                           ("dropout-classifier", "softmax")])
+def test_show_steps_help_names_every_kind_of_panel_it_adds_steps_to(sample, panel):
+    steps = invoke("backward", str(SAMPLES / f"{sample}.json"), "--show-steps")
+    assert steps.exit_code == 0 and "steps: the textbook route" in steps.output
+    help_text = " ".join(invoke("backward", "--help").output.split())
+    assert f"{panel}" in help_text.split("--show-steps", 1)[1].split("--full", 1)[0]
+
+
 def test_backward_show_steps_adds_a_steps_section():
     result = invoke("backward", str(SAMPLES / "stackexchange-network.json"), "--show-steps")
     assert result.exit_code == 0, result.output
