@@ -367,3 +367,12 @@ def test_readme_examples_print_the_lines_the_readme_shows(command, shown, monkey
     printed = [line.rstrip() for line in result.stdout.splitlines()]
     assert shown, command
     assert [line for line in shown if line not in printed] == []
+
+
+def test_readme_command_table_lists_every_backward_format():
+    from cnngrad.cli.common import REPORT_FORMATS
+
+    readme = (SAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `cnngrad backward"))
+    listed = row.split("`--format ", 1)[1].split("`", 1)[0].split("\\|")
+    assert listed == list(REPORT_FORMATS)
