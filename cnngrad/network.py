@@ -297,7 +297,8 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
         A layer's name: the backward pass ends once its delta_out is complete, leaving its own
         delta_in and gradients and every earlier layer's backward uncomputed
         (``Trace.stopped_before``).  ``explain`` of that layer's output, deltas or gradients
-        needs no more: its terms are built from the layer's inputs and delta_out.
+        needs no more: its terms are built from the layer's inputs and delta_out.  The reports
+        (tables, JSON, check) need a whole run.
     """
     if stop_before is not None and stop_before not in {spec.name for spec in problem.layers}:
         raise ValueError(f"stop_before must name a layer of the problem, got {stop_before!r}")
