@@ -1204,7 +1204,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     dw = _sum_parts(part for _, part in parts)
     partials = [partial for partial, _ in parts if partial is not None]
     if partials:
-        delta_padded = sum(partials[1:], partials[0])
+        delta_padded = _sum_parts(partials)
         dx[...] = (pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
                    if geo.sides != (0, 0, 0, 0) else delta_padded)
     return dx, dw.reshape(w.shape), db
@@ -1306,16 +1306,15 @@ def _input_grad_col2im(w: np.ndarray, delta: np.ndarray, geo: _Geometry, dx: np.
     # zero padding's phases hold every cell of dx: they are written straight into it (which
     # holds zeros), the padding's cells left out, instead of onto a padded delta first
     phases_to_dx = phased and rows is None and geo.mode == "zeros"
-    padded_shape = geo.padded_hw
     for first, last in tiling.chunks(start, stop):
+        shape = (last - first, geo.c) + geo.padded_hw
         # without padding, xpad is x and its delta is dx itself
-        delta_padded = (zeros_like_dtype((last - first, geo.c) + padded_shape, delta)
-                        if (padded or rows is not None) and not phases_to_dx
+        delta_padded = (None if phases_to_dx
+                        else zeros_like_dtype(shape, delta) if padded or rows is not None
                         else dx[first:last])
         # a strided kernel adds its taps onto the stride phases of the rows they read, then
         # the phases onto the cells (the same sums: each cell is in one phase)
-        target = (_Phases.zeros((last - first, geo.c) + padded_shape, geo.stride, delta,
-                                row_start * sh,
+        target = (_Phases.zeros(shape, geo.stride, delta, row_start * sh,
                                 (row_stop - 1) * sh + geo.dilation[0] * (geo.kh - 1) + 1)
                   if phased else delta_padded)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
