@@ -1,0 +1,85 @@
+"""Malformed problems found by a clause-by-clause reading of the input side of the contract
+(problem-format.md): each case failed before its fix.  Every one must exit 2 with one line
+``error: <file>: <where>: <what>`` (and at most a hint line), the same through standard input
+and through every command that reads a problem.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+from test_bad_inputs import Bad, check_error_output, write_problem
+
+runner = CliRunner()
+
+#: a 1-D problem: the conv1d layer decides that the input [1, 2, 0, -1] is a signal of 4
+SIGNAL = {"input": [1, 2, 0, -1], "layers": [{"type": "conv1d", "kernel": [1, -1]}],
+          "delta": [1, 1, 1]}
+
+
+def _signal_layer(**fields) -> dict:
+    layer = {**SIGNAL["layers"][0], **fields}
+    return {**SIGNAL, "layers": [{k: v for k, v in layer.items() if v is not None}]}
+
+
+def bad(id: str, doc, where, what, **kw):
+    return pytest.param(Bad(doc, where, what, **kw), id=id)
+
+
+CASES = [
+    # the first map layer decides how the input's axes are read: when its type is missing or
+    # misspelt, the error is the layer's, not "input: expected a tensor of rank 2 to 4"
+    bad("1d-type-misspelt", _signal_layer(type="conv1"), "layers[0].type",
+        "unknown layer type 'conv1'", hint="did you mean 'conv1d'?"),
+    bad("1d-type-wrong-case", _signal_layer(type="Conv1d"), "layers[0].type",
+        "unknown layer type 'Conv1d'", hint="did you mean 'conv1d'?"),
+    bad("1d-type-null", _signal_layer(type=None, typ="conv1d"), "layers[0].typ",
+        "unknown key 'typ' in a layer", hint="did you mean 'type'?"),
+    bad("1d-type-missing", _signal_layer(type=None), "layers[0]", "layer has no 'type'"),
+    bad("1d-type-a-number", _signal_layer(type=1), "layers[0].type", "unknown layer type 1"),
+    bad("1d-activation-misspelt-before-the-conv",
+        {**SIGNAL, "layers": [{"type": "relux"}, *SIGNAL["layers"]]}, "layers[0].type",
+        "unknown layer type 'relux'", hint="did you mean 'relu'?"),
+    bad("1d-layer-not-an-object", {**SIGNAL, "layers": ["conv1d"]}, "layers[0]",
+        "a layer must be an object"),
+    bad("1d-layers-not-a-list", {**SIGNAL, "layers": {"type": "conv1d", "kernel": [1, -1]}},
+        "layers", "expected a list of layers, got an object"),
+    bad("1d-layers-empty", {**SIGNAL, "layers": []}, "layers", "no layers"),
+]
+
+
+@pytest.mark.parametrize("command", [["backward"], ["forward"], ["explain"], ["gradcheck"],
+                                     ["backward", "--exact"]])
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_and_exit_2(case: Bad, command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_problem(tmp_path, case.doc)
+    result = runner.invoke(app, [command[0], "bad.json", *command[1:]])
+    assert result.exit_code == 2, result.output
+    assert not isinstance(result.exception, Exception), result.output  # SystemExit(2) only
+    assert result.stdout == "", result.stdout
+    check_error_output(result.stderr, case)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_standard_input_says_the_same(case: Bad):
+    result = runner.invoke(app, ["backward", "-", "--format", "json"],
+                           input=json.dumps(case.doc))
+    assert result.exit_code == 2, result.output
+    check_error_output(result.stderr, Bad(case.doc, case.where, case.what, hint=case.hint,
+                                          file="<stdin>"))
+
+
+def test_the_signal_itself_is_valid(tmp_path, monkeypatch):
+    """The cases above break only the layer: the unbroken problem runs."""
+    monkeypatch.chdir(tmp_path)
+    write_problem(tmp_path, SIGNAL)
+    result = runner.invoke(app, ["backward", "bad.json", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    layer = json.loads(result.stdout)["layers"][0]
+    assert layer["output"] == [-1.0, 2.0, 1.0]
+    assert layer["delta_in"] == [1.0, 0.0, 0.0, -1.0]
