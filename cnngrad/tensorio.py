@@ -277,7 +277,14 @@ def _json_decimal(token: str) -> Decimal:
     try:
         return Decimal(token)
     except (InvalidOperation, ValueError):
+        if _zero_mantissa(token):  # 0e99999999999999999999 is 0, as json and float read it
+            return Decimal(0)
         raise _BadNumberToken(token) from None
+
+
+def _zero_mantissa(token: str) -> bool:
+    """Whether a number token's digits before its exponent are all zeros (``-0.00e-5``)."""
+    return not token.lower().partition("e")[0].strip("+-0.")
 
 
 class WrittenDecimal(Decimal):
@@ -290,7 +297,9 @@ def _json_written_decimal(token: str) -> WrittenDecimal:
     try:
         number = WrittenDecimal(token)
     except (InvalidOperation, ValueError):
-        raise _BadNumberToken(token) from None
+        if not _zero_mantissa(token):
+            raise _BadNumberToken(token) from None
+        number = WrittenDecimal(0)
     number.text = token
     return number
 
@@ -670,9 +679,9 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         try:
             value = Decimal(token)
         except (InvalidOperation, ValueError):  # an exponent beyond Decimal's own limits
-            mantissa, _, exponent = token.lower().partition("e")
-            if not mantissa.strip("+-0."):
+            if _zero_mantissa(token):
                 return Fraction(0) if exact else 0.0
+            exponent = token.lower().partition("e")[2]
             if exponent.startswith("-"):
                 raise _too_small(shown) from None
             raise _too_large(shown) from None

@@ -83,3 +83,38 @@ def test_the_signal_itself_is_valid(tmp_path, monkeypatch):
     layer = json.loads(result.stdout)["layers"][0]
     assert layer["output"] == [-1.0, 2.0, 1.0]
     assert layer["delta_in"] == [1.0, 0.0, 0.0, -1.0]
+
+
+#: the one-conv problem of 3×3 input 1…9, a 2×2 kernel whose first entry is written below
+ZERO_FIRST = ('{"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "kernel": [[%s, 0], [0, 1]], '
+              '"delta": [[1, 0], [0, 0]]}')
+
+
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize("zero", ["0e99999999999999999999", "-0.000e-99999999999999999999",
+                                  '"0e99999999999999999999"', "0E+400", "0e-400"])
+def test_a_zero_with_an_exponent_past_decimal_s_range_is_zero(zero, exact, tmp_path,
+                                                               monkeypatch):
+    """A JSON number is finite when its digits are zeros, whatever its exponent (Python's
+    json and float read 0e99999999999999999999 as 0.0); it was "out of range"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.json").write_text(ZERO_FIRST % zero, encoding="utf-8")
+    result = runner.invoke(app, ["backward", "p.json", "--format", "json",
+                                 *(["--exact"] if exact else [])])
+    assert result.exit_code == 0, result.output
+    layer = json.loads(result.stdout)["layers"][0]
+    assert layer["output"] == ([["5", "6"], ["8", "9"]] if exact else [[5.0, 6.0], [8.0, 9.0]])
+    # dE/dw = the input under the delta's one 1: the top-left 2×2 block
+    assert layer["grads"]["kernel"] == ([["1", "2"], ["4", "5"]] if exact else
+                                        [[1.0, 2.0], [4.0, 5.0]])
+
+
+@pytest.mark.parametrize("number", ["1e99999999999999999999", "-1e99999999999999999999",
+                                    "1e-99999999999999999999"])
+def test_a_non_zero_number_past_decimal_s_range_is_still_an_error(number, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text(ZERO_FIRST % number, encoding="utf-8")
+    result = runner.invoke(app, ["backward", "bad.json"])
+    assert result.exit_code == 2, result.output
+    check_error_output(result.stderr, Bad(None, "line 1, column 58", "is out of range"))
