@@ -118,3 +118,39 @@ def test_a_non_zero_number_past_decimal_s_range_is_still_an_error(number, tmp_pa
     result = runner.invoke(app, ["backward", "bad.json"])
     assert result.exit_code == 2, result.output
     check_error_output(result.stderr, Bad(None, "line 1, column 58", "is out of range"))
+
+
+#: a one-conv problem whose kernel gradient is [[6, 8], [12, 14]] and output 2×2
+CONV = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "kernel": [[1, 0], [0, 1]],
+        "delta": [[1, 0], [0, 1]]}
+
+
+@pytest.mark.parametrize("blocks, where, what", [
+    ("# conv2d_1.grads.kernel\n6,8\n12,x\n", "line 3, column 2: conv2d_1.grads.kernel",
+     "'x' is not a number"),
+    # blank lines inside a block are skipped, but the line numbers count them
+    ("# conv2d_1.grads.kernel\n6,8\n\n12,x\n", "line 4, column 2: conv2d_1.grads.kernel",
+     "'x' is not a number"),
+    ("# conv2d_1.grads.kernel\n6,8\n12\n", "line 3: conv2d_1.grads.kernel",
+     "row has 1 element, expected 2"),
+    ("# conv2d_1.grads.kernel\n6,8\n12,14\n\n# conv2d_1.output\n1,2\n3,1e400\n",
+     "line 7, column 2: conv2d_1.output", "'1e400' is too large"),
+    # one matrix of a bigger tensor: no grid indices after its own index
+    ("# conv2d_1.output[0]\n6,x\n", "line 2, column 2: conv2d_1.output[0]",
+     "'x' is not a number"),
+    # the shape is the block's: still at its '# path' line
+    ("# conv2d_1.grads.kernel\n6,8,1\n12,14,1\n", "line 1: conv2d_1.grads.kernel",
+     "expected shape 2×2, got shape 2×3"),
+])
+def test_a_bad_cell_of_a_csv_of_blocks_is_named_by_its_line_and_column(blocks, where, what,
+                                                                       tmp_path, monkeypatch):
+    """A CSV of blocks names a bad cell by the line it is on, as a CSV file names
+    ``row 3, column 2``; it named the block's '# path' line with the grid's indices after
+    the path."""
+    monkeypatch.chdir(tmp_path)
+    write_problem(tmp_path, CONV)
+    (tmp_path / "answers.csv").write_text(blocks, encoding="utf-8")
+    result = runner.invoke(app, ["check", "bad.json", "answers.csv"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "", result.stdout
+    check_error_output(result.stderr, Bad(None, where, what, file="answers.csv"))

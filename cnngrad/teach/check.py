@@ -371,15 +371,16 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool) -> list[AnswerEntry]:
     """A CSV of blocks, each a ``# path`` line (a tensor, or ``# path[i]``/``# path[n,c]``
     for one matrix of a bigger tensor) and the rows of its grid; blank lines between."""
     text = raw.decode("utf-8-sig")
-    blocks: list[tuple[str, int, list[str]]] = []
+    blocks: list[tuple[str, int, list[str], list[int]]] = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if stripped.startswith("#"):
-            blocks.append((stripped[1:].strip(), number, []))
+            blocks.append((stripped[1:].strip(), number, [], []))
         elif stripped:
             blocks[-1][2].append(stripped)
+            blocks[-1][3].append(number)
     entries = []
-    for key, number, lines in blocks:
+    for key, number, lines, line_numbers in blocks:
         where = f"line {number}: {key}"
         tensor_path, index = split_key(key, file=file, where=f"line {number}",
                                        one_based=one_based)
@@ -388,11 +389,28 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool) -> list[AnswerEntry]:
         delimiter = next((d for d in CSV_DELIMITERS if d in lines[0]), ",")
         rows = [[cell.strip() for cell in row]
                 for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
-        written = parse_written(rows, where, file=file)
+        try:
+            written = parse_written(rows, where, file=file)
+        except ProblemError as error:
+            raise _at_grid_line(error, where, key, line_numbers) from None
         written.loose_shape = True  # a grid also stands for a vector or a number
         entries.append(AnswerEntry(key=key, path=tensor_path, index=index, written=written,
                                    file=file, where=where, base=int(one_based)))
     return entries
+
+
+def _at_grid_line(error: ProblemError, where: str, key: str,
+                  line_numbers: list[int]) -> ProblemError:
+    """``error`` about row r (and cell c) of a block's grid, located at the line the row is
+    on and the cell's column (``line 3, column 2: conv2d_1.grads.kernel``), not at the
+    block's ``# path`` line with grid indices after the path (which read as the tensor's
+    indices when the block is one matrix of a bigger tensor, ``# path[1]``)."""
+    match = re.fullmatch(re.escape(where) + r"\[(\d+)\](?:\[(\d+)\])?", error.where or "")
+    if match and int(match[1]) < len(line_numbers):
+        row, cell = int(match[1]), match[2]
+        line = f"line {line_numbers[row]}" + (f", column {int(cell) + 1}" if cell else "")
+        error.where = f"{line}: {key}"
+    return error
 
 
 def _named_files(value: Any, base_dir: pathlib.Path) -> list[pathlib.Path]:
