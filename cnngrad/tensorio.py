@@ -33,6 +33,7 @@ import pathlib
 import re
 import stat
 import sys
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -891,9 +892,10 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
         shape_list.append(len(node))
         node = node[0]
     shape = tuple(shape_list)
-    _check_rank(shape, where, file, min_rank, max_rank)
 
-    # Breadth first: the lists of one level are checked together, with C-level maps.
+    # Breadth first: the lists of one level are checked together, with C-level maps.  The
+    # nesting is checked before the rank: a first element nested one level too deep
+    # ([[[1], 2], [3, 4]]) is named as that, not as a tensor of one rank more
     level: list = [value]
     for depth, expected in enumerate(shape):
         if depth > 0:
@@ -902,6 +904,7 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
             if lengths != {expected}:
                 _raise_ragged(level, depth, expected, shape, where, file)
         level = list(chain.from_iterable(level))
+    _check_rank(shape, where, file, min_rank, max_rank)
     return _leaves_to_array(level, shape, exact,
                             lambda index: (_index_path(where, index, shape), file))
 
@@ -909,6 +912,18 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
 def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...], where: str,
                   file: str) -> None:
     innermost = depth == len(shape) - 1
+    # the shape was read off the first element of each level: when most of the level
+    # disagrees with it, the first element is the odd one out, and it is named
+    kinds = Counter(len(item) if isinstance(item, list) else None for item in level)
+    common, times = kinds.most_common(1)[0]
+    if common != expected and times > kinds[expected]:
+        path = _index_path(where, 0, shape[:depth])
+        if common is None:
+            raise ProblemError("expected a number, got a list (the nesting is uneven)",
+                               where=path, file=file)
+        noun = "row" if innermost else "list"
+        raise ProblemError(f"{noun} has {expected} element{'s' * (expected != 1)}, expected "
+                           f"{common}", where=path, file=file)
     for index, item in enumerate(level):
         path = _index_path(where, index, shape[:depth])
         if not isinstance(item, list):

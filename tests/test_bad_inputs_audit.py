@@ -154,3 +154,45 @@ def test_a_bad_cell_of_a_csv_of_blocks_is_named_by_its_line_and_column(blocks, w
     assert result.exit_code == 2, result.output
     assert result.stdout == "", result.stdout
     check_error_output(result.stderr, Bad(None, where, what, file="answers.csv"))
+
+
+#: a dense layer reading a vector of 3
+VECTOR = {"input": [[1, 2, 3]], "layers": [{"type": "flatten"},
+                                           {"type": "dense", "weights": [[1, 2, 3]]}],
+          "delta": [1]}
+
+
+@pytest.mark.parametrize("key, tensor, where, what", [
+    # the shape is read off the first element: when it is the odd one out, it is named
+    ("kernel", [[[1], 0], [0, 1]], "kernel[0][0]", "expected a number, got a list"),
+    ("kernel", [[1, 2, 3], [4, 5], [6, 7]], "kernel[0]", "row has 3 elements, expected 2"),
+    ("kernel", [[1], [2, 3], [4, 5]], "kernel[0]", "row has 1 element, expected 2"),
+    # one level too deep in the first element of a rank-2 tensor is not "rank 3"
+    ("weights", [[[1], 2, 3]], "layers[1].weights[0][0]", "expected a number, got a list"),
+    # the odd one later in the level is named as before
+    ("kernel", [[1, 0], [[0], 1]], "kernel[1][0]", "expected a number, got a list"),
+    ("kernel", [[1, 2], [3]], "kernel[1]", "row has 1 element, expected 2"),
+])
+def test_the_odd_element_of_uneven_nesting_is_named(key, tensor, where, what, tmp_path,
+                                                    monkeypatch):
+    """It was the first element that disagreed with it (``kernel[0][1]: expected a list of 1
+    number, got 0``), or a rank error for a tensor that is only uneven
+    (``weights: expected a tensor of rank 2, got rank 3 (1×3×1)``)."""
+    monkeypatch.chdir(tmp_path)
+    if key == "weights":
+        doc = {**VECTOR, "layers": [VECTOR["layers"][0], {"type": "dense", "weights": tensor}]}
+    else:
+        doc = {**CONV, key: tensor}
+    write_problem(tmp_path, doc)
+    result = runner.invoke(app, ["backward", "bad.json"])
+    assert result.exit_code == 2, result.output
+    check_error_output(result.stderr, Bad(doc, where, what))
+
+
+def test_a_rectangular_tensor_of_too_high_a_rank_is_still_a_rank_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_problem(tmp_path, {**CONV, "kernel": [[[[[1]]]]]})
+    result = runner.invoke(app, ["backward", "bad.json"])
+    assert result.exit_code == 2, result.output
+    check_error_output(result.stderr, Bad(None, "kernel", "expected a tensor of rank 2 to 4, "
+                                                          "got rank 5 (1×1×1×1×1)"))
