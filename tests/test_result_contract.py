@@ -181,15 +181,17 @@ def _conv_problem(seed: int, kind: str) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize("kind", ["conv2d", "conv1d", "conv_transpose2d"])
+# the first 12 seeds per layer whose drawn settings leave an output
+CASES = [(kind, seed) for kind in ("conv2d", "conv1d", "conv_transpose2d")
+         for seed in [s for s in range(40) if _conv_problem(s, kind)][:12]]
+
+
+@pytest.mark.parametrize(("kind", "seed"), CASES)
 def test_parameters_in_every_accepted_shape_match_pytorch(tmp_path, kind, seed):
     torch = pytest.importorskip("torch")  # noqa: F841  (the reference needs it)
     import torch_oracle
 
     doc = _conv_problem(seed, kind)
-    if not doc:
-        pytest.skip("the drawn settings leave no output")
     path = _write(tmp_path, doc)
     result = _invoke("backward", path, "--format", "json", "--lr", "0.5")
     assert result.exit_code == 0, result.output
