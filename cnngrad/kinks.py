@@ -9,8 +9,8 @@ forward pass, :func:`settle_kinks` looks for the cells within rounding noise of 
   (a conv's Σ|w|·|o| + |b|, from the family's own forward step on absolute values; a relu
   passes M where it passes its input and 0 where it cuts; after a non-rational layer M is
   its output's size); rounding noise is ``KINK_ULPS`` units in the last place of M;
-- a family that has kinks finds them: ``near_kinks(spec, inputs, magnitudes, tolerance)``
-  lists the ReLU inputs with |x| ≤ tolerance·M and the max-pool windows whose top values
+- a family that has kinks finds them: ``near_kinks(spec, inputs, magnitudes, tolerance,
+  output)`` lists the ReLU inputs with |x| ≤ tolerance·M and the max-pool windows whose top values
   are that close (:class:`NearKinks`).  Nothing found: the float run stands as it is.
 - numbers as given, and values copied from them unrounded (a family with
   ``copies_values``: relu, max pool), are not searched: rounding a written number keeps
@@ -164,7 +164,7 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
         as_given[spec.name] = given and getattr(family_of(spec), "copies_values", False)
         finder = _near_kinks_of(spec)
         if finder is not None and not given:
-            found = finder(spec, layer.inputs, mags, tolerance)
+            found = finder(spec, layer.inputs, mags, tolerance, layer.output)
             if found is not None and found.count:
                 yield layer, found
         if spec.index < last:  # no kink below the last one needs its size

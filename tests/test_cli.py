@@ -376,3 +376,13 @@ def test_readme_command_table_lists_every_backward_format():
     row = next(line for line in readme.splitlines() if line.startswith("| `cnngrad backward"))
     listed = row.split("`--format ", 1)[1].split("`", 1)[0].split("\\|")
     assert listed == list(REPORT_FORMATS)
+
+
+@pytest.mark.parametrize("command", ["backward", "forward", "gradcheck"])
+@pytest.mark.parametrize("sample", ["stackexchange.json", "pool-ties.json"])
+def test_every_report_is_headed_with_the_command_and_the_title(command, sample):
+    problem = json.loads((SAMPLES / sample).read_text(encoding="utf-8"))
+    result = invoke(command, SAMPLES / sample)
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"cnngrad {command} · {problem['title'][:40]}")

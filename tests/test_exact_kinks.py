@@ -347,3 +347,39 @@ def test_relu_near_kinks_read_a_broadcast_bound_as_the_full_one(shape):
     found_full = Relu().near_kinks(None, [x], [full], tolerance)
     assert found_full is not None and found_view is not None  # the zeros, at least
     assert np.array_equal(found_view.cells, found_full.cells)
+
+
+@pytest.mark.parametrize("one_dimensional", [False, True])
+@pytest.mark.parametrize("size, stride, padding, ceil_mode",
+                         [(2, 2, 0, False), (3, 2, 1, False), (3, 2, 0, True), (3, 1, 1, False)])
+def test_max_pool_near_ties_from_the_forward_output_are_those_computed_again(
+        one_dimensional, size, stride, padding, ceil_mode):
+    # the kink search reads each window's maximum from the layer's output instead of pooling
+    # the input again: the windows and cells it finds must be the same
+    from cnngrad.families import family_of
+    from cnngrad.layers.pool import maxpool2d_forward
+    from cnngrad.problem import build_problem
+
+    rng = np.random.default_rng(size * 10 + stride + padding)
+    x = np.round(rng.standard_normal((2, 3, 1 if one_dimensional else 7, 9)), 1)  # exact ties
+    x = x + rng.random(x.shape) * 1e-16 * (rng.random(x.shape) < 0.3)  # and near ones
+    out_shape = maxpool2d_forward(x, (1 if one_dimensional else size, size),
+                                  (1 if one_dimensional else stride, stride),
+                                  (0 if one_dimensional else padding, padding), ceil_mode).shape
+    if one_dimensional:
+        x, out_shape = x[:, :, 0], out_shape[:2] + out_shape[3:]
+    pool = {"type": "maxpool1d" if one_dimensional else "maxpool2d", "size": size,
+            "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+    problem = build_problem({"input": x.tolist(), "layers": [pool],
+                             "delta": np.zeros(out_shape).tolist()},
+                            file="p.json", base_dir=Path("."))
+    spec = problem.layers[0]
+    family = family_of(spec)
+    output = family.forward(spec, [problem.x])
+    magnitudes = [np.abs(problem.x) + 1.0]
+    given = family.near_kinks(spec, [problem.x], magnitudes, 1e-12, output)
+    again = family.near_kinks(spec, [problem.x], magnitudes, 1e-12)
+    assert given is not None and again is not None  # the ties made above
+    assert np.array_equal(given.windows, again.windows)
+    assert np.array_equal(given.cells, again.cells)
+    assert np.array_equal(given.groups, again.groups)

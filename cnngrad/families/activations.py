@@ -267,10 +267,10 @@ class Relu(_Activation):
     def kink_cells(self, spec):
         return shape_size(spec.in_shape)
 
-    def near_kinks(self, spec, inputs, magnitudes, tolerance):
+    def near_kinks(self, spec, inputs, magnitudes, tolerance, output=None):
         """The inputs within rounding noise of the kink at 0 (:mod:`cnngrad.kinks`): |x| ≤
         tolerance × the size of the terms that made x (an input made of no terms, M = 0,
-        is an exact 0)."""
+        is an exact 0).  ``output`` (the layer's forward output) is not needed."""
         from cnngrad.kinks import NearKinks
 
         x, size = np.asarray(inputs[0], dtype=np.float64), magnitudes[0]

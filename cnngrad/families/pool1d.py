@@ -427,12 +427,13 @@ class MaxPool1d(_Pool1d):
         found, watch = _maxpool_kinks(_OneRowProblem(problem), _row_view(layer), reach)
         return found + _overhang_notes(layer.spec), watch
 
-    def near_kinks(self, spec, inputs, magnitudes, tolerance):
+    def near_kinks(self, spec, inputs, magnitudes, tolerance, output=None):
         from cnngrad.families.pool2d import maxpool_near_ties
 
         return maxpool_near_ties(as_pool2d(spec), inputs[0][:, :, None, :],
                                  np.asarray(magnitudes[0])[:, :, None, :], tolerance,
-                                 one_row=True)
+                                 one_row=True,
+                                 output=None if output is None else output[:, :, None, :])
 
     def slips(self):
         from cnngrad.teach.diagnose import Slip, _from_trace, _replace_backward

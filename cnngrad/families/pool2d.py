@@ -610,7 +610,7 @@ def _axis_tap_slices(out_size: int, in_size: int, stride: int, padding: int, tap
 
 
 def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, tolerance: float,
-                      one_row: bool = False):
+                      one_row: bool = False, output: np.ndarray | None = None):
     """The windows whose top values are within rounding noise of a tie (:mod:`cnngrad.kinks`).
 
     One pass per tap of the window over (N, C, H', W') arrays: memory a few outputs' worth.
@@ -626,6 +626,9 @@ def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, toleran
         all-zero-size window is an exact tie of exact values, not a near one).
     one_row : bool
         ``x`` is a 1-D pool's (N, C, L) input viewed as (N, C, 1, L): give indices 3-D.
+    output : ndarray (N, C, H', W'), optional
+        The layer's forward output (each window's maximum), when the run has it: not
+        computed again.
 
     Returns
     -------
@@ -642,7 +645,8 @@ def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, toleran
     args = _pool_args(spec)
     with np.errstate(all="ignore"):
         noise = tolerance * maxpool2d_forward(size, **args)
-        floor = maxpool2d_forward(x, **args) - noise  # a near-maximal cell is at least this
+        top = maxpool2d_forward(x, **args) if output is None else np.asarray(output, np.float64)
+        floor = top - noise  # a near-maximal cell is at least this
     count = np.zeros((n, c, h_out, w_out), np.int32)
     for a in range(kh):
         out_rows, in_rows = _axis_tap_slices(h_out, h, sh, ph, a)
@@ -784,8 +788,8 @@ class MaxPool2d(_Pool2d):
         found, watch = _maxpool_kinks(problem, layer, reach)
         return found + _overhang_notes(layer.spec), watch
 
-    def near_kinks(self, spec, inputs, magnitudes, tolerance):
-        return maxpool_near_ties(spec, inputs[0], magnitudes[0], tolerance)
+    def near_kinks(self, spec, inputs, magnitudes, tolerance, output=None):
+        return maxpool_near_ties(spec, inputs[0], magnitudes[0], tolerance, output=output)
 
     #: its output is some of its input's values, unrounded (cnngrad.kinks: a tie between
     #: numbers as given is a float tie)

@@ -126,8 +126,11 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     from rich.text import Text
 
     parts = []
-    title = "Gradient check" + (f": {report.title}" if report.title else "")
-    parts.append(Text(title, style="bold"))
+    # headed as every command's report is: "cnngrad <command> · <the problem's title>"
+    title = Text.assemble(("cnngrad ", "bold"), "gradcheck")
+    if report.title:
+        title.append(f" · {report.title}", style="italic")
+    parts.append(title)
     parts.append(Text("analytic gradients (the engine) against central finite differences "
                       "(E(t+ε) − E(t−ε)) / 2ε; E is the loss, or Σ delta·output", style="dim"))
 
