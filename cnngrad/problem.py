@@ -310,6 +310,31 @@ def check_misspelt_type(ctx, obj: dict, where: str, known: set[str], what: str) 
                             "did you mean 'type'?")
 
 
+def check_layers_list(ctx, doc: dict) -> list:
+    """The document's "layers" (``ctx``: the builder): a list of at least one."""
+    if "layers" not in doc:
+        raise ctx.error("", "missing key 'layers' (or 'kernel' for the one-conv shorthand)")
+    raw_layers = doc["layers"]
+    if not isinstance(raw_layers, list):
+        raise ctx.error("layers", f"expected a list of layers, got {_kind(raw_layers)}")
+    if not raw_layers:
+        raise ctx.error("layers", "no layers: give at least one")
+    return raw_layers
+
+
+def layer_kind(ctx, raw: Any, where: str) -> str:
+    """The type of the layer object ``raw`` at ``where`` (``ctx``: the builder), or the error
+    saying why it has none: not an object, no "type" (a misspelt "typ" named), an unknown
+    type."""
+    if not isinstance(raw, dict):
+        raise ctx.error(where, f"a layer must be an object {{\"type\": ...}}, got {_kind(raw)}")
+    if "type" not in raw:
+        known = {"name", "input", "inputs"}.union(*layer_fields().values())
+        check_misspelt_type(ctx, raw, where, known, "a layer")
+        raise ctx.error(where, "layer has no 'type'", f"allowed: {', '.join(LAYERS)}")
+    return ctx.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type")
+
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -433,9 +458,8 @@ class _Builder:
         if not shorthand:
             # the first map layer decides how the input's axes are read (1-D or 2-D): a
             # missing or misspelt type there is reported at the layer, not as the input's rank
-            self._check_layers_list(doc)
-            for index, raw in enumerate(doc["layers"]):
-                kind = self.layer_kind(raw, join_path("layers", index))
+            for index, raw in enumerate(check_layers_list(self, doc)):
+                kind = layer_kind(self, raw, join_path("layers", index))
                 if getattr(layer_family(kind), "spatial", None) is not None:
                     break
         raw_for_spatial = [{"type": SHORTHAND}] if shorthand else doc.get("layers")
@@ -482,27 +506,6 @@ class _Builder:
                        exact=self.exact, input_files=self.input_files, shorthand=shorthand,
                        grading=doc.get("grading"))
 
-    def _check_layers_list(self, doc: dict) -> None:
-        if "layers" not in doc:
-            raise self.error("", "missing key 'layers' (or 'kernel' for the one-conv shorthand)")
-        raw_layers = doc["layers"]
-        if not isinstance(raw_layers, list):
-            raise self.error("layers", f"expected a list of layers, got {_kind(raw_layers)}")
-        if not raw_layers:
-            raise self.error("layers", "no layers: give at least one")
-
-    def layer_kind(self, raw: Any, where: str) -> str:
-        """The type of the layer object ``raw`` at ``where``, or the error saying why it has
-        none: not an object, no "type" (a misspelt "typ" named), an unknown type."""
-        if not isinstance(raw, dict):
-            raise self.error(where, f"a layer must be an object {{\"type\": ...}}, got "
-                                    f"{_kind(raw)}")
-        if "type" not in raw:
-            known = {"name", "input", "inputs"}.union(*layer_fields().values())
-            check_misspelt_type(self, raw, where, known, "a layer")
-            raise self.error(where, "layer has no 'type'", f"allowed: {', '.join(LAYERS)}")
-        return self.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type")
-
     def build_layers(self, raw_layers: list, layers_where: str | None,
                      input_shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:
         counts: dict[str, int] = {}
@@ -513,7 +516,7 @@ class _Builder:
         previous = INPUT
         for index, raw in enumerate(raw_layers):
             where = join_path(layers_where, index) if layers_where else ""
-            kind = self.layer_kind(raw, where)
+            kind = layer_kind(self, raw, where)
             family = layer_family(kind)
             reads_many = getattr(family, "reads_many", False)
             check_layer_keys(self, raw, where, kind)
