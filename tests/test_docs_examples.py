@@ -236,6 +236,9 @@ def _argv(command: str) -> list[str]:
 
 def _run(command: str, columns: str | None) -> tuple[int, list[str], str]:
     result = runner.invoke(app, _argv(command), env={"COLUMNS": columns})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # a crash is never what a doc shows, whatever exit code it leaves
+        return -1, [], f"raised {result.exception!r}"
     return (result.exit_code, [line.rstrip() for line in result.output.splitlines()],
             result.output)
 
