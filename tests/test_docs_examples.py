@@ -419,3 +419,29 @@ def test_checks_python_snippet_runs_and_grades_as_the_gradebook_shows(monkeypatc
     assert lines[1].startswith("conv2d_1.delta_in 12 25 ['matches the kernel not rotated")
     assert "ben 18.0 20.0 []" in lines  # 18/20 points, as the gradebook in check.md says
     assert "sigmoid_1.delta_in 0.0 2.0 wrong" in lines
+
+
+def test_checks_answers_file_example_is_right_for_the_worked_example(project_copy):
+    blocks, _ = _code_blocks("check.md")
+    answers = next(code for lang, code, _, _ in blocks
+                   if lang == "json" and "conv2d_1.delta_in[1,2]" in code)
+    (project_copy / "answers.json").write_text(answers, encoding="utf-8")
+    result = runner.invoke(app, ["check", "samples/stackexchange.json", "answers.json"])
+    assert result.exit_code == 0, result.output
+    assert "total: 5/5 cells right" in result.output
+
+
+def test_whole_problem_files_in_the_docs_run(tmp_path):
+    """A ``json`` block that is a whole problem (not elided with ``...``) runs as written."""
+    problems = []
+    for doc in DOC_NAMES:
+        blocks, _ = _code_blocks(doc)
+        for lang, code, _, _ in blocks:
+            if lang == "json" and "..." not in code and '"input"' in code:
+                problems.append(code)
+    assert problems
+    for number, code in enumerate(problems):
+        path = tmp_path / f"problem{number}.json"
+        path.write_text(code, encoding="utf-8")
+        result = runner.invoke(app, ["backward", str(path), "--format", "json"])
+        assert result.exit_code == 0, (code, result.output)
