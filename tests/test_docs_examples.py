@@ -99,12 +99,12 @@ def _block_examples(doc: str, lines: list[str], numbers: list[int]) -> list[Exam
     texts = [lines[n] for n in numbers]
     stripped = [t.strip() for t in texts]
     # a list of commands, nothing shown: each one is run for its exit code
-    if stripped and all(s.startswith("cnngrad ") or s.startswith("#") or not s
-                        or texts[i - 1].rstrip().endswith("\\")
+    continued = [i > 0 and texts[i - 1].rstrip().endswith("\\") for i in range(len(texts))]
+    if stripped and all(s.startswith(("cnngrad ", "#")) or not s or continued[i]
                         for i, s in enumerate(stripped)):
         examples = []
         for i, s in enumerate(stripped):
-            if not s.startswith("cnngrad ") or (i and texts[i - 1].rstrip().endswith("\\")):
+            if not s.startswith("cnngrad ") or continued[i]:
                 continue
             command, j = s, i
             while command.endswith("\\"):
@@ -189,7 +189,8 @@ def _key(folder: Path, student: str) -> dict:
 READER_FILES = {
     "check.md": {
         "hw.json": _hw,
-        "ana.json": lambda folder: '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}',
+        "ana.json": lambda folder: json.dumps(
+            {"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}),
     },
     "generate.md": {
         # a ReLU reading the input directly, which drawn inputs (never negative) cannot cross
@@ -401,9 +402,10 @@ def test_api_errors_are_the_real_messages():
     lines = shown.splitlines()
     calls = [(line[4:], lines[i + 1]) for i, line in enumerate(lines) if line.startswith(">>> ")]
     assert len(calls) >= 2
+    names = {"np": np, **{name: getattr(cnngrad, name) for name in cnngrad.__all__}}
     for call, error in calls:
         with pytest.raises(Exception) as raised:
-            eval(call, {"np": np, **{name: getattr(cnngrad, name) for name in cnngrad.__all__}})  # noqa: S307
+            eval(call, names)  # noqa: S307 - the doc's own expression
         assert f"{type(raised.value).__name__}: {raised.value}" == error
 
 
