@@ -22,7 +22,10 @@ figures are measurements.
 
 The Python examples of docs/api.md run as one session and must print exactly the text block
 under them; its signature listings must name every parameter of the real function with its
-real default; check.md's "From Python" snippet runs.
+real default, and its ``>>>`` errors are the real messages.  check.md's "From Python" snippet
+runs, its answers-file example is right for the worked example, and a ``json`` block holding
+a whole problem runs.  verify.md's ``verify_op`` snippet is not run (it imports the reader's
+own ``layers`` modules).
 """
 
 from __future__ import annotations
