@@ -92,9 +92,6 @@ def backward(
     if show_steps and fmt != "table":
         raise UsageError("it adds to the tables only: use it with --format table",
                          where="--show-steps")
-    if one_based and fmt != "table":
-        raise UsageError(f"it numbers the tables' indices; {fmt} keeps the contract's 0-based "
-                         f"paths", where="--one-based", hint="use it with --format table")
     if fmt == "npz":
         require_npz_target(output, exact)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=lr,
@@ -111,7 +108,8 @@ def backward(
                                base=1 if one_based else 0)
 
     emit_trace(spec, trace, fmt=fmt, output=output, decimals=decimals, save_svg=save_svg,
-               include_backward=True, report=report, title="cnngrad backward")
+               include_backward=True, report=report, title="cnngrad backward",
+               base=1 if one_based else 0)
 
 
 def register(app: typer.Typer) -> None:

@@ -259,8 +259,9 @@ DtypeOpt = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE", help="float64 (default) or float32 for big problems.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 OneBasedOpt = Annotated[bool, typer.Option(
-    "--one-based", help="Count the tables' indices from 1 (rows, columns, [c=1] grids), as "
-                        "on paper (table format).")]
+    "--one-based", help="Count every index shown from 1 (rows, columns, [c=1] grids; "
+                        "csv, markdown and latex path[i] names), as on paper and as check "
+                        "--one-based reads them; json and npz hold no indices.")]
 ProblemArg = Annotated[Optional[str], typer.Argument(
     metavar="PROBLEM", help="The problem file (JSON), or - to read it from standard input. "
                             "Leave it out to build a one-conv problem from --input, --kernel "
@@ -481,7 +482,8 @@ def check_finite(trace, dtype: str = "float64") -> None:
 
 
 def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
-               save_svg: Optional[Path], include_backward: bool, report, title: str) -> None:
+               save_svg: Optional[Path], include_backward: bool, report, title: str,
+               base: int = 0) -> None:
     """Write a trace in the chosen format (and the ``--save-svg`` picture): the one output
     path of ``backward`` and ``forward``.  ``report`` builds the Rich report for the table
     format and the picture, only when one of them is asked for."""
@@ -504,7 +506,8 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
 
             text = render_npz(trace, include_backward=include_backward)
         elif fmt in TEXT_FORMATS:
-            text = iter_text(fmt, trace, decimals, include_backward=include_backward)
+            text = iter_text(fmt, trace, decimals, include_backward=include_backward,
+                             base=base)
         elif fmt == "table":
             text = render_rich(report(), to_file=output is not None)
         else:

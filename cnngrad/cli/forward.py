@@ -10,7 +10,6 @@ from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt,
                                 FullOpt, MaxElementsOpt, OneBasedOpt, OutputOpt,
                                 ReportFormatOpt, SaveSvgOpt, choose, compute, emit_trace,
                                 guarded, require_npz_target)
-from cnngrad.errors import UsageError
 
 EPILOG = """\
 Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
@@ -43,9 +42,6 @@ def forward(
     """Each layer's output in forward order, then the loss (and, for cross_entropy, the
     softmax probabilities)."""
     fmt = choose(format, REPORT_FORMATS, "--format")
-    if one_based and fmt != "table":
-        raise UsageError(f"it numbers the tables' indices; {fmt} keeps the contract's 0-based "
-                         f"paths", where="--one-based", hint="use it with --format table")
     if fmt == "npz":
         require_npz_target(output, exact)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
@@ -56,7 +52,8 @@ def forward(
         return forward_report(trace, decimals, full=full, base=1 if one_based else 0)
 
     emit_trace(spec, trace, fmt=fmt, output=output, decimals=decimals, save_svg=save_svg,
-               include_backward=False, report=report, title="cnngrad forward")
+               include_backward=False, report=report, title="cnngrad forward",
+               base=1 if one_based else 0)
 
 
 def register(app: typer.Typer) -> None:

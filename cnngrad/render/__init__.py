@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-# the plain-text formats: format → (module, function(trace, decimals, *, include_backward)
-# giving the report as pieces of text)
+# the plain-text formats: format → (module, function(trace, decimals, *, include_backward,
+# base) giving the report as pieces of text)
 TEXT_FORMATS = {
     "csv": ("cnngrad.render.csv_result", "iter_csv"),
     "latex": ("cnngrad.render.latex", "iter_latex"),
@@ -18,15 +18,19 @@ TEXT_FORMATS = {
 FORMATS = ("table", "json") + tuple(TEXT_FORMATS)
 
 
-def render_text(fmt: str, trace, decimals: int, *, include_backward: bool = True) -> str:
-    """A report in one of :data:`TEXT_FORMATS` (csv, latex, markdown)."""
-    return "".join(iter_text(fmt, trace, decimals, include_backward=include_backward))
+def render_text(fmt: str, trace, decimals: int, *, include_backward: bool = True,
+                base: int = 0) -> str:
+    """A report in one of :data:`TEXT_FORMATS` (csv, latex, markdown); ``base`` 1 numbers its
+    indices from 1 (``--one-based``)."""
+    return "".join(iter_text(fmt, trace, decimals, include_backward=include_backward,
+                             base=base))
 
 
-def iter_text(fmt: str, trace, decimals: int, *, include_backward: bool = True):
+def iter_text(fmt: str, trace, decimals: int, *, include_backward: bool = True,
+              base: int = 0):
     """:func:`render_text` as pieces of text, for writing a big report without holding it."""
     if fmt not in TEXT_FORMATS:
         raise ValueError(f"unknown text format {fmt!r}; allowed: {', '.join(TEXT_FORMATS)}")
     module, function = TEXT_FORMATS[fmt]
     return getattr(importlib.import_module(module), function)(
-        trace, decimals, include_backward=include_backward)
+        trace, decimals, include_backward=include_backward, base=base)

@@ -67,10 +67,11 @@ def matrices(value) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         yield index, array[index]
 
 
-def element_path(path: str, index: tuple[int, ...]) -> str:
+def element_path(path: str, index: tuple[int, ...], base: int = 0) -> str:
     """``conv2d_1.grads.kernel`` + (0, 1) → ``conv2d_1.grads.kernel[0,1]`` (the contract's
-    element path)."""
-    return f"{path}[{','.join(map(str, index))}]" if index else path
+    element path); with ``base=1`` the indices count from 1 (``[1,2]``), as ``check
+    --one-based`` reads them."""
+    return f"{path}[{','.join(str(i + base) for i in index)}]" if index else path
 
 
 def number_formatter(value, decimals: int):

@@ -19,16 +19,18 @@ from cnngrad.render.blocks import (as_array, element_path, formatted_rows, is_ex
 from cnngrad.render.numbers import DEFAULT_DECIMALS
 
 
-def iter_tensor_blocks(path: str, value, decimals: int = DEFAULT_DECIMALS) -> Iterator[str]:
+def iter_tensor_blocks(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
+                       base: int = 0) -> Iterator[str]:
     """One tensor → its CSV blocks, each ``# path`` then the rows (no trailing newline); a
-    float tensor's rows are formatted a group at a time."""
+    float tensor's rows are formatted a group at a time.  ``base`` 1 numbers the ``# path[i]``
+    names from 1."""
     array = as_array(value)
     exact = is_exact(array)
     text = number_formatter(value, decimals) if exact or array.ndim == 0 else None
     scientific = False if text else tensor_is_scientific(array, decimals)
     for index, block in matrices(array):
         rows = np.atleast_2d(block)  # a number is one line, a vector one row
-        lines = [f"# {element_path(path, index)}"]
+        lines = [f"# {element_path(path, index, base)}"]
         if text:
             lines += [",".join(text(element) for element in row) for row in rows]
         else:
@@ -43,11 +45,11 @@ def tensor_blocks(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list[st
 
 
 def iter_csv(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
-             include_backward: bool = True) -> Iterator[str]:
+             include_backward: bool = True, base: int = 0) -> Iterator[str]:
     """:func:`render_csv` as pieces of text, a block at a time."""
     first = True
     for path, value in report_tensors(trace, include_backward=include_backward):
-        for block in iter_tensor_blocks(path, value, decimals):
+        for block in iter_tensor_blocks(path, value, decimals, base=base):
             yield block if first else "\n\n" + block
             first = False
     yield "\n"

@@ -62,15 +62,16 @@ def tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list
     return list(iter_tensor_equations(path, value, decimals))
 
 
-def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS) -> Iterator[str]:
+def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
+                          base: int = 0) -> Iterator[str]:
     """:func:`tensor_equations` an equation at a time; a float tensor's rows are formatted a
-    group at a time."""
+    group at a time.  ``base`` 1 numbers the ``path[i]`` labels from 1."""
     array = as_array(value)
     fast = not is_exact(array) and array.ndim > 0
     text = None if fast else number_formatter(value, decimals)
     scientific = tensor_is_scientific(array, decimals) if fast else False
     for index, block in matrices(array):
-        label = rf"\text{{{text_label(element_path(path, index))}}}"
+        label = rf"\text{{{text_label(element_path(path, index, base))}}}"
         if block.ndim == 0:
             element = block.item()
             yield rf"\[ {label} = {latex_number(element, text(element))} \]"
@@ -99,7 +100,7 @@ def render_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
 
 
 def iter_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
-               include_backward: bool = True) -> Iterator[str]:
+               include_backward: bool = True, base: int = 0) -> Iterator[str]:
     """:func:`render_latex` as pieces of text, an equation at a time."""
     what = "backward" if include_backward else "forward"
     title = " ".join((trace.problem.title or "").split())  # a newline would end the comment
@@ -112,7 +113,7 @@ def iter_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     yield "\n".join(lines) + "\n\n"
     first = True
     for path, value in tensors:
-        for equation in iter_tensor_equations(path, value, decimals):
+        for equation in iter_tensor_equations(path, value, decimals, base=base):
             yield equation if first else "\n\n" + equation
             first = False
     yield "\n"

@@ -35,16 +35,18 @@ def tensor_markdown(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list[
     return list(iter_tensor_markdown(path, value, decimals))
 
 
-def iter_tensor_markdown(path: str, value, decimals: int = DEFAULT_DECIMALS) -> Iterator[str]:
+def iter_tensor_markdown(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
+                         base: int = 0) -> Iterator[str]:
     """:func:`tensor_markdown` a paragraph at a time; a float tensor's rows are formatted a
-    group at a time."""
+    group at a time.  ``base`` 1 numbers the ``path[i]`` captions and the rows and columns
+    from 1."""
     array = as_array(value)
     fast = not is_exact(array) and array.ndim > 0
     text = None if fast else number_formatter(value, decimals)
     scientific = tensor_is_scientific(array, decimals) if fast else False
     shape = np.shape(value)
     for index, block in matrices(array):
-        name = element_path(path, index)
+        name = element_path(path, index, base)
         if block.ndim == 0:
             element = block.item()
             yield f"**`{name}`** = {cell(element, text(element), decimals)}"
@@ -52,18 +54,18 @@ def iter_tensor_markdown(path: str, value, decimals: int = DEFAULT_DECIMALS) -> 
         rows = np.atleast_2d(block)  # a vector is one row
         caption = f"**`{name}`**" + (f" ({'×'.join(map(str, shape))})" if not index else "")
         lines = [caption, "",
-                 "|   | " + " | ".join(str(j) for j in range(rows.shape[1])) + " |",
+                 "|   | " + " | ".join(str(j + base) for j in range(rows.shape[1])) + " |",
                  "|--:|" + "--:|" * rows.shape[1]]
         if fast:
             count = 0
             for group in formatted_rows(rows, decimals, scientific, " | "):
                 for row in group:
-                    label = "" if block.ndim == 1 else f"**{count}**"
+                    label = "" if block.ndim == 1 else f"**{count + base}**"
                     lines.append(f"| {label} | {row} |")
                     count += 1
         else:
             for i, row in enumerate(rows):
-                label = "" if block.ndim == 1 else f"**{i}**"
+                label = "" if block.ndim == 1 else f"**{i + base}**"
                 lines.append(f"| {label} | " +
                              " | ".join(cell(e, text(e), decimals) for e in row) + " |")
         yield "\n".join(lines)
@@ -87,7 +89,7 @@ def render_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
 
 
 def iter_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
-                  include_backward: bool = True) -> Iterator[str]:
+                  include_backward: bool = True, base: int = 0) -> Iterator[str]:
     """:func:`render_markdown` as pieces of text, a paragraph at a time."""
     what = "backward" if include_backward else "forward"
     title = " ".join((trace.problem.title or "").split())
@@ -104,6 +106,6 @@ def iter_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
             layer = layers[name]
             yield f"\n\n## {name} · {layer.type} (layer {layer.index + 1} of {count})"
             current = name
-        for part in iter_tensor_markdown(path, value, decimals):
+        for part in iter_tensor_markdown(path, value, decimals, base=base):
             yield "\n\n" + part
     yield "\n"
