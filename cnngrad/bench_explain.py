@@ -114,7 +114,7 @@ def report(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m cnngrad.bench_explain",
-                                     description=__doc__.splitlines()[0])
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--repeat", type=int, default=7, help="timed calls per figure (7)")
     parser.add_argument("--quick", action="store_true", help="a 32×32 input with 8 filters")
     args = parser.parse_args(argv)

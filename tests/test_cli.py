@@ -386,3 +386,18 @@ def test_every_report_is_headed_with_the_command_and_the_title(command, sample):
     assert result.exit_code == 0, result.output
     first = result.stdout.splitlines()[0]
     assert first.startswith(f"cnngrad {command} · {problem['title'][:40]}")
+
+
+@pytest.mark.parametrize("module", ["cnngrad.bench_explain", "cnngrad.bench_grading",
+                                    "cnngrad.generate.bench", "cnngrad.verify.bench"])
+def test_benchmark_help_says_what_it_does_in_whole_sentences(module, capsys):
+    import importlib
+
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    description = text.split("\n\n")[1]  # after the usage lines
+    assert description.rstrip().endswith("."), description
+    assert "``" in description or "python -m" in description, description

@@ -104,7 +104,7 @@ def exam_report(students: int, recipe: str = "seed") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnngrad.generate.bench",
-                                     description=__doc__.splitlines()[0])
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--seeds", type=int, default=200, help="seeds per recipe and style")
     parser.add_argument("--students", type=int, default=200, help="students in the exam")
     parser.add_argument("--exam-only", action="store_true", help="only time the exam")
