@@ -298,7 +298,28 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
                         f"{_a(kind)} layer reads two or more layers: name them in "
                         f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
                         if isinstance(raw["input"], str) else None)
-    ctx.check_keys(raw, common + family.fields, where, f"{_a(kind)} layer")
+    allowed = common + family.fields
+    unknown = next((key for key in raw if key not in allowed), None)
+    if isinstance(unknown, str):
+        from cnngrad.families import layer_fields
+
+        # a field of another type ("ties" on an avgpool2d, "slope" on a relu) is no typo:
+        # name the types that have it instead of the closest allowed spelling
+        owners = [other for other, fields in layer_fields().items() if unknown in fields]
+        if owners:
+            # an allowed key it extends or shortens ("inputs" for "input") is still the hint
+            best = closest(unknown, allowed)
+            related = best is not None and (best.startswith(unknown) or unknown.startswith(best))
+            raise ctx.error(join_path(where, unknown),
+                            f"unknown key {_show(unknown)} in {_a(kind)} layer: it is a field "
+                            f"of {_listed(owners)}", did_you_mean(unknown, allowed) if related
+                            else f"allowed: {', '.join(sorted(allowed))}")
+    ctx.check_keys(raw, allowed, where, f"{_a(kind)} layer")
+
+
+def _listed(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def check_misspelt_type(ctx, obj: dict, where: str, known: set[str], what: str) -> None:
