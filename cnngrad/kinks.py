@@ -10,8 +10,8 @@ forward pass, :func:`settle_kinks` looks for the cells within rounding noise of 
   passes M where it passes its input and 0 where it cuts; after a non-rational layer M is
   its output's size); rounding noise is ``KINK_ULPS`` units in the last place of M;
 - a family that has kinks finds them: ``near_kinks(spec, inputs, magnitudes, tolerance,
-  output)`` lists the ReLU inputs with |x| ≤ tolerance·M and the max-pool windows whose top values
-  are that close (:class:`NearKinks`).  Nothing found: the float run stands as it is.
+  output)`` lists the ReLU inputs with |x| ≤ tolerance·M and the max-pool windows whose top
+  values are that close (:class:`NearKinks`).  Nothing found: the float run stands as it is.
 - numbers as given, and values copied from them unrounded (a family with
   ``copies_values``: relu, max pool), are not searched: rounding a written number keeps
   its sign and the order and the equality of two numbers (unless they differ only past
