@@ -787,3 +787,33 @@ def test_strided_input_delta_written_from_its_phases_equals_the_loops(kernel, st
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dw, dw_ref, rtol=1e-12, atol=1e-12)
     assert crops, "the phases were not written into dx"
+
+
+@pytest.mark.parametrize("cores", [1, 2, 5])
+@pytest.mark.parametrize("shape, filters, k, stride, groups", [
+    ((1, 3, 40, 40), 16, 7, 2, 1),     # im2col through stride phases, one image
+    ((3, 3, 40, 40), 16, 7, 2, 1),     # the same, a batch
+    ((1, 16, 48, 48), 32, 3, 1, 1),    # shifted products, one image
+    ((4, 16, 32, 32), 16, 3, 1, 1),    # shifted products, a batch
+    ((2, 8, 24, 24), 8, 3, 1, 8),      # depthwise
+    ((1, 1, 5, 5), 1, 2, 1, 1),        # a homework size
+])
+def test_bias_gradient_summed_once_whatever_the_threads(shape, filters, k, stride, groups,
+                                                         cores, use_cores, monkeypatch):
+    # db is summed inside the task that starts at image 0, row 0 (beside the input delta's
+    # thread): exactly once, with delta.sum's own numbers
+    use_cores(cores)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
+    calls = []
+    bias_grad = conv._bias_grad
+    monkeypatch.setattr(conv, "_bias_grad", lambda delta: calls.append(1) or bias_grad(delta))
+    rng = np.random.default_rng(sum(shape) + cores)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((filters, shape[1] // groups, k, k))
+    y = conv.conv2d_forward(x, w, None, stride, k // 2, 1, groups)
+    delta = rng.standard_normal(y.shape)
+    dx, dw, db = conv.conv2d_backward(x, w, delta, stride, k // 2, 1, groups)
+    assert len(calls) == 1  # (dx and dw on these paths: the naive-loop tests above)
+    assert np.array_equal(db, delta.sum(axis=(0, 2, 3)))
+    assert dx.shape == x.shape and dw.shape == w.shape

@@ -1187,17 +1187,15 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
         raise ValueError(f"delta must have the output's shape {geo.out_shape}, got {delta.shape}")
     dtype = _common_dtype(x, w, delta)
     x, w, delta = (a.astype(dtype, copy=False) for a in (x, w, delta))
-    # y = Σ w·x + b: each output cell has dy/db_f = 1
-    db = delta.sum(axis=(0, 2, 3))
     if _small(geo, dtype):
         dx, dw = _small_backward(x, w, delta, geo)
-        return dx, dw.reshape(w.shape), db
+        return dx, dw.reshape(w.shape), _bias_grad(delta)
     if _shifted(geo, dtype):  # writes every cell of dx: no zeros first
-        return _shifted_backward(x, w, delta, geo, np.empty(x.shape, dtype)) + (db,)
+        return _shifted_backward(x, w, delta, geo, np.empty(x.shape, dtype))
     dx = zeros_like_dtype(x.shape, delta)
     if _depthwise(geo, dtype):
         dw = _depthwise_backward(x, w, delta, geo, dx)
-        return dx, dw.reshape(w.shape), db
+        return dx, dw.reshape(w.shape), _bias_grad(delta)
     input_grad = _input_grad_stride1 if _by_rotated_kernel(geo) else _input_grad_col2im
 
     def input_images(start: int, stop: int, tile_bytes: int, row_start: int,
@@ -1219,15 +1217,32 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
                       row_stop: int) -> np.ndarray:
         return _kernel_grad(x, delta, geo, start, stop, tile_bytes, row_start, row_stop)
 
-    parts = _over_images(geo, (input_images, kernel_images), exact=is_exact(dx),
-                         split_rows=True)
+    db: list[np.ndarray] = []
+    parts = _over_images(geo, (input_images, _with_bias_grad(kernel_images, delta, db)),
+                         exact=is_exact(dx), split_rows=True)
     dw = _sum_parts(part for _, part in parts)
     partials = [partial for partial, _ in parts if partial is not None]
     if partials:
         delta_padded = _sum_parts(partials)
         dx[...] = (pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
                    if geo.sides != (0, 0, 0, 0) else delta_padded)
-    return dx, dw.reshape(w.shape), db
+    return dx, dw.reshape(w.shape), db[0]
+
+
+def _bias_grad(delta: np.ndarray) -> np.ndarray:
+    # y = Σ w·x + b: each output cell has dy/db_f = 1
+    return delta.sum(axis=(0, 2, 3))
+
+
+def _with_bias_grad(kernel_work: Work, delta: np.ndarray, db: list) -> Work:
+    """``kernel_work``, and in the one task that starts at image 0 and output row 0 the bias
+    gradient too, appended to ``db``: it is summed while another thread works on the input
+    delta, not on the calling thread before the threads start."""
+    def work(start: int, stop: int, tile_bytes: int, row_start: int, row_stop: int):
+        if start == 0 and row_start == 0:
+            db.append(_bias_grad(delta))
+        return kernel_work(start, stop, tile_bytes, row_start, row_stop)
+    return work
 
 
 def _sum_parts(parts) -> np.ndarray:
@@ -1236,9 +1251,9 @@ def _sum_parts(parts) -> np.ndarray:
     return sum(shares[1:], shares[0])
 
 
-def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray) -> tuple[np.ndarray,
-                                                                                np.ndarray]:
-    """dx (written into) and dw by the shifted products, on the threads."""
+def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dx (written into), dw and db by the shifted products, on the threads."""
     # one image's padded delta, shared by the threads that split its rows, folded back below
     padded = (np.empty((1, geo.c) + geo.padded_hw, dx.dtype)
               if geo.mode != "zeros" and geo.n == 1 else None)
@@ -1254,10 +1269,12 @@ def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray) -> tuple[np.n
                       row_stop: int) -> np.ndarray:
         return _shifted_kernel_grad(x, delta, geo, start, stop, row_start, row_stop)
 
-    parts = _over_images(geo, (input_images, kernel_images), exact=False, split_rows=True)
+    db: list[np.ndarray] = []
+    parts = _over_images(geo, (input_images, _with_bias_grad(kernel_images, delta, db)),
+                         exact=False, split_rows=True)
     if padded is not None:
         dx[...] = pad2d_backward(padded, geo.sides, geo.mode, (geo.h, geo.w))
-    return dx, _sum_parts(part for _, part in parts).reshape(w.shape)
+    return dx, _sum_parts(part for _, part in parts).reshape(w.shape), db[0]
 
 
 def _by_rotated_kernel(geo: _Geometry) -> bool:
