@@ -301,8 +301,6 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
     allowed = common + family.fields
     unknown = next((key for key in raw if key not in allowed), None)
     if isinstance(unknown, str):
-        from cnngrad.families import layer_fields
-
         # a field of another type ("ties" on an avgpool2d, "slope" on a relu) is no typo:
         # name the types that have it instead of the closest allowed spelling
         owners = [other for other, fields in layer_fields().items() if unknown in fields]

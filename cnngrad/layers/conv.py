@@ -731,8 +731,9 @@ def _depthwise_chunks(x: np.ndarray, geo: _Geometry, start: int, stop: int):
         yield first, last, _pad_chunk(x[first:last], geo)
 
 
-#: Depthwise threads share one tile (:data:`ALL_TILES_BYTES` for depthwise): their blocks
-#: gained nothing from a whole tile each (1.03–1.04 of the time, float64 and float32, 21 pairs)
+#: Stride-1 depthwise threads share one tile (:data:`ALL_TILES_BYTES` for their flat blocks):
+#: they gained nothing from a whole tile each (1.03–1.04 of the time, float64 and float32, 21
+#: pairs).  Strided depthwise chunks are sized by :data:`TILE_BYTES` alone.
 DEPTHWISE_ALL_TILES_BYTES = TILE_BYTES
 
 
@@ -753,8 +754,7 @@ def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarr
                 np.multiply(x_padded[cells], weights[:, m, n, None, None], out=scratch)
                 out += scratch
 
-    _over_images(geo, forward_images, exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
-                 all_tiles_bytes=DEPTHWISE_ALL_TILES_BYTES)
+    _over_images(geo, forward_images, exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
 
 
 def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _Geometry,
@@ -763,7 +763,7 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
         parts = _over_images(geo, functools.partial(_flat_backward, x, w, delta, geo, dx),
                              exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
                              all_tiles_bytes=DEPTHWISE_ALL_TILES_BYTES)
-        return sum(parts[1:], parts[0])
+        return _sum_parts(parts)
     weights = w.reshape(geo.f, geo.kh, geo.kw)
     padded = geo.sides != (0, 0, 0, 0)
 
@@ -785,9 +785,8 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
         return dw
 
     parts = _over_images(geo, backward_images, exact=False,
-                         parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
-                         all_tiles_bytes=DEPTHWISE_ALL_TILES_BYTES)
-    return sum(parts[1:], parts[0])
+                         parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
+    return _sum_parts(parts)
 
 
 # Stride 1, any dilation: laid out as rows of the padded width Wp, the padded map is one flat
