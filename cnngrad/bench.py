@@ -18,6 +18,10 @@ Working memory is measured per case in a fresh subprocess: the peak of numpy's a
 (numpy reports them to :mod:`tracemalloc`) and the growth of the peak resident set size, each
 beyond the inputs and outputs, flagged above :data:`WORK_LIMIT_MIB`.
 
+The command line end to end, in fresh processes: the medium problem written as JSON against a
+torch script, gradcheck, explain, and start-up (the worked example as JSON and as a table
+against ``python -c "import numpy"``, the bounds of :data:`START_UP_TARGETS`).
+
 Not part of the tests' pass/fail: ``--quick`` (tiny sizes) is the smoke the tests run.
 """
 
@@ -604,14 +608,25 @@ runpy.run_module("cnngrad", run_name="__main__")
 """
 
 
-def _child(command: Sequence[str], cwd: Path) -> tuple[float, float | None]:
-    """(wall seconds, peak RSS MiB when the command reports it) of a command in a fresh
-    process; its output discarded."""
+def _child_env(**changes: str | None) -> dict[str, str]:
+    """This process's environment with this cnngrad first on the path (and ``changes``: a
+    value of None removes the variable)."""
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def _child(command: Sequence[str], cwd: Path) -> tuple[float, float | None]:
+    """(wall seconds, peak RSS MiB when the command reports it) of a command in a fresh
+    process; its output discarded."""
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+    done = subprocess.run(command, cwd=cwd, env=_child_env(), stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, check=False)
     seconds = time.perf_counter() - start
     stderr = done.stderr.decode(errors="replace")
@@ -620,6 +635,39 @@ def _child(command: Sequence[str], cwd: Path) -> tuple[float, float | None]:
     peaks = [int(line.split()[1]) for line in stderr.splitlines()
              if line.startswith("peak-rss-kib ")]
     return seconds, peaks[-1] / 1024 if peaks else None
+
+
+#: Start-up, as the issue's bounds put it: the worked example's result against the wall time of
+#: ``python -c "import numpy"`` (medians of at least this many runs, the commands taking turns).
+START_UP_RUNS = 11
+START_UP_TARGETS = {"json": 2.0, "table": 2.5}
+
+
+def start_up(repeat: int, folder: Path) -> dict[str, Any]:
+    """Median wall seconds of ``python -c "import numpy"`` and of ``cnngrad backward
+    stackexchange.json`` as JSON and as a table, in fresh processes taking turns, with a
+    bytecode cache as an installation has (a private ``PYTHONPYCACHEPREFIX``, filled by a
+    first untimed round), and each cnngrad time over numpy's."""
+    from cnngrad.bundled import samples_dir
+
+    problem = str(samples_dir() / "stackexchange.json")
+    env = _child_env(PYTHONDONTWRITEBYTECODE=None, PYTHONPYCACHEPREFIX=str(folder / "pyc"))
+    commands = {"numpy": [sys.executable, "-c", "import numpy"],
+                "json": [sys.executable, "-m", "cnngrad", "backward", problem, "--format", "json"],
+                "table": [sys.executable, "-m", "cnngrad", "backward", problem]}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(max(repeat, START_UP_RUNS) + 1):
+        for name, command in commands.items():
+            time.sleep(SETTLE_SECONDS)
+            start = time.perf_counter()
+            subprocess.run(command, cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            if round_:  # the first round fills the bytecode cache
+                times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return {"case": "start-up: backward stackexchange.json", "runs": len(times["numpy"]),
+            "numpy_s": medians["numpy"], "json_s": medians["json"], "table_s": medians["table"],
+            "targets": START_UP_TARGETS}
 
 
 def end_to_end(torch, repeat: int, folder: Path) -> list[dict[str, Any]]:
@@ -678,12 +726,17 @@ def end_to_end(torch, repeat: int, folder: Path) -> list[dict[str, Any]]:
                 break
         rows.append({"case": label, "cnngrad_s": statistics.median(times) if times else None,
                      "min_s": min(times) if times else None, "limit_s": limit})
+    rows.append(start_up(repeat, folder))
     return rows
 
 
 def render_end_to_end(rows: Sequence[dict[str, Any]], reference: str) -> str:
     lines = ["", "end to end: the command line in fresh processes (medians)"]
+    numpy_s = next((row["numpy_s"] for row in rows if "numpy_s" in row), None)
     for row in rows:
+        if "numpy_s" in row:
+            lines.append(_render_start_up(row))
+            continue
         seconds = row["cnngrad_s"]
         text = f"  {row['case']}: " + ("—" if seconds is None else f"{seconds:.2f} s")
         if "ratio" in row:
@@ -697,8 +750,21 @@ def render_end_to_end(rows: Sequence[dict[str, Any]], reference: str) -> str:
         if "limit_s" in row and seconds is not None:
             fastest = f"min {row['min_s']:.2f} s; " if row.get("min_s") is not None else ""
             text += f" ({fastest}< {row['limit_s']:g} s{_mark(seconds < row['limit_s'])})"
+            if numpy_s:  # how fast this machine starts Python, for an absolute bound
+                text += f"; {seconds / numpy_s:.1f}× `import numpy`"
         lines.append(text)
     return "\n".join(lines)
+
+
+def _render_start_up(row: dict[str, Any]) -> str:
+    parts = []
+    for kind, label in (("json", "--format json"), ("table", "as a table")):
+        ratio, target = row[f"{kind}_s"] / row["numpy_s"], row["targets"][kind]
+        parts.append(f"{label} {row[f'{kind}_s']:.2f} s ({ratio:.2f}×, ≤ {target:g}"
+                     f"{_mark(ratio <= target)})")
+    return (f"  {row['case']} against `python -c \"import numpy\"` "
+            f"({row['numpy_s']:.2f} s; {row['runs']} runs each, taking turns): "
+            + "; ".join(parts))
 
 
 # --------------------------------------------------------------------------------------
@@ -908,8 +974,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--no-end-to-end", action="store_true",
                         help="skip the command-line cases (the medium problem as JSON against a "
-                             "torch script, gradcheck, explain); --quick and --case skip them "
-                             "too")
+                             "torch script, gradcheck, explain, start-up against python -c "
+                             "'import numpy'); --quick and --case skip them too")
     parser.add_argument("--end-to-end", action="store_true",
                         help="run the command-line cases with --case as well (e.g. --case "
                              "conv-tiny --end-to-end: the quickest way to them)")
