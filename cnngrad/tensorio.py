@@ -1019,6 +1019,9 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
                            file=shown) from None
     while records and not any(records[-1][1]):  # blank trailing lines (or ",,,")
         records.pop()
+    # blank leading lines too (an editor's or a copy's); rows keep their numbers in the file
+    records = records[next((i for i, (_, cells) in enumerate(records) if any(cells)),
+                           len(records)):]
     if not records:
         raise ProblemError("empty file (no rows)", file=shown)
 

@@ -340,6 +340,7 @@ def test_rank_limits(tmp_path):
     " 1 , 2,3 \n4,5 ,  6\n\n\n",
     '\ufeff"1","2","3"\n4,5,6\n,,\n',
     "1, 4/2, 3e0\n8/2, 5.0, 6\n   \n",
+    "\n \n,,\n1,2,3\n4,5,6\n",
 ])
 def test_csv_dialects(content, tmp_path):
     write_files(tmp_path, {"o.csv": content})
@@ -537,6 +538,10 @@ TENSOR_CORPUS = [
      "row 1, column 1", "division by zero"),
     ("csv-decimal-comma", {"csv": "o.csv"}, {"o.csv": "1;2,5\n"}, {}, "o.csv", "row 1, column 2",
      "'2,5' is not a number"),
+    ("csv-leading-blank-then-bad-cell", {"csv": "o.csv"}, {"o.csv": "\n\n1,2\n3,x\n"}, {},
+     "o.csv", "row 4, column 2", "'x' is not a number"),
+    ("csv-leading-blank-then-header", {"csv": "o.csv"}, {"o.csv": "\na,b\n1,2\n"}, {},
+     "o.csv", "row 2, column 1", "header"),
     ("csv-rows-after-blank-trailing", {"csv": "o.csv"}, {"o.csv": "1,2\n3,4\n\n5,6\n"}, {},
      "o.csv", "row 3", "empty row"),
     ("csv-huge-cell", {"csv": "o.csv"}, {"o.csv": "1," + "9" * 200_000 + "\n"}, {}, "o.csv",
