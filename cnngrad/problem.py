@@ -287,6 +287,52 @@ def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = Fal
     return problem
 
 
+def check_dtype_range(problem: Problem, dtype) -> None:
+    """Every number the problem gives fits ``dtype`` (a float32 run): one that does not is an
+    error at its own cell (at its tensor, when that came from a file), not an overflow met
+    later in some layer's result.
+
+    Raises
+    ------
+    ProblemError
+        The first number, in the problem's order, beyond ``dtype``'s largest finite value.
+    """
+    if dtype is None or np.dtype(dtype).kind != "f" or np.dtype(dtype) == np.float64:
+        return
+    largest = float(np.finfo(dtype).max)
+    doc = problem.source if isinstance(problem.source, dict) else {}
+
+    def key_of(obj: Any, key: str) -> Any:
+        return obj.get(key) if isinstance(obj, dict) else None
+
+    given: list[tuple[str, Any, Any]] = [("input", problem.input, key_of(doc, "input"))]
+    raw_layers = key_of(doc, "layers")
+    for spec in problem.layers:
+        raw = doc
+        if spec.where:
+            index = int(spec.where[len("layers["):-1])
+            raw = raw_layers[index] if isinstance(raw_layers, list) else None
+        for key, values in layer_family(spec.type).given_tensors(spec).items():
+            path = f"{spec.where}.{key}" if spec.where else key
+            given.append((path, values, key_of(raw, key)))
+    given.append(("delta", problem.delta, key_of(doc, "delta")))
+    if problem.loss is not None:
+        given.append(("loss.target", problem.loss.target_given,
+                      key_of(key_of(doc, "loss"), "target")))
+    for path, values, written in given:
+        if values is None or np.size(values) == 0:
+            continue
+        magnitudes = np.abs(np.asarray(values, dtype=np.float64))
+        if magnitudes.max() <= largest:
+            continue
+        cell = np.unravel_index(int(np.argmax(magnitudes > largest)), magnitudes.shape)
+        if isinstance(written, list) and np.shape(written) == magnitudes.shape:
+            path += "".join(f"[{i}]" for i in cell)  # as JSON nests it
+        raise ProblemError(f"{float(np.asarray(values, dtype=np.float64)[cell]):g} does not fit "
+                           f"{np.dtype(dtype).name} (its largest is about {largest:.1e})",
+                           where=path, file=problem.file, hint="use --dtype float64")
+
+
 def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
     """The keys of a layer object of type ``kind`` (``ctx``: the builder): "type", "name",
     "input" (one input; add and concat name theirs in "inputs") and its family's fields."""

@@ -434,6 +434,9 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
             check_output_work(spec, output_format, full=full, include_backward=include_backward)
         if show_steps:
             check_steps_work(spec)
+        from cnngrad.problem import check_dtype_range
+
+        check_dtype_range(spec, parse_dtype(dtype))
         rate = parse_lr(lr, exact)  # a bad --lr is one error line, before any note
         if lr is not None and not any(layer.params for layer in spec.layers):
             note_later("note: --lr: the problem has no parameters to update (no layer has a "

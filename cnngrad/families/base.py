@@ -130,6 +130,11 @@ class LayerFamily:
         """One delta per input, and one gradient per parameter shaped as it was given."""
         raise NotImplementedError
 
+    def given_tensors(self, spec) -> dict[str, np.ndarray]:
+        """Every tensor the layer's JSON object gave, by its key, as given: the parameters
+        (and what else a family adds).  A float32 run checks that each fits float32."""
+        return dict(spec.params)
+
     def cast(self, spec, dtype):
         """The spec with its parameters in the compute dtype (float32 runs)."""
         cast = copy.copy(spec)

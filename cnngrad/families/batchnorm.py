@@ -470,6 +470,10 @@ class _BatchNorm(LayerFamily):
     def build(self, ctx, raw, head):
         return build_batchnorm(ctx, raw, head, self.vectors)
 
+    def given_tensors(self, spec):
+        running = {key: getattr(spec, key) for key in ("running_mean", "running_var")}
+        return {**spec.params, **{k: v for k, v in running.items() if v is not None}}
+
     def schema_fields(self, ref):
         per = "feature" if self.vectors else "channel"
         vector = {"anyOf": [ref("rank1"), ref("npy_file")]}
