@@ -2,7 +2,9 @@
 
 Each case is a command line run with typer's CliRunner from the repository root with
 ``COLUMNS=100``; its exit code, standard output and standard error are kept byte for byte in
-``expected/<name>.txt``.  ``python tests/golden/regen.py`` writes them again after an
+``expected/<name>.txt``.  The cases run in a process of their own whose numpy, BLAS and C
+math library take the same code on every x86-64 machine (:func:`pinned_environment`): each
+picks its kernels by CPU, and the last digit of a full-precision number moves with them.  ``python tests/golden/regen.py`` writes them again after an
 intended change of output (a new table look, another number format); ``git diff`` then shows
 exactly what changed.
 """
@@ -10,7 +12,11 @@ exactly what changed.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +120,50 @@ def run(args: list[str]) -> str:
 
 def manifest() -> dict[str, list[str]]:
     return json.loads((HERE / "cases.json").read_text(encoding="utf-8"))
+
+
+#: Set in the process that runs the cases (:func:`pinned_environment`).
+PINNED = "CNNGRAD_GOLDEN_PINNED"
+
+
+def pinned_environment() -> dict[str, str]:
+    """This environment, with numpy's, OpenBLAS's and glibc's choice of kernels by CPU turned
+    off on x86-64: numpy's dispatched SIMD loops (its ``tanh``, ``exp``, … round differently
+    with AVX2 or AVX-512), OpenBLAS's products (Haswell, SkylakeX, … kernels sum in other
+    orders) and glibc's FMA variants of ``exp``, ``log``, ….  Elsewhere only marked."""
+    env = dict(os.environ, **{PINNED: "1"})
+    # the same cnngrad as the tests import: this source tree's
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return env
+    import numpy as np
+
+    env["OPENBLAS_CORETYPE"] = "Prescott"
+    env["GLIBC_TUNABLES"] = "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F"
+    try:
+        found = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
+    except Exception:  # an older numpy: its names differ, keep its dispatch
+        found = []
+    if found:
+        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(found)
+    return env
+
+
+def ensure_pinned(argv: list[str]) -> None:
+    """Start this script again in :func:`pinned_environment` unless it runs there."""
+    if os.environ.get(PINNED) != "1":
+        os.execve(sys.executable, [sys.executable, *argv], pinned_environment())
+
+
+def write_records(folder: Path) -> None:
+    """Every listed case's record into ``folder``/<name>.txt, run in a pinned process."""
+    subprocess.run([sys.executable, __file__, "--write", str(folder)], check=True,
+                   env=pinned_environment())
+
+
+if __name__ == "__main__":  # python cases.py --write FOLDER (see write_records)
+    ensure_pinned(sys.argv)
+    out = Path(sys.argv[sys.argv.index("--write") + 1])
+    out.mkdir(parents=True, exist_ok=True)
+    for name, args in manifest().items():
+        (out / f"{name}.txt").write_bytes(run(args).encode("utf-8"))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cases import EXPECTED, EXACT, HERE, PROBLEMS, base_cases, explain_cases, run  # noqa: E402
+from cases import (EXPECTED, EXACT, HERE, PROBLEMS, base_cases, ensure_pinned,  # noqa: E402
+                   explain_cases, run)
 
 
 def main() -> None:
@@ -35,4 +36,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    ensure_pinned(sys.argv)  # the digits of every x86-64 machine (see cases.py)
     main()
