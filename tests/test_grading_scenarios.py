@@ -216,6 +216,35 @@ def test_an_output_read_twice_sums_the_students_deltas(tmp_path):
     assert wrong_cells(entry)["b.delta_in"] == [[0, 1]]
 
 
+@pytest.mark.parametrize("answers", [
+    {"r.delta_in": [[0.5, 0.25]], "a.delta_out": [[0.5, 0.25]]},
+    {"r.delta_in[0,0]": 0.5, "r.delta_in[0,1]": 0.25, "a": {"delta_out": [[0.5, 0.25]]}},
+])
+@pytest.mark.parametrize("reader, carried, wrong, points", [
+    # relu passes the delta [[0.125, 0.25]] of its positive inputs: cell [0,1] is right
+    ("relu", {"a.delta_out": [[0, 0]]}, {"r.delta_in": [[0, 0]], "a.delta_out": []}, 3),
+    # sigmoid's true delta_in is [[0.024576, 0.026249]]: both cells wrong, both carried
+    ("sigmoid", {"a.delta_out": [[0, 0], [0, 1]]},
+     {"r.delta_in": [[0, 0], [0, 1]], "a.delta_out": []}, 2),
+])
+def test_a_delta_out_is_carried_forward_from_the_readers_own_delta_in(tmp_path, answers,
+                                                                      reader, carried, wrong,
+                                                                      points):
+    # a.delta_out is r.delta_in: the student's own r.delta_in is one step upstream of it
+    problem = {"input": [[1, 2]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                                              {"type": reader, "name": "r"}],
+               "delta": [[0.125, 0.25]]}
+    grading = {"carry_forward": True, "min_decimals": 0,
+               "points": {"r.delta_in": 2, "a.delta_out": 2}}
+    code, entry, _ = grade(tmp_path, problem, grading, answers)
+    assert code == 1
+    assert carried_cells(entry) == carried
+    assert wrong_cells(entry) == wrong
+    assert (entry["points"], entry["max_points"]) == (points, 4)
+    assert next(t for t in entry["tensors"] if t["path"] == "a.delta_out")[
+        "carried_from"] == ["r.delta_in"]
+
+
 def test_a_rounded_answer_is_not_carried_forward(tmp_path):
     # true r.delta_in = a.delta_in = [[0.125, 0.25]]; the student's r.delta_in 0.1 implies
     # a.delta_in 0.1, but 0.1 carries 1 decimal of the 2 required: wrong either way

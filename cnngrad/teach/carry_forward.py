@@ -9,7 +9,7 @@ the student's own answers one step upstream (contract v1.1, "Grading"):
   (the ``output`` of each layer named in its ``input``/``inputs``, by default the previous
   layer; the problem's input as given);
 - a layer's ``output``: the step run forward on the student's values of its inputs;
-- a layer's ``delta_out``: the ``delta_in`` of the layer that reads it, as above, summed
+- a layer's ``delta_out``: the student's ``delta_in`` of the layer that reads it, summed
   over the layers that read it when several do; for the last layer, the loss's gradient at
   the student's output of that layer;
 - ``loss``: the loss of the student's output of the last layer.
@@ -229,9 +229,7 @@ class StudentValues:
         kind, _, key = rest.partition(".")
         if kind == "delta_out":
             readers = _readers(trace, index)
-            if len(readers) == 1:
-                return self.implied(_delta_in_path(readers[0], name))
-            if readers:
+            if readers:  # the student's delta_in of each reader (one: that delta_in)
                 return self._summed_delta(name, readers)
             if index != len(trace.layers) - 1 or trace.problem.loss is None:
                 return None
@@ -266,8 +264,10 @@ class StudentValues:
         return Implied(np.asarray(value), sources)
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
-        """An output read by several layers: the sum of the student's value of what each
-        sends back (the multivariate chain rule), when one of them is answered."""
+        """A layer's delta_out: the student's value of what each layer that reads its output
+        sends back (their answered cells, else what their answers imply), summed over the
+        readers when several do (the multivariate chain rule), when one of them is answered
+        or implied."""
         total, sources = None, _Used()
         for reader in readers:
             sent = self.trace.delta_sent(reader, name)
