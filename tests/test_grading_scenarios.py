@@ -245,6 +245,46 @@ def test_a_delta_out_is_carried_forward_from_the_readers_own_delta_in(tmp_path, 
         "carried_from"] == ["r.delta_in"]
 
 
+#: a.output [[1, 2], [3, 0.5]] pooled to 3, ½(3 − 1)²: the pool's delta 2 goes to [1,0]
+POOL_LOSS = {"input": [[1, 2], [3, 0.5]],
+             "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                        {"type": "maxpool2d", "name": "m", "size": 2},
+                        {"type": "flatten", "name": "f"}],
+             "loss": {"type": "mse", "target": [1]}}
+#: d.output 0.5·1 − 1·2 = −1.5, ½(−1.5)²: delta −1.5, weights' gradient [[-1.5, -3]]
+DENSE_LOSS = {"input": [[1, 2]],
+              "layers": [{"type": "flatten", "name": "f"},
+                         {"type": "dense", "name": "d", "weights": [[0.5, -1]], "bias": [0]}],
+              "loss": {"type": "mse", "target": [0]}}
+
+
+@pytest.mark.parametrize("problem, answers, carried, implied, points", [
+    # a.output's 4 moves the maximum to [0,1]: the true delta 2 routed there (one step
+    # upstream: the student's input, the delta not answered so true) ...
+    (POOL_LOSS, {"a.output": [[1, 4], [3, 0.5]], "m.delta_in": [[0, 2], [0, 0]]},
+     {"m.delta_in": [[0, 1], [1, 0]]}, [2, 0], 3.5),
+    # ... or the delta 3 of the maximum 4 the student's forward pass implies
+    (POOL_LOSS, {"a.output": [[1, 4], [3, 0.5]], "m.delta_in": [[0, 3], [0, 0]]},
+     {"m.delta_in": [[0, 1], [1, 0]]}, [3, 0], 3.5),
+    # f.output [1, 3]: −1.5·[1, 3] with the true delta ...
+    (DENSE_LOSS, {"f.output": [1, 3], "d.grads.weights": [[-1.5, -4.5]]},
+     {"d.grads.weights": [[0, 1]]}, [-4.5], 3),
+    # ... or −2.5·[1, 3] with the delta of the output 0.5 − 3 it implies
+    (DENSE_LOSS, {"f.output": [1, 3], "d.grads.weights": [[-2.5, -7.5]]},
+     {"d.grads.weights": [[0, 0], [0, 1]]}, [-2.5, -7.5], 3),
+])
+def test_a_wrong_input_carries_forward_with_the_true_or_the_implied_delta(
+        tmp_path, problem, answers, carried, implied, points):
+    grading = {"carry_forward": True, "min_decimals": 0, "points": dict.fromkeys(answers, 2)}
+    code, entry, _ = grade(tmp_path, problem, grading, answers)
+    assert code == 1
+    assert carried_cells(entry) == carried
+    tensor = entry["tensors"][1]
+    assert [cell["implied"] for cell in tensor["carried"]] == implied
+    assert tensor["carried_from"] == [next(iter(answers))]
+    assert (entry["points"], entry["max_points"]) == (points, 4)
+
+
 def test_a_rounded_answer_is_not_carried_forward(tmp_path):
     # true r.delta_in = a.delta_in = [[0.125, 0.25]]; the student's r.delta_in 0.1 implies
     # a.delta_in 0.1, but 0.1 carries 1 decimal of the 2 required: wrong either way
