@@ -216,6 +216,75 @@ def test_an_output_read_twice_sums_the_students_deltas(tmp_path):
     assert wrong_cells(entry)["b.delta_in"] == [[0, 1]]
 
 
+@pytest.mark.parametrize("answers", [
+    {"r.delta_in": [[0.5, 0.25]], "a.delta_out": [[0.5, 0.25]]},
+    {"r.delta_in[0,0]": 0.5, "r.delta_in[0,1]": 0.25, "a": {"delta_out": [[0.5, 0.25]]}},
+])
+@pytest.mark.parametrize("reader, carried, wrong, points", [
+    # relu passes the delta [[0.125, 0.25]] of its positive inputs: cell [0,1] is right
+    ("relu", {"a.delta_out": [[0, 0]]}, {"r.delta_in": [[0, 0]], "a.delta_out": []}, 3),
+    # sigmoid's true delta_in is [[0.024576, 0.026249]]: both cells wrong, both carried
+    ("sigmoid", {"a.delta_out": [[0, 0], [0, 1]]},
+     {"r.delta_in": [[0, 0], [0, 1]], "a.delta_out": []}, 2),
+])
+def test_a_delta_out_is_carried_forward_from_the_readers_own_delta_in(tmp_path, answers,
+                                                                      reader, carried, wrong,
+                                                                      points):
+    # a.delta_out is r.delta_in: the student's own r.delta_in is one step upstream of it
+    problem = {"input": [[1, 2]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                                              {"type": reader, "name": "r"}],
+               "delta": [[0.125, 0.25]]}
+    grading = {"carry_forward": True, "min_decimals": 0,
+               "points": {"r.delta_in": 2, "a.delta_out": 2}}
+    code, entry, _ = grade(tmp_path, problem, grading, answers)
+    assert code == 1
+    assert carried_cells(entry) == carried
+    assert wrong_cells(entry) == wrong
+    assert (entry["points"], entry["max_points"]) == (points, 4)
+    assert next(t for t in entry["tensors"] if t["path"] == "a.delta_out")[
+        "carried_from"] == ["r.delta_in"]
+
+
+#: a.output [[1, 2], [3, 0.5]] pooled to 3, ½(3 − 1)²: the pool's delta 2 goes to [1,0]
+POOL_LOSS = {"input": [[1, 2], [3, 0.5]],
+             "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                        {"type": "maxpool2d", "name": "m", "size": 2},
+                        {"type": "flatten", "name": "f"}],
+             "loss": {"type": "mse", "target": [1]}}
+#: d.output 0.5·1 − 1·2 = −1.5, ½(−1.5)²: delta −1.5, weights' gradient [[-1.5, -3]]
+DENSE_LOSS = {"input": [[1, 2]],
+              "layers": [{"type": "flatten", "name": "f"},
+                         {"type": "dense", "name": "d", "weights": [[0.5, -1]], "bias": [0]}],
+              "loss": {"type": "mse", "target": [0]}}
+
+
+@pytest.mark.parametrize("problem, answers, carried, implied, points", [
+    # a.output's 4 moves the maximum to [0,1]: the true delta 2 routed there (one step
+    # upstream: the student's input, the delta not answered so true) ...
+    (POOL_LOSS, {"a.output": [[1, 4], [3, 0.5]], "m.delta_in": [[0, 2], [0, 0]]},
+     {"m.delta_in": [[0, 1], [1, 0]]}, [2, 0], 3.5),
+    # ... or the delta 3 of the maximum 4 the student's forward pass implies
+    (POOL_LOSS, {"a.output": [[1, 4], [3, 0.5]], "m.delta_in": [[0, 3], [0, 0]]},
+     {"m.delta_in": [[0, 1], [1, 0]]}, [3, 0], 3.5),
+    # f.output [1, 3]: −1.5·[1, 3] with the true delta ...
+    (DENSE_LOSS, {"f.output": [1, 3], "d.grads.weights": [[-1.5, -4.5]]},
+     {"d.grads.weights": [[0, 1]]}, [-4.5], 3),
+    # ... or −2.5·[1, 3] with the delta of the output 0.5 − 3 it implies
+    (DENSE_LOSS, {"f.output": [1, 3], "d.grads.weights": [[-2.5, -7.5]]},
+     {"d.grads.weights": [[0, 0], [0, 1]]}, [-2.5, -7.5], 3),
+])
+def test_a_wrong_input_carries_forward_with_the_true_or_the_implied_delta(
+        tmp_path, problem, answers, carried, implied, points):
+    grading = {"carry_forward": True, "min_decimals": 0, "points": dict.fromkeys(answers, 2)}
+    code, entry, _ = grade(tmp_path, problem, grading, answers)
+    assert code == 1
+    assert carried_cells(entry) == carried
+    tensor = entry["tensors"][1]
+    assert [cell["implied"] for cell in tensor["carried"]] == implied
+    assert tensor["carried_from"] == [next(iter(answers))]
+    assert (entry["points"], entry["max_points"]) == (points, 4)
+
+
 def test_a_rounded_answer_is_not_carried_forward(tmp_path):
     # true r.delta_in = a.delta_in = [[0.125, 0.25]]; the student's r.delta_in 0.1 implies
     # a.delta_in 0.1, but 0.1 carries 1 decimal of the 2 required: wrong either way

@@ -9,13 +9,16 @@ the student's own answers one step upstream (contract v1.1, "Grading"):
   (the ``output`` of each layer named in its ``input``/``inputs``, by default the previous
   layer; the problem's input as given);
 - a layer's ``output``: the step run forward on the student's values of its inputs;
-- a layer's ``delta_out``: the ``delta_in`` of the layer that reads it, as above, summed
+- a layer's ``delta_out``: the student's ``delta_in`` of the layer that reads it, summed
   over the layers that read it when several do; for the last layer, the loss's gradient at
   the student's output of that layer;
 - ``loss``: the loss of the student's output of the last layer.
 
 A tensor the student did not answer stands in with what their answers further upstream
-imply, else with its true value, cell by cell.  The upstream answers used may be wrong or
+imply, else with its true value, cell by cell; a wrong answer is also carried forward when
+it is right from their answers one step upstream with the true value of every tensor they
+did not answer (``StudentValues(..., chain=False)``: a delta the student did not answer,
+routed through their own wrong forward values).  The upstream answers used may be wrong or
 right only to the decimals written: a student who carries their own rounded -0.0664 forward
 to six decimals is carried forward too.  With no upstream answer used (the true values
 alone) nothing is carried forward.  The layer's step is the
@@ -120,11 +123,17 @@ class Implied:
 
 class StudentValues:
     """The student's value of any tensor: their answered cells; where they answered
-    nothing, what their answers further upstream imply; else the true value."""
+    nothing, what their answers further upstream imply; else the true value.
 
-    def __init__(self, trace: Trace, answers: Mapping[str, Any]) -> None:
+    With ``chain=False`` a tensor the student did not answer is its true value: each step
+    is recomputed from the student's answers one step upstream alone (a wrong forward
+    value, and the true delta routed through it)."""
+
+    def __init__(self, trace: Trace, answers: Mapping[str, Any], *,
+                 chain: bool = True) -> None:
         self.trace = trace
         self.answers = answers  # path -> TensorCheck (answered, right, given, truth)
+        self.chain = chain
         self._implied: dict[str, Implied | None] = {}
         self.index = {layer.name: i for i, layer in enumerate(trace.layers)}
 
@@ -133,9 +142,9 @@ class StudentValues:
     def value(self, paths: tuple[str, ...], truth_shown: np.ndarray,
               internal_shape: tuple[int, ...] | None) -> tuple[np.ndarray, _Used]:
         """The first path's answered cells win, then the next path's, then what the
-        student's upstream answers imply for the first path, then the truth; and the
-        answered paths used (here or upstream)."""
-        fallback = self.implied(paths[0])
+        student's upstream answers imply for the first path (unless ``chain`` is off),
+        then the truth; and the answered paths used (here or upstream)."""
+        fallback = self.implied(paths[0]) if self.chain else None
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
             used = _Used().merge(fallback.used)
@@ -229,9 +238,7 @@ class StudentValues:
         kind, _, key = rest.partition(".")
         if kind == "delta_out":
             readers = _readers(trace, index)
-            if len(readers) == 1:
-                return self.implied(_delta_in_path(readers[0], name))
-            if readers:
+            if readers:  # the student's delta_in of each reader (one: that delta_in)
                 return self._summed_delta(name, readers)
             if index != len(trace.layers) - 1 or trace.problem.loss is None:
                 return None
@@ -266,8 +273,10 @@ class StudentValues:
         return Implied(np.asarray(value), sources)
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
-        """An output read by several layers: the sum of the student's value of what each
-        sends back (the multivariate chain rule), when one of them is answered."""
+        """A layer's delta_out: the student's value of what each layer that reads its output
+        sends back (their answered cells, else what their answers imply), summed over the
+        readers when several do (the multivariate chain rule), when one of them is answered
+        or implied."""
         total, sources = None, _Used()
         for reader in readers:
             sent = self.trace.delta_sent(reader, name)

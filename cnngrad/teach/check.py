@@ -852,23 +852,32 @@ def _unanswered(path: str, truth: np.ndarray) -> TensorCheck:
 
 def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> None:
     """Mark each wrong cell that is right for the value the student's own upstream answers
-    imply (:mod:`cnngrad.teach.carry_forward`); rounded cells stay rounded."""
+    imply (:mod:`cnngrad.teach.carry_forward`); rounded cells stay rounded.  The values
+    implied through the tensors the student did not answer are tried first, then (when they
+    leave a wrong cell) those one step upstream with the true value of every tensor not
+    answered; the one that carries more cells is kept."""
     from cnngrad.teach.carry_forward import StudentValues
 
     answers = {check.path: check for check in result.tensors if check.answered.any()}
-    student = StudentValues(trace, answers)
+    chained = StudentValues(trace, answers)
+    one_step = StudentValues(trace, answers, chain=False)
     for check in answers.values():
         candidates = check.answered & ~check.right & ~check.rounded
         if not candidates.any():
             continue
-        implied = student.implied(check.path)
-        if implied is None or implied.value.shape != check.truth.shape:
-            continue
         cells = np.flatnonzero(candidates.reshape(-1))
         written = _written_cells(check, cells)
-        implied_cells = implied.value.reshape(-1)[cells]
-        matches = cells_right(written, implied_cells, tolerance)
-        if not matches.any():
+        implied, matches = None, np.zeros(cells.size, dtype=bool)
+        for student in (chained, one_step):
+            value = student.implied(check.path)
+            if value is None or value.value.shape != check.truth.shape:
+                continue
+            found = cells_right(written, value.value.reshape(-1)[cells], tolerance)
+            if found.sum() > matches.sum():
+                implied, matches = value, found
+            if matches.all():
+                break
+        if implied is None:
             continue
         carried = np.zeros(check.truth.size, dtype=bool)
         carried[cells[matches]] = True
