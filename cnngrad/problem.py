@@ -322,13 +322,14 @@ def check_dtype_range(problem: Problem, dtype) -> None:
     for path, values, written in given:
         if values is None or np.size(values) == 0:
             continue
-        magnitudes = np.abs(np.asarray(values, dtype=np.float64))
-        if magnitudes.max() <= largest:
+        numbers = np.asarray(values, dtype=np.float64)
+        too_large = np.abs(numbers) > largest
+        if not too_large.any():
             continue
-        cell = np.unravel_index(int(np.argmax(magnitudes > largest)), magnitudes.shape)
-        if isinstance(written, list) and np.shape(written) == magnitudes.shape:
+        cell = np.unravel_index(int(np.argmax(too_large)), numbers.shape)
+        if isinstance(written, list) and np.shape(written) == numbers.shape:
             path += "".join(f"[{i}]" for i in cell)  # as JSON nests it
-        raise ProblemError(f"{float(np.asarray(values, dtype=np.float64)[cell]):g} does not fit "
+        raise ProblemError(f"{numbers[cell]:g} does not fit "
                            f"{np.dtype(dtype).name} (its largest is about {largest:.1e})",
                            where=path, file=problem.file, hint="use --dtype float64")
 
