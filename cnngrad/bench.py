@@ -622,11 +622,12 @@ def _child_env(**changes: str | None) -> dict[str, str]:
     return env
 
 
-def _child(command: Sequence[str], cwd: Path) -> tuple[float, float | None]:
+def _child(command: Sequence[str], cwd: Path,
+           env: dict[str, str] | None = None) -> tuple[float, float | None]:
     """(wall seconds, peak RSS MiB when the command reports it) of a command in a fresh
-    process; its output discarded."""
+    process (in ``env``, by default :func:`_child_env`'s); its output discarded."""
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=_child_env(), stdout=subprocess.DEVNULL,
+    done = subprocess.run(command, cwd=cwd, env=env or _child_env(), stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, check=False)
     seconds = time.perf_counter() - start
     stderr = done.stderr.decode(errors="replace")
@@ -659,11 +660,9 @@ def start_up(repeat: int, folder: Path) -> dict[str, Any]:
     for round_ in range(max(repeat, START_UP_RUNS) + 1):
         for name, command in commands.items():
             time.sleep(SETTLE_SECONDS)
-            start = time.perf_counter()
-            subprocess.run(command, cwd=folder, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=True)
+            seconds, _ = _child(command, folder, env)
             if round_:  # the first round fills the bytecode cache
-                times[name].append(time.perf_counter() - start)
+                times[name].append(seconds)
     medians = {name: statistics.median(values) for name, values in times.items()}
     return {"case": "start-up: backward stackexchange.json", "runs": len(times["numpy"]),
             "numpy_s": medians["numpy"], "json_s": medians["json"], "table_s": medians["table"],

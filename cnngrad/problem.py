@@ -308,10 +308,9 @@ def check_dtype_range(problem: Problem, dtype) -> None:
     given: list[tuple[str, Any, Any]] = [("input", problem.input, key_of(doc, "input"))]
     raw_layers = key_of(doc, "layers")
     for spec in problem.layers:
-        raw = doc
+        raw = doc  # the one-conv shorthand's fields are top-level keys
         if spec.where:
-            index = int(spec.where[len("layers["):-1])
-            raw = raw_layers[index] if isinstance(raw_layers, list) else None
+            raw = raw_layers[spec.index] if isinstance(raw_layers, list) else None
         for key, values in layer_family(spec.type).given_tensors(spec).items():
             path = f"{spec.where}.{key}" if spec.where else key
             given.append((path, values, key_of(raw, key)))

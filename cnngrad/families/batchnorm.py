@@ -471,8 +471,8 @@ class _BatchNorm(LayerFamily):
         return build_batchnorm(ctx, raw, head, self.vectors)
 
     def given_tensors(self, spec):
-        running = {key: getattr(spec, key) for key in ("running_mean", "running_var")}
-        return {**spec.params, **{k: v for k, v in running.items() if v is not None}}
+        return {key: getattr(spec, key) for key in VECTOR_FIELDS
+                if getattr(spec, key) is not None}
 
     def schema_fields(self, ref):
         per = "feature" if self.vectors else "channel"

@@ -4,9 +4,9 @@ Each case is a command line run with typer's CliRunner from the repository root 
 ``COLUMNS=100``; its exit code, standard output and standard error are kept byte for byte in
 ``expected/<name>.txt``.  The cases run in a process of their own whose numpy, BLAS and C
 math library take the same code on every x86-64 machine (:func:`pinned_environment`): each
-picks its kernels by CPU, and the last digit of a full-precision number moves with them.  ``python tests/golden/regen.py`` writes them again after an
-intended change of output (a new table look, another number format); ``git diff`` then shows
-exactly what changed.
+picks its kernels by CPU, and the last digit of a full-precision number moves with them.
+``python tests/golden/regen.py`` writes them again after an intended change of output (a new
+table look, another number format); ``git diff`` then shows exactly what changed.
 """
 
 from __future__ import annotations
@@ -122,6 +122,13 @@ def manifest() -> dict[str, list[str]]:
     return json.loads((HERE / "cases.json").read_text(encoding="utf-8"))
 
 
+def write(cases: dict[str, list[str]], folder: Path) -> None:
+    """Each case's record into ``folder``/<name>.txt."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, args in cases.items():
+        (folder / f"{name}.txt").write_bytes(run(args).encode("utf-8"))
+
+
 #: Set in the process that runs the cases (:func:`pinned_environment`).
 PINNED = "CNNGRAD_GOLDEN_PINNED"
 
@@ -163,7 +170,4 @@ def write_records(folder: Path) -> None:
 
 if __name__ == "__main__":  # python cases.py --write FOLDER (see write_records)
     ensure_pinned(sys.argv)
-    out = Path(sys.argv[sys.argv.index("--write") + 1])
-    out.mkdir(parents=True, exist_ok=True)
-    for name, args in manifest().items():
-        (out / f"{name}.txt").write_bytes(run(args).encode("utf-8"))
+    write(manifest(), Path(sys.argv[sys.argv.index("--write") + 1]))

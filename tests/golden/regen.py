@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cases import (EXPECTED, EXACT, HERE, PROBLEMS, base_cases, ensure_pinned,  # noqa: E402
-                   explain_cases, run)
+                   explain_cases, run, write)
 
 
 def main() -> None:
@@ -30,8 +30,7 @@ def main() -> None:
     for old in EXPECTED.glob("*.txt"):
         if old.stem not in cases:
             old.unlink()
-    for name, args in cases.items():
-        (EXPECTED / f"{name}.txt").write_bytes(run(args).encode("utf-8"))
+    write(cases, EXPECTED)
     print(f"{len(cases)} golden outputs written to {EXPECTED}")
 
 
