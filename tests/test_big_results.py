@@ -24,7 +24,7 @@ from cnngrad.cli.common import render_rich
 from cnngrad.cli.progress import DelayedProgress
 from cnngrad.network import run
 from cnngrad.problem import load_problem
-from cnngrad.render.npz_result import npz_arrays
+from cnngrad.render.npz_result import MIN_SAVING, _worth_deflating, npz_arrays
 from cnngrad.render.numbers import fmt
 from cnngrad.render.tables import (CORNER, GRIDS_FIRST, GRIDS_LAST, SHORTEN_BEYOND,
                                    cell_text, matrix_table, shown_indices, stats_line, tensor_stats,
@@ -267,6 +267,43 @@ def test_npz_members_are_deflated_npy_files(tmp_path, big_problem):
         assert [name + ".npy" for name in saved.files] == [m.filename for m in members]
         assert sum(saved[name].nbytes for name in saved.files) < raw  # the .npy headers
     assert target.stat().st_size < raw
+
+
+def test_npz_stores_what_deflate_would_not_shrink(tmp_path):
+    """A tensor of nonzero random floats (the conv's output) is stored as it is; one with many
+    zeros (the ReLU's) is deflated; np.load reads both back exactly."""
+    import zipfile
+
+    rng = np.random.default_rng(5)
+    np.save(tmp_path / "x.npy", rng.standard_normal((1, 2, 40, 40)))
+    np.save(tmp_path / "d.npy", rng.standard_normal((1, 4, 38, 38)))
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": {"npy": "x.npy"}, "delta": {"npy": "d.npy"},
+        "layers": [{"type": "conv2d", "kernel": rng.standard_normal((4, 2, 3, 3)).tolist()},
+                   {"type": "relu"}]}))
+    target = tmp_path / "r.npz"
+    ok("forward", problem, "--format", "npz", "-o", target)
+    with zipfile.ZipFile(target) as archive:
+        kinds = {m.filename: m.compress_type for m in archive.infolist()}
+    assert kinds == {"conv2d_1.output.npy": zipfile.ZIP_STORED,
+                     "relu_1.output.npy": zipfile.ZIP_DEFLATED}
+    expected = npz_arrays(run(load_problem(str(problem))), include_backward=False)
+    with np.load(target) as saved:
+        for key, value in expected.items():
+            np.testing.assert_array_equal(saved[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("array, deflate", [
+    (np.zeros(10_000), True),
+    (np.arange(10_000, dtype=np.float64) % 7, True),
+    (np.random.default_rng(0).standard_normal(10_000), False),
+    (np.random.default_rng(0).standard_normal(100), True),  # under 4 KiB: never worth a test
+    (np.random.default_rng(0).standard_normal((2, 3, 50_000))[:, :, ::3], False),  # a view
+])
+def test_worth_deflating(array, deflate):
+    assert _worth_deflating(array) is deflate
+    assert 0 < MIN_SAVING < 1
 
 
 def test_npz_keeps_float32(tmp_path):
