@@ -256,7 +256,7 @@ DENSE = {"input": [[1, 2, 3]],
     ({"min_decimals": 2}, ["--min-decimals", "4"], [0.12, 0.25], [[0, 0], [0, 1]],
      "right to the 2 decimals written; 4 are required (--min-decimals)"),
     ({"min_decimals": 2}, [], [0.1, 0.2], [[0, 0], [0, 1]],
-     "right to the 1 decimal written; 2 are required (--min-decimals)"),
+     "right to the 1 decimal written; 2 are required (the grading block's min_decimals)"),
     # the block's atol 0.01: 0.13 is in, 0.26 is 0.013 off
     ({"atol": 0.01}, [], [0.13, 0.26], [[0, 1]], None),
     # --min-decimals 2 wins over the block's atol: 0.13 is 0.0065 off at 2 decimals

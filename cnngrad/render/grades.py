@@ -43,13 +43,13 @@ def _points_cell(value: Fraction) -> float | int:
 
 def rounding_note(check: TensorCheck, tolerance: Tolerance) -> str | None:
     """``right to the 2 decimals written; 4 are required (--min-decimals)`` for a tensor
-    with rounded cells, else None."""
+    with rounded cells, else None; the parenthesis names where the 4 was set."""
     if not check.rounded.any():
         return None
     shown = " or ".join(str(d) for d in check.rounded_decimals)
     noun = "decimal" if check.rounded_decimals == (1,) else "decimals"
     return (f"right to the {shown} {noun} written; {tolerance.min_decimals} are required "
-            f"(--min-decimals)")
+            f"({tolerance.min_decimals_from})")
 
 
 def carried_note(check: TensorCheck) -> str | None:

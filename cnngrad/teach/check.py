@@ -104,11 +104,15 @@ class Tolerance:
         The decimals rule judges a value written with fewer decimals as if it had this many
         (``--min-decimals 4``: ``0.045`` must then be within ½·10⁻⁴).  0: the rule as
         written.
+    min_decimals_from : str
+        Where ``min_decimals`` was set, as a report names it to the reader: the option (or
+        its default) or the problem's grading block.
     """
 
     atol: Fraction | None = None
     rtol: Fraction | None = None
     min_decimals: int = 0
+    min_decimals_from: str = "--min-decimals"
 
     @property
     def explicit(self) -> bool:

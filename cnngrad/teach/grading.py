@@ -236,7 +236,8 @@ def resolve_tolerance(grading: Grading, *, atol: Fraction | None = None,
     if grading.atol is not None or grading.rtol is not None:
         return Tolerance(atol=grading.atol, rtol=grading.rtol, min_decimals=0)
     if grading.min_decimals is not None:
-        return Tolerance(min_decimals=grading.min_decimals)
+        return Tolerance(min_decimals=grading.min_decimals,
+                         min_decimals_from="the grading block's min_decimals")
     return Tolerance(min_decimals=DEFAULT_MIN_DECIMALS)
 
 
