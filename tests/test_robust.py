@@ -333,6 +333,32 @@ def test_output_through_a_symlink_replaces_the_file_it_points_to(tmp_path):
     assert link.is_symlink() and json.loads(real.read_text())["title"]
 
 
+@pytest.mark.parametrize("args", [
+    ("backward", WORKED, "-f", "json"), ("forward", WORKED, "-f", "csv"), ("schema",),
+    ("explain", NETWORK, "loss"), ("gradcheck", WORKED),
+    ("check", WORKED, str(SAMPLES / "answers" / "stackexchange-answers.json"))])
+def test_output_dash_is_standard_output(tmp_path, monkeypatch, args):
+    """-o - prints what no -o prints (as PROBLEM - reads standard input), no file named -."""
+    monkeypatch.chdir(tmp_path)
+    plain, dashed = invoke(*args), invoke(*args, "-o", "-")
+    assert dashed.exit_code == plain.exit_code == 0, dashed.output
+    assert dashed.stdout == plain.stdout and plain.stdout.strip()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_named_dash_is_written_as_dot_slash_dash(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert invoke("backward", WORKED, "-f", "json", "-o", "./-").exit_code == 0
+    assert json.loads((tmp_path / "-").read_text())["title"]
+
+
+def test_npz_to_a_dash_is_refused_as_for_the_terminal(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_error(invoke("backward", WORKED, "-f", "npz", "-o", "-"),
+              "npz is a binary file, not for the terminal")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_svg_is_written_only_when_the_run_succeeds(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_error(invoke("backward", WORKED, "--save-svg", "x.svg", "-o", "missing/out.json"),

@@ -221,10 +221,16 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", metavar="FORMAT",
     help="table (for people) or json (the contract's result, for scripts).")]
+def dash_is_standard_output(value: Optional[str]) -> Optional[str]:
+    """``-o -`` means standard output, as ``-`` for PROBLEM means standard input (a file
+    named ``-`` is still written as ``-o ./-``)."""
+    return None if value == "-" else value
+
+
 OutputOpt = Annotated[Optional[str], typer.Option(
-    "--output", "-o", metavar="FILE",
+    "--output", "-o", metavar="FILE", callback=dash_is_standard_output,
     help="Write the result to this file instead of standard output (atomically: never a "
-         "partial file; an existing file keeps its permissions).")]
+         "partial file; an existing file keeps its permissions); - is standard output.")]
 # (no dir_okay=False: write_output says "is a folder" in one line, not a usage box)
 #: every --format of backward and forward
 REPORT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")

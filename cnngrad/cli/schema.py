@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import DebugOpt, guarded, write_output
+from cnngrad.cli.common import DebugOpt, dash_is_standard_output, guarded, write_output
 
 EPILOG = """\
 Examples
@@ -24,9 +23,10 @@ validator (draft 2020-12) checks a file with it too.
 
 @guarded
 def schema(
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Write the schema to this file instead of standard output.",
-        dir_okay=False)] = None,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="FILE", callback=dash_is_standard_output,
+        help="Write the schema to this file instead of standard output; - is standard "
+             "output.")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Print a JSON Schema (draft 2020-12) of the problem format: keys, layer types and their
