@@ -4,12 +4,13 @@ In a source checkout they are the top-level ``samples/`` folder (the README's co
 ``samples/...``); an installed wheel carries the same files as the package data
 ``cnngrad/samples/`` (pyproject.toml maps the folder there).  :func:`samples_dir` finds
 whichever is present.  A sample is a problem ``<name>.json`` at the top of that folder; a
-CSV-backed one also needs the files it names (``{"csv": "csv/o.csv"}``), which
-:func:`copy_sample` copies with it.
+CSV-backed one also needs the files it names (``{"csv": "csv/o.csv"}``), and some come with
+answers files for ``cnngrad check`` (``exam/*.json``): :func:`copy_sample` copies both with it.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 from dataclasses import dataclass
@@ -20,16 +21,21 @@ from cnngrad.tensorio import TENSOR_FILE_KINDS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+#: Folders of answers files and the sample they answer; a folder named after its sample
+#: (``exam/`` for ``exam``) needs no entry.
+ANSWERS_FOLDERS = {"answers": "stackexchange"}
+
 
 @dataclass(frozen=True)
 class Sample:
-    """One bundled problem: its name (the file name without ``.json``), file and title, and
-    the tensor files (relative paths) it reads."""
+    """One bundled problem: its name (the file name without ``.json``), file and title, the
+    tensor files it reads and the answers files that come with it (relative paths)."""
 
     name: str
     path: Path
     title: str
     needs: tuple[str, ...]
+    answers: tuple[str, ...] = ()
 
     def text(self) -> str:
         return self.path.read_text(encoding="utf-8")
@@ -79,10 +85,36 @@ def referenced_files(document) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _answers_folders(name: str) -> list[str]:
+    return [name] + [folder for folder, sample in ANSWERS_FOLDERS.items() if sample == name]
+
+
 def _load(path: Path) -> Sample:
     document = json.loads(path.read_text(encoding="utf-8"))
     title = document.get("title", "") if isinstance(document, dict) else ""
-    return Sample(name=path.stem, path=path, title=title, needs=referenced_files(document))
+    answers = tuple(f"{folder}/{file.name}" for folder in _answers_folders(path.stem)
+                    if (path.parent / folder).is_dir()
+                    for file in sorted((path.parent / folder).iterdir()) if file.is_file())
+    return Sample(name=path.stem, path=path, title=title, needs=referenced_files(document),
+                  answers=answers)
+
+
+def answers_sample(path: str) -> str | None:
+    """For a missing answers file such as ``samples/exam/ben.json`` (or the glob
+    ``samples/exam/*.json`` a shell left as it was): the sample whose bundled answers folder
+    holds a file of that name; else None, also when the samples cannot be found (for a hint,
+    never an error of its own)."""
+    given = Path(path)
+    folder = given.parent.name
+    sample = ANSWERS_FOLDERS.get(folder, folder)
+    try:
+        root = samples_dir()
+        found = ((root / f"{sample}.json").is_file() and (root / folder).is_dir()
+                 and any(fnmatch.fnmatch(file.name, given.name)
+                         for file in (root / folder).iterdir()))
+    except (CnnGradError, OSError, ValueError):
+        return None
+    return sample if found and folder in _answers_folders(sample) else None
 
 
 def list_samples() -> list[Sample]:
@@ -103,8 +135,9 @@ def get_sample(name: str) -> Sample:
 
 
 def copy_sample(sample: Sample, folder: Path, *, overwrite: bool = False) -> list[Path]:
-    """Copy a sample and the files it reads into ``folder`` (created if needed), keeping their
-    relative paths so the copy runs as it is.  Returns the written files.
+    """Copy a sample, the files it reads and its answers files into ``folder`` (created if
+    needed), keeping their relative paths so the copy runs as it is.  Returns the written
+    files.
 
     Nothing is written when a file would be overwritten and ``overwrite`` is false."""
     folder = Path(folder)
@@ -112,7 +145,7 @@ def copy_sample(sample: Sample, folder: Path, *, overwrite: bool = False) -> lis
         raise UsageError("is a file, not a folder", where="--to", file=str(folder))
     pairs = [(sample.path, folder / sample.path.name)]
     source_dir = sample.path.parent
-    for relative in sample.needs:
+    for relative in sample.needs + sample.answers:
         source = (source_dir / relative).resolve()
         if source_dir.resolve() not in source.parents:
             raise CnnGradError(f"sample {sample.name} names a file outside the samples folder: "

@@ -240,11 +240,49 @@ def test_a_missing_bundled_sample_path_says_how_to_get_it(tmp_path, monkeypatch,
     result = invoke(command, "samples/stackexchange.json")
     assert result.exit_code == 2
     assert "error: samples/stackexchange.json: no such file" in result.output
-    hint = "hint: stackexchange is a bundled sample: `cnngrad samples stackexchange --to .`"
-    assert hint in result.output
-    # and the hint's command does what it says
-    assert invoke("samples", "stackexchange", "--to", ".").exit_code == 0
-    assert invoke(command, "stackexchange.json").exit_code == 0
+    hint = ("hint: stackexchange is a bundled sample: `cnngrad samples stackexchange --to "
+            "samples` saves it as samples/stackexchange.json, with its answers files")
+    assert hint in " ".join(result.output.split())
+    # and the hint's command does what it says: the command runs as it was typed
+    assert invoke("samples", "stackexchange", "--to", "samples").exit_code == 0
+    assert invoke(command, "samples/stackexchange.json").exit_code == 0
+
+
+def test_a_bare_missing_sample_name_is_saved_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backward", "stackexchange-csv.json")
+    assert ("hint: stackexchange-csv is a bundled sample: `cnngrad samples stackexchange-csv "
+            "--to .` saves it as stackexchange-csv.json") in " ".join(result.output.split())
+    assert "answers" not in result.output
+
+
+@pytest.mark.parametrize("answers", [["samples/exam/*.json"],
+                                     ["samples/exam/ana.json", "samples/exam/ben.json"]])
+def test_missing_bundled_answers_say_how_to_get_them(tmp_path, monkeypatch, answers):
+    """The README's exam command in an empty folder: the problem's hint, then (the problem
+    there) the answers files' hint; each hint's command makes the command as typed work."""
+    monkeypatch.chdir(tmp_path)
+    command = ["check", "samples/exam.json", *answers]
+    assert "`cnngrad samples exam --to samples` saves it as samples/exam.json, with its " \
+           "answers files" in " ".join(invoke(*command).output.split())
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "exam.json").write_bytes((SAMPLES / "exam.json").read_bytes())
+    result = invoke(*command)
+    assert result.exit_code == 2
+    hint = ("hint: the exam sample's answers files ship with cnngrad: `cnngrad samples exam "
+            "--to samples` copies them with the problem")
+    assert " ".join(result.output.split()).count(hint) == len(answers)
+    assert invoke("samples", "exam", "--to", "samples", "--force").exit_code == 0
+    assert invoke("check", "samples/exam.json", *(
+        sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "samples/exam").glob("*.json"))
+        if "*" in answers[0] else answers)).exit_code == 1  # graded: some answers are wrong
+
+
+def test_a_missing_answers_file_that_is_no_sample_gets_no_hint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", str(SAMPLES / "exam.json"), "exam/zed.json")
+    assert result.exit_code == 2 and "no such file" in result.output
+    assert "hint" not in result.output
 
 
 def test_a_missing_file_that_is_no_sample_gets_no_sample_hint(tmp_path, monkeypatch):

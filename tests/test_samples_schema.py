@@ -126,6 +126,21 @@ def test_samples_to_copies_the_problem_with_its_files(tmp_path):
     assert copied["layers"] == original["layers"]
 
 
+@pytest.mark.parametrize("name, answers", [
+    ("exam", ["exam/ana.json", "exam/ben.json", "exam/cleo.json"]),
+    ("stackexchange", ["answers/conv2d_1.grads.kernel.csv", "answers/stackexchange-answers.json",
+                       "answers/stackexchange-wrong.json"]),
+    ("pool-ties", [])])
+def test_samples_to_copies_the_answers_files_that_come_with_it(tmp_path, name, answers):
+    out = ok("samples", name, "--to", tmp_path)
+    assert out.splitlines() == [f"wrote {tmp_path / f}" for f in [f"{name}.json", *answers]]
+    for answer in answers:
+        assert (tmp_path / answer).read_bytes() == (SAMPLES / answer).read_bytes()
+        # the README's check commands run on the copy as written
+        result = invoke("check", tmp_path / f"{name}.json", tmp_path / answer)
+        assert result.exit_code in (0, 1), result.output
+
+
 def test_samples_to_never_overwrites_without_force(tmp_path):
     ok("samples", "stackexchange", "--to", tmp_path)
     (tmp_path / "stackexchange.json").write_text("mine", encoding="utf-8")

@@ -121,6 +121,20 @@ def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
     return results
 
 
+def _hint_bundled_answers(error) -> None:
+    """A missing ``samples/exam/ben.json``: the hint says how to get the bundled answers files
+    where the command looks for them."""
+    if error is None or error.what != "no such file" or error.hint is not None:
+        return
+    from cnngrad.bundled import answers_sample
+
+    sample = answers_sample(error.file or "")
+    if sample is not None:
+        error.hint = (f"the {sample} sample's answers files ship with cnngrad: `cnngrad "
+                      f"samples {sample} --to {Path(error.file).parent.parent}` copies them "
+                      f"with the problem")
+
+
 @guarded
 def check(
     problem: Annotated[str, typer.Argument(
@@ -222,6 +236,8 @@ def check(
     required_weights(trace, grading)  # a points path that names nothing: exit 2, once
     problem_name = spec.file
     results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)
+    for result in results:
+        _hint_bundled_answers(result.error)
     single = len(results) == 1
     if single and results[0].error is not None and fmt != "gradescope":
         raise results[0].error

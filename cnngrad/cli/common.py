@@ -313,15 +313,18 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
 
 
 def _bundled_sample_hint(problem: str) -> Optional[str]:
-    """For a missing ``samples/stackexchange.json``: how to get that bundled sample (an
-    installed cnngrad has its samples inside the package, not in the current folder)."""
-    from cnngrad.bundled import bundled_name
+    """For a missing ``samples/stackexchange.json``: how to get that bundled sample where the
+    command looks for it (an installed cnngrad has its samples inside the package, not in
+    the current folder)."""
+    from cnngrad.bundled import bundled_name, get_sample
 
     name = bundled_name(problem, ".json")
     if name is None:
         return None
-    return (f"{Path(name).stem} is a bundled sample: `cnngrad samples {Path(name).stem} --to .` "
-            f"saves it here as {name}")
+    folder, stem = Path(problem).parent, Path(name).stem
+    answers = ", with its answers files" if get_sample(stem).answers else ""
+    return (f"{stem} is a bundled sample: `cnngrad samples {stem} --to {folder}` saves it as "
+            f"{folder / name}{answers}")
 
 
 #: A problem file larger than this has its top-level keys checked before its numbers are read.

@@ -16,6 +16,7 @@ Examples
   cnngrad samples
   cnngrad samples stackexchange > problem.json
   cnngrad samples stackexchange-csv --to my-problem
+  cnngrad samples exam --to samples
   cnngrad backward "$(cnngrad samples --path)/stackexchange.json"
 """
 
@@ -52,8 +53,9 @@ def samples(
         metavar="NAME", help="A sample to print (its JSON, ready to save and edit). Leave it out "
                              "to list them all.", show_default=False)] = None,
     to: Annotated[Optional[Path], typer.Option(
-        "--to", help="Copy the sample, with the CSV files it reads, into this folder (made if "
-                     "needed) instead of printing it.", file_okay=False)] = None,
+        "--to", help="Copy the sample, with the CSV files it reads and the answers files that "
+                     "come with it (exam/ for exam), into this folder (made if needed) "
+                     "instead of printing it.", file_okay=False)] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="With --to: overwrite files that are already there.")] = False,
     path: Annotated[bool, typer.Option(
