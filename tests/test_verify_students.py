@@ -267,6 +267,16 @@ def softmax_loss_no_shift(x, y):
     return -np.log(p[np.arange(n), y]).mean(), dx / n
 
 
+def softmax_loss_max_shift_only(x, y):
+    # CS231n's way: the row maximum subtracted, then log of the probability (no log-sum-exp)
+    shifted = x - x.max(axis=1, keepdims=True)
+    p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    n = x.shape[0]
+    dx = p.copy()
+    dx[np.arange(n), y] -= 1
+    return -np.log(p[np.arange(n), y]).mean(), dx / n
+
+
 def softmax_loss_not_averaged(x, y):
     loss, dx = softmax_loss(x, y)
     return loss, dx * x.shape[0]
@@ -425,6 +435,7 @@ RIGHT = [
     (affine_backward, "dense_backward", {"style": "cs231n"}),
     (softmax_loss, "softmax_cross_entropy_backward", {"style": "cs231n"}),
     (softmax_loss, "softmax_cross_entropy_backward", {}),
+    (softmax_loss_max_shift_only, "softmax_cross_entropy_backward", {"style": "cs231n"}),
     (spatial_batchnorm_backward, "batchnorm2d_backward",
      {"style": "cs231n", "forward": spatial_batchnorm_forward}),
     (batchnorm_nchw, "batchnorm2d_backward", {}),
@@ -631,3 +642,60 @@ def test_more_slips_are_named(fn, op, output, slip):
     named = {(m.output, m.name): m for m in report.slips}
     assert (output, slip) in named, report.slips
     assert named[(output, slip)].matched == named[(output, slip)].of >= 1
+
+
+# --------------------------------------------------------------------------- softmax, large logits
+
+NO_MAX_SHIFT_WORDS = ("matches softmax computed without subtracting each row's maximum "
+                      "first: exp overflows for large logits")
+
+
+def test_the_large_logits_case_overflows_exp_without_the_shift():
+    from cnngrad.verify.ops import OPS, battery
+
+    case = battery(OPS["softmax_cross_entropy_backward"])[3]
+    assert case.corner == "large logits (exp overflows without the max shift)"
+    assert case.arrays["logits"].tolist() == [[999.56, 997.51, 998.54],
+                                              [998.91, 999.37, 1000.82]]
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.exp(case.arrays["logits"])).all()
+
+
+def test_a_max_shifted_softmax_passes_the_large_logits_case_whatever_the_seed():
+    # a row's logits lie within a few units of each other: after the shift no probability
+    # underflows, so CS231n's softmax needs no log-sum-exp on any seed's battery
+    for seed in (0, 1, 2, 3):
+        report = run_battery(softmax_loss_max_shift_only, "softmax_cross_entropy_backward",
+                             style="cs231n", seed=seed)
+        assert report.ok and not report.slips, seed
+        assert report.results[3].case.corner == \
+            "large logits (exp overflows without the max shift)"
+
+
+def test_a_softmax_without_the_shift_fails_the_large_logits_case_as_no_max_shift():
+    report = run_battery(softmax_loss_no_shift, "softmax_cross_entropy_backward",
+                         style="cs231n")
+    failed = [(r.case.index, r.status, r.message) for r in report.failed]
+    assert failed == [(4, "nonfinite", "loss is nan")]
+    assert [(m.output, m.name, m.description, m.matched, m.of) for m in report.slips] == [
+        ("loss", "no_max_shift", NO_MAX_SHIFT_WORDS, 1, 1),
+        ("dx", "no_max_shift", NO_MAX_SHIFT_WORDS, 1, 1),
+    ]
+
+
+def test_an_underflowed_target_probability_is_not_blamed_on_the_max_shift():
+    # logits hundreds apart within a row: nothing overflows, but the target's probability
+    # underflows to 0 with or without the shift, so log gives an infinite loss either way
+    import dataclasses
+
+    from cnngrad.verify.ops import OPS, Case
+
+    case = Case("target probability underflows", {},
+                {"logits": np.array([[-176.0, -996.0, -584.0], [-436.0, -252.0, 328.0]]),
+                 "labels": np.array([1, 0])})
+    op = dataclasses.replace(OPS["softmax_cross_entropy_backward"],
+                             cases=lambda rng, options: [case])
+    assert op.reference(case, None)["loss"] == 792.0
+    report = run_battery(softmax_loss_max_shift_only, op, style="cs231n")
+    assert [(r.status, r.message) for r in report.results] == [("nonfinite", "loss is inf")]
+    assert report.slips == []
