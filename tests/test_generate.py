@@ -451,6 +451,23 @@ def test_bad_usage_is_exit_2_one_line(args, says):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("args, error, hint", [
+    (["seed", "--kernel", "6x6"],
+     "error: --kernel: a 6-wide kernel does not fit the input side 5 with padding 0",
+     "hint: give a smaller --kernel or a larger --input / --padding"),
+    (["network", "--input", "2x2"],
+     "error: --pool: a 2-wide pool window does not fit the conv's output side 1 with padding 0",
+     "hint: give a smaller --pool or --kernel or a larger --input"),
+    (["maxpool", "--input", "3x3", "--pool", "4"],
+     "error: --pool: a 4-wide pool window does not fit the input side 3 with padding 0",
+     "hint: give a smaller --pool or a larger --input"),
+])
+def test_a_window_that_does_not_fit_names_itself_and_its_option(args, error, hint):
+    result = invoke("generate", *args, "--seed", 4)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [error, f"  {hint}"]
+
+
 @pytest.mark.parametrize("content, says", [
     (None, "no such file"),
     (b"\xff\xfe\x00\x00binary", "not a text file"),

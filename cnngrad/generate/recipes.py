@@ -134,13 +134,18 @@ def sparse_delta(shape: tuple[int, ...], draw: Draw, style: Style) -> np.ndarray
             return out
 
 
-def conv_out(size: int, kernel: int, stride: int, padding: int, what: str) -> int:
-    """The output side of a conv, or a usage error when the sizes make no valid layer."""
+def conv_out(size: int, kernel: int, stride: int, padding: int, what: str,
+             after_conv: bool = False) -> int:
+    """The output side of a conv (``what`` "--kernel") or a pool ("--pool"; ``after_conv``:
+    on a conv's output), or a usage error naming the window and the side it does not fit."""
     out = (size + 2 * padding - kernel) // stride + 1
     if out < 1:
-        raise UsageError(f"a {kernel}-wide kernel does not fit the input side {size} with "
-                         f"padding {padding}", where=what,
-                         hint="give a smaller --kernel or a larger --input / --padding")
+        window = "pool window" if what == "--pool" else "kernel"
+        side = "the conv's output side" if after_conv else "the input side"
+        hint = (f"give a smaller {what}" + (" or --kernel" if after_conv else "")
+                + " or a larger --input" + (" / --padding" if what == "--kernel" else ""))
+        raise UsageError(f"a {kernel}-wide {window} does not fit {side} {size} with padding "
+                         f"{padding}", where=what, hint=hint)
     return out
 
 
@@ -282,8 +287,8 @@ def _network(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     size, outputs = options["pool"], options["outputs"]
     h_conv = conv_out(h, kh, 1, 0, "--kernel")
     w_conv = conv_out(w, kw, 1, 0, "--kernel")
-    h_pool = conv_out(h_conv, size, size, 0, "--pool")
-    w_pool = conv_out(w_conv, size, size, 0, "--pool")
+    h_pool = conv_out(h_conv, size, size, 0, "--pool", after_conv=True)
+    w_pool = conv_out(w_conv, size, size, 0, "--pool", after_conv=True)
     features = h_pool * w_pool
     x = tensor((h, w), lambda: style.data(draw))
     kernel = tensor((kh, kw), lambda: style.weight(draw))
