@@ -177,6 +177,13 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(str(s) for s in shape) if shape else "a number"
 
 
+def axis_range_text(size: int, base: int = 0) -> str:
+    """The indices one axis takes, for an index outside it: ``(2, 0) -> 'indices 0 to 1
+    along an axis of 2'`` (``base`` 1 with ``--one-based``); ``explain`` and ``check`` say
+    it in the same words."""
+    return f"indices {base} to {base + size - 1} along an axis of {size}"
+
+
 def pair_text(pair) -> str:
     """A per-axis setting as the tables write it: ``(2, 2) -> '2'``, ``(2, 1) -> '2×1'``."""
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"

@@ -308,6 +308,59 @@ def test_bad_answers_exit_2_naming_the_path(tmp_path, answers, words):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("key, options, message", [
+    ("conv2d_1.grads.kernel[0,5]", [], "index [0, 5] is outside 'conv2d_1.grads.kernel' of "
+                                       "shape 2×2 (indices 0 to 1 along an axis of 2)"),
+    ("conv2d_1.grads.kernel[1,6]", ["--one-based"],
+     "index [1, 6] is outside 'conv2d_1.grads.kernel' of shape 2×2 (indices 1 to 2 along an "
+     "axis of 2)"),
+    ("conv2d_1.delta_in[7]", [], "index [7] is outside 'conv2d_1.delta_in' of shape 5×5 "
+                                 "(indices 0 to 4 along an axis of 5)"),
+    ("conv2d_1.grads.kernel[0,0,0]", [], "index [0, 0, 0] is outside 'conv2d_1.grads.kernel' "
+                                         "of shape 2×2 (2 indices, each from 0)"),
+])
+def test_an_index_out_of_range_names_the_indices_its_axis_takes(tmp_path, key, options,
+                                                                 message):
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({key: 0.04}))
+    result = invoke("check", WORKED, answers, *options)
+    assert result.exit_code == 2
+    assert result.output == f"error: {answers}: {key}: {message}\n"
+
+
+@pytest.mark.parametrize("key, options", [("conv2d_1.grads.kernel[0,5]", []),
+                                          ("conv2d_1.grads.kernel[1,6]", ["--one-based"])])
+def test_check_and_explain_name_an_axis_range_in_the_same_words(tmp_path, key, options):
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({key: 0.04}))
+    checked = invoke("check", WORKED, answers, *options).output
+    explained = invoke("explain", WORKED, key, *options).output
+    assert checked.rstrip().endswith(explained.rstrip().rpartition(" (")[2])
+
+
+RESULT_HINT = ('  hint: an answers file maps dotted paths to values, e.g. '
+               '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}; to test your '
+               'own layer code, use cnngrad verify\n')
+
+
+@pytest.mark.parametrize("command", ["backward", "forward"])
+def test_a_json_result_given_as_answers_says_what_it_is(tmp_path, command):
+    result_file = tmp_path / "r.json"
+    assert invoke(command, WORKED, "-f", "json", "-o", result_file).exit_code == 0
+    result = invoke("check", WORKED, result_file)
+    assert result.exit_code == 2
+    assert result.output == (f"error: {result_file}: this is a cnngrad result ({command} "
+                             f"--format json), not an answers file\n" + RESULT_HINT)
+
+
+def test_an_answers_file_with_a_cnngrad_key_alone_is_read_as_answers(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"cnngrad": "1.1.0"}')
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == f"error: {answers}: cnngrad: '1.1.0' is not a number\n"
+
+
 def test_a_wrong_shape_that_a_slip_explains_says_so(tmp_path):
     doc = {"input": [[1, 2, 0], [0, 1, 3], [2, 1, 1]], "kernel": [[1, -1], [0, 2]],
            "bias": 0.5, "delta": [[0.1, -0.2], [0.3, 0.4]]}

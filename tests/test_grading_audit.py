@@ -236,7 +236,7 @@ def test_one_based_csv_blocks_answer_parts_with_points(tmp_path):
     assert code == 2
     assert err.splitlines()[0].endswith(
         "a.csv: line 5: conv2d_1.grads.kernel[2]: index [2] is outside "
-        "'conv2d_1.grads.kernel' of shape 2×2×2 (3 indices, each from 0)")
+        "'conv2d_1.grads.kernel' of shape 2×2×2 (indices 0 to 1 along an axis of 2)")
 
 
 # --------------------------------------------------------------------------- the rule

@@ -38,7 +38,7 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError, ProblemError, ShapeError
 from cnngrad.network import Trace
-from cnngrad.problem import shape_text
+from cnngrad.problem import axis_range_text, shape_text
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.tensorio import (
@@ -288,8 +288,8 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     Raises
     ------
     ProblemError
-        Not JSON, not an object, a key that is not a dotted path, a value that is not a
-        TENSOR (each naming the file and the key).
+        Not JSON, not an object, a cnngrad ``--format json`` result, a key that is not a
+        dotted path, a value that is not a TENSOR (each naming the file and the key).
     """
     raw, file, base_dir = read_source(path, stdin_bytes)
     source = pathlib.Path(path)
@@ -313,6 +313,14 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
                            file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
                                            '[0.0113, 0.0683]]}')
+    if _is_result(document):
+        command = "backward" if any(isinstance(layer, dict) and "delta_out" in layer
+                                    for layer in document["layers"]) else "forward"
+        raise ProblemError(f"this is a cnngrad result ({command} --format json), not an "
+                           f"answers file", file=file,
+                           hint='an answers file maps dotted paths to values, e.g. '
+                                '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, '
+                                '0.0683]]}; to test your own layer code, use cnngrad verify')
     entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
     for key, value in _dotted_items(document):
@@ -324,6 +332,14 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                        written=written, file=file, where=cell_key,
                                        base=int(one_based)))
     return AnswerSheet(file=file, entries=entries, input_files=files)
+
+
+def _is_result(document: dict) -> bool:
+    """A ``--format json`` result (its ``cnngrad`` version and ``layers`` list), which a
+    user checking their own code may give for answers.  No answers file has both: a path
+    is never a bare layer name, so ``"layers"`` is not a path, whatever the layers' names."""
+    return isinstance(document.get("cnngrad"), str) and isinstance(document.get("layers"),
+                                                                   list)
 
 
 def _dotted_items(document: dict) -> list[tuple[str, Any]]:
@@ -989,13 +1005,23 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
         raise ShapeError(f"an element takes one number, got {_shape_words(written.shape)}",
                          where=where, file=entry.file)
     if len(entry.index) > truth.ndim or any(i >= n for i, n in zip(entry.index, expected)):
-        rank = f"{truth.ndim} indices" if truth.ndim != 1 else "1 index"
-        what = (f"'{entry.path}' is a single number: no index" if truth.ndim == 0 else
-                f"index {[i + entry.base for i in entry.index]} is outside '{entry.path}' of "
-                f"shape {shape_text(expected)} ({rank}, each from {entry.base})")
-        raise ShapeError(what, where=where, file=entry.file)
+        raise ShapeError(_outside_text(entry, expected), where=where, file=entry.file)
     flat = np.ravel_multi_index(entry.index, expected) if truth.ndim else 0
     return np.array([flat]), written.reshaped((1,))
+
+
+def _outside_text(entry: AnswerEntry, expected: tuple[int, ...]) -> str:
+    """Why an entry's index names no cell of a tensor of shape ``expected``: too many
+    indices, or the first axis it overruns with the indices that axis takes."""
+    if not expected:
+        return f"'{entry.path}' is a single number: no index"
+    shown = f"index {[i + entry.base for i in entry.index]} is outside '{entry.path}' of " \
+            f"shape {shape_text(expected)}"
+    if len(entry.index) > len(expected):
+        rank = f"{len(expected)} indices" if len(expected) != 1 else "1 index"
+        return f"{shown} ({rank}, each from {entry.base})"
+    size = next(n for i, n in zip(entry.index, expected) if i >= n)
+    return f"{shown} ({axis_range_text(size, entry.base)})"
 
 
 def _place_part(entry: AnswerEntry, truth: np.ndarray, written: Written,

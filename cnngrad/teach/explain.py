@@ -41,7 +41,7 @@ import numpy as np
 from cnngrad.errors import UsageError
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
-from cnngrad.problem import shape_text
+from cnngrad.problem import axis_range_text, shape_text
 
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")
@@ -430,8 +430,8 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         for i, size in zip(index, shape):
             if not 0 <= i < size:
                 raise UsageError(f"index {index_text} is out of range for {name}, shape "
-                                 f"{shape_text(shape)} (indices {base} to {base + size - 1} "
-                                 f"along an axis of {size})", where="PATH")
+                                 f"{shape_text(shape)} ({axis_range_text(size, base)})",
+                                 where="PATH")
     else:
         if int(np.prod(shape)) > 1:
             raise UsageError(f"{name} has shape {shape_text(shape)}: give an element, e.g. "
