@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from cnngrad.render.numbers import half_up_text
 from cnngrad.teach.check import check_file, read_answers
 from cnngrad.cli import app
 from cnngrad.errors import ProblemError
@@ -510,6 +512,35 @@ def test_the_problem_file_among_the_answers_is_skipped_with_a_note(tmp_path):
     assert "1 files: 1 all right" in result.output or "total: 4/4 cells right" in result.output
 
 
+@pytest.mark.parametrize("output_format", ["table", "csv", "json"])
+def test_the_skip_note_stays_when_another_answers_file_cannot_be_graded(tmp_path,
+                                                                        output_format):
+    """The sheet is written and the run ends with exit code 2 (one file unreadable): the
+    note about the skipped problem file is said beside the file's error, not dropped."""
+    problem = problem_file(tmp_path, with_grading({"min_decimals": 4}), name="hw.json")
+    write(tmp_path, "ana.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    write(tmp_path, "gus.json", '{"conv2d_1.grads.kernel": [[1, 2], [3, 4]],}')
+    result = invoke("check", problem, *sorted(tmp_path.glob("*.json")), "-f", output_format,
+                    "-o", tmp_path / "sheet.txt")
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert any(line.startswith(f"error: {tmp_path / 'gus.json'}") for line in lines)
+    assert f"note: {tmp_path / 'hw.json'}: skipped: it is the problem file, not an answers " \
+           "file" in lines
+    assert "ana" in (tmp_path / "sheet.txt").read_text(encoding="utf-8")
+
+
+def test_a_bad_problem_is_still_one_line(tmp_path):
+    """Notes are said only once the report is written: a problem that cannot be read is its
+    one error line, whatever was noted before."""
+    problem = write(tmp_path, "hw.json", '{"input": [[1, 2], [3, 4]], "layers": [}')
+    write(tmp_path, "ana.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    result = invoke("check", problem, *sorted(tmp_path.glob("*.json")))
+    assert result.exit_code == 2
+    assert len(result.output.splitlines()) <= 2  # the error and its hint
+    assert "skipped" not in result.output
+
+
 # --------------------------------------------------------------------------- Gradescope
 
 #: Gradescope's autograder results.json, as its specification documents it (the fields
@@ -636,3 +667,55 @@ def test_the_docs_example_header_is_the_real_one(monkeypatch):
     real = invoke("check", "samples/stackexchange.json",
                   "samples/answers/stackexchange-wrong.json").output.splitlines()[:2]
     assert shown == real
+
+
+def test_the_grade_sheet_reads_at_80_columns_in_a_file(tmp_path):
+    """Wide points (15.67/16-like), an error row and a long student name: every line of the
+    sheet written to a file stays within 80 columns; the name folds, the notes wrap."""
+    long_name = "maximiliana_okonkwo-schmidt_the_third"
+    answers = []
+    for student in ("ana", "ben", "cleo"):
+        target = tmp_path / (f"{long_name}.json" if student == "ana" else f"{student}.json")
+        target.write_bytes((SAMPLES / "exam" / f"{student}.json").read_bytes())
+        answers.append(target)
+    broken = tmp_path / "dora.json"
+    broken.write_text('{"loss": "about two", "comment": "I rotated the kernel, I think"}')
+    sheet = tmp_path / "sheet.txt"
+    result = invoke("check", EXAM, *answers, broken, "-o", sheet)
+    assert result.exit_code == 2  # dora's file cannot be graded
+    lines = sheet.read_text(encoding="utf-8").splitlines()
+    assert max(len(line) for line in lines) == 80
+    assert any(line.startswith(long_name[:24] + " ") for line in lines)
+    assert any(line.startswith(long_name[24:] + " ") or line == long_name[24:]
+               for line in lines)
+
+
+@pytest.mark.parametrize("value, decimals, text", [
+    (Fraction(90625, 1000), 2, "90.63"), (Fraction(90625, 1000), 1, "90.6"),
+    (Fraction(1625, 100), 1, "16.3"), (Fraction(1, 32), 4, "0.0313"), (Fraction(2, 3), 4, "0.6667"),
+    (Fraction(0), 2, "0.00"), (Fraction(100), 1, "100.0"), (Fraction(5, 2), 0, "3"),
+])
+def test_half_up_text(value, decimals, text):
+    assert half_up_text(value, decimals) == text
+
+
+def test_a_half_point_is_rounded_up_in_every_gradebook_format(tmp_path):
+    """29 of 32 cells right is 90.625 %: 90.63 in the CSV and the JSON, 90.6 % in the table
+    (a float's formatting rounds that exact half to even: 90.62)."""
+    trace = run(load_problem(str(WORKED)))
+    answers = {"conv2d_1.grads.kernel": trace.tensor("conv2d_1.grads.kernel").tolist(),
+               "conv2d_1.output": trace.tensor("conv2d_1.output").tolist()}
+    delta_in = trace.tensor("conv2d_1.delta_in")
+    for k in range(12):
+        answers[f"conv2d_1.delta_in[{k // 5},{k % 5}]"] = float(delta_in[k // 5, k % 5])
+    answers["conv2d_1.output"][0][:3] = [9, 9, 9]  # three cells wrong
+    first = write(tmp_path, "ana.json", json.dumps(answers))
+    second = write(tmp_path, "ben.json", json.dumps(answers))
+    row = next(csv.DictReader(io.StringIO(invoke("check", WORKED, first, second, "-f",
+                                                 "csv").stdout)))
+    assert (row["right"], row["total"], row["score"], row["percent"]) == (
+        "29", "32", "0.9063", "90.63")
+    files = json.loads(invoke("check", WORKED, first, second, "-f", "json").stdout)["files"]
+    assert files[0]["percent"] == 90.63
+    table = invoke("check", WORKED, first, second).stdout
+    assert "90.6%" in table and "90.62" not in table

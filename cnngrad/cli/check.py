@@ -22,6 +22,7 @@ from cnngrad.cli.common import (
     one_line,
     render_rich,
     report_error,
+    say_notes_now,
     write_output,
 )
 from cnngrad.errors import UsageError
@@ -287,6 +288,8 @@ def check(
     from cnngrad.teach.check import exit_code
 
     code = exit_code(results)
+    if code == 2:  # the sheet was written: its notes (a skipped problem file) still hold
+        say_notes_now()
     if code:
         raise typer.Exit(code)
 

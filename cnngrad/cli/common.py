@@ -49,6 +49,15 @@ def note_later(line: str) -> None:
     _pending_notes.append(line)
 
 
+def say_notes_now() -> None:
+    """Say the pending notes at once: for a command that wrote its report and still ends
+    with exit code 2 (``check``: an answers file could not be graded, the others were)."""
+    notes = list(_pending_notes)
+    _pending_notes.clear()
+    if notes:
+        _write_stderr("".join(f"{line}\n" for line in notes))
+
+
 def _write_stderr(lines: str) -> None:
     stream = sys.stderr
     if stream is None:  # `2>&-`: nowhere to say it; the exit code still does
@@ -130,10 +139,9 @@ def guarded(command):
                        "this is a bug in cnngrad; rerun with --debug for the traceback and "
                        "report it") from None
         finally:
-            notes = list(_pending_notes)
+            if ended_well:
+                say_notes_now()
             _pending_notes.clear()
-            if ended_well and notes:
-                _write_stderr("".join(f"{line}\n" for line in notes))
 
     return wrapper
 

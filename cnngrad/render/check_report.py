@@ -26,6 +26,7 @@ from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
     fmt,
     fmt_exact_decimal,
+    half_up_text,
     wants_scientific,
 )
 
@@ -34,10 +35,13 @@ WRONG_MARK = "✗"
 CARRIED_MARK = "↻"
 NOT_GIVEN = "·"
 GRIDS_PER_ROW = 4
-#: The grade sheet's last column wraps at this width, so that a row reads at 80 columns.
-NOTES_WIDTH = 43
-#: The grade sheet's head lines wrap at this width.
-HEAD_WIDTH = 80
+#: The grade sheet reads at this width, in a terminal and in a file: its head lines wrap
+#: at it, and its last column takes what the other columns leave of it ...
+SHEET_WIDTH = 80
+#: ... but never less than this (a very long student name folds at the width below instead).
+MIN_NOTES_WIDTH = 24
+#: A student's name folds onto more lines past this width.
+STUDENT_MAX_WIDTH = 24
 
 
 def true_text(value, decimals: int, scientific: bool | None = None) -> str:
@@ -201,7 +205,7 @@ def total_line(result: FileCheck) -> Text:
                          _count_line(result.right, result.total, result.carried))
     if result.graded_by_points:
         line.append(f" · {points_text(result.earned)}/{points_text(result.possible)} points "
-                    f"({100 * (result.score or 0):.1f}%)", style="bold")
+                    f"({half_up_text(100 * (result.exact_score or 0), 1)}%)", style="bold")
     return line
 
 
@@ -257,25 +261,36 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     each tensor short of full marks with what its wrong cells are (or why the file could
     not be checked)."""
     by_points = bool(grading and grading.points)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("student", overflow="fold")
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("points" if by_points else "cells", justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("short of full marks, and why" if by_points else
-                     "wrong tensors, and what they match", overflow="fold",
-                     max_width=NOTES_WIDTH)
+    header = ("student", "score", "points" if by_points else "cells", "status",
+              "short of full marks, and why" if by_points else
+              "wrong tensors, and what they match")
+    rows = []
     for result in results:
         name = Text(result.student or result.file)
         if result.error is not None:
-            table.add_row(name, "—", "—", Text("error", style="bold magenta"),
-                          Text(_error_text(result), style="magenta"))
+            rows.append((name, Text("—"), Text("—"), Text("error", style="bold magenta"),
+                         Text(_error_text(result), style="magenta")))
             continue
-        score = f"{100 * result.score:.1f}%" if result.score is not None else "—"
+        score = (f"{half_up_text(100 * result.exact_score, 1)}%"
+                 if result.exact_score is not None else "—")
         status = Text(result.status, style="green" if result.status == "right" else "red")
         earned = (f"{points_text(result.earned)}/{points_text(result.possible)}" if by_points
                   else f"{result.right}/{result.total}")
-        table.add_row(name, score, earned, status, Text(_notes(result, tolerance)))
+        rows.append((name, Text(score), Text(earned), status, Text(_notes(result, tolerance))))
+    # the columns before the notes at their widest (the name folded past its own bound),
+    # each followed by three spaces (its padding, the blank rule, the next one's padding)
+    widths = [max(len(title), *(row[k].cell_len for row in rows)) for k, title in
+              enumerate(header[:4])]
+    widths[0] = min(widths[0], max(len(header[0]), STUDENT_MAX_WIDTH))
+    notes_width = max(MIN_NOTES_WIDTH, SHEET_WIDTH - sum(widths) - 3 * len(widths))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column(header[0], overflow="fold", max_width=widths[0])
+    table.add_column(header[1], justify="right", no_wrap=True)
+    table.add_column(header[2], justify="right", no_wrap=True)
+    table.add_column(header[3], no_wrap=True)
+    table.add_column(header[4], overflow="fold", max_width=notes_width)
+    for row in rows:
+        table.add_row(*row)
     counts = {status: sum(r.status == status for r in results)
               for status in ("right", "wrong", "error")}
     summary = (f"{len(results)} files: {counts['right']} all right, {counts['wrong']} with "
@@ -288,7 +303,7 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
         listing = (f"{points_text(sum(grading.points.values()))} points: " +
                    ", ".join(f"{key} {points_text(value)}"
                              for key, value in grading.points.items()))
-        head += [Text(line, style="dim") for line in textwrap.wrap(listing, HEAD_WIDTH)]
+        head += [Text(line, style="dim") for line in textwrap.wrap(listing, SHEET_WIDTH)]
     if grading and grading.carry_forward:
         head.append(Text(f"{CARRIED_MARK} carried forward: right from the student's own "
                          "upstream answers, full points", style="dim"))

@@ -13,6 +13,7 @@ from cnngrad import __version__
 from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
 from cnngrad.teach.grading import Grading
 from cnngrad.render.json_result import dumps, to_jsonable
+from cnngrad.render.numbers import half_up_text
 
 #: The gradebook's columns before and after the points of each required path.
 CSV_LEADING = ("student", "file", "status", "right", "total", "score")
@@ -25,7 +26,7 @@ def points_text(value: Fraction) -> str:
     value = Fraction(value)
     if value.denominator == 1:
         return str(value.numerator)
-    return f"{float(value):.2f}".rstrip("0").rstrip(".")
+    return half_up_text(value, 2).rstrip("0").rstrip(".")
 
 
 def _points(value: Fraction) -> float | int:
@@ -35,10 +36,12 @@ def _points(value: Fraction) -> float | int:
     return value.numerator if value.denominator == 1 else float(value)
 
 
-def _points_cell(value: Fraction) -> float | int:
-    """Points in a gradebook cell: an integer when whole, else rounded to 4 decimals."""
-    points = _points(value)
-    return points if isinstance(points, int) else round(points, 4)
+def _points_cell(value: Fraction) -> str:
+    """Points in a gradebook cell: an integer when whole, else to 4 decimals, a half up."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return str(value.numerator)
+    return half_up_text(value, 4).rstrip("0").rstrip(".")
 
 
 def rounding_note(check: TensorCheck, tolerance: Tolerance) -> str | None:
@@ -76,7 +79,8 @@ def tensor_notes(check: TensorCheck, tolerance: Tolerance, *,
 
 
 def _percent(result: FileCheck) -> float | None:
-    return None if result.score is None else round(100 * result.score, 2)
+    exact = result.exact_score
+    return None if exact is None else float(half_up_text(100 * exact, 2))
 
 
 def _index(index: tuple, base: int) -> list[int]:
@@ -180,11 +184,11 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
         writer.writerow([
             result.student or "", result.file, result.status,
             "" if error else result.right, "" if error else result.total,
-            "" if result.score is None else f"{result.score:.4f}",
+            "" if result.score is None else half_up_text(result.exact_score, 4),
             *per_path,
             "" if error else _points_cell(result.earned),
             "" if error else _points_cell(result.possible),
-            "" if result.score is None else f"{100 * result.score:.2f}",
+            "" if result.score is None else half_up_text(100 * result.exact_score, 2),
             " ".join(result.missing_paths), carried, wrong, diagnoses,
             result.error.message() if error else "",
         ])

@@ -33,6 +33,15 @@ def fmt_exact_decimal(value: Fraction, decimals: int = DEFAULT_DECIMALS) -> str:
     return fmt(float(value), decimals)
 
 
+def half_up_text(value: Fraction, decimals: int) -> str:
+    """A nonnegative exact value (a score, points) to ``decimals`` places with a half
+    rounded up, as a gradebook is checked by hand: 90.625 → ``90.63`` (a float's formatting
+    rounds that exact half to even, ``90.62``)."""
+    scaled = int(Fraction(value) * 10**decimals + Fraction(1, 2))  # floor: value ≥ 0
+    whole, part = divmod(scaled, 10**decimals)
+    return f"{whole}.{part:0{decimals}d}" if decimals else str(whole)
+
+
 def json_number(value):
     """A JSON-ready scalar: full-precision float, or ``"p/q"`` for an exact value."""
     if isinstance(value, Fraction):

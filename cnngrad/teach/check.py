@@ -709,11 +709,17 @@ class FileCheck:
         return "right"
 
     @property
-    def score(self) -> float | None:
-        """Earned / possible (0 to 1); None for an error or nothing to score."""
+    def exact_score(self) -> Fraction | None:
+        """Earned / possible (0 to 1) as a fraction; None for an error or nothing to score."""
         if self.error is not None or not self.possible:
             return None
-        return float(self.earned / self.possible)
+        return self.earned / self.possible
+
+    @property
+    def score(self) -> float | None:
+        """:attr:`exact_score` as a float."""
+        exact = self.exact_score
+        return None if exact is None else float(exact)
 
 
 def exit_code(results: Iterable[FileCheck]) -> int:
