@@ -49,6 +49,12 @@ def note_later(line: str) -> None:
     _pending_notes.append(line)
 
 
+def note_now(line: str) -> None:
+    """Say ``line`` on stderr at once, whatever the exit code: for a note about output that
+    is written even when some file could not be checked (a gradebook's error rows)."""
+    _write_stderr(f"{one_line(line)}\n")
+
+
 def _write_stderr(lines: str) -> None:
     stream = sys.stderr
     if stream is None:  # `2>&-`: nowhere to say it; the exit code still does
