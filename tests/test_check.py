@@ -353,12 +353,80 @@ def test_a_json_result_given_as_answers_says_what_it_is(tmp_path, command):
                              f"--format json), not an answers file\n" + RESULT_HINT)
 
 
+PATHS_HINT = ("  hint: no path is close; an answers file holds only answers, under the "
+              "problem's paths: conv2d_1.output, conv2d_1.delta_out, conv2d_1.delta_in, "
+              "conv2d_1.grads.kernel\n")
+
+
 def test_an_answers_file_with_a_cnngrad_key_alone_is_read_as_answers(tmp_path):
     answers = tmp_path / "a.json"
     answers.write_text('{"cnngrad": "1.1.0"}')
     result = invoke("check", WORKED, answers)
     assert result.exit_code == 2
-    assert result.output == f"error: {answers}: cnngrad: '1.1.0' is not a number\n"
+    assert result.output == f"error: {answers}: cnngrad: unknown path 'cnngrad'\n" + PATHS_HINT
+
+
+KERNEL_ANSWER = [[0.0446, 0.0941], [0.0113, 0.0683]]
+
+
+@pytest.mark.parametrize("key, value, where", [
+    ("comment", "I rotated the kernel", "comment"),
+    ("student_name", "Gus", "student_name"),
+    ("name", {"first": "Ivy"}, "name.first"),  # an object is read as the paths under it
+    ("student_name", 7, "student_name"),
+])
+def test_a_key_that_names_no_path_is_an_unknown_path_whatever_its_value(tmp_path, key, value,
+                                                                        where):
+    answers = tmp_path / "ivy.json"
+    answers.write_text(json.dumps({KERNEL_GRAD: KERNEL_ANSWER, key: value}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == f"error: {answers}: {where}: unknown path '{where}'\n" + PATHS_HINT
+
+
+def test_an_unknown_key_is_named_before_a_bad_value_of_another_key(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({KERNEL_GRAD: "abc", "comment": "I rotated the kernel"}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == f"error: {answers}: comment: unknown path 'comment'\n" + PATHS_HINT
+
+
+@pytest.mark.parametrize("key, value, hint", [
+    ("conv2d_1.grads.kernal", 0.0446,
+     "closest: conv2d_1.grads.kernel, conv2d_1.delta_in, conv2d_1.delta_out"),
+    ("CONV2D_1.GRADS.KERNEL", KERNEL_ANSWER, "closest: conv2d_1.grads.kernel"),
+    ("conv2d_1.grads.kernal", "abc",
+     "closest: conv2d_1.grads.kernel, conv2d_1.delta_in, conv2d_1.delta_out"),
+])
+def test_a_misspelt_path_names_the_closest_known_ones(tmp_path, key, value, hint):
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({key: value}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == f"error: {answers}: {key}: unknown path '{key}'\n  hint: {hint}\n"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("I rotated the kernel", "conv2d_1.grads.kernel: 'I rotated the kernel' is not a number"),
+    ([[0.0446, "x"], [0.0113, 0.0683]], "conv2d_1.grads.kernel[0][1]: 'x' is not a number"),
+])
+def test_a_known_path_with_a_bad_value_names_the_value(tmp_path, value, message):
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({KERNEL_GRAD: value}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == f"error: {answers}: {message}\n"
+
+
+def test_a_csv_of_blocks_names_an_unknown_block_path_before_reading_its_grid(tmp_path):
+    answers = tmp_path / "a.csv"
+    answers.write_text("# conv2d_1.grads.kernel\n0.0446,0.0941\n0.0113,0.0683\n\n"
+                       "# comment\nI rotated the kernel\n")
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == (f"error: {answers}: line 5: comment: unknown path 'comment'\n"
+                             + PATHS_HINT)
 
 
 def test_a_wrong_shape_that_a_slip_explains_says_so(tmp_path):

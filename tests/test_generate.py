@@ -397,6 +397,30 @@ def test_the_manifest_grades_each_student_against_their_own_problem(tmp_path):
     assert rows == {"s01": "right", "zed": "error"}
 
 
+def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_path):
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    first = submit(subs / "s00", "answers.json", out / "s00" / "key.json")
+    other = submit(subs / "s01", "answers.json", out / "s01" / "key.json")
+    again = submit(subs, "s00.json", out / "s02" / "key.json")  # s00's again, another's key
+    result = invoke("check", "--manifest", out / "manifest.json", first, other, again,
+                    "-f", "csv")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (f"note: s00: two answers files, {first} and {again}; both are "
+                             f"graded, a row each\n")
+    rows = [(row["student"], row["file"], row["status"])
+            for row in csv.DictReader(io.StringIO(result.stdout))]
+    assert rows == [("s00", str(first), "right"), ("s00", str(again), "wrong"),
+                    ("s01", str(other), "right")]
+    # the note is said even when another file could not be checked (exit 2)
+    stray = submit(subs, "nobody.json", out / "s00" / "key.json")
+    mixed = invoke("check", "--manifest", out / "manifest.json", first, again, stray)
+    assert mixed.exit_code == 2
+    assert mixed.stderr.splitlines()[-1] == (f"note: s00: two answers files, {first} and "
+                                             f"{again}; both are graded, a row each")
+
+
 def test_a_bad_manifest_is_exit_2_one_line(tmp_path):
     answers = tmp_path / "a.json"
     answers.write_text("{}", encoding="utf-8")

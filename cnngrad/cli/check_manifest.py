@@ -5,7 +5,9 @@ A submission is its student's by its name (``ana.json``) or its folder (``ana/an
 ``submissions/ana/answers.json``), matched to the manifest's ids and folders.  Each student's
 problem is run once; its ``grading`` block (points, decimals, carried-forward errors) applies
 as in a plain ``check``, with the command line's options winning.  A file that matches no
-student is an ``error`` row; the others are still graded.
+student is an ``error`` row; the others are still graded.  Two files of one student are both
+graded, a row each (the gradebook lists the submissions given), with a note naming them: a
+resubmission or a misnamed file is the TA's to settle, not cnngrad's to guess.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import typer
 
-from cnngrad.cli.common import compute, render_rich, report_error, write_output
+from cnngrad.cli.common import (compute, note_later, one_line, render_rich, report_error,
+                                say_notes_now, write_output)
 from cnngrad.errors import UsageError
 
 
@@ -75,9 +78,28 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
                       details=details, one_based=one_based, to_file=output is not None)
     write_output(text, output, protected)
+    for line in _same_student_notes(grouped):
+        note_later(one_line(line))
     code = exit_code(results)
+    if code == 2:  # the gradebook was written: its notes still hold beside the error rows
+        say_notes_now()
     if code:
         raise typer.Exit(code)
+
+
+def _same_student_notes(grouped: dict[str, list[str]]) -> list[str]:
+    """A note for each student more than one file belongs to: ``note: ana: two answers
+    files, subs/ana/answers.json and subs/ana.json; both are graded, a row each``."""
+    notes = []
+    for student, files in grouped.items():
+        if len(files) < 2:
+            continue
+        count = {2: "two", 3: "three"}.get(len(files), str(len(files)))
+        listed = f"{', '.join(files[:-1])} and {files[-1]}"
+        graded = "both are" if len(files) == 2 else "all are"
+        notes.append(f"note: {student}: {count} answers files, {listed}; {graded} graded, "
+                     f"a row each")
+    return notes
 
 
 def _gradebook(results, fmt: str, problem_name: str, tolerance, grading, *, decimals: int,

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import CnnGradError, ProblemError, ShapeError
+from cnngrad.errors import CnnGradError, ProblemError, ShapeError, closest
 from cnngrad.network import Trace
 from cnngrad.problem import axis_range_text, shape_text
 from cnngrad.teach.diagnose import SlipContext, alternatives
@@ -274,7 +274,7 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
 
 
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,
-                 one_based: bool = False) -> AnswerSheet:
+                 one_based: bool = False, trace: Trace | None = None) -> AnswerSheet:
     """Read an answers file: JSON ``{path: TENSOR}``, a ``<path>.csv``/``<path>.npy``, or a
     CSV of ``# path`` blocks as ``backward --format csv`` writes them.
 
@@ -284,18 +284,23 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
         The file as the user typed it, ``-`` for standard input (JSON).
     one_based : bool
         Element indices in keys (and CSV block names) count from 1.
+    trace : Trace, optional
+        The problem the file answers: every key is then held against its paths before any
+        value is read, so that a key that names none of them (``"comment": "I rotated the
+        kernel"``) is an unknown path, not a value that is not a number.
 
     Raises
     ------
     ProblemError
         Not JSON, not an object, a cnngrad ``--format json`` result, a key that is not a
-        dotted path, a value that is not a TENSOR (each naming the file and the key).
+        dotted path, with ``trace`` a key that names none of its paths, a value that is not
+        a TENSOR (each naming the file and the key).
     """
     raw, file, base_dir = read_source(path, stdin_bytes)
     source = pathlib.Path(path)
     kind = SINGLE_TENSOR_SUFFIXES.get(source.suffix.lower()) if path != "-" else None
     if kind == "csv" and _first_line(raw).startswith("#"):
-        return AnswerSheet(file=file, entries=_csv_blocks(raw, file, one_based),
+        return AnswerSheet(file=file, entries=_csv_blocks(raw, file, one_based, trace),
                            input_files=[source])
     if kind is not None:
         key = source.name[:-len(source.suffix)]
@@ -303,6 +308,7 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
         if index is not None:
             raise ProblemError("a file named after an element path; name it after the whole "
                                "tensor (conv2d_1.grads.kernel.csv)", file=file)
+        _refuse_unknown_paths(trace, [(key, key, file)])
         written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
         entry = AnswerEntry(key=key, path=key, index=None, written=written, file=file,
                             where=None, base=int(one_based))
@@ -323,8 +329,12 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                 '0.0683]]}; to test your own layer code, use cnngrad verify')
     entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
-    for key, value in _dotted_items(document):
-        tensor_path, index = split_key(key, file=file, where=key, one_based=one_based)
+    items = _dotted_items(document)
+    # every key before any value: a key that names no path is that, whatever its value
+    keys = [split_key(key, file=file, where=key, one_based=one_based) for key, _ in items]
+    _refuse_unknown_paths(trace, [(tensor_path, key, file)
+                                  for (key, _), (tensor_path, _) in zip(items, keys)])
+    for (key, value), (tensor_path, index) in zip(items, keys):
         files += _named_files(value, base_dir)
         for cell_key, cell_index, cell in _filled(key, tensor_path, index, value, one_based):
             written = parse_written(cell, cell_key, file=file, base_dir=base_dir)
@@ -387,9 +397,11 @@ def _first_line(raw: bytes) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
-def _csv_blocks(raw: bytes, file: str, one_based: bool) -> list[AnswerEntry]:
+def _csv_blocks(raw: bytes, file: str, one_based: bool,
+                trace: Trace | None) -> list[AnswerEntry]:
     """A CSV of blocks, each a ``# path`` line (a tensor, or ``# path[i]``/``# path[n,c]``
-    for one matrix of a bigger tensor) and the rows of its grid; blank lines between."""
+    for one matrix of a bigger tensor) and the rows of its grid; blank lines between.
+    Every block's path is held against ``trace`` (when given) before any grid is read."""
     text = raw.decode("utf-8-sig")
     blocks: list[tuple[str, int, list[str], list[int]]] = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -399,11 +411,13 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool) -> list[AnswerEntry]:
         elif stripped:
             blocks[-1][2].append(stripped)
             blocks[-1][3].append(number)
+    keys = [split_key(key, file=file, where=f"line {number}", one_based=one_based)
+            for key, number, _, _ in blocks]
+    _refuse_unknown_paths(trace, [(tensor_path, f"line {number}: {key}", file) for
+                                  (key, number, _, _), (tensor_path, _) in zip(blocks, keys)])
     entries = []
-    for key, number, lines, line_numbers in blocks:
+    for (key, number, lines, line_numbers), (tensor_path, index) in zip(blocks, keys):
         where = f"line {number}: {key}"
-        tensor_path, index = split_key(key, file=file, where=f"line {number}",
-                                       one_based=one_based)
         if not lines:
             raise ProblemError(f"block '{key}' has no rows", where=f"line {number}", file=file)
         delimiter = next((d for d in CSV_DELIMITERS if d in lines[0]), ",")
@@ -738,23 +752,44 @@ def known_paths(trace: Trace) -> list[str]:
     return [path for path, value in trace.tensors() if value is not None]
 
 
-def _unknown_path(entry: AnswerEntry, trace: Trace, known: list[str]) -> CnnGradError:
-    path = entry.path
+def _refuse_unknown_paths(trace: Trace | None, paths: Iterable[tuple[str, str, str]]) -> None:
+    """Raise the error for the first (path, where, file) whose path the trace cannot answer;
+    nothing without a trace.
+
+    Raises
+    ------
+    ProblemError
+        ``unknown path '<path>'``, its hint naming the closest known paths (or, with none
+        close, the problem's paths); ``loss`` for a problem that gives the delta; an
+        ``updated.*`` path without a learning rate.
+    """
+    if trace is None:
+        return
+    known = known_paths(trace)
+    known_set = set(known)
+    for path, where, file in paths:
+        if path not in known_set:
+            raise _unknown_path(path, where, file, trace, known)
+
+
+def _unknown_path(path: str, where: str, file: str, trace: Trace,
+                  known: list[str]) -> CnnGradError:
     name, _, rest = path.partition(".")
     layer_names = [layer.name for layer in trace.layers]
-    where, file = entry.where or path, entry.file
     if path == "loss":
         return ProblemError("the problem gives the delta at the last layer, so it has no loss "
                             "to check", where=where, file=file)
     if rest.startswith("updated.") and name in layer_names and trace.lr is None:
         return ProblemError(f"'{path}' is a parameter after one SGD step: give the learning "
                             "rate with --lr", where=where, file=file)
-    close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(path, known, n=3, cutoff=0.6) or \
+        [best for best in [closest(path, known)] if best]
     if close:
         hint = "closest: " + ", ".join(close)
-    else:
+    else:  # not a misspelt path (a comment, a name): say what a key of the file can be
         shown = known[:8] + (["..."] if len(known) > 8 else [])
-        hint = "known paths: " + ", ".join(shown)
+        hint = "no path is close; an answers file holds only answers, under the problem's " \
+               "paths: " + ", ".join(shown)
     return ProblemError(f"unknown path '{path}'", where=where, file=file, hint=hint)
 
 
@@ -789,12 +824,10 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     """
     context = context or SlipContext(trace)
     grading = grading or Grading()
-    known = known_paths(trace)
-    known_set = set(known)
+    _refuse_unknown_paths(trace, [(entry.path, entry.where or entry.path, entry.file)
+                                  for entry in sheet.entries])
     grouped: dict[str, list[AnswerEntry]] = {}
     for entry in sheet.entries:
-        if entry.path not in known_set:
-            raise _unknown_path(entry, trace, known)
         grouped.setdefault(entry.path, []).append(entry)
     # the same for every file of a grading: built once per context
     weights = context.cached(f"required weights {tuple(grading.points.items())!r}",
@@ -1094,7 +1127,7 @@ def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
     ``student`` names the file's row in a gradebook (default: the file's stem)."""
     student = student or (pathlib.PurePath(path).stem if path != "-" else "stdin")
     try:
-        sheet = read_answers(path, stdin_bytes=stdin_bytes, one_based=one_based)
+        sheet = read_answers(path, stdin_bytes=stdin_bytes, one_based=one_based, trace=trace)
         result = check_sheet(trace, sheet, tolerance, context=context, diagnose=diagnose,
                              grading=grading)
     except CnnGradError as error:
