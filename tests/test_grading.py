@@ -593,6 +593,39 @@ def test_gradescope_results_follow_the_documented_schema(tmp_path):
     assert sum(t["score"] for t in doc["tests"]) == doc["score"]
 
 
+def test_gradescope_tests_of_a_tensor_and_its_cell_say_their_own_points(tmp_path):
+    """points on a whole kernel and on one of its cells: two tests of one tensor report.
+    Each test's output starts with its own points (the tensor report's header sums both);
+    a test alone on its tensor keeps the report as it is."""
+    problem = problem_file(tmp_path, with_grading({"min_decimals": 4, "points": {
+        "conv2d_1.grads.kernel": 4, "conv2d_1.grads.kernel[0,1]": 1,
+        "conv2d_1.delta_in[0]": 2}}))
+    # kernel [1,0] wrong, [0,1] not answered; delta_in row 0 right
+    answers = write(tmp_path, "ana.json", json.dumps({
+        "conv2d_1.grads.kernel[0,0]": 0.0446, "conv2d_1.grads.kernel[1,0]": 0.5,
+        "conv2d_1.grads.kernel[1,1]": 0.0683,
+        "conv2d_1.delta_in[0]": [0, 0, -0.0089, 0.0103, 0]}))
+    doc = json.loads(invoke("check", problem, answers, "-f", "gradescope").stdout)
+    tests = {t["name"]: t for t in doc["tests"]}
+    kernel, cell, row = (tests[k] for k in ("conv2d_1.grads.kernel",
+                                             "conv2d_1.grads.kernel[0,1]",
+                                             "conv2d_1.delta_in[0]"))
+    assert (kernel["score"], cell["score"], row["score"]) == (2, 0, 2)
+    both = ("the report below is the whole tensor's, which 2 tests grade "
+            "(conv2d_1.grads.kernel, conv2d_1.grads.kernel[0,1]):")
+    assert kernel["output"].splitlines()[:2] == [
+        "this test: conv2d_1.grads.kernel, 2/4 points (1 of its 4 cells not answered)", both]
+    assert cell["output"].splitlines()[:2] == [
+        "this test: conv2d_1.grads.kernel[0,1], 0/1 points (not answered)", both]
+    assert row["output"].splitlines()[:2] == [
+        "this test: conv2d_1.delta_in[0], 2/2 points",
+        "the report below is the whole tensor's:"]
+    assert kernel["output"].splitlines()[2].startswith("conv2d_1.grads.kernel  (2×2)")
+    alone = json.loads(invoke("check", EXAM, SAMPLES / "exam" / "ben.json", "-f",
+                              "gradescope").stdout)["tests"]
+    assert not any(t["output"].startswith("this test") for t in alone)
+
+
 def test_gradescope_without_points_and_with_an_unreadable_file(tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], '

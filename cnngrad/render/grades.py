@@ -213,9 +213,16 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
     by_path = {check.path: check for check in result.tensors}
     tests = []
     if result.path_scores is not None:
+        keys_of: dict[str, list[str]] = {}
+        for score in result.path_scores:
+            keys_of.setdefault(score.key.partition("[")[0], []).append(score.key)
         for number, score in enumerate(result.path_scores, 1):
-            check = by_path.get(score.key.partition("[")[0])
+            path = score.key.partition("[")[0]
+            check = by_path.get(path)
             output = tensor_text(check) if check is not None and result.error is None else ""
+            if output and keys_of[path] != [path]:
+                # the report is the whole tensor's, its points those of every test of it
+                output = _test_scope(score, keys_of[path]) + "\n" + output
             tests.append(_test(number, score.key, score.earned, score.possible, output))
     elif result.error is not None and grading is not None and grading.points:
         tests = [_test(number, key, 0, points, "")
@@ -241,6 +248,19 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
     return {"score": _points(score), "max_score": _points(max_score), "output": output,
             "visibility": GRADESCOPE_VISIBILITY, "stdout_visibility": "hidden",
             "tests": tests}
+
+
+def _test_scope(score, keys: list[str]) -> str:
+    """The first lines of a test that grades a part of a tensor, or shares it with another
+    test: ``this test: conv2d_1.grads.kernel[0,1], 1/1 points`` and whose report follows."""
+    line = f"this test: {score.key}, {points_text(score.earned)}/{points_text(score.possible)} points"
+    if score.missing:
+        line += (" (not answered)" if score.cells == 1 else
+                 f" ({score.missing} of its {score.cells} cells not answered)")
+    whole = "the report below is the whole tensor's"
+    if len(keys) > 1:
+        whole += f", which {len(keys)} tests grade ({', '.join(keys)})"
+    return f"{line}\n{whole}:"
 
 
 def _test(number: int, name: str, score, max_score, output: str) -> dict:
