@@ -66,6 +66,27 @@ def test_the_wrong_samples_fail_with_their_slip_named(name, slip, words):
     assert statuses.index("mismatch") == first["case"] - 1
 
 
+def test_a_slip_in_every_failing_case_counts_every_failing_case(tmp_path):
+    # db summed over the batch only, one value per position: all 13 cases fail, and the
+    # slip explains the 13th (the largest) as well as the others
+    path = user_file(tmp_path, """
+        from cnngrad.layers.conv import conv2d_backward as library_backward
+
+        def conv_backward(x, w, delta, stride, padding):
+            dx, dw, _ = library_backward(x, w, delta, stride, padding)
+            return dx, dw, delta.sum(axis=0)
+        """)
+    result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward")
+    assert result.exit_code == 1
+    assert "FAIL  13 of 13 cases fail, 0 pass." in result.stdout
+    assert ("Slip:   db matches the bias gradient per position instead of summed over them "
+            "—\n        in 13 of 13 failing cases [bias_per_position]") in result.stdout
+    report = json.loads(invoke(f"{path}:conv_backward", "--op", "conv2d_backward",
+                               "--format", "json").stdout)
+    assert [(s["name"], s["matched"], s["of"]) for s in report["slips"]] == [
+        ("bias_per_position", 13, 13)]
+
+
 def test_a_kernel_gradient_in_the_other_layout_names_its_axis_order(tmp_path):
     # channels-last problem, dw handed back channels-first: (F, C, kh, kw), not the order the
     # smallest case (C = F = 1) cannot tell from it
@@ -375,6 +396,42 @@ def test_forward_builds_the_cache_from_the_same_module(tmp_path):
     assert result.exit_code == 1 and "raised ValueError" in result.stdout
 
 
+@pytest.mark.parametrize("forward", ["conv_forward_naive", "{path}:conv_forward_naive"])
+def test_a_missing_forward_is_never_said_to_be_the_function_verified(tmp_path, forward):
+    # the closest name to conv_forward_naive is conv_backward_naive, the function verified:
+    # passing it as its own forward cannot work, so the other functions are listed instead
+    path = user_file(tmp_path, """
+        def conv_backward_naive(dout, cache):
+            pass
+
+        def affine_backward(dout, cache):
+            pass
+
+        def softmax_loss(x, y):
+            pass
+        """, name="cs.py")
+    result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
+                    "cs231n", "--forward", forward.format(path=path))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: --forward: no function 'conv_forward_naive' in {path}",
+        "  hint: its other functions: affine_backward, softmax_loss"]
+
+
+def test_a_missing_forward_still_suggests_a_close_name_that_is_not_verified(tmp_path):
+    path = user_file(tmp_path, """
+        def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+            pass
+
+        def spatial_batchnorm_backward(dout, cache):
+            pass
+        """)
+    result = invoke(f"{path}:spatial_batchnorm_backward", "--op", "batchnorm2d_backward",
+                    "--style", "cs231n", "--forward", "spatial_batchnorm_forwrd")
+    assert result.exit_code == 2
+    assert "  hint: did you mean 'spatial_batchnorm_forward'?" in result.stderr.splitlines()
+
+
 def test_an_importable_module_name(tmp_path, monkeypatch):
     user_file(tmp_path, KEYWORDS, "verify_user_module_xyz.py")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -484,6 +541,45 @@ def test_conv1d_and_conv_transpose_batteries_have_dilation_and_asymmetric_paddin
     conv_t = battery(OPS["conv_transpose2d_backward"])
     assert any(c.params["dilation"] > 1 for c in conv_t)
     assert any(c.params["output_padding"] > 0 for c in conv_t)
+
+
+#: The settings a case may leave out of its label: PyTorch's defaults.  A pool's window has
+#: no default, so its label always names it.
+SETTINGS_LEFT_UNSAID = {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1,
+                        "eps": 1e-5}
+
+
+def setting_words(key, value) -> str:
+    if key == "size":  # "2×3 window", or "3×3 windows" in a plural label
+        kh, kw = value if isinstance(value, tuple) else (value, value)
+        return f"{kh}×{kw} window"
+    if isinstance(value, tuple):  # conv1d's (left, right) padding
+        return f"{key} ({value[0]}, {value[1]})"
+    return f"{key.replace('_', ' ')} {value}"
+
+
+def test_every_case_label_names_every_setting_not_left_at_its_default():
+    from cnngrad.verify.ops import OPS, battery
+
+    unsaid = []
+    for name, op in OPS.items():
+        for case in battery(op):
+            for key, value in case.params.items():
+                if key in SETTINGS_LEFT_UNSAID and np.all(np.asarray(value) ==
+                                                          SETTINGS_LEFT_UNSAID[key]):
+                    continue
+                if setting_words(key, value) not in case.corner:
+                    unsaid.append((name, case.index, case.corner, key, value))
+    assert unsaid == []
+
+
+def test_the_conv_transpose_label_with_output_padding_and_dilation_says_both():
+    from cnngrad.verify.ops import OPS, battery
+
+    case = battery(OPS["conv_transpose2d_backward"])[8]
+    assert case.params == {"stride": 2, "padding": 1, "output_padding": 1, "dilation": 2}
+    assert case.corner == "2 channels in, 3 out, stride 2, padding 1, output padding 1, " \
+                          "dilation 2"
 
 
 # --------------------------------------------------------------------------- docs and bench

@@ -181,7 +181,7 @@ def verify(
         fn, module = load_function(target)
         forward_fn = None if forward is None else \
             load_function(forward, "--forward", default_module=None if ":" in forward
-                          else module)[0]
+                          else module, verified=fn)[0]
     except LoadError as exc:
         if exc.what.startswith("no such file") and exc.hint is None:
             exc.hint = _bundled_sample_hint(exc.what.partition(": ")[2])

@@ -89,9 +89,19 @@ def _import_name(name: str, option: str):
                         details=user_traceback(exc)) from None
 
 
-def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_module=None):
+def _same_function(candidate, fn) -> bool:
+    # the module may have been imported again (--forward file.py:name names the file of the
+    # function verified): its functions are then new objects with the same names
+    return candidate is fn or (
+        getattr(candidate, "__module__", None) == getattr(fn, "__module__", object())
+        and getattr(candidate, "__qualname__", None) == getattr(fn, "__qualname__", object()))
+
+
+def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_module=None,
+                  verified=None):
     """The function ``target`` names: ``path/to/file.py:name`` or ``package.module:name``
-    (or a bare ``name`` in ``default_module``, for --forward)."""
+    (or a bare ``name`` in ``default_module``, for --forward).  ``verified`` is the function
+    under test, which a --forward hint never proposes: it cannot be its own forward."""
     if default_module is not None and ":" not in target:
         module, function = default_module, target
     else:
@@ -103,9 +113,18 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
         names = [n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
                  and getattr(v, "__module__", None) == module.__name__]
         best = closest(function, names)
-        shown = sorted(names)[:8] + ([f"… ({len(names) - 8} more)"] if len(names) > 8 else [])
+        others = [n for n in names if verified is None or
+                  not _same_function(getattr(module, n), verified)]
+        if best is not None and best not in others:
+            # the closest name is the function under test: a name close to it only (another
+            # backward) is no better a guess, so the other functions are listed instead
+            best = None
+        shown = sorted(others)[:8] + ([f"… ({len(others) - 8} more)"] if len(others) > 8
+                                      else [])
+        what_they_are = "its functions" if len(others) == len(names) else \
+            "its other functions"
         hint = f"did you mean '{best}'?" if best else \
-            (f"its functions: {', '.join(shown)}" if names else None)
+            (f"{what_they_are}: {', '.join(shown)}" if others else None)
         what = "no function" if fn is None else "not a function:"
         raise LoadError(f"{what} {function!r} in {getattr(module, '__file__', module)}",
                         where=option, hint=hint)

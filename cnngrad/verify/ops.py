@@ -39,8 +39,10 @@ class Case:
     """One call of the battery: hyperparameters and input tensors, in cnngrad's layout.
 
     ``corner`` says which edge of the operation the case reaches ("stride 2, leftover
-    column"); ``square`` and ``padded`` let a calling style skip the cases its signature
-    cannot express (square kernels only, no padding)."""
+    column") and names every setting not left at PyTorch's default (a pool's window always),
+    since the list of cases shows nothing else of the case; ``square`` and ``padded`` let a
+    calling style skip the cases its signature cannot express (square kernels only, no
+    padding)."""
 
     corner: str
     params: dict
@@ -277,16 +279,16 @@ _POOL_GEOMETRIES = (
     ("2×2 window, stride 2", 1, 1, 4, 4, 2, 2, 0, False),
     ("1×1 window, stride 2 (subsampling)", 1, 1, 3, 3, 1, 2, 0, False),
     ("2×2 window, stride 2, a leftover row and column", 1, 1, 5, 5, 2, 2, 0, False),
-    ("ties: tied maxima in a window", 1, 1, 4, 4, 2, 2, 0, True),
+    ("ties: tied maxima in a 2×2 window, stride 2", 1, 1, 4, 4, 2, 2, 0, True),
     ("3×3 window, stride 2: overlapping windows", 1, 1, 5, 5, 3, 2, 0, False),
-    ("2×3 window (non-square)", 1, 1, 4, 6, (2, 3), 2, 0, False),
+    ("2×3 window (non-square), stride 2", 1, 1, 4, 6, (2, 3), 2, 0, False),
     ("2×2 window, stride 3, leftover rows and columns", 1, 1, 8, 7, 2, 3, 0, False),
     ("3×3 window, stride 2, padding 1", 1, 1, 4, 5, 3, 2, 1, False),
-    ("batch of 3, 2 channels", 3, 2, 5, 4, 2, 2, 0, False),
-    ("ties in overlapping windows", 1, 2, 5, 5, 3, 2, 0, True),
+    ("batch of 3, 2 channels, 2×2 window, stride 2", 3, 2, 5, 4, 2, 2, 0, False),
+    ("ties in overlapping 3×3 windows, stride 2", 1, 2, 5, 5, 3, 2, 0, True),
     ("3×2 window, stride 1 (non-square, overlapping)", 1, 2, 5, 5, (3, 2), 1, 0, False),
-    ("ties, batch of 3, padding 1", 3, 2, 6, 6, 2, 2, 1, True),
-    ("batch of 3, 3 channels, stride 3, padding 1", 3, 3, 7, 8, 3, 3, 1, False),
+    ("ties, batch of 3, 2×2 window, stride 2, padding 1", 3, 2, 6, 6, 2, 2, 1, True),
+    ("batch of 3, 3 channels, 3×3 window, stride 3, padding 1", 3, 3, 7, 8, 3, 3, 1, False),
 )
 
 
@@ -779,7 +781,8 @@ _CONV_T_GEOMETRIES = (
     ("non-square kernel 2×3", 1, 1, 1, 3, 3, 2, 3, 1, 0, 0, 1),
     ("dilation 2", 1, 1, 1, 3, 3, 2, 2, 1, 0, 0, 2),
     ("stride 3, non-square kernel, output padding 2", 1, 2, 1, 2, 3, 3, 2, 3, 0, 2, 1),
-    ("2 channels in, 3 out, stride 2, padding 1, dilation 2", 1, 2, 3, 3, 3, 3, 3, 2, 1, 1, 2),
+    ("2 channels in, 3 out, stride 2, padding 1, output padding 1, dilation 2",
+     1, 2, 3, 3, 3, 3, 3, 2, 1, 1, 2),
     ("batch of 3, stride 2, padding 1, output padding 1", 3, 2, 2, 3, 4, 3, 2, 2, 1, 1, 1),
 )
 

@@ -24,10 +24,6 @@ from cnngrad.verify.styles import STYLES, ResultError, Style
 
 __all__ = ["CaseResult", "Report", "SlipMatch", "run_battery", "user_traceback"]
 
-#: Failing cases the diagnosis looks at (the smallest ones; a battery has about a dozen):
-#: enough to tell a slip that explains every failure from a coincidence.
-DIAGNOSED_CASES = 12
-
 #: The statuses of a case, and of a whole report.
 STATUSES = ("pass", "mismatch", "shape", "nonfinite", "raised", "bad_return", "timeout",
             "not_run")
@@ -410,10 +406,12 @@ def _permutations(expected: np.ndarray, axes: tuple[str, ...]) -> list[tuple[str
 
 
 def diagnose(report: Report) -> list[SlipMatch]:
-    """The slips whose answers equal the user's wrong outputs, on the smallest failing
-    cases; each with the number of those cases it explains."""
+    """The slips whose answers equal the user's wrong outputs, on every failing case; each
+    with the number of those cases it explains."""
     op, style, layout = report.op, report.style, report.layout
-    diagnosed = [r for r in report.results if r.failures][:DIAGNOSED_CASES]
+    # every failing case, none left out: "in N of M" must count all the failures the slip
+    # applies to, and a battery is small enough (13 cases at most) to diagnose whole
+    diagnosed = [r for r in report.results if r.failures]
     counts: dict[tuple[str, str], list] = {}
     order: list[tuple[str, str]] = []
     for result in diagnosed:
