@@ -860,3 +860,23 @@ def test_min_decimals_and_no_diagnose_options(tmp_path):
     transposed = write_answers(tmp_path, {KERNEL_GRAD: [[0.0446, 0.0113], [0.0941, 0.0683]]})
     quiet = invoke("check", WORKED, transposed, "--no-diagnose")
     assert quiet.exit_code == 1 and "matches" not in quiet.output
+
+
+@pytest.mark.parametrize("problem, answers, error, hint", [
+    # the classic: a max pool's delta_in given at the size of its output
+    (SAMPLES / "exam.json", {"maxpool2d_1.delta_in": [[0.1, 0.2], [0.3, 0.4]]},
+     "maxpool2d_1.delta_in: expected shape 4×4, got shape 2×2",
+     "  hint: 2×2 is the shape of maxpool2d_1.output and maxpool2d_1.delta_out"),
+    (WORKED, {"conv2d_1.delta_in": [[1, 2, 3, 4]] * 4},
+     "conv2d_1.delta_in: expected shape 5×5, got shape 4×4",
+     "  hint: 4×4 is the shape of conv2d_1.output and conv2d_1.delta_out"),
+    (WORKED, {"conv2d_1.grads.kernel": [[1, 2, 3]] * 3},
+     "conv2d_1.grads.kernel: expected shape 2×2, got shape 3×3", None),
+])
+def test_a_wrong_shape_names_the_tensors_of_its_layer_that_have_it(tmp_path, problem, answers,
+                                                                   error, hint):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(answers))
+    result = invoke("check", problem, path)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [f"error: {path}: {error}"] + ([hint] if hint else [])

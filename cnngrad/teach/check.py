@@ -1105,15 +1105,22 @@ def _diagnose(context: SlipContext, path: str, given: Written, flat_cells: np.nd
 
 
 def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) -> str | None:
-    """A wrong-shaped answer that a slip explains: say which."""
+    """A wrong-shaped answer that a slip explains: say which; else the tensors of its layer
+    that have the shape written (a max pool's delta_in given at its delta_out's 2×2)."""
     written = entry.written
     matches = []
     for slip, value in alternatives(context, entry.path):
         if value.shape == written.shape and cells_right(written, value, tolerance).all():
             matches.append(slip.describe(context.trace))
-    if not matches:
+    if matches:
+        return "it " + "; it ".join(matches)
+    layer = entry.path.partition(".")[0] + "."
+    same = [path for path in known_paths(context.trace)
+            if path.startswith(layer) and path != entry.path
+            and np.shape(context.truth(path)) == written.shape]
+    if not same or not written.shape:
         return None
-    return "it " + "; it ".join(matches)
+    return f"{shape_text(written.shape)} is the shape of {' and '.join(same)}"
 
 
 def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
