@@ -323,6 +323,29 @@ def batchnorm_nhwc(x, gamma, delta, eps):
     return dx.transpose(0, 2, 3, 1), dgamma, dbeta
 
 
+def batchnorm_no_mean_term(x, gamma, delta, eps):
+    # dx through x̂ and the variance only: the − Σδ/M term of the path through μ left out
+    m = x.size // x.shape[1]
+    axes = (0, 2, 3)
+    mu = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    dx_hat = delta * gamma[None, :, None, None]
+    dx = (dx_hat - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True) / m) \
+        / np.sqrt(var + eps)
+    return dx, (delta * x_hat).sum(axis=axes), delta.sum(axis=axes)
+
+
+def spatial_batchnorm_backward_no_mean_term(dout, cache):
+    x_hat, gamma, var, eps = cache
+    m = dout.size // dout.shape[1]
+    axes = (0, 2, 3)
+    dx_hat = dout * gamma[None, :, None, None]
+    dx = (m * dx_hat - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True)) \
+        / (m * np.sqrt(var + eps))
+    return dx, (dout * x_hat).sum(axis=axes), dout.sum(axis=axes)
+
+
 # --------------------------------------------------------------------------- pools, plain
 
 
@@ -411,6 +434,35 @@ def conv_t_backward_rotated(x, w, delta, stride, padding, output_padding, dilati
                                  rotate=True)
 
 
+# --------------------------------------------------------------------------- output order
+
+
+def conv_backward_outputs_swapped(x, w, delta, stride, padding):
+    dx, dw, db = conv_backward_nchw(x, w, delta, stride, padding)
+    return dw, dx, db
+
+
+def conv_backward_swapped_not_rotated(x, w, delta, stride, padding):
+    # swapped, and dx correlated with w itself: the order is read from the shapes
+    dx, dw, db = conv_backward_nchw(x, w[:, :, ::-1, ::-1], delta, stride, padding)
+    return dw, dx, db
+
+
+def softmax_loss_swapped(x, y):
+    loss, dx = softmax_loss(x, y)
+    return dx, loss
+
+
+def batchnorm_dgamma_first(x, gamma, delta, eps):
+    dx, dgamma, dbeta = batchnorm_nchw(x, gamma, delta, eps)
+    return dgamma, dx, dbeta
+
+
+def affine_backward_swapped(dout, cache):
+    dx, dw, db = affine_backward(dout, cache)
+    return dw, dx, db
+
+
 # --------------------------------------------------------------------------- the verdicts
 
 RIGHT = [
@@ -485,6 +537,10 @@ WRONG = [
     (dense_backward_dw_transposed, "dense_backward", {}, "dw", "transpose"),
     (conv1d_backward_not_reversed, "conv1d_backward", {}, "dx", "kernel_not_rotated"),
     (conv_t_backward_rotated, "conv_transpose2d_backward", {}, "dx", "kernel_rotated"),
+    (batchnorm_no_mean_term, "batchnorm2d_backward", {}, "dx", "no_mean_term"),
+    (spatial_batchnorm_backward_no_mean_term, "batchnorm2d_backward",
+     {"style": "cs231n", "forward": spatial_batchnorm_forward}, "dx", "no_mean_term"),
+    (conv_backward_outputs_swapped, "conv2d_backward", {}, None, "outputs_swapped"),
 ]
 
 
@@ -699,3 +755,94 @@ def test_an_underflowed_target_probability_is_not_blamed_on_the_max_shift():
     report = run_battery(softmax_loss_max_shift_only, op, style="cs231n")
     assert [(r.status, r.message) for r in report.results] == [("nonfinite", "loss is inf")]
     assert report.slips == []
+
+
+# --------------------------------------------------------------------------- batchnorm, mean term
+
+NO_MEAN_TERM_LINES = [
+    "Slip:   dx matches the path through the batch mean left out (no − Σδ/M term; the",
+    "        path through the variance kept) — in 8 of 8 failing cases [no_mean_term]",
+]
+
+
+def _slip_lines(report):
+    from cnngrad.verify.report import render_text
+
+    lines = render_text(report).splitlines()
+    return lines[next(i for i, line in enumerate(lines) if line.startswith("Slip:")):]
+
+
+def test_batch_norm_without_the_mean_term_is_named():
+    report = run_battery(batchnorm_no_mean_term, "batchnorm2d_backward")
+    assert [r.status for r in report.results] == ["mismatch"] * 8
+    assert _slip_lines(report) == NO_MEAN_TERM_LINES
+
+
+def test_cs231n_batch_norm_without_the_mean_term_is_named():
+    report = run_battery(spatial_batchnorm_backward_no_mean_term, "batchnorm2d_backward",
+                         style="cs231n", forward=spatial_batchnorm_forward)
+    assert _slip_lines(report) == NO_MEAN_TERM_LINES
+
+
+def test_the_mean_term_slip_is_not_offered_where_the_deltas_sum_to_zero():
+    # with Σδ = 0 in every channel the path through the mean adds nothing: the slip's dx
+    # would be the right one, so it is left out rather than matched by a right answer
+    from cnngrad.verify.ops import OPS, Options, battery
+
+    op = OPS["batchnorm2d_backward"]
+    for case in battery(op):
+        names = [alt.name for alt in op.slips(case, Options(), op.reference(case, Options()))]
+        assert "no_mean_term" in names, case.corner
+        delta = case.arrays["delta"]
+        case.arrays["delta"] = delta - delta.mean(axis=(0, 2, 3), keepdims=True)
+        names = [alt.name for alt in op.slips(case, Options(), op.reference(case, Options()))]
+        assert "no_mean_term" not in names, case.corner
+
+
+# --------------------------------------------------------------------------- output order
+
+CONV_SWAPPED_LINES = [
+    "Slip:   the outputs are in the order (dw, dx, db); cnngrad expects (dx, dw, db)",
+    "        — in 13 of 13 failing cases [outputs_swapped]",
+]
+
+
+def test_conv_outputs_in_another_order_are_named_in_one_line():
+    report = run_battery(conv_backward_outputs_swapped, "conv2d_backward")
+    assert len(report.failed) == 13
+    assert _slip_lines(report) == CONV_SWAPPED_LINES
+    assert [(m.output, m.name) for m in report.slips] == [(None, "outputs_swapped")]
+
+
+def test_outputs_swapped_and_a_slip_in_one_of_them_are_both_named():
+    # the shapes give the order away; dx, read from its place, is then diagnosed as dx
+    report = run_battery(conv_backward_swapped_not_rotated, "conv2d_backward")
+    assert _slip_lines(report) == CONV_SWAPPED_LINES + [
+        "Slip:   dx matches the kernel not rotated by 180° in dx (correlating the padded",
+        "        delta with w instead of with w rotated) — in 11 of 11 failing cases",
+        "        [kernel_not_rotated]",
+    ]
+
+
+@pytest.mark.parametrize("fn, op, settings, lines", [
+    (softmax_loss_swapped, "softmax_cross_entropy_backward", {}, [
+        "Slip:   the outputs are in the order (dx, loss); cnngrad expects (loss, dx) — in",
+        "        6 of 6 failing cases [outputs_swapped]"]),
+    (batchnorm_dgamma_first, "batchnorm2d_backward", {}, [
+        "Slip:   the outputs are in the order (dgamma, dx, dbeta); cnngrad expects (dx,",
+        "        dgamma, dbeta) — in 8 of 8 failing cases [outputs_swapped]"]),
+    (affine_backward_swapped, "dense_backward", {"style": "cs231n"}, [
+        "Slip:   the outputs are in the order (dw, dx, db); cnngrad expects (dx, dw, db)",
+        "        — in 7 of 7 failing cases [outputs_swapped]"]),
+], ids=["softmax", "batchnorm", "cs231n-dense"])
+def test_outputs_swapped_is_named_for_every_op_with_several_outputs(fn, op, settings, lines):
+    assert _slip_lines(run_battery(fn, op, **settings)) == lines
+
+
+def test_outputs_swapped_is_a_slip_of_the_whole_return_in_json():
+    from cnngrad.verify.report import to_json
+
+    slips = to_json(run_battery(conv_backward_outputs_swapped, "conv2d_backward"))["slips"]
+    assert slips == [{"output": None, "name": "outputs_swapped",
+                      "description": "the outputs are in the order (dw, dx, db); cnngrad "
+                                     "expects (dx, dw, db)", "matched": 13, "of": 13}]

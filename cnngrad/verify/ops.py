@@ -661,6 +661,13 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
     dx = batchnorm_backward_formula(x, gamma, delta, eps, through_var=False)[0]
     yield Alternative("variance_constant", "matches the variance treated as a constant "
                       "(no gradient through it)", {"dx": dx})
+    # the path through the mean adds −γ·Σδ/(M·σ) per channel: where Σδ is 0 in every
+    # channel that term vanishes and the slip's dx is the right one, so it is not offered
+    channel_axes = tuple(a for a in range(x.ndim) if a != 1)
+    if not np.allclose(gamma * delta.sum(axis=channel_axes), 0):
+        dx = batchnorm_backward_formula(x, gamma, delta, eps, through_mean=False)[0]
+        yield Alternative("no_mean_term", "matches the path through the batch mean left out "
+                          "(no − Σδ/M term; the path through the variance kept)", {"dx": dx})
     count = x.size // x.shape[1]
     if count > 1:
         dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, eps, ddof=1)

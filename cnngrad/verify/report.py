@@ -182,7 +182,9 @@ def render_text(report: Report) -> str:
     lines.append("")
     if report.slips:
         for slip in report.slips:
-            lines += _wrap(f"{slip.output} {slip.description} — in {slip.matched} of "
+            # a slip of the whole return (its order) names no one output
+            subject = f"{slip.output} " if slip.output else ""
+            lines += _wrap(f"{subject}{slip.description} — in {slip.matched} of "
                            f"{slip.of} failing cases [{slip.name}]", "        ",
                            "Slip:   ")
     elif any(r.failures for r in failed):

@@ -57,9 +57,10 @@ class CaseResult:
 @dataclass
 class SlipMatch:
     """A slip whose answer equals the user's at ``output`` in ``matched`` of the ``of``
-    failing cases diagnosed (where the slip applies)."""
+    failing cases diagnosed (where the slip applies); ``output`` is None for a slip of the
+    whole return (its outputs in another order)."""
 
-    output: str
+    output: str | None
     name: str
     description: str
     matched: int
@@ -405,6 +406,72 @@ def _permutations(expected: np.ndarray, axes: tuple[str, ...]) -> list[tuple[str
     return out
 
 
+#: An op returns at most this many outputs for their order to be diagnosed (4! orders).
+MAX_ORDERED_OUTPUTS = 4
+
+
+def _fits_loosely(got: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    """``got`` shaped as ``expected`` as :func:`_fits` allows, or the other way round: a
+    per-filter vector returned where a (1, 1) gradient is expected, as happens when a
+    one-sample, one-feature case's outputs are swapped."""
+    fitted = _fits(got, expected)
+    if fitted is None and _fits(expected, got) is not None:
+        fitted = got.reshape(expected.shape)
+    return fitted
+
+
+def _returned_order(report: Report, result: CaseResult,
+                    truth: dict) -> tuple[tuple[str, ...], list[OutputCheck]] | None:
+    """The order of the op's outputs in which the user returned them, when it is another
+    order than the op's, and the outputs' failures read in that order.
+
+    The order is the one whose values are all right; failing that, where the op's order
+    does not fit the shapes, the order whose shapes all fit with the most values right, when
+    it is the only one (the outputs swapped and one of them wrong too).  None when no other
+    order holds them."""
+    op, style, layout = report.op, report.style, report.layout
+    if not 2 <= len(op.outputs) <= MAX_ORDERED_OUTPUTS:
+        return None
+    expected = {name: np.asarray(style.tensor(op, name, np.asarray(truth[name]), result.case,
+                                              layout), dtype=np.float64)
+                for name in op.outputs}
+    got = dict(expected)  # an output that is not among the failures came back right
+    for failure in result.failures:
+        if failure.got is None:  # not an array of numbers: no order makes it right
+            return None
+        got[failure.name] = failure.got
+    shaped = []
+    for order in itertools.permutations(op.outputs):
+        if order == op.outputs:
+            continue
+        # order[i] is the output whose value the user returned in position i
+        fitted = [_fits_loosely(got[slot], expected[name])
+                  for slot, name in zip(op.outputs, order)]
+        if any(value is None for value in fitted):
+            continue
+        right = sum(close(value, expected[name], report.rtol, report.atol)
+                    for value, name in zip(fitted, order))
+        if right == len(order):
+            return order, []
+        shaped.append((right, order, fitted))
+    if not shaped or not any(f.status == "shape" for f in result.failures):
+        return None
+    # outputs of one shape (dgamma and dbeta) fit either way: the order that makes the most
+    # of them right is the user's, when no other makes as many right
+    most = max(right for right, _, _ in shaped)
+    best = [(order, fitted) for right, order, fitted in shaped if right == most]
+    if len(best) != 1:
+        return None
+    order, fitted = best[0]
+    checks = [_check_output(name, value, expected[name], style.axes(op, name, layout),
+                            report.rtol, report.atol) for value, name in zip(fitted, order)]
+    return order, [check for check in checks if check is not None]
+
+
+def _order_words(names) -> str:
+    return "(" + ", ".join(names) + ")"
+
+
 def diagnose(report: Report) -> list[SlipMatch]:
     """The slips whose answers equal the user's wrong outputs, on every failing case; each
     with the number of those cases it explains."""
@@ -412,9 +479,28 @@ def diagnose(report: Report) -> list[SlipMatch]:
     # every failing case, none left out: "in N of M" must count all the failures the slip
     # applies to, and a battery is small enough (13 cases at most) to diagnose whole
     diagnosed = [r for r in report.results if r.failures]
+    # the right values returned in another order: a slip of the whole return, checked
+    # first, since each output's own slips would be looked for in another output's values
+    orders: collections.Counter = collections.Counter()
+    failures_of: dict[int, list[OutputCheck]] = {}  # a reordered case's, read in its order
+    for result in diagnosed:
+        returned = _returned_order(report, result, op.reference(result.case, report.options))
+        if returned is not None:
+            orders[returned[0]] += 1
+            failures_of[id(result)] = returned[1]
+    swapped = []
+    if orders:
+        # the words name one order: the count is of the cases returned in that one
+        user_order, matched = orders.most_common(1)[0]
+        swapped = [SlipMatch(None, "outputs_swapped", f"the outputs are in the order "
+                             f"{_order_words(user_order)}; cnngrad expects "
+                             f"{_order_words(op.outputs)}", matched, len(diagnosed))]
     counts: dict[tuple[str, str], list] = {}
     order: list[tuple[str, str]] = []
     for result in diagnosed:
+        failures = failures_of.get(id(result), result.failures)
+        if not failures:  # the outputs reordered are all right
+            continue
         case = result.case
         truth = op.reference(case, report.options)
         try:
@@ -422,7 +508,7 @@ def diagnose(report: Report) -> list[SlipMatch]:
         except (ValueError, IndexError):  # a slip that cannot happen in this geometry
             alternatives = []
         alternatives += _generic(op, case, truth)
-        for failure in result.failures:
+        for failure in failures:
             if failure.got is None:
                 continue
             candidates = []
@@ -463,4 +549,4 @@ def diagnose(report: Report) -> list[SlipMatch]:
         if mine:
             top = max(m.matched for m in mine)
             best += [m for m in mine if m.matched == top]
-    return best
+    return swapped + best
