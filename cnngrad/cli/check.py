@@ -22,7 +22,6 @@ from cnngrad.cli.common import (
     one_line,
     render_rich,
     report_error,
-    say_notes_now,
     write_output,
 )
 from cnngrad.errors import UsageError
@@ -288,8 +287,6 @@ def check(
     from cnngrad.teach.check import exit_code
 
     code = exit_code(results)
-    if code == 2:  # the sheet was written: its notes (a skipped problem file) still hold
-        say_notes_now()
     if code:
         raise typer.Exit(code)
 

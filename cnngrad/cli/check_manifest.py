@@ -19,7 +19,7 @@ from pathlib import Path
 import typer
 
 from cnngrad.cli.common import (compute, note_later, one_line, render_rich, report_error,
-                                say_notes_now, write_output)
+                                write_output)
 from cnngrad.errors import UsageError
 
 
@@ -81,8 +81,6 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     for line in _same_student_notes(grouped):
         note_later(one_line(line))
     code = exit_code(results)
-    if code == 2:  # the gradebook was written: its notes still hold beside the error rows
-        say_notes_now()
     if code:
         raise typer.Exit(code)
 

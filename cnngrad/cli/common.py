@@ -44,18 +44,11 @@ _pending_notes: list[str] = []
 
 
 def note_later(line: str) -> None:
-    """Say ``line`` on stderr when the command ends with exit code 0 or 1 (dropped on an
-    error: bad input is one ``error:`` line, however far the run had come)."""
+    """Say ``line`` on stderr when the command ends having written its report: with exit
+    code 0, or with the code it chose itself (``check``: 1 for a wrong answer, 2 beside a
+    gradebook's rows for files it could not grade).  Dropped on an error: bad input is one
+    ``error:`` line, however far the run had come."""
     _pending_notes.append(line)
-
-
-def say_notes_now() -> None:
-    """Say the pending notes at once: for a command that wrote its report and still ends
-    with exit code 2 (``check``: an answers file could not be graded, the others were)."""
-    notes = list(_pending_notes)
-    _pending_notes.clear()
-    if notes:
-        _write_stderr("".join(f"{line}\n" for line in notes))
 
 
 def _write_stderr(lines: str) -> None:
@@ -97,8 +90,9 @@ def guarded(command):
                 result = command(*args, **kwargs)
             ended_well = True
             return result
-        except typer.Exit as exit_:
-            ended_well = exit_.exit_code in (0, 1)
+        except typer.Exit:
+            # the command ended itself, its report written (an error is raised, not this)
+            ended_well = True
             raise
         except (typer.Abort, typer.TyperException):
             raise
@@ -139,9 +133,10 @@ def guarded(command):
                        "this is a bug in cnngrad; rerun with --debug for the traceback and "
                        "report it") from None
         finally:
-            if ended_well:
-                say_notes_now()
+            notes = list(_pending_notes)
             _pending_notes.clear()
+            if ended_well and notes:
+                _write_stderr("".join(f"{line}\n" for line in notes))
 
     return wrapper
 
@@ -229,6 +224,8 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", metavar="FORMAT",
     help="table (for people) or json (the contract's result, for scripts).")]
+
+
 def dash_is_standard_output(value: Optional[str]) -> Optional[str]:
     """``-o -`` means standard output, as ``-`` for PROBLEM means standard input (a file
     named ``-`` is still written as ``-o ./-``)."""
