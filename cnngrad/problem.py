@@ -184,6 +184,23 @@ def axis_range_text(size: int, base: int = 0) -> str:
     return f"indices {base} to {base + size - 1} along an axis of {size}"
 
 
+def index_outside_text(path: str, index: tuple[int, ...], shape: tuple[int, ...], *,
+                       base: int = 0, parts: bool = False) -> str:
+    """Why an element index (``parts``: also a leading index, naming a part) reaches no cell
+    of the tensor ``path`` of ``shape``: a single number takes none; too many indices (or
+    none) say how many it takes; else the first axis it overruns, with the indices that axis
+    takes (:func:`axis_range_text`).  Answers files and the grading block's points say it so.
+    """
+    if not shape:
+        return f"'{path}' is a single number: no index"
+    shown = f"index {[i + base for i in index]} is outside '{path}' of shape {shape_text(shape)}"
+    if not 0 < len(index) <= len(shape):
+        rank = f"{len(shape)} indices" if len(shape) != 1 else "1 index"
+        return f"{shown} ({rank}{' at most' if parts else ''}, each from {base})"
+    size = next(n for i, n in zip(index, shape) if i >= n)
+    return f"{shown} ({axis_range_text(size, base)})"
+
+
 def pair_text(pair) -> str:
     """A per-axis setting as the tables write it: ``(2, 2) -> '2'``, ``(2, 1) -> '2×1'``."""
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"

@@ -281,7 +281,7 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     # each followed by three spaces (its padding, the blank rule, the next one's padding)
     widths = [max(len(title), *(row[k].cell_len for row in rows)) for k, title in
               enumerate(header[:4])]
-    widths[0] = min(widths[0], max(len(header[0]), STUDENT_MAX_WIDTH))
+    widths[0] = min(widths[0], STUDENT_MAX_WIDTH)
     notes_width = max(MIN_NOTES_WIDTH, SHEET_WIDTH - sum(widths) - 3 * len(widths))
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column(header[0], overflow="fold", max_width=widths[0])

@@ -21,12 +21,13 @@ CSV_TRAILING = ("points", "max_points", "percent", "missing", "carried_forward",
                 "diagnoses", "error")
 
 
-def points_text(value: Fraction) -> str:
-    """Points as a person writes them: ``4``, ``2.5``, ``1.33``."""
+def points_text(value: Fraction, decimals: int = 2) -> str:
+    """Points as a person writes them: ``4``, ``2.5``, ``1.33`` (a half rounded up; a
+    gradebook cell keeps 4 decimals)."""
     value = Fraction(value)
     if value.denominator == 1:
         return str(value.numerator)
-    return half_up_text(value, 2).rstrip("0").rstrip(".")
+    return half_up_text(value, decimals).rstrip("0").rstrip(".")
 
 
 def _points(value: Fraction) -> float | int:
@@ -34,14 +35,6 @@ def _points(value: Fraction) -> float | int:
     point is 0.6666666666666666, as a program reading the result expects)."""
     value = Fraction(value)
     return value.numerator if value.denominator == 1 else float(value)
-
-
-def _points_cell(value: Fraction) -> str:
-    """Points in a gradebook cell: an integer when whole, else to 4 decimals, a half up."""
-    value = Fraction(value)
-    if value.denominator == 1:
-        return str(value.numerator)
-    return half_up_text(value, 4).rstrip("0").rstrip(".")
 
 
 def rounding_note(check: TensorCheck, tolerance: Tolerance) -> str | None:
@@ -179,16 +172,16 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
         carried = " ".join(c.path for c in result.tensors if c.carried.any())
         diagnoses = "; ".join(f"{c.path}: {note}" for c in result.tensors
                               for note in tensor_notes(c, tolerance or Tolerance()))
-        per_path = ["" if error or key not in by_key else _points_cell(by_key[key].earned)
+        per_path = ["" if error or key not in by_key else points_text(by_key[key].earned, 4)
                     for key in grading.points]
         writer.writerow([
             result.student or "", result.file, result.status,
             "" if error else result.right, "" if error else result.total,
-            "" if result.score is None else half_up_text(result.exact_score, 4),
+            "" if result.exact_score is None else half_up_text(result.exact_score, 4),
             *per_path,
-            "" if error else _points_cell(result.earned),
-            "" if error else _points_cell(result.possible),
-            "" if result.score is None else half_up_text(100 * result.exact_score, 2),
+            "" if error else points_text(result.earned, 4),
+            "" if error else points_text(result.possible, 4),
+            "" if result.exact_score is None else half_up_text(100 * result.exact_score, 2),
             " ".join(result.missing_paths), carried, wrong, diagnoses,
             result.error.message() if error else "",
         ])
@@ -253,7 +246,8 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
 def _test_scope(score, keys: list[str]) -> str:
     """The first lines of a test that grades a part of a tensor, or shares it with another
     test: ``this test: conv2d_1.grads.kernel[0,1], 1/1 points`` and whose report follows."""
-    line = f"this test: {score.key}, {points_text(score.earned)}/{points_text(score.possible)} points"
+    line = (f"this test: {score.key}, "
+            f"{points_text(score.earned)}/{points_text(score.possible)} points")
     if score.missing:
         line += (" (not answered)" if score.cells == 1 else
                  f" ({score.missing} of its {score.cells} cells not answered)")

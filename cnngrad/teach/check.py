@@ -38,7 +38,7 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError, ProblemError, ShapeError, closest
 from cnngrad.network import Trace
-from cnngrad.problem import axis_range_text, shape_text
+from cnngrad.problem import index_outside_text, shape_text
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.tensorio import (
@@ -1044,23 +1044,10 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
         raise ShapeError(f"an element takes one number, got {_shape_words(written.shape)}",
                          where=where, file=entry.file)
     if len(entry.index) > truth.ndim or any(i >= n for i, n in zip(entry.index, expected)):
-        raise ShapeError(_outside_text(entry, expected), where=where, file=entry.file)
+        raise ShapeError(index_outside_text(entry.path, entry.index, expected,
+                                            base=entry.base), where=where, file=entry.file)
     flat = np.ravel_multi_index(entry.index, expected) if truth.ndim else 0
     return np.array([flat]), written.reshaped((1,))
-
-
-def _outside_text(entry: AnswerEntry, expected: tuple[int, ...]) -> str:
-    """Why an entry's index names no cell of a tensor of shape ``expected``: too many
-    indices, or the first axis it overruns with the indices that axis takes."""
-    if not expected:
-        return f"'{entry.path}' is a single number: no index"
-    shown = f"index {[i + entry.base for i in entry.index]} is outside '{entry.path}' of " \
-            f"shape {shape_text(expected)}"
-    if len(entry.index) > len(expected):
-        rank = f"{len(expected)} indices" if len(expected) != 1 else "1 index"
-        return f"{shown} ({rank}, each from {entry.base})"
-    size = next(n for i, n in zip(entry.index, expected) if i >= n)
-    return f"{shown} ({axis_range_text(size, entry.base)})"
 
 
 def _place_part(entry: AnswerEntry, truth: np.ndarray, written: Written,

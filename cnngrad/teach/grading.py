@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from cnngrad.errors import ProblemError, UsageError, did_you_mean, join_path
-from cnngrad.problem import axis_range_text, shape_text
+from cnngrad.problem import index_outside_text
 
 __all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "grading_of",
            "parse_grading", "resolve_tolerance", "student_names", "check_points"]
@@ -201,21 +201,8 @@ def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple
         # a shorter index names one part (conv2d_1.delta_in[1]: channel 1), as in answers
         if index is not None and (not 0 < len(index) <= len(shape)
                                   or any(i >= n for i, n in zip(index, shape))):
-            raise ProblemError(_outside_text(path, index, shape), where=where,
-                               file=grading.file)
-
-
-def _outside_text(path: str, index: tuple[int, ...], shape: tuple[int, ...]) -> str:
-    """Why a points index names no part of a tensor: too many indices (or none), or the
-    first axis it overruns with the indices that axis takes (as answers files say it)."""
-    if not shape:
-        return f"'{path}' is a single number: no index"
-    shown = f"index {list(index)} is outside '{path}' of shape {shape_text(shape)}"
-    if not 0 < len(index) <= len(shape):
-        rank = f"{len(shape)} indices" if len(shape) != 1 else "1 index"
-        return f"{shown} ({rank} at most, each from 0)"
-    size = next(n for i, n in zip(index, shape) if i >= n)
-    return f"{shown} ({axis_range_text(size)})"
+            raise ProblemError(index_outside_text(path, index, shape, parts=True),
+                               where=where, file=grading.file)
 
 
 def resolve_tolerance(grading: Grading, *, atol: Fraction | None = None,
