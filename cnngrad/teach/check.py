@@ -329,7 +329,10 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                 '0.0683]]}; to test your own layer code, use cnngrad verify')
     entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
-    items = _dotted_items(document)
+    # "loss": null answers nothing, as a null cell does, in every problem: it is how the
+    # result of a problem that gives the delta writes its loss (a number there is an error)
+    items = [(key, value) for key, value in _dotted_items(document)
+             if not (value is None and key.strip() == "loss")]
     # every key before any value: a key that names no path is that, whatever its value
     keys = [split_key(key, file=file, where=key, one_based=one_based) for key, _ in items]
     _refuse_unknown_paths(trace, [(tensor_path, key, file)
