@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from fractions import Fraction
 
+import numpy as np
+
 from cnngrad import __version__
 from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
 from cnngrad.teach.grading import Grading
@@ -84,17 +86,22 @@ def tensor_dict(check: TensorCheck, tolerance: Tolerance | None = None, *,
                 one_based: bool = False) -> dict:
     """One tensor's verdict: counts, points, every wrong and carried-forward cell."""
     base = int(one_based)
+    exact = check.truth.dtype == object
+
+    def number(value):  # an exact 0 the engine summed from is the int 0: still "0" as "p/q"
+        return to_jsonable(np.asarray(value, dtype=object) if exact else value)
+
     out = {
         "path": check.path,
         "shape": list(check.shape),
         "right": check.n_right,
         "total": check.n_answered,
         "carried_forward": check.n_carried,
-        "wrong": [{"index": _index(index, base), "given": given, "true": to_jsonable(true)}
+        "wrong": [{"index": _index(index, base), "given": given, "true": number(true)}
                   for index, given, true in check.wrong_cells()],
         "rounded": [_index(index, base) for index, _, _ in check.cells(check.rounded)],
-        "carried": [{"index": _index(index, base), "given": given, "true": to_jsonable(true),
-                     "implied": to_jsonable(implied)}
+        "carried": [{"index": _index(index, base), "given": given, "true": number(true),
+                     "implied": number(implied)}
                     for index, given, true, implied in check.carried_cells()],
         "carried_from": list(check.carried_from),
         "diagnoses": [{"slip": d.slip, "text": d.text} for d in check.diagnoses],
