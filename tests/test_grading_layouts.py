@@ -1,5 +1,22 @@
-"""Grading a problem that gives the delta, channels-last and batched problems, and exact
+"""Grading channels-last and batched problems, a problem that gives the delta, and exact
 results, end to end through ``cnngrad check``; every expected value worked out by hand.
+
+``NHWC``: a batch of 2 maps 2×2×2 (channels last), a 1×1 conv with HWIO kernel
+[[[[1], [0.5]]]] (y = x_c0 + 0.5·x_c1), relu, flatten, dense [[0.5, -1, 0.25, 1]] and
+½Σ(y − t)² against [[1], [0]]:
+
+- conv2d_1.output n0 [[2, -0.5], [2, 1.5]], n1 [[-0.5, 3], [0.5, 0]] (as H×W of the one
+  channel); dense_1.output [[3], [-2.875]], loss 6.1328125, dense_1.delta_out [[2], [-2.875]]
+- relu_1.delta_in n0 [[1, 0], [0.5, 2]], n1 [[0, 2.875], [-0.71875, 0]]
+- conv2d_1.grads.kernel: c0 Σ δ·x_c0 = 4 + 5.75 = 9.75, c1 4 + 5.03125 = 9.03125
+- conv2d_1.delta_in = δ·[1, 0.5] per cell: n0 h0 [[1, 0.5], [0, 0]], h1 [[0.5, 0.25], [2, 1]];
+  n1 h0 [[0, 0], [2.875, 1.4375]], h1 [[-0.71875, -0.359375], [0, 0]]
+
+``RESIDUAL`` (nhwc, one map 1×2×2): a 1×1 conv ``a`` with HWIO kernel [[1, -2], [-1, 1]]
+(f0 = x0 − x1, f1 = −2·x0 + x1), relu ``r``, ``s`` = r + input, flatten, dense [[1, 0.5, -1,
+2]], ½(y − 1)²: a.output [[2, -3], [1.5, -3.5]], s.output [[3, -1], [3.5, 0.5]],
+dense_1.output 0, delta −1, dense_1.delta_in [-1, -0.5, 1, -2], r.delta_in
+[[-1, 0], [1, 0]], a.grads.kernel [[[[1, 0], [1.5, 0]]]], a.delta_in [[-1, 1], [1, -1]].
 """
 
 from __future__ import annotations
@@ -12,6 +29,20 @@ from typer.testing import CliRunner
 from cnngrad.cli import app
 
 runner = CliRunner()
+
+NHWC = {"layout": "nhwc",
+        "input": [[[[1, 2], [0, -1]], [[2, 0], [1, 1]]], [[[-1, 1], [2, 2]], [[0, 1], [1, -2]]]],
+        "layers": [{"type": "conv2d", "kernel": [[[[1], [0.5]]]]}, {"type": "relu"},
+                   {"type": "flatten"},
+                   {"type": "dense", "weights": [[0.5, -1, 0.25, 1]], "bias": [0]}],
+        "loss": {"type": "mse", "target": [[1], [0]]}}
+
+RESIDUAL = {"layout": "nhwc", "input": [[[[1, -1], [2, 0.5]]]],
+            "layers": [{"type": "conv2d", "name": "a", "kernel": [[[[1, -2], [-1, 1]]]]},
+                       {"type": "relu", "name": "r"},
+                       {"type": "add", "name": "s", "inputs": ["r", "input"]},
+                       {"type": "flatten"}, {"type": "dense", "weights": [[1, 0.5, -1, 2]]}],
+            "loss": {"type": "mse", "target": [[1]]}}
 
 #: one conv, delta given: kernel gradient [[3.5, 3.5], [1.5, 3]], bias gradient 2.5
 DELTA = {"input": [[1, -1, 2], [0, 3, 1], [2, 1, -2]], "kernel": [[1, 2], [-1, 0]],
@@ -41,6 +72,64 @@ def graded(tmp_path: Path, problem: dict, answers: dict | str, *options: str):
 
 def cells(entry: dict, what: str) -> dict[str, list]:
     return {t["path"]: [c["index"] for c in t[what]] for t in entry["tensors"]}
+
+
+# --------------------------------------------------------------------------- carried forward
+
+
+def test_a_batched_channels_last_slip_is_carried_into_the_kernel_and_input_deltas(tmp_path):
+    # relu_1.delta_in n0 [1,1] written -2 (true 2): Σ δ·x_c0 of sample 0 becomes
+    # 1 + 1 − 2 = 0 and Σ δ·x_c1 2 − 2 = 0, so the kernel gradient is [5.75, 5.03125];
+    # the input delta at n0 [1,1] is −2·[1, 0.5]
+    problem = dict(NHWC, grading={"carry_forward": True})
+    code, entry = graded(tmp_path, problem, {
+        "relu_1.delta_in": [[[[1], [0]], [[0.5], [-2]]], [[[0], [2.875]], [[-0.71875], [0]]]],
+        "conv2d_1.grads.kernel": [[[[5.75], [5.03125]]]],
+        "conv2d_1.delta_in": [[[[1, 0.5], [0, 0]], [[0.5, 0.25], [-2, -1]]],
+                              [[[0, 0], [2.875, 1.4375]], [[-0.71875, -0.359375], [0, 0]]]]})
+    assert code == 1
+    assert cells(entry, "wrong") == {"relu_1.delta_in": [[0, 1, 1, 0]],
+                                     "conv2d_1.grads.kernel": [], "conv2d_1.delta_in": []}
+    assert cells(entry, "carried") == {"relu_1.delta_in": [],
+                                       "conv2d_1.grads.kernel": [[0, 0, 0, 0], [0, 0, 1, 0]],
+                                       "conv2d_1.delta_in": [[0, 1, 1, 0], [0, 1, 1, 1]]}
+    # without points: (right + carried) / answered = (7 + 2 + 16) / 26
+    assert (entry["right"], entry["total"], entry["points"]) == (21, 26, 25)
+
+
+def test_the_loss_and_its_delta_are_carried_from_a_batched_output(tmp_path):
+    # dense_1.output [[3], [-3]]: ½(2² + 3²) = 6.5, delta [[2], [-3]]
+    problem = dict(NHWC, grading={"carry_forward": True,
+                                  "points": {"loss": 2, "dense_1.delta_out": 2,
+                                             "dense_1.output": 2}})
+    code, entry = graded(tmp_path, problem, {"dense_1.output": [[3], [-3]], "loss": 6.5,
+                                             "dense_1.delta_out": [[2], [-3]]})
+    assert code == 1
+    assert cells(entry, "carried") == {"dense_1.output": [], "loss": [[]],
+                                       "dense_1.delta_out": [[1, 0]]}
+    assert (entry["points"], entry["max_points"]) == (5, 6)
+
+
+def test_a_channels_last_residual_carries_a_slip_through_the_add(tmp_path):
+    # dense_1.delta_in[0,2] written −1 (true 1): s's delta at w1 c0 is −1, so r.delta_in
+    # [[-1, 0], [-1, 0]], a.grads.kernel c0f0 = 1·(−1) + 2·(−1) = −3, c1f0 = 1 − 0.5 = 0.5,
+    # a.delta_in w1 = −1·[1, −1]
+    problem = dict(RESIDUAL, grading={"carry_forward": True, "points": {
+        "dense_1.delta_in": 4, "s.delta_in.r": 4, "r.delta_in": 4, "a.grads.kernel": 4,
+        "a.delta_in": 4}})
+    code, entry = graded(tmp_path, problem, {
+        "dense_1.delta_in": [[-1, -0.5, -1, -2]], "s.delta_in": {"r": [[[[-1, -0.5], [-1, -2]]]]},
+        "r.delta_in": [[[[-1, 0], [-1, 0]]]], "a.grads.kernel": [[[[-3, 0], [0.5, 0]]]],
+        "a.delta_in": [[[[-1, 1], [-1, 1]]]]})
+    assert code == 1
+    assert cells(entry, "carried") == {
+        "dense_1.delta_in": [], "s.delta_in.r": [[0, 0, 1, 0]], "r.delta_in": [[0, 0, 1, 0]],
+        "a.grads.kernel": [[0, 0, 0, 0], [0, 0, 1, 0]],
+        "a.delta_in": [[0, 0, 1, 0], [0, 0, 1, 1]]}
+    assert [(p["path"], p["points"]) for p in entry["paths"]] == [
+        ("dense_1.delta_in", 3), ("s.delta_in.r", 4), ("r.delta_in", 4),
+        ("a.grads.kernel", 4), ("a.delta_in", 4)]
+    assert (entry["points"], entry["max_points"], entry["score"]) == (19, 20, 0.95)
 
 
 # --------------------------------------------------------------------------- the loss of a delta
@@ -91,3 +180,28 @@ def test_exact_true_and_implied_zeros_are_strings_like_every_exact_value(tmp_pat
     assert code == 1
     assert [(c["index"], c["true"], c["implied"]) for c in entry["tensors"][1]["carried"]] == [
         ([0, 0], "0", "3"), ([0, 1], "3", "0")]
+
+
+# --------------------------------------------------------------------------- the report's grids
+
+
+def test_channels_last_tensors_are_drawn_one_grid_per_channel(tmp_path):
+    # as backward draws them: [n, c] grids of the map's rows and columns, [f, c] for HWIO
+    code, out, _ = check(tmp_path, NHWC, {
+        "conv2d_1.delta_in[1,0]": [[0, 0], [2.875, 1.4375]],
+        "conv2d_1.grads.kernel": [[[[9.75], [9.0315]]]]})
+    assert code == 1
+    lines = [line.rstrip() for line in out.splitlines()]
+    start = lines.index("conv2d_1.delta_in  (2×2×2×2)")
+    assert lines[start + 6:start + 11] == [
+        "[n=1, c=0]          [n=1, c=1]",
+        "      0         1         0          1",
+        "─────────────────   ──────────────────",
+        "0   0 ✓   2.875 ✓   0   0 ✓   1.4375 ✓",
+        "1     ·         ·   1     ·          ·"]
+    start = lines.index("conv2d_1.grads.kernel  (1×1×2×1)")
+    assert lines[start + 1:start + 5] == [
+        "[f=0, c=0]   [f=0, c=1]",
+        "         0                       0",
+        "──────────   ─────────────────────",
+        "0   9.75 ✓   0   9.0315 ✗ 9.031250"]

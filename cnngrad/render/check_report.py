@@ -78,15 +78,22 @@ def _implied_cell(check: TensorCheck, index: tuple, decimals: int, scientific: b
 def _grid(check: TensorCheck, lead: tuple, decimals: int, scientific: bool, base: int = 0,
           cell=_cell) -> Table:
     """One matrix (or a vector as one row) of the tensor, with row and column indices
-    (counted from ``base``)."""
-    shape = check.shape[len(lead):]
+    (counted from ``base``); ``lead`` indexes the grids (:attr:`TensorCheck.grid_order`)."""
+    order = check.grid_order
+    shape = (check.shape if order is None else order.shape)[len(lead):]
+
+    def own(index: tuple) -> tuple:  # a cell of the grids → its index in the tensor
+        if order is None:
+            return index
+        return tuple(int(i) for i in np.unravel_index(int(order[index]), check.shape))
+
     rows, cols = (1, shape[0]) if len(shape) == 1 else shape
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("", justify="right", style="dim")
     for j in range(cols):
         table.add_column(str(j + base), justify="right", header_style="dim")
     for i in range(rows):
-        cells = [cell(check, lead + ((j,) if len(shape) == 1 else (i, j)), decimals,
+        cells = [cell(check, own(lead + ((j,) if len(shape) == 1 else (i, j))), decimals,
                       scientific) for j in range(cols)]
         table.add_row("" if len(shape) == 1 else str(i + base), *cells)
     return table
@@ -94,9 +101,12 @@ def _grid(check: TensorCheck, lead: tuple, decimals: int, scientific: bool, base
 
 def _grids(check: TensorCheck, decimals: int, scientific: bool, base: int,
            cell=_cell) -> RenderableType:
-    """Every matrix of the tensor: one grid, or a grid per leading index ``[c=0]``."""
-    lead_shape = check.shape[:-2]
-    names = ("n", "c") if check.truth.ndim == 4 else ("c",)
+    """Every matrix of the tensor: a grid per leading index, ``[c=0]`` (``[n=0, c=1]``,
+    ``[f=0, c=1]`` for a kernel), one per channel of a channels-last tensor as well."""
+    shape = check.shape if check.grid_order is None else check.grid_order.shape
+    lead_shape = shape[:-2]
+    axes = check.axes
+    names = axes[-len(lead_shape):] if len(lead_shape) <= len(axes) else "i" * len(lead_shape)
     layout = Table.grid(padding=(0, 3))
     row: list[RenderableType] = []
     previous = None

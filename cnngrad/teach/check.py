@@ -63,6 +63,7 @@ __all__ = [
     "check_file",
     "check_sheet",
     "exit_code",
+    "grid_view",
     "known_paths",
     "parse_written",
     "read_answers",
@@ -581,6 +582,8 @@ class TensorCheck:
     weights: np.ndarray | None = None  # object (Fraction), truth's shape: points per cell
     decimals: np.ndarray | None = None  # int64, truth's shape: decimals written (0 if none)
     fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
+    axes: str = "nc"  # the letters naming the leading axes of its grids ("fc": a kernel)
+    grid_order: np.ndarray | None = None  # int, the grids' shape: each cell's flat index
 
     def __post_init__(self) -> None:
         for name in ("rounded", "carried", "fraction"):
@@ -846,6 +849,8 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
             result.tensors.append(_unanswered(path, context.truth(path)))
     for check in result.tensors:
         check.weights = weights.get(check.path)  # shared, never written to
+        check.axes, check.grid_order = context.cached(
+            f"grid view {check.path}", lambda: grid_view(trace, check.path, check.shape))
     if grading.carry_forward:
         _carry_forward(trace, result, tolerance)
     if diagnose:
@@ -854,6 +859,34 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     if grading.points:
         result.path_scores = _path_scores(result, grading)
     return result
+
+
+def grid_view(trace: Trace, path: str, shape: tuple[int, ...]
+              ) -> tuple[str, np.ndarray | None]:
+    """How a report draws a tensor's grids, as ``backward`` draws it: the letters naming the
+    leading axes (``"nc"`` for maps, the family's for a parameter: ``"fc"`` for a conv
+    kernel) and, for a tensor in channels-last form (nhwc maps, HWIO kernels), the flat
+    index of each cell in the order that gives one grid per channel with the map's rows and
+    columns (None: the tensor's own order)."""
+    from cnngrad.families import family_of
+
+    name, _, rest = path.partition(".")
+    kind, _, key = rest.partition(".")
+    layer = next((layer for layer in trace.layers if layer.name == name), None)
+    parameter = layer is not None and kind in ("grads", "updated")
+    family = family_of(layer.spec) if parameter else None
+    axes = family.param_axes.get(key, "nc") if parameter else "nc"
+    layout = trace.layout
+    if layer is None or not layout.channels_last or len(shape) < 3:
+        return axes, None  # channels first: the tensor's own order
+    order = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+    if parameter:
+        if not hasattr(family, "param_grid"):
+            return axes, None
+        return axes, np.asarray(family.param_grid(layer.spec, key, order))
+    if layout.spatial != 2:  # 1-D maps L×C are drawn as they are, by backward too
+        return axes, None
+    return axes, np.moveaxis(order, -1, -3)
 
 
 def required_weights(trace: Trace, grading: Grading, context: SlipContext | None = None
