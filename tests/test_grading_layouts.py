@@ -205,3 +205,39 @@ def test_channels_last_tensors_are_drawn_one_grid_per_channel(tmp_path):
         "         0                       0",
         "──────────   ─────────────────────",
         "0   9.75 ✓   0   9.0315 ✗ 9.031250"]
+
+
+def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_channel(
+        tmp_path):
+    # input 1×1×2 [[[1, 2]]], delta H×W×F [[[1, 0], [0, 1]], [[2, 1], [1, -1]]]: the
+    # gradient of the k1×k2×F×C_in kernel is dW[m][n][f][c] = x_c·δ[m][n][f], so the grid
+    # [c, f] is x_c times the delta's channel f
+    problem = {"layout": "nhwc", "input": [[[1, 2]]],
+               "layers": [{"type": "conv_transpose2d",
+                           "kernel": [[[[1, 1], [1, 1]], [[1, 1], [1, 1]]],
+                                      [[[1, 1], [1, 1]], [[1, 1], [1, 1]]]]}],
+               "delta": [[[1, 0], [0, 1]], [[2, 1], [1, -1]]]}
+    code, out, _ = check(tmp_path, problem, {"conv_transpose2d_1.grads.kernel": [
+        [[[1, 2], [0, 0]], [[0, 0], [1, 2]]], [[[2, 4], [1, 2]], [[1, 2], [-1, -2.5]]]]})
+    assert code == 1
+    lines = [line.rstrip() for line in out.splitlines()]
+    start = lines.index("conv_transpose2d_1.grads.kernel  (2×2×2×2)")
+    assert lines[start + 1:start + 11] == [
+        "[c=0, f=0]      [c=0, f=1]",
+        "      0     1         0      1",
+        "─────────────   ──────────────",
+        "0   1 ✓   0 ✓   0   0 ✓    1 ✓",
+        "1   2 ✓   1 ✓   1   1 ✓   -1 ✓",
+        "[c=1, f=0]      [c=1, f=1]",
+        "      0     1         0                  1",
+        "─────────────   ──────────────────────────",
+        "0   2 ✓   0 ✓   0   0 ✓                2 ✓",
+        "1   4 ✓   2 ✓   1   2 ✓   -2.5 ✗ -2.000000"]
+    # backward draws the same grids
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    result = runner.invoke(app, ["backward", str(tmp_path / "p.json")])
+    rows = [" ".join(line.strip("│ ").split()) for line in result.stdout.splitlines()]
+    start = rows.index("dE/dw (kernel gradient) (2×2×2×2)")
+    assert rows[start + 1:start + 6] == [
+        "[c=0, f=0] [c=0, f=1]", "0 1 0 1", "──────────────────────── ─────────────────────────",
+        "0 1.000000 0.000000 0 0.000000 1.000000", "1 2.000000 1.000000 1 1.000000 -1.000000"]

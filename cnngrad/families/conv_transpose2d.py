@@ -633,6 +633,15 @@ class ConvTranspose2d(LayerFamily):
             new.weight = _to_internal(value, spec.kernel_form, spec.channels_last)
         return new
 
+    def param_grid(self, spec, key, array):
+        """A kernel as given → grids per (input channel, output channel) in the tables: under
+        nhwc k1×k2×C → C×k1×k2 and k1×k2×(F/groups)×C_in → C_in×(F/groups)×k1×k2."""
+        if not spec.channels_last or key != "kernel" or array.ndim < 3:
+            return array
+        if array.ndim == 3:
+            return np.moveaxis(array, -1, 0)
+        return np.transpose(array, (3, 2, 0, 1))
+
     def settings(self, spec):
         c_in, fg, kh, kw = spec.weight.shape
         out = [("kernel", f"{kh}×{kw}"), ("channels", f"{c_in} in, {fg * spec.groups} out"),
