@@ -241,3 +241,45 @@ def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_ch
     assert rows[start + 1:start + 6] == [
         "[c=0, f=0] [c=0, f=1]", "0 1 0 1", "──────────────────────── ─────────────────────────",
         "0 1.000000 0.000000 0 0.000000 1.000000", "1 2.000000 1.000000 1 1.000000 -1.000000"]
+
+
+def test_a_batched_1d_map_is_drawn_a_grid_per_sample_and_a_kernel_a_grid_per_filter(tmp_path):
+    # N×C×L delta_in of a conv1d with kernel [1, −1]: sample 0 [[1, 1, -2]], sample 1
+    # [[0, 1, -1]], one C×L grid each, named [n=0] and [n=1] (they were named as channels)
+    problem = {"input": [[[1, 2, 0]], [[0, 1, 3]]],
+               "layers": [{"type": "conv1d", "kernel": [1, -1]}],
+               "delta": [[[1, 2]], [[0, 1]]]}
+    code, out, _ = check(tmp_path, problem, {"conv1d_1.delta_in": [[[1, 1, -2]], [[0, 1, -1]]]})
+    assert code == 0
+    lines = [line.rstrip() for line in out.splitlines()]
+    start = lines.index("conv1d_1.delta_in  (2×1×3)")
+    assert lines[start + 1:start + 5] == [
+        "[n=0]                  [n=1]",
+        "      0     1      2         0     1      2",
+        "────────────────────   ────────────────────",
+        "0   1 ✓   1 ✓   -2 ✓   0   0 ✓   1 ✓   -1 ✓"]
+    # nhwc: a k×C×F kernel's gradient dW[m][c][f] = Σ_i x[i+m][c]·δ[i][f] with x
+    # [[1, 2], [0, 1], [2, -1]] and δ [[1, 0], [2, 1]] is [[[1, 0], [4, 1]], [[4, 2], [-1, -1]]],
+    # drawn a C×k grid per filter
+    problem = {"layout": "nhwc", "input": [[1, 2], [0, 1], [2, -1]],
+               "layers": [{"type": "conv1d", "kernel": [[[1, 1], [1, 1]], [[1, 1], [1, 1]]]}],
+               "delta": [[1, 0], [2, 1]]}
+    code, out, _ = check(tmp_path, problem, {
+        "conv1d_1.grads.kernel": [[[1, 0], [4, 1]], [[4, 2], [-1, -1.5]]]})
+    assert code == 1
+    lines = [line.rstrip() for line in out.splitlines()]
+    start = lines.index("conv1d_1.grads.kernel  (2×2×2)")
+    assert lines[start + 1:start + 6] == [
+        "[f=0]            [f=1]",
+        "      0      1         0                  1",
+        "──────────────   ──────────────────────────",
+        "0   1 ✓    4 ✓   0   0 ✓                2 ✓",
+        "1   4 ✓   -1 ✓   1   1 ✓   -1.5 ✗ -1.000000"]
+    # backward names them the same
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    result = runner.invoke(app, ["backward", str(tmp_path / "p.json")])
+    rows = [" ".join(line.strip("│ ").split()) for line in result.stdout.splitlines()]
+    start = rows.index("dE/dw (kernel gradient) (2×2×2)")
+    assert rows[start + 1:start + 5] == [
+        "[f=0] [f=1]", "0 1 0 1", "───────────────────────── ─────────────────────────",
+        "0 1.000000 4.000000 0 0.000000 2.000000"]

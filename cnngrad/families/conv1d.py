@@ -632,11 +632,19 @@ class Conv1d(LayerFamily):
               "flip_kernel")
     required = ("kernel",)
     param_labels = {"kernel": "dE/dw (kernel gradient)", "bias": "dE/db (bias gradient)"}
-    param_axes = {"kernel": "fc", "bias": "nc"}
+    # a 3-D kernel is drawn a C×k grid per filter (a 1-D map's grids hold its channels)
+    param_axes = {"kernel": "f", "bias": "nc"}
     cast_fields = ("weight", "bias")
 
     def build(self, ctx, raw, head):
         return build_conv1d(ctx, raw, head)
+
+    def param_grid(self, spec, key, array):
+        """A kernel as given → grids per filter in the tables: under nhwc k×(C/groups)×F →
+        F×(C/groups)×k."""
+        if not spec.channels_last or key != "kernel" or array.ndim != 3:
+            return array
+        return np.transpose(array, (2, 1, 0))
 
     def work(self, spec):
         out, cells = shape_size(spec.out_shape), shape_size(spec.weight.shape[1:])

@@ -498,6 +498,12 @@ def _kernel_axes(layer: LayerTrace, key: str) -> str:
     return family_of(layer.spec).param_axes.get(key, "nc")
 
 
+def map_axes(trace: Trace) -> str:
+    """The letters naming a map's leading axes: ``[n, c]`` above the H×W grids of a 2-D
+    problem, ``[n]`` above the C×L grids of a batched 1-D problem."""
+    return "n" if trace.layout.spatial == 1 else "nc"
+
+
 def map_grid(trace: Trace):
     """Under nhwc, a shown map (H×W×C, N×H×W×C) → channels before rows for the grids."""
     if not trace.layout.channels_last or trace.layout.spatial != 2:
@@ -590,11 +596,11 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
     delta, parameter gradients (and SGD step) and input delta, or forward's output."""
     count = len(trace.layers)
     parts: list[RenderableType] = [layer_heading(trace, layer)]
-    grid = map_grid(trace)
+    grid, axes = map_grid(trace), map_axes(trace)
     if backward:
         parts.append(tensor_view(trace.shown(layer.delta_out),
-                                 "δ out = dE/d(output)  (upstream delta)", decimals, full=full,
-                                 base=base, grid=grid))
+                                 "δ out = dE/d(output)  (upstream delta)", decimals, axes,
+                                 full=full, base=base, grid=grid))
         for key, grad in layer.grads.items():
             parts.append(tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
                                      _kernel_axes(layer, key), full=full, base=base,
@@ -609,16 +615,16 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
             for source, value in layer.delta_in.items():
                 parts.append(tensor_view(trace.shown(value),
                                          f"δ in = dE/d({source})  (input delta to {source})",
-                                         decimals, full=full, base=base, grid=grid))
+                                         decimals, axes, full=full, base=base, grid=grid))
         else:
             parts.append(tensor_view(trace.shown(layer.delta_in),
-                                     "δ in = dE/d(input)  (input delta)", decimals,
+                                     "δ in = dE/d(input)  (input delta)", decimals, axes,
                                      marks=None if winners is None else trace.shown(winners),
                                      full=full, base=base, grid=grid))
     else:
         # the max-pool winners of the layers reading this output, marked where they are
         winners = winners_in(trace, layer.name)
-        parts.append(tensor_view(trace.shown(layer.output), "output", decimals,
+        parts.append(tensor_view(trace.shown(layer.output), "output", decimals, axes,
                                  marks=None if winners is None else trace.shown(winners),
                                  full=full, base=base, grid=grid))
     if winners is not None:
@@ -699,7 +705,7 @@ def input_panel(trace: Trace, decimals: int, *, full: bool = False,
     names = ", ".join(reader.name for reader in readers)
     parts = [Text(f"read by {names}: its delta is the sum of what each sends back"),
              tensor_view(trace.shown(trace.input_delta), "δ = dE/d(input)  (the input's delta)",
-                         decimals, full=full, base=base, grid=map_grid(trace))]
+                         decimals, map_axes(trace), full=full, base=base, grid=map_grid(trace))]
     return _panel(parts, INPUT_TITLE)
 
 
@@ -712,8 +718,8 @@ def forward_input_panel(trace: Trace, winners: np.ndarray, decimals: int, *,
     shape = Text(_shape(trace.layout.display_shape(reader.input.shape)), style="bold")
     names = ", ".join(layer.name for layer in readers)
     parts = [Text.assemble(("input ", "dim"), shape, (" · read by ", "dim"), (names, "italic")),
-             tensor_view(trace.shown(reader.input), "input", decimals, full=full, base=base,
-                         marks=trace.shown(winners), grid=map_grid(trace)),
+             tensor_view(trace.shown(reader.input), "input", decimals, map_axes(trace),
+                         full=full, base=base, marks=trace.shown(winners), grid=map_grid(trace)),
              Text(WINNER_LEGEND, style="dim")]
     return _panel(parts, INPUT_TITLE)
 

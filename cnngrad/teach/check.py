@@ -864,10 +864,10 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
 def grid_view(trace: Trace, path: str, shape: tuple[int, ...]
               ) -> tuple[str, np.ndarray | None]:
     """How a report draws a tensor's grids, as ``backward`` draws it: the letters naming the
-    leading axes (``"nc"`` for maps, the family's for a parameter: ``"fc"`` for a conv
-    kernel) and, for a tensor in channels-last form (nhwc maps, HWIO kernels), the flat
-    index of each cell in the order that gives one grid per channel with the map's rows and
-    columns (None: the tensor's own order)."""
+    leading axes (``"nc"`` for maps, ``"n"`` for the maps of a 1-D problem, the family's for
+    a parameter: ``"fc"`` for a conv kernel) and, for a tensor in channels-last form (nhwc
+    maps, HWIO kernels), the flat index of each cell in the order that gives one grid per
+    channel with the map's rows and columns (None: the tensor's own order)."""
     from cnngrad.families import family_of
 
     name, _, rest = path.partition(".")
@@ -875,8 +875,10 @@ def grid_view(trace: Trace, path: str, shape: tuple[int, ...]
     layer = next((layer for layer in trace.layers if layer.name == name), None)
     parameter = layer is not None and kind in ("grads", "updated")
     family = family_of(layer.spec) if parameter else None
-    axes = family.param_axes.get(key, "nc") if parameter else "nc"
     layout = trace.layout
+    # a map's grids: H×W under [n, c] in a 2-D problem, C×L under [n] in a 1-D one
+    axes = family.param_axes.get(key, "nc") if parameter else \
+        "n" if layout.spatial == 1 else "nc"
     if layer is None or not layout.channels_last or len(shape) < 3:
         return axes, None  # channels first: the tensor's own order
     order = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
