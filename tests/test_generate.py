@@ -268,6 +268,25 @@ def test_the_folder_holds_problem_key_template_and_sheets(tmp_path):
         assert text.rstrip().endswith(r"\end{document}")
 
 
+@pytest.mark.parametrize("recipe, sentence", [
+    ("network", "Give every value rounded to 4 decimals (the sigmoid makes them endless)."),
+    ("batchnorm", "Give every value rounded to 4 decimals (the batch norm's square root makes "
+                  "them endless)."),
+    ("samples/batched-cross-entropy.json",
+     "Give every value rounded to 4 decimals (the cross-entropy's logarithm makes them "
+     "endless)."),
+    ("maxpool-ties", "Give every value with 1 decimal: the answers come out exact at 1 decimal "
+                     "or fewer."),
+    ("avgpool", "Give every value with 2 decimals: the answers come out exact at 2 decimals "
+                "or fewer."),
+])
+def test_the_sheets_say_why_answers_are_rounded_and_to_how_many_decimals(recipe, sentence):
+    exercise = with_sheets(generate(recipe if recipe in RECIPES else str(SAMPLES.parent / recipe),
+                                    3))
+    assert sentence in exercise.texts["exercise.md"]
+    assert sentence in exercise.texts["solution.md"]
+
+
 def test_without_a_folder_the_problem_goes_to_stdout():
     result = invoke("generate", "seed", "--seed", 7)
     assert result.exit_code == 0

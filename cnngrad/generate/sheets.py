@@ -154,17 +154,44 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
     return lines, "No loss: the upstream δ at the last layer's output is given."
 
 
+#: What gives an inexact problem's answers endless decimals: layer types, then loss types.
+_ENDLESS_LAYERS = {"sigmoid": "the sigmoid", "tanh": "the tanh",
+                   "batchnorm2d": "the batch norm's square root",
+                   "batchnorm1d": "the batch norm's square root", "softmax": "the softmax",
+                   "log_softmax": "the log-softmax"}
+_ENDLESS_LOSSES = {"cross_entropy": "the cross-entropy's logarithm",
+                   "bce": "the binary cross-entropy's logarithm",
+                   "bce_with_logits": "the binary cross-entropy's logarithm"}
+
+
+def _endless_cause(exercise) -> str | None:
+    """What makes an inexact exercise's answers endless: its first layer (or its loss)
+    whose value no decimal writes exactly; None when none is named."""
+    for spec in exercise.problem.layers if exercise.problem is not None else ():
+        if spec.type in _ENDLESS_LAYERS:
+            return _ENDLESS_LAYERS[spec.type]
+    loss = exercise.document.get("loss")
+    return _ENDLESS_LOSSES.get(loss.get("type")) if isinstance(loss, dict) else None
+
+
+def _decimals(count: int) -> str:
+    return f"{count} decimal" + ("" if count == 1 else "s")
+
+
 def _decimals_sentence(exercise) -> str:
+    decimals = _decimals(exercise.min_decimals)
     if exercise.inexact:
-        return (f"Give every value rounded to {exercise.min_decimals} decimals "
-                f"(the sigmoid makes them endless).")
+        cause = _endless_cause(exercise)
+        return (f"Give every value rounded to {decimals} "
+                + (f"({cause} makes them endless)." if cause else
+                   "(their decimals do not end)."))
     if exercise.style.exact_fractions:
         return (f"Give every value as an exact fraction such as -2/3 (or as a decimal with "
-                f"{exercise.min_decimals} decimals).")
+                f"{decimals}).")
     if exercise.min_decimals == 0:
         return "Every answer is a whole number."
-    return (f"Give every value with {exercise.min_decimals} decimals: the answers come out "
-            f"exact at {exercise.min_decimals} decimals or fewer.")
+    return (f"Give every value with {decimals}: the answers come out exact at {decimals} "
+            f"or fewer.")
 
 
 def _explanations(exercise) -> dict[str, list[str]]:
