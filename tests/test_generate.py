@@ -218,6 +218,27 @@ def test_sizes_and_options_reach_the_problem():
     assert np.shape(multi["layers"][0]["kernel"]) == (2, 3, 2, 2)
 
 
+@pytest.mark.parametrize("recipe, sizes, title", [
+    ("seed", {"input": (6, 6), "kernel": (3, 3), "bias": True},
+     "one conv, given δ: 6×6 input, 3×3 kernel (the classic) (cnngrad generate seed --seed 1 "
+     "--input 6x6 --kernel 3x3 --bias)"),
+    ("multichannel", {"channels": 3, "filters": 1},
+     "conv over a 3-channel input with 1 filter, given δ (cnngrad generate multichannel "
+     "--seed 1 --channels 3 --filters 1)"),
+    ("conv-transpose", {"stride": 1},
+     "transposed conv (stride 1), given δ (cnngrad generate conv-transpose --seed 1 --stride 1)"),
+    ("batchnorm", {"batch": 3},
+     "batch norm (training mode) over a batch of 3, given δ (cnngrad generate batchnorm "
+     "--seed 1 --batch 3)"),
+])
+def test_a_title_names_the_sizes_of_its_problem(recipe, sizes, title):
+    exercise = with_sheets(generate(recipe, 1, sizes=sizes))
+    assert json.loads(exercise.problem_text)["title"] == title
+    assert exercise.texts["exercise.md"].startswith(f"# Exercise: {title}\n")
+    variant = generate(recipe, 1, sizes=sizes, quiet_title=True)
+    assert json.loads(variant.problem_text)["title"] == title.split(" (cnngrad generate")[0]
+
+
 def test_a_problem_file_gets_fresh_numbers_of_the_same_shapes(tmp_path):
     source = SAMPLES / "stackexchange-network.json"
     original = json.loads(source.read_text())

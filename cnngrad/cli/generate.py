@@ -83,7 +83,8 @@ def _listing() -> str:
     from cnngrad.generate.recipes import FILE_RECIPE, RECIPES
 
     width = max(len(name) for name in list(RECIPES) + [FILE_RECIPE[0]])
-    lines = [f"{recipe.name:<{width}}  {recipe.description}" for recipe in RECIPES.values()]
+    lines = [f"{recipe.name:<{width}}  {recipe.described(False)}"
+             for recipe in RECIPES.values()]
     lines.append(f"{FILE_RECIPE[0]:<{width}}  {FILE_RECIPE[1]}")
     return "\n".join(lines) + "\n"
 
