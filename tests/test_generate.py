@@ -308,6 +308,20 @@ def test_the_sheets_say_why_answers_are_rounded_and_to_how_many_decimals(recipe,
     assert sentence in exercise.texts["solution.md"]
 
 
+@pytest.mark.parametrize("recipe, sizes, kinks, line, ties", [
+    ("maxpool-ties", {"ties": "first"}, False,
+     "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2, ties: first)", "first"),
+    ("maxpool-ties", {}, False,
+     "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2, ties: split)", "split"),
+    ("maxpool", {}, True, "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2, ties: first)", None),
+    ("maxpool", {}, False, "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2)\n", None),
+])
+def test_a_sheet_with_tied_maxima_states_the_tie_rule(recipe, sizes, kinks, line, ties):
+    exercise = with_sheets(generate(recipe, 4, sizes=sizes, with_kinks=kinks))
+    assert line in exercise.texts["exercise.md"]
+    assert json.loads(exercise.problem_text)["layers"][0].get("ties") == ties
+
+
 def test_without_a_folder_the_problem_goes_to_stdout():
     result = invoke("generate", "seed", "--seed", 7)
     assert result.exit_code == 0

@@ -278,7 +278,7 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
                 # all off, or a relu that never bites
                 return f"the inputs of {layer.name} were all on one side of 0"
         elif kind == MAXPOOL:
-            ties += _tied_windows(layer)
+            ties += tied_windows(layer)
     wanted_relu = with_kinks and recipe.kink == RELU_ZERO
     wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == TIE)
     if bool(relu_zeros) != wanted_relu:
@@ -356,7 +356,7 @@ def _count_zeros(cells: list) -> tuple[int, int]:
     return zeros, positive
 
 
-def _tied_windows(layer) -> int:
+def tied_windows(layer) -> int:
     """How many windows of a max-pool layer have tied maxima (padding never wins)."""
     spec, x = layer.spec, layer.input
     (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding

@@ -278,7 +278,7 @@ def _maxpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     if stride != size:
         layer["stride"] = stride
     ties = options.get("ties")
-    if ties not in (None, "first"):
+    if ties is not None:  # maxpool-ties: the rule is the exercise, so the problem names it
         layer["ties"] = ties
     with_ties = ties is not None or kinks
     document = {"input": _pool_input(draw, style, (h, w), size, stride, with_ties),

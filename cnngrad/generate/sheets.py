@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import CnnGradError
-from cnngrad.generate.recipes import MSE
+from cnngrad.generate.recipes import MAXPOOL, MSE
 from cnngrad.problem import shape_text
 
 #: Kernel-gradient entries worked out in full on a solution sheet (the rest are listed).
@@ -119,8 +119,14 @@ def _points(points: int) -> str:
 
 def _layer_lines(exercise) -> tuple[list[str], str]:
     """One line per layer (its type and sizes), and the sentence on the loss."""
+    from cnngrad.generate.make import tied_windows
+
     lines = []
-    for spec in exercise.problem.layers:
+    raw_layers = exercise.document.get("layers") or []
+    tied = {layer.spec.name for layer in exercise.trace.layers
+            if layer.spec.type == MAXPOOL and tied_windows(layer)}
+    for index, spec in enumerate(exercise.problem.layers):
+        raw = raw_layers[index] if index < len(raw_layers) else {}
         details = []
         kernel = getattr(spec, "kernel", None)
         if isinstance(kernel, np.ndarray):
@@ -135,7 +141,9 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         if any(padding):
             details.append(f"padding {_sides(padding)}")
         ties = getattr(spec, "ties", "first")
-        if size is not None and ties != "first":  # only a max pool has a tie rule to show
+        # a max pool's tie rule: shown when it is not the default, when the problem names it
+        # (maxpool-ties --ties first) or when its input has tied maxima (--with-kinks)
+        if spec.type == MAXPOOL and (ties != "first" or "ties" in raw or spec.name in tied):
             details.append(f"ties: {ties}")
         weights = getattr(spec, "weights", None)
         if isinstance(weights, np.ndarray):
