@@ -322,6 +322,20 @@ def test_a_sheet_with_tied_maxima_states_the_tie_rule(recipe, sizes, kinks, line
     assert json.loads(exercise.problem_text)["layers"][0].get("ties") == ties
 
 
+def test_a_skip_connection_s_input_delta_is_asked_as_the_conv_s_share():
+    # the residual key's conv2d_1.delta_in is what conv2d_1 sends back, not dE/d(input),
+    # which adds add_1's δ: the sheet says which, and what add_1 adds
+    exercise = with_sheets(generate("residual", 3))
+    text = exercise.texts["exercise.md"]
+    assert "4. `add_1`: add (conv2d_2 + input)\n" in text
+    assert ("| `conv2d_1.delta_in` | dE/d(input of conv2d_1), the delta passed back through "
+            "conv2d_1 only (add_1 reads the input too: its share is not included) | 4×4 | 3 |"
+            in text)
+    seed = with_sheets(generate("seed", 3)).texts["exercise.md"]
+    assert ("| `conv2d_1.delta_in` | dE/d(input of conv2d_1), the delta passed back | 5×5 | 4 |"
+            in seed)
+
+
 def test_without_a_folder_the_problem_goes_to_stdout():
     result = invoke("generate", "seed", "--seed", 7)
     assert result.exit_code == 0

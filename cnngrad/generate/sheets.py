@@ -83,11 +83,11 @@ def _asked(exercise) -> list[tuple[str, str, str, int]]:
     for path, points in exercise.asked.items():
         value = exercise.truth[path]
         shape = shape_text(np.shape(value))
-        out.append((path, _words(path), shape, points))
+        out.append((path, _words(path, exercise.problem), shape, points))
     return out
 
 
-def _words(path: str) -> str:
+def _words(path: str, problem) -> str:
     if path == "loss":
         return "the loss E"
     layer, _, rest = path.partition(".")
@@ -95,10 +95,27 @@ def _words(path: str) -> str:
         key = rest.split(".", 1)[1]
         return f"{_WHAT.get(key, f'the gradient of {key}')} of {layer}"
     if rest == "delta_in":
-        return f"dE/d(input of {layer}), the delta passed back"
+        return f"dE/d(input of {layer}), the delta passed back" + _share(layer, problem)
     if rest == "output":
         return f"the output of {layer}"
     return path
+
+
+def _share(layer: str, problem) -> str:
+    """When other layers read ``layer``'s input too (a skip connection), the words that say
+    its delta_in is only the share sent back through ``layer``."""
+    specs = {spec.name: spec for spec in problem.layers} if problem is not None else {}
+    if layer not in specs or len(specs[layer].inputs) != 1:
+        return ""
+    source = specs[layer].inputs[0]
+    others = [spec.name for spec in problem.layers
+              if spec.name != layer and source in spec.inputs]
+    if not others:
+        return ""
+    what = "the input" if source == "input" else f"the output of {source}"
+    return (f" through {layer} only ({', '.join(others)} "
+            f"{'reads' if len(others) == 1 else 'read'} {what} too: "
+            f"{'its share is' if len(others) == 1 else 'their shares are'} not included)")
 
 
 def _ints(value) -> tuple[int, ...]:
@@ -150,6 +167,8 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
             details.append(f"weights {shape_text(weights.shape)}")
         if spec.params.get("bias") is not None:
             details.append("with bias")
+        if len(spec.inputs) > 1:  # add, concat: what they read
+            details.append((" + " if spec.type == "add" else ", ").join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
         lines.append(text)
     loss = exercise.document.get("loss")
