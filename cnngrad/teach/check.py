@@ -578,6 +578,7 @@ class TensorCheck:
     weights: np.ndarray | None = None  # object (Fraction), truth's shape: points per cell
     decimals: np.ndarray | None = None  # int64, truth's shape: decimals written (0 if none)
     fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
+    axes: str = "nc"  # the letters of the leading axes its grids are labelled by ("fc")
 
     def __post_init__(self) -> None:
         for name in ("rounded", "carried", "fraction"):
@@ -843,6 +844,7 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
             result.tensors.append(_unanswered(path, context.truth(path)))
     for check in result.tensors:
         check.weights = weights.get(check.path)  # shared, never written to
+        check.axes = _grid_axes(trace, check.path)
     if grading.carry_forward:
         _carry_forward(trace, result, tolerance)
     if diagnose:
@@ -899,6 +901,22 @@ def _path_scores(result: FileCheck, grading: Grading) -> list[PathScore]:
         scores.append(PathScore(key=key, earned=earned, possible=points, cells=cells,
                                 answered=answered))
     return scores
+
+
+def _grid_axes(trace: Trace, path: str) -> str:
+    """The letters of a tensor's leading axes, as backward labels its grids: a parameter's
+    as its family names them (a conv kernel's filter, then channel: ``"fc"``), ``"nc"`` for
+    a map (and for a parameter given channels last, whose grids backward reorders)."""
+    from cnngrad.families import family_of
+
+    name, _, rest = path.partition(".")
+    kind, _, key = rest.partition(".")
+    if kind not in ("grads", "updated"):
+        return "nc"
+    layer = next((layer for layer in trace.layers if layer.spec.name == name), None)
+    if layer is None or getattr(layer.spec, "channels_last", False):
+        return "nc"
+    return family_of(layer.spec).param_axes.get(key, "nc")
 
 
 def _unanswered(path: str, truth: np.ndarray) -> TensorCheck:
