@@ -342,6 +342,17 @@ def test_without_a_folder_the_problem_goes_to_stdout():
     assert result.stdout == PINNED_SEED_7
 
 
+def test_a_drawn_seed_is_told_only_for_a_problem_written(tmp_path):
+    out = tmp_path / "ex"
+    first = invoke("generate", "seed", "-o", out)
+    assert first.exit_code == 0, first.output
+    assert first.stderr.startswith("seed ") and "to make this problem again" in first.stderr
+    again = invoke("generate", "seed", "-o", out)
+    assert again.exit_code == 2
+    assert again.stderr == (f"error: {out}: --output: problem.json is already there\n"
+                            f"  hint: give --force to overwrite, or another folder\n")
+
+
 def test_list_is_one_recipe_a_line_name_first():
     result = invoke("generate", "--list")
     assert result.exit_code == 0

@@ -217,11 +217,12 @@ def generate(
         _tell_seed(seed_value, drawn, "exam")
         return
     exercise = make(recipe, seed_value, numbers=numbers, with_kinks=with_kinks, sizes=sizes)
-    _tell_seed(seed_value, drawn, "problem")
     if output is None:
+        _tell_seed(seed_value, drawn, "problem")
         write_output(exercise.problem_text, None, protected)
         return
-    _folder(output, list(FILES), force)
+    _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
+    _tell_seed(seed_value, drawn, "problem")
     _write_exercise(with_sheets(exercise), output, protected)
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
 
