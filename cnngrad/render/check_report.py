@@ -127,9 +127,11 @@ class _GridRows:
         return layout
 
     def __rich_measure__(self, console, options) -> Measurement:
-        sizes = [Measurement.get(console, options, self._layout(row))
-                 for row in self._rows(console, options)]
-        return Measurement(max(m.minimum for m in sizes), max(m.maximum for m in sizes))
+        # the narrowest: one grid a row; the widest: the rows packed at the width given
+        low = max(Measurement.get(console, options, grid).minimum for _, grid in self.items)
+        high = max(Measurement.get(console, options, self._layout(row)).maximum
+                   for row in self._rows(console, options))
+        return Measurement(low, max(low, high))
 
     def __rich_console__(self, console, options):
         for row in self._rows(console, options):
