@@ -336,6 +336,13 @@ def test_a_skip_connection_s_input_delta_is_asked_as_the_conv_s_share():
             in seed)
 
 
+def test_a_solution_names_a_runnable_explain_for_the_entries_it_does_not_work_out():
+    solution = with_sheets(generate("multichannel", 3)).texts["solution.md"]
+    assert ("(the other 8 entries: cnngrad explain problem.json "
+            "'conv2d_1.grads.kernel[1,0,0,0]', and so on)\n" in solution)
+    assert "[...]" not in solution
+
+
 def test_without_a_folder_the_problem_goes_to_stdout():
     result = invoke("generate", "seed", "--seed", 7)
     assert result.exit_code == 0

@@ -234,7 +234,8 @@ def _explanations(exercise) -> dict[str, list[str]]:
             continue
         shape = np.shape(exercise.truth[path])
         texts = []
-        for index in list(np.ndindex(*shape))[:MAX_EXPLAINED]:
+        indices = list(np.ndindex(*shape))
+        for index in indices[:MAX_EXPLAINED]:
             element = f"{path}[{','.join(map(str, index))}]" if index else path
             try:
                 texts.append(explanation_text(explain(exercise.trace, element), decimals))
@@ -245,8 +246,10 @@ def _explanations(exercise) -> dict[str, list[str]]:
         if texts:
             total = int(np.prod(shape)) if shape else 1
             if total > MAX_EXPLAINED:
+                following = ",".join(map(str, indices[MAX_EXPLAINED]))
                 texts.append(f"(the other {total - MAX_EXPLAINED} entries: "
-                             f"cnngrad explain problem.json '{path}[...]')\n")
+                             f"cnngrad explain problem.json '{path}[{following}]', and so "
+                             f"on)\n")
             out[path] = texts
     return out
 
