@@ -360,6 +360,16 @@ def test_a_drawn_seed_is_told_only_for_a_problem_written(tmp_path):
                             f"  hint: give --force to overwrite, or another folder\n")
 
 
+def test_an_output_folder_in_a_missing_folder_says_to_make_that_first(tmp_path):
+    out = tmp_path / "practice" / "seed-7"
+    result = invoke("generate", "seed", "--seed", 7, "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {out}: --output: folder '{out.parent}' does not exist\n"
+                             f"  hint: make '{out.parent}' first: -o makes only the last "
+                             f"folder of DIR\n")
+    assert not out.parent.exists()
+
+
 def test_list_is_one_recipe_a_line_name_first():
     result = invoke("generate", "--list")
     assert result.exit_code == 0

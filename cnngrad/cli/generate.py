@@ -95,7 +95,8 @@ def _folder(output: Path, names: list[str], force: bool) -> None:
         raise UsageError("is a file, not a folder", where="--output", file=str(output))
     if not output.parent.is_dir():
         raise UsageError(f"folder {str(output.parent)!r} does not exist", where="--output",
-                         file=str(output))
+                         file=str(output), hint=f"make {str(output.parent)!r} first: -o makes "
+                                                f"only the last folder of DIR")
     if not force:
         present = [name for name in names if (output / name).exists()]
         if present:
@@ -126,7 +127,7 @@ def generate(
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", metavar="DIR",
         help="Write the exercise's files into this folder (made if "
-             "needed); without it, print problem.json.")] = None,
+             "needed, in a folder that exists); without it, print problem.json.")] = None,
     numbers: Annotated[Optional[str], typer.Option(
         "--numbers", metavar="KIND",
         help="int (default: small integers), 1dp, 2dp (one or two decimals) or "
