@@ -343,6 +343,14 @@ def test_a_solution_names_a_runnable_explain_for_the_entries_it_does_not_work_ou
     assert "[...]" not in solution
 
 
+def test_a_batch_norm_sheet_states_the_variance_and_epsilon_it_is_computed_with():
+    exercise = with_sheets(generate("batchnorm", 3))
+    assert ("1. `batchnorm2d_1`: batchnorm2d (training mode: each channel's batch mean and "
+            "biased variance (divided by the count, not count − 1), ε = 1e-05)\n"
+            in exercise.texts["exercise.md"])
+    assert r"count $-$ 1), $\varepsilon$ = 1e-05)" in exercise.texts["exercise.tex"]
+
+
 def test_without_a_folder_the_problem_goes_to_stdout():
     result = invoke("generate", "seed", "--seed", 7)
     assert result.exit_code == 0

@@ -167,6 +167,11 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
             details.append(f"weights {shape_text(weights.shape)}")
         if spec.params.get("bias") is not None:
             details.append("with bias")
+        if spec.type in _BATCH_NORMS:  # the rules a hand computation needs
+            details.append("training mode: each channel's batch mean and biased variance "
+                           "(divided by the count, not count − 1)" if spec.mode == "train" else
+                           "eval mode: the running mean and variance")
+            details.append(f"ε = {spec.eps:g}")
         if len(spec.inputs) > 1:  # add, concat: what they read
             details.append((" + " if spec.type == "add" else ", ").join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
@@ -186,6 +191,7 @@ _ENDLESS_LAYERS = {"sigmoid": "the sigmoid", "tanh": "the tanh",
                    "batchnorm2d": "the batch norm's square root",
                    "batchnorm1d": "the batch norm's square root", "softmax": "the softmax",
                    "log_softmax": "the log-softmax"}
+_BATCH_NORMS = ("batchnorm2d", "batchnorm1d")
 _ENDLESS_LOSSES = {"cross_entropy": "the cross-entropy's logarithm",
                    "bce": "the binary cross-entropy's logarithm",
                    "bce_with_logits": "the binary cross-entropy's logarithm"}
@@ -305,7 +311,7 @@ _PREAMBLE = r"""% {what}, written by cnngrad generate
 #: Unicode of the sheets' sentences, as math that every font can set.
 _TEX_SYMBOLS = {"δ": r"$\delta$", "Σ": r"$\Sigma$", "×": r"$\times$", "→": r"$\to$",
                 "−": "$-$", "½": r"$\frac{1}{2}$", "²": "$^2$", "γ": r"$\gamma$",
-                "β": r"$\beta$", "·": r"$\cdot$", "…": r"\dots{}"}
+                "β": r"$\beta$", "·": r"$\cdot$", "…": r"\dots{}", "ε": r"$\varepsilon$"}
 
 
 def _tex_text(text: str) -> str:
