@@ -106,6 +106,17 @@ SHIFT_FREE_LOSSES = ("cross_entropy",)
 #: Layers that take each channel's mean away (in training mode): a bias before them has a
 #: gradient of 0 whatever the numbers.
 NORMALISING_TYPES = ("batchnorm2d", "batchnorm1d")
+#: What gives an inexact problem's answers endless decimals, as the sheets say it: layer
+#: types, then loss types.
+ENDLESS_LAYERS = {"sigmoid": "the sigmoid", "tanh": "the tanh",
+                  "batchnorm2d": "the batch norm's square root",
+                  "batchnorm1d": "the batch norm's square root", "softmax": "the softmax",
+                  "log_softmax": "the log-softmax"}
+ENDLESS_LOSSES = {"cross_entropy": "the cross-entropy's logarithm",
+                  "bce": "the binary cross-entropy's logarithm",
+                  "bce_with_logits": "the binary cross-entropy's logarithm"}
+#: The layer that adds its inputs (a residual block's skip connection).
+ADD = "add"
 #: Losses whose target may be a class index, and the one whose target may be probabilities.
 INDEX_LOSSES = ("cross_entropy", "nll")
 PROBABILITY_LOSS = "cross_entropy"
@@ -371,7 +382,7 @@ def _residual(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
                           padding="same"),
               {"type": RELU},
               _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), padding="same"),
-              {"type": "add", "inputs": ["conv2d_2", "input"]}]
+              {"type": ADD, "inputs": ["conv2d_2", "input"]}]
     document = {"input": x, "layers": layers, "delta": sparse_delta((h, w), draw, style)}
     return Draft(document, {"conv2d_2.grads.kernel": 3, "conv2d_1.grads.kernel": 3,
                             "conv2d_1.grads.bias": 1, "conv2d_1.delta_in": 3})
@@ -430,7 +441,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            layer_types=("batchnorm2d",)),
     Recipe("residual", "residual block: conv → relu → conv, plus the input, given δ", _residual,
            {"input": (4, 4), "kernel": (3, 3)}, factors=3, kink=RELU_ZERO,
-           layer_types=("conv2d", RELU, "add")),
+           layer_types=("conv2d", RELU, ADD)),
     Recipe("conv1d", "1-D conv over a sequence, given δ", _conv1d,
            {"input": 8, "kernel": 3, "stride": 1}, factors=2, layer_types=("conv1d",)),
 )}

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import CnnGradError
-from cnngrad.generate.recipes import MAXPOOL, MSE
+from cnngrad.generate.recipes import (ADD, ENDLESS_LAYERS, ENDLESS_LOSSES, MAXPOOL, MSE,
+                                      NORMALISING_TYPES)
 from cnngrad.problem import shape_text
 
 #: Kernel-gradient entries worked out in full on a solution sheet (the rest are listed).
@@ -167,13 +168,13 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
             details.append(f"weights {shape_text(weights.shape)}")
         if spec.params.get("bias") is not None:
             details.append("with bias")
-        if spec.type in _BATCH_NORMS:  # the rules a hand computation needs
+        if spec.type in NORMALISING_TYPES:  # the rules a hand computation needs
             details.append("training mode: each channel's batch mean and biased variance "
                            "(divided by the count, not count − 1)" if spec.mode == "train" else
                            "eval mode: the running mean and variance")
             details.append(f"ε = {spec.eps:g}")
         if len(spec.inputs) > 1:  # add, concat: what they read
-            details.append((" + " if spec.type == "add" else ", ").join(spec.inputs))
+            details.append((" + " if spec.type == ADD else ", ").join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
         lines.append(text)
     loss = exercise.document.get("loss")
@@ -186,25 +187,14 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
     return lines, "No loss: the upstream δ at the last layer's output is given."
 
 
-#: What gives an inexact problem's answers endless decimals: layer types, then loss types.
-_ENDLESS_LAYERS = {"sigmoid": "the sigmoid", "tanh": "the tanh",
-                   "batchnorm2d": "the batch norm's square root",
-                   "batchnorm1d": "the batch norm's square root", "softmax": "the softmax",
-                   "log_softmax": "the log-softmax"}
-_BATCH_NORMS = ("batchnorm2d", "batchnorm1d")
-_ENDLESS_LOSSES = {"cross_entropy": "the cross-entropy's logarithm",
-                   "bce": "the binary cross-entropy's logarithm",
-                   "bce_with_logits": "the binary cross-entropy's logarithm"}
-
-
 def _endless_cause(exercise) -> str | None:
     """What makes an inexact exercise's answers endless: its first layer (or its loss)
     whose value no decimal writes exactly; None when none is named."""
     for spec in exercise.problem.layers if exercise.problem is not None else ():
-        if spec.type in _ENDLESS_LAYERS:
-            return _ENDLESS_LAYERS[spec.type]
+        if spec.type in ENDLESS_LAYERS:
+            return ENDLESS_LAYERS[spec.type]
     loss = exercise.document.get("loss")
-    return _ENDLESS_LOSSES.get(loss.get("type")) if isinstance(loss, dict) else None
+    return ENDLESS_LOSSES.get(loss.get("type")) if isinstance(loss, dict) else None
 
 
 def _decimals(count: int) -> str:
