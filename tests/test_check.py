@@ -913,3 +913,21 @@ def test_grids_of_a_checked_tensor_fit_80_columns_and_name_a_kernel_s_filter(tmp
     assert "[f=1, c=0]                         [f=1, c=1]" in lines
     one_based = runner.invoke(app, args + ["--one-based"], env={"COLUMNS": "80"})
     assert "[f=2, c=1]                         [f=2, c=2]" in one_based.stdout.splitlines()
+
+
+@pytest.mark.parametrize("layer, answer, says", [
+    ({"type": "maxpool2d", "size": 2}, [[1, 1, -2, -2], [1, 1, -2, -2], [3, 3, 0, 0], [3, 3, 0, 0]],
+     "matches the delta sent to every cell of the window instead of to its maximum"),
+    ({"type": "avgpool2d", "size": 2}, [[1, 1, -2, -2], [1, 1, -2, -2], [3, 3, 0, 0], [3, 3, 0, 0]],
+     "matches the delta sent to every cell of the window without dividing it by the window's "
+     "size"),
+])
+def test_a_pool_delta_sent_to_the_whole_window_is_named(layer, answer, says, tmp_path):
+    doc = {"input": [[1, 5, 0, 2], [3, 2, 7, 1], [4, 0, 1, 2], [2, 6, 3, 0]],
+           "layers": [layer], "delta": [[1, -2], [3, 0]]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    name = f"{layer['type']}_1.delta_in"
+    (tmp_path / "a.json").write_text(json.dumps({name: answer}))
+    result = invoke("check", tmp_path / "p.json", tmp_path / "a.json", "--decimals", 2)
+    assert result.exit_code == 1, result.output
+    assert f"  → {says}" in result.stdout.splitlines()
