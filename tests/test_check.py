@@ -880,3 +880,54 @@ def test_a_wrong_shape_names_the_tensors_of_its_layer_that_have_it(tmp_path, pro
     result = invoke("check", problem, path)
     assert result.exit_code == 2
     assert result.output.splitlines() == [f"error: {path}: {error}"] + ([hint] if hint else [])
+
+
+def test_grids_of_a_checked_tensor_fit_80_columns_and_name_a_kernel_s_filter(tmp_path,
+                                                                           monkeypatch):
+    # two 4×4 maps with a wrong cell each do not fit side by side in 80 columns: the second
+    # goes below the first instead of both wrapping their cells (and the title folds)
+    from rich.cells import cell_len
+
+    from cnngrad.generate import generate, with_sheets
+
+    monkeypatch.chdir(tmp_path)
+    exercise = with_sheets(generate("multichannel", 3, numbers="2dp"))
+    folder = Path("multichannel-2dp-seed-3")
+    folder.mkdir()
+    (folder / "problem.json").write_text(exercise.problem_text, encoding="utf-8")
+    key = json.loads(exercise.texts["key.json"])
+    key["conv2d_1.delta_in"][0][0][0] = 0.1234
+    key["conv2d_1.delta_in"][1][2][3] = -0.5
+    key["conv2d_1.grads.kernel"][1][0][1][1] = 0.77
+    (folder / "mine.json").write_text(json.dumps(key), encoding="utf-8")
+    args = ["check", str(folder / "problem.json"), str(folder / "mine.json")]
+    result = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80
+    assert lines[:2] == ["cnngrad check · multichannel-2dp-seed-3/mine.json against",
+                         "multichannel-2dp-seed-3/problem.json"]
+    assert "0   0.1234 ✗ 0.320500   0.8619 ✓   -0.3702 ✓    0.1224 ✓" in lines
+    assert "2   -0.1285 ✓    2.1784 ✓   -0.5659 ✓   -0.5 ✗ 0.625400" in lines
+    assert lines.index("[c=1]") > lines.index("[c=0]")
+    assert "[f=1, c=0]                         [f=1, c=1]" in lines
+    one_based = runner.invoke(app, args + ["--one-based"], env={"COLUMNS": "80"})
+    assert "[f=2, c=1]                         [f=2, c=2]" in one_based.stdout.splitlines()
+
+
+@pytest.mark.parametrize("layer, answer, says", [
+    ({"type": "maxpool2d", "size": 2}, [[1, 1, -2, -2], [1, 1, -2, -2], [3, 3, 0, 0], [3, 3, 0, 0]],
+     "matches the delta sent to every cell of the window instead of to its maximum"),
+    ({"type": "avgpool2d", "size": 2}, [[1, 1, -2, -2], [1, 1, -2, -2], [3, 3, 0, 0], [3, 3, 0, 0]],
+     "matches the delta sent to every cell of the window without dividing it by the window's "
+     "size"),
+])
+def test_a_pool_delta_sent_to_the_whole_window_is_named(layer, answer, says, tmp_path):
+    doc = {"input": [[1, 5, 0, 2], [3, 2, 7, 1], [4, 0, 1, 2], [2, 6, 3, 0]],
+           "layers": [layer], "delta": [[1, -2], [3, 0]]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    name = f"{layer['type']}_1.delta_in"
+    (tmp_path / "a.json").write_text(json.dumps({name: answer}))
+    result = invoke("check", tmp_path / "p.json", tmp_path / "a.json", "--decimals", 2)
+    assert result.exit_code == 1, result.output
+    assert f"  → {says}" in result.stdout.splitlines()

@@ -218,6 +218,27 @@ def test_sizes_and_options_reach_the_problem():
     assert np.shape(multi["layers"][0]["kernel"]) == (2, 3, 2, 2)
 
 
+@pytest.mark.parametrize("recipe, sizes, title", [
+    ("seed", {"input": (6, 6), "kernel": (3, 3), "bias": True},
+     "one conv, given δ: 6×6 input, 3×3 kernel (the classic) (cnngrad generate seed --seed 1 "
+     "--input 6x6 --kernel 3x3 --bias)"),
+    ("multichannel", {"channels": 3, "filters": 1},
+     "conv over a 3-channel input with 1 filter, given δ (cnngrad generate multichannel "
+     "--seed 1 --channels 3 --filters 1)"),
+    ("conv-transpose", {"stride": 1},
+     "transposed conv (stride 1), given δ (cnngrad generate conv-transpose --seed 1 --stride 1)"),
+    ("batchnorm", {"batch": 3},
+     "batch norm (training mode) over a batch of 3, given δ (cnngrad generate batchnorm "
+     "--seed 1 --batch 3)"),
+])
+def test_a_title_names_the_sizes_of_its_problem(recipe, sizes, title):
+    exercise = with_sheets(generate(recipe, 1, sizes=sizes))
+    assert json.loads(exercise.problem_text)["title"] == title
+    assert exercise.texts["exercise.md"].startswith(f"# Exercise: {title}\n")
+    variant = generate(recipe, 1, sizes=sizes, quiet_title=True)
+    assert json.loads(variant.problem_text)["title"] == title.split(" (cnngrad generate")[0]
+
+
 def test_a_problem_file_gets_fresh_numbers_of_the_same_shapes(tmp_path):
     source = SAMPLES / "stackexchange-network.json"
     original = json.loads(source.read_text())
@@ -268,10 +289,93 @@ def test_the_folder_holds_problem_key_template_and_sheets(tmp_path):
         assert text.rstrip().endswith(r"\end{document}")
 
 
+@pytest.mark.parametrize("recipe, sentence", [
+    ("network", "Give every value rounded to 4 decimals (the sigmoid makes them endless)."),
+    ("batchnorm", "Give every value rounded to 4 decimals (the batch norm's square root makes "
+                  "them endless)."),
+    ("samples/batched-cross-entropy.json",
+     "Give every value rounded to 4 decimals (the cross-entropy's logarithm makes them "
+     "endless)."),
+    ("maxpool-ties", "Give every value with 1 decimal: the answers come out exact at 1 decimal "
+                     "or fewer."),
+    ("avgpool", "Give every value with 2 decimals: the answers come out exact at 2 decimals "
+                "or fewer."),
+])
+def test_the_sheets_say_why_answers_are_rounded_and_to_how_many_decimals(recipe, sentence):
+    exercise = with_sheets(generate(recipe if recipe in RECIPES else str(SAMPLES.parent / recipe),
+                                    3))
+    assert sentence in exercise.texts["exercise.md"]
+    assert sentence in exercise.texts["solution.md"]
+
+
+@pytest.mark.parametrize("recipe, sizes, kinks, line, ties", [
+    ("maxpool-ties", {"ties": "first"}, False,
+     "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2, ties: first)", "first"),
+    ("maxpool-ties", {}, False,
+     "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2, ties: split)", "split"),
+    ("maxpool", {}, True, "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2, ties: first)", None),
+    ("maxpool", {}, False, "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2)\n", None),
+])
+def test_a_sheet_with_tied_maxima_states_the_tie_rule(recipe, sizes, kinks, line, ties):
+    exercise = with_sheets(generate(recipe, 4, sizes=sizes, with_kinks=kinks))
+    assert line in exercise.texts["exercise.md"]
+    assert json.loads(exercise.problem_text)["layers"][0].get("ties") == ties
+
+
+def test_a_skip_connection_s_input_delta_is_asked_as_the_conv_s_share():
+    # the residual key's conv2d_1.delta_in is what conv2d_1 sends back, not dE/d(input),
+    # which adds add_1's δ: the sheet says which, and what add_1 adds
+    exercise = with_sheets(generate("residual", 3))
+    text = exercise.texts["exercise.md"]
+    assert "4. `add_1`: add (conv2d_2 + input)\n" in text
+    assert ("| `conv2d_1.delta_in` | dE/d(input of conv2d_1), the delta passed back through "
+            "conv2d_1 only (add_1 reads the input too: its share is not included) | 4×4 | 3 |"
+            in text)
+    seed = with_sheets(generate("seed", 3)).texts["exercise.md"]
+    assert ("| `conv2d_1.delta_in` | dE/d(input of conv2d_1), the delta passed back | 5×5 | 4 |"
+            in seed)
+
+
+def test_a_solution_names_a_runnable_explain_for_the_entries_it_does_not_work_out():
+    solution = with_sheets(generate("multichannel", 3)).texts["solution.md"]
+    assert ("(the other 8 entries: cnngrad explain problem.json "
+            "'conv2d_1.grads.kernel[1,0,0,0]', and so on)\n" in solution)
+    assert "[...]" not in solution
+
+
+def test_a_batch_norm_sheet_states_the_variance_and_epsilon_it_is_computed_with():
+    exercise = with_sheets(generate("batchnorm", 3))
+    assert ("1. `batchnorm2d_1`: batchnorm2d (training mode: each channel's batch mean and "
+            "biased variance (divided by the count, not count − 1), ε = 1e-05)\n"
+            in exercise.texts["exercise.md"])
+    assert r"count $-$ 1), $\varepsilon$ = 1e-05)" in exercise.texts["exercise.tex"]
+
+
 def test_without_a_folder_the_problem_goes_to_stdout():
     result = invoke("generate", "seed", "--seed", 7)
     assert result.exit_code == 0
     assert result.stdout == PINNED_SEED_7
+
+
+def test_a_drawn_seed_is_told_only_for_a_problem_written(tmp_path):
+    out = tmp_path / "ex"
+    first = invoke("generate", "seed", "-o", out)
+    assert first.exit_code == 0, first.output
+    assert first.stderr.startswith("seed ") and "to make this problem again" in first.stderr
+    again = invoke("generate", "seed", "-o", out)
+    assert again.exit_code == 2
+    assert again.stderr == (f"error: {out}: --output: problem.json is already there\n"
+                            f"  hint: give --force to overwrite, or another folder\n")
+
+
+def test_an_output_folder_in_a_missing_folder_says_to_make_that_first(tmp_path):
+    out = tmp_path / "practice" / "seed-7"
+    result = invoke("generate", "seed", "--seed", 7, "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {out}: --output: folder '{out.parent}' does not exist\n"
+                             f"  hint: make '{out.parent}' first: -o makes only the last "
+                             f"folder of DIR\n")
+    assert not out.parent.exists()
 
 
 def test_list_is_one_recipe_a_line_name_first():

@@ -83,7 +83,8 @@ def _listing() -> str:
     from cnngrad.generate.recipes import FILE_RECIPE, RECIPES
 
     width = max(len(name) for name in list(RECIPES) + [FILE_RECIPE[0]])
-    lines = [f"{recipe.name:<{width}}  {recipe.description}" for recipe in RECIPES.values()]
+    lines = [f"{recipe.name:<{width}}  {recipe.described(False)}"
+             for recipe in RECIPES.values()]
     lines.append(f"{FILE_RECIPE[0]:<{width}}  {FILE_RECIPE[1]}")
     return "\n".join(lines) + "\n"
 
@@ -94,7 +95,8 @@ def _folder(output: Path, names: list[str], force: bool) -> None:
         raise UsageError("is a file, not a folder", where="--output", file=str(output))
     if not output.parent.is_dir():
         raise UsageError(f"folder {str(output.parent)!r} does not exist", where="--output",
-                         file=str(output))
+                         file=str(output), hint=f"make {str(output.parent)!r} first: -o makes "
+                                                f"only the last folder of DIR")
     if not force:
         present = [name for name in names if (output / name).exists()]
         if present:
@@ -125,7 +127,7 @@ def generate(
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", metavar="DIR",
         help="Write the exercise's files into this folder (made if "
-             "needed); without it, print problem.json.")] = None,
+             "needed, in a folder that exists); without it, print problem.json.")] = None,
     numbers: Annotated[Optional[str], typer.Option(
         "--numbers", metavar="KIND",
         help="int (default: small integers), 1dp, 2dp (one or two decimals) or "
@@ -216,11 +218,12 @@ def generate(
         _tell_seed(seed_value, drawn, "exam")
         return
     exercise = make(recipe, seed_value, numbers=numbers, with_kinks=with_kinks, sizes=sizes)
-    _tell_seed(seed_value, drawn, "problem")
     if output is None:
+        _tell_seed(seed_value, drawn, "problem")
         write_output(exercise.problem_text, None, protected)
         return
-    _folder(output, list(FILES), force)
+    _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
+    _tell_seed(seed_value, drawn, "problem")
     _write_exercise(with_sheets(exercise), output, protected)
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
 

@@ -715,6 +715,19 @@ def _ties(rule: str):
         if isinstance(spec, Pool2dSpec) and spec.ties != rule else None
 
 
+def _whole_windows(layer_type: str):
+    """The pool layers of ``layer_type`` whose every window has size[0]·size[1] cells in the
+    padded input (no ceil_mode overhang): the slip below is exact for them."""
+    return lambda layer: layer.type == layer_type and not layer.spec.ceil_mode
+
+
+def _delta_to_every_cell(spec, x, y, delta):
+    # the slip: each window's δ, whole, to every cell of the window (a max pool's δ not
+    # routed to its maximum, an average pool's not divided by the window's size)
+    cells = spec.size[0] * spec.size[1]
+    return avgpool2d_backward(x, delta, count_include_pad=True, **_pool_args(spec)) * cells, {}
+
+
 
 # --------------------------------------------------------------------------- the families
 
@@ -796,7 +809,7 @@ class MaxPool2d(_Pool2d):
     copies_values = True
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _from_trace, _replace_backward
+        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace, _replace_backward
 
         return [
             (30, Slip("ties_all", "matches the tie going to every maximum",
@@ -805,6 +818,11 @@ class MaxPool2d(_Pool2d):
                       _from_trace("ties_split", _replace_backward(self.type, _ties("split"))))),
             (32, Slip("ties_first", "matches the tie going to the first maximum only",
                       _from_trace("ties_first", _replace_backward(self.type, _ties("first"))))),
+            (33, Slip("delta_to_whole_window",
+                      "matches the delta sent to every cell of the window instead of to its "
+                      "maximum",
+                      _from_trace("delta_to_whole_window", _custom_backward(
+                          _whole_windows(self.type), _delta_to_every_cell)))),
         ]
 
 
@@ -843,6 +861,17 @@ class AvgPool2d(_Pool2d):
 
     def kinks(self, problem, layer, reach):
         return _overhang_notes(layer.spec), None
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace
+
+        return [
+            (34, Slip("avgpool_not_divided",
+                      "matches the delta sent to every cell of the window without dividing "
+                      "it by the window's size",
+                      _from_trace("avgpool_not_divided", _custom_backward(
+                          _whole_windows(self.type), _delta_to_every_cell)))),
+        ]
 
 
 MAXPOOL2D = MaxPool2d()

@@ -174,7 +174,8 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     if title is None:
         title = _title(recipe, seed, style, options, with_kinks, quiet_title)
     truth = {path: trace.tensor(path) for path in draft.asked}
-    exercise = Exercise(recipe=recipe.name, description=recipe.described(with_kinks), seed=seed,
+    exercise = Exercise(recipe=recipe.name, description=recipe.described(with_kinks, options),
+                        seed=seed,
                         style=style, options=options, with_kinks=with_kinks, title=title,
                         document={}, asked=draft.asked, min_decimals=min_decimals,
                         inexact=recipe.inexact, truth=truth, attempts=attempt)
@@ -277,7 +278,7 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
                 # all off, or a relu that never bites
                 return f"the inputs of {layer.name} were all on one side of 0"
         elif kind == MAXPOOL:
-            ties += _tied_windows(layer)
+            ties += tied_windows(layer)
     wanted_relu = with_kinks and recipe.kink == RELU_ZERO
     wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == TIE)
     if bool(relu_zeros) != wanted_relu:
@@ -355,7 +356,7 @@ def _count_zeros(cells: list) -> tuple[int, int]:
     return zeros, positive
 
 
-def _tied_windows(layer) -> int:
+def tied_windows(layer) -> int:
     """How many windows of a max-pool layer have tied maxima (padding never wins)."""
     spec, x = layer.spec, layer.input
     (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
@@ -551,25 +552,24 @@ def _blank(value) -> np.ndarray:
 
 def _title(recipe: Recipe, seed: int, style: Style, options: dict, with_kinks: bool,
            quiet: bool) -> str:
+    described = recipe.described(with_kinks, options)
     if quiet:
-        return recipe.described(with_kinks)
+        return described
     parts = [f"cnngrad generate {recipe.name} --seed {seed}"]
     defaults = RECIPES[recipe.name].options if recipe.name in RECIPES else {}
     for key, value in options.items():
         if value != defaults.get(key):
-            parts.append(f"--{key} {_option_text(value)}")
+            parts.append(f"--{key}" if value is True else f"--{key} {_option_text(value)}")
     if style.name != "int":
         parts.append(f"--numbers {style.name}")
     if with_kinks:
         parts.append("--with-kinks")
-    return f"{recipe.described(with_kinks)} ({' '.join(parts)})"
+    return f"{described} ({' '.join(parts)})"
 
 
 def _option_text(value) -> str:
     if isinstance(value, tuple):
         return "x".join(str(v) for v in value)
-    if value is True:
-        return ""
     return str(value)
 
 

@@ -68,13 +68,17 @@ class Recipe:
     kink_description: str | None = None
     no_kink: tuple[str, str] | None = None  # (what, hint)
 
-    def described(self, with_kinks: bool) -> str:
-        """What a problem of this recipe is: with ``--with-kinks``, the kink it holds."""
-        if not with_kinks or self.kink is None:
-            return self.description
-        if self.kink_description is not None:
+    def described(self, with_kinks: bool, options: dict[str, Any] | None = None) -> str:
+        """What a problem of this recipe is, with its sizes (``options``, default the
+        recipe's own): with ``--with-kinks``, the kink it holds."""
+        if with_kinks and self.kink is not None and self.kink_description is not None:
             return self.kink_description
-        return self.description + KINK_WORDS[self.kink]
+        text = self.description
+        if self.options:  # a recipe's description names its sizes as {input}, {kernel}, ...
+            text = text.format_map(_size_words({**self.options, **(options or {})}))
+        if not with_kinks or self.kink is None:
+            return text
+        return text + KINK_WORDS[self.kink]
 
 
 #: Decimals an inexact answer is asked to (and the key is rounded to).
@@ -102,6 +106,17 @@ SHIFT_FREE_LOSSES = ("cross_entropy",)
 #: Layers that take each channel's mean away (in training mode): a bias before them has a
 #: gradient of 0 whatever the numbers.
 NORMALISING_TYPES = ("batchnorm2d", "batchnorm1d")
+#: What gives an inexact problem's answers endless decimals, as the sheets say it: layer
+#: types, then loss types.
+ENDLESS_LAYERS = {"sigmoid": "the sigmoid", "tanh": "the tanh",
+                  "batchnorm2d": "the batch norm's square root",
+                  "batchnorm1d": "the batch norm's square root", "softmax": "the softmax",
+                  "log_softmax": "the log-softmax"}
+ENDLESS_LOSSES = {"cross_entropy": "the cross-entropy's logarithm",
+                  "bce": "the binary cross-entropy's logarithm",
+                  "bce_with_logits": "the binary cross-entropy's logarithm"}
+#: The layer that adds its inputs (a residual block's skip connection).
+ADD = "add"
 #: Losses whose target may be a class index, and the one whose target may be probabilities.
 INDEX_LOSSES = ("cross_entropy", "nll")
 PROBABILITY_LOSS = "cross_entropy"
@@ -115,6 +130,16 @@ KINK_WORDS = {RELU_ZERO: ", with a ReLU input of exactly 0", TIE: ", with tied m
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _size_words(options: dict[str, Any]) -> dict[str, str]:
+    """A recipe's options as its description writes them: ``(5, 5)`` → ``5×5``, and
+    ``filters`` with its noun (``1 filter``, ``2 filters``)."""
+    words = {key: "×".join(map(str, value)) if isinstance(value, tuple) else str(value)
+             for key, value in options.items()}
+    if "filters" in options:
+        words["filters"] += " filter" if options["filters"] == 1 else " filters"
+    return words
 
 
 def tensor(shape: tuple[int, ...], value: Callable[[], Fraction]) -> np.ndarray:
@@ -264,7 +289,7 @@ def _maxpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     if stride != size:
         layer["stride"] = stride
     ties = options.get("ties")
-    if ties not in (None, "first"):
+    if ties is not None:  # maxpool-ties: the rule is the exercise, so the problem names it
         layer["ties"] = ties
     with_ties = ties is not None or kinks
     document = {"input": _pool_input(draw, style, (h, w), size, stride, with_ties),
@@ -357,7 +382,7 @@ def _residual(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
                           padding="same"),
               {"type": RELU},
               _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), padding="same"),
-              {"type": "add", "inputs": ["conv2d_2", "input"]}]
+              {"type": ADD, "inputs": ["conv2d_2", "input"]}]
     document = {"input": x, "layers": layers, "delta": sparse_delta((h, w), draw, style)}
     return Draft(document, {"conv2d_2.grads.kernel": 3, "conv2d_1.grads.kernel": 3,
                             "conv2d_1.grads.bias": 1, "conv2d_1.delta_in": 3})
@@ -384,7 +409,7 @@ def _conv1d(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
 
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("seed", "one conv, given δ: 5×5 input, 2×2 kernel (the classic)",
+    Recipe("seed", "one conv, given δ: {input} input, {kernel} kernel (the classic)",
            _seed, {"input": (5, 5), "kernel": (2, 2), "bias": False}, factors=2,
            layer_types=("conv2d",)),
     Recipe("conv-stride-pad", "conv with stride and padding, a bias, given δ",
@@ -394,7 +419,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            _network, {"input": (5, 5), "kernel": (2, 2), "pool": 2, "outputs": 2},
            inexact=True, kink=RELU_ZERO, default_numbers="1dp",
            layer_types=("conv2d", RELU, MAXPOOL, "flatten", DENSE, SQUASH_TYPES[0])),
-    Recipe("multichannel", "conv over a 2-channel input with 2 filters, given δ",
+    Recipe("multichannel", "conv over a {channels}-channel input with {filters}, given δ",
            _multichannel, {"input": (4, 4), "kernel": (2, 2), "channels": 2, "filters": 2},
            factors=2, layer_types=("conv2d",)),
     Recipe("maxpool", "max pooling, no ties: where δ goes back", _maxpool,
@@ -408,15 +433,15 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("avgpool", "average pooling, given δ", _avgpool,
            {"input": (4, 4), "pool": 2, "stride": None}, factors=1, extra_decimals=2,
            layer_types=(AVGPOOL,)),
-    Recipe("conv-transpose", "transposed conv (stride 2), given δ", _conv_transpose,
+    Recipe("conv-transpose", "transposed conv (stride {stride}), given δ", _conv_transpose,
            {"input": (2, 2), "kernel": (2, 2), "stride": 2}, factors=2,
            layer_types=("conv_transpose2d",)),
-    Recipe("batchnorm", "batch norm (training mode) over a batch of 2, given δ", _batchnorm,
+    Recipe("batchnorm", "batch norm (training mode) over a batch of {batch}, given δ", _batchnorm,
            {"input": (2, 2), "channels": 1, "batch": 2}, inexact=True,
            layer_types=("batchnorm2d",)),
     Recipe("residual", "residual block: conv → relu → conv, plus the input, given δ", _residual,
            {"input": (4, 4), "kernel": (3, 3)}, factors=3, kink=RELU_ZERO,
-           layer_types=("conv2d", RELU, "add")),
+           layer_types=("conv2d", RELU, ADD)),
     Recipe("conv1d", "1-D conv over a sequence, given δ", _conv1d,
            {"input": 8, "kernel": 3, "stride": 1}, factors=2, layer_types=("conv1d",)),
 )}

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import CnnGradError
-from cnngrad.generate.recipes import MSE
+from cnngrad.generate.recipes import (ADD, ENDLESS_LAYERS, ENDLESS_LOSSES, MAXPOOL, MSE,
+                                      NORMALISING_TYPES)
 from cnngrad.problem import shape_text
 
 #: Kernel-gradient entries worked out in full on a solution sheet (the rest are listed).
@@ -83,11 +84,11 @@ def _asked(exercise) -> list[tuple[str, str, str, int]]:
     for path, points in exercise.asked.items():
         value = exercise.truth[path]
         shape = shape_text(np.shape(value))
-        out.append((path, _words(path), shape, points))
+        out.append((path, _words(path, exercise.problem), shape, points))
     return out
 
 
-def _words(path: str) -> str:
+def _words(path: str, problem) -> str:
     if path == "loss":
         return "the loss E"
     layer, _, rest = path.partition(".")
@@ -95,10 +96,27 @@ def _words(path: str) -> str:
         key = rest.split(".", 1)[1]
         return f"{_WHAT.get(key, f'the gradient of {key}')} of {layer}"
     if rest == "delta_in":
-        return f"dE/d(input of {layer}), the delta passed back"
+        return f"dE/d(input of {layer}), the delta passed back" + _share(layer, problem)
     if rest == "output":
         return f"the output of {layer}"
     return path
+
+
+def _share(layer: str, problem) -> str:
+    """When other layers read ``layer``'s input too (a skip connection), the words that say
+    its delta_in is only the share sent back through ``layer``."""
+    specs = {spec.name: spec for spec in problem.layers} if problem is not None else {}
+    if layer not in specs or len(specs[layer].inputs) != 1:
+        return ""
+    source = specs[layer].inputs[0]
+    others = [spec.name for spec in problem.layers
+              if spec.name != layer and source in spec.inputs]
+    if not others:
+        return ""
+    what = "the input" if source == "input" else f"the output of {source}"
+    return (f" through {layer} only ({', '.join(others)} "
+            f"{'reads' if len(others) == 1 else 'read'} {what} too: "
+            f"{'its share is' if len(others) == 1 else 'their shares are'} not included)")
 
 
 def _ints(value) -> tuple[int, ...]:
@@ -119,8 +137,14 @@ def _points(points: int) -> str:
 
 def _layer_lines(exercise) -> tuple[list[str], str]:
     """One line per layer (its type and sizes), and the sentence on the loss."""
+    from cnngrad.generate.make import tied_windows
+
     lines = []
-    for spec in exercise.problem.layers:
+    raw_layers = exercise.document.get("layers") or []
+    tied = {layer.spec.name for layer in exercise.trace.layers
+            if layer.spec.type == MAXPOOL and tied_windows(layer)}
+    for index, spec in enumerate(exercise.problem.layers):
+        raw = raw_layers[index] if index < len(raw_layers) else {}
         details = []
         kernel = getattr(spec, "kernel", None)
         if isinstance(kernel, np.ndarray):
@@ -135,13 +159,22 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         if any(padding):
             details.append(f"padding {_sides(padding)}")
         ties = getattr(spec, "ties", "first")
-        if size is not None and ties != "first":  # only a max pool has a tie rule to show
+        # a max pool's tie rule: shown when it is not the default, when the problem names it
+        # (maxpool-ties --ties first) or when its input has tied maxima (--with-kinks)
+        if spec.type == MAXPOOL and (ties != "first" or "ties" in raw or spec.name in tied):
             details.append(f"ties: {ties}")
         weights = getattr(spec, "weights", None)
         if isinstance(weights, np.ndarray):
             details.append(f"weights {shape_text(weights.shape)}")
         if spec.params.get("bias") is not None:
             details.append("with bias")
+        if spec.type in NORMALISING_TYPES:  # the rules a hand computation needs
+            details.append("training mode: each channel's batch mean and biased variance "
+                           "(divided by the count, not count − 1)" if spec.mode == "train" else
+                           "eval mode: the running mean and variance")
+            details.append(f"ε = {spec.eps:g}")
+        if len(spec.inputs) > 1:  # add, concat: what they read
+            details.append((" + " if spec.type == ADD else ", ").join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
         lines.append(text)
     loss = exercise.document.get("loss")
@@ -154,17 +187,34 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
     return lines, "No loss: the upstream δ at the last layer's output is given."
 
 
+def _endless_cause(exercise) -> str | None:
+    """What makes an inexact exercise's answers endless: its first layer (or its loss)
+    whose value no decimal writes exactly; None when none is named."""
+    for spec in exercise.problem.layers if exercise.problem is not None else ():
+        if spec.type in ENDLESS_LAYERS:
+            return ENDLESS_LAYERS[spec.type]
+    loss = exercise.document.get("loss")
+    return ENDLESS_LOSSES.get(loss.get("type")) if isinstance(loss, dict) else None
+
+
+def _decimals(count: int) -> str:
+    return f"{count} decimal" + ("" if count == 1 else "s")
+
+
 def _decimals_sentence(exercise) -> str:
+    decimals = _decimals(exercise.min_decimals)
     if exercise.inexact:
-        return (f"Give every value rounded to {exercise.min_decimals} decimals "
-                f"(the sigmoid makes them endless).")
+        cause = _endless_cause(exercise)
+        return (f"Give every value rounded to {decimals} "
+                + (f"({cause} makes them endless)." if cause else
+                   "(their decimals do not end)."))
     if exercise.style.exact_fractions:
         return (f"Give every value as an exact fraction such as -2/3 (or as a decimal with "
-                f"{exercise.min_decimals} decimals).")
+                f"{decimals}).")
     if exercise.min_decimals == 0:
         return "Every answer is a whole number."
-    return (f"Give every value with {exercise.min_decimals} decimals: the answers come out "
-            f"exact at {exercise.min_decimals} decimals or fewer.")
+    return (f"Give every value with {decimals}: the answers come out exact at {decimals} "
+            f"or fewer.")
 
 
 def _explanations(exercise) -> dict[str, list[str]]:
@@ -180,7 +230,8 @@ def _explanations(exercise) -> dict[str, list[str]]:
             continue
         shape = np.shape(exercise.truth[path])
         texts = []
-        for index in list(np.ndindex(*shape))[:MAX_EXPLAINED]:
+        indices = list(np.ndindex(*shape))
+        for index in indices[:MAX_EXPLAINED]:
             element = f"{path}[{','.join(map(str, index))}]" if index else path
             try:
                 texts.append(explanation_text(explain(exercise.trace, element), decimals))
@@ -191,8 +242,10 @@ def _explanations(exercise) -> dict[str, list[str]]:
         if texts:
             total = int(np.prod(shape)) if shape else 1
             if total > MAX_EXPLAINED:
+                following = ",".join(map(str, indices[MAX_EXPLAINED]))
                 texts.append(f"(the other {total - MAX_EXPLAINED} entries: "
-                             f"cnngrad explain problem.json '{path}[...]')\n")
+                             f"cnngrad explain problem.json '{path}[{following}]', and so "
+                             f"on)\n")
             out[path] = texts
     return out
 
@@ -248,7 +301,7 @@ _PREAMBLE = r"""% {what}, written by cnngrad generate
 #: Unicode of the sheets' sentences, as math that every font can set.
 _TEX_SYMBOLS = {"δ": r"$\delta$", "Σ": r"$\Sigma$", "×": r"$\times$", "→": r"$\to$",
                 "−": "$-$", "½": r"$\frac{1}{2}$", "²": "$^2$", "γ": r"$\gamma$",
-                "β": r"$\beta$", "·": r"$\cdot$", "…": r"\dots{}"}
+                "β": r"$\beta$", "·": r"$\cdot$", "…": r"\dots{}", "ε": r"$\varepsilon$"}
 
 
 def _tex_text(text: str) -> str:

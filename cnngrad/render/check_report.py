@@ -16,6 +16,7 @@ from itertools import product
 import numpy as np
 from rich import box
 from rich.console import Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -99,27 +100,67 @@ def _grid(check: TensorCheck, lead: tuple, decimals: int, scientific: bool, base
     return table
 
 
+class _GridRows:
+    """Grids side by side while they fit the width they are printed at (at most
+    :data:`GRIDS_PER_ROW`, a new row for each first index), the next ones on the rows
+    below: a row never runs past the width and wraps its cells.  ``items`` are
+    (first index, grid) pairs."""
+
+    GAP = 3
+
+    def __init__(self, items: list[tuple[int, RenderableType]]) -> None:
+        self.items = items
+
+    def _rows(self, console, options) -> list[list[RenderableType]]:
+        rows: list[list[RenderableType]] = []
+        row: list[RenderableType] = []
+        used, group = 0, None
+        for first, grid in self.items:
+            width = Measurement.get(console, options, grid).maximum
+            if row and (len(row) == GRIDS_PER_ROW or first != group
+                        or used + self.GAP + width > options.max_width):
+                rows.append(row)
+                row, used = [], 0
+            used += width + (self.GAP if row else 0)
+            row.append(grid)
+            group = first
+        if row:
+            rows.append(row)
+        return rows
+
+    def _layout(self, row: list[RenderableType]) -> Table:
+        layout = Table.grid(padding=(0, self.GAP))
+        layout.add_row(*row)
+        return layout
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        # the narrowest: one grid a row; the widest: the rows packed at the width given
+        low = max(Measurement.get(console, options, grid).minimum for _, grid in self.items)
+        high = max(Measurement.get(console, options, self._layout(row)).maximum
+                   for row in self._rows(console, options))
+        return Measurement(low, max(low, high))
+
+    def __rich_console__(self, console, options):
+        for row in self._rows(console, options):
+            yield self._layout(row)
+
+
 def _grids(check: TensorCheck, decimals: int, scientific: bool, base: int,
            cell=_cell) -> RenderableType:
     """Every matrix of the tensor: a grid per leading index, ``[c=0]`` (``[n=0, c=1]``,
-    ``[f=0, c=1]`` for a kernel), one per channel of a channels-last tensor as well."""
+    ``[f=0, c=1]`` for a kernel), one per channel of a channels-last tensor as well; side by
+    side while they fit the width."""
     shape = check.shape if check.grid_order is None else check.grid_order.shape
     lead_shape = shape[:-2]
     axes = check.axes
     names = axes[-len(lead_shape):] if len(lead_shape) <= len(axes) else "i" * len(lead_shape)
-    layout = Table.grid(padding=(0, 3))
-    row: list[RenderableType] = []
-    previous = None
+    items: list[tuple[int, RenderableType]] = []
     for lead in product(*(range(s) for s in lead_shape)):
-        if row and (len(row) == GRIDS_PER_ROW or (len(lead) > 1 and lead[0] != previous)):
-            layout.add_row(*row)
-            row = []
         label = ", ".join(f"{n}={i + base}" for n, i in zip(names, lead))
-        row.append(Group(Text(f"[{label}]", style="bold"),
-                         _grid(check, lead, decimals, scientific, base, cell)))
-        previous = lead[0]
-    layout.add_row(*row)
-    return layout
+        items.append((lead[0] if len(lead) > 1 else 0,
+                      Group(Text(f"[{label}]", style="bold"),
+                            _grid(check, lead, decimals, scientific, base, cell))))
+    return _GridRows(items)
 
 
 def _count_line(right: int, total: int, carried: int = 0) -> Text:
