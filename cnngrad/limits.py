@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 
-from cnngrad.errors import ResourceError, UsageError
+from cnngrad.errors import ResourceError, UsageError, join_path
 from cnngrad.families import family_of
 
 #: Units of work one run may spend unless ``CNNGRAD_MAX_WORK`` says otherwise.
@@ -87,6 +87,15 @@ def pass_work(problem) -> int:
     return sum(layer_work(layer)[0] for layer in problem.layers) + _prod(problem.x.shape)
 
 
+def _layer_path(layer, key: str | None = None) -> str:
+    """The JSON path of a layer's object (``layers[2]``), or of one of its keys
+    (``layers[2].size``); the one-conv shorthand's fields are top-level keys, its kernel the
+    place of its work."""
+    if not layer.where:
+        return key or "kernel"
+    return join_path(layer.where, key) if key else layer.where
+
+
 def _refuse(problem, where: str, what: str, hint: str) -> ResourceError:
     return ResourceError(what, where=where, file=problem.file, hint=hint)
 
@@ -101,24 +110,24 @@ def check_problem_work(problem, *, exact: bool = False) -> None:
         size = family_of(layer).window(layer)
         if size is not None and _prod(size) > window_cap:
             shape = "×".join(map(str, size)) if len(size) > 1 else f"{size[0]:,}-wide"
-            raise _refuse(problem, f"{layer.name}.size",
-                          f"a {shape} window holds {_prod(size):,} cells; at most "
-                          f"{window_cap:,.0f} at this work budget", hint)
+            raise _refuse(problem, _layer_path(layer, "size"),
+                          f"the {shape} window of {layer.name} holds {_prod(size):,} cells; at "
+                          f"most {window_cap:,.0f} at this work budget", hint)
     weight = EXACT_WEIGHT if exact else 1
     for layer in problem.layers:
         work, what = layer_work(layer)
         if work * weight > budget:
             mode = " in exact arithmetic" if exact else ""
-            raise _refuse(problem, layer.name,
-                          f"too much work{mode}: {what} is about {work * weight:.1e} units, "
-                          f"beyond the budget of {budget:.0e}",
+            raise _refuse(problem, _layer_path(layer),
+                          f"too much work in {layer.name}{mode}: {what} is about "
+                          f"{work * weight:.1e} units, beyond the budget of {budget:.0e}",
                           ("drop --exact (floats are ~10,000× faster), or " if exact else "")
                           + hint)
     total = pass_work(problem) * weight
     if total > budget:
-        raise _refuse(problem, "layers", f"too much work{' in exact arithmetic' * exact}: "
-                                         f"about {total:.1e} units for the whole network, "
-                                         f"beyond the budget of {budget:.0e}", hint)
+        raise _refuse(problem, "kernel" if problem.shorthand else "layers",
+                      f"too much work{' in exact arithmetic' * exact}: about {total:.1e} units "
+                      f"for the whole network, beyond the budget of {budget:.0e}", hint)
 
 
 def gradcheck_work(problem, max_evaluations: int) -> tuple[int, int, float, float]:

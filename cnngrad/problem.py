@@ -27,7 +27,8 @@ from cnngrad.errors import (ProblemError, ResourceError, ShapeError, closest, di
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields)
 from cnngrad.families.base import Head
-from cnngrad.tensorio import load_json_document, parse_number, parse_tensor, read_source
+from cnngrad.tensorio import (cell_place, load_json_document, parse_number, parse_tensor,
+                              read_source)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
@@ -338,7 +339,8 @@ def check_dtype_range(problem: Problem, dtype) -> None:
         for key, values in layer_family(spec.type).given_tensors(spec).items():
             path = f"{spec.where}.{key}" if spec.where else key
             given.append((path, values, key_of(raw, key)))
-    given.append(("delta", problem.delta, key_of(doc, "delta")))
+    given.append(("delta", None if problem.delta is None else
+                  problem.layout.to_display(problem.delta), key_of(doc, "delta")))
     if problem.loss is not None:
         given.append(("loss.target", problem.loss.target_given,
                       key_of(key_of(doc, "loss"), "target")))
@@ -350,11 +352,13 @@ def check_dtype_range(problem: Problem, dtype) -> None:
         if not too_large.any():
             continue
         cell = np.unravel_index(int(np.argmax(too_large)), numbers.shape)
-        if isinstance(written, list) and np.shape(written) == numbers.shape:
-            path += "".join(f"[{i}]" for i in cell)  # as JSON nests it
+        # every tensor here is as given: the cell as JSON nests it, or its row and column
+        # in a CSV file, its element of a .npy file
+        file, where = cell_place(written, path, cell, file=problem.file,
+                                 base_dir=problem.base_dir)
         raise ProblemError(f"{numbers[cell]:g} does not fit "
                            f"{np.dtype(dtype).name} (its largest is about {largest:.1e})",
-                           where=path, file=problem.file, hint="use --dtype float64")
+                           where=where or None, file=file, hint="use --dtype float64")
 
 
 def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
@@ -443,6 +447,15 @@ class _Builder:
         self._note_files(value)
         return parse_tensor(value, where, file=self.file, base_dir=self.base_dir, exact=self.exact,
                             min_rank=min_rank, max_rank=max_rank)
+
+    def cell_error(self, value: Any, where: str, index: tuple[int, ...], what: str,
+                   hint: str | None = None, cls=ProblemError):
+        """An error about one element (or, with fewer indices, one row) of the tensor that
+        ``value`` writes at ``where``, placed where that element is written: the JSON path
+        of the element, or the CSV's ``row R, column C`` or the .npy's ``element [i,j]``
+        when the tensor comes from a file."""
+        file, at = cell_place(value, where, index, file=self.file, base_dir=self.base_dir)
+        return cls(what, where=at or None, file=file, hint=hint)
 
     def _note_files(self, value: Any) -> None:
         if isinstance(value, dict):
@@ -873,18 +886,31 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
     if flip_kernel:
         doc["flip_kernel"] = True
     try:
-        return build_problem(doc, file="(command line)", base_dir=Path.cwd(), exact=exact,
+        return build_problem(doc, file=QUICK_FILE, base_dir=Path.cwd(), exact=exact,
                              max_elements=max_elements)
     except ProblemError as error:
-        # name the option the user typed, not the key of the document built from it; the
-        # option is the place, as in `error: --decimals: ...` (no "(command line)" before it)
-        if error.file == "(command line)" and error.where:
-            head, sep, tail = error.where.partition(".")
-            key, bracket, rest = head.partition("[")
-            if key in doc or key == "flip_kernel":
-                if tail in ("csv", "npy"):  # {"csv": "o.csv"} is the document's, not the user's
-                    sep = tail = ""
-                error.where = f"--{key.replace('_', '-')}" + (bracket + rest if bracket else "") \
-                    + (sep + tail if sep else "")
-                error.file = None
-        raise
+        raise on_command_line(error) from None
+
+
+#: The file a problem built from command-line options (``--input ... --kernel ...``) names
+#: until :func:`on_command_line` puts the option in its place.
+QUICK_FILE = "(command line)"
+_QUICK_KEYS = ("input", "kernel", "delta", "bias", "stride", "padding", "dilation", "flip_kernel")
+
+
+def on_command_line(error: ProblemError) -> ProblemError:
+    """An error about a problem built from command-line options, placed at the option the
+    user typed rather than at the key of the document built from it: the option is the
+    place, as in ``error: --decimals: ...`` (no "(command line)" before it).  Errors about
+    other problems, or placed elsewhere (a result such as ``conv2d_1.output``), are
+    returned as they are."""
+    if error.file == QUICK_FILE and error.where:
+        head, sep, tail = error.where.partition(".")
+        key, bracket, rest = head.partition("[")
+        if key in _QUICK_KEYS:
+            if tail in ("csv", "npy"):  # {"csv": "o.csv"} is the document's, not the user's
+                sep = tail = ""
+            error.where = f"--{key.replace('_', '-')}" + (bracket + rest if bracket else "") \
+                + (sep + tail if sep else "")
+            error.file = None
+    return error

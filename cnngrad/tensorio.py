@@ -47,6 +47,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "TENSOR_FILE_KINDS",
+    "cell_place",
     "decimals_needed",
     "load_json_document",
     "parse_number",
@@ -995,6 +996,22 @@ def _is_numeric_cell(cell: str) -> bool:
 def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
                      exact: bool) -> np.ndarray:
     """One CSV file as a 2-D array; content errors name the CSV and ``row R, column C``."""
+    records, shown = _csv_records(name, ref_where, file, base_dir)
+    width = len(records[0][1])
+    flat = [cell for _, cells in records for cell in cells]
+
+    def locate(index: int) -> tuple[str, str]:
+        row, column = divmod(index, width)
+        return f"row {records[row][0]}, column {column + 1}", shown
+
+    return _leaves_to_array(flat, (len(records), width), exact, locate)
+
+
+def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
+                 ) -> tuple[list[tuple[int, list[str]]], str]:
+    """The rows of one CSV file that hold the matrix, each with its number in the file, all
+    of one width (blank lines before and after it dropped), and the file's name in messages;
+    errors name the CSV and ``row R`` or ``row R, column C``."""
     raw = _read_bytes(_resolve(name, base_dir), name, file=file, where=ref_where)
     shown = _shown_name(name, file)
     text = _decode_text(raw, file=shown)
@@ -1044,14 +1061,7 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
         if "" in cells:
             raise ProblemError("empty cell",
                                where=f"row {row_number}, column {cells.index('') + 1}", file=shown)
-
-    flat = [cell for _, cells in records for cell in cells]
-
-    def locate(index: int) -> tuple[str, str]:
-        row, column = divmod(index, width)
-        return f"row {records[row][0]}, column {column + 1}", shown
-
-    return _leaves_to_array(flat, (len(records), width), exact, locate)
+    return records, shown
 
 
 def _read_csv_stack(names: list, ref_where: str, file: str, base_dir: pathlib.Path,
@@ -1183,6 +1193,48 @@ def _tensor_from_file_reference(reference: dict, where: str, file: str, base_dir
     else:
         raise ProblemError(f"unknown key '{kind}'", where=ref_where, file=file,
                            hint=did_you_mean(kind, TENSOR_FILE_KINDS))
+
+
+def cell_place(value: object, where: str, index: tuple[int, ...], *, file: str,
+               base_dir: pathlib.Path) -> tuple[str, str]:
+    """``(file, where)`` of one element of a tensor read by :func:`parse_tensor`, for an
+    error about its value (a mask entry that is not 0 or 1, a target outside [0, 1]).
+
+    Parameters
+    ----------
+    value : object
+        The tensor as the document writes it (nested lists, ``{"csv": ...}``, ...).
+    where : str
+        Its JSON path (``"layers[0].mask"``).
+    index : tuple of int
+        The element's index in the array :func:`parse_tensor` returned; fewer indices than
+        its rank name a part of it (a row).
+    file, base_dir
+        As for :func:`parse_tensor`.
+
+    Returns
+    -------
+    (str, str)
+        Nested lists: the problem file and the JSON path of the element
+        (``layers[0].mask[1][2]``); a CSV file: its name and ``row R, column C`` (``row R``
+        for a whole row; a list of CSV files: the file of the first index); a ``.npy`` file:
+        its name and ``element [i,j]``.
+    """
+    index = tuple(int(i) for i in index)
+    kind, spec = next(iter(value.items())) if isinstance(value, dict) and len(value) == 1 \
+        else (None, None)
+    if kind == "npy" and isinstance(spec, str):
+        return _shown_name(spec, file), (f"element [{','.join(map(str, index))}]" if index
+                                         else "the value")
+    if kind == "csv" and isinstance(spec, list) and index and index[0] < len(spec):
+        spec, index = spec[index[0]], index[1:]
+    if kind == "csv" and isinstance(spec, str) and not index:
+        return _shown_name(spec, file), ""
+    if kind == "csv" and isinstance(spec, str) and len(index) <= 2:
+        records, shown = _csv_records(spec, join_path(where, "csv"), file, base_dir)
+        row = f"row {records[index[0]][0]}"
+        return shown, row + (f", column {index[1] + 1}" if len(index) == 2 else "")
+    return file, where + "".join(f"[{i}]" for i in index)
 
 
 def parse_tensor(value: object, where: str, *, file: str, base_dir: pathlib.Path,

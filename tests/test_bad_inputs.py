@@ -499,9 +499,10 @@ CORPUS = [
         "-1e+39 does not fit float32", args=("--dtype", "float32")),
     bad("float32-shorthand-bias", short(bias=4e38), "bias", "4e+38 does not fit float32",
         args=("--dtype", "float32")),
-    bad("float32-csv-input", short(input={"csv": "o.csv"}), "input", "does not fit float32",
-        files={"o.csv": "1,2,3\n4,1e39,6\n7,8,9\n"}, args=("--dtype", "float32")),
-    bad("float32-delta", short(delta=[[0, 0], [0, 1e39]]), "delta",
+    bad("float32-csv-input", short(input={"csv": "o.csv"}), "row 2, column 2",
+        "does not fit float32", files={"o.csv": "1,2,3\n4,1e39,6\n7,8,9\n"},
+        args=("--dtype", "float32"), file="o.csv"),
+    bad("float32-delta", short(delta=[[0, 0], [0, 1e39]]), "delta[1][1]",
         "1e+39 does not fit float32", args=("--dtype", "float32")),
     bad("float32-bn-running-var", net(input=[[1, 2], [3, 4]], layers=[
         {"type": "flatten"}, {"type": "batchnorm1d", "mode": "eval",

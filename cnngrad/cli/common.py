@@ -105,6 +105,10 @@ def guarded(command):
             if kwargs.get("debug"):
                 raise
             if isinstance(exc, CnnGradError):
+                if exc.file == "(command line)":  # a problem built from --input, --kernel ...
+                    from cnngrad.problem import on_command_line
+
+                    on_command_line(exc)
                 report_error(exc)
                 raise typer.Exit(exc.exit_code) from None
             if isinstance(exc, RecursionError):

@@ -109,12 +109,12 @@ def build_batchnorm(ctx, raw: dict, head: Head, vectors: bool) -> BatchNormSpec:
         for c in range(channels):
             value = float(variance[c])
             if value < 0:
-                raise ctx.error(head.at("running_var") + f"[{c}]",
-                                f"a variance cannot be negative, got {value:g}")
+                raise ctx.cell_error(raw["running_var"], head.at("running_var"), (c,),
+                                     f"a variance cannot be negative, got {value:g}")
             if value + eps <= 0:
-                raise ctx.error(head.at("running_var") + f"[{c}]",
-                                "running_var 0 with eps 0 divides by zero",
-                                "give eps > 0 (torch's default is 1e-5)")
+                raise ctx.cell_error(raw["running_var"], head.at("running_var"), (c,),
+                                     "running_var 0 with eps 0 divides by zero",
+                                     "give eps > 0 (torch's default is 1e-5)")
     ones = np.ones(channels, dtype=object if ctx.exact else np.float64)
     gamma = given.get("gamma", ones)
     beta = given.get("beta", ones * 0)

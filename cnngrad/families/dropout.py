@@ -63,9 +63,9 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
     bad = np.argwhere((mask != 0) & (mask != 1))
     if len(bad):
         index = tuple(int(i) for i in bad[0])
-        at = head.at("mask") + "".join(f"[{i}]" for i in index)
-        raise ctx.error(at, f"a mask holds 0s and 1s (0 drops a unit, 1 keeps it), got "
-                            f"{near_text(mask[index], 0, 1)}")
+        raise ctx.cell_error(raw["mask"], head.at("mask"), index,
+                             f"a mask holds 0s and 1s (0 drops a unit, 1 keeps it), got "
+                             f"{near_text(mask[index], 0, 1)}")
     internal = layout.to_internal(mask, shape)
     return DropoutSpec(**head.spec_fields(), out_shape=shape, p=p, mask=internal,
                        mask_given=mask)

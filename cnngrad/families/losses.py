@@ -51,7 +51,7 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
                         cls=ShapeError)
     n, k = out_shape
     if target.shape == shown:
-        _check_probabilities(ctx, target.reshape(out_shape), len(shown) == 2)
+        _check_probabilities(ctx, target.reshape(out_shape), len(shown) == 2, raw["target"])
         return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
     index_shape = shown[:-1]
     if target.shape != index_shape:
@@ -63,13 +63,15 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
     flat = target.reshape(-1)
     onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
     for i, value in enumerate(flat):
-        at = "loss.target" + (f"[{i}]" if index_shape else "")
+        at = (i,) if index_shape else ()
         if value != int(value):
-            raise ctx.error(at, f"class index {_num(value)} is not a whole number",
-                            f"a class index is 0 to {k - 1}; or give probabilities of "
-                            f"shape {shape_text(shown)}")
+            raise ctx.cell_error(raw["target"], "loss.target", at,
+                                 f"class index {_num(value)} is not a whole number",
+                                 f"a class index is 0 to {k - 1}; or give probabilities of "
+                                 f"shape {shape_text(shown)}")
         if not 0 <= int(value) < k:
-            raise ctx.error(at, f"class index {_num(value)} out of range: the output has "
+            raise ctx.cell_error(raw["target"], "loss.target", at,
+                                 f"class index {_num(value)} out of range: the output has "
                                  f"{k} class{'es' if k != 1 else ''} (0 to {k - 1})")
         onehot[i, int(value)] = 1
     return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
@@ -90,25 +92,29 @@ def _got_shape(shape: tuple[int, ...]) -> str:
     return f"shape {shape_text(shape)}" if shape else "a number"
 
 
-def _check_probabilities(ctx, rows: np.ndarray, batched: bool) -> None:
+def _check_probabilities(ctx, rows: np.ndarray, batched: bool, given) -> None:
     """Contract v1.1: each probability target sums to 1 within 1e-9 (a row that does not is
-    most likely a typo, and cross-entropy with it is no longer a distance to a distribution)."""
+    most likely a typo, and cross-entropy with it is no longer a distance to a distribution).
+    ``given``: the target as the document writes it (the place of a bad value)."""
     for i, row in enumerate(rows):
-        where = f"loss.target[{i}]" if batched else "loss.target"
+        at_row = (i,) if batched else ()
         for j, value in enumerate(row.tolist()):
             # [1.5, -0.5] sums to 1 but is no distribution (torch would not object)
             if not 0 <= value <= 1:
-                at = where + f"[{j}]"
-                raise ctx.error(at, f"a probability lies in [0, 1], got "
-                                    f"{near_text(value, 0, 1)}",
-                                "a probability target is a distribution over the classes; "
-                                "or give a class index")
+                raise ctx.cell_error(given, "loss.target", at_row + (j,),
+                                     f"a probability lies in [0, 1], got "
+                                     f"{near_text(value, 0, 1)}",
+                                     "a probability target is a distribution over the "
+                                     "classes; or give a class index")
         total = sum(row.tolist()) if rows.dtype == object else float(np.sum(row))
         if abs(float(total) - 1) > 1e-9:
-            what = f"row {i}'s probabilities" if batched else "the probabilities"
-            raise ctx.error(where, f"{what} sum to {near_text(total, 1)}, not 1 (within 1e-9)",
-                            "a probability target is a distribution over the classes; or "
-                            "give a class index")
+            # a CSV file names the row itself (row 2: the file's numbering, not the batch's)
+            what = (f"row {i}'s probabilities" if batched and not isinstance(given, dict)
+                    else "the probabilities")
+            raise ctx.cell_error(given, "loss.target", at_row,
+                                 f"{what} sum to {near_text(total, 1)}, not 1 (within 1e-9)",
+                                 "a probability target is a distribution over the classes; "
+                                 "or give a class index")
 
 
 # ------------------------------------------------------------- explanation rules (cnngrad explain)

@@ -47,9 +47,9 @@ def build_bce(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
     bad = np.argwhere((target < 0) | (target > 1))
     if len(bad):
         index = tuple(int(i) for i in bad[0])
-        raise ctx.error("loss.target" + "".join(f"[{i}]" for i in index),
-                        f"a {kind} target lies in [0, 1] (a probability), got "
-                        f"{number_text(target[index])}")
+        raise ctx.cell_error(raw["target"], "loss.target", index,
+                             f"a {kind} target lies in [0, 1] (a probability), got "
+                             f"{number_text(target[index])}")
     reduction = ctx.choice(raw.get("reduction", "mean"), "loss.reduction",
                            losses.BCE_REDUCTIONS, "reduction")
     return ProbLossSpec(type=kind, target=layout.to_internal(target, out_shape),
@@ -78,13 +78,15 @@ def build_nll(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
     flat = target.reshape(-1)
     indices = np.zeros(n, dtype=np.int64)
     for i, value in enumerate(flat):
-        at = "loss.target" + (f"[{i}]" if index_shape else "")
+        at = (i,) if index_shape else ()
         if value != int(value):
-            raise ctx.error(at, f"class index {number_text(value)} is not a whole number",
-                            f"a class index is 0 to {k - 1}")
+            raise ctx.cell_error(raw["target"], "loss.target", at,
+                                 f"class index {number_text(value)} is not a whole number",
+                                 f"a class index is 0 to {k - 1}")
         if not 0 <= int(value) < k:
-            raise ctx.error(at, f"class index {number_text(value)} out of range: the output "
-                                f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
+            raise ctx.cell_error(raw["target"], "loss.target", at,
+                                 f"class index {number_text(value)} out of range: the output "
+                                 f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
         indices[i] = int(value)
     onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
     if ctx.exact:
