@@ -1,6 +1,6 @@
 """Malformed problems found by a clause-by-clause reading of the input side of the contract
 (problem-format.md): each case failed before its fix.  Every one must exit 2 with one line
-``error: <file>: <where>: <what>`` (and at most a hint line), the same through standard input
+``error: <file>: <where>: <what>`` (its hint, if any, on the same line), the same through standard input
 and through every command that reads a problem.
 """
 

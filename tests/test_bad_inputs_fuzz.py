@@ -1,7 +1,7 @@
 """Malformed inputs a mutation fuzzer found (every sample and v1.1 problem, mutated, through
 backward, forward, explain, check and gradcheck): each is the smallest input that showed the
 fault, run through the command line.  Every one must exit 2 with one line
-``error: <file>: <where>: <what>`` (and at most a hint line) and nothing else on either stream.
+``error: <file>: <where>: <what>`` (its hint, if any, on the same line) and nothing else on either stream.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def test_a_work_budget_names_the_layer_s_json_path(name, command, tmp_path, monk
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert len(lines) == 2 and lines[1].startswith("  hint: "), result.stderr
+    assert len(lines) == 1 and "; hint: " in lines[0], result.stderr
     assert lines[0].startswith(f"error: p.json: {where}: "), lines[0]
     assert what in lines[0], lines[0]
 
@@ -206,6 +206,6 @@ def test_a_bad_value_is_placed_where_it_is_written(name, command, tmp_path, monk
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert 1 <= len(lines) <= 2, result.stderr
+    assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {file}: {where}: "), lines[0]
     assert what in lines[0], lines[0]

@@ -1,5 +1,5 @@
 """Malformed contract v1.1 problems: each exits 2 with one line ``error: <file>: <where>:
-<what>`` (and at most a hint line), never a traceback.
+<what>`` (its hint, if any, on the same line), never a traceback.
 
 The cases are grouped by feature, one parametrize list each; the checks are those of
 tests/test_bad_inputs.py (:func:`check_error_output`)."""

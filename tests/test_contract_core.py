@@ -29,7 +29,7 @@ def test_bad_lr_is_one_error_line_even_without_parameters(tmp_path, lr, with_par
     assert result.exit_code == 2
     lines = result.output.splitlines()
     assert lines[0].startswith("error: --lr: "), result.output
-    assert all(line.startswith("  hint: ") for line in lines[1:]), result.output
+    assert len(lines) == 1, result.output
 
 
 @pytest.mark.parametrize(("doc", "where", "key"), [
@@ -48,13 +48,14 @@ def test_a_misspelt_type_key_is_named(tmp_path, doc, where, key):
     path = _write(tmp_path, doc)
     result = runner.invoke(app, ["backward", str(path), "--format", "json"])
     assert result.exit_code == 2
-    first, *rest = result.output.splitlines()
+    [line] = result.output.splitlines()
+    first, _, hint = line.partition("; hint: ")
     assert first.startswith(f"error: {path}: {where}: "), result.output
     if key is None:
         assert "has no 'type'" in first
     else:
         assert f"unknown key '{key}'" in first
-        assert rest == ["  hint: did you mean 'type'?"]
+        assert hint == "did you mean 'type'?"
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])

@@ -364,16 +364,16 @@ def test_a_drawn_seed_is_told_only_for_a_problem_written(tmp_path):
     assert first.stderr.startswith("seed ") and "to make this problem again" in first.stderr
     again = invoke("generate", "seed", "-o", out)
     assert again.exit_code == 2
-    assert again.stderr == (f"error: {out}: --output: problem.json is already there\n"
-                            f"  hint: give --force to overwrite, or another folder\n")
+    assert again.stderr == (f"error: {out}: --output: problem.json is already there; "
+                            f"hint: give --force to overwrite, or another folder\n")
 
 
 def test_an_output_folder_in_a_missing_folder_says_to_make_that_first(tmp_path):
     out = tmp_path / "practice" / "seed-7"
     result = invoke("generate", "seed", "--seed", 7, "-o", out)
     assert result.exit_code == 2
-    assert result.stderr == (f"error: {out}: --output: folder '{out.parent}' does not exist\n"
-                             f"  hint: make '{out.parent}' first: -o makes only the last "
+    assert result.stderr == (f"error: {out}: --output: folder '{out.parent}' does not exist; "
+                             f"hint: make '{out.parent}' first: -o makes only the last "
                              f"folder of DIR\n")
     assert not out.parent.exists()
 
@@ -575,7 +575,7 @@ def test_bad_usage_is_exit_2_one_line(args, says):
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert lines[0].startswith("error: ") and says in lines[0]
-    assert len(lines) <= 2 and all(line.startswith("  hint:") for line in lines[1:])
+    assert len(lines) == 1
     assert "Traceback" not in result.output
 
 
@@ -593,7 +593,7 @@ def test_bad_usage_is_exit_2_one_line(args, says):
 def test_a_window_that_does_not_fit_names_itself_and_its_option(args, error, hint):
     result = invoke("generate", *args, "--seed", 4)
     assert result.exit_code == 2
-    assert result.stderr.splitlines() == [error, f"  {hint}"]
+    assert result.stderr.splitlines() == [f"{error}; {hint}"]
 
 
 @pytest.mark.parametrize("content, says", [

@@ -3,7 +3,8 @@
 The CLI package is the only place that prints or exits.  Each command lives in its own module
 and registers itself on :data:`app`; every :class:`~cnngrad.errors.CnnGradError` is caught once,
 in :func:`cnngrad.cli.common.guarded`, printed as one line ``error: <file>: <where>: <what>``
-(and a hint line) on stderr, and mapped to its exit code (2 for bad input or usage).
+(``; hint: <what to do>`` on the same line) on stderr, and mapped to its exit code (2 for bad
+input or usage).
 """
 
 from __future__ import annotations

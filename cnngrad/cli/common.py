@@ -30,11 +30,22 @@ def one_line(text: str) -> str:
                    for c in text)
 
 
-def report_error(error: CnnGradError) -> None:
-    lines = f"error: {one_line(error.message())}\n"
+#: What to do about an error follows it on its own line, after this: a bad input is one line
+#: of stderr (the contract), and a script that reads that line has the hint too.
+HINT_SEPARATOR = "; hint: "
+
+
+def error_line(error: CnnGradError) -> str:
+    """``error: <file>: <where>: <what>; hint: <what to do>`` — one line, however the
+    message or the hint was written (line breaks and control characters escaped)."""
+    line = f"error: {one_line(error.message())}"
     if error.hint:
-        lines += f"  hint: {one_line(error.hint)}\n"
-    _write_stderr(lines)
+        line += HINT_SEPARATOR + one_line(error.hint)
+    return line
+
+
+def report_error(error: CnnGradError) -> None:
+    _write_stderr(error_line(error) + "\n")
 
 
 #: the notes and warnings of the running command (an --lr with nothing to update, a kink the
