@@ -70,6 +70,23 @@ def graded(tmp_path: Path, problem: dict, answers: dict | str, *options: str):
     return code, json.loads(out)["files"][0]
 
 
+def rows_after(text: str, heading: str, first: int, stop: int) -> list[str]:
+    """Lines ``first``..``stop`` (exclusive) after ``heading`` in ``text``, right-stripped."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    start = lines.index(heading)
+    return lines[start + first:start + stop]
+
+
+def backward_rows_after(tmp_path: Path, problem: dict, heading: str, count: int) -> list[str]:
+    """The ``count`` rows after ``heading`` in ``cnngrad backward``'s tables, each with its
+    box and runs of spaces squeezed (the grids as backward draws them)."""
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    result = runner.invoke(app, ["backward", str(tmp_path / "p.json")])
+    rows = [" ".join(line.strip("│ ").split()) for line in result.stdout.splitlines()]
+    start = rows.index(heading)
+    return rows[start + 1:start + 1 + count]
+
+
 def cells(entry: dict, what: str) -> dict[str, list]:
     return {t["path"]: [c["index"] for c in t[what]] for t in entry["tensors"]}
 
@@ -191,16 +208,13 @@ def test_channels_last_tensors_are_drawn_one_grid_per_channel(tmp_path):
         "conv2d_1.delta_in[1,0]": [[0, 0], [2.875, 1.4375]],
         "conv2d_1.grads.kernel": [[[[9.75], [9.0315]]]]})
     assert code == 1
-    lines = [line.rstrip() for line in out.splitlines()]
-    start = lines.index("conv2d_1.delta_in  (2×2×2×2)")
-    assert lines[start + 6:start + 11] == [
+    assert rows_after(out, "conv2d_1.delta_in  (2×2×2×2)", 6, 11) == [
         "[n=1, c=0]          [n=1, c=1]",
         "      0         1         0          1",
         "─────────────────   ──────────────────",
         "0   0 ✓   2.875 ✓   0   0 ✓   1.4375 ✓",
         "1     ·         ·   1     ·          ·"]
-    start = lines.index("conv2d_1.grads.kernel  (1×1×2×1)")
-    assert lines[start + 1:start + 5] == [
+    assert rows_after(out, "conv2d_1.grads.kernel  (1×1×2×1)", 1, 5) == [
         "[f=0, c=0]   [f=0, c=1]",
         "         0                       0",
         "──────────   ─────────────────────",
@@ -220,9 +234,7 @@ def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_ch
     code, out, _ = check(tmp_path, problem, {"conv_transpose2d_1.grads.kernel": [
         [[[1, 2], [0, 0]], [[0, 0], [1, 2]]], [[[2, 4], [1, 2]], [[1, 2], [-1, -2.5]]]]})
     assert code == 1
-    lines = [line.rstrip() for line in out.splitlines()]
-    start = lines.index("conv_transpose2d_1.grads.kernel  (2×2×2×2)")
-    assert lines[start + 1:start + 11] == [
+    assert rows_after(out, "conv_transpose2d_1.grads.kernel  (2×2×2×2)", 1, 11) == [
         "[c=0, f=0]      [c=0, f=1]",
         "      0     1         0      1",
         "─────────────   ──────────────",
@@ -234,11 +246,7 @@ def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_ch
         "0   2 ✓   0 ✓   0   0 ✓                2 ✓",
         "1   4 ✓   2 ✓   1   2 ✓   -2.5 ✗ -2.000000"]
     # backward draws the same grids
-    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
-    result = runner.invoke(app, ["backward", str(tmp_path / "p.json")])
-    rows = [" ".join(line.strip("│ ").split()) for line in result.stdout.splitlines()]
-    start = rows.index("dE/dw (kernel gradient) (2×2×2×2)")
-    assert rows[start + 1:start + 6] == [
+    assert backward_rows_after(tmp_path, problem, "dE/dw (kernel gradient) (2×2×2×2)", 5) == [
         "[c=0, f=0] [c=0, f=1]", "0 1 0 1", "──────────────────────── ─────────────────────────",
         "0 1.000000 0.000000 0 0.000000 1.000000", "1 2.000000 1.000000 1 1.000000 -1.000000"]
 
@@ -251,9 +259,7 @@ def test_a_batched_1d_map_is_drawn_a_grid_per_sample_and_a_kernel_a_grid_per_fil
                "delta": [[[1, 2]], [[0, 1]]]}
     code, out, _ = check(tmp_path, problem, {"conv1d_1.delta_in": [[[1, 1, -2]], [[0, 1, -1]]]})
     assert code == 0
-    lines = [line.rstrip() for line in out.splitlines()]
-    start = lines.index("conv1d_1.delta_in  (2×1×3)")
-    assert lines[start + 1:start + 5] == [
+    assert rows_after(out, "conv1d_1.delta_in  (2×1×3)", 1, 5) == [
         "[n=0]                  [n=1]",
         "      0     1      2         0     1      2",
         "────────────────────   ────────────────────",
@@ -267,19 +273,13 @@ def test_a_batched_1d_map_is_drawn_a_grid_per_sample_and_a_kernel_a_grid_per_fil
     code, out, _ = check(tmp_path, problem, {
         "conv1d_1.grads.kernel": [[[1, 0], [4, 1]], [[4, 2], [-1, -1.5]]]})
     assert code == 1
-    lines = [line.rstrip() for line in out.splitlines()]
-    start = lines.index("conv1d_1.grads.kernel  (2×2×2)")
-    assert lines[start + 1:start + 6] == [
+    assert rows_after(out, "conv1d_1.grads.kernel  (2×2×2)", 1, 6) == [
         "[f=0]            [f=1]",
         "      0      1         0                  1",
         "──────────────   ──────────────────────────",
         "0   1 ✓    4 ✓   0   0 ✓                2 ✓",
         "1   4 ✓   -1 ✓   1   1 ✓   -1.5 ✗ -1.000000"]
     # backward names them the same
-    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
-    result = runner.invoke(app, ["backward", str(tmp_path / "p.json")])
-    rows = [" ".join(line.strip("│ ").split()) for line in result.stdout.splitlines()]
-    start = rows.index("dE/dw (kernel gradient) (2×2×2)")
-    assert rows[start + 1:start + 5] == [
+    assert backward_rows_after(tmp_path, problem, "dE/dw (kernel gradient) (2×2×2)", 4) == [
         "[f=0] [f=1]", "0 1 0 1", "───────────────────────── ─────────────────────────",
         "0 1.000000 4.000000 0 0.000000 2.000000"]
