@@ -27,6 +27,7 @@ from cnngrad.errors import (ProblemError, ResourceError, ShapeError, closest, di
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields)
 from cnngrad.families.base import Head
+from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (cell_place, load_json_document, parse_number, parse_tensor,
                               read_source)
 
@@ -428,6 +429,14 @@ def layer_kind(ctx, raw: Any, where: str) -> str:
     return ctx.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type")
 
 
+def _padding_word_hint(value: Any, where: str) -> str | None:
+    """A pool's or a transposed conv's padding written as a conv's may be (``"same"``)."""
+    if value not in PADDING_WORDS or where.rpartition(".")[2] != "padding":
+        return None
+    return (f"'{value}' is a padding of conv2d and conv1d only; here "
+            + ("give it as 0" if value == "valid" else "give its size in numbers"))
+
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -477,20 +486,19 @@ class _Builder:
                                  did_you_mean(key, allowed))
 
     def integer(self, value: Any, where: str, minimum: int = 1) -> int:
+        refused = self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}",
+                             _padding_word_hint(value, where))
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-            raise self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}")
+            raise refused
         if isinstance(value, Decimal):
-            if not value.is_finite() or value != value.to_integral_value():
-                raise self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}")
+            if not value.is_finite() or value != value.to_integral_value() or value < minimum:
+                raise refused
             # the exponent first: int(Decimal("1e999999999")) would build a billion-digit int
             if value.adjusted() > len(str(MAX_OPTION)):
-                if value < minimum:
-                    raise self.error(where, f"expected an integer ≥ {minimum}, got "
-                                            f"{_show(value)}")
                 raise self.error(where, f"{_show(value)} is too large (at most {MAX_OPTION:,})")
             value = int(value)
         if value < minimum:
-            raise self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}")
+            raise refused
         if value > MAX_OPTION:
             raise self.error(where, f"{_show(value)} is too large (at most {MAX_OPTION:,})")
         return value

@@ -361,6 +361,11 @@ CORPUS = [
     bad("pool-padding-negative", pool(padding=-1), "layers[0].padding", "≥ 0"),
     bad("pool-padding-fraction", pool(padding=Decimal("0.5")), "layers[0].padding", "got 0.5"),
     bad("pool-padding-list4", pool(padding=[0, 0, 0, 0]), "layers[0].padding", "list of 4"),
+    bad("pool-padding-same", pool(padding="same"), "layers[0].padding", "got 'same'",
+        hint="'same' is a padding of conv2d and conv1d only; here give its size in numbers"),
+    bad("pool-padding-valid", pool(padding="valid"), "layers[0].padding", "got 'valid'",
+        hint="here give it as 0"),
+    bad("pool-stride-same", pool(stride="same"), "layers[0].stride", "got 'same'"),
     bad("pool-no-size", pool(size=DROP), "layers[0]", "no 'size'"),
     # --- geometry that does not fit
     # "same" at any stride (contract v1.1): the output is ceil(H / s), so the delta must fit it

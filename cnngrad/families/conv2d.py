@@ -17,7 +17,7 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import Head, LayerFamily, shape_size
-from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
+from cnngrad.layers._common import (PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
 from cnngrad.problem import LayerSpec, pair_text, shape_text, sides_text
@@ -204,7 +204,7 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
 
 def _conv_padding(ctx, value, where, kernel_hw, dilation, stride, in_hw):
     if isinstance(value, str):
-        value = ctx.choice(value, where, ("valid", "same"), "padding")
+        value = ctx.choice(value, where, PADDING_WORDS, "padding")
         if value == "valid":
             return (0, 0, 0, 0)
         if stride == (1, 1):

@@ -13,6 +13,8 @@ import numpy as np
 
 #: The allowed values of the layer options, shared by the kernels and the problem loader.
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+#: The padding a conv (conv2d, conv1d) may name instead of giving its numbers.
+PADDING_WORDS = ("valid", "same")
 TIE_RULES = ("first", "split", "all")
 MSE_REDUCTIONS = ("half_sum", "sum", "mean")
 
@@ -128,5 +130,5 @@ def row_dots(a: np.ndarray, b: np.ndarray,
     return np.matmul(a[..., None, :], b[..., :, None]).sum(axis=(0, 2, 3))
 
 
-__all__ = ["PADDING_MODES", "TIE_RULES", "MSE_REDUCTIONS", "pair", "four_sides", "same_padding", "same_padding_stride1", "conv_output_size", "pool_output_size",
+__all__ = ["PADDING_MODES", "PADDING_WORDS", "TIE_RULES", "MSE_REDUCTIONS", "pair", "four_sides", "same_padding", "same_padding_stride1", "conv_output_size", "pool_output_size",
            "is_exact", "zeros_like_dtype", "row_dots"]
