@@ -143,6 +143,19 @@ class Layout:
             return np.ascontiguousarray(np.moveaxis(given, -1, 0)[None])
         return np.ascontiguousarray(np.moveaxis(given, -1, 1))
 
+    @property
+    def grid_axes(self) -> str:
+        """The letters naming a shown map's leading axes above its grids: ``[n, c]`` over the
+        H×W grids of a 2-D problem, ``[n]`` over the C×L grids of a batched 1-D problem."""
+        return "n" if self.spatial == 1 else "nc"
+
+    def to_grids(self, shown: np.ndarray) -> np.ndarray:
+        """A shown map in the order its grids are drawn: channels before rows under nhwc
+        (H×W×C, N×H×W×C → C×H×W, N×C×H×W), else as it is (1-D maps L×C too)."""
+        if self.channels_last and self.spatial == 2 and np.ndim(shown) >= 3:
+            return np.moveaxis(shown, -1, -3)
+        return shown
+
     def display_axes(self, internal_shape: tuple[int, ...]) -> tuple[int, ...]:
         """For each axis of the display form, the internal axis it is (dropped axes left
         out): ``(0, 2, 3, 1)`` for a batched nhwc map."""

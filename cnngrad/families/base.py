@@ -161,6 +161,15 @@ class LayerFamily:
     def param_label(self, key: str) -> str:
         return self.param_labels.get(key, f"dE/d{key}")
 
+    def param_grid_axes(self, key: str) -> str:
+        """The letters naming a parameter's leading axes above its grids (``"fc"``)."""
+        return self.param_axes.get(key, "nc")
+
+    def param_grid(self, spec, key: str, array: np.ndarray) -> np.ndarray:
+        """A parameter as given → the order its grids are drawn in (a channels-last kernel
+        per filter and channel); as given unless the family says otherwise."""
+        return array
+
     def input_marks(self, layer) -> np.ndarray | None:
         """bool, shaped like the layer's input (internal layout): cells a table marks (the
         max-pool winners), or None."""

@@ -494,29 +494,9 @@ def winners_in(trace: Trace, name: str) -> np.ndarray | None:
     return np.logical_or.reduce(marks) if marks else None
 
 
-def _kernel_axes(layer: LayerTrace, key: str) -> str:
-    return family_of(layer.spec).param_axes.get(key, "nc")
-
-
-def map_axes(trace: Trace) -> str:
-    """The letters naming a map's leading axes: ``[n, c]`` above the H×W grids of a 2-D
-    problem, ``[n]`` above the C×L grids of a batched 1-D problem."""
-    return "n" if trace.layout.spatial == 1 else "nc"
-
-
-def map_grid(trace: Trace):
-    """Under nhwc, a shown map (H×W×C, N×H×W×C) → channels before rows for the grids."""
-    if not trace.layout.channels_last or trace.layout.spatial != 2:
-        return None
-    return lambda array: np.moveaxis(array, -1, -3)
-
-
 def param_grid(layer: LayerTrace, key: str):
-    """A parameter as given → the grids' order (the family's ``param_grid``), or None."""
-    family = family_of(layer.spec)
-    if not hasattr(family, "param_grid"):
-        return None
-    return lambda array: family.param_grid(layer.spec, key, array)
+    """A parameter as given → the grids' order (the family's ``param_grid``)."""
+    return lambda array: family_of(layer.spec).param_grid(layer.spec, key, array)
 
 
 class FittedPanel(Panel):
@@ -596,19 +576,19 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
     delta, parameter gradients (and SGD step) and input delta, or forward's output."""
     count = len(trace.layers)
     parts: list[RenderableType] = [layer_heading(trace, layer)]
-    grid, axes = map_grid(trace), map_axes(trace)
+    grid, axes = trace.layout.to_grids, trace.layout.grid_axes
     if backward:
         parts.append(tensor_view(trace.shown(layer.delta_out),
                                  "δ out = dE/d(output)  (upstream delta)", decimals, axes,
                                  full=full, base=base, grid=grid))
         for key, grad in layer.grads.items():
             parts.append(tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
-                                     _kernel_axes(layer, key), full=full, base=base,
+                                     family_of(layer.spec).param_grid_axes(key), full=full, base=base,
                                      grid=param_grid(layer, key)))
         for key, value in trace.updated(layer).items():
             parts.append(tensor_view(value, f"{key} after one SGD step (lr = "
                                             f"{cell_text(trace.lr, decimals)})", decimals,
-                                     _kernel_axes(layer, key), full=full, base=base,
+                                     family_of(layer.spec).param_grid_axes(key), full=full, base=base,
                                      grid=param_grid(layer, key)))
         winners = maxpool_winners(layer)
         if isinstance(layer.delta_in, dict):  # add/concat: one delta per input
@@ -705,7 +685,8 @@ def input_panel(trace: Trace, decimals: int, *, full: bool = False,
     names = ", ".join(reader.name for reader in readers)
     parts = [Text(f"read by {names}: its delta is the sum of what each sends back"),
              tensor_view(trace.shown(trace.input_delta), "δ = dE/d(input)  (the input's delta)",
-                         decimals, map_axes(trace), full=full, base=base, grid=map_grid(trace))]
+                         decimals, trace.layout.grid_axes, full=full, base=base,
+                         grid=trace.layout.to_grids)]
     return _panel(parts, INPUT_TITLE)
 
 
@@ -718,8 +699,9 @@ def forward_input_panel(trace: Trace, winners: np.ndarray, decimals: int, *,
     shape = Text(_shape(trace.layout.display_shape(reader.input.shape)), style="bold")
     names = ", ".join(layer.name for layer in readers)
     parts = [Text.assemble(("input ", "dim"), shape, (" · read by ", "dim"), (names, "italic")),
-             tensor_view(trace.shown(reader.input), "input", decimals, map_axes(trace),
-                         full=full, base=base, marks=trace.shown(winners), grid=map_grid(trace)),
+             tensor_view(trace.shown(reader.input), "input", decimals, trace.layout.grid_axes,
+                         full=full, base=base, marks=trace.shown(winners),
+                         grid=trace.layout.to_grids),
              Text(WINNER_LEGEND, style="dim")]
     return _panel(parts, INPUT_TITLE)
 

@@ -873,22 +873,19 @@ def grid_view(trace: Trace, path: str, shape: tuple[int, ...]
     name, _, rest = path.partition(".")
     kind, _, key = rest.partition(".")
     layer = next((layer for layer in trace.layers if layer.name == name), None)
-    parameter = layer is not None and kind in ("grads", "updated")
-    family = family_of(layer.spec) if parameter else None
     layout = trace.layout
-    # a map's grids: H×W under [n, c] in a 2-D problem, C×L under [n] in a 1-D one
-    axes = family.param_axes.get(key, "nc") if parameter else \
-        "n" if layout.spatial == 1 else "nc"
+    if layer is not None and kind in ("grads", "updated"):
+        family = family_of(layer.spec)
+        axes = family.param_grid_axes(key)
+
+        def to_grids(array):
+            return family.param_grid(layer.spec, key, array)
+    else:
+        axes, to_grids = layout.grid_axes, layout.to_grids
     if layer is None or not layout.channels_last or len(shape) < 3:
         return axes, None  # channels first: the tensor's own order
-    order = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
-    if parameter:
-        if not hasattr(family, "param_grid"):
-            return axes, None
-        return axes, np.asarray(family.param_grid(layer.spec, key, order))
-    if layout.spatial != 2:  # 1-D maps L×C are drawn as they are, by backward too
-        return axes, None
-    return axes, np.moveaxis(order, -1, -3)
+    return axes, np.asarray(to_grids(np.arange(int(np.prod(shape, dtype=np.int64))
+                                               ).reshape(shape)))
 
 
 def required_weights(trace: Trace, grading: Grading, context: SlipContext | None = None
