@@ -1161,3 +1161,37 @@ def test_explain_cli_stops_before_the_explained_layer(monkeypatch):
     whole = explanation_text(explain(run(load_problem(WORKED)), "conv2d_1.grads.kernel[0,1]"))
     assert result.output.strip() == whole.strip()
     assert "0.094061" in result.output
+
+
+def test_terms_that_cancel_say_their_total_is_rounding_noise():
+    # one bias shared by a softmax's three outputs: its gradient Σ (p - t) is exactly 0, but
+    # the six float terms add up to rounding noise, and backward's kernels (another order)
+    # to different noise
+    trace = run(load_problem(str(SAMPLES / "dls-nhwc.json")))
+    explanation = explain(trace, "dense_1.grads.bias")
+    engine = float(np.asarray(engine_value(trace, "dense_1.grads.bias")))
+    assert explanation.total == -1.1102230246251565e-16
+    assert engine == -8.326672684688674e-17
+    assert any(note.startswith("The terms cancel to within float64 rounding")
+               for note in explanation.notes)
+    assert "The terms cancel" in explanation_dict(explanation)["notes"][-1]
+    # a total that does not cancel says nothing of the kind
+    worked = explain(run(load_problem(WORKED)), "conv2d_1.grads.kernel[0,0]")
+    assert not any("cancel" in note for note in worked.notes)
+
+
+@pytest.mark.parametrize(("values", "cancels"), [
+    ([0.1, 0.2, -0.3], True),  # 5.55e-17, within 3·2⁻⁵²·0.6
+    ([1.0, 2.0], False),
+    ([1.0, -1.0], False),  # exactly 0: nothing to say
+    ([1e-3, -1e-3 + 1e-12], False),  # small, but far above the rounding of these terms
+    ([], False),
+])
+def test_cancels_is_the_rounding_bound(values, cancels):
+    from cnngrad.teach.explain import _cancels
+
+    total = 0
+    for value in values:
+        total = total + value
+    assert _cancels(values, float(total)) is cancels
+    assert _cancels([Fraction(1, 3), Fraction(-1, 3)], Fraction(0)) is False

@@ -65,7 +65,8 @@ def explain(
     debug: DebugOpt = False,
 ) -> None:
     """Take one number of the result apart: the formula with its indices, every term with its
-    numbers (zero terms counted), and the total, which equals the value backward reports.
+    numbers (zero terms counted), and the total: the terms added in the order shown, which is
+    the value backward reports up to rounding in its last digits (exactly with --exact).
 
     Input deltas show which kernel entries meet which deltas (the 180° rotation); max pool the
     window, where its maximum was and the tie rule; avg pool the divisor; activations the local

@@ -583,6 +583,8 @@ class _Explainer:
                 total = total + value
             if not values:
                 total = Fraction(0) if self.exact else 0.0
+            if not self.exact and _cancels(values, total):
+                notes = notes + [CANCELS_NOTE]
         return Explanation(path=self.path_text(path), title=title, lhs=lhs,
                            formula=f"{lhs} = {rhs}", terms=kept, total=_num(total),
                            symbols=symbols, zero_terms=sum(zero_reasons.values()),
@@ -680,6 +682,23 @@ class _Explainer:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+#: Said when the float terms cancel to within their rounding: the total's digits are then the
+#: rounding of the order they were added in, and backward's value, added in another order,
+#: differs in them (the true sum may well be 0: --exact, where the problem allows it, tells).
+CANCELS_NOTE = ("The terms cancel to within float64 rounding (|total| ≤ n·2⁻⁵²·Σ|term|): the "
+                "total's digits are rounding noise, and backward's value, added in another "
+                "order, may differ in them.")
+
+
+def _cancels(values: list, total) -> bool:
+    """Whether a float sum of ``values`` is nonzero but within the rounding error bound of
+    adding them in any order, n·2⁻⁵²·Σ|v| (so that, to float64, it is zero)."""
+    if not total or not isinstance(total, float) or not math.isfinite(total):
+        return False
+    scale = math.fsum(abs(float(v)) for v in values)
+    return abs(total) <= len(values) * 2.0**-52 * scale
 
 
 def _column_zero_reasons(columns: TermColumns, zero: np.ndarray) -> dict[str, int]:
