@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from cnngrad.teach.check import (
     FileCheck,
     Tolerance,
+    answers_file_path,
     cells_right,
     check_file,
     exit_code,
@@ -351,6 +352,108 @@ def test_a_json_result_given_as_answers_says_what_it_is(tmp_path, command):
     assert result.exit_code == 2
     assert result.output == (f"error: {result_file}: this is a cnngrad result ({command} "
                              f"--format json), not an answers file" + RESULT_HINT)
+
+
+# --------------------------------------------------------------------------- files misplaced
+
+
+def test_answers_given_before_the_problem_say_the_files_look_swapped():
+    """The error is the problem reading's (where, what); the hint names the order."""
+    result = invoke("check", RIGHT_ANSWERS, WORKED)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {RIGHT_ANSWERS}: conv2d_1.grads.kernel: unknown key 'conv2d_1.grads.kernel'; "
+        f"hint: the two files look swapped: {RIGHT_ANSWERS} looks like an answers file (it "
+        f"answers conv2d_1.grads.kernel); the problem comes first: cnngrad check PROBLEM "
+        f"ANSWERS..., here cnngrad check {WORKED} {RIGHT_ANSWERS}\n")
+
+
+@pytest.mark.parametrize("name, text, answers", [
+    ("conv2d_1.grads.kernel.csv", "0.0446,0.0941\n0.0113,0.0683\n", "conv2d_1.grads.kernel"),
+    ("template.csv", "# conv2d_1.delta_in[0]\n0,0\n0,0\n", "conv2d_1.delta_in"),
+    ("a.json", '{"loss": 0.17, "conv2d_1.grads": {"kernel": [[1, 2], [3, 4]]}}',
+     "conv2d_1.grads"),
+    ("b.json", '{"conv2d_1.grads.kernel[0,1]": 0.0941}', "conv2d_1.grads.kernel"),
+])
+def test_every_kind_of_answers_file_given_first_is_named_swapped(tmp_path, name, text,
+                                                                  answers):
+    answers_file = tmp_path / name
+    answers_file.write_text(text, encoding="utf-8")
+    result = invoke("check", answers_file, WORKED)
+    assert result.exit_code == 2
+    line, _, hint = result.output.partition("; hint: ")
+    assert line.startswith(f"error: {answers_file}: ")
+    assert hint == (f"the two files look swapped: {answers_file} looks like an answers file "
+                    f"(it answers {answers}); the problem comes first: cnngrad check PROBLEM "
+                    f"ANSWERS..., here cnngrad check {WORKED} {answers_file}\n")
+
+
+def test_two_answers_files_and_no_problem_are_not_called_swapped():
+    result = invoke("check", WRONG_ANSWERS, RIGHT_ANSWERS)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {WRONG_ANSWERS}: conv2d_1.grads.kernel: unknown key 'conv2d_1.grads.kernel'; "
+        f"hint: {WRONG_ANSWERS} looks like an answers file (it answers conv2d_1.grads.kernel), "
+        f"not a problem; the problem comes first: cnngrad check PROBLEM ANSWERS...\n")
+
+
+def test_a_misspelt_problem_keeps_its_own_hint(tmp_path):
+    """A problem with a bad key is not an answers file: its hint is the closest key."""
+    problem = tmp_path / "p.json"
+    problem.write_text('{"input": [[1, 2], [3, 4]], "kernal": [[1]], "delta": [[1, 1], [1, 1]]}')
+    result = invoke("check", problem, RIGHT_ANSWERS)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {problem}: kernal: unknown key 'kernal'; hint: "
+                                    f"did you mean 'kernel'?")
+    assert "swapped" not in result.output
+
+
+@pytest.mark.parametrize("text", [
+    '{"input": [[1, 2], [3, 4]], "kernal": [[1]]}',  # a problem's keys, not dotted paths
+    '{"loss": 0.1788}',  # "loss" is a problem key too: no dotted path to tell
+    '{"conv2d_1.grads.kernel": 1, "comment": "mine"}',  # a key that is no path
+    '[1, 2]', '{}', 'not json',
+])
+def test_what_is_not_taken_for_an_answers_file(tmp_path, text):
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    assert answers_file_path(str(path)) is None
+    assert answers_file_path(str(tmp_path / "nosuch.json")) is None
+    assert answers_file_path("-") is None
+    assert answers_file_path(str(WORKED)) is None
+
+
+def test_the_problem_file_as_its_only_answers_file_says_so():
+    result = invoke("check", WORKED, WORKED)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: ANSWERS: no answers file left to check: the only one given, {WORKED}, is the "
+        f"problem file itself; hint: give the answers files after the problem: cnngrad check "
+        f"PROBLEM ANSWERS...\n")
+    again = invoke("check", WORKED, WORKED, WORKED.parent / "." / WORKED.name)
+    assert again.exit_code == 2
+    assert again.output.startswith("error: ANSWERS: no answers file left to check: the 2 "
+                                   "given are all the problem file itself; hint: ")
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_a_manifest_without_submissions_names_the_submissions(tmp_path, fmt):
+    manifest = tmp_path / "my exam" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text(json.dumps({"cnngrad_manifest": 1, "students": {}}))
+    result = invoke("check", "--manifest", manifest, "-f", fmt)
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: SUBMISSIONS...: missing: --manifest needs the students' answers files to "
+        f"grade; hint: usage: cnngrad check --manifest '{manifest}' SUBMISSIONS... (each file "
+        "named after its student: ana.json or ana/answers.json)\n")
+
+
+def test_no_file_at_all_is_the_problem_missing():
+    result = invoke("check")
+    assert result.exit_code == 2
+    assert result.output == ("error: PROBLEM: missing; hint: usage: cnngrad check [OPTIONS] "
+                             "PROBLEM ANSWERS...\n")
 
 
 PATHS_HINT = ("; hint: no path is close; an answers file holds only answers, under the "

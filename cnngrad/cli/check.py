@@ -24,7 +24,7 @@ from cnngrad.cli.common import (
     report_error,
     write_output,
 )
-from cnngrad.errors import UsageError
+from cnngrad.errors import ProblemError, UsageError
 
 EPILOG = """\
 [bold]Examples[/]
@@ -48,6 +48,11 @@ Exit code 0 when every answer is right, 1 when one is wrong, 2 for bad input.
 """
 
 OUTPUT_FORMATS = ("table", "json", "csv", "gradescope")
+#: The forms of the command (the order of its files; with --manifest), as the hints of its
+#: usage errors show them.
+USAGE = "cnngrad check [OPTIONS] PROBLEM ANSWERS..."
+ORDER = "cnngrad check PROBLEM ANSWERS..."
+MANIFEST_USAGE = "cnngrad check --manifest {manifest} SUBMISSIONS..."
 #: More answer files than this show a progress bar (on a terminal's standard error).
 PROGRESS_AFTER = 5
 
@@ -88,6 +93,36 @@ def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
             continue
         kept.append(path)
     return kept
+
+
+def _nothing_left(given: list[str]) -> UsageError:
+    """Every answers file given was the problem file itself (``check hw.json hw.json``)."""
+    if len(given) == 1:
+        what = f"the only one given, {given[0]}, is the problem file itself"
+    else:
+        what = f"the {len(given)} given are all the problem file itself"
+    return UsageError(f"no answers file left to check: {what}", where="ANSWERS",
+                      hint=f"give the answers files after the problem: {ORDER}")
+
+
+def _hint_swapped(error: ProblemError, problem: str, answers: list[str]) -> None:
+    """A PROBLEM that does not read as a problem and looks like an answers file (``check
+    answers.json problem.json``): the hint says the files look swapped and shows the order,
+    the error itself (where, what) unchanged."""
+    import shlex
+
+    from cnngrad.teach.check import answers_file_path
+
+    example = answers_file_path(problem)
+    if example is None:
+        return
+    looks = f"{problem} looks like an answers file (it answers {example})"
+    if len(answers) == 1 and answers_file_path(answers[0]) is None:
+        error.hint = (f"the two files look swapped: {looks}; the problem comes first: "
+                      f"{ORDER}, here cnngrad check {shlex.quote(answers[0])} "
+                      f"{shlex.quote(problem)}")
+    else:
+        error.hint = f"{looks}, not a problem; the problem comes first: {ORDER}"
 
 
 def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
@@ -137,9 +172,10 @@ def _hint_bundled_answers(error) -> None:
 
 @guarded
 def check(
-    problem: Annotated[str, typer.Argument(
-        metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
-        show_default=False)],
+    problem: Annotated[Optional[str], typer.Argument(
+        metavar="PROBLEM", help="The problem file (JSON), or - for standard input. None "
+                                "with --manifest: every file given is a submission.",
+        show_default=False)] = None,
     answers: Annotated[list[str], typer.Argument(
         metavar="ANSWERS...", help="Answers files: JSON {\"dotted.path\": value}, or a CSV "
                                    "named after its path (conv2d_1.grads.kernel.csv). Several "
@@ -204,6 +240,16 @@ def check(
     from cnngrad.teach.grading import grading_of
 
     fmt = choose(format, OUTPUT_FORMATS, "--format")
+    if problem is None:  # no file at all: with --manifest, it is the submissions that miss
+        if manifest is not None:
+            import shlex
+
+            raise UsageError("missing: --manifest needs the students' answers files to grade",
+                             where="SUBMISSIONS...",
+                             hint="usage: " + MANIFEST_USAGE.format(
+                                 manifest=shlex.quote(manifest)) + " (each file named after "
+                                 "its student: ana.json or ana/answers.json)")
+        raise UsageError("missing", where="PROBLEM", hint=f"usage: {USAGE}")
     answers = list(answers or ())  # none at all is possible with --manifest
     if not answers and manifest is None:
         raise UsageError("missing", where="ANSWERS...",
@@ -219,16 +265,20 @@ def check(
     if problem == "-" and "-" in answers:
         raise UsageError("standard input can hold the problem or an answers file, not both",
                          where="ANSWERS")
-    answers = _without_the_problem(problem, answers)
+    given, answers = answers, _without_the_problem(problem, answers)
     if not answers:
-        raise UsageError("no answers file left to check", where="ANSWERS")
+        raise _nothing_left(given)
     if fmt == "gradescope" and len(answers) > 1:
         raise UsageError(f"gradescope's results.json is for one submission; got "
                          f"{len(answers)} answers files", where="--format",
                          hint="run check once per submission, or use --format csv for a "
                               "gradebook")
-    spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype="float64",
-                          lr=lr, quick={})
+    try:
+        spec, trace = compute(problem, exact=exact, max_elements=max_elements,
+                              dtype="float64", lr=lr, quick={})
+    except ProblemError as error:
+        _hint_swapped(error, problem, answers)
+        raise
     grading = grading_of(spec)
     if carry_forward is not None:
         grading = dataclasses.replace(grading, carry_forward=carry_forward)

@@ -59,6 +59,7 @@ __all__ = [
     "TensorCheck",
     "Tolerance",
     "Written",
+    "answers_file_path",
     "cells_right",
     "check_file",
     "check_sheet",
@@ -346,6 +347,55 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                        written=written, file=file, where=cell_key,
                                        base=int(one_based)))
     return AnswerSheet(file=file, entries=entries, input_files=files)
+
+
+#: A file larger than this is not looked at as a possible answers file (see
+#: :func:`answers_file_path`): answers files are small, a big problem file is not one.
+ANSWERS_LOOK_BYTES = 8 * 2**20
+
+
+def answers_file_path(path: str) -> str | None:
+    """The first result path the file at ``path`` answers (``conv2d_1.grads.kernel``) when it
+    looks like an answers file, else None: a JSON object whose keys are dotted result paths
+    (``loss`` besides), a ``.csv``/``.npy`` named after one, or a CSV of ``# path`` blocks.
+
+    Asked about a file that failed to read as something else (``check``'s PROBLEM, to tell
+    that the problem and the answers were given in the wrong order); it never raises, and
+    a file it cannot read, standard input or a big file are not answers files to it."""
+    import json
+
+    if path == "-":
+        return None
+    source = pathlib.Path(path)
+    try:
+        if not source.is_file() or source.stat().st_size > ANSWERS_LOOK_BYTES:
+            return None
+        kind = SINGLE_TENSOR_SUFFIXES.get(source.suffix.lower())
+        if kind is not None:
+            first = _first_line(source.read_bytes()) if kind == "csv" else ""
+            key = first[1:].strip() if first.startswith("#") else source.name[
+                :-len(source.suffix)]
+            return _result_path(key)
+        document = json.loads(source.read_bytes().decode("utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    paths = [_result_path(str(key)) for key in document]
+    if not any(paths) or any(path is None and str(key).strip() != "loss"
+                             for key, path in zip(document, paths)):
+        return None
+    return next(path for path in paths if path)
+
+
+def _result_path(key: str) -> str | None:
+    """``conv2d_1.grads.kernel[0,1]`` → ``conv2d_1.grads.kernel``: the tensor of a dotted
+    result path, or None for a key that is not one (``kernel``, ``layers``, ``a b``)."""
+    try:
+        path, _ = split_key(key, file=None)
+    except ProblemError:
+        return None
+    return path if "." in path else None
 
 
 def _is_result(document: dict) -> bool:
