@@ -212,3 +212,132 @@ def test_a_size_option_for_a_file_hints_what_to_do_instead():
     [line] = result.stderr.splitlines()
     assert line.startswith("error: --input: a problem file keeps its own sizes; "
                            "hint: edit the file's shapes")
+
+
+# --------------------------------------------------------------------------- its grading block
+
+
+def test_a_file_s_grading_block_is_kept_by_the_problems_drawn_from_it(tmp_path):
+    source = json.loads((SAMPLES / "exam.json").read_text())["grading"]
+    out = tmp_path / "fresh-exam"
+    result = invoke("generate", SAMPLES / "exam.json", "--seed", 4, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "note:" not in result.stderr
+    fresh = json.loads((out / "problem.json").read_text())
+    assert fresh["grading"] == source  # min_decimals 3, its points, carry_forward
+    assert list(fresh["grading"]["points"]) == list(source["points"])  # in the file's order
+    # the key and the template answer the file's own paths
+    key = json.loads((out / "key.json").read_text())
+    template = json.loads((out / "answers-template.json").read_text())
+    assert list(key) == list(template) == list(source["points"])
+    # the problem validates and check grades it by the kept block
+    graded = invoke("check", out / "problem.json", out / "key.json", "--format", "json")
+    assert graded.exit_code == 0, graded.output
+    report = json.loads(graded.stdout)
+    assert report["carry_forward"] is True
+    assert "at least 3 decimals" in report["rule"]
+    assert report["files"][0]["points"] == report["files"][0]["max_points"] == 20
+    sheet = (out / "exercise.md").read_text()
+    assert "## Asked (20 points)" in sheet
+    assert "Give every value rounded to 3 decimals" in sheet
+    assert "carried forward" in sheet
+
+
+def test_a_kept_carry_forward_marks_a_consistent_slip(tmp_path):
+    out = tmp_path / "fresh"
+    assert invoke("generate", SAMPLES / "exam.json", "--seed", 4, "-o", out).exit_code == 0
+    answers = json.loads((out / "key.json").read_text())
+    # a wrong sign in sigmoid_1.delta_in, and the dense bias's gradient (which is that delta)
+    # computed from it: the bias is carried forward, the delta is wrong
+    slip = [f"{-float(v):.4f}" for v in answers["sigmoid_1.delta_in"]]
+    answers["sigmoid_1.delta_in"] = answers["dense_1.grads.bias"] = slip
+    path = out / "slip.json"
+    path.write_text(json.dumps(answers), encoding="utf-8")
+    graded = invoke("check", out / "problem.json", path, "--format", "json")
+    assert graded.exit_code == 1, graded.output
+    row = json.loads(graded.stdout)["files"][0]
+    paths = {entry["path"]: entry for entry in row["paths"]}
+    assert paths["sigmoid_1.delta_in"]["points"] == 0
+    assert paths["dense_1.grads.bias"]["points"] == 1  # carried forward: its points earned
+
+
+def test_a_class_from_a_file_keeps_its_grading_block_and_says_one_variant(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nana\n", encoding="utf-8")
+    out = tmp_path / "exam"
+    result = invoke("generate", SAMPLES / "exam.json", "--seed", 4, "--students", roster,
+                    "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"wrote 1 variant and manifest.json to {out}" in result.stderr
+    assert "variants" not in result.stderr
+    source = json.loads((SAMPLES / "exam.json").read_text())["grading"]
+    assert json.loads((out / "ana" / "problem.json").read_text())["grading"] == source
+    roster.write_text("id\nana\nben\n", encoding="utf-8")
+    again = invoke("generate", "seed", "--seed", 4, "--students", roster, "-o",
+                   tmp_path / "two")
+    assert f"wrote 2 variants and manifest.json to {tmp_path / 'two'}" in again.stderr
+
+
+def test_a_grading_path_that_cannot_be_kept_is_told_and_the_others_kept(tmp_path):
+    document = json.loads((SAMPLES / "exam.json").read_text())
+    points = document["grading"]["points"]
+    points["conv2d_1.updated.kernel"] = 1  # known only with --lr
+    points["conv2d_1.grads.kernel[0,1]"] = 1  # an element is kept as an element
+    result = invoke("generate", write(tmp_path, document), "--seed", 4, "-o", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    [note] = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert note.startswith("note: grading.points.conv2d_1.updated.kernel (1 point) is not "
+                           "kept: no such path")
+    assert "only with --lr" in note
+    kept = json.loads((tmp_path / "o" / "problem.json").read_text())["grading"]
+    del points["conv2d_1.updated.kernel"]
+    assert kept == document["grading"]
+    # the whole kernel is asked too: the key and the template give that cell once
+    key = json.loads((tmp_path / "o" / "key.json").read_text())
+    assert "conv2d_1.grads.kernel" in key and "conv2d_1.grads.kernel[0,1]" not in key
+    del points["conv2d_1.grads.kernel"]
+    document["grading"]["points"] = points
+    alone = generate(str(write(tmp_path, document)), 4)
+    assert np.shape(json.loads(alone.texts["key.json"])["conv2d_1.grads.kernel[0,1]"]) == ()
+    assert invoke("check", tmp_path / "o" / "problem.json", tmp_path / "o" / "key.json"
+                  ).exit_code == 0
+
+
+def test_a_kept_tolerance_is_not_joined_by_min_decimals_and_the_key_meets_it(tmp_path):
+    document = json.loads((SAMPLES / "exam.json").read_text())
+    document["grading"] = {"atol": 0.00001, "points": {"loss": 1, "dense_1.delta_in": 2}}
+    exercise = generate(str(write(tmp_path, document)), 4)
+    grading = json.loads(exercise.problem_text)["grading"]
+    assert grading == {"atol": 0.00001, "points": {"loss": 1, "dense_1.delta_in": 2}}
+    key = json.loads(exercise.texts["key.json"])
+    assert len(str(key["loss"]).split(".")[1]) >= 5  # 4 decimals would miss atol 1e-5
+    out = tmp_path / "o"
+    assert invoke("generate", tmp_path / "problem.json", "--seed", 4, "-o", out).exit_code == 0
+    assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0
+
+
+def test_a_block_without_points_keeps_its_settings_and_gets_the_generator_s_points(tmp_path):
+    document = json.loads((SAMPLES / "stackexchange.json").read_text())
+    document["grading"] = {"carry_forward": True}
+    exercise = generate(str(write(tmp_path, document)), 3)
+    grading = json.loads(exercise.problem_text)["grading"]
+    assert grading == {"min_decimals": 0, "carry_forward": True,
+                       "points": {"conv2d_1.grads.kernel": 4, "conv2d_1.delta_in": 4}}
+
+
+def test_an_always_zero_gradient_asked_by_the_file_does_not_stop_every_draw(tmp_path):
+    document = json.loads((SAMPLES / "dls-nhwc.json").read_text())
+    document["grading"] = {"min_decimals": 2, "points": {"dense_1.grads.bias": 1,
+                                                         "conv2d_1.grads.kernel": 3}}
+    exercise = generate(str(write(tmp_path, document)), 1)
+    assert list(exercise.asked) == ["dense_1.grads.bias", "conv2d_1.grads.kernel"]
+    assert all(float(v) == 0 for v in np.ravel(exercise.truth["dense_1.grads.bias"]))
+
+
+def test_an_invalid_grading_block_in_the_file_is_exit_2_one_line(tmp_path):
+    document = json.loads((SAMPLES / "exam.json").read_text())
+    document["grading"] = {"min_decimals": 3, "atol": 0.01}
+    result = invoke("generate", write(tmp_path, document), "--seed", 4)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ") and "grading.min_decimals" in line

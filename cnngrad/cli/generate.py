@@ -221,11 +221,19 @@ def generate(
     if output is None:
         _tell_seed(seed_value, drawn, "problem")
         write_output(exercise.problem_text, None, protected)
+        _tell_notes(exercise.notes)
         return
     _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
     _tell_seed(seed_value, drawn, "problem")
     _write_exercise(with_sheets(exercise), output, protected)
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
+    _tell_notes(exercise.notes)
+
+
+def _tell_notes(notes: list[str]) -> None:
+    """What the problems could not keep of the source file's grading block, one line each."""
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _tell_seed(seed: int, drawn: bool, what: str) -> None:
@@ -247,7 +255,10 @@ def _write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
         _write_exercise(variant.exercise, folder, protected)
     document = manifest(recipe, seed, variants, **options)
     write_output(json_text(document), output / "manifest.json", protected)
-    print(f"wrote {len(variants)} variants and manifest.json to {output}", file=sys.stderr)
+    count = len(variants)
+    print(f"wrote {count} variant{'' if count == 1 else 's'} and manifest.json to {output}",
+          file=sys.stderr)
+    _tell_notes(variants[0].exercise.notes)  # the same file, the same notes for every variant
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ are drawn, so a seed still gives one problem.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -76,6 +77,20 @@ class Exercise:
     trace: Any = None
     attempts: int = 1
     texts: dict[str, str] = field(default_factory=dict)  # file name → content
+    #: Decimals the key and the solution sheet write a value to (the answers' own decimals
+    #: for an exact problem; for an inexact one at least ``min_decimals``): None, the same as
+    #: ``min_decimals``.
+    key_decimals: int | None = None
+    #: The generator's own decimals promise, when the grading block's ``min_decimals`` came
+    #: from the source file and says otherwise (the sheets tell both).
+    promised_decimals: int | None = None
+    #: What the command tells on stderr: settings of the source's grading block that could
+    #: not be kept.
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.key_decimals is None:
+            self.key_decimals = self.min_decimals
 
     @property
     def problem_text(self) -> str:
@@ -173,18 +188,26 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     min_decimals = INEXACT_DECIMALS if recipe.inexact or style.exact_fractions else promise
     if title is None:
         title = _title(recipe, seed, style, options, with_kinks, quiet_title)
-    truth = {path: trace.tensor(path) for path in draft.asked}
+    truth = {path: asked_value(trace, path) for path in draft.asked}
+    grading, decimals = _grading_block(recipe.kept_grading, draft.asked, min_decimals)
+    key_decimals = min_decimals
+    if recipe.inexact:  # rounded: to the decimals required, and as close as the rule asks
+        key_decimals = _key_decimals(truth, max(decimals, INEXACT_DECIMALS),
+                                     recipe.kept_grading or {})
     exercise = Exercise(recipe=recipe.name, description=recipe.described(with_kinks, options),
                         seed=seed,
                         style=style, options=options, with_kinks=with_kinks, title=title,
-                        document={}, asked=draft.asked, min_decimals=min_decimals,
-                        inexact=recipe.inexact, truth=truth, attempts=attempt)
-    grading = {"min_decimals": min_decimals, "points": dict(draft.asked)}
+                        document={}, asked=draft.asked, min_decimals=decimals,
+                        inexact=recipe.inexact, truth=truth, attempts=attempt,
+                        key_decimals=key_decimals,
+                        promised_decimals=min_decimals if decimals != min_decimals else None,
+                        notes=list(recipe.notes))
     exercise.document = {"title": title, **draft.document, "grading": grading}
     exercise.texts["problem.json"] = dumps(exercise.document, style)
     exercise.texts["key.json"] = dumps(_key(exercise), style)
     exercise.texts["answers-template.json"] = dumps(
-        {path: _blank(value) for path, value in truth.items()}, style)
+        {path: _blank(value) for path, value in truth.items()
+         if not _covered(path, truth)}, style)
     return exercise
 
 
@@ -309,8 +332,10 @@ def _answers_unfriendly(trace, draft: Draft, recipe: Recipe, style: Style,
     denominator for fractions), or, when inexact, not tiny."""
     limit = FRACTION_DENOMINATOR ** (recipe.factors + recipe.extra_decimals)
     for path in draft.asked:
-        cells = _values(trace.tensor(path))
+        cells = _values(asked_value(trace, path))
         if all(v == 0 for v in cells):
+            if path in recipe.always_zero:
+                continue  # asked by the source file: no draw could make it nonzero
             return f"{path} was all 0"
         for value in cells:
             if abs(float(value)) > MAX_MAGNITUDE:
@@ -524,11 +549,85 @@ def _nearest(value: float, style: Style) -> Fraction:
 # --------------------------------------------------------------------------- what is written
 
 
+def asked_value(trace, key: str) -> Any:
+    """The value an asked path names: a whole tensor (``conv2d_1.grads.kernel``), or, as a
+    grading block's points may name them, an element or a part of one
+    (``conv2d_1.grads.kernel[0,1]``, ``conv2d_1.delta_in[1]``)."""
+    from cnngrad.teach.check import split_key
+
+    path, index = split_key(key, file=None)
+    value = trace.tensor(path)
+    if index is None:
+        return value
+    return np.asarray(value)[index]
+
+
+def _covered(key: str, asked) -> bool:
+    """Whether another asked path holds every cell of ``key`` (a grading block may weigh a
+    tensor and one of its elements apart; an answers file gives each cell once)."""
+    from cnngrad.teach.check import split_key
+
+    path, index = split_key(key, file=None)
+    if index is None:
+        return False
+    for other in asked:
+        if other == key:
+            continue
+        base, part = split_key(other, file=None)
+        if base == path and (part is None or (len(part) < len(index)
+                                              and index[:len(part)] == part)):
+            return True
+    return False
+
+
+def _grading_block(kept: dict | None, asked: dict, generated: int) -> tuple[dict, int]:
+    """The problem's ``grading`` block and the ``min_decimals`` it sets (or the generator's
+    own decimals when it sets a tolerance instead).
+
+    Without a source block (a recipe, or a file without one): the decimals the answers are
+    exact at and the points of what is asked.  With one: the source's block, key by key in
+    its order (``carry_forward``, ``atol``, ``rtol``, ``min_decimals`` as written), its
+    ``points`` those of ``asked`` (the source's own, less any that could not be kept); the
+    generator's ``min_decimals`` only fills in a block that sets no tolerance at all (a
+    block cannot hold ``min_decimals`` beside ``atol``/``rtol``)."""
+    if kept is None:
+        return {"min_decimals": generated, "points": dict(asked)}, generated
+    block: dict[str, Any] = {}
+    if not any(key in kept for key in ("min_decimals", "atol", "rtol")):
+        block["min_decimals"] = generated
+    for key, value in kept.items():
+        block[key] = dict(asked) if key == "points" else value
+    block.setdefault("points", dict(asked))
+    decimals = int(kept["min_decimals"]) if "min_decimals" in kept else generated
+    return block, decimals
+
+
+def _key_decimals(truth: dict, start: int, kept: dict) -> int:
+    """Decimals an inexact key is rounded to: ``start``, or more when the source's
+    ``atol``/``rtol`` are tighter than half a unit of its last decimal (the key must pass
+    ``check``)."""
+    from cnngrad.teach.grading import MAX_DECIMALS
+
+    atol = Fraction(str(kept.get("atol", 0)))
+    rtol = Fraction(str(kept.get("rtol", 0)))
+    if "atol" not in kept and "rtol" not in kept:
+        return start
+    cells = [Fraction(float(v)) for value in truth.values() for v in _values(value)]
+    for decimals in range(start, MAX_DECIMALS + 1):
+        if all(abs(Fraction(decimal_text(v, decimals)) - v) <= atol + rtol * abs(v)
+               for v in cells):
+            return decimals
+    return MAX_DECIMALS
+
+
+
 def _key(exercise: Exercise) -> dict:
     """The answers file of the true values: exact decimals (or ``p/q``), or rounded to the
     asked decimals when no decimal is exact."""
     out = {}
     for path, value in exercise.truth.items():
+        if _covered(path, exercise.truth):
+            continue
         array = np.asarray(value, dtype=object)
         cells = np.empty(array.shape, dtype=object)
         for index in np.ndindex(*array.shape):
@@ -539,7 +638,7 @@ def _key(exercise: Exercise) -> dict:
 
 def _key_token(value, exercise: Exercise) -> str:
     if exercise.inexact:
-        return decimal_text(Fraction(float(value)), exercise.min_decimals)
+        return decimal_text(Fraction(float(value)), exercise.key_decimals)
     return exercise.style.text(Fraction(value))
 
 
@@ -584,7 +683,8 @@ def _file_recipe(path: str) -> Recipe:
     problem = load_problem(path)  # validated as it stands: its errors name the file
     raw, file, base_dir = read_source(path)
     original = load_json_document(raw, file)
-    original.pop("grading", None)
+    had_grading = "grading" in original
+    source_grading = original.pop("grading", None)
     types = [spec.type for spec in problem.layers]
     factors = 1 + sum(1 for t in types if t in PARAM_TYPES)
     extra, endless = 0, None
@@ -605,6 +705,17 @@ def _file_recipe(path: str) -> Recipe:
                 continue  # no draw could make it nonzero: not worth asking
             asked[f"{spec.name}.grads.{key}"] = 4
     asked[f"{problem.layers[0].name}.delta_in"] = 4
+    kept_grading, notes, always_zero = None, [], frozenset()
+    if had_grading:
+        kept_grading, kept_points, notes = _kept_grading(source_grading, problem, file)
+        if kept_points:
+            asked = kept_points
+        elif "points" in kept_grading:
+            notes.append("none of the grading block's points could be kept: the problem "
+                         f"asks {', '.join(asked)} instead")
+        always_zero = frozenset(
+            f"{spec.name}.grads.bias" for spec in problem.layers
+            if "bias" in spec.params and _bias_gradient_always_zero(problem, spec))
     site = _relu_zero_site(problem)
     name = Path(path).name
     no_kink = None
@@ -636,7 +747,46 @@ def _file_recipe(path: str) -> Recipe:
     return Recipe(name=name, description=f"fresh numbers for “{title}”", build=build,
                   factors=factors, extra_decimals=extra, inexact=inexact, kink=kink,
                   layer_types=tuple(types), default_numbers="1dp" if inexact else "int",
-                  check_style=check_style, no_kink=no_kink)
+                  check_style=check_style, no_kink=no_kink, kept_grading=kept_grading,
+                  notes=tuple(notes), always_zero=always_zero)
+
+
+def _kept_grading(raw: Any, problem, file: str) -> tuple[dict, dict, list[str]]:
+    """The source file's grading block as the generated problems keep it: every setting as
+    written (``min_decimals``, ``atol``, ``rtol``, ``carry_forward``), and of its ``points``
+    each path that a run of the problem names (the layers, names and shapes of a file
+    recipe are the file's own, so all of them unless a path names nothing, such as an
+    ``updated`` parameter, known only with ``--lr``); why a path was left out, as notes.
+
+    Raises
+    ------
+    ProblemError
+        The block is not valid as the contract writes it (as ``check`` would say).
+    """
+    from cnngrad.network import run
+    from cnngrad.teach.grading import check_points, parse_grading
+
+    parsed = parse_grading(raw, file=file, given=True)
+    kept = dict(raw)
+    points: dict[str, Any] = {}
+    notes: list[str] = []
+    if not parsed.points:
+        return kept, points, notes
+    with np.errstate(all="ignore"):
+        trace = run(problem)
+    shapes = {path: np.shape(value) for path, value in trace.tensors() if value is not None}
+    known = list(shapes)
+    for key, value in raw["points"].items():
+        one = dataclasses.replace(parsed, points={key: parsed.points[key]})
+        try:
+            check_points(one, known, shapes)
+        except ProblemError as error:
+            why = error.what + (f" ({error.hint})" if error.hint else "")
+            noun = "point" if value == 1 else "points"
+            notes.append(f"grading.points.{key} ({value} {noun}) is not kept: {why}")
+            continue
+        points[key] = value
+    return kept, points, notes
 
 
 _WEIGHT_FIELDS = ("kernel", "weights", "gamma")

@@ -50,7 +50,8 @@ class Recipe:
     ``kink_description`` is its description when ``--with-kinks`` put the kink in (default: the
     description with the kink named after it) and ``no_kink`` says why a recipe without a
     ``kink`` has none to put in.  ``layer_types`` are the layer types it uses (a build that
-    lacks one cannot make it).
+    lacks one cannot make it).  ``kept_grading``, ``notes`` and ``always_zero`` are a
+    problem file's grading block, kept (see :func:`cnngrad.generate.make._kept_grading`).
     """
 
     name: str
@@ -67,6 +68,14 @@ class Recipe:
     check_style: Callable[[Style], None] = lambda style: None
     kink_description: str | None = None
     no_kink: tuple[str, str] | None = None  # (what, hint)
+    #: A problem file's own ``grading`` block, kept by the problems drawn from it (its
+    #: ``points`` are what ``build`` asks); None: the generator writes its own.
+    kept_grading: dict[str, Any] | None = None
+    #: What the command tells about the file's grading block (a path it could not keep).
+    notes: tuple[str, ...] = ()
+    #: Asked paths that no draw can make nonzero (a file's grading block asks them): an
+    #: all-zero value there does not throw the draw away.
+    always_zero: frozenset[str] = frozenset()
 
     def described(self, with_kinks: bool, options: dict[str, Any] | None = None) -> str:
         """What a problem of this recipe is, with its sizes (``options``, default the

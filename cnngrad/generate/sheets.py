@@ -202,7 +202,13 @@ def _decimals(count: int) -> str:
 
 
 def _decimals_sentence(exercise) -> str:
-    decimals = _decimals(exercise.min_decimals)
+    return _answers_sentence(exercise) + _grading_sentences(exercise)
+
+
+def _answers_sentence(exercise) -> str:
+    # the decimals required (a kept grading block's min_decimals of 0 requires none: the
+    # decimals the key is written to are the advice)
+    decimals = _decimals(exercise.min_decimals or exercise.key_decimals)
     if exercise.inexact:
         cause = _endless_cause(exercise)
         return (f"Give every value rounded to {decimals} "
@@ -211,10 +217,26 @@ def _decimals_sentence(exercise) -> str:
     if exercise.style.exact_fractions:
         return (f"Give every value as an exact fraction such as -2/3 (or as a decimal with "
                 f"{decimals}).")
-    if exercise.min_decimals == 0:
+    exact = _decimals(exercise.key_decimals)  # the decimals the answers come out exact at
+    if exercise.key_decimals == 0:
         return "Every answer is a whole number."
-    return (f"Give every value with {decimals}: the answers come out exact at {decimals} "
+    return (f"Give every value with {exact}: the answers come out exact at {exact} "
             f"or fewer.")
+
+
+def _grading_sentences(exercise) -> str:
+    """What the problem's grading block, kept from a problem file, adds: a ``min_decimals``
+    other than the decimals the answers come out exact at, and carried-forward errors."""
+    grading = exercise.document.get("grading") or {}
+    out = ""
+    if (exercise.promised_decimals is not None and not exercise.inexact
+            and not exercise.style.exact_fractions and exercise.min_decimals > 0):
+        out += (f" A value that is not exact needs at least "
+                f"{_decimals(exercise.min_decimals)} to count.")
+    if grading.get("carry_forward") is True:
+        out += (" A wrong value that is right from your own earlier answers (an error "
+                "carried forward) still earns its points.")
+    return out
 
 
 def _explanations(exercise) -> dict[str, list[str]]:
@@ -224,7 +246,7 @@ def _explanations(exercise) -> dict[str, list[str]]:
     from cnngrad.render.explain import explanation_text
 
     out: dict[str, list[str]] = {}
-    decimals = exercise.min_decimals + (2 if exercise.inexact else 0)
+    decimals = exercise.key_decimals + (2 if exercise.inexact else 0)
     for path in exercise.asked:
         if not path.endswith(".grads.kernel"):
             continue
@@ -279,7 +301,7 @@ def _solution_md(exercise, asked, explained) -> str:
     for path, words, shape, points in asked:
         parts.append(f"## `{path}`: {words} ({_points(points)})")
         parts += tensor_markdown(path, _shown(exercise.truth[path], exercise),
-                                 exercise.min_decimals)
+                                 exercise.key_decimals)
         for text in explained.get(path, []):
             parts.append("```text\n" + text.rstrip("\n") + "\n```")
     return "\n\n".join(parts) + "\n"
@@ -341,7 +363,7 @@ def _solution_tex(exercise, asked, explained) -> str:
         lines.append(rf"\subsection*{{\texttt{{{_tex_text(path)}}}: {_tex_text(words)} "
                      rf"({_points(points)})}}")
         lines += tensor_equations(path, _shown(exercise.truth[path], exercise),
-                                  exercise.min_decimals)
+                                  exercise.key_decimals)
         for text in explained.get(path, []):
             lines += [r"\begin{verbatim}", text.rstrip("\n"), r"\end{verbatim}"]
     lines.append(r"\end{document}")
