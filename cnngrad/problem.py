@@ -871,7 +871,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
     """The one-conv problem from command-line options (``--input o.csv --kernel w.csv ...``).
 
     A tensor option is a file (``.npy`` is read as NumPy, anything else as CSV) or inline JSON
-    (``'[[1, 2], [3, 4]]'``); integer options are JSON too (``2``, ``[2, 1]``, ``same``)."""
+    (``'[[1, 2], [3, 4]]'``); integer options are JSON too (``2``, ``[2, 1]``), and
+    ``--padding`` also takes a word (``same``), checked as a problem file's "padding" is."""
     import json
 
     def tensor_ref(value: str, option: str):
@@ -888,11 +889,13 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def option_value(value: str, option: str):
         text = value.strip()
-        if text in ("same", "valid"):
-            return text
         try:
             return json.loads(text, parse_float=Decimal)
         except ValueError:
+            if option == "--padding" and text[:1].isalpha():
+                # a word ("same", or a slip like "sam"): checked, and a slip named, where a
+                # problem file's "padding": "sam" is
+                return text
             raise ProblemError(f"expected an integer or a JSON list, got {value!r}",
                                where=option) from None
 
