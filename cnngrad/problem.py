@@ -43,6 +43,9 @@ INPUT = "input"
 SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
+#: The layer names met so far: each one's layer (its JSON path) and whether its "name" gave it
+#: (else it is the default ``<type>_<k>``).
+_Names = dict[str, tuple[str, bool]]
 
 
 # --------------------------------------------------------------------------- shapes
@@ -442,6 +445,21 @@ def layer_kind(ctx, raw: Any, where: str) -> str:
     return ctx.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type")
 
 
+def name_clash(ctx, name: str, where: str, given: bool, other: str,
+               other_given: bool) -> ProblemError:
+    """Two layers with one name (``ctx``: the builder): the later one, at ``where``, and the
+    one at ``other``, each named by its "name" or not (``given``, ``other_given``).  A default
+    name is said to be one, since the layer it belongs to has no "name" to look for."""
+    other = other or "the top level"
+    hint = 'give one of them another "name"'
+    if not given:
+        return ctx.error(where, f"its default name '{name}' is already the name of {other}", hint)
+    if not other_given:
+        return ctx.error(where, f"layer name '{name}' is already the default name of {other}",
+                         hint)
+    return ctx.error(where, f"layer name '{name}' is used twice (also at {other})")
+
+
 def _padding_word_hint(value: Any, where: str) -> str | None:
     """A pool's or a transposed conv's padding written as a conv's may be (``"same"``)."""
     if value not in PADDING_WORDS or where.rpartition(".")[2] != "padding":
@@ -632,7 +650,7 @@ class _Builder:
     def build_layers(self, raw_layers: list, layers_where: str | None,
                      input_shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:
         counts: dict[str, int] = {}
-        names: dict[str, str] = {}
+        names: _Names = {}
         shapes: dict[str, tuple[int, ...]] = {INPUT: input_shape}
         read_by: dict[str, list[str]] = {}
         specs: list[LayerSpec] = []
@@ -652,8 +670,7 @@ class _Builder:
                                  "a name is letters, digits, '_' or '-', starting with a letter "
                                  "or '_', and not 'loss' or 'input'")
             if name in names:
-                raise self.error(name_where, f"layer name '{name}' is used twice (also at "
-                                             f"{names[name] or 'the top level'})")
+                raise name_clash(self, name, name_where, "name" in raw, *names[name])
             if reads_many:
                 inputs = self._read_inputs(raw, where, kind, names, raw_layers, index)
             elif "input" in raw:
@@ -661,7 +678,7 @@ class _Builder:
                                           raw_layers, index),)
             else:
                 inputs = (previous,)
-            names[name] = where
+            names[name] = (where, "name" in raw)
             for source in dict.fromkeys(inputs):
                 read_by.setdefault(source, []).append(name)
             in_shapes = tuple(shapes[source] for source in inputs)
@@ -695,7 +712,7 @@ class _Builder:
                          "1-D and 2-D map layers cannot be mixed in one problem",
                          cls=ShapeError)
 
-    def _read_name(self, value: Any, where: str, names: dict[str, str], raw_layers: list,
+    def _read_name(self, value: Any, where: str, names: _Names, raw_layers: list,
                    index: int) -> str:
         """A layer name that a layer reads: "input" or a layer listed before it."""
         if not isinstance(value, str):
@@ -711,7 +728,7 @@ class _Builder:
         hint = did_you_mean(value, tuple([INPUT] + list(names)))
         raise self.error(where, f"unknown layer '{value}' (known here: {known})", hint)
 
-    def _read_inputs(self, raw: dict, where: str, kind: str, names: dict[str, str],
+    def _read_inputs(self, raw: dict, where: str, kind: str, names: _Names,
                      raw_layers: list, index: int) -> tuple[str, ...]:
         at = join_path(where, "inputs")
         if "inputs" not in raw:
