@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import (ProblemError, ResourceError, ShapeError, closest, did_you_mean,
-                            join_path)
+from cnngrad.errors import (ProblemError, ResourceError, ShapeError, allowed_list, closest,
+                            did_you_mean, join_path)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields)
 from cnngrad.families.base import Head
@@ -402,7 +402,7 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
             raise ctx.error(join_path(where, unknown),
                             f"unknown key {_show(unknown)} in {_a(kind)} layer: it is a field "
                             f"of {_listed(owners)}", did_you_mean(unknown, allowed) if related
-                            else f"allowed: {', '.join(sorted(allowed))}")
+                            else allowed_list(allowed))
     ctx.check_keys(raw, allowed, where, f"{_a(kind)} layer")
 
 
@@ -441,7 +441,7 @@ def layer_kind(ctx, raw: Any, where: str) -> str:
     if "type" not in raw:
         known = {"name", "input", "inputs"}.union(*layer_fields().values())
         check_misspelt_type(ctx, raw, where, known, "a layer")
-        raise ctx.error(where, "layer has no 'type'", f"allowed: {', '.join(LAYERS)}")
+        raise ctx.error(where, "layer has no 'type'", allowed_list(LAYERS))
     return ctx.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type")
 
 
@@ -553,7 +553,7 @@ class _Builder:
     def choice(self, value: Any, where: str, allowed: tuple[str, ...], what: str = "value") -> str:
         if not isinstance(value, str) or value not in allowed:
             hint = did_you_mean(value, allowed) if isinstance(value, str) else \
-                f"allowed: {', '.join(allowed)}"
+                allowed_list(allowed)
             raise self.error(where, f"unknown {what} {_show(value)}", hint)
         return value
 
@@ -749,7 +749,7 @@ class _Builder:
         if "type" not in raw:
             check_misspelt_type(self, raw, "loss", set().union(*loss_fields().values()),
                                 "a loss")
-            raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSSES)}")
+            raise self.error("loss", "loss has no 'type'", allowed_list(LOSSES))
         kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
         family = loss_family(kind)
         self.check_keys(raw, ("type",) + family.fields, "loss", f"{_a(kind)} loss")

@@ -32,10 +32,12 @@ from typer.testing import CliRunner
 
 from cnngrad.cli import app
 from cnngrad.errors import CnnGradError, ExactUnsupportedError, ProblemError, ResourceError
-from cnngrad.families import layer_fields
+from cnngrad.families import LAYERS, layer_fields
 from cnngrad.problem import SHORTHAND_KEYS, TOP_KEYS_LAYERS, _Builder, build_problem
 
 LAYER_FIELDS = layer_fields()
+#: the layer types as every message lists them: sorted, whatever the slip
+ALLOWED_TYPES = "allowed: " + ", ".join(sorted(LAYERS))
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -233,7 +235,7 @@ CORPUS = [
     bad("layers-empty", net(layers=[]), "layers", "no layers"),
     bad("layers-object", net(layers={"type": "relu"}), "layers", "expected a list"),
     bad("layer-a-string", net(layers=["relu"]), "layers[0]", "must be an object"),
-    bad("layer-no-type", layer(1, type=DROP), "layers[1]", "no 'type'", hint="conv2d"),
+    bad("layer-no-type", layer(1, type=DROP), "layers[1]", "no 'type'", hint=ALLOWED_TYPES),
     bad("title-number", short(title=3), "title", "expected a string"),
     # --- unknown keys and layer types, with the closest known name
     bad("unknown-top-key", short(kernal=[[1]]), "kernal", "unknown key 'kernal'",
@@ -248,10 +250,13 @@ CORPUS = [
     bad("shorthand-field-without-kernel", net(stride=2), "stride", "unknown key",
         hint="shorthand"),
     bad("layer-type-conv", layer(0, type="conv"), "layers[0].type", "unknown layer type 'conv'",
-        hint="did you mean 'conv2d'"),
+        hint=f"did you mean 'conv2d'? ({ALLOWED_TYPES})"),
+    bad("layer-type-conv3d", layer(0, type="conv3d"), "layers[0].type",
+        "unknown layer type 'conv3d'", hint=f"did you mean 'conv2d'? ({ALLOWED_TYPES})"),
     bad("layer-type-maxpool", layer(2, type="max_pool"), "layers[2].type", "unknown layer type",
         hint="'maxpool2d'"),
-    bad("layer-type-number", layer(1, type=3), "layers[1].type", "unknown layer type 3"),
+    bad("layer-type-number", layer(1, type=3), "layers[1].type", "unknown layer type 3",
+        hint=ALLOWED_TYPES),  # the same list, in the same order, as for a misspelt name
     bad("layer-key-kernal", layer(0, kernal=[[1]]), "layers[0].kernal", "unknown key 'kernal'",
         hint="did you mean 'kernel'"),
     bad("dense-weight", layer(4, weight=[[1]]), "layers[4].weight", "unknown key",

@@ -75,7 +75,7 @@ FAMILY_B_CASES = [
     bad("bn-mode-typo", _with(BN2D, layer=0, mode="training"), "layers[0].mode",
         "unknown mode 'training'", hint="did you mean 'train'"),
     bad("bn-mode-not-string", _with(BN2D, layer=0, mode=True), "layers[0].mode",
-        "unknown mode", hint="train, eval"),
+        "unknown mode", hint="allowed: eval, train"),  # sorted, as for a misspelt word
     bad("bn-eval-no-running", _with(BN2D, layer=0, mode="eval"), "layers[0]",
         "\"mode\": \"eval\" needs running_mean and running_var"),
     bad("bn-eval-no-var", _with(BN2D, layer=0, mode="eval", running_mean=[0, 1]),
