@@ -82,10 +82,16 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     return by_lower[matches[0]] if matches else None
 
 
+def allowed_list(known: Iterable[str]) -> str:
+    """The hint listing the allowed names, ``allowed: a, b, c``: sorted, however the caller
+    keeps them, so that a list reads the same in every message."""
+    return f"allowed: {', '.join(sorted(known))}"
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """A hint naming the closest known name, or listing them all."""
     known = sorted(known)
     best = closest(name, known)
     if best is not None:
-        return f"did you mean '{best}'? (allowed: {', '.join(known)})"
-    return f"allowed: {', '.join(known)}"
+        return f"did you mean '{best}'? ({allowed_list(known)})"
+    return allowed_list(known)

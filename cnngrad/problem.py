@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import (ProblemError, ResourceError, ShapeError, closest, did_you_mean,
-                            join_path)
+from cnngrad.errors import (ProblemError, ResourceError, ShapeError, allowed_list, closest,
+                            did_you_mean, join_path)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields)
 from cnngrad.families.base import Head
@@ -43,6 +43,9 @@ INPUT = "input"
 SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
+#: The layer names met so far: each one's layer (its JSON path) and whether its "name" gave it
+#: (else it is the default ``<type>_<k>``).
+_Names = dict[str, tuple[str, bool]]
 
 
 # --------------------------------------------------------------------------- shapes
@@ -399,7 +402,7 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
             raise ctx.error(join_path(where, unknown),
                             f"unknown key {_show(unknown)} in {_a(kind)} layer: it is a field "
                             f"of {_listed(owners)}", did_you_mean(unknown, allowed) if related
-                            else f"allowed: {', '.join(sorted(allowed))}")
+                            else allowed_list(allowed))
     ctx.check_keys(raw, allowed, where, f"{_a(kind)} layer")
 
 
@@ -438,8 +441,23 @@ def layer_kind(ctx, raw: Any, where: str) -> str:
     if "type" not in raw:
         known = {"name", "input", "inputs"}.union(*layer_fields().values())
         check_misspelt_type(ctx, raw, where, known, "a layer")
-        raise ctx.error(where, "layer has no 'type'", f"allowed: {', '.join(LAYERS)}")
+        raise ctx.error(where, "layer has no 'type'", allowed_list(LAYERS))
     return ctx.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type")
+
+
+def name_clash(ctx, name: str, where: str, given: bool, other: str,
+               other_given: bool) -> ProblemError:
+    """Two layers with one name (``ctx``: the builder): the later one, at ``where``, and the
+    one at ``other``, each named by its "name" or not (``given``, ``other_given``).  A default
+    name is said to be one, since the layer it belongs to has no "name" to look for."""
+    other = other or "the top level"
+    hint = 'give one of them another "name"'
+    if not given:
+        return ctx.error(where, f"its default name '{name}' is already the name of {other}", hint)
+    if not other_given:
+        return ctx.error(where, f"layer name '{name}' is already the default name of {other}",
+                         hint)
+    return ctx.error(where, f"layer name '{name}' is used twice (also at {other})")
 
 
 def _padding_word_hint(value: Any, where: str) -> str | None:
@@ -535,7 +553,7 @@ class _Builder:
     def choice(self, value: Any, where: str, allowed: tuple[str, ...], what: str = "value") -> str:
         if not isinstance(value, str) or value not in allowed:
             hint = did_you_mean(value, allowed) if isinstance(value, str) else \
-                f"allowed: {', '.join(allowed)}"
+                allowed_list(allowed)
             raise self.error(where, f"unknown {what} {_show(value)}", hint)
         return value
 
@@ -632,7 +650,7 @@ class _Builder:
     def build_layers(self, raw_layers: list, layers_where: str | None,
                      input_shape: tuple[int, ...], layout: Layout) -> list[LayerSpec]:
         counts: dict[str, int] = {}
-        names: dict[str, str] = {}
+        names: _Names = {}
         shapes: dict[str, tuple[int, ...]] = {INPUT: input_shape}
         read_by: dict[str, list[str]] = {}
         specs: list[LayerSpec] = []
@@ -652,8 +670,7 @@ class _Builder:
                                  "a name is letters, digits, '_' or '-', starting with a letter "
                                  "or '_', and not 'loss' or 'input'")
             if name in names:
-                raise self.error(name_where, f"layer name '{name}' is used twice (also at "
-                                             f"{names[name] or 'the top level'})")
+                raise name_clash(self, name, name_where, "name" in raw, *names[name])
             if reads_many:
                 inputs = self._read_inputs(raw, where, kind, names, raw_layers, index)
             elif "input" in raw:
@@ -661,7 +678,7 @@ class _Builder:
                                           raw_layers, index),)
             else:
                 inputs = (previous,)
-            names[name] = where
+            names[name] = (where, "name" in raw)
             for source in dict.fromkeys(inputs):
                 read_by.setdefault(source, []).append(name)
             in_shapes = tuple(shapes[source] for source in inputs)
@@ -695,7 +712,7 @@ class _Builder:
                          "1-D and 2-D map layers cannot be mixed in one problem",
                          cls=ShapeError)
 
-    def _read_name(self, value: Any, where: str, names: dict[str, str], raw_layers: list,
+    def _read_name(self, value: Any, where: str, names: _Names, raw_layers: list,
                    index: int) -> str:
         """A layer name that a layer reads: "input" or a layer listed before it."""
         if not isinstance(value, str):
@@ -711,7 +728,7 @@ class _Builder:
         hint = did_you_mean(value, tuple([INPUT] + list(names)))
         raise self.error(where, f"unknown layer '{value}' (known here: {known})", hint)
 
-    def _read_inputs(self, raw: dict, where: str, kind: str, names: dict[str, str],
+    def _read_inputs(self, raw: dict, where: str, kind: str, names: _Names,
                      raw_layers: list, index: int) -> tuple[str, ...]:
         at = join_path(where, "inputs")
         if "inputs" not in raw:
@@ -732,7 +749,7 @@ class _Builder:
         if "type" not in raw:
             check_misspelt_type(self, raw, "loss", set().union(*loss_fields().values()),
                                 "a loss")
-            raise self.error("loss", "loss has no 'type'", f"allowed: {', '.join(LOSSES)}")
+            raise self.error("loss", "loss has no 'type'", allowed_list(LOSSES))
         kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
         family = loss_family(kind)
         self.check_keys(raw, ("type",) + family.fields, "loss", f"{_a(kind)} loss")
@@ -871,7 +888,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
     """The one-conv problem from command-line options (``--input o.csv --kernel w.csv ...``).
 
     A tensor option is a file (``.npy`` is read as NumPy, anything else as CSV) or inline JSON
-    (``'[[1, 2], [3, 4]]'``); integer options are JSON too (``2``, ``[2, 1]``, ``same``)."""
+    (``'[[1, 2], [3, 4]]'``); integer options are JSON too (``2``, ``[2, 1]``), and
+    ``--padding`` also takes a word (``same``), checked as a problem file's "padding" is."""
     import json
 
     def tensor_ref(value: str, option: str):
@@ -888,11 +906,13 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def option_value(value: str, option: str):
         text = value.strip()
-        if text in ("same", "valid"):
-            return text
         try:
             return json.loads(text, parse_float=Decimal)
         except ValueError:
+            if option == "--padding" and text[:1].isalpha():
+                # a word ("same", or a slip like "sam"): checked, and a slip named, where a
+                # problem file's "padding": "sam" is
+                return text
             raise ProblemError(f"expected an integer or a JSON list, got {value!r}",
                                where=option) from None
 

@@ -32,10 +32,12 @@ from typer.testing import CliRunner
 
 from cnngrad.cli import app
 from cnngrad.errors import CnnGradError, ExactUnsupportedError, ProblemError, ResourceError
-from cnngrad.families import layer_fields
+from cnngrad.families import LAYERS, layer_fields
 from cnngrad.problem import SHORTHAND_KEYS, TOP_KEYS_LAYERS, _Builder, build_problem
 
 LAYER_FIELDS = layer_fields()
+#: the layer types as every message lists them: sorted, whatever the slip
+ALLOWED_TYPES = "allowed: " + ", ".join(sorted(LAYERS))
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -233,7 +235,7 @@ CORPUS = [
     bad("layers-empty", net(layers=[]), "layers", "no layers"),
     bad("layers-object", net(layers={"type": "relu"}), "layers", "expected a list"),
     bad("layer-a-string", net(layers=["relu"]), "layers[0]", "must be an object"),
-    bad("layer-no-type", layer(1, type=DROP), "layers[1]", "no 'type'", hint="conv2d"),
+    bad("layer-no-type", layer(1, type=DROP), "layers[1]", "no 'type'", hint=ALLOWED_TYPES),
     bad("title-number", short(title=3), "title", "expected a string"),
     # --- unknown keys and layer types, with the closest known name
     bad("unknown-top-key", short(kernal=[[1]]), "kernal", "unknown key 'kernal'",
@@ -248,10 +250,13 @@ CORPUS = [
     bad("shorthand-field-without-kernel", net(stride=2), "stride", "unknown key",
         hint="shorthand"),
     bad("layer-type-conv", layer(0, type="conv"), "layers[0].type", "unknown layer type 'conv'",
-        hint="did you mean 'conv2d'"),
+        hint=f"did you mean 'conv2d'? ({ALLOWED_TYPES})"),
+    bad("layer-type-conv3d", layer(0, type="conv3d"), "layers[0].type",
+        "unknown layer type 'conv3d'", hint=f"did you mean 'conv2d'? ({ALLOWED_TYPES})"),
     bad("layer-type-maxpool", layer(2, type="max_pool"), "layers[2].type", "unknown layer type",
         hint="'maxpool2d'"),
-    bad("layer-type-number", layer(1, type=3), "layers[1].type", "unknown layer type 3"),
+    bad("layer-type-number", layer(1, type=3), "layers[1].type", "unknown layer type 3",
+        hint=ALLOWED_TYPES),  # the same list, in the same order, as for a misspelt name
     bad("layer-key-kernal", layer(0, kernal=[[1]]), "layers[0].kernal", "unknown key 'kernal'",
         hint="did you mean 'kernel'"),
     bad("dense-weight", layer(4, weight=[[1]]), "layers[4].weight", "unknown key",
@@ -284,7 +289,17 @@ CORPUS = [
     bad("ceil-mode-string", pool(ceil_mode="yes"), "layers[0].ceil_mode", "true or false"),
     bad("count-include-pad", pool("avgpool2d", count_include_pad="true"),
         "layers[0].count_include_pad", "true or false"),
-    bad("name-duplicate", layer(1, name="conv2d_1"), "layers[1].name", "used twice"),
+    bad("name-duplicate", net(layers=copy.deepcopy([{**NET["layers"][0], "name": "a"},
+                                                    {"type": "relu", "name": "a"},
+                                                    *NET["layers"][2:]])),
+        "layers[1].name", "layer name 'a' is used twice (also at layers[0])"),
+    bad("name-is-a-default-name", layer(1, name="conv2d_1"), "layers[1].name",
+        "layer name 'conv2d_1' is already the default name of layers[0]",
+        hint='give one of them another "name"'),
+    bad("default-name-is-a-name", net(layers=copy.deepcopy([{"type": "relu", "name": "relu_2"},
+                                                            {"type": "relu"}, *NET["layers"]])),
+        "layers[1]", "its default name 'relu_2' is already the name of layers[0]",
+        hint='give one of them another "name"'),
     bad("name-loss", layer(1, name="loss"), "layers[1].name", "bad layer name"),
     bad("name-with-dot", layer(1, name="a.b"), "layers[1].name", "bad layer name"),
     bad("tensor-ref-typo", short(kernel={"cvs": "k.csv"}), "kernel.cvs", "unknown key",

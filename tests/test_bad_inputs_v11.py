@@ -75,7 +75,7 @@ FAMILY_B_CASES = [
     bad("bn-mode-typo", _with(BN2D, layer=0, mode="training"), "layers[0].mode",
         "unknown mode 'training'", hint="did you mean 'train'"),
     bad("bn-mode-not-string", _with(BN2D, layer=0, mode=True), "layers[0].mode",
-        "unknown mode", hint="train, eval"),
+        "unknown mode", hint="allowed: eval, train"),  # sorted, as for a misspelt word
     bad("bn-eval-no-running", _with(BN2D, layer=0, mode="eval"), "layers[0]",
         "\"mode\": \"eval\" needs running_mean and running_var"),
     bad("bn-eval-no-var", _with(BN2D, layer=0, mode="eval", running_mean=[0, 1]),
@@ -662,7 +662,8 @@ ADVERSARY_CASES = [
                                           {"type": "relu", "name": "conv2d_2"},
                                           {"type": "conv2d", "kernel": [[1]]},
                                           {"type": "add", "inputs": ["conv2d_2", "input"]}),
-        "layers[2]", "layer name 'conv2d_2' is used twice"),
+        "layers[2]", "its default name 'conv2d_2' is already the name of layers[1]",
+        hint='give one of them another "name"'),
     bad("add-inputs-empty", _with(RESIDUAL, layer=2, inputs=[]), "layers[2].inputs",
         "add needs two or more inputs, got 0"),
     bad("add-input-null-element", _with(RESIDUAL, layer=2, inputs=["r", None]),

@@ -322,6 +322,32 @@ def test_a_command_line_error_names_the_option_as_its_place(tmp_path, monkeypatc
     assert "(command line)" not in result.output
 
 
+@pytest.mark.parametrize("word, hint", [
+    ("sam", "did you mean 'same'? (allowed: same, valid)"),
+    ("SAME", "did you mean 'same'? (allowed: same, valid)"),
+    ("wide", "allowed: same, valid"),
+])
+def test_quick_mode_padding_words_are_checked_as_a_problem_file_s(tmp_path, monkeypatch, word,
+                                                                   hint):
+    # --padding sam reads as "padding": "sam" does: the words named, the closest suggested
+    monkeypatch.chdir(tmp_path)
+    quick = ("--input", "[[1, 2], [3, 4]]", "--kernel", "[[1]]", "--delta", "[[1, 2], [3, 4]]")
+    result = invoke("backward", *quick, "--padding", word)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"error: --padding: unknown padding '{word}'; hint: {hint}"], result.output
+    (tmp_path / "p.json").write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": [[1]],
+                                                 "delta": [[1, 2], [3, 4]], "padding": word}))
+    in_file = invoke("backward", "p.json")
+    assert in_file.exit_code == 2
+    assert in_file.output.splitlines() == [
+        f"error: p.json: padding: unknown padding '{word}'; hint: {hint}"], in_file.output
+    assert invoke("backward", *quick, "--padding", "valid").exit_code == 0
+    # a number that is not JSON is still said to be one
+    bad = invoke("backward", *quick, "--padding", "[1, 2")
+    assert "error: --padding: expected an integer or a JSON list, got '[1, 2'" in bad.output
+
+
 def test_a_check_tolerance_error_names_the_option_as_its_place():
     result = invoke("check", WORKED, str(SAMPLES / "answers" / "stackexchange-answers.json"),
                     "--atol", "tiny")

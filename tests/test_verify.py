@@ -696,6 +696,34 @@ def test_a_call_that_does_not_fit_the_signature_says_so():
     assert "Traceback" not in result.stdout
 
 
+@pytest.mark.parametrize("style, advice", [
+    ("cs231n", "see its signature in --help, pick --style dls, or pick --style plain and "
+               "rename arguments with --arg"),
+    ("dls", "see its signature in --help, pick --style cs231n, or pick --style plain and "
+            "rename arguments with --arg"),
+])
+def test_a_call_that_does_not_fit_names_only_the_other_styles(style, advice):
+    # the plain signature called in the cs231n or dls style: never "pick" the style picked
+    path = Path(__file__).parent / "test_verify_students.py"
+    result = invoke(f"{path}:conv_backward_nchw", "--op", "conv2d_backward", "--style", style)
+    assert result.exit_code == 1
+    out = " ".join(result.stdout.split())
+    assert f"the call does not fit your function: {advice}" in out, out
+    assert f"--style {style}" not in out
+
+
+def test_a_call_that_does_not_fit_leaves_out_styles_without_the_op():
+    from cnngrad.verify.ops import OPS
+    from cnngrad.verify.runner import _misfit_hint
+    from cnngrad.verify.styles import STYLES
+
+    # no assignment style has conv1d_backward; only cs231n has softmax's
+    assert _misfit_hint(OPS["conv1d_backward"], STYLES["plain"]) == \
+        "see its signature in --help or rename arguments with --arg"
+    assert _misfit_hint(OPS["softmax_cross_entropy_backward"], STYLES["cs231n"]) == \
+        "see its signature in --help or pick --style plain and rename arguments with --arg"
+
+
 def test_table_is_the_human_format_and_text_its_other_name():
     table = invoke(sample("conv_right"), "--op", "conv2d_backward", "-f", "table")
     text = invoke(sample("conv_right"), "--op", "conv2d_backward", "--format", "text")

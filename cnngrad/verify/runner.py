@@ -333,9 +333,7 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> C
         message = f"raised {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
         if not _user_frames(exc):  # raised before any line of the user's code ran
             if isinstance(exc, TypeError):
-                message += (" — the call does not fit your function: see its signature in "
-                            "--help, rename arguments with --arg, or pick --style cs231n "
-                            "or dls")
+                message += " — the call does not fit your function: " + _misfit_hint(op, style)
             return CaseResult(case, "raised", message, seconds=outcome.seconds)
         return CaseResult(case, "raised", message, traceback=user_traceback(exc),
                           seconds=outcome.seconds)
@@ -356,6 +354,23 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> C
 
 
 # --------------------------------------------------------------------------- diagnosis
+
+
+def _misfit_hint(op: Op, style: Style) -> str:
+    """What to do when the call does not fit the user's function: read the signature, rename
+    the plain signature's arguments with --arg, or pick another style that has ``op`` (never
+    the style already picked)."""
+    plain = STYLES["plain"]
+    others = [other.name for other in STYLES.values()
+              if other.name not in (style.name, plain.name) and other.supports(op)]
+    steps = ["see its signature in --help"]
+    if style.name == plain.name:
+        steps.append("rename arguments with --arg")
+    if others:
+        steps.append(f"pick --style {' or '.join(others)}")
+    if style.name != plain.name:  # --arg renames the plain signature's arguments only
+        steps.append(f"pick --style {plain.name} and rename arguments with --arg")
+    return f"{', '.join(steps[:-1])}, or {steps[-1]}" if len(steps) > 2 else " or ".join(steps)
 
 
 def _generic(op: Op, case: Case, truth: dict) -> list[Alternative]:
