@@ -726,7 +726,9 @@ def test_real_process_prints_one_line(name, fmt, tmp_path):
     assert "Traceback" not in done.stderr
     lines = done.stderr.splitlines()
     assert 1 <= len(lines) <= 2 and lines[0].startswith(f"error: {name}: "), done.stderr
-    assert elapsed < 3 * BUDGET, f"{elapsed:.2f} s including start-up"
+    # a refused input never reaches the work it asks for (10⁹ padding, 10⁵ nested lists): a
+    # loose bound, since a busy 2-core machine starts Python + numpy in well over a second
+    assert elapsed < 10 * BUDGET, f"{elapsed:.2f} s including start-up"
 
 
 def test_real_process_missing_file_and_bad_format(tmp_path):
