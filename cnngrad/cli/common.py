@@ -75,9 +75,16 @@ def _write_stderr(lines: str) -> None:
         pass
 
 
+def _print_traceback(exc: BaseException) -> None:
+    """``--debug``: the whole traceback on standard error."""
+    import traceback
+
+    traceback.print_exception(exc, file=sys.stderr)
+
+
 def guarded(command):
     """Run a command body; a CnnGradError becomes one stderr line and its exit code.
-    ``--debug`` (every command has it) lets the traceback through instead.
+    ``--debug`` (every command has it) prints the traceback instead, with the same exit code.
 
     numpy's RuntimeWarnings (an overflow, an invalid value) never reach the user raw: a
     result that overflowed is reported once, as an error naming the tensor
@@ -107,14 +114,18 @@ def guarded(command):
             raise
         except (typer.Abort, typer.TyperException):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if kwargs.get("debug"):
-                raise
-            report_error(CnnGradError("interrupted"))
+                _print_traceback(exc)
+            else:
+                report_error(CnnGradError("interrupted"))
             raise typer.Exit(130) from None
         except Exception as exc:
             if kwargs.get("debug"):
-                raise
+                # the traceback instead of the one line, and the exit code all the same
+                _print_traceback(exc)
+                raise typer.Exit(exc.exit_code if isinstance(exc, CnnGradError) else 2
+                                 ) from None
             if isinstance(exc, CnnGradError):
                 if exc.file == "(command line)":  # a problem built from --input, --kernel ...
                     from cnngrad.problem import on_command_line
@@ -283,7 +294,7 @@ MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
                                                   "hold more elements than this.")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE", help="float64 (default) or float32 for big problems.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors (the exit code stays the same).")]
 OneBasedOpt = Annotated[bool, typer.Option(
     "--one-based", help="Count every index shown from 1 (rows, columns, [c=1] grids; "
                         "csv, markdown and latex path[i] names), as on paper and as check "
