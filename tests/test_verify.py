@@ -159,6 +159,10 @@ def words(x, w, delta, stride, padding):
 
 def a_number(x, w, delta, stride, padding):
     return 5
+
+def complex_parts(x, w, delta, stride, padding):
+    import numpy as np
+    return np.zeros(np.shape(x)) + 1j, np.zeros(np.shape(w)), np.zeros(np.shape(w)[:1])
 """
 
 
@@ -171,6 +175,7 @@ def a_number(x, w, delta, stride, padding):
     ("nothing", "returned None; expected a tuple of 3 (dx, dw, db)"),
     ("words", "dx is a str, not an array of numbers"),
     ("a_number", "returned an int; expected a tuple of 3 (dx, dw, db)"),
+    ("complex_parts", "dx is an array of complex numbers (complex128), not of real ones"),
 ])
 def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):
     path = user_file(tmp_path, BAD)

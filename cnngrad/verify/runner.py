@@ -183,6 +183,9 @@ def _as_numbers(value, name: str) -> np.ndarray:
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         raise ResultError(f"{name} is {_describe_value(value)}, not an array of numbers")
+    if np.iscomplexobj(array):  # float64 would drop the imaginary parts without a word
+        raise ResultError(f"{name} is an array of complex numbers ({array.dtype}), not of "
+                          f"real ones")
     return array.astype(np.float64, copy=False)
 
 
