@@ -620,7 +620,6 @@ def _key_decimals(truth: dict, start: int, kept: dict) -> int:
     return MAX_DECIMALS
 
 
-
 def _key(exercise: Exercise) -> dict:
     """The answers file of the true values: exact decimals (or ``p/q``), or rounded to the
     asked decimals when no decimal is exact."""
