@@ -363,6 +363,29 @@ def test_relu_is_torch_bit_for_bit(dtype):
     assert relu_backward(x, delta).tobytes() == tx.grad.numpy().tobytes()
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", ">f8"])
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, 5, 4)])
+@pytest.mark.parametrize("strided", [False, True])
+def test_relu_by_bit_mask_is_its_naive_twin(dtype, shape, strided):
+    from cnngrad.layers.activations import (relu_backward, relu_backward_naive, relu_forward,
+                                            relu_forward_naive)
+
+    rng = np.random.default_rng(len(shape))
+
+    def draw():
+        values = rng.choice(np.array(SPECIAL), size=(*shape[:-1], 2 * shape[-1]) if shape
+                            else ()) * rng.choice([1.0, -1.0])
+        with np.errstate(over="ignore"):  # 3e38 is inf in float16
+            values = values.astype(dtype)
+        return values[..., ::2] if strided and shape else values[..., :shape[-1]] if shape \
+            else values
+    x, delta = draw(), draw()
+    for got, expected in ((relu_forward(x), relu_forward_naive(x)),
+                          (relu_backward(x, delta), relu_backward_naive(x, delta))):
+        assert (got.shape, got.dtype) == (expected.shape, expected.dtype)
+        assert got.tobytes() == expected.tobytes()  # bit for bit: +0 is not −0
+
+
 def test_relu_by_mask_stays_exact_on_fractions():
     from fractions import Fraction
 
