@@ -294,7 +294,8 @@ MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
                                                   "hold more elements than this.")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE", help="float64 (default) or float32 for big problems.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors (the exit code stays the same).")]
+DebugOpt = Annotated[bool, typer.Option(
+    "--debug", help="Show a traceback on errors (the exit code stays the same).")]
 OneBasedOpt = Annotated[bool, typer.Option(
     "--one-based", help="Count every index shown from 1 (rows, columns, [c=1] grids; "
                         "csv, markdown and latex path[i] names), as on paper and as check "
