@@ -160,6 +160,12 @@ def words(x, w, delta, stride, padding):
 def a_number(x, w, delta, stride, padding):
     return 5
 
+def strings(x, w, delta, stride, padding):
+    return np.zeros(x.shape).astype(str), np.zeros(w.shape), np.zeros(w.shape[0])
+
+def objects(x, w, delta, stride, padding):
+    return np.zeros(x.shape), np.zeros(w.shape), np.array([None] * w.shape[0])
+
 def complex_parts(x, w, delta, stride, padding):
     import numpy as np
     return np.zeros(np.shape(x)) + 1j, np.zeros(np.shape(w)), np.zeros(np.shape(w)[:1])
@@ -175,6 +181,8 @@ def complex_parts(x, w, delta, stride, padding):
     ("nothing", "returned None; expected a tuple of 3 (dx, dw, db)"),
     ("words", "dx is a str, not an array of numbers"),
     ("a_number", "returned an int; expected a tuple of 3 (dx, dw, db)"),
+    ("strings", "dx is an array of strings (<U32), not of numbers"),
+    ("objects", "db is an array of Python objects (object), not of numbers"),
     ("complex_parts", "dx is an array of complex numbers (complex128), not of real ones"),
 ])
 def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):

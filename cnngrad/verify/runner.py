@@ -182,11 +182,19 @@ def _as_numbers(value, name: str) -> np.ndarray:
         raise ResultError(f"{name} is not an array ({type(exc).__name__}: {exc})") from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
+        if isinstance(value, np.ndarray):  # an array, but of what
+            held = _DTYPE_KINDS.get(array.dtype.kind, "values")
+            raise ResultError(f"{name} is an array of {held} ({array.dtype}), not of numbers")
         raise ResultError(f"{name} is {_describe_value(value)}, not an array of numbers")
     if np.iscomplexobj(array):  # float64 would drop the imaginary parts without a word
         raise ResultError(f"{name} is an array of complex numbers ({array.dtype}), not of "
                           f"real ones")
     return array.astype(np.float64, copy=False)
+
+
+#: What an array that holds no numbers holds, by its dtype's kind.
+_DTYPE_KINDS = {"U": "strings", "S": "bytes", "O": "Python objects", "M": "dates",
+                "m": "time spans", "V": "raw records"}
 
 
 def _describe_value(value) -> str:
