@@ -409,6 +409,25 @@ def _generic(op: Op, case: Case, truth: dict) -> list[Alternative]:
     return out
 
 
+#: The slip of an output that holds only whole numbers in a case of fractions.
+WHOLE_NUMBERS = ("truncated_to_int", "holds only whole numbers, though the case's values have "
+                 "fractions: an integer array (dtype=int, .astype(int)) or int() drops them")
+
+
+def _whole_numbers(failure: OutputCheck, case: Case, rtol: float, atol: float) -> bool | None:
+    """Whether ``failure``'s values are all whole numbers in a case whose inputs or right
+    values have fractions; None where that cannot be told: a case of whole numbers, a wrong
+    shape, or all zeros (as well an output never computed as one truncated to nothing)."""
+    got = _fits(failure.got, failure.expected)
+    if got is None or not got.any():
+        return None
+    fractions = not close(np.round(failure.expected), failure.expected, rtol, atol) or any(
+        a.dtype.kind == "f" and not np.array_equal(a, np.round(a)) for a in case.arrays.values())
+    if not fractions:
+        return None
+    return bool(np.isfinite(got).all() and (got == np.round(got)).all())
+
+
 def _permutations(expected: np.ndarray, axes: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
     """The right values with their axes in another order: a layout or channel-order slip."""
     if not 2 <= expected.ndim <= 4 or len(axes) != expected.ndim:
@@ -555,6 +574,9 @@ def diagnose(report: Report) -> list[SlipMatch]:
                 verdicts.setdefault(name, [])
                 if hit:
                     verdicts[name].append(words)
+            whole = _whole_numbers(failure, case, report.rtol, report.atol)
+            if whole is not None:
+                verdicts[WHOLE_NUMBERS[0]] = [WHOLE_NUMBERS[1]] if whole else []
             for name, hits in verdicts.items():
                 key = (failure.name, name)
                 if key not in counts:
