@@ -955,3 +955,81 @@ def test_an_integer_array_is_named_where_every_case_has_fractions():
     assert sum(not r.failures[0].got.any() for r in report.failed) == 3
     [slip] = report.slips
     assert (slip.output, slip.name, slip.matched, slip.of) == ("dx", "truncated_to_int", 5, 5)
+
+
+# --------------------------------------------------------------------------- a bias gradient forgotten
+
+
+def conv_backward_db_zeros(x, w, delta, stride, padding):
+    dx, dw, db = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw, np.zeros_like(db)
+
+
+def conv_backward_db_none(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw, None
+
+
+def conv_backward_without_db(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw
+
+
+def conv_backward_without_db_not_rotated(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nchw(x, w[:, :, ::-1, ::-1], delta, stride, padding)
+    return dx, dw
+
+
+def dls_conv_backward_db_none(dZ, cache):
+    dA_prev, dW, _ = dls_conv_backward(dZ, cache)
+    return dA_prev, dW, None
+
+
+def affine_backward_without_db(dout, cache):
+    dx, dw, _ = affine_backward(dout, cache)
+    return dx, dw
+
+
+def batchnorm_without_dbeta(x, gamma, delta, eps):
+    dx, dgamma, _ = batchnorm_nchw(x, gamma, delta, eps)
+    return dx, dgamma
+
+
+@pytest.mark.parametrize("fn, op, settings, lines", [
+    (conv_backward_db_zeros, "conv2d_backward", {}, [
+        "Slip:   db matches zeros: the bias gradient never computed — in 14 of 14 failing",
+        "        cases [bias_forgotten]"]),
+    (conv_backward_db_none, "conv2d_backward", {}, [
+        "Slip:   db is None: the bias gradient never computed — in 14 of 14 failing cases",
+        "        [bias_forgotten]"]),
+    (conv_backward_without_db, "conv2d_backward", {}, [
+        "Slip:   db is left out of the return: the bias gradient never computed — in 14",
+        "        of 14 failing cases [bias_forgotten]"]),
+    (dls_conv_backward_db_none, "conv2d_backward", {"style": "dls"}, [
+        "Slip:   db is None: the bias gradient never computed — in 11 of 11 failing cases",
+        "        [bias_forgotten]"]),
+    (affine_backward_without_db, "dense_backward", {"style": "cs231n"}, [
+        "Slip:   db is left out of the return: the bias gradient never computed — in 8 of",
+        "        8 failing cases [bias_forgotten]"]),
+    (batchnorm_without_dbeta, "batchnorm2d_backward", {}, [
+        "Slip:   dbeta is left out of the return: the gradient of β (batch norm's bias)",
+        "        never computed — in 8 of 8 failing cases [beta_forgotten]"]),
+], ids=["zeros", "none", "left-out", "dls-none", "cs231n-dense-left-out", "batchnorm-left-out"])
+def test_a_bias_gradient_forgotten_is_named(fn, op, settings, lines):
+    report = run_battery(fn, op, **settings)
+    assert len(report.failed) == len(report.results)
+    assert _slip_lines(report) == lines
+
+
+def test_a_return_without_db_is_still_a_wrong_return_and_its_other_outputs_are_checked():
+    report = run_battery(conv_backward_without_db_not_rotated, "conv2d_backward")
+    first = report.failed[0]
+    assert (first.status, first.message) == (
+        "bad_return", "returned a tuple of 2 values; expected 3 (dx, dw, db)")
+    assert [(f.name, f.status, f.message) for f in first.failures] == [
+        ("db", "bad_return", "db is left out of the return, whose 2 values fit (dx, dw)")]
+    second = report.failed[1]  # a 2×2 kernel: dx, read from its place, is wrong too
+    assert [(f.name, f.status) for f in second.failures] == [("dx", "mismatch"),
+                                                              ("db", "bad_return")]
+    assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
+        ("dx", "kernel_not_rotated", 12, 12), ("db", "bias_forgotten", 14, 14)]

@@ -81,11 +81,15 @@ def _value_words(value) -> str:
 
 @dataclass(frozen=True)
 class Alternative:
-    """A slip's answer for some outputs of one case (cnngrad's layout)."""
+    """A slip's answer for some outputs of one case (cnngrad's layout).
+
+    ``absent`` is for a slip of an output never computed (its answer all zeros): what that
+    means, said where the output comes back None or is left out of the return instead."""
 
     name: str
     description: str
     outputs: dict
+    absent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,8 +229,14 @@ def _conv_spec(w: np.ndarray, stride: int, padding: int):
                       padding=(padding,) * 4)
 
 
+#: The words of a bias gradient never computed: left at zeros, None, or left out.
+BIAS_FORGOTTEN = "the bias gradient never computed"
+
+
 def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
     """The classic bias-gradient slips for a per-filter bias over (N, F, ...) deltas."""
+    yield Alternative("bias_forgotten", f"matches zeros: {BIAS_FORGOTTEN}",
+                      {name: np.zeros(delta.shape[1])}, absent=BIAS_FORGOTTEN)
     spatial = tuple(range(2, delta.ndim))
     yield Alternative("bias_not_summed_over_batch", "matches the bias gradient not summed "
                       "over the batch (one row per image)", {name: delta.sum(axis=spatial)})
@@ -673,6 +683,9 @@ def _batchnorm_reference(case: Case, options: Options) -> dict:
 def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     a, eps = case.arrays, case.params["eps"]
     x, gamma, delta = a["x"], a["gamma"], a["delta"]
+    words = "the gradient of β (batch norm's bias) never computed"
+    yield Alternative("beta_forgotten", f"matches zeros: {words}",
+                      {"dbeta": np.zeros(x.shape[1])}, absent=words)
     dx = batchnorm_backward_formula(x, gamma, delta, eps, through_mean=False,
                                     through_var=False)[0]
     yield Alternative("statistics_constant", "matches the mean and variance treated as "
