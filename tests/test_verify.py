@@ -194,6 +194,68 @@ def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):
     assert "FAIL" in result.stdout and "PASS" not in result.stdout
 
 
+NO_GRID = """
+def library(x, w, delta, stride, padding):
+    from cnngrad import conv2d_backward
+    return conv2d_backward(x, w, delta, stride, padding)
+
+def one_row_short(x, w, delta, stride, padding):
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return dx[:, :, :-1], dw, db
+
+def a_corner_short(x, w, delta, stride, padding):
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return dx[:, :, :-1, :-1], dw, db
+
+def one_image(x, w, delta, stride, padding):
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return dx[0, 0], dw, db
+
+def dx_none(x, w, delta, stride, padding):
+    return (None,) + library(x, w, delta, stride, padding)[1:]
+
+def first_raises(x, w, delta, stride, padding):
+    if x.size == 9 and w.size == 1:
+        raise ValueError("not yet")
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return 1.5 * dx, dw, db
+
+def a_third_off(x, w, delta, stride, padding):
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return 1.5 * dx, dw, db
+"""
+
+
+@pytest.mark.parametrize("function, lines", [
+    ("one_row_short", [
+        "Slip:   no known slip matches: dx's H is 2 where cnngrad's is 3: check the size",
+        "        your code gives that axis, smallest case first"]),
+    ("a_corner_short", [
+        "Slip:   no known slip matches: dx's H and W are (2, 2) where cnngrad's are",
+        "        (3, 3): check the sizes your code gives those axes, smallest case first"]),
+    ("one_image", [
+        "Slip:   no known slip matches: dx has shape (3, 3) where cnngrad's is",
+        "        (1, 1, 3, 3): check the shape your code gives it, smallest case first"]),
+    ("dx_none", [
+        "Slip:   no known slip matches: return dx as an array of numbers (see above),",
+        "        then run again"]),
+    ("first_raises", [
+        "Slip:   no known slip matches: start with the smallest failing case; the later",
+        "        ones with wrong values are listed above"]),
+    ("a_third_off", [
+        "Slip:   no known slip matches: compare the grid above with your loops, smallest",
+        "        case first"]),
+])
+def test_no_slip_says_what_to_compare_with_what_is_shown(tmp_path, function, lines):
+    # "the grid above" only where a grid is shown above; else the shapes, or the value
+    path = user_file(tmp_path, NO_GRID)
+    result = invoke(f"{path}:{function}", "--op", "conv2d_backward")
+    assert result.exit_code == 1, result.output
+    out = result.stdout.splitlines()
+    assert out[out.index(lines[0]):] == lines
+    assert ("got − expected" in result.stdout) == (function == "a_third_off")
+
+
 def test_a_raise_shows_the_users_traceback_not_cnngrads(tmp_path):
     path = user_file(tmp_path, BAD)
     out = invoke(f"{path}:raises", "--op", "conv2d_backward").stdout
