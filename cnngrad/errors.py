@@ -74,6 +74,29 @@ def join_path(base: str, tail: str | int) -> str:
     return f"{base}.{tail}"
 
 
+#: Consonant pairs that begin words read as words ("flatten", "str", "dropout"); a word
+#: that begins with two other consonants is read letter by letter ("mse", "ndarray").
+_ONSETS = frozenset("bl br ch cl cr dr dw fl fr gh gl gn gr kn ph pl pr ps rh sc sh sk sl sm "
+                    "sn sp st sw th tr ts tw wh wr".split())
+#: Letters whose names begin with a vowel sound: ef, aitch, el, em, en, ar, es, ex.
+_VOWEL_NAMED = "fhlmnrsx"
+#: Words that begin with a u sounded "you": a uint8, a user.
+_YOU = ("uint", "unicode", "user", "uuid")
+
+
+def with_article(word: str) -> str:
+    """``word`` after the article its sound takes: 'an add', 'a conv2d', 'an int', 'a float',
+    and for a word read letter by letter 'an mse', 'an ndarray', 'a bce'."""
+    low = word.lower()
+    if low[:1] in "aeiou":
+        an = not low.startswith(_YOU)
+    elif len(low) == 1 or (low[1] not in "aeiouy" and low[:2] not in _ONSETS):
+        an = low[:1] in _VOWEL_NAMED  # read as letters: its first letter's name
+    else:
+        an = False
+    return f"{'an' if an else 'a'} {word}"
+
+
 def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to a misspelt one, or None when nothing is close."""
     known = list(known)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import (ProblemError, ResourceError, ShapeError, allowed_list, closest,
-                            did_you_mean, join_path)
+                            did_you_mean, join_path, with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields)
 from cnngrad.families.base import Head
@@ -183,11 +183,6 @@ class Layout:
         for axis, value in zip(self.display_axes(internal_shape), index):
             out[axis] = value
         return tuple(out)
-
-
-def _a(kind: str) -> str:
-    """'an add', 'an upsample', 'a conv2d': the article before a type name."""
-    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -386,7 +381,7 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
     common = ("type", "name") if reads_many else ("type", "name", "input")
     if reads_many and "input" in raw:
         raise ctx.error(join_path(where, "input"),
-                        f"{_a(kind)} layer reads two or more layers: name them in "
+                        f"{with_article(kind)} layer reads two or more layers: name them in "
                         f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
                         if isinstance(raw["input"], str) else None)
     allowed = common + family.fields
@@ -400,10 +395,10 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
             best = closest(unknown, allowed)
             related = best is not None and (best.startswith(unknown) or unknown.startswith(best))
             raise ctx.error(join_path(where, unknown),
-                            f"unknown key {_show(unknown)} in {_a(kind)} layer: it is a field "
-                            f"of {_listed(owners)}", did_you_mean(unknown, allowed) if related
+                            f"unknown key {_show(unknown)} in {with_article(kind)} layer: it is "
+                            f"a field of {_listed(owners)}", did_you_mean(unknown, allowed) if related
                             else allowed_list(allowed))
-    ctx.check_keys(raw, allowed, where, f"{_a(kind)} layer")
+    ctx.check_keys(raw, allowed, where, f"{with_article(kind)} layer")
 
 
 def _listed(names: list[str]) -> str:
@@ -752,7 +747,7 @@ class _Builder:
             raise self.error("loss", "loss has no 'type'", allowed_list(LOSSES))
         kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
         family = loss_family(kind)
-        self.check_keys(raw, ("type",) + family.fields, "loss", f"{_a(kind)} loss")
+        self.check_keys(raw, ("type",) + family.fields, "loss", f"{with_article(kind)} loss")
         if "target" not in raw:
             raise self.error("loss", f"{kind} loss has no 'target'")
         return family.build(self, raw, out_shape, layout, last_name)

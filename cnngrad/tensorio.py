@@ -41,7 +41,7 @@ from itertools import chain
 
 import numpy as np
 
-from cnngrad.errors import ProblemError, did_you_mean, join_path
+from cnngrad.errors import ProblemError, did_you_mean, join_path, with_article
 
 __all__ = [
     "MAX_DEPTH",
@@ -596,7 +596,7 @@ def _show(value: object) -> str:
         return "an object"
     if isinstance(value, (float, Decimal, Fraction, np.number)):
         return _shorten(str(value))
-    return f"a {type(value).__name__}"
+    return with_article(type(value).__name__)
 
 
 def _too_large(shown: str) -> _BadNumber:

@@ -508,7 +508,9 @@ ADVERSARY_CASES = [
     bad("nll-target-huge", _with(NLL, loss={"target": [1e300, 0]}), "loss.target[0]",
         "out of range"),
     bad("nll-weight", _with(NLL, loss={"weight": [1, 1]}), "loss.weight",
-        "unknown key 'weight' in a nll loss"),
+        "unknown key 'weight' in an nll loss"),
+    bad("mse-weight", _with(BCE, loss={"type": "mse", "weight": [1, 1, 1, 1]}), "loss.weight",
+        "unknown key 'weight' in an mse loss"),
     # bce
     bad("bce-target-null-element", _with(BCE, loss={"target": [1, None, 1, 0]}),
         "loss.target[1]", "null is not a number"),

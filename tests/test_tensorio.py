@@ -270,6 +270,36 @@ def test_parse_number_rejects(value, keyword, exact):
     assert time.perf_counter() - start < 0.5  # no billion-digit fractions
 
 
+@pytest.mark.parametrize("value, what", [
+    (np.array([1.5]), "expected a number, got an ndarray"),
+    (object(), "expected a number, got an object"),
+    (range(3), "expected a number, got a range"),
+])
+def test_a_value_of_another_type_is_named_with_its_article(value, what):
+    # as the Python API can pass it: "an ndarray", never "a ndarray"
+    with pytest.raises(ProblemError) as info:
+        parse_number(value, "x", file="p.json")
+    assert info.value.what == what
+
+
+def test_the_article_goes_by_the_sound():
+    from cnngrad.errors import with_article
+
+    words = ["ndarray", "int", "float", "OrderedDict", "uint8", "upsample", "flatten", "str",
+             "mse", "nll", "bce", "conv2d"]
+    assert [with_article(word) for word in words] == [
+        "an ndarray", "an int", "a float", "an OrderedDict", "a uint8", "an upsample",
+        "a flatten", "a str", "an mse", "an nll", "a bce", "a conv2d"]
+
+
+def test_an_array_inside_nested_lists_is_named_with_its_article(tmp_path):
+    with pytest.raises(ProblemError) as info:
+        parse_tensor([[1, 2], [3, np.array([4.0])]], "input", file="p.json",
+                     base_dir=tmp_path)
+    assert (info.value.where, info.value.what) == ("input[1][1]",
+                                                   "expected a number, got an ndarray")
+
+
 def test_decimal_comma_gets_a_hint():
     with pytest.raises(ProblemError) as info:
         parse_number("1,5", "x", file="p.json")

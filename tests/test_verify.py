@@ -40,7 +40,7 @@ def user_file(tmp_path: Path, source: str, name: str = "student.py") -> Path:
 def test_the_right_sample_passes():
     result = invoke(sample("conv_right"), "--op", "conv2d_backward")
     assert result.exit_code == 0, result.output
-    assert "PASS  all 13 cases agree" in result.stdout
+    assert "PASS  all 14 cases agree" in result.stdout
     assert "FAIL" not in result.stdout
 
 
@@ -67,8 +67,8 @@ def test_the_wrong_samples_fail_with_their_slip_named(name, slip, words):
 
 
 def test_a_slip_in_every_failing_case_counts_every_failing_case(tmp_path):
-    # db summed over the batch only, one value per position: all 13 cases fail, and the
-    # slip explains the 13th (the largest) as well as the others
+    # db summed over the batch only, one value per position: all 14 cases fail, and the
+    # slip explains the 14th (the largest) as well as the others
     path = user_file(tmp_path, """
         from cnngrad.layers.conv import conv2d_backward as library_backward
 
@@ -78,13 +78,13 @@ def test_a_slip_in_every_failing_case_counts_every_failing_case(tmp_path):
         """)
     result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward")
     assert result.exit_code == 1
-    assert "FAIL  13 of 13 cases fail, 0 pass." in result.stdout
+    assert "FAIL  14 of 14 cases fail, 0 pass." in result.stdout
     assert ("Slip:   db matches the bias gradient per position instead of summed over them "
-            "—\n        in 13 of 13 failing cases [bias_per_position]") in result.stdout
+            "—\n        in 14 of 14 failing cases [bias_per_position]") in result.stdout
     report = json.loads(invoke(f"{path}:conv_backward", "--op", "conv2d_backward",
                                "--format", "json").stdout)
     assert [(s["name"], s["matched"], s["of"]) for s in report["slips"]] == [
-        ("bias_per_position", 13, 13)]
+        ("bias_per_position", 14, 14)]
 
 
 def test_a_kernel_gradient_in_the_other_layout_names_its_axis_order(tmp_path):
@@ -118,7 +118,7 @@ def test_json_report_layout():
                     "--seed", "7")
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["seed"] == 7 and report["layout"] == "nchw"
-    assert report["summary"] == {"cases": 13, "failed": 0, "passed": 13, "not_run": 0,
+    assert report["summary"] == {"cases": 14, "failed": 0, "passed": 14, "not_run": 0,
                                  "skipped": 0}
     assert report["first_failure"] is None and report["slips"] == []
     assert report["cases"][0]["shapes"]["x"] == [1, 1, 3, 3]
@@ -160,6 +160,12 @@ def words(x, w, delta, stride, padding):
 def a_number(x, w, delta, stride, padding):
     return 5
 
+def strings(x, w, delta, stride, padding):
+    return np.zeros(x.shape).astype(str), np.zeros(w.shape), np.zeros(w.shape[0])
+
+def objects(x, w, delta, stride, padding):
+    return np.zeros(x.shape), np.zeros(w.shape), np.array([None] * w.shape[0])
+
 def complex_parts(x, w, delta, stride, padding):
     import numpy as np
     return np.zeros(np.shape(x)) + 1j, np.zeros(np.shape(w)), np.zeros(np.shape(w)[:1])
@@ -175,6 +181,8 @@ def complex_parts(x, w, delta, stride, padding):
     ("nothing", "returned None; expected a tuple of 3 (dx, dw, db)"),
     ("words", "dx is a str, not an array of numbers"),
     ("a_number", "returned an int; expected a tuple of 3 (dx, dw, db)"),
+    ("strings", "dx is an array of strings (<U32), not of numbers"),
+    ("objects", "db is an array of Python objects (object), not of numbers"),
     ("complex_parts", "dx is an array of complex numbers (complex128), not of real ones"),
 ])
 def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):
@@ -184,6 +192,68 @@ def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):
     assert expected in result.stdout
     assert "Traceback" not in result.stderr
     assert "FAIL" in result.stdout and "PASS" not in result.stdout
+
+
+NO_GRID = """
+def library(x, w, delta, stride, padding):
+    from cnngrad import conv2d_backward
+    return conv2d_backward(x, w, delta, stride, padding)
+
+def one_row_short(x, w, delta, stride, padding):
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return dx[:, :, :-1], dw, db
+
+def a_corner_short(x, w, delta, stride, padding):
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return dx[:, :, :-1, :-1], dw, db
+
+def one_image(x, w, delta, stride, padding):
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return dx[0, 0], dw, db
+
+def dx_none(x, w, delta, stride, padding):
+    return (None,) + library(x, w, delta, stride, padding)[1:]
+
+def first_raises(x, w, delta, stride, padding):
+    if x.size == 9 and w.size == 1:
+        raise ValueError("not yet")
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return 1.5 * dx, dw, db
+
+def a_third_off(x, w, delta, stride, padding):
+    dx, dw, db = library(x, w, delta, stride, padding)
+    return 1.5 * dx, dw, db
+"""
+
+
+@pytest.mark.parametrize("function, lines", [
+    ("one_row_short", [
+        "Slip:   no known slip matches: dx's H is 2 where cnngrad's is 3: check the size",
+        "        your code gives that axis, smallest case first"]),
+    ("a_corner_short", [
+        "Slip:   no known slip matches: dx's H and W are (2, 2) where cnngrad's are",
+        "        (3, 3): check the sizes your code gives those axes, smallest case first"]),
+    ("one_image", [
+        "Slip:   no known slip matches: dx has shape (3, 3) where cnngrad's is",
+        "        (1, 1, 3, 3): check the shape your code gives it, smallest case first"]),
+    ("dx_none", [
+        "Slip:   no known slip matches: return dx as an array of numbers (see above),",
+        "        then run again"]),
+    ("first_raises", [
+        "Slip:   no known slip matches: start with the smallest failing case; the later",
+        "        ones with wrong values are listed above"]),
+    ("a_third_off", [
+        "Slip:   no known slip matches: compare the grid above with your loops, smallest",
+        "        case first"]),
+])
+def test_no_slip_says_what_to_compare_with_what_is_shown(tmp_path, function, lines):
+    # "the grid above" only where a grid is shown above; else the shapes, or the value
+    path = user_file(tmp_path, NO_GRID)
+    result = invoke(f"{path}:{function}", "--op", "conv2d_backward")
+    assert result.exit_code == 1, result.output
+    out = result.stdout.splitlines()
+    assert out[out.index(lines[0]):] == lines
+    assert ("got − expected" in result.stdout) == (function == "a_third_off")
 
 
 def test_a_raise_shows_the_users_traceback_not_cnngrads(tmp_path):
@@ -456,7 +526,7 @@ def test_verify_op_passes_a_right_function_and_raises_the_report_for_a_wrong_one
 
     right, _ = load_function(sample("conv_right"))
     report = verify_op(right, "conv2d_backward")
-    assert report.ok and len(report.results) == 13
+    assert report.ok and len(report.results) == 14
     wrong, _ = load_function(sample("conv_no_rotation"))
     with pytest.raises(AssertionError) as caught:
         verify_op(wrong, "conv2d_backward")
@@ -522,9 +592,25 @@ def test_the_conv_battery_reaches_every_corner():
                 (c.arrays["x"].shape[2] + 2 * c.params["padding"] - c.arrays["w"].shape[2])
                 % c.params["stride"]]
     assert {c.params["stride"] for c in leftover} == {2, 3}
-    assert {c.arrays["x"].shape[0] for c in cases} == {1, 3}
+    assert {c.arrays["x"].shape[0] for c in cases} == {1, 2, 3}
     assert any(c.arrays["x"].shape[1] > 1 and c.arrays["w"].shape[0] > 1 for c in cases)
     assert any(c.params["padding"] for c in cases)
+
+
+def test_every_op_has_a_case_of_non_whole_values_in_every_style():
+    # whole numbers alone pass code that truncates to int: each style must get one case
+    # whose inputs have fractions
+    from cnngrad.verify.ops import OPS, battery
+    from cnngrad.verify.styles import STYLES
+
+    def fractions(case):
+        return any(a.dtype.kind == "f" and not np.array_equal(a, np.round(a))
+                   for a in case.arrays.values())
+
+    without = [(name, style.name) for name, op in OPS.items() for style in STYLES.values()
+               if style.supports(op)
+               and not any(fractions(c) for c in battery(op) if style.accepts(op, c))]
+    assert without == []
 
 
 def test_pool_ties_are_where_the_battery_says():
@@ -734,7 +820,7 @@ def test_table_is_the_human_format_and_text_its_other_name():
     text = invoke(sample("conv_right"), "--op", "conv2d_backward", "--format", "text")
     default = invoke(sample("conv_right"), "--op", "conv2d_backward")
     assert table.exit_code == text.exit_code == default.exit_code == 0, table.output
-    assert "PASS  all 13 cases agree" in table.stdout
+    assert "PASS  all 14 cases agree" in table.stdout
     assert table.stdout == text.stdout == default.stdout
     help_text = " ".join(runner.invoke(app, ["verify", "--help"]).stdout.split())
     assert "table (the report for people; text is another name for it) or json" in help_text

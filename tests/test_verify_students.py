@@ -803,13 +803,13 @@ def test_the_mean_term_slip_is_not_offered_where_the_deltas_sum_to_zero():
 
 CONV_SWAPPED_LINES = [
     "Slip:   the outputs are in the order (dw, dx, db); cnngrad expects (dx, dw, db)",
-    "        — in 13 of 13 failing cases [outputs_swapped]",
+    "        — in 14 of 14 failing cases [outputs_swapped]",
 ]
 
 
 def test_conv_outputs_in_another_order_are_named_in_one_line():
     report = run_battery(conv_backward_outputs_swapped, "conv2d_backward")
-    assert len(report.failed) == 13
+    assert len(report.failed) == 14
     assert _slip_lines(report) == CONV_SWAPPED_LINES
     assert [(m.output, m.name) for m in report.slips] == [(None, "outputs_swapped")]
 
@@ -819,7 +819,7 @@ def test_outputs_swapped_and_a_slip_in_one_of_them_are_both_named():
     report = run_battery(conv_backward_swapped_not_rotated, "conv2d_backward")
     assert _slip_lines(report) == CONV_SWAPPED_LINES + [
         "Slip:   dx matches the kernel not rotated by 180° in dx (correlating the padded",
-        "        delta with w instead of with w rotated) — in 11 of 11 failing cases",
+        "        delta with w instead of with w rotated) — in 12 of 12 failing cases",
         "        [kernel_not_rotated]",
     ]
 
@@ -833,7 +833,7 @@ def test_outputs_swapped_and_a_slip_in_one_of_them_are_both_named():
         "        dgamma, dbeta) — in 8 of 8 failing cases [outputs_swapped]"]),
     (affine_backward_swapped, "dense_backward", {"style": "cs231n"}, [
         "Slip:   the outputs are in the order (dw, dx, db); cnngrad expects (dx, dw, db)",
-        "        — in 7 of 7 failing cases [outputs_swapped]"]),
+        "        — in 8 of 8 failing cases [outputs_swapped]"]),
 ], ids=["softmax", "batchnorm", "cs231n-dense"])
 def test_outputs_swapped_is_named_for_every_op_with_several_outputs(fn, op, settings, lines):
     assert _slip_lines(run_battery(fn, op, **settings)) == lines
@@ -845,4 +845,191 @@ def test_outputs_swapped_is_a_slip_of_the_whole_return_in_json():
     slips = to_json(run_battery(conv_backward_outputs_swapped, "conv2d_backward"))["slips"]
     assert slips == [{"output": None, "name": "outputs_swapped",
                       "description": "the outputs are in the order (dw, dx, db); cnngrad "
-                                     "expects (dx, dw, db)", "matched": 13, "of": 13}]
+                                     "expects (dx, dw, db)", "matched": 14, "of": 14}]
+
+
+# --------------------------------------------------------------------------- integer arrays
+
+
+def dls_conv_forward_int_output(A_prev, W, b, hparameters):
+    # Z made with dtype=int: each Z[i, h, w, c] = ... drops its fraction, without a word
+    (m, n_H_prev, n_W_prev, n_C_prev) = A_prev.shape
+    (f, f, n_C_prev, n_C) = W.shape
+    stride, pad = hparameters["stride"], hparameters["pad"]
+    n_H = int((n_H_prev - f + 2 * pad) / stride) + 1
+    n_W = int((n_W_prev - f + 2 * pad) / stride) + 1
+    Z = np.zeros((m, n_H, n_W, n_C), dtype=int)
+    A_prev_pad = _pad(A_prev, pad, axes=(1, 2))
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    vs, hs = h * stride, w * stride
+                    a_slice = A_prev_pad[i, vs:vs + f, hs:hs + f, :]
+                    Z[i, h, w, c] = np.sum(a_slice * W[:, :, :, c]) + float(b[0, 0, 0, c])
+    return Z, (A_prev, W, b, hparameters)
+
+
+def conv_backward_int_accumulators(x, w, delta, stride, padding):
+    # CS231n-style scalar loops into accumulators of ints: each += drops the fraction
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    xp = _pad(x, padding)
+    dxp = np.zeros(xp.shape, dtype=int)
+    dw = np.zeros(w.shape, dtype=int)
+    db = np.zeros(f, dtype=int)
+    for i in range(n):
+        for k in range(f):
+            for r in range(delta.shape[2]):
+                for q in range(delta.shape[3]):
+                    d = delta[i, k, r, q]
+                    db[k] += d
+                    for ch in range(c):
+                        for p in range(kh):
+                            for s in range(kw):
+                                dw[k, ch, p, s] += d * xp[i, ch, r * stride + p, q * stride + s]
+                                dxp[i, ch, r * stride + p, q * stride + s] += d * w[k, ch, p, s]
+    return dxp[:, :, padding:padding + h, padding:padding + width], dw, db
+
+
+def dense_backward_as_int(x, w, delta):
+    return tuple(g.astype(int) for g in dense_backward_torch(x, w, delta))
+
+
+def maxpool_forward_int_output(x, size, stride, padding):
+    from cnngrad import maxpool2d_forward
+
+    return maxpool2d_forward(x, size, stride, padding).astype(int)
+
+
+TRUNCATED_WORDS = ("holds only whole numbers, though the case's values have fractions: an "
+                   "integer array (dtype=int, .astype(int)) or int() drops them")
+
+
+@pytest.mark.parametrize("fn, op, settings, failed, outputs", [
+    (dls_conv_forward_int_output, "conv2d_forward", {"style": "dls"},
+     [(9, "non-whole values, batch of 2, 2 channels, stride 2, padding 1")], ["y"]),
+    (conv_backward_int_accumulators, "conv2d_backward", {},
+     [(11, "non-whole values, batch of 2, 2 channels, stride 2, padding 1")],
+     ["dx", "dw", "db"]),
+    (dense_backward_as_int, "dense_backward", {},
+     [(6, "non-whole values, batch of 3, 4 inputs, 3 outputs")], ["dx", "dw", "db"]),
+    (maxpool_forward_int_output, "maxpool2d_forward", {},
+     [(9, "non-whole values, batch of 2, 2 channels, 3×3 windows, stride 2")], ["y"]),
+], ids=["dls-conv-forward", "conv-backward", "dense-backward", "maxpool-forward"])
+def test_an_integer_array_fails_the_non_whole_case_with_its_slip_named(fn, op, settings,
+                                                                      failed, outputs):
+    # every other case holds whole numbers, which an integer array keeps: only the case of
+    # non-whole values can tell, and the slip says why
+    report = run_battery(fn, op, **settings)
+    assert [(r.case.index, r.case.corner) for r in report.failed] == failed
+    assert [(m.output, m.name, m.description, m.matched, m.of) for m in report.slips] == [
+        (output, "truncated_to_int", TRUNCATED_WORDS, 1, 1) for output in outputs]
+
+
+def test_the_integer_array_slip_reads_so_in_the_report():
+    report = run_battery(conv_backward_int_accumulators, "conv2d_backward")
+    assert _slip_lines(report) == [
+        "Slip:   dx holds only whole numbers, though the case's values have fractions: an",
+        "        integer array (dtype=int, .astype(int)) or int() drops them — in 1 of 1",
+        "        failing cases [truncated_to_int]",
+        "Slip:   dw holds only whole numbers, though the case's values have fractions: an",
+        "        integer array (dtype=int, .astype(int)) or int() drops them — in 1 of 1",
+        "        failing cases [truncated_to_int]",
+        "Slip:   db holds only whole numbers, though the case's values have fractions: an",
+        "        integer array (dtype=int, .astype(int)) or int() drops them — in 1 of 1",
+        "        failing cases [truncated_to_int]",
+    ]
+
+
+def batchnorm_dx_as_int(x, gamma, delta, eps):
+    dx, dgamma, dbeta = batchnorm_nchw(x, gamma, delta, eps)
+    return dx.astype(int), dgamma, dbeta
+
+
+def test_an_integer_array_is_named_where_every_case_has_fractions():
+    # batch norm's cases are all of non-whole values: every one fails; a dx truncated to all
+    # zeros cannot tell an integer array from a dx never computed, and is not counted
+    report = run_battery(batchnorm_dx_as_int, "batchnorm2d_backward")
+    assert len(report.failed) == 8
+    assert sum(not r.failures[0].got.any() for r in report.failed) == 3
+    [slip] = report.slips
+    assert (slip.output, slip.name, slip.matched, slip.of) == ("dx", "truncated_to_int", 5, 5)
+
+
+# --------------------------------------------------------------------------- a bias gradient forgotten
+
+
+def conv_backward_db_zeros(x, w, delta, stride, padding):
+    dx, dw, db = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw, np.zeros_like(db)
+
+
+def conv_backward_db_none(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw, None
+
+
+def conv_backward_without_db(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw
+
+
+def conv_backward_without_db_not_rotated(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nchw(x, w[:, :, ::-1, ::-1], delta, stride, padding)
+    return dx, dw
+
+
+def dls_conv_backward_db_none(dZ, cache):
+    dA_prev, dW, _ = dls_conv_backward(dZ, cache)
+    return dA_prev, dW, None
+
+
+def affine_backward_without_db(dout, cache):
+    dx, dw, _ = affine_backward(dout, cache)
+    return dx, dw
+
+
+def batchnorm_without_dbeta(x, gamma, delta, eps):
+    dx, dgamma, _ = batchnorm_nchw(x, gamma, delta, eps)
+    return dx, dgamma
+
+
+@pytest.mark.parametrize("fn, op, settings, lines", [
+    (conv_backward_db_zeros, "conv2d_backward", {}, [
+        "Slip:   db matches zeros: the bias gradient never computed — in 14 of 14 failing",
+        "        cases [bias_forgotten]"]),
+    (conv_backward_db_none, "conv2d_backward", {}, [
+        "Slip:   db is None: the bias gradient never computed — in 14 of 14 failing cases",
+        "        [bias_forgotten]"]),
+    (conv_backward_without_db, "conv2d_backward", {}, [
+        "Slip:   db is left out of the return: the bias gradient never computed — in 14",
+        "        of 14 failing cases [bias_forgotten]"]),
+    (dls_conv_backward_db_none, "conv2d_backward", {"style": "dls"}, [
+        "Slip:   db is None: the bias gradient never computed — in 11 of 11 failing cases",
+        "        [bias_forgotten]"]),
+    (affine_backward_without_db, "dense_backward", {"style": "cs231n"}, [
+        "Slip:   db is left out of the return: the bias gradient never computed — in 8 of",
+        "        8 failing cases [bias_forgotten]"]),
+    (batchnorm_without_dbeta, "batchnorm2d_backward", {}, [
+        "Slip:   dbeta is left out of the return: the gradient of β (batch norm's bias)",
+        "        never computed — in 8 of 8 failing cases [beta_forgotten]"]),
+], ids=["zeros", "none", "left-out", "dls-none", "cs231n-dense-left-out", "batchnorm-left-out"])
+def test_a_bias_gradient_forgotten_is_named(fn, op, settings, lines):
+    report = run_battery(fn, op, **settings)
+    assert len(report.failed) == len(report.results)
+    assert _slip_lines(report) == lines
+
+
+def test_a_return_without_db_is_still_a_wrong_return_and_its_other_outputs_are_checked():
+    report = run_battery(conv_backward_without_db_not_rotated, "conv2d_backward")
+    first = report.failed[0]
+    assert (first.status, first.message) == (
+        "bad_return", "returned a tuple of 2 values; expected 3 (dx, dw, db)")
+    assert [(f.name, f.status, f.message) for f in first.failures] == [
+        ("db", "bad_return", "db is left out of the return, whose 2 values fit (dx, dw)")]
+    second = report.failed[1]  # a 2×2 kernel: dx, read from its place, is wrong too
+    assert [(f.name, f.status) for f in second.failures] == [("dx", "mismatch"),
+                                                              ("db", "bad_return")]
+    assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
+        ("dx", "kernel_not_rotated", 12, 12), ("db", "bias_forgotten", 14, 14)]

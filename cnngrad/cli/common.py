@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from cnngrad.cli.output import TerminalText, escape_controls, write_output, write_outputs
-from cnngrad.errors import CnnGradError, UsageError, did_you_mean
+from cnngrad.errors import CnnGradError, UsageError, did_you_mean, with_article
 
 # --------------------------------------------------------------------------- plumbing
 
@@ -414,7 +414,7 @@ def _keys_first(problem: str, max_elements: int) -> None:
         if isinstance(loss, dict) and loss.get("type") in LOSSES:
             kind = loss["type"]
             builder.check_keys(loss, ("type",) + tuple(loss_family(kind).fields), "loss",
-                               f"{problem_module._a(kind)} loss")
+                               f"{with_article(kind)} loss")
     except ProblemError as exc:
         if exc.what.startswith("unknown key"):
             raise

@@ -8,7 +8,10 @@ slip would have — so a wrong answer is named by the slip whose answer it equal
 
 Cases are generated from a seeded ``numpy.random.Generator(PCG64(seed))``; tensors hold small
 integers (stored as float64) wherever the operation is linear in them, so a diff grid reads
-at a glance and a slip's answer is exact.  The battery is sorted smallest first.
+at a glance and a slip's answer is exact.  Each such op also has one case of odd halves
+(±0.5 … ±3.5, still exact): whole numbers alone would pass code that truncates to int (an
+integer accumulator, ``.astype(int)``).  Its values are drawn after the others', which stay
+as they were.  The battery is sorted smallest first.
 """
 
 from __future__ import annotations
@@ -78,11 +81,15 @@ def _value_words(value) -> str:
 
 @dataclass(frozen=True)
 class Alternative:
-    """A slip's answer for some outputs of one case (cnngrad's layout)."""
+    """A slip's answer for some outputs of one case (cnngrad's layout).
+
+    ``absent`` is for a slip of an output never computed (its answer all zeros): what that
+    means, said where the output comes back None or is left out of the return instead."""
 
     name: str
     description: str
     outputs: dict
+    absent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,12 @@ def _ints(rng: np.random.Generator, shape, low: int = -4, high: int = 4) -> np.n
     return rng.integers(low, high + 1, size=shape).astype(np.float64)
 
 
+def _halves(rng: np.random.Generator, shape) -> np.ndarray:
+    # odd halves, ±0.5 … ±3.5: none whole, every product a quarter (exact in float64), so an
+    # integer array or int() that drops the fractions changes the answer
+    return rng.integers(-4, 4, size=shape) + 0.5
+
+
 def _distinct(rng: np.random.Generator, shape) -> np.ndarray:
     """Distinct values (no ties anywhere): the integers around 0, shuffled."""
     count = int(np.prod(shape))
@@ -151,17 +164,21 @@ _CONV2D_GEOMETRIES = (
     ("5×5 kernel, padding 2", 1, 2, 2, 6, 6, 5, 5, 1, 2),
     ("batch of 3, 3 channels, 4 filters, stride 2, padding 2", 3, 3, 4, 9, 8, 3, 3, 2, 2),
 )
+#: The case of non-whole values (a square kernel: every style takes it).
+_CONV2D_HALVES = ("non-whole values, batch of 2, 2 channels, stride 2, padding 1",
+                  2, 2, 2, 5, 5, 3, 3, 2, 1)
 
 
 def _conv2d_cases(rng, options, *, forward: bool) -> list[Case]:
     cases = []
-    for corner, n, c, f, h, w, kh, kw, s, p in _CONV2D_GEOMETRIES:
+    geometries = [(g, _ints) for g in _CONV2D_GEOMETRIES] + [(_CONV2D_HALVES, _halves)]
+    for (corner, n, c, f, h, w, kh, kw, s, p), values in geometries:
         h_out = conv_output_size(h, p, p, kh, s)
         w_out = conv_output_size(w, p, p, kw, s)
-        arrays = {"x": _ints(rng, (n, c, h, w)), "w": _ints(rng, (f, c, kh, kw)),
-                  "b": _ints(rng, (f,))}
+        arrays = {"x": values(rng, (n, c, h, w)), "w": values(rng, (f, c, kh, kw)),
+                  "b": values(rng, (f,))}
         if not forward:
-            arrays["delta"] = _ints(rng, (n, f, h_out, w_out))
+            arrays["delta"] = values(rng, (n, f, h_out, w_out))
         cases.append(Case(corner, {"stride": s, "padding": p}, arrays, square=kh == kw))
     return cases
 
@@ -212,8 +229,14 @@ def _conv_spec(w: np.ndarray, stride: int, padding: int):
                       padding=(padding,) * 4)
 
 
+#: The words of a bias gradient never computed: left at zeros, None, or left out.
+BIAS_FORGOTTEN = "the bias gradient never computed"
+
+
 def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
     """The classic bias-gradient slips for a per-filter bias over (N, F, ...) deltas."""
+    yield Alternative("bias_forgotten", f"matches zeros: {BIAS_FORGOTTEN}",
+                      {name: np.zeros(delta.shape[1])}, absent=BIAS_FORGOTTEN)
     spatial = tuple(range(2, delta.ndim))
     yield Alternative("bias_not_summed_over_batch", "matches the bias gradient not summed "
                       "over the batch (one row per image)", {name: delta.sum(axis=spatial)})
@@ -290,22 +313,26 @@ _POOL_GEOMETRIES = (
     ("ties, batch of 3, 2×2 window, stride 2, padding 1", 3, 2, 6, 6, 2, 2, 1, True),
     ("batch of 3, 3 channels, 3×3 window, stride 3, padding 1", 3, 3, 7, 8, 3, 3, 1, False),
 )
+#: The case of non-whole values (square windows, no padding: every style takes it).
+_POOL_HALVES = ("non-whole values, batch of 2, 2 channels, 3×3 windows, stride 2",
+                2, 2, 5, 5, 3, 2, 0, False)
 
 
 def _pool_cases(rng, options, *, forward: bool, kind: str) -> list[Case]:
     from cnngrad.layers._common import pair, pool_output_size
 
     cases = []
-    for corner, n, c, h, w, size, s, p, ties in _POOL_GEOMETRIES:
+    for corner, n, c, h, w, size, s, p, ties in _POOL_GEOMETRIES + (_POOL_HALVES,):
         if ties and kind == "avg":
             continue
         kh, kw = pair(size)
+        halves = corner == _POOL_HALVES[0]
         if ties:  # few distinct values: most windows hold a tie
             x = _ints(rng, (n, c, h, w), 0, 2)
         elif kind == "max":  # no ties anywhere: any tie rule gives the same answer
-            x = _distinct(rng, (n, c, h, w))
+            x = _distinct(rng, (n, c, h, w)) + (0.5 if halves else 0.0)
         else:
-            x = _ints(rng, (n, c, h, w))
+            x = (_halves if halves else _ints)(rng, (n, c, h, w))
         arrays = {"x": x}
         if not forward:
             shape = (n, c, pool_output_size(h, p, kh, s, False),
@@ -477,15 +504,17 @@ _DENSE_SHAPES = (
     ("batch of 3, 5 inputs, 4 outputs", 3, 5, 4),
     ("batch of 5, 6 inputs, 3 outputs", 5, 6, 3),
 )
+_DENSE_HALVES = ("non-whole values, batch of 3, 4 inputs, 3 outputs", 3, 4, 3)
 
 
 def _dense_cases(rng, options) -> list[Case]:
     cases = []
-    for corner, n, fan_in, fan_out in _DENSE_SHAPES:
-        cases.append(Case(corner, {}, {"x": _ints(rng, (n, fan_in)),
-                                       "w": _ints(rng, (fan_out, fan_in)),
-                                       "b": _ints(rng, (fan_out,)),
-                                       "delta": _ints(rng, (n, fan_out))}))
+    shapes = [(shape, _ints) for shape in _DENSE_SHAPES] + [(_DENSE_HALVES, _halves)]
+    for (corner, n, fan_in, fan_out), values in shapes:
+        cases.append(Case(corner, {}, {"x": values(rng, (n, fan_in)),
+                                       "w": values(rng, (fan_out, fan_in)),
+                                       "b": values(rng, (fan_out,)),
+                                       "delta": values(rng, (n, fan_out))}))
     return cases
 
 
@@ -654,6 +683,9 @@ def _batchnorm_reference(case: Case, options: Options) -> dict:
 def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     a, eps = case.arrays, case.params["eps"]
     x, gamma, delta = a["x"], a["gamma"], a["delta"]
+    words = "the gradient of β (batch norm's bias) never computed"
+    yield Alternative("beta_forgotten", f"matches zeros: {words}",
+                      {"dbeta": np.zeros(x.shape[1])}, absent=words)
     dx = batchnorm_backward_formula(x, gamma, delta, eps, through_mean=False,
                                     through_var=False)[0]
     yield Alternative("statistics_constant", "matches the mean and variance treated as "
@@ -697,15 +729,18 @@ _CONV1D_GEOMETRIES = (
     ("batch of 3, 3 channels, 4 filters, stride 3, dilation 3, padding (3, 0)",
      3, 3, 4, 14, 3, 3, (3, 0), 3),
 )
+_CONV1D_HALVES = ("non-whole values, batch of 2, 2 channels, stride 2, padding (1, 1)",
+                  2, 2, 2, 7, 3, 2, (1, 1), 1)
 
 
 def _conv1d_cases(rng, options) -> list[Case]:
     cases = []
-    for corner, n, c, f, length, k, s, pads, d in _CONV1D_GEOMETRIES:
+    geometries = [(g, _ints) for g in _CONV1D_GEOMETRIES] + [(_CONV1D_HALVES, _halves)]
+    for (corner, n, c, f, length, k, s, pads, d), values in geometries:
         out = conv_output_size(length, pads[0], pads[1], k, s, d)
         cases.append(Case(corner, {"stride": s, "padding": pads, "dilation": d},
-                          {"x": _ints(rng, (n, c, length)), "w": _ints(rng, (f, c, k)),
-                           "b": _ints(rng, (f,)), "delta": _ints(rng, (n, f, out))}))
+                          {"x": values(rng, (n, c, length)), "w": values(rng, (f, c, k)),
+                           "b": values(rng, (f,)), "delta": values(rng, (n, f, out))}))
     return cases
 
 
@@ -792,17 +827,21 @@ _CONV_T_GEOMETRIES = (
      1, 2, 3, 3, 3, 3, 3, 2, 1, 1, 2),
     ("batch of 3, stride 2, padding 1, output padding 1", 3, 2, 2, 3, 4, 3, 2, 2, 1, 1, 1),
 )
+_CONV_T_HALVES = ("non-whole values, batch of 2, stride 2, padding 1",
+                  2, 2, 2, 3, 3, 3, 3, 2, 1, 0, 1)
 
 
 def _conv_t_cases(rng, options) -> list[Case]:
     cases = []
-    for corner, n, c_in, f, h, w, kh, kw, s, p, op, d in _CONV_T_GEOMETRIES:
+    geometries = [(g, _ints) for g in _CONV_T_GEOMETRIES] + [(_CONV_T_HALVES, _halves)]
+    for (corner, n, c_in, f, h, w, kh, kw, s, p, op, d), values in geometries:
         h_out = (h - 1) * s - 2 * p + d * (kh - 1) + op + 1
         w_out = (w - 1) * s - 2 * p + d * (kw - 1) + op + 1
         cases.append(Case(corner, {"stride": s, "padding": p, "output_padding": op,
                                    "dilation": d},
-                          {"x": _ints(rng, (n, c_in, h, w)), "w": _ints(rng, (c_in, f, kh, kw)),
-                           "b": _ints(rng, (f,)), "delta": _ints(rng, (n, f, h_out, w_out))},
+                          {"x": values(rng, (n, c_in, h, w)),
+                           "w": values(rng, (c_in, f, kh, kw)), "b": values(rng, (f,)),
+                           "delta": values(rng, (n, f, h_out, w_out))},
                           square=kh == kw))
     return cases
 

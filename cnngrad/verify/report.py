@@ -160,6 +160,7 @@ def render_text(report: Report) -> str:
 
     lines += _wrap(f"Smallest failing case: {first.case.index}, {first.case.corner} "
                    f"({first.case.describe(report.op, shape)}).", "  ", "")
+    grid_shown = False
     if first.traceback:
         lines.append(f"  {report.function} raised (your code's traceback):")
         lines += ["    " + line for line in first.traceback.splitlines()]
@@ -172,6 +173,7 @@ def render_text(report: Report) -> str:
             lines.append("")
             lines += _grid(grid_failure,
                            report.style.axes(report.op, grid_failure.name, report.layout))
+            grid_shown = True
     else:
         lines += _wrap(first.message, "    ", "  ")
     raised = next((r for r in failed if r.traceback), None)
@@ -188,9 +190,48 @@ def render_text(report: Report) -> str:
                            f"{slip.of} failing cases [{slip.name}]", "        ",
                            "Slip:   ")
     elif any(r.failures for r in failed):
-        lines += _wrap("no known slip matches: compare the grid above with your loops, "
-                       "smallest case first", "        ", "Slip:   ")
+        lines += _wrap("no known slip matches: " + _no_slip_advice(report, first, grid_shown),
+                       "        ", "Slip:   ")
     return "\n".join(lines) + "\n"
+
+
+def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
+    """What to compare when no slip explains the wrong outputs: the grid when one is shown
+    above, else what is shown (the shapes, a value that is not an array of numbers)."""
+    if grid_shown:
+        return "compare the grid above with your loops, smallest case first"
+    shaped = next((f for f in first.failures if f.status == "shape"), None)
+    if shaped is not None:
+        return _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout))
+    unread = next((f for f in first.failures if f.status == "bad_return"), None)
+    if unread is not None:
+        return f"return {unread.name} as an array of numbers (see above), then run again"
+    # the smallest failing case raised, timed out or returned the wrong thing
+    return "start with the smallest failing case; the later ones with wrong values are " \
+           "listed above"
+
+
+def _shape_advice(failure: OutputCheck, axes: tuple[str, ...]) -> str:
+    """Which axes of ``failure``'s output have the wrong size, and by how much."""
+    got, expected = failure.got.shape, failure.expected.shape
+    name = failure.name
+    if len(got) == len(expected) == len(axes):
+        differ = [i for i in range(len(got)) if got[i] != expected[i]]
+        if len(differ) == 1:
+            [i] = differ
+            return (f"{name}'s {axes[i]} is {got[i]} where cnngrad's is {expected[i]}: check "
+                    f"the size your code gives that axis, smallest case first")
+        names = [axes[i] for i in differ]
+        return (f"{name}'s {', '.join(names[:-1])} and {names[-1]} are "
+                f"{_shape_text(tuple(got[i] for i in differ))} where cnngrad's are "
+                f"{_shape_text(tuple(expected[i] for i in differ))}: check the sizes your "
+                f"code gives those axes, smallest case first")
+    return (f"{name} has shape {_shape_text(got)} where cnngrad's is {_shape_text(expected)}: "
+            f"check the shape your code gives it, smallest case first")
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return f"({', '.join(map(str, shape))}{',' if len(shape) == 1 else ''})"
 
 
 def _finite(value):

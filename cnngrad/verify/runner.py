@@ -38,6 +38,7 @@ class OutputCheck:
     message: str
     got: np.ndarray | None = None
     expected: np.ndarray | None = None
+    absent: str | None = None  # "none" (returned as None) | "missing" (left out of the return)
 
 
 @dataclass
@@ -182,11 +183,19 @@ def _as_numbers(value, name: str) -> np.ndarray:
         raise ResultError(f"{name} is not an array ({type(exc).__name__}: {exc})") from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
+        if isinstance(value, np.ndarray):  # an array, but of what
+            held = _DTYPE_KINDS.get(array.dtype.kind, "values")
+            raise ResultError(f"{name} is an array of {held} ({array.dtype}), not of numbers")
         raise ResultError(f"{name} is {_describe_value(value)}, not an array of numbers")
     if np.iscomplexobj(array):  # float64 would drop the imaginary parts without a word
         raise ResultError(f"{name} is an array of complex numbers ({array.dtype}), not of "
                           f"real ones")
     return array.astype(np.float64, copy=False)
+
+
+#: What an array that holds no numbers holds, by its dtype's kind.
+_DTYPE_KINDS = {"U": "strings", "S": "bytes", "O": "Python objects", "M": "dates",
+                "m": "time spans", "V": "raw records"}
 
 
 def _describe_value(value) -> str:
@@ -226,7 +235,7 @@ def _check_output(name: str, value, expected: np.ndarray, axes, rtol, atol) -> O
     try:
         got = _as_numbers(value, name)
     except ResultError as exc:
-        return OutputCheck(name, "bad_return", str(exc))
+        return OutputCheck(name, "bad_return", str(exc), absent="none" if value is None else None)
     fitted = _fits(got, expected)
     if fitted is None:
         return OutputCheck(name, "shape", f"{name} has shape {_shape_words(got.shape, ())}; "
@@ -340,20 +349,51 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> C
             return CaseResult(case, "raised", message, seconds=outcome.seconds)
         return CaseResult(case, "raised", message, traceback=user_traceback(exc),
                           seconds=outcome.seconds)
+    short = None
     try:
         values = style.unpack(op, outcome.value)
     except ResultError as exc:
-        return CaseResult(case, "bad_return", str(exc), seconds=outcome.seconds)
+        values = _one_short(op, outcome.value, expected)
+        if values is None:
+            return CaseResult(case, "bad_return", str(exc), seconds=outcome.seconds)
+        short = str(exc)
     failures = []
     for name in op.outputs:
+        if name not in values:
+            held = ", ".join(n for n in op.outputs if n in values)
+            failures.append(OutputCheck(name, "bad_return", f"{name} is left out of the return, "
+                                        f"whose {len(values)} values fit ({held})",
+                                        absent="missing"))
+            continue
         check = _check_output(name, values[name], expected[name],
                               style.axes(op, name, layout), rtol, atol)
         if check is not None:
             failures.append(check)
+    if short is not None:  # the return itself is wrong, whatever the values it holds
+        return CaseResult(case, "bad_return", short, failures, seconds=outcome.seconds)
     if not failures:
         return CaseResult(case, "pass", seconds=outcome.seconds)
     first = failures[0]
     return CaseResult(case, first.status, first.message, failures, seconds=outcome.seconds)
+
+
+#: The outputs that a return may leave out and still be read: a bias's gradient, the last.
+BIAS_GRADIENTS = ("db", "dbeta")
+
+
+def _one_short(op: Op, raw, expected: dict) -> dict | None:
+    """A return one value short whose values fit the shapes of the op's outputs but the last,
+    a bias gradient (``(dx, dw)`` for ``(dx, dw, db)``): those outputs by name; else None."""
+    if op.outputs[-1] not in BIAS_GRADIENTS or not isinstance(raw, (tuple, list)) \
+            or len(raw) != len(op.outputs) - 1:
+        return None
+    for value, name in zip(raw, op.outputs):
+        try:
+            if _fits(_as_numbers(value, name), expected[name]) is None:
+                return None
+        except ResultError:
+            return None
+    return dict(zip(op.outputs, raw))
 
 
 # --------------------------------------------------------------------------- diagnosis
@@ -399,6 +439,25 @@ def _generic(op: Op, case: Case, truth: dict) -> list[Alternative]:
                                {k: v[..., ::-1, ::-1] if v.ndim == 4 else v[..., ::-1]
                                 for k, v in spatial.items()}))
     return out
+
+
+#: The slip of an output that holds only whole numbers in a case of fractions.
+WHOLE_NUMBERS = ("truncated_to_int", "holds only whole numbers, though the case's values have "
+                 "fractions: an integer array (dtype=int, .astype(int)) or int() drops them")
+
+
+def _whole_numbers(failure: OutputCheck, case: Case, rtol: float, atol: float) -> bool | None:
+    """Whether ``failure``'s values are all whole numbers in a case whose inputs or right
+    values have fractions; None where that cannot be told: a case of whole numbers, a wrong
+    shape, or all zeros (as well an output never computed as one truncated to nothing)."""
+    got = _fits(failure.got, failure.expected)
+    if got is None or not got.any():
+        return None
+    fractions = not close(np.round(failure.expected), failure.expected, rtol, atol) or any(
+        a.dtype.kind == "f" and not np.array_equal(a, np.round(a)) for a in case.arrays.values())
+    if not fractions:
+        return None
+    return bool(np.isfinite(got).all() and (got == np.round(got)).all())
 
 
 def _permutations(expected: np.ndarray, axes: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
@@ -490,6 +549,22 @@ def _order_words(names) -> str:
     return "(" + ", ".join(names) + ")"
 
 
+#: How an output that never came back is said, by OutputCheck.absent.
+_ABSENT_WORDS = {"none": "is None", "missing": "is left out of the return"}
+
+
+def _count(counts: dict, order: list, key: tuple[str, str], *hits: str) -> None:
+    """One more failing case that the slip ``key`` (output, name) applies to, explained in
+    the words ``hits`` (none: not explained)."""
+    if key not in counts:
+        counts[key] = [collections.Counter(), 0, 0]
+        order.append(key)
+    counts[key][2] += 1
+    if hits:
+        counts[key][0].update(dict.fromkeys(hits, 1))
+        counts[key][1] += 1
+
+
 def diagnose(report: Report) -> list[SlipMatch]:
     """The slips whose answers equal the user's wrong outputs, on every failing case; each
     with the number of those cases it explains."""
@@ -528,6 +603,11 @@ def diagnose(report: Report) -> list[SlipMatch]:
         alternatives += _generic(op, case, truth)
         for failure in failures:
             if failure.got is None:
+                if failure.absent is not None:  # None or left out: an output never computed
+                    for alt in alternatives:
+                        if alt.absent is not None and failure.name in alt.outputs:
+                            _count(counts, order, (failure.name, alt.name),
+                                   f"{_ABSENT_WORDS[failure.absent]}: {alt.absent}")
                 continue
             candidates = []
             for alt in alternatives:
@@ -547,15 +627,11 @@ def diagnose(report: Report) -> list[SlipMatch]:
                 verdicts.setdefault(name, [])
                 if hit:
                     verdicts[name].append(words)
+            whole = _whole_numbers(failure, case, report.rtol, report.atol)
+            if whole is not None:
+                verdicts[WHOLE_NUMBERS[0]] = [WHOLE_NUMBERS[1]] if whole else []
             for name, hits in verdicts.items():
-                key = (failure.name, name)
-                if key not in counts:
-                    counts[key] = [collections.Counter(), 0, 0]
-                    order.append(key)
-                counts[key][2] += 1
-                if hits:
-                    counts[key][0].update(dict.fromkeys(hits, 1))
-                    counts[key][1] += 1
+                _count(counts, order, (failure.name, name), *hits)
     # each slip in the words that fit the most cases (the smallest case's first on a tie)
     matches = [SlipMatch(output, name, counts[(output, name)][0].most_common(1)[0][0],
                          *counts[(output, name)][1:]) for output, name in order

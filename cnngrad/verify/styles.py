@@ -64,8 +64,9 @@ def _kind(raw) -> str:
 
 def a_name(value) -> str:
     """``value``'s type with its article: "a float", "an int", "an ndarray"."""
-    name = type(value).__name__
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    from cnngrad.errors import with_article
+
+    return with_article(type(value).__name__)
 
 
 class Style:
