@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,9 +11,10 @@ from cnngrad.cli.common import (
     DecimalsOpt,
     MaxElementsOpt,
     OutputOpt,
-    choose,
+    format_option,
     guarded,
     load,
+    output_format,
     render_rich,
     write_output,
 )
@@ -58,9 +59,8 @@ def gradcheck(
              "two per element of the input and of every parameter).  Their total work is "
              "budgeted too: CNNGRAD_MAX_WORK, see docs/limits.md.")
     ] = DEFAULT_MAX_EVALUATIONS,
-    format: Annotated[str, typer.Option(
-        "--format", "-f", metavar="FORMAT",
-        help="table (for people) or json (for scripts).")] = "table",
+    format: Annotated[Optional[str], format_option(
+        OUTPUT_FORMATS, help="table (for people) or json (for scripts).")] = None,
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     max_elements: MaxElementsOpt = 10**8,
@@ -71,7 +71,7 @@ def gradcheck(
     where the derivative is not unique and a mismatch is expected.
 
     E is the problem's loss, or Σ delta·output when it gives the delta instead."""
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    fmt = output_format(format, output, OUTPUT_FORMATS)
     from cnngrad.cli.progress import DelayedProgress
     from cnngrad.teach.gradcheck import evaluations_needed, gradcheck as check
 
