@@ -553,3 +553,18 @@ def test_analytic_equals_finite_differences_on_random_smooth_problems(doc):
     assert all(t.kinks_skipped == 0 for t in report.tensors)
     assert all(k.smooth for k in report.kinks)
     assert report.evaluations == evaluations_needed(problem)
+
+
+def test_exact_is_refused_with_a_hint_that_fits_finite_differences():
+    # click's closest spelling of --exact is --atol, a tolerance: no use to someone asking
+    # for exact arithmetic
+    result = invoke(NETWORK, "--exact")
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: --exact: no such option; hint: gradcheck has no exact mode: finite "
+        "differences need floating point, so it checks in float64 (the step is --eps); for "
+        "the exact gradients: cnngrad backward PROBLEM --exact\n")
+    # a misspelt option of gradcheck's own still gets the closest names
+    result = invoke(NETWORK, "--atl", "1")
+    assert result.output == "error: --atl: no such option; hint: did you mean --atol, --rtol, " \
+                            "--format?\n"

@@ -137,5 +137,11 @@ def _check_finite(report, file) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+
+    # finite differences are float arithmetic: an exact gradient is backward's
+    ABSENT_OPTION_HINTS["gradcheck", "--exact"] = (
+        "gradcheck has no exact mode: finite differences need floating point, so it checks in "
+        "float64 (the step is --eps); for the exact gradients: cnngrad backward PROBLEM --exact")
     app.command(epilog=EPILOG,
                 short_help='Check the gradients against finite differences; name the kinks.')(gradcheck)

@@ -205,5 +205,10 @@ def verify(
 
 
 def register(app: typer.Typer) -> None:
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+
+    ABSENT_OPTION_HINTS["verify", "--exact"] = (
+        "verify has no exact mode: your function computes in floats, and its results are "
+        "held to cnngrad's within --rtol and --atol")
     app.command(epilog=EPILOG, short_help="Hold your own layer code to cnngrad's answers; "
                                           "name its slip.")(verify)
