@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -568,3 +569,87 @@ def test_exact_is_refused_with_a_hint_that_fits_finite_differences():
     result = invoke(NETWORK, "--atl", "1")
     assert result.output == "error: --atl: no such option; hint: did you mean --atol, --rtol, " \
                             "--format?\n"
+
+
+# --------------------------------------------------------------------------- number columns
+
+#: relu inputs at 0 whose deltas span 1e-8 to 1234.5: the central and right columns hold
+#: values far apart in size
+SPREAD = {"input": [[0.0, 1.0, -2.0], [0.0, 3.0, 0.0]], "layers": [{"type": "relu"}],
+          "delta": [[1e-8, 0.5, 1], [2.5, 1e-9, 1234.5]]}
+#: a 4-D kernel and deltas of 1e-9: scientific columns beside long paths
+TINY = {"input": [[[[0.5, -0.5, 1.0], [1.0, 0.5, -1.0], [0.0, 1.0, 0.5]]]],
+        "layers": [{"type": "conv2d",
+                    "kernel": [[[[1.0, 1.0], [0.0, 0.0]]], [[[0.5, 0.5], [-0.5, 0.5]]]],
+                    "bias": [0.0, -0.25]},
+                   {"type": "relu"}],
+        "delta": [[[[1e-9, 2e-9], [3e-9, -1e-9]], [[2e-9, 1e-9], [1e-9, 1e-9]]]]}
+
+
+def test_each_column_of_numbers_has_one_notation(tmp_path, monkeypatch):
+    # 4.99600e-09 used to stand in a column of fixed decimals (0.000000, 617.250000)
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, SPREAD))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = lines.index("  element                  engine      central       left         right")
+    assert lines[start + 2:start + 5] == [
+        "  relu_1.delta_in[0,0]   0.000000     0.000000   0.000000      0.000000",
+        "  relu_1.delta_in[1,0]   0.000000     1.250000   0.000000      2.500000",
+        "  relu_1.delta_in[1,2]   0.000000   617.250000   0.000000   1234.500000"]
+    # the errors are always in scientific notation, zeros too
+    assert "relu_1.delta_in   2×3         1.3e-11       2.7e-11         3             3   ✓" \
+        in lines
+
+
+def test_scientific_columns_and_long_paths_fit_80_columns(tmp_path, monkeypatch):
+    # whole paths beside four scientific columns would need 88 columns: one table per tensor,
+    # each element named by its index, the columns lined up across the tables
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, TINY))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    start = lines.index("  conv2d_1.grads.kernel")
+    assert lines[start:start + 16] == [
+        "  conv2d_1.grads.kernel",
+        "    index            engine       central          left         right",
+        "─" * 69,
+        "    [0,0,0,0]   2.00000e-09   2.25000e-09   2.00000e-09   2.50000e-09",
+        "    [0,0,0,1]   3.50000e-09   3.25000e-09   3.00000e-09   3.50000e-09",
+        "    [0,0,1,0]   1.00000e-09   1.50000e-09   1.00000e-09   2.00000e-09",
+        "    [0,0,1,1]   1.00000e-09   1.25000e-09   1.00000e-09   1.50000e-09",
+        "  conv2d_1.grads.bias",
+        "    index            engine       central          left         right",
+        "─" * 69,
+        "    [0]         5.00000e-09   5.50000e-09   5.00000e-09   6.00000e-09",
+        "  conv2d_1.delta_in",
+        "    index            engine       central          left         right",
+        "─" * 69,
+        "    [0,0,0,0]   0.00000e+00   5.00000e-10   0.00000e+00   1.00000e-09",
+        "    [0,0,0,1]   2.00000e-09   2.50000e-09   2.00000e-09   3.00000e-09"]
+    # wider, the whole paths
+    monkeypatch.setenv("COLUMNS", "100")
+    assert "  conv2d_1.grads.kernel[0,0,0,1]   3.50000e-09   3.25000e-09   3.00000e-09   " \
+           "3.50000e-09" in invoke(write(tmp_path, TINY)).output.splitlines()
+
+
+def test_a_long_list_of_elements_never_cuts_a_number(tmp_path, monkeypatch):
+    # every relu input is 0 (1 − 1 − 1 + 1): each of the 36 input cells sits on a kink; the
+    # "… and 16 more" line used to widen the path column until Rich cut the numbers
+    doc = {"input": [[[[1.0] * 6] * 6]],
+           "layers": [{"type": "conv2d", "kernel": [[[[1.0, -1.0], [-1.0, 1.0]]]]},
+                      {"type": "relu"}],
+           "delta": [[[[0.25] * 5] * 5]]}
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, doc))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert not [line for line in lines if re.search(r"\d…", line)]
+    at = lines.index("  conv2d_1.delta_in[0,0,3,1]         0.000000    0.000000   -0.500000"
+                     "   0.500000")
+    # the count, then the path on a line of its own where the two do not fit the column
+    assert lines[at + 1:at + 3] == ["  … and 16 more in", "  conv2d_1.delta_in"]
+    monkeypatch.setenv("COLUMNS", "120")
+    assert "  … and 16 more in conv2d_1.delta_in" in invoke(write(tmp_path, doc)).output

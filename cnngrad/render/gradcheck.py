@@ -21,16 +21,30 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _error(value: float | None) -> str:
+    """An error in the tensor table: always scientific with two digits (0 too), — for none."""
     if value is None:
         return "—"
-    return "0" if value == 0 else f"{value:.1e}"
+    return f"{abs(float(value)):.1e}"
 
 
-def _value(value: float, decimals: int) -> str:
-    text = f"{float(value):.{decimals}f}"
-    if float(text) == 0 and value != 0:
-        text = f"{float(value):.{max(decimals - 1, 1)}e}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+def column_formatter(values, decimals: int):
+    """value → text for one column of an element table, in one notation for the whole column:
+    ``decimals`` fixed decimals, unless they would hide the column (its largest magnitude
+    rounds to 0, or is 10¹² or more: :func:`~cnngrad.render.numbers.wants_scientific`, the
+    rule of every table); then scientific with ``decimals`` significant digits, zeros
+    too.  A value that rounds to zero carries no sign."""
+    from cnngrad.render.numbers import wants_scientific
+
+    if wants_scientific(values, decimals):
+        spec = f".{max(decimals - 1, 1)}e"
+    else:
+        spec = f".{decimals}f"
+
+    def text(value) -> str:
+        written = format(float(value), spec)
+        return written[1:] if written.startswith("-") and float(written) == 0 else written
+
+    return text
 
 
 # --------------------------------------------------------------------------- JSON
@@ -228,32 +242,127 @@ class FirstThatFits:
         yield self.layouts[-1]
 
 
-def _element_table(checks: list[TensorCheck], which: str, decimals: int):
-    from rich import box
-    from rich.cells import cell_len
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
+#: The columns of an element table: (header, the TensorCheck array shown).  The one-sided
+#: columns' formulas are said above the table (ONE_SIDED).
+ELEMENT_COLUMNS = (("engine", "analytic"), ("central", "numeric"), ("left", "left"),
+                   ("right", "right"))
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("  element", no_wrap=True)  # a path whole at any width
-    for name in ("engine", "central", "left", "right"):  # the formulas: ONE_SIDED, above
-        table.add_column(name, justify="right", no_wrap=True)  # a number whole
-    widths = []
+
+def _element_rows(checks: list[TensorCheck], which: str):
+    """(check, the indices shown, how many more there are) per tensor: up to
+    MAX_TABLE_ELEMENTS elements of ``which`` mask each, failures worst first."""
+    rows = []
     for check in checks:
-        mask = check.kink if which == "kink" else check.failed
-        indices = check.elements(mask)
+        indices = check.elements(check.kink if which == "kink" else check.failed)
         if which == "failed":
             indices.sort(key=lambda i: -check.abs_error[i])
-        for index in indices[:MAX_TABLE_ELEMENTS]:
-            widths.append(2 + cell_len(check.path + index_text(index)))
-            table.add_row("  " + escape(check.path + index_text(index)),
-                          *(_value(array[index], decimals) for array in
-                            (check.analytic, check.numeric, check.left, check.right)))
-        if len(indices) > MAX_TABLE_ELEMENTS:
-            table.add_row(Text(f"  … and {len(indices) - MAX_TABLE_ELEMENTS:,} more in "
-                               f"{check.path}", style="dim"), "", "", "", "")
+        if indices:
+            rows.append((check, indices[:MAX_TABLE_ELEMENTS],
+                         max(len(indices) - MAX_TABLE_ELEMENTS, 0)))
+    return rows
+
+
+def _element_table(checks: list[TensorCheck], which: str, decimals: int):
+    """The elements of ``which`` ("kink" or "failed") with the engine's value and the three
+    differences: one row per element named by its whole path, each column of numbers in one
+    notation, right-aligned and never cut.  Where that is wider than the report (long paths
+    beside scientific numbers in 80 columns), one table per tensor under its path, each
+    element named by its index."""
+    rows = _element_rows(checks, which)
+    formatters = [column_formatter([getattr(check, key)[index] for check, indices, _ in rows
+                                    for index in indices], decimals)
+                  for _, key in ELEMENT_COLUMNS]
+    return FirstThatFits(_elements_by_path(rows, formatters),
+                         _elements_by_tensor(rows, formatters))
+
+
+def _numbers_table(first_header: str):
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    # the names whole; a "… and N more" line wraps in their column instead of widening it
+    table.add_column(first_header, no_wrap=False)
+    for name, _ in ELEMENT_COLUMNS:
+        table.add_column(name, justify="right", no_wrap=True)  # a number whole
+    return table
+
+
+def _numbers(check: TensorCheck, index, formatters) -> list[str]:
+    return [format_value(getattr(check, key)[index])
+            for format_value, (_, key) in zip(formatters, ELEMENT_COLUMNS)]
+
+
+class _More:
+    """``  … and 19 more in conv2d_1.grads.kernel`` under a tensor's rows: on one line where
+    the column is wide enough, else with the path on a line of its own, indented as the
+    paths above it (never wider than the longest of its two parts)."""
+
+    def __init__(self, count: int, path: str) -> None:
+        self.one = f"  … and {count:,} more in {path}"
+        self.two = f"  … and {count:,} more in\n  {path}"
+
+    def __rich_measure__(self, console, options):
+        from rich.cells import cell_len
+        from rich.measure import Measurement
+
+        return Measurement(max(map(cell_len, self.two.split("\n"))), cell_len(self.one))
+
+    def __rich_console__(self, console, options):
+        from rich.cells import cell_len
+        from rich.text import Text
+
+        fits = cell_len(self.one) <= options.max_width
+        yield Text(self.one if fits else self.two, style="dim", no_wrap=True)
+
+
+def _more(count: int, where: str) -> _More:
+    return _More(count, where)
+
+
+def _elements_by_path(rows, formatters):
+    from rich.cells import cell_len
+    from rich.markup import escape
+
+    table = _numbers_table("  element")
+    widths = []
+    for check, indices, more in rows:
+        for index in indices:
+            name = check.path + index_text(index)
+            widths.append(2 + cell_len(name))
+            table.add_row("  " + escape(name), *_numbers(check, index, formatters))
+        if more:
+            table.add_row(_more(more, check.path), "", "", "", "")
     # Rich measures a cell without its leading spaces: the indented paths' true width, so
     # that the report is laid out wide enough for every path and number whole
     table.columns[0].min_width = max(widths, default=None)
     return table
+
+
+def _elements_by_tensor(rows, formatters):
+    from rich.cells import cell_len
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.text import Text
+
+    def name(index) -> str:
+        return index_text(index) or "(number)"
+
+    numbers = {(id(check), index): _numbers(check, index, formatters)
+               for check, indices, _ in rows for index in indices}
+    # the same column widths in every tensor's table: the numbers line up down the report
+    widths = [4 + max(cell_len(name(index)) for _, indices, _ in rows for index in indices)]
+    widths += [max([cell_len(header)] + [cell_len(texts[k]) for texts in numbers.values()])
+               for k, (header, _) in enumerate(ELEMENT_COLUMNS)]
+    parts = []
+    for check, indices, more in rows:
+        parts.append(Text("  " + check.path, no_wrap=True))
+        table = _numbers_table("    index")
+        for index in indices:
+            table.add_row("    " + escape(name(index)), *numbers[id(check), index])
+        if more:
+            table.add_row(_more(more, check.path), "", "", "", "")
+        for column, width in zip(table.columns, widths):
+            column.min_width = width
+        parts.append(table)
+    return Group(*parts)
