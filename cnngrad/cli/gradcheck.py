@@ -47,7 +47,9 @@ def gradcheck(
         metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
         show_default=False)],
     eps: Annotated[float, typer.Option(
-        "--eps", help="The finite-difference step ε: each element is moved by ±ε.")] = DEFAULT_EPS,
+        "--eps", help="The finite-difference step ε: each element is moved by ±ε.  One that "
+                      "fails at ε gets a second look at ε/10; agreeing only there is truncation "
+                      "error, a sign that ε is too large.")] = DEFAULT_EPS,
     rtol: Annotated[float, typer.Option(
         "--rtol", help="Relative tolerance: an element agrees when |engine − numeric| ≤ "
                        "atol + rtol·max(|engine|, |numeric|).")] = DEFAULT_RTOL,
