@@ -194,7 +194,8 @@ def check_output_work(problem, fmt: str, *, full: bool = False,
     numbers = result_numbers(problem, include_backward=include_backward)
     weight = TABLE_WEIGHT if fmt == "table" else TEXT_WEIGHT
     if numbers * weight > budget:
-        shown = "--full" if fmt == "table" else "--format"
+        # the option that chose the format: --format, or -o's suffix (cli.common.OutputFormat)
+        shown = "--full" if fmt == "table" else getattr(fmt, "option", "--format")
         hint = ("drop --full (the tables then show each matrix's corners and its min, max, "
                 "mean and norm), or write every number with --format csv -o FILE"
                 if fmt == "table" else "--format npz -o result.npz writes any size in seconds")

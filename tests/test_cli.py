@@ -465,3 +465,11 @@ def test_benchmark_help_says_what_it_does_in_whole_sentences(module, capsys):
     description = text.split("\n\n")[1]  # after the usage lines
     assert description.rstrip().endswith("."), description
     assert "``" in description or "python -m" in description, description
+
+
+def test_verify_has_no_exact_mode_and_says_so():
+    result = invoke("verify", "mine.py:f", "--op", "conv2d_backward", "--exact")
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: --exact: no such option; hint: verify has no exact mode: your function "
+        "computes in floats, and its results are held to cnngrad's within --rtol and --atol\n")

@@ -553,3 +553,108 @@ def test_unknown_or_forward_formats(fmt):
     assert ok("forward", WORKED, "--format", fmt)
     result = invoke("backward", WORKED, "--format", "html")
     assert result.exit_code == 2 and "allowed:" in result.output
+
+
+# --------------------------------------------------------------------------- -o's suffix
+
+
+@pytest.mark.parametrize("command, sample", [("backward", WORKED), ("forward", NETWORK)])
+@pytest.mark.parametrize("suffix, fmt", [(".json", "json"), (".csv", "csv"),
+                                         (".md", "markdown"), (".tex", "latex"),
+                                         (".JSON", "json")])
+def test_without_format_the_output_file_suffix_chooses_it(tmp_path, command, sample, suffix,
+                                                          fmt):
+    target = tmp_path / f"result{suffix}"
+    ok(command, sample, "-o", target)
+    assert target.read_text(encoding="utf-8") == ok(command, sample, "--format", fmt)
+
+
+@pytest.mark.parametrize("command, sample, key", [
+    ("backward", WORKED, "conv2d_1.grads.kernel"), ("forward", NETWORK, "dense_1.output")])
+def test_an_npz_output_file_is_written_as_npz(tmp_path, command, sample, key):
+    ok(command, sample, "-o", tmp_path / "result.npz")
+    assert (tmp_path / "result.npz").read_bytes()[:2] == b"PK"
+    with np.load(tmp_path / "result.npz") as saved:
+        assert key in saved.files
+
+
+@pytest.mark.parametrize("name", ["report.txt", "report", "report.html", "report.json.bak"])
+def test_other_suffixes_keep_the_table(tmp_path, name):
+    ok("backward", WORKED, "-o", tmp_path / name)
+    text = (tmp_path / name).read_text(encoding="utf-8")
+    assert text.startswith("cnngrad backward · Worked example: conv backprop with a known "
+                           "upstream delta\n")
+
+
+def test_an_explicit_format_wins_over_the_suffix(tmp_path):
+    ok("backward", WORKED, "--format", "table", "-o", tmp_path / "x.json")
+    assert (tmp_path / "x.json").read_text(encoding="utf-8").startswith("cnngrad backward · ")
+    ok("backward", WORKED, "-f", "csv", "-o", tmp_path / "x.npz")
+    assert (tmp_path / "x.npz").read_text(encoding="utf-8").startswith("# conv2d_1.output\n")
+
+
+def test_each_command_takes_only_its_own_formats_from_the_suffix(tmp_path):
+    answers = SAMPLES / "answers" / "stackexchange-answers.json"
+    ok("gradcheck", TIES, "-o", tmp_path / "g.json")
+    assert json.loads((tmp_path / "g.json").read_text())["kink_counts"][0]["count"] == 4
+    ok("gradcheck", TIES, "-o", tmp_path / "g.csv")  # gradcheck has no csv: the table
+    assert (tmp_path / "g.csv").read_text(encoding="utf-8").startswith("cnngrad gradcheck · ")
+    ok("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "-o", tmp_path / "e.json")
+    assert json.loads((tmp_path / "e.json").read_text())["path"] == \
+        "conv2d_1.grads.kernel[0,0]"
+    ok("check", WORKED, answers, "-o", tmp_path / "c.csv")
+    assert (tmp_path / "c.csv").read_text(encoding="utf-8").startswith(
+        "student,file,status,right,total,score,")
+    ok("check", WORKED, answers, "-o", tmp_path / "c.json")
+    assert json.loads((tmp_path / "c.json").read_text())["cnngrad"]
+    ok("check", WORKED, answers, "-o", tmp_path / "c.md")  # check has no markdown: the table
+    assert (tmp_path / "c.md").read_text(encoding="utf-8").startswith("cnngrad check · ")
+    ok("verify", SAMPLES / "verify" / "conv_right.py:conv2d_backward", "--op",
+       "conv2d_backward", "-o", tmp_path / "v.json")
+    assert json.loads((tmp_path / "v.json").read_text())["op"] == "conv2d_backward"
+
+
+@pytest.mark.parametrize("args, line", [
+    (("-o", "r.npz", "--exact"),
+     'error: r.npz: --output: an .npz file holds floats, not the exact fractions of --exact; '
+     'hint: drop --exact to save float64 arrays, or write JSON (exact values as "p/q"): '
+     '-o result.json'),
+    (("-o", "r.json", "--show-steps"),
+     "error: --show-steps: it adds to the tables only, and -o r.json writes json (from its "
+     "suffix); hint: add --format table to write the tables with the steps to r.json"),
+])
+def test_refusals_of_a_format_from_the_suffix_name_the_output_file(tmp_path, monkeypatch,
+                                                                   args, line):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backward", WORKED, *args)
+    assert result.exit_code == 2
+    assert result.output == line + "\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_show_steps_with_a_table_written_to_a_json_named_file(tmp_path):
+    ok("backward", WORKED, "--show-steps", "--format", "table", "-o", tmp_path / "r.json")
+    assert "rotated" in (tmp_path / "r.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command, suffixes", [
+    ("backward", ".json, .csv, .md, .tex, .npz"), ("forward", ".json, .csv, .md, .tex, .npz"),
+    ("gradcheck", ".json"), ("explain", ".json"), ("check", ".json, .csv"),
+    ("verify", ".json")])
+def test_format_help_says_the_default_comes_from_the_suffix(command, suffixes):
+    text = " ".join(ok(command, "--help").split())
+    assert f"[default: from -o's suffix ({suffixes}), else table]" in text
+    assert "[default: table]" not in text
+
+
+def test_a_result_too_big_for_the_format_of_the_suffix_names_the_output(tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("CNNGRAD_MAX_WORK", "50000")
+    result = invoke("backward", WORKED, "-o", tmp_path / "big.json")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {WORKED}: --output: the result holds 91 numbers, too many to write as json "
+        f"(about 4.6e+05 units of work, beyond the budget of 5e+04); hint: --format npz -o "
+        f"result.npz writes any size in seconds; or raise the budget with the environment "
+        f"variable CNNGRAD_MAX_WORK (now 5e+04)\n")
+    assert not (tmp_path / "big.json").exists()

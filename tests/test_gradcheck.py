@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -389,7 +390,9 @@ def test_json_output_shape():
     assert doc["evaluations"] == 1 + 2 * 40
     for tensor in doc["tensors"]:
         assert set(tensor) == {"path", "shape", "max_abs_error", "max_rel_error", "checked",
-                               "kinks_skipped", "ok", "worst", "kink_elements", "failures"}
+                               "kinks_skipped", "ok", "worst", "kink_elements",
+                               "truncation_elements", "failures"}
+        assert tensor["truncation_elements"] == []
         assert 0 <= tensor["max_abs_error"] < 1e-9
         assert 0 <= tensor["max_rel_error"] < 1e-7
         assert tensor["worst"].startswith(tensor["path"])
@@ -553,3 +556,213 @@ def test_analytic_equals_finite_differences_on_random_smooth_problems(doc):
     assert all(t.kinks_skipped == 0 for t in report.tensors)
     assert all(k.smooth for k in report.kinks)
     assert report.evaluations == evaluations_needed(problem)
+
+
+def test_exact_is_refused_with_a_hint_that_fits_finite_differences():
+    # click's closest spelling of --exact is --atol, a tolerance: no use to someone asking
+    # for exact arithmetic
+    result = invoke(NETWORK, "--exact")
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: --exact: no such option; hint: gradcheck has no exact mode: finite "
+        "differences need floating point, so it checks in float64 (the step is --eps); for "
+        "the exact gradients: cnngrad backward PROBLEM --exact\n")
+    # a misspelt option of gradcheck's own still gets the closest names
+    result = invoke(NETWORK, "--atl", "1")
+    assert result.output == "error: --atl: no such option; hint: did you mean --atol, --rtol, " \
+                            "--format?\n"
+
+
+# --------------------------------------------------------------------------- number columns
+
+#: relu inputs at 0 whose deltas span 1e-8 to 1234.5: the central and right columns hold
+#: values far apart in size
+SPREAD = {"input": [[0.0, 1.0, -2.0], [0.0, 3.0, 0.0]], "layers": [{"type": "relu"}],
+          "delta": [[1e-8, 0.5, 1], [2.5, 1e-9, 1234.5]]}
+#: a 4-D kernel and deltas of 1e-9: scientific columns beside long paths
+TINY = {"input": [[[[0.5, -0.5, 1.0], [1.0, 0.5, -1.0], [0.0, 1.0, 0.5]]]],
+        "layers": [{"type": "conv2d",
+                    "kernel": [[[[1.0, 1.0], [0.0, 0.0]]], [[[0.5, 0.5], [-0.5, 0.5]]]],
+                    "bias": [0.0, -0.25]},
+                   {"type": "relu"}],
+        "delta": [[[[1e-9, 2e-9], [3e-9, -1e-9]], [[2e-9, 1e-9], [1e-9, 1e-9]]]]}
+
+
+def test_each_column_of_numbers_has_one_notation(tmp_path, monkeypatch):
+    # 4.99600e-09 used to stand in a column of fixed decimals (0.000000, 617.250000)
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, SPREAD))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = lines.index("  element                  engine      central       left         right")
+    assert lines[start + 2:start + 5] == [
+        "  relu_1.delta_in[0,0]   0.000000     0.000000   0.000000      0.000000",
+        "  relu_1.delta_in[1,0]   0.000000     1.250000   0.000000      2.500000",
+        "  relu_1.delta_in[1,2]   0.000000   617.250000   0.000000   1234.500000"]
+    # the errors are always in scientific notation, zeros too
+    assert "relu_1.delta_in   2×3         1.3e-11       2.7e-11         3             3   ✓" \
+        in lines
+
+
+def test_scientific_columns_and_long_paths_fit_80_columns(tmp_path, monkeypatch):
+    # whole paths beside four scientific columns would need 88 columns: one table per tensor,
+    # each element named by its index, the columns lined up across the tables
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, TINY))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    start = lines.index("  conv2d_1.grads.kernel")
+    assert lines[start:start + 16] == [
+        "  conv2d_1.grads.kernel",
+        "    index            engine       central          left         right",
+        "─" * 69,
+        "    [0,0,0,0]   2.00000e-09   2.25000e-09   2.00000e-09   2.50000e-09",
+        "    [0,0,0,1]   3.50000e-09   3.25000e-09   3.00000e-09   3.50000e-09",
+        "    [0,0,1,0]   1.00000e-09   1.50000e-09   1.00000e-09   2.00000e-09",
+        "    [0,0,1,1]   1.00000e-09   1.25000e-09   1.00000e-09   1.50000e-09",
+        "  conv2d_1.grads.bias",
+        "    index            engine       central          left         right",
+        "─" * 69,
+        "    [0]         5.00000e-09   5.50000e-09   5.00000e-09   6.00000e-09",
+        "  conv2d_1.delta_in",
+        "    index            engine       central          left         right",
+        "─" * 69,
+        "    [0,0,0,0]   0.00000e+00   5.00000e-10   0.00000e+00   1.00000e-09",
+        "    [0,0,0,1]   2.00000e-09   2.50000e-09   2.00000e-09   3.00000e-09"]
+    # wider, the whole paths
+    monkeypatch.setenv("COLUMNS", "100")
+    assert "  conv2d_1.grads.kernel[0,0,0,1]   3.50000e-09   3.25000e-09   3.00000e-09   " \
+           "3.50000e-09" in invoke(write(tmp_path, TINY)).output.splitlines()
+
+
+def test_a_long_list_of_elements_never_cuts_a_number(tmp_path, monkeypatch):
+    # every relu input is 0 (1 − 1 − 1 + 1): each of the 36 input cells sits on a kink; the
+    # "… and 16 more" line used to widen the path column until Rich cut the numbers
+    doc = {"input": [[[[1.0] * 6] * 6]],
+           "layers": [{"type": "conv2d", "kernel": [[[[1.0, -1.0], [-1.0, 1.0]]]]},
+                      {"type": "relu"}],
+           "delta": [[[[0.25] * 5] * 5]]}
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, doc))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert not [line for line in lines if re.search(r"\d…", line)]
+    at = lines.index("  conv2d_1.delta_in[0,0,3,1]         0.000000    0.000000   -0.500000"
+                     "   0.500000")
+    # the count, then the path on a line of its own where the two do not fit the column
+    assert lines[at + 1:at + 3] == ["  … and 16 more in", "  conv2d_1.delta_in"]
+    monkeypatch.setenv("COLUMNS", "120")
+    assert "  … and 16 more in conv2d_1.delta_in" in invoke(write(tmp_path, doc)).output
+
+
+# --------------------------------------------------------------------------- too large an ε
+
+#: conv → tanh → mse: smooth everywhere, no relu and no pool
+SMOOTH = {"title": "smooth: conv, tanh, mse",
+          "input": [[0.2, -0.4, 0.9], [1.1, 0.3, -0.7], [0.5, -0.2, 0.8]],
+          "layers": [{"type": "conv2d", "kernel": [[0.6, -0.3], [0.2, 0.9]], "bias": 0.1},
+                     {"type": "tanh"}],
+          "loss": {"type": "mse", "target": [[0.5, -0.1], [0.2, 0.3]]}}
+
+
+def test_an_element_that_agrees_at_a_tenth_of_a_large_eps_is_truncation_error_not_a_kink(
+        tmp_path, monkeypatch):
+    # at ε = 0.01 twelve elements fail and agree at ε/10: they used to be "on a kink" below
+    # "kinks: none: every layer is differentiable at this point"
+    monkeypatch.setenv("COLUMNS", "80")
+    problem = write(tmp_path, SMOOTH)
+    result = invoke(problem, "--eps", "0.01")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[7:12] == [
+        "conv2d_1.grads.kernel   2×2        3.9e-07     2.6e-06         4          0   ✓",
+        "conv2d_1.grads.bias     number     4.2e-07     1.9e-06         1          0   ✓",
+        "conv2d_1.delta_in       3×3        2.3e-07     4.8e-06         9          0   ✓",
+        "kinks",
+        "  none: every layer is differentiable at this point"]
+    assert "elements on a kink" not in result.output
+    text = " ".join(result.output.split())
+    assert ("elements that agree only at ε/10 = 0.001: truncation error, not a kink (no move "
+            "of ±ε changes a branch, so E is smooth there, but ε = 0.01 is too large a step: "
+            "the central difference's own error, which shrinks as ε², is over the tolerance; "
+            "--eps 0.001 or smaller checks them at ε); central = (E(t+ε)−E(t−ε))/2ε, ε/10 = "
+            "the same at ε/10") in text
+    assert "  conv2d_1.grads.kernel[0,0]    0.443876    0.443837    0.443875" in lines
+    assert text.endswith(
+        "✓ every smooth element agrees: 14 checked in 3 tensors, 12 only at ε/10 (truncation "
+        "error: --eps 0.01 is too large for them; --eps 0.001 or smaller checks them at ε), 0 "
+        "on a kink skipped (eps 0.01, rtol 1e-05, atol 1e-07, rounding noise 4.3e-13; 53 "
+        "energy evaluations)")
+    code, doc = json_report(problem, "--eps", "0.01")
+    assert code == 0 and doc["ok"] and doc["kinks"] == []
+    assert [(t["kinks_skipped"], t["kink_elements"], len(t["truncation_elements"]))
+            for t in doc["tensors"]] == [(0, [], 4), (0, [], 1), (0, [], 7)]
+    # at the default ε nothing is truncated
+    code, doc = json_report(problem)
+    assert code == 0 and all(t["truncation_elements"] == [] for t in doc["tensors"])
+
+
+def test_failures_whose_error_shrinks_at_a_tenth_of_eps_say_eps_may_be_too_large(tmp_path):
+    # at ε = 0.1 even ε/10 is too large for most elements: they fail, but their error at ε/10
+    # is a hundredth of that at ε, as truncation error's is; a wrong gradient's would not be
+    result = invoke(write(tmp_path, SMOOTH), "--eps", "0.1")
+    assert result.exit_code == 1
+    assert " ".join(result.output.split()).endswith(
+        "✗ 3 of 3 tensors disagree beyond tolerance: conv2d_1.grads.kernel (4 of 4), "
+        "conv2d_1.grads.bias (1 of 1), conv2d_1.delta_in (7 of 9) (eps 0.1, rtol 1e-05, atol "
+        "1e-07, rounding noise 4.3e-14; 57 energy evaluations); at ε/10 the error of 12 of "
+        "them shrinks as truncation error does (about ε²): --eps 0.1 may be too large, try a "
+        "smaller one; 2 other elements agree only at ε/10 (truncation error: --eps 0.1 is too "
+        "large for them; --eps 0.01 or smaller checks them at ε)")
+
+
+def test_a_wrong_gradient_is_not_taken_for_truncation_error(monkeypatch, tmp_path):
+    # the error of a wrong gradient does not shrink at ε/10: no word about ε
+    from cnngrad.families.activations import Tanh
+
+    original = Tanh.derivative
+    monkeypatch.setattr(Tanh, "derivative",
+                        lambda self, spec, x, y, delta: 1.01 * original(self, spec, x, y, delta))
+    result = invoke(write(tmp_path, SMOOTH), "--eps", "0.01")
+    assert result.exit_code == 1
+    assert "truncation" not in result.output and "too large" not in result.output
+
+
+def test_a_kink_that_a_step_reaches_though_none_is_named_says_so(tmp_path, monkeypatch):
+    # the relu input is 5e-4 from 0, beyond the names' reach (ε · the largest value, 1e-4),
+    # yet moving the input by ε moves it 100 times as far: across 0
+    doc = {"input": [[0.5]],
+           "layers": [{"type": "conv2d", "kernel": [[10]], "bias": -4.99995},
+                      {"type": "conv2d", "kernel": [[10]]}, {"type": "relu"}],
+           "delta": [[1]]}
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, doc), "--eps", "1e-5")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = lines.index("kinks")
+    assert lines[at + 1:at + 4] == [
+        "  none at this point, but a step of ε reaches one: the elements on a kink below",
+        "  move a relu input across 0 or change a pool window's maximum (a smaller --eps",
+        "  keeps their moves off it)"]
+    assert "  conv2d_1.delta_in[0,0]   100.000000   75.000000   50.000000   100.000000" in lines
+    # nothing crosses at the default ε: no kink, nothing skipped
+    assert "  none: every layer is differentiable at this point" in \
+        invoke(write(tmp_path, doc)).output.splitlines()
+
+
+def test_without_the_watch_a_tenth_of_eps_cannot_tell_truncation_from_a_kink():
+    # check_tensor without the branch watch (the library's own use) keeps the one-sided
+    # rules: an element agreeing at ε/10 is taken to be near a kink
+    problem = problem_of(SMOOTH)
+    trace = run(problem)
+    analytic = trace.layers[0].grads["kernel"]
+    unwatched, _ = check_tensor(problem, "conv2d_1.kernel", analytic,
+                                base_energy=energy(problem), eps=0.01)
+    assert unwatched.kink.all() and not unwatched.truncation.any()
+    _, _, watch = scan_kinks(problem, trace, 0.01)
+    watched, _ = check_tensor(problem, "conv2d_1.kernel", analytic,
+                              base_energy=energy(problem), eps=0.01, watch=watch)
+    assert not watched.kink.any() and watched.truncation.all() and watched.ok
+    assert watched.checked == 4 and watched.max_abs_error < 1e-6

@@ -8,8 +8,8 @@ import typer
 
 from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt,
                                 FullOpt, LrOpt, MaxElementsOpt, OneBasedOpt, OutputOpt,
-                                ProblemArg, ReportFormatOpt, SaveSvgOpt, choose, compute,
-                                emit_trace, guarded, require_npz_target)
+                                ProblemArg, ReportFormatOpt, SaveSvgOpt, compute, emit_trace,
+                                guarded, output_format, require_npz_target)
 from cnngrad.errors import UsageError
 
 EPILOG = """\
@@ -22,9 +22,9 @@ Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
   cnngrad backward samples/multichannel.json --show-steps
   cnngrad backward samples/multichannel.json --full
   cnngrad backward samples/pool-ties.json --save-svg pool.svg
-  cnngrad backward net.json --format json -o result.json
-  cnngrad backward net.json --format csv -o grads.csv
-  cnngrad backward net.json --format npz -o result.npz
+  cnngrad backward net.json -o result.json
+  cnngrad backward net.json -o grads.csv
+  cnngrad backward net.json -o result.npz
   cnngrad backward --input o.csv --kernel w.csv --delta d.csv
   cnngrad backward --input o.csv --kernel '[[1, 0], [0, -1]]' \\
       --delta '[[1, 0], [0, 1]]' --stride 2
@@ -40,7 +40,7 @@ QUICK = "Quick mode (no JSON)"
 @guarded
 def backward(
     problem: ProblemArg = None,
-    format: ReportFormatOpt = "table",
+    format: ReportFormatOpt = None,
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     exact: ExactOpt = False,
@@ -86,14 +86,19 @@ def backward(
     input delta, as tables (or JSON).
 
     Without a problem file, --input, --kernel and --delta build a one-conv problem."""
-    fmt = choose(format, REPORT_FORMATS, "--format")
+    fmt = output_format(format, output, REPORT_FORMATS)
     quick = dict(input=input, kernel=kernel, delta=delta, bias=bias, stride=stride,
                  padding=padding, dilation=dilation, flip_kernel=flip_kernel)
     if show_steps and fmt != "table":
+        if fmt.from_suffix is not None:
+            raise UsageError(f"it adds to the tables only, and -o {fmt.from_suffix} writes "
+                             f"{fmt} (from its suffix)", where="--show-steps",
+                             hint=f"add --format table to write the tables with the steps to "
+                                  f"{fmt.from_suffix}")
         raise UsageError("it adds to the tables only: use it with --format table",
                          where="--show-steps")
     if fmt == "npz":
-        require_npz_target(output, exact)
+        require_npz_target(output, exact, fmt)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=lr,
                           quick=quick, output_format=fmt, full=full, show_steps=show_steps)
     steps = None

@@ -15,11 +15,12 @@ from cnngrad.cli.common import (
     ExactOpt,
     MaxElementsOpt,
     OutputOpt,
-    choose,
     compute,
+    format_option,
     guarded,
     note_later,
     one_line,
+    output_format,
     render_rich,
     report_error,
     write_output,
@@ -32,7 +33,7 @@ EPILOG = """\
   cnngrad check samples/stackexchange.json samples/answers/stackexchange-answers.json
   cnngrad check samples/stackexchange.json samples/answers/stackexchange-wrong.json
   cnngrad check samples/stackexchange.json samples/answers/conv2d_1.grads.kernel.csv
-  cnngrad check samples/stackexchange.json samples/answers/* --format csv -o grades.csv
+  cnngrad check samples/stackexchange.json samples/answers/* -o grades.csv
   cnngrad check samples/exam.json samples/exam/*.json
   cnngrad check samples/exam.json samples/exam/ben.json -f gradescope
   cnngrad check --manifest exam/manifest.json submissions/*.json -f csv
@@ -203,11 +204,11 @@ def check(
         help="Learning rate η: lets answers give <layer>.updated.<param>, a parameter after "
              "one SGD step p − η·dE/dp.")] = None,
     exact: ExactOpt = False,
-    format: Annotated[str, typer.Option(
-        "--format", "-f", metavar="FORMAT",
+    format: Annotated[Optional[str], format_option(
+        OUTPUT_FORMATS,
         help="table, json (every verdict), csv (the gradebook, a row per "
-             "student) or gradescope (results.json of one "
-             "submission).")] = "table",
+             "student) or gradescope (Gradescope's results.json of one "
+             "submission: -o results.json alone writes json).")] = None,
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     details: Annotated[bool, typer.Option(
@@ -239,7 +240,7 @@ def check(
     from cnngrad.teach.check import required_weights
     from cnngrad.teach.grading import grading_of
 
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    fmt = output_format(format, output, OUTPUT_FORMATS)
     if problem is None:  # no file at all: with --manifest, it is the submissions that miss
         if manifest is not None:
             import shlex

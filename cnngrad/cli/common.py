@@ -174,6 +174,53 @@ def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
+#: The format an ``-o`` file's suffix asks for when --format is not given (a command uses
+#: only those among its own formats; any other suffix, or none, gets the table).
+SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "latex",
+                  ".npz": "npz"}
+
+
+class OutputFormat(str):
+    """A command's output format, and where it came from: ``--format`` as given, or the
+    suffix of ``-o``'s file when --format was left out (``from_suffix`` is then that file),
+    so that an error about the format names the option the user wrote."""
+
+    from_suffix: Optional[str] = None
+
+    @property
+    def option(self) -> str:
+        return "--format" if self.from_suffix is None else "--output"
+
+
+def output_format(format: Optional[str], output: Optional[str],
+                  allowed: tuple[str, ...]) -> OutputFormat:
+    """The format a command writes: ``--format`` when given (checked against ``allowed``),
+    else the one -o's suffix names when the command has it (``-o result.json`` → json), else
+    table.  Every command with ``-o`` decides it here."""
+    if format is not None:
+        return OutputFormat(choose(format, allowed, "--format"))
+    suffix = Path(output).suffix.lower() if output else ""
+    if SUFFIX_FORMATS.get(suffix) in allowed:
+        chosen = OutputFormat(SUFFIX_FORMATS[suffix])
+        chosen.from_suffix = output
+        return chosen
+    return OutputFormat("table")
+
+
+def suffix_default(allowed: tuple[str, ...]) -> str:
+    """The --format default as its help shows it: ``from -o's suffix (.json, .csv), else
+    table``."""
+    suffixes = [suffix for suffix, fmt in SUFFIX_FORMATS.items() if fmt in allowed]
+    return f"from -o's suffix ({', '.join(suffixes)}), else table"
+
+
+def format_option(allowed: tuple[str, ...], help: str):
+    """A command's ``--format``/``-f`` option: no default of its own (None: decided by
+    :func:`output_format`), its help ending in how the default is chosen."""
+    return typer.Option("--format", "-f", metavar="FORMAT", help=help,
+                        show_default=suffix_default(allowed))
+
+
 #: The width of a table report written to a pipe or a file (-o) when COLUMNS is not set.
 FILE_WIDTH = 120
 
@@ -247,11 +294,6 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
 
 # --------------------------------------------------------------------------- shared options
 
-FormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", metavar="FORMAT",
-    help="table (for people) or json (the contract's result, for scripts).")]
-
-
 def dash_is_standard_output(value: Optional[str]) -> Optional[str]:
     """``-o -`` means standard output, as ``-`` for PROBLEM means standard input (a file
     named ``-`` is still written as ``-o ./-``)."""
@@ -266,8 +308,8 @@ OutputOpt = Annotated[Optional[str], typer.Option(
 #: every --format of backward and forward
 REPORT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
 
-ReportFormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", metavar="FORMAT",
+ReportFormatOpt = Annotated[Optional[str], format_option(
+    REPORT_FORMATS,
     help="table (for people), json (the contract's result, for scripts), "
          "csv (a '# path' line before each matrix), latex (a bmatrix per "
          "tensor), markdown, or npz (every tensor in one NumPy .npz file "
@@ -306,13 +348,19 @@ ProblemArg = Annotated[Optional[str], typer.Argument(
                             "and --delta.", show_default=False)]
 
 
-def require_npz_target(output: Optional[Path], exact: bool) -> None:
-    """``--format npz`` writes a binary file of floats: it needs ``-o`` and no ``--exact``
-    (checked before any work)."""
+def require_npz_target(output: Optional[Path], exact: bool,
+                       fmt: Optional[OutputFormat] = None) -> None:
+    """``--format npz`` (or ``-o result.npz``) writes a binary file of floats: it needs
+    ``-o`` and no ``--exact`` (checked before any work)."""
     if output is None:
         raise UsageError("npz is a binary file, not for the terminal: give -o FILE",
                          where="--format", hint="e.g. --format npz -o result.npz")
     if exact:
+        if fmt is not None and fmt.from_suffix is not None:
+            raise UsageError("an .npz file holds floats, not the exact fractions of --exact",
+                             where="--output", file=fmt.from_suffix,
+                             hint="drop --exact to save float64 arrays, or write JSON (exact "
+                                  "values as \"p/q\"): -o result.json")
         raise UsageError("an .npz holds floats, not the exact fractions of --exact",
                          where="--format", hint="drop --exact to save float64 arrays, or use "
                                                 "--format json (exact values as \"p/q\")")

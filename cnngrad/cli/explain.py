@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from cnngrad.cli.common import (DebugOpt, DecimalsOpt, ExactOpt, MaxElementsOpt,
-                                OutputOpt, choose, compute, guarded, render_rich, write_output)
+                                OutputOpt, compute, format_option, guarded, output_format,
+                                render_rich, write_output)
 from cnngrad.errors import UsageError
 
 EPILOG = """\
@@ -43,10 +44,10 @@ def explain(
         show_default=False)] = None,
     one_based: Annotated[bool, typer.Option(
         "--one-based", help="Count indices from 1, in PATH and everywhere in the output.")] = False,
-    format: Annotated[str, typer.Option(
-        "--format", "-f", metavar="FORMAT",
+    format: Annotated[Optional[str], format_option(
+        OUTPUT_FORMATS,
         help="table (for people), text (plain, no colour or boxes) or json (the terms with "
-             "their factors, for scripts).")] = "table",
+             "their factors, for scripts).")] = None,
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     exact: ExactOpt = False,
@@ -71,7 +72,7 @@ def explain(
     Input deltas show which kernel entries meet which deltas (the 180° rotation); max pool the
     window, where its maximum was and the tie rule; avg pool the divisor; activations the local
     derivative; the loss its formula."""
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    fmt = output_format(format, output, OUTPUT_FORMATS)
     from cnngrad.teach.explain import layer_explained
 
     # a path of a layer is explained from its inputs and delta_out: the backward pass stops

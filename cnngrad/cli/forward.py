@@ -8,8 +8,8 @@ import typer
 
 from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt, ExactOpt,
                                 FullOpt, MaxElementsOpt, OneBasedOpt, OutputOpt,
-                                ReportFormatOpt, SaveSvgOpt, choose, compute, emit_trace,
-                                guarded, require_npz_target)
+                                ReportFormatOpt, SaveSvgOpt, compute, emit_trace, guarded,
+                                output_format, require_npz_target)
 
 EPILOG = """\
 Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
@@ -19,7 +19,7 @@ Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
   cnngrad forward samples/batched-cross-entropy.json --one-based
   cnngrad forward samples/stackexchange.json --exact --format markdown
   cnngrad forward net.json --save-svg forward.svg
-  cnngrad forward net.json --format npz -o outputs.npz
+  cnngrad forward net.json -o outputs.npz
 """
 
 
@@ -28,7 +28,7 @@ def forward(
     problem: Annotated[str, typer.Argument(
         metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
         show_default=False)],
-    format: ReportFormatOpt = "table",
+    format: ReportFormatOpt = None,
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     exact: ExactOpt = False,
@@ -41,9 +41,9 @@ def forward(
 ) -> None:
     """Each layer's output in forward order, then the loss (and, for cross_entropy, the
     softmax probabilities)."""
-    fmt = choose(format, REPORT_FORMATS, "--format")
+    fmt = output_format(format, output, REPORT_FORMATS)
     if fmt == "npz":
-        require_npz_target(output, exact)
+        require_npz_target(output, exact, fmt)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
                           quick={}, output_format=fmt, full=full, include_backward=False)
     def report():

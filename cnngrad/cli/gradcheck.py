@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,9 +11,10 @@ from cnngrad.cli.common import (
     DecimalsOpt,
     MaxElementsOpt,
     OutputOpt,
-    choose,
+    format_option,
     guarded,
     load,
+    output_format,
     render_rich,
     write_output,
 )
@@ -46,7 +47,9 @@ def gradcheck(
         metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
         show_default=False)],
     eps: Annotated[float, typer.Option(
-        "--eps", help="The finite-difference step ε: each element is moved by ±ε.")] = DEFAULT_EPS,
+        "--eps", help="The finite-difference step ε: each element is moved by ±ε.  One that "
+                      "fails at ε gets a second look at ε/10; agreeing only there is truncation "
+                      "error, a sign that ε is too large.")] = DEFAULT_EPS,
     rtol: Annotated[float, typer.Option(
         "--rtol", help="Relative tolerance: an element agrees when |engine − numeric| ≤ "
                        "atol + rtol·max(|engine|, |numeric|).")] = DEFAULT_RTOL,
@@ -58,9 +61,8 @@ def gradcheck(
              "two per element of the input and of every parameter).  Their total work is "
              "budgeted too: CNNGRAD_MAX_WORK, see docs/limits.md.")
     ] = DEFAULT_MAX_EVALUATIONS,
-    format: Annotated[str, typer.Option(
-        "--format", "-f", metavar="FORMAT",
-        help="table (for people) or json (for scripts).")] = "table",
+    format: Annotated[Optional[str], format_option(
+        OUTPUT_FORMATS, help="table (for people) or json (for scripts).")] = None,
     output: OutputOpt = None,
     decimals: DecimalsOpt = 6,
     max_elements: MaxElementsOpt = 10**8,
@@ -71,7 +73,7 @@ def gradcheck(
     where the derivative is not unique and a mismatch is expected.
 
     E is the problem's loss, or Σ delta·output when it gives the delta instead."""
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    fmt = output_format(format, output, OUTPUT_FORMATS)
     from cnngrad.cli.progress import DelayedProgress
     from cnngrad.teach.gradcheck import evaluations_needed, gradcheck as check
 
@@ -137,5 +139,11 @@ def _check_finite(report, file) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+
+    # finite differences are float arithmetic: an exact gradient is backward's
+    ABSENT_OPTION_HINTS["gradcheck", "--exact"] = (
+        "gradcheck has no exact mode: finite differences need floating point, so it checks in "
+        "float64 (the step is --eps); for the exact gradients: cnngrad backward PROBLEM --exact")
     app.command(epilog=EPILOG,
                 short_help='Check the gradients against finite differences; name the kinks.')(gradcheck)

@@ -282,6 +282,13 @@ def _param_name(param) -> str | None:
     return _argument_name(param)
 
 
+#: (command, option) → the hint for an option another command has and this one has not
+#: (``gradcheck --exact``): what to do instead, rather than click's closest spelling, which
+#: names an option of another meaning (``--exact`` → ``--atol``).  Each command adds its own
+#: when it registers.
+ABSENT_OPTION_HINTS: dict[tuple[str, str], str] = {}
+
+
 def usage_error(error) -> UsageError:
     """A click/typer usage error as cnngrad's one-line error (``--decimals: must be at most
     17``), with a hint where one helps; never click's boxed usage panel."""
@@ -291,6 +298,9 @@ def usage_error(error) -> UsageError:
     command = ctx.command_path if ctx is not None else "cnngrad"
     helps = f"{command} -h shows the usage and the options"
     if _is(error, "NoSuchOption"):
+        absent = ABSENT_OPTION_HINTS.get((getattr(ctx, "info_name", None), error.option_name))
+        if absent is not None:
+            return UsageError("no such option", where=error.option_name, hint=absent)
         close = ", ".join(error.possibilities or ())
         return UsageError("no such option", where=error.option_name,
                           hint=f"did you mean {close}?" if close else helps)

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import DebugOpt, OutputOpt, choose, guarded, write_output
+from cnngrad.cli.common import (DebugOpt, OutputOpt, choose, format_option, guarded,
+                                output_format, write_output)
 from cnngrad.errors import UsageError
 
 # the names of cnngrad.verify.ops.OPS and .styles.STYLES, written out so that the command's
@@ -128,10 +129,10 @@ def verify(
         "--rtol", help="Relative tolerance: right when |got − expected| ≤ atol + "
                        "rtol·|expected|.")] = 1e-5,
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-6,
-    format: Annotated[str, typer.Option(
-        "--format", "-f", metavar="FORMAT",
+    format: Annotated[Optional[str], format_option(
+        OUTPUT_FORMATS,
         help="table (the report for people; text is another name for "
-             "it) or json (for CI).")] = "table",
+             "it) or json (for CI).")] = None,
     output: OutputOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -145,7 +146,7 @@ def verify(
     op = choose(op, OP_NAMES, "--op")
     style = choose(style, STYLE_NAMES, "--style")
     ties = choose(ties, TIE_RULES, "--ties")
-    fmt = choose(format, OUTPUT_FORMATS, "--format")
+    fmt = output_format(format, output, OUTPUT_FORMATS)
     if layout is not None:
         layout = choose(layout, LAYOUTS, "--layout")
     if not timeout > 0:
@@ -204,5 +205,10 @@ def verify(
 
 
 def register(app: typer.Typer) -> None:
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+
+    ABSENT_OPTION_HINTS["verify", "--exact"] = (
+        "verify has no exact mode: your function computes in floats, and its results are "
+        "held to cnngrad's within --rtol and --atol")
     app.command(epilog=EPILOG, short_help="Hold your own layer code to cnngrad's answers; "
                                           "name its slip.")(verify)

@@ -6,7 +6,8 @@ Rich is imported inside :func:`report_table` only, so ``--format json`` never lo
 from __future__ import annotations
 
 from cnngrad import __version__
-from cnngrad.teach.gradcheck import KINK_KINDS, GradcheckReport, Kink, TensorCheck, index_text
+from cnngrad.teach.gradcheck import (KINK_KINDS, SECOND_LOOK, GradcheckReport, Kink,
+                                     TensorCheck, index_text)
 from cnngrad.render.json_result import dumps
 
 #: At most this many elements on a kink, and failures, are shown per tensor in the table.
@@ -21,16 +22,30 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _error(value: float | None) -> str:
+    """An error in the tensor table: always scientific with two digits (0 too), — for none."""
     if value is None:
         return "—"
-    return "0" if value == 0 else f"{value:.1e}"
+    return f"{abs(float(value)):.1e}"
 
 
-def _value(value: float, decimals: int) -> str:
-    text = f"{float(value):.{decimals}f}"
-    if float(text) == 0 and value != 0:
-        text = f"{float(value):.{max(decimals - 1, 1)}e}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+def column_formatter(values, decimals: int):
+    """value → text for one column of an element table, in one notation for the whole column:
+    ``decimals`` fixed decimals, unless they would hide the column (its largest magnitude
+    rounds to 0, or is 10¹² or more: :func:`~cnngrad.render.numbers.wants_scientific`, the
+    rule of every table); then scientific with ``decimals`` significant digits, zeros
+    too.  A value that rounds to zero carries no sign."""
+    from cnngrad.render.numbers import wants_scientific
+
+    if wants_scientific(values, decimals):
+        spec = f".{max(decimals - 1, 1)}e"
+    else:
+        spec = f".{decimals}f"
+
+    def text(value) -> str:
+        written = format(float(value), spec)
+        return written[1:] if written.startswith("-") and float(written) == 0 else written
+
+    return text
 
 
 # --------------------------------------------------------------------------- JSON
@@ -49,6 +64,7 @@ def _tensor_dict(check: TensorCheck) -> dict:
         "ok": check.ok,
         "worst": None if worst is None else check.path + index_text(worst),
         "kink_elements": [list(i) for i in check.elements(check.kink)],
+        "truncation_elements": [list(i) for i in check.elements(check.truncation)],
         "failures": [{"element": check.path + index_text(i), "index": list(i),
                       "analytic": float(check.analytic[i]), "numeric": float(check.numeric[i]),
                       "abs_error": float(check.abs_error[i])} for i in failures],
@@ -90,21 +106,38 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
+def smaller_eps(report: GradcheckReport) -> str:
+    """A step to suggest when ε proved too large: ε/10, which the second looks used."""
+    return f"{report.eps / SECOND_LOOK:g}"
+
+
 def summary_line(report: GradcheckReport) -> str:
-    """One line: the verdict, what was checked, the settings."""
+    """One line: the verdict, what was checked, the settings, and what ε's truncation error
+    (elements that agree only at ε/10, failures that shrink there as it does) says of ε."""
     checked = sum(t.checked for t in report.tensors)
     skipped = sum(t.kinks_skipped for t in report.tensors)
     settings = (f"eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g}, rounding "
                 f"noise {report.noise:.1e}; "
                 f"{report.evaluations:,} energy evaluations")
+    truncated = (f"{report.truncated:,} only at ε/10 (truncation error: --eps {report.eps:g} "
+                 f"is too large for them; --eps {smaller_eps(report)} or smaller checks them "
+                 f"at ε)" if report.truncated else "")
     if report.ok:
         return (f"✓ every smooth element agrees: {checked:,} checked in "
-                f"{_count(len(report.tensors), 'tensor')}, {skipped:,} on a kink skipped "
-                f"({settings})")
+                f"{_count(len(report.tensors), 'tensor')}"
+                + (f", {truncated}" if truncated else "")
+                + f", {skipped:,} on a kink skipped ({settings})")
     bad = [t for t in report.tensors if not t.ok]
     names = ", ".join(f"{t.path} ({int(t.failed.sum())} of {t.failed.size})" for t in bad)
     tail = (f"; {_count(report.unresolved, 'failing element')} got no second look within "
             f"--max-evaluations" if report.unresolved else "")
+    if report.shrinking:
+        tail += (f"; at ε/10 the error of {report.shrinking:,} of them shrinks as truncation "
+                 f"error does (about ε²): --eps {report.eps:g} may be too large, try a smaller "
+                 f"one")
+    if truncated:
+        tail += f"; {_count(report.truncated, 'other element')} agree " + \
+            truncated.split(" ", 1)[1]
     return (f"✗ {len(bad)} of {_count(len(report.tensors), 'tensor')} disagree beyond tolerance: "
             f"{names} ({settings}){tail}")
 
@@ -115,6 +148,8 @@ def summary_line(report: GradcheckReport) -> str:
 #: What the element tables' one-sided columns are: said above the table, so that its headers
 #: stay one word and the table fits 80 columns.
 ONE_SIDED = "left = (E(t)−E(t−ε))/ε, right = (E(t+ε)−E(t))/ε"
+#: The same for the column of the truncation-error table.
+AT_A_TENTH = "central = (E(t+ε)−E(t−ε))/2ε, ε/10 = the same at ε/10"
 
 
 def report_table(report: GradcheckReport, decimals: int = 6):
@@ -122,6 +157,7 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     from rich import box
     from rich.console import Group
     from rich.markup import escape
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
@@ -159,7 +195,12 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     parts.append(FirstThatFits(tensor_table(False), tensor_table(True)))
 
     parts.append(Text("kinks", style="bold"))
-    if not report.kink_counts:
+    if not report.kink_counts and report.crossed_unnamed:
+        parts.append(Padding(Text("none at this point, but a step of ε reaches one: the "
+                                  "elements on a kink below move a relu input across 0 or "
+                                  "change a pool window's maximum (a smaller --eps keeps "
+                                  "their moves off it)"), (0, 0, 0, 2)))
+    elif not report.kink_counts:
         parts.append(Text("  none: every layer is differentiable at this point"))
     else:
         kinks = Table(box=None, pad_edge=False, show_header=False, show_edge=False)
@@ -179,14 +220,29 @@ def report_table(report: GradcheckReport, decimals: int = 6):
             if count > listed.get((layer, kind), 0):
                 parts.append(Text(f"  … and {count - listed.get((layer, kind), 0):,} more "
                                   f"{kind} in {layer} ({KINK_KINDS[kind]})", style="dim"))
+        if report.crossed_unnamed:  # notes only, and yet moves that cross a kink
+            parts.append(Padding(Text("no kink at this point, but a step of ε reaches one: "
+                                      "the elements on a kink below move a relu input across "
+                                      "0 or change a pool window's maximum (a smaller --eps "
+                                      "keeps their moves off it)"), (0, 0, 0, 2)))
 
     on_kinks = [t for t in report.tensors if t.kinks_skipped]
     if on_kinks:
         parts.append(Text("elements on a kink (a move of ±ε changes a branch: a relu input's "
-                          "side of 0, a pool window's maximum; or the one-sided differences "
-                          "disagree): the engine follows the kink's rule there, so they are not "
-                          "held to the tolerance; " + ONE_SIDED, style="bold"))
+                          "side of 0, a pool window's maximum): the engine follows the kink's "
+                          "rule there, so they are not held to the tolerance; " + ONE_SIDED,
+                          style="bold"))
         parts.append(_element_table(on_kinks, "kink", decimals))
+
+    truncated = [t for t in report.tensors if t.truncated]
+    if truncated:
+        parts.append(Text(f"elements that agree only at ε/10 = {report.eps / SECOND_LOOK:g}: "
+                          f"truncation error, not a kink (no move of ±ε changes a branch, so E "
+                          f"is smooth there, but ε = {report.eps:g} is too large a step: the "
+                          f"central difference's own error, which shrinks as ε², is over the "
+                          f"tolerance; --eps {smaller_eps(report)} or smaller "
+                          f"checks them at ε); " + AT_A_TENTH, style="bold yellow"))
+        parts.append(_element_table(truncated, "truncation", decimals, TRUNCATION_COLUMNS))
 
     failing = [t for t in report.tensors if not t.ok]
     if failing:
@@ -228,32 +284,133 @@ class FirstThatFits:
         yield self.layouts[-1]
 
 
-def _element_table(checks: list[TensorCheck], which: str, decimals: int):
-    from rich import box
-    from rich.cells import cell_len
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
+#: The columns of an element table: (header, the TensorCheck array shown).  The one-sided
+#: columns' formulas are said above the table (ONE_SIDED).
+ELEMENT_COLUMNS = (("engine", "analytic"), ("central", "numeric"), ("left", "left"),
+                   ("right", "right"))
+#: The columns of the table of elements that agree only at ε/10 (AT_A_TENTH, above it).
+TRUNCATION_COLUMNS = (("engine", "analytic"), ("central", "numeric"),
+                      ("ε/10", "numeric_small"))
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("  element", no_wrap=True)  # a path whole at any width
-    for name in ("engine", "central", "left", "right"):  # the formulas: ONE_SIDED, above
-        table.add_column(name, justify="right", no_wrap=True)  # a number whole
-    widths = []
+
+def _element_rows(checks: list[TensorCheck], which: str):
+    """(check, the indices shown, how many more there are) per tensor: up to
+    MAX_TABLE_ELEMENTS elements of the ``which`` mask ("kink", "failed", "truncation") each,
+    failures worst first."""
+    rows = []
     for check in checks:
-        mask = check.kink if which == "kink" else check.failed
-        indices = check.elements(mask)
+        indices = check.elements(getattr(check, which))
         if which == "failed":
             indices.sort(key=lambda i: -check.abs_error[i])
-        for index in indices[:MAX_TABLE_ELEMENTS]:
-            widths.append(2 + cell_len(check.path + index_text(index)))
-            table.add_row("  " + escape(check.path + index_text(index)),
-                          *(_value(array[index], decimals) for array in
-                            (check.analytic, check.numeric, check.left, check.right)))
-        if len(indices) > MAX_TABLE_ELEMENTS:
-            table.add_row(Text(f"  … and {len(indices) - MAX_TABLE_ELEMENTS:,} more in "
-                               f"{check.path}", style="dim"), "", "", "", "")
+        if indices:
+            rows.append((check, indices[:MAX_TABLE_ELEMENTS],
+                         max(len(indices) - MAX_TABLE_ELEMENTS, 0)))
+    return rows
+
+
+def _element_table(checks: list[TensorCheck], which: str, decimals: int,
+                   columns=ELEMENT_COLUMNS):
+    """The elements of ``which`` ("kink", "failed" or "truncation") with the ``columns``
+    (header, TensorCheck array): one row per element named by its whole path, each column of
+    numbers in one notation, right-aligned and never cut.  Where that is wider than the
+    report (long paths beside scientific numbers in 80 columns), one table per tensor under
+    its path, each element named by its index."""
+    rows = _element_rows(checks, which)
+    formatters = [(name, key, column_formatter([getattr(check, key)[index]
+                                                for check, indices, _ in rows
+                                                for index in indices], decimals))
+                  for name, key in columns]
+    return FirstThatFits(_elements_by_path(rows, formatters),
+                         _elements_by_tensor(rows, formatters))
+
+
+def _numbers_table(first_header: str, formatters):
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    # the names whole; a "… and N more" line wraps in their column instead of widening it
+    table.add_column(first_header, no_wrap=False)
+    for name, _, _ in formatters:
+        table.add_column(name, justify="right", no_wrap=True)  # a number whole
+    return table
+
+
+def _numbers(check: TensorCheck, index, formatters) -> list[str]:
+    return [format_value(getattr(check, key)[index]) for _, key, format_value in formatters]
+
+
+class _More:
+    """``  … and 19 more in conv2d_1.grads.kernel`` under a tensor's rows: on one line where
+    the column is wide enough, else with the path on a line of its own, indented as the
+    paths above it (never wider than the longest of its two parts)."""
+
+    def __init__(self, count: int, path: str) -> None:
+        self.one = f"  … and {count:,} more in {path}"
+        self.two = f"  … and {count:,} more in\n  {path}"
+
+    def __rich_measure__(self, console, options):
+        from rich.cells import cell_len
+        from rich.measure import Measurement
+
+        return Measurement(max(map(cell_len, self.two.split("\n"))), cell_len(self.one))
+
+    def __rich_console__(self, console, options):
+        from rich.cells import cell_len
+        from rich.text import Text
+
+        fits = cell_len(self.one) <= options.max_width
+        yield Text(self.one if fits else self.two, style="dim", no_wrap=True)
+
+
+def _more(count: int, where: str) -> _More:
+    return _More(count, where)
+
+
+def _elements_by_path(rows, formatters):
+    from rich.cells import cell_len
+    from rich.markup import escape
+
+    table = _numbers_table("  element", formatters)
+    blank = [""] * len(formatters)
+    widths = []
+    for check, indices, more in rows:
+        for index in indices:
+            name = check.path + index_text(index)
+            widths.append(2 + cell_len(name))
+            table.add_row("  " + escape(name), *_numbers(check, index, formatters))
+        if more:
+            table.add_row(_more(more, check.path), *blank)
     # Rich measures a cell without its leading spaces: the indented paths' true width, so
     # that the report is laid out wide enough for every path and number whole
     table.columns[0].min_width = max(widths, default=None)
     return table
+
+
+def _elements_by_tensor(rows, formatters):
+    from rich.cells import cell_len
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.text import Text
+
+    def name(index) -> str:
+        return index_text(index) or "(number)"
+
+    numbers = {(id(check), index): _numbers(check, index, formatters)
+               for check, indices, _ in rows for index in indices}
+    # the same column widths in every tensor's table: the numbers line up down the report
+    widths = [4 + max(cell_len(name(index)) for _, indices, _ in rows for index in indices)]
+    widths += [max([cell_len(header)] + [cell_len(texts[k]) for texts in numbers.values()])
+               for k, (header, _, _) in enumerate(formatters)]
+    parts = []
+    for check, indices, more in rows:
+        parts.append(Text("  " + check.path, no_wrap=True))
+        table = _numbers_table("    index", formatters)
+        for index in indices:
+            table.add_row("    " + escape(name(index)), *numbers[id(check), index])
+        if more:
+            table.add_row(_more(more, check.path), *[""] * len(formatters))
+        for column, width in zip(table.columns, widths):
+            column.min_width = width
+        parts.append(table)
+    return Group(*parts)

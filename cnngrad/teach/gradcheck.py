@@ -14,9 +14,11 @@ check
   what it means), and
 - marks the elements that sit on one, which are reported and not held to the tolerance: those
   whose move by ±ε changes a branch of the forward pass (a relu input's side of 0, a pool
-  window's winners), and those whose one-sided differences (E(t + ε) − E(t)) / ε and
-  (E(t) − E(t − ε)) / ε disagree by a jump that does not shrink with ε (see
-  :func:`check_tensor`).
+  window's winners) (see :func:`check_tensor`).
+
+An element that fails at ε without crossing a branch gets a second look at ε/10: where it
+agrees there, its failure was the central difference's own truncation error (it shrinks as
+ε², E being smooth along the move), a sign that ε is too large, not a kink.
 
 Everything here is pure: it computes and returns, the CLI prints.  The check runs in float64
 only (exact mode has no use for finite differences).
@@ -427,7 +429,10 @@ class TensorCheck:
     """One tensor's check.  Arrays have the tensor's given shape.
 
     ``kink`` marks the elements that sit on a kink (not held to the tolerance); ``failed`` the
-    smooth elements whose analytic and numeric gradients disagree beyond atol + rtol·scale.
+    smooth elements whose analytic and numeric gradients disagree beyond atol + rtol·scale;
+    ``truncation`` the smooth elements that disagree at ε but agree at ε/10 (the truncation
+    error of too large an ε: checked, and agreeing).  ``numeric_small`` is the central
+    difference at ε/10 of the elements that got a second look (NaN elsewhere).
     """
 
     target: str  # "input" or "<layer>.<param>"
@@ -441,6 +446,14 @@ class TensorCheck:
     rtol: float
     atol: float
     unresolved: int = 0  # failing elements the evaluation budget left without a second look
+    truncation: np.ndarray = None  # bool: agree only at ε/10 (None: none)
+    numeric_small: np.ndarray = None  # central difference at ε/10, NaN where not looked at
+
+    def __post_init__(self) -> None:
+        if self.truncation is None:
+            self.truncation = np.zeros(self.analytic.shape, bool)
+        if self.numeric_small is None:
+            self.numeric_small = np.full(self.analytic.shape, np.nan)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -449,6 +462,25 @@ class TensorCheck:
     @property
     def abs_error(self) -> np.ndarray:
         return np.abs(self.analytic - self.numeric)
+
+    @property
+    def decided_error(self) -> np.ndarray:
+        """|analytic − central| at the step that decided each element: ε/10 for the elements
+        that agree only there, ε for the others."""
+        return np.where(self.truncation, np.abs(self.analytic - self.numeric_small),
+                        self.abs_error)
+
+    @property
+    def truncated(self) -> int:
+        """Elements that agree only at ε/10 (the truncation error of too large an ε)."""
+        return int(np.count_nonzero(self.truncation))
+
+    @property
+    def shrinking(self) -> np.ndarray:
+        """The failing elements whose error at ε/10 is at most a 25th of that at ε: it shrinks
+        as truncation error does (∝ ε², a 100th), which a wrong gradient's does not."""
+        small = np.abs(self.analytic - self.numeric_small)
+        return self.failed & np.isfinite(small) & (small * 25 <= self.abs_error)
 
     @property
     def checked(self) -> int:
@@ -464,29 +496,32 @@ class TensorCheck:
 
     @property
     def max_abs_error(self) -> float | None:
-        """Over the elements checked (None when every element sits on a kink)."""
+        """Over the elements checked, each at the step that decided it (:attr:`decided_error`;
+        None when every element sits on a kink)."""
         if not self.checked:
             return None
-        return float(self.abs_error[~self.kink].max())
+        return float(self.decided_error[~self.kink].max())
 
     @property
     def max_rel_error(self) -> float | None:
         """|a − n| / max(|a|, |n|) over the checked elements larger than atol (below it only
-        the absolute error means anything); 0 when there are none."""
+        the absolute error means anything), each at the step that decided it; 0 when there
+        are none."""
         if not self.checked:
             return None
-        scale = np.maximum(np.abs(self.analytic), np.abs(self.numeric))
+        numeric = np.where(self.truncation, self.numeric_small, self.numeric)
+        scale = np.maximum(np.abs(self.analytic), np.abs(numeric))
         mask = ~self.kink & (scale > self.atol)
         if not mask.any():
             return 0.0
-        return float((self.abs_error[mask] / scale[mask]).max())
+        return float((self.decided_error[mask] / scale[mask]).max())
 
     @property
     def worst(self) -> tuple[int, ...] | None:
-        """The checked element with the largest absolute error."""
+        """The checked element with the largest absolute error (:attr:`decided_error`)."""
         if not self.checked:
             return None
-        errors = np.where(self.kink, -1.0, self.abs_error)
+        errors = np.where(self.kink, -1.0, self.decided_error)
         return tuple(int(i) for i in np.unravel_index(int(np.argmax(errors)), self.shape))
 
     def elements(self, mask: np.ndarray) -> list[tuple[int, ...]]:
@@ -516,6 +551,23 @@ class GradcheckReport:
     def unresolved(self) -> int:
         """Failing elements the evaluation budget left without a second look."""
         return sum(t.unresolved for t in self.tensors)
+
+    @property
+    def truncated(self) -> int:
+        """Elements that agree only at ε/10: the truncation error of too large an ε."""
+        return sum(t.truncated for t in self.tensors)
+
+    @property
+    def shrinking(self) -> int:
+        """Failing elements whose error shrinks at ε/10 as truncation error does."""
+        return sum(int(np.count_nonzero(t.shrinking)) for t in self.tensors)
+
+    @property
+    def crossed_unnamed(self) -> bool:
+        """Elements sit on a kink though no kink is named at this point: a move of ±ε reached
+        further than the names' guide (ε · the largest value) foresaw."""
+        named = any(kind not in SMOOTH_KINDS for _, kind in self.kink_counts)
+        return not named and any(t.kinks_skipped for t in self.tensors)
 
 
 def _within(analytic, numeric, rtol: float, atol: float, noise: float = 0.0):
@@ -563,8 +615,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     budget : int, optional
         Energy evaluations allowed for second looks (None: no limit).
     watch : Watch, optional
-        The problem's branches (from :func:`scan_kinks`); without it only the one-sided rule
-        below finds kinks.
+        The problem's branches (from :func:`scan_kinks`), which then alone decide the kinks
+        (rule 0 below); without it the one-sided rules 1 and 2 find them.
     progress : callable(str), optional
         Called with a description before each element's pair of evaluations.
 
@@ -576,20 +628,32 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
 
     Notes
     -----
-    An element sits on a kink when
+    With a ``watch``, an element sits on a kink exactly when
 
     0. moving it by ±ε crosses a kink the watch looks after: a relu input changes side of 0,
        a pool window changes which cells hold its maximum, or a value at a kink (a relu input
        at 0, a tied maximum) moves — there the engine's answer follows the contract's rule
        for the kink (relu'(0) = 0, the tie rule) and need not be a one-sided derivative; the
-       one-sided differences can even agree, when jumps of opposite sign cancel; or
+       one-sided differences can even agree, when jumps of opposite sign cancel.
+
+    Every other element is on a smooth stretch of E between t − ε and t + ε, and is held to
+    the tolerance.  One that fails at ε is looked at again with ε/10: if it agrees there, its
+    failure at ε was truncation error (the central difference's own error, about
+    ε²·|E‴|/6, which a step ten times smaller cuts a hundredfold): it is marked
+    ``truncation``, checked and agreeing, ε too large for it; never a kink.  If it still
+    fails, it is a failure.
+
+    Without a ``watch`` nothing says which moves cross a kink, and an element is taken to sit
+    on one when
+
     1. its one-sided differences disagree by more than √ε · (1 + max(|left|, |right|)).  For a
-       smooth E they differ by about ε·|E''|, so this needs a curvature near 1/√ε: far from any
-       realistic problem, while a kink's jump does not shrink with ε; or
+       smooth E they differ by about ε·|E''|, so this needs a curvature near 1/√ε, while a
+       kink's jump does not shrink with ε; or
     2. it fails at ε but, looked at again with ε/10, either agrees (a kink within ε of t that
-       ε/10 no longer reaches, e.g. a near tie), or its one-sided differences still disagree by
-       at least half as much as at ε and by more than the tolerance (a jump at t; curvature
-       would have shrunk ten times).
+       ε/10 no longer reaches, e.g. a near tie; or truncation error: without the watch the
+       two cannot be told apart), or its one-sided differences still disagree by at least
+       half as much as at ε and by more than the tolerance (a jump at t; curvature would have
+       shrunk ten times).
 
     Any other element that fails is a real disagreement.
     """
@@ -613,28 +677,37 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     numeric = (plus - minus) / (2 * eps)
     close = _within(analytic, numeric, rtol, atol, noise)
     jump = np.abs(right - left)
-    kink = np.array(crossed | (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left),
-                                                                       np.abs(right)))))
+    if watch is not None:  # the branches decide: a move that crosses none is smooth
+        kink = np.array(crossed)
+    else:
+        kink = np.array(crossed | (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left),
+                                                                           np.abs(right)))))
 
     small = eps / SECOND_LOOK
     unresolved = 0
+    truncation = np.zeros(base.shape, bool)
+    second = np.full(base.shape, np.nan)
     for index in map(tuple, np.argwhere(~close & ~kink)):
         if budget is not None and spent + 2 > 2 * base.size + budget:
             unresolved += 1
             continue
         plus_small, minus_small, _ = _shifted_energies(problem, target, base, index, small)
         spent += 2
-        numeric_small = (plus_small - minus_small) / (2 * small)
+        numeric_small = second[index] = (plus_small - minus_small) / (2 * small)
         jump_small = abs((plus_small - base_energy) - (base_energy - minus_small)) / small
         noise_small = noise * SECOND_LOOK
         allowed = atol + noise_small + rtol * max(abs(analytic[index]), abs(numeric_small))
         if _within(analytic[index], numeric_small, rtol, atol, noise_small):
-            kink[index] = True  # crossed a kink within ε of t that ε/10 does not reach
-        elif jump_small >= 0.5 * jump[index] and jump_small > allowed:
+            if watch is not None:
+                truncation[index] = True  # smooth along ±ε: ε was too large, not a kink
+            else:  # a kink within ε of t that ε/10 does not reach, or ε too large: without
+                kink[index] = True  # the watch, the two cannot be told apart
+        elif watch is None and jump_small >= 0.5 * jump[index] and jump_small > allowed:
             kink[index] = True  # a jump at t itself
     check = TensorCheck(target=target, path=tensor_path(problem, target), analytic=analytic,
                         numeric=numeric, left=left, right=right, kink=kink,
-                        failed=~close & ~kink, rtol=rtol, atol=atol, unresolved=unresolved)
+                        failed=~close & ~kink & ~truncation, rtol=rtol, atol=atol,
+                        unresolved=unresolved, truncation=truncation, numeric_small=second)
     return check, spent
 
 
