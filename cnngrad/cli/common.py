@@ -14,7 +14,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from cnngrad.cli.output import TerminalText, escape_controls, write_output, write_outputs
+# write_output is also the commands' (from cnngrad.cli.common import write_output)
+from cnngrad.cli.output import TerminalText, escape_controls, write_output, write_outputs  # noqa: F401
 from cnngrad.errors import CnnGradError, UsageError, did_you_mean, with_article
 
 # --------------------------------------------------------------------------- plumbing

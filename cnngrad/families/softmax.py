@@ -108,7 +108,7 @@ def delta_in_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     lhs = f"dE/d{o(n, j)}"
     if layer.type == "softmax":
         rule = (f"∂x_k/∂o_j = x_k·([k = j] - x_j): x_k·(1 - x_k) on the diagonal, -x_k·x_j "
-                f"off it")
+                "off it")
     else:
         rule = "∂x_k/∂o_j = [k = j] - p_j, with p = softmax(o) = e^x"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(n, j)}",
