@@ -107,7 +107,7 @@ def delta_in_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                              note="the diagonal" if same else None))
     lhs = f"dE/d{o(n, j)}"
     if layer.type == "softmax":
-        rule = (f"∂x_k/∂o_j = x_k·([k = j] - x_j): x_k·(1 - x_k) on the diagonal, -x_k·x_j "
+        rule = ("∂x_k/∂o_j = x_k·([k = j] - x_j): x_k·(1 - x_k) on the diagonal, -x_k·x_j "
                 "off it")
     else:
         rule = "∂x_k/∂o_j = [k = j] - p_j, with p = softmax(o) = e^x"
