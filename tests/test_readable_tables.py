@@ -573,3 +573,15 @@ def test_a_panel_header_writes_padding_as_briefly_as_it_reads(sides, text):
     from cnngrad.problem import sides_text
 
     assert sides_text(sides) == text
+
+
+@pytest.mark.parametrize("args, command", [
+    (["backward", WORKED, "-o"], "backward"),
+    (["gradcheck", WORKED, "--eps"], "gradcheck"),
+    (["explain", WORKED, "conv2d_1.grads.kernel[0,0]", "--max-terms"], "explain"),
+])
+def test_an_option_without_its_value_points_to_its_own_command_help(args, command):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output.partition("; hint: ")[2].startswith(f"cnngrad {command} -h shows"), \
+        result.output

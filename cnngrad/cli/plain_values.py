@@ -289,13 +289,15 @@ def _param_name(param) -> str | None:
 ABSENT_OPTION_HINTS: dict[tuple[str, str], str] = {}
 
 
-def usage_error(error) -> UsageError:
+def usage_error(error, fallback: str = "cnngrad") -> UsageError:
     """A click/typer usage error as cnngrad's one-line error (``--decimals: must be at most
-    17``), with a hint where one helps; never click's boxed usage panel."""
+    17``), with a hint where one helps; never click's boxed usage panel.  ``fallback`` is the
+    command the hints name when the error does not know its command (click's parser raises
+    ``-o``'s "needs a value" without one)."""
     from cnngrad.errors import UsageError
 
     ctx = getattr(error, "ctx", None)
-    command = ctx.command_path if ctx is not None else "cnngrad"
+    command = ctx.command_path if ctx is not None else fallback
     helps = f"{command} -h shows the usage and the options"
     if _is(error, "NoSuchOption"):
         absent = ABSENT_OPTION_HINTS.get((getattr(ctx, "info_name", None), error.option_name))
@@ -334,6 +336,17 @@ def _sentence(text: str) -> str:
     return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
 
 
+def _command_named(command, args, prog_name) -> str:
+    """``cnngrad backward`` for ``cnngrad backward p.json -o``: the program and the first
+    argument that names one of its commands (just the program when none does)."""
+    import sys
+
+    program = prog_name or "cnngrad"
+    names = getattr(command, "commands", {})
+    given = sys.argv[1:] if args is None else list(args)
+    return next((f"{program} {arg}" for arg in given if arg in names), program)
+
+
 def run_main(super_main, command, args, prog_name, complete_var, standalone_mode, extra):
     """click's main, with every click/typer usage error printed as one ``error:`` line
     (plus a hint) and exit 2; ``cnngrad`` alone prints the help (exit 2, as click does)."""
@@ -348,7 +361,7 @@ def run_main(super_main, command, args, prog_name, complete_var, standalone_mode
         if standalone_mode and _is(error, "ClickException"):
             from cnngrad.cli.common import report_error
 
-            report_error(usage_error(error))
+            report_error(usage_error(error, _command_named(command, args, prog_name)))
             sys.exit(2)
         if standalone_mode and _is(error, "Abort"):
             typer.echo("aborted", err=True)
