@@ -310,13 +310,16 @@ class DLSStyle(Style):
                 return Call(lambda: fn(t["x"], hparameters, mode=mode),
                             f"{_name(fn)}(A_prev, hparameters, mode={mode!r})")
             return self._backward(fn, forward, (t["x"], hparameters), t["delta"],
-                                  {"mode": mode})
+                                  {"mode": mode}, upstream="dA")
         if name == "dense_backward":
             return self._backward(fn, forward, (t["x"], t["w"], t["b"]), t["delta"], {})
         raise AssertionError(name)
 
     @staticmethod
-    def _backward(fn, forward, inputs: tuple, delta: np.ndarray, extra: dict) -> Call:
+    def _backward(fn, forward, inputs: tuple, delta: np.ndarray, extra: dict,
+                  upstream: str = "dZ") -> Call:
+        """The call of a backward function, shown with the name its signature gives the
+        upstream delta (``dZ`` after a conv or a linear step, ``dA`` after a pool)."""
         def run():
             if forward is None:
                 cache = inputs
@@ -325,7 +328,7 @@ class DLSStyle(Style):
             return fn(delta, cache, **extra)
 
         mode = "".join(f", mode={v!r}" for v in extra.values())
-        return Call(run, f"{_name(fn)}(dZ, cache{mode})")
+        return Call(run, f"{_name(fn)}({upstream}, cache{mode})")
 
     def unpack(self, op, raw) -> dict:
         if op.name.endswith("_forward"):
