@@ -653,6 +653,10 @@ def test_a_long_list_of_elements_never_cuts_a_number(tmp_path, monkeypatch):
                      "   0.500000")
     # the count, then the path on a line of its own where the two do not fit the column
     assert lines[at + 1:at + 3] == ["  … and 16 more in", "  conv2d_1.delta_in"]
+    # the kinks' own "… and N more" line, wrapped, stays indented under the kinks table
+    at = next(i for i, line in enumerate(lines) if line.startswith("  … and 5 more relu_zero"))
+    assert lines[at:at + 2] == ["  … and 5 more relu_zero in relu_1 (a relu / leaky_relu input "
+                                "at 0: the slope", "  jumps there)"]
     monkeypatch.setenv("COLUMNS", "120")
     assert "  … and 16 more in conv2d_1.delta_in" in invoke(write(tmp_path, doc)).output
 

@@ -218,8 +218,10 @@ def report_table(report: GradcheckReport, decimals: int = 6):
         parts.append(kinks)
         for (layer, kind), count in report.kink_counts.items():
             if count > listed.get((layer, kind), 0):
-                parts.append(Text(f"  … and {count - listed.get((layer, kind), 0):,} more "
-                                  f"{kind} in {layer} ({KINK_KINDS[kind]})", style="dim"))
+                # indented as a whole, so that its wrapped lines stay under the table
+                parts.append(Padding(Text(f"… and {count - listed.get((layer, kind), 0):,} "
+                                          f"more {kind} in {layer} ({KINK_KINDS[kind]})",
+                                          style="dim"), (0, 0, 0, 2)))
         if report.crossed_unnamed:  # notes only, and yet moves that cross a kink
             parts.append(Padding(Text("no kink at this point, but a step of ε reaches one: "
                                       "the elements on a kink below move a relu input across "
