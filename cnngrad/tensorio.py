@@ -342,6 +342,32 @@ def _duplicate_key_path(text: str) -> tuple[str, str] | None:
     return None
 
 
+class _Constant:
+    """Where a NaN/Infinity stood, on the pass that locates it."""
+
+
+def _constant_path(text: str) -> str | None:
+    """Re-parse ``text`` keeping NaN/Infinity as markers; the JSON path of the first one in
+    document order (``None`` when the document itself is one, or it cannot be parsed)."""
+    ignore = lambda token: None  # noqa: E731 - values do not matter on this pass
+    try:
+        document = json.loads(text, parse_float=ignore, parse_int=ignore,
+                              parse_constant=lambda token: _Constant())
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[str, object]] = [("", document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _Constant):
+            return path or None
+        if isinstance(node, dict):
+            stack.extend((join_path(path, key), value) for key, value in reversed(node.items()))
+        elif isinstance(node, list):
+            indexed = list(enumerate(node))
+            stack.extend((join_path(path, i), value) for i, value in reversed(indexed))
+    return None
+
+
 def _first_outside_strings(pattern: re.Pattern, text: str) -> re.Match | None:
     for match in pattern.finditer(text):
         if not match.group().startswith('"'):
@@ -480,10 +506,16 @@ def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> obj
                           _json_decimal,
                           parse_constant=_reject_constant, object_pairs_hook=_unique_object)
     except _NonFiniteConstant as exc:
+        # ``where`` is the constant's JSON path (input[0][1]), as for any other bad number;
+        # its line and column are named too.  Line and column alone when no path holds it
+        # (the whole document is NaN).
         match = _first_outside_strings(_CONSTANT_TOKEN_RE, text)
-        where = _char_position(text, match.start()) if match else None
-        raise ProblemError(f"{exc.args[0]} is not allowed (JSON numbers must be finite)",
-                           where=where, file=file) from None
+        position = _char_position(text, match.start()) if match else None
+        path = _constant_path(text)
+        what = f"{exc.args[0]} is not allowed (JSON numbers must be finite)"
+        if path and position:
+            what += f", at {position}"
+        raise ProblemError(what, where=path or position, file=file) from None
     except _DuplicateKey:
         found = _duplicate_key_path(text)
         where, key = found if found else (None, "?")

@@ -204,10 +204,14 @@ CORPUS = [
     bad("top-empty-object", "{}", None, "missing key 'input'"),
     bad("top-only-title", '{"title": "x"}', None, "missing key 'input'"),
     # --- numbers JSON allows in Python but not here
-    bad("NaN", '{"input": NaN, "kernel": 1, "delta": 1}', "line 1, column 11", "NaN"),
+    # the contract's <where> is a JSON path: the constant's, with its line and column in
+    # the message (json.dump writes float("nan") as NaN)
+    bad("NaN", '{"input": NaN, "kernel": 1, "delta": 1}', "input", "NaN"),
     bad("Infinity", '{"input": [[1, Infinity]], "kernel": 1, "delta": 1}',
-        "line 1, column 16", "Infinity"),
-    bad("minus-Infinity", '{"input": -Infinity}', "line 1, column 11", "Infinity"),
+        "input[0][1]", "line 1, column 16"),
+    bad("minus-Infinity", '{"input": -Infinity}', "input", "Infinity"),
+    bad("NaN-in-a-layer", '{"input": [[1]], "layers": [{"type": "conv2d", "kernel": [[NaN]]}],'
+        ' "delta": [[1]]}', "layers[0].kernel[0][0]", "NaN is not allowed"),
     bad("overflow-1e999", '{"input": [[1, 1e999]], "kernel": 1, "delta": 1}', "input[0][1]",
         "too large"),
     bad("underflow-1e-999", '{"input": [[1e-999, 1]], "kernel": 1, "delta": 1}', "input[0][0]",
