@@ -218,8 +218,10 @@ CORPUS = [
         "too small"),
     bad("overflow-int", '{"input": [[1, 1' + "0" * 400 + ']], "kernel": 1, "delta": 1}',
         "input[0][1]", "too large"),
-    bad("int-5000-digits", '{"input": 1' + "0" * 5000 + "}", "line 1, column 11",
+    bad("int-5000-digits", '{"input": 1' + "0" * 5000 + "}", "input",
         "thousands of digits"),
+    bad("exponent-out-of-range", '{"input": [[1, 1e99999999999999999999]], "kernel": 1, '
+        '"delta": 1}', "input[0][1]", "out of range, at line 1, column 16"),
     bad("exponent-1e999999999", '{"input": [[1e999999999]], "kernel": 1, "delta": 1}',
         "input[0][0]", "too large"),
     bad("duplicate-key", '{"input": 1, "kernel": 1, "input": 2, "delta": 1}', "input",

@@ -181,8 +181,9 @@ JSON_CORPUS = [
     (b'{"a": tru}', "line 1, column 7", "expecting a value"),
     (b"[" * 65 + b"]" * 65, "line 1, column 65", "nesting deeper than 64"),
     (b'{"a":\n' + b"[" * 64 + b"]" * 64 + b"}", "line 2, column 64", "nesting deeper than 64"),
-    (b"[1e99999999999999999999]", "line 1, column 2", "out of range"),
-    (b"[1, " + b"7" * 5000 + b"]", "line 1, column 5", "out of range"),
+    (b"[1e99999999999999999999]", "[0]", "out of range, at line 1, column 2"),
+    (b"[1, " + b"7" * 5000 + b"]", "[1]", "out of range, at line 1, column 5"),
+    (b'{"a": [1, -' + b"7" * 5000 + b"]}", "a[1]", "thousands of digits"),
 ]
 
 
