@@ -342,6 +342,45 @@ def _duplicate_key_path(text: str) -> tuple[str, str] | None:
     return None
 
 
+class _Marker:
+    """Where an offending token stood, on the pass that locates it."""
+
+
+def _marker_path(text: str, *, is_bad_float=lambda token: False,
+                 is_bad_int=lambda token: False, is_constant=False) -> str | None:
+    """Re-parse ``text`` with the offending tokens (NaN/Infinity when ``is_constant``, the
+    floats or integers the predicates pick) kept as markers; the JSON path of the first one
+    in document order (``None`` when the document itself is one, or it cannot be parsed)."""
+    def hook(bad):
+        return lambda token: _Marker() if bad(token) else None
+
+    try:
+        document = json.loads(text, parse_float=hook(is_bad_float), parse_int=hook(is_bad_int),
+                              parse_constant=hook(lambda token: is_constant))
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[str, object]] = [("", document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _Marker):
+            return path or None
+        if isinstance(node, dict):
+            stack.extend((join_path(path, key), value) for key, value in reversed(node.items()))
+        elif isinstance(node, list):
+            indexed = list(enumerate(node))
+            stack.extend((join_path(path, i), value) for i, value in reversed(indexed))
+    return None
+
+
+def _path_and_position(path: str | None, position: str | None, what: str) -> tuple[str | None,
+                                                                                  str]:
+    """``where`` is the JSON path when there is one, the message then naming the line and
+    column; else ``where`` is the line and column."""
+    if path and position:
+        return path, f"{what}, at {position}"
+    return path or position, what
+
+
 def _first_outside_strings(pattern: re.Pattern, text: str) -> re.Match | None:
     for match in pattern.finditer(text):
         if not match.group().startswith('"'):
@@ -480,10 +519,15 @@ def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> obj
                           _json_decimal,
                           parse_constant=_reject_constant, object_pairs_hook=_unique_object)
     except _NonFiniteConstant as exc:
+        # ``where`` is the constant's JSON path (input[0][1]), as for any other bad number;
+        # its line and column are named too.  Line and column alone when no path holds it
+        # (the whole document is NaN).
         match = _first_outside_strings(_CONSTANT_TOKEN_RE, text)
-        where = _char_position(text, match.start()) if match else None
-        raise ProblemError(f"{exc.args[0]} is not allowed (JSON numbers must be finite)",
-                           where=where, file=file) from None
+        position = _char_position(text, match.start()) if match else None
+        where, what = _path_and_position(
+            _marker_path(text, is_constant=True), position,
+            f"{exc.args[0]} is not allowed (JSON numbers must be finite)")
+        raise ProblemError(what, where=where, file=file) from None
     except _DuplicateKey:
         found = _duplicate_key_path(text)
         where, key = found if found else (None, "?")
@@ -496,8 +540,10 @@ def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> obj
                                                   re.DOTALL), text)
         if match:
             where = _char_position(text, match.start())
-        raise ProblemError(f"the number {_shorten(token)} is out of range", where=where,
-                           file=file) from None
+        where, what = _path_and_position(
+            _marker_path(text, is_bad_float=lambda t: t == token), where,
+            f"the number {_shorten(token)} is out of range")
+        raise ProblemError(what, where=where, file=file) from None
     except json.JSONDecodeError as exc:
         raise _syntax_error(exc, text, file) from None
     except RecursionError:  # not reachable after _check_depth; kept as a last guard
@@ -509,9 +555,12 @@ def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> obj
         # An integer longer than Python converts (sys.get_int_max_str_digits, 4300).
         too_long = rf"|\d{{{sys.get_int_max_str_digits() + 1},}}"
         match = _first_outside_strings(re.compile(_STRING_PATTERN + too_long, re.DOTALL), text)
-        where = _char_position(text, match.start()) if match else None
-        raise ProblemError("a number with thousands of digits is out of range", where=where,
-                           file=file) from None
+        position = _char_position(text, match.start()) if match else None
+        limit = sys.get_int_max_str_digits()
+        where, what = _path_and_position(
+            _marker_path(text, is_bad_int=lambda t: len(t.lstrip("-")) > limit), position,
+            "a number with thousands of digits is out of range")
+        raise ProblemError(what, where=where, file=file) from None
     except (ArithmeticError, MemoryError) as exc:
         raise ProblemError(f"cannot parse the document: {_shorten(str(exc), 80)}",
                            file=file) from None

@@ -204,18 +204,24 @@ CORPUS = [
     bad("top-empty-object", "{}", None, "missing key 'input'"),
     bad("top-only-title", '{"title": "x"}', None, "missing key 'input'"),
     # --- numbers JSON allows in Python but not here
-    bad("NaN", '{"input": NaN, "kernel": 1, "delta": 1}', "line 1, column 11", "NaN"),
+    # the contract's <where> is a JSON path: the constant's, with its line and column in
+    # the message (json.dump writes float("nan") as NaN)
+    bad("NaN", '{"input": NaN, "kernel": 1, "delta": 1}', "input", "NaN"),
     bad("Infinity", '{"input": [[1, Infinity]], "kernel": 1, "delta": 1}',
-        "line 1, column 16", "Infinity"),
-    bad("minus-Infinity", '{"input": -Infinity}', "line 1, column 11", "Infinity"),
+        "input[0][1]", "line 1, column 16"),
+    bad("minus-Infinity", '{"input": -Infinity}', "input", "Infinity"),
+    bad("NaN-in-a-layer", '{"input": [[1]], "layers": [{"type": "conv2d", "kernel": [[NaN]]}],'
+        ' "delta": [[1]]}', "layers[0].kernel[0][0]", "NaN is not allowed"),
     bad("overflow-1e999", '{"input": [[1, 1e999]], "kernel": 1, "delta": 1}', "input[0][1]",
         "too large"),
     bad("underflow-1e-999", '{"input": [[1e-999, 1]], "kernel": 1, "delta": 1}', "input[0][0]",
         "too small"),
     bad("overflow-int", '{"input": [[1, 1' + "0" * 400 + ']], "kernel": 1, "delta": 1}',
         "input[0][1]", "too large"),
-    bad("int-5000-digits", '{"input": 1' + "0" * 5000 + "}", "line 1, column 11",
+    bad("int-5000-digits", '{"input": 1' + "0" * 5000 + "}", "input",
         "thousands of digits"),
+    bad("exponent-out-of-range", '{"input": [[1, 1e99999999999999999999]], "kernel": 1, '
+        '"delta": 1}', "input[0][1]", "out of range, at line 1, column 16"),
     bad("exponent-1e999999999", '{"input": [[1e999999999]], "kernel": 1, "delta": 1}',
         "input[0][0]", "too large"),
     bad("duplicate-key", '{"input": 1, "kernel": 1, "input": 2, "delta": 1}', "input",

@@ -117,7 +117,8 @@ def test_a_non_zero_number_past_decimal_s_range_is_still_an_error(number, tmp_pa
     (tmp_path / "bad.json").write_text(ZERO_FIRST % number, encoding="utf-8")
     result = runner.invoke(app, ["backward", "bad.json"])
     assert result.exit_code == 2, result.output
-    check_error_output(result.stderr, Bad(None, "line 1, column 58", "is out of range"))
+    check_error_output(result.stderr, Bad(None, "kernel[0][0]",
+                                          "is out of range, at line 1, column 58"))
 
 
 #: a one-conv problem whose kernel gradient is [[6, 8], [12, 14]] and output 2×2

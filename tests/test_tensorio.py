@@ -168,9 +168,11 @@ JSON_CORPUS = [
      "duplicate key 'type'"),
     (b'{"input": [1, 2', "line 1, column 16", "truncated"),
     (b'{"input": [1, 2]\n,', "line 2, column 2", "truncated"),
-    (b'{"input": NaN}', "line 1, column 11", "NaN is not allowed"),
-    (b'{"input": [1, -Infinity]}', "line 1, column 15", "-Infinity is not allowed"),
-    (b'{"t": "NaN",\n "x": Infinity}', "line 2, column 7", "Infinity is not allowed"),
+    (b'{"input": NaN}', "input", "NaN is not allowed"),
+    (b'{"input": [1, -Infinity]}', "input[1]", "-Infinity is not allowed"),
+    (b'{"t": "NaN",\n "x": Infinity}', "x", "Infinity is not allowed"),
+    (b'{"layers": [{"type": "relu"}, {"k": [[0, NaN]]}]}', "layers[1].k[0][1]", "at line 1"),
+    (b"NaN", "line 1, column 1", "NaN is not allowed"),
     (b"{'input': 1}", "line 1, column 2", "double quotes"),
     (b'{"input": [1, 2,]}', "line 1, column 17", "expecting a value"),
     (b'{"a": 1} {"b": 2}', "line 1, column 10", "extra data"),
@@ -179,8 +181,9 @@ JSON_CORPUS = [
     (b'{"a": tru}', "line 1, column 7", "expecting a value"),
     (b"[" * 65 + b"]" * 65, "line 1, column 65", "nesting deeper than 64"),
     (b'{"a":\n' + b"[" * 64 + b"]" * 64 + b"}", "line 2, column 64", "nesting deeper than 64"),
-    (b"[1e99999999999999999999]", "line 1, column 2", "out of range"),
-    (b"[1, " + b"7" * 5000 + b"]", "line 1, column 5", "out of range"),
+    (b"[1e99999999999999999999]", "[0]", "out of range, at line 1, column 2"),
+    (b"[1, " + b"7" * 5000 + b"]", "[1]", "out of range, at line 1, column 5"),
+    (b'{"a": [1, -' + b"7" * 5000 + b"]}", "a[1]", "thousands of digits"),
 ]
 
 
