@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cnngrad.teach.check import (
+    SHORT_EXACT_RTOL,
     FileCheck,
     Tolerance,
     answers_file_path,
@@ -134,6 +135,40 @@ def test_min_decimals_makes_short_answers_stricter():
                        strict).tolist() == [False, True, True]
 
 
+@pytest.mark.parametrize("text, truth, right, right_exact", [
+    ("-0.53", "-0.52984", False, False),  # right at the 2 decimals written, 3 required: wrong
+    ("0.798", "0.7981", True, True),      # 3 decimals: the rule as written
+    ("0.5", "0.5", True, True),           # the true value itself: not a rounding
+    # a float true value within its rounding of the value; exact, it is another value
+    ("0.5", "0.50000000000003", True, False),
+    ("0.8", "0.80004", False, False),     # within ½·10⁻³ once padded, but not the value
+    ("0", "0.0003", True, True),          # an integer is judged at min_decimals
+    ("0", "0.0006", False, False),
+])
+def test_fewer_decimals_than_required_are_right_only_as_the_value_itself(text, truth, right,
+                                                                         right_exact):
+    tolerance = Tolerance(min_decimals=3)
+    assert cells_right(written(text), np.array([float(truth)]), tolerance).tolist() == [right]
+    exact_truth = np.array([Fraction(truth)], dtype=object)
+    assert cells_right(written(text), exact_truth, tolerance).tolist() == [right_exact]
+
+
+def test_a_short_rounding_is_named_as_one_in_the_report(tmp_path):
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": [[0.3, 0.7, 0.11], [0.2, 0.9, 0.13], [0.5, 0.17, 0.4]],
+        "kernel": [[0.7, 0.3], [0.1, 0.9]], "delta": [[0.1, 0.3], [0.7, 0.5]],
+        "grading": {"min_decimals": 3}}))
+    # the true gradient is [[0.83, 0.798], [0.725, 0.448]]: 0.83 is exact, 0.80 a rounding
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.83, 0.80], [0.725, 0.448]]}')
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
+    assert result.exit_code == 1, result.output
+    assert "3/4 cells right" in result.output
+    assert "right to the 2 decimals written; 3 are required (the grading block's" in \
+        result.output
+
+
 @pytest.mark.parametrize("atol, rtol, text, truth, right", [
     ("0.001", None, "0.045", 0.044606, True),
     ("0.0001", None, "0.045", 0.044606, False),
@@ -168,7 +203,13 @@ def test_float_and_exact_verdicts_agree(cells, min_decimals):
     # true values near each answer, a clear distance away from the boundary
     truth = np.array([float(Decimal(text)) + offset * 0.5 * 10.0 ** -max(d, min_decimals)
                       for text, (_, d, offset) in zip(texts, cells)])
-    far = np.abs(np.abs([offset for _, _, offset in cells]) - 1) > 1e-6
+    offsets = np.abs([offset for _, _, offset in cells])
+    far = np.abs(offsets - 1) > 1e-6
+    # a short value (fewer decimals than required) is right only as the true value itself:
+    # a float's "itself" is up to its rounding, an exact one's to the last digit
+    short = np.array([0 < d < min_decimals for _, d, _ in cells], dtype=bool)
+    error = offsets * 0.5 * 10.0 ** -np.maximum([d for _, d, _ in cells], min_decimals)
+    far &= ~short | (error > 10 * SHORT_EXACT_RTOL * np.maximum(1.0, np.abs(truth)))
     tolerance = Tolerance(min_decimals=min_decimals)
     exact_truth = np.array([Fraction(t) for t in truth], dtype=object)
     fast = cells_right(answer, truth, tolerance)

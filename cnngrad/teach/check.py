@@ -79,6 +79,12 @@ FRACTION_RTOL = Fraction(1, 10**12)
 #: 0.0445 stays right for a true 0.04455 computed as 0.044550000000000006.
 FLOAT_SLACK_RTOL = 1e-12
 FLOAT_SLACK_ATOL = 1e-15
+#: A value written with fewer decimals than ``min_decimals`` (but at least one) is right only
+#: when it is the true value itself: "right at the decimals written but fewer than
+#: min_decimals is wrong" (the contract), and an exact value (0.5 for 0.5) is not a rounding.
+#: A float true value is taken as that value when within this much of it, relative to
+#: max(1, |true|): the float rounding of a sum of terms, never a rounding a student makes.
+SHORT_EXACT_RTOL = 1e-9
 
 #: Answer files given as a single tensor, named after the path they answer.
 SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
@@ -171,7 +177,9 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
 
     Notes
     -----
-    Decimals rule: |given − true| ≤ ½·10^(−max(d, min_decimals)); a fraction:
+    Decimals rule: |given − true| ≤ ½·10^(−max(d, min_decimals)), and a value written with
+    1 ≤ d < min_decimals decimals right only when it is the true value (within
+    SHORT_EXACT_RTOL·max(1, |true|) of a float one: its rounding); a fraction:
     |given − true| ≤ 10⁻¹²·|true|; explicit: |given − true| ≤ atol + rtol·|true|.  A float
     true value widens each of them by 10⁻¹²·max(|given|, |true|) + 10⁻¹⁵, so that a value on
     the bound as written is right.  Exact true values are compared exactly
@@ -193,14 +201,32 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
     # 1.01 is 0.010000000000000009 from 1 in floats: on the bound, as written, is right
     allowed = allowed + FLOAT_SLACK_RTOL * np.maximum(np.abs(given), np.abs(true)) + \
         FLOAT_SLACK_ATOL
-    return error <= allowed
+    right = error <= allowed
+    short = _short(written, tolerance)
+    if short.any():  # right only as the true value itself, up to the float's rounding
+        right &= ~short | (error <= SHORT_EXACT_RTOL * np.maximum(1.0, np.abs(true)))
+    return right
+
+
+def _short(written: Written, tolerance: Tolerance) -> np.ndarray:
+    """The cells written with 1 or more decimals but fewer than ``min_decimals`` (not
+    fractions, not under --atol/--rtol): right only when exact.  An integer (``0``) is
+    judged at ``min_decimals``, as if its missing decimals were zeros."""
+    if tolerance.explicit or not tolerance.min_decimals:
+        return np.zeros(written.shape, dtype=bool)
+    return ~written.fraction & (written.decimals >= 1) & \
+        (written.decimals < tolerance.min_decimals)
 
 
 def _cells_right_exact(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np.ndarray:
     """:func:`cells_right` in exact arithmetic, one cell at a time (the reference)."""
     out = np.zeros(written.shape, dtype=bool)
+    short = _short(written, tolerance)
     for index in np.ndindex(*written.shape):
         given, true = written.values[index], Fraction(truth[index])
+        if short[index]:  # fewer decimals than required: right only as the value itself
+            out[index] = given == true
+            continue
         out[index] = abs(given - true) <= _allowed_exact(
             true, int(written.decimals[index]), bool(written.fraction[index]), tolerance)
     return out
@@ -1097,10 +1123,7 @@ def _rounded(given: Written, truth: np.ndarray, right: np.ndarray,
              tolerance: Tolerance) -> np.ndarray:
     """Wrong cells that are right to the decimals written (1 or more, fewer than required):
     a rounding, not a mistake.  An integer claims an exact value, so it is never one."""
-    if tolerance.explicit or not tolerance.min_decimals:
-        return np.zeros(right.shape, dtype=bool)
-    short = ~right & ~given.fraction & (given.decimals >= 1) & \
-        (given.decimals < tolerance.min_decimals)
+    short = ~right & _short(given, tolerance)
     if not short.any():
         return short
     as_written = cells_right(given, truth, dataclasses.replace(tolerance, min_decimals=0))
