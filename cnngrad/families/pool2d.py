@@ -56,11 +56,14 @@ def build_pool2d(ctx, raw: dict, head: Head) -> Pool2dSpec:
     stride = ctx.int_pair(raw["stride"], f("stride")) if "stride" in raw else size
     padding = ctx.int_pair(raw.get("padding", 0), f("padding"), 0)
     ceil_mode = ctx.boolean(raw.get("ceil_mode", False), f("ceil_mode"))
-    for p, k in zip(padding, size):
+    for p, k, axis in zip(padding, size, ("rows", "columns")):
         if p > k // 2:
+            # a window or padding that differs by axis: say which axis breaks the rule
+            along = f" along the {axis}" if size[0] != size[1] or padding[0] != padding[1] \
+                else ""
             raise ctx.error(f("padding"), f"padding {p} is more than half the window "
-                                           f"{shape_text(size)}",
-                            f"at most {k // 2} (PyTorch's rule)")
+                                           f"{shape_text(size)}{along}",
+                            f"at most {k // 2}{' there' if along else ''} (PyTorch's rule)")
     ctx.check_size(n * c * (h + 2 * padding[0]) * (w + 2 * padding[1]), f("padding"),
                    "the padded input")
     h_out = pool_output_size(h, padding[0], size[0], stride[0], ceil_mode)
