@@ -308,6 +308,26 @@ def test_the_sheets_say_why_answers_are_rounded_and_to_how_many_decimals(recipe,
     assert sentence in exercise.texts["solution.md"]
 
 
+def test_a_rounded_exercise_asks_for_its_trailing_zeros(tmp_path):
+    # check reads the decimals as written: 0.1 for a true 0.09996 is wrong at 4 decimals
+    exercise = with_sheets(generate("network", 3))
+    line = ("Give every value rounded to 4 decimals (the sigmoid makes them endless). "
+            "Keep the trailing zeros: 0.1000, not 0.1.")
+    for sheet in ("exercise.md", "solution.md", "exercise.tex", "solution.tex"):
+        assert line in exercise.texts[sheet]
+    # answers exact at their decimals need no trailing zeros: a shorter exact value is right
+    exact = with_sheets(generate("avgpool", 3))
+    assert "trailing zeros" not in exact.texts["exercise.md"]
+    # a kept tolerance (atol) does not read decimals at all
+    document = json.loads((SAMPLES / "exam.json").read_text())
+    document["grading"] = {"atol": 0.00001, "points": {"loss": 1}}
+    source = tmp_path / "atol.json"
+    source.write_text(json.dumps(document), encoding="utf-8")
+    tolerant = with_sheets(generate(str(source), 4))
+    assert "Give every value rounded to" in tolerant.texts["exercise.md"]
+    assert "trailing zeros" not in tolerant.texts["exercise.md"]
+
+
 @pytest.mark.parametrize("recipe, sizes, kinks, line, ties", [
     ("maxpool-ties", {"ties": "first"}, False,
      "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2, ties: first)", "first"),
