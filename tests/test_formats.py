@@ -632,6 +632,35 @@ def test_refusals_of_a_format_from_the_suffix_name_the_output_file(tmp_path, mon
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, line", [
+    (("backward", WORKED, "-o", "pool.svg"),
+     "error: pool.svg: --output: -o writes the report as text, not an SVG picture; hint: "
+     "--save-svg pool.svg saves the tables as an SVG picture; --format table writes the text "
+     "report to it anyway"),
+    (("forward", NETWORK, "-o", "NET.SVG"),
+     "error: NET.SVG: --output: -o writes the report as text, not an SVG picture; hint: "
+     "--save-svg NET.SVG saves the tables as an SVG picture; --format table writes the text "
+     "report to it anyway"),
+    (("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "-o", "e.svg"),
+     "error: e.svg: --output: -o writes the report as text, not an SVG picture; hint: "
+     "--format table writes the text report to it anyway"),
+])
+def test_an_svg_output_file_is_refused_naming_save_svg(tmp_path, monkeypatch, args, line):
+    # a text report in a file named .svg is no picture: -o pool.svg used to write the table
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.output == line + "\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_svg_named_file_takes_the_table_when_asked_and_save_svg_the_picture(tmp_path):
+    ok("backward", WORKED, "--format", "table", "-o", tmp_path / "r.svg")
+    assert (tmp_path / "r.svg").read_text(encoding="utf-8").startswith("cnngrad backward · ")
+    ok("backward", WORKED, "--save-svg", tmp_path / "p.svg", "-o", tmp_path / "r.txt")
+    assert (tmp_path / "p.svg").read_text(encoding="utf-8").startswith("<svg ")
+
+
 def test_show_steps_with_a_table_written_to_a_json_named_file(tmp_path):
     ok("backward", WORKED, "--show-steps", "--format", "table", "-o", tmp_path / "r.json")
     assert "rotated" in (tmp_path / "r.json").read_text(encoding="utf-8")

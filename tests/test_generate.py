@@ -308,6 +308,26 @@ def test_the_sheets_say_why_answers_are_rounded_and_to_how_many_decimals(recipe,
     assert sentence in exercise.texts["solution.md"]
 
 
+def test_a_rounded_exercise_asks_for_its_trailing_zeros(tmp_path):
+    # check reads the decimals as written: 0.1 for a true 0.09996 is wrong at 4 decimals
+    exercise = with_sheets(generate("network", 3))
+    line = ("Give every value rounded to 4 decimals (the sigmoid makes them endless). "
+            "Keep the trailing zeros: 0.1000, not 0.1.")
+    for sheet in ("exercise.md", "solution.md", "exercise.tex", "solution.tex"):
+        assert line in exercise.texts[sheet]
+    # answers exact at their decimals need no trailing zeros: a shorter exact value is right
+    exact = with_sheets(generate("avgpool", 3))
+    assert "trailing zeros" not in exact.texts["exercise.md"]
+    # a kept tolerance (atol) does not read decimals at all
+    document = json.loads((SAMPLES / "exam.json").read_text())
+    document["grading"] = {"atol": 0.00001, "points": {"loss": 1}}
+    source = tmp_path / "atol.json"
+    source.write_text(json.dumps(document), encoding="utf-8")
+    tolerant = with_sheets(generate(str(source), 4))
+    assert "Give every value rounded to" in tolerant.texts["exercise.md"]
+    assert "trailing zeros" not in tolerant.texts["exercise.md"]
+
+
 @pytest.mark.parametrize("recipe, sizes, kinks, line, ties", [
     ("maxpool-ties", {"ties": "first"}, False,
      "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2, ties: first)", "first"),
@@ -512,7 +532,9 @@ def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_pa
                     "-f", "csv")
     assert result.exit_code == 1, result.output
     assert result.stderr == (f"note: s00: two answers files, {first} and {again}; both are "
-                             f"graded, a row each\n")
+                             f"graded, a row each\n"
+                             f"note: 1 student of {out / 'manifest.json'} has no submission "
+                             f"and no row in the gradebook: s02\n")
     rows = [(row["student"], row["file"], row["status"])
             for row in csv.DictReader(io.StringIO(result.stdout))]
     assert rows == [("s00", str(first), "right"), ("s00", str(again), "wrong"),
@@ -521,8 +543,41 @@ def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_pa
     stray = submit(subs, "nobody.json", out / "s00" / "key.json")
     mixed = invoke("check", "--manifest", out / "manifest.json", first, again, stray)
     assert mixed.exit_code == 2
-    assert mixed.stderr.splitlines()[-1] == (f"note: s00: two answers files, {first} and "
+    assert mixed.stderr.splitlines()[-2] == (f"note: s00: two answers files, {first} and "
                                              f"{again}; both are graded, a row each")
+
+
+def test_students_of_the_manifest_without_a_submission_are_named_in_a_note(tmp_path):
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 4),
+                  "-o", out).exit_code == 0
+    files = [submit(subs / s, "answers.json", out / s / "key.json") for s in ("s00", "s02")]
+    manifest = out / "manifest.json"
+    for fmt in ("table", "csv", "json"):
+        result = invoke("check", "--manifest", manifest, *files, "-f", fmt)
+        assert result.exit_code == 0, result.output
+        assert result.stderr == (f"note: 2 students of {manifest} have no submission and no "
+                                 f"row in the gradebook: s01, s03\n")
+    # one file is one student's check, not a gradebook: no note
+    one = invoke("check", "--manifest", manifest, files[0])
+    assert (one.exit_code, one.stderr) == (0, "")
+    # every student in: no note
+    everyone = files + [submit(subs / s, "answers.json", out / s / "key.json")
+                        for s in ("s01", "s03")]
+    full = invoke("check", "--manifest", manifest, *everyone)
+    assert (full.exit_code, full.stderr) == (0, "")
+
+
+def test_a_long_list_of_absent_students_is_cut_after_ten(tmp_path):
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 14),
+                  "-o", out).exit_code == 0
+    files = [submit(subs / s, "answers.json", out / s / "key.json") for s in ("s00", "s13")]
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"note: 12 students of {out / 'manifest.json'} have no "
+                             f"submission and no row in the gradebook: s01, s02, s03, s04, "
+                             f"s05, s06, s07, s08, s09, s10 and 2 more\n")
 
 
 def test_a_bad_manifest_is_exit_2_one_line(tmp_path):

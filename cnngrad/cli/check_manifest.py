@@ -5,7 +5,8 @@ A submission is its student's by its name (``ana.json``) or its folder (``ana/an
 ``submissions/ana/answers.json``), matched to the manifest's ids and folders.  Each student's
 problem is run once; its ``grading`` block (points, decimals, carried-forward errors) applies
 as in a plain ``check``, with the command line's options winning.  A file that matches no
-student is an ``error`` row; the others are still graded.  Two files of one student are both
+student is an ``error`` row; the others are still graded.  A student of the manifest
+with no file has no row, and a note names them (a gradebook of two or more files).  Two files of one student are both
 graded, a row each (the gradebook lists the submissions given), with a note naming them: a
 resubmission or a misnamed file is the TA's to settle, not cnngrad's to guess.
 """
@@ -80,6 +81,10 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     write_output(text, output, protected)
     for line in _same_student_notes(grouped):
         note_later(one_line(line))
+    if fmt != "gradescope" and len(submissions) > 1:
+        absent = _absent_students_note(manifest, grouped)
+        if absent:
+            note_later(one_line(absent))
     code = exit_code(results)
     if code:
         raise typer.Exit(code)
@@ -98,6 +103,26 @@ def _same_student_notes(grouped: dict[str, list[str]]) -> list[str]:
         notes.append(f"note: {student}: {count} answers files, {listed}; {graded} graded, "
                      f"a row each")
     return notes
+
+
+#: Names an absent-students note lists before it counts the rest.
+ABSENT_SHOWN = 10
+
+
+def _absent_students_note(manifest, grouped: dict[str, list[str]]) -> str | None:
+    """A note naming the manifest's students no file was given for, who have no row in the
+    gradebook: ``note: 1 student of exam/manifest.json has no submission and no row in the
+    gradebook: chen``; None when every student has one."""
+    absent = [student for student in manifest.students if student not in grouped]
+    if not absent:
+        return None
+    shown = ", ".join(absent[:ABSENT_SHOWN])
+    if len(absent) > ABSENT_SHOWN:
+        shown += f" and {len(absent) - ABSENT_SHOWN} more"
+    students = "1 student" if len(absent) == 1 else f"{len(absent)} students"
+    has = "has" if len(absent) == 1 else "have"
+    return (f"note: {students} of {manifest.file} {has} no submission and no row in the "
+            f"gradebook: {shown}")
 
 
 def _gradebook(results, fmt: str, problem_name: str, tolerance, grading, *, decimals: int,

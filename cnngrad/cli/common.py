@@ -194,13 +194,22 @@ class OutputFormat(str):
 
 
 def output_format(format: Optional[str], output: Optional[str],
-                  allowed: tuple[str, ...]) -> OutputFormat:
+                  allowed: tuple[str, ...], *, picture: bool = False) -> OutputFormat:
     """The format a command writes: ``--format`` when given (checked against ``allowed``),
     else the one -o's suffix names when the command has it (``-o result.json`` → json), else
-    table.  Every command with ``-o`` decides it here."""
+    table.  Every command with ``-o`` decides it here.
+
+    ``-o report.svg`` without --format is refused: -o writes text, and a text file named
+    .svg is no picture (``picture``: the command has --save-svg, which the hint names)."""
     if format is not None:
         return OutputFormat(choose(format, allowed, "--format"))
     suffix = Path(output).suffix.lower() if output else ""
+    if suffix == ".svg":
+        raise UsageError("-o writes the report as text, not an SVG picture", where="--output",
+                         file=str(output),
+                         hint=(f"--save-svg {output} saves the tables as an SVG picture; "
+                               if picture else "")
+                              + "--format table writes the text report to it anyway")
     if SUFFIX_FORMATS.get(suffix) in allowed:
         chosen = OutputFormat(SUFFIX_FORMATS[suffix])
         chosen.from_suffix = output

@@ -213,7 +213,7 @@ def _answers_sentence(exercise) -> str:
         cause = _endless_cause(exercise)
         return (f"Give every value rounded to {decimals} "
                 + (f"({cause} makes them endless)." if cause else
-                   "(their decimals do not end)."))
+                   "(their decimals do not end).") + _trailing_zeros(exercise))
     if exercise.style.exact_fractions:
         return (f"Give every value as an exact fraction such as -2/3 (or as a decimal with "
                 f"{decimals}).")
@@ -222,6 +222,17 @@ def _answers_sentence(exercise) -> str:
         return "Every answer is a whole number."
     return (f"Give every value with {exact}: the answers come out exact at {exact} "
             f"or fewer.")
+
+
+def _trailing_zeros(exercise) -> str:
+    """A rounded answer keeps its trailing zeros when the grading block requires decimals:
+    check reads the decimals as written, and a shorter value is right only when it is the
+    true value itself (``0.1`` for a true 0.09996 is wrong at 4 decimals, ``0.1000`` right)."""
+    grading = exercise.document.get("grading") or {}
+    required = grading.get("min_decimals")
+    if isinstance(required, bool) or not isinstance(required, int) or required < 2:
+        return ""
+    return f" Keep the trailing zeros: 0.{'1'.ljust(required, '0')}, not 0.1."
 
 
 def _grading_sentences(exercise) -> str:
