@@ -876,6 +876,27 @@ def _num(value) -> str:
     return f"{float(value):g}"
 
 
+def _json_slip(exc: ValueError) -> str:
+    """json's complaint in cnngrad's words: ``expecting ',' delimiter at character 17``."""
+    position = getattr(exc, "pos", None)
+    what = getattr(exc, "msg", str(exc))
+    what = what[:1].lower() + what[1:]
+    return what if position is None else f"{what} at character {position + 1}"
+
+
+def _inline_tensor_hint(text: str) -> str:
+    """What to do about an inline tensor that is not JSON: the usual slips first."""
+    minus = next((c for c in text if c in "\u2212\u2012\u2013\u2014"), None)
+    if minus:
+        return f"'{minus}' is not the ASCII minus: type - instead"
+    opened, closed = text.count("["), text.count("]")
+    if opened != closed:
+        return (f"the brackets do not pair up ({opened} '[' and {closed} ']'): a matrix is "
+                "'[[1, 0], [0, -1]]'")
+    return ("write the numbers as JSON lists, '[[1, 0], [0, -1]]' (quoted for the shell), or "
+            "give a .csv or .npy file")
+
+
 def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None = None,
                        stride: str | None = None, padding: str | None = None,
                        dilation: str | None = None, flip_kernel: bool = False, exact: bool = False,
@@ -893,10 +914,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
             try:
                 return json.loads(text, parse_float=Decimal)
             except ValueError as exc:
-                minus = next((c for c in text if c in "\u2212\u2012\u2013\u2014"), None)
-                hint = (f"'{minus}' is not the ASCII minus: type - instead" if minus else None)
-                raise ProblemError(f"not a file and not JSON: {exc}", where=option,
-                                   hint=hint) from None
+                raise ProblemError(f"not a file and not JSON: {_json_slip(exc)}", where=option,
+                                   hint=_inline_tensor_hint(text)) from None
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
 
     def option_value(value: str, option: str):

@@ -585,3 +585,22 @@ def test_an_option_without_its_value_points_to_its_own_command_help(args, comman
     assert result.exit_code == 2, result.output
     assert result.output.partition("; hint: ")[2].startswith(f"cnngrad {command} -h shows"), \
         result.output
+
+
+@pytest.mark.parametrize("kernel, line", [
+    ("[[1, 0], [0, -1]", "error: --kernel: not a file and not JSON: expecting ',' delimiter at "
+                         "character 17; hint: the brackets do not pair up (3 '[' and 2 ']'): "
+                         "a matrix is '[[1, 0], [0, -1]]'"),
+    ("[[1, 0] [0, -1]]", "error: --kernel: not a file and not JSON: expecting ',' delimiter at "
+                         "character 9; hint: write the numbers as JSON lists, "
+                         "'[[1, 0], [0, -1]]' (quoted for the shell), or give a .csv or .npy "
+                         "file"),
+    ("[[1, 0], [0, \u22121]]", "error: --kernel: not a file and not JSON: expecting value at "
+                               "character 14; hint: '\u2212' is not the ASCII minus"),
+])
+def test_an_inline_tensor_that_is_not_json_gets_a_hint(tmp_path, kernel, line):
+    data = tmp_path / "o.csv"
+    data.write_text("1,2,3\n")
+    result = invoke("backward", "--input", data, "--kernel", kernel, "--delta", data)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(line), result.output
