@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from pathlib import Path
 
 from cnngrad.errors import UsageError, closest
 
@@ -25,10 +26,30 @@ class LoadError(UsageError):
 def _split(target: str, option: str) -> tuple[str, str]:
     module, sep, function = target.rpartition(":")
     if not sep or not module or not function:
-        raise LoadError(f"expected MODULE:FUNCTION, got {target!r}", where=option,
-                        hint="a file path or an importable module, a colon, the function's "
-                             "name: student/layers.py:conv_backward")
+        names = _defined_functions(target) if not sep else []
+        example = next((n for key in ("backward", "back", "forward") for n in names
+                        if key in n.lower()), names[0] if names else "")
+        hint = (f"name the function after a colon: {target}:{example} (its functions: "
+                f"{', '.join(names[:8])}{', …' if len(names) > 8 else ''})" if names else
+                "a file path or an importable module, a colon, the function's name: "
+                "student/layers.py:conv_backward")
+        raise LoadError(f"expected MODULE:FUNCTION, got {target!r}", where=option, hint=hint)
     return module, function
+
+
+def _defined_functions(path: str) -> list[str]:
+    """The functions a Python file defines at its top level, in file order, read without
+    running it (none when it is not a readable Python file)."""
+    import ast
+
+    if not path.endswith(".py"):
+        return []
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return []
+    return [node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 def _is_path(module: str) -> bool:
