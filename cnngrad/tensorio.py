@@ -329,17 +329,24 @@ def _duplicate_key_path(text: str) -> tuple[str, str] | None:
                               object_pairs_hook=_recording_object)
     except (ValueError, RecursionError):
         return None
+    for path, node in _nodes(document):
+        if isinstance(node, _KeyRecordingDict) and node.duplicate is not None:
+            return join_path(path, node.duplicate), node.duplicate
+    return None
+
+
+def _nodes(document):
+    """(JSON path, value) of every value in a parsed document, in document order (without
+    recursion: a deeply nested document is walked as any other)."""
     stack: list[tuple[str, object]] = [("", document)]
     while stack:
         path, node = stack.pop()
-        if isinstance(node, _KeyRecordingDict):
-            if node.duplicate is not None:
-                return join_path(path, node.duplicate), node.duplicate
+        yield path, node
+        if isinstance(node, dict):
             stack.extend((join_path(path, key), value) for key, value in reversed(node.items()))
         elif isinstance(node, list):
             indexed = list(enumerate(node))
             stack.extend((join_path(path, i), value) for i, value in reversed(indexed))
-    return None
 
 
 class _Marker:
@@ -359,17 +366,8 @@ def _marker_path(text: str, *, is_bad_float=lambda token: False,
                               parse_constant=hook(lambda token: is_constant))
     except (ValueError, RecursionError):
         return None
-    stack: list[tuple[str, object]] = [("", document)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, _Marker):
-            return path or None
-        if isinstance(node, dict):
-            stack.extend((join_path(path, key), value) for key, value in reversed(node.items()))
-        elif isinstance(node, list):
-            indexed = list(enumerate(node))
-            stack.extend((join_path(path, i), value) for i, value in reversed(indexed))
-    return None
+    return next((path or None for path, node in _nodes(document)
+                 if isinstance(node, _Marker)), None)
 
 
 def _path_and_position(path: str | None, position: str | None, what: str) -> tuple[str | None,
