@@ -1075,3 +1075,39 @@ def test_a_pool_delta_sent_to_the_whole_window_is_named(layer, answer, says, tmp
     result = invoke("check", tmp_path / "p.json", tmp_path / "a.json", "--decimals", 2)
     assert result.exit_code == 1, result.output
     assert f"  → {says}" in result.stdout.splitlines()
+
+
+# --------------------------------------------------------------------------- a sign slipped
+
+
+@pytest.mark.parametrize("one_based, cell", [(False, "[0,1]"), (True, "[1,2]")])
+def test_a_cell_whose_sign_alone_is_flipped_is_named(tmp_path, one_based, cell):
+    # the kernel gradient is [[0.044606, 0.094061], [0.011262, 0.068288]]
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0446, -0.0941], [0.0113, 0.0683]]}')
+    result = invoke("check", WORKED, answers, *(["--one-based"] if one_based else []))
+    assert result.exit_code == 1, result.output
+    assert f"  → the sign is flipped in {cell}\n" in result.output
+    assert "no common slip matches" not in result.output
+
+
+def test_sign_flipped_cells_beside_other_wrong_ones_are_counted_in_notes_and_json(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0446, -0.0941], [0.5, 0.0683]]}')
+    report = invoke("check", WORKED, answers)
+    assert "  → the sign is flipped in [0,1] (1 of the 2 wrong cells)\n" \
+           "  → no common slip matches the others\n" in report.output
+    data = json.loads(invoke("check", WORKED, answers, "--format", "json").stdout)
+    tensor = next(t for f in data["files"] for t in f["tensors"]
+                  if t["path"] == "conv2d_1.grads.kernel")
+    assert tensor["sign_flipped"] == [[0, 1]]
+    assert tensor["notes"] == ["the sign is flipped in 1 of the 2 wrong cells",
+                               "no common slip matches the others"]
+
+
+def test_a_whole_tensor_with_its_sign_flipped_is_the_slip_not_a_cell_note(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[-0.0446, -0.0941], [-0.0113, -0.0683]]}')
+    result = invoke("check", WORKED, answers)
+    assert "matches the true answer with the sign flipped" in result.output
+    assert "the sign is flipped in" not in result.output

@@ -22,7 +22,8 @@ from rich.text import Text
 
 from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
 from cnngrad.teach.grading import Grading
-from cnngrad.render.grades import carried_note, points_text, rounding_note, tensor_notes
+from cnngrad.render.grades import (carried_note, points_text, rounding_note, tensor_notes,
+                                   unexplained_notes)
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
     fmt,
@@ -218,8 +219,9 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
             parts.append(_grids(check, decimals, scientific, base, _implied_cell))
     for diagnosis in check.diagnoses:
         parts.append(_note("→", diagnosis.text, "yellow"))
-    if check.diagnosed and not check.diagnoses:
-        parts.append(_note("→", "no common slip matches", "dim"))
+    for note in unexplained_notes(check, base):
+        parts.append(_note("→", note, "dim" if note.startswith("no common slip") else
+                           "yellow"))
     return Group(*parts)
 
 

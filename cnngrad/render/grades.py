@@ -57,6 +57,40 @@ def carried_note(check: TensorCheck) -> str | None:
     return "carried forward from your " + ", ".join(check.carried_from)
 
 
+#: At most this many cells are named in a note; the rest are counted.
+NAMED_CELLS = 6
+
+
+def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
+    """When no slip explains a wrong tensor: the cells whose sign alone is flipped (named,
+    counted from ``base``, when it is given; counted otherwise), then "no common slip
+    matches" for the rest."""
+    if not check.diagnosed or check.diagnoses:
+        return []
+    wrong = int((check.wrong & ~check.rounded).sum())
+    flipped = [index for index, _, _ in check.cells(check.sign_flipped)]
+    notes = []
+    if flipped:
+        if not check.shape:
+            notes.append("the sign is flipped")
+        elif base is None:
+            notes.append(f"the sign is flipped in {len(flipped)} of the {wrong} wrong cells"
+                         if len(flipped) < wrong else
+                         "the sign is flipped in the wrong cell" if wrong == 1 else
+                         f"the sign is flipped in all {wrong} wrong cells")
+        else:
+            named = ", ".join("[" + ",".join(str(i + base) for i in index) + "]"
+                              for index in flipped[:NAMED_CELLS])
+            if len(flipped) > NAMED_CELLS:
+                named += f" and {len(flipped) - NAMED_CELLS} more"
+            notes.append(f"the sign is flipped in {named}" +
+                         (f" ({len(flipped)} of the {wrong} wrong cells)"
+                          if len(flipped) < wrong else ""))
+    if len(flipped) < wrong:
+        notes.append("no common slip matches" + (" the others" if flipped else ""))
+    return notes
+
+
 def tensor_notes(check: TensorCheck, tolerance: Tolerance, *,
                  first_slip_only: bool = False) -> list[str]:
     """What a tensor's wrong cells are: rounded, carried forward, the slips they match."""
@@ -65,8 +99,7 @@ def tensor_notes(check: TensorCheck, tolerance: Tolerance, *,
     if first_slip_only and len(slips) > 1:
         slips = [f"{slips[0]} (+{len(slips) - 1} more)"]
     notes += slips
-    if check.diagnosed and not check.diagnoses:
-        notes.append("no common slip matches")
+    notes += unexplained_notes(check)
     missing = int(check.missing.sum())
     if missing and check.answered.any():
         notes.append(f"{missing} required cell{'s' if missing > 1 else ''} not answered")
@@ -105,6 +138,7 @@ def tensor_dict(check: TensorCheck, tolerance: Tolerance | None = None, *,
                     for index, given, true, implied in check.carried_cells()],
         "carried_from": list(check.carried_from),
         "diagnoses": [{"slip": d.slip, "text": d.text} for d in check.diagnoses],
+        "sign_flipped": [_index(index, base) for index, _, _ in check.cells(check.sign_flipped)],
         "notes": tensor_notes(check, tolerance or Tolerance()),
     }
     if check.weights is not None:

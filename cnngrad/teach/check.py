@@ -660,9 +660,12 @@ class TensorCheck:
     fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
     axes: str = "nc"  # the letters naming the leading axes of its grids ("fc": a kernel)
     grid_order: np.ndarray | None = None  # int, the grids' shape: each cell's flat index
+    #: bool, truth's shape: wrong cells that are right with their sign flipped, named when
+    #: no slip explains the whole tensor (one sign slipped in a hand computation)
+    sign_flipped: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("rounded", "carried", "fraction"):
+        for name in ("rounded", "carried", "fraction", "sign_flipped"):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(self.truth.shape, dtype=bool))
         if self.decimals is None:
@@ -1073,6 +1076,23 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
     check.diagnoses = _diagnose(context, check.path, _written_cells(check, cells), cells,
                                 tolerance)
     check.diagnosed = True
+    if not check.diagnoses:
+        check.sign_flipped = _sign_flipped(check, tolerance)
+
+
+def _sign_flipped(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
+    """The wrong cells (not rounded) that are right for the true value with its sign
+    flipped, under the same rule: a sign slipped in those cells alone.  Named only when
+    they are at least half of the wrong cells: among many wrong values, a few of the
+    right size with the other sign say nothing."""
+    flipped = np.zeros(check.truth.size, dtype=bool)
+    cells = np.flatnonzero((check.wrong & ~check.rounded).reshape(-1))
+    if len(cells):
+        negated = -np.asarray(check.truth).reshape(-1)[cells]
+        flipped[cells] = cells_right(_written_cells(check, cells), negated, tolerance)
+        if 2 * int(flipped.sum()) < len(cells):
+            flipped[:] = False
+    return flipped.reshape(check.truth.shape)
 
 
 def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
