@@ -1111,3 +1111,25 @@ def test_a_whole_tensor_with_its_sign_flipped_is_the_slip_not_a_cell_note(tmp_pa
     result = invoke("check", WORKED, answers)
     assert "matches the true answer with the sign flipped" in result.output
     assert "the sign is flipped in" not in result.output
+
+
+def test_a_path_answered_in_part_is_missing_with_its_count_of_cells(tmp_path):
+    problem = tmp_path / "p.json"
+    doc = json.loads(WORKED.read_text())
+    doc["grading"] = {"points": {"conv2d_1.grads.kernel": 4}}
+    problem.write_text(json.dumps(doc))
+    part = tmp_path / "part.json"
+    part.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, null]]}')
+    none = tmp_path / "none.json"
+    none.write_text('{"conv2d_1.delta_out": [[0, 0, 0.0686, 0], [0, 0.0364, 0, 0], '
+                    '[0, 0.0467, 0, 0], [0, 0, 0, -0.0681]]}')
+    report = invoke("check", problem, part)
+    assert report.output.rstrip().endswith("missing: conv2d_1.grads.kernel (1 of 4 cells)")
+    sheet = " ".join(invoke("check", problem, part, none).output.split())
+    assert "missing: conv2d_1.grads.kernel (1 of 4 cells)" in sheet
+    assert "missing: conv2d_1.grads.kernel" in sheet.replace(
+        "missing: conv2d_1.grads.kernel (1 of 4 cells)", "")  # none: the whole path
+    gradescope = json.loads(invoke("check", problem, part, "-f", "gradescope").stdout)
+    assert gradescope["output"].endswith("missing: conv2d_1.grads.kernel (1 of 4 cells)")
+    data = json.loads(invoke("check", problem, part, "-f", "json").stdout)
+    assert data["files"][0]["missing"] == ["conv2d_1.grads.kernel"]  # the data keeps paths

@@ -275,7 +275,7 @@ def file_report(result: FileCheck, problem_file: str, tolerance: Tolerance,
                                               one_based=one_based)]
     parts += [Text(""), total_line(result)]
     if result.missing_paths:
-        parts.append(Text("missing: " + ", ".join(result.missing_paths), style="bold red"))
+        parts.append(Text("missing: " + ", ".join(result.missing_words), style="bold red"))
     return Group(*parts)
 
 
@@ -297,7 +297,7 @@ def _notes(result: FileCheck, tolerance: Tolerance) -> str:
     notes = [", ".join(names) + (f": {words}" if words else "")
              for words, names in groups.items()]
     if result.missing_paths:
-        notes.append("missing: " + ", ".join(result.missing_paths))
+        notes.append("missing: " + ", ".join(result.missing_words))
     return "; ".join(notes)
 
 

@@ -276,7 +276,7 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
         if result.carried:
             output += f", {result.carried} carried forward"
         if result.missing_paths:
-            output += "\nmissing: " + ", ".join(result.missing_paths)
+            output += "\nmissing: " + ", ".join(result.missing_words)
     score = sum((Fraction(t["score"]) for t in tests), Fraction(0))
     max_score = sum((Fraction(t["max_score"]) for t in tests), Fraction(0))
     return {"score": _points(score), "max_score": _points(max_score), "output": output,

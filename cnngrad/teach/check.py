@@ -800,6 +800,13 @@ class FileCheck:
         return [p.key for p in self.path_scores or [] if p.missing]
 
     @property
+    def missing_words(self) -> list[str]:
+        """:attr:`missing_paths` as a report says them: a path answered in part with how
+        many of its cells are missing (``conv2d_1.grads.kernel (1 of 4 cells)``)."""
+        return [p.key if not p.answered else f"{p.key} ({p.missing} of {p.cells} cells)"
+                for p in self.path_scores or [] if p.missing]
+
+    @property
     def status(self) -> str:
         if self.error is not None:
             return "error"
