@@ -1195,3 +1195,30 @@ def test_cancels_is_the_rounding_bound(values, cancels):
         total = total + value
     assert _cancels(values, float(total)) is cancels
     assert _cancels([Fraction(1, 3), Fraction(-1, 3)], Fraction(0)) is False
+
+
+# --------------------------------------------------------------------------------------
+# what made a term zero, when its zero factor is an expression (y - t, (t - y)², σ(y) - t)
+
+
+@pytest.mark.parametrize("loss, path, reason", [
+    ({"type": "mse", "target": [[1, 0]]}, "relu_1.delta_out[0,0]", "y - t = 0"),
+    ({"type": "mse", "target": [[1, 0]]}, "loss", "(t - y)² = 0"),
+    ({"type": "mse", "reduction": "sum", "target": [[1, 0]]}, "loss", "(t - y)² = 0"),
+    ({"type": "bce_with_logits", "target": [[1, 0]]}, "relu_1.delta_out[0,0]",
+     "σ(y) - t = 0"),
+])
+def test_a_zero_expression_factor_is_named_whole(loss, path, reason):
+    # y = t at [0,0]: the term is zero because y - t is, not because y is ("y = 0", y is 1),
+    # and the reason's brackets are balanced (not "(t = 0" or "σ(y = 0")
+    doc = {"input": [[1 if loss["type"] == "mse" else 800, 2]], "layers": [{"type": "relu"}],
+           "loss": loss}
+    explanation = explain(run(problem_of(doc)), path)
+    assert explanation.zero_terms == 1
+    assert explanation.zero_reasons == {reason: 1}
+    assert f"+ 1 term that is 0 ({reason})" in explanation_text(explanation)
+
+
+def test_a_plain_zero_factor_is_still_named_by_its_symbol():
+    explanation = explain(run(load_problem(WORKED)), "conv2d_1.grads.kernel[0,0]")
+    assert explanation.zero_reasons == {"δ = 0": 12}
