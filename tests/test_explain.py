@@ -1222,3 +1222,18 @@ def test_a_zero_expression_factor_is_named_whole(loss, path, reason):
 def test_a_plain_zero_factor_is_still_named_by_its_symbol():
     explanation = explain(run(load_problem(WORKED)), "conv2d_1.grads.kernel[0,0]")
     assert explanation.zero_reasons == {"δ = 0": 12}
+
+
+@pytest.mark.parametrize("target, batched", [(1, False), ([1, 0], True)])
+def test_cross_entropy_gradient_note_uses_the_symbols_it_lists(target, batched):
+    # the legend names y (the last layer's output) and p = softmax(y): the rule is dE/dy,
+    # not dE/dz with a z defined nowhere
+    x = [[[[0.5, -1, 2]]], [[[0, 1, -0.5]]]] if batched else [[0.5, -1, 2]]
+    doc = {"input": x, "layers": [{"type": "flatten"}, {"type": "dense", "weights": [
+        [1, 0, 0], [0, 1, 0], [0, 0, 1]]}],
+           "loss": {"type": "cross_entropy", "target": target}}
+    explanation = explain(run(problem_of(doc)), "dense_1.delta_out[0,1]" if batched else
+                          "dense_1.delta_out[1]")
+    assert "y" in explanation.symbols and "z" not in explanation.symbols
+    assert any("dE/dy = " in note for note in explanation.notes)
+    assert not any("dE/dz" in note for note in explanation.notes)
