@@ -1237,3 +1237,24 @@ def test_cross_entropy_gradient_note_uses_the_symbols_it_lists(target, batched):
     assert "y" in explanation.symbols and "z" not in explanation.symbols
     assert any("dE/dy = " in note for note in explanation.notes)
     assert not any("dE/dz" in note for note in explanation.notes)
+
+
+@pytest.mark.parametrize("width", range(40, 101))
+def test_a_wrapped_note_never_continues_on_a_line_that_reads_as_a_bullet(width):
+    # -f text writes a note as "- ..." and wraps it two spaces in: a continued line must not
+    # start "- 1)" (a minus wrapped off "M - 1" reads as a new bullet)
+    doc = {"input": [[[[1, 2], [3, 4]]], [[[0, 2], [2, 0]]]],
+           "layers": [{"type": "batchnorm2d"}, {"type": "flatten"},
+                      {"type": "dense", "weights": [[1, 0, 0, 0], [0, 1, 0, 0]]}],
+           "loss": {"type": "cross_entropy", "target": [0, 1]}}
+    trace = run(problem_of(doc))
+    for path in ("batchnorm2d_1.delta_in[1,0,1,0]", "dense_1.delta_out[0,1]"):
+        explanation = explain(trace, path)
+        text = explanation_text(explanation, width=width)
+        lines = text.splitlines()
+        start = next(k for k, line in enumerate(lines) if line.startswith("- "))
+        notes = lines[start:lines.index("", start)]
+        assert not [line for line in notes if line.startswith("  - ")], (path, width)
+        # nothing lost or changed: the notes' words, in order
+        assert " ".join(line[2:] for line in notes).split() == \
+            " ".join(explanation.notes).split(), (path, width)
