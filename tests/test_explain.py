@@ -1258,3 +1258,29 @@ def test_a_wrapped_note_never_continues_on_a_line_that_reads_as_a_bullet(width):
         # nothing lost or changed: the notes' words, in order
         assert " ".join(line[2:] for line in notes).split() == \
             " ".join(explanation.notes).split(), (path, width)
+
+
+DEPTHWISE_2D = {"input": [[[1, 2, 3], [4, 5, 6], [7, 8, 9]], [[1, 0, 1], [0, 1, 0], [1, 0, 1]]],
+                "layers": [{"type": "conv2d", "kernel": [[[[1, 0], [0, 1]]], [[[2, 1], [0, 1]]]],
+                            "groups": 2}],
+                "delta": [[[1, 2], [3, 4]], [[1, 1], [1, 1]]]}
+DEPTHWISE_1D = {"input": [[[1, 2, 3, 4, 5, 6, 7], [1, 0, -1, 0, 1, 0, -1]]],
+                "layers": [{"type": "conv1d", "kernel": [[[1, -1]], [[2, 1]]], "stride": 2,
+                            "padding": [2, 1], "dilation": 2, "groups": 2, "bias": [0.5, -0.5]}],
+                "delta": [[[1, 2, 3, 4], [-1, 0, 1, 2]]]}
+
+
+@pytest.mark.parametrize("doc, path, one_based, formula", [
+    (DEPTHWISE_2D, "conv2d_1.output[1,0,1]", False, "Σ_m Σ_n w[1,0,m,n]·o[1,m,n+1]"),
+    (DEPTHWISE_2D, "conv2d_1.output[2,1,2]", True, "Σ_m Σ_n w[2,1,m,n]·o[2,m,n+1]"),
+    (DEPTHWISE_1D, "conv1d_1.output[0,1,2]", False, "Σ_m w[1,0,m]·o[0,1,2m+2] + b[1]"),
+    (DEPTHWISE_1D, "conv1d_1.output[1,2,3]", True, "Σ_m w[2,1,m]·o[1,2,2m+1] + b[2]"),
+])
+def test_a_depthwise_output_formula_has_no_unsummed_channel_index(doc, path, one_based,
+                                                                   formula):
+    # one input channel per group: the filter sees channel 0 of its kernel and one input
+    # channel, so the formula names them (it used to write w[1,c,...]·o[c+1,...] with no Σ_c)
+    explanation = explain(run(problem_of(doc)), path, one_based=one_based)
+    assert explanation.formula.split(" = ", 1)[1] == formula
+    assert explanation.total == pytest.approx(float(sum(
+        term.value for term in explanation.terms)))
