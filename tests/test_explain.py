@@ -1195,3 +1195,92 @@ def test_cancels_is_the_rounding_bound(values, cancels):
         total = total + value
     assert _cancels(values, float(total)) is cancels
     assert _cancels([Fraction(1, 3), Fraction(-1, 3)], Fraction(0)) is False
+
+
+# --------------------------------------------------------------------------------------
+# what made a term zero, when its zero factor is an expression (y - t, (t - y)², σ(y) - t)
+
+
+@pytest.mark.parametrize("loss, path, reason", [
+    ({"type": "mse", "target": [[1, 0]]}, "relu_1.delta_out[0,0]", "y - t = 0"),
+    ({"type": "mse", "target": [[1, 0]]}, "loss", "(t - y)² = 0"),
+    ({"type": "mse", "reduction": "sum", "target": [[1, 0]]}, "loss", "(t - y)² = 0"),
+    ({"type": "bce_with_logits", "target": [[1, 0]]}, "relu_1.delta_out[0,0]",
+     "σ(y) - t = 0"),
+])
+def test_a_zero_expression_factor_is_named_whole(loss, path, reason):
+    # y = t at [0,0]: the term is zero because y - t is, not because y is ("y = 0", y is 1),
+    # and the reason's brackets are balanced (not "(t = 0" or "σ(y = 0")
+    doc = {"input": [[1 if loss["type"] == "mse" else 800, 2]], "layers": [{"type": "relu"}],
+           "loss": loss}
+    explanation = explain(run(problem_of(doc)), path)
+    assert explanation.zero_terms == 1
+    assert explanation.zero_reasons == {reason: 1}
+    assert f"+ 1 term that is 0 ({reason})" in explanation_text(explanation)
+
+
+def test_a_plain_zero_factor_is_still_named_by_its_symbol():
+    explanation = explain(run(load_problem(WORKED)), "conv2d_1.grads.kernel[0,0]")
+    assert explanation.zero_reasons == {"δ = 0": 12}
+
+
+@pytest.mark.parametrize("target, batched", [(1, False), ([1, 0], True)])
+def test_cross_entropy_gradient_note_uses_the_symbols_it_lists(target, batched):
+    # the legend names y (the last layer's output) and p = softmax(y): the rule is dE/dy,
+    # not dE/dz with a z defined nowhere
+    x = [[[[0.5, -1, 2]]], [[[0, 1, -0.5]]]] if batched else [[0.5, -1, 2]]
+    doc = {"input": x, "layers": [{"type": "flatten"}, {"type": "dense", "weights": [
+        [1, 0, 0], [0, 1, 0], [0, 0, 1]]}],
+           "loss": {"type": "cross_entropy", "target": target}}
+    explanation = explain(run(problem_of(doc)), "dense_1.delta_out[0,1]" if batched else
+                          "dense_1.delta_out[1]")
+    assert "y" in explanation.symbols and "z" not in explanation.symbols
+    assert any("dE/dy = " in note for note in explanation.notes)
+    assert not any("dE/dz" in note for note in explanation.notes)
+
+
+@pytest.mark.parametrize("width", range(40, 101))
+def test_a_wrapped_note_never_continues_on_a_line_that_reads_as_a_bullet(width):
+    # -f text writes a note as "- ..." and wraps it two spaces in: a continued line must not
+    # start "- 1)" (a minus wrapped off "M - 1" reads as a new bullet)
+    doc = {"input": [[[[1, 2], [3, 4]]], [[[0, 2], [2, 0]]]],
+           "layers": [{"type": "batchnorm2d"}, {"type": "flatten"},
+                      {"type": "dense", "weights": [[1, 0, 0, 0], [0, 1, 0, 0]]}],
+           "loss": {"type": "cross_entropy", "target": [0, 1]}}
+    trace = run(problem_of(doc))
+    for path in ("batchnorm2d_1.delta_in[1,0,1,0]", "dense_1.delta_out[0,1]"):
+        explanation = explain(trace, path)
+        text = explanation_text(explanation, width=width)
+        lines = text.splitlines()
+        start = next(k for k, line in enumerate(lines) if line.startswith("- "))
+        notes = lines[start:lines.index("", start)]
+        assert not [line for line in notes if line.startswith("  - ")], (path, width)
+        # nothing lost or changed: the notes' words, in order
+        assert " ".join(line[2:] for line in notes).split() == \
+            " ".join(explanation.notes).split(), (path, width)
+
+
+DEPTHWISE_2D = {"input": [[[1, 2, 3], [4, 5, 6], [7, 8, 9]], [[1, 0, 1], [0, 1, 0], [1, 0, 1]]],
+                "layers": [{"type": "conv2d", "kernel": [[[[1, 0], [0, 1]]], [[[2, 1], [0, 1]]]],
+                            "groups": 2}],
+                "delta": [[[1, 2], [3, 4]], [[1, 1], [1, 1]]]}
+DEPTHWISE_1D = {"input": [[[1, 2, 3, 4, 5, 6, 7], [1, 0, -1, 0, 1, 0, -1]]],
+                "layers": [{"type": "conv1d", "kernel": [[[1, -1]], [[2, 1]]], "stride": 2,
+                            "padding": [2, 1], "dilation": 2, "groups": 2, "bias": [0.5, -0.5]}],
+                "delta": [[[1, 2, 3, 4], [-1, 0, 1, 2]]]}
+
+
+@pytest.mark.parametrize("doc, path, one_based, formula", [
+    (DEPTHWISE_2D, "conv2d_1.output[1,0,1]", False, "Σ_m Σ_n w[1,0,m,n]·o[1,m,n+1]"),
+    (DEPTHWISE_2D, "conv2d_1.output[2,1,2]", True, "Σ_m Σ_n w[2,1,m,n]·o[2,m,n+1]"),
+    (DEPTHWISE_1D, "conv1d_1.output[0,1,2]", False, "Σ_m w[1,0,m]·o[0,1,2m+2] + b[1]"),
+    (DEPTHWISE_1D, "conv1d_1.output[1,2,3]", True, "Σ_m w[2,1,m]·o[1,2,2m+1] + b[2]"),
+])
+def test_a_depthwise_output_formula_has_no_unsummed_channel_index(doc, path, one_based,
+                                                                   formula):
+    # one input channel per group: the filter sees channel 0 of its kernel and one input
+    # channel, so the formula names them (it used to write w[1,c,...]·o[c+1,...] with no Σ_c)
+    explanation = explain(run(problem_of(doc)), path, one_based=one_based)
+    assert explanation.formula.split(" = ", 1)[1] == formula
+    assert explanation.total == pytest.approx(float(sum(
+        term.value for term in explanation.terms)))

@@ -406,9 +406,11 @@ def output_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     flip = spec.flip_kernel
     pos = _affine({"m": -g["d"] if flip else g["d"]},
                   i * g["s"] - g["left"] + (g["d"] * (g["k"] - 1) if flip else 0), ex.base)
-    channel = _affine({"c": 1}, group * g["cg"], ex.base)
+    # one input channel per group (depthwise): c is 0, no sum over it
+    c_text = "c" if g["cg"] > 1 else 0
+    channel = _affine({"c": 1}, group * g["cg"], ex.base) if g["cg"] > 1 else group
     sums = ("Σ_c " if g["cg"] > 1 else "") + "Σ_m "
-    rhs = f"{sums}{wname(f, 'c', 'm')}·{o(n, channel, pos)}{bias_text}"
+    rhs = f"{sums}{wname(f, c_text, 'm')}·{o(n, channel, pos)}{bias_text}"
     notes = [f"m runs over the kernel ({ex.range_text('m', g['k'])})"
              + (f", c over the {g['cg']} input channels the filter sees" if g["cg"] > 1
                 else "") + "."] + _notes(ex, g)

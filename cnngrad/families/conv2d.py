@@ -518,10 +518,12 @@ def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                   i * g["sh"] - g["pt"] + (g["dh"] * (g["kh"] - 1) if flip else 0), ex.base)
     col = _affine({"n": -g["dw"] if flip else g["dw"]},
                   j * g["sw"] - g["pl"] + (g["dw"] * (g["kw"] - 1) if flip else 0), ex.base)
-    channel = _affine({"c": 1}, group * g["cg"], ex.base)
+    # one input channel per group (depthwise): c is 0, no sum over it
+    c_text = "c" if g["cg"] > 1 else 0
+    channel = _affine({"c": 1}, group * g["cg"], ex.base) if g["cg"] > 1 else group
     o = ex.map_named("o", layer.input.shape)
     sums = ("Σ_c " if g["cg"] > 1 else "") + "Σ_m Σ_n "
-    rhs = f"{sums}{wname(f, 'c', 'm', 'n')}·{o(n, channel, row, col)}{bias_text}"
+    rhs = f"{sums}{wname(f, c_text, 'm', 'n')}·{o(n, channel, row, col)}{bias_text}"
     notes = [f"m, n run over the kernel ({ex.range_text('m', g['kh'])}, "
              f"{ex.range_text('n', g['kw'])})"
              + (f", c over the {g['cg']} input channels the filter sees" if g["cg"] > 1

@@ -162,12 +162,12 @@ def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
         if t_sum == 1:
             inner = Factor(f"{p(*index)} - {t(*index)}", p_row[k] - t_row[k],
                            detail=f"{short(p_row[k])} - {operand(t_row[k])}")
-            rule = "dE/dz = (p - t)/N (t sums to 1)" if batched else \
-                "dE/dz = p - t (t sums to 1)"
+            rule = "dE/dy = (p - t)/N (t sums to 1)" if batched else \
+                "dE/dy = p - t (t sums to 1)"
         else:
             inner = Factor(f"{p(*index)}·Σt - {t(*index)}", p_row[k] * t_sum - t_row[k],
                            detail=f"{short(p_row[k])}·{operand(t_sum)} - {operand(t_row[k])}")
-            rule = "dE/dz = (p·Σ_k t - t)/N" if batched else "dE/dz = p·Σ_k t - t"
+            rule = "dE/dy = (p·Σ_k t - t)/N" if batched else "dE/dy = p·Σ_k t - t"
         factors = [inner] if batch == 1 else [Factor(f"1/{batch}", 1 / batch), inner]
         symbols["p"] = "softmax(y) per sample" if batched else "softmax(y)"
         what = (f"cross-entropy on softmax, mean over the batch of {batch}" if batched else

@@ -37,10 +37,15 @@ def _wrapped(text: str) -> str:
 
 
 def _note_lines(note: str, bullet: str, width: int = NOTE_WIDTH) -> list[str]:
+    """The note wrapped at spaces under its bullet.  A minus between two operands stays on
+    the line before (``M -`` / ``1``): a continued line starting ``- 1)`` would read as a new
+    bullet."""
     import textwrap
 
-    return textwrap.wrap(note, width, initial_indent=bullet,
-                         subsequent_indent=" " * len(bullet), break_on_hyphens=False) or [bullet]
+    glued = note.replace(" - ", "\u00a0- ")
+    lines = textwrap.wrap(glued, width, initial_indent=bullet,
+                          subsequent_indent=" " * len(bullet), break_on_hyphens=False)
+    return [line.replace("\u00a0", " ") for line in lines] or [bullet]
 
 
 def _formula_lines(formula: str, width: int = NOTE_WIDTH) -> list[str]:

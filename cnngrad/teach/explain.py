@@ -734,11 +734,16 @@ def _column_zero_reasons(columns: TermColumns, zero: np.ndarray) -> dict[str, in
     return {labels[found[k]]: int(counts[k]) for k in np.argsort(first, kind="stable")}
 
 
+#: An index in a symbol (``[0,2]``), left out where terms are counted by what made them zero.
+_INDEX = re.compile(r"\[[^\]]*\]")
+
+
 def _zero_reason(term: Term) -> str:
-    """What made a term zero: its first zero factor, by its note or as ``δ = 0``."""
+    """What made a term zero: its first zero factor, by its note or as ``δ = 0``: its symbol
+    without indices, whole when it is an expression (``y - t = 0``, ``(t - y)² = 0``)."""
     for factor in term.factors:
         if _is_zero(factor.value):
-            return factor.zero_reason or f"{factor.symbol.split('[')[0]} = 0"
+            return factor.zero_reason or f"{_INDEX.sub('', factor.symbol)} = 0"
     return "the product rounds to 0"
 
 
