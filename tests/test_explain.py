@@ -1284,3 +1284,16 @@ def test_a_depthwise_output_formula_has_no_unsummed_channel_index(doc, path, one
     assert explanation.formula.split(" = ", 1)[1] == formula
     assert explanation.total == pytest.approx(float(sum(
         term.value for term in explanation.terms)))
+
+
+def test_a_transposed_conv_input_delta_counts_filter_and_kernel_entry_pairs():
+    from cnngrad.network import run
+    from cnngrad.problem import load_problem
+    from cnngrad.teach.explain import explain
+
+    problem = Path(__file__).resolve().parent / "v11_problems" / "convT_nhwc.json"
+    trace = run(load_problem(str(problem)))
+    text = " ".join(" ".join(explain(trace, "conv_transpose2d_1.delta_in[1,0,1]").notes).split())
+    # four filters in the group: the 24 pairs are (f, m, n), not 24 kernel positions
+    assert "once per filter f and kernel entry (m, n) that lands inside the 6×6 output (24 of " \
+           "them)" in text

@@ -252,7 +252,7 @@ def test_explain_dropout_shows_the_mask_and_the_scale():
     assert kept.total == Fraction(2, 3)
     assert [f.symbol for f in kept.terms[0].factors] == ["δ[3]", "m[3]", "1/(1 - p)"]
     dropped = explain(trace, "dropout_1.output[1]")
-    assert dropped.total == 0 and dropped.zero_reasons == {"m = 0 (the unit is dropped)": 1}
+    assert dropped.total == 0 and dropped.zero_reasons == {"m = 0: the unit is dropped": 1}
 
 
 def test_explain_softmax_sums_the_whole_jacobian_row():

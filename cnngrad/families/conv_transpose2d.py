@@ -379,8 +379,10 @@ def delta_in_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explan
     f_text = "f" if g["fg"] > 1 else group * g["fg"]
     rhs = (("Σ_f " if g["fg"] > 1 else "") + f"Σ_m Σ_n {delta(n, f_text, row, col)}·"
            f"{wname(c, 'f' if g['fg'] > 1 else 0, 'm', 'n')}")
-    notes = [f"{o(*index)} was scattered onto the output cells x[{row},{col}], once per kernel "
-             f"entry (m, n) that lands inside the {g['h_out']}×{g['w_out']} output "
+    # with several filters a group, the pairs counted are (f, m, n), not kernel positions
+    per = "filter f and kernel entry (m, n)" if g["fg"] > 1 else "kernel entry (m, n)"
+    notes = [f"{o(*index)} was scattered onto the output cells x[{row},{col}], once per {per} "
+             f"that lands inside the {g['h_out']}×{g['w_out']} output "
              f"({len(pairs)} of them); each sends back its δ times that kernel entry. "
              f"So the input delta is an ordinary (strided) cross-correlation of δ with the "
              f"kernel, not rotated."]

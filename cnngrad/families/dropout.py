@@ -110,7 +110,7 @@ def _factors(ex, layer: LayerTrace, index, first) -> list:
     m = ex.map_named("m", layer.input.shape)(*index)
     keep = _num(spec.mask[index])
     scale = _scale(spec, layer.input)
-    return [first, Factor(m, keep, zero_reason="m = 0 (the unit is dropped)"),
+    return [first, Factor(m, keep, zero_reason="m = 0: the unit is dropped"),
             Factor("1/(1 - p)", scale, detail=f"1/(1 - {short(spec.p)})")]
 
 
