@@ -1297,3 +1297,15 @@ def test_a_transposed_conv_input_delta_counts_filter_and_kernel_entry_pairs():
     # four filters in the group: the 24 pairs are (f, m, n), not 24 kernel positions
     assert "once per filter f and kernel entry (m, n) that lands inside the 6×6 output (24 of " \
            "them)" in text
+
+
+@pytest.mark.parametrize("path, one_based, words", [
+    ("conv2d_1.grads.kernel[0,5]", False, "shape 2×2: its second index is 5 (indices 0 to 1 "
+                                          "along an axis of 2)"),
+    ("conv2d_1.grads.kernel[0,1]", True, "shape 2×2: its first index is 0 (indices 1 to 2 "
+                                         "along an axis of 2)"),
+])
+def test_an_index_out_of_range_says_which_of_its_indices(path, one_based, words):
+    result = invoke("explain", WORKED, path, *(["--one-based"] if one_based else []))
+    assert result.exit_code == 2
+    assert words in result.output, result.output

@@ -383,6 +383,10 @@ def _example(name: str, shape: tuple[int, ...], base: int) -> str:
     return f"{name}[{','.join([str(base)] * len(shape))}]"
 
 
+#: How an index's place is said in an error (a path has at most four).
+_ORDINALS = ("first", "second", "third", "fourth", "fifth")
+
+
 def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
     """Split and check a dotted path; a bad one raises :class:`UsageError` (exit code 2)."""
     base = 1 if one_based else 0
@@ -427,10 +431,13 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
                              f"ind{'ex' if len(shape) == 1 else 'ices'}, e.g. "
                              f"{_example(name, shape, base)}", where="PATH")
         index = tuple(i - base for i in given)
-        for i, size in zip(index, shape):
+        for axis, (i, size) in enumerate(zip(index, shape)):
             if not 0 <= i < size:
+                # which of the indices is outside: with --one-based a 0 is easy to miss
+                which = "" if len(shape) == 1 else f": its {_ORDINALS[axis]} index is " \
+                    f"{i + base}"
                 raise UsageError(f"index {index_text} is out of range for {name}, shape "
-                                 f"{shape_text(shape)} ({axis_range_text(size, base)})",
+                                 f"{shape_text(shape)}{which} ({axis_range_text(size, base)})",
                                  where="PATH")
     else:
         if int(np.prod(shape)) > 1:
