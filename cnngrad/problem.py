@@ -210,8 +210,19 @@ def index_outside_text(path: str, index: tuple[int, ...], shape: tuple[int, ...]
     if not 0 < len(index) <= len(shape):
         rank = f"{len(shape)} indices" if len(shape) != 1 else "1 index"
         return f"{shown} ({rank}{' at most' if parts else ''}, each from {base})"
-    size = next(n for i, n in zip(index, shape) if i >= n)
-    return f"{shown} ({axis_range_text(size, base)})"
+    axis = next(axis for axis, (i, n) in enumerate(zip(index, shape)) if i >= n)
+    which = f": {which_index_text(axis, index[axis] + base)}" if len(index) > 1 else ""
+    return f"{shown}{which} ({axis_range_text(shape[axis], base)})"
+
+
+#: How an index's place is said (a path has at most a handful of axes).
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+
+
+def which_index_text(axis: int, value: int) -> str:
+    """Which index of several is outside its axis: ``(1, 5) -> 'its second index is 5'``
+    (``value`` as the user wrote it); ``explain`` and ``check`` say it in the same words."""
+    return f"its {_ORDINALS[axis]} index is {value}"
 
 
 def pair_text(pair) -> str:

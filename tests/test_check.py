@@ -352,10 +352,14 @@ def test_bad_answers_exit_2_naming_the_path(tmp_path, answers, words):
 
 @pytest.mark.parametrize("key, options, message", [
     ("conv2d_1.grads.kernel[0,5]", [], "index [0, 5] is outside 'conv2d_1.grads.kernel' of "
-                                       "shape 2×2 (indices 0 to 1 along an axis of 2)"),
+                                       "shape 2×2: its second index is 5 (indices 0 to 1 "
+                                       "along an axis of 2)"),
     ("conv2d_1.grads.kernel[1,6]", ["--one-based"],
-     "index [1, 6] is outside 'conv2d_1.grads.kernel' of shape 2×2 (indices 1 to 2 along an "
-     "axis of 2)"),
+     "index [1, 6] is outside 'conv2d_1.grads.kernel' of shape 2×2: its second index is 6 "
+     "(indices 1 to 2 along an axis of 2)"),
+    ("conv2d_1.grads.kernel[3,1]", ["--one-based"],
+     "index [3, 1] is outside 'conv2d_1.grads.kernel' of shape 2×2: its first index is 3 "
+     "(indices 1 to 2 along an axis of 2)"),
     ("conv2d_1.delta_in[7]", [], "index [7] is outside 'conv2d_1.delta_in' of shape 5×5 "
                                  "(indices 0 to 4 along an axis of 5)"),
     ("conv2d_1.grads.kernel[0,0,0]", [], "index [0, 0, 0] is outside 'conv2d_1.grads.kernel' "

@@ -162,7 +162,8 @@ def test_points_on_one_part_are_shared_by_its_cells(tmp_path):
     ("conv2d_1.grads.kernel[2]", "index [2] is outside 'conv2d_1.grads.kernel' of shape 2×2 "
                                  "(indices 0 to 1 along an axis of 2)"),
     ("conv2d_1.grads.kernel[1,2]", "index [1, 2] is outside 'conv2d_1.grads.kernel' of shape "
-                                   "2×2 (indices 0 to 1 along an axis of 2)"),
+                                   "2×2: its second index is 2 (indices 0 to 1 along an axis "
+                                   "of 2)"),
 ])
 def test_a_points_index_that_fits_no_part_is_an_error(tmp_path, key, words):
     code, _, err = grade(tmp_path, CONV, {"points": {key: 1}}, {"conv2d_1.grads.bias": 0.5})

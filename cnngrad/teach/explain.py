@@ -41,7 +41,7 @@ import numpy as np
 from cnngrad.errors import UsageError
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
-from cnngrad.problem import axis_range_text, shape_text
+from cnngrad.problem import axis_range_text, shape_text, which_index_text
 
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")
@@ -383,10 +383,6 @@ def _example(name: str, shape: tuple[int, ...], base: int) -> str:
     return f"{name}[{','.join([str(base)] * len(shape))}]"
 
 
-#: How an index's place is said in an error (a path has at most four).
-_ORDINALS = ("first", "second", "third", "fourth", "fifth")
-
-
 def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
     """Split and check a dotted path; a bad one raises :class:`UsageError` (exit code 2)."""
     base = 1 if one_based else 0
@@ -434,8 +430,7 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         for axis, (i, size) in enumerate(zip(index, shape)):
             if not 0 <= i < size:
                 # which of the indices is outside: with --one-based a 0 is easy to miss
-                which = "" if len(shape) == 1 else f": its {_ORDINALS[axis]} index is " \
-                    f"{i + base}"
+                which = "" if len(shape) == 1 else f": {which_index_text(axis, i + base)}"
                 raise UsageError(f"index {index_text} is out of range for {name}, shape "
                                  f"{shape_text(shape)}{which} ({axis_range_text(size, base)})",
                                  where="PATH")
