@@ -2,9 +2,9 @@
 
 Every ``$ cnngrad ...`` example in a code block of the docs is run as written, through typer's
 CliRunner, in a copy of the project folder (``samples/`` and the files the reader is assumed to
-have made: ``hw.json``, ``relu-on-input.json``, ``roster.csv``, ``practice/my-answers.json``,
-``submissions/``, ``cnn_utils.py``), each doc's examples in order, so that one which writes
-``practice/`` or ``exam/`` feeds the next.  An example must
+have made: ``hw.json``, ``relu-on-input.json``, ``residual-gap.json``, ``roster.csv``,
+``practice/my-answers.json``, ``submissions/``, ``cnn_utils.py``), each doc's examples in
+order, so that one which writes ``practice/`` or ``exam/`` feeds the next.  An example must
 
 - print every line the doc shows under it (``...`` elides lines; the order is not checked);
 - exit as its ``$ echo $?`` says, else with 2 exactly when it shows an ``error:`` line, else
@@ -176,6 +176,34 @@ def pool_backward(dA, cache, mode="max"):
 '''
 
 
+#: explain.md's problem with an output read by two layers and a global average pool
+_RESIDUAL_GAP = """\
+{
+  "title": "A conv stem read twice (relu, skip), global average pooling, a dense head",
+  "input": [
+    [1, 2, 0],
+    [0, 1, 3],
+    [2, 0, 1]
+  ],
+  "layers": [
+    {
+      "type": "conv2d",
+      "name": "stem",
+      "kernel": [
+        [[1, -1], [0, 1]],
+        [[-1, 0], [1, -2]]
+      ]
+    },
+    {"type": "relu", "name": "act"},
+    {"type": "add", "name": "skip", "inputs": ["act", "stem"]},
+    {"type": "global_avgpool", "name": "gap"},
+    {"type": "dense", "name": "head", "weights": [[1, -2]], "bias": 0.5}
+  ],
+  "loss": {"type": "mse", "target": [1]}
+}
+"""
+
+
 def _hw(folder: Path) -> str:
     problem = json.loads((folder / "samples" / "stackexchange.json").read_text("utf-8"))
     problem["grading"] = {"points": {"conv2d_1.kernel": 4}}
@@ -213,6 +241,7 @@ READER_FILES = {
         "submissions/chen/answers.json": lambda folder: json.dumps(
             {"conv2d_1.grads.kernel": _key(folder, "chen")["conv2d_1.grads.kernel"]}),
     },
+    "explain.md": {"residual-gap.json": lambda folder: _RESIDUAL_GAP},
     "verify.md": {"cnn_utils.py": lambda folder: _DLS_POOL_BACKWARD},
 }
 
