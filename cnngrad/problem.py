@@ -28,8 +28,8 @@ from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fie
                               loss_fields)
 from cnngrad.families.base import Head
 from cnngrad.layers._common import PADDING_WORDS
-from cnngrad.tensorio import (cell_place, load_json_document, parse_number, parse_tensor,
-                              read_source)
+from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, load_json_document, parse_number,
+                              parse_tensor, read_source, unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
@@ -897,9 +897,9 @@ def _json_slip(exc: ValueError) -> str:
 
 def _inline_tensor_hint(text: str) -> str:
     """What to do about an inline tensor that is not JSON: the usual slips first."""
-    minus = next((c for c in text if c in "\u2212\u2012\u2013\u2014"), None)
+    minus = next((c for c in text if c in UNICODE_MINUSES), None)
     if minus:
-        return f"'{minus}' is not the ASCII minus: type - instead"
+        return unicode_minus_hint(minus)
     opened, closed = text.count("["), text.count("]")
     if opened != closed:
         return (f"the brackets do not pair up ({opened} '[' and {closed} ']'): a matrix is "
@@ -921,7 +921,7 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def tensor_ref(value: str, option: str):
         text = value.strip()
-        if text[:1] in "[-0123456789\u2212" and not Path(value).exists():
+        if text[:1] in "[-0123456789" + UNICODE_MINUSES and not Path(value).exists():
             try:
                 return json.loads(text, parse_float=Decimal)
             except ValueError as exc:

@@ -439,10 +439,11 @@ _JSON_MESSAGES = {
 
 
 #: Characters that look like a minus sign but are not the ASCII one JSON and CSV take.
-_UNICODE_MINUSES = "\u2212\u2012\u2013\u2014\ufe63\uff0d"
+UNICODE_MINUSES = "\u2212\u2012\u2013\u2014\ufe63\uff0d"
 
 
-def _unicode_minus_hint(char: str) -> str:
+def unicode_minus_hint(char: str) -> str:
+    """The hint for a minus sign that is not the ASCII one (a file's, an option's)."""
     import unicodedata
 
     return (f"'{char}' (U+{ord(char):04X}, {unicodedata.name(char, 'a dash').lower()}) is not "
@@ -466,8 +467,8 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
         hint = ("this is a CSV table, not a problem file (JSON): for one conv give "
                 "--input, --kernel and --delta as CSV files, or name the CSV in a problem, "
                 "e.g. \"input\": {\"csv\": \"image.csv\"}")
-    elif at and at[0] in _UNICODE_MINUSES:
-        hint = _unicode_minus_hint(at[0])
+    elif at and at[0] in UNICODE_MINUSES:
+        hint = unicode_minus_hint(at[0])
     elif at in ("//", "/*") or (at[:1] == "#" and exc.msg.startswith("Expecting")):
         hint = ("JSON has no comments: remove them (a problem's \"title\" can hold a "
                 "note)")
@@ -757,8 +758,8 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
     if token.lower().lstrip("+-") in _NON_FINITE_WORDS:
         raise _BadNumber(f"{shown} is not a finite number (no NaN or infinity)")
     hint = None
-    if token and token[0] in _UNICODE_MINUSES:
-        hint = _unicode_minus_hint(token[0])
+    if token and token[0] in UNICODE_MINUSES:
+        hint = unicode_minus_hint(token[0])
     elif re.fullmatch(r"[+-]?\d+,\d+", token):
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):

@@ -596,7 +596,10 @@ def test_an_option_without_its_value_points_to_its_own_command_help(args, comman
                          "'[[1, 0], [0, -1]]' (quoted for the shell), or give a .csv or .npy "
                          "file"),
     ("[[1, 0], [0, \u22121]]", "error: --kernel: not a file and not JSON: expecting value at "
-                               "character 14; hint: '\u2212' is not the ASCII minus"),
+                               "character 14; hint: '\u2212' (U+2212, minus sign) is not the "
+                               "ASCII minus"),
+    ("\uff0d1", "error: --kernel: not a file and not JSON: expecting value at character 1; "
+                "hint: '\uff0d' (U+FF0D, fullwidth hyphen-minus) is not the ASCII minus"),
 ])
 def test_an_inline_tensor_that_is_not_json_gets_a_hint(tmp_path, kernel, line):
     data = tmp_path / "o.csv"
