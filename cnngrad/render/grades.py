@@ -70,10 +70,9 @@ def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
     wrong = int((check.wrong & ~check.rounded).sum())
     flipped = [index for index, _, _ in check.cells(check.sign_flipped)]
     notes = []
+    # (a single number with its sign flipped is the sign_flipped slip itself, not a cell)
     if flipped:
-        if not check.shape:
-            notes.append("the sign is flipped")
-        elif base is None:
+        if base is None:
             notes.append(f"the sign is flipped in {len(flipped)} of the {wrong} wrong cells"
                          if len(flipped) < wrong else
                          "the sign is flipped in the wrong cell" if wrong == 1 else
