@@ -119,13 +119,12 @@ def summary_line(report: GradcheckReport) -> str:
     settings = (f"eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g}, rounding "
                 f"noise {report.noise:.1e}; "
                 f"{report.evaluations:,} energy evaluations")
-    truncated = (f"{report.truncated:,} only at ε/10 (truncation error: --eps {report.eps:g} "
-                 f"is too large for them; --eps {smaller_eps(report)} or smaller checks them "
-                 f"at ε)" if report.truncated else "")
+    only_at_a_tenth = (f"only at ε/10 (truncation error: --eps {report.eps:g} is too large "
+                       f"for them; --eps {smaller_eps(report)} or smaller checks them at ε)")
     if report.ok:
         return (f"✓ every smooth element agrees: {checked:,} checked in "
                 f"{_count(len(report.tensors), 'tensor')}"
-                + (f", {truncated}" if truncated else "")
+                + (f", {report.truncated:,} {only_at_a_tenth}" if report.truncated else "")
                 + f", {skipped:,} on a kink skipped ({settings})")
     bad = [t for t in report.tensors if not t.ok]
     names = ", ".join(f"{t.path} ({int(t.failed.sum())} of {t.failed.size})" for t in bad)
@@ -135,9 +134,8 @@ def summary_line(report: GradcheckReport) -> str:
         tail += (f"; at ε/10 the error of {report.shrinking:,} of them shrinks as truncation "
                  f"error does (about ε²): --eps {report.eps:g} may be too large, try a smaller "
                  f"one")
-    if truncated:
-        tail += f"; {_count(report.truncated, 'other element')} agree " + \
-            truncated.split(" ", 1)[1]
+    if report.truncated:
+        tail += f"; {_count(report.truncated, 'other element')} agree {only_at_a_tenth}"
     return (f"✗ {len(bad)} of {_count(len(report.tensors), 'tensor')} disagree beyond tolerance: "
             f"{names} ({settings}){tail}")
 
@@ -150,6 +148,10 @@ def summary_line(report: GradcheckReport) -> str:
 ONE_SIDED = "left = (E(t)−E(t−ε))/ε, right = (E(t+ε)−E(t))/ε"
 #: The same for the column of the truncation-error table.
 AT_A_TENTH = "central = (E(t+ε)−E(t−ε))/2ε, ε/10 = the same at ε/10"
+#: Why elements are on a kink when none is named at this point (a kinks section says it).
+STEP_REACHES_A_KINK = ("a step of ε reaches one: the elements on a kink below move a relu "
+                       "input across 0 or change a pool window's maximum (a smaller --eps "
+                       "keeps their moves off it)")
 
 
 def report_table(report: GradcheckReport, decimals: int = 6):
@@ -196,10 +198,8 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
     parts.append(Text("kinks", style="bold"))
     if not report.kink_counts and report.crossed_unnamed:
-        parts.append(Padding(Text("none at this point, but a step of ε reaches one: the "
-                                  "elements on a kink below move a relu input across 0 or "
-                                  "change a pool window's maximum (a smaller --eps keeps "
-                                  "their moves off it)"), (0, 0, 0, 2)))
+        parts.append(Padding(Text(f"none at this point, but {STEP_REACHES_A_KINK}"),
+                             (0, 0, 0, 2)))
     elif not report.kink_counts:
         parts.append(Text("  none: every layer is differentiable at this point"))
     else:
@@ -223,10 +223,8 @@ def report_table(report: GradcheckReport, decimals: int = 6):
                                           f"more {kind} in {layer} ({KINK_KINDS[kind]})",
                                           style="dim"), (0, 0, 0, 2)))
         if report.crossed_unnamed:  # notes only, and yet moves that cross a kink
-            parts.append(Padding(Text("no kink at this point, but a step of ε reaches one: "
-                                      "the elements on a kink below move a relu input across "
-                                      "0 or change a pool window's maximum (a smaller --eps "
-                                      "keeps their moves off it)"), (0, 0, 0, 2)))
+            parts.append(Padding(Text(f"no kink at this point, but {STEP_REACHES_A_KINK}"),
+                                 (0, 0, 0, 2)))
 
     on_kinks = [t for t in report.tensors if t.kinks_skipped]
     if on_kinks:
@@ -365,10 +363,6 @@ class _More:
         yield Text(self.one if fits else self.two, style="dim", no_wrap=True)
 
 
-def _more(count: int, where: str) -> _More:
-    return _More(count, where)
-
-
 def _elements_by_path(rows, formatters):
     from rich.cells import cell_len
     from rich.markup import escape
@@ -382,7 +376,7 @@ def _elements_by_path(rows, formatters):
             widths.append(2 + cell_len(name))
             table.add_row("  " + escape(name), *_numbers(check, index, formatters))
         if more:
-            table.add_row(_more(more, check.path), *blank)
+            table.add_row(_More(more, check.path), *blank)
     # Rich measures a cell without its leading spaces: the indented paths' true width, so
     # that the report is laid out wide enough for every path and number whole
     table.columns[0].min_width = max(widths, default=None)
@@ -411,7 +405,7 @@ def _elements_by_tensor(rows, formatters):
         for index in indices:
             table.add_row("    " + escape(name(index)), *numbers[id(check), index])
         if more:
-            table.add_row(_more(more, check.path), *[""] * len(formatters))
+            table.add_row(_More(more, check.path), *[""] * len(formatters))
         for column, width in zip(table.columns, widths):
             column.min_width = width
         parts.append(table)
