@@ -136,6 +136,12 @@ def _halves(rng: np.random.Generator, shape) -> np.ndarray:
     return rng.integers(-4, 4, size=shape) + 0.5
 
 
+def _with_halves(geometries, halves) -> list:
+    """(geometry, how its values are drawn): the whole-number ones, then the case of odd
+    halves, drawn last so that the others stay as they were."""
+    return [(g, _ints) for g in geometries] + [(halves, _halves)]
+
+
 def _distinct(rng: np.random.Generator, shape) -> np.ndarray:
     """Distinct values (no ties anywhere): the integers around 0, shuffled."""
     count = int(np.prod(shape))
@@ -171,7 +177,7 @@ _CONV2D_HALVES = ("non-whole values, batch of 2, 2 channels, stride 2, padding 1
 
 def _conv2d_cases(rng, options, *, forward: bool) -> list[Case]:
     cases = []
-    geometries = [(g, _ints) for g in _CONV2D_GEOMETRIES] + [(_CONV2D_HALVES, _halves)]
+    geometries = _with_halves(_CONV2D_GEOMETRIES, _CONV2D_HALVES)
     for (corner, n, c, f, h, w, kh, kw, s, p), values in geometries:
         h_out = conv_output_size(h, p, p, kh, s)
         w_out = conv_output_size(w, p, p, kw, s)
@@ -509,7 +515,7 @@ _DENSE_HALVES = ("non-whole values, batch of 3, 4 inputs, 3 outputs", 3, 4, 3)
 
 def _dense_cases(rng, options) -> list[Case]:
     cases = []
-    shapes = [(shape, _ints) for shape in _DENSE_SHAPES] + [(_DENSE_HALVES, _halves)]
+    shapes = _with_halves(_DENSE_SHAPES, _DENSE_HALVES)
     for (corner, n, fan_in, fan_out), values in shapes:
         cases.append(Case(corner, {}, {"x": values(rng, (n, fan_in)),
                                        "w": values(rng, (fan_out, fan_in)),
@@ -735,7 +741,7 @@ _CONV1D_HALVES = ("non-whole values, batch of 2, 2 channels, stride 2, padding (
 
 def _conv1d_cases(rng, options) -> list[Case]:
     cases = []
-    geometries = [(g, _ints) for g in _CONV1D_GEOMETRIES] + [(_CONV1D_HALVES, _halves)]
+    geometries = _with_halves(_CONV1D_GEOMETRIES, _CONV1D_HALVES)
     for (corner, n, c, f, length, k, s, pads, d), values in geometries:
         out = conv_output_size(length, pads[0], pads[1], k, s, d)
         cases.append(Case(corner, {"stride": s, "padding": pads, "dilation": d},
@@ -833,7 +839,7 @@ _CONV_T_HALVES = ("non-whole values, batch of 2, stride 2, padding 1",
 
 def _conv_t_cases(rng, options) -> list[Case]:
     cases = []
-    geometries = [(g, _ints) for g in _CONV_T_GEOMETRIES] + [(_CONV_T_HALVES, _halves)]
+    geometries = _with_halves(_CONV_T_GEOMETRIES, _CONV_T_HALVES)
     for (corner, n, c_in, f, h, w, kh, kw, s, p, op, d), values in geometries:
         h_out = (h - 1) * s - 2 * p + d * (kh - 1) + op + 1
         w_out = (w - 1) * s - 2 * p + d * (kw - 1) + op + 1
