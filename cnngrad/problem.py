@@ -407,8 +407,8 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
             related = best is not None and (best.startswith(unknown) or unknown.startswith(best))
             raise ctx.error(join_path(where, unknown),
                             f"unknown key {_show(unknown)} in {with_article(kind)} layer: it is "
-                            f"a field of {_listed(owners)}", did_you_mean(unknown, allowed) if related
-                            else allowed_list(allowed))
+                            f"a field of {_listed(owners)}",
+                            did_you_mean(unknown, allowed) if related else allowed_list(allowed))
     ctx.check_keys(raw, allowed, where, f"{with_article(kind)} layer")
 
 

@@ -5,10 +5,10 @@ A submission is its student's by its name (``ana.json``) or its folder (``ana/an
 ``submissions/ana/answers.json``), matched to the manifest's ids and folders.  Each student's
 problem is run once; its ``grading`` block (points, decimals, carried-forward errors) applies
 as in a plain ``check``, with the command line's options winning.  A file that matches no
-student is an ``error`` row; the others are still graded.  A student of the manifest
-with no file has no row, and a note names them (a gradebook of two or more files).  Two files of one student are both
-graded, a row each (the gradebook lists the submissions given), with a note naming them: a
-resubmission or a misnamed file is the TA's to settle, not cnngrad's to guess.
+student is an ``error`` row; the others are still graded.  A student of the manifest with no
+file has no row, and a note names them (a gradebook of two or more files).  Two files of one
+student are both graded, a row each (the gradebook lists the submissions given), with a note
+naming them: a resubmission or a misnamed file is the TA's to settle, not cnngrad's to guess.
 """
 
 from __future__ import annotations

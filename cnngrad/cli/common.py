@@ -15,7 +15,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 # write_output is also the commands' (from cnngrad.cli.common import write_output)
-from cnngrad.cli.output import TerminalText, escape_controls, write_output, write_outputs  # noqa: F401
+from cnngrad.cli.output import (TerminalText, escape_controls, write_output,  # noqa: F401
+                                write_outputs)
 from cnngrad.errors import CnnGradError, UsageError, did_you_mean, with_article
 
 # --------------------------------------------------------------------------- plumbing
