@@ -3,7 +3,8 @@
 It reads a (valid) problem file of contract v1.1 and returns the same document cnngrad prints:
 ``{"loss": ..., "layers": [{"name", "type", "output", "delta_out", "delta_in", "grads"}]}``,
 every tensor as nested lists in the shape the contract shows. It shares no code with cnngrad:
-the problem is read with ``json`` and plain numpy, every layer is a torch.nn.functional call.
+the problem is read with ``json`` and plain numpy, every layer is a torch.nn.functional call
+(max pooling's ``ties: "split"``/``"all"``, which torch lacks, route its gradient by a matrix).
 """
 
 from __future__ import annotations
@@ -55,6 +56,27 @@ def _same_pads(size, k, s, d):
     out = -(-size // s)
     total = max((out - 1) * s + d * (k - 1) + 1 - size, 0)
     return total // 2, total - total // 2
+
+
+def _tie_routes(x, out_shape, size, stride, pad, ties) -> np.ndarray:
+    """The matrix sending each input cell's share of each max-pool window's delta, for the
+    ``ties`` rules torch lacks: ``"split"`` shares it equally among a window's tied maxima,
+    ``"all"`` gives each the whole of it. Padded cells are −∞, so they never win."""
+    route = np.zeros((int(np.prod(out_shape)), x.size))
+    index = np.arange(x.size).reshape(x.shape)
+    spatial = len(size)
+    for o, where in enumerate(np.ndindex(*out_shape)):
+        n, c, pos = where[0], where[1], where[2:]
+        ranges = []
+        for axis in range(spatial):
+            start = pos[axis] * stride[axis] - pad[axis]
+            lo, hi = max(start, 0), min(start + size[axis], x.shape[2 + axis])
+            ranges.append(slice(lo, hi))
+        window = x[(n, c, *ranges)]
+        cells = index[(n, c, *ranges)]
+        winners = cells[window == window.max()]
+        route[o, winners] = 1.0 / len(winners) if ties == "split" else 1.0
+    return route
 
 
 class Oracle:
@@ -276,14 +298,22 @@ class Oracle:
             ceil = layer.get("ceil_mode", False)
             if kind.startswith("max"):
                 pool = F.max_pool2d if spatial == 2 else F.max_pool1d
-                return pool(x, size, stride, pad, ceil_mode=ceil)
+                y = pool(x, size, stride, pad, ceil_mode=ceil)
+                ties = layer.get("ties", "first")
+                if ties == "first":  # torch's own rule
+                    return y
+                route = _tie_routes(x.detach().numpy(), tuple(y.shape), size, stride, pad,
+                                    ties)
+                flat = x.reshape(-1) @ _t(route).T
+                # the forward value is torch's; the gradient is route's transpose
+                return y.detach() + (flat - flat.detach()).reshape(y.shape)
             pool = F.avg_pool2d if spatial == 2 else F.avg_pool1d
             return pool(x, size, stride, pad, ceil_mode=ceil,
                         count_include_pad=layer.get("count_include_pad", True))
         if kind == "relu":
             return F.relu(x)
         if kind == "leaky_relu":
-            return F.leaky_relu(x, layer.get("slope", 0.01))
+            return F.leaky_relu(x, _num(layer.get("slope", 0.01)))
         if kind == "sigmoid":
             return torch.sigmoid(x)
         if kind == "tanh":
@@ -310,7 +340,7 @@ class Oracle:
             g = self.param(params, "gamma", gamma, lambda a: a, lambda v: v)
             b = self.param(params, "beta", beta, lambda a: a, lambda v: v)
             mode = layer.get("mode", "train")
-            eps = float(layer.get("eps", 1e-5))
+            eps = _num(layer.get("eps", 1e-5))
             if mode == "train":
                 return F.batch_norm(x, None, None, g, b, training=True, eps=eps)
             rm = _t(_tensor(layer["running_mean"], self.base))

@@ -222,4 +222,29 @@ write("nhwc_map_mse_target", {"layout": "nhwc", "input": r(1, 3, 4, 2), "layers"
 write("nhwc_1d_map_mse_target", {"layout": "nhwc", "input": r(6, 2), "layers": [
     {"type": "conv1d", "kernel": r(3, 2, 3)}],
     "loss": {"type": "mse", "target": r(4, 3)}})
+# overlapping windows with tied maxima (a padded edge too): "split" and "all" route the delta
+# of one window to several cells and a cell collects from several windows
+write("maxpool_ties_split_all_overlap", {"input": [[[-1, 3, 1, 3, 3], [2, 1, -3, -2, 1]],
+                                                   [[-2, 2, 0, -2, 0], [1, 1, 1, 0, 1]]],
+    "layers": [
+    {"type": "maxpool2d", "size": [1, 3], "stride": 1, "padding": [0, 1], "ties": "split"},
+    {"type": "flatten", "name": "split"},
+    {"type": "maxpool2d", "size": 2, "stride": 1, "ties": "all", "input": "input"},
+    {"type": "flatten", "name": "all"},
+    {"type": "maxpool2d", "size": [1, 2], "stride": 1, "ties": "first", "input": "input"},
+    {"type": "flatten", "name": "first"},
+    {"type": "concat", "inputs": ["split", "all", "first"]}],
+    "delta": [((i * 7) % 11 - 5) / 4 for i in range(44)]})
+# ceil mode whose last window starts inside the real cells but runs past the padding: the
+# divisor counts the padded input only
+write("avgpool_ceil_past_padding", {"input": [[0.5, -1, 2, 0.25, 1.5], [1, 0, -0.5, 2, -2],
+                                              [0.75, 1.25, -1, 0.5, 0]],
+    "layers": [
+    {"type": "avgpool2d", "size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+     "name": "with_pad"},
+    {"type": "avgpool2d", "size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+     "count_include_pad": False, "input": "input", "name": "without_pad"},
+    {"type": "add", "inputs": ["with_pad", "without_pad"]},
+    {"type": "leaky_relu", "slope": "1/4"}],
+    "loss": {"type": "mse", "target": [[0.5, 0.1, -0.2], [0.3, 0, 1]], "reduction": "sum"}})
 print(len(list(OUT.glob("*.json"))), "problems in", OUT)
