@@ -44,12 +44,13 @@ def build_bce(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
         raise ctx.error("loss.target", f"expected shape {shape_text(shown)} (the output of "
                                         f"{last_name}), got {shape_text(target.shape)}",
                         cls=ShapeError)
-    bad = np.argwhere((target < 0) | (target > 1))
+    written = ctx.written(raw["target"], "loss.target", target)  # in [0, 1] as written
+    bad = np.argwhere((written < 0) | (written > 1))
     if len(bad):
         index = tuple(int(i) for i in bad[0])
         raise ctx.cell_error(raw["target"], "loss.target", index,
                              f"a {kind} target lies in [0, 1] (a probability), got "
-                             f"{number_text(target[index])}")
+                             f"{written_text(written[index])}")
     reduction = ctx.choice(raw.get("reduction", "mean"), "loss.reduction",
                            losses.BCE_REDUCTIONS, "reduction")
     return ProbLossSpec(type=kind, target=layout.to_internal(target, out_shape),
