@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import (ProblemError, ResourceError, ShapeError, allowed_list, closest,
-                            did_you_mean, join_path, with_article)
+from cnngrad.errors import (CnnGradError, ProblemError, ResourceError, ShapeError, allowed_list,
+                            closest, did_you_mean, join_path, with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields)
 from cnngrad.families.base import Head
@@ -474,6 +474,10 @@ def _padding_word_hint(value: Any, where: str) -> str | None:
             + ("give it as 0" if value == "valid" else "give its size in numbers"))
 
 
+#: The most numbers a rule about the numbers as written reads exactly in float mode.
+WRITTEN_EXACT_CELLS = 10_000
+
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -493,6 +497,20 @@ class _Builder:
         self._note_files(value)
         return parse_tensor(value, where, file=self.file, base_dir=self.base_dir, exact=self.exact,
                             min_rank=min_rank, max_rank=max_rank)
+
+    def written(self, value: Any, where: str, parsed: np.ndarray) -> np.ndarray:
+        """The tensor ``value`` writes (``parsed``, as the mode reads it), as the exact
+        rationals its decimals and fractions are: what a rule about the numbers as written
+        decides on (a class index is whole, probabilities sum to 1), so that float rounding
+        never decides it.  A tensor bigger than a hand computation is left as parsed: its
+        exact reading would cost a second per 10⁵ numbers."""
+        if self.exact or parsed.size > WRITTEN_EXACT_CELLS:
+            return parsed
+        try:
+            return parse_tensor(value, where, file=self.file, base_dir=self.base_dir,
+                                exact=True)
+        except CnnGradError:  # beyond exact arithmetic (thousands of digits): the floats
+            return parsed
 
     def cell_error(self, value: Any, where: str, index: tuple[int, ...], what: str,
                    hint: str | None = None, cls=ProblemError):

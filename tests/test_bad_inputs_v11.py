@@ -489,6 +489,22 @@ ADVERSARY_CASES = [
         "expected 2 class indices or probabilities of shape 2×2, got a number"),
     bad("ce-index-fraction-text", _with(CE, loss={"target": "1/2"}), "loss.target",
         "class index 0.5 is not a whole number"),
+    # the numbers as written decide, not their floats (0.99999999999999999 reads as 1.0)
+    bad("ce-index-just-below-a-whole-number", _with(CE, loss={"target": "0.99999999999999999"}),
+        "loss.target", "class index 0.99999999999999999 is not a whole number"),
+    bad("nll-index-just-above-a-whole-number",
+        _with(NLL, loss={"target": [1, "1.00000000000000001"]}), "loss.target[1]",
+        "class index 1.00000000000000001 is not a whole number"),
+    bad("ce-probability-just-above-one",
+        _with(CE, loss={"target": ["1.00000000000000001", 0, 0, 0]}), "loss.target[0]",
+        "a probability lies in [0, 1], got 1.00000000000000001"),
+    bad("dropout-mask-just-below-one",
+        _with(DROPOUT, layer=1, mask=[1, 0, "0.99999999999999999", 1]), "layers[1].mask[2]",
+        "a mask holds 0s and 1s (0 drops a unit, 1 keeps it), got 0.99999999999999999"),
+    bad("bce-target-just-above-one", _with(BCE, loss={"target": [1, 0, "1.00000000000000001", 0]}),
+        "loss.target[2]", "a bce target lies in [0, 1] (a probability), got 1.00000000000000001"),
+    bad("ce-sum-just-past-the-bound", _with(CE, loss={"target": [0.5, "0.5000000010000001", 0, 0]}),
+        "loss.target", "the probabilities sum to 1.0000000010000001, not 1 (within 1e-9)"),
     bad("ce-label-smoothing", _with(CE, loss={"label_smoothing": 0.1}),
         "loss.label_smoothing", "unknown key 'label_smoothing' in a cross_entropy loss"),
     # nll
@@ -745,6 +761,19 @@ VALID_EDGE_CASES = {
                                     {"type": "add", "inputs": ["r", "r"]}),
     "add-three-inputs": _with(RESIDUAL, layer=2, inputs=["r", "input", "c"]),
 }
+
+
+@pytest.mark.parametrize("target", [
+    [0.5, 0.500000001],          # 1e-9 over, exactly as written: within (the float sum is not)
+    [0.5, 0.499999999],          # 1e-9 under
+    ["0.3", "0.3", "0.4000000001"],
+])
+def test_probabilities_on_the_sum_bound_are_accepted(target, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_problem(tmp_path, {"input": [[1] * len(target)], "layers": [{"type": "flatten"}],
+                             "loss": {"type": "cross_entropy", "target": target}})
+    result = runner.invoke(app, ["backward", "bad.json", "--format", "json"])
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("name", sorted(VALID_EDGE_CASES))

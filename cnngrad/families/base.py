@@ -13,8 +13,11 @@ the engine's layout: feature maps (N, C, H, W), vectors (N, K).
 from __future__ import annotations
 
 import copy
+import decimal
 import math
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,24 @@ def near_text(value, *bounds) -> str:
     if any(text == _num(b) for b in bounds) and all(value != b for b in bounds):
         return repr(float(value))
     return text
+
+
+def written_text(value) -> str:
+    """A number as a problem writes it: as :func:`near_text` does when its float is the
+    number, else the exact decimal (0.99999999999999999 is no whole number, whatever its
+    float), or p/q when no decimal of at most 40 places writes it."""
+    from cnngrad.problem import _num
+    from cnngrad.tensorio import decimals_needed
+
+    exact = Fraction(value)
+    if Fraction(float(exact)) == exact:
+        return _num(float(exact))
+    digits = decimals_needed(exact)
+    if digits is None or digits > 40:
+        return str(exact)
+    with decimal.localcontext() as context:
+        context.prec = digits + len(str(abs(exact.numerator))) + 1
+        return format(Decimal(exact.numerator) / Decimal(exact.denominator), "g")
 
 
 @dataclass(frozen=True)

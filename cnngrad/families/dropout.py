@@ -16,7 +16,7 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError
-from cnngrad.families.base import Head, LayerFamily, near_text
+from cnngrad.families.base import Head, LayerFamily, near_text, written_text
 from cnngrad.layers import dropout
 from cnngrad.problem import LayerSpec, _num as number_text, shape_text
 
@@ -60,12 +60,13 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
         raise ctx.error(head.at("mask"), f"expected shape {shape_text(shown)} (the shape of "
                                          f"the layer's input), got {shape_text(mask.shape)}",
                         cls=ShapeError)
-    bad = np.argwhere((mask != 0) & (mask != 1))
+    written = ctx.written(raw["mask"], head.at("mask"), mask)  # 0.99999999999999999 is no 1
+    bad = np.argwhere((written != 0) & (written != 1))
     if len(bad):
         index = tuple(int(i) for i in bad[0])
         raise ctx.cell_error(raw["mask"], head.at("mask"), index,
                              f"a mask holds 0s and 1s (0 drops a unit, 1 keeps it), got "
-                             f"{near_text(mask[index], 0, 1)}")
+                             f"{written_text(written[index])}")
     internal = layout.to_internal(mask, shape)
     return DropoutSpec(**head.spec_fields(), out_shape=shape, p=p, mask=internal,
                        mask_given=mask)

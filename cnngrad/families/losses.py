@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.errors import ShapeError
-from cnngrad.families.base import LossFamily, near_text
+from cnngrad.families.base import LossFamily, written_text
 from cnngrad.layers import losses
 from cnngrad.layers._common import MSE_REDUCTIONS
 from cnngrad.problem import LossSpec, _num, shape_text
@@ -51,7 +51,8 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
                         cls=ShapeError)
     n, k = out_shape
     if target.shape == shown:
-        _check_probabilities(ctx, target.reshape(out_shape), len(shown) == 2, raw["target"])
+        written = ctx.written(raw["target"], "loss.target", target).reshape(out_shape)
+        _check_probabilities(ctx, written, len(shown) == 2, raw["target"])
         return LossSpec(type=kind, target=target.reshape(out_shape), target_given=target)
     index_shape = shown[:-1]
     if target.shape != index_shape:
@@ -60,19 +61,20 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
         raise ctx.error("loss.target", f"expected {expected} or probabilities of shape "
                                         f"{shape_text(shown)}, got "
                                         f"{_got_shape(target.shape)}", cls=ShapeError)
-    flat = target.reshape(-1)
+    # whole as written: 0.99999999999999999 is no class index though its float is 1
+    flat = ctx.written(raw["target"], "loss.target", target).reshape(-1)
     onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
     for i, value in enumerate(flat):
         at = (i,) if index_shape else ()
         if value != int(value):
             raise ctx.cell_error(raw["target"], "loss.target", at,
-                                 f"class index {_num(value)} is not a whole number",
+                                 f"class index {written_text(value)} is not a whole number",
                                  f"a class index is 0 to {k - 1}; or give probabilities of "
                                  f"shape {shape_text(shown)}")
         if not 0 <= int(value) < k:
             raise ctx.cell_error(raw["target"], "loss.target", at,
-                                 f"class index {_num(value)} out of range: the output has "
-                                 f"{k} class{'es' if k != 1 else ''} (0 to {k - 1})")
+                                 f"class index {written_text(value)} out of range: the output "
+                                 f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
         onehot[i, int(value)] = 1
     return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
 
@@ -92,6 +94,11 @@ def _got_shape(shape: tuple[int, ...]) -> str:
     return f"shape {shape_text(shape)}" if shape else "a number"
 
 
+#: Contract v1.1: a probability target sums to 1 within this, bound included, on the
+#: numbers as written (0.5 and 0.500000001 are within it, though their float sum is not).
+PROBABILITY_SUM_TOLERANCE = Fraction(1, 10**9)
+
+
 def _check_probabilities(ctx, rows: np.ndarray, batched: bool, given) -> None:
     """Contract v1.1: each probability target sums to 1 within 1e-9 (a row that does not is
     most likely a typo, and cross-entropy with it is no longer a distance to a distribution).
@@ -103,16 +110,16 @@ def _check_probabilities(ctx, rows: np.ndarray, batched: bool, given) -> None:
             if not 0 <= value <= 1:
                 raise ctx.cell_error(given, "loss.target", at_row + (j,),
                                      f"a probability lies in [0, 1], got "
-                                     f"{near_text(value, 0, 1)}",
+                                     f"{written_text(value)}",
                                      "a probability target is a distribution over the "
                                      "classes; or give a class index")
-        total = sum(row.tolist()) if rows.dtype == object else float(np.sum(row))
-        if abs(float(total) - 1) > 1e-9:
+        total = sum(row.tolist())
+        if abs(total - 1) > PROBABILITY_SUM_TOLERANCE:
             # a CSV file names the row itself (row 2: the file's numbering, not the batch's)
             what = (f"row {i}'s probabilities" if batched and not isinstance(given, dict)
                     else "the probabilities")
             raise ctx.cell_error(given, "loss.target", at_row,
-                                 f"{what} sum to {near_text(total, 1)}, not 1 (within 1e-9)",
+                                 f"{what} sum to {written_text(total)}, not 1 (within 1e-9)",
                                  "a probability target is a distribution over the classes; "
                                  "or give a class index")
 

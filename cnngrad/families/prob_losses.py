@@ -15,7 +15,7 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ProblemError, ShapeError
-from cnngrad.families.base import LossFamily
+from cnngrad.families.base import LossFamily, written_text
 from cnngrad.layers import losses
 from cnngrad.problem import LossSpec, _num as number_text, shape_text
 
@@ -44,12 +44,13 @@ def build_bce(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
         raise ctx.error("loss.target", f"expected shape {shape_text(shown)} (the output of "
                                         f"{last_name}), got {shape_text(target.shape)}",
                         cls=ShapeError)
-    bad = np.argwhere((target < 0) | (target > 1))
+    written = ctx.written(raw["target"], "loss.target", target)  # in [0, 1] as written
+    bad = np.argwhere((written < 0) | (written > 1))
     if len(bad):
         index = tuple(int(i) for i in bad[0])
         raise ctx.cell_error(raw["target"], "loss.target", index,
                              f"a {kind} target lies in [0, 1] (a probability), got "
-                             f"{number_text(target[index])}")
+                             f"{written_text(written[index])}")
     reduction = ctx.choice(raw.get("reduction", "mean"), "loss.reduction",
                            losses.BCE_REDUCTIONS, "reduction")
     return ProbLossSpec(type=kind, target=layout.to_internal(target, out_shape),
@@ -75,17 +76,18 @@ def build_nll(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
                 "logits" if target.shape == shown else None)
         got = f"shape {shape_text(target.shape)}" if target.shape else "a number"
         raise ctx.error("loss.target", f"expected {expected}, got {got}", hint, cls=ShapeError)
-    flat = target.reshape(-1)
+    # whole as written: 0.99999999999999999 is no class index though its float is 1
+    flat = ctx.written(raw["target"], "loss.target", target).reshape(-1)
     indices = np.zeros(n, dtype=np.int64)
     for i, value in enumerate(flat):
         at = (i,) if index_shape else ()
         if value != int(value):
             raise ctx.cell_error(raw["target"], "loss.target", at,
-                                 f"class index {number_text(value)} is not a whole number",
+                                 f"class index {written_text(value)} is not a whole number",
                                  f"a class index is 0 to {k - 1}")
         if not 0 <= int(value) < k:
             raise ctx.cell_error(raw["target"], "loss.target", at,
-                                 f"class index {number_text(value)} out of range: the output "
+                                 f"class index {written_text(value)} out of range: the output "
                                  f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
         indices[i] = int(value)
     onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
