@@ -14,7 +14,7 @@ from cnngrad.errors import ShapeError
 from cnngrad.families.base import LossFamily, written_text
 from cnngrad.layers import losses
 from cnngrad.layers._common import MSE_REDUCTIONS
-from cnngrad.problem import LossSpec, _num, shape_text
+from cnngrad.problem import LossSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace

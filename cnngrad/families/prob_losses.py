@@ -17,7 +17,7 @@ import numpy as np
 from cnngrad.errors import ProblemError, ShapeError
 from cnngrad.families.base import LossFamily, written_text
 from cnngrad.layers import losses
-from cnngrad.problem import LossSpec, _num as number_text, shape_text
+from cnngrad.problem import LossSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
