@@ -491,3 +491,9 @@ def test_backwards_options_asked_of_forward_and_explain_point_to_backward(comman
     result = invoke(command, SAMPLES / "stackexchange.json", option)
     assert result.exit_code == 2
     assert result.output == f"error: {option}: no such option; hint: {hint}\n"
+
+
+def test_a_default_of_zero_is_shown_in_the_help():
+    # 0 == False: the help must still say verify's battery is seeded with 0 by default
+    text = " ".join(invoke("verify", "--help").output.split())
+    assert "--seed N Seed of the battery's values. [default: 0; at least 0]" in text
