@@ -34,7 +34,7 @@ import re
 import stat
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from itertools import chain
@@ -48,6 +48,8 @@ __all__ = [
     "MAX_FILE_BYTES",
     "TENSOR_FILE_KINDS",
     "cell_place",
+    "csv_cells",
+    "csv_grid",
     "decimals_needed",
     "load_json_document",
     "parse_number",
@@ -1089,6 +1091,8 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
                            len(records)):]
     if not records:
         raise ProblemError("empty file (no rows)", file=shown)
+    if _ends_every_row(cells for _, cells in records):
+        records = [(row_number, cells[:-1]) for row_number, cells in records]
 
     if delimiter != "," and "," in text:  # a comma in any cell: never a number as written
         _decimal_comma(records, shown)
@@ -1110,6 +1114,34 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
             raise ProblemError("empty cell",
                                where=f"row {row_number}, column {cells.index('') + 1}", file=shown)
     return records, shown
+
+
+def _ends_every_row(rows: Iterable[list[str]]) -> bool:
+    """Whether every row ends with the separator ("1,2,3,"), as spreadsheets and hand-written
+    loops often write them: a last column empty in every row holds no number, so it is a
+    trailing separator, not a missing cell."""
+    return all(len(cells) > 1 and cells[-1] == "" for cells in rows)
+
+
+def csv_grid(lines: list[str]) -> list[list[str]]:
+    """The cells of a grid of CSV lines (none blank), by the rules of a CSV tensor file: the
+    separator found on the first line (runs of spaces or tabs when it has none of ``;``,
+    tab, ``,``), every cell stripped, a separator ending every row dropped."""
+    delimiter = _sniff_delimiter(lines[0] if lines else "")
+    if delimiter == " ":
+        rows = [line.split() for line in lines]
+    else:
+        rows = [[cell.strip() for cell in row]
+                for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
+    return [cells[:-1] for cells in rows] if _ends_every_row(rows) else rows
+
+
+def csv_cells(name: str, base_dir: pathlib.Path, *, file: str = "") -> list[str]:
+    """The cells of a CSV file as text, row by row, read by the same rules as the matrix
+    (its separator, blank lines and a trailing separator on every row dropped), so that the
+    texts line up one to one with the values :func:`parse_tensor` reads from it."""
+    records, _ = _csv_records(name, "csv", file, base_dir)
+    return [cell for _, cells in records for cell in cells]
 
 
 def _read_csv_stack(names: list, ref_where: str, file: str, base_dir: pathlib.Path,

@@ -296,6 +296,23 @@ def test_a_csv_named_after_its_path(tmp_path):
     assert check.wrong_cells()[0][:2] == ((4, 4), "-0.0400")
 
 
+@pytest.mark.parametrize("name, text", [
+    # numpy.savetxt's default: space-separated, 18 significant digits
+    ("conv2d_1.grads.kernel.csv",
+     "4.460599999999999982e-02 9.406100000000000572e-02\n"
+     "1.126199999999999944e-02 6.828800000000000148e-02\n"),
+    # a separator ending every row, as spreadsheets and print loops write it
+    ("conv2d_1.grads.kernel.csv", "0.0446,0.0941,\n0.0113,0.0683,\r\n"),
+    ("blocks.csv", "# conv2d_1.grads.kernel\n0.0446 0.0941\n0.0113 0.0683\n"),
+    ("blocks.csv", "# conv2d_1.grads.kernel\n0.0446;0.0941;\n0.0113;0.0683;\n"),
+])
+def test_a_csv_answer_is_read_as_a_csv_problem_tensor_is(tmp_path, name, text):
+    (tmp_path / name).write_text(text, encoding="utf-8", newline="")
+    result = invoke("check", WORKED, tmp_path / name)
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith("total: 4/4 cells right\n")
+
+
 def test_csv_and_npy_tensor_forms_in_an_answers_file(tmp_path):
     (tmp_path / "k.csv").write_text("0.0446,0.0941\n0.0113,0.0690\n")
     np.save(tmp_path / "k.npy", np.array([[0.0446, 0.0941], [0.0113, 0.0683]]))

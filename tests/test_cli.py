@@ -473,3 +473,27 @@ def test_verify_has_no_exact_mode_and_says_so():
     assert result.output == (
         "error: --exact: no such option; hint: verify has no exact mode: your function "
         "computes in floats, and its results are held to cnngrad's within --rtol and --atol\n")
+
+
+@pytest.mark.parametrize("command, option, hint", [
+    ("forward", "--lr",
+     "forward computes no gradients, so no SGD step; for the parameters after one step: "
+     "cnngrad backward PROBLEM --lr RATE"),
+    ("forward", "--show-steps",
+     "the intermediate matrices are backward's: cnngrad backward PROBLEM --show-steps; "
+     "for how one output was computed: cnngrad explain PROBLEM <layer>.output[i,j]"),
+    ("explain", "--show-steps",
+     "explain always shows every step of its one number; the intermediate matrices of a "
+     "whole layer are backward's: cnngrad backward PROBLEM --show-steps"),
+])
+def test_backwards_options_asked_of_forward_and_explain_point_to_backward(command, option, hint):
+    # click's closest spelling of --lr is --help or --full, which mean something else
+    result = invoke(command, SAMPLES / "stackexchange.json", option)
+    assert result.exit_code == 2
+    assert result.output == f"error: {option}: no such option; hint: {hint}\n"
+
+
+def test_a_default_of_zero_is_shown_in_the_help():
+    # 0 == False: the help must still say verify's battery is seeded with 0 by default
+    text = " ".join(invoke("verify", "--help").output.split())
+    assert "--seed N Seed of the battery's values. [default: 0; at least 0]" in text

@@ -1,4 +1,4 @@
-"""The examples of ``docs/*.md`` tell the truth.
+"""The examples of ``docs/*.md`` and the README tell the truth.
 
 Every ``$ cnngrad ...`` example in a code block of the docs is run as written, through typer's
 CliRunner, in a copy of the project folder (``samples/`` and the files the reader is assumed to
@@ -15,10 +15,11 @@ unset: 120 columns) or as an 80-column terminal does (COLUMNS=80); an example pa
 ``$ cat FILE`` examples are held to the file.  A code block that lists bare ``cnngrad ...``
 commands (no output shown) has each run for its exit code when it reads only ``samples/``.
 
-Skipped by the collector: examples that pipe or redirect (``|``, ``>``, ``<``), bare commands
-that read the reader's own files (``mine.py``, ``cs231n/layers.py``), other shell commands
-(``ls``, ``python -m ...``: the bench figures are measurements) and docs/performance.md, whose
-figures are measurements.
+The README's pipelines (``$ cnngrad ... | tail -3``) run in a shell and must print exactly the
+lines shown.  Skipped by the collector: other examples that pipe or redirect (``|``, ``>``,
+``<``), bare commands that read the reader's own files (``mine.py``, ``cs231n/layers.py``),
+other shell commands (``ls``, ``python -m ...``: the bench figures are measurements) and
+docs/performance.md, whose figures are measurements.
 
 The Python examples of docs/api.md run as one session and must print exactly the text block
 under them; its signature listings must name every parameter of the real function with its
@@ -38,9 +39,11 @@ import glob
 import inspect
 import io
 import json
+import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,6 +56,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 #: the docs whose examples are held here (performance.md's figures are measurements)
 DOC_NAMES = sorted(p.name for p in DOCS.glob("*.md") if p.name != "performance.md")
+#: the README's examples are held the same way, from the project's root as well
+README = "README.md"
 #: a path-like argument: a file the command reads or writes
 #: (or a module, mypkg.layers:conv_backward)
 FILE_LIKE = re.compile(r"\.(json|csv|py|npy|npz)$|\.py:|^[\w.]+:\w+$")
@@ -80,10 +85,15 @@ def _bare_reads_only_samples(command: str) -> bool:
     return all(token.startswith("samples/") for token in reads)
 
 
-def collect(doc: str) -> list[Example]:
+def _doc_path(doc: str) -> Path:
+    return ROOT / doc if doc == README else DOCS / doc
+
+
+def collect(doc: str, piped: bool = False) -> list[Example]:
     """The shell examples of ``doc``: ``$ cnngrad ...`` and ``$ cat ...`` with the lines shown
-    under them, and the bare commands of a block that lists commands only."""
-    lines = (DOCS / doc).read_text(encoding="utf-8").splitlines()
+    under them, and the bare commands of a block that lists commands only; with ``piped``,
+    the ``$ cnngrad ... | ...`` examples instead."""
+    lines = _doc_path(doc).read_text(encoding="utf-8").splitlines()
     examples: list[Example] = []
     block: list[int] | None = None  # line numbers of the open code block
     for number, line in enumerate(lines):
@@ -91,19 +101,20 @@ def collect(doc: str) -> list[Example]:
             if block is None:
                 block = []
                 continue
-            examples.extend(_block_examples(doc, lines, block))
+            examples.extend(_block_examples(doc, lines, block, piped))
             block = None
         elif block is not None:
             block.append(number)
     return examples
 
 
-def _block_examples(doc: str, lines: list[str], numbers: list[int]) -> list[Example]:
+def _block_examples(doc: str, lines: list[str], numbers: list[int],
+                    piped: bool = False) -> list[Example]:
     texts = [lines[n] for n in numbers]
     stripped = [t.strip() for t in texts]
     # a list of commands, nothing shown: each one is run for its exit code
     continued = [i > 0 and texts[i - 1].rstrip().endswith("\\") for i in range(len(texts))]
-    if stripped and all(s.startswith(("cnngrad ", "#")) or not s or continued[i]
+    if not piped and stripped and all(s.startswith(("cnngrad ", "#")) or not s or continued[i]
                         for i, s in enumerate(stripped)):
         examples = []
         for i, s in enumerate(stripped):
@@ -141,7 +152,7 @@ def _block_examples(doc: str, lines: list[str], numbers: list[int]) -> list[Exam
             if following.strip() not in ("", "..."):
                 shown.append(following.rstrip())
             i += 1
-        if not re.search(r"[|<>]", command):
+        if piped == bool(re.search(r"[|<>]", command)):
             examples.append(Example(doc, first, command, shown, exit_code))
     return examples
 
@@ -244,6 +255,13 @@ READER_FILES = {
     "explain.md": {"residual-gap.json": lambda folder: _RESIDUAL_GAP},
     "verify.md": {"cnn_utils.py": lambda folder: _DLS_POOL_BACKWARD},
 }
+#: the README's exam commands are generate.md's; its error example reads a problem whose
+#: second conv's kernel has 2 channels per filter where the first conv makes 3
+READER_FILES[README] = {**READER_FILES["generate.md"], "broken.json": lambda folder: json.dumps({
+    "input": [[1, 2, 0], [0, 1, 3], [2, 0, 1]],
+    "layers": [{"type": "conv2d", "kernel": [[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 1], [0, 0]]]},
+               {"type": "conv2d", "kernel": [[[[1]], [[1]]]]}],
+    "delta": [[1, 0], [0, 1]]})}
 
 
 def _write_reader_files(doc: str, command: str, folder: Path) -> None:
@@ -324,10 +342,37 @@ def project_copy(tmp_path, monkeypatch):
             del sys.modules[name]
 
 
-@pytest.mark.parametrize("doc", [d for d in DOC_NAMES if collect(d)])
+@pytest.mark.parametrize("doc", [d for d in DOC_NAMES + [README] if collect(d)])
 def test_docs_examples_print_the_lines_the_docs_show(doc, project_copy):
     failures = [failure for example in collect(doc)
                 if (failure := check_example(example, project_copy)) is not None]
+    assert failures == [], "\n\n".join(failures)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the examples are shell pipelines")
+def test_readme_pipelines_print_exactly_the_lines_the_readme_shows(project_copy):
+    """``$ cnngrad ... | head -2`` and the like, run by a shell as a reader runs them (a pipe:
+    no terminal, COLUMNS unset), with ``cnngrad`` this checkout's command."""
+    examples = collect(README, piped=True)
+    assert len(examples) >= 8
+    bin_dir = project_copy / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "cnngrad").write_text(
+        f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} '
+        '-m cnngrad "$@"\n', encoding="utf-8")
+    (bin_dir / "cnngrad").chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    failures = []
+    for example in examples:
+        done = subprocess.run(["bash", "-c", "set -o pipefail; " + example.command],
+                              cwd=project_copy, env=env, capture_output=True, text=True,
+                              encoding="utf-8", timeout=120)
+        printed = [line.rstrip() for line in done.stdout.splitlines() if line.strip()]
+        if done.returncode != 0 or printed != example.shown:
+            failures.append(f"{example}\n  exit code {done.returncode}; printed:\n"
+                            + "\n".join(f"    {line}" for line in printed[:12])
+                            + done.stderr[-400:])
     assert failures == [], "\n\n".join(failures)
 
 

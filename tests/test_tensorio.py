@@ -374,6 +374,8 @@ def test_rank_limits(tmp_path):
     '\ufeff"1","2","3"\n4,5,6\n,,\n',
     "1, 4/2, 3e0\n8/2, 5.0, 6\n   \n",
     "\n \n,,\n1,2,3\n4,5,6\n",
+    "1,2,3,\n4,5,6,\n",  # a separator ending every row: no fourth column
+    "1;2;3;\r\n4;5;6;\r\n\r\n",
 ])
 def test_csv_dialects(content, tmp_path):
     write_files(tmp_path, {"o.csv": content})
@@ -554,6 +556,8 @@ TENSOR_CORPUS = [
      "'x' is not a number"),
     ("csv-empty-cell", {"csv": "o.csv"}, {"o.csv": "1,2\n3,\n"}, {}, "o.csv", "row 2, column 2",
      "empty cell"),
+    ("csv-trailing-separator-on-some-rows", {"csv": "o.csv"}, {"o.csv": "1,2,\n3,4\n"}, {},
+     "o.csv", "row 1, column 3", "empty cell"),
     ("csv-ragged", {"csv": "o.csv"}, {"o.csv": "1,2,3\n4,5\n"}, {}, "o.csv", "row 2",
      "row has 2 cells, expected 3"),
     ("csv-empty-file", {"csv": "o.csv"}, {"o.csv": ""}, {}, "o.csv", None, "empty file"),

@@ -125,5 +125,10 @@ def explain(
 
 
 def register(app: typer.Typer) -> None:
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+
+    ABSENT_OPTION_HINTS["explain", "--show-steps"] = (
+        "explain always shows every step of its one number; the intermediate matrices of a "
+        "whole layer are backward's: cnngrad backward PROBLEM --show-steps")
     app.command(epilog=EPILOG,
                 short_help='Take one number apart: formula, every term with its numbers, the total.')(explain)

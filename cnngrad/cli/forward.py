@@ -57,5 +57,15 @@ def forward(
 
 
 def register(app: typer.Typer) -> None:
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+
+    # backward's options asked of forward: click's closest spelling would offer --help or
+    # --full, options of another meaning, where the command to run is backward
+    ABSENT_OPTION_HINTS["forward", "--lr"] = (
+        "forward computes no gradients, so no SGD step; for the parameters after one step: "
+        "cnngrad backward PROBLEM --lr RATE")
+    ABSENT_OPTION_HINTS["forward", "--show-steps"] = (
+        "the intermediate matrices are backward's: cnngrad backward PROBLEM --show-steps; "
+        "for how one output was computed: cnngrad explain PROBLEM <layer>.output[i,j]")
     app.command(epilog=EPILOG,
                 short_help="Each layer's output in forward order, then the loss.")(forward)

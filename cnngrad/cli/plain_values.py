@@ -145,8 +145,9 @@ def _option_record(param, ctx) -> tuple[str, str]:
     default = param.default
     if param.show_default not in (False, None) and isinstance(param.show_default, str):
         extra.append(f"default: {param.show_default}")
-    elif (param.show_default is not False and default not in (None, False, ())
-          and not param.is_flag and not callable(default)):
+    elif (param.show_default is not False and not param.is_flag and not callable(default)
+          # by identity: 0 == False, and a default of 0 (verify --seed) is one to show
+          and not any(default is absent for absent in (None, False)) and default != ()):
         extra.append(f"default: {default}")
     if param.is_flag and param.secondary_opts:  # --diagnose/--no-diagnose: how to turn it off
         if default is True:

@@ -22,10 +22,8 @@ and raises :class:`~cnngrad.errors.CnnGradError` for bad input; the CLI prints.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import difflib
-import io
 import pathlib
 import re
 from collections.abc import Iterable
@@ -42,8 +40,9 @@ from cnngrad.problem import index_outside_text, shape_text
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.tensorio import (
-    CSV_DELIMITERS,
     TENSOR_FILE_KINDS,
+    csv_cells,
+    csv_grid,
     decimals_needed,
     load_json_document,
     parse_tensor,
@@ -500,9 +499,7 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool,
         where = f"line {number}: {key}"
         if not lines:
             raise ProblemError(f"block '{key}' has no rows", where=f"line {number}", file=file)
-        delimiter = next((d for d in CSV_DELIMITERS if d in lines[0]), ",")
-        rows = [[cell.strip() for cell in row]
-                for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
+        rows = csv_grid(lines)
         try:
             written = parse_written(rows, where, file=file)
         except ProblemError as error:
@@ -551,7 +548,7 @@ def parse_written(value: Any, where: str, *, file: str,
     values = parse_tensor(value, where, file=file, base_dir=base_dir, exact=True)
     if isinstance(value, dict) and "csv" in value:
         names = value["csv"] if isinstance(value["csv"], list) else [value["csv"]]
-        leaves = [cell for name in names for cell in _csv_cells(name, base_dir)]
+        leaves = [cell for name in names for cell in csv_cells(name, base_dir, file=file)]
         infos = [_text_info(cell) for cell in leaves]
     elif isinstance(value, dict):  # npy: no text, so the shortest decimal of each value
         infos = [_fraction_info(v) for v in values.reshape(-1)]
@@ -605,21 +602,6 @@ def _fraction_info(value: Fraction) -> tuple[str, int, bool]:
         return str(value.numerator), 0, False
     text = str(Decimal(value.numerator) / Decimal(value.denominator))
     return text, decimals, False
-
-
-def _csv_cells(name: str, base_dir: pathlib.Path) -> list[str]:
-    """The cells of a CSV file as text, row by row (the file is known to be valid)."""
-    path = pathlib.Path(name)
-    path = path if path.is_absolute() else base_dir / path
-    raw, _, _ = read_source(str(path))
-    text = raw.decode("utf-8-sig")
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = next((d for d in CSV_DELIMITERS if d in first), ",")
-    rows = [[cell.strip() for cell in row]
-            for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-    while rows and not any(rows[-1]):
-        rows.pop()
-    return [cell for row in rows for cell in row]
 
 
 # --------------------------------------------------------------------------- results
