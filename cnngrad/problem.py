@@ -478,6 +478,33 @@ def _padding_word_hint(value: Any, where: str) -> str | None:
 WRITTEN_EXACT_CELLS = 10_000
 
 
+def written_tensor(value: Any, where: str, parsed: np.ndarray, file: str,
+                   base_dir: Path) -> np.ndarray:
+    """The tensor ``value`` writes (``parsed``, as floats), as the exact rationals its
+    decimals and fractions are: what a rule about the numbers as written decides on (a class
+    index is whole, probabilities sum to 1), so that float rounding never decides it.  A
+    tensor bigger than a hand computation is left as parsed: its exact reading would cost a
+    second per 10⁵ numbers."""
+    if parsed.size > WRITTEN_EXACT_CELLS:
+        return parsed
+    try:
+        return parse_tensor(value, where, file=file, base_dir=base_dir, exact=True)
+    except CnnGradError:  # beyond exact arithmetic (thousands of digits): the floats
+        return parsed
+
+
+def _files_named(value: Any, base_dir: Path) -> list[Path]:
+    """The input files a tensor's ``{"csv": ...}`` or ``{"npy": ...}`` names."""
+    if not isinstance(value, dict):
+        return []
+    named = []
+    for key in ("csv", "npy"):
+        names = value.get(key)
+        named += [base_dir / name for name in (names if isinstance(names, list) else [names])
+                  if isinstance(name, str)]
+    return named
+
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -494,23 +521,14 @@ class _Builder:
         return cls(what, where=where or None, file=self.file, hint=hint)
 
     def tensor(self, value: Any, where: str, min_rank: int = 0, max_rank: int = 4) -> np.ndarray:
-        self._note_files(value)
+        self.input_files += _files_named(value, self.base_dir)
         return parse_tensor(value, where, file=self.file, base_dir=self.base_dir, exact=self.exact,
                             min_rank=min_rank, max_rank=max_rank)
 
     def written(self, value: Any, where: str, parsed: np.ndarray) -> np.ndarray:
-        """The tensor ``value`` writes (``parsed``, as the mode reads it), as the exact
-        rationals its decimals and fractions are: what a rule about the numbers as written
-        decides on (a class index is whole, probabilities sum to 1), so that float rounding
-        never decides it.  A tensor bigger than a hand computation is left as parsed: its
-        exact reading would cost a second per 10⁵ numbers."""
-        if self.exact or parsed.size > WRITTEN_EXACT_CELLS:
-            return parsed
-        try:
-            return parse_tensor(value, where, file=self.file, base_dir=self.base_dir,
-                                exact=True)
-        except CnnGradError:  # beyond exact arithmetic (thousands of digits): the floats
-            return parsed
+        """:func:`written_tensor` of ``value``, ``parsed`` as this mode reads it."""
+        return parsed if self.exact else written_tensor(value, where, parsed, self.file,
+                                                        self.base_dir)
 
     def cell_error(self, value: Any, where: str, index: tuple[int, ...], what: str,
                    hint: str | None = None, cls=ProblemError):
@@ -520,14 +538,6 @@ class _Builder:
         when the tensor comes from a file."""
         file, at = cell_place(value, where, index, file=self.file, base_dir=self.base_dir)
         return cls(what, where=at or None, file=file, hint=hint)
-
-    def _note_files(self, value: Any) -> None:
-        if isinstance(value, dict):
-            for key in ("csv", "npy"):
-                names = value.get(key)
-                for name in names if isinstance(names, list) else [names]:
-                    if isinstance(name, str):
-                        self.input_files.append(self.base_dir / name)
 
     def number(self, value: Any, where: str):
         if isinstance(value, (list, dict)):  # a scalar field: not "the nesting is uneven"
