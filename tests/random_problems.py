@@ -252,15 +252,20 @@ class _Gen:
         self.add_layer(self.reads(spec, source))
         return out_shape
 
-    def kernel_given(self, kernel, c, f, groups):
-        """A kernel in torch layout (F, C/g, *k) → one of the forms the contract accepts."""
-        sp = self.spatial
+    def kernel_form(self, c, f, groups) -> str:
+        """One of the kernel forms the contract accepts for c channels and f filters: "full"
+        always, "plain" (kh×kw) for one of each, "three" (C×k or F×k) without groups."""
         forms = ["full"]
         if c == 1 and f == 1:
             forms.append("plain")
         if groups == 1 and ((c > 1 and f == 1) or c == 1):
             forms.append("three")
-        form = str(self.rng.choice(forms))
+        return str(self.rng.choice(forms))
+
+    def kernel_given(self, kernel, c, f, groups):
+        """A kernel in torch layout (F, C/g, *k) → one of the forms the contract accepts."""
+        sp = self.spatial
+        form = self.kernel_form(c, f, groups)
         if form == "plain":
             return kernel[0, 0]
         if form == "three":
@@ -297,12 +302,7 @@ class _Gen:
         if groups > 1:
             spec["groups"] = groups
         kernel = self.values((c, f // groups, *ks))
-        forms = ["full"]
-        if c == 1 and f == 1:
-            forms.append("plain")
-        if groups == 1 and ((c > 1 and f == 1) or c == 1):
-            forms.append("three")
-        form = str(self.rng.choice(forms))
+        form = self.kernel_form(c, f, groups)
         if form == "plain":
             given = kernel[0, 0]
         elif form == "three":
