@@ -22,7 +22,8 @@ def test_run_tasks_runs_tasks_side_by_side():
     assert _threads.run_tasks([both.wait, both.wait]) in ([0, 1], [1, 0])
 
 
-def test_a_failed_task_is_raised_after_the_others_end():
+@pytest.mark.parametrize("error", [FloatingPointError, KeyboardInterrupt])
+def test_a_failed_task_is_raised_after_the_others_end(error):
     finished = []
 
     def slow():
@@ -30,11 +31,31 @@ def test_a_failed_task_is_raised_after_the_others_end():
         finished.append("slow")
 
     def fails():
-        raise FloatingPointError("task 1")
+        raise error("task 1")
 
-    with pytest.raises(FloatingPointError, match="task 1"):
+    with pytest.raises(error, match="task 1"):
         _threads.run_tasks([fails, slow, slow])
     assert finished == ["slow", "slow"]
+
+
+def test_a_thread_that_cannot_start_waits_for_those_that_did(monkeypatch):
+    finished, started = [], []
+    real_start = _threads._thread.start_new_thread
+
+    def start_two(function, args):
+        if len(started) == 2:
+            raise RuntimeError("can't start new thread")
+        started.append(args)
+        return real_start(function, args)
+
+    def slow():
+        time.sleep(0.05)
+        finished.append("slow")
+
+    monkeypatch.setattr(_threads._thread, "start_new_thread", start_two)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        _threads.run_tasks([slow, slow, slow])
+    assert finished == ["slow", "slow"]  # the two that started ran to their end
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
