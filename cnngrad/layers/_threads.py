@@ -55,9 +55,10 @@ def run_tasks(tasks: Sequence[Callable[[], T]]) -> list[T]:
         except BaseException as error:  # noqa: BLE001 - raised below, on the calling thread
             errors[k] = error
 
-    # _thread's threads, each released lock its end: threading.Thread.start() waits for its
-    # thread to run before it returns, so the second thread started ~0.25 ms after the
-    # first, and concurrent.futures (with the logging it imports) costs 3-5 ms a start-up
+    # _thread's threads, each releasing a lock of its own when it ends: threading.Thread's
+    # start() waits for its thread to run before it returns (the second thread began ~0.25 ms
+    # after the first), and concurrent.futures (with the logging it imports) costs 3-5 ms of
+    # a start-up
     ends = []
     try:
         for k in range(len(tasks)):
@@ -65,7 +66,7 @@ def run_tasks(tasks: Sequence[Callable[[], T]]) -> list[T]:
             end.acquire()
             _thread.start_new_thread(_run_then_release, (run, k, end))
             ends.append(end)
-    finally:  # a thread that could not start: those that did end first
+    finally:  # also when a thread could not start: those that did end first
         for end in ends:
             end.acquire()
     for error in errors:
