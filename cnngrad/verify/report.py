@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 
-from cnngrad.verify.runner import CaseResult, OutputCheck, Report
+from cnngrad.verify.runner import CaseResult, OutputCheck, Report, shape_words
 
 __all__ = ["render_text", "render_json", "to_json"]
 
@@ -223,15 +223,11 @@ def _shape_advice(failure: OutputCheck, axes: tuple[str, ...]) -> str:
                     f"the size your code gives that axis, smallest case first")
         names = [axes[i] for i in differ]
         return (f"{name}'s {', '.join(names[:-1])} and {names[-1]} are "
-                f"{_shape_text(tuple(got[i] for i in differ))} where cnngrad's are "
-                f"{_shape_text(tuple(expected[i] for i in differ))}: check the sizes your "
+                f"{shape_words(tuple(got[i] for i in differ))} where cnngrad's are "
+                f"{shape_words(tuple(expected[i] for i in differ))}: check the sizes your "
                 f"code gives those axes, smallest case first")
-    return (f"{name} has shape {_shape_text(got)} where cnngrad's is {_shape_text(expected)}: "
+    return (f"{name} has shape {shape_words(got)} where cnngrad's is {shape_words(expected)}: "
             f"check the shape your code gives it, smallest case first")
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return f"({', '.join(map(str, shape))}{',' if len(shape) == 1 else ''})"
 
 
 def _finite(value):

@@ -206,7 +206,8 @@ def _describe_value(value) -> str:
     return a_name(value)
 
 
-def _shape_words(shape: tuple, axes: tuple[str, ...]) -> str:
+def shape_words(shape: tuple, axes: tuple[str, ...] = ()) -> str:
+    """``(2, 3)``, with the axes' names after it when given: ``(2, 3) (n, c)``."""
     text = f"({', '.join(map(str, shape))}{',' if len(shape) == 1 else ''})"
     return f"{text} {'(' + ', '.join(axes) + ')' if len(axes) == len(shape) and axes else ''}" \
         .rstrip()
@@ -238,8 +239,8 @@ def _check_output(name: str, value, expected: np.ndarray, axes, rtol, atol) -> O
         return OutputCheck(name, "bad_return", str(exc), absent="none" if value is None else None)
     fitted = _fits(got, expected)
     if fitted is None:
-        return OutputCheck(name, "shape", f"{name} has shape {_shape_words(got.shape, ())}; "
-                           f"expected {_shape_words(expected.shape, axes)}", got, expected)
+        return OutputCheck(name, "shape", f"{name} has shape {shape_words(got.shape, ())}; "
+                           f"expected {shape_words(expected.shape, axes)}", got, expected)
     bad = ~np.isfinite(fitted) & np.isfinite(expected)
     if bad.any():
         where = np.argwhere(bad)[0]
