@@ -1066,16 +1066,12 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     shown = _shown_name(name, file)
     text = _decode_text(raw, file=shown)
     delimiter = _sniff_delimiter(text)
-    if delimiter == " ":
-        # runs of spaces or tabs separate cells; csv.reader would make empty cells of them
-        reader = (line.split() for line in text.splitlines())
-    else:
-        # strict: a quote never closed is an error, not a cell running to the end
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    # strict: a quote never closed is an error, not a cell running to the end
+    reader = _split_rows(text, delimiter, strict=True)
     records: list[tuple[int, list[str]]] = []
     try:
         for row_number, cells in enumerate(reader, start=1):
-            records.append((row_number, [cell.strip() for cell in cells]))
+            records.append((row_number, cells))
     except csv.Error as exc:
         if "unexpected end of data" in str(exc) or "EOF inside string" in str(exc):
             raise ProblemError('a quote (") opened here is never closed',
@@ -1123,16 +1119,21 @@ def _ends_every_row(rows: Iterable[list[str]]) -> bool:
     return all(len(cells) > 1 and cells[-1] == "" for cells in rows)
 
 
+def _split_rows(text: str, delimiter: str, *, strict: bool = False):
+    """The rows of CSV ``text`` as lists of stripped cells: runs of spaces or tabs separate
+    them when ``delimiter`` is a space (csv.reader would make empty cells of the runs)."""
+    if delimiter == " ":
+        return (line.split() for line in text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
+    return ([cell.strip() for cell in cells] for cells in reader)
+
+
 def csv_grid(lines: list[str]) -> list[list[str]]:
     """The cells of a grid of CSV lines (none blank), by the rules of a CSV tensor file: the
     separator found on the first line (runs of spaces or tabs when it has none of ``;``,
     tab, ``,``), every cell stripped, a separator ending every row dropped."""
-    delimiter = _sniff_delimiter(lines[0] if lines else "")
-    if delimiter == " ":
-        rows = [line.split() for line in lines]
-    else:
-        rows = [[cell.strip() for cell in row]
-                for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
+    text = "\n".join(lines)
+    rows = list(_split_rows(text, _sniff_delimiter(text)))
     return [cells[:-1] for cells in rows] if _ends_every_row(rows) else rows
 
 
