@@ -59,6 +59,25 @@ def written_text(value) -> str:
         return format(Decimal(exact.numerator) / Decimal(exact.denominator), "g")
 
 
+def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, ...], k: int,
+                  hint: str) -> list[int]:
+    """The class indices a loss's ``target`` gives (one per sample, ``index_shape`` as shown),
+    each a whole number as written (0.99999999999999999 is none, though its float is 1) from
+    0 to k − 1; an error names the first that is not (``hint`` for a fraction)."""
+    indices = []
+    for i, value in enumerate(ctx.written(raw_target, "loss.target", target).reshape(-1)):
+        at = (i,) if index_shape else ()
+        if value != int(value):
+            raise ctx.cell_error(raw_target, "loss.target", at,
+                                 f"class index {written_text(value)} is not a whole number", hint)
+        if not 0 <= int(value) < k:
+            raise ctx.cell_error(raw_target, "loss.target", at,
+                                 f"class index {written_text(value)} out of range: the output "
+                                 f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
+        indices.append(int(value))
+    return indices
+
+
 @dataclass(frozen=True)
 class Head:
     """What every layer's builder is handed besides its JSON object: where the layer is and

@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.errors import ShapeError
-from cnngrad.families.base import LossFamily, written_text
+from cnngrad.families.base import LossFamily, class_indices, written_text
 from cnngrad.layers import losses
 from cnngrad.layers._common import MSE_REDUCTIONS
 from cnngrad.problem import LossSpec, shape_text
@@ -61,21 +61,12 @@ def build_cross_entropy(ctx, raw: dict, out_shape: tuple[int, ...], layout, last
         raise ctx.error("loss.target", f"expected {expected} or probabilities of shape "
                                         f"{shape_text(shown)}, got "
                                         f"{_got_shape(target.shape)}", cls=ShapeError)
-    # whole as written: 0.99999999999999999 is no class index though its float is 1
-    flat = ctx.written(raw["target"], "loss.target", target).reshape(-1)
+    indices = class_indices(ctx, raw["target"], target, index_shape, k,
+                            f"a class index is 0 to {k - 1}; or give probabilities of shape "
+                            f"{shape_text(shown)}")
     onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
-    for i, value in enumerate(flat):
-        at = (i,) if index_shape else ()
-        if value != int(value):
-            raise ctx.cell_error(raw["target"], "loss.target", at,
-                                 f"class index {written_text(value)} is not a whole number",
-                                 f"a class index is 0 to {k - 1}; or give probabilities of "
-                                 f"shape {shape_text(shown)}")
-        if not 0 <= int(value) < k:
-            raise ctx.cell_error(raw["target"], "loss.target", at,
-                                 f"class index {written_text(value)} out of range: the output "
-                                 f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
-        onehot[i, int(value)] = 1
+    for i, index in enumerate(indices):
+        onehot[i, index] = 1
     return LossSpec(type=kind, target=onehot, target_given=target, class_index=True)
 
 

@@ -15,7 +15,7 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ProblemError, ShapeError
-from cnngrad.families.base import LossFamily, written_text
+from cnngrad.families.base import LossFamily, class_indices, written_text
 from cnngrad.layers import losses
 from cnngrad.problem import LossSpec, shape_text
 
@@ -76,20 +76,8 @@ def build_nll(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
                 "logits" if target.shape == shown else None)
         got = f"shape {shape_text(target.shape)}" if target.shape else "a number"
         raise ctx.error("loss.target", f"expected {expected}, got {got}", hint, cls=ShapeError)
-    # whole as written: 0.99999999999999999 is no class index though its float is 1
-    flat = ctx.written(raw["target"], "loss.target", target).reshape(-1)
-    indices = np.zeros(n, dtype=np.int64)
-    for i, value in enumerate(flat):
-        at = (i,) if index_shape else ()
-        if value != int(value):
-            raise ctx.cell_error(raw["target"], "loss.target", at,
-                                 f"class index {written_text(value)} is not a whole number",
-                                 f"a class index is 0 to {k - 1}")
-        if not 0 <= int(value) < k:
-            raise ctx.cell_error(raw["target"], "loss.target", at,
-                                 f"class index {written_text(value)} out of range: the output "
-                                 f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
-        indices[i] = int(value)
+    indices = np.array(class_indices(ctx, raw["target"], target, index_shape, k,
+                                     f"a class index is 0 to {k - 1}"), dtype=np.int64)
     onehot = np.zeros((n, k), dtype=object if ctx.exact else np.float64)
     if ctx.exact:
         onehot.fill(0)
