@@ -236,7 +236,7 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
     truncated = [t for t in report.tensors if t.truncated]
     if truncated:
-        parts.append(Text(f"elements that agree only at ε/10 = {report.eps / SECOND_LOOK:g}: "
+        parts.append(Text(f"elements that agree only at ε/10 = {smaller_eps(report)}: "
                           f"truncation error, not a kink (no move of ±ε changes a branch, so E "
                           f"is smooth there, but ε = {report.eps:g} is too large a step: the "
                           f"central difference's own error, which shrinks as ε², is over the "

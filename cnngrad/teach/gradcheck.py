@@ -464,11 +464,16 @@ class TensorCheck:
         return np.abs(self.analytic - self.numeric)
 
     @property
+    def decided_numeric(self) -> np.ndarray:
+        """The central difference at the step that decided each element: ε/10 for the
+        elements that agree only there, ε for the others."""
+        return np.where(self.truncation, self.numeric_small, self.numeric)
+
+    @property
     def decided_error(self) -> np.ndarray:
-        """|analytic − central| at the step that decided each element: ε/10 for the elements
-        that agree only there, ε for the others."""
-        return np.where(self.truncation, np.abs(self.analytic - self.numeric_small),
-                        self.abs_error)
+        """|analytic − central| at the step that decided each element
+        (:attr:`decided_numeric`)."""
+        return np.abs(self.analytic - self.decided_numeric)
 
     @property
     def truncated(self) -> int:
@@ -509,12 +514,12 @@ class TensorCheck:
         are none."""
         if not self.checked:
             return None
-        numeric = np.where(self.truncation, self.numeric_small, self.numeric)
+        numeric = self.decided_numeric
         scale = np.maximum(np.abs(self.analytic), np.abs(numeric))
         mask = ~self.kink & (scale > self.atol)
         if not mask.any():
             return 0.0
-        return float((self.decided_error[mask] / scale[mask]).max())
+        return float((np.abs(self.analytic - numeric)[mask] / scale[mask]).max())
 
     @property
     def worst(self) -> tuple[int, ...] | None:
