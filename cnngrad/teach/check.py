@@ -790,9 +790,11 @@ class FileCheck:
 
     @property
     def status(self) -> str:
+        """error (not checked), wrong (a wrong cell, a carried-forward one too: it earns its
+        points but is not the true value; or a required cell missing) or right."""
         if self.error is not None:
             return "error"
-        if any(not t.all_right for t in self.tensors) or self.missing_paths:
+        if any(not t.all_right or t.carried.any() for t in self.tensors) or self.missing_paths:
             return "wrong"
         return "right"
 
