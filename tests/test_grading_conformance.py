@@ -68,3 +68,20 @@ def test_a_gradebook_counts_a_carried_file_with_the_wrong_answers(tmp_path):
     result = invoke("check", problem, carried, right)
     assert result.exit_code == 1
     assert "2 files: 1 all right, 1 with wrong answers, 0 could not be checked" in result.stdout
+
+
+@pytest.mark.parametrize("min_decimals, rule", [
+    (1, "within half a unit of the last decimal written, at least 1 decimal"),
+    (2, "within half a unit of the last decimal written, at least 2 decimals"),
+    (0, "within half a unit of the last decimal written"),
+])
+def test_the_rule_line_counts_its_decimals_in_words(tmp_path, min_decimals, rule):
+    problem = write(tmp_path, "p.json", json.dumps(
+        {"input": [[1]], "kernel": [[1]], "delta": [[0.5]],
+         "grading": {"min_decimals": min_decimals}}))
+    answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel": [[0.5]]}')
+    result = invoke("check", problem, answers, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rule"] == rule
+    table = invoke("check", problem, answers).stdout.splitlines()
+    assert f"right when {rule}" in table

@@ -131,7 +131,8 @@ class Tolerance:
                     "·|true|")
         rule = "within half a unit of the last decimal written"
         if self.min_decimals:
-            rule += f", at least {self.min_decimals} decimals"
+            plural = "" if self.min_decimals == 1 else "s"
+            rule += f", at least {self.min_decimals} decimal{plural}"
         return rule
 
 
