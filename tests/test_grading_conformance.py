@@ -85,3 +85,20 @@ def test_the_rule_line_counts_its_decimals_in_words(tmp_path, min_decimals, rule
     assert json.loads(result.stdout)["rule"] == rule
     table = invoke("check", problem, answers).stdout.splitlines()
     assert f"right when {rule}" in table
+
+
+@pytest.mark.parametrize("name, whole", [
+    ("conv1d_1.grads.kernel[1].csv", "conv1d_1.grads.kernel.csv"),
+    ("conv1d_1.delta_in[0,1].npy", "conv1d_1.delta_in.npy"),
+])
+def test_a_file_named_after_an_element_path_names_its_whole_tensor(tmp_path, name, whole):
+    problem = write(tmp_path, "p.json", json.dumps(
+        {"input": [[1, 2, 0, -1], [0, 1, 3, 2]], "layers": [{"type": "conv1d",
+                                                            "kernel": [[1, -1], [2, 0]]}],
+         "delta": [[1, 2, 3]]}))
+    answers = write(tmp_path, name, "14,14\n")
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        f"{name}: a file named after an element path; name it after the whole tensor "
+        f"({whole})")

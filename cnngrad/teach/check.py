@@ -332,10 +332,10 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                            input_files=[source])
     if kind is not None:
         key = source.name[:-len(source.suffix)]
-        _, index = split_key(key, file=file, one_based=one_based)
+        whole, index = split_key(key, file=file, one_based=one_based)
         if index is not None:
-            raise ProblemError("a file named after an element path; name it after the whole "
-                               "tensor (conv2d_1.grads.kernel.csv)", file=file)
+            raise ProblemError(f"a file named after an element path; name it after the whole "
+                               f"tensor ({whole}{source.suffix})", file=file)
         _refuse_unknown_paths(trace, [(key, key, file)])
         written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
         entry = AnswerEntry(key=key, path=key, index=None, written=written, file=file,
