@@ -131,7 +131,8 @@ class Tolerance:
                     "·|true|")
         rule = "within half a unit of the last decimal written"
         if self.min_decimals:
-            rule += f", at least {self.min_decimals} decimals"
+            plural = "" if self.min_decimals == 1 else "s"
+            rule += f", at least {self.min_decimals} decimal{plural}"
         return rule
 
 
@@ -331,10 +332,10 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                            input_files=[source])
     if kind is not None:
         key = source.name[:-len(source.suffix)]
-        _, index = split_key(key, file=file, one_based=one_based)
+        whole, index = split_key(key, file=file, one_based=one_based)
         if index is not None:
-            raise ProblemError("a file named after an element path; name it after the whole "
-                               "tensor (conv2d_1.grads.kernel.csv)", file=file)
+            raise ProblemError(f"a file named after an element path; name it after the whole "
+                               f"tensor ({whole}{source.suffix})", file=file)
         _refuse_unknown_paths(trace, [(key, key, file)])
         written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
         entry = AnswerEntry(key=key, path=key, index=None, written=written, file=file,
@@ -790,9 +791,11 @@ class FileCheck:
 
     @property
     def status(self) -> str:
+        """error (not checked), wrong (a wrong cell, a carried-forward one too: it earns its
+        points but is not the true value; or a required cell missing) or right."""
         if self.error is not None:
             return "error"
-        if any(not t.all_right for t in self.tensors) or self.missing_paths:
+        if any(not t.all_right or t.carried.any() for t in self.tensors) or self.missing_paths:
             return "wrong"
         return "right"
 

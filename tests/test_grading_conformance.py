@@ -1,0 +1,104 @@
+"""`cnngrad check` and the grading block held to the letter of the contract: exit codes and
+statuses of carried-forward answers, messages of bad grading blocks and answers files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cnngrad.cli import app
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+EXAM = SAMPLES / "exam.json"  # sigmoid_1.delta_in = [-0.066353, 0.127767], min_decimals 3
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def exam_with_points(folder: Path, points: dict) -> Path:
+    doc = json.loads(EXAM.read_text())
+    doc["grading"]["points"] = points
+    return write(folder, "exam.json", json.dumps(doc))
+
+
+# sigmoid_1.delta_in right to its 4 decimals; dense_1.grads.bias (= that delta) carried on to 6
+# decimals: both cells carried forward (the true values are -0.066353, 0.127767), none wrong.
+CARRIED_ONLY = {"sigmoid_1.delta_in": ["-0.0664", "0.1278"],
+                "dense_1.grads.bias": ["-0.066400", "0.127800"]}
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_a_file_whose_only_slips_are_carried_forward_is_wrong_with_full_points(tmp_path, fmt):
+    problem = exam_with_points(tmp_path, {"sigmoid_1.delta_in": 2, "dense_1.grads.bias": 1})
+    answers = write(tmp_path, "ana.json", json.dumps(CARRIED_ONLY))
+    result = invoke("check", problem, answers, "--format", fmt)
+    assert result.exit_code == 1, result.output  # a carried answer is still a wrong answer
+    if fmt == "csv":
+        row = next(csv.DictReader(io.StringIO(result.stdout)))
+        assert (row["status"], row["right"], row["total"], row["points"], row["max_points"],
+                row["carried_forward"]) == ("wrong", "2", "4", "3", "3", "dense_1.grads.bias")
+    elif fmt == "json":
+        entry = json.loads(result.stdout)["files"][0]
+        assert (entry["status"], entry["score"], entry["points"]) == ("wrong", 1.0, 3)
+        assert [p["status"] for p in entry["paths"]] == ["right", "right"]
+    else:
+        assert "0/2 cells right, 2 carried forward" in result.stdout
+        assert "3/3 points (100.0%)" in result.stdout
+
+
+def test_a_gradebook_counts_a_carried_file_with_the_wrong_answers(tmp_path):
+    problem = exam_with_points(tmp_path, {"sigmoid_1.delta_in": 2, "dense_1.grads.bias": 1})
+    carried = write(tmp_path, "ana.json", json.dumps(CARRIED_ONLY))
+    right = write(tmp_path, "ben.json", json.dumps({"sigmoid_1.delta_in": ["-0.0664", "0.1278"],
+                                                   "dense_1.grads.bias": ["-0.066", "0.128"]}))
+    result = invoke("check", problem, carried, right)
+    assert result.exit_code == 1
+    assert "2 files: 1 all right, 1 with wrong answers, 0 could not be checked" in result.stdout
+
+
+@pytest.mark.parametrize("min_decimals, rule", [
+    (1, "within half a unit of the last decimal written, at least 1 decimal"),
+    (2, "within half a unit of the last decimal written, at least 2 decimals"),
+    (0, "within half a unit of the last decimal written"),
+])
+def test_the_rule_line_counts_its_decimals_in_words(tmp_path, min_decimals, rule):
+    problem = write(tmp_path, "p.json", json.dumps(
+        {"input": [[1]], "kernel": [[1]], "delta": [[0.5]],
+         "grading": {"min_decimals": min_decimals}}))
+    answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel": [[0.5]]}')
+    result = invoke("check", problem, answers, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rule"] == rule
+    table = invoke("check", problem, answers).stdout.splitlines()
+    assert f"right when {rule}" in table
+
+
+@pytest.mark.parametrize("name, whole", [
+    ("conv1d_1.grads.kernel[1].csv", "conv1d_1.grads.kernel.csv"),
+    ("conv1d_1.delta_in[0,1].npy", "conv1d_1.delta_in.npy"),
+])
+def test_a_file_named_after_an_element_path_names_its_whole_tensor(tmp_path, name, whole):
+    problem = write(tmp_path, "p.json", json.dumps(
+        {"input": [[1, 2, 0, -1], [0, 1, 3, 2]], "layers": [{"type": "conv1d",
+                                                            "kernel": [[1, -1], [2, 0]]}],
+         "delta": [[1, 2, 3]]}))
+    answers = write(tmp_path, name, "14,14\n")
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        f"{name}: a file named after an element path; name it after the whole tensor "
+        f"({whole})")
