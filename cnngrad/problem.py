@@ -215,6 +215,18 @@ def index_outside_text(path: str, index: tuple[int, ...], shape: tuple[int, ...]
     return f"{shown}{which} ({axis_range_text(shape[axis], base)})"
 
 
+def counted_from_one(index: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """Whether an index that overruns ``shape`` counting from 0 reads as a cell (or a part,
+    with fewer indices) counting from 1: each index from 1 to its axis's size (``[2, 2]`` or
+    ``[2]`` of a 2×2)."""
+    return (0 < len(index) <= len(shape)
+            and all(1 <= i <= n for i, n in zip(index, shape)))
+
+
+#: The hint for such an index, where ``--one-based`` is an option.
+ONE_BASED_HINT = "counting from 1? give --one-based ([1,1] is then the first cell)"
+
+
 #: How an index's place is said (a path has at most a handful of axes).
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 

@@ -391,6 +391,41 @@ def test_an_index_out_of_range_names_the_indices_its_axis_takes(tmp_path, key, o
     assert result.output == f"error: {answers}: {key}: {message}\n"
 
 
+ONE_BASED_HINT = "; hint: counting from 1? give --one-based ([1,1] is then the first cell)\n"
+
+
+@pytest.mark.parametrize("name, text, counted_from_one", [
+    ("a.json", '{"conv2d_1.grads.kernel[2,2]": 0.0683}', True),
+    ("a.json", '{"conv2d_1.grads.kernel[2,1]": 0.0113}', True),
+    ("a.csv", "# conv2d_1.grads.kernel[2]\n0.0113,0.0683\n", True),  # a row, from 1
+    ("a.json", '{"conv2d_1.grads.kernel[3,1]": 0.0113}', False),  # past 2 either way
+    ("a.json", '{"conv2d_1.grads.kernel[0,2]": 0.0941}', False),  # a 0: not from 1
+])
+def test_an_index_that_reads_as_counted_from_1_suggests_one_based(tmp_path, name, text,
+                                                                   counted_from_one):
+    answers = tmp_path / name
+    answers.write_text(text)
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    line = result.output
+    assert line.count("\n") == 1 and "is outside 'conv2d_1.grads.kernel'" in line
+    assert line.endswith(ONE_BASED_HINT) is counted_from_one
+    if counted_from_one:  # and read from 1, the same file is right
+        assert invoke("check", WORKED, answers, "--one-based").exit_code == 0
+
+
+@pytest.mark.parametrize("path, counted_from_one", [("conv2d_1.grads.kernel[2,2]", True),
+                                                    ("conv2d_1.grads.kernel[1,2]", True),
+                                                    ("conv2d_1.grads.kernel[3,2]", False)])
+def test_explain_suggests_one_based_for_an_index_counted_from_1(path, counted_from_one):
+    result = invoke("explain", WORKED, path)
+    assert result.exit_code == 2
+    assert "out of range for conv2d_1.grads.kernel" in result.output
+    assert result.output.endswith(ONE_BASED_HINT) is counted_from_one
+    assert invoke("explain", WORKED, path, "--one-based").exit_code == (0 if counted_from_one
+                                                                        else 2)
+
+
 @pytest.mark.parametrize("key, options", [("conv2d_1.grads.kernel[0,5]", []),
                                           ("conv2d_1.grads.kernel[1,6]", ["--one-based"])])
 def test_check_and_explain_name_an_axis_range_in_the_same_words(tmp_path, key, options):

@@ -231,12 +231,13 @@ def test_one_based_csv_blocks_answer_parts_with_points(tmp_path):
     assert (entry["points"], entry["max_points"], entry["missing"]) == (16, 17, [])
     assert [(w["index"], w["given"]) for w in tensor(entry, "conv2d_1.grads.kernel")["wrong"]
             ] == [([2, 2, 2], "-0.4000")]
-    # the same file read from 0: kernel[2] is outside the 2×2×2 gradient
+    # the same file read from 0: kernel[2] is outside the 2×2×2 gradient (counted from 1?)
     code, _, err = check(tmp_path, dict(TWO_CHANNELS, grading=grading), blocks, name="a.csv")
     assert code == 2
     assert err.splitlines()[0].endswith(
         "a.csv: line 5: conv2d_1.grads.kernel[2]: index [2] is outside "
-        "'conv2d_1.grads.kernel' of shape 2×2×2 (indices 0 to 1 along an axis of 2)")
+        "'conv2d_1.grads.kernel' of shape 2×2×2 (indices 0 to 1 along an axis of 2); hint: "
+        "counting from 1? give --one-based ([1,1] is then the first cell)")
 
 
 # --------------------------------------------------------------------------- the rule
