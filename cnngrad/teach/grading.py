@@ -181,14 +181,17 @@ def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple
     Raises
     ------
     ProblemError
-        ``grading.points.<key>: no such path; known: ...`` (the closest first), or an element
-        index outside the tensor.
+        ``grading.points.<key>: no such path; known: ...`` (the closest first; ``loss`` of a
+        problem that gives the delta says so), or an element index outside the tensor.
     """
     from cnngrad.teach.check import split_key
 
     for key in grading.points:
         where = f"grading.points.{key}"
         path, index = split_key(key, file=grading.file, where=where)
+        if path == "loss" and path not in shapes:
+            raise ProblemError("the problem gives the delta at the last layer, so it has no "
+                               "loss to grade", where=where, file=grading.file)
         if path not in shapes:
             close = difflib.get_close_matches(path, list(known), n=len(known), cutoff=0.0)
             shown = close[:8] + (["..."] if len(close) > 8 else [])
