@@ -310,6 +310,20 @@ def test_the_users_prints_stay_off_the_json(tmp_path):
     assert "debugging output" in result.stderr
 
 
+@pytest.mark.parametrize("how", ["file", "module"])
+def test_a_print_at_the_modules_top_level_stays_off_the_json(tmp_path, monkeypatch, how):
+    source = ("import numpy as np\nprint('loading my layers')\n\n"
+              "def f(x, w, delta, stride, padding):\n    return None\n")
+    name = f"toplevel_print_{how}"
+    (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    target = f"{tmp_path / name}.py:f" if how == "file" else f"{name}:f"
+    result = invoke(target, "--op", "conv2d_backward", "-f", "json")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["ok"] is False
+    assert "loading my layers" in result.stderr
+
+
 # --------------------------------------------------------------------------- usage errors
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -78,7 +79,10 @@ def _import_file(path: str, option: str):
     # no __pycache__ beside the user's file (nor in a folder of samples that ships)
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        spec.loader.exec_module(module)
+        # a print at the module's top level goes to stderr, as the function's own prints do:
+        # stdout carries only the report (and --format json)
+        with contextlib.redirect_stdout(sys.stderr):
+            spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
         sys.modules.pop(name, None)
         raise LoadError(f"importing {path} raised {type(exc).__name__}: "
@@ -95,7 +99,8 @@ def _import_name(name: str, option: str):
     if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` does
         sys.path.insert(0, os.getcwd())
     try:
-        return importlib.import_module(name)
+        with contextlib.redirect_stdout(sys.stderr):  # as for a file: stdout is the report's
+            return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name) and (exc.name == name or
                                                        name.startswith(exc.name + ".")):
