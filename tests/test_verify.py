@@ -341,6 +341,14 @@ def test_a_print_at_the_modules_top_level_stays_off_the_json(tmp_path, monkeypat
     (["x.py:f", "--op", "conv2d_backward", "--arg", "dz=dZ"], "has no argument 'dz'"),
     (["x.py:f", "--op", "conv2d_backward", "--ties", "last"], "--ties: unknown value"),
     (["x.py:f", "--op", "conv2d_backward", "--timeout", "0"], "--timeout: must be more"),
+    (["x.py:f", "--op", "conv2d_backward", "--timeout", "inf"], "--timeout: must be more than "
+                                                                "0 and finite, got inf"),
+    (["x.py:f", "--op", "conv2d_backward", "--timeout", "1e300"], "--timeout: must be more"),
+    (["x.py:f", "--op", "conv2d_backward", "--rtol", "nan"], "--rtol: must be a finite number "
+                                                             "≥ 0, got nan"),
+    (["x.py:f", "--op", "conv2d_backward", "--rtol", "-1"], "--rtol: must be a finite"),
+    (["x.py:f", "--op", "conv2d_backward", "--atol", "inf"], "--atol: must be a finite number "
+                                                             "≥ 0, got inf"),
     (["x.py:f", "--op", "conv2d_backward", "--seed", "-3"], "--seed: -3 is out of range: it takes at least 0"),
     (["x.py:f", "--op", "conv2d_backward", "--forward", "g"], "--forward builds the cache"),
 ])
