@@ -408,6 +408,17 @@ def test_an_output_folder_in_a_file_says_it_is_a_file(tmp_path):
     assert (tmp_path / "notes").read_text(encoding="utf-8") == "mine\n"
 
 
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_output_folder_is_an_error_not_the_current_folder(tmp_path, monkeypatch,
+                                                                    empty):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("generate", "seed", "--seed", 7, "-o", empty)
+    assert result.exit_code == 2
+    assert result.stderr == ("error: '': --output: no folder name given; hint: give -o DIR "
+                             "(-o . is the current folder)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_list_is_one_recipe_a_line_name_first():
     result = invoke("generate", "--list")
     assert result.exit_code == 0

@@ -136,7 +136,7 @@ def generate(
         "--seed", metavar="N",
         help="The seed: the same seed gives the same problem on every machine. "
              "Without it a random seed is drawn and told on stderr.")] = None,
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Optional[str], typer.Option(
         "--output", "-o", metavar="DIR",
         help="Write the exercise's files into this folder (made if "
              "needed, in a folder that exists); without it, print problem.json.")] = None,
@@ -199,6 +199,11 @@ def generate(
     if recipe is None:
         raise UsageError("no recipe given", where="RECIPE",
                          hint="cnngrad generate --list shows them")
+    if output is not None:
+        if not output.strip():  # -o "$DIR" with DIR unset: not the current folder
+            raise UsageError("no folder name given", where="--output", file="''",
+                             hint="give -o DIR (-o . is the current folder)")
+        output = Path(output)
     from cnngrad.generate.draw import MAX_SEED
     from cnngrad.generate.make import generate as make, resolve_recipe, with_sheets
     from cnngrad.layers._common import TIE_RULES
