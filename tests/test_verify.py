@@ -527,6 +527,18 @@ def test_a_missing_forward_is_never_said_to_be_the_function_verified(tmp_path, f
         "hint: its other functions: affine_backward, softmax_loss"]
 
 
+@pytest.mark.parametrize("forward", ["conv_backward_naive", "{path}:conv_backward_naive"])
+def test_the_function_verified_named_as_its_own_forward_is_a_usage_error(tmp_path, forward):
+    path = user_file(tmp_path, CS231N)
+    result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
+                    "cs231n", "--forward", forward.format(path=path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "error: --forward: 'conv_backward_naive' is the function verified, not its forward; "
+        "hint: name the forward function whose cache it takes: conv_forward_naive"]
+    assert result.stdout == ""
+
+
 def test_a_missing_forward_still_suggests_a_close_name_that_is_not_verified(tmp_path):
     path = user_file(tmp_path, """
         def spatial_batchnorm_forward(x, gamma, beta, bn_param):

@@ -154,4 +154,13 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
         what = "no function" if fn is None else "not a function:"
         raise LoadError(f"{what} {function!r} in {getattr(module, '__file__', module)}",
                         where=option, hint=hint)
+    if verified is not None and _same_function(fn, verified):
+        # called as a forward, the backward gets the forward's arguments: a TypeError in every
+        # case, whose advice (another style, --arg) would be no help
+        others = sorted(n for n, v in vars(module).items() if not n.startswith("_")
+                        and callable(v) and getattr(v, "__module__", None) == module.__name__
+                        and not _same_function(v, verified))
+        raise LoadError(f"{function!r} is the function verified, not its forward", where=option,
+                        hint="name the forward function whose cache it takes"
+                             + (f": {', '.join(others[:8])}" if others else ""))
     return fn, module
