@@ -539,6 +539,22 @@ def test_the_function_verified_named_as_its_own_forward_is_a_usage_error(tmp_pat
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("which", ["function", "forward"])
+def test_the_report_never_overwrites_the_users_own_code(tmp_path, which):
+    path = user_file(tmp_path, CS231N, name="layers.py")
+    forward = tmp_path / "forward.py"
+    forward.write_text(CS231N, encoding="utf-8")
+    target = path if which == "function" else forward
+    before = target.read_bytes()
+    result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
+                    "cs231n", "--forward", f"{forward}:conv_forward_naive", "-o", target)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {target}: --output: refusing to overwrite the file of your function; "
+        "hint: give another file name, such as report.txt"]
+    assert target.read_bytes() == before
+
+
 def test_a_missing_forward_still_suggests_a_close_name_that_is_not_verified(tmp_path):
     path = user_file(tmp_path, """
         def spatial_batchnorm_forward(x, gamma, beta, bn_param):
