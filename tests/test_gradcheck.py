@@ -788,3 +788,16 @@ def test_a_step_so_small_that_rounding_hides_every_gradient_is_refused(eps):
 def test_a_small_step_whose_noise_is_below_the_gradients_is_still_checked(eps):
     result = invoke(NETWORK, "--eps", eps)
     assert result.exit_code == 0, result.output
+
+
+def test_at_the_default_step_a_problem_whose_noise_hides_its_zero_gradients_is_checked(
+        tmp_path):
+    # a dead relu: every gradient is 0 while E = ½·1000² makes the noise ~1.8e-3 > atol; only
+    # an ε the user made smaller than the default is refused for that
+    problem = tmp_path / "dead.json"
+    problem.write_text(json.dumps({
+        "input": [[-1000]], "layers": [{"type": "conv2d", "kernel": [[1]]}, {"type": "relu"}],
+        "loss": {"type": "mse", "target": [[1000]]}}))
+    assert invoke(problem).exit_code == 0
+    refused = invoke(problem, "--eps", "1e-8")
+    assert refused.exit_code == 2 and "is too small a step" in refused.stderr
