@@ -398,6 +398,27 @@ def test_an_output_folder_in_a_missing_folder_says_to_make_that_first(tmp_path):
     assert not out.parent.exists()
 
 
+def test_an_output_folder_in_a_file_says_it_is_a_file(tmp_path):
+    (tmp_path / "notes").write_text("mine\n", encoding="utf-8")
+    out = tmp_path / "notes" / "seed-7"
+    result = invoke("generate", "seed", "--seed", 7, "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {out}: --output: '{out.parent}' is a file, not a "
+                             f"folder; hint: give a folder, or a new folder in one\n")
+    assert (tmp_path / "notes").read_text(encoding="utf-8") == "mine\n"
+
+
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_output_folder_is_an_error_not_the_current_folder(tmp_path, monkeypatch,
+                                                                    empty):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("generate", "seed", "--seed", 7, "-o", empty)
+    assert result.exit_code == 2
+    assert result.stderr == ("error: '': --output: no folder name given; hint: give -o DIR "
+                             "(-o . is the current folder)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_list_is_one_recipe_a_line_name_first():
     result = invoke("generate", "--list")
     assert result.exit_code == 0
@@ -620,6 +641,11 @@ def test_folder_names_are_safe_and_distinct():
     (["generate", "seed", "--seed", 1, "--stride", 2], "does not take --stride"),
     (["generate", "seed", "--seed", 1, "--numbers", "3dp"], "unknown number style"),
     (["generate", "seed", "--seed", -1], "expected a whole number"),
+    (["generate", "seed", "--seed", "9" * 26],
+     "--seed: at most 18446744073709551615, got a number of 26 digits"),
+    (["generate", "seed", "--seed", "9" * 5000], "got a number of 5000 digits"),
+    (["generate", "conv-stride-pad", "--seed", 1, "--stride", "9" * 23],
+     "--stride: a number of 23 digits is out of range"),
     (["generate", "seed", "--seed", 1, "--with-kinks"], "no kink to put in"),
     (["generate", "maxpool-ties", "--seed", 1, "--ties", "both"], "unknown tie rule"),
     (["generate", "network", "--seed", 1, "--pool", 9], "does not fit"),

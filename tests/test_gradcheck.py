@@ -770,3 +770,34 @@ def test_without_the_watch_a_tenth_of_eps_cannot_tell_truncation_from_a_kink():
                               base_energy=energy(problem), eps=0.01, watch=watch)
     assert not watched.kink.any() and watched.truncation.all() and watched.ok
     assert watched.checked == 4 and watched.max_abs_error < 1e-6
+
+
+@pytest.mark.parametrize("eps", ["1e-300", "1e-20", "1e-14"])
+def test_a_step_so_small_that_rounding_hides_every_gradient_is_refused(eps):
+    # at such an ε the rounding noise, added to the tolerance, exceeds every gradient: each
+    # element would agree whatever the engine said
+    result = invoke(NETWORK, "--eps", eps)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: --eps: {eps} is too small a step for this "
+                                    f"problem: rounding alone can move a central difference by ")
+    assert "more than the largest gradient (0.13)" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+
+
+@pytest.mark.parametrize("eps", ["1e-12", "1e-3"])
+def test_a_small_step_whose_noise_is_below_the_gradients_is_still_checked(eps):
+    result = invoke(NETWORK, "--eps", eps)
+    assert result.exit_code == 0, result.output
+
+
+def test_at_the_default_step_a_problem_whose_noise_hides_its_zero_gradients_is_checked(
+        tmp_path):
+    # a dead relu: every gradient is 0 while E = ½·1000² makes the noise ~1.8e-3 > atol; only
+    # an ε the user made smaller than the default is refused for that
+    problem = tmp_path / "dead.json"
+    problem.write_text(json.dumps({
+        "input": [[-1000]], "layers": [{"type": "conv2d", "kernel": [[1]]}, {"type": "relu"}],
+        "loss": {"type": "mse", "target": [[1000]]}}))
+    assert invoke(problem).exit_code == 0
+    refused = invoke(problem, "--eps", "1e-8")
+    assert refused.exit_code == 2 and "is too small a step" in refused.stderr

@@ -310,6 +310,20 @@ def test_the_users_prints_stay_off_the_json(tmp_path):
     assert "debugging output" in result.stderr
 
 
+@pytest.mark.parametrize("how", ["file", "module"])
+def test_a_print_at_the_modules_top_level_stays_off_the_json(tmp_path, monkeypatch, how):
+    source = ("import numpy as np\nprint('loading my layers')\n\n"
+              "def f(x, w, delta, stride, padding):\n    return None\n")
+    name = f"toplevel_print_{how}"
+    (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    target = f"{tmp_path / name}.py:f" if how == "file" else f"{name}:f"
+    result = invoke(target, "--op", "conv2d_backward", "-f", "json")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["ok"] is False
+    assert "loading my layers" in result.stderr
+
+
 # --------------------------------------------------------------------------- usage errors
 
 
@@ -327,6 +341,14 @@ def test_the_users_prints_stay_off_the_json(tmp_path):
     (["x.py:f", "--op", "conv2d_backward", "--arg", "dz=dZ"], "has no argument 'dz'"),
     (["x.py:f", "--op", "conv2d_backward", "--ties", "last"], "--ties: unknown value"),
     (["x.py:f", "--op", "conv2d_backward", "--timeout", "0"], "--timeout: must be more"),
+    (["x.py:f", "--op", "conv2d_backward", "--timeout", "inf"], "--timeout: must be more than "
+                                                                "0 and finite, got inf"),
+    (["x.py:f", "--op", "conv2d_backward", "--timeout", "1e300"], "--timeout: must be more"),
+    (["x.py:f", "--op", "conv2d_backward", "--rtol", "nan"], "--rtol: must be a finite number "
+                                                             "≥ 0, got nan"),
+    (["x.py:f", "--op", "conv2d_backward", "--rtol", "-1"], "--rtol: must be a finite"),
+    (["x.py:f", "--op", "conv2d_backward", "--atol", "inf"], "--atol: must be a finite number "
+                                                             "≥ 0, got inf"),
     (["x.py:f", "--op", "conv2d_backward", "--seed", "-3"], "--seed: -3 is out of range: it takes at least 0"),
     (["x.py:f", "--op", "conv2d_backward", "--forward", "g"], "--forward builds the cache"),
 ])
@@ -503,6 +525,34 @@ def test_a_missing_forward_is_never_said_to_be_the_function_verified(tmp_path, f
     assert result.stderr.splitlines() == [
         f"error: --forward: no function 'conv_forward_naive' in {path}; "
         "hint: its other functions: affine_backward, softmax_loss"]
+
+
+@pytest.mark.parametrize("forward", ["conv_backward_naive", "{path}:conv_backward_naive"])
+def test_the_function_verified_named_as_its_own_forward_is_a_usage_error(tmp_path, forward):
+    path = user_file(tmp_path, CS231N)
+    result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
+                    "cs231n", "--forward", forward.format(path=path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "error: --forward: 'conv_backward_naive' is the function verified, not its forward; "
+        "hint: name the forward function whose cache it takes: conv_forward_naive"]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("which", ["function", "forward"])
+def test_the_report_never_overwrites_the_users_own_code(tmp_path, which):
+    path = user_file(tmp_path, CS231N, name="layers.py")
+    forward = tmp_path / "forward.py"
+    forward.write_text(CS231N, encoding="utf-8")
+    target = path if which == "function" else forward
+    before = target.read_bytes()
+    result = invoke(f"{path}:conv_backward_naive", "--op", "conv2d_backward", "--style",
+                    "cs231n", "--forward", f"{forward}:conv_forward_naive", "-o", target)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {target}: --output: refusing to overwrite the file of your function; "
+        "hint: give another file name, such as report.txt"]
+    assert target.read_bytes() == before
 
 
 def test_a_missing_forward_still_suggests_a_close_name_that_is_not_verified(tmp_path):

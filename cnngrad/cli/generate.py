@@ -57,9 +57,18 @@ def _size(text: Optional[str], option: str, pair: bool = True):
 def _number(text: Optional[str], option: str, low: int = 0):
     if text is None:
         return None
-    if not re.fullmatch(r"\s*[0-9]{1,20}\s*", text):
+    if not re.fullmatch(r"\s*[0-9]+\s*", text):
         raise UsageError(f"expected a whole number ≥ {low}, got {text!r}", where=option)
-    value = int(text)
+    digits = text.strip().lstrip("0") or "0"
+    if len(digits) > 20:  # past any seed or size (and int()'s own limit on digits)
+        if option == "--seed":
+            from cnngrad.generate.draw import MAX_SEED
+
+            raise UsageError(f"at most {MAX_SEED}, got a number of {len(digits)} digits",
+                             where=option)
+        raise UsageError(f"a number of {len(digits)} digits is out of range (an exercise is "
+                         f"worked by hand)", where=option)
+    value = int(digits)
     if value < low:
         raise UsageError(f"expected a whole number ≥ {low}, got {value}", where=option)
     return value
@@ -93,6 +102,9 @@ def _folder(output: Path, names: list[str], force: bool) -> None:
     """Make ``output`` (and its parent must exist); refuse to overwrite without --force."""
     if output.exists() and not output.is_dir():
         raise UsageError("is a file, not a folder", where="--output", file=str(output))
+    if output.parent.exists() and not output.parent.is_dir():
+        raise UsageError(f"{str(output.parent)!r} is a file, not a folder", where="--output",
+                         file=str(output), hint="give a folder, or a new folder in one")
     if not output.parent.is_dir():
         raise UsageError(f"folder {str(output.parent)!r} does not exist", where="--output",
                          file=str(output), hint=f"make {str(output.parent)!r} first: -o makes "
@@ -124,7 +136,7 @@ def generate(
         "--seed", metavar="N",
         help="The seed: the same seed gives the same problem on every machine. "
              "Without it a random seed is drawn and told on stderr.")] = None,
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Optional[str], typer.Option(
         "--output", "-o", metavar="DIR",
         help="Write the exercise's files into this folder (made if "
              "needed, in a folder that exists); without it, print problem.json.")] = None,
@@ -187,6 +199,11 @@ def generate(
     if recipe is None:
         raise UsageError("no recipe given", where="RECIPE",
                          hint="cnngrad generate --list shows them")
+    if output is not None:
+        if not output.strip():  # -o "$DIR" with DIR unset: not the current folder
+            raise UsageError("no folder name given", where="--output", file="''",
+                             hint="give -o DIR (-o . is the current folder)")
+        output = Path(output)
     from cnngrad.generate.draw import MAX_SEED
     from cnngrad.generate.make import generate as make, resolve_recipe, with_sheets
     from cnngrad.layers._common import TIE_RULES

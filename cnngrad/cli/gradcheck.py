@@ -103,6 +103,7 @@ def gradcheck(
         report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations,
                        progress=step)
         _check_finite(report, spec.file)
+        _check_step_can_see(report)
         step("writing the report")
         if fmt == "json":
             from cnngrad.render.gradcheck import render_json
@@ -136,6 +137,25 @@ def _check_finite(report, file) -> None:
             raise ProblemError("the finite differences overflow to infinity",
                                where=tensor.path, file=file,
                                hint="use a smaller --eps, or scale the numbers down")
+
+
+def _check_step_can_see(report) -> None:
+    """An ε, smaller than the default, so small that rounding alone moves a central
+    difference by more than the largest gradient: every element would agree whatever the
+    engine said, a verdict that says nothing.  (At the default ε such a problem is checked
+    as before, the noise shown: its gradients may all be 0, a dead relu's say.)"""
+    import numpy as np
+
+    if not report.eps < DEFAULT_EPS:
+        return
+    largest = max((float(np.abs(t.analytic).max()) for t in report.tensors
+                   if t.analytic.size), default=0.0)
+    if report.noise > max(largest, report.atol):
+        raise UsageError(f"{report.eps:g} is too small a step for this problem: rounding alone "
+                         f"can move a central difference by {report.noise:.1e}, more than the "
+                         f"largest gradient ({largest:.2g}), so no error could be seen",
+                         where="--eps", hint="give a larger --eps (the rounding noise shrinks "
+                                             "as 1/ε; the default is 1e-06)")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -149,10 +151,16 @@ def verify(
     fmt = output_format(format, output, OUTPUT_FORMATS)
     if layout is not None:
         layout = choose(layout, LAYOUTS, "--layout")
-    if not timeout > 0:
-        raise UsageError(f"must be more than 0, got {timeout}", where="--timeout")
-    if not (rtol >= 0 and atol >= 0):
-        raise UsageError("tolerances must be ≥ 0", where="--rtol" if rtol < 0 else "--atol")
+    import math
+    import threading
+
+    # a thread waits at most TIMEOUT_MAX seconds (about 292 years); inf or nan is no number
+    if not 0 < timeout <= threading.TIMEOUT_MAX:
+        raise UsageError(f"must be more than 0 and finite, got {timeout:g}", where="--timeout")
+    for option, value in (("--rtol", rtol), ("--atol", atol)):
+        # an infinite tolerance would pass any answer: a verdict that says nothing
+        if not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"must be a finite number ≥ 0, got {value:g}", where=option)
     keywords = _keywords(arg or [])
 
     from cnngrad.verify import load_function, run_battery
@@ -180,9 +188,9 @@ def verify(
                          where="--forward")
     try:
         fn, module = load_function(target)
-        forward_fn = None if forward is None else \
+        forward_fn, forward_module = (None, None) if forward is None else \
             load_function(forward, "--forward", default_module=None if ":" in forward
-                          else module, verified=fn)[0]
+                          else module, verified=fn)
     except LoadError as exc:
         if exc.what.startswith("no such file") and exc.hint is None:
             exc.hint = _bundled_sample_hint(exc.what.partition(": ")[2])
@@ -193,13 +201,26 @@ def verify(
         raise UsageError(f"the {style} {op} cache is your forward function's own",
                          where="--forward",
                          hint="give it: --forward spatial_batchnorm_forward")
+    # the report never takes the place of the user's own code (-o layers.py by a slip)
+    sources = [Path(m.__file__) for m in (module, forward_module)
+               if getattr(m, "__file__", None)]
+    if output is not None and output != "-":
+        for source in sources:
+            try:
+                same = os.path.samefile(source, output)
+            except (OSError, ValueError):
+                continue
+            if same:
+                raise UsageError("refusing to overwrite the file of your function",
+                                 where="--output", file=output,
+                                 hint="give another file name, such as report.txt")
     report = run_battery(fn, operation, style=calling, layout=layout, keywords=keywords,
                          forward=forward_fn, options=Options(ties=ties), seed=seed,
                          timeout=timeout, rtol=rtol, atol=atol)
     from cnngrad.verify.report import render_json, render_text
 
     text = render_json(report) if fmt == "json" else render_text(report)  # table or text
-    write_output(text, output, [])
+    write_output(text, output, sources)
     if not report.ok:
         raise typer.Exit(1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -78,7 +79,10 @@ def _import_file(path: str, option: str):
     # no __pycache__ beside the user's file (nor in a folder of samples that ships)
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        spec.loader.exec_module(module)
+        # a print at the module's top level goes to stderr, as the function's own prints do:
+        # stdout carries only the report (and --format json)
+        with contextlib.redirect_stdout(sys.stderr):
+            spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
         sys.modules.pop(name, None)
         raise LoadError(f"importing {path} raised {type(exc).__name__}: "
@@ -95,7 +99,8 @@ def _import_name(name: str, option: str):
     if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` does
         sys.path.insert(0, os.getcwd())
     try:
-        return importlib.import_module(name)
+        with contextlib.redirect_stdout(sys.stderr):  # as for a file: stdout is the report's
+            return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name) and (exc.name == name or
                                                        name.startswith(exc.name + ".")):
@@ -149,4 +154,13 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
         what = "no function" if fn is None else "not a function:"
         raise LoadError(f"{what} {function!r} in {getattr(module, '__file__', module)}",
                         where=option, hint=hint)
+    if verified is not None and _same_function(fn, verified):
+        # called as a forward, the backward gets the forward's arguments: a TypeError in every
+        # case, whose advice (another style, --arg) would be no help
+        others = sorted(n for n, v in vars(module).items() if not n.startswith("_")
+                        and callable(v) and getattr(v, "__module__", None) == module.__name__
+                        and not _same_function(v, verified))
+        raise LoadError(f"{function!r} is the function verified, not its forward", where=option,
+                        hint="name the forward function whose cache it takes"
+                             + (f": {', '.join(others[:8])}" if others else ""))
     return fn, module
