@@ -601,6 +601,34 @@ def test_a_long_list_of_absent_students_is_cut_after_ten(tmp_path):
                              f"s05, s06, s07, s08, s09, s10 and 2 more\n")
 
 
+@pytest.mark.parametrize("kind", ["unreadable", "a folder", "no student's"])
+def test_a_manifest_submission_that_cannot_be_graded_still_gets_a_results_json(tmp_path,
+                                                                                kind):
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    if kind == "unreadable":
+        submission = subs / "s00" / "answers.json"
+        submission.parent.mkdir(parents=True)
+        submission.write_text('{"conv2d_1.grads.kernel": [[1, 2],', encoding="utf-8")
+    elif kind == "a folder":
+        submission = subs / "s00"
+        submission.mkdir(parents=True)
+    else:
+        submission = submit(subs / "zed", "answers.json", out / "s00" / "key.json")
+    results = tmp_path / "results.json"
+    result = invoke("check", "--manifest", out / "manifest.json", submission,
+                    "--format", "gradescope", "-o", results)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {submission}: ")
+    document = json.loads(results.read_text(encoding="utf-8"))
+    assert document["score"] == 0 and document["output"].startswith("could not grade")
+    points = {} if kind == "no student's" else {"conv2d_1.grads.kernel": 4,
+                                                 "conv2d_1.delta_in": 4}
+    assert {t["name"]: t["max_score"] for t in document["tests"]} == points
+    assert all(t["score"] == 0 and t["status"] == "failed" for t in document["tests"])
+
+
 def test_a_bad_manifest_is_exit_2_one_line(tmp_path):
     answers = tmp_path / "a.json"
     answers.write_text("{}", encoding="utf-8")
