@@ -639,6 +639,33 @@ def test_a_bad_manifest_is_exit_2_one_line(tmp_path):
         assert says in result.stderr.splitlines()[0]
 
 
+def test_a_manifest_given_as_the_problem_says_to_give_it_with_manifest(tmp_path):
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    submission = submit(tmp_path / "subs" / "s00", "answers.json", out / "s00" / "key.json")
+    manifest = out / "manifest.json"
+    result = invoke("check", manifest, submission)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {manifest}: cnngrad_manifest: unknown key 'cnngrad_manifest'; hint: "
+        f"{manifest} is an exam's manifest, not a problem; to grade each submission against "
+        f"its student's own problem: cnngrad check --manifest {manifest} SUBMISSIONS..."]
+
+
+def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    submission = submit(tmp_path / "subs" / "s00", "answers.json", out / "s00" / "key.json")
+    result = invoke("check", "--manifest", out / "s00" / "problem.json", submission)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {out / 's00' / 'problem.json'}: not a cnngrad exam manifest (made by cnngrad "
+        f"generate --students); hint: it is a problem file: grade against one problem without "
+        f"--manifest: cnngrad check PROBLEM ANSWERS..."]
+
+
 @pytest.mark.parametrize("text, ids", [
     ("id,name\n7,Ann\n8,Bo\n", ["7", "8"]),
     ("alice\nbob\n", ["alice", "bob"]),

@@ -126,6 +126,19 @@ def _hint_swapped(error: ProblemError, problem: str, answers: list[str]) -> None
         error.hint = f"{looks}, not a problem; the problem comes first: {ORDER}"
 
 
+def _hint_manifest(error: ProblemError, problem: str) -> None:
+    """A PROBLEM that is an exam's manifest (``check exam/manifest.json subs/*``): the hint
+    says so and shows ``--manifest``, the error itself unchanged."""
+    import shlex
+
+    from cnngrad.generate.exam import is_manifest
+
+    if is_manifest(problem):
+        error.hint = (f"{problem} is an exam's manifest, not a problem; to grade each "
+                      f"submission against its student's own problem: "
+                      + MANIFEST_USAGE.format(manifest=shlex.quote(problem)))
+
+
 def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
                one_based: bool):
     """Check every file; a progress bar on a terminal when there are more than a few."""
@@ -279,6 +292,7 @@ def check(
                               dtype="float64", lr=lr, quick={})
     except ProblemError as error:
         _hint_swapped(error, problem, answers)
+        _hint_manifest(error, problem)
         raise
     grading = grading_of(spec)
     if carry_forward is not None:

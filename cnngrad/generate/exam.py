@@ -178,8 +178,12 @@ def read_manifest(path: str) -> Manifest:
     raw, file, base_dir = read_source(path)
     document = load_json_document(raw, file)
     if not isinstance(document, dict) or "cnngrad_manifest" not in document:
+        hint = None
+        if isinstance(document, dict) and ("input" in document or "layers" in document):
+            hint = ("it is a problem file: grade against one problem without --manifest: "
+                    "cnngrad check PROBLEM ANSWERS...")
         raise ProblemError("not a cnngrad exam manifest (made by cnngrad generate --students)",
-                           file=file)
+                           file=file, hint=hint)
     version = document["cnngrad_manifest"]
     if isinstance(version, bool) or version != MANIFEST_VERSION:
         raise ProblemError(f"manifest version {document['cnngrad_manifest']}; this cnngrad "
@@ -197,6 +201,20 @@ def read_manifest(path: str) -> Manifest:
             raise ProblemError("expected a folder name (a string)",
                                where=f"students.{student}.folder", file=file)
     return Manifest(file=file, base_dir=base_dir, students=students)
+
+
+def is_manifest(path: str) -> bool:
+    """Whether ``path`` is a JSON file holding an exam manifest (given where a problem
+    was expected, ``check exam/manifest.json ...``); False for anything unreadable."""
+    from cnngrad.tensorio import load_json_document, read_source
+
+    if path == "-":
+        return False
+    try:
+        document = load_json_document(read_source(path)[0], path)
+    except ProblemError:
+        return False
+    return isinstance(document, dict) and "cnngrad_manifest" in document
 
 
 def student_of(submission: str, manifest: Manifest) -> str | None:
