@@ -451,6 +451,26 @@ def test_a_json_result_given_as_answers_says_what_it_is(tmp_path, command):
                              f"--format json), not an answers file" + RESULT_HINT)
 
 
+@pytest.mark.parametrize("fmt, name", [("gradescope", "results.json"),
+                                       ("json", "grades.json"), ("csv", "grades.csv")])
+def test_check_s_own_output_given_as_answers_says_what_it_is(tmp_path, fmt, name):
+    # a TA who wrote -o into the submissions' folder and grades the folder again
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    answers = subs / "ana.json"
+    answers.write_text(RIGHT_ANSWERS.read_text(encoding="utf-8"), encoding="utf-8")
+    report = subs / name
+    assert invoke("check", WORKED, answers, "-f", fmt, "-o", report).exit_code == 0
+    result = invoke("check", WORKED, answers, report, "-f", "csv")
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {report}: this is a grade report (check --format "
+                             f"{fmt}), not an answers file; hint: leave check's -o out of the "
+                             f"answers files given (write it outside the submissions' "
+                             f"folders)\n")
+    rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows == {"ana": "right", report.stem: "error"}
+
+
 # --------------------------------------------------------------------------- files misplaced
 
 

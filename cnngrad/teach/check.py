@@ -331,6 +331,8 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     if kind == "csv" and _first_line(raw).startswith("#"):
         return AnswerSheet(file=file, entries=_csv_blocks(raw, file, one_based, trace),
                            input_files=[source])
+    if kind == "csv" and _first_line(raw).startswith(GRADEBOOK_CSV_START):
+        raise _grades_not_answers("check --format csv", file)
     if kind is not None:
         key = source.name[:-len(source.suffix)]
         whole, index = split_key(key, file=file, one_based=one_based)
@@ -356,6 +358,9 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                            hint='an answers file maps dotted paths to values, e.g. '
                                 '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, '
                                 '0.0683]]}; to test your own layer code, use cnngrad verify')
+    made_by = _grades_format(document)
+    if made_by is not None:
+        raise _grades_not_answers(made_by, file)
     entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
     # "loss": null answers nothing, as a null cell does, in every problem: it is how the
@@ -431,6 +436,28 @@ def _is_result(document: dict) -> bool:
     is never a bare layer name, so ``"layers"`` is not a path, whatever the layers' names."""
     return isinstance(document.get("cnngrad"), str) and isinstance(document.get("layers"),
                                                                    list)
+
+
+#: How check's CSV gradebook starts (its header), which no answers CSV does.
+GRADEBOOK_CSV_START = "student,file,status,"
+
+
+def _grades_format(document: dict) -> str | None:
+    """The ``check`` output a JSON document is, if it is one: Gradescope's results.json
+    (``score`` and a ``tests`` list) or the gradebook of ``--format json`` (its ``cnngrad``
+    version and ``files``).  Neither is an answers file: no path is a bare ``score``,
+    ``tests`` or ``files``."""
+    if isinstance(document.get("tests"), list) and "score" in document:
+        return "check --format gradescope"
+    if isinstance(document.get("cnngrad"), str) and isinstance(document.get("files"), list):
+        return "check --format json"
+    return None
+
+
+def _grades_not_answers(made_by: str, file: str) -> ProblemError:
+    return ProblemError(f"this is a grade report ({made_by}), not an answers file", file=file,
+                        hint="leave check's -o out of the answers files given (write it "
+                             "outside the submissions' folders)")
 
 
 def _dotted_items(document: dict) -> list[tuple[str, Any]]:
