@@ -642,6 +642,10 @@ def test_gradescope_without_points_and_with_an_unreadable_file(tmp_path):
     jsonschema.validate(doc, GRADESCOPE_SCHEMA)
     assert (doc["score"], doc["max_score"]) == (0, 20)
     assert all(t["output"].startswith("could not grade") for t in doc["tests"])
+    # the file is named once, then where in it and what
+    assert doc["output"] == (f"could not grade {broken}: line 1, column 2: the document ends "
+                             f"too early, expecting property name enclosed in double quotes "
+                             f"(truncated?)")
 
 
 def test_gradescope_is_for_one_submission(tmp_path):

@@ -265,7 +265,11 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
             tests.append(_test(number, check.path, check.n_right + check.n_carried,
                                check.n_answered, tensor_text(check)))
     if result.error is not None:
-        output = f"could not grade {result.file}: {result.error.message()}"
+        error = result.error
+        # the file is named once: its own error says where in it and what, not it again
+        said = (error.message() if error.file != result.file else
+                ": ".join(part for part in (error.where, error.what) if part))
+        output = f"could not grade {result.file}: {said}"
         if result.error.hint:
             output += f"\nhint: {result.error.hint}"
         tests = [dict(test, score=0, status="failed", output=output) for test in tests]
