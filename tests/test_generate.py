@@ -685,6 +685,15 @@ def test_folder_names_are_safe_and_distinct():
         "J. Doe": "J._Doe", "j. doe": "j._doe-2", "../x": "x", "a@b.c": "a@b.c"}
 
 
+@pytest.mark.parametrize("ids, folders", [
+    (["josé", "Åsa Öberg"], ["jose", "Asa_Oberg"]),
+    (["fé", "fè", "fe"], ["fe", "fe-2", "fe-3"]),
+    (["Zoë.Ng@uni.edu"], ["Zoe.Ng@uni.edu"]),
+])
+def test_an_accented_id_keeps_its_letters_in_its_folder_name(ids, folders):
+    assert list(folder_names(ids).values()) == folders
+
+
 # --------------------------------------------------------------------------- bad input
 
 

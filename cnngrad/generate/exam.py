@@ -99,10 +99,15 @@ def _header_key(cell: str) -> str:
 
 def folder_names(ids: list[str]) -> dict[str, str]:
     """A safe, distinct folder name for every id (``ana.b@uni.edu`` stays; ``J. Doe`` →
-    ``J._Doe``; a clash gets ``-2``)."""
+    ``J._Doe``; an accent is dropped, not its letter: ``José`` → ``Jose``; a clash gets
+    ``-2``)."""
+    import unicodedata
+
     out, used = {}, set()
     for student in ids:
-        base = _FOLDER_UNSAFE.sub("_", student).strip("._") or "student"
+        plain = "".join(c for c in unicodedata.normalize("NFKD", student)
+                        if not unicodedata.combining(c))
+        base = _FOLDER_UNSAFE.sub("_", plain).strip("._") or "student"
         name, k = base, 2
         while name.lower() in used:
             name, k = f"{base}-{k}", k + 1
