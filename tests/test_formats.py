@@ -661,6 +661,28 @@ def test_an_svg_named_file_takes_the_table_when_asked_and_save_svg_the_picture(t
     assert (tmp_path / "p.svg").read_text(encoding="utf-8").startswith("<svg ")
 
 
+@pytest.mark.parametrize("command, sample", [("backward", WORKED), ("forward", NETWORK)])
+@pytest.mark.parametrize("svg", ["r.txt", "./r.txt", "link.txt"])
+def test_save_svg_and_output_naming_one_file_is_refused(tmp_path, monkeypatch, command,
+                                                         sample, svg):
+    # the picture used to replace the report silently: -o r.txt held an SVG
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.txt").write_text("kept\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to("r.txt")
+    result = invoke(command, sample, "-o", "r.txt", "--save-svg", svg)
+    assert result.exit_code == 2
+    shown = "r.txt" if svg != "link.txt" else svg
+    assert result.output == (f"error: {shown}: --save-svg: is also the --output file, which "
+                             "it would replace; hint: give --save-svg and --output different "
+                             "files\n")
+    assert (tmp_path / "r.txt").read_text(encoding="utf-8") == "kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "r.txt"]
+
+
+def test_save_svg_and_output_may_both_be_a_device():
+    ok("backward", WORKED, "-o", os.devnull, "--save-svg", os.devnull)
+
+
 def test_show_steps_with_a_table_written_to_a_json_named_file(tmp_path):
     ok("backward", WORKED, "--show-steps", "--format", "table", "-o", tmp_path / "r.json")
     assert "rotated" in (tmp_path / "r.json").read_text(encoding="utf-8")
