@@ -21,6 +21,7 @@ from cnngrad.problem import build_problem, load_problem
 from cnngrad.render.csv_result import render_csv
 from cnngrad.render.latex import latex_number, render_latex, text_label
 from cnngrad.render.markdown import render_markdown
+from cnngrad.render.numbers import fmt_exact_decimal
 from cnngrad.render.tables import (HEAT_STYLES, WINNER_MARK, heat_style, largest_magnitude,
                                    maxpool_winners)
 
@@ -427,6 +428,26 @@ def test_exact_worked_example_decimals_equal_the_float_results():
     assert kernel == [["22303/500000", "94061/1000000"], ["5631/500000", "1067/15625"]]
     table = ok("backward", WORKED, "--exact")
     assert "22303/500000 ≈0.044606" in table and "1067/15625 ≈0.068288" in table
+
+
+@pytest.mark.parametrize("fmt, cell", [("table", "3/10 ≈0.30000000000000000"),
+                                       ("markdown", "3/10 ≈ 0.30000000000000000")])
+def test_the_decimal_beside_an_exact_value_has_no_float_digits(tmp_path, fmt, cell):
+    # it was the float's: 3/10 ≈ 0.29999999999999999 at --decimals 17
+    problem = write_problem(tmp_path, {"input": [[1, 2]], "kernel": [["3/10"]],
+                                       "delta": [[1, "1/10"]]})
+    text = ok("forward", problem, "--exact", "--decimals", "17", "--format", fmt)
+    assert cell in text and "9999999" not in text
+
+
+@pytest.mark.parametrize("value, decimals, text", [
+    (Fraction(3, 10), 17, "0.30000000000000000"), (Fraction(29, 200), 2, "0.15"),
+    (Fraction(-29, 200), 2, "-0.15"), (Fraction(1, 3), 6, "0.333333"), (Fraction(0), 2, "0.00"),
+    (Fraction(-37431869, 3), 12, "-12477289.666666666667"), (Fraction(7, 2), 0, "4"),
+    (Fraction(1, 10**9), 6, "1.00000e-09"), (Fraction(-3, 10**7), 3, "-3.00e-07"),
+    (Fraction(10**14, 3), 6, "3.33333e+13"), (Fraction(99999995, 10**15), 6, "1.00000e-07")])
+def test_fmt_exact_decimal_rounds_the_fraction_itself(value, decimals, text):
+    assert fmt_exact_decimal(value, decimals) == text
 
 
 @pytest.mark.parametrize("sample", EXACT_SAMPLES)
