@@ -189,6 +189,21 @@ def test_usage_errors_exit_2_with_one_line(args, words):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("args, meant", [
+    (["backward", WORKED, "--format", "text"], "table"),  # explain's -f text: not 'latex'
+    (["forward", WORKED, "-f", "TXT"], "table"),
+    (["backward", WORKED, "-f", "md"], "markdown"),
+    (["backward", WORKED, "-f", "tex"], "latex"),
+    (["gradcheck", WORKED, "-f", "text"], "table"),
+])
+def test_another_name_of_a_format_is_refused_naming_the_format_meant(args, meant):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: --format: unknown value '{args[-1]}'; hint: did "
+                                    f"you mean '{meant}'? (allowed: ")
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_float32_runs_and_agrees():
     doc = json.loads(invoke("backward", WORKED, "-f", "json", "--dtype", "float32").output)
     np.testing.assert_allclose(doc["layers"][0]["grads"]["kernel"], KERNEL_GRAD, atol=1e-6)

@@ -21,6 +21,7 @@ from cnngrad.problem import build_problem, load_problem
 from cnngrad.render.csv_result import render_csv
 from cnngrad.render.latex import latex_number, render_latex, text_label
 from cnngrad.render.markdown import render_markdown
+from cnngrad.render.numbers import fmt_exact_decimal
 from cnngrad.render.tables import (HEAT_STYLES, WINNER_MARK, heat_style, largest_magnitude,
                                    maxpool_winners)
 
@@ -429,6 +430,26 @@ def test_exact_worked_example_decimals_equal_the_float_results():
     assert "22303/500000 ≈0.044606" in table and "1067/15625 ≈0.068288" in table
 
 
+@pytest.mark.parametrize("fmt, cell", [("table", "3/10 ≈0.30000000000000000"),
+                                       ("markdown", "3/10 ≈ 0.30000000000000000")])
+def test_the_decimal_beside_an_exact_value_has_no_float_digits(tmp_path, fmt, cell):
+    # it was the float's: 3/10 ≈ 0.29999999999999999 at --decimals 17
+    problem = write_problem(tmp_path, {"input": [[1, 2]], "kernel": [["3/10"]],
+                                       "delta": [[1, "1/10"]]})
+    text = ok("forward", problem, "--exact", "--decimals", "17", "--format", fmt)
+    assert cell in text and "9999999" not in text
+
+
+@pytest.mark.parametrize("value, decimals, text", [
+    (Fraction(3, 10), 17, "0.30000000000000000"), (Fraction(29, 200), 2, "0.15"),
+    (Fraction(-29, 200), 2, "-0.15"), (Fraction(1, 3), 6, "0.333333"), (Fraction(0), 2, "0.00"),
+    (Fraction(-37431869, 3), 12, "-12477289.666666666667"), (Fraction(7, 2), 0, "4"),
+    (Fraction(1, 10**9), 6, "1.00000e-09"), (Fraction(-3, 10**7), 3, "-3.00e-07"),
+    (Fraction(10**14, 3), 6, "3.33333e+13"), (Fraction(99999995, 10**15), 6, "1.00000e-07")])
+def test_fmt_exact_decimal_rounds_the_fraction_itself(value, decimals, text):
+    assert fmt_exact_decimal(value, decimals) == text
+
+
 @pytest.mark.parametrize("sample", EXACT_SAMPLES)
 def test_every_rational_sample_runs_exactly_with_strings_only(sample):
     doc = json.loads(ok("backward", SAMPLES / sample, "--format", "json", "--exact",
@@ -659,6 +680,28 @@ def test_an_svg_named_file_takes_the_table_when_asked_and_save_svg_the_picture(t
     assert (tmp_path / "r.svg").read_text(encoding="utf-8").startswith("cnngrad backward · ")
     ok("backward", WORKED, "--save-svg", tmp_path / "p.svg", "-o", tmp_path / "r.txt")
     assert (tmp_path / "p.svg").read_text(encoding="utf-8").startswith("<svg ")
+
+
+@pytest.mark.parametrize("command, sample", [("backward", WORKED), ("forward", NETWORK)])
+@pytest.mark.parametrize("svg", ["r.txt", "./r.txt", "link.txt"])
+def test_save_svg_and_output_naming_one_file_is_refused(tmp_path, monkeypatch, command,
+                                                         sample, svg):
+    # the picture used to replace the report silently: -o r.txt held an SVG
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.txt").write_text("kept\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to("r.txt")
+    result = invoke(command, sample, "-o", "r.txt", "--save-svg", svg)
+    assert result.exit_code == 2
+    shown = "r.txt" if svg != "link.txt" else svg
+    assert result.output == (f"error: {shown}: --save-svg: is also the --output file, which "
+                             "it would replace; hint: give --save-svg and --output different "
+                             "files\n")
+    assert (tmp_path / "r.txt").read_text(encoding="utf-8") == "kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "r.txt"]
+
+
+def test_save_svg_and_output_may_both_be_a_device():
+    ok("backward", WORKED, "-o", os.devnull, "--save-svg", os.devnull)
 
 
 def test_show_steps_with_a_table_written_to_a_json_named_file(tmp_path):

@@ -66,6 +66,10 @@ def test_one_based_markdown_numbers_captions_rows_and_columns(tmp_path):
     assert result.exit_code == 0, result.output
     assert ("**`relu_1.output[2]`**\n\n|   | 1 | 2 |\n|--:|--:|--:|\n"
             "| **1** | 0 | 0 |\n| **2** | 2 | 1 |") in result.stdout
+    # the file says so, as the table's header does (a `[2]` is otherwise the third channel)
+    assert result.stdout.startswith("# cnngrad forward · indices count from 1\n\n")
+    plain = _invoke("forward", path, "--format", "markdown")
+    assert plain.stdout.startswith("# cnngrad forward\n\n")
 
 
 def test_one_based_latex_labels(tmp_path):
@@ -74,6 +78,9 @@ def test_one_based_latex_labels(tmp_path):
     assert result.exit_code == 0, result.output
     assert r"\[ \text{relu\_1.output[1]} = \begin{bmatrix}" in result.stdout
     assert "output[0]" not in result.stdout
+    assert result.stdout.startswith("% cnngrad forward · indices count from 1 (bmatrix needs ")
+    plain = _invoke("forward", path, "--format", "latex")
+    assert plain.stdout.startswith("% cnngrad forward (bmatrix needs ")
 
 
 @pytest.mark.parametrize("command", ["backward", "forward"])

@@ -17,7 +17,8 @@ import typer
 # write_output is also the commands' (from cnngrad.cli.common import write_output)
 from cnngrad.cli.output import (TerminalText, escape_controls, write_output,  # noqa: F401
                                 write_outputs)
-from cnngrad.errors import CnnGradError, UsageError, did_you_mean, with_article
+from cnngrad.errors import (CnnGradError, UsageError, allowed_list, did_you_mean,
+                            with_article)
 
 # --------------------------------------------------------------------------- plumbing
 
@@ -182,6 +183,12 @@ SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "la
                   ".npz": "npz"}
 
 
+#: Other names for a format, whose closest spelling is another one: ``text`` (as explain's
+#: and verify's -f text) read as ``latex``; these name the format meant instead.
+FORMAT_ALIASES = {"text": "table", "txt": "table", "plain": "table", "md": "markdown",
+                  "tex": "latex"}
+
+
 class OutputFormat(str):
     """A command's output format, and where it came from: ``--format`` as given, or the
     suffix of ``-o``'s file when --format was left out (``from_suffix`` is then that file),
@@ -203,6 +210,10 @@ def output_format(format: Optional[str], output: Optional[str],
     ``-o report.svg`` without --format is refused: -o writes text, and a text file named
     .svg is no picture (``picture``: the command has --save-svg, which the hint names)."""
     if format is not None:
+        meant = FORMAT_ALIASES.get(format.lower())
+        if format not in allowed and meant in allowed:
+            raise UsageError(f"unknown value '{format}'", where="--format",
+                             hint=f"did you mean '{meant}'? ({allowed_list(allowed)})")
         return OutputFormat(choose(format, allowed, "--format"))
     suffix = Path(output).suffix.lower() if output else ""
     if suffix == ".svg":

@@ -372,10 +372,33 @@ def _umask() -> int:
     return current
 
 
+def _same_file(first: str, second: str) -> bool:
+    """Whether two -o targets name one regular file (also through a symlink or a hard link);
+    a device such as /dev/null may take both."""
+    try:
+        if os.path.exists(first) and os.path.exists(second):
+            return os.path.samefile(first, second) and _regular(first)
+        return os.path.realpath(first) == os.path.realpath(second)
+    except (OSError, ValueError):
+        return False
+
+
+def _refuse_one_file_twice(targets: list) -> None:
+    """``-o r.txt --save-svg r.txt``: the second would silently replace the first."""
+    files = [(str(target), option) for target, option in targets if target is not None]
+    for index, (name, option) in enumerate(files):
+        for earlier, earlier_option in files[:index]:
+            if _same_file(earlier, name):
+                raise UsageError(f"is also the {earlier_option} file, which it would replace",
+                                 where=option, file=_shown(str(Path(name))),
+                                 hint=f"give {option} and {earlier_option} different files")
+
+
 def write_outputs(*outputs: tuple) -> None:
     """Write several outputs all or nothing, each ``(text, target, protected, option)``:
     every file is written to its temporary first; only when all of them are does any
     take its place (``--save-svg`` is never left behind by a run that failed)."""
+    _refuse_one_file_twice([(target, option) for _, target, _, option in outputs])
     pending: list[PendingOutput] = []
     try:
         for text, target, protected, option in outputs:

@@ -93,7 +93,8 @@ def iter_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     """:func:`render_markdown` as pieces of text, a paragraph at a time."""
     what = "backward" if include_backward else "forward"
     title = " ".join((trace.problem.title or "").split())
-    yield f"# cnngrad {what}" + (f" · {title}" if title else "")
+    yield (f"# cnngrad {what}" + (f" · {title}" if title else "")
+           + (f" · indices count from {base}" if base else ""))  # as the table's header
     yield "\n\n" + _loss_text(trace, decimals)
     layers = {layer.name: layer for layer in trace.layers}
     count = len(trace.layers)

@@ -29,8 +29,28 @@ def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None)
 
 
 def fmt_exact_decimal(value: Fraction, decimals: int = DEFAULT_DECIMALS) -> str:
-    """The decimal beside an exact value: ``1/3 ≈ 0.333333``."""
-    return fmt(float(value), decimals)
+    """The decimal beside an exact value: ``1/3 ≈ 0.333333``, rounded from the fraction itself
+    with a half away from zero (``29/200`` → ``0.15`` at 2 decimals), never through a float,
+    whose own digits would show at many decimals (``3/10`` is ``0.30000000000000000``, not
+    ``0.29999999999999999``).  Scientific, as :func:`fmt`, when fixed decimals would hide it
+    or it is 10¹² or more."""
+    value = Fraction(value)
+    sign, magnitude = ("-" if value < 0 else ""), abs(value)
+    if magnitude == 0:
+        return fmt(0.0, decimals)
+    if Fraction(1, 2 * 10**decimals) <= magnitude < 10**12:
+        return sign + half_up_text(magnitude, decimals)
+    digits = max(decimals - 1, 1)
+    exponent = len(str(magnitude.numerator)) - len(str(magnitude.denominator))
+    while magnitude < Fraction(10) ** exponent:
+        exponent -= 1
+    while magnitude >= Fraction(10) ** (exponent + 1):
+        exponent += 1
+    mantissa = half_up_text(magnitude / Fraction(10) ** exponent, digits)
+    if mantissa.startswith("10"):  # 9.99…5 rounds up to the next power of ten
+        exponent += 1
+        mantissa = half_up_text(magnitude / Fraction(10) ** exponent, digits)
+    return f"{sign}{mantissa}e{exponent:+03d}"
 
 
 def half_up_text(value: Fraction, decimals: int) -> str:
