@@ -317,6 +317,27 @@ def test_conv_groups_batches_and_untied_bias_use_display_indices():
     assert {t.factors[0].symbol.split(",")[1] for t in delta_in.terms} == {"1"}
 
 
+@pytest.mark.parametrize("flip", [False, True])
+def test_nhwc_one_channel_filters_name_the_filter_of_the_output_cell(flip):
+    # nhwc k1×k2×F kernel over a one-channel input: filter f is the kernel's last index
+    doc = {"layout": "nhwc", "input": [[2, 1, 3, 4]],
+           "layers": [{"type": "conv2d", "flip_kernel": flip,
+                       "kernel": [[[-3, 1], [1, -2], [0, 5]]]}],
+           "delta": [[[1, 2], [3, 4]]]}
+    trace = run(problem_of(doc))
+    kernel = np.array(doc["layers"][0]["kernel"], dtype=float)
+    for path in ("conv2d_1.output[0,1,1]", "conv2d_1.delta_in[0,2]"):
+        explanation = explain(trace, path)
+        for term in explanation.terms:
+            w = next(f for f in term.factors if f.symbol.startswith("w["))
+            m, n, f = _indices(w.symbol)[0]
+            assert kernel[m, n, f] == w.value, (path, w.symbol, w.value)
+            assert f == 1 or path.endswith("delta_in[0,2]"), (path, w.symbol)
+    # the input cell's delta meets both filters, each with its own δ channel
+    filters = {_indices(f.symbol)[0][-1] for t in explain(trace, "conv2d_1.delta_in[0,2]").terms
+               for f in t.factors if f.symbol.startswith(("w[", "δ["))}
+    assert filters == {0, 1}
+
 def test_flip_kernel_reports_the_kernel_as_given():
     doc = json.loads(Path(WORKED).read_text())
     doc["flip_kernel"] = True
