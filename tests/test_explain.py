@@ -338,6 +338,19 @@ def test_nhwc_one_channel_filters_name_the_filter_of_the_output_cell(flip):
                for f in t.factors if f.symbol.startswith(("w[", "δ["))}
     assert filters == {0, 1}
 
+@pytest.mark.parametrize("one_based, path, formula", [
+    (False, "upsample_1.output[1,3,5]", "x[1,3,5] = o[1,⌊3/2⌋,⌊5/3⌋]"),
+    (True, "upsample_1.output[2,4,6]", "x[2,4,6] = o[2,⌊(4-1)/2⌋+1,⌊(6-1)/3⌋+1]"),
+])
+def test_an_upsampled_cell_formula_names_its_own_indices(one_based, path, formula):
+    # no free i, j: the formula is written with the explained cell's indices
+    doc = {"input": np.arange(12.0).reshape(2, 2, 3).tolist(),
+           "layers": [{"type": "upsample", "scale": [2, 3]}],
+           "delta": np.ones((2, 4, 9)).tolist()}
+    explanation = explain(run(problem_of(doc)), path, one_based=one_based)
+    assert explanation.formula == formula
+    assert terms_of(explanation) == [(("o[2,2,2]" if one_based else "o[1,1,1]"), "", "10")]
+
 def test_flip_kernel_reports_the_kernel_as_given():
     doc = json.loads(Path(WORKED).read_text())
     doc["flip_kernel"] = True
