@@ -351,6 +351,17 @@ def test_an_upsampled_cell_formula_names_its_own_indices(one_based, path, formul
     assert explanation.formula == formula
     assert terms_of(explanation) == [(("o[2,2,2]" if one_based else "o[1,1,1]"), "", "10")]
 
+def test_a_shared_dense_bias_term_is_exact_with_exact():
+    # "bias": a number, one bias for every output: its term is the fraction, as the others
+    doc = {"input": [[0.5, -0.25]], "layers": [{"type": "flatten"}, {"type": "dense",
+           "weights": [[0.3, 0.7], [-0.1, 0.2]], "bias": -0.4654}], "delta": [1, 2]}
+    explanation = explain(run(problem_of(doc, exact=True)), "dense_1.output[1]")
+    bias = explanation.terms[-1]
+    assert bias.value == Fraction("-0.4654") and isinstance(bias.value, Fraction)
+    assert terms_of(explanation)[-1] == ("b", "", "-2327/5000")
+    assert sum(term.value for term in explanation.terms) == explanation.total
+
+
 def test_flip_kernel_reports_the_kernel_as_given():
     doc = json.loads(Path(WORKED).read_text())
     doc["flip_kernel"] = True
