@@ -317,6 +317,51 @@ def test_conv_groups_batches_and_untied_bias_use_display_indices():
     assert {t.factors[0].symbol.split(",")[1] for t in delta_in.terms} == {"1"}
 
 
+@pytest.mark.parametrize("flip", [False, True])
+def test_nhwc_one_channel_filters_name_the_filter_of_the_output_cell(flip):
+    # nhwc k1×k2×F kernel over a one-channel input: filter f is the kernel's last index
+    doc = {"layout": "nhwc", "input": [[2, 1, 3, 4]],
+           "layers": [{"type": "conv2d", "flip_kernel": flip,
+                       "kernel": [[[-3, 1], [1, -2], [0, 5]]]}],
+           "delta": [[[1, 2], [3, 4]]]}
+    trace = run(problem_of(doc))
+    kernel = np.array(doc["layers"][0]["kernel"], dtype=float)
+    for path in ("conv2d_1.output[0,1,1]", "conv2d_1.delta_in[0,2]"):
+        explanation = explain(trace, path)
+        for term in explanation.terms:
+            w = next(f for f in term.factors if f.symbol.startswith("w["))
+            m, n, f = _indices(w.symbol)[0]
+            assert kernel[m, n, f] == w.value, (path, w.symbol, w.value)
+            assert f == 1 or path.endswith("delta_in[0,2]"), (path, w.symbol)
+    # the input cell's delta meets both filters, each with its own δ channel
+    filters = {_indices(f.symbol)[0][-1] for t in explain(trace, "conv2d_1.delta_in[0,2]").terms
+               for f in t.factors if f.symbol.startswith(("w[", "δ["))}
+    assert filters == {0, 1}
+
+@pytest.mark.parametrize("one_based, path, formula", [
+    (False, "upsample_1.output[1,3,5]", "x[1,3,5] = o[1,⌊3/2⌋,⌊5/3⌋]"),
+    (True, "upsample_1.output[2,4,6]", "x[2,4,6] = o[2,⌊(4-1)/2⌋+1,⌊(6-1)/3⌋+1]"),
+])
+def test_an_upsampled_cell_formula_names_its_own_indices(one_based, path, formula):
+    # no free i, j: the formula is written with the explained cell's indices
+    doc = {"input": np.arange(12.0).reshape(2, 2, 3).tolist(),
+           "layers": [{"type": "upsample", "scale": [2, 3]}],
+           "delta": np.ones((2, 4, 9)).tolist()}
+    explanation = explain(run(problem_of(doc)), path, one_based=one_based)
+    assert explanation.formula == formula
+    assert terms_of(explanation) == [(("o[2,2,2]" if one_based else "o[1,1,1]"), "", "10")]
+
+def test_a_shared_dense_bias_term_is_exact_with_exact():
+    # "bias": a number, one bias for every output: its term is the fraction, as the others
+    doc = {"input": [[0.5, -0.25]], "layers": [{"type": "flatten"}, {"type": "dense",
+           "weights": [[0.3, 0.7], [-0.1, 0.2]], "bias": -0.4654}], "delta": [1, 2]}
+    explanation = explain(run(problem_of(doc, exact=True)), "dense_1.output[1]")
+    bias = explanation.terms[-1]
+    assert bias.value == Fraction("-0.4654") and isinstance(bias.value, Fraction)
+    assert terms_of(explanation)[-1] == ("b", "", "-2327/5000")
+    assert sum(term.value for term in explanation.terms) == explanation.total
+
+
 def test_flip_kernel_reports_the_kernel_as_given():
     doc = json.loads(Path(WORKED).read_text())
     doc["flip_kernel"] = True

@@ -376,8 +376,9 @@ def _kernel_keep(spec: Conv2dSpec) -> tuple[bool, ...]:
     if ndim == 2:
         return (False, False, True, True)
     if ndim == 3:
+        # the filter axis is the kernel's first as given, its last under nhwc (k1×k2×F)
         one_channel_filters = spec.weight.shape[1] == 1 and \
-            spec.kernel.shape[0] == spec.weight.shape[0]
+            kernel_to_nchw(spec.kernel, spec.channels_last).shape[0] == spec.weight.shape[0]
         return (True, False, True, True) if one_channel_filters else (False, True, True, True)
     if ndim == 4:
         return (True, True, True, True)

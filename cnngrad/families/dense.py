@@ -111,7 +111,7 @@ def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
 
     def build(i: int) -> Term:
         if i == inputs:
-            return ex.term(Factor(b(out), _num(spec.bias if shared else spec.bias[out])))
+            return ex.term(Factor(b(out), _num(spec.bias[()] if shared else spec.bias[out])))
         return ex.term(Factor(W(out, i), _num(spec.weights[out, i])),
                        Factor(o(n, i), _num(layer.input[n, i])))
 

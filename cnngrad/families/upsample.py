@@ -71,8 +71,9 @@ def output_upsample(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     x = ex.map_named("x", layer.output.shape)
     o = ex.map_named("o", layer.input.shape)
     term = ex.term(Factor(o(*source), _num(layer.input[source])))
-    axes = ("i", "j")[:len(spec.scale)] if len(spec.scale) == 2 else ("i",)
-    rhs = o(index[0], index[1], *(f"⌊{a}/{s}⌋" for a, s in zip(axes, spec.scale)))
+    # the output cell's own indices, as shown (⌊(i+1-1)/s⌋+1 counted from 1)
+    rhs = o(index[0], index[1], *(f"⌊{i}/{s}⌋" if not ex.base else f"⌊({i + 1}-1)/{s}⌋+1"
+                                  for i, s in zip(index[2:], spec.scale)))
     return ex.finish(path, title=f"{x(*index)}: a copy of the input cell whose block it is in",
                      lhs=x(*index), rhs=rhs, terms=[term], symbols=ex.layer_symbols(layer),
                      notes=[f"Nearest-neighbour upsampling by {_scale_text(spec.scale)}: every "
