@@ -224,7 +224,7 @@ def counted_from_one(index: tuple[int, ...], shape: tuple[int, ...]) -> bool:
 
 
 #: The hint for such an index, where ``--one-based`` is an option.
-ONE_BASED_HINT = "counting from 1? give --one-based ([1,1] is then the first cell)"
+ONE_BASED_HINT = "counting from 1? give --one-based (indices then count from 1)"
 
 
 #: How an index's place is said (a path has at most a handful of axes).

@@ -391,7 +391,7 @@ def test_an_index_out_of_range_names_the_indices_its_axis_takes(tmp_path, key, o
     assert result.output == f"error: {answers}: {key}: {message}\n"
 
 
-ONE_BASED_HINT = "; hint: counting from 1? give --one-based ([1,1] is then the first cell)\n"
+ONE_BASED_HINT = "; hint: counting from 1? give --one-based (indices then count from 1)\n"
 
 
 @pytest.mark.parametrize("name, text, counted_from_one", [

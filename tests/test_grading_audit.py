@@ -237,7 +237,7 @@ def test_one_based_csv_blocks_answer_parts_with_points(tmp_path):
     assert err.splitlines()[0].endswith(
         "a.csv: line 5: conv2d_1.grads.kernel[2]: index [2] is outside "
         "'conv2d_1.grads.kernel' of shape 2×2×2 (indices 0 to 1 along an axis of 2); hint: "
-        "counting from 1? give --one-based ([1,1] is then the first cell)")
+        "counting from 1? give --one-based (indices then count from 1)")
 
 
 # --------------------------------------------------------------------------- the rule
