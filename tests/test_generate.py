@@ -629,6 +629,20 @@ def test_a_manifest_submission_that_cannot_be_graded_still_gets_a_results_json(t
     assert all(t["score"] == 0 and t["status"] == "failed" for t in document["tests"])
 
 
+@pytest.mark.parametrize("target", ["s01/key.json", "s01/problem.json", "s00/key.json"])
+def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target):
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    answers = submit(subs / "s00", "answers.json", out / "s00" / "key.json")
+    before = (out / target).read_bytes()
+    result = invoke("check", "--manifest", out / "manifest.json", answers, "-f", "csv",
+                    "-o", out / target)  # s01's files too, though s01 is not graded here
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    assert (out / target).read_bytes() == before
+
+
 def test_a_bad_manifest_is_exit_2_one_line(tmp_path):
     answers = tmp_path / "a.json"
     answers.write_text("{}", encoding="utf-8")

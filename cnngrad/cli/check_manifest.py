@@ -45,6 +45,9 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     manifest = read_manifest(manifest_file)
     grouped, strays = group_submissions(manifest, submissions)
     results, protected = [], [Path(manifest_file)] + [Path(path) for path in submissions]
+    # every student's problem and key, graded here or not: -o never replaces one
+    protected += [manifest.base_dir / str(entry[name]) for entry in manifest.students.values()
+                  for name in ("problem", "key") if isinstance(entry.get(name), str)]
     first = None  # the grading and rule of the first student: the gradebook's header
     for student, files in grouped.items():
         spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
