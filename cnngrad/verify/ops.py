@@ -254,6 +254,17 @@ def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
                           "instead of summed over them", {name: delta.sum(axis=0)})
 
 
+#: The words of dx cropped with ``[p:-p]``, which at padding 0 is empty (−0 is 0).
+CROPPED_TO_NOTHING = ("matches the padding cropped with [p:-p], which is empty at padding 0 "
+                      "(-0 is 0): crop with [p:p + H] and [p:p + W]")
+
+
+def _cropped_to_nothing(x: np.ndarray) -> Alternative:
+    """The padding cropped with a negative end, ``[p:-p]``: right for p > 0, empty at p = 0."""
+    return Alternative("padding_cropped_to_nothing", CROPPED_TO_NOTHING,
+                       {"dx": x[:, :, :0, :0]})
+
+
 def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     from cnngrad.families.conv2d import _undilated_conv_backward
     from cnngrad.layers.conv import conv2d_backward, pad2d
@@ -284,6 +295,8 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
         yield Alternative("padding_cropped_wrong", "matches the padding cropped from the "
                           "bottom and right only (dx_padded[:H, :W])",
                           {"dx": dx_padded[:, :, :h, :wd]})
+    else:
+        yield _cropped_to_nothing(x)
     if w.shape[2] == w.shape[3]:
         dx_t, dw_t, _ = conv2d_backward(x, w.swapaxes(2, 3), delta, s, p)
         yield Alternative("kernel_transposed", "matches the kernel transposed (w[.., q, p] "
@@ -434,6 +447,8 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                           "cropped off",
                           {"dx": maxpool2d_backward(_padded(x, p, -np.inf), delta, size, s, 0,
                                                     ties=options.ties)})
+    else:
+        yield _cropped_to_nothing(x)
 
 
 def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
@@ -460,6 +475,8 @@ def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
         yield Alternative("padding_not_cropped", f"matches dx with its padding of {p} not "
                           "cropped off",
                           {"dx": avgpool2d_backward(_padded(x, p, 0.0), delta, size, s, 0)})
+    else:
+        yield _cropped_to_nothing(x)
 
 
 def _maxpool_forward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
