@@ -269,6 +269,36 @@ def test_int_pair_and_four_sides_are_the_same(one, other):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("call, words", [
+    # a float is refused, never truncated: (1.5, 2) was read as stride (1, 2)
+    (lambda x: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), stride=(1.5, 2)),
+     "stride must be an int or a pair of ints, got (1.5, 2)"),
+    (lambda x: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), stride=2.0),
+     "stride must be an int or a pair of ints, got 2.0"),
+    (lambda x: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), padding=(0.7, 0.2)),
+     "padding must be an int, a pair of ints or four ints, got (0.7, 0.2)"),
+    (lambda x: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), padding="same"),
+     "got 'same' (for 'same' padding, see same_padding)"),
+    (lambda x: cnngrad.conv2d_backward(x, np.ones((1, 1, 2, 2)), np.ones((1, 1, 5, 5)),
+                                       dilation=None),
+     "dilation must be an int or a pair of ints, got None"),
+    (lambda x: cnngrad.maxpool2d_forward(x, (2.9, 2)),
+     "size must be an int or a pair of ints, got (2.9, 2)"),
+    (lambda x: cnngrad.avgpool2d_forward(x, 2, stride=1.5),
+     "stride must be an int or a pair of ints, got 1.5"),
+    (lambda x: cnngrad.conv_transpose2d_forward(x, np.ones((1, 1, 2, 2)), padding=0.5),
+     "padding must be an int or a pair of ints, got 0.5"),
+    (lambda x: cnngrad.conv1d_forward(x[0], np.ones((1, 1, 2)), padding=(0.5, 1)),
+     "padding must be an int or (left, right) ints, got (0.5, 1)"),
+    (lambda x: cnngrad.upsample_nearest_forward(x, (1.5, 2)),
+     "scale must be an int or a pair of ints, got (1.5, 2)"),
+])
+def test_a_non_int_size_is_a_value_error_not_truncated(call, words):
+    with pytest.raises(ValueError) as raised:
+        call(np.ones((1, 1, 6, 6)))
+    assert words in str(raised.value)
+
+
 def test_padding_is_zeros():
     # a ones kernel over a ones input: a corner output sees 4 real cells of its 3×3 window
     y = cnngrad.conv2d_forward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), padding=1)
