@@ -299,6 +299,28 @@ def test_a_non_int_size_is_a_value_error_not_truncated(call, words):
     assert words in str(raised.value)
 
 
+@pytest.mark.parametrize("call, words", [
+    # the array x where its shape is wanted (every other backward takes x itself)
+    (lambda x: cnngrad.global_avgpool_backward(x, np.ones((1, 2))),
+     "pass x.shape, not the array x (of shape (1, 2, 3, 3))"),
+    (lambda x: cnngrad.global_avgpool_backward(x.shape, np.ones(2)),
+     "delta must have the output's shape (N, C) = (1, 2), got (2,)"),
+    (lambda x: cnngrad.global_avgpool_backward((1, 2), np.ones((1, 2))),
+     "global_avgpool needs x_shape (N, C, *spatial), got (1, 2)"),
+])
+def test_global_avgpool_backward_says_what_it_takes(call, words):
+    with pytest.raises(ValueError) as raised:
+        call(np.ones((1, 2, 3, 3)))
+    assert words in str(raised.value)
+
+
+def test_global_avgpool_takes_lists_as_the_other_kernels_do():
+    x = np.arange(18.0).reshape(1, 2, 3, 3)
+    np.testing.assert_array_equal(cnngrad.global_avgpool_forward(x.tolist()), [[4.0, 13.0]])
+    np.testing.assert_array_equal(cnngrad.global_avgpool_backward(x.shape, [[9.0, 18.0]]),
+                                  np.repeat([1.0, 2.0], 9).reshape(1, 2, 3, 3))
+
+
 def test_padding_is_zeros():
     # a ones kernel over a ones input: a corner output sees 4 real cells of its 3×3 window
     y = cnngrad.conv2d_forward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), padding=1)
