@@ -162,6 +162,13 @@ def test_help_lists_the_functions():
     assert "(N, C, H, W)" in text
 
 
+def test_dir_lists_the_api_and_nothing_borrowed():
+    # (a subpackage, such as cnngrad.layers, is listed once imported, as Python does)
+    public = [name for name in dir(cnngrad) if not name.startswith("_")
+              and not inspect.ismodule(getattr(cnngrad, name))]
+    assert public == sorted(set(cnngrad.__all__) - {"__version__"})
+
+
 # ---------------------------------------------------------------------------------------
 # batched, grouped, four-sided, dilated: against the plain-loop references
 
