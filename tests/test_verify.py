@@ -939,3 +939,13 @@ def test_a_missing_bundled_verify_sample_says_where_it_is(tmp_path, monkeypatch)
     # a file that is not a bundled sample gets no such hint
     other = invoke("samples/verify/mine.py:conv2d_backward", "--op", "conv2d_backward")
     assert other.exit_code == 2 and "ships with cnngrad" not in other.output
+
+
+@pytest.mark.parametrize("op", ["conv2d_forward", "maxpool2d_forward", "avgpool2d_forward"])
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_a_forward_ops_layout_line_names_its_output_not_a_delta(op, layout):
+    from cnngrad.verify.ops import OPS
+
+    words = OPS[op].layout_words[layout]
+    assert "delta" not in words and "-> y (N, " in words
+    assert ("b (F,)" in words) == op.startswith("conv")

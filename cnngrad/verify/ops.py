@@ -910,6 +910,11 @@ _CONV_LAYOUTS = {"nchw": "x (N, C, H, W), w (F, C, kh, kw), delta (N, F, H', W')
                  "nhwc": "x (N, H, W, C), w (kh, kw, C, F), delta (N, H', W', F)"}
 _POOL_LAYOUTS = {"nchw": "x (N, C, H, W), delta (N, C, H', W')",
                  "nhwc": "x (N, H, W, C), delta (N, H', W', C)"}
+#: The forward ops' own: they take b (conv) and return y, and take no delta.
+_CONV_FORWARD_LAYOUTS = {"nchw": "x (N, C, H, W), w (F, C, kh, kw), b (F,) -> y (N, F, H', W')",
+                         "nhwc": "x (N, H, W, C), w (kh, kw, C, F), b (F,) -> y (N, H', W', F)"}
+_POOL_FORWARD_LAYOUTS = {"nchw": "x (N, C, H, W) -> y (N, C, H', W')",
+                         "nhwc": "x (N, H, W, C) -> y (N, H', W', C)"}
 
 
 def _op(name, summary, signature, inputs, outputs, axes, channels_last, cases, reference,
@@ -930,7 +935,7 @@ def _registry() -> dict[str, Op]:
             "conv2d_forward(x, w, b, stride, padding) -> y", ("x", "w", "b", "stride", "padding"),
             ("y",), conv_axes, _CONV_CL,
             lambda rng, o: _conv2d_cases(rng, o, forward=True), _conv2d_forward_reference,
-            _conv2d_forward_slips, ("x", "w"), _CONV_LAYOUTS),
+            _conv2d_forward_slips, ("x", "w"), _CONV_FORWARD_LAYOUTS),
         _op("conv2d_backward", "gradients of a 2-D convolution",
             "conv2d_backward(x, w, delta, stride, padding) -> (dx, dw, db)",
             ("x", "w", "delta", "stride", "padding"), ("dx", "dw", "db"), conv_axes, _CONV_CL,
@@ -940,7 +945,7 @@ def _registry() -> dict[str, Op]:
             "maxpool2d_forward(x, size, stride, padding) -> y",
             ("x", "size", "stride", "padding"), ("y",), pool_axes, _POOL_CL,
             lambda rng, o: _pool_cases(rng, o, forward=True, kind="max"),
-            _maxpool_forward_reference, _maxpool_forward_slips, ("x",), _POOL_LAYOUTS),
+            _maxpool_forward_reference, _maxpool_forward_slips, ("x",), _POOL_FORWARD_LAYOUTS),
         _op("maxpool2d_backward", "gradient of 2-D max pooling (ties by --ties)",
             "maxpool2d_backward(x, delta, size, stride, padding) -> dx",
             ("x", "delta", "size", "stride", "padding"), ("dx",), pool_axes, _POOL_CL,
@@ -950,7 +955,7 @@ def _registry() -> dict[str, Op]:
             "PyTorch)", "avgpool2d_forward(x, size, stride, padding) -> y",
             ("x", "size", "stride", "padding"), ("y",), pool_axes, _POOL_CL,
             lambda rng, o: _pool_cases(rng, o, forward=True, kind="avg"),
-            _avgpool_forward_reference, _avgpool_forward_slips, ("x",), _POOL_LAYOUTS),
+            _avgpool_forward_reference, _avgpool_forward_slips, ("x",), _POOL_FORWARD_LAYOUTS),
         _op("avgpool2d_backward", "gradient of 2-D average pooling",
             "avgpool2d_backward(x, delta, size, stride, padding) -> dx",
             ("x", "delta", "size", "stride", "padding"), ("dx",), pool_axes, _POOL_CL,
