@@ -328,6 +328,24 @@ def test_global_avgpool_takes_lists_as_the_other_kernels_do():
                                   np.repeat([1.0, 2.0], 9).reshape(1, 2, 3, 3))
 
 
+@pytest.mark.parametrize("call", [
+    # conv computed complex numbers (its backward a numpy casting TypeError), softmax dropped
+    # the imaginary parts with a warning; the pools and batch norm already refused them
+    lambda z: cnngrad.conv2d_forward(z, np.ones((1, 1, 2, 2))),
+    lambda z: cnngrad.conv2d_backward(z, np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))),
+    lambda z: cnngrad.conv2d_forward(z.real, np.ones((1, 1, 2, 2)), b=np.array([1j])),
+    lambda z: cnngrad.conv1d_forward(z[0], np.ones((1, 4, 2))),
+    lambda z: cnngrad.conv_transpose2d_forward(z, np.ones((1, 1, 2, 2))),
+    lambda z: cnngrad.softmax_forward(z[0, 0]),
+    lambda z: cnngrad.log_softmax_forward(z[0, 0].astype(str)),
+    lambda z: cnngrad.maxpool2d_forward(z, 2),
+])
+def test_complex_or_text_arrays_are_a_value_error(call):
+    z = (np.arange(16) + 1j).reshape(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="real numbers"):
+        call(z)
+
+
 def test_padding_is_zeros():
     # a ones kernel over a ones input: a corner output sees 4 real cells of its 3×3 window
     y = cnngrad.conv2d_forward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), padding=1)
