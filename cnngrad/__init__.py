@@ -63,4 +63,5 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     # the lazy names too, so that dir(cnngrad), tab completion and help(cnngrad) list them
-    return sorted(set(globals()) | set(_API))
+    # not `annotations`, the __future__ import's name: no part of the API
+    return sorted((set(globals()) - {"annotations"}) | set(_API))

@@ -51,7 +51,11 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
     AssertionError
         A case fails: the message is the text report.
     ValueError
-        Unknown op, style, layout or tie rule, or a style without that op.
+        Unknown op, style, layout or tie rule, or a style without that op; ``fn`` or
+        ``forward`` not a function; an ``args`` key that is not one of the op's arguments;
+        ``args`` with a style other than plain, ``forward`` with the plain style, a layout the
+        style does not use; a seed below 0, a timeout not above 0, a tolerance not ≥ 0 (the
+        settings the command refuses).
     """
     from cnngrad.verify.ops import OPS, Options
     from cnngrad.verify.report import render_text
@@ -70,9 +74,49 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
         raise ValueError(f"unknown tie rule {ties!r}; allowed: first, split, all")
     if STYLES[style].needs_forward(OPS[op]) and forward is None:
         raise ValueError(f"the {style} {op} cache is your forward function's: pass forward=")
+    _check_settings(fn, OPS[op], STYLES[style], layout=layout, args=args, forward=forward,
+                    seed=seed, timeout=timeout, rtol=rtol, atol=atol)
     report = run_battery(fn, op, style=style, layout=layout, keywords=args, forward=forward,
                          options=Options(ties=ties), seed=seed, timeout=timeout, rtol=rtol,
                          atol=atol)
     if not report.ok:
         raise AssertionError("\n" + render_text(report))
     return report
+
+
+def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol, atol) -> None:
+    """The command's own checks of its settings, as ValueErrors naming the keyword."""
+    import math
+    import numbers
+    import threading
+
+    if not callable(fn):
+        raise ValueError(f"fn must be your function itself, got {fn!r}"
+                         + (" (pass the function, not its name)" if isinstance(fn, str) else ""))
+    if forward is not None and not callable(forward):
+        raise ValueError(f"forward must be your forward function itself, got {forward!r}")
+    if forward is not None and style.name == "plain":
+        raise ValueError("forward= builds the cache of the cs231n and dls styles")
+    if layout is not None and style.layout is not None and layout != style.layout:
+        raise ValueError(f"the {style.name} style is {style.layout}: leave layout= out")
+    if args is not None:
+        if not isinstance(args, dict):
+            raise ValueError(f"args must be a dict (argument name → your keyword), got "
+                             f"{args!r}")
+        unknown = sorted(set(args) - set(op.inputs))
+        if unknown:
+            raise ValueError(f"{op.name} has no argument {unknown[0]!r}; its arguments: "
+                             f"{', '.join(op.inputs)}")
+        if args and style.name != "plain":
+            raise ValueError(f"args renames the plain signature's arguments; the {style.name} "
+                             f"style calls {style.signature(op)}")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
+    for name, value in (("timeout", timeout), ("rtol", rtol), ("atol", atol)):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    if not 0 < timeout <= threading.TIMEOUT_MAX:
+        raise ValueError(f"timeout must be more than 0 and finite, got {timeout!r}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")

@@ -162,6 +162,13 @@ def test_help_lists_the_functions():
     assert "(N, C, H, W)" in text
 
 
+def test_dir_lists_the_api_and_nothing_borrowed():
+    # (a subpackage, such as cnngrad.layers, is listed once imported, as Python does)
+    public = [name for name in dir(cnngrad) if not name.startswith("_")
+              and not inspect.ismodule(getattr(cnngrad, name))]
+    assert public == sorted(set(cnngrad.__all__) - {"__version__"})
+
+
 # ---------------------------------------------------------------------------------------
 # batched, grouped, four-sided, dilated: against the plain-loop references
 
@@ -267,6 +274,76 @@ def test_int_pair_and_four_sides_are_the_same(one, other):
     for a, b in zip(cnngrad.conv2d_backward(x, w, delta, **one),
                     cnngrad.conv2d_backward(x, w, delta, **other)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("call, words", [
+    # a float is refused, never truncated: (1.5, 2) was read as stride (1, 2)
+    (lambda x: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), stride=(1.5, 2)),
+     "stride must be an int or a pair of ints, got (1.5, 2)"),
+    (lambda x: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), stride=2.0),
+     "stride must be an int or a pair of ints, got 2.0"),
+    (lambda x: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), padding=(0.7, 0.2)),
+     "padding must be an int, a pair of ints or four ints, got (0.7, 0.2)"),
+    (lambda x: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), padding="same"),
+     "got 'same' (for 'same' padding, see same_padding)"),
+    (lambda x: cnngrad.conv2d_backward(x, np.ones((1, 1, 2, 2)), np.ones((1, 1, 5, 5)),
+                                       dilation=None),
+     "dilation must be an int or a pair of ints, got None"),
+    (lambda x: cnngrad.maxpool2d_forward(x, (2.9, 2)),
+     "size must be an int or a pair of ints, got (2.9, 2)"),
+    (lambda x: cnngrad.avgpool2d_forward(x, 2, stride=1.5),
+     "stride must be an int or a pair of ints, got 1.5"),
+    (lambda x: cnngrad.conv_transpose2d_forward(x, np.ones((1, 1, 2, 2)), padding=0.5),
+     "padding must be an int or a pair of ints, got 0.5"),
+    (lambda x: cnngrad.conv1d_forward(x[0], np.ones((1, 1, 2)), padding=(0.5, 1)),
+     "padding must be an int or (left, right) ints, got (0.5, 1)"),
+    (lambda x: cnngrad.upsample_nearest_forward(x, (1.5, 2)),
+     "scale must be an int or a pair of ints, got (1.5, 2)"),
+])
+def test_a_non_int_size_is_a_value_error_not_truncated(call, words):
+    with pytest.raises(ValueError) as raised:
+        call(np.ones((1, 1, 6, 6)))
+    assert words in str(raised.value)
+
+
+@pytest.mark.parametrize("call, words", [
+    # the array x where its shape is wanted (every other backward takes x itself)
+    (lambda x: cnngrad.global_avgpool_backward(x, np.ones((1, 2))),
+     "pass x.shape, not the array x (of shape (1, 2, 3, 3))"),
+    (lambda x: cnngrad.global_avgpool_backward(x.shape, np.ones(2)),
+     "delta must have the output's shape (N, C) = (1, 2), got (2,)"),
+    (lambda x: cnngrad.global_avgpool_backward((1, 2), np.ones((1, 2))),
+     "global_avgpool needs x_shape (N, C, *spatial), got (1, 2)"),
+])
+def test_global_avgpool_backward_says_what_it_takes(call, words):
+    with pytest.raises(ValueError) as raised:
+        call(np.ones((1, 2, 3, 3)))
+    assert words in str(raised.value)
+
+
+def test_global_avgpool_takes_lists_as_the_other_kernels_do():
+    x = np.arange(18.0).reshape(1, 2, 3, 3)
+    np.testing.assert_array_equal(cnngrad.global_avgpool_forward(x.tolist()), [[4.0, 13.0]])
+    np.testing.assert_array_equal(cnngrad.global_avgpool_backward(x.shape, [[9.0, 18.0]]),
+                                  np.repeat([1.0, 2.0], 9).reshape(1, 2, 3, 3))
+
+
+@pytest.mark.parametrize("call", [
+    # conv computed complex numbers (its backward a numpy casting TypeError), softmax dropped
+    # the imaginary parts with a warning; the pools and batch norm already refused them
+    lambda z: cnngrad.conv2d_forward(z, np.ones((1, 1, 2, 2))),
+    lambda z: cnngrad.conv2d_backward(z, np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))),
+    lambda z: cnngrad.conv2d_forward(z.real, np.ones((1, 1, 2, 2)), b=np.array([1j])),
+    lambda z: cnngrad.conv1d_forward(z[0], np.ones((1, 4, 2))),
+    lambda z: cnngrad.conv_transpose2d_forward(z, np.ones((1, 1, 2, 2))),
+    lambda z: cnngrad.softmax_forward(z[0, 0]),
+    lambda z: cnngrad.log_softmax_forward(z[0, 0].astype(str)),
+    lambda z: cnngrad.maxpool2d_forward(z, 2),
+])
+def test_complex_or_text_arrays_are_a_value_error(call):
+    z = (np.arange(16) + 1j).reshape(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="real numbers"):
+        call(z)
 
 
 def test_padding_is_zeros():

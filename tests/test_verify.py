@@ -612,6 +612,36 @@ def test_verify_op_refuses_bad_settings(kwargs, message):
         verify_op(lambda *a: None, **kwargs)
 
 
+def _forward(*args):
+    return None
+
+
+@pytest.mark.parametrize("fn, kwargs, message", [
+    # what the command refuses, refused by the helper too rather than run into 14 RAISED
+    # cases, a numpy TypeError, or a pass that means nothing
+    (None, {}, "fn must be your function itself, got None"),
+    ("layers.py:conv_backward", {}, r"not its name"),
+    (_forward, {"style": "cs231n", "forward": "conv_forward_naive"},
+     "forward must be your forward function itself"),
+    (_forward, {"forward": _forward}, "cs231n and dls styles"),
+    (_forward, {"style": "cs231n", "layout": "nhwc"}, "the cs231n style is nchw"),
+    (_forward, {"args": {"X": "x"}}, "conv2d_backward has no argument 'X'"),
+    (_forward, {"args": ["x=X"]}, "args must be a dict"),
+    (_forward, {"style": "dls", "args": {"x": "A_prev"}}, "plain signature"),
+    (_forward, {"seed": "a"}, "seed must be an int ≥ 0"),
+    (_forward, {"seed": -1}, "seed must be an int ≥ 0"),
+    (_forward, {"timeout": 0}, "timeout must be more than 0"),
+    (_forward, {"rtol": "1e-5"}, "rtol must be a number"),
+    (_forward, {"rtol": -1}, "rtol must be a finite number ≥ 0"),
+    (_forward, {"atol": float("inf")}, "atol must be a finite number ≥ 0"),
+])
+def test_verify_op_refuses_what_the_command_refuses(fn, kwargs, message):
+    from cnngrad.testing import verify_op
+
+    with pytest.raises(ValueError, match=message):
+        verify_op(fn, "conv2d_backward", **kwargs)
+
+
 # --------------------------------------------------------------------------- the battery
 
 
@@ -909,3 +939,13 @@ def test_a_missing_bundled_verify_sample_says_where_it_is(tmp_path, monkeypatch)
     # a file that is not a bundled sample gets no such hint
     other = invoke("samples/verify/mine.py:conv2d_backward", "--op", "conv2d_backward")
     assert other.exit_code == 2 and "ships with cnngrad" not in other.output
+
+
+@pytest.mark.parametrize("op", ["conv2d_forward", "maxpool2d_forward", "avgpool2d_forward"])
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_a_forward_ops_layout_line_names_its_output_not_a_delta(op, layout):
+    from cnngrad.verify.ops import OPS
+
+    words = OPS[op].layout_words[layout]
+    assert "delta" not in words and "-> y (N, " in words
+    assert ("b (F,)" in words) == op.startswith("conv")

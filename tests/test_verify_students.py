@@ -56,6 +56,13 @@ def conv_backward_nchw(x, w, delta, stride, padding, *, db_axes=(0, 2, 3), crop=
     return dx, dw, delta.sum(axis=db_axes)
 
 
+def conv_backward_cropped_negative(x, w, delta, stride, padding):
+    # dxp[p:-p]: right for p > 0, but at padding 0 the slice [0:-0] is empty
+    dxp = conv_backward_uncropped(x, w, delta, stride, padding)[0]
+    dx = dxp[:, :, padding:-padding, padding:-padding]
+    return (dx, *conv_backward_nchw(x, w, delta, stride, padding)[1:])
+
+
 def conv_backward_db_per_image(x, w, delta, stride, padding):
     return conv_backward_nchw(x, w, delta, stride, padding, db_axes=(2, 3))
 
@@ -377,6 +384,14 @@ def avgpool_backward_nchw(x, delta, size, stride, padding):
     return dxp[:, :, padding:padding + h, padding:padding + w]
 
 
+def maxpool_backward_nhwc_cropped_negative(x, delta, size, stride, padding):
+    h, w = x.shape[1:3]
+    dxp = maxpool_backward_nhwc(np.pad(x, ((0, 0), (padding, padding), (padding, padding),
+                                           (0, 0)), constant_values=-np.inf),
+                                delta, size, stride, 0)
+    return dxp[:, padding:-padding, padding:-padding]
+
+
 def avgpool_backward_not_divided(x, delta, size, stride, padding):
     return avgpool_backward_nchw(x, delta, size, stride, padding) * size * size
 
@@ -521,6 +536,10 @@ WRONG = [
     (conv_forward_nchw_flipped, "conv2d_forward", {}, "y", "convolution_kind"),
     (conv_backward_db_per_image, "conv2d_backward", {}, "db", "bias_not_summed_over_batch"),
     (conv_backward_uncropped, "conv2d_backward", {}, "dx", "padding_not_cropped"),
+    (conv_backward_cropped_negative, "conv2d_backward", {}, "dx",
+     "padding_cropped_to_nothing"),
+    (maxpool_backward_nhwc_cropped_negative, "maxpool2d_backward", {"layout": "nhwc"}, "dx",
+     "padding_cropped_to_nothing"),
     (conv_backward_nhwc_dw_nchw, "conv2d_backward", {"layout": "nhwc"}, "dw",
      "channel_order"),
     (dls_conv_backward_no_stride, "conv2d_backward", {"style": "dls"}, "dx",

@@ -22,11 +22,24 @@ IntPair = tuple[int, int]
 FourSides = tuple[int, int, int, int]  # (top, bottom, left, right)
 
 
+def ints(value, name: str, forms: str) -> tuple[int, ...]:
+    """``value`` as a tuple of ints: an int, or a sequence of ints; a float (1.5 or 2.0), a
+    string or None is a ValueError rather than truncated or a TypeError from deep inside."""
+    items = (value,) if isinstance(value, (int, np.integer)) else value
+    listed = (isinstance(items, Sequence) and not isinstance(items, (str, bytes))
+              or isinstance(items, np.ndarray) and items.ndim == 1)
+    if not listed or any(not isinstance(v, (int, np.integer)) for v in items):
+        hint = " (for 'same' padding, see same_padding)" if name == "padding" and isinstance(
+            value, str) else ""
+        raise ValueError(f"{name} must be {forms}, got {value!r}{hint}")
+    return tuple(int(v) for v in items)
+
+
 def pair(value: int | Sequence[int], name: str = "value") -> IntPair:
     """``3 -> (3, 3)``, ``(2, 1) -> (2, 1)``."""
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    values = tuple(int(v) for v in value)
+    values = ints(value, name, "an int or a pair of ints")
+    if len(values) == 1 and not isinstance(value, (Sequence, np.ndarray)):
+        return values[0], values[0]
     if len(values) != 2:
         raise ValueError(f"{name} must be an int or a pair, got {value!r}")
     return values  # type: ignore[return-value]
@@ -37,7 +50,7 @@ def four_sides(padding: int | Sequence[int]) -> FourSides:
     if isinstance(padding, (int, np.integer)):
         p = int(padding)
         return p, p, p, p
-    values = tuple(int(v) for v in padding)
+    values = ints(padding, "padding", "an int, a pair of ints or four ints")
     if len(values) == 2:
         return values[0], values[0], values[1], values[1]
     if len(values) == 4:

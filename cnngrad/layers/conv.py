@@ -310,11 +310,15 @@ _geometry_cached = functools.lru_cache(maxsize=256)(_geometry_uncached)
 
 
 def _common_dtype(*arrays: np.ndarray | None) -> np.dtype:
-    """The arrays' common dtype; object stays object, integers and bools compute in float64."""
+    """The arrays' common dtype; object stays object, integers and bools compute in float64;
+    complex numbers or strings are a ValueError (not computed as complex, nor cast)."""
     dtype = np.result_type(*(a for a in arrays if a is not None))
-    if dtype != object and not np.issubdtype(dtype, np.inexact):
-        dtype = np.dtype(np.float64)
-    return dtype
+    if dtype == object or dtype.kind == "f":
+        return dtype
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    raise ValueError(f"the arrays must hold real numbers (float, integer or object dtype), "
+                     f"got dtype {dtype}")
 
 
 def _check_bias(b: np.ndarray, geo: _Geometry) -> None:

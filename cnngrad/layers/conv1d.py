@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnngrad.layers import conv
-from cnngrad.layers._common import PADDING_MODES, conv_output_size, zeros_like_dtype
+from cnngrad.layers._common import PADDING_MODES, conv_output_size, ints, zeros_like_dtype
 
 
 def _one(value, name: str) -> int:
@@ -30,7 +30,7 @@ def _sides(padding) -> tuple[int, int]:
     if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
         left = right = int(padding)
     else:
-        values = tuple(int(v) for v in padding)
+        values = ints(padding, "padding", "an int or (left, right) ints")
         if len(values) != 2:
             raise ValueError(f"padding of a 1-D convolution must be an int or (left, right), "
                              f"got {padding!r}")

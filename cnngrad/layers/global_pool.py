@@ -34,6 +34,7 @@ def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
     The sum over every spatial axis divided by the map's size: for ``dtype=object`` arrays of
     Fractions the result is an exact Fraction.
     """
+    x = np.asarray(x)
     if x.ndim < 3:
         raise ValueError(f"global_avgpool needs (N, C, *spatial), got shape {x.shape}")
     axes = tuple(range(2, x.ndim))
@@ -59,10 +60,20 @@ def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.n
     y[n, c] depends on every cell of its map with the same weight 1/(H·W), so each cell's
     delta is δ[n, c] / (H·W); it needs only the input's shape, not its values.
     """
+    if isinstance(x_shape, np.ndarray) and x_shape.ndim != 1:
+        raise ValueError(f"x_shape is the forward input's shape, a tuple (N, C, *spatial): "
+                         f"pass x.shape, not the array x (of shape {x_shape.shape})")
+    x_shape = tuple(int(size) for size in x_shape)
+    delta = np.asarray(delta)
+    if len(x_shape) < 3:
+        raise ValueError(f"global_avgpool needs x_shape (N, C, *spatial), got {x_shape}")
+    if delta.shape != x_shape[:2]:
+        raise ValueError(f"delta must have the output's shape (N, C) = {x_shape[:2]}, "
+                         f"got {delta.shape}")
     count = _spatial_size(x_shape)
     share = delta / count
     return np.broadcast_to(share.reshape(share.shape + (1,) * (len(x_shape) - 2)),
-                           tuple(x_shape)).copy()
+                           x_shape).copy()
 
 
 def global_avgpool_forward_naive(x: np.ndarray) -> np.ndarray:

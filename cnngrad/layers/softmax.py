@@ -13,6 +13,8 @@ def _float(a) -> np.ndarray:
         raise ValueError("softmax needs at least one axis (K) to normalise over")
     if a.dtype.kind == "f":
         return a
+    if a.dtype != object and a.dtype.kind not in "biu":  # complex or text: not a real number
+        raise ValueError(f"softmax needs real numbers, got dtype {a.dtype}")
     return a.astype(np.float64)
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnngrad.layers._common import ints
+
 
 def _scales(scale, spatial: int) -> tuple[int, ...]:
     """The scale per spatial axis: an int (every axis), or a pair for 2-D maps."""
     if isinstance(scale, (int, np.integer)) and not isinstance(scale, bool):
         scales = (int(scale),) * spatial
     else:
-        scales = tuple(int(s) for s in scale)
+        scales = ints(scale, "scale", "an int or a pair of ints")
         if len(scales) != spatial:
             raise ValueError(f"scale must be an int or {'a pair' if spatial == 2 else 'an int'} "
                              f"for {spatial}-D maps, got {scale!r}")

@@ -254,6 +254,17 @@ def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
                           "instead of summed over them", {name: delta.sum(axis=0)})
 
 
+#: The words of dx cropped with ``[p:-p]``, which at padding 0 is empty (−0 is 0).
+CROPPED_TO_NOTHING = ("matches the padding cropped with [p:-p], which is empty at padding 0 "
+                      "(-0 is 0): crop with [p:p + H] and [p:p + W]")
+
+
+def _cropped_to_nothing(x: np.ndarray) -> Alternative:
+    """The padding cropped with a negative end, ``[p:-p]``: right for p > 0, empty at p = 0."""
+    return Alternative("padding_cropped_to_nothing", CROPPED_TO_NOTHING,
+                       {"dx": x[:, :, :0, :0]})
+
+
 def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     from cnngrad.families.conv2d import _undilated_conv_backward
     from cnngrad.layers.conv import conv2d_backward, pad2d
@@ -284,6 +295,8 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
         yield Alternative("padding_cropped_wrong", "matches the padding cropped from the "
                           "bottom and right only (dx_padded[:H, :W])",
                           {"dx": dx_padded[:, :, :h, :wd]})
+    else:
+        yield _cropped_to_nothing(x)
     if w.shape[2] == w.shape[3]:
         dx_t, dw_t, _ = conv2d_backward(x, w.swapaxes(2, 3), delta, s, p)
         yield Alternative("kernel_transposed", "matches the kernel transposed (w[.., q, p] "
@@ -434,6 +447,8 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                           "cropped off",
                           {"dx": maxpool2d_backward(_padded(x, p, -np.inf), delta, size, s, 0,
                                                     ties=options.ties)})
+    else:
+        yield _cropped_to_nothing(x)
 
 
 def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
@@ -460,6 +475,8 @@ def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
         yield Alternative("padding_not_cropped", f"matches dx with its padding of {p} not "
                           "cropped off",
                           {"dx": avgpool2d_backward(_padded(x, p, 0.0), delta, size, s, 0)})
+    else:
+        yield _cropped_to_nothing(x)
 
 
 def _maxpool_forward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
@@ -893,6 +910,11 @@ _CONV_LAYOUTS = {"nchw": "x (N, C, H, W), w (F, C, kh, kw), delta (N, F, H', W')
                  "nhwc": "x (N, H, W, C), w (kh, kw, C, F), delta (N, H', W', F)"}
 _POOL_LAYOUTS = {"nchw": "x (N, C, H, W), delta (N, C, H', W')",
                  "nhwc": "x (N, H, W, C), delta (N, H', W', C)"}
+#: The forward ops' own: they take b (conv) and return y, and take no delta.
+_CONV_FORWARD_LAYOUTS = {"nchw": "x (N, C, H, W), w (F, C, kh, kw), b (F,) -> y (N, F, H', W')",
+                         "nhwc": "x (N, H, W, C), w (kh, kw, C, F), b (F,) -> y (N, H', W', F)"}
+_POOL_FORWARD_LAYOUTS = {"nchw": "x (N, C, H, W) -> y (N, C, H', W')",
+                         "nhwc": "x (N, H, W, C) -> y (N, H', W', C)"}
 
 
 def _op(name, summary, signature, inputs, outputs, axes, channels_last, cases, reference,
@@ -913,7 +935,7 @@ def _registry() -> dict[str, Op]:
             "conv2d_forward(x, w, b, stride, padding) -> y", ("x", "w", "b", "stride", "padding"),
             ("y",), conv_axes, _CONV_CL,
             lambda rng, o: _conv2d_cases(rng, o, forward=True), _conv2d_forward_reference,
-            _conv2d_forward_slips, ("x", "w"), _CONV_LAYOUTS),
+            _conv2d_forward_slips, ("x", "w"), _CONV_FORWARD_LAYOUTS),
         _op("conv2d_backward", "gradients of a 2-D convolution",
             "conv2d_backward(x, w, delta, stride, padding) -> (dx, dw, db)",
             ("x", "w", "delta", "stride", "padding"), ("dx", "dw", "db"), conv_axes, _CONV_CL,
@@ -923,7 +945,7 @@ def _registry() -> dict[str, Op]:
             "maxpool2d_forward(x, size, stride, padding) -> y",
             ("x", "size", "stride", "padding"), ("y",), pool_axes, _POOL_CL,
             lambda rng, o: _pool_cases(rng, o, forward=True, kind="max"),
-            _maxpool_forward_reference, _maxpool_forward_slips, ("x",), _POOL_LAYOUTS),
+            _maxpool_forward_reference, _maxpool_forward_slips, ("x",), _POOL_FORWARD_LAYOUTS),
         _op("maxpool2d_backward", "gradient of 2-D max pooling (ties by --ties)",
             "maxpool2d_backward(x, delta, size, stride, padding) -> dx",
             ("x", "delta", "size", "stride", "padding"), ("dx",), pool_axes, _POOL_CL,
@@ -933,7 +955,7 @@ def _registry() -> dict[str, Op]:
             "PyTorch)", "avgpool2d_forward(x, size, stride, padding) -> y",
             ("x", "size", "stride", "padding"), ("y",), pool_axes, _POOL_CL,
             lambda rng, o: _pool_cases(rng, o, forward=True, kind="avg"),
-            _avgpool_forward_reference, _avgpool_forward_slips, ("x",), _POOL_LAYOUTS),
+            _avgpool_forward_reference, _avgpool_forward_slips, ("x",), _POOL_FORWARD_LAYOUTS),
         _op("avgpool2d_backward", "gradient of 2-D average pooling",
             "avgpool2d_backward(x, delta, size, stride, padding) -> dx",
             ("x", "delta", "size", "stride", "padding"), ("dx",), pool_axes, _POOL_CL,
