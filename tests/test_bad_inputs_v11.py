@@ -542,6 +542,14 @@ ADVERSARY_CASES = [
     bad("dropout-p-bool", _with(DROPOUT, layer=1, p=True), "layers[1].p", "true is not a number"),
     bad("dropout-p-fraction-one", _with(DROPOUT, layer=1, p="3/3"), "layers[1].p",
         "p must be in [0, 1)"),
+    # p is checked as written: a p just below 1 whose float64 is 1 is named as written, and
+    # one just above 1 is not shown as "1"
+    bad("dropout-p-rounds-to-one", _with(DROPOUT, layer=1, p="0.99999999999999999999"),
+        "layers[1].p", "p = 0.99999999999999999999 is below 1, but float64 rounds it to 1",
+        hint="0.9999999999999999 is the largest p"),
+    bad("dropout-p-just-above-one", _with(DROPOUT, layer=1, p="1.00000000000000000001"),
+        "layers[1].p", "p must be in [0, 1) (the probability of dropping a unit), got "
+        "1.00000000000000000001"),
     bad("dropout-p-nan", _with(DROPOUT, layer=1, p="nan"), "layers[1].p",
         "not a finite number"),
     bad("dropout-mask-bools", _with(DROPOUT, layer=1, mask=[True, False, True, True]),
