@@ -443,6 +443,16 @@ CORE_CASES = [
                                      {"type": "relu", "name": "r"},
                                      {"type": "add", "inputs": ["r", "input"]}),
         "layers[2].inputs[1]", "add needs inputs of one shape: input gives 3×3, r gives 3×2"),
+    # a 1-D map L and a vector L are both shown "3": the message says which is which
+    bad("add-1d-map-and-vector-alike", {"input": [1, -2, 3], "layers": [
+        {"type": "conv1d", "kernel": [1], "name": "c"}, {"type": "flatten", "name": "f"},
+        {"type": "add", "inputs": ["c", "f"]}], "delta": [1, 1, 1]},
+        "layers[2].inputs[1]", "add cannot add a vector (f, 3) to a feature map (c, 3)",
+        hint="put a flatten layer after c"),
+    bad("add-map-and-vector", _layers(RESIDUAL, {"type": "flatten", "name": "f"},
+                                      {"type": "add", "inputs": ["f", "input"]}),
+        "layers[1].inputs[1]", "add cannot add a feature map (input, 3×3) to a vector (f, 9)",
+        hint="put a flatten layer after input"),
     # concat
     bad("concat-map-and-vector", _layers(RESIDUAL, {"type": "flatten", "name": "f"},
                                          {"type": "concat", "inputs": ["f", "input"]}),
