@@ -712,9 +712,9 @@ class _Builder:
             name = raw.get("name", f"{kind}_{counts[kind]}")
             name_where = join_path(where, "name") if "name" in raw else where
             if not isinstance(name, str) or not _NAME_RE.match(name) or name in ("loss", INPUT):
-                raise self.error(name_where, f"bad layer name {_show(name)}",
-                                 "a name is letters, digits, '_' or '-', starting with a letter "
-                                 "or '_', and not 'loss' or 'input'")
+                raise self.error(name_where, f"bad layer name {_show(name)}{_name_fault(name)}",
+                                 "a name is ASCII letters (A-Z, a-z), digits, '_' or '-', "
+                                 "starting with a letter or '_', and not 'loss' or 'input'")
             if name in names:
                 raise name_clash(self, name, name_where, "name" in raw, *names[name])
             if reads_many:
@@ -831,6 +831,18 @@ def _spatial_of(raw_layers: Any) -> tuple[int, tuple[str, str] | None]:
         if spatial is not None:
             return spatial, (f"layers[{index}]", kind)
     return 2, None
+
+
+def _name_fault(name: Any) -> str:
+    """What makes a string layer name bad, after a colon ("" when the hint says it)."""
+    if not isinstance(name, str) or not name or name in ("loss", INPUT):
+        return ""
+    bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c in "_-"))), None)
+    if bad is not None:
+        return f": {_show(bad)} is not allowed in a name"
+    if not _NAME_RE.match(name):
+        return ": it must start with a letter or '_'"
+    return ""
 
 
 def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:

@@ -308,6 +308,11 @@ CORPUS = [
         hint='give one of them another "name"'),
     bad("name-loss", layer(1, name="loss"), "layers[1].name", "bad layer name"),
     bad("name-with-dot", layer(1, name="a.b"), "layers[1].name", "bad layer name"),
+    # the character at fault is named; "letters" are ASCII ones (é is a letter, not allowed)
+    bad("name-non-ascii-letter", layer(1, name="étage"), "layers[1].name",
+        "bad layer name 'étage': 'é' is not allowed in a name", hint="ASCII letters (A-Z, a-z)"),
+    bad("name-starts-with-digit", layer(1, name="1conv"), "layers[1].name",
+        "bad layer name '1conv': it must start with a letter or '_'"),
     bad("tensor-ref-typo", short(kernel={"cvs": "k.csv"}), "kernel.cvs", "unknown key",
         hint="'csv'"),
     bad("tensor-ref-empty", short(kernel={}), "kernel", "empty object"),
