@@ -849,17 +849,23 @@ def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
     """``exc`` (the input's error), with a hint when the input is a vector and the layer
     reading it reads vectors: the contract's input is H×W, C×H×W or N×C×H×W, so a vector is
     written as one row and flattened."""
+    if exc.hint is not None or "got rank 1 " not in exc.what:
+        return exc
     reader = _vector_reader(raw_layers)
-    if reader is not None and exc.hint is None and "got rank 1 " in exc.what:
+    if reader is not None:
         exc.hint = (f"write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
                     f'N×C×H×W), and put {{"type": "flatten"}} before {reader}, which reads '
                     f"vectors; N vectors: N×1×1×K")
+    elif _vector_reader(raw_layers, kinds=("flatten",)) is not None:
+        exc.hint = ("write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
+                    "N×C×H×W), which the flatten layer makes a vector of K; N vectors: "
+                    "N×1×1×K")
     return exc
 
 
-def _vector_reader(raw_layers: Any) -> str | None:
+def _vector_reader(raw_layers: Any, kinds: tuple[str, ...] = ()) -> str | None:
     """The name (given or by default) of the first layer reading the problem's input when it
-    reads vectors only (dense, softmax), else None."""
+    reads vectors only (dense, softmax) or is of one of ``kinds``, else None."""
     if not isinstance(raw_layers, list):
         return None
     counts: dict[str, int] = {}
@@ -871,7 +877,7 @@ def _vector_reader(raw_layers: Any) -> str | None:
         reads = raw.get("input", "input" if index == 0 else None)
         if reads != "input" and "input" not in (raw.get("inputs") or ()):
             continue
-        if kind not in LAYERS or not layer_family(kind).reads_vectors:
+        if kind not in LAYERS or not (layer_family(kind).reads_vectors or kind in kinds):
             return None
         name = raw.get("name")
         return name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"

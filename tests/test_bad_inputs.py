@@ -326,6 +326,15 @@ CORPUS = [
     bad("empty-input", short(input=[]), "input", "empty tensor"),
     bad("empty-row", short(input=[[]]), "input[0]", "empty tensor"),
     bad("input-rank-1", short(input=[1, 2, 3]), "input", "rank 2 to 4"),
+    # a vector input for a dense network: written as one row, whichever layer reads it first
+    bad("input-vector-for-dense", {"input": [1, 2, 3], "layers": [
+        {"type": "dense", "weights": [[1, 1, 1]]}], "delta": [1]}, "input", "rank 2 to 4",
+        hint='write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or N×C×H×W), '
+             'and put {"type": "flatten"} before dense_1'),
+    bad("input-vector-for-flatten", {"input": [1, 2, 3], "layers": [
+        {"type": "flatten"}, {"type": "dense", "weights": [[1, 1, 1]]}], "delta": [1]},
+        "input", "rank 2 to 4", hint="write the vector as one row, [[…]] (an input is a map: "
+                                     "H×W, C×H×W or N×C×H×W), which the flatten layer makes"),
     bad("input-rank-5", short(input=[[[[[1]]]]]), "input", "rank 2 to 4"),
     bad("input-scalar", short(input=3), "input", "rank 2 to 4"),
     bad("input-string", short(input="abc"), "input", "not a number"),
