@@ -712,9 +712,9 @@ class _Builder:
             name = raw.get("name", f"{kind}_{counts[kind]}")
             name_where = join_path(where, "name") if "name" in raw else where
             if not isinstance(name, str) or not _NAME_RE.match(name) or name in ("loss", INPUT):
-                raise self.error(name_where, f"bad layer name {_show(name)}",
-                                 "a name is letters, digits, '_' or '-', starting with a letter "
-                                 "or '_', and not 'loss' or 'input'")
+                raise self.error(name_where, f"bad layer name {_show(name)}{_name_fault(name)}",
+                                 "a name is ASCII letters (A-Z, a-z), digits, '_' or '-', "
+                                 "starting with a letter or '_', and not 'loss' or 'input'")
             if name in names:
                 raise name_clash(self, name, name_where, "name" in raw, *names[name])
             if reads_many:
@@ -833,21 +833,39 @@ def _spatial_of(raw_layers: Any) -> tuple[int, tuple[str, str] | None]:
     return 2, None
 
 
+def _name_fault(name: Any) -> str:
+    """What makes a string layer name bad, after a colon ("" when the hint says it)."""
+    if not isinstance(name, str) or not name or name in ("loss", INPUT):
+        return ""
+    bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c in "_-"))), None)
+    if bad is not None:
+        return f": {_show(bad)} is not allowed in a name"
+    if not _NAME_RE.match(name):
+        return ": it must start with a letter or '_'"
+    return ""
+
+
 def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
     """``exc`` (the input's error), with a hint when the input is a vector and the layer
     reading it reads vectors: the contract's input is H×W, C×H×W or N×C×H×W, so a vector is
     written as one row and flattened."""
+    if exc.hint is not None or "got rank 1 " not in exc.what:
+        return exc
     reader = _vector_reader(raw_layers)
-    if reader is not None and exc.hint is None and "got rank 1 " in exc.what:
+    if reader is not None:
         exc.hint = (f"write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
                     f'N×C×H×W), and put {{"type": "flatten"}} before {reader}, which reads '
                     f"vectors; N vectors: N×1×1×K")
+    elif _vector_reader(raw_layers, kinds=("flatten",)) is not None:
+        exc.hint = ("write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
+                    "N×C×H×W), which the flatten layer makes a vector of K; N vectors: "
+                    "N×1×1×K")
     return exc
 
 
-def _vector_reader(raw_layers: Any) -> str | None:
+def _vector_reader(raw_layers: Any, kinds: tuple[str, ...] = ()) -> str | None:
     """The name (given or by default) of the first layer reading the problem's input when it
-    reads vectors only (dense, softmax), else None."""
+    reads vectors only (dense, softmax) or is of one of ``kinds``, else None."""
     if not isinstance(raw_layers, list):
         return None
     counts: dict[str, int] = {}
@@ -859,7 +877,7 @@ def _vector_reader(raw_layers: Any) -> str | None:
         reads = raw.get("input", "input" if index == 0 else None)
         if reads != "input" and "input" not in (raw.get("inputs") or ()):
             continue
-        if kind not in LAYERS or not layer_family(kind).reads_vectors:
+        if kind not in LAYERS or not (layer_family(kind).reads_vectors or kind in kinds):
             return None
         name = raw.get("name")
         return name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"

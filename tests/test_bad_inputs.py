@@ -308,6 +308,11 @@ CORPUS = [
         hint='give one of them another "name"'),
     bad("name-loss", layer(1, name="loss"), "layers[1].name", "bad layer name"),
     bad("name-with-dot", layer(1, name="a.b"), "layers[1].name", "bad layer name"),
+    # the character at fault is named; "letters" are ASCII ones (é is a letter, not allowed)
+    bad("name-non-ascii-letter", layer(1, name="étage"), "layers[1].name",
+        "bad layer name 'étage': 'é' is not allowed in a name", hint="ASCII letters (A-Z, a-z)"),
+    bad("name-starts-with-digit", layer(1, name="1conv"), "layers[1].name",
+        "bad layer name '1conv': it must start with a letter or '_'"),
     bad("tensor-ref-typo", short(kernel={"cvs": "k.csv"}), "kernel.cvs", "unknown key",
         hint="'csv'"),
     bad("tensor-ref-empty", short(kernel={}), "kernel", "empty object"),
@@ -321,6 +326,15 @@ CORPUS = [
     bad("empty-input", short(input=[]), "input", "empty tensor"),
     bad("empty-row", short(input=[[]]), "input[0]", "empty tensor"),
     bad("input-rank-1", short(input=[1, 2, 3]), "input", "rank 2 to 4"),
+    # a vector input for a dense network: written as one row, whichever layer reads it first
+    bad("input-vector-for-dense", {"input": [1, 2, 3], "layers": [
+        {"type": "dense", "weights": [[1, 1, 1]]}], "delta": [1]}, "input", "rank 2 to 4",
+        hint='write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or N×C×H×W), '
+             'and put {"type": "flatten"} before dense_1'),
+    bad("input-vector-for-flatten", {"input": [1, 2, 3], "layers": [
+        {"type": "flatten"}, {"type": "dense", "weights": [[1, 1, 1]]}], "delta": [1]},
+        "input", "rank 2 to 4", hint="write the vector as one row, [[…]] (an input is a map: "
+                                     "H×W, C×H×W or N×C×H×W), which the flatten layer makes"),
     bad("input-rank-5", short(input=[[[[[1]]]]]), "input", "rank 2 to 4"),
     bad("input-scalar", short(input=3), "input", "rank 2 to 4"),
     bad("input-string", short(input="abc"), "input", "not a number"),

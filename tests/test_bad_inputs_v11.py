@@ -443,6 +443,16 @@ CORE_CASES = [
                                      {"type": "relu", "name": "r"},
                                      {"type": "add", "inputs": ["r", "input"]}),
         "layers[2].inputs[1]", "add needs inputs of one shape: input gives 3×3, r gives 3×2"),
+    # a 1-D map L and a vector L are both shown "3": the message says which is which
+    bad("add-1d-map-and-vector-alike", {"input": [1, -2, 3], "layers": [
+        {"type": "conv1d", "kernel": [1], "name": "c"}, {"type": "flatten", "name": "f"},
+        {"type": "add", "inputs": ["c", "f"]}], "delta": [1, 1, 1]},
+        "layers[2].inputs[1]", "add cannot add a vector (f, 3) to a feature map (c, 3)",
+        hint="put a flatten layer after c"),
+    bad("add-map-and-vector", _layers(RESIDUAL, {"type": "flatten", "name": "f"},
+                                      {"type": "add", "inputs": ["f", "input"]}),
+        "layers[1].inputs[1]", "add cannot add a feature map (input, 3×3) to a vector (f, 9)",
+        hint="put a flatten layer after input"),
     # concat
     bad("concat-map-and-vector", _layers(RESIDUAL, {"type": "flatten", "name": "f"},
                                          {"type": "concat", "inputs": ["f", "input"]}),
@@ -542,6 +552,14 @@ ADVERSARY_CASES = [
     bad("dropout-p-bool", _with(DROPOUT, layer=1, p=True), "layers[1].p", "true is not a number"),
     bad("dropout-p-fraction-one", _with(DROPOUT, layer=1, p="3/3"), "layers[1].p",
         "p must be in [0, 1)"),
+    # p is checked as written: a p just below 1 whose float64 is 1 is named as written, and
+    # one just above 1 is not shown as "1"
+    bad("dropout-p-rounds-to-one", _with(DROPOUT, layer=1, p="0.99999999999999999999"),
+        "layers[1].p", "p = 0.99999999999999999999 is below 1, but float64 rounds it to 1",
+        hint="0.9999999999999999 is the largest p"),
+    bad("dropout-p-just-above-one", _with(DROPOUT, layer=1, p="1.00000000000000000001"),
+        "layers[1].p", "p must be in [0, 1) (the probability of dropping a unit), got "
+        "1.00000000000000000001"),
     bad("dropout-p-nan", _with(DROPOUT, layer=1, p="nan"), "layers[1].p",
         "not a finite number"),
     bad("dropout-mask-bools", _with(DROPOUT, layer=1, mask=[True, False, True, True]),

@@ -15,10 +15,11 @@ from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
-from cnngrad.errors import ShapeError
-from cnngrad.families.base import Head, LayerFamily, near_text, written_text
+from cnngrad.errors import CnnGradError, ShapeError
+from cnngrad.families.base import Head, LayerFamily, written_text
 from cnngrad.layers import dropout
 from cnngrad.problem import LayerSpec, _num as number_text, shape_text
+from cnngrad.tensorio import parse_number
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -50,10 +51,16 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
                             "\"mask\" (0 drops a unit, 1 keeps it; the shape of the layer's "
                             "input)")
     p = ctx.number(raw["p"], head.at("p"))
-    if not 0 <= p < 1:
+    written = p if ctx.exact else _written_number(raw["p"], head.at("p"), ctx.file, p)
+    if not 0 <= written < 1:  # on p as written: 1.00000000000000000001 is not "1"
         raise ctx.error(head.at("p"), f"p must be in [0, 1) (the probability of dropping a "
-                                      f"unit), got {near_text(p, 0, 1)}",
+                                      f"unit), got {written_text(written)}",
                         "p = 0 keeps every unit; p = 1 would divide by 1 - p = 0")
+    if p == 1:  # 0.99999999999999999999 is below 1, but its float64 is 1
+        raise ctx.error(head.at("p"), f"p = {written_text(written)} is below 1, but float64 "
+                                      "rounds it to 1, so the scale 1/(1 - p) would divide "
+                                      "by zero",
+                        "0.9999999999999999 is the largest p float64 holds below 1")
     shown = layout.display_shape(shape)
     mask = ctx.tensor(raw["mask"], head.at("mask"))
     if mask.shape != shown:
@@ -70,6 +77,15 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
     internal = layout.to_internal(mask, shape)
     return DropoutSpec(**head.spec_fields(), out_shape=shape, p=p, mask=internal,
                        mask_given=mask)
+
+
+def _written_number(value: Any, where: str, file: str, parsed: float):
+    """The number ``value`` writes, as an exact rational (``parsed``, its float, when it
+    has more digits than exact arithmetic carries)."""
+    try:
+        return parse_number(value, where, file=file, exact=True)
+    except CnnGradError:
+        return parsed
 
 
 # ---------------------------------------------------------------------------------------- the step

@@ -29,6 +29,10 @@ class MergeSpec(LayerSpec):
     pass
 
 
+#: what an internal activation is, by whether it has spatial axes
+_KINDS = {True: "a feature map", False: "a vector"}
+
+
 def _shown(head: Head, shape) -> str:
     return shape_text(head.layout.display_shape(tuple(shape)))
 
@@ -36,6 +40,15 @@ def _shown(head: Head, shape) -> str:
 def build_add(ctx, raw: dict, head: Head) -> MergeSpec:
     first = head.in_shapes[0]
     for i, (source, shape) in enumerate(zip(head.inputs, head.in_shapes)):
+        if (len(shape) > 2) != (len(first) > 2):  # a 1-D map L and a vector L look alike
+            raise ctx.error(join_path(head.at("inputs"), i),
+                            f"add cannot add {_KINDS[len(shape) > 2]} ({source}, "
+                            f"{_shown(head, shape)}) to {_KINDS[len(first) > 2]} "
+                            f"({head.inputs[0]}, {_shown(head, first)})",
+                            f"put a flatten layer after "
+                            f"{source if len(shape) > 2 else head.inputs[0]} to add them as "
+                            "vectors",
+                            cls=ShapeError)
         if shape != first:
             raise ctx.error(join_path(head.at("inputs"), i),
                             f"add needs inputs of one shape: {source} gives "
@@ -50,10 +63,9 @@ def build_concat(ctx, raw: dict, head: Head) -> MergeSpec:
     axis_word = "channels" if is_map else "features"
     for i, (source, shape) in enumerate(zip(head.inputs, head.in_shapes)):
         if (len(shape) > 2) != is_map:
-            kinds = {True: "a feature map", False: "a vector"}
             raise ctx.error(join_path(head.at("inputs"), i),
-                            f"concat cannot join {kinds[len(shape) > 2]} ({source}, "
-                            f"{_shown(head, shape)}) with {kinds[is_map]} ({head.inputs[0]}, "
+                            f"concat cannot join {_KINDS[len(shape) > 2]} ({source}, "
+                            f"{_shown(head, shape)}) with {_KINDS[is_map]} ({head.inputs[0]}, "
                             f"{_shown(head, first)})",
                             "add a flatten layer before it to join them as vectors",
                             cls=ShapeError)
