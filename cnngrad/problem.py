@@ -856,16 +856,17 @@ def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
         exc.hint = (f"write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
                     f'N×C×H×W), and put {{"type": "flatten"}} before {reader}, which reads '
                     f"vectors; N vectors: N×1×1×K")
-    elif _vector_reader(raw_layers, kinds=("flatten",)) is not None:
+    elif _vector_reader(raw_layers, flattening=True) is not None:
         exc.hint = ("write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
                     "N×C×H×W), which the flatten layer makes a vector of K; N vectors: "
                     "N×1×1×K")
     return exc
 
 
-def _vector_reader(raw_layers: Any, kinds: tuple[str, ...] = ()) -> str | None:
+def _vector_reader(raw_layers: Any, flattening: bool = False) -> str | None:
     """The name (given or by default) of the first layer reading the problem's input when it
-    reads vectors only (dense, softmax) or is of one of ``kinds``, else None."""
+    reads vectors only (dense, softmax), or (``flattening``) makes a vector of any map
+    (flatten), else None."""
     if not isinstance(raw_layers, list):
         return None
     counts: dict[str, int] = {}
@@ -877,7 +878,8 @@ def _vector_reader(raw_layers: Any, kinds: tuple[str, ...] = ()) -> str | None:
         reads = raw.get("input", "input" if index == 0 else None)
         if reads != "input" and "input" not in (raw.get("inputs") or ()):
             continue
-        if kind not in LAYERS or not (layer_family(kind).reads_vectors or kind in kinds):
+        family = layer_family(kind) if kind in LAYERS else None
+        if family is None or not (family.reads_vectors or flattening and family.makes_vectors):
             return None
         name = raw.get("name")
         return name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"

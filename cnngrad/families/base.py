@@ -119,9 +119,9 @@ class LayerFamily:
         the keys it accepts besides ``type`` and ``name``, and those it needs;
     ``rational``
         True when the step is rational arithmetic (``--exact`` can run it);
-    ``spatial``, ``reads_many``, ``reads_vectors``
-        the rank of its maps (1, 2 or None for any), whether it reads several layers, and
-        whether it reads vectors only;
+    ``spatial``, ``reads_many``, ``reads_vectors``, ``makes_vectors``
+        the rank of its maps (1, 2 or None for any), whether it reads several layers,
+        whether it reads vectors only, and whether it makes a vector of any map;
     ``param_labels``
         parameter key → the title of its gradient in the tables (``dE/dw (kernel
         gradient)``); ``param_axes`` parameter key → the table's axis letters (``"fc"``).
@@ -141,6 +141,9 @@ class LayerFamily:
     #: True for a layer that reads vectors only (dense, softmax): a map before it needs a
     #: flatten layer
     reads_vectors: bool = False
+    #: True for a layer that makes a vector of any map it reads (flatten): a vector written as
+    #: the problem's input is one row before it
+    makes_vectors: bool = False
     param_labels: dict[str, str] = {}
     param_axes: dict[str, str] = {}
     #: spec attributes cast to the compute dtype of a float32 run

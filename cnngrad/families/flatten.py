@@ -149,6 +149,7 @@ def _prod(shape) -> int:
 
 class Flatten(LayerFamily):
     type = "flatten"
+    makes_vectors = True
 
     def build(self, ctx, raw, head):
         return build_flatten(ctx, raw, head)
