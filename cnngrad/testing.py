@@ -86,9 +86,9 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
 
 def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol, atol) -> None:
     """The command's own checks of its settings, as ValueErrors naming the keyword."""
-    import math
     import numbers
-    import threading
+
+    from cnngrad.verify.runner import limits_fault
 
     if not callable(fn):
         raise ValueError(f"fn must be your function itself, got {fn!r}"
@@ -115,8 +115,6 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
     for name, value in (("timeout", timeout), ("rtol", rtol), ("atol", atol)):
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise ValueError(f"{name} must be a number, got {value!r}")
-    if not 0 < timeout <= threading.TIMEOUT_MAX:
-        raise ValueError(f"timeout must be more than 0 and finite, got {timeout!r}")
-    for name, value in (("rtol", rtol), ("atol", atol)):
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+    fault = limits_fault(timeout, rtol, atol)
+    if fault is not None:
+        raise ValueError(f"{fault[0]} {fault[1]}")

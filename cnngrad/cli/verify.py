@@ -151,16 +151,11 @@ def verify(
     fmt = output_format(format, output, OUTPUT_FORMATS)
     if layout is not None:
         layout = choose(layout, LAYOUTS, "--layout")
-    import math
-    import threading
+    from cnngrad.verify.runner import limits_fault
 
-    # a thread waits at most TIMEOUT_MAX seconds (about 292 years); inf or nan is no number
-    if not 0 < timeout <= threading.TIMEOUT_MAX:
-        raise UsageError(f"must be more than 0 and finite, got {timeout:g}", where="--timeout")
-    for option, value in (("--rtol", rtol), ("--atol", atol)):
-        # an infinite tolerance would pass any answer: a verdict that says nothing
-        if not (math.isfinite(value) and value >= 0):
-            raise UsageError(f"must be a finite number ≥ 0, got {value:g}", where=option)
+    fault = limits_fault(timeout, rtol, atol)
+    if fault is not None:
+        raise UsageError(fault[1], where=f"--{fault[0]}")
     keywords = _keywords(arg or [])
 
     from cnngrad.verify import load_function, run_battery

@@ -268,6 +268,19 @@ def _g(value: float) -> str:
 # --------------------------------------------------------------------------- the battery
 
 
+def limits_fault(timeout: float, rtol: float, atol: float) -> tuple[str, str] | None:
+    """(setting, what is wrong with it) for a timeout not above 0 or not finite (a thread
+    waits at most ``threading.TIMEOUT_MAX``) or a tolerance not a finite number ≥ 0 (an
+    infinite one would pass any answer); None when all three are usable.  The command and
+    :func:`cnngrad.testing.verify_op` say it in their own way (an option, a keyword)."""
+    if not 0 < timeout <= threading.TIMEOUT_MAX:
+        return "timeout", f"must be more than 0 and finite, got {timeout:g}"
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (value >= 0 and value < float("inf")):  # nan fails both
+            return name, f"must be a finite number ≥ 0, got {value:g}"
+    return None
+
+
 def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str | None = None,
                 keywords: dict | None = None, forward=None, options: Options = Options(),
                 seed: int = 0, timeout: float = 10.0, rtol: float = 1e-5,
