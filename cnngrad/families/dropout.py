@@ -15,11 +15,10 @@ from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
-from cnngrad.errors import CnnGradError, ShapeError
+from cnngrad.errors import ShapeError
 from cnngrad.families.base import Head, LayerFamily, written_text
 from cnngrad.layers import dropout
 from cnngrad.problem import LayerSpec, _num as number_text, shape_text
-from cnngrad.tensorio import parse_number
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -51,7 +50,7 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
                             "\"mask\" (0 drops a unit, 1 keeps it; the shape of the layer's "
                             "input)")
     p = ctx.number(raw["p"], head.at("p"))
-    written = p if ctx.exact else _written_number(raw["p"], head.at("p"), ctx.file, p)
+    written = ctx.written(raw["p"], head.at("p"), np.asarray(p))[()]
     if not 0 <= written < 1:  # on p as written: 1.00000000000000000001 is not "1"
         raise ctx.error(head.at("p"), f"p must be in [0, 1) (the probability of dropping a "
                                       f"unit), got {written_text(written)}",
@@ -77,15 +76,6 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
     internal = layout.to_internal(mask, shape)
     return DropoutSpec(**head.spec_fields(), out_shape=shape, p=p, mask=internal,
                        mask_given=mask)
-
-
-def _written_number(value: Any, where: str, file: str, parsed: float):
-    """The number ``value`` writes, as an exact rational (``parsed``, its float, when it
-    has more digits than exact arithmetic carries)."""
-    try:
-        return parse_number(value, where, file=file, exact=True)
-    except CnnGradError:
-        return parsed
 
 
 # ---------------------------------------------------------------------------------------- the step

@@ -37,9 +37,9 @@ def ints(value, name: str, forms: str) -> tuple[int, ...]:
 
 def pair(value: int | Sequence[int], name: str = "value") -> IntPair:
     """``3 -> (3, 3)``, ``(2, 1) -> (2, 1)``."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
     values = ints(value, name, "an int or a pair of ints")
-    if len(values) == 1 and not isinstance(value, (Sequence, np.ndarray)):
-        return values[0], values[0]
     if len(values) != 2:
         raise ValueError(f"{name} must be an int or a pair, got {value!r}")
     return values  # type: ignore[return-value]

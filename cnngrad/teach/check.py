@@ -1192,10 +1192,10 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
         raise ShapeError(f"an element takes one number, got {_shape_words(written.shape)}",
                          where=where, file=entry.file)
     if len(entry.index) > truth.ndim or any(i >= n for i, n in zip(entry.index, expected)):
-        one_based = entry.base == 0 and counted_from_one(entry.index, expected)
+        from_one = entry.base == 0 and counted_from_one(entry.index, expected)
         raise ShapeError(index_outside_text(entry.path, entry.index, expected,
                                             base=entry.base), where=where, file=entry.file,
-                         hint=ONE_BASED_HINT if one_based else None)
+                         hint=ONE_BASED_HINT if from_one else None)
     flat = np.ravel_multi_index(entry.index, expected) if truth.ndim else 0
     return np.array([flat]), written.reshaped((1,))
 

@@ -432,10 +432,10 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
             if not 0 <= i < size:
                 # which of the indices is outside: with --one-based a 0 is easy to miss
                 which = "" if len(shape) == 1 else f": {which_index_text(axis, i + base)}"
-                one_based = base == 0 and counted_from_one(tuple(given), shape)
+                from_one = base == 0 and counted_from_one(tuple(given), shape)
                 raise UsageError(f"index {index_text} is out of range for {name}, shape "
                                  f"{shape_text(shape)}{which} ({axis_range_text(size, base)})",
-                                 where="PATH", hint=ONE_BASED_HINT if one_based else None)
+                                 where="PATH", hint=ONE_BASED_HINT if from_one else None)
     else:
         if int(np.prod(shape)) > 1:
             raise UsageError(f"{name} has shape {shape_text(shape)}: give an element, e.g. "
