@@ -700,6 +700,26 @@ def test_save_svg_and_output_naming_one_file_is_refused(tmp_path, monkeypatch, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "r.txt"]
 
 
+@pytest.mark.parametrize("command, sample", [("backward", WORKED), ("forward", NETWORK)])
+def test_save_svg_dash_is_standard_output_beside_a_report_file(tmp_path, monkeypatch, command,
+                                                               sample):
+    # '-' used to be written as a file named '-'
+    monkeypatch.chdir(tmp_path)
+    assert ok(command, sample, "--save-svg", "-", "-o", "r.txt").startswith("<svg ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.txt"]
+
+
+@pytest.mark.parametrize("report", [[], ["-o", "-"]])
+def test_save_svg_dash_with_the_report_on_standard_output_is_refused(tmp_path, monkeypatch,
+                                                                     report):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backward", WORKED, "--save-svg", "-", *report)
+    assert result.exit_code == 2
+    assert result.output == ("error: --save-svg: - is standard output, where the report goes "
+                             "too; hint: give -o FILE for the report, or --save-svg FILE\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_svg_and_output_may_both_be_a_device():
     ok("backward", WORKED, "-o", os.devnull, "--save-svg", os.devnull)
 

@@ -344,7 +344,7 @@ FullOpt = Annotated[bool, typer.Option(
 SaveSvgOpt = Annotated[Optional[str], typer.Option(
     "--save-svg", metavar="FILE",
     help="Also save the table report as an SVG picture (in colour) to this file (only when "
-         "the whole run succeeds).")]
+         "the whole run succeeds); - is standard output, with -o FILE for the report.")]
 DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
                                           help="Decimals shown in the human formats (all but "
                                                "json).")]
@@ -604,7 +604,13 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     from cnngrad.cli.progress import DelayedProgress
     from cnngrad.render import TEXT_FORMATS, iter_text
 
-    picture = None
+    picture, picture_target = None, save_svg
+    if save_svg == "-":  # as -o -: the picture on standard output, the report in -o's file
+        if output is None:
+            raise UsageError("- is standard output, where the report goes too",
+                             where="--save-svg",
+                             hint="give -o FILE for the report, or --save-svg FILE")
+        picture_target = None
     if save_svg is not None:
         with DelayedProgress() as step:  # a big report takes a while to lay out
             step("drawing the picture")
@@ -629,7 +635,7 @@ def emit_trace(spec, trace, *, fmt: str, output: Optional[Path], decimals: int,
     # all or nothing: a picture is saved only when the result is written too
     outputs = [(text, output, spec.input_files, "--output")]
     if save_svg is not None:
-        outputs.append((picture, save_svg, spec.input_files, "--save-svg"))
+        outputs.append((picture, picture_target, spec.input_files, "--save-svg"))
     if output is not None and not isinstance(text, (str, bytes)):
         with DelayedProgress() as step:  # a streamed result is formatted as it is written
             step("writing the report")
