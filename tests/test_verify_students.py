@@ -529,6 +529,7 @@ def test_right_implementations_pass(fn, op, settings):
     report = _run(fn, op, settings)
     assert report.ok, [r.message for r in report.results if not r.ok]
     assert len(report.results) >= 6 and not report.slips
+    assert not any(r.changed for r in report.results)
 
 
 WRONG = [
@@ -1052,3 +1053,64 @@ def test_a_return_without_db_is_still_a_wrong_return_and_its_other_outputs_are_c
                                                               ("db", "bad_return")]
     assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
         ("dx", "kernel_not_rotated", 12, 12), ("db", "bias_forgotten", 14, 14)]
+
+
+# --------------------------------------------------------------------------- in place
+
+
+def softmax_loss_shifting_its_scores(x, y):
+    x -= x.max(axis=1, keepdims=True)  # the caller's scores, shifted in place
+    return softmax_loss(x, y)
+
+
+def affine_backward_scaling_dout(dout, cache):
+    dx, dw, db = affine_backward(dout, cache)
+    dout *= 0
+    return dx, dw, db
+
+
+def dls_pool_backward_zeroing_its_input(dA, cache, mode="max"):
+    dA_prev = dls_pool_backward(dA, cache, mode)
+    cache[0][...] = 0
+    return dA_prev
+
+
+def dense_backward_clearing_everything(x, w, delta):
+    dx, dw, db = delta @ w, delta.T @ x, delta.sum(axis=0)
+    x[...], w[...], delta[...] = 0, 0, 0
+    return dx, dw, db
+
+
+@pytest.mark.parametrize("fn, op, settings, names", [
+    (softmax_loss_shifting_its_scores, "softmax_cross_entropy_backward", {"style": "cs231n"},
+     ("x",)),
+    (affine_backward_scaling_dout, "dense_backward", {"style": "cs231n"}, ("dout",)),
+    (dls_pool_backward_zeroing_its_input, "avgpool2d_backward", {"style": "dls"},
+     ("A_prev",)),
+    (dense_backward_clearing_everything, "dense_backward", {}, ("x", "w", "delta")),
+])
+def test_an_argument_changed_in_place_is_named_by_the_calls_own_name(fn, op, settings, names):
+    # each call gets copies: the values are judged as returned, and the change is told
+    report = _run(fn, op, settings)
+    assert report.ok, [r.message for r in report.results if not r.ok]
+    changed = {r.changed for r in report.results}
+    # a case whose values the change leaves as they were (all zeros already) is not told
+    assert names in changed and changed <= {names, ()}
+
+
+def test_the_report_tells_of_the_change_in_place_once_with_why_it_matters():
+    from cnngrad.verify.report import render_text, to_json
+
+    report = _run(affine_backward_scaling_dout, "dense_backward", {"style": "cs231n"})
+    text = render_text(report)
+    count = len(report.results)
+    assert text.count("changed dout in place") == count + 1  # every case, and the note
+    assert text.splitlines()[-4:] == [
+        f"PASS  all {count} cases agree with cnngrad (rtol 1e-05, atol 1e-06).",
+        f"Note: {count} of {count} cases changed dout in place. Each call gets its own "
+        "copies, so the",
+        "      results were judged as returned; but in a network the caller still needs",
+        "      it after the call: work on a copy.",
+    ]
+    assert all(case["changed_in_place"] == ["dout"] for case in to_json(report)["cases"])
+    assert all(len(line) <= 80 for line in text.splitlines())

@@ -64,9 +64,29 @@ def _header(report: Report) -> list[str]:
 def _case_line(result: CaseResult) -> list[str]:
     status = _STATUS_WORDS[result.status]
     head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ")
-    if result.ok or result.status == "not_run":
-        return head
-    return head + _wrap(result.message, "          ")
+    if not (result.ok or result.status == "not_run"):
+        head += _wrap(result.message, "          ")
+    if result.changed:
+        head += _wrap(f"changed {_listed(result.changed)} in place", "          ")
+    return head
+
+
+def _listed(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def _changed_note(report: Report) -> list[str]:
+    """Once, after the summary: the cases that changed their arguments, and why it matters."""
+    changing = [r for r in report.results if r.changed]
+    if not changing:
+        return []
+    names = list(dict.fromkeys(name for r in changing for name in r.changed))
+    them = "it" if len(names) == 1 else "them"
+    return _wrap(f"{len(changing)} of {len(report.results)} cases changed {_listed(names)} in "
+                 f"place. Each call gets its own copies, so the results were judged as "
+                 f"returned; but in a network the caller still needs {them} after the call: "
+                 f"work on a copy.", "      ", "Note: ")
 
 
 def _grid_axes(axes: tuple[str, ...], ndim: int) -> tuple[int, ...]:
@@ -148,6 +168,7 @@ def render_text(report: Report) -> str:
     if report.ok:
         lines.append(f"PASS  all {total} cases agree with cnngrad "
                      f"(rtol {_g(report.rtol)}, atol {_g(report.atol)}).")
+        lines += _changed_note(report)
         return "\n".join(lines) + "\n"
     passed = total - len(failed) - not_run
     summary = f"FAIL  {len(failed)} of {total} cases fail, {passed} pass"
@@ -192,6 +213,9 @@ def render_text(report: Report) -> str:
     elif any(r.failures for r in failed):
         lines += _wrap("no known slip matches: " + _no_slip_advice(report, first, grid_shown),
                        "        ", "Slip:   ")
+    note = _changed_note(report)
+    if note:
+        lines += ([""] if lines[-1] else []) + note
     return "\n".join(lines) + "\n"
 
 
@@ -253,6 +277,7 @@ def to_json(report: Report) -> dict:
                         for f in result.failures],
             "traceback": result.traceback,
             "seconds": round(result.seconds, 6),
+            "changed_in_place": list(result.changed),
         })
     first = None
     if failed:

@@ -49,6 +49,8 @@ class CaseResult:
     failures: list[OutputCheck] = field(default_factory=list)
     traceback: str | None = None
     seconds: float = 0.0
+    #: the arguments the call changed in place, by the names the call gives them
+    changed: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -336,8 +338,11 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
                                      dtype=np.float64) for name in op.outputs}
         call = style.bind(fn, op, case, layout, keywords, forward)
         call_words = call_words or call.shown
+        before = [array.copy() for _, array in call.arrays]
         outcome = call_with_timeout(call.run, timeout)
         result = _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol)
+        if not outcome.timed_out:  # an abandoned call may still be writing
+            result.changed = _changed(call.arrays, before)
         results.append(result)
         stopped = result.status == "timeout"
     report = Report(op=op, style=style, layout=layout, function=getattr(fn, "__name__", "?"),
@@ -345,6 +350,13 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
                     atol=atol, results=results, skipped=len(cases) - len(usable), slips=[])
     report.slips = diagnose(report)
     return report
+
+
+def _changed(arrays: tuple[tuple[str, np.ndarray], ...], before: list[np.ndarray]
+             ) -> tuple[str, ...]:
+    """The names of the arrays that differ from their copies taken before the call."""
+    return tuple(name for (name, array), copy in zip(arrays, before)
+                 if not np.array_equal(array, copy, equal_nan=array.dtype.kind in "fc"))
 
 
 def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> CaseResult:

@@ -22,6 +22,7 @@ cnngrad builds the cache as the assignment's forward does.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,17 @@ class Call:
 
     run: Callable[[], object]
     shown: str  # how the call reads: "conv_backward(dZ, cache)"
+    #: the arrays the call hands over, each by the name the call gives it: a function that
+    #: changes one in place is told (a network still needs its x, its weights, its delta)
+    arrays: tuple[tuple[str, np.ndarray], ...] = ()
+
+
+def _handing(call: Call, arrays: dict, names: dict) -> Call:
+    """``call`` with ``arrays`` (cnngrad's name → the array passed) under the names the
+    style's call gives them (``names``: cnngrad's name → the call's; others as they are)."""
+    handed = tuple((names.get(name, name), array) for name, array in arrays.items()
+                   if isinstance(array, np.ndarray))
+    return dataclasses.replace(call, arrays=handed)
 
 
 def _tuple_of(raw, count: int, what: str) -> tuple:
@@ -110,11 +122,14 @@ class Style:
                 values.append(self.tensor(op, name, case.arrays[name].copy(), case, layout))
             else:
                 values.append(case.params[name])
+        arrays = dict(zip(op.inputs, values))
         if keywords:
             kwargs = {keywords.get(name, name): value for name, value in zip(op.inputs, values)}
             shown = ", ".join(f"{keywords.get(n, n)}={n}" for n in op.inputs)
-            return Call(lambda: fn(**kwargs), f"{_name(fn)}({shown})")
-        return Call(lambda: fn(*values), f"{_name(fn)}({', '.join(op.inputs)})")
+            return _handing(Call(lambda: fn(**kwargs), f"{_name(fn)}({shown})"), arrays,
+                            keywords)
+        return _handing(Call(lambda: fn(*values), f"{_name(fn)}({', '.join(op.inputs)})"),
+                        arrays, {})
 
     def unpack(self, op: Op, raw) -> dict:
         if op.single:
@@ -187,9 +202,17 @@ class CS231nStyle(Style):
             return names[::-1]
         return names
 
+    #: the names CS231n's calls give cnngrad's arrays
+    _NAMES = {"delta": "dout", "logits": "x", "labels": "y"}
+
     def bind(self, fn, op, case, layout, keywords, forward) -> Call:
-        a, p = {k: v.copy() for k, v in case.arrays.items()}, case.params
-        name = op.name
+        a = {k: v.copy() for k, v in case.arrays.items()}
+        if op.name == "dense_backward":
+            a["w"] = a["w"].T.copy()  # affine's w is (in, out)
+        return _handing(self._bound(fn, op, case, a, forward), a, self._NAMES)
+
+    def _bound(self, fn, op, case, a: dict, forward) -> Call:
+        p, name = case.params, op.name
         if name.startswith("conv2d"):
             conv_param = {"stride": p["stride"], "pad": p["padding"]}
             if name == "conv2d_forward":
@@ -203,7 +226,7 @@ class CS231nStyle(Style):
                 return Call(lambda: fn(a["x"], pool_param), f"{_name(fn)}(x, pool_param)")
             return self._backward(fn, forward, (a["x"], pool_param), a["delta"])
         if name == "dense_backward":
-            return self._backward(fn, forward, (a["x"], a["w"].T.copy(), a["b"]), a["delta"])
+            return self._backward(fn, forward, (a["x"], a["w"], a["b"]), a["delta"])
         if name == "softmax_cross_entropy_backward":
             return Call(lambda: fn(a["logits"], a["labels"]), f"{_name(fn)}(x, y)")
         if name == "batchnorm2d_backward":
@@ -295,6 +318,11 @@ class DLSStyle(Style):
 
     def bind(self, fn, op, case, layout, keywords, forward) -> Call:
         t = {k: self.tensor(op, k, v.copy(), case, "nhwc") for k, v in case.arrays.items()}
+        call = self._bound(fn, op, case, t, forward)
+        upstream = "dA" if op.name.startswith(("maxpool", "avgpool")) else "dZ"
+        return _handing(call, t, {"x": "A_prev", "w": "W", "delta": upstream})
+
+    def _bound(self, fn, op, case, t: dict, forward) -> Call:
         p, name = case.params, op.name
         if name.startswith("conv2d"):
             hparameters = {"stride": p["stride"], "pad": p["padding"]}
