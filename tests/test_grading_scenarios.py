@@ -219,6 +219,25 @@ def test_an_output_read_twice_sums_the_students_deltas(tmp_path):
     assert wrong_cells(entry)["b.delta_in"] == [[0, 1]]
 
 
+
+def test_an_add_reading_one_output_twice_carries_the_sum_of_both_entries(tmp_path):
+    # s = c + c sends 2·δ back to c, and its delta_in.c is that sum (as backward reports it):
+    # from the student's s.delta_out [[3, 3]], s.delta_in.c is [[6, 6]], not [[3, 3]]
+    twice = {"input": [[1, -1]],
+             "layers": [{"type": "conv2d", "name": "c", "kernel": [[2]]},
+                        {"type": "add", "name": "s", "inputs": ["c", "c"]},
+                        {"type": "conv2d", "name": "t", "kernel": [[1]]}],
+             "delta": [[1, 2]]}
+    grading = {"carry_forward": True, "min_decimals": 0}
+    code, entry, _ = grade(tmp_path, twice, grading, {"s.delta_out": [[3, 3]],
+                                                      "s.delta_in.c": [[6, 6]]})
+    assert code == 1
+    assert carried_cells(entry) == {"s.delta_in.c": [[0, 0], [0, 1]]}
+    code, entry, _ = grade(tmp_path, twice, grading, {"s.delta_out": [[3, 3]],
+                                                      "s.delta_in.c": [[3, 3]]})
+    assert carried_cells(entry) == {}
+    assert wrong_cells(entry)["s.delta_in.c"] == [[0, 0], [0, 1]]
+
 @pytest.mark.parametrize("answers", [
     {"r.delta_in": [[0.5, 0.25]], "a.delta_out": [[0.5, 0.25]]},
     {"r.delta_in[0,0]": 0.5, "r.delta_in[0,1]": 0.25, "a": {"delta_out": [[0.5, 0.25]]}},

@@ -3,8 +3,9 @@
 A wrong answer is "carried forward" when it is right for the value the engine computes from
 the student's own answers one step upstream (contract v1.1, "Grading"):
 
-- a layer's ``delta_in`` (each entry ``delta_in.<input>`` of an add or concat) and
-  ``grads``: the layer's step run backward on the student's ``delta_out`` of that layer (or
+- a layer's ``delta_in`` (each entry ``delta_in.<input>`` of an add or concat, the sum of
+  both when it reads one output twice, as the engine reports it) and ``grads``: the
+  layer's step run backward on the student's ``delta_out`` of that layer (or
   ``delta_in`` of the layer that reads it) and the student's values of the layer's inputs
   (the ``output`` of each layer named in its ``input``/``inputs``, by default the previous
   layer; the problem's input as given);
@@ -38,7 +39,7 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError
 from cnngrad.families import layer_family, loss_family
-from cnngrad.network import LayerTrace, Trace
+from cnngrad.network import LayerTrace, Trace, reads_many
 from cnngrad.problem import INPUT
 
 __all__ = ["Implied", "StudentValues", "implied_value", "run_step", "run_loss"]
@@ -251,9 +252,11 @@ class StudentValues:
         if kind not in ("output", "delta_in", "grads"):
             return None
         names = _input_names(layer)
-        if kind == "delta_in" and (key in names if len(names) > 1 else key == ""):
-            entry = names.index(key) if key else 0
-        elif kind == "delta_in":
+        # the inputs this delta_in is of: one entry per name for an add or concat, which
+        # holds the sum of both when a name is read twice (as the engine reports it)
+        entries = [i for i, input_name in enumerate(names)
+                   if input_name == key] if reads_many(layer.spec) else [0] if not key else []
+        if kind == "delta_in" and not entries:
             return None
         xs, sources = self.inputs_of(index)
         if kind == "output":
@@ -267,7 +270,8 @@ class StudentValues:
             return None
         _, delta_ins, grads = run_step(layer.spec, xs, delta_out.astype(layer.delta_out.dtype,
                                                                          copy=False))
-        value = trace.shown(delta_ins[entry]) if kind == "delta_in" else grads.get(key)
+        value = (trace.shown(sum(delta_ins[i] for i in entries)) if kind == "delta_in"
+                 else grads.get(key))
         if value is None:
             return None
         return Implied(np.asarray(value), sources)
