@@ -7,8 +7,9 @@ forward pass, :func:`settle_kinks` looks for the cells within rounding noise of 
 
 - each layer's *magnitude* M, per cell, bounds the size of the terms that made its value
   (a conv's Σ|w|·|o| + |b|, from the family's own forward step on absolute values; a relu
-  passes M where it passes its input and 0 where it cuts; after a non-rational layer M is
-  its output's size); rounding noise is ``KINK_ULPS`` units in the last place of M;
+  passes M where it passes its input and 0 where it cuts; a non-rational layer gives its
+  output's size plus the noise its input carried through, or its output's size alone);
+  rounding noise is ``KINK_ULPS`` units in the last place of M;
 - a family that has kinks finds them: ``near_kinks(spec, inputs, magnitudes, tolerance,
   output)`` lists the ReLU inputs with |x| ≤ tolerance·M and the max-pool windows whose top
   values are that close (:class:`NearKinks`).  Nothing found: the float run stands as it is.
@@ -188,7 +189,8 @@ def magnitude(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarra
     A family may say (``magnitude(spec, inputs, magnitudes, output)``: a relu's cut cells
     are exact zeros); otherwise a rational step run on absolute values and absolute
     parameters gives Σ|terms| (a conv's Σ|w|·M + |b|, a pool's or an add's own rule), and
-    after a non-rational step the output's own size stands."""
+    after a non-rational step without its own rule (sigmoid, tanh, softmax and batch norm
+    have one: |y| + the input's noise carried through) the output's own size stands."""
     family = family_of(spec)
     own = getattr(family, "magnitude", None)
     if own is not None:

@@ -383,3 +383,70 @@ def test_max_pool_near_ties_from_the_forward_output_are_those_computed_again(
     assert np.array_equal(given.windows, again.windows)
     assert np.array_equal(given.cells, again.cells)
     assert np.array_equal(given.groups, again.groups)
+
+
+# --------------------------------------------------------------------------- noise through
+# a non-rational layer: its output's own size hides the noise its input carried in
+
+
+@pytest.mark.parametrize("squashing", ["tanh", "sigmoid"])
+def test_a_kink_right_after_a_squashing_layer_is_a_warning(tmp_path, squashing):
+    # tanh(0.1 + 0.2 − 0.3) is 5.6e-17 in floats, tanh(0) = 0 as written; sigmoid − 1/2 too
+    problem = {"input": [[0.1, 0.2]],
+               "layers": [{"type": "conv2d", "kernel": [[1, 1]], "bias": -0.3},
+                          {"type": squashing}],
+               "delta": [[1]]}
+    if squashing == "sigmoid":  # σ(5.6e-17) rounds to 1/2: the kink is in the next conv
+        problem["layers"].append({"type": "conv2d", "kernel": [[1]], "bias": -0.5})
+    problem["layers"].append({"type": "relu"})
+    doc, stderr = backward(tmp_path, problem)
+    (line,) = stderr.splitlines()
+    assert line.startswith("warning: relu_1: input[0,0] is ")
+    assert f"{squashing}_1 ({squashing}) before it is not rational" in line
+    assert layer(doc, "relu_1")["output"] in ([[0.0]], [[5.551115123125783e-17]])
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_kink_right_after_a_batch_norm_is_a_warning(tmp_path, mode):
+    # the middle of 0.1, 0.2, 0.3 normalised is 0 as written, −3.4e-16 in floats (train);
+    # 0.2 − running mean 0.1 + 0.1 (a conv's sum) likewise in eval
+    bn = {"type": "batchnorm2d", "mode": mode}
+    if mode == "eval":
+        bn.update(running_mean=[0.3], running_var=[1])
+        layers = [{"type": "conv2d", "kernel": [[1]], "bias": 0.1}, bn, {"type": "relu"}]
+        image = [[0.1, 0.2, 0.4]]  # conv: 0.2, 0.30000000000000004, 0.5
+    else:
+        layers = [bn, {"type": "relu"}]
+        image = [[0.1, 0.2, 0.3]]
+    doc, stderr = backward(tmp_path, {"input": image, "layers": layers, "delta": [[1, 1, 1]]})
+    (line,) = stderr.splitlines()
+    assert line.startswith("warning: relu_1: input[0,1] is ")
+    assert "within rounding noise of the kink at 0" in line
+    assert "batchnorm2d_1 (batchnorm2d) before it is not rational" in line
+    assert layer(doc, "relu_1")["delta_in"][0][2] == 1.0  # the clear cells as ever
+
+
+def test_a_batch_norm_far_from_the_kink_says_nothing(tmp_path):
+    problem = {"input": [[0.1, 0.2, 0.35]],
+               "layers": [{"type": "batchnorm2d"}, {"type": "relu"},
+                          {"type": "maxpool2d", "size": [1, 3]}],
+               "delta": [[1]]}
+    _, stderr = backward(tmp_path, problem)
+    assert stderr == ""
+
+
+def test_a_kink_after_a_softmax_of_large_inputs_is_a_warning(tmp_path):
+    # p = softmax(10⁴, 10⁴ + 0.1 + 0.2 − 0.3): equal as written, 1.8e-12 apart in floats,
+    # so p differs by 9e-13: noise of 10⁴·ε carried in, far above p's own size's
+    problem = {"input": [[10000, 0.1, 0.2]],
+               "layers": [{"type": "conv2d", "kernel": [[1]], "bias": [0]},
+                          {"type": "flatten"},
+                          {"type": "dense", "weights": [[1, 0, 0], [1, 1, 1]],
+                           "bias": [0, -0.3]},
+                          {"type": "softmax"},
+                          {"type": "dense", "weights": [[1, -1]]}, {"type": "relu"}],
+               "delta": [1]}
+    _, stderr = backward(tmp_path, problem)
+    (line,) = stderr.splitlines()
+    assert line.startswith("warning: relu_1: input[0] is ")
+    assert "softmax_1 (softmax) before it is not rational" in line

@@ -168,6 +168,12 @@ def _diagonal_only(spec, x, y, delta):
 # --------------------------------------------------------------------------- the families
 
 
+def _row_max(magnitudes, shape) -> np.ndarray:
+    """The largest input magnitude of each vector (N, 1), a softmax's rows."""
+    return np.broadcast_to(np.asarray(magnitudes, dtype=np.float64), shape).max(
+        axis=-1, keepdims=True)
+
+
 class _Softmax(LayerFamily):
     rational = False  # e^x
     reads_vectors = True
@@ -204,6 +210,12 @@ class Softmax(_Softmax):
     def backward(self, spec, inputs, output, delta_out):
         return [softmax.softmax_backward(output, delta_out)], {}
 
+    def magnitude(self, spec, inputs, magnitudes, output):
+        # (cnngrad.kinks) p_k's own rounding, and the inputs' noise δ carried through the
+        # Jacobian: p_k·(δ_k − Σ_j p_j·δ_j) is at most p_k·2·max δ
+        p = np.asarray(output, dtype=np.float64)
+        return p * (1 + 2 * _row_max(magnitudes[0], p.shape))
+
 
 class LogSoftmax(_Softmax):
     type = "log_softmax"
@@ -213,6 +225,12 @@ class LogSoftmax(_Softmax):
 
     def backward(self, spec, inputs, output, delta_out):
         return [softmax.log_softmax_backward(output, delta_out)], {}
+
+    def magnitude(self, spec, inputs, magnitudes, output):
+        # (cnngrad.kinks) y = x − log Σ e^x: the terms x and log Σ e^x (= x − y), and the
+        # inputs' noise δ carried through, δ_k − Σ_j p_j·δ_j, at most 2·max δ
+        x, y = (np.asarray(a, dtype=np.float64) for a in (inputs[0], output))
+        return np.abs(x) + np.abs(x - y) + 2 * _row_max(magnitudes[0], y.shape)
 
 
 SOFTMAX = Softmax()
