@@ -301,8 +301,9 @@ class _ExactSide:
             kind = self.problem.layer(blocker).type
             return f"{blocker} ({kind}) before it is not rational"
         if self.work > EXACT_WORK_BUDGET:
-            return (f"the problem is too large for exact arithmetic (about {self.work:.2g} "
-                    f"operations; the limit is {EXACT_WORK_BUDGET:.0e})")
+            # written in full: just over the limit, 2e+05 against 2e+05 would say nothing
+            return (f"the problem is too large for exact arithmetic (about {self.work:,} "
+                    f"operations; the limit is {EXACT_WORK_BUDGET:,})")
         if getattr(self.problem, "source", None) is None:
             return "the numbers as written were not kept"
         self._compute()

@@ -450,3 +450,15 @@ def test_a_kink_after_a_softmax_of_large_inputs_is_a_warning(tmp_path):
     (line,) = stderr.splitlines()
     assert line.startswith("warning: relu_1: input[0] is ")
     assert "softmax_1 (softmax) before it is not rational" in line
+
+
+def test_just_over_the_exact_budget_says_by_how_much(tmp_path, monkeypatch):
+    # RELU_AT_ZERO's exact pass is 8 operations: a limit of 7 refuses it, 8 decides it
+    monkeypatch.setattr(kinks, "EXACT_WORK_BUDGET", 8)
+    doc, stderr = backward(tmp_path, RELU_AT_ZERO)
+    assert layer(doc, "relu_1")["delta_in"] == [[0.0]] and stderr == ""
+    monkeypatch.setattr(kinks, "EXACT_WORK_BUDGET", 7)
+    doc, stderr = backward(tmp_path, RELU_AT_ZERO)
+    assert layer(doc, "relu_1")["delta_in"] == [[1.0]]
+    assert stderr.rstrip().endswith("the problem is too large for exact arithmetic (about 8 "
+                                    "operations; the limit is 7)")
