@@ -149,8 +149,9 @@ class Oracle:
             return k[None, None], lambda g: g[0, 0]
         if k.ndim == spatial + 1:
             kk = np.moveaxis(k, -1, 0) if self.nhwc else k
-            # first axis: C_in (several in, one out) or F (one in, several out)
-            several_in = c_in > 1
+            # first axis: C_in (several in, one out) or F (one-channel filters: one input
+            # channel, or each group sees one, as a depthwise conv's F×k1×k2)
+            several_in = c_in > 1 if transpose else c_in // groups > 1
             if transpose:
                 internal = kk[:, None] if several_in else kk[None]
                 back = (lambda g: g[:, 0]) if several_in else (lambda g: g[0])
