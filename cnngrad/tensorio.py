@@ -437,6 +437,9 @@ _JSON_MESSAGES = {
     "Invalid control character at": "a raw control character (tab, line break) inside a string; "
                                     "write it as an escape such as \\t or \\n",
     "Extra data": "extra data after the end of the document",
+    # one BOM is skipped on reading: this is a second one (a file converted twice)
+    "Unexpected UTF-8 BOM (decode using utf-8-sig)":
+        "a second byte order mark (U+FEFF, an invisible character) before the document",
 }
 
 
@@ -465,7 +468,9 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
     hint = None
     before = text[:exc.pos].rstrip()
     at = text[exc.pos:exc.pos + 2]
-    if _looks_like_csv(text, file):
+    if text.startswith("\ufeff"):
+        hint = "remove it: save the file as UTF-8 (one byte order mark at most)"
+    elif _looks_like_csv(text, file):
         hint = ("this is a CSV table, not a problem file (JSON): for one conv give "
                 "--input, --kernel and --delta as CSV files, or name the CSV in a problem, "
                 "e.g. \"input\": {\"csv\": \"image.csv\"}")
