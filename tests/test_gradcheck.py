@@ -451,6 +451,22 @@ def test_bad_options_exit_2(args):
     assert "error:" in result.output or "Invalid value" in result.output
 
 
+@pytest.mark.parametrize("option, text, line", [
+    # as written, as check's --atol and backward's --lr say it (float() read these as inf, 0
+    # and 10)
+    ("--eps", "1e400", "error: --eps: '1e400' is too large (beyond float64's range, about "
+                       "1.8e308)"),
+    ("--eps", "1e-400", "error: --eps: '1e-400' is too small (float64 rounds it to 0); write 0 "
+                        "if you mean zero"),
+    ("--rtol", "1_0", "error: --rtol: '1_0' is not a number"),
+    ("--atol", "inf", "error: --atol: 'inf' is not a finite number (no NaN or infinity)"),
+])
+def test_a_tolerance_or_step_is_read_as_written(option, text, line):
+    result = invoke(NETWORK, option, text)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == line + "\n" and result.stdout == ""
+
+
 def test_a_missing_file_exits_2(tmp_path):
     result = invoke(tmp_path / "nope.json")
     assert result.exit_code == 2

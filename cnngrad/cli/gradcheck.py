@@ -46,15 +46,19 @@ def gradcheck(
     problem: Annotated[str, typer.Argument(
         metavar="PROBLEM", help="The problem file (JSON), or - for standard input.",
         show_default=False)],
-    eps: Annotated[float, typer.Option(
-        "--eps", help="The finite-difference step ε: each element is moved by ±ε.  One that "
-                      "fails at ε gets a second look at ε/10; agreeing only there is truncation "
-                      "error, a sign that ε is too large.")] = DEFAULT_EPS,
-    rtol: Annotated[float, typer.Option(
-        "--rtol", help="Relative tolerance: an element agrees when |engine − numeric| ≤ "
-                       "atol + rtol·max(|engine|, |numeric|).")] = DEFAULT_RTOL,
-    atol: Annotated[float, typer.Option(
-        "--atol", help="Absolute tolerance (see --rtol).")] = DEFAULT_ATOL,
+    # numbers as text, read by parse_number below (float() would take '1_0' and '1e400')
+    eps: Annotated[str, typer.Option(
+        "--eps", metavar="NUMBER",
+        help="The finite-difference step ε: each element is moved by ±ε.  One that fails at ε "
+             "gets a second look at ε/10; agreeing only there is truncation error, a sign that "
+             "ε is too large.")] = repr(DEFAULT_EPS),
+    rtol: Annotated[str, typer.Option(
+        "--rtol", metavar="NUMBER",
+        help="Relative tolerance: an element agrees when |engine − numeric| ≤ "
+             "atol + rtol·max(|engine|, |numeric|).")] = repr(DEFAULT_RTOL),
+    atol: Annotated[str, typer.Option(
+        "--atol", metavar="NUMBER",
+        help="Absolute tolerance (see --rtol).")] = repr(DEFAULT_ATOL),
     max_evaluations: Annotated[int, typer.Option(
         "--max-evaluations", min=1,
         help="Refuse a problem that needs more energy evaluations (each one a forward pass; "
@@ -77,11 +81,14 @@ def gradcheck(
     from cnngrad.cli.progress import DelayedProgress
     from cnngrad.teach.gradcheck import evaluations_needed, gradcheck as check
 
-    import math
+    from cnngrad.tensorio import parse_number
 
+    # read as check reads its tolerances and backward its --lr: '1e400' is too large, not inf
+    eps, rtol, atol = (parse_number(text, option, file=None) for option, text in
+                       (("--eps", eps), ("--rtol", rtol), ("--atol", atol)))
     for option, value, positive in (("--eps", eps, True), ("--rtol", rtol, False),
                                     ("--atol", atol, False)):
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        if value < 0 or (positive and value == 0):
             raise UsageError(f"must be a finite number {'> 0' if positive else '≥ 0'}, got "
                              f"{value:g}", where=option)
     # a check that takes more than a second shows its evaluations (a terminal's stderr only)
