@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from cnngrad.errors import (CnnGradError, ProblemError, ResourceError, ShapeError, allowed_list,
                             closest, did_you_mean, join_path, with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
-                              loss_fields)
+                              loss_fields, layer_type_called, loss_type_called)
 from cnngrad.families.base import Head
 from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, load_json_document, parse_number,
@@ -450,6 +450,17 @@ def check_layers_list(ctx, doc: dict) -> list:
     return raw_layers
 
 
+def _choice_hint(value: Any, allowed: tuple[str, ...],
+                 meant: Callable[[str], str | None] | None) -> str:
+    """The hint for a ``value`` not among ``allowed``: the one ``meant`` gives (another
+    framework's name for it: 'Linear' is dense), else the closest spelling, else the list."""
+    if not isinstance(value, str):
+        return allowed_list(allowed)
+    best = meant(value) if meant is not None else None
+    return f"did you mean '{best}'? ({allowed_list(allowed)})" if best else \
+        did_you_mean(value, allowed)
+
+
 def layer_kind(ctx, raw: Any, where: str) -> str:
     """The type of the layer object ``raw`` at ``where`` (``ctx``: the builder), or the error
     saying why it has none: not an object, no "type" (a misspelt "typ" named), an unknown
@@ -460,7 +471,8 @@ def layer_kind(ctx, raw: Any, where: str) -> str:
         known = {"name", "input", "inputs"}.union(*layer_fields().values())
         check_misspelt_type(ctx, raw, where, known, "a layer")
         raise ctx.error(where, "layer has no 'type'", allowed_list(LAYERS))
-    return ctx.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type")
+    return ctx.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type",
+                      meant=layer_type_called)
 
 
 def name_clash(ctx, name: str, where: str, given: bool, other: str,
@@ -596,11 +608,11 @@ class _Builder:
             raise self.error(where, f"expected true or false, got {_show(value)}")
         return value
 
-    def choice(self, value: Any, where: str, allowed: tuple[str, ...], what: str = "value") -> str:
+    def choice(self, value: Any, where: str, allowed: tuple[str, ...], what: str = "value",
+               meant: Callable[[str], str | None] | None = None) -> str:
         if not isinstance(value, str) or value not in allowed:
-            hint = did_you_mean(value, allowed) if isinstance(value, str) else \
-                allowed_list(allowed)
-            raise self.error(where, f"unknown {what} {_show(value)}", hint)
+            raise self.error(where, f"unknown {what} {_show(value)}",
+                             _choice_hint(value, allowed, meant))
         return value
 
     def check_size(self, elements: int, where: str, what: str) -> None:
@@ -796,7 +808,8 @@ class _Builder:
             check_misspelt_type(self, raw, "loss", set().union(*loss_fields().values()),
                                 "a loss")
             raise self.error("loss", "loss has no 'type'", allowed_list(LOSSES))
-        kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type")
+        kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type",
+                           meant=loss_type_called)
         family = loss_family(kind)
         self.check_keys(raw, ("type",) + family.fields, "loss", f"{with_article(kind)} loss")
         if "target" not in raw:

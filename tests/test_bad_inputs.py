@@ -265,6 +265,16 @@ CORPUS = [
         "unknown layer type 'conv3d'", hint=f"did you mean 'conv2d'? ({ALLOWED_TYPES})"),
     bad("layer-type-maxpool", layer(2, type="max_pool"), "layers[2].type", "unknown layer type",
         hint="'maxpool2d'"),
+    # another framework's name for a type names that type, not the closest spelling
+    # ('linear' is spelt like leaky_relu, 'ce' like bce)
+    bad("layer-type-torch-linear", layer(4, type="nn.Linear"), "layers[4].type",
+        "unknown layer type 'nn.Linear'", hint=f"did you mean 'dense'? ({ALLOWED_TYPES})"),
+    bad("layer-type-keras-transpose", layer(0, type="Conv2DTranspose"), "layers[0].type",
+        "unknown layer type", hint="did you mean 'conv_transpose2d'?"),
+    bad("loss-type-ce", net(loss={"type": "ce", "target": 1}), "loss.type",
+        "unknown loss type 'ce'", hint="did you mean 'cross_entropy'?"),
+    bad("loss-type-torch-bce", net(loss={"type": "BCELoss", "target": [0, 1]}), "loss.type",
+        "unknown loss type 'BCELoss'", hint="did you mean 'bce'?"),
     bad("layer-type-number", layer(1, type=3), "layers[1].type", "unknown layer type 3",
         hint=ALLOWED_TYPES),  # the same list, in the same order, as for a misspelt name
     bad("layer-key-kernal", layer(0, kernal=[[1]]), "layers[0].kernal", "unknown key 'kernal'",

@@ -99,10 +99,28 @@ def loss_fields() -> dict[str, tuple[str, ...]]:
     return {kind: loss_family(kind).fields for kind in LOSSES}
 
 
+def _called(written: str, families) -> str | None:
+    """The type of the family one of whose ``other_names`` is ``written`` (its last dotted
+    part, letters and digits in lower case: ``nn.Linear`` is ``linear``), or None."""
+    key = "".join(char for char in written.rpartition(".")[2].lower() if char.isalnum())
+    return next((family.type for family in families if key in family.other_names), None)
+
+
+def layer_type_called(written: str) -> str | None:
+    """The layer type another framework calls ``written`` (``Linear``: dense), or None.  This
+    imports every family: call it only for a type that is not known."""
+    return _called(written, layer_families())
+
+
+def loss_type_called(written: str) -> str | None:
+    """The loss type another framework calls ``written`` (``CrossEntropyLoss``), or None."""
+    return _called(written, loss_families())
+
+
 def family_of(spec) -> LayerFamily:
     """The family of a layer spec."""
     return layer_family(spec.type)
 
 
 __all__ = ["LAYERS", "LOSSES", "SHORTHAND", "layer_fields", "loss_fields", "layer_family", "loss_family", "layer_families",
-           "loss_families", "family_of"]
+           "loss_families", "family_of", "layer_type_called", "loss_type_called"]

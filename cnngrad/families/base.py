@@ -148,6 +148,10 @@ class LayerFamily:
     param_axes: dict[str, str] = {}
     #: spec attributes cast to the compute dtype of a float32 run
     cast_fields: tuple[str, ...] = ()
+    #: what other frameworks and textbooks call this type (PyTorch's and Keras' class names,
+    #: abbreviations), as letters and digits in lower case: an unknown "type" that is one of
+    #: them is pointed here, where spelling alone would point elsewhere ('linear': leaky_relu)
+    other_names: tuple[str, ...] = ()
 
     # -- reading a problem --------------------------------------------------
 
@@ -271,12 +275,15 @@ class LayerFamily:
 
 
 class LossFamily:
-    """One loss type: ``type``, ``fields``, ``required``, ``rational`` as for a layer."""
+    """One loss type: ``type``, ``fields``, ``required``, ``rational``, ``other_names`` as for
+    a layer."""
 
     type: str = ""
     fields: tuple[str, ...] = ("target",)
     required: tuple[str, ...] = ("target",)
     rational: bool = True
+    #: as a layer's: other names of this loss, letters and digits in lower case
+    other_names: tuple[str, ...] = ()
 
     def build(self, ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str):
         raise NotImplementedError

@@ -595,6 +595,8 @@ def _forward_unflipped(ctx: SlipContext) -> Trace | None:
 
 class ConvTranspose2d(LayerFamily):
     type = "conv_transpose2d"
+    other_names = ("convtranspose2d", "conv2dtranspose", "deconv2d", "deconv", "deconvolution",
+                   "transposedconv2d")
     spatial = 2
     fields = ("kernel", "bias", "stride", "padding", "output_padding", "dilation", "groups")
     required = ("kernel",)

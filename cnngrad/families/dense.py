@@ -194,6 +194,7 @@ def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
 
 class Dense(LayerFamily):
     type = "dense"
+    other_names = ("linear", "fc", "fullyconnected")
     reads_vectors = True
     fields = ("weights", "bias")
     required = ("weights",)

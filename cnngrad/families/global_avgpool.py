@@ -79,6 +79,8 @@ def delta_in_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explan
 
 class GlobalAvgPool(LayerFamily):
     type = "global_avgpool"
+    other_names = ("adaptiveavgpool2d", "adaptiveavgpool1d", "globalaveragepooling2d",
+                   "globalaveragepooling1d", "gap")
 
     def build(self, ctx, raw, head):
         return build_global_avgpool(ctx, raw, head)

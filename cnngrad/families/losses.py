@@ -290,6 +290,7 @@ def _mse_rerun(given: tuple[str, ...], slipped: str):
 
 class Mse(LossFamily):
     type = "mse"
+    other_names = ("mseloss", "meansquarederror", "l2")
     fields = ("target", "reduction")
 
     def build(self, ctx, raw, out_shape, layout, last_name):
@@ -331,6 +332,7 @@ class Mse(LossFamily):
 
 class CrossEntropy(LossFamily):
     type = "cross_entropy"
+    other_names = ("ce", "crossentropyloss", "categoricalcrossentropy", "softmaxcrossentropy")
     rational = False
 
     def build(self, ctx, raw, out_shape, layout, last_name):

@@ -262,6 +262,7 @@ class Add(_Merge):
 
 class Concat(_Merge):
     type = "concat"
+    other_names = ("cat", "concatenate")
 
     def build(self, ctx, raw, head):
         return build_concat(ctx, raw, head)

@@ -310,14 +310,17 @@ class _Bce(LossFamily):
 
 class Bce(_Bce):
     type = "bce"
+    other_names = ("bceloss", "binarycrossentropy")
 
 
 class BceWithLogits(_Bce):
     type = "bce_with_logits"
+    other_names = ("bcewithlogitsloss",)
 
 
 class Nll(LossFamily):
     type = "nll"
+    other_names = ("nllloss",)
 
     def build(self, ctx, raw, out_shape, layout, last_name):
         return build_nll(ctx, raw, out_shape, layout, last_name)

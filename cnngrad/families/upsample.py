@@ -135,6 +135,7 @@ def upsample_textbook(spec: UpsampleSpec, x: np.ndarray, delta_out: np.ndarray,
 
 class Upsample(LayerFamily):
     type = "upsample"
+    other_names = ("upsampling2d", "upsampling1d", "interpolate")
     fields = ("scale",)
     required = ("scale",)
 
