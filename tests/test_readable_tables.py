@@ -310,7 +310,7 @@ def test_a_real_terminal_of_80_columns(sample):
     (["backward", WORKED, "--decimals", "many"], "error: --decimals: must be a whole number"),
     (["backward", WORKED, "--max-elements", "0"], "error: --max-elements: 0 is out of range"),
     (["explain", WORKED, "--max-terms", "-3"], "error: --max-terms: -3 is out of range"),
-    (["gradcheck", WORKED, "--eps", "tiny"], "error: --eps: must be a number"),
+    (["gradcheck", WORKED, "--eps", "tiny"], "error: --eps: 'tiny' is not a number"),
     (["backward", WORKED, "--fulll"], "error: --fulll: no such option"),
     (["forward"], "error: PROBLEM: missing"),
     (["explain"], "error: PROBLEM: missing"),
