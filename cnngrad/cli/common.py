@@ -274,28 +274,49 @@ def render_rich(renderable, *, to_file: bool) -> str:
     else:
         console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
                           width=output_width(False), legacy_windows=False)
-    # a report that cannot be laid out in the width (a wide Rich table at 60 columns) gets
-    # the narrowest width it fits rather than cut numbers; a terminal wraps the long lines
+    # a part of the report that cannot be laid out in the width (a wide Rich table at 60
+    # columns) gets the narrowest width it fits rather than cut numbers, and only that part:
+    # the title and the notes around it still wrap at the width, between words, where a
+    # terminal would fold a line laid out wider anywhere, a word or a number cut in two
     from rich.measure import Measurement
 
+    width = console.width
     needs = Measurement.get(console, console.options.update_width(4000), renderable)
     if needs.minimum > console.width:
         console.width = min(needs.minimum, 4000)
-    console.print(_escaped(console, renderable))
+    console.print(_escaped(console, renderable, width))
     text = buffer.getvalue()
     if not terminal:
         return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
     return TerminalText(text)
 
 
-def _escaped(console, renderable):
+def _escaped(console, renderable, width: Optional[int] = None):
     """``renderable`` laid out, with control characters from input files (a title, a layer
-    name) escaped in its text before Rich adds its own colour codes."""
+    name) escaped in its text before Rich adds its own colour codes.  With ``width``, each
+    part of a Group is laid out at that width, or at the narrowest it fits when wider."""
     from rich.segment import Segment, Segments
 
+    segments = (console.render(renderable, console.options) if width is None
+                else _render_parts(console, renderable, width))
     return Segments([segment if segment.control else
                      Segment(escape_controls(segment.text), segment.style)
-                     for segment in console.render(renderable, console.options)])
+                     for segment in segments])
+
+
+def _render_parts(console, renderable, width: int):
+    """The segments of ``renderable``, a Group's parts (nested ones too) each laid out at
+    ``width`` or at the narrowest width it fits in, whichever is wider."""
+    from rich.console import Group
+    from rich.measure import Measurement
+
+    if isinstance(renderable, Group):
+        for part in renderable.renderables:
+            yield from _render_parts(console, part, width)
+        return
+    wide = console.options.update_width(4000)
+    fits = max(width, min(Measurement.get(console, wide, renderable).minimum, 4000))
+    yield from console.render(renderable, console.options.update_width(fits))
 
 
 def render_svg(renderable, *, title: str = "cnngrad") -> str:
