@@ -202,13 +202,15 @@ class OutputFormat(str):
 
 
 def output_format(format: Optional[str], output: Optional[str],
-                  allowed: tuple[str, ...], *, picture: bool = False) -> OutputFormat:
+                  allowed: tuple[str, ...], *, picture: bool = False,
+                  save_svg: Optional[str] = None) -> OutputFormat:
     """The format a command writes: ``--format`` when given (checked against ``allowed``),
     else the one -o's suffix names when the command has it (``-o result.json`` → json), else
     table.  Every command with ``-o`` decides it here.
 
     ``-o report.svg`` without --format is refused: -o writes text, and a text file named
-    .svg is no picture (``picture``: the command has --save-svg, which the hint names)."""
+    .svg is no picture (``picture``: the command has --save-svg, which the hint names; when
+    ``save_svg`` already names that file, the slip is the one file given twice)."""
     if format is not None:
         meant = FORMAT_ALIASES.get(format.lower())
         if format not in allowed and meant in allowed:
@@ -217,10 +219,15 @@ def output_format(format: Optional[str], output: Optional[str],
         return OutputFormat(choose(format, allowed, "--format"))
     suffix = Path(output).suffix.lower() if output else ""
     if suffix == ".svg":
+        if save_svg is not None:
+            # one file for both: say so, rather than hint "--save-svg r.svg", already given
+            from cnngrad.cli.output import _refuse_one_file_twice
+
+            _refuse_one_file_twice([(output, "--output"), (save_svg, "--save-svg")])
         raise UsageError("-o writes the report as text, not an SVG picture", where="--output",
                          file=str(output),
                          hint=(f"--save-svg {output} saves the tables as an SVG picture; "
-                               if picture else "")
+                               if picture and save_svg is None else "")
                               + "--format table writes the text report to it anyway")
     if SUFFIX_FORMATS.get(suffix) in allowed:
         chosen = OutputFormat(SUFFIX_FORMATS[suffix])
