@@ -544,3 +544,33 @@ def test_a_tensor_written_as_a_string_is_told_to_drop_its_quotes(tmp_path, comma
     assert result.output.count("\n") == 1
     assert result.output.endswith(
         "is not a number; hint: a tensor is nested JSON lists: drop the quotes around it\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal for standard input")
+@pytest.mark.parametrize("command", ["backward", "gradcheck"])
+def test_problem_dash_on_a_terminal_says_what_it_waits_for(command):
+    # `cnngrad backward -` typed at a prompt used to wait silently (then under a progress
+    # bar drawn over what was typed): it now says to paste the JSON and end with Ctrl-D
+    master, slave = os.openpty()
+    env = {**os.environ, "PYTHONPATH": str(SAMPLES.parent)}
+    process = subprocess.Popen([sys.executable, "-m", "cnngrad", command, "-", "-f", "json"],
+                               stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env, cwd=SAMPLES.parent, text=True)
+    os.close(slave)
+    try:
+        os.write(master, b'{"input": [[1, 2], [3, 4]], "kernel": [[1]], '
+                         b'"delta": [[1, 0], [0, 1]]}\n\x04')
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert process.returncode == 0, err
+    assert err == ("reading the problem from standard input: type or paste its JSON, then "
+                   "Ctrl-D on a line of its own (Ctrl-C to stop)\n")
+    assert json.loads(out)
+
+
+def test_problem_dash_from_a_pipe_reads_without_a_word():
+    result = invoke("backward", "-", "-f", "json",
+                    input=(SAMPLES / "stackexchange.json").read_text(encoding="utf-8"))
+    assert result.exit_code == 0
+    assert result.stderr == "" and json.loads(result.stdout)["layers"]

@@ -416,6 +416,18 @@ def require_npz_target(output: Optional[Path], exact: bool,
                                                 "--format json (exact values as \"p/q\")")
 
 
+def typed_in(problem: Optional[str]) -> bool:
+    """Whether PROBLEM ``-`` reads a terminal, where someone is to type or paste the problem:
+    then they are told so and how to end it (else the command only seems to hang), and the
+    caller shows no progress bar, which would draw over what they type."""
+    if problem != "-" or sys.stdin is None or not sys.stdin.isatty():
+        return False
+    sys.stderr.write("reading the problem from standard input: type or paste its JSON, then "
+                     "Ctrl-D on a line of its own (Ctrl-C to stop)\n")
+    sys.stderr.flush()
+    return True
+
+
 def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict):
     from cnngrad.problem import load_problem, problem_from_quick
 
@@ -553,7 +565,7 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
     # a problem that takes more than a second shows a progress bar (a terminal's stderr only):
     # reading it, then each layer forward, the loss, each layer backward
-    with DelayedProgress() as step:
+    with DelayedProgress(enabled=False if typed_in(problem) else None) as step:
         step("reading the problem")
         if exact and problem not in (None, "-"):
             # Fractions cost ~10⁴× a float: check the work on a float reading first, so a
