@@ -829,7 +829,7 @@ def test_the_padding_step_names_the_input_no_window_reaches():
     trace = run(problem_of(doc, exact=True))
     layer = trace.layers[0]
     captions = [c for c, _ in conv_textbook(layer.spec, layer.input, layer.delta_out).steps]
-    assert ("δ padded for the full convolution: 1 zero row(s) and 1 zero column(s) each side "
+    assert ("δ padded for the full convolution: 1 zero row and 1 zero column each side "
             "(+1 below, +1 right: input that no window reaches)") in captions
 
 
