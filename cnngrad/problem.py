@@ -45,7 +45,6 @@ SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kerne
 LEARNING_RATE_KEYS = ("lr", "learning_rate", "learning-rate", "eta", "η")
 
 
-
 def _learning_rate_hint(given: Any) -> str:
     """The hint for a learning rate written in the problem file: the --lr option, with the
     rate as written when it reads as one (else an example)."""
@@ -239,6 +238,9 @@ def counted_from_one(index: tuple[int, ...], shape: tuple[int, ...]) -> bool:
 
 #: The hint for such an index, where ``--one-based`` is an option.
 ONE_BASED_HINT = "counting from 1? give --one-based (indices then count from 1)"
+#: The hint for an index of 0 given with ``--one-based`` (each index within its axis counting
+#: from 0).
+ZERO_BASED_HINT = "counting from 0? drop --one-based (with it indices count from 1)"
 
 
 #: How an index's place is said (a path has at most a handful of axes).
