@@ -17,8 +17,9 @@ commands (no output shown) has each run for its exit code when it reads only ``s
 
 The README's pipelines (``$ cnngrad ... | tail -3``) run in a shell and must print exactly the
 lines shown; the output under its install command ("The first command prints:") is the whole
-output of that command, and its quick-mode block's commands run in the folder it goes into.  Skipped by the collector: other examples that pipe or redirect (``|``, ``>``,
-``<``), bare commands that read the reader's own files (``mine.py``, ``cs231n/layers.py``),
+output of that command, and its quick-mode block's commands run in the folder it goes into.
+Skipped by the collector: other examples that pipe or redirect (``|``, ``>``, ``<``), bare
+commands that read the reader's own files (``mine.py``, ``cs231n/layers.py``),
 other shell commands (``ls``, ``python -m ...``: the bench figures are measurements) and
 docs/performance.md, whose figures are measurements.
 
