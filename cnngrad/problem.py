@@ -41,6 +41,19 @@ LAYOUTS = ("nchw", "nhwc")
 #: the name a layer uses to read the problem's input ("input": "input")
 INPUT = "input"
 SHORTHAND_KEYS = ("kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
+#: a learning rate written in the problem file, where it has no place (--lr gives it)
+LEARNING_RATE_KEYS = ("lr", "learning_rate", "learning-rate", "eta", "η")
+
+
+def _learning_rate_hint(given: Any) -> str:
+    """The hint for a learning rate written in the problem file: the --lr option, with the
+    rate as written when it reads as one (else an example)."""
+    written = isinstance(given, (int, Decimal)) and not isinstance(given, bool)
+    written = written or (isinstance(given, str) and re.fullmatch(r"[-+0-9./eE]{1,24}", given))
+    rate = given if written else "0.1"
+    return (f"the learning rate is an option, not part of the problem: --lr {rate} (backward, "
+            f"explain and check take it)")
+
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
 #: The layer names met so far: each one's layer (its JSON path) and whether its "name" gave it
@@ -225,6 +238,9 @@ def counted_from_one(index: tuple[int, ...], shape: tuple[int, ...]) -> bool:
 
 #: The hint for such an index, where ``--one-based`` is an option.
 ONE_BASED_HINT = "counting from 1? give --one-based (indices then count from 1)"
+#: The hint for an index of 0 given with ``--one-based`` (each index within its axis counting
+#: from 0).
+ZERO_BASED_HINT = "counting from 0? drop --one-based (with it indices count from 1)"
 
 
 #: How an index's place is said (a path has at most a handful of axes).
@@ -643,6 +659,8 @@ class _Builder:
                             f"{', '.join(SHORTHAND_KEYS)}; use 'layers' for the rest")
                 elif key in layer_family(SHORTHAND).fields:
                     hint = f"'{key}' is a {SHORTHAND} layer field: put it in the {SHORTHAND} layer"
+                elif key.lower() in LEARNING_RATE_KEYS:  # not "did you mean 'layers'?"
+                    hint = _learning_rate_hint(doc[key])
                 raise self.error(key, f"unknown key {_show(key)}", hint)
 
         title = doc.get("title")

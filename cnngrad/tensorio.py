@@ -771,6 +771,8 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):
         hint = "one number per element (or per CSV cell)"
+    elif token.startswith("[") and token.endswith("]"):
+        hint = "a tensor is nested JSON lists: drop the quotes around it"
     raise _BadNumber(f"{shown} is not a number", hint)
 
 

@@ -512,3 +512,65 @@ def test_a_default_of_zero_is_shown_in_the_help():
     # 0 == False: the help must still say verify's battery is seeded with 0 by default
     text = " ".join(invoke("verify", "--help").output.split())
     assert "--seed N Seed of the battery's values. [default: 0; at least 0]" in text
+
+
+@pytest.mark.parametrize("key, value, rate", [
+    ("lr", 0.1, "0.1"), ("learning_rate", "1/10", "1/10"), ("eta", 0.01, "0.01")])
+def test_a_learning_rate_in_the_problem_file_points_to_the_lr_option(tmp_path, key, value,
+                                                                      rate):
+    # "did you mean 'layers'?" used to send a learning rate the wrong way
+    problem = json.loads((SAMPLES / "stackexchange.json").read_text(encoding="utf-8"))
+    problem[key] = value
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(problem), encoding="utf-8")
+    result = invoke("backward", path)
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        f": {key}: unknown key '{key}'; hint: the learning rate is an option, not part of the "
+        f"problem: --lr {rate} (backward, explain and check take it)\n")
+
+
+@pytest.mark.parametrize("command", ["backward", "check"])
+def test_a_tensor_written_as_a_string_is_told_to_drop_its_quotes(tmp_path, command):
+    problem = {"input": "[[1, 2], [3, 4]]", "kernel": [[1]], "delta": [[1, 0], [0, 1]]}
+    answers = {"conv2d_1.grads.kernel": "[[0.0446, 0.0941], [0.0113, 0.0683]]"}
+    files = [(tmp_path / "p.json", problem)] if command == "backward" else [
+        (SAMPLES / "stackexchange.json", None), (tmp_path / "a.json", answers)]
+    for path, doc in files:
+        if doc is not None:
+            path.write_text(json.dumps(doc), encoding="utf-8")
+    result = invoke(command, *(path for path, _ in files))
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert result.output.endswith(
+        "is not a number; hint: a tensor is nested JSON lists: drop the quotes around it\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal for standard input")
+@pytest.mark.parametrize("command", ["backward", "gradcheck"])
+def test_problem_dash_on_a_terminal_says_what_it_waits_for(command):
+    # `cnngrad backward -` typed at a prompt used to wait silently (then under a progress
+    # bar drawn over what was typed): it now says to paste the JSON and end with Ctrl-D
+    master, slave = os.openpty()
+    env = {**os.environ, "PYTHONPATH": str(SAMPLES.parent)}
+    process = subprocess.Popen([sys.executable, "-m", "cnngrad", command, "-", "-f", "json"],
+                               stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env, cwd=SAMPLES.parent, text=True)
+    os.close(slave)
+    try:
+        os.write(master, b'{"input": [[1, 2], [3, 4]], "kernel": [[1]], '
+                         b'"delta": [[1, 0], [0, 1]]}\n\x04')
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert process.returncode == 0, err
+    assert err == ("reading the problem from standard input: type or paste its JSON, then "
+                   "Ctrl-D on a line of its own (Ctrl-C to stop)\n")
+    assert json.loads(out)
+
+
+def test_problem_dash_from_a_pipe_reads_without_a_word():
+    result = invoke("backward", "-", "-f", "json",
+                    input=(SAMPLES / "stackexchange.json").read_text(encoding="utf-8"))
+    assert result.exit_code == 0
+    assert result.stderr == "" and json.loads(result.stdout)["layers"]

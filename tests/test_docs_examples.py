@@ -16,8 +16,10 @@ unset: 120 columns) or as an 80-column terminal does (COLUMNS=80); an example pa
 commands (no output shown) has each run for its exit code when it reads only ``samples/``.
 
 The README's pipelines (``$ cnngrad ... | tail -3``) run in a shell and must print exactly the
-lines shown.  Skipped by the collector: other examples that pipe or redirect (``|``, ``>``,
-``<``), bare commands that read the reader's own files (``mine.py``, ``cs231n/layers.py``),
+lines shown; the output under its install command ("The first command prints:") is the whole
+output of that command, and its quick-mode block's commands run in the folder it goes into.
+Skipped by the collector: other examples that pipe or redirect (``|``, ``>``, ``<``), bare
+commands that read the reader's own files (``mine.py``, ``cs231n/layers.py``),
 other shell commands (``ls``, ``python -m ...``: the bench figures are measurements) and
 docs/performance.md, whose figures are measurements.
 
@@ -374,6 +376,46 @@ def test_readme_pipelines_print_exactly_the_lines_the_readme_shows(project_copy)
                             + "\n".join(f"    {line}" for line in printed[:12])
                             + done.stderr[-400:])
     assert failures == [], "\n\n".join(failures)
+
+
+def _readme_blocks() -> list[tuple[str, list[str], int]]:
+    """The README's code blocks: (language, lines, the line number of the fence)."""
+    lines = (ROOT / README).read_text(encoding="utf-8").splitlines()
+    blocks, opened = [], None
+    for number, line in enumerate(lines):
+        if line.startswith("```"):
+            if opened is None:
+                opened = (line[3:].strip(), number)
+            else:
+                blocks.append((opened[0], lines[opened[1] + 1:number], opened[1] + 1))
+                opened = None
+    return blocks
+
+
+def test_readme_first_command_prints_what_the_readme_says_it_prints(project_copy):
+    # "The first command prints:" stands under the install command, not after a "$ ", so
+    # the collector does not see it: it is held here, whole, as a pipe or a file gets it
+    blocks = _readme_blocks()
+    install = next(body for lang, body, _ in blocks if lang == "sh")
+    command = next(line for line in install if "bin/cnngrad " in line).split("bin/cnngrad ")[1]
+    shown = next(body for lang, body, _ in blocks if lang == "text")
+    code, printed, output = _run("cnngrad " + command, None)
+    assert code == 0, output
+    assert printed == [line.rstrip() for line in shown]
+
+
+def test_readme_quick_mode_commands_run_in_the_folder_they_cd_to(project_copy, monkeypatch):
+    # the block's first line goes into samples/csv, and the second runs there too
+    block = next(body for lang, body, _ in _readme_blocks()
+                 if lang == "sh" and body and body[0].startswith("cd samples/csv && "))
+    folder, first = block[0].split(" && ", 1)
+    monkeypatch.chdir(project_copy / folder.split()[1])
+    commands = [first] + [line for line in block[1:] if line.startswith("cnngrad ")]
+    assert len(commands) == 2
+    for command in commands:
+        code, _, output = _run(command, None)
+        assert code == 0, f"{command}\n{output}"
+        assert "dE/dw (kernel gradient)" in output, output
 
 
 def test_the_collector_finds_the_examples():

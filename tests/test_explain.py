@@ -829,7 +829,7 @@ def test_the_padding_step_names_the_input_no_window_reaches():
     trace = run(problem_of(doc, exact=True))
     layer = trace.layers[0]
     captions = [c for c, _ in conv_textbook(layer.spec, layer.input, layer.delta_out).steps]
-    assert ("δ padded for the full convolution: 1 zero row(s) and 1 zero column(s) each side "
+    assert ("δ padded for the full convolution: 1 zero row and 1 zero column each side "
             "(+1 below, +1 right: input that no window reaches)") in captions
 
 
@@ -1354,3 +1354,17 @@ def test_an_index_out_of_range_says_which_of_its_indices(path, one_based, words)
     result = invoke("explain", WORKED, path, *(["--one-based"] if one_based else []))
     assert result.exit_code == 2
     assert words in result.output, result.output
+
+
+@pytest.mark.parametrize("index, hint", [
+    ("[0,1]", "; hint: counting from 0? drop --one-based (with it indices count from 1)"),
+    ("[3,1]", ""),  # outside counting from 0 as well: no hint
+])
+def test_an_index_counted_from_0_under_one_based_is_told_to_drop_it(index, hint):
+    # the other way round has its hint (counting from 1? give --one-based); this one had none
+    result = invoke("explain", WORKED, f"conv2d_1.grads.kernel{index}", "--one-based")
+    assert result.exit_code == 2
+    first = index[1]
+    assert result.output == (
+        f"error: PATH: index {index} is out of range for conv2d_1.grads.kernel, shape 2×2: "
+        f"its first index is {first} (indices 1 to 2 along an axis of 2){hint}\n")

@@ -665,6 +665,13 @@ def test_refusals_of_a_format_from_the_suffix_name_the_output_file(tmp_path, mon
     (("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "-o", "e.svg"),
      "error: e.svg: --output: -o writes the report as text, not an SVG picture; hint: "
      "--format table writes the text report to it anyway"),
+    # --save-svg already given: its hint used to say "--save-svg p.svg saves the tables"
+    (("backward", WORKED, "--save-svg", "p.svg", "-o", "p.svg"),
+     "error: p.svg: --save-svg: is also the --output file, which it would replace; hint: "
+     "give --save-svg and --output different files"),
+    (("forward", NETWORK, "--save-svg", "p.svg", "-o", "r.svg"),
+     "error: r.svg: --output: -o writes the report as text, not an SVG picture; hint: "
+     "--format table writes the text report to it anyway"),
 ])
 def test_an_svg_output_file_is_refused_naming_save_svg(tmp_path, monkeypatch, args, line):
     # a text report in a file named .svg is no picture: -o pool.svg used to write the table

@@ -427,6 +427,19 @@ def test_list_is_one_recipe_a_line_name_first():
     assert all(len(line) <= 80 for line in lines)
 
 
+def test_list_on_a_narrow_width_wraps_each_recipe_under_itself():
+    # its lines were 76 columns whatever the width: a 60-column terminal folded them mid-word
+    result = runner.invoke(app, ["generate", "--list"], env={"COLUMNS": "60"})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    # every line that starts at column 0 starts a recipe, in order
+    assert [line.split()[0] for line in lines if not line.startswith(" ")] == \
+        list(RECIPES) + ["FILE.json"]
+    assert lines[4:6] == ["network          conv → relu → maxpool → flatten → dense →",
+                          "                 sigmoid, MSE loss"]
+
+
 def test_an_existing_file_is_not_overwritten_without_force(tmp_path):
     assert invoke("generate", "seed", "--seed", 1, "-o", tmp_path).exit_code == 0
     again = invoke("generate", "seed", "--seed", 2, "-o", tmp_path)

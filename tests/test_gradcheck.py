@@ -677,6 +677,23 @@ def test_a_long_list_of_elements_never_cuts_a_number(tmp_path, monkeypatch):
     assert "  … and 16 more in conv2d_1.delta_in" in invoke(write(tmp_path, doc)).output
 
 
+def test_only_a_table_too_wide_for_a_narrow_width_widens_the_text_still_wraps_at_it(
+        monkeypatch):
+    # at 60 columns the tensor table needs 67: the whole report used to be laid out at 67, so
+    # a 60-column terminal folded every line of it, the title and the notes cut mid-word
+    monkeypatch.setenv("COLUMNS", "60")
+    result = invoke(TIES)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = lines.index("kinks")
+    table = [line for line in lines[:header] if len(line) > 60]
+    assert table and all(line.startswith(("tensor", "maxpool2d_1.delta_in", "─", " "))
+                         for line in table)
+    assert lines[:2] == ["cnngrad gradcheck · Max pool with tied maxima: the delta",
+                         "goes to the first maximum (PyTorch's rule)"]
+    assert max(len(line) for line in lines[header:]) <= 60
+
+
 # --------------------------------------------------------------------------- too large an ε
 
 #: conv → tanh → mse: smooth everywhere, no relu and no pool

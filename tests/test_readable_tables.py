@@ -361,6 +361,18 @@ def test_help_reads_cleanly_at_80_columns(command, columns):
             assert lines[k + 1].startswith("        ")
 
 
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+def test_help_fits_a_60_column_terminal(command):
+    # a help panel's heading (generate's "Sizes (an option a recipe does not take is an
+    # error naming those it takes):") used to stay on one line of 75 columns
+    # a process of its own: click reads the terminal's width as the command starts
+    env = {**os.environ, "COLUMNS": "60", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "cnngrad", *command, "--help"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert max(cell_len(line) for line in result.stdout.splitlines()) <= 60
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_option_value_has_a_name_that_says_what_it_is(command):
     # click names a value after its option when told nothing (--save-svg SAVE_SVG): every

@@ -949,3 +949,21 @@ def test_a_forward_ops_layout_line_names_its_output_not_a_delta(op, layout):
     words = OPS[op].layout_words[layout]
     assert "delta" not in words and "-> y (N, " in words
     assert ("b (F,)" in words) == op.startswith("conv")
+
+
+def test_the_report_fits_a_terminal_narrower_than_80_columns():
+    # laid out for 80 columns whatever the width: a 60-column terminal folded every line,
+    # the three grids side by side and the slip's words cut anywhere
+    args = ["verify", sample("conv_stride_ignored"),
+            "--op", "conv2d_backward"]
+    narrow = runner.invoke(app, args, env={"COLUMNS": "60"})
+    assert narrow.exit_code == 1
+    lines = narrow.output.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    assert "  got" in lines and "  got − expected" in lines  # the grids one under the other
+    assert "Slip:   dx matches delta not dilated for stride 2 (the" in lines
+    # a pipe or a file keeps the 80-column report, however wide COLUMNS says it may be
+    wide = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert max(len(line) for line in wide.output.splitlines()) == 78
+    assert "  got                    expected               got − expected" in \
+        wide.output.splitlines()

@@ -202,13 +202,15 @@ class OutputFormat(str):
 
 
 def output_format(format: Optional[str], output: Optional[str],
-                  allowed: tuple[str, ...], *, picture: bool = False) -> OutputFormat:
+                  allowed: tuple[str, ...], *, picture: bool = False,
+                  save_svg: Optional[str] = None) -> OutputFormat:
     """The format a command writes: ``--format`` when given (checked against ``allowed``),
     else the one -o's suffix names when the command has it (``-o result.json`` → json), else
     table.  Every command with ``-o`` decides it here.
 
     ``-o report.svg`` without --format is refused: -o writes text, and a text file named
-    .svg is no picture (``picture``: the command has --save-svg, which the hint names)."""
+    .svg is no picture (``picture``: the command has --save-svg, which the hint names; when
+    ``save_svg`` already names that file, the slip is the one file given twice)."""
     if format is not None:
         meant = FORMAT_ALIASES.get(format.lower())
         if format not in allowed and meant in allowed:
@@ -217,10 +219,15 @@ def output_format(format: Optional[str], output: Optional[str],
         return OutputFormat(choose(format, allowed, "--format"))
     suffix = Path(output).suffix.lower() if output else ""
     if suffix == ".svg":
+        if save_svg is not None:
+            # one file for both: say so, rather than hint "--save-svg r.svg", already given
+            from cnngrad.cli.output import _refuse_one_file_twice
+
+            _refuse_one_file_twice([(output, "--output"), (save_svg, "--save-svg")])
         raise UsageError("-o writes the report as text, not an SVG picture", where="--output",
                          file=str(output),
                          hint=(f"--save-svg {output} saves the tables as an SVG picture; "
-                               if picture else "")
+                               if picture and save_svg is None else "")
                               + "--format table writes the text report to it anyway")
     if SUFFIX_FORMATS.get(suffix) in allowed:
         chosen = OutputFormat(SUFFIX_FORMATS[suffix])
@@ -274,28 +281,49 @@ def render_rich(renderable, *, to_file: bool) -> str:
     else:
         console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
                           width=output_width(False), legacy_windows=False)
-    # a report that cannot be laid out in the width (a wide Rich table at 60 columns) gets
-    # the narrowest width it fits rather than cut numbers; a terminal wraps the long lines
+    # a part of the report that cannot be laid out in the width (a wide Rich table at 60
+    # columns) gets the narrowest width it fits rather than cut numbers, and only that part:
+    # the title and the notes around it still wrap at the width, between words, where a
+    # terminal would fold a line laid out wider anywhere, a word or a number cut in two
     from rich.measure import Measurement
 
+    width = console.width
     needs = Measurement.get(console, console.options.update_width(4000), renderable)
     if needs.minimum > console.width:
         console.width = min(needs.minimum, 4000)
-    console.print(_escaped(console, renderable))
+    console.print(_escaped(console, renderable, width))
     text = buffer.getvalue()
     if not terminal:
         return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
     return TerminalText(text)
 
 
-def _escaped(console, renderable):
+def _escaped(console, renderable, width: Optional[int] = None):
     """``renderable`` laid out, with control characters from input files (a title, a layer
-    name) escaped in its text before Rich adds its own colour codes."""
+    name) escaped in its text before Rich adds its own colour codes.  With ``width``, each
+    part of a Group is laid out at that width, or at the narrowest it fits when wider."""
     from rich.segment import Segment, Segments
 
+    segments = (console.render(renderable, console.options) if width is None
+                else _render_parts(console, renderable, width))
     return Segments([segment if segment.control else
                      Segment(escape_controls(segment.text), segment.style)
-                     for segment in console.render(renderable, console.options)])
+                     for segment in segments])
+
+
+def _render_parts(console, renderable, width: int):
+    """The segments of ``renderable``, a Group's parts (nested ones too) each laid out at
+    ``width`` or at the narrowest width it fits in, whichever is wider."""
+    from rich.console import Group
+    from rich.measure import Measurement
+
+    if isinstance(renderable, Group):
+        for part in renderable.renderables:
+            yield from _render_parts(console, part, width)
+        return
+    wide = console.options.update_width(4000)
+    fits = max(width, min(Measurement.get(console, wide, renderable).minimum, 4000))
+    yield from console.render(renderable, console.options.update_width(fits))
 
 
 def render_svg(renderable, *, title: str = "cnngrad") -> str:
@@ -386,6 +414,18 @@ def require_npz_target(output: Optional[Path], exact: bool,
         raise UsageError("an .npz holds floats, not the exact fractions of --exact",
                          where="--format", hint="drop --exact to save float64 arrays, or use "
                                                 "--format json (exact values as \"p/q\")")
+
+
+def typed_in(problem: Optional[str]) -> bool:
+    """Whether PROBLEM ``-`` reads a terminal, where someone is to type or paste the problem:
+    then they are told so and how to end it (else the command only seems to hang), and the
+    caller shows no progress bar, which would draw over what they type."""
+    if problem != "-" or sys.stdin is None or not sys.stdin.isatty():
+        return False
+    sys.stderr.write("reading the problem from standard input: type or paste its JSON, then "
+                     "Ctrl-D on a line of its own (Ctrl-C to stop)\n")
+    sys.stderr.flush()
+    return True
 
 
 def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict):
@@ -525,7 +565,7 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
     # a problem that takes more than a second shows a progress bar (a terminal's stderr only):
     # reading it, then each layer forward, the loss, each layer backward
-    with DelayedProgress() as step:
+    with DelayedProgress(enabled=False if typed_in(problem) else None) as step:
         step("reading the problem")
         if exact and problem not in (None, "-"):
             # Fractions cost ~10⁴× a float: check the work on a float reading first, so a

@@ -88,13 +88,23 @@ def _sizes(recipe: str, input, kernel, stride, padding, channels, filters, pool,
             "ties": ties, "bias": True if bias else None}
 
 
-def _listing() -> str:
+def _listing(width: int) -> str:
+    """A recipe a line, its name then what it asks; on a terminal narrower than a line, what
+    it asks goes on under itself, past the names (as ``cnngrad samples`` lists samples)."""
+    import textwrap
+
     from cnngrad.generate.recipes import FILE_RECIPE, RECIPES
 
-    width = max(len(name) for name in list(RECIPES) + [FILE_RECIPE[0]])
-    lines = [f"{recipe.name:<{width}}  {recipe.described(False)}"
-             for recipe in RECIPES.values()]
-    lines.append(f"{FILE_RECIPE[0]:<{width}}  {FILE_RECIPE[1]}")
+    name_width = max(len(name) for name in list(RECIPES) + [FILE_RECIPE[0]])
+    listed = [(recipe.name, recipe.described(False)) for recipe in RECIPES.values()]
+    listed.append(FILE_RECIPE)
+    indent = " " * (name_width + 2)
+    lines = []
+    for name, asks in listed:
+        lines += textwrap.wrap(asks, max(width, len(indent) + 20),
+                               initial_indent=f"{name:<{name_width}}  ",
+                               subsequent_indent=indent, break_long_words=False,
+                               break_on_hyphens=False)
     return "\n".join(lines) + "\n"
 
 
@@ -149,7 +159,7 @@ def generate(
                              "(for the tie-rule exercises); by default there are none.")
     ] = False,
     list_recipes: Annotated[bool, typer.Option(
-        "--list", help="List the recipes, one a line: its name, then what it asks.")
+        "--list", help="List the recipes: each one's name, then what it asks.")
     ] = False,
     students: Annotated[Optional[str], typer.Option(
         "--students", metavar="FILE",
@@ -194,7 +204,11 @@ def generate(
         if recipe is not None:
             raise UsageError("--list lists every recipe: give no RECIPE with it",
                              where="--list")
-        sys.stdout.write(_listing())
+        from cnngrad.cli.common import output_width
+        from cnngrad.cli.samples import LISTING_WIDTH
+
+        terminal = sys.stdout is not None and sys.stdout.isatty()
+        sys.stdout.write(_listing(min(LISTING_WIDTH, output_width(terminal))))
         return
     if recipe is None:
         raise UsageError("no recipe given", where="RECIPE",

@@ -16,6 +16,7 @@ from cnngrad.cli.common import (
     load,
     output_format,
     render_rich,
+    typed_in,
     write_output,
 )
 from cnngrad.errors import UsageError
@@ -92,7 +93,7 @@ def gradcheck(
             raise UsageError(f"must be a finite number {'> 0' if positive else '≥ 0'}, got "
                              f"{value:g}", where=option)
     # a check that takes more than a second shows its evaluations (a terminal's stderr only)
-    with DelayedProgress() as step:
+    with DelayedProgress(enabled=False if typed_in(problem) else None) as step:
         step("reading the problem")
         spec = load(problem, exact=False, max_elements=max_elements, quick={})
         from cnngrad.limits import check_gradcheck_work

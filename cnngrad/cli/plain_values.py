@@ -17,6 +17,8 @@ reading then applies: correct, only slower).
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 import os
 import re
@@ -215,6 +217,24 @@ def _epilog_lines(epilog: str, width: int) -> list[str]:
     return lines
 
 
+@contextlib.contextmanager
+def _section(formatter, heading: str):
+    """click's ``formatter.section``, its heading wrapped at the width: click writes a heading
+    on one line, and a panel's (generate's "Sizes (an option a recipe does not take ...)")
+    would run past a narrow terminal's edge."""
+    from click.formatting import wrap_text
+
+    formatter.write_paragraph()
+    indent = " " * formatter.current_indent
+    formatter.write(wrap_text(f"{heading}:", formatter.width, initial_indent=indent,
+                              subsequent_indent=indent) + "\n")
+    formatter.indent()
+    try:
+        yield
+    finally:
+        formatter.dedent()
+
+
 def _format_help(command, ctx, formatter) -> None:
     """Plain help at most 80 columns: usage, text, arguments, options (one section per
     help panel), commands, and the examples as written."""
@@ -231,7 +251,7 @@ def _format_help(command, ctx, formatter) -> None:
             panel = getattr(param, "rich_help_panel", None) or "Options"
             panels.setdefault(panel, []).append(_option_record(param, ctx))
     for panel, records in panels.items():
-        with formatter.section(panel):
+        with _section(formatter, panel):
             formatter.write_dl(records)
     if isinstance(command, typer.core.TyperGroup):
         commands = [(name, command.get_command(ctx, name)) for name in

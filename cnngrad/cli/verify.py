@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnngrad.cli.common import (DebugOpt, OutputOpt, choose, format_option, guarded,
-                                output_format, write_output)
+                                output_format, output_width, write_output)
 from cnngrad.errors import UsageError
 
 # the names of cnngrad.verify.ops.OPS and .styles.STYLES, written out so that the command's
@@ -214,7 +214,9 @@ def verify(
                          timeout=timeout, rtol=rtol, atol=atol)
     from cnngrad.verify.report import render_json, render_text
 
-    text = render_json(report) if fmt == "json" else render_text(report)  # table or text
+    # table or text: a terminal narrower than 80 columns gets the report at its own width
+    terminal = output is None and sys.stdout is not None and sys.stdout.isatty()
+    text = render_json(report) if fmt == "json" else render_text(report, output_width(terminal))
     write_output(text, output, sources)
     if not report.ok:
         raise typer.Exit(1)

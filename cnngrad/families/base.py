@@ -30,6 +30,12 @@ def shape_size(shape) -> int:
     return math.prod(int(s) for s in shape) if shape else 1
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, the noun plural unless the count is 1: "1 zero row", "2 filters"
+    (the report's sentences, where "row(s)" reads as a form to fill in)."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def near_text(value, *bounds) -> str:
     """``value`` as error messages write it (6 significant digits), or in full when those
     digits would show it as one of ``bounds`` it is not (1 − 1e-16 is not "1")."""

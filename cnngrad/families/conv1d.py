@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, shape_size
+from cnngrad.families.base import Head, LayerFamily, counted, shape_size
 from cnngrad.layers._common import PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -367,8 +367,8 @@ def _notes(ex, g) -> list[str]:
         settings.append(f"padding (left, right) {spec.padding}"
                         + (f", {g['mode']}" if g["mode"] != "zeros" else " of zeros"))
     if spec.groups > 1:
-        settings.append(f"{spec.groups} groups of {g['cg']} input channel(s) and {g['fg']} "
-                        f"filter(s)")
+        settings.append(f"{spec.groups} groups of {counted(g['cg'], 'input channel')} and "
+                        f"{counted(g['fg'], 'filter')}")
     notes = ["conv1d settings: " + "; ".join(settings) + "."] if settings else []
     if spec.flip_kernel:
         notes.append("flip_kernel: the kernel as given is reversed before it slides, so tap m "
@@ -468,7 +468,7 @@ def delta_in_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      "d·(k-1) on each side) with the kernel reversed (see backward "
                      "--show-steps).")
     if g["fg"] > 1:
-        notes.append(f"f runs over the {g['fg']} filter(s) that read input channel "
+        notes.append(f"f runs over the {counted(g['fg'], 'filter')} that read input channel "
                      f"{ch + ex.base}: every one of them sends delta back.")
     notes += _notes(ex, g)
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",

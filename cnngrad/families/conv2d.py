@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, shape_size
+from cnngrad.families.base import Head, LayerFamily, counted, shape_size
 from cnngrad.layers._common import (PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -473,8 +473,8 @@ def conv_notes(ex, g: dict) -> list[str]:
         settings.append(f"padding (top, bottom, left, right) {spec.padding}"
                         + (f", {g['mode']}" if g["mode"] != "zeros" else " of zeros"))
     if spec.groups > 1:
-        settings.append(f"{spec.groups} groups of {g['cg']} input channel(s) and "
-                        f"{g['fg']} filter(s)")
+        settings.append(f"{spec.groups} groups of {counted(g['cg'], 'input channel')} and "
+                        f"{counted(g['fg'], 'filter')}")
     if settings:
         notes.append("conv settings: " + "; ".join(settings) + ".")
     if spec.flip_kernel:
@@ -749,7 +749,7 @@ def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      f"that reach a padded cell copying {o(*index)} flow back to it too "
                      f"(the terms marked 'through padding cell').")
     if g["fg"] > 1:
-        notes.append(f"f runs over the {g['fg']} filter(s) that read input channel "
+        notes.append(f"f runs over the {counted(g['fg'], 'filter')} that read input channel "
                      f"{ch + ex.base}: every one of them sends delta back.")
     notes += conv_notes(ex, g)
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at "
@@ -840,8 +840,9 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
                                 kw_eff - 1 + rest_w)
             extra = (f" (+{rest_h} below, +{rest_w} right: input that no window reaches)"
                      if rest_h or rest_w else "")
-            steps.append((f"δ{tag} padded for the full convolution: {kh_eff - 1} zero row(s) "
-                          f"and {kw_eff - 1} zero column(s) each side{extra}", full_pad))
+            steps.append((f"δ{tag} padded for the full convolution: "
+                          f"{counted(kh_eff - 1, 'zero row')} and "
+                          f"{counted(kw_eff - 1, 'zero column')} each side{extra}", full_pad))
             g = f // fg
             for c in range(cg):
                 channel = g * cg + c

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, shape_size
+from cnngrad.families.base import Head, LayerFamily, counted, shape_size
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnngrad.problem import LayerSpec, pair_text, shape_text
 
@@ -296,8 +296,8 @@ def _notes(ex, g: dict) -> list[str]:
     if spec.dilation != (1, 1):
         settings.append(f"dilation {pair_text(spec.dilation)}")
     if spec.groups > 1:
-        settings.append(f"{spec.groups} groups of {g['cg']} input channel(s) and {g['fg']} "
-                        f"output channel(s)")
+        settings.append(f"{spec.groups} groups of {counted(g['cg'], 'input channel')} and "
+                        f"{counted(g['fg'], 'output channel')}")
     return ["transposed conv settings: " + "; ".join(settings) + ".",
             "Forward, every input cell o[a,b] scatters o[a,b]·w[m,n] onto output cell "
             "x[a·s−p+m·d, b·s−p+n·d]: the transposed convolution is the backward pass of a "

@@ -41,8 +41,8 @@ import numpy as np
 from cnngrad.errors import UsageError
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
-from cnngrad.problem import (ONE_BASED_HINT, axis_range_text, counted_from_one,
-                              shape_text, which_index_text)
+from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, axis_range_text,
+                              counted_from_one, shape_text, which_index_text)
 
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")
@@ -433,9 +433,12 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
                 # which of the indices is outside: with --one-based a 0 is easy to miss
                 which = "" if len(shape) == 1 else f": {which_index_text(axis, i + base)}"
                 from_one = base == 0 and counted_from_one(tuple(given), shape)
+                # the other way round: a 0 under --one-based, an index counted from 0
+                from_zero = base == 1 and all(0 <= g < n for g, n in zip(given, shape))
                 raise UsageError(f"index {index_text} is out of range for {name}, shape "
                                  f"{shape_text(shape)}{which} ({axis_range_text(size, base)})",
-                                 where="PATH", hint=ONE_BASED_HINT if from_one else None)
+                                 where="PATH", hint=ONE_BASED_HINT if from_one else
+                                 ZERO_BASED_HINT if from_zero else None)
     else:
         if int(np.prod(shape)) > 1:
             raise UsageError(f"{name} has shape {shape_text(shape)}: give an element, e.g. "

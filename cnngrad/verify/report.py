@@ -1,4 +1,4 @@
-"""A verify report as text (80 columns, for people) or JSON (for CI)."""
+"""A verify report as text (80 columns at most, for people) or JSON (for CI)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cnngrad.verify.runner import CaseResult, OutputCheck, Report, shape_words
 
 __all__ = ["render_text", "render_json", "to_json"]
 
+#: the widest a text report is laid out (a narrower terminal gets its own width)
 WIDTH = 80
 GRID_CELLS = 8  # rows and columns of a diff grid at most: a window around the worst cell
 
@@ -29,45 +30,46 @@ def _g(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _wrap(text: str, indent: str, first: str = "") -> list[str]:
+def _wrap(text: str, indent: str, first: str = "", width: int = WIDTH) -> list[str]:
     # an index such as [0, 1, 2] or a short (0, 1) stays on one line
     text = re.sub(r"\[[^\]]*\]|\([^()]{0,12}\)",
                   lambda m: m.group(0).replace(" ", "\u00a0"), text)
-    lines = textwrap.wrap(text, WIDTH, initial_indent=first or indent,
+    lines = textwrap.wrap(text, width, initial_indent=first or indent,
                           subsequent_indent=indent, break_on_hyphens=False)
     return [line.replace("\u00a0", " ") for line in lines] or [first.rstrip()]
 
 
-def _header(report: Report) -> list[str]:
+def _header(report: Report, width: int) -> list[str]:
     op = report.op
-    lines = [f"cnngrad verify {op.name}: {report.function} on {len(report.results)} cases "
-             f"(seed {report.seed})"]
-    lines += _wrap(op.summary, "            ", "  op        ")
+    lines = textwrap.wrap(f"cnngrad verify {op.name}: {report.function} on "
+                          f"{len(report.results)} cases (seed {report.seed})", width,
+                          subsequent_indent="  ", break_on_hyphens=False)
+    lines += _wrap(op.summary, "            ", "  op        ", width)
     signature = report.style.signature(op)
     if "=" in report.call:  # --arg: the call by the user's keywords
         signature = report.call + " -> " + signature.split(" -> ", 1)[1]
-    lines += _wrap(signature, "            ", "  calls     ")
+    lines += _wrap(signature, "            ", "  calls     ", width)
     if report.style.name == "plain":
-        lines += _wrap(op.layout_words[report.layout], "            ", "  layout    ")
+        lines += _wrap(op.layout_words[report.layout], "            ", "  layout    ", width)
     else:
         lines += _wrap(f"{report.style.name}: {report.style.words}", "            ",
-                       "  style     ")
+                       "  style     ", width)
     if op.name == "maxpool2d_backward":
         lines.append(f"  ties      {report.options.ties} (--ties)")
     if report.skipped:
         lines += _wrap(f"{report.skipped} cases skipped, which the {report.style.name} "
                        f"signature cannot express ({report.style.skip_words(op)})",
-                       "            ", "  note      ")
+                       "            ", "  note      ", width)
     return lines
 
 
-def _case_line(result: CaseResult) -> list[str]:
+def _case_line(result: CaseResult, width: int) -> list[str]:
     status = _STATUS_WORDS[result.status]
-    head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ")
+    head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ", width)
     if not (result.ok or result.status == "not_run"):
-        head += _wrap(result.message, "          ")
+        head += _wrap(result.message, "          ", width=width)
     if result.changed:
-        head += _wrap(f"changed {_listed(result.changed)} in place", "          ")
+        head += _wrap(f"changed {_listed(result.changed)} in place", "          ", width=width)
     return head
 
 
@@ -76,7 +78,7 @@ def _listed(names) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
-def _changed_note(report: Report) -> list[str]:
+def _changed_note(report: Report, width: int) -> list[str]:
     """Once, after the summary: the cases that changed their arguments, and why it matters."""
     changing = [r for r in report.results if r.changed]
     if not changing:
@@ -86,7 +88,7 @@ def _changed_note(report: Report) -> list[str]:
     return _wrap(f"{len(changing)} of {len(report.results)} cases changed {_listed(names)} in "
                  f"place. Each call gets its own copies, so the results were judged as "
                  f"returned; but in a network the caller still needs {them} after the call: "
-                 f"work on a copy.", "      ", "Note: ")
+                 f"work on a copy.", "      ", "Note: ", width)
 
 
 def _grid_axes(axes: tuple[str, ...], ndim: int) -> tuple[int, ...]:
@@ -103,7 +105,7 @@ def _window(size: int, center: int) -> range:
     return range(start, min(size, start + GRID_CELLS))
 
 
-def _grid(failure: OutputCheck, axes: tuple[str, ...]) -> list[str]:
+def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int) -> list[str]:
     """got, expected and their difference, on the 2-D slice through the worst cell."""
     got, expected = failure.got, failure.expected
     if got is None or expected is None or got.shape != expected.shape:
@@ -142,7 +144,7 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...]) -> list[str]:
     cut = len(cols) < got.shape[cols_axis] or \
         (rows_axis is not None and len(rows) < got.shape[rows_axis])
     lines = [f"  {title}" + ("  (a window around the largest difference)" if cut else "")]
-    side_by_side = 2 + 3 * block_width + 2 * 3 <= WIDTH
+    side_by_side = 2 + 3 * block_width + 2 * 3 <= line_width
     if side_by_side:
         lines.append("  " + "   ".join(f"{name:<{block_width}}" for name in names).rstrip())
         for r in range(len(rows)):
@@ -156,11 +158,13 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def render_text(report: Report) -> str:
-    lines = _header(report)
+def render_text(report: Report, width: int = WIDTH) -> str:
+    """The report for people, laid out for ``width`` columns (at most :data:`WIDTH`)."""
+    width = min(width, WIDTH)
+    lines = _header(report, width)
     lines.append("")
     for result in report.results:
-        lines += _case_line(result)
+        lines += _case_line(result, width)
     lines.append("")
     failed = report.failed
     not_run = sum(r.status == "not_run" for r in report.results)
@@ -168,7 +172,7 @@ def render_text(report: Report) -> str:
     if report.ok:
         lines.append(f"PASS  all {total} cases agree with cnngrad "
                      f"(rtol {_g(report.rtol)}, atol {_g(report.atol)}).")
-        lines += _changed_note(report)
+        lines += _changed_note(report, width)
         return "\n".join(lines) + "\n"
     passed = total - len(failed) - not_run
     summary = f"FAIL  {len(failed)} of {total} cases fail, {passed} pass"
@@ -180,23 +184,24 @@ def render_text(report: Report) -> str:
         return np.shape(report.style.tensor(report.op, name, array, first.case, report.layout))
 
     lines += _wrap(f"Smallest failing case: {first.case.index}, {first.case.corner} "
-                   f"({first.case.describe(report.op, shape)}).", "  ", "")
+                   f"({first.case.describe(report.op, shape)}).", "  ", "", width)
     grid_shown = False
     if first.traceback:
         lines.append(f"  {report.function} raised (your code's traceback):")
         lines += ["    " + line for line in first.traceback.splitlines()]
     elif first.failures:
         for failure in first.failures:
-            lines += _wrap(failure.message, "    ", "  ")
+            lines += _wrap(failure.message, "    ", "  ", width)
         grid_failure = next((f for f in first.failures if f.status in ("mismatch",
                                                                         "nonfinite")), None)
         if grid_failure is not None:
             lines.append("")
             lines += _grid(grid_failure,
-                           report.style.axes(report.op, grid_failure.name, report.layout))
+                           report.style.axes(report.op, grid_failure.name, report.layout),
+                           width)
             grid_shown = True
     else:
-        lines += _wrap(first.message, "    ", "  ")
+        lines += _wrap(first.message, "    ", "  ", width)
     raised = next((r for r in failed if r.traceback), None)
     if raised is not None and raised is not first:
         lines.append("")
@@ -209,11 +214,11 @@ def render_text(report: Report) -> str:
             subject = f"{slip.output} " if slip.output else ""
             lines += _wrap(f"{subject}{slip.description} — in {slip.matched} of "
                            f"{slip.of} failing cases [{slip.name}]", "        ",
-                           "Slip:   ")
+                           "Slip:   ", width)
     elif any(r.failures for r in failed):
         lines += _wrap("no known slip matches: " + _no_slip_advice(report, first, grid_shown),
-                       "        ", "Slip:   ")
-    note = _changed_note(report)
+                       "        ", "Slip:   ", width)
+    note = _changed_note(report, width)
     if note:
         lines += ([""] if lines[-1] else []) + note
     return "\n".join(lines) + "\n"
