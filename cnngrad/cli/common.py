@@ -221,9 +221,9 @@ def output_format(format: Optional[str], output: Optional[str],
     if suffix == ".svg":
         if save_svg is not None:
             # one file for both: say so, rather than hint "--save-svg r.svg", already given
-            from cnngrad.cli.output import _refuse_one_file_twice
+            from cnngrad.cli.output import refuse_one_file_twice
 
-            _refuse_one_file_twice([(output, "--output"), (save_svg, "--save-svg")])
+            refuse_one_file_twice([(output, "--output"), (save_svg, "--save-svg")])
         raise UsageError("-o writes the report as text, not an SVG picture", where="--output",
                          file=str(output),
                          hint=(f"--save-svg {output} saves the tables as an SVG picture; "

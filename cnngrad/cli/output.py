@@ -383,7 +383,7 @@ def _same_file(first: str, second: str) -> bool:
         return False
 
 
-def _refuse_one_file_twice(targets: list) -> None:
+def refuse_one_file_twice(targets: list) -> None:
     """``-o r.txt --save-svg r.txt``: the second would silently replace the first."""
     files = [(str(target), option) for target, option in targets if target is not None]
     for index, (name, option) in enumerate(files):
@@ -398,7 +398,7 @@ def write_outputs(*outputs: tuple) -> None:
     """Write several outputs all or nothing, each ``(text, target, protected, option)``:
     every file is written to its temporary first; only when all of them are does any
     take its place (``--save-svg`` is never left behind by a run that failed)."""
-    _refuse_one_file_twice([(target, option) for _, target, _, option in outputs])
+    refuse_one_file_twice([(target, option) for _, target, _, option in outputs])
     pending: list[PendingOutput] = []
     try:
         for text, target, protected, option in outputs:
@@ -430,5 +430,6 @@ def remove_pending() -> None:
         PENDING.discard(temp)
 
 
-__all__ = ["OutputError", "TerminalText", "escape_controls", "flush_stdout", "remove_pending",
-           "write_output", "write_outputs", "write_stdout"]
+__all__ = ["OutputError", "TerminalText", "escape_controls", "flush_stdout",
+           "refuse_one_file_twice", "remove_pending", "write_output", "write_outputs",
+           "write_stdout"]
