@@ -377,7 +377,7 @@ def test_json_output_shape():
     code, doc = json_report(NETWORK)
     assert code == 0
     assert set(doc) == {"cnngrad", "title", "eps", "rtol", "atol", "evaluations",
-                        "rounding_noise", "tensors", "kinks", "kink_counts", "ok"}
+                        "rounding_noise", "hidden_by_noise", "tensors", "kinks", "kink_counts", "ok"}
     assert 0 < doc["rounding_noise"] < 1e-8
     assert (doc["eps"], doc["rtol"], doc["atol"]) == (1e-6, 1e-5, 1e-7)
     assert doc["ok"] is True and doc["kinks"] == [] and doc["kink_counts"] == []
@@ -821,6 +821,28 @@ def test_a_step_so_small_that_rounding_hides_every_gradient_is_refused(eps):
 def test_a_small_step_whose_noise_is_below_the_gradients_is_still_checked(eps):
     result = invoke(NETWORK, "--eps", eps)
     assert result.exit_code == 0, result.output
+
+
+def test_a_small_step_whose_noise_passes_errors_the_tolerance_would_not_says_so():
+    # at 1e-12 the noise (~1e-3) is below the largest gradient, so the check runs, but it is
+    # wider than atol + rtol·|g| for every element: errors up to it pass unseen
+    result = invoke(NETWORK, "--eps", "1e-12", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    checked = sum(t["checked"] for t in report["tensors"])
+    assert report["ok"] and 0 < report["hidden_by_noise"] <= checked
+    summary = " ".join(invoke(NETWORK, "--eps", "1e-12").stdout.split())
+    assert (f"but at --eps 1e-12 the rounding noise is wider than the tolerance of "
+            f"{report['hidden_by_noise']} of the {checked} checked, whose errors up to "
+            f"{report['rounding_noise']:.1e} pass unseen: a larger --eps checks them (the "
+            f"default is 1e-06)") in summary
+
+
+@pytest.mark.parametrize("eps", [[], ["--eps", "1e-5"]])
+def test_at_the_default_step_or_a_larger_one_nothing_is_said_of_the_noise(eps):
+    result = invoke(NETWORK, *eps, "--format", "json")
+    assert json.loads(result.stdout)["hidden_by_noise"] == 0
+    assert "pass unseen" not in invoke(NETWORK, *eps).stdout
 
 
 def test_at_the_default_step_a_problem_whose_noise_hides_its_zero_gradients_is_checked(

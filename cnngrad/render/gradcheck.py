@@ -87,6 +87,7 @@ def report_dict(report: GradcheckReport) -> dict:
         "atol": report.atol,
         "evaluations": report.evaluations,
         "rounding_noise": report.noise,
+        "hidden_by_noise": report.hidden_by_noise,
         "tensors": [_tensor_dict(t) for t in report.tensors],
         "kinks": [_kink_dict(k) for k in report.kinks],
         "kink_counts": [{"layer": layer, "kind": kind, "count": count}
@@ -121,11 +122,16 @@ def summary_line(report: GradcheckReport) -> str:
                 f"{report.evaluations:,} energy evaluations")
     only_at_a_tenth = (f"only at ε/10 (truncation error: --eps {report.eps:g} is too large "
                        f"for them; --eps {smaller_eps(report)} or smaller checks them at ε)")
+    hidden = report.hidden_by_noise
+    blind = (f"; but at --eps {report.eps:g} the rounding noise is wider than the tolerance of "
+             f"{hidden:,} of the {checked:,} checked, whose errors up to {report.noise:.1e} "
+             f"pass unseen: a larger --eps checks them (the default is 1e-06)"
+             if hidden else "")
     if report.ok:
         return (f"✓ every smooth element agrees: {checked:,} checked in "
                 f"{_count(len(report.tensors), 'tensor')}"
                 + (f", {report.truncated:,} {only_at_a_tenth}" if report.truncated else "")
-                + f", {skipped:,} on a kink skipped ({settings})")
+                + f", {skipped:,} on a kink skipped ({settings}){blind}")
     bad = [t for t in report.tensors if not t.ok]
     names = ", ".join(f"{t.path} ({int(t.failed.sum())} of {t.failed.size})" for t in bad)
     tail = (f"; {_count(report.unresolved, 'failing element')} got no second look within "
@@ -137,7 +143,7 @@ def summary_line(report: GradcheckReport) -> str:
     if report.truncated:
         tail += f"; {_count(report.truncated, 'other element')} agree {only_at_a_tenth}"
     return (f"✗ {len(bad)} of {_count(len(report.tensors), 'tensor')} disagree beyond tolerance: "
-            f"{names} ({settings}){tail}")
+            f"{names} ({settings}){tail}{blind}")
 
 
 # --------------------------------------------------------------------------- table

@@ -568,6 +568,18 @@ class GradcheckReport:
         return sum(int(np.count_nonzero(t.shrinking)) for t in self.tensors)
 
     @property
+    def hidden_by_noise(self) -> int:
+        """Checked elements whose errors up to the rounding noise would pass unseen, the noise
+        wider than their own tolerance (atol + rtol·|analytic|), counted only for an ε below
+        the default: a smaller step the user chose made the check blind there.  (At the
+        default ε the noise is shown; it matters only where E itself is large.)"""
+        if not self.eps < DEFAULT_EPS:
+            return 0
+        return sum(int(np.count_nonzero(~t.kink & (self.noise > t.atol + t.rtol *
+                                                   np.abs(t.analytic))))
+                   for t in self.tensors)
+
+    @property
     def crossed_unnamed(self) -> bool:
         """Elements sit on a kink though no kink is named at this point: a move of ±ε reached
         further than the names' guide (ε · the largest value) foresaw."""
