@@ -377,7 +377,8 @@ def test_json_output_shape():
     code, doc = json_report(NETWORK)
     assert code == 0
     assert set(doc) == {"cnngrad", "title", "eps", "rtol", "atol", "evaluations",
-                        "rounding_noise", "hidden_by_noise", "tensors", "kinks", "kink_counts", "ok"}
+                        "rounding_noise", "hidden_by_noise", "tensors", "kinks", "kink_counts",
+                        "ok"}
     assert 0 < doc["rounding_noise"] < 1e-8
     assert (doc["eps"], doc["rtol"], doc["atol"]) == (1e-6, 1e-5, 1e-7)
     assert doc["ok"] is True and doc["kinks"] == [] and doc["kink_counts"] == []
