@@ -204,6 +204,21 @@ def test_another_name_of_a_format_is_refused_naming_the_format_meant(args, meant
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("dtype, line", [
+    ("float32", "error: --dtype: --exact and --dtype float32 do not go together; hint: --exact "
+                "computes in fractions, not in a float dtype: give one of them"),
+    # the dtype is checked first: float16 was said to be float32
+    ("float16", "error: --dtype: unknown value 'float16'; hint: did you mean 'float64'? "
+                "(allowed: float32, float64)"),
+])
+@pytest.mark.parametrize("problem", [WORKED, "no-such-file.json"])
+def test_exact_with_a_float_dtype_is_a_usage_error_before_the_problem_is_read(dtype, line,
+                                                                              problem):
+    result = invoke("backward", problem, "--exact", "--dtype", dtype)
+    assert result.exit_code == 2
+    assert result.output == line + "\n"
+
+
 def test_float32_runs_and_agrees():
     doc = json.loads(invoke("backward", WORKED, "-f", "json", "--dtype", "float32").output)
     np.testing.assert_allclose(doc["layers"][0]["grads"]["kernel"], KERNEL_GRAD, atol=1e-6)

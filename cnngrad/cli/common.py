@@ -563,6 +563,11 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
     from cnngrad.cli.progress import DelayedProgress
 
+    # the options first: a usage error before the problem is read (an --exact read is slow)
+    if parse_dtype(dtype) is not None and exact:
+        raise UsageError("--exact and --dtype float32 do not go together", where="--dtype",
+                         hint="--exact computes in fractions, not in a float dtype: give one "
+                              "of them")
     # a problem that takes more than a second shows a progress bar (a terminal's stderr only):
     # reading it, then each layer forward, the loss, each layer backward
     with DelayedProgress(enabled=False if typed_in(problem) else None) as step:
@@ -575,8 +580,6 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
             check_problem_work(load(problem, exact=False, max_elements=max_elements,
                                     quick=quick), exact=True)
         spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
-        if exact and dtype != "float64":
-            raise UsageError("--exact and --dtype float32 do not go together", where="--dtype")
         # the work budgets, checked before the work (docs/limits.md)
         from cnngrad.limits import check_output_work, check_problem_work, check_steps_work
 
