@@ -817,3 +817,88 @@ def test_bias_gradient_summed_once_whatever_the_threads(shape, filters, k, strid
     assert len(calls) == 1  # (dx and dw on these paths: the naive-loop tests above)
     assert np.array_equal(db, delta.sum(axis=(0, 2, 3)))
     assert dx.shape == x.shape and dw.shape == w.shape
+
+
+# ---------------------------------------------------------------------------------------
+# every size threshold drawn at once: each fast path, its tiles and its threads together
+
+#: For each threshold, values that take the path or leave it, and tiles of a few bytes
+#: (so that a small call runs many tiles, remainders of one row or one image included).
+THRESHOLDS = {
+    "SMALL_MAX_CELLS": [0, 10**9],
+    "TILE_BYTES": [1, 200, 3000, 4 * 2**20],
+    "MIN_TILE_BYTES": [1, 2**19],
+    "PARALLEL_MIN_MACS": [0, 10**18],
+    "SINGLE_BLAS_MIN_MACS": [0, 10**18],
+    "BLAS_THREADS_MIN_MACS": [0, 10**18],
+    "SHIFTED_MIN_CHANNELS": [1, 4],
+    "SHIFTED_MAX_FILTERS_PER_CHANNEL": [1, 4],
+    "SHIFTED_TILE_VALUES": [1, 300, 2**20],
+    "PHASE_MIN_TAPS": [0, 4, 100],
+    "DEPTHWISE_BLOCK_BYTES": [1, 500, 2**21],
+    "DEPTHWISE_PARALLEL_MIN_MACS": [0, 10**18],
+    "DEPTHWISE_ALL_TILES_BYTES": [1, 4 * 2**20],
+}
+
+
+@st.composite
+def threshold_problems(draw):
+    depthwise = draw(st.booleans())
+    groups = draw(st.integers(2, 3)) if depthwise else draw(st.integers(1, 2))
+    c_group, f_group = (1, 1) if depthwise else (draw(st.sampled_from([1, 2, 4])),
+                                                 draw(st.sampled_from([1, 2, 3, 8])))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 3)))
+    mode = draw(st.sampled_from(PADDING_MODES))
+    h, w = draw(st.integers(2, 7)), draw(st.integers(2, 7))
+    # torch's limits: reflect padding < the size, circular ≤ the size
+    sizes = (h, h, w, w)
+    limits = [{"reflect": size - 1, "circular": size}.get(mode, 4) for size in sizes]
+    sides = tuple(draw(st.integers(0, limit)) for limit in limits)
+    settings_drawn = {name: draw(st.sampled_from(values))
+                      for name, values in THRESHOLDS.items()}
+    return dict(n=draw(st.sampled_from([1, 1, 2, 3])), c=c_group * groups,
+                f=f_group * groups, hw=(h, w), kernel=kernel, groups=groups,
+                args=(stride, sides, dilation, groups, mode), untied=draw(st.booleans()),
+                dtype=draw(st.sampled_from([np.float64, np.float32])),
+                layout=draw(st.sampled_from(["C", "F", "strided"])),
+                cores=draw(st.sampled_from([1, 2, 3, 5])), thresholds=settings_drawn,
+                seed=draw(st.integers(0, 2**32 - 1)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(problem=threshold_problems())
+def test_every_threshold_and_thread_split_matches_naive(problem):
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(problem["seed"])
+    x, weights, bias = random_problem(rng, problem["n"], problem["c"], *problem["hw"],
+                                      problem["f"], problem["groups"], problem["kernel"],
+                                      problem["dtype"])
+    try:
+        y_naive = conv2d_forward_naive(x, weights, bias, *problem["args"])
+    except ValueError:  # the dilated kernel does not fit the padded input
+        return
+    if problem["untied"]:
+        bias = rng.standard_normal(y_naive.shape[1:]).astype(problem["dtype"])
+        y_naive = conv2d_forward_naive(x, weights, bias, *problem["args"])
+    if problem["layout"] == "F":
+        x = np.asfortranarray(x)
+    elif problem["layout"] == "strided":
+        x = np.repeat(x, 2, axis=-1)[..., ::2]
+    delta = rng.standard_normal(y_naive.shape).astype(problem["dtype"])
+    grads_naive = conv2d_backward_naive(x, weights, delta, *problem["args"])
+    tol = 1e-12 if problem["dtype"] == np.float64 else 2e-5
+    with pytest.MonkeyPatch.context() as patch, threadpool_limits(limits=problem["cores"],
+                                                                   user_api="blas"):
+        for name, value in problem["thresholds"].items():
+            patch.setattr(conv, name, value)
+        patch.setattr(conv, "_cores", lambda: problem["cores"])
+        y = conv2d_forward(x, weights, bias, *problem["args"])
+        grads = conv2d_backward(x, weights, delta, *problem["args"])
+    assert y.dtype == problem["dtype"]
+    assert_same(y, y_naive, tol)
+    for fast, naive in zip(grads, grads_naive):
+        assert fast.dtype == problem["dtype"]
+        assert_same(fast, naive, tol)

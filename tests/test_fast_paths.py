@@ -95,6 +95,31 @@ def test_windows_larger_than_the_map_match_naive(shape, size, stride, padding, c
                                    rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("size, stride, padding, ceil_mode", [
+    (9, 3, 4, False),            # separable by itself (81 taps > 4·18)
+    ((3, 4), (2, 3), (1, 2), True),
+    ((2, 2), 1, 0, False),
+])
+def test_windows_of_minus_infinity_send_their_delta_to_their_first_real_cell(
+        path, size, stride, padding, ceil_mode):
+    # a float32 overflow can leave a window of −∞ only: torch gives its first real cell the
+    # delta (never a cell outside the window, as (0, 0) for a window further down the map)
+    rng = np.random.default_rng(14)
+    x = rng.choice([-np.inf, -np.inf, -np.inf, 1.5, -2.0], (2, 2, 12, 11))
+    x[:, :, 5:, :] = -np.inf  # whole windows of −∞ in the lower rows
+    args = (size, stride, padding, ceil_mode)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in PATHS[path].items():
+            patch.setattr(pool, name, value)
+        y = maxpool2d_forward(x, *args)
+        delta = rng.standard_normal(y.shape)
+        got = maxpool2d_backward(x, delta, *args)
+    np.testing.assert_array_equal(y, maxpool2d_forward_naive(x, *args))
+    np.testing.assert_allclose(got, maxpool2d_backward_naive(x, delta, *args), rtol=1e-13,
+                               atol=1e-13)
+
+
 def test_a_billion_cell_window_costs_only_the_map_it_covers():
     # ceil mode lets a window hang over the edge: only the taps over real cells exist, and
     # every window covers all 4 rows, as a 9-row window padded by 4 does

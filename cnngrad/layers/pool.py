@@ -421,13 +421,18 @@ def _first_argmax_separable(x: np.ndarray, geo: _Geometry) -> tuple[np.ndarray, 
     each window (along the columns), then the first row reaching the window's maximum —
     row-major first.  Memory: a few arrays of the input's height × the output's width."""
     b = x.shape[0]
-    (h, _), (h_out, w_out) = geo.input_hw, geo.output_hw
+    (h, _), (h_out, w_out), (sh, sw), (ph, pw) = (geo.input_hw, geo.output_hw, geo.stride,
+                                                  geo.padding)
+    # the positions start at each window's first real column and row, which keep a window
+    # of −∞ alone (no value is greater): its first real cell, as the other paths and torch
     row_best = np.full((b, h, w_out), -np.inf, x.dtype)
-    row_col = np.zeros((b, h, w_out), np.int64)
-    _running_argmax(row_best, row_col, x, geo.cols.taps, geo.stride[1], geo.padding[1], axis=2)
+    row_col = np.empty((b, h, w_out), np.int64)
+    row_col[...] = np.maximum(np.arange(w_out) * sw - pw, 0)
+    _running_argmax(row_best, row_col, x, geo.cols.taps, sw, pw, axis=2)
     best = np.full((b, h_out, w_out), -np.inf, x.dtype)
-    rows = np.zeros((b, h_out, w_out), np.int64)
-    _running_argmax(best, rows, row_best, geo.rows.taps, geo.stride[0], geo.padding[0], axis=1)
+    rows = np.empty((b, h_out, w_out), np.int64)
+    rows[...] = np.maximum(np.arange(h_out) * sh - ph, 0)[:, None]
+    _running_argmax(best, rows, row_best, geo.rows.taps, sh, ph, axis=1)
     cols = np.take_along_axis(row_col, rows, axis=1)
     return (rows * geo.input_hw[1] + cols).reshape(b, -1)
 
