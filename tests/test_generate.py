@@ -342,6 +342,37 @@ def test_a_sheet_with_tied_maxima_states_the_tie_rule(recipe, sizes, kinks, line
     assert json.loads(exercise.problem_text)["layers"][0].get("ties") == ties
 
 
+def markdown_cells(text: str, caption: str) -> list[str]:
+    """The cells of the table under ``caption`` in a Markdown sheet, row by row."""
+    table = text.split(caption, 1)[1].split("\n\n", 2)[1]
+    return [cell.strip() for row in table.splitlines()[2:]
+            for cell in row.strip("|").split("|")[1:]]
+
+
+@pytest.mark.parametrize("recipe", ["network", "multichannel", "batchnorm"])
+def test_a_sheet_gives_fractions_as_the_problem_writes_them(recipe):
+    # a fraction on the exercise sheet is the problem's own, never rounded to a whole number
+    # (3/2 shown as 2 is another problem), also where the answers are endless (network)
+    exercise = with_sheets(generate(recipe, 0, numbers="fractions"))
+    given = np.asarray(json.loads(exercise.problem_text)["input"], dtype=object)
+    caption = "**`input`**" if given.ndim == 2 else "**`input[0]`**"
+    if given.ndim == 4:
+        caption = "**`input[0,0]`**"
+    first = given.reshape(-1, *given.shape[-2:])[0]
+    shown = markdown_cells(exercise.texts["exercise.md"], caption)
+    assert [Fraction(cell.split(" ≈ ")[0]) for cell in shown] == \
+        [Fraction(str(value)) for value in first.flat]
+    for cell in shown:
+        if " ≈ " in cell:
+            fraction, decimal = cell.split(" ≈ ")
+            assert abs(Fraction(decimal) - Fraction(fraction)) < Fraction(1, 10**4)
+    tex = exercise.texts["exercise.tex"]
+    for value in first.flat:
+        if isinstance(value, str) and "/" in value:
+            numerator, denominator = value.lstrip("-").split("/")
+            assert rf"\frac{{{numerator}}}{{{denominator}}}" in tex
+
+
 def test_a_skip_connection_s_input_delta_is_asked_as_the_conv_s_share():
     # the residual key's conv2d_1.delta_in is what conv2d_1 sends back, not dE/d(input),
     # which adds add_1's δ: the sheet says which, and what add_1 adds
