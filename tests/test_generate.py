@@ -586,6 +586,27 @@ def test_the_manifest_grades_each_student_against_their_own_problem(tmp_path):
     assert rows == {"s01": "right", "zed": "error"}
 
 
+def test_a_file_named_with_a_decomposed_accent_is_its_student_s(tmp_path):
+    # macOS writes (and zips) José.json as "Jose" + a combining accent; the roster's cell is
+    # one "é": the same name, and the same student
+    import unicodedata
+
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    ids = tmp_path / "roster.csv"
+    ids.write_text("id\nJosé\nÅsa Öberg\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 9, "--students", ids, "-o", out).exit_code == 0
+    decomposed = [submit(subs, unicodedata.normalize("NFD", "José") + ".json",
+                         out / "Jose" / "key.json"),
+                  submit(subs / unicodedata.normalize("NFD", "Åsa Öberg"), "answers.json",
+                         out / "Asa_Oberg" / "key.json"),
+                  submit(subs, " Jose .json", out / "Jose" / "key.json")]  # spaces around
+    result = invoke("check", "--manifest", out / "manifest.json", *decomposed, "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == \
+        [("José", "right"), ("José", "right"), ("Åsa Öberg", "right")]
+
+
 def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_path):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
