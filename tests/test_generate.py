@@ -694,6 +694,30 @@ def test_a_manifest_submission_that_cannot_be_graded_still_gets_a_results_json(t
     assert all(t["score"] == 0 and t["status"] == "failed" for t in document["tests"])
 
 
+@pytest.mark.parametrize("fmt, made_by", [("csv", "check --format csv"),
+                                           ("json", "check --format json")])
+def test_a_gradebook_left_among_the_submissions_is_named_a_grade_report(tmp_path, fmt,
+                                                                      made_by):
+    # the re-run of a class whose gradebook was written into the submissions' folder: the
+    # gradebook is no student's, but what to fix is that it is a grade report, not its name
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(2)]
+    gradebook = subs / f"grades.{fmt}"
+    first = invoke("check", "--manifest", out / "manifest.json", *files, "-f", fmt,
+                   "-o", gradebook)
+    assert first.exit_code == 0, first.output
+    again = invoke("check", "--manifest", out / "manifest.json", *files, gradebook,
+                   "-f", "csv")
+    assert again.exit_code == 2
+    assert (f"error: {gradebook}: this is a grade report ({made_by}), not an answers file; "
+            f"hint: leave check's -o out of the answers files given") in again.stderr
+    assert "not a student of the manifest" not in again.stderr
+    rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(again.stdout))}
+    assert rows == {"s00": "right", "s01": "right", "grades": "error"}
+
+
 @pytest.mark.parametrize("target", ["s01/key.json", "s01/problem.json", "s00/key.json"])
 def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target):
     out, subs = tmp_path / "exam", tmp_path / "subs"

@@ -66,7 +66,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     # a stray is named as a plain gradebook names it: by its folder when files share a name
     names = dict(zip(submissions, student_names(submissions)))
     for path, error in strays:
-        results.append(FileCheck(file=path, error=error, student=names[path]))
+        results.append(FileCheck(file=path, error=_not_answers(path) or error,
+                                 student=names[path]))
     # Gradescope's results.json is written for a file that could not be graded too (the
     # error as its output, every test at 0): the autograder must leave one behind
     if len(results) == 1 and results[0].error is not None and fmt != "gradescope":
@@ -94,6 +95,20 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     code = exit_code(results)
     if code:
         raise typer.Exit(code)
+
+
+def _not_answers(path: str):
+    """Why a file of no student is not an answers file at all, if it is not (check's own
+    gradebook written with -o into the submissions' folder and given back on a re-run, a
+    result, a folder): that, not its name, is what to fix.  None for an answers file."""
+    from cnngrad.errors import CnnGradError
+    from cnngrad.teach.check import read_answers
+
+    try:
+        read_answers(path)
+    except CnnGradError as error:
+        return error
+    return None
 
 
 def _same_student_notes(grouped: dict[str, list[str]]) -> list[str]:
