@@ -718,6 +718,29 @@ def test_a_gradebook_left_among_the_submissions_is_named_a_grade_report(tmp_path
     assert rows == {"s00": "right", "s01": "right", "grades": "error"}
 
 
+def test_a_student_whose_problem_cannot_be_read_is_an_error_row_the_class_still_graded(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # paths as a TA types them, relative to where they work
+    out, subs = Path("exam"), Path("subs")
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(3)]
+    (out / "s00" / "problem.json").unlink()  # moved by hand
+    (out / "s02" / "problem.json").write_text('{"input": [[1]], "oops": 1}', encoding="utf-8")
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
+    assert result.exit_code == 2, result.output
+    rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert {student: row["status"] for student, row in rows.items()} == \
+        {"s00": "error", "s01": "right", "s02": "error"}
+    # the problem is named as the manifest's folder is given, not by its absolute path
+    assert rows["s00"]["error"] == f"{out / 's00' / 'problem.json'}: no such file"
+    assert rows["s02"]["error"].startswith(f"{out / 's02' / 'problem.json'}: oops: unknown key")
+    # and a Gradescope report names it the same way
+    report = invoke("check", "--manifest", out / "manifest.json", files[1], "-f", "gradescope")
+    assert json.loads(report.stdout)["output"].startswith(
+        f"cnngrad check against {out / 's01' / 'problem.json'}\n")
+
+
 @pytest.mark.parametrize("target", ["s01/key.json", "s01/problem.json", "s00/key.json"])
 def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target):
     out, subs = tmp_path / "exam", tmp_path / "subs"

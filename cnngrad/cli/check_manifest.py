@@ -21,7 +21,7 @@ import typer
 
 from cnngrad.cli.common import (compute, note_later, one_line, render_rich, report_error,
                                 write_output)
-from cnngrad.errors import UsageError
+from cnngrad.errors import ProblemError, UsageError
 
 
 def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, output,
@@ -50,8 +50,14 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
                   for name in ("problem", "key") if isinstance(entry.get(name), str)]
     first = None  # the grading and rule of the first student: the gradebook's header
     for student, files in grouped.items():
-        spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
-                              max_elements=max_elements, dtype="float64", lr=lr, quick={})
+        try:
+            spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
+                                  max_elements=max_elements, dtype="float64", lr=lr, quick={})
+        except ProblemError as error:
+            # one student's problem moved or edited by hand: their rows say so, and the rest
+            # of the class is still graded
+            results += [FileCheck(file=path, error=error, student=student) for path in files]
+            continue
         protected += list(spec.input_files)
         grading = grading_of(spec)
         if carry_forward is not None:

@@ -173,7 +173,12 @@ class Manifest:
     students: dict[str, dict]
 
     def problem_path(self, student: str) -> Path:
-        return self.base_dir / self.students[student]["problem"]
+        # beside the manifest as the command line names it (exam/ana/problem.json), so that
+        # a report or an error shows the path the TA typed, not the absolute one
+        from cnngrad.tensorio import STDIN_NAME
+
+        folder = self.base_dir if self.file == STDIN_NAME else Path(self.file).parent
+        return folder / self.students[student]["problem"]
 
 
 def read_manifest(path: str) -> Manifest:
