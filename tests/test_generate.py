@@ -779,6 +779,24 @@ def test_a_manifest_given_as_the_problem_says_to_give_it_with_manifest(tmp_path)
         f"its student's own problem: cnngrad check --manifest {manifest} SUBMISSIONS..."]
 
 
+def test_a_student_s_problem_given_among_the_submissions_says_the_manifest_names_it(
+        tmp_path):
+    # check PROBLEM ANSWERS... by habit: the problem lands among the submissions, and is
+    # its student's by its folder
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    answers = submit(subs, "s01.json", out / "s01" / "key.json")
+    problem = out / "s00" / "problem.json"
+    result = invoke("check", "--manifest", out / "manifest.json", problem, answers,
+                    "-f", "csv")
+    assert result.exit_code == 2, result.output
+    assert (f"error: {problem}: this is s00's problem, not an answers file; hint: with "
+            f"--manifest no PROBLEM is given") in result.stderr
+    rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows == {"s00": "error", "s01": "right"}
+
+
 def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):
     out = tmp_path / "exam"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),

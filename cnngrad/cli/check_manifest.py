@@ -66,7 +66,10 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         required_weights(trace, grading)
         first = first or (spec.file, grading, tolerance)
         context = SlipContext(trace)
-        results += [check_file(trace, path, tolerance, context=context, diagnose=diagnose,
+        results += [FileCheck(file=path, error=_problem_given(path, manifest, student),
+                              student=student)
+                    if _same_file(path, manifest.problem_path(student)) else
+                    check_file(trace, path, tolerance, context=context, diagnose=diagnose,
                                grading=grading, one_based=one_based, student=student)
                     for path in files]
     # a stray is named as a plain gradebook names it: by its folder when files share a name
@@ -101,6 +104,22 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     code = exit_code(results)
     if code:
         raise typer.Exit(code)
+
+
+def _same_file(path: str, other: Path) -> bool:
+    try:
+        return Path(path).samefile(other)
+    except OSError:
+        return False
+
+
+def _problem_given(path: str, manifest, student: str) -> UsageError:
+    """A student's own problem given among the submissions (``check PROBLEM ANSWERS...`` by
+    habit): the manifest names each problem, so it is not an answers file."""
+    return UsageError(f"this is {student}'s problem, not an answers file", file=path,
+                      hint=f"with --manifest no PROBLEM is given (the manifest names each "
+                           f"student's): cnngrad check --manifest {manifest.file} "
+                           f"SUBMISSIONS...")
 
 
 def _not_answers(path: str):
