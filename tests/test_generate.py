@@ -342,6 +342,37 @@ def test_a_sheet_with_tied_maxima_states_the_tie_rule(recipe, sizes, kinks, line
     assert json.loads(exercise.problem_text)["layers"][0].get("ties") == ties
 
 
+def markdown_cells(text: str, caption: str) -> list[str]:
+    """The cells of the table under ``caption`` in a Markdown sheet, row by row."""
+    table = text.split(caption, 1)[1].split("\n\n", 2)[1]
+    return [cell.strip() for row in table.splitlines()[2:]
+            for cell in row.strip("|").split("|")[1:]]
+
+
+@pytest.mark.parametrize("recipe", ["network", "multichannel", "batchnorm"])
+def test_a_sheet_gives_fractions_as_the_problem_writes_them(recipe):
+    # a fraction on the exercise sheet is the problem's own, never rounded to a whole number
+    # (3/2 shown as 2 is another problem), also where the answers are endless (network)
+    exercise = with_sheets(generate(recipe, 0, numbers="fractions"))
+    given = np.asarray(json.loads(exercise.problem_text)["input"], dtype=object)
+    caption = "**`input`**" if given.ndim == 2 else "**`input[0]`**"
+    if given.ndim == 4:
+        caption = "**`input[0,0]`**"
+    first = given.reshape(-1, *given.shape[-2:])[0]
+    shown = markdown_cells(exercise.texts["exercise.md"], caption)
+    assert [Fraction(cell.split(" ≈ ")[0]) for cell in shown] == \
+        [Fraction(str(value)) for value in first.flat]
+    for cell in shown:
+        if " ≈ " in cell:
+            fraction, decimal = cell.split(" ≈ ")
+            assert abs(Fraction(decimal) - Fraction(fraction)) < Fraction(1, 10**4)
+    tex = exercise.texts["exercise.tex"]
+    for value in first.flat:
+        if isinstance(value, str) and "/" in value:
+            numerator, denominator = value.lstrip("-").split("/")
+            assert rf"\frac{{{numerator}}}{{{denominator}}}" in tex
+
+
 def test_a_skip_connection_s_input_delta_is_asked_as_the_conv_s_share():
     # the residual key's conv2d_1.delta_in is what conv2d_1 sends back, not dE/d(input),
     # which adds add_1's δ: the sheet says which, and what add_1 adds
@@ -555,6 +586,27 @@ def test_the_manifest_grades_each_student_against_their_own_problem(tmp_path):
     assert rows == {"s01": "right", "zed": "error"}
 
 
+def test_a_file_named_with_a_decomposed_accent_is_its_student_s(tmp_path):
+    # macOS writes (and zips) José.json as "Jose" + a combining accent; the roster's cell is
+    # one "é": the same name, and the same student
+    import unicodedata
+
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    ids = tmp_path / "roster.csv"
+    ids.write_text("id\nJosé\nÅsa Öberg\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 9, "--students", ids, "-o", out).exit_code == 0
+    decomposed = [submit(subs, unicodedata.normalize("NFD", "José") + ".json",
+                         out / "Jose" / "key.json"),
+                  submit(subs / unicodedata.normalize("NFD", "Åsa Öberg"), "answers.json",
+                         out / "Asa_Oberg" / "key.json"),
+                  submit(subs, " Jose .json", out / "Jose" / "key.json")]  # spaces around
+    result = invoke("check", "--manifest", out / "manifest.json", *decomposed, "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == \
+        [("José", "right"), ("José", "right"), ("Åsa Öberg", "right")]
+
+
 def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_path):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
@@ -642,6 +694,53 @@ def test_a_manifest_submission_that_cannot_be_graded_still_gets_a_results_json(t
     assert all(t["score"] == 0 and t["status"] == "failed" for t in document["tests"])
 
 
+@pytest.mark.parametrize("fmt, made_by", [("csv", "check --format csv"),
+                                           ("json", "check --format json")])
+def test_a_gradebook_left_among_the_submissions_is_named_a_grade_report(tmp_path, fmt,
+                                                                      made_by):
+    # the re-run of a class whose gradebook was written into the submissions' folder: the
+    # gradebook is no student's, but what to fix is that it is a grade report, not its name
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(2)]
+    gradebook = subs / f"grades.{fmt}"
+    first = invoke("check", "--manifest", out / "manifest.json", *files, "-f", fmt,
+                   "-o", gradebook)
+    assert first.exit_code == 0, first.output
+    again = invoke("check", "--manifest", out / "manifest.json", *files, gradebook,
+                   "-f", "csv")
+    assert again.exit_code == 2
+    assert (f"error: {gradebook}: this is a grade report ({made_by}), not an answers file; "
+            f"hint: leave check's -o out of the answers files given") in again.stderr
+    assert "not a student of the manifest" not in again.stderr
+    rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(again.stdout))}
+    assert rows == {"s00": "right", "s01": "right", "grades": "error"}
+
+
+def test_a_student_whose_problem_cannot_be_read_is_an_error_row_the_class_still_graded(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # paths as a TA types them, relative to where they work
+    out, subs = Path("exam"), Path("subs")
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(3)]
+    (out / "s00" / "problem.json").unlink()  # moved by hand
+    (out / "s02" / "problem.json").write_text('{"input": [[1]], "oops": 1}', encoding="utf-8")
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
+    assert result.exit_code == 2, result.output
+    rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert {student: row["status"] for student, row in rows.items()} == \
+        {"s00": "error", "s01": "right", "s02": "error"}
+    # the problem is named as the manifest's folder is given, not by its absolute path
+    assert rows["s00"]["error"] == f"{out / 's00' / 'problem.json'}: no such file"
+    assert rows["s02"]["error"].startswith(f"{out / 's02' / 'problem.json'}: oops: unknown key")
+    # and a Gradescope report names it the same way
+    report = invoke("check", "--manifest", out / "manifest.json", files[1], "-f", "gradescope")
+    assert json.loads(report.stdout)["output"].startswith(
+        f"cnngrad check against {out / 's01' / 'problem.json'}\n")
+
+
 @pytest.mark.parametrize("target", ["s01/key.json", "s01/problem.json", "s00/key.json"])
 def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target):
     out, subs = tmp_path / "exam", tmp_path / "subs"
@@ -678,6 +777,24 @@ def test_a_manifest_given_as_the_problem_says_to_give_it_with_manifest(tmp_path)
         f"error: {manifest}: cnngrad_manifest: unknown key 'cnngrad_manifest'; hint: "
         f"{manifest} is an exam's manifest, not a problem; to grade each submission against "
         f"its student's own problem: cnngrad check --manifest {manifest} SUBMISSIONS..."]
+
+
+def test_a_student_s_problem_given_among_the_submissions_says_the_manifest_names_it(
+        tmp_path):
+    # check PROBLEM ANSWERS... by habit: the problem lands among the submissions, and is
+    # its student's by its folder
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    answers = submit(subs, "s01.json", out / "s01" / "key.json")
+    problem = out / "s00" / "problem.json"
+    result = invoke("check", "--manifest", out / "manifest.json", problem, answers,
+                    "-f", "csv")
+    assert result.exit_code == 2, result.output
+    assert (f"error: {problem}: this is s00's problem, not an answers file; hint: with "
+            f"--manifest no PROBLEM is given") in result.stderr
+    rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows == {"s00": "error", "s01": "right"}
 
 
 def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):

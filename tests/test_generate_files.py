@@ -91,6 +91,44 @@ def test_dropout_keeps_its_p_and_mask(tmp_path):
         assert fresh["layers"][0]["kernel"] != original["layers"][0]["kernel"]
 
 
+@pytest.mark.parametrize("sample, shown", [
+    # a dropout's p and mask are numbers the student computes with
+    ("dropout-classifier.json", ["4. `dropout_1`: dropout\n",
+                                 "**`dropout_1.p`** = 0.5",
+                                 "|   | 0 | 1 | 2 | 3 |\n|--:|--:|--:|--:|--:|\n"
+                                 "| **0** | 1 | 0 | 1 | 1 |\n| **1** | 0 | 1 | 1 | 0 |"]),
+    # settings that change the output's size or values
+    ("transposed-conv.json", ["conv_transpose2d (kernel 3×3, stride 2, padding 1, with bias, "
+                              "output_padding 1)"]),
+    ("unet-concat.json", ["3. `up`: upsample (scale 2)\n"]),
+])
+def test_a_sheet_gives_every_number_and_setting_kept_from_the_file(sample, shown):
+    from cnngrad.generate import with_sheets
+
+    exercise = with_sheets(generate(str(SAMPLES / sample), 1))
+    for text in shown:
+        assert text in exercise.texts["exercise.md"]
+
+
+def test_a_sheet_states_a_loss_s_reduction_and_a_layer_s_written_settings(tmp_path):
+    from cnngrad.generate import with_sheets
+
+    document = {"input": [[1, 2, 0], [3, 1, 2], [0, 1, 1]],
+                "layers": [{"type": "conv2d", "kernel": [[1, -1], [2, 1]], "bias": 0.5,
+                            "padding_mode": "circular", "padding": 1, "dilation": 2},
+                           {"type": "flatten"}, {"type": "leaky_relu", "slope": 0.05},
+                           {"type": "sigmoid"}],
+                "loss": {"type": "bce", "target": [1, 0, 1, 0, 1, 0, 1, 0, 1],
+                         "reduction": "sum"}}
+    exercise = with_sheets(generate(str(write(tmp_path, document)), 1))
+    text = exercise.texts["exercise.md"]
+    assert ("1. `conv2d_1`: conv2d (kernel 2×2, padding 1, with bias, padding_mode circular, "
+            "dilation 2)\n") in text
+    assert "**`leaky_relu_1.slope`** = 0.05" in text  # kept, not drawn: as written
+    assert "The loss is bce (reduction sum)." in text
+    assert r"\text{leaky\_relu\_1.slope} = 0.05" in exercise.texts["exercise.tex"]
+
+
 # --------------------------------------------------------------------------- --with-kinks
 
 

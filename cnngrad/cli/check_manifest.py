@@ -21,7 +21,7 @@ import typer
 
 from cnngrad.cli.common import (compute, note_later, one_line, render_rich, report_error,
                                 write_output)
-from cnngrad.errors import UsageError
+from cnngrad.errors import ProblemError, UsageError
 
 
 def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, output,
@@ -50,8 +50,14 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
                   for name in ("problem", "key") if isinstance(entry.get(name), str)]
     first = None  # the grading and rule of the first student: the gradebook's header
     for student, files in grouped.items():
-        spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
-                              max_elements=max_elements, dtype="float64", lr=lr, quick={})
+        try:
+            spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
+                                  max_elements=max_elements, dtype="float64", lr=lr, quick={})
+        except ProblemError as error:
+            # one student's problem moved or edited by hand: their rows say so, and the rest
+            # of the class is still graded
+            results += [FileCheck(file=path, error=error, student=student) for path in files]
+            continue
         protected += list(spec.input_files)
         grading = grading_of(spec)
         if carry_forward is not None:
@@ -60,13 +66,17 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         required_weights(trace, grading)
         first = first or (spec.file, grading, tolerance)
         context = SlipContext(trace)
-        results += [check_file(trace, path, tolerance, context=context, diagnose=diagnose,
+        results += [FileCheck(file=path, error=_problem_given(path, manifest, student),
+                              student=student)
+                    if _same_file(path, manifest.problem_path(student)) else
+                    check_file(trace, path, tolerance, context=context, diagnose=diagnose,
                                grading=grading, one_based=one_based, student=student)
                     for path in files]
     # a stray is named as a plain gradebook names it: by its folder when files share a name
     names = dict(zip(submissions, student_names(submissions)))
     for path, error in strays:
-        results.append(FileCheck(file=path, error=error, student=names[path]))
+        results.append(FileCheck(file=path, error=_not_answers(path) or error,
+                                 student=names[path]))
     # Gradescope's results.json is written for a file that could not be graded too (the
     # error as its output, every test at 0): the autograder must leave one behind
     if len(results) == 1 and results[0].error is not None and fmt != "gradescope":
@@ -94,6 +104,36 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     code = exit_code(results)
     if code:
         raise typer.Exit(code)
+
+
+def _same_file(path: str, other: Path) -> bool:
+    try:
+        return Path(path).samefile(other)
+    except OSError:
+        return False
+
+
+def _problem_given(path: str, manifest, student: str) -> UsageError:
+    """A student's own problem given among the submissions (``check PROBLEM ANSWERS...`` by
+    habit): the manifest names each problem, so it is not an answers file."""
+    return UsageError(f"this is {student}'s problem, not an answers file", file=path,
+                      hint=f"with --manifest no PROBLEM is given (the manifest names each "
+                           f"student's): cnngrad check --manifest {manifest.file} "
+                           f"SUBMISSIONS...")
+
+
+def _not_answers(path: str):
+    """Why a file of no student is not an answers file at all, if it is not (check's own
+    gradebook written with -o into the submissions' folder and given back on a re-run, a
+    result, a folder): that, not its name, is what to fix.  None for an answers file."""
+    from cnngrad.errors import CnnGradError
+    from cnngrad.teach.check import read_answers
+
+    try:
+        read_answers(path)
+    except CnnGradError as error:
+        return error
+    return None
 
 
 def _same_student_notes(grouped: dict[str, list[str]]) -> list[str]:

@@ -173,7 +173,12 @@ class Manifest:
     students: dict[str, dict]
 
     def problem_path(self, student: str) -> Path:
-        return self.base_dir / self.students[student]["problem"]
+        # beside the manifest as the command line names it (exam/ana/problem.json), so that
+        # a report or an error shows the path the TA typed, not the absolute one
+        from cnngrad.tensorio import STDIN_NAME
+
+        folder = self.base_dir if self.file == STDIN_NAME else Path(self.file).parent
+        return folder / self.students[student]["problem"]
 
 
 def read_manifest(path: str) -> Manifest:
@@ -226,15 +231,25 @@ def student_of(submission: str, manifest: Manifest) -> str | None:
     """Whose answers a file holds: its stem (``alice.json``), else its folder
     (``alice/answers.json``) or any folder above it, matched to an id or a student's folder."""
     path = Path(submission)
-    by_folder = {entry.get("folder", student): student
-                 for student, entry in manifest.students.items()}
+    by_id = {_name_key(student): student for student in reversed(manifest.students)}
+    by_folder = {_name_key(entry.get("folder", student)): student
+                 for student, entry in reversed(manifest.students.items())}
     candidates = [path.stem] + [part for part in reversed(path.parent.parts)]
-    for name in candidates:
-        if name in manifest.students:
-            return name
+    for name in map(_name_key, candidates):
+        if name in by_id:
+            return by_id[name]
         if name in by_folder:
             return by_folder[name]
     return None
+
+
+def _name_key(name: str) -> str:
+    """A file's or an id's name as matched: composed Unicode (a file saved on macOS, or
+    unzipped from there, writes ``José`` as ``e`` and a combining accent, the roster as one
+    ``é``) and without the spaces around it that the roster's cells lose too."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).strip()
 
 
 def group_submissions(manifest: Manifest, submissions: list[str]

@@ -9,15 +9,17 @@ from cnngrad's own renderers (:mod:`cnngrad.render.markdown`, :mod:`cnngrad.rend
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from cnngrad.errors import CnnGradError
-from cnngrad.generate.recipes import (ADD, ENDLESS_LAYERS, ENDLESS_LOSSES, MAXPOOL, MSE,
-                                      NORMALISING_TYPES)
+from cnngrad.generate.recipes import (ADD, ENDLESS_LAYERS, ENDLESS_LOSSES, INEXACT_DECIMALS,
+                                      MAXPOOL, MSE, NORMALISING_TYPES)
 from cnngrad.problem import shape_text
+from cnngrad.tensorio import decimals_needed
 
 #: Kernel-gradient entries worked out in full on a solution sheet (the rest are listed).
 MAX_EXPLAINED = 8
@@ -53,8 +55,24 @@ def _shown(value, exercise) -> Any:
     return floats if floats.ndim else floats[()]
 
 
-def _given_decimals(exercise) -> int:
-    return exercise.style.decimals or 0
+def _shown_given(value, exercise) -> tuple[Any, int]:
+    """A given number or tensor as the sheets print it, and the decimals to print it at: as
+    the problem writes it.  A fraction stays a fraction (``3/2``, never rounded to ``2``, also
+    in an exercise whose answers are endless), a decimal keeps every decimal it has (a kept
+    ``0.05`` is not rounded to the style's 1 decimal)."""
+    exact = np.asarray(value, dtype=object)
+    exact = np.array([Fraction(str(v)) for v in exact.flat], dtype=object).reshape(exact.shape)
+    needed = [decimals_needed(v) for v in exact.flat]
+    if exercise.style.exact_fractions or None in needed:
+        finite = None not in needed
+        decimals = max(needed, default=0) if finite else INEXACT_DECIMALS
+        return (exact if exact.ndim else exact[()]), decimals
+    floats = np.array([float(v) for v in exact.flat], dtype=np.float64).reshape(exact.shape)
+    # a drawn tensor is printed at its style's decimals (0.0 beside 0.5); a number kept from
+    # a problem file (arrays and Fractions are drawn) at its own (a dropout mask's 1 and 0)
+    drawn = isinstance(value, (np.ndarray, Fraction))
+    decimals = max([exercise.style.decimals or 0 if drawn else 0, *needed])
+    return (floats if floats.ndim else floats[()]), decimals
 
 
 def _given(exercise) -> list[tuple[str, str, Any]]:
@@ -67,8 +85,9 @@ def _given(exercise) -> list[tuple[str, str, Any]]:
             out.append(("conv2d_1.bias", "the bias b", document["bias"]))
     for spec, raw in zip(problem.layers, document.get("layers") or []):
         for key, value in raw.items():
-            if isinstance(value, (np.ndarray, Fraction, int)) and not isinstance(value, bool) \
-                    and key not in ("size", "stride", "padding", "dilation", "groups"):
+            # drawn numbers are arrays and Fractions; numbers kept from a problem file (a
+            # dropout's p and mask, a leaky ReLU's slope) are as read: Decimals and lists
+            if _is_number_given(value) and key not in _SETTING_KEYS:
                 out.append((f"{spec.name}.{key}", f"the {key} of {spec.name}", value))
     if "delta" in document:
         last = problem.layers[-1].name
@@ -76,6 +95,33 @@ def _given(exercise) -> list[tuple[str, str, Any]]:
     if "loss" in document:
         out.append(("loss.target", "the target t", document["loss"]["target"]))
     return out
+
+
+#: Layer fields the layer's line states (sizes and settings), not given as numbers.
+_SETTING_KEYS = frozenset({"size", "stride", "padding", "dilation", "groups", "output_padding",
+                           "scale", "eps"})
+
+#: Layer fields the line of a layer states in its own words (or that are not settings).
+_WORDED_KEYS = frozenset({"type", "name", "input", "inputs", "kernel", "weights", "bias",
+                          "size", "stride", "padding", "ties", "mode", "eps"})
+
+
+def _is_number_given(value) -> bool:
+    if isinstance(value, (bool, str, dict)) or value is None:
+        return False
+    if isinstance(value, list):
+        return all(_is_number_given(item) for item in value)
+    return isinstance(value, (np.ndarray, Fraction, int, float, Decimal))
+
+
+def _setting_text(value) -> str:
+    """A layer setting as the problem writes it: ``2``, ``[1, 2]`` as ``1, 2``, ``same``,
+    ``true``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return _sides(tuple(value))
+    return str(value)
 
 
 def _asked(exercise) -> list[tuple[str, str, str, int]]:
@@ -173,6 +219,13 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
                            "(divided by the count, not count − 1)" if spec.mode == "train" else
                            "eval mode: the running mean and variance")
             details.append(f"ε = {spec.eps:g}")
+        # every other setting the problem writes (a dilation, an output_padding, an
+        # upsample's scale, a padding_mode): the hand computation needs it
+        for key, value in raw.items():
+            if key in _WORDED_KEYS:
+                continue
+            if isinstance(value, (str, bool)) or key in _SETTING_KEYS:
+                details.append(f"{key} {_setting_text(value)}")
         if len(spec.inputs) > 1:  # add, concat: what they read
             details.append((" + " if spec.type == ADD else ", ").join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
@@ -182,8 +235,9 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         reduction = loss.get("reduction", "half_sum")
         formula = {"half_sum": "E = ½ Σ (t − y)²", "sum": "E = Σ (t − y)²",
                    "mean": "E = mean (t − y)²"}.get(reduction, loss["type"])
+        other = f" (reduction {reduction})" if "reduction" in loss else ""  # bce's sum
         return lines, (f"The loss is {loss['type']}, {formula}." if loss["type"] == MSE else
-                       f"The loss is {loss['type']}.")
+                       f"The loss is {loss['type']}{other}.")
     return lines, "No loss: the upstream δ at the last layer's output is given."
 
 
@@ -295,7 +349,7 @@ def _exercise_md(exercise, given, asked) -> str:
              "\n".join(f"{i}. {line}" for i, line in enumerate(layers, 1)), loss, "## Given"]
     for label, words, value in given:
         parts.append(f"{words[0].upper()}{words[1:]}:")  # every description starts in ASCII
-        parts += tensor_markdown(label, _shown(value, exercise), _given_decimals(exercise))
+        parts += tensor_markdown(label, *_shown_given(value, exercise))
     rows = ["| path | what | shape | points |", "|---|---|---|--:|"]
     rows += [f"| `{path}` | {words} | {shape} | {points} |" for path, words, shape, points
              in asked]
@@ -356,7 +410,7 @@ def _exercise_tex(exercise, given, asked) -> str:
     lines += [r"\end{enumerate}", _tex_text(loss), r"\subsection*{Given}"]
     for label, words, value in given:
         lines.append(_tex_text(f"{words[0].upper()}{words[1:]}:"))
-        lines += tensor_equations(label, _shown(value, exercise), _given_decimals(exercise))
+        lines += tensor_equations(label, *_shown_given(value, exercise))
     lines += [rf"\subsection*{{Asked ({total} points)}}", r"\begin{itemize}"]
     lines += [rf"  \item \texttt{{{_tex_text(path)}}}: {_tex_text(words)} ({shape}, "
               rf"{_points(points)})" for path, words, shape, points in asked]
