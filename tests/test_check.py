@@ -1209,3 +1209,18 @@ def test_a_path_answered_in_part_is_missing_with_its_count_of_cells(tmp_path):
     assert gradescope["output"].endswith("missing: conv2d_1.grads.kernel (1 of 4 cells)")
     data = json.loads(invoke("check", problem, part, "-f", "json").stdout)
     assert data["files"][0]["missing"] == ["conv2d_1.grads.kernel"]  # the data keeps paths
+
+
+@pytest.mark.parametrize("target, what", [("answers", "an answers file"),
+                                          ("problem", "one of the problem's own input files")])
+def test_the_report_never_replaces_an_input_and_says_which(tmp_path, target, what):
+    problem = tmp_path / "p.json"
+    problem.write_text(Path(WORKED).read_text(encoding="utf-8"), encoding="utf-8")
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel[0,0]": 0.044606}', encoding="utf-8")
+    path = answers if target == "answers" else problem
+    before = path.read_bytes()
+    result = invoke("check", problem, answers, "-o", path)
+    assert result.exit_code == 2
+    assert result.output.endswith(f"--output: refusing to overwrite {what}\n")
+    assert path.read_bytes() == before

@@ -752,7 +752,24 @@ def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target
                     "-o", out / target)  # s01's files too, though s01 is not graded here
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    what = "key" if target.endswith("key.json") else "problem"
+    assert result.stderr.endswith(f"--output: refusing to overwrite a student's {what}\n")
     assert (out / target).read_bytes() == before
+
+
+@pytest.mark.parametrize("target, what", [("manifest.json", "the manifest"),
+                                          ("answers.json", "a student's submission")])
+def test_the_gradebook_says_which_of_its_inputs_it_would_replace(tmp_path, target, what):
+    # it used to call each one "one of the problem's own input files"
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    answers = submit(subs / "s00", "answers.json", out / "s00" / "key.json")
+    path = answers if target == "answers.json" else out / target
+    result = invoke("check", "--manifest", out / "manifest.json", answers, "-f", "csv",
+                    "-o", path)
+    assert result.exit_code == 2
+    assert result.stderr.endswith(f"--output: refusing to overwrite {what}\n")
 
 
 def test_a_bad_manifest_is_exit_2_one_line(tmp_path):

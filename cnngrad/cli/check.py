@@ -346,7 +346,8 @@ def check(
         text = render_rich(renderable, to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
-    protected = list(spec.input_files) + [Path(path) for path in answers if path != "-"]
+    protected = list(spec.input_files) + [(Path(path), "an answers file") for path in answers
+                                          if path != "-"]
     write_output(text, output, protected)
 
     from cnngrad.teach.check import exit_code

@@ -44,9 +44,12 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
                          hint="use --format csv for the gradebook")
     manifest = read_manifest(manifest_file)
     grouped, strays = group_submissions(manifest, submissions)
-    results, protected = [], [Path(manifest_file)] + [Path(path) for path in submissions]
+    results = []
+    protected = [(Path(manifest_file), "the manifest")] + [
+        (Path(path), "a student's submission") for path in submissions]
     # every student's problem and key, graded here or not: -o never replaces one
-    protected += [manifest.base_dir / str(entry[name]) for entry in manifest.students.values()
+    protected += [(manifest.base_dir / str(entry[name]), f"a student's {name}")
+                  for entry in manifest.students.values()
                   for name in ("problem", "key") if isinstance(entry.get(name), str)]
     first = None  # the grading and rule of the first student: the gradebook's header
     for student, files in grouped.items():

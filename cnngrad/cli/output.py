@@ -162,6 +162,10 @@ def flush_stdout() -> Optional[str]:
 # --------------------------------------------------------------------------- -o FILE
 
 
+#: What a protected file is, unless its caller says (``protected`` of :class:`PendingOutput`).
+INPUT_FILE = "one of the problem's own input files"
+
+
 class PendingOutput:
     """One output being written: ``commit()`` puts it in place, ``discard()`` forgets it.
     Standard output (``target`` None) is written on commit."""
@@ -223,12 +227,14 @@ class PendingOutput:
         except OSError as exc:
             raise self._fail(f"cannot write there: {_reason(exc)}") from None
         for source in protected:
+            # a file, or (file, what it is): "an answers file", "the file of your function"
+            source, what = source if isinstance(source, tuple) else (source, INPUT_FILE)
             try:
                 same = info is not None and os.path.samefile(source, path)
             except (OSError, ValueError):
                 continue
             if same:  # also through a symlink or a hard link
-                raise self._fail("refusing to overwrite one of the problem's own input files")
+                raise self._fail(f"refusing to overwrite {what}")
         if info is not None and stat.S_ISDIR(info.st_mode):
             raise self._fail("is a folder, not a file")
         special = info is not None and not stat.S_ISREG(info.st_mode)

@@ -217,7 +217,7 @@ def verify(
     # table or text: a terminal narrower than 80 columns gets the report at its own width
     terminal = output is None and sys.stdout is not None and sys.stdout.isatty()
     text = render_json(report) if fmt == "json" else render_text(report, output_width(terminal))
-    write_output(text, output, sources)
+    write_output(text, output, [(source, "the file of your function") for source in sources])
     if not report.ok:
         raise typer.Exit(1)
 
