@@ -451,6 +451,19 @@ def test_a_json_result_given_as_answers_says_what_it_is(tmp_path, command):
                              f"--format json), not an answers file" + RESULT_HINT)
 
 
+@pytest.mark.parametrize("name", ["r.npz", "renamed.json"])
+def test_an_npz_result_given_as_answers_says_what_an_answers_file_is(tmp_path, name):
+    # it said "line 1, column 6: not UTF-8 text (binary file?)"
+    result_file = tmp_path / name
+    made = invoke("backward", WORKED, "-f", "npz", "-o", result_file)
+    assert made.exit_code == 0, made.output
+    result = invoke("check", WORKED, result_file)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {result_file}: an .npz file is not an answers "
+                                    f"file; hint: an answers file is JSON mapping dotted paths")
+    assert "UTF-8" not in result.output
+
+
 @pytest.mark.parametrize("fmt, name", [("gradescope", "results.json"),
                                        ("json", "grades.json"), ("csv", "grades.csv")])
 def test_check_s_own_output_given_as_answers_says_what_it_is(tmp_path, fmt, name):

@@ -132,6 +132,18 @@ def test_exact_terms_are_fractions():
     assert doc["total"] == "22303/500000" and doc["exact"] is True
 
 
+@pytest.mark.parametrize("path, decimals, line", [
+    # 1/8 is a tie: a half away from zero, as `backward --exact` writes it (a float's
+    # formatting rounds the tie to even, 0.12)
+    ("conv2d_1.grads.kernel[0,1]", 2, "dE/dw[0,1] = 1/8 ≈ 0.13"),
+    # 3/10 at 17 decimals: the fraction's digits, not the float 0.29999999999999999's
+    ("conv2d_1.grads.kernel[0,0]", 17, "dE/dw[0,0] = 3/10 ≈ 0.30000000000000000"),
+])
+def test_the_decimal_beside_an_exact_total_is_the_fraction_rounded(path, decimals, line):
+    doc = {"input": [[0.3, 0.125], [0.1, 0.2]], "kernel": [[1, 0], [0, 1]], "delta": [[1]]}
+    text = explanation_text(explain(run(problem_of(doc, exact=True)), path), decimals)
+    assert line in text
+
 # --------------------------------------------------------------------------- each kind of layer
 
 

@@ -241,6 +241,34 @@ def test_decimals_apply_to_every_human_format(fmt, expected, decimals):
     assert "0.044606" not in text
 
 
+HALVES = {"input": [[0.125, -0.375, 2.5, 0.145]], "layers": [{"type": "leaky_relu",
+                                                               "slope": 1}],
+          "delta": [[1, 1, 1, 1]]}
+
+
+@pytest.mark.parametrize("fmt, cells", [
+    ("table", "0.13   -0.38   2.50   0.14"),
+    ("csv", "0.13,-0.38,2.50,0.14"),
+    ("latex", "0.13 & -0.38 & 2.50 & 0.14"),
+    ("markdown", "| 0.13 | -0.38 | 2.50 | 0.14 |"),
+])
+def test_a_float_halfway_at_the_decimals_rounds_away_from_zero(tmp_path, fmt, cells):
+    # 0.125 and -0.375 are exact binary halves: a float's formatting rounds them to even
+    # (0.12, -0.38), the decimal beside --exact's 1/8 a half away from zero (0.13); 0.145 is
+    # held as 0.14499999999999999, below the half, in every format
+    problem = write_problem(tmp_path, HALVES)
+    assert cells in ok("forward", problem, "--format", fmt, "--decimals", 2)
+    assert "1/8 ≈0.13" in ok("forward", problem, "--exact", "--decimals", 2)
+
+
+def test_a_float_halfway_rounds_away_from_zero_at_every_decimals(tmp_path):
+    problem = write_problem(tmp_path, {"input": [[0.5, -2.5, 0.0625]], "layers": [
+        {"type": "leaky_relu", "slope": 1}], "delta": [[1, 1, 1]]})
+    assert "# leaky_relu_1.output\n1,-3,0\n" in ok("forward", problem, "--format", "csv",
+                                                  "--decimals", 0)
+    assert "0.500,-2.500,0.063" in ok("forward", problem, "--format", "csv", "--decimals", 3)
+
+
 def test_decimals_leave_json_at_full_precision():
     doc = json.loads(ok("backward", WORKED, "--format", "json", "--decimals", "2"))
     assert doc["layers"][0]["grads"]["kernel"][0][0] == pytest.approx(0.044606, abs=1e-12)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnngrad.network import Trace
-from cnngrad.render.numbers import fmt, wants_scientific
+from cnngrad.render.numbers import fmt, ties_away_from_zero, wants_scientific
 
 FORWARD_PARTS = ("output",)  # what `forward` reports of each layer (and the loss)
 
@@ -102,9 +102,10 @@ def tensor_is_scientific(array: np.ndarray, decimals: int) -> bool:
 
 def formatted_rows(block: np.ndarray, decimals: int, scientific: bool,
                    separator: str) -> Iterator[list[str]]:
-    """The rows of a float matrix as text, each number as :func:`fmt` writes it and joined by
-    ``separator``: a list of row strings per group of rows, each group formatted by one ``%``
-    over a template, so a big tensor costs no Python call per number."""
+    """The rows of a float matrix as text, each number as :func:`fmt` writes it (a tie a half
+    away from zero) and joined by ``separator``: a list of row strings per group of rows, each
+    group formatted by one ``%`` over a template, so a big tensor costs no Python call per
+    number."""
     fixed = f"%.{decimals}f"
     spec = f"%.{max(decimals - 1, 1)}e" if scientific else fixed
     zero = fixed % 0.0
@@ -114,6 +115,8 @@ def formatted_rows(block: np.ndarray, decimals: int, scientific: bool,
     row_template = separator.join([spec] * width)
     for start in range(0, rows_count, step):
         chunk = block[start:start + step]
+        if not scientific:
+            chunk = ties_away_from_zero(chunk, decimals)
         text = "\n".join([row_template] * len(chunk)) % tuple(chunk.ravel().tolist())
         if scientific:  # fmt writes 0 in fixed notation, and -0 as 0
             text = text.replace("-" + scientific_zero, zero).replace(scientific_zero, zero)

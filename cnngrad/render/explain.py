@@ -9,7 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from cnngrad.teach.explain import Explanation, Factor, Term, short
-from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, json_number
+from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, fmt_exact_decimal, json_number
 
 #: Nonzero terms a table or text shows before it sums the rest into one line.
 DEFAULT_MAX_TERMS = 100
@@ -83,10 +83,14 @@ def term_parts(term: Term, decimals: int = DEFAULT_DECIMALS) -> tuple[str, str, 
 
 
 def total_text(value, decimals: int = DEFAULT_DECIMALS) -> str:
-    """The total as the report prints it: fixed decimals; ``p/q ≈ decimal`` when exact."""
+    """The total as the report prints it: fixed decimals; ``p/q ≈ decimal`` when exact, the
+    decimal rounded from the fraction itself as every other report rounds it (``1/8 ≈
+    0.13`` at 2 decimals, ``3/10 ≈ 0.30000000000000000`` at 17, not a float's digits)."""
     if isinstance(value, Fraction):
         text = fmt(value)
-        return text if value.denominator == 1 else f"{text} ≈ {fmt(float(value), decimals)}"
+        if value.denominator == 1:
+            return text
+        return f"{text} ≈ {fmt_exact_decimal(value, decimals)}"
     return fmt(value, decimals)
 
 

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
+
+import numpy as np
 
 DEFAULT_DECIMALS = 6
 
 
+def ties_away_from_zero(values: np.ndarray, decimals: int) -> np.ndarray:
+    """``values`` with every float exactly halfway between two ``decimals``-place numbers
+    (0.125 at 2, 2.5 at 0) moved one ulp away from zero, so that fixed-point formatting,
+    which rounds such a tie to even (``0.12``), rounds it a half away from zero (``0.13``)
+    as the decimal beside an exact fraction is rounded.  A float x is such a tie exactly
+    when x·2^(decimals+1) is an odd integer (2·10^d·x odd, and 5^d is odd); any other float
+    is already rounded correctly from the value it holds."""
+    tie = values * 2.0 ** (decimals + 1) % 2 == 1
+    if not tie.any():
+        return values
+    return np.where(tie, np.nextafter(values, np.copysign(np.inf, values)), values)
+
+
 def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None) -> str:
-    """A number for a table cell: fixed decimals, scientific when fixed would hide it.
+    """A number for a table cell: fixed decimals, scientific when fixed would hide it; a
+    tie rounded a half away from zero (:func:`ties_away_from_zero`).
 
     ``scientific`` is normally decided once per tensor (:func:`wants_scientific`), so that
     floating-point noise such as 2.8e-17 beside 0.3 reads as 0.000000; ``None`` decides per
@@ -22,6 +39,8 @@ def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None)
         scientific = wants_scientific([value], decimals)
     if scientific and value != 0:
         return f"{value:.{max(decimals - 1, 1)}e}"
+    if value * 2.0 ** (decimals + 1) % 2 == 1:  # a tie: see ties_away_from_zero
+        value = math.nextafter(value, math.copysign(math.inf, value))
     text = f"{value:.{decimals}f}"
     if text.startswith("-") and float(text) == 0:
         text = text[1:]  # "-0.000000" reads like a sign error

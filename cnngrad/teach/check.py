@@ -88,6 +88,8 @@ SHORT_EXACT_RTOL = 1e-9
 
 #: Answer files given as a single tensor, named after the path they answer.
 SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
+#: how a zip file (an .npz) starts: a local file header, or the end record of an empty one
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
 
 STATUSES = ("right", "wrong", "error")
 
@@ -327,6 +329,14 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     """
     raw, file, base_dir = read_source(path, stdin_bytes)
     source = pathlib.Path(path)
+    if raw.startswith(ZIP_STARTS) or (path != "-" and source.suffix.lower() == ".npz"):
+        # backward -o result.npz is the likely one: say what an answers file is, not that
+        # the bytes are not UTF-8
+        raise ProblemError("an .npz file is not an answers file", file=file,
+                           hint="an answers file is JSON mapping dotted paths to values, a "
+                                "CSV of '# path' blocks (backward --format csv writes a "
+                                "template) or one .csv/.npy file named after the path it "
+                                "answers (conv2d_1.grads.kernel.npy)")
     kind = SINGLE_TENSOR_SUFFIXES.get(source.suffix.lower()) if path != "-" else None
     if kind == "csv" and _first_line(raw).startswith("#"):
         return AnswerSheet(file=file, entries=_csv_blocks(raw, file, one_based, trace),
