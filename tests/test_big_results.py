@@ -433,6 +433,17 @@ def test_the_table_path_imports_no_scipy_and_version_no_numpy():
     assert heavy(modules, "numpy") == [] and heavy(modules, "rich") == []
 
 
+def test_help_imports_no_click_of_its_own():
+    # click is no dependency (typer vendors its own): a help that imported it ran only where
+    # some other package had installed it
+    modules = imported_modules("generate", "--help")
+    assert heavy(modules, "click") == [], heavy(modules, "click")
+    sources = (ROOT / "cnngrad").rglob("*.py")
+    assert not [str(path) for path in sources
+                if re.search(r"^\s*(import|from) click\b", path.read_text(encoding="utf-8"),
+                             re.MULTILINE)]
+
+
 def test_gradcheck_defaults_match_the_engine():
     import cnngrad.cli.gradcheck as command
     import cnngrad.teach.gradcheck as engine

@@ -222,12 +222,13 @@ def _section(formatter, heading: str):
     """click's ``formatter.section``, its heading wrapped at the width: click writes a heading
     on one line, and a panel's (generate's "Sizes (an option a recipe does not take ...)")
     would run past a narrow terminal's edge."""
-    from click.formatting import wrap_text
+    import textwrap
 
     formatter.write_paragraph()
     indent = " " * formatter.current_indent
-    formatter.write(wrap_text(f"{heading}:", formatter.width, initial_indent=indent,
-                              subsequent_indent=indent) + "\n")
+    # the standard library's wrapping: typer vendors its click as a private module
+    formatter.write(textwrap.fill(f"{heading}:", formatter.width, initial_indent=indent,
+                                  subsequent_indent=indent, break_on_hyphens=False) + "\n")
     formatter.indent()
     try:
         yield
