@@ -17,7 +17,13 @@ def ties_away_from_zero(values: np.ndarray, decimals: int) -> np.ndarray:
     as the decimal beside an exact fraction is rounded.  A float x is such a tie exactly
     when x·2^(decimals+1) is an odd integer (2·10^d·x odd, and 5^d is odd); any other float
     is already rounded correctly from the value it holds."""
-    tie = values * 2.0 ** (decimals + 1) % 2 == 1
+    # x·2^(d+1) odd ⟺ x·2^d is a whole number and a half; floor is numpy's fast loop where
+    # a float % is not (a 1×64×112×112 csv: 9 ms against 27 of 250)
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge x is no tie (inf − inf)
+        scaled = values * 2.0 ** decimals
+        fraction = np.floor(scaled)
+        np.subtract(scaled, fraction, out=fraction)
+    tie = fraction == 0.5
     if not tie.any():
         return values
     return np.where(tie, np.nextafter(values, np.copysign(np.inf, values)), values)
