@@ -882,21 +882,20 @@ def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
     written as one row and flattened."""
     if exc.hint is not None or "got rank 1 " not in exc.what:
         return exc
-    reader = _vector_reader(raw_layers)
-    if reader is not None:
-        exc.hint = (f"write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
-                    f'N×C×H×W), and put {{"type": "flatten"}} before {reader}, which reads '
-                    f"vectors; N vectors: N×1×1×K")
-    elif _vector_reader(raw_layers, flattening=True) is not None:
-        exc.hint = ("write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or "
-                    "N×C×H×W), which the flatten layer makes a vector of K; N vectors: "
-                    "N×1×1×K")
+    found = _vector_reader(raw_layers)
+    if found is None:
+        return exc
+    reader, family = found
+    row = "write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or N×C×H×W)"
+    exc.hint = (f'{row}, and put {{"type": "flatten"}} before {reader}, which reads vectors; '
+                f"N vectors: N×1×1×K" if family.reads_vectors else
+                f"{row}, which the flatten layer makes a vector of K; N vectors: N×1×1×K")
     return exc
 
 
-def _vector_reader(raw_layers: Any, flattening: bool = False) -> str | None:
-    """The name (given or by default) of the first layer reading the problem's input when it
-    reads vectors only (dense, softmax), or (``flattening``) makes a vector of any map
+def _vector_reader(raw_layers: Any) -> tuple[str, Any] | None:
+    """The name (given or by default) and the family of the first layer reading the
+    problem's input when it reads vectors only (dense, softmax) or makes a vector of any map
     (flatten), else None."""
     if not isinstance(raw_layers, list):
         return None
@@ -910,10 +909,10 @@ def _vector_reader(raw_layers: Any, flattening: bool = False) -> str | None:
         if reads != "input" and "input" not in (raw.get("inputs") or ()):
             continue
         family = layer_family(kind) if kind in LAYERS else None
-        if family is None or not (family.reads_vectors or flattening and family.makes_vectors):
+        if family is None or not (family.reads_vectors or family.makes_vectors):
             return None
         name = raw.get("name")
-        return name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"
+        return (name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"), family
     return None
 
 

@@ -166,6 +166,20 @@ def flush_stdout() -> Optional[str]:
 INPUT_FILE = "one of the problem's own input files"
 
 
+def protected_as(target, protected) -> Optional[str]:
+    """What ``target`` is when it is one of the ``protected`` files (also through a symlink or
+    a hard link), else None.  Each of them is a file, or (file, what it is): "an answers
+    file", "the file of your function"; a bare file is :data:`INPUT_FILE`."""
+    for source in protected:
+        source, what = source if isinstance(source, tuple) else (source, INPUT_FILE)
+        try:
+            if os.path.samefile(source, target):
+                return what
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 class PendingOutput:
     """One output being written: ``commit()`` puts it in place, ``discard()`` forgets it.
     Standard output (``target`` None) is written on commit."""
@@ -226,15 +240,9 @@ class PendingOutput:
             raise self._fail(f"{_shown(str(path.parent))!r} is not a folder") from None
         except OSError as exc:
             raise self._fail(f"cannot write there: {_reason(exc)}") from None
-        for source in protected:
-            # a file, or (file, what it is): "an answers file", "the file of your function"
-            source, what = source if isinstance(source, tuple) else (source, INPUT_FILE)
-            try:
-                same = info is not None and os.path.samefile(source, path)
-            except (OSError, ValueError):
-                continue
-            if same:  # also through a symlink or a hard link
-                raise self._fail(f"refusing to overwrite {what}")
+        what = None if info is None else protected_as(path, protected)
+        if what is not None:
+            raise self._fail(f"refusing to overwrite {what}")
         if info is not None and stat.S_ISDIR(info.st_mode):
             raise self._fail("is a folder, not a file")
         special = info is not None and not stat.S_ISREG(info.st_mode)
@@ -436,6 +444,6 @@ def remove_pending() -> None:
         PENDING.discard(temp)
 
 
-__all__ = ["OutputError", "TerminalText", "escape_controls", "flush_stdout",
+__all__ = ["OutputError", "TerminalText", "escape_controls", "flush_stdout", "protected_as",
            "refuse_one_file_twice", "remove_pending", "write_output", "write_outputs",
            "write_stdout"]

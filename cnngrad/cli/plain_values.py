@@ -18,7 +18,6 @@ reading then applies: correct, only slower).
 from __future__ import annotations
 
 import contextlib
-
 import math
 import os
 import re

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -196,19 +195,16 @@ def verify(
         raise UsageError(f"the {style} {op} cache is your forward function's own",
                          where="--forward",
                          hint="give it: --forward spatial_batchnorm_forward")
-    # the report never takes the place of the user's own code (-o layers.py by a slip)
-    sources = [Path(m.__file__) for m in (module, forward_module)
+    # the report never takes the place of the user's own code (-o layers.py by a slip):
+    # refused here, before the battery runs, and by write_output as every -o is
+    from cnngrad.cli.output import protected_as
+
+    sources = [(Path(m.__file__), "the file of your function") for m in (module, forward_module)
                if getattr(m, "__file__", None)]
-    if output is not None and output != "-":
-        for source in sources:
-            try:
-                same = os.path.samefile(source, output)
-            except (OSError, ValueError):
-                continue
-            if same:
-                raise UsageError("refusing to overwrite the file of your function",
-                                 where="--output", file=output,
-                                 hint="give another file name, such as report.txt")
+    what = None if output in (None, "-") else protected_as(output, sources)
+    if what is not None:
+        raise UsageError(f"refusing to overwrite {what}", where="--output", file=output,
+                         hint="give another file name, such as report.txt")
     report = run_battery(fn, operation, style=calling, layout=layout, keywords=keywords,
                          forward=forward_fn, options=Options(ties=ties), seed=seed,
                          timeout=timeout, rtol=rtol, atol=atol)
@@ -217,7 +213,7 @@ def verify(
     # table or text: a terminal narrower than 80 columns gets the report at its own width
     terminal = output is None and sys.stdout is not None and sys.stdout.isatty()
     text = render_json(report) if fmt == "json" else render_text(report, output_width(terminal))
-    write_output(text, output, [(source, "the file of your function") for source in sources])
+    write_output(text, output, sources)
     if not report.ok:
         raise typer.Exit(1)
 

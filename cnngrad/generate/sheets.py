@@ -71,7 +71,7 @@ def _shown_given(value, exercise) -> tuple[Any, int]:
     # a drawn tensor is printed at its style's decimals (0.0 beside 0.5); a number kept from
     # a problem file (arrays and Fractions are drawn) at its own (a dropout mask's 1 and 0)
     drawn = isinstance(value, (np.ndarray, Fraction))
-    decimals = max([exercise.style.decimals or 0 if drawn else 0, *needed])
+    decimals = max([(exercise.style.decimals or 0) if drawn else 0, *needed])
     return (floats if floats.ndim else floats[()]), decimals
 
 

@@ -256,6 +256,12 @@ def _cache_of(raw):
     return raw[1]
 
 
+def _dls_upstream(op: Op) -> str:
+    """The name the Deep Learning Specialization gives the upstream delta: ``dA`` after a
+    pool, ``dZ`` after a conv or a linear step."""
+    return "dA" if op.name.startswith(("maxpool", "avgpool")) else "dZ"
+
+
 class DLSStyle(Style):
     name = "dls"
     layout = "nhwc"
@@ -318,9 +324,8 @@ class DLSStyle(Style):
 
     def bind(self, fn, op, case, layout, keywords, forward) -> Call:
         t = {k: self.tensor(op, k, v.copy(), case, "nhwc") for k, v in case.arrays.items()}
-        call = self._bound(fn, op, case, t, forward)
-        upstream = "dA" if op.name.startswith(("maxpool", "avgpool")) else "dZ"
-        return _handing(call, t, {"x": "A_prev", "w": "W", "delta": upstream})
+        return _handing(self._bound(fn, op, case, t, forward), t,
+                        {"x": "A_prev", "w": "W", "delta": _dls_upstream(op)})
 
     def _bound(self, fn, op, case, t: dict, forward) -> Call:
         p, name = case.params, op.name
@@ -338,7 +343,7 @@ class DLSStyle(Style):
                 return Call(lambda: fn(t["x"], hparameters, mode=mode),
                             f"{_name(fn)}(A_prev, hparameters, mode={mode!r})")
             return self._backward(fn, forward, (t["x"], hparameters), t["delta"],
-                                  {"mode": mode}, upstream="dA")
+                                  {"mode": mode}, upstream=_dls_upstream(op))
         if name == "dense_backward":
             return self._backward(fn, forward, (t["x"], t["w"], t["b"]), t["delta"], {})
         raise AssertionError(name)
