@@ -238,8 +238,12 @@ def _char_position(text: str, index: int) -> str:
 
 def _decode_text(raw: bytes, *, file: str) -> str:
     """UTF-8 text (a BOM tolerated), or a ProblemError for anything binary."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise ProblemError("not UTF-8 text (it is UTF-16; save it as UTF-8)", file=file)
+    # UTF-32's little-endian mark begins with UTF-16's: it is looked for first
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                          (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if raw.startswith(bom):
+            raise ProblemError(f"not UTF-8 text (it is {encoding}; save it as UTF-8)",
+                               file=file)
     skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     nul = raw.find(b"\0")
     if nul >= 0:

@@ -11,6 +11,7 @@ file), and a hypothesis search for any exception other than a ProblemError.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import io
 import json
@@ -183,6 +184,10 @@ CORPUS = [
     bad("random-3MB", _RANDOM_BYTES, _LINE_COL, "not UTF-8"),
     bad("latin-1", '{"title": "café"}'.encode("latin-1"), "line 1, column 15", "not UTF-8"),
     bad("utf-16", '{"input": 1}'.encode("utf-16"), None, "UTF-16"),
+    # UTF-32's little-endian byte order mark begins with UTF-16's: named as what it is
+    bad("utf-32", '{"input": 1}'.encode("utf-32"), None, "(it is UTF-32;"),
+    bad("utf-32-be", codecs.BOM_UTF32_BE + '{"input": 1}'.encode("utf-32-be"), None,
+        "(it is UTF-32;"),
     # one byte order mark is read past; a second (a file converted twice) is named as such,
     # not in Python's words ("decode using utf-8-sig")
     bad("two-byte-order-marks", b"\xef\xbb\xbf" * 2 + json.dumps(SHORT).encode(),
