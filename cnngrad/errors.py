@@ -101,8 +101,17 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to a misspelt one, or None when nothing is close."""
     known = list(known)
     by_lower = {k.lower(): k for k in known}  # "SAME" is close to "same"
-    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
-    return by_lower[matches[0]] if matches else None
+    lower = name.lower()
+    matches = difflib.get_close_matches(lower, list(by_lower), n=1, cutoff=0.5)
+    if not matches:
+        return None
+    best = matches[0]
+    # between 0.5 and 0.6 only a shortening is close ('scale_factor' for 'scale'): a few
+    # shared letters are not ('inplace' is not 'name')
+    if (difflib.SequenceMatcher(None, lower, best).ratio() < 0.6
+            and not (lower.startswith(best) or best.startswith(lower))):
+        return None
+    return by_lower[best]
 
 
 def allowed_list(known: Iterable[str]) -> str:

@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cnngrad.cli import app
-from cnngrad.errors import CnnGradError, ExactUnsupportedError, ProblemError, ResourceError
+from cnngrad.errors import (CnnGradError, ExactUnsupportedError, ProblemError, ResourceError,
+                            closest)
 from cnngrad.families import LAYERS, layer_fields
 from cnngrad.problem import SHORTHAND_KEYS, TOP_KEYS_LAYERS, _Builder, build_problem
 
@@ -1272,3 +1273,16 @@ def test_random_documents_reached_the_engine():
 def test_errors_are_cnngrad_errors():
     # the tree the CLI relies on: every problem error is a CnnGradError with exit code 2
     assert issubclass(ProblemError, CnnGradError) and ProblemError.exit_code == 2
+
+
+@pytest.mark.parametrize("name, known, expected", [
+    ("kernal", ["kernel", "stride"], "kernel"),
+    ("SAME", ["same", "valid"], "same"),
+    # a shortening is close however short (torch's scale_factor is cnngrad's scale)
+    ("scale_factor", ["scale", "mode", "name"], "scale"),
+    # a few shared letters are not: torch's inplace is neither name nor input
+    ("inplace", ["input", "name", "type"], None),
+    ("bias_attr", ["kernel", "stride"], None),
+])
+def test_closest_names_only_a_near_spelling(name, known, expected):
+    assert closest(name, known) == expected
