@@ -164,6 +164,9 @@ FAMILY_B_CASES = [
         "class index 2 out of range: the output has 2 classes"),
     bad("nll-class-negative", _with(NLL, loss={"target": [-1, 0]}), "loss.target[0]",
         "out of range"),
+    # a huge index is named as written, not in its 301 digits
+    bad("nll-class-huge", _with(NLL, loss={"target": [1e300, 0]}), "loss.target[0]",
+        "class index 1e+300 out of range: the output has 2 classes"),
     bad("nll-class-fraction", _with(NLL, loss={"target": [0.5, 0]}), "loss.target[0]",
         "not a whole number"),
     bad("nll-probabilities", _with(NLL, loss={"target": [[0, 1], [1, 0]]}), "loss.target",

@@ -57,6 +57,9 @@ def written_text(value) -> str:
     exact = Fraction(value)
     if Fraction(float(exact)) == exact:
         return _num(float(exact))
+    if exact.denominator == 1 and len(str(abs(exact.numerator))) > 20:
+        # 1e300 as written, not its 301 digits (still exactly the number)
+        return format(Decimal(exact.numerator).normalize(), "g")
     digits = decimals_needed(exact)
     if digits is None or digits > 40:
         return str(exact)
