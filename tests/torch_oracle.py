@@ -10,7 +10,6 @@ the problem is read with ``json`` and plain numpy, every layer is a torch.nn.fun
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -170,7 +169,6 @@ class Oracle:
     def run(self) -> dict:
         x0 = _t(self.x).requires_grad_(True)
         outputs = {"input": x0}
-        consumers: dict[str, int] = {}
         records = []
         prev = "input"
         for index, layer in enumerate(self.layers):
