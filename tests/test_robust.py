@@ -277,6 +277,17 @@ def test_output_with_a_trailing_slash_names_the_folder(tmp_path, monkeypatch):
     one_error(invoke("backward", WORKED, "-o", "there/"), "is a folder")
 
 
+@pytest.mark.parametrize("command", [["backward", WORKED], ["gradcheck", WORKED], ["schema"]])
+def test_output_onto_a_folder_hints_at_a_file_inside_it(tmp_path, monkeypatch, command):
+    # with or without the trailing slash, the same line and the same hint
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "there").mkdir()
+    for name in ("there", "there/"):
+        result = invoke(*command, "-o", name)
+        one_error(result, "is a folder, not a file")
+        assert result.stderr.rstrip().endswith("; hint: give a file name inside it"), result.stderr
+
+
 def test_output_into_a_missing_folder_names_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_error(invoke("backward", WORKED, "-o", "missing/r.json"), "folder 'missing'")

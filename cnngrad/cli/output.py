@@ -244,7 +244,7 @@ class PendingOutput:
         if what is not None:
             raise self._fail(f"refusing to overwrite {what}")
         if info is not None and stat.S_ISDIR(info.st_mode):
-            raise self._fail("is a folder, not a file")
+            raise self._fail("is a folder, not a file", "give a file name inside it")
         special = info is not None and not stat.S_ISREG(info.st_mode)
         # /dev/stdout, /dev/fd/3, /proc/self/fd/1 name an open file: write to it, never
         # rename over what it resolves to (the shell's open file would miss the result)
