@@ -129,6 +129,12 @@ def get_sample(name: str) -> Sample:
     known = {sample.name: sample for sample in list_samples()}
     if wanted in known:
         return known[wanted]
+    if wanted in ("verify", "csv", "answers") and (samples_dir() / wanted).is_dir():
+        # a folder of the samples (README's table lists verify/), not a problem to print
+        raise UsageError(f"no sample called '{name}': {wanted}/ is a folder of files that "
+                         f"go with the samples", where="NAME",
+                         hint=f'they are in "$(cnngrad samples --path)/{wanted}"; copy one '
+                              f'from there (cp), or list the samples with cnngrad samples')
     raise UsageError(f"no sample called '{name}'", where="NAME",
                      hint=did_you_mean(wanted, tuple(known)) or
                      f"the samples are: {', '.join(known)}")

@@ -156,6 +156,10 @@ def test_samples_to_never_overwrites_without_force(tmp_path):
     (["--to", "x"], "give its NAME"),
     (["stackexchange", "--force"], "--force goes with --to"),
     (["stackexchange", "--path"], "give no NAME"),
+    # README lists verify/ among the samples: its folder is named, not every sample
+    (["verify"], "verify/ is a folder of files that go with the samples; hint: they are in "
+                 "\"$(cnngrad samples --path)/verify\""),
+    (["csv", "--to", "x"], "csv/ is a folder"),
 ])
 def test_samples_usage_errors(args, message):
     result = invoke("samples", *args)
