@@ -288,6 +288,26 @@ def test_output_onto_a_folder_hints_at_a_file_inside_it(tmp_path, monkeypatch, c
         assert result.stderr.rstrip().endswith("; hint: give a file name inside it"), result.stderr
 
 
+@pytest.mark.parametrize("command", [
+    ["backward", "{typo}"], ["explain", "{typo}", "loss"], ["gradcheck", "{typo}"],
+    ["generate", "{typo}", "--seed", "1"], ["check", WORKED, "{typo}"],
+    ["verify", "{typo}:conv2d_backward", "--op", "conv2d_backward"]])
+def test_a_misspelt_file_name_suggests_the_file_beside_it(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "stackexchange.json").write_text("{}")
+    (tmp_path / "sub" / "stackexchange.py").write_text("")
+    suffix = ".py" if command[0] == "verify" else ".json"
+    result = invoke(*[a.replace("{typo}", "sub/stackexchnage" + suffix) for a in command])
+    one_error(result, "no such file")
+    assert result.stderr.rstrip().endswith(
+        f"; hint: did you mean sub/stackexchange{suffix}?"), result.stderr
+    # nothing close: no hint
+    result = invoke("backward", "sub/other.json")
+    one_error(result, "no such file")
+    assert "hint" not in result.stderr
+
+
 def test_output_into_a_missing_folder_names_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_error(invoke("backward", WORKED, "-o", "missing/r.json"), "folder 'missing'")

@@ -17,7 +17,7 @@ import typer
 # write_output is also the commands' (from cnngrad.cli.common import write_output)
 from cnngrad.cli.output import (TerminalText, escape_controls, write_output,  # noqa: F401
                                 write_outputs)
-from cnngrad.errors import (CnnGradError, UsageError, allowed_list, did_you_mean,
+from cnngrad.errors import (CnnGradError, UsageError, allowed_list, closest, did_you_mean,
                             with_article)
 
 # --------------------------------------------------------------------------- plumbing
@@ -134,6 +134,8 @@ def guarded(command):
                     from cnngrad.problem import on_command_line
 
                     on_command_line(exc)
+                if exc.hint is None:
+                    exc.hint = near_file_hint(exc)
                 report_error(exc)
                 raise typer.Exit(exc.exit_code) from None
             if isinstance(exc, RecursionError):
@@ -452,6 +454,32 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
         raise UsageError(f"quick mode needs --input, --kernel and --delta; missing "
                          f"{', '.join('--' + m for m in missing)}", where="options")
     return problem_from_quick(exact=exact, max_elements=max_elements, **quick)
+
+
+def near_file_hint(error: CnnGradError) -> Optional[str]:
+    """For a file that does not exist (``error: samples/stackexchnage.json: no such file``,
+    verify's ``no such file: layers.py``): the file beside it whose name is closest, as a
+    slip of the keyboard would have it; None when none is close."""
+    if error.what == "no such file":
+        name = error.file
+    elif error.what.startswith("no such file: "):
+        name = error.what[len("no such file: "):]
+    else:
+        return None
+    if not name or name == "-" or "\0" in name:
+        return None
+    base = os.path.basename(name)
+    try:
+        with os.scandir(os.path.dirname(name) or ".") as entries:
+            # a slip is looked for among a folder's first few thousand names, not its all
+            files = [entry.name for _, entry in zip(range(5000), entries)
+                     if entry.name != base and entry.is_file()]
+    except (OSError, ValueError):
+        return None
+    match = closest(base, files)
+    if match is None:
+        return None
+    return f"did you mean {escape_controls(name[:len(name) - len(base)] + match)}?"
 
 
 def _bundled_sample_hint(problem: str) -> Optional[str]:
