@@ -110,6 +110,22 @@ class Trace:
         return {key: value - self.lr * layer.grads[key]
                 for key, value in layer.spec.params.items()}
 
+    def absent_parameter(self, path: str) -> str | None:
+        """For ``<layer>.grads.<p>`` (or ``.updated.<p>``) of a layer whose type has a
+        parameter p that this problem leaves out (a conv without a bias): the words saying
+        so; None for any other path."""
+        name, _, rest = path.partition(".")
+        kind, _, param = rest.partition(".")
+        if kind not in ("grads", "updated"):
+            return None
+        for layer in self.layers:
+            if layer.name == name:
+                if (param in getattr(family_of(layer.spec), "param_labels", {})
+                        and param not in layer.spec.params):
+                    return f"{name} has no {param} (the problem gives it none), so no {path}"
+                return None
+        return None
+
     def tensors(self) -> Iterator[tuple[str, Any]]:
         """Every named result as (dotted path, value in display shape), forward order; a
         backward pass that stopped early (:func:`run`'s ``stop_before``) leaves out what it

@@ -351,6 +351,8 @@ def test_unknown_path_names_it_and_lists_close_ones(tmp_path):
     ('{"conv2d_1.grads.kernel[0]": 0.1}', "of shape 2×2"),
     ('{"conv2d_1.grads.kernel[0,0]": [0.1, 0.2]}', "an element takes one number"),
     ('{"loss": 0.1}', "no loss to check"),
+    # the worked example's conv has no bias: said so, not called an unknown path
+    ('{"conv2d_1.grads.bias": 0.1}', "conv2d_1 has no bias (the problem gives it none)"),
     ('{"conv2d_1.updated.kernel": [[0, 0], [0, 0]]}', "--lr"),
     ('[1, 2]', "JSON object"),
     ('{}', "no answers"),

@@ -643,6 +643,8 @@ def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
     ("conv2d_1.grads.kernel[0,1,]", "not whole numbers separated by commas"),
     ("conv2d_1.delta_in[-1,0]", "out of range"),
     ("loss", "no loss to explain"),
+    ("conv2d_1.grads.bias", "conv2d_1 has no bias (the problem gives it none)"),
+    ("conv2d_1.updated.bias", "conv2d_1 has no bias"),
     ("conv2d_1.grads.kernel[[0", "cannot read the path"),
 ])
 def test_bad_paths_exit_2(path, message):

@@ -894,6 +894,9 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
     if path == "loss":
         return ProblemError("the problem gives the delta at the last layer, so it has no loss "
                             "to check", where=where, file=file)
+    absent = trace.absent_parameter(path)
+    if absent is not None:
+        return ProblemError(absent, where=where, file=file)
     if rest.startswith("updated.") and name in layer_names and trace.lr is None:
         return ProblemError(f"'{path}' is a parameter after one SGD step: give the learning "
                             "rate with --lr", where=where, file=file)

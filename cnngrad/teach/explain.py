@@ -398,6 +398,9 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         raise UsageError("the problem gives the delta directly, so there is no loss to "
                          "explain", where="PATH",
                          hint=f"its delta is {trace.layers[-1].name}.delta_out")
+    absent = None if name in known else trace.absent_parameter(name)
+    if absent is not None:
+        raise UsageError(absent, where="PATH")
     if name not in known and ".updated." in name and trace.lr is None:
         raise UsageError(f"'{name}' is a parameter after one SGD step: it needs --lr",
                          where="PATH", hint="add the learning rate, e.g. --lr 0.1")
