@@ -232,8 +232,9 @@ __all__ = ["DEFAULT_MAX_WORK", "ENVIRONMENT", "MAX_WINDOW_CELLS", "check_gradche
 MAX_EXACT_DIGITS = 2000
 
 
-def check_exact_digits(trace) -> None:
-    """Refuse an exact result too long to write (checked once the pass has run).
+def check_exact_digits(trace, tensors=None) -> None:
+    """Refuse an exact result too long to write (checked once the pass has run): of
+    ``tensors`` ((path, value) pairs), by default every tensor of the trace.
 
     Exact arithmetic never overflows, but its fractions grow with every layer: a deep network
     of large or finely divided numbers can reach a numerator of thousands of digits, which no
@@ -250,7 +251,8 @@ def check_exact_digits(trace) -> None:
 
     # an integer of b bits has at most b·log10(2) + 1 digits
     max_bits = int(MAX_EXACT_DIGITS / math.log10(2))
-    for path, value in sorted(trace.tensors(), key=lambda item: item[0] == "loss"):
+    tensors = trace.tensors() if tensors is None else tensors
+    for path, value in sorted(tensors, key=lambda item: item[0] == "loss"):
         for number in value.flat if isinstance(value, np.ndarray) else (value,):
             if isinstance(number, Fraction) and max(number.numerator.bit_length(),
                                                     number.denominator.bit_length()) > max_bits:

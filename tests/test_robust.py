@@ -191,6 +191,28 @@ def test_lr_that_overflows_the_update_is_one_line(tmp_path):
     one_error(result, "overflows to infinity")
 
 
+@pytest.mark.parametrize("dtype, big, small", [("float64", 1e300, 1e-150),
+                                               ("float32", 1e30, 1e-20)])
+def test_forward_is_not_refused_for_a_gradient_it_does_not_show(tmp_path, dtype, big, small):
+    # outputs and loss fit the dtype; only dE/dw = Σ x·δ (about big²·small) overflows
+    doc = {"input": [[1, 1], [1, big]], "layers": [{"type": "conv2d", "kernel": [[small]]},
+                                                   {"type": "flatten"}],
+           "loss": {"type": "mse", "target": [0, 0, 0, 0]}}
+    path = write(tmp_path, doc)
+    result = invoke("forward", path, "-f", "json", "--dtype", dtype)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["loss"] == pytest.approx(0.5 * (big * small) ** 2, rel=1e-6)
+    assert shown["layers"][1]["output"][3] == pytest.approx(big * small, rel=1e-6)
+    one_error(invoke("backward", path, "--dtype", dtype), "conv2d_1.grads.kernel",
+              "overflows to infinity")
+    # what forward shows still overflows as backward says it does
+    doc["loss"]["target"] = [0, 0, 0, -big]
+    line = one_error(invoke("forward", write(tmp_path, doc), "--dtype", dtype), "loss",
+                     "overflows to infinity")
+    assert "grads" not in line
+
+
 # ------------------------------------------------------------------ silent corruption
 
 

@@ -628,19 +628,24 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         with np.errstate(all="ignore"):
             trace = run(spec, lr=rate, dtype=parse_dtype(dtype), progress=step,
                         stop_before=None if stop_before is None else stop_before(spec))
-    check_finite(trace, dtype)
+    # what the command reports: forward's loss and outputs, not the gradients it never shows
+    shown = {"loss"} | {f"{layer.name}.output" for layer in trace.layers}
+    tensors = None if include_backward else [
+        (path, value) for path, value in trace.tensors() if path in shown]
+    check_finite(trace, dtype, tensors=tensors)
     if exact:
         from cnngrad.limits import check_exact_digits
 
-        check_exact_digits(trace)
+        check_exact_digits(trace, tensors=tensors)
     for line in trace.warnings:  # a kink the floats decided, within their rounding noise
         note_later(f"warning: {one_line(line)}")
     return spec, trace
 
 
-def check_finite(trace, dtype: str = "float64") -> None:
+def check_finite(trace, dtype: str = "float64", tensors=None) -> None:
     """Numbers too large for the float dtype overflow to inf (and inf − inf to NaN), which no
-    report can show as a number: name the first result that did, forward order, loss last."""
+    report can show as a number: name the first result that did, forward order, loss last.
+    ``tensors`` ((path, value) pairs, default every tensor of the trace) are those checked."""
     import math
 
     import numpy as np
@@ -652,7 +657,9 @@ def check_finite(trace, dtype: str = "float64") -> None:
             return value.dtype.kind != "f" or bool(np.isfinite(value).all())
         return not isinstance(value, float) or math.isfinite(value)
 
-    bad = [(path, value) for path, value in trace.tensors() if not finite(value)]
+    if tensors is None:
+        tensors = trace.tensors()
+    bad = [(path, value) for path, value in tensors if not finite(value)]
     if not bad:
         return
     path, value = sorted(bad, key=lambda item: item[0] == "loss")[0]
