@@ -3,13 +3,16 @@ differences, explain, PyTorch."""
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import cnngrad
+from cnngrad.cli import app
 from cnngrad.errors import ProblemError, ShapeError
 from cnngrad.layers.global_pool import (global_avgpool_backward, global_avgpool_backward_naive,
                                         global_avgpool_forward, global_avgpool_forward_naive)
@@ -73,6 +76,29 @@ def test_kernel_is_exact_on_fractions():
     assert global_avgpool_backward(x.shape, delta).tolist() == [[[Fraction(1, 5)] * 3]]
     assert (global_avgpool_backward(x.shape, delta)
             == global_avgpool_backward_naive(x.shape, delta)).all()
+
+
+def test_int_zeros_of_an_exact_array_stay_exact():
+    # exact arrays hold int 0s (an nll delta's other classes): int / int would be a float 0.0
+    delta = np.array([[0, Fraction(-1)]], dtype=object)
+    for backward in (global_avgpool_backward, global_avgpool_backward_naive):
+        dx = backward((1, 2, 2, 2), delta)
+        assert all(isinstance(v, (Fraction, int)) for v in dx.flat), dx
+        assert dx.tolist() == [[[[0, 0]] * 2, [[Fraction(-1, 4)] * 2] * 2]]
+    x = np.zeros((1, 1, 2, 2), dtype=object)
+    for forward in (global_avgpool_forward, global_avgpool_forward_naive):
+        assert not isinstance(forward(x)[0, 0], float)
+
+
+def test_exact_json_after_an_nll_loss_is_fractions_only(tmp_path):
+    doc = {"input": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]],
+           "layers": [{"type": "global_avgpool"}], "loss": {"type": "nll", "target": 1}}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    result = CliRunner().invoke(app, ["backward", str(path), "--exact", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    layer = json.loads(result.stdout)["layers"][0]
+    assert layer["delta_in"] == [[["0", "0"], ["0", "0"]], [["-1/4", "-1/4"], ["-1/4", "-1/4"]]]
 
 
 def test_library_names():

@@ -7,6 +7,8 @@ rationals is rational).
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 
@@ -15,6 +17,12 @@ def _spatial_size(shape: tuple[int, ...]) -> int:
     for size in shape[2:]:
         count *= int(size)
     return count
+
+
+def _divisor(count: int, like: np.ndarray):
+    """The map's size as a divisor: a Fraction for an exact (object) array, whose elements
+    may be int 0s (an nll delta's), which int / int would turn into the float 0.0."""
+    return Fraction(count) if like.dtype == object else count
 
 
 def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
@@ -38,7 +46,7 @@ def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
     if x.ndim < 3:
         raise ValueError(f"global_avgpool needs (N, C, *spatial), got shape {x.shape}")
     axes = tuple(range(2, x.ndim))
-    return x.sum(axis=axes) / _spatial_size(x.shape)
+    return x.sum(axis=axes) / _divisor(_spatial_size(x.shape), x)
 
 
 def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.ndarray:
@@ -70,8 +78,7 @@ def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.n
     if delta.shape != x_shape[:2]:
         raise ValueError(f"delta must have the output's shape (N, C) = {x_shape[:2]}, "
                          f"got {delta.shape}")
-    count = _spatial_size(x_shape)
-    share = delta / count
+    share = delta / _divisor(_spatial_size(x_shape), delta)
     return np.broadcast_to(share.reshape(share.shape + (1,) * (len(x_shape) - 2)),
                            x_shape).copy()
 
@@ -80,7 +87,7 @@ def global_avgpool_forward_naive(x: np.ndarray) -> np.ndarray:
     """Plain loops over every map and cell (the reference for :func:`global_avgpool_forward`)."""
     n, c = x.shape[:2]
     out = np.empty((n, c), dtype=x.dtype)
-    count = _spatial_size(x.shape)
+    count = _divisor(_spatial_size(x.shape), x)
     for i in range(n):
         for k in range(c):
             total = 0
@@ -93,7 +100,7 @@ def global_avgpool_forward_naive(x: np.ndarray) -> np.ndarray:
 def global_avgpool_backward_naive(x_shape: tuple[int, ...], delta: np.ndarray) -> np.ndarray:
     """Plain loops (the reference for :func:`global_avgpool_backward`)."""
     out = np.empty(tuple(x_shape), dtype=delta.dtype)
-    count = _spatial_size(x_shape)
+    count = _divisor(_spatial_size(x_shape), delta)
     for index in np.ndindex(*x_shape):
         out[index] = delta[index[0], index[1]] / count
     return out
