@@ -589,3 +589,26 @@ def test_problem_dash_from_a_pipe_reads_without_a_word():
                     input=(SAMPLES / "stackexchange.json").read_text(encoding="utf-8"))
     assert result.exit_code == 0
     assert result.stderr == "" and json.loads(result.stdout)["layers"]
+
+
+def test_forward_runs_no_layer_backward_and_prints_what_a_whole_run_would(monkeypatch):
+    import cnngrad.network as network
+
+    problem = str(SAMPLES / "stackexchange-network.json")
+    whole = json.loads(invoke("backward", problem, "--format", "json").output)
+    computed = []
+    real = network.backward
+
+    def spy(layers, delta, **options):
+        result = real(layers, delta, **options)
+        computed.append([layer.delta_in is not None for layer in layers])
+        return result
+
+    monkeypatch.setattr(network, "backward", spy)
+    result = invoke("forward", problem, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert len(computed) == 1 and computed[0] and not any(computed[0])
+    shown = json.loads(result.output)
+    assert shown["loss"] == whole["loss"]
+    assert [layer["output"] for layer in shown["layers"]] == \
+        [layer["output"] for layer in whole["layers"]]
