@@ -515,6 +515,10 @@ def test_verify_has_no_exact_mode_and_says_so():
     ("explain", "--show-steps",
      "explain always shows every step of its one number; the intermediate matrices of a "
      "whole layer are backward's: cnngrad backward PROBLEM --show-steps"),
+    # click's closest spellings, --rtol and --atol, are tolerances
+    ("gradcheck", "--lr",
+     "gradcheck checks the gradients, it takes no SGD step; for the parameters after one "
+     "step: cnngrad backward PROBLEM --lr RATE"),
 ])
 def test_backwards_options_asked_of_forward_and_explain_point_to_backward(command, option, hint):
     # click's closest spelling of --lr is --help or --full, which mean something else

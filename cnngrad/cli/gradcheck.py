@@ -173,5 +173,9 @@ def register(app: typer.Typer) -> None:
     ABSENT_OPTION_HINTS["gradcheck", "--exact"] = (
         "gradcheck has no exact mode: finite differences need floating point, so it checks in "
         "float64 (the step is --eps); for the exact gradients: cnngrad backward PROBLEM --exact")
+    # click's closest spelling would offer --rtol or --atol, options of another meaning
+    ABSENT_OPTION_HINTS["gradcheck", "--lr"] = (
+        "gradcheck checks the gradients, it takes no SGD step; for the parameters after one "
+        "step: cnngrad backward PROBLEM --lr RATE")
     app.command(epilog=EPILOG,
                 short_help='Check the gradients against finite differences; name the kinks.')(gradcheck)
