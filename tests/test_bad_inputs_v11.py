@@ -167,6 +167,10 @@ FAMILY_B_CASES = [
     # a huge index is named as written, not in its 301 digits
     bad("nll-class-huge", _with(NLL, loss={"target": [1e300, 0]}), "loss.target[0]",
         "class index 1e+300 out of range: the output has 2 classes"),
+    # past 28 digits too, every digit is kept (not rounded to decimal's default precision)
+    bad("nll-class-huge-digits",
+        _with(NLL, loss={"target": [123456789012345678901234567891234 * 10**7, 0]}),
+        "loss.target[0]", "class index 1.23456789012345678901234567891234e+39 out of range"),
     bad("nll-class-fraction", _with(NLL, loss={"target": [0.5, 0]}), "loss.target[0]",
         "not a whole number"),
     bad("nll-probabilities", _with(NLL, loss={"target": [[0, 1], [1, 0]]}), "loss.target",

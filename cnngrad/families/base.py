@@ -57,9 +57,13 @@ def written_text(value) -> str:
     exact = Fraction(value)
     if Fraction(float(exact)) == exact:
         return _num(float(exact))
-    if exact.denominator == 1 and len(str(abs(exact.numerator))) > 20:
-        # 1e300 as written, not its 301 digits (still exactly the number)
-        return format(Decimal(exact.numerator).normalize(), "g")
+    digits_of_whole = len(str(abs(exact.numerator))) if exact.denominator == 1 else 0
+    if digits_of_whole > 20:
+        # 1e300 as written, not its 301 digits; normalize rounds to the context's precision
+        # (28 digits by default), which must hold every digit to keep the number exact
+        with decimal.localcontext() as context:
+            context.prec = digits_of_whole
+            return format(Decimal(exact.numerator).normalize(), "g")
     digits = decimals_needed(exact)
     if digits is None or digits > 40:
         return str(exact)
