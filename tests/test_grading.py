@@ -105,6 +105,9 @@ def test_the_loader_keeps_the_block_and_other_commands_ignore_it(tmp_path):
      "'conv2d_1.grads.kernel[0,0]'"),
     ({"points": {"loss": [1]}}, "grading.points.loss: expected a number, got a list"),
     ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel: no such path; known: "),
+    # the worked example's conv has no bias: said so, as check says it of an answers key
+    ({"points": {"conv2d_1.grads.bias[0]": 1}}, "grading.points.conv2d_1.grads.bias[0]: "
+                                                "conv2d_1 has no bias (the problem gives it none)"),
     ({"points": {"loss": 1}}, "grading.points.loss: the problem gives the delta at the last "
                               "layer, so it has no loss to grade"),
     ({"points": {"conv2d_1.grads.kernel[2,0]": 1}}, "grading.points.conv2d_1.grads.kernel[2,0]: "

@@ -778,7 +778,7 @@ def _kept_grading(raw: Any, problem, file: str) -> tuple[dict, dict, list[str]]:
     for key, value in raw["points"].items():
         one = dataclasses.replace(parsed, points={key: parsed.points[key]})
         try:
-            check_points(one, known, shapes)
+            check_points(one, known, shapes, trace.absent_parameter)
         except ProblemError as error:
             why = error.what + (f" ({error.hint})" if error.hint else "")
             noun = "point" if value == 1 else "points"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -169,14 +169,16 @@ def _show(value: Any) -> str:
 # --------------------------------------------------------------------------- at check time
 
 
-def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple[int, ...]]
-                 ) -> None:
+def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple[int, ...]],
+                 absent_parameter: Callable[[str], str | None] = lambda path: None) -> None:
     """Every path of ``points`` names a tensor of the trace (and an element inside it).
 
     Parameters
     ----------
     known : the trace's dotted paths, forward order
     shapes : path → display shape
+    absent_parameter : the trace's :meth:`~cnngrad.network.Trace.absent_parameter`, whose
+        words name the gradient of a parameter the problem leaves out (a conv without a bias)
 
     Raises
     ------
@@ -192,6 +194,9 @@ def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple
         if path == "loss" and path not in shapes:
             raise ProblemError("the problem gives the delta at the last layer, so it has no "
                                "loss to grade", where=where, file=grading.file)
+        absent = None if path in shapes else absent_parameter(path)
+        if absent is not None:
+            raise ProblemError(absent, where=where, file=grading.file)
         if path not in shapes:
             close = difflib.get_close_matches(path, list(known), n=len(known), cutoff=0.0)
             shown = close[:8] + (["..."] if len(close) > 8 else [])
