@@ -330,6 +330,16 @@ def test_a_misspelt_file_name_suggests_the_file_beside_it(tmp_path, monkeypatch,
     assert "hint" not in result.stderr
 
 
+def test_a_misspelt_file_name_with_a_control_character_is_escaped_as_the_message_is(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a\x1bstackexchange.json").write_text("{}")
+    result = invoke("backward", "a\x1bstackexchnage.json")
+    one_error(result, "error: a\\x1bstackexchnage.json: no such file")
+    assert result.stderr.rstrip().endswith(
+        "; hint: did you mean a\\x1bstackexchange.json?"), result.stderr
+
+
 def test_output_into_a_missing_folder_names_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_error(invoke("backward", WORKED, "-o", "missing/r.json"), "folder 'missing'")

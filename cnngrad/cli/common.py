@@ -479,7 +479,8 @@ def near_file_hint(error: CnnGradError) -> Optional[str]:
     match = closest(base, files)
     if match is None:
         return None
-    return f"did you mean {escape_controls(name[:len(name) - len(base)] + match)}?"
+    # written as given: error_line escapes a control character of the hint as of the message
+    return f"did you mean {name[:len(name) - len(base)] + match}?"
 
 
 def _bundled_sample_hint(problem: str) -> Optional[str]:
