@@ -8,6 +8,7 @@ the library API.  User input is validated earlier, in :mod:`cnngrad.problem`, wi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 
@@ -115,6 +116,12 @@ def pool_output_size(size: int, pad: int, k: int, stride: int, ceil_mode: bool) 
 def is_exact(a: np.ndarray) -> bool:
     """True for object arrays (exact rational arithmetic with fractions.Fraction)."""
     return a.dtype == object
+
+
+def count_divisor(count: int, like: np.ndarray):
+    """A count (cells, values) to divide ``like`` by: a Fraction for an exact (object) array,
+    whose elements may be int 0s (an nll delta's), which int / int would make the float 0.0."""
+    return Fraction(count) if like.dtype == object else count
 
 
 def zeros_like_dtype(shape, like: np.ndarray) -> np.ndarray:

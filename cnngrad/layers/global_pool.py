@@ -7,9 +7,9 @@ rationals is rational).
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
+
+from cnngrad.layers._common import count_divisor
 
 
 def _spatial_size(shape: tuple[int, ...]) -> int:
@@ -17,12 +17,6 @@ def _spatial_size(shape: tuple[int, ...]) -> int:
     for size in shape[2:]:
         count *= int(size)
     return count
-
-
-def _divisor(count: int, like: np.ndarray):
-    """The map's size as a divisor: a Fraction for an exact (object) array, whose elements
-    may be int 0s (an nll delta's), which int / int would turn into the float 0.0."""
-    return Fraction(count) if like.dtype == object else count
 
 
 def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
@@ -46,7 +40,7 @@ def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
     if x.ndim < 3:
         raise ValueError(f"global_avgpool needs (N, C, *spatial), got shape {x.shape}")
     axes = tuple(range(2, x.ndim))
-    return x.sum(axis=axes) / _divisor(_spatial_size(x.shape), x)
+    return x.sum(axis=axes) / count_divisor(_spatial_size(x.shape), x)
 
 
 def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.ndarray:
@@ -78,7 +72,7 @@ def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.n
     if delta.shape != x_shape[:2]:
         raise ValueError(f"delta must have the output's shape (N, C) = {x_shape[:2]}, "
                          f"got {delta.shape}")
-    share = delta / _divisor(_spatial_size(x_shape), delta)
+    share = delta / count_divisor(_spatial_size(x_shape), delta)
     return np.broadcast_to(share.reshape(share.shape + (1,) * (len(x_shape) - 2)),
                            x_shape).copy()
 
@@ -87,7 +81,7 @@ def global_avgpool_forward_naive(x: np.ndarray) -> np.ndarray:
     """Plain loops over every map and cell (the reference for :func:`global_avgpool_forward`)."""
     n, c = x.shape[:2]
     out = np.empty((n, c), dtype=x.dtype)
-    count = _divisor(_spatial_size(x.shape), x)
+    count = count_divisor(_spatial_size(x.shape), x)
     for i in range(n):
         for k in range(c):
             total = 0
@@ -100,7 +94,7 @@ def global_avgpool_forward_naive(x: np.ndarray) -> np.ndarray:
 def global_avgpool_backward_naive(x_shape: tuple[int, ...], delta: np.ndarray) -> np.ndarray:
     """Plain loops (the reference for :func:`global_avgpool_backward`)."""
     out = np.empty(tuple(x_shape), dtype=delta.dtype)
-    count = _divisor(_spatial_size(x_shape), delta)
+    count = count_divisor(_spatial_size(x_shape), delta)
     for index in np.ndindex(*x_shape):
         out[index] = delta[index[0], index[1]] / count
     return out

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from cnngrad.layers._common import MSE_REDUCTIONS
+from cnngrad.layers._common import MSE_REDUCTIONS, count_divisor
 
 
 def mse(y: np.ndarray, target: np.ndarray, reduction: str = "half_sum"):
@@ -37,7 +37,7 @@ def mse(y: np.ndarray, target: np.ndarray, reduction: str = "half_sum"):
         return total, 2 * diff
     if reduction == "mean":
         count = diff.size
-        return _divide(total, count), diff * 2 / _exact_int(count, diff)
+        return _divide(total, count), diff * 2 / count_divisor(count, diff)
     raise ValueError(f"unknown mse reduction {reduction!r}; allowed: {', '.join(MSE_REDUCTIONS)}")
 
 
@@ -83,10 +83,6 @@ def _half(value):
 
 def _divide(value, count: int):
     return value / count if not isinstance(value, (Fraction, int)) else Fraction(value) / count
-
-
-def _exact_int(count: int, like: np.ndarray):
-    return Fraction(count) if like.dtype == object else count
 
 
 # --------------------------------------------------------------------------------------
