@@ -616,3 +616,32 @@ def test_forward_runs_no_layer_backward_and_prints_what_a_whole_run_would(monkey
     assert shown["loss"] == whole["loss"]
     assert [layer["output"] for layer in shown["layers"]] == \
         [layer["output"] for layer in whole["layers"]]
+
+
+@pytest.mark.parametrize("command", [["forward"], ["backward"], ["explain", None,
+                                                                 "conv2d_1.grads.kernel[0,0]"],
+                                     ["explain", None, "dense_1.output[0]"]])
+def test_the_progress_bar_counts_the_steps_the_run_takes(monkeypatch, command):
+    from cnngrad.cli import progress
+
+    counted = []
+
+    class Counting(progress.DelayedProgress):
+        calls = 0
+
+        def __call__(self, description):
+            self.calls += 1
+            super().__call__(description)
+
+        def __exit__(self, *exc):
+            counted.append((self.calls, self.total))
+            return super().__exit__(*exc)
+
+    monkeypatch.setattr(progress, "DelayedProgress", Counting)
+    problem = str(SAMPLES / "stackexchange-network.json")
+    args = [problem if a is None else a for a in command]
+    result = invoke(*args, *([problem] if len(args) == 1 else []))
+    assert result.exit_code == 0, result.output
+    # the run's bar (a later one, writing the report, counts no total)
+    runs = [(calls, total) for calls, total in counted if total is not None]
+    assert len(runs) == 1 and runs[0][0] == runs[0][1], counted

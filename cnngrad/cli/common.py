@@ -624,11 +624,16 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         if lr is not None and not any(layer.params for layer in spec.layers):
             note_later("note: --lr: the problem has no parameters to update (no layer has a "
                        "kernel, weights or bias): the SGD step shows nothing")
-        step.total = 2 * len(spec.layers) + 2
+        stop = None if stop_before is None else stop_before(spec)
+        names = [layer.name for layer in spec.layers]
+        # a backward pass that stops early steps only through the layers after its stop
+        # (forward's, before the last layer, through none): the bar ends full
+        backward_steps = len(names) if stop is None else len(names) - 1 - names.index(stop)
+        step.total = len(names) + 2 + backward_steps
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
             trace = run(spec, lr=rate, dtype=parse_dtype(dtype), progress=step,
-                        stop_before=None if stop_before is None else stop_before(spec))
+                        stop_before=stop)
     # what the command reports: forward's loss and outputs, not the gradients it never shows
     shown = {"loss"} | {f"{layer.name}.output" for layer in trace.layers}
     tensors = None if include_backward else [
