@@ -236,6 +236,19 @@ def _char_position(text: str, index: int) -> str:
     return f"line {line}, column {column}"
 
 
+def _utf16_without_mark(raw: bytes) -> bool:
+    """Whether a file's start reads as ASCII in UTF-16 (either byte order) with no byte order
+    mark: every other byte 0, the others printable (``{\0"\0`` is ``{"``)."""
+    head = raw[:64]
+    head = head[:len(head) // 2 * 2]
+    first, second = head[0::2], head[1::2]
+    for text, zeros in ((first, second), (second, first)):
+        if text and not zeros.strip(b"\0") and all(32 <= c < 127 or c in b"\t\n\r"
+                                                    for c in text):
+            return True
+    return False
+
+
 def _decode_text(raw: bytes, *, file: str) -> str:
     """UTF-8 text (a BOM tolerated), or a ProblemError for anything binary."""
     # UTF-32's little-endian mark begins with UTF-16's: it is looked for first
@@ -247,6 +260,9 @@ def _decode_text(raw: bytes, *, file: str) -> str:
     skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     nul = raw.find(b"\0")
     if nul >= 0:
+        if _utf16_without_mark(raw):
+            raise ProblemError("not UTF-8 text (it looks like UTF-16 without a byte order "
+                               "mark; save it as UTF-8)", file=file)
         raise ProblemError("not UTF-8 text (binary file?)", where=_text_position(raw, nul, skip),
                            file=file)
     try:

@@ -189,6 +189,13 @@ CORPUS = [
     bad("utf-32", '{"input": 1}'.encode("utf-32"), None, "(it is UTF-32;"),
     bad("utf-32-be", codecs.BOM_UTF32_BE + '{"input": 1}'.encode("utf-32-be"), None,
         "(it is UTF-32;"),
+    # no byte order mark: every other byte 0 around ASCII is UTF-16 (either order), not binary
+    bad("utf-16-le-no-mark", '{"input": 1}'.encode("utf-16-le"), None,
+        "(it looks like UTF-16 without a byte order mark; save it as UTF-8)"),
+    bad("utf-16-be-no-mark", '{"input": 1}'.encode("utf-16-be"), None,
+        "(it looks like UTF-16 without a byte order mark"),
+    bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
+    bad("nuls", b"\0\0\0\0", "line 1, column 1", "(binary file?)"),
     # one byte order mark is read past; a second (a file converted twice) is named as such,
     # not in Python's words ("decode using utf-8-sig")
     bad("two-byte-order-marks", b"\xef\xbb\xbf" * 2 + json.dumps(SHORT).encode(),
