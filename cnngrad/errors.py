@@ -69,6 +69,8 @@ def join_path(base: str, tail: str | int) -> str:
         return f"{base}[{tail}]"
     if not base:
         return tail
+    if not tail:  # an empty key ("": 1) is placed at the object that holds it
+        return base
     if tail.startswith("["):
         return base + tail
     return f"{base}.{tail}"

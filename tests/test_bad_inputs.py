@@ -195,6 +195,11 @@ CORPUS = [
     bad("utf-16-be-no-mark", '{"input": 1}'.encode("utf-16-be"), None,
         "(it looks like UTF-16 without a byte order mark"),
     bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
+    # an empty key is placed at the object that holds it, not at "layers[0]."
+    bad("empty-layer-key", json.dumps({"input": [[1, 2], [3, 4]],
+                                       "layers": [{"type": "relu", "": 2}],
+                                       "delta": [[1, 1], [1, 1]]}).encode(),
+        "layers[0]", "unknown key '' in a relu layer"),
     bad("nuls", b"\0\0\0\0", "line 1, column 1", "(binary file?)"),
     # one byte order mark is read past; a second (a file converted twice) is named as such,
     # not in Python's words ("decode using utf-8-sig")
