@@ -585,7 +585,8 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
             full: bool = False, show_steps: bool = False, include_backward: bool = True,
             stop_before: Optional[Callable[[Any], Optional[str]]] = None):
     """Read, check and run a problem: (spec, trace).  ``stop_before(spec)`` may name the layer
-    the backward pass stops before (``explain``: see ``network.run``)."""
+    the backward pass stops before (``explain``: see ``network.run``); without
+    ``include_backward`` (``forward``: outputs and the loss) no layer's backward step runs."""
     from cnngrad.network import run
 
     import numpy as np
@@ -624,8 +625,9 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         if lr is not None and not any(layer.params for layer in spec.layers):
             note_later("note: --lr: the problem has no parameters to update (no layer has a "
                        "kernel, weights or bias): the SGD step shows nothing")
-        stop = None if stop_before is None else stop_before(spec)
         names = [layer.name for layer in spec.layers]
+        stop = (names[-1] if not include_backward
+                else None if stop_before is None else stop_before(spec))
         # a backward pass that stops early steps only through the layers after its stop
         # (forward's, before the last layer, through none): the bar ends full
         backward_steps = len(names) if stop is None else len(names) - 1 - names.index(stop)
@@ -634,10 +636,10 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         with np.errstate(all="ignore"):
             trace = run(spec, lr=rate, dtype=parse_dtype(dtype), progress=step,
                         stop_before=stop)
-    # what the command reports: forward's loss and outputs, not the gradients it never shows
-    shown = {"loss"} | {f"{layer.name}.output" for layer in trace.layers}
-    tensors = None if include_backward else [
-        (path, value) for path, value in trace.tensors() if path in shown]
+    tensors = None  # every tensor of the trace
+    if not include_backward:  # forward's: the loss and outputs, not the last delta_out
+        shown = {"loss"} | {f"{layer.name}.output" for layer in trace.layers}
+        tensors = [(path, value) for path, value in trace.tensors() if path in shown]
     check_finite(trace, dtype, tensors=tensors)
     if exact:
         from cnngrad.limits import check_exact_digits

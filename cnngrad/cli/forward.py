@@ -45,9 +45,7 @@ def forward(
     if fmt == "npz":
         require_npz_target(output, exact, fmt)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
-                          quick={}, output_format=fmt, full=full, include_backward=False,
-                          # no layer's backward step: forward shows outputs and the loss only
-                          stop_before=lambda spec: spec.layers[-1].name)
+                          quick={}, output_format=fmt, full=full, include_backward=False)
     def report():
         from cnngrad.render.tables import forward_report
 

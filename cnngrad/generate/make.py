@@ -774,11 +774,10 @@ def _kept_grading(raw: Any, problem, file: str) -> tuple[dict, dict, list[str]]:
     with np.errstate(all="ignore"):
         trace = run(problem)
     shapes = {path: np.shape(value) for path, value in trace.tensors() if value is not None}
-    known = list(shapes)
     for key, value in raw["points"].items():
         one = dataclasses.replace(parsed, points={key: parsed.points[key]})
         try:
-            check_points(one, known, shapes, trace.absent_parameter)
+            check_points(one, shapes, trace.absent_parameter)
         except ProblemError as error:
             why = error.what + (f" ({error.hint})" if error.hint else "")
             noun = "point" if value == 1 else "points"

@@ -1009,7 +1009,7 @@ def required_weights(trace: Trace, grading: Grading, context: SlipContext | None
         return {}
     context = context or SlipContext(trace)
     shapes = {path: np.shape(value) for path, value in trace.tensors() if value is not None}
-    check_points(grading, known_paths(trace), shapes, trace.absent_parameter)
+    check_points(grading, shapes, trace.absent_parameter)
     weights: dict[str, np.ndarray] = {}
     for key, points in grading.points.items():
         path, index = split_key(key, file=grading.file)

@@ -169,14 +169,13 @@ def _show(value: Any) -> str:
 # --------------------------------------------------------------------------- at check time
 
 
-def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple[int, ...]],
-                 absent_parameter: Callable[[str], str | None] = lambda path: None) -> None:
+def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
+                 absent_parameter: Callable[[str], str | None]) -> None:
     """Every path of ``points`` names a tensor of the trace (and an element inside it).
 
     Parameters
     ----------
-    known : the trace's dotted paths, forward order
-    shapes : path → display shape
+    shapes : the trace's dotted paths, forward order → display shape
     absent_parameter : the trace's :meth:`~cnngrad.network.Trace.absent_parameter`, whose
         words name the gradient of a parameter the problem leaves out (a conv without a bias)
 
@@ -198,7 +197,7 @@ def check_points(grading: Grading, known: Sequence[str], shapes: dict[str, tuple
         if absent is not None:
             raise ProblemError(absent, where=where, file=grading.file)
         if path not in shapes:
-            close = difflib.get_close_matches(path, list(known), n=len(known), cutoff=0.0)
+            close = difflib.get_close_matches(path, list(shapes), n=len(shapes), cutoff=0.0)
             shown = close[:8] + (["..."] if len(close) > 8 else [])
             hint = None
             if path.partition(".")[2].startswith("updated."):
