@@ -389,10 +389,14 @@ def shifted_case(n, mode, padding, dilation, groups, c, f, kernel):
     ("reflect", (1, 2)), ("replicate", (2, 0, 1, 1)), ("circular", (2, 1))])
 @pytest.mark.parametrize("dilation", [1, (2, 1)])
 @pytest.mark.parametrize("groups, c, f, kernel", [(1, 4, 6, (3, 3)), (2, 8, 8, (2, 3))])
+@pytest.mark.parametrize("stacked", [False, True])  # a product per tap, or per kernel row
 def test_shifted_products_match_naive(monkeypatch, use_cores, tile_values, n, cores, mode,
-                                      padding, dilation, groups, c, f, kernel):
-    # one product per tap over the flat padded maps, in blocks of images and rows, on
-    # threads over images or (one image) over output rows, with tied and untied biases
+                                      padding, dilation, groups, c, f, kernel, stacked):
+    # one product per tap (or per kernel row of taps) over the flat padded maps, in blocks of
+    # images and rows, on threads over images or (one image) over output rows, with tied and
+    # untied biases
+    monkeypatch.setattr(conv, "_taps_per_product",
+                        lambda geo, rows, inner, least=1: geo.kw if stacked else 1)
     monkeypatch.setattr(conv, "SHIFTED_TILE_VALUES", tile_values)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     use_cores(cores or 2)
@@ -405,6 +409,33 @@ def test_shifted_products_match_naive(monkeypatch, use_cores, tile_values, n, co
               *conv2d_backward(x, w, delta, *args))
     for a, e in zip(actual, expected):
         assert_same(a, e, tol=1e-13)
+
+
+@pytest.mark.parametrize("rows, inner, least, per", [
+    (16, 8, 1, 3),    # twice as many rows as the inner dimension: stacked
+    (16, 8, 16, 1),   # ... but the kernel gradient needs 16 channels
+    (32, 16, 16, 3),
+    (16, 16, 1, 1),   # as many rows, below 32: a product per tap
+    (32, 32, 1, 3),   # as many rows from 32 on: stacked
+    (48, 48, 1, 3),
+    (128, 64, 1, 1),  # from 64 on the products are wide enough
+    (8, 16, 1, 1),    # fewer rows than the inner dimension
+    (16, 4, 1, 3)])
+def test_a_kernel_row_is_one_product_when_the_products_are_thin(rows, inner, least, per):
+    geo = conv._geometry((1, 64, 8, 8), (64, 64, 5, 3), 1, 1, 1, 1, "zeros")
+    assert conv._taps_per_product(geo, rows, inner, least) == per
+
+
+def test_a_stacked_product_reads_the_stack_in_place():
+    # the stacked source is reshaped to (B, G, kw·Q, span), a view (a copy would cost a pass)
+    source = np.arange(2 * 1 * 4 * 50, dtype=float).reshape(2, 1, 4, 50)
+    stacked = np.empty((2, 1, 3, 4, 40))
+    stack, base = conv._stack_columns(source, 5, 30, [0, 1, 2], stacked)
+    assert base == 0 and stack.shape == (2, 1, 12, 30) and np.shares_memory(stack, stacked)
+    np.testing.assert_array_equal(stack[1, 0, 4 + 2], source[1, 0, 2, 6:36])
+    # a product per tap reads the source itself
+    same, base = conv._stack_columns(source, 5, 30, [0], None)
+    assert same is source and base == 5
 
 
 @pytest.mark.parametrize("n", [1, 4])
