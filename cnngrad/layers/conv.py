@@ -13,7 +13,9 @@ batch into one range of images per core (one image: its output rows), each on it
 with the BLAS single-threaded.  Working memory beyond the inputs and outputs is a few tiles
 and padded chunks per thread, whatever the batch size.  At stride 1 with enough channels
 there is no im2col: each kernel tap is one product straight from the padded maps, laid out
-as flat rows of the padded width (forward, input delta and kernel gradient alike).  Every
+as flat rows of the padded width (forward, input delta and kernel gradient alike); where
+such products are thin (few channels), a kernel row of taps is one product over copies of
+the maps shifted by a column each.  Every
 product is a BLAS ``np.matmul``, except in a depthwise convolution (one filter per channel),
 where a tap is an elementwise multiply-add over whole maps and its kernel gradient a sum of
 products (BLAS dots per map row at stride 1, ``np.einsum`` when strided).
@@ -910,7 +912,8 @@ def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------
-# stride 1: one product per tap, straight from the padded input (no im2col)
+# stride 1: one product per tap (or per kernel row of taps), straight from the padded
+# input (no im2col)
 #
 # In the flat layout of the depthwise section, tap t of every output reads the padded input
 # shifted by shift_t, so y = Σ_taps w_t · x[shift_t : shift_t + L]: k² products of
