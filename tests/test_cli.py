@@ -645,3 +645,15 @@ def test_the_progress_bar_counts_the_steps_the_run_takes(monkeypatch, command):
     # the run's bar (a later one, writing the report, counts no total)
     runs = [(calls, total) for calls, total in counted if total is not None]
     assert len(runs) == 1 and runs[0][0] == runs[0][1], counted
+
+
+def test_a_misspelt_command_gets_its_suggestion_as_the_hint():
+    # as a misspelt option does (--fromat → "hint: did you mean --format?"), not inside the
+    # message with a full stop before the hint
+    result = invoke("backwards", WORKED)
+    assert result.exit_code == 2
+    assert result.output == "error: no such command 'backwards'; hint: did you mean 'backward'?\n"
+    unknown = invoke("help")
+    assert unknown.exit_code == 2
+    assert unknown.output == ("error: no such command 'help'; hint: cnngrad -h shows the usage "
+                              "and the options\n")

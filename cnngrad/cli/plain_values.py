@@ -346,6 +346,11 @@ def usage_error(error, fallback: str = "cnngrad") -> UsageError:
             error.param_hint, str) else None)
         return UsageError(_sentence(what), where=where, file=file)
     if _is(error, "UsageError"):
+        # typer appends its suggestion to the message ("No such command 'backwards'. Did you
+        # mean 'backward'?"): the suggestion is the hint, as for a misspelt option
+        message, close, suggestion = error.message.partition(" Did you mean ")
+        if close:
+            return UsageError(_sentence(message), hint=f"did you mean {suggestion}")
         return UsageError(_sentence(error.message), hint=helps)
     return UsageError(_sentence(error.format_message()))
 
