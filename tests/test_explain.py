@@ -120,6 +120,28 @@ def test_worked_example_input_delta_cell_term_by_term():
     assert explanation_text(explanation).count("-0.029526") == 1
 
 
+
+@pytest.mark.parametrize("doc, path, count, terms", [
+    # two filters read the input: a term per (f, m, n), but only 2 kernel entries (m, n)
+    ({"input": [[[1, 2, 3], [4, 5, 6], [7, 8, 9]]],
+      "layers": [{"type": "conv2d", "kernel": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]}],
+      "delta": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]},
+     "conv2d_1.delta_in[0,0,1]", "the 2×2 output count (2 of them)", 4),
+    ({"input": [1, 2, 3, 4, 5],
+      "layers": [{"type": "conv1d", "kernel": [[1, 2], [3, 4], [5, 6]]}],
+      "delta": [[1, 2, 3, 4], [5, 6, 7, 8], [1, 1, 1, 1]]},
+     "conv1d_1.delta_in[2]", "the output of 4 count (2 of them)", 6),
+    # two input channels scatter onto the cell: a term per (c, m, n), 4 kernel entries
+    ({"input": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]],
+      "layers": [{"type": "conv_transpose2d", "kernel": [[[1, 3], [2, 1]], [[2, 1], [1, 2]]]}],
+      "delta": [[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]},
+     "conv_transpose2d_1.output[0,1,1]", "the 2×2 input count (4 of them)", 8),
+])
+def test_the_kernel_entries_counted_are_entries_not_terms(doc, path, count, terms):
+    explanation = explain(run(problem_of(doc)), path)
+    assert count in explanation.notes[0]
+    assert len(explanation.terms) + explanation.zero_terms == terms
+
 def test_exact_terms_are_fractions():
     explanation = explain(run(load_problem(WORKED, exact=True)), "conv2d_1.grads.kernel[0,0]")
     assert terms_of(explanation)[0] == ("δ[0,2]·o[0,2]", "343/5000 × 22/25", "3773/62500")

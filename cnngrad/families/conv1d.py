@@ -457,8 +457,9 @@ def delta_in_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     f_sum = "Σ_f " if g["fg"] > 1 else ""
     f_index = "f" if g["fg"] > 1 else group * g["fg"]
     rhs = f"{f_sum}Σ_m {delta(n, f_index, i_text)}·{wname(f_index, c, 'm')}"
+    taps = len({m for _, _, m, _ in found})  # a term per filter: (f, m)
     notes = ["Only the m whose δ index is " + ("a whole number " if g["s"] > 1 else "")
-             + f"inside the output of {g['out']} count ({len(found)} of them): input cell "
+             + f"inside the output of {g['out']} count ({taps} of them): input cell "
              f"{o(*index)} lies under kernel entry m of the window of x[i] exactly for those."]
     if pairs and len(pairs) <= 64:
         notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")

@@ -721,9 +721,10 @@ def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     rhs = (f"{f_sum}Σ_m Σ_n {delta(n, f_index, i_text, j_text)}"
            f"·{wname(f_index, c, 'm', 'n')}")
     strided = (g["sh"], g["sw"]) != (1, 1)
+    taps = len({(m, k) for _, _, _, m, k, _, _ in found})  # a term per filter: (f, m, n)
     notes = ["Only the (m, n) whose δ index is "
              + ("a whole number " if strided else "")
-             + f"inside the {g['h_out']}×{g['w_out']} output count ({len(found)} of them): "
+             + f"inside the {g['h_out']}×{g['w_out']} output count ({taps} of them): "
              f"input cell {o(*index)} lies under kernel entry (m, n) of the window of "
              f"x[i,j] exactly for those."]
     if pairs and len(pairs) <= 64:

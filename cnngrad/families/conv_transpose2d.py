@@ -314,7 +314,7 @@ def output_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanat
     x = ex.map_named("x", layer.output.shape)
     o = ex.map_named("o", layer.input.shape)
     wname = _kernel_named(ex, spec)
-    terms, pairs = [], []
+    terms, pairs, taps = [], [], set()
     for c in range(group * g["cg"], (group + 1) * g["cg"]):
         for m in range(g["kh"]):
             a, rest_a = divmod(i + g["ph"] - m * g["dh"], g["sh"])
@@ -327,6 +327,7 @@ def output_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanat
                 terms.append(ex.term(Factor(wname(c, fl, m, q), _num(spec.weight[c, fl, m, q])),
                                      Factor(o(n, c, a, b), _num(layer.input[n, c, a, b]))))
                 pairs.append(f"{wname(c, fl, m, q)}↔{o(n, c, a, b)}")
+                taps.add((m, q))  # a term per input channel: (c, m, n)
     symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
     bias_text = ""
     if spec.bias_form != "none":
@@ -340,7 +341,7 @@ def output_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanat
     sums = ("Σ_c " if g["cg"] > 1 else "") + "Σ_m Σ_n "
     rhs = f"{sums}{wname(c_text, fl, 'm', 'n')}·{o(n, c_text, row, col)}{bias_text}"
     notes = [f"Only the kernel entries (m, n) whose input row and column are whole numbers "
-             f"inside the {g['h']}×{g['w']} input count ({len(pairs)} of them)."]
+             f"inside the {g['h']}×{g['w']} input count ({len(taps)} of them)."]
     if pairs and len(pairs) <= 64:
         notes.append("Which kernel entry meets which input cell: " + ", ".join(pairs) + ".")
     notes += _notes(ex, g)
