@@ -443,6 +443,23 @@ def test_one_based_rejects_index_zero(tmp_path):
     assert "index 0 in '[0,1]'" in result.output and "count from 1" in result.output
 
 
+def test_one_based_index_zero_says_to_drop_one_based(tmp_path):
+    # a template written by backward --format csv without --one-based, checked with it: the
+    # hint names the way out, as explain's does for its PATH
+    multichannel = SAMPLES / "multichannel.json"
+    template = tmp_path / "t.csv"  # '# conv.output[0]', ...
+    assert invoke("backward", multichannel, "-o", template).exit_code == 0
+    answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel[0,1]": 0.0941}')
+    for problem, answers, index in ((WORKED, answers, "[0,1]"),
+                                    (multichannel, template, "[0]")):
+        result = invoke("check", problem, answers, "--one-based")
+        assert result.exit_code == 2
+        lines = result.output.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+        assert f"index 0 in '{index}' is out of range; hint: counting from 0? drop " \
+               "--one-based" in lines[0]
+
+
 def test_csv_grids_as_backward_writes_them_read_from_1(tmp_path):
     doc = {"input": [[[1, 2], [3, 4]], [[0, 1], [1, 0]]], "kernel": [[[1]], [[2]]],
            "delta": [[[1, 0], [0, 1]]]}

@@ -36,8 +36,8 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError, ProblemError, ShapeError, closest
 from cnngrad.network import Trace
-from cnngrad.problem import (ONE_BASED_HINT, counted_from_one, index_outside_text,
-                              shape_text)
+from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, counted_from_one,
+                              index_outside_text, shape_text)
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.tensorio import (
@@ -297,10 +297,13 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
                                            f"(indices from {first})")
     index = tuple(int(i) for i in numbers)
     if any(i < first for i in index):
-        what = "index 0" if one_based and min(index) == 0 else "negative index"
+        if one_based and min(index) == 0:  # a 0-based file (or template) read --one-based
+            raise ProblemError(f"index 0 in '{index_text}' is out of range", where=where,
+                               file=file, hint=ZERO_BASED_HINT)
         hint = ("with --one-based indices count from 1" if one_based else
                 "indices count from 0 and cannot be negative")
-        raise ProblemError(f"{what} in '{index_text}'", where=where, file=file, hint=hint)
+        raise ProblemError(f"negative index in '{index_text}'", where=where, file=file,
+                           hint=hint)
     return base, tuple(i - first for i in index)
 
 
