@@ -657,3 +657,25 @@ def test_a_misspelt_command_gets_its_suggestion_as_the_hint():
     assert unknown.exit_code == 2
     assert unknown.output == ("error: no such command 'help'; hint: cnngrad -h shows the usage "
                               "and the options\n")
+
+
+@pytest.mark.parametrize("command", ["backward", "forward"])
+def test_the_help_saves_the_samples_where_its_examples_read_them(command, tmp_path, monkeypatch):
+    # the help's own way to get a sample, done in an empty folder, makes its examples run
+    import re
+    import shlex
+
+    text = invoke(command, "-h").output
+    howto = re.search(r"Examples \((cnngrad samples NAME[^)]*?) saves", text)[1]
+    names = sorted(set(re.findall(rf"cnngrad {command} samples/([\w-]+)\.json", text)))
+    assert names
+    monkeypatch.chdir(tmp_path)
+    for name in names:
+        args = shlex.split(howto.replace("NAME", name))[1:]
+        target = args[args.index(">") + 1] if ">" in args else None
+        saved = invoke(*(args[:args.index(">")] if target else args))
+        assert saved.exit_code == 0, saved.output
+        if target:
+            Path(target).write_text(saved.output, encoding="utf-8")
+        result = invoke(command, f"samples/{name}.json")
+        assert result.exit_code == 0, (howto, result.output)

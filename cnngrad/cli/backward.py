@@ -13,7 +13,7 @@ from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt,
 from cnngrad.errors import UsageError
 
 EPILOG = """\
-Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
+Examples (cnngrad samples NAME --to samples saves the sample they read):
 
   cnngrad backward samples/stackexchange.json
   cnngrad backward samples/stackexchange.json --one-based

@@ -12,7 +12,7 @@ from cnngrad.cli.common import (REPORT_FORMATS, DebugOpt, DecimalsOpt, DtypeOpt,
                                 output_format, require_npz_target)
 
 EPILOG = """\
-Examples (cnngrad samples NAME > NAME.json saves a sample to try them on):
+Examples (cnngrad samples NAME --to samples saves the sample they read):
 
   cnngrad forward samples/stackexchange-network.json
   cnngrad forward samples/stackexchange-network.json --format json
