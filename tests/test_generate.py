@@ -926,3 +926,32 @@ def test_usage_errors_are_raised_as_such():
         generate("seed", 1, sizes={"filters": 2})
     with pytest.raises(ProblemError):
         generate(str(SAMPLES / "answers" / "stackexchange-answers.json"), 1)
+
+
+@pytest.mark.parametrize("args, says", [
+    # one value per channel: its variance is 0 in every draw (this once drew for ever)
+    (["batchnorm", "--batch", 1, "--input", "1x1"], "--batch: batch norm in training mode"),
+    # a 1×1 window has no cell to tie with (this once ended in an internal error)
+    (["maxpool-ties", "--pool", 1], "--pool: a 1×1 window holds one cell"),
+    (["maxpool", "--pool", 1, "--with-kinks"], "--pool: a 1×1 window holds one cell"),
+    # 4×4 windows at stride 1 over 7 whole values: no map keeps every maximum alone
+    (["maxpool", "--input", "16x16", "--pool", 4, "--stride", 1], "--pool: no 16×16 input"),
+])
+def test_sizes_no_draw_can_meet_are_exit_2_one_line(args, says):
+    import signal
+
+    def endless(signum, frame):
+        raise TimeoutError("generate drew for more than 60 s")
+
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("no interval timer to stop an endless draw")
+    previous = signal.signal(signal.SIGALRM, endless)
+    signal.setitimer(signal.ITIMER_REAL, 60)
+    try:
+        result = invoke("generate", *args, "--seed", 1)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"error: {says}")

@@ -25,6 +25,9 @@ from cnngrad.generate.numbers import Style
 MAX_SIDE = 16
 MAX_CHANNELS = 8
 MAX_BATCH = 4
+#: Maps drawn for a max pool before its windows are given up on (overlapping windows of many
+#: cells over few distinct values may have no map that keeps every maximum alone).
+MAX_POOL_INPUTS = 100
 
 
 @dataclass
@@ -248,7 +251,10 @@ def _pool_input(draw: Draw, style: Style, shape: tuple[int, int], size: int, str
     """A map whose every max-pool window has one largest cell, or (``ties``) two tied
     largest cells in about half the windows (at least one)."""
     h, w = shape
-    while True:
+    if ties and size == 1:
+        raise UsageError("a 1×1 window holds one cell, which has no other to tie with",
+                         where="--pool", hint="give --pool 2 or more")
+    for _ in range(MAX_POOL_INPUTS):
         x = tensor((h, w), lambda: style.signed(draw))
         tied_windows = 0
         for i in range(0, h - size + 1, stride):
@@ -270,6 +276,12 @@ def _pool_input(draw: Draw, style: Style, shape: tuple[int, int], size: int, str
             continue
         if not ties or tied_windows:
             return x
+    # overlapping windows of many cells over few distinct values: no map keeps them all apart
+    raise UsageError(f"no {h}×{w} input in {MAX_POOL_INPUTS} draws with --numbers {style.name} "
+                     f"has {'at most two tied maxima' if ties else 'one largest cell'} in every "
+                     f"{size}×{size} window at stride {stride}", where="--pool",
+                     hint="give a larger --stride, a smaller --pool or --input, or --numbers "
+                          "2dp (more distinct values)")
 
 
 def _windows_ok(x: np.ndarray, size: int, stride: int, ties: bool) -> bool:
@@ -368,6 +380,10 @@ def _batchnorm(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     (h, w) = _side(options, "input")
     channels, batch = options["channels"], options["batch"]
     shape = (batch, channels, h, w)
+    if batch * h * w < 2:  # a single value per channel: its variance is 0 in every draw
+        raise UsageError("batch norm in training mode needs 2 or more values per channel; "
+                         "a batch of 1 of a 1×1 input has one", where="--batch",
+                         hint="give --batch 2 or a larger --input")
     while True:
         x = tensor(shape, lambda: style.signed(draw))
         # a channel whose values are all equal has variance 0: its normalised map is 0/√eps
