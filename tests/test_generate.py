@@ -408,6 +408,19 @@ def test_without_a_folder_the_problem_goes_to_stdout():
     assert result.stdout == PINNED_SEED_7
 
 
+def test_dash_as_the_folder_is_standard_output(tmp_path, monkeypatch):
+    # -o - means standard output for every command: here problem.json, not a folder named -
+    monkeypatch.chdir(tmp_path)
+    result = invoke("generate", "seed", "--seed", 7, "-o", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == PINNED_SEED_7
+    assert not (tmp_path / "-").exists()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nann\n")
+    refused = invoke("generate", "seed", "--students", roster, "-o", "-")
+    assert refused.exit_code == 2 and "a class needs a folder" in refused.stderr
+
+
 def test_a_drawn_seed_is_told_only_for_a_problem_written(tmp_path):
     out = tmp_path / "ex"
     first = invoke("generate", "seed", "-o", out)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import DebugOpt, guarded, write_output
+from cnngrad.cli.common import DebugOpt, dash_is_standard_output, guarded, write_output
 from cnngrad.errors import UsageError
 
 EPILOG = """\
@@ -147,9 +147,10 @@ def generate(
         help="The seed: the same seed gives the same problem on every machine. "
              "Without it a random seed is drawn and told on stderr.")] = None,
     output: Annotated[Optional[str], typer.Option(
-        "--output", "-o", metavar="DIR",
+        "--output", "-o", metavar="DIR", callback=dash_is_standard_output,
         help="Write the exercise's files into this folder (made if "
-             "needed, in a folder that exists); without it, print problem.json.")] = None,
+             "needed, in a folder that exists); without it (or with -), print "
+             "problem.json.")] = None,
     numbers: Annotated[Optional[str], typer.Option(
         "--numbers", metavar="KIND",
         help="int (default: small integers), 1dp, 2dp (one or two decimals) or "
