@@ -421,6 +421,15 @@ def test_dash_as_the_folder_is_standard_output(tmp_path, monkeypatch):
     assert refused.exit_code == 2 and "a class needs a folder" in refused.stderr
 
 
+@pytest.mark.parametrize("name", ["problem.json", "key.CSV"])
+def test_a_file_name_as_the_folder_is_refused_with_the_way_to_one_file(tmp_path, name):
+    result = invoke("generate", "seed", "--seed", 7, "-o", tmp_path / name)
+    assert result.exit_code == 2
+    assert "-o takes a folder for the exercise's files, not a file name" in result.stderr
+    assert f"leave out -o: cnngrad generate ... > {name}" in result.stderr
+    assert not (tmp_path / name).exists()
+
+
 def test_a_drawn_seed_is_told_only_for_a_problem_written(tmp_path):
     out = tmp_path / "ex"
     first = invoke("generate", "seed", "-o", out)

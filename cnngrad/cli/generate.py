@@ -108,6 +108,10 @@ def _listing(width: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: -o names that are files, not the folder generate writes into
+FILE_SUFFIXES = (".json", ".csv", ".md", ".tex", ".txt")
+
+
 def _folder(output: Path, names: list[str], force: bool) -> None:
     """Make ``output`` (and its parent must exist); refuse to overwrite without --force."""
     if output.exists() and not output.is_dir():
@@ -255,6 +259,12 @@ def generate(
         write_output(exercise.problem_text, None, protected)
         _tell_notes(exercise.notes)
         return
+    if Path(output).suffix.lower() in FILE_SUFFIXES and not Path(output).is_dir():
+        # -o problem.json: a file name, where generate writes a folder of files
+        raise UsageError("-o takes a folder for the exercise's files, not a file name",
+                         where="--output", file=str(output),
+                         hint="for problem.json alone leave out -o: cnngrad generate ... > "
+                              f"{Path(output).name}")
     _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
     _tell_seed(seed_value, drawn, "problem")
     _write_exercise(with_sheets(exercise), output, protected)
