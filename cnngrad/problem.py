@@ -651,7 +651,13 @@ class _Builder:
         for key in doc:
             if key not in allowed:
                 hint = did_you_mean(key, TOP_KEYS_LAYERS + SHORTHAND_KEYS)
-                if key in SHORTHAND_KEYS:  # only possible without 'kernel'
+                if key == "cnngrad" and "input" not in doc:  # a --format json result
+                    hint = ("this is a cnngrad result (--format json), not a problem: give the "
+                            "problem it was computed from")
+                elif "." in key and "input" not in doc:  # "conv2d_1.grads.kernel": [...]
+                    hint = ("this looks like an answers file (paths as keys): check it against "
+                            "its problem with cnngrad check PROBLEM ANSWERS")
+                elif key in SHORTHAND_KEYS:  # only possible without 'kernel'
                     hint = (f"'{key}' belongs to the one-conv shorthand, which needs 'kernel'; "
                             f"with 'layers', put it in the conv2d layer")
                 elif key in layer_family(SHORTHAND).fields and shorthand:
