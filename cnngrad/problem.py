@@ -545,6 +545,28 @@ def _files_named(value: Any, base_dir: Path) -> list[Path]:
     return named
 
 
+def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
+    """What to do about an unknown top-level key of a problem: the closest key, or what the
+    document or the key is when it is recognisably something else."""
+    if key == "cnngrad" and "input" not in doc:  # a --format json result
+        return ("this is a cnngrad result (--format json), not a problem: give the problem it "
+                "was computed from")
+    if "." in key and "input" not in doc:  # "conv2d_1.grads.kernel": [...]
+        return ("this looks like an answers file (paths as keys): check it against its "
+                "problem with cnngrad check PROBLEM ANSWERS")
+    if key in SHORTHAND_KEYS:  # only possible without 'kernel'
+        return (f"'{key}' belongs to the one-conv shorthand, which needs 'kernel'; with "
+                f"'layers', put it in the conv2d layer")
+    if key in layer_family(SHORTHAND).fields and shorthand:
+        return (f"'{key}' is a {SHORTHAND} layer field: the shorthand accepts only "
+                f"{', '.join(SHORTHAND_KEYS)}; use 'layers' for the rest")
+    if key in layer_family(SHORTHAND).fields:
+        return f"'{key}' is a {SHORTHAND} layer field: put it in the {SHORTHAND} layer"
+    if key.lower() in LEARNING_RATE_KEYS:  # not "did you mean 'layers'?"
+        return _learning_rate_hint(doc[key])
+    return did_you_mean(key, TOP_KEYS_LAYERS + SHORTHAND_KEYS)
+
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -650,24 +672,8 @@ class _Builder:
         allowed = TOP_KEYS_LAYERS + (SHORTHAND_KEYS if shorthand else ())
         for key in doc:
             if key not in allowed:
-                hint = did_you_mean(key, TOP_KEYS_LAYERS + SHORTHAND_KEYS)
-                if key == "cnngrad" and "input" not in doc:  # a --format json result
-                    hint = ("this is a cnngrad result (--format json), not a problem: give the "
-                            "problem it was computed from")
-                elif "." in key and "input" not in doc:  # "conv2d_1.grads.kernel": [...]
-                    hint = ("this looks like an answers file (paths as keys): check it against "
-                            "its problem with cnngrad check PROBLEM ANSWERS")
-                elif key in SHORTHAND_KEYS:  # only possible without 'kernel'
-                    hint = (f"'{key}' belongs to the one-conv shorthand, which needs 'kernel'; "
-                            f"with 'layers', put it in the conv2d layer")
-                elif key in layer_family(SHORTHAND).fields and shorthand:
-                    hint = (f"'{key}' is a {SHORTHAND} layer field: the shorthand accepts only "
-                            f"{', '.join(SHORTHAND_KEYS)}; use 'layers' for the rest")
-                elif key in layer_family(SHORTHAND).fields:
-                    hint = f"'{key}' is a {SHORTHAND} layer field: put it in the {SHORTHAND} layer"
-                elif key.lower() in LEARNING_RATE_KEYS:  # not "did you mean 'layers'?"
-                    hint = _learning_rate_hint(doc[key])
-                raise self.error(key, f"unknown key {_show(key)}", hint)
+                raise self.error(key, f"unknown key {_show(key)}",
+                                 _unknown_top_key_hint(key, doc, shorthand))
 
         title = doc.get("title")
         if "title" in doc and not isinstance(title, str):
