@@ -548,10 +548,11 @@ def _files_named(value: Any, base_dir: Path) -> list[Path]:
 def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
     """What to do about an unknown top-level key of a problem: the closest key, or what the
     document or the key is when it is recognisably something else."""
-    if key == "cnngrad" and "input" not in doc:  # a --format json result
-        return ("this is a cnngrad result (--format json), not a problem: give the problem it "
-                "was computed from")
-    if "." in key and "input" not in doc:  # "conv2d_1.grads.kernel": [...]
+    if key == "cnngrad" and "input" not in doc:  # a --format json result or report
+        return ("this is cnngrad's own output (--format json), not a problem: give the problem "
+                "file")
+    if "." in key and all("." in other or other == "loss" for other in doc):
+        # {"conv2d_1.grads.kernel": [...], "loss": 0.5}; a misspelt "input.csv" is not one
         return ("this looks like an answers file (paths as keys): check it against its "
                 "problem with cnngrad check PROBLEM ANSWERS")
     if key in SHORTHAND_KEYS:  # only possible without 'kernel'

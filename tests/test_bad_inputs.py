@@ -1309,14 +1309,16 @@ def test_a_result_or_an_answers_file_given_as_the_problem_is_named(tmp_path):
     made = runner.invoke(app, ["backward", str(problem), "-f", "json", "-o", str(result)])
     assert made.exit_code == 0, made.output
     answers = Path(__file__).parent.parent / "samples" / "answers" / "stackexchange-answers.json"
-    for given, said in [(result, "this is a cnngrad result (--format json), not a problem"),
+    for given, said in [(result, "this is cnngrad's own output (--format json), not a problem"),
                         (answers, "this looks like an answers file (paths as keys): check it "
                                   "against its problem with cnngrad check PROBLEM ANSWERS")]:
         run = runner.invoke(app, ["backward", str(given)])
         assert run.exit_code == 2
         assert said in run.stderr and len(run.stderr.strip().splitlines()) == 1
-    # a problem with a misspelt key keeps its closest-key hint
-    with pytest.raises(ProblemError) as caught:
-        build_problem({"input": [[1.0]], "kernal": [[1.0]], "delta": [[1.0]]}, file="p.json",
-                      base_dir=Path("."))
-    assert "answers file" not in str(caught.value.hint)
+    # a problem with a misspelt key keeps its closest-key hint, a dot in it or not
+    for doc in ({"input": [[1.0]], "kernal": [[1.0]], "delta": [[1.0]]},
+                {"kernel": [[1.0]], "input.csv": "x.csv", "delta": [[1.0]]}):
+        with pytest.raises(ProblemError) as caught:
+            build_problem(doc, file="p.json", base_dir=Path("."))
+        assert "answers file" not in str(caught.value.hint)
+        assert "did you mean" in str(caught.value.hint)

@@ -933,3 +933,45 @@ def test_every_threshold_and_thread_split_matches_naive(problem):
     for fast, naive in zip(grads, grads_naive):
         assert fast.dtype == problem["dtype"]
         assert_same(fast, naive, tol)
+
+
+def test_one_image_over_many_threads_with_more_delta_rows_than_input_rows(monkeypatch,
+                                                                           use_cores):
+    # padding makes the delta 17 rows for an input of 2: shared out over four threads by the
+    # delta's rows, some shares hold none of the input's (this once divided by zero)
+    use_cores(4)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 8, 2, 30)), rng.standard_normal((8, 8, 2, 2))
+    args = (1, (8, 8, 0, 0), 1, 1, "zeros")
+    assert conv._shifted(conv._geometry(x.shape, w.shape, *args), x.dtype)
+    delta = rng.standard_normal(conv2d_forward_naive(x, w, None, *args).shape)
+    for actual, expected in zip(conv2d_backward(x, w, delta, *args),
+                                conv2d_backward_naive(x, w, delta, *args)):
+        assert_same(actual, expected, tol=1e-13)
+
+
+@pytest.mark.parametrize("kernel, dilation", [((1, 4), (1, 2)), ((4, 1), (2, 1)),
+                                              ((3, 5), (2, 3)), ((2, 2), (3, 1))])
+@pytest.mark.parametrize("mode, padding", [("zeros", (1, 2)), ("reflect", (1, 1)),
+                                           ("circular", (2, 0, 0, 3))])
+@pytest.mark.parametrize("n, tile_values", [(1, 700), (3, 10**7)])
+def test_kernel_row_products_with_any_kernel_shape_and_dilation(monkeypatch, kernel, dilation,
+                                                               mode, padding, n, tile_values):
+    # a kernel row of taps per product, a row or a column kernel, dilations that differ by
+    # axis, blocks of a few rows or of whole images
+    monkeypatch.setattr(conv, "_taps_per_product", lambda geo, rows, inner, least=1: geo.kw)
+    monkeypatch.setattr(conv, "SHIFTED_TILE_VALUES", tile_values)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    rng = np.random.default_rng(23)
+    x, w, b = random_problem(rng, n, 4, 10, 11, 6, 1, kernel)
+    args = (1, padding, dilation, 1, mode)
+    assert conv._shifted(conv._geometry(x.shape, w.shape, *args), x.dtype)
+    y = conv2d_forward(x, w, b, *args)
+    assert_same(y, conv2d_forward_naive(x, w, b, *args), tol=1e-13)
+    delta = rng.standard_normal(y.shape)
+    for actual, expected in zip(conv2d_backward(x, w, delta, *args),
+                                conv2d_backward_naive(x, w, delta, *args)):
+        assert_same(actual, expected, tol=1e-13)

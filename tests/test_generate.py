@@ -421,13 +421,19 @@ def test_dash_as_the_folder_is_standard_output(tmp_path, monkeypatch):
     assert refused.exit_code == 2 and "a class needs a folder" in refused.stderr
 
 
-@pytest.mark.parametrize("name", ["problem.json", "key.CSV"])
-def test_a_file_name_as_the_folder_is_refused_with_the_way_to_one_file(tmp_path, name):
-    result = invoke("generate", "seed", "--seed", 7, "-o", tmp_path / name)
-    assert result.exit_code == 2
-    assert "-o takes a folder for the exercise's files, not a file name" in result.stderr
-    assert f"leave out -o: cnngrad generate ... > {name}" in result.stderr
-    assert not (tmp_path / name).exists()
+@pytest.mark.parametrize("students", [False, True])
+def test_a_file_name_as_the_folder_is_refused_with_the_way_to_one_file(tmp_path, students):
+    target = tmp_path / "problem.json"
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nann\n")
+    result = invoke("generate", "seed", "--seed", 7, "-o", target,
+                    *(["--students", roster] if students else []))
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert "-o takes a folder (generate writes several files), not a file name" in result.stderr
+    assert result.stderr.rstrip().endswith(
+        "hint: give a folder name" if students else
+        f"hint: for problem.json alone leave out -o: cnngrad generate ... > {target}")
+    assert not target.exists()
 
 
 def test_a_drawn_seed_is_told_only_for_a_problem_written(tmp_path):
@@ -958,6 +964,9 @@ def test_usage_errors_are_raised_as_such():
     (["maxpool", "--pool", 1, "--with-kinks"], "--pool: a 1×1 window holds one cell"),
     # 4×4 windows at stride 1 over 7 whole values: no map keeps every maximum alone
     (["maxpool", "--input", "16x16", "--pool", 4, "--stride", 1], "--pool: no 16×16 input"),
+    # one 12×12 window over 7 whole values: its redraws alone never ended
+    (["maxpool", "--input", "12x12", "--pool", 12], "--pool: no 12×12 input in 200,000"),
+    (["maxpool-ties", "--input", "16x16", "--pool", 6, "--stride", 1], "--pool: no 16×16"),
 ])
 def test_sizes_no_draw_can_meet_are_exit_2_one_line(args, says):
     import signal

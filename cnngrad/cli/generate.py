@@ -108,10 +108,6 @@ def _listing(width: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: -o names that are files, not the folder generate writes into
-FILE_SUFFIXES = (".json", ".csv", ".md", ".tex", ".txt")
-
-
 def _folder(output: Path, names: list[str], force: bool) -> None:
     """Make ``output`` (and its parent must exist); refuse to overwrite without --force."""
     if output.exists() and not output.is_dir():
@@ -245,6 +241,12 @@ def generate(
         raise UsageError(f"at most {MAX_SEED}", where="--seed")
     protected = [Path(recipe)] if Path(recipe).is_file() else []
 
+    if output is not None and Path(output).suffix.lower() == ".json" and not Path(output).is_dir():
+        # -o problem.json: a file name, where generate writes a folder of files
+        raise UsageError("-o takes a folder (generate writes several files), not a file name",
+                         where="--output", file=str(output),
+                         hint="give a folder name" if students is not None else
+                         f"for problem.json alone leave out -o: cnngrad generate ... > {output}")
     if students is not None:
         if output is None:
             raise UsageError("a class needs a folder to write into", where="--students",
@@ -259,12 +261,6 @@ def generate(
         write_output(exercise.problem_text, None, protected)
         _tell_notes(exercise.notes)
         return
-    if Path(output).suffix.lower() in FILE_SUFFIXES and not Path(output).is_dir():
-        # -o problem.json: a file name, where generate writes a folder of files
-        raise UsageError("-o takes a folder for the exercise's files, not a file name",
-                         where="--output", file=str(output),
-                         hint="for problem.json alone leave out -o: cnngrad generate ... > "
-                              f"{Path(output).name}")
     _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
     _tell_seed(seed_value, drawn, "problem")
     _write_exercise(with_sheets(exercise), output, protected)

@@ -25,9 +25,11 @@ from cnngrad.generate.numbers import Style
 MAX_SIDE = 16
 MAX_CHANNELS = 8
 MAX_BATCH = 4
-#: Maps drawn for a max pool before its windows are given up on (overlapping windows of many
-#: cells over few distinct values may have no map that keeps every maximum alone).
+#: Maps, and numbers in all, drawn for a max pool before its windows are given up on
+#: (overlapping windows, or one window of many cells, over few distinct values may have no
+#: map that keeps every maximum alone): a few seconds at most.
 MAX_POOL_INPUTS = 100
+MAX_POOL_NUMBERS = 200_000
 
 
 @dataclass
@@ -254,8 +256,10 @@ def _pool_input(draw: Draw, style: Style, shape: tuple[int, int], size: int, str
     if ties and size == 1:
         raise UsageError("a 1×1 window holds one cell, which has no other to tie with",
                          where="--pool", hint="give --pool 2 or more")
+    numbers = 0
     for _ in range(MAX_POOL_INPUTS):
         x = tensor((h, w), lambda: style.signed(draw))
+        numbers += h * w
         tied_windows = 0
         for i in range(0, h - size + 1, stride):
             for j in range(0, w - size + 1, stride):
@@ -264,8 +268,12 @@ def _pool_input(draw: Draw, style: Style, shape: tuple[int, int], size: int, str
                     top = max(x[c] for c in cells)
                     if sum(1 for c in cells if x[c] == top) == 1:
                         break
+                    if numbers > MAX_POOL_NUMBERS:
+                        raise _no_pool_input(style, (h, w), size, stride, ties, "numbers",
+                                             MAX_POOL_NUMBERS)
                     for c in cells:
                         x[c] = style.signed(draw)
+                    numbers += len(cells)
                 if ties and draw.below(2):
                     top_cell = max(cells, key=lambda c: x[c])
                     others = [c for c in cells if c != top_cell]
@@ -276,12 +284,18 @@ def _pool_input(draw: Draw, style: Style, shape: tuple[int, int], size: int, str
             continue
         if not ties or tied_windows:
             return x
-    # overlapping windows of many cells over few distinct values: no map keeps them all apart
-    raise UsageError(f"no {h}×{w} input in {MAX_POOL_INPUTS} draws with --numbers {style.name} "
-                     f"has {'at most two tied maxima' if ties else 'one largest cell'} in every "
-                     f"{size}×{size} window at stride {stride}", where="--pool",
-                     hint="give a larger --stride, a smaller --pool or --input, or --numbers "
-                          "2dp (more distinct values)")
+    raise _no_pool_input(style, (h, w), size, stride, ties, "maps", MAX_POOL_INPUTS)
+
+
+def _no_pool_input(style: Style, shape: tuple[int, int], size: int, stride: int, ties: bool,
+                   what: str, count: int) -> UsageError:
+    """Windows of many cells over few distinct values: no map drawn kept them apart."""
+    (h, w) = shape
+    return UsageError(f"no {h}×{w} input in {count:,} {what} drawn with --numbers {style.name} "
+                      f"has {'at most two tied maxima' if ties else 'one largest cell'} in "
+                      f"every {size}×{size} window at stride {stride}", where="--pool",
+                      hint="give a larger --stride, a smaller --pool or --input, or --numbers "
+                           "2dp (more distinct values)")
 
 
 def _windows_ok(x: np.ndarray, size: int, stride: int, ties: bool) -> bool:

@@ -934,10 +934,11 @@ SHIFTED_MIN_CHANNELS = 4
 #: filters on 64×64 maps 0.76–1.0); one filter makes the input delta's products too thin.
 SHIFTED_MAX_FILTERS_PER_CHANNEL = 2
 
-#: Values in the block of images and output rows each thread works on (its source, sums and
-#: scratch): one 64×56×56 → 64 image whole (1.2 M values) ran best, measured on 32 images
-#: and two threads, in float32 (4 MiB blocks: 180 ms against 216 for 8 MiB, 198 for
-#: im2col) and in float64 (8 MiB: 367 ms against 414 for 4 MiB, 424 for im2col).
+#: Values in the block of images and output rows each thread works on (its source, sums,
+#: scratch and stacked copies): one 64×56×56 → 64 image whole (1.2 M values) ran best,
+#: measured on 32 images and two threads, in float32 (4 MiB blocks: 180 ms against 216 for
+#: 8 MiB, 198 for im2col) and in float64 (8 MiB: 367 ms against 414 for 4 MiB, 424 for
+#: im2col).
 SHIFTED_TILE_VALUES = 2**20
 
 
@@ -1010,7 +1011,7 @@ def _stack_columns(source: np.ndarray, start: int, span: int, col_shifts: list[i
 def _shifted_rows(row_mats: np.ndarray, source: np.ndarray, shifts: list[int], width: int,
                   rows: tuple[int, int], out_w: int, sums: np.ndarray, scratch: np.ndarray,
                   stacked: np.ndarray | None) -> np.ndarray:
-    """Output rows ``rows`` (first, stop) of Σ_t mats[t] @ (source shifted by shift_t), laid
+    """Output rows ``rows`` (first, stop) of Σ_t w_t @ (source shifted by shift_t), laid
     out in rows of ``width``: (B, G·P, stop − first, out_w), a view of ``sums``.  row_mats
     from :func:`_row_tap_matrices` (per taps a product); source (B, G, Q, S) flat; sums and
     scratch (≥ B, G, P, ≥ (stop − first)·width); stacked (≥ B, G, per, Q, ≥ the rows'
@@ -1037,15 +1038,25 @@ def _shifted_rows(row_mats: np.ndarray, source: np.ndarray, shifts: list[int], w
 
 def _shifted_tiling(n: int, rows: int, width: int, row_channels: int) -> _Tiling:
     """Images and output rows per block: ``row_channels`` values per row of the padded
-    width (the block's source, sums and scratch) fit :data:`SHIFTED_TILE_VALUES`."""
+    width (the block's source, sums, scratch and stacked copies) fit
+    :data:`SHIFTED_TILE_VALUES`."""
     tiling = _tiling(SHIFTED_TILE_VALUES, n, rows, row_channels * width, 1)
     blocks = -(-rows // tiling.rows)  # as many blocks, of even size
     return _Tiling(tiling.images, -(-rows // blocks))
 
 
-def _stack_rows(per: int, channels: int) -> int:
-    """The stacked copies' values per row of the padded width (none for a product per tap)."""
-    return per * channels if per > 1 else 0
+def _stacked_tiling(geo: _Geometry, n: int, rows: int, width: int, values: int,
+                    channels: int, per: int) -> tuple[int, _Tiling]:
+    """(taps per product, tiling) for blocks of ``values`` per row of the padded width, plus
+    ``per`` stacked copies of ``channels``.  A product per tap after all when the blocks
+    would hold fewer rows than the kernel reaches below them: each block copies that reach kw
+    times, as much as im2col (wide maps, big kernels: 1×32×16×4096 → 64 7×7 float32 forward
+    took 1.18–1.37 of the per-tap time stacked, in blocks of one row)."""
+    if per > 1:
+        tiling = _shifted_tiling(n, rows, width, values + per * channels)
+        if tiling.rows >= (geo.kh - 1) * geo.dilation[0]:
+            return per, tiling
+    return 1, _shifted_tiling(n, rows, width, values)
 
 
 def _stack_buffer(tiling: _Tiling, geo: _Geometry, channels: int, width: int,
@@ -1064,10 +1075,9 @@ def _shifted_forward(x, w, bias, geo: _Geometry, y, start: int, stop: int, row_s
     (F, H', W') untied, or None."""
     width, _, shifts = _flat_layout(geo)
     g, fg, cg = geo.groups, geo.f_group, geo.c_group
-    per = _taps_per_product(geo, fg, cg)
+    per, tiling = _stacked_tiling(geo, stop - start, row_stop - row_start, width,
+                                  geo.c + 2 * geo.f, geo.c, _taps_per_product(geo, fg, cg))
     mats = _row_tap_matrices(_tap_matrices(w, geo), per)
-    tiling = _shifted_tiling(stop - start, row_stop - row_start, width,
-                             geo.c + 2 * geo.f + _stack_rows(per, geo.c))
     buffer = np.zeros((tiling.images, geo.c) + geo.padded_hw, x.dtype)
     sums = np.empty((tiling.images, g, fg, tiling.rows * width), x.dtype)
     scratch = np.empty_like(sums)
@@ -1092,9 +1102,9 @@ def _shifted_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int, row_st
     (G, F/G, C/G, taps)."""
     width, _, shifts = _flat_layout(geo)
     g, fg, cg = geo.groups, geo.f_group, geo.c_group
-    per = _taps_per_product(geo, fg, cg, SHIFTED_STACK_KERNEL_MIN)
-    tiling = _shifted_tiling(stop - start, row_stop - row_start, width,
-                             geo.c + geo.f + _stack_rows(per, geo.c))
+    per, tiling = _stacked_tiling(geo, stop - start, row_stop - row_start, width,
+                                  geo.c + geo.f, geo.c,
+                                  _taps_per_product(geo, fg, cg, SHIFTED_STACK_KERNEL_MIN))
     buffer = np.zeros((tiling.images, geo.c) + geo.padded_hw, x.dtype)
     # the delta in padded-width rows: the extra columns stay zero
     delta_rows = np.zeros((tiling.images, geo.f, geo.h_out, width), delta.dtype)
@@ -1125,6 +1135,8 @@ def _shifted_input_grad(w, delta, geo: _Geometry, dx: np.ndarray, start: int, st
     """dx[start:stop]: with zero padding its rows row_start..row_stop, straight; else the
     padded input's delta, on those rows of ``padded`` (N, C, Hp, Wp) when given (one image
     split over threads: the caller folds it back), else block by block, folded into dx here."""
+    if row_start >= row_stop:  # a share of the delta's rows with none of the input's
+        return
     (dh, dw_), zeros = geo.dilation, geo.mode == "zeros"
     out_h, out_w = (geo.h, geo.w) if zeros else geo.padded_hw
     if zeros:  # the delta's corner in the padded delta
@@ -1134,10 +1146,9 @@ def _shifted_input_grad(w, delta, geo: _Geometry, dx: np.ndarray, start: int, st
     height, width = out_h + dh * (geo.kh - 1), out_w + dw_ * (geo.kw - 1)
     shifts = [m * dh * width + n * dw_ for m in range(geo.kh) for n in range(geo.kw)]
     g, fg, cg = geo.groups, geo.f_group, geo.c_group
-    per = _taps_per_product(geo, cg, fg)
+    per, tiling = _stacked_tiling(geo, stop - start, row_stop - row_start, width,
+                                  geo.f + 2 * geo.c, geo.f, _taps_per_product(geo, cg, fg))
     mats = _row_tap_matrices(_tap_matrices(w, geo, rotated=True), per)
-    tiling = _shifted_tiling(stop - start, row_stop - row_start, width,
-                             geo.f + 2 * geo.c + _stack_rows(per, geo.f))
     # output rows row_start..row_stop read the padded delta's rows row_start.. (those plus the
     # kernel's reach): only those are placed, so a share of the rows costs its share
     height = min(height, row_stop - row_start + dh * (geo.kh - 1))
@@ -1269,8 +1280,8 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     delta of xpad is col2im(wᵀ · delta); with stride 1 it is computed instead as the
     correlation of delta, zero-padded by d·(k − 1), with the kernel rotated 180° (no col2im
     pass).  At stride 1 with enough channels dw and that correlation are each taken as one
-    product per tap straight from the padded maps (no im2col).  Then dx =
-    pad2d_backward(dxpad).  H' and W' as in the forward pass,
+    product per tap (or per kernel row of taps) straight from the padded maps (no im2col).
+    Then dx = pad2d_backward(dxpad).  H' and W' as in the forward pass,
     floor((H + pad_total − d·(k − 1) − 1) / s) + 1.
     """
     x, w, delta = np.asarray(x), np.asarray(w), np.asarray(delta)
