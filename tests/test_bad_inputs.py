@@ -1309,10 +1309,11 @@ def test_a_result_or_an_answers_file_given_as_the_problem_is_named(tmp_path):
     made = runner.invoke(app, ["backward", str(problem), "-f", "json", "-o", str(result)])
     assert made.exit_code == 0, made.output
     answers = Path(__file__).parent.parent / "samples" / "answers" / "stackexchange-answers.json"
-    for given, said in [(result, "this is cnngrad's own output (--format json), not a problem"),
-                        (answers, "this looks like an answers file (paths as keys): check it "
-                                  "against its problem with cnngrad check PROBLEM ANSWERS")]:
-        run = runner.invoke(app, ["backward", str(given)])
+    for wrong_file, said in [
+            (result, "this is cnngrad's own output (--format json), not a problem"),
+            (answers, "this looks like an answers file (paths as keys): check it against its "
+                      "problem with cnngrad check PROBLEM ANSWERS")]:
+        run = runner.invoke(app, ["backward", str(wrong_file)])
         assert run.exit_code == 2
         assert said in run.stderr and len(run.stderr.strip().splitlines()) == 1
     # a problem with a misspelt key keeps its closest-key hint, a dot in it or not
