@@ -765,18 +765,23 @@ def test_large_batch_matches_torch():
         assert_relative(actual, reference)
 
 
-@pytest.mark.parametrize("padding", [3, 5])
+@pytest.mark.parametrize("channels, width, cores, padding", [
+    (1, 2, 3, 3), (1, 2, 3, 5),  # im2col
+    (8, 30, 4, (8, 8, 0, 0))])  # the shifted products (this once divided by zero)
 def test_rows_split_over_threads_with_fewer_input_rows_than_shares(monkeypatch, use_cores,
+                                                                  channels, width, cores,
                                                                   padding):
-    # a 2×2 input padded far: a share of the output rows can own none of the input's rows,
+    # a 2-row input padded far: a share of the output rows can own none of the input's rows,
     # and its (empty) share of the input delta must be skipped, not tiled
-    use_cores(3)
+    use_cores(cores)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
     rng = np.random.default_rng(12)
-    x, w, b = random_problem(rng, 1, 1, 2, 2, 1, 1, (2, 2))
-    assert_matches_naive(rng, x, w, b, (1, padding, 1, 1, "zeros"), tol=1e-13)
+    x, w, b = random_problem(rng, 1, channels, 2, width, channels, 1, (2, 2))
+    args = (1, padding, 1, 1, "zeros")
+    assert conv._shifted(conv._geometry(x.shape, w.shape, *args), x.dtype) == (channels > 1)
+    assert_matches_naive(rng, x, w, b, args, tol=1e-13)
 
 
 @pytest.mark.parametrize("start, step, count, size, expected", [
@@ -933,24 +938,6 @@ def test_every_threshold_and_thread_split_matches_naive(problem):
     for fast, naive in zip(grads, grads_naive):
         assert fast.dtype == problem["dtype"]
         assert_same(fast, naive, tol)
-
-
-def test_one_image_over_many_threads_with_more_delta_rows_than_input_rows(monkeypatch,
-                                                                           use_cores):
-    # padding makes the delta 17 rows for an input of 2: shared out over four threads by the
-    # delta's rows, some shares hold none of the input's (this once divided by zero)
-    use_cores(4)
-    monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
-    monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
-    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
-    rng = np.random.default_rng(3)
-    x, w = rng.standard_normal((1, 8, 2, 30)), rng.standard_normal((8, 8, 2, 2))
-    args = (1, (8, 8, 0, 0), 1, 1, "zeros")
-    assert conv._shifted(conv._geometry(x.shape, w.shape, *args), x.dtype)
-    delta = rng.standard_normal(conv2d_forward_naive(x, w, None, *args).shape)
-    for actual, expected in zip(conv2d_backward(x, w, delta, *args),
-                                conv2d_backward_naive(x, w, delta, *args)):
-        assert_same(actual, expected, tol=1e-13)
 
 
 @pytest.mark.parametrize("kernel, dilation", [((1, 4), (1, 2)), ((4, 1), (2, 1)),
