@@ -551,6 +551,9 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
     if key == "cnngrad" and "input" not in doc:  # a --format json result or report
         return ("this is cnngrad's own output (--format json), not a problem: give the problem "
                 "file")
+    if key == "cnngrad_manifest":  # generate --students' manifest.json
+        return ("this is an exam manifest (generate --students), not a problem: give it to "
+                "cnngrad check --manifest")
     if "." in key and all("." in other or other == "loss" for other in doc):
         # {"conv2d_1.grads.kernel": [...], "loss": 0.5}; a misspelt "input.csv" is not one
         return ("this looks like an answers file (paths as keys): check it against its "

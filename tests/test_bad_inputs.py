@@ -1316,6 +1316,11 @@ def test_a_result_or_an_answers_file_given_as_the_problem_is_named(tmp_path):
         run = runner.invoke(app, ["backward", str(wrong_file)])
         assert run.exit_code == 2
         assert said in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"cnngrad_manifest": 1, "variants": []}')
+    run = runner.invoke(app, ["backward", str(manifest)])
+    assert run.exit_code == 2 and "hint: this is an exam manifest (generate --students), not a " \
+        "problem: give it to cnngrad check --manifest" in run.stderr
     # a problem with a misspelt key keeps its closest-key hint, a dot in it or not
     for doc in ({"input": [[1.0]], "kernal": [[1.0]], "delta": [[1.0]]},
                 {"kernel": [[1.0]], "input.csv": "x.csv", "delta": [[1.0]]}):
