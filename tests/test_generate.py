@@ -421,9 +421,11 @@ def test_dash_as_the_folder_is_standard_output(tmp_path, monkeypatch):
     assert refused.exit_code == 2 and "a class needs a folder" in refused.stderr
 
 
-@pytest.mark.parametrize("students", [False, True])
-def test_a_file_name_as_the_folder_is_refused_with_the_way_to_one_file(tmp_path, students):
-    target = tmp_path / "problem.json"
+@pytest.mark.parametrize("students, name", [(False, "problem.json"), (True, "problem.json"),
+                                            (False, "exercise.MD"), (False, "key.csv")])
+def test_a_file_name_as_the_folder_is_refused_with_the_way_to_one_file(tmp_path, students,
+                                                                      name):
+    target = tmp_path / name
     roster = tmp_path / "roster.csv"
     roster.write_text("id\nann\n")
     result = invoke("generate", "seed", "--seed", 7, "-o", target,
@@ -431,8 +433,8 @@ def test_a_file_name_as_the_folder_is_refused_with_the_way_to_one_file(tmp_path,
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
     assert "-o takes a folder (generate writes several files), not a file name" in result.stderr
     assert result.stderr.rstrip().endswith(
-        "hint: give a folder name" if students else
-        f"hint: for problem.json alone leave out -o: cnngrad generate ... > {target}")
+        f"hint: for problem.json alone leave out -o: cnngrad generate ... > {target}"
+        if name == "problem.json" and not students else "hint: give a folder name")
     assert not target.exists()
 
 

@@ -108,6 +108,11 @@ def _listing(width: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The suffixes of the files generate writes (and of CSV rosters): an -o name ending so is a
+#: file name, not the folder generate writes into
+FILE_SUFFIXES = (".json", ".csv", ".md", ".tex")
+
+
 def _folder(output: Path, names: list[str], force: bool) -> None:
     """Make ``output`` (and its parent must exist); refuse to overwrite without --force."""
     if output.exists() and not output.is_dir():
@@ -241,12 +246,14 @@ def generate(
         raise UsageError(f"at most {MAX_SEED}", where="--seed")
     protected = [Path(recipe)] if Path(recipe).is_file() else []
 
-    if output is not None and Path(output).suffix.lower() == ".json" and not Path(output).is_dir():
+    suffix = Path(output).suffix.lower() if output is not None else ""
+    if suffix in FILE_SUFFIXES and not Path(output).is_dir():
         # -o problem.json: a file name, where generate writes a folder of files
+        one_problem = suffix == ".json" and students is None
         raise UsageError("-o takes a folder (generate writes several files), not a file name",
                          where="--output", file=str(output),
-                         hint="give a folder name" if students is not None else
-                         f"for problem.json alone leave out -o: cnngrad generate ... > {output}")
+                         hint=f"for problem.json alone leave out -o: cnngrad generate ... > "
+                              f"{output}" if one_problem else "give a folder name")
     if students is not None:
         if output is None:
             raise UsageError("a class needs a folder to write into", where="--students",
