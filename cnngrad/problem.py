@@ -27,6 +27,7 @@ from cnngrad.errors import (CnnGradError, ProblemError, ResourceError, ShapeErro
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields, layer_type_called, loss_type_called)
 from cnngrad.families.base import Head
+from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, load_json_document, parse_number,
                               parse_tensor, read_source, unicode_minus_hint)
@@ -548,16 +549,9 @@ def _files_named(value: Any, base_dir: Path) -> list[Path]:
 def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
     """What to do about an unknown top-level key of a problem: the closest key, or what the
     document or the key is when it is recognisably something else."""
-    if key == "cnngrad" and "input" not in doc:  # a --format json result or report
-        return ("this is cnngrad's own output (--format json), not a problem: give the problem "
-                "file")
-    if key == "cnngrad_manifest":  # generate --students' manifest.json
-        return ("this is an exam manifest (generate --students), not a problem: give it to "
-                "cnngrad check --manifest")
-    if "." in key and all("." in other or other == "loss" for other in doc):
-        # {"conv2d_1.grads.kernel": [...], "loss": 0.5}; a misspelt "input.csv" is not one
-        return ("this looks like an answers file (paths as keys): check it against its "
-                "problem with cnngrad check PROBLEM ANSWERS")
+    kind_hint = not_a_problem_hint(doc)
+    if kind_hint is not None:
+        return kind_hint
     if key in SHORTHAND_KEYS:  # only possible without 'kernel'
         return (f"'{key}' belongs to the one-conv shorthand, which needs 'kernel'; with "
                 f"'layers', put it in the conv2d layer")

@@ -1328,3 +1328,39 @@ def test_a_result_or_an_answers_file_given_as_the_problem_is_named(tmp_path):
             build_problem(doc, file="p.json", base_dir=Path("."))
         assert "answers file" not in str(caught.value.hint)
         assert "did you mean" in str(caught.value.hint)
+    # a document with an input is a problem, whatever else it holds
+    with pytest.raises(ProblemError) as caught:
+        build_problem({"input": [[1.0]], "cnngrad": "1.1.0", "layers": [], "delta": [[1.0]]},
+                      file="p.json", base_dir=Path("."))
+    assert caught.value.hint.startswith("allowed: ")
+
+
+@pytest.mark.parametrize("read_keys_first", [False, True])
+@pytest.mark.parametrize("made_by, said", [
+    (["backward", "-f", "json"], "this is cnngrad's own output (--format json), not a problem"),
+    (["forward", "-f", "json"], "this is cnngrad's own output (--format json), not a problem"),
+    (["check", "-f", "json"], "this is a grade report (check --format json), not a problem"),
+    (["check", "-f", "gradescope"],
+     "this is a grade report (check --format gradescope), not a problem"),
+])
+def test_cnngrad_output_given_as_the_problem_is_named(made_by, said, read_keys_first, tmp_path,
+                                                     monkeypatch):
+    # the file kind is told from the top-level keys and their values' types alone, so a big
+    # file, whose keys are read before its numbers, gets the same hint as a small one
+    import cnngrad.cli.common as common
+
+    samples = Path(__file__).parent.parent / "samples"
+    files = [str(samples / "stackexchange.json")]
+    if made_by[0] == "check":
+        files.append(str(samples / "answers" / "stackexchange-answers.json"))
+    output = tmp_path / "output.json"
+    made = CliRunner().invoke(app, [made_by[0], *files, *made_by[1:], "-o", str(output)])
+    assert made.exit_code == 0, made.output
+    if read_keys_first:
+        monkeypatch.setattr(common, "KEYS_FIRST_BYTES", 0)
+        monkeypatch.setattr("cnngrad.problem.load_problem",
+                            lambda *a, **k: pytest.fail("the keys alone should have told"))
+    run = CliRunner().invoke(app, ["backward", str(output)])
+    assert run.exit_code == 2
+    assert f"hint: {said}: give the problem file" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

@@ -500,6 +500,8 @@ def _bundled_sample_hint(problem: str) -> Optional[str]:
 
 #: A problem file larger than this has its top-level keys checked before its numbers are read.
 KEYS_FIRST_BYTES = 8 * 2**20
+#: an empty value of a JSON member's type, by the member's first byte
+_EMPTY_OF_TYPE = {b"[": [], b"{": {}, b'"': ""}
 
 
 def _keys_first(problem: str, max_elements: int) -> None:
@@ -538,8 +540,12 @@ def _keys_first(problem: str, max_elements: int) -> None:
         import cnngrad.problem as problem_module
 
         builder = problem_module._Builder(problem, Path("."), False, max_elements)
+        # each member an empty value of its JSON type, which is all that tells a file kind
+        # (cnngrad.file_kinds) in the unknown key's hint
+        stand_in = {key: _EMPTY_OF_TYPE.get(raw[start:end].lstrip()[:1])
+                    for key, start, end in spans}
         try:  # the key check comes first in the builder: nothing else of this is read
-            builder.build({key: None for key in keys})
+            builder.build(stand_in)
         except ProblemError as exc:
             if exc.what.startswith("unknown key"):
                 raise

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnngrad.errors import ProblemError, UsageError
+from cnngrad.file_kinds import MANIFEST_KEY, is_manifest as is_manifest_document
 from cnngrad.generate.draw import student_seed
 
 MANIFEST_VERSION = 1
@@ -150,7 +151,7 @@ def manifest(recipe: str, exam_seed: int, variants: list[Variant], *, numbers: s
     """The manifest document: how the exam was made and where each student's problem is."""
     first = variants[0].exercise
     return {
-        "cnngrad_manifest": MANIFEST_VERSION,
+        MANIFEST_KEY: MANIFEST_VERSION,
         "recipe": recipe,
         "exam_seed": exam_seed,
         "numbers": first.style.name,
@@ -187,17 +188,17 @@ def read_manifest(path: str) -> Manifest:
 
     raw, file, base_dir = read_source(path)
     document = load_json_document(raw, file)
-    if not isinstance(document, dict) or "cnngrad_manifest" not in document:
+    if not is_manifest_document(document):
         hint = None
         if isinstance(document, dict) and ("input" in document or "layers" in document):
             hint = ("it is a problem file: grade against one problem without --manifest: "
                     "cnngrad check PROBLEM ANSWERS...")
         raise ProblemError("not a cnngrad exam manifest (made by cnngrad generate --students)",
                            file=file, hint=hint)
-    version = document["cnngrad_manifest"]
+    version = document[MANIFEST_KEY]
     if isinstance(version, bool) or version != MANIFEST_VERSION:
-        raise ProblemError(f"manifest version {document['cnngrad_manifest']}; this cnngrad "
-                           f"reads version {MANIFEST_VERSION}", where="cnngrad_manifest",
+        raise ProblemError(f"manifest version {version}; this cnngrad "
+                           f"reads version {MANIFEST_VERSION}", where=MANIFEST_KEY,
                            file=file)
     students = document.get("students")
     if not isinstance(students, dict) or not students:
@@ -224,7 +225,7 @@ def is_manifest(path: str) -> bool:
         document = load_json_document(read_source(path)[0], path)
     except ProblemError:
         return False
-    return isinstance(document, dict) and "cnngrad_manifest" in document
+    return is_manifest_document(document)
 
 
 def student_of(submission: str, manifest: Manifest) -> str | None:

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import CnnGradError, ProblemError, ShapeError, closest
+from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, grades_format, is_result,
+                                result_path)
 from cnngrad.network import Trace
 from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, counted_from_one,
                               index_outside_text, shape_text)
@@ -94,8 +96,6 @@ ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
 STATUSES = ("right", "wrong", "error")
 
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_INDEX_TEXT = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\])+", re.ASCII)
-_PATH_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z_][A-Za-z0-9_\-]*)*")
 
 
 # --------------------------------------------------------------------------- the rule
@@ -279,14 +279,14 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
     text = key.strip()
     base, bracket, rest = text.partition("[")
     base = base.strip()
-    if not _PATH_TEXT.fullmatch(base):
+    if not PATH_TEXT.fullmatch(base):
         raise ProblemError(f"'{key}' is not a dotted path such as conv2d_1.grads.kernel",
                            where=where, file=file)
     if not bracket:
         return base, None
     index_text = "[" + rest
     first = 1 if one_based else 0
-    if not _INDEX_TEXT.fullmatch(index_text):
+    if not INDEX_TEXT.fullmatch(index_text):
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
                            hint=f"write an element as {base}[{first},{first + 1}] (indices "
                                 f"from {first})")
@@ -363,7 +363,7 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
                            file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
                                            '[0.0113, 0.0683]]}')
-    if _is_result(document):
+    if is_result(document):
         command = "backward" if any(isinstance(layer, dict) and "delta_out" in layer
                                     for layer in document["layers"]) else "forward"
         raise ProblemError(f"this is a cnngrad result ({command} --format json), not an "
@@ -371,7 +371,7 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                            hint='an answers file maps dotted paths to values, e.g. '
                                 '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, '
                                 '0.0683]]}; to test your own layer code, use cnngrad verify')
-    made_by = _grades_format(document)
+    made_by = grades_format(document)
     if made_by is not None:
         raise _grades_not_answers(made_by, file)
     entries = []  # none at all is 0 points when a grading block requires paths
@@ -420,51 +420,15 @@ def answers_file_path(path: str) -> str | None:
             first = _first_line(source.read_bytes()) if kind == "csv" else ""
             key = first[1:].strip() if first.startswith("#") else source.name[
                 :-len(source.suffix)]
-            return _result_path(key)
+            return result_path(key)
         document = json.loads(source.read_bytes().decode("utf-8-sig"))
     except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(document, dict):
-        return None
-    paths = [_result_path(str(key)) for key in document]
-    if not any(paths) or any(path is None and str(key).strip() != "loss"
-                             for key, path in zip(document, paths)):
-        return None
-    return next(path for path in paths if path)
-
-
-def _result_path(key: str) -> str | None:
-    """``conv2d_1.grads.kernel[0,1]`` → ``conv2d_1.grads.kernel``: the tensor of a dotted
-    result path, or None for a key that is not one (``kernel``, ``layers``, ``a b``)."""
-    try:
-        path, _ = split_key(key, file=None)
-    except ProblemError:
-        return None
-    return path if "." in path else None
-
-
-def _is_result(document: dict) -> bool:
-    """A ``--format json`` result (its ``cnngrad`` version and ``layers`` list), which a
-    user checking their own code may give for answers.  No answers file has both: a path
-    is never a bare layer name, so ``"layers"`` is not a path, whatever the layers' names."""
-    return isinstance(document.get("cnngrad"), str) and isinstance(document.get("layers"),
-                                                                   list)
+    return answered_path(document) if isinstance(document, dict) else None
 
 
 #: How check's CSV gradebook starts (its header), which no answers CSV does.
 GRADEBOOK_CSV_START = "student,file,status,"
-
-
-def _grades_format(document: dict) -> str | None:
-    """The ``check`` output a JSON document is, if it is one: Gradescope's results.json
-    (``score`` and a ``tests`` list) or the gradebook of ``--format json`` (its ``cnngrad``
-    version and ``files``).  Neither is an answers file: no path is a bare ``score``,
-    ``tests`` or ``files``."""
-    if isinstance(document.get("tests"), list) and "score" in document:
-        return "check --format gradescope"
-    if isinstance(document.get("cnngrad"), str) and isinstance(document.get("files"), list):
-        return "check --format json"
-    return None
 
 
 def _grades_not_answers(made_by: str, file: str) -> ProblemError:
