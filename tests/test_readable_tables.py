@@ -619,3 +619,39 @@ def test_an_inline_tensor_that_is_not_json_gets_a_hint(tmp_path, kernel, line):
     result = invoke("backward", "--input", data, "--kernel", kernel, "--delta", data)
     assert result.exit_code == 2, result.output
     assert result.output.startswith(line), result.output
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_a_long_layer_name_is_cut_in_the_middle_of_its_panel_title(width, tmp_path):
+    # Rich cuts a long title at its end, the layer's type and place with it; the name is
+    # cut instead, both ends of it kept
+    name = "the_first_convolution_layer_of_the_students_network_with_a_long_name"
+    problem = tmp_path / "long.json"
+    problem.write_text(json.dumps({
+        "input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+        "layers": [{"type": "conv2d", "name": name, "kernel": [[1, 0], [0, 1]]},
+                   {"type": "relu"}],
+        "delta": [[1, 1], [1, 1]]}))
+    text = rendered(backward_report(run(load_problem(str(problem)))), width)
+    assert_readable(text, width)
+    title = next(line for line in text.splitlines() if "conv2d · layer 1 of 2" in line)
+    shown = title.split(" · ")[0].removeprefix("╭─ ")
+    front, back = shown.split("…")
+    assert name.startswith(front) and name.endswith(back) and len(front) >= 6
+    assert len(title) == width  # as wide as the width lets it be: the name fills the room
+    # a title that fits is left alone
+    assert "╭─ relu_1 · relu · layer 2 of 2 " in text
+
+
+def test_short_title_keeps_both_ends_of_a_name_and_cuts_a_whole_title_in_the_middle():
+    from rich.text import Text
+
+    from cnngrad.render.tables import short_title
+
+    assert short_title(Text("abcdefghijklmnopqrstuvwxyz · dense · layer 2 of 9"), 40).plain \
+        == "abcdefgh…stuvwxyz · dense · layer 2 of 9"  # 8 + 1 + 8 + 23 cells
+    # no room for a readable name beside the rest: the whole title, cut in the middle
+    assert short_title(Text("abcdefghijklmnopqrstuvwxyz · dense · layer 2 of 9"), 25).plain \
+        == "abcdefghijkl…layer 2 of 9"
+    assert short_title(Text("a.very.long.path.grads.kernel[0,1]"), 20).plain \
+        == "a.very.lon…rnel[0,1]"

@@ -6,6 +6,7 @@ CLI's job.
 
 from __future__ import annotations
 
+import copy
 import math
 from fractions import Fraction
 from itertools import product
@@ -502,13 +503,46 @@ def param_grid(layer: LayerTrace, key: str):
 class FittedPanel(Panel):
     """A panel that says how narrow it can be (Rich's own measures a panel at its full
     width): its content's narrowest layout plus the border, so a caller can tell whether a
-    report fits a width without cutting anything."""
+    report fits a width without cutting anything.  A title too long for the width is cut in
+    its name, not at its end (:func:`short_title`)."""
 
     def __rich_measure__(self, console, options) -> Measurement:
         inner = Measurement.get(console, options.update_width(max(options.max_width - 4, 1)),
                                 self.renderable)
         return Measurement(inner.minimum + 4, inner.maximum + 4).clamp(
             max_width=options.max_width)
+
+    def __rich_console__(self, console, options):
+        # the title sits between two corners and two rules, a space either side of it
+        room = options.max_width - 6
+        title = self.title
+        if title:
+            text = Text.from_markup(title) if isinstance(title, str) else title
+            if text.cell_len > room >= TITLE_NAME_MIN:
+                panel = copy.copy(self)
+                panel.title = short_title(text, room)
+                yield from Panel.__rich_console__(panel, console, options)
+                return
+        yield from super().__rich_console__(console, options)
+
+
+#: The fewest cells of a name a shortened title keeps beside the rest of the title.
+TITLE_NAME_MIN = 12
+
+
+def short_title(title: Text, room: int) -> Text:
+    """``title`` in ``room`` cells: its name (before the first `` · ``) cut in the middle
+    with ``…``, so that both ends of it stay, and the rest (`` · conv2d · layer 1 of 3``)
+    whole; where the rest leaves too little of the name, the whole title cut in the middle.
+    Rich would cut a title at its end, and the layer's type and place with it."""
+    split = title.plain.find(" · ")
+    name, rest = (title[:split], title[split:]) if split > 0 else (title, Text())
+    keep = room - 1 - len(rest.plain)
+    if keep < TITLE_NAME_MIN:
+        name, rest, keep = title, Text(), room - 1
+    front = (keep + 1) // 2
+    back = name[len(name.plain) - (keep - front):] if keep > front else Text()
+    return Text.assemble(name[:front], "…", back, rest)
 
 
 class Phrases:
