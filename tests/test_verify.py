@@ -362,13 +362,18 @@ def test_bad_usage_is_one_error_line_and_exit_2(args, message):
 def test_a_file_without_its_function_name_lists_the_functions_it_defines(tmp_path):
     path = tmp_path / "myconv.py"
     # read, not run: the file's own code would fail if it were imported
-    path.write_text("raise SystemExit('never run')\n\ndef helper(x):\n    return x\n\n\n"
+    path.write_text("raise SystemExit('never run')\n\ndef _pad(x):\n    return x\n\n\n"
+                    "def helper(x):\n    return x\n\n\n"
                     "def conv_back(x, w, delta):\n    return x\n")
     result = invoke(str(path), "--op", "conv2d_backward")
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().endswith(
         f"hint: name the function after a colon: {path}:conv_back (its functions: helper, "
         f"conv_back)"), result.stderr
+    # a file of private helpers alone still gets them named
+    path.write_text("def _conv_back(x, w, delta):\n    return x\n")
+    result = invoke(str(path), "--op", "conv2d_backward")
+    assert result.stderr.strip().endswith(f"{path}:_conv_back (its functions: _conv_back)")
 
 
 def test_a_module_that_does_not_import_shows_its_own_traceback(tmp_path):

@@ -27,7 +27,9 @@ class LoadError(UsageError):
 def _split(target: str, option: str) -> tuple[str, str]:
     module, sep, function = target.rpartition(":")
     if not sep or not module or not function:
-        names = _defined_functions(target) if not sep else []
+        defined = _defined_functions(target) if not sep else []
+        # a helper of the file's own (_pad) is not what anyone verifies: public names first
+        names = [n for n in defined if not n.startswith("_")] or defined
         example = next((n for key in ("backward", "back", "forward") for n in names
                         if key in n.lower()), names[0] if names else "")
         hint = (f"name the function after a colon: {target}:{example} (its functions: "
