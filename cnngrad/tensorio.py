@@ -328,6 +328,12 @@ def _json_written_decimal(token: str) -> WrittenDecimal:
     return number
 
 
+def _json_written_int(token: str) -> int | WrittenDecimal:
+    """An integer token as int; ``-0`` as a :class:`WrittenDecimal` keeping its text (an
+    int would show it as ``0``)."""
+    return _json_written_decimal(token) if token == "-0" else int(token)
+
+
 class _KeyRecordingDict(dict):
     """A dict that remembers the first key its JSON object repeated."""
 
@@ -540,9 +546,10 @@ def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> obj
     data = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
     _check_depth(data, text, file=file)
     try:
-        # parse_int stays the built-in int: the C scanner's fast path for integers.
+        # parse_int stays the built-in int for a problem: the C scanner's fast path for
+        # integers (an answers file keeps the text of -0)
         return json.loads(text, parse_float=_json_written_decimal if keep_text else
-                          _json_decimal,
+                          _json_decimal, parse_int=_json_written_int if keep_text else None,
                           parse_constant=_reject_constant, object_pairs_hook=_unique_object)
     except _NonFiniteConstant as exc:
         # ``where`` is the constant's JSON path (input[0][1]), as for any other bad number;

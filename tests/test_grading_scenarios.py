@@ -360,3 +360,13 @@ def test_a_json_number_is_shown_as_written(tmp_path):
     assert code == 1
     assert [(w["index"], w["given"]) for w in entry["tensors"][0]["wrong"]] == [
         ([0, 2], "1e-3"), ([2, 0], "4E-5")]
+
+
+def test_a_json_negative_zero_is_shown_as_written_and_is_zero(tmp_path):
+    # -0 for the true 0 at [0,2] is right; for 0.5 at [0,1] it is wrong, shown as "-0"
+    code, entry, _ = grade(tmp_path, CONV, None,
+                           '{"conv2d_1.delta_in[0,2]": -0, "conv2d_1.delta_in[0,1]": -0}')
+    assert code == 1
+    assert (entry["right"], entry["total"]) == (1, 2)
+    assert [(w["index"], w["given"]) for w in entry["tensors"][0]["wrong"]] == [
+        ([0, 1], "-0")]
