@@ -771,6 +771,28 @@ def test_a_student_whose_problem_cannot_be_read_is_an_error_row_the_class_still_
         f"cnngrad check against {out / 's01' / 'problem.json'}\n")
 
 
+@pytest.mark.parametrize("grading, words", [
+    ({"pointz": 1}, "grading.pointz: unknown key 'pointz' in the grading block"),
+    ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel: no such path"),
+])
+def test_a_student_whose_grading_block_is_bad_is_an_error_row_the_class_still_graded(
+        tmp_path, monkeypatch, grading, words):
+    monkeypatch.chdir(tmp_path)
+    out, subs = Path("exam"), Path("subs")
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(2)]
+    problem = out / "s01" / "problem.json"
+    problem.write_text(json.dumps(dict(json.loads(problem.read_text(encoding="utf-8")),
+                                       grading=grading)), encoding="utf-8")
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
+    assert result.exit_code == 2, result.output
+    rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert {student: row["status"] for student, row in rows.items()} == \
+        {"s00": "right", "s01": "error"}
+    assert rows["s01"]["error"].startswith(f"{problem}: {words}")
+
+
 @pytest.mark.parametrize("target", ["s01/key.json", "s01/problem.json", "s00/key.json"])
 def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target):
     out, subs = tmp_path / "exam", tmp_path / "subs"

@@ -56,17 +56,17 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         try:
             spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
                                   max_elements=max_elements, dtype="float64", lr=lr, quick={})
+            grading = grading_of(spec)
+            if carry_forward is not None:
+                grading = dataclasses.replace(grading, carry_forward=carry_forward)
+            tolerance = tolerance_of(grading)
+            required_weights(trace, grading)
         except ProblemError as error:
-            # one student's problem moved or edited by hand: their rows say so, and the rest
-            # of the class is still graded
+            # one student's problem moved or edited by hand (its grading block too): their
+            # rows say so, and the rest of the class is still graded
             results += [FileCheck(file=path, error=error, student=student) for path in files]
             continue
         protected += list(spec.input_files)
-        grading = grading_of(spec)
-        if carry_forward is not None:
-            grading = dataclasses.replace(grading, carry_forward=carry_forward)
-        tolerance = tolerance_of(grading)
-        required_weights(trace, grading)
         first = first or (spec.file, grading, tolerance)
         context = SlipContext(trace)
         results += [FileCheck(file=path, error=_problem_given(path, manifest, student),
