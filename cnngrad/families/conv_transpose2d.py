@@ -150,8 +150,9 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
 
 
 def _kernel_form(ctx, kernel, c_in: int, groups: int, last: bool, where: str) -> str:
-    """Contract: k1×k2 (one channel in and out); C_in×k1×k2 (C_in > 1 in, one out); F×k1×k2
-    (one in, F out); C_in×(F/groups)×k1×k2 (nhwc: k1×k2×C_in, k1×k2×F, k1×k2×(F/groups)×C_in)."""
+    """Contract: k1×k2 (one channel in and out); C_in×k1×k2 (C_in > 1 in, one out per group:
+    torch's C_in×1×k1×k2, so with groups=C_in a depthwise kernel); F×k1×k2 (one in, F out);
+    C_in×(F/groups)×k1×k2 (nhwc: k1×k2×C_in, k1×k2×F, k1×k2×(F/groups)×C_in)."""
     four = "k1×k2×(F/groups)×C_in" if last else "C_in×(F/groups)×k1×k2"
     if kernel.ndim == 2:
         if c_in != 1:
@@ -164,7 +165,7 @@ def _kernel_form(ctx, kernel, c_in: int, groups: int, last: bool, where: str) ->
         first = kernel.shape[-1] if last else kernel.shape[0]
         if c_in == 1:
             return "out"
-        if groups == 1 and first == c_in:
+        if first == c_in:
             return "in"
         raise ctx.error(where, f"a 3-D kernel over a {c_in}-channel input must be "
                                 f"{'k1×k2×' + str(c_in) if last else str(c_in) + '×k1×k2'} "
