@@ -108,10 +108,12 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     if not matches:
         return None
     best = matches[0]
-    # between 0.5 and 0.6 only a shortening is close ('scale_factor' for 'scale'): a few
-    # shared letters are not ('inplace' is not 'name')
+    # between 0.5 and 0.6 only a shortening is close ('scale_factor' for 'scale', and a last
+    # word: torch's 'kernel_size' for 'size', 'negative_slope' for 'slope'): a few shared
+    # letters are not ('inplace' is not 'name')
     if (difflib.SequenceMatcher(None, lower, best).ratio() < 0.6
-            and not (lower.startswith(best) or best.startswith(lower))):
+            and not (lower.startswith(best) or best.startswith(lower)
+                     or lower.endswith("_" + best) or best.endswith("_" + lower))):
         return None
     return by_lower[best]
 

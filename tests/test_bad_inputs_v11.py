@@ -681,6 +681,15 @@ ADVERSARY_CASES = [
         "over the limit"),
     bad("upsample-scale-factor", _with(UPSAMPLE, layer=0, scale=None, scale_factor=2),
         "layers[0].scale_factor", "unknown key 'scale_factor'", hint="did you mean 'scale'"),
+    # torch's names that end in cnngrad's: the last word is the closest known key
+    bad("maxpool1d-kernel-size", _with(POOL1D, layer=0, size=None, kernel_size=2),
+        "layers[0].kernel_size", "unknown key 'kernel_size'", hint="did you mean 'size'"),
+    bad("leaky-relu-negative-slope", _layers(UPSAMPLE, {"type": "leaky_relu",
+                                                        "negative_slope": 0.1}),
+        "layers[0].negative_slope", "unknown key 'negative_slope'",
+        hint="did you mean 'slope'"),
+    bad("bn-mean", _with(BN2D, layer=0, **{**EVAL, "running_mean": None}, mean=[0, 1]),
+        "layers[0].mean", "unknown key 'mean'", hint="did you mean 'running_mean'"),
     # layout
     bad("layout-trailing-space", _with(NHWC, layout="nhwc "), "layout",
         "unknown layout 'nhwc '", hint="did you mean 'nhwc'"),
