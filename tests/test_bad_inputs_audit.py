@@ -197,3 +197,21 @@ def test_a_rectangular_tensor_of_too_high_a_rank_is_still_a_rank_error(tmp_path,
     assert result.exit_code == 2, result.output
     check_error_output(result.stderr, Bad(None, "kernel", "expected a tensor of rank 2 to 4, "
                                                           "got rank 5 (1×1×1×1×1)"))
+
+
+#: a residual sum of numbers near float64's limit: 2e308 is no float, but a fine fraction
+BEYOND_FLOAT = {"input": [[1e308, 1e308]], "layers": [
+    {"type": "relu", "name": "a"}, {"type": "add", "inputs": ["a", "input"]}],
+    "delta": [["1e308", 1]]}
+
+
+@pytest.mark.parametrize("command", [["backward"], ["forward"], ["backward", "--full"],
+                                     ["backward", "--show-steps"]])
+def test_an_exact_value_beyond_float64_is_shown_in_the_table(command, tmp_path, monkeypatch):
+    """--exact computes with fractions, which never overflow: the table's heat shading read
+    every value as a float and exited 2 with "the result overflows to infinity"."""
+    monkeypatch.chdir(tmp_path)
+    write_problem(tmp_path, BEYOND_FLOAT)
+    result = runner.invoke(app, [command[0], "bad.json", "--exact", *command[1:]])
+    assert result.exit_code == 0, result.output
+    assert "2" + "0" * 308 in result.stdout.replace("│", "").replace(" ", "")

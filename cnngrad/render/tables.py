@@ -66,8 +66,17 @@ def largest_magnitude(array) -> float:
     if array.dtype != object:  # vectorized: a big tensor's scale costs no Python loop
         magnitudes = np.abs(array[np.isfinite(array)]).astype(np.float64, copy=False)
         return float(magnitudes.max()) if magnitudes.size else 0.0
-    magnitudes = (abs(float(v)) for v in array.flat)
+    magnitudes = (_magnitude(v) for v in array.flat)
     return max((m for m in magnitudes if math.isfinite(m)), default=0.0)
+
+
+def _magnitude(value) -> float:
+    """|value| as a float: inf for an exact value beyond float64's range (2e308 is a fine
+    fraction, but no float), as for a float that overflowed."""
+    try:
+        return abs(float(value))
+    except OverflowError:
+        return math.inf
 
 
 def _scientific(array: np.ndarray, decimals: int) -> bool:
@@ -126,7 +135,7 @@ def stats_line(array, decimals: int = DEFAULT_DECIMALS) -> Text:
 def heat_style(value, scale: float) -> str:
     """A heatmap cell's style: blue for positive, red for negative, in three shades by |value|
     relative to ``scale``; zero (and anything not finite) stays plain."""
-    magnitude = abs(float(value))
+    magnitude = _magnitude(value)
     if not scale or not magnitude or not math.isfinite(magnitude):
         return ""
     ratio = 3 * magnitude / scale  # inf when |value| is near float64's limit
