@@ -684,6 +684,16 @@ ADVERSARY_CASES = [
     # torch's names that end in cnngrad's: the last word is the closest known key
     bad("maxpool1d-kernel-size", _with(POOL1D, layer=0, size=None, kernel_size=2),
         "layers[0].kernel_size", "unknown key 'kernel_size'", hint="did you mean 'size'"),
+    # a kernel of one rank less is one filter, which groups > 1 cannot split: it said "must
+    # be 4×k1×k2 (one filter), got 4×2×2" (conv_transpose2d's C_in×k1×k2 is torch's
+    # C_in×1×k1×k2, one output channel per group: tests/test_edge_cases.py)
+    bad("conv2d-one-filter-groups", {"input": [[[1, 2], [3, 4]]] * 4, "layers": [
+        {"type": "conv2d", "kernel": [[[1]]] * 4, "groups": 2}], "delta": [[1, 1], [1, 1]]},
+        "layers[0].groups", "groups=2 does not divide the 1 filters",
+        hint="give F×(C_in/groups)×k1×k2 with F a multiple of 2"),
+    bad("conv1d-one-filter-groups", {"input": [[1, 2, 3]] * 4, "layers": [
+        {"type": "conv1d", "kernel": [[1, 0]] * 4, "groups": 2}], "delta": [1, 1]},
+        "layers[0].groups", "groups=2 does not divide the 1 filters", hint="F×(C_in/groups)×k"),
     bad("leaky-relu-negative-slope", _layers(UPSAMPLE, {"type": "leaky_relu",
                                                         "negative_slope": 0.1}),
         "layers[0].negative_slope", "unknown key 'negative_slope'",

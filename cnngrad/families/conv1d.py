@@ -108,7 +108,9 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     n_filters, _, k = weight.shape
     if n_filters % groups:
         raise ctx.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
-                                      f"filters", cls=ShapeError)
+                                      f"filters", "give " + ("k×(C_in/groups)×F" if last
+                                                             else "F×(C_in/groups)×k")
+                        + f" with F a multiple of {groups}", cls=ShapeError)
     padding = _padding(ctx, raw.get("padding", 0), f("padding"), length, k, stride, dilation)
     left, right = padding
     if padding_mode != "zeros":
@@ -156,7 +158,7 @@ def _kernel_form(ctx, kernel, c_in, c_group, groups, last, where) -> str:
         if c_group == 1:
             return "out"
         first = kernel.shape[1] if last else kernel.shape[0]
-        if groups == 1 and first == c_in:
+        if first == c_in:  # one filter: groups > 1 cannot split it (said by the caller)
             return "in"
         raise ctx.error(where, f"a 2-D kernel over a {c_in}-channel input must be "
                                 f"{'k×' + str(c_in) if last else str(c_in) + '×k'} (one "

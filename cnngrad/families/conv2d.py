@@ -86,7 +86,10 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     n_filters, _, kh, kw = weight.shape
     if n_filters % groups:
         raise ctx.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
-                                      f"filters", cls=ShapeError)
+                                      f"filters", "give " + ("k1×k2×(C_in/groups)×F" if
+                                                             channels_last else
+                                                             "F×(C_in/groups)×k1×k2")
+                        + f" with F a multiple of {groups}", cls=ShapeError)
 
     padding = _conv_padding(ctx, raw.get("padding", 0), f("padding"), (kh, kw), dilation,
                             stride, (h, w))
@@ -188,7 +191,7 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
     if kernel.ndim == 3:
         if c_group == 1:
             return kernel.reshape((kernel.shape[0], 1) + kernel.shape[1:])
-        if groups == 1 and kernel.shape[0] == c_in:
+        if kernel.shape[0] == c_in:  # one filter: groups > 1 cannot split it (said below)
             return kernel.reshape((1,) + kernel.shape)
         raise ctx.error(where, f"a 3-D kernel over a {c_in}-channel input must be "
                                 + (f"k1×k2×{c_in}" if channels_last else f"{c_in}×k1×k2")
