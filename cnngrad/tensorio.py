@@ -1074,7 +1074,10 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _is_numeric_cell(cell: str) -> bool:
-    return bool(_DECIMAL_RE.fullmatch(cell) or _FRACTION_RE.fullmatch(cell))
+    """A cell written as a number: a decimal, a fraction, or NaN or infinity (numpy.savetxt
+    writes them so; they are refused as not finite, but they make no header row)."""
+    return bool(_DECIMAL_RE.fullmatch(cell) or _FRACTION_RE.fullmatch(cell)
+                or cell.strip().lower().lstrip("+-") in _NON_FINITE_WORDS)
 
 
 def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Path,

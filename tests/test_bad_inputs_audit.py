@@ -215,3 +215,21 @@ def test_an_exact_value_beyond_float64_is_shown_in_the_table(command, tmp_path, 
     result = runner.invoke(app, [command[0], "bad.json", "--exact", *command[1:]])
     assert result.exit_code == 0, result.output
     assert "2" + "0" * 308 in result.stdout.replace("│", "").replace(" ", "")
+
+
+@pytest.mark.parametrize("content, where, what", [
+    # numpy.savetxt writes nan and inf: a first row of them is no header row
+    ("nan,inf\n1,2\n", "row 1, column 1", "'nan' is not a finite number (no NaN or infinity)"),
+    ("NaN\n", "row 1, column 1", "'NaN' is not a finite number"),
+    ("-Infinity,1e999\n1,2\n", "row 1, column 1", "'-Infinity' is not a finite number"),
+    # a word is still a header
+    ("a,b\n1,2\n", "row 1, column 1", "'a' is not a number: this looks like a header row"),
+])
+def test_a_first_csv_row_of_nan_is_not_a_header(content, where, what, tmp_path, monkeypatch):
+    """It said "'nan' is not a number: this looks like a header row; remove it"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.csv").write_text(content, encoding="utf-8")
+    write_problem(tmp_path, {**CONV, "kernel": {"csv": "x.csv"}})
+    result = runner.invoke(app, ["backward", "bad.json"])
+    assert result.exit_code == 2, result.output
+    check_error_output(result.stderr, Bad(None, where, what, file="x.csv"))
