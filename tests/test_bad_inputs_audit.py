@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -233,3 +234,23 @@ def test_a_first_csv_row_of_nan_is_not_a_header(content, where, what, tmp_path, 
     result = runner.invoke(app, ["backward", "bad.json"])
     assert result.exit_code == 2, result.output
     check_error_output(result.stderr, Bad(None, where, what, file="x.csv"))
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+                    reason="no long double wider than float64 here")
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize("value, what", [
+    # 0 in float64 was taken silently without --exact (1e-400 in JSON or CSV is an error)
+    ("1e-4000", "1e-4000 is too small (float64 rounds it to 0)"),
+    # named as written, not as the inf it rounds to
+    ("1e4000", "1e+4000 is too large (beyond float64's range"),
+])
+def test_a_long_double_npy_beyond_float64_is_named(value, what, exact, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    array = np.ones((2, 2), dtype=np.longdouble)
+    array[1, 0] = np.longdouble(value)
+    np.save(tmp_path / "k.npy", array)
+    write_problem(tmp_path, {**CONV, "kernel": {"npy": "k.npy"}})
+    result = runner.invoke(app, ["backward", "bad.json", *(["--exact"] if exact else [])])
+    assert result.exit_code == 2, result.output
+    check_error_output(result.stderr, Bad(None, "element [1,0]", what, file="k.npy"))
