@@ -706,6 +706,15 @@ def test_unknown_path_hint_is_short_and_says_where_every_path_is_listed():
     assert hint.endswith("(explain without PATH lists every path)") and len(hint) <= 112
 
 
+def test_an_index_of_19_or_more_digits_is_out_of_range():
+    # docs/limits.md: an index of 19 or more digits is "out of range", not "not whole numbers"
+    result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,1234567890123456789]")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: PATH: index [0,1234567890123456789] is out of range for "
+        "conv2d_1.grads.kernel, shape 2×2; hint: e.g. conv2d_1.grads.kernel[0,0]\n")
+
+
 def test_one_based_rejects_index_zero():
     result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,1]", "--one-based")
     assert result.exit_code == 2 and "indices 1 to 2" in result.output

@@ -417,12 +417,17 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         try:
             if index_text != "[]" and not _INDEX_RE.fullmatch(written):
                 raise ValueError(written)
-            if any(len(p.lstrip("+-")) > 18 for p in pieces):
-                raise ValueError(index_text)  # 10¹⁹ is past any shape
-            given = [int(p) for p in pieces]
+            # 10¹⁹ is past any shape: out of range, whatever its digits (up to Python's 4,300)
+            huge = any(len(p.lstrip("+-")) > 18 for p in pieces)
+            given = [] if huge else [int(p) for p in pieces]
         except ValueError:
             raise UsageError(f"the index {written} is not whole numbers separated by commas",
                              where="PATH", hint=f"e.g. {_example(name, shape, base)}") from None
+        if huge:
+            shown = index_text if len(index_text) <= 60 else index_text[:60] + "…"
+            raise UsageError(f"index {shown} is out of range for {name}, shape "
+                             f"{shape_text(shape)}", where="PATH",
+                             hint=f"e.g. {_example(name, shape, base)}")
         if len(given) != len(shape):
             if not shape:
                 raise UsageError(f"{name} is a single number: give it without an index",
