@@ -23,3 +23,34 @@ def test_a_fortran_order_npy_is_read_in_its_own_order(tmp_path, monkeypatch):
     result = runner.invoke(app, ["forward", "p.json", "-f", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["layers"][0]["output"] == [[1.0, 1.0], [0.0, 2.0]]
+
+
+def _textbook(doc: dict):
+    from pathlib import Path
+
+    from cnngrad.network import run
+    from cnngrad.problem import build_problem
+    from cnngrad.teach.steps import layer_textbook
+    from cnngrad.tensorio import load_json_document
+
+    problem = build_problem(load_json_document(json.dumps(doc).encode(), "t.json"),
+                            file="t.json", base_dir=Path("."), exact=True)
+    trace = run(problem)
+    return layer_textbook(trace.layers[0], trace.layout)
+
+
+def test_conv_transpose_steps_say_the_input_delta_sums_the_output_channels():
+    # one input channel, two output channels: δ_in is dE/dZ of both channels added at the
+    # input's cells; the caption named one dE/dZ only
+    doc = {"input": [[1, 2], [3, 4]],
+           "layers": [{"type": "conv_transpose2d", "kernel": [[[1, 0], [2, 1]],
+                                                              [[0, 1], [1, -1]]]}],
+           "delta": [[[1, 0, 2], [0, 1, 0], [1, 1, 0]], [[0, 1, 0], [2, 0, 1], [0, 0, 1]]]}
+    steps = dict(_textbook(doc).steps)
+    caption = ("δ_in: dE/dZ where the input's cells sit (every 1×1-th), summed over the "
+               "output channels")
+    assert caption in steps
+    dz = [m for c, m in _textbook(doc).steps if c.startswith("dE/dZ")]
+    assert len(dz) == 2
+    assert (steps[caption] == dz[0][1:3, 1:3] + dz[1][1:3, 1:3]).all()
+    assert steps[caption].tolist() == [[5, 1], [3, 3]]

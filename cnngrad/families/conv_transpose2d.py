@@ -551,8 +551,9 @@ def conv_transpose_textbook(spec: ConvTranspose2dSpec, x: np.ndarray, delta_out:
                 steps.append((f"dE/dw{ftag} = (Z ⋆ δ) rotated 180°"
                               + (f", every {dh}×{dw}-th entry (dilation)"
                                  if (dh, dw) != (1, 1) else ""), corr[::dh, ::dw]))
-            steps.append((f"δ_in{tag}: dE/dZ where the input's cells sit (every {sh}×{sw}-th)",
-                          delta_in[n, c]))
+            summed = ", summed over the output channels" if fg > 1 else ""
+            steps.append((f"δ_in{tag}: dE/dZ where the input's cells sit (every {sh}×{sw}-th)"
+                          f"{summed}", delta_in[n, c]))
     if spec.unflipped:
         grad = grad[:, :, ::-1, ::-1]
     grads = {"kernel": _to_given(grad, spec.kernel_form, spec.channels_last, spec.kernel.shape)}
