@@ -54,3 +54,16 @@ def test_conv_transpose_steps_say_the_input_delta_sums_the_output_channels():
     assert len(dz) == 2
     assert (steps[caption] == dz[0][1:3, 1:3] + dz[1][1:3, 1:3]).all()
     assert steps[caption].tolist() == [[5, 1], [3, 3]]
+
+
+def test_conv_transpose_steps_end_with_the_kernel_gradient_summed_over_the_batch():
+    # each sample's dE/dw was shown, never their sum (conv2d's steps show it)
+    doc = {"input": [[[[1, 2]]], [[[3, -1]]]],
+           "layers": [{"type": "conv_transpose2d", "kernel": [[1, 2]]}],
+           "delta": [[[[1, 0, 2]]], [[[0, 1, 1]]]]}
+    steps = _textbook(doc).steps
+    assert [c for c, _ in steps if c.startswith("dE/dw")] == [
+        "dE/dw [n=0] = (Z ⋆ δ) rotated 180°", "dE/dw [n=1] = (Z ⋆ δ) rotated 180°",
+        "dE/dw: summed over the batch"]
+    # dE/dw[m] = Σ_n Σ_j o[n,j]·δ[n,j+m]: [(1 + 0) + (0 - 1), (0 + 4) + (3 - 1)]
+    assert dict(steps)["dE/dw: summed over the batch"].tolist() == [[0, 6]]

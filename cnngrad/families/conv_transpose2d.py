@@ -554,6 +554,11 @@ def conv_transpose_textbook(spec: ConvTranspose2dSpec, x: np.ndarray, delta_out:
             summed = ", summed over the output channels" if fg > 1 else ""
             steps.append((f"δ_in{tag}: dE/dZ where the input's cells sit (every {sh}×{sw}-th)"
                           f"{summed}", delta_in[n, c]))
+    if n_count > 1:
+        for c in range(c_count):
+            for fl in range(fg):
+                tag = label(c=(c, c_count), f=(c // cg * fg + fl, f_count))
+                steps.append((f"dE/dw{tag}: summed over the batch", grad[c, fl]))
     if spec.unflipped:
         grad = grad[:, :, ::-1, ::-1]
     grads = {"kernel": _to_given(grad, spec.kernel_form, spec.channels_last, spec.kernel.shape)}
