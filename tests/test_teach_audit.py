@@ -67,3 +67,18 @@ def test_conv_transpose_steps_end_with_the_kernel_gradient_summed_over_the_batch
         "dE/dw: summed over the batch"]
     # dE/dw[m] = Σ_n Σ_j o[n,j]·δ[n,j+m]: [(1 + 0) + (0 - 1), (0 + 4) + (3 - 1)]
     assert dict(steps)["dE/dw: summed over the batch"].tolist() == [[0, 6]]
+
+
+def test_steps_show_a_channels_last_map_one_grid_per_channel(tmp_path):
+    # dropout's δ_in step is H×W×C under nhwc: its grids were cut along H and labelled c
+    doc = {"layout": "nhwc", "input": [[[0, 0], [0, 0]], [[0, 0], [0, 0]]],
+           "layers": [{"type": "dropout", "p": 0, "mask": [[[1, 1], [1, 1]], [[1, 1], [1, 1]]]}],
+           "delta": [[[1, 5], [2, 6]], [[3, 7], [4, 8]]]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    result = runner.invoke(app, ["backward", str(tmp_path / "p.json"), "--show-steps",
+                                 "--decimals", "0"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    step = result.stdout.split("3. δ_in = δ·mask·1/(1 - p)")[1]
+    rows = [" ".join(line.strip("│ ").split()) for line in step.splitlines()[1:6]]
+    assert rows[:2] == ["[c=0] [c=1]", "0 1 0 1"]
+    assert rows[3:] == ["0 1 2 0 5 6", "1 3 4 1 7 8"]

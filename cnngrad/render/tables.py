@@ -653,7 +653,7 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
     if winners is not None:
         parts.append(Text(WINNER_LEGEND, style="dim"))
     if steps:  # backward --show-steps: the textbook's intermediate matrices (cnngrad.teach.steps)
-        parts.append(steps_view(steps, decimals, full=full, base=base))
+        parts.append(steps_view(steps, decimals, full=full, base=base, axes=axes, grid=grid))
     return _panel(parts, f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of "
                          f"{count}")
 
@@ -669,15 +669,19 @@ INPUT_TITLE = "[bold]input[/] · the problem's input"
 
 
 def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
-               full: bool = False, base: int = 0) -> RenderableType:
+               full: bool = False, base: int = 0, axes: str = "nc",
+               grid=None) -> RenderableType:
     """The (caption, matrix) steps one under the other, numbered, under a heading; big
-    matrices shortened unless ``full`` (:func:`tensor_view`); indices count from ``base``."""
+    matrices shortened unless ``full`` (:func:`tensor_view`); indices count from ``base``.
+    A step of three or more axes is a map in the form the report shows (dropout's mask,
+    batch norm's x̂): ``axes`` and ``grid`` lay it out as the layer's own maps are (one grid
+    per channel under nhwc, ``[n]`` over a batched 1-D map's C×L grids)."""
     parts: list[RenderableType] = [Text("steps: the textbook route (backward --show-steps)",
                                         style="bold underline")]
     for number, (caption, matrix) in enumerate(steps, start=1):
         parts.append(Text(""))
-        parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, full=full,
-                                 base=base))
+        parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, axes,
+                                 full=full, base=base, grid=grid))
     return Group(*parts)
 
 
