@@ -82,3 +82,28 @@ def test_steps_show_a_channels_last_map_one_grid_per_channel(tmp_path):
     rows = [" ".join(line.strip("│ ").split()) for line in step.splitlines()[1:6]]
     assert rows[:2] == ["[c=0] [c=1]", "0 1 0 1"]
     assert rows[3:] == ["0 1 2 0 5 6", "1 3 4 1 7 8"]
+
+
+def test_conv_transpose_input_delta_formula_names_the_groups_output_channels(tmp_path):
+    # groups 2, two filters a group: input channel 1 feeds output channels 2 and 3, which the
+    # terms used (δ[2,…], δ[3,…]) while the formula said δ[f,…]
+    doc = {"input": [[[1]], [[2]]],
+           "layers": [{"type": "conv_transpose2d", "groups": 2,
+                       "kernel": [[[[1]], [[2]]], [[[3]], [[4]]]]}],
+           "delta": [[[1]], [[2]], [[3]], [[4]]]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    for args, formula, symbols in [
+            (["conv_transpose2d_1.delta_in[1,0,0]"],
+             "dE/do[1,0,0] = Σ_f Σ_m Σ_n δ[f+2,m,n]·w[1,f,m,n]",
+             [["δ[2,0,0]", "w[1,0,0,0]"], ["δ[3,0,0]", "w[1,1,0,0]"]]),
+            (["conv_transpose2d_1.delta_in[2,1,1]", "--one-based"],
+             "dE/do[2,1,1] = Σ_f Σ_m Σ_n δ[f+2,m,n]·w[2,f,m,n]",
+             [["δ[3,1,1]", "w[2,1,1,1]"], ["δ[4,1,1]", "w[2,2,1,1]"]]),
+            (["conv_transpose2d_1.delta_in[0,0,0]"],
+             "dE/do[0,0,0] = Σ_f Σ_m Σ_n δ[f,m,n]·w[0,f,m,n]",
+             [["δ[0,0,0]", "w[0,0,0,0]"], ["δ[1,0,0]", "w[0,1,0,0]"]])]:
+        result = runner.invoke(app, ["explain", str(tmp_path / "p.json"), *args, "-f", "json"])
+        assert result.exit_code == 0, result.output
+        explained = json.loads(result.stdout)
+        assert explained["formula"] == formula
+        assert [[f["symbol"] for f in t["factors"]] for t in explained["terms"]] == symbols

@@ -378,7 +378,8 @@ def delta_in_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explan
     lhs = f"dE/d{o(*index)}"
     row = _affine({"m": g["dh"]}, a * g["sh"] - g["ph"], ex.base)
     col = _affine({"n": g["dw"]}, b * g["sw"] - g["pw"], ex.base)
-    f_text = "f" if g["fg"] > 1 else group * g["fg"]
+    # δ's channel is the group's first output channel + f (f counts the kernel's filters)
+    f_text = _affine({"f": 1}, group * g["fg"], ex.base) if g["fg"] > 1 else group * g["fg"]
     rhs = (("Σ_f " if g["fg"] > 1 else "") + f"Σ_m Σ_n {delta(n, f_text, row, col)}·"
            f"{wname(c, 'f' if g['fg'] > 1 else 0, 'm', 'n')}")
     # with several filters a group, the pairs counted are (f, m, n), not kernel positions
