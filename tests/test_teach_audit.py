@@ -107,3 +107,33 @@ def test_conv_transpose_input_delta_formula_names_the_groups_output_channels(tmp
         explained = json.loads(result.stdout)
         assert explained["formula"] == formula
         assert [[f["symbol"] for f in t["factors"]] for t in explained["terms"]] == symbols
+
+
+def test_one_based_steps_count_their_captions_from_one(tmp_path):
+    # the grids of --one-based steps counted from 1 ([n=1]), their captions from 0 (δ [n=0])
+    doc = {"input": [[[[1, 2], [3, 4]]], [[[0, 1], [1, 0]]]],
+           "layers": [{"type": "conv2d", "kernel": [[[[1]]], [[[2]]]]}],
+           "delta": [[[[1, 0], [0, 1]], [[1, 1], [0, 0]]], [[[0, 0], [1, 1]], [[1, 0], [1, 0]]]]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    captions = {}
+    for base, flag in ((0, []), (1, ["--one-based"])):
+        result = runner.invoke(app, ["backward", str(tmp_path / "p.json"), "--show-steps",
+                                     *flag], env={"COLUMNS": "120"})
+        assert result.exit_code == 0, result.output
+        captions[base] = [line.strip("│ ") for line in result.stdout.splitlines()
+                          if ": dE/d(output)" in line or "rotated 180°" in line]
+    assert captions[0] == ["1. kernel rotated 180° [f=0]", "2. kernel rotated 180° [f=1]",
+                           "3. δ [n=0, f=0]: dE/d(output)", "6. δ [n=0, f=1]: dE/d(output)",
+                           "10. δ [n=1, f=0]: dE/d(output)", "13. δ [n=1, f=1]: dE/d(output)"]
+    assert captions[1] == ["1. kernel rotated 180° [f=1]", "2. kernel rotated 180° [f=2]",
+                           "3. δ [n=1, f=1]: dE/d(output)", "6. δ [n=1, f=2]: dE/d(output)",
+                           "10. δ [n=2, f=1]: dE/d(output)", "13. δ [n=2, f=2]: dE/d(output)"]
+
+
+def test_one_based_caption_of_a_transposed_conv_output_channel():
+    from cnngrad.render.tables import caption_counted_from
+
+    caption = "Z [n=0, c=1] ⋆ rotated kernel: output channel 2's part (no bias)"
+    assert caption_counted_from(caption, 0) == caption
+    assert caption_counted_from(caption, 1) == ("Z [n=1, c=2] ⋆ rotated kernel: output "
+                                                "channel 3's part (no bias)")

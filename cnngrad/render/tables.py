@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from fractions import Fraction
 from itertools import product
 
@@ -680,9 +681,29 @@ def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
                                         style="bold underline")]
     for number, (caption, matrix) in enumerate(steps, start=1):
         parts.append(Text(""))
+        caption = caption_counted_from(caption, base)
         parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, axes,
                                  full=full, base=base, grid=grid))
     return Group(*parts)
+
+
+_CAPTION_LABEL = re.compile(r"\[([a-z]=\d+(?:, [a-z]=\d+)*)\]")
+_CAPTION_CHANNEL = re.compile(r"(output channel )(\d+)")
+
+
+def caption_counted_from(caption: str, base: int) -> str:
+    """A step's caption with its indices counted from ``base``: the steps name their grids
+    from 0 (``δ [n=0, f=1]``, conv_transpose2d's ``output channel 0``), the report from
+    ``base`` (``--one-based``)."""
+    if not base:
+        return caption
+
+    def shifted(match: re.Match) -> str:
+        return "[" + ", ".join(f"{part[:2]}{int(part[2:]) + base}"
+                               for part in match.group(1).split(", ")) + "]"
+
+    caption = _CAPTION_LABEL.sub(shifted, caption)
+    return _CAPTION_CHANNEL.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + base}", caption)
 
 
 def _spaced(parts: list[RenderableType]) -> list[RenderableType]:
