@@ -857,3 +857,37 @@ def test_at_the_default_step_a_problem_whose_noise_hides_its_zero_gradients_is_c
     assert invoke(problem).exit_code == 0
     refused = invoke(problem, "--eps", "1e-8")
     assert refused.exit_code == 2 and "is too small a step" in refused.stderr
+
+
+def test_a_floored_bce_output_is_a_kink_its_elements_skipped(tmp_path):
+    # sigmoid(−36) = 2.3e-16: bce's denominator y·(1 − y) is floored at 1e-12 (PyTorch's rule),
+    # so the engine's −0.000116 for input[0,0] is not the slope −0.5; input[0,1] is checked
+    path = tmp_path / "saturated.json"
+    path.write_text(json.dumps({"input": [[-36, 0.5]],
+                                "layers": [{"type": "flatten"}, {"type": "sigmoid"}],
+                                "loss": {"type": "bce", "target": [1, 1]}}))
+    result = invoke(path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    [kink] = report["kinks"]
+    assert (kink["layer"], kink["kind"], kink["position"]) == ("loss", "bce_floor", [0])
+    [tensor] = report["tensors"]
+    assert (tensor["checked"], tensor["kinks_skipped"], tensor["ok"]) == (1, 1, True)
+    table = invoke(path)
+    assert table.exit_code == 0 and "loss  bce_floor  output 2.31952e-16 at [0]" in table.stdout
+    assert "a pool window's maximum, a floored bce output)" in " ".join(table.stdout.split())
+
+
+@pytest.mark.parametrize("logit, floored", [(-27, False), (-28, True), (28, True), (3, False)])
+def test_bce_floor_kinks_only_where_the_floor_applies(logit, floored):
+    doc = {"input": [[logit, 0.5], [-1, 2]], "layers": [
+        {"type": "conv2d", "kernel": [[1]]}, {"type": "flatten"}, {"type": "sigmoid"}],
+        "loss": {"type": "bce", "target": [1, 0, 0.5, 1]}}
+    report = gradcheck(problem_of(doc))
+    kinds = [kink.kind for kink in report.kinks]
+    assert kinds == (["bce_floor"] if floored else [])
+    assert report.ok
+    # the kernel's one element moves every output, a floored one near 0 too: skipped there;
+    # near 1 its move (28·1e-6 of a 6.9e-13 slope) is below y's last bit: nothing crosses
+    kernel = next(t for t in report.tensors if t.path.endswith("grads.kernel"))
+    assert kernel.kinks_skipped == int(floored and logit < 0)

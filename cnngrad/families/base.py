@@ -326,5 +326,11 @@ class LossFamily:
     def slips(self) -> list:
         return []
 
+    def kinks(self, problem, output: np.ndarray):
+        """``(kinks, watch)`` as a layer's (:meth:`LayerFamily.kinks`) for the loss at the
+        network's float ``output`` (internal layout): where the gradient the engine reports
+        is not the slope of E (bce's floored denominator); ``([], None)`` for none."""
+        return [], None
+
 
 __all__ = ["Head", "LayerFamily", "LossFamily"]

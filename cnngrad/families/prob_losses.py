@@ -312,6 +312,34 @@ class Bce(_Bce):
     type = "bce"
     other_names = ("bceloss", "binarycrossentropy")
 
+    def kinks(self, problem, output):
+        return _bce_floor_kinks(problem, output)
+
+
+def _bce_floor_kinks(problem, output: np.ndarray):
+    """The outputs whose gradient denominator y·(1 − y) is floored (PyTorch's rule): there
+    dE/dy is not the slope of E, and a move that changes such an output at all is not
+    checked by finite differences."""
+    from cnngrad.teach.gradcheck import Kink, _LayerWatch, _display_index, _number, index_text
+
+    y = np.asarray(output, dtype=np.float64)
+    floored = (1 - y) * y < losses.BCE_GRAD_EPSILON
+    if not floored.any():
+        return [], None
+    kinks = []
+    for index in map(tuple, np.argwhere(floored)):
+        shown = _display_index(problem, y.shape, index)
+        value = float(y[index])
+        end = 0 if value < 0.5 else 1
+        kinks.append(Kink(layer="loss", kind="bce_floor", position=shown, cells=(),
+                          value=value,
+                          meaning=f"output {_number(value)} at {index_text(shown)} is within "
+                                  f"1e-12 of {end}: bce's gradient divides by y·(1 − y) "
+                                  f"floored at 1e-12 (PyTorch's rule), not the slope of E"))
+    empty = np.zeros(0, np.intp)
+    return kinks, _LayerWatch(layer=-1, values_at=np.flatnonzero(floored), signs_at=empty,
+                              windows=np.zeros((0, 0), np.intp))
+
 
 class BceWithLogits(_Bce):
     type = "bce_with_logits"

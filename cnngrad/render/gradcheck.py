@@ -234,8 +234,11 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
     on_kinks = [t for t in report.tensors if t.kinks_skipped]
     if on_kinks:
+        floored = any(kink.kind == "bce_floor" for kink in report.kinks)
         parts.append(Text("elements on a kink (a move of ±ε changes a branch: a relu input's "
-                          "side of 0, a pool window's maximum): the engine follows the kink's "
+                          "side of 0, a pool window's maximum"
+                          + (", a floored bce output" if floored else "")
+                          + "): the engine follows the kink's "
                           "rule there, so they are not held to the tolerance; " + ONE_SIDED,
                           style="bold"))
         parts.append(_element_table(on_kinks, "kink", decimals))

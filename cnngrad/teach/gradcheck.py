@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 from cnngrad.errors import ResourceError, UsageError
-from cnngrad.families import family_of
+from cnngrad.families import family_of, loss_family
 from cnngrad.network import Trace, forward, loss_and_delta, reads_many, run
 from cnngrad.problem import Problem
 
@@ -68,6 +68,7 @@ KINK_KINDS: dict[str, str] = {
     "tie": "a max-pool window whose maximum is reached by more than one cell",
     "near_tie": "a max-pool window whose top values are within a finite-difference step",
     "ceil_overhang": "a ceil_mode window hanging past the padded input (smooth: a note only)",
+    "bce_floor": "a bce output within 1e-12 of 0 or 1: its gradient's denominator is floored",
 }
 SMOOTH_KINDS = ("ceil_overhang",)
 
@@ -81,11 +82,12 @@ def energy(problem: Problem) -> float:
 
 
 def _evaluate(problem: Problem) -> tuple[float, list[np.ndarray]]:
-    """E, and every layer's input (internal layout) on the way."""
+    """E, and every layer's input (internal layout) on the way, then the network's output
+    (what a loss's :class:`Watch` looks at)."""
     layers = forward(problem)
     output = layers[-1].output
     loss, _ = loss_and_delta(problem, output)
-    inputs = [layer.input for layer in layers]
+    inputs = [layer.input for layer in layers] + [output]
     if loss is None:
         return float((problem.delta * output).sum()), inputs
     return float(loss), inputs
@@ -237,7 +239,7 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
                 return None
         if watch is not None:
             inputs = [layer.input.reshape((count,) + one.input.shape)
-                      for layer, one in zip(layers, single)]
+                      for layer, one in zip(layers, single)] + [output]
             for k, index in enumerate(chunk):
                 crossed[index] = (watch.crossed([a[2 * k] for a in inputs])
                                   or watch.crossed([a[2 * k + 1] for a in inputs]))
@@ -391,18 +393,35 @@ def scan_kinks(problem: Problem, trace: Trace, eps: float = DEFAULT_EPS
     for position, layer in enumerate(trace.layers):
         spec = layer.spec
         found, layer_watch = family_of(spec).kinks(problem, layer, reach)
-        if layer_watch is not None:
-            layer_watch.layer = position
-            flat = np.asarray(plain[position].input, dtype=np.float64).reshape(-1)
-            layer_watch.base_values = flat[layer_watch.values_at]
-            layer_watch.base_signs, layer_watch.base_winners = layer_watch.branches(flat)
-            watch.layers.append(layer_watch)
-        for kink in found:
-            key = (kink.layer, kink.kind)
-            counts[key] = counts.get(key, 0) + 1
-            if counts[key] <= MAX_LISTED_KINKS:
-                kinks.append(kink)
+        _watched(watch, layer_watch, position, plain[position].input)
+        _count_kinks(found, kinks, counts)
+    if problem.loss is not None:  # the loss watches the network's output, after the layers
+        found, loss_watch = loss_family(problem.loss.type).kinks(problem, plain[-1].output)
+        _watched(watch, loss_watch, len(trace.layers), plain[-1].output)
+        _count_kinks(found, kinks, counts)
     return kinks, counts, watch
+
+
+def _watched(watch: Watch, layer_watch: _LayerWatch | None, position: int,
+             values: np.ndarray) -> None:
+    """Add ``layer_watch`` (if any) to ``watch``: it looks at the ``position``-th array of a
+    run (:func:`_evaluate`), whose unmoved ``values`` are its base."""
+    if layer_watch is None:
+        return
+    layer_watch.layer = position
+    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    layer_watch.base_values = flat[layer_watch.values_at]
+    layer_watch.base_signs, layer_watch.base_winners = layer_watch.branches(flat)
+    watch.layers.append(layer_watch)
+
+
+def _count_kinks(found: list[Kink], kinks: list[Kink], counts: dict) -> None:
+    """Count ``found`` by (layer, kind) and list the first :data:`MAX_LISTED_KINKS` of each."""
+    for kink in found:
+        key = (kink.layer, kink.kind)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] <= MAX_LISTED_KINKS:
+            kinks.append(kink)
 
 
 def _display_index(problem: Problem, internal_shape: tuple[int, ...],
