@@ -1239,3 +1239,28 @@ def test_the_report_never_replaces_an_input_and_says_which(tmp_path, target, wha
     assert result.exit_code == 2
     assert result.output.endswith(f"--output: refusing to overwrite {what}\n")
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("name, text, hint", [
+    ("-", "0.0446,0.0941\n0.0113,0.0683\n",
+     "hint: this looks like a CSV table, and standard input is read as JSON: save it as a "
+     ".csv file (named after the path it answers, conv2d_1.grads.kernel.csv)"),
+    ("-", "# conv2d_1.grads.kernel\n0.0446,0.0941\n0.0113,0.0683\n",
+     "hint: this looks like a CSV of '# path' blocks, and standard input is read as JSON: "
+     "save it as a .csv file (any name ending in .csv)"),
+    ("ana.txt", "0.0446,0.0941\n0.0113,0.0683\n",
+     "hint: this looks like a CSV table, and a file not named .csv is read as JSON: save it "
+     "as a .csv file (named after the path it answers, conv2d_1.grads.kernel.csv)"),
+])
+def test_csv_answers_read_as_json_get_an_answers_hint(tmp_path, name, text, hint):
+    # the hint JSON reading gives a problem ("for one conv give --input, --kernel and
+    # --delta", "JSON has no comments") is not the one for an answers file
+    if name == "-":
+        result = CliRunner().invoke(app, ["check", str(WORKED), "-"], input=text)
+    else:
+        (tmp_path / name).write_text(text)
+        result = CliRunner().invoke(app, ["check", str(WORKED), str(tmp_path / name)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert lines[0].endswith(hint)

@@ -358,7 +358,10 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                             where=None, base=int(one_based))
         return AnswerSheet(file=file, entries=[entry], input_files=[source])
 
-    document = load_json_document(raw, file, keep_text=True)
+    try:
+        document = load_json_document(raw, file, keep_text=True)
+    except ProblemError as error:
+        raise _csv_read_as_json(error, raw, path) from None
     if not isinstance(document, dict):
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
                            file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
@@ -392,6 +395,23 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                        written=written, file=file, where=cell_key,
                                        base=int(one_based)))
     return AnswerSheet(file=file, entries=entries, input_files=files)
+
+
+def _csv_read_as_json(error: ProblemError, raw: bytes, path: str) -> ProblemError:
+    """``error`` (an answers file that is not JSON) with a hint for an answers file when
+    it holds CSV text: standard input and a file not named ``.csv`` are read as JSON, so a
+    CSV there is not a problem given as CSV (the hint JSON reading gives) nor a comment."""
+    first = _first_line(raw)
+    if first.startswith("#"):
+        what, name = "a CSV of '# path' blocks", "any name ending in .csv"
+    elif first and first[0] not in "{[\"" and re.fullmatch(r"[\s\d.,;eE+\-/]+", first):
+        what, name = "a CSV table", "named after the path it answers, conv2d_1.grads.kernel.csv"
+    else:
+        return error
+    where = "standard input" if path == "-" else "a file not named .csv"
+    error.hint = (f"this looks like {what}, and {where} is read as JSON: save it as a .csv "
+                  f"file ({name})")
+    return error
 
 
 #: A file larger than this is not looked at as a possible answers file (see
