@@ -1264,3 +1264,32 @@ def test_csv_answers_read_as_json_get_an_answers_hint(tmp_path, name, text, hint
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert lines[0].endswith(hint)
+
+
+K_RIGHT = "[[0.0446, 0.0941], [0.0113, 0.0683]]"
+
+
+@pytest.mark.parametrize("name, text, error", [
+    # a tensor with null cells gives its other cells: the key written is named, not the cell
+    ("a.json", '{"conv2d_1.grads.kernel": [[0.0446, null], [null, null]], '
+               '"conv2d_1.grads.kernel[0,0]": 0.0446}',
+     "conv2d_1.grads.kernel[0,0]: this cell is also given by 'conv2d_1.grads.kernel'"),
+    ("a.json", '{"conv2d_1.grads": {"kernel": ' + K_RIGHT + '}, '
+               '"conv2d_1.grads.kernel": ' + K_RIGHT + '}',
+     "conv2d_1.grads.kernel: this cell is also given by 'conv2d_1.grads.kernel' within the "
+     "object under 'conv2d_1.grads'"),
+    ("a.json", '{"conv2d_1.grads.kernel": ' + K_RIGHT + ', '
+               '"conv2d_1": {"grads": {"kernel": ' + K_RIGHT + '}}}',
+     "conv2d_1.grads.kernel: this cell is also given by 'conv2d_1.grads.kernel' (here "
+     "within the object under 'conv2d_1')"),
+    ("a.csv", "# conv2d_1.grads.kernel\n0.0446,0.0941\n0.0113,0.0683\n\n"
+              "# conv2d_1.grads.kernel\n0.0446,0.0941\n0.0113,0.0683\n",
+     "line 5: conv2d_1.grads.kernel: this cell is also given by the block at line 1 "
+     "('# conv2d_1.grads.kernel')"),
+])
+def test_a_cell_given_twice_names_the_other_answer_as_written(tmp_path, name, text, error):
+    # it named the cell's own key ("[0,0]: ... also given by '...[0,0]'") or the same path
+    (tmp_path / name).write_text(text)
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(tmp_path / name)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"error: {tmp_path / name}: {error}"]

@@ -259,6 +259,10 @@ class AnswerEntry:
     file: str  # where errors about it point
     where: str | None
     base: int = 0  # the index as written counts from this (1 with --one-based)
+    #: what in the file gives it, when not the key itself: a tensor with null cells
+    #: ("'conv2d_1.grads.kernel'"), a block of a CSV ("the block at line 5 ('# path')")
+    given_as: str | None = None
+    within: str | None = None  # the key of the object of tensors that holds it, if one does
 
 
 @dataclass
@@ -381,19 +385,23 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     files = [source] if path != "-" else []
     # "loss": null answers nothing, as a null cell does, in every problem: it is how the
     # result of a problem that gives the delta writes its loss (a number there is an error)
-    items = [(key, value) for key, value in _dotted_items(document)
-             if not (value is None and key.strip() == "loss")]
+    dotted = [item for item in _dotted_items(document)
+              if not (item[1] is None and item[0].strip() == "loss")]
+    items = [(key, value) for key, value, _ in dotted]
+    origins = [origin for _, _, origin in dotted]
     # every key before any value: a key that names no path is that, whatever its value
     keys = [split_key(key, file=file, where=key, one_based=one_based) for key, _ in items]
     _refuse_unknown_paths(trace, [(tensor_path, key, file)
                                   for (key, _), (tensor_path, _) in zip(items, keys)])
-    for (key, value), (tensor_path, index) in zip(items, keys):
+    for (key, value), origin, (tensor_path, index) in zip(items, origins, keys):
         files += _named_files(value, base_dir)
         for cell_key, cell_index, cell in _filled(key, tensor_path, index, value, one_based):
             written = parse_written(cell, cell_key, file=file, base_dir=base_dir)
             entries.append(AnswerEntry(key=cell_key, path=tensor_path, index=cell_index,
                                        written=written, file=file, where=cell_key,
-                                       base=int(one_based)))
+                                       base=int(one_based),
+                                       given_as=None if cell_key == key else f"'{key}'",
+                                       within=None if origin == key else origin))
     return AnswerSheet(file=file, entries=entries, input_files=files)
 
 
@@ -457,19 +465,20 @@ def _grades_not_answers(made_by: str, file: str) -> ProblemError:
                              "outside the submissions' folders)")
 
 
-def _dotted_items(document: dict) -> list[tuple[str, Any]]:
-    """(dotted key, value) of an answers file, an object of tensors read as the paths under
-    its key: ``{"add_1.delta_in": {"relu_1": ...}}`` is ``add_1.delta_in.relu_1``, as
-    ``--format json`` nests ``delta_in`` per input and ``grads`` per parameter.  An object
-    that is (or looks like a misspelt) ``{"csv": ...}``/``{"npy": ...}`` stays a tensor."""
+def _dotted_items(document: dict) -> list[tuple[str, Any, str]]:
+    """(dotted key, value, the file's own key) of an answers file, an object of tensors read
+    as the paths under its key: ``{"add_1.delta_in": {"relu_1": ...}}`` is
+    ``add_1.delta_in.relu_1`` (under the key ``add_1.delta_in``), as ``--format json`` nests
+    ``delta_in`` per input and ``grads`` per parameter.  An object that is (or looks like a
+    misspelt) ``{"csv": ...}``/``{"npy": ...}`` stays a tensor."""
     items = []
     for key, value in document.items():
         if isinstance(value, dict) and value and not any(
                 difflib.get_close_matches(str(name).lower(), TENSOR_FILE_KINDS, cutoff=0.6)
                 for name in value):
-            items += [(f"{key}.{name}", sub) for name, sub in _dotted_items(value)]
+            items += [(f"{key}.{name}", sub, key) for name, sub, _ in _dotted_items(value)]
         else:
-            items.append((key, value))
+            items.append((key, value, key))
     return items
 
 
@@ -532,7 +541,8 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool,
             raise _at_grid_line(error, where, key, line_numbers) from None
         written.loose_shape = True  # a grid also stands for a vector or a number
         entries.append(AnswerEntry(key=key, path=tensor_path, index=index, written=written,
-                                   file=file, where=where, base=int(one_based)))
+                                   file=file, where=where, base=int(one_based),
+                                   given_as=f"the block at line {number} ('# {key}')"))
     return entries
 
 
@@ -1115,20 +1125,32 @@ def _sign_flipped(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
     return flipped.reshape(check.truth.shape)
 
 
+def _given_twice(entry: AnswerEntry, other: AnswerEntry) -> ProblemError:
+    """``entry`` gives a cell ``other`` gives too: ``other`` named as the file writes it (the
+    key of a tensor with null cells, a CSV's block), and which of the two is within an
+    object of tensors when both are the same path."""
+    here = entry.where or entry.key
+    named = other.given_as or f"'{other.key}'"
+    if named == f"'{here}'" and entry.within:
+        named += f" (here within the object under '{entry.within}')"
+    elif named == f"'{here}'" and other.within:
+        named += f" within the object under '{other.within}'"
+    return ProblemError(f"this cell is also given by {named}", where=here, file=entry.file)
+
+
 def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
                   tolerance: Tolerance, context: SlipContext) -> TensorCheck:
     size = truth.size
     answered = np.zeros(size, dtype=bool)
-    owner: dict[int, str] = {}
+    owner: dict[int, AnswerEntry] = {}  # what gives each cell
     cells: list[np.ndarray] = []
     parts: list[Written] = []
     for entry in entries:
         flat, written = _place(entry, truth, tolerance, context)
         for cell in flat.tolist():
             if cell in owner:
-                raise ProblemError(f"this cell is also given by '{owner[cell]}'",
-                                   where=entry.where or entry.key, file=entry.file)
-            owner[cell] = entry.key
+                raise _given_twice(entry, owner[cell])
+            owner[cell] = entry
         answered[flat] = True
         cells.append(flat)
         parts.append(written)
