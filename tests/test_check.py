@@ -1293,3 +1293,14 @@ def test_a_cell_given_twice_names_the_other_answer_as_written(tmp_path, name, te
     result = CliRunner().invoke(app, ["check", str(WORKED), str(tmp_path / name)])
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [f"error: {tmp_path / name}: {error}"]
+
+
+@pytest.mark.parametrize("key, shown", [(" ", "' '"), ("  ", "'  '"), ("", "''")])
+def test_a_blank_key_is_located_by_the_file_alone(tmp_path, key, shown):
+    # a blank <where> made the line 'error: a.json:  : ' ' is not a dotted path ...'
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({key: 0.0446}))
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {answers}: {shown} is not a dotted path such as conv2d_1.grads.kernel"]

@@ -390,7 +390,9 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     items = [(key, value) for key, value, _ in dotted]
     origins = [origin for _, _, origin in dotted]
     # every key before any value: a key that names no path is that, whatever its value
-    keys = [split_key(key, file=file, where=key, one_based=one_based) for key, _ in items]
+    # (a blank key is located by the file alone, as an empty one is: no blank <where>)
+    keys = [split_key(key, file=file, where=key if key.strip() else None,
+                      one_based=one_based) for key, _ in items]
     _refuse_unknown_paths(trace, [(tensor_path, key, file)
                                   for (key, _), (tensor_path, _) in zip(items, keys)])
     for (key, value), origin, (tensor_path, index) in zip(items, origins, keys):
