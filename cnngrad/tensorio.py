@@ -1127,7 +1127,8 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     if _ends_every_row(cells for _, cells in records):
         records = [(row_number, cells[:-1]) for row_number, cells in records]
 
-    if delimiter != "," and "," in text:  # a comma in any cell: never a number as written
+    # a comma in any cell (a quoted one, with commas between cells): never a number as written
+    if "," in text if delimiter != "," else '"' in text:
         _decimal_comma(records, shown)
     first_row, first_cells = records[0]
     if any(first_cells) and not any(_is_numeric_cell(cell) for cell in first_cells):

@@ -1304,3 +1304,16 @@ def test_a_blank_key_is_located_by_the_file_alone(tmp_path, key, shown):
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"error: {answers}: {shown} is not a dotted path such as conv2d_1.grads.kernel"]
+
+
+def test_quoted_decimal_commas_in_a_comma_separated_csv_are_named(tmp_path):
+    # "0,0446","0,0941" (a spreadsheet's CSV in a decimal-comma locale, commas between
+    # cells) was refused as 'this looks like a header row; remove it'
+    answers = tmp_path / "conv2d_1.grads.kernel.csv"
+    answers.write_text('"0,0446","0,0941"\n"0,0113","0,0683"\n')
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {answers}: row 1, column 1: '0,0446' is not a number: it is written with a "
+        "decimal comma; hint: write decimal points (0.0446), as a spreadsheet saves them "
+        "when its decimal separator is '.' (docs/format.md)"]
