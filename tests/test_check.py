@@ -1317,3 +1317,35 @@ def test_quoted_decimal_commas_in_a_comma_separated_csv_are_named(tmp_path):
         f"error: {answers}: row 1, column 1: '0,0446' is not a number: it is written with a "
         "decimal comma; hint: write decimal points (0.0446), as a spreadsheet saves them "
         "when its decimal separator is '.' (docs/format.md)"]
+
+
+@pytest.mark.parametrize("value, error", [
+    ("[[0.0446, 0.0941, null], [0.0113, 0.0683, null]]",
+     "conv2d_1.grads.kernel: expected shape 2×2, got shape 2×3"),
+    ("[[0.0446, null]]", "conv2d_1.grads.kernel: expected shape 2×2, got shape 1×2"),
+    ("[[0.0446, null], [0.0113]]",
+     "conv2d_1.grads.kernel[1]: row has 1 element, expected 2"),
+    ("[[0.0446, [null]], [0.0113, 0.0683]]",
+     "conv2d_1.grads.kernel[0][1]: expected a number, got a list (the nesting is uneven)"),
+])
+def test_a_value_with_null_cells_has_the_tensors_shape(tmp_path, value, error):
+    # its null cells made it a set of elements, and any shape or raggedness passed (exit 0)
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": ' + value + "}")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"error: {answers}: {error}"]
+
+
+def test_a_part_with_null_cells_has_the_parts_shape(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.delta_in[2]": [null, 0.0296, null]}')
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {answers}: conv2d_1.delta_in[2]: expected shape 5 (the part [2] of "
+        "'conv2d_1.delta_in' of shape 5×5), got shape 3; hint: an element takes 2 indices"]
+    answers.write_text('{"conv2d_1.delta_in[2]": [null, -0.0246, 0.0296, null, null]}')
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 0
+    assert "total: 2/2 cells right" in result.output

@@ -263,6 +263,9 @@ class AnswerEntry:
     #: ("'conv2d_1.grads.kernel'"), a block of a CSV ("the block at line 5 ('# path')")
     given_as: str | None = None
     within: str | None = None  # the key of the object of tensors that holds it, if one does
+    #: a cell of a value with null cells: that value (its nulls as 0), whose shape is the
+    #: tensor's (or its part's) as a value without nulls must be
+    holder: "AnswerEntry | None" = None
 
 
 @dataclass
@@ -397,13 +400,22 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                                   for (key, _), (tensor_path, _) in zip(items, keys)])
     for (key, value), origin, (tensor_path, index) in zip(items, origins, keys):
         files += _named_files(value, base_dir)
+        cells = []
         for cell_key, cell_index, cell in _filled(key, tensor_path, index, value, one_based):
             written = parse_written(cell, cell_key, file=file, base_dir=base_dir)
-            entries.append(AnswerEntry(key=cell_key, path=tensor_path, index=cell_index,
-                                       written=written, file=file, where=cell_key,
-                                       base=int(one_based),
-                                       given_as=None if cell_key == key else f"'{key}'",
-                                       within=None if origin == key else origin))
+            cells.append(AnswerEntry(key=cell_key, path=tensor_path, index=cell_index,
+                                     written=written, file=file, where=cell_key,
+                                     base=int(one_based),
+                                     given_as=None if cell_key == key else f"'{key}'",
+                                     within=None if origin == key else origin))
+        if isinstance(value, list) and cells and cells[0].key != key:  # null cells
+            # ragged, or of another shape than the tensor's, with nulls as without them
+            holder = AnswerEntry(key=key, path=tensor_path, index=index, file=file, where=key,
+                                 written=parse_written(_nulls_as_zero(value), key, file=file,
+                                                       base_dir=base_dir),
+                                 base=int(one_based))
+            cells = [dataclasses.replace(cell, holder=holder) for cell in cells]
+        entries += cells
     return AnswerSheet(file=file, entries=entries, input_files=files)
 
 
@@ -506,6 +518,12 @@ def _filled(key: str, path: str, index: tuple | None, value: Any, one_based: boo
 
     walk(value, ())
     return cells
+
+
+def _nulls_as_zero(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_nulls_as_zero(item) for item in value]
+    return 0 if value is None else value
 
 
 def _first_line(raw: bytes) -> str:
@@ -1147,7 +1165,11 @@ def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
     owner: dict[int, AnswerEntry] = {}  # what gives each cell
     cells: list[np.ndarray] = []
     parts: list[Written] = []
+    held: set[int] = set()
     for entry in entries:
+        if entry.holder is not None and id(entry.holder) not in held:
+            held.add(id(entry.holder))
+            _place(entry.holder, truth, tolerance, context)  # its shape, as written
         flat, written = _place(entry, truth, tolerance, context)
         for cell in flat.tolist():
             if cell in owner:
