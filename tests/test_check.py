@@ -1349,3 +1349,20 @@ def test_a_part_with_null_cells_has_the_parts_shape(tmp_path):
     result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
     assert result.exit_code == 0
     assert "total: 2/2 cells right" in result.output
+
+
+def test_a_csv_of_blocks_saved_by_a_spreadsheet_is_read(tmp_path):
+    # a template filled in a spreadsheet ends its '# path' lines with a separator and
+    # writes its blank lines as separators alone; it was refused ("'conv2d_1.grads.kernel,'
+    # is not a dotted path", then "row has 5 elements, expected 2")
+    answers = tmp_path / "a.csv"
+    answers.write_text("# conv2d_1.grads.kernel,\n0.0446,0.0941\n0.0113,0.0683\n,,,,\n"
+                       "# conv2d_1.delta_in[1],,,,\n0,-0.0047,-0.0295,0.0425,0\n")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 0, result.stderr
+    assert "total: 9/9 cells right" in result.output
+    answers.write_text("# conv2d_1.grads.kernel;\n,\n# conv2d_1.delta_in[1]\n0;0;0;0;0\n")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {answers}: line 1: block 'conv2d_1.grads.kernel' has no rows"]

@@ -526,6 +526,10 @@ def _nulls_as_zero(value: Any) -> Any:
     return 0 if value is None else value
 
 
+#: What separates the cells of a CSV, and spaces: a line of them alone holds no cell.
+CSV_SEPARATORS = ",;\t "
+
+
 def _first_line(raw: bytes) -> str:
     text = raw.decode("utf-8-sig", errors="replace")
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
@@ -535,14 +539,16 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool,
                 trace: Trace | None) -> list[AnswerEntry]:
     """A CSV of blocks, each a ``# path`` line (a tensor, or ``# path[i]``/``# path[n,c]``
     for one matrix of a bigger tensor) and the rows of its grid; blank lines between.
-    Every block's path is held against ``trace`` (when given) before any grid is read."""
+    Every block's path is held against ``trace`` (when given) before any grid is read.
+    A separator ending a ``# path`` line is dropped and a line of separators alone is blank,
+    as a spreadsheet saves them (``# conv2d_1.grads.kernel,``, ``,,``)."""
     text = raw.decode("utf-8-sig")
     blocks: list[tuple[str, int, list[str], list[int]]] = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if stripped.startswith("#"):
-            blocks.append((stripped[1:].strip(), number, [], []))
-        elif stripped:
+            blocks.append((stripped[1:].rstrip(CSV_SEPARATORS).strip(), number, [], []))
+        elif stripped.strip(CSV_SEPARATORS):
             blocks[-1][2].append(stripped)
             blocks[-1][3].append(number)
     keys = [split_key(key, file=file, where=f"line {number}", one_based=one_based)
