@@ -1366,3 +1366,25 @@ def test_a_csv_of_blocks_saved_by_a_spreadsheet_is_read(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"error: {answers}: line 1: block 'conv2d_1.grads.kernel' has no rows"]
+
+
+def test_the_manifest_among_the_submissions_is_named_so(tmp_path):
+    # a glob over the exam's folder gives it as a submission: it was read as an answers file
+    # ("recipe: 'seed' is not a number")
+    exam = tmp_path / "exam"
+    (exam / "ana").mkdir(parents=True)
+    (exam / "ana" / "problem.json").write_text(WORKED.read_text())
+    manifest = exam / "manifest.json"
+    manifest.write_text(json.dumps({"cnngrad_manifest": 1, "recipe": "seed", "students": {
+        "ana": {"folder": "ana", "problem": "ana/problem.json"}}}))
+    ana = tmp_path / "ana.json"
+    ana.write_text(RIGHT_ANSWERS.read_text())
+    result = CliRunner().invoke(app, ["check", "--manifest", str(manifest), str(ana),
+                                      str(manifest), "-f", "csv"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {manifest}: this is the exam's manifest, not an answers file; hint: give it "
+        f"once, after --manifest: cnngrad check --manifest {manifest} SUBMISSIONS..."]
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
+                                                                  ("manifest", "error")]

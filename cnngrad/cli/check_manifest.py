@@ -78,8 +78,11 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     # a stray is named as a plain gradebook names it: by its folder when files share a name
     names = dict(zip(submissions, student_names(submissions)))
     for path, error in strays:
-        results.append(FileCheck(file=path, error=_not_answers(path) or error,
-                                 student=names[path]))
+        if _same_file(path, Path(manifest_file)):  # given again among the submissions
+            error = _manifest_given(path, manifest)
+        else:
+            error = _not_answers(path) or error
+        results.append(FileCheck(file=path, error=error, student=names[path]))
     # Gradescope's results.json is written for a file that could not be graded too (the
     # error as its output, every test at 0): the autograder must leave one behind
     if len(results) == 1 and results[0].error is not None and fmt != "gradescope":
@@ -123,6 +126,14 @@ def _problem_given(path: str, manifest, student: str) -> UsageError:
                       hint=f"with --manifest no PROBLEM is given (the manifest names each "
                            f"student's): cnngrad check --manifest {manifest.file} "
                            f"SUBMISSIONS...")
+
+
+def _manifest_given(path: str, manifest) -> UsageError:
+    """The manifest given among the submissions too (a glob over the exam's folder): it
+    is not an answers file, whatever reading it as one would say of its keys."""
+    return UsageError("this is the exam's manifest, not an answers file", file=path,
+                      hint=f"give it once, after --manifest: cnngrad check --manifest "
+                           f"{manifest.file} SUBMISSIONS...")
 
 
 def _not_answers(path: str):
