@@ -1388,3 +1388,12 @@ def test_the_manifest_among_the_submissions_is_named_so(tmp_path):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
                                                                   ("manifest", "error")]
+
+
+def test_standard_input_given_twice_is_a_usage_error(tmp_path):
+    # the second '-' read it empty: an error row "<stdin>: empty file" beside a graded one
+    result = CliRunner().invoke(app, ["check", str(WORKED), "-", "-"],
+                                input=RIGHT_ANSWERS.read_text())
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: ANSWERS: '-' (standard input) is given 2 times; it holds one answers file"]

@@ -279,6 +279,9 @@ def check(
     if problem == "-" and "-" in answers:
         raise UsageError("standard input can hold the problem or an answers file, not both",
                          where="ANSWERS")
+    if answers.count("-") > 1:  # the second read of it would find it empty
+        raise UsageError(f"'-' (standard input) is given {answers.count('-')} times; it holds "
+                         f"one answers file", where="ANSWERS")
     given, answers = answers, _without_the_problem(problem, answers)
     if not answers:
         raise _nothing_left(given)
