@@ -1397,3 +1397,17 @@ def test_standard_input_given_twice_is_a_usage_error(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "error: ANSWERS: '-' (standard input) is given 2 times; it holds one answers file"]
+
+
+def test_output_never_replaces_a_csv_an_answers_file_names(tmp_path):
+    # -o k.csv replaced the student's own CSV, named by {"csv": "k.csv"}, with the gradebook
+    kernel = tmp_path / "k.csv"
+    kernel.write_text("0.0446,0.0941\n0.0113,0.0683\n")
+    answers = tmp_path / "ana.json"
+    answers.write_text('{"conv2d_1.grads.kernel": {"csv": "k.csv"}}')
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers), "-f", "csv",
+                                      "-o", str(kernel)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {kernel}: --output: refusing to overwrite a file an answers file names"]
+    assert kernel.read_text() == "0.0446,0.0941\n0.0113,0.0683\n"

@@ -351,6 +351,8 @@ def check(
         raise UsageError(f"unknown format {fmt!r}", where="--format")
     protected = list(spec.input_files) + [(Path(path), "an answers file") for path in answers
                                           if path != "-"]
+    protected += [(file, "a file an answers file names") for result in results
+                  for file in result.input_files]
     write_output(text, output, protected)
 
     from cnngrad.teach.check import exit_code

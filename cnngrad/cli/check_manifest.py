@@ -98,6 +98,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     problem_name, grading, tolerance = first or (manifest.file, None, None)
     if len(results) > 1:
         problem_name = f"{manifest.file} (each student's own problem)"
+    protected += [(file, "a file an answers file names") for result in results
+                  for file in result.input_files]
     text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
                       details=details, one_based=one_based, to_file=output is not None)
     write_output(text, output, protected)

@@ -807,6 +807,8 @@ class FileCheck:
     error: CnnGradError | None = None
     student: str | None = None  # the gradebook's key (the file's stem, or its folder)
     path_scores: list[PathScore] | None = None  # with a grading block's points
+    #: the files read (the answers file, the CSV and .npy files it names): -o replaces none
+    input_files: list[pathlib.Path] = field(default_factory=list)
 
     @property
     def right(self) -> int:
@@ -1322,6 +1324,7 @@ def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
     ``grading`` and ``one_based`` are as for :func:`check_sheet` and :func:`read_answers`;
     ``student`` names the file's row in a gradebook (default: the file's stem)."""
     student = student or (pathlib.PurePath(path).stem if path != "-" else "stdin")
+    sheet = None
     try:
         sheet = read_answers(path, stdin_bytes=stdin_bytes, one_based=one_based, trace=trace)
         result = check_sheet(trace, sheet, tolerance, context=context, diagnose=diagnose,
@@ -1329,4 +1332,6 @@ def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
     except CnnGradError as error:
         result = FileCheck(file=path if path != "-" else "<stdin>", error=error)
     result.student = student
+    if sheet is not None:
+        result.input_files = list(sheet.input_files)
     return result
