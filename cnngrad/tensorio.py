@@ -774,8 +774,15 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
     if fraction:
         try:
             numerator, denominator = int(fraction.group(1)), int(fraction.group(2))
-        except ValueError:  # more digits than int() converts
-            raise _too_large(shown) from None
+        except ValueError:  # more digits than int() converts: its size is in their counts
+            numerator_digits, denominator_digits = (
+                len(group.lstrip("+-").lstrip("0")) for group in fraction.groups())
+            if numerator_digits - denominator_digits < -325:  # below 10^-325
+                raise _too_small(shown) from None
+            if numerator_digits - denominator_digits > 310:  # above 10^309
+                raise _too_large(shown) from None
+            raise _BadNumber(f"{shown} has more digits than a fraction may (thousands)",
+                             "write it with fewer digits") from None
         if denominator == 0:
             raise _BadNumber(f"{shown}: division by zero")
         if exact:

@@ -1411,3 +1411,20 @@ def test_output_never_replaces_a_csv_an_answers_file_names(tmp_path):
     assert result.stderr.splitlines() == [
         f"error: {kernel}: --output: refusing to overwrite a file an answers file names"]
     assert kernel.read_text() == "0.0446,0.0941\n0.0113,0.0683\n"
+
+
+@pytest.mark.parametrize("fraction, what", [
+    ("1/" + "9" * 5000, "'1/99999999999999999999999999999999999...' is too small (float64 "
+                        "rounds it to 0); write 0 if you mean zero"),
+    ("1" * 5000 + "/" + "3" * 5000, "'1111111111111111111111111111111111111...' has more "
+                                    "digits than a fraction may (thousands); hint: write it "
+                                    "with fewer digits"),
+])
+def test_a_fraction_with_thousands_of_digits_is_named_by_its_size(tmp_path, fraction, what):
+    # every one was "too large (beyond float64's range)", 1/999…9 too
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"conv2d_1.grads.kernel[0,1]": fraction}))
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {answers}: conv2d_1.grads.kernel[0,1]: {what}"]
