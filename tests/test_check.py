@@ -1428,3 +1428,18 @@ def test_a_fraction_with_thousands_of_digits_is_named_by_its_size(tmp_path, frac
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"error: {answers}: conv2d_1.grads.kernel[0,1]: {what}"]
+
+
+@pytest.mark.parametrize("key, shown", [
+    ("a" * 20000, "a" * 77 + "..."),
+    ("conv2d_1." + "a" * 20000, "conv2d_1." + "a" * 68 + "..."),
+])
+def test_a_long_key_is_cut_short_in_its_error(tmp_path, key, shown):
+    # the key was shown whole, twice: a 40 KB error line for a 20 000-character key
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({key: 1}))
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {answers}: {shown}: ")
+    assert f"'{shown}'" in line and len(line) < 400 + len(str(answers))

@@ -277,6 +277,16 @@ class AnswerSheet:
     input_files: list[pathlib.Path] = field(default_factory=list)
 
 
+#: A key or index longer than this is shown cut short in a message: one line, not 40 KB.
+SHOWN_KEY_CHARS = 80
+
+
+def shown_key(key: str) -> str:
+    """A key of an answers file as a message shows it: whole up to :data:`SHOWN_KEY_CHARS`
+    characters, else cut short with ``...``."""
+    return key if len(key) <= SHOWN_KEY_CHARS else key[:SHOWN_KEY_CHARS - 3] + "..."
+
+
 def split_key(key: str, *, file: str | None, where: str | None = None,
               one_based: bool = False) -> tuple[str, tuple | None]:
     """``"conv2d_1.grads.kernel[0,1]"`` → (``"conv2d_1.grads.kernel"``, (0, 1)).
@@ -286,18 +296,19 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
     text = key.strip()
     base, bracket, rest = text.partition("[")
     base = base.strip()
+    where = where and shown_key(where)
     if not PATH_TEXT.fullmatch(base):
-        raise ProblemError(f"'{key}' is not a dotted path such as conv2d_1.grads.kernel",
-                           where=where, file=file)
+        raise ProblemError(f"'{shown_key(key)}' is not a dotted path such as "
+                           f"conv2d_1.grads.kernel", where=where, file=file)
     if not bracket:
         return base, None
-    index_text = "[" + rest
+    index_text = shown_key("[" + rest)
     first = 1 if one_based else 0
-    if not INDEX_TEXT.fullmatch(index_text):
+    if not INDEX_TEXT.fullmatch("[" + rest):
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
                            hint=f"write an element as {base}[{first},{first + 1}] (indices "
                                 f"from {first})")
-    numbers = re.findall(r"[+-]?\d+", index_text, re.ASCII)
+    numbers = re.findall(r"[+-]?\d+", "[" + rest, re.ASCII)
     if any(len(number.lstrip("+-")) > 18 for number in numbers):  # int() stops at 4300
         raise ProblemError(f"index out of range in '{index_text[:40]}…'", where=where,
                            file=file, hint=f"write an element as {base}[{first},{first + 1}] "
@@ -396,7 +407,7 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     # (a blank key is located by the file alone, as an empty one is: no blank <where>)
     keys = [split_key(key, file=file, where=key if key.strip() else None,
                       one_based=one_based) for key, _ in items]
-    _refuse_unknown_paths(trace, [(tensor_path, key, file)
+    _refuse_unknown_paths(trace, [(tensor_path, shown_key(key), file)
                                   for (key, _), (tensor_path, _) in zip(items, keys)])
     for (key, value), origin, (tensor_path, index) in zip(items, origins, keys):
         files += _named_files(value, base_dir)
@@ -933,7 +944,8 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
         shown = known[:8] + (["..."] if len(known) > 8 else [])
         hint = "no path is close; an answers file holds only answers, under the problem's " \
                "paths: " + ", ".join(shown)
-    return ProblemError(f"unknown path '{path}'", where=where, file=file, hint=hint)
+    return ProblemError(f"unknown path '{shown_key(path)}'", where=where, file=file,
+                        hint=hint)
 
 
 def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Tolerance(), *,
