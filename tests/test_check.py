@@ -1443,3 +1443,16 @@ def test_a_long_key_is_cut_short_in_its_error(tmp_path, key, shown):
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {answers}: {shown}: ")
     assert f"'{shown}'" in line and len(line) < 400 + len(str(answers))
+
+
+def test_a_null_row_is_a_part_not_answered(tmp_path):
+    # a null among rows stands for a whole row, shaped as the others, not for one cell
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [null, [0.0113, 0.0683]]}')
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 0, result.stderr
+    assert "total: 2/2 cells right" in result.output
+    answers.write_text('{"conv2d_1.grads.kernel": [null, [0.0113, 0.0683, 0]]}')
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.stderr.splitlines() == [
+        f"error: {answers}: conv2d_1.grads.kernel: expected shape 2×2, got shape 2×3"]

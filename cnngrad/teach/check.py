@@ -532,9 +532,17 @@ def _filled(key: str, path: str, index: tuple | None, value: Any, one_based: boo
 
 
 def _nulls_as_zero(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_nulls_as_zero(item) for item in value]
-    return 0 if value is None else value
+    """``value`` with each null as 0, or, among lists, as its first list sibling with every
+    cell 0 (a null channel of a C×H×W delta is a whole H×W part not answered)."""
+    if not isinstance(value, list):
+        return 0 if value is None else value
+    items = [_nulls_as_zero(item) if item is not None else None for item in value]
+    like = next((item for item in items if isinstance(item, list)), None)
+    return [_zeros_like(like) if item is None else item for item in items]
+
+
+def _zeros_like(value: Any) -> Any:
+    return [_zeros_like(item) for item in value] if isinstance(value, list) else 0
 
 
 #: What separates the cells of a CSV, and spaces: a line of them alone holds no cell.
