@@ -1295,14 +1295,19 @@ def test_a_cell_given_twice_names_the_other_answer_as_written(tmp_path, name, te
     assert result.stderr.splitlines() == [f"error: {tmp_path / name}: {error}"]
 
 
+def refused_lines(answers) -> list[str]:
+    """check of the worked example against ``answers``: exit 2, and its stderr's lines."""
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2, result.output
+    return result.stderr.splitlines()
+
+
 @pytest.mark.parametrize("key, shown", [(" ", "' '"), ("  ", "'  '"), ("", "''")])
 def test_a_blank_key_is_located_by_the_file_alone(tmp_path, key, shown):
     # a blank <where> made the line 'error: a.json:  : ' ' is not a dotted path ...'
     answers = tmp_path / "a.json"
     answers.write_text(json.dumps({key: 0.0446}))
-    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
-    assert result.exit_code == 2
-    assert result.stderr.splitlines() == [
+    assert refused_lines(answers) == [
         f"error: {answers}: {shown} is not a dotted path such as conv2d_1.grads.kernel"]
 
 
@@ -1311,9 +1316,7 @@ def test_quoted_decimal_commas_in_a_comma_separated_csv_are_named(tmp_path):
     # cells) was refused as 'this looks like a header row; remove it'
     answers = tmp_path / "conv2d_1.grads.kernel.csv"
     answers.write_text('"0,0446","0,0941"\n"0,0113","0,0683"\n')
-    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
-    assert result.exit_code == 2
-    assert result.stderr.splitlines() == [
+    assert refused_lines(answers) == [
         f"error: {answers}: row 1, column 1: '0,0446' is not a number: it is written with a "
         "decimal comma; hint: write decimal points (0.0446), as a spreadsheet saves them "
         "when its decimal separator is '.' (docs/format.md)"]
@@ -1332,17 +1335,13 @@ def test_a_value_with_null_cells_has_the_tensors_shape(tmp_path, value, error):
     # its null cells made it a set of elements, and any shape or raggedness passed (exit 0)
     answers = tmp_path / "a.json"
     answers.write_text('{"conv2d_1.grads.kernel": ' + value + "}")
-    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
-    assert result.exit_code == 2
-    assert result.stderr.splitlines() == [f"error: {answers}: {error}"]
+    assert refused_lines(answers) == [f"error: {answers}: {error}"]
 
 
 def test_a_part_with_null_cells_has_the_parts_shape(tmp_path):
     answers = tmp_path / "a.json"
     answers.write_text('{"conv2d_1.delta_in[2]": [null, 0.0296, null]}')
-    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
-    assert result.exit_code == 2
-    assert result.stderr.splitlines() == [
+    assert refused_lines(answers) == [
         f"error: {answers}: conv2d_1.delta_in[2]: expected shape 5 (the part [2] of "
         "'conv2d_1.delta_in' of shape 5×5), got shape 3; hint: an element takes 2 indices"]
     answers.write_text('{"conv2d_1.delta_in[2]": [null, -0.0246, 0.0296, null, null]}')
