@@ -77,12 +77,12 @@ def tokens(text: str) -> set[str]:
 
 
 def shown_numbers(value, decimals: int = 6) -> set[str]:
-    """Every cell text a full table of ``value`` holds (fixed or scientific per matrix, as
-    the tables decide it)."""
+    """Every cell text a full table of ``value`` holds (fixed or scientific for the whole
+    tensor, as the tables decide it)."""
     out = set()
+    scientific = _scientific(np.atleast_1d(np.asarray(value)), decimals)
     for _, matrix in matrices(value):
         matrix = np.atleast_1d(np.asarray(matrix))
-        scientific = _scientific(matrix, decimals)
         out.update(cell_text(v, decimals, scientific) for v in matrix.flat)
     return out
 
@@ -233,6 +233,22 @@ def test_the_header_shows_every_setting_its_family_names(tmp_path):
         assert "input 2×6×7 → output 4×3×10" in flat
         assert "input 4×2×10 → output 4×2×10" in flat
         assert_readable(text, width)
+
+
+def test_the_grids_of_a_tensor_are_fixed_or_scientific_together(tmp_path):
+    """Fixed or scientific notation is decided once for a whole tensor, in the table as in
+    csv: filter 0's kernel gradient 0.0004 beside filter 1's 0.04 reads 0.000 at 3 decimals
+    (it read 4.00e-04, its grid deciding alone)."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({
+        "input": [[1, 1], [1, 1]], "kernel": [[[0.5]], [[0.5]]],
+        "delta": [[[0.0001, 0.0001], [0.0001, 0.0001]], [[0.01, 0.01], [0.01, 0.01]]]}))
+    csv = invoke("backward", path, "--decimals", "3", "--format", "csv").stdout
+    assert "# conv2d_1.grads.kernel[0]\n0.000\n" in csv
+    table = invoke("backward", path, "--decimals", "3", env={"COLUMNS": "80"}).stdout
+    kernel = table.split("dE/dw (kernel gradient)")[1].split("δ in")[0]
+    assert words(kernel) == ["(2×1×1)", "[c=0]", "[c=1]", "0", "0",
+                             "0", "0.000", "0", "0.040"]
 
 
 @pytest.mark.parametrize("command", ["backward", "forward"])

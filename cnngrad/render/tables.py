@@ -196,11 +196,14 @@ class MatrixGrid:
         Every row and column, not the corners of a big matrix.
     base : int
         The first index shown (0, or 1 for ``--one-based``).
+    scientific : bool, optional
+        Fixed or scientific notation, decided for the whole tensor the matrix is a grid of
+        (default: by the matrix's own values).
     """
 
     def __init__(self, matrix: np.ndarray, decimals: int, *, label: str | None = None,
                  scale: float | None = None, marks: np.ndarray | None = None,
-                 full: bool = False, base: int = 0) -> None:
+                 full: bool = False, base: int = 0, scientific: bool | None = None) -> None:
         self.label = label
         self.vector = matrix.ndim == 1
         if self.vector:  # a vector's single row needs no index
@@ -210,7 +213,8 @@ class MatrixGrid:
             scale = largest_magnitude(matrix)
         rows = shown_indices(matrix.shape[0], full)
         columns = shown_indices(matrix.shape[1], full)
-        scientific = _scientific(matrix, decimals)
+        if scientific is None:
+            scientific = _scientific(matrix, decimals)
         self.header = [ELLIPSIS if j is None else str(j + base) for j in columns]
         self.row_labels = [ELLIPSIS if i is None else str(i + base) for i in rows]
         # (text, style) per shown cell; None for a cell of the "…" row or column
@@ -445,6 +449,8 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
     hidden = 0 if full or len(grids) <= GRIDS_BEYOND else len(grids) - GRIDS_FIRST - GRIDS_LAST
     if hidden:
         grids = [*grids[:GRIDS_FIRST], None, *grids[-GRIDS_LAST:]]
+    # fixed or scientific once for the whole tensor, as csv, latex and markdown decide it
+    scientific = _scientific(array, decimals)
     items: list = []
     for index in grids:
         if index is None:  # the hidden grids: one line between the first and the last few
@@ -452,7 +458,8 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
             continue
         label = ", ".join(f"{n}={i + base}" for n, i in zip(names, index))
         matrix = MatrixGrid(array[index], decimals, label=f"[{label}]", scale=scale,
-                            marks=None if marks is None else marks[index], full=full, base=base)
+                            marks=None if marks is None else marks[index], full=full, base=base,
+                            scientific=scientific)
         matrix.group = index[0] if len(index) > 1 else None  # one row of grids per n (or f)
         items.append(matrix)
     heading = Text(f"{title}  ({'×'.join(map(str, own_shape))})", style="bold")
