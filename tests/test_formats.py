@@ -269,6 +269,30 @@ def test_a_float_halfway_rounds_away_from_zero_at_every_decimals(tmp_path):
     assert "0.500,-2.500,0.063" in ok("forward", problem, "--format", "csv", "--decimals", 3)
 
 
+@pytest.mark.parametrize("fmt, cells", [
+    ("table", "10000000000.007813   -10000000000.007813"),
+    ("csv", "10000000000.007813,-10000000000.007813"),
+    ("latex", "10000000000.007813 & -10000000000.007813"),
+    ("markdown", "| 10000000000.007813 | -10000000000.007813 |"),
+])
+def test_a_big_float_halfway_rounds_from_its_own_digits(tmp_path, fmt, cells):
+    # 10000000000.0078125 is a half at 6 decimals, and its ulp (2^-19) is more than a
+    # millionth: one ulp away from zero wrote 10000000000.007814
+    problem = write_problem(tmp_path, {"input": [["10000000000.0078125", "-10000000000.0078125"]],
+                                       "layers": [{"type": "leaky_relu", "slope": 1}],
+                                       "delta": [[1, 1]]})
+    assert cells in ok("forward", problem, "--format", fmt)
+
+
+def test_a_float_halfway_at_17_decimals_reads_back_as_itself(tmp_path):
+    # 0.5 + 2^-18 is 0.500003814697265625: a half at 17 decimals, one ulp off gave …574
+    problem = write_problem(tmp_path, {"input": [[0.5 + 2**-18]], "layers": [
+        {"type": "leaky_relu", "slope": 1}], "delta": [[1]]})
+    text = ok("forward", problem, "--format", "csv", "--decimals", 17)
+    assert text == "# leaky_relu_1.output\n0.50000381469726563\n"
+    assert float("0.50000381469726563") == 0.5 + 2**-18
+
+
 def test_decimals_leave_json_at_full_precision():
     doc = json.loads(ok("backward", WORKED, "--format", "json", "--decimals", "2"))
     assert doc["layers"][0]["grads"]["kernel"][0][0] == pytest.approx(0.044606, abs=1e-12)

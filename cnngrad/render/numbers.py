@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -29,6 +30,22 @@ def ties_away_from_zero(values: np.ndarray, decimals: int) -> np.ndarray:
     return np.where(tie, np.nextafter(values, np.copysign(np.inf, values)), values)
 
 
+def ties_too_coarse(values: np.ndarray, decimals: int) -> bool:
+    """Whether a tie among ``values`` (see :func:`ties_away_from_zero`) is a float whose ulp
+    is not small beside 10^-decimals (10000000000.0078125 at 6 decimals, 0.5 + 2^-18 at 17),
+    so that moving it one ulp moves its digits too: such a tie is written by :func:`fmt`."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values * 2.0 ** decimals
+        tie = scaled - np.floor(scaled) == 0.5
+    return bool((tie & (np.spacing(np.abs(values)) >= 0.25 * 10.0 ** -decimals)).any())
+
+
+def tie_text(value: float, decimals: int) -> str:
+    """A float exactly halfway between two ``decimals``-place numbers, rounded a half away
+    from zero from the value it holds (exact, as a Decimal)."""
+    return format(Decimal(value).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP), "f")
+
+
 def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None) -> str:
     """A number for a table cell: fixed decimals, scientific when fixed would hide it; a
     tie rounded a half away from zero (:func:`ties_away_from_zero`).
@@ -45,8 +62,8 @@ def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None)
         scientific = wants_scientific([value], decimals)
     if scientific and value != 0:
         return f"{value:.{max(decimals - 1, 1)}e}"
-    if value * 2.0 ** (decimals + 1) % 2 == 1:  # a tie: see ties_away_from_zero
-        value = math.nextafter(value, math.copysign(math.inf, value))
+    if value * 2.0 ** (decimals + 1) % 2 == 1:  # a tie: its exact digits, a half away
+        return tie_text(value, decimals)
     text = f"{value:.{decimals}f}"
     if text.startswith("-") and float(text) == 0:
         text = text[1:]  # "-0.000000" reads like a sign error
