@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnngrad.network import Trace
-from cnngrad.render.numbers import fmt, ties_away_from_zero, ties_too_coarse, wants_scientific
+from cnngrad.render.numbers import fmt, ties_away_from_zero, wants_scientific
 
 FORWARD_PARTS = ("output",)  # what `forward` reports of each layer (and the loss)
 
@@ -115,11 +115,13 @@ def formatted_rows(block: np.ndarray, decimals: int, scientific: bool,
     row_template = separator.join([spec] * width)
     for start in range(0, rows_count, step):
         chunk = block[start:start + step]
-        if not scientific and ties_too_coarse(chunk, decimals):  # rare: a number at a time
-            yield [separator.join(fmt(v, decimals, False) for v in row) for row in chunk.tolist()]
-            continue
         if not scientific:
-            chunk = ties_away_from_zero(chunk, decimals)
+            nudged = ties_away_from_zero(chunk, decimals)
+            if nudged is None:  # rare: a tie too coarse to nudge, a number at a time
+                yield [separator.join(fmt(v, decimals, False) for v in row)
+                       for row in chunk.tolist()]
+                continue
+            chunk = nudged
         text = "\n".join([row_template] * len(chunk)) % tuple(chunk.ravel().tolist())
         if scientific:  # fmt writes 0 in fixed notation, and -0 as 0
             text = text.replace("-" + scientific_zero, zero).replace(scientific_zero, zero)

@@ -10,13 +10,17 @@ import numpy as np
 DEFAULT_DECIMALS = 6
 
 
-def ties_away_from_zero(values: np.ndarray, decimals: int) -> np.ndarray:
+def ties_away_from_zero(values: np.ndarray, decimals: int) -> np.ndarray | None:
     """``values`` with every float exactly halfway between two ``decimals``-place numbers
     (0.125 at 2, 2.5 at 0) moved one ulp away from zero, so that fixed-point formatting,
     which rounds such a tie to even (``0.12``), rounds it a half away from zero (``0.13``)
     as the decimal beside an exact fraction is rounded.  A float x is such a tie exactly
     when x·2^(decimals+1) is an odd integer (2·10^d·x odd, and 5^d is odd); any other float
-    is already rounded correctly from the value it holds."""
+    is already rounded correctly from the value it holds.
+
+    None when a tie's ulp is not small beside 10^-decimals (10000000000.0078125 at 6
+    decimals, 0.5 + 2^-18 at 17): one ulp would move its digits too, so such values are
+    written one at a time by :func:`fmt` (:func:`tie_text`)."""
     # x·2^(d+1) odd ⟺ x·2^d is a whole number and a half; floor is numpy's fast loop where
     # a float % is not (a 1×64×112×112 csv: 9 ms against 27 of 250)
     with np.errstate(over="ignore", invalid="ignore"):  # a huge x is no tie (inf − inf)
@@ -26,17 +30,9 @@ def ties_away_from_zero(values: np.ndarray, decimals: int) -> np.ndarray:
     tie = fraction == 0.5
     if not tie.any():
         return values
+    if (np.spacing(np.abs(values[tie])) >= 0.25 * 10.0 ** -decimals).any():
+        return None
     return np.where(tie, np.nextafter(values, np.copysign(np.inf, values)), values)
-
-
-def ties_too_coarse(values: np.ndarray, decimals: int) -> bool:
-    """Whether a tie among ``values`` (see :func:`ties_away_from_zero`) is a float whose ulp
-    is not small beside 10^-decimals (10000000000.0078125 at 6 decimals, 0.5 + 2^-18 at 17),
-    so that moving it one ulp moves its digits too: such a tie is written by :func:`fmt`."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = values * 2.0 ** decimals
-        tie = scaled - np.floor(scaled) == 0.5
-    return bool((tie & (np.spacing(np.abs(values)) >= 0.25 * 10.0 ** -decimals)).any())
 
 
 def tie_text(value: float, decimals: int) -> str:
