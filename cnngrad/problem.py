@@ -30,7 +30,7 @@ from cnngrad.families.base import Head
 from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, load_json_document, parse_number,
-                              parse_tensor, read_source, unicode_minus_hint)
+                              parse_tensor, portable_json_error, read_source, unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
@@ -987,8 +987,12 @@ def _num(value) -> str:
     return f"{float(value):g}"
 
 
-def _json_slip(exc: ValueError) -> str:
+def _json_slip(exc: ValueError, text: str) -> str:
     """json's complaint in cnngrad's words: ``expecting ',' delimiter at character 17``."""
+    import json
+
+    if isinstance(exc, json.JSONDecodeError):
+        exc = portable_json_error(exc, text)
     position = getattr(exc, "pos", None)
     what = getattr(exc, "msg", str(exc))
     what = what[:1].lower() + what[1:]
@@ -1025,7 +1029,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
             try:
                 return json.loads(text, parse_float=Decimal)
             except ValueError as exc:
-                raise ProblemError(f"not a file and not JSON: {_json_slip(exc)}", where=option,
+                raise ProblemError(f"not a file and not JSON: {_json_slip(exc, text)}",
+                                   where=option,
                                    hint=_inline_tensor_hint(text)) from None
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
 

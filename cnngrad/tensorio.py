@@ -489,7 +489,24 @@ def _looks_like_csv(text: str, file: str) -> bool:
         re.fullmatch(r"[\s\d.,;eE+\-\u2212]+", first))
 
 
+#: JSON's own whitespace: what the scanner skips after a comma.
+_JSON_SPACE_RE = re.compile(r"[ \t\n\r]*")
+
+
+def portable_json_error(exc: json.JSONDecodeError, text: str) -> json.JSONDecodeError:
+    """Python 3.13's scanner names a trailing comma at the comma ("Illegal trailing comma
+    before end of array"); earlier ones fail after it, where a value was expected.  The
+    earlier form is kept on every Python, so a file gets the same message everywhere."""
+    if not exc.msg.startswith("Illegal trailing comma"):
+        return exc
+    after = _JSON_SPACE_RE.match(text, exc.pos + 1).end()
+    expected = ("Expecting property name enclosed in double quotes" if exc.msg.endswith("object")
+                else "Expecting value")
+    return json.JSONDecodeError(expected, text, after)
+
+
 def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemError:
+    exc = portable_json_error(exc, text)
     what = _JSON_MESSAGES.get(exc.msg, exc.msg[:1].lower() + exc.msg[1:])
     hint = None
     before = text[:exc.pos].rstrip()

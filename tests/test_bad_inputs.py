@@ -1279,7 +1279,9 @@ def test_random_documents_reached_the_engine():
     """The generator is not so wild that nothing ever runs (runs after the test above)."""
     if not RAN:
         pytest.skip("the hypothesis test did not run first")
-    assert len(RAN) >= 30, len(RAN)
+    # a tenth of the documents at least: which 150 are drawn depends on hypothesis's release
+    # (18 ran with 6.100, 25 with 6.120, 51 with 6.140, 41 with 6.155)
+    assert len(RAN) >= 15, len(RAN)
 
 
 def test_errors_are_cnngrad_errors():
