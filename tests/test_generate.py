@@ -394,6 +394,14 @@ def test_a_solution_names_a_runnable_explain_for_the_entries_it_does_not_work_ou
     assert "[...]" not in solution
 
 
+def test_a_solution_works_out_a_3x3_kernel_whole():
+    # it worked out 8 entries and named the ninth as "(the other 1 entries: ..., and so on)"
+    solution = with_sheets(generate("conv-stride-pad", 3)).texts["solution.md"]
+    assert "conv2d_1.grads.kernel[2,2]\n  dE/dw[2,2]: the gradient of conv2d_1's kernel" in solution
+    assert "the other 1 entries" not in solution
+    assert "(the other" not in solution
+
+
 def test_a_batch_norm_sheet_states_the_variance_and_epsilon_it_is_computed_with():
     exercise = with_sheets(generate("batchnorm", 3))
     assert ("1. `batchnorm2d_1`: batchnorm2d (training mode: each channel's batch mean and "

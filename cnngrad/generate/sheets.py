@@ -21,7 +21,8 @@ from cnngrad.generate.recipes import (ADD, ENDLESS_LAYERS, ENDLESS_LOSSES, INEXA
 from cnngrad.problem import shape_text
 from cnngrad.tensorio import decimals_needed
 
-#: Kernel-gradient entries worked out in full on a solution sheet (the rest are listed).
+#: Kernel-gradient entries worked out in full on a solution sheet (the rest are named), but
+#: for a kernel of one more entry, which is shown whole.
 MAX_EXPLAINED = 8
 
 #: How an asked path reads in words.
@@ -318,7 +319,10 @@ def _explanations(exercise) -> dict[str, list[str]]:
         shape = np.shape(exercise.truth[path])
         texts = []
         indices = list(np.ndindex(*shape))
-        for index in indices[:MAX_EXPLAINED]:
+        # one entry past the cap is worked out too: a line naming how to get "the other 1"
+        # would take the room of the sum itself (a 3×3 kernel is shown whole)
+        shown = len(indices) if len(indices) <= MAX_EXPLAINED + 1 else MAX_EXPLAINED
+        for index in indices[:shown]:
             element = f"{path}[{','.join(map(str, index))}]" if index else path
             try:
                 texts.append(explanation_text(explain(exercise.trace, element), decimals))
@@ -327,10 +331,9 @@ def _explanations(exercise) -> dict[str, list[str]]:
                 texts = []
                 break
         if texts:
-            total = int(np.prod(shape)) if shape else 1
-            if total > MAX_EXPLAINED:
-                following = ",".join(map(str, indices[MAX_EXPLAINED]))
-                texts.append(f"(the other {total - MAX_EXPLAINED} entries: "
+            if shown < len(indices):
+                following = ",".join(map(str, indices[shown]))
+                texts.append(f"(the other {len(indices) - shown} entries: "
                              f"cnngrad explain problem.json '{path}[{following}]', and so "
                              f"on)\n")
             out[path] = texts
