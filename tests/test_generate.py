@@ -923,6 +923,13 @@ def test_an_accented_id_keeps_its_letters_in_its_folder_name(ids, folders):
     (["generate", "seed", "--seed", 1, "--kernel", "6x6"], "does not fit"),
     (["generate", "seed", "--seed", 1, "--input", "5by5"], "expected a size"),
     (["generate", "seed", "--seed", 1, "--input", "99x99"], "out of range"),
+    # a side of 5 digits or more was "expected a size such as 5 or 5x5"
+    (["generate", "seed", "--seed", 1, "--input", "12345"],
+     "error: --input: 12345 is out of range (1 to 16 for an exercise worked by hand)"),
+    (["generate", "seed", "--seed", 1, "--kernel", "2x99999"],
+     "error: --kernel: 99999 is out of range (1 to 16 for an exercise worked by hand)"),
+    (["generate", "seed", "--seed", 1, "--input", "9" * 5000],
+     "error: --input: a number of 5000 digits is out of range"),
     (["generate", "seed", "--seed", 1, "--stride", 2], "does not take --stride"),
     (["generate", "seed", "--seed", 1, "--numbers", "3dp"], "unknown number style"),
     (["generate", "seed", "--seed", -1], "expected a whole number"),

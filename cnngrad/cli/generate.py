@@ -37,7 +37,17 @@ SIZES = "Sizes (an option a recipe does not take is an error naming those it tak
 FILES = ("problem.json", "key.json", "answers-template.json", "exercise.md", "exercise.tex",
          "solution.md", "solution.tex")
 
-_SIZE = re.compile(r"\s*([0-9]{1,4})\s*(?:[x×X*]\s*([0-9]{1,4})\s*)?")
+# any count of digits: a long side is out of range (said so by resolve_options), not a
+# size of another form
+_SIZE = re.compile(r"\s*([0-9]+)\s*(?:[x×X*]\s*([0-9]+)\s*)?")
+
+
+def _side(digits: str, option: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > 20:  # int() refuses past 4300 digits; no side is near 20
+        raise UsageError(f"a number of {len(digits)} digits is out of range (an exercise is "
+                         f"worked by hand)", where=option)
+    return int(digits)
 
 
 def _size(text: Optional[str], option: str, pair: bool = True):
@@ -46,12 +56,12 @@ def _size(text: Optional[str], option: str, pair: bool = True):
     match = _SIZE.fullmatch(text)
     if not match:
         raise UsageError(f"expected a size such as 5 or 5x5, got {text!r}", where=option)
-    rows, cols = int(match.group(1)), match.group(2)
+    rows, cols = _side(match.group(1), option), match.group(2)
     if cols is None:
         return (rows, rows) if pair else rows
     if not pair:
         raise UsageError(f"expected one number, got {text!r}", where=option)
-    return rows, int(cols)
+    return rows, _side(cols, option)
 
 
 def _number(text: Optional[str], option: str, low: int = 0):
