@@ -915,6 +915,13 @@ def test_an_accented_id_keeps_its_letters_in_its_folder_name(ids, folders):
     assert list(folder_names(ids).values()) == folders
 
 
+def test_an_id_windows_keeps_for_a_device_gets_a_folder_windows_can_make():
+    # "CON" was the folder of the student "CON": Windows makes no such folder
+    ids = ["CON", "aux", "nul.x", "Com1", "lpt9", "console", "com10", "con_"]
+    assert list(folder_names(ids).values()) == [
+        "CON_", "aux_", "nul_.x", "Com1_", "lpt9_", "console", "com10", "con_-2"]
+
+
 # --------------------------------------------------------------------------- bad input
 
 

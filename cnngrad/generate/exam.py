@@ -30,6 +30,11 @@ MAX_STUDENTS = 5000
 
 _FOLDER_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 
+#: Names Windows keeps for devices, whatever the case and whatever follows a dot (``con.b``):
+#: a folder so named cannot be made or opened there, so a zip of the class would not unpack
+_WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL"]
+                             + [f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)])
+
 
 # --------------------------------------------------------------------------- the roster
 
@@ -100,8 +105,8 @@ def _header_key(cell: str) -> str:
 
 def folder_names(ids: list[str]) -> dict[str, str]:
     """A safe, distinct folder name for every id (``ana.b@uni.edu`` stays; ``J. Doe`` →
-    ``J._Doe``; an accent is dropped, not its letter: ``José`` → ``Jose``; a clash gets
-    ``-2``)."""
+    ``J._Doe``; an accent is dropped, not its letter: ``José`` → ``Jose``; a name Windows
+    keeps for a device gets ``_``: ``con`` → ``con_``; a clash gets ``-2``)."""
     import unicodedata
 
     out, used = {}, set()
@@ -109,6 +114,9 @@ def folder_names(ids: list[str]) -> dict[str, str]:
         plain = "".join(c for c in unicodedata.normalize("NFKD", student)
                         if not unicodedata.combining(c))
         base = _FOLDER_UNSAFE.sub("_", plain).strip("._") or "student"
+        stem, dot, rest = base.partition(".")
+        if stem.upper() in _WINDOWS_DEVICES:
+            base = f"{stem}_{dot}{rest}"
         name, k = base, 2
         while name.lower() in used:
             name, k = f"{base}-{k}", k + 1
