@@ -394,6 +394,17 @@ def test_a_solution_names_a_runnable_explain_for_the_entries_it_does_not_work_ou
     assert "[...]" not in solution
 
 
+@pytest.mark.parametrize("sizes, line", [
+    # a stride of 1 under a 2×2 window was not written: it read as the default stride 2
+    ({"input": (3, 3), "stride": 1}, "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 1)\n"),
+    ({"input": (5, 5), "pool": 3, "stride": 2},
+     "1. `maxpool2d_1`: maxpool2d (window 3×3, stride 2)\n"),
+    ({}, "1. `maxpool2d_1`: maxpool2d (window 2×2, stride 2)\n"),
+])
+def test_a_pool_s_stride_is_written_whatever_it_is(sizes, line):
+    assert line in with_sheets(generate("maxpool", 1, sizes=sizes)).texts["exercise.md"]
+
+
 def test_a_solution_works_out_a_3x3_kernel_whole():
     # it worked out 8 entries and named the ninth as "(the other 1 entries: ..., and so on)"
     solution = with_sheets(generate("conv-stride-pad", 3)).texts["solution.md"]

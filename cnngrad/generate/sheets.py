@@ -200,7 +200,9 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         if size:
             details.append(f"window {'×'.join(map(str, size))}")
         stride = _ints(getattr(spec, "stride", None))
-        if any(s != 1 for s in stride):
+        # a pool's stride is written whatever it is: a stride of 1 (overlapping windows)
+        # was left out as if it were a conv's default, and read as the window's
+        if any(s != 1 for s in stride) or (size and stride):
             details.append(f"stride {_sides(stride)}")
         padding = _ints(getattr(spec, "padding", None))
         if any(padding):
