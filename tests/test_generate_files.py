@@ -379,3 +379,20 @@ def test_an_invalid_grading_block_in_the_file_is_exit_2_one_line(tmp_path):
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()
     assert line.startswith("error: ") and "grading.min_decimals" in line
+
+
+def test_a_channels_last_sheet_says_how_to_read_its_maps():
+    # the sheet of an "nhwc" file never said so: input[0,0] (a row of image 0) read as the
+    # first channel of image 0
+    from cnngrad.generate import with_sheets
+
+    exercise = with_sheets(generate(str(SAMPLES / "dls-nhwc.json"), 3, numbers="1dp"))
+    sentence = ('The loss is cross_entropy. The maps are channels last (layout "nhwc", as '
+                "TensorFlow writes them): a map is H×W×C (N×H×W×C for a batch), so a table "
+                "below is one row of the map, each pixel's channels side by side, and a "
+                "kernel's axes are rows, columns, input channels, filters. Every answer is in "
+                "the same form.\n")
+    assert sentence in exercise.texts["exercise.md"]
+    assert "channels last (layout" in exercise.texts["exercise.tex"]
+    channels_first = with_sheets(generate(str(SAMPLES / "multichannel.json"), 3))
+    assert "channels last" not in channels_first.texts["exercise.md"]

@@ -233,15 +233,37 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
             details.append((" + " if spec.type == ADD else ", ").join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
         lines.append(text)
+    return lines, _loss_sentence(exercise) + _layout_sentence(exercise)
+
+
+def _layout_sentence(exercise) -> str:
+    """Under ``"layout": "nhwc"``, how to read a map, a kernel and every table: without it a
+    student reads ``input[0]`` as the first channel, where it is the map's first row."""
+    layout = exercise.problem.layout
+    if not layout.channels_last:
+        return ""
+    # no backticks: the sentence goes into the LaTeX sheet as it is
+    if layout.spatial == 1:
+        return (' The maps are channels last (layout "nhwc", as TensorFlow writes them): a '
+                "map is L×C (N×L×C for a batch), each position's channels side by side, and "
+                "a kernel's axes are taps, input channels, filters. Every answer is in the "
+                "same form.")
+    return (' The maps are channels last (layout "nhwc", as TensorFlow writes them): a map is '
+            "H×W×C (N×H×W×C for a batch), so a table below is one row of the map, each "
+            "pixel's channels side by side, and a kernel's axes are rows, columns, input "
+            "channels, filters. Every answer is in the same form.")
+
+
+def _loss_sentence(exercise) -> str:
     loss = exercise.document.get("loss")
     if loss is not None:
         reduction = loss.get("reduction", "half_sum")
         formula = {"half_sum": "E = ½ Σ (t − y)²", "sum": "E = Σ (t − y)²",
                    "mean": "E = mean (t − y)²"}.get(reduction, loss["type"])
         other = f" (reduction {reduction})" if "reduction" in loss else ""  # bce's sum
-        return lines, (f"The loss is {loss['type']}, {formula}." if loss["type"] == MSE else
-                       f"The loss is {loss['type']}{other}.")
-    return lines, "No loss: the upstream δ at the last layer's output is given."
+        return (f"The loss is {loss['type']}, {formula}." if loss["type"] == MSE else
+                f"The loss is {loss['type']}{other}.")
+    return "No loss: the upstream δ at the last layer's output is given."
 
 
 def _endless_cause(exercise) -> str | None:
