@@ -389,7 +389,7 @@ def test_a_skip_connection_s_input_delta_is_asked_as_the_conv_s_share():
 
 def test_a_solution_names_a_runnable_explain_for_the_entries_it_does_not_work_out():
     solution = with_sheets(generate("multichannel", 3)).texts["solution.md"]
-    assert ("(the other 8 entries: cnngrad explain problem.json "
+    assert ("(the other 8 entries:\n cnngrad explain problem.json "
             "'conv2d_1.grads.kernel[1,0,0,0]', and so on)\n" in solution)
     assert "[...]" not in solution
 
@@ -411,6 +411,19 @@ def test_a_solution_works_out_a_3x3_kernel_whole():
     assert "conv2d_1.grads.kernel[2,2]\n  dE/dw[2,2]: the gradient of conv2d_1's kernel" in solution
     assert "the other 1 entries" not in solution
     assert "(the other" not in solution
+
+
+@pytest.mark.parametrize("recipe, numbers", [("residual", "fractions"),
+                                             ("conv-transpose", "fractions"),
+                                             ("multichannel", "2dp"), ("network", "int")])
+def test_a_solution_s_worked_sums_fit_80_columns(recipe, numbers):
+    # they wrapped at explain's 100 columns: "- i, j run over the 4×4 output (i = 0…3, j =
+    # 0…3): w[0,0] touched every output cell x[i,j] once," was 98 wide in a code block
+    solution = with_sheets(generate(recipe, 3, numbers=numbers)).texts["solution.md"]
+    blocks = solution.split("```text\n")[1:]
+    assert blocks
+    lines = [line for block in blocks for line in block.split("```")[0].splitlines()]
+    assert max(len(line) for line in lines) <= 80
 
 
 def test_a_batch_norm_sheet_states_the_variance_and_epsilon_it_is_computed_with():

@@ -25,6 +25,10 @@ from cnngrad.tensorio import decimals_needed
 #: for a kernel of one more entry, which is shown whole.
 MAX_EXPLAINED = 8
 
+#: The worked sums are code blocks, which neither a terminal's 80 columns nor a Markdown
+#: viewer re-wraps: their notes wrap at this width (not explain's 100).
+SHEET_WIDTH = 80
+
 #: How an asked path reads in words.
 _WHAT = {"kernel": "the gradient of the kernel, dE/dw", "bias": "the gradient of the bias, dE/db",
          "weights": "the gradient of the weights, dE/dW", "gamma": "the gradient of γ, dE/dγ",
@@ -349,7 +353,8 @@ def _explanations(exercise) -> dict[str, list[str]]:
         for index in indices[:shown]:
             element = f"{path}[{','.join(map(str, index))}]" if index else path
             try:
-                texts.append(explanation_text(explain(exercise.trace, element), decimals))
+                texts.append(explanation_text(explain(exercise.trace, element), decimals,
+                                              width=SHEET_WIDTH))
             except (CnnGradError, AttributeError, KeyError, NotImplementedError, ValueError):
                 # a layer this build's explain does not take apart: the values alone
                 texts = []
@@ -357,8 +362,9 @@ def _explanations(exercise) -> dict[str, list[str]]:
         if texts:
             if shown < len(indices):
                 following = ",".join(map(str, indices[shown]))
-                texts.append(f"(the other {len(indices) - shown} entries: "
-                             f"cnngrad explain problem.json '{path}[{following}]', and so "
+                # the command on a line of its own: with the words before it, it passed 80
+                texts.append(f"(the other {len(indices) - shown} entries:\n"
+                             f" cnngrad explain problem.json '{path}[{following}]', and so "
                              f"on)\n")
             out[path] = texts
     return out
