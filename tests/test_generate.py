@@ -939,6 +939,19 @@ def test_an_accented_id_keeps_its_letters_in_its_folder_name(ids, folders):
     assert list(folder_names(ids).values()) == folders
 
 
+def test_a_student_named_manifest_json_does_not_take_the_manifest_s_place(tmp_path):
+    # the folder manifest.json was made, then writing the manifest failed: exit 2, half a class
+    assert folder_names(["Manifest.json", "ana"]) == {"Manifest.json": "Manifest.json-2",
+                                                      "ana": "ana"}
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nmanifest.json\n", encoding="utf-8")
+    result = invoke("generate", "seed", "--seed", 1, "--students", roster, "-o",
+                    tmp_path / "exam")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "exam" / "manifest.json").is_file()
+    assert (tmp_path / "exam" / "manifest.json-2" / "key.json").is_file()
+
+
 def test_an_id_windows_keeps_for_a_device_gets_a_folder_windows_can_make():
     # "CON" was the folder of the student "CON": Windows makes no such folder
     ids = ["CON", "aux", "nul.x", "Com1", "lpt9", "console", "com10", "con_"]

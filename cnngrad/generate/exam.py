@@ -109,7 +109,8 @@ def folder_names(ids: list[str]) -> dict[str, str]:
     keeps for a device gets ``_``: ``con`` → ``con_``; a clash gets ``-2``)."""
     import unicodedata
 
-    out, used = {}, set()
+    # the class's manifest.json sits beside the folders: a student so named gets a -2
+    out, used = {}, {"manifest.json"}
     for student in ids:
         plain = "".join(c for c in unicodedata.normalize("NFKD", student)
                         if not unicodedata.combining(c))
