@@ -43,6 +43,7 @@ _SIZE = re.compile(r"\s*([0-9]+)\s*(?:[x×X*]\s*([0-9]+)\s*)?")
 
 
 def _side(digits: str, option: str) -> int:
+    """One side of a size option; its range is resolve_options' to check."""
     digits = digits.lstrip("0") or "0"
     if len(digits) > 20:  # int() refuses past 4300 digits; no side is near 20
         raise UsageError(f"a number of {len(digits)} digits is out of range (an exercise is "

@@ -259,6 +259,7 @@ def _layout_sentence(exercise) -> str:
 
 
 def _loss_sentence(exercise) -> str:
+    """The loss and its formula, or that the upstream δ is given."""
     loss = exercise.document.get("loss")
     if loss is not None:
         reduction = loss.get("reduction", "half_sum")
