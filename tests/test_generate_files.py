@@ -396,3 +396,23 @@ def test_a_channels_last_sheet_says_how_to_read_its_maps():
     assert "channels last (layout" in exercise.texts["exercise.tex"]
     channels_first = with_sheets(generate(str(SAMPLES / "multichannel.json"), 3))
     assert "channels last" not in channels_first.texts["exercise.md"]
+
+
+def test_an_element_or_a_delta_out_asked_by_a_grading_block_is_said_in_words(tmp_path):
+    # the sheet's "what" column repeated the path: "| `conv2d_1.delta_in[1,1]` |
+    # conv2d_1.delta_in[1,1] |"
+    from cnngrad.generate import with_sheets
+
+    document = json.loads((SAMPLES / "stackexchange.json").read_text(encoding="utf-8"))
+    document["grading"] = {"min_decimals": 0, "points": {
+        "conv2d_1.grads.kernel[0,1]": 2, "conv2d_1.delta_in[1,1]": 1,
+        "conv2d_1.delta_out": 1}}
+    source = tmp_path / "elements.json"
+    source.write_text(json.dumps(document), encoding="utf-8")
+    text = with_sheets(generate(str(source), 3)).texts["exercise.md"]
+    assert ("| `conv2d_1.grads.kernel[0,1]` | the gradient of the kernel, dE/dw of conv2d_1: "
+            "entry [0,1] | a number | 2 |\n") in text
+    assert ("| `conv2d_1.delta_in[1,1]` | dE/d(input of conv2d_1), the delta passed back: "
+            "entry [1,1] | a number | 1 |\n") in text
+    assert ("| `conv2d_1.delta_out` | dE/d(output of conv2d_1), the delta that reaches it | "
+            "4×4 | 1 |\n") in text

@@ -140,8 +140,14 @@ def _asked(exercise) -> list[tuple[str, str, str, int]]:
 
 
 def _words(path: str, problem) -> str:
+    """What an asked path is, in words (an element of a tensor: the tensor's words and the
+    entry; a grading block may weigh one apart)."""
     if path == "loss":
         return "the loss E"
+    if path.endswith("]") and "[" in path:
+        tensor, _, index = path.partition("[")
+        words = _words(tensor, problem)
+        return path if words == tensor else f"{words}: entry [{index}"
     layer, _, rest = path.partition(".")
     if rest.startswith("grads."):
         key = rest.split(".", 1)[1]
@@ -150,6 +156,8 @@ def _words(path: str, problem) -> str:
         return f"dE/d(input of {layer}), the delta passed back" + _share(layer, problem)
     if rest == "output":
         return f"the output of {layer}"
+    if rest == "delta_out":
+        return f"dE/d(output of {layer}), the delta that reaches it"
     return path
 
 
