@@ -939,6 +939,19 @@ def test_an_accented_id_keeps_its_letters_in_its_folder_name(ids, folders):
     assert list(folder_names(ids).values()) == folders
 
 
+def test_a_roster_given_as_the_recipe_is_told_where_it_goes(tmp_path):
+    # the problem reader said to "give --input, --kernel and --delta as CSV files": generate's
+    # --input and --kernel are sizes
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nana\n", encoding="utf-8")
+    result = invoke("generate", roster, "--seed", 1, "-o", tmp_path / "exam")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {roster}: RECIPE: a CSV file is not a recipe; hint: a roster goes to "
+        f"--students: cnngrad generate RECIPE --students {roster} -o DIR; a recipe is a name "
+        f"(cnngrad generate --list) or a problem file (.json)\n")
+
+
 def test_a_student_named_manifest_json_does_not_take_the_manifest_s_place(tmp_path):
     # the folder manifest.json was made, then writing the manifest failed: exit 2, half a class
     assert folder_names(["Manifest.json", "ana"]) == {"Manifest.json": "Manifest.json-2",

@@ -104,6 +104,13 @@ def resolve_recipe(name: str) -> Recipe | None:
     """The named recipe; None when ``name`` is a problem file; a usage error otherwise."""
     if name in RECIPES:
         return RECIPES[name]
+    if name.lower().endswith(".csv"):
+        # a roster given as the recipe (--students left out): the problem reader's hint, to
+        # give --input and --kernel as CSV files, names generate's size options
+        raise UsageError("a CSV file is not a recipe", where="RECIPE", file=name,
+                         hint="a roster goes to --students: cnngrad generate RECIPE --students "
+                              f"{name} -o DIR; a recipe is a name (cnngrad generate --list) or "
+                              "a problem file (.json)")
     if name.lower().endswith(".json") or Path(name).is_file():
         return None
     raise UsageError(f"unknown recipe '{name}'", where="RECIPE",
