@@ -989,6 +989,9 @@ def test_an_id_windows_keeps_for_a_device_gets_a_folder_windows_can_make():
      "error: --input: a number of 5000 digits is out of range"),
     (["generate", "seed", "--seed", 1, "--stride", 2], "does not take --stride"),
     (["generate", "seed", "--seed", 1, "--numbers", "3dp"], "unknown number style"),
+    # it was read as the default style
+    (["generate", "seed", "--seed", 1, "--numbers", ""],
+     "error: --numbers: unknown number style ''; hint: allowed: 1dp, 2dp, fractions, int"),
     (["generate", "seed", "--seed", -1], "expected a whole number"),
     (["generate", "seed", "--seed", "9" * 26],
      "--seed: at most 18446744073709551615, got a number of 26 digits"),

@@ -165,7 +165,8 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         recipe, options = _file_recipe(recipe_name), {}
     else:
         options = resolve_options(recipe, sizes or {})
-    style = style_named(numbers or recipe.default_numbers)
+    # --numbers "" (a variable left unset) is refused as a style, not read as the default
+    style = style_named(recipe.default_numbers if numbers is None else numbers)
     if recipe.name not in RECIPES:
         recipe.check_style(style)
     if with_kinks and recipe.kink is None and not recipe.about_kinks:
