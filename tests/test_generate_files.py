@@ -388,10 +388,10 @@ def test_a_channels_last_sheet_says_how_to_read_its_maps():
 
     exercise = with_sheets(generate(str(SAMPLES / "dls-nhwc.json"), 3, numbers="1dp"))
     sentence = ('The loss is cross_entropy. The maps are channels last (layout "nhwc", as '
-                "TensorFlow writes them): a map is H×W×C (N×H×W×C for a batch), so a table "
-                "below is one row of the map, each pixel's channels side by side, and a "
-                "kernel's axes are rows, columns, input channels, filters. Every answer is in "
-                "the same form.\n")
+                "TensorFlow writes them): a map of several channels is H×W×C (N×H×W×C for a "
+                "batch), so each of its tables below is one row of the map, each pixel's "
+                "channels side by side, and a kernel's axes are rows, columns, input "
+                "channels, filters. Every answer is in the same form.\n")
     assert sentence in exercise.texts["exercise.md"]
     assert "channels last (layout" in exercise.texts["exercise.tex"]
     channels_first = with_sheets(generate(str(SAMPLES / "multichannel.json"), 3))

@@ -257,13 +257,13 @@ def _layout_sentence(exercise) -> str:
     # no backticks: the sentence goes into the LaTeX sheet as it is
     if layout.spatial == 1:
         return (' The maps are channels last (layout "nhwc", as TensorFlow writes them): a '
-                "map is L×C (N×L×C for a batch), each position's channels side by side, and "
-                "a kernel's axes are taps, input channels, filters. Every answer is in the "
-                "same form.")
-    return (' The maps are channels last (layout "nhwc", as TensorFlow writes them): a map is '
-            "H×W×C (N×H×W×C for a batch), so a table below is one row of the map, each "
-            "pixel's channels side by side, and a kernel's axes are rows, columns, input "
-            "channels, filters. Every answer is in the same form.")
+                "map of several channels is L×C (N×L×C for a batch), each position's channels "
+                "side by side, and a kernel's axes are taps, input channels, filters. Every "
+                "answer is in the same form.")
+    return (' The maps are channels last (layout "nhwc", as TensorFlow writes them): a map of '
+            "several channels is H×W×C (N×H×W×C for a batch), so each of its tables below is "
+            "one row of the map, each pixel's channels side by side, and a kernel's axes are "
+            "rows, columns, input channels, filters. Every answer is in the same form.")
 
 
 def _loss_sentence(exercise) -> str:
