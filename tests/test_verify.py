@@ -5,7 +5,10 @@ the battery itself."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -322,6 +325,80 @@ def test_a_print_at_the_modules_top_level_stays_off_the_json(tmp_path, monkeypat
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout)["ok"] is False
     assert "loading my layers" in result.stderr
+
+
+def run_cli(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """The command in a process of its own: what it imports, and how it exits, are its own."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "80"}
+    return subprocess.run([sys.executable, "-m", "cnngrad", "verify", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+
+
+@pytest.mark.parametrize("neighbour", ["json.py", "csv.py", "secrets.py"])
+def test_a_file_named_as_a_standard_module_beside_the_users_does_not_break_the_report(
+        tmp_path, neighbour):
+    """The user's folder is on sys.path only while their code runs: a json.py beside it
+    used to take the place of the json module the report is written with (internal error)."""
+    folder = tmp_path / "hw"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "conv_no_rotation.py", folder / "conv_no_rotation.py")
+    (folder / neighbour).write_text("raise RuntimeError('not the standard module')\n",
+                                    encoding="utf-8")
+    result = run_cli(folder / "conv_no_rotation.py:conv2d_backward", "--op",
+                     "conv2d_backward", "-f", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["slips"][0]["name"] == "kernel_not_rotated"
+
+
+def test_the_users_file_named_as_a_standard_module_is_verified(tmp_path):
+    """json.py was imported as the module json, which the JSON report then got."""
+    shutil.copy(SAMPLES / "conv_right.py", tmp_path / "json.py")
+    result = run_cli(tmp_path / "json.py:conv2d_backward", "--op", "conv2d_backward",
+                     "-f", "json", cwd=Path(__file__).resolve().parent)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"]["passed"] == 14
+
+
+def test_a_neighbour_imported_inside_the_function_is_still_found(tmp_path):
+    (tmp_path / "helpers_late.py").write_text("def zero(a):\n    return a * 0\n",
+                                              encoding="utf-8")
+    path = user_file(tmp_path, """
+        def f(x, w, delta, stride, padding):
+            from helpers_late import zero
+            return zero(x), zero(w), zero(w[:, 0, 0, 0])
+        """)
+    result = invoke(f"{path}:f", "--op", "conv2d_backward")
+    assert result.exit_code == 1, result.output
+    assert "RAISED" not in result.stdout and "FAIL" in result.stdout
+
+
+def test_os_exit_in_the_function_is_reported_not_a_silent_exit_0(tmp_path):
+    """os._exit(0) ended cnngrad's process with status 0 and no report: a pass in CI."""
+    path = user_file(tmp_path, """
+        import os
+
+        def f(x, w, delta, stride, padding):
+            os._exit(0)
+        """)
+    result = run_cli(f"{path}:f", "--op", "conv2d_backward", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "   1  RAISED  1×1 kernel\n          raised SystemExit: 0\n" in result.stdout
+    assert "FAIL  14 of 14 cases fail, 0 pass." in result.stdout
+    assert "os._exit(0)" in result.stdout  # the user's line, in their traceback
+
+
+def test_os_exit_at_the_modules_top_level_is_an_import_error(tmp_path):
+    path = user_file(tmp_path, """
+        import os
+        os._exit(0)
+        """)
+    result = run_cli("student.py:f", "--op", "conv2d_backward", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: MODULE:FUNCTION: importing student.py raised SystemExit: 0")
+    assert result.stdout == ""
 
 
 # --------------------------------------------------------------------------- usage errors

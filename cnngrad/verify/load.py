@@ -11,7 +11,52 @@ from pathlib import Path
 
 from cnngrad.errors import UsageError, closest
 
-__all__ = ["LoadError", "load_function"]
+__all__ = ["LoadError", "load_function", "running_user_code", "user_folders"]
+
+# the folder each loaded function's neighbours are imported from (its file's own folder, or
+# the current folder for a module imported by name), by id (the function is kept with it, so
+# the id stays its own): put first on sys.path only while the user's code runs.  Left there
+# for the whole run, a json.py or csv.py beside the user's file would take the place of the
+# standard library module cnngrad imports later (to write the report): an internal error
+_FOLDER_OF: dict[int, tuple[object, str]] = {}
+
+
+def user_folders(*functions) -> tuple[str, ...]:
+    """The folders to put first on ``sys.path`` while ``functions`` run: those
+    :func:`load_function` imported them from (none for a function it did not load)."""
+    folders: list[str] = []
+    for fn in functions:
+        _, folder = _FOLDER_OF.get(id(fn), (None, None))
+        if folder is not None and folder not in folders:
+            folders.append(folder)
+    return tuple(folders)
+
+
+def _refused_exit(status=0):
+    # os._exit would end cnngrad's own process at once, with the user's status (0 reads as
+    # "every case agrees") and no report: raised instead, as sys.exit is
+    raise SystemExit(status)
+
+
+@contextlib.contextmanager
+def running_user_code(folders: tuple[str, ...] = ()):
+    """``folders`` first on ``sys.path`` and ``os._exit`` refused, while the user's module
+    is imported or their function runs; both put back afterwards.
+
+    Parameters
+    ----------
+    folders : tuple of str
+        Where the user's code imports its neighbours from (:func:`user_folders`).
+    """
+    sys.path[:0] = folders
+    exit_now, os._exit = os._exit, _refused_exit
+    try:
+        yield
+    finally:
+        os._exit = exit_now
+        for folder in folders:
+            with contextlib.suppress(ValueError):  # the user's code may have removed it
+                sys.path.remove(folder)
 
 
 class LoadError(UsageError):
@@ -64,11 +109,13 @@ def _import_file(path: str, option: str):
 
     if not os.path.isfile(path):
         raise LoadError(f"no such file: {path}", where=option)
+    # the user's module may import its neighbours, at its top or in its functions
     folder = os.path.dirname(os.path.abspath(path))
-    if folder not in sys.path:  # the user's module may import its neighbours
-        sys.path.insert(0, folder)
     stem = os.path.splitext(os.path.basename(path))[0]
-    name = stem if stem.isidentifier() else "user_module"
+    # a file named as a standard library module (json.py, random.py) is not registered under
+    # that name, which cnngrad's own later imports would then get
+    name = stem if stem.isidentifier() and stem not in sys.stdlib_module_names \
+        else "user_module"
     existing = sys.modules.get(name)
     if existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") \
             != os.path.abspath(path):
@@ -83,7 +130,7 @@ def _import_file(path: str, option: str):
     try:
         # a print at the module's top level goes to stderr, as the function's own prints do:
         # stdout carries only the report (and --format json)
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), running_user_code((folder,)):
             spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
         sys.modules.pop(name, None)
@@ -92,17 +139,18 @@ def _import_file(path: str, option: str):
                         details=user_traceback(exc)) from None
     finally:
         sys.dont_write_bytecode = writes_bytecode
-    return module
+    return module, folder
 
 
 def _import_name(name: str, option: str):
     from cnngrad.verify.runner import user_traceback
 
-    if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` does
-        sys.path.insert(0, os.getcwd())
+    # the current folder first, as `python -m` does
+    folders = () if "" in sys.path else (os.getcwd(),)
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # as for a file: stdout is the report's
-            return importlib.import_module(name)
+        # as for a file: stdout is the report's
+        with contextlib.redirect_stdout(sys.stderr), running_user_code(folders):
+            return importlib.import_module(name), (folders or (None,))[0]
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name) and (exc.name == name or
                                                        name.startswith(exc.name + ".")):
@@ -132,9 +180,10 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
     under test, which a --forward hint never proposes: it cannot be its own forward."""
     if default_module is not None and ":" not in target:
         module, function = default_module, target
+        folder = user_folders(verified)[0] if user_folders(verified) else None
     else:
         module_name, function = _split(target, option)
-        module = _import_file(module_name, option) if _is_path(module_name) \
+        module, folder = _import_file(module_name, option) if _is_path(module_name) \
             else _import_name(module_name, option)
     fn = getattr(module, function, None)
     if fn is None or not callable(fn):
@@ -165,4 +214,6 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
         raise LoadError(f"{function!r} is the function verified, not its forward", where=option,
                         hint="name the forward function whose cache it takes"
                              + (f": {', '.join(others[:8])}" if others else ""))
+    if folder is not None:
+        _FOLDER_OF[id(fn)] = (fn, folder)
     return fn, module

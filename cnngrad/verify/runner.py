@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnngrad.verify.load import running_user_code, user_folders
 from cnngrad.verify.ops import OPS, Alternative, Case, Op, Options, battery
 from cnngrad.verify.styles import STYLES, ResultError, Style
 
@@ -133,8 +134,9 @@ class _Outcome:
     seconds: float = 0.0
 
 
-def call_with_timeout(run, timeout: float) -> _Outcome:
-    """``run()`` on a worker thread; abandoned after ``timeout`` seconds."""
+def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = ()) -> _Outcome:
+    """``run()`` on a worker thread; abandoned after ``timeout`` seconds.  ``folders`` are
+    first on ``sys.path`` meanwhile (the user's code may import its neighbours)."""
     import time
 
     outcome = _Outcome()
@@ -149,7 +151,7 @@ def call_with_timeout(run, timeout: float) -> _Outcome:
     worker = threading.Thread(target=work, name="cnngrad-verify-call", daemon=True)
     start = time.perf_counter()
     # the user's prints go to stderr: stdout carries the report (and --format json)
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), running_user_code(folders):
         worker.start()
         worker.join(timeout)
     outcome.seconds = time.perf_counter() - start
@@ -326,6 +328,7 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
     usable = [case for case in cases if style.accepts(op, case)]
     for number, case in enumerate(usable, start=1):  # numbered as the user sees them
         case.index = number
+    folders = user_folders(fn, forward)
     results: list[CaseResult] = []
     call_words = ""
     stopped = False
@@ -339,7 +342,7 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
         call = style.bind(fn, op, case, layout, keywords, forward)
         call_words = call_words or call.shown
         before = [array.copy() for _, array in call.arrays]
-        outcome = call_with_timeout(call.run, timeout)
+        outcome = call_with_timeout(call.run, timeout, folders)
         result = _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol)
         if not outcome.timed_out:  # an abandoned call may still be writing
             result.changed = _changed(call.arrays, before)
