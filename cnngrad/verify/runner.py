@@ -134,6 +134,17 @@ class _Outcome:
     seconds: float = 0.0
 
 
+# the calls abandoned after their timeout, some perhaps still running (calls_still_running)
+_ABANDONED: list[threading.Thread] = []
+
+
+def calls_still_running() -> bool:
+    """Whether a call abandoned after its timeout is still running: one inside a C library
+    (a large BLAS matmul) keeps that library's exit handlers waiting for ever, so the
+    command ends its process without them (:func:`cnngrad.cli.main`)."""
+    return any(worker.is_alive() for worker in _ABANDONED)
+
+
 def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = ()) -> _Outcome:
     """``run()`` on a worker thread; abandoned after ``timeout`` seconds.  ``folders`` are
     first on ``sys.path`` meanwhile (the user's code may import its neighbours)."""
@@ -158,6 +169,7 @@ def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = ()) -> _Ou
     outcome.timed_out = worker.is_alive()
     if outcome.timed_out:
         _ask_to_stop(worker)
+        _ABANDONED.append(worker)
     return outcome
 
 
