@@ -513,6 +513,32 @@ def test_an_import_failure_shows_only_the_users_frames(tmp_path, monkeypatch, so
         assert 'helper_of_theirs.py", line 1' in result.stderr
 
 
+@pytest.mark.parametrize("target, shown", [
+    ("hw:conv_backward", "hw"), ("hw/:conv_backward", "hw"), ("./hw:conv_backward", "./hw"),
+])
+def test_a_folder_named_for_the_module_says_so_and_names_its_files(tmp_path, monkeypatch,
+                                                                   target, shown):
+    """A folder was "no such file" (with a slash) or, imported as a namespace package,
+    "no function 'conv_backward' in None"."""
+    (tmp_path / "hw").mkdir()
+    for name in ("layers.py", "utils.py"):
+        (tmp_path / "hw" / name).write_text("x = 1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = invoke(target, "--op", "conv2d_backward")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: MODULE:FUNCTION: {shown} is a folder, not a Python file; hint: name a Python "
+        f"file in it: {shown}/layers.py:conv_backward (its files: layers.py, utils.py)\n")
+
+
+def test_an_empty_folder_named_for_the_module_says_it_holds_no_python_file(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = invoke(f"{tmp_path / 'empty'}:f", "--op", "conv2d_backward")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: MODULE:FUNCTION: {tmp_path / 'empty'} is a folder, not a "
+                             "Python file; hint: it holds no Python file\n")
+
+
 def test_a_missing_function_suggests_the_close_one(tmp_path):
     path = user_file(tmp_path, "def conv_backward(x, w, d, s, p):\n    pass\n")
     result = invoke(f"{path}:conv_bakward", "--op", "conv2d_backward")

@@ -104,9 +104,25 @@ def _is_path(module: str) -> bool:
     return module.endswith(".py") or os.sep in module or "/" in module or os.path.isfile(module)
 
 
-def _import_file(path: str, option: str):
+def _folder_error(folder: str, function: str, option: str) -> LoadError:
+    """A folder named where a Python file is wanted, with the files in it to name instead."""
+    try:
+        files = sorted(entry.name for entry in os.scandir(folder)
+                       if entry.name.endswith(".py") and entry.is_file())
+    except OSError:
+        files = []
+    shown = folder.rstrip("/" + os.sep) or folder
+    hint = (f"name a Python file in it: {os.path.join(shown, files[0])}:{function}"
+            + (f" (its files: {', '.join(files[:8])}{', …' if len(files) > 8 else ''})"
+               if len(files) > 1 else "")) if files else "it holds no Python file"
+    return LoadError(f"{shown} is a folder, not a Python file", where=option, hint=hint)
+
+
+def _import_file(path: str, option: str, function: str = "FUNCTION"):
     from cnngrad.verify.runner import user_traceback
 
+    if os.path.isdir(path):
+        raise _folder_error(path, function, option)
     if not os.path.isfile(path):
         raise LoadError(f"no such file: {path}", where=option)
     # the user's module may import its neighbours, at its top or in its functions
@@ -142,7 +158,7 @@ def _import_file(path: str, option: str):
     return module, folder
 
 
-def _import_name(name: str, option: str):
+def _import_name(name: str, option: str, function: str = "FUNCTION"):
     from cnngrad.verify.runner import user_traceback
 
     # the current folder first, as `python -m` does
@@ -150,7 +166,7 @@ def _import_name(name: str, option: str):
     try:
         # as for a file: stdout is the report's
         with contextlib.redirect_stdout(sys.stderr), running_user_code(folders):
-            return importlib.import_module(name), (folders or (None,))[0]
+            module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name) and (exc.name == name or
                                                        name.startswith(exc.name + ".")):
@@ -163,6 +179,12 @@ def _import_name(name: str, option: str):
         raise LoadError(f"importing {name} raised {type(exc).__name__}: "
                         f"{' '.join(str(exc).split())[:160]}", where=option,
                         details=user_traceback(exc)) from None
+    if getattr(module, "__file__", None) is None and getattr(module, "__path__", None):
+        # a folder without __init__.py imports as a namespace package: no functions of its own
+        folder, typed = list(module.__path__)[0], name.replace(".", os.sep)
+        raise _folder_error(typed if os.path.abspath(typed) == os.path.abspath(folder)
+                            else folder, function, option)
+    return module, (folders or (None,))[0]
 
 
 def _same_function(candidate, fn) -> bool:
@@ -183,8 +205,8 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
         folder = user_folders(verified)[0] if user_folders(verified) else None
     else:
         module_name, function = _split(target, option)
-        module, folder = _import_file(module_name, option) if _is_path(module_name) \
-            else _import_name(module_name, option)
+        module, folder = _import_file(module_name, option, function) \
+            if _is_path(module_name) else _import_name(module_name, option, function)
     fn = getattr(module, function, None)
     if fn is None or not callable(fn):
         names = [n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
