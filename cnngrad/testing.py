@@ -88,7 +88,7 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
     """The command's own checks of its settings, as ValueErrors naming the keyword."""
     import numbers
 
-    from cnngrad.verify.runner import limits_fault
+    from cnngrad.verify.runner import keyword_clash, limits_fault
 
     if not callable(fn):
         raise ValueError(f"fn must be your function itself, got {fn!r}"
@@ -110,6 +110,10 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
         if args and style.name != "plain":
             raise ValueError(f"args renames the plain signature's arguments; the {style.name} "
                              f"style calls {style.signature(op)}")
+        clash = keyword_clash(op.inputs, args)
+        if clash is not None:
+            raise ValueError(f"args passes {clash[0]} and {clash[1]} both as {clash[2]!r}: "
+                             "give each argument a keyword of its own")
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
     for name, value in (("timeout", timeout), ("rtol", rtol), ("atol", atol)):

@@ -722,6 +722,30 @@ def test_verify_op_passes_a_right_function_and_raises_the_report_for_a_wrong_one
     assert "got − expected" in message
 
 
+@pytest.mark.parametrize("args, line", [
+    # the last --arg of a name won, and two arguments under one keyword lost one of them:
+    # every case RAISED a TypeError (exit 1), the calls line showing "w=x, w=w"
+    (["--arg", "x=A_prev", "--arg", "x=X"],
+     "error: --arg: x is renamed twice: x=A_prev and x=X; hint: give --arg x=... once\n"),
+    (["--arg", "x=w"],
+     "error: --arg: x and w would both be passed as 'w', and one of them lost; hint: give w "
+     "a keyword of its own: --arg w=...\n"),
+    (["--arg", "x=A", "--arg", "delta=A"],
+     "error: --arg: x and delta would both be passed as 'A', and one of them lost; hint: "
+     "give x a keyword of its own: --arg x=...\n"),
+])
+def test_two_keywords_for_one_argument_or_one_for_two_are_refused(args, line):
+    result = invoke(sample("conv_right"), "--op", "conv2d_backward", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == line and result.stdout == ""
+
+
+def test_the_same_rename_given_twice_is_no_error():
+    result = invoke(sample("conv_right"), "--op", "conv2d_backward", "--arg", "x=x",
+                    "--arg", "x=x")
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"op": "conv3d_backward"}, "unknown op"),
     ({"op": "conv2d_backward", "style": "keras"}, "unknown style"),
@@ -753,6 +777,8 @@ def _forward(*args):
     (_forward, {"args": {"X": "x"}}, "conv2d_backward has no argument 'X'"),
     (_forward, {"args": ["x=X"]}, "args must be a dict"),
     (_forward, {"style": "dls", "args": {"x": "A_prev"}}, "plain signature"),
+    (_forward, {"args": {"x": "w"}}, "args passes x and w both as 'w': give each argument a "
+                                     "keyword of its own"),
     (_forward, {"seed": "a"}, "seed must be an int ≥ 0"),
     (_forward, {"seed": -1}, "seed must be an int ≥ 0"),
     (_forward, {"timeout": 0}, "timeout must be more than 0"),

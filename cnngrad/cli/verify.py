@@ -84,6 +84,11 @@ def _keywords(pairs: list[str]) -> dict:
         if not sep or not name or not keyword.isidentifier():
             raise UsageError(f"expected NAME=KEYWORD, got {pair!r}", where="--arg",
                              hint="x=A_prev maps the argument x to the keyword A_prev")
+        if name in keywords and keywords[name] != keyword:
+            # the last one would win without a word
+            raise UsageError(f"{name} is renamed twice: {name}={keywords[name]} and "
+                             f"{name}={keyword}", where="--arg",
+                             hint=f"give --arg {name}=... once")
         keywords[name] = keyword
     return keywords
 
@@ -177,6 +182,16 @@ def verify(
     if keywords and style != "plain":
         raise UsageError("--arg renames the plain signature's arguments", where="--arg",
                          hint=f"the {style} style calls {calling.signature(operation)}")
+    from cnngrad.verify.runner import keyword_clash
+
+    clash = keyword_clash(operation.inputs, keywords)
+    if clash is not None:
+        first, second, keyword = clash
+        # the one that kept its own name is the one to rename
+        other = second if keywords.get(second) != keyword else first
+        raise UsageError(f"{first} and {second} would both be passed as {keyword!r}, and one "
+                         "of them lost", where="--arg",
+                         hint=f"give {other} a keyword of its own: --arg {other}=...")
     if forward is not None and style == "plain":
         raise UsageError("--forward builds the cache of the cs231n and dls styles",
                          where="--forward")

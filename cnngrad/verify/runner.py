@@ -297,6 +297,20 @@ def limits_fault(timeout: float, rtol: float, atol: float) -> tuple[str, str] | 
     return None
 
 
+def keyword_clash(inputs: tuple[str, ...], keywords: dict) -> tuple[str, str, str] | None:
+    """(first argument, second argument, the keyword) when two of the op's ``inputs`` would
+    be passed under one keyword (``--arg x=w`` while w keeps its own name): a call can hold
+    one value per keyword, so the other argument would be lost without a word; None when
+    every argument has a keyword of its own."""
+    owner: dict[str, str] = {}
+    for name in inputs:
+        keyword = keywords.get(name, name)
+        if keyword in owner:
+            return owner[keyword], name, keyword
+        owner[keyword] = name
+    return None
+
+
 def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str | None = None,
                 keywords: dict | None = None, forward=None, options: Options = Options(),
                 seed: int = 0, timeout: float = 10.0, rtol: float = 1e-5,
