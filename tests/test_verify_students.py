@@ -632,6 +632,29 @@ def maxpool_stride_ignored(x, delta, size, stride, padding):
     return dxp[:, :, padding:padding + h, padding:padding + w]
 
 
+def maxpool_write_without_stride(x, delta, size, stride, padding):
+    # the maximum of the right window, at (i·s, j·s), its delta added at (i + r, j + q):
+    # "stride_ignored in 1 of 12 failing cases" and no better line, before it was a slip
+    dxp = np.zeros(_pad(x, padding).shape)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                constant_values=-np.inf)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            window = xp[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
+            r, q = np.divmod(window.reshape(*x.shape[:2], -1).argmax(axis=2), size)
+            for n in range(x.shape[0]):
+                for c in range(x.shape[1]):
+                    dxp[n, c, i + r[n, c], j + q[n, c]] += delta[n, c, i, j]
+    h, w = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+def test_a_maximum_written_back_without_the_stride_is_named_in_every_failing_case():
+    report = run_battery(maxpool_write_without_stride, "maxpool2d_backward")
+    assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
+        ("dx", "delta_not_strided", 12, 12)]
+
+
 def maxpool_whole_window(x, delta, size, stride, padding):
     return avgpool_backward_nchw(x, delta, size, stride, padding) * size * size
 

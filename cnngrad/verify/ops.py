@@ -412,6 +412,25 @@ def _stride_ignored_backward(x, delta, size, pad, fill, backward) -> np.ndarray:
     return full[:, :, pad:pad + h, pad:pad + w]
 
 
+def _written_without_stride(x, delta, size, stride, pad, ties: str) -> np.ndarray:
+    """Max-pool dx when each window is read at (i·s, j·s) but its delta is written back at
+    (i, j): the maximum found in the right window, put in the wrong place (``dx[i + r, j +
+    c] += δ`` after an argmax of ``x[i·s:i·s + k, j·s:j·s + k]``)."""
+    from cnngrad.layers._common import pair
+    from cnngrad.layers.pool import maxpool2d_backward
+
+    kh, kw = pair(size)
+    x_padded = _padded(x, pad, -np.inf)
+    dx_padded = np.zeros(x_padded.shape)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            window = x_padded[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            dx_padded[:, :, i:i + kh, j:j + kw] += maxpool2d_backward(
+                window, delta[:, :, i:i + 1, j:j + 1], size, 1, 0, ties=ties)
+    h, w = x.shape[2:]
+    return dx_padded[:, :, pad:pad + h, pad:pad + w]
+
+
 def _tie_slips(options: Options) -> Iterator[tuple[str, str]]:
     from cnngrad.teach.diagnose import SLIPS
 
@@ -438,6 +457,10 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                           "window (i, j) sent into the window at (i, j) instead of (i·s, j·s))",
                           {"dx": _stride_ignored_backward(x, delta, size, p, -np.inf,
                                                          backward)})
+        yield Alternative("delta_not_strided", "matches each window's maximum found at "
+                          "(i·s, j·s) but its delta written back at (i, j): the stride left "
+                          "out of the index the delta is added at",
+                          {"dx": _written_without_stride(x, delta, size, s, p, options.ties)})
     kh, kw = pair(size)
     yield Alternative("delta_to_whole_window", "matches the delta sent to every cell of the "
                       "window instead of to its maximum",
