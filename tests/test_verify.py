@@ -259,6 +259,22 @@ def test_no_slip_says_what_to_compare_with_what_is_shown(tmp_path, function, lin
     assert ("got − expected" in result.stdout) == (function == "a_third_off")
 
 
+def test_an_exception_without_a_message_has_no_colon_over_nothing(tmp_path):
+    """A bare assert read "raised AssertionError:", a colon with nothing after it."""
+    path = user_file(tmp_path, """
+        def f(x, w, delta, stride, padding):
+            assert x.shape == delta.shape
+        """)
+    result = invoke(f"{path}:f", "--op", "conv2d_backward")
+    assert result.exit_code == 1, result.output
+    assert "   2  RAISED  2×2 kernel\n          raised AssertionError\n" in result.stdout
+    top = user_file(tmp_path, "assert False\n", "asserts_on_import.py")
+    result = invoke(f"{top}:f", "--op", "conv2d_backward")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"error: MODULE:FUNCTION: importing {top} raised AssertionError")
+
+
 def test_a_raise_shows_the_users_traceback_not_cnngrads(tmp_path):
     path = user_file(tmp_path, BAD)
     out = invoke(f"{path}:raises", "--op", "conv2d_backward").stdout

@@ -119,7 +119,7 @@ def _folder_error(folder: str, function: str, option: str) -> LoadError:
 
 
 def _import_file(path: str, option: str, function: str = "FUNCTION"):
-    from cnngrad.verify.runner import user_traceback
+    from cnngrad.verify.runner import exception_words, user_traceback
 
     if os.path.isdir(path):
         raise _folder_error(path, function, option)
@@ -150,8 +150,7 @@ def _import_file(path: str, option: str, function: str = "FUNCTION"):
             spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
         sys.modules.pop(name, None)
-        raise LoadError(f"importing {path} raised {type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())[:160]}", where=option,
+        raise LoadError(f"importing {path} raised {exception_words(exc)}", where=option,
                         details=user_traceback(exc)) from None
     finally:
         sys.dont_write_bytecode = writes_bytecode
@@ -159,7 +158,7 @@ def _import_file(path: str, option: str, function: str = "FUNCTION"):
 
 
 def _import_name(name: str, option: str, function: str = "FUNCTION"):
-    from cnngrad.verify.runner import user_traceback
+    from cnngrad.verify.runner import exception_words, user_traceback
 
     # the current folder first, as `python -m` does
     folders = () if "" in sys.path else (os.getcwd(),)
@@ -176,8 +175,7 @@ def _import_name(name: str, option: str, function: str = "FUNCTION"):
         raise LoadError(f"importing {name} raised ModuleNotFoundError: {exc}", where=option,
                         details=user_traceback(exc)) from None
     except BaseException as exc:  # noqa: BLE001
-        raise LoadError(f"importing {name} raised {type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())[:160]}", where=option,
+        raise LoadError(f"importing {name} raised {exception_words(exc)}", where=option,
                         details=user_traceback(exc)) from None
     if getattr(module, "__file__", None) is None and getattr(module, "__path__", None):
         # a folder without __init__.py imports as a namespace package: no functions of its own

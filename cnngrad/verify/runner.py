@@ -114,6 +114,14 @@ def _user_frames(exc: BaseException) -> list:
             and os.path.basename(frame.filename) != "threading.py"]
 
 
+def exception_words(exc: BaseException) -> str:
+    """``ValueError: its message`` on one line (at most 160 characters of the message), or
+    the bare name when the message is empty (a bare ``assert``, ``raise KeyboardInterrupt``),
+    as Python's own last traceback line has it: no colon over nothing."""
+    words = " ".join(str(exc).split())[:160]
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
+
+
 def user_traceback(exc: BaseException) -> str:
     """The traceback of an exception raised in the user's code, without cnngrad's frames
     (nor the threading module's): only what the user wrote and what it called."""
@@ -397,7 +405,7 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> C
         exc = outcome.error
         if isinstance(exc, ResultError):  # the cache-building forward returned nonsense
             return CaseResult(case, "bad_return", str(exc), seconds=outcome.seconds)
-        message = f"raised {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        message = f"raised {exception_words(exc)}"
         if not _user_frames(exc):  # raised before any line of the user's code ran
             if isinstance(exc, TypeError):
                 message += " — the call does not fit your function: " + _misfit_hint(op, style)
