@@ -259,6 +259,47 @@ def test_no_slip_says_what_to_compare_with_what_is_shown(tmp_path, function, lin
     assert ("got − expected" in result.stdout) == (function == "a_third_off")
 
 
+@pytest.mark.parametrize("name", ["partial_one", "a_lambda", "an_object"])
+def test_a_function_without_a_name_of_its_own_is_reported_by_the_name_typed(tmp_path, name):
+    """A functools.partial or an object with __call__ was "? on 14 cases"."""
+    shutil.copy(SAMPLES / "conv_right.py", tmp_path / "conv_right.py")
+    path = user_file(tmp_path, """
+        import functools
+        from conv_right import conv2d_backward
+
+        partial_one = functools.partial(conv2d_backward)
+        a_lambda = lambda x, w, delta, stride, padding: conv2d_backward(x, w, delta, stride,
+                                                                        padding)
+
+        class Layer:
+            def __call__(self, x, w, delta, stride, padding):
+                return conv2d_backward(x, w, delta, stride, padding)
+
+        an_object = Layer()
+        """)
+    result = invoke(f"{path}:{name}", "--op", "conv2d_backward")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == (
+        f"cnngrad verify conv2d_backward: {name} on 14 cases (seed 0)")
+    report = json.loads(invoke(f"{path}:{name}", "--op", "conv2d_backward", "-f", "json").stdout)
+    assert report["function"] == name
+
+
+def test_verify_op_names_a_partial_by_its_function_and_an_object_by_its_class():
+    import functools
+
+    from cnngrad import conv2d_backward
+    from cnngrad.verify import run_battery
+
+    class Layer:
+        def __call__(self, *args):
+            return conv2d_backward(*args)
+
+    assert run_battery(functools.partial(conv2d_backward), "conv2d_backward").function == \
+        "conv2d_backward"
+    assert run_battery(Layer(), "conv2d_backward").function == "Layer"
+
+
 def test_an_exception_without_a_message_has_no_colon_over_nothing(tmp_path):
     """A bare assert read "raised AssertionError:", a colon with nothing after it."""
     path = user_file(tmp_path, """

@@ -223,6 +223,10 @@ def verify(
     report = run_battery(fn, operation, style=calling, layout=layout, keywords=keywords,
                          forward=forward_fn, options=Options(ties=ties), seed=seed,
                          timeout=timeout, rtol=rtol, atol=atol)
+    if getattr(fn, "__name__", None) in (None, "<lambda>"):
+        # a lambda, a functools.partial or an object with __call__ has no name of its own: the
+        # one typed
+        report.function = target.rpartition(":")[2]
     from cnngrad.verify.report import render_json, render_text
 
     # table or text: a terminal narrower than 80 columns gets the report at its own width

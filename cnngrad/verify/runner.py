@@ -305,6 +305,13 @@ def limits_fault(timeout: float, rtol: float, atol: float) -> tuple[str, str] | 
     return None
 
 
+def function_name(fn) -> str:
+    """The name a report gives ``fn``: its own, else that of the function a
+    ``functools.partial`` wraps, else its class's (an object with ``__call__``)."""
+    name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None)
+    return name if isinstance(name, str) else type(fn).__name__
+
+
 def keyword_clash(inputs: tuple[str, ...], keywords: dict) -> tuple[str, str, str] | None:
     """(first argument, second argument, the keyword) when two of the op's ``inputs`` would
     be passed under one keyword (``--arg x=w`` while w keeps its own name): a call can hold
@@ -382,7 +389,7 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
             result.changed = _changed(call.arrays, before)
         results.append(result)
         stopped = result.status == "timeout"
-    report = Report(op=op, style=style, layout=layout, function=getattr(fn, "__name__", "?"),
+    report = Report(op=op, style=style, layout=layout, function=function_name(fn),
                     call=call_words, options=options, seed=seed, timeout=timeout, rtol=rtol,
                     atol=atol, results=results, skipped=len(cases) - len(usable), slips=[])
     report.slips = diagnose(report)
