@@ -463,6 +463,37 @@ def test_a_call_abandoned_inside_a_blas_matmul_does_not_keep_the_command_from_ex
     assert "FAIL  1 of 14 cases fail, 0 pass, 13 not run." in result.stdout
 
 
+def test_a_child_the_function_forks_still_ends_with_its_own_exit_code(tmp_path):
+    """os._exit is refused in cnngrad's process only: a forked child (multiprocessing) ends
+    with it, and raising there lost the child's exit code (0 for 7)."""
+    shutil.copy(SAMPLES / "conv_right.py", tmp_path / "conv_right.py")
+    path = user_file(tmp_path, """
+        import multiprocessing
+        import sys
+        import warnings
+
+        from conv_right import conv2d_backward
+
+
+        def child():
+            sys.exit(7)
+
+
+        def f(x, w, delta, stride, padding):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # fork in a process with threads
+                process = multiprocessing.get_context("fork").Process(target=child)
+                process.start()
+                process.join()
+            if process.exitcode != 7:
+                raise RuntimeError(f"the child's exit code is {process.exitcode}")
+            return conv2d_backward(x, w, delta, stride, padding)
+        """)
+    result = run_cli(f"{path}:f", "--op", "conv2d_backward", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS  all 14 cases agree" in result.stdout
+
+
 def test_os_exit_at_the_modules_top_level_is_an_import_error(tmp_path):
     path = user_file(tmp_path, """
         import os

@@ -32,10 +32,19 @@ def user_folders(*functions) -> tuple[str, ...]:
     return tuple(folders)
 
 
-def _refused_exit(status=0):
-    # os._exit would end cnngrad's own process at once, with the user's status (0 reads as
-    # "every case agrees") and no report: raised instead, as sys.exit is
-    raise SystemExit(status)
+def _exit_refused_in(pid: int, exit_now):
+    """A stand-in for ``os._exit`` that raises ``SystemExit`` in process ``pid`` and exits as
+    before in any other: a child the user's code forks (multiprocessing) ends with os._exit,
+    and raising there would run the rest of cnngrad's command in the child."""
+
+    def refused(status=0):
+        if os.getpid() != pid:
+            exit_now(status)
+        # os._exit would end cnngrad's own process at once, with the user's status (0 reads
+        # as "every case agrees") and no report: raised instead, as sys.exit is
+        raise SystemExit(status)
+
+    return refused
 
 
 @contextlib.contextmanager
@@ -49,7 +58,8 @@ def running_user_code(folders: tuple[str, ...] = ()):
         Where the user's code imports its neighbours from (:func:`user_folders`).
     """
     sys.path[:0] = folders
-    exit_now, os._exit = os._exit, _refused_exit
+    exit_now = os._exit
+    os._exit = _exit_refused_in(os.getpid(), exit_now)
     try:
         yield
     finally:
