@@ -463,6 +463,37 @@ def test_a_call_abandoned_inside_a_blas_matmul_does_not_keep_the_command_from_ex
     assert "FAIL  1 of 14 cases fail, 0 pass, 13 not run." in result.stdout
 
 
+def test_an_os_chdir_at_the_modules_top_stays_the_users_and_o_writes_where_run(
+        tmp_path, monkeypatch):
+    """A module that moved the working folder at import (as a notebook's code may) took the
+    command with it: -o report.txt was written in the folder it moved to."""
+    shutil.copy(SAMPLES / "conv_right.py", tmp_path / "conv_right.py")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "scale.txt").write_text("1\n", encoding="utf-8")
+    (tmp_path / "run").mkdir()
+    path = user_file(tmp_path, """
+        import os
+
+        from conv_right import conv2d_backward
+
+        os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
+
+
+        def f(x, w, delta, stride, padding):
+            with open("scale.txt") as file:  # read from the folder the module moved to
+                scale = float(file.read())
+            dx, dw, db = conv2d_backward(x, w, delta, stride, padding)
+            return dx * scale, dw, db
+        """)
+    monkeypatch.chdir(tmp_path / "run")
+    result = invoke(f"{path}:f", "--op", "conv2d_backward", "-o", "report.txt")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "report.txt").read_text(encoding="utf-8").splitlines()[-1] == (
+        "PASS  all 14 cases agree with cnngrad (rtol 1e-05, atol 1e-06).")
+    assert not (tmp_path / "data" / "report.txt").exists()
+    assert os.getcwd() == str(tmp_path / "run")
+
+
 def test_a_child_the_function_forks_still_ends_with_its_own_exit_code(tmp_path):
     """os._exit is refused in cnngrad's process only: a forked child (multiprocessing) ends
     with it, and raising there lost the child's exit code (0 for 7)."""

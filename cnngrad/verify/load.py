@@ -11,14 +11,14 @@ from pathlib import Path
 
 from cnngrad.errors import UsageError, closest
 
-__all__ = ["LoadError", "load_function", "running_user_code", "user_folders"]
+__all__ = ["LoadError", "load_function", "running_user_code", "user_cwd", "user_folders"]
 
 # the folder each loaded function's neighbours are imported from (its file's own folder, or
 # the current folder for a module imported by name), by id (the function is kept with it, so
 # the id stays its own): put first on sys.path only while the user's code runs.  Left there
 # for the whole run, a json.py or csv.py beside the user's file would take the place of the
 # standard library module cnngrad imports later (to write the report): an internal error
-_FOLDER_OF: dict[int, tuple[object, str]] = {}
+_FOLDER_OF: dict[int, tuple[object, str | None, str | None]] = {}
 
 
 def user_folders(*functions) -> tuple[str, ...]:
@@ -26,7 +26,7 @@ def user_folders(*functions) -> tuple[str, ...]:
     :func:`load_function` imported them from (none for a function it did not load)."""
     folders: list[str] = []
     for fn in functions:
-        _, folder = _FOLDER_OF.get(id(fn), (None, None))
+        folder = _FOLDER_OF.get(id(fn), (None, None, None))[1]
         if folder is not None and folder not in folders:
             folders.append(folder)
     return tuple(folders)
@@ -48,25 +48,55 @@ def _exit_refused_in(pid: int, exit_now):
 
 
 @contextlib.contextmanager
-def running_user_code(folders: tuple[str, ...] = ()):
-    """``folders`` first on ``sys.path`` and ``os._exit`` refused, while the user's module
-    is imported or their function runs; both put back afterwards.
+def running_user_code(folders: tuple[str, ...] = (), cwd: str | None = None):
+    """``folders`` first on ``sys.path``, ``os._exit`` refused and ``cwd`` the working
+    folder, while the user's module is imported or their function runs; all put back
+    afterwards.
 
     Parameters
     ----------
     folders : tuple of str
         Where the user's code imports its neighbours from (:func:`user_folders`).
+    cwd : str, optional
+        The working folder the user's module moved to when imported (:func:`user_cwd`).
+
+    Yields
+    ------
+    dict
+        ``{"cwd": ...}``: the folder the user's code moved to (``os.chdir``), else None.
     """
+    ours = os.getcwd()
+    moved = {"cwd": None}
+    if cwd is not None:
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
     sys.path[:0] = folders
     exit_now = os._exit
     os._exit = _exit_refused_in(os.getpid(), exit_now)
     try:
-        yield
+        yield moved
     finally:
         os._exit = exit_now
         for folder in folders:
             with contextlib.suppress(ValueError):  # the user's code may have removed it
                 sys.path.remove(folder)
+        # an os.chdir of the user's code stays theirs: -o report.txt, a --forward path and
+        # the report's own files are the command's, read from the folder it was run in
+        with contextlib.suppress(OSError):
+            theirs = os.getcwd()
+            if theirs != ours:
+                moved["cwd"] = theirs
+                os.chdir(ours)
+
+
+def user_cwd(*functions) -> str | None:
+    """Where the module of one of ``functions`` moved the working folder at its import
+    (``os.chdir`` at its top), the first such; their calls run there.  None if none did."""
+    for fn in functions:
+        entry = _FOLDER_OF.get(id(fn))
+        if entry is not None and entry[2] is not None:
+            return entry[2]
+    return None
 
 
 class LoadError(UsageError):
@@ -156,7 +186,7 @@ def _import_file(path: str, option: str, function: str = "FUNCTION"):
     try:
         # a print at the module's top level goes to stderr, as the function's own prints do:
         # stdout carries only the report (and --format json)
-        with contextlib.redirect_stdout(sys.stderr), running_user_code((folder,)):
+        with contextlib.redirect_stdout(sys.stderr), running_user_code((folder,)) as moved:
             spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
         sys.modules.pop(name, None)
@@ -164,7 +194,7 @@ def _import_file(path: str, option: str, function: str = "FUNCTION"):
                         details=user_traceback(exc)) from None
     finally:
         sys.dont_write_bytecode = writes_bytecode
-    return module, folder
+    return module, folder, moved["cwd"]
 
 
 def _import_name(name: str, option: str, function: str = "FUNCTION"):
@@ -174,7 +204,7 @@ def _import_name(name: str, option: str, function: str = "FUNCTION"):
     folders = () if "" in sys.path else (os.getcwd(),)
     try:
         # as for a file: stdout is the report's
-        with contextlib.redirect_stdout(sys.stderr), running_user_code(folders):
+        with contextlib.redirect_stdout(sys.stderr), running_user_code(folders) as moved:
             module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name) and (exc.name == name or
@@ -192,7 +222,7 @@ def _import_name(name: str, option: str, function: str = "FUNCTION"):
         folder, typed = list(module.__path__)[0], name.replace(".", os.sep)
         raise _folder_error(typed if os.path.abspath(typed) == os.path.abspath(folder)
                             else folder, function, option)
-    return module, (folders or (None,))[0]
+    return module, (folders or (None,))[0], moved["cwd"]
 
 
 def _same_function(candidate, fn) -> bool:
@@ -210,10 +240,10 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
     under test, which a --forward hint never proposes: it cannot be its own forward."""
     if default_module is not None and ":" not in target:
         module, function = default_module, target
-        folder = user_folders(verified)[0] if user_folders(verified) else None
+        _, folder, cwd = _FOLDER_OF.get(id(verified), (None, None, None))
     else:
         module_name, function = _split(target, option)
-        module, folder = _import_file(module_name, option, function) \
+        module, folder, cwd = _import_file(module_name, option, function) \
             if _is_path(module_name) else _import_name(module_name, option, function)
     fn = getattr(module, function, None)
     if fn is None or not callable(fn):
@@ -244,6 +274,6 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
         raise LoadError(f"{function!r} is the function verified, not its forward", where=option,
                         hint="name the forward function whose cache it takes"
                              + (f": {', '.join(others[:8])}" if others else ""))
-    if folder is not None:
-        _FOLDER_OF[id(fn)] = (fn, folder)
+    if folder is not None or cwd is not None:
+        _FOLDER_OF[id(fn)] = (fn, folder, cwd)
     return fn, module

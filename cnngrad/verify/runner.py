@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnngrad.verify.load import running_user_code, user_folders
+from cnngrad.verify.load import running_user_code, user_cwd, user_folders
 from cnngrad.verify.ops import OPS, Alternative, Case, Op, Options, battery
 from cnngrad.verify.styles import STYLES, ResultError, Style
 
@@ -153,9 +153,11 @@ def calls_still_running() -> bool:
     return any(worker.is_alive() for worker in _ABANDONED)
 
 
-def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = ()) -> _Outcome:
+def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = (),
+                      cwd: str | None = None) -> _Outcome:
     """``run()`` on a worker thread; abandoned after ``timeout`` seconds.  ``folders`` are
-    first on ``sys.path`` meanwhile (the user's code may import its neighbours)."""
+    first on ``sys.path`` meanwhile (the user's code may import its neighbours), and ``cwd``
+    is the working folder (where the user's module moved at its import)."""
     import time
 
     outcome = _Outcome()
@@ -170,7 +172,7 @@ def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = ()) -> _Ou
     worker = threading.Thread(target=work, name="cnngrad-verify-call", daemon=True)
     start = time.perf_counter()
     # the user's prints go to stderr: stdout carries the report (and --format json)
-    with contextlib.redirect_stdout(sys.stderr), running_user_code(folders):
+    with contextlib.redirect_stdout(sys.stderr), running_user_code(folders, cwd):
         worker.start()
         worker.join(timeout)
     outcome.seconds = time.perf_counter() - start
@@ -369,7 +371,7 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
     usable = [case for case in cases if style.accepts(op, case)]
     for number, case in enumerate(usable, start=1):  # numbered as the user sees them
         case.index = number
-    folders = user_folders(fn, forward)
+    folders, cwd = user_folders(fn, forward), user_cwd(fn, forward)
     results: list[CaseResult] = []
     call_words = ""
     stopped = False
@@ -383,7 +385,7 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
         call = style.bind(fn, op, case, layout, keywords, forward)
         call_words = call_words or call.shown
         before = [array.copy() for _, array in call.arrays]
-        outcome = call_with_timeout(call.run, timeout, folders)
+        outcome = call_with_timeout(call.run, timeout, folders, cwd)
         result = _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol)
         if not outcome.timed_out:  # an abandoned call may still be writing
             result.changed = _changed(call.arrays, before)
