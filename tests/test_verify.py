@@ -658,6 +658,33 @@ def test_an_empty_folder_named_for_the_module_says_it_holds_no_python_file(tmp_p
                              "Python file; hint: it holds no Python file\n")
 
 
+@pytest.mark.parametrize("name, source, raised", [
+    ("hw_relative", "from .layers import *\n",
+     "ImportError: attempted relative import with no known parent package"),
+    ("hw_absolute", "from hw_absolute.layers import *\n",
+     "ModuleNotFoundError: No module named 'hw_absolute'"),
+])
+def test_a_file_of_a_package_that_imports_the_package_is_named_as_its_module(
+        tmp_path, monkeypatch, name, source, raised):
+    """CS231n's cs231n/layer_utils.py (from .layers import *) failed to import as a file,
+    with no word on the module name that imports it."""
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    shutil.copy(SAMPLES / "conv_right.py", package / "layers.py")
+    (package / "layer_utils.py").write_text(source, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = invoke(f"{name}/layer_utils.py:conv2d_backward", "--op", "conv2d_backward")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"error: MODULE:FUNCTION: importing {name}/layer_utils.py raised {raised}; hint: "
+        f"{name}/layer_utils.py is part of the package {name}: name it as a module, from the "
+        f"folder that holds {name}: {name}.layer_utils:conv2d_backward")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = invoke(f"{name}.layer_utils:conv2d_backward", "--op", "conv2d_backward")
+    assert result.exit_code == 0, result.output
+
+
 def test_a_missing_function_suggests_the_close_one(tmp_path):
     path = user_file(tmp_path, "def conv_backward(x, w, d, s, p):\n    pass\n")
     result = invoke(f"{path}:conv_bakward", "--op", "conv2d_backward")

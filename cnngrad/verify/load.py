@@ -158,6 +158,28 @@ def _folder_error(folder: str, function: str, option: str) -> LoadError:
     return LoadError(f"{shown} is a folder, not a Python file", where=option, hint=hint)
 
 
+def _package_hint(path: str, exc: BaseException, function: str) -> str | None:
+    """For a file of a package (CS231n's cs231n/ folder) whose imports need the package
+    (``from .layers import *``, ``from cs231n.im2col import *``): how to name it as the
+    package's module, as Python itself imports it; None for any other failure."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not isinstance(exc, ImportError) or \
+            not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return None
+    parts = [os.path.splitext(os.path.basename(path))[0]]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        parts.insert(0, os.path.basename(folder))
+        folder = os.path.dirname(folder)
+    relative = "no known parent package" in str(exc)
+    if not relative and not (isinstance(exc, ModuleNotFoundError) and exc.name
+                             and exc.name.split(".")[0] == parts[0]):
+        return None
+    if not all(part.isidentifier() for part in parts):
+        return None
+    return (f"{path} is part of the package {parts[0]}: name it as a module, from the folder "
+            f"that holds {parts[0]}: {'.'.join(parts)}:{function}")
+
+
 def _import_file(path: str, option: str, function: str = "FUNCTION"):
     from cnngrad.verify.runner import exception_words, user_traceback
 
@@ -191,6 +213,7 @@ def _import_file(path: str, option: str, function: str = "FUNCTION"):
     except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
         sys.modules.pop(name, None)
         raise LoadError(f"importing {path} raised {exception_words(exc)}", where=option,
+                        hint=_package_hint(path, exc, function),
                         details=user_traceback(exc)) from None
     finally:
         sys.dont_write_bytecode = writes_bytecode
