@@ -526,7 +526,7 @@ def test_a_child_the_function_forks_still_ends_with_its_own_exit_code(tmp_path):
 
 
 def test_os_exit_at_the_modules_top_level_is_an_import_error(tmp_path):
-    path = user_file(tmp_path, """
+    user_file(tmp_path, """
         import os
         os._exit(0)
         """)
