@@ -7,6 +7,7 @@ runs 200 of each and times a 200-student exam."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from fractions import Fraction
@@ -175,7 +176,8 @@ def test_recipe_loads_key_passes_decimals_kept_no_kink(recipe, numbers, seed, tm
         assert hard == [], hard[0].meaning if hard else ""
 
 
-@pytest.mark.parametrize("recipe, kind", [("network", "relu_zero"), ("maxpool", "tie")])
+@pytest.mark.parametrize("recipe, kind", [("network", "tie"), ("residual", "relu_zero"),
+                                          ("maxpool", "tie")])
 def test_with_kinks_puts_one_in(recipe, kind, tmp_path):
     for seed in range(3):
         exercise = generate(recipe, seed, with_kinks=True)
@@ -183,6 +185,36 @@ def test_with_kinks_puts_one_in(recipe, kind, tmp_path):
         assert kind in {kink.kind for kink in kinks}
         result = key_checks(exercise, tmp_path)
         assert result.right == result.total
+
+
+@pytest.mark.parametrize("numbers", list(STYLES))
+def test_network_with_kinks_has_a_tie_that_changes_an_answer(numbers):
+    # a ReLU zero before the max pool was never picked by it (no gradient depended on it):
+    # the network's kink is two tied maxima above 0, and gradcheck says the rule decides
+    for seed in range(1, 5):
+        exercise = generate("network", seed, numbers=numbers, with_kinks=True)
+        assert exercise.title.startswith("conv → relu → maxpool → flatten → dense → sigmoid, "
+                                         "MSE loss, with tied maxima (")
+        kinks, _ = find_kinks(load(exercise.problem_text))
+        hard = [kink for kink in kinks if not kink.smooth]
+        assert hard and {kink.kind for kink in hard} == {"tie"}
+        for kink in hard:
+            assert kink.value > 0 and "its delta is 0" not in kink.meaning, kink.meaning
+
+
+@pytest.mark.parametrize("seed, digest", [
+    (1, "8ed9bcfda9141fb1113b4250729bc3dc9b84408299150c0a9331c07f4b58144b"),
+    (2, "2ed0f56b1e6c5df160555cfa18f8967ad25a7855a4a6399d9f57078d95e53a53")])
+def test_network_without_kinks_gives_the_bytes_it_always_gave(seed, digest):
+    text = generate("network", seed).problem_text
+    assert hashlib.sha256(text.encode()).hexdigest() == digest
+
+
+def test_network_with_kinks_and_a_one_cell_pool_says_there_is_nothing_to_tie():
+    with pytest.raises(UsageError) as caught:
+        generate("network", 1, sizes={"pool": 1}, with_kinks=True)
+    assert (caught.value.where, caught.value.what) == (
+        "--pool", "a 1×1 pool window holds one cell, which has no other to tie with")
 
 
 @pytest.mark.parametrize("ties", ["first", "split", "all"])

@@ -298,10 +298,12 @@ def _unfriendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
 def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     """No ReLU input at 0 and no tied maxima, unless they are wanted (then at least one);
     every ReLU has inputs on both sides of 0."""
-    relu_zeros = ties = 0
+    relu_zeros = ties = live_ties = 0
+    relus = set()
     for layer in trace.layers:
         kind = layer.spec.type
         if kind in RELU_TYPES:
+            relus.add(layer.name)
             cells = _values(layer.input)
             zeros, positive = _count_zeros(cells)
             relu_zeros += zeros
@@ -310,12 +312,18 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
                 return f"the inputs of {layer.name} were all on one side of 0"
         elif kind == MAXPOOL:
             ties += tied_windows(layer)
+            if with_kinks:
+                # after a ReLU, a window whose maximum is 0 is all ReLU zeros: whichever
+                # takes δ, the ReLU passes none back, so the tie changes no answer
+                live_ties += tied_windows(layer, nonzero=layer.spec.inputs[0] in relus)
     wanted_relu = with_kinks and recipe.kink == RELU_ZERO
     wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == TIE)
     if bool(relu_zeros) != wanted_relu:
         return "a ReLU input was 0" if relu_zeros else "no ReLU input was 0"
     if bool(ties) != wanted_ties:
         return "a max pool had tied maxima" if ties else "no max pool had tied maxima"
+    if with_kinks and wanted_ties and live_ties < ties:
+        return "a max pool's tied maxima were ReLU zeros"
     return None
 
 
@@ -389,8 +397,9 @@ def _count_zeros(cells: list) -> tuple[int, int]:
     return zeros, positive
 
 
-def tied_windows(layer) -> int:
-    """How many windows of a max-pool layer have tied maxima (padding never wins)."""
+def tied_windows(layer, nonzero: bool = False) -> int:
+    """How many windows of a max-pool layer have tied maxima (padding never wins); with
+    ``nonzero``, only those whose maximum is not 0."""
     spec, x = layer.spec, layer.input
     (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
     n, c, h, w = x.shape
@@ -406,8 +415,12 @@ def tied_windows(layer) -> int:
                     top = max(cells)
                     if isinstance(top, (float, np.floating)):
                         tol = FLOAT_TIE * max(1.0, abs(top))
+                        if nonzero and abs(top) <= tol:
+                            continue
                         winners = sum(1 for v in cells if abs(v - top) <= tol)
                     else:
+                        if nonzero and top == 0:
+                            continue
                         winners = sum(1 for v in cells if v == top)
                     count += winners > 1
     return count

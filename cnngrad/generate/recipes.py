@@ -364,10 +364,32 @@ def _network(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
                "bias": tensor((outputs,), lambda: style.bias(draw))},
               {"type": SQUASH_TYPES[0]}]
     target = tensor((outputs,), lambda: Fraction(draw.below(2)))
+    if kinks:  # drawn last: without --with-kinks a seed gives the numbers it always gave
+        _tie_two_conv_outputs(x, draw, (kh, kw), size, (h_pool, w_pool))
     document = {"input": x, "layers": layers,
                 "loss": {"type": MSE, "target": target, "reduction": "half_sum"}}
     return Draft(document, {"loss": 1, "dense_1.grads.weights": 3, "dense_1.grads.bias": 1,
                             "conv2d_1.grads.kernel": 4, "conv2d_1.grads.bias": 1})
+
+
+def _tie_two_conv_outputs(x: np.ndarray, draw: Draw, kernel: tuple[int, int], size: int,
+                          pools: tuple[int, int]) -> None:
+    """Make two side-by-side conv outputs of one pool window equal, in place: the input
+    patch of the right one is made a copy of the left one's (each row of the two patches
+    holds one number), so whatever the kernel and bias the two sums are the same.
+
+    A ReLU input of 0 before a max pool never changes an answer (the pool picks it only
+    when its whole window is ReLU zeros, and the ReLU passes no δ back there), so the kink
+    ``--with-kinks`` puts in this recipe is tied maxima; whether the pair is its window's
+    maximum, and above 0, is checked on the run."""
+    (kh, kw), (h_pool, w_pool) = kernel, pools
+    if size < 2:
+        raise UsageError("a 1×1 pool window holds one cell, which has no other to tie with",
+                         where="--pool", hint="give --pool 2 or more, or leave out --with-kinks")
+    row = draw.below(h_pool) * size + draw.below(size)
+    col = draw.below(w_pool) * size + draw.below(size - 1)
+    for r in range(row, row + kh):
+        x[r, col + 1:col + kw + 1] = x[r, col]
 
 
 # --------------------------------------------------------------------------- v1.1 recipes
@@ -456,7 +478,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            factors=2, layer_types=("conv2d",)),
     Recipe("network", "conv → relu → maxpool → flatten → dense → sigmoid, MSE loss",
            _network, {"input": (5, 5), "kernel": (2, 2), "pool": 2, "outputs": 2},
-           inexact=True, kink=RELU_ZERO, default_numbers="1dp",
+           inexact=True, kink=TIE, default_numbers="1dp",
            layer_types=("conv2d", RELU, MAXPOOL, "flatten", DENSE, SQUASH_TYPES[0])),
     Recipe("multichannel", "conv over a {channels}-channel input with {filters}, given δ",
            _multichannel, {"input": (4, 4), "kernel": (2, 2), "channels": 2, "filters": 2},
