@@ -10,6 +10,8 @@ import csv
 import hashlib
 import io
 import json
+import re
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from typer.testing import CliRunner
 from cnngrad.teach.check import Tolerance, check_sheet, read_answers
 from cnngrad.cli import app
 from cnngrad.errors import ProblemError, UsageError
-from cnngrad.generate import RECIPES, STYLES, generate, with_sheets
+from cnngrad.generate import RECIPES, STYLES, generate, make, with_sheets
 from cnngrad.generate.draw import Draw, student_seed
 from cnngrad.generate.exam import folder_names, read_roster
 from cnngrad.generate.numbers import decimal_text, decimals_needed
@@ -215,6 +217,38 @@ def test_network_with_kinks_and_a_one_cell_pool_says_there_is_nothing_to_tie():
         generate("network", 1, sizes={"pool": 1}, with_kinks=True)
     assert (caught.value.where, caught.value.what) == (
         "--pool", "a 1×1 pool window holds one cell, which has no other to tie with")
+
+
+def test_hopeless_slow_draws_stop_at_the_time_budget_and_say_what_to_change(monkeypatch):
+    # 16×16 by 16×16: every draw (0.35 s) has a kernel gradient beyond ±100; 400 of them
+    # took 133 s before failing
+    monkeypatch.setattr(make, "DRAW_BUDGET_SECONDS", 1.0)
+    started = time.monotonic()
+    with pytest.raises(UsageError) as caught:
+        generate("conv-transpose", 1, sizes={"input": (16, 16), "kernel": (16, 16)})
+    assert time.monotonic() - started < 20
+    error = caught.value
+    assert error.where == "RECIPE"
+    match = re.fullmatch(r"no hand-friendly conv-transpose problem in (\d+) draws with "
+                         r"--numbers int \(stopped after \d+\.\d s of CPU time, the most the "
+                         r"draws may take\) \(most often: conv_transpose2d_1\.grads\.kernel "
+                         r"had a value beyond ±100, in (\d+)\)", error.what)
+    assert match and match[1] == match[2] and int(match[1]) < 400, error.what
+    assert error.hint == ("give smaller sizes (the larger the input and kernel, the more "
+                          "products a value sums), or --numbers 1dp or 2dp (smaller numbers)")
+
+
+def test_whole_numbers_that_land_on_a_relu_zero_hint_at_decimals(monkeypatch):
+    monkeypatch.setattr(make, "DRAW_BUDGET_SECONDS", 0.5)
+    result = invoke("generate", "residual", "--input", "16x16", "--seed", 1)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: RECIPE: no hand-friendly residual problem in ")
+    assert "(most often: a ReLU input was 0, in " in line
+    assert line.endswith("; hint: use --numbers 1dp or 2dp (of many ReLU inputs made of whole "
+                         "numbers, some land on 0), or a smaller --input")
+    # what the hint says works
+    assert generate("residual", 1, sizes={"input": (16, 16)}, numbers="1dp").attempts == 1
 
 
 @pytest.mark.parametrize("ties", ["first", "split", "all"])

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -35,6 +37,11 @@ from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INDEX_LOSSES,
 
 #: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
 MAX_ATTEMPTS = 400
+#: CPU seconds the draws may take before giving up early: at the largest sizes a draw takes
+#: half a second, so 400 hopeless draws took minutes.  Far above what a kept draw takes (a few
+#: hundredths of a second for the default sizes, at most about a second measured for any
+#: sample or size a seed could be found for), so a seed that gives a problem gives the same.
+DRAW_BUDGET_SECONDS = 8.0
 #: No value of a generated problem's run is larger than this (in magnitude).
 MAX_MAGNITUDE = 100
 #: No bias is larger than this (a bias moved to centre a sigmoid could be).
@@ -178,7 +185,11 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     exact = not recipe.inexact
     promise = _promised_decimals(recipe, style)
     failures: Counter[str] = Counter()
+    started = time.process_time()
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        spent = time.process_time() - started
+        if attempt > 1 and spent > DRAW_BUDGET_SECONDS:
+            raise _no_friendly_draw(recipe, style, failures, attempt - 1, spent)
         draft = recipe.build(draw, style, options, with_kinks)
         if with_kinks and recipe.kink == RELU_ZERO:
             _put_relu_zero(draft, draw, style, recipe)
@@ -192,7 +203,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
             break
         failures[failure] += 1
     else:
-        raise _no_friendly_draw(recipe, style, failures)
+        raise _no_friendly_draw(recipe, style, failures, MAX_ATTEMPTS, None)
     min_decimals = INEXACT_DECIMALS if recipe.inexact or style.exact_fractions else promise
     if title is None:
         title = _title(recipe, seed, style, options, with_kinks, quiet_title)
@@ -369,18 +380,67 @@ def _answers_unfriendly(trace, draft: Draft, recipe: Recipe, style: Style,
     return None
 
 
-def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter) -> UsageError:
+def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: int,
+                      spent: float | None) -> UsageError:
     """The error when every draw failed: what failed most often, and what the user can
-    change (a problem file keeps its sizes: only the style and the seed are left)."""
+    change (a problem file keeps its sizes: only the style and the seed are left).
+
+    ``spent`` is the CPU time of the draws when they stopped at :data:`DRAW_BUDGET_SECONDS`
+    before :data:`MAX_ATTEMPTS` (None: all of them were drawn)."""
     reason, count = failures.most_common(1)[0]
-    what = (f"no hand-friendly {recipe.name} problem in {MAX_ATTEMPTS} draws with --numbers "
-            f"{style.name} (most often: {reason}, in {count})")
-    if recipe.name in RECIPES:
-        return UsageError(what, where="RECIPE",
-                          hint="try other sizes, another --numbers style or another --seed")
-    return UsageError(what, where="RECIPE",
-                      hint="try another --numbers style or --seed; a problem file keeps its "
-                           "own sizes and layers, so to change them edit the file")
+    stopped = "" if spent is None else (
+        f" (stopped after {spent:.1f} s of CPU time, the most the draws may take)")
+    what = (f"no hand-friendly {recipe.name} problem in {draws} draws with --numbers "
+            f"{style.name}{stopped} (most often: {reason}, in {count})")
+    decimals = _decimals_failure(failures, style)
+    if decimals:
+        what += f"; {decimals}"
+    file = recipe.name not in RECIPES
+    return UsageError(what, where="RECIPE", hint=_no_draw_hint(reason, style, file, decimals))
+
+
+#: The reason :func:`_answers_unfriendly` gives for a value with more decimals than promised.
+_DECIMALS_REASON = re.compile(r"(?P<path>\S+) needed more than (?P<promise>\d+) decimals$")
+
+
+def _decimals_failure(failures: Counter, style: Style) -> str:
+    """Why the answers of the draws needed more decimals than the style promises, when the
+    loss did: an MSE loss squares the network's output, so it needs twice the output's
+    decimals (and a half or a mean adds more), beyond what the promise counts.  Empty when no
+    draw failed so."""
+    for reason, count in failures.most_common():
+        match = _DECIMALS_REASON.match(reason)
+        if match and match["path"] == "loss":
+            return (f"the loss needed more than {match['promise']} decimals in {count} "
+                    f"(a squared error has up to twice the decimals of the output it squares, "
+                    f"which the {match['promise']} promised by --numbers {style.name} do not "
+                    f"count)")
+    return ""
+
+
+def _no_draw_hint(reason: str, style: Style, file: bool, decimals: str) -> str:
+    """What to change, for the reason the draws failed most often."""
+    if decimals:
+        # whole numbers square to whole numbers; fractions are held to a denominator instead
+        change = ("use --numbers int or fractions (exact whatever the decimals), or another "
+                  "--seed") if style.name != "int" else \
+            "use --numbers fractions (exact whatever the decimals), or another --seed"
+    elif "beyond ±" in reason:
+        change = "give smaller sizes (the larger the input and kernel, the more products a " \
+            "value sums)" if not file else "try another --seed"
+        if style.name == "int":
+            change += ", or --numbers 1dp or 2dp (smaller numbers)"
+    elif reason == "a ReLU input was 0" and style.name == "int":
+        change = ("use --numbers 1dp or 2dp (of many ReLU inputs made of whole numbers, some "
+                  "land on 0)" + ("" if file else ", or a smaller --input"))
+    elif not file:
+        return "try other sizes, another --numbers style or another --seed"
+    else:
+        change = "try another --numbers style or --seed"
+    if file:
+        change += ("; a problem file keeps its own sizes and layers, so to change them edit "
+                   "the file")
+    return change
 
 
 def _count_zeros(cells: list) -> tuple[int, int]:
