@@ -1193,10 +1193,14 @@ def _split_rows(text: str, delimiter: str, *, strict: bool = False):
 def csv_grid(lines: list[str]) -> list[list[str]]:
     """The cells of a grid of CSV lines (none blank), by the rules of a CSV tensor file: the
     separator found on the first line (runs of spaces or tabs when it has none of ``;``,
-    tab, ``,``), every cell stripped, a separator ending every row dropped."""
+    tab, ``,``), every cell stripped, separators ending every row dropped: the columns
+    empty in every row at the right of the grid, as a spreadsheet pads a narrow block of a
+    wider sheet (``0.25,,,`` for a number in a sheet four columns wide)."""
     text = "\n".join(lines)
     rows = list(_split_rows(text, _sniff_delimiter(text)))
-    return [cells[:-1] for cells in rows] if _ends_every_row(rows) else rows
+    while _ends_every_row(rows):
+        rows = [cells[:-1] for cells in rows]
+    return rows
 
 
 def csv_cells(name: str, base_dir: pathlib.Path, *, file: str = "") -> list[str]:

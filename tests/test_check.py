@@ -1367,6 +1367,26 @@ def test_a_csv_of_blocks_saved_by_a_spreadsheet_is_read(tmp_path):
         f"error: {answers}: line 1: block 'conv2d_1.grads.kernel' has no rows"]
 
 
+def test_a_csv_of_blocks_padded_by_a_spreadsheet_is_read(tmp_path):
+    # a spreadsheet saves every row as wide as the sheet: a 2-wide block of a 5-wide sheet
+    # ends its rows with 3 empty cells; it was refused ("line 2, column 3:
+    # conv2d_1.grads.kernel: an empty string is not a number")
+    answers = tmp_path / "a.csv"
+    answers.write_bytes(b"\xef\xbb\xbf# conv2d_1.grads.kernel,,,,\r\n0.0446,0.0941,,,\r\n"
+                        b"0.0113,0.0683,,,\r\n,,,,\r\n# conv2d_1.delta_in[1],,,,\r\n"
+                        b"0,-0.0047,-0.0295,0.0425,0\r\n")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 0, result.stderr
+    assert "total: 9/9 cells right" in result.output
+    # a cell left empty in one row only is still an empty cell, not padding
+    answers.write_text("# conv2d_1.grads.kernel,,,\n0.0446,0.0941,,\n0.0113,,,\n")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {answers}: line 3, column 2: conv2d_1.grads.kernel: an empty string is not a "
+        "number"]
+
+
 def test_the_manifest_among_the_submissions_is_named_so(tmp_path):
     # a glob over the exam's folder gives it as a submission: it was read as an answers file
     # ("recipe: 'seed' is not a number")
