@@ -1409,6 +1409,47 @@ def test_the_manifest_among_the_submissions_is_named_so(tmp_path):
                                                                   ("manifest", "error")]
 
 
+def test_a_folder_above_the_submissions_names_no_student(tmp_path):
+    # the grader's own folder was matched as a student's: hanna's misnamed folder under
+    # /home/ben/subs was graded silently as ben's answers to ben's problem
+    exam = tmp_path / "exam"
+    manifest = exam / "manifest.json"
+    students = {}
+    for student in ("ana", "ben"):
+        (exam / student).mkdir(parents=True)
+        (exam / student / "problem.json").write_text(WORKED.read_text())
+        students[student] = {"folder": student, "problem": f"{student}/problem.json"}
+    manifest.write_text(json.dumps({"cnngrad_manifest": 1, "recipe": "seed",
+                                    "students": students}))
+    subs = tmp_path / "ben" / "subs"
+    for folder in ("ana", "hanna"):
+        (subs / folder).mkdir(parents=True)
+        (subs / folder / "answers.json").write_text(RIGHT_ANSWERS.read_text())
+    hanna = subs / "hanna" / "answers.json"
+    result = CliRunner().invoke(app, ["check", "--manifest", str(manifest),
+                                      str(subs / "ana" / "answers.json"), str(hanna),
+                                      "-f", "csv"])
+    assert result.exit_code == 2
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
+                                                                  ("hanna", "error")]
+    assert result.stderr.splitlines()[0] == (
+        f"error: {hanna}: not a student of the manifest (named neither by the file nor by "
+        "its folder); hint: name the file or its folder after the student's id")
+    # a folder between the common one and the file's own still names its student
+    nested = tmp_path / "nested"
+    for student in ("ana", "ben"):
+        (nested / student / "hw3").mkdir(parents=True)
+        (nested / student / "hw3" / "answers.json").write_text(RIGHT_ANSWERS.read_text())
+    result = CliRunner().invoke(app, ["check", "--manifest", str(manifest), "-f", "csv",
+                                      *(str(nested / s / "hw3" / "answers.json")
+                                        for s in ("ana", "ben"))])
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
+                                                                  ("ben", "right")]
+
+
 def test_standard_input_given_twice_is_a_usage_error(tmp_path):
     # the second '-' read it empty: an error row "<stdin>: empty file" beside a graded one
     result = CliRunner().invoke(app, ["check", str(WORKED), "-", "-"],

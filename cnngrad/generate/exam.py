@@ -237,14 +237,19 @@ def is_manifest(path: str) -> bool:
     return is_manifest_document(document)
 
 
-def student_of(submission: str, manifest: Manifest) -> str | None:
+def student_of(submission: str, manifest: Manifest, root: str | None = None) -> str | None:
     """Whose answers a file holds: its stem (``alice.json``), else its folder
-    (``alice/answers.json``) or any folder above it, matched to an id or a student's folder."""
+    (``alice/answers.json``) or a folder above it below ``root`` (``alice/hw3/answers.json``
+    under ``root`` ``subs``), matched to an id or a student's folder.  A folder at or above
+    ``root`` (the folder all the submissions are in: the grader's own, ``/home/ben/subs``)
+    names no student; without ``root`` only the file's own folder does."""
     path = Path(submission)
     by_id = {_name_key(student): student for student in reversed(manifest.students)}
     by_folder = {_name_key(entry.get("folder", student)): student
                  for student, entry in reversed(manifest.students.items())}
-    candidates = [path.stem] + [part for part in reversed(path.parent.parts)]
+    above = path.parent.parent.parts
+    above = above[len(Path(root).parts):] if root is not None else ()
+    candidates = [path.stem, path.parent.name, *reversed(above)]
     for name in map(_name_key, candidates):
         if name in by_id:
             return by_id[name]
@@ -268,8 +273,9 @@ def group_submissions(manifest: Manifest, submissions: list[str]
     with the error that says so."""
     grouped: dict[str, list[str]] = {}
     strays = []
+    root = _common_folder(submissions)
     for submission in submissions:
-        student = student_of(submission, manifest)
+        student = student_of(submission, manifest, root)
         if student is None:
             strays.append((submission, UsageError(
                 "not a student of the manifest (named neither by the file nor by its folder)",
@@ -278,6 +284,21 @@ def group_submissions(manifest: Manifest, submissions: list[str]
         grouped.setdefault(student, []).append(submission)
     order = list(manifest.students)
     return {student: grouped[student] for student in order if student in grouped}, strays
+
+
+def _common_folder(submissions: list[str]) -> str | None:
+    """The folder all the submission files are in (``subs`` for ``subs/ana/answers.json``
+    and ``subs/ben/answers.json``; a single file's own folder), or None when they have none
+    in common as given (a relative path beside an absolute one)."""
+    import os
+
+    folders = [str(Path(submission).parent) for submission in submissions if submission != "-"]
+    if not folders:
+        return None
+    try:
+        return str(Path(os.path.commonpath(folders)))
+    except ValueError:
+        return None
 
 
 def json_text(document: dict) -> str:
