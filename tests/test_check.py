@@ -1450,6 +1450,23 @@ def test_a_folder_above_the_submissions_names_no_student(tmp_path):
                                                                   ("ben", "right")]
 
 
+def test_a_file_given_twice_is_graded_once(tmp_path, monkeypatch):
+    # overlapping globs gave the same file twice: two identical rows in the gradebook
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "subs").mkdir()
+    Path("subs/ana.json").write_text(RIGHT_ANSWERS.read_text())
+    Path("subs/ben.json").write_text(WRONG_ANSWERS.read_text())
+    result = CliRunner().invoke(app, ["check", str(WORKED), "subs/ana.json", "subs/ben.json",
+                                      "subs/ana.json", "./subs/ben.json", "-f", "csv"])
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["file"]) for row in rows] == [("ana", "subs/ana.json"),
+                                                                ("ben", "subs/ben.json")]
+    assert result.stderr.splitlines() == [
+        "note: subs/ana.json: given again; graded once",
+        "note: subs/ben.json: given again (as ./subs/ben.json); graded once"]
+
+
 def test_standard_input_given_twice_is_a_usage_error(tmp_path):
     # the second '-' read it empty: an error row "<stdin>: empty file" beside a graded one
     result = CliRunner().invoke(app, ["check", str(WORKED), "-", "-"],

@@ -96,6 +96,34 @@ def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
     return kept
 
 
+def _once_each(answers: list[str]) -> list[str]:
+    """The answers files with each file once: a file given again (a glob that overlaps
+    another, ``subs/*/answers.json subs/ben/*``, or ``./subs/ben/answers.json`` beside
+    ``subs/ben/answers.json``) would be a second, identical row of the gradebook; a note on
+    standard error names it."""
+    import os
+
+    kept: list[str] = []
+    for path in answers:
+        def same(other: str) -> bool:
+            if path == other:
+                return True
+            if "-" in (path, other):
+                return False
+            try:
+                return os.path.samefile(path, other)
+            except OSError:
+                return False
+
+        first = next((other for other in kept if same(other)), None)
+        if first is None:
+            kept.append(path)
+        elif path != "-":  # '-' given twice is an error of its own
+            again = "" if path == first else f" (as {path})"
+            note_later(f"note: {one_line(first)}: given again{one_line(again)}; graded once")
+    return kept
+
+
 def _nothing_left(given: list[str]) -> UsageError:
     """Every answers file given was the problem file itself (``check hw.json hw.json``)."""
     if len(given) == 1:
@@ -272,7 +300,7 @@ def check(
         from cnngrad.cli.check_manifest import check_manifest
 
         return check_manifest(
-            manifest, [problem, *answers], fmt=fmt, output=output, decimals=decimals,
+            manifest, _once_each([problem, *answers]), fmt=fmt, output=output, decimals=decimals,
             details=details, diagnose=diagnose, one_based=one_based,
             carry_forward=carry_forward, exact=exact, lr=lr, max_elements=max_elements,
             tolerance_of=lambda grading: _tolerance(atol, rtol, min_decimals, grading))
@@ -282,7 +310,7 @@ def check(
     if answers.count("-") > 1:  # the second read of it would find it empty
         raise UsageError(f"'-' (standard input) is given {answers.count('-')} times; it holds "
                          f"one answers file", where="ANSWERS")
-    given, answers = answers, _without_the_problem(problem, answers)
+    given, answers = answers, _without_the_problem(problem, _once_each(answers))
     if not answers:
         raise _nothing_left(given)
     if fmt == "gradescope" and len(answers) > 1:
