@@ -1148,7 +1148,7 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
                            len(records)):]
     if not records:
         raise ProblemError("empty file (no rows)", file=shown)
-    if _ends_every_row(cells for _, cells in records):
+    while _ends_every_row(cells for _, cells in records):  # a spreadsheet pads to its width
         records = [(row_number, cells[:-1]) for row_number, cells in records]
 
     # a comma in any cell (a quoted one, with commas between cells): never a number as written

@@ -303,6 +303,8 @@ def test_a_csv_named_after_its_path(tmp_path):
      "1.126199999999999944e-02 6.828800000000000148e-02\n"),
     # a separator ending every row, as spreadsheets and print loops write it
     ("conv2d_1.grads.kernel.csv", "0.0446,0.0941,\n0.0113,0.0683,\r\n"),
+    # a spreadsheet's used range wider than the grid: every row padded with empty cells
+    ("conv2d_1.grads.kernel.csv", "\ufeff0.0446,0.0941,,\r\n0.0113,0.0683,,\r\n,,,\r\n"),
     ("blocks.csv", "# conv2d_1.grads.kernel\n0.0446 0.0941\n0.0113 0.0683\n"),
     ("blocks.csv", "# conv2d_1.grads.kernel\n0.0446;0.0941;\n0.0113;0.0683;\n"),
 ])

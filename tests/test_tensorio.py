@@ -375,6 +375,7 @@ def test_rank_limits(tmp_path):
     "1, 4/2, 3e0\n8/2, 5.0, 6\n   \n",
     "\n \n,,\n1,2,3\n4,5,6\n",
     "1,2,3,\n4,5,6,\n",  # a separator ending every row: no fourth column
+    "1,2,3,,,\n4,5,6,,,\n,,,,,\n",  # a spreadsheet's rows padded to its wider range
     "1;2;3;\r\n4;5;6;\r\n\r\n",
 ])
 def test_csv_dialects(content, tmp_path):
