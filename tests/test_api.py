@@ -307,6 +307,45 @@ def test_a_non_int_size_is_a_value_error_not_truncated(call, words):
 
 
 @pytest.mark.parametrize("call, words", [
+    # each call first with the int, then with the float that equals it: 2.0 == 2 hashes alike,
+    # and the float found the int's cached geometry and was computed as 2
+    (lambda x, v: cnngrad.maxpool2d_forward(x, v), "size must be an int or a pair of ints"),
+    (lambda x, v: cnngrad.avgpool2d_backward(x, np.ones((1, 1, 3, 3)), v),
+     "size must be an int or a pair of ints"),
+    (lambda x, v: cnngrad.maxpool2d_forward(x, (2, v)), "size must be an int or a pair of ints"),
+    (lambda x, v: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), stride=v),
+     "stride must be an int or a pair of ints"),
+    (lambda x, v: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), stride=(2, v)),
+     "stride must be an int or a pair of ints"),
+    (lambda x, v: cnngrad.conv2d_backward(x, np.ones((1, 1, 2, 2)), np.ones((1, 1, 5, 5)),
+                                          dilation=v - 1), "dilation must be an int"),
+])
+def test_a_float_is_refused_after_its_int_was_accepted(call, words):
+    x = np.ones((1, 1, 6, 6))
+    call(x, 2)
+    with pytest.raises(ValueError) as raised:
+        call(x, 2.0)
+    assert words in str(raised.value)
+
+
+@pytest.mark.parametrize("call", [
+    # int(groups) read 2.5 as 2 groups and "1" as 1
+    lambda g: cnngrad.conv2d_forward(np.ones((1, 4, 5, 5)), np.ones((4, 2, 2, 2)), groups=g),
+    lambda g: cnngrad.conv2d_backward(np.ones((1, 4, 5, 5)), np.ones((4, 2, 2, 2)),
+                                      np.ones((1, 4, 4, 4)), groups=g),
+    lambda g: cnngrad.conv1d_forward(np.ones((1, 4, 5)), np.ones((4, 2, 2)), groups=g),
+    lambda g: cnngrad.conv_transpose2d_forward(np.ones((1, 4, 3, 3)), np.ones((4, 2, 2, 2)),
+                                               groups=g),
+])
+@pytest.mark.parametrize("groups", [2.5, 2.0, "2", True, None])
+def test_groups_must_be_an_int(call, groups):
+    assert call(np.int64(2)) is not None
+    with pytest.raises(ValueError) as raised:
+        call(groups)
+    assert str(raised.value) == f"groups must be an int, got {groups!r}"
+
+
+@pytest.mark.parametrize("call, words", [
     # the array x where its shape is wanted (every other backward takes x itself)
     (lambda x: cnngrad.global_avgpool_backward(x, np.ones((1, 2))),
      "pass x.shape, not the array x (of shape (1, 2, 3, 3))"),

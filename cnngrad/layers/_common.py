@@ -36,6 +36,31 @@ def ints(value, name: str, forms: str) -> tuple[int, ...]:
     return tuple(int(v) for v in items)
 
 
+def an_int(value, name: str) -> int:
+    """``value`` as an int; a float (2.5 or 2.0), a bool or a string is a ValueError rather than
+    truncated by ``int()``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    return int(value)
+
+
+def cache_key(value):
+    """``value`` (an option as the caller gave it) as a key for a cache of checked geometries.
+
+    A list or array becomes a tuple. A leaf that is not an int, a string or None raises
+    TypeError, so that the caller checks it uncached: 2.0 == 2 and True == 1 hash alike, and a
+    float must never find the geometry cached for its int and slip past the check that refuses
+    it.
+    """
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(cache_key(item) for item in value)
+    if type(value) is int or isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    raise TypeError(f"no cache key for {value!r}")
+
+
 def pair(value: int | Sequence[int], name: str = "value") -> IntPair:
     """``3 -> (3, 3)``, ``(2, 1) -> (2, 1)``."""
     if isinstance(value, (int, np.integer)):

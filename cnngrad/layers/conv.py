@@ -40,6 +40,8 @@ import numpy as np
 from cnngrad.layers._common import (
     PADDING_MODES,
     FourSides,
+    an_int,
+    cache_key,
     conv_output_size,
     four_sides,
     is_exact,
@@ -246,28 +248,15 @@ class _Geometry:
         return self.n, self.f, self.h_out, self.w_out
 
 
-def _hashable(value):
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return tuple(_hashable(item) for item in value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def _geometry(x_shape, w_shape, stride, padding, dilation, groups, padding_mode) -> _Geometry:
     """The checked sizes of one call; cached per shapes and options (small calls repeat)."""
-    try:  # shapes and ints or tuples as given: hashable as they are
-        return _geometry_cached(x_shape, w_shape, stride, padding, dilation, groups,
-                                padding_mode)
-    except TypeError:
-        pass
-    try:  # lists: as tuples
-        key = tuple(_hashable(a) for a in (x_shape, w_shape, stride, padding, dilation, groups,
+    try:  # ints as ints, lists as tuples; a float or bool key is refused (see cache_key)
+        key = tuple(cache_key(a) for a in (x_shape, w_shape, stride, padding, dilation, groups,
                                             padding_mode))
-        return _geometry_cached(*key)
     except TypeError:  # an odd argument: the checks below say what is wrong with it
         return _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
                                   padding_mode)
+    return _geometry_cached(*key)
 
 
 def _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
@@ -279,7 +268,7 @@ def _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
         raise ValueError(f"w must be 4-D (F, C/groups, kh, kw), got shape {tuple(w_shape)}")
     n, c, h, w = x_shape
     f, c_group, kh, kw = w_shape
-    groups = int(groups)
+    groups = an_int(groups, "groups")
     stride_hw, dilation_hw = pair(stride, "stride"), pair(dilation, "dilation")
     sides = four_sides(padding)
     if groups < 1:

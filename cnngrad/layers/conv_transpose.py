@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.layers import conv
-from cnngrad.layers._common import IntPair, is_exact, pair, zeros_like_dtype
+from cnngrad.layers._common import IntPair, an_int, is_exact, pair, zeros_like_dtype
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def _geometry(x_shape, w_shape, stride, padding, output_padding, dilation, group
         raise ValueError(f"w must be 4-D (C_in, F/groups, kh, kw), got shape {tuple(w_shape)}")
     n, c_in, h, w = (int(v) for v in x_shape)
     c_w, f_group, kh, kw = (int(v) for v in w_shape)
-    groups = int(groups)
+    groups = an_int(groups, "groups")
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     padding, output_padding = pair(padding, "padding"), pair(output_padding, "output_padding")
     if groups < 1:

@@ -39,6 +39,7 @@ import numpy as np
 from cnngrad.layers._common import (
     TIE_RULES,
     IntPair,
+    cache_key,
     is_exact,
     pair,
     pool_output_size,
@@ -119,21 +120,13 @@ def _tap_span(tap: int, n_in: int, n_out: int, stride: int, pad: int) -> tuple[s
     return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
 
 
-def _key(value):
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return tuple(_key(item) for item in value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def _geometry(input_hw: Sequence[int], size, stride, padding, ceil_mode: bool) -> _Geometry:
     """The checked sizes and taps of one pooling; cached per shape and options (small calls
     repeat, and forward and backward share it)."""
     try:
-        return _geometry_cached(*(_key(a) for a in (input_hw, size, stride, padding)),
+        return _geometry_cached(*(cache_key(a) for a in (input_hw, size, stride, padding)),
                                 bool(ceil_mode))
-    except TypeError:  # an unhashable oddity: the checks say what is wrong with it
+    except TypeError:  # a float, a bool or an unhashable oddity: the checks judge it uncached
         return _geometry_uncached(input_hw, size, stride, padding, ceil_mode)
 
 
