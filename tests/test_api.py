@@ -360,6 +360,35 @@ def test_global_avgpool_backward_says_what_it_takes(call, words):
     assert words in str(raised.value)
 
 
+@pytest.mark.parametrize("call, message", [
+    # numpy's "zero-size array to reduction operation maximum which has no identity"
+    (lambda: cnngrad.softmax_forward(np.ones((2, 0))),
+     "softmax needs K ≥ 1 values along the last axis, got shape (2, 0)"),
+    (lambda: cnngrad.log_softmax_forward(np.ones(0)),
+     "softmax needs K ≥ 1 values along the last axis, got shape (0,)"),
+    # a ZeroDivisionError from 1/N
+    (lambda: cnngrad.nll(np.ones((0, 3)), np.zeros(0, dtype=int)),
+     "nll needs at least one sample, got log_probs of shape (0, 3)"),
+    # a NaN with a RuntimeWarning, and an infinite delta
+    (lambda: cnngrad.global_avgpool_forward(np.ones((1, 2, 0, 3))),
+     "global_avgpool needs maps of at least one cell (every spatial size ≥ 1), got shape "
+     "(1, 2, 0, 3)"),
+    (lambda: cnngrad.global_avgpool_backward((1, 2, 3, 0), np.ones((1, 2))),
+     "global_avgpool needs maps of at least one cell (every spatial size ≥ 1), got shape "
+     "(1, 2, 3, 0)"),
+])
+def test_an_empty_axis_that_leaves_nothing_to_average_is_a_value_error(call, message):
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value) == message
+
+
+def test_an_empty_batch_still_gives_empty_results():
+    np.testing.assert_array_equal(cnngrad.softmax_forward(np.ones((0, 3))), np.ones((0, 3)))
+    assert cnngrad.global_avgpool_forward(np.ones((0, 2, 3, 3))).shape == (0, 2)
+    assert cnngrad.global_avgpool_backward((0, 2, 3, 3), np.ones((0, 2))).shape == (0, 2, 3, 3)
+
+
 def test_global_avgpool_takes_lists_as_the_other_kernels_do():
     x = np.arange(18.0).reshape(1, 2, 3, 3)
     np.testing.assert_array_equal(cnngrad.global_avgpool_forward(x.tolist()), [[4.0, 13.0]])

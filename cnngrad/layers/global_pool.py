@@ -12,6 +12,14 @@ import numpy as np
 from cnngrad.layers._common import count_divisor
 
 
+def _check_maps(shape: tuple[int, ...]) -> None:
+    """Every size ≥ 0 and every spatial one ≥ 1: the mean of an empty map is 0/0 (a NaN and a
+    RuntimeWarning, and an infinite delta), not a number to return."""
+    if min(shape) < 0 or min(shape[2:]) < 1:
+        raise ValueError(f"global_avgpool needs maps of at least one cell (every spatial size "
+                         f"≥ 1), got shape {tuple(shape)}")
+
+
 def _spatial_size(shape: tuple[int, ...]) -> int:
     count = 1
     for size in shape[2:]:
@@ -39,6 +47,7 @@ def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim < 3:
         raise ValueError(f"global_avgpool needs (N, C, *spatial), got shape {x.shape}")
+    _check_maps(x.shape)
     axes = tuple(range(2, x.ndim))
     return x.sum(axis=axes) / count_divisor(_spatial_size(x.shape), x)
 
@@ -72,6 +81,7 @@ def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.n
     if delta.shape != x_shape[:2]:
         raise ValueError(f"delta must have the output's shape (N, C) = {x_shape[:2]}, "
                          f"got {delta.shape}")
+    _check_maps(x_shape)
     share = delta / count_divisor(_spatial_size(x_shape), delta)
     return np.broadcast_to(share.reshape(share.shape + (1,) * (len(x_shape) - 2)),
                            x_shape).copy()

@@ -240,6 +240,9 @@ def nll(log_probs: np.ndarray, target_index):
     rows = log_probs.reshape(-1, log_probs.shape[-1])
     picked = target.reshape(-1)
     count = rows.shape[0]
+    if count == 0:  # the mean over no samples: 1/N would be a ZeroDivisionError
+        raise ValueError(f"nll needs at least one sample, got log_probs of shape "
+                         f"{log_probs.shape}")
     exact = log_probs.dtype == object
     scale = Fraction(1, count) if exact else 1.0 / count
     loss = -rows[np.arange(count), picked].sum() * scale

@@ -11,6 +11,8 @@ def _float(a) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim < 1:
         raise ValueError("softmax needs at least one axis (K) to normalise over")
+    if a.shape[-1] < 1:  # else numpy's max over an empty axis fails with its own words
+        raise ValueError(f"softmax needs K ≥ 1 values along the last axis, got shape {a.shape}")
     if a.dtype.kind == "f":
         return a
     if a.dtype != object and a.dtype.kind not in "biu":  # complex or text: not a real number
