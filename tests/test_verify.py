@@ -300,6 +300,35 @@ def test_verify_op_names_a_partial_by_its_function_and_an_object_by_its_class():
     assert run_battery(Layer(), "conv2d_backward").function == "Layer"
 
 
+def test_a_small_difference_shows_in_the_grids_got_and_expected():
+    from cnngrad import conv2d_forward
+    from cnngrad.testing import verify_op
+
+    def conv_off_by_a_thousandth(x, w, b, stride, padding):
+        return conv2d_forward(x, w, b, stride=stride, padding=padding) + 1e-3
+
+    with pytest.raises(AssertionError) as raised:
+        verify_op(conv_off_by_a_thousandth, "conv2d_forward")
+    # at 4 significant digits the got of 10.001 read 10, as the expected did
+    assert """
+  y[0, 0, :, :]
+  got                        expected                   got − expected
+   10.001   4.001   1.001         10       4       1      0.001   0.001   0.001
+   -4.999  -4.999 -10.999         -5      -5     -11      0.001   0.001   0.001
+  -10.999 -10.999  -7.999        -11     -11      -8      0.001   0.001   0.001
+""" in str(raised.value)
+
+
+def test_a_grid_within_the_tolerances_keeps_its_four_digits():
+    from cnngrad.verify.report import _grid_digits
+
+    # 1 + 1e-9 is inside rtol 1e-5: its extra digits would only be noise
+    assert _grid_digits([(1.0 + 1e-9, 1.0), (10.001, 10.001)], 1e-5, 1e-6) == 4
+    assert _grid_digits([(10.001, 10.0)], 1e-5, 1e-6) == 5
+    assert _grid_digits([(1.0 + 1e-4, 1.0)], 1e-5, 1e-6) == 5
+    assert _grid_digits([(float("inf"), 1.0)], 1e-5, 1e-6) == 4
+
+
 def test_an_exception_without_a_message_has_no_colon_over_nothing(tmp_path):
     """A bare assert read "raised AssertionError:", a colon with nothing after it."""
     path = user_file(tmp_path, """

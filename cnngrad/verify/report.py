@@ -23,11 +23,26 @@ _STATUS_WORDS = {"pass": "pass", "mismatch": "FAIL", "shape": "FAIL", "nonfinite
 _SPATIAL = ("H", "W", "H'", "W'", "kh", "kw", "L", "L'", "k")
 
 
-def _g(value: float) -> str:
+def _g(value: float, digits: int = 4) -> str:
     if not math.isfinite(value):
         return str(value)
-    text = f"{value:.4g}"
+    text = f"{value:.{digits}g}"
     return "0" if text == "-0" else text
+
+
+#: the most significant digits a grid's got and expected are printed with
+GRID_DIGITS = 12
+
+
+def _grid_digits(pairs: list[tuple[float, float]], rtol: float, atol: float) -> int:
+    """The fewest significant digits (4 at least) that print each wrong pair's got and
+    expected differently: at 4, a got of 10.001 against 10 printed as 10 and 10."""
+    wrong = [(g, e) for g, e in pairs
+             if math.isfinite(g) and not np.isclose(g, e, rtol=rtol, atol=atol)]
+    for digits in range(4, GRID_DIGITS):
+        if all(_g(g, digits) != _g(e, digits) for g, e in wrong):
+            return digits
+    return GRID_DIGITS
 
 
 def _wrap(text: str, indent: str, first: str = "", width: int = WIDTH) -> list[str]:
@@ -105,8 +120,10 @@ def _window(size: int, center: int) -> range:
     return range(start, min(size, start + GRID_CELLS))
 
 
-def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int) -> list[str]:
-    """got, expected and their difference, on the 2-D slice through the worst cell."""
+def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: float = 0.0,
+          atol: float = 0.0) -> list[str]:
+    """got, expected and their difference, on the 2-D slice through the worst cell; got and
+    expected with enough digits that a cell outside the tolerances reads differently."""
     got, expected = failure.got, failure.expected
     if got is None or expected is None or got.shape != expected.shape:
         return []
@@ -133,7 +150,9 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int) -> list[
         return float(array[tuple(at)])
 
     blocks = {"got": got, "expected": expected}
-    texts = {name: [[_g(cell(a, r, c)) for c in cols] for r in rows]
+    digits = _grid_digits([(cell(got, r, c), cell(expected, r, c)) for r in rows for c in cols],
+                          rtol, atol)
+    texts = {name: [[_g(cell(a, r, c), digits) for c in cols] for r in rows]
              for name, a in blocks.items()}
     texts["got − expected"] = [[_g(cell(got, r, c) - cell(expected, r, c))
                                 if math.isfinite(cell(got, r, c)) else "·"
@@ -198,7 +217,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             lines.append("")
             lines += _grid(grid_failure,
                            report.style.axes(report.op, grid_failure.name, report.layout),
-                           width)
+                           width, report.rtol, report.atol)
             grid_shown = True
     else:
         lines += _wrap(first.message, "    ", "  ", width)
