@@ -57,6 +57,9 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
         style does not use; a seed below 0, a timeout not above 0, a tolerance not ≥ 0 (the
         settings the command refuses).
     """
+    # pytest then shows the report and the user's line that called verify_op, not 60 lines of
+    # this function's source above it
+    __tracebackhide__ = True
     from cnngrad.verify.ops import OPS, Options
     from cnngrad.verify.report import render_text
     from cnngrad.verify.runner import run_battery

@@ -319,6 +319,27 @@ def test_a_small_difference_shows_in_the_grids_got_and_expected():
 """ in str(raised.value)
 
 
+def test_pytest_shows_the_report_not_verify_ops_source(tmp_path):
+    (tmp_path / "test_mine.py").write_text(textwrap.dedent("""\
+        from cnngrad import conv2d_forward
+        from cnngrad.testing import verify_op
+
+        def my_conv(x, w, b, stride, padding):
+            return conv2d_forward(x, w, b, stride=stride, padding=padding) * 2
+
+        def test_my_conv():
+            verify_op(my_conv, "conv2d_forward")
+        """))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                          str(tmp_path / "test_mine.py")], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=120)
+    assert run.returncode == 1
+    assert 'verify_op(my_conv, "conv2d_forward")' in run.stdout
+    assert "Smallest failing case: 1, 1×1 kernel" in run.stdout
+    assert "def verify_op" not in run.stdout and "_check_settings" not in run.stdout
+
+
 def test_a_grid_within_the_tolerances_keeps_its_four_digits():
     from cnngrad.verify.report import _grid_digits
 
