@@ -389,6 +389,24 @@ def test_an_empty_batch_still_gives_empty_results():
     assert cnngrad.global_avgpool_backward((0, 2, 3, 3), np.ones((0, 2))).shape == (0, 2, 3, 3)
 
 
+def test_dropout_of_a_float_x_with_a_fraction_p_stays_float():
+    from fractions import Fraction
+
+    # it was an object array of Python floats, neither float64 nor exact
+    y = cnngrad.dropout_forward(np.array([1.0, 2.0]), np.array([1, 0]), Fraction(1, 3))
+    assert y.dtype == np.float64
+    # 1/(1 − float(1/3)), torch's rounding of the float scale
+    np.testing.assert_array_equal(y, [1.4999999999999998, 0.0])
+    dx = cnngrad.dropout_backward(np.array([1, 1]), Fraction(1, 2),
+                                  np.array([1.0, 3.0], dtype=np.float32))
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(dx, [2.0, 6.0])
+    # integers with a Fraction p (and Fractions) stay exact
+    y = cnngrad.dropout_forward(np.array([1, 2]), np.array([1, 1]), Fraction(1, 3))
+    assert list(y) == [Fraction(3, 2), Fraction(3)]
+    assert all(isinstance(v, Fraction) for v in y)
+
+
 def test_global_avgpool_takes_lists_as_the_other_kernels_do():
     x = np.arange(18.0).reshape(1, 2, 3, 3)
     np.testing.assert_array_equal(cnngrad.global_avgpool_forward(x.tolist()), [[4.0, 13.0]])

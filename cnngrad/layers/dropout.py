@@ -31,7 +31,10 @@ def _operands(mask, other, p):
                          f"got {mask.shape}")
     if mask.size and not np.all((mask == 0) | (mask == 1)):
         raise ValueError("mask must hold only 0s and 1s (1 keeps a unit, 0 drops it)")
-    exact = other.dtype == object or mask.dtype == object or isinstance(p, Fraction)
+    # a float x stays float whatever p: multiplied by a Fraction its values became Python
+    # floats in an object array, neither a float array nor exact
+    exact = other.dtype == object or other.dtype.kind != "f" and (
+        isinstance(p, Fraction) or mask.dtype == object)
     if exact:
         other = other.astype(object)
         mask = np.where(mask == 1, 1, 0).astype(object)
@@ -60,7 +63,8 @@ def dropout_forward(x: np.ndarray, mask: np.ndarray, p) -> np.ndarray:
     Notes
     -----
     y = x·mask/(1 − p), as torch's dropout in training mode (the output has the input's
-    size); an object (Fraction) x or a Fraction p gives exact Fractions.
+    size). An object (Fraction) x, or an integer x with a Fraction p, gives exact Fractions;
+    a float x gives its own float dtype, p taken as a float.
     """
     mask, x, scale = _operands(mask, x, p)
     return x * mask * scale
@@ -82,7 +86,7 @@ def dropout_backward(mask: np.ndarray, p, delta: np.ndarray) -> np.ndarray:
     Notes
     -----
     dx = delta·mask/(1 − p): the dropped units get nothing, the kept ones the delta scaled
-    by 1/(1 − p).
+    by 1/(1 − p). Exact (Fractions) or float as :func:`dropout_forward`, by delta's dtype.
     """
     mask, delta, scale = _operands(mask, delta, p)
     return delta * mask * scale
