@@ -407,6 +407,20 @@ def test_dropout_of_a_float_x_with_a_fraction_p_stays_float():
     assert all(isinstance(v, Fraction) for v in y)
 
 
+@pytest.mark.parametrize("args, message", [
+    ((6.5, 3, 2), "size must be an int, got 6.5"),
+    ((6, 3.0, 2), "kernel must be an int, got 3.0"),
+    ((6, 3, "2"), "stride must be an int, got '2'"),
+    ((6, 3, 2, 1.5), "dilation must be an int, got 1.5"),
+])
+def test_same_padding_refuses_a_float_rather_than_truncating_it(args, message):
+    assert cnngrad.same_padding(6, 3, 2) == (0, 1)
+    assert cnngrad.same_padding(np.int64(6), np.int32(3), 2, dilation=np.int64(1)) == (0, 1)
+    with pytest.raises(ValueError) as raised:
+        cnngrad.same_padding(*args)
+    assert str(raised.value) == message
+
+
 def test_global_avgpool_takes_lists_as_the_other_kernels_do():
     x = np.arange(18.0).reshape(1, 2, 3, 3)
     np.testing.assert_array_equal(cnngrad.global_avgpool_forward(x.tolist()), [[4.0, 13.0]])

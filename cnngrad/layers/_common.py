@@ -99,11 +99,18 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> IntP
         The total max((⌈H/s⌉ − 1)·s + d·(k − 1) + 1 − H, 0), the odd extra cell after (at the
         bottom or right), so that the output has ⌈H/s⌉ cells.
 
+    Raises
+    ------
+    ValueError
+        An argument that is not an int (a float such as 6.0 too: never truncated) or is < 1.
+
     Notes
     -----
     At stride 1 the total is d·(k − 1) whatever H (PyTorch's padding="same").
     """
-    size, kernel, stride, dilation = int(size), int(kernel), int(stride), int(dilation)
+    # int() read 6.5 as 6 and "6" as 6: a float or a string is refused, as by the kernels
+    size, kernel, stride, dilation = (an_int(v, name) for v, name in zip(
+        (size, kernel, stride, dilation), ("size", "kernel", "stride", "dilation")))
     if min(size, kernel, stride, dilation) < 1:
         raise ValueError(f"size, kernel, stride and dilation must be ≥ 1, got {size}, {kernel}, "
                          f"{stride}, {dilation}")
