@@ -439,11 +439,54 @@ def test_global_avgpool_takes_lists_as_the_other_kernels_do():
     lambda z: cnngrad.softmax_forward(z[0, 0]),
     lambda z: cnngrad.log_softmax_forward(z[0, 0].astype(str)),
     lambda z: cnngrad.maxpool2d_forward(z, 2),
+    # these computed complex numbers (upsample, global_avgpool) or dropped the imaginary
+    # parts with a ComplexWarning (the pools' delta, dropout, the losses)
+    lambda z: cnngrad.maxpool2d_backward(z.real, z[:, :, :2, :2], 2),
+    lambda z: cnngrad.avgpool2d_backward(z.real, z[:, :, :2, :2], 2),
+    lambda z: cnngrad.maxpool1d_backward(z.real[0], z[0, :, :2], 2),
+    lambda z: cnngrad.upsample_nearest_forward(z, 2),
+    lambda z: cnngrad.upsample_nearest_backward(z, 2),
+    lambda z: cnngrad.global_avgpool_forward(z),
+    lambda z: cnngrad.global_avgpool_backward(z.shape, z[:, :, 0, 0]),
+    lambda z: cnngrad.dropout_forward(z, np.ones(z.shape), 0.5),
+    lambda z: cnngrad.dropout_backward(np.ones(z.shape), 0.5, z),
+    lambda z: cnngrad.bce(z.real / 20, z / 20),
+    lambda z: cnngrad.bce_with_logits(z, z.real / 20),
+    lambda z: cnngrad.nll(z[0, 0], [0, 1, 2, 3]),
 ])
 def test_complex_or_text_arrays_are_a_value_error(call):
     z = (np.arange(16) + 1j).reshape(1, 1, 4, 4)
     with pytest.raises(ValueError, match="real numbers"):
         call(z)
+
+
+@pytest.mark.parametrize("call, message", [
+    # numpy parsed the text ("1.0" read as 1.0) or raised its own words from inside
+    (lambda: cnngrad.nll(np.array([["-1.0", "-2.0"]]), [0]),
+     "log_probs must hold real numbers (float, integer or object dtype), got dtype <U4"),
+    (lambda: cnngrad.maxpool2d_backward(np.ones((1, 1, 2, 2)), np.array([[[["1"]]]]), 2),
+     "delta must hold real numbers (float, integer or object dtype), got dtype <U1"),
+    (lambda: cnngrad.bce(np.array([0.5]), np.array(["a"])),
+     "target must hold real numbers (float, integer or object dtype), got dtype <U1"),
+    (lambda: cnngrad.global_avgpool_forward(np.ones((1, 1, 2, 2)).astype(str)),
+     "x must hold real numbers (float, integer or object dtype), got dtype <U32"),
+    (lambda: cnngrad.dropout_forward(np.ones(2), np.array(["1", "0"]), 0.5),
+     "mask must hold real numbers (float, integer or object dtype), got dtype <U1"),
+    # a TypeError from comparing eps with 0
+    (lambda: cnngrad.batchnorm_forward(np.ones((2, 3)), np.ones(3), np.zeros(3), eps="1e-5"),
+     "eps must be a number ≥ 0, got '1e-5'"),
+    (lambda: cnngrad.batchnorm_backward(np.ones((2, 3)), np.ones(3), np.ones((2, 3)), eps=None),
+     "eps must be a number ≥ 0, got None"),
+    # int() read 2.5 as 2; an int was a TypeError from iterating it
+    (lambda: cnngrad.global_avgpool_backward((1, 1, 2.5, 2), np.ones((1, 1))),
+     "each size of x_shape must be an int, got 2.5"),
+    (lambda: cnngrad.global_avgpool_backward(4, np.ones((1, 1))),
+     "x_shape is the forward input's shape, a tuple (N, C, *spatial), got 4"),
+])
+def test_text_and_odd_scalars_are_a_value_error_naming_the_argument(call, message):
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value) == message
 
 
 def test_padding_is_zeros():

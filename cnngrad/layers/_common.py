@@ -44,6 +44,17 @@ def an_int(value, name: str) -> int:
     return int(value)
 
 
+def real_array(value, name: str) -> np.ndarray:
+    """``value`` as an array of real numbers (float, integer, bool or object dtype); complex
+    numbers or text are a ValueError, never computed as complex, cast (the imaginary part
+    dropped with a warning) nor parsed ("1.5" read as 1.5)."""
+    array = np.asarray(value)
+    if array.dtype != object and array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers (float, integer or object dtype), "
+                         f"got dtype {array.dtype}")
+    return array
+
+
 def cache_key(value):
     """``value`` (an option as the caller gave it) as a key for a cache of checked geometries.
 

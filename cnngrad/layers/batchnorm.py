@@ -25,6 +25,7 @@ computed in float64.  The plain-loop ``_naive`` twins are written straight from 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -75,6 +76,9 @@ def _setup(x, gamma, eps, mode, running_mean, running_var, delta=None):
         raise ValueError(f"empty axis in x {x.shape}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    # before eps is compared: "1e-5" or None was a TypeError from the comparison
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise ValueError(f"eps must be a number ≥ 0, got {eps!r}")
     count = x.size // c
     if mode == "train":
         if running_mean is not None or running_var is not None:

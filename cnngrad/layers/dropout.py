@@ -11,6 +11,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from cnngrad.layers._common import real_array
+
 
 def _scale(p, exact: bool):
     """1/(1 − p), checked: 0 ≤ p < 1; a Fraction in exact mode."""
@@ -24,8 +26,8 @@ def _scale(p, exact: bool):
     return 1 / (1 - float(p))
 
 
-def _operands(mask, other, p):
-    mask, other = np.asarray(mask), np.asarray(other)
+def _operands(mask, other, p, name: str):
+    mask, other = real_array(mask, "mask"), real_array(other, name)
     if mask.shape != other.shape:
         raise ValueError(f"mask must have the shape of the layer's input {other.shape}, "
                          f"got {mask.shape}")
@@ -66,7 +68,7 @@ def dropout_forward(x: np.ndarray, mask: np.ndarray, p) -> np.ndarray:
     size). An object (Fraction) x, or an integer x with a Fraction p, gives exact Fractions;
     a float x gives its own float dtype, p taken as a float.
     """
-    mask, x, scale = _operands(mask, x, p)
+    mask, x, scale = _operands(mask, x, p, "x")
     return x * mask * scale
 
 
@@ -88,13 +90,13 @@ def dropout_backward(mask: np.ndarray, p, delta: np.ndarray) -> np.ndarray:
     dx = delta·mask/(1 − p): the dropped units get nothing, the kept ones the delta scaled
     by 1/(1 − p). Exact (Fractions) or float as :func:`dropout_forward`, by delta's dtype.
     """
-    mask, delta, scale = _operands(mask, delta, p)
+    mask, delta, scale = _operands(mask, delta, p, "delta")
     return delta * mask * scale
 
 
 def dropout_forward_naive(x, mask, p):
     """Plain-loop reference for :func:`dropout_forward`."""
-    mask, x, _ = _operands(mask, x, p)
+    mask, x, _ = _operands(mask, x, p, "x")
     keep = 1 - (Fraction(p) if x.dtype == object else float(p))
     y = np.empty_like(x)
     for i in np.ndindex(*x.shape):

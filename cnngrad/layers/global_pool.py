@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnngrad.layers._common import count_divisor
+from cnngrad.layers._common import an_int, count_divisor, real_array
 
 
 def _check_maps(shape: tuple[int, ...]) -> None:
@@ -44,7 +44,7 @@ def global_avgpool_forward(x: np.ndarray) -> np.ndarray:
     The sum over every spatial axis divided by the map's size: for ``dtype=object`` arrays of
     Fractions the result is an exact Fraction.
     """
-    x = np.asarray(x)
+    x = real_array(x, "x")
     if x.ndim < 3:
         raise ValueError(f"global_avgpool needs (N, C, *spatial), got shape {x.shape}")
     _check_maps(x.shape)
@@ -74,8 +74,12 @@ def global_avgpool_backward(x_shape: tuple[int, ...], delta: np.ndarray) -> np.n
     if isinstance(x_shape, np.ndarray) and x_shape.ndim != 1:
         raise ValueError(f"x_shape is the forward input's shape, a tuple (N, C, *spatial): "
                          f"pass x.shape, not the array x (of shape {x_shape.shape})")
-    x_shape = tuple(int(size) for size in x_shape)
-    delta = np.asarray(delta)
+    if isinstance(x_shape, (int, np.integer)) or not hasattr(x_shape, "__iter__"):
+        raise ValueError(f"x_shape is the forward input's shape, a tuple (N, C, *spatial), "
+                         f"got {x_shape!r}")
+    # int() read a size of 2.5 as 2
+    x_shape = tuple(an_int(size, "each size of x_shape") for size in x_shape)
+    delta = real_array(delta, "delta")
     if len(x_shape) < 3:
         raise ValueError(f"global_avgpool needs x_shape (N, C, *spatial), got {x_shape}")
     if delta.shape != x_shape[:2]:

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from cnngrad.layers._common import MSE_REDUCTIONS, count_divisor
+from cnngrad.layers._common import MSE_REDUCTIONS, count_divisor, real_array
 
 
 def mse(y: np.ndarray, target: np.ndarray, reduction: str = "half_sum"):
@@ -101,9 +101,9 @@ BCE_GRAD_EPSILON = float(np.float32(1e-12))
 
 
 def _float_pair(y, target, name: str) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y)
+    y = real_array(y, name)
     y = y if y.dtype.kind == "f" else y.astype(np.float64)
-    target = np.asarray(target).astype(y.dtype)
+    target = real_array(target, "target").astype(y.dtype)
     if target.shape != y.shape:
         raise ValueError(f"target must have the shape of the {name} {y.shape}, "
                          f"got {target.shape}")
@@ -231,7 +231,7 @@ def nll(log_probs: np.ndarray, target_index):
     -----
     Only the target entries matter: nll is linear in log_probs.
     """
-    log_probs = np.asarray(log_probs)
+    log_probs = real_array(log_probs, "log_probs")
     if log_probs.ndim not in (1, 2) or log_probs.shape[-1] < 1:
         raise ValueError(f"log_probs must be (K,) or (N, K), got shape {log_probs.shape}")
     if log_probs.dtype != object and log_probs.dtype.kind != "f":

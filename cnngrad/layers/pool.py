@@ -40,6 +40,7 @@ from cnngrad.layers._common import (
     TIE_RULES,
     IntPair,
     cache_key,
+    real_array,
     is_exact,
     pair,
     pool_output_size,
@@ -200,7 +201,7 @@ def _as_maps(x) -> np.ndarray:
 
 
 def _as_delta(delta, x: np.ndarray, geo: _Geometry) -> np.ndarray:
-    delta = np.asarray(delta)
+    delta = real_array(delta, "delta")
     expected = x.shape[:2] + geo.output_hw
     if delta.shape != expected:
         raise ValueError(f"delta must have the output's shape {expected}, got {delta.shape}")

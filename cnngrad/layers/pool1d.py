@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.layers import pool
-from cnngrad.layers._common import TIE_RULES, pool_output_size, zeros_like_dtype
+from cnngrad.layers._common import TIE_RULES, pool_output_size, real_array, zeros_like_dtype
 
 
 def _one(value, name: str, low: int) -> int:
@@ -50,7 +50,7 @@ def _geometry(x, size, stride, padding, ceil_mode):
 
 
 def _as_delta(delta, x, out):
-    delta = np.asarray(delta)
+    delta = real_array(delta, "delta")
     expected = x.shape[:2] + (out,)
     if delta.shape != expected:
         raise ValueError(f"delta must have the output's shape {expected}, got {delta.shape}")

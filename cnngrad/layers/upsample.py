@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnngrad.layers._common import ints
+from cnngrad.layers._common import ints, real_array
 
 
 def _scales(scale, spatial: int) -> tuple[int, ...]:
@@ -57,7 +57,7 @@ def upsample_nearest_forward(x: np.ndarray, scale) -> np.ndarray:
     -----
     y[n, c, i, j] = x[n, c, ⌊i/s_h⌋, ⌊j/s_w⌋]; output size H' = s_h·H, W' = s_w·W.
     """
-    x = np.asarray(x)
+    x = real_array(x, "x")
     scales = _scales(scale, _spatial(x, "x"))
     expanded = [slice(None), slice(None)]
     for _ in scales:
@@ -83,7 +83,7 @@ def upsample_nearest_backward(delta: np.ndarray, scale) -> np.ndarray:
     dx[n, c, h, w] = Σ of delta over the block rows s_h·h … s_h·h + s_h − 1 and columns
     s_w·w … s_w·w + s_w − 1; input size H = H'/s_h, W = W'/s_w.
     """
-    delta = np.asarray(delta)
+    delta = real_array(delta, "delta")
     scales = _scales(scale, _spatial(delta, "delta"))
     for size, s in zip(delta.shape[2:], scales):
         if size % s:
