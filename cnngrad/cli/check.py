@@ -23,6 +23,7 @@ from cnngrad.cli.common import (
     output_format,
     render_rich,
     report_error,
+    same_file,
     write_output,
 )
 from cnngrad.errors import ProblemError, UsageError
@@ -79,17 +80,9 @@ def _tolerance(atol: Optional[str], rtol: Optional[str], min_decimals: Optional[
 def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
     """The answers files less the problem file itself (``check hw.json *.json``), with a
     note on standard error for each one skipped."""
-    import os
-
-    if problem == "-":
-        return answers
     kept = []
     for path in answers:
-        try:
-            same = path != "-" and os.path.samefile(path, problem)
-        except OSError:
-            same = False
-        if same:
+        if same_file(path, problem):
             note_later(f"note: {one_line(path)}: skipped: it is the problem file, not an answers file")
             continue
         kept.append(path)
@@ -101,21 +94,10 @@ def _once_each(answers: list[str]) -> list[str]:
     another, ``subs/*/answers.json subs/ben/*``, or ``./subs/ben/answers.json`` beside
     ``subs/ben/answers.json``) would be a second, identical row of the gradebook; a note on
     standard error names it."""
-    import os
-
     kept: list[str] = []
     for path in answers:
-        def same(other: str) -> bool:
-            if path == other:
-                return True
-            if "-" in (path, other):
-                return False
-            try:
-                return os.path.samefile(path, other)
-            except OSError:
-                return False
-
-        first = next((other for other in kept if same(other)), None)
+        first = next((other for other in kept if other == path or same_file(path, other)),
+                     None)
         if first is None:
             kept.append(path)
         elif path != "-":  # '-' given twice is an error of its own

@@ -20,7 +20,7 @@ from pathlib import Path
 import typer
 
 from cnngrad.cli.common import (compute, note_later, one_line, render_rich, report_error,
-                                write_output)
+                                same_file, write_output)
 from cnngrad.errors import ProblemError, UsageError
 
 
@@ -71,14 +71,14 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         context = SlipContext(trace)
         results += [FileCheck(file=path, error=_problem_given(path, manifest, student),
                               student=student)
-                    if _same_file(path, manifest.problem_path(student)) else
+                    if same_file(path, manifest.problem_path(student)) else
                     check_file(trace, path, tolerance, context=context, diagnose=diagnose,
                                grading=grading, one_based=one_based, student=student)
                     for path in files]
     # a stray is named as a plain gradebook names it: by its folder when files share a name
     names = dict(zip(submissions, student_names(submissions)))
     for path, error in strays:
-        if _same_file(path, Path(manifest_file)):  # given again among the submissions
+        if same_file(path, Path(manifest_file)):  # given again among the submissions
             error = _manifest_given(path, manifest)
         else:
             error = _not_answers(path) or error
@@ -112,13 +112,6 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     code = exit_code(results)
     if code:
         raise typer.Exit(code)
-
-
-def _same_file(path: str, other: Path) -> bool:
-    try:
-        return Path(path).samefile(other)
-    except OSError:
-        return False
 
 
 def _problem_given(path: str, manifest, student: str) -> UsageError:

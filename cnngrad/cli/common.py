@@ -57,6 +57,17 @@ def report_error(error: CnnGradError) -> None:
 _pending_notes: list[str] = []
 
 
+def same_file(path, other) -> bool:
+    """Whether two names given on the command line are one file (``./a.json`` beside
+    ``a.json``, a link); ``-`` (standard input) is no file, and a name of no file names none."""
+    if "-" in (path, other):
+        return False
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
 def note_later(line: str) -> None:
     """Say ``line`` on stderr when the command ends having written its report: with exit
     code 0, or with the code it chose itself (``check``: 1 for a wrong answer, 2 beside a
