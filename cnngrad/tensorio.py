@@ -1304,16 +1304,16 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
         as_float = np.array(array, dtype=np.float64, order="C")  # writable, native byte order
     # both in the file's order (the element indices count in it): as_float is C-ordered
     order = "F" if fortran_order else "C"
-    too_large = np.flatnonzero(~np.isfinite(as_float.ravel(order=order)))  # beyond 1.8e308
+    values, written = as_float.ravel(order=order), array.ravel(order=order)
+    too_large = np.flatnonzero(~np.isfinite(values))  # beyond 1.8e308
     if too_large.size:
-        raise ProblemError(f"{str(array.ravel(order=order)[too_large[0]])} is too large (beyond "
-                           "float64's range, about 1.8e308)", where=element(int(too_large[0])),
+        raise ProblemError(f"{str(written[too_large[0]])} is too large (beyond float64's "
+                           "range, about 1.8e308)", where=element(int(too_large[0])),
                            file=shown)
     # float128 below float64's smallest: 0 in float64, an error as in JSON and CSV (and --exact)
-    too_small = np.flatnonzero((as_float.ravel(order=order) == 0)
-                               & (array.ravel(order=order) != 0))
+    too_small = np.flatnonzero((values == 0) & (written != 0))
     if too_small.size:
-        raise ProblemError(_too_small(str(array.ravel(order=order)[too_small[0]])).what,
+        raise ProblemError(_too_small(str(written[too_small[0]])).what,
                            where=element(int(too_small[0])), file=shown)
     return as_float
 
