@@ -316,14 +316,16 @@ def test_one_image_split_by_rows_over_threads_matches_naive(monkeypatch, use_cor
     assert_matches_naive(rng, x, w, b, (stride, padding, dilation, groups, mode), tol=1e-13)
 
 
-@pytest.mark.parametrize("backward", [False, True])
-def test_one_image_that_cannot_be_split_by_rows_is_computed_once(monkeypatch, backward):
-    # a depthwise image on two threads: no thread repeats the other's whole image
+@pytest.mark.parametrize("images", [1, 3])
+@pytest.mark.parametrize("name", ["_flat_forward", "_flat_input_grad", "_flat_kernel_grad"])
+def test_depthwise_images_are_computed_once_on_two_cores(monkeypatch, name, images):
+    # stride 1 depthwise on two cores: the forward pass on one thread, the backward pass a
+    # gradient per thread, each over every image; no thread repeats the other's images
     monkeypatch.setattr(conv, "_cores", lambda: 2)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
-    name = "_flat_backward" if backward else "_flat_forward"
+    backward = name != "_flat_forward"
     calls = []
     step = getattr(conv, name)
 
@@ -333,16 +335,16 @@ def test_one_image_that_cannot_be_split_by_rows_is_computed_once(monkeypatch, ba
 
     monkeypatch.setattr(conv, name, counted)
     rng = np.random.default_rng(12)
-    x, w = rng.standard_normal((1, 4, 9, 8)), rng.standard_normal((4, 1, 3, 3))
+    x, w = rng.standard_normal((images, 4, 9, 8)), rng.standard_normal((4, 1, 3, 3))
     if backward:
-        delta = rng.standard_normal((1, 4, 9, 8))
+        delta = rng.standard_normal((images, 4, 9, 8))
         for fast, naive in zip(conv2d_backward(x, w, delta, 1, 1, 1, 4),
                                conv2d_backward_naive(x, w, delta, 1, 1, 1, 4)):
             assert_same(fast, naive, tol=1e-13)
     else:
         assert_same(conv2d_forward(x, w, None, 1, 1, 1, 4),
                     conv2d_forward_naive(x, w, None, 1, 1, 1, 4), tol=1e-13)
-    assert calls == [(0, 1)]
+    assert calls == [(0, images)]
 
 
 @pytest.mark.parametrize("c, f, groups, kernel, stride, expected", [
@@ -872,8 +874,9 @@ THRESHOLDS = {
     "SHIFTED_TILE_VALUES": [1, 300, 2**20],
     "PHASE_MIN_TAPS": [0, 4, 100],
     "DEPTHWISE_BLOCK_BYTES": [1, 500, 2**21],
+    "DEPTHWISE_DOTS_BLOCK_BYTES": [1, 500, 2**21],
     "DEPTHWISE_PARALLEL_MIN_MACS": [0, 10**18],
-    "DEPTHWISE_ALL_TILES_BYTES": [1, 4 * 2**20],
+    "DEPTHWISE_DOTS_BLAS_MIN_BYTES": [0, 2**60],
 }
 
 

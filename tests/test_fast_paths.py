@@ -226,21 +226,53 @@ def test_latex_scientific_rows_use_times_ten():
 # depthwise convolution: a multiply-add per tap, on threads for big calls
 
 
+def test_unbuffered_rows_sets_numpys_ufunc_buffer_and_gives_it_back():
+    from cnngrad.layers._common import UNBUFFERED_BUFSIZE, unbuffered_rows
+
+    before = np.getbufsize()
+    with unbuffered_rows():
+        assert np.getbufsize() == UNBUFFERED_BUFSIZE
+    assert np.getbufsize() == before
+    with pytest.raises(KeyError), unbuffered_rows():
+        raise KeyError("a failing kernel")
+    assert np.getbufsize() == before
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_a_depthwise_conv_leaves_the_callers_ufunc_buffer_as_it_was(monkeypatch, stride):
+    from cnngrad.layers import conv
+
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 4, 9, 8)), rng.standard_normal((4, 1, 3, 3))
+    old = np.setbufsize(4096)
+    try:
+        y = conv.conv2d_forward(x, w, None, stride, 1, 1, 4)
+        conv.conv2d_backward(x, w, np.ones_like(y), stride, 1, 1, 4)
+        assert np.getbufsize() == 4096
+    finally:
+        np.setbufsize(old)
+
+
 @pytest.mark.parametrize("threads", [False, True])
 @pytest.mark.parametrize("stride, padding, dilation, mode", [
     (1, 1, 1, "zeros"), ((2, 1), (1, 2), (1, 2), "reflect"), (2, 0, 1, "zeros"),
     (1, (1, 0, 2, 1), 1, "circular"), (1, 2, 2, "replicate"), (1, 0, (2, 1), "zeros"),
     ((1, 2), 1, 1, "zeros")])
 @pytest.mark.parametrize("block_bytes", [500, 2000, 5000, 10**6])
+@pytest.mark.parametrize("blas_dots", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation, mode,
-                                 block_bytes, dtype):
+                                 block_bytes, blas_dots, dtype):
     from cnngrad.layers import conv
 
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    # stride 1's kernel gradient: einsum's dot products on small blocks, the BLAS's on big ones
+    monkeypatch.setattr(conv, "DEPTHWISE_DOTS_BLAS_MIN_BYTES", 0 if blas_dots else 2**60)
     monkeypatch.setattr(conv, "TILE_BYTES", 2000)  # several chunks of images
     # stride 1: blocks of several images, of one image's channels, or every image at once
     monkeypatch.setattr(conv, "DEPTHWISE_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(conv, "DEPTHWISE_DOTS_BLOCK_BYTES", block_bytes)
     if threads:
         monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
         monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)

@@ -421,7 +421,6 @@ def test_batchnorm_blocks_and_threads_match_naive(monkeypatch, block_bytes, thre
                                                   dtype):
     monkeypatch.setattr(batchnorm, "BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(batchnorm, "PARALLEL_MIN_BYTES", 0 if threads else 10**18)
-    monkeypatch.setattr(batchnorm, "PARALLEL_MIN_CHANNEL_VALUES", 0)
     monkeypatch.setattr(batchnorm, "BLAS_MIN_BYTES", 0 if blas else 10**18)
     monkeypatch.setattr(batchnorm, "_threads", lambda: 3)
     rng = np.random.default_rng(11)
@@ -439,11 +438,44 @@ def test_batchnorm_blocks_and_threads_match_naive(monkeypatch, block_bytes, thre
         close(fast, slow, tol)
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batchnorm_whole_block_calls_are_the_per_channel_numbers_to_the_bit(mode, dtype):
+    # the same operations on the same numbers, each channel's constant broadcast over its
+    # rows: exactly what one call per channel with a Python float constant computes
+    rng = np.random.default_rng(12)
+    x, gamma, beta, delta, stats = batchnorm_problem(rng, (3, 5, 4, 6), mode)
+    x, gamma, beta, delta = (a.astype(dtype) for a in (x, gamma, beta, delta))
+    stats = {name: value.astype(dtype) for name, value in stats.items()}
+    x3, delta3 = x.reshape(3, 5, -1), delta.reshape(3, 5, -1)
+    count = x3.shape[0] * x3.shape[2]
+    if mode == "train":
+        mean = x3.sum(axis=2).sum(axis=0) / count
+        centred = np.stack([x3[:, j] - float(mean[j]) for j in range(5)], axis=1)
+        inv_std = 1 / np.sqrt(np.einsum("ncm,ncm->c", centred, centred) / count + 1e-3)
+    else:
+        centred = np.stack([x3[:, j] - float(stats["running_mean"][j]) for j in range(5)],
+                           axis=1)
+        inv_std = 1 / np.sqrt(stats["running_var"] + 1e-3)
+    scale = gamma * inv_std
+    y = np.stack([centred[:, j] * float(scale[j]) + float(beta[j]) for j in range(5)], axis=1)
+    assert np.array_equal(batchnorm.batchnorm_forward(x, gamma, beta, 1e-3, mode, **stats),
+                          y.reshape(x.shape))
+    dx = batchnorm.batchnorm_backward(x, gamma, delta, 1e-3, mode, **stats)[0].reshape(3, 5, -1)
+    if mode == "eval":
+        expected = [delta3[:, j] * float(scale[j]) for j in range(5)]
+    else:
+        sum_delta = delta3.sum(axis=2).sum(axis=0)
+        k = np.einsum("ncm,ncm->c", delta3, centred) * inv_std * inv_std / count
+        expected = [(delta3[:, j] - float(sum_delta[j] / count) - centred[:, j] * float(k[j]))
+                    * float(scale[j]) for j in range(5)]
+    assert np.array_equal(dx, np.stack(expected, axis=1))
+
+
 def test_batchnorm_block_errors_reach_the_caller(monkeypatch):
     # a failure inside a block on a helper thread is raised, not lost
     monkeypatch.setattr(batchnorm, "BLOCK_BYTES", 1)
     monkeypatch.setattr(batchnorm, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(batchnorm, "PARALLEL_MIN_CHANNEL_VALUES", 0)
     monkeypatch.setattr(batchnorm, "_threads", lambda: 2)
     seen = []
 

@@ -13,10 +13,11 @@ dγ = Σ δ·(x − μ) · 1/√(σ² + ε), and in training dx = (δ − Σδ/M
 with k = Σ δ·(x − μ) / (σ² + ε) / M, so x̂ is never stored.  They work on blocks of a few
 channels whose values stay in cache from the first pass over them to the last (the mean, the
 centred values, the variance and the result: five passes forward, nine backward), each pass
-one numpy call per channel with its constants as Python floats (numpy's vector loop for a
-scalar operand; see :func:`_minus_each`), on a few threads when every channel has many values
-(numpy releases the GIL in its ufuncs, reductions and products); working memory is one block
-per thread.
+one numpy call over the whole block, its per-channel constants a column broadcast over the
+block's rows, with numpy's ufunc buffers out of the way
+(:func:`~cnngrad.layers._common.unbuffered_rows`), on a few threads for big inputs (numpy
+releases the GIL in its ufuncs, reductions and products); working memory is one block per
+thread.
 
 A square root is not rational, so batch norm is float only: object (Fraction) arrays are
 computed in float64.  The plain-loop ``_naive`` twins are written straight from the formulas.
@@ -30,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cnngrad.layers._common import ROW_DOTS_BLAS_MIN_BYTES, row_dots
+from cnngrad.layers._common import ROW_DOTS_BLAS_MIN_BYTES, row_dots, unbuffered_rows
 from cnngrad.layers._threads import cores, for_each
 
 MODES = ("train", "eval")
@@ -42,13 +43,10 @@ MODES = ("train", "eval")
 #: 512 KiB and 7.4 ms at 8 MiB; 32×64×56×56 34 against 40 ms; 8×256×14×14 the same.
 BLOCK_BYTES = 2**21
 
-#: Below this input size the thread start-up costs more than it saves.
+#: Below this input size the thread start-up costs more than it saves.  A block's calls
+#: are long enough to hand the GIL between two threads (a call per channel was not: one
+#: thread ran 8×64×56×56 faster then).
 PARALLEL_MIN_BYTES = 4 * 2**20
-
-#: Threads also need this many values per channel: each numpy call works on one channel and
-#: must run long enough to pay for handing the GIL to the other thread and back (measured on
-#: two cores: 8×64×56×56 float64 ran faster on one thread, 32×64×56×56 faster on two).
-PARALLEL_MIN_CHANNEL_VALUES = 2**16
 
 MAX_THREADS = 8
 
@@ -133,9 +131,14 @@ def _over_channel_blocks(work: Callable[[slice, np.ndarray], None], x3: np.ndarr
     per_channel = n * m * x3.itemsize
     width = max(1, min(c, BLOCK_BYTES // max(per_channel, 1)))
     blocks = [slice(start, min(start + width, c)) for start in range(0, c, width)]
-    few_values = x3.nbytes < PARALLEL_MIN_BYTES or n * m < PARALLEL_MIN_CHANNEL_VALUES
-    workers = 1 if few_values else min(_threads(), len(blocks))
-    for_each(blocks, work, [np.empty((n, width, m), x3.dtype) for _ in range(workers)])
+    workers = 1 if x3.nbytes < PARALLEL_MIN_BYTES else min(_threads(), len(blocks))
+
+    def unbuffered_work(channels: slice, scratch: np.ndarray) -> None:
+        with unbuffered_rows():  # numpy keeps the setting per thread
+            work(channels, scratch)
+
+    for_each(blocks, unbuffered_work,
+             [np.empty((n, width, m), x3.dtype) for _ in range(workers)])
 
 
 def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -147,16 +150,14 @@ def _per_channel_sum(a: np.ndarray) -> np.ndarray:
     return a.sum(axis=2).sum(axis=0)
 
 
-def _minus_each(xb: np.ndarray, means: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """xb − μ per channel, written to ``out`` (a scratch at least the block's size).
+def _column(per_channel: np.ndarray) -> np.ndarray:
+    """(c,) → (c, 1): one constant per channel, broadcast over a block's (N, c, M) rows."""
+    return per_channel[:, None]
 
-    One call per channel with μ as a Python float: numpy subtracts a scalar with its vector
-    loop, but a per-channel column broadcast over the block with a slower one (2–3× the time
-    per value); Python floats keep float32 blocks float32."""
-    centred = out[:, :xb.shape[1]]
-    for j, mean in enumerate(means.tolist()):
-        np.subtract(xb[:, j], mean, out=centred[:, j])
-    return centred
+
+def _minus_each(xb: np.ndarray, means: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """xb − μ per channel, written to ``out`` (a scratch at least the block's size)."""
+    return np.subtract(xb, _column(means), out=out[:, :xb.shape[1]])
 
 
 def _centred(xb: np.ndarray, eps: float, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -221,10 +222,8 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
     def work(channels: slice, scratch: np.ndarray) -> None:
         centred, inv_std = _block_statistics(x3[:, channels], channels, scratch, eps, mode,
                                              running_mean, running_var)
-        scale = (gamma[channels] * inv_std).tolist()
-        for j, shift in enumerate(beta[channels].tolist()):
-            y_j = np.multiply(centred[:, j], scale[j], out=y[:, channels.start + j])
-            y_j += shift
+        y_block = np.multiply(centred, _column(gamma[channels] * inv_std), out=y[:, channels])
+        y_block += _column(beta[channels])
 
     _over_channel_blocks(work, x3)
     return y.reshape(np.shape(x))
@@ -281,21 +280,16 @@ def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps:
         # torch's order of operations: Σ δ·(x − μ) first, x̂ itself is never stored
         dot = _row_dots(db, centred)
         dbeta[channels], dgamma[channels] = sum_delta, dot * inv_std
-        scale = (gamma[channels] * inv_std).tolist()
+        scale = _column(gamma[channels] * inv_std)
         if mode == "train":
             # dx = (δ − Σδ/M − (x − μ)·Σδ(x − μ)/(σ² + ε)/M)·γ/√(σ² + ε), four passes
             count = n * m
-            k = (dot * inv_std * inv_std / count).tolist()
-            mean_delta = (sum_delta / count).tolist()
-            for j in range(len(scale)):
-                centred_j, dx_j = centred[:, j], dx[:, channels.start + j]
-                centred_j *= k[j]
-                np.subtract(db[:, j], mean_delta[j], out=dx_j)
-                dx_j -= centred_j
-                dx_j *= scale[j]
+            centred *= _column(dot * inv_std * inv_std / count)
+            dx_block = np.subtract(db, _column(sum_delta / count), out=dx[:, channels])
+            dx_block -= centred
+            dx_block *= scale
         else:
-            for j in range(len(scale)):
-                np.multiply(db[:, j], scale[j], out=dx[:, channels.start + j])
+            np.multiply(db, scale, out=dx[:, channels])
 
     _over_channel_blocks(work, x3)
     return dx.reshape(np.shape(x)), dgamma, dbeta

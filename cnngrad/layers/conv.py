@@ -18,7 +18,7 @@ such products are thin (few channels), a kernel row of taps is one product over 
 the maps shifted by a column each.  Every
 product is a BLAS ``np.matmul``, except in a depthwise convolution (one filter per channel),
 where a tap is an elementwise multiply-add over whole maps and its kernel gradient a sum of
-products (BLAS dots per map row at stride 1, ``np.einsum`` when strided).
+products (at stride 1 one batched BLAS dot per map and tap, ``np.einsum`` when strided).
 
 The same code runs on ``dtype=object`` arrays of :class:`fractions.Fraction` (the ``--exact``
 mode) and stays exact: it only indexes, adds, multiplies and calls ``np.matmul``, which
@@ -39,6 +39,7 @@ import numpy as np
 
 from cnngrad.layers._common import (
     PADDING_MODES,
+    ROW_DOTS_BLAS_MIN_BYTES,
     FourSides,
     an_int,
     cache_key,
@@ -46,7 +47,7 @@ from cnngrad.layers._common import (
     four_sides,
     is_exact,
     pair,
-    row_dots,
+    unbuffered_rows,
     zeros_like_dtype,
 )
 from cnngrad.layers._threads import cores, run_tasks
@@ -546,7 +547,8 @@ Work = Callable[[int, int, int, int, int], object]
 
 def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
                  split_rows: bool = False, parallel_min_macs: int | None = None,
-                 all_tiles_bytes: int = ALL_TILES_BYTES) -> list:
+                 all_tiles_bytes: int = ALL_TILES_BYTES, threads: bool = True,
+                 by_work: bool = False) -> list:
     """``work`` over images 0..N and all output rows, on one thread per core when the problem
     is big enough and the BLAS's threads can be set; the results in task order.
 
@@ -560,8 +562,10 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
     delta and kernel gradient, as many multiply-adds each): each result is then a tuple with
     an entry per work, None where the task did not run it.  A range of images runs every work;
     one image is shared out by work first, then by rows (with more threads than works).
-    Each thread's ``tile_bytes`` is :data:`TILE_BYTES`, less when the threads' tiles together
-    would pass ``all_tiles_bytes``.
+    ``by_work`` shares out a batch by work too, each work whole on its thread.
+    ``threads=False`` runs it on the calling thread, the BLAS held to one thread as on the
+    threaded path.  Each thread's ``tile_bytes`` is :data:`TILE_BYTES`, less when the
+    threads' tiles together would pass ``all_tiles_bytes``.
     """
     works = work if isinstance(work, tuple) else (work,)
     if not split_rows:
@@ -587,8 +591,9 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
         blas_threads = max(lib.num_threads for lib in controller.lib_controllers)
         # never more threads than the BLAS had: a user who set 1 wants one
         parallel_min = PARALLEL_MIN_MACS if parallel_min_macs is None else parallel_min_macs
-        workers = 1 if macs < parallel_min else min(_cores(), blas_threads, MAX_THREADS)
-        if geo.n >= 2:
+        workers = (1 if macs < parallel_min or not threads
+                   else min(_cores(), blas_threads, MAX_THREADS))
+        if geo.n >= 2 and not by_work:
             workers = min(workers, geo.n)
             bounds = [geo.n * k // workers for k in range(workers + 1)]
             tasks = [(every_work, (first, last), (0, geo.h_out))
@@ -690,14 +695,18 @@ def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray
 # --------------------------------------------------------------------------------------
 # depthwise: each filter reads one channel, so a tap is an elementwise multiply-add
 
-#: Elementwise passes do far less per multiply-add than a product: threads pay off sooner.
+#: Elementwise passes do far less per multiply-add than a product: threads pay off sooner
+#: (strided depthwise calls; stride 1 runs on one thread, see :data:`DEPTHWISE_BLOCK_BYTES`).
 DEPTHWISE_PARALLEL_MIN_MACS = 2 * 10**6
 
-#: The padded maps one stride-1 depthwise block works on: near a core's L2 cache, and few
-#: numpy calls per block (measured on 8×64×56×56, two threads: 2 MiB blocks 19 ms against
-#: 22 ms for 1 MiB ones in float64, the same within the noise in float32; 4 MiB ones
-#: slower in both).
-DEPTHWISE_BLOCK_BYTES = 2**21
+#: The padded maps one stride-1 depthwise block of the forward pass and of the input delta
+#: works on: with its output and scratch, within a core's L2 cache across the nine taps.
+#: They run on one thread: a block's numpy calls are too short (10–30 µs) to hand the
+#: interpreter lock between two threads without waiting, and blocks big enough for two
+#: threads leave the cache.  Forward + backward, 8×64×56×56 float64, on two cores with 2 MiB
+#: of L2 each: 27.7 ms on one thread in 256 KiB blocks, 38.8 ms on two, 34.9 ms on two in
+#: 2 MiB blocks (docs/performance.md, "Depthwise").
+DEPTHWISE_BLOCK_BYTES = 2**18
 
 
 def _depthwise(geo: _Geometry, dtype: np.dtype) -> bool:
@@ -726,17 +735,10 @@ def _depthwise_chunks(x: np.ndarray, geo: _Geometry, start: int, stop: int):
         yield first, last, _pad_chunk(x[first:last], geo)
 
 
-#: Stride-1 depthwise threads share one tile (:data:`ALL_TILES_BYTES` for their flat blocks):
-#: they gained nothing from a whole tile each (1.03–1.04 of the time, float64 and float32, 21
-#: pairs).  Strided depthwise chunks are sized by :data:`TILE_BYTES` alone.
-DEPTHWISE_ALL_TILES_BYTES = TILE_BYTES
-
-
 def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:
     if geo.stride == (1, 1):
         _over_images(geo, functools.partial(_flat_forward, x, w, geo, y), exact=False,
-                     parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
-                     all_tiles_bytes=DEPTHWISE_ALL_TILES_BYTES)
+                     threads=False)
         return
     weights = w.reshape(geo.f, geo.kh, geo.kw)
 
@@ -755,10 +757,13 @@ def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarr
 def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _Geometry,
                         dx: np.ndarray) -> np.ndarray:
     if geo.stride == (1, 1):
-        parts = _over_images(geo, functools.partial(_flat_backward, x, w, delta, geo, dx),
+        # the input delta's short calls on one thread, the kernel gradient's long ones on the
+        # other (or both on one thread for small calls)
+        parts = _over_images(geo, (functools.partial(_flat_input_grad, w, delta, geo, dx),
+                                   functools.partial(_flat_kernel_grad, x, delta, geo)),
                              exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
-                             all_tiles_bytes=DEPTHWISE_ALL_TILES_BYTES)
-        return _sum_parts(parts)
+                             by_work=True)
+        return _sum_parts(dw for _, dw in parts)
     weights = w.reshape(geo.f, geo.kh, geo.kw)
     padded = geo.sides != (0, 0, 0, 0)
 
@@ -791,12 +796,13 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
 # dropped (under 10 % more work on a 56-wide map).
 
 
-def _flat_blocks(geo: _Geometry, itemsize: int, start: int, stop: int):
+def _flat_blocks(geo: _Geometry, itemsize: int, start: int, stop: int, block_bytes: int):
     """(first, last image, first, last channel) blocks of images start..stop whose padded
-    maps fit a tile: several whole images when small, else a block of one image's channels."""
+    maps fit ``block_bytes``: several whole images when small, else a block of one image's
+    channels."""
     map_bytes = geo.padded_hw[0] * geo.padded_hw[1] * itemsize
-    channels = max(1, min(geo.c, DEPTHWISE_BLOCK_BYTES // map_bytes))
-    images = max(1, DEPTHWISE_BLOCK_BYTES // (map_bytes * geo.c)) if channels == geo.c else 1
+    channels = max(1, min(geo.c, block_bytes // map_bytes))
+    images = max(1, block_bytes // (map_bytes * geo.c)) if channels == geo.c else 1
     for first in range(start, stop, images):
         for c0 in range(0, geo.c, channels):
             yield first, min(first + images, stop), c0, min(c0 + channels, geo.c)
@@ -835,63 +841,122 @@ def _flat_padded(x_block: np.ndarray, geo: _Geometry, buffer: np.ndarray) -> np.
     return block.reshape(b, c, -1)
 
 
-def _flat_forward(x, w, geo: _Geometry, y, start: int, stop: int, tile_bytes: int) -> None:
+def _flat_forward(x, w, geo: _Geometry, y, start: int, stop: int, _tile_bytes: int) -> None:
     """y[start:stop] of a stride-1 depthwise convolution, block by block."""
     width, length, shifts = _flat_layout(geo)
     weights = w.reshape(geo.f, len(shifts))
     buffer = None
-    for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop):
-        if buffer is None:  # shaped by the first (largest) block
-            buffer = np.zeros((last - first, c1 - c0) + geo.padded_hw, x.dtype)
-            rows = np.empty((last - first, c1 - c0, geo.h_out * width), x.dtype)
-            scratch = np.empty((last - first, c1 - c0, length), x.dtype)
-        x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
-        b, c = x_flat.shape[:2]
-        out, tmp, tap_weights = rows[:b, :c, :length], scratch[:b, :c], weights[c0:c1]
-        # y = Σ_taps w_tap · x shifted (the same order as the naive sum)
-        for t, shift in enumerate(shifts):
-            np.multiply(x_flat[..., shift:shift + length], tap_weights[:, t, None],
-                        out=out if t == 0 else tmp)
-            if t:
-                out += tmp
-        y[first:last, c0:c1] = rows[:b, :c].reshape(b, c, geo.h_out, width)[..., :geo.w_out]
+    with unbuffered_rows():
+        for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
+                                                DEPTHWISE_BLOCK_BYTES):
+            if buffer is None:  # shaped by the first (largest) block
+                buffer = np.zeros((last - first, c1 - c0) + geo.padded_hw, x.dtype)
+                rows = np.empty((last - first, c1 - c0, geo.h_out * width), x.dtype)
+                scratch = np.empty((last - first, c1 - c0, length), x.dtype)
+            x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
+            b, c = x_flat.shape[:2]
+            out, tmp, tap_weights = rows[:b, :c, :length], scratch[:b, :c], weights[c0:c1]
+            # y = Σ_taps w_tap · x shifted (the same order as the naive sum)
+            for t, shift in enumerate(shifts):
+                np.multiply(x_flat[..., shift:shift + length], tap_weights[:, t, None],
+                            out=out if t == 0 else tmp)
+                if t:
+                    out += tmp
+            y[first:last, c0:c1] = rows[:b, :c].reshape(b, c, geo.h_out, width)[..., :geo.w_out]
 
 
-def _flat_backward(x, w, delta, geo: _Geometry, dx, start: int, stop: int,
-                   tile_bytes: int) -> np.ndarray:
-    """dx[start:stop] of a stride-1 depthwise convolution, and those images' share of dw."""
+def _flat_delta(delta_block: np.ndarray, geo: _Geometry, rows: np.ndarray,
+                length: int) -> np.ndarray:
+    """delta_block (B, C, H', W') written into the leading block of ``rows`` (B, C, H', Wp),
+    whose extra columns stay zero, as flat padded-width rows (B, C, L)."""
+    b, c = delta_block.shape[:2]
+    rows[:b, :c, :, :geo.w_out] = delta_block
+    return rows[:b, :c].reshape(b, c, -1)[..., :length]
+
+
+def _flat_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
+                     _tile_bytes: int) -> None:
+    """dx[start:stop] of a stride-1 depthwise convolution: y = Σ_taps w·x shifted, so the
+    padded input's delta gets w_tap·delta at each tap's shift."""
     width, length, shifts = _flat_layout(geo)
     weights = w.reshape(geo.f, len(shifts))
-    dw = np.zeros((geo.f, len(shifts)), delta.dtype)
     top, _, left, _ = geo.sides
+    delta_rows = None
+    with unbuffered_rows():
+        for first, last, c0, c1 in _flat_blocks(geo, delta.itemsize, start, stop,
+                                                DEPTHWISE_BLOCK_BYTES):
+            if delta_rows is None:  # shaped by the first (largest) block
+                shape = (last - first, c1 - c0)
+                delta_rows = np.zeros(shape + (geo.h_out, width), delta.dtype)
+                delta_padded = np.empty(shape + geo.padded_hw, delta.dtype)
+                scratch = np.empty(shape + (length,), delta.dtype)
+            delta_flat = _flat_delta(delta[first:last, c0:c1], geo, delta_rows, length)
+            b, c = delta_flat.shape[:2]
+            padded = delta_padded[:b, :c]
+            padded.fill(0)
+            padded_flat = padded.reshape(b, c, -1)
+            tmp, tap_weights = scratch[:b, :c], weights[c0:c1]
+            for t, shift in enumerate(shifts):
+                np.multiply(delta_flat, tap_weights[:, t, None], out=tmp)
+                cells = padded_flat[..., shift:shift + length]
+                cells += tmp
+            if geo.mode == "zeros":
+                dx[first:last, c0:c1] = padded[..., top:top + geo.h, left:left + geo.w]
+            else:
+                dx[first:last, c0:c1] = pad2d_backward(padded, geo.sides, geo.mode,
+                                                       (geo.h, geo.w))
+
+
+#: The kernel gradient's blocks: its calls are few and long (copies and one batched product
+#: a block), so it gains more from long calls than from the cache.  Next to the input delta on
+#: another thread, 8×64×56×56 float64: backward 11.9 ms with 2 MiB blocks, 16.4 ms with the
+#: input delta's 256 KiB ones, 14.4 ms for both gradients in one pass on one thread.
+DEPTHWISE_DOTS_BLOCK_BYTES = 2**21
+
+
+def _flat_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int,
+                      _tile_bytes: int) -> np.ndarray:
+    """Images start..stop's share of dw (F, kh·kw) of a stride-1 depthwise convolution:
+    dE/dw_tap = Σ delta · x shifted by the tap."""
+    width, length, shifts = _flat_layout(geo)
+    dw = np.zeros((geo.f, len(shifts)), delta.dtype)
     buffer = None
-    for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop):
-        if buffer is None:
-            shape = (last - first, c1 - c0)
-            buffer = np.zeros(shape + geo.padded_hw, x.dtype)
-            # delta in padded-width rows: the extra columns stay zero
-            delta_rows = np.zeros(shape + (geo.h_out, width), delta.dtype)
-            delta_padded = np.empty(shape + geo.padded_hw, delta.dtype)
-            scratch = np.empty(shape + (length,), delta.dtype)
-        x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
-        b, c = x_flat.shape[:2]
-        delta_rows[:b, :c, :, :geo.w_out] = delta[first:last, c0:c1]
-        delta_flat = delta_rows[:b, :c].reshape(b, c, -1)[..., :length]
-        padded = delta_padded[:b, :c]
-        padded.fill(0)
-        padded_flat = padded.reshape(b, c, -1)
-        tmp, tap_weights = scratch[:b, :c], weights[c0:c1]
-        for t, shift in enumerate(shifts):
-            # y = Σ_taps w·x: dE/dw_tap = Σ delta·x, dE/dx += w_tap·delta
-            dw[c0:c1, t] += row_dots(x_flat[..., shift:shift + length], delta_flat)
-            np.multiply(delta_flat, tap_weights[:, t, None], out=tmp)
-            cells = padded_flat[..., shift:shift + length]
-            cells += tmp
-        if geo.mode == "zeros":
-            dx[first:last, c0:c1] = padded[..., top:top + geo.h, left:left + geo.w]
-        else:
-            dx[first:last, c0:c1] = pad2d_backward(padded, geo.sides, geo.mode, (geo.h, geo.w))
+    with unbuffered_rows():
+        for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
+                                                DEPTHWISE_DOTS_BLOCK_BYTES):
+            if buffer is None:
+                shape = (last - first, c1 - c0)
+                buffer = np.zeros(shape + geo.padded_hw, x.dtype)
+                delta_rows = np.zeros(shape + (geo.h_out, width), delta.dtype)
+            x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
+            delta_flat = _flat_delta(delta[first:last, c0:c1], geo, delta_rows, length)
+            dw[c0:c1] += _tap_dots(x_flat, delta_flat, geo, length)
     return dw
+
+
+#: A block's kernel gradient from this size on is one batched BLAS dot per map and tap (as
+#: :func:`~cnngrad.layers._common.row_dots`); below it einsum, numpy's own rounding.
+DEPTHWISE_DOTS_BLAS_MIN_BYTES = ROW_DOTS_BLAS_MIN_BYTES
+
+
+def _tap_dots(x_flat: np.ndarray, delta_flat: np.ndarray, geo: _Geometry,
+              length: int) -> np.ndarray:
+    """(c, kh·kw): Σ delta · x shifted by each tap, over a block's images and cells.
+
+    The taps are one read-only view of the padded maps, (B, c, kh, kw, L), each tap the maps
+    shifted by its offset, so the block's k² dot products per map are one numpy call (a call
+    per tap was 10 % of the backward pass at 8×64×56×56, float64 and float32)."""
+    b, c = x_flat.shape[:2]
+    (row_step, col_step), item = geo.dilation, x_flat.strides[2]
+    taps = np.lib.stride_tricks.as_strided(
+        x_flat, shape=(b, c, geo.kh, geo.kw, 1, length),
+        strides=x_flat.strides[:2] + (row_step * geo.padded_hw[1] * item, col_step * item, 0,
+                                      item), writeable=False)
+    if x_flat.nbytes < DEPTHWISE_DOTS_BLAS_MIN_BYTES:
+        dots = np.einsum("bcmnl,bcl->cmn", taps[..., 0, :], delta_flat)
+    else:
+        dots = np.matmul(taps, delta_flat[:, :, None, None, :, None]).sum(axis=(0, 4, 5))
+    return dots.reshape(c, -1)
 
 
 def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
