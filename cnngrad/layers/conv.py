@@ -547,8 +547,7 @@ Work = Callable[[int, int, int, int, int], object]
 
 def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
                  split_rows: bool = False, parallel_min_macs: int | None = None,
-                 all_tiles_bytes: int = ALL_TILES_BYTES, threads: bool = True,
-                 by_work: bool = False) -> list:
+                 all_tiles_bytes: int = ALL_TILES_BYTES, by_work: bool = False) -> list:
     """``work`` over images 0..N and all output rows, on one thread per core when the problem
     is big enough and the BLAS's threads can be set; the results in task order.
 
@@ -562,10 +561,9 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
     delta and kernel gradient, as many multiply-adds each): each result is then a tuple with
     an entry per work, None where the task did not run it.  A range of images runs every work;
     one image is shared out by work first, then by rows (with more threads than works).
-    ``by_work`` shares out a batch by work too, each work whole on its thread.
-    ``threads=False`` runs it on the calling thread, the BLAS held to one thread as on the
-    threaded path.  Each thread's ``tile_bytes`` is :data:`TILE_BYTES`, less when the
-    threads' tiles together would pass ``all_tiles_bytes``.
+    ``by_work`` shares out a batch by work too, each work whole on its thread.  Each thread's
+    ``tile_bytes`` is :data:`TILE_BYTES`, less when the threads' tiles together would pass
+    ``all_tiles_bytes``.
     """
     works = work if isinstance(work, tuple) else (work,)
     if not split_rows:
@@ -591,8 +589,7 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
         blas_threads = max(lib.num_threads for lib in controller.lib_controllers)
         # never more threads than the BLAS had: a user who set 1 wants one
         parallel_min = PARALLEL_MIN_MACS if parallel_min_macs is None else parallel_min_macs
-        workers = (1 if macs < parallel_min or not threads
-                   else min(_cores(), blas_threads, MAX_THREADS))
+        workers = 1 if macs < parallel_min else min(_cores(), blas_threads, MAX_THREADS)
         if geo.n >= 2 and not by_work:
             workers = min(workers, geo.n)
             bounds = [geo.n * k // workers for k in range(workers + 1)]
@@ -737,8 +734,8 @@ def _depthwise_chunks(x: np.ndarray, geo: _Geometry, start: int, stop: int):
 
 def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:
     if geo.stride == (1, 1):
-        _over_images(geo, functools.partial(_flat_forward, x, w, geo, y), exact=False,
-                     threads=False)
+        # one thread (see DEPTHWISE_BLOCK_BYTES), no BLAS call
+        _flat_forward(x, w, geo, y, 0, geo.n)
         return
     weights = w.reshape(geo.f, geo.kh, geo.kw)
 
@@ -841,7 +838,7 @@ def _flat_padded(x_block: np.ndarray, geo: _Geometry, buffer: np.ndarray) -> np.
     return block.reshape(b, c, -1)
 
 
-def _flat_forward(x, w, geo: _Geometry, y, start: int, stop: int, _tile_bytes: int) -> None:
+def _flat_forward(x, w, geo: _Geometry, y, start: int, stop: int) -> None:
     """y[start:stop] of a stride-1 depthwise convolution, block by block."""
     width, length, shifts = _flat_layout(geo)
     weights = w.reshape(geo.f, len(shifts))
