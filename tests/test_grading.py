@@ -668,6 +668,52 @@ def test_gradescope_without_points_and_with_an_unreadable_file(tmp_path):
                              f"(truncated?)")
 
 
+def test_one_based_shows_the_points_paths_from_1_in_every_format(tmp_path):
+    """The grading block's paths count from 0 (it is the problem file's); a --one-based run
+    shows them from 1 as it does every other index: Gradescope's test names and outputs,
+    JSON's points, paths and missing, the CSV columns and missing, the table's lines."""
+    problem = problem_file(tmp_path, with_grading({"min_decimals": 4, "points": {
+        "conv2d_1.grads.kernel[0,1]": 1, "conv2d_1.grads.kernel[1][1]": 1,
+        "conv2d_1.delta_in[0,2]": 1, "conv2d_1.output": 1}}))
+    answers = write(tmp_path, "ana.json", '{"conv2d_1.grads.kernel[1,2]": 0.0941, '
+                                          '"conv2d_1.grads.kernel[2,2]": 0.0683}')
+    result = invoke("check", problem, answers, "--one-based", "-f", "gradescope")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert [t["name"] for t in doc["tests"]] == [
+        "conv2d_1.grads.kernel[1,2]", "conv2d_1.grads.kernel[2][2]", "conv2d_1.delta_in[1,3]",
+        "conv2d_1.output"]
+    assert doc["tests"][0]["output"].splitlines()[:2] == [
+        "this test: conv2d_1.grads.kernel[1,2], 1/1 points",
+        "the report below is the whole tensor's, which 2 tests grade "
+        "(conv2d_1.grads.kernel[1,2], conv2d_1.grads.kernel[2][2]):"]
+    assert doc["output"].endswith("missing: conv2d_1.delta_in[1,3], conv2d_1.output")
+    # the same problem counted from 0 keeps the block's paths as written
+    zero = write(tmp_path, "zero.json", '{"conv2d_1.grads.kernel[0,1]": 0.0941}')
+    names = [t["name"] for t in json.loads(
+        invoke("check", problem, zero, "-f", "gradescope").stdout)["tests"]]
+    assert names[:3] == ["conv2d_1.grads.kernel[0,1]", "conv2d_1.grads.kernel[1][1]",
+                         "conv2d_1.delta_in[0,2]"]
+
+    shown = ["conv2d_1.grads.kernel[1,2]", "conv2d_1.grads.kernel[2][2]",
+             "conv2d_1.delta_in[1,3]", "conv2d_1.output"]
+    doc = json.loads(invoke("check", problem, answers, "--one-based", "-f", "json").stdout)
+    (entry,) = doc["files"]
+    assert list(doc["points"]) == shown
+    assert [p["path"] for p in entry["paths"]] == shown
+    assert entry["missing"] == ["conv2d_1.delta_in[1,3]", "conv2d_1.output"]
+    out = invoke("check", problem, answers, "--one-based", "-f", "csv").stdout
+    (row,) = csv.DictReader(io.StringIO(out))
+    assert [row[key] for key in shown] == ["1", "1", "0", "0"]
+    assert row["missing"] == "conv2d_1.delta_in[1,3] conv2d_1.output"
+    table = invoke("check", problem, answers, "--one-based").stdout
+    assert "missing: conv2d_1.delta_in[1,3], conv2d_1.output" in table
+    sheet = invoke("check", problem, answers, write(tmp_path, "ben.json", answers.read_text()),
+                   "--one-based").stdout
+    assert "conv2d_1.grads.kernel[1,2] 1" in sheet and "conv2d_1.delta_in[1,3]" in sheet
+    assert "[0," not in sheet and "[0]" not in sheet
+
+
 def test_gradescope_is_for_one_submission(tmp_path):
     result = invoke("check", EXAM, SAMPLES / "exam" / "ana.json", SAMPLES / "exam" / "ben.json",
                     "-f", "gradescope")

@@ -330,7 +330,7 @@ def check(
     elif fmt == "csv":
         from cnngrad.render.grades import grades_csv
 
-        text = grades_csv(results, grading, tolerance)
+        text = grades_csv(results, grading, tolerance, one_based=one_based)
     elif fmt == "gradescope":
         from cnngrad.render.check_report import tensor_check_text
         from cnngrad.render.grades import gradescope_json
@@ -338,7 +338,7 @@ def check(
         text = gradescope_json(results[0], problem_name, tolerance,
                                lambda check: tensor_check_text(check, decimals, tolerance,
                                                                one_based=one_based),
-                               grading)
+                               grading, one_based=one_based)
     elif fmt == "table":
         from rich.console import Group
         from rich.text import Text
@@ -349,7 +349,8 @@ def check(
             renderable = file_report(results[0], problem_name, tolerance, decimals,
                                      one_based=one_based)
         else:
-            parts = [grade_sheet(results, problem_name, tolerance, grading)]
+            parts = [grade_sheet(results, problem_name, tolerance, grading,
+                                 one_based=one_based)]
             if details:
                 for result in results:
                     if result.error is None:

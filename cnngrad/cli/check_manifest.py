@@ -190,14 +190,15 @@ def _gradebook(results, fmt: str, problem_name: str, tolerance, grading, *, deci
     if fmt == "csv":
         from cnngrad.render.grades import grades_csv
 
-        return grades_csv(results, grading, tolerance)
+        return grades_csv(results, grading, tolerance, one_based=one_based)
     if fmt == "gradescope":
         from cnngrad.render.check_report import tensor_check_text
         from cnngrad.render.grades import gradescope_json
 
         return gradescope_json(results[0], problem_name, tolerance,
                                lambda check: tensor_check_text(check, decimals, tolerance,
-                                                               one_based=one_based), grading)
+                                                               one_based=one_based), grading,
+                               one_based=one_based)
     from rich.console import Group
     from rich.text import Text
 
@@ -206,7 +207,7 @@ def _gradebook(results, fmt: str, problem_name: str, tolerance, grading, *, deci
     if len(results) == 1:
         return render_rich(file_report(results[0], problem_name, tolerance, decimals,
                                        one_based=one_based), to_file=to_file)
-    parts = [grade_sheet(results, problem_name, tolerance, grading)]
+    parts = [grade_sheet(results, problem_name, tolerance, grading, one_based=one_based)]
     if details:
         for result in results:
             if result.error is None:

@@ -20,7 +20,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
+from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, points_text, rounding_note, tensor_notes,
                                    unexplained_notes)
@@ -275,14 +275,15 @@ def file_report(result: FileCheck, problem_file: str, tolerance: Tolerance,
                                               one_based=one_based)]
     parts += [Text(""), total_line(result)]
     if result.missing_paths:
-        parts.append(Text("missing: " + ", ".join(result.missing_words), style="bold red"))
+        parts.append(Text("missing: " + ", ".join(result.missing_words(int(one_based))),
+                          style="bold red"))
     return Group(*parts)
 
 
-def _notes(result: FileCheck, tolerance: Tolerance) -> str:
+def _notes(result: FileCheck, tolerance: Tolerance, base: int = 0) -> str:
     """Each tensor short of full marks, with what its wrong cells are (the first slip it
     matches: JSON and CSV list them all), tensors with the same note together; then the
-    required paths not answered."""
+    required paths not answered (their indices counted from ``base``)."""
     groups: dict[str, list[str]] = {}
     for check in result.tensors:
         if check.all_right and not check.carried.any() and not check.missing.any():
@@ -297,7 +298,7 @@ def _notes(result: FileCheck, tolerance: Tolerance) -> str:
     notes = [", ".join(names) + (f": {words}" if words else "")
              for words, names in groups.items()]
     if result.missing_paths:
-        notes.append("missing: " + ", ".join(result.missing_words))
+        notes.append("missing: " + ", ".join(result.missing_words(base)))
     return "; ".join(notes)
 
 
@@ -309,10 +310,11 @@ def _error_text(result: FileCheck) -> str:
 
 
 def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Tolerance,
-                grading: Grading | None = None) -> RenderableType:
+                grading: Grading | None = None, *, one_based: bool = False
+                ) -> RenderableType:
     """One row per student (answers file): the score, the points (or cells) earned, and
     each tensor short of full marks with what its wrong cells are (or why the file could
-    not be checked)."""
+    not be checked). The required paths it names count from 1 with ``one_based``."""
     by_points = bool(grading and grading.points)
     header = ("student", "score", "points" if by_points else "cells", "status",
               "short of full marks, and why" if by_points else
@@ -329,7 +331,8 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
         status = Text(result.status, style="green" if result.status == "right" else "red")
         earned = (f"{points_text(result.earned)}/{points_text(result.possible)}" if by_points
                   else f"{result.right}/{result.total}")
-        rows.append((name, Text(score), Text(earned), status, Text(_notes(result, tolerance))))
+        rows.append((name, Text(score), Text(earned), status,
+                     Text(_notes(result, tolerance, int(one_based)))))
     # the columns before the notes at their widest (the name folded past its own bound),
     # each followed by three spaces (its padding, the blank rule, the next one's padding)
     widths = [max(len(title), *(row[k].cell_len for row in rows)) for k, title in
@@ -354,7 +357,7 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
         import textwrap
 
         listing = (f"{points_text(sum(grading.points.values()))} points: " +
-                   ", ".join(f"{key} {points_text(value)}"
+                   ", ".join(f"{key_text(key, int(one_based))} {points_text(value)}"
                              for key, value in grading.points.items()))
         head += [Text(line, style="dim") for line in textwrap.wrap(listing, SHEET_WIDTH)]
     if grading and grading.carry_forward:

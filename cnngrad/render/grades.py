@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad import __version__
-from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance
+from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
 from cnngrad.render.json_result import dumps, to_jsonable
 from cnngrad.render.numbers import half_up_text
@@ -149,8 +149,10 @@ def tensor_dict(check: TensorCheck, tolerance: Tolerance | None = None, *,
 
 def file_dict(result: FileCheck, tolerance: Tolerance | None = None, *,
               one_based: bool = False) -> dict:
-    """One student's row of the gradebook, with every tensor's verdict."""
+    """One student's row of the gradebook, with every tensor's verdict; every index counts
+    from 1 with ``one_based``, the required paths' too."""
     checked = result.error is None
+    base = int(one_based)
     out = {
         "student": result.student,
         "file": result.file,
@@ -161,10 +163,11 @@ def file_dict(result: FileCheck, tolerance: Tolerance | None = None, *,
         "points": _points(result.earned) if checked else None,
         "max_points": _points(result.possible) if checked else None,
         "percent": _percent(result),
-        "paths": [{"path": p.key, "points": _points(p.earned), "max_points": _points(p.possible),
+        "paths": [{"path": key_text(p.key, base), "points": _points(p.earned),
+                   "max_points": _points(p.possible),
                    "status": p.status, "missing_cells": p.missing}
                   for p in result.path_scores or []],
-        "missing": result.missing_paths,
+        "missing": [key_text(key, base) for key in result.missing_paths],
         "error": result.error.message() if result.error else None,
         "tensors": [tensor_dict(check, tolerance, one_based=one_based)
                     for check in result.tensors],
@@ -182,7 +185,8 @@ def grades_json(results: list[FileCheck], problem_file: str, tolerance: Toleranc
         "cnngrad": __version__,
         "problem": problem_file,
         "rule": tolerance.describe(),
-        "points": {key: _points(value) for key, value in grading.points.items()} or None,
+        "points": {key_text(key, int(one_based)): _points(value)
+                   for key, value in grading.points.items()} or None,
         "carry_forward": bool(grading.carry_forward),
         "one_based": one_based,
         "right": sum(r.right for r in checked),
@@ -192,19 +196,22 @@ def grades_json(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     return dumps(document) + "\n"
 
 
-def csv_columns(grading: Grading | None = None) -> list[str]:
-    """The gradebook's columns: one per required path of the grading block in the middle."""
-    paths = list((grading or Grading()).points)
+def csv_columns(grading: Grading | None = None, *, one_based: bool = False) -> list[str]:
+    """The gradebook's columns: one per required path of the grading block in the middle
+    (its indices counted from 1 with ``one_based``)."""
+    paths = [key_text(key, int(one_based)) for key in (grading or Grading()).points]
     return [*CSV_LEADING, *paths, *CSV_TRAILING]
 
 
 def grades_csv(results: list[FileCheck], grading: Grading | None = None,
-               tolerance: Tolerance | None = None) -> str:
-    """The gradebook a spreadsheet opens: one row per student (answers file)."""
+               tolerance: Tolerance | None = None, *, one_based: bool = False) -> str:
+    """The gradebook a spreadsheet opens: one row per student (answers file); the required
+    paths, as columns and as missing, count from 1 with ``one_based``."""
     grading = grading or Grading()
+    base = int(one_based)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(csv_columns(grading))
+    writer.writerow(csv_columns(grading, one_based=one_based))
     for result in results:
         error = result.error is not None
         by_key = {p.key: p for p in result.path_scores or []}
@@ -222,7 +229,8 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
             "" if error else points_text(result.earned, 4),
             "" if error else points_text(result.possible, 4),
             "" if result.exact_score is None else half_up_text(100 * result.exact_score, 2),
-            " ".join(result.missing_paths), carried, wrong, diagnoses,
+            " ".join(key_text(key, base) for key in result.missing_paths), carried, wrong,
+            diagnoses,
             result.error.message() if error else "",
         ])
     return buffer.getvalue()
@@ -234,15 +242,17 @@ GRADESCOPE_VISIBILITY = "visible"
 
 def gradescope_results(result: FileCheck, problem_file: str, tolerance: Tolerance,
                        tensor_text: Callable[[TensorCheck], str],
-                       grading: Grading | None = None) -> dict:
+                       grading: Grading | None = None, *, one_based: bool = False) -> dict:
     """Gradescope's autograder ``results.json`` for one submission.
 
     One test per required path of the grading block (per answered tensor without one), each
     with ``name``, ``score``, ``max_score``, ``status``, ``output`` (the cell report and
     what the wrong cells are, as ``tensor_text`` renders it) and ``visibility``; ``score``
     and ``max_score`` of the whole are their sums.  A file that could not be read scores 0
-    with the error as ``output``.
+    with the error as ``output``.  With ``one_based`` the tests' names and every path their
+    outputs name count from 1, as ``tensor_text``'s cell reports then do.
     """
+    base = int(one_based)
     by_path = {check.path: check for check in result.tensors}
     tests = []
     if result.path_scores is not None:
@@ -255,10 +265,11 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
             output = tensor_text(check) if check is not None and result.error is None else ""
             if output and keys_of[path] != [path]:
                 # the report is the whole tensor's, its points those of every test of it
-                output = _test_scope(score, keys_of[path]) + "\n" + output
-            tests.append(_test(number, score.key, score.earned, score.possible, output))
+                output = _test_scope(score, keys_of[path], base) + "\n" + output
+            tests.append(_test(number, key_text(score.key, base), score.earned,
+                               score.possible, output))
     elif result.error is not None and grading is not None and grading.points:
-        tests = [_test(number, key, 0, points, "")
+        tests = [_test(number, key_text(key, base), 0, points, "")
                  for number, (key, points) in enumerate(grading.points.items(), 1)]
     elif result.error is None:
         for number, check in enumerate(result.tensors, 1):
@@ -279,7 +290,7 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
         if result.carried:
             output += f", {result.carried} carried forward"
         if result.missing_paths:
-            output += "\nmissing: " + ", ".join(result.missing_words)
+            output += "\nmissing: " + ", ".join(result.missing_words(base))
     score = sum((Fraction(t["score"]) for t in tests), Fraction(0))
     max_score = sum((Fraction(t["max_score"]) for t in tests), Fraction(0))
     return {"score": _points(score), "max_score": _points(max_score), "output": output,
@@ -287,17 +298,19 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
             "tests": tests}
 
 
-def _test_scope(score, keys: list[str]) -> str:
+def _test_scope(score, keys: list[str], base: int = 0) -> str:
     """The first lines of a test that grades a part of a tensor, or shares it with another
-    test: ``this test: conv2d_1.grads.kernel[0,1], 1/1 points`` and whose report follows."""
-    line = (f"this test: {score.key}, "
+    test: ``this test: conv2d_1.grads.kernel[0,1], 1/1 points`` and whose report follows
+    (the paths' indices counted from ``base``)."""
+    line = (f"this test: {key_text(score.key, base)}, "
             f"{points_text(score.earned)}/{points_text(score.possible)} points")
     if score.missing:
         line += (" (not answered)" if score.cells == 1 else
                  f" ({score.missing} of its {score.cells} cells not answered)")
     whole = "the report below is the whole tensor's"
     if len(keys) > 1:
-        whole += f", which {len(keys)} tests grade ({', '.join(keys)})"
+        whole += (f", which {len(keys)} tests grade "
+                  f"({', '.join(key_text(key, base) for key in keys)})")
     return f"{line}\n{whole}:"
 
 
@@ -310,9 +323,10 @@ def _test(number: int, name: str, score, max_score, output: str) -> dict:
 
 def gradescope_json(result: FileCheck, problem_file: str, tolerance: Tolerance,
                     tensor_text: Callable[[TensorCheck], str],
-                    grading: Grading | None = None) -> str:
+                    grading: Grading | None = None, *, one_based: bool = False) -> str:
     """:func:`gradescope_results` as JSON text."""
     import json
 
-    return json.dumps(gradescope_results(result, problem_file, tolerance, tensor_text, grading),
+    return json.dumps(gradescope_results(result, problem_file, tolerance, tensor_text, grading,
+                                         one_based=one_based),
                       indent=2, ensure_ascii=False) + "\n"

@@ -67,6 +67,7 @@ __all__ = [
     "check_sheet",
     "exit_code",
     "grid_view",
+    "key_text",
     "known_paths",
     "parse_written",
     "read_answers",
@@ -323,6 +324,20 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
         raise ProblemError(f"negative index in '{index_text}'", where=where, file=file,
                            hint=hint)
     return base, tuple(i - first for i in index)
+
+
+def key_text(key: str, base: int = 0) -> str:
+    """A key of the grading block as a report counting from ``base`` shows it.
+
+    The block's keys count from 0, as everything in a problem file does; a run with
+    ``--one-based`` shows every index from 1, these too: ``conv2d_1.grads.kernel[0,1]`` is
+    ``conv2d_1.grads.kernel[1,2]`` with ``base`` 1. Only the numbers change, the key stays as
+    written (``[0][1]`` is ``[1][2]``); a key without an index is itself."""
+    path, bracket, index = key.partition("[")
+    if not base or not bracket:
+        return key
+    return path + bracket + re.sub(r"\d+", lambda number: str(int(number.group()) + base),
+                                   index, flags=re.ASCII)
 
 
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,
@@ -864,11 +879,12 @@ class FileCheck:
         """Required paths (grading keys) with a cell not answered."""
         return [p.key for p in self.path_scores or [] if p.missing]
 
-    @property
-    def missing_words(self) -> list[str]:
-        """:attr:`missing_paths` as a report says them: a path answered in part with how
-        many of its cells are missing (``conv2d_1.grads.kernel (1 of 4 cells)``)."""
-        return [p.key if not p.answered else f"{p.key} ({p.missing} of {p.cells} cells)"
+    def missing_words(self, base: int = 0) -> list[str]:
+        """:attr:`missing_paths` as a report says them, their indices counted from ``base``
+        (:func:`key_text`): a path answered in part with how many of its cells are missing
+        (``conv2d_1.grads.kernel (1 of 4 cells)``)."""
+        return [key_text(p.key, base) + ("" if not p.answered else
+                                         f" ({p.missing} of {p.cells} cells)")
                 for p in self.path_scores or [] if p.missing]
 
     @property
