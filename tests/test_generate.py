@@ -586,6 +586,28 @@ def test_list_is_one_recipe_a_line_name_first():
     assert all(len(line) <= 80 for line in lines)
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--seed", 7], "--seed does nothing with it; give it with a RECIPE"),
+    (["--seed", 7, "-o", "{tmp}/out"], "--seed and -o do nothing with it; give them with a "
+                                       "RECIPE"),
+    (["--output", "{tmp}/out", "--numbers", "1dp", "--bias"],
+     "-o, --numbers and --bias do nothing with it; give them with a RECIPE"),
+    (["--with-kinks", "--force", "--input", "4x4"],
+     "--with-kinks, --force and --input do nothing with it; give them with a RECIPE"),
+])
+def test_list_refuses_the_options_that_make_an_exercise(tmp_path, args, says):
+    # they were ignored: --list --seed 7 -o out printed the list and wrote nothing to out
+    result = invoke("generate", "--list", *(str(a).format(tmp=tmp_path) for a in args))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --list: --list lists every recipe: {says}\n"
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_list_to_standard_output_is_the_list():
+    # -o - is standard output, where the list goes anyway
+    assert invoke("generate", "--list", "-o", "-").stdout == invoke("generate", "--list").stdout
+
+
 def test_list_on_a_narrow_width_wraps_each_recipe_under_itself():
     # its lines were 76 columns whatever the width: a 60-column terminal folded them mid-word
     result = runner.invoke(app, ["generate", "--list"], env={"COLUMNS": "60"})

@@ -176,7 +176,8 @@ def generate(
                              "(for the tie-rule exercises); by default there are none.")
     ] = False,
     list_recipes: Annotated[bool, typer.Option(
-        "--list", help="List the recipes: each one's name, then what it asks.")
+        "--list", help="List the recipes: each one's name, then what it asks (no RECIPE "
+                       "or other option goes with it).")
     ] = False,
     students: Annotated[Optional[str], typer.Option(
         "--students", metavar="FILE",
@@ -220,6 +221,22 @@ def generate(
     if list_recipes:
         if recipe is not None:
             raise UsageError("--list lists every recipe: give no RECIPE with it",
+                             where="--list")
+        # an option that makes an exercise would be ignored, and the user left believing
+        # that it did something (a list of the 1dp recipes, the list written into -o DIR)
+        given = [name for name, value in (
+            ("--seed", seed), ("-o", output), ("--numbers", numbers),
+            ("--with-kinks", with_kinks), ("--students", students), ("--force", force),
+            ("--input", input), ("--kernel", kernel), ("--stride", stride),
+            ("--padding", padding), ("--channels", channels), ("--filters", filters),
+            ("--pool", pool), ("--outputs", outputs), ("--batch", batch), ("--ties", ties),
+            ("--bias", bias)) if value not in (None, False)]
+        if given:
+            names = (given[0] if len(given) == 1 else
+                     ", ".join(given[:-1]) + " and " + given[-1])
+            raise UsageError(f"--list lists every recipe: {names} "
+                             f"{'does' if len(given) == 1 else 'do'} nothing with it; give "
+                             f"{'it' if len(given) == 1 else 'them'} with a RECIPE",
                              where="--list")
         from cnngrad.cli.common import output_width
         from cnngrad.cli.samples import LISTING_WIDTH
