@@ -328,6 +328,79 @@ def test_a_float_is_refused_after_its_int_was_accepted(call, words):
     assert words in str(raised.value)
 
 
+@pytest.mark.parametrize("call, words", [
+    # each call first with 1, then with True: True is an int to Python, and it was read as 1
+    (lambda x, v: cnngrad.maxpool2d_forward(x, 2, stride=v),
+     "stride must be an int or a pair of ints, got True"),
+    (lambda x, v: cnngrad.avgpool2d_forward(x, 2, stride=(v, 2)),
+     "stride must be an int or a pair of ints, got (True, 2)"),
+    (lambda x, v: cnngrad.maxpool2d_backward(x, np.ones((1, 1, 4, 4)), 2, padding=v),
+     "padding must be an int or a pair of ints, got True"),
+    (lambda x, v: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), stride=v),
+     "stride must be an int or a pair of ints, got True"),
+    (lambda x, v: cnngrad.conv2d_forward(x, np.ones((1, 1, 2, 2)), padding=v),
+     "padding must be an int, a pair of ints or four ints, got True"),
+    (lambda x, v: cnngrad.conv2d_backward(x, np.ones((1, 1, 2, 2)), np.ones((1, 1, 5, 5)),
+                                          dilation=(1, v)),
+     "dilation must be an int or a pair of ints, got (1, True)"),
+    (lambda x, v: cnngrad.conv_transpose2d_forward(x, np.ones((1, 1, 2, 2)), stride=v),
+     "stride must be an int or a pair of ints, got True"),
+    (lambda x, v: cnngrad.conv1d_forward(x[:, :, 0], np.ones((1, 1, 2)), padding=(v, 0)),
+     "padding must be an int or (left, right) ints, got (True, 0)"),
+    (lambda x, v: cnngrad.upsample_nearest_forward(x, (v, 2)),
+     "scale must be an int or a pair of ints, got (True, 2)"),
+])
+def test_a_bool_is_not_a_size(call, words):
+    x = np.ones((1, 1, 6, 6))
+    call(x, 1)
+    with pytest.raises(ValueError) as raised:
+        call(x, True)
+    assert str(raised.value) == words
+
+
+#: Every layer function with a flag, called with the flag as ``v`` (a backward pass with a
+#: window whose output is 2×2 with or without ceil_mode).
+FLAGGED = {
+    "maxpool2d_forward ceil_mode": lambda x, v: cnngrad.maxpool2d_forward(x, 4, ceil_mode=v),
+    "maxpool2d_backward ceil_mode": lambda x, v: cnngrad.maxpool2d_backward(
+        x, np.ones((1, 1, 2, 2)), 3, ceil_mode=v),
+    "maxpool2d_forward_naive ceil_mode": lambda x, v: maxpool2d_forward_naive(
+        x, 4, ceil_mode=v),
+    "maxpool2d_backward_naive ceil_mode": lambda x, v: maxpool2d_backward_naive(
+        x, np.ones((1, 1, 2, 2)), 3, ceil_mode=v),
+    "avgpool2d_forward ceil_mode": lambda x, v: cnngrad.avgpool2d_forward(x, 4, ceil_mode=v),
+    "avgpool2d_forward count_include_pad": lambda x, v: cnngrad.avgpool2d_forward(
+        x, 4, padding=1, count_include_pad=v),
+    "avgpool2d_backward count_include_pad": lambda x, v: cnngrad.avgpool2d_backward(
+        x, np.ones((1, 1, 2, 2)), 4, padding=1, count_include_pad=v),
+    "avgpool2d_forward_naive count_include_pad": lambda x, v: avgpool2d_forward_naive(
+        x, 4, padding=1, count_include_pad=v),
+    "avgpool2d_backward_naive count_include_pad": lambda x, v: avgpool2d_backward_naive(
+        x, np.ones((1, 1, 2, 2)), 4, padding=1, count_include_pad=v),
+    "maxpool1d_forward ceil_mode": lambda x, v: cnngrad.maxpool1d_forward(
+        x[0], 4, ceil_mode=v),
+    "avgpool1d_backward count_include_pad": lambda x, v: cnngrad.avgpool1d_backward(
+        x[0], np.ones((1, 6, 2)), 4, padding=1, count_include_pad=v),
+}
+
+
+@pytest.mark.parametrize("name", FLAGGED)
+@pytest.mark.parametrize("value", ["yes", "no", 1, 0, None])
+def test_a_flag_must_be_true_or_false(name, value):
+    # "no" was read as True (a non-empty string), 1 and None by their truth
+    x = np.arange(36.0).reshape(1, 1, 6, 6)
+    with pytest.raises(ValueError) as raised:
+        FLAGGED[name](x, value)
+    assert str(raised.value) == f"{name.split()[1]} must be True or False, got {value!r}"
+
+
+@pytest.mark.parametrize("name", FLAGGED)
+@pytest.mark.parametrize("value", [True, False])
+def test_a_numpy_bool_is_a_flag(name, value):
+    x = np.arange(36.0).reshape(1, 1, 6, 6)
+    np.testing.assert_array_equal(FLAGGED[name](x, np.bool_(value)), FLAGGED[name](x, value))
+
+
 @pytest.mark.parametrize("call", [
     # int(groups) read 2.5 as 2 groups and "1" as 1
     lambda g: cnngrad.conv2d_forward(np.ones((1, 4, 5, 5)), np.ones((4, 2, 2, 2)), groups=g),

@@ -24,13 +24,20 @@ IntPair = tuple[int, int]
 FourSides = tuple[int, int, int, int]  # (top, bottom, left, right)
 
 
+def _is_int(value) -> bool:
+    """An int or a numpy integer, not a bool: True is an int to Python, but a size or a
+    stride of True is a slip (a flag given in the wrong place), not 1."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def ints(value, name: str, forms: str) -> tuple[int, ...]:
     """``value`` as a tuple of ints: an int, or a sequence of ints; a float (1.5 or 2.0), a
-    string or None is a ValueError rather than truncated or a TypeError from deep inside."""
-    items = (value,) if isinstance(value, (int, np.integer)) else value
+    bool, a string or None is a ValueError rather than truncated, read as 1 or a TypeError
+    from deep inside."""
+    items = (value,) if _is_int(value) else value
     listed = (isinstance(items, Sequence) and not isinstance(items, (str, bytes))
               or isinstance(items, np.ndarray) and items.ndim == 1)
-    if not listed or any(not isinstance(v, (int, np.integer)) for v in items):
+    if not listed or any(not _is_int(v) for v in items):
         hint = " (for 'same' padding, see same_padding)" if name == "padding" and isinstance(
             value, str) else ""
         raise ValueError(f"{name} must be {forms}, got {value!r}{hint}")
@@ -40,9 +47,17 @@ def ints(value, name: str, forms: str) -> tuple[int, ...]:
 def an_int(value, name: str) -> int:
     """``value`` as an int; a float (2.5 or 2.0), a bool or a string is a ValueError rather than
     truncated by ``int()``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not _is_int(value):
         raise ValueError(f"{name} must be an int, got {value!r}")
     return int(value)
+
+
+def a_bool(value, name: str) -> bool:
+    """``value`` as a bool: True or False (a numpy bool too); an int, a string or None is a
+    ValueError rather than read by its truth (``"no"`` would be True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def real_array(value, name: str) -> np.ndarray:
@@ -75,7 +90,7 @@ def cache_key(value):
 
 def pair(value: int | Sequence[int], name: str = "value") -> IntPair:
     """``3 -> (3, 3)``, ``(2, 1) -> (2, 1)``."""
-    if isinstance(value, (int, np.integer)):
+    if _is_int(value):
         return int(value), int(value)
     values = ints(value, name, "an int or a pair of ints")
     if len(values) != 2:
@@ -85,7 +100,7 @@ def pair(value: int | Sequence[int], name: str = "value") -> IntPair:
 
 def four_sides(padding: int | Sequence[int]) -> FourSides:
     """Padding as (top, bottom, left, right) from an int, a (rows, cols) pair or four sides."""
-    if isinstance(padding, (int, np.integer)):
+    if _is_int(padding):
         p = int(padding)
         return p, p, p, p
     values = ints(padding, "padding", "an int, a pair of ints or four ints")

@@ -39,6 +39,7 @@ import numpy as np
 from cnngrad.layers._common import (
     TIE_RULES,
     IntPair,
+    a_bool,
     cache_key,
     real_array,
     is_exact,
@@ -124,9 +125,10 @@ def _tap_span(tap: int, n_in: int, n_out: int, stride: int, pad: int) -> tuple[s
 def _geometry(input_hw: Sequence[int], size, stride, padding, ceil_mode: bool) -> _Geometry:
     """The checked sizes and taps of one pooling; cached per shape and options (small calls
     repeat, and forward and backward share it)."""
+    ceil_mode = a_bool(ceil_mode, "ceil_mode")
     try:
         return _geometry_cached(*(cache_key(a) for a in (input_hw, size, stride, padding)),
-                                bool(ceil_mode))
+                                ceil_mode)
     except TypeError:  # a float, a bool or an unhashable oddity: the checks judge it uncached
         return _geometry_uncached(input_hw, size, stride, padding, ceil_mode)
 
@@ -149,7 +151,7 @@ def _geometry_uncached(input_hw: Sequence[int], size, stride, padding,
         if 2 * p > k:
             raise ValueError(f"padding {p} must be at most half the window size {k} ({axis}), "
                              f"as in PyTorch")
-    output_hw = tuple(pool_output_size(n, p, k, s, bool(ceil_mode))
+    output_hw = tuple(pool_output_size(n, p, k, s, ceil_mode)
                       for n, k, s, p in zip(input_hw, size, stride, padding))
     # a window larger than the padded input still gives one output with ceil_mode (PyTorch
     # accepts it: the window hangs over the edge); without ceil_mode there is no output
@@ -948,6 +950,7 @@ def maxpool2d_argmax_mask(x: np.ndarray, size, stride=None, padding=0, ceil_mode
 def _divisors(geo: _Geometry, count_include_pad: bool) -> np.ndarray:
     """(H', W') ints: PyTorch's divisor, the window clipped to the padded input (or to the real
     input without count_include_pad)."""
+    count_include_pad = a_bool(count_include_pad, "count_include_pad")
     counts = []
     for n, k, s, p, n_out in zip(geo.input_hw, geo.size, geo.stride, geo.padding, geo.output_hw):
         start = np.arange(n_out) * s - p
@@ -1139,6 +1142,7 @@ def avgpool2d_forward_naive(x, size, stride=None, padding=0, ceil_mode=False,
                             count_include_pad=True) -> np.ndarray:
     """Plain-loop reference of :func:`avgpool2d_forward`."""
     x, geo = _naive_setup(x, size, stride, padding, ceil_mode)
+    count_include_pad = a_bool(count_include_pad, "count_include_pad")
     y = np.empty(x.shape[:2] + geo.output_hw, dtype=x.dtype)
     for out, cells, padded_count in _naive_windows(x, geo):
         total = _zero(x.dtype)
@@ -1153,6 +1157,7 @@ def avgpool2d_backward_naive(x, delta, size, stride=None, padding=0, ceil_mode=F
                              count_include_pad=True) -> np.ndarray:
     """Plain-loop reference of :func:`avgpool2d_backward`."""
     x, geo = _naive_setup(x, size, stride, padding, ceil_mode)
+    count_include_pad = a_bool(count_include_pad, "count_include_pad")
     delta = _as_delta(delta, x, geo)
     delta_in = zeros_like_dtype(x.shape, x)
     for out, cells, padded_count in _naive_windows(x, geo):

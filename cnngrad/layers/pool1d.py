@@ -13,7 +13,8 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.layers import pool
-from cnngrad.layers._common import TIE_RULES, pool_output_size, real_array, zeros_like_dtype
+from cnngrad.layers._common import (TIE_RULES, a_bool, pool_output_size, real_array,
+                                    zeros_like_dtype)
 
 
 def _one(value, name: str, low: int) -> int:
@@ -42,7 +43,7 @@ def _geometry(x, size, stride, padding, ceil_mode):
     length = x.shape[2]
     if length < 1:
         raise ValueError(f"the input's length L must be ≥ 1, got {length}")
-    out = pool_output_size(length, padding, size, stride, bool(ceil_mode))
+    out = pool_output_size(length, padding, size, stride, a_bool(ceil_mode, "ceil_mode"))
     if out < 1:
         raise ValueError(f"window size {size} is larger than the padded input "
                          f"(L = {length} + 2·{padding})")
@@ -240,6 +241,7 @@ def avgpool1d_forward_naive(x, size, stride=None, padding=0, ceil_mode=False,
                             count_include_pad=True):
     """Plain-loop reference of :func:`avgpool1d_forward`."""
     x, size, stride, padding, out = _geometry(x, size, stride, padding, ceil_mode)
+    count_include_pad = a_bool(count_include_pad, "count_include_pad")
     y = np.empty(x.shape[:2] + (out,), dtype=x.dtype)
     for n, c in np.ndindex(*x.shape[:2]):
         for o, cells, padded_count in _windows_naive(x.shape[2], size, stride, padding, out):
@@ -255,6 +257,7 @@ def avgpool1d_backward_naive(x, delta, size, stride=None, padding=0, ceil_mode=F
                              count_include_pad=True):
     """Plain-loop reference of :func:`avgpool1d_backward`."""
     x, size, stride, padding, out = _geometry(x, size, stride, padding, ceil_mode)
+    count_include_pad = a_bool(count_include_pad, "count_include_pad")
     delta = _as_delta(delta, x, out)
     delta_in = zeros_like_dtype(x.shape, x)
     for n, c in np.ndindex(*x.shape[:2]):
