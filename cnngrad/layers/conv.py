@@ -693,7 +693,8 @@ def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray
 # depthwise: each filter reads one channel, so a tap is an elementwise multiply-add
 
 #: Elementwise passes do far less per multiply-add than a product: threads pay off sooner
-#: (strided depthwise calls; stride 1 runs on one thread, see :data:`DEPTHWISE_BLOCK_BYTES`).
+#: (strided depthwise calls, over images; at stride 1 the backward pass's two gradients, a
+#: thread each, while the forward pass runs on one, see :data:`DEPTHWISE_BLOCK_BYTES`).
 DEPTHWISE_PARALLEL_MIN_MACS = 2 * 10**6
 
 #: The padded maps one stride-1 depthwise block of the forward pass and of the input delta
