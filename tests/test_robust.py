@@ -836,3 +836,41 @@ def test_a_vector_input_to_a_conv_gets_no_flatten_hint(tmp_path):
     result = invoke("backward", write(tmp_path, doc))
     one_error(result, "got rank 1 (3)")
     assert "flatten" not in result.stderr
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "ascii"])
+def test_a_redirected_report_is_utf8_whatever_the_locale_encoding(tmp_path, encoding):
+    # Windows gives a redirected standard output its ANSI code page: the tables' lines and
+    # symbols were backslash escapes there (\u2500), where -o FILE writes UTF-8
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    shown = subprocess.run([*CLI, "backward", WORKED], capture_output=True, timeout=60,
+                           cwd=ROOT, env=env)
+    assert shown.returncode == 0
+    text = shown.stdout.decode("utf-8")
+    assert "─" in text and "δ in" in text and "\\u" not in text
+    written = subprocess.run([*CLI, "backward", WORKED, "-o", tmp_path / "r.txt"],
+                             capture_output=True, timeout=60, cwd=ROOT, env=env)
+    assert written.returncode == 0
+    assert (tmp_path / "r.txt").read_bytes() == shown.stdout
+    (tmp_path / "p.json").write_text('{"input": [[1, 2], [3, 4]], "kernel": [[1, 2, 3]], '
+                                     '"delta": [[1]]}')
+    error = subprocess.run([*CLI, "backward", tmp_path / "p.json"], capture_output=True,
+                           timeout=60, cwd=ROOT, env=env)
+    assert error.returncode == 2
+    assert "spans 1×3" in error.stderr.decode("utf-8")
+
+
+class _Stream:
+    def __init__(self, encoding, terminal):
+        self.encoding, self.terminal = encoding, terminal
+
+    def isatty(self):
+        return self.terminal
+
+
+@pytest.mark.parametrize("terminal, expected", [(True, "cp1252"), (False, "utf-8")])
+def test_a_terminal_keeps_its_own_encoding(terminal, expected):
+    from cnngrad.cli.output import stream_encoding
+
+    assert stream_encoding(_Stream("cp1252", terminal)) == expected
+    assert stream_encoding(object()) == "utf-8"  # no isatty: written as to a file

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 # write_output is also the commands' (from cnngrad.cli.common import write_output)
-from cnngrad.cli.output import (TerminalText, escape_controls, write_output,  # noqa: F401
-                                write_outputs)
+from cnngrad.cli.output import (TerminalText, escape_controls, stream_encoding,  # noqa: F401
+                                write_output, write_outputs)
 from cnngrad.errors import (CnnGradError, UsageError, allowed_list, closest, did_you_mean,
                             with_article)
 
@@ -80,11 +80,16 @@ def _write_stderr(lines: str) -> None:
     stream = sys.stderr
     if stream is None:  # `2>&-`: nowhere to say it; the exit code still does
         return
+    buffer = getattr(stream, "buffer", None)
     try:
-        stream.write(lines.encode(getattr(stream, "encoding", None) or "utf-8",
-                                  "backslashreplace").decode(getattr(stream, "encoding", None)
-                                                             or "utf-8"))
-        stream.flush()
+        if buffer is None:  # a text stream only: its own encoding, escaping what it lacks
+            encoding = getattr(stream, "encoding", None) or "utf-8"
+            stream.write(lines.encode(encoding, "backslashreplace").decode(encoding))
+            stream.flush()
+        else:
+            stream.flush()
+            buffer.write(lines.encode(stream_encoding(stream), "backslashreplace"))
+            buffer.flush()
     except (OSError, ValueError, LookupError):
         pass
 

@@ -110,19 +110,35 @@ def _stdout_closed() -> None:
         pass
 
 
+def stream_encoding(stream) -> str:
+    """How cnngrad encodes what it writes to standard output or standard error.
+
+    A file or a pipe gets UTF-8, the bytes ``-o FILE`` writes, whatever the locale says
+    (Windows gives a redirected stream its ANSI code page, in which ─, δ and − became
+    backslash escapes such as ``\\u2500`` in every table).  A terminal keeps its own encoding
+    (UTF-8 on every terminal Python 3.8 and later drive); what it cannot show is escaped."""
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        terminal = False
+    return (getattr(stream, "encoding", None) or "utf-8") if terminal else "utf-8"
+
+
 def write_stdout(text: str) -> None:
     """``text`` to standard output; a reader that went away (``| head``) is a quiet success,
     a closed or full standard output one error line."""
     stream = sys.stdout
     if stream is None:  # `cnngrad ... >&-`
         raise OutputError("cannot write standard output: it is closed")
-    encoding = getattr(stream, "encoding", None) or "utf-8"
+    buffer = getattr(stream, "buffer", None)
+    # bytes go to the buffer; a text stream without one writes in its own encoding
+    encoding = (stream_encoding(stream) if buffer is not None
+                else getattr(stream, "encoding", None) or "utf-8")
     try:
         data = text.encode(encoding, "backslashreplace")
     except LookupError:
         data = text.encode("utf-8", "backslashreplace")
     try:
-        buffer = getattr(stream, "buffer", None)
         if buffer is None:
             stream.write(data.decode(encoding, "replace"))
             stream.flush()
@@ -446,4 +462,4 @@ def remove_pending() -> None:
 
 __all__ = ["OutputError", "TerminalText", "escape_controls", "flush_stdout", "protected_as",
            "refuse_one_file_twice", "remove_pending", "write_output", "write_outputs",
-           "write_stdout"]
+           "write_stdout", "stream_encoding"]
