@@ -861,6 +861,8 @@ def test_a_redirected_report_is_utf8_whatever_the_locale_encoding(tmp_path, enco
 
 
 class _Stream:
+    buffer = None  # a text stream: writes in its own encoding, whatever it is
+
     def __init__(self, encoding, terminal):
         self.encoding, self.terminal = encoding, terminal
 
@@ -868,9 +870,14 @@ class _Stream:
         return self.terminal
 
 
+class _ByteStream(_Stream):
+    buffer = object()  # bytes go to it
+
+
 @pytest.mark.parametrize("terminal, expected", [(True, "cp1252"), (False, "utf-8")])
 def test_a_terminal_keeps_its_own_encoding(terminal, expected):
     from cnngrad.cli.output import stream_encoding
 
-    assert stream_encoding(_Stream("cp1252", terminal)) == expected
-    assert stream_encoding(object()) == "utf-8"  # no isatty: written as to a file
+    assert stream_encoding(_ByteStream("cp1252", terminal)) == expected
+    assert stream_encoding(_Stream("cp1252", terminal)) == "cp1252"  # text only
+    assert stream_encoding(object()) == "utf-8"  # no encoding, no buffer

@@ -80,15 +80,14 @@ def _write_stderr(lines: str) -> None:
     stream = sys.stderr
     if stream is None:  # `2>&-`: nowhere to say it; the exit code still does
         return
-    buffer = getattr(stream, "buffer", None)
+    buffer, encoding = getattr(stream, "buffer", None), stream_encoding(stream)
     try:
         if buffer is None:  # a text stream only: its own encoding, escaping what it lacks
-            encoding = getattr(stream, "encoding", None) or "utf-8"
             stream.write(lines.encode(encoding, "backslashreplace").decode(encoding))
             stream.flush()
         else:
             stream.flush()
-            buffer.write(lines.encode(stream_encoding(stream), "backslashreplace"))
+            buffer.write(lines.encode(encoding, "backslashreplace"))
             buffer.flush()
     except (OSError, ValueError, LookupError):
         pass

@@ -116,12 +116,16 @@ def stream_encoding(stream) -> str:
     A file or a pipe gets UTF-8, the bytes ``-o FILE`` writes, whatever the locale says
     (Windows gives a redirected stream its ANSI code page, in which ─, δ and − became
     backslash escapes such as ``\\u2500`` in every table).  A terminal keeps its own encoding
-    (UTF-8 on every terminal Python 3.8 and later drive); what it cannot show is escaped."""
+    (UTF-8 on every terminal Python 3.8 and later drive); what it cannot show is escaped.
+    A text stream without a byte buffer to write to encodes in its own encoding too."""
+    own = getattr(stream, "encoding", None) or "utf-8"
+    if getattr(stream, "buffer", None) is None:
+        return own
     try:
         terminal = stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         terminal = False
-    return (getattr(stream, "encoding", None) or "utf-8") if terminal else "utf-8"
+    return own if terminal else "utf-8"
 
 
 def write_stdout(text: str) -> None:
@@ -131,9 +135,7 @@ def write_stdout(text: str) -> None:
     if stream is None:  # `cnngrad ... >&-`
         raise OutputError("cannot write standard output: it is closed")
     buffer = getattr(stream, "buffer", None)
-    # bytes go to the buffer; a text stream without one writes in its own encoding
-    encoding = (stream_encoding(stream) if buffer is not None
-                else getattr(stream, "encoding", None) or "utf-8")
+    encoding = stream_encoding(stream)
     try:
         data = text.encode(encoding, "backslashreplace")
     except LookupError:
