@@ -394,13 +394,20 @@ def shifted_case(n, mode, padding, dilation, groups, c, f, kernel):
 @pytest.mark.parametrize("dilation", [1, (2, 1)])
 @pytest.mark.parametrize("groups, c, f, kernel", [(1, 4, 6, (3, 3)), (2, 8, 8, (2, 3))])
 @pytest.mark.parametrize("stacked", [False, True])  # a product per tap, or per kernel row
+# each product added into the sum by the BLAS, or by numpy's matmul and an add
+@pytest.mark.parametrize("blas_adds", [True, False])
 def test_shifted_products_match_naive(monkeypatch, use_cores, tile_values, n, cores, mode,
-                                      padding, dilation, groups, c, f, kernel, stacked):
+                                      padding, dilation, groups, c, f, kernel, stacked,
+                                      blas_adds):
     # one product per tap (or per kernel row of taps) over the flat padded maps, in blocks of
     # images and rows, on threads over images or (one image) over output rows, with tied and
     # untied biases
     monkeypatch.setattr(conv, "_taps_per_product",
                         lambda geo, rows, inner, least=1: geo.kw if stacked else 1)
+    if blas_adds:
+        monkeypatch.setattr(conv, "GEMM_MIN_MACS", {4: 0, 8: 0})
+    else:
+        monkeypatch.setattr(conv, "gemm_available", lambda: False)
     monkeypatch.setattr(conv, "SHIFTED_TILE_VALUES", tile_values)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     use_cores(cores or 2)

@@ -1,0 +1,123 @@
+"""Tests of the BLAS products that add into their output (cnngrad.layers._gemm)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnngrad.layers import _gemm, conv
+from cnngrad.layers._gemm import gemm, gemm_naive
+
+
+def test_the_blas_is_there():
+    # scipy-openblas32 is a dependency: the big convolutions' sums are added by it
+    assert _gemm.available()
+
+
+def test_a_hand_computed_product_is_written_then_added():
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    b = np.array([[5.0, 6.0], [7.0, 8.0]])
+    out = np.full((2, 2), np.nan)  # overwritten, never read
+    assert gemm(a, b, out, accumulate=False)
+    np.testing.assert_array_equal(out, [[19.0, 22.0], [43.0, 50.0]])
+    assert gemm(a, b, out, accumulate=True)
+    np.testing.assert_array_equal(out, [[38.0, 44.0], [86.0, 100.0]])
+
+
+def _views(rng, m, k, n, dtype, a_form, b_form, out_form):
+    """a (m, k), b (k, n) and out (m, n), each laid out as asked: 'c' contiguous, 't' the
+    transpose of a contiguous array, 's' a window of wider rows (a shifted tap's view)."""
+    def made(rows, cols, form):
+        if form == "t":
+            return rng.standard_normal((cols, rows)).astype(dtype).T
+        if form == "s":
+            return rng.standard_normal((rows, cols + 7)).astype(dtype)[:, 3:3 + cols]
+        return rng.standard_normal((rows, cols)).astype(dtype)
+    return made(m, k, a_form), made(k, n, b_form), made(m, n, out_form)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a_form", ["c", "t", "s"])
+@pytest.mark.parametrize("b_form", ["c", "t", "s"])
+@pytest.mark.parametrize("out_form", ["c", "s"])
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("m, k, n", [(3, 4, 5), (1, 6, 2), (4, 1, 3), (2, 3, 1)])
+def test_gemm_matches_its_naive_twin(dtype, a_form, b_form, out_form, accumulate, m, k, n):
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a, b, out = _views(rng, m, k, n, dtype, a_form, b_form, out_form)
+    expected = out.astype(np.float64)
+    gemm_naive(a.astype(np.float64), b.astype(np.float64), expected, accumulate)
+    assert gemm(a, b, out, accumulate)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("case", ["int", "mixed", "out_transposed", "strided_both",
+                                  "shapes", "empty", "object"])
+def test_gemm_declines_what_the_blas_cannot_take_and_leaves_out_untouched(case):
+    a, b, out = np.ones((3, 4)), np.ones((4, 5)), np.full((3, 5), 7.0)
+    if case == "int":
+        a, b, out = a.astype(int), b.astype(int), out.astype(int)
+    elif case == "mixed":
+        a = a.astype(np.float32)
+    elif case == "out_transposed":
+        out = np.full((5, 3), 7.0).T
+    elif case == "strided_both":  # neither rows nor columns one unit-stride run
+        a = np.ones((6, 8))[::2, ::2]
+    elif case == "shapes":
+        b = np.ones((3, 5))
+    elif case == "empty":
+        a, b, out = np.ones((3, 0)), np.ones((0, 5)), np.full((3, 5), 7.0)
+    else:
+        a, b, out = a.astype(object), b.astype(object), out.astype(object)
+    before = out.copy()
+    assert not gemm(a, b, out, accumulate=True)
+    np.testing.assert_array_equal(out, before)
+
+
+def test_without_the_package_gemm_declines(monkeypatch):
+    # the fallback: no scipy-openblas32 (an import error) and the caller computes by numpy
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_blas(name, *args, **kwargs):
+        if name == "scipy_openblas32":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    _gemm._library.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_blas)
+    try:
+        assert not _gemm.available()
+        out = np.zeros((2, 2))
+        assert not gemm(np.ones((2, 2)), np.ones((2, 2)), out, accumulate=False)
+        # and a convolution big enough for the BLAS's adds computes by numpy's
+        monkeypatch.setattr(conv, "GEMM_MIN_MACS", {4: 0, 8: 0})
+        monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+        rng = np.random.default_rng(3)
+        x, w = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((4, 4, 3, 3))
+        np.testing.assert_allclose(conv.conv2d_forward(x, w, None, 1, 1),
+                                   conv.conv2d_forward_naive(x, w, None, 1, 1), atol=1e-13)
+    finally:
+        monkeypatch.undo()
+        _gemm._library.cache_clear()
+    assert _gemm.available()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_blas_adds_give_numpys_numbers_on_a_big_convolution(monkeypatch, dtype):
+    # each product added into the sum by the BLAS, against numpy's product then add: the same
+    # sums in the same order (equal to the bit on the machine measured; two builds of OpenBLAS
+    # may pick other kernels elsewhere, so a last-bit margin)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(dtype)
+    delta = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
+    monkeypatch.setattr(conv, "GEMM_MIN_MACS", {4: 0, 8: 0})
+    added = [conv.conv2d_forward(x, w, None, 1, 1), *conv.conv2d_backward(x, w, delta, 1, 1)]
+    monkeypatch.setattr(conv, "gemm_available", lambda: False)
+    numpys = [conv.conv2d_forward(x, w, None, 1, 1), *conv.conv2d_backward(x, w, delta, 1, 1)]
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    for one, other in zip(added, numpys):
+        np.testing.assert_allclose(one, other, rtol=0, atol=tol * np.abs(other).max())
