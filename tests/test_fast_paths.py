@@ -238,6 +238,50 @@ def test_unbuffered_rows_sets_numpys_ufunc_buffer_and_gives_it_back():
     assert np.getbufsize() == before
 
 
+def test_a_reduction_inside_unbuffered_rows_gets_the_callers_buffer_back():
+    from cnngrad.layers._common import (UNBUFFERED_BUFSIZE, buffered_reduction,
+                                        unbuffered_rows)
+
+    old = np.setbufsize(4096)
+    try:
+        with buffered_reduction():  # outside: nothing changes
+            assert np.getbufsize() == 4096
+        with unbuffered_rows():
+            with buffered_reduction():
+                assert np.getbufsize() == 4096
+            assert np.getbufsize() == UNBUFFERED_BUFSIZE
+            with unbuffered_rows():  # nested: the caller's buffer is still the one outside
+                with buffered_reduction():
+                    assert np.getbufsize() == UNBUFFERED_BUFSIZE
+        assert np.getbufsize() == 4096
+    finally:
+        np.setbufsize(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_kernels_sums_are_numpys_own_inside_unbuffered_rows(monkeypatch, dtype):
+    # numpy 2.0 sums a row in pieces of the buffer's size: with a buffer of 16 a float32 sum
+    # of 3,136 values moved by 4.6e-5.  Batch norm's sums and dots and depthwise's tap dots
+    # run inside unbuffered_rows, and must give what they give outside it
+    from cnngrad.layers import batchnorm, conv
+    from cnngrad.layers._common import row_dots, unbuffered_rows
+
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal((3, 4, 3136)) * 3 + 1).astype(dtype)
+    b = rng.standard_normal((3, 4, 3136)).astype(dtype)
+    geo = conv._geometry((3, 4, 54, 56), (4, 1, 3, 3), 1, 1, 1, 4, "zeros")
+    flat = rng.standard_normal((3, 4, 56 * 58 + 2)).astype(dtype)
+    length = 54 * 58
+    monkeypatch.setattr(conv, "DEPTHWISE_DOTS_BLAS_MIN_BYTES", 1 << 40)  # einsum's own sums
+    outside = (batchnorm._per_channel_sum(a), row_dots(a, b, 1 << 40),
+               conv._tap_dots(flat, b[..., :length], geo, length))
+    with unbuffered_rows():
+        inside = (batchnorm._per_channel_sum(a), row_dots(a, b, 1 << 40),
+                  conv._tap_dots(flat, b[..., :length], geo, length))
+    for one, other in zip(inside, outside):
+        np.testing.assert_array_equal(one, other)
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_a_depthwise_conv_leaves_the_callers_ufunc_buffer_as_it_was(monkeypatch, stride):
     from cnngrad.layers import conv

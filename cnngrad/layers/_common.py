@@ -8,6 +8,7 @@ the library API.  User input is validated earlier, in :mod:`cnngrad.problem`, wi
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
@@ -213,12 +214,39 @@ def unbuffered_rows() -> Iterator[None]:
     computed alone.  Only for calls whose operands share a dtype (a cast needs the buffer).
 
     numpy keeps the buffer size per thread: a kernel's threads each enter this themselves.
+    Reductions inside it go through :func:`buffered_reduction`.
     """
     old = np.setbufsize(UNBUFFERED_BUFSIZE)
+    outer = getattr(_BUFFER_SIZES, "outer", None)
+    _BUFFER_SIZES.outer = old
     try:
         yield
     finally:
+        _BUFFER_SIZES.outer = outer
         np.setbufsize(old)
+
+
+#: the buffer size in effect outside :func:`unbuffered_rows`, per thread (as numpy keeps it)
+_BUFFER_SIZES = threading.local()
+
+
+@contextlib.contextmanager
+def buffered_reduction() -> Iterator[None]:
+    """The buffer size of outside :func:`unbuffered_rows` back, for a sum or a dot.
+
+    numpy 2.0 reduces a row in pieces of the buffer's size, pairwise within a piece and one
+    piece after another: with a buffer of 16 a float32 sum of 3,136 values moved by 4.6·10⁻⁵
+    (numpy 2.4 sums a contiguous row whole whatever the buffer).  Outside
+    :func:`unbuffered_rows` it changes nothing."""
+    outer = getattr(_BUFFER_SIZES, "outer", None)
+    if outer is None:
+        yield
+        return
+    inner = np.setbufsize(outer)
+    try:
+        yield
+    finally:
+        np.setbufsize(inner)
 
 
 def row_dots(a: np.ndarray, b: np.ndarray,
@@ -230,10 +258,11 @@ def row_dots(a: np.ndarray, b: np.ndarray,
     the exact sum in float32); below it einsum, whose rounding is numpy's own on every
     machine (the BLAS's dot kernels differ by CPU).  Rows may be strided (views)."""
     if a.nbytes < blas_min_bytes:
-        return np.einsum("ncm,ncm->c", a, b)
+        with buffered_reduction():
+            return np.einsum("ncm,ncm->c", a, b)
     return np.matmul(a[..., None, :], b[..., :, None]).sum(axis=(0, 2, 3))
 
 
 __all__ = ["PADDING_MODES", "PADDING_WORDS", "TIE_RULES", "MSE_REDUCTIONS", "pair", "four_sides", "same_padding", "same_padding_stride1", "conv_output_size", "pool_output_size",
            "is_exact", "zeros_like_dtype", "row_dots",
-           "unbuffered_rows"]
+           "unbuffered_rows", "buffered_reduction"]

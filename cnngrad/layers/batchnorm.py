@@ -31,7 +31,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cnngrad.layers._common import ROW_DOTS_BLAS_MIN_BYTES, row_dots, unbuffered_rows
+from cnngrad.layers._common import (ROW_DOTS_BLAS_MIN_BYTES, buffered_reduction, row_dots,
+                                    unbuffered_rows)
 from cnngrad.layers._threads import cores, for_each
 
 MODES = ("train", "eval")
@@ -147,7 +148,8 @@ def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _per_channel_sum(a: np.ndarray) -> np.ndarray:
     """(N, c, M) → (c,): the sum over N and M (M first: a contiguous inner reduction)."""
-    return a.sum(axis=2).sum(axis=0)
+    with buffered_reduction():  # inside unbuffered_rows
+        return a.sum(axis=2).sum(axis=0)
 
 
 def _column(per_channel: np.ndarray) -> np.ndarray:

@@ -42,6 +42,7 @@ from cnngrad.layers._common import (
     ROW_DOTS_BLAS_MIN_BYTES,
     FourSides,
     an_int,
+    buffered_reduction,
     cache_key,
     conv_output_size,
     four_sides,
@@ -951,10 +952,11 @@ def _tap_dots(x_flat: np.ndarray, delta_flat: np.ndarray, geo: _Geometry,
         x_flat, shape=(b, c, geo.kh, geo.kw, 1, length),
         strides=x_flat.strides[:2] + (row_step * geo.padded_hw[1] * item, col_step * item, 0,
                                       item), writeable=False)
-    if x_flat.nbytes < DEPTHWISE_DOTS_BLAS_MIN_BYTES:
-        dots = np.einsum("bcmnl,bcl->cmn", taps[..., 0, :], delta_flat)
-    else:
-        dots = np.matmul(taps, delta_flat[:, :, None, None, :, None]).sum(axis=(0, 4, 5))
+    with buffered_reduction():  # inside unbuffered_rows
+        if x_flat.nbytes < DEPTHWISE_DOTS_BLAS_MIN_BYTES:
+            dots = np.einsum("bcmnl,bcl->cmn", taps[..., 0, :], delta_flat)
+        else:
+            dots = np.matmul(taps, delta_flat[:, :, None, None, :, None]).sum(axis=(0, 4, 5))
     return dots.reshape(c, -1)
 
 
