@@ -588,10 +588,10 @@ def test_list_is_one_recipe_a_line_name_first():
 
 @pytest.mark.parametrize("args, says", [
     (["--seed", 7], "--seed does nothing with it; give it with a RECIPE"),
-    (["--seed", 7, "-o", "{tmp}/out"], "--seed and -o do nothing with it; give them with a "
-                                       "RECIPE"),
+    (["--seed", 7, "-o", "{tmp}/out"], "--seed and --output do nothing with it; give them "
+                                       "with a RECIPE"),
     (["--output", "{tmp}/out", "--numbers", "1dp", "--bias"],
-     "-o, --numbers and --bias do nothing with it; give them with a RECIPE"),
+     "--output, --numbers and --bias do nothing with it; give them with a RECIPE"),
     (["--with-kinks", "--force", "--input", "4x4"],
      "--with-kinks, --force and --input do nothing with it; give them with a RECIPE"),
 ])
@@ -626,6 +626,25 @@ def test_an_existing_file_is_not_overwritten_without_force(tmp_path):
     again = invoke("generate", "seed", "--seed", 2, "-o", tmp_path)
     assert again.exit_code == 2 and "already there" in again.stderr
     assert invoke("generate", "seed", "--seed", 2, "-o", tmp_path, "--force").exit_code == 0
+
+
+@pytest.mark.parametrize("students", [False, True])
+def test_a_failed_write_with_force_leaves_the_old_exercise_whole(tmp_path, students):
+    # the files are written all or none: a file that cannot be replaced (here a folder in the
+    # way of solution.tex) never leaves a new problem.json beside the old key
+    out = tmp_path / "out"
+    options = ["--students", roster(tmp_path, 2)] if students else []
+    assert invoke("generate", "seed", "--seed", 1, "-o", out, *options).exit_code == 0
+    folders = [out / "s00", out / "s01"] if students else [out]
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    (folders[-1] / "solution.tex").unlink()
+    (folders[-1] / "solution.tex").mkdir()
+    result = invoke("generate", "seed", "--seed", 2, "-o", out, "--force", *options)
+    assert result.exit_code != 0 and "solution.tex" in result.stderr
+    after = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    del before[folders[-1] / "solution.tex"]
+    assert after == before
+    assert not [path for path in out.rglob("*") if ".tmp" in path.name or "~" in path.name]
 
 
 # --------------------------------------------------------------------------- a class

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import DebugOpt, dash_is_standard_output, guarded, write_output
+from cnngrad.cli.common import (DebugOpt, dash_is_standard_output, guarded, write_output,
+                                write_outputs)
 from cnngrad.errors import UsageError
 
 EPILOG = """\
@@ -148,9 +149,11 @@ def _folder(output: Path, names: list[str], force: bool) -> None:
                          file=str(output)) from None
 
 
-def _write_exercise(exercise, folder: Path, protected: list[Path]) -> None:
-    for name in FILES:
-        write_output(exercise.texts[name], folder / name, protected)
+def _exercise_outputs(exercise, folder: Path, protected: list[Path]) -> list[tuple]:
+    """The exercise's files for :func:`write_outputs`, which writes them all or none: a
+    failed write (a full disk, a file that refuses it) never leaves a new problem beside an
+    old key in a folder given with --force."""
+    return [(exercise.texts[name], folder / name, protected, "--output") for name in FILES]
 
 
 @guarded
@@ -223,9 +226,11 @@ def generate(
             raise UsageError("--list lists every recipe: give no RECIPE with it",
                              where="--list")
         # an option that makes an exercise would be ignored, and the user left believing
-        # that it did something (a list of the 1dp recipes, the list written into -o DIR)
+        # that it did something (a list of the 1dp recipes, the list written into -o DIR);
+        # -o is named --output, as every other message of generate names it (click keeps no
+        # record of which spelling was typed)
         given = [name for name, value in (
-            ("--seed", seed), ("-o", output), ("--numbers", numbers),
+            ("--seed", seed), ("--output", output), ("--numbers", numbers),
             ("--with-kinks", with_kinks), ("--students", students), ("--force", force),
             ("--input", input), ("--kernel", kernel), ("--stride", stride),
             ("--padding", padding), ("--channels", channels), ("--filters", filters),
@@ -298,7 +303,7 @@ def generate(
         return
     _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
     _tell_seed(seed_value, drawn, "problem")
-    _write_exercise(with_sheets(exercise), output, protected)
+    write_outputs(*_exercise_outputs(with_sheets(exercise), output, protected))
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
     _tell_notes(exercise.notes)
 
@@ -322,12 +327,16 @@ def _write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     variants = make_class(recipe, seed, ids, **options)
     _folder(output, ["manifest.json"] + [v.folder for v in variants], force)
     protected = protected + [Path(roster)]
+    outputs = []
     for variant in variants:
         folder = output / variant.folder
         folder.mkdir(exist_ok=True)
-        _write_exercise(variant.exercise, folder, protected)
+        outputs += _exercise_outputs(variant.exercise, folder, protected)
     document = manifest(recipe, seed, variants, **options)
-    write_output(json_text(document), output / "manifest.json", protected)
+    # every variant and the manifest, all or none: never a manifest of new seeds beside some
+    # students' old problems
+    write_outputs(*outputs, (json_text(document), output / "manifest.json", protected,
+                             "--output"))
     count = len(variants)
     print(f"wrote {count} variant{'' if count == 1 else 's'} and manifest.json to {output}",
           file=sys.stderr)
