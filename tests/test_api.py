@@ -204,6 +204,23 @@ def test_conv2d_backward_batched_grouped(dtype):
         assert_matches(actual, expected, dtype)
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float16, 3e-3), (np.longdouble, 1e-14)])
+def test_float16_and_longdouble_compute_in_their_own_dtype(dtype, tol):
+    # as docs/api.md says: their own dtype by numpy's loops, float16 rounded to float16
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((2, 16, 20, 20)), rng.standard_normal((8, 16, 3, 3))
+    delta = rng.standard_normal((2, 8, 20, 20))
+    wide = [cnngrad.conv2d_forward(x, w, None, 1, 1), *cnngrad.conv2d_backward(x, w, delta, 1, 1),
+            cnngrad.maxpool2d_forward(x, 2)]
+    narrow = [cnngrad.conv2d_forward(x.astype(dtype), w.astype(dtype), None, 1, 1),
+              *cnngrad.conv2d_backward(*(a.astype(dtype) for a in (x, w, delta)), 1, 1),
+              cnngrad.maxpool2d_forward(x.astype(dtype), 2)]
+    for one, double in zip(narrow, wide):
+        assert one.dtype == dtype
+        scale = np.abs(double).max()
+        np.testing.assert_allclose(one.astype(np.float64), double, rtol=0, atol=tol * scale)
+
+
 def test_conv2d_db_is_delta_summed_per_filter():
     x, w, _, delta = conv_operands("fraction")
     _, _, db = cnngrad.conv2d_backward(x, w, delta, **CONV_ARGS)
