@@ -404,26 +404,37 @@ def _umask() -> int:
     return current
 
 
-def _same_file(first: str, second: str) -> bool:
-    """Whether two -o targets name one regular file (also through a symlink or a hard link);
-    a device such as /dev/null may take both."""
+def _file_key(name: str):
+    """Which file a target names, as one value to compare: an existing regular file's device
+    and inode (a symlink or a hard link to it has the same), a name not there yet its real
+    path; None for anything else (a device such as /dev/null may take every output)."""
     try:
-        if os.path.exists(first) and os.path.exists(second):
-            return os.path.samefile(first, second) and _regular(first)
-        return os.path.realpath(first) == os.path.realpath(second)
+        if os.path.exists(name):
+            status = os.stat(name)
+            return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
+        return os.path.realpath(name)
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def refuse_one_file_twice(targets: list) -> None:
-    """``-o r.txt --save-svg r.txt``: the second would silently replace the first."""
-    files = [(str(target), option) for target, option in targets if target is not None]
-    for index, (name, option) in enumerate(files):
-        for earlier, earlier_option in files[:index]:
-            if _same_file(earlier, name):
-                raise UsageError(f"is also the {earlier_option} file, which it would replace",
-                                 where=option, file=_shown(str(Path(name))),
-                                 hint=f"give {option} and {earlier_option} different files")
+    """``-o r.txt --save-svg r.txt``: the second would silently replace the first.  One key
+    per target, so a class's thousands of files are checked in one pass, not pair by pair
+    (200 students' 1,401 files took 16 s that way)."""
+    seen: dict = {}
+    for target, option in targets:
+        if target is None:
+            continue
+        name = str(target)
+        key = _file_key(name)
+        if key is None:
+            continue
+        if key in seen:
+            earlier_option = seen[key]
+            raise UsageError(f"is also the {earlier_option} file, which it would replace",
+                             where=option, file=_shown(str(Path(name))),
+                             hint=f"give {option} and {earlier_option} different files")
+        seen[key] = option
 
 
 def write_outputs(*outputs: tuple) -> None:
