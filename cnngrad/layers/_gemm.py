@@ -10,8 +10,8 @@ numbers to the bit.
 
 The BLAS comes from ``scipy-openblas32``, the OpenBLAS build that numpy and scipy's own wheels
 are made with, whose C interface is OpenBLAS's CBLAS with its symbols prefixed ``scipy_``
-(the package's documented ``BLAS_SYMBOL_PREFIX``).  cnngrad loads it through the package's
-public ``get_lib_dir``, holds it to one thread (cnngrad's kernels call it from their own
+(the package's documented ``BLAS_SYMBOL_PREFIX``).  cnngrad loads it from the package's
+library folder (:data:`_LIB_FOLDER`, else its public ``get_lib_dir``), holds it to one thread (cnngrad's kernels call it from their own
 threads, one per core) and calls it with ``ctypes``, which lets go of the interpreter lock
 for the call.  Without the package, or where a view's layout is not one the BLAS takes,
 :func:`gemm` says so and the caller takes numpy's product and add, with the same results.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.util
 import os
 
 import numpy as np
@@ -33,20 +34,42 @@ _FUNCTIONS = {np.dtype(np.float32): ("scipy_cblas_sgemm", ctypes.c_float),
               np.dtype(np.float64): ("scipy_cblas_dgemm", ctypes.c_double)}
 
 
+#: The package's library folder, as its ``get_lib_dir()`` gives it: found without importing
+#: the package, whose import (``importlib.metadata``, for its version) cost 13–23 ms against
+#: 1 ms for loading the library itself.  Where it is not there, the package is asked.
+_LIB_FOLDER = "lib"
+
+
+def _library_file(lib_dir: str) -> str | None:
+    names = sorted(name for name in os.listdir(lib_dir)
+                   if name.startswith("libscipy_openblas")
+                   and name.endswith((".so", ".dylib", ".dll")))
+    return os.path.join(lib_dir, names[0]) if names else None
+
+
+def _library_path() -> str | None:
+    """The OpenBLAS library file of scipy-openblas32, or None without the package."""
+    spec = importlib.util.find_spec("scipy_openblas32")
+    if spec is None:
+        return None
+    for folder in spec.submodule_search_locations or []:
+        lib_dir = os.path.join(folder, _LIB_FOLDER)
+        if os.path.isdir(lib_dir) and (path := _library_file(lib_dir)) is not None:
+            return path
+    import scipy_openblas32  # another layout: the package's own answer
+
+    return _library_file(scipy_openblas32.get_lib_dir())
+
+
 @functools.cache
 def _library() -> dict | None:
     """{dtype: the gemm function} from scipy-openblas32, held to one thread; None when the
     package or its library cannot be loaded."""
     try:
-        import scipy_openblas32
-    except ImportError:
-        return None
-    try:
-        lib_dir = scipy_openblas32.get_lib_dir()
-        names = sorted(name for name in os.listdir(lib_dir)
-                       if name.startswith("libscipy_openblas")
-                       and name.endswith((".so", ".dylib", ".dll")))
-        lib = ctypes.CDLL(os.path.join(lib_dir, names[0]))
+        path = _library_path()
+        if path is None:
+            return None
+        lib = ctypes.CDLL(path)
         lib.scipy_openblas_set_num_threads(1)
         functions = {}
         for dtype, (name, scalar) in _FUNCTIONS.items():
@@ -56,7 +79,7 @@ def _library() -> dict | None:
                                  ctypes.c_void_p, ctypes.c_int, scalar, ctypes.c_void_p,
                                  ctypes.c_int])
             functions[dtype] = function
-    except (OSError, AttributeError, IndexError):  # a build without these names or files
+    except (ImportError, OSError, AttributeError):  # a build without these names or files
         return None
     return functions
 
