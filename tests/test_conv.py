@@ -510,6 +510,7 @@ def test_phases_match_naive(monkeypatch, phase_min_taps, n, threads, stride, dil
     monkeypatch.setattr(conv, "PHASE_MIN_TAPS", phase_min_taps)
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
     monkeypatch.setattr(conv, "TILE_BYTES", 3000)  # several row blocks per thread
+    monkeypatch.setattr(conv, "MANY_TAPS_TILE_SCALE", 1)  # the 7×7 kernel's too
     monkeypatch.setattr(conv, "_cores", lambda: 2)
     monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0 if threads else 10**18)
@@ -875,6 +876,9 @@ THRESHOLDS = {
     "SMALL_MAX_CELLS": [0, 10**9],
     "TILE_BYTES": [1, 200, 3000, 4 * 2**20],
     "MIN_TILE_BYTES": [1, 2**19],
+    "MANY_TAPS": [1, 25],  # every kernel's tiles scaled, or from 5×5 on
+    "MANY_TAPS_TILE_SCALE": [1, 4],
+    "GEMM_MIN_MACS": [{4: 0, 8: 0}, {4: 8 * 2**20, 8: 2**20}],  # the BLAS's adds, or numpy's
     "PARALLEL_MIN_MACS": [0, 10**18],
     "SINGLE_BLAS_MIN_MACS": [0, 10**18],
     "BLAS_THREADS_MIN_MACS": [0, 10**18],

@@ -71,6 +71,18 @@ ALL_TILES_BYTES = 16 * 2**20
 #: wins); so that many threads' tiles still fit in a few dozen MiB, at most
 #: :data:`MAX_THREADS` threads.
 MIN_TILE_BYTES = 2**19
+
+#: Kernels of at least this many taps (5×5 and up) take tiles MANY_TAPS_TILE_SCALE times as
+#: big (and as many for all threads): im2col and col2im are a numpy call per tap and tile,
+#: and with two threads each call's end waits for the interpreter lock the other thread
+#: holds between its own, so fewer, longer calls win more than the cache loses.  Forward +
+#: backward, 11 rounds with 0.25 s pauses, against 4 MiB tiles, float64 and float32: one
+#: 3×224×224 image → 64 7×7/2 0.90, 1.03 (0.86, 0.94 in another run); four 0.88, 0.92;
+#: 32×3×32×32 → 16 5×5 0.95, 0.92; 1×3×64×64 → 8 5×5 0.93, 1.00; 8×32×28×28 → 64 5×5/2
+#: 0.91, 1.01.  Fewer taps keep 4 MiB: 8×64×56×56 → 128 3×3/2 took 1.06 and 1.19 of the
+#: time with 8 MiB tiles.
+MANY_TAPS = 25
+MANY_TAPS_TILE_SCALE = 4
 MAX_THREADS = 16
 
 #: Calls with fewer multiply-adds than this run on one thread: starting threads costs more.
@@ -565,7 +577,8 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
     one image is shared out by work first, then by rows (with more threads than works).
     ``by_work`` shares out a batch by work too, each work whole on its thread.  Each thread's
     ``tile_bytes`` is :data:`TILE_BYTES`, less when the threads' tiles together would pass
-    ``all_tiles_bytes``.
+    ``all_tiles_bytes``; both :data:`MANY_TAPS_TILE_SCALE` times as big for a kernel of
+    :data:`MANY_TAPS` taps or more.
     """
     works = work if isinstance(work, tuple) else (work,)
     if not split_rows:
@@ -582,11 +595,13 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
         return parts if isinstance(work, tuple) else [part[0] for part in parts]
 
     macs = geo.n * geo.f * geo.c_group * geo.kh * geo.kw * geo.h_out * geo.w_out
+    scale = MANY_TAPS_TILE_SCALE if geo.kh * geo.kw >= MANY_TAPS else 1
+    tile_bytes, all_tiles_bytes = TILE_BYTES * scale, all_tiles_bytes * scale
     controller = None if exact or macs < SINGLE_BLAS_MIN_MACS else _blas_controller()
     if controller is not None and geo.n < 2 and not split_rows and macs >= BLAS_THREADS_MIN_MACS:
         controller = None  # one image that cannot be split: the BLAS's own threads
     if controller is None:
-        return results([every_work(0, geo.n, TILE_BYTES, 0, geo.h_out)])
+        return results([every_work(0, geo.n, tile_bytes, 0, geo.h_out)])
     with _BLAS_LOCK:
         blas_threads = max(lib.num_threads for lib in controller.lib_controllers)
         # never more threads than the BLAS had: a user who set 1 wants one
@@ -609,9 +624,9 @@ def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
             workers = min(workers, len(tasks))
         if workers < 2:
             with controller.limit(limits=1):
-                return results([every_work(0, geo.n, TILE_BYTES, 0, geo.h_out)])
-        tile_bytes = max(min(TILE_BYTES, all_tiles_bytes // workers),
-                         min(TILE_BYTES, MIN_TILE_BYTES))
+                return results([every_work(0, geo.n, tile_bytes, 0, geo.h_out)])
+        tile_bytes = max(min(tile_bytes, all_tiles_bytes // workers),
+                         min(tile_bytes, MIN_TILE_BYTES))
         with controller.limit(limits=1):
             return results(run_tasks([functools.partial(run, *images, tile_bytes, *rows)
                                       for run, images, rows in tasks]))
