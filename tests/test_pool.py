@@ -356,6 +356,20 @@ PLANES_GEOMETRIES = [
 ]
 
 
+@pytest.mark.parametrize("small_below, chunks", [(16 * 2**20, 8), (0, 2)])
+def test_phase_planes_take_small_chunks_of_small_inputs(monkeypatch, small_below, chunks):
+    # 256 maps of 32×32 float64 (2 MiB): chunks of 256 KiB (32 maps) below 16 MiB of input,
+    # else of 1 MiB (128 maps); the same result either way
+    seen = force_planes(monkeypatch)
+    monkeypatch.setattr(pool, "PLANES_SMALL_INPUT_BYTES", small_below)
+    rng = np.random.default_rng(9)
+    x = random_maps(rng, (4, 64, 32, 32), True)
+    delta = rng.standard_normal(maxpool2d_forward(x, 3, 2, 1).shape)
+    np.testing.assert_array_equal(maxpool2d_backward(x, delta, 3, 2, 1),
+                                  maxpool2d_backward_naive(x, delta, 3, 2, 1))
+    assert len(seen) == chunks and sum(seen) == 256
+
+
 @pytest.mark.parametrize("chunk_bytes, threads", [(None, None), (1, 3), (1500, None), (500, 2)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("size, stride, padding, ceil_mode", PLANES_GEOMETRIES)
