@@ -789,7 +789,7 @@ def _max_backward_by_planes(x: np.ndarray, delta: np.ndarray, geo: _Geometry) ->
 
 def _pairs_pay(x: np.ndarray, geo: _Geometry) -> bool:
     """2×2 windows at stride 2 inside the maps (the commonest pool): the pairs' path."""
-    return (x.dtype != object and x.dtype.itemsize in _BITS and geo.size == (2, 2)
+    return (x.dtype.kind == "f" and x.dtype.itemsize in _BITS and geo.size == (2, 2)
             and geo.stride == (2, 2) and geo.inside and geo.disjoint)
 
 
