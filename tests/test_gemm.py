@@ -55,7 +55,7 @@ def test_gemm_matches_its_naive_twin(dtype, a_form, b_form, out_form, accumulate
 
 
 @pytest.mark.parametrize("case", ["int", "mixed", "out_transposed", "strided_both",
-                                  "shapes", "empty", "object"])
+                                  "shapes", "empty", "object", "read_only", "overlap"])
 def test_gemm_declines_what_the_blas_cannot_take_and_leaves_out_untouched(case):
     a, b, out = np.ones((3, 4)), np.ones((4, 5)), np.full((3, 5), 7.0)
     if case == "int":
@@ -70,6 +70,10 @@ def test_gemm_declines_what_the_blas_cannot_take_and_leaves_out_untouched(case):
         b = np.ones((3, 5))
     elif case == "empty":
         a, b, out = np.ones((3, 0)), np.ones((0, 5)), np.full((3, 5), 7.0)
+    elif case == "read_only":  # the BLAS would write into it all the same
+        out.flags.writeable = False
+    elif case == "overlap":  # a's values would change under the product
+        a = b = out = np.ones((5, 5))
     else:
         a, b, out = a.astype(object), b.astype(object), out.astype(object)
     before = out.copy()

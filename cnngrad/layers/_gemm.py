@@ -118,7 +118,7 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool) -> boo
         Views whose rows or columns are unit-stride runs (a transposed view is read as
         such); the same dtype as ``out``.
     out : ndarray, shape (M, N)
-        Rows of unit stride, written in place; it must not overlap ``a`` or ``b``.
+        Rows of unit stride, written in place; writeable, and apart from ``a`` and ``b``.
     accumulate : bool
         Add the product to what ``out`` holds (beta = 1) instead of overwriting it.
 
@@ -126,7 +126,8 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool) -> boo
     -------
     bool
         False, with ``out`` untouched, when the BLAS is not there, the dtype is not float32 or
-        float64, or a layout is not one it takes: the caller computes it with numpy.
+        float64, a layout is not one it takes, ``out`` is read-only or may share memory with
+        ``a`` or ``b``: the caller computes it with numpy.
     """
     functions = _library()
     function = functions.get(out.dtype) if functions is not None else None
@@ -134,6 +135,10 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool) -> boo
         return False
     (m, k), (k2, n) = a.shape, b.shape
     if k2 != k or out.shape != (m, n) or max(m, n, k) > _INT_MAX or 0 in (m, n, k):
+        return False
+    # numpy's checks the BLAS would skip: a read-only out (it would write into it anyway) and
+    # an out whose memory may hold a or b (their values would change under the product)
+    if not out.flags.writeable or np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return False
     a_layout, b_layout, c_layout = _operand(a), _operand(b), _operand(out)
     if a_layout is None or b_layout is None or c_layout is None or c_layout[0] != _NO_TRANS:
