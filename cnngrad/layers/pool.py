@@ -793,7 +793,8 @@ def _pairs_pay(x: np.ndarray, geo: _Geometry) -> bool:
             and geo.stride == (2, 2) and geo.inside and geo.disjoint)
 
 
-def _max_backward_pairs(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray) -> bool:
+def _max_backward_pairs(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarray,
+                        geo: _Geometry) -> bool:
     """PyTorch's rule (each window's delta to its first maximum, row-major) for 2×2 windows
     at stride 2 inside the maps, as pairs: the larger of each row's two cells (strictly: the
     left one on a tie), then the window row whose larger cell is strictly greater (else the
@@ -803,7 +804,7 @@ def _max_backward_pairs(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
 
     delta_in must be zero where no window reaches (a last odd row or column).  False,
     delta_in untouched, when a NaN or −∞ is among the maxima: the general path decides."""
-    b, h_out, w_out = delta_out.shape
+    h_out, w_out = delta_out.shape[1:]
     cells = x[:, :2 * h_out, :2 * w_out]
     left, right = cells[..., 0::2], cells[..., 1::2]
     right_first = np.greater(right, left)  # (B, 2H', W'): each window row's first maximum
@@ -811,15 +812,12 @@ def _max_backward_pairs(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
     if not row_max.min() > -np.inf:  # NaN (or −∞): left to the general path's rule
         return False
     bottom_first = np.greater(row_max[:, 1::2], row_max[:, 0::2])  # (B, H', W')
-    bits = _BITS[x.dtype.itemsize]
-    values = delta_out.view(bits)
-    for row, in_row in ((0, ~bottom_first), (1, bottom_first)):
-        right_here = right_first[:, row::2]
-        for col, in_col in ((0, ~right_here), (1, right_here)):
-            won = np.logical_and(in_row, in_col)
-            keep = np.negative(won.view(np.int8))  # True → −1, all ones once widened
-            target = delta_in[:, row:2 * h_out:2, col:2 * w_out:2]
-            np.bitwise_and(values, keep, out=target.view(bits))
+    winners = []  # each window's winning cell, tap by tap in row-major order, as geo.taps
+    for in_row, right_here in ((~bottom_first, right_first[:, 0::2]),
+                               (bottom_first, right_first[:, 1::2])):
+        winners += [in_row & ~right_here, in_row & right_here]
+    for tap, won in zip(geo.taps, winners, strict=True):
+        _scatter_where(delta_in, tap, delta_out[tap.target], won, disjoint=True)
     return True
 
 
@@ -831,7 +829,7 @@ def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndar
         _max_backward_first(x, delta_out, delta_in, geo)
         return
     if ties == "first" and _pairs_pay(x, geo) and _max_backward_pairs(x, delta_out,
-                                                                       delta_in):
+                                                                       delta_in, geo):
         return
     y = np.empty(delta_out.shape, x.dtype)
     _max_kernel(x, y, geo)
