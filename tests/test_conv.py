@@ -437,6 +437,32 @@ def test_a_kernel_row_is_one_product_when_the_products_are_thin(rows, inner, lea
     assert conv._taps_per_product(geo, rows, inner, least) == per
 
 
+@pytest.mark.parametrize("c, f, dtype, blas, per", [
+    (64, 64, np.float32, True, 3),    # wide products whose sum the BLAS adds: stacked
+    (64, 64, np.float64, True, 3),
+    (256, 32, np.float32, True, 3),
+    (64, 64, np.float32, False, 1),   # numpy's batched products: only thin ones
+    (64, 16, np.float64, True, 1),    # fewer than 32 filters
+    (8, 64, np.float32, True, 1),     # fewer than 16 channels (and not thin)
+    (16, 64, np.float32, False, 3),   # thin: stacked either way
+    (64, 64, np.float16, True, 1)])   # no BLAS for float16
+def test_the_kernel_gradient_stacks_wide_products_where_the_blas_adds_them(
+        monkeypatch, c, f, dtype, blas, per):
+    if not blas:
+        monkeypatch.setattr(conv, "gemm_available", lambda: False)
+    elif not conv.gemm_available():
+        pytest.skip("the BLAS's gemm is not available")
+    geo = conv._geometry((2, c, 56, 56), (f, c, 3, 3), 1, 1, 1, 1, "zeros")
+    assert conv._kernel_taps_per_product(geo, np.dtype(dtype)) == per
+    thin = 3 if c == 16 else 1
+    # one image: the kernel gradient runs beside the input delta, the copies cost that
+    one = conv._geometry((1, c, 56, 56), (f, c, 3, 3), 1, 1, 1, 1, "zeros")
+    assert conv._kernel_taps_per_product(one, np.dtype(dtype)) == thin
+    # products of a 4×4 map are too small for the BLAS's adds
+    small = conv._geometry((2, c, 4, 4), (f, c, 3, 3), 1, 1, 1, 1, "zeros")
+    assert conv._kernel_taps_per_product(small, np.dtype(dtype)) == thin
+
+
 def test_a_stacked_product_reads_the_stack_in_place():
     # the stacked source is reshaped to (B, G, kw·Q, span), a view (a copy would cost a pass)
     source = np.arange(2 * 1 * 4 * 50, dtype=float).reshape(2, 1, 4, 50)
@@ -885,6 +911,9 @@ THRESHOLDS = {
     "SHIFTED_MIN_CHANNELS": [1, 4],
     "SHIFTED_MAX_FILTERS_PER_CHANNEL": [1, 4],
     "SHIFTED_TILE_VALUES": [1, 300, 2**20],
+    # a kernel row of taps a product: from these channels and filters on (square ones) ...
+    "SHIFTED_STACK_KERNEL_MIN": [1, 16],
+    "SHIFTED_STACK_SQUARE": [1, 32],
     "PHASE_MIN_TAPS": [0, 4, 100],
     "DEPTHWISE_BLOCK_BYTES": [1, 500, 2**21],
     "DEPTHWISE_DOTS_BLOCK_BYTES": [1, 500, 2**21],

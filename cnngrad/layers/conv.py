@@ -1054,6 +1054,28 @@ def _taps_per_product(geo: _Geometry, rows: int, inner: int, least: int = 1) -> 
     return geo.kw if thin else 1
 
 
+def _kernel_taps_per_product(geo: _Geometry, dtype: np.dtype) -> int:
+    """kw for the kernel gradient's thin products (:func:`_taps_per_product`), and for wider
+    ones too where the BLAS adds each image's product into the sum (:func:`_blas_adds`,
+    judged on a whole image's cells): a product of kw·C/G rows by F/G columns runs sgemm
+    nearer its peak than kw of C/G rows (64·3 by 64 over 3248 cells: 144 GFLOP/s against
+    118), worth the source's kw copies from C/G ≥ 16 and F/G ≥ 32 filters (below that
+    float64 lost: 64 → 16 1.07, 64 → 8 1.12).  The kernel gradient alone on one thread,
+    stacked / per tap (float32, float64): 8×64×56×56 → 64 3×3 0.88, 0.92; 1×64×56×56 → 64
+    0.86, 0.94; 2×128×28×28 → 128 0.89, 0.96; 4×256×14×14 → 256 0.94, 0.98; 8×64×56×56 →
+    32 0.87, 0.99.  Batches only: on one image the kernel gradient runs beside the input
+    delta, and the copies cost that more than they save (1×64×56×56 → 64 whole calls
+    0.99–1.05).
+    Without the BLAS's adds (numpy's batched products, summed) only thin products gain."""
+    fg, cg = geo.f_group, geo.c_group
+    per = _taps_per_product(geo, fg, cg, SHIFTED_STACK_KERNEL_MIN)
+    if (per == 1 and geo.n >= 2 and cg >= SHIFTED_STACK_KERNEL_MIN
+            and fg >= SHIFTED_STACK_SQUARE
+            and _blas_adds(dtype, fg * geo.kw * cg * _flat_layout(geo)[1])):
+        return geo.kw
+    return per
+
+
 def _row_tap_matrices(mats: np.ndarray, per: int) -> np.ndarray:
     """mats (taps, G, P, Q) in row-major tap order → (taps/per, G, P, per·Q): ``per``
     consecutive taps side by side, in the order of :func:`_stack_columns`' rows."""
@@ -1117,6 +1139,18 @@ def _shifted_rows(row_mats: np.ndarray, source: np.ndarray, shifts: list[int], w
 GEMM_MIN_MACS = {4: 8 * 2**20, 8: 2**20}
 
 
+def _blas_adds(dtype: np.dtype, macs: int) -> bool:
+    """Whether products of ``macs`` multiply-adds in ``dtype`` are added by the BLAS."""
+    least = GEMM_MIN_MACS.get(np.dtype(dtype).itemsize)
+    return least is not None and macs >= least and gemm_available()
+
+
+def _add_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out += a @ b: by the BLAS as it writes (no scratch product), else by numpy."""
+    if not gemm(a, b, out, accumulate=True):
+        out += a @ b
+
+
 def _added_products(row_mats: np.ndarray, stack: np.ndarray, base: int,
                     row_shifts: list[int], out: np.ndarray) -> bool:
     """out (B, G, P, length) = Σ_m row_mats[m] @ stack shifted by row_shifts[m], each
@@ -1124,8 +1158,7 @@ def _added_products(row_mats: np.ndarray, stack: np.ndarray, base: int,
     False when that is not taken (no BLAS, products too small, a layout it cannot read),
     ``out`` then to be written whole by the caller."""
     b, g, p, length = out.shape
-    least = GEMM_MIN_MACS.get(out.itemsize)
-    if least is None or p * stack.shape[2] * length < least or not gemm_available():
+    if not _blas_adds(out.dtype, p * stack.shape[2] * length):
         return False
     # the first product by numpy: the BLAS's gemm with beta = 0 clears C in a pass of its own
     # first (0.90–0.97 of the time by numpy's matmul, one 64×64 by 64×3248 product)
@@ -1208,15 +1241,18 @@ def _shifted_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int, row_st
     width, _, shifts = _flat_layout(geo)
     g, fg, cg = geo.groups, geo.f_group, geo.c_group
     per, tiling = _stacked_tiling(geo, stop - start, row_stop - row_start, width,
-                                  geo.c + geo.f, geo.c,
-                                  _taps_per_product(geo, fg, cg, SHIFTED_STACK_KERNEL_MIN))
+                                  geo.c + geo.f, geo.c, _kernel_taps_per_product(geo, x.dtype))
     buffer = np.zeros((tiling.images, geo.c) + geo.padded_hw, x.dtype)
     # the delta in padded-width rows: the extra columns stay zero
     delta_rows = np.zeros((tiling.images, geo.f, geo.h_out, width), delta.dtype)
     stacked = _stack_buffer(tiling, geo, cg, width, shifts, per, x.dtype)
     row_shifts, col_shifts = shifts[::per], shifts[:per]
-    # (taps/per, G, F/G, per, C/G): ``per`` taps come out of one product side by side
-    dw = np.zeros((len(row_shifts), g, fg, per, cg), delta.dtype)
+    # (taps/per, G, per, C/G, F/G): ``per`` taps come out of one product one above the other,
+    # each image's product added in by the BLAS; else (taps/per, G, F/G, per, C/G), the
+    # block's images in one batched product, summed
+    added = _blas_adds(delta.dtype, fg * per * cg * tiling.rows * width)
+    dw = np.zeros((len(row_shifts), g) + ((per, cg, fg) if added else (fg, per, cg)),
+                  delta.dtype)
     for first, last in tiling.chunks(start, stop):
         b = last - first
         x_flat = _flat_padded(x[first:last], geo, buffer).reshape(b, g, cg, -1)
@@ -1231,8 +1267,15 @@ def _shifted_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int, row_st
             for m, shift in enumerate(row_shifts):
                 cells = stack[..., base + shift:base + shift + length]
                 # y = Σ_taps w_t · x shifted: dE/dw_t = delta · (x shifted)ᵀ
-                dw[m] += _delta_cols_t(delta_block, cells).reshape(g, fg, per, cg)
-    return dw.transpose(1, 2, 4, 0, 3).reshape(g, fg, cg, len(shifts))
+                if not added:
+                    dw[m] += _delta_cols_t(delta_block, cells).reshape(g, fg, per, cg)
+                    continue
+                for image in range(b):
+                    for group in range(g):
+                        _add_product(cells[image, group], delta_block[image, group].T,
+                                     dw[m, group].reshape(per * cg, fg))
+    order = (1, 4, 3, 0, 2) if added else (1, 2, 4, 0, 3)  # → (G, F/G, C/G, taps/per, per)
+    return dw.transpose(order).reshape(g, fg, cg, len(shifts))
 
 
 def _shifted_input_grad(w, delta, geo: _Geometry, dx: np.ndarray, start: int, stop: int,
