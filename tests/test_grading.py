@@ -759,9 +759,34 @@ def test_a_slip_is_still_found_beside_rounded_cells(tmp_path):
                     '{"conv2d_1.grads.kernel": [[0.04, 0.0113], [0.0941, 0.0683]]}')
     result = invoke("check", WORKED, answers)
     assert result.exit_code == 1
-    assert "right to the 2 decimals written; 4 are required (--min-decimals)" in result.output
+    # the rounded cell is named: the others are plainly wrong (the transpose)
+    assert ("right to the 2 decimals written in [0,0]; 4 are required (--min-decimals)"
+            in result.output)
     assert "matches the transpose" in result.output
     assert "no common slip matches" not in result.output
+
+
+@pytest.mark.parametrize("one_based, named", [(False, "[0,0], [0,1]"), (True, "[1,1], [1,2]")])
+def test_rounded_cells_beside_plainly_wrong_ones_are_named(tmp_path, one_based, named):
+    # every true cell is 0.125: 0.13 and 0.12 are roundings, 0.14 is plainly wrong
+    problem = write(tmp_path, "p.json", '{"input": [[1, 2], [3, 4]], '
+                    '"layers": [{"type": "avgpool2d", "size": 2}], "delta": [[0.5]]}')
+    answers = write(tmp_path, "a.json",
+                    '{"avgpool2d_1.delta_in": [["0.13", "0.12"], ["0.125", "0.14"]]}')
+    result = invoke("check", problem, answers, *(["--one-based"] if one_based else []))
+    assert result.exit_code == 1
+    assert (f"→ right to the 2 decimals written in {named}; 4 are required (--min-decimals)"
+            in result.output)
+    assert "→ no common slip matches the others" in result.output
+    # the grade sheet counts them
+    sheet = invoke("check", problem, answers, "--format", "csv")
+    assert ("right to the 2 decimals written in 2 of the 3 wrong cells; 4 are required"
+            in sheet.stdout)
+    # all wrong cells rounded: nothing to tell apart
+    rounded = write(tmp_path, "r.json",
+                    '{"avgpool2d_1.delta_in": [["0.13", "0.12"], ["0.125", "0.13"]]}')
+    assert ("right to the 2 decimals written; 4 are required"
+            in invoke("check", problem, rounded).output)
 
 
 def test_the_docs_example_header_is_the_real_one(monkeypatch):

@@ -149,6 +149,30 @@ def test_each_step_of_a_network_is_carried_forward(tmp_path, upstream, target, a
     assert tensor(entry, source)["wrong"] != []
 
 
+#: flatten_1's delta_out written one way, dense_1's delta_in (the same tensor) another; the
+#: truth is [0.39983, -0.733022, 0.033319, 0.266554]
+TWO_DELTAS = {"flatten_1.delta_out": [0.5, -0.5, 0.25, 0.125],
+              "dense_1.delta_in": [1.5, -1.5, 0.75, 0.375]}
+
+
+@pytest.mark.parametrize("delta_in, source", [
+    ([[0.5, -0.5], [0.25, 0.125]], "flatten_1.delta_out"),
+    ([[1.5, -1.5], [0.75, 0.375]], "dense_1.delta_in"),   # "or delta_in of the layer that reads it"
+])
+def test_a_delta_in_is_carried_from_either_way_the_delta_out_was_written(tmp_path, delta_in,
+                                                                         source):
+    answers = dict(TWO_DELTAS, **{"flatten_1.delta_in": delta_in})
+    code, entry = graded(tmp_path, NET, {"carry_forward": True}, answers)
+    assert code == 1
+    checked = tensor(entry, "flatten_1.delta_in")
+    assert checked["wrong"] == [] and len(checked["carried"]) == 4
+    assert checked["carried_from"] == [source]  # only the one it was recomputed from
+    # neither: plainly wrong
+    answers["flatten_1.delta_in"] = [[1.0, -1.0], [0.5, 0.25]]
+    _, entry = graded(tmp_path, NET, {"carry_forward": True}, answers)
+    assert len(tensor(entry, "flatten_1.delta_in")["wrong"]) == 4
+
+
 def test_a_carried_cell_shows_the_true_value_beside_it(tmp_path):
     answers = {"relu_1.delta_in": [[0.4123, 0, 0], [0.0312, -0.4712, 0], [0, 0, 0.1123]],
                "conv2d_1.grads.kernel": [[-0.240825, -0.09715], [-0.295875, 0.736025]]}

@@ -204,7 +204,7 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
         count.append(f"; {missing} required cell{'s' if missing > 1 else ''} not answered",
                      style="bold red")
     parts.append(count)
-    note = rounding_note(check, tolerance)
+    note = rounding_note(check, tolerance, base)
     if note:
         parts.append(_note("→", note, "yellow"))
     note = carried_note(check)

@@ -39,15 +39,23 @@ def _points(value: Fraction) -> float | int:
     return value.numerator if value.denominator == 1 else float(value)
 
 
-def rounding_note(check: TensorCheck, tolerance: Tolerance) -> str | None:
+def rounding_note(check: TensorCheck, tolerance: Tolerance, base: int | None = None
+                  ) -> str | None:
     """``right to the 2 decimals written; 4 are required (--min-decimals)`` for a tensor
-    with rounded cells, else None; the parenthesis names where the 4 was set."""
+    with rounded cells, else None; the parenthesis names where the 4 was set.  When other
+    wrong cells are not rounded, the rounded ones are named (counted from ``base``, when it
+    is given; counted otherwise): ``right to the 2 decimals written in [0,0], [1,0]; ...``."""
     if not check.rounded.any():
         return None
     shown = " or ".join(str(d) for d in check.rounded_decimals)
     noun = "decimal" if check.rounded_decimals == (1,) else "decimals"
-    return (f"right to the {shown} {noun} written; {tolerance.min_decimals} are required "
-            f"({tolerance.min_decimals_from})")
+    wrong, rounded = int(check.wrong.sum()), int(check.rounded.sum())
+    where = ""
+    if rounded < wrong:
+        where = (f" in {rounded} of the {wrong} wrong cells" if base is None else
+                 f" in {_named_cells(check, check.rounded, base)}")
+    return (f"right to the {shown} {noun} written{where}; {tolerance.min_decimals} are "
+            f"required ({tolerance.min_decimals_from})")
 
 
 def carried_note(check: TensorCheck) -> str | None:
@@ -59,6 +67,16 @@ def carried_note(check: TensorCheck) -> str | None:
 
 #: At most this many cells are named in a note; the rest are counted.
 NAMED_CELLS = 6
+
+
+def _named_cells(check: TensorCheck, mask: np.ndarray, base: int) -> str:
+    """``[0,1], [2,0] and 3 more``: the cells of ``mask``, indices counted from ``base``."""
+    cells = [index for index, _, _ in check.cells(mask)]
+    named = ", ".join("[" + ",".join(str(i + base) for i in index) + "]"
+                      for index in cells[:NAMED_CELLS])
+    if len(cells) > NAMED_CELLS:
+        named += f" and {len(cells) - NAMED_CELLS} more"
+    return named
 
 
 def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
@@ -78,15 +96,12 @@ def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
                          "the sign is flipped in the wrong cell" if wrong == 1 else
                          f"the sign is flipped in all {wrong} wrong cells")
         else:
-            named = ", ".join("[" + ",".join(str(i + base) for i in index) + "]"
-                              for index in flipped[:NAMED_CELLS])
-            if len(flipped) > NAMED_CELLS:
-                named += f" and {len(flipped) - NAMED_CELLS} more"
-            notes.append(f"the sign is flipped in {named}" +
+            notes.append(f"the sign is flipped in {_named_cells(check, check.sign_flipped, base)}" +
                          (f" ({len(flipped)} of the {wrong} wrong cells)"
                           if len(flipped) < wrong else ""))
     if len(flipped) < wrong:
-        notes.append("no common slip matches" + (" the others" if flipped else ""))
+        notes.append("no common slip matches" +
+                     (" the others" if flipped or check.rounded.any() else ""))
     return notes
 
 

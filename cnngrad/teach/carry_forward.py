@@ -6,7 +6,9 @@ the student's own answers one step upstream (contract v1.1, "Grading"):
 - a layer's ``delta_in`` (each entry ``delta_in.<input>`` of an add or concat, the sum of
   both when it reads one output twice, as the engine reports it) and ``grads``: the
   layer's step run backward on the student's ``delta_out`` of that layer (or
-  ``delta_in`` of the layer that reads it) and the student's values of the layer's inputs
+  ``delta_in`` of the layer that reads it: either one, where the student answered both
+  and they differ, ``StudentValues(..., reader_first=True)``) and the student's values of
+  the layer's inputs
   (the ``output`` of each layer named in its ``input``/``inputs``, by default the previous
   layer; the problem's input as given);
 - a layer's ``output``: the step run forward on the student's values of its inputs;
@@ -98,9 +100,6 @@ class _Used:
             self.add(path, False)
         return self
 
-    def within(self, paths: tuple[str, ...]) -> "_Used":
-        return _Used([p for p in self.wrong if p in paths], [p for p in self.right if p in paths])
-
     def __bool__(self) -> bool:
         return bool(self.wrong or self.right)
 
@@ -131,21 +130,26 @@ class StudentValues:
     value, and the true delta routed through it)."""
 
     def __init__(self, trace: Trace, answers: Mapping[str, Any], *,
-                 chain: bool = True) -> None:
+                 chain: bool = True, reader_first: bool = False) -> None:
         self.trace = trace
         self.answers = answers  # path -> TensorCheck (answered, right, given, truth)
         self.chain = chain
+        # a layer's delta_out as the student wrote it, or (reader_first) as they wrote the
+        # delta_in of the one layer that reads it, where they answered both
+        self.reader_first = reader_first
         self._implied: dict[str, Implied | None] = {}
         self.index = {layer.name: i for i, layer in enumerate(trace.layers)}
 
     # -- the student's values ------------------------------------------------
 
     def value(self, paths: tuple[str, ...], truth_shown: np.ndarray,
-              internal_shape: tuple[int, ...] | None) -> tuple[np.ndarray, _Used]:
+              internal_shape: tuple[int, ...] | None, implied_from: str | None = None
+              ) -> tuple[np.ndarray, _Used]:
         """The first path's answered cells win, then the next path's, then what the
-        student's upstream answers imply for the first path (unless ``chain`` is off),
-        then the truth; and the answered paths used (here or upstream)."""
-        fallback = self.implied(paths[0]) if self.chain else None
+        student's upstream answers imply for ``implied_from`` (the first path by default;
+        unless ``chain`` is off), then the truth; and the answered paths used (here or
+        upstream)."""
+        fallback = self.implied(implied_from or paths[0]) if self.chain else None
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
             used = _Used().merge(fallback.used)
@@ -154,6 +158,7 @@ class StudentValues:
             used = _Used()
         exact = value.dtype == object
         filled = np.zeros(value.shape, dtype=bool)
+        taken = _Used()  # the paths whose cells are taken here
         for path in paths:
             check = self.answers.get(path)
             if check is None or check.truth.shape != value.shape:
@@ -169,9 +174,9 @@ class StudentValues:
                 given = check.given[take]
                 value[take] = given if exact else np.array([float(g) for g in given])
             filled |= take
-            used.add(path, bool((check.answered & ~check.right)[take].any()))
-        if filled.all():  # every cell answered: nothing came from further upstream
-            used = used.within(paths)
+            taken.add(path, bool((check.answered & ~check.right)[take].any()))
+        # every cell answered: nothing came from further upstream
+        used = taken if filled.all() else used.merge(taken)
         if internal_shape is not None:
             value = self.trace.layout.to_internal(value, internal_shape)
         return value, used
@@ -198,8 +203,9 @@ class StudentValues:
         readers = _readers(self.trace, index)
         if len(readers) == 1:  # several readers: their deltas are summed (implied below)
             paths.append(_delta_in_path(readers[0], layer.name))
-        return self.value(tuple(paths), self.trace.shown(layer.delta_out),
-                          layer.delta_out.shape)
+        return self.value(tuple(paths[::-1] if self.reader_first else paths),
+                          self.trace.shown(layer.delta_out), layer.delta_out.shape,
+                          implied_from=paths[0])
 
     def last_output(self) -> tuple[np.ndarray, list[str]]:
         last = self.trace.layers[-1]

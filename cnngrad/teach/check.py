@@ -1122,12 +1122,14 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     imply (:mod:`cnngrad.teach.carry_forward`); rounded cells stay rounded.  The values
     implied through the tensors the student did not answer are tried first, then (when they
     leave a wrong cell) those one step upstream with the true value of every tensor not
-    answered; the one that carries more cells is kept."""
+    answered, then those from the delta_in of the layer reading a layer's output where the
+    student's delta_out of it says otherwise; the one that carries the most cells is kept."""
     from cnngrad.teach.carry_forward import StudentValues
 
     answers = {check.path: check for check in result.tensors if check.answered.any()}
-    chained = StudentValues(trace, answers)
-    one_step = StudentValues(trace, answers, chain=False)
+    # a layer's delta_out as written first, then the delta_in of the layer reading it
+    students = (StudentValues(trace, answers), StudentValues(trace, answers, chain=False),
+                StudentValues(trace, answers, reader_first=True))
     for check in answers.values():
         candidates = check.answered & ~check.right & ~check.rounded
         if not candidates.any():
@@ -1135,7 +1137,7 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
         cells = np.flatnonzero(candidates.reshape(-1))
         written = _written_cells(check, cells)
         implied, matches = None, np.zeros(cells.size, dtype=bool)
-        for student in (chained, one_step):
+        for student in students:
             value = student.implied(check.path)
             if value is None or value.value.shape != check.truth.shape:
                 continue
