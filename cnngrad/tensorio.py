@@ -742,7 +742,9 @@ def _exact_decimal(value: Decimal, shown: str) -> Fraction:
 
     sign, digits, exponent = value.as_tuple()
     written = "".join(map(str, digits))
-    significant = written.rstrip("0") or "0"
+    significant = written.rstrip("0")
+    if not significant:  # a zero: 0e99999999 would build a 10**99999999 it is not worth
+        return Fraction(0)
     if len(significant) > MAX_EXACT_DIGITS:
         raise _BadNumber(f"{shown} has {len(significant)} significant digits, more than "
                          f"--exact carries ({MAX_EXACT_DIGITS})",
@@ -960,11 +962,13 @@ def _leaves_to_array(flat: list, shape: tuple[int, ...], exact: bool,
             return converted.reshape(shape)
         if plain_strings or kinds <= {int, Decimal}:
             # Fraction("2e-3") and Fraction(Decimal("0.51")) are exact decimal readings; a
-            # long decimal ("1.000…0") goes through _exact_decimal, which drops its zeros
+            # long decimal ("1.000…0") goes through _exact_decimal, which drops its zeros;
+            # a zero is 0 (Fraction("0e99999999") would build 10**99999999 first)
             try:
-                fractions = [Fraction(value) if type(value) is int or len(str(value)) <= 40
+                fractions = [Fraction(0) if zero else
+                             Fraction(value) if type(value) is int or len(str(value)) <= 40
                              else _exact_decimal(Decimal(value), _show(value))
-                             for value in flat]
+                             for value, zero in zip(flat, (converted == 0).tolist())]
             except (ValueError, TypeError, ArithmeticError, _BadNumber):
                 fractions = None
             if fractions is not None:

@@ -1535,3 +1535,46 @@ def test_a_null_row_is_a_part_not_answered(tmp_path):
     result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
     assert result.stderr.splitlines() == [
         f"error: {answers}: conv2d_1.grads.kernel: expected shape 2×2, got shape 2×3"]
+
+
+# a zero written with a huge exponent is read as 0 at once (exactly, as an answer is read):
+# not Fraction("0e99999999"), which builds 10**99999999 first (minutes), and not a Decimal
+# the exponent is beyond
+ZERO_TEXTS = ['"0e99999999"', "0e99999999", '"-0e-99999999"', '"0.000e-999999999999"',
+              '"0e999999999999999999999"', "0e-999999999999999999999"]
+
+
+def test_a_zero_with_a_huge_exponent_is_read_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    problem = tmp_path / "p.json"
+    problem.write_text('{"input": [[1, 2], [3, 4]], "kernel": [[1]], '
+                       '"delta": [[1, 0], [0, 1]]}', encoding="utf-8")
+    answers = []
+    for n, text in enumerate(ZERO_TEXTS):  # the kernel's gradient is 5: each is wrong
+        answers.append(tmp_path / f"a{n}.json")
+        answers[-1].write_text(f'{{"{KERNEL_GRAD}": [[{text}]], "{DELTA_IN}": '
+                               f'[[1, {text}], [{text}, 1]]}}', encoding="utf-8")
+    (tmp_path / "x.csv").write_text("1,0e99999999\n0e-99999999,2\n", encoding="utf-8")
+    exact = tmp_path / "exact.json"
+    exact.write_text('{"input": {"csv": "x.csv"}, "kernel": [["0e99999999"]], '
+                     '"delta": [[1, 0], [0, 1]]}', encoding="utf-8")
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}
+    for args, code in [(["check", str(problem), *map(str, answers), "--format", "csv"], 1),
+                       (["backward", str(exact), "--exact", "--lr", "0e99999999",
+                         "--format", "json"], 0)]:
+        done = subprocess.run([sys.executable, "-m", "cnngrad", *args], capture_output=True,
+                              text=True, timeout=60, env=env, cwd=tmp_path)
+        assert done.returncode == code, done.stderr
+        if args[0] == "check":
+            rows = list(csv.DictReader(io.StringIO(done.stdout)))
+            # delta_in's 1s are right and its zeros too: only the kernel's cell is wrong
+            assert [(row["status"], row["right"], row["total"]) for row in rows] == [
+                ("wrong", "4", "5")] * len(ZERO_TEXTS)
+        else:
+            layer = json.loads(done.stdout)["layers"][0]
+            assert layer["output"] == [["0", "0"], ["0", "0"]]
+            assert layer["grads"]["kernel"] == [["3"]]  # 1·1 + 2·1
+            assert layer["updated"]["kernel"] == [["0"]]

@@ -673,7 +673,8 @@ def _leaf_info(leaf: Any) -> tuple[str, int, bool]:
     if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool):
         return str(int(leaf)), 0, False
     if isinstance(leaf, Decimal):  # the JSON text when kept: 1e-3 as written, not 0.001
-        return getattr(leaf, "text", str(leaf)), -int(leaf.as_tuple().exponent), False
+        return (getattr(leaf, "text", str(leaf)), _held(-int(leaf.as_tuple().exponent)),
+                False)
     if isinstance(leaf, str):
         return _text_info(leaf)
     if isinstance(leaf, (float, np.floating)):
@@ -684,8 +685,29 @@ def _leaf_info(leaf: Any) -> tuple[str, int, bool]:
 def _text_info(text: str) -> tuple[str, int, bool]:
     token = text.strip()
     if _DECIMAL_TEXT.fullmatch(token):
-        return token, -int(Decimal(token).as_tuple().exponent), False
+        return token, _decimals_written(token), False
     return token, 0, True  # "p/q": parse_tensor accepted nothing else
+
+
+#: Decimals written are held within ± this: ½·10⁻ᵈ is far below any float64 step long
+#: before, and a zero written 0e-999999999999999999999 must not overflow an int64 (nor
+#: build 10**d).
+MAX_DECIMALS = 10_000
+
+
+def _held(decimals: int) -> int:
+    return max(-MAX_DECIMALS, min(MAX_DECIMALS, decimals))
+
+
+def _decimals_written(token: str) -> int:
+    """The decimals a decimal text writes, from its text (Decimal refuses an exponent
+    beyond its own limits, which parse_tensor reads as a zero's): ``1.250e-3`` → 6,
+    ``12e2`` → −2."""
+    mantissa, _, exponent = token.lower().partition("e")
+    sign = -1 if exponent.startswith("-") else 1
+    digits = exponent.lstrip("+-").lstrip("0") or "0"
+    shift = sign * (int(digits) if len(digits) <= 9 else 10**9)
+    return _held(len(mantissa.partition(".")[2]) - shift)
 
 
 def _fraction_info(value: Fraction) -> tuple[str, int, bool]:
