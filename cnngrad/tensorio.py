@@ -24,6 +24,7 @@ in the other (and exact mode never builds a fraction with a billion-digit denomi
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -35,6 +36,7 @@ import stat
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from itertools import chain
@@ -1052,9 +1054,34 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
 
 # --------------------------------------------------------------------------- CSV
 
-def _resolve(name: str, base_dir: pathlib.Path) -> pathlib.Path:
+#: The folder every file a TENSOR names must lie in, or None (anywhere): set while a
+#: student's answers file is read (:func:`references_within`), whose ``{"csv": ...}`` must
+#: not make a grader read, and echo in an error, a file outside the answers' own folder.
+_REFERENCES_WITHIN: ContextVar[pathlib.Path | None] = ContextVar("references_within",
+                                                                   default=None)
+
+
+@contextlib.contextmanager
+def references_within(folder: pathlib.Path | None):
+    """Within the block, a ``{"csv": ...}`` or ``{"npy": ...}`` naming a file outside
+    ``folder`` (an absolute path elsewhere, ``..``, a link leading out) is an error; None
+    lifts that."""
+    token = _REFERENCES_WITHIN.set(None if folder is None else pathlib.Path(folder).resolve())
+    try:
+        yield
+    finally:
+        _REFERENCES_WITHIN.reset(token)
+
+
+def _resolve(name: str, base_dir: pathlib.Path, *, file: str, where: str) -> pathlib.Path:
     path = pathlib.Path(name)
-    return path if path.is_absolute() else pathlib.Path(base_dir) / path
+    path = path if path.is_absolute() else pathlib.Path(base_dir) / path
+    folder = _REFERENCES_WITHIN.get()
+    if folder is not None and not path.resolve().is_relative_to(folder):
+        raise ProblemError(f"'{name}' is outside the answers file's folder", where=where,
+                           file=file, hint="an answers file may name files in its own folder "
+                                           "and below only")
+    return path
 
 
 def _file_name(spec: object, what_for: str, where: str, file: str) -> str:
@@ -1127,7 +1154,8 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     """The rows of one CSV file that hold the matrix, each with its number in the file, all
     of one width (blank lines before and after it dropped), and the file's name in messages;
     errors name the CSV and ``row R`` or ``row R, column C``."""
-    raw = _read_bytes(_resolve(name, base_dir), name, file=file, where=ref_where)
+    raw = _read_bytes(_resolve(name, base_dir, file=file, where=ref_where), name,
+                      file=file, where=ref_where)
     shown = _shown_name(name, file)
     text = _decode_text(raw, file=shown)
     delimiter = _sniff_delimiter(text)
@@ -1250,7 +1278,8 @@ _NPY_KIND_PROBLEMS = {
 def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
               exact: bool) -> np.ndarray:
     """A ``.npy`` file, read from its header and raw data: nothing is ever unpickled."""
-    raw = _read_bytes(_resolve(name, base_dir), name, file=file, where=ref_where)
+    raw = _read_bytes(_resolve(name, base_dir, file=file, where=ref_where), name,
+                      file=file, where=ref_where)
     shown = _shown_name(name, file)
     if raw.startswith(b"PK"):
         raise ProblemError("is a .npz archive, not a .npy file; save one array with numpy.save",

@@ -1578,3 +1578,39 @@ def test_a_zero_with_a_huge_exponent_is_read_at_once(tmp_path):
             assert layer["output"] == [["0", "0"], ["0", "0"]]
             assert layer["grads"]["kernel"] == [["3"]]  # 1·1 + 2·1
             assert layer["updated"]["kernel"] == [["0"]]
+
+
+def write_json(path: Path, document: dict) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["/etc/hostname", "../outside.csv", "link.csv",
+                                  "sub/../../outside.csv"])
+def test_an_answers_file_names_no_file_outside_its_folder(tmp_path, name):
+    # a student's answers file must not make the grader read (and echo in an error) a file
+    # elsewhere
+    (tmp_path / "outside.csv").write_text("secret,1\n", encoding="utf-8")
+    folder = tmp_path / "ben"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "link.csv").symlink_to(tmp_path / "outside.csv")
+    answers = write_json(folder / "a.json", {KERNEL_GRAD: {"csv": name}})
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert f"'{name}' is outside the answers file's folder" in result.stderr
+    assert "secret" not in result.output
+
+
+def test_an_answers_file_names_files_in_its_folder_and_below(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "k.csv").write_text("0.0446,0.0941\n0.0113,0.0683\n", encoding="utf-8")
+    (tmp_path / "d.csv").write_text("0.0446,0.0941\n0.0113,0.0683\n", encoding="utf-8")
+    answers = write_json(tmp_path / "a.json", {KERNEL_GRAD: {"csv": "sub/k.csv"}})
+    assert invoke("check", WORKED, answers).exit_code == 0
+    answers = write_json(tmp_path / "a.json", {KERNEL_GRAD: {"csv": "./sub/../d.csv"}})
+    assert invoke("check", WORKED, answers).exit_code == 0
+    # an answers file named on the command line may itself be a link to anywhere
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f"{KERNEL_GRAD}.csv").symlink_to(tmp_path / "d.csv")
+    assert invoke("check", WORKED, elsewhere / f"{KERNEL_GRAD}.csv").exit_code == 0

@@ -50,6 +50,7 @@ from cnngrad.tensorio import (
     load_json_document,
     parse_tensor,
     read_source,
+    references_within,
 )
 
 __all__ = [
@@ -361,9 +362,17 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
     ProblemError
         Not JSON, not an object, a cnngrad ``--format json`` result, a key that is not a
         dotted path, with ``trace`` a key that names none of its paths, a value that is not
-        a TENSOR (each naming the file and the key).
+        a TENSOR (each naming the file and the key), a ``{"csv": ...}`` naming a file
+        outside the answers file's folder (a student's file must not make the grader read
+        one elsewhere).
     """
     raw, file, base_dir = read_source(path, stdin_bytes)
+    with references_within(base_dir):
+        return _read_answers(path, raw, file, base_dir, one_based, trace)
+
+
+def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_based: bool,
+                  trace: Trace | None) -> AnswerSheet:
     source = pathlib.Path(path)
     if raw.startswith(ZIP_STARTS) or (path != "-" and source.suffix.lower() == ".npz"):
         # backward -o result.npz is the likely one: say what an answers file is, not that
@@ -386,7 +395,8 @@ def read_answers(path: str, *, stdin_bytes: bytes | None = None,
             raise ProblemError(f"a file named after an element path; name it after the whole "
                                f"tensor ({whole}{source.suffix})", file=file)
         _refuse_unknown_paths(trace, [(key, key, file)])
-        written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
+        with references_within(None):  # the file named on the command line (a link too)
+            written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
         entry = AnswerEntry(key=key, path=key, index=None, written=written, file=file,
                             where=None, base=int(one_based))
         return AnswerSheet(file=file, entries=[entry], input_files=[source])
