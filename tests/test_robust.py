@@ -330,6 +330,24 @@ def test_a_misspelt_file_name_suggests_the_file_beside_it(tmp_path, monkeypatch,
     assert "hint" not in result.stderr
 
 
+@pytest.mark.parametrize("typed, hint", [
+    ("nope.json", None),            # ".json" shared makes good.json no nearer
+    ("gooood.json", "good.json"),
+    ("good.jsno", "good.json"),     # a slip in the suffix
+    ("oops.csv", None),
+    ("ok.cvs", "ok.csv")])
+def test_a_near_file_is_near_by_its_name_not_its_suffix(tmp_path, monkeypatch, typed, hint):
+    monkeypatch.chdir(tmp_path)
+    for name in ("good.json", "bn_ok.json", "ok.csv"):
+        (tmp_path / name).write_text("{}")
+    result = invoke("backward", typed)
+    one_error(result, "no such file")
+    if hint is None:
+        assert "hint" not in result.stderr
+    else:
+        assert result.stderr.rstrip().endswith(f"; hint: did you mean {hint}?")
+
+
 def test_a_misspelt_file_name_with_a_control_character_is_escaped_as_the_message_is(
         tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -471,6 +471,19 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
     return problem_from_quick(exact=exact, max_elements=max_elements, **quick)
 
 
+def _closest_file(base: str, files: list[str]) -> Optional[str]:
+    """The file whose name is closest to ``base``: by the name before the suffix, among
+    files with its suffix (``.json`` shared makes ``good.json`` no nearer ``nope.json``),
+    else a slip in the suffix itself (``p.jsno``: the same name before it)."""
+    stem, suffix = os.path.splitext(base)
+    same_suffix = {os.path.splitext(f)[0]: f for f in files
+                   if os.path.splitext(f)[1].lower() == suffix.lower()}
+    match = closest(stem, same_suffix) if stem else None
+    if match is not None:
+        return same_suffix[match]
+    return closest(base, [f for f in files if os.path.splitext(f)[0] == stem])
+
+
 def near_file_hint(error: CnnGradError) -> Optional[str]:
     """For a file that does not exist (``error: samples/stackexchnage.json: no such file``,
     verify's ``no such file: layers.py``): the file beside it whose name is closest, as a
@@ -491,7 +504,7 @@ def near_file_hint(error: CnnGradError) -> Optional[str]:
                      if entry.name != base and entry.is_file()]
     except (OSError, ValueError):
         return None
-    match = closest(base, files)
+    match = _closest_file(base, files)
     if match is None:
         return None
     # written as given: error_line escapes a control character of the hint as of the message
