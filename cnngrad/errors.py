@@ -99,11 +99,23 @@ def with_article(word: str) -> str:
     return f"{'an' if an else 'a'} {word}"
 
 
+#: Other tools' and textbooks' names for a field, in the order a hint tries them: the first
+#: one the place knows is named (``filters`` in a conv layer: ``kernel``; ``weight`` in a
+#: dense layer: ``weights``).
+SYNONYMS = {"filter": ("kernel",), "filters": ("kernel",), "weight": ("kernel", "weights"),
+            "weights": ("kernel",), "w": ("kernel", "weights"), "kernel": ("weights",),
+            "targets": ("target",), "label": ("target",), "labels": ("target",)}
+
+
 def closest(name: str, known: Iterable[str]) -> str | None:
-    """The known name closest to a misspelt one, or None when nothing is close."""
+    """The known name closest to a misspelt one (or the one :data:`SYNONYMS` gives), or
+    None when nothing is close."""
     known = list(known)
     by_lower = {k.lower(): k for k in known}  # "SAME" is close to "same"
     lower = name.lower()
+    for synonym in SYNONYMS.get(lower, ()):
+        if synonym in by_lower:
+            return by_lower[synonym]
     matches = difflib.get_close_matches(lower, list(by_lower), n=1, cutoff=0.5)
     if not matches:
         return None

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cnngrad.errors import (CnnGradError, ProblemError, ResourceError, ShapeError, allowed_list,
-                            closest, did_you_mean, join_path, with_article)
+from cnngrad.errors import (SYNONYMS, CnnGradError, ProblemError, ResourceError, ShapeError,
+                            allowed_list, closest, did_you_mean, join_path, with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields, layer_type_called, loss_type_called)
 from cnngrad.families.base import Head
@@ -432,8 +432,10 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
         owners = [other for other, fields in layer_fields().items() if unknown in fields]
         if owners:
             # an allowed key it extends or shortens ("inputs" for "input") is still the hint
+            # (or a synonym: dense's "weights" on a conv2d layer is its "kernel")
             best = closest(unknown, allowed)
-            related = best is not None and (best.startswith(unknown) or unknown.startswith(best))
+            related = best is not None and (best.startswith(unknown) or unknown.startswith(best)
+                                            or best in SYNONYMS.get(unknown.lower(), ()))
             raise ctx.error(join_path(where, unknown),
                             f"unknown key {_show(unknown)} in {with_article(kind)} layer: it is "
                             f"a field of {_listed(owners)}",
