@@ -808,6 +808,9 @@ class _Builder:
         if value == INPUT or value in names:
             return value
         known = ", ".join([INPUT] + list(names))
+        if value == _name_at(raw_layers, index):
+            raise self.error(where, f"'{value}' is this layer itself; a layer reads the input "
+                                    f"or layers listed before it (known here: {known})")
         if value in _later_names(raw_layers, index):
             raise self.error(where, f"'{value}' is listed after this layer; a layer reads only "
                                     f"the input or layers listed before it (known here: "
@@ -926,6 +929,17 @@ def _vector_reader(raw_layers: Any) -> tuple[str, Any] | None:
         name = raw.get("name")
         return (name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"), family
     return None
+
+
+def _name_at(raw_layers: list, index: int) -> str | None:
+    """The name of layer ``index`` (given or by default), None when it has none yet."""
+    raw = raw_layers[index] if isinstance(raw_layers[index], dict) else {}
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        return None
+    count = sum(isinstance(r, dict) and r.get("type") == kind for r in raw_layers[:index + 1])
+    name = raw.get("name", f"{kind}_{count}")
+    return name if isinstance(name, str) else None
 
 
 def _later_names(raw_layers: list, index: int) -> set[str]:

@@ -269,6 +269,11 @@ CORPUS = [
     bad("unknown-top-key", short(kernal=[[1]]), "kernal", "unknown key 'kernal'",
         hint="did you mean 'kernel'"),
     bad("unknown-inputs", short(inputs=1), "inputs", "unknown key", hint="'input'"),
+    # a layer that reads itself, by its given or its default name
+    bad("reads-itself", layer(0, name="c", input="c"), "layers[0].input",
+        "'c' is this layer itself"),
+    bad("reads-itself-by-default-name", layer(1, input="relu_1"), "layers[1].input",
+        "'relu_1' is this layer itself"),
     # another tool's or textbook's name for a field: the one cnngrad reads
     bad("synonym-filters", conv(filters=[[1]]), "layers[0].filters", "unknown key 'filters'",
         hint="did you mean 'kernel'"),

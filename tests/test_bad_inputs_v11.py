@@ -425,7 +425,7 @@ CORE_CASES = [
     bad("input-later-layer", _with(RESIDUAL, layer=1, input="add_1"), "layers[1].input",
         "'add_1' is listed after this layer", hint="comes after what it reads"),
     bad("input-itself", _with(RESIDUAL, layer=1, input="r"), "layers[1].input",
-        "unknown layer 'r'"),
+        "'r' is this layer itself"),
     bad("input-not-a-string", _with(RESIDUAL, layer=1, input=1), "layers[1].input",
         "expected a layer name or \"input\", got a number"),
     bad("layer-named-input", _with(RESIDUAL, layer=0, name="input"), "layers[0].name",
@@ -731,7 +731,7 @@ ADVERSARY_CASES = [
     bad("add-input-null-element", _with(RESIDUAL, layer=2, inputs=["r", None]),
         "layers[2].inputs[1]", "got null"),
     bad("add-reads-itself", _with(RESIDUAL, layer=2, inputs=["r", "add_1"]),
-        "layers[2].inputs[1]", "unknown layer 'add_1'"),
+        "layers[2].inputs[1]", "'add_1' is this layer itself"),
     bad("add-input-twice-leaves-r", _with(RESIDUAL, layer=2, inputs=["input", "input"]),
         "layers[1]", "the output of r is read by no layer"),
     bad("add-channels-differ", {"input": [[1, 2], [3, 4]], "layers": [
