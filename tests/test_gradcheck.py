@@ -678,21 +678,47 @@ def test_a_long_list_of_elements_never_cuts_a_number(tmp_path, monkeypatch):
     assert "  … and 16 more in conv2d_1.delta_in" in invoke(write(tmp_path, doc)).output
 
 
+#: The ties sample with its pool named at length (31 characters).
+LONG_NAMED_TIES = {**json.loads(Path(TIES).read_text()),
+                   "layers": [{"type": "maxpool2d", "size": 2, "ties": "first",
+                               "name": "pool_of_the_first_encoder_stage"}]}
+
+
 def test_only_a_table_too_wide_for_a_narrow_width_widens_the_text_still_wraps_at_it(
-        monkeypatch):
-    # at 60 columns the tensor table needs 67: the whole report used to be laid out at 67, so
-    # a 60-column terminal folded every line of it, the title and the notes cut mid-word
+        tmp_path, monkeypatch):
+    # at 60 columns the tensor table needs 76, even with the path on two lines: the whole
+    # report used to be laid out at its width, so a 60-column terminal folded every line of
+    # it, the title and the notes cut mid-word
     monkeypatch.setenv("COLUMNS", "60")
-    result = invoke(TIES)
+    result = invoke(write(tmp_path, LONG_NAMED_TIES))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     header = lines.index("kinks")
     table = [line for line in lines[:header] if len(line) > 60]
-    assert table and all(line.startswith(("tensor", "maxpool2d_1.delta_in", "─", " "))
-                         for line in table)
+    assert table and all(line.startswith(("tensor", "pool_of_the_first_encoder_stage", "─",
+                                          " ")) for line in table)
     assert lines[:2] == ["cnngrad gradcheck · Max pool with tied maxima: the delta",
                          "goes to the first maximum (PyTorch's rule)"]
     assert max(len(line) for line in lines[header:]) <= 60
+
+
+def test_a_long_layer_name_puts_the_rest_of_its_path_on_a_line_of_its_own(tmp_path,
+                                                                          monkeypatch):
+    # pool_of_the_first_encoder_stage.delta_in beside the numbers needed 86 columns; the
+    # layer's name, then the rest of the path under it, fit 80
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, LONG_NAMED_TIES))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = lines.index("kinks")
+    assert max(len(line) for line in lines[:header]) <= 80
+    at = next(i for i, line in enumerate(lines) if line.startswith("pool_of_the_first_"))
+    assert lines[at].split() == ["pool_of_the_first_encoder_stage", "4×4", "0.0e+00",
+                                 "0.0e+00", "6", "10", "✓"]
+    assert lines[at + 1] == "  .delta_in"
+    # the sample's own short name stays on one line
+    assert any(line.startswith("maxpool2d_1.delta_in ") for line in invoke(TIES).output
+               .splitlines())
 
 
 # --------------------------------------------------------------------------- too large an ε

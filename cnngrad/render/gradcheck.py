@@ -178,7 +178,8 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     parts.append(Text("analytic gradients (the engine) against central finite differences "
                       "(E(t+ε) − E(t−ε)) / 2ε; E is the loss, or Σ delta·output", style="dim"))
 
-    def tensor_table(collapse_padding: bool) -> Table:
+    def tensor_table(collapse_padding: bool, split_paths: bool = False) -> Table:
+        """``split_paths``: each path on two lines, the layer's name then the rest."""
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
                       collapse_padding=collapse_padding)
         # short headers that wrap: the table fits 80 columns with the paths of most problems
@@ -193,14 +194,17 @@ def report_table(report: GradcheckReport, decimals: int = 6):
                              min_width=7 if wraps else None)
         for check in report.tensors:
             verdict = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
-            table.add_row(escape(check.path), _shape(check.shape), _error(check.max_abs_error),
+            table.add_row(_path_lines(check.path, split_paths), _shape(check.shape),
+                          _error(check.max_abs_error),
                           _error(check.max_rel_error), str(check.checked),
                           str(check.kinks_skipped), verdict)
         return table
 
     # a long path (conv_transpose2d_1.grads.kernel) closes the columns up by a space rather
-    # than widen the report past an 80-column terminal
-    parts.append(FirstThatFits(tensor_table(False), tensor_table(True)))
+    # than widen the report past an 80-column terminal; a longer one (a layer named
+    # encoder_stage_one_convolution) goes on two lines, the layer's name then the rest
+    parts.append(FirstThatFits(tensor_table(False), tensor_table(True),
+                               tensor_table(True, split_paths=True)))
 
     parts.append(Text("kinks", style="bold"))
     if not report.kink_counts and report.crossed_unnamed:
@@ -261,6 +265,17 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
     parts.append(Text(summary_line(report), style="bold green" if report.ok else "bold red"))
     return Group(*parts)
+
+
+def _path_lines(path: str, split: bool) -> str:
+    """A tensor's path as a table cell, markup escaped; ``split``: the layer's name, then the
+    rest of the path on a line of its own."""
+    from rich.markup import escape
+
+    layer, dot, rest = path.partition(".")
+    if split and dot:
+        return escape(layer) + "\n  ." + escape(rest)
+    return escape(path)
 
 
 class FirstThatFits:
