@@ -507,6 +507,20 @@ def portable_json_error(exc: json.JSONDecodeError, text: str) -> json.JSONDecode
     return json.JSONDecodeError(expected, text, after)
 
 
+#: The numbers either side of a slash: a fraction written bare, as JSON cannot hold one.
+_NUMERATOR_RE = re.compile(r"-?[0-9][0-9.eE+-]*[ \t]*\Z")
+_DENOMINATOR_RE = re.compile(r"[ \t]*(-?[0-9][0-9.eE+-]*)")
+
+
+def _bare_fraction(text: str, slash: int) -> str | None:
+    """The fraction (``-13/12``) whose slash is at ``slash``, or None."""
+    numerator = _NUMERATOR_RE.search(text, max(0, slash - 40), slash)
+    denominator = _DENOMINATOR_RE.match(text, slash + 1)
+    if numerator is None or denominator is None:
+        return None
+    return f"{numerator.group().strip()}/{denominator.group(1)}"
+
+
 def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemError:
     exc = portable_json_error(exc, text)
     what = _JSON_MESSAGES.get(exc.msg, exc.msg[:1].lower() + exc.msg[1:])
@@ -528,6 +542,8 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
         what = f"the document ends too early, {what} (truncated?)"
     elif exc.pos < len(text) and text[exc.pos] == "'":
         hint = "JSON strings and keys use double quotes"
+    elif at[:1] == "/" and (fraction := _bare_fraction(text, exc.pos)):
+        hint = f"JSON has no fractions: write one as a string, \"{fraction}\""
     elif before.endswith(",") and exc.msg.startswith(("Expecting value", "Expecting property")):
         hint = "JSON allows no comma after the last element; remove it"
     return ProblemError(what, where=f"line {exc.lineno}, column {exc.colno}", file=file, hint=hint)

@@ -415,6 +415,13 @@ def markdown_cells(text: str, caption: str) -> list[str]:
             for cell in row.strip("|").split("|")[1:]]
 
 
+def test_a_fractions_sheet_asks_for_its_fractions_in_quotes():
+    # "such as -2/3" led readers to write -13/12 bare in the answers file, which JSON refuses
+    exercise = with_sheets(generate("seed", 3, numbers="fractions"))
+    text = " ".join(exercise.texts["exercise.md"].split())
+    assert 'exact fraction in double quotes such as "-2/3"' in text
+
+
 @pytest.mark.parametrize("recipe", ["network", "multichannel", "batchnorm"])
 def test_a_sheet_gives_fractions_as_the_problem_writes_them(recipe):
     # a fraction on the exercise sheet is the problem's own, never rounded to a whole number

@@ -206,6 +206,24 @@ def test_trailing_comma_and_quote_hints():
     assert "double quotes" in info.value.hint
 
 
+@pytest.mark.parametrize("raw, fraction", [
+    (b'{"k": [[-13/12, null]]}', "-13/12"),
+    (b'{"k": [1, 2 / 3]}', "2/3"),
+    (b'{"k":\n  [0.5/-4]}', "0.5/-4"),
+])
+def test_a_bare_fraction_is_told_to_be_quoted(raw, fraction):
+    # a fractions exercise sheet's reader writes -13/12 where JSON needs "-13/12"
+    with pytest.raises(ProblemError) as info:
+        load_json_document(raw, "p.json")
+    assert info.value.hint == f'JSON has no fractions: write one as a string, "{fraction}"'
+
+
+def test_a_slash_without_a_fraction_gets_no_fraction_hint():
+    with pytest.raises(ProblemError) as info:
+        load_json_document(b'{"k": [1, /3]}', "p.json")
+    assert "fraction" not in (info.value.hint or "")
+
+
 def test_large_document_scans_quickly():
     rows = [[round(0.001 * (i + j), 3) for j in range(500)] for i in range(1000)]
     raw = json.dumps({"title": "a [bracket] in a string", "input": rows}).encode()

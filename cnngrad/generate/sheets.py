@@ -307,8 +307,9 @@ def _answers_sentence(exercise) -> str:
                 + (f"({cause} makes them endless)." if cause else
                    "(their decimals do not end).") + _trailing_zeros(exercise))
     if exercise.style.exact_fractions:
-        return (f"Give every value as an exact fraction such as -2/3 (or as a decimal with "
-                f"{decimals}).")
+        # JSON has no fractions: a bare -2/3 in the answers file is a syntax error
+        return (f"Give every value as an exact fraction in double quotes such as \"-2/3\" (or "
+                f"as a decimal with {decimals}).")
     exact = _decimals(exercise.key_decimals)  # the decimals the answers come out exact at
     if exercise.key_decimals == 0:
         return "Every answer is a whole number."
