@@ -1452,6 +1452,33 @@ def test_a_folder_above_the_submissions_names_no_student(tmp_path):
                                                                   ("ben", "right")]
 
 
+def test_one_students_nested_file_given_alone_is_theirs(tmp_path, monkeypatch):
+    # nested/ana/hw3/answers.json was ana's beside ben's, yet "not a student of the manifest"
+    # when regraded alone: only its own folder (hw3) and stem were looked at
+    exam = tmp_path / "exam"
+    students = {}
+    for student in ("ana", "ben"):
+        (exam / student).mkdir(parents=True)
+        (exam / student / "problem.json").write_text(WORKED.read_text())
+        students[student] = {"folder": student, "problem": f"{student}/problem.json"}
+    (exam / "manifest.json").write_text(json.dumps({"cnngrad_manifest": 1, "recipe": "seed",
+                                                    "students": students}))
+    monkeypatch.chdir(tmp_path)
+    Path("nested/ana/hw3").mkdir(parents=True)
+    Path("nested/ana/hw3/answers.json").write_text(RIGHT_ANSWERS.read_text())
+    result = CliRunner().invoke(app, ["check", "--manifest", "exam/manifest.json", "-f", "csv",
+                                      "nested/ana/hw3/answers.json"])
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == [("ana", "right")]
+    # the same file by its absolute path: the folders above it may be the grader's own
+    alone = str(tmp_path / "nested" / "ana" / "hw3" / "answers.json")
+    result = CliRunner().invoke(app, ["check", "--manifest", "exam/manifest.json", "-f", "csv",
+                                      alone])
+    assert result.exit_code == 2
+    assert "not a student of the manifest" in result.stderr
+
+
 def test_a_file_given_twice_is_graded_once(tmp_path, monkeypatch):
     # overlapping globs gave the same file twice: two identical rows in the gradebook
     monkeypatch.chdir(tmp_path)

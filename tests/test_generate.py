@@ -917,6 +917,39 @@ def test_a_student_whose_problem_cannot_be_read_is_an_error_row_the_class_still_
         f"cnngrad check against {out / 's01' / 'problem.json'}\n")
 
 
+def test_when_no_student_s_problem_can_be_read_each_is_still_an_error_row(tmp_path,
+                                                                          monkeypatch):
+    # every submission was a student's, yet "no submission belongs to a student of the
+    # manifest" and no gradebook at all, when none of their problems could be read
+    monkeypatch.chdir(tmp_path)
+    out, subs = Path("exam"), Path("subs")
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(2)]
+    for student in ("s00", "s01"):
+        (out / student / "problem.json").unlink()
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
+    assert result.exit_code == 2, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"], row["error"]) for row in rows] == [
+        (student, "error", f"{out / student / 'problem.json'}: no such file")
+        for student in ("s00", "s01")]
+    assert "no submission belongs" not in result.stderr
+
+
+def test_when_no_submission_is_a_student_s_that_is_the_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out, subs = Path("exam"), Path("subs")
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    files = [submit(subs, name, out / "s00" / "key.json") for name in ("x.json", "y.json")]
+    result = invoke("check", "--manifest", out / "manifest.json", *files)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "error: SUBMISSIONS...: no submission belongs to a student of the manifest; hint: "
+        "name each file, or its folder, after the student's id")
+
+
 @pytest.mark.parametrize("grading, words", [
     ({"pointz": 1}, "grading.pointz: unknown key 'pointz' in the grading block"),
     ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel: no such path"),

@@ -90,10 +90,10 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     for result in results:
         if result.error is not None:
             report_error(result.error)
-    if first is None and fmt != "gradescope":
+    if not grouped and fmt != "gradescope":
         raise UsageError("no submission belongs to a student of the manifest",
-                         where="ANSWERS", hint="name each file, or its folder, after the "
-                                               "student's id")
+                         where="SUBMISSIONS...", hint="name each file, or its folder, after "
+                                                      "the student's id")
     # a submission of no student: no problem, no points; its results.json says why
     problem_name, grading, tolerance = first or (manifest.file, None, None)
     if len(results) > 1:

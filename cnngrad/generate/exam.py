@@ -242,7 +242,8 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
     (``alice/answers.json``) or a folder above it below ``root`` (``alice/hw3/answers.json``
     under ``root`` ``subs``), matched to an id or a student's folder.  A folder at or above
     ``root`` (the folder all the submissions are in: the grader's own, ``/home/ben/subs``)
-    names no student; without ``root`` only the file's own folder does."""
+    names no student; with ``root`` "" every folder the path names may; without ``root``
+    only the file's own folder does."""
     path = Path(submission)
     by_id = {_name_key(student): student for student in reversed(manifest.students)}
     by_folder = {_name_key(entry.get("folder", student)): student
@@ -274,6 +275,11 @@ def group_submissions(manifest: Manifest, submissions: list[str]
     grouped: dict[str, list[str]] = {}
     strays = []
     root = _common_folder(submissions)
+    files = [submission for submission in submissions if submission != "-"]
+    if len(files) == 1 and not Path(files[0]).is_absolute():
+        # one student's file regraded alone (ana/hw3/answers.json): the folders its path
+        # names, the ones typed, may be the student's, as they are beside other students'
+        root = ""
     for submission in submissions:
         student = student_of(submission, manifest, root)
         if student is None:
