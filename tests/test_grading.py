@@ -312,6 +312,23 @@ def test_a_slip_in_the_pool_delta_carries_into_the_conv_gradient(tmp_path):
     assert "total: 4/9 cells right, 3 carried forward" in out.output
 
 
+def test_zeros_carried_from_a_zero_delta_earn_their_points_and_are_named(tmp_path):
+    # the contract's rule carries zeros from a delta answered as zeros (an all-zero sheet
+    # scored 80 % of an exam): the points stand, and the note says where they came from
+    answers = ('{"maxpool2d_1.delta_in": [[0, 0], [0, 0]], "conv2d_1.grads.kernel": [[0]], '
+               '"conv2d_1.delta_in": [[0, 0], [0, 0]]}')
+    problem, path, result = _graded(tmp_path, POOL_CONV, answers)
+    kernel = _tensor(result, "conv2d_1.grads.kernel")
+    assert kernel.carried.all() and kernel.carried_zeros()
+    out = invoke("check", problem, path)
+    assert out.exit_code == 1
+    assert "carried forward from your maxpool2d_1.delta_in, zeros from its zeros" in out.output
+    # a slip that is not zeros keeps the plain note
+    answers = ('{"maxpool2d_1.delta_in": [[1, 0], [0, 0]], "conv2d_1.grads.kernel": [[1]]}')
+    _, _, result = _graded(tmp_path, POOL_CONV, answers, name="b.json")
+    assert not _tensor(result, "conv2d_1.grads.kernel").carried_zeros()
+
+
 @pytest.mark.parametrize("kernel, verdict", [("4", "right"), ("1", "wrong"), ("3", "wrong")])
 def test_a_right_upstream_answer_leaves_the_plain_verdict(tmp_path, kernel, verdict):
     answers = f'{{"maxpool2d_1.delta_in": [[0, 0], [0, 1]], "conv2d_1.grads.kernel": [[{kernel}]]}}'

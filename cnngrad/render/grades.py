@@ -62,7 +62,10 @@ def carried_note(check: TensorCheck) -> str | None:
     """``carried forward from your maxpool2d_1.delta_in`` for a tensor with carried cells."""
     if not check.carried.any():
         return None
-    return "carried forward from your " + ", ".join(check.carried_from)
+    note = "carried forward from your " + ", ".join(check.carried_from)
+    if check.carried_zeros():
+        note += ", zeros from its zeros"
+    return note
 
 
 #: At most this many cells are named in a note; the rest are counted.

@@ -829,6 +829,17 @@ class TensorCheck:
         """(index, value as written, true value) of every wrong cell, row-major."""
         return self.cells(self.wrong)
 
+    def carried_zeros(self) -> bool:
+        """Whether every carried cell is a zero the upstream answers imply where the true
+        value is not zero: a delta answered as zeros carries zeros forward, and the rule
+        gives them their points (a grader may want to look)."""
+        if self.implied is None or not self.carried.any():
+            return False
+        carried = self.carried.reshape(-1)
+        implied = np.asarray(self.implied, dtype=object).reshape(-1)[carried]
+        truth = np.asarray(self.truth, dtype=object).reshape(-1)[carried]
+        return all(value == 0 for value in implied) and any(value != 0 for value in truth)
+
     def carried_cells(self) -> list[tuple[tuple[int, ...], str, Any, Any]]:
         """(index, value as written, true value, implied value) of every carried cell."""
         return [(index, text, true, self.implied[index] if self.implied is not None else None)
