@@ -144,6 +144,17 @@ def dls_conv_backward(dZ, cache):
     return dA_prev, dW, db
 
 
+def dls_conv_backward_course_crop(dZ, cache):
+    # the course's own template: dA_prev[i] = da_prev_pad[pad:-pad, pad:-pad, :], right for
+    # pad > 0; at pad 0 the slice is empty and assigning it raises
+    dA_prev, dW, db = dls_conv_backward(dZ, cache)
+    pad = cache[3]["pad"]
+    dA_prev_pad = _pad(dA_prev, pad, axes=(1, 2))
+    for i in range(dA_prev.shape[0]):
+        dA_prev[i, :, :, :] = dA_prev_pad[i][pad:-pad, pad:-pad, :]
+    return dA_prev, dW, db
+
+
 def dls_conv_backward_no_stride(dZ, cache):
     # the slip: the window of output (h, w) read at (h, w) in dA_prev
     (A_prev, W, b, hparameters) = cache
@@ -545,6 +556,8 @@ WRONG = [
      "channel_order"),
     (dls_conv_backward_no_stride, "conv2d_backward", {"style": "dls"}, "dx",
      "delta_not_dilated"),
+    (dls_conv_backward_course_crop, "conv2d_backward", {"style": "dls"}, "dx",
+     "padding_cropped_to_nothing"),
     (dls_pool_backward, "maxpool2d_backward", {"style": "dls"}, "dx", "ties_all"),
     (conv_backward_naive_uncropped, "conv2d_backward", {"style": "cs231n"}, "dx",
      "padding_not_cropped"),

@@ -629,6 +629,41 @@ def _order_words(names) -> str:
 _ABSENT_WORDS = {"none": "is None", "missing": "is left out of the return"}
 
 
+#: A slip that makes the user's code raise rather than return: (name, the exception it
+#: raises, as a test of the message, the words).  [p:-p] at padding 0 is an empty slice,
+#: which the Deep Learning Specialization's own template assigns into dA_prev.
+RAISED_SLIPS = (
+    ("padding_cropped_to_nothing",
+     lambda message: "broadcast" in message and _has_empty_shape(message),
+     "is cropped with [p:-p], which is empty at padding 0 (-0 is 0), so assigning it "
+     "raises: crop with [p:p + H] and [p:p + W]"),
+)
+
+
+def _has_empty_shape(message: str) -> bool:
+    """Whether an exception's message names an array shape with a 0 in it: (0,0,1)."""
+    import re
+
+    return any(0 in [int(n) for n in re.findall(r"\d+", shape)]
+               for shape in re.findall(r"\(([\d, ]+)\)", message))
+
+
+def _raised_slips(report: Report, result: CaseResult, counts: dict, order: list) -> None:
+    """Count a case the user's code raised on for the slips that raise so
+    (:data:`RAISED_SLIPS`) and that apply to the case."""
+    op = report.op
+    try:
+        names = {alt.name: alt for alt in op.slips(result.case, report.options,
+                                                   op.reference(result.case, report.options))}
+    except (ValueError, IndexError):  # a slip that cannot happen in this geometry
+        return
+    for name, raised_so, words in RAISED_SLIPS:
+        if name in names:
+            output = next(iter(names[name].outputs))
+            _count(counts, order, (output, name), *((words,) if raised_so(result.message)
+                                                     else ()))
+
+
 def _count(counts: dict, order: list, key: tuple[str, str], *hits: str) -> None:
     """One more failing case that the slip ``key`` (output, name) applies to, explained in
     the words ``hits`` (none: not explained)."""
@@ -708,6 +743,9 @@ def diagnose(report: Report) -> list[SlipMatch]:
                 verdicts[WHOLE_NUMBERS[0]] = [WHOLE_NUMBERS[1]] if whole else []
             for name, hits in verdicts.items():
                 _count(counts, order, (failure.name, name), *hits)
+    for result in report.results:
+        if result.status == "raised" and result.traceback is not None:
+            _raised_slips(report, result, counts, order)
     # each slip in the words that fit the most cases (the smallest case's first on a tie)
     matches = [SlipMatch(output, name, counts[(output, name)][0].most_common(1)[0][0],
                          *counts[(output, name)][1:]) for output, name in order
