@@ -1452,6 +1452,32 @@ def test_a_folder_above_the_submissions_names_no_student(tmp_path):
                                                                   ("ben", "right")]
 
 
+def test_a_value_right_to_the_decimals_required_but_not_to_those_written_is_named(tmp_path):
+    # 9.3371 for 9.3333 at 2 decimals required read "no common slip matches": each decimal
+    # written counts (the rule), and the note says where the error lies
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": [[0.5]],
+                                   "delta": [[0.3333, 1], [1, 1]],
+                                   "grading": {"min_decimals": 2}}))
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"conv2d_1.grads.kernel": [[9.3371]],
+                                   "conv2d_1.delta_in": [[0.16672, 0.5], [0.52, 0.5]]}))
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "  → right to the 2 decimals required, wrong in the digits written past them" in lines
+    assert "  → right to the 2 decimals required in [0,0], wrong in the digits written past " \
+           "them" in lines
+    assert "  → no common slip matches the others" in lines
+    report = json.loads(CliRunner().invoke(app, ["check", str(problem), str(answers), "-f",
+                                                 "json"]).stdout)
+    kernel, delta_in = report["files"][0]["tensors"]
+    assert kernel["right"] == 0  # still wrong: the points go by the rule
+    assert delta_in["notes"] == ["right to the 2 decimals required in 1 of the 2 wrong cells, "
+                                 "wrong in the digits written past them",
+                                 "no common slip matches the others"]
+
+
 def test_one_students_nested_file_given_alone_is_theirs(tmp_path, monkeypatch):
     # nested/ana/hw3/answers.json was ana's beside ben's, yet "not a student of the manifest"
     # when regraded alone: only its own folder (hw3) and stem were looked at

@@ -102,9 +102,16 @@ def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
             notes.append(f"the sign is flipped in {_named_cells(check, check.sign_flipped, base)}" +
                          (f" ({len(flipped)} of the {wrong} wrong cells)"
                           if len(flipped) < wrong else ""))
-    if len(flipped) < wrong:
+    past = int(check.past_required.sum())
+    if past:
+        decimals = check.required_decimals
+        where = ("" if past == wrong else f" in {past} of the {wrong} wrong cells"
+                 if base is None else f" in {_named_cells(check, check.past_required, base)}")
+        notes.append(f"right to the {decimals} decimal{'s' if decimals > 1 else ''} required"
+                     f"{where}, wrong in the digits written past them")
+    if len(flipped) + past < wrong:
         notes.append("no common slip matches" +
-                     (" the others" if flipped or check.rounded.any() else ""))
+                     (" the others" if flipped or past or check.rounded.any() else ""))
     return notes
 
 

@@ -773,9 +773,14 @@ class TensorCheck:
     #: bool, truth's shape: wrong cells that are right with their sign flipped, named when
     #: no slip explains the whole tensor (one sign slipped in a hand computation)
     sign_flipped: np.ndarray | None = None
+    #: bool, truth's shape: wrong cells written with more decimals than required that are
+    #: right at the decimals required (0.178829 for 0.178821 at 3): off only in the digits
+    #: written past them, named when no slip explains the tensor
+    past_required: np.ndarray | None = None
+    required_decimals: int = 0  # the decimals past_required was judged at
 
     def __post_init__(self) -> None:
-        for name in ("rounded", "carried", "fraction", "sign_flipped"):
+        for name in ("rounded", "carried", "fraction", "sign_flipped", "past_required"):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(self.truth.shape, dtype=bool))
         if self.decimals is None:
@@ -1217,6 +1222,26 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
     check.diagnosed = True
     if not check.diagnoses:
         check.sign_flipped = _sign_flipped(check, tolerance)
+        check.past_required = _past_required(check, tolerance) & ~check.sign_flipped
+        check.required_decimals = tolerance.min_decimals
+
+
+def _past_required(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
+    """The wrong cells (not rounded, not carried) written with more decimals than
+    ``min_decimals`` that are right judged at ``min_decimals``: each decimal written counts
+    (the rule), and these are off only in the digits past the ones required."""
+    past = np.zeros(check.truth.size, dtype=bool)
+    if tolerance.explicit or not tolerance.min_decimals:
+        return past.reshape(check.truth.shape)
+    cells = np.flatnonzero((check.wrong & ~check.rounded & ~check.fraction &
+                            (check.decimals > tolerance.min_decimals)).reshape(-1))
+    if len(cells):
+        written = _written_cells(check, cells)
+        at_required = dataclasses.replace(
+            written, decimals=np.full(len(cells), tolerance.min_decimals, dtype=np.int64))
+        past[cells] = cells_right(at_required, np.asarray(check.truth).reshape(-1)[cells],
+                                  tolerance)
+    return past.reshape(check.truth.shape)
 
 
 def _sign_flipped(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
