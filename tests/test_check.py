@@ -131,8 +131,10 @@ def test_the_boundary_is_inclusive_and_float_noise_does_not_decide_it():
 
 def test_min_decimals_makes_short_answers_stricter():
     strict = Tolerance(min_decimals=4)
-    assert cells_right(written("0.045", "0.0446", "0"), np.array([0.044606, 0.044606, 3e-5]),
-                       strict).tolist() == [False, True, True]
+    # "0" for 3e-5 is a whole number short of the 4 decimals required, as 0.0 would be
+    assert cells_right(written("0.045", "0.0446", "0", "0"),
+                       np.array([0.044606, 0.044606, 3e-5, 0.0]),
+                       strict).tolist() == [False, True, False, True]
 
 
 @pytest.mark.parametrize("text, truth, right, right_exact", [
@@ -142,8 +144,10 @@ def test_min_decimals_makes_short_answers_stricter():
     # a float true value within its rounding of the value; exact, it is another value
     ("0.5", "0.50000000000003", True, False),
     ("0.8", "0.80004", False, False),     # within ½·10⁻³ once padded, but not the value
-    ("0", "0.0003", True, True),          # an integer is judged at min_decimals
-    ("0", "0.0006", False, False),
+    ("0", "0.0003", False, False),        # an integer too: no decimals written, 3 required
+    ("0", "0", True, True),               # the value itself
+    ("1", "0.9996", False, False),
+    ("2", "2.0000000000003", True, False),
 ])
 def test_fewer_decimals_than_required_are_right_only_as_the_value_itself(text, truth, right,
                                                                          right_exact):
@@ -207,7 +211,7 @@ def test_float_and_exact_verdicts_agree(cells, min_decimals):
     far = np.abs(offsets - 1) > 1e-6
     # a short value (fewer decimals than required) is right only as the true value itself:
     # a float's "itself" is up to its rounding, an exact one's to the last digit
-    short = np.array([0 < d < min_decimals for _, d, _ in cells], dtype=bool)
+    short = np.array([d < min_decimals for _, d, _ in cells], dtype=bool)
     error = offsets * 0.5 * 10.0 ** -np.maximum([d for _, d, _ in cells], min_decimals)
     far &= ~short | (error > 10 * SHORT_EXACT_RTOL * np.maximum(1.0, np.abs(truth)))
     tolerance = Tolerance(min_decimals=min_decimals)
@@ -1476,6 +1480,26 @@ def test_a_value_right_to_the_decimals_required_but_not_to_those_written_is_name
     assert delta_in["notes"] == ["right to the 2 decimals required in 1 of the 2 wrong cells, "
                                  "wrong in the digits written past them",
                                  "no common slip matches the others"]
+
+
+def test_a_whole_number_short_of_the_decimals_required_is_wrong_and_named(tmp_path):
+    # the contract: "a value that is right at the decimals written but has fewer than
+    # min_decimals is wrong"; 1 for 0.996 at 2 decimals was right, judged as 1.00
+    problem = write_json(tmp_path / "p.json", {"input": [[0.996, 0.004, 0, 2]],
+                                                "layers": [{"type": "relu"}],
+                                                "delta": [[1, 1, 1, 1]],
+                                                "grading": {"min_decimals": 2}})
+    answers = write_json(tmp_path / "a.json", {"relu_1.output": [[1, 0, 0, 2]]})
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "2/4 cells right" in lines  # 0 for 0 and 2 for 2: the values themselves
+    assert "  → right to the whole number written; 2 decimals are required" in lines
+    # the same with decimals: 1.0 is a rounding, named as one
+    answers = write_json(tmp_path / "b.json", {"relu_1.output": [[1.0, 0.0, 0, 2]]})
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
+    assert "  → right to the 1 decimal written; 2 are required (the grading block's " \
+           "min_decimals)" in result.stdout.splitlines()
 
 
 def test_one_students_nested_file_given_alone_is_theirs(tmp_path, monkeypatch):

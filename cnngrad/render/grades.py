@@ -102,6 +102,13 @@ def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
             notes.append(f"the sign is flipped in {_named_cells(check, check.sign_flipped, base)}" +
                          (f" ({len(flipped)} of the {wrong} wrong cells)"
                           if len(flipped) < wrong else ""))
+    whole = int(check.whole_short.sum())
+    if whole:
+        decimals = check.required_decimals
+        where = ("" if whole == wrong else f" in {whole} of the {wrong} wrong cells"
+                 if base is None else f" in {_named_cells(check, check.whole_short, base)}")
+        notes.append(f"right to the whole number written{where}; {decimals} "
+                     f"decimal{'s are' if decimals > 1 else ' is'} required")
     past = int(check.past_required.sum())
     if past:
         decimals = check.required_decimals
@@ -109,9 +116,9 @@ def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
                  if base is None else f" in {_named_cells(check, check.past_required, base)}")
         notes.append(f"right to the {decimals} decimal{'s' if decimals > 1 else ''} required"
                      f"{where}, wrong in the digits written past them")
-    if len(flipped) + past < wrong:
-        notes.append("no common slip matches" +
-                     (" the others" if flipped or past or check.rounded.any() else ""))
+    if len(flipped) + past + whole < wrong:
+        notes.append("no common slip matches" + (" the others" if flipped or past or whole
+                                                 or check.rounded.any() else ""))
     return notes
 
 

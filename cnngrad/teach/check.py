@@ -214,13 +214,13 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
 
 
 def _short(written: Written, tolerance: Tolerance) -> np.ndarray:
-    """The cells written with 1 or more decimals but fewer than ``min_decimals`` (not
-    fractions, not under --atol/--rtol): right only when exact.  An integer (``0``) is
-    judged at ``min_decimals``, as if its missing decimals were zeros."""
+    """The cells written with fewer decimals than ``min_decimals`` (not fractions, not
+    under --atol/--rtol), an integer (``1``, no decimals) too: right only when exact, as the
+    contract words it ("right at the decimals written but fewer than min_decimals is
+    wrong"): ``1`` for 0.996 at 2 decimals is a rounding, ``0`` for 0 the value itself."""
     if tolerance.explicit or not tolerance.min_decimals:
         return np.zeros(written.shape, dtype=bool)
-    return ~written.fraction & (written.decimals >= 1) & \
-        (written.decimals < tolerance.min_decimals)
+    return ~written.fraction & (written.decimals < tolerance.min_decimals)
 
 
 def _cells_right_exact(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np.ndarray:
@@ -778,9 +778,14 @@ class TensorCheck:
     #: written past them, named when no slip explains the tensor
     past_required: np.ndarray | None = None
     required_decimals: int = 0  # the decimals past_required was judged at
+    #: bool, truth's shape: wrong cells written as whole numbers, right to the nearest
+    #: whole number but short of the decimals required (1 for 0.996 at 2), named when no
+    #: slip explains the tensor (never a rounding: a whole 0 is a claim of an exact zero)
+    whole_short: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("rounded", "carried", "fraction", "sign_flipped", "past_required"):
+        for name in ("rounded", "carried", "fraction", "sign_flipped", "past_required",
+                     "whole_short"):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(self.truth.shape, dtype=bool))
         if self.decimals is None:
@@ -1223,7 +1228,23 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
     if not check.diagnoses:
         check.sign_flipped = _sign_flipped(check, tolerance)
         check.past_required = _past_required(check, tolerance) & ~check.sign_flipped
+        check.whole_short = _whole_short(check, tolerance) & ~check.sign_flipped
         check.required_decimals = tolerance.min_decimals
+
+
+def _whole_short(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
+    """The wrong cells written as whole numbers (no decimals, not p/q) that are right to
+    the nearest whole number, where decimals are required."""
+    whole = np.zeros(check.truth.size, dtype=bool)
+    if tolerance.explicit or not tolerance.min_decimals:
+        return whole.reshape(check.truth.shape)
+    cells = np.flatnonzero((check.wrong & ~check.rounded & ~check.fraction &
+                            (check.decimals == 0)).reshape(-1))
+    if len(cells):
+        whole[cells] = cells_right(_written_cells(check, cells),
+                                   np.asarray(check.truth).reshape(-1)[cells],
+                                   dataclasses.replace(tolerance, min_decimals=0))
+    return whole.reshape(check.truth.shape)
 
 
 def _past_required(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
@@ -1322,8 +1343,10 @@ def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
 def _rounded(given: Written, truth: np.ndarray, right: np.ndarray,
              tolerance: Tolerance) -> np.ndarray:
     """Wrong cells that are right to the decimals written (1 or more, fewer than required):
-    a rounding, not a mistake.  An integer claims an exact value, so it is never one."""
-    short = ~right & _short(given, tolerance)
+    a rounding, not a mistake.  An integer is never one: a 0 in a pool's delta is a claim
+    of an exact zero, and where it is wrong a slip is looked for (the delta sent to another
+    cell), not "right to the 0 decimals written"."""
+    short = ~right & _short(given, tolerance) & (given.decimals >= 1)
     if not short.any():
         return short
     as_written = cells_right(given, truth, dataclasses.replace(tolerance, min_decimals=0))
