@@ -88,13 +88,14 @@ class NearKinks:
 @dataclass
 class _Settled:
     patches: dict[str, dict[tuple[int, ...], Any]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[KinkWarning] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- entry point
 
 
-def settle_kinks(problem: Problem, layers: list, dtype=None) -> tuple[list, list[str]]:
+def settle_kinks(problem: Problem, layers: list, dtype=None
+                 ) -> tuple[list, list[KinkWarning]]:
     """The float forward pass ``layers`` (a list of LayerTrace) with every kink within
     rounding noise decided exactly where it can be; and the warnings for the others.
 
@@ -108,7 +109,7 @@ def settle_kinks(problem: Problem, layers: list, dtype=None) -> tuple[list, list
     exact = _ExactSide(problem)
     applied: dict[str, dict[tuple[int, ...], Any]] = {}
     current = layers
-    warnings: list[str] = []
+    warnings: list[KinkWarning] = []
     for _ in range(ROUNDS):
         settled = _scan(problem, current, tolerance, exact)
         warnings = settled.warnings
@@ -383,39 +384,70 @@ def _rerun(problem: Problem, patches: dict[str, dict[tuple[int, ...], Any]], dty
 # --------------------------------------------------------------------------- warnings
 
 
-def _index_text(problem: Problem, shape: tuple[int, ...], cell: tuple[int, ...]) -> str:
-    shown = problem.layout.display_index(tuple(shape), tuple(int(i) for i in cell))
-    return "[" + ",".join(map(str, shown)) + "]"
+@dataclass(frozen=True)
+class KinkWarning:
+    """A kink the floats decided within their rounding noise, to be said on stderr: its
+    cells kept as display indices, so that the line counts them from 0 or (``--one-based``)
+    from 1 as the rest of the report does.  ``str()`` counts from 0."""
+
+    layer: str
+    input_name: str  # "input", or "input <name>" for a layer of several inputs
+    kind: str  # "zero" (a relu-like input at 0) or "tie" (a window's maxima)
+    cells: tuple[tuple[int, ...], ...]  # display indices of the input cells named
+    values: tuple[float, ...]
+    window: tuple[int, ...] | None  # a tie's window, as a display index of the output
+    count: int  # the inputs or windows like it in the layer
+    why_not: str
+
+    def text(self, one_based: bool = False) -> str:
+        def index(cell) -> str:
+            return "[" + ",".join(str(i + int(one_based)) for i in cell) + "]"
+
+        if self.kind == "zero":
+            value = self.values[0]
+            side = "positive" if value > 0 else "not positive"
+            text = (f"{self.layer}: {self.input_name}{index(self.cells[0])} is {value:.2g}, "
+                    f"within rounding noise of the kink at 0; decided as {side}")
+            what = "input"
+        else:
+            shown = " and ".join(f"{self.input_name}{index(cell)} = {value!r}"
+                                 for cell, value in list(zip(self.cells, self.values))[:3])
+            if len(self.values) > 3:
+                shown += f" and {len(self.values) - 3} more"
+            tied = self.values.count(max(self.values))
+            text = (f"{self.layer}: window output{index(self.window)}: maxima {shown} are "
+                    f"within rounding noise of a tie; decided as "
+                    f"{'a tie' if tied > 1 else 'not tied'}")
+            what = "window"
+        more = self.count - 1
+        if more:
+            text += f" ({more} more {what}{'s' if more > 1 else ''} like it)"
+        return text + f"; not decided exactly: {self.why_not}"
+
+    def __str__(self) -> str:
+        return self.text()
 
 
-def _warning(problem: Problem, layer, found: NearKinks, why_not: str) -> str:
-    """One line per layer: its first near kink, how the floats decided it, how many more."""
+def _display(problem: Problem, shape: tuple[int, ...], cell) -> tuple[int, ...]:
+    return problem.layout.display_index(tuple(shape), tuple(int(i) for i in cell))
+
+
+def _warning(problem: Problem, layer, found: NearKinks, why_not: str) -> KinkWarning:
+    """One per layer: its first near kink, how the floats decided it, how many more."""
     x = layer.inputs[found.input]
     name = "input" if len(layer.spec.inputs) == 1 else \
         f"input {layer.spec.inputs[found.input]}"
-    cells = found.kink_cells(0)
+    cells = found.kink_cells(0)  # the input at 0, or every maximum of the window
     if found.kind == "zero":
-        value = float(x[cells[0]])
-        side = "positive" if value > 0 else "not positive"
-        text = (f"{layer.name}: {name}{_index_text(problem, x.shape, cells[0])} is "
-                f"{value:.2g}, within rounding noise of the kink at 0; decided as {side}")
-        what = "input"
-    else:
-        values = [float(x[cell]) for cell in cells]
-        shown = " and ".join(f"{name}{_index_text(problem, x.shape, cell)} = {value!r}"
-                             for cell, value in list(zip(cells, values))[:3])
-        if len(values) > 3:
-            shown += f" and {len(values) - 3} more"
-        window = _index_text(problem, layer.output.shape, tuple(found.windows[0]))
-        tied = values.count(max(values))
-        text = (f"{layer.name}: window output{window}: maxima {shown} are within rounding "
-                f"noise of a tie; decided as {'a tie' if tied > 1 else 'not tied'}")
-        what = "window"
-    more = found.count - 1
-    if more:
-        text += f" ({more} more {what}{'s' if more > 1 else ''} like it)"
-    return text + f"; not decided exactly: {why_not}"
+        cells = cells[:1]
+    return KinkWarning(
+        layer=layer.name, input_name=name, kind="zero" if found.kind == "zero" else "tie",
+        cells=tuple(_display(problem, x.shape, cell) for cell in cells),
+        values=tuple(float(x[cell]) for cell in cells),
+        window=(None if found.kind == "zero"
+                else _display(problem, layer.output.shape, tuple(found.windows[0]))),
+        count=found.count, why_not=why_not)
 
 
-__all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "NearKinks", "exact_work", "magnitude",
+__all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "KinkWarning", "NearKinks", "exact_work", "magnitude",
            "magnitude_bound", "settle_kinks"]

@@ -90,7 +90,7 @@ class Trace:
     #: dE/d(the problem's input), internal: the sum over every layer that reads it
     input_delta: np.ndarray | None = None
     #: kinks within rounding noise that could not be decided exactly (cnngrad.kinks)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # kinks.KinkWarning, said on stderr
     #: the layer the backward pass stopped before (``explain``): its delta_out is complete,
     #: its own delta_in and gradients and every earlier layer's backward are not computed
     stopped_before: str | None = None

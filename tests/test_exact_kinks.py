@@ -421,6 +421,26 @@ def test_a_kink_right_after_a_squashing_layer_is_a_warning(tmp_path, squashing):
     assert layer(doc, "relu_1")["output"] in ([[0.0]], [[5.551115123125783e-17]])
 
 
+@pytest.mark.parametrize("command", ["backward", "forward", "explain", "check"])
+def test_a_kink_warning_counts_its_cells_as_the_report_does(tmp_path, command):
+    # --one-based counted the report's cells from 1 and the warning's from 0: relu_1's
+    # input[0,0] was o[1,1] in explain's body
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[0.1, 0.2, -0.3]],
+                                   "layers": [{"type": "conv2d", "kernel": [[1, 1, 1]]},
+                                              {"type": "tanh"}, {"type": "relu"}],
+                                   "delta": [[1]]}))
+    answers = tmp_path / "a.json"
+    answers.write_text('{"relu_1.delta_in": [[1]]}')
+    for option, cell in (([], "[0,0]"), (["--one-based"], "[1,1]")):
+        extra = {"explain": [f"relu_1.delta_in{cell}"], "check": [str(answers)]}.get(command,
+                                                                                    [])
+        result = runner.invoke(app, [command, str(problem), *extra, *option])
+        assert result.exit_code in (0, 1), result.output
+        (line,) = [line for line in result.stderr.splitlines() if line.startswith("warning")]
+        assert line.startswith(f"warning: relu_1: input{cell} is 5.6e-17, within rounding noise")
+
+
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_a_kink_right_after_a_batch_norm_is_a_warning(tmp_path, mode):
     # the middle of 0.1, 0.2, 0.3 normalised is 0 as written, −3.4e-16 in floats (train);

@@ -100,7 +100,8 @@ def backward(
     if fmt == "npz":
         require_npz_target(output, exact, fmt)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=lr,
-                          quick=quick, output_format=fmt, full=full, show_steps=show_steps)
+                          quick=quick, output_format=fmt, full=full, show_steps=show_steps,
+                          one_based=one_based)
     steps = None
     if show_steps:
         from cnngrad.teach.steps import trace_steps

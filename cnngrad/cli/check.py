@@ -302,7 +302,7 @@ def check(
                               "gradebook")
     try:
         spec, trace = compute(problem, exact=exact, max_elements=max_elements,
-                              dtype="float64", lr=lr, quick={})
+                              dtype="float64", lr=lr, quick={}, one_based=one_based)
     except ProblemError as error:
         _hint_swapped(error, problem, answers)
         _hint_manifest(error, problem)

@@ -55,7 +55,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     for student, files in grouped.items():
         try:
             spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
-                                  max_elements=max_elements, dtype="float64", lr=lr, quick={})
+                                  max_elements=max_elements, dtype="float64", lr=lr, quick={},
+                                  one_based=one_based)
             grading = grading_of(spec)
             if carry_forward is not None:
                 grading = dataclasses.replace(grading, carry_forward=carry_forward)

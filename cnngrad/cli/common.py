@@ -617,10 +617,12 @@ def parse_dtype(dtype: str):
 def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: str,
             lr: Optional[str], quick: dict, output_format: Optional[str] = None,
             full: bool = False, show_steps: bool = False, include_backward: bool = True,
-            stop_before: Optional[Callable[[Any], Optional[str]]] = None):
+            stop_before: Optional[Callable[[Any], Optional[str]]] = None,
+            one_based: bool = False):
     """Read, check and run a problem: (spec, trace).  ``stop_before(spec)`` may name the layer
     the backward pass stops before (``explain``: see ``network.run``); without
-    ``include_backward`` (``forward``: outputs and the loss) no layer's backward step runs."""
+    ``include_backward`` (``forward``: outputs and the loss) no layer's backward step runs;
+    ``one_based``: the cells of a kink warning counted from 1, as the report counts them."""
     from cnngrad.network import run
 
     import numpy as np
@@ -679,8 +681,8 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         from cnngrad.limits import check_exact_digits
 
         check_exact_digits(trace, tensors=tensors)
-    for line in trace.warnings:  # a kink the floats decided, within their rounding noise
-        note_later(f"warning: {one_line(line)}")
+    for warning in trace.warnings:  # a kink the floats decided, within their rounding noise
+        note_later(f"warning: {one_line(warning.text(one_based))}")
     return spec, trace
 
 

@@ -79,7 +79,7 @@ def explain(
     # there (the layer's own step, often the largest, is not computed)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype="float64",
                           lr=lr, quick={}, stop_before=None if path is None else
-                          lambda problem: layer_explained(problem, path))
+                          lambda problem: layer_explained(problem, path), one_based=one_based)
     if path is None:
         from cnngrad.teach.explain import known_paths
 

@@ -45,7 +45,8 @@ def forward(
     if fmt == "npz":
         require_npz_target(output, exact, fmt)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,
-                          quick={}, output_format=fmt, full=full, include_backward=False)
+                          quick={}, output_format=fmt, full=full, include_backward=False,
+                          one_based=one_based)
     def report():
         from cnngrad.render.tables import forward_report
 
