@@ -1415,18 +1415,24 @@ def test_the_manifest_among_the_submissions_is_named_so(tmp_path):
                                                                   ("manifest", "error")]
 
 
-def test_a_folder_above_the_submissions_names_no_student(tmp_path):
-    # the grader's own folder was matched as a student's: hanna's misnamed folder under
-    # /home/ben/subs was graded silently as ben's answers to ben's problem
-    exam = tmp_path / "exam"
-    manifest = exam / "manifest.json"
+def _two_student_exam(exam: Path) -> Path:
+    """An exam's folder for students ana and ben, each given the worked example: its
+    manifest."""
     students = {}
     for student in ("ana", "ben"):
         (exam / student).mkdir(parents=True)
         (exam / student / "problem.json").write_text(WORKED.read_text())
         students[student] = {"folder": student, "problem": f"{student}/problem.json"}
+    manifest = exam / "manifest.json"
     manifest.write_text(json.dumps({"cnngrad_manifest": 1, "recipe": "seed",
                                     "students": students}))
+    return manifest
+
+
+def test_a_folder_above_the_submissions_names_no_student(tmp_path):
+    # the grader's own folder was matched as a student's: hanna's misnamed folder under
+    # /home/ben/subs was graded silently as ben's answers to ben's problem
+    manifest = _two_student_exam(tmp_path / "exam")
     subs = tmp_path / "ben" / "subs"
     for folder in ("ana", "hanna"):
         (subs / folder).mkdir(parents=True)
@@ -1505,14 +1511,7 @@ def test_a_whole_number_short_of_the_decimals_required_is_wrong_and_named(tmp_pa
 def test_one_students_nested_file_given_alone_is_theirs(tmp_path, monkeypatch):
     # nested/ana/hw3/answers.json was ana's beside ben's, yet "not a student of the manifest"
     # when regraded alone: only its own folder (hw3) and stem were looked at
-    exam = tmp_path / "exam"
-    students = {}
-    for student in ("ana", "ben"):
-        (exam / student).mkdir(parents=True)
-        (exam / student / "problem.json").write_text(WORKED.read_text())
-        students[student] = {"folder": student, "problem": f"{student}/problem.json"}
-    (exam / "manifest.json").write_text(json.dumps({"cnngrad_manifest": 1, "recipe": "seed",
-                                                    "students": students}))
+    _two_student_exam(tmp_path / "exam")
     monkeypatch.chdir(tmp_path)
     Path("nested/ana/hw3").mkdir(parents=True)
     Path("nested/ana/hw3/answers.json").write_text(RIGHT_ANSWERS.read_text())

@@ -49,11 +49,7 @@ def rounding_note(check: TensorCheck, tolerance: Tolerance, base: int | None = N
         return None
     shown = " or ".join(str(d) for d in check.rounded_decimals)
     noun = "decimal" if check.rounded_decimals == (1,) else "decimals"
-    wrong, rounded = int(check.wrong.sum()), int(check.rounded.sum())
-    where = ""
-    if rounded < wrong:
-        where = (f" in {rounded} of the {wrong} wrong cells" if base is None else
-                 f" in {_named_cells(check, check.rounded, base)}")
+    where = _which_cells(check, check.rounded, int(check.wrong.sum()), base)
     return (f"right to the {shown} {noun} written{where}; {tolerance.min_decimals} are "
             f"required ({tolerance.min_decimals_from})")
 
@@ -82,6 +78,17 @@ def _named_cells(check: TensorCheck, mask: np.ndarray, base: int) -> str:
     return named
 
 
+def _which_cells(check: TensorCheck, cells: np.ndarray, wrong: int, base: int | None) -> str:
+    """Where in the tensor's ``wrong`` cells a note's ``cells`` are: nothing when they are
+    all of them, else named (counted from ``base``) or counted."""
+    count = int(cells.sum())
+    if count == wrong:
+        return ""
+    if base is None:
+        return f" in {count} of the {wrong} wrong cells"
+    return f" in {_named_cells(check, cells, base)}"
+
+
 def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
     """When no slip explains a wrong tensor: the cells whose sign alone is flipped (named,
     counted from ``base``, when it is given; counted otherwise), then "no common slip
@@ -102,20 +109,17 @@ def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
             notes.append(f"the sign is flipped in {_named_cells(check, check.sign_flipped, base)}" +
                          (f" ({len(flipped)} of the {wrong} wrong cells)"
                           if len(flipped) < wrong else ""))
+    decimals = check.required_decimals
     whole = int(check.whole_short.sum())
     if whole:
-        decimals = check.required_decimals
-        where = ("" if whole == wrong else f" in {whole} of the {wrong} wrong cells"
-                 if base is None else f" in {_named_cells(check, check.whole_short, base)}")
-        notes.append(f"right to the whole number written{where}; {decimals} "
+        notes.append(f"right to the whole number written"
+                     f"{_which_cells(check, check.whole_short, wrong, base)}; {decimals} "
                      f"decimal{'s are' if decimals > 1 else ' is'} required")
     past = int(check.past_required.sum())
     if past:
-        decimals = check.required_decimals
-        where = ("" if past == wrong else f" in {past} of the {wrong} wrong cells"
-                 if base is None else f" in {_named_cells(check, check.past_required, base)}")
         notes.append(f"right to the {decimals} decimal{'s' if decimals > 1 else ''} required"
-                     f"{where}, wrong in the digits written past them")
+                     f"{_which_cells(check, check.past_required, wrong, base)}, wrong in the "
+                     f"digits written past them")
     if len(flipped) + past + whole < wrong:
         notes.append("no common slip matches" + (" the others" if flipped or past or whole
                                                  or check.rounded.any() else ""))
