@@ -449,5 +449,5 @@ def _warning(problem: Problem, layer, found: NearKinks, why_not: str) -> KinkWar
         count=found.count, why_not=why_not)
 
 
-__all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "KinkWarning", "NearKinks", "exact_work", "magnitude",
-           "magnitude_bound", "settle_kinks"]
+__all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "KinkWarning", "NearKinks", "exact_work",
+           "magnitude", "magnitude_bound", "settle_kinks"]
