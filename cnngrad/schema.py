@@ -102,7 +102,7 @@ def _grading() -> dict:
     """The ``grading`` block (read by ``cnngrad check`` only)."""
     non_negative = {"anyOf": [{"type": "number", "minimum": 0},
                               {"type": "string", "pattern": NUMBER_STRING_PATTERN}]}
-    return _closed({
+    schema = _closed({
         "min_decimals": {"type": "integer", "minimum": 0, "maximum": 17,
                          "description": "a value written with fewer decimals is wrong"},
         "atol": {**non_negative, "description": "replaces the decimals rule with rtol"},
@@ -116,6 +116,10 @@ def _grading() -> dict:
                           "description": "a wrong answer right from the student's own "
                                          "upstream answers earns its points"},
     }, description="how cnngrad check grades answers to this problem")
+    # min_decimals belongs to the decimals rule, which atol/rtol replace: not both
+    schema["not"] = {"required": ["min_decimals"],
+                     "anyOf": [{"required": ["atol"]}, {"required": ["rtol"]}]}
+    return schema
 
 
 def problem_schema() -> dict:

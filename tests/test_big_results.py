@@ -315,7 +315,7 @@ def test_npz_keeps_float32(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ((), "npz is a binary file, not for the terminal: give -o FILE"),
+    ((), "npz is a binary file, written only to a file named with -o"),
     (("--exact", "-o", "r.npz"), "an .npz holds floats, not the exact fractions of --exact"),
 ])
 @pytest.mark.parametrize("command", ["backward", "forward"])

@@ -305,6 +305,18 @@ def test_a_title_names_the_sizes_of_its_problem(recipe, sizes, title):
     assert json.loads(variant.problem_text)["title"] == title.split(" (cnngrad generate")[0]
 
 
+def test_a_title_of_several_lines_is_one_heading_on_the_sheets(tmp_path):
+    # a line break in the problem's title ended the Markdown heading after its first line
+    source = json.loads((SAMPLES / "stackexchange-network.json").read_text())
+    source["title"] = "Homework 3\nsecond part"
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(source))
+    exercise = with_sheets(generate(str(path), 4))
+    for sheet in ("exercise.md", "solution.md"):
+        first = exercise.texts[sheet].splitlines()[0]
+        assert first.startswith("# ") and "Homework 3 second part" in first
+
+
 def test_a_problem_file_gets_fresh_numbers_of_the_same_shapes(tmp_path):
     source = SAMPLES / "stackexchange-network.json"
     original = json.loads(source.read_text())

@@ -436,7 +436,7 @@ def test_a_file_named_dash_is_written_as_dot_slash_dash(tmp_path, monkeypatch):
 def test_npz_to_a_dash_is_refused_as_for_the_terminal(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_error(invoke("backward", WORKED, "-f", "npz", "-o", "-"),
-              "npz is a binary file, not for the terminal")
+              "npz is a binary file, written only to a file named with -o")
     assert list(tmp_path.iterdir()) == []
 
 

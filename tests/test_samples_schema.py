@@ -339,6 +339,25 @@ def test_bad_problems_fail_the_schema_and_cnngrad_alike(name):
         build_problem(doc, file="t", base_dir=Path("."))
 
 
+@pytest.mark.parametrize("grading, valid", [
+    ({"min_decimals": 2}, True),
+    ({"atol": 0.1, "rtol": "1/100"}, True),
+    ({"min_decimals": 2, "atol": 0.1}, False),
+    ({"min_decimals": 0, "rtol": 0.01}, False),
+])
+def test_the_schema_refuses_a_grading_block_check_refuses(grading, valid):
+    # min_decimals with atol passed the schema, then check stopped with exit 2
+    from cnngrad.teach.grading import parse_grading
+
+    doc = dict(WORKED, grading=grading)
+    assert VALIDATOR.is_valid(doc) == valid
+    if valid:
+        parse_grading(grading)
+    else:
+        with pytest.raises(CnnGradError):
+            parse_grading(grading)
+
+
 # --------------------------------------------------------------------------- number syntax
 
 # numbers of a sensible size: the pattern also admits 1e999, which cnngrad reads and rejects

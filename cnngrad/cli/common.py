@@ -420,7 +420,8 @@ def require_npz_target(output: Optional[Path], exact: bool,
     """``--format npz`` (or ``-o result.npz``) writes a binary file of floats: it needs
     ``-o`` and no ``--exact`` (checked before any work)."""
     if output is None:
-        raise UsageError("npz is a binary file, not for the terminal: give -o FILE",
+        # standard output may be a file (> result.npz), but an .npz is written by name
+        raise UsageError("npz is a binary file, written only to a file named with -o",
                          where="--format", hint="e.g. --format npz -o result.npz")
     if exact:
         if fmt is not None and fmt.from_suffix is not None:
