@@ -383,18 +383,12 @@ def _explanations(exercise) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- Markdown
 
 
-
-def _heading(title: str) -> str:
-    """A title on one line, as a Markdown heading must be (a problem's title may hold line
-    breaks; backward --format markdown joins them the same way)."""
-    return " ".join(title.split())
-
 def _exercise_md(exercise, given, asked) -> str:
-    from cnngrad.render.markdown import tensor_markdown
+    from cnngrad.render.markdown import heading_text, tensor_markdown
 
     total = sum(points for *_, points in asked)
     layers, loss = _layer_lines(exercise)
-    parts = [f"# Exercise: {_heading(exercise.title)}", "## The network",
+    parts = [f"# Exercise: {heading_text(exercise.title)}", "## The network",
              "\n".join(f"{i}. {line}" for i, line in enumerate(layers, 1)), loss, "## Given"]
     for label, words, value in given:
         parts.append(f"{words[0].upper()}{words[1:]}:")  # every description starts in ASCII
@@ -409,9 +403,9 @@ def _exercise_md(exercise, given, asked) -> str:
 
 
 def _solution_md(exercise, asked, explained) -> str:
-    from cnngrad.render.markdown import tensor_markdown
+    from cnngrad.render.markdown import heading_text, tensor_markdown
 
-    parts = [f"# Solution: {_heading(exercise.title)}", _decimals_sentence(exercise)]
+    parts = [f"# Solution: {heading_text(exercise.title)}", _decimals_sentence(exercise)]
     for path, words, shape, points in asked:
         parts.append(f"## `{path}`: {words} ({_points(points)})")
         parts += tensor_markdown(path, _shown(exercise.truth[path], exercise),

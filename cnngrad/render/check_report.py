@@ -219,7 +219,7 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
             parts.append(_grids(check, decimals, scientific, base, _implied_cell))
     for diagnosis in check.diagnoses:
         parts.append(_note("→", diagnosis.text, "yellow"))
-    for note in unexplained_notes(check, base):
+    for note in unexplained_notes(check, tolerance, base):
         parts.append(_note("→", note, "dim" if note.startswith("no common slip") else
                            "yellow"))
     return Group(*parts)

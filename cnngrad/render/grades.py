@@ -89,10 +89,12 @@ def _which_cells(check: TensorCheck, cells: np.ndarray, wrong: int, base: int | 
     return f" in {_named_cells(check, cells, base)}"
 
 
-def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
-    """When no slip explains a wrong tensor: the cells whose sign alone is flipped (named,
-    counted from ``base``, when it is given; counted otherwise), then "no common slip
-    matches" for the rest."""
+def unexplained_notes(check: TensorCheck, tolerance: Tolerance,
+                      base: int | None = None) -> list[str]:
+    """When no slip explains a wrong tensor: the cells whose sign alone is flipped, the
+    whole numbers and the values off only past the decimals required (named, counted from
+    ``base``, when it is given; counted otherwise), then "no common slip matches" for the
+    rest."""
     if not check.diagnosed or check.diagnoses:
         return []
     wrong = int((check.wrong & ~check.rounded).sum())
@@ -109,7 +111,7 @@ def unexplained_notes(check: TensorCheck, base: int | None = None) -> list[str]:
             notes.append(f"the sign is flipped in {_named_cells(check, check.sign_flipped, base)}" +
                          (f" ({len(flipped)} of the {wrong} wrong cells)"
                           if len(flipped) < wrong else ""))
-    decimals = check.required_decimals
+    decimals = tolerance.min_decimals
     whole = int(check.whole_short.sum())
     if whole:
         notes.append(f"right to the whole number written"
@@ -134,7 +136,7 @@ def tensor_notes(check: TensorCheck, tolerance: Tolerance, *,
     if first_slip_only and len(slips) > 1:
         slips = [f"{slips[0]} (+{len(slips) - 1} more)"]
     notes += slips
-    notes += unexplained_notes(check)
+    notes += unexplained_notes(check, tolerance)
     missing = int(check.missing.sum())
     if missing and check.answered.any():
         notes.append(f"{missing} required cell{'s' if missing > 1 else ''} not answered")

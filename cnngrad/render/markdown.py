@@ -88,11 +88,17 @@ def render_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     return "".join(iter_markdown(trace, decimals, include_backward=include_backward))
 
 
+def heading_text(title: str) -> str:
+    """A title on one line, as a Markdown heading must be (a problem's title may hold line
+    breaks)."""
+    return " ".join(title.split())
+
+
 def iter_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
                   include_backward: bool = True, base: int = 0) -> Iterator[str]:
     """:func:`render_markdown` as pieces of text, a paragraph at a time."""
     what = "backward" if include_backward else "forward"
-    title = " ".join((trace.problem.title or "").split())
+    title = heading_text(trace.problem.title or "")
     yield (f"# cnngrad {what}" + (f" · {title}" if title else "")
            + (f" · indices count from {base}" if base else ""))  # as the table's header
     yield "\n\n" + _loss_text(trace, decimals)

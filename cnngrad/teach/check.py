@@ -777,7 +777,6 @@ class TensorCheck:
     #: right at the decimals required (0.178829 for 0.178821 at 3): off only in the digits
     #: written past them, named when no slip explains the tensor
     past_required: np.ndarray | None = None
-    required_decimals: int = 0  # the decimals past_required was judged at
     #: bool, truth's shape: wrong cells written as whole numbers, right to the nearest
     #: whole number but short of the decimals required (1 for 0.996 at 2), named when no
     #: slip explains the tensor (never a rounding: a whole 0 is a claim of an exact zero)
@@ -1227,42 +1226,30 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
     check.diagnosed = True
     if not check.diagnoses:
         check.sign_flipped = _sign_flipped(check, tolerance)
-        check.past_required = _past_required(check, tolerance) & ~check.sign_flipped
-        check.whole_short = _whole_short(check, tolerance) & ~check.sign_flipped
-        check.required_decimals = tolerance.min_decimals
+        if tolerance.min_decimals and not tolerance.explicit:
+            # off only in the digits written past the decimals required: right judged at them
+            check.past_required = _right_at(
+                check, check.decimals > tolerance.min_decimals,
+                lambda written: dataclasses.replace(written, decimals=np.full(
+                    written.decimals.shape, tolerance.min_decimals, dtype=np.int64)),
+                tolerance) & ~check.sign_flipped
+            # a whole number right to the nearest whole number, decimals being required
+            check.whole_short = _right_at(
+                check, check.decimals == 0, lambda written: written,
+                dataclasses.replace(tolerance, min_decimals=0)) & ~check.sign_flipped
 
 
-def _whole_short(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
-    """The wrong cells written as whole numbers (no decimals, not p/q) that are right to
-    the nearest whole number, where decimals are required."""
-    whole = np.zeros(check.truth.size, dtype=bool)
-    if tolerance.explicit or not tolerance.min_decimals:
-        return whole.reshape(check.truth.shape)
-    cells = np.flatnonzero((check.wrong & ~check.rounded & ~check.fraction &
-                            (check.decimals == 0)).reshape(-1))
+def _right_at(check: TensorCheck, among: np.ndarray, as_judged, tolerance: Tolerance
+              ) -> np.ndarray:
+    """The wrong cells (not rounded, not carried, not p/q) in ``among`` that are right
+    when their written values, changed by ``as_judged`` (a :class:`Written` to another),
+    are judged under ``tolerance``: a mask of the tensor's shape."""
+    right = np.zeros(check.truth.size, dtype=bool)
+    cells = np.flatnonzero((check.wrong & ~check.rounded & ~check.fraction & among).reshape(-1))
     if len(cells):
-        whole[cells] = cells_right(_written_cells(check, cells),
-                                   np.asarray(check.truth).reshape(-1)[cells],
-                                   dataclasses.replace(tolerance, min_decimals=0))
-    return whole.reshape(check.truth.shape)
-
-
-def _past_required(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
-    """The wrong cells (not rounded, not carried) written with more decimals than
-    ``min_decimals`` that are right judged at ``min_decimals``: each decimal written counts
-    (the rule), and these are off only in the digits past the ones required."""
-    past = np.zeros(check.truth.size, dtype=bool)
-    if tolerance.explicit or not tolerance.min_decimals:
-        return past.reshape(check.truth.shape)
-    cells = np.flatnonzero((check.wrong & ~check.rounded & ~check.fraction &
-                            (check.decimals > tolerance.min_decimals)).reshape(-1))
-    if len(cells):
-        written = _written_cells(check, cells)
-        at_required = dataclasses.replace(
-            written, decimals=np.full(len(cells), tolerance.min_decimals, dtype=np.int64))
-        past[cells] = cells_right(at_required, np.asarray(check.truth).reshape(-1)[cells],
-                                  tolerance)
-    return past.reshape(check.truth.shape)
+        right[cells] = cells_right(as_judged(_written_cells(check, cells)),
+                                   np.asarray(check.truth).reshape(-1)[cells], tolerance)
+    return right.reshape(check.truth.shape)
 
 
 def _sign_flipped(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
