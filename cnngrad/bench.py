@@ -936,7 +936,8 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
     threads = info["threads"]
     blas = "?" if threads["blas"] is None else threads["blas"]
     torch_threads = f"; torch {threads['torch']}" if "torch" in threads else ""
-    conv_threads = (f" conv {threads['cnngrad_conv']} (BLAS 1 each),"
+    conv_blas = f"{threads['cnngrad_blas']}, " if "cnngrad_blas" in threads else ""
+    conv_threads = (f" conv {threads['cnngrad_conv']} ({conv_blas}1 thread each),"
                     if "cnngrad_conv" in threads else "")
     lines = [
         (f"cnngrad bench · cnngrad {info['cnngrad']} against {reference}, "
@@ -1059,6 +1060,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit = getattr(conv, "MAX_THREADS", None)
     if limit is not None and threads["blas"] is not None:
         threads["cnngrad_conv"] = min(cores(), threads["blas"], limit)
+    # the BLAS that adds the stride-1 convolutions' products (CNNGRAD_BLAS, docs/performance.md)
+    from cnngrad.layers import _gemm
+
+    threads["cnngrad_blas"] = _gemm.name()
 
     rows = []
     for name in names:

@@ -7,8 +7,30 @@ import os
 import numpy as np
 import pytest
 
+from cnngrad.errors import UsageError
 from cnngrad.layers import _gemm, conv
 from cnngrad.layers._gemm import gemm, gemm_naive
+
+
+def _mkl_loads() -> bool:
+    try:
+        return _gemm._mkl() is not None
+    except OSError:
+        return False
+
+
+MKL = pytest.param("mkl", marks=pytest.mark.skipif(
+    not _mkl_loads(), reason="MKL is not installed (pip install 'cnngrad[mkl]')"))
+
+
+@pytest.fixture(params=["openblas", MKL])
+def blas(request, monkeypatch):
+    """Each BLAS cnngrad can call, picked as a user would, by CNNGRAD_BLAS."""
+    monkeypatch.setenv(_gemm.ENVIRONMENT, request.param)
+    _gemm._library.cache_clear()
+    yield request.param
+    monkeypatch.undo()
+    _gemm._library.cache_clear()
 
 
 def test_the_blas_is_there():
@@ -16,7 +38,63 @@ def test_the_blas_is_there():
     assert _gemm.available()
 
 
-def test_a_hand_computed_product_is_written_then_added():
+@pytest.mark.parametrize("value, expected", [("openblas", "OpenBLAS "), ("OpenBLAS", "OpenBLAS "),
+                                             (" numpy ", "numpy"), ("", None)])
+def test_the_environment_variable_picks_the_blas_by_name(monkeypatch, value, expected):
+    monkeypatch.setenv(_gemm.ENVIRONMENT, value)
+    _gemm._library.cache_clear()
+    try:
+        # unset or empty: auto, MKL where it loads, else OpenBLAS
+        expected = expected or ("MKL " if _mkl_loads() else "OpenBLAS ")
+        assert _gemm.name().startswith(expected)
+        assert _gemm.available() == (expected != "numpy")
+        assert _gemm.writes_fresh() == (expected == "MKL ")
+    finally:
+        monkeypatch.undo()
+        _gemm._library.cache_clear()
+
+
+def test_an_unknown_blas_is_refused_with_the_allowed_names(monkeypatch):
+    monkeypatch.setenv(_gemm.ENVIRONMENT, "mlk")
+    _gemm._library.cache_clear()
+    try:
+        with pytest.raises(UsageError) as caught:
+            _gemm.available()
+    finally:
+        monkeypatch.undo()
+        _gemm._library.cache_clear()
+    assert caught.value.message() == "environment variable CNNGRAD_BLAS: unknown BLAS 'mlk'"
+    assert caught.value.hint == "did you mean 'mkl'? (allowed: auto, mkl, numpy, openblas)"
+
+
+def test_mkl_asked_for_without_it_says_how_to_install_it(monkeypatch):
+    monkeypatch.setenv(_gemm.ENVIRONMENT, "mkl")
+    monkeypatch.setattr(_gemm, "_mkl_path", lambda: None)
+    _gemm._library.cache_clear()
+    try:
+        with pytest.raises(UsageError) as caught:
+            _gemm.gemm(np.ones((2, 2)), np.ones((2, 2)), np.zeros((2, 2)), accumulate=False)
+    finally:
+        monkeypatch.undo()
+        _gemm._library.cache_clear()
+    assert "mkl is asked for but cannot be loaded" in caught.value.message()
+    assert "pip install 'cnngrad[mkl]'" in caught.value.hint
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["libmkl_rt.so.2", "libmkl_rt.so.3", "libmkl_core.so.3"], "libmkl_rt.so.3"),
+    (["mkl_rt.2.dll", "mkl_core.2.dll"], "mkl_rt.2.dll"),
+    (["libmkl_core.so.3", "libscipy_openblas.so"], None),
+])
+def test_mkls_library_is_its_newest_single_dynamic_library(tmp_path, names, expected):
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    found = _gemm._mkl_file(str(tmp_path))
+    assert (found and os.path.basename(found)) == expected
+    assert _gemm._mkl_file(str(tmp_path / "no-such-folder")) is None
+
+
+def test_a_hand_computed_product_is_written_then_added(blas):
     a = np.array([[1.0, 2.0], [3.0, 4.0]])
     b = np.array([[5.0, 6.0], [7.0, 8.0]])
     out = np.full((2, 2), np.nan)  # overwritten, never read
@@ -44,7 +122,7 @@ def _views(rng, m, k, n, dtype, a_form, b_form, out_form):
 @pytest.mark.parametrize("out_form", ["c", "s"])
 @pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("m, k, n", [(3, 4, 5), (1, 6, 2), (4, 1, 3), (2, 3, 1)])
-def test_gemm_matches_its_naive_twin(dtype, a_form, b_form, out_form, accumulate, m, k, n):
+def test_gemm_matches_its_naive_twin(blas, dtype, a_form, b_form, out_form, accumulate, m, k, n):
     rng = np.random.default_rng(m * 100 + k * 10 + n)
     a, b, out = _views(rng, m, k, n, dtype, a_form, b_form, out_form)
     expected = out.astype(np.float64)
@@ -56,7 +134,7 @@ def test_gemm_matches_its_naive_twin(dtype, a_form, b_form, out_form, accumulate
 
 @pytest.mark.parametrize("case", ["int", "mixed", "out_transposed", "strided_both",
                                   "shapes", "empty", "object", "read_only", "overlap"])
-def test_gemm_declines_what_the_blas_cannot_take_and_leaves_out_untouched(case):
+def test_gemm_declines_what_the_blas_cannot_take_and_leaves_out_untouched(blas, case):
     a, b, out = np.ones((3, 4)), np.ones((4, 5)), np.full((3, 5), 7.0)
     if case == "int":
         a, b, out = a.astype(int), b.astype(int), out.astype(int)
@@ -83,6 +161,7 @@ def test_gemm_declines_what_the_blas_cannot_take_and_leaves_out_untouched(case):
 
 def test_the_library_is_found_without_importing_the_package_or_through_it(monkeypatch):
     # its folder first (the package's import costs 13–23 ms); another layout asks the package
+    monkeypatch.setenv(_gemm.ENVIRONMENT, "openblas")
     path = _gemm._library_path()
     assert path is not None and os.path.isfile(path)
     assert os.path.basename(os.path.dirname(path)) == _gemm._LIB_FOLDER
@@ -106,8 +185,10 @@ def test_without_the_package_gemm_declines(monkeypatch):
 
     _gemm._library.cache_clear()
     monkeypatch.setattr(importlib.util, "find_spec", no_blas)
+    monkeypatch.setattr(_gemm, "_mkl_path", lambda: None)  # nor MKL
     try:
         assert not _gemm.available()
+        assert _gemm.name() == "numpy"
         out = np.zeros((2, 2))
         assert not gemm(np.ones((2, 2)), np.ones((2, 2)), out, accumulate=False)
         # and a convolution big enough for the BLAS's adds computes by numpy's
@@ -124,18 +205,44 @@ def test_without_the_package_gemm_declines(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_blas_adds_give_numpys_numbers_on_a_big_convolution(monkeypatch, dtype):
-    # each product added into the sum by the BLAS, against numpy's product then add: the same
-    # sums in the same order (equal to the bit on the machine measured; two builds of OpenBLAS
-    # may pick other kernels elsewhere, so a last-bit margin)
+def test_the_blas_adds_give_numpys_numbers_on_a_big_convolution(monkeypatch, blas, dtype):
+    # each product added into the sum by the BLAS (with MKL the first written by it too),
+    # against numpy's product then add: the same sums in the same order (equal to the bit with
+    # OpenBLAS on the machine measured; two builds or two libraries may pick other kernels, so
+    # a last-bit margin)
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
     w = rng.standard_normal((64, 64, 3, 3)).astype(dtype)
     delta = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
     monkeypatch.setattr(conv, "GEMM_MIN_MACS", {4: 0, 8: 0})
+    calls = []
+
+    def counted(a, b, out, accumulate):
+        calls.append(accumulate)
+        return gemm(a, b, out, accumulate)
+
+    monkeypatch.setattr(conv, "gemm", counted)
     added = [conv.conv2d_forward(x, w, None, 1, 1), *conv.conv2d_backward(x, w, delta, 1, 1)]
+    # the sums were the BLAS's; MKL wrote each sum's first product too, OpenBLAS left it to numpy
+    assert True in calls and (False in calls) == (blas == "mkl")
     monkeypatch.setattr(conv, "gemm_available", lambda: False)
     numpys = [conv.conv2d_forward(x, w, None, 1, 1), *conv.conv2d_backward(x, w, delta, 1, 1)]
     tol = 1e-6 if dtype == np.float32 else 1e-14
     for one, other in zip(added, numpys):
         np.testing.assert_allclose(one, other, rtol=0, atol=tol * np.abs(other).max())
+
+
+@pytest.mark.parametrize("config, expected", [
+    (b"OpenBLAS 0.3.34.481.3 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64",
+     "OpenBLAS 0.3.34.481.3"),
+    (b"", "OpenBLAS"),
+    (None, "OpenBLAS"),
+])
+def test_openblas_is_named_by_its_configuration_line(config, expected):
+    class Library:  # stands in for the loaded library's ctypes handle
+        pass
+
+    library = Library()
+    if config is not None:
+        library.scipy_openblas_get_config = lambda: config
+    assert _gemm._openblas_name(library) == expected

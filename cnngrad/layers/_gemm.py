@@ -8,13 +8,28 @@ product into C as it writes it.  On a 64×56×56 image with 64 filters (nine 64�
 float64 on one core; the same nine products added in by gemm 1.41 and 3.11 ms, the same
 numbers to the bit.
 
-The BLAS comes from ``scipy-openblas32``, the OpenBLAS build that numpy and scipy's own wheels
-are made with, whose C interface is OpenBLAS's CBLAS with its symbols prefixed ``scipy_``
-(the package's documented ``BLAS_SYMBOL_PREFIX``).  cnngrad loads it from the package's
-library folder (:data:`_LIB_FOLDER`, else its public ``get_lib_dir``), holds it to one thread (cnngrad's kernels call it from their own
-threads, one per core) and calls it with ``ctypes``, which lets go of the interpreter lock
-for the call.  Without the package, or where a view's layout is not one the BLAS takes,
-:func:`gemm` says so and the caller takes numpy's product and add, with the same results.
+Which BLAS (the environment variable ``CNNGRAD_BLAS``, read once, at the first product big
+enough to use it; :data:`CHOICES`):
+
+- ``auto`` (the default): Intel's MKL where the ``mkl`` package is installed (``pip install
+  'cnngrad[mkl]'``), else scipy-openblas32.  MKL ran these products faster on the 2-core
+  AVX-512 machine measured, one thread each: the kernel gradient's (64·3 by 3248) by (3248
+  by 64) 149 GFLOP/s in float32 against OpenBLAS's 114, 78 against 53 in float64; the
+  forward pass's 64×64 by 64×3248 156 against 128, and 78 against 62.
+- ``openblas``: scipy-openblas32, the OpenBLAS build that numpy and scipy's own wheels are
+  made with, whose C interface is OpenBLAS's CBLAS with its symbols prefixed ``scipy_`` (the
+  package's documented ``BLAS_SYMBOL_PREFIX``), found in the package's library folder
+  (:data:`_LIB_FOLDER`, else its public ``get_lib_dir``).
+- ``mkl``: MKL, an error without it.
+- ``numpy``: no BLAS of cnngrad's own; every product by numpy's ``matmul`` and a separate
+  add (numpy's BLAS, whatever it is).
+
+Either BLAS is held to one thread (cnngrad's kernels call it from their own threads, one per
+core) and called with ``ctypes``, which lets go of the interpreter lock for the call.  Where
+a view's layout is not one the BLAS takes, :func:`gemm` says so and the caller takes numpy's
+product and add.  Two BLAS libraries add a product's terms in their own order: their results
+may differ in the last bits (MKL's and OpenBLAS's conv gradients agree to about 1e-15 of
+their size in float64, 1e-6 in float32).
 """
 
 from __future__ import annotations
@@ -23,15 +38,38 @@ import ctypes
 import functools
 import importlib.util
 import os
+import site
+import sys
+from dataclasses import dataclass
 
 import numpy as np
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 #: The 32-bit-integer BLAS: every size and leading dimension below this.
 _INT_MAX = 2**31 - 1
-#: float32 and float64 only; the function names are the CBLAS ones with the prefix
-_FUNCTIONS = {np.dtype(np.float32): ("scipy_cblas_sgemm", ctypes.c_float),
-              np.dtype(np.float64): ("scipy_cblas_dgemm", ctypes.c_double)}
+
+#: The environment variable that picks the BLAS, and the values it takes (the first, the
+#: default, when unset or empty).
+ENVIRONMENT = "CNNGRAD_BLAS"
+CHOICES = ("auto", "mkl", "openblas", "numpy")
+
+#: float32 and float64 only: each library's CBLAS gemm names
+_OPENBLAS_FUNCTIONS = ("scipy_cblas_sgemm", "scipy_cblas_dgemm")
+_MKL_FUNCTIONS = ("cblas_sgemm", "cblas_dgemm")
+#: MKL's threading layer that runs every call on the calling thread
+_MKL_THREADING_SEQUENTIAL = 1
+
+
+@dataclass(frozen=True)
+class Blas:
+    """The BLAS :func:`gemm` calls."""
+
+    name: str  # "OpenBLAS 0.3.34", "MKL 2026.2", as the library gives it
+    functions: dict  # dtype -> its CBLAS gemm, arguments typed
+    #: whether a product into a fresh output (beta = 0) is worth a call too: OpenBLAS's gemm
+    #: clears C in a pass of its own first (0.90–0.97 of the time by numpy's matmul, one
+    #: 64×64 by 64×3248 product), MKL's does not (156 against numpy's 128 GFLOP/s, float32)
+    writes_fresh: bool
 
 
 #: The package's library folder, as its ``get_lib_dir()`` gives it: found without importing
@@ -61,31 +99,138 @@ def _library_path() -> str | None:
     return _library_file(scipy_openblas32.get_lib_dir())
 
 
-@functools.cache
-def _library() -> dict | None:
-    """{dtype: the gemm function} from scipy-openblas32, held to one thread; None when the
-    package or its library cannot be loaded."""
+def _mkl_folders() -> list[str]:
+    """Where the ``mkl`` package puts its libraries: the data folder of the environment
+    (``<prefix>/lib``, ``<prefix>\\Library\\bin`` on Windows) or of a ``pip install --user``.
+    The package has no Python module to ask, and ``importlib.metadata`` would cost 13–23 ms
+    of every run without it."""
+    folders = []
+    for base in (sys.prefix, site.USER_BASE):
+        if base:
+            folders += [os.path.join(base, "lib"), os.path.join(base, "Library", "bin")]
+    return folders
+
+
+def _mkl_file(folder: str) -> str | None:
+    """The newest ``libmkl_rt.so.N`` (``mkl_rt.N.dll``, ``libmkl_rt.N.dylib``) in a folder."""
     try:
-        path = _library_path()
-        if path is None:
-            return None
-        lib = ctypes.CDLL(path)
-        lib.scipy_openblas_set_num_threads(1)
-        functions = {}
-        for dtype, (name, scalar) in _FUNCTIONS.items():
-            function = getattr(lib, name)
-            function.restype = None
-            function.argtypes = ([ctypes.c_int] * 6 + [scalar, ctypes.c_void_p, ctypes.c_int,
-                                 ctypes.c_void_p, ctypes.c_int, scalar, ctypes.c_void_p,
-                                 ctypes.c_int])
-            functions[dtype] = function
-    except (ImportError, OSError, AttributeError):  # a build without these names or files
+        names = os.listdir(folder)
+    except OSError:
         return None
+    found = [name for name in names if name.startswith(("libmkl_rt.", "mkl_rt."))
+             and (".so" in name or name.endswith((".dll", ".dylib")))]
+    return os.path.join(folder, max(found)) if found else None
+
+
+def _mkl_path() -> str | None:
+    """MKL's single dynamic library, or None where the ``mkl`` package is not installed."""
+    for folder in _mkl_folders():
+        if (path := _mkl_file(folder)) is not None:
+            return path
+    return None
+
+
+def _typed(lib: ctypes.CDLL, names: tuple[str, str]) -> dict:
+    functions = {}
+    for dtype, name, scalar in zip((np.dtype(np.float32), np.dtype(np.float64)), names,
+                                   (ctypes.c_float, ctypes.c_double)):
+        function = getattr(lib, name)
+        function.restype = None
+        function.argtypes = ([ctypes.c_int] * 6 + [scalar, ctypes.c_void_p, ctypes.c_int,
+                             ctypes.c_void_p, ctypes.c_int, scalar, ctypes.c_void_p,
+                             ctypes.c_int])
+        functions[dtype] = function
     return functions
 
 
+def _openblas() -> Blas | None:
+    path = _library_path()
+    if path is None:
+        return None
+    lib = ctypes.CDLL(path)
+    lib.scipy_openblas_set_num_threads(1)
+    return Blas(_openblas_name(lib), _typed(lib, _OPENBLAS_FUNCTIONS), writes_fresh=False)
+
+
+def _openblas_name(lib: ctypes.CDLL) -> str:
+    """"OpenBLAS 0.3.34.481.3", the first words of the library's configuration line."""
+    try:
+        get_config = lib.scipy_openblas_get_config
+    except AttributeError:  # a build without it computes all the same
+        return "OpenBLAS"
+    get_config.restype = ctypes.c_char_p
+    words = (get_config() or b"").decode(errors="replace").split()
+    return " ".join(words[:2]) if len(words) >= 2 else "OpenBLAS"
+
+
+def _mkl() -> Blas | None:
+    path = _mkl_path()
+    if path is None:
+        return None
+    lib = ctypes.CDLL(path)
+    # before any other call; where MKL was loaded already with threads (numpy built on it),
+    # the kernels' threadpoolctl limits hold it to one thread on theirs
+    lib.MKL_Set_Threading_Layer(_MKL_THREADING_SEQUENTIAL)
+    text = ctypes.create_string_buffer(256)
+    lib.MKL_Get_Version_String(text, len(text))
+    # "Intel(R) oneAPI Math Kernel Library Version 2026.2-Product Build ..."
+    words = text.value.decode(errors="replace").split()
+    version = next((words[k + 1].split("-")[0] for k, word in enumerate(words[:-1])
+                    if word == "Version"), "")
+    return Blas(f"MKL {version}".strip(), _typed(lib, _MKL_FUNCTIONS), writes_fresh=True)
+
+
+def choice() -> str:
+    """``CNNGRAD_BLAS``'s value, checked against :data:`CHOICES` (unset or empty: auto)."""
+    value = os.environ.get(ENVIRONMENT, "").strip().lower() or CHOICES[0]
+    if value not in CHOICES:
+        from cnngrad.errors import UsageError, did_you_mean
+
+        raise UsageError(f"unknown BLAS {value[:40]!r}", where=f"environment variable "
+                         f"{ENVIRONMENT}", hint=did_you_mean(value, CHOICES))
+    return value
+
+
+@functools.cache
+def _library() -> Blas | None:
+    """The BLAS :data:`ENVIRONMENT` picks, held to one thread; None for ``numpy`` and when no
+    BLAS loads."""
+    wanted = choice()
+    loaders = {"auto": (_mkl, _openblas), "mkl": (_mkl,), "openblas": (_openblas,),
+               "numpy": ()}[wanted]
+    for load in loaders:
+        try:
+            blas = load()
+        except (ImportError, OSError, AttributeError):  # a build without these names or files
+            blas = None
+        if blas is not None:
+            return blas
+    if wanted in ("mkl", "openblas"):
+        from cnngrad.errors import UsageError
+
+        package = {"mkl": "pip install 'cnngrad[mkl]'", "openblas": "pip install "
+                   "scipy-openblas32"}[wanted]
+        raise UsageError(f"{wanted} is asked for but cannot be loaded",
+                         where=f"environment variable {ENVIRONMENT}",
+                         hint=f"install it ({package}) or unset {ENVIRONMENT}")
+    return None
+
+
+def writes_fresh() -> bool:
+    """Whether a product into a fresh output is taken by :func:`gemm` too (MKL), not only
+    the products added into a sum (:attr:`Blas.writes_fresh`)."""
+    blas = _library()
+    return blas is not None and blas.writes_fresh
+
+
+def name() -> str:
+    """The BLAS :func:`gemm` calls, as the library names itself; ``numpy`` for none."""
+    blas = _library()
+    return "numpy" if blas is None else blas.name
+
+
 def available() -> bool:
-    """Whether :func:`gemm` can run (scipy-openblas32 loads)."""
+    """Whether :func:`gemm` can run: a BLAS loads, and ``CNNGRAD_BLAS`` is not ``numpy``."""
     return _library() is not None
 
 
@@ -129,8 +274,8 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool) -> boo
         float64, a layout is not one it takes, ``out`` is read-only or may share memory with
         ``a`` or ``b``: the caller computes it with numpy.
     """
-    functions = _library()
-    function = functions.get(out.dtype) if functions is not None else None
+    blas = _library()
+    function = blas.functions.get(out.dtype) if blas is not None else None
     if function is None or a.dtype != out.dtype or b.dtype != out.dtype:
         return False
     (m, k), (k2, n) = a.shape, b.shape

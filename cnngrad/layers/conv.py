@@ -52,6 +52,7 @@ from cnngrad.layers._common import (
     zeros_like_dtype,
 )
 from cnngrad.layers._gemm import available as gemm_available, gemm
+from cnngrad.layers._gemm import writes_fresh as gemm_writes_fresh
 from cnngrad.layers._threads import cores, run_tasks
 
 
@@ -1160,16 +1161,20 @@ def _added_products(row_mats: np.ndarray, stack: np.ndarray, base: int,
     b, g, p, length = out.shape
     if not _blas_adds(out.dtype, p * stack.shape[2] * length):
         return False
-    # the first product by numpy: the BLAS's gemm with beta = 0 clears C in a pass of its own
-    # first (0.90–0.97 of the time by numpy's matmul, one 64×64 by 64×3248 product)
-    np.matmul(row_mats[0], stack[..., base + row_shifts[0]:base + row_shifts[0] + length],
-              out=out)
+    fresh = gemm_writes_fresh()
+    if not fresh:
+        # the first product by numpy: OpenBLAS's gemm with beta = 0 clears C in a pass of its
+        # own first (0.90–0.97 of the time by numpy's matmul, one 64×64 by 64×3248 product)
+        np.matmul(row_mats[0], stack[..., base + row_shifts[0]:base + row_shifts[0] + length],
+                  out=out)
     for image in range(b):
         for group in range(g):
             target = out[image, group]
-            for m, shift in enumerate(row_shifts[1:], start=1):
+            for m, shift in enumerate(row_shifts):
+                if m == 0 and not fresh:
+                    continue
                 cells = stack[image, group, :, base + shift:base + shift + length]
-                if not gemm(row_mats[m, group], cells, target, accumulate=True):
+                if not gemm(row_mats[m, group], cells, target, accumulate=m > 0):
                     return False
     return True
 
