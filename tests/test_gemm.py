@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from cnngrad.cli import app
 from cnngrad.errors import UsageError
 from cnngrad.layers import _gemm, conv
 from cnngrad.layers._gemm import gemm, gemm_naive
@@ -246,3 +249,61 @@ def test_openblas_is_named_by_its_configuration_line(config, expected):
     if config is not None:
         library.scipy_openblas_get_config = lambda: config
     assert _gemm._openblas_name(library) == expected
+
+
+def _big_conv_problem(folder) -> None:
+    # 32 channels of 32×32 through 32 3×3 filters: each product of its sums has 3 M
+    # multiply-adds, past GEMM_MIN_MACS, so the BLAS is asked for
+    rng = np.random.default_rng(5)
+    np.save(folder / "x.npy", rng.standard_normal((32, 32, 32)))
+    np.save(folder / "w.npy", rng.standard_normal((32, 32, 3, 3)))
+    np.save(folder / "d.npy", rng.standard_normal((32, 32, 32)))
+    (folder / "p.json").write_text(json.dumps({
+        "input": {"npy": "x.npy"}, "kernel": {"npy": "w.npy"}, "padding": 1,
+        "delta": {"npy": "d.npy"}}), encoding="utf-8")
+
+
+def test_the_command_line_refuses_an_unknown_blas_in_one_line(tmp_path, monkeypatch):
+    _big_conv_problem(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    _gemm._library.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["backward", "p.json", "--format", "json"],
+                                    env={_gemm.ENVIRONMENT: "openblass"})
+    finally:
+        _gemm._library.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr == ("error: environment variable CNNGRAD_BLAS: unknown BLAS "
+                             "'openblass'; hint: did you mean 'openblas'? (allowed: auto, mkl, "
+                             "numpy, openblas)\n")
+
+
+@pytest.mark.parametrize("choice", ["openblas", MKL])
+def test_every_blas_gives_numpys_gradients_from_the_command_line(tmp_path, monkeypatch, choice):
+    _big_conv_problem(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def counted(a, b, out, accumulate):
+        done = gemm(a, b, out, accumulate)
+        calls.append(done)
+        return done
+
+    monkeypatch.setattr(conv, "gemm", counted)
+    layers = {}
+    for blas in (choice, "numpy"):
+        _gemm._library.cache_clear()
+        try:
+            result = CliRunner().invoke(app, ["backward", "p.json", "--format", "json"],
+                                        env={_gemm.ENVIRONMENT: blas})
+        finally:
+            _gemm._library.cache_clear()
+        assert result.exit_code == 0, result.output
+        layers[blas] = json.loads(result.stdout)["layers"][0]
+        # the chosen BLAS took the sums' products; with numpy none was asked for
+        assert (blas == "numpy") == (not calls) and all(calls)
+        calls.clear()
+    for picked in (lambda layer: layer["delta_in"], lambda layer: layer["grads"]["kernel"]):
+        ours, numpys = np.array(picked(layers[choice])), np.array(picked(layers["numpy"]))
+        np.testing.assert_allclose(ours, numpys, rtol=0, atol=1e-13 * np.abs(numpys).max())

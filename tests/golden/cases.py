@@ -137,8 +137,11 @@ def pinned_environment() -> dict[str, str]:
     """This environment, with numpy's, OpenBLAS's and glibc's choice of kernels by CPU turned
     off on x86-64: numpy's dispatched SIMD loops (its ``tanh``, ``exp``, … round differently
     with AVX2 or AVX-512), OpenBLAS's products (Haswell, SkylakeX, … kernels sum in other
-    orders) and glibc's FMA variants of ``exp``, ``log``, ….  Elsewhere only marked."""
+    orders) and glibc's FMA variants of ``exp``, ``log``, ….  Elsewhere only marked.  Everywhere
+    cnngrad's own BLAS calls go to OpenBLAS (``CNNGRAD_BLAS``), not to MKL where installed."""
     env = dict(os.environ, **{PINNED: "1"})
+    # cnngrad's own products by OpenBLAS (pinned below), never MKL where the mkl extra is in
+    env["CNNGRAD_BLAS"] = "openblas"
     # the same cnngrad as the tests import: this source tree's
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     if platform.machine().lower() not in ("x86_64", "amd64"):
