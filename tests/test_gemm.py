@@ -14,6 +14,9 @@ from cnngrad.errors import UsageError
 from cnngrad.layers import _gemm, conv
 from cnngrad.layers._gemm import gemm, gemm_naive
 
+#: GEMM_MIN_MACS with no floors: every sum of products added by the BLAS, whichever it is
+NO_FLOORS = {kind: {4: 0, 8: 0} for kind in conv.GEMM_MIN_MACS}
+
 
 def _mkl_loads() -> bool:
     try:
@@ -52,6 +55,7 @@ def test_the_environment_variable_picks_the_blas_by_name(monkeypatch, value, exp
         assert _gemm.name().startswith(expected)
         assert _gemm.available() == (expected != "numpy")
         assert _gemm.writes_fresh() == (expected == "MKL ")
+        assert _gemm.kind() == {"MKL ": "mkl", "OpenBLAS ": "openblas"}.get(expected, "numpy")
     finally:
         monkeypatch.undo()
         _gemm._library.cache_clear()
@@ -195,7 +199,7 @@ def test_without_the_package_gemm_declines(monkeypatch):
         out = np.zeros((2, 2))
         assert not gemm(np.ones((2, 2)), np.ones((2, 2)), out, accumulate=False)
         # and a convolution big enough for the BLAS's adds computes by numpy's
-        monkeypatch.setattr(conv, "GEMM_MIN_MACS", {4: 0, 8: 0})
+        monkeypatch.setattr(conv, "GEMM_MIN_MACS", NO_FLOORS)
         monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
         rng = np.random.default_rng(3)
         x, w = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((4, 4, 3, 3))
@@ -217,7 +221,7 @@ def test_the_blas_adds_give_numpys_numbers_on_a_big_convolution(monkeypatch, bla
     x = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
     w = rng.standard_normal((64, 64, 3, 3)).astype(dtype)
     delta = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
-    monkeypatch.setattr(conv, "GEMM_MIN_MACS", {4: 0, 8: 0})
+    monkeypatch.setattr(conv, "GEMM_MIN_MACS", NO_FLOORS)
     calls = []
 
     def counted(a, b, out, accumulate):
@@ -307,3 +311,19 @@ def test_every_blas_gives_numpys_gradients_from_the_command_line(tmp_path, monke
     for picked in (lambda layer: layer["delta_in"], lambda layer: layer["grads"]["kernel"]):
         ours, numpys = np.array(picked(layers[choice])), np.array(picked(layers["numpy"]))
         np.testing.assert_allclose(ours, numpys, rtol=0, atol=1e-13 * np.abs(numpys).max())
+
+
+@pytest.mark.parametrize("kind, dtype, macs, added", [
+    ("openblas", np.float32, 5 * 2**20, True),   # one image's half: 6.6 M a product
+    ("openblas", np.float32, 3 * 2**20, False),
+    ("openblas", np.float64, 2**20, True),
+    ("mkl", np.float32, 2**20, True),
+    ("mkl", np.float32, 2**20 - 1, False),
+    ("mkl", np.float64, 2**20, True),
+    ("numpy", np.float64, 2**40, False),
+    ("openblas", np.float16, 2**40, False),    # no BLAS for float16
+])
+def test_sums_are_added_by_the_blas_from_its_own_floor(monkeypatch, kind, dtype, macs, added):
+    monkeypatch.setattr(conv, "gemm_kind", lambda: kind)
+    monkeypatch.setattr(conv, "gemm_available", lambda: kind != "numpy")
+    assert conv._blas_adds(np.dtype(dtype), macs) == added

@@ -64,6 +64,7 @@ _MKL_THREADING_SEQUENTIAL = 1
 class Blas:
     """The BLAS :func:`gemm` calls."""
 
+    kind: str  # "openblas" or "mkl", as CNNGRAD_BLAS names it
     name: str  # "OpenBLAS 0.3.34", "MKL 2026.2", as the library gives it
     functions: dict  # dtype -> its CBLAS gemm, arguments typed
     #: whether a product into a fresh output (beta = 0) is worth a call too: OpenBLAS's gemm
@@ -149,7 +150,8 @@ def _openblas() -> Blas | None:
         return None
     lib = ctypes.CDLL(path)
     lib.scipy_openblas_set_num_threads(1)
-    return Blas(_openblas_name(lib), _typed(lib, _OPENBLAS_FUNCTIONS), writes_fresh=False)
+    return Blas("openblas", _openblas_name(lib), _typed(lib, _OPENBLAS_FUNCTIONS),
+                writes_fresh=False)
 
 
 def _openblas_name(lib: ctypes.CDLL) -> str:
@@ -177,7 +179,7 @@ def _mkl() -> Blas | None:
     words = text.value.decode(errors="replace").split()
     version = next((words[k + 1].split("-")[0] for k, word in enumerate(words[:-1])
                     if word == "Version"), "")
-    return Blas(f"MKL {version}".strip(), _typed(lib, _MKL_FUNCTIONS), writes_fresh=True)
+    return Blas("mkl", f"MKL {version}".strip(), _typed(lib, _MKL_FUNCTIONS), writes_fresh=True)
 
 
 def choice() -> str:
@@ -221,6 +223,13 @@ def writes_fresh() -> bool:
     the products added into a sum (:attr:`Blas.writes_fresh`)."""
     blas = _library()
     return blas is not None and blas.writes_fresh
+
+
+def kind() -> str:
+    """The BLAS :func:`gemm` calls, as ``CNNGRAD_BLAS`` names it: ``mkl``, ``openblas``, or
+    ``numpy`` for none."""
+    blas = _library()
+    return "numpy" if blas is None else blas.kind
 
 
 def name() -> str:

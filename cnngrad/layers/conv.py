@@ -52,7 +52,7 @@ from cnngrad.layers._common import (
     zeros_like_dtype,
 )
 from cnngrad.layers._gemm import available as gemm_available, gemm
-from cnngrad.layers._gemm import writes_fresh as gemm_writes_fresh
+from cnngrad.layers._gemm import kind as gemm_kind, writes_fresh as gemm_writes_fresh
 from cnngrad.layers._threads import cores, run_tasks
 
 
@@ -1131,19 +1131,27 @@ def _shifted_rows(row_mats: np.ndarray, source: np.ndarray, shifts: list[int], w
 
 
 #: A sum of products adds each product into the sum by the BLAS (:mod:`._gemm`) when each
-#: product has at least this many multiply-adds, by item size; smaller ones stay with numpy's
-#: matmul and a separate add, whose calls cost less than one BLAS call per image and group.
-#: float32's products run twice as fast, so the add saved is a smaller share of them:
-#: forward + backward with the BLAS's adds against numpy's, 0.25 s pauses, 9 pairs: float32
-#: 32×64×56×56 → 64 3×3 (13 M a product) 0.92, 8×32×56×56 → 64 0.95, 1×16×64×64 → 32
-#: (2–3 M) 1.06–1.15, 8×16×64×64 → 32 (6.5 M) 1.04; float64 0.84, 0.89, 0.86–0.94, 0.89.
-GEMM_MIN_MACS = {4: 8 * 2**20, 8: 2**20}
+#: product has at least this many multiply-adds, by BLAS and item size; smaller ones stay
+#: with numpy's matmul and a separate add, whose calls cost less than one BLAS call per image
+#: and group.  OpenBLAS: float32's products run twice as fast, so the add saved is a smaller
+#: share of them: forward + backward with the BLAS's adds against numpy's, 0.25 s pauses, 9
+#: pairs: float32 32×64×56×56 → 64 3×3 (13 M a product) 0.92, 8×32×56×56 → 64 0.95,
+#: 1×16×64×64 → 32 (2–3 M) 1.06–1.15, 8×16×64×64 → 32 (6.5 M) 1.04; float64 0.84, 0.89,
+#: 0.86–0.94, 0.89.  One image split over two threads by rows has products of half the
+#: size: 1×64×56×56 → 64's (6.6 M) took, one thread's half, 1.25 against 1.46 ms forward
+#: and 1.03 against 1.43 input delta with the BLAS's adds, hence 4 Mi.  MKL's products gain
+#: from 1 Mi in both dtypes (float32 whole calls, 15 pairs: 1×64×56×56 0.82–0.84,
+#: 8×16×64×64 0.84–0.85, 1×32×28×28 → 32 (2.4 M) 0.86–0.87, 1×16×64×64 0.92–0.96; with no
+#: floor, products under 1 M lost: 4×8×32×32 → 16 1.56, 1×16×16×16 → 32 1.24).
+GEMM_MIN_MACS = {"openblas": {4: 4 * 2**20, 8: 2**20}, "mkl": {4: 2**20, 8: 2**20}}
 
 
 def _blas_adds(dtype: np.dtype, macs: int) -> bool:
     """Whether products of ``macs`` multiply-adds in ``dtype`` are added by the BLAS."""
-    least = GEMM_MIN_MACS.get(np.dtype(dtype).itemsize)
-    return least is not None and macs >= least and gemm_available()
+    if not gemm_available():
+        return False
+    least = GEMM_MIN_MACS.get(gemm_kind(), {}).get(np.dtype(dtype).itemsize)
+    return least is not None and macs >= least
 
 
 def _add_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
