@@ -90,6 +90,7 @@ def test_mkl_asked_for_without_it_says_how_to_install_it(monkeypatch):
 
 @pytest.mark.parametrize("names, expected", [
     (["libmkl_rt.so.2", "libmkl_rt.so.3", "libmkl_core.so.3"], "libmkl_rt.so.3"),
+    (["libmkl_rt.so.3", "libmkl_rt.so.10", "libmkl_rt.so"], "libmkl_rt.so.10"),
     (["mkl_rt.2.dll", "mkl_core.2.dll"], "mkl_rt.2.dll"),
     (["libmkl_core.so.3", "libscipy_openblas.so"], None),
 ])

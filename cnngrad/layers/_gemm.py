@@ -38,6 +38,7 @@ import ctypes
 import functools
 import importlib.util
 import os
+import re
 import site
 import sys
 from dataclasses import dataclass
@@ -120,7 +121,11 @@ def _mkl_file(folder: str) -> str | None:
         return None
     found = [name for name in names if name.startswith(("libmkl_rt.", "mkl_rt."))
              and (".so" in name or name.endswith((".dll", ".dylib")))]
-    return os.path.join(folder, max(found)) if found else None
+    if not found:
+        return None
+    # by version number, not by text: libmkl_rt.so.10 after libmkl_rt.so.3
+    return os.path.join(folder, max(found, key=lambda name: [
+        int(part) for part in re.findall(r"\d+", name)]))
 
 
 def _mkl_path() -> str | None:
