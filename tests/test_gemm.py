@@ -328,3 +328,14 @@ def test_sums_are_added_by_the_blas_from_its_own_floor(monkeypatch, kind, dtype,
     monkeypatch.setattr(conv, "gemm_kind", lambda: kind)
     monkeypatch.setattr(conv, "gemm_available", lambda: kind != "numpy")
     assert conv._blas_adds(np.dtype(dtype), macs) == added
+
+
+def test_a_product_below_every_floor_does_not_load_the_blas(monkeypatch):
+    # loading a BLAS costs about a millisecond: a small problem's conv never pays it
+    loads = []
+    monkeypatch.setattr(conv, "gemm_available", lambda: loads.append(1) or True)
+    monkeypatch.setattr(conv, "gemm_kind", lambda: "openblas")
+    assert not conv._blas_adds(np.dtype(np.float64), 2**20 - 1)
+    assert not conv._blas_adds(np.dtype(np.float32), 2**20 - 1)
+    assert not loads
+    assert conv._blas_adds(np.dtype(np.float64), 2**20) and loads

@@ -1148,9 +1148,13 @@ GEMM_MIN_MACS = {"openblas": {4: 4 * 2**20, 8: 2**20}, "mkl": {4: 2**20, 8: 2**2
 
 def _blas_adds(dtype: np.dtype, macs: int) -> bool:
     """Whether products of ``macs`` multiply-adds in ``dtype`` are added by the BLAS."""
-    if not gemm_available():
+    itemsize = np.dtype(dtype).itemsize
+    floors = [floor for by_size in GEMM_MIN_MACS.values()
+              if (floor := by_size.get(itemsize)) is not None]
+    # below every floor the BLAS is not even loaded (about 1 ms, on a small problem's call)
+    if not floors or macs < min(floors) or not gemm_available():
         return False
-    least = GEMM_MIN_MACS.get(gemm_kind(), {}).get(np.dtype(dtype).itemsize)
+    least = GEMM_MIN_MACS.get(gemm_kind(), {}).get(itemsize)
     return least is not None and macs >= least
 
 
