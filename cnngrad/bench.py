@@ -1019,6 +1019,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     if repeat < 1:
         parser.error(f"--repeat must be ≥ 1, got {repeat}")
+    # the BLAS the header names (CNNGRAD_BLAS): a misspelt or missing one is one line
+    from cnngrad.cli.common import error_line
+    from cnngrad.errors import CnnGradError
+    from cnngrad.layers import _gemm
+
+    try:
+        _gemm.check_choice()
+        blas_name = _gemm.name()
+    except CnnGradError as error:
+        print(error_line(error), file=sys.stderr)
+        return 2
 
     torch = None if args.reference == "naive" else _import_torch()
     if args.reference == "torch" and torch is None:
@@ -1061,9 +1072,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if limit is not None and threads["blas"] is not None:
         threads["cnngrad_conv"] = min(cores(), threads["blas"], limit)
     # the BLAS that adds the stride-1 convolutions' products (CNNGRAD_BLAS, docs/performance.md)
-    from cnngrad.layers import _gemm
-
-    threads["cnngrad_blas"] = _gemm.name()
+    threads["cnngrad_blas"] = blas_name
 
     rows = []
     for name in names:

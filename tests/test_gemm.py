@@ -339,3 +339,60 @@ def test_a_product_below_every_floor_does_not_load_the_blas(monkeypatch):
     assert not conv._blas_adds(np.dtype(np.float32), 2**20 - 1)
     assert not loads
     assert conv._blas_adds(np.dtype(np.float64), 2**20) and loads
+
+
+@pytest.mark.parametrize("value, missing, expected", [
+    ("mlk", False, "error: environment variable CNNGRAD_BLAS: unknown BLAS 'mlk'; hint: did you "
+                   "mean 'mkl'? (allowed: auto, mkl, numpy, openblas)\n"),
+    ("mkl", True, "error: environment variable CNNGRAD_BLAS: mkl is asked for but cannot be "
+                  "loaded; hint: install it (pip install 'cnngrad[mkl]') or unset "
+                  "CNNGRAD_BLAS\n"),
+])
+def test_a_bad_blas_is_told_at_the_start_even_on_a_small_problem(monkeypatch, value, missing,
+                                                                  expected):
+    # the worked example never reaches the BLAS: the value is checked before the work
+    if missing:
+        monkeypatch.setattr(_gemm, "_mkl_path", lambda: None)
+    sample = os.path.join(os.path.dirname(__file__), "..", "samples", "stackexchange.json")
+    result = CliRunner().invoke(app, ["backward", sample], env={_gemm.ENVIRONMENT: value})
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr == expected
+
+
+def test_the_bench_names_a_bad_blas_in_one_line(monkeypatch, capsys):
+    from cnngrad import bench
+
+    monkeypatch.setenv(_gemm.ENVIRONMENT, "intel")
+    assert bench.main(["--quick", "--case", "conv-tiny", "--reference", "naive"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("error: environment variable CNNGRAD_BLAS: unknown BLAS 'intel'; "
+                            "hint: allowed: auto, mkl, numpy, openblas\n")
+
+
+def test_threads_asking_at_once_load_the_blas_once(monkeypatch):
+    import threading
+    import time
+
+    loads = []
+    real_openblas = _gemm._openblas
+
+    def slow_openblas():
+        loads.append(threading.get_ident())
+        time.sleep(0.05)  # long enough for the other threads to ask meanwhile
+        return real_openblas()
+
+    monkeypatch.setenv(_gemm.ENVIRONMENT, "openblas")
+    monkeypatch.setattr(_gemm, "_openblas", slow_openblas)
+    _gemm._library.cache_clear()
+    try:
+        names = []
+        threads = [threading.Thread(target=lambda: names.append(_gemm.name())) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        monkeypatch.undo()
+        _gemm._library.cache_clear()
+    assert len(loads) == 1 and len(names) == 4 and len(set(names)) == 1

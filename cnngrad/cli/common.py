@@ -120,6 +120,10 @@ def guarded(command):
         _pending_notes.clear()
         ended_well = False
         try:
+            from cnngrad.layers._gemm import check_choice
+
+            # CNNGRAD_BLAS: a misspelt or missing BLAS is told whatever the problem's size
+            check_choice()
             with warnings.catch_warnings():
                 if not kwargs.get("debug"):
                     warnings.simplefilter("ignore", RuntimeWarning)

@@ -8,11 +8,12 @@ product into C as it writes it.  On a 64×56×56 image with 64 filters (nine 64�
 float64 on one core; the same nine products added in by gemm 1.41 and 3.11 ms, the same
 numbers to the bit.
 
-Which BLAS (the environment variable ``CNNGRAD_BLAS``, read once, at the first product big
-enough to use it; :data:`CHOICES`):
+Which BLAS (the environment variable ``CNNGRAD_BLAS``, any case, spaces around it ignored;
+:data:`CHOICES`), loaded once, at the first product big enough to use it (the command line
+checks the value at its start, :func:`check_choice`):
 
 - ``auto`` (the default): Intel's MKL where the ``mkl`` package is installed (``pip install
-  'cnngrad[mkl]'``), else scipy-openblas32.  MKL ran these products faster on the 2-core
+  'cnngrad[mkl]'``), else scipy-openblas32, else (neither loads) numpy's products.  MKL ran these products faster on the 2-core
   AVX-512 machine measured, one thread each: the kernel gradient's (64·3 by 3248) by (3248
   by 64) 149 GFLOP/s in float32 against OpenBLAS's 114, 78 against 53 in float64; the
   forward pass's 64×64 by 64×3248 156 against 128, and 78 against 62.
@@ -41,6 +42,7 @@ import os
 import re
 import site
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,10 +200,30 @@ def choice() -> str:
     return value
 
 
+def _not_there(wanted: str):
+    """The error for a BLAS asked for by name that cannot be found or loaded."""
+    from cnngrad.errors import UsageError
+
+    package = {"mkl": "pip install 'cnngrad[mkl]'", "openblas": "pip install "
+               "scipy-openblas32"}[wanted]
+    return UsageError(f"{wanted} is asked for but cannot be loaded",
+                      where=f"environment variable {ENVIRONMENT}",
+                      hint=f"install it ({package}) or unset {ENVIRONMENT}")
+
+
+def check_choice() -> str:
+    """:func:`choice`, and for a BLAS asked for by name whether its library is there, found
+    but not loaded (the command line asks at its start, so that a misspelt or missing BLAS
+    is told on a small problem too; loading waits for the first product big enough)."""
+    wanted = choice()
+    if (wanted == "mkl" and _mkl_path() is None
+            or wanted == "openblas" and importlib.util.find_spec("scipy_openblas32") is None):
+        raise _not_there(wanted)
+    return wanted
+
+
 @functools.cache
-def _library() -> Blas | None:
-    """The BLAS :data:`ENVIRONMENT` picks, held to one thread; None for ``numpy`` and when no
-    BLAS loads."""
+def _loaded() -> Blas | None:
     wanted = choice()
     loaders = {"auto": (_mkl, _openblas), "mkl": (_mkl,), "openblas": (_openblas,),
                "numpy": ()}[wanted]
@@ -213,14 +235,23 @@ def _library() -> Blas | None:
         if blas is not None:
             return blas
     if wanted in ("mkl", "openblas"):
-        from cnngrad.errors import UsageError
+        raise _not_there(wanted)
+    return None  # numpy, or auto with neither library: numpy's products
 
-        package = {"mkl": "pip install 'cnngrad[mkl]'", "openblas": "pip install "
-                   "scipy-openblas32"}[wanted]
-        raise UsageError(f"{wanted} is asked for but cannot be loaded",
-                         where=f"environment variable {ENVIRONMENT}",
-                         hint=f"install it ({package}) or unset {ENVIRONMENT}")
-    return None
+
+#: The kernels' threads ask for the BLAS at once on a first big call: one of them loads it
+#: (and sets MKL's threading layer before any product), the others wait for it.
+_LOADING = threading.Lock()
+
+
+def _library() -> Blas | None:
+    """The BLAS :data:`ENVIRONMENT` picks, held to one thread, loaded once; None for
+    ``numpy`` and when no BLAS loads."""
+    with _LOADING:
+        return _loaded()
+
+
+_library.cache_clear = _loaded.cache_clear  # the tests pick another BLAS in one process
 
 
 def writes_fresh() -> bool:
