@@ -1179,12 +1179,11 @@ def _added_products(row_mats: np.ndarray, stack: np.ndarray, base: int,
         # own first (0.90–0.97 of the time by numpy's matmul, one 64×64 by 64×3248 product)
         np.matmul(row_mats[0], stack[..., base + row_shifts[0]:base + row_shifts[0] + length],
                   out=out)
+    first = 0 if fresh else 1  # the products the BLAS takes: every one, or the sum's adds
     for image in range(b):
         for group in range(g):
             target = out[image, group]
-            for m, shift in enumerate(row_shifts):
-                if m == 0 and not fresh:
-                    continue
+            for m, shift in enumerate(row_shifts[first:], start=first):
                 cells = stack[image, group, :, base + shift:base + shift + length]
                 if not gemm(row_mats[m, group], cells, target, accumulate=m > 0):
                     return False
