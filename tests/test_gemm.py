@@ -29,14 +29,21 @@ MKL = pytest.param("mkl", marks=pytest.mark.skipif(
     not _mkl_loads(), reason="MKL is not installed (pip install 'cnngrad[mkl]')"))
 
 
-@pytest.fixture(params=["openblas", MKL])
-def blas(request, monkeypatch):
-    """Each BLAS cnngrad can call, picked as a user would, by CNNGRAD_BLAS."""
-    monkeypatch.setenv(_gemm.ENVIRONMENT, request.param)
+@pytest.fixture
+def fresh_blas(monkeypatch):
+    """The BLAS picked anew from what the test sets (CNNGRAD_BLAS, the libraries found),
+    and anew after it, from the environment restored."""
     _gemm._library.cache_clear()
-    yield request.param
+    yield
     monkeypatch.undo()
     _gemm._library.cache_clear()
+
+
+@pytest.fixture(params=["openblas", MKL])
+def blas(request, monkeypatch, fresh_blas):
+    """Each BLAS cnngrad can call, picked as a user would, by CNNGRAD_BLAS."""
+    monkeypatch.setenv(_gemm.ENVIRONMENT, request.param)
+    return request.param
 
 
 def test_the_blas_is_there():
@@ -46,44 +53,30 @@ def test_the_blas_is_there():
 
 @pytest.mark.parametrize("value, expected", [("openblas", "OpenBLAS "), ("OpenBLAS", "OpenBLAS "),
                                              (" numpy ", "numpy"), ("", None)])
-def test_the_environment_variable_picks_the_blas_by_name(monkeypatch, value, expected):
+def test_the_environment_variable_picks_the_blas_by_name(monkeypatch, fresh_blas, value,
+                                                         expected):
     monkeypatch.setenv(_gemm.ENVIRONMENT, value)
-    _gemm._library.cache_clear()
-    try:
-        # unset or empty: auto, MKL where it loads, else OpenBLAS
-        expected = expected or ("MKL " if _mkl_loads() else "OpenBLAS ")
-        assert _gemm.name().startswith(expected)
-        assert _gemm.available() == (expected != "numpy")
-        assert _gemm.writes_fresh() == (expected == "MKL ")
-        assert _gemm.kind() == {"MKL ": "mkl", "OpenBLAS ": "openblas"}.get(expected, "numpy")
-    finally:
-        monkeypatch.undo()
-        _gemm._library.cache_clear()
+    # unset or empty: auto, MKL where it loads, else OpenBLAS
+    expected = expected or ("MKL " if _mkl_loads() else "OpenBLAS ")
+    assert _gemm.name().startswith(expected)
+    assert _gemm.available() == (expected != "numpy")
+    assert _gemm.writes_fresh() == (expected == "MKL ")
+    assert _gemm.kind() == {"MKL ": "mkl", "OpenBLAS ": "openblas"}.get(expected, "numpy")
 
 
-def test_an_unknown_blas_is_refused_with_the_allowed_names(monkeypatch):
+def test_an_unknown_blas_is_refused_with_the_allowed_names(monkeypatch, fresh_blas):
     monkeypatch.setenv(_gemm.ENVIRONMENT, "mlk")
-    _gemm._library.cache_clear()
-    try:
-        with pytest.raises(UsageError) as caught:
-            _gemm.available()
-    finally:
-        monkeypatch.undo()
-        _gemm._library.cache_clear()
+    with pytest.raises(UsageError) as caught:
+        _gemm.available()
     assert caught.value.message() == "environment variable CNNGRAD_BLAS: unknown BLAS 'mlk'"
     assert caught.value.hint == "did you mean 'mkl'? (allowed: auto, mkl, numpy, openblas)"
 
 
-def test_mkl_asked_for_without_it_says_how_to_install_it(monkeypatch):
+def test_mkl_asked_for_without_it_says_how_to_install_it(monkeypatch, fresh_blas):
     monkeypatch.setenv(_gemm.ENVIRONMENT, "mkl")
     monkeypatch.setattr(_gemm, "_mkl_path", lambda: None)
-    _gemm._library.cache_clear()
-    try:
-        with pytest.raises(UsageError) as caught:
-            _gemm.gemm(np.ones((2, 2)), np.ones((2, 2)), np.zeros((2, 2)), accumulate=False)
-    finally:
-        monkeypatch.undo()
-        _gemm._library.cache_clear()
+    with pytest.raises(UsageError) as caught:
+        _gemm.gemm(np.ones((2, 2)), np.ones((2, 2)), np.zeros((2, 2)), accumulate=False)
     assert "mkl is asked for but cannot be loaded" in caught.value.message()
     assert "pip install 'cnngrad[mkl]'" in caught.value.hint
 
@@ -268,15 +261,12 @@ def _big_conv_problem(folder) -> None:
         "delta": {"npy": "d.npy"}}), encoding="utf-8")
 
 
-def test_the_command_line_refuses_an_unknown_blas_in_one_line(tmp_path, monkeypatch):
+def test_the_command_line_refuses_an_unknown_blas_in_one_line(tmp_path, monkeypatch,
+                                                              fresh_blas):
     _big_conv_problem(tmp_path)
     monkeypatch.chdir(tmp_path)
-    _gemm._library.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["backward", "p.json", "--format", "json"],
-                                    env={_gemm.ENVIRONMENT: "openblass"})
-    finally:
-        _gemm._library.cache_clear()
+    result = CliRunner().invoke(app, ["backward", "p.json", "--format", "json"],
+                                env={_gemm.ENVIRONMENT: "openblass"})
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     assert result.stderr == ("error: environment variable CNNGRAD_BLAS: unknown BLAS "
@@ -285,7 +275,8 @@ def test_the_command_line_refuses_an_unknown_blas_in_one_line(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("choice", ["openblas", MKL])
-def test_every_blas_gives_numpys_gradients_from_the_command_line(tmp_path, monkeypatch, choice):
+def test_every_blas_gives_numpys_gradients_from_the_command_line(tmp_path, monkeypatch,
+                                                                fresh_blas, choice):
     _big_conv_problem(tmp_path)
     monkeypatch.chdir(tmp_path)
     calls = []
@@ -298,12 +289,9 @@ def test_every_blas_gives_numpys_gradients_from_the_command_line(tmp_path, monke
     monkeypatch.setattr(conv, "gemm", counted)
     layers = {}
     for blas in (choice, "numpy"):
-        _gemm._library.cache_clear()
-        try:
-            result = CliRunner().invoke(app, ["backward", "p.json", "--format", "json"],
-                                        env={_gemm.ENVIRONMENT: blas})
-        finally:
-            _gemm._library.cache_clear()
+        _gemm._library.cache_clear()  # each run picks its own
+        result = CliRunner().invoke(app, ["backward", "p.json", "--format", "json"],
+                                    env={_gemm.ENVIRONMENT: blas})
         assert result.exit_code == 0, result.output
         layers[blas] = json.loads(result.stdout)["layers"][0]
         # the chosen BLAS took the sums' products; with numpy none was asked for
@@ -370,7 +358,7 @@ def test_the_bench_names_a_bad_blas_in_one_line(monkeypatch, capsys):
                             "hint: allowed: auto, mkl, numpy, openblas\n")
 
 
-def test_threads_asking_at_once_load_the_blas_once(monkeypatch):
+def test_threads_asking_at_once_load_the_blas_once(monkeypatch, fresh_blas):
     import threading
     import time
 
@@ -384,15 +372,10 @@ def test_threads_asking_at_once_load_the_blas_once(monkeypatch):
 
     monkeypatch.setenv(_gemm.ENVIRONMENT, "openblas")
     monkeypatch.setattr(_gemm, "_openblas", slow_openblas)
-    _gemm._library.cache_clear()
-    try:
-        names = []
-        threads = [threading.Thread(target=lambda: names.append(_gemm.name())) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        monkeypatch.undo()
-        _gemm._library.cache_clear()
+    names = []
+    threads = [threading.Thread(target=lambda: names.append(_gemm.name())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     assert len(loads) == 1 and len(names) == 4 and len(set(names)) == 1
