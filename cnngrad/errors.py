@@ -1,7 +1,9 @@
 """The one exception family cnngrad raises for anything a user can get wrong.
 
-Every error knows *where* (a JSON path such as ``layers[1].kernel[2]``, a CSV
-``row 3, column 2`` or a command-line option) and *what*, plus an optional
+Every error knows *where* (a JSON path such as ``layers[1].kernel[2]``, :data:`TOP_LEVEL`
+for a document as a whole, ``line 2, column 5`` of text that is not JSON, a CSV ``row 3,
+column 2``, a ``.npy`` file's ``header``, ``data`` or ``element [0,1]``, or a command-line
+option) and *what*, plus an optional
 one-line hint ("did you mean 'kernel'?").  The CLI catches :class:`CnnGradError`
 once, prints ``error: <file>: <where>: <what>`` and exits with ``exit_code``.
 """
@@ -61,6 +63,12 @@ class UsageError(CnnGradError):
 
 class ExactUnsupportedError(CnnGradError):
     """A layer or loss that cannot be computed in exact rational arithmetic."""
+
+
+#: ``<where>`` of an error about a JSON document as a whole, its outermost value: not an
+#: object, or missing a key every such document needs (a nested object missing a key names
+#: the object, ``layers[0]``, as this names the outermost one).
+TOP_LEVEL = "top level"
 
 
 def join_path(base: str, tail: str | int) -> str:

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cnngrad.errors import (SYNONYMS, CnnGradError, ProblemError, ResourceError, ShapeError,
-                            allowed_list, closest, did_you_mean, join_path, with_article)
+from cnngrad.errors import (SYNONYMS, TOP_LEVEL, CnnGradError, ProblemError, ResourceError,
+                            ShapeError, allowed_list, closest, did_you_mean, join_path, with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields, layer_type_called, loss_type_called)
 from cnngrad.families.base import Head
@@ -460,7 +460,7 @@ def check_misspelt_type(ctx, obj: dict, where: str, known: set[str], what: str) 
 def check_layers_list(ctx, doc: dict) -> list:
     """The document's "layers" (``ctx``: the builder): a list of at least one."""
     if "layers" not in doc:
-        raise ctx.error("", "missing key 'layers' (or 'kernel' for the one-conv shorthand)")
+        raise ctx.error(TOP_LEVEL, "missing key 'layers' (or 'kernel' for the one-conv shorthand)")
     raw_layers = doc["layers"]
     if not isinstance(raw_layers, list):
         raise ctx.error("layers", f"expected a list of layers, got {_kind(raw_layers)}")
@@ -664,7 +664,8 @@ class _Builder:
 
     def build(self, doc: Any) -> Problem:
         if not isinstance(doc, dict):
-            raise self.error("", f"the problem must be a JSON object {{...}}, got {_kind(doc)}")
+            raise self.error(TOP_LEVEL,
+                             f"the problem must be a JSON object {{...}}, got {_kind(doc)}")
         shorthand = "kernel" in doc
         if shorthand and "layers" in doc:
             raise self.error("kernel", "give either 'layers' or the one-conv shorthand 'kernel', "
@@ -680,7 +681,7 @@ class _Builder:
             raise self.error("title", f"expected a string, got {_kind(title)}")
 
         if "input" not in doc:
-            raise self.error("", "missing key 'input'")
+            raise self.error(TOP_LEVEL, "missing key 'input'")
         channels_last = False
         if "layout" in doc:
             channels_last = self.choice(doc["layout"], "layout", LAYOUTS, "layout") == "nhwc"
@@ -713,7 +714,7 @@ class _Builder:
         if has_loss and has_delta:
             raise self.error("delta", "give either 'loss' or 'delta', not both")
         if not has_loss and not has_delta:
-            raise self.error("", "missing key 'loss' or 'delta' (one of them is needed)")
+            raise self.error(TOP_LEVEL, "missing key 'loss' or 'delta' (one of them is needed)")
 
         layers = self.build_layers(raw_layers, layers_where, x.shape, layout)
         out_shape = layers[-1].out_shape

@@ -43,7 +43,7 @@ from itertools import chain
 
 import numpy as np
 
-from cnngrad.errors import ProblemError, did_you_mean, join_path, with_article
+from cnngrad.errors import TOP_LEVEL, ProblemError, did_you_mean, join_path, with_article
 
 __all__ = [
     "MAX_DEPTH",
@@ -251,6 +251,10 @@ def _utf16_without_mark(raw: bytes) -> bool:
     return False
 
 
+#: Where an error about a text file's encoding as a whole points: its first character.
+_START = "line 1, column 1"
+
+
 def _decode_text(raw: bytes, *, file: str) -> str:
     """UTF-8 text (a BOM tolerated), or a ProblemError for anything binary."""
     # UTF-32's little-endian mark begins with UTF-16's: it is looked for first
@@ -258,13 +262,13 @@ def _decode_text(raw: bytes, *, file: str) -> str:
                           (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
         if raw.startswith(bom):
             raise ProblemError(f"not UTF-8 text (it is {encoding}; save it as UTF-8)",
-                               file=file)
+                               where=_START, file=file)
     skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     nul = raw.find(b"\0")
     if nul >= 0:
         if _utf16_without_mark(raw):
             raise ProblemError("not UTF-8 text (it looks like UTF-16 without a byte order "
-                               "mark; save it as UTF-8)", file=file)
+                               "mark; save it as UTF-8)", where=_START, file=file)
         raise ProblemError("not UTF-8 text (binary file?)", where=_text_position(raw, nul, skip),
                            file=file)
     try:
@@ -576,8 +580,8 @@ def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> obj
         :data:`MAX_DEPTH`, a number Python cannot hold.  Nothing else escapes.
     """
     text = _decode_text(raw, file=file)
-    if not text.strip():
-        raise ProblemError("empty file", file=file)
+    if not text.strip():  # where a value was expected: the end of the text
+        raise ProblemError("empty file", where=_char_position(text, len(text)), file=file)
     data = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
     _check_depth(data, text, file=file)
     try:
@@ -615,11 +619,12 @@ def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> obj
     except json.JSONDecodeError as exc:
         raise _syntax_error(exc, text, file) from None
     except RecursionError:  # not reachable after _check_depth; kept as a last guard
-        raise ProblemError(f"nesting deeper than {MAX_DEPTH} levels", file=file) from None
+        raise ProblemError(f"nesting deeper than {MAX_DEPTH} levels", where=TOP_LEVEL,
+                           file=file) from None
     except ValueError as exc:
         if "digits" not in str(exc):
             raise ProblemError(f"cannot parse the document: {_shorten(str(exc), 80)}",
-                               file=file) from None
+                               where=TOP_LEVEL, file=file) from None
         # An integer longer than Python converts (sys.get_int_max_str_digits, 4300).
         too_long = rf"|\d{{{sys.get_int_max_str_digits() + 1},}}"
         match = _first_outside_strings(re.compile(_STRING_PATTERN + too_long, re.DOTALL), text)
@@ -1195,7 +1200,7 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     records = records[next((i for i, (_, cells) in enumerate(records) if any(cells)),
                            len(records)):]
     if not records:
-        raise ProblemError("empty file (no rows)", file=shown)
+        raise ProblemError("empty file (no rows)", where="row 1", file=shown)
     while _ends_every_row(cells for _, cells in records):  # a spreadsheet pads to its width
         records = [(row_number, cells[:-1]) for row_number, cells in records]
 
@@ -1291,6 +1296,11 @@ _NPY_KIND_PROBLEMS = {
 }
 
 
+#: Where an error about a ``.npy`` file's header (its magic, dtype and shape) points; a value
+#: is ``element [i,j]``, too few bytes after the header ``data``.
+_NPY_HEADER = "header"
+
+
 def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
               exact: bool) -> np.ndarray:
     """A ``.npy`` file, read from its header and raw data: nothing is ever unpickled."""
@@ -1299,9 +1309,9 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
     shown = _shown_name(name, file)
     if raw.startswith(b"PK"):
         raise ProblemError("is a .npz archive, not a .npy file; save one array with numpy.save",
-                           file=shown)
+                           where=_NPY_HEADER, file=shown)
     if not raw.startswith(b"\x93NUMPY"):
-        raise ProblemError("not a NumPy .npy file", file=shown,
+        raise ProblemError("not a NumPy .npy file", where=_NPY_HEADER, file=shown,
                            hint="write it with numpy.save(path, array)")
     stream = io.BytesIO(raw)
     try:
@@ -1314,22 +1324,23 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
             raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
     except Exception as exc:  # numpy's header parser raises many kinds (even tokenize's)
         raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})",
-                           file=shown) from None
+                           where=_NPY_HEADER, file=shown) from None
     if any(size < 0 for size in shape):
-        raise ProblemError(f"not a valid .npy file (negative shape {shape})", file=shown)
+        raise ProblemError(f"not a valid .npy file (negative shape {shape})",
+                           where=_NPY_HEADER, file=shown)
     if dtype.kind not in "iuf":
         problem = _NPY_KIND_PROBLEMS.get(dtype.kind, f"has the unsupported dtype {dtype}")
-        raise ProblemError(problem, file=shown)
+        raise ProblemError(problem, where=_NPY_HEADER, file=shown)
     count = math.prod(shape)
     offset = stream.tell()
     if len(raw) - offset < count * dtype.itemsize:
         raise ProblemError(f"truncated .npy file: a {_shape_text(shape)} {dtype} array needs "
                            f"{count * dtype.itemsize} bytes of data, found {len(raw) - offset}",
-                           file=shown)
+                           where="data", file=shown)
     array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
     array = array.reshape(shape, order="F" if fortran_order else "C")
     if count == 0:
-        raise ProblemError(f"empty tensor (shape {shape})", file=shown)
+        raise ProblemError(f"empty tensor (shape {shape})", where=_NPY_HEADER, file=shown)
 
     def element(flat_index: int) -> str:
         if not shape:

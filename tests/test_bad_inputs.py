@@ -180,19 +180,20 @@ def _dumps(doc) -> str:
 
 CORPUS = [
     # --- files that are not JSON text
-    bad("empty-file", "", None, "empty file"),
-    bad("whitespace-only", " \n\t\n", None, "empty file"),
+    bad("empty-file", "", "line 1, column 1", "empty file"),
+    bad("whitespace-only", " \n\t\n", "line 3, column 1", "empty file"),
     bad("random-3MB", _RANDOM_BYTES, _LINE_COL, "not UTF-8"),
     bad("latin-1", '{"title": "café"}'.encode("latin-1"), "line 1, column 15", "not UTF-8"),
-    bad("utf-16", '{"input": 1}'.encode("utf-16"), None, "UTF-16"),
+    bad("utf-16", '{"input": 1}'.encode("utf-16"), "line 1, column 1", "UTF-16"),
     # UTF-32's little-endian byte order mark begins with UTF-16's: named as what it is
-    bad("utf-32", '{"input": 1}'.encode("utf-32"), None, "(it is UTF-32;"),
-    bad("utf-32-be", codecs.BOM_UTF32_BE + '{"input": 1}'.encode("utf-32-be"), None,
+    bad("utf-32", '{"input": 1}'.encode("utf-32"), "line 1, column 1", "(it is UTF-32;"),
+    bad("utf-32-be", codecs.BOM_UTF32_BE + '{"input": 1}'.encode("utf-32-be"),
+        "line 1, column 1",
         "(it is UTF-32;"),
     # no byte order mark: every other byte 0 around ASCII is UTF-16 (either order), not binary
-    bad("utf-16-le-no-mark", '{"input": 1}'.encode("utf-16-le"), None,
+    bad("utf-16-le-no-mark", '{"input": 1}'.encode("utf-16-le"), "line 1, column 1",
         "(it looks like UTF-16 without a byte order mark; save it as UTF-8)"),
-    bad("utf-16-be-no-mark", '{"input": 1}'.encode("utf-16-be"), None,
+    bad("utf-16-be-no-mark", '{"input": 1}'.encode("utf-16-be"), "line 1, column 1",
         "(it looks like UTF-16 without a byte order mark"),
     bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
     # an empty key is placed at the object that holds it, not at "layers[0]."
@@ -218,13 +219,13 @@ CORPUS = [
     bad("python-literal", '{"input": True}', "line 1, column 11", "expecting a value"),
     bad("control-char", '{"title": "a\tb"}', "line 1, column 13", "control character"),
     # --- JSON that is not an object
-    bad("top-list", "[1, 2, 3]", None, "must be a JSON object"),
-    bad("top-string", '"hello"', None, "got a string"),
-    bad("top-number", "42", None, "got a number"),
-    bad("top-null", "null", None, "got null"),
-    bad("top-true", "true", None, "got a boolean"),
-    bad("top-empty-object", "{}", None, "missing key 'input'"),
-    bad("top-only-title", '{"title": "x"}', None, "missing key 'input'"),
+    bad("top-list", "[1, 2, 3]", "top level", "must be a JSON object"),
+    bad("top-string", '"hello"', "top level", "got a string"),
+    bad("top-number", "42", "top level", "got a number"),
+    bad("top-null", "null", "top level", "got null"),
+    bad("top-true", "true", "top level", "got a boolean"),
+    bad("top-empty-object", "{}", "top level", "missing key 'input'"),
+    bad("top-only-title", '{"title": "x"}', "top level", "missing key 'input'"),
     # --- numbers JSON allows in Python but not here
     # the contract's <where> is a JSON path: the constant's, with its line and column in
     # the message (json.dump writes float("nan") as NaN)
@@ -255,11 +256,12 @@ CORPUS = [
     bad("nested-objects", '{"a": ' * 5000 + "1" + "}" * 5000, "line 1, column 385", "nesting"),
     bad("nested-rank-60", _deep(60), "input", "rank 2 to 4"),
     # --- missing and conflicting keys
-    bad("missing-input", short(input=DROP), None, "missing key 'input'"),
-    bad("missing-loss-and-delta", short(delta=DROP), None, "'loss' or 'delta'"),
+    bad("missing-input", short(input=DROP), "top level", "missing key 'input'"),
+    bad("missing-loss-and-delta", short(delta=DROP), "top level", "'loss' or 'delta'"),
     bad("loss-and-delta", net(delta=[0, 0]), "delta", "either 'loss' or 'delta'"),
     bad("kernel-and-layers", short(layers=NET["layers"]), "kernel", "not both"),
-    bad("no-layers-no-kernel", {"input": [[1]], "delta": [[1]]}, None, "missing key 'layers'"),
+    bad("no-layers-no-kernel", {"input": [[1]], "delta": [[1]]}, "top level",
+        "missing key 'layers'"),
     bad("layers-empty", net(layers=[]), "layers", "no layers"),
     bad("layers-object", net(layers={"type": "relu"}), "layers", "expected a list"),
     bad("layer-a-string", net(layers=["relu"]), "layers[0]", "must be an object"),
@@ -534,7 +536,7 @@ CORPUS = [
     bad("csv-missing", short(kernel={"csv": "k.csv"}), "kernel.csv", "no such file 'k.csv'"),
     bad("csv-folder", short(kernel={"csv": "k.csv"}), "kernel.csv", "is a folder",
         files={"k.csv": FOLDER}),
-    bad("csv-empty", short(kernel={"csv": "k.csv"}), None, "empty file", files={"k.csv": ""},
+    bad("csv-empty", short(kernel={"csv": "k.csv"}), "row 1", "empty file", files={"k.csv": ""},
         file="k.csv"),
     bad("csv-ragged", short(input={"csv": "x.csv"}), "row 2", "row has 2 cells, expected 3",
         files={"x.csv": "1,2,3\n4,5\n7,8,9\n"}, file="x.csv"),
@@ -561,17 +563,17 @@ CORPUS = [
     bad("npy-missing", short(kernel={"npy": "k.npy"}), "kernel.npy", "no such file 'k.npy'"),
     bad("npy-folder", short(kernel={"npy": "k.npy"}), "kernel.npy", "is a folder",
         files={"k.npy": FOLDER}),
-    bad("npy-object-array", short(kernel={"npy": "k.npy"}), None, "Python objects",
+    bad("npy-object-array", short(kernel={"npy": "k.npy"}), "header", "Python objects",
         files={"k.npy": np.array([[1, "a"], [None, 2]], dtype=object)}, file="k.npy"),
-    bad("npy-bool", short(kernel={"npy": "k.npy"}), None, "booleans",
+    bad("npy-bool", short(kernel={"npy": "k.npy"}), "header", "booleans",
         files={"k.npy": np.ones((2, 2), dtype=bool)}, file="k.npy"),
     bad("npy-nan", short(kernel={"npy": "k.npy"}), "element [0,1]", "not a finite number",
         files={"k.npy": np.array([[1.0, np.nan], [0.0, 1.0]])}, file="k.npy"),
-    bad("npy-empty", short(kernel={"npy": "k.npy"}), None, "empty tensor",
+    bad("npy-empty", short(kernel={"npy": "k.npy"}), "header", "empty tensor",
         files={"k.npy": np.zeros((0, 2))}, file="k.npy"),
-    bad("npy-not-npy", short(kernel={"npy": "k.npy"}), None, "not a NumPy .npy file",
+    bad("npy-not-npy", short(kernel={"npy": "k.npy"}), "header", "not a NumPy .npy file",
         files={"k.npy": "1,0\n0,1\n"}, file="k.npy"),
-    bad("npy-truncated", short(kernel={"npy": "k.npy"}), None, "truncated",
+    bad("npy-truncated", short(kernel={"npy": "k.npy"}), "data", "truncated",
         files={"k.npy": _npy_bytes(np.ones((4, 4)))[:-40]}, file="k.npy"),
     bad("npy-rank-5", short(kernel={"npy": "k.npy"}), "kernel", "rank 2 to 4",
         files={"k.npy": np.ones((1, 1, 1, 2, 2))}),
@@ -1380,3 +1382,17 @@ def test_cnngrad_output_given_as_the_problem_is_named(made_by, said, read_keys_f
     assert run.exit_code == 2
     assert f"hint: {said}: give the problem file" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+#: What a file that cannot be opened at all says: it has no inside to point into.
+UNOPENED = ("no such file", "is a folder")
+
+
+def test_every_error_about_a_file_s_content_says_where():
+    """The contract's line is ``error: <file>: <where>: <what>``: a corpus case that names a
+    file and is about its content has a where (``top level`` for a JSON document as a whole,
+    ``line 1, column 1`` for text that is empty or not UTF-8, ``row 1`` for an empty CSV,
+    ``header`` or ``data`` of a .npy), which :func:`check_error_output` matches exactly."""
+    unplaced = [case.id for case in CORPUS if case.values[0].file is not None
+                and case.values[0].where is None and case.values[0].what not in UNOPENED]
+    assert unplaced == []

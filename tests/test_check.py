@@ -455,8 +455,8 @@ def test_a_json_result_given_as_answers_says_what_it_is(tmp_path, command):
     assert invoke(command, WORKED, "-f", "json", "-o", result_file).exit_code == 0
     result = invoke("check", WORKED, result_file)
     assert result.exit_code == 2
-    assert result.output == (f"error: {result_file}: this is a cnngrad result ({command} "
-                             f"--format json), not an answers file" + RESULT_HINT)
+    assert result.output == (f"error: {result_file}: top level: this is a cnngrad result "
+                             f"({command} --format json), not an answers file" + RESULT_HINT)
 
 
 @pytest.mark.parametrize("name", ["r.npz", "renamed.json"])
@@ -484,8 +484,10 @@ def test_check_s_own_output_given_as_answers_says_what_it_is(tmp_path, fmt, name
     assert invoke("check", WORKED, answers, "-f", fmt, "-o", report).exit_code == 0
     result = invoke("check", WORKED, answers, report, "-f", "csv")
     assert result.exit_code == 2
-    assert result.stderr == (f"error: {report}: this is a grade report (check --format "
-                             f"{fmt}), not an answers file; hint: leave check's -o out of the "
+    where = "row 1" if fmt == "csv" else "top level"  # the CSV gradebook's header row
+    assert result.stderr == (f"error: {report}: {where}: this is a grade report (check "
+                             f"--format {fmt}), not an answers file; hint: leave check's -o out "
+                             f"of the "
                              f"answers files given (write it outside the submissions' "
                              f"folders)\n")
     rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
@@ -1408,8 +1410,9 @@ def test_the_manifest_among_the_submissions_is_named_so(tmp_path):
                                       str(manifest), "-f", "csv"])
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"error: {manifest}: this is the exam's manifest, not an answers file; hint: give it "
-        f"once, after --manifest: cnngrad check --manifest {manifest} SUBMISSIONS..."]
+        f"error: {manifest}: top level: this is the exam's manifest, not an answers file; "
+        f"hint: give it once, after --manifest: cnngrad check --manifest {manifest} "
+        f"SUBMISSIONS..."]
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
                                                                   ("manifest", "error")]

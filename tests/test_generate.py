@@ -899,8 +899,9 @@ def test_a_gradebook_left_among_the_submissions_is_named_a_grade_report(tmp_path
     again = invoke("check", "--manifest", out / "manifest.json", *files, gradebook,
                    "-f", "csv")
     assert again.exit_code == 2
-    assert (f"error: {gradebook}: this is a grade report ({made_by}), not an answers file; "
-            f"hint: leave check's -o out of the answers files given") in again.stderr
+    where = "row 1" if fmt == "csv" else "top level"
+    assert (f"error: {gradebook}: {where}: this is a grade report ({made_by}), not an answers "
+            f"file; hint: leave check's -o out of the answers files given") in again.stderr
     assert "not a student of the manifest" not in again.stderr
     rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(again.stdout))}
     assert rows == {"s00": "right", "s01": "right", "grades": "error"}
@@ -1051,7 +1052,8 @@ def test_a_student_s_problem_given_among_the_submissions_says_the_manifest_names
     result = invoke("check", "--manifest", out / "manifest.json", problem, answers,
                     "-f", "csv")
     assert result.exit_code == 2, result.output
-    assert (f"error: {problem}: this is s00's problem, not an answers file; hint: with "
+    assert (f"error: {problem}: top level: this is s00's problem, not an answers file; hint: "
+            f"with "
             f"--manifest no PROBLEM is given") in result.stderr
     rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
     assert rows == {"s00": "error", "s01": "right"}
@@ -1065,8 +1067,8 @@ def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):
     result = invoke("check", "--manifest", out / "s00" / "problem.json", submission)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"error: {out / 's00' / 'problem.json'}: not a cnngrad exam manifest (made by cnngrad "
-        f"generate --students); hint: it is a problem file: grade against one problem without "
+        f"error: {out / 's00' / 'problem.json'}: top level: not a cnngrad exam manifest (made "
+        f"by cnngrad generate --students); hint: it is a problem file: grade against one problem without "
         f"--manifest: cnngrad check PROBLEM ANSWERS..."]
 
 

@@ -173,7 +173,8 @@ def test_a_loss_given_for_a_problem_that_gives_the_delta_is_an_error(tmp_path):
                                    "delta at the last layer, so it has no loss to check")
     code, _, err = check(tmp_path, DELTA, {"loss": None})
     assert code == 2
-    assert err.splitlines()[0] == f"error: {tmp_path / 'a.json'}: no answers in the file"
+    assert err.splitlines()[0] == (f"error: {tmp_path / 'a.json'}: top level: no answers in "
+                                   "the file")
 
 
 # --------------------------------------------------------------------------- exact results

@@ -21,7 +21,7 @@ import typer
 
 from cnngrad.cli.common import (compute, note_later, one_line, render_rich, report_error,
                                 same_file, write_output)
-from cnngrad.errors import ProblemError, UsageError
+from cnngrad.errors import TOP_LEVEL, ProblemError, UsageError
 
 
 def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, output,
@@ -118,7 +118,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
 def _problem_given(path: str, manifest, student: str) -> UsageError:
     """A student's own problem given among the submissions (``check PROBLEM ANSWERS...`` by
     habit): the manifest names each problem, so it is not an answers file."""
-    return UsageError(f"this is {student}'s problem, not an answers file", file=path,
+    return UsageError(f"this is {student}'s problem, not an answers file", where=TOP_LEVEL,
+                      file=path,
                       hint=f"with --manifest no PROBLEM is given (the manifest names each "
                            f"student's): cnngrad check --manifest {manifest.file} "
                            f"SUBMISSIONS...")
@@ -127,7 +128,8 @@ def _problem_given(path: str, manifest, student: str) -> UsageError:
 def _manifest_given(path: str, manifest) -> UsageError:
     """The manifest given among the submissions too (a glob over the exam's folder): it
     is not an answers file, whatever reading it as one would say of its keys."""
-    return UsageError("this is the exam's manifest, not an answers file", file=path,
+    return UsageError("this is the exam's manifest, not an answers file", where=TOP_LEVEL,
+                      file=path,
                       hint=f"give it once, after --manifest: cnngrad check --manifest "
                            f"{manifest.file} SUBMISSIONS...")
 

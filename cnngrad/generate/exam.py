@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnngrad.errors import ProblemError, UsageError
+from cnngrad.errors import TOP_LEVEL, ProblemError, UsageError
 from cnngrad.file_kinds import MANIFEST_KEY, is_manifest as is_manifest_document
 from cnngrad.generate.draw import student_seed
 
@@ -203,7 +203,7 @@ def read_manifest(path: str) -> Manifest:
             hint = ("it is a problem file: grade against one problem without --manifest: "
                     "cnngrad check PROBLEM ANSWERS...")
         raise ProblemError("not a cnngrad exam manifest (made by cnngrad generate --students)",
-                           file=file, hint=hint)
+                           where=TOP_LEVEL, file=file, hint=hint)
     version = document[MANIFEST_KEY]
     if isinstance(version, bool) or version != MANIFEST_VERSION:
         raise ProblemError(f"manifest version {version}; this cnngrad "

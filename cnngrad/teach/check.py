@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import CnnGradError, ProblemError, ShapeError, closest
+from cnngrad.errors import TOP_LEVEL, CnnGradError, ProblemError, ShapeError, closest
 from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, grades_format, is_result,
                                 result_path)
 from cnngrad.network import Trace
@@ -387,7 +387,7 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
         return AnswerSheet(file=file, entries=_csv_blocks(raw, file, one_based, trace),
                            input_files=[source])
     if kind == "csv" and _first_line(raw).startswith(GRADEBOOK_CSV_START):
-        raise _grades_not_answers("check --format csv", file)
+        raise _grades_not_answers("check --format csv", file, "row 1")
     if kind is not None:
         key = source.name[:-len(source.suffix)]
         whole, index = split_key(key, file=file, one_based=one_based)
@@ -407,19 +407,19 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
         raise _csv_read_as_json(error, raw, path) from None
     if not isinstance(document, dict):
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
-                           file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
+                           where=TOP_LEVEL, file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
                                            '[0.0113, 0.0683]]}')
     if is_result(document):
         command = "backward" if any(isinstance(layer, dict) and "delta_out" in layer
                                     for layer in document["layers"]) else "forward"
         raise ProblemError(f"this is a cnngrad result ({command} --format json), not an "
-                           f"answers file", file=file,
+                           f"answers file", where=TOP_LEVEL, file=file,
                            hint='an answers file maps dotted paths to values, e.g. '
                                 '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, '
                                 '0.0683]]}; to test your own layer code, use cnngrad verify')
     made_by = grades_format(document)
     if made_by is not None:
-        raise _grades_not_answers(made_by, file)
+        raise _grades_not_answers(made_by, file, TOP_LEVEL)
     entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
     # "loss": null answers nothing, as a null cell does, in every problem: it is how the
@@ -509,9 +509,9 @@ def answers_file_path(path: str) -> str | None:
 GRADEBOOK_CSV_START = "student,file,status,"
 
 
-def _grades_not_answers(made_by: str, file: str) -> ProblemError:
-    return ProblemError(f"this is a grade report ({made_by}), not an answers file", file=file,
-                        hint="leave check's -o out of the answers files given (write it "
+def _grades_not_answers(made_by: str, file: str, where: str) -> ProblemError:
+    return ProblemError(f"this is a grade report ({made_by}), not an answers file",
+                        where=where, file=file, hint="leave check's -o out of the answers files given (write it "
                              "outside the submissions' folders)")
 
 
@@ -1064,7 +1064,7 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     weights = context.cached(f"required weights {tuple(grading.points.items())!r}",
                              lambda: required_weights(trace, grading, context))
     if not sheet.entries and not weights:  # with points, the required paths score 0 instead
-        raise ProblemError("no answers in the file", file=sheet.file)
+        raise ProblemError("no answers in the file", where=TOP_LEVEL, file=sheet.file)
     result = FileCheck(file=sheet.file)
     for path, entries in grouped.items():
         result.tensors.append(_check_tensor(path, context.truth(path), entries, tolerance,
