@@ -312,6 +312,20 @@ def test_a_slip_in_the_pool_delta_carries_into_the_conv_gradient(tmp_path):
     assert "total: 4/9 cells right, 3 carried forward" in out.output
 
 
+def test_the_implied_values_show_every_wrong_cell_carried_or_not(tmp_path):
+    # implied by the pool's slip: conv2d_1.delta_in = 2·[[1, 0], [0, 0]]; the student's 2 at
+    # [0, 0] is carried, the 5 at [1, 1] is not (it implies 0, the truth is 2): its implied 0
+    # is shown too (what the cell needed for credit), the right cells stay '·'
+    answers = '{"maxpool2d_1.delta_in": [[1, 0], [0, 0]], "conv2d_1.delta_in": [[2, 0], [0, 5]]}'
+    problem, path, result = _graded(tmp_path, POOL_CONV, answers)
+    delta_in = _tensor(result, "conv2d_1.delta_in")
+    assert delta_in.carried.tolist() == [[True, False], [False, False]]
+    out = invoke("check", problem, path)
+    implied = out.output.split("the values they imply:\n")[1].splitlines()
+    assert [row.split() for row in implied[2:4]] == [["0", "2.000000", "·"],
+                                                     ["1", "·", "0.000000"]]
+
+
 def test_zeros_carried_from_a_zero_delta_earn_their_points_and_are_named(tmp_path):
     # the contract's rule carries zeros from a delta answered as zeros (an all-zero sheet
     # scored 80 % of an exam): the points stand, and the note says where they came from

@@ -72,9 +72,14 @@ def _cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> 
 
 
 def _implied_cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> Text:
-    if not check.carried[index]:
+    """What the upstream answers imply for a wrong cell: carried (yellow), or not (plain: the
+    value the cell would have needed for credit); ``·`` for a right, rounded or unanswered
+    cell, where there is nothing to carry."""
+    wrong = check.answered[index] and not check.right[index] and not check.rounded[index]
+    if not wrong:
         return Text(NOT_GIVEN, style="dim")
-    return Text(true_text(check.implied[index], decimals, scientific), style="yellow")
+    return Text(true_text(check.implied[index], decimals, scientific),
+                style="yellow" if check.carried[index] else "")
 
 
 def _grid(check: TensorCheck, lead: tuple, decimals: int, scientific: bool, base: int = 0,
