@@ -244,6 +244,19 @@ def test_no_friendly_draw_says_what_failed_and_what_to_change(tmp_path):
     assert "edit the file" in hint and "other sizes" not in hint
 
 
+@pytest.mark.parametrize("seed", [0, 3, 7])
+def test_a_relu_of_one_input_is_drawn_above_0(tmp_path, seed):
+    # one input cannot be on both sides of 0 (no seed or style could give that): it is drawn
+    # above 0, so that the ReLU passes the gradient back
+    document = {"input": [[0.1, 0.2], [0.3, 0.4]],
+                "layers": [{"type": "conv2d", "kernel": [[1, 1], [-1, 0]]}, {"type": "relu"}],
+                "delta": [[1]]}
+    exercise = generate(str(write(tmp_path, document)), seed)
+    drawn = exercise.document
+    x, kernel = np.asarray(drawn["input"], float), np.asarray(drawn["layers"][0]["kernel"], float)
+    assert (x * kernel).sum() > 0  # the ReLU's one input: the 2×2 kernel over the 2×2 input
+
+
 def test_a_squared_error_loss_beyond_the_decimals_promised_is_named_with_what_works():
     # the MSE loss squares the output: with 2 decimals per number it needs more than the 4
     # decimals promised, which only draws with few-decimal outputs keep; seed 3 has none

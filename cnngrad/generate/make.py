@@ -308,7 +308,8 @@ def _unfriendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
 
 def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     """No ReLU input at 0 and no tied maxima, unless they are wanted (then at least one);
-    every ReLU has inputs on both sides of 0."""
+    every ReLU has inputs on both sides of 0 (a ReLU of one input, which cannot: above 0, so
+    that it passes the gradient back)."""
     relu_zeros = ties = live_ties = 0
     relus = set()
     for layer in trace.layers:
@@ -318,7 +319,10 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
             cells = _values(layer.input)
             zeros, positive = _count_zeros(cells)
             relu_zeros += zeros
-            if not positive or positive + zeros == len(cells):
+            if len(cells) == 1:
+                if not positive and not zeros:  # off: no gradient passes back through it
+                    return f"the input of {layer.name} was below 0"
+            elif not positive or positive + zeros == len(cells):
                 # all off, or a relu that never bites
                 return f"the inputs of {layer.name} were all on one side of 0"
         elif kind == MAXPOOL:
