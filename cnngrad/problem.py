@@ -23,7 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from cnngrad.errors import (SYNONYMS, TOP_LEVEL, CnnGradError, ProblemError, ResourceError,
-                            ShapeError, allowed_list, closest, did_you_mean, join_path, with_article)
+                            ShapeError, allowed_list, closest, did_you_mean, join_path,
+                            with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields, layer_type_called, loss_type_called)
 from cnngrad.families.base import Head

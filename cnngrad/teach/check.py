@@ -407,8 +407,9 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
         raise _csv_read_as_json(error, raw, path) from None
     if not isinstance(document, dict):
         raise ProblemError('an answers file is a JSON object {"dotted.path": value, ...}',
-                           where=TOP_LEVEL, file=file, hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
-                                           '[0.0113, 0.0683]]}')
+                           where=TOP_LEVEL, file=file,
+                           hint='e.g. {"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
+                                '[0.0113, 0.0683]]}')
     if is_result(document):
         command = "backward" if any(isinstance(layer, dict) and "delta_out" in layer
                                     for layer in document["layers"]) else "forward"
@@ -511,7 +512,8 @@ GRADEBOOK_CSV_START = "student,file,status,"
 
 def _grades_not_answers(made_by: str, file: str, where: str) -> ProblemError:
     return ProblemError(f"this is a grade report ({made_by}), not an answers file",
-                        where=where, file=file, hint="leave check's -o out of the answers files given (write it "
+                        where=where, file=file,
+                        hint="leave check's -o out of the answers files given (write it "
                              "outside the submissions' folders)")
 
 
