@@ -1093,7 +1093,9 @@ def test_folder_names_are_safe_and_distinct():
 
 @pytest.mark.parametrize("ids, folders", [
     (["josé", "Åsa Öberg"], ["jose", "Asa_Oberg"]),
-    (["fé", "fè", "fe"], ["fe", "fe-2", "fe-3"]),
+    # "fe" is its own folder: no other student's folder takes the name of its id
+    (["fé", "fè", "fe"], ["fe-2", "fe-3", "fe"]),
+    (["Søren", "Łukasz", "Ærøskøbing", "Straße"], ["Soren", "Lukasz", "AEroskobing", "Strasse"]),
     (["Zoë.Ng@uni.edu"], ["Zoe.Ng@uni.edu"]),
 ])
 def test_an_accented_id_keeps_its_letters_in_its_folder_name(ids, folders):
@@ -1113,6 +1115,52 @@ def test_a_roster_given_as_the_recipe_is_told_where_it_goes(tmp_path):
         f"(cnngrad generate --list) or a problem file (.json)\n")
 
 
+@pytest.mark.parametrize("ids", [["Zoë", "Zoe"], ["Zoe", "Zoë"], ["J. Doe", "J._Doe"]])
+def test_no_folder_is_another_student_s_id(tmp_path, ids):
+    # Zoë's folder was "Zoe", the id of the student after her: her answers in her own folder
+    # were graded against his problem, and she was reported as having handed nothing in
+    folders = folder_names(ids)
+    assert len({f.lower() for f in folders.values()}) == 2
+    assert all(folders[a] != b for a in ids for b in ids if a != b)
+    path = tmp_path / "roster.csv"
+    path.write_text("id\n" + "\n".join(ids) + "\n", encoding="utf-8")
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
+    files = [submit(subs / folders[student], "answers.json", out / folders[student] / "key.json")
+             for student in ids]
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows == {student: "right" for student in ids}
+
+
+def test_a_manifest_whose_folder_is_another_student_s_id_says_so_for_that_file(tmp_path):
+    # a manifest written before ids kept their own folders: "Zoe" reads as Zoe's id and as
+    # Zoë's folder, and neither problem can be assumed
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    path = tmp_path / "roster.csv"
+    path.write_text("id\nZoë\nZoe\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["students"]["Zoë"]["folder"], manifest["students"]["Zoe"]["folder"] = "Zoe", "Zoe-2"
+    for student, folder in (("Zoë", "Zoe"), ("Zoe", "Zoe-2")):
+        manifest["students"][student]["problem"] = f"{folder}/problem.json"
+    (out / "Zoe").rename(out / "tmp")
+    (out / "Zoe-2").rename(out / "Zoe")
+    (out / "tmp").rename(out / "Zoe-2")
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    files = [submit(subs / "Zoe", "answers.json", out / "Zoe" / "key.json"),
+             submit(subs / "Zoe-2", "answers.json", out / "Zoe-2" / "key.json")]
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"error: {files[0]}: 'Zoe' is Zoe's id and Zoë's folder in the manifest: whose answers "
+        f"these are is not clear; hint: name the file, and the folder it is in, after the "
+        f"student's id")
+    rows = [(row["file"], row["status"]) for row in csv.DictReader(io.StringIO(result.stdout))]
+    assert sorted(rows) == sorted([(str(files[0]), "error"), (str(files[1]), "right")])
+
+
 def test_a_student_named_manifest_json_does_not_take_the_manifest_s_place(tmp_path):
     # the folder manifest.json was made, then writing the manifest failed: exit 2, half a class
     assert folder_names(["Manifest.json", "ana"]) == {"Manifest.json": "Manifest.json-2",
@@ -1130,7 +1178,7 @@ def test_an_id_windows_keeps_for_a_device_gets_a_folder_windows_can_make():
     # "CON" was the folder of the student "CON": Windows makes no such folder
     ids = ["CON", "aux", "nul.x", "Com1", "lpt9", "console", "com10", "con_"]
     assert list(folder_names(ids).values()) == [
-        "CON_", "aux_", "nul_.x", "Com1_", "lpt9_", "console", "com10", "con_-2"]
+        "CON_-2", "aux_", "nul_.x", "Com1_", "lpt9_", "console", "com10", "con_"]
 
 
 # --------------------------------------------------------------------------- bad input

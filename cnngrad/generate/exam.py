@@ -103,27 +103,56 @@ def _header_key(cell: str) -> str:
     return re.sub(r"[\s_\-]", "", cell.lower())
 
 
-def folder_names(ids: list[str]) -> dict[str, str]:
-    """A safe, distinct folder name for every id (``ana.b@uni.edu`` stays; ``J. Doe`` →
-    ``J._Doe``; an accent is dropped, not its letter: ``José`` → ``Jose``; a name Windows
-    keeps for a device gets ``_``: ``con`` → ``con_``; a clash gets ``-2``)."""
+#: Letters NFKD does not split into a letter and an accent, as their plain letters (``Søren``
+#: → ``Soren``, not ``S_ren``)
+_PLAIN_LETTERS = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE",
+                                "ß": "ss", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d",
+                                "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i", "ħ": "h", "Ħ": "H"})
+
+
+def _folder_base(student: str) -> str:
+    """The id as a safe folder name, before any clash is resolved."""
     import unicodedata
 
+    plain = "".join(c for c in unicodedata.normalize("NFKD", student.translate(_PLAIN_LETTERS))
+                    if not unicodedata.combining(c))
+    base = _FOLDER_UNSAFE.sub("_", plain).strip("._") or "student"
+    stem, dot, rest = base.partition(".")
+    if stem.upper() in _WINDOWS_DEVICES:
+        base = f"{stem}_{dot}{rest}"
+    return base
+
+
+def folder_names(ids: list[str]) -> dict[str, str]:
+    """A safe, distinct folder name for every id (``ana.b@uni.edu`` stays; ``J. Doe`` →
+    ``J._Doe``; an accent is dropped, not its letter: ``José`` → ``Jose``, ``Søren`` →
+    ``Soren``; a name Windows keeps for a device gets ``_``: ``con`` → ``con_``; a clash gets
+    ``-2``).
+
+    A submission is matched by id or by folder (:func:`student_of`), so no folder is another
+    student's id: an id that is already a safe folder name keeps it, whatever comes before it
+    in the roster (``Zoe`` beside ``Zoë``: ``Zoe`` and ``Zoe-2``), and a folder made from an id
+    skips the names of other ids.  Names are compared without case (one folder on Windows and
+    macOS)."""
+    bases = {student: _folder_base(student) for student in ids}
     # the class's manifest.json sits beside the folders: a student so named gets a -2
     out, used = {}, {"manifest.json"}
+    for student in ids:  # the ids that are their own folder names first
+        if bases[student] == student and student.lower() not in used:
+            out[student] = student
+            used.add(student.lower())
+    other_ids = {student.lower() for student in ids}
     for student in ids:
-        plain = "".join(c for c in unicodedata.normalize("NFKD", student)
-                        if not unicodedata.combining(c))
-        base = _FOLDER_UNSAFE.sub("_", plain).strip("._") or "student"
-        stem, dot, rest = base.partition(".")
-        if stem.upper() in _WINDOWS_DEVICES:
-            base = f"{stem}_{dot}{rest}"
+        if student in out:
+            continue
+        base = bases[student]
         name, k = base, 2
-        while name.lower() in used:
+        while name.lower() in used or (name.lower() in other_ids
+                                       and name.lower() != student.lower()):
             name, k = f"{base}-{k}", k + 1
         used.add(name.lower())
         out[student] = name
-    return out
+    return {student: out[student] for student in ids}
 
 
 # --------------------------------------------------------------------------- the class
@@ -243,7 +272,8 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
     under ``root`` ``subs``), matched to an id or a student's folder.  A folder at or above
     ``root`` (the folder all the submissions are in: the grader's own, ``/home/ben/subs``)
     names no student; with ``root`` "" every folder the path names may; without ``root``
-    only the file's own folder does."""
+    only the file's own folder does.  A name that is one student's id and another's folder
+    is a UsageError: the manifest does not say whose the file is."""
     path = Path(submission)
     by_id = {_name_key(student): student for student in reversed(manifest.students)}
     by_folder = {_name_key(entry.get("folder", student)): student
@@ -252,10 +282,16 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
     above = above[len(Path(root).parts):] if root is not None else ()
     candidates = [path.stem, path.parent.name, *reversed(above)]
     for name in map(_name_key, candidates):
-        if name in by_id:
-            return by_id[name]
-        if name in by_folder:
-            return by_folder[name]
+        named, housed = by_id.get(name), by_folder.get(name)
+        if named is not None and housed is not None and named != housed:
+            # a manifest whose folder is another student's id (as generate made them before
+            # it kept ids for their own students): either reading may be the wrong problem
+            raise UsageError(f"'{name}' is {named}'s id and {housed}'s folder in the "
+                             f"manifest: whose answers these are is not clear", file=submission,
+                             hint="name the file, and the folder it is in, after the "
+                                  "student's id")
+        if named is not None or housed is not None:
+            return named if named is not None else housed
     return None
 
 
@@ -281,7 +317,11 @@ def group_submissions(manifest: Manifest, submissions: list[str]
         # names, the ones typed, may be the student's, as they are beside other students'
         root = ""
     for submission in submissions:
-        student = student_of(submission, manifest, root)
+        try:
+            student = student_of(submission, manifest, root)
+        except UsageError as unclear:
+            strays.append((submission, unclear))
+            continue
         if student is None:
             strays.append((submission, UsageError(
                 "not a student of the manifest (named neither by the file nor by its folder)",
