@@ -588,7 +588,10 @@ def _dense_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternat
 #: The large-logits case's offset: exp(x) overflows float64 above 709.78, so exp of logits
 #: near 1000 is inf unless each row's maximum is subtracted first.  The entries of a row stay
 #: within a few units of each other, so after the shift every probability is well above 0
-#: and a max-shifted softmax (CS231n's) is right without log-sum-exp.
+#: and a max-shifted softmax (CS231n's) is right without log-sum-exp.  Its logits are
+#: quarters, which float32 holds exactly near 1000 (its spacing there is 2⁻¹⁴): a float32
+#: implementation's own cast of 1001.37 moved it by 3e-5, its probabilities by more than the
+#: tolerances, and a right softmax failed.
 LARGE_LOGITS_OFFSET = 1000.0
 
 _SOFTMAX_SHAPES = (
@@ -605,7 +608,8 @@ _SOFTMAX_SHAPES = (
 def _softmax_cases(rng, options) -> list[Case]:
     cases = []
     for corner, n, k, offset in _SOFTMAX_SHAPES:
-        logits = np.round(rng.normal(size=(n, k)) * 2, 2) + offset
+        spread = rng.normal(size=(n, k)) * 2
+        logits = (np.round(spread * 4) / 4 + offset) if offset else np.round(spread, 2)
         labels = rng.integers(0, k, size=n)
         cases.append(Case(corner, {}, {"logits": logits, "labels": labels}))
     return cases
