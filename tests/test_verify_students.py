@@ -261,6 +261,16 @@ def affine_backward(dout, cache):
     return dout @ w.T, x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
 
 
+def dls_linear_backward_db_not_summed(dZ, cache):
+    dA_prev, dW, db = dls_linear_backward(dZ, cache)
+    return dA_prev, dW, dZ / cache[0].shape[1]  # one column per example, not summed
+
+
+def affine_backward_dx_untransposed(dout, cache):
+    dx, dw, db = affine_backward(dout, cache)
+    return dout @ cache[1], dw, db  # cs231n's w is (in, out): dx = dout·wᵀ
+
+
 def affine_backward_db_mean(dout, cache):
     dx, dw, db = affine_backward(dout, cache)
     return dx, dw, dout.mean(axis=0)
@@ -562,6 +572,11 @@ WRONG = [
     (conv_backward_naive_uncropped, "conv2d_backward", {"style": "cs231n"}, "dx",
      "padding_not_cropped"),
     (affine_backward_db_mean, "dense_backward", {"style": "cs231n"}, "db", "batch_mean"),
+    # dls: db was compared as an (N·out, 1) column, and no slip was named
+    (dls_linear_backward_db_not_summed, "dense_backward", {"style": "dls"}, "db",
+     "bias_not_summed_over_batch"),
+    (affine_backward_dx_untransposed, "dense_backward", {"style": "cs231n"}, "dx",
+     "weights_transposed"),
     (softmax_loss_no_shift, "softmax_cross_entropy_backward", {}, "loss", "no_max_shift"),
     (softmax_loss_not_averaged, "softmax_cross_entropy_backward", {"style": "cs231n"}, "dx",
      "batch_sum"),
@@ -587,6 +602,15 @@ def test_each_slip_is_named(fn, op, settings, output, slip):
     match = named[(output, slip)]
     # the slip explains every failing case it applies to, not one by chance
     assert match.matched == match.of >= 1
+
+
+def test_the_weights_transposed_words_hold_in_either_orientation_of_w():
+    # they said "δ·Wᵀ instead of δ·W (W of shape (out, in))": with cs231n's (in, out) w the
+    # right dx is δ·Wᵀ, the student's own product
+    report = _run(affine_backward_dx_untransposed, "dense_backward", {"style": "cs231n"})
+    [match] = [m for m in report.slips if m.name == "weights_transposed"]
+    assert match.description == ("matches dx computed with the weight matrix transposed (for "
+                                 "y = x·Wᵀ + b, dx = δ·W; for y = x·W + b, dx = δ·Wᵀ)")
 
 
 def test_a_slip_is_found_whatever_the_seed():

@@ -575,8 +575,11 @@ def _dense_reference(case: Case, options: Options) -> dict:
 def _dense_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     x, w, delta = case.arrays["x"], case.arrays["w"], case.arrays["delta"]
     if w.shape[0] == w.shape[1]:
-        yield Alternative("weights_transposed", "matches dx = δ·Wᵀ instead of δ·W (W of shape "
-                          "(out, in))", {"dx": delta @ w.T})
+        # said for either orientation of W: (out, in) as PyTorch's, or (in, out) as cs231n's
+        # and channels-last ones, where the right dx is the other product
+        yield Alternative("weights_transposed", "matches dx computed with the weight matrix "
+                          "transposed (for y = x·Wᵀ + b, dx = δ·W; for y = x·W + b, dx = δ·Wᵀ)",
+                          {"dx": delta @ w.T})
     if x.shape[0] > 1:
         yield Alternative("first_image_only", "matches the gradient of the first sample only "
                           "(the batch not summed)", {"dw": np.outer(delta[0], x[0])})
@@ -1020,7 +1023,8 @@ def _registry() -> dict[str, Op]:
             _batchnorm_cases, _batchnorm_reference, _batchnorm_slips, ("x",),
             {"nchw": "x and delta (N, C, H, W), gamma (C,)",
              "nhwc": "x and delta (N, H, W, C), gamma (C,)"}),
-        _op("dense_backward", "gradients of a fully connected layer y = x·Wᵀ + b",
+        # the layer's formula is the layout's (below): x·Wᵀ with PyTorch's w, x·W with (in, out)
+        _op("dense_backward", "gradients of a fully connected layer",
             "dense_backward(x, w, delta) -> (dx, dw, db)", ("x", "w", "delta"),
             ("dx", "dw", "db"),
             {"x": ("N", "in"), "dx": ("N", "in"), "delta": ("N", "out"),

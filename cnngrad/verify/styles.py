@@ -305,6 +305,8 @@ class DLSStyle(Style):
             if name in ("x", "dx", "delta"):
                 return np.ascontiguousarray(array.T)
             if name == "db":
+                if array.ndim == 2:  # (N, out): a bias gradient per example, not summed
+                    return np.ascontiguousarray(array.T) / m
                 return array.reshape(-1, 1) / m
             if name == "b":
                 return array.reshape(-1, 1)
