@@ -436,7 +436,7 @@ def test_an_element_or_a_delta_out_asked_by_a_grading_block_is_said_in_words(tmp
     document = json.loads((SAMPLES / "stackexchange.json").read_text(encoding="utf-8"))
     document["grading"] = {"min_decimals": 0, "points": {
         "conv2d_1.grads.kernel[0,1]": 2, "conv2d_1.delta_in[1,1]": 1,
-        "conv2d_1.delta_out": 1}}
+        "conv2d_1.delta_out": 1, "conv2d_1.delta_in[2]": 3}}
     source = tmp_path / "elements.json"
     source.write_text(json.dumps(document), encoding="utf-8")
     text = with_sheets(generate(str(source), 3)).texts["exercise.md"]
@@ -446,3 +446,6 @@ def test_an_element_or_a_delta_out_asked_by_a_grading_block_is_said_in_words(tmp
             "entry [1,1] | a number | 1 |\n") in text
     assert ("| `conv2d_1.delta_out` | dE/d(output of conv2d_1), the delta that reaches it | "
             "4×4 | 1 |\n") in text
+    # an index short of the tensor's rank names a row (it said "entry [2]" of five cells)
+    assert ("| `conv2d_1.delta_in[2]` | dE/d(input of conv2d_1), the delta passed back: "
+            "row [2] | 5 | 3 |\n") in text

@@ -488,7 +488,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            layer_types=(MAXPOOL,),
            kink_description="max pooling with tied maxima (the first in reading order takes "
                             "δ): where δ goes back"),
-    Recipe("maxpool-ties", "max pooling with tied maxima, under a tie rule (--ties)", _maxpool,
+    Recipe("maxpool-ties", "max pooling with tied maxima, under a tie rule", _maxpool,
            {"input": (4, 4), "pool": 2, "stride": None, "ties": "split"}, factors=1,
            extra_decimals=1, about_kinks=True, layer_types=(MAXPOOL,)),
     Recipe("avgpool", "average pooling, given δ", _avgpool,

@@ -135,19 +135,26 @@ def _asked(exercise) -> list[tuple[str, str, str, int]]:
     for path, points in exercise.asked.items():
         value = exercise.truth[path]
         shape = shape_text(np.shape(value))
-        out.append((path, _words(path, exercise.problem), shape, points))
+        out.append((path, _words(path, exercise.problem, np.ndim(value)), shape, points))
     return out
 
 
-def _words(path: str, problem) -> str:
+#: What a path with an index names, by the rank of what it names (a grading block may weigh
+#: an entry, a row or a channel's map apart from the rest of its tensor).
+_PART_WORDS = {0: "entry", 1: "row"}
+
+
+def _words(path: str, problem, rank: int = 0) -> str:
     """What an asked path is, in words (an element of a tensor: the tensor's words and the
-    entry; a grading block may weigh one apart)."""
+    entry, or the row or part an index short of the tensor's rank names); ``rank`` is the
+    rank of the value the path names."""
     if path == "loss":
         return "the loss E"
     if path.endswith("]") and "[" in path:
         tensor, _, index = path.partition("[")
         words = _words(tensor, problem)
-        return path if words == tensor else f"{words}: entry [{index}"
+        part = _PART_WORDS.get(rank, "part")
+        return path if words == tensor else f"{words}: {part} [{index}"
     layer, _, rest = path.partition(".")
     if rest.startswith("grads."):
         key = rest.split(".", 1)[1]
