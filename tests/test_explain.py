@@ -803,6 +803,20 @@ def test_json_lists_max_terms_and_sums_the_rest():
     assert len(every["terms"]) == 4 and "more_terms" not in every
 
 
+def test_a_max_pool_cut_by_max_terms_gives_the_largest_of_the_rest_not_their_sum():
+    # window [1 3; 3 0]: "+ 3 more nonzero terms, together 6" hid the maximum, summed a
+    # max's cells and called a 0 nonzero
+    path = ROOT / "samples" / "pool-ties.json"
+    result = invoke("explain", path, "maxpool2d_1.output[0,0]", "--format", "text",
+                    "--max-terms", "1")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-3:] == ["  + 3 more cells, the largest 3", "",
+                                               "x[0,0] = 3.000000   (the largest of 4)"]
+    doc = json.loads(invoke("explain", path, "maxpool2d_1.output[0,0]", "-f", "json",
+                            "--max-terms", "1").output)
+    assert doc["operation"] == "max" and doc["more_terms"] == {"count": 3, "largest": 3.0}
+
+
 def test_all_terms_lists_every_term_in_text():
     result = invoke("explain", WORKED, "conv2d_1.output[0,0]", "--format", "text",
                     "--max-terms", "2", "--all-terms")

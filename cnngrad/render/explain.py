@@ -108,6 +108,8 @@ def zero_text(explanation: Explanation) -> str:
 
 def _rest_line(explanation: Explanation, shown: int, decimals: int) -> str:
     count, rest = explanation.rest(shown)
+    if explanation.operation == "max":  # a window's cells, zeros too: the largest matters
+        return f"+ {count} more cells, the largest {short(rest, decimals)}"
     return f"+ {count} more nonzero terms, together {short(rest, decimals)}"
 
 
@@ -429,7 +431,8 @@ def explanation_dict(explanation: Explanation, max_terms: int | None = None) -> 
     """The explanation as a JSON-ready object (numbers at full precision; ``"p/q"`` exact).
 
     ``terms`` lists every nonzero term, or the first ``max_terms``: then, when there are more,
-    ``more_terms`` gives how many more there are (``count``) and their sum (``total``)."""
+    ``more_terms`` gives how many more there are (``count``) and their sum (``total``), or
+    for a ``max`` the largest of them (``largest``)."""
     def factor(f: Factor) -> dict:
         out = {"symbol": f.symbol, "value": _json_value(f.value)}
         if f.detail is not None:
@@ -442,7 +445,8 @@ def explanation_dict(explanation: Explanation, max_terms: int | None = None) -> 
     more = {}
     if max_terms is not None and len(explanation.terms) > max_terms:
         count, rest = explanation.rest(max_terms)
-        more = {"more_terms": {"count": count, "total": _json_value(rest)}}
+        combined = "largest" if explanation.operation == "max" else "total"
+        more = {"more_terms": {"count": count, combined: _json_value(rest)}}
     return {
         "path": explanation.path,
         "title": explanation.title,

@@ -209,9 +209,12 @@ class Explanation:
         return len(self.terms) + self.zero_terms
 
     def rest(self, shown: int) -> tuple[int, Any]:
-        """The nonzero terms after the first ``shown``: how many, and their sum (added from
-        0 in order, as a person would)."""
+        """The terms after the first ``shown``: how many, and what they give together, as
+        the operation combines them: their sum (added from 0 in order, as a person would),
+        or for a ``max`` the largest of them (a sum of a window's cells means nothing)."""
         values = term_values(self.terms)[shown:]
+        if self.operation == "max":
+            return len(values), max(values, default=0)
         total = 0
         for value in values:
             total = total + value
