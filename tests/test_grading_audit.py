@@ -173,6 +173,41 @@ def test_a_delta_in_is_carried_from_either_way_the_delta_out_was_written(tmp_pat
     assert len(tensor(entry, "flatten_1.delta_in")["wrong"]) == 4
 
 
+#: c's output is read by r and by the add: its delta_out is the sum of what both send back,
+#: [[4, -2], [12, 16]] (r sends [[2, 0], [6, 8]], the add [[2, -2], [6, 8]])
+TWO_READERS = {"input": [[1, -2], [3, 4]],
+               "layers": [{"type": "conv2d", "name": "c", "kernel": [[1]]},
+                          {"type": "relu", "name": "r"},
+                          {"type": "add", "name": "a", "inputs": ["r", "c"]}],
+               "loss": {"type": "mse", "target": [[0, 0], [0, 0]]}}
+
+
+@pytest.mark.parametrize("delta_out", [
+    [[4, -2], [12, 16]],  # written right: the sum of the readers' answers differs from it
+    [[4, -3], [12, 16]],  # written wrong another way
+    None,                 # not written
+])
+@pytest.mark.parametrize("add_delta_in", [[[2, -2], [6, 8]], None])
+def test_a_delta_in_is_carried_from_the_sum_of_what_several_readers_send_back(
+        tmp_path, delta_out, add_delta_in):
+    # the student forgot the ReLU's mask ([0, 1] is -2, not 0), so their sum is
+    # [[4, -4], [12, 16]]: the kernel's gradient 1·4 + 2·4 + 3·12 + 4·16 = 112 (true 108)
+    answers = {"r.delta_in": [[2, -2], [6, 8]], "c.grads.kernel": [[112]],
+               "c.delta_in": [[4, -4], [12, 16]]}
+    if delta_out is not None:
+        answers["c.delta_out"] = delta_out
+    if add_delta_in is not None:
+        answers["a.delta_in.c"] = add_delta_in
+    grading = {"min_decimals": 0, "carry_forward": True,
+               "points": {"r.delta_in": 4, "c.grads.kernel": 1, "c.delta_in": 4}}
+    code, entry = graded(tmp_path, TWO_READERS, grading, answers)
+    assert code == 1
+    assert [c["index"] for c in tensor(entry, "c.grads.kernel")["carried"]] == [[0, 0]]
+    assert [c["index"] for c in tensor(entry, "c.delta_in")["carried"]] == [[0, 1]]
+    assert tensor(entry, "c.delta_in")["carried_from"] == ["r.delta_in"]
+    assert (entry["points"], entry["max_points"]) == (8, 9)
+
+
 def test_a_carried_cell_shows_the_true_value_beside_it(tmp_path):
     answers = {"relu_1.delta_in": [[0.4123, 0, 0], [0.0312, -0.4712, 0], [0, 0, 0.1123]],
                "conv2d_1.grads.kernel": [[-0.240825, -0.09715], [-0.295875, 0.736025]]}

@@ -6,8 +6,9 @@ the student's own answers one step upstream (contract v1.1, "Grading"):
 - a layer's ``delta_in`` (each entry ``delta_in.<input>`` of an add or concat, the sum of
   both when it reads one output twice, as the engine reports it) and ``grads``: the
   layer's step run backward on the student's ``delta_out`` of that layer (or
-  ``delta_in`` of the layer that reads it: either one, where the student answered both
-  and they differ, ``StudentValues(..., reader_first=True)``) and the student's values of
+  ``delta_in`` of the layer that reads it, summed over the readers when several do:
+  either one, where the student answered both and they differ,
+  ``StudentValues(..., reader_first=True)``) and the student's values of
   the layer's inputs
   (the ``output`` of each layer named in its ``input``/``inputs``, by default the previous
   layer; the problem's input as given);
@@ -199,13 +200,19 @@ class StudentValues:
 
     def delta_out_of(self, index: int) -> tuple[np.ndarray, list[str]]:
         layer = self.trace.layers[index]
-        paths = [f"{layer.name}.delta_out"]
+        own = f"{layer.name}.delta_out"
         readers = _readers(self.trace, index)
-        if len(readers) == 1:  # several readers: their deltas are summed (implied below)
+        if len(readers) > 1 and self.reader_first and self.implied(own) is not None:
+            # what the readers send back, summed (implied), wins over the delta_out written:
+            # no one cell of it is any one reader's answer
+            return self.value((), self.trace.shown(layer.delta_out), layer.delta_out.shape,
+                              implied_from=own)
+        paths = [own]
+        if len(readers) == 1:
             paths.append(_delta_in_path(readers[0], layer.name))
         return self.value(tuple(paths[::-1] if self.reader_first else paths),
                           self.trace.shown(layer.delta_out), layer.delta_out.shape,
-                          implied_from=paths[0])
+                          implied_from=own)
 
     def last_output(self) -> tuple[np.ndarray, list[str]]:
         last = self.trace.layers[-1]
