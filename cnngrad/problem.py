@@ -674,7 +674,7 @@ class _Builder:
         allowed = TOP_KEYS_LAYERS + (SHORTHAND_KEYS if shorthand else ())
         for key in doc:
             if key not in allowed:
-                raise self.error(key, f"unknown key {_show(key)}",
+                raise self.error(key or TOP_LEVEL, f"unknown key {_show(key)}",
                                  _unknown_top_key_hint(key, doc, shorthand))
 
         title = doc.get("title")

@@ -201,6 +201,8 @@ CORPUS = [
                                        "layers": [{"type": "relu", "": 2}],
                                        "delta": [[1, 1], [1, 1]]}).encode(),
         "layers[0]", "unknown key '' in a relu layer"),
+    bad("empty-top-level-key", json.dumps(dict(SHORT, **{"": 2})).encode(),
+        "top level", "unknown key ''"),
     bad("nuls", b"\0\0\0\0", "line 1, column 1", "(binary file?)"),
     # one byte order mark is read past; a second (a file converted twice) is named as such,
     # not in Python's words ("decode using utf-8-sig")

@@ -1311,12 +1311,23 @@ def refused_lines(answers) -> list[str]:
 
 
 @pytest.mark.parametrize("key, shown", [(" ", "' '"), ("  ", "'  '"), ("", "''")])
-def test_a_blank_key_is_located_by_the_file_alone(tmp_path, key, shown):
+def test_a_blank_key_is_located_at_the_object_that_holds_it(tmp_path, key, shown):
     # a blank <where> made the line 'error: a.json:  : ' ' is not a dotted path ...'
     answers = tmp_path / "a.json"
     answers.write_text(json.dumps({key: 0.0446}))
     assert refused_lines(answers) == [
-        f"error: {answers}: {shown} is not a dotted path such as conv2d_1.grads.kernel"]
+        f"error: {answers}: top level: {shown} is not a dotted path such as "
+        f"conv2d_1.grads.kernel"]
+    # in a grading block's points, the points object
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps(dict(json.loads(WORKED.read_text()),
+                                       grading={"points": {key: 1}})))
+    answers.write_text(json.dumps({"conv2d_1.grads.kernel[0,0]": 0.0446}))
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {problem}: grading.points: {shown} is not a dotted path such as "
+        f"conv2d_1.grads.kernel"]
 
 
 def test_quoted_decimal_commas_in_a_comma_separated_csv_are_named(tmp_path):

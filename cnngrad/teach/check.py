@@ -430,8 +430,9 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
     items = [(key, value) for key, value, _ in dotted]
     origins = [origin for _, _, origin in dotted]
     # every key before any value: a key that names no path is that, whatever its value
-    # (a blank key is located by the file alone, as an empty one is: no blank <where>)
-    keys = [split_key(key, file=file, where=key if key.strip() else None,
+    # (a blank key is placed at the object that holds it, as an empty one is: no blank
+    # <where>)
+    keys = [split_key(key, file=file, where=key if key.strip() else TOP_LEVEL,
                       one_based=one_based) for key, _ in items]
     _refuse_unknown_paths(trace, [(tensor_path, shown_key(key), file)
                                   for (key, _), (tensor_path, _) in zip(items, keys)])
