@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -122,6 +123,30 @@ def test_quick_mode_options_and_inline_json(monkeypatch):
     assert layer["grads"]["bias"] == 4.0
     # flipped kernel [[-1, 0], [0, 1]] at stride 2: y[0,0] = −o[0,0] + o[1,1] + 0.5
     assert layer["output"][0][0] == pytest.approx(-0.51 + 0.62 + 0.5)
+
+
+@pytest.mark.parametrize("options, fields", [
+    (["--dilation", "2"], {"dilation": 2}),
+    (["--padding", "[1, 0, 2, 1]", "--dilation", "[2, 1]"],
+     {"padding": [1, 0, 2, 1], "dilation": [2, 1]}),
+    (["--stride", "[1, 2]", "--padding", "same", "--bias", "[0.25]"],
+     {"stride": [1, 2], "padding": "same", "bias": [0.25]}),
+])
+def test_quick_mode_options_mean_the_shorthand_s_fields(tmp_path, monkeypatch, options, fields):
+    monkeypatch.chdir(SAMPLES / "csv")
+    problem = {"input": {"csv": str(SAMPLES / "csv" / "o.csv")},
+               "kernel": {"csv": str(SAMPLES / "csv" / "w.csv")}, **fields}
+    # the delta is all ones of the output's shape, which the file form reports first
+    (tmp_path / "p.json").write_text(json.dumps(dict(problem, delta=0)))
+    shape = invoke("backward", str(tmp_path / "p.json")).output
+    rows, cols = map(int, re.search(r"expected shape (\d+)×(\d+)", shape).groups())
+    delta = json.dumps([[1] * cols] * rows)
+    (tmp_path / "p.json").write_text(json.dumps(dict(problem, delta=json.loads(delta))))
+    from_file = invoke("backward", str(tmp_path / "p.json"), "-f", "json")
+    quick = invoke("backward", "--input", "o.csv", "--kernel", "w.csv", "--delta", delta,
+                   *options, "-f", "json")
+    assert from_file.exit_code == quick.exit_code == 0, quick.output
+    assert json.loads(quick.output)["layers"] == json.loads(from_file.output)["layers"]
 
 
 def test_quick_mode_needs_all_three(monkeypatch):
