@@ -1212,3 +1212,39 @@ def test_the_report_tells_of_the_change_in_place_once_with_why_it_matters():
     ]
     assert all(case["changed_in_place"] == ["dout"] for case in to_json(report)["cases"])
     assert all(len(line) <= 80 for line in text.splitlines())
+
+
+# --------------------------------------------------------------------------- the style's names
+
+
+def dls_conv_forward_no_bias(A_prev, W, b, hparameters):
+    Z, cache = dls_conv_forward(A_prev, W, b, hparameters)
+    return Z - b, cache
+
+
+def conv_forward_naive_no_bias(x, w, b, conv_param):
+    out, cache = conv_forward_naive(x, w, b, conv_param)
+    return out - b.reshape(1, -1, 1, 1), cache
+
+
+@pytest.mark.parametrize("fn, op, style, words, not_words", [
+    # the assignment's own names, in the case line, the first failure, the grid and the slip
+    (dls_conv_backward_no_stride, "conv2d_backward", "dls",
+     ["(A_prev ", "W 2×2", "  dA_prev differs in ", "  dA_prev[", "Slip:   dA_prev matches"],
+     ["(x ", "w 2×2", "dx differs", "dx["]),
+    (dls_linear_backward_db_not_summed, "dense_backward", "dls", ["Slip:   db matches"],
+     ["(x "]),
+    (dls_conv_forward_no_bias, "conv2d_forward", "dls", ["  Z differs in ", "  Z[", "(A_prev "],
+     ["  y differs", "  y["]),
+    # CS231n's forward returns (out, cache); its inputs are x, w as cnngrad's
+    (conv_forward_naive_no_bias, "conv2d_forward", "cs231n",
+     ["  out differs in ", "  out[", "Slip:   out matches", "(x "], ["  y differs", "  y["]),
+])
+def test_the_report_calls_arrays_by_the_style_s_names(fn, op, style, words, not_words):
+    from cnngrad.verify.report import render_text
+
+    text = render_text(run_battery(fn, op, style=style))
+    for word in words:
+        assert word in text, (word, text)
+    for word in not_words:
+        assert word not in text, (word, text)

@@ -62,11 +62,13 @@ class Case:
         pad = self.params.get("padding", 0)
         return any(np.atleast_1d(pad)) or bool(self.params.get("output_padding", 0))
 
-    def describe(self, op: "Op", shape=None) -> str:
+    def describe(self, op: "Op", shape=None, label=None) -> str:
         """``x 1×2×5×5, w 3×2×3×3, stride 2, padding 1``; ``shape(name, array)`` gives a
-        tensor's shape as the user sees it (default cnngrad's layout)."""
+        tensor's shape as the user sees it (default cnngrad's layout), ``label(name)`` its
+        name (default cnngrad's)."""
         shape = shape or (lambda name, array: array.shape)
-        parts = [f"{name} {'×'.join(map(str, shape(name, self.arrays[name])))}"
+        label = label or (lambda name: name)
+        parts = [f"{label(name)} {'×'.join(map(str, shape(name, self.arrays[name])))}"
                  for name in op.shown_arrays]
         parts += [f"{key.replace('_', ' ')} {_value_words(value)}"
                   for key, value in self.params.items()]

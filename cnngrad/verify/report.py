@@ -121,14 +121,16 @@ def _window(size: int, center: int) -> range:
 
 
 def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: float = 0.0,
-          atol: float = 0.0) -> list[str]:
+          atol: float = 0.0, label: str | None = None) -> list[str]:
     """got, expected and their difference, on the 2-D slice through the worst cell; got and
-    expected with enough digits that a cell outside the tolerances reads differently."""
+    expected with enough digits that a cell outside the tolerances reads differently.
+    ``label``: the output's name in the style's signature (cnngrad's by default)."""
+    label = label or failure.name
     got, expected = failure.got, failure.expected
     if got is None or expected is None or got.shape != expected.shape:
         return []
     if got.ndim == 0:
-        return [f"  {failure.name}: got {_g(float(got))}, expected {_g(float(expected))}"]
+        return [f"  {label}: got {_g(float(got))}, expected {_g(float(expected))}"]
     diff = np.abs(np.where(np.isfinite(got), got, np.inf) - expected)
     diff = np.where(np.isnan(diff), np.inf, diff)
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
@@ -136,7 +138,7 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: fl
     index = []
     for axis in range(got.ndim):
         index.append(":" if axis in grid_axes else str(int(worst[axis])))
-    title = f"{failure.name}[{', '.join(index)}]"
+    title = f"{label}[{', '.join(index)}]"
     rows_axis = grid_axes[0] if len(grid_axes) == 2 else None
     cols_axis = grid_axes[-1]
     rows = _window(got.shape[rows_axis], worst[rows_axis]) if rows_axis is not None else [0]
@@ -202,8 +204,11 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     def shape(name, array):
         return np.shape(report.style.tensor(report.op, name, array, first.case, report.layout))
 
+    def label(name):
+        return report.style.shown(report.op, name)
+
     lines += _wrap(f"Smallest failing case: {first.case.index}, {first.case.corner} "
-                   f"({first.case.describe(report.op, shape)}).", "  ", "", width)
+                   f"({first.case.describe(report.op, shape, label)}).", "  ", "", width)
     grid_shown = False
     if first.traceback:
         lines.append(f"  {report.function} raised (your code's traceback):")
@@ -217,7 +222,8 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             lines.append("")
             lines += _grid(grid_failure,
                            report.style.axes(report.op, grid_failure.name, report.layout),
-                           width, report.rtol, report.atol)
+                           width, report.rtol, report.atol,
+                           report.style.shown(report.op, grid_failure.name))
             grid_shown = True
     else:
         lines += _wrap(first.message, "    ", "  ", width)
@@ -230,7 +236,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     if report.slips:
         for slip in report.slips:
             # a slip of the whole return (its order) names no one output
-            subject = f"{slip.output} " if slip.output else ""
+            subject = f"{report.style.shown(report.op, slip.output)} " if slip.output else ""
             lines += _wrap(f"{subject}{slip.description} — in {slip.matched} of "
                            f"{slip.of} failing cases [{slip.name}]", "        ",
                            "Slip:   ", width)
@@ -250,19 +256,21 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
         return "compare the grid above with your loops, smallest case first"
     shaped = next((f for f in first.failures if f.status == "shape"), None)
     if shaped is not None:
-        return _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout))
+        return _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
+                             report.style.shown(report.op, shaped.name))
     unread = next((f for f in first.failures if f.status == "bad_return"), None)
     if unread is not None:
-        return f"return {unread.name} as an array of numbers (see above), then run again"
+        return (f"return {report.style.shown(report.op, unread.name)} as an array of numbers "
+                "(see above), then run again")
     # the smallest failing case raised, timed out or returned the wrong thing
     return "start with the smallest failing case; the later ones with wrong values are " \
            "listed above"
 
 
-def _shape_advice(failure: OutputCheck, axes: tuple[str, ...]) -> str:
-    """Which axes of ``failure``'s output have the wrong size, and by how much."""
+def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str) -> str:
+    """Which axes of ``failure``'s output (called ``name``) have the wrong size, and by how
+    much."""
     got, expected = failure.got.shape, failure.expected.shape
-    name = failure.name
     if len(got) == len(expected) == len(axes):
         differ = [i for i in range(len(got)) if got[i] != expected[i]]
         if len(differ) == 1:

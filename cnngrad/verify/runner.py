@@ -258,22 +258,26 @@ def _index_words(index) -> str:
     return "[" + ", ".join(str(int(i)) for i in index) + "]"
 
 
-def _check_output(name: str, value, expected: np.ndarray, axes, rtol, atol) -> OutputCheck | None:
+def _check_output(name: str, value, expected: np.ndarray, axes, rtol, atol,
+                  label: str | None = None) -> OutputCheck | None:
+    """None when ``value`` is right; else what is wrong, in words that call the output
+    ``label`` (the name the style's signature gives it; cnngrad's ``name`` by default)."""
+    shown = label or name
     try:
-        got = _as_numbers(value, name)
+        got = _as_numbers(value, shown)
     except ResultError as exc:
         return OutputCheck(name, "bad_return", str(exc), absent="none" if value is None else None)
     fitted = _fits(got, expected)
     if fitted is None:
-        return OutputCheck(name, "shape", f"{name} has shape {shape_words(got.shape, ())}; "
+        return OutputCheck(name, "shape", f"{shown} has shape {shape_words(got.shape, ())}; "
                            f"expected {shape_words(expected.shape, axes)}", got, expected)
     bad = ~np.isfinite(fitted) & np.isfinite(expected)
     if bad.any():
         where = np.argwhere(bad)[0]
         if fitted.ndim == 0:
-            return OutputCheck(name, "nonfinite", f"{name} is {float(fitted)}", fitted,
+            return OutputCheck(name, "nonfinite", f"{shown} is {float(fitted)}", fitted,
                                expected)
-        return OutputCheck(name, "nonfinite", f"{name} holds {fitted[tuple(where)]} at "
+        return OutputCheck(name, "nonfinite", f"{shown} holds {fitted[tuple(where)]} at "
                            f"{_index_words(where)} ({int(bad.sum())} of {bad.size} values "
                            "not finite)", fitted, expected)
     if not close(fitted, expected, rtol, atol):
@@ -281,7 +285,7 @@ def _check_output(name: str, value, expected: np.ndarray, axes, rtol, atol) -> O
         diff = np.abs(fitted - expected)
         worst = np.unravel_index(int(np.argmax(np.where(wrong, diff, -1))), diff.shape)
         where = f" at {_index_words(worst)}" if fitted.ndim else ""
-        return OutputCheck(name, "mismatch", f"{name} differs in {int(wrong.sum())} of "
+        return OutputCheck(name, "mismatch", f"{shown} differs in {int(wrong.sum())} of "
                            f"{wrong.size} values (largest |diff| {_g(diff[worst])}{where})",
                            fitted, expected)
     return None
@@ -432,13 +436,14 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> C
     failures = []
     for name in op.outputs:
         if name not in values:
-            held = ", ".join(n for n in op.outputs if n in values)
-            failures.append(OutputCheck(name, "bad_return", f"{name} is left out of the return, "
+            held = ", ".join(style.shown(op, n) for n in op.outputs if n in values)
+            failures.append(OutputCheck(name, "bad_return",
+                                        f"{style.shown(op, name)} is left out of the return, "
                                         f"whose {len(values)} values fit ({held})",
                                         absent="missing"))
             continue
         check = _check_output(name, values[name], expected[name],
-                              style.axes(op, name, layout), rtol, atol)
+                              style.axes(op, name, layout), rtol, atol, style.shown(op, name))
         if check is not None:
             failures.append(check)
     if short is not None:  # the return itself is wrong, whatever the values it holds
@@ -617,7 +622,8 @@ def _returned_order(report: Report, result: CaseResult,
         return None
     order, fitted = best[0]
     checks = [_check_output(name, value, expected[name], style.axes(op, name, layout),
-                            report.rtol, report.atol) for value, name in zip(fitted, order)]
+                            report.rtol, report.atol, style.shown(op, name))
+              for value, name in zip(fitted, order)]
     return order, [check for check in checks if check is not None]
 
 
@@ -697,8 +703,10 @@ def diagnose(report: Report) -> list[SlipMatch]:
         # the words name one order: the count is of the cases returned in that one
         user_order, matched = orders.most_common(1)[0]
         swapped = [SlipMatch(None, "outputs_swapped", f"the outputs are in the order "
-                             f"{_order_words(user_order)}; cnngrad expects "
-                             f"{_order_words(op.outputs)}", matched, len(diagnosed))]
+                             f"{_order_words(report.style.shown(op, n) for n in user_order)}; "
+                             f"cnngrad expects "
+                             f"{_order_words(report.style.shown(op, n) for n in op.outputs)}",
+                             matched, len(diagnosed))]
     counts: dict[tuple[str, str], list] = {}
     order: list[tuple[str, str]] = []
     for result in diagnosed:

@@ -110,6 +110,11 @@ class Style:
         perm = op.channels_last.get(name) if layout == "nhwc" else None
         return np.ascontiguousarray(array.transpose(perm)) if perm else array
 
+    def shown(self, op: Op, name: str) -> str:
+        """The name the style's signature gives cnngrad's array ``name`` (an input ``x``,
+        ``w``, ``delta``; an output ``dx``, ``dw``, ``db``, ``y``), as the report calls it."""
+        return name
+
     def axes(self, op: Op, name: str, layout: str) -> tuple[str, ...]:
         names = op.axes.get(name, ())
         perm = op.channels_last.get(name) if layout == "nhwc" else None
@@ -137,9 +142,10 @@ class Style:
                 hint = " — an (out, cache) pair? say --style cs231n or dls" \
                     if len(raw) == 2 and op.name.endswith("_forward") else ""
                 raise ResultError(f"returned a tuple of {len(raw)} values; expected one array "
-                                  f"({op.outputs[0]}){hint}")
+                                  f"({self.shown(op, op.outputs[0])}){hint}")
             return {op.outputs[0]: raw}
-        return dict(zip(op.outputs, _tuple_of(raw, len(op.outputs), ", ".join(op.outputs))))
+        return dict(zip(op.outputs, _tuple_of(raw, len(op.outputs),
+                                              ", ".join(self.shown(op, n) for n in op.outputs))))
 
 
 def _name(fn) -> str:
@@ -187,6 +193,10 @@ class CS231nStyle(Style):
 
     def signature(self, op: Op) -> str:
         return self._OPS[op.name]
+
+    def shown(self, op: Op, name: str) -> str:
+        # (out, cache) = conv_forward_naive(...); conv_backward_naive(dout, cache)
+        return {"y": "out", "delta": "dout"}.get(name, name)
 
     def skip_words(self, op: Op) -> str:
         return "padding: pool_param has none"
@@ -293,6 +303,14 @@ class DLSStyle(Style):
 
     def signature(self, op: Op) -> str:
         return self._OPS[op.name]
+
+    def shown(self, op: Op, name: str) -> str:
+        # as the assignment's code names them: conv_backward(dZ, cache) -> (dA_prev, dW, db)
+        if name == "y":
+            return "Z" if op.name.startswith("conv2d") else "A"
+        if name == "delta":
+            return _dls_upstream(op)
+        return {"x": "A_prev", "w": "W", "dx": "dA_prev", "dw": "dW"}.get(name, name)
 
     def skip_words(self, op: Op) -> str:
         if op.name.startswith(("maxpool", "avgpool")):
