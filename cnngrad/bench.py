@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import resource
@@ -49,7 +50,6 @@ WORK_LIMIT_MIB = 64
 
 DTYPES = ("float64", "float32")
 REFERENCES = ("auto", "torch", "naive")
-KINDS = ("conv", "maxpool", "avgpool")
 
 MIB = 2**20
 
@@ -57,58 +57,330 @@ MIB = 2**20
 BUSY_LIMIT = 0.10
 
 
+# --------------------------------------------------------------------------------------
+# the kinds of kernel: one table, one row per kind; nothing else in the bench asks a kind
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the bench knows of one kind of kernel: a row of :data:`KINDS`.
+
+    The base class is a kernel with parameters (w and b, or gamma and beta): cnngrad runs its
+    forward then its backward pass, and torch differentiates its functional op with respect
+    to x, w and b.  A subclass per kind gives the shapes and the label; the pools override the
+    runs too.  Each method takes the :class:`Case` it is asked about.
+
+    Attributes
+    ----------
+    name : str
+        The kind as a :class:`Case` names it, and the first word of its label.
+    module : str
+        The module of :mod:`cnngrad.layers` holding the kernels.
+    kernel : str
+        The kernels' stem: ``{kernel}_forward`` and ``{kernel}_backward``, each with its
+        plain-loop twin ``…_naive``.
+    torch : str
+        The op of ``torch.nn.functional`` it is timed against.
+    """
+
+    name: str
+    module: str
+    kernel: str
+    torch: str
+
+    def output_shape(self, case: Case) -> tuple[int, ...]:
+        """The shape of y, and so of delta."""
+        raise NotImplementedError
+
+    def label(self, case: Case) -> str:
+        """The case as the table's first column names it."""
+        raise NotImplementedError
+
+    def parameter_shapes(self, case: Case) -> tuple[tuple[int, ...], ...]:
+        """The shapes of the operands after x and delta, in the order they are drawn."""
+        raise NotImplementedError
+
+    def flops(self, case: Case) -> int:
+        """Multiply-adds ×2 of the forward product and the two backward ones; 0 where the
+        kernel is no product (GFLOP/s would mean nothing)."""
+        return 0
+
+    def arguments(self, case: Case) -> tuple[Any, ...]:
+        """What follows the arrays in a call of the kernels (and of the torch op)."""
+        return ()
+
+    def kernels(self, naive: bool) -> tuple[Callable, Callable]:
+        """(forward, backward) of cnngrad, or their plain-loop ``_naive`` twins."""
+        # imported at the first run, not with the bench: a memory probe loads what it times
+        library = importlib.import_module(f"cnngrad.layers.{self.module}")
+        suffix = "_naive" if naive else ""
+        return (getattr(library, f"{self.kernel}_forward{suffix}"),
+                getattr(library, f"{self.kernel}_backward{suffix}"))
+
+    def cnngrad_run(self, case: Case, ops: Operands, naive: bool) -> Run:
+        """One call of cnngrad's work: (y, dx, dw, db), or (y, dx, dgamma, dbeta)."""
+        forward, backward = self.kernels(naive)
+        args = self.arguments(case)
+        return lambda: (forward(ops.x, ops.w, ops.b, *args),
+                        *backward(ops.x, ops.w, ops.delta, *args))
+
+    def torch_forward(self, functional, case: Case) -> Callable:
+        """y from the leaves (x, w, b) by torch's functional op."""
+        op, args = getattr(functional, self.torch), self.arguments(case)
+        return lambda x, w, b: op(x, w, b, *args)
+
+    def gradients(self, outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """The gradients among a cnngrad run's outputs: all but y."""
+        return outputs[1:]
+
+
+@dataclass(frozen=True)
+class Conv2d(Kind):
+    """x (N, C, H, W) → F maps, a k×k kernel over C/g channels; w (F, C/g, k, k), b (F,)."""
+
+    def output_shape(self, case: Case) -> tuple[int, ...]:
+        from cnngrad.layers._common import conv_output_size
+
+        n, _, h, w = case.shape
+        return (n, case.filters) + tuple(
+            conv_output_size(size, case.padding, case.padding, case.k, case.stride)
+            for size in (h, w))
+
+    def label(self, case: Case) -> str:
+        groups = f", g{case.groups}" if case.groups > 1 else ""
+        return (f"{self.name} {_dims(case)} → {case.filters}, {case.k}×{case.k}, "
+                f"s{case.stride}, p{case.padding}{groups}")
+
+    def parameter_shapes(self, case: Case) -> tuple[tuple[int, ...], ...]:
+        c = case.shape[1]
+        return (case.filters, c // case.groups, case.k, case.k), (case.filters,)
+
+    def flops(self, case: Case) -> int:
+        n, c, _, _ = case.shape
+        _, _, h_out, w_out = self.output_shape(case)
+        return 3 * 2 * n * case.filters * (c // case.groups) * case.k * case.k * h_out * w_out
+
+    def arguments(self, case: Case) -> tuple[Any, ...]:
+        return case.stride, case.padding, 1, case.groups  # dilation 1
+
+
+@dataclass(frozen=True)
+class Pool(Kind):
+    """x (N, C, H, W) → C maps, a k×k window; no parameters.
+
+    cnngrad's run is its backward pass straight from (x, delta), which finds the maxima
+    itself; with ``case.with_forward`` the forward pass too, as torch always runs it.
+    """
+
+    def output_shape(self, case: Case) -> tuple[int, ...]:
+        from cnngrad.layers._common import pool_output_size
+
+        n, _, h, w = case.shape
+        return (n, case.filters) + tuple(
+            pool_output_size(size, case.padding, case.k, case.stride, case.ceil_mode)
+            for size in (h, w))
+
+    def label(self, case: Case) -> str:
+        pad = f" p{case.padding}" if case.padding else ""
+        ceil = " ceil" if case.ceil_mode else ""
+        both = " fwd+bwd" if case.with_forward else ""
+        return f"{self.name} {_dims(case)}, {case.k}×{case.k}/{case.stride}{pad}{ceil}{both}"
+
+    def parameter_shapes(self, case: Case) -> tuple[tuple[int, ...], ...]:
+        return ()
+
+    def arguments(self, case: Case) -> tuple[Any, ...]:
+        return case.k, case.stride, case.padding, case.ceil_mode
+
+    def cnngrad_run(self, case: Case, ops: Operands, naive: bool) -> Run:
+        """One call of cnngrad's work: (dx,)."""
+        forward, backward = self.kernels(naive)
+        args = self.arguments(case)
+        if case.with_forward:
+            def both():
+                forward(ops.x, *args)
+                return (backward(ops.x, ops.delta, *args),)
+
+            return both
+        return lambda: (backward(ops.x, ops.delta, *args),)
+
+    def torch_forward(self, functional, case: Case) -> Callable:
+        """y from the leaf x by torch's functional op."""
+        op, (k, s, p, ceil) = getattr(functional, self.torch), self.arguments(case)
+        return lambda x: op(x, k, s, p, ceil_mode=ceil)
+
+    def gradients(self, outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """The gradients among a cnngrad run's outputs: all of them, (dx,)."""
+        return outputs
+
+
+@dataclass(frozen=True)
+class Conv1d(Kind):
+    """x (N, C, L) → F maps, a kernel of size k; w (F, C, k), b (F,)."""
+
+    def output_shape(self, case: Case) -> tuple[int, ...]:
+        from cnngrad.layers._common import conv_output_size
+
+        n, _, length = case.shape
+        return n, case.filters, conv_output_size(length, case.padding, case.padding, case.k,
+                                                 case.stride)
+
+    def label(self, case: Case) -> str:
+        return (f"{self.name} {_dims(case)} → {case.filters}, k{case.k}, s{case.stride}, "
+                f"p{case.padding}")
+
+    def parameter_shapes(self, case: Case) -> tuple[tuple[int, ...], ...]:
+        return (case.filters, case.shape[1], case.k), (case.filters,)
+
+    def flops(self, case: Case) -> int:
+        n, c, _ = case.shape
+        return 3 * 2 * n * case.filters * c * case.k * self.output_shape(case)[2]
+
+    def arguments(self, case: Case) -> tuple[Any, ...]:
+        return case.stride, case.padding
+
+
+@dataclass(frozen=True)
+class ConvTranspose2d(Kind):
+    """x (N, C, H, W) → F maps, a k×k kernel; w (C, F, k, k), b (F,)."""
+
+    def output_shape(self, case: Case) -> tuple[int, ...]:
+        n = case.shape[0]
+        return (n, case.filters) + tuple(
+            (size - 1) * case.stride - 2 * case.padding + case.k + case.output_padding
+            for size in case.shape[2:])
+
+    def label(self, case: Case) -> str:
+        return (f"{self.name} {_dims(case)} → {case.filters}, {case.k}×{case.k}, "
+                f"s{case.stride}, p{case.padding}, op{case.output_padding}")
+
+    def parameter_shapes(self, case: Case) -> tuple[tuple[int, ...], ...]:
+        return (case.shape[1], case.filters, case.k, case.k), (case.filters,)
+
+    def flops(self, case: Case) -> int:
+        # each input pixel scatters a k×k patch to every output map
+        n, c, h, w = case.shape
+        return 3 * 2 * n * case.filters * c * case.k * case.k * h * w
+
+    def arguments(self, case: Case) -> tuple[Any, ...]:
+        return case.stride, case.padding, case.output_padding
+
+
+@dataclass(frozen=True)
+class BatchNorm2d(Kind):
+    """x (N, C, H, W) in training mode, gamma and beta (C,); k, stride, … unused."""
+
+    def output_shape(self, case: Case) -> tuple[int, ...]:
+        return case.shape
+
+    def label(self, case: Case) -> str:
+        return f"{self.name} {_dims(case)}, train"
+
+    def parameter_shapes(self, case: Case) -> tuple[tuple[int, ...], ...]:
+        return (case.shape[1],), (case.filters,)  # gamma, beta (filters is C again)
+
+    def torch_forward(self, functional, case: Case) -> Callable:
+        """y from the leaves (x, gamma, beta): the batch's statistics, no running ones."""
+        op = getattr(functional, self.torch)
+        return lambda x, w, b: op(x, None, None, w, b, training=True)
+
+
+def _dims(case: Case) -> str:
+    return ",".join(str(d) for d in case.shape)
+
+
+#: Every kind of kernel the bench times, by the name a :class:`Case` gives it.
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    Conv2d("conv", module="conv", kernel="conv2d", torch="conv2d"),
+    Pool("maxpool", module="pool", kernel="maxpool2d", torch="max_pool2d"),
+    Pool("avgpool", module="pool", kernel="avgpool2d", torch="avg_pool2d"),
+    Conv1d("conv1d", module="conv1d", kernel="conv1d", torch="conv1d"),
+    ConvTranspose2d("conv_transpose2d", module="conv_transpose", kernel="conv_transpose2d",
+                    torch="conv_transpose2d"),
+    BatchNorm2d("batchnorm2d", module="batchnorm", kernel="batchnorm", torch="batch_norm"),
+)}
+
+
+def kind_of(name: str) -> Kind:
+    """The :data:`KINDS` row of a kind.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`KINDS`, naming the kinds there are.
+    """
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {name!r}") from None
+
+
+# --------------------------------------------------------------------------------------
+# the cases
+
+
 @dataclass(frozen=True)
 class Case:
-    """One benchmark case: (N, C, H, W) → F filters (conv) or C maps (pools), a k×k window."""
+    """One benchmark case: a kind of kernel and its sizes.
 
-    kind: str  # one of KINDS
-    shape: tuple[int, int, int, int]  # (N, C, H, W)
-    filters: int  # F for conv; C again for pools
+    Attributes
+    ----------
+    kind : str
+        A key of :data:`KINDS`; any other raises ValueError on construction.
+    shape : tuple of int
+        x: (N, C, H, W), or (N, C, L) for conv1d.
+    filters : int
+        F, the output maps; C again for the pools and batch norm.
+    k : int
+        The window's side (k×k; k for conv1d; unused by batch norm).
+    stride, padding : int
+    targets : dict of str to float or None
+        dtype → the cnngrad time / torch time it should stay under (None: no target yet).
+    groups : int
+        conv: C (and F) for a depthwise convolution.
+    ceil_mode : bool
+        Pools.
+    calls : int
+        Calls per timed sample (tiny cases); times are per call.
+    with_forward : bool
+        Pools: cnngrad runs the forward pass too, as torch does.
+    output_padding : int
+        conv_transpose2d.
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    filters: int
     k: int
     stride: int
     padding: int
-    targets: dict[str, float]  # dtype -> cnngrad time / torch time it should stay under
-    groups: int = 1  # conv: C (and F) for a depthwise convolution
-    ceil_mode: bool = False  # pools
-    calls: int = 1  # calls per timed sample (tiny cases); times are per call
-    with_forward: bool = False  # pools: cnngrad runs the forward pass too, as torch does
+    targets: dict[str, float | None]
+    groups: int = 1
+    ceil_mode: bool = False
+    calls: int = 1
+    with_forward: bool = False
+    output_padding: int = 0
+
+    def __post_init__(self):
+        kind_of(self.kind)  # a misspelt kind fails where the case is written
 
     @property
-    def output_hw(self) -> tuple[int, int]:
-        from cnngrad.layers._common import conv_output_size, pool_output_size
+    def rules(self) -> Kind:
+        """The :data:`KINDS` row that knows this case's kernel."""
+        return KINDS[self.kind]
 
-        _, _, h, w = self.shape
-        if self.kind == "conv":
-            return tuple(conv_output_size(size, self.padding, self.padding, self.k, self.stride)
-                         for size in (h, w))
-        elif self.kind in ("maxpool", "avgpool"):
-            return tuple(pool_output_size(size, self.padding, self.k, self.stride,
-                                          self.ceil_mode)
-                         for size in (h, w))
-        else:
-            raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.rules.output_shape(self)
 
     @property
     def label(self) -> str:
-        dims = ",".join(str(d) for d in self.shape)
-        window = f"{self.k}×{self.k}"
-        if self.kind == "conv":
-            groups = f", g{self.groups}" if self.groups > 1 else ""
-            return (f"conv {dims} → {self.filters}, {window}, s{self.stride}, "
-                    f"p{self.padding}{groups}")
-        pad = f" p{self.padding}" if self.padding else ""
-        ceil = " ceil" if self.ceil_mode else ""
-        both = " fwd+bwd" if self.with_forward else ""
-        return f"{self.kind} {dims}, {window}/{self.stride}{pad}{ceil}{both}"
+        return self.rules.label(self)
 
     @property
     def flops(self) -> int:
-        """Multiply-adds ×2 of the forward product and the two backward ones (convolution)."""
-        if self.kind != "conv":
-            return 0
-        n, c, _, _ = self.shape
-        h_out, w_out = self.output_hw
-        return 3 * 2 * n * self.filters * (c // self.groups) * self.k * self.k * h_out * w_out
+        """Multiply-adds ×2 of the forward product and the two backward ones (convolutions)."""
+        return self.rules.flops(self)
 
 
 #: The cases of the issue, at full size, with their targets (cnngrad time / torch time).
@@ -138,8 +410,23 @@ CASES: dict[str, Case] = {
                             {"float64": 1.0, "float32": 1.0}),
 }
 
+#: The kernels of contract v1.1, forward + backward; no float32 targets yet.
+V11_CASES: dict[str, Case] = {
+    "conv1d": Case("conv1d", (8, 64, 3136), 64, 3, 1, 1, {"float64": 1.0, "float32": None}),
+    "conv_transpose2d": Case("conv_transpose2d", (8, 64, 56, 56), 64, 3, 2, 1,
+                             {"float64": 1.0, "float32": None}, output_padding=1),
+    "batchnorm2d": Case("batchnorm2d", (8, 64, 56, 56), 64, 0, 1, 0,
+                        {"float64": 1.0, "float32": None}),
+}
+
+V11_NOTE = ("conv1d, conv_transpose2d, batchnorm2d (train): forward + backward (y, dx and the "
+            "parameter gradients) against torch's functional op + y.backward(delta)")
+
+#: Every case by name, in the order the bench runs them.
+ALL_CASES: dict[str, Case] = {**CASES, **V11_CASES}
+
 #: The same cases scaled down: for --quick, and for the plain-loop references (no torch).
-SMALL_SHAPES: dict[str, tuple[tuple[int, int, int, int], int]] = {
+SMALL_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
     "conv-64": ((1, 2, 8, 8), 4),
     "conv-56": ((1, 4, 7, 7), 4),
     "conv-224": ((1, 3, 16, 16), 4),
@@ -154,15 +441,23 @@ SMALL_SHAPES: dict[str, tuple[tuple[int, int, int, int], int]] = {
     "maxpool-pad": ((1, 4, 9, 9), 4),
     "maxpool-ceil": ((1, 4, 9, 9), 4),
     "maxpool-overlap": ((1, 4, 9, 9), 4),
+    "conv1d": ((1, 4, 20), 4),
+    "conv_transpose2d": ((1, 4, 5, 5), 4),
+    "batchnorm2d": ((2, 4, 5, 5), 4),  # two images: a batch's statistics
 }
 
 
 def case_for(name: str, small: bool) -> Case:
-    if name in V11_CASES:
-        return v11_case_for(name, small)
-    if name not in CASES:
-        raise ValueError(f"case must be one of {', '.join(CASES)}; got {name!r}")
-    case = CASES[name]
+    """The case ``name`` of :data:`ALL_CASES`, scaled down to :data:`SMALL_SHAPES` if ``small``.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`ALL_CASES`.
+    """
+    if name not in ALL_CASES:
+        raise ValueError(f"case must be one of {', '.join(ALL_CASES)}; got {name!r}")
+    case = ALL_CASES[name]
     if not small:
         return case
     shape, filters = SMALL_SHAPES[name]
@@ -176,62 +471,51 @@ def case_for(name: str, small: bool) -> Case:
 
 @dataclass
 class Operands:
+    """The arrays of a case: x, delta (the shape of y) and the parameters, if any."""
+
     x: np.ndarray
     delta: np.ndarray
-    w: np.ndarray | None = None
-    b: np.ndarray | None = None
+    w: np.ndarray | None = None  # or gamma
+    b: np.ndarray | None = None  # or beta
+
+    @property
+    def inputs(self) -> tuple[np.ndarray, ...]:
+        """What the gradients are of: x, then w and b where the kernel has them."""
+        return tuple(a for a in (self.x, self.w, self.b) if a is not None)
 
 
 def make_operands(case: Case, dtype: str, seed: int = 0) -> Operands:
-    if isinstance(case, V11Case):
-        return v11_operands(case, dtype, seed)
+    """Standard-normal x, delta, then the parameters, drawn in that order from ``seed``."""
     # drawn straight in the dtype: no float64 temporary to inflate the memory baseline
     rng = np.random.default_rng(seed)
-    n, c, _, _ = case.shape
-    delta_shape = (n, case.filters) + case.output_hw
     x = rng.standard_normal(case.shape, dtype=dtype)
-    delta = rng.standard_normal(delta_shape, dtype=dtype)
-    if case.kind != "conv":
-        return Operands(x, delta)
-    w = rng.standard_normal((case.filters, c // case.groups, case.k, case.k), dtype=dtype)
-    b = rng.standard_normal(case.filters, dtype=dtype)
-    return Operands(x, delta, w, b)
+    delta = rng.standard_normal(case.output_shape, dtype=dtype)
+    parameters = [rng.standard_normal(shape, dtype=dtype)
+                  for shape in case.rules.parameter_shapes(case)]
+    return Operands(x, delta, *parameters)
 
 
 Run = Callable[[], tuple[np.ndarray, ...]]
 
 
 def cnngrad_run(case: Case, ops: Operands, naive: bool = False) -> Run:
-    """cnngrad's work for a case; returns the outputs (conv: y, dx, dw, db; pools: dx)."""
-    if isinstance(case, V11Case):
-        return v11_cnngrad_run(case, ops, naive)
-    from cnngrad.layers import conv, pool
+    """cnngrad's work for a case, ``case.calls`` times a sample.
 
-    k, s, p, g, ceil = case.k, case.stride, case.padding, case.groups, case.ceil_mode
-    if case.kind == "conv":
-        forward = conv.conv2d_forward_naive if naive else conv.conv2d_forward
-        backward = conv.conv2d_backward_naive if naive else conv.conv2d_backward
+    Parameters
+    ----------
+    case : Case
+    ops : Operands
+        From :func:`make_operands`.
+    naive : bool
+        The plain-loop ``_naive`` twins of the kernels instead (the reference without torch).
 
-        def run_conv():
-            y = forward(ops.x, ops.w, ops.b, s, p, 1, g)
-            return (y, *backward(ops.x, ops.w, ops.delta, s, p, 1, g))
-
-        return _repeated(run_conv, case.calls)
-    elif case.kind == "maxpool":
-        forward = pool.maxpool2d_forward_naive if naive else pool.maxpool2d_forward
-        backward = pool.maxpool2d_backward_naive if naive else pool.maxpool2d_backward
-        if case.with_forward:
-            def run_max():
-                forward(ops.x, k, s, p, ceil)
-                return (backward(ops.x, ops.delta, k, s, p, ceil),)
-
-            return _repeated(run_max, case.calls)
-        return _repeated(lambda: (backward(ops.x, ops.delta, k, s, p, ceil),), case.calls)
-    elif case.kind == "avgpool":
-        backward = pool.avgpool2d_backward_naive if naive else pool.avgpool2d_backward
-        return _repeated(lambda: (backward(ops.x, ops.delta, k, s, p, ceil),), case.calls)
-    else:
-        raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {case.kind!r}")
+    Returns
+    -------
+    Run
+        Returns the outputs: y then the gradients (conv: y, dx, dw, db), or for the pools dx
+        alone; :func:`gradients` picks the gradients.
+    """
+    return _repeated(case.rules.cnngrad_run(case, ops, naive), case.calls)
 
 
 def _repeated(run: Run, calls: int) -> Run:
@@ -248,44 +532,29 @@ def _repeated(run: Run, calls: int) -> Run:
 
 
 def torch_run(torch, case: Case, ops: Operands) -> Run:
-    """torch's forward + backward for a case; returns the gradients (conv: dx, dw, db)."""
-    if isinstance(case, V11Case):
-        return v11_torch_run(torch, case, ops)
-    functional = torch.nn.functional
-    k, s, p, g, ceil = case.k, case.stride, case.padding, case.groups, case.ceil_mode
-    x = torch.from_numpy(ops.x).requires_grad_()
+    """torch's forward + ``y.backward(delta)`` for a case, ``case.calls`` times a sample.
+
+    Returns
+    -------
+    Run
+        Returns the gradients of :attr:`Operands.inputs` (conv: dx, dw, db; pools: dx).
+    """
+    forward = case.rules.torch_forward(torch.nn.functional, case)
+    leaves = [torch.from_numpy(a).requires_grad_() for a in ops.inputs]
     delta = torch.from_numpy(ops.delta)
-    if case.kind == "conv":
-        w = torch.from_numpy(ops.w).requires_grad_()
-        b = torch.from_numpy(ops.b).requires_grad_()
 
-        def run_conv():
-            x.grad = w.grad = b.grad = None
-            functional.conv2d(x, w, b, s, p, 1, g).backward(delta)
-            return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
+    def run():
+        for leaf in leaves:
+            leaf.grad = None
+        forward(*leaves).backward(delta)
+        return tuple(leaf.grad.numpy() for leaf in leaves)
 
-        return _repeated(run_conv, case.calls)
-    elif case.kind == "maxpool":
-        def run_max():
-            x.grad = None
-            functional.max_pool2d(x, k, s, p, ceil_mode=ceil).backward(delta)
-            return (x.grad.numpy(),)
-
-        return _repeated(run_max, case.calls)
-    elif case.kind == "avgpool":
-        def run_avg():
-            x.grad = None
-            functional.avg_pool2d(x, k, s, p, ceil_mode=ceil).backward(delta)
-            return (x.grad.numpy(),)
-
-        return _repeated(run_avg, case.calls)
-    else:
-        raise ValueError(f"case kind must be one of {', '.join(KINDS)}; got {case.kind!r}")
+    return _repeated(run, case.calls)
 
 
 def gradients(case: Case, outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """The gradients among a cnngrad run's outputs (a conv run also returns y first)."""
-    return outputs[1:] if case.kind == "conv" or isinstance(case, V11Case) else outputs
+    """The gradients among a cnngrad run's outputs (most runs return y first)."""
+    return case.rules.gradients(outputs)
 
 
 def relative_difference(ours: Sequence[np.ndarray], theirs: Sequence[np.ndarray]) -> float:
@@ -296,161 +565,6 @@ def relative_difference(ours: Sequence[np.ndarray], theirs: Sequence[np.ndarray]
         scale = max(float(np.max(np.abs(b))), np.finfo(np.float64).tiny)
         worst = max(worst, float(np.max(np.abs(a - b))) / scale)
     return worst
-
-
-# ======================================================================================
-# contract v1.1 kernels: conv1d, conv_transpose2d and batchnorm2d, forward + backward.
-# A block of its own: each case brings its operands and its cnngrad, torch and naive runs;
-# the generic functions above hand a V11Case over to the functions here.
-
-
-@dataclass(frozen=True)
-class V11Case:
-    """conv1d: x (N, C, L) → F filters of size k; conv_transpose2d: x (N, C, H, W) → F maps,
-    a k×k kernel; batchnorm2d: x (N, C, H, W) in training mode (filters, k, … unused)."""
-
-    kind: str  # one of V11_KINDS
-    shape: tuple[int, ...]
-    filters: int
-    k: int
-    stride: int
-    padding: int
-    output_padding: int
-    targets: dict[str, float | None]
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        from cnngrad.layers._common import conv_output_size
-
-        n = self.shape[0]
-        if self.kind == "conv1d":
-            length = conv_output_size(self.shape[2], self.padding, self.padding, self.k,
-                                      self.stride)
-            return n, self.filters, length
-        if self.kind == "conv_transpose2d":
-            return (n, self.filters) + tuple(
-                (size - 1) * self.stride - 2 * self.padding + self.k + self.output_padding
-                for size in self.shape[2:])
-        return self.shape
-
-    @property
-    def label(self) -> str:
-        dims = ",".join(str(d) for d in self.shape)
-        if self.kind == "conv1d":
-            return f"conv1d {dims} → {self.filters}, k{self.k}, s{self.stride}, p{self.padding}"
-        if self.kind == "conv_transpose2d":
-            return (f"conv_transpose2d {dims} → {self.filters}, {self.k}×{self.k}, "
-                    f"s{self.stride}, p{self.padding}, op{self.output_padding}")
-        return f"batchnorm2d {dims}, train"
-
-    @property
-    def flops(self) -> int:
-        """Multiply-adds ×2 of the forward product and the two backward ones (convolutions)."""
-        if self.kind == "conv1d":
-            n, c, _ = self.shape
-            return 3 * 2 * n * self.filters * c * self.k * self.output_shape[2]
-        if self.kind == "conv_transpose2d":
-            n, c, h, w = self.shape
-            return 3 * 2 * n * self.filters * c * self.k * self.k * h * w
-        return 0
-
-
-V11_KINDS = ("conv1d", "conv_transpose2d", "batchnorm2d")
-
-V11_CASES: dict[str, V11Case] = {
-    "conv1d": V11Case("conv1d", (8, 64, 3136), 64, 3, 1, 1, 0,
-                      {"float64": 1.0, "float32": None}),
-    "conv_transpose2d": V11Case("conv_transpose2d", (8, 64, 56, 56), 64, 3, 2, 1, 1,
-                                {"float64": 1.0, "float32": None}),
-    "batchnorm2d": V11Case("batchnorm2d", (8, 64, 56, 56), 64, 0, 1, 0, 0,
-                           {"float64": 1.0, "float32": None}),
-}
-
-V11_SMALL_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
-    "conv1d": ((1, 4, 20), 4),
-    "conv_transpose2d": ((1, 4, 5, 5), 4),
-    "batchnorm2d": ((2, 4, 5, 5), 4),
-}
-
-
-def v11_case_for(name: str, small: bool) -> V11Case:
-    case = V11_CASES[name]
-    if not small:
-        return case
-    shape, filters = V11_SMALL_SHAPES[name]
-    return replace(case, shape=shape, filters=filters)
-
-
-def v11_operands(case: V11Case, dtype: str, seed: int = 0) -> Operands:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(case.shape, dtype=dtype)
-    delta = rng.standard_normal(case.output_shape, dtype=dtype)
-    c = case.shape[1]
-    if case.kind == "conv1d":
-        w = rng.standard_normal((case.filters, c, case.k), dtype=dtype)
-    elif case.kind == "conv_transpose2d":
-        w = rng.standard_normal((c, case.filters, case.k, case.k), dtype=dtype)
-    else:  # gamma, beta
-        w = rng.standard_normal(c, dtype=dtype)
-    return Operands(x, delta, w, rng.standard_normal(case.filters, dtype=dtype))
-
-
-def v11_cnngrad_run(case: V11Case, ops: Operands, naive: bool = False) -> Run:
-    """y, then the gradients: (y, dx, dw, db), or (y, dx, dgamma, dbeta) for batch norm."""
-    from cnngrad.layers import batchnorm, conv1d, conv_transpose
-
-    s, p, op = case.stride, case.padding, case.output_padding
-    suffix = "_naive" if naive else ""
-    if case.kind == "conv1d":
-        forward = getattr(conv1d, "conv1d_forward" + suffix)
-        backward = getattr(conv1d, "conv1d_backward" + suffix)
-        return lambda: (forward(ops.x, ops.w, ops.b, s, p),
-                        *backward(ops.x, ops.w, ops.delta, s, p))
-    if case.kind == "conv_transpose2d":
-        forward = getattr(conv_transpose, "conv_transpose2d_forward" + suffix)
-        backward = getattr(conv_transpose, "conv_transpose2d_backward" + suffix)
-        return lambda: (forward(ops.x, ops.w, ops.b, s, p, op),
-                        *backward(ops.x, ops.w, ops.delta, s, p, op))
-    if case.kind == "batchnorm2d":
-        forward = getattr(batchnorm, "batchnorm_forward" + suffix)
-        backward = getattr(batchnorm, "batchnorm_backward" + suffix)
-        return lambda: (forward(ops.x, ops.w, ops.b), *backward(ops.x, ops.w, ops.delta))
-    raise ValueError(f"case kind must be one of {', '.join(V11_KINDS)}; got {case.kind!r}")
-
-
-def v11_torch_run(torch, case: V11Case, ops: Operands) -> Run:
-    """torch's functional op + y.backward(delta); returns the gradients."""
-    functional = torch.nn.functional
-    s, p, op = case.stride, case.padding, case.output_padding
-    x = torch.from_numpy(ops.x).requires_grad_()
-    w = torch.from_numpy(ops.w).requires_grad_()
-    b = torch.from_numpy(ops.b).requires_grad_()
-    delta = torch.from_numpy(ops.delta)
-    if case.kind == "conv1d":
-        def forward():
-            return functional.conv1d(x, w, b, s, p)
-    elif case.kind == "conv_transpose2d":
-        def forward():
-            return functional.conv_transpose2d(x, w, b, s, p, op)
-    elif case.kind == "batchnorm2d":
-        def forward():
-            return functional.batch_norm(x, None, None, w, b, training=True)
-    else:
-        raise ValueError(f"case kind must be one of {', '.join(V11_KINDS)}; got {case.kind!r}")
-
-    def run():
-        x.grad = w.grad = b.grad = None
-        forward().backward(delta)
-        return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
-
-    return run
-
-
-V11_NOTE = ("conv1d, conv_transpose2d, batchnorm2d (train): forward + backward (y, dx and the "
-            "parameter gradients) against torch's functional op + y.backward(delta)")
-
-# end of the contract v1.1 block
-# ======================================================================================
 
 
 # --------------------------------------------------------------------------------------
@@ -977,7 +1091,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and 3 repetitions: a smoke test, not a measurement")
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both")
-    parser.add_argument("--case", action="append", choices=(*CASES, *V11_CASES),
+    parser.add_argument("--case", action="append", choices=tuple(ALL_CASES),
                         help="run only this case (repeatable); default: all")
     parser.add_argument("--repeat", type=int, default=None,
                         help="timed pairs per case after the warm-up (default 5; 3 with --quick)")
@@ -1037,7 +1151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     naive = torch is None
     small = args.quick or naive
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
-    names = args.case or [*CASES, *V11_CASES]
+    names = args.case or list(ALL_CASES)
 
     from cnngrad import __version__
     from cnngrad.layers import pool
@@ -1089,8 +1203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             peaks[dtype] = max(peaks.get(dtype, 0.0), peak)
             # the pauses against spinning threads matter for real sizes only
             timing = time_pairs(ours, reference, repeat, 0.0 if args.quick else SETTLE_SECONDS)
-            calls = getattr(case, "calls", 1)
-            ours_s, reference_s = timing.ours / calls, timing.reference / calls
+            ours_s, reference_s = timing.ours / case.calls, timing.reference / case.calls
             gflops = case.flops / ours_s / 1e9 if case.flops else None
             rows.append(Row(name, case.label, dtype, ours_s, reference_s, timing.ratio,
                             None if naive else case.targets[dtype], gflops,
