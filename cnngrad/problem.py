@@ -78,7 +78,8 @@ class Layout:
     Attributes
     ----------
     input_rank : int
-        The rank of the problem's ``input`` as given (2-D problem: 2, 3 or 4; 1-D: 1, 2, 3).
+        The rank of the problem's ``input`` as given (2-D problem: 2, 3 or 4; 1-D: 1, 2, 3;
+        1 for a vector K read by a network with no map layer, :attr:`vector_input`).
     channels_last : bool
         ``"layout": "nhwc"``: maps are H×W×C / N×H×W×C (1-D: L×C / N×L×C).
     spatial : int
@@ -100,9 +101,14 @@ class Layout:
       element's index between the two forms (explanations).
     """
 
-    input_rank: int  # 2, 3 or 4 (1-D problem: 1, 2 or 3)
+    input_rank: int  # 2, 3 or 4 (1-D problem: 1, 2 or 3; a vector input: 1)
     channels_last: bool = False
     spatial: int = 2
+
+    @property
+    def vector_input(self) -> bool:
+        """The input is a vector K (internal (1, K)): a rank below the maps' least."""
+        return self.input_rank < self.spatial
 
     @property
     def batched(self) -> bool:
@@ -151,7 +157,9 @@ class Layout:
         return np.asarray(shown).reshape(internal_shape)
 
     def input_to_internal(self, given: np.ndarray) -> np.ndarray:
-        """The problem's input as given → internal (N, C, H, W) / (N, C, L)."""
+        """The problem's input as given → internal (N, C, H, W) / (N, C, L), or (1, K)."""
+        if self.vector_input:
+            return given.reshape(1, -1)
         full = self.spatial + 2
         if not self.channels_last:
             return given.reshape((1,) * (full - given.ndim) + given.shape)
@@ -577,6 +585,8 @@ class _Builder:
         self.input_files: list[Path] = []
         #: (JSON path, type) of the first map layer, which decides 1-D or 2-D maps
         self.first_map: tuple[str, str] | None = None
+        #: the problem's input is a vector K (no layer works on maps of a definite rank)
+        self.vector_input = False
 
     # -- small helpers ------------------------------------------------------
 
@@ -695,12 +705,16 @@ class _Builder:
                     break
         raw_for_spatial = [{"type": SHORTHAND}] if shorthand else doc.get("layers")
         spatial, self.first_map = _spatial_of(raw_for_spatial)
+        # with no layer that works on maps of a definite rank, a vector K is an input too,
+        # as torch.nn.Linear takes a 1-D tensor (a layer that needs a map says so)
+        least = 1 if self.first_map is None and not shorthand else spatial
         try:
-            given_input = self.tensor(doc["input"], "input", min_rank=spatial,
+            given_input = self.tensor(doc["input"], "input", min_rank=least,
                                       max_rank=spatial + 2)
         except ProblemError as exc:
             raise _vector_input_hint(exc, raw_for_spatial) from None
         layout = Layout(given_input.ndim, channels_last=channels_last, spatial=spatial)
+        self.vector_input = layout.vector_input
         x = layout.input_to_internal(given_input)
         self.check_size(x.size, "input", "the input")
 
@@ -856,9 +870,10 @@ class _Builder:
     def need_map(self, shape, where: str, kind: str) -> tuple[int, ...]:
         """The internal map shape (N, C, H, W), or (N, C, L) in a 1-D problem."""
         if len(shape) == 2:
+            hint = ("the problem's input is a vector; a map is H×W, C×H×W or N×C×H×W"
+                    if self.vector_input else "put it before the flatten layer")
             raise self.error(where, f"{kind} needs a feature map, but its input is a vector of "
-                                    f"{shape[-1]}", "put it before the flatten layer",
-                             cls=ShapeError)
+                                    f"{shape[-1]}", hint, cls=ShapeError)
         return shape
 
 

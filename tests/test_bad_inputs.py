@@ -376,15 +376,24 @@ CORPUS = [
     bad("empty-input", short(input=[]), "input", "empty tensor"),
     bad("empty-row", short(input=[[]]), "input[0]", "empty tensor"),
     bad("input-rank-1", short(input=[1, 2, 3]), "input", "rank 2 to 4"),
-    # a vector input for a dense network: written as one row, whichever layer reads it first
+    # a vector input in a network with a map layer (a vector is an input only where no layer
+    # works on maps): written as one row, whichever layer reads it first
     bad("input-vector-for-dense", {"input": [1, 2, 3], "layers": [
-        {"type": "dense", "weights": [[1, 1, 1]]}], "delta": [1]}, "input", "rank 2 to 4",
+        {"type": "dense", "weights": [[1, 1, 1]]},
+        {"type": "conv2d", "input": "input", "kernel": [[1]]}], "delta": [1]}, "input",
+        "rank 2 to 4",
         hint='write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or N×C×H×W), '
              'and put {"type": "flatten"} before dense_1'),
     bad("input-vector-for-flatten", {"input": [1, 2, 3], "layers": [
-        {"type": "flatten"}, {"type": "dense", "weights": [[1, 1, 1]]}], "delta": [1]},
+        {"type": "flatten"}, {"type": "dense", "weights": [[1, 1, 1]]},
+        {"type": "maxpool2d", "input": "input", "size": 1}], "delta": [1]},
         "input", "rank 2 to 4", hint="write the vector as one row, [[…]] (an input is a map: "
                                      "H×W, C×H×W or N×C×H×W), which the flatten layer makes"),
+    # a vector input (no map layer) fed to a layer that needs a map
+    bad("vector-input-to-upsample", {"input": [1, 2, 3], "layers": [
+        {"type": "upsample", "scale": 2}], "delta": [1, 1, 1, 1, 1, 1]}, "layers[0]",
+        "upsample needs a feature map, but its input is a vector of 3",
+        hint="the problem's input is a vector; a map is H×W, C×H×W or N×C×H×W"),
     bad("input-rank-5", short(input=[[[[[1]]]]]), "input", "rank 2 to 4"),
     bad("input-scalar", short(input=3), "input", "rank 2 to 4"),
     bad("input-string", short(input="abc"), "input", "not a number"),

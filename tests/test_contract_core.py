@@ -84,3 +84,63 @@ def test_a_csv_list_stacks_along_a_new_first_axis_in_both_layouts(tmp_path, layo
     relu = json.loads(result.stdout)["layers"][0]
     assert relu["output"] == [[[1, 0, 3], [4, 5, 0]], [[0, 2, 0], [0, 1, 1]]]
     assert relu["delta_in"] == [[[1, 0, 1], [1, 1, 0]], [[0, 1, 0], [0, 1, 1]]]
+
+
+# --------------------------------------------------------------------------- a vector input
+
+#: Matt Mazur's "A Step by Step Backpropagation Example": two inputs, a hidden layer of two
+#: sigmoids, two sigmoid outputs, ½Σ(t − y)²; his published numbers after one step at η = ½
+MAZUR = {"input": [0.05, 0.10],
+         "layers": [{"type": "dense", "name": "hidden", "weights": [[0.15, 0.20], [0.25, 0.30]],
+                     "bias": 0.35},
+                    {"type": "sigmoid"},
+                    {"type": "dense", "name": "out", "weights": [[0.40, 0.45], [0.50, 0.55]],
+                     "bias": 0.60},
+                    {"type": "sigmoid"}],
+         "loss": {"type": "mse", "target": [0.01, 0.99]}}
+
+
+def _result(tmp_path, doc, *options):
+    result = runner.invoke(app, ["backward", str(_write(tmp_path, doc)), "--format", "json",
+                                 *options])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_a_vector_input_feeds_a_network_with_no_map_layer(tmp_path):
+    doc = _result(tmp_path, MAZUR, "--lr", "0.5")
+    assert doc["loss"] == pytest.approx(0.298371109, abs=1e-9)
+    hidden, _, out, _ = doc["layers"]
+    assert sum(out["updated"]["weights"], []) == pytest.approx(
+        [0.35891648, 0.408666186, 0.511301270, 0.561370121], abs=1e-8)
+    assert sum(hidden["updated"]["weights"], []) == pytest.approx(
+        [0.149780716, 0.19956143, 0.24975114, 0.29950229], abs=1e-8)
+    # every vector as given: K, the input delta too
+    assert [len(layer["output"]) for layer in doc["layers"]] == [2, 2, 2, 2]
+    assert len(hidden["delta_in"]) == 2 and not isinstance(hidden["delta_in"][0], list)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_a_vector_input_means_what_one_row_flattened_means(tmp_path, layout):
+    as_vector = _result(tmp_path, dict(MAZUR, layout=layout))
+    as_row = _result(tmp_path, dict(MAZUR, layout=layout, input=[MAZUR["input"]],
+                                    layers=[{"type": "flatten"}, *MAZUR["layers"]]))
+    assert as_vector["loss"] == as_row["loss"]
+    # the same layers after the row form's flatten: one index further on
+    assert as_vector["layers"] == [dict(layer, index=layer["index"] - 1)
+                                   for layer in as_row["layers"][1:]]
+    assert as_row["layers"][0]["delta_in"] == [as_vector["layers"][0]["delta_in"]]
+
+
+def test_a_vector_input_is_refused_where_a_layer_works_on_maps(tmp_path):
+    doc = {"input": [1, 2, 3], "layers": [{"type": "conv1d", "kernel": [1]},
+                                          {"type": "conv2d", "kernel": [[1]]}], "delta": [1]}
+    for layers in ([{"type": "conv2d", "kernel": [[1]]}], [{"type": "maxpool2d", "size": 1}]):
+        result = runner.invoke(app, ["backward", str(_write(tmp_path, dict(doc, layers=layers)))])
+        assert result.exit_code == 2
+        assert result.output.startswith(f"error: {tmp_path / 'p.json'}: input: expected a "
+                                        f"tensor of rank 2 to 4, got rank 1 (3)")
+    # the one-conv shorthand is a conv2d too
+    result = runner.invoke(app, ["backward", str(_write(tmp_path, {
+        "input": [1, 2, 3], "kernel": [[1]], "delta": [1, 1, 1]}))])
+    assert result.exit_code == 2 and "rank 2 to 4" in result.output
