@@ -31,7 +31,9 @@ def torch_reference(doc: dict) -> dict:
     """Every layer's output, delta_out, delta_in and grads, by torch autograd."""
     given = np.asarray(doc["input"], dtype=np.float64)
     rank = given.ndim
-    x = torch.tensor(given.reshape((1,) * (4 - rank) + given.shape), requires_grad=True)
+    # a vector K (a network of dense layers alone) is one row, as torch.nn.Linear reads it
+    x = torch.tensor(given.reshape(1, -1) if rank == 1 else
+                     given.reshape((1,) * (4 - rank) + given.shape), requires_grad=True)
     layers = doc.get("layers") or [dict({k: doc[k] for k in ("kernel", "bias", "stride",
                                                               "padding", "dilation",
                                                               "flip_kernel") if k in doc},

@@ -4,6 +4,7 @@ checked through the real command on a small problem with hand-computed expectati
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -88,16 +89,11 @@ def test_a_csv_list_stacks_along_a_new_first_axis_in_both_layouts(tmp_path, layo
 
 # --------------------------------------------------------------------------- a vector input
 
-#: Matt Mazur's "A Step by Step Backpropagation Example": two inputs, a hidden layer of two
-#: sigmoids, two sigmoid outputs, ½Σ(t − y)²; his published numbers after one step at η = ½
-MAZUR = {"input": [0.05, 0.10],
-         "layers": [{"type": "dense", "name": "hidden", "weights": [[0.15, 0.20], [0.25, 0.30]],
-                     "bias": 0.35},
-                    {"type": "sigmoid"},
-                    {"type": "dense", "name": "out", "weights": [[0.40, 0.45], [0.50, 0.55]],
-                     "bias": 0.60},
-                    {"type": "sigmoid"}],
-         "loss": {"type": "mse", "target": [0.01, 0.99]}}
+#: Matt Mazur's "A Step by Step Backpropagation Example" (the bundled sample): two inputs, a
+#: hidden layer of two sigmoids, two sigmoid outputs, ½Σ(t − y)²; his published numbers after
+#: one step at η = ½
+MAZUR = json.loads((Path(__file__).parents[1] / "samples" / "mlp-step-by-step.json")
+                   .read_text(encoding="utf-8"))
 
 
 def _result(tmp_path, doc, *options):
