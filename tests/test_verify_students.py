@@ -1248,3 +1248,23 @@ def test_the_report_calls_arrays_by_the_style_s_names(fn, op, style, words, not_
         assert word in text, (word, text)
     for word in not_words:
         assert word not in text, (word, text)
+
+
+def dls_linear_backward_untransposed(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    return W @ dZ, dZ @ A_prev.T / m, dZ.sum(axis=1, keepdims=True) / m  # W·dZ, not Wᵀ·dZ
+
+
+@pytest.mark.parametrize("fn, op, description", [
+    # the slip's own words in the course's names too
+    (dls_conv_backward_no_stride, "conv2d_backward",
+     "matches delta not dilated for stride 2 (the stride ignored in dA_prev: each delta put "
+     "back at i instead of i·s)"),
+    # and in its layout: examples are columns, Z = W·A_prev + b
+    (dls_linear_backward_untransposed, "dense_backward",
+     "matches W·dZ where Wᵀ·dZ was needed (Z = W·A_prev + b, so dA_prev = Wᵀ·dZ)"),
+])
+def test_a_dls_slip_is_told_in_the_course_s_names(fn, op, description):
+    report = run_battery(fn, op, style="dls")
+    assert [m.description for m in report.slips if m.output == "dx"] == [description]

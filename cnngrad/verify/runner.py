@@ -734,7 +734,8 @@ def diagnose(report: Report) -> list[SlipMatch]:
                     value = np.asarray(style.tensor(op, failure.name,
                                                     np.asarray(alt.outputs[failure.name]),
                                                     case, layout), dtype=np.float64)
-                    candidates.append((alt.name, alt.description, value))
+                    candidates.append((alt.name, style.slip_words(op, alt.name,
+                                                                  alt.description), value))
             candidates += _permutations(failure.expected,
                                         style.axes(op, failure.name, layout))
             # one verdict per slip and case; several axis orders share a name, and where

@@ -23,6 +23,7 @@ cnngrad builds the cache as the assignment's forward does.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -114,6 +115,10 @@ class Style:
         """The name the style's signature gives cnngrad's array ``name`` (an input ``x``,
         ``w``, ``delta``; an output ``dx``, ``dw``, ``db``, ``y``), as the report calls it."""
         return name
+
+    def slip_words(self, op: Op, slip: str, words: str) -> str:
+        """A slip's description (in cnngrad's names) in the style's words."""
+        return words
 
     def axes(self, op: Op, name: str, layout: str) -> tuple[str, ...]:
         names = op.axes.get(name, ())
@@ -311,6 +316,18 @@ class DLSStyle(Style):
         if name == "delta":
             return _dls_upstream(op)
         return {"x": "A_prev", "w": "W", "dx": "dA_prev", "dw": "dW"}.get(name, name)
+
+    #: Slips whose words are the layout's own: linear_backward's examples are columns,
+    #: Z = W·A_prev + b
+    _SLIP_WORDS = {("dense_backward", "weights_transposed"):
+                   "matches W·dZ where Wᵀ·dZ was needed (Z = W·A_prev + b, so dA_prev = "
+                   "Wᵀ·dZ)"}
+
+    def slip_words(self, op: Op, slip: str, words: str) -> str:
+        if (op.name, slip) in self._SLIP_WORDS:
+            return self._SLIP_WORDS[(op.name, slip)]
+        # "ignored in dx (x read at ...)": the arrays as the course names them
+        return re.sub(r"\b(dx|dw|x)\b", lambda m: self.shown(op, m.group(1)), words)
 
     def skip_words(self, op: Op) -> str:
         if op.name.startswith(("maxpool", "avgpool")):
