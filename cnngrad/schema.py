@@ -179,7 +179,8 @@ def problem_schema() -> dict:
                    "description": "nhwc: maps channels last (H×W×C, N×H×W×C), HWIO kernels"},
         "input": {**_ref("tensor_input"), "description": "H×W, C×H×W or N×C×H×W (nhwc: "
                                                           "H×W×C, N×H×W×C); 1-D: L, C×L, "
-                                                          "N×C×L"},
+                                                          "N×C×L; with no map layer, also a "
+                                                          "vector K"},
         "loss": _ref("loss"),
         "delta": {**_ref("tensor_delta"),
                   "description": "dE/d(output of the last layer), given directly"},
