@@ -744,6 +744,29 @@ def test_slip_kernel_not_rotated(tmp_path):
     assert "→ matches the kernel not rotated by 180°" in shown
 
 
+#: two dense layers, the second's W square: its δ_in is Wᵀ·δ = [23, 13.25] for δ = [−6, 14.5]
+SQUARE_DENSE = {"input": [1, 2], "layers": [
+    {"type": "dense", "weights": [[1, 2], [3, 4]]}, {"type": "relu"},
+    {"type": "dense", "weights": [[1, -1], [2, 0.5]]}], "loss": {"type": "mse", "target": [0, 1]}}
+
+
+def test_slip_weights_not_transposed(tmp_path):
+    """δ_in = W·δ (the forward pass's W) where the chain rule needs Wᵀ·δ."""
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps(SQUARE_DENSE))
+    # W·δ = [1·−6 − 1·14.5, 2·−6 + 0.5·14.5]
+    answers = write_answers(tmp_path, {"dense_2.delta_in": [-20.5, -4.75]})
+    shown = invoke("check", str(problem), str(answers)).output
+    assert "→ matches the delta sent back through W instead of Wᵀ (δ_in = W·δ; for y = W·x + b " \
+           "it is Wᵀ·δ)" in shown, shown
+    # a W that is not square cannot be used so: no such slip is looked for
+    wide = dict(SQUARE_DENSE, layers=[*SQUARE_DENSE["layers"][:2], {
+        "type": "dense", "weights": [[1, -1]]}], loss={"type": "mse", "target": [0]})
+    problem.write_text(json.dumps(wide))
+    answers = write_answers(tmp_path, {"dense_2.delta_in": [5, -5]})
+    assert "sent back through W" not in invoke("check", str(problem), str(answers)).output
+
+
 def test_the_wrong_sample_is_the_kernel_not_rotated():
     result = invoke("check", WORKED, WRONG_ANSWERS)
     assert result.exit_code == 1

@@ -84,6 +84,18 @@ def _dense_backward(spec: DenseSpec, x, y, delta_out):
     return delta_in, grads
 
 
+def _square_weights(layer) -> bool:
+    """A dense layer whose W is square: the only one where W·δ has δ_in's shape."""
+    return layer.type == "dense" and layer.spec.weights.shape[0] == layer.spec.weights.shape[1]
+
+
+def _untransposed_backward(spec: DenseSpec, x, y, delta_out):
+    """The slip: δ sent back through W as the forward pass uses it, δ_in = W·δ (rows:
+    δ·Wᵀ), where the chain rule needs Wᵀ·δ (rows: δ·W); the gradients as they are."""
+    _, grads = _dense_backward(spec, x, y, delta_out)
+    return delta_out @ spec.weights.T, grads
+
+
 # ------------------------------------------------------------- explanation rules (cnngrad explain)
 
 
@@ -223,6 +235,16 @@ class Dense(LayerFamily):
 
     def settings(self, spec):
         return [("units", str(spec.weights.shape[0]))]
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace
+
+        return [(13, Slip("weights_not_transposed",
+                          "matches the delta sent back through W instead of Wᵀ "
+                          "(δ_in = W·δ; for y = W·x + b it is Wᵀ·δ)",
+                          _from_trace("weights_not_transposed",
+                                      _custom_backward(_square_weights,
+                                                       _untransposed_backward))))]
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":
