@@ -193,12 +193,12 @@ class _Merge(LayerFamily):
 
         return [
             (30, Slip("skip_delta_forgotten",
-                      "matches the skip connection's delta forgotten (only one branch's "
-                      "delta: the first reader's)",
+                      "matches only the first reader's delta at an output read by several "
+                      "layers (a skip connection's delta forgotten)",
                       _from_trace("skip_delta_forgotten", _one_branch(keep_first=True)))),
             (31, Slip("main_delta_forgotten",
-                      "matches only one branch's delta at a shared output (the skip's; the "
-                      "other branch forgotten)",
+                      "matches only the last reader's delta at an output read by several "
+                      "layers (the skip's kept, the main branch's forgotten)",
                       _from_trace("main_delta_forgotten", _one_branch(keep_first=False)))),
         ]
 
