@@ -114,6 +114,12 @@ def parse_grading(raw: Any, *, file: str | None = None, given: bool = False) -> 
     return Grading(file=file, **values)
 
 
+def _key_where(points_where: str, key: str) -> str:
+    """Where a key of the points object is: ``grading.points.<key>``; a blank key is placed
+    at the object that holds it (no blank ``<where>``)."""
+    return f"{points_where}.{key}" if key.strip() else points_where
+
+
 def _points(raw: Any, where: str, file: str | None) -> dict[str, Fraction]:
     from cnngrad.teach.check import split_key  # check imports this module's helpers
 
@@ -123,7 +129,7 @@ def _points(raw: Any, where: str, file: str | None) -> dict[str, Fraction]:
                            hint='e.g. {"conv2d_1.grads.kernel": 4, "loss": 1}')
     points, spelled = {}, {}
     for key, value in raw.items():
-        at = f"{where}.{key}" if key.strip() else where  # a blank key: the object holding it
+        at = _key_where(where, key)
         cell = split_key(key, file=file, where=at)
         if cell in spelled:  # [0][0] and [0,0], or spaces: one cell written twice
             raise ProblemError(f"the same tensor or cell as '{spelled[cell]}'", where=at,
@@ -188,7 +194,7 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
     from cnngrad.teach.check import split_key
 
     for key in grading.points:
-        where = f"grading.points.{key}" if key.strip() else "grading.points"
+        where = _key_where("grading.points", key)
         path, index = split_key(key, file=grading.file, where=where)
         if path == "loss" and path not in shapes:
             raise ProblemError("the problem gives the delta at the last layer, so it has no "

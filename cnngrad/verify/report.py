@@ -222,8 +222,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             lines.append("")
             lines += _grid(grid_failure,
                            report.style.axes(report.op, grid_failure.name, report.layout),
-                           width, report.rtol, report.atol,
-                           report.style.shown(report.op, grid_failure.name))
+                           width, report.rtol, report.atol, label(grid_failure.name))
             grid_shown = True
     else:
         lines += _wrap(first.message, "    ", "  ", width)
@@ -236,7 +235,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     if report.slips:
         for slip in report.slips:
             # a slip of the whole return (its order) names no one output
-            subject = f"{report.style.shown(report.op, slip.output)} " if slip.output else ""
+            subject = f"{label(slip.output)} " if slip.output else ""
             lines += _wrap(f"{subject}{slip.description} — in {slip.matched} of "
                            f"{slip.of} failing cases [{slip.name}]", "        ",
                            "Slip:   ", width)

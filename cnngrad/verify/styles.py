@@ -362,7 +362,7 @@ class DLSStyle(Style):
     def bind(self, fn, op, case, layout, keywords, forward) -> Call:
         t = {k: self.tensor(op, k, v.copy(), case, "nhwc") for k, v in case.arrays.items()}
         return _handing(self._bound(fn, op, case, t, forward), t,
-                        {"x": "A_prev", "w": "W", "delta": _dls_upstream(op)})
+                        {name: self.shown(op, name) for name in ("x", "w", "delta")})
 
     def _bound(self, fn, op, case, t: dict, forward) -> Call:
         p, name = case.params, op.name
