@@ -1181,6 +1181,42 @@ def test_grids_of_a_checked_tensor_fit_80_columns_and_name_a_kernel_s_filter(tmp
     assert "[f=2, c=1]                         [f=2, c=2]" in one_based.stdout.splitlines()
 
 
+@pytest.mark.parametrize("columns", [80, 60, 40])
+def test_a_matrix_too_wide_for_the_width_is_cut_into_column_blocks_never_a_cell(
+        tmp_path, monkeypatch, columns):
+    # a 3×8 dense gradient with a mark after every value: wider than 80 columns whole, so it
+    # is cut into blocks of whole columns, each under "columns a–b" (Rich alone cut a value
+    # to "-0.1162…" and wrapped every mark onto a line of its own)
+    from rich.cells import cell_len
+
+    monkeypatch.chdir(tmp_path)
+    weights = [[round(0.1 * (i + 1) - 0.037 * j, 2) for j in range(8)] for i in range(3)]
+    doc = {"input": [0.25, -0.5, 0.75, 1, -1.25, 0.5, 0.125, -0.375],
+           "layers": [{"type": "dense", "weights": weights}], "delta": [0.5, -1, 0.25]}
+    Path("p.json").write_text(json.dumps(doc))
+    truth = np.asarray(run(load_problem("p.json")).layers[0].grads["weights"], dtype=float)
+    answers = [[f"{value:.6f}" for value in row] for row in truth]
+    answers[2][5] = "-0.116205"  # wrong: its true value is shown beside it
+    Path("a.json").write_text(json.dumps({"dense_1.grads.weights": answers}))
+    result = runner.invoke(app, ["check", "p.json", "a.json"], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= columns
+    assert "…" not in result.stdout
+    spans = [line for line in lines if line.startswith(("columns ", "column "))]
+    assert len(spans) >= 2 and spans[0].startswith("columns 0") and spans[-1].endswith("7")
+    shown = " ".join(lines)
+    for i, row in enumerate(answers):
+        for j, text in enumerate(row):
+            mark = "✗" if (i, j) == (2, 5) else "✓"
+            assert f" {text} {mark}" in shown, (i, j)
+    assert f"-0.116205 ✗ {truth[2, 5]:.6f}" in shown
+    # whole when it fits: no block lines
+    wide = runner.invoke(app, ["check", "p.json", "a.json"], env={"COLUMNS": "200"})
+    assert not any(line.startswith("column") for line in wide.stdout.splitlines())
+    assert "-0.116205 ✗" in wide.stdout
+
+
 @pytest.mark.parametrize("layer, answer, says", [
     ({"type": "maxpool2d", "size": 2}, [[1, 1, -2, -2], [1, 1, -2, -2], [3, 3, 0, 0], [3, 3, 0, 0]],
      "matches the delta sent to every cell of the window instead of to its maximum"),

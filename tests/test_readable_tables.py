@@ -26,8 +26,8 @@ from cnngrad.cli import app
 from cnngrad.network import run
 from cnngrad.problem import load_problem
 from cnngrad.render.blocks import matrices
-from cnngrad.render.tables import (ELLIPSIS, GRIDS_FIRST, GRIDS_LAST, MatrixGrid, _column_span, _scientific,
-                                   backward_report, cell_text, forward_report, tensor_view)
+from cnngrad.render.tables import (ELLIPSIS, GRIDS_FIRST, GRIDS_LAST, MatrixGrid, _scientific,
+                                   column_span, backward_report, cell_text, forward_report, tensor_view)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "samples").glob("*.json"))
@@ -182,7 +182,7 @@ def test_grids_stand_side_by_side_only_when_they_fit():
     (["6", "7", ELLIPSIS], "columns 6–7, …"),
 ])
 def test_column_blocks_name_their_columns(headers, span):
-    assert _column_span(headers) == span
+    assert column_span(headers) == span
 
 
 def test_one_based_counts_every_index_from_1():

@@ -17,6 +17,7 @@ import numpy as np
 from rich import box
 from rich.console import Group, RenderableType
 from rich.measure import Measurement
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -24,6 +25,7 @@ from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, points_text, rounding_note, tensor_notes,
                                    unexplained_notes)
+from cnngrad.render.tables import column_blocks, column_span
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
     fmt,
@@ -82,28 +84,64 @@ def _implied_cell(check: TensorCheck, index: tuple, decimals: int, scientific: b
                 style="yellow" if check.carried[index] else "")
 
 
-def _grid(check: TensorCheck, lead: tuple, decimals: int, scientific: bool, base: int = 0,
-          cell=_cell) -> Table:
-    """One matrix (or a vector as one row) of the tensor, with row and column indices
-    (counted from ``base``); ``lead`` indexes the grids (:attr:`TensorCheck.grid_order`)."""
-    order = check.grid_order
-    shape = (check.shape if order is None else order.shape)[len(lead):]
+class _CheckGrid:
+    """One matrix of a checked tensor (a vector as one row), with row and column indices
+    counted from ``base``; ``lead`` indexes the grids (:attr:`TensorCheck.grid_order`).
+    Whole when it fits the width it is printed at, else cut into column blocks, each under
+    a line naming its columns, as backward's tables are: a cell (the value written, its
+    mark, the true value) is never cut or wrapped."""
 
-    def own(index: tuple) -> tuple:  # a cell of the grids → its index in the tensor
-        if order is None:
-            return index
-        return tuple(int(i) for i in np.unravel_index(int(order[index]), check.shape))
+    def __init__(self, check: TensorCheck, lead: tuple, decimals: int, scientific: bool,
+                 base: int = 0, cell=_cell, label: str | None = None) -> None:
+        order = check.grid_order
+        shape = (check.shape if order is None else order.shape)[len(lead):]
 
-    rows, cols = (1, shape[0]) if len(shape) == 1 else shape
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("", justify="right", style="dim")
-    for j in range(cols):
-        table.add_column(str(j + base), justify="right", header_style="dim")
-    for i in range(rows):
-        cells = [cell(check, own(lead + ((j,) if len(shape) == 1 else (i, j))), decimals,
-                      scientific) for j in range(cols)]
-        table.add_row("" if len(shape) == 1 else str(i + base), *cells)
-    return table
+        def own(index: tuple) -> tuple:  # a cell of the grids → its index in the tensor
+            if order is None:
+                return index
+            return tuple(int(i) for i in np.unravel_index(int(order[index]), check.shape))
+
+        vector = len(shape) == 1
+        rows, cols = (1, shape[0]) if vector else shape
+        self.label = label
+        self.header = [str(j + base) for j in range(cols)]
+        self.row_labels = ["" if vector else str(i + base) for i in range(rows)]
+        self.cells = [[cell(check, own(lead + ((j,) if vector else (i, j))), decimals,
+                            scientific) for j in range(cols)] for i in range(rows)]
+        # a Rich table of these columns: one space either side of a column (none at the
+        # edges) and a space between two, so each value column takes its widest cell + 3
+        self.fixed = max(map(cell_len, self.row_labels)) + 1
+        self.widths = [2 + max([cell_len(self.header[j])] +
+                               [line[j].cell_len for line in self.cells]) for j in range(cols)]
+
+    def table(self, columns: range | None = None) -> Table:
+        columns = range(len(self.header)) if columns is None else columns
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        table.add_column("", justify="right", style="dim", no_wrap=True)
+        for j in columns:
+            table.add_column(self.header[j], justify="right", header_style="dim", no_wrap=True)
+        for label, line in zip(self.row_labels, self.cells):
+            table.add_row(label, *(line[j] for j in columns))
+        return table
+
+    def _width(self, columns: range) -> int:
+        return self.fixed + sum(self.widths[j] for j in columns) + len(columns) - 1
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        every = range(len(self.widths))
+        label = cell_len(self.label or "")
+        widest = max(self._width(every), label)
+        narrowest = max(max(self._width(range(j, j + 1)) for j in every), min(label, 20))
+        return Measurement(min(narrowest, widest), widest)
+
+    def __rich_console__(self, console, options):
+        blocks = column_blocks(self.fixed, self.widths, options.max_width)
+        for number, block in enumerate(blocks):
+            span = column_span([self.header[j] for j in block]) if len(blocks) > 1 else ""
+            head = "  ".join(part for part in (self.label, span) if part)
+            if head:
+                yield Text(head, style="bold", overflow="fold")
+            yield self.table(block)
 
 
 class _GridRows:
@@ -164,8 +202,7 @@ def _grids(check: TensorCheck, decimals: int, scientific: bool, base: int,
     for lead in product(*(range(s) for s in lead_shape)):
         label = ", ".join(f"{n}={i + base}" for n, i in zip(names, lead))
         items.append((lead[0] if len(lead) > 1 else 0,
-                      Group(Text(f"[{label}]", style="bold"),
-                            _grid(check, lead, decimals, scientific, base, cell))))
+                      _CheckGrid(check, lead, decimals, scientific, base, cell, f"[{label}]")))
     return _GridRows(items)
 
 
@@ -200,7 +237,7 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
         title.append_text(_cell(check, (), decimals, scientific))
         parts.append(title)
     elif check.truth.ndim <= 2:
-        parts += [title, _grid(check, (), decimals, scientific, base)]
+        parts += [title, _CheckGrid(check, (), decimals, scientific, base)]
     else:
         parts += [title, _grids(check, decimals, scientific, base)]
     count = _count_line(check.n_right, check.n_answered, check.n_carried)
@@ -219,7 +256,7 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
             parts.append(Text("    " + true_text(check.implied[()], decimals, scientific),
                               style="yellow"))
         elif check.truth.ndim <= 2:
-            parts.append(_grid(check, (), decimals, scientific, base, _implied_cell))
+            parts.append(_CheckGrid(check, (), decimals, scientific, base, _implied_cell))
         else:
             parts.append(_grids(check, decimals, scientific, base, _implied_cell))
     for diagnosis in check.diagnoses:

@@ -254,15 +254,7 @@ class MatrixGrid:
 
     def blocks(self, width: int) -> list[range]:
         """The columns cut into consecutive blocks, each as wide as fits in ``width``."""
-        blocks, start, used = [], 0, self.fixed
-        for k, w in enumerate(self.widths):
-            if k > start and used + 1 + w > width:
-                blocks.append(range(start, k))
-                start, used = k, self.fixed + w
-            else:
-                used += w + (1 if k > start else 0)
-        blocks.append(range(start, len(self.widths)))
-        return blocks
+        return column_blocks(self.fixed, self.widths, width)
 
     def table(self, columns: range | None = None) -> Text:
         """The lines of ``columns`` (all by default): a header of column indices over a rule,
@@ -305,13 +297,28 @@ class MatrixGrid:
         """The column blocks for ``width``, each under a line naming its columns."""
         parts = []
         for block in self.blocks(width):
-            span = _column_span([self.header[k] for k in block])
+            span = column_span([self.header[k] for k in block])
             head = "  ".join(p for p in (self.label, span) if p)
             parts.append(Group(Text(head, style="bold", overflow="fold"), self.table(block)))
         return parts
 
 
-def _column_span(headers: list[str]) -> str:
+def column_blocks(fixed: int, widths: list[int], width: int) -> list[range]:
+    """Columns of ``widths`` (each with its padding) after ``fixed`` columns of row indices,
+    one space between two of them, cut into consecutive blocks, each as wide as fits in
+    ``width`` (a column wider than that stands alone)."""
+    blocks, start, used = [], 0, fixed
+    for k, w in enumerate(widths):
+        if k > start and used + 1 + w > width:
+            blocks.append(range(start, k))
+            start, used = k, fixed + w
+        else:
+            used += w + (1 if k > start else 0)
+    blocks.append(range(start, len(widths)))
+    return blocks
+
+
+def column_span(headers: list[str]) -> str:
     """``columns 0–7, …, 17`` for a block's column indices (``…`` where columns are hidden)."""
     runs: list[list[str]] = [[]]
     for header in headers:
