@@ -9,6 +9,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -370,6 +371,73 @@ def test_an_upstream_answer_right_to_its_decimals_carries_its_rounding_forward(t
     assert delta.carried_from == ("sigmoid_1.delta_in",)
     assert [round(float(v), 6) for v in delta.implied] == [-0.037948, -0.118348, -0.03435,
                                                              0.088126]
+
+
+# conv with a 2×2 kernel on a 3×3 input, the delta given: grads.bias = Σ delta_out (true 1)
+ROUNDED_UPSTREAM = {"input": [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]],
+                    "kernel": [[1, 0], [0, 1]], "bias": 0, "delta": [[0.1, 0.2], [0.3, 0.4]]}
+
+
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize("delta_out, bias, carried", [
+    # four 0.3333 stand for values in [0.33325, 0.33335]: their sum in [1.3330, 1.3334]
+    ("0.3333", "1.3333", True),   # a third each, kept unrounded: 4/3 written 1.3333
+    ("0.3333", "1.3332", True),   # the four as written
+    ("0.3333", "1.3334", True),   # the edge of the range
+    ("0.3333", "1.3330", True),   # the other edge
+    ("0.3333", "1.3335", False),  # past it
+    ("0.3333", "1.3329", False),
+    ("0.3333", "1.33", False),    # fewer decimals than required: the value recomputed only
+    ("0.33", "1.3200", True),     # a delta short of the decimals stands for itself exactly
+    ("0.33", "1.3233", False),
+    ("1/3", "1.3334", False),     # so does a fraction: 4/3 is 1.333333…
+    ("1/3", "1.333333", True),
+])
+def test_a_carried_answer_may_come_from_upstream_values_before_their_rounding(
+        tmp_path, delta_out, bias, carried, exact):
+    # a student who keeps a calculator's digits and rounds only what they write: the upstream
+    # cells used stand for any value that rounds to them, so the bias recomputed from them
+    # ranges over an interval, and a cell right for a value in it is carried forward
+    doc = dict(ROUNDED_UPSTREAM, grading={"carry_forward": True, "min_decimals": 4})
+    problem = problem_file(tmp_path, doc)
+    answers = write(tmp_path, "a.json", json.dumps({
+        "conv2d_1.delta_out": [[delta_out] * 2] * 2, "conv2d_1.grads.bias": bias}))
+    spec = load_problem(str(problem))
+    grading = parse_grading(spec.grading)
+    result = check_file(run(spec), str(answers), resolve_tolerance(grading), grading=grading)
+    check = _tensor(result, "conv2d_1.grads.bias")
+    assert bool(check.carried) == carried
+    if carried and delta_out == "0.3333":  # the value shown: recomputed from the answers
+        assert float(check.implied) == pytest.approx(1.3332, abs=1e-12)
+    out = invoke("check", problem, answers, *(["--exact"] if exact else []))
+    assert out.exit_code == 1  # the delta_out is wrong (true 0.1 … 0.4), the bias too
+    assert (f"{bias} ↻ 1" in out.output) == carried, out.output
+
+
+def test_the_spread_of_a_step_sums_each_rounding_s_effect():
+    from fractions import Fraction
+
+    from cnngrad.teach.carry_forward import SPREAD_MAX_CELLS, spread
+
+    # y = [a − 2b, 3b]: cells written with 2 and 1 decimals move y by ½·10⁻² and 3·½·10⁻¹
+    def evaluate(args):
+        a, b = args
+        return np.array([a[0] - 2 * b[0], 3 * b[0]])
+
+    args = [np.array([0.25]), np.array([0.5])]
+    base = evaluate(args)
+    got = spread(evaluate, args, [np.array([2]), np.array([1])], base)
+    assert got == pytest.approx([0.005 + 2 * 0.05, 3 * 0.05])
+    # a cell marked −1 (exact) does not move; exact arguments give exact halves
+    got = spread(evaluate, args, [np.array([-1]), np.array([-1])], base)
+    assert got.tolist() == [0, 0]
+    exact = [np.array([Fraction(1, 4)], dtype=object), np.array([Fraction(1, 2)], dtype=object)]
+    got = spread(evaluate, exact, [np.array([2]), np.array([1])], evaluate(exact))
+    assert got.tolist() == [Fraction(1, 200) + Fraction(1, 10), Fraction(3, 20)]
+    # past SPREAD_MAX_CELLS moved cells it is not bounded: the values as written only
+    many = [np.zeros(SPREAD_MAX_CELLS + 1)]
+    assert spread(lambda a: a[0].sum(keepdims=True), many,
+                  [np.full(SPREAD_MAX_CELLS + 1, 3)], np.zeros(1)) is None
 
 
 def test_carry_forward_is_off_unless_asked(tmp_path):

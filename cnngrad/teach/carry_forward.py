@@ -24,7 +24,9 @@ it is right from their answers one step upstream with the true value of every te
 did not answer (``StudentValues(..., chain=False)``: a delta the student did not answer,
 routed through their own wrong forward values).  The upstream answers used may be wrong or
 right only to the decimals written: a student who carries their own rounded -0.0664 forward
-to six decimals is carried forward too.  With no upstream answer used (the true values
+to six decimals is carried forward too.  Each upstream cell used stands for any value that
+rounds to it as written (the student may have carried more digits than they wrote):
+:meth:`Implied.spread` bounds how far the implied value moves over those values.  With no upstream answer used (the true values
 alone) nothing is carried forward.  The layer's step is the
 one the engine runs, asked of the layer registry (:func:`run_step`: its family's ``forward``
 and ``backward``; the loss's family for the loss); no slip or layer type is special-cased
@@ -33,7 +35,7 @@ here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -45,7 +47,7 @@ from cnngrad.families import layer_family, loss_family
 from cnngrad.network import LayerTrace, Trace, reads_many
 from cnngrad.problem import INPUT
 
-__all__ = ["Implied", "StudentValues", "implied_value", "run_step", "run_loss"]
+__all__ = ["Implied", "StudentValues", "implied_value", "run_step", "run_loss", "spread"]
 
 
 def run_step(spec, inputs: list[np.ndarray], delta_out: np.ndarray | None = None
@@ -80,6 +82,53 @@ def run_loss(problem, output: np.ndarray) -> tuple[Any, np.ndarray]:
     return loss_family(problem.loss.type).loss_and_delta(problem.loss, output)
 
 
+#: An implied value's spread moves the upstream cells one at a time, a step run each: past
+#: this many cells (a problem far beyond a hand computation) a carried cell has to match the
+#: upstream values as written.
+SPREAD_MAX_CELLS = 1024
+
+
+def _half_unit(decimals: int, exact: bool):
+    return Fraction(1, 2 * 10**decimals) if exact else 0.5 * 10.0**-decimals
+
+
+def spread(evaluate: Callable[[list[np.ndarray]], np.ndarray], args: list[np.ndarray],
+           digits: list[np.ndarray], base: np.ndarray) -> np.ndarray | None:
+    """How far ``evaluate(args)`` (= ``base``) may move when each cell of ``args`` with
+    ``digits`` d ≥ 0 moves by up to half a unit of its d-th decimal: Σ_k |evaluate(args with
+    cell k moved by that) − base|.
+
+    Parameters
+    ----------
+    evaluate : callable, list of ndarray → ndarray (base's shape)
+    args : list of ndarray, float64 or object (Fractions)
+    digits : list of int ndarray, each the shape of its arg: the decimals a cell was written
+        with, −1 for a cell taken as exact (not written, or written as exact)
+    base : ndarray, ``evaluate(args)``
+
+    Returns
+    -------
+    ndarray (base's shape and dtype), or None past :data:`SPREAD_MAX_CELLS` moved cells
+
+    Notes
+    -----
+    Exact for a step linear in each argument (every backward step: a delta_in is linear in
+    the delta, a conv's or dense layer's gradient in the delta and in the input, each), to
+    first order otherwise (a sigmoid's output, a loss).
+    """
+    cells = [(i, k) for i, d in enumerate(digits) for k in np.flatnonzero(d.reshape(-1) >= 0)]
+    total = np.zeros_like(base)
+    if len(cells) > SPREAD_MAX_CELLS:
+        return None
+    for i, k in cells:
+        moved = list(args)
+        moved[i] = np.array(args[i], copy=True)
+        flat = moved[i].reshape(-1)
+        flat[k] = flat[k] + _half_unit(int(digits[i].reshape(-1)[k]), moved[i].dtype == object)
+        total = total + np.abs(np.asarray(evaluate(moved)) - base)
+    return np.asarray(total)  # a 0-d object sum is a Fraction, not an array
+
+
 @dataclass
 class _Used:
     """The upstream answers a recomputation used: those with a wrong cell among the cells
@@ -109,17 +158,27 @@ class _Used:
         return tuple(self.wrong or self.right)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Implied:
     """A tensor as the student's own upstream answers imply it."""
 
     value: np.ndarray  # display shape, the dtype of the trace
     used: _Used  # the upstream answers it was recomputed from
+    #: computes :meth:`spread` (called at most once, only when it is asked for)
+    spread_of: Callable[[], np.ndarray | None] | None = field(default=None, repr=False)
 
     @property
     def sources(self) -> tuple[str, ...]:
         """The upstream answers a report names: those with a wrong cell, else all used."""
         return self.used.named()
+
+    def spread(self) -> np.ndarray | None:
+        """How far each cell of :attr:`value` may move (≥ 0, its shape and dtype) when each
+        upstream cell used is any value that rounds to it as written; None when that is not
+        bounded (more than :data:`SPREAD_MAX_CELLS` such cells)."""
+        if self.spread_of is not None:
+            self._spread, self.spread_of = self.spread_of(), None
+        return getattr(self, "_spread", np.zeros_like(self.value))
 
 
 class StudentValues:
@@ -131,10 +190,12 @@ class StudentValues:
     value, and the true delta routed through it)."""
 
     def __init__(self, trace: Trace, answers: Mapping[str, Any], *,
-                 chain: bool = True, reader_first: bool = False) -> None:
+                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0) -> None:
         self.trace = trace
         self.answers = answers  # path -> TensorCheck (answered, right, given, truth)
         self.chain = chain
+        # a cell written with fewer decimals (a whole number too) stands for itself exactly
+        self.least_decimals = max(1, min_decimals)
         # a layer's delta_out as the student wrote it, or (reader_first) as they wrote the
         # delta_in of the one layer that reads it, where they answered both
         self.reader_first = reader_first
@@ -145,11 +206,13 @@ class StudentValues:
 
     def value(self, paths: tuple[str, ...], truth_shown: np.ndarray,
               internal_shape: tuple[int, ...] | None, implied_from: str | None = None
-              ) -> tuple[np.ndarray, _Used]:
+              ) -> tuple[np.ndarray, _Used, np.ndarray]:
         """The first path's answered cells win, then the next path's, then what the
         student's upstream answers imply for ``implied_from`` (the first path by default;
-        unless ``chain`` is off), then the truth; and the answered paths used (here or
-        upstream)."""
+        unless ``chain`` is off), then the truth; the answered paths used (here or
+        upstream); and each cell's decimals as the student wrote it here (int, the value's
+        shape), −1 where it stands for itself exactly: not answered here, written as p/q, or
+        with fewer decimals than required (:func:`spread`)."""
         fallback = self.implied(implied_from or paths[0]) if self.chain else None
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
@@ -159,6 +222,7 @@ class StudentValues:
             used = _Used()
         exact = value.dtype == object
         filled = np.zeros(value.shape, dtype=bool)
+        digits = np.full(value.shape, -1, dtype=np.int64)
         taken = _Used()  # the paths whose cells are taken here
         for path in paths:
             check = self.answers.get(path)
@@ -176,29 +240,36 @@ class StudentValues:
                 value[take] = given if exact else np.array([float(g) for g in given])
             filled |= take
             taken.add(path, bool((check.answered & ~check.right)[take].any()))
+            rounds = ~check.fraction & (check.decimals >= self.least_decimals)
+            digits[take] = np.where(rounds, check.decimals, -1)[take]
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
         if internal_shape is not None:
             value = self.trace.layout.to_internal(value, internal_shape)
-        return value, used
+            digits = self.trace.layout.to_internal(digits, internal_shape)
+        return value, used, digits
 
-    def inputs_of(self, index: int) -> tuple[list[np.ndarray], list[str]]:
-        """The student's values of each input of layer ``index`` (internal), and the paths
-        answered upstream they came from; the problem's input is as given."""
+    def inputs_of(self, index: int) -> tuple[list[np.ndarray], _Used, list[np.ndarray]]:
+        """The student's values of each input of layer ``index`` (internal), the paths
+        answered upstream they came from, and their decimals as written (:meth:`value`);
+        the problem's input is as given."""
         layer = self.trace.layers[index]
-        values, sources = [], _Used()
+        values, sources, digits = [], _Used(), []
         for name, given in zip(_input_names(layer), layer.inputs):
             if name not in self.index:
                 values.append(given)
+                digits.append(np.full(np.shape(given), -1, dtype=np.int64))
                 continue
             source = self.trace.layers[self.index[name]]
-            value, used = self.value((f"{name}.output",), self.trace.shown(source.output),
-                                     source.output.shape)
+            value, used, written = self.value((f"{name}.output",),
+                                              self.trace.shown(source.output),
+                                              source.output.shape)
             values.append(value)
+            digits.append(written)
             sources.merge(used)
-        return values, sources
+        return values, sources, digits
 
-    def delta_out_of(self, index: int) -> tuple[np.ndarray, list[str]]:
+    def delta_out_of(self, index: int) -> tuple[np.ndarray, _Used, np.ndarray]:
         layer = self.trace.layers[index]
         own = f"{layer.name}.delta_out"
         readers = _readers(self.trace, index)
@@ -214,7 +285,7 @@ class StudentValues:
                           self.trace.shown(layer.delta_out), layer.delta_out.shape,
                           implied_from=own)
 
-    def last_output(self) -> tuple[np.ndarray, list[str]]:
+    def last_output(self) -> tuple[np.ndarray, _Used, np.ndarray]:
         last = self.trace.layers[-1]
         return self.value((f"{last.name}.output",), self.trace.shown(last.output),
                           last.output.shape)
@@ -240,11 +311,13 @@ class StudentValues:
         if path == "loss":
             if trace.problem.loss is None:
                 return None
-            output, sources = self.last_output()
+            output, sources, digits = self.last_output()
             if not sources:
                 return None
-            loss, _ = run_loss(trace.problem, output)
-            return Implied(np.asarray(_scalar(loss, trace)), sources)
+
+            def loss_of(args):
+                return np.asarray(_scalar(run_loss(trace.problem, args[0])[0], trace))
+            return _implied(loss_of, [output], [digits], sources)
         name, _, rest = path.partition(".")
         index = self.index.get(name)
         if index is None:
@@ -256,11 +329,13 @@ class StudentValues:
                 return self._summed_delta(name, readers)
             if index != len(trace.layers) - 1 or trace.problem.loss is None:
                 return None
-            output, sources = self.last_output()
+            output, sources, digits = self.last_output()
             if not sources:
                 return None
-            _, delta = run_loss(trace.problem, output)
-            return Implied(trace.shown(np.asarray(delta)), sources)
+
+            def delta_of(args):
+                return trace.shown(np.asarray(run_loss(trace.problem, args[0])[1]))
+            return _implied(delta_of, [output], [digits], sources)
         layer = trace.layers[index]
         if kind not in ("output", "delta_in", "grads"):
             return None
@@ -271,39 +346,56 @@ class StudentValues:
                    if input_name == key] if reads_many(layer.spec) else [0] if not key else []
         if kind == "delta_in" and not entries:
             return None
-        xs, sources = self.inputs_of(index)
+        xs, sources, digits = self.inputs_of(index)
         if kind == "output":
             if not sources:
                 return None
-            output, _, _ = run_step(layer.spec, xs)
-            return Implied(trace.shown(output), sources)
-        delta_out, delta_sources = self.delta_out_of(index)
+
+            def output_of(args):
+                return trace.shown(run_step(layer.spec, args)[0])
+            return _implied(output_of, xs, digits, sources)
+        delta_out, delta_sources, delta_digits = self.delta_out_of(index)
         sources.merge(delta_sources)
         if not sources:
             return None
-        _, delta_ins, grads = run_step(layer.spec, xs, delta_out.astype(layer.delta_out.dtype,
-                                                                         copy=False))
-        value = (trace.shown(sum(delta_ins[i] for i in entries)) if kind == "delta_in"
-                 else grads.get(key))
-        if value is None:
-            return None
-        return Implied(np.asarray(value), sources)
+
+        def backward_of(args):  # args: the inputs, then the delta_out
+            _, delta_ins, grads = run_step(layer.spec, args[:-1], args[-1].astype(
+                layer.delta_out.dtype, copy=False))
+            value = (trace.shown(sum(delta_ins[i] for i in entries)) if kind == "delta_in"
+                     else grads.get(key))
+            return None if value is None else np.asarray(value)
+        return _implied(backward_of, [*xs, delta_out], [*digits, delta_digits], sources)
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
         """A layer's delta_out: the student's value of what each layer that reads its output
         sends back (their answered cells, else what their answers imply), summed over the
         readers when several do (the multivariate chain rule), when one of them is answered
         or implied."""
-        total, sources = None, _Used()
+        values, sources, digits = [], _Used(), []
         for reader in readers:
             sent = self.trace.delta_sent(reader, name)
-            value, used = self.value((_delta_in_path(reader, name),), self.trace.shown(sent),
-                                     None)
-            total = value if total is None else total + value
+            value, used, written = self.value((_delta_in_path(reader, name),),
+                                              self.trace.shown(sent), None)
+            values.append(value)
+            digits.append(written)
             sources.merge(used)
         if not sources:
             return None
-        return Implied(np.asarray(total), sources)
+        return _implied(lambda args: np.asarray(sum(args[1:], args[0])), values, digits,
+                        sources)
+
+
+def _implied(evaluate: Callable[[list[np.ndarray]], np.ndarray | None],
+             args: list[np.ndarray], digits: list[np.ndarray], used: _Used) -> Implied | None:
+    """``evaluate(args)`` as an :class:`Implied` value recomputed from ``used``, its spread
+    over the rounding of the cells ``digits`` marks (:func:`spread`, computed if asked for);
+    None when ``evaluate`` gives nothing."""
+    value = evaluate(args)
+    if value is None:
+        return None
+    value = np.asarray(value)
+    return Implied(value, used, lambda: spread(evaluate, args, digits, value))
 
 
 def _input_names(layer: LayerTrace) -> tuple[str, ...]:

@@ -1182,9 +1182,13 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     from cnngrad.teach.carry_forward import StudentValues
 
     answers = {check.path: check for check in result.tensors if check.answered.any()}
+    # an upstream cell stands for any value that rounds to it at the decimals it shows when
+    # it shows those required (decimals rule); under atol/rtol, at any decimals
+    least = 0 if tolerance.explicit else tolerance.min_decimals
     # a layer's delta_out as written first, then the delta_in of the layer reading it
-    students = (StudentValues(trace, answers), StudentValues(trace, answers, chain=False),
-                StudentValues(trace, answers, reader_first=True))
+    students = (StudentValues(trace, answers, min_decimals=least),
+                StudentValues(trace, answers, chain=False, min_decimals=least),
+                StudentValues(trace, answers, reader_first=True, min_decimals=least))
     for check in answers.values():
         candidates = check.answered & ~check.right & ~check.rounded
         if not candidates.any():
@@ -1196,7 +1200,7 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
             value = student.implied(check.path)
             if value is None or value.value.shape != check.truth.shape:
                 continue
-            found = cells_right(written, value.value.reshape(-1)[cells], tolerance)
+            found = _carried_cells(written, value, cells, tolerance)
             if found.sum() > matches.sum():
                 implied, matches = value, found
             if matches.all():
@@ -1208,6 +1212,31 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
         check.carried = carried.reshape(check.truth.shape)
         check.implied = implied.value
         check.carried_from = implied.sources
+
+
+def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tolerance
+                   ) -> np.ndarray:
+    """Which ``written`` cells (flat indices ``cells`` of the tensor) are right for the value
+    ``implied`` (:class:`~cnngrad.teach.carry_forward.Implied`): for the value as recomputed,
+    or for the nearest value to the one written that the step gives while each upstream cell
+    used stays within half a unit of its last decimal written (its spread).  A cell written
+    with fewer decimals than required is held to the value as recomputed."""
+    value = implied.value.reshape(-1)[cells]
+    found = cells_right(written, value, tolerance)
+    if found.all():
+        return found
+    spread = implied.spread()
+    if spread is None:
+        return found
+    spread = spread.reshape(-1)[cells]
+    if value.dtype == object:
+        nearest = np.array([min(max(given, true - room), true + room) for given, true, room
+                            in zip(written.values, value, spread)] + [None],
+                           dtype=object)[:-1]
+    else:
+        given = np.array([float(v) for v in written.values], dtype=np.float64)
+        nearest = np.clip(given, value - spread, value + spread)
+    return found | (cells_right(written, nearest, tolerance) & ~_short(written, tolerance))
 
 
 def _written_cells(check: TensorCheck, cells: np.ndarray) -> Written:
