@@ -30,8 +30,9 @@ from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fie
 from cnngrad.families.base import Head
 from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
-from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, load_json_document, parse_number,
-                              parse_tensor, portable_json_error, read_source, unicode_minus_hint)
+from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, load_json_document, names_a_file,
+                              parse_number, parse_tensor, portable_json_error, read_source,
+                              unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
@@ -1058,7 +1059,7 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def tensor_ref(value: str, option: str):
         text = value.strip()
-        if text[:1] in "[-0123456789" + UNICODE_MINUSES and not Path(value).exists():
+        if text[:1] in "[-0123456789" + UNICODE_MINUSES and not names_a_file(value):
             try:
                 return json.loads(text, parse_float=Decimal)
             except ValueError as exc:

@@ -125,6 +125,50 @@ def test_quick_mode_options_and_inline_json(monkeypatch):
     assert layer["output"][0][0] == pytest.approx(-0.51 + 0.62 + 0.5)
 
 
+@pytest.mark.parametrize("option", ["--input", "--delta"])
+def test_quick_mode_inline_json_longer_than_a_file_name_may_be(option):
+    # a 12×12 input written out is past 255 characters, the longest file name most systems
+    # allow: asking whether such a file exists raised "File name too long"
+    grid = json.dumps([[round(0.01 * (12 * i + j), 2) for j in range(12)] for i in range(12)])
+    assert len(grid) > 255
+    ones = json.dumps([[1] * 11] * 11)
+    values = {"--input": grid, "--delta": ones}
+    if option == "--delta":
+        values = {"--input": json.dumps([[0.5] * 12] * 12),
+                  "--delta": json.dumps([[round(0.1 * j, 1) for j in range(11)]] * 11)}
+        assert len(values["--delta"]) > 255
+    result = invoke("backward", "--input", values["--input"], "--kernel", "[[1, 0], [0, 1]]",
+                    "--delta", values["--delta"], "-f", "json")
+    assert result.exit_code == 0, result.output
+    layer = json.loads(result.output)["layers"][0]
+    inputs, deltas = json.loads(values["--input"]), json.loads(values["--delta"])
+    # dE/dw[0,0] = Σ δ[i,j]·o[i,j] over the 11×11 output
+    assert layer["grads"]["kernel"][0][0] == pytest.approx(
+        sum(deltas[i][j] * inputs[i][j] for i in range(11) for j in range(11)))
+
+
+LONG_NAME = "a" * 300
+
+
+@pytest.mark.parametrize("args, words", [
+    (["backward", "--input", LONG_NAME + ".csv", "--kernel", "[[1]]", "--delta", "[[1]]"],
+     f"--input: '{LONG_NAME}.csv' cannot be read: file name too long"),
+    (["generate", LONG_NAME], f"RECIPE: unknown recipe '{LONG_NAME}'"),
+    (["generate", "conv1d", "-o", LONG_NAME], "--output: cannot write there: the file name is "
+                                               "too long"),
+    (["samples", LONG_NAME], f"NAME: no sample called '{LONG_NAME}'"),
+], ids=["backward-input", "generate-recipe", "generate-output", "samples"])
+def test_a_name_longer_than_the_system_allows_is_one_error_line(tmp_path, monkeypatch, args,
+                                                                 words):
+    # asking whether such a file exists raises "File name too long": never an internal error
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+    assert "internal error" not in result.output
+
+
 @pytest.mark.parametrize("options, fields", [
     (["--dilation", "2"], {"dilation": 2}),
     (["--padding", "[1, 0, 2, 1]", "--dilation", "[2, 1]"],

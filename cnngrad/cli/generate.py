@@ -12,7 +12,9 @@ import typer
 
 from cnngrad.cli.common import (DebugOpt, dash_is_standard_output, guarded, write_output,
                                 write_outputs)
+from cnngrad.cli.output import os_reason, short_name
 from cnngrad.errors import UsageError
+from cnngrad.tensorio import names_a_file
 
 EPILOG = """\
 [bold]Examples[/]
@@ -127,6 +129,14 @@ FILE_SUFFIXES = (".json", ".csv", ".md", ".tex")
 
 def _folder(output: Path, names: list[str], force: bool) -> None:
     """Make ``output`` (and its parent must exist); refuse to overwrite without --force."""
+    try:
+        _check_folder(output, names, force)
+    except OSError as exc:  # a name longer than the system allows, a folder not to be read
+        raise UsageError(f"cannot write there: {os_reason(exc)}", where="--output",
+                         file=short_name(str(output))) from None
+
+
+def _check_folder(output: Path, names: list[str], force: bool) -> None:
     if output.exists() and not output.is_dir():
         raise UsageError("is a file, not a folder", where="--output", file=str(output))
     if output.parent.exists() and not output.parent.is_dir():
@@ -277,7 +287,7 @@ def generate(
         seed_value = secrets.randbelow(10**6)
     if seed_value > MAX_SEED:
         raise UsageError(f"at most {MAX_SEED}", where="--seed")
-    protected = [Path(recipe)] if Path(recipe).is_file() else []
+    protected = [Path(recipe)] if names_a_file(recipe) else []
 
     suffix = Path(output).suffix.lower() if output is not None else ""
     if suffix in FILE_SUFFIXES and not Path(output).is_dir():

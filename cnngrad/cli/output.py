@@ -82,13 +82,13 @@ def _blocks(pieces: Iterable[str]) -> Iterator[str]:
         yield escape_controls("".join(block))
 
 
-def _shown(name: str) -> str:
+def short_name(name: str) -> str:
     """A file name short enough for a one-line message."""
     name = escape_controls(name)
     return name if len(name) <= 80 else f"{name[:38]}…{name[-38:]}"
 
 
-def _reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
     return {errno.ENOSPC: "no space left on device", errno.EACCES: "permission denied",
             errno.EPERM: "permission denied", errno.EROFS: "read-only file system",
             errno.ENAMETOOLONG: "the file name is too long",
@@ -157,7 +157,7 @@ def write_stdout(text: str) -> None:
         _stdout_closed()
         if isinstance(exc, ValueError) or exc.errno == errno.EBADF:  # closed under us
             raise OutputError("cannot write standard output: it is closed") from None
-        raise OutputError(f"cannot write standard output: {_reason(exc)}") from None
+        raise OutputError(f"cannot write standard output: {os_reason(exc)}") from None
 
 
 def flush_stdout() -> Optional[str]:
@@ -173,7 +173,7 @@ def flush_stdout() -> Optional[str]:
     except (OSError, ValueError) as exc:
         _stdout_closed()
         if isinstance(exc, OSError) and exc.errno != errno.EBADF:
-            return _reason(exc)
+            return os_reason(exc)
     return None
 
 
@@ -234,7 +234,7 @@ class PendingOutput:
         if not self.name or "\0" in self.name:
             return repr(self.name)
         slash = "/" if self.name.endswith(("/", os.sep)) and self.name.strip("/" + os.sep) else ""
-        return _shown(str(Path(self.name)) + slash)
+        return short_name(str(Path(self.name)) + slash)
 
     def _prepare(self, protected: list) -> None:
         name = self.name
@@ -246,7 +246,7 @@ class PendingOutput:
             folder = name.rstrip("/" + os.sep) or os.sep
             if os.path.isdir(folder):
                 raise self._fail("is a folder, not a file", "give a file name inside it")
-            raise UsageError(f"folder {_shown(folder)!r} does not exist", where=self.option,
+            raise UsageError(f"folder {short_name(folder)!r} does not exist", where=self.option,
                              file=self._display(), hint="make the folder first, or drop the "
                                                         "trailing '/' to name a file")
         path = Path(name)
@@ -255,9 +255,9 @@ class PendingOutput:
         except FileNotFoundError:
             info = None
         except NotADirectoryError:
-            raise self._fail(f"{_shown(str(path.parent))!r} is not a folder") from None
+            raise self._fail(f"{short_name(str(path.parent))!r} is not a folder") from None
         except OSError as exc:
-            raise self._fail(f"cannot write there: {_reason(exc)}") from None
+            raise self._fail(f"cannot write there: {os_reason(exc)}") from None
         what = None if info is None else protected_as(path, protected)
         if what is not None:
             raise self._fail(f"refusing to overwrite {what}")
@@ -281,7 +281,7 @@ class PendingOutput:
         folder = final.parent
         if not folder.is_dir():
             shown = str(path.parent) if str(path.parent) != "." else str(folder)
-            raise UsageError(f"folder {_shown(shown)!r} does not exist", where=self.option,
+            raise UsageError(f"folder {short_name(shown)!r} does not exist", where=self.option,
                              file=self._display(), hint="make the folder first")
         # root may write anything, but a file nobody may write is meant to stay as it is
         if info is not None and (not os.access(final, os.W_OK) or not info.st_mode & 0o222):
@@ -293,7 +293,7 @@ class PendingOutput:
             handle, temp = tempfile.mkstemp(prefix=f".{final.name[:40]}.", suffix=".tmp",
                                             dir=folder)
         except OSError as exc:
-            raise self._fail(f"cannot write there: {_reason(exc)}") from None
+            raise self._fail(f"cannot write there: {os_reason(exc)}") from None
         self.temp, self.final = temp, final
         PENDING.add(temp)
         try:
@@ -347,7 +347,7 @@ class PendingOutput:
                 except BrokenPipeError:
                     return
                 except OSError as exc:
-                    raise self._fail(f"cannot write there: {_reason(exc)}") from None
+                    raise self._fail(f"cannot write there: {os_reason(exc)}") from None
                 return
             try:
                 descriptor = os.open(self.direct, os.O_WRONLY | os.O_TRUNC
@@ -357,7 +357,7 @@ class PendingOutput:
             except BrokenPipeError:
                 return
             except OSError as exc:
-                raise self._fail(f"cannot write there: {_reason(exc)}") from None
+                raise self._fail(f"cannot write there: {os_reason(exc)}") from None
             return
         try:
             os.replace(self.temp, self.final)
@@ -432,7 +432,7 @@ def refuse_one_file_twice(targets: list) -> None:
         if key in seen:
             earlier_option = seen[key]
             raise UsageError(f"is also the {earlier_option} file, which it would replace",
-                             where=option, file=_shown(str(Path(name))),
+                             where=option, file=short_name(str(Path(name))),
                              hint=f"give {option} and {earlier_option} different files")
         seen[key] = option
 

@@ -34,6 +34,7 @@ from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INDEX_LOSSES,
                                       RELU_TYPES, RELU_ZERO, SHIFT_FREE_LOSSES,
                                       SHIFT_FREE_TYPES, SQUASH_TYPES, TIE, V1_TYPES, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
+from cnngrad.tensorio import names_a_file
 
 #: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
 MAX_ATTEMPTS = 400
@@ -118,7 +119,7 @@ def resolve_recipe(name: str) -> Recipe | None:
                          hint="a roster goes to --students: cnngrad generate RECIPE --students "
                               f"{name} -o DIR; a recipe is a name (cnngrad generate --list) or "
                               "a problem file (.json)")
-    if name.lower().endswith(".json") or Path(name).is_file():
+    if name.lower().endswith(".json") or names_a_file(name):
         return None
     raise UsageError(f"unknown recipe '{name}'", where="RECIPE",
                      hint=did_you_mean(name, tuple(RECIPES)) + "; cnngrad generate --list "
