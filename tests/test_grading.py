@@ -141,6 +141,22 @@ def test_a_points_path_that_names_nothing_lists_the_closest_first(tmp_path):
     assert "known: conv2d_1.grads.kernel, " in result.output
 
 
+def test_a_points_path_of_an_add_s_delta_in_names_its_inputs(tmp_path):
+    # an add's delta_in is one tensor per input (a1.delta_in.r1, a1.delta_in.input): points
+    # go to each, and the error says which
+    doc = {"input": [[0.5, -0.2], [0.1, 0.4]],
+           "layers": [{"type": "relu", "name": "r1"},
+                      {"type": "add", "name": "a1", "inputs": ["r1", "input"]}],
+           "delta": [[1, 2], [3, 4]], "grading": {"points": {"a1.delta_in": 4}}}
+    problem = problem_file(tmp_path, doc)
+    answers = write(tmp_path, "a.json", '{"a1.delta_in.r1": [[1, 2], [3, 4]]}')
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0].endswith(
+        "; hint: a1.delta_in is one tensor per input, each with its own points: "
+        "a1.delta_in.r1, a1.delta_in.input")
+
+
 @pytest.mark.parametrize("block, atol, rtol, min_decimals, expected", [
     ({}, None, None, None, (None, None, 4)),
     ({"min_decimals": 2}, None, None, None, (None, None, 2)),

@@ -206,7 +206,11 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
             close = difflib.get_close_matches(path, list(shapes), n=len(shapes), cutoff=0.0)
             shown = close[:8] + (["..."] if len(close) > 8 else [])
             hint = None
-            if path.partition(".")[2].startswith("updated."):
+            parts = [known for known in shapes if known.startswith(path + ".")]
+            if parts:  # an add's or concat's delta_in: one tensor per input
+                hint = f"{path} is one tensor per input, each with its own points: " + \
+                    ", ".join(parts)
+            elif path.partition(".")[2].startswith("updated."):
                 hint = "an updated parameter is known only with --lr"
             raise ProblemError(f"no such path; known: {', '.join(shown)}", where=where,
                                file=grading.file, hint=hint)
