@@ -343,6 +343,26 @@ def test_the_implied_values_show_every_wrong_cell_carried_or_not(tmp_path):
                                                      ["1", "·", "0.000000"]]
 
 
+def test_a_wrong_tensor_not_carried_still_shows_what_the_upstream_answers_imply(tmp_path):
+    # the pool's slip implies a kernel gradient of 1 (true 4); the student wrote 7: not
+    # carried, and the report shows the 1 it needed; the JSON names no source (nothing
+    # was carried from it)
+    answers = '{"maxpool2d_1.delta_in": [[1, 0], [0, 0]], "conv2d_1.grads.kernel": [[7]]}'
+    problem, path, result = _graded(tmp_path, POOL_CONV, answers)
+    kernel = _tensor(result, "conv2d_1.grads.kernel")
+    assert not kernel.carried.any() and float(kernel.implied[0, 0]) == 1.0
+    out = invoke("check", problem, path)
+    lines = out.output.splitlines()
+    at = lines.index("  → not carried forward from your maxpool2d_1.delta_in; the values they "
+                     "imply:")
+    assert lines[at + 3].split() == ["0", "1.000000"]
+    report = json.loads(invoke("check", problem, path, "--format", "json").output)
+    tensor = next(t for t in report["files"][0]["tensors"]
+                  if t["path"] == "conv2d_1.grads.kernel")
+    assert tensor["carried"] == [] and tensor["carried_from"] == []
+    assert not any("carried" in note for note in tensor["notes"])
+
+
 def test_zeros_carried_from_a_zero_delta_earn_their_points_and_are_named(tmp_path):
     # the contract's rule carries zeros from a delta answered as zeros (an all-zero sheet
     # scored 80 % of an exam): the points stand, and the note says where they came from

@@ -23,8 +23,8 @@ from rich.text import Text
 
 from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
-from cnngrad.render.grades import (carried_note, points_text, rounding_note, tensor_notes,
-                                   unexplained_notes)
+from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
+                                   tensor_notes, unexplained_notes)
 from cnngrad.render.tables import column_blocks, column_span
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
@@ -249,9 +249,10 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
     note = rounding_note(check, tolerance, base)
     if note:
         parts.append(_note("→", note, "yellow"))
-    note = carried_note(check)
-    if note:
-        parts.append(_note(CARRIED_MARK, f"{note}; the values they imply:", "yellow"))
+    carried, not_carried = carried_note(check), not_carried_note(check)
+    if carried or not_carried:
+        parts.append(_note(CARRIED_MARK if carried else "→",
+                           f"{carried or not_carried}; the values they imply:", "yellow"))
         if check.truth.ndim == 0:
             parts.append(Text("    " + true_text(check.implied[()], decimals, scientific),
                               style="yellow"))

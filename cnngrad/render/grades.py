@@ -64,6 +64,14 @@ def carried_note(check: TensorCheck) -> str | None:
     return note
 
 
+def not_carried_note(check: TensorCheck) -> str | None:
+    """``not carried forward from your conv2d_1.delta_out`` for a wrong tensor that the
+    student's upstream answers do not explain either: a report shows what they imply."""
+    if check.carried.any() or check.implied is None or not check.carried_from:
+        return None
+    return "not carried forward from your " + ", ".join(check.carried_from)
+
+
 #: At most this many cells are named in a note; the rest are counted.
 NAMED_CELLS = 6
 
@@ -173,7 +181,7 @@ def tensor_dict(check: TensorCheck, tolerance: Tolerance | None = None, *,
         "carried": [{"index": _index(index, base), "given": given, "true": number(true),
                      "implied": number(implied)}
                     for index, given, true, implied in check.carried_cells()],
-        "carried_from": list(check.carried_from),
+        "carried_from": list(check.carried_from) if check.n_carried else [],
         "diagnoses": [{"slip": d.slip, "text": d.text} for d in check.diagnoses],
         "sign_flipped": [_index(index, base) for index, _, _ in check.cells(check.sign_flipped)],
         "notes": tensor_notes(check, tolerance or Tolerance()),

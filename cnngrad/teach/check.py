@@ -1201,7 +1201,9 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
             if value is None or value.value.shape != check.truth.shape:
                 continue
             found = _carried_cells(written, value, cells, tolerance)
-            if found.sum() > matches.sum():
+            # none carried: the first value implied from a wrong upstream answer is still
+            # shown (what the cells needed); from right ones it is the truth again
+            if found.sum() > matches.sum() or (implied is None and value.used.wrong):
                 implied, matches = value, found
             if matches.all():
                 break
