@@ -14,7 +14,6 @@ from cnngrad.cli.common import (DebugOpt, dash_is_standard_output, guarded, writ
                                 write_outputs)
 from cnngrad.cli.output import os_reason, short_name
 from cnngrad.errors import UsageError
-from cnngrad.tensorio import names_a_file
 
 EPILOG = """\
 [bold]Examples[/]
@@ -270,6 +269,7 @@ def generate(
     from cnngrad.generate.draw import MAX_SEED
     from cnngrad.generate.make import generate as make, resolve_recipe, with_sheets
     from cnngrad.layers._common import TIE_RULES
+    from cnngrad.tensorio import names_a_file
 
     if ties is not None and ties not in TIE_RULES:
         from cnngrad.errors import did_you_mean
