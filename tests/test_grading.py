@@ -450,6 +450,22 @@ def test_a_carried_answer_may_come_from_upstream_values_before_their_rounding(
     assert (f"{bias} ↻ 1" in out.output) == carried, out.output
 
 
+def test_an_upstream_value_moved_past_the_step_s_domain_counts_as_written(tmp_path):
+    # a sigmoid output written 1.0000 stands for values up to 1.00005, past what a bce loss
+    # takes: the loss is then judged against the value recomputed as written (0), never an
+    # error for the grader
+    doc = {"input": [0.5, -1.0],
+           "layers": [{"type": "dense", "weights": [[1.5, 0.25]]}, {"type": "sigmoid"}],
+           "loss": {"type": "bce", "target": [1]}, "grading": {"carry_forward": True}}
+    problem = problem_file(tmp_path, doc)
+    for loss, carried in (("0.0000", True), ("0.0001", False)):
+        answers = write(tmp_path, "a.json", json.dumps({"sigmoid_1.output": ["1.0000"],
+                                                        "loss": loss}))
+        result = invoke("check", problem, answers)
+        assert result.exit_code == 1, result.output
+        assert (f"{loss} ↻ 0.474077" in result.output) == carried, result.output
+
+
 def test_the_spread_of_a_step_sums_each_rounding_s_effect():
     from fractions import Fraction
 

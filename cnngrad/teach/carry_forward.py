@@ -26,8 +26,9 @@ routed through their own wrong forward values).  The upstream answers used may b
 right only to the decimals written: a student who carries their own rounded -0.0664 forward
 to six decimals is carried forward too.  Each upstream cell used stands for any value that
 rounds to it as written (the student may have carried more digits than they wrote):
-:meth:`Implied.spread` bounds how far the implied value moves over those values.  With no upstream answer used (the true values
-alone) nothing is carried forward.  The layer's step is the
+:meth:`Implied.spread` bounds how far the implied value moves over those values.  With no
+upstream answer used (the true values alone) nothing is carried forward.  The layer's step is
+the
 one the engine runs, asked of the layer registry (:func:`run_step`: its family's ``forward``
 and ``backward``; the loss's family for the loss); no slip or layer type is special-cased
 here.
@@ -35,6 +36,7 @@ here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -175,10 +177,19 @@ class Implied:
     def spread(self) -> np.ndarray | None:
         """How far each cell of :attr:`value` may move (≥ 0, its shape and dtype) when each
         upstream cell used is any value that rounds to it as written; None when that is not
-        bounded (more than :data:`SPREAD_MAX_CELLS` such cells)."""
-        if self.spread_of is not None:
-            self._spread, self.spread_of = self.spread_of(), None
-        return getattr(self, "_spread", np.zeros_like(self.value))
+        bounded (more than :data:`SPREAD_MAX_CELLS` such cells, or a moved value the step
+        cannot take: a probability past 1 in a bce loss)."""
+        if self.spread_of is None:
+            return np.zeros_like(self.value)
+        return self._spread
+
+    @functools.cached_property
+    def _spread(self) -> np.ndarray | None:
+        try:
+            with np.errstate(all="ignore"):
+                return self.spread_of()
+        except (CnnGradError, ArithmeticError, ValueError):
+            return None
 
 
 class StudentValues:
