@@ -682,6 +682,13 @@ def _count(counts: dict, order: list, key: tuple[str, str], *hits: str) -> None:
         counts[key][1] += 1
 
 
+def _not_chance(matched: int, of: int) -> bool:
+    """Whether a slip that gives the user's answer in ``matched`` of the ``of`` failing cases
+    it applies to is named: in more than half of them.  One that fits a case or two by
+    chance (a 1×1 case's bias gradient, 4, taken for twice a true 2) is not; a slip the
+    user made fits every case it applies to."""
+    return matched > 0 and 2 * matched > of
+
 def diagnose(report: Report) -> list[SlipMatch]:
     """The slips whose answers equal the user's wrong outputs, on every failing case; each
     with the number of those cases it explains."""
@@ -699,7 +706,7 @@ def diagnose(report: Report) -> list[SlipMatch]:
             orders[returned[0]] += 1
             failures_of[id(result)] = returned[1]
     swapped = []
-    if orders:
+    if orders and _not_chance(orders.most_common(1)[0][1], len(diagnosed)):
         # the words name one order: the count is of the cases returned in that one
         user_order, matched = orders.most_common(1)[0]
         swapped = [SlipMatch(None, "outputs_swapped", f"the outputs are in the order "
@@ -758,7 +765,7 @@ def diagnose(report: Report) -> list[SlipMatch]:
     # each slip in the words that fit the most cases (the smallest case's first on a tie)
     matches = [SlipMatch(output, name, counts[(output, name)][0].most_common(1)[0][0],
                          *counts[(output, name)][1:]) for output, name in order
-               if counts[(output, name)][1] > 0]
+               if _not_chance(*counts[(output, name)][1:])]
     # per output, the slips that explain the most cases; the registry's order breaks ties
     best: list[SlipMatch] = []
     for output in op.outputs:
