@@ -257,6 +257,18 @@ def test_a_relu_of_one_input_is_drawn_above_0(tmp_path, seed):
     assert (x * kernel).sum() > 0  # the ReLU's one input: the 2×2 kernel over the 2×2 input
 
 
+def test_a_loss_beyond_its_decimals_most_often_is_said_once_with_why():
+    # the reason that failed most draws is the loss's decimals itself: why follows it in
+    # place ("most often: loss needed more …, in 310: a squared error …"), not repeated
+    with pytest.raises(UsageError) as caught:
+        generate(str(SAMPLES / "unet-concat.json"), 1, numbers="1dp")
+    what = caught.value.what
+    assert what.count("needed more than 3 decimals") == 1, what
+    assert what.endswith("(most often: loss needed more than 3 decimals, in 310: a squared "
+                         "error has up to twice the decimals of the output it squares, which "
+                         "the 3 promised by --numbers 1dp do not count)")
+
+
 def test_a_squared_error_loss_beyond_the_decimals_promised_is_named_with_what_works():
     # the MSE loss squares the output: with 2 decimals per number it needs more than the 4
     # decimals promised, which only draws with few-decimal outputs keep; seed 3 has none

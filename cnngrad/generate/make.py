@@ -398,8 +398,11 @@ def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: in
     what = (f"no hand-friendly {recipe.name} problem in {draws} draws with --numbers "
             f"{style.name}{stopped} (most often: {reason}, in {count})")
     decimals = _decimals_failure(failures, style)
-    if decimals:
-        what += f"; {decimals}"
+    if decimals and decimals[0] == reason:  # the reason given already: only why, in place
+        what = what[:-1] + f": {decimals[1]})"
+    elif decimals:
+        what += f"; the loss needed more than {decimals[2]} decimals in {failures[decimals[0]]} " \
+                f"({decimals[1]})"
     file = recipe.name not in RECIPES
     return UsageError(what, where="RECIPE", hint=_no_draw_hint(reason, style, file, decimals))
 
@@ -408,22 +411,22 @@ def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: in
 _DECIMALS_REASON = re.compile(r"(?P<path>\S+) needed more than (?P<promise>\d+) decimals$")
 
 
-def _decimals_failure(failures: Counter, style: Style) -> str:
+def _decimals_failure(failures: Counter, style: Style) -> tuple[str, str, str] | None:
     """Why the answers of the draws needed more decimals than the style promises, when the
     loss did: an MSE loss squares the network's output, so it needs twice the output's
-    decimals (and a half or a mean adds more), beyond what the promise counts.  Empty when no
-    draw failed so."""
-    for reason, count in failures.most_common():
+    decimals (and a half or a mean adds more), beyond what the promise counts.  (The failure
+    reason, why, the decimals promised); None when no draw failed so."""
+    for reason, _ in failures.most_common():
         match = _DECIMALS_REASON.match(reason)
         if match and match["path"] == "loss":
-            return (f"the loss needed more than {match['promise']} decimals in {count} "
-                    f"(a squared error has up to twice the decimals of the output it squares, "
-                    f"which the {match['promise']} promised by --numbers {style.name} do not "
-                    f"count)")
-    return ""
+            return (reason, f"a squared error has up to twice the decimals of the output it "
+                            f"squares, which the {match['promise']} promised by --numbers "
+                            f"{style.name} do not count", match["promise"])
+    return None
 
 
-def _no_draw_hint(reason: str, style: Style, file: bool, decimals: str) -> str:
+def _no_draw_hint(reason: str, style: Style, file: bool,
+                  decimals: tuple[str, str, str] | None) -> str:
     """What to change, for the reason the draws failed most often."""
     if decimals:
         # whole numbers square to whole numbers; fractions are held to a denominator instead
