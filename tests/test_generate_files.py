@@ -134,7 +134,6 @@ def test_a_sheet_states_a_loss_s_reduction_and_a_layer_s_written_settings(tmp_pa
 
 @pytest.mark.parametrize("sample", [
     "batched-cross-entropy.json",  # a batch of 2, a bias per filter
-    "dls-nhwc.json",  # channels last, a bias per filter, a max pool after the ReLU
     "unet-concat.json",  # a graph: conv → relu → upsample, concat with the input
     "dropout-classifier.json",  # a bias of one number
     "signal-conv1d.json",  # 1-D maps
@@ -149,6 +148,17 @@ def test_with_kinks_puts_a_relu_zero_into_a_file(sample, tmp_path):
         result = invoke("generate", SAMPLES / sample, "--seed", seed, "--with-kinks", "-o", out)
         assert result.exit_code == 0, result.output
         assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_with_kinks_on_a_relu_read_by_a_max_pool_ties_maxima_instead(seed):
+    # dls-nhwc.json: conv → relu → maxpool, channels last. A ReLU zero there changed no
+    # answer (the pool takes a 0 only from a window of zeros, none of which passes δ back),
+    # as for the network recipe: tied maxima are put in instead
+    exercise = generate(str(SAMPLES / "dls-nhwc.json"), seed, with_kinks=True)
+    kinds = kink_kinds(exercise.problem_text)
+    assert "tie" in kinds and "relu_zero" not in kinds
+    assert "with tied maxima" in exercise.title
 
 
 def test_with_kinks_on_a_file_without_a_bias_before_its_relu_says_why():

@@ -537,6 +537,11 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
         if source_name == INPUT:
             why.append(f"{spec.name} reads the input")
             continue
+        readers = [layer for layer in problem.layers if spec.name in layer.inputs]
+        if readers and all(layer.type == MAXPOOL for layer in readers):
+            # a pool takes a 0 only from a window of ReLU zeros, none of which passes δ back
+            why.append(f"{spec.name} is read by a max pool (a 0 there changes no answer)")
+            continue
         source = problem.layer(source_name)
         if source.type not in PARAM_TYPES:
             why.append(f"{spec.name} reads {source.name} ({source.type})")
