@@ -450,6 +450,71 @@ def test_a_carried_answer_may_come_from_upstream_values_before_their_rounding(
     assert (f"{bias} ↻ 1" in out.output) == carried, out.output
 
 
+KINKED = {
+    # dense_1's first output is 0 (a ReLU kink): relu_1.delta_in there is 0 or δ, never
+    # anything between, whatever the rounding of the 0.0000 written
+    "relu": ({"input": [[1.0, 2.0]],
+              "layers": [{"type": "flatten"},
+                         {"type": "dense", "weights": [[0.5, -0.1], [0.3, 0.2]], "bias": [0, 0]},
+                         {"type": "relu"}, {"type": "dense", "weights": [[1.5, -2.0]],
+                                                     "bias": [0]}],
+              "loss": {"type": "mse", "target": [1.0]}},
+             {"dense_1.output": ["0.0000", "0.7000"], "relu_1.delta_out": ["-2.9250", "3.9000"]},
+             "relu_1.delta_in"),
+    # a tie of 0.5000 and 0.5000 in the pool window: δ goes to one of them, not 1.6 and −0.8
+    "pool": ({"input": [[0.5, 0.4], [0.1, 0.2]],
+              "layers": [{"type": "conv2d", "kernel": [[1.0]]}, {"type": "maxpool2d", "size": 2}],
+              "delta": [[0.8]]},
+             {"conv2d_1.output": [["0.5000", "0.5000"], ["0.1000", "0.2000"]]},
+             "maxpool2d_1.delta_in"),
+}
+
+
+@pytest.mark.parametrize("kink, answer, carried", [
+    ("relu", ["1.2345", "3.9000"], False),    # between 0 and δ: no value of the step
+    ("relu", ["2.9250", "3.9000"], False),    # δ with its sign flipped
+    ("relu", ["0.0000", "3.9000"], True),     # the rule's 0 at the kink
+    ("pool", [["1.6000", "-0.8000"], ["0", "0"]], False),
+])
+def test_a_kink_upstream_gives_no_range_to_carry_forward_within(tmp_path, kink, answer,
+                                                                carried):
+    doc, upstream, path = KINKED[kink]
+    problem = problem_file(tmp_path, dict(doc, grading={"carry_forward": True}))
+    answers = write(tmp_path, "a.json", json.dumps({**upstream, path: answer}))
+    spec = load_problem(str(problem))
+    grading = parse_grading(spec.grading)
+    result = check_file(run(spec), str(answers), resolve_tolerance(grading), grading=grading)
+    check = _tensor(result, path)
+    assert bool(check.carried.reshape(-1)[0]) == carried
+
+
+@pytest.mark.parametrize("doc, answers, path", [
+    # the loss's gradient at the student's output, never answered, in between: dense_1's
+    # delta_in from 2.6000 twice (each 2.59995 … 2.60005) is 4.16 ± 0.00016 in its first cell
+    ({"input": [[1.0, 2.0]],
+      "layers": [{"type": "flatten"},
+                 {"type": "dense", "weights": [[0.9, 0.8], [0.7, 0.9]], "bias": [0, 0]}],
+      "loss": {"type": "mse", "target": [0.0, 0.0]}},
+     {"dense_1.output": ["2.6000", "2.6000"], "dense_1.delta_in": ["4.1601", "4.4201"]},
+     "dense_1.delta_in"),
+    # an unanswered flatten in between: the kernel gradient Σ δ·x from the delta_in written
+    ({"input": [[1.0, 2.0]],
+      "layers": [{"type": "conv2d", "kernel": [[1.0]]}, {"type": "flatten"},
+                 {"type": "dense", "weights": [[0.5, 0.5]], "bias": [0]}],
+      "loss": {"type": "mse", "target": [0.0]}},
+     {"dense_1.delta_in": ["0.3000", "0.4000"], "conv2d_1.grads.kernel": [["1.1001"]]},
+     "conv2d_1.grads.kernel"),
+])
+def test_the_range_carries_through_a_tensor_the_student_did_not_answer(tmp_path, doc, answers,
+                                                                      path):
+    problem = problem_file(tmp_path, dict(doc, grading={"carry_forward": True}))
+    written = write(tmp_path, "a.json", json.dumps(answers))
+    spec = load_problem(str(problem))
+    grading = parse_grading(spec.grading)
+    result = check_file(run(spec), str(written), resolve_tolerance(grading), grading=grading)
+    assert _tensor(result, path).carried.reshape(-1)[0]
+
+
 def test_an_upstream_value_moved_past_the_step_s_domain_counts_as_written(tmp_path):
     # a sigmoid output written 1.0000 stands for values up to 1.00005, past what a bce loss
     # takes: the loss is then judged against the value recomputed as written (0), never an
@@ -469,27 +534,47 @@ def test_an_upstream_value_moved_past_the_step_s_domain_counts_as_written(tmp_pa
 def test_the_spread_of_a_step_sums_each_rounding_s_effect():
     from fractions import Fraction
 
-    from cnngrad.teach.carry_forward import SPREAD_MAX_CELLS, spread
+    from cnngrad.teach.carry_forward import SPREAD_MAX_CELLS, SPREAD_MAX_CELLS_EXACT, spread
 
-    # y = [a − 2b, 3b]: cells written with 2 and 1 decimals move y by ½·10⁻² and 3·½·10⁻¹
+    # y = [a − 2b, 3b]: a cell within ½·10⁻² and one within ½·10⁻¹ move y by up to
+    # 0.005 + 2·0.05 and 3·0.05
     def evaluate(args):
         a, b = args
         return np.array([a[0] - 2 * b[0], 3 * b[0]])
 
     args = [np.array([0.25]), np.array([0.5])]
     base = evaluate(args)
-    got = spread(evaluate, args, [np.array([2]), np.array([1])], base)
+    got = spread(evaluate, args, [np.array([0.005]), np.array([0.05])], base)
     assert got == pytest.approx([0.005 + 2 * 0.05, 3 * 0.05])
-    # a cell marked −1 (exact) does not move; exact arguments give exact halves
-    got = spread(evaluate, args, [np.array([-1]), np.array([-1])], base)
-    assert got.tolist() == [0, 0]
+    # a cell of width 0 (exact) does not move; exact arguments are moved in floats (a bound
+    # needs no exact digits) and the spread comes back as fractions
+    assert spread(evaluate, args, [np.zeros(1), np.zeros(1)], base).tolist() == [0, 0]
     exact = [np.array([Fraction(1, 4)], dtype=object), np.array([Fraction(1, 2)], dtype=object)]
-    got = spread(evaluate, exact, [np.array([2]), np.array([1])], evaluate(exact))
-    assert got.tolist() == [Fraction(1, 200) + Fraction(1, 10), Fraction(3, 20)]
-    # past SPREAD_MAX_CELLS moved cells it is not bounded: the values as written only
-    many = [np.zeros(SPREAD_MAX_CELLS + 1)]
-    assert spread(lambda a: a[0].sum(keepdims=True), many,
-                  [np.full(SPREAD_MAX_CELLS + 1, 3)], np.zeros(1)) is None
+    widths = [np.array([Fraction(1, 200)], dtype=object),
+              np.array([Fraction(1, 20)], dtype=object)]
+    got = spread(evaluate, exact, widths, evaluate(exact))
+    assert all(isinstance(v, Fraction) for v in got)
+    assert [float(v) for v in got] == pytest.approx([0.005 + 0.1, 0.15], rel=1e-12)
+    # past the cap it is not bounded: the values as written only (fewer cells in fractions)
+    for cap, dtype in ((SPREAD_MAX_CELLS, np.float64), (SPREAD_MAX_CELLS_EXACT, object)):
+        many = [np.zeros(cap + 1, dtype=dtype)]
+        assert spread(lambda a: a[0].sum(keepdims=True), many, [np.full(cap + 1, 0.5)],
+                      np.zeros(1, dtype=dtype)) is None
+
+
+def test_a_move_across_a_kink_does_not_widen_the_spread():
+    from cnngrad.teach.carry_forward import spread
+
+    # relu's derivative at an input of 0: moving the input by ±h gives δ or 0, not a range
+    # around 0, so that cell counts as written; the smooth one beside it still counts
+    def relu_delta(args):
+        x, delta = args
+        return np.where(x > 0, delta, 0.0)
+
+    args = [np.array([0.0, 0.5]), np.array([2.0, 3.0])]
+    got = spread(relu_delta, args, [np.array([5e-5, 5e-5]), np.array([5e-5, 5e-5])],
+                 relu_delta(args))
+    assert got == pytest.approx([0.0, 5e-5])
 
 
 def test_carry_forward_is_off_unless_asked(tmp_path):

@@ -84,50 +84,92 @@ def run_loss(problem, output: np.ndarray) -> tuple[Any, np.ndarray]:
     return loss_family(problem.loss.type).loss_and_delta(problem.loss, output)
 
 
-#: An implied value's spread moves the upstream cells one at a time, a step run each: past
-#: this many cells (a problem far beyond a hand computation) a carried cell has to match the
-#: upstream values as written.
+#: An implied value's spread moves the upstream cells one at a time, the step run twice
+#: each: past this many cells (a problem far beyond a hand computation) a carried cell has
+#: to match the upstream values as written.  Exact arithmetic (``--exact``) runs each step in
+#: fractions, a hundred times slower: it moves at most :data:`SPREAD_MAX_CELLS_EXACT`.
 SPREAD_MAX_CELLS = 1024
+SPREAD_MAX_CELLS_EXACT = 64
+
+#: A cell moved by +h and by −h changes a linear step's value by opposite amounts; where
+#: the two changes differ by more than this share of the larger, the move crosses a kink
+#: (a ReLU input at 0, a tied maximum): the step's value there is not in a range around the
+#: value recomputed, and the cell counts as written.  A smooth step (a sigmoid) differs by
+#: about h·f''/f', far less.
+KINK_ASYMMETRY = 0.01
 
 
-def _half_unit(decimals: int, exact: bool):
+def half_unit(decimals: int, exact: bool):
+    """Half a unit of the ``decimals``-th decimal: how far from a value written with that
+    many decimals the value it was rounded from may be."""
     return Fraction(1, 2 * 10**decimals) if exact else 0.5 * 10.0**-decimals
 
 
 def spread(evaluate: Callable[[list[np.ndarray]], np.ndarray], args: list[np.ndarray],
-           digits: list[np.ndarray], base: np.ndarray) -> np.ndarray | None:
-    """How far ``evaluate(args)`` (= ``base``) may move when each cell of ``args`` with
-    ``digits`` d ≥ 0 moves by up to half a unit of its d-th decimal: Σ_k |evaluate(args with
-    cell k moved by that) − base|.
+           widths: list[np.ndarray], base: np.ndarray) -> np.ndarray | None:
+    """How far ``evaluate(args)`` (= ``base``) may move when each cell of ``args`` moves by up
+    to its ``widths``: Σ_k max(|evaluate(args, cell k moved by +w_k) − base|, |… −w_k …|), a
+    cell counting only where its two moves change the value by opposite amounts (else it
+    crosses a kink of the step there: it counts as written).
 
     Parameters
     ----------
     evaluate : callable, list of ndarray → ndarray (base's shape)
     args : list of ndarray, float64 or object (Fractions)
-    digits : list of int ndarray, each the shape of its arg: the decimals a cell was written
-        with, −1 for a cell taken as exact (not written, or written as exact)
+    widths : list of ndarray, each the shape of its arg: how far each cell may move (half a
+        unit of its last decimal written; 0 for a cell that stands for itself exactly)
     base : ndarray, ``evaluate(args)``
 
     Returns
     -------
     ndarray (base's shape and dtype), or None past :data:`SPREAD_MAX_CELLS` moved cells
+    (:data:`SPREAD_MAX_CELLS_EXACT` for fractions)
 
     Notes
     -----
-    Exact for a step linear in each argument (every backward step: a delta_in is linear in
+    Exact where a step is linear in each argument away from its kinks (a delta_in is linear in
     the delta, a conv's or dense layer's gradient in the delta and in the input, each), to
-    first order otherwise (a sigmoid's output, a loss).
+    first order otherwise (a sigmoid's output, batch norm, a loss).
     """
-    cells = [(i, k) for i, d in enumerate(digits) for k in np.flatnonzero(d.reshape(-1) >= 0)]
-    total = np.zeros_like(base)
-    if len(cells) > SPREAD_MAX_CELLS:
+    exact = base.dtype == object
+    cells = [(i, k) for i, w in enumerate(widths) for k in np.flatnonzero(
+        np.asarray(w != 0).reshape(-1))]
+    if len(cells) > (SPREAD_MAX_CELLS_EXACT if exact else SPREAD_MAX_CELLS):
         return None
+    if not exact:
+        return _moved(evaluate, args, widths, base, cells)
+    if not cells:
+        return np.zeros_like(base)
+
+    # a bound needs no exact digits: the moves in floats (the layer's own exact numbers stay,
+    # and turn each product into a float, ten times faster than a fraction's), then the sum
+    # back as fractions
+    def floats(array):
+        return np.array([float(v) for v in np.asarray(array).reshape(-1)],
+                        dtype=object).reshape(np.shape(array))
+    args, widths = [floats(a) for a in args], [floats(w) for w in widths]
+    total = _moved(evaluate, args, widths, floats(evaluate(args)), cells)
+    return np.asarray(np.vectorize(Fraction, otypes=[object])(total.astype(np.float64)))
+
+
+def _moved(evaluate, args, widths, base, cells) -> np.ndarray:
+    """:func:`spread`'s sum over ``cells`` (arg, flat index), in the arithmetic of ``args``."""
+    total = np.zeros_like(base)
     for i, k in cells:
-        moved = list(args)
-        moved[i] = np.array(args[i], copy=True)
-        flat = moved[i].reshape(-1)
-        flat[k] = flat[k] + _half_unit(int(digits[i].reshape(-1)[k]), moved[i].dtype == object)
-        total = total + np.abs(np.asarray(evaluate(moved)) - base)
+        width = widths[i].reshape(-1)[k]
+        changes = []
+        for sign in (1, -1):
+            moved = list(args)
+            moved[i] = np.array(args[i], copy=True)
+            flat = moved[i].reshape(-1)
+            flat[k] = flat[k] + sign * width
+            changes.append(np.asarray(evaluate(moved)) - base)
+        up, down = changes
+        larger = np.maximum(np.abs(up), np.abs(down))
+        asymmetry = np.abs(up + down)
+        # a float step's rounding differs between the two moves too
+        noise = 1e-12 * (np.abs(base) + larger)
+        total = total + np.where(asymmetry <= KINK_ASYMMETRY * larger + noise, larger, 0)
     return np.asarray(total)  # a 0-d object sum is a Fraction, not an array
 
 
@@ -217,23 +259,26 @@ class StudentValues:
 
     def value(self, paths: tuple[str, ...], truth_shown: np.ndarray,
               internal_shape: tuple[int, ...] | None, implied_from: str | None = None
-              ) -> tuple[np.ndarray, _Used, np.ndarray]:
+              ) -> tuple[np.ndarray, _Used, Callable[[], np.ndarray]]:
         """The first path's answered cells win, then the next path's, then what the
         student's upstream answers imply for ``implied_from`` (the first path by default;
         unless ``chain`` is off), then the truth; the answered paths used (here or
-        upstream); and each cell's decimals as the student wrote it here (int, the value's
-        shape), −1 where it stands for itself exactly: not answered here, written as p/q, or
-        with fewer decimals than required (:func:`spread`)."""
+        upstream); and how far each cell may be from the value the student had in mind, on
+        demand (a function: the value's shape): half a unit of its last decimal for a cell
+        answered here with the decimals required, the spread of the value implied for a cell
+        taken from further upstream, 0 for a cell that stands for itself exactly (the truth,
+        a p/q, a value with fewer decimals than required: :func:`spread`)."""
         fallback = self.implied(implied_from or paths[0]) if self.chain else None
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
             used = _Used().merge(fallback.used)
         else:
+            fallback = None
             value = np.array(truth_shown, copy=True)
             used = _Used()
         exact = value.dtype == object
         filled = np.zeros(value.shape, dtype=bool)
-        digits = np.full(value.shape, -1, dtype=np.int64)
+        written = np.zeros(value.shape, dtype=object if exact else np.float64)
         taken = _Used()  # the paths whose cells are taken here
         for path in paths:
             check = self.answers.get(path)
@@ -251,36 +296,48 @@ class StudentValues:
                 value[take] = given if exact else np.array([float(g) for g in given])
             filled |= take
             taken.add(path, bool((check.answered & ~check.right)[take].any()))
-            rounds = ~check.fraction & (check.decimals >= self.least_decimals)
-            digits[take] = np.where(rounds, check.decimals, -1)[take]
+            rounds = take & ~check.fraction & (check.decimals >= self.least_decimals)
+            if value.ndim == 0:
+                written = np.asarray(half_unit(int(check.decimals[()]), exact) if rounds
+                                     else written[()], dtype=written.dtype)
+            else:
+                written[rounds] = [half_unit(int(d), exact) for d in check.decimals[rounds]]
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
         if internal_shape is not None:
             value = self.trace.layout.to_internal(value, internal_shape)
-            digits = self.trace.layout.to_internal(digits, internal_shape)
-        return value, used, digits
 
-    def inputs_of(self, index: int) -> tuple[list[np.ndarray], _Used, list[np.ndarray]]:
+        def widths() -> np.ndarray:
+            out = np.array(written, copy=True)
+            upstream = None if fallback is None or filled.all() else fallback.spread()
+            if upstream is not None:
+                out[~filled] = np.asarray(upstream, dtype=out.dtype)[~filled]
+            if internal_shape is not None:
+                out = self.trace.layout.to_internal(out, internal_shape)
+            return out
+        return value, used, widths
+
+    def inputs_of(self, index: int) -> tuple[list[np.ndarray], _Used, list[Callable]]:
         """The student's values of each input of layer ``index`` (internal), the paths
-        answered upstream they came from, and their decimals as written (:meth:`value`);
-        the problem's input is as given."""
+        answered upstream they came from, and how far each may be from what the student had
+        in mind (:meth:`value`); the problem's input is as given, exactly."""
         layer = self.trace.layers[index]
-        values, sources, digits = [], _Used(), []
+        values, sources, widths = [], _Used(), []
         for name, given in zip(_input_names(layer), layer.inputs):
             if name not in self.index:
                 values.append(given)
-                digits.append(np.full(np.shape(given), -1, dtype=np.int64))
+                widths.append(functools.partial(np.zeros_like, given))
                 continue
             source = self.trace.layers[self.index[name]]
             value, used, written = self.value((f"{name}.output",),
                                               self.trace.shown(source.output),
                                               source.output.shape)
             values.append(value)
-            digits.append(written)
+            widths.append(written)
             sources.merge(used)
-        return values, sources, digits
+        return values, sources, widths
 
-    def delta_out_of(self, index: int) -> tuple[np.ndarray, _Used, np.ndarray]:
+    def delta_out_of(self, index: int) -> tuple[np.ndarray, _Used, Callable]:
         layer = self.trace.layers[index]
         own = f"{layer.name}.delta_out"
         readers = _readers(self.trace, index)
@@ -296,7 +353,7 @@ class StudentValues:
                           self.trace.shown(layer.delta_out), layer.delta_out.shape,
                           implied_from=own)
 
-    def last_output(self) -> tuple[np.ndarray, _Used, np.ndarray]:
+    def last_output(self) -> tuple[np.ndarray, _Used, Callable]:
         last = self.trace.layers[-1]
         return self.value((f"{last.name}.output",), self.trace.shown(last.output),
                           last.output.shape)
@@ -322,13 +379,13 @@ class StudentValues:
         if path == "loss":
             if trace.problem.loss is None:
                 return None
-            output, sources, digits = self.last_output()
+            output, sources, widths = self.last_output()
             if not sources:
                 return None
 
             def loss_of(args):
                 return np.asarray(_scalar(run_loss(trace.problem, args[0])[0], trace))
-            return _implied(loss_of, [output], [digits], sources)
+            return _implied(loss_of, [output], [widths], sources)
         name, _, rest = path.partition(".")
         index = self.index.get(name)
         if index is None:
@@ -340,13 +397,13 @@ class StudentValues:
                 return self._summed_delta(name, readers)
             if index != len(trace.layers) - 1 or trace.problem.loss is None:
                 return None
-            output, sources, digits = self.last_output()
+            output, sources, widths = self.last_output()
             if not sources:
                 return None
 
             def delta_of(args):
                 return trace.shown(np.asarray(run_loss(trace.problem, args[0])[1]))
-            return _implied(delta_of, [output], [digits], sources)
+            return _implied(delta_of, [output], [widths], sources)
         layer = trace.layers[index]
         if kind not in ("output", "delta_in", "grads"):
             return None
@@ -357,15 +414,15 @@ class StudentValues:
                    if input_name == key] if reads_many(layer.spec) else [0] if not key else []
         if kind == "delta_in" and not entries:
             return None
-        xs, sources, digits = self.inputs_of(index)
+        xs, sources, widths = self.inputs_of(index)
         if kind == "output":
             if not sources:
                 return None
 
             def output_of(args):
                 return trace.shown(run_step(layer.spec, args)[0])
-            return _implied(output_of, xs, digits, sources)
-        delta_out, delta_sources, delta_digits = self.delta_out_of(index)
+            return _implied(output_of, xs, widths, sources)
+        delta_out, delta_sources, delta_widths = self.delta_out_of(index)
         sources.merge(delta_sources)
         if not sources:
             return None
@@ -376,37 +433,38 @@ class StudentValues:
             value = (trace.shown(sum(delta_ins[i] for i in entries)) if kind == "delta_in"
                      else grads.get(key))
             return None if value is None else np.asarray(value)
-        return _implied(backward_of, [*xs, delta_out], [*digits, delta_digits], sources)
+        return _implied(backward_of, [*xs, delta_out], [*widths, delta_widths], sources)
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
         """A layer's delta_out: the student's value of what each layer that reads its output
         sends back (their answered cells, else what their answers imply), summed over the
         readers when several do (the multivariate chain rule), when one of them is answered
         or implied."""
-        values, sources, digits = [], _Used(), []
+        values, sources, widths = [], _Used(), []
         for reader in readers:
             sent = self.trace.delta_sent(reader, name)
             value, used, written = self.value((_delta_in_path(reader, name),),
                                               self.trace.shown(sent), None)
             values.append(value)
-            digits.append(written)
+            widths.append(written)
             sources.merge(used)
         if not sources:
             return None
-        return _implied(lambda args: np.asarray(sum(args[1:], args[0])), values, digits,
+        return _implied(lambda args: np.asarray(sum(args[1:], args[0])), values, widths,
                         sources)
 
 
 def _implied(evaluate: Callable[[list[np.ndarray]], np.ndarray | None],
-             args: list[np.ndarray], digits: list[np.ndarray], used: _Used) -> Implied | None:
+             args: list[np.ndarray], widths: list[Callable[[], np.ndarray]],
+             used: _Used) -> Implied | None:
     """``evaluate(args)`` as an :class:`Implied` value recomputed from ``used``, its spread
-    over the rounding of the cells ``digits`` marks (:func:`spread`, computed if asked for);
-    None when ``evaluate`` gives nothing."""
+    over how far each cell of ``args`` may move (``widths``, each a function: computed only
+    when the spread is asked for; :func:`spread`); None when ``evaluate`` gives nothing."""
     value = evaluate(args)
     if value is None:
         return None
     value = np.asarray(value)
-    return Implied(value, used, lambda: spread(evaluate, args, digits, value))
+    return Implied(value, used, lambda: spread(evaluate, args, [w() for w in widths], value))
 
 
 def _input_names(layer: LayerTrace) -> tuple[str, ...]:
