@@ -307,7 +307,35 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
         first = conv2d_backward(x[:1], w, delta[:1], s, p)
         yield Alternative("first_image_only", "matches the gradient of the first image only "
                           "(the batch not summed)", {"dw": first[1]})
+    yield _assigned_not_added(x, w, delta, s, p)
     yield from _bias_slips(delta)
+
+
+def _assigned_not_added(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
+                        p: int) -> Alternative:
+    """Each gradient written with ``=`` where ``+=`` was needed, in a hand-written backward
+    pass's loops (images, then output rows and columns, with filters inside or outside
+    them: the same last write): only the last term of each sum is left.  db is the last
+    image's delta at the last position; dw that term, δ times the last window of the last
+    image; each cell of dx the last window over it, of the last filter."""
+    from cnngrad.layers.conv import pad2d
+
+    h, width = x.shape[2:]
+    kh, kw = w.shape[2:]
+    rows, cols = delta.shape[2:]
+    padded = pad2d(x, p)
+    top, left = (rows - 1) * s, (cols - 1) * s
+    last = delta[-1, :, -1, -1]
+    dw = last[:, None, None, None] * padded[-1, None, :, top:top + kh, left:left + kw]
+    dx_padded = np.zeros_like(padded)
+    for i in range(rows):  # in reading order: a later window overwrites an earlier one
+        for j in range(cols):
+            dx_padded[:, :, i * s:i * s + kh, j * s:j * s + kw] = \
+                w[-1][None] * delta[:, -1, i, j][:, None, None, None]
+    return Alternative("assigned_not_added", "matches = where += was needed in the loops "
+                       "(each sum left with its last term only)",
+                       {"dx": dx_padded[:, :, p:p + h, p:p + width], "dw": dw,
+                        "db": last.copy()})
 
 
 def _toggled(spec):
