@@ -686,6 +686,40 @@ def maxpool_write_without_stride(x, delta, size, stride, padding):
     return dxp[:, :, padding:padding + h, padding:padding + w]
 
 
+def maxpool_assigned(x, delta, size, stride, padding):
+    # dx[max] = δ where dx[max] += δ was needed: with overlapping windows a shared maximum
+    # keeps the last window's delta
+    dxp = np.zeros(_pad(x, padding).shape)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                constant_values=-np.inf)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(delta.shape[2]):
+                for j in range(delta.shape[3]):
+                    window = xp[n, c, i * stride:i * stride + size, j * stride:j * stride + size]
+                    r, q = np.divmod(window.argmax(), size)
+                    dxp[n, c, i * stride + r, j * stride + q] = delta[n, c, i, j]
+    h, w = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+def conv_backward_db_last_image(x, w, delta, stride, padding):
+    # db = δ[n].sum(...) in the loop over images, where += was needed
+    dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw, delta[-1].sum(axis=(1, 2))
+
+
+@pytest.mark.parametrize("fn, op, output, slip", [
+    (maxpool_assigned, "maxpool2d_backward", "dx", "assigned_not_added"),
+    (conv_backward_db_last_image, "conv2d_backward", "db", "bias_last_image_only"),
+])
+def test_a_sum_assigned_in_a_loop_over_windows_or_images_is_named(fn, op, output, slip):
+    report = run_battery(fn, op)
+    assert not report.ok
+    named = {(m.output, m.name): m for m in report.slips}
+    assert named[(output, slip)].matched == named[(output, slip)].of
+
+
 def test_a_maximum_written_back_without_the_stride_is_named_in_every_failing_case():
     report = run_battery(maxpool_write_without_stride, "maxpool2d_backward")
     assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [

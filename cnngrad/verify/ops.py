@@ -249,8 +249,12 @@ def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
     yield Alternative("bias_not_summed_over_batch", "matches the bias gradient not summed "
                       "over the batch (one row per image)", {name: delta.sum(axis=spatial)})
     if delta.shape[0] > 1:
+        per_image = tuple(a - 1 for a in spatial)
         yield Alternative("bias_first_image_only", "matches the bias gradient of the first "
-                          "image only", {name: delta[0].sum(axis=tuple(a - 1 for a in spatial))})
+                          "image only", {name: delta[0].sum(axis=per_image)})
+        yield Alternative("bias_last_image_only", "matches the bias gradient of the last "
+                          "image only (= where += was needed in the loop over images)",
+                          {name: delta[-1].sum(axis=per_image)})
     if spatial and np.prod(delta.shape[2:]) > 1:
         yield Alternative("bias_per_position", "matches the bias gradient per position "
                           "instead of summed over them", {name: delta.sum(axis=0)})
@@ -461,6 +465,23 @@ def _written_without_stride(x, delta, size, stride, pad, ties: str) -> np.ndarra
     return dx_padded[:, :, pad:pad + h, pad:pad + w]
 
 
+def _assigned_maxima(x, delta, kh: int, kw: int, s: int, p: int) -> np.ndarray:
+    """Max-pool dx written ``dx[max] = δ`` window after window in reading order, the first
+    maximum of each: where windows overlap, the last window's delta stays at a shared
+    maximum."""
+    x_padded = _padded(x, p, -np.inf)
+    dx_padded = np.zeros(x_padded.shape)
+    n, c = np.indices(x.shape[:2])
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            window = x_padded[:, :, i * s:i * s + kh, j * s:j * s + kw]
+            first = window.reshape(*window.shape[:2], -1).argmax(axis=2)
+            rows, cols = np.divmod(first, window.shape[3])
+            dx_padded[n, c, i * s + rows, j * s + cols] = delta[:, :, i, j]
+    h, w = x.shape[2:]
+    return dx_padded[:, :, p:p + h, p:p + w]
+
+
 def _tie_slips(options: Options) -> Iterator[tuple[str, str]]:
     from cnngrad.teach.diagnose import SLIPS
 
@@ -495,6 +516,11 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
     yield Alternative("delta_to_whole_window", "matches the delta sent to every cell of the "
                       "window instead of to its maximum",
                       {"dx": avgpool2d_backward(x, delta * (kh * kw), size, s, p)})
+    if s < max(kh, kw):  # overlapping windows: a maximum two windows share gets one delta
+        yield Alternative("assigned_not_added", "matches = where += was needed: a maximum "
+                          "that overlapping windows share keeps the last window's delta "
+                          "instead of their sum", {"dx": _assigned_maxima(x, delta, kh, kw, s,
+                                                                         p)})
     if p > 0:
         yield Alternative("padding_not_cropped", f"matches dx with its padding of {p} not "
                           "cropped off",
