@@ -875,6 +875,26 @@ def test_a_softmax_without_the_shift_fails_the_large_logits_case_as_no_max_shift
     ]
 
 
+def softmax_loss_log_sum_exp_no_shift(x, y):
+    # CS231n's log-sum-exp form with the shift left out: an overflowing row's log Σ exp is
+    # inf, its log-probabilities −inf, its loss inf (not nan)
+    log_p = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    n = x.shape[0]
+    dx = np.exp(log_p)
+    dx[np.arange(n), y] -= 1
+    return -log_p[np.arange(n), y].mean(), dx / n
+
+
+def test_a_log_sum_exp_without_the_shift_is_no_max_shift_too():
+    with np.errstate(all="ignore"):
+        report = run_battery(softmax_loss_log_sum_exp_no_shift,
+                             "softmax_cross_entropy_backward", style="cs231n")
+    assert [(r.case.index, r.message) for r in report.failed] == [(4, "loss is inf")]
+    assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
+        ("loss", "no_max_shift", 1, 1), ("dx", "no_max_shift", 1, 1)]
+    assert all("log-sum-exp" in m.description for m in report.slips)
+
+
 def test_an_underflowed_target_probability_is_not_blamed_on_the_max_shift():
     # logits hundreds apart within a row: nothing overflows, but the target's probability
     # underflows to 0 with or without the shift, so log gives an infinite loss either way

@@ -708,6 +708,15 @@ def _softmax_slips(case: Case, options: Options, truth: dict) -> Iterator[Altern
         yield Alternative("no_max_shift", "matches softmax computed without subtracting each "
                           "row's maximum first: exp overflows for large logits",
                           {"loss": np.float64(loss), "dx": (p - target) / n})
+        # the same slip in CS231n's log-sum-exp form, x − log Σ exp x: an overflowing row's
+        # log-probabilities are all −inf, its probabilities 0, its loss inf
+        with np.errstate(all="ignore"):
+            log_p = logits - np.log(e.sum(axis=1, keepdims=True))
+            lse_loss = -np.mean(log_p[np.arange(n), labels])
+        yield Alternative("no_max_shift", "matches the log-sum-exp computed without "
+                          "subtracting each row's maximum first: exp overflows for large "
+                          "logits", {"loss": np.float64(lse_loss),
+                                     "dx": (np.exp(log_p) - target) / n})
     if n > 1:
         shifted = logits - logits.max(axis=0, keepdims=True)
         p0 = np.exp(shifted) / np.exp(shifted).sum(axis=0, keepdims=True)
