@@ -1345,3 +1345,14 @@ def test_the_report_fits_a_terminal_narrower_than_80_columns():
     assert max(len(line) for line in wide.output.splitlines()) == 78
     assert "  got                    expected               got − expected" in \
         wide.output.splitlines()
+
+
+@pytest.mark.parametrize("op", ["relu_backward", "sigmoid_backward", "leaky_relu_backward",
+                                "tanh"])
+def test_an_activation_op_is_told_where_its_derivative_is_shown(op):
+    # the nearest name by spelling, dense_backward for relu_backward, would mislead
+    result = runner.invoke(app, ["verify", "x.py", "--op", op])
+    assert result.exit_code == 2
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: --op: unknown value '{op}'; hint: verify holds layers")
+    assert "did you mean" not in line and "cnngrad backward and cnngrad explain" in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -149,6 +150,14 @@ def verify(
     if op is None:
         raise UsageError("missing --op", where="--op",
                          hint=f"the operation your function computes: {', '.join(OP_NAMES)}")
+    activation = re.match(r"(leaky_?relu|relu|sigmoid|tanh)", op.strip().lower())
+    if op not in OP_NAMES and activation:
+        # nearest by spelling (relu_backward → dense_backward) would mislead
+        raise UsageError(f"unknown value '{op}'", where="--op",
+                         hint=f"verify holds layers with a battery of edge cases; "
+                              f"{activation[1]}'s backward is one elementwise derivative, "
+                              f"which cnngrad backward and cnngrad explain show for a problem "
+                              f"(cnngrad samples lists some); ops: {', '.join(OP_NAMES)}")
     op = choose(op, OP_NAMES, "--op")
     style = choose(style, STYLE_NAMES, "--style")
     ties = choose(ties, TIE_RULES, "--ties")
