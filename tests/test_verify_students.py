@@ -653,11 +653,16 @@ def test_verdicts_hold_for_any_seed(seed):
 # --------------------------------------------------------------------------- more slips
 
 
+def _pad_for_max(x, padding):
+    """x padded with −inf, which no window takes as its maximum."""
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                  constant_values=-np.inf)
+
+
 def maxpool_stride_ignored(x, delta, size, stride, padding):
     # each window's delta to the maximum of the window at (i, j), not (i·s, j·s)
-    dxp = np.zeros(_pad(x, padding).shape)
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
-                constant_values=-np.inf)
+    xp = _pad_for_max(x, padding)
+    dxp = np.zeros(xp.shape)
     for i in range(delta.shape[2]):
         for j in range(delta.shape[3]):
             window = xp[:, :, i:i + size, j:j + size].reshape(*x.shape[:2], -1)
@@ -672,9 +677,8 @@ def maxpool_stride_ignored(x, delta, size, stride, padding):
 def maxpool_write_without_stride(x, delta, size, stride, padding):
     # the maximum of the right window, at (i·s, j·s), its delta added at (i + r, j + q):
     # "stride_ignored in 1 of 12 failing cases" and no better line, before it was a slip
-    dxp = np.zeros(_pad(x, padding).shape)
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
-                constant_values=-np.inf)
+    xp = _pad_for_max(x, padding)
+    dxp = np.zeros(xp.shape)
     for i in range(delta.shape[2]):
         for j in range(delta.shape[3]):
             window = xp[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
@@ -689,9 +693,8 @@ def maxpool_write_without_stride(x, delta, size, stride, padding):
 def maxpool_assigned(x, delta, size, stride, padding):
     # dx[max] = δ where dx[max] += δ was needed: with overlapping windows a shared maximum
     # keeps the last window's delta
-    dxp = np.zeros(_pad(x, padding).shape)
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
-                constant_values=-np.inf)
+    xp = _pad_for_max(x, padding)
+    dxp = np.zeros(xp.shape)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
             for i in range(delta.shape[2]):
