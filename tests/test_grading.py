@@ -467,6 +467,14 @@ KINKED = {
               "delta": [[0.8]]},
              {"conv2d_1.output": [["0.5000", "0.5000"], ["0.1000", "0.2000"]]},
              "maxpool2d_1.delta_in"),
+    # the same tie under the split rule: δ/2 to each, or δ to one of them once they move
+    # apart (a move of either way changes the share by ±δ/2: symmetric, yet a jump)
+    "split": ({"input": [[0.5, 0.4], [0.1, 0.2]],
+               "layers": [{"type": "conv2d", "kernel": [[1.0]]},
+                          {"type": "maxpool2d", "size": 2, "ties": "split"}],
+               "delta": [[0.8]]},
+              {"conv2d_1.output": [["0.5000", "0.5000"], ["0.1000", "0.2000"]]},
+              "maxpool2d_1.delta_in"),
 }
 
 
@@ -475,6 +483,9 @@ KINKED = {
     ("relu", ["2.9250", "3.9000"], False),    # δ with its sign flipped
     ("relu", ["0.0000", "3.9000"], True),     # the rule's 0 at the kink
     ("pool", [["1.6000", "-0.8000"], ["0", "0"]], False),
+    ("split", [["0.8000", "0.8000"], ["0", "0"]], False),  # δ to both: the rule 'all'
+    ("split", [["0.0000", "0.0000"], ["0", "0"]], False),
+    ("split", [["0.4000", "0.4000"], ["0", "0"]], True),   # the split rule at the tie
 ])
 def test_a_kink_upstream_gives_no_range_to_carry_forward_within(tmp_path, kink, answer,
                                                                 carried):
@@ -534,7 +545,7 @@ def test_an_upstream_value_moved_past_the_step_s_domain_counts_as_written(tmp_pa
 def test_the_spread_of_a_step_sums_each_rounding_s_effect():
     from fractions import Fraction
 
-    from cnngrad.teach.carry_forward import SPREAD_MAX_CELLS, SPREAD_MAX_CELLS_EXACT, spread
+    from cnngrad.teach.carry_forward import SPREAD_MAX_WORK, SPREAD_MAX_WORK_EXACT, spread
 
     # y = [a − 2b, 3b]: a cell within ½·10⁻² and one within ½·10⁻¹ move y by up to
     # 0.005 + 2·0.05 and 3·0.05
@@ -555,10 +566,12 @@ def test_the_spread_of_a_step_sums_each_rounding_s_effect():
     got = spread(evaluate, exact, widths, evaluate(exact))
     assert all(isinstance(v, Fraction) for v in got)
     assert [float(v) for v in got] == pytest.approx([0.005 + 0.1, 0.15], rel=1e-12)
-    # past the cap it is not bounded: the values as written only (fewer cells in fractions)
-    for cap, dtype in ((SPREAD_MAX_CELLS, np.float64), (SPREAD_MAX_CELLS_EXACT, object)):
-        many = [np.zeros(cap + 1, dtype=dtype)]
-        assert spread(lambda a: a[0].sum(keepdims=True), many, [np.full(cap + 1, 0.5)],
+    # past the work allowed (moved cells × values read) it is not bounded: the values as
+    # written only (less work in fractions)
+    for cap, dtype in ((SPREAD_MAX_WORK, np.float64), (SPREAD_MAX_WORK_EXACT, object)):
+        size = int(cap**0.5) + 1  # size cells moved, size values read
+        many = [np.zeros(size, dtype=dtype)]
+        assert spread(lambda a: a[0].sum(keepdims=True), many, [np.full(size, 0.5)],
                       np.zeros(1, dtype=dtype)) is None
 
 

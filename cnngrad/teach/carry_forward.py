@@ -84,18 +84,20 @@ def run_loss(problem, output: np.ndarray) -> tuple[Any, np.ndarray]:
     return loss_family(problem.loss.type).loss_and_delta(problem.loss, output)
 
 
-#: An implied value's spread moves the upstream cells one at a time, the step run twice
-#: each: past this many cells (a problem far beyond a hand computation) a carried cell has
-#: to match the upstream values as written.  Exact arithmetic (``--exact``) runs each step in
-#: fractions, a hundred times slower: it moves at most :data:`SPREAD_MAX_CELLS_EXACT`.
-SPREAD_MAX_CELLS = 1024
-SPREAD_MAX_CELLS_EXACT = 64
+#: An implied value's spread moves the upstream cells one at a time, the step run three
+#: times each: past this much work, moved cells times the values the step reads (a 64-channel
+#: 32×32 conv's 1,024 cells would be 2^27, some 20 s; a problem far beyond a hand
+#: computation), a carried cell has to match the upstream values as written.  Exact
+#: arithmetic (``--exact``) keeps the layers' fractions, ten times slower even with the moves
+#: in floats: :data:`SPREAD_MAX_WORK_EXACT`.
+SPREAD_MAX_WORK = 2**24
+SPREAD_MAX_WORK_EXACT = 2**16
 
-#: A cell moved by +h and by −h changes a linear step's value by opposite amounts; where
-#: the two changes differ by more than this share of the larger, the move crosses a kink
-#: (a ReLU input at 0, a tied maximum): the step's value there is not in a range around the
-#: value recomputed, and the cell counts as written.  A smooth step (a sigmoid) differs by
-#: about h·f''/f', far less.
+#: A linear step's value changes by opposite amounts when a cell moves by +h and by −h, and
+#: by half as much for +h/2; where the changes differ from that by more than this share of
+#: the larger, the move crosses a kink (a ReLU input at 0, a tied maximum under any tie
+#: rule): the step's value there is not in a range around the value recomputed, and the cell
+#: counts as written.  A smooth step (a sigmoid) differs by about h·f''/f', far less.
 KINK_ASYMMETRY = 0.01
 
 
@@ -122,8 +124,8 @@ def spread(evaluate: Callable[[list[np.ndarray]], np.ndarray], args: list[np.nda
 
     Returns
     -------
-    ndarray (base's shape and dtype), or None past :data:`SPREAD_MAX_CELLS` moved cells
-    (:data:`SPREAD_MAX_CELLS_EXACT` for fractions)
+    ndarray (base's shape and dtype), or None past :data:`SPREAD_MAX_WORK` (moved cells
+    times the values of ``args``; :data:`SPREAD_MAX_WORK_EXACT` for fractions)
 
     Notes
     -----
@@ -134,7 +136,8 @@ def spread(evaluate: Callable[[list[np.ndarray]], np.ndarray], args: list[np.nda
     exact = base.dtype == object
     cells = [(i, k) for i, w in enumerate(widths) for k in np.flatnonzero(
         np.asarray(w != 0).reshape(-1))]
-    if len(cells) > (SPREAD_MAX_CELLS_EXACT if exact else SPREAD_MAX_CELLS):
+    reads = sum(np.size(arg) for arg in args)
+    if len(cells) * reads > (SPREAD_MAX_WORK_EXACT if exact else SPREAD_MAX_WORK):
         return None
     if not exact:
         return _moved(evaluate, args, widths, base, cells)
@@ -158,18 +161,20 @@ def _moved(evaluate, args, widths, base, cells) -> np.ndarray:
     for i, k in cells:
         width = widths[i].reshape(-1)[k]
         changes = []
-        for sign in (1, -1):
+        for move in (width, -width, width / 2):
             moved = list(args)
             moved[i] = np.array(args[i], copy=True)
             flat = moved[i].reshape(-1)
-            flat[k] = flat[k] + sign * width
+            flat[k] = flat[k] + move
             changes.append(np.asarray(evaluate(moved)) - base)
-        up, down = changes
+        up, down, half = changes
         larger = np.maximum(np.abs(up), np.abs(down))
-        asymmetry = np.abs(up + down)
-        # a float step's rounding differs between the two moves too
+        # a jump on either side breaks the symmetry (up = −down), a jump on both sides the
+        # proportion (up = 2·half): the tied maxima of the split rule move δ/2 either way
+        off = np.maximum(np.abs(up + down), np.abs(up - 2 * half))
+        # a float step's rounding differs between the moves too
         noise = 1e-12 * (np.abs(base) + larger)
-        total = total + np.where(asymmetry <= KINK_ASYMMETRY * larger + noise, larger, 0)
+        total = total + np.where(off <= KINK_ASYMMETRY * larger + noise, larger, 0)
     return np.asarray(total)  # a 0-d object sum is a Fraction, not an array
 
 
@@ -219,7 +224,7 @@ class Implied:
     def spread(self) -> np.ndarray | None:
         """How far each cell of :attr:`value` may move (≥ 0, its shape and dtype) when each
         upstream cell used is any value that rounds to it as written; None when that is not
-        bounded (more than :data:`SPREAD_MAX_CELLS` such cells, or a moved value the step
+        bounded (past :data:`SPREAD_MAX_WORK` of moves, or a moved value the step
         cannot take: a probability past 1 in a bce loss)."""
         if self.spread_of is None:
             return np.zeros_like(self.value)
