@@ -133,13 +133,14 @@ def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
     return data
 
 
-def names_a_file(name: str | os.PathLike) -> bool:
-    """Whether ``name`` is an existing regular file; False, not an error, for a text no file
-    can be named (longer than the system allows, a NUL in it): a command-line value that may
-    be a file name or something else (inline JSON, a recipe's name) is tried as a file
-    first."""
+def names_a_file(name: str | os.PathLike, *, or_folder: bool = False) -> bool:
+    """Whether ``name`` is an existing regular file (or, ``or_folder``, anything there: a
+    folder is then named as one by the reader); False, not an error, for a text no file can
+    be named (longer than the system allows, a NUL in it): a command-line value that may be
+    a file name or something else (inline JSON, a recipe's name) is tried as a file first."""
     try:
-        return pathlib.Path(name).is_file()
+        path = pathlib.Path(name)
+        return path.exists() if or_folder else path.is_file()
     except (OSError, ValueError):
         return False
 

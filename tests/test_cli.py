@@ -147,6 +147,14 @@ def test_quick_mode_inline_json_longer_than_a_file_name_may_be(option):
         sum(deltas[i][j] * inputs[i][j] for i in range(11) for j in range(11)))
 
 
+def test_quick_mode_a_folder_named_like_a_number_is_named_as_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "123").mkdir()
+    result = invoke("backward", "--input", "123", "--kernel", "[[1]]", "--delta", "[[1]]")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == ["error: --input: '123' is a folder, not a file"]
+
+
 LONG_NAME = "a" * 300
 
 
@@ -156,8 +164,11 @@ LONG_NAME = "a" * 300
     (["generate", LONG_NAME], f"RECIPE: unknown recipe '{LONG_NAME}'"),
     (["generate", "conv1d", "-o", LONG_NAME], "--output: cannot write there: the file name is "
                                                "too long"),
+    (["generate", "conv1d", "-o", LONG_NAME + ".json"], "--output: -o takes a folder"),
+    (["generate", "conv1d", "-o", LONG_NAME + "/x.json"], "--output: -o takes a folder"),
     (["samples", LONG_NAME], f"NAME: no sample called '{LONG_NAME}'"),
-], ids=["backward-input", "generate-recipe", "generate-output", "samples"])
+], ids=["backward-input", "generate-recipe", "generate-output", "generate-output-json",
+        "generate-output-in-folder", "samples"])
 def test_a_name_longer_than_the_system_allows_is_one_error_line(tmp_path, monkeypatch, args,
                                                                  words):
     # asking whether such a file exists raises "File name too long": never an internal error

@@ -161,6 +161,18 @@ def test_with_kinks_on_a_relu_read_by_a_max_pool_ties_maxima_instead(seed):
     assert "with tied maxima" in exercise.title
 
 
+def test_with_kinks_keeps_a_leaky_relu_zero_before_a_max_pool(tmp_path):
+    # a leaky ReLU's other outputs in a window may be negative, so its 0 can be the window's
+    # maximum and take δ: unlike a ReLU's, that zero is worth putting in
+    document = {"input": [[1, 2, 0, 1], [0, 1, 3, 2], [2, 2, 1, 0], [1, 0, 2, 1]],
+                "layers": [{"type": "conv2d", "kernel": [[1, 2], [2, 1]], "bias": 1},
+                           {"type": "leaky_relu", "slope": 0.1},
+                           {"type": "maxpool2d", "size": 3}],
+                "loss": {"type": "mse", "target": [[1]]}}
+    exercise = generate(str(write(tmp_path, document)), 1, with_kinks=True)
+    assert "relu_zero" in kink_kinds(exercise.problem_text)
+
+
 def test_with_kinks_on_a_file_without_a_bias_before_its_relu_says_why():
     result = invoke("generate", SAMPLES / "resnet-block.json", "--seed", 1, "--with-kinks")
     assert result.exit_code == 2

@@ -155,6 +155,12 @@ def test_a_points_path_of_an_add_s_delta_in_names_its_inputs(tmp_path):
     assert result.output.splitlines()[0].endswith(
         "; hint: a1.delta_in is one tensor per input, each with its own points: "
         "a1.delta_in.r1, a1.delta_in.input")
+    # a layer's name, or its grads, are no such path either, but not one tensor per input
+    for path in ("r1", "a1"):
+        doc["grading"] = {"points": {path: 4}}
+        problem = problem_file(tmp_path, doc)
+        result = invoke("check", problem, answers)
+        assert result.exit_code == 2 and "one tensor per input" not in result.output
 
 
 @pytest.mark.parametrize("block, atol, rtol, min_decimals, expected", [
@@ -524,6 +530,39 @@ def test_the_range_carries_through_a_tensor_the_student_did_not_answer(tmp_path,
     grading = parse_grading(spec.grading)
     result = check_file(run(spec), str(written), resolve_tolerance(grading), grading=grading)
     assert _tensor(result, path).carried.reshape(-1)[0]
+
+
+def test_the_range_is_the_same_in_a_channels_last_problem(tmp_path):
+    # a student keeps conv2d_2's delta_out unrounded, writes it to 4 decimals, and writes the
+    # bias gradient recomputed from the unrounded one: carried in both layouts (channels
+    # last, the delta was a strided view, and every move landed in a copy of it)
+    rng = np.random.default_rng(3)
+    x = np.round(rng.uniform(-1, 1, (2, 3, 5, 5)), 2)
+    w1, w2 = (np.round(rng.uniform(-1, 1, shape), 2) for shape in ((2, 3, 2, 2), (2, 2, 2, 2)))
+    target = np.round(rng.uniform(-1, 1, (2, 2, 3, 3)), 2)
+    slipped = np.round(rng.uniform(-3, 3, (2, 2, 3, 3)), 7) + 1 / 3  # many digits
+    carried = {}
+    for layout, to in (("nchw", lambda a: a), ("nhwc", lambda a: a.transpose(0, 2, 3, 1))):
+        kernel = (lambda k: k) if layout == "nchw" else (lambda k: k.transpose(2, 3, 1, 0))
+        layers = [{"type": "conv2d", "kernel": kernel(w1).tolist(), "bias": [0.5, -0.25]},
+                  {"type": "conv2d", "kernel": kernel(w2).tolist()}]
+        doc = {"layout": layout, "input": to(x).tolist(), "layers": layers}
+        # the student's own bias gradient: the problem run on their unrounded delta
+        own = problem_file(tmp_path, dict(doc, delta=to(slipped).tolist()), f"own-{layout}.json")
+        bias = run(load_problem(str(own))).layers[0].grads["bias"]
+        problem = problem_file(tmp_path, dict(doc, loss={"type": "mse",
+                                                        "target": to(target).tolist()},
+                                              grading={"carry_forward": True}),
+                               f"p-{layout}.json")
+        answers = write(tmp_path, f"a-{layout}.json", json.dumps({
+            "conv2d_2.delta_out": np.round(to(slipped), 4).tolist(),
+            "conv2d_1.grads.bias": [round(float(b), 4) for b in bias]}))
+        spec = load_problem(str(problem))
+        grading = parse_grading(spec.grading)
+        result = check_file(run(spec), str(answers), resolve_tolerance(grading),
+                            grading=grading)
+        carried[layout] = _tensor(result, "conv2d_1.grads.bias").carried.tolist()
+    assert carried["nchw"] == carried["nhwc"] == [True, True]
 
 
 def test_an_upstream_value_moved_past_the_step_s_domain_counts_as_written(tmp_path):

@@ -1356,3 +1356,9 @@ def test_an_activation_op_is_told_where_its_derivative_is_shown(op):
     [line] = result.output.splitlines()
     assert line.startswith(f"error: --op: unknown value '{op}'; hint: verify holds layers")
     assert "did you mean" not in line and "cnngrad backward and cnngrad explain" in line
+
+
+def test_an_op_that_only_begins_like_an_activation_gets_the_usual_hint():
+    result = runner.invoke(app, ["verify", "x.py", "--op", "reluctant"])
+    assert result.exit_code == 2
+    assert "verify holds layers" not in result.output and "allowed:" in result.output

@@ -126,6 +126,15 @@ def _listing(width: int) -> str:
 FILE_SUFFIXES = (".json", ".csv", ".md", ".tex")
 
 
+def _is_folder(name) -> bool:
+    """Whether ``name`` is an existing folder; False for a name no folder can have (longer
+    than the system allows), which the folder checks then name as an error line."""
+    try:
+        return Path(name).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _folder(output: Path, names: list[str], force: bool) -> None:
     """Make ``output`` (and its parent must exist); refuse to overwrite without --force."""
     try:
@@ -290,11 +299,11 @@ def generate(
     protected = [Path(recipe)] if names_a_file(recipe) else []
 
     suffix = Path(output).suffix.lower() if output is not None else ""
-    if suffix in FILE_SUFFIXES and not Path(output).is_dir():
+    if suffix in FILE_SUFFIXES and not _is_folder(output):
         # -o problem.json: a file name, where generate writes a folder of files
         one_problem = suffix == ".json" and students is None
         raise UsageError("-o takes a folder (generate writes several files), not a file name",
-                         where="--output", file=str(output),
+                         where="--output", file=short_name(str(output)),
                          hint=f"for problem.json alone leave out -o: cnngrad generate ... > "
                               f"{output}" if one_problem else "give a folder name")
     if students is not None:

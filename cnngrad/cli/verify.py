@@ -150,7 +150,8 @@ def verify(
     if op is None:
         raise UsageError("missing --op", where="--op",
                          hint=f"the operation your function computes: {', '.join(OP_NAMES)}")
-    activation = re.match(r"(leaky_?relu|relu|sigmoid|tanh)", op.strip().lower())
+    activation = re.fullmatch(r"(leaky_?relu|relu|sigmoid|tanh)(_backward|_forward)?",
+                              op.strip().lower())
     if op not in OP_NAMES and activation:
         # nearest by spelling (relu_backward → dense_backward) would mislead
         raise UsageError(f"unknown value '{op}'", where="--op",

@@ -538,7 +538,7 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
             why.append(f"{spec.name} reads the input")
             continue
         readers = [layer for layer in problem.layers if spec.name in layer.inputs]
-        if readers and all(layer.type == MAXPOOL for layer in readers):
+        if spec.type == "relu" and readers and all(layer.type == MAXPOOL for layer in readers):
             # a pool takes a 0 only from a window of ReLU zeros, none of which passes δ back
             why.append(f"{spec.name} is read by a max pool (a 0 there changes no answer)")
             continue

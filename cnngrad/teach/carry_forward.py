@@ -85,12 +85,12 @@ def run_loss(problem, output: np.ndarray) -> tuple[Any, np.ndarray]:
 
 
 #: An implied value's spread moves the upstream cells one at a time, the step run three
-#: times each: past this much work, moved cells times the values the step reads (a 64-channel
-#: 32×32 conv's 1,024 cells would be 2^27, some 20 s; a problem far beyond a hand
-#: computation), a carried cell has to match the upstream values as written.  Exact
-#: arithmetic (``--exact``) keeps the layers' fractions, ten times slower even with the moves
-#: in floats: :data:`SPREAD_MAX_WORK_EXACT`.
-SPREAD_MAX_WORK = 2**24
+#: times each: past this much work, moved cells times the values the step reads (a problem
+#: far beyond a hand computation: 4×20×20 maps through a conv, 1,600 cells moved through a
+#: step reading 3,200 values, took 9 s), a carried cell has to match the upstream values as
+#: written.  Exact arithmetic (``--exact``) keeps the layers' fractions, ten times slower
+#: even with the moves in floats: :data:`SPREAD_MAX_WORK_EXACT`.
+SPREAD_MAX_WORK = 2**22
 SPREAD_MAX_WORK_EXACT = 2**16
 
 #: A linear step's value changes by opposite amounts when a cell moves by +h and by −h, and
@@ -163,7 +163,9 @@ def _moved(evaluate, args, widths, base, cells) -> np.ndarray:
         changes = []
         for move in (width, -width, width / 2):
             moved = list(args)
-            moved[i] = np.array(args[i], copy=True)
+            # in C order: a channels-last view copied as it is would reshape to a copy, and
+            # the move would land in that copy instead
+            moved[i] = np.array(args[i], copy=True, order="C")
             flat = moved[i].reshape(-1)
             flat[k] = flat[k] + move
             changes.append(np.asarray(evaluate(moved)) - base)

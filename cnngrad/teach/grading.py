@@ -207,7 +207,7 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
             shown = close[:8] + (["..."] if len(close) > 8 else [])
             hint = None
             parts = [known for known in shapes if known.startswith(path + ".")]
-            if parts:  # an add's or concat's delta_in: one tensor per input
+            if path.endswith(".delta_in") and parts:  # an add's or concat's: one per input
                 hint = f"{path} is one tensor per input, each with its own points: " + \
                     ", ".join(parts)
             elif path.partition(".")[2].startswith("updated."):
