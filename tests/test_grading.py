@@ -581,6 +581,41 @@ def test_an_upstream_value_moved_past_the_step_s_domain_counts_as_written(tmp_pa
         assert (f"{loss} ↻ 0.474077" in result.output) == carried, result.output
 
 
+def test_a_layer_s_moves_are_made_once_for_its_delta_in_and_gradients(tmp_path, monkeypatch):
+    # the bias gradient, the kernel gradient and the input delta of one conv, each off by a
+    # rounding: one set of moves through the conv's step serves all three, and the three
+    # readings of the answers (chained, one step, reader first) share it
+    import cnngrad.teach.carry_forward as carry
+
+    calls = []
+    real = carry.spread
+
+    def counted(evaluate, args, widths, base):
+        calls.append(sorted(base) if isinstance(base, dict) else None)
+        return real(evaluate, args, widths, base)
+
+    monkeypatch.setattr(carry, "spread", counted)
+    doc = dict(ROUNDED_UPSTREAM, grading={"carry_forward": True, "min_decimals": 4})
+    problem = problem_file(tmp_path, doc)
+    spec = load_problem(str(problem))
+    trace = run(spec)
+    third = [["0.3333", "0.3333"], ["0.3333", "0.3333"]]
+    own = dict(ROUNDED_UPSTREAM, delta=[[1 / 3] * 2] * 2)  # what a third kept unrounded gives
+    own_trace = run(load_problem(str(problem_file(tmp_path, own, "own.json"))))
+    kept = own_trace.layers[0]
+    answers = write(tmp_path, "a.json", json.dumps({
+        "conv2d_1.delta_out": third, "conv2d_1.grads.bias": f"{float(kept.grads['bias']):.4f}",
+        "conv2d_1.grads.kernel": [[f"{v:.4f}" for v in row] for row in kept.grads["kernel"]],
+        "conv2d_1.delta_in": [[f"{v:.4f}" for v in row]
+                              for row in own_trace.shown(kept.delta_in)]}))
+    grading = parse_grading(spec.grading)
+    result = check_file(trace, str(answers), resolve_tolerance(grading), grading=grading)
+    for path in ("conv2d_1.grads.bias", "conv2d_1.grads.kernel", "conv2d_1.delta_in"):
+        check = _tensor(result, path)
+        assert (check.carried | check.right).all(), path
+    assert calls == [["delta_in", "grads.bias", "grads.kernel"]]
+
+
 def test_the_spread_of_a_step_sums_each_rounding_s_effect():
     from fractions import Fraction
 

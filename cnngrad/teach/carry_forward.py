@@ -91,7 +91,7 @@ def run_loss(problem, output: np.ndarray) -> tuple[Any, np.ndarray]:
 #: written.  Exact arithmetic (``--exact``) keeps the layers' fractions, ten times slower
 #: even with the moves in floats: :data:`SPREAD_MAX_WORK_EXACT`.
 SPREAD_MAX_WORK = 2**22
-SPREAD_MAX_WORK_EXACT = 2**16
+SPREAD_MAX_WORK_EXACT = 2**14
 
 #: A linear step's value changes by opposite amounts when a cell moves by +h and by −h, and
 #: by half as much for +h/2; where the changes differ from that by more than this share of
@@ -107,25 +107,28 @@ def half_unit(decimals: int, exact: bool):
     return Fraction(1, 2 * 10**decimals) if exact else 0.5 * 10.0**-decimals
 
 
-def spread(evaluate: Callable[[list[np.ndarray]], np.ndarray], args: list[np.ndarray],
-           widths: list[np.ndarray], base: np.ndarray) -> np.ndarray | None:
+def spread(evaluate: Callable[[list[np.ndarray]], Any], args: list[np.ndarray],
+           widths: list[np.ndarray], base: Any) -> Any:
     """How far ``evaluate(args)`` (= ``base``) may move when each cell of ``args`` moves by up
     to its ``widths``: Σ_k max(|evaluate(args, cell k moved by +w_k) − base|, |… −w_k …|), a
-    cell counting only where its two moves change the value by opposite amounts (else it
-    crosses a kink of the step there: it counts as written).
+    cell counting only where its moves change the value linearly: by opposite amounts up and
+    down, by half as much half way up (else the move crosses a kink of the step there, and the
+    cell counts as written).
 
     Parameters
     ----------
-    evaluate : callable, list of ndarray → ndarray (base's shape)
+    evaluate : callable, list of ndarray → ndarray (base's shape), or a dict of them (several
+        values of one step: a layer's delta_in and each gradient, moved together)
     args : list of ndarray, float64 or object (Fractions)
     widths : list of ndarray, each the shape of its arg: how far each cell may move (half a
         unit of its last decimal written; 0 for a cell that stands for itself exactly)
-    base : ndarray, ``evaluate(args)``
+    base : ndarray, or dict of them, ``evaluate(args)``
 
     Returns
     -------
-    ndarray (base's shape and dtype), or None past :data:`SPREAD_MAX_WORK` (moved cells
-    times the values of ``args``; :data:`SPREAD_MAX_WORK_EXACT` for fractions)
+    ndarray (base's shape and dtype), a dict of them for a dict, or None past
+    :data:`SPREAD_MAX_WORK` (moved cells times the values of ``args``;
+    :data:`SPREAD_MAX_WORK_EXACT` for fractions)
 
     Notes
     -----
@@ -133,7 +136,10 @@ def spread(evaluate: Callable[[list[np.ndarray]], np.ndarray], args: list[np.nda
     the delta, a conv's or dense layer's gradient in the delta and in the input, each), to
     first order otherwise (a sigmoid's output, batch norm, a loss).
     """
-    exact = base.dtype == object
+    if not isinstance(base, dict):
+        total = spread(lambda moved: {"": evaluate(moved)}, args, widths, {"": base})
+        return None if total is None else total[""]
+    exact = any(np.asarray(value).dtype == object for value in base.values())
     cells = [(i, k) for i, w in enumerate(widths) for k in np.flatnonzero(
         np.asarray(w != 0).reshape(-1))]
     reads = sum(np.size(arg) for arg in args)
@@ -142,7 +148,7 @@ def spread(evaluate: Callable[[list[np.ndarray]], np.ndarray], args: list[np.nda
     if not exact:
         return _moved(evaluate, args, widths, base, cells)
     if not cells:
-        return np.zeros_like(base)
+        return {part: np.zeros_like(value) for part, value in base.items()}
 
     # a bound needs no exact digits: the moves in floats (the layer's own exact numbers stay,
     # and turn each product into a float, ten times faster than a fraction's), then the sum
@@ -150,14 +156,20 @@ def spread(evaluate: Callable[[list[np.ndarray]], np.ndarray], args: list[np.nda
     def floats(array):
         return np.array([float(v) for v in np.asarray(array).reshape(-1)],
                         dtype=object).reshape(np.shape(array))
+
+    def evaluate_floats(moved):
+        return {part: floats(value) for part, value in evaluate(moved).items()}
+
     args, widths = [floats(a) for a in args], [floats(w) for w in widths]
-    total = _moved(evaluate, args, widths, floats(evaluate(args)), cells)
-    return np.asarray(np.vectorize(Fraction, otypes=[object])(total.astype(np.float64)))
+    total = _moved(evaluate_floats, args, widths, evaluate_floats(args), cells)
+    return {part: np.asarray(np.vectorize(Fraction, otypes=[object])(
+        value.astype(np.float64))) for part, value in total.items()}
 
 
-def _moved(evaluate, args, widths, base, cells) -> np.ndarray:
-    """:func:`spread`'s sum over ``cells`` (arg, flat index), in the arithmetic of ``args``."""
-    total = np.zeros_like(base)
+def _moved(evaluate, args, widths, base: dict, cells) -> dict:
+    """:func:`spread`'s sums over ``cells`` (arg, flat index), one per value of ``base``, in
+    the arithmetic of ``args``."""
+    total = {part: np.zeros_like(value) for part, value in base.items()}
     for i, k in cells:
         width = widths[i].reshape(-1)[k]
         changes = []
@@ -168,16 +180,20 @@ def _moved(evaluate, args, widths, base, cells) -> np.ndarray:
             moved[i] = np.array(args[i], copy=True, order="C")
             flat = moved[i].reshape(-1)
             flat[k] = flat[k] + move
-            changes.append(np.asarray(evaluate(moved)) - base)
-        up, down, half = changes
-        larger = np.maximum(np.abs(up), np.abs(down))
-        # a jump on either side breaks the symmetry (up = −down), a jump on both sides the
-        # proportion (up = 2·half): the tied maxima of the split rule move δ/2 either way
-        off = np.maximum(np.abs(up + down), np.abs(up - 2 * half))
-        # a float step's rounding differs between the moves too
-        noise = 1e-12 * (np.abs(base) + larger)
-        total = total + np.where(off <= KINK_ASYMMETRY * larger + noise, larger, 0)
-    return np.asarray(total)  # a 0-d object sum is a Fraction, not an array
+            values = evaluate(moved)
+            changes.append({part: np.asarray(values[part]) - base[part] for part in base})
+        for part, value in base.items():
+            up, down, half = (change[part] for change in changes)
+            larger = np.maximum(np.abs(up), np.abs(down))
+            # a jump on either side breaks the symmetry (up = −down), a jump on both sides the
+            # proportion (up = 2·half): the tied maxima of the split rule move δ/2 either way
+            off = np.maximum(np.abs(up + down), np.abs(up - 2 * half))
+            # a float step's rounding differs between the moves too
+            noise = 1e-12 * (np.abs(value) + larger)
+            total[part] = total[part] + np.where(off <= KINK_ASYMMETRY * larger + noise,
+                                                 larger, 0)
+    # a 0-d object sum is a Fraction, not an array
+    return {part: np.asarray(value) for part, value in total.items()}
 
 
 @dataclass
@@ -250,7 +266,8 @@ class StudentValues:
     value, and the true delta routed through it)."""
 
     def __init__(self, trace: Trace, answers: Mapping[str, Any], *,
-                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0) -> None:
+                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0,
+                 shared_moves: dict | None = None) -> None:
         self.trace = trace
         self.answers = answers  # path -> TensorCheck (answered, right, given, truth)
         self.chain = chain
@@ -260,6 +277,10 @@ class StudentValues:
         # delta_in of the one layer that reads it, where they answered both
         self.reader_first = reader_first
         self._implied: dict[str, Implied | None] = {}
+        self._backward_spreads: dict[int, Callable] = {}  # a layer's step: its moves, once
+        # a layer step's moves by the values moved: the same moves another StudentValues of
+        # the same answers made (:func:`spread` is their cost)
+        self.shared_moves = {} if shared_moves is None else shared_moves
         self.index = {layer.name: i for i, layer in enumerate(trace.layers)}
 
     # -- the student's values ------------------------------------------------
@@ -434,13 +455,35 @@ class StudentValues:
         if not sources:
             return None
 
-        def backward_of(args):  # args: the inputs, then the delta_out
-            _, delta_ins, grads = run_step(layer.spec, args[:-1], args[-1].astype(
+        args = [*xs, delta_out]
+
+        def backward_of(moved):  # every value of the step: its delta_in(s) and gradients
+            _, delta_ins, grads = run_step(layer.spec, moved[:-1], moved[-1].astype(
                 layer.delta_out.dtype, copy=False))
-            value = (trace.shown(sum(delta_ins[i] for i in entries)) if kind == "delta_in"
-                     else grads.get(key))
-            return None if value is None else np.asarray(value)
-        return _implied(backward_of, [*xs, delta_out], [*widths, delta_widths], sources)
+            parts = {f"grads.{name}": np.asarray(grad) for name, grad in (grads or {}).items()}
+            for entry in dict.fromkeys(names) if reads_many(layer.spec) else (None,):
+                summed = sum(delta_ins[i] for i, input_name in enumerate(names)
+                             if entry is None or input_name == entry)
+                parts["delta_in" + (f".{entry}" if entry else "")] = trace.shown(summed)
+            return parts
+
+        values = backward_of(args)
+        part = rest if kind == "grads" else "delta_in" + (f".{key}" if key else "")
+        if part not in values:
+            return None
+        # the moves serve every value of the layer's step (delta_in and each gradient): one
+        # set of moves for all of them, made when the first one's spread is asked for, and
+        # shared with the other readings of the student's answers that give the same values
+        def moves():
+            moved_widths = [w() for w in (*widths, delta_widths)]
+            key = (index,) + tuple(_content(a) for a in (*args, *moved_widths))
+            if key not in self.shared_moves:
+                self.shared_moves[key] = spread(backward_of, args, moved_widths, values)
+            return self.shared_moves[key]
+
+        spreads = self._backward_spreads.setdefault(index, functools.cache(moves))
+        return Implied(values[part], sources,
+                       lambda: None if spreads() is None else spreads()[part])
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
         """A layer's delta_out: the student's value of what each layer that reads its output
@@ -472,6 +515,14 @@ def _implied(evaluate: Callable[[list[np.ndarray]], np.ndarray | None],
         return None
     value = np.asarray(value)
     return Implied(value, used, lambda: spread(evaluate, args, [w() for w in widths], value))
+
+
+def _content(array: np.ndarray) -> tuple:
+    """An array's values as a dict key: its bytes, or for fractions (object arrays, whose
+    bytes are addresses) the fractions themselves."""
+    array = np.asarray(array)
+    values = tuple(array.reshape(-1).tolist()) if array.dtype == object else array.tobytes()
+    return array.dtype.str, array.shape, values
 
 
 def _input_names(layer: LayerTrace) -> tuple[str, ...]:
