@@ -31,7 +31,7 @@ from cnngrad.generate.numbers import STYLES, Style, decimal_text, decimals_neede
 from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INDEX_LOSSES,
                                       INEXACT_DECIMALS, INEXACT_LOSSES, INEXACT_TYPES, MAXPOOL,
                                       NORMALISING_TYPES, PARAM_TYPES, PROBABILITY_LOSS, RECIPES,
-                                      RELU_TYPES, RELU_ZERO, SHIFT_FREE_LOSSES,
+                                      RELU, RELU_TYPES, RELU_ZERO, SHIFT_FREE_LOSSES,
                                       SHIFT_FREE_TYPES, SQUASH_TYPES, TIE, V1_TYPES, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
 from cnngrad.tensorio import names_a_file
@@ -538,7 +538,7 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
             why.append(f"{spec.name} reads the input")
             continue
         readers = [layer for layer in problem.layers if spec.name in layer.inputs]
-        if spec.type == "relu" and readers and all(layer.type == MAXPOOL for layer in readers):
+        if spec.type == RELU and readers and all(layer.type == MAXPOOL for layer in readers):
             # a pool takes a 0 only from a window of ReLU zeros, none of which passes δ back
             why.append(f"{spec.name} is read by a max pool (a 0 there changes no answer)")
             continue
