@@ -1179,6 +1179,21 @@ def test_a_sum_assigned_where_it_should_add_is_named(assigned):
             assert slip.matched == slip.of
 
 
+def test_a_channels_last_function_run_channels_first_is_told_the_layout():
+    # every case raises (a broadcast of mismatched axes), and nothing said --layout nhwc
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(conv_backward_nhwc, "conv2d_backward")
+    assert all(r.status == "raised" for r in report.results)
+    text = render_text(report)
+    assert "Hint:   every case raised, with the arrays channels first (N, C, H, W)" in text
+    assert "--layout nhwc" in text.split("Hint:")[1]
+    assert run_battery(conv_backward_nhwc, "conv2d_backward", layout="nhwc").ok
+    # a function that fails without raising, or the layout given: no such hint
+    assert "Hint:" not in render_text(run_battery(conv_backward_db_first_position,
+                                                  "conv2d_backward"))
+
+
 def conv_backward_db_first_position(x, w, delta, stride, padding):
     # db read from the first image's first position only
     dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)

@@ -245,7 +245,22 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     note = _changed_note(report, width)
     if note:
         lines += ([""] if lines[-1] else []) + note
+    if _layout_suspect(report):
+        lines += ([""] if lines[-1] else []) + _wrap(
+            "every case raised, with the arrays channels first (N, C, H, W): if your "
+            "function takes them channels last (N, H, W, C), say --layout nhwc", "        ",
+            "Hint:   ", width)
     return "\n".join(lines) + "\n"
+
+
+def _layout_suspect(report: Report) -> bool:
+    """Whether every case that ran raised where the arrays went in channels first, in a
+    style that leaves the layout to the user: a channels-last function's first index of a
+    channel axis breaks at once."""
+    ran = [r for r in report.results if r.status != "not_run"]
+    return (report.style.layout is None and report.layout == "nchw"
+            and bool(report.op.channels_last) and bool(ran)
+            and all(r.status == "raised" for r in ran))
 
 
 def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
