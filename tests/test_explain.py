@@ -1195,6 +1195,30 @@ def test_explain_at_80_columns_prints_numbers_and_symbols_whole(problem, path, w
     assert not re.search(r"…(?=[\s│])", result.output)  # a word cut short ("(0.226… ")
 
 
+def test_a_layer_name_longer_than_the_panel_folds_instead_of_widening_it(tmp_path):
+    # a 68-character name in the legend ("δ   dE/dx = <name>.delta_out") was one word wider
+    # than 80 columns: the panel grew to 85 and a terminal folded every line of it
+    from rich.cells import cell_len
+
+    name = "a_really_long_layer_name_for_the_first_convolution_of_the_network_x"
+    doc = json.loads((SAMPLES / "stackexchange.json").read_text())
+    problem = {"input": doc["input"], "layers": [{"type": "conv2d", "name": name,
+                                                  "kernel": doc["kernel"]}],
+               "delta": doc["delta"]}
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(problem))
+    result = runner.invoke(app, ["explain", str(path), f"{name}.grads.kernel[0,0]"],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(cell_len(line) for line in lines) == 80
+    # the name folded, whole: the legend's two lines join to it, the numbers untouched
+    inner = [line.strip("│").rstrip() for line in lines]
+    at = next(i for i, line in enumerate(inner) if line.startswith(" δ   dE/dx ="))
+    assert (inner[at + 1].strip() + inner[at + 2].strip()) == f"{name}.delta_out"
+    assert "dE/dw[0,0] = 0.044606" in result.output
+
+
 def test_the_docs_80_column_example_shows_the_real_lines():
     # docs/explain.md's panel at 80 columns, line for line where it shows one
     docs = (ROOT / "docs" / "explain.md").read_text(encoding="utf-8")

@@ -178,6 +178,27 @@ def _cell(text: str):
     return Text(text)
 
 
+class _Foldable:
+    """Prose that folds a word longer than the width it is printed at (a long layer name)
+    instead of widening the report past it: its narrowest layout is a few columns, not its
+    longest word.  Numbers are never in it (the terms and the total are cut nowhere)."""
+
+    NARROWEST = 16
+
+    def __init__(self, text) -> None:
+        text.overflow = "fold"  # a table cell would cut it with "…"
+        self.text = text
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        measured = Measurement.get(console, options, self.text)
+        return Measurement(min(measured.minimum, self.NARROWEST), measured.maximum)
+
+    def __rich_console__(self, console, options):
+        yield self.text
+
+
 class TermRows:
     """The listed terms as a Rich renderable: a row per term in six columns (symbols, ``=``,
     numbers, ``=``, value, note), laid out as a Rich table of a row per term while that fits
@@ -374,7 +395,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
     from rich.table import Table
     from rich.text import Text
 
-    parts = [Text(explanation.title, style="italic"), Text(""),
+    parts = [_Foldable(Text(explanation.title, style="italic")), Text(""),
              Text(explanation.formula, style="bold cyan")]
     if explanation.symbols:
         legend = Table(box=box.SIMPLE, show_header=False, pad_edge=False, show_edge=False,
@@ -382,7 +403,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
         legend.add_column(style="bold")
         legend.add_column()
         for symbol, meaning in explanation.symbols.items():
-            legend.add_row(_cell(symbol), _cell(meaning))
+            legend.add_row(_cell(symbol), _Foldable(_cell(meaning)))
         parts += [Text(""), Text("where", style="dim"), legend]
     if explanation.notes:
         # a bullet column and a note column that Rich wraps to the width it prints at
@@ -391,7 +412,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
         notes.add_column(no_wrap=True)
         notes.add_column()
         for note in explanation.notes:
-            notes.add_row(_cell("•"), _cell(note))
+            notes.add_row(_cell("•"), _Foldable(_cell(note)))
         parts += [Text(""), notes]
     if explanation.one_based:
         parts += [Text(""), Text("(indices counted from 1)", style="dim")]
