@@ -532,6 +532,27 @@ def test_the_range_carries_through_a_tensor_the_student_did_not_answer(tmp_path,
     assert _tensor(result, path).carried.reshape(-1)[0]
 
 
+def test_each_upstream_cell_moves_through_every_step_so_steps_that_cancel_cancel(tmp_path):
+    # dense_2's output is 0.5 whatever flatten_1's is (its two inputs, from one dense layer,
+    # cancel): with each unanswered cell's range taken on its own, 0.5019 was carried
+    doc = {"input": [0.3, 0.7],
+           "layers": [{"type": "flatten"},
+                      {"type": "dense", "weights": [[10.0, 10.0], [10.0, 10.0]],
+                       "bias": [0, 0]},
+                      {"type": "dense", "weights": [[1.0, -1.0]], "bias": [0.5]}],
+           "loss": {"type": "mse", "target": [0.0]}, "grading": {"carry_forward": True}}
+    problem = problem_file(tmp_path, doc)
+    spec = load_problem(str(problem))
+    grading = parse_grading(spec.grading)
+    for output, carried in (("0.5019", False), ("0.5000", False)):
+        answers = write(tmp_path, "a.json", json.dumps({"flatten_1.output": ["0.3000", "0.7000"],
+                                                        "dense_2.output": [output]}))
+        result = check_file(run(spec), str(answers), resolve_tolerance(grading),
+                            grading=grading)
+        check = _tensor(result, "dense_2.output")
+        assert bool(check.carried[0]) == carried and bool(check.right[0]) == (output == "0.5000")
+
+
 def test_the_range_is_the_same_in_a_channels_last_problem(tmp_path):
     # a student keeps conv2d_2's delta_out unrounded, writes it to 4 decimals, and writes the
     # bias gradient recomputed from the unrounded one: carried in both layouts (channels
@@ -583,18 +604,19 @@ def test_an_upstream_value_moved_past_the_step_s_domain_counts_as_written(tmp_pa
 
 def test_a_layer_s_moves_are_made_once_for_its_delta_in_and_gradients(tmp_path, monkeypatch):
     # the bias gradient, the kernel gradient and the input delta of one conv, each off by a
-    # rounding: one set of moves through the conv's step serves all three, and the three
-    # readings of the answers (chained, one step, reader first) share it
+    # rounding: one set of moves through the conv's step serves all three (per reading of
+    # the answers that needs it)
     import cnngrad.teach.carry_forward as carry
 
     calls = []
-    real = carry.spread
+    real = carry._step_moves
 
-    def counted(evaluate, args, widths, base):
-        calls.append(sorted(base) if isinstance(base, dict) else None)
-        return real(evaluate, args, widths, base)
+    def counted(evaluate, args, moves):
+        result = real(evaluate, args, moves)
+        calls.append(None if result is None else sorted(result[0]))
+        return result
 
-    monkeypatch.setattr(carry, "spread", counted)
+    monkeypatch.setattr(carry, "_step_moves", counted)
     doc = dict(ROUNDED_UPSTREAM, grading={"carry_forward": True, "min_decimals": 4})
     problem = problem_file(tmp_path, doc)
     spec = load_problem(str(problem))

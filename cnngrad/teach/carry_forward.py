@@ -26,12 +26,12 @@ routed through their own wrong forward values).  The upstream answers used may b
 right only to the decimals written: a student who carries their own rounded -0.0664 forward
 to six decimals is carried forward too.  Each upstream cell used stands for any value that
 rounds to it as written (the student may have carried more digits than they wrote):
-:meth:`Implied.spread` bounds how far the implied value moves over those values.  With no
-upstream answer used (the true values alone) nothing is carried forward.  The layer's step is
-the
-one the engine runs, asked of the layer registry (:func:`run_step`: its family's ``forward``
-and ``backward``; the loss's family for the loss); no slip or layer type is special-cased
-here.
+:meth:`Implied.spread` bounds how far the implied value moves over those values, each
+answered cell moved in turn through every step between it and the path
+(:meth:`Implied.moves`).  With no upstream answer used (the true values alone) nothing is
+carried forward.  The layer's step is the one the engine runs, asked of the layer registry
+(:func:`run_step`: its family's ``forward`` and ``backward``; the loss's family for the
+loss); no slip or layer type is special-cased here.
 """
 
 from __future__ import annotations
@@ -107,26 +107,120 @@ def half_unit(decimals: int, exact: bool):
     return Fraction(1, 2 * 10**decimals) if exact else 0.5 * 10.0**-decimals
 
 
+#: The moves of one value: the value in the moves' arithmetic (float64; with ``--exact``,
+#: floats in object arrays: a bound needs no exact digits, and the layers' own fractions turn
+#: each product into a float, ten times faster than a fraction's), and for each upstream
+#: cell moved, (answer path, flat index) → the value with that cell moved up, down and half
+#: way up; None where they are past the work allowed.
+Moves = tuple  # (value, {key: [up, down, half]}), or None (a type alias, for the docs)
+
+
+def _floats(array) -> np.ndarray:
+    """An array's values as Python floats in an object array (the moves of ``--exact``)."""
+    array = np.asarray(array)
+    return np.array([float(v) for v in array.reshape(-1)] + [None],
+                    dtype=object)[:-1].reshape(array.shape)
+
+
+def _moves_base(array) -> np.ndarray:
+    """``array`` in the moves' arithmetic, a fresh C-order copy (a channels-last view copied
+    as it is would reshape to a copy, and a move would land in that copy instead)."""
+    array = np.asarray(array)
+    return _floats(array) if array.dtype == object else np.array(array, dtype=np.float64,
+                                                                  order="C")
+
+
+def _own_moves(base: np.ndarray, cells: list[tuple[Any, int, float]]) -> dict:
+    """Each of ``cells`` (key, flat index, half unit) moved up, down and half way up in
+    ``base``."""
+    out = {}
+    for key, k, width in cells:
+        triple = []
+        for move in (width, -width, width / 2):
+            moved = np.array(base, copy=True, order="C")
+            flat = moved.reshape(-1)
+            flat[k] = flat[k] + move
+            triple.append(moved)
+        out[key] = triple
+    return out
+
+
+def _step_moves(evaluate: Callable[[list[np.ndarray]], dict], args: list[np.ndarray],
+                arg_moves: list[Callable[[], Any]]):
+    """A step's values under every move of its arguments' upstream cells: (the values, {key:
+    [values moved up, down, half way up]}), each a dict of the step's parts, in the moves'
+    arithmetic; a cell that moves several arguments (one answer read twice) moves them
+    together.  None past :data:`SPREAD_MAX_WORK` (moved cells times the values the step
+    reads; :data:`SPREAD_MAX_WORK_EXACT` for fractions)."""
+    exact = any(np.asarray(arg).dtype == object for arg in args)
+    per_arg = []
+    for arg, moves in zip(args, arg_moves):
+        found = moves()
+        per_arg.append(found if found is not None else (_moves_base(arg), {}))
+    keys = list(dict.fromkeys(key for _, moved in per_arg for key in moved))
+    reads = sum(np.size(arg) for arg in args)
+    if len(keys) * reads > (SPREAD_MAX_WORK_EXACT if exact else SPREAD_MAX_WORK):
+        return None
+    bases = [base for base, _ in per_arg]
+    values = evaluate(bases)
+    moved_values = {}
+    for key in keys:
+        moved_values[key] = [evaluate([moved[key][j] if key in moved else base
+                                       for base, moved in per_arg]) for j in range(3)]
+    return values, moved_values
+
+
+def _part(step, part: str):
+    """One part of :func:`_step_moves`' result, as the moves of that value."""
+    if step is None:
+        return None
+    values, moved = step
+    return (np.asarray(values[part]),
+            {key: [np.asarray(outs[part]) for outs in triple] for key, triple in moved.items()})
+
+
+def _spread_of(moves, exact: bool) -> np.ndarray | None:
+    """Σ over the moved cells of max(|moved up − value|, |moved down − value|), a cell
+    counting only where its moves change the value linearly (by opposite amounts up and
+    down, by half as much half way up: else the move crosses a kink, and the cell counts as
+    written); fractions when ``exact``.  None for moves past the work allowed."""
+    if moves is None:
+        return None
+    base, moved = moves
+    base = np.asarray(base)
+    total = np.zeros(np.shape(base), dtype=base.dtype)
+    for up, down, half in moved.values():
+        up, down, half = up - base, down - base, half - base
+        larger = np.maximum(np.abs(up), np.abs(down))
+        # a jump on either side breaks the symmetry (up = −down), a jump on both sides the
+        # proportion (up = 2·half): the tied maxima of the split rule move δ/2 either way
+        off = np.maximum(np.abs(up + down), np.abs(up - 2 * half))
+        # a float step's rounding differs between the moves too
+        noise = 1e-12 * (np.abs(base) + larger)
+        total = total + np.where(off <= KINK_ASYMMETRY * larger + noise, larger, 0)
+    total = np.asarray(total)  # a 0-d object sum is a Fraction, not an array
+    if exact:
+        return np.asarray(np.vectorize(lambda v: Fraction(float(v)), otypes=[object])(total))
+    return total
+
+
 def spread(evaluate: Callable[[list[np.ndarray]], Any], args: list[np.ndarray],
-           widths: list[np.ndarray], base: Any) -> Any:
-    """How far ``evaluate(args)`` (= ``base``) may move when each cell of ``args`` moves by up
-    to its ``widths``: Σ_k max(|evaluate(args, cell k moved by +w_k) − base|, |… −w_k …|), a
-    cell counting only where its moves change the value linearly: by opposite amounts up and
-    down, by half as much half way up (else the move crosses a kink of the step there, and the
-    cell counts as written).
+           widths: list[np.ndarray], base: Any = None) -> np.ndarray | None:
+    """How far ``evaluate(args)`` may move when each cell of ``args`` moves by up to its
+    ``widths``: Σ_k max(|evaluate(args, cell k moved by +w_k) − value|, |… −w_k …|), a cell
+    counting only where its moves change the value linearly (:func:`_spread_of`).
 
     Parameters
     ----------
-    evaluate : callable, list of ndarray → ndarray (base's shape), or a dict of them (several
-        values of one step: a layer's delta_in and each gradient, moved together)
+    evaluate : callable, list of ndarray → ndarray
     args : list of ndarray, float64 or object (Fractions)
     widths : list of ndarray, each the shape of its arg: how far each cell may move (half a
         unit of its last decimal written; 0 for a cell that stands for itself exactly)
-    base : ndarray, or dict of them, ``evaluate(args)``
+    base : unused (the value is recomputed in the moves' arithmetic)
 
     Returns
     -------
-    ndarray (base's shape and dtype), a dict of them for a dict, or None past
+    ndarray (the value's shape; fractions for object arrays), or None past
     :data:`SPREAD_MAX_WORK` (moved cells times the values of ``args``;
     :data:`SPREAD_MAX_WORK_EXACT` for fractions)
 
@@ -134,66 +228,20 @@ def spread(evaluate: Callable[[list[np.ndarray]], Any], args: list[np.ndarray],
     -----
     Exact where a step is linear in each argument away from its kinks (a delta_in is linear in
     the delta, a conv's or dense layer's gradient in the delta and in the input, each), to
-    first order otherwise (a sigmoid's output, batch norm, a loss).
+    first order otherwise (a sigmoid's output, batch norm, a loss).  The steps of a chain are
+    moved together (:meth:`StudentValues.value`): each upstream cell through all of them.
     """
-    if not isinstance(base, dict):
-        total = spread(lambda moved: {"": evaluate(moved)}, args, widths, {"": base})
-        return None if total is None else total[""]
-    exact = any(np.asarray(value).dtype == object for value in base.values())
-    cells = [(i, k) for i, w in enumerate(widths) for k in np.flatnonzero(
-        np.asarray(w != 0).reshape(-1))]
-    reads = sum(np.size(arg) for arg in args)
-    if len(cells) * reads > (SPREAD_MAX_WORK_EXACT if exact else SPREAD_MAX_WORK):
-        return None
-    if not exact:
-        return _moved(evaluate, args, widths, base, cells)
-    if not cells:
-        return {part: np.zeros_like(value) for part, value in base.items()}
+    def arg_moves(i: int):
+        def moves():
+            base_i = _moves_base(args[i])
+            cells = [((i, int(k)), int(k), float(np.asarray(widths[i]).reshape(-1)[k]))
+                     for k in np.flatnonzero(np.asarray(widths[i] != 0).reshape(-1))]
+            return base_i, _own_moves(base_i, cells)
+        return moves
 
-    # a bound needs no exact digits: the moves in floats (the layer's own exact numbers stay,
-    # and turn each product into a float, ten times faster than a fraction's), then the sum
-    # back as fractions
-    def floats(array):
-        return np.array([float(v) for v in np.asarray(array).reshape(-1)],
-                        dtype=object).reshape(np.shape(array))
-
-    def evaluate_floats(moved):
-        return {part: floats(value) for part, value in evaluate(moved).items()}
-
-    args, widths = [floats(a) for a in args], [floats(w) for w in widths]
-    total = _moved(evaluate_floats, args, widths, evaluate_floats(args), cells)
-    return {part: np.asarray(np.vectorize(Fraction, otypes=[object])(
-        value.astype(np.float64))) for part, value in total.items()}
-
-
-def _moved(evaluate, args, widths, base: dict, cells) -> dict:
-    """:func:`spread`'s sums over ``cells`` (arg, flat index), one per value of ``base``, in
-    the arithmetic of ``args``."""
-    total = {part: np.zeros_like(value) for part, value in base.items()}
-    for i, k in cells:
-        width = widths[i].reshape(-1)[k]
-        changes = []
-        for move in (width, -width, width / 2):
-            moved = list(args)
-            # in C order: a channels-last view copied as it is would reshape to a copy, and
-            # the move would land in that copy instead
-            moved[i] = np.array(args[i], copy=True, order="C")
-            flat = moved[i].reshape(-1)
-            flat[k] = flat[k] + move
-            values = evaluate(moved)
-            changes.append({part: np.asarray(values[part]) - base[part] for part in base})
-        for part, value in base.items():
-            up, down, half = (change[part] for change in changes)
-            larger = np.maximum(np.abs(up), np.abs(down))
-            # a jump on either side breaks the symmetry (up = −down), a jump on both sides the
-            # proportion (up = 2·half): the tied maxima of the split rule move δ/2 either way
-            off = np.maximum(np.abs(up + down), np.abs(up - 2 * half))
-            # a float step's rounding differs between the moves too
-            noise = 1e-12 * (np.abs(value) + larger)
-            total[part] = total[part] + np.where(off <= KINK_ASYMMETRY * larger + noise,
-                                                 larger, 0)
-    # a 0-d object sum is a Fraction, not an array
-    return {part: np.asarray(value) for part, value in total.items()}
+    step = _step_moves(lambda moved: {"": evaluate(moved)}, args,
+                       [arg_moves(i) for i in range(len(args))])
+    return _spread_of(_part(step, ""), any(np.asarray(a).dtype == object for a in args))
 
 
 @dataclass
@@ -231,30 +279,40 @@ class Implied:
 
     value: np.ndarray  # display shape, the dtype of the trace
     used: _Used  # the upstream answers it was recomputed from
-    #: computes :meth:`spread` (called at most once, only when it is asked for)
-    spread_of: Callable[[], np.ndarray | None] | None = field(default=None, repr=False)
+    #: computes :meth:`moves` (called at most once, only when it is asked for)
+    moves_of: Callable[[], Any] | None = field(default=None, repr=False)
 
     @property
     def sources(self) -> tuple[str, ...]:
         """The upstream answers a report names: those with a wrong cell, else all used."""
         return self.used.named()
 
+    def moves(self):
+        """The value under each move of an upstream cell used (:data:`Moves`, display
+        shape), None when not bounded (past :data:`SPREAD_MAX_WORK` of moves, or a moved
+        value the step cannot take: a probability past 1 in a bce loss)."""
+        if self.moves_of is None:
+            return _moves_base(self.value), {}
+        return self._moves
+
+    @functools.cached_property
+    def _moves(self):
+        try:
+            with np.errstate(all="ignore"):
+                return self.moves_of()
+        except (CnnGradError, ArithmeticError, ValueError):
+            return None
+
     def spread(self) -> np.ndarray | None:
-        """How far each cell of :attr:`value` may move (≥ 0, its shape and dtype) when each
-        upstream cell used is any value that rounds to it as written; None when that is not
-        bounded (past :data:`SPREAD_MAX_WORK` of moves, or a moved value the step
-        cannot take: a probability past 1 in a bce loss)."""
-        if self.spread_of is None:
-            return np.zeros_like(self.value)
+        """How far each cell of :attr:`value` may move (≥ 0, its shape; fractions with
+        ``--exact``) when each upstream cell used is any value that rounds to it as written;
+        None when that is not bounded (:meth:`moves`)."""
         return self._spread
 
     @functools.cached_property
     def _spread(self) -> np.ndarray | None:
-        try:
-            with np.errstate(all="ignore"):
-                return self.spread_of()
-        except (CnnGradError, ArithmeticError, ValueError):
-            return None
+        with np.errstate(all="ignore"):
+            return _spread_of(self.moves(), self.value.dtype == object)
 
 
 class StudentValues:
@@ -266,8 +324,8 @@ class StudentValues:
     value, and the true delta routed through it)."""
 
     def __init__(self, trace: Trace, answers: Mapping[str, Any], *,
-                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0,
-                 shared_moves: dict | None = None) -> None:
+                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0
+                 ) -> None:
         self.trace = trace
         self.answers = answers  # path -> TensorCheck (answered, right, given, truth)
         self.chain = chain
@@ -277,25 +335,21 @@ class StudentValues:
         # delta_in of the one layer that reads it, where they answered both
         self.reader_first = reader_first
         self._implied: dict[str, Implied | None] = {}
-        self._backward_spreads: dict[int, Callable] = {}  # a layer's step: its moves, once
-        # a layer step's moves by the values moved: the same moves another StudentValues of
-        # the same answers made (:func:`spread` is their cost)
-        self.shared_moves = {} if shared_moves is None else shared_moves
+        self._steps: dict[int, Callable] = {}  # a layer's backward step: its moves, once
         self.index = {layer.name: i for i, layer in enumerate(trace.layers)}
 
     # -- the student's values ------------------------------------------------
 
     def value(self, paths: tuple[str, ...], truth_shown: np.ndarray,
               internal_shape: tuple[int, ...] | None, implied_from: str | None = None
-              ) -> tuple[np.ndarray, _Used, Callable[[], np.ndarray]]:
+              ) -> tuple[np.ndarray, _Used, Callable[[], Any]]:
         """The first path's answered cells win, then the next path's, then what the
         student's upstream answers imply for ``implied_from`` (the first path by default;
         unless ``chain`` is off), then the truth; the answered paths used (here or
-        upstream); and how far each cell may be from the value the student had in mind, on
-        demand (a function: the value's shape): half a unit of its last decimal for a cell
-        answered here with the decimals required, the spread of the value implied for a cell
-        taken from further upstream, 0 for a cell that stands for itself exactly (the truth,
-        a p/q, a value with fewer decimals than required: :func:`spread`)."""
+        upstream); and, on demand (a function), the value's moves (:data:`Moves`, its
+        layout): a cell answered here with the decimals required moved by half a unit of its
+        last decimal, the cells taken from further upstream as that value moves, a cell that
+        stands for itself exactly (the truth, a p/q, fewer decimals than required) never."""
         fallback = self.implied(implied_from or paths[0]) if self.chain else None
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
@@ -306,7 +360,7 @@ class StudentValues:
             used = _Used()
         exact = value.dtype == object
         filled = np.zeros(value.shape, dtype=bool)
-        written = np.zeros(value.shape, dtype=object if exact else np.float64)
+        own: list[tuple[Any, int, float]] = []  # (key, flat index, half unit) moved here
         taken = _Used()  # the paths whose cells are taken here
         for path in paths:
             check = self.answers.get(path)
@@ -325,45 +379,53 @@ class StudentValues:
             filled |= take
             taken.add(path, bool((check.answered & ~check.right)[take].any()))
             rounds = take & ~check.fraction & (check.decimals >= self.least_decimals)
-            if value.ndim == 0:
-                written = np.asarray(half_unit(int(check.decimals[()]), exact) if rounds
-                                     else written[()], dtype=written.dtype)
-            else:
-                written[rounds] = [half_unit(int(d), exact) for d in check.decimals[rounds]]
+            own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k]),
+                                                        False))
+                    for k in np.flatnonzero(rounds.reshape(-1))]
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
+        shown = value
         if internal_shape is not None:
             value = self.trace.layout.to_internal(value, internal_shape)
 
-        def widths() -> np.ndarray:
-            out = np.array(written, copy=True)
-            upstream = None if fallback is None or filled.all() else fallback.spread()
+        def moves():
+            base = _moves_base(shown)
+            moved = _own_moves(base, own)
+            upstream = None if fallback is None or filled.all() else fallback.moves()
             if upstream is not None:
-                out[~filled] = np.asarray(upstream, dtype=out.dtype)[~filled]
-            if internal_shape is not None:
-                out = self.trace.layout.to_internal(out, internal_shape)
-            return out
-        return value, used, widths
+                for key, triple in upstream[1].items():
+                    combined = []
+                    for j, from_upstream in enumerate(triple):
+                        cells = np.array(moved[key][j] if key in moved else base, copy=True)
+                        cells[~filled] = from_upstream[~filled]
+                        combined.append(cells)
+                    moved[key] = combined
+            if internal_shape is None:
+                return base, moved
+            def to(array):
+                return self.trace.layout.to_internal(array, internal_shape)
+            return to(base), {key: [to(a) for a in triple] for key, triple in moved.items()}
+        return value, used, moves
 
     def inputs_of(self, index: int) -> tuple[list[np.ndarray], _Used, list[Callable]]:
         """The student's values of each input of layer ``index`` (internal), the paths
-        answered upstream they came from, and how far each may be from what the student had
-        in mind (:meth:`value`); the problem's input is as given, exactly."""
+        answered upstream they came from, and their moves (:meth:`value`); the problem's
+        input is as given, exactly."""
         layer = self.trace.layers[index]
-        values, sources, widths = [], _Used(), []
+        values, sources, moves = [], _Used(), []
         for name, given in zip(_input_names(layer), layer.inputs):
             if name not in self.index:
                 values.append(given)
-                widths.append(functools.partial(np.zeros_like, given))
+                moves.append(functools.partial(lambda array: (_moves_base(array), {}), given))
                 continue
             source = self.trace.layers[self.index[name]]
-            value, used, written = self.value((f"{name}.output",),
-                                              self.trace.shown(source.output),
-                                              source.output.shape)
+            value, used, moved = self.value((f"{name}.output",),
+                                            self.trace.shown(source.output),
+                                            source.output.shape)
             values.append(value)
-            widths.append(written)
+            moves.append(moved)
             sources.merge(used)
-        return values, sources, widths
+        return values, sources, moves
 
     def delta_out_of(self, index: int) -> tuple[np.ndarray, _Used, Callable]:
         layer = self.trace.layers[index]
@@ -407,13 +469,13 @@ class StudentValues:
         if path == "loss":
             if trace.problem.loss is None:
                 return None
-            output, sources, widths = self.last_output()
+            output, sources, moves = self.last_output()
             if not sources:
                 return None
 
             def loss_of(args):
                 return np.asarray(_scalar(run_loss(trace.problem, args[0])[0], trace))
-            return _implied(loss_of, [output], [widths], sources)
+            return _implied(loss_of, [output], [moves], sources)
         name, _, rest = path.partition(".")
         index = self.index.get(name)
         if index is None:
@@ -425,13 +487,13 @@ class StudentValues:
                 return self._summed_delta(name, readers)
             if index != len(trace.layers) - 1 or trace.problem.loss is None:
                 return None
-            output, sources, widths = self.last_output()
+            output, sources, moves = self.last_output()
             if not sources:
                 return None
 
             def delta_of(args):
                 return trace.shown(np.asarray(run_loss(trace.problem, args[0])[1]))
-            return _implied(delta_of, [output], [widths], sources)
+            return _implied(delta_of, [output], [moves], sources)
         layer = trace.layers[index]
         if kind not in ("output", "delta_in", "grads"):
             return None
@@ -442,15 +504,15 @@ class StudentValues:
                    if input_name == key] if reads_many(layer.spec) else [0] if not key else []
         if kind == "delta_in" and not entries:
             return None
-        xs, sources, widths = self.inputs_of(index)
+        xs, sources, moves = self.inputs_of(index)
         if kind == "output":
             if not sources:
                 return None
 
             def output_of(args):
                 return trace.shown(run_step(layer.spec, args)[0])
-            return _implied(output_of, xs, widths, sources)
-        delta_out, delta_sources, delta_widths = self.delta_out_of(index)
+            return _implied(output_of, xs, moves, sources)
+        delta_out, delta_sources, delta_moves = self.delta_out_of(index)
         sources.merge(delta_sources)
         if not sources:
             return None
@@ -472,57 +534,42 @@ class StudentValues:
         if part not in values:
             return None
         # the moves serve every value of the layer's step (delta_in and each gradient): one
-        # set of moves for all of them, made when the first one's spread is asked for, and
-        # shared with the other readings of the student's answers that give the same values
-        def moves():
-            moved_widths = [w() for w in (*widths, delta_widths)]
-            key = (index,) + tuple(_content(a) for a in (*args, *moved_widths))
-            if key not in self.shared_moves:
-                self.shared_moves[key] = spread(backward_of, args, moved_widths, values)
-            return self.shared_moves[key]
-
-        spreads = self._backward_spreads.setdefault(index, functools.cache(moves))
-        return Implied(values[part], sources,
-                       lambda: None if spreads() is None else spreads()[part])
+        # set of moves for all of them, made when the first one's spread is asked for
+        step = self._steps.setdefault(index, functools.cache(
+            lambda: _step_moves(backward_of, args, [*moves, delta_moves])))
+        return Implied(values[part], sources, lambda: _part(step(), part))
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
         """A layer's delta_out: the student's value of what each layer that reads its output
         sends back (their answered cells, else what their answers imply), summed over the
         readers when several do (the multivariate chain rule), when one of them is answered
         or implied."""
-        values, sources, widths = [], _Used(), []
+        values, sources, moves = [], _Used(), []
         for reader in readers:
             sent = self.trace.delta_sent(reader, name)
-            value, used, written = self.value((_delta_in_path(reader, name),),
-                                              self.trace.shown(sent), None)
+            value, used, moved = self.value((_delta_in_path(reader, name),),
+                                            self.trace.shown(sent), None)
             values.append(value)
-            widths.append(written)
+            moves.append(moved)
             sources.merge(used)
         if not sources:
             return None
-        return _implied(lambda args: np.asarray(sum(args[1:], args[0])), values, widths,
+        return _implied(lambda args: np.asarray(sum(args[1:], args[0])), values, moves,
                         sources)
 
 
 def _implied(evaluate: Callable[[list[np.ndarray]], np.ndarray | None],
-             args: list[np.ndarray], widths: list[Callable[[], np.ndarray]],
+             args: list[np.ndarray], moves: list[Callable[[], Any]],
              used: _Used) -> Implied | None:
-    """``evaluate(args)`` as an :class:`Implied` value recomputed from ``used``, its spread
-    over how far each cell of ``args`` may move (``widths``, each a function: computed only
-    when the spread is asked for; :func:`spread`); None when ``evaluate`` gives nothing."""
+    """``evaluate(args)`` as an :class:`Implied` value recomputed from ``used``, with its
+    moves under those of ``args`` (each a function: made only when asked for); None when
+    ``evaluate`` gives nothing."""
     value = evaluate(args)
     if value is None:
         return None
-    value = np.asarray(value)
-    return Implied(value, used, lambda: spread(evaluate, args, [w() for w in widths], value))
-
-
-def _content(array: np.ndarray) -> tuple:
-    """An array's values as a dict key: its bytes, or for fractions (object arrays, whose
-    bytes are addresses) the fractions themselves."""
-    array = np.asarray(array)
-    values = tuple(array.reshape(-1).tolist()) if array.dtype == object else array.tobytes()
-    return array.dtype.str, array.shape, values
+    step = functools.cache(lambda: _step_moves(lambda moved: {"": evaluate(moved)}, args,
+                                               moves))
+    return Implied(np.asarray(value), used, lambda: _part(step(), ""))
 
 
 def _input_names(layer: LayerTrace) -> tuple[str, ...]:

@@ -1186,12 +1186,9 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     # it shows those required (decimals rule); under atol/rtol, at any decimals
     least = 0 if tolerance.explicit else tolerance.min_decimals
     # a layer's delta_out as written first, then the delta_in of the layer reading it
-    moves: dict = {}  # the three readings share the moves that give the same values
-    students = (StudentValues(trace, answers, min_decimals=least, shared_moves=moves),
-                StudentValues(trace, answers, chain=False, min_decimals=least,
-                              shared_moves=moves),
-                StudentValues(trace, answers, reader_first=True, min_decimals=least,
-                              shared_moves=moves))
+    students = (StudentValues(trace, answers, min_decimals=least),
+                StudentValues(trace, answers, chain=False, min_decimals=least),
+                StudentValues(trace, answers, reader_first=True, min_decimals=least))
     for check in answers.values():
         candidates = check.answered & ~check.right & ~check.rounded
         if not candidates.any():
