@@ -1059,7 +1059,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def tensor_ref(value: str, option: str):
         text = value.strip()
-        if text[:1] in "[-0123456789" + UNICODE_MINUSES and not names_a_file(value, or_folder=True):
+        looks_inline = text[:1] in "[-0123456789" + UNICODE_MINUSES
+        if looks_inline and not names_a_file(value, or_folder=True):
             try:
                 return json.loads(text, parse_float=Decimal)
             except ValueError as exc:

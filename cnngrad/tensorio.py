@@ -138,10 +138,19 @@ def names_a_file(name: str | os.PathLike, *, or_folder: bool = False) -> bool:
     folder is then named as one by the reader); False, not an error, for a text no file can
     be named (longer than the system allows, a NUL in it): a command-line value that may be
     a file name or something else (inline JSON, a recipe's name) is tried as a file first."""
+    return _names(name, pathlib.Path.exists if or_folder else pathlib.Path.is_file)
+
+
+def names_a_folder(name: str | os.PathLike) -> bool:
+    """Whether ``name`` is an existing folder; False, as :func:`names_a_file`, for a text no
+    folder can be named."""
+    return _names(name, pathlib.Path.is_dir)
+
+
+def _names(name: str | os.PathLike, test: Callable[[pathlib.Path], bool]) -> bool:
     try:
-        path = pathlib.Path(name)
-        return path.exists() if or_folder else path.is_file()
-    except (OSError, ValueError):
+        return test(pathlib.Path(name))
+    except (OSError, ValueError):  # longer than the system allows, a NUL in it
         return False
 
 

@@ -650,16 +650,15 @@ def test_the_spread_of_a_step_sums_each_rounding_s_effect():
         return np.array([a[0] - 2 * b[0], 3 * b[0]])
 
     args = [np.array([0.25]), np.array([0.5])]
-    base = evaluate(args)
-    got = spread(evaluate, args, [np.array([0.005]), np.array([0.05])], base)
+    got = spread(evaluate, args, [np.array([0.005]), np.array([0.05])])
     assert got == pytest.approx([0.005 + 2 * 0.05, 3 * 0.05])
     # a cell of width 0 (exact) does not move; exact arguments are moved in floats (a bound
     # needs no exact digits) and the spread comes back as fractions
-    assert spread(evaluate, args, [np.zeros(1), np.zeros(1)], base).tolist() == [0, 0]
+    assert spread(evaluate, args, [np.zeros(1), np.zeros(1)]).tolist() == [0, 0]
     exact = [np.array([Fraction(1, 4)], dtype=object), np.array([Fraction(1, 2)], dtype=object)]
     widths = [np.array([Fraction(1, 200)], dtype=object),
               np.array([Fraction(1, 20)], dtype=object)]
-    got = spread(evaluate, exact, widths, evaluate(exact))
+    got = spread(evaluate, exact, widths)
     assert all(isinstance(v, Fraction) for v in got)
     assert [float(v) for v in got] == pytest.approx([0.005 + 0.1, 0.15], rel=1e-12)
     # past the work allowed (moved cells × values read) it is not bounded: the values as
@@ -667,8 +666,7 @@ def test_the_spread_of_a_step_sums_each_rounding_s_effect():
     for cap, dtype in ((SPREAD_MAX_WORK, np.float64), (SPREAD_MAX_WORK_EXACT, object)):
         size = int(cap**0.5) + 1  # size cells moved, size values read
         many = [np.zeros(size, dtype=dtype)]
-        assert spread(lambda a: a[0].sum(keepdims=True), many, [np.full(size, 0.5)],
-                      np.zeros(1, dtype=dtype)) is None
+        assert spread(lambda a: a[0].sum(keepdims=True), many, [np.full(size, 0.5)]) is None
 
 
 def test_a_move_across_a_kink_does_not_widen_the_spread():
@@ -681,8 +679,7 @@ def test_a_move_across_a_kink_does_not_widen_the_spread():
         return np.where(x > 0, delta, 0.0)
 
     args = [np.array([0.0, 0.5]), np.array([2.0, 3.0])]
-    got = spread(relu_delta, args, [np.array([5e-5, 5e-5]), np.array([5e-5, 5e-5])],
-                 relu_delta(args))
+    got = spread(relu_delta, args, [np.array([5e-5, 5e-5]), np.array([5e-5, 5e-5])])
     assert got == pytest.approx([0.0, 5e-5])
 
 

@@ -126,15 +126,6 @@ def _listing(width: int) -> str:
 FILE_SUFFIXES = (".json", ".csv", ".md", ".tex")
 
 
-def _is_folder(name) -> bool:
-    """Whether ``name`` is an existing folder; False for a name no folder can have (longer
-    than the system allows), which the folder checks then name as an error line."""
-    try:
-        return Path(name).is_dir()
-    except (OSError, ValueError):
-        return False
-
-
 def _folder(output: Path, names: list[str], force: bool) -> None:
     """Make ``output`` (and its parent must exist); refuse to overwrite without --force."""
     try:
@@ -278,7 +269,7 @@ def generate(
     from cnngrad.generate.draw import MAX_SEED
     from cnngrad.generate.make import generate as make, resolve_recipe, with_sheets
     from cnngrad.layers._common import TIE_RULES
-    from cnngrad.tensorio import names_a_file
+    from cnngrad.tensorio import names_a_file, names_a_folder
 
     if ties is not None and ties not in TIE_RULES:
         from cnngrad.errors import did_you_mean
@@ -299,7 +290,8 @@ def generate(
     protected = [Path(recipe)] if names_a_file(recipe) else []
 
     suffix = Path(output).suffix.lower() if output is not None else ""
-    if suffix in FILE_SUFFIXES and not _is_folder(output):
+    # a name no folder can have (too long) is then named by the folder checks as an error line
+    if suffix in FILE_SUFFIXES and not names_a_folder(output):
         # -o problem.json: a file name, where generate writes a folder of files
         one_problem = suffix == ".json" and students is None
         raise UsageError("-o takes a folder (generate writes several files), not a file name",

@@ -395,14 +395,16 @@ def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: in
     reason, count = failures.most_common(1)[0]
     stopped = "" if spent is None else (
         f" (stopped after {spent:.1f} s of CPU time, the most the draws may take)")
-    what = (f"no hand-friendly {recipe.name} problem in {draws} draws with --numbers "
-            f"{style.name}{stopped} (most often: {reason}, in {count})")
     decimals = _decimals_failure(failures, style)
-    if decimals and decimals[0] == reason:  # the reason given already: only why, in place
-        what = what[:-1] + f": {decimals[1]})"
-    elif decimals:
-        what += f"; the loss needed more than {decimals[2]} decimals in {failures[decimals[0]]} " \
-                f"({decimals[1]})"
+    often = f"most often: {reason}, in {count}"
+    if decimals and decimals[0] == reason:  # the reason given already: only why, beside it
+        often += f": {decimals[1]}"
+    what = (f"no hand-friendly {recipe.name} problem in {draws} draws with --numbers "
+            f"{style.name}{stopped} ({often})")
+    if decimals and decimals[0] != reason:
+        loss_reason, why, promise = decimals
+        what += (f"; the loss needed more than {promise} decimals in {failures[loss_reason]} "
+                 f"({why})")
     file = recipe.name not in RECIPES
     return UsageError(what, where="RECIPE", hint=_no_draw_hint(reason, style, file, decimals))
 

@@ -136,7 +136,7 @@ class _CheckGrid:
 
     def __rich_console__(self, console, options):
         blocks = column_blocks(self.fixed, self.widths, options.max_width)
-        for number, block in enumerate(blocks):
+        for block in blocks:
             span = column_span([self.header[j] for j in block]) if len(blocks) > 1 else ""
             head = "  ".join(part for part in (self.label, span) if part)
             if head:

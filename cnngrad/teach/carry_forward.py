@@ -101,10 +101,11 @@ SPREAD_MAX_WORK_EXACT = 2**14
 KINK_ASYMMETRY = 0.01
 
 
-def half_unit(decimals: int, exact: bool):
+def half_unit(decimals: int) -> float:
     """Half a unit of the ``decimals``-th decimal: how far from a value written with that
-    many decimals the value it was rounded from may be."""
-    return Fraction(1, 2 * 10**decimals) if exact else 0.5 * 10.0**-decimals
+    many decimals the value it was rounded from may be (a float: the moves are floats, with
+    ``--exact`` too)."""
+    return 0.5 * 10.0**-decimals
 
 
 #: The moves of one value: the value in the moves' arithmetic (float64; with ``--exact``,
@@ -118,8 +119,7 @@ Moves = tuple  # (value, {key: [up, down, half]}), or None (a type alias, for th
 def _floats(array) -> np.ndarray:
     """An array's values as Python floats in an object array (the moves of ``--exact``)."""
     array = np.asarray(array)
-    return np.array([float(v) for v in array.reshape(-1)] + [None],
-                    dtype=object)[:-1].reshape(array.shape)
+    return np.array([float(v) for v in array.reshape(-1)], dtype=object).reshape(array.shape)
 
 
 def _moves_base(array) -> np.ndarray:
@@ -205,7 +205,7 @@ def _spread_of(moves, exact: bool) -> np.ndarray | None:
 
 
 def spread(evaluate: Callable[[list[np.ndarray]], Any], args: list[np.ndarray],
-           widths: list[np.ndarray], base: Any = None) -> np.ndarray | None:
+           widths: list[np.ndarray]) -> np.ndarray | None:
     """How far ``evaluate(args)`` may move when each cell of ``args`` moves by up to its
     ``widths``: Σ_k max(|evaluate(args, cell k moved by +w_k) − value|, |… −w_k …|), a cell
     counting only where its moves change the value linearly (:func:`_spread_of`).
@@ -216,7 +216,6 @@ def spread(evaluate: Callable[[list[np.ndarray]], Any], args: list[np.ndarray],
     args : list of ndarray, float64 or object (Fractions)
     widths : list of ndarray, each the shape of its arg: how far each cell may move (half a
         unit of its last decimal written; 0 for a cell that stands for itself exactly)
-    base : unused (the value is recomputed in the moves' arithmetic)
 
     Returns
     -------
@@ -379,8 +378,7 @@ class StudentValues:
             filled |= take
             taken.add(path, bool((check.answered & ~check.right)[take].any()))
             rounds = take & ~check.fraction & (check.decimals >= self.least_decimals)
-            own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k]),
-                                                        False))
+            own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k])))
                     for k in np.flatnonzero(rounds.reshape(-1))]
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)

@@ -1233,8 +1233,7 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     spread = spread.reshape(-1)[cells]
     if value.dtype == object:
         nearest = np.array([min(max(given, true - room), true + room) for given, true, room
-                            in zip(written.values, value, spread)] + [None],
-                           dtype=object)[:-1]
+                            in zip(written.values, value, spread)], dtype=object)
     else:
         given = np.array([float(v) for v in written.values], dtype=np.float64)
         nearest = np.clip(given, value - spread, value + spread)
