@@ -1217,6 +1217,58 @@ def test_a_matrix_too_wide_for_the_width_is_cut_into_column_blocks_never_a_cell(
     assert "-0.116205 ✗" in wide.stdout
 
 
+def _characters(renderable, *, width: int, color: bool) -> list[list[tuple[str, str]]]:
+    """Each line as (character, style) pairs, trailing spaces dropped; a space's style is
+    left out (a terminal shows no difference)."""
+    from rich.console import Console
+
+    console = Console(width=width, force_terminal=color, no_color=not color,
+                      color_system="truecolor" if color else None, legacy_windows=False)
+    lines = []
+    for line in console.render_lines(renderable, console.options, pad=False):
+        chars = [(char, "" if char == " " else str(segment.style or ""))
+                 for segment in line for char in segment.text]
+        while chars and chars[-1][0] == " ":
+            chars.pop()
+        lines.append(chars)
+    return lines
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 12), cols=st.integers(1, 14), vector=st.booleans(),
+       one_based=st.booleans(), width=st.sampled_from([20, 40, 80, 200]),
+       color=st.booleans(), seed=st.integers(0, 2**16))
+def test_a_checked_grid_is_laid_out_as_rich_s_table_would(rows, cols, vector, one_based,
+                                                          width, color, seed):
+    # the grid builds its lines itself (Rich's table layout was 8 s for 15,700 lines); the
+    # table it replaces is kept as the reference: the same characters, the same styles
+    from cnngrad.render.check_report import _CheckGrid, _implied_cell
+    from cnngrad.render.tables import column_blocks
+
+    rng = np.random.default_rng(seed)
+    shape = (cols,) if vector else (rows, cols)
+    truth = np.round(rng.standard_normal(shape) * 10 ** rng.integers(0, 4, size=shape), 4)
+    written = np.where(rng.random(shape) < 0.5, truth, np.round(truth + rng.random(shape), 3))
+    answered = rng.random(shape) < 0.9
+    right = answered & (written == truth)
+    carried = answered & ~right & (rng.random(shape) < 0.3)
+
+    class Check:  # the fields the grid reads of a TensorCheck
+        grid_order = None
+
+    check = Check()
+    check.shape, check.truth, check.answered, check.right = shape, truth, answered, right
+    check.carried, check.rounded, check.implied = carried, np.zeros(shape, bool), truth + 1
+    check.texts = np.vectorize(lambda v: f"{v:g}", otypes=[object])(written)
+    for cell in ({}, {"cell": _implied_cell}):
+        grid = _CheckGrid(check, (), 4, False, int(one_based), **cell)
+        for block in column_blocks(grid.fixed, grid.widths, width):
+            if grid._width(block) > width:
+                continue  # a lone column wider than the page is left to Rich's table
+            assert _characters(grid.lines(block), width=width, color=color) == \
+                _characters(grid.table(block), width=width, color=color)
+
+
 @pytest.mark.parametrize("layer, answer, says", [
     ({"type": "maxpool2d", "size": 2}, [[1, 1, -2, -2], [1, 1, -2, -2], [3, 3, 0, 0], [3, 3, 0, 0]],
      "matches the delta sent to every cell of the window instead of to its maximum"),
