@@ -112,13 +112,20 @@ def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
 
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         try:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode):
                 os.set_blocking(descriptor, True)
         except OSError:
             os.close(descriptor)
             raise
         with open(descriptor, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            # read(n) sets aside n bytes first: a file's own size (and one byte more, to see
+            # it grow) rather than the largest file allowed, 256 MiB for every file read
+            size = min(info.st_size, MAX_FILE_BYTES) if stat.S_ISREG(info.st_mode) else \
+                MAX_FILE_BYTES
+            data = handle.read(size + 1)
+            if len(data) > size and size < MAX_FILE_BYTES:  # it grew since: read on
+                data += handle.read(MAX_FILE_BYTES - len(data) + 1)
     except (OSError, ValueError, MemoryError) as exc:
         what, hint = _unreadable(exc, name, path)
         raise ProblemError(what, where=where, file=file, hint=hint) from None

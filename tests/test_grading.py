@@ -669,6 +669,62 @@ def test_the_spread_of_a_step_sums_each_rounding_s_effect():
         assert spread(lambda a: a[0].sum(keepdims=True), many, [np.full(size, 0.5)]) is None
 
 
+def test_moves_past_the_work_allowed_are_never_made():
+    # the work bound is decided on the cells to move before any moved copy is made: three
+    # copies of the whole tensor a cell were made first, 1.6 GB for an answered 8×32×32
+    # delta, and then turned away
+    import tracemalloc
+
+    from cnngrad.teach.carry_forward import SPREAD_MAX_WORK, spread
+
+    size = int(SPREAD_MAX_WORK**0.5) + 1  # 2,049 cells moved: 100 MB of copies
+    many = [np.zeros(size)]
+    tracemalloc.start()
+    try:
+        assert spread(lambda a: a[0].sum(keepdims=True), many, [np.full(size, 0.5)]) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**21, peak
+
+
+def test_carry_forward_past_the_work_allowed_makes_no_moves(tmp_path):
+    # a 4×32×32 conv delta_out written to 4 decimals (4,096 cells, each standing for the
+    # values that round to it) and a kernel gradient worked from the unrounded values: the
+    # moves, past the work allowed, took 400 MB (three copies of the delta a cell) before
+    # the bound turned them away; now none is made, and the cells count as written
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    kernel = np.round(rng.standard_normal((4, 3, 3, 3)), 2)
+    x = np.round(rng.standard_normal((3, 32, 32)), 2)
+    delta = np.round(rng.standard_normal((4, 32, 32)), 6)
+    doc = {"input": x.tolist(), "layers": [{"type": "conv2d", "kernel": kernel.tolist(),
+                                            "padding": 1}], "delta": delta.tolist()}
+    slip = delta.copy()
+    slip[0, 0, 0] += 1  # a slip in the delta the student carries on, unrounded
+    spec = load_problem(str(problem_file(tmp_path, dict(doc, delta=slip.tolist()))))
+    worked = np.asarray(run(spec).layers[0].grads["kernel"], dtype=float)
+
+    def four_decimals(array):  # "-7.1390", not -7.139: the decimals written count
+        return np.vectorize(lambda v: f"{v:.4f}", otypes=[object])(array).tolist()
+
+    answers = json.dumps({"conv2d_1.delta_out": four_decimals(slip),
+                          "conv2d_1.grads.kernel": four_decimals(worked)})
+    tracemalloc.start()
+    try:
+        _, _, result = _graded(tmp_path, doc, answers)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    kernel_check = _tensor(result, "conv2d_1.grads.kernel")
+    # the 12 cells the slip meets, judged against the delta as written (no range): off by
+    # the delta's rounding, summed over a 32×32 map, so few are carried (with the range,
+    # every one of them would be)
+    assert kernel_check.n_right == 4 * 27 - 12 and kernel_check.n_carried < 12 / 2
+    assert peak < 64 * 2**20, peak / 2**20
+
+
 def test_a_move_across_a_kink_does_not_widen_the_spread():
     from cnngrad.teach.carry_forward import spread
 

@@ -130,19 +130,56 @@ def _moves_base(array) -> np.ndarray:
                                                                   order="C")
 
 
-def _own_moves(base: np.ndarray, cells: list[tuple[Any, int, float]]) -> dict:
-    """Each of ``cells`` (key, flat index, half unit) moved up, down and half way up in
-    ``base``."""
-    out = {}
-    for key, k, width in cells:
+class _CellMoves(Mapping):
+    """(answer path, flat index) → ``base`` with that cell moved up, down and half way up
+    (:data:`Moves`), each triple built when it is read: the keys alone decide whether a
+    step's moves are within the work allowed, and a step evaluated holds one key's copies at
+    a time.  (Built up front, three copies of the whole tensor a cell took 1.6 GB for an
+    answered 8×32×32 delta before the work bound turned them all away.)
+
+    ``cells`` are the cells moved here: (key, flat index, half unit).  ``upstream`` (the
+    moves of the value the cells not ``filled`` here were taken from, and ``filled``)
+    overrides those cells under each of its keys, after the keys of ``cells``.  ``convert``
+    maps each array read (the layer's internal layout)."""
+
+    def __init__(self, base: np.ndarray, cells: list[tuple[Any, int, float]],
+                 upstream: dict | None = None, filled: np.ndarray | None = None,
+                 convert: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.base = base
+        self.cells = {key: (k, width) for key, k, width in cells}
+        self.upstream = upstream or {}
+        self.filled = filled
+        self.convert = convert
+        self.order = list(dict.fromkeys([*self.cells, *self.upstream]))
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __contains__(self, key) -> bool:
+        return key in self.cells or key in self.upstream
+
+    def __getitem__(self, key) -> list[np.ndarray]:
+        if key not in self:
+            raise KeyError(key)
         triple = []
-        for move in (width, -width, width / 2):
-            moved = np.array(base, copy=True, order="C")
-            flat = moved.reshape(-1)
-            flat[k] = flat[k] + move
-            triple.append(moved)
-        out[key] = triple
-    return out
+        for j, move in enumerate(self._moves(key)):
+            moved = np.array(self.base, copy=True, order="C")
+            if move is not None:
+                flat = moved.reshape(-1)
+                flat[move[0]] = flat[move[0]] + move[1]
+            if key in self.upstream:
+                moved[~self.filled] = self.upstream[key][j][~self.filled]
+            triple.append(moved if self.convert is None else self.convert(moved))
+        return triple
+
+    def _moves(self, key) -> list[tuple[int, float] | None]:
+        if key not in self.cells:
+            return [None, None, None]
+        k, width = self.cells[key]
+        return [(k, move) for move in (width, -width, width / 2)]
 
 
 def _step_moves(evaluate: Callable[[list[np.ndarray]], dict], args: list[np.ndarray],
@@ -151,7 +188,8 @@ def _step_moves(evaluate: Callable[[list[np.ndarray]], dict], args: list[np.ndar
     [values moved up, down, half way up]}), each a dict of the step's parts, in the moves'
     arithmetic; a cell that moves several arguments (one answer read twice) moves them
     together.  None past :data:`SPREAD_MAX_WORK` (moved cells times the values the step
-    reads; :data:`SPREAD_MAX_WORK_EXACT` for fractions)."""
+    reads; :data:`SPREAD_MAX_WORK_EXACT` for fractions), decided on the keys before any
+    moved copy is made."""
     exact = any(np.asarray(arg).dtype == object for arg in args)
     per_arg = []
     for arg, moves in zip(args, arg_moves):
@@ -165,8 +203,10 @@ def _step_moves(evaluate: Callable[[list[np.ndarray]], dict], args: list[np.ndar
     values = evaluate(bases)
     moved_values = {}
     for key in keys:
-        moved_values[key] = [evaluate([moved[key][j] if key in moved else base
-                                       for base, moved in per_arg]) for j in range(3)]
+        triples = [moved[key] if key in moved else None for _, moved in per_arg]
+        moved_values[key] = [evaluate([base if triple is None else triple[j]
+                                       for base, triple in zip(bases, triples)])
+                             for j in range(3)]
     return values, moved_values
 
 
@@ -235,7 +275,7 @@ def spread(evaluate: Callable[[list[np.ndarray]], Any], args: list[np.ndarray],
             base_i = _moves_base(args[i])
             cells = [((i, int(k)), int(k), float(np.asarray(widths[i]).reshape(-1)[k]))
                      for k in np.flatnonzero(np.asarray(widths[i] != 0).reshape(-1))]
-            return base_i, _own_moves(base_i, cells)
+            return base_i, _CellMoves(base_i, cells)
         return moves
 
     step = _step_moves(lambda moved: {"": evaluate(moved)}, args,
@@ -388,21 +428,13 @@ class StudentValues:
 
         def moves():
             base = _moves_base(shown)
-            moved = _own_moves(base, own)
             upstream = None if fallback is None or filled.all() else fallback.moves()
-            if upstream is not None:
-                for key, triple in upstream[1].items():
-                    combined = []
-                    for j, from_upstream in enumerate(triple):
-                        cells = np.array(moved[key][j] if key in moved else base, copy=True)
-                        cells[~filled] = from_upstream[~filled]
-                        combined.append(cells)
-                    moved[key] = combined
-            if internal_shape is None:
-                return base, moved
+
             def to(array):
                 return self.trace.layout.to_internal(array, internal_shape)
-            return to(base), {key: [to(a) for a in triple] for key, triple in moved.items()}
+            return (base if internal_shape is None else to(base),
+                    _CellMoves(base, own, upstream[1] if upstream is not None else None,
+                               filled, None if internal_shape is None else to))
         return value, used, moves
 
     def inputs_of(self, index: int) -> tuple[list[np.ndarray], _Used, list[Callable]]:
