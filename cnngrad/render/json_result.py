@@ -55,7 +55,13 @@ def scalar_text(value) -> str:
         return float_text(float(value))
     if isinstance(value, np.integer):
         return str(int(value))
-    return json.dumps(value, allow_nan=False)
+    return _STRICT.encode(value)
+
+
+#: ``json.dumps(value, allow_nan=False)`` builds an encoder at every call (its options differ
+#: from the default's); one built once: a short string in 65 ns instead of 700, null in 0.73
+#: µs instead of 1.42 (timeit); a check report of 65,536 wrong cells as JSON, 2.3 → 2.0 s
+_STRICT = json.JSONEncoder(allow_nan=False)
 
 
 def to_jsonable(value):
