@@ -1126,7 +1126,14 @@ def _resolve(name: str, base_dir: pathlib.Path, *, file: str, where: str) -> pat
     path = pathlib.Path(name)
     path = path if path.is_absolute() else pathlib.Path(base_dir) / path
     folder = _REFERENCES_WITHIN.get()
-    if folder is not None and not path.resolve().is_relative_to(folder):
+    if folder is None:
+        return path
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL in the name, a symlink loop
+        what, hint = _unreadable(exc, name, path)
+        raise ProblemError(what, where=where, file=file, hint=hint) from None
+    if not resolved.is_relative_to(folder):
         raise ProblemError(f"'{name}' is outside the answers file's folder", where=where,
                            file=file, hint="an answers file may name files in its own folder "
                                            "and below only")
