@@ -693,6 +693,24 @@ def test_explain_reads_an_index_as_check_reads_it_in_an_answers_file(index):
         assert result.output.rstrip().splitlines()[-1].startswith("dE/dw[1,0] = 0.011262")
 
 
+@pytest.mark.parametrize("index", ["", "[]", "[ ]", "[0]", "[5]", "[1234567890123456789012]"])
+@pytest.mark.parametrize("path", ["conv2d_1.grads.bias", "loss"])
+def test_a_number_is_read_without_an_index_by_explain_and_check(tmp_path, path, index):
+    # the network's bias is a number, and so is its loss: explain took `bias[]` (and its
+    # hint for a 24-digit index suggested it), where check refused it with a hint of two
+    # indices; now both read a number without an index only, and say so
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({path + index: 0.5}), encoding="utf-8")
+    checked = invoke("check", NETWORK, str(answers))
+    explained = invoke("explain", NETWORK, path + index, "-f", "text")
+    assert (checked.exit_code == 2) == (explained.exit_code == 2) == bool(index), \
+        (checked.output, explained.output)
+    if index:
+        assert explained.stderr == (f"error: PATH: {path} is a single number: give it without "
+                                    "an index\n")
+        assert "[0,1]" not in checked.stderr or "without an index" in checked.stderr
+
+
 def test_unknown_path_names_the_closest():
     result = invoke("explain", WORKED, "conv2d_1.kernel[0,0]")
     assert "closest: conv2d_1.grads.kernel" in result.output

@@ -306,6 +306,12 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
         return base, None
     index_text = shown_key("[" + rest)
     first = 1 if one_based else 0
+    # the shape is not known here: the hints say how a number and an element are written
+    either = (f"a number is written without an index ({base}), an element as "
+              f"{base}[{first},{first + 1}] (indices from {first})")
+    if re.fullmatch(r"\s*\]\s*", rest):  # explain reads no `[]` either
+        raise ProblemError(f"empty element index '{index_text}'", where=where, file=file,
+                           hint=either)
     if not INDEX_TEXT.fullmatch("[" + rest):
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
                            hint=f"write an element as {base}[{first},{first + 1}] (indices "
@@ -313,8 +319,7 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
     numbers = re.findall(r"[+-]?\d+", "[" + rest, re.ASCII)
     if any(len(number.lstrip("+-")) > 18 for number in numbers):  # int() stops at 4300
         raise ProblemError(f"index out of range in '{index_text[:40]}…'", where=where,
-                           file=file, hint=f"write an element as {base}[{first},{first + 1}] "
-                                           f"(indices from {first})")
+                           file=file, hint=either)
     index = tuple(int(i) for i in numbers)
     if any(i < first for i in index):
         if one_based and min(index) == 0:  # a 0-based file (or template) read --one-based

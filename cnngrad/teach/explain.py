@@ -413,10 +413,11 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
     shape = known[name]
     written = match.group("index").strip()
     index_text = re.sub(r"\s+", "", written)
+    if index_text and not shape:  # `[]` too: check reads no index on a number either
+        raise UsageError(f"{name} is a single number: give it without an index",
+                         where="PATH")
     if index_text:
         pieces = [p for p in re.split(r"[\[\],]", index_text) if p != ""]
-        if index_text == "[]":
-            pieces = []
         try:
             if index_text != "[]" and not _INDEX_RE.fullmatch(written):
                 raise ValueError(written)
@@ -432,9 +433,6 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
                              f"{shape_text(shape)}", where="PATH",
                              hint=f"e.g. {_example(name, shape, base)}")
         if len(given) != len(shape):
-            if not shape:
-                raise UsageError(f"{name} is a single number: give it without an index",
-                                 where="PATH")
             raise UsageError(f"{name} has shape {shape_text(shape)}: give {len(shape)} "
                              f"ind{'ex' if len(shape) == 1 else 'ices'}, e.g. "
                              f"{_example(name, shape, base)}", where="PATH")
