@@ -6,6 +6,7 @@ values, on the samples and on random problems, in float and in exact arithmetic.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -1469,3 +1470,63 @@ def test_an_index_counted_from_0_under_one_based_is_told_to_drop_it(index, hint)
     assert result.output == (
         f"error: PATH: index {index} is out of range for conv2d_1.grads.kernel, shape 2×2: "
         f"its first index is {first} (indices 1 to 2 along an axis of 2){hint}\n")
+
+
+# --------------------------------------------------------------------------- words that teach
+
+
+def _explain_text(tmp_path, doc: dict, path: str) -> str:
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps(doc), encoding="utf-8")
+    result = invoke("explain", str(problem), path, "-f", "text")
+    assert result.exit_code == 0, result.output
+    return " ".join(result.stdout.split())  # the notes' lines joined
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("doc, path", [
+    ({"input": [[1, 2, 0], [0, 1, 3], [2, 1, 1]], "kernel": [[1, 2], [3, 4]],
+      "delta": [[1, 0], [0, 0]]}, "conv2d_1.delta_in[1,1]"),
+    ({"input": [1, 2, 0, 3], "layers": [{"type": "conv1d", "kernel": [1, 2, 3]}],
+      "delta": [1, 0]}, "conv1d_1.delta_in[2]"),
+])
+def test_the_input_delta_note_says_which_way_the_kernel_index_runs(tmp_path, doc, path, flip):
+    # a true convolution (flip_kernel) slides the kernel rotated: its input delta meets the
+    # kernel as given, the δ and kernel indices going up together (the note said "rotated
+    # 180°" for both)
+    doc = json.loads(json.dumps(doc))
+    (doc["layers"][0] if "layers" in doc else doc)["flip_kernel"] = flip
+    text = _explain_text(tmp_path, doc, path)
+    assert ("goes up too" in text) == flip and ("goes down" in text) == (not flip)
+    assert ("the kernel as given" in text) == flip
+
+
+def test_a_bce_gradient_divided_by_the_count_is_bracketed_and_a_clamp_is_shown(tmp_path):
+    logits = {"input": [[2.95, -1.195, -0.075]], "layers": [{"type": "leaky_relu", "slope": 0.5}],
+              "loss": {"type": "bce_with_logits", "target": [[1, 0, 0.3]]}}
+    assert "= (σ(y[0,2]) - t[0,2])/3" in _explain_text(tmp_path, logits,
+                                                        "leaky_relu_1.delta_out[0,2]")
+    # each loss term as arithmetic a student can redo: -[1·log 0.950263 + 0·log 0.049737]
+    loss = _explain_text(tmp_path, logits, "loss")
+    assert "-[1·log 0.950263 + 0·log 0.049737]" in loss
+    assert -math.log(0.950263) / 3 == pytest.approx(0.017005, abs=1e-6)
+    assert "0.017005" in loss
+    # y = 1 and 0: the log clamped at -100 and y·(1 - y) held at torch's ε, as computed
+    clamped = {"input": [1, 0, 0.5], "layers": [{"type": "dense", "name": "d",
+                                                 "weights": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}],
+               "loss": {"type": "bce", "target": [0.7, 0.2, 1], "reduction": "sum"}}
+    assert "-[0.7·log 1 + 0.3·max(log 0, -100)] = 30" in _explain_text(tmp_path, clamped, "loss")
+    delta = _explain_text(tmp_path, clamped, "d.delta_out[0]")
+    assert "(1 - 0.7)/max(1·0, 1e-12)" in delta and "torch's convention" in delta
+    assert "max(" not in _explain_text(tmp_path, clamped, "d.delta_out[2]")
+
+
+@pytest.mark.parametrize("kind", ["softmax", "log_softmax"])
+def test_the_softmax_input_delta_sums_a_column_of_the_jacobian(tmp_path, kind):
+    # dE/do_j = Σ_k δ_k·∂x_k/∂o_j: column j of J[k,j] = ∂x_k/∂o_j (log_softmax's J is not
+    # symmetric: its row and its column are different vectors)
+    doc = {"input": [0.48, -0.6, -0.51, -0.51], "layers": [{"type": kind}],
+           "delta": [-0.69, 0.77, 0.16, -0.35]}
+    text = _explain_text(tmp_path, doc, f"{kind}_1.delta_in[1]")
+    assert "the whole column 1 of the Jacobian J[k,j] = ∂x_k/∂o_j" in text
+    assert "row of the Jacobian" not in text

@@ -466,10 +466,15 @@ def delta_in_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     if pairs and len(pairs) <= 64:
         notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
     if g["k"] > 1:
-        notes.append("As the δ index goes up the kernel index goes down: the input delta is "
-                     "the full convolution of δ (zeros inserted for a stride > 1, padded by "
-                     "d·(k-1) on each side) with the kernel reversed (see backward "
-                     "--show-steps).")
+        full = ("the full convolution of δ (zeros inserted for a stride > 1, padded by "
+                f"d·(k-1) on each side) with the {'sliding ' if flip else ''}kernel reversed")
+        if flip:  # the kernel slides reversed already: reversed back, it is the one given
+            notes.append(f"As the δ index goes up the kernel index goes up too: the input "
+                         f"delta is {full}, the kernel as given (flip_kernel reversed it to "
+                         f"slide) (see backward --show-steps).")
+        else:
+            notes.append(f"As the δ index goes up the kernel index goes down: the input "
+                         f"delta is {full} (see backward --show-steps).")
     if g["fg"] > 1:
         notes.append(f"f runs over the {counted(g['fg'], 'filter')} that read input channel "
                      f"{ch + ex.base}: every one of them sends delta back.")

@@ -125,6 +125,14 @@ def _log_clamped(value: float) -> float:
     return max(math.log(value), losses.LOG_CLAMP) if value > 0 else losses.LOG_CLAMP
 
 
+def _log_text(value: float) -> str:
+    """``log 0.95``, or ``max(log 0, -100)`` where torch's clamp of the log decides it."""
+    from cnngrad.teach.explain import short
+
+    text = f"log {short(value)}"
+    return text if value > 0 and math.log(value) >= losses.LOG_CLAMP else f"max({text}, -100)"
+
+
 def _bce_symbols(ex, layer: LayerTrace, kind: str) -> dict[str, str]:
     symbols = {"y": f"the last layer's output ({layer.name}.output)", "t": "the loss target"}
     if kind == "bce_with_logits":
@@ -153,12 +161,14 @@ def explain_bce_loss(ex, path: _Path) -> Explanation:
         if spec.type == "bce":
             value = -(tv * _log_clamped(yv) + (1 - tv) * _log_clamped(1 - yv))
             symbol = f"-[{t(*index)}·log {y(*index)} + (1 - {t(*index)})·log(1 - {y(*index)})]"
-            detail = f"-[{short(tv)}·log {short(yv)} + {short(1 - tv)}·log {short(1 - yv)}]"
+            detail = f"-[{short(tv)}·{_log_text(yv)} + {short(1 - tv)}·{_log_text(1 - yv)}]"
         else:
             value = max(yv, 0) - yv * tv + math.log1p(math.exp(-abs(yv)))
             symbol = (f"-[{t(*index)}·log σ({y(*index)}) + (1 - {t(*index)})·"
                       f"log(1 - σ({y(*index)}))]")
-            detail = f"σ({short(yv)}) = {short(_sigmoid(yv))}, t = {short(tv)}"
+            # σ(y) and 1 - σ(y) = σ(-y), each without the other's rounding
+            detail = (f"-[{short(tv)}·log {short(_sigmoid(yv))} + {short(1 - tv)}·"
+                      f"log {short(_sigmoid(-yv))}]")
         terms.append(ex.term(*scale, Factor(symbol, value, detail=detail)))
     inner = "t·log y + (1 - t)·log(1 - y)" if spec.type == "bce" else \
         "t·log σ(y) + (1 - t)·log(1 - σ(y))"
@@ -182,22 +192,34 @@ def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
     yv, tv = float(layer.output[index]), float(spec.target[index])
     count = layer.output.size
     scale = _reduction_factor(ex, spec, count)
+    notes = []
     if spec.type == "bce":
         denominator = max(yv * (1 - yv), losses.BCE_GRAD_EPSILON)
-        local = Factor(f"({y} - {t})/({y}·(1 - {y}))", (yv - tv) / denominator,
-                       detail=f"({short(yv)} - {operand(tv)})/({short(yv)}·{operand(1 - yv)})")
+        held = yv * (1 - yv) < losses.BCE_GRAD_EPSILON
+        epsilon = f"{losses.BCE_GRAD_EPSILON:.0e}"  # torch's 1e-12, as a float32
+        product = f"{short(yv)}·{operand(1 - yv)}"
+        local = Factor(f"({y} - {t})/" + (f"max({y}·(1 - {y}), ε)" if held else
+                                           f"({y}·(1 - {y}))"), (yv - tv) / denominator,
+                       detail=f"({short(yv)} - {operand(tv)})/" +
+                              (f"max({product}, {epsilon})" if held else f"({product})"))
         rule = "dE/dy = (y - t)/(y(1 - y))"
+        if held:
+            notes.append(f"y·(1 - y) is held at ε = {epsilon} at least (torch's convention), "
+                         f"so a y of 0 or 1 gives a large finite gradient, not a division by "
+                         f"0.")
     else:
         local = Factor(f"σ({y}) - {t}", _sigmoid(yv) - tv,
                        detail=f"{short(_sigmoid(yv))} - {operand(tv)}")
         rule = "dE/dy = σ(y) - t (the sigmoid's derivative cancels the log's)"
     mean = f", divided by the {count} elements (reduction 'mean')" \
         if spec.reduction == "mean" else " (reduction 'sum')"
+    # a difference divided: in brackets, σ(y) - t/3 would divide t alone
+    whole = f"({local.symbol})" if local.symbol.startswith("σ") else local.symbol
     return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output", lhs=lhs,
-                     rhs=(f"{local.symbol}/{count}" if scale else local.symbol),
+                     rhs=(f"{whole}/{count}" if scale else local.symbol),
                      terms=[ex.term(*scale, local)],
                      symbols=dict(symbols, **_bce_symbols(ex, layer, spec.type)),
-                     notes=[f"{spec.type}: {rule}{mean}."])
+                     notes=[f"{spec.type}: {rule}{mean}.", *notes])
 
 
 def explain_nll_loss(ex, path: _Path) -> Explanation:

@@ -115,8 +115,9 @@ def delta_in_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      lhs=lhs, rhs=f"Σ_k {delta(n, 'k')}·∂{x(n, 'k')}/∂{o(n, j)}",
                      terms=terms, symbols=_symbols(ex, layer),
                      notes=[f"Every output of the row depends on {o(n, j)}, so the sum runs "
-                            f"over the whole row of the Jacobian ({ex.range_text('k', size)}), "
-                            f"not only its diagonal: {rule}.",
+                            f"over the whole column {j + ex.base} of the Jacobian "
+                            f"J[k,j] = ∂x_k/∂o_j ({ex.range_text('k', size)}), not only its "
+                            f"diagonal: {rule}.",
                             f"softmax of the row: ({', '.join(short(v) for v in p_row)})."])
 
 
