@@ -1530,3 +1530,42 @@ def test_the_softmax_input_delta_sums_a_column_of_the_jacobian(tmp_path, kind):
     text = _explain_text(tmp_path, doc, f"{kind}_1.delta_in[1]")
     assert "the whole column 1 of the Jacobian J[k,j] = ∂x_k/∂o_j" in text
     assert "row of the Jacobian" not in text
+
+
+@pytest.mark.parametrize("kind, shown, absent", [
+    # the factors are computed shifted by the largest input m: labelled so (e^o[0,2] is
+    # another number than e^(-0.35 - 0.96))
+    ("softmax", ["e^(o[0,2] - m)·(1/Σ_j e^(o[0,j] - m)) = e^(-0.35 - 0.96) × 1/1.848307",
+                 "m = 0.96, the largest"], ["e^o[0,2]·"]),
+    # log_softmax's sum is shown unshifted, and the note says how it is computed
+    ("log_softmax", ["-log(e^(-0.93) + e^0.11 + e^(-0.35) + e^0.96)",
+                     "computed as m + log Σ_j e^(o[0,j] - m), with m = 0.96"],
+     ["is subtracted before e^", "e^-0.93"]),
+])
+def test_a_softmax_output_s_factors_are_labelled_as_computed(tmp_path, kind, shown, absent):
+    doc = {"input": [[[[-0.93]], [[0.11]], [[-0.35]], [[0.96]]]],
+           "layers": [{"type": "flatten"}, {"type": kind}], "delta": [[1, 0, 0, 0]]}
+    text = _explain_text(tmp_path, doc, f"{kind}_1.output[0,2]")
+    assert all(words in text for words in shown), text
+    assert not any(words in text for words in absent), text
+
+
+@pytest.mark.parametrize("scale, words", [(3, "Σ over its run of 3 cells of δ"),
+                                          ([2, 2], "Σ over its 2×2 block of δ")])
+def test_an_upsample_input_delta_names_what_it_sums(tmp_path, scale, words):
+    # a 1-D upsample's cell gathers a run of cells ("its 3 block" before)
+    if scale == 3:  # C×L maps, from a conv1d
+        doc = {"input": [[-0.12, -0.95, 0.24, -0.02], [-0.53, 0.53, 0.56, -0.08]],
+               "layers": [{"type": "conv1d", "kernel": [[-0.64, -0.05, -0.79],
+                                                         [-0.74, -0.14, -0.82]]},
+                          {"type": "upsample", "scale": 3, "name": "up"}],
+               "delta": [[1, 2, 3, 4, 5, 6]]}
+        path, total = "up.delta_in[0,1]", "15.000000 (3 nonzero terms)"
+    else:
+        doc = {"input": [[[1, 2], [3, 4]]], "layers": [{"type": "upsample", "scale": scale,
+                                                         "name": "up"}],
+               "delta": [[[float(i * 4 + j) for j in range(4)] for i in range(4)]]}
+        path, total = "up.delta_in[0,1,1]", "50.000000 (4 nonzero terms)"
+    text = _explain_text(tmp_path, doc, path)
+    assert words in text
+    assert text.endswith(f"= {total}"), text[-80:]

@@ -61,24 +61,29 @@ def output_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     x = ex.map_named("x", layer.output.shape)(*index)
     top = float(o_row.max())
     total = float(np.exp(o_row - top).sum())
-    sums = " + ".join(f"e^{short(v)}" for v in o_row)
+    sums = " + ".join(f"e^{operand(v)}" for v in o_row)  # e^(-0.93): a negative bracketed
     if layer.type == "softmax":
-        terms = [ex.term(Factor(f"e^{o(n, k)}", math.exp(o_row[k] - top),
+        # the factors as computed, each shifted by the largest input m (e^-m cancels
+        # between them): labelled so, a student's e^o and Σ e^o are other numbers
+        terms = [ex.term(Factor(f"e^({o(n, k)} - m)", math.exp(o_row[k] - top),
                                 detail=f"e^({short(o_row[k])} - {operand(top)})"),
-                         Factor(f"1/Σ_j e^{o(n, 'j')}", 1 / total,
+                         Factor(f"1/Σ_j e^({o(n, 'j')} - m)", 1 / total,
                                 detail=f"1/{short(total)}"))]
         rhs = f"e^{o(n, k)} / Σ_j e^{o(n, 'j')}"
+        shift = (f"m = {short(top)}, the largest, is subtracted from each before e^ (e^-m "
+                 f"cancels between the two: the same result, no overflow)")
     else:
         log_total = top + math.log(total)
         terms = [ex.term(Factor(o(n, k), o_row[k])),
                  ex.term(Factor(f"-log Σ_j e^{o(n, 'j')}", -log_total,
                                 detail=f"-log({sums})"))]
         rhs = f"{o(n, k)} - log Σ_j e^{o(n, 'j')}"
+        shift = (f"the log of the sum is computed as m + log Σ_j e^({o(n, 'j')} - m), with m "
+                 f"= {short(top)} the largest (the same number, no overflow)")
     return ex.finish(path, title=f"{x}: {layer.type} over the sample's {len(o_row)} inputs",
                      lhs=x, rhs=rhs, terms=terms, symbols=_symbols(ex, layer),
                      notes=[f"j runs over the {len(o_row)} entries of the vector "
-                            f"({ex.range_text('j', len(o_row))}); the largest, {short(top)}, "
-                            f"is subtracted before e^ (same result, no overflow)."])
+                            f"({ex.range_text('j', len(o_row))}); {shift}."])
 
 
 def delta_in_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
