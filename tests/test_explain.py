@@ -1569,3 +1569,22 @@ def test_an_upsample_input_delta_names_what_it_sums(tmp_path, scale, words):
     text = _explain_text(tmp_path, doc, path)
     assert words in text
     assert text.endswith(f"= {total}"), text[-80:]
+
+
+@pytest.mark.parametrize("ties, rule, factor", [
+    ("split", "[o[0,1] is a maximum of the window]/(the window's number of maxima)", "2 × 1/2"),
+    ("all", "[o[0,1] is a maximum of the window]", "2 × 1 "),
+    ("first", "[o[0,1] is the window's chosen maximum]", "2 × 1 "),
+])
+@pytest.mark.parametrize("one_d", [False, True])
+def test_a_max_pool_input_delta_states_its_tie_rule(tmp_path, ties, rule, factor, one_d):
+    # a split tie's factor is 1/count: the headline said [chosen maximum] (0 or 1) and the
+    # factor was printed 0.333333
+    doc = {"input": [[1, 3, 3, 0]], "delta": [[1, 2]],
+           "layers": [{"type": "maxpool1d" if one_d else "maxpool2d", "ties": ties,
+                       **({"size": 3, "stride": 1} if one_d else {"size": [1, 3],
+                                                                  "stride": 1})}]}
+    path = "maxpool1d_1.delta_in[0,1]" if one_d else "maxpool2d_1.delta_in[0,1]"
+    text = _explain_text(tmp_path, doc, path)
+    assert rule in text and factor in text, text
+    assert ("gets 1/2 of" in text) == (ties == "split")

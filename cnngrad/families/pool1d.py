@@ -200,6 +200,7 @@ _TIES = {
 
 
 def delta_in_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.families.pool2d import max_rule_text, max_share_text
     from cnngrad.teach.explain import Factor, _num, short
 
     spec: Pool1dSpec = layer.spec
@@ -218,20 +219,23 @@ def delta_in_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation
             why = "not the window's maximum"
         elif share == 0:
             why = f"tied, and rule '{spec.ties}' picks {o(n, ch, winners[0])}"
+        fraction = max_share_text(spec.ties, share, winners)
         terms.append(ex.term(Factor(delta(n, ch, i), _num(layer.delta_out[n, ch, i])),
-                             Factor(f"∂{x(n, ch, i)}/∂{o(*index)}", share, zero_reason=why)))
+                             Factor(f"∂{x(n, ch, i)}/∂{o(*index)}", share, zero_reason=why,
+                                    detail=fraction)))
         text = (f"window of {x(n, ch, i)}: {_window_text(ex, layer, n, ch, bounds)}; its "
                 f"maximum {short(top)} is at {', '.join(o(n, ch, w) for w in winners)}")
         if len(winners) > 1:
             text += f" (a tie of {len(winners)}; rule '{spec.ties}')"
-        notes.append(text + f", so {o(*index)} gets {short(share)} of {delta(n, ch, i)}.")
+        notes.append(text + f", so {o(*index)} gets {fraction or short(share)} of "
+                            f"{delta(n, ch, i)}.")
     if not terms:
         notes.append(f"{o(*index)} lies in no window, so nothing flows back to it.")
     notes.append(_TIES[spec.ties])
     lhs = f"dE/d{o(*index)}"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
                      lhs=lhs, rhs=f"Σ over the windows containing {o(*index)} of δ[window]·"
-                                  f"[{o(*index)} is the window's chosen maximum]",
+                                  f"{max_rule_text(o(*index), spec.ties)}",
                      terms=terms, symbols=ex.layer_symbols(layer), notes=notes)
 
 

@@ -196,6 +196,22 @@ def max_share(ex, ties: str, cell, winners):
     raise ValueError(f"unknown tie rule {ties!r}; allowed: first, split, all")
 
 
+def max_rule_text(cell: str, ties: str) -> str:
+    """The local derivative of a max pool's window at ``cell``, as the tie rule reads it."""
+    return {"split": f"[{cell} is a maximum of the window]/(the window's number of maxima)",
+            "all": f"[{cell} is a maximum of the window]"}.get(
+                ties, f"[{cell} is the window's chosen maximum]")
+
+
+def max_share_text(ties: str, share, winners) -> str | None:
+    """A split tie's share as a fraction (``1/3``, not 0.333333); None for any other."""
+    from fractions import Fraction
+
+    if ties == "split" and len(winners) > 1 and share != 0:
+        return str(Fraction(1, len(winners)))
+    return None
+
+
 def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor, _num, short
 
@@ -214,7 +230,9 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
             why = "not the window's maximum"
         elif share == 0:
             why = f"tied, and rule '{spec.ties}' picks {o(n, ch, *winners[0])}"
-        local = Factor(f"∂{x(n, ch, i, j)}/∂{o(*index)}", share, zero_reason=why)
+        fraction = max_share_text(spec.ties, share, winners)
+        local = Factor(f"∂{x(n, ch, i, j)}/∂{o(*index)}", share, zero_reason=why,
+                       detail=fraction)
         terms.append(ex.term(Factor(delta(n, ch, i, j), _num(layer.delta_out[n, ch, i, j])),
                              local))
         where = ", ".join(o(n, ch, *cell) for cell in winners)
@@ -222,7 +240,7 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                 f" its maximum {short(top)} is at {where}")
         if len(winners) > 1:
             text += f" (a tie of {len(winners)}; rule '{spec.ties}')"
-        text += (f", so {o(*index)} gets {short(share)} of {delta(n, ch, i, j)}.")
+        text += f", so {o(*index)} gets {fraction or short(share)} of {delta(n, ch, i, j)}."
         notes.append(text)
     if not terms:
         notes.append(f"{o(*index)} lies in no window (the windows skip it), so nothing "
@@ -235,7 +253,7 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      "every window it wins.")
     lhs = f"dE/d{o(*index)}"
     rhs = (f"Σ over the windows containing {o(*index)} of δ[window]·"
-           f"[{o(*index)} is the window's chosen maximum]")
+           f"{max_rule_text(o(*index), spec.ties)}")
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
                      lhs=lhs, rhs=rhs, terms=terms, symbols=ex.layer_symbols(layer),
                      notes=notes)
