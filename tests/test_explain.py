@@ -1588,3 +1588,25 @@ def test_a_max_pool_input_delta_states_its_tie_rule(tmp_path, ties, rule, factor
     text = _explain_text(tmp_path, doc, path)
     assert rule in text and factor in text, text
     assert ("gets 1/2 of" in text) == (ties == "split")
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+@pytest.mark.parametrize("one_d", [False, True])
+def test_an_input_delta_through_padded_copies_says_so_in_its_formula(tmp_path, mode, one_d):
+    # reflect/replicate/circular: the deltas reaching a padded copy of the cell flow back to
+    # it, terms the headline's index rule does not give (the formula covered only the others)
+    if one_d:
+        doc = {"input": [[1, 2, 0, 3, 1]], "delta": [[1, 2, 3, 4, 5]],
+               "layers": [{"type": "conv1d", "kernel": [[1, 2, 3]], "padding": 1,
+                           "padding_mode": mode}]}
+        path = "conv1d_1.delta_in[0,1]" if mode == "reflect" else "conv1d_1.delta_in[0,0]"
+    else:
+        doc = {"input": [[1, 2, 0], [0, 1, 3], [2, 1, 1]], "delta": [[1, 2, 3], [4, 5, 6],
+                                                                 [7, 8, 9]],
+               "layers": [{"type": "conv2d", "kernel": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+                           "padding": 1, "padding_mode": mode}]}
+        path = "conv2d_1.delta_in[1,1]" if mode == "reflect" else "conv2d_1.delta_in[0,0]"
+    text = _explain_text(tmp_path, doc, path)
+    copied = "through padding cell" in text
+    assert copied == (mode != "zeros")
+    assert ("+ the same sum at each padded cell that copies" in text) == copied

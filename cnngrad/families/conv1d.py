@@ -459,6 +459,8 @@ def delta_in_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     f_sum = "Σ_f " if g["fg"] > 1 else ""
     f_index = "f" if g["fg"] > 1 else group * g["fg"]
     rhs = f"{f_sum}Σ_m {delta(n, f_index, i_text)}·{wname(f_index, c, 'm')}"
+    if any(pos - g["left"] != r for *_, pos in found):  # as conv2d's: no one index rule
+        rhs += f" + the same sum at each padded cell that copies {o(*index)}"
     taps = len({m for _, _, m, _ in found})  # a term per filter: (f, m)
     notes = ["Only the m whose δ index is " + ("a whole number " if g["s"] > 1 else "")
              + f"inside the output of {g['out']} count ({taps} of them): input cell "

@@ -723,6 +723,9 @@ def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     f_index = "f" if g["fg"] > 1 else group * g["fg"]
     rhs = (f"{f_sum}Σ_m Σ_n {delta(n, f_index, i_text, j_text)}"
            f"·{wname(f_index, c, 'm', 'n')}")
+    copies = any((row - g["pt"], col - g["pl"]) != (r, q) for *_, row, col in found)
+    if copies:  # the terms through padded cells that copy this one follow no one index rule
+        rhs += f" + the same sum at each padded cell that copies {o(*index)}"
     strided = (g["sh"], g["sw"]) != (1, 1)
     taps = len({(m, k) for _, _, _, m, k, _, _ in found})  # a term per filter: (f, m, n)
     notes = ["Only the (m, n) whose δ index is "
