@@ -1610,3 +1610,20 @@ def test_an_input_delta_through_padded_copies_says_so_in_its_formula(tmp_path, m
     copied = "through padding cell" in text
     assert copied == (mode != "zeros")
     assert ("+ the same sum at each padded cell that copies" in text) == copied
+
+
+def test_a_batch_norm_input_delta_names_the_sums_its_terms_use(tmp_path):
+    # the terms' arithmetic shows Σ dE/dx̂·(o - μ) and Σ dE/dx̂ as bare numbers: a note
+    # names them, and they are the sums over the channel
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal((2, 1, 2, 2)), 2)
+    delta = np.round(rng.standard_normal((2, 1, 2, 2)), 2)
+    doc = {"input": x.tolist(), "layers": [{"type": "batchnorm2d", "gamma": [0.5],
+                                            "beta": [0.1]}], "delta": delta.tolist()}
+    text = _explain_text(tmp_path, doc, "batchnorm2d_1.delta_in[0,0,1,1]")
+    g = 0.5 * delta[:, 0]
+    centred = x[:, 0] - x[:, 0].mean()
+    from cnngrad.teach.explain import short
+
+    assert f"Σ dE/dx̂·(o - μ[0]) = {short(float((g * centred).sum()))}" in text
+    assert f"Σ dE/dx̂ = {short(float(g.sum()))}, the two sums" in text

@@ -363,7 +363,10 @@ def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation
                                     f"x̂·Σ(δ·x̂)/M).",
                                     f"dE/dσ²{ch} = Σ dE/dx̂·(o - μ{ch})·(-½)(σ²{ch} + ε)^(-3/2) "
                                     f"and dE/dμ{ch} = -Σ dE/dx̂/√(σ²{ch} + ε), both summed over "
-                                    f"the {_unit(layer.input)}'s values, with dE/dx̂ = γ·δ."])
+                                    f"the {_unit(layer.input)}'s values, with dE/dx̂ = γ·δ: "
+                                    f"Σ dE/dx̂·(o - μ{ch}) = {short(sum_g_centred)} and "
+                                    f"Σ dE/dx̂ = {short(sum_g)}, the two sums in the terms "
+                                    f"below."])
 
 
 def grad_batchnorm(ex, path: _Path, layer: LayerTrace) -> Explanation:
