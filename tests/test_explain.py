@@ -1627,3 +1627,13 @@ def test_a_batch_norm_input_delta_names_the_sums_its_terms_use(tmp_path):
 
     assert f"Σ dE/dx̂·(o - μ[0]) = {short(float((g * centred).sum()))}" in text
     assert f"Σ dE/dx̂ = {short(float(g.sum()))}, the two sums" in text
+
+
+def test_an_add_output_s_formula_names_its_inputs_as_its_terms_do(tmp_path):
+    doc = {"input": [[1.0, 2.0], [3.0, 4.0]],
+           "layers": [{"type": "relu", "name": "mix"},
+                      {"type": "add", "name": "res", "inputs": ["mix", "input"]}],
+           "delta": [[1, 0], [0, 0]]}
+    text = _explain_text(tmp_path, doc, "res.output[1,1]")
+    assert "x[1,1] = mix.output[1,1] + input[1,1]" in text  # was mix[1,1] in the formula
+    assert "mix.output[1,1] = 4" in text

@@ -96,11 +96,12 @@ def output_add(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
 
     x = ex.map_named("x", layer.output.shape)(*index)
     cell = ex.map_named("", layer.output.shape).index_text(index)
-    terms = [ex.term(Factor(f"{'input' if source == 'input' else source + '.output'}{cell}",
-                            _num(value[index])))
-             for source, value in zip(layer.spec.inputs, layer.inputs)]
+    names = [f"{'input' if source == 'input' else source + '.output'}{cell}"
+             for source in layer.spec.inputs]  # the formula's names are the terms' names
+    terms = [ex.term(Factor(name, _num(value[index])))
+             for name, value in zip(names, layer.inputs)]
     return ex.finish(path, title=f"{x}: the sum of {layer.name}'s inputs at one cell",
-                     lhs=x, rhs=" + ".join(f"{s}{cell}" for s in layer.spec.inputs),
+                     lhs=x, rhs=" + ".join(names),
                      terms=terms, symbols={"x": f"{layer.name}'s output"},
                      notes=[f"add sums its {len(layer.inputs)} inputs cell by cell."])
 
