@@ -482,7 +482,7 @@ def conv_notes(ex, g: dict) -> list[str]:
         notes.append("conv settings: " + "; ".join(settings) + ".")
     if spec.flip_kernel:
         notes.append("flip_kernel: the kernel as given is rotated 180° before it slides, so "
-                     "tap (m, n) uses w[k1-1-m, k2-1-n]; indices of w here are those of the "
+                     "tap (m, n) uses w[k1-1-m,k2-1-n]; indices of w here are those of the "
                      "kernel as given.")
     return notes
 
