@@ -1637,3 +1637,24 @@ def test_an_add_output_s_formula_names_its_inputs_as_its_terms_do(tmp_path):
     text = _explain_text(tmp_path, doc, "res.output[1,1]")
     assert "x[1,1] = mix.output[1,1] + input[1,1]" in text  # was mix[1,1] in the formula
     assert "mix.output[1,1] = 4" in text
+
+
+@pytest.mark.parametrize("outputs, says", [([1, 0, 0.5], "at 2 cells of the output"),
+                                           ([0.25, 0.75, 0.5], None)])
+def test_the_report_says_where_bce_holds_its_gradient_finite(tmp_path, outputs, says):
+    # y = 1 with t = 0.7 gives a delta of 3e11: the report says where it comes from
+    doc = {"input": outputs, "layers": [{"type": "dense", "name": "d",
+                                         "weights": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}],
+           "loss": {"type": "bce", "target": [0.7, 0.2, 1], "reduction": "sum"}}
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps(doc), encoding="utf-8")
+    result = invoke("backward", str(problem))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    if says is None:
+        assert "within 1e-12" not in text
+    else:
+        assert f"bce: y is within 1e-12 of 0 or 1 {says}" in text
+        assert "max(y·(1 - y), 1e-12)" in text
+    json_result = invoke("backward", str(problem), "-f", "json")
+    assert "within" not in json_result.stdout  # the contract's result is unchanged

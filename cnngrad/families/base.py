@@ -317,6 +317,11 @@ class LossFamily:
         loss line: cross_entropy's softmax probabilities; [] for none."""
         return []
 
+    def report_notes(self, spec, output: np.ndarray) -> list[str]:
+        """Lines a report prints under the loss line about this output (bce's clamp where
+        y is 0 or 1); [] for none."""
+        return []
+
     def explain_loss(self, ex, path):
         raise NotImplementedError
 

@@ -334,6 +334,18 @@ class Bce(_Bce):
     type = "bce"
     other_names = ("bceloss", "binarycrossentropy")
 
+    def report_notes(self, spec, output):
+        # a delta of 3e11 beside y = 1 reads as a bug unless the report says where it comes
+        # from
+        y = np.asarray(output, dtype=np.float64)
+        held = int(np.count_nonzero(y * (1 - y) < losses.BCE_GRAD_EPSILON))
+        if not held:
+            return []
+        cells = "1 cell" if held == 1 else f"{held} cells"
+        return [f"bce: y is within 1e-12 of 0 or 1 at {cells} of the output: there dE/dy "
+                f"divides by max(y·(1 - y), 1e-12) (and a log of 0 counts as -100), as torch "
+                f"does, so the delta is large but finite"]
+
     def kinks(self, problem, output):
         return _bce_floor_kinks(problem, output)
 

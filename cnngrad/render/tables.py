@@ -498,11 +498,15 @@ def loss_view(trace: Trace, decimals: int, *, full: bool = False,
     loss = trace.problem.loss
     if loss is None or not trace.layers:
         return line
-    extra = loss_family(loss.type).report_tensors(loss, trace.layers[-1].output)
-    if not extra:
+    family = loss_family(loss.type)
+    output = trace.layers[-1].output
+    notes = [Text(note, style="dim") for note in family.report_notes(loss, output)]
+    extra = family.report_tensors(loss, output)
+    if not extra and not notes:
         return line
-    return Group(line, *(tensor_view(trace.shown(value), title, decimals, full=full, base=base)
-                         for title, value in extra))
+    return Group(line, *notes,
+                 *(tensor_view(trace.shown(value), title, decimals, full=full, base=base)
+                   for title, value in extra))
 
 
 def maxpool_winners(layer: LayerTrace) -> np.ndarray | None:
