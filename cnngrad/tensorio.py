@@ -1131,8 +1131,16 @@ def _resolve(name: str, base_dir: pathlib.Path, *, file: str, where: str) -> pat
     try:
         resolved = path.resolve()
     except (OSError, ValueError, RuntimeError) as exc:  # a NUL in the name, a symlink loop
-        what, hint = _unreadable(exc, name, path)
-        raise ProblemError(what, where=where, file=file, hint=hint) from None
+        # outside the folder as written, it is "outside" (nothing said of the grader's
+        # files); inside, the answers file's own error
+        resolved = pathlib.Path(os.path.abspath(path))  # made absolute, `..` taken out
+        try:  # its folder's links resolved, as the answers file's folder is
+            resolved = resolved.parent.resolve() / resolved.name
+        except (OSError, ValueError, RuntimeError):
+            pass
+        if resolved.is_relative_to(folder):
+            what, hint = _unreadable(exc, name, path)
+            raise ProblemError(what, where=where, file=file, hint=hint) from None
     if not resolved.is_relative_to(folder):
         raise ProblemError(f"'{name}' is outside the answers file's folder", where=where,
                            file=file, hint="an answers file may name files in its own folder "

@@ -1803,23 +1803,29 @@ def test_an_answers_file_names_no_file_outside_its_folder(tmp_path, name):
 
 
 @pytest.mark.parametrize("form, name", [("csv", "\0.csv"), ("npy", "k\0.npy"),
-                                        ("csv", "loop.csv")])
+                                        ("csv", "loop.csv"), ("csv", "../outside-loop.csv")])
 def test_an_answers_file_naming_a_file_that_cannot_be_opened_is_its_own_error(tmp_path, form,
                                                                              name):
     # a NUL in the name (or a symlink loop) broke the check that the file stays inside the
     # answers file's folder: an internal error naming the problem, no results.json, and the
     # rest of a class's gradebook lost
-    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
-    answers = write_json(tmp_path / "a.json", {KERNEL_GRAD: {form: name}})
+    folder = tmp_path / "ben"
+    folder.mkdir()
+    (folder / "loop.csv").symlink_to(folder / "loop.csv")
+    # a loop outside the folder is outside it: nothing said of a file of the grader's
+    (tmp_path / "outside-loop.csv").symlink_to(tmp_path / "outside-loop.csv")
+    answers = write_json(folder / "a.json", {KERNEL_GRAD: {form: name}})
     result = invoke("check", WORKED, answers)
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {answers}: "), lines
     assert "internal error" not in result.stderr
-    assert ("is not a valid file name" if "\0" in name else "cannot be read") in lines[0]
-    (tmp_path / "right.json").write_text((SAMPLES / "answers" / "stackexchange-answers.json")
-                                         .read_text(encoding="utf-8"), encoding="utf-8")
-    graded = invoke("check", WORKED, answers, tmp_path / "right.json", "-f", "csv")
+    assert ("is not a valid file name" if "\0" in name else
+            "is outside the answers file's folder" if ".." in name else
+            "cannot be read") in lines[0]
+    (folder / "right.json").write_text((SAMPLES / "answers" / "stackexchange-answers.json")
+                                       .read_text(encoding="utf-8"), encoding="utf-8")
+    graded = invoke("check", WORKED, answers, folder / "right.json", "-f", "csv")
     assert graded.exit_code == 2
     rows = list(csv.DictReader(io.StringIO(graded.stdout)))
     assert [row["status"] for row in rows] == ["error", "right"], graded.stdout

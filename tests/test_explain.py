@@ -709,7 +709,12 @@ def test_a_number_is_read_without_an_index_by_explain_and_check(tmp_path, path, 
     if index:
         assert explained.stderr == (f"error: PATH: {path} is a single number: give it without "
                                     "an index\n")
-        assert "[0,1]" not in checked.stderr or "without an index" in checked.stderr
+        said = {"[]": "empty element index", "[ ]": "empty element index",
+                "[1234567890123456789012]": "index out of range"}.get(
+                    index, f"'{path}' is a single number: no index")
+        assert said in checked.stderr, checked.stderr
+        assert "hint" not in checked.stderr or \
+            f"or {path} alone when it is a single number" in checked.stderr
 
 
 def test_unknown_path_names_the_closest():
@@ -1511,6 +1516,13 @@ def test_a_bce_gradient_divided_by_the_count_is_bracketed_and_a_clamp_is_shown(t
     assert "-[1·log 0.950263 + 0·log 0.049737]" in loss
     assert -math.log(0.950263) / 3 == pytest.approx(0.017005, abs=1e-6)
     assert "0.017005" in loss
+    # past |y| ≈ 745 σ(y) is 0 in float64: "log 0" would read as infinite; the stable form
+    far = dict(logits, input=[[40.0, -800.0, 0.3]],
+               layers=[{"type": "leaky_relu", "slope": 1.0}],
+               loss={"type": "bce_with_logits", "target": [[0, 1, 0.5]]})
+    far_loss = _explain_text(tmp_path, far, "loss")
+    assert "log 0 " not in far_loss and "log 0]" not in far_loss
+    assert "max(-800, 0) - (-800)·1 + log(1 + e^-|-800|)) = 266.666667" in far_loss
     # y = 1 and 0: the log clamped at -100 and y·(1 - y) held at torch's ε, as computed
     clamped = {"input": [1, 0, 0.5], "layers": [{"type": "dense", "name": "d",
                                                  "weights": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}],
@@ -1573,6 +1585,8 @@ def test_an_upsample_input_delta_names_what_it_sums(tmp_path, scale, words):
 
 @pytest.mark.parametrize("ties, rule, factor", [
     ("split", "[o[0,1] is a maximum of the window]/(the window's number of maxima)", "2 × 1/2"),
+    ("split-one", "[o[0,1] is a maximum of the window]/(the window's number of maxima)",
+     "2 × 1 "),
     ("all", "[o[0,1] is a maximum of the window]", "2 × 1 "),
     ("first", "[o[0,1] is the window's chosen maximum]", "2 × 1 "),
 ])
@@ -1580,14 +1594,18 @@ def test_an_upsample_input_delta_names_what_it_sums(tmp_path, scale, words):
 def test_a_max_pool_input_delta_states_its_tie_rule(tmp_path, ties, rule, factor, one_d):
     # a split tie's factor is 1/count: the headline said [chosen maximum] (0 or 1) and the
     # factor was printed 0.333333
-    doc = {"input": [[1, 3, 3, 0]], "delta": [[1, 2]],
-           "layers": [{"type": "maxpool1d" if one_d else "maxpool2d", "ties": ties,
+    # split-one: the split rule where the maximum stands alone, a share of 1
+    doc = {"input": [[1, 3, 2, 0]] if ties == "split-one" else [[1, 3, 3, 0]],
+           "delta": [[1, 2]],
+           "layers": [{"type": "maxpool1d" if one_d else "maxpool2d",
+                       "ties": ties.removesuffix("-one"),
                        **({"size": 3, "stride": 1} if one_d else {"size": [1, 3],
                                                                   "stride": 1})}]}
     path = "maxpool1d_1.delta_in[0,1]" if one_d else "maxpool2d_1.delta_in[0,1]"
     text = _explain_text(tmp_path, doc, path)
     assert rule in text and factor in text, text
     assert ("gets 1/2 of" in text) == (ties == "split")
+    assert ("gets 1 of" in text) == (ties != "split")
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cnngrad.render.numbers import half_up_text
@@ -686,6 +688,58 @@ def test_moves_past_the_work_allowed_are_never_made():
     finally:
         tracemalloc.stop()
     assert peak < 2**21, peak
+
+
+def _cell_moves_naive(base, cells, upstream, filled, convert):
+    """The moves made up front, as carry forward made them before they were made lazily:
+    each cell moved up, down and half way up; then each upstream key's cells not filled
+    here taken from upstream; then every array converted."""
+    moved = {}
+    for key, k, width in cells:
+        triple = []
+        for move in (width, -width, width / 2):
+            array = np.array(base, copy=True, order="C")
+            array.reshape(-1)[k] = array.reshape(-1)[k] + move
+            triple.append(array)
+        moved[key] = triple
+    for key, triple in (upstream or {}).items():
+        combined = []
+        for j, from_upstream in enumerate(triple):
+            array = np.array(moved[key][j] if key in moved else base, copy=True)
+            array[~filled] = from_upstream[~filled]
+            combined.append(array)
+        moved[key] = combined
+    return {key: [convert(a) if convert else a for a in triple] for key, triple in
+            moved.items()}
+
+
+@settings(max_examples=80, deadline=None)
+@given(shape=st.sampled_from([(), (3,), (2, 3), (2, 2, 3)]), seed=st.integers(0, 2**16),
+       exact=st.booleans(), transposed=st.booleans())
+def test_lazy_cell_moves_are_the_moves_made_up_front(shape, seed, exact, transposed):
+    from cnngrad.teach.carry_forward import _CellMoves
+
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape))
+    base = np.round(rng.standard_normal(shape), 3)
+    if exact:
+        base = np.array([float(v) for v in base.reshape(-1)], dtype=object).reshape(shape)
+    cells = [(("own", int(k)), int(k), float(rng.choice([5e-4, 5e-3])))
+             for k in rng.choice(size, size=rng.integers(0, size + 1), replace=False)]
+    filled = rng.random(shape) < 0.5
+    keys = [("up", 0), ("up", 1)] + [key for key, _, _ in cells[:1]]  # one key in both
+    upstream = {key: [np.round(rng.standard_normal(shape), 3) for _ in range(3)]
+                for key in keys} if rng.random() < 0.8 else None
+    convert = (lambda a: np.ascontiguousarray(np.transpose(a))) if transposed else None
+    lazy = _CellMoves(base, cells, upstream, filled, convert)
+    naive = _cell_moves_naive(base, cells, upstream, filled, convert)
+    assert list(lazy) == list(naive) and len(lazy) == len(naive)
+    for key in naive:
+        assert key in lazy
+        for got, want in zip(lazy[key], naive[key]):
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert np.array_equal(got, want)
+    assert ("absent", 0) not in lazy
 
 
 def test_carry_forward_past_the_work_allowed_makes_no_moves(tmp_path):

@@ -87,6 +87,30 @@ def test_read_source_errors(name, make, keyword, tmp_path, monkeypatch):
     assert info.value.file is not None and info.value.where is None
 
 
+@pytest.mark.parametrize("told, over", [(10, False), (0, False), (10, True)])
+def test_a_file_that_grows_while_read_is_read_to_its_end(tmp_path, monkeypatch, told, over):
+    # a regular file is read by its own size (asking for the largest file allowed set aside
+    # 256 MiB every time); one that grew since its size was taken is read on, to the limit
+    import cnngrad.tensorio as tensorio
+
+    path = tmp_path / "p.json"
+    data = b'{"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[1, 1], [1, 1]]}'
+    path.write_bytes(data)
+    real_fstat = os.fstat
+
+    def fstat(descriptor):  # the size as it was before the file grew (a /proc file: 0)
+        info = real_fstat(descriptor)
+        return os.stat_result((*info[:6], told, *info[7:]))
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    if over:
+        monkeypatch.setattr(tensorio, "MAX_FILE_BYTES", len(data) - 1)
+        with pytest.raises(ProblemError, match="is larger than"):
+            read_source(str(path))
+    else:
+        assert read_source(str(path))[0] == data
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads everything")
 def test_read_source_unreadable(tmp_path):
     path = tmp_path / "p.json"

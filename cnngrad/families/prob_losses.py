@@ -147,7 +147,7 @@ def _reduction_factor(ex, spec: ProbLossSpec, count: int):
 
 
 def explain_bce_loss(ex, path: _Path) -> Explanation:
-    from cnngrad.teach.explain import Factor, short
+    from cnngrad.teach.explain import Factor, operand, short
 
     spec: ProbLossSpec = ex.trace.problem.loss
     last = ex.trace.layers[-1]
@@ -166,9 +166,14 @@ def explain_bce_loss(ex, path: _Path) -> Explanation:
             value = max(yv, 0) - yv * tv + math.log1p(math.exp(-abs(yv)))
             symbol = (f"-[{t(*index)}·log σ({y(*index)}) + (1 - {t(*index)})·"
                       f"log(1 - σ({y(*index)}))]")
-            # σ(y) and 1 - σ(y) = σ(-y), each without the other's rounding
-            detail = (f"-[{short(tv)}·log {short(_sigmoid(yv))} + {short(1 - tv)}·"
-                      f"log {short(_sigmoid(-yv))}]")
+            # σ(y) and 1 - σ(y) = σ(-y), each without the other's rounding; past |y| ≈ 745
+            # one of them is 0 in float64, and the stable form the value comes from is shown
+            if _sigmoid(yv) > 0 and _sigmoid(-yv) > 0:
+                detail = (f"-[{short(tv)}·log {short(_sigmoid(yv))} + {short(1 - tv)}·"
+                          f"log {short(_sigmoid(-yv))}]")
+            else:
+                detail = (f"max({short(yv)}, 0) - {operand(yv)}·{operand(tv)} + "
+                          f"log(1 + e^-|{short(yv)}|)")
         terms.append(ex.term(*scale, Factor(symbol, value, detail=detail)))
     inner = "t·log y + (1 - t)·log(1 - y)" if spec.type == "bce" else \
         "t·log σ(y) + (1 - t)·log(1 - σ(y))"

@@ -307,8 +307,8 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
     index_text = shown_key("[" + rest)
     first = 1 if one_based else 0
     # the shape is not known here: the hints say how a number and an element are written
-    either = (f"a number is written without an index ({base}), an element as "
-              f"{base}[{first},{first + 1}] (indices from {first})")
+    either = (f"write an element as {base}[{first},{first + 1}] (indices from {first}), or "
+              f"{base} alone when it is a single number")
     if re.fullmatch(r"\s*\]\s*", rest):  # explain reads no `[]` either
         raise ProblemError(f"empty element index '{index_text}'", where=where, file=file,
                            hint=either)
