@@ -251,6 +251,9 @@ CORPUS = [
         "input[0][0]", "too large"),
     bad("duplicate-key", '{"input": 1, "kernel": 1, "input": 2, "delta": 1}', "input",
         "duplicate key"),
+    bad("whole-number-past-2-63", '{"input": [[1, 2], [3, 4]], "kernel": [[1]], "stride": '
+        '99999999999999999999, "delta": [[1, 1], [1, 1]]}', "stride",
+        "too large (at most 9,223,372,036,854,775,807)"),
     # --- nesting deep enough to hit recursion limits
     bad("nested-1e5-lists", "[" * 100_000 + "]" * 100_000, "line 1, column 65", "nesting"),
     bad("nested-1e5-unclosed", "[" * 100_000, "line 1, column 65", "nesting"),
