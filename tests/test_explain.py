@@ -1676,3 +1676,35 @@ def test_the_report_says_where_bce_holds_its_gradient_finite(tmp_path, outputs, 
         assert "max(y·(1 - y), 1e-12)" in text
     json_result = invoke("backward", str(problem), "-f", "json")
     assert "within" not in json_result.stdout  # the contract's result is unchanged
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_a_long_formula_in_the_panel_continues_under_its_right_side(tmp_path, columns):
+    # the formula wrapped at the panel's edge back to its left margin, reading as a new line
+    # of prose; now its continued lines start under the start of the right side
+    import io
+
+    from rich.console import Console
+
+    from cnngrad.problem import load_problem
+    from cnngrad.render.explain import explanation_panel
+    from cnngrad.teach.explain import explain
+
+    doc = {"input": [[1, 3, 3, 0, 2], [3, 1, 2, 2, 1], [0, 3, 1, 3, 3], [2, 2, 0, 1, 3],
+                     [1, 0, 3, 3, 2]],
+           "layers": [{"type": "maxpool2d", "size": 3, "stride": 2, "padding": 1,
+                       "ties": "split"}], "delta": [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps(doc), encoding="utf-8")
+    explanation = explain(run(load_problem(str(problem))), "maxpool2d_1.delta_in[2,3]")
+    console = Console(width=columns, file=io.StringIO(), no_color=True, color_system=None,
+                      legacy_windows=False)
+    console.print(explanation_panel(explanation))
+    inside = [line[2:-2].rstrip() for line in console.file.getvalue().splitlines()[1:-1]]
+    head = "dE/do[2,3] = "
+    start = next(i for i, line in enumerate(inside) if line.startswith(head + "Σ"))
+    end = inside.index("", start)
+    assert end - start >= 2  # wrapped at this width
+    for line in inside[start + 1:end]:
+        assert line.startswith(" " * len(head)) and line[len(head)] != " ", inside[start:end]
+    assert " ".join(line.strip() for line in inside[start:end]) == explanation.formula

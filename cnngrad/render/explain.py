@@ -199,6 +199,40 @@ class _Foldable:
         yield self.text
 
 
+class _HangingFormula:
+    """The formula as :func:`_formula_lines` lays it out in text, at the width the panel
+    prints it: whole when it fits, else its right side wrapped under the start of that side
+    (a four-space indent when the left side leaves less than 30 columns), so a continued
+    line reads as the same sum, not as a new line of prose."""
+
+    def __init__(self, formula: str, style: str) -> None:
+        self.formula, self.style = formula, style
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+        from rich.text import Text
+
+        return Measurement.get(console, options, Text(self.formula))
+
+    def __rich_console__(self, console, options):
+        from rich.cells import cell_len
+        from rich.text import Text
+
+        width = options.max_width
+        lhs, sep, rhs = self.formula.partition(" = ")
+        if not sep or cell_len(self.formula) <= width:
+            yield Text(self.formula, style=self.style)
+            return
+        head = lhs + sep
+        hanging = width - cell_len(head) >= 30
+        indent = cell_len(head) if hanging else 4
+        if not hanging:  # the left side on a line of its own, the right side under it
+            yield Text(head.rstrip(), style=self.style)
+        for k, line in enumerate(Text(rhs).wrap(console, max(width - indent, 1))):
+            prefix = head if hanging and k == 0 else " " * indent
+            yield Text(prefix + line.plain.rstrip(), style=self.style)
+
+
 class TermRows:
     """The listed terms as a Rich renderable: a row per term in six columns (symbols, ``=``,
     numbers, ``=``, value, note), laid out as a Rich table of a row per term while that fits
@@ -396,7 +430,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
     from rich.text import Text
 
     parts = [_Foldable(Text(explanation.title, style="italic")), Text(""),
-             Text(explanation.formula, style="bold cyan")]
+             _HangingFormula(explanation.formula, "bold cyan")]
     if explanation.symbols:
         legend = Table(box=box.SIMPLE, show_header=False, pad_edge=False, show_edge=False,
                        padding=(0, 1))
