@@ -200,10 +200,10 @@ class _Foldable:
 
 
 class _HangingFormula:
-    """The formula as :func:`_formula_lines` lays it out in text, at the width the panel
-    prints it: whole when it fits, else its right side wrapped under the start of that side
-    (a four-space indent when the left side leaves less than 30 columns), so a continued
-    line reads as the same sum, not as a new line of prose."""
+    """The formula at the width the panel prints it, laid out as the text format lays it
+    out (:func:`_formula_lines`): whole when it fits, else its right side wrapped under the
+    start of that side, so a continued line reads as the same sum, not as a new line of
+    prose."""
 
     def __init__(self, formula: str, style: str) -> None:
         self.formula, self.style = formula, style
@@ -215,22 +215,10 @@ class _HangingFormula:
         return Measurement.get(console, options, Text(self.formula))
 
     def __rich_console__(self, console, options):
-        from rich.cells import cell_len
         from rich.text import Text
 
-        width = options.max_width
-        lhs, sep, rhs = self.formula.partition(" = ")
-        if not sep or cell_len(self.formula) <= width:
-            yield Text(self.formula, style=self.style)
-            return
-        head = lhs + sep
-        hanging = width - cell_len(head) >= 30
-        indent = cell_len(head) if hanging else 4
-        if not hanging:  # the left side on a line of its own, the right side under it
-            yield Text(head.rstrip(), style=self.style)
-        for k, line in enumerate(Text(rhs).wrap(console, max(width - indent, 1))):
-            prefix = head if hanging and k == 0 else " " * indent
-            yield Text(prefix + line.plain.rstrip(), style=self.style)
+        for line in _formula_lines(self.formula, options.max_width):
+            yield Text(line, style=self.style)
 
 
 class TermRows:
