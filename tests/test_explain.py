@@ -1708,3 +1708,23 @@ def test_a_long_formula_in_the_panel_continues_under_its_right_side(tmp_path, co
     for line in inside[start + 1:end]:
         assert line.startswith(" " * len(head)) and line[len(head)] != " ", inside[start:end]
     assert " ".join(line.strip() for line in inside[start:end]) == explanation.formula
+
+
+@pytest.mark.parametrize("path, cut", [("maxpool2d_1.delta_in[0,4,4]", True),
+                                       ("maxpool2d_1.output[0,2,2]", True),
+                                       ("maxpool2d_1.output[0,0,0]", False),
+                                       ("maxpool2d_1.delta_in[0,0,0]", False)])
+def test_a_ceil_mode_window_cut_short_says_so(tmp_path, path, cut):
+    # a 1-cell window at the edge (o[0,4,4]…o[0,4,4] = [2]) read as a mistake
+    doc = {"input": [[[1, 3, 3, 0, 2], [3, 1, 2, 2, 1], [0, 3, 1, 3, 3], [2, 2, 0, 1, 3],
+                      [1, 0, 3, 3, 2]]],
+           "layers": [{"type": "maxpool2d", "size": 2, "stride": 2, "ceil_mode": True}],
+           "delta": [[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]}
+    text = _explain_text(tmp_path, doc, path)
+    assert ("ceil_mode: the last window of a row or column runs past" in text) == cut
+    if path.startswith("maxpool2d_1.delta_in"):  # the 1-D pool says the same
+        one_d = {"input": [[1, 3, 3, 0, 2]], "delta": [[1, 2, 3]],
+                 "layers": [{"type": "maxpool1d", "size": 2, "stride": 2, "ceil_mode": True}]}
+        text = _explain_text(tmp_path, one_d, "maxpool1d_1.delta_in[0,4]" if cut else
+                             "maxpool1d_1.delta_in[0,0]")
+        assert ("ceil_mode: the last window of a row or column runs past" in text) == cut

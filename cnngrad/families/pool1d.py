@@ -200,7 +200,7 @@ _TIES = {
 
 
 def delta_in_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.families.pool2d import max_rule_text, max_share_text
+    from cnngrad.families.pool2d import CEIL_NOTE, max_rule_text, max_share_text
     from cnngrad.teach.explain import Factor, _num, short
 
     spec: Pool1dSpec = layer.spec
@@ -232,6 +232,9 @@ def delta_in_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation
     if not terms:
         notes.append(f"{o(*index)} lies in no window, so nothing flows back to it.")
     notes.append(_TIES[spec.ties])
+    if spec.ceil_mode and any(_window(spec, length, i)[1] < spec.size
+                              for i in _windows_with(spec, out, r)):
+        notes.append(CEIL_NOTE)
     lhs = f"dE/d{o(*index)}"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
                      lhs=lhs, rhs=f"Σ over the windows containing {o(*index)} of δ[window]·"
