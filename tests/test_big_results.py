@@ -433,6 +433,30 @@ def test_the_table_path_imports_no_scipy_and_version_no_numpy():
     assert heavy(modules, "numpy") == [] and heavy(modules, "rich") == []
 
 
+def _families_loaded(*args: str) -> tuple[int, set[str]]:
+    """(exit code, the layer family modules loaded) of ``cnngrad ARGS`` in a fresh process."""
+    code = ("import atexit, runpy, sys\n"
+            "atexit.register(lambda: sys.stderr.write('FAMILIES ' + ' '.join(m for m in "
+            "sys.modules if m.startswith('cnngrad.families.')) + '\\n'))\n"
+            f"sys.argv = ['cnngrad', *{list(args)!r}]\n"
+            "runpy.run_module('cnngrad', run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    line = next(line for line in result.stderr.splitlines() if line.startswith("FAMILIES"))
+    return result.returncode, set(line.split()[1:])
+
+
+def test_a_check_whose_answers_are_right_imports_no_other_layer_type():
+    # the slips' registry imports every layer family; it is made when a wrong answer is
+    # diagnosed, not when check imports it (15–20 ms of an all-right check)
+    answers = ROOT / "samples" / "answers"
+    code, right = _families_loaded("check", str(WORKED),
+                                   str(answers / "stackexchange-answers.json"))
+    assert code == 0 and right == {"cnngrad.families.base", "cnngrad.families.conv2d"}
+    code, wrong = _families_loaded("check", str(WORKED), str(answers / "stackexchange-wrong.json"))
+    assert code == 1 and "cnngrad.families.pool2d" in wrong  # diagnosed: the slips are made
+
+
 def test_help_imports_no_click_of_its_own():
     # click is no dependency (typer vendors its own): a help that imported it ran only where
     # some other package had installed it

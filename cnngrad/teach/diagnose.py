@@ -20,6 +20,7 @@ exact.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -320,17 +321,32 @@ def _registry() -> dict[str, Slip]:
     return {slip.name: slip for slip in entries}
 
 
-#: Every slip by name, in the order diagnoses are reported: the engine's slips first (they
-#: say what went wrong), then the plain transforms of the answer.
-SLIPS: dict[str, Slip] = _registry()
+@functools.cache
+def _slips() -> dict[str, Slip]:
+    return _registry()
+
+
+def __getattr__(name: str):
+    # SLIPS is made at its first use, not at import: the registry imports every layer
+    # family (15–20 ms), which a check whose answers are all right never needs
+    if name == "SLIPS":
+        return _slips()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: (documented here, made by :func:`__getattr__`) Every slip by name, in the order
+#: diagnoses are reported: the engine's slips first (they say what went wrong), then the
+#: plain transforms of the answer.
+SLIPS: dict[str, Slip]
 
 
 def alternatives(ctx: SlipContext, path: str,
                  names: tuple[str, ...] | None = None) -> Iterator[tuple[Slip, np.ndarray]]:
     """Each slip's answer at ``path`` that differs from the true one (any shape)."""
     truth = ctx.truth(path)
-    for name in names if names is not None else tuple(SLIPS):
-        slip = SLIPS[name]
+    slips = _slips()
+    for name in names if names is not None else tuple(slips):
+        slip = slips[name]
         value = slip.alternative(ctx, path)
         if value is None:
             continue
