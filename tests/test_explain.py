@@ -444,6 +444,9 @@ def test_one_based_formula_expressions():
 @pytest.mark.parametrize("coefs, const, base, div, expected", [
     ({"m": -1}, 1, 0, 1, "1-m"), ({"m": -1}, 1, 1, 1, "3-m"), ({"i": 2}, -1, 0, 1, "2i-1"),
     ({"i": 1, "m": 1}, 0, 1, 1, "i+m-1"), ({}, 0, 1, 1, "1"), ({"m": -2}, 3, 0, 2, "(3-2m)/2"),
+    # a lone variable over a stride needs no brackets (from 1: "(m)/2+1" before)
+    ({"m": 1}, 1, 1, 2, "m/2+1"), ({"m": 2}, 0, 0, 2, "2m/2"), ({"m": -1}, 0, 0, 2, "(-m)/2"),
+    ({}, 3, 0, 2, "3/2"),
 ])
 def test_affine_index_text(coefs, const, base, div, expected):
     assert _affine(coefs, const, base, div) == expected

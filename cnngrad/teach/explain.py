@@ -293,7 +293,9 @@ def _affine(coefs: dict[str, int], const: int, base: int, div: int = 1) -> str:
         text += f"{sign}{size}{var}"
     if div == 1:
         return text
-    return f"({text})/{div}" + (f"+{base}" if base else "")
+    # a lone variable or number needs no brackets: "m/2+1", not "(m)/2+1"
+    numerator = text if len(terms) == 1 and not text.startswith("-") else f"({text})"
+    return f"{numerator}/{div}" + (f"+{base}" if base else "")
 
 
 class _Named:
