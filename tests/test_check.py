@@ -1517,6 +1517,25 @@ def test_a_csv_of_blocks_padded_by_a_spreadsheet_is_read(tmp_path):
         "number"]
 
 
+@pytest.mark.parametrize("grid, outcome", [
+    # padded by hand, a run of empty cells of its own on each row: the 2×2 it holds
+    ("0.0446,0.0941,,,\n0.0113,0.0683,\n", "total: 4/4 cells right"),
+    ("0.0446,0.0941\n0.0113,0.0683,,\n", "total: 4/4 cells right"),
+    # a cell left empty is still one (the rows are not alike without their empty cells)
+    ("0.0446,0.0941,\n0.0113,,\n", "line 3, column 2: conv2d_1.grads.kernel: an empty "
+                                   "string is not a number"),
+    # no cell is made up: the rows alike without their empty cells, but not the tensor
+    ("0.0446,,\n0.0113,\n", "expected shape 2×2, got shape 2×1"),
+])
+def test_a_block_whose_rows_are_padded_unevenly_is_read_as_its_grid(tmp_path, grid, outcome):
+    # "row has 2 elements, expected 4" for rows that end in 3 and in 1 empty cells
+    answers = tmp_path / "a.csv"
+    answers.write_text("# conv2d_1.grads.kernel\n" + grid, encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(answers)])
+    assert outcome in result.output, result.output
+    assert result.exit_code == (0 if "right" in outcome else 2)
+
+
 def test_the_manifest_among_the_submissions_is_named_so(tmp_path):
     # a glob over the exam's folder gives it as a submission: it was read as an answers file
     # ("recipe: 'seed' is not a number")

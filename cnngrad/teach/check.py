@@ -612,7 +612,7 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool,
         where = f"line {number}: {key}"
         if not lines:
             raise ProblemError(f"block '{key}' has no rows", where=f"line {number}", file=file)
-        rows = csv_grid(lines)
+        rows = _unevenly_padded(csv_grid(lines))
         try:
             written = parse_written(rows, where, file=file)
         except ProblemError as error:
@@ -622,6 +622,23 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool,
                                    file=file, where=where, base=int(one_based),
                                    given_as=f"the block at line {number} ('# {key}')"))
     return entries
+
+
+def _unevenly_padded(rows: list[list[str]]) -> list[list[str]]:
+    """A block's rows without the empty cells that end them, when that alone makes the grid
+    rectangular (``0.0446,0.0941,,,`` over ``0.0113,0.0683,``: padded by hand, unevenly);
+    else the rows as they are, so a cell left empty in one row is still named as such.  The
+    block must still have its tensor's shape: no cell is made up."""
+    def unpadded(cells: list[str]) -> list[str]:
+        end = len(cells)
+        while end > 1 and cells[end - 1] == "":
+            end -= 1
+        return cells[:end]
+
+    if len({len(cells) for cells in rows}) == 1:
+        return rows
+    stripped = [unpadded(cells) for cells in rows]
+    return stripped if len({len(cells) for cells in stripped}) == 1 else rows
 
 
 def _at_grid_line(error: ProblemError, where: str, key: str,
