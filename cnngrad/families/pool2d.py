@@ -196,17 +196,15 @@ def max_share(ex, ties: str, cell, winners):
     raise ValueError(f"unknown tie rule {ties!r}; allowed: first, split, all")
 
 
-def ceil_note(layer: LayerTrace, windows) -> list[str]:
+def ceil_note(ex, layer: LayerTrace, windows) -> list[str]:
     """A note when one of ``windows`` ((i, j) pairs) is a ceil_mode window cut short by the
-    padded input's far edge (a 1-cell window reads as a mistake otherwise)."""
+    padded input's far edge (a 1-cell window reads as a mistake otherwise): its cells inside
+    the padded input (:func:`pool_window`) are fewer than the window's."""
     spec: Pool2dSpec = layer.spec
     if not spec.ceil_mode:
         return []
-    (kh, kw), (ph, pw) = spec.size, spec.padding
-    h, w = layer.input.shape[2:]
-    short = [(i, j) for i, j in windows
-             if min(i * spec.stride[0] - ph + kh, h + ph) - (i * spec.stride[0] - ph) < kh
-             or min(j * spec.stride[1] - pw + kw, w + pw) - (j * spec.stride[1] - pw) < kw]
+    whole = spec.size[0] * spec.size[1]
+    short = any(pool_window(ex, layer, i, j)[1] < whole for i, j in windows)
     return [CEIL_NOTE] if short else []
 
 
@@ -265,7 +263,7 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         notes.append(f"{o(*index)} lies in no window (the windows skip it), so nothing "
                      f"flows back to it.")
     notes.append(_TIE_TEXT[spec.ties])
-    notes += ceil_note(layer, pool_windows(ex, layer, r, q))
+    notes += ceil_note(ex, layer, pool_windows(ex, layer, r, q))
     if spec.padding != (0, 0):
         notes.append("Padded cells count as −∞: they never win a window.")
     if spec.stride[0] < spec.size[0] or spec.stride[1] < spec.size[1]:
@@ -291,7 +289,7 @@ def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     terms = [ex.term(Factor(o(n, ch, *cell), _num(layer.input[(n, ch) + cell])),
                      note="maximum" if cell in winners else None) for cell in cells]
     notes = [f"the window: {window_text(ex, layer, n, ch, cells, bounds)}.",
-             *ceil_note(layer, [(i, j)])]
+             *ceil_note(ex, layer, [(i, j)])]
     if len(winners) > 1:
         notes.append(f"The maximum is tied between {', '.join(o(n, ch, *c) for c in winners)};"
                      f" backward, rule '{spec.ties}' decides who gets the delta.")
