@@ -125,6 +125,13 @@ def _log_clamped(value: float) -> float:
     return max(math.log(value), losses.LOG_CLAMP) if value > 0 else losses.LOG_CLAMP
 
 
+def _floored(output) -> np.ndarray:
+    """Where bce's gradient denominator y·(1 − y) is held at its floor (PyTorch's rule): y
+    within 1e-12 of 0 or 1 (a bool array of the output's shape)."""
+    y = np.asarray(output, dtype=np.float64)
+    return y * (1 - y) < losses.BCE_GRAD_EPSILON
+
+
 def _log_text(value: float) -> str:
     """``log 0.95``, or ``max(log 0, -100)`` where torch's clamp of the log decides it."""
     from cnngrad.teach.explain import short
@@ -200,7 +207,7 @@ def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
     notes = []
     if spec.type == "bce":
         denominator = max(yv * (1 - yv), losses.BCE_GRAD_EPSILON)
-        held = yv * (1 - yv) < losses.BCE_GRAD_EPSILON
+        held = bool(_floored(yv))
         epsilon = f"{losses.BCE_GRAD_EPSILON:.0e}"  # torch's 1e-12, as a float32
         product = f"{short(yv)}·{operand(1 - yv)}"
         local = Factor(f"({y} - {t})/" + (f"max({y}·(1 - {y}), ε)" if held else
@@ -218,8 +225,8 @@ def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
         rule = "dE/dy = σ(y) - t (the sigmoid's derivative cancels the log's)"
     mean = f", divided by the {count} elements (reduction 'mean')" \
         if spec.reduction == "mean" else " (reduction 'sum')"
-    # a difference divided: in brackets, σ(y) - t/3 would divide t alone
-    whole = f"({local.symbol})" if local.symbol.startswith("σ") else local.symbol
+    # bce_with_logits' difference divided: in brackets, σ(y) - t/3 would divide t alone
+    whole = local.symbol if spec.type == "bce" else f"({local.symbol})"
     return ex.finish(path, title=f"{lhs}: the loss gradient at {layer.name}'s output", lhs=lhs,
                      rhs=(f"{whole}/{count}" if scale else local.symbol),
                      terms=[ex.term(*scale, local)],
@@ -342,8 +349,7 @@ class Bce(_Bce):
     def report_notes(self, spec, output):
         # a delta of 3e11 beside y = 1 reads as a bug unless the report says where it comes
         # from
-        y = np.asarray(output, dtype=np.float64)
-        held = int(np.count_nonzero(y * (1 - y) < losses.BCE_GRAD_EPSILON))
+        held = int(np.count_nonzero(_floored(output)))
         if not held:
             return []
         cells = "1 cell" if held == 1 else f"{held} cells"
@@ -362,7 +368,7 @@ def _bce_floor_kinks(problem, output: np.ndarray):
     from cnngrad.teach.gradcheck import Kink, _LayerWatch, _display_index, _number, index_text
 
     y = np.asarray(output, dtype=np.float64)
-    floored = (1 - y) * y < losses.BCE_GRAD_EPSILON
+    floored = _floored(y)
     if not floored.any():
         return [], None
     kinks = []
