@@ -96,8 +96,9 @@ def delta_in_upsample(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     block = (f"rows {bounds[0]}, columns {bounds[1]}" if len(bounds) == 2
              else f"cells {bounds[0]}")
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
-                     lhs=lhs, rhs=(f"Σ over its {_scale_text(spec.scale)} block of δ" if len(spec.scale) > 1
-                          else f"Σ over its run of {spec.scale[0]} cells of δ"),
+                     lhs=lhs, rhs=(f"Σ over its {_scale_text(spec.scale)} block of δ"
+                                   if len(spec.scale) > 1 else
+                                   f"Σ over its run of {spec.scale[0]} cells of δ"),
                      terms=terms, symbols=ex.layer_symbols(layer),
                      notes=[f"{o(*index)} was copied into the output block at {block}; each "
                             f"copy sends its δ back, so the input delta is the block's sum."])

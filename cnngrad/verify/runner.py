@@ -689,6 +689,7 @@ def _not_chance(matched: int, of: int) -> bool:
     user made fits every case it applies to."""
     return matched > 0 and 2 * matched > of
 
+
 def diagnose(report: Report) -> list[SlipMatch]:
     """The slips whose answers equal the user's wrong outputs, on every failing case; each
     with the number of those cases it explains."""
