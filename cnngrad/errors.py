@@ -27,14 +27,6 @@ class CnnGradError(Exception):
         self.file = file
         self.hint = hint
 
-    def located(self, *, file: str | None = None, where_prefix: str | None = None) -> "CnnGradError":
-        """Fill in the file and prefix the path when a caller knows more context."""
-        if file is not None and self.file is None:
-            self.file = file
-        if where_prefix:
-            self.where = join_path(where_prefix, self.where) if self.where else where_prefix
-        return self
-
     def message(self) -> str:
         """The one line the CLI prints (without the ``error:`` prefix)."""
         parts = [p for p in (self.file, self.where) if p]

@@ -36,20 +36,9 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def near_text(value, *bounds) -> str:
-    """``value`` as error messages write it (6 significant digits), or in full when those
-    digits would show it as one of ``bounds`` it is not (1 − 1e-16 is not "1")."""
-    from cnngrad.problem import _num
-
-    text = _num(value)
-    if any(text == _num(b) for b in bounds) and all(value != b for b in bounds):
-        return repr(float(value))
-    return text
-
-
 def written_text(value) -> str:
-    """A number as a problem writes it: as :func:`near_text` does when its float is the
-    number, else the exact decimal (0.99999999999999999 is no whole number, whatever its
+    """A number as a problem writes it: as error messages write numbers (6 significant
+    digits) when its float is the number, else the exact decimal (0.99999999999999999 is no whole number, whatever its
     float), or p/q when no decimal of at most 40 places writes it."""
     from cnngrad.problem import _num
     from cnngrad.tensorio import decimals_needed

@@ -87,10 +87,6 @@ def _schema(ref) -> dict[str, dict]:
 # ------------------------------------------------------------------------- explanation rules
 
 
-def _source_path(ex, layer: LayerTrace, source: str) -> str:
-    return "the problem's input" if source == "input" else f"{source}.output"
-
-
 def output_add(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor, _num
 

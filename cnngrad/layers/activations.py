@@ -112,17 +112,3 @@ def tanh_forward(x: np.ndarray) -> np.ndarray:
 def tanh_backward(y: np.ndarray, delta_out: np.ndarray) -> np.ndarray:
     # dE/dx = dE/dy · (1 − tanh²(x)), with y = tanh(x)
     return delta_out * (1 - y * y)
-
-
-def derivative(kind: str, x: np.ndarray, y: np.ndarray, slope=None) -> np.ndarray:
-    """The local derivative dy/dx of an activation at every element (for ``explain``)."""
-    ones = x * 0 + 1
-    if kind == "relu":
-        return relu_backward(x, ones)
-    if kind == "leaky_relu":
-        return leaky_relu_backward(x, ones, slope)
-    if kind == "sigmoid":
-        return sigmoid_backward(y, ones)
-    if kind == "tanh":
-        return tanh_backward(y, ones)
-    raise ValueError(f"unknown activation {kind!r}; allowed: relu, leaky_relu, sigmoid, tanh")

@@ -39,11 +39,6 @@ def iter_tensor_blocks(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
         yield "\n".join(lines)
 
 
-def tensor_blocks(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list[str]:
-    """One tensor → its CSV blocks, each ``# path`` then the rows (no trailing newline)."""
-    return list(iter_tensor_blocks(path, value, decimals))
-
-
 def iter_csv(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
              include_backward: bool = True, base: int = 0) -> Iterator[str]:
     """:func:`render_csv` as pieces of text, a block at a time."""

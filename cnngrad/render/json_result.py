@@ -115,22 +115,6 @@ def _layer_entries(trace: Trace, include_backward: bool):
         yield entry
 
 
-def result_dict(trace: Trace, *, include_backward: bool = True) -> dict:
-    """The contract's result object, with nested lists (for a library caller)."""
-    layers = []
-    for entry in _layer_entries(trace, include_backward):
-        layers.append({key: ({k: to_jsonable(v) for k, v in value.items()}
-                             if isinstance(value, dict) else
-                             value if key in ("index", "name", "type") else to_jsonable(value))
-                       for key, value in entry.items()})
-    return {
-        "cnngrad": __version__,
-        "title": trace.problem.title,
-        "loss": to_jsonable(trace.loss),
-        "layers": layers,
-    }
-
-
 def iter_json(trace: Trace, *, include_backward: bool = True) -> Iterator[str]:
     """The result as pieces of text whose concatenation is :func:`render_json`'s; each layer's
     ``updated`` parameters are computed only when they are written."""
