@@ -2,7 +2,8 @@
 
 Each case times cnngrad against a reference in one run, alternating the two after a warm-up,
 and reports median times, the median of the per-pair ratios, the target ratio, GFLOP/s and
-their share of a matrix-product peak measured in the same run, and the working memory.
+their share of a matrix-product peak measured in the same run, and the working memory; under
+the table, the cases whose pairs fell on both sides of their target.
 
 - Convolution: cnngrad's ``conv2d_forward`` then ``conv2d_backward`` (y, then dx, dw, db)
   against torch's ``conv2d`` with ``requires_grad`` on x, w, b and ``y.backward(delta)``.
@@ -590,6 +591,7 @@ class Timing:
     ours: float  # median seconds
     reference: float
     ratio: float  # median of the per-pair ratios
+    pair_ratios: tuple[float, ...] = ()  # every pair's ratio, in the order timed
 
 
 def time_pairs(ours: Run, reference: Run, repeat: int, settle: float = SETTLE_SECONDS) -> Timing:
@@ -603,8 +605,9 @@ def time_pairs(ours: Run, reference: Run, repeat: int, settle: float = SETTLE_SE
         pairs = [(_seconds(ours, settle), _seconds(reference, settle)) for _ in range(repeat)]
     finally:
         gc.enable()
+    ratios = tuple(a / b for a, b in pairs)
     return Timing(statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
-                  statistics.median(a / b for a, b in pairs))
+                  statistics.median(ratios), ratios)
 
 
 def matmul_peak(dtype: str, size: int) -> float:
@@ -989,10 +992,18 @@ class Row:
     difference: float
     memory: dict[str, float] | None
     matmul_peak: float | None = None  # GFLOP/s measured just before this case
+    pair_ratios: tuple[float, ...] = ()
 
     @property
     def met(self) -> bool | None:
         return None if self.target is None else self.ratio <= self.target
+
+    @property
+    def straddles(self) -> bool:
+        """Whether some pairs met the target and others did not: another run of the same
+        code may come out on the other side of it."""
+        return (self.target is not None and bool(self.pair_ratios)
+                and min(self.pair_ratios) <= self.target < max(self.pair_ratios))
 
     @property
     def memory_ok(self) -> bool | None:
@@ -1003,6 +1014,7 @@ class Row:
     def as_dict(self) -> dict[str, Any]:
         return {"case": self.name, "label": self.label, "dtype": self.dtype,
                 "cnngrad_s": self.ours_s, "reference_s": self.reference_s, "ratio": self.ratio,
+                "pair_ratios": list(self.pair_ratios),
                 "target": self.target, "met": self.met, "gflops": self.gflops,
                 "peak_share": self.peak_share, "matmul_peak": self.matmul_peak,
                 "max_rel_difference": self.difference,
@@ -1018,6 +1030,17 @@ def _ms(seconds: float) -> str:
 
 def _mark(ok: bool | None) -> str:
     return "" if ok is None else (" ✓" if ok else " ✗")
+
+
+def _straddling(rows: Sequence[Row]) -> list[str]:
+    """Lines naming the cases whose pairs fell on both sides of their target, with the range
+    of their pairs' ratios: a mark that another run of the same code may turn."""
+    near = [f"  {row.label} {row.dtype}: pairs {min(row.pair_ratios):.2f}–"
+            f"{max(row.pair_ratios):.2f}, median {row.ratio:.2f} (≤ {row.target:g}"
+            f"{_mark(row.met)})" for row in rows if row.straddles]
+    if not near:
+        return []
+    return ["pairs on both sides of their target (another run may turn the mark):", *near]
 
 
 def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
@@ -1072,6 +1095,7 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
     lines += ["", line(header), line(["─" * w for w in widths]), *map(line, body), ""]
     lines.append(f"ratio = cnngrad time / {reference} time (median of the per-pair ratios); "
                  f"GFLOP/s = 3·2·N·F·C/g·kh·kw·H'·W' / time")
+    lines += _straddling(rows)
     lines.append(f"work MiB = numpy's peak allocations beyond inputs and outputs (✗ above "
                  f"{WORK_LIMIT_MIB} MiB); RSS MiB = a fresh process's peak resident set "
                  f"(+ its growth beyond inputs and outputs)")
@@ -1207,7 +1231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             gflops = case.flops / ours_s / 1e9 if case.flops else None
             rows.append(Row(name, case.label, dtype, ours_s, reference_s, timing.ratio,
                             None if naive else case.targets[dtype], gflops,
-                            None if gflops is None else gflops / peak, difference, None, peak))
+                            None if gflops is None else gflops / peak, difference, None, peak,
+                            timing.pair_ratios))
             del ops, ours, reference
     if not args.no_memory:
         runs = [(row.name, row.dtype) for row in rows]

@@ -686,6 +686,42 @@ def test_bench_against_the_naive_references_as_json():
         assert row["memory_mib"]["work"] < 64
 
 
+def _bench_row(ratios, target):
+    import statistics
+
+    from cnngrad.bench import Row
+
+    return Row("conv-n1-64", "conv 1,16,64,64 → 32, 3×3, s1, p1", "float64", 5e-3, 1e-2,
+               statistics.median(ratios) if ratios else 1.0, target, None, None, 0.0, None, None,
+               tuple(ratios))
+
+
+@pytest.mark.parametrize("ratios, target, straddles", [
+    ((0.21, 0.35, 1.30), 0.8, True),    # a pass with a pair above the target
+    ((0.9, 1.2, 0.7), 0.8, True),       # a miss with a pair under it
+    ((0.8, 0.5), 0.8, False),           # a pair at the target meets it: every pair met
+    ((0.81, 0.9), 0.8, False),          # every pair missed
+    ((0.3, 1.3), None, False),          # no target (the naive reference)
+    ((), 0.8, False),                   # no pairs timed
+])
+def test_bench_row_straddles_when_its_pairs_fall_on_both_sides(ratios, target, straddles):
+    assert _bench_row(ratios, target).straddles is straddles
+
+
+def test_bench_table_names_the_rows_whose_pairs_straddle_their_target():
+    from cnngrad.bench import _straddling
+
+    rows = [_bench_row((0.21, 0.35, 1.30), 0.8), _bench_row((0.3, 0.4, 0.5), 0.8),
+            _bench_row((0.9, 1.2, 0.7), 0.8)]
+    assert _straddling(rows) == [
+        "pairs on both sides of their target (another run may turn the mark):",
+        "  conv 1,16,64,64 → 32, 3×3, s1, p1 float64: pairs 0.21–1.30, median 0.35 (≤ 0.8 ✓)",
+        "  conv 1,16,64,64 → 32, 3×3, s1, p1 float64: pairs 0.70–1.20, median 0.90 (≤ 0.8 ✗)",
+    ]
+    assert _straddling(rows[1:2]) == []
+    assert _bench_row((0.9, 1.2, 0.7), 0.8).as_dict()["pair_ratios"] == [0.9, 1.2, 0.7]
+
+
 def test_bench_rejects_a_bad_option():
     done, _ = run_bench("--case", "conv3d")
     assert done.returncode == 2
