@@ -1850,6 +1850,21 @@ def test_an_answers_file_naming_a_file_that_cannot_be_opened_is_its_own_error(tm
     assert [row["status"] for row in rows] == ["error", "right"], graded.stdout
 
 
+def test_the_gradebook_writes_a_nul_in_an_error_as_the_output_writes_it():
+    # Python 3.10's csv writer refuses a NUL ("need to escape"): the gradebook of a class
+    # with such a file was an internal error there; every Python now writes it \u0000
+    from cnngrad.render.grades import grades_csv
+    from cnngrad.teach.check import FileCheck
+
+    bad = FileCheck("ben/a.json", error=ProblemError("'\0.csv' is not a valid file name",
+                                                     file="ben/a.json"), student="ben")
+    text = grades_csv([bad, FileCheck("ada/a.json", student="ada")])
+    assert "\0" not in text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [row["student"] for row in rows] == ["ben", "ada"]
+    assert rows[0]["error"] == "ben/a.json: '\\u0000.csv' is not a valid file name"
+
+
 def test_an_answers_file_names_files_in_its_folder_and_below(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "k.csv").write_text("0.0446,0.0941\n0.0113,0.0683\n", encoding="utf-8")

@@ -267,7 +267,7 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
                               for note in tensor_notes(c, tolerance or Tolerance()))
         per_path = ["" if error or key not in by_key else points_text(by_key[key].earned, 4)
                     for key in grading.points]
-        writer.writerow([
+        writer.writerow(_csv_safe([
             result.student or "", result.file, result.status,
             "" if error else result.right, "" if error else result.total,
             "" if result.exact_score is None else half_up_text(result.exact_score, 4),
@@ -278,8 +278,16 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
             " ".join(key_text(key, base) for key in result.missing_paths), carried, wrong,
             diagnoses,
             result.error.message() if error else "",
-        ])
+        ]))
     return buffer.getvalue()
+
+
+def _csv_safe(row: list) -> list:
+    """The row with each NUL character written ``\\u0000``, as the output writes every control
+    character: an error can quote a name with one in it (``{"csv": "\\u0000.csv"}``), and
+    Python 3.10's csv writer refuses a NUL ("need to escape, but no escapechar set")."""
+    return [value.replace("\0", "\\u0000") if isinstance(value, str) else value
+            for value in row]
 
 
 #: Gradescope's visibility of each test and of the whole result.
