@@ -283,7 +283,7 @@ def _utf16_without_mark(raw: bytes) -> bool:
 _START = "line 1, column 1"
 
 
-def _decode_text(raw: bytes, *, file: str) -> str:
+def decode_text(raw: bytes, *, file: str) -> str:
     """UTF-8 text (a BOM tolerated), or a ProblemError for anything binary."""
     # UTF-32's little-endian mark begins with UTF-16's: it is looked for first
     for bom, encoding in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
@@ -607,7 +607,7 @@ def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> obj
         NaN/Infinity, a duplicate key (``where`` is its JSON path), nesting deeper than
         :data:`MAX_DEPTH`, a number Python cannot hold.  Nothing else escapes.
     """
-    text = _decode_text(raw, file=file)
+    text = decode_text(raw, file=file)
     if not text.strip():  # where a value was expected: the end of the text
         raise ProblemError("empty file", where=_char_position(text, len(text)), file=file)
     data = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
@@ -1221,7 +1221,7 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     raw = _read_bytes(_resolve(name, base_dir, file=file, where=ref_where), name,
                       file=file, where=ref_where)
     shown = _shown_name(name, file)
-    text = _decode_text(raw, file=shown)
+    text = decode_text(raw, file=shown)
     delimiter = _sniff_delimiter(text)
     # strict: a quote never closed is an error, not a cell running to the end
     reader = _split_rows(text, delimiter, strict=True)

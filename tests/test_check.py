@@ -662,6 +662,18 @@ def test_a_known_path_with_a_bad_value_names_the_value(tmp_path, value, message)
     assert result.output == f"error: {answers}: {message}\n"
 
 
+@pytest.mark.parametrize("byte", [b"\x00", b"\xff"])
+def test_a_csv_of_blocks_that_is_not_text_names_its_line_and_column(tmp_path, byte):
+    # as a tensor file says it; a NUL was an internal error on Python 3.10 (its csv module
+    # refuses one) and "not a number" elsewhere, a byte that is not UTF-8 an error naming
+    # the problem file
+    answers = tmp_path / "a.csv"
+    answers.write_bytes(b"# conv2d_1.grads.kernel\n0.04" + byte + b"46,0.0941\n0.0113,0.0683\n")
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == f"error: {answers}: line 2, column 5: not UTF-8 text (binary file?)\n"
+
+
 def test_a_csv_of_blocks_names_an_unknown_block_path_before_reading_its_grid(tmp_path):
     answers = tmp_path / "a.csv"
     answers.write_text("# conv2d_1.grads.kernel\n0.0446,0.0941\n0.0113,0.0683\n\n"

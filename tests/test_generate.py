@@ -1241,6 +1241,10 @@ def test_a_window_that_does_not_fit_names_itself_and_its_option(args, error, hin
 @pytest.mark.parametrize("content, says", [
     (None, "no such file"),
     (b"\xff\xfe\x00\x00binary", "not a text file"),
+    # a NUL in UTF-8: a binary file, or UTF-16 without its mark (Python 3.10's csv module
+    # refused it with an internal error)
+    (b"id\nada\nb\x00en\n", "not a text file"),
+    (b"i\x00d\x00\n\x00a\x00d\x00a\x00\n\x00", "not a text file"),
     (b"name,grade\nAnn,1\n", "none is headed 'id'"),
     (b"id\na\na\n", "given twice"),
     (b"id\n", "no student ids"),

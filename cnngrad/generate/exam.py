@@ -55,8 +55,12 @@ def read_roster(path: str) -> list[str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
+        text = None
+    # a NUL is a binary file or UTF-16 without its mark (and Python 3.10's csv module
+    # refuses one: "line contains NUL")
+    if text is None or "\0" in text:
         raise UsageError("not a text file (UTF-8 CSV expected)", where="--students",
-                         file=file) from None
+                         file=file)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
         delimiter = dialect.delimiter

@@ -47,6 +47,7 @@ from cnngrad.tensorio import (
     csv_cells,
     csv_grid,
     decimals_needed,
+    decode_text,
     load_json_document,
     parse_tensor,
     read_source,
@@ -594,7 +595,8 @@ def _csv_blocks(raw: bytes, file: str, one_based: bool,
     Every block's path is held against ``trace`` (when given) before any grid is read.
     A separator ending a ``# path`` line is dropped and a line of separators alone is blank,
     as a spreadsheet saves them (``# conv2d_1.grads.kernel,``, ``,,``)."""
-    text = raw.decode("utf-8-sig")
+    # as a tensor file: a NUL or bytes that are not UTF-8 are the file's line and column
+    text = decode_text(raw, file=file)
     blocks: list[tuple[str, int, list[str], list[int]]] = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
