@@ -113,7 +113,8 @@ def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         try:
             info = os.fstat(descriptor)
-            if not stat.S_ISREG(info.st_mode):
+            regular = stat.S_ISREG(info.st_mode)
+            if not regular:
                 os.set_blocking(descriptor, True)
         except OSError:
             os.close(descriptor)
@@ -121,8 +122,7 @@ def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
         with open(descriptor, "rb") as handle:
             # read(n) sets aside n bytes first: a file's own size (and one byte more, to see
             # it grow) rather than the largest file allowed, 256 MiB for every file read
-            size = min(info.st_size, MAX_FILE_BYTES) if stat.S_ISREG(info.st_mode) else \
-                MAX_FILE_BYTES
+            size = min(info.st_size, MAX_FILE_BYTES) if regular else MAX_FILE_BYTES
             data = handle.read(size + 1)
             if len(data) > size and size < MAX_FILE_BYTES:  # it grew since: read on
                 data += handle.read(MAX_FILE_BYTES - len(data) + 1)

@@ -38,8 +38,9 @@ def counted(count: int, noun: str) -> str:
 
 def written_text(value) -> str:
     """A number as a problem writes it: as error messages write numbers (6 significant
-    digits) when its float is the number, else the exact decimal (0.99999999999999999 is no whole number, whatever its
-    float), or p/q when no decimal of at most 40 places writes it."""
+    digits) when its float is the number, else the exact decimal (0.99999999999999999 is no
+    whole number, whatever its float), or p/q when no decimal of at most 40 places writes
+    it."""
     from cnngrad.problem import _num
     from cnngrad.tensorio import decimals_needed
 

@@ -137,7 +137,9 @@ def _log_text(value: float) -> str:
     from cnngrad.teach.explain import short
 
     text = f"log {short(value)}"
-    return text if value > 0 and math.log(value) >= losses.LOG_CLAMP else f"max({text}, -100)"
+    if value > 0 and math.log(value) >= losses.LOG_CLAMP:
+        return text
+    return f"max({text}, {losses.LOG_CLAMP:g})"
 
 
 def _bce_symbols(ex, layer: LayerTrace, kind: str) -> dict[str, str]:
@@ -353,9 +355,10 @@ class Bce(_Bce):
         if not held:
             return []
         cells = "1 cell" if held == 1 else f"{held} cells"
-        return [f"bce: y is within 1e-12 of 0 or 1 at {cells} of the output: there dE/dy "
-                f"divides by max(y·(1 - y), 1e-12) (and a log of 0 counts as -100), as torch "
-                f"does, so the delta is large but finite"]
+        epsilon = f"{losses.BCE_GRAD_EPSILON:.0e}"
+        return [f"bce: y is within {epsilon} of 0 or 1 at {cells} of the output: there dE/dy "
+                f"divides by max(y·(1 - y), {epsilon}) (and a log of 0 counts as "
+                f"{losses.LOG_CLAMP:g}), as torch does, so the delta is large but finite"]
 
     def kinks(self, problem, output):
         return _bce_floor_kinks(problem, output)

@@ -307,16 +307,15 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
         return base, None
     index_text = shown_key("[" + rest)
     first = 1 if one_based else 0
+    element = f"write an element as {base}[{first},{first + 1}] (indices from {first})"
     # the shape is not known here: the hints say how a number and an element are written
-    either = (f"write an element as {base}[{first},{first + 1}] (indices from {first}), or "
-              f"{base} alone when it is a single number")
+    either = f"{element}, or {base} alone when it is a single number"
     if re.fullmatch(r"\s*\]\s*", rest):  # explain reads no `[]` either
         raise ProblemError(f"empty element index '{index_text}'", where=where, file=file,
                            hint=either)
     if not INDEX_TEXT.fullmatch("[" + rest):
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
-                           hint=f"write an element as {base}[{first},{first + 1}] (indices "
-                                f"from {first})")
+                           hint=element)
     numbers = re.findall(r"[+-]?\d+", "[" + rest, re.ASCII)
     if any(len(number.lstrip("+-")) > 18 for number in numbers):  # int() stops at 4300
         raise ProblemError(f"index out of range in '{index_text[:40]}…'", where=where,
