@@ -1100,6 +1100,26 @@ def test_gradescope_tests_of_a_tensor_and_its_cell_say_their_own_points(tmp_path
     assert not any(t["output"].startswith("this test") for t in alone)
 
 
+def test_gradescope_totals_are_the_exact_sums_the_json_report_gives(tmp_path):
+    """Points 1/3, 2/3 and 1e-9: the totals are summed exactly, then written as floats, as
+    check's JSON writes them (summing the tests' floats gave 1.0000000009999999)."""
+    problem = problem_file(tmp_path, with_grading({"points": {
+        "conv2d_1.grads.kernel": "1/3", "conv2d_1.delta_in": "2/3",
+        "conv2d_1.output[0,0]": 1e-9}}))
+    answers = write(tmp_path, "a.json", '{"conv2d_1.output[0,0]": 5, '
+                                        '"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
+                                        '[0.0113, 0.0683]]}')
+    doc = json.loads(invoke("check", problem, answers, "-f", "gradescope").stdout)
+    assert [(t["score"], t["max_score"]) for t in doc["tests"]] == [
+        (1 / 3, 1 / 3), (0, 2 / 3), (0, 1e-9)]
+    assert (doc["score"], doc["max_score"]) == (1 / 3, 1.000000001)
+    (entry,) = json.loads(invoke("check", problem, answers, "-f", "json").stdout)["files"]
+    assert (entry["points"], entry["max_points"]) == (doc["score"], doc["max_score"])
+    broken = write(tmp_path, "b.json", "{")
+    doc = json.loads(invoke("check", problem, broken, "-f", "gradescope").stdout)
+    assert (doc["score"], doc["max_score"]) == (0, 1.000000001)
+
+
 def test_gradescope_without_points_and_with_an_unreadable_file(tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     answers = write(tmp_path, "a.json", '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
@@ -1301,3 +1321,28 @@ def test_a_half_point_is_rounded_up_in_every_gradebook_format(tmp_path):
     assert files[0]["percent"] == 90.63
     table = invoke("check", WORKED, first, second).stdout
     assert "90.6%" in table and "90.62" not in table
+
+
+@pytest.mark.parametrize("columns, listing", [
+    # the sheet's width, in a file (120) as in an 80-column terminal
+    (120, ["20 points: loss 2, sigmoid_1.delta_in 2, dense_1.grads.weights 4,",
+           "dense_1.grads.bias 1, dense_1.delta_in 2, maxpool2d_1.delta_in 3,",
+           "conv2d_1.grads.kernel 4, conv2d_1.grads.bias 2"]),
+    (80, ["20 points: loss 2, sigmoid_1.delta_in 2, dense_1.grads.weights 4,",
+          "dense_1.grads.bias 1, dense_1.delta_in 2, maxpool2d_1.delta_in 3,",
+          "conv2d_1.grads.kernel 4, conv2d_1.grads.bias 2"]),
+    # narrower, wrapped once at the terminal's width: it was wrapped at 80, then again at 60
+    # ("dense_1.grads.weights 4," alone on a line)
+    (60, ["20 points: loss 2, sigmoid_1.delta_in 2,",
+          "dense_1.grads.weights 4, dense_1.grads.bias 1,",
+          "dense_1.delta_in 2, maxpool2d_1.delta_in 3,",
+          "conv2d_1.grads.kernel 4, conv2d_1.grads.bias 2"]),
+])
+def test_the_grade_sheet_lists_the_points_wrapped_once(columns, listing, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = invoke("check", EXAM, *sorted((SAMPLES / "exam").glob("*.json")))
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("20 points:"))
+    assert lines[start:start + len(listing) + 1] == listing + [
+        next(line for line in lines if line.startswith("↻ carried forward"))]

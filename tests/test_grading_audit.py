@@ -214,7 +214,7 @@ def test_a_carried_cell_shows_the_true_value_beside_it(tmp_path):
     problem = dict(NET, grading={"carry_forward": True})
     code, out, _ = check(tmp_path, problem, answers)
     assert code == 1
-    assert "-0.240825 ↻ -0.099958" in out and "0.736025 ↻ 0.949597" in out
+    assert "-0.240825 ↻ -0.099958" in out and "0.736025 ↻  0.949597" in out
     assert "carried forward from your relu_1.delta_in" in out
     _, entry = graded(tmp_path, NET, {"carry_forward": True}, answers)
     assert [(c["given"], round(c["true"], 6), round(c["implied"], 6))

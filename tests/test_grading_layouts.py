@@ -244,7 +244,7 @@ def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_ch
         "[c=1, f=0]      [c=1, f=1]",
         "      0     1         0                  1",
         "─────────────   ──────────────────────────",
-        "0   2 ✓   0 ✓   0   0 ✓                2 ✓",
+        "0   2 ✓   0 ✓   0   0 ✓      2 ✓",
         "1   4 ✓   2 ✓   1   2 ✓   -2.5 ✗ -2.000000"]
     # backward draws the same grids
     assert backward_rows_after(tmp_path, problem, "dE/dw (kernel gradient) (2×2×2×2)", 5) == [
@@ -278,7 +278,7 @@ def test_a_batched_1d_map_is_drawn_a_grid_per_sample_and_a_kernel_a_grid_per_fil
         "[f=0]            [f=1]",
         "      0      1         0                  1",
         "──────────────   ──────────────────────────",
-        "0   1 ✓    4 ✓   0   0 ✓                2 ✓",
+        "0   1 ✓    4 ✓   0   0 ✓      2 ✓",
         "1   4 ✓   -1 ✓   1   1 ✓   -1.5 ✗ -1.000000"]
     # backward names them the same
     assert backward_rows_after(tmp_path, problem, "dE/dw (kernel gradient) (2×2×2)", 4) == [

@@ -73,6 +73,54 @@ def _cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> 
                          (true_text(check.truth[index], decimals, scientific), "cyan"))
 
 
+#: What follows the value written in a cell of :func:`_cell`: its mark, then the true value
+#: for a wrong or carried-forward cell.
+_MARKS = (f" {WRONG_MARK} ", f" {CARRIED_MARK} ", f" {RIGHT_MARK}")
+
+
+def _line_up_marks(column: list[Text]) -> list[Text]:
+    """The cells of one column with their marks one above the other: each value written
+    right-aligned to the widest written, each true value to the widest true one (a right
+    cell padded where the others have theirs), so that the column reads as two columns of
+    numbers and the marks between them; cells without a mark (``·``) as they are."""
+    cuts = []
+    for cell in column:
+        plain = cell.plain
+        cuts.append(next((plain.find(mark) for mark in _MARKS if mark in plain), -1))
+    marked = [(cell, cut) for cell, cut in zip(column, cuts) if cut >= 0]
+    if not marked:
+        return column
+    written = max(cell_len(cell.plain[:cut]) for cell, cut in marked)
+    # the true values' width: what follows " ✗ " or " ↻ " (a right cell has none)
+    truth = max((cell_len(cell.plain[cut + 3:]) for cell, cut in marked
+                 if not cell.plain.startswith(_MARKS[2], cut)), default=None)
+    lined = []
+    for cell, cut in zip(column, cuts):
+        if cut < 0:
+            lined.append(cell)
+            continue
+        out = Text(" " * (written - cell_len(cell.plain[:cut])))
+        if cell.plain.startswith(_MARKS[2], cut):
+            out.append_text(cell)
+            if truth is not None:
+                out.append(" " * (1 + truth))
+        else:
+            out.append_text(cell[:cut + 3])
+            out.append(" " * (truth - cell_len(cell.plain[cut + 3:])))
+            out.append_text(cell[cut + 3:])
+        lined.append(out)
+    return lined
+
+
+def _table_cell(cell: Text):
+    """A cell for a Rich table: a right cell's trailing blanks (:func:`_line_up_marks`) as
+    padding, which a right-justified column keeps (it strips a text's own)."""
+    from rich.padding import Padding
+
+    trailing = len(cell.plain) - len(cell.plain.rstrip(" "))
+    return Padding(cell[:len(cell.plain) - trailing], (0, trailing, 0, 0)) if trailing else cell
+
+
 def _implied_cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> Text:
     """What the upstream answers imply for a wrong cell: carried (yellow), or not (plain: the
     value the cell would have needed for credit); ``·`` for a right, rounded or unanswered
@@ -82,6 +130,27 @@ def _implied_cell(check: TensorCheck, index: tuple, decimals: int, scientific: b
         return Text(NOT_GIVEN, style="dim")
     return Text(true_text(check.implied[index], decimals, scientific),
                 style="yellow" if check.carried[index] else "")
+
+
+class _SheetLines:
+    """A line of the grade sheet's head wrapped at the sheet's width (:data:`SHEET_WIDTH`),
+    or at the width it is printed at where that is narrower: wrapped once, between words."""
+
+    def __init__(self, text: str, style: str = "dim") -> None:
+        self.text, self.style = text, style
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        longest = max(map(cell_len, self.text.split()), default=0)
+        return Measurement(longest, min(cell_len(self.text), SHEET_WIDTH)).clamp(
+            max_width=options.max_width)
+
+    def __rich_console__(self, console, options):
+        import textwrap
+
+        width = min(SHEET_WIDTH, options.max_width)
+        for line in textwrap.wrap(self.text, width, break_long_words=False,
+                                  break_on_hyphens=False):
+            yield Text(line, style=self.style, overflow="fold")
 
 
 class _CheckGrid:
@@ -108,6 +177,10 @@ class _CheckGrid:
         self.row_labels = ["" if vector else str(i + base) for i in range(rows)]
         self.cells = [[cell(check, own(lead + ((j,) if vector else (i, j))), decimals,
                             scientific) for j in range(cols)] for i in range(rows)]
+        if rows > 1:  # a column of several cells: their marks one above the other
+            by_column = [_line_up_marks([line[j] for line in self.cells])
+                         for j in range(cols)]
+            self.cells = [[by_column[j][i] for j in range(cols)] for i in range(rows)]
         # a Rich table of these columns: one space either side of a column (none at the
         # edges) and a space between two, so each value column takes its widest cell + 3
         self.fixed = max(map(cell_len, self.row_labels)) + 1
@@ -123,7 +196,7 @@ class _CheckGrid:
         for j in columns:
             table.add_column(self.header[j], justify="right", header_style="dim", no_wrap=True)
         for label, line in zip(self.row_labels, self.cells):
-            table.add_row(label, *(line[j] for j in columns))
+            table.add_row(label, *(_table_cell(line[j]) for j in columns))
         return table
 
     def lines(self, columns: range) -> Text:
@@ -432,12 +505,10 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     head = [Text.assemble(("cnngrad check", "bold"), f" · grade sheet against {problem_file}"),
             Text(f"right when {tolerance.describe()}", style="dim")]
     if by_points:
-        import textwrap
-
         listing = (f"{points_text(sum(grading.points.values()))} points: " +
                    ", ".join(f"{key_text(key, int(one_based))} {points_text(value)}"
                              for key, value in grading.points.items()))
-        head += [Text(line, style="dim") for line in textwrap.wrap(listing, SHEET_WIDTH)]
+        head.append(_SheetLines(listing))
     if grading and grading.carry_forward:
         head.append(Text(f"{CARRIED_MARK} carried forward: right from the student's own "
                          "upstream answers, full points", style="dim"))

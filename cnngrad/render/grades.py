@@ -308,7 +308,10 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
     """
     base = int(one_based)
     by_path = {check.path: check for check in result.tensors}
-    tests = []
+    tests: list[dict] = []
+    # each test's points as exact fractions: the totals are summed from these, not from the
+    # floats written (1/3 + 2/3 + 1e-9 would come to 1.0000000009999999)
+    exact: list[tuple[Fraction, Fraction]] = []
     if result.path_scores is not None:
         keys_of: dict[str, list[str]] = {}
         for score in result.path_scores:
@@ -321,14 +324,14 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
                 # the report is the whole tensor's, its points those of every test of it
                 output = _test_scope(score, keys_of[path], base) + "\n" + output
             tests.append(_test(number, key_text(score.key, base), score.earned,
-                               score.possible, output))
+                               score.possible, output, exact))
     elif result.error is not None and grading is not None and grading.points:
-        tests = [_test(number, key_text(key, base), 0, points, "")
+        tests = [_test(number, key_text(key, base), 0, points, "", exact)
                  for number, (key, points) in enumerate(grading.points.items(), 1)]
     elif result.error is None:
         for number, check in enumerate(result.tensors, 1):
             tests.append(_test(number, check.path, check.n_right + check.n_carried,
-                               check.n_answered, tensor_text(check)))
+                               check.n_answered, tensor_text(check), exact))
     if result.error is not None:
         error = result.error
         # the file is named once: its own error says where in it and what, not it again
@@ -338,6 +341,7 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
         if result.error.hint:
             output += f"\nhint: {result.error.hint}"
         tests = [dict(test, score=0, status="failed", output=output) for test in tests]
+        exact = [(Fraction(0), possible) for _, possible in exact]
     else:
         output = (f"cnngrad check against {problem_file}\nright when {tolerance.describe()}\n"
                   f"{result.right}/{result.total} cells right")
@@ -345,8 +349,8 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
             output += f", {result.carried} carried forward"
         if result.missing_paths:
             output += "\nmissing: " + ", ".join(result.missing_words(base))
-    score = sum((Fraction(t["score"]) for t in tests), Fraction(0))
-    max_score = sum((Fraction(t["max_score"]) for t in tests), Fraction(0))
+    score = sum((earned for earned, _ in exact), Fraction(0))
+    max_score = sum((possible for _, possible in exact), Fraction(0))
     return {"score": _points(score), "max_score": _points(max_score), "output": output,
             "visibility": GRADESCOPE_VISIBILITY, "stdout_visibility": "hidden",
             "tests": tests}
@@ -368,7 +372,10 @@ def _test_scope(score, keys: list[str], base: int = 0) -> str:
     return f"{line}\n{whole}:"
 
 
-def _test(number: int, name: str, score, max_score, output: str) -> dict:
+def _test(number: int, name: str, score, max_score, output: str,
+          exact: list[tuple[Fraction, Fraction]]) -> dict:
+    """One test of ``results.json``; its exact points are appended to ``exact``."""
+    exact.append((Fraction(score), Fraction(max_score)))
     return {"name": name, "number": str(number), "score": _points(Fraction(score)),
             "max_score": _points(Fraction(max_score)),
             "status": "passed" if Fraction(score) == Fraction(max_score) else "failed",
