@@ -45,6 +45,11 @@ class ShapeError(ProblemError):
     """Shapes that do not fit together (kernel vs input, delta vs output, ...)."""
 
 
+class DomainError(ProblemError):
+    """A value outside the domain of a loss (a bce output outside [0, 1]); gradcheck's moved
+    runs catch it, since a finite-difference step can take an output there."""
+
+
 class ResourceError(ProblemError):
     """The problem would need more memory than allowed (see ``--max-elements``)."""
 

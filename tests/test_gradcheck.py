@@ -392,7 +392,8 @@ def test_json_output_shape():
     for tensor in doc["tensors"]:
         assert set(tensor) == {"path", "shape", "max_abs_error", "max_rel_error", "checked",
                                "kinks_skipped", "ok", "worst", "kink_elements",
-                               "truncation_elements", "failures"}
+                               "truncation_elements", "outside_domain_elements",
+                               "failures"}
         assert tensor["truncation_elements"] == []
         assert 0 <= tensor["max_abs_error"] < 1e-9
         assert 0 <= tensor["max_rel_error"] < 1e-7
@@ -684,22 +685,51 @@ LONG_NAMED_TIES = {**json.loads(Path(TIES).read_text()),
                                "name": "pool_of_the_first_encoder_stage"}]}
 
 
-def test_only_a_table_too_wide_for_a_narrow_width_widens_the_text_still_wraps_at_it(
-        tmp_path, monkeypatch):
-    # at 60 columns the tensor table needs 76, even with the path on two lines: the whole
-    # report used to be laid out at its width, so a 60-column terminal folded every line of
-    # it, the title and the notes cut mid-word
+def test_at_60_columns_every_table_fits_as_lines_nothing_cut(tmp_path, monkeypatch):
+    # at 60 columns the tensor table needs 76, even with the path on two lines: it used to
+    # widen the report past the terminal (and at 64 Rich cut its "ok" header to "o"); the
+    # kinks table cut the layer's name to "pool_of_the_first_encode…"
     monkeypatch.setenv("COLUMNS", "60")
     result = invoke(write(tmp_path, LONG_NAMED_TIES))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    header = lines.index("kinks")
-    table = [line for line in lines[:header] if len(line) > 60]
-    assert table and all(line.startswith(("tensor", "pool_of_the_first_encoder_stage", "─",
-                                          " ")) for line in table)
+    assert max(len(line) for line in lines) <= 60
+    assert "…" not in result.output
     assert lines[:2] == ["cnngrad gradcheck · Max pool with tied maxima: the delta",
                          "goes to the first maximum (PyTorch's rule)"]
-    assert max(len(line) for line in lines[header:]) <= 60
+    at = lines.index("pool_of_the_first_encoder_stage.delta_in  4×4  ✓")
+    assert lines[at + 1:at + 4] == ["  max error 0.0e+00 abs, 0.0e+00 rel",
+                                    "  6 checked, 10 skipped on a kink", "kinks"]
+    assert lines[at + 4:at + 7] == [
+        "  pool_of_the_first_encoder_stage  tie",
+        "    tied maximum 3 at [0,1] and [1,0] of window [0,0]: the",
+        "    derivative is not unique; the 'first' rule gives the"]
+
+
+@pytest.mark.parametrize("width", [40, 50, 56, 60, 64, 65, 70, 80])
+@pytest.mark.parametrize("problem", [TIES, SAMPLES / "batched-cross-entropy.json",
+                                     SAMPLES / "transposed-conv.json"])
+def test_every_width_prints_every_line_within_it_and_nothing_cut(problem, width,
+                                                                 monkeypatch):
+    """The report's tables, at whatever width, print each character they print at a
+    width where nothing wraps: wrapped or laid out as lines, never cut."""
+    monkeypatch.setenv("COLUMNS", "400")
+    wide = invoke(problem).output
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = invoke(problem)
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= width
+    assert "…" not in result.output
+
+    def numbers(text: str) -> list[str]:
+        # the values and verdicts of a report, without its rules and headers (which a table
+        # laid out as lines names differently)
+        return sorted(re.findall(r"(?<![\w.])-?\d(?:[\d.e+-]*\d)?|[✓✗]", text))
+
+    assert numbers(result.output) == numbers(wide)
+    # the layers' names whole (an element's path is written whole or under its tensor's)
+    names = set(re.findall(r"\w+_\d+\b", wide))
+    assert names and set(re.findall(r"\w+_\d+\b", result.output)) == names
 
 
 def test_a_long_layer_name_puts_the_rest_of_its_path_on_a_line_of_its_own(tmp_path,
@@ -902,6 +932,52 @@ def test_a_floored_bce_output_is_a_kink_its_elements_skipped(tmp_path):
     table = invoke(path)
     assert table.exit_code == 0 and "loss  bce_floor  output 2.31952e-16 at [0]" in table.stdout
     assert "a pool window's maximum, a floored bce output)" in " ".join(table.stdout.split())
+
+
+#: A bce output at 1 (y = 2·0.5) and one at 0.3: a step of ε in the first one's weights, bias
+#: or input takes it past 1, where bce is not defined.
+BCE_AT_ONE = {"input": [0.5, 0.25],
+              "layers": [{"type": "dense", "weights": [[2, 0], [0.4, 0.4]], "bias": [0, 0.1]}],
+              "loss": {"type": "bce", "target": [1, 0.5]}}
+
+
+def test_a_step_past_bce_domain_skips_the_element_instead_of_refusing_the_problem(tmp_path):
+    # the moved run's output 1 + 1e-6 used to end gradcheck with exit 2 ("bce needs
+    # probabilities in [0, 1], but dense_1.output[0] is 1") on a problem backward accepts
+    path = write(tmp_path, BCE_AT_ONE)
+    assert runner.invoke(app, ["backward", str(path)]).exit_code == 0
+    result = invoke(path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(t["path"], t["outside_domain_elements"], t["checked"], t["ok"])
+            for t in report["tensors"]] == [
+        ("dense_1.grads.weights", [[0, 0], [0, 1]], 2, True),
+        ("dense_1.grads.bias", [[0]], 1, True), ("dense_1.delta_in", [[0]], 1, True)]
+    assert report["ok"]
+    table = invoke(path)
+    assert table.exit_code == 0, table.output
+    text = " ".join(table.stdout.split())
+    assert ("4 elements: a step of ε takes a bce output past 0 or 1, where bce is not defined "
+            "(torch refuses such an output too): E has no value on that side, so no central "
+            "difference ('—' below)") in text
+    # the side that stays inside is shown, the other is not a number
+    assert "dense_1.grads.weights[0,0] 0.000000 — -0.250000 —" in text
+
+
+@pytest.mark.parametrize("doc, eps, outside", [
+    # the input's moves, stacked in one batched pass: y = 1 and y = 0 exactly
+    ({"input": [[1, 0]], "layers": [{"type": "flatten"}],
+      "loss": {"type": "bce", "target": [1, 0]}}, "1e-6", [[0, 0], [0, 1]]),
+    # an output 0.2 inside [0, 1], but a step of 0.3 takes it below 0
+    ({"input": [[0.2]], "layers": [{"type": "flatten"}],
+      "loss": {"type": "bce", "target": [1]}}, "0.3", [[0, 0]]),
+])
+def test_moves_of_the_input_out_of_bce_domain_are_skipped(tmp_path, doc, eps, outside):
+    result = invoke(write(tmp_path, doc), "--eps", eps, "--format", "json")
+    assert result.exit_code == 0, result.output
+    [tensor] = json.loads(result.stdout)["tensors"]
+    assert tensor["outside_domain_elements"] == outside
+    assert tensor["kinks_skipped"] == len(outside)
 
 
 @pytest.mark.parametrize("logit, floored", [(-27, False), (-28, True), (28, True), (3, False)])

@@ -14,7 +14,7 @@ from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
-from cnngrad.errors import ProblemError, ShapeError
+from cnngrad.errors import DomainError, ShapeError
 from cnngrad.families.base import LossFamily, class_indices, written_text
 from cnngrad.layers import losses
 from cnngrad.problem import LossSpec, shape_text
@@ -98,7 +98,7 @@ def _check_probabilities(spec: ProbLossSpec, output: np.ndarray) -> None:
     shown = spec.layout.to_display(values) if spec.layout is not None else values
     index = tuple(int(i) for i in np.argwhere((shown < 0) | (shown > 1) | np.isnan(shown))[0])
     cell = "[" + ",".join(map(str, index)) + "]" if index else ""
-    raise ProblemError(f"bce needs probabilities in [0, 1], but {spec.last_name}.output{cell} "
+    raise DomainError(f"bce needs probabilities in [0, 1], but {spec.last_name}.output{cell} "
                        f"is {float(shown[index]):.6g}", where="loss", file=spec.file,
                        hint="end the network with a sigmoid layer, or use bce_with_logits on "
                             "the raw outputs")

@@ -5,6 +5,8 @@ Rich is imported inside :func:`report_table` only, so ``--format json`` never lo
 
 from __future__ import annotations
 
+import math
+
 from cnngrad import __version__
 from cnngrad.teach.gradcheck import (KINK_KINDS, SECOND_LOOK, GradcheckReport, Kink,
                                      TensorCheck, index_text)
@@ -33,7 +35,8 @@ def column_formatter(values, decimals: int):
     ``decimals`` fixed decimals, unless they would hide the column (its largest magnitude
     rounds to 0, or is 10¹² or more: :func:`~cnngrad.render.numbers.wants_scientific`, the
     rule of every table); then scientific with ``decimals`` significant digits, zeros
-    too.  A value that rounds to zero carries no sign."""
+    too.  A value that rounds to zero carries no sign; a difference that is not defined (E
+    outside the loss's domain on that side: NaN) is ``—``."""
     from cnngrad.render.numbers import wants_scientific
 
     if wants_scientific(values, decimals):
@@ -42,6 +45,8 @@ def column_formatter(values, decimals: int):
         spec = f".{decimals}f"
 
     def text(value) -> str:
+        if math.isnan(value):
+            return "—"
         written = format(float(value), spec)
         return written[1:] if written.startswith("-") and float(written) == 0 else written
 
@@ -65,6 +70,7 @@ def _tensor_dict(check: TensorCheck) -> dict:
         "worst": None if worst is None else check.path + index_text(worst),
         "kink_elements": [list(i) for i in check.elements(check.kink)],
         "truncation_elements": [list(i) for i in check.elements(check.truncation)],
+        "outside_domain_elements": [list(i) for i in check.elements(check.outside)],
         "failures": [{"element": check.path + index_text(i), "index": list(i),
                       "analytic": float(check.analytic[i]), "numeric": float(check.numeric[i]),
                       "abs_error": float(check.abs_error[i])} for i in failures],
@@ -155,6 +161,10 @@ ONE_SIDED = "left = (E(t)−E(t−ε))/ε, right = (E(t+ε)−E(t))/ε"
 #: The same for the column of the truncation-error table.
 AT_A_TENTH = "central = (E(t+ε)−E(t−ε))/2ε, ε/10 = the same at ε/10"
 #: Why elements are on a kink when none is named at this point (a kinks section says it).
+#: Why some elements are skipped though no kink is at them: a step leaves bce's domain.
+OUTSIDE_THE_DOMAIN = ("a step of ε takes a bce output past 0 or 1, where bce is not defined "
+                      "(torch refuses such an output too): E has no value on that side, so "
+                      "no central difference ('—' below)")
 STEP_REACHES_A_KINK = ("a step of ε reaches one: the elements on a kink below move a relu "
                        "input across 0 or change a pool window's maximum (a smaller --eps "
                        "keeps their moves off it)")
@@ -204,19 +214,22 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     # than widen the report past an 80-column terminal; a longer one (a layer named
     # encoder_stage_one_convolution) goes on two lines, the layer's name then the rest
     parts.append(FirstThatFits(tensor_table(False), tensor_table(True),
-                               tensor_table(True, split_paths=True)))
+                               tensor_table(True, split_paths=True), _tensor_records(report)))
 
     parts.append(Text("kinks", style="bold"))
     if not report.kink_counts and report.crossed_unnamed:
         parts.append(Padding(Text(f"none at this point, but {STEP_REACHES_A_KINK}"),
                              (0, 0, 0, 2)))
-    elif not report.kink_counts:
+    elif not report.kink_counts and not report.outside:
         parts.append(Text("  none: every layer is differentiable at this point"))
-    else:
+    elif report.kink_counts:
         kinks = Table(box=None, pad_edge=False, show_header=False, show_edge=False)
-        kinks.add_column("layer", style="bold")
-        kinks.add_column("kind")
-        kinks.add_column("meaning", overflow="fold")
+        # the layer and the kind whole; where the meaning beside them would be too narrow
+        # (a long layer name in 60 columns), each kink's meaning goes under its name
+        kinks.add_column("layer", style="bold", no_wrap=True)
+        kinks.add_column("kind", no_wrap=True)
+        kinks.add_column("meaning", overflow="fold", min_width=24)
+        as_lines = []
         listed: dict = {}
         for kink in report.kinks:
             key = (kink.layer, kink.kind)
@@ -225,7 +238,9 @@ def report_table(report: GradcheckReport, decimals: int = 6):
             listed[key] = listed.get(key, 0) + 1
             kind = kink.kind + (" (smooth)" if kink.smooth else "")
             kinks.add_row("  " + escape(kink.layer), escape(kind), escape(kink.meaning))
-        parts.append(kinks)
+            as_lines.append(Text.assemble("  ", (kink.layer, "bold"), "  ", kind))
+            as_lines.append(Padding(Text(kink.meaning), (0, 0, 0, 4)))
+        parts.append(FirstThatFits(kinks, Group(*as_lines)))
         for (layer, kind), count in report.kink_counts.items():
             if count > listed.get((layer, kind), 0):
                 # indented as a whole, so that its wrapped lines stay under the table
@@ -235,6 +250,9 @@ def report_table(report: GradcheckReport, decimals: int = 6):
         if report.crossed_unnamed:  # notes only, and yet moves that cross a kink
             parts.append(Padding(Text(f"no kink at this point, but {STEP_REACHES_A_KINK}"),
                                  (0, 0, 0, 2)))
+    if report.outside:
+        parts.append(Padding(Text(f"{_count(report.outside, 'element')}: "
+                                  f"{OUTSIDE_THE_DOMAIN}"), (0, 0, 0, 2)))
 
     on_kinks = [t for t in report.tensors if t.kinks_skipped]
     if on_kinks:
@@ -242,6 +260,7 @@ def report_table(report: GradcheckReport, decimals: int = 6):
         parts.append(Text("elements on a kink (a move of ±ε changes a branch: a relu input's "
                           "side of 0, a pool window's maximum"
                           + (", a floored bce output" if floored else "")
+                          + (", a bce output's side of 0 or 1" if report.outside else "")
                           + "): the engine follows the kink's "
                           "rule there, so they are not held to the tolerance; " + ONE_SIDED,
                           style="bold"))
@@ -265,6 +284,29 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
     parts.append(Text(summary_line(report), style="bold green" if report.ok else "bold red"))
     return Group(*parts)
+
+
+def _tensor_records(report: GradcheckReport):
+    """The tensors' table as a block of lines per tensor, for a width where no table fits
+    (under about 66 columns): the path, shape and verdict, then the errors, then the
+    counts, each number whole on its line::
+
+        conv2d_1.grads.kernel  2×1×2×2  ✓
+          max error 1.1e-10 abs, 1.2e-08 rel
+          8 checked, 0 skipped on a kink
+    """
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
+
+    blocks = []
+    for check in report.tensors:
+        verdict = ("✓", "green") if check.ok else ("✗", "bold red")
+        blocks.append(Text.assemble(check.path, "  ", _shape(check.shape), "  ", verdict))
+        blocks.append(Padding(Text(
+            f"max error {_error(check.max_abs_error)} abs, {_error(check.max_rel_error)} rel\n"
+            f"{check.checked} checked, {check.kinks_skipped} skipped on a kink"), (0, 0, 0, 2)))
+    return Group(*blocks)
 
 
 def _path_lines(path: str, split: bool) -> str:
@@ -300,9 +342,28 @@ class FirstThatFits:
         return Measurement(narrowest, max(narrowest, largest)).clamp(
             max_width=options.max_width)
 
+    @staticmethod
+    def _characters(console, options, layout) -> list[str]:
+        """The characters a layout prints at ``options``' width, sorted, without the blanks
+        and the box-drawing rules (whose length is the table's width)."""
+        lines = console.render_lines(layout, options, pad=False)
+        return sorted(char for line in lines for segment in line if not segment.control
+                      for char in segment.text if char != " " and not "─" <= char <= "╿")
+
+    def _fits(self, console, options, layout) -> bool:
+        if self._narrowest(console, options, layout) > options.max_width:
+            return False
+        # Rich's measure of a table can be a column or two short of what it then lays the
+        # table out in (it shrinks the wrapping columns evenly, below their minimum, and
+        # crops the last column to make up: an "ok" header printed "o"): a layout fits
+        # when it prints every character it prints at its own width, wrapped but not cut
+        wide = options.update_width(max(options.max_width, 4000))
+        return (self._characters(console, options, layout)
+                == self._characters(console, wide, layout))
+
     def __rich_console__(self, console, options):
-        for layout in self.layouts:
-            if self._narrowest(console, options, layout) <= options.max_width:
+        for layout in self.layouts[:-1]:
+            if self._fits(console, options, layout):
                 yield layout
                 return
         yield self.layouts[-1]
@@ -345,7 +406,8 @@ def _element_table(checks: list[TensorCheck], which: str, decimals: int,
                                                 for index in indices], decimals))
                   for name, key in columns]
     return FirstThatFits(_elements_by_path(rows, formatters),
-                         _elements_by_tensor(rows, formatters))
+                         _elements_by_tensor(rows, formatters),
+                         _elements_as_lines(rows, formatters))
 
 
 def _numbers_table(first_header: str, formatters):
@@ -405,6 +467,37 @@ def _elements_by_path(rows, formatters):
     # that the report is laid out wide enough for every path and number whole
     table.columns[0].min_width = max(widths, default=None)
     return table
+
+
+def _elements_as_lines(rows, formatters):
+    """The elements for a width where no table of them fits (under about 56 columns): a
+    line per number, named by its column, each element's under its index::
+
+          maxpool2d_1.delta_in
+            [0,1]  engine    0.500000
+                   central   0.250000
+    """
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    parts = []
+    for check, indices, more in rows:
+        parts.append(Text("  " + check.path))
+        table = Table(box=None, show_header=False, pad_edge=False, show_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+        for index in indices:
+            for k, (header, text) in enumerate(zip((h for h, _, _ in formatters),
+                                                   _numbers(check, index, formatters))):
+                table.add_row("    " + escape(index_text(index) or "(number)") if k == 0
+                              else "", header, text)
+        if more:
+            table.add_row(_More(more, check.path), "", "")
+        parts.append(table)
+    return Group(*parts)
 
 
 def _elements_by_tensor(rows, formatters):

@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnngrad.errors import ResourceError, UsageError
+from cnngrad.errors import DomainError, ResourceError, UsageError
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import Trace, forward, loss_and_delta, reads_many, run
 from cnngrad.problem import Problem
@@ -91,6 +91,24 @@ def _evaluate(problem: Problem) -> tuple[float, list[np.ndarray]]:
     if loss is None:
         return float((problem.delta * output).sum()), inputs
     return float(loss), inputs
+
+
+def _evaluate_moved(problem: Problem) -> tuple[float, list[np.ndarray] | None]:
+    """:func:`_evaluate` after a finite-difference move: (NaN, None) where the move takes the
+    network's output outside the loss's domain (a bce output past 0 or 1, where bce is not
+    defined: the problem as given is inside it, or it would not have loaded)."""
+    try:
+        return _evaluate(problem)
+    except DomainError:
+        return math.nan, None
+
+
+def _moved_loss(problem: Problem, output: np.ndarray) -> float:
+    """The loss of one moved copy's output, NaN outside the loss's domain."""
+    try:
+        return float(loss_and_delta(problem, output)[0])
+    except DomainError:
+        return math.nan
 
 
 def with_tensor(problem: Problem, target: str, value: np.ndarray) -> Problem:
@@ -170,12 +188,15 @@ def compare_all(problem: Problem, eps: float = 1e-6) -> list[Comparison]:
 def _shifted_energies(problem: Problem, target: str, base: np.ndarray, index: tuple,
                       step: float, watch: Watch | None = None) -> tuple[float, float, bool]:
     """E with one element moved by +step, then by −step (the other elements as given), and
-    whether either move changed a branch the ``watch`` looks after."""
+    whether either move changed a branch the ``watch`` looks after.  A move that leaves the
+    loss's domain gives E = NaN and counts as crossing."""
     plus, minus = base.copy(), base.copy()
     plus[index] += step
     minus[index] -= step
-    energy_plus, inputs_plus = _evaluate(with_tensor(problem, target, plus))
-    energy_minus, inputs_minus = _evaluate(with_tensor(problem, target, minus))
+    energy_plus, inputs_plus = _evaluate_moved(with_tensor(problem, target, plus))
+    energy_minus, inputs_minus = _evaluate_moved(with_tensor(problem, target, minus))
+    if inputs_plus is None or inputs_minus is None:
+        return energy_plus, energy_minus, True
     crossed = watch is not None and (watch.crossed(inputs_plus) or watch.crossed(inputs_minus))
     return energy_plus, energy_minus, crossed
 
@@ -221,8 +242,7 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
         if delta is not None:
             energies = (output * delta).reshape(count, -1).sum(axis=1)
         else:
-            energies = np.array([float(loss_and_delta(problem, output[k])[0])
-                                 for k in range(count)])
+            energies = np.array([_moved_loss(problem, output[k]) for k in range(count)])
         plus[chunk], minus[chunk] = energies[0:2 * len(chunk):2], energies[1:2 * len(chunk):2]
         if start == 0:
             # rounding only: a different summation order over terms this large
@@ -231,18 +251,21 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
             rounding = 1e-12 * (1 + size)
             if not abs(energies[-1] - base_energy) <= rounding:
                 return None
-            strongest = int(chunk[np.argmax(np.abs(plus[chunk] - minus[chunk]))])
+            moved = np.abs(plus[chunk] - minus[chunk])
+            strongest = int(chunk[np.argmax(np.where(np.isnan(moved), -1.0, moved))])
             alone = _shifted_energies(problem, "input", base,
                                       np.unravel_index(strongest, base.shape), step)
             if not (abs(alone[0] - plus[strongest]) <= rounding
                     and abs(alone[1] - minus[strongest]) <= rounding):
                 return None
+        # a move out of the loss's domain (E = NaN) counts as crossing, as one pass each does
+        crossed[chunk] = np.isnan(plus[chunk]) | np.isnan(minus[chunk])
         if watch is not None:
             inputs = [layer.input.reshape((count,) + one.input.shape)
                       for layer, one in zip(layers, single)] + [output]
             for k, index in enumerate(chunk):
-                crossed[index] = (watch.crossed([a[2 * k] for a in inputs])
-                                  or watch.crossed([a[2 * k + 1] for a in inputs]))
+                crossed[index] |= (watch.crossed([a[2 * k] for a in inputs])
+                                   or watch.crossed([a[2 * k + 1] for a in inputs]))
         if progress is not None:
             for _ in chunk:  # one step per element, as the pass-per-element path counts
                 progress("gradcheck input")
@@ -451,7 +474,9 @@ class TensorCheck:
     smooth elements whose analytic and numeric gradients disagree beyond atol + rtol·scale;
     ``truncation`` the smooth elements that disagree at ε but agree at ε/10 (the truncation
     error of too large an ε: checked, and agreeing).  ``numeric_small`` is the central
-    difference at ε/10 of the elements that got a second look (NaN elsewhere).
+    difference at ε/10 of the elements that got a second look (NaN elsewhere).  ``outside``
+    marks the elements (among ``kink``) that a move of ±ε takes out of the loss's domain (a
+    bce output past 0 or 1): there E is not defined on that side, and its difference is NaN.
     """
 
     target: str  # "input" or "<layer>.<param>"
@@ -467,8 +492,11 @@ class TensorCheck:
     unresolved: int = 0  # failing elements the evaluation budget left without a second look
     truncation: np.ndarray = None  # bool: agree only at ε/10 (None: none)
     numeric_small: np.ndarray = None  # central difference at ε/10, NaN where not looked at
+    outside: np.ndarray = None  # bool: a move leaves the loss's domain (None: none)
 
     def __post_init__(self) -> None:
+        if self.outside is None:
+            self.outside = np.zeros(self.analytic.shape, bool)
         if self.truncation is None:
             self.truncation = np.zeros(self.analytic.shape, bool)
         if self.numeric_small is None:
@@ -599,11 +627,17 @@ class GradcheckReport:
                    for t in self.tensors)
 
     @property
+    def outside(self) -> int:
+        """Elements a move of ±ε takes out of the loss's domain (a bce output past 0 or 1)."""
+        return sum(int(np.count_nonzero(t.outside)) for t in self.tensors)
+
+    @property
     def crossed_unnamed(self) -> bool:
         """Elements sit on a kink though no kink is named at this point: a move of ±ε reached
-        further than the names' guide (ε · the largest value) foresaw."""
+        further than the names' guide (ε · the largest value) foresaw.  (Moves out of the
+        loss's domain are said apart: :attr:`outside`.)"""
         named = any(kind not in SMOOTH_KINDS for _, kind in self.kink_counts)
-        return not named and any(t.kinks_skipped for t in self.tensors)
+        return not named and any((t.kink & ~t.outside).any() for t in self.tensors)
 
 
 def _within(analytic, numeric, rtol: float, atol: float, noise: float = 0.0):
@@ -708,6 +742,7 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
             plus[index], minus[index], crossed[index] = _shifted_energies(
                 problem, target, base, index, eps, watch)
     spent = 2 * base.size
+    outside = np.isnan(plus) | np.isnan(minus)  # a move left the loss's domain
     right = (plus - base_energy) / eps
     left = (base_energy - minus) / eps
     numeric = (plus - minus) / (2 * eps)
@@ -718,6 +753,7 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     else:
         kink = np.array(crossed | (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left),
                                                                            np.abs(right)))))
+    kink |= outside
 
     small = eps / SECOND_LOOK
     unresolved = 0
@@ -743,7 +779,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     check = TensorCheck(target=target, path=tensor_path(problem, target), analytic=analytic,
                         numeric=numeric, left=left, right=right, kink=kink,
                         failed=~close & ~kink & ~truncation, rtol=rtol, atol=atol,
-                        unresolved=unresolved, truncation=truncation, numeric_small=second)
+                        unresolved=unresolved, truncation=truncation, numeric_small=second,
+                        outside=outside)
     return check, spent
 
 
