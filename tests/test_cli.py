@@ -607,6 +607,30 @@ def test_backwards_options_asked_of_forward_and_explain_point_to_backward(comman
     assert result.output == f"error: {option}: no such option; hint: {hint}\n"
 
 
+@pytest.mark.parametrize("command", ["forward", "gradcheck", "explain"])
+@pytest.mark.parametrize("option", ["--input", "--kernel", "--delta", "--stride"])
+def test_quick_mode_asked_of_another_command_points_to_backward(command, option):
+    # click's closest spelling of --input is --output: no use to someone wanting quick mode
+    result = invoke(command, option, "o.csv")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {option}: no such option; hint: quick mode (--input, --kernel, --delta, ...) "
+        f"is backward's alone: cnngrad backward --input o.csv --kernel w.csv --delta d.csv "
+        f"(-f json gives the conv's output too); {command} reads a problem file, and "
+        f'{{"input": ..., "kernel": ..., "delta": ...}} is a whole one\n')
+
+
+@pytest.mark.parametrize("option, hint", [
+    ("--one-base", "--one-based"),  # not --bias beside it, far behind
+    ("--decimal", "--decimals"),
+    ("--ful", "--full"),
+])
+def test_a_misspelt_option_gets_only_the_closest_spellings(option, hint):
+    result = invoke("backward", SAMPLES / "stackexchange.json", option)
+    assert result.exit_code == 2
+    assert result.output == f"error: {option}: no such option; hint: did you mean {hint}?\n"
+
+
 def test_a_default_of_zero_is_shown_in_the_help():
     # 0 == False: the help must still say verify's battery is seeded with 0 by default
     text = " ".join(invoke("verify", "--help").output.split())

@@ -125,7 +125,9 @@ def explain(
 
 
 def register(app: typer.Typer) -> None:
-    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS, hint_quick_mode_is_backward_s
+
+    hint_quick_mode_is_backward_s("explain")
 
     ABSENT_OPTION_HINTS["explain", "--show-steps"] = (
         "explain always shows every step of its one number; the intermediate matrices of a "

@@ -58,7 +58,9 @@ def forward(
 
 
 def register(app: typer.Typer) -> None:
-    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS, hint_quick_mode_is_backward_s
+
+    hint_quick_mode_is_backward_s("forward")
 
     # backward's options asked of forward: click's closest spelling would offer --help or
     # --full, options of another meaning, where the command to run is backward

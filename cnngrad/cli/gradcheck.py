@@ -170,7 +170,9 @@ def _check_step_can_see(report) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS, hint_quick_mode_is_backward_s
+
+    hint_quick_mode_is_backward_s("gradcheck")
 
     # finite differences are float arithmetic: an exact gradient is backward's
     ABSENT_OPTION_HINTS["gradcheck", "--exact"] = (

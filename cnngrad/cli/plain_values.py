@@ -310,6 +310,33 @@ def _param_name(param) -> str | None:
 ABSENT_OPTION_HINTS: dict[tuple[str, str], str] = {}
 
 
+#: Quick mode's options, backward's alone.
+QUICK_OPTIONS = ("--input", "--kernel", "--delta", "--bias", "--stride", "--padding",
+                 "--dilation", "--flip-kernel")
+
+
+def hint_quick_mode_is_backward_s(command: str) -> None:
+    """Register, for a command that reads problem files only, the hint for quick mode's
+    options asked of it: click's closest spelling would offer ``--output`` for ``--input``,
+    where what the user wants is backward, or a problem file."""
+    for option in QUICK_OPTIONS:
+        ABSENT_OPTION_HINTS[command, option] = (
+            f"quick mode (--input, --kernel, --delta, ...) is backward's alone: cnngrad "
+            f"backward --input o.csv --kernel w.csv --delta d.csv (-f json gives the conv's "
+            f"output too); {command} reads a problem file, and "
+            f'{{"input": ..., "kernel": ..., "delta": ...}} is a whole one')
+
+
+def _closest(name: str, possibilities) -> list[str]:
+    """click's spellings close to ``name``, only those nearly as close as the closest
+    (``--one-base``: ``--one-based``, not ``--bias`` beside it)."""
+    import difflib
+
+    scored = [(difflib.SequenceMatcher(None, name, p).ratio(), p) for p in possibilities]
+    best = max((score for score, _ in scored), default=0.0)
+    return [p for score, p in scored if score >= best - 0.15]
+
+
 def usage_error(error, fallback: str = "cnngrad") -> UsageError:
     """A click/typer usage error as cnngrad's one-line error (``--decimals: must be at most
     17``), with a hint where one helps; never click's boxed usage panel.  ``fallback`` is the
@@ -324,7 +351,7 @@ def usage_error(error, fallback: str = "cnngrad") -> UsageError:
         absent = ABSENT_OPTION_HINTS.get((getattr(ctx, "info_name", None), error.option_name))
         if absent is not None:
             return UsageError("no such option", where=error.option_name, hint=absent)
-        close = ", ".join(error.possibilities or ())
+        close = ", ".join(_closest(error.option_name, error.possibilities or ()))
         return UsageError("no such option", where=error.option_name,
                           hint=f"did you mean {close}?" if close else helps)
     if _is(error, "BadOptionUsage"):
