@@ -733,6 +733,39 @@ def test_an_svg_output_file_is_refused_naming_save_svg(tmp_path, monkeypatch, ar
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, line", [
+    (("check", WORKED, SAMPLES / "answers" / "stackexchange-answers.json", "-o", "grades.xlsx"),
+     "error: grades.xlsx: --output: -o writes text, not a spreadsheet (.xlsx); hint: -o "
+     "grades.csv writes CSV, which a spreadsheet opens; --format table writes the text report "
+     "to it anyway"),
+    (("backward", WORKED, "-o", "out.PDF"),
+     "error: out.PDF: --output: -o writes text, not a PDF (.pdf); hint: -o out.tex writes "
+     "LaTeX, which pdflatex makes a PDF of; --format table writes the text report to it "
+     "anyway"),
+    (("backward", WORKED, "-o", "out.png"),
+     "error: out.png: --output: -o writes text, not a picture (.png); hint: --save-svg out.svg "
+     "saves the tables as an SVG picture; --format table writes the text report to it "
+     "anyway"),
+    # a command without CSV, LaTeX or pictures: the table only
+    (("gradcheck", WORKED, "-o", "g.ods"),
+     "error: g.ods: --output: -o writes text, not a spreadsheet (.ods); hint: --format table "
+     "writes the text report to it anyway"),
+    (("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "-o", "e.docx"),
+     "error: e.docx: --output: -o writes text, not a word-processor document (.docx); hint: "
+     "--format table writes the text report to it anyway"),
+])
+def test_an_output_file_that_is_not_text_is_refused(tmp_path, monkeypatch, args, line):
+    # -o grades.xlsx used to write the text table into a file a spreadsheet cannot open
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.output == line + "\n"
+    assert list(tmp_path.iterdir()) == []
+    # asked for, the format is written whatever the suffix
+    ok(*args, "--format", "table")
+    assert [p.name for p in tmp_path.iterdir()] == [args[-1]]
+
+
 def test_an_svg_named_file_takes_the_table_when_asked_and_save_svg_the_picture(tmp_path):
     ok("backward", WORKED, "--format", "table", "-o", tmp_path / "r.svg")
     assert (tmp_path / "r.svg").read_text(encoding="utf-8").startswith("cnngrad backward · ")

@@ -204,6 +204,14 @@ SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "la
                   ".npz": "npz"}
 
 
+#: Suffixes of files that are not text, which -o (text in every format but npz) cannot
+#: write: what such a file is, named in the error.
+NOT_TEXT_SUFFIXES = {".xlsx": "spreadsheet", ".xls": "spreadsheet", ".ods": "spreadsheet",
+                     ".pdf": "PDF", ".png": "picture", ".jpg": "picture", ".jpeg": "picture",
+                     ".docx": "word-processor document", ".doc": "word-processor document",
+                     ".odt": "word-processor document"}
+
+
 #: Other names for a format, whose closest spelling is another one: ``text`` (as explain's
 #: and verify's -f text) read as ``latex``; these name the format meant instead.
 FORMAT_ALIASES = {"text": "table", "txt": "table", "plain": "table", "md": "markdown",
@@ -250,6 +258,20 @@ def output_format(format: Optional[str], output: Optional[str],
                          hint=(f"--save-svg {output} saves the tables as an SVG picture; "
                                if picture and save_svg is None else "")
                               + "--format table writes the text report to it anyway")
+    if suffix in NOT_TEXT_SUFFIXES:
+        kind = NOT_TEXT_SUFFIXES[suffix]
+        stem = str(Path(output).with_suffix(""))
+        if kind == "spreadsheet" and "csv" in allowed:
+            instead = f"-o {stem}.csv writes CSV, which a spreadsheet opens; "
+        elif kind == "PDF" and "latex" in allowed:
+            instead = f"-o {stem}.tex writes LaTeX, which pdflatex makes a PDF of; "
+        elif kind == "picture" and picture:
+            instead = f"--save-svg {stem}.svg saves the tables as an SVG picture; "
+        else:
+            instead = ""
+        raise UsageError(f"-o writes text, not a {kind} ({suffix})", where="--output",
+                         file=str(output),
+                         hint=instead + "--format table writes the text report to it anyway")
     if SUFFIX_FORMATS.get(suffix) in allowed:
         chosen = OutputFormat(SUFFIX_FORMATS[suffix])
         chosen.from_suffix = output
