@@ -783,3 +783,25 @@ def test_the_help_saves_the_samples_where_its_examples_read_them(command, tmp_pa
             Path(target).write_text(saved.output, encoding="utf-8")
         result = invoke(command, f"samples/{name}.json")
         assert result.exit_code == 0, (howto, result.output)
+
+
+@pytest.mark.parametrize("args, same_as", [
+    (["backward", SAMPLES / "stackexchange.json", "--format", "JSON"],
+     ["backward", SAMPLES / "stackexchange.json", "--format", "json"]),
+    (["backward", SAMPLES / "stackexchange.json", "--dtype", "Float32"],
+     ["backward", SAMPLES / "stackexchange.json", "--dtype", "float32"]),
+    (["explain", SAMPLES / "stackexchange.json", "conv2d_1.grads.kernel[0,0]", "-f", "TEXT"],
+     ["explain", SAMPLES / "stackexchange.json", "conv2d_1.grads.kernel[0,0]", "-f", "text"]),
+])
+def test_an_option_s_value_is_read_in_any_case(args, same_as):
+    # --format JSON was refused ("did you mean 'json'?") where -o R.JSON is json
+    result, expected = invoke(*args), invoke(*same_as)
+    assert result.exit_code == expected.exit_code == 0, result.output
+    assert result.stdout == expected.stdout
+
+
+def test_an_unknown_value_in_any_case_still_lists_the_allowed():
+    result = invoke("backward", SAMPLES / "stackexchange.json", "--format", "JSN")
+    assert result.exit_code == 2
+    assert result.output == ("error: --format: unknown value 'JSN'; hint: did you mean "
+                             "'json'? (allowed: csv, json, latex, markdown, npz, table)\n")

@@ -192,10 +192,13 @@ def guarded(command):
 
 
 def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
-    if value not in allowed:
-        raise UsageError(f"unknown value '{value}'", where=option,
-                         hint=did_you_mean(value, allowed))
-    return value
+    """An option's value among ``allowed`` (every one lower case), in any case: ``--format
+    JSON`` is json, as ``-o R.JSON`` is; else an error listing them."""
+    if value in allowed:
+        return value
+    if value.lower() in allowed:
+        return value.lower()
+    raise UsageError(f"unknown value '{value}'", where=option, hint=did_you_mean(value, allowed))
 
 
 #: The format an ``-o`` file's suffix asks for when --format is not given (a command uses
@@ -242,7 +245,7 @@ def output_format(format: Optional[str], output: Optional[str],
     ``save_svg`` already names that file, the slip is the one file given twice)."""
     if format is not None:
         meant = FORMAT_ALIASES.get(format.lower())
-        if format not in allowed and meant in allowed:
+        if format.lower() not in allowed and meant in allowed:
             raise UsageError(f"unknown value '{format}'", where="--format",
                              hint=f"did you mean '{meant}'? ({allowed_list(allowed)})")
         return OutputFormat(choose(format, allowed, "--format"))
