@@ -565,6 +565,9 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
         hint = ("this is a CSV table, not a problem file (JSON): for one conv give "
                 "--input, --kernel and --delta as CSV files, or name the CSV in a problem, "
                 "e.g. \"input\": {\"csv\": \"image.csv\"}")
+    elif at[:1] == "#" and exc.pos == 0 and file.lower().endswith((".md", ".markdown")):
+        hint = ("this is a Markdown file, not a problem file (JSON); cnngrad samples lists "
+                "problems to start from")
     elif at and at[0] in UNICODE_MINUSES:
         hint = unicode_minus_hint(at[0])
     elif at in ("//", "/*") or (at[:1] == "#" and exc.msg.startswith("Expecting")):

@@ -1410,3 +1410,18 @@ def test_every_error_about_a_file_s_content_says_where():
     unplaced = [case.id for case in CORPUS if case.values[0].file is not None
                 and case.values[0].where is None and case.values[0].what not in UNOPENED]
     assert unplaced == []
+
+
+def test_a_markdown_file_given_as_the_problem_is_named_for_what_it_is(tmp_path):
+    # "# Homework 3" read as JSON: the hint said JSON has no comments
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Homework 3\n\nThe kernel is [[1, 0], [0, 1]].\n", encoding="utf-8")
+    result = runner.invoke(app, ["backward", str(notes)])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {notes}: line 1, column 1: expecting a value; hint: this "
+                             f"is a Markdown file, not a problem file (JSON); cnngrad samples "
+                             f"lists problems to start from\n")
+    # a JSON file with a comment still gets the comment's hint
+    commented = tmp_path / "p.json"
+    commented.write_text("# my problem\n{}\n", encoding="utf-8")
+    assert "JSON has no comments" in runner.invoke(app, ["backward", str(commented)]).output

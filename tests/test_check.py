@@ -1892,3 +1892,21 @@ def test_an_answers_file_names_files_in_its_folder_and_below(tmp_path):
     elsewhere.mkdir()
     (elsewhere / f"{KERNEL_GRAD}.csv").symlink_to(tmp_path / "d.csv")
     assert invoke("check", WORKED, elsewhere / f"{KERNEL_GRAD}.csv").exit_code == 0
+
+
+@pytest.mark.parametrize("name, hint", [
+    # a CSV's path is its name: w.csv (the quick mode's kernel) answers a path "w"
+    ("w.csv", "a CSV file answers the path it is named after, one of conv2d_1.output.csv, "
+              "conv2d_1.delta_out.csv, conv2d_1.delta_in.csv, conv2d_1.grads.kernel.csv (or "
+              "give one CSV of '# path' blocks)"),
+    ("conv2d_1.grads.kernl.csv",
+     "a CSV file answers the path it is named after: did you mean conv2d_1.grads.kernel.csv?"),
+])
+def test_a_csv_named_after_no_path_says_how_a_csv_is_named(tmp_path, name, hint):
+    answers = tmp_path / name
+    answers.write_text("0.0446,0.0941\n0.0113,0.0683\n", encoding="utf-8")
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    path = name[:-len(".csv")]
+    assert result.output == (f"error: {answers}: {path}: unknown path '{path}'; "
+                             f"hint: {hint}\n")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import pathlib
 import re
 from collections.abc import Iterable
@@ -1040,7 +1041,17 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
                             "rate with --lr", where=where, file=file)
     close = difflib.get_close_matches(path, known, n=3, cutoff=0.6) or \
         [best for best in [closest(path, known)] if best]
-    if close:
+    csv_named = file is not None and file.lower().endswith(".csv") and \
+        os.path.splitext(os.path.basename(file))[0] == path
+    if csv_named:  # the path a CSV answers is its file's name: w.csv answers "w"
+        if close:
+            hint = f"a CSV file answers the path it is named after: did you mean {close[0]}.csv?"
+        else:
+            hint = ("a CSV file answers the path it is named after, one of "
+                    + ", ".join(f"{shown}.csv" for shown in known[:4])
+                    + (", ..." if len(known) > 4 else "")
+                    + " (or give one CSV of '# path' blocks)")
+    elif close:
         hint = "closest: " + ", ".join(close)
     else:  # not a misspelt path (a comment, a name): say what a key of the file can be
         shown = known[:8] + (["..."] if len(known) > 8 else [])
