@@ -728,6 +728,11 @@ class _Builder:
 
         has_loss, has_delta = "loss" in doc, "delta" in doc
         if has_loss and has_delta:
+            for key, other in (("loss", "delta"), ("delta", "loss")):
+                if doc[key] is None:  # a template's empty slot: what it holds is the slip
+                    raise self.error(key, f"'{key}' is null; give either 'loss' or 'delta', "
+                                          f"not both", hint=f"leave '{key}' out: the problem "
+                                                            f"gives '{other}'")
             raise self.error("delta", "give either 'loss' or 'delta', not both")
         if not has_loss and not has_delta:
             raise self.error(TOP_LEVEL, "missing key 'loss' or 'delta' (one of them is needed)")

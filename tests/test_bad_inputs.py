@@ -1425,3 +1425,19 @@ def test_a_markdown_file_given_as_the_problem_is_named_for_what_it_is(tmp_path):
     commented = tmp_path / "p.json"
     commented.write_text("# my problem\n{}\n", encoding="utf-8")
     assert "JSON has no comments" in runner.invoke(app, ["backward", str(commented)]).output
+
+
+@pytest.mark.parametrize("null, other, given", [
+    ("loss", "delta", {"delta": [[1, 0], [0, 1]]}),
+    ("delta", "loss", {"loss": {"type": "mse", "target": [[1, 0], [0, 1]]}}),
+])
+def test_a_null_loss_or_delta_beside_the_other_is_named(tmp_path, null, other, given):
+    # {"loss": null, "delta": ...} said only "give either 'loss' or 'delta', not both"
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": [[1]], null: None,
+                                   **given}), encoding="utf-8")
+    result = runner.invoke(app, ["backward", str(problem)])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {problem}: {null}: '{null}' is null; give either 'loss' "
+                             f"or 'delta', not both; hint: leave '{null}' out: the problem "
+                             f"gives '{other}'\n")
