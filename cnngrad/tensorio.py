@@ -874,6 +874,11 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
     hint = None
     if token and token[0] in UNICODE_MINUSES:
         hint = unicode_minus_hint(token[0])
+    elif re.fullmatch(r"[+-]?\d{1,3}(?:,\d{3})+", token):  # 1,000: a decimal, or thousands?
+        hint = (f"a number has no comma: {token.replace(',', '.')} with a dot as the decimal "
+                f"point, or {token.replace(',', '')} without a thousands separator"
+                if token.count(",") == 1 else
+                f"a number has no thousands separators: {token.replace(',', '')}")
     elif re.fullmatch(r"[+-]?\d+,\d+", token):
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):

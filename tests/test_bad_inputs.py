@@ -418,6 +418,12 @@ CORPUS = [
         "not a finite"),
     bad("cell-decimal-comma", short(kernel=[["1,5", 0], [0, 1]]), "kernel[0][0]",
         "not a number", hint="decimal point"),
+    # 1,000: a decimal comma or a thousands separator, the hint cannot know which
+    bad("cell-comma-thousand", short(kernel=[["1,000", 0], [0, 1]]), "kernel[0][0]",
+        "not a number", hint="a number has no comma: 1.000 with a dot as the decimal point, or "
+                             "1000 without a thousands separator"),
+    bad("cell-thousands", short(kernel=[["-2,500,000", 0], [0, 1]]), "kernel[0][0]",
+        "not a number", hint="a number has no thousands separators: -2500000"),
     bad("cell-object", short(kernel=[[{"csv": "k.csv"}, 0], [0, 1]]), "kernel[0][0]",
         "stand for a whole tensor"),
     bad("cell-empty-string", short(kernel=[["", 0], [0, 1]]), "kernel[0][0]", "empty string"),
