@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from itertools import product
+from typing import NamedTuple
 
 import numpy as np
 from rich import box
@@ -60,56 +61,59 @@ def true_text(value, decimals: int, scientific: bool | None = None) -> str:
     return text
 
 
-def _cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> Text:
+class _Marked(NamedTuple):
+    """An answered cell of :func:`_cell`, before it is laid out: the value as written, its
+    mark, and the true value beside a wrong or carried-forward one (None for a right one)."""
+
+    written: str
+    written_style: str
+    mark: str
+    mark_style: str
+    truth: str | None
+
+    def text(self, written_width: int = 0, truth_width: int | None = None) -> Text:
+        """The cell as text, the value written right-aligned to ``written_width`` and the
+        true value to ``truth_width`` (a right cell padded with blanks where the others of
+        its column have theirs, when ``truth_width`` is given)."""
+        out = Text(" " * (written_width - cell_len(self.written)))
+        out.append(self.written, style=self.written_style)
+        if self.truth is None:
+            out.append(f" {self.mark}", style=self.mark_style)
+            if truth_width is not None:
+                out.append(" " * (1 + truth_width))
+            return out
+        out.append(f" {self.mark} ", style=self.mark_style)
+        if truth_width is not None:
+            out.append(" " * (truth_width - cell_len(self.truth)))
+        out.append(self.truth, style="cyan")
+        return out
+
+
+def _cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> _Marked | Text:
     if not check.answered[index]:
         return Text(NOT_GIVEN, style="dim")
     written = check.texts[index]
     if check.right[index]:
-        return Text.assemble(written, (f" {RIGHT_MARK}", "green"))
+        return _Marked(written, "", RIGHT_MARK, "green", None)
+    truth = true_text(check.truth[index], decimals, scientific)
     if check.carried[index]:
-        return Text.assemble((written, "yellow"), (f" {CARRIED_MARK} ", "yellow"),
-                             (true_text(check.truth[index], decimals, scientific), "cyan"))
-    return Text.assemble((written, "bold red"), (f" {WRONG_MARK} ", "red"),
-                         (true_text(check.truth[index], decimals, scientific), "cyan"))
+        return _Marked(written, "yellow", CARRIED_MARK, "yellow", truth)
+    return _Marked(written, "bold red", WRONG_MARK, "red", truth)
 
 
-#: What follows the value written in a cell of :func:`_cell`: its mark, then the true value
-#: for a wrong or carried-forward cell.
-_MARKS = (f" {WRONG_MARK} ", f" {CARRIED_MARK} ", f" {RIGHT_MARK}")
-
-
-def _line_up_marks(column: list[Text]) -> list[Text]:
-    """The cells of one column with their marks one above the other: each value written
-    right-aligned to the widest written, each true value to the widest true one (a right
-    cell padded where the others have theirs), so that the column reads as two columns of
-    numbers and the marks between them; cells without a mark (``·``) as they are."""
-    cuts = []
-    for cell in column:
-        plain = cell.plain
-        cuts.append(next((plain.find(mark) for mark in _MARKS if mark in plain), -1))
-    marked = [(cell, cut) for cell, cut in zip(column, cuts) if cut >= 0]
+def _line_up_marks(column: list) -> list[Text]:
+    """The cells of one column as text with their marks one above the other: each value
+    written right-aligned to the widest written, each true value to the widest true one (a
+    right cell padded where the others have theirs), so that the column reads as two columns
+    of numbers and the marks between them; cells without a mark (``·``) as they are."""
+    marked = [cell for cell in column if isinstance(cell, _Marked)]
     if not marked:
         return column
-    written = max(cell_len(cell.plain[:cut]) for cell, cut in marked)
-    # the true values' width: what follows " ✗ " or " ↻ " (a right cell has none)
-    truth = max((cell_len(cell.plain[cut + 3:]) for cell, cut in marked
-                 if not cell.plain.startswith(_MARKS[2], cut)), default=None)
-    lined = []
-    for cell, cut in zip(column, cuts):
-        if cut < 0:
-            lined.append(cell)
-            continue
-        out = Text(" " * (written - cell_len(cell.plain[:cut])))
-        if cell.plain.startswith(_MARKS[2], cut):
-            out.append_text(cell)
-            if truth is not None:
-                out.append(" " * (1 + truth))
-        else:
-            out.append_text(cell[:cut + 3])
-            out.append(" " * (truth - cell_len(cell.plain[cut + 3:])))
-            out.append_text(cell[cut + 3:])
-        lined.append(out)
-    return lined
+    written = max(cell_len(cell.written) for cell in marked)
+    truth = max((cell_len(cell.truth) for cell in marked if cell.truth is not None),
+                default=None)
+    return [cell.text(written, truth) if isinstance(cell, _Marked) else cell
+            for cell in column]
 
 
 def _table_cell(cell: Text):
@@ -177,10 +181,9 @@ class _CheckGrid:
         self.row_labels = ["" if vector else str(i + base) for i in range(rows)]
         self.cells = [[cell(check, own(lead + ((j,) if vector else (i, j))), decimals,
                             scientific) for j in range(cols)] for i in range(rows)]
-        if rows > 1:  # a column of several cells: their marks one above the other
-            by_column = [_line_up_marks([line[j] for line in self.cells])
-                         for j in range(cols)]
-            self.cells = [[by_column[j][i] for j in range(cols)] for i in range(rows)]
+        # a column's marks one above the other (a vector's columns have a cell each)
+        by_column = [_line_up_marks([line[j] for line in self.cells]) for j in range(cols)]
+        self.cells = [[by_column[j][i] for j in range(cols)] for i in range(rows)]
         # a Rich table of these columns: one space either side of a column (none at the
         # edges) and a space between two, so each value column takes its widest cell + 3
         self.fixed = max(map(cell_len, self.row_labels)) + 1
@@ -342,7 +345,8 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
         return title
     if check.truth.ndim == 0:
         title.append(": ")
-        title.append_text(_cell(check, (), decimals, scientific))
+        cell = _cell(check, (), decimals, scientific)
+        title.append_text(cell.text() if isinstance(cell, _Marked) else cell)
         parts.append(title)
     elif check.truth.ndim <= 2:
         parts += [title, _CheckGrid(check, (), decimals, scientific, base)]
