@@ -160,11 +160,11 @@ def summary_line(report: GradcheckReport) -> str:
 ONE_SIDED = "left = (E(t)−E(t−ε))/ε, right = (E(t+ε)−E(t))/ε"
 #: The same for the column of the truncation-error table.
 AT_A_TENTH = "central = (E(t+ε)−E(t−ε))/2ε, ε/10 = the same at ε/10"
-#: Why elements are on a kink when none is named at this point (a kinks section says it).
 #: Why some elements are skipped though no kink is at them: a step leaves bce's domain.
 OUTSIDE_THE_DOMAIN = ("a step of ε takes a bce output past 0 or 1, where bce is not defined "
                       "(torch refuses such an output too): E has no value on that side, so "
                       "no central difference ('—' below)")
+#: Why elements are on a kink when none is named at this point (a kinks section says it).
 STEP_REACHES_A_KINK = ("a step of ε reaches one: the elements on a kink below move a relu "
                        "input across 0 or change a pool window's maximum (a smaller --eps "
                        "keeps their moves off it)")
