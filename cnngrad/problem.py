@@ -577,6 +577,17 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
     return did_you_mean(key, TOP_KEYS_LAYERS + SHORTHAND_KEYS)
 
 
+def _loss_and_delta_error(doc: dict, file: str) -> ProblemError:
+    """The error for a problem giving both ``loss`` and ``delta``: a null one (a template's
+    empty slot) is the slip, named with the hint to leave it out."""
+    for key, other in (("loss", "delta"), ("delta", "loss")):
+        if doc[key] is None:
+            return ProblemError(f"'{key}' is null; give either 'loss' or 'delta', not both",
+                                where=key, file=file,
+                                hint=f"leave '{key}' out: the problem gives '{other}'")
+    return ProblemError("give either 'loss' or 'delta', not both", where="delta", file=file)
+
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -728,12 +739,7 @@ class _Builder:
 
         has_loss, has_delta = "loss" in doc, "delta" in doc
         if has_loss and has_delta:
-            for key, other in (("loss", "delta"), ("delta", "loss")):
-                if doc[key] is None:  # a template's empty slot: what it holds is the slip
-                    raise self.error(key, f"'{key}' is null; give either 'loss' or 'delta', "
-                                          f"not both", hint=f"leave '{key}' out: the problem "
-                                                            f"gives '{other}'")
-            raise self.error("delta", "give either 'loss' or 'delta', not both")
+            raise _loss_and_delta_error(doc, self.file)
         if not has_loss and not has_delta:
             raise self.error(TOP_LEVEL, "missing key 'loss' or 'delta' (one of them is needed)")
 
