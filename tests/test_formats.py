@@ -723,17 +723,7 @@ def test_refusals_of_a_format_from_the_suffix_name_the_output_file(tmp_path, mon
     (("forward", NETWORK, "--save-svg", "p.svg", "-o", "r.svg"),
      "error: r.svg: --output: -o writes the report as text, not an SVG picture; hint: "
      "--format table writes the text report to it anyway"),
-])
-def test_an_svg_output_file_is_refused_naming_save_svg(tmp_path, monkeypatch, args, line):
-    # a text report in a file named .svg is no picture: -o pool.svg used to write the table
-    monkeypatch.chdir(tmp_path)
-    result = invoke(*args)
-    assert result.exit_code == 2
-    assert result.output == line + "\n"
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("args, line", [
+    # -o grades.xlsx used to write the text table into a file a spreadsheet cannot open
     (("check", WORKED, SAMPLES / "answers" / "stackexchange-answers.json", "-o", "grades.xlsx"),
      "error: grades.xlsx: --output: -o writes text, not a spreadsheet (.xlsx); hint: -o "
      "grades.csv writes CSV, which a spreadsheet opens; --format table writes the text report "
@@ -755,15 +745,18 @@ def test_an_svg_output_file_is_refused_naming_save_svg(tmp_path, monkeypatch, ar
      "--format table writes the text report to it anyway"),
 ])
 def test_an_output_file_that_is_not_text_is_refused(tmp_path, monkeypatch, args, line):
-    # -o grades.xlsx used to write the text table into a file a spreadsheet cannot open
+    # a text report in a file named .svg is no picture: -o pool.svg used to write the table
     monkeypatch.chdir(tmp_path)
     result = invoke(*args)
     assert result.exit_code == 2
     assert result.output == line + "\n"
     assert list(tmp_path.iterdir()) == []
-    # asked for, the format is written whatever the suffix
-    ok(*args, "--format", "table")
-    assert [p.name for p in tmp_path.iterdir()] == [args[-1]]
+
+
+@pytest.mark.parametrize("name", ["grades.xlsx", "out.PDF", "out.png", "e.docx"])
+def test_an_output_file_that_is_not_text_takes_the_table_when_asked(tmp_path, name):
+    ok("backward", WORKED, "--format", "table", "-o", tmp_path / name)
+    assert (tmp_path / name).read_text(encoding="utf-8").startswith("cnngrad backward · ")
 
 
 def test_an_svg_named_file_takes_the_table_when_asked_and_save_svg_the_picture(tmp_path):
