@@ -790,6 +790,13 @@ def test_the_help_saves_the_samples_where_its_examples_read_them(command, tmp_pa
      ["backward", SAMPLES / "stackexchange.json", "--format", "json"]),
     (["backward", SAMPLES / "stackexchange.json", "--dtype", "Float32"],
      ["backward", SAMPLES / "stackexchange.json", "--dtype", "float32"]),
+    # read as float64 throughout: any value but "float64" itself used to compute in float32
+    (["backward", SAMPLES / "stackexchange.json", "--dtype", "Float64", "-f", "json"],
+     ["backward", SAMPLES / "stackexchange.json", "-f", "json"]),
+    (["forward", SAMPLES / "stackexchange-network.json", "--dtype", "FLOAT64", "-f", "json"],
+     ["forward", SAMPLES / "stackexchange-network.json", "-f", "json"]),
+    (["backward", SAMPLES / "stackexchange.json", "--dtype", "Float64", "--exact"],
+     ["backward", SAMPLES / "stackexchange.json", "--exact"]),
     (["explain", SAMPLES / "stackexchange.json", "conv2d_1.grads.kernel[0,0]", "-f", "TEXT"],
      ["explain", SAMPLES / "stackexchange.json", "conv2d_1.grads.kernel[0,0]", "-f", "text"]),
 ])

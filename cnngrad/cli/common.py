@@ -640,8 +640,7 @@ def parse_lr(lr: Optional[str], exact: bool):
 def parse_dtype(dtype: str):
     import numpy as np
 
-    choose(dtype, ("float64", "float32"), "--dtype")
-    return None if dtype == "float64" else np.float32
+    return None if choose(dtype, ("float64", "float32"), "--dtype") == "float64" else np.float32
 
 
 def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: str,
@@ -660,6 +659,7 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
     from cnngrad.cli.progress import DelayedProgress
 
     # the options first: a usage error before the problem is read (an --exact read is slow)
+    dtype = choose(dtype, ("float64", "float32"), "--dtype")  # in any case: Float64 is float64
     if parse_dtype(dtype) is not None and exact:
         raise UsageError("--exact and --dtype float32 do not go together", where="--dtype",
                          hint="--exact computes in fractions, not in a float dtype: give one "
