@@ -807,6 +807,13 @@ def test_an_option_s_value_is_read_in_any_case(args, same_as):
     assert result.stdout == expected.stdout
 
 
+def test_generate_s_number_style_is_read_in_any_case(tmp_path):
+    upper, lower = tmp_path / "upper", tmp_path / "lower"
+    assert invoke("generate", "seed", "--seed", 3, "--numbers", "2DP", "-o", upper).exit_code == 0
+    assert invoke("generate", "seed", "--seed", 3, "--numbers", "2dp", "-o", lower).exit_code == 0
+    assert (upper / "problem.json").read_bytes() == (lower / "problem.json").read_bytes()
+
+
 def test_an_unknown_value_in_any_case_still_lists_the_allowed():
     result = invoke("backward", SAMPLES / "stackexchange.json", "--format", "JSN")
     assert result.exit_code == 2

@@ -129,6 +129,7 @@ def resolve_recipe(name: str) -> Recipe | None:
 def style_named(name: str | None) -> Style:
     if name is None:
         return STYLES["int"]
+    name = name.lower() if name.lower() in STYLES else name  # 2DP is 2dp
     if name not in STYLES:
         raise UsageError(f"unknown number style '{name}'", where="--numbers",
                          hint=did_you_mean(name, tuple(STYLES)))
