@@ -105,14 +105,18 @@ def _line_up_marks(column: list) -> list[Text]:
     """The cells of one column as text with their marks one above the other: each value
     written right-aligned to the widest written, each true value to the widest true one (a
     right cell padded where the others have theirs), so that the column reads as two columns
-    of numbers and the marks between them; cells without a mark (``·``) as they are."""
+    of numbers and the marks between them; an unanswered cell's ``·`` under the values
+    written."""
     marked = [cell for cell in column if isinstance(cell, _Marked)]
     if not marked:
         return column
     written = max(cell_len(cell.written) for cell in marked)
     truth = max((cell_len(cell.truth) for cell in marked if cell.truth is not None),
                 default=None)
-    return [cell.text(written, truth) if isinstance(cell, _Marked) else cell
+    # an unanswered cell's · where the values written end (blanks where the marks are)
+    after = 2 + (0 if truth is None else 1 + truth)
+    return [cell.text(written, truth) if isinstance(cell, _Marked) else
+            Text.assemble(" " * (written - cell.cell_len), cell, " " * after)
             for cell in column]
 
 
