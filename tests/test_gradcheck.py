@@ -706,20 +706,30 @@ def test_at_60_columns_every_table_fits_as_lines_nothing_cut(tmp_path, monkeypat
         "    derivative is not unique; the 'first' rule gives the"]
 
 
+#: Thirty relu inputs at 0: more elements on a kink than the report lists ("… and 10 more").
+RELU_30 = {"input": [[0] * 30], "layers": [{"type": "relu"}, {"type": "flatten"}],
+           "loss": {"type": "mse", "target": [1] * 30}}
+
+
 @pytest.mark.parametrize("width", [40, 50, 56, 60, 64, 65, 70, 80])
 @pytest.mark.parametrize("problem", [TIES, SAMPLES / "batched-cross-entropy.json",
-                                     SAMPLES / "transposed-conv.json"])
-def test_every_width_prints_every_line_within_it_and_nothing_cut(problem, width,
+                                     SAMPLES / "transposed-conv.json", "relu-30"])
+def test_every_width_prints_every_line_within_it_and_nothing_cut(problem, width, tmp_path,
                                                                  monkeypatch):
     """The report's tables, at whatever width, print each character they print at a
     width where nothing wraps: wrapped or laid out as lines, never cut."""
+    if problem == "relu-30":
+        # its "… and 10 more" line sat in the elements' first column at 50 columns, which
+        # widened it until Rich cut the names and numbers beside it ("engi…", "-0.5000…")
+        problem = write(tmp_path, RELU_30)
     monkeypatch.setenv("COLUMNS", "400")
     wide = invoke(problem).output
     monkeypatch.setenv("COLUMNS", str(width))
     result = invoke(problem)
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.output.splitlines()) <= width
-    assert "…" not in result.output
+    assert not [line for line in result.output.splitlines()
+                if "…" in line and not line.lstrip().startswith("… and")]
 
     def numbers(text: str) -> list[str]:
         # the values and verdicts of a report, without its rules and headers (which a table
@@ -978,6 +988,13 @@ def test_moves_of_the_input_out_of_bce_domain_are_skipped(tmp_path, doc, eps, ou
     [tensor] = json.loads(result.stdout)["tensors"]
     assert tensor["outside_domain_elements"] == outside
     assert tensor["kinks_skipped"] == len(outside)
+    # the summary says why they were skipped, and, for an ε above the default, that it may be
+    # too large (at --eps 2 every element was skipped under a bare "✓ ... 0 checked")
+    summary = " ".join(invoke(write(tmp_path, doc), "--eps", eps).stdout.split())
+    skipped = f"{len(outside)} of them because a step of ε takes a bce output past 0 or 1"
+    assert skipped in summary
+    assert (f"(--eps {eps} may be too large for them; the default is 1e-06)" in summary) == \
+        (float(eps) > 1e-6)
 
 
 @pytest.mark.parametrize("logit, floored", [(-27, False), (-28, True), (28, True), (3, False)])

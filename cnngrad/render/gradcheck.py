@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 from cnngrad import __version__
-from cnngrad.teach.gradcheck import (KINK_KINDS, SECOND_LOOK, GradcheckReport, Kink,
-                                     TensorCheck, index_text)
+from cnngrad.teach.gradcheck import (DEFAULT_EPS, KINK_KINDS, SECOND_LOOK, GradcheckReport,
+                                     Kink, TensorCheck, index_text)
 from cnngrad.render.json_result import dumps
 
 #: At most this many elements on a kink, and failures, are shown per tensor in the table.
@@ -133,11 +133,17 @@ def summary_line(report: GradcheckReport) -> str:
              f"{hidden:,} of the {checked:,} checked, whose errors up to {report.noise:.1e} "
              f"pass unseen: a larger --eps checks them (the default is 1e-06)"
              if hidden else "")
+    # skipped where a step leaves bce's [0, 1]: at a large ε that may be every element
+    domain = ("because a step of ε takes a bce output past 0 or 1"
+              + (f" (--eps {report.eps:g} may be too large for them; the default is 1e-06)"
+                 if report.eps > DEFAULT_EPS else ""))
     if report.ok:
         return (f"✓ every smooth element agrees: {checked:,} checked in "
                 f"{_count(len(report.tensors), 'tensor')}"
                 + (f", {report.truncated:,} {only_at_a_tenth}" if report.truncated else "")
-                + f", {skipped:,} on a kink skipped ({settings}){blind}")
+                + f", {skipped:,} on a kink skipped"
+                + (f", {report.outside:,} of them {domain}" if report.outside else "")
+                + f" ({settings}){blind}")
     bad = [t for t in report.tensors if not t.ok]
     names = ", ".join(f"{t.path} ({int(t.failed.sum())} of {t.failed.size})" for t in bad)
     tail = (f"; {_count(report.unresolved, 'failing element')} got no second look within "
@@ -148,6 +154,8 @@ def summary_line(report: GradcheckReport) -> str:
                  f"one")
     if report.truncated:
         tail += f"; {_count(report.truncated, 'other element')} agree {only_at_a_tenth}"
+    if report.outside:
+        tail += f"; {report.outside:,} skipped {domain}"
     return (f"✗ {len(bad)} of {_count(len(report.tensors), 'tensor')} disagree beyond tolerance: "
             f"{names} ({settings}){tail}{blind}")
 
@@ -303,9 +311,11 @@ def _tensor_records(report: GradcheckReport):
     for check in report.tensors:
         verdict = ("✓", "green") if check.ok else ("✗", "bold red")
         blocks.append(Text.assemble(check.path, "  ", _shape(check.shape), "  ", verdict))
+        errors = (f"max error {_error(check.max_abs_error)} abs, "
+                  f"{_error(check.max_rel_error)} rel" if check.checked else "no error measured")
         blocks.append(Padding(Text(
-            f"max error {_error(check.max_abs_error)} abs, {_error(check.max_rel_error)} rel\n"
-            f"{check.checked} checked, {check.kinks_skipped} skipped on a kink"), (0, 0, 0, 2)))
+            f"{errors}\n{check.checked} checked, {check.kinks_skipped} skipped on a kink"),
+            (0, 0, 0, 2)))
     return Group(*blocks)
 
 
@@ -494,9 +504,9 @@ def _elements_as_lines(rows, formatters):
                                                    _numbers(check, index, formatters))):
                 table.add_row("    " + escape(index_text(index) or "(number)") if k == 0
                               else "", header, text)
-        if more:
-            table.add_row(_More(more, check.path), "", "")
         parts.append(table)
+        if more:  # under the table, not in its first column (which it would widen)
+            parts.append(_More(more, check.path))
     return Group(*parts)
 
 
