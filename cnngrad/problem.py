@@ -580,6 +580,11 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
 def _loss_and_delta_error(doc: dict, file: str) -> ProblemError:
     """The error for a problem giving both ``loss`` and ``delta``: a null one (a template's
     empty slot) is the slip, named with the hint to leave it out."""
+    if doc["loss"] is None and doc["delta"] is None:
+        return ProblemError("'loss' and 'delta' are both null; give one of them", where=TOP_LEVEL,
+                            file=file, hint="a loss ({\"type\": \"mse\", \"target\": ...}) or the "
+                                            "delta at the last layer's output, and leave the "
+                                            "other out")
     for key, other in (("loss", "delta"), ("delta", "loss")):
         if doc[key] is None:
             return ProblemError(f"'{key}' is null; give either 'loss' or 'delta', not both",

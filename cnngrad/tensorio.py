@@ -874,7 +874,9 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
     hint = None
     if token and token[0] in UNICODE_MINUSES:
         hint = unicode_minus_hint(token[0])
-    elif re.fullmatch(r"[+-]?\d{1,3}(?:,\d{3})+", token):  # 1,000: a decimal, or thousands?
+    elif re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+\.\d+", token):  # 1,000.5: thousands
+        hint = f"a number has no thousands separators: {token.replace(',', '')}"
+    elif re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+", token):  # 1,000: a decimal, or thousands?
         hint = (f"a number has no comma: {token.replace(',', '.')} with a dot as the decimal "
                 f"point, or {token.replace(',', '')} without a thousands separator"
                 if token.count(",") == 1 else

@@ -424,6 +424,11 @@ CORPUS = [
                              "1000 without a thousands separator"),
     bad("cell-thousands", short(kernel=[["-2,500,000", 0], [0, 1]]), "kernel[0][0]",
         "not a number", hint="a number has no thousands separators: -2500000"),
+    bad("cell-thousands-and-decimals", short(kernel=[["1,000.5", 0], [0, 1]]), "kernel[0][0]",
+        "not a number", hint="a number has no thousands separators: 1000.5"),
+    # a leading 0 groups no thousands: 0,001 is a decimal comma only
+    bad("cell-decimal-comma-0", short(kernel=[["0,001", 0], [0, 1]]), "kernel[0][0]",
+        "not a number", hint="use a dot as the decimal point"),
     bad("cell-object", short(kernel=[[{"csv": "k.csv"}, 0], [0, 1]]), "kernel[0][0]",
         "stand for a whole tensor"),
     bad("cell-empty-string", short(kernel=[["", 0], [0, 1]]), "kernel[0][0]", "empty string"),
@@ -1431,6 +1436,18 @@ def test_a_markdown_file_given_as_the_problem_is_named_for_what_it_is(tmp_path):
     commented = tmp_path / "p.json"
     commented.write_text("# my problem\n{}\n", encoding="utf-8")
     assert "JSON has no comments" in runner.invoke(app, ["backward", str(commented)]).output
+
+
+def test_a_null_loss_beside_a_null_delta_asks_for_one(tmp_path):
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": [[1]], "loss": None,
+                                   "delta": None}), encoding="utf-8")
+    result = runner.invoke(app, ["backward", str(problem)])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {problem}: top level: 'loss' and 'delta' are both null; "
+                             f"give one of them; hint: a loss ({{\"type\": \"mse\", \"target\": "
+                             f"...}}) or the delta at the last layer's output, and leave the "
+                             f"other out\n")
 
 
 @pytest.mark.parametrize("null, other, given", [

@@ -1901,10 +1901,15 @@ def test_an_answers_file_names_files_in_its_folder_and_below(tmp_path):
               "give one CSV of '# path' blocks)"),
     ("conv2d_1.grads.kernl.csv",
      "a CSV file answers the path it is named after: did you mean conv2d_1.grads.kernel.csv?"),
+    ("w.npy", "an .npy file answers the path it is named after, one of conv2d_1.output.npy, "
+              "conv2d_1.delta_out.npy, conv2d_1.delta_in.npy, conv2d_1.grads.kernel.npy"),
 ])
 def test_a_csv_named_after_no_path_says_how_a_csv_is_named(tmp_path, name, hint):
     answers = tmp_path / name
-    answers.write_text("0.0446,0.0941\n0.0113,0.0683\n", encoding="utf-8")
+    if name.endswith(".npy"):
+        np.save(answers, np.array([[0.0446, 0.0941], [0.0113, 0.0683]]))
+    else:
+        answers.write_text("0.0446,0.0941\n0.0113,0.0683\n", encoding="utf-8")
     result = invoke("check", WORKED, answers)
     assert result.exit_code == 2
     path = name[:-len(".csv")]

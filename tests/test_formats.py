@@ -736,6 +736,17 @@ def test_refusals_of_a_format_from_the_suffix_name_the_output_file(tmp_path, mon
      "error: out.png: --output: -o writes text, not a picture (.png); hint: --save-svg out.svg "
      "saves the tables as an SVG picture; --format table writes the text report to it "
      "anyway"),
+    (("backward", WORKED, "-o", "out.tiff"),
+     "error: out.tiff: --output: -o writes text, not a picture (.tiff); hint: --save-svg "
+     "out.svg saves the tables as an SVG picture; --format table writes the text report to it "
+     "anyway"),
+    # --save-svg already given: not suggested again
+    (("backward", WORKED, "-o", "out.png", "--save-svg", "pic.svg"),
+     "error: out.png: --output: -o writes text, not a picture (.png); hint: --format table "
+     "writes the text report to it anyway"),
+    (("forward", NETWORK, "-o", "slides.pptx"),
+     "error: slides.pptx: --output: -o writes text, not a presentation (.pptx); hint: "
+     "--format table writes the text report to it anyway"),
     # a command without CSV, LaTeX or pictures: the table only
     (("gradcheck", WORKED, "-o", "g.ods"),
      "error: g.ods: --output: -o writes text, not a spreadsheet (.ods); hint: --format table "

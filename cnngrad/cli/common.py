@@ -209,10 +209,12 @@ SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "la
 
 #: Suffixes of files that are not text, which -o (text in every format but npz) cannot
 #: write: what such a file is, named in the error.
-NOT_TEXT_SUFFIXES = {".xlsx": "spreadsheet", ".xls": "spreadsheet", ".ods": "spreadsheet",
-                     ".pdf": "PDF", ".png": "picture", ".jpg": "picture", ".jpeg": "picture",
-                     ".docx": "word-processor document", ".doc": "word-processor document",
-                     ".odt": "word-processor document"}
+NOT_TEXT_SUFFIXES = {
+    **dict.fromkeys((".xlsx", ".xls", ".ods"), "spreadsheet"), ".pdf": "PDF",
+    **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"),
+                    "picture"),
+    **dict.fromkeys((".docx", ".doc", ".odt"), "word-processor document"),
+    **dict.fromkeys((".pptx", ".ppt", ".odp"), "presentation")}
 
 
 #: Other names for a format, whose closest spelling is another one: ``text`` (as explain's
@@ -268,7 +270,7 @@ def output_format(format: Optional[str], output: Optional[str],
             instead = f"-o {stem}.csv writes CSV, which a spreadsheet opens; "
         elif kind == "PDF" and "latex" in allowed:
             instead = f"-o {stem}.tex writes LaTeX, which pdflatex makes a PDF of; "
-        elif kind == "picture" and picture:
+        elif kind == "picture" and picture and save_svg is None:
             instead = f"--save-svg {stem}.svg saves the tables as an SVG picture; "
         else:
             instead = ""

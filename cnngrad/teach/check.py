@@ -1041,16 +1041,18 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
                             "rate with --lr", where=where, file=file)
     close = difflib.get_close_matches(path, known, n=3, cutoff=0.6) or \
         [best for best in [closest(path, known)] if best]
-    csv_named = file is not None and file.lower().endswith(".csv") and \
-        os.path.splitext(os.path.basename(file))[0] == path
-    if csv_named:  # the path a CSV answers is its file's name: w.csv answers "w"
+    stem, suffix = os.path.splitext(os.path.basename(file or ""))
+    if suffix.lower() in (".csv", ".npy") and stem == path:
+        # the path a CSV or .npy file answers is its name: w.csv answers "w"
+        suffix = suffix.lower()
+        kind = "a CSV file" if suffix == ".csv" else "an .npy file"
         if close:
-            hint = f"a CSV file answers the path it is named after: did you mean {close[0]}.csv?"
+            hint = f"{kind} answers the path it is named after: did you mean {close[0]}{suffix}?"
         else:
-            hint = ("a CSV file answers the path it is named after, one of "
-                    + ", ".join(f"{shown}.csv" for shown in known[:4])
+            hint = (f"{kind} answers the path it is named after, one of "
+                    + ", ".join(f"{shown}{suffix}" for shown in known[:4])
                     + (", ..." if len(known) > 4 else "")
-                    + " (or give one CSV of '# path' blocks)")
+                    + (" (or give one CSV of '# path' blocks)" if suffix == ".csv" else ""))
     elif close:
         hint = "closest: " + ", ".join(close)
     else:  # not a misspelt path (a comment, a name): say what a key of the file can be
