@@ -941,7 +941,8 @@ def test_a_floored_bce_output_is_a_kink_its_elements_skipped(tmp_path):
     assert (tensor["checked"], tensor["kinks_skipped"], tensor["ok"]) == (1, 1, True)
     table = invoke(path)
     assert table.exit_code == 0 and "loss  bce_floor  output 2.31952e-16 at [0]" in table.stdout
-    assert "a pool window's maximum, a floored bce output)" in " ".join(table.stdout.split())
+    assert ("a pool window's maximum, a floored bce output, a bce output reaching a clamped "
+            "log)") in " ".join(table.stdout.split())
 
 
 #: A bce output at 1 (y = 2·0.5) and one at 0.3: a step of ε in the first one's weights, bias
@@ -972,6 +973,26 @@ def test_a_step_past_bce_domain_skips_the_element_instead_of_refusing_the_proble
             "difference ('—' below)") in text
     # the side that stays inside is shown, the other is not a number
     assert "dense_1.grads.weights[0,0] 0.000000 — -0.250000 —" in text
+
+
+@pytest.mark.parametrize("target, skipped", [(0, 1), (0.5, 1), (1, 0)])
+def test_a_step_onto_a_clamped_bce_log_is_on_a_kink(tmp_path, target, skipped):
+    # y = 0.999999 moved by ε to 1: log(1 − y) is clamped at −100 there, E jumps (to
+    # 100·(1 − t)); the central difference (4e7) was a disagreement, exit 1.  With t = 1 the
+    # clamped term is multiplied by 0: E is smooth, and the element is checked.
+    doc = {"input": [[0.999999]], "layers": [{"type": "flatten"}],
+           "loss": {"type": "bce", "target": [target]}}
+    result = invoke(write(tmp_path, doc), "--format", "json")
+    assert result.exit_code == 0, result.output
+    [tensor] = json.loads(result.stdout)["tensors"]
+    assert (tensor["kinks_skipped"], tensor["checked"], tensor["ok"]) == (skipped, 1 - skipped,
+                                                                          True)
+    assert tensor["outside_domain_elements"] == []
+    if skipped:
+        text = " ".join(invoke(write(tmp_path, doc)).stdout.split())
+        assert ("none at this point, but a step of ε reaches one: the elements on a kink below "
+                "move a relu input across 0, change a pool window's maximum or take a bce "
+                "output to where a log is clamped (1, or 0)") in text
 
 
 @pytest.mark.parametrize("doc, eps, outside", [

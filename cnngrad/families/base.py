@@ -327,5 +327,10 @@ class LossFamily:
         is not the slope of E (bce's floored denominator); ``([], None)`` for none."""
         return [], None
 
+    #: A branch of E that a finite-difference move of the output can cross, as gradcheck
+    #: names it: (in a list of branches, after "a move changes a branch:", what a move
+    #: takes the output to), or None for none (bce: its clamped logs).
+    move_branch: tuple[str, str] | None = None
+
 
 __all__ = ["Head", "LayerFamily", "LossFamily"]

@@ -10,6 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from collections.abc import Callable
 from typing import Any, TYPE_CHECKING
 
 import numpy as np
@@ -346,6 +347,8 @@ class _Bce(LossFamily):
 
 class Bce(_Bce):
     type = "bce"
+    move_branch = ("a bce output reaching a clamped log",
+                   "take a bce output to where a log is clamped (1, or 0)")
     other_names = ("bceloss", "binarycrossentropy")
 
     def report_notes(self, spec, output):
@@ -364,16 +367,28 @@ class Bce(_Bce):
         return _bce_floor_kinks(problem, output)
 
 
+def _clamped_logs(target) -> Callable[[np.ndarray], np.ndarray]:
+    """Flat outputs → where bce's log of a term the target keeps is clamped at
+    :data:`~cnngrad.layers.losses.LOG_CLAMP`: log(1 − y) at y = 1 for t < 1, log y at y ≤
+    e⁻¹⁰⁰ for t > 0.  E jumps there (to 100·(1 − t) at y = 1), a branch of every output."""
+    t = np.asarray(target, dtype=np.float64).reshape(-1)
+    smallest = math.exp(losses.LOG_CLAMP)
+
+    def clamped(flat: np.ndarray) -> np.ndarray:
+        return ((flat >= 1) & (t < 1)) | ((flat <= smallest) & (t > 0))
+
+    return clamped
+
+
 def _bce_floor_kinks(problem, output: np.ndarray):
     """The outputs whose gradient denominator y·(1 − y) is floored (PyTorch's rule): there
     dE/dy is not the slope of E, and a move that changes such an output at all is not
-    checked by finite differences."""
+    checked by finite differences; nor is one that takes an output to where a log is clamped
+    (0.999999 moved to 1 with a target below 1: E jumps there)."""
     from cnngrad.teach.gradcheck import Kink, _LayerWatch, _display_index, _number, index_text
 
     y = np.asarray(output, dtype=np.float64)
     floored = _floored(y)
-    if not floored.any():
-        return [], None
     kinks = []
     for index in map(tuple, np.argwhere(floored)):
         shown = _display_index(problem, y.shape, index)
@@ -386,7 +401,8 @@ def _bce_floor_kinks(problem, output: np.ndarray):
                                   f"floored at 1e-12 (PyTorch's rule), not the slope of E"))
     empty = np.zeros(0, np.intp)
     return kinks, _LayerWatch(layer=-1, values_at=np.flatnonzero(floored), signs_at=empty,
-                              windows=np.zeros((0, 0), np.intp))
+                              windows=np.zeros((0, 0), np.intp),
+                              branch=_clamped_logs(problem.loss.target))
 
 
 class BceWithLogits(_Bce):

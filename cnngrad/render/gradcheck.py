@@ -172,10 +172,14 @@ AT_A_TENTH = "central = (E(t+ε)−E(t−ε))/2ε, ε/10 = the same at ε/10"
 OUTSIDE_THE_DOMAIN = ("a step of ε takes a bce output past 0 or 1, where bce is not defined "
                       "(torch refuses such an output too): E has no value on that side, so "
                       "no central difference ('—' below)")
-#: Why elements are on a kink when none is named at this point (a kinks section says it).
-STEP_REACHES_A_KINK = ("a step of ε reaches one: the elements on a kink below move a relu "
-                       "input across 0 or change a pool window's maximum (a smaller --eps "
-                       "keeps their moves off it)")
+def step_reaches_a_kink(report: GradcheckReport) -> str:
+    """Why elements are on a kink when none is named at this point (a kinks section says
+    it); the loss's own branch among them (bce's clamped logs)."""
+    moves = ("move a relu input across 0, change a pool window's maximum or "
+             + report.loss_branch[1] if report.loss_branch else
+             "move a relu input across 0 or change a pool window's maximum")
+    return (f"a step of ε reaches one: the elements on a kink below {moves} (a smaller --eps "
+            f"keeps their moves off it)")
 
 
 def report_table(report: GradcheckReport, decimals: int = 6):
@@ -226,7 +230,7 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
     parts.append(Text("kinks", style="bold"))
     if not report.kink_counts and report.crossed_unnamed:
-        parts.append(Padding(Text(f"none at this point, but {STEP_REACHES_A_KINK}"),
+        parts.append(Padding(Text(f"none at this point, but {step_reaches_a_kink(report)}"),
                              (0, 0, 0, 2)))
     elif not report.kink_counts and not report.outside:
         parts.append(Text("  none: every layer is differentiable at this point"))
@@ -256,7 +260,7 @@ def report_table(report: GradcheckReport, decimals: int = 6):
                                           f"more {kind} in {layer} ({KINK_KINDS[kind]})",
                                           style="dim"), (0, 0, 0, 2)))
         if report.crossed_unnamed:  # notes only, and yet moves that cross a kink
-            parts.append(Padding(Text(f"no kink at this point, but {STEP_REACHES_A_KINK}"),
+            parts.append(Padding(Text(f"no kink at this point, but {step_reaches_a_kink(report)}"),
                                  (0, 0, 0, 2)))
     if report.outside:
         parts.append(Padding(Text(f"{_count(report.outside, 'element')}: "
@@ -268,6 +272,7 @@ def report_table(report: GradcheckReport, decimals: int = 6):
         parts.append(Text("elements on a kink (a move of ±ε changes a branch: a relu input's "
                           "side of 0, a pool window's maximum"
                           + (", a floored bce output" if floored else "")
+                          + (f", {report.loss_branch[0]}" if report.loss_branch else "")
                           + (", a bce output's side of 0 or 1" if report.outside else "")
                           + "): the engine follows the kink's "
                           "rule there, so they are not held to the tolerance; " + ONE_SIDED,

@@ -333,9 +333,13 @@ class _LayerWatch:
     values_at: np.ndarray  # flat indices: cells at a kink (a relu input at 0, a tied maximum)
     signs_at: np.ndarray  # flat indices: relu inputs whose side of 0 decides the slope
     windows: np.ndarray  # (m, kh·kw) flat indices of pool windows' cells, −1 for padding
+    # a family's own branch of every cell: flat values → bool (bce: y within 1e-12 of 0 or 1,
+    # where its gradient's denominator is floored), None for none
+    branch: Callable[[np.ndarray], np.ndarray] | None = None
     base_values: np.ndarray = None
     base_signs: np.ndarray = None
     base_winners: np.ndarray = None
+    base_branch: np.ndarray = None
 
     def branches(self, x: np.ndarray):
         flat = x.reshape(-1)
@@ -367,6 +371,9 @@ class Watch:
             signs, winners = watch.branches(x)
             if not np.array_equal(signs, watch.base_signs) or \
                     not np.array_equal(winners, watch.base_winners):
+                return True
+            if watch.branch is not None and \
+                    not np.array_equal(watch.branch(x.reshape(-1)), watch.base_branch):
                 return True
         return False
 
@@ -435,6 +442,8 @@ def _watched(watch: Watch, layer_watch: _LayerWatch | None, position: int,
     flat = np.asarray(values, dtype=np.float64).reshape(-1)
     layer_watch.base_values = flat[layer_watch.values_at]
     layer_watch.base_signs, layer_watch.base_winners = layer_watch.branches(flat)
+    if layer_watch.branch is not None:
+        layer_watch.base_branch = layer_watch.branch(flat)
     watch.layers.append(layer_watch)
 
 
@@ -594,6 +603,8 @@ class GradcheckReport:
     kink_counts: dict = field(default_factory=dict)  # (layer, kind) → count
     evaluations: int = 0
     noise: float = 0.0  # rounding noise of a central difference at ε (added to the tolerance)
+    # the loss's branch a move can cross (LossFamily.move_branch: bce's clamped logs)
+    loss_branch: tuple[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -855,7 +866,9 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
         spent += used
         tensors.append(check)
     return GradcheckReport(title=problem.title, eps=eps, rtol=rtol, atol=atol, tensors=tensors,
-                           kinks=kinks, kink_counts=counts, evaluations=spent, noise=noise)
+                           kinks=kinks, kink_counts=counts, evaluations=spent, noise=noise,
+                           loss_branch=None if problem.loss is None else
+                           loss_family(problem.loss.type).move_branch)
 
 
 def _check_float(problem: Problem) -> None:
