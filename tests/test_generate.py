@@ -1161,6 +1161,25 @@ def test_a_manifest_whose_folder_is_another_student_s_id_says_so_for_that_file(t
     assert sorted(rows) == sorted([(str(files[0]), "error"), (str(files[1]), "right")])
 
 
+def test_a_file_named_after_one_student_in_another_s_folder_says_so(tmp_path):
+    # ben/answers.json, the layout the docs suggest, with a student whose id is "answers":
+    # it was graded as that student's, wrong against their problem, and ben had no submission
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    path = tmp_path / "roster.csv"
+    path.write_text("id\nanswers\nben\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
+    ben = submit(subs / "ben", "answers.json", out / "ben" / "key.json")
+    ana = submit(subs, "answers.json", out / "answers" / "key.json")  # the file alone: theirs
+    result = invoke("check", "--manifest", out / "manifest.json", ben, ana, "-f", "csv")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"error: {ben}: 'answers' names answers and 'ben' names ben: whose answers these are "
+        f"is not clear; hint: name the file, and the folder it is in, after the student's id")
+    rows = {row["file"]: (row["student"], row["status"])
+            for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows[str(ben)][1] == "error" and rows[str(ana)] == ("answers", "right")
+
+
 def test_a_student_named_manifest_json_does_not_take_the_manifest_s_place(tmp_path):
     # the folder manifest.json was made, then writing the manifest failed: exit 2, half a class
     assert folder_names(["Manifest.json", "ana"]) == {"Manifest.json": "Manifest.json-2",

@@ -285,6 +285,7 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
     above = path.parent.parent.parts
     above = above[len(Path(root).parts):] if root is not None else ()
     candidates = [path.stem, path.parent.name, *reversed(above)]
+    found: list[tuple[str, str]] = []  # (name in the path, the student it names)
     for name in map(_name_key, candidates):
         named, housed = by_id.get(name), by_folder.get(name)
         if named is not None and housed is not None and named != housed:
@@ -295,8 +296,17 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
                              hint="name the file, and the folder it is in, after the "
                                   "student's id")
         if named is not None or housed is not None:
-            return named if named is not None else housed
-    return None
+            found.append((name, named if named is not None else housed))
+    others = [(name, student) for name, student in found[1:] if student != found[0][1]]
+    if others:
+        # ben/answers.json where "answers" is a student's id too: the file names one student,
+        # its folder another
+        (name, student), (other_name, other) = found[0], others[0]
+        raise UsageError(f"'{name}' names {student} and '{other_name}' names {other}: whose "
+                         f"answers these are is not clear", file=submission,
+                         hint="name the file, and the folder it is in, after the student's "
+                              "id")
+    return found[0][1] if found else None
 
 
 def _name_key(name: str) -> str:
