@@ -1180,6 +1180,30 @@ def test_a_file_named_after_one_student_in_another_s_folder_says_so(tmp_path):
     assert rows[str(ben)][1] == "error" and rows[str(ana)] == ("answers", "right")
 
 
+def test_a_failed_class_leaves_no_folders_and_empty_ones_block_nothing(tmp_path, monkeypatch):
+    # the manifest's place taken by a folder: the run fails, all or none, and used to leave
+    # ana/ and ben/ behind, empty, which then blocked the rerun ("ana is already there")
+    monkeypatch.chdir(tmp_path)
+    roster = Path("roster.csv")
+    roster.write_text("id\nana\nben\n", encoding="utf-8")
+    out = Path("exam")
+    (out / "manifest.json").mkdir(parents=True)
+    result = invoke("generate", "seed", "--seed", 1, "--students", roster, "-o", out, "--force")
+    assert result.exit_code == 2
+    assert result.output == (f"error: {out / 'manifest.json'}: --output: is a folder, where "
+                             f"generate writes a file of that name; hint: move or rename the "
+                             f"folder, or give -o another folder\n")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+    (out / "manifest.json").rmdir()
+    (out / "ana").mkdir()  # an empty folder of a student's name holds nothing to overwrite
+    assert invoke("generate", "seed", "--seed", 1, "--students", roster, "-o", out
+                  ).exit_code == 0
+    assert (out / "ana" / "problem.json").is_file() and (out / "manifest.json").is_file()
+    # a folder with something in it still is
+    again = invoke("generate", "seed", "--seed", 1, "--students", roster, "-o", out)
+    assert again.exit_code == 2 and "is already there" in again.output
+
+
 def test_a_student_named_manifest_json_does_not_take_the_manifest_s_place(tmp_path):
     # the folder manifest.json was made, then writing the manifest failed: exit 2, half a class
     assert folder_names(["Manifest.json", "ana"]) == {"Manifest.json": "Manifest.json-2",

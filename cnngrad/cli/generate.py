@@ -3,6 +3,8 @@ with a roster, one variant per student and a manifest."""
 
 from __future__ import annotations
 
+import contextlib
+
 import re
 import sys
 from pathlib import Path
@@ -146,7 +148,9 @@ def _check_folder(output: Path, names: list[str], force: bool) -> None:
                          file=str(output), hint=f"make {str(output.parent)!r} first: -o makes "
                                                 f"only the last folder of DIR")
     if not force:
-        present = [name for name in names if (output / name).exists()]
+        # an empty folder holds nothing to overwrite (a student's, left by a failed run)
+        present = [name for name in names if (output / name).exists()
+                   and not ((output / name).is_dir() and not any((output / name).iterdir()))]
         if present:
             raise UsageError(f"{present[0]} is already there", where="--output",
                              file=str(output), hint="give --force to overwrite, or another "
@@ -156,6 +160,20 @@ def _check_folder(output: Path, names: list[str], force: bool) -> None:
     except OSError as exc:
         raise UsageError(f"cannot make the folder: {exc.strerror}", where="--output",
                          file=str(output)) from None
+
+
+def _write_all(*outputs: tuple) -> None:
+    """:func:`write_outputs`, a folder where a file goes said as such: -o names the folder
+    generate writes into, so "give a file name inside it" would be the wrong advice."""
+    from cnngrad.cli.output import OutputError
+
+    try:
+        write_outputs(*outputs)
+    except OutputError as error:
+        if error.what == "is a folder, not a file":
+            error.what = "is a folder, where generate writes a file of that name"
+            error.hint = "move or rename the folder, or give -o another folder"
+        raise
 
 
 def _exercise_outputs(exercise, folder: Path, protected: list[Path]) -> list[tuple]:
@@ -314,7 +332,7 @@ def generate(
         return
     _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
     _tell_seed(seed_value, drawn, "problem")
-    write_outputs(*_exercise_outputs(with_sheets(exercise), output, protected))
+    _write_all(*_exercise_outputs(with_sheets(exercise), output, protected))
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
     _tell_notes(exercise.notes)
 
@@ -338,16 +356,24 @@ def _write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     variants = make_class(recipe, seed, ids, **options)
     _folder(output, ["manifest.json"] + [v.folder for v in variants], force)
     protected = protected + [Path(roster)]
-    outputs = []
+    outputs, made = [], []
     for variant in variants:
         folder = output / variant.folder
+        if not folder.exists():
+            made.append(folder)
         folder.mkdir(exist_ok=True)
         outputs += _exercise_outputs(variant.exercise, folder, protected)
     document = manifest(recipe, seed, variants, **options)
     # every variant and the manifest, all or none: never a manifest of new seeds beside some
-    # students' old problems
-    write_outputs(*outputs, (json_text(document), output / "manifest.json", protected,
-                             "--output"))
+    # students' old problems, nor (the files not written) the empty folders made for them
+    try:
+        _write_all(*outputs, (json_text(document), output / "manifest.json", protected,
+                              "--output"))
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
     count = len(variants)
     print(f"wrote {count} variant{'' if count == 1 else 's'} and manifest.json to {output}",
           file=sys.stderr)
