@@ -1293,6 +1293,9 @@ def test_a_window_that_does_not_fit_names_itself_and_its_option(args, error, hin
     (b"id\n", "no student ids"),
     (b"alice\nbob\nalice\n", "rows 1 and 3"),
     (b"id\nalice\n\nbob\nalice\n", "rows 2 and 5"),
+    # Zoë composed, then as e + a combining accent: one name to the matcher, which sent
+    # every file to the first of two variants
+    ("id\nZo\u00eb\nZoe\u0308\n".encode(), "id 'Zoë' is given twice (rows 2 and 3)"),
 ])
 def test_an_unreadable_roster_is_exit_2_one_line(content, says, tmp_path):
     path = tmp_path / "roster.csv"

@@ -89,10 +89,13 @@ def read_roster(path: str) -> list[str]:
         value = row[column] if column < len(row) else ""
         if not value:
             raise UsageError(f"row {number} has no id", where="--students", file=file)
-        if value in seen:
-            raise UsageError(f"id '{value}' is given twice (rows {seen[value]} and {number})",
+        # Zoë composed and Zoë as e + a combining accent are one name to the matcher
+        # (_name_key): one student, given twice
+        key = _name_key(value)
+        if key in seen:
+            raise UsageError(f"id '{key}' is given twice (rows {seen[key]} and {number})",
                              where="--students", file=file)
-        seen[value] = number
+        seen[key] = number
         ids.append(value)
     if not ids:
         raise UsageError("the roster has a header but no student ids", where="--students",
