@@ -1057,6 +1057,12 @@ def test_a_student_s_problem_given_among_the_submissions_says_the_manifest_names
             f"--manifest no PROBLEM is given") in result.stderr
     rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
     assert rows == {"s00": "error", "s01": "right"}
+    # beside the student's own answers: no note that both are graded (the problem is not)
+    own = submit(subs, "s00.json", out / "s00" / "key.json")
+    result = invoke("check", "--manifest", out / "manifest.json", problem, own, answers,
+                    "-f", "csv")
+    assert result.exit_code == 2
+    assert "answers files" not in result.stderr
 
 
 def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):

@@ -104,7 +104,11 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
                       details=details, one_based=one_based, to_file=output is not None)
     write_output(text, output, protected)
-    for line in _same_student_notes(grouped):
+    # a student's own problem given among the submissions is an error row, not answers
+    answered = {student: [path for path in files
+                          if not same_file(path, manifest.problem_path(student))]
+                for student, files in grouped.items()}
+    for line in _same_student_notes(answered):
         note_later(one_line(line))
     if fmt != "gradescope" and len(submissions) > 1:
         absent = _absent_students_note(manifest, grouped)
