@@ -390,7 +390,8 @@ def test_a_rounded_exercise_asks_for_its_trailing_zeros(tmp_path):
     # check reads the decimals as written: 0.1 for a true 0.09996 is wrong at 4 decimals
     exercise = with_sheets(generate("network", 3))
     line = ("Give every value rounded to 4 decimals (the sigmoid makes them endless). "
-            "Keep the trailing zeros: 0.1000, not 0.1.")
+            "Keep the trailing zeros: 0.1000, not 0.1. Round only what you write down: carry "
+            "the unrounded values from one step to the next.")
     for sheet in ("exercise.md", "solution.md", "exercise.tex", "solution.tex"):
         assert line in exercise.texts[sheet]
     # answers exact at their decimals need no trailing zeros: a shorter exact value is right

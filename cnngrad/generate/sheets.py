@@ -312,7 +312,11 @@ def _answers_sentence(exercise) -> str:
         cause = _endless_cause(exercise)
         return (f"Give every value rounded to {decimals} "
                 + (f"({cause} makes them endless)." if cause else
-                   "(their decimals do not end).") + _trailing_zeros(exercise))
+                   "(their decimals do not end).") + _trailing_zeros(exercise)
+                # a student who rounds each step to the decimals asked ends a unit off in
+                # the last one: right work, marked wrong where nothing is carried forward
+                + " Round only what you write down: carry the unrounded values from one "
+                  "step to the next.")
     if exercise.style.exact_fractions:
         # JSON has no fractions: a bare -2/3 in the answers file is a syntax error
         return (f"Give every value as an exact fraction in double quotes such as \"-2/3\" (or "
