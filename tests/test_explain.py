@@ -1731,3 +1731,21 @@ def test_a_ceil_mode_window_cut_short_says_so(tmp_path, path, cut):
         text = _explain_text(tmp_path, one_d, "maxpool1d_1.delta_in[0,4]" if cut else
                              "maxpool1d_1.delta_in[0,0]")
         assert ("ceil_mode: the last window of a row or column runs past" in text) == cut
+
+
+@pytest.mark.parametrize("loss, reason", [
+    ("bce", "-[t·log y + (1 - t)·log(1 - y)] = 0"),
+    ("bce_with_logits", "-[t·log σ(y) + (1 - t)·log(1 - σ(y))] = 0"),
+])
+def test_a_zero_bce_term_names_its_expression_whole(tmp_path, loss, reason):
+    # the index-stripping took "[t[2]" for an index: "(-·log y + (1 - t)·log(1 - y)] = 0)"
+    # sigmoid(±40) is 1 and 0 in float64; logits of ±1000 give terms of exactly 0 too
+    layer, logit = (({"type": "sigmoid"}, 40) if loss == "bce" else
+                    ({"type": "leaky_relu", "slope": 1}, 1000))
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [logit, -logit, 0.5], "layers": [layer],
+                                   "loss": {"type": loss, "target": [1, 0, 1]}}),
+                       encoding="utf-8")
+    result = invoke("explain", problem, "loss", "--format", "text")
+    assert result.exit_code == 0, result.output
+    assert f"+ 2 terms that are 0 ({reason})" in result.output

@@ -753,7 +753,9 @@ def _column_zero_reasons(columns: TermColumns, zero: np.ndarray) -> dict[str, in
 
 
 #: An index in a symbol (``[0,2]``), left out where terms are counted by what made them zero.
-_INDEX = re.compile(r"\[[^\]]*\]")
+#: A cell's index in a symbol (``[2]``, ``[0,1,3]``), not a bracket of the expression
+#: (bce's ``-[t[2]·log y[2] + ...]``: the old pattern took ``[t[2]`` for an index).
+_INDEX = re.compile(r"\[\d[\d,\s]*\]")
 
 
 def _zero_reason(term: Term) -> str:
