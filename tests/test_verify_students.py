@@ -1186,12 +1186,28 @@ def test_a_channels_last_function_run_channels_first_is_told_the_layout():
     report = run_battery(conv_backward_nhwc, "conv2d_backward")
     assert all(r.status == "raised" for r in report.results)
     text = render_text(report)
-    assert "Hint:   every case raised, with the arrays channels first (N, C, H, W)" in text
-    assert "--layout nhwc" in text.split("Hint:")[1]
+    hint = " ".join(text.split("Hint:")[1].split())
+    assert hint.startswith("every case raised on the arrays' shapes, with them laid out as x "
+                           "(N, C, H, W), w (F, C, kh, kw), delta (N, F, H', W'): if your "
+                           "function takes x (N, H, W, C), w (kh, kw, C, F), delta (N, H', W', "
+                           "F), say --layout nhwc")
     assert run_battery(conv_backward_nhwc, "conv2d_backward", layout="nhwc").ok
     # a function that fails without raising, or the layout given: no such hint
     assert "Hint:" not in render_text(run_battery(conv_backward_db_first_position,
                                                   "conv2d_backward"))
+
+    # nor one whose every case raises for another reason: a call that does not fit it, its
+    # own error (the hint was given whatever had been raised)
+    def takes_one(x):
+        return x
+
+    def boom(x, w, delta, stride=1, padding=0):
+        raise ValueError("boom")
+
+    for function in (takes_one, boom):
+        report = run_battery(function, "conv2d_backward")
+        assert all(r.status == "raised" for r in report.results)
+        assert "Hint:" not in render_text(report)
 
 
 def conv_backward_db_first_position(x, w, delta, stride, padding):

@@ -246,21 +246,29 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     if note:
         lines += ([""] if lines[-1] else []) + note
     if _layout_suspect(report):
+        words = report.op.layout_words
         lines += ([""] if lines[-1] else []) + _wrap(
-            "every case raised, with the arrays channels first (N, C, H, W): if your "
-            "function takes them channels last (N, H, W, C), say --layout nhwc", "        ",
+            f"every case raised on the arrays' shapes, with them laid out as {words['nchw']}: "
+            f"if your function takes {words['nhwc']}, say --layout nhwc", "        ",
             "Hint:   ", width)
     return "\n".join(lines) + "\n"
 
 
+#: What an error raised by arrays in another layout says (an index past an axis, shapes that
+#: do not broadcast or reshape): a call that does not fit the function, or its own error
+#: (``ValueError('boom')``, ``SystemExit``), is not one.
+_SHAPE_WORDS = re.compile(r"(?i)index|shape|broadcast|axis|dimension|size|reshape|align")
+
+
 def _layout_suspect(report: Report) -> bool:
-    """Whether every case that ran raised where the arrays went in channels first, in a
-    style that leaves the layout to the user: a channels-last function's first index of a
-    channel axis breaks at once."""
+    """Whether every case that ran raised inside the user's code on the arrays' shapes
+    where they went in cnngrad's layout, in a style that leaves the layout to the user: a
+    function written for the other layout indexes past an axis at once."""
     ran = [r for r in report.results if r.status != "not_run"]
     return (report.style.layout is None and report.layout == "nchw"
             and bool(report.op.channels_last) and bool(ran)
-            and all(r.status == "raised" for r in ran))
+            and all(r.status == "raised" and r.traceback is not None
+                    and _SHAPE_WORDS.search(r.message) for r in ran))
 
 
 def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
