@@ -1749,3 +1749,20 @@ def test_a_zero_bce_term_names_its_expression_whole(tmp_path, loss, reason):
     result = invoke("explain", problem, "loss", "--format", "text")
     assert result.exit_code == 0, result.output
     assert f"+ 2 terms that are 0 ({reason})" in result.output
+
+
+def test_a_pool_window_of_one_cell_says_one_cell(tmp_path):
+    # a ceil-mode window hanging past the input keeps one cell: "max of the window's 1
+    # cells", "(the largest of 1)"
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+                                   "layers": [{"type": "maxpool2d", "size": 2,
+                                               "ceil_mode": True}],
+                                   "delta": [[1, 1], [1, 1]]}), encoding="utf-8")
+    result = invoke("explain", problem, "maxpool2d_1.output[1,1]", "--format", "text")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "x[1,1] = the window's one cell" in lines
+    assert lines[-1] == "x[1,1] = 9.000000   (one cell)"
+    wide = invoke("explain", problem, "maxpool2d_1.output[0,0]", "--format", "text").output
+    assert "x[0,0] = max of the window's 4 cells" in wide and "(the largest of 4)" in wide

@@ -261,7 +261,8 @@ def output_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         notes.append("Padded cells count as −∞: they never win a window.")
     return ex.finish(path, title=f"{x(*index)}: the largest value in its window of "
                                    f"{layer.name}'s input", lhs=x(*index),
-                     rhs=f"max of the window's {len(cells)} cells", terms=terms,
+                     rhs=(f"max of the window's {len(cells)} cells" if len(cells) != 1
+                          else "the window's one cell"), terms=terms,
                      symbols=ex.layer_symbols(layer), notes=notes, operation="max")
 
 

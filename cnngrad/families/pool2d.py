@@ -297,7 +297,9 @@ def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         notes.append("Padded cells count as −∞: they never win a window.")
     return ex.finish(path, title=f"{x(*index)}: the largest value in its window of "
                                    f"{layer.name}'s input",
-                     lhs=x(*index), rhs=f"max of the window's {len(cells)} cells",
+                     lhs=x(*index),
+                     rhs=(f"max of the window's {len(cells)} cells" if len(cells) != 1
+                          else "the window's one cell"),
                      terms=terms, symbols=ex.layer_symbols(layer), notes=notes,
                      operation="max")
 

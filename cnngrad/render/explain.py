@@ -115,7 +115,8 @@ def _rest_line(explanation: Explanation, shown: int, decimals: int) -> str:
 
 def _counts_text(explanation: Explanation) -> str:
     if explanation.operation == "max":
-        return f"the largest of {len(explanation.terms)}"
+        count = len(explanation.terms)
+        return f"the largest of {count}" if count != 1 else "one cell"
     nonzero = len(explanation.terms)
     parts = [f"{nonzero} nonzero term{'s' if nonzero != 1 else ''}"]
     if explanation.zero_terms:
