@@ -1766,3 +1766,21 @@ def test_a_pool_window_of_one_cell_says_one_cell(tmp_path):
     assert lines[-1] == "x[1,1] = 9.000000   (one cell)"
     wide = invoke("explain", problem, "maxpool2d_1.output[0,0]", "--format", "text").output
     assert "x[0,0] = max of the window's 4 cells" in wide and "(the largest of 4)" in wide
+
+
+def test_the_text_format_lines_up_a_symbol_with_a_combining_mark(tmp_path):
+    # x̂ is x and a combining hat, one column: its meaning stood a column left of the others
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[[[1, 2], [3, 5]]], [[[0, 1], [2, 2]]]],
+                                   "layers": [{"type": "batchnorm2d"}],
+                                   "delta": [[[[1, 0], [0, 1]]], [[[0, 2], [1, 0]]]]}),
+                       encoding="utf-8")
+    result = invoke("explain", problem, "batchnorm2d_1.delta_in[0,0,1,1]", "--format", "text")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    legend = lines[lines.index("where") + 1:]
+    legend = legend[:legend.index("")]
+    columns = {len(line) - len(line.lstrip(" ").split(" ", 1)[1].lstrip())
+               - sum(1 for char in line if char == "\u0302") for line in legend}
+    assert len(columns) == 1, legend
+    assert any(line.startswith("  x\u0302   ") for line in legend)

@@ -127,6 +127,18 @@ def _counts_text(explanation: Explanation) -> str:
 # --------------------------------------------------------------------------- plain text
 
 
+def _text_width(text: str) -> int:
+    """The columns ``text`` takes in a fixed-width font: a combining mark (x̂'s hat) none."""
+    import unicodedata
+
+    return sum(not unicodedata.combining(char) for char in text)
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` columns (:func:`_text_width`)."""
+    return text + " " * (width - _text_width(text))
+
+
 def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
                      max_terms: int = DEFAULT_MAX_TERMS, width: int = NOTE_WIDTH) -> str:
     """The explanation as plain text (no Rich, no colour), aligned for a fixed-width font.
@@ -138,8 +150,8 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
              *_formula_lines(explanation.formula, width)]
     if explanation.symbols:
         lines += ["", "where"]
-        symbol_width = max(len(s) for s in explanation.symbols)
-        lines += [f"  {symbol:<{symbol_width}}  {meaning}"
+        symbol_width = max(map(_text_width, explanation.symbols))
+        lines += [f"  {_pad(symbol, symbol_width)}  {meaning}"
                   for symbol, meaning in explanation.symbols.items()]
     if explanation.notes:
         lines.append("")
@@ -150,11 +162,11 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
     lines.append("")
     shown, rest = explanation.terms[:max_terms], len(explanation.terms) > max_terms
     rows = [term_parts(term, decimals) for term in shown]
-    widths = [max((len(row[k]) for row in rows), default=0) for k in range(3)]
+    widths = [max((_text_width(row[k]) for row in rows), default=0) for k in range(3)]
     for term, (symbols, numbers, value) in zip(shown, rows):
-        line = f"  {symbols:<{widths[0]}} = "
+        line = f"  {_pad(symbols, widths[0])} = "
         if widths[1]:
-            line += f"{numbers:<{widths[1]}} = " if numbers else " " * (widths[1] + 3)
+            line += f"{_pad(numbers, widths[1])} = " if numbers else " " * (widths[1] + 3)
         line += f"{value:>{widths[2]}}"
         if term.note:
             line += f"   ({term.note})"
