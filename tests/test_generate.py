@@ -986,7 +986,10 @@ def test_a_student_whose_grading_block_is_bad_is_an_error_row_the_class_still_gr
     assert rows["s01"]["error"].startswith(f"{problem}: {words}")
 
 
-@pytest.mark.parametrize("target", ["s01/key.json", "s01/problem.json", "s00/key.json"])
+@pytest.mark.parametrize("target", ["s01/key.json", "s01/problem.json", "s00/key.json",
+                                    # the sheets beside them too (they were overwritten)
+                                    "s00/solution.md", "s01/exercise.tex",
+                                    "s00/answers-template.json"])
 def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
@@ -997,7 +1000,8 @@ def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target
                     "-o", out / target)  # s01's files too, though s01 is not graded here
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
-    what = "key" if target.endswith("key.json") else "problem"
+    what = {"key.json": "key", "problem.json": "problem"}.get(Path(target).name,
+                                                               Path(target).name)
     assert result.stderr.endswith(f"--output: refusing to overwrite a student's {what}\n")
     assert (out / target).read_bytes() == before
 

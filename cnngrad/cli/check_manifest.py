@@ -51,6 +51,13 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     protected += [(manifest.base_dir / str(entry[name]), f"a student's {name}")
                   for entry in manifest.students.values()
                   for name in ("problem", "key") if isinstance(entry.get(name), str)]
+    # and the sheets generate wrote beside them (exercise.md, solution.tex, ...)
+    from cnngrad.cli.generate import FILES
+
+    protected += [(manifest.base_dir / Path(str(entry["problem"])).parent / name,
+                   f"a student's {name}")
+                  for entry in manifest.students.values() for name in FILES
+                  if name not in ("problem.json", "key.json")]
     first = None  # the grading and rule of the first student: the gradebook's header
     for student, files in grouped.items():
         try:
