@@ -639,12 +639,6 @@ def parse_lr(lr: Optional[str], exact: bool):
     return value
 
 
-def parse_dtype(dtype: str):
-    import numpy as np
-
-    return None if choose(dtype, ("float64", "float32"), "--dtype") == "float64" else np.float32
-
-
 def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: str,
             lr: Optional[str], quick: dict, output_format: Optional[str] = None,
             full: bool = False, show_steps: bool = False, include_backward: bool = True,
@@ -662,7 +656,8 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
     # the options first: a usage error before the problem is read (an --exact read is slow)
     dtype = choose(dtype, ("float64", "float32"), "--dtype")  # in any case: Float64 is float64
-    if parse_dtype(dtype) is not None and exact:
+    float_dtype = None if dtype == "float64" else np.float32  # None: the engine's float64
+    if float_dtype is not None and exact:
         raise UsageError("--exact and --dtype float32 do not go together", where="--dtype",
                          hint="--exact computes in fractions, not in a float dtype: give one "
                               "of them")
@@ -688,7 +683,7 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
             check_steps_work(spec)
         from cnngrad.problem import check_dtype_range
 
-        check_dtype_range(spec, parse_dtype(dtype))
+        check_dtype_range(spec, float_dtype)
         rate = parse_lr(lr, exact)  # a bad --lr is one error line, before any note
         if lr is not None and not any(layer.params for layer in spec.layers):
             note_later("note: --lr: the problem has no parameters to update (no layer has a "
@@ -702,7 +697,7 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         step.total = len(names) + 2 + backward_steps
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
-            trace = run(spec, lr=rate, dtype=parse_dtype(dtype), progress=step,
+            trace = run(spec, lr=rate, dtype=float_dtype, progress=step,
                         stop_before=stop)
     tensors = None  # every tensor of the trace
     if not include_backward:  # forward's: the loss and outputs, not the last delta_out

@@ -4,7 +4,6 @@ with a roster, one variant per student and a manifest."""
 from __future__ import annotations
 
 import contextlib
-
 import re
 import sys
 from pathlib import Path
@@ -148,9 +147,7 @@ def _check_folder(output: Path, names: list[str], force: bool) -> None:
                          file=str(output), hint=f"make {str(output.parent)!r} first: -o makes "
                                                 f"only the last folder of DIR")
     if not force:
-        # an empty folder holds nothing to overwrite (a student's, left by a failed run)
-        present = [name for name in names if (output / name).exists()
-                   and not ((output / name).is_dir() and not any((output / name).iterdir()))]
+        present = [name for name in names if _holds_something(output / name)]
         if present:
             raise UsageError(f"{present[0]} is already there", where="--output",
                              file=str(output), hint="give --force to overwrite, or another "
@@ -162,15 +159,21 @@ def _check_folder(output: Path, names: list[str], force: bool) -> None:
                          file=str(output)) from None
 
 
+def _holds_something(path: Path) -> bool:
+    """Whether ``path`` is there to be overwritten: a file, or a folder with anything in it
+    (an empty one, a student's left by a failed run, holds nothing)."""
+    return path.exists() and not (path.is_dir() and not any(path.iterdir()))
+
+
 def _write_all(*outputs: tuple) -> None:
     """:func:`write_outputs`, a folder where a file goes said as such: -o names the folder
     generate writes into, so "give a file name inside it" would be the wrong advice."""
-    from cnngrad.cli.output import OutputError
+    from cnngrad.cli.output import IS_A_FOLDER, OutputError
 
     try:
         write_outputs(*outputs)
     except OutputError as error:
-        if error.what == "is a folder, not a file":
+        if error.what == IS_A_FOLDER:
             error.what = "is a folder, where generate writes a file of that name"
             error.hint = "move or rename the folder, or give -o another folder"
         raise

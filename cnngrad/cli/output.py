@@ -54,6 +54,10 @@ class OutputError(CnnGradError):
     """The result cannot be written (standard output closed or full, a bad ``-o`` target)."""
 
 
+#: What an ``-o`` naming a folder is told (generate, whose -o is a folder, words it anew).
+IS_A_FOLDER = "is a folder, not a file"
+
+
 def escape_controls(text: str) -> str:
     """``text`` with control characters written as ``\\uXXXX`` (valid inside a JSON string
     too, so a JSON result stays valid JSON with the same meaning)."""
@@ -245,7 +249,7 @@ class PendingOutput:
         if name.endswith(("/", os.sep)) or os.path.basename(name) in (".", ".."):
             folder = name.rstrip("/" + os.sep) or os.sep
             if os.path.isdir(folder):
-                raise self._fail("is a folder, not a file", "give a file name inside it")
+                raise self._fail(IS_A_FOLDER, "give a file name inside it")
             raise UsageError(f"folder {short_name(folder)!r} does not exist", where=self.option,
                              file=self._display(), hint="make the folder first, or drop the "
                                                         "trailing '/' to name a file")
@@ -262,7 +266,7 @@ class PendingOutput:
         if what is not None:
             raise self._fail(f"refusing to overwrite {what}")
         if info is not None and stat.S_ISDIR(info.st_mode):
-            raise self._fail("is a folder, not a file", "give a file name inside it")
+            raise self._fail(IS_A_FOLDER, "give a file name inside it")
         special = info is not None and not stat.S_ISREG(info.st_mode)
         # /dev/stdout, /dev/fd/3, /proc/self/fd/1 name an open file: write to it, never
         # rename over what it resolves to (the shell's open file would miss the result)
