@@ -126,6 +126,10 @@ def _log_clamped(value: float) -> float:
     return max(math.log(value), losses.LOG_CLAMP) if value > 0 else losses.LOG_CLAMP
 
 
+#: The floor of bce's gradient denominator as the reports write it: torch's 1e-12, a float32.
+_FLOOR = f"{losses.BCE_GRAD_EPSILON:.0e}"
+
+
 def _floored(output) -> np.ndarray:
     """Where bce's gradient denominator y·(1 − y) is held at its floor (PyTorch's rule): y
     within 1e-12 of 0 or 1 (a bool array of the output's shape)."""
@@ -211,15 +215,14 @@ def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
     if spec.type == "bce":
         denominator = max(yv * (1 - yv), losses.BCE_GRAD_EPSILON)
         held = bool(_floored(yv))
-        epsilon = f"{losses.BCE_GRAD_EPSILON:.0e}"  # torch's 1e-12, as a float32
         product = f"{short(yv)}·{operand(1 - yv)}"
         local = Factor(f"({y} - {t})/" + (f"max({y}·(1 - {y}), ε)" if held else
                                            f"({y}·(1 - {y}))"), (yv - tv) / denominator,
                        detail=f"({short(yv)} - {operand(tv)})/" +
-                              (f"max({product}, {epsilon})" if held else f"({product})"))
+                              (f"max({product}, {_FLOOR})" if held else f"({product})"))
         rule = "dE/dy = (y - t)/(y(1 - y))"
         if held:
-            notes.append(f"y·(1 - y) is held at ε = {epsilon} at least (torch's convention), "
+            notes.append(f"y·(1 - y) is held at ε = {_FLOOR} at least (torch's convention), "
                          f"so a y of 0 or 1 gives a large finite gradient, not a division by "
                          f"0.")
     else:
@@ -358,9 +361,8 @@ class Bce(_Bce):
         if not held:
             return []
         cells = "1 cell" if held == 1 else f"{held} cells"
-        epsilon = f"{losses.BCE_GRAD_EPSILON:.0e}"
-        return [f"bce: y is within {epsilon} of 0 or 1 at {cells} of the output: there dE/dy "
-                f"divides by max(y·(1 - y), {epsilon}) (and a log of 0 counts as "
+        return [f"bce: y is within {_FLOOR} of 0 or 1 at {cells} of the output: there dE/dy "
+                f"divides by max(y·(1 - y), {_FLOOR}) (and a log of 0 counts as "
                 f"{losses.LOG_CLAMP:g}), as torch does, so the delta is large but finite"]
 
     def kinks(self, problem, output):
@@ -397,8 +399,8 @@ def _bce_floor_kinks(problem, output: np.ndarray):
         kinks.append(Kink(layer="loss", kind="bce_floor", position=shown, cells=(),
                           value=value,
                           meaning=f"output {_number(value)} at {index_text(shown)} is within "
-                                  f"1e-12 of {end}: bce's gradient divides by y·(1 − y) "
-                                  f"floored at 1e-12 (PyTorch's rule), not the slope of E"))
+                                  f"{_FLOOR} of {end}: bce's gradient divides by y·(1 − y) "
+                                  f"floored at {_FLOOR} (PyTorch's rule), not the slope of E"))
     empty = np.zeros(0, np.intp)
     return kinks, _LayerWatch(layer=-1, values_at=np.flatnonzero(floored), signs_at=empty,
                               windows=np.zeros((0, 0), np.intp),

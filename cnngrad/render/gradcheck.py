@@ -134,7 +134,7 @@ def summary_line(report: GradcheckReport) -> str:
              f"pass unseen: a larger --eps checks them (the default is 1e-06)"
              if hidden else "")
     # skipped where a step leaves bce's [0, 1]: at a large ε that may be every element
-    domain = ("because a step of ε takes a bce output past 0 or 1"
+    domain = (f"because {STEP_PAST_THE_DOMAIN}"
               + (f" (--eps {report.eps:g} may be too large for them; the default is 1e-06)"
                  if report.eps > DEFAULT_EPS else ""))
     if report.ok:
@@ -169,9 +169,13 @@ ONE_SIDED = "left = (E(t)−E(t−ε))/ε, right = (E(t+ε)−E(t))/ε"
 #: The same for the column of the truncation-error table.
 AT_A_TENTH = "central = (E(t+ε)−E(t−ε))/2ε, ε/10 = the same at ε/10"
 #: Why some elements are skipped though no kink is at them: a step leaves bce's domain.
-OUTSIDE_THE_DOMAIN = ("a step of ε takes a bce output past 0 or 1, where bce is not defined "
-                      "(torch refuses such an output too): E has no value on that side, so "
-                      "no central difference ('—' below)")
+STEP_PAST_THE_DOMAIN = "a step of ε takes a bce output past 0 or 1"
+#: The kinks section's words for them.
+OUTSIDE_THE_DOMAIN = (f"{STEP_PAST_THE_DOMAIN}, where bce is not defined (torch refuses such an "
+                      f"output too): E has no value on that side, so no central difference "
+                      f"('—' below)")
+
+
 def step_reaches_a_kink(report: GradcheckReport) -> str:
     """Why elements are on a kink when none is named at this point (a kinks section says
     it); the loss's own branch among them (bce's clamped logs)."""

@@ -189,14 +189,14 @@ def _shifted_energies(problem: Problem, target: str, base: np.ndarray, index: tu
                       step: float, watch: Watch | None = None) -> tuple[float, float, bool]:
     """E with one element moved by +step, then by −step (the other elements as given), and
     whether either move changed a branch the ``watch`` looks after.  A move that leaves the
-    loss's domain gives E = NaN and counts as crossing."""
+    loss's domain gives E = NaN (:func:`check_tensor` counts it as crossing)."""
     plus, minus = base.copy(), base.copy()
     plus[index] += step
     minus[index] -= step
     energy_plus, inputs_plus = _evaluate_moved(with_tensor(problem, target, plus))
     energy_minus, inputs_minus = _evaluate_moved(with_tensor(problem, target, minus))
-    if inputs_plus is None or inputs_minus is None:
-        return energy_plus, energy_minus, True
+    if inputs_plus is None or inputs_minus is None:  # no run to watch: E is NaN
+        return energy_plus, energy_minus, False
     crossed = watch is not None and (watch.crossed(inputs_plus) or watch.crossed(inputs_minus))
     return energy_plus, energy_minus, crossed
 
@@ -258,14 +258,12 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
             if not (abs(alone[0] - plus[strongest]) <= rounding
                     and abs(alone[1] - minus[strongest]) <= rounding):
                 return None
-        # a move out of the loss's domain (E = NaN) counts as crossing, as one pass each does
-        crossed[chunk] = np.isnan(plus[chunk]) | np.isnan(minus[chunk])
         if watch is not None:
             inputs = [layer.input.reshape((count,) + one.input.shape)
                       for layer, one in zip(layers, single)] + [output]
             for k, index in enumerate(chunk):
-                crossed[index] |= (watch.crossed([a[2 * k] for a in inputs])
-                                   or watch.crossed([a[2 * k + 1] for a in inputs]))
+                crossed[index] = (watch.crossed([a[2 * k] for a in inputs])
+                                  or watch.crossed([a[2 * k + 1] for a in inputs]))
         if progress is not None:
             for _ in chunk:  # one step per element, as the pass-per-element path counts
                 progress("gradcheck input")
@@ -333,8 +331,8 @@ class _LayerWatch:
     values_at: np.ndarray  # flat indices: cells at a kink (a relu input at 0, a tied maximum)
     signs_at: np.ndarray  # flat indices: relu inputs whose side of 0 decides the slope
     windows: np.ndarray  # (m, kh·kw) flat indices of pool windows' cells, −1 for padding
-    # a family's own branch of every cell: flat values → bool (bce: y within 1e-12 of 0 or 1,
-    # where its gradient's denominator is floored), None for none
+    # a family's own branch of every cell: flat values → bool (bce: where a log is clamped,
+    # E jumping there), None for none
     branch: Callable[[np.ndarray], np.ndarray] | None = None
     base_values: np.ndarray = None
     base_signs: np.ndarray = None
@@ -753,7 +751,8 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
             plus[index], minus[index], crossed[index] = _shifted_energies(
                 problem, target, base, index, eps, watch)
     spent = 2 * base.size
-    outside = np.isnan(plus) | np.isnan(minus)  # a move left the loss's domain
+    # a move left the loss's domain (E = NaN): it counts as crossing, whatever the watch says
+    outside = np.isnan(plus) | np.isnan(minus)
     right = (plus - base_energy) / eps
     left = (base_energy - minus) / eps
     numeric = (plus - minus) / (2 * eps)
