@@ -1646,6 +1646,43 @@ def test_a_value_right_to_the_decimals_required_but_not_to_those_written_is_name
                                  "no common slip matches the others"]
 
 
+@pytest.mark.parametrize("path, written, hinted", [
+    # a 2×3×3×2 (N×H×W×C) map written channels-first: the layout is named
+    ("conv2d_1.delta_in", np.zeros((2, 2, 3, 3)), True),
+    ("conv2d_1.output", np.zeros((2, 2, 2, 2)).transpose(0, 3, 1, 2)[:, :, :, :1], False),
+    # a kernel gradient is not a map: no layout hint (HWIO is its own shape)
+    ("conv2d_1.grads.kernel", np.zeros((2, 2, 2, 2)).reshape(2, 8), False),
+])
+def test_a_channels_first_answer_to_a_channels_last_problem_names_the_layout(
+        tmp_path, path, written, hinted):
+    problem = write_json(tmp_path / "p.json", {
+        "layout": "nhwc", "input": np.ones((2, 3, 3, 2)).tolist(),
+        "layers": [{"type": "conv2d", "kernel": np.ones((2, 2, 2, 2)).tolist()}],
+        "delta": np.ones((2, 2, 2, 2)).tolist()})
+    answers = write_json(tmp_path / "a.json", {path: written.tolist()})
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
+    assert result.exit_code == 2
+    assert ('hint: the problem is channels-last ("layout": "nhwc"): give this map as '
+            '2×3×3×2, its channels on the last axis' in result.stderr) == hinted
+
+
+def test_a_note_names_its_cells_when_a_rounding_is_the_other_wrong_cell(tmp_path):
+    # [1,1] is a rounding (its own note names it), [2,1] right to 2 decimals and wrong past
+    # them: each note names its cell, the second one too
+    problem = write_json(tmp_path / "p.json", {
+        "input": [[0, 0, 0], [0, 1.25, 0], [0, 0.125, 0]], "layers": [{"type": "relu"}],
+        "delta": [[1, 1, 1], [1, 1, 1], [1, 1, 1]], "grading": {"min_decimals": 2}})
+    answers = write_json(tmp_path / "a.json", {"relu_1.output": [[0, 0, 0], [0, 1.2, 0],
+                                                                  [0, "0.130", 0]]})
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "  → right to the 1 decimal written in [1,1]; 2 are required (the grading block's " \
+           "min_decimals)" in lines
+    assert "  → right to the 2 decimals required in [2,1], wrong in the digits written past " \
+           "them" in lines
+
+
 def test_a_whole_number_short_of_the_decimals_required_is_wrong_and_named(tmp_path):
     # the contract: "a value that is right at the decimals written but has fewer than
     # min_decimals is wrong"; 1 for 0.996 at 2 decimals was right, judged as 1.00
@@ -1658,7 +1695,8 @@ def test_a_whole_number_short_of_the_decimals_required_is_wrong_and_named(tmp_pa
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert "2/4 cells right" in lines  # 0 for 0 and 2 for 2: the values themselves
-    assert "  → right to the whole number written; 2 decimals are required" in lines
+    assert "  → right to the whole number written; 2 decimals are required (the grading " \
+           "block's min_decimals)" in lines
     # the same with decimals: 1.0 is a rounding, named as one
     answers = write_json(tmp_path / "b.json", {"relu_1.output": [[1.0, 0.0, 0, 2]]})
     result = CliRunner().invoke(app, ["check", str(problem), str(answers)])

@@ -861,8 +861,11 @@ def test_the_sample_exam_grades_as_documented():
     assert result.exit_code == 1
     rows = {r["student"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
     assert {name: (r["points"], r["percent"]) for name, r in rows.items()} == {
-        "ana": ("2.25", "11.25"), "ben": ("18", "90.00"), "cleo": ("9", "45.00")}
+        "ana": ("6", "30.00"), "ben": ("18", "90.00"), "cleo": ("9", "45.00")}
     assert "right to the 2 decimals written; 3 are required" in rows["ana"]["diagnoses"]
+    # her steps exact from her own rounded answers: carried forward, her roundings not
+    assert rows["ana"]["carried_forward"].split() == [
+        "dense_1.grads.bias", "maxpool2d_1.delta_in", "conv2d_1.grads.bias"]
     assert rows["ben"]["wrong_paths"] == "sigmoid_1.delta_in"
     assert rows["ben"]["carried_forward"].split() == [
         "dense_1.grads.weights", "dense_1.grads.bias", "dense_1.delta_in",
@@ -1221,7 +1224,7 @@ def test_the_grading_benchmark_writes_a_class_that_grades(tmp_path):
     files = write_class(tmp_path, 8)
     result = invoke("check", EXAM, *files, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert [r["percent"] for r in rows] == ["11.25", "90.00", "45.00", "100.00"] * 2
+    assert [r["percent"] for r in rows] == ["30.00", "90.00", "45.00", "100.00"] * 2
 
 
 def test_a_slip_is_still_found_beside_rounded_cells(tmp_path):

@@ -137,6 +137,22 @@ def test_points_on_a_tensor_a_cell_and_a_missing_path(tmp_path):
     assert entry["missing"] == ["conv2d_1.grads.bias"]
 
 
+def test_a_tensor_outside_the_points_says_it_earns_none(tmp_path):
+    # all 3 required points earned; the wrong output is not in points: 100 %, still wrong
+    grading = {"points": {"conv2d_1.grads.bias": 3}}
+    answers = {"conv2d_1.grads.bias": 0.5, "conv2d_1.output": [[0, 0], [0, 0]]}
+    code, entry, _ = grade(tmp_path, CONV, grading, answers)
+    assert (code, entry["score"]) == (1, 1.0)
+    assert [(t["path"], t["points"], t["max_points"]) for t in entry["tensors"]] == [
+        ("conv2d_1.grads.bias", 3, 3), ("conv2d_1.output", 0, 0)]
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json")])
+    assert "conv2d_1.output  (2×2)  · no points (not in the grading block)" in result.stdout
+    (tmp_path / "b.json").write_text(json.dumps(answers))
+    sheet = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json"),
+                                str(tmp_path / "b.json")]).stdout
+    assert "conv2d_1.output (no points):" in " ".join(sheet.split())
+
+
 def test_points_on_one_part_are_shared_by_its_cells(tmp_path):
     # delta_in[0] is row 0, [1, 0.5, 0]: its point is a third a cell
     grading = {"points": {"conv2d_1.delta_in[0]": 1, "conv2d_1.grads.bias": 2}}
@@ -307,21 +323,68 @@ def test_a_wrong_input_carries_forward_with_the_true_or_the_implied_delta(
     assert (entry["points"], entry["max_points"]) == (points, 4)
 
 
-def test_a_rounded_answer_is_not_carried_forward(tmp_path):
-    # true r.delta_in = a.delta_in = [[0.125, 0.25]]; the student's r.delta_in 0.1 implies
-    # a.delta_in 0.1, but 0.1 carries 1 decimal of the 2 required: wrong either way
+def test_a_wrong_input_is_named_as_a_source_only_where_it_counts(tmp_path):
+    # input [[1, -2]] → relu r → flatten f → dense d (weights [[0.5, -1]]), delta [1]: the
+    # student's r.output [[1, 0.5]] is wrong, but a flatten's delta_in and a dense layer's
+    # do not depend on their input's values: r.delta_in [[0.7, 0]] is carried from
+    # d.delta_in alone, and d.delta_in's own wrong 0.7 is not held to r.output at all
+    problem = {"input": [[1, -2]],
+               "layers": [{"type": "relu", "name": "r"}, {"type": "flatten", "name": "f"},
+                          {"type": "dense", "name": "d", "weights": [[0.5, -1]], "bias": [0]}],
+               "delta": [1]}
+    grading = {"carry_forward": True, "min_decimals": 0}
+    answers = {"r.output": [[1, 0.5]], "d.delta_in": [0.7, -1], "r.delta_in": [[0.7, 0]]}
+    code, entry, _ = grade(tmp_path, problem, grading, answers)
+    assert code == 1
+    assert carried_cells(entry) == {"r.delta_in": [[0, 0]]}
+    tensors = {t["path"]: t for t in entry["tensors"]}
+    assert tensors["r.delta_in"]["carried_from"] == ["d.delta_in"]
+    assert not any("r.output" in note for note in tensors["d.delta_in"]["notes"])
+
+
+def test_the_grade_sheet_counts_carried_cells_beside_the_right_ones(tmp_path):
+    # the answers above: 3 cells right and 1 carried forward of 6, scored 4/6 without points
+    problem = {"input": [[1, -2]],
+               "layers": [{"type": "relu", "name": "r"}, {"type": "flatten", "name": "f"},
+                          {"type": "dense", "name": "d", "weights": [[0.5, -1]], "bias": [0]}],
+               "delta": [1], "grading": {"carry_forward": True, "min_decimals": 0}}
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    (tmp_path / "ann.json").write_text(json.dumps(
+        {"r.output": [[1, 0.5]], "d.delta_in": [0.7, -1], "r.delta_in": [[0.7, 0]]}))
+    (tmp_path / "bo.json").write_text(json.dumps({"r.output": [[1, 0]]}))
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "ann.json"),
+                                 str(tmp_path / "bo.json")])
+    rows = {line.split()[0]: line.split()[1:3] for line in result.stdout.splitlines()
+            if line.startswith(("ann ", "bo "))}
+    assert rows == {"ann": ["66.7%", "3+1↻/6"], "bo": ["100.0%", "2/2"]}
+
+
+@pytest.mark.parametrize("r_delta_in, a_delta_in, carried, score", [
+    # r.delta_in 0.1 implies exactly 0.1: a.delta_in's 0.1, a rounding of the true 0.125, is
+    # right only as the value itself, and it is that value: carried forward
+    (0.1, "0.1", {"a.delta_in": [[0, 0]]}, 0.75),
+    # r.delta_in 0.1004 implies 0.1004 (± half its last unit): 0.1 is not that value
+    ("0.1004", "0.1", {}, 0.5),
+    # 0.10 carries the 2 decimals required and is right for either
+    (0.1, "0.10", {"a.delta_in": [[0, 0]]}, 0.75),
+    ("0.1004", "0.10", {"a.delta_in": [[0, 0]]}, 0.75),
+])
+def test_a_short_answer_is_carried_forward_only_as_the_value_implied(
+        tmp_path, r_delta_in, a_delta_in, carried, score):
+    # true r.delta_in = a.delta_in = [[0.125, 0.25]]; min_decimals 2; r.delta_in has no
+    # upstream answer (the delta is given), so its own wrong cell is never carried
     problem = {"input": [[1, 2]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
                                               {"type": "relu", "name": "r"}],
                "delta": [[0.125, 0.25]]}
     grading = {"carry_forward": True, "min_decimals": 2,
                "points": {"r.delta_in": 1, "a.delta_in": 1}}
-    _, short, _ = grade(tmp_path, problem, grading,
-                        '{"r.delta_in": [[0.1, 0.25]], "a.delta_in": [[0.1, 0.25]]}')
-    assert [t["rounded"] for t in short["tensors"]] == [[[0, 0]], [[0, 0]]]
-    assert carried_cells(short) == {} and short["score"] == 0.5
-    _, full, _ = grade(tmp_path, problem, grading,
-                       '{"r.delta_in": [[0.1, 0.25]], "a.delta_in": [[0.10, 0.25]]}')
-    assert carried_cells(full) == {"a.delta_in": [[0, 0]]} and full["score"] == 0.75
+    _, entry, _ = grade(tmp_path, problem, grading,
+                        f'{{"r.delta_in": [[{r_delta_in}, 0.25]], '
+                        f'"a.delta_in": [[{a_delta_in}, 0.25]]}}')
+    assert carried_cells(entry) == carried and entry["score"] == score
+    # a carried cell is no longer a rounding; one not carried still is, when it is one
+    rounded = [t["rounded"] for t in entry["tensors"]]
+    assert rounded[1] == ([] if carried or a_delta_in == "0.10" else [[0, 0]])
 
 
 # --------------------------------------------------------------------------- answers' forms

@@ -341,7 +341,8 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
     shape = "×".join(map(str, check.shape)) if check.shape else "a number"
     title = Text.assemble((check.path, "bold"), f"  ({shape})")
     if check.weights is not None:
-        title.append(f"  · {points_text(check.earned)}/{points_text(check.possible)} points",
+        title.append(f"  · {points_text(check.earned)}/{points_text(check.possible)} points"
+                     if check.possible else "  · no points (not in the grading block)",
                      style="bold")
     parts: list[RenderableType] = []
     if not check.answered.any():
@@ -451,7 +452,8 @@ def _notes(result: FileCheck, tolerance: Tolerance, base: int = 0) -> str:
             continue  # listed under "missing"
         name = check.path
         if check.weights is not None:
-            name += f" {points_text(check.earned)}/{points_text(check.possible)}"
+            name += (f" {points_text(check.earned)}/{points_text(check.possible)}"
+                     if check.possible else " (no points)")
         words = "; ".join(tensor_notes(check, tolerance, first_slip_only=True))
         groups.setdefault(words, []).append(name)
     notes = [", ".join(names) + (f": {words}" if words else "")
@@ -488,7 +490,9 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
         score = (f"{half_up_text(100 * result.exact_score, 1)}%"
                  if result.exact_score is not None else "—")
         status = Text(result.status, style="green" if result.status == "right" else "red")
+        # cells carried forward earn their credit: counted beside the right ones, as the score
         earned = (f"{points_text(result.earned)}/{points_text(result.possible)}" if by_points
+                  else f"{result.right}+{result.carried}↻/{result.total}" if result.carried
                   else f"{result.right}/{result.total}")
         rows.append((name, Text(score), Text(earned), status,
                      Text(_notes(result, tolerance, int(one_based)))))

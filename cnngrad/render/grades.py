@@ -106,29 +106,33 @@ def unexplained_notes(check: TensorCheck, tolerance: Tolerance,
     if not check.diagnosed or check.diagnoses:
         return []
     wrong = int((check.wrong & ~check.rounded).sum())
+    # a note names its cells unless they are every wrong cell, the rounded ones counted too
+    # (their own note names them)
+    all_wrong = int(check.wrong.sum())
     flipped = [index for index, _, _ in check.cells(check.sign_flipped)]
     notes = []
     # (a single number with its sign flipped is the sign_flipped slip itself, not a cell)
     if flipped:
         if base is None:
-            notes.append(f"the sign is flipped in {len(flipped)} of the {wrong} wrong cells"
-                         if len(flipped) < wrong else
-                         "the sign is flipped in the wrong cell" if wrong == 1 else
-                         f"the sign is flipped in all {wrong} wrong cells")
+            notes.append(f"the sign is flipped in {len(flipped)} of the {all_wrong} wrong cells"
+                         if len(flipped) < all_wrong else
+                         "the sign is flipped in the wrong cell" if all_wrong == 1 else
+                         f"the sign is flipped in all {all_wrong} wrong cells")
         else:
             notes.append(f"the sign is flipped in {_named_cells(check, check.sign_flipped, base)}" +
-                         (f" ({len(flipped)} of the {wrong} wrong cells)"
-                          if len(flipped) < wrong else ""))
+                         (f" ({len(flipped)} of the {all_wrong} wrong cells)"
+                          if len(flipped) < all_wrong else ""))
     decimals = tolerance.min_decimals
     whole = int(check.whole_short.sum())
     if whole:
         notes.append(f"right to the whole number written"
-                     f"{_which_cells(check, check.whole_short, wrong, base)}; {decimals} "
-                     f"decimal{'s are' if decimals > 1 else ' is'} required")
+                     f"{_which_cells(check, check.whole_short, all_wrong, base)}; {decimals} "
+                     f"decimal{'s are' if decimals > 1 else ' is'} required "
+                     f"({tolerance.min_decimals_from})")
     past = int(check.past_required.sum())
     if past:
         notes.append(f"right to the {decimals} decimal{'s' if decimals > 1 else ''} required"
-                     f"{_which_cells(check, check.past_required, wrong, base)}, wrong in the "
+                     f"{_which_cells(check, check.past_required, all_wrong, base)}, wrong in the "
                      f"digits written past them")
     if len(flipped) + past + whole < wrong:
         notes.append("no common slip matches" + (" the others" if flipped or past or whole

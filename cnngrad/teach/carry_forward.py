@@ -543,10 +543,7 @@ class StudentValues:
                 return trace.shown(run_step(layer.spec, args)[0])
             return _implied(output_of, xs, moves, sources)
         delta_out, delta_sources, delta_moves = self.delta_out_of(index)
-        sources.merge(delta_sources)
-        if not sources:
-            return None
-
+        input_sources, sources = sources, _Used().merge(delta_sources)
         args = [*xs, delta_out]
 
         def backward_of(moved):  # every value of the step: its delta_in(s) and gradients
@@ -559,9 +556,18 @@ class StudentValues:
                 parts["delta_in" + (f".{entry}" if entry else "")] = trace.shown(summed)
             return parts
 
+        if not (input_sources or sources):
+            return None
         values = backward_of(args)
         part = rest if kind == "grads" else "delta_in" + (f".{key}" if key else "")
         if part not in values:
+            return None
+        # the student's inputs are named only where they count: a conv's delta_in or a
+        # flatten's is the same from the true inputs, a relu's where its mask is unchanged
+        if input_sources and not _same(backward_of([*layer.inputs, delta_out])[part],
+                                       values[part]):
+            sources = input_sources.merge(sources)
+        if not sources:
             return None
         # the moves serve every value of the layer's step (delta_in and each gradient): one
         # set of moves for all of them, made when the first one's spread is asked for
@@ -600,6 +606,12 @@ def _implied(evaluate: Callable[[list[np.ndarray]], np.ndarray | None],
     step = functools.cache(lambda: _step_moves(lambda moved: {"": evaluate(moved)}, args,
                                                moves))
     return Implied(np.asarray(value), used, lambda: _part(step(), ""))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal to the last bit (or as fractions), shape and all."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.all(a == b))
 
 
 def _input_names(layer: LayerTrace) -> tuple[str, ...]:

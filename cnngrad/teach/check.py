@@ -1112,7 +1112,9 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
         if path not in grouped:
             result.tensors.append(_unanswered(path, context.truth(path)))
     for check in result.tensors:
-        check.weights = weights.get(check.path)  # shared, never written to
+        # shared, never written to; with points, a tensor outside them is worth 0 points
+        check.weights = weights.get(check.path) if not weights or check.path in weights else \
+            np.full(check.truth.shape, Fraction(0), dtype=object)
         check.axes, check.grid_order = context.cached(
             f"grid view {check.path}", lambda: grid_view(trace, check.path, check.shape))
     if grading.carry_forward:
@@ -1210,7 +1212,9 @@ def _unanswered(path: str, truth: np.ndarray) -> TensorCheck:
 
 def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> None:
     """Mark each wrong cell that is right for the value the student's own upstream answers
-    imply (:mod:`cnngrad.teach.carry_forward`); rounded cells stay rounded.  The values
+    imply (:mod:`cnngrad.teach.carry_forward`).  A rounding (right to the decimals written,
+    short of those required) is carried only when it is exactly the value implied, as a short
+    value is right only as the true value itself; it is then no longer a rounding.  The values
     implied through the tensors the student did not answer are tried first, then (when they
     leave a wrong cell) those one step upstream with the true value of every tensor not
     answered, then those from the delta_in of the layer reading a layer's output where the
@@ -1226,7 +1230,7 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
                 StudentValues(trace, answers, chain=False, min_decimals=least),
                 StudentValues(trace, answers, reader_first=True, min_decimals=least))
     for check in answers.values():
-        candidates = check.answered & ~check.right & ~check.rounded
+        candidates = check.answered & ~check.right
         if not candidates.any():
             continue
         cells = np.flatnonzero(candidates.reshape(-1))
@@ -1248,6 +1252,7 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
         carried = np.zeros(check.truth.size, dtype=bool)
         carried[cells[matches]] = True
         check.carried = carried.reshape(check.truth.shape)
+        check.rounded = check.rounded & ~check.carried
         check.implied = implied.value
         check.carried_from = implied.sources
 
@@ -1490,6 +1495,9 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
             matches.append(slip.describe(context.trace))
     if matches:
         return "it " + "; it ".join(matches)
+    hint = _channels_first_hint(context.trace, entry.path, written.shape)
+    if hint:
+        return hint
     layer = entry.path.partition(".")[0] + "."
     same = [path for path in known_paths(context.trace)
             if path.startswith(layer) and path != entry.path
@@ -1497,6 +1505,27 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
     if not same or not written.shape:
         return None
     return f"{shape_text(written.shape)} is the shape of {' and '.join(same)}"
+
+
+def _channels_first_hint(trace: Trace, path: str, shape: tuple[int, ...]) -> str | None:
+    """A map of a channels-last problem written channels-first (2×2×3×3 for 2×3×3×2): say
+    the layout."""
+    layout = trace.layout
+    name, _, rest = path.partition(".")
+    kind = rest.partition(".")[0]
+    layer = next((layer for layer in trace.layers if layer.name == name), None)
+    if not layout.channels_last or layer is None or kind not in ("output", "delta_out",
+                                                                  "delta_in"):
+        return None
+    internal = (layer.inputs[0] if kind == "delta_in" else layer.output).shape
+    expected = layout.display_shape(internal)
+    if not layout.is_map(internal) or len(expected) == layout.spatial:
+        return None  # a vector, or a map of one channel shown without its channel axis
+    lead = len(expected) - layout.spatial - 1  # the batch axis, when shown
+    if shape != expected[:lead] + expected[-1:] + expected[lead:-1]:
+        return None
+    return (f"the problem is channels-last (\"layout\": \"nhwc\"): give this map as "
+            f"{shape_text(expected)}, its channels on the last axis")
 
 
 def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
