@@ -553,6 +553,39 @@ def _bare_fraction(text: str, slash: int) -> str | None:
     return f"{numerator.group().strip()}/{denominator.group(1)}"
 
 
+#: A word where a JSON value was expected, and what to write instead.
+_BARE_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _value_hint(text: str, pos: int) -> str | None:
+    """What is wrong with the text where a JSON value was expected: a number JSON does not
+    write that way (.5, +1, a lone minus), NaN or infinity, a bare word."""
+    at = text[pos:pos + 2]
+    if at[:1] == "." and at[1:2].isdigit():
+        return f"JSON numbers start with a digit: write 0{_number_at(text, pos)}"
+    if at[:1] == "+":
+        return f"JSON numbers have no plus sign: write {_number_at(text, pos + 1) or 'the number'}"
+    if at[:1] == "-" and not at[1:2].isdigit():
+        return "a minus sign must be followed by the number's digits"
+    word = _BARE_WORD_RE.match(text, pos)
+    if word is None:
+        return None
+    if word.group().lower() in ("nan", "inf", "infinity"):
+        return "NaN and infinity are not allowed: every element must be a finite number"
+    if word.group().lower() in ("true", "false", "null", "none"):
+        return "JSON writes true, false and null in lower case (null, not None)"
+    return ("a value is a number (0.5), a string in double quotes (\"1/3\"), a list, an "
+            "object, true, false or null")
+
+
+def _number_at(text: str, pos: int) -> str:
+    """The run of number characters from ``pos`` (``.5``, ``1e-3``), at most 40."""
+    end = pos
+    while end < min(len(text), pos + 40) and text[end] in "0123456789.eE+-":
+        end += 1
+    return text[pos:end]
+
+
 def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemError:
     exc = portable_json_error(exc, text)
     what = _JSON_MESSAGES.get(exc.msg, exc.msg[:1].lower() + exc.msg[1:])
@@ -579,8 +612,11 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
         hint = "JSON strings and keys use double quotes"
     elif at[:1] == "/" and (fraction := _bare_fraction(text, exc.pos)):
         hint = f"JSON has no fractions: write one as a string, \"{fraction}\""
-    elif before.endswith(",") and exc.msg.startswith(("Expecting value", "Expecting property")):
+    elif (before.endswith(",") and at[:1] in ("]", "}")
+          and exc.msg.startswith(("Expecting value", "Expecting property"))):
         hint = "JSON allows no comma after the last element; remove it"
+    elif exc.msg == "Expecting value":
+        hint = _value_hint(text, exc.pos)
     return ProblemError(what, where=f"line {exc.lineno}, column {exc.colno}", file=file, hint=hint)
 
 
@@ -874,13 +910,8 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
     hint = None
     if token and token[0] in UNICODE_MINUSES:
         hint = unicode_minus_hint(token[0])
-    elif re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+\.\d+", token):  # 1,000.5: thousands
-        hint = f"a number has no thousands separators: {token.replace(',', '')}"
-    elif re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+", token):  # 1,000: a decimal, or thousands?
-        hint = (f"a number has no comma: {token.replace(',', '.')} with a dot as the decimal "
-                f"point, or {token.replace(',', '')} without a thousands separator"
-                if token.count(",") == 1 else
-                f"a number has no thousands separators: {token.replace(',', '')}")
+    elif thousands := _thousands_hint(token):
+        hint = thousands
     elif re.fullmatch(r"[+-]?\d+,\d+", token):
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):
@@ -888,6 +919,19 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
     elif token.startswith("[") and token.endswith("]"):
         hint = "a tensor is nested JSON lists: drop the quotes around it"
     raise _BadNumber(f"{shown} is not a number", hint)
+
+
+def _thousands_hint(token: str) -> str | None:
+    """``1,000``: a decimal comma or a thousands separator (say both); ``1,000.5`` or
+    ``1,000,000``: thousands separators.  None for any other text."""
+    if re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+\.\d+", token):
+        return f"a number has no thousands separators: {token.replace(',', '')}"
+    if not re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+", token):
+        return None
+    if token.count(",") > 1:
+        return f"a number has no thousands separators: {token.replace(',', '')}"
+    return (f"a number has no comma: {token.replace(',', '.')} with a dot as the decimal "
+            f"point, or {token.replace(',', '')} without a thousands separator")
 
 
 def _number(value: object, exact: bool) -> float | Fraction:
@@ -1183,6 +1227,10 @@ def _decimal_comma(records: list[tuple[int, list[str]]], name: str) -> None:
     write them in many locales) with words that say so, not as a header row."""
     for row_number, cells in records:
         for column, cell in enumerate(cells, start=1):
+            if thousands := _thousands_hint(cell):  # 1,000: which of the two is not known
+                raise ProblemError(f"{cell!r} is not a number",
+                                   where=f"row {row_number}, column {column}", file=name,
+                                   hint=thousands)
             if _DECIMAL_COMMA_RE.fullmatch(cell):
                 raise ProblemError(
                     f"{cell!r} is not a number: it is written with a decimal comma",
@@ -1263,6 +1311,12 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     first_row, first_cells = records[0]
     if any(first_cells) and not any(_is_numeric_cell(cell) for cell in first_cells):
         column = next(i for i, cell in enumerate(first_cells, start=1) if cell)
+        separator = _foreign_separator(first_cells[column - 1])
+        if separator is not None:
+            raise ProblemError(f"{first_cells[column - 1]!r} is not a number: its numbers are "
+                               f"separated by {separator!r}", where=f"row {first_row}, column "
+                               f"{column}", file=shown, hint="separate the cells with commas "
+                               "(or semicolons, tabs or spaces)")
         raise ProblemError(f"{first_cells[column - 1]!r} is not a number: this looks like a "
                            "header row; remove it", where=f"row {first_row}, column {column}",
                            file=shown)
@@ -1278,6 +1332,18 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
             raise ProblemError("empty cell",
                                where=f"row {row_number}, column {cells.index('') + 1}", file=shown)
     return records, shown
+
+
+def _foreign_separator(cell: str) -> str | None:
+    """The one character between numbers in a cell that is numbers run together by a
+    separator CSV does not take (``0.5|1|2``: ``|``), else None."""
+    parts = re.split(r"\s*([^\w\s.+\-/])\s*", cell.strip())
+    numbers, separators = parts[::2], set(parts[1::2])
+    if len(numbers) < 2 or len(separators) != 1:
+        return None
+    if not all(_DECIMAL_RE.fullmatch(part) or _FRACTION_RE.fullmatch(part) for part in numbers):
+        return None
+    return separators.pop()
 
 
 def _ends_every_row(rows: Iterable[list[str]]) -> bool:

@@ -567,6 +567,14 @@ CORPUS = [
         files={"x.csv": "1,2,3\n4,5\n7,8,9\n"}, file="x.csv"),
     bad("csv-header", short(input={"csv": "x.csv"}), "row 1, column 1", "header row",
         files={"x.csv": "a,b,c\n1,2,3\n4,5,6\n7,8,9\n"}, file="x.csv"),
+    # 1,000: a decimal comma or a thousands separator, which is not known: both are said
+    bad("csv-thousands-or-decimal", short(input={"csv": "x.csv"}), "row 1, column 1",
+        "'1,000' is not a number", hint="1.000 with a dot as the decimal point, or 1000 without",
+        files={"x.csv": '"1,000",1\n1,2\n'}, file="x.csv"),
+    bad("csv-pipe-separated", short(input={"csv": "x.csv"}), "row 1, column 1",
+        "'1|2|3' is not a number: its numbers are separated by '|'",
+        hint="separate the cells with commas", files={"x.csv": "1|2|3\n4|5|6\n7|8|9\n"},
+        file="x.csv"),
     bad("csv-bad-cell", short(input={"csv": "x.csv"}), "row 3, column 2", "'x' is not a number",
         files={"x.csv": "1,2,3\n4,5,6\n7,x,9\n"}, file="x.csv"),
     bad("csv-nan-cell", short(input={"csv": "x.csv"}), "row 2, column 3", "not a finite",
@@ -605,6 +613,11 @@ CORPUS = [
     # --- results that overflow float64
     bad("overflow-result", short(input=[[1e300] * 3] * 3, kernel=[[1e300, 0], [0, 0]]),
         "conv2d_1.output", "overflows to infinity", hint="scale the numbers down"),
+    # the output where the overflow starts, not a delta of an earlier layer it reached
+    bad("overflow-where-it-starts", net(input=[[1, 2]], layers=[
+        {"type": "flatten"}, {"type": "dense", "weights": [[1e308, 1e308]]},
+        {"type": "dense", "weights": [[1], [1]]}], loss={"type": "mse", "target": [0, 0]}),
+        "dense_1.output", "overflows to infinity"),
     bad("overflow-loss", net(input=[[1e200] * 4] * 4,
                              layers=[{"type": "flatten"}],
                              loss={"type": "mse", "target": [-1e200] * 16}),

@@ -148,7 +148,7 @@ FAMILY_B_CASES = [
     bad("bce-target-shape", _with(BCE, loss={"target": [1, 0]}), "loss.target",
         "expected shape 4 (the output of flatten_1), got 2"),
     bad("bce-reduction", _with(BCE, loss={"reduction": "half_sum"}), "loss.reduction",
-        "unknown reduction 'half_sum'", hint="mean, sum"),
+        "unknown reduction 'half_sum' for bce (half_sum is mse's ½ Σ)", hint="allowed: mean, sum"),
     bad("bce-output-above-one", _with(BCE, input=[[0.5, 2], [1, 0]]), "loss",
         "bce needs probabilities in [0, 1], but flatten_1.output[1] is 2",
         hint="bce_with_logits"),

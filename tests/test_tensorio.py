@@ -768,6 +768,28 @@ def test_a_trailing_comma_reads_the_same_on_python_3_13(text, comma, kind, messa
     assert "comma" in caught.value.hint
 
 
+@pytest.mark.parametrize("value, hint", [
+    # the value after the comma is what is wrong, not the comma
+    ("nan", "NaN and infinity are not allowed: every element must be a finite number"),
+    ("Nan", "NaN and infinity are not allowed: every element must be a finite number"),
+    (".5", "JSON numbers start with a digit: write 0.5"),
+    (".5e-3", "JSON numbers start with a digit: write 0.5e-3"),
+    ("+1", "JSON numbers have no plus sign: write 1"),
+    ("-", "a minus sign must be followed by the number's digits"),
+    ("undefined", "a value is a number (0.5), a string in double quotes"),
+    ("None", "JSON writes true, false and null in lower case (null, not None)"),
+    ("]", "JSON allows no comma after the last element; remove it"),
+])
+@pytest.mark.parametrize("first", [False, True])
+def test_a_value_json_cannot_read_says_what_to_write(value, hint, first):
+    elements = f"[{value}, 1]" if first else f"[1, {value}]"
+    if first and value == "]":
+        return  # "[], 1]": another error
+    with pytest.raises(ProblemError) as caught:
+        load_json_document(f'{{"input": {elements}}}'.encode(), "p.json")
+    assert caught.value.hint.startswith(hint)
+
+
 def test_other_json_errors_are_left_as_they_are():
     error = json.JSONDecodeError("Expecting ',' delimiter", "[1 2]", 3)
     assert portable_json_error(error, "[1 2]") is error

@@ -715,8 +715,10 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
 def check_finite(trace, dtype: str = "float64", tensors=None) -> None:
     """Numbers too large for the float dtype overflow to inf (and inf − inf to NaN), which no
-    report can show as a number: name the first result that did, forward order, loss last.
-    ``tensors`` ((path, value) pairs, default every tensor of the trace) are those checked."""
+    report can show as a number: name the first result that did, in the order they were
+    computed (the outputs in forward order, the loss, then the deltas and gradients from the
+    last layer back), where the overflow starts.  ``tensors`` ((path, value) pairs, default
+    every tensor of the trace) are those checked."""
     import math
 
     import numpy as np
@@ -733,7 +735,14 @@ def check_finite(trace, dtype: str = "float64", tensors=None) -> None:
     bad = [(path, value) for path, value in tensors if not finite(value)]
     if not bad:
         return
-    path, value = sorted(bad, key=lambda item: item[0] == "loss")[0]
+    index = {layer.name: k for k, layer in enumerate(trace.layers)}
+
+    def computed(item) -> tuple[int, int]:
+        name, _, rest = item[0].partition(".")
+        if item[0] == "loss":
+            return 1, 0
+        return (0, index[name]) if rest == "output" else (2, -index[name])
+    path, value = min(bad, key=computed)
     overflow = bool(np.isinf(value).any())
     what = "overflows to infinity" if overflow else "is NaN (an overflow such as inf − inf)"
     hint = ("float32 overflows beyond about 3.4e38: use --dtype float64" if dtype == "float32"

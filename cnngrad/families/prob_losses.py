@@ -15,7 +15,7 @@ from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
-from cnngrad.errors import DomainError, ShapeError
+from cnngrad.errors import DomainError, ShapeError, allowed_list
 from cnngrad.families.base import LossFamily, class_indices, written_text
 from cnngrad.layers import losses
 from cnngrad.problem import LossSpec, shape_text
@@ -52,8 +52,13 @@ def build_bce(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
         raise ctx.cell_error(raw["target"], "loss.target", index,
                              f"a {kind} target lies in [0, 1] (a probability), got "
                              f"{written_text(written[index])}")
-    reduction = ctx.choice(raw.get("reduction", "mean"), "loss.reduction",
-                           losses.BCE_REDUCTIONS, "reduction")
+    reduction = raw.get("reduction", "mean")
+    if reduction in losses.MSE_REDUCTIONS and reduction not in losses.BCE_REDUCTIONS:
+        # ½ Σ is the squared error's textbook form; a bce has none (sum is twice as much)
+        raise ctx.error("loss.reduction", f"unknown reduction {reduction!r} for {kind} "
+                                          f"({reduction} is mse's ½ Σ)",
+                        allowed_list(losses.BCE_REDUCTIONS))
+    reduction = ctx.choice(reduction, "loss.reduction", losses.BCE_REDUCTIONS, "reduction")
     return ProbLossSpec(type=kind, target=layout.to_internal(target, out_shape),
                         reduction=reduction, target_given=target, file=ctx.file,
                         last_name=last_name, layout=layout)
