@@ -935,11 +935,37 @@ def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
     if found is None:
         return exc
     reader, family = found
+    after = _map_layer_after_vectors(raw_layers)
+    if after is not None:  # no way to write the input makes this network valid
+        exc.hint = (f"{after[1]} reads maps but comes after {after[0]}, whose output is a "
+                    f"vector: a network's map layers come before its flatten and dense "
+                    f"layers")
+        return exc
     row = "write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or N×C×H×W)"
     exc.hint = (f'{row}, and put {{"type": "flatten"}} before {reader}, which reads vectors; '
                 f"N vectors: N×1×1×K" if family.reads_vectors else
                 f"{row}, which the flatten layer makes a vector of K; N vectors: N×1×1×K")
     return exc
+
+
+def _map_layer_after_vectors(raw_layers: list) -> tuple[str, str] | None:
+    """(a layer whose output is a vector, a later map layer) in a chain of layers that name
+    no inputs, else None: the names given or by default."""
+    counts: dict[str, int] = {}
+    vector_layer = None
+    for raw in raw_layers:
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        if not isinstance(kind, str) or kind not in LAYERS or "input" in raw or "inputs" in raw:
+            return None
+        counts[kind] = counts.get(kind, 0) + 1
+        name = raw.get("name")
+        name = name if isinstance(name, str) and name else f"{kind}_{counts[kind]}"
+        family = layer_family(kind)
+        if vector_layer is not None and family.spatial is not None:
+            return vector_layer, name
+        if vector_layer is None and (family.reads_vectors or family.makes_vectors):
+            vector_layer = name
+    return None
 
 
 def _vector_reader(raw_layers: Any) -> tuple[str, Any] | None:

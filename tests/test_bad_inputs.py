@@ -392,6 +392,12 @@ CORPUS = [
         {"type": "maxpool2d", "input": "input", "size": 1}], "delta": [1]},
         "input", "rank 2 to 4", hint="write the vector as one row, [[…]] (an input is a map: "
                                      "H×W, C×H×W or N×C×H×W), which the flatten layer makes"),
+    # a map layer after a dense one in a chain: no input makes it valid, and that is said
+    bad("input-vector-then-pool-after-dense", {"input": [1, 2, 3, 4], "layers": [
+        {"type": "dense", "weights": [[1, 1, 1, 1]] * 4}, {"type": "maxpool2d", "size": 2}],
+        "delta": [1]}, "input", "rank 2 to 4",
+        hint="maxpool2d_1 reads maps but comes after dense_1, whose output is a vector: a "
+             "network's map layers come before its flatten and dense layers"),
     # a vector input (no map layer) fed to a layer that needs a map
     bad("vector-input-to-upsample", {"input": [1, 2, 3], "layers": [
         {"type": "upsample", "scale": 2}], "delta": [1, 1, 1, 1, 1, 1]}, "layers[0]",
