@@ -5,7 +5,11 @@ csv/markdown/latex rows formatted a group at a time.  Each is held to its plain 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,6 +183,22 @@ def test_big_and_small_tensors_write_the_same_bytes_and_values(monkeypatch, shap
     # full float64 precision: float32 values read back exactly (not their shortest float32)
     assert np.array_equal(np.array(json.loads(orjson_text)), values.astype(np.float64))
     assert np.array(json.loads(orjson_text)).shape == shape
+
+
+def test_a_block_orjson_s_numpy_writer_aborts_on_is_written(tmp_path):
+    # a 33×131 delta_in of an avgpool2d: orjson 3.12–3.13's OPT_SERIALIZE_NUMPY corrupted
+    # memory on it and the process aborted (exit 134, no output); in a child process, so
+    # that such an abort fails this test rather than the test run
+    pytest.importorskip("orjson")
+    block = Path(__file__).parent / "data" / "orjson-abort-block.npy"
+    out = tmp_path / "block.json"
+    script = ("import sys, numpy as np; from cnngrad.render import json_result; "
+              "open(sys.argv[2], 'w').write(json_result.dumps(np.load(sys.argv[1])))")
+    done = subprocess.run([sys.executable, "-c", script, str(block), str(out)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.array(json.loads(out.read_text())), np.load(block))
 
 
 def test_matrix_rows_are_lines_and_objects_indented():

@@ -236,9 +236,11 @@ def _row_writer(size: int, dtype: np.dtype):
             if start:
                 yield separator
             if orjson is not None:
-                # float32 is widened first: its values, not its shortest float32 digits
-                compact = orjson.dumps(np.ascontiguousarray(chunk, dtype=target),
-                                       option=orjson.OPT_SERIALIZE_NUMPY)
+                # float32 is widened first: its values, not its shortest float32 digits.  As
+                # Python numbers: orjson 3.12 and 3.13's own numpy writer (OPT_SERIALIZE_NUMPY)
+                # corrupts memory and aborts the process on some 2-D float64 blocks
+                # (tests/data/orjson-abort-block.npy); its list writer costs 12 ns a number more
+                compact = orjson.dumps(chunk.astype(target, copy=False).tolist())
                 text = compact[2:-2] if bare else compact[1:-1]
                 # orjson ≥ 3.9 writes 1e+16 where older ones wrote 1e16: one style whatever
                 # the version, the one float_text writes for small tensors
