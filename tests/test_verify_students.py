@@ -1106,12 +1106,36 @@ def batchnorm_dx_as_int(x, gamma, delta, eps):
     return dx.astype(int), dgamma, dbeta
 
 
+def batchnorm_float32(x, gamma, delta, eps):
+    # float32 throughout, as a student writes it (np.var's two passes)
+    x, gamma, delta = (a.astype(np.float32) for a in (x, gamma, delta))
+    axes = (0, 2, 3)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    inv_std = np.float32(1) / np.sqrt(var + np.float32(eps))
+    x_hat = (x - mean) * inv_std
+    d_hat = delta * gamma[None, :, None, None]
+    dx = inv_std * (d_hat - d_hat.mean(axis=axes, keepdims=True)
+                    - x_hat * (d_hat * x_hat).mean(axis=axes, keepdims=True))
+    return dx, (delta * x_hat).sum(axis=axes), delta.sum(axis=axes)
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+def test_a_right_float32_batch_norm_passes_every_case(seed):
+    # two values a channel used to be drawn as close as 1.23 and 1.26: dx, about ε/σ²·δ,
+    # lost its digits in float32 and a right implementation failed (seeds 9, 10, 14, ...)
+    report = run_battery(batchnorm_float32, "batchnorm2d_backward", seed=seed)
+    assert report.failed == []
+
+
 def test_an_integer_array_is_named_where_every_case_has_fractions():
-    # batch norm's cases are all of non-whole values: every one fails; a dx truncated to all
-    # zeros cannot tell an integer array from a dx never computed, and is not counted
+    # batch norm's cases are all of non-whole values: every one fails but the first, whose
+    # two values per channel make dx about ε/σ²·δ, under 1e-6 (its values are kept apart so
+    # that a float32 implementation can be held to it); a dx truncated to all zeros cannot
+    # tell an integer array from a dx never computed, and is not counted
     report = run_battery(batchnorm_dx_as_int, "batchnorm2d_backward")
-    assert len(report.failed) == 8
-    assert sum(not r.failures[0].got.any() for r in report.failed) == 3
+    assert len(report.failed) == 7
+    assert sum(not r.failures[0].got.any() for r in report.failed) == 2
     [slip] = report.slips
     assert (slip.output, slip.name, slip.matched, slip.of) == ("dx", "truncated_to_int", 5, 5)
 

@@ -739,10 +739,29 @@ _BATCHNORM_SHAPES = (
 )
 
 
+def _two_values_apart(x: np.ndarray) -> np.ndarray:
+    """``x`` with each channel of two values moved to at least 1 either side of a mean within
+    [−1, 1].  With two values per channel dx is what is left of δ − mean δ − x̂·mean(δ·x̂), about
+    ε/σ² of δ: two close values (σ = 0.015) make it so ill-conditioned that PyTorch's own
+    float32 batch norm missed the float64 answer by 6e-4 (its variance E[x²] − E[x]² loses
+    the digits); apart, a float32 implementation is within the tolerances, and every slip
+    still shows."""
+    if x.size // x.shape[1] != 2:
+        return x
+    x = x.copy()
+    for c in range(x.shape[1]):
+        pair = x[:, c].reshape(-1)
+        mean = np.clip(np.round(pair.mean(), 2), -1, 1)
+        half = max(abs(pair[1] - pair[0]) / 2, 1.0)
+        sign = 1.0 if pair[1] >= pair[0] else -1.0
+        x[:, c] = np.round(mean + sign * half * np.array([-1.0, 1.0]), 2).reshape(x[:, c].shape)
+    return x
+
+
 def _batchnorm_cases(rng, options) -> list[Case]:
     cases = []
     for corner, n, c, h, w in _BATCHNORM_SHAPES:
-        arrays = {"x": np.round(rng.normal(size=(n, c, h, w)) * 2 + 1, 2),
+        arrays = {"x": _two_values_apart(np.round(rng.normal(size=(n, c, h, w)) * 2 + 1, 2)),
                   "gamma": np.round(rng.normal(size=c) + 1, 2),
                   "beta": np.round(rng.normal(size=c), 2),
                   "delta": np.round(rng.normal(size=(n, c, h, w)), 2)}
