@@ -447,6 +447,17 @@ def conv1d_backward_not_reversed(x, w, delta, stride, padding, dilation):
     return conv1d_backward_right(x, w, delta, stride, padding, dilation, flip=True)
 
 
+def conv1d_backward_left_padding_both_sides(x, w, delta, stride, padding, dilation):
+    # padding[0] taken for both sides: right only where the two are equal or the windows
+    # never reach the right side's extra cells
+    return conv1d_backward_right(x, w, delta, stride, (padding[0], padding[0]), dilation)
+
+
+def test_a_conv1d_that_pads_the_right_side_as_the_left_fails():
+    report = run_battery(conv1d_backward_left_padding_both_sides, "conv1d_backward")
+    assert "asymmetric padding (0, 2)" in [r.case.corner for r in report.failed]
+
+
 def conv_t_backward_right(x, w, delta, stride, padding, output_padding, dilation, *,
                           rotate=False):
     # y[n, f, i·s + p·d − pad, j·s + q·d − pad] += x[n, c, i, j] · w[c, f, p, q]

@@ -858,6 +858,8 @@ _CONV1D_GEOMETRIES = (
     ("kernel size 2", 1, 1, 1, 4, 2, 1, (0, 0), 1),
     ("kernel size 3, padding (1, 1)", 1, 1, 1, 5, 3, 1, (1, 1), 1),
     ("asymmetric padding (2, 0)", 1, 1, 1, 5, 2, 1, (2, 0), 1),
+    # the last window reads both right padded cells: a right side taken as the left one shows
+    ("asymmetric padding (0, 2)", 1, 1, 1, 4, 3, 1, (0, 2), 1),
     ("stride 2, a leftover element", 1, 1, 1, 7, 2, 2, (0, 0), 1),
     ("dilation 2", 1, 1, 1, 7, 3, 1, (0, 0), 2),
     ("stride 3, leftover, asymmetric padding (0, 1)", 1, 1, 1, 9, 2, 3, (0, 1), 1),
