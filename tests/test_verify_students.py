@@ -740,6 +740,32 @@ def test_a_maximum_written_back_without_the_stride_is_named_in_every_failing_cas
         ("dx", "delta_not_strided", 12, 12)]
 
 
+def maxpool_last_maximum(x, delta, size, stride, padding):
+    # a scan keeping >=: each window's delta goes to its last maximum, not its first
+    xp = _pad_for_max(x, padding)
+    dxp = np.zeros(xp.shape)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(delta.shape[2]):
+                for j in range(delta.shape[3]):
+                    best, where = -np.inf, (0, 0)
+                    for r in range(size):
+                        for q in range(size):
+                            cell = xp[n, c, i * stride + r, j * stride + q]
+                            if cell >= best:
+                                best, where = cell, (r, q)
+                    dxp[n, c, i * stride + where[0], j * stride + where[1]] += delta[n, c, i, j]
+    h, w = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+def test_the_delta_sent_to_the_last_tied_maximum_is_named():
+    report = run_battery(maxpool_last_maximum, "maxpool2d_backward")
+    assert report.failed  # the tie cases
+    assert [(m.output, m.name, m.matched == m.of) for m in report.slips] == [
+        ("dx", "ties_last", True)]
+
+
 def maxpool_whole_window(x, delta, size, stride, padding):
     return avgpool_backward_nchw(x, delta, size, stride, padding) * size * size
 

@@ -482,6 +482,23 @@ def _assigned_maxima(x, delta, kh: int, kw: int, s: int, p: int) -> np.ndarray:
     return dx_padded[:, :, p:p + h, p:p + w]
 
 
+def _last_maxima(x, delta, kh: int, kw: int, s: int, p: int) -> np.ndarray:
+    """Max-pool dx with each window's delta added at its last maximum in reading order (a
+    scan keeping ``>=``, or an argmax over the reversed window), not the first."""
+    x_padded = _padded(x, p, -np.inf)
+    dx_padded = np.zeros(x_padded.shape)
+    n, c = np.indices(x.shape[:2])
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            window = x_padded[:, :, i * s:i * s + kh, j * s:j * s + kw]
+            cells = window.reshape(*window.shape[:2], -1)
+            last = cells.shape[2] - 1 - cells[:, :, ::-1].argmax(axis=2)
+            rows, cols = np.divmod(last, window.shape[3])
+            np.add.at(dx_padded, (n, c, i * s + rows, j * s + cols), delta[:, :, i, j])
+    h, w = x.shape[2:]
+    return dx_padded[:, :, p:p + h, p:p + w]
+
+
 def _tie_slips(options: Options) -> Iterator[tuple[str, str]]:
     from cnngrad.teach.diagnose import SLIPS
 
@@ -500,6 +517,10 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
     for rule, words in _tie_slips(options):
         yield Alternative(f"ties_{rule}", words,
                           {"dx": maxpool2d_backward(x, delta, size, s, p, ties=rule)})
+    kh, kw = pair(size)
+    yield Alternative("ties_last", "matches the whole delta sent to the last of tied maxima "
+                      "(a scan keeping >=); PyTorch sends it to the first (a scan keeping >)",
+                      {"dx": _last_maxima(x, delta, kh, kw, s, p)})
     if s > 1:
         def backward(xs, ds, k, st, pd):
             return maxpool2d_backward(xs, ds, k, st, pd, ties=options.ties)
@@ -512,7 +533,6 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                           "(i·s, j·s) but its delta written back at (i, j): the stride left "
                           "out of the index the delta is added at",
                           {"dx": _written_without_stride(x, delta, size, s, p, options.ties)})
-    kh, kw = pair(size)
     yield Alternative("delta_to_whole_window", "matches the delta sent to every cell of the "
                       "window instead of to its maximum",
                       {"dx": avgpool2d_backward(x, delta * (kh * kw), size, s, p)})
