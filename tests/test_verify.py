@@ -1134,12 +1134,12 @@ def test_the_docs_show_the_real_output(name):
 
 def _documented_slips() -> dict[str, set[str]]:
     """verify.md's table of slips: op (or op family) -> the names in backticks of its row,
-    "bias slips" standing for the five bias slips."""
+    "bias slips" standing for the six bias slips."""
     import re
 
     docs = (ROOT / "docs" / "verify.md").read_text(encoding="utf-8")
     bias = {"bias_forgotten", "bias_not_summed_over_batch", "bias_first_image_only",
-            "bias_last_image_only", "bias_per_position"}
+            "bias_last_image_only", "bias_per_position", "bias_averaged"}
     rows = {}
     for line in docs.split("| op | slips named |", 1)[1].split("\n\n", 1)[0].splitlines():
         cells = line.split(" | ")

@@ -734,6 +734,18 @@ def test_a_sum_assigned_in_a_loop_over_windows_or_images_is_named(fn, op, output
     assert named[(output, slip)].matched == named[(output, slip)].of
 
 
+def conv_backward_db_averaged(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw, delta.mean(axis=(0, 2, 3))
+
+
+def test_a_bias_gradient_averaged_instead_of_summed_is_named():
+    # it was "no known slip matches" (only dividing by N was named, batch_mean)
+    report = run_battery(conv_backward_db_averaged, "conv2d_backward")
+    assert [(m.output, m.name, m.matched == m.of) for m in report.slips] == [
+        ("db", "bias_averaged", True)]
+
+
 def test_a_maximum_written_back_without_the_stride_is_named_in_every_failing_case():
     report = run_battery(maxpool_write_without_stride, "maxpool2d_backward")
     assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [

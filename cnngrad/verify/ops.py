@@ -258,6 +258,11 @@ def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
     if spatial and np.prod(delta.shape[2:]) > 1:
         yield Alternative("bias_per_position", "matches the bias gradient per position "
                           "instead of summed over them", {name: delta.sum(axis=0)})
+    if delta.size > delta.shape[1]:  # a mean differs from the sum
+        every = (0,) + spatial
+        yield Alternative("bias_averaged", "matches the bias gradient averaged over the batch "
+                          "and positions (np.mean) instead of summed: each position adds its "
+                          "delta", {name: delta.mean(axis=every)})
 
 
 #: The words of dx cropped with ``[p:-p]``, which at padding 0 is empty (−0 is 0).
