@@ -232,6 +232,29 @@ def conv_backward_naive_uncropped(dout, cache):
     return conv_backward_uncropped(x, w, dout, conv_param["stride"], conv_param["pad"])
 
 
+def conv_forward_naive_keeping_x_pad(x, w, b, conv_param):
+    out, cache = conv_forward_naive(x, w, b, conv_param)
+    pad = conv_param["pad"]
+    return out, cache + (np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))),)
+
+
+def conv_backward_naive_of_x_pad(dout, cache):
+    x, w, b, conv_param, x_pad = cache
+    return conv_backward_nchw(x, w, dout, conv_param["stride"], conv_param["pad"])
+
+
+def test_a_cache_of_the_user_s_own_forward_is_asked_for():
+    # cnngrad builds the assignment's cache, (x, w, b, conv_param): a backward unpacking the
+    # padded x its own forward keeps raises in every case, and is told to give --forward
+    report = run_battery(conv_backward_naive_of_x_pad, "conv2d_backward", style="cs231n")
+    assert {r.status for r in report.results} == {"raised"}
+    assert all("give your own forward with --forward NAME" in r.message
+               for r in report.results)
+    report = run_battery(conv_backward_naive_of_x_pad, "conv2d_backward", style="cs231n",
+                         forward=conv_forward_naive_keeping_x_pad)
+    assert report.ok
+
+
 def max_pool_forward_naive(x, pool_param):
     ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     n, c, h, w = x.shape

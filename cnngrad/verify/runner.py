@@ -390,7 +390,9 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
         call_words = call_words or call.shown
         before = [array.copy() for _, array in call.arrays]
         outcome = call_with_timeout(call.run, timeout, folders, cwd)
-        result = _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol)
+        result = _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol,
+                        cache_built=forward is None and style.name != "plain"
+                        and op.name.endswith("_backward"))
         if not outcome.timed_out:  # an abandoned call may still be writing
             result.changed = _changed(call.arrays, before)
         results.append(result)
@@ -409,7 +411,8 @@ def _changed(arrays: tuple[tuple[str, np.ndarray], ...], before: list[np.ndarray
                  if not np.array_equal(array, copy, equal_nan=array.dtype.kind in "fc"))
 
 
-def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> CaseResult:
+def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol, *,
+           cache_built: bool = False) -> CaseResult:
     if outcome.timed_out:
         return CaseResult(case, "timeout", f"did not return within {_g(timeout)} s "
                           "(abandoned; raise --timeout for a slow implementation)",
@@ -423,6 +426,11 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol) -> C
             if isinstance(exc, TypeError):
                 message += " — the call does not fit your function: " + _misfit_hint(op, style)
             return CaseResult(case, "raised", message, seconds=outcome.seconds)
+        if cache_built and isinstance(exc, ValueError) and "values to unpack" in str(exc):
+            # the cache cnngrad builds is the assignment's; a forward of the user's own may
+            # keep more in it (the padded x) or less
+            message += (" — your code unpacks a cache other than the one the assignment's "
+                        "forward builds: give your own forward with --forward NAME")
         return CaseResult(case, "raised", message, traceback=user_traceback(exc),
                           seconds=outcome.seconds)
     short = None
