@@ -841,6 +841,31 @@ def batchnorm_unbiased(x, gamma, delta, eps):
     return batchnorm_backward_formula(x, gamma, delta, eps, ddof=1)
 
 
+def batchnorm_unbiased_statistics_only(x, gamma, delta, eps):
+    # np.var(ddof=1) in the statistics, the textbook backward's means over m
+    from cnngrad.verify.ops import batchnorm_backward_formula
+
+    return batchnorm_backward_formula(x, gamma, delta, eps, ddof=1, backward_ddof=0)
+
+
+def batchnorm_dgamma_unbiased_dx_halved(x, gamma, delta, eps):
+    # dgamma has a named slip; dx, halved, has none
+    from cnngrad.verify.ops import batchnorm_backward_formula
+
+    dx, dgamma, dbeta = batchnorm_backward_formula(x, gamma, delta, eps, ddof=1)
+    right = batchnorm_backward_formula(x, gamma, delta, eps)[0]
+    return right * 0.37, dgamma, dbeta
+
+
+def test_an_output_no_slip_explains_is_said_beside_the_named_ones():
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(batchnorm_dgamma_unbiased_dx_halved, "batchnorm2d_backward")
+    assert [m.output for m in report.slips] == ["dgamma"]
+    lines = render_text(report, width=80).splitlines()
+    assert lines[-1] == "Slip:   dx: no known slip matches"
+
+
 def softmax_without_target(x, y):
     e = np.exp(x - x.max(axis=1, keepdims=True))
     p = e / e.sum(axis=1, keepdims=True)
@@ -872,6 +897,7 @@ MORE_WRONG = [
     (conv_backward_dw_first_image, "conv2d_backward", "dw", "first_image_only"),
     (conv_backward_kernel_transposed, "conv2d_backward", "dx", "kernel_transposed"),
     (batchnorm_unbiased, "batchnorm2d_backward", "dx", "unbiased_variance"),
+    (batchnorm_unbiased_statistics_only, "batchnorm2d_backward", "dx", "unbiased_variance"),
     (softmax_without_target, "softmax_cross_entropy_backward", "dx",
      "target_not_subtracted"),
     (conv1d_dilation_ignored, "conv1d_backward", "dx", "dilation_ignored"),
@@ -880,7 +906,7 @@ MORE_WRONG = [
 
 
 @pytest.mark.parametrize("fn, op, output, slip", MORE_WRONG,
-                         ids=[slip for _, _, _, slip in MORE_WRONG])
+                         ids=[fn.__name__ for fn, _, _, _ in MORE_WRONG])
 def test_more_slips_are_named(fn, op, output, slip):
     report = run_battery(fn, op)
     assert not report.ok

@@ -795,7 +795,8 @@ def _batchnorm_cases(rng, options) -> list[Case]:
 
 
 def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0,
-                               through_mean: bool = True, through_var: bool = True):
+                               through_mean: bool = True, through_var: bool = True,
+                               backward_ddof: int | None = None):
     """Batch norm's backward pass from its formula, statistics over ``axes``
     (default every axis but 1), with switches for its slips.
 
@@ -809,6 +810,9 @@ def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0
         1 for the unbiased variance (÷(m − 1)), a slip: PyTorch normalises by the biased one.
     through_mean, through_var : bool
         False treats that statistic as a constant (a slip).
+    backward_ddof : int, optional
+        The divisor's ddof in the path through the variance (default ``ddof``): 0 with
+        ``ddof=1`` is the unbiased variance in the forward pass only (a slip).
 
     Returns
     -------
@@ -828,7 +832,8 @@ def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0
     if through_mean:
         dx = dx - d_hat.mean(axis=axes, keepdims=True)
     if through_var:
-        dx = dx - x_hat * (d_hat * x_hat).sum(axis=axes, keepdims=True) / (count - ddof)
+        backward_ddof = ddof if backward_ddof is None else backward_ddof
+        dx = dx - x_hat * (d_hat * x_hat).sum(axis=axes, keepdims=True) / (count - backward_ddof)
     return (dx * inv_std, (delta * x_hat).sum(axis=channel_axes),
             delta.sum(axis=channel_axes))
 
@@ -868,6 +873,11 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
         yield Alternative("unbiased_variance", "matches the unbiased variance (÷(m − 1)); "
                           "batch norm normalises by the biased one (÷m)",
                           {"dx": dx, "dgamma": dgamma})
+        # np.var(ddof=1) in the statistics, the backward's means over m as the formula has
+        dx = batchnorm_backward_formula(x, gamma, delta, eps, ddof=1, backward_ddof=0)[0]
+        yield Alternative("unbiased_variance", "matches the unbiased variance (÷(m − 1)) in "
+                          "the statistics; batch norm normalises by the biased one (÷m)",
+                          {"dx": dx})
     if x.ndim > 2 and np.prod(x.shape[2:]) > 1 and x.shape[0] > 1:
         dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, eps, axes=(0,))
         yield Alternative("statistics_per_position", "matches statistics per position "

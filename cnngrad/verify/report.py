@@ -239,6 +239,14 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             lines += _wrap(f"{subject}{slip.description} — in {slip.matched} of "
                            f"{slip.of} failing cases [{slip.name}]", "        ",
                            "Slip:   ", width)
+        # an output wrong somewhere that no slip explains is said too, not left out
+        named = {slip.output for slip in report.slips}
+        if "" not in named:  # a slip of the whole return explains every output
+            wrong = dict.fromkeys(f.name for r in failed for f in r.failures
+                                  if f.status in ("mismatch", "nonfinite"))
+            for name in (name for name in wrong if name not in named):
+                lines += _wrap(f"{label(name)}: no known slip matches", "        ",
+                               "Slip:   ", width)
     elif any(r.failures for r in failed):
         lines += _wrap("no known slip matches: " + _no_slip_advice(report, first, grid_shown),
                        "        ", "Slip:   ", width)
