@@ -241,7 +241,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
                            "Slip:   ", width)
         # an output wrong somewhere that no slip explains is said too, not left out
         named = {slip.output for slip in report.slips}
-        if "" not in named:  # a slip of the whole return explains every output
+        if all(named):  # a slip of the whole return (no output) explains every output
             wrong = dict.fromkeys(f.name for r in failed for f in r.failures
                                   if f.status in ("mismatch", "nonfinite"))
             for name in (name for name in wrong if name not in named):
