@@ -129,6 +129,41 @@ def test_a_sheet_states_a_loss_s_reduction_and_a_layer_s_written_settings(tmp_pa
     assert r"\text{leaky\_relu\_1.slope} = 0.05" in exercise.texts["exercise.tex"]
 
 
+#: whole answers, but a 3-wide average pool's thirds between them (found by a new user)
+THIRDS_BETWEEN_WHOLE_ANSWERS = {
+    "input": [[0.3, -0.4, -1.4, 0.3, 2.8, -0.4, -1.7, 0.1, 2.5],
+              [-0.7, 0.8, 2.5, -1.0, 1.9, 0.2, -2.2, -2.7, 2.6]],
+    "layers": [{"type": "conv1d",
+                "kernel": [[[-0.2, -0.3, 2.5], [0.4, 0.0, -1.3]],
+                           [[1.5, -1.5, -0.2], [1.6, 0.6, -2.2]]],
+                "bias": [-1.8, 1.2],
+                "stride": 2,
+                "padding": "same",
+                "dilation": 1},
+               {"type": "maxpool1d", "size": 2, "stride": 1}, {"type": "upsample", "scale": 2},
+               {"type": "avgpool1d", "size": 3, "stride": 2, "padding": 1},
+               {"type": "conv1d",
+                "kernel": [[[1.4, -2.4]], [[3.0, -2.2]]],
+                "groups": 2,
+                "dilation": 2,
+                "padding_mode": "reflect",
+                "padding": 2}],
+    "delta": [[3, 1.5, 1, -0.5, -0.5, -2], [1.5, 3, -1, 1.5, -2, 2]],
+}
+
+
+def test_a_worked_sum_shows_a_factor_that_is_not_whole_at_explain_s_decimals(tmp_path):
+    # the key's 0 decimals printed o[1,2] = 2/3 as 1: "(-3) × 1 = -2"
+    from cnngrad.generate import with_sheets
+
+    exercise = with_sheets(generate(str(write(tmp_path, THIRDS_BETWEEN_WHOLE_ANSWERS)), 1))
+    for sheet in ("solution.md", "solution.tex"):
+        text = exercise.texts[sheet]
+        assert "δ[1,0]·o[1,2] = (-3) × 0.666667 = -2" in text
+        assert "δ[1,0]·o[1,0] = (-3) × 2.666667 = -8" in text
+        assert "(-3) × 1 = -2" not in text
+
+
 # --------------------------------------------------------------------------- --with-kinks
 
 

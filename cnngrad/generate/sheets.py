@@ -354,6 +354,24 @@ def _grading_sentences(exercise) -> str:
     return out
 
 
+#: The decimals a worked sum falls back to when a number in it is not whole at the key's
+#: decimals (explain's own).
+WORKED_DECIMALS = 6
+
+
+def _worked_decimals(explanation, decimals: int) -> int:
+    """``decimals``, or :data:`WORKED_DECIMALS` where a factor or term of ``explanation`` would
+    not read as itself at ``decimals`` (an avgpool's 2/3 between whole answers, printed 1,
+    made ``(-3) × 1 = -2``)."""
+    values = [value for term in explanation.terms
+              for value in (term.value, *(factor.value for factor in term.factors))]
+    for value in values:
+        number = float(value)
+        if abs(round(number, decimals) - number) > 1e-9 * max(1.0, abs(number)):
+            return max(decimals, WORKED_DECIMALS)
+    return decimals
+
+
 def _explanations(exercise) -> dict[str, list[str]]:
     """Asked kernel gradient → the text of ``explain`` for its first entries (a build whose
     explain does not cover a layer gets none)."""
@@ -374,7 +392,9 @@ def _explanations(exercise) -> dict[str, list[str]]:
         for index in indices[:shown]:
             element = f"{path}[{','.join(map(str, index))}]" if index else path
             try:
-                texts.append(explanation_text(explain(exercise.trace, element), decimals,
+                explanation = explain(exercise.trace, element)
+                texts.append(explanation_text(explanation, _worked_decimals(explanation,
+                                                                            decimals),
                                               width=SHEET_WIDTH))
             except (CnnGradError, AttributeError, KeyError, NotImplementedError, ValueError):
                 # a layer this build's explain does not take apart: the values alone
