@@ -1784,3 +1784,26 @@ def test_the_text_format_lines_up_a_symbol_with_a_combining_mark(tmp_path):
                - sum(1 for char in line if char == "\u0302") for line in legend}
     assert len(columns) == 1, legend
     assert any(line.startswith("  x\u0302   ") for line in legend)
+
+
+@pytest.mark.parametrize("form", ["text", "json", "table"])
+def test_a_max_pool_listing_cut_short_keeps_the_maximum(tmp_path, form):
+    # the window [1 3 .; 3 1 2; 0 3 1] read in order, two terms: o[1,1] and o[1,2] were
+    # shown and the maximum, the answer itself, was among the "7 more cells"
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": [[1, 3, 3, 0, 2], [3, 1, 2, 2, 2], [0, 3, 1, 2, 1], [1, 1, 0, 2, 2],
+                  [2, 0, 2, 1, 2]],
+        "layers": [{"type": "maxpool2d", "size": 3, "stride": 2, "padding": 1}],
+        "delta": [[0, 0, 1], [0, 0, 1], [0, 0, 0]]}))
+    result = invoke("explain", problem, "maxpool2d_1.output[1,1]", "--max-terms", "2",
+                    "-f", form)
+    assert result.exit_code == 0, result.output
+    if form == "json":
+        listed = json.loads(result.stdout)
+        assert [t["factors"][0]["symbol"] for t in listed["terms"]] == ["o[1,1]", "o[2,1]"]
+        assert listed["more_terms"] == {"count": 7, "largest": 2}
+    else:
+        text = " ".join(result.stdout.split())
+        assert "o[2,1] = 3 (maximum)" in text
+        assert "+ 7 more cells, the largest 2" in text

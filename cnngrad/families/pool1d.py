@@ -243,7 +243,7 @@ def delta_in_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation
 
 
 def output_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+    from cnngrad.teach.explain import MAXIMUM, Factor, _num
 
     spec: Pool1dSpec = layer.spec
     n, ch, i = index
@@ -252,7 +252,7 @@ def output_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     cells, _, bounds = _window(spec, layer.input.shape[2], i)
     _, winners = _winners(layer, n, ch, cells)
     terms = [ex.term(Factor(o(n, ch, r), _num(layer.input[n, ch, r])),
-                     note="maximum" if r in winners else None) for r in cells]
+                     note=MAXIMUM if r in winners else None) for r in cells]
     notes = [f"the window: {_window_text(ex, layer, n, ch, bounds)}."]
     if len(winners) > 1:
         notes.append(f"The maximum is tied between {', '.join(o(n, ch, w) for w in winners)}; "

@@ -278,7 +278,7 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
 
 
 def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+    from cnngrad.teach.explain import MAXIMUM, Factor, _num
 
     spec: Pool2dSpec = layer.spec
     n, ch, i, j = index
@@ -287,7 +287,7 @@ def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     cells, _, bounds = pool_window(ex, layer, i, j)
     _, winners = max_winners(ex, layer, n, ch, cells)
     terms = [ex.term(Factor(o(n, ch, *cell), _num(layer.input[(n, ch) + cell])),
-                     note="maximum" if cell in winners else None) for cell in cells]
+                     note=MAXIMUM if cell in winners else None) for cell in cells]
     notes = [f"the window: {window_text(ex, layer, n, ch, cells, bounds)}.",
              *ceil_note(ex, layer, [(i, j)])]
     if len(winners) > 1:

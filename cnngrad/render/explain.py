@@ -146,6 +146,7 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
     Title, formula, symbols, notes, the terms, the zero count; the last line is the total.
     The title, the formula and the notes wrap at ``width`` characters (at spaces: a number
     or an index stays whole; a term line stays whole)."""
+    explanation = explanation.listing(max_terms)
     lines = [explanation.path, *_note_lines(explanation.title, "  ", width), "",
              *_formula_lines(explanation.formula, width)]
     if explanation.symbols:
@@ -430,6 +431,7 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
     from rich.table import Table
     from rich.text import Text
 
+    explanation = explanation.listing(max_terms)
     parts = [_Foldable(Text(explanation.title, style="italic")), Text(""),
              _HangingFormula(explanation.formula, "bold cyan")]
     if explanation.symbols:
@@ -497,6 +499,7 @@ def explanation_dict(explanation: Explanation, max_terms: int | None = None) -> 
             out["note"] = f.note
         return out
 
+    explanation = explanation.listing(max_terms)
     listed = explanation.terms if max_terms is None else explanation.terms[:max_terms]
     more = {}
     if max_terms is not None and len(explanation.terms) > max_terms:

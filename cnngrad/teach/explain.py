@@ -29,6 +29,7 @@ target.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -180,6 +181,10 @@ def term_values(terms: Sequence[Term]) -> list:
     return [term.value for term in terms]
 
 
+#: The note of a window's maximum among a max pool's cells.
+MAXIMUM = "maximum"
+
+
 @dataclass
 class Explanation:
     """Everything ``cnngrad explain`` shows for one element.
@@ -207,6 +212,22 @@ class Explanation:
     @property
     def term_count(self) -> int:
         return len(self.terms) + self.zero_terms
+
+    def listing(self, max_terms: int | None) -> "Explanation":
+        """This explanation with its terms in the order a listing of ``max_terms`` shows
+        them: a window's maximum (a ``max``) among the shown ones, in the last place, when
+        reading order would have left it out (it is the answer); else itself."""
+        if (self.operation != "max" or max_terms is None or max_terms < 1
+                or len(self.terms) <= max_terms
+                or any(term.note == MAXIMUM for term in self.terms[:max_terms])):
+            return self
+        first = next((k for k, term in enumerate(self.terms) if term.note == MAXIMUM), None)
+        if first is None:
+            return self
+        terms = [*self.terms[:max_terms - 1], self.terms[first],
+                 *(term for k, term in enumerate(self.terms)
+                   if k >= max_terms - 1 and k != first)]
+        return dataclasses.replace(self, terms=terms)
 
     def rest(self, shown: int) -> tuple[int, Any]:
         """The terms after the first ``shown``: how many, and what they give together, as
