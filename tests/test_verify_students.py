@@ -762,6 +762,33 @@ def conv_backward_db_averaged(x, w, delta, stride, padding):
     return dx, dw, delta.mean(axis=(0, 2, 3))
 
 
+@pytest.mark.parametrize("turn", [lambda w: np.rot90(w, 2), np.flip],
+                         ids=["rot90-default-axes", "flip-every-axis"])
+def test_a_kernel_turned_over_its_filter_and_channel_axes_is_named(turn):
+    # dx as the full convolution of the padded delta with the turned kernel, summed over
+    # filters: right with w[:, :, ::-1, ::-1]
+    def conv_backward_turned(x, w, delta, stride, padding):
+        _, dw, db = conv_backward_nchw(x, w, delta, stride, padding)
+        n, c, h, wd = x.shape
+        f, _, kh, kw = w.shape
+        dilated = np.zeros((n, f, (delta.shape[2] - 1) * stride + 1,
+                            (delta.shape[3] - 1) * stride + 1))
+        dilated[:, :, ::stride, ::stride] = delta
+        hp, wp = h + 2 * padding, wd + 2 * padding
+        full = np.pad(dilated, ((0, 0), (0, 0), (kh - 1, hp), (kw - 1, wp)))
+        turned = turn(w)
+        dxp = np.zeros((n, c, hp, wp))
+        for i in range(hp):
+            for j in range(wp):
+                dxp[:, :, i, j] = np.einsum("nfhw,fchw->nc", full[:, :, i:i + kh, j:j + kw],
+                                            turned)
+        return dxp[:, :, padding:padding + h, padding:padding + wd], dw, db
+
+    report = run_battery(conv_backward_turned, "conv2d_backward")
+    assert [(m.output, m.name, m.matched == m.of) for m in report.slips] == [
+        ("dx", "kernel_axes_wrong", True)]
+
+
 def test_a_bias_gradient_averaged_instead_of_summed_is_named():
     # it was "no known slip matches" (only dividing by N was named, batch_mean)
     report = run_battery(conv_backward_db_averaged, "conv2d_backward")

@@ -290,6 +290,17 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
                       SLIPS["kernel_not_rotated"].description + " in dx (correlating the "
                       "padded delta with w instead of with w rotated)",
                       {"dx": flipped_dx})
+    if w.shape[0] > 1 or w.shape[1] > 1:
+        # np.rot90(w, 2) turns axes 0 and 1 (F and C), np.flip(w) every axis: the filters and
+        # channels come reversed, the taps not rotated or rotated
+        reversed_spec = _conv_spec(w[::-1, ::-1], s, p)
+        words = ("matches the kernel's filter and channel axes reversed (np.rot90(w, 2) or "
+                 "np.flip(w) turn axes 0 and 1 too): rotate the last two axes only, "
+                 "np.rot90(w, 2, axes=(2, 3))")
+        for toggled in (False, True):
+            turned = _toggled(reversed_spec) if toggled else reversed_spec
+            yield Alternative("kernel_axes_wrong", words,
+                              {"dx": engine_backward(reversed_spec)(turned, x, None, delta)[0]})
     if s > 1:
         undilated_dx, undilated = _undilated_conv_backward(spec, x, None, delta)
         yield Alternative("delta_not_dilated",
