@@ -1328,6 +1328,24 @@ def test_a_sum_assigned_where_it_should_add_is_named(assigned):
             assert slip.matched == slip.of
 
 
+def dense_backward_in_out(x, w, delta):
+    # W laid out (in, out), y = x·W + b: run with cnngrad's (out, in), a square W runs
+    return delta @ w.T, x.T @ delta, delta.sum(axis=0)
+
+
+def test_a_function_for_the_other_layout_is_told_so_when_most_cases_raise():
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(dense_backward_in_out, "dense_backward")
+    ran = [r for r in report.results if r.status != "not_run"]
+    raised = [r for r in ran if r.status == "raised"]
+    assert len(ran) > len(raised) > len(ran) / 2
+    hint = " ".join(render_text(report).split("Hint:")[1].split())
+    assert hint.startswith(f"{len(raised)} of {len(ran)} cases raised on the arrays' shapes")
+    assert hint.endswith("say --layout nhwc")
+    assert run_battery(dense_backward_in_out, "dense_backward", layout="nhwc").ok
+
+
 def test_a_channels_last_function_run_channels_first_is_told_the_layout():
     # every case raises (a broadcast of mismatched axes), and nothing said --layout nhwc
     from cnngrad.verify.report import render_text

@@ -253,10 +253,11 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     note = _changed_note(report, width)
     if note:
         lines += ([""] if lines[-1] else []) + note
-    if _layout_suspect(report):
+    suspect = _layout_suspect(report)
+    if suspect:
         words = report.op.layout_words
         lines += ([""] if lines[-1] else []) + _wrap(
-            f"every case raised on the arrays' shapes, with them laid out as {words['nchw']}: "
+            f"{suspect} raised on the arrays' shapes, with them laid out as {words['nchw']}: "
             f"if your function takes {words['nhwc']}, say --layout nhwc", "        ",
             "Hint:   ", width)
     return "\n".join(lines) + "\n"
@@ -268,15 +269,21 @@ def render_text(report: Report, width: int = WIDTH) -> str:
 _SHAPE_WORDS = re.compile(r"(?i)index|shape|broadcast|axis|dimension|size|reshape|align")
 
 
-def _layout_suspect(report: Report) -> bool:
-    """Whether every case that ran raised inside the user's code on the arrays' shapes
-    where they went in cnngrad's layout, in a style that leaves the layout to the user: a
-    function written for the other layout indexes past an axis at once."""
+def _layout_suspect(report: Report) -> str:
+    """``every case`` or ``6 of 8 cases`` when more than half the cases that ran, and every
+    one that raised, raised inside the user's code on the arrays' shapes where they went in
+    cnngrad's layout, in a style that leaves the layout to the user: a function written for
+    the other layout indexes past an axis at once (where the two layouts' shapes agree, a
+    square dense layer's, it runs and is wrong instead); else ""."""
     ran = [r for r in report.results if r.status != "not_run"]
-    return (report.style.layout is None and report.layout == "nchw"
-            and bool(report.op.channels_last) and bool(ran)
-            and all(r.status == "raised" and r.traceback is not None
-                    and _SHAPE_WORDS.search(r.message) for r in ran))
+    if not (report.style.layout is None and report.layout == "nchw"
+            and report.op.channels_last and ran):
+        return ""
+    raised = [r for r in ran if r.status == "raised"]
+    on_shapes = [r for r in raised if r.traceback is not None and _SHAPE_WORDS.search(r.message)]
+    if len(on_shapes) != len(raised) or 2 * len(on_shapes) <= len(ran):
+        return ""
+    return "every case" if len(on_shapes) == len(ran) else f"{len(on_shapes)} of {len(ran)} cases"
 
 
 def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
