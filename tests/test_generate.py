@@ -189,6 +189,18 @@ def test_with_kinks_puts_one_in(recipe, kind, tmp_path):
         assert result.right == result.total
 
 
+def test_a_recipe_without_kinks_names_every_recipe_that_has_them():
+    # the hint named network, residual and maxpool; maxpool-ties takes --with-kinks too
+    with pytest.raises(UsageError) as refused:
+        generate("seed", 1, with_kinks=True)
+    named = refused.value.hint.removeprefix("the recipes ").removesuffix(" have kinks")
+    names = named.replace(" and ", ", ").split(", ")
+    assert sorted(names) == sorted(name for name, recipe in RECIPES.items()
+                                   if recipe.kink is not None or recipe.about_kinks)
+    for name in names:  # each one does
+        generate(name, 1, with_kinks=True)
+
+
 @pytest.mark.parametrize("numbers", list(STYLES))
 def test_network_with_kinks_has_a_tie_that_changes_an_answer(numbers):
     # a ReLU zero before the max pool was never picked by it (no gradient depended on it):

@@ -108,6 +108,15 @@ class Exercise:
 # --------------------------------------------------------------------------- entry point
 
 
+def _kink_recipes_hint() -> str:
+    """``the recipes network, residual, maxpool and maxpool-ties have kinks``: every recipe
+    that --with-kinks puts a kink in, or whose point is one."""
+    names = [name for name, recipe in RECIPES.items() if recipe.kink is not None
+             or recipe.about_kinks]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    return f"the recipes {listed} have kinks"
+
+
 def resolve_recipe(name: str) -> Recipe | None:
     """The named recipe; None when ``name`` is a problem file; a usage error otherwise."""
     if name in RECIPES:
@@ -181,7 +190,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     if with_kinks and recipe.kink is None and not recipe.about_kinks:
         what, hint = recipe.no_kink or (
             f"recipe '{recipe.name}' has no ReLU and no max pool, so there is no kink to put "
-            f"in", "the recipes network, residual and maxpool have kinks")
+            f"in", _kink_recipes_hint())
         raise UsageError(what, where="--with-kinks", hint=hint)
     draw = Draw(seed)
     exact = not recipe.inexact
@@ -827,7 +836,7 @@ def _file_recipe(path: str) -> Recipe:
                        "(no batch norm, sigmoid, tanh or softmax before it)")
         else:
             no_kink = (f"{name} has no ReLU and no max pool, so there is no kink to put in",
-                       "the recipes network, residual and maxpool have kinks")
+                       _kink_recipes_hint())
 
     def build(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
         return Draft(_redrawn(original, problem, draw, style, file, base_dir), dict(asked))
