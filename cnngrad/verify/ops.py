@@ -481,26 +481,12 @@ def _written_without_stride(x, delta, size, stride, pad, ties: str) -> np.ndarra
     return dx_padded[:, :, pad:pad + h, pad:pad + w]
 
 
-def _assigned_maxima(x, delta, kh: int, kw: int, s: int, p: int) -> np.ndarray:
-    """Max-pool dx written ``dx[max] = δ`` window after window in reading order, the first
-    maximum of each: where windows overlap, the last window's delta stays at a shared
-    maximum."""
-    x_padded = _padded(x, p, -np.inf)
-    dx_padded = np.zeros(x_padded.shape)
-    n, c = np.indices(x.shape[:2])
-    for i in range(delta.shape[2]):
-        for j in range(delta.shape[3]):
-            window = x_padded[:, :, i * s:i * s + kh, j * s:j * s + kw]
-            first = window.reshape(*window.shape[:2], -1).argmax(axis=2)
-            rows, cols = np.divmod(first, window.shape[3])
-            dx_padded[n, c, i * s + rows, j * s + cols] = delta[:, :, i, j]
-    h, w = x.shape[2:]
-    return dx_padded[:, :, p:p + h, p:p + w]
-
-
-def _last_maxima(x, delta, kh: int, kw: int, s: int, p: int) -> np.ndarray:
-    """Max-pool dx with each window's delta added at its last maximum in reading order (a
-    scan keeping ``>=``, or an argmax over the reversed window), not the first."""
+def _one_maximum_each(x, delta, kh: int, kw: int, s: int, p: int, *, last: bool = False,
+                      assigned: bool = False) -> np.ndarray:
+    """Max-pool dx with each window's delta at one maximum of the window: its first in
+    reading order, or its ``last`` (a scan keeping ``>=``); added, or ``assigned`` window
+    after window in reading order (``dx[max] = δ``: where windows overlap, the last window's
+    delta stays at a shared maximum)."""
     x_padded = _padded(x, p, -np.inf)
     dx_padded = np.zeros(x_padded.shape)
     n, c = np.indices(x.shape[:2])
@@ -508,9 +494,14 @@ def _last_maxima(x, delta, kh: int, kw: int, s: int, p: int) -> np.ndarray:
         for j in range(delta.shape[3]):
             window = x_padded[:, :, i * s:i * s + kh, j * s:j * s + kw]
             cells = window.reshape(*window.shape[:2], -1)
-            last = cells.shape[2] - 1 - cells[:, :, ::-1].argmax(axis=2)
-            rows, cols = np.divmod(last, window.shape[3])
-            np.add.at(dx_padded, (n, c, i * s + rows, j * s + cols), delta[:, :, i, j])
+            found = (cells.shape[2] - 1 - cells[:, :, ::-1].argmax(axis=2) if last
+                     else cells.argmax(axis=2))
+            rows, cols = np.divmod(found, window.shape[3])
+            at = (n, c, i * s + rows, j * s + cols)
+            if assigned:
+                dx_padded[at] = delta[:, :, i, j]
+            else:
+                np.add.at(dx_padded, at, delta[:, :, i, j])
     h, w = x.shape[2:]
     return dx_padded[:, :, p:p + h, p:p + w]
 
@@ -536,7 +527,7 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
     kh, kw = pair(size)
     yield Alternative("ties_last", "matches the whole delta sent to the last of tied maxima "
                       "(a scan keeping >=); PyTorch sends it to the first (a scan keeping >)",
-                      {"dx": _last_maxima(x, delta, kh, kw, s, p)})
+                      {"dx": _one_maximum_each(x, delta, kh, kw, s, p, last=True)})
     if s > 1:
         def backward(xs, ds, k, st, pd):
             return maxpool2d_backward(xs, ds, k, st, pd, ties=options.ties)
@@ -555,8 +546,8 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
     if s < max(kh, kw):  # overlapping windows: a maximum two windows share gets one delta
         yield Alternative("assigned_not_added", "matches = where += was needed: a maximum "
                           "that overlapping windows share keeps the last window's delta "
-                          "instead of their sum", {"dx": _assigned_maxima(x, delta, kh, kw, s,
-                                                                         p)})
+                          "instead of their sum",
+                          {"dx": _one_maximum_each(x, delta, kh, kw, s, p, assigned=True)})
     if p > 0:
         yield Alternative("padding_not_cropped", f"matches dx with its padding of {p} not "
                           "cropped off",
