@@ -18,6 +18,7 @@ from typing import Any
 
 from cnngrad.families import LAYERS, LOSSES, SHORTHAND, layer_family, loss_family
 from cnngrad.problem import SHORTHAND_KEYS
+from cnngrad.teach.grading import DEFAULT_MIN_DECIMALS
 
 SCHEMA_ID = "urn:cnngrad:problem:1"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -104,15 +105,18 @@ def _grading() -> dict:
                               {"type": "string", "pattern": NUMBER_STRING_PATTERN}]}
     schema = _closed({
         "min_decimals": {"type": "integer", "minimum": 0, "maximum": 17,
+                         "default": DEFAULT_MIN_DECIMALS,
                          "description": "a value written with fewer decimals is wrong"},
-        "atol": {**non_negative, "description": "replaces the decimals rule with rtol"},
-        "rtol": {**non_negative, "description": "replaces the decimals rule with atol"},
+        "atol": {**non_negative, "description": "with rtol, replaces the decimals rule: right "
+                                                "when |given − true| ≤ atol + rtol·|true|"},
+        "rtol": {**non_negative, "description": "with atol, replaces the decimals rule: right "
+                                                "when |given − true| ≤ atol + rtol·|true|"},
         "points": {"type": "object", "minProperties": 1,
                    "additionalProperties": {"anyOf": [
                        {"type": "number", "exclusiveMinimum": 0},
                        {"type": "string", "pattern": NUMBER_STRING_PATTERN}]},
                    "description": "required dotted paths and their points"},
-        "carry_forward": {"type": "boolean",
+        "carry_forward": {"type": "boolean", "default": False,
                           "description": "a wrong answer right from the student's own "
                                          "upstream answers earns its points"},
     }, description="how cnngrad check grades answers to this problem")

@@ -386,3 +386,11 @@ def test_a_string_cnngrad_reads_matches_the_schema_pattern(text):
     except CnnGradError:
         return
     assert re.search(NUMBER_STRING_PATTERN, text), text
+
+
+def test_the_grading_block_s_defaults_are_check_s():
+    # min_decimals and carry_forward had no default in the schema, unlike every other field
+    grading = problem_schema()["oneOf"][0]["properties"]["grading"]["properties"]
+    help_text = " ".join(CliRunner().invoke(app, ["check", "--help"]).output.split())
+    assert f"[default: {grading['min_decimals']['default']}; 0 to 17]" in help_text
+    assert grading["carry_forward"]["default"] is False  # a block without it: not carried
