@@ -1031,3 +1031,56 @@ def test_bce_floor_kinks_only_where_the_floor_applies(logit, floored):
     # near 1 its move (28·1e-6 of a 6.9e-13 slope) is below y's last bit: nothing crosses
     kernel = next(t for t in report.tensors if t.path.endswith("grads.kernel"))
     assert kernel.kinks_skipped == int(floored and logit < 0)
+
+
+#: batch norm in training mode beside a branch whose large constant output makes the central
+#: difference's rounding noise 0.32, about a fifth of the input's gradients
+BATCHNORM_BESIDE_A_LARGE_CONSTANT = {
+    "input": [[[[0.31, -0.72, 0.15], [0.88, -0.27, 0.46], [-0.53, 0.12, 0.67]]]],
+    "layers": [{"type": "batchnorm2d", "name": "bn"},
+               {"type": "conv2d", "name": "big", "input": "input", "kernel": [[[[0]]]],
+                "bias": [10000000]},
+               {"type": "concat", "inputs": ["bn", "big"]}],
+    "delta": [[[[1.5, -3.6, 0.9], [2.7, 0.3, -2.1], [3.3, -1.2, 1.8]],
+               [[1, 1, 1], [1, 1, 1], [1, 1, 1]]]]}
+
+
+def test_a_batch_mixing_network_moves_its_input_one_copy_per_pass(monkeypatch):
+    # the moved copies stacked on the batch axis shared batch norm's statistics: a central
+    # difference came out -38.42 where a pass of its own gives -28.06, called truncation error
+    from cnngrad.teach import gradcheck as module
+
+    stacked = []
+    real = module._input_energies
+
+    def spy(problem, *args, **kwargs):
+        result = real(problem, *args, **kwargs)
+        stacked.append(result is not None)
+        return result
+    monkeypatch.setattr(module, "_input_energies", spy)
+    report = gradcheck(problem_of(BATCHNORM_BESIDE_A_LARGE_CONSTANT))
+    assert report.ok and stacked == [False]
+    eval_mode = json.loads(json.dumps(BATCHNORM_BESIDE_A_LARGE_CONSTANT))
+    eval_mode["layers"][0].update(mode="eval", running_mean=[0.1], running_var=[0.5])
+    gradcheck(problem_of(eval_mode))
+    assert stacked == [False, True]  # the running statistics mix nothing
+
+
+def test_a_wrong_gradient_does_not_pass_as_truncation_error_under_large_noise(monkeypatch):
+    # the gradient of batch norm's statistics left out (treated as constants): ε/10's
+    # tolerance, ten times the noise, passed it as "agrees only at ε/10" though the gap to
+    # the central difference had not shrunk at all (1.33 at ε, 1.32 at ε/10)
+    from cnngrad.teach import gradcheck as module
+
+    x = np.array(BATCHNORM_BESIDE_A_LARGE_CONSTANT["input"], float)
+    delta = np.array(BATCHNORM_BESIDE_A_LARGE_CONSTANT["delta"], float)[:, :1]
+    real = module.analytic_gradient
+
+    def statistics_as_constants(trace, target):
+        right = real(trace, target)
+        return (delta / np.sqrt(x.var() + 1e-5)).reshape(right.shape) if target == "input" \
+            else right
+    monkeypatch.setattr(module, "analytic_gradient", statistics_as_constants)
+    report = gradcheck(problem_of(BATCHNORM_BESIDE_A_LARGE_CONSTANT))
+    [checked] = [t for t in report.tensors if t.target == "input"]
+    assert not report.ok and checked.failed.sum() == 9 and not checked.truncation.any()

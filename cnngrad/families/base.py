@@ -172,6 +172,11 @@ class LayerFamily:
 
     # -- computing ----------------------------------------------------------
 
+    def mixes_batch(self, spec) -> bool:
+        """Whether one sample's output depends on the other samples of the batch (batch norm
+        in training mode): gradcheck then never stacks moved copies on the batch axis."""
+        return False
+
     def forward(self, spec, inputs: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 

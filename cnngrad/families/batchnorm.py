@@ -477,6 +477,9 @@ class _BatchNorm(LayerFamily):
         return {key: getattr(spec, key) for key in VECTOR_FIELDS
                 if getattr(spec, key) is not None}
 
+    def mixes_batch(self, spec) -> bool:
+        return spec.mode == "train"  # the batch's own mean and variance
+
     def schema_fields(self, ref):
         per = "feature" if self.vectors else "channel"
         vector = {"anyOf": [ref("rank1"), ref("npy_file")]}
