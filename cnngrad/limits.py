@@ -169,29 +169,36 @@ def check_gradcheck_work(problem, max_evaluations: int) -> None:
                       "or " + HINT.format(budget=budget))
 
 
-def result_numbers(problem, *, include_backward: bool = True) -> int:
-    """How many numbers a result holds (every tensor of ``--format json``), from the shapes
-    alone: known before any work."""
-    numbers = _prod(problem.x.shape) + 1
+def result_numbers(problem, *, include_backward: bool = True, updated: bool = False,
+                   table: bool = False) -> int:
+    """How many numbers a result holds, from the shapes alone: known before any work.
+
+    ``--format json`` (and csv, markdown, latex): the loss, each layer's output and, with
+    ``include_backward``, its delta_out, delta_in and gradients (and, ``updated`` by --lr,
+    its parameters after the step).  A ``table`` of backward draws no outputs and no loss;
+    one of forward draws the outputs."""
+    numbers = int(not table and problem.loss is not None)  # the loss (null with a delta)
     for layer in problem.layers:
         out = _prod(getattr(layer, "out_shape", ()) or (1,))
-        numbers += out
+        if not (table and include_backward):
+            numbers += out
         if include_backward:
             params = sum(int(array.size) for array in getattr(layer, "params", {}).values()
                          if array is not None)
-            numbers += out + _in_size(layer) + 2 * params
+            numbers += out + _in_size(layer) + params * (2 if updated else 1)
     return numbers
 
 
 def check_output_work(problem, fmt: str, *, full: bool = False,
-                      include_backward: bool = True) -> None:
+                      include_backward: bool = True, updated: bool = False) -> None:
     """Writing every number as text (json, csv, latex, markdown) or drawing every cell of a
     table (``--full``) costs far more per number than computing it: refuse a result too big
     to write before computing it."""
     budget = max_work()
     if fmt == "npz" or (fmt == "table" and not full):
         return
-    numbers = result_numbers(problem, include_backward=include_backward)
+    numbers = result_numbers(problem, include_backward=include_backward, updated=updated,
+                             table=fmt == "table")
     weight = TABLE_WEIGHT if fmt == "table" else TEXT_WEIGHT
     if numbers * weight > budget:
         # the option that chose the format: --format, or -o's suffix (cli.common.OutputFormat)

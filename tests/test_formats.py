@@ -854,14 +854,39 @@ def test_format_help_says_the_default_comes_from_the_suffix(command, suffixes):
     assert "[default: table]" not in text
 
 
+def _numbers_in(value) -> int:
+    if isinstance(value, list):
+        return sum(map(_numbers_in, value))
+    if isinstance(value, dict):
+        return sum(_numbers_in(v) for k, v in value.items() if k not in ("index", "name", "type"))
+    return int(isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+@pytest.mark.parametrize("sample", ["stackexchange", "resnet-block", "unet-concat",
+                                    "batched-cross-entropy", "mlp-step-by-step"])
+@pytest.mark.parametrize("command, options", [("backward", []), ("backward", ["--lr", "0.1"]),
+                                              ("forward", [])])
+def test_the_work_budget_counts_the_numbers_the_result_holds(sample, command, options):
+    # the count had the input and the gradients twice in it: 91 for the worked example's 61,
+    # and --full refused a 1×4×160×160 problem it draws in 3 s
+    from cnngrad.limits import result_numbers
+    from cnngrad.problem import load_problem
+
+    path = SAMPLES / f"{sample}.json"
+    result = json.loads(ok(command, path, "-f", "json", *options))
+    held = _numbers_in(result["layers"]) + (result["loss"] is not None)
+    assert result_numbers(load_problem(str(path)), include_backward=command == "backward",
+                          updated=bool(options)) == held
+
+
 def test_a_result_too_big_for_the_format_of_the_suffix_names_the_output(tmp_path,
                                                                         monkeypatch):
     monkeypatch.setenv("CNNGRAD_MAX_WORK", "50000")
     result = invoke("backward", WORKED, "-o", tmp_path / "big.json")
     assert result.exit_code == 2
     assert result.output == (
-        f"error: {WORKED}: --output: the result holds 91 numbers, too many to write as json "
-        f"(about 4.6e+05 units of work, beyond the budget of 5e+04); hint: --format npz -o "
+        f"error: {WORKED}: --output: the result holds 61 numbers, too many to write as json "
+        f"(about 3.0e+05 units of work, beyond the budget of 5e+04); hint: --format npz -o "
         f"result.npz writes any size in seconds; or raise the budget with the environment "
         f"variable CNNGRAD_MAX_WORK (now 5e+04)\n")
     assert not (tmp_path / "big.json").exists()

@@ -678,7 +678,8 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
         check_problem_work(spec, exact=exact)
         if output_format is not None:
-            check_output_work(spec, output_format, full=full, include_backward=include_backward)
+            check_output_work(spec, output_format, full=full, include_backward=include_backward,
+                              updated=lr is not None)
         if show_steps:
             check_steps_work(spec)
         from cnngrad.problem import check_dtype_range
