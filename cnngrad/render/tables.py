@@ -23,7 +23,8 @@ from rich.text import Text
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.problem import INPUT
-from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, fmt_exact_decimal, wants_scientific
+from cnngrad.render.numbers import (DEFAULT_DECIMALS, fmt, fmt_exact_decimal, json_number,
+                                    wants_scientific)
 
 GRIDS_PER_ROW = 4
 
@@ -648,8 +649,13 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                                      family_of(layer.spec).param_grid_axes(key), full=full, base=base,
                                      grid=param_grid(layer, key)))
         for key, value in trace.updated(layer).items():
-            parts.append(tensor_view(value, f"{key} after one SGD step (lr = "
-                                            f"{cell_text(trace.lr, decimals)})", decimals,
+            # the rate as given, never rounded to the table's decimals (0.5 is not 1)
+            rate = json_number(trace.lr)
+            rate = (rate if isinstance(rate, str) else
+                    str(int(rate)) if float(rate).is_integer() and abs(rate) < 1e16 else
+                    repr(rate))
+            parts.append(tensor_view(value, f"{key} after one SGD step (lr = {rate})",
+                                     decimals,
                                      family_of(layer.spec).param_grid_axes(key), full=full, base=base,
                                      grid=param_grid(layer, key)))
         winners = maxpool_winners(layer)
