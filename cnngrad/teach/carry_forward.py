@@ -375,6 +375,9 @@ class StudentValues:
         self.reader_first = reader_first
         self._implied: dict[str, Implied | None] = {}
         self._steps: dict[int, Callable] = {}  # a layer's backward step: its moves, once
+        # a layer's backward step on the student's values, and (on demand) on the true inputs
+        # with the student's delta_out: once for its delta_in and every gradient
+        self._step_values: dict[int, tuple[dict, Callable[[], dict]]] = {}
         self.index = {layer.name: i for i, layer in enumerate(trace.layers)}
 
     # -- the student's values ------------------------------------------------
@@ -558,14 +561,16 @@ class StudentValues:
 
         if not (input_sources or sources):
             return None
-        values = backward_of(args)
+        if index not in self._step_values:
+            self._step_values[index] = (backward_of(args), functools.cache(
+                lambda: backward_of([*layer.inputs, delta_out])))
+        values, from_true_inputs = self._step_values[index]
         part = rest if kind == "grads" else "delta_in" + (f".{key}" if key else "")
         if part not in values:
             return None
         # the student's inputs are named only where they count: a conv's delta_in or a
         # flatten's is the same from the true inputs, a relu's where its mask is unchanged
-        if input_sources and not _same(backward_of([*layer.inputs, delta_out])[part],
-                                       values[part]):
+        if input_sources and not _same(from_true_inputs()[part], values[part]):
             sources = input_sources.merge(sources)
         if not sources:
             return None
