@@ -339,6 +339,59 @@ def test_rounding_noise_follows_the_size_of_E():
     assert gradcheck(problem).ok
 
 
+#: batch norm (train) of a channel of equal values: σ² = 0, so x − μ is divided by √1e-5 and
+#: its rounding (at the size of 5.0) moves E hundreds of times more than E's size suggests;
+#: the right gradient of that channel is 0 and its central difference ~2e-7
+EQUAL_CHANNEL = {
+    "input": [[[[5.0, 5.0], [5.0, 5.0]], [[0.1, -0.4], [0.7, 0.2]]]],
+    "layers": [{"type": "batchnorm2d", "gamma": [1.5, 0.8], "beta": [0.2, -0.1]}],
+    "loss": {"type": "mse", "target": [[[[0.7, 0.7], [0.7, 0.7]], [[0.3, 0.2], [0.1, 0.4]]]]}}
+
+
+def test_batch_norm_amplifies_the_rounding_of_x_minus_its_mean():
+    # |γ|/√(σ² + ε)·(|x| + the size of μ, the mean of |x|): 1.5/√1e-5·(5 + 5) on the equal
+    # channel; the other channel's variance is 0.1525, its mean of |x| 0.35
+    problem = problem_of(EQUAL_CHANNEL)
+    trace = run(problem)
+    layer = trace.layers[0]
+    sizes = layer_family("batchnorm2d").amplified_rounding(layer.spec, layer.inputs,
+                                                           layer.output)
+    assert sizes[0, 0] == pytest.approx(np.full((2, 2), 1.5 / np.sqrt(1e-5) * 10))
+    x = np.array([[0.1, -0.4], [0.7, 0.2]])
+    assert sizes[0, 1] == pytest.approx(0.8 / np.sqrt(0.1525 + 1e-5) * (np.abs(x) + 0.35))
+    assert layer_family("conv2d").amplified_rounding(None, [], np.zeros(1)) is None
+    # E's own size alone gives 1.1e-8; with the channels' rounding, 8.4e-6
+    e_size = max(trace.loss, float(np.sum(np.abs(layer.delta_out * layer.output))))
+    amplified = float(np.sum(np.abs(layer.delta_out) * sizes))
+    assert 16 * e_size * np.finfo(float).eps / 1e-6 == pytest.approx(1.1e-8, rel=0.05)
+    assert rounding_noise(trace, 1e-6) == pytest.approx(
+        (16 * e_size + 4 * amplified) * np.finfo(float).eps / 1e-6, rel=1e-12)
+    assert rounding_noise(trace, 1e-6) == pytest.approx(8.4e-6, rel=0.01)
+
+
+def test_a_batch_norm_channel_of_equal_values_passes_and_says_what_the_noise_hides(tmp_path):
+    path = write(tmp_path, EQUAL_CHANNEL)
+    result = invoke(path)
+    assert result.exit_code == 0, result.output
+    summary = " ".join(result.stdout.split())
+    assert "✓ every smooth element agrees: 12 checked in 3 tensors" in summary
+    assert re.search(r"but at --eps 1e-06 the rounding noise is wider than the tolerance of "
+                     r"\d+ of the 12 checked, whose errors up to 8\.\de-06 pass unseen: a "
+                     r"larger --eps checks them$", summary), summary
+    # ε = 1e-4 (a hundredth of the noise, with no truncation error in a quadratic loss)
+    larger = invoke(path, "--eps", "1e-4", "--format", "json")
+    assert larger.exit_code == 0 and json.loads(larger.stdout)["hidden_by_noise"] == 0
+
+
+def test_a_wrong_batch_norm_gradient_is_still_caught_beside_an_equal_channel(monkeypatch,
+                                                                            tmp_path):
+    family = layer_family("batchnorm2d")
+    monkeypatch.setattr(family, "backward", _scaled(family.backward, "gamma", 1.001))
+    code, doc = json_report(str(write(tmp_path, EQUAL_CHANNEL)))
+    assert code == 1
+    assert [t["path"] for t in doc["tensors"] if not t["ok"]] == ["batchnorm2d_1.grads.gamma"]
+
+
 def _tied_windows_naive(x: np.ndarray, k: int, s: int, p: int, h_out: int, w_out: int):
     tied = []
     for i in range(h_out):
@@ -920,7 +973,12 @@ def test_at_the_default_step_a_problem_whose_noise_hides_its_zero_gradients_is_c
     problem.write_text(json.dumps({
         "input": [[-1000]], "layers": [{"type": "conv2d", "kernel": [[1]]}, {"type": "relu"}],
         "loss": {"type": "mse", "target": [[1000]]}}))
-    assert invoke(problem).exit_code == 0
+    checked = invoke(problem)
+    assert checked.exit_code == 0
+    # ... and says that errors up to the noise pass unseen, which a larger step would show
+    assert ("the rounding noise is wider than the tolerance of 2 of the 2 checked, whose "
+            "errors up to 1.8e-03 pass unseen: a larger --eps checks them"
+            in " ".join(checked.stdout.split()))
     refused = invoke(problem, "--eps", "1e-8")
     assert refused.exit_code == 2 and "is too small a step" in refused.stderr
 

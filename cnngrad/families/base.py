@@ -177,6 +177,13 @@ class LayerFamily:
         in training mode): gradcheck then never stacks moved copies on the batch axis."""
         return False
 
+    def amplified_rounding(self, spec, inputs: list[np.ndarray], output: np.ndarray
+                           ) -> np.ndarray | None:
+        """Per output cell, the size of the numbers whose rounding the step carries into its
+        output when that is more than the output's own size (batch norm divides x − μ by
+        √(σ² + ε)); None when it is not.  gradcheck widens its rounding noise by it."""
+        return None
+
     def forward(self, spec, inputs: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 

@@ -462,6 +462,25 @@ def _without_stat_paths(spec, x, y, delta):
 # --------------------------------------------------------------------------- the families
 
 
+def _amplification(spec: BatchNormSpec, x: np.ndarray, size: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, shaped to broadcast over ``x``: |γ|/√(σ² + ε), what x − μ is multiplied
+    by, and the size of μ (the channel's mean of ``size`` in train mode, |running_mean| in
+    eval mode)."""
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    axes = tuple(axis for axis in range(x.ndim) if axis != 1)
+    if spec.mode == "train":
+        var, centre = x.var(axis=axes), np.broadcast_to(size, x.shape).mean(axis=axes)
+    else:
+        var = np.asarray(spec.running_var, dtype=np.float64)
+        centre = np.abs(np.asarray(spec.running_mean, dtype=np.float64))
+    with np.errstate(all="ignore"):
+        scale = 1 / np.sqrt(var + float(spec.eps))
+    if spec.gamma is not None:
+        scale = scale * np.abs(np.asarray(spec.gamma, dtype=np.float64))
+    return scale.reshape(shape), centre.reshape(shape)
+
+
 class _BatchNorm(LayerFamily):
     fields = ("gamma", "beta", "eps", "mode", "running_mean", "running_var")
     rational = False  # a square root
@@ -509,21 +528,18 @@ class _BatchNorm(LayerFamily):
         channel 0.1, 0.2, 0.3 is −3.4e-16 at 0.2, not 0."""
         x = np.asarray(inputs[0], dtype=np.float64)
         size = np.asarray(magnitudes[0], dtype=np.float64)
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        axes = tuple(axis for axis in range(x.ndim) if axis != 1)
-        if spec.mode == "train":
-            var, mean_size = x.var(axis=axes), np.broadcast_to(size, x.shape).mean(axis=axes)
-        else:
-            var = np.asarray(spec.running_var, dtype=np.float64)
-            mean_size = np.abs(np.asarray(spec.running_mean, dtype=np.float64))
-        with np.errstate(all="ignore"):
-            scale = 1 / np.sqrt(var + float(spec.eps))
-        if spec.gamma is not None:
-            scale = scale * np.abs(np.asarray(spec.gamma, dtype=np.float64))
+        scale, centre = _amplification(spec, x, size)
         shift = 0 if spec.beta is None else np.abs(np.asarray(spec.beta, dtype=np.float64))
-        return (scale.reshape(shape) * (size + mean_size.reshape(shape))
-                + np.reshape(shift, shape if np.ndim(shift) else ())
+        return (scale * (size + centre) + np.reshape(shift, scale.shape if np.ndim(shift) else ())
                 + np.abs(np.asarray(output, dtype=np.float64)))
+
+    def amplified_rounding(self, spec, inputs, output):
+        """(gradcheck) x − μ is rounded at the size of x and μ, then multiplied by
+        |γ|/√(σ² + ε): up to 316·|γ| for a channel of equal values (σ² = 0, ε = 1e-5),
+        where a central difference's noise is far above what E's own size suggests."""
+        x = np.asarray(inputs[0], dtype=np.float64)
+        scale, centre = _amplification(spec, x, np.abs(x))
+        return scale * (np.abs(x) + centre)
 
     def settings(self, spec):
         out = [("mode", spec.mode)]

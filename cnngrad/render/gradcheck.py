@@ -131,7 +131,8 @@ def summary_line(report: GradcheckReport) -> str:
     hidden = report.hidden_by_noise
     blind = (f"; but at --eps {report.eps:g} the rounding noise is wider than the tolerance of "
              f"{hidden:,} of the {checked:,} checked, whose errors up to {report.noise:.1e} "
-             f"pass unseen: a larger --eps checks them (the default is 1e-06)"
+             f"pass unseen: a larger --eps checks them"
+             + (f" (the default is {DEFAULT_EPS:g})" if report.eps < DEFAULT_EPS else "")
              if hidden else "")
     # skipped where a step leaves bce's [0, 1]: at a large ε that may be every element
     domain = (f"because {STEP_PAST_THE_DOMAIN}"

@@ -51,6 +51,11 @@ ZERO_RTOL = 1e-12
 #: each rounded, and their difference divided by 2ε (see :func:`rounding_noise`).
 ROUNDING_NOISE = 16
 
+#: Where a step multiplies its own rounding, AMPLIFIED_ROUNDING · 2⁻⁵² · Σ |δ ⊙ a| / ε more
+#: (a: the numbers rounded, times the factor; each is rounded by half an ulp at most and a
+#: mean by a few: 4 covers both, without the 16 that a whole E's rounding needs).
+AMPLIFIED_ROUNDING = 4
+
 #: The second look at an element that fails at ε uses ε / SECOND_LOOK.
 SECOND_LOOK = 10
 
@@ -632,11 +637,8 @@ class GradcheckReport:
     @property
     def hidden_by_noise(self) -> int:
         """Checked elements whose errors up to the rounding noise would pass unseen, the noise
-        wider than their own tolerance (atol + rtol·|analytic|), counted only for an ε below
-        the default: a smaller step the user chose made the check blind there.  (At the
-        default ε the noise is shown; it matters only where E itself is large.)"""
-        if not self.eps < DEFAULT_EPS:
-            return 0
+        wider than their own tolerance (atol + rtol·|analytic|): a step smaller than the
+        default, E itself large, or a batch norm channel of equal values."""
         return sum(int(np.count_nonzero(~t.kink & (self.noise > t.atol + t.rtol *
                                                    np.abs(t.analytic))))
                    for t in self.tensors)
@@ -662,17 +664,26 @@ def _within(analytic, numeric, rtol: float, atol: float, noise: float = 0.0):
 
 def rounding_noise(trace: Trace, eps: float) -> float:
     """How far rounding alone can move a central difference: about
-    ROUNDING_NOISE · 2⁻⁵² · (size of E) / ε.
+    (ROUNDING_NOISE · size of E + AMPLIFIED_ROUNDING · amplified) · 2⁻⁵² / ε.
 
     The size of E is max(|E|, Σ |δ ⊙ y|) over the last layer's output y and its delta δ: when
     E is a small difference of large numbers (outputs close to their targets, large logits)
-    the rounding follows the large numbers, not E.
+    the rounding follows the large numbers, not E.  ``amplified`` is Σ |δ ⊙ a| over every
+    layer whose step multiplies its own rounding (a family's ``amplified_rounding`` a, with
+    the layer's delta δ): batch norm's x − μ over √(σ² + ε), which for a channel of equal
+    values moves E by hundreds of times what its size suggests.
     """
     last = trace.layers[-1]
     size = max(abs(float(trace.loss or 0.0)),
                float(np.abs(np.asarray(last.delta_out, np.float64)
                             * np.asarray(last.output, np.float64)).sum()))
-    return ROUNDING_NOISE * float(np.finfo(np.float64).eps) * size / eps
+    amplified = 0.0
+    for layer in trace.layers:
+        sizes = family_of(layer.spec).amplified_rounding(layer.spec, layer.inputs, layer.output)
+        if sizes is not None:
+            amplified += float(np.abs(np.asarray(layer.delta_out, np.float64) * sizes).sum())
+    return ((ROUNDING_NOISE * size + AMPLIFIED_ROUNDING * amplified)
+            * float(np.finfo(np.float64).eps) / eps)
 
 
 def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_energy: float,
