@@ -202,8 +202,8 @@ def generate(
              "problem.json.")] = None,
     numbers: Annotated[Optional[str], typer.Option(
         "--numbers", metavar="KIND",
-        help="int (default: small integers), 1dp, 2dp (one or two decimals) or "
-             "fractions (halves, thirds, quarters).")] = None,
+        help="int (small integers; the default, but 1dp for the network recipe), 1dp, 2dp "
+             "(one or two decimals) or fractions (halves, thirds, quarters).")] = None,
     with_kinks: Annotated[bool, typer.Option(
         "--with-kinks", help="Put a ReLU input of exactly 0 or tied maxima in on purpose "
                              "(for the tie-rule exercises); by default there are none.")
