@@ -58,6 +58,11 @@ class UsageError(CnnGradError):
     """Bad command-line usage: a missing file, an unknown option value."""
 
 
+class SettingError(UsageError, ValueError):
+    """A setting the kernels read themselves, ``CNNGRAD_BLAS``: also a ``ValueError``, the
+    library's documented error, for a program calling the kernels directly."""
+
+
 class ExactUnsupportedError(CnnGradError):
     """A layer or loss that cannot be computed in exact rational arithmetic."""
 

@@ -72,6 +72,23 @@ def test_an_unknown_blas_is_refused_with_the_allowed_names(monkeypatch, fresh_bl
     assert caught.value.hint == "did you mean 'mkl'? (allowed: auto, mkl, numpy, openblas)"
 
 
+@pytest.mark.parametrize("value, words", [("mlk", "unknown BLAS 'mlk'"),
+                                          ("mkl", "mkl is asked for but cannot be loaded")])
+def test_a_library_call_under_a_wrong_blas_setting_raises_value_error(monkeypatch, fresh_blas,
+                                                                      value, words):
+    # a program calling the kernels catches ValueError, as docs/api.md says; the CLI still
+    # reports it as a usage error (exit code 2)
+    import cnngrad
+
+    monkeypatch.setenv(_gemm.ENVIRONMENT, value)
+    monkeypatch.setattr(_gemm, "_mkl_path", lambda: None)
+    x = np.random.default_rng(0).standard_normal((8, 64, 56, 56))
+    w = np.random.default_rng(1).standard_normal((64, 64, 3, 3))
+    with pytest.raises(ValueError, match=words) as caught:
+        cnngrad.conv2d_forward(x, w, padding=1)
+    assert isinstance(caught.value, UsageError)
+
+
 def test_mkl_asked_for_without_it_says_how_to_install_it(monkeypatch, fresh_blas):
     monkeypatch.setenv(_gemm.ENVIRONMENT, "mkl")
     monkeypatch.setattr(_gemm, "_mkl_path", lambda: None)

@@ -193,20 +193,20 @@ def choice() -> str:
     """``CNNGRAD_BLAS``'s value, checked against :data:`CHOICES` (unset or empty: auto)."""
     value = os.environ.get(ENVIRONMENT, "").strip().lower() or CHOICES[0]
     if value not in CHOICES:
-        from cnngrad.errors import UsageError, did_you_mean
+        from cnngrad.errors import SettingError, did_you_mean
 
-        raise UsageError(f"unknown BLAS {value[:40]!r}", where=f"environment variable "
+        raise SettingError(f"unknown BLAS {value[:40]!r}", where=f"environment variable "
                          f"{ENVIRONMENT}", hint=did_you_mean(value, CHOICES))
     return value
 
 
 def _not_there(wanted: str):
     """The error for a BLAS asked for by name that cannot be found or loaded."""
-    from cnngrad.errors import UsageError
+    from cnngrad.errors import SettingError
 
     package = {"mkl": "pip install 'cnngrad[mkl]'", "openblas": "pip install "
                "scipy-openblas32"}[wanted]
-    return UsageError(f"{wanted} is asked for but cannot be loaded",
+    return SettingError(f"{wanted} is asked for but cannot be loaded",
                       where=f"environment variable {ENVIRONMENT}",
                       hint=f"install it ({package}) or unset {ENVIRONMENT}")
 
