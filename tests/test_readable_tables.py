@@ -578,6 +578,24 @@ def test_typer_s_own_reading_gives_the_same_results(monkeypatch, tmp_path, args)
         assert (out.read_text(encoding="utf-8") if out.exists() else None) == fast_file
 
 
+def test_a_typer_without_its_private_reader_is_left_to_read_on_its_own(monkeypatch, tmp_path):
+    import importlib.util
+
+    import cnngrad.cli.plain_values as plain
+
+    assert plain._typer_reader_there()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "typer._coercion" else real(name, *a))
+    assert not plain._typer_reader_there()
+    installed = []
+    monkeypatch.setattr(plain, "PlainValues", lambda descriptor: installed.append(descriptor))
+    result = invoke("backward", WORKED, "--decimals", "3", "-o", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    assert installed == []  # typer's own reading: the same result (the test above)
+    assert json.loads((tmp_path / "r.json").read_text())["layers"]
+
+
 @pytest.mark.parametrize("columns", ["60", "80"])
 @pytest.mark.parametrize("args", [
     ["gradcheck", NETWORK], ["gradcheck", str(ROOT / "samples" / "pool-ties.json")],

@@ -11,8 +11,9 @@ else — an out-of-range number, an existing path that typer must check, a spell
 in its own way — to typer's own reader, so every value means, and every error reads, exactly
 what typer makes of it.
 
-It relies on typer's lazy ``_runtime_param`` slot; a typer without it is left alone (its own
-reading then applies: correct, only slower).
+It relies on typer's lazy ``_runtime_param`` slot and its private ``typer._coercion`` reader
+(typer is pinned to 0.29.x); a typer without either is left alone (its own reading then
+applies: correct, only slower).
 """
 
 from __future__ import annotations
@@ -103,11 +104,25 @@ def _within(value, info) -> bool:
 def plain_values(command, ctx) -> None:
     """Give each typer parameter of ``command`` (its help option too) a :class:`PlainValues`
     reader."""
+    if not _typer_reader_there():
+        return  # a typer without the reader this hands the unsure values to: its own reading
     for param in command.get_params(ctx):
         descriptor = getattr(param, "type_descriptor", None)
         if descriptor is None or getattr(param, "_runtime_param", _UNSURE) is not None:
             continue  # not typer's lazy reader (another typer), or already built
         param._runtime_param = PlainValues(descriptor)
+
+
+def _typer_reader_there() -> bool:
+    """Whether typer's own reader (``typer._coercion.build_runtime_param``, private, in the
+    pinned typer range) is where :class:`PlainValues` imports it from; looked up without
+    importing it, which would cost the start-up time this module saves."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("typer._coercion") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # --------------------------------------------------------------------------- help
