@@ -17,6 +17,7 @@ import typer
 # write_output is also the commands' (from cnngrad.cli.common import write_output)
 from cnngrad.cli.output import (TerminalText, escape_controls, stream_encoding,  # noqa: F401
                                 write_output, write_outputs)
+from cnngrad.render import FORMATS
 from cnngrad.errors import (CnnGradError, UsageError, allowed_list, closest, did_you_mean,
                             with_article)
 
@@ -404,7 +405,7 @@ OutputOpt = Annotated[Optional[str], typer.Option(
          "partial file; an existing file keeps its permissions); - is standard output.")]
 # (no dir_okay=False: write_output says "is a folder" in one line, not a usage box)
 #: every --format of backward and forward
-REPORT_FORMATS = ("table", "json", "csv", "latex", "markdown", "npz")
+REPORT_FORMATS = FORMATS + ("npz",)  # npz: arrays, written by cli.output
 
 ReportFormatOpt = Annotated[Optional[str], format_option(
     REPORT_FORMATS,

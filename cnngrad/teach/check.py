@@ -97,8 +97,6 @@ SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
 #: how a zip file (an .npz) starts: a local file header, or the end record of an empty one
 ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
 
-STATUSES = ("right", "wrong", "error")
-
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 

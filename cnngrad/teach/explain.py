@@ -48,9 +48,6 @@ from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, axis_range_text,
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")
 
-#: What a layer's tensors are called in a path (``conv2d_1.delta_in``).
-LAYER_TENSORS = ("output", "delta_out", "delta_in", "grads", "updated")
-
 
 # --------------------------------------------------------------------------- the result
 

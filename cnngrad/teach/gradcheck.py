@@ -176,11 +176,6 @@ class Comparison:
     def abs_error(self) -> np.ndarray:
         return np.abs(self.analytic - self.numeric)
 
-    @property
-    def rel_error(self) -> np.ndarray:
-        scale = np.maximum(np.abs(self.analytic), np.abs(self.numeric))
-        return np.where(scale > 0, self.abs_error / np.where(scale > 0, scale, 1), 0.0)
-
 
 def compare_all(problem: Problem, eps: float = 1e-6) -> list[Comparison]:
     """Analytic against numeric for every parameter and the input."""

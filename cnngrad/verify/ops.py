@@ -320,7 +320,7 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
     else:
         yield _cropped_to_nothing(x)
     if w.shape[2] == w.shape[3]:
-        dx_t, dw_t, _ = conv2d_backward(x, w.swapaxes(2, 3), delta, s, p)
+        dx_t, _, _ = conv2d_backward(x, w.swapaxes(2, 3), delta, s, p)
         yield Alternative("kernel_transposed", "matches the kernel transposed (w[.., q, p] "
                           "for w[.., p, q]) in dx", {"dx": dx_t})
     if x.shape[0] > 1:

@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 
-from cnngrad.verify.runner import CaseResult, OutputCheck, Report, shape_words
+from cnngrad.verify.runner import STATUSES, CaseResult, OutputCheck, Report, shape_words
 
 __all__ = ["render_text", "render_json", "to_json"]
 
@@ -17,9 +17,9 @@ __all__ = ["render_text", "render_json", "to_json"]
 WIDTH = 80
 GRID_CELLS = 8  # rows and columns of a diff grid at most: a window around the worst cell
 
-_STATUS_WORDS = {"pass": "pass", "mismatch": "FAIL", "shape": "FAIL", "nonfinite": "FAIL",
-                 "raised": "RAISED", "bad_return": "FAIL", "timeout": "TIMEOUT",
-                 "not_run": "-"}
+# a word for each of runner.STATUSES, in its order
+_STATUS_WORDS = dict(zip(STATUSES, ("pass", "FAIL", "FAIL", "FAIL", "RAISED", "FAIL", "TIMEOUT",
+                                    "-"), strict=True))
 _SPATIAL = ("H", "W", "H'", "W'", "kh", "kw", "L", "L'", "k")
 
 
