@@ -211,7 +211,8 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
         How error messages name the document: ``path`` as typed, or ``"<stdin>"``.
     base_dir : pathlib.Path
         The folder relative tensor file names are resolved against: the problem file's
-        folder (absolute), or the current directory for standard input.
+        folder (absolute), or the current directory for standard input and a pipe given by
+        name (``/dev/fd/63``, a shell's ``<(...)``).
 
     Raises
     ------
@@ -243,7 +244,10 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     source = pathlib.Path(path)
     raw = _read_bytes(source, None, file=path, where=None)
     try:
-        base_dir = source.absolute().parent
+        # a pipe given by name, <(cat problem.json): /dev/fd holds no tensor files; its
+        # names are read from the current folder, as standard input's are
+        piped = re.match(r"/(dev/fd|proc/[^/]+/fd)/[^/]+$", os.path.abspath(path))
+        base_dir = pathlib.Path.cwd() if piped else source.absolute().parent
     except OSError as exc:
         raise ProblemError(f"cannot resolve the folder: {_os_reason(exc)}", file=path) from None
     return raw, path, base_dir
@@ -291,6 +295,14 @@ def decode_text(raw: bytes, *, file: str) -> str:
         if raw.startswith(bom):
             raise ProblemError(f"not UTF-8 text (it is {encoding}; save it as UTF-8)",
                                where=_START, file=file)
+    # NumPy's own files, where text was expected: a {"csv": ...} or --input naming one
+    if raw.startswith(b"\x93NUMPY"):
+        raise ProblemError("is a NumPy .npy file, not text", where=_START, file=file,
+                           hint='a problem file names it as {"npy": FILE}')
+    if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise ProblemError("is a zip archive (a NumPy .npz?), not text", where=_START,
+                           file=file, hint='a problem is a JSON file; it names each tensor '
+                                           'saved by numpy.save as {"npy": FILE}')
     skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     nul = raw.find(b"\0")
     if nul >= 0:
@@ -302,8 +314,19 @@ def decode_text(raw: bytes, *, file: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ProblemError("not UTF-8 text (binary file?)",
+        byte = raw[exc.start]
+        what = ("binary file?" if byte not in _WINDOWS_1252_TEXT else
+                f"byte 0x{byte:02X} is {bytes([byte]).decode('cp1252')!r} in Latin-1 or "
+                f"Windows-1252: save the file as UTF-8")
+        raise ProblemError(f"not UTF-8 text ({what})",
                            where=_text_position(raw, exc.start, skip), file=file) from None
+
+
+#: Bytes that a file saved as Latin-1 or Windows-1252 (an editor's or Excel's default on
+#: Windows) holds for text: accented letters, typographic quotes and dashes, µ, °, ².
+_WINDOWS_1252_TEXT = frozenset(
+    [*range(0xC0, 0xFF)] + [0x91, 0x92, 0x93, 0x94, 0x96, 0x97, 0xB0, 0xB2, 0xB3, 0xB5]
+) - {0xD7, 0xF7}  # × and ÷: as likely a stray byte as an operator
 
 
 # --------------------------------------------------------------------------- JSON document

@@ -196,6 +196,15 @@ CORPUS = [
     bad("utf-16-be-no-mark", '{"input": 1}'.encode("utf-16-be"), "line 1, column 1",
         "(it looks like UTF-16 without a byte order mark"),
     bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
+    # a title saved as Latin-1 / Windows-1252 (Notepad, Excel) is text in another encoding
+    bad("latin-1-title", b'{"title": "caf\xe9", "input": 1}', "line 1, column 15",
+        "not UTF-8 text (byte 0xE9 is 'é' in Latin-1 or Windows-1252: save the file as UTF-8)"),
+    bad("stray-byte", b'{"input": 1\xff}', "line 1, column 12", "not UTF-8 text (binary file?)"),
+    # NumPy's own files where text is expected: named, not "binary file?"
+    bad("npy-as-problem", b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'", "line 1, column 1",
+        "is a NumPy .npy file, not text", hint='a problem file names it as {"npy": FILE}'),
+    bad("npz-as-problem", b"PK\x03\x04\x14\x00\x00\x00", "line 1, column 1",
+        "is a zip archive (a NumPy .npz?), not text"),
     # an empty key is placed at the object that holds it, not at "layers[0]."
     bad("empty-layer-key", json.dumps({"input": [[1, 2], [3, 4]],
                                        "layers": [{"type": "relu", "": 2}],
@@ -1114,7 +1123,9 @@ def test_output_over_an_input_file_is_refused(target, tmp_path, monkeypatch):
     doc = short(kernel={"csv": "k.csv"}, input={"npy": "k.npy"}, delta=[[0]])
     write_problem(tmp_path, doc, "p.json")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    result = runner.invoke(app, ["backward", "p.json", "-o", target])
+    # -o k.npy alone is refused for its suffix (-o writes text); --format json would write it
+    forced = ["--format", "json"] if target.endswith(".npy") else []
+    result = runner.invoke(app, ["backward", "p.json", "-o", target, *forced])
     assert result.exit_code == 2, result.output
     check_error_output(result.output, Bad(None, "--output", "refusing to overwrite",
                                           file=str(Path(target))))

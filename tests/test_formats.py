@@ -762,6 +762,22 @@ def test_refusals_of_a_format_from_the_suffix_name_the_output_file(tmp_path, mon
     (("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "-o", "e.docx"),
      "error: e.docx: --output: -o writes text, not a word-processor document (.docx); hint: "
      "--format table writes the text report to it anyway"),
+    # -o grads.npy wrote the table, which np.load then took for pickled data
+    (("backward", WORKED, "-o", "grads.npy"),
+     "error: grads.npy: --output: -o writes text, not a NumPy array (.npy); hint: -o "
+     "grads.npz writes every tensor as a NumPy .npz archive; --format table writes the text "
+     "report to it anyway"),
+    (("forward", WORKED, "-o", "out.h5"),
+     "error: out.h5: --output: -o writes text, not an HDF5 file (.h5); hint: -o out.npz writes "
+     "every tensor as a NumPy .npz archive; --format table writes the text report to it "
+     "anyway"),
+    # a command without npz: .npz is no format of its own
+    (("gradcheck", WORKED, "-o", "g.npz"),
+     "error: g.npz: --output: -o writes text, not a NumPy archive (.npz); hint: -o g.json "
+     "writes JSON, which a script reads; --format table writes the text report to it anyway"),
+    (("check", WORKED, SAMPLES / "answers" / "stackexchange-answers.json", "-o", "g.pkl"),
+     "error: g.pkl: --output: -o writes text, not a pickle (.pkl); hint: -o g.json writes "
+     "JSON, which a script reads; --format table writes the text report to it anyway"),
 ])
 def test_an_output_file_that_is_not_text_is_refused(tmp_path, monkeypatch, args, line):
     # a text report in a file named .svg is no picture: -o pool.svg used to write the table

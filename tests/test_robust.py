@@ -463,6 +463,26 @@ main()
 """
 
 
+CTRL_C_WHILE_IMPORTING = """
+import runpy, sys
+
+class CtrlC:  # Ctrl-C arriving while typer is being imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "typer":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["cnngrad", "--version"]
+runpy.run_module("cnngrad", run_name="__main__")
+"""
+
+
+def test_ctrl_c_while_the_command_line_is_imported_is_one_line():
+    result = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_IMPORTING], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (130, "error: interrupted\n")
+
+
 def _signals_as_in_a_terminal() -> None:
     # a child inherits ignored signals, and Python leaves an ignored SIGINT ignored: under
     # pytest-xdist 3.5, whose workers ignore it, the signal did nothing (exit 0)
@@ -487,6 +507,7 @@ def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, name, code, m
 
 
 @pytest.mark.parametrize("args", [("--help",), ("backward", "--help"), ("samples",),
+                                  ("generate", "--list"),
                                   ("backward", WORKED), ("backward", WORKED, "-f", "json"),
                                   ("samples", "stackexchange"), ("schema",),
                                   ("explain", NETWORK, "loss"), ("gradcheck", WORKED),
@@ -501,7 +522,9 @@ def test_a_full_standard_output_is_one_line(args):
                                      "device"), result.stderr
 
 
-@pytest.mark.parametrize("args", [("backward", WORKED), ("samples",), ("schema",)])
+@pytest.mark.parametrize("args", [("backward", WORKED), ("samples",), ("schema",),
+                                  ("--help",), ("backward", "-h"), ("--version",), (),
+                                  ("generate", "--list")])
 def test_a_closed_standard_output_is_one_line(args):
     result = subprocess.run([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, timeout=60, cwd=ROOT,
@@ -808,6 +831,27 @@ def test_a_closed_standard_error_still_gives_the_exit_code(tmp_path):
     assert result.stdout == b""
 
 
+@pytest.mark.parametrize("picture, output", [("/dev/full", "out.txt"),
+                                             ("x.svg", "/dev/full")])
+def test_a_device_that_fails_leaves_the_other_file_as_it_was(tmp_path, monkeypatch, picture,
+                                                             output):
+    # a device is written through, not renamed into place: it goes first, so that when it
+    # fails the report file (or picture) is not replaced by a run that failed
+    monkeypatch.chdir(tmp_path)
+    kept = tmp_path / ("out.txt" if output == "out.txt" else "x.svg")
+    kept.write_text("precious")
+    result = invoke("backward", WORKED, "--save-svg", picture, "-o", output)
+    assert result.exit_code == 2
+    assert result.stderr.endswith("cannot write there: no space left on device\n")
+    assert kept.read_text() == "precious"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_picture_on_a_failing_device_prints_no_report(tmp_path):
+    result = invoke("backward", WORKED, "--save-svg", "/dev/full")
+    assert result.exit_code == 2 and result.stdout == ""
+
+
 def test_save_svg_with_a_300_character_name(tmp_path):
     one_error(invoke("backward", WORKED, "--save-svg", tmp_path / ("x" * 300)), "--save-svg",
               "too long")
@@ -876,6 +920,22 @@ def test_a_redirected_report_is_utf8_whatever_the_locale_encoding(tmp_path, enco
                            timeout=60, cwd=ROOT, env=env)
     assert error.returncode == 2
     assert "spans 1×3" in error.stderr.decode("utf-8")
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "ascii"])
+@pytest.mark.parametrize("args", [("backward", "-h"), ("gradcheck", "--help"), ("--help",),
+                                  ("generate", "--list")])
+def test_help_and_listings_are_utf8_whatever_the_locale_encoding(encoding, args):
+    # click writes help itself: its first η (backward's --lr) was a UnicodeEncodeError
+    # traceback in Latin-1 or cp1252, and generate --list blamed a problem file in ASCII
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    shown = subprocess.run([*CLI, *args], capture_output=True, timeout=60, cwd=ROOT, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stderr == b""
+    plain = subprocess.run([*CLI, *args], capture_output=True, timeout=60, cwd=ROOT)
+    assert shown.stdout == plain.stdout
+    if args[0] == "backward":
+        assert "Learning rate η" in shown.stdout.decode("utf-8")
 
 
 class _Stream:

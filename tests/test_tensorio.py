@@ -123,6 +123,24 @@ def test_read_source_unreadable(tmp_path):
         path.chmod(0o600)
 
 
+def test_a_problem_through_a_pipe_reads_its_tensor_files_from_the_current_folder(tmp_path,
+                                                                                   monkeypatch):
+    # `cnngrad backward <(cat p.json)`: the shell names a pipe, /dev/fd/63, whose folder
+    # holds no tensor files; its relative names are read from the current folder, as for `-`
+    import subprocess
+    import sys
+
+    (tmp_path / "o.csv").write_text("1,2\n3,4\n")
+    (tmp_path / "p.json").write_text('{"input": {"csv": "o.csv"}, "kernel": [[1]], '
+                                     '"delta": [[1, 1], [1, 1]]}')
+    result = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m cnngrad backward <(cat p.json) -f json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)})
+    assert result.returncode == 0, result.stderr
+    assert '"delta_in"' in result.stdout
+
+
 def test_read_source_reads_sys_stdin_when_no_bytes_given(tmp_path, monkeypatch):
     import io
     import sys

@@ -107,7 +107,9 @@ def main() -> None:
     # one run makes little cyclic garbage: collect after 50,000 new objects, not 700 (at
     # Python's default, ~70 collections and ~12 ms while a run imports numpy, typer and Rich)
     gc.set_threshold(50_000)
-    from cnngrad.cli.output import flush_stdout
+    from cnngrad.cli.output import flush_stdout, stdout_as_reports
+
+    stdout_as_reports()
 
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
@@ -138,6 +140,9 @@ def main() -> None:
         _say(f"error: cannot write standard output: {reason}")
         code = 2
     reason = flush_stdout()
+    if reason is None and sys.stdout is None and (
+            not args or code == 0 and any(a in ("-h", "--help", "--version") for a in args)):
+        reason = "it is closed"  # click writes help and --version to a closed one silently
     if reason is not None:
         _say(f"error: cannot write standard output: {reason}")
         code = code or 2

@@ -215,7 +215,11 @@ NOT_TEXT_SUFFIXES = {
     **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"),
                     "picture"),
     **dict.fromkeys((".docx", ".doc", ".odt"), "word-processor document"),
-    **dict.fromkeys((".pptx", ".ppt", ".odp"), "presentation")}
+    **dict.fromkeys((".pptx", ".ppt", ".odp"), "presentation"),
+    # binary data: .npy is what problems read their tensors from, so it is tried
+    ".npy": "NumPy array", **dict.fromkeys((".pickle", ".pkl"), "pickle"),
+    **dict.fromkeys((".h5", ".hdf5"), "HDF5 file"), ".mat": "MATLAB file",
+    ".zip": "zip archive"}
 
 
 #: Other names for a format, whose closest spelling is another one: ``text`` (as explain's
@@ -264,10 +268,17 @@ def output_format(format: Optional[str], output: Optional[str],
                          hint=(f"--save-svg {output} saves the tables as an SVG picture; "
                                if picture and save_svg is None else "")
                               + "--format table writes the text report to it anyway")
-    if suffix in NOT_TEXT_SUFFIXES:
-        kind = NOT_TEXT_SUFFIXES[suffix]
+    # .npz writes npz where the command has it; a command that has not writes text only
+    kind = NOT_TEXT_SUFFIXES.get(suffix) or ("NumPy archive" if suffix == ".npz"
+                                             and "npz" not in allowed else None)
+    if kind is not None:
         stem = str(Path(output).with_suffix(""))
-        if kind == "spreadsheet" and "csv" in allowed:
+        if suffix in (".npy", ".pickle", ".pkl", ".h5", ".hdf5", ".mat", ".zip") and (
+                "npz" in allowed):
+            instead = f"-o {stem}.npz writes every tensor as a NumPy .npz archive; "
+        elif kind in ("NumPy archive", "NumPy array", "pickle") and "json" in allowed:
+            instead = f"-o {stem}.json writes JSON, which a script reads; "
+        elif kind == "spreadsheet" and "csv" in allowed:
             instead = f"-o {stem}.csv writes CSV, which a spreadsheet opens; "
         elif kind == "PDF" and "latex" in allowed:
             instead = f"-o {stem}.tex writes LaTeX, which pdflatex makes a PDF of; "
@@ -275,7 +286,7 @@ def output_format(format: Optional[str], output: Optional[str],
             instead = f"--save-svg {stem}.svg saves the tables as an SVG picture; "
         else:
             instead = ""
-        raise UsageError(f"-o writes text, not a {kind} ({suffix})", where="--output",
+        raise UsageError(f"-o writes text, not {with_article(kind)} ({suffix})", where="--output",
                          file=str(output),
                          hint=instead + "--format table writes the text report to it anyway")
     if SUFFIX_FORMATS.get(suffix) in allowed:

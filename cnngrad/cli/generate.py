@@ -277,7 +277,7 @@ def generate(
         from cnngrad.cli.samples import LISTING_WIDTH
 
         terminal = sys.stdout is not None and sys.stdout.isatty()
-        sys.stdout.write(_listing(min(LISTING_WIDTH, output_width(terminal))))
+        write_output(_listing(min(LISTING_WIDTH, output_width(terminal))), None, [])
         return
     if recipe is None:
         raise UsageError("no recipe given", where="RECIPE",

@@ -132,6 +132,21 @@ def stream_encoding(stream) -> str:
     return own if terminal else "utf-8"
 
 
+def stdout_as_reports() -> None:
+    """Standard output's text layer encoding as :func:`stream_encoding` says, escaping what it
+    cannot encode: what click and typer write through it themselves (``--help``,
+    ``--version``) then reads as the reports do, where a Latin-1 or cp1252 stream (Windows'
+    redirected output) failed on the first η or δ of a help text."""
+    stream = sys.stdout
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is None or getattr(stream, "buffer", None) is None:
+        return
+    try:
+        reconfigure(encoding=stream_encoding(stream), errors="backslashreplace")
+    except (LookupError, OSError, ValueError):  # an unknown codec, a closed stream
+        pass
+
+
 def write_stdout(text: str) -> None:
     """``text`` to standard output; a reader that went away (``| head``) is a quiet success,
     a closed or full standard output one error line."""
@@ -450,8 +465,10 @@ def write_outputs(*outputs: tuple) -> None:
     try:
         for text, target, protected, option in outputs:
             pending.append(PendingOutput(text, target, protected, option))
-        # standard output first: when it fails (full, closed), no file takes its place
-        for item in sorted(pending, key=lambda item: item.name is not None):
+        # what cannot be undone first — a device or FIFO written through, then standard
+        # output: when one fails (full, closed), no file takes its place by a rename
+        for item in sorted(pending, key=lambda item: (item.direct is None,
+                                                      item.name is not None)):
             item.commit()
     finally:
         for item in pending:
