@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import cnngrad
+from cnngrad.layers import losses
 from cnngrad.layers.conv import conv2d_backward_naive, conv2d_forward_naive
 from cnngrad.layers.pool import (
     avgpool2d_backward_naive,
@@ -219,6 +220,88 @@ def test_float16_and_longdouble_compute_in_their_own_dtype(dtype, tol):
         assert one.dtype == dtype
         scale = np.abs(double).max()
         np.testing.assert_allclose(one.astype(np.float64), double, rtol=0, atol=tol * scale)
+
+
+LONGDOUBLE_WIDER = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
+needs_wide_longdouble = pytest.mark.skipif(not LONGDOUBLE_WIDER,
+                                           reason="np.longdouble is float64 on this platform")
+
+
+@needs_wide_longdouble
+@pytest.mark.parametrize("x_shape, w_shape, args", [
+    ((1, 1, 4, 4), (1, 1, 2, 2), {}),
+    ((2, 3, 6, 6), (4, 3, 3, 3), dict(padding=1)),
+    ((2, 3, 6, 6), (2, 3, 3, 2), dict(stride=2, dilation=(1, 2))),
+    ((2, 4, 6, 6), (4, 1, 3, 3), dict(padding=1, groups=4)),  # depthwise
+    ((1, 2, 5, 5), (2, 2, 2, 2), dict(padding=1, padding_mode="reflect")),
+])
+@pytest.mark.parametrize("wide", ["x", "all"])
+def test_small_conv2d_backward_computes_longdouble_in_longdouble(x_shape, w_shape, args, wide):
+    # the small-problem path added dx up by np.bincount, which refuses longdouble weights
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    delta = rng.standard_normal(cnngrad.conv2d_forward(x, w, **args).shape)
+    long_x = x.astype(np.longdouble)
+    long_w, long_delta = (a.astype(np.longdouble) if wide == "all" else a for a in (w, delta))
+    grads = cnngrad.conv2d_backward(long_x, long_w, long_delta, **args)
+    # the naive twin on longdouble throughout (its float64 products would round first)
+    naive = conv2d_backward_naive(long_x, w.astype(np.longdouble), delta.astype(np.longdouble),
+                                  **args)
+    double = cnngrad.conv2d_backward(x, w, delta, **args)
+    for got, expected, float64_grad in zip(grads, naive, double, strict=True):
+        assert got.dtype == expected.dtype == np.longdouble
+        # the naive twin's own longdouble sums, to far below float64's rounding
+        np.testing.assert_allclose(got, expected, rtol=1e-17, atol=1e-17)
+        np.testing.assert_allclose(got.astype(np.float64), float64_grad, rtol=1e-13,
+                                   atol=1e-13)
+
+
+@needs_wide_longdouble
+def test_small_conv_backward_keeps_what_float64_would_round_away():
+    # dx[1] = w[0]·δ[1] + w[1]·δ[0] = 1 + 2⁻⁶⁰: 1 in float64, exact in 80-bit longdouble
+    tiny = np.longdouble(2) ** -60
+    x = np.zeros((1, 1, 1, 3), np.longdouble)
+    w = np.array([[[[1, tiny]]]], np.longdouble)
+    dx, dw, db = cnngrad.conv2d_backward(x, w, np.ones((1, 1, 1, 2), np.longdouble))
+    assert dx.dtype == np.longdouble
+    assert list(dx[0, 0, 0]) == [1, 1 + tiny, tiny]
+    dx, _, _ = cnngrad.conv1d_backward(x[:, :, 0], w[:, :, 0], np.ones((1, 1, 2), np.longdouble))
+    assert list(dx[0, 0]) == [1, 1 + tiny, tiny]
+
+
+@needs_wide_longdouble
+def test_small_conv_backward_by_hand_in_longdouble():
+    # docs/api.md's worked example: a 2×2 kernel over a 4×4 input, a delta of ones
+    x = np.arange(16).reshape(1, 1, 4, 4).astype(np.longdouble)
+    w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])
+    dx, dw, db = cnngrad.conv2d_backward(x, w, np.ones((1, 1, 3, 3)))
+    assert dx.dtype == dw.dtype == db.dtype == np.longdouble
+    np.testing.assert_array_equal(dx[0, 0], [[1, 1, 1, 0], [1, 0, 0, -1], [1, 0, 0, -1],
+                                             [0, -1, -1, -1]])
+    np.testing.assert_array_equal(dw[0, 0], [[45, 54], [81, 90]])
+    np.testing.assert_array_equal(db, [9])
+
+
+@needs_wide_longdouble
+@pytest.mark.parametrize("args", [dict(stride=1), dict(stride=2, padding=1)])
+def test_small_conv1d_and_overlapping_max_pools_compute_longdouble(args):
+    # conv1d runs the 2-D kernel; an overlapping max pool added its deltas by np.bincount too
+    rng = np.random.default_rng(6)
+    x, w = (rng.standard_normal(shape).astype(np.longdouble) for shape in ((2, 3, 9), (4, 3, 3)))
+    delta = rng.standard_normal(cnngrad.conv1d_forward(x, w, **args).shape).astype(np.longdouble)
+    from cnngrad.layers.conv1d import conv1d_backward_naive
+
+    for got, expected in zip(cnngrad.conv1d_backward(x, w, delta, **args),
+                             conv1d_backward_naive(x, w, delta, **args), strict=True):
+        assert got.dtype == np.longdouble
+        np.testing.assert_allclose(got, expected, rtol=1e-17, atol=1e-17)
+    maps = rng.standard_normal((2, 3, 7, 7)).astype(np.longdouble)
+    pool_delta = rng.standard_normal(cnngrad.maxpool2d_forward(maps, 3, **args).shape)
+    dx = cnngrad.maxpool2d_backward(maps, pool_delta, 3, **args)
+    assert dx.dtype == np.longdouble
+    np.testing.assert_array_equal(dx, maxpool2d_backward_naive(maps, pool_delta, 3, **args))
+    dx = cnngrad.maxpool1d_backward(maps[:, :, 0], pool_delta[:, :, 0], 3, **args)
+    assert dx.dtype == np.longdouble
 
 
 def test_conv2d_db_is_delta_summed_per_filter():
@@ -548,6 +631,80 @@ def test_complex_or_text_arrays_are_a_value_error(call):
     z = (np.arange(16) + 1j).reshape(1, 1, 4, 4)
     with pytest.raises(ValueError, match="real numbers"):
         call(z)
+
+
+@pytest.mark.parametrize("call", [
+    lambda bad: cnngrad.conv2d_forward(bad, np.ones((1, 1, 2, 2))),
+    lambda bad: cnngrad.conv2d_forward(np.ones((1, 1, 4, 4)), bad[:, :, :2, :2]),
+    lambda bad: cnngrad.conv2d_backward(bad, np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))),
+    lambda bad: cnngrad.conv2d_backward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)),
+                                        bad[:, :, :3, :3]),
+    lambda bad: cnngrad.conv1d_forward(bad[0], np.ones((1, 4, 2))),
+    lambda bad: cnngrad.conv1d_backward(bad[0], np.ones((1, 4, 2)), np.ones((1, 1, 3))),
+    lambda bad: cnngrad.conv_transpose2d_forward(bad, np.ones((1, 1, 2, 2))),
+    lambda bad: cnngrad.conv_transpose2d_backward(bad, np.ones((1, 1, 2, 2)),
+                                                  np.ones((1, 1, 5, 5))),
+    lambda bad: cnngrad.maxpool2d_forward(bad, 2),
+    lambda bad: cnngrad.maxpool2d_backward(bad, np.ones((1, 1, 2, 2)), 2),
+    lambda bad: cnngrad.maxpool2d_backward(np.ones((1, 1, 4, 4)), bad[:, :, :2, :2], 2),
+    lambda bad: cnngrad.avgpool2d_forward(bad, 2),
+    lambda bad: cnngrad.avgpool2d_backward(np.ones((1, 1, 4, 4)), bad[:, :, :2, :2], 2),
+    lambda bad: cnngrad.maxpool1d_forward(bad[0], 2),
+    lambda bad: cnngrad.avgpool1d_forward(bad[0], 2),
+])
+@pytest.mark.parametrize("odd", [None, "1", "a"])
+def test_object_arrays_of_none_or_text_are_a_value_error(call, odd):
+    # numpy's object loops raised a TypeError ("unsupported operand type(s)") from deep
+    # inside, and a max pool over strings compared them and returned a string
+    bad = np.empty((1, 1, 4, 4), dtype=object)
+    bad.fill(Fraction(1, 2))
+    bad[0, 0, 0, 1] = odd
+    with pytest.raises(ValueError, match=f"must hold real numbers.*holds {odd!r}"):
+        call(bad)
+
+
+@pytest.mark.parametrize("call", [
+    lambda bad: cnngrad.conv2d_forward(bad, np.ones((1, 1, 2, 2))),
+    lambda bad: cnngrad.conv2d_backward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)),
+                                        bad[:, :, :3, :3]),
+    lambda bad: cnngrad.conv2d_forward(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)),
+                                       b=bad[0, 0, 0, :1]),
+    lambda bad: cnngrad.conv1d_forward(bad[0], np.ones((1, 4, 2))),
+    lambda bad: cnngrad.conv_transpose2d_forward(bad, np.ones((1, 1, 2, 2))),
+    lambda bad: cnngrad.maxpool2d_forward(bad, 2),
+])
+@pytest.mark.parametrize("dtype", ["datetime64[s]", "timedelta64[ms]"])
+def test_dates_and_times_are_a_value_error(call, dtype):
+    # np.result_type found no common type of a datetime and a float: numpy's
+    # DTypePromotionError, before the dtype check
+    bad = np.zeros((1, 1, 4, 4), dtype=dtype)
+    with pytest.raises(ValueError, match=r"must hold real numbers .*got dtype (datetime|timedelta)"):
+        call(bad)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: losses.mse(np.ones((4, 1)), np.zeros(4)),
+     "target must have the shape of the output y (4, 1), got (4,)"),
+    (lambda: losses.mse(np.ones(3), np.zeros((2, 3)), "mean"),
+     "target must have the shape of the output y (3,), got (2, 3)"),
+    (lambda: losses.cross_entropy(np.ones((4, 3)), np.zeros((4, 1))),
+     "target must have the shape of the logits (4, 3), got (4, 1)"),
+    (lambda: losses.cross_entropy(np.ones((2, 3)), np.zeros(3)),
+     "target must have the shape of the logits (2, 3), got (3,)"),
+    (lambda: losses.cross_entropy(np.ones(3), np.zeros(3)),
+     "logits must be 2-D (N, K), got shape (3,)"),
+    (lambda: losses.softmax(np.ones(3)), "logits must be 2-D (N, K), got shape (3,)"),
+])
+def test_losses_refuse_a_target_they_would_broadcast(call, message):
+    # mse broadcast an (N, 1) output against an (N,) target to (N, N): 8.0 for 2.0
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value) == message
+
+
+def test_mse_of_matching_shapes_is_unchanged():
+    assert losses.mse(np.ones((4, 1)), np.zeros((4, 1)))[0] == 2.0
+    assert losses.mse(np.ones((4, 1)), np.zeros((4, 1)), "sum")[0] == 4.0
 
 
 @pytest.mark.parametrize("call, message", [

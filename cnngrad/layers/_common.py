@@ -8,6 +8,7 @@ the library API.  User input is validated earlier, in :mod:`cnngrad.problem`, wi
 from __future__ import annotations
 
 import contextlib
+import numbers
 import threading
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -69,7 +70,40 @@ def real_array(value, name: str) -> np.ndarray:
     if array.dtype != object and array.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers (float, integer or object dtype), "
                          f"got dtype {array.dtype}")
+    check_real_objects(array, name)
     return array
+
+
+def check_real_objects(array: np.ndarray, name: str) -> None:
+    """Refuse an object array holding anything but real numbers (None, a string, a complex
+    number, a Decimal) with a ValueError naming the first such element.
+
+    The kernels would otherwise stop on a TypeError from deep inside numpy's object loops,
+    or, for a pool over strings, compare them and return a string.  One pass over the
+    elements costs little next to the exact arithmetic that follows.
+    """
+    if array.dtype != object:
+        return
+    for element in array.flat:
+        if not isinstance(element, numbers.Real):
+            raise ValueError(f"{name} must hold real numbers (float, integer or Fraction); "
+                             f"an object array holds {element!r} of type "
+                             f"{type(element).__name__}")
+
+
+def added_at(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """``np.bincount(index, weights=weights, minlength=size)``: the sum of the weights at
+    each index, for a dtype bincount cannot take.
+
+    bincount adds in float64 and refuses weights float64 cannot hold (``np.longdouble``),
+    which must compute in their own dtype: for those, ``np.add.at`` into zeros of the
+    weights' dtype.  Every other dtype keeps bincount's float64 sums (and its speed).
+    """
+    if np.can_cast(weights.dtype, np.float64):
+        return np.bincount(index, weights=weights, minlength=size)
+    total = np.zeros(size, weights.dtype)
+    np.add.at(total, index, weights)
+    return total
 
 
 def cache_key(value):
@@ -264,5 +298,5 @@ def row_dots(a: np.ndarray, b: np.ndarray,
 
 
 __all__ = ["PADDING_MODES", "PADDING_WORDS", "TIE_RULES", "MSE_REDUCTIONS", "pair", "four_sides", "same_padding", "same_padding_stride1", "conv_output_size", "pool_output_size",
-           "is_exact", "zeros_like_dtype", "row_dots",
+           "is_exact", "zeros_like_dtype", "row_dots", "added_at", "check_real_objects",
            "unbuffered_rows", "buffered_reduction"]

@@ -6,6 +6,8 @@ mode) where the function is rational (relu, leaky_relu); sigmoid and tanh are fl
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -30,23 +32,31 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
     return _zero_where(x < 0, x)
 
 
-def relu_forward_naive(x: np.ndarray) -> np.ndarray:
-    """:func:`relu_forward` for floats as one ``np.where`` (the twin the tests hold it to)."""
-    return np.where(x < 0, np.zeros((), x.dtype), x)
-
-
 def relu_backward(x: np.ndarray, delta_out: np.ndarray) -> np.ndarray:
-    # dE/dx = dE/dy · [x > 0]; the derivative at exactly 0 is taken as 0 (PyTorch's choice).
-    # A cut cell gets +0, as PyTorch's threshold_backward gives (δ·0 would be −0 for a
-    # negative δ, NaN for an infinite one)
+    """dE/dx of :func:`relu_forward`: delta_out where x > 0, zero elsewhere.
+
+    Parameters
+    ----------
+    x : ndarray (any shape)
+        The forward pass's input.
+    delta_out : ndarray (the shape of x)
+        dE/dy.
+
+    Returns
+    -------
+    delta_in : ndarray (the shape of x), the dtype of delta_out
+        dE/dx = dE/dy · [x > 0].
+
+    Notes
+    -----
+    The derivative at exactly 0 is taken as 0 (PyTorch's choice).  Float cells with x ≤ 0
+    get +0, as torch's ``threshold_backward`` gives (δ·0 would be −0 for a negative δ, NaN
+    for an infinite one); a NaN x is not ≤ 0 and keeps its delta.  With an object array
+    (exact) a cell with x not > 0 gets δ·0, of δ's type.  The output has the input's shape.
+    """
     if x.dtype == object or delta_out.dtype == object:
         return delta_out * (x > 0)
     return _zero_where(x <= 0, delta_out)
-
-
-def relu_backward_naive(x: np.ndarray, delta_out: np.ndarray) -> np.ndarray:
-    """:func:`relu_backward` for floats as one ``np.where``."""
-    return np.where(x <= 0, np.zeros((), delta_out.dtype), delta_out)
 
 
 #: the integer type of each float type's width, for :func:`_zero_where`'s bit masks
@@ -82,33 +92,234 @@ def leaky_relu_forward(x: np.ndarray, slope) -> np.ndarray:
     Parameters
     ----------
     x : ndarray (any shape)
+        float, integer, or object holding :class:`fractions.Fraction` (exact).
     slope : float or Fraction
+        The negative side's slope (torch's ``negative_slope``).
+
+    Returns
+    -------
+    y : ndarray (the shape of x)
+        The dtype numpy gives x·slope (object for exact arrays).
+
+    Notes
+    -----
+    y_i = x_i if x_i > 0 else slope·x_i: a NaN x gives NaN, −0 gives slope·(−0).  The
+    output has the input's shape.
     """
     return np.where(x > 0, x, x * slope)
 
 
 def leaky_relu_backward(x: np.ndarray, delta_out: np.ndarray, slope) -> np.ndarray:
-    # dE/dx = dE/dy · (1 if x > 0 else slope); at exactly 0 the derivative is slope (PyTorch)
+    """dE/dx of :func:`leaky_relu_forward`.
+
+    Parameters
+    ----------
+    x : ndarray (any shape)
+        The forward pass's input.
+    delta_out : ndarray (the shape of x)
+        dE/dy.
+    slope : float or Fraction
+
+    Returns
+    -------
+    delta_in : ndarray (the shape of x)
+        dE/dx = dE/dy · (1 if x > 0 else slope).
+
+    Notes
+    -----
+    At exactly 0 the derivative is taken as ``slope`` (PyTorch's choice).  The output has
+    the input's shape.
+    """
     return np.where(x > 0, delta_out, delta_out * slope)
 
 
 def sigmoid_forward(x: np.ndarray) -> np.ndarray:
-    """y = 1 / (1 + e^(−x)), computed without overflow for large |x|."""
+    """y = 1 / (1 + e^(−x)), computed without overflow for large |x|.
+
+    Parameters
+    ----------
+    x : ndarray (any shape)
+        Float or integer (float only: no exact mode).
+
+    Returns
+    -------
+    y : ndarray (the shape of x)
+        numpy's common type of x and float32: float32 for float16, float32, bool and
+        integers of up to 16 bits; float64 for float64 and wider integers; longdouble for
+        longdouble.
+
+    Notes
+    -----
+    With e = e^(−|x|) ≤ 1: y = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, the same
+    value as 1/(1 + e^(−x)) without e^(−x) overflowing.  The output has the input's shape.
+    """
     x = np.asarray(x, dtype=np.result_type(x, np.float32))
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def sigmoid_backward(y: np.ndarray, delta_out: np.ndarray) -> np.ndarray:
-    # dE/dx = dE/dy · σ(x)(1 − σ(x)), written with the forward output y = σ(x)
+    """dE/dx of :func:`sigmoid_forward`, from its output.
+
+    Parameters
+    ----------
+    y : ndarray (any shape)
+        The forward pass's output σ(x).
+    delta_out : ndarray (the shape of y)
+        dE/dy.
+
+    Returns
+    -------
+    delta_in : ndarray (the shape of y)
+        dE/dx = dE/dy · y · (1 − y).
+
+    Notes
+    -----
+    σ'(x) = σ(x)(1 − σ(x)), written with y = σ(x), so x is not needed.  The output has the
+    input's shape.
+    """
     return delta_out * y * (1 - y)
 
 
 def tanh_forward(x: np.ndarray) -> np.ndarray:
-    """y = tanh(x)."""
+    """y = tanh(x).
+
+    Parameters
+    ----------
+    x : ndarray (any shape)
+        Float or integer (float only: no exact mode).
+
+    Returns
+    -------
+    y : ndarray (the shape of x)
+        numpy's ``np.tanh`` dtype: x's float dtype, or for integers and bools the smallest
+        float holding them (float16 for bool and 8-bit integers, float32 for 16-bit ones,
+        float64 for wider ones).
+
+    Notes
+    -----
+    tanh(x) = (e^x − e^(−x)) / (e^x + e^(−x)), by numpy's ``np.tanh``.  The output has the
+    input's shape.
+    """
     return np.tanh(x)
 
 
 def tanh_backward(y: np.ndarray, delta_out: np.ndarray) -> np.ndarray:
-    # dE/dx = dE/dy · (1 − tanh²(x)), with y = tanh(x)
+    """dE/dx of :func:`tanh_forward`, from its output.
+
+    Parameters
+    ----------
+    y : ndarray (any shape)
+        The forward pass's output tanh(x).
+    delta_out : ndarray (the shape of y)
+        dE/dy.
+
+    Returns
+    -------
+    delta_in : ndarray (the shape of y)
+        dE/dx = dE/dy · (1 − y²).
+
+    Notes
+    -----
+    tanh'(x) = 1 − tanh²(x), written with y = tanh(x).  The output has the input's shape.
+    """
     return delta_out * (1 - y * y)
+
+
+# --------------------------------------------------------------------------------------
+# naive references: one element at a time, straight from the definitions
+
+
+def relu_forward_naive(x) -> np.ndarray:
+    """Plain-loop reference for :func:`relu_forward` (same argument and result)."""
+    x = np.asarray(x)
+    y = np.empty(x.shape, x.dtype.newbyteorder("="))  # a big-endian x gives native floats
+    exact = x.dtype == object
+    for i in np.ndindex(*x.shape):
+        if exact:  # x·0 keeps a Fraction's or an int's type
+            y[i] = x[i] if x[i] > 0 else x[i] * 0
+        else:  # +0 for a negative x; NaN and −0 fail x < 0 and stay
+            y[i] = 0 if x[i] < 0 else x[i]
+    return y
+
+
+def relu_backward_naive(x, delta_out) -> np.ndarray:
+    """Plain-loop reference for :func:`relu_backward` (same arguments and result)."""
+    x, delta_out = np.asarray(x), np.asarray(delta_out)
+    exact = x.dtype == object or delta_out.dtype == object
+    delta_in = np.empty(delta_out.shape,
+                        object if exact else delta_out.dtype.newbyteorder("="))
+    for i in np.ndindex(*delta_out.shape):
+        if exact:
+            delta_in[i] = delta_out[i] if x[i] > 0 else delta_out[i] * 0
+        else:  # +0 where x ≤ 0, torch's threshold_backward; a NaN x fails x ≤ 0
+            delta_in[i] = 0 if x[i] <= 0 else delta_out[i]
+    return delta_in
+
+
+def leaky_relu_forward_naive(x, slope) -> np.ndarray:
+    """Plain-loop reference for :func:`leaky_relu_forward` (same arguments and result)."""
+    x = np.asarray(x)
+    y = np.empty(x.shape, np.result_type(x.dtype, _product_dtype(x, slope)))
+    for i in np.ndindex(*x.shape):
+        y[i] = x[i] if x[i] > 0 else x[i] * slope
+    return y
+
+
+def leaky_relu_backward_naive(x, delta_out, slope) -> np.ndarray:
+    """Plain-loop reference for :func:`leaky_relu_backward` (same arguments and result)."""
+    x, delta_out = np.asarray(x), np.asarray(delta_out)
+    delta_in = np.empty(delta_out.shape,
+                        np.result_type(delta_out.dtype, _product_dtype(delta_out, slope)))
+    for i in np.ndindex(*delta_out.shape):
+        delta_in[i] = delta_out[i] if x[i] > 0 else delta_out[i] * slope
+    return delta_in
+
+
+def _product_dtype(values: np.ndarray, slope) -> np.dtype:
+    """The dtype numpy gives ``values * slope`` (a Python float keeps float32 float32, a
+    Fraction makes it object), found on no elements."""
+    return (values.reshape(-1)[:0] * slope).dtype
+
+
+def sigmoid_forward_naive(x) -> np.ndarray:
+    """Plain-loop reference for :func:`sigmoid_forward` (same argument and result)."""
+    x = np.asarray(x)
+    dtype = np.result_type(x, np.float32)
+    y = np.empty(x.shape, dtype)
+    for i in np.ndindex(*x.shape):
+        value = float(x[i])
+        # 1/(1 + e^(−x)) overflows e^(−x) for x ≪ 0: there e^x/(1 + e^x), the same value
+        if value >= 0:
+            y[i] = 1 / (1 + math.exp(-value))
+        else:
+            y[i] = math.exp(value) / (1 + math.exp(value))
+    return y
+
+
+def sigmoid_backward_naive(y, delta_out) -> np.ndarray:
+    """Plain-loop reference for :func:`sigmoid_backward` (same arguments and result)."""
+    y, delta_out = np.asarray(y), np.asarray(delta_out)
+    delta_in = np.empty(delta_out.shape, np.result_type(y, delta_out))
+    for i in np.ndindex(*delta_out.shape):
+        delta_in[i] = delta_out[i] * y[i] * (1 - y[i])
+    return delta_in
+
+
+def tanh_forward_naive(x) -> np.ndarray:
+    """Plain-loop reference for :func:`tanh_forward` (same argument and result)."""
+    x = np.asarray(x)
+    # np.tanh's loops are float16, float32, float64 (and longer): the first x casts to
+    y = np.empty(x.shape, np.result_type(x, np.float16))
+    for i in np.ndindex(*x.shape):
+        y[i] = math.tanh(float(x[i]))
+    return y
+
+
+def tanh_backward_naive(y, delta_out) -> np.ndarray:
+    """Plain-loop reference for :func:`tanh_backward` (same arguments and result)."""
+    y, delta_out = np.asarray(y), np.asarray(delta_out)
+    delta_in = np.empty(delta_out.shape, np.result_type(y, delta_out))
+    for i in np.ndindex(*delta_out.shape):
+        delta_in[i] = delta_out[i] * (1 - y[i] * y[i])
+    return delta_in

@@ -41,9 +41,11 @@ from cnngrad.layers._common import (
     PADDING_MODES,
     ROW_DOTS_BLAS_MIN_BYTES,
     FourSides,
+    added_at,
     an_int,
     buffered_reduction,
     cache_key,
+    check_real_objects,
     conv_output_size,
     four_sides,
     is_exact,
@@ -165,6 +167,19 @@ def pad2d(x: np.ndarray, sides: int | Sequence[int], mode: str = "zeros") -> np.
     Returns
     -------
     padded : ndarray (..., H + top + bottom, W + left + right), the dtype of ``x``
+        For an object array (exact), the zeros are the int 0.
+
+    Raises
+    ------
+    ValueError
+        An unknown mode, a negative side, or a side too large for the mode.
+
+    Notes
+    -----
+    padded[..., p, q] = x[..., r(p), c(q)], where r(p) is the input row padded row p copies
+    (:func:`padded_source`): p − top inside, the mirror −(p − top) or 2(H − 1) − (p − top)
+    for reflect, the nearest edge row for replicate, (p − top) mod H for circular; 0 for a
+    zero-padded cell.  Output size H + top + bottom by W + left + right.
     """
     _check_padding_mode(mode)
     top, bottom, left, right = sides4 = four_sides(sides)
@@ -200,6 +215,19 @@ def pad2d_backward(delta_padded: np.ndarray, sides: int | Sequence[int], mode: s
     Returns
     -------
     delta : ndarray (..., H, W)
+        The dtype of ``delta_padded``.
+
+    Raises
+    ------
+    ValueError
+        An unknown mode, bad sides, or a ``delta_padded`` whose last two axes are not
+        (H + top + bottom, W + left + right).
+
+    Notes
+    -----
+    delta[..., r, c] = Σ delta_padded[..., p, q] over the padded cells (p, q) that copy input
+    cell (r, c) (itself included): with zeros only itself, so the border's deltas are
+    dropped.  Output size (H, W) = (H_padded − top − bottom, W_padded − left − right).
     """
     _check_padding_mode(mode)
     top, bottom, left, right = sides4 = four_sides(sides)
@@ -316,16 +344,21 @@ def _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
 _geometry_cached = functools.lru_cache(maxsize=256)(_geometry_uncached)
 
 
-def _common_dtype(*arrays: np.ndarray | None) -> np.dtype:
-    """The arrays' common dtype; object stays object, integers and bools compute in float64;
-    complex numbers or strings are a ValueError (not computed as complex, nor cast)."""
-    dtype = np.result_type(*(a for a in arrays if a is not None))
-    if dtype == object or dtype.kind == "f":
-        return dtype
-    if dtype.kind in "biu":
-        return np.dtype(np.float64)
-    raise ValueError(f"the arrays must hold real numbers (float, integer or object dtype), "
-                     f"got dtype {dtype}")
+def _common_dtype(**arrays: np.ndarray | None) -> np.dtype:
+    """The common dtype of the arrays, given by name (``x=x, w=w, b=b``); object stays
+    object, integers and bools compute in float64.  An array of complex numbers, strings,
+    dates or times, or an object array holding anything but real numbers, is a ValueError
+    naming it (not computed as complex, nor cast)."""
+    given = {name: a for name, a in arrays.items() if a is not None}
+    for name, a in given.items():
+        # each array on its own first: np.result_type has no common type for a datetime
+        # and a float, and would raise numpy's DTypePromotionError
+        if a.dtype != object and a.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold real numbers (float, integer or object dtype), "
+                             f"got dtype {a.dtype}")
+        check_real_objects(a, name)
+    dtype = np.result_type(*given.values())
+    return np.dtype(np.float64) if dtype.kind in "biu" else dtype
 
 
 def _check_bias(b: np.ndarray, geo: _Geometry) -> None:
@@ -702,7 +735,7 @@ def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray
     dcols = np.matmul(w.reshape(geo.groups, geo.f_group, -1).swapaxes(-1, -2), delta_mat)
     size = geo.c * geo.h * geo.w + 1
     index = _gather_index(geo) + (np.arange(geo.n) * size)[:, None, None, None]
-    dx = np.bincount(index.ravel(), weights=dcols.ravel(), minlength=geo.n * size)
+    dx = added_at(index.ravel(), dcols.ravel(), geo.n * size)
     dx = dx.reshape(geo.n, size)[:, :-1].reshape(x.shape).astype(delta.dtype, copy=False)
     return dx, dw
 
@@ -1368,7 +1401,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     b = None if b is None else np.asarray(b)
     if b is not None:
         _check_bias(b, geo)
-    dtype = _common_dtype(x, w, b)
+    dtype = _common_dtype(x=x, w=w, b=b)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     if _small(geo, dtype):
         y = _small_forward(x, w, geo)
@@ -1452,7 +1485,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
     if delta.shape != geo.out_shape:
         raise ValueError(f"delta must have the output's shape {geo.out_shape}, got {delta.shape}")
-    dtype = _common_dtype(x, w, delta)
+    dtype = _common_dtype(x=x, w=w, delta=delta)
     x, w, delta = (a.astype(dtype, copy=False) for a in (x, w, delta))
     if _small(geo, dtype):
         dx, dw = _small_backward(x, w, delta, geo)
@@ -1711,6 +1744,45 @@ def padded_source(p: int, size: int, before: int, mode: str) -> int | None:
         raise ValueError(f"padding_mode must be one of {', '.join(PADDING_MODES)}; got {mode!r}")
 
 
+def pad2d_naive(x, sides, mode="zeros") -> np.ndarray:
+    """Plain-loop reference for :func:`pad2d` (same arguments and result)."""
+    x = np.asarray(x)
+    _check_padding_mode(mode)
+    top, bottom, left, right = sides4 = four_sides(sides)
+    height, width = x.shape[-2:]
+    _check_sides(sides4, mode, (height, width))
+    padded = zeros_like_dtype(x.shape[:-2] + (height + top + bottom, width + left + right), x)
+    for lead in np.ndindex(*x.shape[:-2]):
+        for p in range(height + top + bottom):
+            for q in range(width + left + right):
+                r = padded_source(p, height, top, mode)
+                c = padded_source(q, width, left, mode)
+                if r is not None and c is not None:  # else a zero cell
+                    padded[lead + (p, q)] = x[lead + (r, c)]
+    return padded
+
+
+def pad2d_backward_naive(delta_padded, sides, mode, input_hw) -> np.ndarray:
+    """Plain-loop reference for :func:`pad2d_backward` (same arguments and result)."""
+    delta_padded = np.asarray(delta_padded)
+    _check_padding_mode(mode)
+    top, bottom, left, right = sides4 = four_sides(sides)
+    height, width = input_hw
+    _check_sides(sides4, mode, (height, width))
+    expected = (height + top + bottom, width + left + right)
+    if tuple(delta_padded.shape[-2:]) != expected:
+        raise ValueError(f"delta_padded must end in {expected} for input {input_hw} padded by "
+                         f"{sides4}, got {delta_padded.shape}")
+    delta = zeros_like_dtype(delta_padded.shape[:-2] + (height, width), delta_padded)
+    for lead in np.ndindex(*delta_padded.shape[:-2]):
+        for p, q in np.ndindex(*expected):
+            r = padded_source(p, height, top, mode)
+            c = padded_source(q, width, left, mode)
+            if r is not None and c is not None:  # a zero cell's delta reaches nothing
+                delta[lead + (r, c)] += delta_padded[lead + (p, q)]
+    return delta
+
+
 def _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
     """Yield (y index, x index or None for a zero-padded cell, w index) for every product."""
     geo = _geometry(np.shape(x), np.shape(w), stride, padding, dilation, groups, padding_mode)
@@ -1740,7 +1812,7 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1
     b = None if b is None else np.asarray(b)
     if b is not None:
         _check_bias(b, geo)
-    dtype = _common_dtype(x, w, b)
+    dtype = _common_dtype(x=x, w=w, b=b)
     y = zeros_like_dtype(geo.out_shape, np.empty(0, dtype))
     for out, source, tap in _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
         if source is not None:
@@ -1758,7 +1830,7 @@ def conv2d_backward_naive(x, w, delta, stride=1, padding=0, dilation=1, groups=1
     geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
     if delta.shape != geo.out_shape:
         raise ValueError(f"delta must have the output's shape {geo.out_shape}, got {delta.shape}")
-    dtype = _common_dtype(x, w, delta)
+    dtype = _common_dtype(x=x, w=w, delta=delta)
     like = np.empty(0, dtype)
     dx, dw = zeros_like_dtype(x.shape, like), zeros_like_dtype(w.shape, like)
     db = zeros_like_dtype(w.shape[:1], like)
@@ -1772,4 +1844,5 @@ def conv2d_backward_naive(x, w, delta, stride=1, padding=0, dilation=1, groups=1
 
 
 __all__ = ["PADDING_MODES", "conv2d_backward", "conv2d_backward_naive", "conv2d_forward",
-           "conv2d_forward_naive", "pad2d", "pad2d_backward"]
+           "conv2d_forward_naive", "pad2d", "pad2d_backward", "pad2d_naive",
+           "pad2d_backward_naive"]

@@ -16,18 +16,39 @@ def mse(y: np.ndarray, target: np.ndarray, reduction: str = "half_sum"):
     Parameters
     ----------
     y : ndarray (any shape)
-        The last layer's output.
-    target : ndarray (same shape as y)
+        The last layer's output: float, integer, or object holding
+        :class:`fractions.Fraction` (exact).
+    target : ndarray (the shape of y)
+        Never broadcast: a target of another shape is a ValueError.
     reduction : {"half_sum", "sum", "mean"}
         ``half_sum``: E = ½ Σ (t − y)² (the textbook form); ``sum``: Σ (t − y)²;
         ``mean``: the mean of (t − y)² over every element.
 
     Returns
     -------
-    loss : float or Fraction
-    delta : ndarray (same shape as y)
-        dE/dy.
+    loss : scalar
+        In the arrays' own arithmetic: a numpy scalar for numeric arrays, a Fraction (or an
+        int, for ``sum`` over ints) for object arrays, where ½ and 1/y.size stay exact.
+    delta : ndarray (the shape of y)
+        dE/dy: (y − t) for ``half_sum``, 2·(y − t) for ``sum``, 2·(y − t)/y.size for
+        ``mean``; the dtype of y − t (integer arrays give float64 only for ``mean``).
+
+    Raises
+    ------
+    ValueError
+        Shapes of y and target that differ, an unknown reduction, or arrays that do not
+        hold real numbers.
+
+    Notes
+    -----
+    E = c·Σ_i (y_i − t_i)² with c = ½, 1 or 1/y.size, so dE/dy_i = 2c·(y_i − t_i).  No
+    output size: the loss is a scalar and the delta has y's shape.
     """
+    y, target = real_array(y, "y"), real_array(target, "target")
+    if y.shape != target.shape:
+        # y − target would broadcast: an (N, 1) output against an (N,) target is (N, N)
+        raise ValueError(f"target must have the shape of the output y {y.shape}, "
+                         f"got {target.shape}")
     diff = y - target
     total = (diff * diff).sum()
     # E = c·Σ(y − t)²  ⇒  dE/dy = 2c·(y − t)
@@ -47,16 +68,34 @@ def cross_entropy(logits: np.ndarray, target: np.ndarray):
     Parameters
     ----------
     logits : ndarray (N, K)
+        One row of K class scores per sample; computed in float64.
     target : ndarray (N, K)
-        Probabilities (a one-hot row for a class index).
+        Probabilities (a one-hot row for a class index); never broadcast.
 
     Returns
     -------
     loss : float
         E = (1/N) Σ_n −Σ_k t[n,k]·log p[n,k], p = softmax(logits[n]).
-    delta : ndarray (N, K)
+    delta : ndarray (N, K) of float64
         dE/dz = (p·Σ_k t − t) / N (reduces to (p − t)/N when t sums to 1).
+
+    Raises
+    ------
+    ValueError
+        logits that are not 2-D, a target of another shape, or arrays that do not hold
+        real numbers.
+
+    Notes
+    -----
+    log p[n,k] = z[n,k] − m_n − log Σ_j e^(z[n,j] − m_n), m_n = max_j z[n,j], so no e^z
+    overflows; 0·log 0 counts as 0 (PyTorch's soft-target rule).  No output size: the loss
+    is a scalar and the delta has the logits' shape.
     """
+    logits = _rows(logits, "logits")
+    target = real_array(target, "target")
+    if target.shape != logits.shape:
+        raise ValueError(f"target must have the shape of the logits {logits.shape}, "
+                         f"got {target.shape}")
     logits = np.asarray(logits, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -70,11 +109,40 @@ def cross_entropy(logits: np.ndarray, target: np.ndarray):
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of (N, K) logits."""
-    shifted = np.asarray(logits, dtype=np.float64)
+    """Row-wise softmax.
+
+    Parameters
+    ----------
+    logits : ndarray (N, K)
+        Computed in float64.
+
+    Returns
+    -------
+    p : ndarray (N, K) of float64
+        Each row non-negative, summing to 1.
+
+    Raises
+    ------
+    ValueError
+        logits that are not 2-D or do not hold real numbers.
+
+    Notes
+    -----
+    p[n,k] = e^(z[n,k] − m_n) / Σ_j e^(z[n,j] − m_n) with m_n = max_j z[n,j]: the same
+    value as e^z / Σ e^z, without overflow.  The output has the input's shape (N, K).
+    """
+    shifted = np.asarray(_rows(logits, "logits"), dtype=np.float64)
     shifted = shifted - shifted.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def _rows(logits, name: str) -> np.ndarray:
+    """``logits`` as a real (N, K) array: a row of class scores per sample."""
+    logits = real_array(logits, name)
+    if logits.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N, K), got shape {logits.shape}")
+    return logits
 
 
 def _half(value):
@@ -296,3 +364,57 @@ def nll_naive(log_probs, target_index):
         loss -= rows[n, int(t)] / count
         delta[n, int(t)] -= 1 / count
     return (loss if exact else float(loss)), delta.reshape(log_probs.shape)
+
+
+def mse_naive(y, target, reduction="half_sum"):
+    """Plain-loop reference for :func:`mse` (same arguments and result)."""
+    y, target = np.asarray(y), np.asarray(target)
+    if y.shape != target.shape:
+        raise ValueError(f"target must have the shape of the output y {y.shape}, "
+                         f"got {target.shape}")
+    if reduction not in MSE_REDUCTIONS:
+        raise ValueError(f"unknown mse reduction {reduction!r}; allowed: "
+                         f"{', '.join(MSE_REDUCTIONS)}")
+    exact = y.dtype == object or target.dtype == object
+    # E = c·Σ(y − t)², dE/dy = 2c·(y − t): c = ½, 1 or 1/count, a Fraction in exact mode
+    count = y.size
+    scale = {"half_sum": Fraction(1, 2), "sum": 1, "mean": Fraction(1, count or 1)}[reduction]
+    scale = scale if exact else float(scale)
+    total = 0
+    delta = np.empty(y.shape, dtype=object if exact else np.float64)
+    for i in np.ndindex(*y.shape):
+        diff = y[i] - target[i]
+        total += diff * diff
+        delta[i] = 2 * scale * diff
+    return total * scale, delta
+
+
+def cross_entropy_naive(logits, target):
+    """Plain-loop reference for :func:`cross_entropy` (same arguments and result)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    n, k = logits.shape
+    loss, delta = 0.0, np.empty((n, k))
+    for row in range(n):
+        top = max(logits[row, j] for j in range(k))
+        log_sum = math.log(sum(math.exp(logits[row, j] - top) for j in range(k)))
+        target_sum = sum(target[row, j] for j in range(k))
+        for j in range(k):
+            log_p = logits[row, j] - top - log_sum
+            if target[row, j] != 0:  # 0·log 0 = 0
+                loss -= target[row, j] * log_p / n
+            delta[row, j] = (math.exp(log_p) * target_sum - target[row, j]) / n
+    return loss, delta
+
+
+def softmax_naive(logits):
+    """Plain-loop reference for :func:`softmax` (same argument and result)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    n, k = logits.shape
+    p = np.empty((n, k))
+    for row in range(n):
+        top = max(logits[row, j] for j in range(k))
+        total = sum(math.exp(logits[row, j] - top) for j in range(k))
+        for j in range(k):
+            p[row, j] = math.exp(logits[row, j] - top) / total
+    return p

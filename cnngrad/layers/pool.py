@@ -40,7 +40,9 @@ from cnngrad.layers._common import (
     TIE_RULES,
     IntPair,
     a_bool,
+    added_at,
     cache_key,
+    check_real_objects,
     real_array,
     is_exact,
     pair,
@@ -194,7 +196,10 @@ def _as_maps(x) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
-    if x.dtype == object or x.dtype.kind == "f":
+    if x.dtype == object:
+        check_real_objects(x, "x")
+        return x
+    elif x.dtype.kind == "f":
         return x
     elif x.dtype.kind in "biu":
         return x.astype(np.float64)
@@ -516,8 +521,7 @@ def _max_backward_first(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndarr
     if geo.disjoint:  # each cell wins at most one window
         np.put(delta_in, flat.ravel(), delta_out.ravel())
     else:
-        delta_in += np.bincount(flat.ravel(), weights=delta_out.ravel(),
-                                minlength=b * h * w).reshape(delta_in.shape)
+        delta_in += added_at(flat.ravel(), delta_out.ravel(), b * h * w).reshape(delta_in.shape)
 
 
 # --------------------------------------------------------------------------------------
@@ -880,7 +884,8 @@ def maxpool2d_forward(x: np.ndarray, size, stride=None, padding=0, ceil_mode: bo
     Parameters
     ----------
     x : ndarray (N, C, H, W)
-        float64, float32, or object holding :class:`fractions.Fraction` (exact).
+        float (float64, float32, float16, longdouble), integer or bool (computed in
+        float64), or object holding :class:`fractions.Fraction` (exact).
     size : int or (int, int)
         Window size (kh, kw).
     stride : int or (int, int), optional
@@ -893,7 +898,7 @@ def maxpool2d_forward(x: np.ndarray, size, stride=None, padding=0, ceil_mode: bo
     Returns
     -------
     y : ndarray (N, C, H', W')
-        Same dtype as ``x``.
+        The dtype of ``x`` (any float, or object), float64 for integer or bool ``x``.
 
     Raises
     ------
@@ -930,7 +935,8 @@ def maxpool2d_backward(x: np.ndarray, delta: np.ndarray, size, stride=None, padd
     Returns
     -------
     delta_in : ndarray (N, C, H, W)
-        Same dtype as ``x``; overlapping windows (stride < size) add up.
+        The dtype of ``x`` (delta is cast to it), float64 for integer or bool ``x``;
+        overlapping windows (stride < size) add up.
 
     Notes
     -----
@@ -960,6 +966,14 @@ def maxpool2d_tied_windows(x: np.ndarray, size, stride=None, padding=0,
     Returns
     -------
     tied : ndarray (N, C, H', W') of bool
+        True where at least two real cells of the window equal its maximum (a window
+        whose maximum is NaN has no cell equal to it, so it is never tied).
+
+    Notes
+    -----
+    Padded cells (−∞) never count.  Output size as in :func:`maxpool2d_forward`:
+    H' = floor((H + 2p − (k − 1) − 1) / s) + 1 (ceil with ``ceil_mode``, a last window
+    starting in the padding dropped), the same for W'.
     """
     x = _as_maps(x)
     geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
@@ -982,7 +996,13 @@ def maxpool2d_argmax_mask(x: np.ndarray, size, stride=None, padding=0, ceil_mode
     Returns
     -------
     weights : ndarray (N, C, H, W)
-        Same dtype as ``x``.
+        The dtype of ``x`` (any float, or object), float64 for integer or bool ``x``.
+
+    Notes
+    -----
+    :func:`maxpool2d_backward` with a delta of ones of the output's shape (N, C, H', W'),
+    H' = floor((H + 2p − (k − 1) − 1) / s) + 1 as in :func:`maxpool2d_forward`; the weights
+    have the input's shape.
     """
     x = _as_maps(x)
     geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
@@ -1047,6 +1067,19 @@ def avgpool2d_divisors(input_hw: Sequence[int], size, stride=None, padding=0, ce
         With ``count_include_pad`` the window's cells inside the padded input (a ceil_mode
         window hanging over the padded edge counts only its part inside); without, its real
         cells.
+
+    Raises
+    ------
+    ValueError
+        Bad sizes, strides or paddings, or a ``count_include_pad`` that is not a bool.
+
+    Notes
+    -----
+    Window (i, j) spans rows i·s − p … min(i·s − p + k, H + p) − 1; with
+    ``count_include_pad`` its divisor is that span's rows times its columns, without it
+    only the rows and columns in 0 … H − 1 (W − 1) count.  H' = floor((H + 2p − (k − 1) −
+    1) / s) + 1 (ceil with ``ceil_mode``, a last window starting in the padding dropped),
+    the same for W'.
     """
     geo = _geometry(input_hw, size, stride, padding, ceil_mode)
     return _divisors(geo, count_include_pad)
@@ -1059,7 +1092,8 @@ def avgpool2d_forward(x: np.ndarray, size, stride=None, padding=0, ceil_mode: bo
     Parameters
     ----------
     x : ndarray (N, C, H, W)
-        float64, float32, or object holding :class:`fractions.Fraction` (exact).
+        float (float64, float32, float16, longdouble), integer or bool (computed in
+        float64), or object holding :class:`fractions.Fraction` (exact).
     size, stride, padding, ceil_mode
         As for :func:`maxpool2d_forward`; padded cells are zeros.
     count_include_pad : bool
@@ -1068,7 +1102,7 @@ def avgpool2d_forward(x: np.ndarray, size, stride=None, padding=0, ceil_mode: bo
     Returns
     -------
     y : ndarray (N, C, H', W')
-        Same dtype as ``x``.
+        The dtype of ``x`` (any float, or object), float64 for integer or bool ``x``.
 
     Notes
     -----
@@ -1098,7 +1132,8 @@ def avgpool2d_backward(x: np.ndarray, delta: np.ndarray, size, stride=None, padd
     Returns
     -------
     delta_in : ndarray (N, C, H, W)
-        Same dtype as ``x``; overlapping windows add up, padded cells get nothing.
+        The dtype of ``x`` (delta is cast to it), float64 for integer or bool ``x``;
+        overlapping windows add up, padded cells get nothing.
 
     Notes
     -----
@@ -1215,7 +1250,32 @@ def avgpool2d_backward_naive(x, delta, size, stride=None, padding=0, ceil_mode=F
     return delta_in
 
 
+def maxpool2d_tied_windows_naive(x, size, stride=None, padding=0, ceil_mode=False) -> np.ndarray:
+    """Plain-loop reference of :func:`maxpool2d_tied_windows`."""
+    x, geo = _naive_setup(x, size, stride, padding, ceil_mode)
+    tied = np.zeros(x.shape[:2] + geo.output_hw, dtype=bool)
+    for out, cells, _ in _naive_windows(x, geo):
+        values = [x[cell] for cell in cells]
+        # np.max's rule: a NaN among the values is the maximum, equal to no cell
+        top = np.nan if any(v != v for v in values) else max(values)
+        tied[out] = sum(1 for v in values if v == top) > 1
+    return tied
+
+
+def avgpool2d_divisors_naive(input_hw, size, stride=None, padding=0, ceil_mode=False,
+                             count_include_pad=True) -> np.ndarray:
+    """Plain-loop reference of :func:`avgpool2d_divisors`."""
+    geo = _geometry(input_hw, size, stride, padding, ceil_mode)
+    count_include_pad = a_bool(count_include_pad, "count_include_pad")
+    divisors = np.empty(geo.output_hw, dtype=np.int64)
+    for o_row, o_col in np.ndindex(*geo.output_hw):
+        cells, padded_count = _window_cells_naive(o_row, o_col, geo.input_hw, geo.size,
+                                                  geo.stride, geo.padding)
+        divisors[o_row, o_col] = padded_count if count_include_pad else len(cells)
+    return divisors
+
+
 __all__ = ["TIE_RULES", "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_tied_windows",
            "maxpool2d_argmax_mask", "avgpool2d_forward", "avgpool2d_backward", "avgpool2d_divisors",
            "maxpool2d_forward_naive", "maxpool2d_backward_naive", "avgpool2d_forward_naive",
-           "avgpool2d_backward_naive"]
+           "avgpool2d_backward_naive", "maxpool2d_tied_windows_naive", "avgpool2d_divisors_naive"]

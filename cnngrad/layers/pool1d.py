@@ -70,7 +70,8 @@ def maxpool1d_forward(x: np.ndarray, size: int, stride: int | None = None, paddi
     Parameters
     ----------
     x : ndarray (N, C, L)
-        float64, float32, or object holding :class:`fractions.Fraction` (exact).
+        float (float64, float32, float16, longdouble), integer or bool (computed in
+        float64), or object holding :class:`fractions.Fraction` (exact).
     size : int
         Window length k.
     stride : int, optional
@@ -83,7 +84,7 @@ def maxpool1d_forward(x: np.ndarray, size: int, stride: int | None = None, paddi
     Returns
     -------
     y : ndarray (N, C, L')
-        Same dtype as ``x``.
+        The dtype of ``x`` (any float, or object), float64 for integer or bool ``x``.
 
     Notes
     -----
@@ -115,7 +116,8 @@ def maxpool1d_backward(x: np.ndarray, delta: np.ndarray, size: int, stride: int 
     Returns
     -------
     delta_in : ndarray (N, C, L)
-        Same dtype as ``x``; overlapping windows (stride < size) add up.
+        The dtype of ``x`` (delta is cast to it), float64 for integer or bool ``x``;
+        overlapping windows (stride < size) add up.
 
     Notes
     -----
@@ -136,7 +138,8 @@ def avgpool1d_forward(x: np.ndarray, size: int, stride: int | None = None, paddi
     Parameters
     ----------
     x : ndarray (N, C, L)
-        float64, float32, or object holding :class:`fractions.Fraction` (exact).
+        float (float64, float32, float16, longdouble), integer or bool (computed in
+        float64), or object holding :class:`fractions.Fraction` (exact).
     size, stride, padding, ceil_mode
         As for :func:`maxpool1d_forward`; padded cells are zeros.
     count_include_pad : bool
@@ -145,7 +148,7 @@ def avgpool1d_forward(x: np.ndarray, size: int, stride: int | None = None, paddi
     Returns
     -------
     y : ndarray (N, C, L')
-        Same dtype as ``x``.
+        The dtype of ``x`` (any float, or object), float64 for integer or bool ``x``.
 
     Notes
     -----
@@ -175,7 +178,8 @@ def avgpool1d_backward(x: np.ndarray, delta: np.ndarray, size: int, stride: int 
     Returns
     -------
     delta_in : ndarray (N, C, L)
-        Same dtype as ``x``; overlapping windows add up, padded cells get nothing.
+        The dtype of ``x`` (delta is cast to it), float64 for integer or bool ``x``;
+        overlapping windows add up, padded cells get nothing.
 
     Notes
     -----
