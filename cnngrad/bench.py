@@ -28,7 +28,6 @@ Not part of the tests' pass/fail: ``--quick`` (tiny sizes) is the smoke the test
 
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib
 import json
@@ -956,17 +955,30 @@ def memory_probe(case: Case, dtype: str) -> dict[str, float]:
             "rss_growth": max(0.0, (peak - before) * 1024 - output_bytes) / MIB}
 
 
+def memory_probes(runs: Sequence[tuple[str, str]], small: bool) -> list[dict[str, float]]:
+    """:func:`memory_probe` of each (case name, dtype), in this process."""
+    return [memory_probe(case_for(name, small), dtype) for name, dtype in runs]
+
+
+#: The fresh interpreter :func:`measure_memory` runs: the kernels and numpy, and nothing of
+#: the command line (its modules would count in the peak resident set); ``CASE:DTYPE``
+#: arguments, then ``small`` or ``full``; the probes' JSON on stdout.
+MEMORY_PROBE = """
+import json, sys
+from cnngrad.bench import memory_probes
+runs = [tuple(arg.split(":")) for arg in sys.argv[1:-1]]
+sys.stdout.write(json.dumps(memory_probes(runs, sys.argv[-1] == "small")) + "\\n")
+"""
+
+
 def measure_memory(runs: Sequence[tuple[str, str]], small: bool) -> list[dict[str, float] | None]:
     """:func:`memory_probe` of each (case, dtype) in one fresh interpreter (a peak RSS is a
     whole process's; call it once per case for RSS figures free of an earlier run's heap)."""
     package_root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "cnngrad.bench"]
-    for name, dtype in runs:
-        command += ["--memory-probe", f"{name}:{dtype}"]
-    if small:
-        command.append("--small")
+    command = [sys.executable, "-c", MEMORY_PROBE, *(f"{name}:{dtype}" for name, dtype in runs),
+               "small" if small else "full"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900,
                           check=False)
     if done.returncode != 0:
@@ -1104,40 +1116,20 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# command line
+# a whole run (the command line, ``python -m cnngrad.bench``, is cnngrad/cli/bench.py's)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m cnngrad.bench",
-        description="Time cnngrad's convolution and pooling kernels against torch (or, "
-                    "without torch, against the plain-loop references on scaled-down sizes).")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes and 3 repetitions: a smoke test, not a measurement")
-    parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both")
-    parser.add_argument("--case", action="append", choices=tuple(ALL_CASES),
-                        help="run only this case (repeatable); default: all")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="timed pairs per case after the warm-up (default 5; 3 with --quick)")
-    parser.add_argument("--reference", choices=REFERENCES, default="auto",
-                        help="torch, the naive loops, or torch when installed (default)")
-    parser.add_argument("--no-memory", action="store_true",
-                        help="skip the working-memory subprocesses")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--no-end-to-end", action="store_true",
-                        help="skip the command-line cases (the medium problem as JSON against a "
-                             "torch script, gradcheck, explain, start-up against python -c "
-                             "'import numpy'); --quick and --case skip them too")
-    parser.add_argument("--end-to-end", action="store_true",
-                        help="run the command-line cases with --case as well (e.g. --case "
-                             "conv-tiny --end-to-end: the quickest way to them)")
-    parser.add_argument("--memory-probe", metavar="CASE:DTYPE", action="append",
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--small", action="store_true", help=argparse.SUPPRESS)
-    return parser
+def blas_name() -> str:
+    """The BLAS the header names (``CNNGRAD_BLAS``): a misspelt or missing one raises the
+    :class:`~cnngrad.errors.CnnGradError` every command raises for it, before any case runs."""
+    from cnngrad.layers import _gemm
+
+    _gemm.check_choice()
+    return _gemm.name()
 
 
-def _import_torch():
+def import_torch():
+    """torch, or None where it is not installed (the ``bench`` extra)."""
     try:
         import torch
     except ImportError:
@@ -1145,37 +1137,36 @@ def _import_torch():
     return torch
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.memory_probe:
-        # internal: the working memory of cases, in this fresh process
-        probes = [run.split(":") for run in args.memory_probe]
-        print(json.dumps([memory_probe(case_for(name, args.small), dtype)
-                          for name, dtype in probes]))
-        return 0
-    repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
-    if repeat < 1:
-        parser.error(f"--repeat must be ≥ 1, got {repeat}")
-    # the BLAS the header names (CNNGRAD_BLAS): a misspelt or missing one is one line
-    from cnngrad.cli.common import error_line
-    from cnngrad.errors import CnnGradError
-    from cnngrad.layers import _gemm
+@dataclass
+class BenchRun:
+    """What a run measured: the table's rows, the header's facts (``info``) and the
+    command-line cases (``end_to_end``, empty when they were left out)."""
 
-    try:
-        _gemm.check_choice()
-        blas_name = _gemm.name()
-    except CnnGradError as error:
-        print(error_line(error), file=sys.stderr)
-        return 2
+    rows: list[Row]
+    info: dict[str, Any]
+    end_to_end: list[dict[str, Any]]
 
-    torch = None if args.reference == "naive" else _import_torch()
-    if args.reference == "torch" and torch is None:
-        parser.error("--reference torch: torch is not installed (pip install 'cnngrad[bench]')")
+    def text(self) -> str:
+        """The table, then the command-line cases."""
+        e2e = self.end_to_end
+        return render_table(self.rows, self.info) + (
+            render_end_to_end(e2e, self.info["reference_name"]) if e2e else "")
+
+    def json_text(self) -> str:
+        """The run as JSON (``--json``): the header's facts, ``rows`` and ``end_to_end``."""
+        return json.dumps({**self.info, "rows": [row.as_dict() for row in self.rows],
+                           "end_to_end": self.end_to_end}, indent=2)
+
+
+def run_bench(torch, names: Sequence[str], dtypes: Sequence[str], repeat: int, *,
+              blas: str, quick: bool = False, memory: bool = True,
+              end_to_end_cases: bool = True) -> BenchRun:
+    """Time the cases ``names`` in each of ``dtypes`` against ``torch`` (None: the plain-loop
+    references, on scaled-down sizes), ``repeat`` pairs each; their working memory unless
+    ``memory`` is false; then the command-line cases when ``end_to_end_cases``.  ``blas`` is
+    :func:`blas_name`'s, for the header; ``quick``: tiny sizes, no pauses."""
     naive = torch is None
-    small = args.quick or naive
-    dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
-    names = args.case or list(ALL_CASES)
+    small = quick or naive
 
     from cnngrad import __version__
     from cnngrad.layers import pool
@@ -1197,9 +1188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "scaled down; the targets are for torch and do not apply")
     if any(name in V11_CASES for name in names):
         notes.append(V11_NOTE)
-    if args.quick:
+    if quick:
         notes.append("--quick: tiny sizes, a smoke test; the times mean nothing")
-    busy_at_start = machine_busy(0.5 if args.quick else 2.0)
+    busy_at_start = machine_busy(0.5 if quick else 2.0)
     matmul_size = 256 if small else 2048
     peaks: dict[str, float] = {}  # the best of the peaks measured beside the cases
     threads["blas"] = blas_threads()
@@ -1210,7 +1201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if limit is not None and threads["blas"] is not None:
         threads["cnngrad_conv"] = min(cores(), threads["blas"], limit)
     # the BLAS that adds the stride-1 convolutions' products (CNNGRAD_BLAS, docs/performance.md)
-    threads["cnngrad_blas"] = blas_name
+    threads["cnngrad_blas"] = blas
 
     rows = []
     for name in names:
@@ -1226,7 +1217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             peak = matmul_peak(dtype, matmul_size)
             peaks[dtype] = max(peaks.get(dtype, 0.0), peak)
             # the pauses against spinning threads matter for real sizes only
-            timing = time_pairs(ours, reference, repeat, 0.0 if args.quick else SETTLE_SECONDS)
+            timing = time_pairs(ours, reference, repeat, 0.0 if quick else SETTLE_SECONDS)
             ours_s, reference_s = timing.ours / case.calls, timing.reference / case.calls
             gflops = case.flops / ours_s / 1e9 if case.flops else None
             rows.append(Row(name, case.label, dtype, ours_s, reference_s, timing.ratio,
@@ -1234,16 +1225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                             None if gflops is None else gflops / peak, difference, None, peak,
                             timing.pair_ratios))
             del ops, ours, reference
-    if not args.no_memory:
+    if memory:
         runs = [(row.name, row.dtype) for row in rows]
         # a fresh process per case for real sizes; the tiny ones share one, for speed
         memories = (measure_memory(runs, small) if small
                     else [m for run in runs for m in measure_memory([run], small)])
-        for row, memory in zip(rows, memories):
-            row.memory = memory
+        for row, memory_mib in zip(rows, memories):
+            row.memory = memory_mib
 
     e2e = []
-    if not (args.quick or args.no_end_to_end or (args.case and not args.end_to_end)):
+    if end_to_end_cases:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cnngrad-bench-") as folder:
@@ -1255,13 +1246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "peak_rss_mib": _peak_rss_kib() / 1024, "machine_busy": busy_at_start,
             "versions": {"numpy": np.__version__,
                          **({"torch": torch.__version__} if torch is not None else {})}}
-    if args.json:
-        print(json.dumps({**info, "rows": [row.as_dict() for row in rows],
-                          "end_to_end": e2e}, indent=2))
-    else:
-        print(render_table(rows, info) + (render_end_to_end(e2e, reference_name) if e2e else ""))
-    return 0
+    return BenchRun(rows, info, e2e)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    __import__("cnngrad.cli.bench", fromlist=["run"]).run("cnngrad.bench")

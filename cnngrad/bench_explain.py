@@ -12,12 +12,11 @@ paths it times, in one process and on one finished run (medians of ``--repeat``)
 
 and the run itself (reading the problem, forward and backward), which ``explain`` shares with
 ``backward``.  Not part of the tests' pass/fail: ``--quick`` (tiny sizes) is the smoke the
-tests run.
+tests run.  The command line, its options and output, is :mod:`cnngrad.cli.bench`'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -112,14 +111,5 @@ def report(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cnngrad.bench_explain",
-                                     description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--repeat", type=int, default=7, help="timed calls per figure (7)")
-    parser.add_argument("--quick", action="store_true", help="a 32×32 input with 8 filters")
-    args = parser.parse_args(argv)
-    print(report(measure(args.repeat, args.quick)), end="")
-
-
 if __name__ == "__main__":
-    main()
+    __import__("cnngrad.cli.bench", fromlist=["run"]).run("cnngrad.bench_explain")

@@ -5,12 +5,12 @@ with a ``grading`` block: points, 3 decimals, carried-forward errors) into a tem
 folder — a mix of right answers, answers rounded to 2 decimals, a slip at the sigmoid carried
 forward, and incomplete ones — then times ``cnngrad check exam.json *.json --format csv`` as a
 user runs it: a fresh process, start-up included.  It prints the wall time, the time per file
-and the spread over the repeats.  Not part of the tests' pass/fail (no timed tests).
+and the spread over the repeats.  Not part of the tests' pass/fail (no timed tests).  The
+command line, its options and output, is :mod:`cnngrad.cli.bench`'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -63,6 +63,10 @@ def _rounded(value):
 
 
 def time_check(problem: str, files: list[Path], repeat: int) -> list[float]:
+    """Wall seconds of ``repeat`` fresh ``cnngrad check problem FILES --format csv`` runs;
+    a :class:`~cnngrad.errors.BenchError` when one fails or its gradebook lacks a row."""
+    from cnngrad.errors import BenchError
+
     command = [sys.executable, "-m", "cnngrad", "check", problem, *map(str, files),
                "--format", "csv"]
     times = []
@@ -72,33 +76,36 @@ def time_check(problem: str, files: list[Path], repeat: int) -> list[float]:
                               env=dict(os.environ, COLUMNS="120"))
         times.append(time.perf_counter() - start)
         if done.returncode not in (0, 1):
-            raise SystemExit(f"check failed ({done.returncode}): {done.stderr.strip()}")
+            raise BenchError(f"check failed ({done.returncode}): {done.stderr.strip()}")
         rows = done.stdout.count("\n") - 1
         if rows != len(files):
-            raise SystemExit(f"expected {len(files)} gradebook rows, got {rows}")
+            raise BenchError(f"expected {len(files)} gradebook rows, got {rows}")
     return times
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnngrad.bench_grading",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=200, help="answers files (200)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs (3)")
-    args = parser.parse_args(argv)
+def measure(students: int = 200, repeat: int = 3) -> dict:
+    """Grade a class of ``students`` answers files ``repeat`` times: the wall times, their
+    best and median, and the cores the runs had."""
     problem = str(samples_dir() / "exam.json")
     with tempfile.TemporaryDirectory() as folder:
-        files = write_class(Path(folder), args.students)
-        times = time_check(problem, files, args.repeat)
-    best, median = min(times), statistics.median(times)
+        files = write_class(Path(folder), students)
+        times = time_check(problem, files, repeat)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"cnngrad check exam.json ({args.students} answers files) --format csv, "
-          f"{cores} cores")
-    print(f"  wall time: median {median:.2f} s, best {best:.2f} s over {args.repeat} runs "
-          f"({1000 * median / args.students:.1f} ms per file, start-up included)")
-    print(f"  target: under 10 s for 200 files on 2 cores: "
-          f"{'met' if median * 200 / args.students < 10 else 'NOT met'}")
-    return 0
+    return {"students": students, "repeat": repeat, "times": times, "best": min(times),
+            "median": statistics.median(times), "cores": cores}
+
+
+def report(result: dict) -> str:
+    """:func:`measure`'s result in three lines: the command, the wall time, the target."""
+    students, median = result["students"], result["median"]
+    return (f"cnngrad check exam.json ({students} answers files) --format csv, "
+            f"{result['cores']} cores\n"
+            f"  wall time: median {median:.2f} s, best {result['best']:.2f} s over "
+            f"{result['repeat']} runs ({1000 * median / students:.1f} ms per file, start-up "
+            f"included)\n"
+            f"  target: under 10 s for 200 files on 2 cores: "
+            f"{'met' if median * 200 / students < 10 else 'NOT met'}\n")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    __import__("cnngrad.cli.bench", fromlist=["run"]).run("cnngrad.bench_grading")

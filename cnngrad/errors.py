@@ -67,6 +67,13 @@ class ExactUnsupportedError(CnnGradError):
     """A layer or loss that cannot be computed in exact rational arithmetic."""
 
 
+class BenchError(CnnGradError):
+    """A benchmark whose run went wrong: a command it times failed, or gave other output than
+    it should (exit code 1, as a benchmark that measured but missed its target)."""
+
+    exit_code = 1
+
+
 #: ``<where>`` of an error about a JSON document as a whole, its outermost value: not an
 #: object, or missing a key every such document needs (a nested object missing a key names
 #: the object, ``layers[0]``, as this names the outermost one).

@@ -365,10 +365,10 @@ def test_a_bad_blas_is_told_at_the_start_even_on_a_small_problem(monkeypatch, va
 
 
 def test_the_bench_names_a_bad_blas_in_one_line(monkeypatch, capsys):
-    from cnngrad import bench
+    from cnngrad.cli.bench import bench
 
     monkeypatch.setenv(_gemm.ENVIRONMENT, "intel")
-    assert bench.main(["--quick", "--case", "conv-tiny", "--reference", "naive"]) == 2
+    assert bench(["--quick", "--case", "conv-tiny", "--reference", "naive"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ("error: environment variable CNNGRAD_BLAS: unknown BLAS 'intel'; "

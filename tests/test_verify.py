@@ -1163,10 +1163,10 @@ def test_every_slip_an_op_can_name_is_in_the_docs_table(op_name):
 
 
 def test_the_bench_times_every_op(capsys):
-    from cnngrad.verify import bench
+    from cnngrad.cli.bench import verify_bench
     from cnngrad.verify.ops import OPS
 
-    bench.main(["--repeat", "1"])
+    assert verify_bench(["--repeat", "1"]) in (0, 1)  # 1: a battery over 2 s, a busy machine
     out = capsys.readouterr().out
     for name in OPS:
         assert f"\n{name} " in out

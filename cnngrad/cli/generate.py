@@ -323,7 +323,7 @@ def generate(
         if output is None:
             raise UsageError("a class needs a folder to write into", where="--students",
                              hint="give -o DIR")
-        _write_class(recipe, seed_value, students, output, force, protected, numbers=numbers,
+        write_class(recipe, seed_value, students, output, force, protected, numbers=numbers,
                      with_kinks=with_kinks, sizes=sizes)
         _tell_seed(seed_value, drawn, "exam")
         return
@@ -351,8 +351,12 @@ def _tell_seed(seed: int, drawn: bool, what: str) -> None:
         print(f"seed {seed} (give --seed {seed} to make this {what} again)", file=sys.stderr)
 
 
-def _write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
-                 protected: list[Path], **options) -> None:
+def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
+                protected: list[Path], **options) -> None:
+    """Write a class's exam, ``cnngrad generate RECIPE --seed SEED --students ROSTER -o
+    OUTPUT``: a folder per student and ``manifest.json``, all or none, then say so on stderr
+    (``options``: make_class's ``numbers``, ``with_kinks``, ``sizes``).  The generate
+    benchmark times it too (``python -m cnngrad.generate.bench``)."""
     from cnngrad.generate.exam import json_text, make_class, manifest, read_roster
 
     ids = read_roster(roster)

@@ -6,15 +6,15 @@ with the problem's own decimals rule, the answers need at most the promised deci
 the exact engine), and gradcheck's kink finder finds no kink (unless the recipe is about
 them).  Then a class exam from a roster of 200 is generated and written, as
 ``cnngrad generate seed --students roster.csv -o DIR`` does, and its wall and CPU time are
-printed.  Exit code 1 when any seed fails.
+printed.  Exit code 1 when any seed fails.  The command line, its options and output, is
+:mod:`cnngrad.cli.bench`'s.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -59,18 +59,23 @@ def check_seed(recipe: str, numbers: str, seed: int, folder: Path) -> str | None
     return None
 
 
-def recipes_report(seeds: int) -> int:
+#: The head of the recipes' table.
+RECIPES_HEADER = f"{'recipe':<16} {'numbers':<10} {'seeds':>5} {'failed':>6} {'ms/problem':>10}"
+
+
+def recipes_report(seeds: int) -> Iterator[tuple[str, int]]:
+    """The recipes' table under :data:`RECIPES_HEADER`, a recipe and number style at a time
+    as each is done: its text (one line, and up to three failing seeds under it; a recipe
+    that cannot run here, one ``skipped`` line) and its count of failing seeds."""
     from cnngrad.errors import UsageError
     from cnngrad.generate import RECIPES, STYLES, generate
 
-    failures = 0
-    print(f"{'recipe':<16} {'numbers':<10} {'seeds':>5} {'failed':>6} {'ms/problem':>10}")
     with tempfile.TemporaryDirectory() as folder:
         for recipe in RECIPES:
             try:
                 generate(recipe, 0)
             except UsageError as error:
-                print(f"{recipe:<16} skipped: {error.what}")
+                yield f"{recipe:<16} skipped: {error.what}", 0
                 continue
             for numbers in STYLES:
                 start = time.perf_counter()
@@ -80,41 +85,35 @@ def recipes_report(seeds: int) -> int:
                     if problem:
                         failed.append((seed, problem))
                 took = (time.perf_counter() - start) / seeds * 1000
-                print(f"{recipe:<16} {numbers:<10} {seeds:>5} {len(failed):>6} {took:>10.1f}")
-                for seed, problem in failed[:3]:
-                    print(f"    seed {seed}: {problem}")
-                failures += len(failed)
-    return failures
+                lines = [f"{recipe:<16} {numbers:<10} {seeds:>5} {len(failed):>6} {took:>10.1f}"]
+                lines += [f"    seed {seed}: {problem}" for seed, problem in failed[:3]]
+                yield "\n".join(lines), len(failed)
 
 
-def exam_report(students: int, recipe: str = "seed") -> None:
-    from cnngrad.cli.generate import _write_class
+#: Writes a class's exam into a folder as ``cnngrad generate RECIPE --seed SEED --students
+#: ROSTER -o FOLDER`` does: (recipe, seed, roster, folder, force, protected files, **options),
+#: :func:`cnngrad.cli.generate.write_class`.
+WriteClass = Callable[..., None]
 
+
+def exam_report(students: int, write_class: WriteClass, recipe: str = "seed") -> str:
+    """The wall and CPU time of generating and writing an exam of ``recipe`` for a roster of
+    ``students`` with ``write_class``, as one line."""
     with tempfile.TemporaryDirectory() as folder:
         roster = Path(folder) / "roster.csv"
         roster.write_text("id\n" + "".join(f"student{i:03d}\n" for i in range(students)),
                           encoding="utf-8")
         wall, cpu = time.perf_counter(), time.process_time()
-        _write_class(recipe, 2026, str(roster), Path(folder) / "exam", False, [],
-                     numbers=None, with_kinks=False, sizes={})
+        write_class(recipe, 2026, str(roster), Path(folder) / "exam", False, [],
+                    numbers=None, with_kinks=False, sizes={})
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(f"exam: {students} students of '{recipe}' generated and written (7 files each + "
-          f"manifest): {wall:.2f} s wall, {cpu:.2f} s CPU")
+    return (f"exam: {students} students of '{recipe}' generated and written (7 files each + "
+            f"manifest): {wall:.2f} s wall, {cpu:.2f} s CPU")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnngrad.generate.bench",
-                                     description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--seeds", type=int, default=200, help="seeds per recipe and style")
-    parser.add_argument("--students", type=int, default=200, help="students in the exam")
-    parser.add_argument("--exam-only", action="store_true", help="only time the exam")
-    args = parser.parse_args(argv)
-    failures = 0 if args.exam_only else recipes_report(args.seeds)
-    exam_report(args.students)
-    for recipe in ("network",):
-        exam_report(args.students, recipe)
-    return 1 if failures else 0
+#: The recipes whose exam is timed, each in turn.
+EXAM_RECIPES = ("seed", "network")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    __import__("cnngrad.cli.bench", fromlist=["run"]).run("cnngrad.generate.bench")

@@ -4,13 +4,15 @@ The user function is vectorized — cnngrad's own library kernel behind the op's
 signature, and the shipped samples for conv2d_backward (one right, one wrong: a failing
 battery also pays for the diagnosis) — so the time is cnngrad's share: building the cases,
 its answers, the comparison, the diagnosis and the report.  The target: under 2 s per op.
+The command line, its options and output, is :mod:`cnngrad.cli.bench`'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 TARGET_SECONDS = 2.0
@@ -41,12 +43,29 @@ def _samples() -> Path:
     return samples_dir() / "verify"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnngrad.verify.bench",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per op (median)")
-    args = parser.parse_args(argv)
+#: The head of the table.
+HEADER = f"{'op':<31}{'user function':<21}{'cases':>5}{'seconds':>9}  verdict"
 
+
+@dataclass
+class Timed:
+    """One battery's row: the op, the user function, its cases, the median seconds and
+    whether every case passed."""
+
+    op: str
+    function: str
+    cases: int
+    seconds: float
+    ok: bool
+
+    def line(self) -> str:
+        verdict = "pass" if self.ok else "fail"
+        return f"{self.op:<31}{self.function:<21}{self.cases:>5}{self.seconds:>9.3f}  {verdict}"
+
+
+def batteries(repeat: int = 3) -> Iterator[Timed]:
+    """Every op's battery against its library kernel, then conv2d_backward's against the two
+    samples, each run ``repeat`` times (the median), a row at a time as each is done."""
     from cnngrad.verify import load_function, run_battery
     from cnngrad.verify.ops import OPS
 
@@ -54,22 +73,21 @@ def main(argv=None) -> int:
     for sample in ("conv_right", "conv_no_rotation"):
         fn, _ = load_function(f"{_samples() / sample}.py:conv2d_backward")
         rows.append(("conv2d_backward", fn, f"{sample}.py"))
-    print(f"{'op':<31}{'user function':<21}{'cases':>5}{'seconds':>9}  verdict")
-    worst = 0.0
     for name, fn, words in rows:
         times, report = [], None
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             start = time.perf_counter()
             report = run_battery(fn, name)
             times.append(time.perf_counter() - start)
-        seconds = statistics.median(times)
-        worst = max(worst, seconds)
-        verdict = "pass" if report.ok else "fail"
-        print(f"{name:<31}{words:<21}{len(report.results):>5}{seconds:>9.3f}  {verdict}")
-    print("(conv_no_rotation.py fails by design: its time includes the diagnosis)")
-    print(f"slowest battery {worst:.3f} s (target < {TARGET_SECONDS:g} s per op)")
-    return 0 if worst < TARGET_SECONDS else 1
+        yield Timed(name, words, len(report.results), statistics.median(times), report.ok)
+
+
+def summary(worst: float) -> str:
+    """The lines under the table: the failing sample said to fail by design, the slowest
+    battery against :data:`TARGET_SECONDS`."""
+    return ("(conv_no_rotation.py fails by design: its time includes the diagnosis)\n"
+            f"slowest battery {worst:.3f} s (target < {TARGET_SECONDS:g} s per op)")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    __import__("cnngrad.cli.bench", fromlist=["run"]).run("cnngrad.verify.bench")
