@@ -350,9 +350,15 @@ def _common_dtype(**arrays: np.ndarray | None) -> np.dtype:
     dates or times, or an object array holding anything but real numbers, is a ValueError
     naming it (not computed as complex, nor cast)."""
     given = {name: a for name, a in arrays.items() if a is not None}
+    try:
+        dtype = np.result_type(*given.values())
+    except TypeError:  # numpy's DTypePromotionError: a datetime beside a float, say
+        dtype = None
+    if dtype is not None and dtype.kind == "f":
+        return dtype  # floats, integers and bools only: the common case, checked at once
     for name, a in given.items():
-        # each array on its own first: np.result_type has no common type for a datetime
-        # and a float, and would raise numpy's DTypePromotionError
+        # each array on its own, to name the one at fault (np.result_type has no common
+        # type for a datetime and a float: numpy's DTypePromotionError)
         if a.dtype != object and a.dtype.kind not in "biuf":
             raise ValueError(f"{name} must hold real numbers (float, integer or object dtype), "
                              f"got dtype {a.dtype}")
