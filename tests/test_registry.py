@@ -197,3 +197,116 @@ def test_settings_describe_what_a_panel_header_would_show():
         ("window", "2×2"), ("stride", "2"), ("ties", "split")]
     assert layer_family("leaky_relu").settings(leaky) == [("slope", "0.2")]
     assert layer_family("relu").settings(leaky) == []
+
+
+# --------------------------------------------------------------------------- traits
+
+#: each trait of the protocol that cnngrad generate asks, and the types that have it
+LAYER_TRAITS = {
+    "weighted": {"conv2d", "conv1d", "conv_transpose2d", "dense"},
+    "squashes": {"sigmoid", "tanh"},
+    "kink_at_zero": {"relu", "leaky_relu"},
+    "shift_free": {"softmax", "log_softmax"},
+    "normalises_channels": {"batchnorm2d", "batchnorm1d"},
+}
+LOSS_TRAITS = {
+    "averages": {"cross_entropy", "bce", "bce_with_logits", "nll"},
+    "shift_free": {"cross_entropy"},
+    "takes_class_index": {"cross_entropy", "nll"},
+    "takes_distribution": {"cross_entropy"},
+}
+#: the layer types of contract v1
+V1_LAYERS = {"conv2d", "maxpool2d", "avgpool2d", "relu", "leaky_relu", "sigmoid", "tanh",
+             "flatten", "dense"}
+
+
+@pytest.mark.parametrize("trait", sorted(LAYER_TRAITS))
+def test_each_layer_trait_is_declared_by_its_families(trait):
+    assert getattr(LayerFamily, trait) is False  # the protocol's default
+    assert {f.type for f in layer_families() if getattr(f, trait)} == LAYER_TRAITS[trait]
+
+
+@pytest.mark.parametrize("trait", sorted(LOSS_TRAITS))
+def test_each_loss_trait_is_declared_by_its_families(trait):
+    assert getattr(LossFamily, trait) is False
+    assert {f.type for f in loss_families() if getattr(f, trait)} == LOSS_TRAITS[trait]
+
+
+def test_a_family_whose_step_is_not_rational_names_its_endless_decimals():
+    # the words an exercise sheet gives for answers asked to 4 decimals ("the sigmoid")
+    assert LayerFamily.endless_decimals is None and LossFamily.endless_decimals is None
+    for family in [*layer_families(), *loss_families()]:
+        words = family.endless_decimals
+        assert (words is None) == family.rational, family.type
+        assert words is None or words.startswith("the "), family.type
+
+
+def test_every_layer_family_says_which_contract_introduced_it():
+    since = {family.type: family.since for family in layer_families()}
+    assert set(since.values()) == {"1.0", "1.1"}, since
+    assert {kind for kind, version in since.items() if version == "1.0"} == V1_LAYERS
+
+
+#: what cnngrad.generate once kept as tables of type names, now asked of the families
+GONE = ("INEXACT_TYPES", "INEXACT_LOSSES", "SHIFT_FREE_TYPES", "SHIFT_FREE_LOSSES",
+        "NORMALISING_TYPES", "ENDLESS_LAYERS", "ENDLESS_LOSSES", "PARAM_TYPES",
+        "INDEX_LOSSES", "PROBABILITY_LOSS", "V1_TYPES", "RELU_TYPES", "SQUASH_TYPES")
+
+
+def test_the_generator_keeps_no_table_of_layer_traits():
+    from cnngrad.generate import recipes
+
+    for name in GONE:
+        assert not hasattr(recipes, name), name
+    for path in sorted((PACKAGE / "generate").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not [name for name in GONE if name in text], path.name
+
+
+def _type_collections(path: Path) -> list[str]:
+    """Module-level names bound to a tuple, list, set or dict (or an expression of them)
+    that holds a layer or loss type name: a table of what some types are."""
+    found = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if not isinstance(value, (ast.Tuple, ast.List, ast.Set, ast.Dict, ast.BinOp)):
+            continue
+        if any(isinstance(leaf, ast.Constant) and leaf.value in TYPE_NAMES
+               for leaf in ast.walk(value)):
+            found += [ast.unparse(target) for target in targets]
+    return found
+
+
+def test_the_recipes_name_types_one_at_a_time():
+    # a recipe writes a problem document, naming its layers one by one (RELU, MAXPOOL); a
+    # tuple of types is a trait, which belongs to the families.  ONE_D_RECIPES holds recipe
+    # names ("conv1d" is the recipe of a 1-D conv), not types.
+    assert _type_collections(PACKAGE / "generate" / "recipes.py") == ["ONE_D_RECIPES"]
+
+
+def test_the_trait_grep_finds_a_table(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text('A = "relu"\nB = (A, "leaky_relu")\nC = {"sigmoid": "the sigmoid"}\n'
+                      'D = B + ("tanh",)\n', encoding="utf-8")
+    assert _type_collections(sample) == ["B", "C", "D"]
+
+
+def test_an_nll_file_recipe_stays_inexact_though_nll_is_rational(tmp_path):
+    # nll needs no log_softmax before it: dense → nll is rational, but its mean over a
+    # batch of 3 makes thirds, so the generator asks 4 decimals (the family's `averages`)
+    from cnngrad.generate.make import _file_recipe
+
+    path = tmp_path / "nll.json"
+    path.write_text('{"input": [[[[1, 2, 3]]], [[[2, 0, 1]]], [[[1, 1, 1]]]], "layers": '
+                    '[{"type": "flatten"}, {"type": "dense", "weights": [[1, 0, 1], '
+                    '[0, 1, 1]], "bias": [0, 1]}], "loss": {"type": "nll", "target": '
+                    '[1, 0, 1]}}', encoding="utf-8")
+    assert loss_family("nll").rational
+    recipe = _file_recipe(str(path))
+    assert recipe.inexact and recipe.default_numbers == "1dp"
+    assert recipe.factors == 2  # the dense layer is weighted, flatten not

@@ -1362,3 +1362,19 @@ def test_an_op_that_only_begins_like_an_activation_gets_the_usual_hint():
     result = runner.invoke(app, ["verify", "x.py", "--op", "reluctant"])
     assert result.exit_code == 2
     assert "verify holds layers" not in result.output and "allowed:" in result.output
+
+
+@pytest.mark.parametrize("op", ["maxpool2d_backward", "avgpool2d_backward"])
+def test_the_header_repeats_the_options_an_op_declares(tmp_path, op):
+    # the op table says which declared options its answer depends on: a max pool's tie rule
+    path = user_file(tmp_path, f"""
+        from cnngrad import {op} as ours
+
+        def {op}(x, delta, size, stride, padding):
+            return ours(x, delta, size, stride, padding)
+        """)
+    result = invoke(f"{path}:{op}", "--op", op, "--ties", "split")
+    assert result.output.startswith(f"cnngrad verify {op}: "), result.output  # ran (ours
+    # takes the first of tied maxima: under --ties split the tie cases fail, exit 1)
+    assert OPS[op].header_options == (("ties",) if op.startswith("max") else ())
+    assert ("  ties      split (--ties)\n" in result.output) == op.startswith("max")

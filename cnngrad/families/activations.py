@@ -254,6 +254,8 @@ def _smooth_squashing(layer) -> bool:
 
 class Relu(_Activation):
     type = "relu"
+    since = "1.0"  # contract v1
+    kink_at_zero = True  # the slope jumps from 0 (leaky: from slope) to 1 at x = 0
 
     def apply(self, spec, x):
         return activations.relu_forward(x)
@@ -321,6 +323,8 @@ class _Squashing(_Activation):
     """sigmoid, tanh: smooth, not rational."""
 
     rational = False
+    since = "1.0"  # contract v1
+    squashes = True  # flat beyond a few units from 0, where its gradient vanishes
 
     def magnitude(self, spec, inputs, magnitudes, output):
         # (cnngrad.kinks) the output's own rounding, |y|, plus the input's rounding noise
@@ -332,6 +336,7 @@ class _Squashing(_Activation):
 
 class Sigmoid(_Squashing):
     type = "sigmoid"
+    endless_decimals = "the sigmoid"  # e^x
 
     def apply(self, spec, x):
         return activations.sigmoid_forward(x)
@@ -346,6 +351,7 @@ class Sigmoid(_Squashing):
 
 class Tanh(_Squashing):
     type = "tanh"
+    endless_decimals = "the tanh"  # e^x
 
     def apply(self, spec, x):
         return activations.tanh_forward(x)

@@ -127,7 +127,12 @@ class LayerFamily:
         whether it reads vectors only, and whether it makes a vector of any map;
     ``param_labels``
         parameter key → the title of its gradient in the tables (``dE/dw (kernel
-        gradient)``); ``param_axes`` parameter key → the table's axis letters (``"fc"``).
+        gradient)``); ``param_axes`` parameter key → the table's axis letters (``"fc"``);
+    ``since``
+        the contract version that introduced the type;
+    ``weighted``, ``squashes``, ``kink_at_zero``, ``shift_free``, ``normalises_channels``,
+    ``endless_decimals``
+        traits of its step that ``cnngrad generate`` reasons about (each commented below).
     """
 
     type: str = ""
@@ -155,6 +160,28 @@ class LayerFamily:
     #: abbreviations), as letters and digits in lower case: an unknown "type" that is one of
     #: them is pointed here, where spelling alone would point elsewhere ('linear': leaky_relu)
     other_names: tuple[str, ...] = ()
+    #: the contract version that introduced the type ("1.0", "1.1"): a build of an older
+    #: contract lacks it (``cnngrad generate`` names the types a recipe needs beyond 1.0)
+    since: str = ""
+
+    # -- traits (what cnngrad generate reasons about) ------------------------
+
+    #: True when its output sums inputs times weights the problem gives (conv, dense): each
+    #: such layer multiplies the decimals of an answer, and a bias it adds moves its output
+    weighted: bool = False
+    #: True for an S-curve, flat far from 0 (sigmoid, tanh): its gradient vanishes there
+    squashes: bool = False
+    #: True when its slope jumps where an input is exactly 0 (relu, leaky_relu)
+    kink_at_zero: bool = False
+    #: True when adding one number to all its inputs changes nothing (softmax, log_softmax):
+    #: a one-number bias before it has a gradient of 0 whatever the numbers
+    shift_free: bool = False
+    #: True when (in training mode) it takes each channel's mean away (batch norm): a bias
+    #: before it has a gradient of 0 whatever the numbers
+    normalises_channels: bool = False
+    #: what gives its answers decimals that never end, as a sheet says it ("the sigmoid"),
+    #: or None for a rational step
+    endless_decimals: str | None = None
 
     # -- reading a problem --------------------------------------------------
 
@@ -290,8 +317,8 @@ class LayerFamily:
 
 
 class LossFamily:
-    """One loss type: ``type``, ``fields``, ``required``, ``rational``, ``other_names`` as for
-    a layer."""
+    """One loss type: ``type``, ``fields``, ``required``, ``rational``, ``other_names``,
+    ``shift_free`` and ``endless_decimals`` as for a layer."""
 
     type: str = ""
     fields: tuple[str, ...] = ("target",)
@@ -299,6 +326,17 @@ class LossFamily:
     rational: bool = True
     #: as a layer's: other names of this loss, letters and digits in lower case
     other_names: tuple[str, ...] = ()
+    #: True when its reduction (by default) is a mean, over the batch or every element: a
+    #: batch of 3 makes answers of thirds, which no decimal writes
+    averages: bool = False
+    #: as a layer's: adding one number to every output it reads changes nothing
+    shift_free: bool = False
+    #: as a layer's: what gives its answers endless decimals, or None
+    endless_decimals: str | None = None
+    #: True when its target may be a class index per sample (cross_entropy, nll)
+    takes_class_index: bool = False
+    #: True when its target may be a probability distribution per sample, a row summing to 1
+    takes_distribution: bool = False
 
     def build(self, ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str):
         raise NotImplementedError

@@ -484,6 +484,9 @@ def _amplification(spec: BatchNormSpec, x: np.ndarray, size: np.ndarray
 class _BatchNorm(LayerFamily):
     fields = ("gamma", "beta", "eps", "mode", "running_mean", "running_var")
     rational = False  # a square root
+    since = "1.1"  # contract v1.1
+    endless_decimals = "the batch norm's square root"  # √(σ² + ε)
+    normalises_channels = True  # training mode takes each channel's batch mean away
     param_labels = {"gamma": "dE/dγ (gamma gradient)", "beta": "dE/dβ (beta gradient)"}
     param_axes = {"gamma": "nc", "beta": "nc"}
     cast_fields = ("gamma", "beta", "running_mean", "running_var")

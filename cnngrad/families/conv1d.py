@@ -639,6 +639,8 @@ def _bias_summed_backward(spec: Conv1dSpec, x, y, delta):
 
 class Conv1d(LayerFamily):
     type = "conv1d"
+    since = "1.1"  # contract v1.1
+    weighted = True  # sums input × weight products, plus a bias
     spatial = 1
     fields = ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
               "flip_kernel")

@@ -1013,6 +1013,8 @@ def _has_bias(kinds):
 
 class Conv2d(LayerFamily):
     type = "conv2d"
+    since = "1.0"  # contract v1
+    weighted = True  # sums input × weight products, plus a bias
     spatial = 2
     fields = ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
               "flip_kernel")

@@ -604,6 +604,8 @@ def _forward_unflipped(ctx: SlipContext) -> Trace | None:
 
 class ConvTranspose2d(LayerFamily):
     type = "conv_transpose2d"
+    since = "1.1"  # contract v1.1
+    weighted = True  # sums input × weight products, plus a bias
     other_names = ("convtranspose2d", "conv2dtranspose", "deconv2d", "deconv", "deconvolution",
                    "transposedconv2d")
     spatial = 2

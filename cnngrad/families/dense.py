@@ -206,6 +206,8 @@ def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
 
 class Dense(LayerFamily):
     type = "dense"
+    since = "1.0"  # contract v1
+    weighted = True  # sums input × weight products, plus a bias
     other_names = ("linear", "fc", "fullyconnected")
     reads_vectors = True
     fields = ("weights", "bias")

@@ -200,6 +200,7 @@ def _rerun_without_scale(ctx: SlipContext) -> Trace | None:
 
 class Dropout(LayerFamily):
     type = "dropout"
+    since = "1.1"  # contract v1.1
     fields = ("p", "mask")
     required = ("p", "mask")
 

@@ -149,6 +149,7 @@ def _prod(shape) -> int:
 
 class Flatten(LayerFamily):
     type = "flatten"
+    since = "1.0"  # contract v1
     makes_vectors = True
 
     def build(self, ctx, raw, head):

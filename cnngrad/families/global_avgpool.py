@@ -79,6 +79,7 @@ def delta_in_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explan
 
 class GlobalAvgPool(LayerFamily):
     type = "global_avgpool"
+    since = "1.1"  # contract v1.1
     other_names = ("adaptiveavgpool2d", "adaptiveavgpool1d", "globalaveragepooling2d",
                    "globalaveragepooling1d", "gap")
 

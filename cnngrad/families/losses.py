@@ -334,6 +334,11 @@ class CrossEntropy(LossFamily):
     type = "cross_entropy"
     other_names = ("ce", "crossentropyloss", "categoricalcrossentropy", "softmaxcrossentropy")
     rational = False
+    averages = True  # over the batch
+    shift_free = True  # its softmax: e^(x + c) / Σ e^(x + c) is e^x / Σ e^x
+    endless_decimals = "the cross-entropy's logarithm"
+    takes_class_index = True  # a class index per sample ...
+    takes_distribution = True  # ... or a probability row per sample
 
     def build(self, ctx, raw, out_shape, layout, last_name):
         return build_cross_entropy(ctx, raw, out_shape, layout, last_name)

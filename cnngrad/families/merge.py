@@ -175,6 +175,7 @@ def _concat_piece(layer, index):
 
 
 class _Merge(LayerFamily):
+    since = "1.1"  # contract v1.1
     fields = ("inputs",)
     required = ("inputs",)
     reads_many = True

@@ -358,6 +358,7 @@ def _ties(rule: str):
 
 
 class _Pool1d(LayerFamily):
+    since = "1.1"  # contract v1.1
     spatial = 1
     required = ("size",)
     #: work per output and window cell: max pool's backward visits the window cell by cell

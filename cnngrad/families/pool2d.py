@@ -775,6 +775,7 @@ def _delta_to_every_cell(spec, x, y, delta):
 
 
 class _Pool2d(LayerFamily):
+    since = "1.0"  # contract v1
     required = ("size",)
     spatial = 2
     #: work per output and window cell: max pool's backward visits the window cell by cell

@@ -324,6 +324,8 @@ def _bce_sum_rerun(ctx: SlipContext) -> Trace | None:
 class _Bce(LossFamily):
     fields = ("target", "reduction")
     rational = False  # log, e^x
+    averages = True  # reduction "mean" (the default) over every element
+    endless_decimals = "the binary cross-entropy's logarithm"
 
     def build(self, ctx, raw, out_shape, layout, last_name):
         return build_bce(ctx, raw, out_shape, layout, last_name)
@@ -419,6 +421,8 @@ class BceWithLogits(_Bce):
 
 class Nll(LossFamily):
     type = "nll"
+    averages = True  # over the batch: rational, but a batch of 3 makes thirds
+    takes_class_index = True  # a class index per sample
     other_names = ("nllloss",)
 
     def build(self, ctx, raw, out_shape, layout, last_name):

@@ -182,6 +182,8 @@ def _row_max(magnitudes, shape) -> np.ndarray:
 
 class _Softmax(LayerFamily):
     rational = False  # e^x
+    since = "1.1"  # contract v1.1
+    shift_free = True  # e^(x + c) / Σ e^(x + c) is e^x / Σ e^x
     reads_vectors = True
 
     def build(self, ctx, raw, head):
@@ -209,6 +211,7 @@ class _Softmax(LayerFamily):
 
 class Softmax(_Softmax):
     type = "softmax"
+    endless_decimals = "the softmax"  # e^x
 
     def forward(self, spec, inputs):
         return softmax.softmax_forward(inputs[0])
@@ -225,6 +228,7 @@ class Softmax(_Softmax):
 
 class LogSoftmax(_Softmax):
     type = "log_softmax"
+    endless_decimals = "the log-softmax"  # e^x and log
 
     def forward(self, spec, inputs):
         return softmax.log_softmax_forward(inputs[0])

@@ -137,6 +137,7 @@ def upsample_textbook(spec: UpsampleSpec, x: np.ndarray, delta_out: np.ndarray,
 
 class Upsample(LayerFamily):
     type = "upsample"
+    since = "1.1"  # contract v1.1
     other_names = ("upsampling2d", "upsampling1d", "interpolate")
     fields = ("scale",)
     required = ("scale",)

@@ -28,11 +28,9 @@ from cnngrad.errors import CnnGradError, ProblemError, UsageError, did_you_mean
 from cnngrad.generate.draw import Draw
 from cnngrad.generate.jsontext import dumps
 from cnngrad.generate.numbers import STYLES, Style, decimal_text, decimals_needed
-from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INDEX_LOSSES,
-                                      INEXACT_DECIMALS, INEXACT_LOSSES, INEXACT_TYPES, MAXPOOL,
-                                      NORMALISING_TYPES, PARAM_TYPES, PROBABILITY_LOSS, RECIPES,
-                                      RELU, RELU_TYPES, RELU_ZERO, SHIFT_FREE_LOSSES,
-                                      SHIFT_FREE_TYPES, SQUASH_TYPES, TIE, V1_TYPES, Draft, Recipe,
+from cnngrad.families import LAYERS, family_of, layer_family, loss_family
+from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INEXACT_DECIMALS, MAXPOOL,
+                                      RECIPES, RELU, RELU_ZERO, TIE, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
 from cnngrad.tensorio import names_a_file
 
@@ -265,10 +263,21 @@ def _load(document: dict, style: Style, exact: bool, recipe: Recipe, file: str =
         if recipe.name not in RECIPES:
             raise
         # a recipe's draft follows the contract: a build that cannot read it lacks a layer
-        needs = ", ".join(t for t in recipe.layer_types if t not in V1_TYPES) or \
+        needs = ", ".join(t for t in recipe.layer_types if not _in_contract_v1(t)) or \
             ", ".join(recipe.layer_types)
         raise UsageError(f"recipe '{recipe.name}' needs {needs}, which this build of cnngrad "
                          f"does not support yet ({error.what})", where="RECIPE") from None
+
+
+def _in_contract_v1(kind: str) -> bool:
+    """Whether a layer type is one of contract v1's (a build that lacks it is not)."""
+    return kind in LAYERS and layer_family(kind).since == "1.0"
+
+
+def _is(kind: Any, trait: str) -> bool:
+    """Whether the family of a document's layer type has a trait (``squashes``); False for
+    a type this build does not know."""
+    return isinstance(kind, str) and kind in LAYERS and bool(getattr(layer_family(kind), trait))
 
 
 def _run(document: dict, style: Style, exact: bool, recipe: Recipe):
@@ -325,7 +334,7 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     relus = set()
     for layer in trace.layers:
         kind = layer.spec.type
-        if kind in RELU_TYPES:
+        if family_of(layer.spec).kink_at_zero:
             relus.add(layer.name)
             cells = _values(layer.input)
             zeros, positive = _count_zeros(cells)
@@ -356,8 +365,7 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
 def _sizes_unfriendly(trace) -> str | None:
     """No huge value, no huge bias, no flat sigmoid."""
     for layer in trace.layers:
-        kind = layer.spec.type
-        if kind in SQUASH_TYPES:
+        if family_of(layer.spec).squashes:
             if any(abs(float(v)) > MAX_SQUASH_INPUT for v in _values(layer.input)):
                 return f"an input of {layer.name} was beyond ±{MAX_SQUASH_INPUT}"
         if any(abs(float(v)) > MAX_MAGNITUDE for v in _values(layer.output)):
@@ -543,7 +551,7 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
 
     why = []
     for spec in problem.layers:
-        if spec.type not in RELU_TYPES:
+        if not family_of(spec).kink_at_zero:
             continue
         source_name = spec.inputs[0]
         if source_name == INPUT:
@@ -555,7 +563,7 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
             why.append(f"{spec.name} is read by a max pool (a 0 there changes no answer)")
             continue
         source = problem.layer(source_name)
-        if source.type not in PARAM_TYPES:
+        if not family_of(source).weighted:
             why.append(f"{spec.name} reads {source.name} ({source.type})")
             continue
         if "bias" not in source.params:
@@ -571,8 +579,6 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
 
 
 def _rational(spec) -> bool:
-    from cnngrad.families import family_of
-
     return family_of(spec).rational
 
 
@@ -593,7 +599,6 @@ def _ancestors(problem, spec) -> list:
 def _exact_output(problem, spec) -> np.ndarray:
     """The output of ``spec`` in an exact problem (internal layout), from its ancestors
     only: a layer elsewhere in the graph may not be rational."""
-    from cnngrad.families import family_of
     from cnngrad.problem import INPUT
 
     outputs = {INPUT: problem.x}
@@ -611,11 +616,11 @@ def _bias_gradient_always_zero(problem, spec) -> bool:
     one_number = np.size(spec.params["bias"]) == 1
     if not readers:  # the network's output, which the loss reads
         return one_number and problem.loss is not None and \
-            problem.loss.type in SHIFT_FREE_LOSSES
-    if all(layer.type in NORMALISING_TYPES and getattr(layer, "mode", "train") == "train"
+            loss_family(problem.loss.type).shift_free
+    if all(family_of(layer).normalises_channels and getattr(layer, "mode", "train") == "train"
            for layer in readers):
         return True
-    return one_number and all(layer.type in SHIFT_FREE_TYPES for layer in readers)
+    return one_number and all(family_of(layer).shift_free for layer in readers)
 
 
 def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
@@ -628,13 +633,13 @@ def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
     without a second run), else None."""
     layers = draft.document.get("layers") or []
     targets = [i - 1 for i, layer in enumerate(layers)
-               if layer.get("type") in SQUASH_TYPES and i > 0
+               if _is(layer.get("type"), "squashes") and i > 0
                and layers[i - 1].get("type") == DENSE and "bias" in layers[i - 1]]
     if not targets:
         return None
     problem, trace = _run(draft.document, style, False, recipe)
     unwanted = _kinks_unwanted(trace, recipe, with_kinks)
-    if unwanted and all(layer["type"] not in RELU_TYPES + (MAXPOOL,)
+    if unwanted and all(not _is(layer["type"], "kink_at_zero") and layer["type"] != MAXPOOL
                         for layer in layers[targets[0]:]):
         return unwanted
     for i in targets:
@@ -791,7 +796,7 @@ def _file_recipe(path: str) -> Recipe:
     had_grading = "grading" in original
     source_grading = original.pop("grading", None)
     types = [spec.type for spec in problem.layers]
-    factors = 1 + sum(1 for t in types if t in PARAM_TYPES)
+    factors = 1 + sum(1 for spec in problem.layers if family_of(spec).weighted)
     extra, endless = 0, None
     for spec in problem.layers:
         if spec.type == AVGPOOL:
@@ -799,8 +804,11 @@ def _file_recipe(path: str) -> Recipe:
             if needed is None:
                 endless = spec
             extra += needed or 0
-    inexact = any(t in INEXACT_TYPES for t in types) or (
-        problem.loss is not None and problem.loss.type in INEXACT_LOSSES)
+    # a loss that averages is rational (nll's −mean of picked outputs) but divides by the
+    # batch size: a batch of 3 has answers no decimal writes, so none is promised
+    loss = loss_family(problem.loss.type) if problem.loss is not None else None
+    inexact = any(not family_of(spec).rational for spec in problem.layers) or (
+        loss is not None and (not loss.rational or loss.averages))
     asked = {}
     if problem.loss is not None:
         asked["loss"] = 1
@@ -934,11 +942,12 @@ def _redrawn(original: dict, problem, draw: Draw, style: Style, file: str,
         loss = out["loss"]
         shape = _shape(loss["target"], "loss.target", file, base_dir)
         classes = problem.layers[-1].out_shape[-1]
-        index_target = loss.get("type") in INDEX_LOSSES and \
+        family = loss_family(loss["type"])
+        index_target = family.takes_class_index and \
             shape == problem.layout.display_shape(problem.layers[-1].out_shape)[:-1]
         if index_target:
             loss["target"] = tensor(shape, lambda: Fraction(draw.below(classes)))
-        elif loss.get("type") == PROBABILITY_LOSS:  # probabilities: a one-hot row
+        elif family.takes_distribution:  # probabilities: a one-hot row
             target = np.zeros(shape, dtype=object)
             target.fill(Fraction(0))
             for row in np.ndindex(*shape[:-1]):

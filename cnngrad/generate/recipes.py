@@ -98,45 +98,18 @@ class Recipe:
 #: Decimals an inexact answer is asked to (and the key is rounded to).
 INEXACT_DECIMALS = 4
 
-# The layer and loss types the generator reasons about.  A recipe is a problem document and
-# names its layers as a problem file does: the type names live here, in the one module of
-# cnngrad.generate that writes documents.
+# The layer and loss types the recipes compose.  A recipe is a problem document and names its
+# layers as a problem file does: the type names live here, in the one module of
+# cnngrad.generate that writes documents.  What a type *is* (inexact, shift-free, weighted,
+# a kink at 0...) its family says (cnngrad.families): the generator asks it.
 RELU = "relu"
-RELU_TYPES = (RELU, "leaky_relu")
 MAXPOOL = "maxpool2d"
 AVGPOOL = "avgpool2d"
-SQUASH_TYPES = ("sigmoid", "tanh")
+SIGMOID = "sigmoid"
 DENSE = "dense"
 MSE = "mse"
-#: Layers whose output multiplies a drawn parameter: each adds a factor to the answers.
-PARAM_TYPES = ("conv2d", "conv1d", "conv_transpose2d", DENSE)
-#: Layers and losses whose answers no decimal writes exactly (exp, log, square roots).
-INEXACT_TYPES = SQUASH_TYPES + ("batchnorm2d", "batchnorm1d", "softmax", "log_softmax")
-INEXACT_LOSSES = ("cross_entropy", "bce", "bce_with_logits", "nll")
-#: A shift of all their inputs by one number changes neither: a bias of one number before
-#: them has a gradient of 0 whatever the numbers.
-SHIFT_FREE_TYPES = ("softmax", "log_softmax")
-SHIFT_FREE_LOSSES = ("cross_entropy",)
-#: Layers that take each channel's mean away (in training mode): a bias before them has a
-#: gradient of 0 whatever the numbers.
-NORMALISING_TYPES = ("batchnorm2d", "batchnorm1d")
-#: What gives an inexact problem's answers endless decimals, as the sheets say it: layer
-#: types, then loss types.
-ENDLESS_LAYERS = {"sigmoid": "the sigmoid", "tanh": "the tanh",
-                  "batchnorm2d": "the batch norm's square root",
-                  "batchnorm1d": "the batch norm's square root", "softmax": "the softmax",
-                  "log_softmax": "the log-softmax"}
-ENDLESS_LOSSES = {"cross_entropy": "the cross-entropy's logarithm",
-                  "bce": "the binary cross-entropy's logarithm",
-                  "bce_with_logits": "the binary cross-entropy's logarithm"}
 #: The layer that adds its inputs (a residual block's skip connection).
 ADD = "add"
-#: Losses whose target may be a class index, and the one whose target may be probabilities.
-INDEX_LOSSES = ("cross_entropy", "nll")
-PROBABILITY_LOSS = "cross_entropy"
-#: The layer types of contract v1: a recipe needing another names it when a build lacks it.
-V1_TYPES = ("conv2d", MAXPOOL, AVGPOOL, RELU, "leaky_relu", "sigmoid", "tanh", "flatten",
-            DENSE)
 #: What ``--with-kinks`` puts in: gradcheck's names for the two kinks.
 RELU_ZERO, TIE = "relu_zero", "tie"
 #: How a title names the kink ``--with-kinks`` put in.
@@ -362,7 +335,7 @@ def _network(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
               {"type": MAXPOOL, "size": size}, {"type": "flatten"},
               {"type": DENSE, "weights": weights,
                "bias": tensor((outputs,), lambda: style.bias(draw))},
-              {"type": SQUASH_TYPES[0]}]
+              {"type": SIGMOID}]
     target = tensor((outputs,), lambda: Fraction(draw.below(2)))
     if kinks:  # drawn last: without --with-kinks a seed gives the numbers it always gave
         _tie_two_conv_outputs(x, draw, (kh, kw), size, (h_pool, w_pool))
@@ -479,7 +452,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("network", "conv → relu → maxpool → flatten → dense → sigmoid, MSE loss",
            _network, {"input": (5, 5), "kernel": (2, 2), "pool": 2, "outputs": 2},
            inexact=True, kink=TIE, default_numbers="1dp",
-           layer_types=("conv2d", RELU, MAXPOOL, "flatten", DENSE, SQUASH_TYPES[0])),
+           layer_types=("conv2d", RELU, MAXPOOL, "flatten", DENSE, SIGMOID)),
     Recipe("multichannel", "conv over a {channels}-channel input with {filters}, given δ",
            _multichannel, {"input": (4, 4), "kernel": (2, 2), "channels": 2, "filters": 2},
            factors=2, layer_types=("conv2d",)),

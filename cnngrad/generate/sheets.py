@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import CnnGradError
-from cnngrad.generate.recipes import (ADD, ENDLESS_LAYERS, ENDLESS_LOSSES, INEXACT_DECIMALS,
-                                      MAXPOOL, MSE, NORMALISING_TYPES)
+from cnngrad.families import LOSSES, family_of, loss_family
+from cnngrad.generate.recipes import ADD, INEXACT_DECIMALS, MAXPOOL, MSE
 from cnngrad.problem import shape_text
 from cnngrad.tensorio import decimals_needed
 
@@ -236,7 +236,7 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
             details.append(f"weights {shape_text(weights.shape)}")
         if spec.params.get("bias") is not None:
             details.append("with bias")
-        if spec.type in NORMALISING_TYPES:  # the rules a hand computation needs
+        if family_of(spec).normalises_channels:  # the rules a hand computation needs
             details.append("training mode: each channel's batch mean and biased variance "
                            "(divided by the count, not count − 1)" if spec.mode == "train" else
                            "eval mode: the running mean and variance")
@@ -290,10 +290,12 @@ def _endless_cause(exercise) -> str | None:
     """What makes an inexact exercise's answers endless: its first layer (or its loss)
     whose value no decimal writes exactly; None when none is named."""
     for spec in exercise.problem.layers if exercise.problem is not None else ():
-        if spec.type in ENDLESS_LAYERS:
-            return ENDLESS_LAYERS[spec.type]
+        if family_of(spec).endless_decimals is not None:
+            return family_of(spec).endless_decimals
     loss = exercise.document.get("loss")
-    return ENDLESS_LOSSES.get(loss.get("type")) if isinstance(loss, dict) else None
+    kind = loss.get("type") if isinstance(loss, dict) else None
+    return loss_family(kind).endless_decimals if isinstance(kind, str) and kind in LOSSES \
+        else None
 
 
 def _decimals(count: int) -> str:

@@ -110,6 +110,9 @@ class Op:
     slips: Callable[[Case, Options, dict], Iterator[Alternative]]
     shown_arrays: tuple[str, ...] = ()
     layout_words: dict = field(default_factory=dict)  # layout -> how the tensors are laid out
+    #: the Options the report's header repeats, each with its flag: those the answer
+    #: depends on beyond the call (a max pool's tie rule, --ties)
+    header_options: tuple[str, ...] = ()
 
     @property
     def single(self) -> bool:
@@ -1071,10 +1074,11 @@ _POOL_FORWARD_LAYOUTS = {"nchw": "x (N, C, H, W) -> y (N, C, H', W')",
 
 
 def _op(name, summary, signature, inputs, outputs, axes, channels_last, cases, reference,
-        slips, shown, layouts) -> Op:
+        slips, shown, layouts, header_options=()) -> Op:
     return Op(name=name, summary=summary, signature=signature, inputs=inputs, outputs=outputs,
               axes=axes, channels_last=channels_last, cases=cases, reference=reference,
-              slips=slips, shown_arrays=shown, layout_words=layouts)
+              slips=slips, shown_arrays=shown, layout_words=layouts,
+              header_options=header_options)
 
 
 def _registry() -> dict[str, Op]:
@@ -1103,7 +1107,8 @@ def _registry() -> dict[str, Op]:
             "maxpool2d_backward(x, delta, size, stride, padding) -> dx",
             ("x", "delta", "size", "stride", "padding"), ("dx",), pool_axes, _POOL_CL,
             lambda rng, o: _pool_cases(rng, o, forward=False, kind="max"),
-            _maxpool_backward_reference, _maxpool_backward_slips, ("x",), _POOL_LAYOUTS),
+            _maxpool_backward_reference, _maxpool_backward_slips, ("x",), _POOL_LAYOUTS,
+            header_options=("ties",)),
         _op("avgpool2d_forward", "2-D average pooling (the divisor counts the padding, as "
             "PyTorch)", "avgpool2d_forward(x, size, stride, padding) -> y",
             ("x", "size", "stride", "padding"), ("y",), pool_axes, _POOL_CL,

@@ -69,8 +69,8 @@ def _header(report: Report, width: int) -> list[str]:
     else:
         lines += _wrap(f"{report.style.name}: {report.style.words}", "            ",
                        "  style     ", width)
-    if op.name == "maxpool2d_backward":
-        lines.append(f"  ties      {report.options.ties} (--ties)")
+    for option in op.header_options:  # "  ties      first (--ties)"
+        lines.append(f"  {option:<10}{getattr(report.options, option)} (--{option})")
     if report.skipped:
         lines += _wrap(f"{report.skipped} cases skipped, which the {report.style.name} "
                        f"signature cannot express ({report.style.skip_words(op)})",
