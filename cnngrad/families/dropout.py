@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # annotations only
 class DropoutSpec(LayerSpec):
     p: Any = 0.5  # float, or Fraction with --exact
     mask: np.ndarray = None  # internal layout, 0s and 1s
-    mask_given: np.ndarray = None  # as the user gave it
     #: a common slip re-enacted by ``check`` ("no_scale"); never set from a problem file
     slip: str | None = None
 
@@ -74,8 +73,7 @@ def build_dropout(ctx, raw: dict, head: Head) -> DropoutSpec:
                              f"a mask holds 0s and 1s (0 drops a unit, 1 keeps it), got "
                              f"{written_text(written[index])}")
     internal = layout.to_internal(mask, shape)
-    return DropoutSpec(**head.spec_fields(), out_shape=shape, p=p, mask=internal,
-                       mask_given=mask)
+    return DropoutSpec(**head.spec_fields(), out_shape=shape, p=p, mask=internal)
 
 
 # ---------------------------------------------------------------------------------------- the step
