@@ -201,6 +201,22 @@ def pad2d(x: np.ndarray, sides: int | Sequence[int], mode: str = "zeros") -> np.
     return padded
 
 
+def _padded_delta_checked(delta_padded: np.ndarray, sides, mode: str, input_hw
+                          ) -> FourSides:
+    """The four sides, once the mode, the sides and ``delta_padded``'s last two axes
+    (H + top + bottom, W + left + right) are checked (a ValueError otherwise)."""
+    _check_padding_mode(mode)
+    sides4 = four_sides(sides)
+    top, bottom, left, right = sides4
+    height, width = input_hw
+    _check_sides(sides4, mode, (height, width))
+    expected = (height + top + bottom, width + left + right)
+    if tuple(delta_padded.shape[-2:]) != expected:
+        raise ValueError(f"delta_padded must end in {expected} for input {input_hw} padded by "
+                         f"{sides4}, got {delta_padded.shape}")
+    return sides4
+
+
 def pad2d_backward(delta_padded: np.ndarray, sides: int | Sequence[int], mode: str,
                    input_hw: tuple[int, int]) -> np.ndarray:
     """Gradient of :func:`pad2d`: a padded cell's delta flows back to the input cell it copies.
@@ -229,14 +245,8 @@ def pad2d_backward(delta_padded: np.ndarray, sides: int | Sequence[int], mode: s
     cell (r, c) (itself included): with zeros only itself, so the border's deltas are
     dropped.  Output size (H, W) = (H_padded − top − bottom, W_padded − left − right).
     """
-    _check_padding_mode(mode)
-    top, bottom, left, right = sides4 = four_sides(sides)
+    top, bottom, left, right = _padded_delta_checked(delta_padded, sides, mode, input_hw)
     height, width = input_hw
-    _check_sides(sides4, mode, (height, width))
-    expected = (height + top + bottom, width + left + right)
-    if tuple(delta_padded.shape[-2:]) != expected:
-        raise ValueError(f"delta_padded must end in {expected} for input {input_hw} padded by "
-                         f"{sides4}, got {delta_padded.shape}")
     if mode == "zeros":
         # zero cells copy nothing, so their delta goes nowhere
         return delta_padded[..., top:top + height, left:left + width].copy()
@@ -1771,17 +1781,11 @@ def pad2d_naive(x, sides, mode="zeros") -> np.ndarray:
 def pad2d_backward_naive(delta_padded, sides, mode, input_hw) -> np.ndarray:
     """Plain-loop reference for :func:`pad2d_backward` (same arguments and result)."""
     delta_padded = np.asarray(delta_padded)
-    _check_padding_mode(mode)
-    top, bottom, left, right = sides4 = four_sides(sides)
+    top, bottom, left, right = _padded_delta_checked(delta_padded, sides, mode, input_hw)
     height, width = input_hw
-    _check_sides(sides4, mode, (height, width))
-    expected = (height + top + bottom, width + left + right)
-    if tuple(delta_padded.shape[-2:]) != expected:
-        raise ValueError(f"delta_padded must end in {expected} for input {input_hw} padded by "
-                         f"{sides4}, got {delta_padded.shape}")
     delta = zeros_like_dtype(delta_padded.shape[:-2] + (height, width), delta_padded)
     for lead in np.ndindex(*delta_padded.shape[:-2]):
-        for p, q in np.ndindex(*expected):
+        for p, q in np.ndindex(*delta_padded.shape[-2:]):
             r = padded_source(p, height, top, mode)
             c = padded_source(q, width, left, mode)
             if r is not None and c is not None:  # a zero cell's delta reaches nothing
