@@ -431,3 +431,57 @@ def test_against_pytorch(tmp_path, name):
     differences = torch_oracle.compare(json.loads(result.stdout), torch_oracle.reference(path),
                                        rtol=1e-9, atol=1e-12)
     assert not differences, "\n".join(differences)
+
+
+# --------------------------------------------------------------------------- loss after a layer
+
+#: a dense layer of 3 logits for one sample, then the layer under test
+_LOGITS = {"input": [0.2, -0.4], "layers": [
+    {"type": "dense", "weights": [[0.5, -1.0], [1.5, 0.25], [-0.5, 0.75]], "bias": [0.1, 0, -0.1]}]}
+
+
+@pytest.mark.parametrize("last, loss, note", [
+    # torch's cross_entropy applies log_softmax itself: a softmax layer before it is applied
+    # twice, silently (E 1.2750 against 1.7947 without the layer)
+    ("softmax", {"type": "cross_entropy", "target": 2},
+     "note: cross_entropy applies its own softmax to what it reads, and softmax_1 (softmax) "
+     "gives probabilities already: E and every gradient are those of a softmax of "
+     "probabilities, as PyTorch computes them; drop softmax_1: cross_entropy is the softmax "
+     "and the loss in one"),
+    ("softmax", {"type": "nll", "target": 2},
+     "note: nll reads log-probabilities, and softmax_1 (softmax) gives probabilities: E is "
+     "minus the mean probability of the target class, not a cross-entropy, as PyTorch computes "
+     "it; a log-softmax layer before nll gives its log-probabilities"),
+    ("sigmoid", {"type": "bce_with_logits", "target": [1, 0, 1]},
+     "note: bce_with_logits applies its own sigmoid to what it reads, and sigmoid_1 (sigmoid) "
+     "gives probabilities already: E and every gradient are those of a sigmoid of "
+     "probabilities, as PyTorch computes them; drop sigmoid_1: bce_with_logits is the sigmoid "
+     "and the loss in one"),
+    # the pairs meant: no note (log_softmax before cross_entropy changes nothing: a softmax
+    # of log-probabilities is the probabilities)
+    ("log_softmax", {"type": "nll", "target": 2}, None),
+    ("log_softmax", {"type": "cross_entropy", "target": 2}, None),
+    ("sigmoid", {"type": "bce", "target": [1, 0, 1]}, None),
+    ("relu", {"type": "cross_entropy", "target": 2}, None),
+    ("softmax", {"type": "mse", "target": [0, 0, 1]}, None),
+])
+def test_a_loss_after_a_layer_it_does_not_read_says_what_e_is(tmp_path, last, loss, note):
+    doc = dict(_LOGITS, layers=_LOGITS["layers"] + [{"type": last}], loss=loss)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    for command in ("backward", "forward"):
+        result = invoke(command, str(path))
+        assert result.exit_code == 0, result.output
+        assert result.stderr == ("" if note is None else note + "\n")
+
+
+def test_softmax_before_cross_entropy_computes_as_pytorch_does(tmp_path):
+    # the note says what E is; the numbers stay PyTorch's: cross_entropy(softmax(z))
+    doc = dict(_LOGITS, layers=_LOGITS["layers"] + [{"type": "softmax"}],
+               loss={"type": "cross_entropy", "target": 2})
+    trace = run(build_problem(doc, file="p.json", base_dir=tmp_path))
+    z = np.array([0.5 * 0.2 + 1.0 * 0.4 + 0.1, 1.5 * 0.2 - 0.25 * 0.4, -0.1 - 0.3 - 0.1])
+    p = np.exp(z) / np.exp(z).sum()
+    assert float(trace.loss) == pytest.approx(-np.log(np.exp(p[2]) / np.exp(p).sum()), rel=1e-12)
+    assert float(trace.loss) == pytest.approx(1.2749910136, abs=1e-10)
+    assert -np.log(p[2]) == pytest.approx(1.7947414739, abs=1e-10)  # without the softmax layer

@@ -73,8 +73,10 @@ def note_later(line: str) -> None:
     """Say ``line`` on stderr when the command ends having written its report: with exit
     code 0, or with the code it chose itself (``check``: 1 for a wrong answer, 2 beside a
     gradebook's rows for files it could not grade).  Dropped on an error: bad input is one
-    ``error:`` line, however far the run had come."""
-    _pending_notes.append(line)
+    ``error:`` line, however far the run had come.  A line said already is said once (a
+    class's problems, each computed, may share a note)."""
+    if line not in _pending_notes:
+        _pending_notes.append(line)
 
 
 def _write_stderr(lines: str) -> None:
@@ -698,6 +700,11 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
         check_dtype_range(spec, float_dtype)
         rate = parse_lr(lr, exact)  # a bad --lr is one error line, before any note
+        from cnngrad.families import loss_input_note
+
+        pairing = loss_input_note(spec)  # a softmax layer before cross_entropy, say
+        if pairing is not None:
+            note_later(f"note: {pairing}")
         if lr is not None and not any(layer.params for layer in spec.layers):
             note_later("note: --lr: the problem has no parameters to update (no layer has a "
                        "kernel, weights or bias): the SGD step shows nothing")

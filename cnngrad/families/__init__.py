@@ -122,5 +122,14 @@ def family_of(spec) -> LayerFamily:
     return layer_family(spec.type)
 
 
-__all__ = ["LAYERS", "LOSSES", "SHORTHAND", "layer_fields", "loss_fields", "layer_family", "loss_family", "layer_families",
+def loss_input_note(problem) -> str | None:
+    """What the problem's loss says of the last layer's output it reads (a softmax before
+    cross_entropy: :meth:`LossFamily.note_on_input`), or None."""
+    if problem.loss is None or not problem.layers:
+        return None
+    last = problem.layers[-1]
+    return loss_family(problem.loss.type).note_on_input(last.name, family_of(last))
+
+
+__all__ = ["LAYERS", "LOSSES", "SHORTHAND", "layer_fields", "loss_fields", "layer_family", "loss_family", "loss_input_note", "layer_families",
            "loss_families", "family_of", "layer_type_called", "loss_type_called"]

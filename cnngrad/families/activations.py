@@ -337,6 +337,7 @@ class _Squashing(_Activation):
 class Sigmoid(_Squashing):
     type = "sigmoid"
     endless_decimals = "the sigmoid"  # e^x
+    gives = "probabilities"  # each in (0, 1)
 
     def apply(self, spec, x):
         return activations.sigmoid_forward(x)

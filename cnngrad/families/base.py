@@ -182,6 +182,9 @@ class LayerFamily:
     #: what gives its answers decimals that never end, as a sheet says it ("the sigmoid"),
     #: or None for a rational step
     endless_decimals: str | None = None
+    #: what its output is to a loss reading it: "probabilities" (softmax, sigmoid),
+    #: "log-probabilities" (log-softmax), or None (any numbers)
+    gives: str | None = None
 
     # -- reading a problem --------------------------------------------------
 
@@ -333,6 +336,10 @@ class LossFamily:
     shift_free: bool = False
     #: as a layer's: what gives its answers endless decimals, or None
     endless_decimals: str | None = None
+    #: what it takes the last layer's output to be: "logits" (it applies ``applies`` itself,
+    #: softmax or sigmoid), "log-probabilities", "probabilities", or None (any numbers)
+    reads: str | None = None
+    applies: str | None = None
     #: True when its target may be a class index per sample (cross_entropy, nll)
     takes_class_index: bool = False
     #: True when its target may be a probability distribution per sample, a row summing to 1
@@ -340,6 +347,26 @@ class LossFamily:
 
     def build(self, ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str):
         raise NotImplementedError
+
+    def note_on_input(self, name: str, family: "LayerFamily") -> str | None:
+        """A note for the user when the last layer (``name``, of ``family``) gives what this
+        loss does not read: probabilities into a loss that applies its own softmax or
+        sigmoid, or into one that reads log-probabilities.  PyTorch computes such a pair
+        without a word, and so does cnngrad; the note says what E then is."""
+        gives = family.gives
+        if gives != "probabilities":
+            return None
+        if self.reads == "logits":
+            return (f"{self.type} applies its own {self.applies} to what it reads, and {name} "
+                    f"({family.type}) gives probabilities already: E and every gradient are "
+                    f"those of a {self.applies} of probabilities, as PyTorch computes them; "
+                    f"drop {name}: {self.type} is the {self.applies} and the loss in one")
+        if self.reads == "log-probabilities":
+            return (f"{self.type} reads log-probabilities, and {name} ({family.type}) gives "
+                    f"probabilities: E is minus the mean probability of the target class, not "
+                    f"a cross-entropy, as PyTorch computes it; a log-softmax layer before "
+                    f"{self.type} gives its log-probabilities")
+        return None
 
     def schema_fields(self, ref) -> dict[str, dict]:
         return {}

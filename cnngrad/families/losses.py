@@ -339,6 +339,7 @@ class CrossEntropy(LossFamily):
     endless_decimals = "the cross-entropy's logarithm"
     takes_class_index = True  # a class index per sample ...
     takes_distribution = True  # ... or a probability row per sample
+    reads, applies = "logits", "softmax"  # torch's cross_entropy: log_softmax, then nll
 
     def build(self, ctx, raw, out_shape, layout, last_name):
         return build_cross_entropy(ctx, raw, out_shape, layout, last_name)

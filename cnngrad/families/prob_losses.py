@@ -357,6 +357,7 @@ class _Bce(LossFamily):
 
 class Bce(_Bce):
     type = "bce"
+    reads = "probabilities"
     move_branch = ("a bce output reaching a clamped log",
                    "take a bce output to where a log is clamped (1, or 0)")
     other_names = ("bceloss", "binarycrossentropy")
@@ -416,6 +417,7 @@ def _bce_floor_kinks(problem, output: np.ndarray):
 
 class BceWithLogits(_Bce):
     type = "bce_with_logits"
+    reads, applies = "logits", "sigmoid"
     other_names = ("bcewithlogitsloss",)
 
 
@@ -423,6 +425,7 @@ class Nll(LossFamily):
     type = "nll"
     averages = True  # over the batch: rational, but a batch of 3 makes thirds
     takes_class_index = True  # a class index per sample
+    reads = "log-probabilities"  # −x[target]: a cross-entropy after a log-softmax
     other_names = ("nllloss",)
 
     def build(self, ctx, raw, out_shape, layout, last_name):

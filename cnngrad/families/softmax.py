@@ -212,6 +212,7 @@ class _Softmax(LayerFamily):
 class Softmax(_Softmax):
     type = "softmax"
     endless_decimals = "the softmax"  # e^x
+    gives = "probabilities"  # rows summing to 1
 
     def forward(self, spec, inputs):
         return softmax.softmax_forward(inputs[0])
@@ -229,6 +230,7 @@ class Softmax(_Softmax):
 class LogSoftmax(_Softmax):
     type = "log_softmax"
     endless_decimals = "the log-softmax"  # e^x and log
+    gives = "log-probabilities"
 
     def forward(self, spec, inputs):
         return softmax.log_softmax_forward(inputs[0])
