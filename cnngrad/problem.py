@@ -593,6 +593,24 @@ def _loss_and_delta_error(doc: dict, file: str) -> ProblemError:
     return ProblemError("give either 'loss' or 'delta', not both", where="delta", file=file)
 
 
+
+def _delta_shape_hint(given: tuple[int, ...], layers: list, layout: Layout) -> str | None:
+    """Why a ``delta`` may have the shape it has: the output of an earlier layer (the delta
+    of the layer before the last one, say), or the last output channels-first in a
+    channels-last problem."""
+    last = layers[-1]
+    if layout.channels_last and given == tuple(last.out_shape):
+        return (f"the problem is channels-last (\"layout\": \"nhwc\"): give the delta as "
+                f"{shape_text(layout.display_shape(last.out_shape))}, its channels on the last "
+                f"axis")
+    earlier = [spec.name for spec in layers[:-1]
+               if layout.display_shape(spec.out_shape) == given]
+    if earlier:
+        return (f"{shape_text(given)} is the output of {earlier[-1]}: the delta is dE/d(output) "
+                f"of the last layer, {last.name}; to start the backward pass at "
+                f"{earlier[-1]}, drop the layers after it")
+    return None
+
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:
         self.file = file
@@ -758,6 +776,7 @@ class _Builder:
             if given.shape != shown:
                 raise self.error("delta", f"expected shape {shape_text(shown)} (the output of "
                                           f"{layers[-1].name}), got {shape_text(given.shape)}",
+                                 _delta_shape_hint(given.shape, layers, layout),
                                  cls=ShapeError)
             delta = layout.to_internal(given, out_shape)
         else:

@@ -196,6 +196,30 @@ CORPUS = [
     bad("utf-16-be-no-mark", '{"input": 1}'.encode("utf-16-be"), "line 1, column 1",
         "(it looks like UTF-16 without a byte order mark"),
     bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
+    # two images written N×H×W are read as two channels: the hint names both readings
+    # a delta of another layer's shape, or channels-first in a channels-last problem
+    bad("delta-of-an-earlier-layer",
+        {"input": [[1, 2, 3, 4], [5, 6, 7, 8], [1, 2, 3, 4], [5, 6, 7, 8]],
+         "layers": [{"type": "conv2d", "kernel": [[1, -1], [0, 1]]},
+                    {"type": "maxpool2d", "size": 2, "stride": 1}],
+         "delta": [[1, 1, 1], [1, 1, 1], [1, 1, 1]]},
+        "delta", "expected shape 2×2 (the output of maxpool2d_1), got 3×3",
+        hint="3×3 is the output of conv2d_1: the delta is dE/d(output) of the last layer, "
+             "maxpool2d_1; to start the backward pass at conv2d_1, drop the layers after it"),
+    bad("delta-channels-first-in-nhwc",
+        {"layout": "nhwc", "input": np.ones((1, 4, 4, 2)).tolist(),
+         "layers": [{"type": "conv2d", "kernel": np.ones((2, 2, 2, 2)).tolist()}],
+         "delta": np.ones((1, 2, 3, 3)).tolist()},
+        "delta", "expected shape 1×3×3×2 (the output of conv2d_1), got 1×2×3×3",
+        hint='the problem is channels-last ("layout": "nhwc"): give the delta as 1×3×3×2, its '
+             "channels on the last axis"),
+    bad("images-without-a-channel-axis",
+        {"input": [[[1, 2, 3], [4, 5, 6], [7, 8, 9]], [[1, 0, 1], [0, 1, 0], [1, 0, 1]]],
+         "layers": [{"type": "conv2d", "kernel": [[1, -1], [0, 1]]}],
+         "delta": [[[1, 1], [1, 1]]]},
+        "layers[0].kernel", "a 2-D kernel is one filter over one channel, but the input has 2 "
+        "channels", hint="give a 2×2×2 kernel (channels × rows × cols); or, if the input's 2 "
+        "are images of one channel, write it N×C×H×W: 2×1×3×3"),
     # a title saved as Latin-1 / Windows-1252 (Notepad, Excel) is text in another encoding
     bad("latin-1-title", b'{"title": "caf\xe9", "input": 1}', "line 1, column 15",
         "not UTF-8 text (byte 0xE9 is 'é' in Latin-1 or Windows-1252: save the file as UTF-8)"),

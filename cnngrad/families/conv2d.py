@@ -20,7 +20,7 @@ from cnngrad.families.base import Head, LayerFamily, counted, shape_size
 from cnngrad.layers._common import (PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
-from cnngrad.problem import LayerSpec, pair_text, shape_text, sides_text
+from cnngrad.problem import INPUT, LayerSpec, pair_text, shape_text, sides_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -81,8 +81,12 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
         raise ctx.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
                                       f"channels", cls=ShapeError)
     c_group = c_in // groups
+    # a 3-D input read straight from the problem may be N images of one channel written
+    # without their channel axis: the 2-D kernel's hint says how to write those
+    images = (shape_text((c_in, 1, h, w)) if not channels_last and not head.layout.batched
+              and head.layout.input_rank == 3 and head.inputs == (INPUT,) else None)
     weight = _kernel_as_4d(ctx, kernel_to_nchw(kernel, channels_last), c_in, c_group, groups,
-                           f("kernel"), channels_last)
+                           f("kernel"), channels_last, images)
     n_filters, _, kh, kw = weight.shape
     if n_filters % groups:
         raise ctx.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
@@ -168,10 +172,13 @@ def kernel_weight_index(spec: Conv2dSpec, index: tuple[int, ...]) -> tuple[int, 
 
 
 def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
-                 where: str, channels_last: bool = False) -> np.ndarray:
+                 where: str, channels_last: bool = False, images: str | None = None
+                 ) -> np.ndarray:
     """Contract: k1×k2 one filter one channel; 3-D C_in×k1×k2 (one filter) when C_in > 1,
     F×k1×k2 (one-channel filters) when the filters see one channel each; 4-D as is.
-    ``kernel`` is in channels-first form; under nhwc the messages show the given form."""
+    ``kernel`` is in channels-first form; under nhwc the messages show the given form.
+    ``images``: the input's shape as N images of one channel (``2×1×4×4``), when its first
+    axis may be a batch written without the channel axis."""
     def given(shape) -> str:
         shape = tuple(shape)
         if channels_last and len(shape) == 3:
@@ -186,7 +193,9 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
                                     f"input has {c_in} channels",
                             f"give a {given((c_group,) + kernel.shape)} kernel "
                             + ("(rows × cols × channels)" if channels_last else
-                               "(channels × rows × cols)"), cls=ShapeError)
+                               "(channels × rows × cols)")
+                            + (f"; or, if the input's {c_in} are images of one channel, write "
+                               f"it N×C×H×W: {images}" if images else ""), cls=ShapeError)
         return kernel.reshape((1, 1) + kernel.shape)
     if kernel.ndim == 3:
         if c_group == 1:
