@@ -485,3 +485,21 @@ def test_softmax_before_cross_entropy_computes_as_pytorch_does(tmp_path):
     assert float(trace.loss) == pytest.approx(-np.log(np.exp(p[2]) / np.exp(p).sum()), rel=1e-12)
     assert float(trace.loss) == pytest.approx(1.2749910136, abs=1e-10)
     assert -np.log(p[2]) == pytest.approx(1.7947414739, abs=1e-10)  # without the softmax layer
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_slip_cross_entropy_target_not_subtracted(tmp_path, batched):
+    # logits 0, ln 3 for class 0: p = (1/4, 3/4), so δ = p − t = (−3/4, 3/4), the slip p
+    # (over a batch of two equal samples, each halved: p/2)
+    z = [0, math.log(3)]
+    # N vectors are written N×1×1×K and flattened
+    doc = {"input": [[[z]], [[z]]] if batched else z,
+           "layers": ([{"type": "flatten"}] if batched else [])
+           + [{"type": "dense", "weights": [[1, 0], [0, 1]]}],
+           "loss": {"type": "cross_entropy", "target": [0, 0] if batched else 0}}
+    slipped = [[1 / 8, 3 / 8], [1 / 8, 3 / 8]] if batched else [1 / 4, 3 / 4]
+    right = [[-3 / 8, 3 / 8], [-3 / 8, 3 / 8]] if batched else [-3 / 4, 3 / 4]
+    result = _check(tmp_path, doc, {"dense_1.delta_out": slipped, "dense_1.delta_in": right})
+    assert diagnosed(result, "dense_1.delta_out") == {"target_not_subtracted"}
+    (checked,) = [c for c in result.tensors if c.path == "dense_1.delta_in"]
+    assert checked.all_right

@@ -284,6 +284,20 @@ def _mse_rerun(given: tuple[str, ...], slipped: str):
     return build
 
 
+def _target_not_subtracted(ctx: SlipContext) -> Trace | None:
+    """A trace builder: cross_entropy's delta taken as p = softmax(output) (over the batch),
+    the one-hot target never subtracted; the loss as it is."""
+    from cnngrad.teach.diagnose import rerun_backward
+
+    loss = ctx.problem.loss
+    if loss is None or loss.type != "cross_entropy":
+        return None
+    output = np.asarray(ctx.trace.layers[-1].output, dtype=np.float64)
+    probabilities = losses.softmax(output.reshape(-1, output.shape[-1])).reshape(output.shape)
+    seed = (probabilities / probabilities.reshape(-1, output.shape[-1]).shape[0]
+            ).astype(ctx.trace.layers[-1].delta_out.dtype)
+    return rerun_backward(ctx.trace, lambda layer: None, seed=seed)
+
 
 # --------------------------------------------------------------------------- the families
 
@@ -365,6 +379,14 @@ class CrossEntropy(LossFamily):
 
     def explain_gradient(self, ex, path, layer, index, lhs, symbols):
         return loss_gradient(ex, path, layer, index, lhs, symbols)
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, _from_trace
+
+        return [(25, Slip("target_not_subtracted",
+                          "matches the softmax's probabilities without the one-hot target "
+                          "subtracted (p instead of p − t)",
+                          _from_trace("target_not_subtracted", _target_not_subtracted)))]
 
 
 MSE = Mse()
