@@ -633,6 +633,25 @@ class _Builder:
         return parse_tensor(value, where, file=self.file, base_dir=self.base_dir, exact=self.exact,
                             min_rank=min_rank, max_rank=max_rank)
 
+    def bias(self, value: Any, where: str, max_rank: int, length: int) -> np.ndarray:
+        """A layer's bias, of rank ``max_rank`` at most.  One of higher rank that is a vector
+        of ``length`` with axes of 1 around it (the Deep Learning Specialization's (1, 1, 1,
+        F), a column n×1) is refused as any, its hint saying how to give it."""
+        try:
+            return self.tensor(value, where, max_rank=max_rank)
+        except ProblemError as error:
+            if error.hint is None:
+                try:
+                    wider = parse_tensor(value, where, file=self.file, base_dir=self.base_dir,
+                                         exact=self.exact)
+                except ProblemError:
+                    wider = None
+                if (wider is not None and wider.ndim > max_rank and length > 1
+                        and sorted(wider.shape)[-2:] == [1, length]):
+                    error.hint = (f"give it as a vector of {length}: {shape_text(wider.shape)} "
+                                  f"holds one with axes of 1 around it (numpy: b.reshape(-1))")
+            raise
+
     def written(self, value: Any, where: str, parsed: np.ndarray) -> np.ndarray:
         """:func:`written_tensor` of ``value``, ``parsed`` as this mode reads it."""
         return parsed if self.exact else written_tensor(value, where, parsed, self.file,

@@ -197,6 +197,22 @@ CORPUS = [
         "(it looks like UTF-16 without a byte order mark"),
     bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
     # two images written N×H×W are read as two channels: the hint names both readings
+    # a bias vector with axes of 1 around it: DLS's (1, 1, 1, F), a column n×1
+    bad("dls-bias-of-rank-4",
+        {"layout": "nhwc", "input": np.ones((1, 3, 3, 1)).tolist(),
+         "layers": [{"type": "conv2d", "kernel": np.ones((2, 2, 1, 2)).tolist(),
+                     "bias": [[[[0.5, -0.5]]]]}],
+         "delta": np.ones((1, 2, 2, 2)).tolist()},
+        "layers[0].bias", "expected a tensor of rank 0 to 3, got rank 4 (1×1×1×2)",
+        hint="give it as a vector of 2: 1×1×1×2 holds one with axes of 1 around it (numpy: "
+             "b.reshape(-1))"),
+    bad("dense-bias-as-a-column",
+        {"input": [0.1, 0.2], "layers": [{"type": "dense", "weights": [[1, 2], [3, 4], [5, 6]],
+                                          "bias": [[0], [0.1], [-0.1]]}],
+         "delta": [1, 1, 1]},
+        "layers[0].bias", "expected a tensor of rank 0 to 1, got rank 2 (3×1)",
+        hint="give it as a vector of 3: 3×1 holds one with axes of 1 around it (numpy: "
+             "b.reshape(-1))"),
     # a delta of another layer's shape, or channels-first in a channels-last problem
     bad("delta-of-an-earlier-layer",
         {"input": [[1, 2, 3, 4], [5, 6, 7, 8], [1, 2, 3, 4], [5, 6, 7, 8]],
@@ -1518,3 +1534,14 @@ def test_a_null_loss_or_delta_beside_the_other_is_named(tmp_path, null, other, g
     assert result.output == (f"error: {problem}: {null}: '{null}' is null; give either 'loss' "
                              f"or 'delta', not both; hint: leave '{null}' out: the problem "
                              f"gives '{other}'\n")
+
+
+def test_a_bias_of_too_high_a_rank_that_holds_no_vector_gets_no_reshape_hint(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"input": [0.1, 0.2], "layers": [
+        {"type": "dense", "weights": [[1, 2], [3, 4]], "bias": [[0, 1], [1, 0]]}],
+        "delta": [1, 1]}))
+    result = runner.invoke(app, ["backward", str(path)])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {path}: layers[0].bias: expected a tensor of rank 0 to 1, "
+                             f"got rank 2 (2×2)\n")

@@ -130,7 +130,7 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     ctx.check_size(c_in * k * out, f("kernel"), "one signal's im2col buffer")
     bias, bias_form = None, "none"
     if "bias" in raw:
-        bias = ctx.tensor(raw["bias"], f("bias"), max_rank=2)
+        bias = ctx.bias(raw["bias"], f("bias"), 2, n_filters)
         bias_form = _bias_form(ctx, bias, n_filters, out, last, f("bias"))
     return Conv1dSpec(**head.spec_fields(), out_shape=(n, n_filters, out), kernel=kernel,
                       weight=weight, kernel_form=form, channels_last=last, bias=bias,

@@ -129,7 +129,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     out_internal = (n, n_filters, h_out, w_out)
     bias, bias_kind = None, "none"
     if "bias" in raw:
-        bias = ctx.tensor(raw["bias"], f("bias"), max_rank=3)
+        bias = ctx.bias(raw["bias"], f("bias"), 3, n_filters)
         bias_kind = _bias_kind(ctx, bias, n_filters, (h_out, w_out), f("bias"), channels_last)
     return Conv2dSpec(channels_last=channels_last, index=index, name=name, type=kind, where=where, out_shape=out_internal,
                       kernel=kernel, weight=weight, bias=bias, bias_kind=bias_kind,

@@ -128,7 +128,7 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
     ctx.check_size(c_in * kh * kw * h * w, f("kernel"), "one image's col2im buffer")
     bias, bias_form = None, "none"
     if "bias" in raw:
-        bias = ctx.tensor(raw["bias"], f("bias"), max_rank=1)
+        bias = ctx.bias(raw["bias"], f("bias"), 1, n_filters)
         if bias.ndim == 0:
             if n_filters != 1:
                 raise ctx.error(f("bias"), f"a single-number bias needs one output channel, "

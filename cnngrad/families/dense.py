@@ -56,7 +56,7 @@ def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
                         f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
     bias = None
     if "bias" in raw:
-        bias = ctx.tensor(raw["bias"], join_path(where, "bias"), min_rank=0, max_rank=1)
+        bias = ctx.bias(raw["bias"], join_path(where, "bias"), 1, weights.shape[0])
         if bias.ndim == 1 and bias.shape != (weights.shape[0],):
             raise ctx.error(join_path(where, "bias"),
                             f"expected a vector of {weights.shape[0]} or a number (one bias "
