@@ -500,7 +500,15 @@ def layer_kind(ctx, raw: Any, where: str) -> str:
         known = {"name", "input", "inputs"}.union(*layer_fields().values())
         check_misspelt_type(ctx, raw, where, known, "a layer")
         raise ctx.error(where, "layer has no 'type'", allowed_list(LAYERS))
-    return ctx.choice(raw["type"], join_path(where, "type"), tuple(LAYERS), "layer type",
+    kind = raw["type"]
+    if isinstance(kind, str) and kind not in LAYERS and layer_type_called(kind) is None:
+        # a loss written as the last layer, as a Keras model lists it
+        loss = kind if kind in LOSSES else loss_type_called(kind)
+        if loss is not None:
+            raise ctx.error(join_path(where, "type"), f"unknown layer type {_show(kind)}",
+                            f"{loss} is a loss: give it after the layers, \"loss\": "
+                            f"{{\"type\": \"{loss}\", \"target\": ...}}")
+    return ctx.choice(kind, join_path(where, "type"), tuple(LAYERS), "layer type",
                       meant=layer_type_called)
 
 
@@ -632,25 +640,6 @@ class _Builder:
         self.input_files += _files_named(value, self.base_dir)
         return parse_tensor(value, where, file=self.file, base_dir=self.base_dir, exact=self.exact,
                             min_rank=min_rank, max_rank=max_rank)
-
-    def bias(self, value: Any, where: str, max_rank: int, length: int) -> np.ndarray:
-        """A layer's bias, of rank ``max_rank`` at most.  One of higher rank that is a vector
-        of ``length`` with axes of 1 around it (the Deep Learning Specialization's (1, 1, 1,
-        F), a column n×1) is refused as any, its hint saying how to give it."""
-        try:
-            return self.tensor(value, where, max_rank=max_rank)
-        except ProblemError as error:
-            if error.hint is None:
-                try:
-                    wider = parse_tensor(value, where, file=self.file, base_dir=self.base_dir,
-                                         exact=self.exact)
-                except ProblemError:
-                    wider = None
-                if (wider is not None and wider.ndim > max_rank and length > 1
-                        and sorted(wider.shape)[-2:] == [1, length]):
-                    error.hint = (f"give it as a vector of {length}: {shape_text(wider.shape)} "
-                                  f"holds one with axes of 1 around it (numpy: b.reshape(-1))")
-            raise
 
     def written(self, value: Any, where: str, parsed: np.ndarray) -> np.ndarray:
         """:func:`written_tensor` of ``value``, ``parsed`` as this mode reads it."""

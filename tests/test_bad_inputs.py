@@ -197,6 +197,15 @@ CORPUS = [
         "(it looks like UTF-16 without a byte order mark"),
     bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
     # two images written N×H×W are read as two channels: the hint names both readings
+    # a loss listed as the last layer (as a Keras model does), a layer by its long name
+    bad("loss-as-a-layer", {"input": [[1, 2], [3, 4]], "layers": [
+        {"type": "conv2d", "kernel": [[1]]}, {"type": "CrossEntropyLoss"}], "delta": [[1]]},
+        "layers[1].type", "unknown layer type 'CrossEntropyLoss'",
+        hint='cross_entropy is a loss: give it after the layers, "loss": {"type": '
+             '"cross_entropy", "target": ...}'),
+    bad("convolution-as-a-type", {"input": [[1, 2], [3, 4]], "layers": [
+        {"type": "convolution", "kernel": [[1]]}], "delta": [[1]]},
+        "layers[0].type", "unknown layer type 'convolution'", hint="did you mean 'conv2d'?"),
     # a bias vector with axes of 1 around it: DLS's (1, 1, 1, F), a column n×1
     bad("dls-bias-of-rank-4",
         {"layout": "nhwc", "input": np.ones((1, 3, 3, 1)).tolist(),

@@ -107,12 +107,14 @@ def verify(
     layout: Annotated[Optional[str], typer.Option(
         "--layout", metavar="LAYOUT",
         help="nchw: x (N, C, H, W), w (F, C, kh, kw); nhwc: x (N, H, W, C), "
-             "w (kh, kw, C, F).  Default nchw (dls: nhwc).",
+             "w (kh, kw, C, F); for dense_backward, w (out, in) as torch's y = x·wᵀ, or "
+             "with nhwc (in, out) as y = x·w.  Default nchw (dls: nhwc).",
         show_default=False)] = None,
     style: Annotated[str, typer.Option(
         "--style", metavar="STYLE",
-        help="How your function is called: plain (the signature above), cs231n "
-             "(dout, cache) or dls (dZ, cache).")] = "plain",
+        help="How your function is called: plain (the op's arguments in cnngrad's order, "
+             "f(x, w, delta, stride, padding) for conv2d_backward; docs/verify.md lists "
+             "each op's), cs231n (dout, cache) or dls (dZ, cache).")] = "plain",
     arg: Annotated[Optional[list[str]], typer.Option(
         "--arg", metavar="NAME=KEYWORD",
         help="Pass the argument NAME by your keyword name (repeat it; then every argument "

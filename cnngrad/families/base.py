@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import join_path
+from cnngrad.errors import ProblemError, join_path
 
 
 def shape_size(shape) -> int:
@@ -79,6 +79,26 @@ def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, .
                                  f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
         indices.append(int(value))
     return indices
+
+
+def read_bias(ctx, value, where: str, max_rank: int, length: int) -> np.ndarray:
+    """A layer's bias, of rank ``max_rank`` at most (``ctx``: the problem builder).  One of
+    higher rank that is a vector of ``length`` with axes of 1 around it (the Deep Learning
+    Specialization's (1, 1, 1, F), a column n×1) is refused as any, its hint saying how to
+    give it."""
+    try:
+        return ctx.tensor(value, where, max_rank=max_rank)
+    except ProblemError as error:
+        if error.hint is None and length > 1:
+            try:
+                wider = ctx.tensor(value, where)
+            except ProblemError:
+                wider = None
+            if wider is not None and wider.size == length and length in wider.shape:
+                shown = "×".join(map(str, wider.shape))
+                error.hint = (f"give it as a vector of {length}: {shown} "
+                              f"holds one with axes of 1 around it (numpy: b.reshape(-1))")
+        raise
 
 
 @dataclass(frozen=True)

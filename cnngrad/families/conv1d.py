@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, counted, shape_size
+from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
 from cnngrad.layers._common import PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -130,7 +130,7 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     ctx.check_size(c_in * k * out, f("kernel"), "one signal's im2col buffer")
     bias, bias_form = None, "none"
     if "bias" in raw:
-        bias = ctx.bias(raw["bias"], f("bias"), 2, n_filters)
+        bias = read_bias(ctx, raw["bias"], f("bias"), 2, n_filters)
         bias_form = _bias_form(ctx, bias, n_filters, out, last, f("bias"))
     return Conv1dSpec(**head.spec_fields(), out_shape=(n, n_filters, out), kernel=kernel,
                       weight=weight, kernel_form=form, channels_last=last, bias=bias,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, counted, shape_size
+from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
 from cnngrad.layers._common import (PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -129,7 +129,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     out_internal = (n, n_filters, h_out, w_out)
     bias, bias_kind = None, "none"
     if "bias" in raw:
-        bias = ctx.bias(raw["bias"], f("bias"), 3, n_filters)
+        bias = read_bias(ctx, raw["bias"], f("bias"), 3, n_filters)
         bias_kind = _bias_kind(ctx, bias, n_filters, (h_out, w_out), f("bias"), channels_last)
     return Conv2dSpec(channels_last=channels_last, index=index, name=name, type=kind, where=where, out_shape=out_internal,
                       kernel=kernel, weight=weight, bias=bias, bias_kind=bias_kind,
@@ -1022,6 +1022,7 @@ def _has_bias(kinds):
 
 class Conv2d(LayerFamily):
     type = "conv2d"
+    other_names = ("convolution", "convolution2d", "convolutional")
     since = "1.0"  # contract v1
     weighted = True  # sums input × weight products, plus a bias
     spatial = 2

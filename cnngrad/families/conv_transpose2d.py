@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, counted, shape_size
+from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnngrad.problem import LayerSpec, pair_text, shape_text
 
@@ -128,7 +128,7 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
     ctx.check_size(c_in * kh * kw * h * w, f("kernel"), "one image's col2im buffer")
     bias, bias_form = None, "none"
     if "bias" in raw:
-        bias = ctx.bias(raw["bias"], f("bias"), 1, n_filters)
+        bias = read_bias(ctx, raw["bias"], f("bias"), 1, n_filters)
         if bias.ndim == 0:
             if n_filters != 1:
                 raise ctx.error(f("bias"), f"a single-number bias needs one output channel, "

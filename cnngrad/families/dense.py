@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, UsageError, join_path
-from cnngrad.families.base import Head, LayerFamily, shape_size
+from cnngrad.families.base import Head, LayerFamily, read_bias, shape_size
 from cnngrad.layers import dense
 from cnngrad.problem import LayerSpec, shape_text
 
@@ -56,7 +56,7 @@ def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
                         f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
     bias = None
     if "bias" in raw:
-        bias = ctx.bias(raw["bias"], join_path(where, "bias"), 1, weights.shape[0])
+        bias = read_bias(ctx, raw["bias"], join_path(where, "bias"), 1, weights.shape[0])
         if bias.ndim == 1 and bias.shape != (weights.shape[0],):
             raise ctx.error(join_path(where, "bias"),
                             f"expected a vector of {weights.shape[0]} or a number (one bias "
