@@ -15,8 +15,8 @@ forward pass, :func:`settle_kinks` looks for the cells within rounding noise of 
   values are that close (:class:`NearKinks`).  Nothing found: the float run stands as it is.
 - numbers as given, and values copied from them unrounded (a family with
   ``copies_values``: relu, max pool), are not searched: rounding a written number keeps
-  its sign and the order and the equality of two numbers (unless they differ only past
-  the 17th significant digit).
+  its sign and the order and the equality of two numbers (unless both are written with 16
+  or more significant digits and float64 holds them as one: docs/format.md says so).
 
 A near kink whose every upstream layer is rational is decided exactly, when the exact
 forward pass of those layers fits :data:`EXACT_WORK_BUDGET`: the problem is built again
@@ -33,7 +33,8 @@ for the budget) is not decided silently: a warning naming the layer and the cell
 ``Trace.warnings``, which the CLI prints on stderr.
 
 Below the float range (written values that round to 0.0 or to a subnormal with no terms
-above it) the magnitude is 0 and no kink is seen.
+above it, products that underflow: 1e-200 · 1e-200) the magnitude is 0 and no kink is seen:
+the float 0 decides, without a warning (docs/format.md says so; ``--exact`` decides).
 """
 
 from __future__ import annotations

@@ -1012,3 +1012,30 @@ def test_kernel_row_products_with_any_kernel_shape_and_dilation(monkeypatch, ker
     for actual, expected in zip(conv2d_backward(x, w, delta, *args),
                                 conv2d_backward_naive(x, w, delta, *args)):
         assert_same(actual, expected, tol=1e-13)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding, rotated", [
+    ((1, 1, 1, 40), (1, 1, 1, 40), 0, False),  # one output cell: 40 terms, not 40²
+    ((1, 1, 6, 6), (1, 1, 5, 5), 0, False),
+    ((1, 2, 6, 6), (3, 2, 3, 3), 1, True),     # the usual shapes keep the correlation
+    ((1, 1, 5, 5), (1, 1, 2, 2), 0, True),
+])
+def test_exact_input_delta_of_a_kernel_as_large_as_its_input_goes_by_col2im(
+        x_shape, w_shape, padding, rotated):
+    # in fractions the correlation's term per input cell and kernel cell took minutes for a
+    # 1×6000 kernel that the work budget (outputs × kernel cells) allowed; the float path
+    # keeps its choice
+    geo = conv._geometry(x_shape, w_shape, 1, padding, 1, 1, "zeros")
+    assert conv._by_rotated_kernel(geo, exact=True) is rotated
+    assert conv._by_rotated_kernel(geo, exact=False) is True
+    rng = np.random.default_rng(7)
+    x = rng.integers(-4, 5, x_shape).astype(float)
+    w = rng.integers(-4, 5, w_shape).astype(float)
+    delta = rng.integers(-4, 5, conv.conv2d_forward(x, w, padding=padding).shape).astype(float)
+    exact = conv.conv2d_backward(np.vectorize(Fraction, otypes=[object])(x),
+                                 np.vectorize(Fraction, otypes=[object])(w),
+                                 np.vectorize(Fraction, otypes=[object])(delta), padding=padding)
+    naive = conv.conv2d_backward_naive(x, w, delta, padding=padding)
+    for got, expected in zip(exact, naive):
+        assert got.dtype == object
+        np.testing.assert_array_equal(got.astype(float), expected)

@@ -1512,7 +1512,8 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     if _depthwise(geo, dtype):
         dw = _depthwise_backward(x, w, delta, geo, dx)
         return dx, dw.reshape(w.shape), _bias_grad(delta)
-    input_grad = _input_grad_stride1 if _by_rotated_kernel(geo) else _input_grad_col2im
+    input_grad = (_input_grad_stride1 if _by_rotated_kernel(geo, exact=is_exact(dx))
+                  else _input_grad_col2im)
 
     def input_images(start: int, stop: int, tile_bytes: int, row_start: int,
                      row_stop: int) -> np.ndarray | None:
@@ -1593,13 +1594,19 @@ def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray
     return dx, _sum_parts(part for _, part in parts).reshape(w.shape), db[0]
 
 
-def _by_rotated_kernel(geo: _Geometry) -> bool:
+def _by_rotated_kernel(geo: _Geometry, exact: bool = False) -> bool:
     """Whether the input delta is the delta correlated with the rotated kernel
     (:func:`_input_grad_stride1`) rather than col2im of wᵀ·delta.
 
     The correlation pays off at stride 1 when its delta columns (F/G·k² per cell) are not much
     bigger than the column deltas (C/G·k² per cell) col2im adds back: measured, 8 images,
-    backward pass, F = C 0.92–0.96 of col2im's time, F = 2C 1.05–1.12."""
+    backward pass, F = C 0.92–0.96 of col2im's time, F = 2C 1.05–1.12.  It takes a term for
+    every input cell and kernel cell, col2im one for every output cell and kernel cell: in
+    fractions (``exact``), where each term is a Python multiply-add, a kernel nearly as large
+    as its input (one output cell of a 1×6000 kernel: 6000² terms against 6000) goes to
+    col2im, which the work budget counts."""
+    if exact and geo.h * geo.w > 2 * geo.h_out * geo.w_out:
+        return False
     return geo.stride == (1, 1) and geo.f_group < 2 * geo.c_group
 
 

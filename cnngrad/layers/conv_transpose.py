@@ -153,7 +153,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     source = _extended(x, adjoint)
     y = zeros_like_dtype((geo.n, geo.f, geo.h_out, geo.w_out), source)
     # the convolution's input delta for the output delta x, by the same rule as its backward
-    by_rotated = conv._by_rotated_kernel(adjoint)
+    by_rotated = conv._by_rotated_kernel(adjoint, exact=is_exact(y))
     input_grad = conv._input_grad_stride1 if by_rotated else conv._input_grad_col2im
 
     def forward_images(start: int, stop: int, tile_bytes: int) -> None:
