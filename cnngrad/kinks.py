@@ -377,7 +377,8 @@ def _rerun(problem: Problem, patches: dict[str, dict[tuple[int, ...], Any]], dty
         inputs = [outputs[name] for name in spec.inputs]
         y = family_of(spec).forward(_cast_spec(spec, dtype), inputs)
         y = patched(spec.name, y)
-        traces.append(LayerTrace(spec=spec, input=inputs[0], output=y, inputs=inputs))
+        traces.append(LayerTrace(spec=spec, input=inputs[0], output=y, inputs=inputs,
+                                 settled=patches.get(spec.name) or None))
         outputs[spec.name] = y
     return traces
 

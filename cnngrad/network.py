@@ -40,6 +40,9 @@ class LayerTrace:
     delta_in: Any = None  # ndarray, or {input name: ndarray} for add/concat
     grads: dict[str, np.ndarray] = field(default_factory=dict)  # shaped as the parameters given
     inputs: list[np.ndarray] | None = None  # every input, in the order of spec.inputs
+    #: cells of its output set to their values as written (a kink reads them: cnngrad.kinks),
+    #: internal index → value; None when the floats stood
+    settled: dict | None = None
 
     def __post_init__(self) -> None:
         if self.inputs is None:

@@ -497,3 +497,26 @@ def test_just_over_the_exact_budget_says_by_how_much(tmp_path, monkeypatch):
     assert layer(doc, "relu_1")["delta_in"] == [[1.0]]
     assert stderr.rstrip().endswith("the problem is too large for exact arithmetic (about 8 "
                                     "operations; the limit is 7)")
+
+
+@pytest.mark.parametrize("problem, path, floats, value", [
+    (RELU_AT_ZERO, "conv2d_1.output[0,0]", "5.55112e-17", "0"),
+    # 1e16 + 1 − 1e16 is 0 in floats, 1 as written: the second conv's −0.5 is 0.5
+    ({"input": [[1e16, 1, -1e16]], "layers": [
+        {"type": "conv2d", "kernel": [[1, 1, 1]]},
+        {"type": "conv2d", "kernel": [[1]], "bias": -0.5}, {"type": "relu"}],
+      "delta": [[1]]}, "conv2d_2.output[0,0]", "-0.5", "0.5"),
+])
+def test_explain_of_a_cell_decided_as_written_totals_what_backward_shows(tmp_path, problem,
+                                                                        path, floats, value):
+    # the terms' float sum is not the value the run kept: explain said 5.55e-17 (and -0.5)
+    # where backward showed 0 (and 0.5)
+    (tmp_path / "p.json").write_text(json.dumps(problem))
+    result = runner.invoke(app, ["explain", str(tmp_path / "p.json"), path, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    shown, _ = backward(tmp_path, problem)
+    name, index = path.split("[")[0].split(".")[0], (0, 0)
+    assert doc["total"] == layer(shown, name)["output"][index[0]][index[1]] == float(value)
+    assert any(note.startswith(f"The floats give {floats}; {path} is {value}, its value on "
+                               f"the numbers as written") for note in doc["notes"])

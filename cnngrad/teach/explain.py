@@ -652,10 +652,24 @@ class _Explainer:
                 if path.shape else (0,) * len(shape)
             if path.kind == "delta_out":
                 return self.delta_out(path, layer, internal)
-            return family_of(layer.spec).explain(self, path.kind, path, layer, internal)
+            explained = family_of(layer.spec).explain(self, path.kind, path, layer, internal)
+            if path.kind == "output" and internal in (layer.settled or {}):
+                return self.settled(explained, path, layer.output[internal])
+            return explained
         if path.kind == "grads":
             return family_of(layer.spec).explain(self, "grads", path, layer, None)
         raise UsageError(f"cannot explain {path.name}", where="PATH")  # parse_path checked
+
+    def settled(self, explained: Explanation, path: _Path, value) -> Explanation:
+        """An output cell a kink reads, set to its value on the numbers as written: the
+        terms' float sum differs from it by rounding, which the note says."""
+        explained.notes = explained.notes + [
+            f"The floats give {short(explained.total)}; {path.name}{self.ix(*path.index)} is "
+            f"{short(value)}, its value on the numbers as written, since a ReLU or a max "
+            f"pool reads it within rounding of its kink (docs/format.md, Exactness at kinks); "
+            f"backward shows {short(value)} too"]
+        explained.total = _num(value)
+        return explained
 
     # -- what every layer has: deltas between layers, SGD updates -----------
 
