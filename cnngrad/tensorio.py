@@ -941,6 +941,8 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         hint = "one number per element (or per CSV cell)"
     elif token.startswith("[") and token.endswith("]"):
         hint = "a tensor is nested JSON lists: drop the quotes around it"
+    elif re.fullmatch(r"[-+\d.eE]+/[-+\d.eE]+", token):
+        hint = 'a fraction is a whole number over a whole number, "-1/3" (or give a decimal)'
     raise _BadNumber(f"{shown} is not a number", hint)
 
 

@@ -197,6 +197,10 @@ CORPUS = [
         "(it looks like UTF-16 without a byte order mark"),
     bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
     # two images written N×H×W are read as two channels: the hint names both readings
+    # a fraction of decimals: integer over integer only
+    bad("fraction-of-decimals", {"input": [["1.5/2", 1]], "kernel": [[1]], "delta": [[1, 1]]},
+        "input[0][0]", "'1.5/2' is not a number",
+        hint='a fraction is a whole number over a whole number, "-1/3" (or give a decimal)'),
     # a loss listed as the last layer (as a Keras model does), a layer by its long name
     bad("loss-as-a-layer", {"input": [[1, 2], [3, 4]], "layers": [
         {"type": "conv2d", "kernel": [[1]]}, {"type": "CrossEntropyLoss"}], "delta": [[1]]},
