@@ -607,7 +607,9 @@ def _delta_shape_hint(given: tuple[int, ...], layers: list, layout: Layout) -> s
     of the layer before the last one, say), or the last output channels-first in a
     channels-last problem."""
     last = layers[-1]
-    if layout.channels_last and given == tuple(last.out_shape):
+    # the last output channels first, as shown (without the batch axis when there is none)
+    channels_first = tuple(last.out_shape) if layout.batched else tuple(last.out_shape[1:])
+    if layout.channels_last and len(last.out_shape) > 2 and given == channels_first:
         return (f"the problem is channels-last (\"layout\": \"nhwc\"): give the delta as "
                 f"{shape_text(layout.display_shape(last.out_shape))}, its channels on the last "
                 f"axis")

@@ -246,7 +246,8 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     try:
         # a pipe given by name, <(cat problem.json): /dev/fd holds no tensor files; its
         # names are read from the current folder, as standard input's are
-        piped = re.match(r"/(dev/fd|proc/[^/]+/fd)/[^/]+$", os.path.abspath(path))
+        piped = re.match(r"/(dev/fd/[^/]+|dev/stdin|proc/[^/]+/fd/[^/]+)$",
+                         os.path.abspath(path))
         base_dir = pathlib.Path.cwd() if piped else source.absolute().parent
     except OSError as exc:
         raise ProblemError(f"cannot resolve the folder: {_os_reason(exc)}", file=path) from None
@@ -300,9 +301,10 @@ def decode_text(raw: bytes, *, file: str) -> str:
         raise ProblemError("is a NumPy .npy file, not text", where=_START, file=file,
                            hint='a problem file names it as {"npy": FILE}')
     if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        raise ProblemError("is a zip archive (a NumPy .npz?), not text", where=_START,
-                           file=file, hint='a problem is a JSON file; it names each tensor '
-                                           'saved by numpy.save as {"npy": FILE}')
+        raise ProblemError("is a zip archive (a NumPy .npz, a spreadsheet workbook?), not text",
+                           where=_START, file=file,
+                           hint='save a spreadsheet as CSV; give an array saved by numpy.save '
+                                'as {"npy": FILE}')
     skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     nul = raw.find(b"\0")
     if nul >= 0:
@@ -315,11 +317,20 @@ def decode_text(raw: bytes, *, file: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         byte = raw[exc.start]
-        what = ("binary file?" if byte not in _WINDOWS_1252_TEXT else
+        what = ("binary file?" if byte not in _WINDOWS_1252_TEXT or not _reads_as_text(raw) else
                 f"byte 0x{byte:02X} is {bytes([byte]).decode('cp1252')!r} in Latin-1 or "
                 f"Windows-1252: save the file as UTF-8")
         raise ProblemError(f"not UTF-8 text ({what})",
                            where=_text_position(raw, exc.start, skip), file=file) from None
+
+
+def _reads_as_text(raw: bytes) -> bool:
+    """Whether bytes that are not UTF-8 look like text in a one-byte encoding: no control
+    characters but tabs and line ends, and bytes past ASCII one or two at a time, a few in
+    all (a title's 'é', a word's 'öß'; not a PDF's or a picture's binary data)."""
+    if re.search(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]|[\x80-\xff]{3}", raw):
+        return False
+    return sum(byte >= 0x80 for byte in raw) <= max(4, len(raw) // 20)
 
 
 #: Bytes that a file saved as Latin-1 or Windows-1252 (an editor's or Excel's default on

@@ -235,6 +235,20 @@ CORPUS = [
         "delta", "expected shape 2×2 (the output of maxpool2d_1), got 3×3",
         hint="3×3 is the output of conv2d_1: the delta is dE/d(output) of the last layer, "
              "maxpool2d_1; to start the backward pass at conv2d_1, drop the layers after it"),
+    bad("unbatched-delta-channels-first-in-nhwc",
+        {"layout": "nhwc", "input": np.ones((3, 4, 2)).tolist(),
+         "layers": [{"type": "conv2d", "kernel": np.ones((2, 2, 2, 2)).tolist()}],
+         "delta": np.ones((2, 2, 3)).tolist()},
+        "delta", "expected shape 2×3×2 (the output of conv2d_1), got 2×2×3",
+        hint='the problem is channels-last ("layout": "nhwc"): give the delta as 2×3×2, its '
+             "channels on the last axis"),
+    bad("conv-bias-as-a-column",
+        {"input": [[1, 2], [3, 4]], "layers": [{"type": "conv2d",
+                                                "kernel": [[[1]], [[2]]], "bias": [[0.1], [0.2]]}],
+         "delta": [[[1, 1], [1, 1]], [[1, 1], [1, 1]]]},
+        "layers[0].bias", "bias of shape 2×1 does not fit 2 filter(s) with output 2×2",
+        hint="give it as a vector of 2: 2×1 holds one with axes of 1 around it (numpy: "
+             "b.reshape(-1))"),
     bad("delta-channels-first-in-nhwc",
         {"layout": "nhwc", "input": np.ones((1, 4, 4, 2)).tolist(),
          "layers": [{"type": "conv2d", "kernel": np.ones((2, 2, 2, 2)).tolist()}],
@@ -257,7 +271,11 @@ CORPUS = [
     bad("npy-as-problem", b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'", "line 1, column 1",
         "is a NumPy .npy file, not text", hint='a problem file names it as {"npy": FILE}'),
     bad("npz-as-problem", b"PK\x03\x04\x14\x00\x00\x00", "line 1, column 1",
-        "is a zip archive (a NumPy .npz?), not text"),
+        "is a zip archive (a NumPy .npz, a spreadsheet workbook?), not text",
+        hint='save a spreadsheet as CSV; give an array saved by numpy.save as {"npy": FILE}'),
+    # binary bytes past ASCII in a run are no Latin-1 text
+    bad("pdf-bytes", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "line 2, column 2",
+        "not UTF-8 text (binary file?)"),
     # an empty key is placed at the object that holds it, not at "layers[0]."
     bad("empty-layer-key", json.dumps({"input": [[1, 2], [3, 4]],
                                        "layers": [{"type": "relu", "": 2}],

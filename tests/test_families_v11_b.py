@@ -464,6 +464,11 @@ _LOGITS = {"input": [0.2, -0.4], "layers": [
     ("sigmoid", {"type": "bce", "target": [1, 0, 1]}, None),
     ("relu", {"type": "cross_entropy", "target": 2}, None),
     ("softmax", {"type": "mse", "target": [0, 0, 1]}, None),
+    # a sigmoid is not cross_entropy's softmax: what E is, without the advice to drop it
+    ("sigmoid", {"type": "cross_entropy", "target": 2},
+     "note: cross_entropy applies its own softmax to what it reads, and sigmoid_1 (sigmoid) "
+     "gives probabilities already: E and every gradient are those of a softmax of "
+     "probabilities, as PyTorch computes them"),
 ])
 def test_a_loss_after_a_layer_it_does_not_read_says_what_e_is(tmp_path, last, loss, note):
     doc = dict(_LOGITS, layers=_LOGITS["layers"] + [{"type": last}], loss=loss)

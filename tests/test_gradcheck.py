@@ -376,8 +376,8 @@ def test_a_batch_norm_channel_of_equal_values_passes_and_says_what_the_noise_hid
     summary = " ".join(result.stdout.split())
     assert "✓ every smooth element agrees: 12 checked in 3 tensors" in summary
     assert re.search(r"but at --eps 1e-06 the rounding noise is wider than the tolerance of "
-                     r"\d+ of the 12 checked, whose errors up to 8\.\de-06 pass unseen: a "
-                     r"larger --eps checks them$", summary), summary
+                     r"\d+ of the 12 checked, whose errors up to 8\.\de-06 pass unseen: --eps "
+                     r"0\.0001 or larger checks them$", summary), summary
     # ε = 1e-4 (a hundredth of the noise, with no truncation error in a quadratic loss)
     larger = invoke(path, "--eps", "1e-4", "--format", "json")
     assert larger.exit_code == 0 and json.loads(larger.stdout)["hidden_by_noise"] == 0
@@ -954,8 +954,8 @@ def test_a_small_step_whose_noise_passes_errors_the_tolerance_would_not_says_so(
     summary = " ".join(invoke(NETWORK, "--eps", "1e-12").stdout.split())
     assert (f"but at --eps 1e-12 the rounding noise is wider than the tolerance of "
             f"{report['hidden_by_noise']} of the {checked} checked, whose errors up to "
-            f"{report['rounding_noise']:.1e} pass unseen: a larger --eps checks them (the "
-            f"default is 1e-06)") in summary
+            f"{report['rounding_noise']:.1e} pass unseen: --eps 1e-07 or larger checks them "
+            f"(the default is 1e-06)") in summary
 
 
 @pytest.mark.parametrize("eps", [[], ["--eps", "1e-5"]])
@@ -975,10 +975,13 @@ def test_at_the_default_step_a_problem_whose_noise_hides_its_zero_gradients_is_c
         "loss": {"type": "mse", "target": [[1000]]}}))
     checked = invoke(problem)
     assert checked.exit_code == 0
-    # ... and says that errors up to the noise pass unseen, which a larger step would show
+    # ... and says that errors up to the noise pass unseen: a step of 0.1 would see them (the
+    # noise 1.8e-8 there), coarse enough that the summary does not suggest it plainly
     assert ("the rounding noise is wider than the tolerance of 2 of the 2 checked, whose "
-            "errors up to 1.8e-03 pass unseen: a larger --eps checks them"
-            in " ".join(checked.stdout.split()))
+            "errors up to 1.8e-03 pass unseen: only --eps 0.1 or larger would, a step so coarse "
+            "that its truncation error may matter more" in " ".join(checked.stdout.split()))
+    coarse = invoke(problem, "--eps", "0.1", "--format", "json")
+    assert coarse.exit_code == 0 and json.loads(coarse.stdout)["hidden_by_noise"] == 0
     refused = invoke(problem, "--eps", "1e-8")
     assert refused.exit_code == 2 and "is too small a step" in refused.stderr
 
@@ -1142,3 +1145,16 @@ def test_a_wrong_gradient_does_not_pass_as_truncation_error_under_large_noise(mo
     report = gradcheck(problem_of(BATCHNORM_BESIDE_A_LARGE_CONSTANT))
     [checked] = [t for t in report.tensors if t.target == "input"]
     assert not report.ok and checked.failed.sum() == 9 and not checked.truncation.any()
+
+
+def test_errors_no_step_can_see_are_said_to_be_beyond_finite_differences(tmp_path):
+    # E ≈ 10¹⁰ beside tanh's gradients of 1e-7 or less: the noise is 3.6e-5/ε, so only a step
+    # of about 360 would bring it under their tolerance
+    problem = write(tmp_path, {"input": [[[[0.5, 20.0]]]],
+                               "layers": [{"type": "conv2d", "kernel": [[1.0]]}, {"type": "tanh"}],
+                               "loss": {"type": "mse", "target": [[[[1e5, 1e5]]]]}})
+    for eps in ("1e-6", "1e-2"):
+        summary = " ".join(invoke(problem, "--eps", eps).stdout.split())
+        assert summary.endswith("pass unseen: no step a central difference can take checks "
+                                "them here (E is too large beside their gradients)"), summary
+

@@ -534,6 +534,15 @@ def test_a_closed_standard_output_is_one_line(args):
     assert result.stderr.strip() == "error: cannot write standard output: it is closed"
 
 
+def test_an_option_value_that_looks_like_help_is_no_help_to_a_closed_output(tmp_path):
+    # -o --help writes the report to a file named --help; nothing goes to the closed output
+    result = subprocess.run([*CLI, "backward", WORKED, "-o", "--help"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            timeout=60, preexec_fn=lambda: os.close(1))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert (tmp_path / "--help").read_text(encoding="utf-8").startswith("cnngrad backward")
+
+
 @pytest.mark.parametrize("args", [("samples",), ("--help",), ("backward", WORKED),
                                   ("schema",), ("samples", "stackexchange")])
 def test_a_reader_that_stops_after_one_line(args):

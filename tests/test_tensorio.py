@@ -139,6 +139,12 @@ def test_a_problem_through_a_pipe_reads_its_tensor_files_from_the_current_folder
         env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)})
     assert result.returncode == 0, result.stderr
     assert '"delta_in"' in result.stdout
+    named = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m cnngrad backward /dev/stdin -f json < p.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)})
+    assert named.returncode == 0, named.stderr
+    assert named.stdout == result.stdout
 
 
 def test_read_source_reads_sys_stdin_when_no_bytes_given(tmp_path, monkeypatch):

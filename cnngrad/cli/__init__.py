@@ -45,8 +45,13 @@ COMMANDS = ("backward", "forward", "gradcheck", "explain", "check", "generate", 
             "samples", "schema")
 
 
+_version_said = False  # --version: written by click, like help (see main)
+
+
 def _version(value: bool) -> None:
+    global _version_said
     if value:
+        _version_said = True
         typer.echo(f"cnngrad {__version__}")
         raise typer.Exit()
 
@@ -140,8 +145,9 @@ def main() -> None:
         _say(f"error: cannot write standard output: {reason}")
         code = 2
     reason = flush_stdout()
-    if reason is None and sys.stdout is None and (
-            not args or code == 0 and any(a in ("-h", "--help", "--version") for a in args)):
+    from cnngrad.cli import plain_values
+
+    if reason is None and sys.stdout is None and (plain_values.help_made or _version_said):
         reason = "it is closed"  # click writes help and --version to a closed one silently
     if reason is not None:
         _say(f"error: cannot write standard output: {reason}")

@@ -250,9 +250,16 @@ def _section(formatter, heading: str):
         formatter.dedent()
 
 
+#: Whether this run made a help text (``--help``, or the program alone): click writes it to
+#: standard output itself, and to a closed one without a word (cnngrad.cli.main says it)
+help_made = False
+
+
 def _format_help(command, ctx, formatter) -> None:
     """Plain help at most 80 columns: usage, text, arguments, options (one section per
     help panel), commands, and the examples as written."""
+    global help_made
+    help_made = True
     command.format_usage(ctx, formatter)
     command.format_help_text(ctx, formatter)
     arguments = [(_argument_name(p), p.help or "") for p in command.get_params(ctx)

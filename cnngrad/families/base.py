@@ -377,10 +377,13 @@ class LossFamily:
         if gives != "probabilities":
             return None
         if self.reads == "logits":
+            # dropping the layer is the fix only where it is the loss's own function
+            advice = (f"; drop {name}: {self.type} is the {self.applies} and the loss in one"
+                      if family.type == self.applies else "")
             return (f"{self.type} applies its own {self.applies} to what it reads, and {name} "
                     f"({family.type}) gives probabilities already: E and every gradient are "
-                    f"those of a {self.applies} of probabilities, as PyTorch computes them; "
-                    f"drop {name}: {self.type} is the {self.applies} and the loss in one")
+                    f"those of a {self.applies} of probabilities, as PyTorch computes them"
+                    + advice)
         if self.reads == "log-probabilities":
             return (f"{self.type} reads log-probabilities, and {name} ({family.type}) gives "
                     f"probabilities: E is minus the mean probability of the target class, not "

@@ -255,9 +255,12 @@ def _bias_kind(ctx, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
     options = [f"a vector of {n_filters}", shape_text(untied) + " (untied)"]
     if n_filters == 1:
         options = ["a number"] + options[:1] + [shape_text(out_hw) + " (untied)"] + options[1:]
+    column = n_filters > 1 and bias.size == n_filters and n_filters in bias.shape
     raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
                             f"{n_filters} filter(s) with output {shape_text(out_hw)}",
-                    "expected " + ", ".join(options), cls=ShapeError)
+                    (f"give it as a vector of {n_filters}: {shape_text(bias.shape)} holds one "
+                     f"with axes of 1 around it (numpy: b.reshape(-1))" if column else
+                     "expected " + ", ".join(options)), cls=ShapeError)
 
 
 # ------------------------------------------------------------------------------------- JSON Schema

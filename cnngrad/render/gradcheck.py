@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 from cnngrad import __version__
-from cnngrad.teach.gradcheck import (DEFAULT_EPS, KINK_KINDS, SECOND_LOOK, GradcheckReport,
-                                     Kink, TensorCheck, index_text)
+from cnngrad.teach.gradcheck import (DEFAULT_EPS, KINK_KINDS, LARGEST_USEFUL_STEP, SECOND_LOOK,
+                                     GradcheckReport, Kink, TensorCheck, index_text)
 from cnngrad.render.json_result import dumps
 
 #: At most this many elements on a kink, and failures, are shown per tensor in the table.
@@ -129,9 +129,18 @@ def summary_line(report: GradcheckReport) -> str:
     only_at_a_tenth = (f"only at ε/10 (truncation error: --eps {report.eps:g} is too large "
                        f"for them; --eps {smaller_eps(report)} or smaller checks them at ε)")
     hidden = report.hidden_by_noise
+    step = report.step_to_see_hidden if hidden else None
+    if step is None or step > 1:  # rounding swamps what any useful difference could see
+        remedy = ("no step a central difference can take checks them here (E is too large "
+                  "beside their gradients)")
+    elif step > LARGEST_USEFUL_STEP:
+        remedy = (f"only --eps {step:g} or larger would, a step so coarse that its truncation "
+                  f"error may matter more")
+    else:
+        remedy = f"--eps {step:g} or larger checks them"
     blind = (f"; but at --eps {report.eps:g} the rounding noise is wider than the tolerance of "
              f"{hidden:,} of the {checked:,} checked, whose errors up to {report.noise:.1e} "
-             f"pass unseen: a larger --eps checks them"
+             f"pass unseen: {remedy}"
              + (f" (the default is {DEFAULT_EPS:g})" if report.eps < DEFAULT_EPS else "")
              if hidden else "")
     # skipped where a step leaves bce's [0, 1]: at a large ε that may be every element

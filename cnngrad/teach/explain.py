@@ -663,7 +663,8 @@ class _Explainer:
     def settled(self, explained: Explanation, path: _Path, value) -> Explanation:
         """An output cell a kink reads, set to its value on the numbers as written: the
         terms' float sum differs from it by rounding, which the note says."""
-        explained.notes = explained.notes + [
+        # the value is exact: the note that backward's digits may differ would contradict it
+        explained.notes = [note for note in explained.notes if note != CANCELS_NOTE] + [
             f"The floats give {short(explained.total)}; {path.name}{self.ix(*path.index)} is "
             f"{short(value)}, its value on the numbers as written, since a ReLU or a max "
             f"pool reads it within rounding of its kink (docs/format.md, Exactness at kinks); "

@@ -56,6 +56,10 @@ ROUNDING_NOISE = 16
 #: mean by a few: 4 covers both, without the 16 that a whole E's rounding needs).
 AMPLIFIED_ROUNDING = 4
 
+#: The largest step the summary suggests plainly for elements the rounding noise hides: beyond
+#: it a central difference's truncation error may matter more than the noise it escapes.
+LARGEST_USEFUL_STEP = 0.01
+
 #: The second look at an element that fails at ε uses ε / SECOND_LOOK.
 SECOND_LOOK = 10
 
@@ -637,6 +641,19 @@ class GradcheckReport:
         return sum(int(np.count_nonzero(~t.kink & (self.noise > t.atol + t.rtol *
                                                    np.abs(t.analytic))))
                    for t in self.tensors)
+
+    @property
+    def step_to_see_hidden(self) -> float | None:
+        """The step at which the rounding noise (∝ 1/ε) comes down to the smallest tolerance
+        of the elements it hides, as a power of 10 at or above it: that --eps or a larger one
+        checks them (if its truncation error allows: above LARGEST_USEFUL_STEP it may not).
+        None when nothing is hidden."""
+        tolerances = [t.atol + t.rtol * np.abs(t.analytic[~t.kink]) for t in self.tensors]
+        hidden = [tol[self.noise > tol] for tol in tolerances]
+        smallest = min((float(tol.min()) for tol in hidden if tol.size), default=None)
+        if smallest is None or not smallest > 0:
+            return None
+        return 10.0 ** math.ceil(math.log10(self.eps * self.noise / smallest))
 
     @property
     def outside(self) -> int:
