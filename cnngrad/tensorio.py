@@ -177,7 +177,10 @@ def _unreadable(exc: BaseException, name: str | None,
             return "no such file", None
         return f"no such file '{name}'", f"looked for {path}"
     if isinstance(exc, IsADirectoryError):
-        return f"{subject}is a folder, not a file", None
+        # a document given as its folder (check problem.json answers/): the shell's glob
+        hint = (f"give a file in it ({str(path).rstrip('/' + os.sep)}/*.json names every JSON "
+                f"file there)" if name is None else None)
+        return f"{subject}is a folder, not a file", hint
     if isinstance(exc, PermissionError):
         return f"{subject}cannot be read: permission denied", None
     if isinstance(exc, ValueError):  # an embedded NUL character

@@ -1953,3 +1953,14 @@ def test_a_csv_named_after_no_path_says_how_a_csv_is_named(tmp_path, name, hint)
     path = name[:-len(".csv")]
     assert result.output == (f"error: {answers}: {path}: unknown path '{path}'; "
                              f"hint: {hint}\n")
+
+
+@pytest.mark.parametrize("folder", ["answers", "answers/"])
+def test_answers_given_as_their_folder_get_the_glob_that_names_them(tmp_path, monkeypatch,
+                                                                   folder):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "answers").mkdir()
+    result = invoke("check", WORKED, folder)
+    assert result.exit_code == 2
+    assert f"error: {folder}: is a folder, not a file; hint: give a file in it (answers/*.json " \
+           f"names every JSON file there)" in result.output
