@@ -1964,3 +1964,12 @@ def test_answers_given_as_their_folder_get_the_glob_that_names_them(tmp_path, mo
     assert result.exit_code == 2
     assert f"error: {folder}: is a folder, not a file; hint: give a file in it (answers/*.json " \
            f"names every JSON file there)" in result.output
+
+
+@pytest.mark.parametrize("answers, legend", [("stackexchange-wrong.json", True),
+                                             ("stackexchange-answers.json", False)])
+def test_the_number_after_a_cross_is_said_to_be_the_true_value(answers, legend):
+    result = invoke("check", WORKED, SAMPLES / "answers" / answers)
+    rule = result.output.splitlines()[1]
+    assert rule.startswith("right when within half a unit of the last decimal written")
+    assert rule.endswith("; a ✗ is followed by the true value") is legend

@@ -428,7 +428,11 @@ def file_report(result: FileCheck, problem_file: str, tolerance: Tolerance,
     """Every tensor of one answers file, then the file's ``k/n cells right`` (and points)."""
     parts: list[RenderableType] = [
         Text.assemble(("cnngrad check", "bold"), f" · {result.file} against {problem_file}"),
-        Text(f"right when {tolerance.describe()}", style="dim"),
+        Text(f"right when {tolerance.describe()}"
+             # what the number after a ✗ is, said where one is shown
+             + ("; a ✗ is followed by the true value"
+                if any(not check.all_right for check in result.tensors) else ""),
+             style="dim"),
     ]
     for check in result.tensors:
         parts += [Text(""), tensor_check_view(check, decimals, tolerance,
