@@ -209,7 +209,7 @@ def test_not_rational_families_refuse_exact(tmp_path):
 
 def test_the_sample_is_listed_and_runs_in_every_format(tmp_path):
     assert "dropout-classifier" in invoke("samples").output
-    for command in ("backward", "forward"):
+    for command in ("backward", "forward", "gradcheck"):
         for fmt in ("table", "json", "csv", "latex", "markdown"):
             result = invoke(command, SAMPLE, "--format", fmt)
             assert result.exit_code == 0 and result.stdout.strip(), (command, fmt, result.output)
@@ -474,7 +474,7 @@ def test_a_loss_after_a_layer_it_does_not_read_says_what_e_is(tmp_path, last, lo
     doc = dict(_LOGITS, layers=_LOGITS["layers"] + [{"type": last}], loss=loss)
     path = tmp_path / "p.json"
     path.write_text(json.dumps(doc))
-    for command in ("backward", "forward"):
+    for command in ("backward", "forward", "gradcheck"):
         result = invoke(command, str(path))
         assert result.exit_code == 0, result.output
         assert result.stderr == ("" if note is None else note + "\n")
