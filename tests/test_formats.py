@@ -764,11 +764,13 @@ def test_refusals_of_a_format_from_the_suffix_name_the_output_file(tmp_path, mon
      "--format table writes the text report to it anyway"),
     # -o grads.npy wrote the table, which np.load then took for pickled data
     (("backward", WORKED, "-o", "grads.npy"),
-     "error: grads.npy: --output: -o writes text, not a NumPy array (.npy); hint: -o "
+     "error: grads.npy: --output: -o writes text or an .npz archive, not a NumPy array "
+     "(.npy); hint: -o "
      "grads.npz writes every tensor as a NumPy .npz archive; --format table writes the text "
      "report to it anyway"),
     (("forward", WORKED, "-o", "out.h5"),
-     "error: out.h5: --output: -o writes text, not an HDF5 file (.h5); hint: -o out.npz writes "
+     "error: out.h5: --output: -o writes text or an .npz archive, not an HDF5 file (.h5); "
+     "hint: -o out.npz writes "
      "every tensor as a NumPy .npz archive; --format table writes the text report to it "
      "anyway"),
     # a command without npz: .npz is no format of its own

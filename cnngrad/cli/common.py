@@ -288,8 +288,11 @@ def output_format(format: Optional[str], output: Optional[str],
             instead = f"--save-svg {stem}.svg saves the tables as an SVG picture; "
         else:
             instead = ""
-        raise UsageError(f"-o writes text, not {with_article(kind)} ({suffix})", where="--output",
-                         file=str(output),
+        # beside other binary data, the one binary file -o writes: npz, where the command has it
+        writes = ("text or an .npz archive" if "npz" in allowed and suffix in (
+            ".npy", ".pickle", ".pkl", ".h5", ".hdf5", ".mat", ".zip") else "text")
+        raise UsageError(f"-o writes {writes}, not {with_article(kind)} ({suffix})",
+                         where="--output", file=str(output),
                          hint=instead + "--format table writes the text report to it anyway")
     if SUFFIX_FORMATS.get(suffix) in allowed:
         chosen = OutputFormat(SUFFIX_FORMATS[suffix])
