@@ -65,6 +65,9 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
     from cnngrad.verify.runner import run_battery
     from cnngrad.verify.styles import STYLES
 
+    # read in any case, as the command reads --op, --style, --layout and --ties
+    op, style, layout, ties = (value.lower() if isinstance(value, str) else value
+                               for value in (op, style, layout, ties))
     if op not in OPS:
         raise ValueError(f"unknown op {op!r}; allowed: {', '.join(OPS)}")
     if style not in STYLES:
@@ -83,7 +86,11 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
                          options=Options(ties=ties), seed=seed, timeout=timeout, rtol=rtol,
                          atol=atol)
     if not report.ok:
-        raise AssertionError("\n" + render_text(report))
+        text = render_text(report)
+        # the verdict first: pytest's short summary shows a message's first line
+        verdict = next((line.strip() for line in text.splitlines()
+                        if line.startswith(("FAIL", "ERROR"))), "cnngrad verify failed")
+        raise AssertionError(f"{verdict}\n\n{text}")
     return report
 
 

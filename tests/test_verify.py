@@ -5,6 +5,7 @@ the battery itself."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -337,6 +338,9 @@ def test_pytest_shows_the_report_not_verify_ops_source(tmp_path):
                          cwd=tmp_path, env=env, timeout=120)
     assert run.returncode == 1
     assert 'verify_op(my_conv, "conv2d_forward")' in run.stdout
+    # the short summary's one line is the verdict (the message began with a blank line)
+    assert re.search(r"FAILED .*test_my_conv - AssertionError: FAIL +\d+ of \d+ cases fail",
+                     run.stdout), run.stdout
     assert "Smallest failing case: 1, 1×1 kernel" in run.stdout
     assert "def verify_op" not in run.stdout and "_check_settings" not in run.stdout
 
@@ -1378,3 +1382,20 @@ def test_the_header_repeats_the_options_an_op_declares(tmp_path, op):
     # takes the first of tied maxima: under --ties split the tie cases fail, exit 1)
     assert OPS[op].header_options == (("ties",) if op.startswith("max") else ())
     assert ("  ties      split (--ties)\n" in result.output) == op.startswith("max")
+
+
+@pytest.mark.parametrize("settings", [{"layout": "NHWC"}, {"ties": "First"},
+                                      {"style": "Plain"}])
+def test_verify_op_reads_its_settings_in_any_case(settings):
+    from cnngrad import conv2d_forward
+    from cnngrad.testing import verify_op
+
+    def my_conv(x, w, b, stride, padding):
+        if settings.get("layout"):  # channels last: as the battery gives it
+            y = conv2d_forward(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), b,
+                               stride=stride, padding=padding)
+            return y.transpose(0, 2, 3, 1)
+        return conv2d_forward(x, w, b, stride=stride, padding=padding)
+
+    assert verify_op(my_conv, "CONV2D_FORWARD", **settings).ok
+

@@ -1597,3 +1597,23 @@ def dls_linear_backward_untransposed(dZ, cache):
 def test_a_dls_slip_is_told_in_the_course_s_names(fn, op, description):
     report = run_battery(fn, op, style="dls")
     assert [m.description for m in report.slips if m.output == "dx"] == [description]
+
+
+def dls_linear_backward_without_keepdims(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    db = np.sum(dZ, axis=1) / m  # keepdims=True forgotten: (n,) where the course has (n, 1)
+    return np.dot(W.T, dZ), np.dot(dZ, A_prev.T) / m, db
+
+
+def test_a_sum_without_keepdims_is_named_and_no_right_output_is_blamed():
+    # the 1×1 case's outputs fit another order by their shapes: dW was said to be truncated
+    # to whole numbers "in 1 of 1" though it was right in every case
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(dls_linear_backward_without_keepdims, "dense_backward", style="dls")
+    assert all({f.name for f in r.failures} == {"db"} for r in report.results)
+    assert report.slips == []
+    text = " ".join(render_text(report, width=80).split())
+    assert ("db has shape (1,) where cnngrad's is (1, 1): the right numbers, its axes of 1 "
+            "dropped (a sum without keepdims=True?); reshape it to (1, 1)") in text

@@ -293,8 +293,12 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
         return "compare the grid above with your loops, smallest case first"
     shaped = next((f for f in first.failures if f.status == "shape"), None)
     if shaped is not None:
+        # the same numbers without their axes of 1 in every case that has this output wrong
+        # (a sum without keepdims), not only in the smallest (one image's map: 1×1×H×W)
+        squeezed = all(_squeezed_alike(f) for r in report.failed for f in r.failures
+                       if f.name == shaped.name)
         return _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
-                             report.style.shown(report.op, shaped.name))
+                             report.style.shown(report.op, shaped.name), squeezed)
     unread = next((f for f in first.failures if f.status == "bad_return"), None)
     if unread is not None:
         return (f"return {report.style.shown(report.op, unread.name)} as an array of numbers "
@@ -304,10 +308,29 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
            "listed above"
 
 
-def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str) -> str:
+def _squeezed_alike(failure: OutputCheck) -> bool:
+    """Whether a wrong output holds the right numbers in a shape with axes of 1 dropped or
+    added (np.sum without keepdims=True where the course keeps the axis)."""
+    if failure.got is None or failure.expected is None:
+        return False
+    got, expected = np.shape(failure.got), np.shape(failure.expected)
+    if got == expected or [s for s in got if s != 1] != [s for s in expected if s != 1]:
+        return False
+    return bool(np.allclose(np.reshape(failure.got, expected), failure.expected,
+                            rtol=1e-5, atol=1e-6))
+
+
+def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str,
+                  squeezed: bool = False) -> str:
     """Which axes of ``failure``'s output (called ``name``) have the wrong size, and by how
-    much."""
+    much; ``squeezed``: the right numbers in every failing case, axes of 1 dropped or added."""
     got, expected = failure.got.shape, failure.expected.shape
+    if squeezed:
+        dropped = len(got) < len(expected)
+        return (f"{name} has shape {shape_words(got)} where cnngrad's is "
+                f"{shape_words(expected)}: the right numbers, its axes of 1 "
+                + ("dropped (a sum without keepdims=True?)" if dropped else "added")
+                + f"; reshape it to {shape_words(expected)}")
     if len(got) == len(expected) == len(axes):
         differ = [i for i in range(len(got)) if got[i] != expected[i]]
         if len(differ) == 1:

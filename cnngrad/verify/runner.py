@@ -708,16 +708,21 @@ def diagnose(report: Report) -> list[SlipMatch]:
     # the right values returned in another order: a slip of the whole return, checked
     # first, since each output's own slips would be looked for in another output's values
     orders: collections.Counter = collections.Counter()
-    failures_of: dict[int, list[OutputCheck]] = {}  # a reordered case's, read in its order
+    returned_as: dict[int, tuple] = {}  # a reordered case's order, and its failures in it
     for result in diagnosed:
         returned = _returned_order(report, result, op.reference(result.case, report.options))
         if returned is not None:
             orders[returned[0]] += 1
-            failures_of[id(result)] = returned[1]
+            returned_as[id(result)] = returned
     swapped = []
+    failures_of: dict[int, list[OutputCheck]] = {}  # read in the user's order, once named
     if orders and _not_chance(orders.most_common(1)[0][1], len(diagnosed)):
         # the words name one order: the count is of the cases returned in that one
         user_order, matched = orders.most_common(1)[0]
+        # only the cases returned in that order: another order one case's shapes happen to
+        # allow (all 1×1) would blame an output that is right in it
+        failures_of = {key: failures for key, (order, failures) in returned_as.items()
+                       if order == user_order}
         swapped = [SlipMatch(None, "outputs_swapped", f"the outputs are in the order "
                              f"{_order_words(report.style.shown(op, n) for n in user_order)}; "
                              f"cnngrad expects "
