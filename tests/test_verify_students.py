@@ -1617,3 +1617,16 @@ def test_a_sum_without_keepdims_is_named_and_no_right_output_is_blamed():
     text = " ".join(render_text(report, width=80).split())
     assert ("db has shape (1,) where cnngrad's is (1, 1): the right numbers, its axes of 1 "
             "dropped (a sum without keepdims=True?); reshape it to (1, 1)") in text
+
+
+def test_a_channels_first_function_run_channels_last_is_told_to_drop_the_layout():
+    # the other way round: --layout nhwc given to a function written for (N, C, H, W)
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(conv_backward_nchw, "conv2d_backward", layout="nhwc")
+    assert all(r.status == "raised" for r in report.results)
+    hint = " ".join(render_text(report).split("Hint:")[1].split())
+    assert hint == ("every case raised on the arrays' shapes, with them laid out as x (N, H, W, "
+                    "C), w (kh, kw, C, F), delta (N, H', W', F): if your function takes x (N, "
+                    "C, H, W), w (F, C, kh, kw), delta (N, F, H', W'), drop --layout nhwc")
+    assert run_battery(conv_backward_nchw, "conv2d_backward").ok

@@ -255,11 +255,12 @@ def render_text(report: Report, width: int = WIDTH) -> str:
         lines += ([""] if lines[-1] else []) + note
     suspect = _layout_suspect(report)
     if suspect:
-        words = report.op.layout_words
+        words, given = report.op.layout_words, report.layout
+        other = "nhwc" if given == "nchw" else "nchw"
+        fix = "say --layout nhwc" if other == "nhwc" else "drop --layout nhwc"
         lines += ([""] if lines[-1] else []) + _wrap(
-            f"{suspect} raised on the arrays' shapes, with them laid out as {words['nchw']}: "
-            f"if your function takes {words['nhwc']}, say --layout nhwc", "        ",
-            "Hint:   ", width)
+            f"{suspect} raised on the arrays' shapes, with them laid out as {words[given]}: "
+            f"if your function takes {words[other]}, {fix}", "        ", "Hint:   ", width)
     return "\n".join(lines) + "\n"
 
 
@@ -272,11 +273,11 @@ _SHAPE_WORDS = re.compile(r"(?i)index|shape|broadcast|axis|dimension|size|reshap
 def _layout_suspect(report: Report) -> str:
     """``every case`` or ``6 of 8 cases`` when more than half the cases that ran, and every
     one that raised, raised inside the user's code on the arrays' shapes where they went in
-    cnngrad's layout, in a style that leaves the layout to the user: a function written for
-    the other layout indexes past an axis at once (where the two layouts' shapes agree, a
-    square dense layer's, it runs and is wrong instead); else ""."""
+    layout given (nchw by default, or --layout nhwc), in a style that leaves the layout to the
+    user: a function written for the other layout indexes past an axis at once (where the two
+    layouts' shapes agree, a square dense layer's, it runs and is wrong instead); else ""."""
     ran = [r for r in report.results if r.status != "not_run"]
-    if not (report.style.layout is None and report.layout == "nchw"
+    if not (report.style.layout is None and report.layout in ("nchw", "nhwc")
             and report.op.channels_last and ran):
         return ""
     raised = [r for r in ran if r.status == "raised"]
