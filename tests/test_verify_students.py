@@ -1630,3 +1630,19 @@ def test_a_channels_first_function_run_channels_last_is_told_to_drop_the_layout(
                     "C), w (kh, kw, C, F), delta (N, H', W', F): if your function takes x (N, "
                     "C, H, W), w (F, C, kh, kw), delta (N, F, H', W'), drop --layout nhwc")
     assert run_battery(conv_backward_nchw, "conv2d_backward").ok
+
+
+def dls_conv_forward_raising(A_prev, W, b, hparameters):
+    return float(np.ones(3)), None  # the course's float(b) on an array: a TypeError
+
+
+def test_the_report_names_the_user_s_functions_and_a_forward_that_raised():
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(dls_conv_backward, "conv2d_backward", style="dls",
+                         forward=dls_conv_forward_raising)
+    text = render_text(report, width=80)
+    header = " ".join(text.split("  style")[0].split())
+    assert "calls dls_conv_backward(dZ, cache)" in header
+    assert ("  your forward dls_conv_forward_raising raised while building the cache (your "
+            "code's traceback):") in text

@@ -63,6 +63,9 @@ def _header(report: Report, width: int) -> list[str]:
     signature = report.style.signature(op)
     if "=" in report.call:  # --arg: the call by the user's keywords
         signature = report.call + " -> " + signature.split(" -> ", 1)[1]
+    elif report.style.name != "plain":
+        # the course's names (conv_backward_naive) made the user's: the functions run here
+        signature = _user_names(signature, report.function, report.forward)
     lines += _wrap(signature, "            ", "  calls     ", width)
     if report.style.name == "plain":
         lines += _wrap(op.layout_words[report.layout], "            ", "  layout    ", width)
@@ -76,6 +79,25 @@ def _header(report: Report, width: int) -> list[str]:
                        f"signature cannot express ({report.style.skip_words(op)})",
                        "            ", "  note      ", width)
     return lines
+
+
+def _user_names(signature: str, function: str, forward: str | None) -> str:
+    """A course's call, ``conv_backward(dZ, cache) -> ...; cache from --forward
+    conv_forward(...)``, with the user's function names where they are names."""
+    if function.isidentifier():
+        signature = re.sub(r"^\w+", function, signature)
+    if forward is not None and forward.isidentifier():
+        signature = re.sub(r"(--forward )\w+", lambda m: m.group(1) + forward, signature)
+    return signature
+
+
+def _raiser(report: Report, traceback: str) -> str:
+    """Who raised, by the user's traceback: their forward building the cache (its frames
+    only), else the function verified."""
+    if (report.forward and f", in {report.forward}\n" in traceback + "\n"
+            and f", in {report.function}\n" not in traceback + "\n"):
+        return f"your forward {report.forward} raised while building the cache"
+    return f"{report.function} raised"
 
 
 def _case_line(result: CaseResult, width: int) -> list[str]:
@@ -211,7 +233,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
                    f"({first.case.describe(report.op, shape, label)}).", "  ", "", width)
     grid_shown = False
     if first.traceback:
-        lines.append(f"  {report.function} raised (your code's traceback):")
+        lines.append(f"  {_raiser(report, first.traceback)} (your code's traceback):")
         lines += ["    " + line for line in first.traceback.splitlines()]
     elif first.failures:
         for failure in first.failures:

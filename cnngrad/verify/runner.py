@@ -86,6 +86,7 @@ class Report:
     results: list[CaseResult]
     skipped: int  # cases the calling style cannot express
     slips: list[SlipMatch]
+    forward: str | None = None  # the user's forward function's name (--forward), if any
 
     @property
     def ok(self) -> bool:
@@ -399,7 +400,8 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
         stopped = result.status == "timeout"
     report = Report(op=op, style=style, layout=layout, function=function_name(fn),
                     call=call_words, options=options, seed=seed, timeout=timeout, rtol=rtol,
-                    atol=atol, results=results, skipped=len(cases) - len(usable), slips=[])
+                    atol=atol, results=results, skipped=len(cases) - len(usable), slips=[],
+                    forward=None if forward is None else function_name(forward))
     report.slips = diagnose(report)
     return report
 
