@@ -98,7 +98,7 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
     """The command's own checks of its settings, as ValueErrors naming the keyword."""
     import numbers
 
-    from cnngrad.verify.runner import keyword_clash, limits_fault
+    from cnngrad.verify.runner import keyword_clash, limits_fault, missing_keyword
 
     if not callable(fn):
         raise ValueError(f"fn must be your function itself, got {fn!r}"
@@ -124,6 +124,13 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
         if clash is not None:
             raise ValueError(f"args passes {clash[0]} and {clash[1]} both as {clash[2]!r}: "
                              "give each argument a keyword of its own")
+        missing = missing_keyword(fn, op.inputs, args) if args else None
+        if missing is not None:
+            keyword, argument, spare, named = missing
+            raise ValueError(f"with args every argument is passed by keyword, and fn has no "
+                             f"parameter {keyword!r} for {argument}; "
+                             + (f"add {argument!r}: {spare!r} to args" if spare else
+                                f"its parameters: {', '.join(named)}"))
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
     for name, value in (("timeout", timeout), ("rtol", rtol), ("atol", atol)):

@@ -194,7 +194,7 @@ def verify(
     if keywords and style != "plain":
         raise UsageError("--arg renames the plain signature's arguments", where="--arg",
                          hint=f"the {style} style calls {calling.signature(operation)}")
-    from cnngrad.verify.runner import keyword_clash
+    from cnngrad.verify.runner import keyword_clash, missing_keyword
 
     clash = keyword_clash(operation.inputs, keywords)
     if clash is not None:
@@ -218,6 +218,13 @@ def verify(
         if exc.details:
             print(exc.details, file=sys.stderr)
         raise
+    missing = missing_keyword(fn, operation.inputs, keywords) if keywords else None
+    if missing is not None:
+        keyword, argument, spare, named = missing
+        raise UsageError(f"with --arg every argument is passed by keyword, and your function "
+                         f"has no parameter {keyword!r} for {argument}", where="--arg",
+                         hint=f"name yours: --arg {argument}={spare}" if spare else
+                         f"its parameters: {', '.join(named)}")
     if calling.needs_forward(operation) and forward_fn is None:
         raise UsageError(f"the {style} {op} cache is your forward function's own",
                          where="--forward",
@@ -247,6 +254,7 @@ def verify(
     write_output(text, output, sources)
     if not report.ok:
         raise typer.Exit(1)
+
 
 
 def register(app: typer.Typer) -> None:

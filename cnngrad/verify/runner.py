@@ -333,6 +333,30 @@ def keyword_clash(inputs: tuple[str, ...], keywords: dict) -> tuple[str, str, st
     return None
 
 
+def missing_keyword(fn, inputs: tuple[str, ...], keywords: dict
+                    ) -> tuple[str, str, str | None, list[str]] | None:
+    """(keyword, argument, a parameter of ``fn`` nothing is passed as, every parameter) when,
+    every argument passed by keyword (``--arg``), ``fn`` has no parameter for one of them:
+    every case would raise the same TypeError; None when it has one for each, takes
+    ``**kwargs``, or cannot be inspected."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin, or an object inspect cannot read
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    passed = {keywords.get(a, a) for a in inputs}
+    for argument in inputs:
+        keyword = keywords.get(argument, argument)
+        if keyword not in named:
+            spare = [name for name in named if name not in passed]
+            return keyword, argument, spare[0] if spare else None, named
+    return None
+
+
 def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str | None = None,
                 keywords: dict | None = None, forward=None, options: Options = Options(),
                 seed: int = 0, timeout: float = 10.0, rtol: float = 1e-5,
