@@ -1646,3 +1646,47 @@ def test_the_report_names_the_user_s_functions_and_a_forward_that_raised():
     assert "calls dls_conv_backward(dZ, cache)" in header
     assert ("  your forward dls_conv_forward_raising raised while building the cache (your "
             "code's traceback):") in text
+
+
+def _pool_padded(x, padding, fill):
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                  constant_values=fill)
+
+
+def maxpool_backward_window_assigned(x, delta, size, stride, padding):
+    # the DLS assignment's dA_prev[window] = mask * dA: = over the whole window
+    xp = _pool_padded(x, padding, -np.inf)
+    dxp = np.zeros_like(xp)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            win = xp[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
+            mask = win == win.max(axis=(2, 3), keepdims=True)
+            dxp[:, :, i * stride:i * stride + size, j * stride:j * stride + size] = \
+                mask * delta[:, :, i:i + 1, j:j + 1]
+    h, w = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+def maxpool_backward_zero_padded(x, delta, size, stride, padding):
+    xp = _pool_padded(x, padding, 0.0)
+    dxp = np.zeros_like(xp)
+    for n, c, i, j in np.ndindex(*delta.shape):
+        win = xp[n, c, i * stride:i * stride + size, j * stride:j * stride + size]
+        a, b = np.unravel_index(np.argmax(win), win.shape)
+        dxp[n, c, i * stride + a, j * stride + b] += delta[n, c, i, j]
+    h, w = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + w]
+
+
+@pytest.mark.parametrize("fn, ties, slip", [
+    (maxpool_backward_window_assigned, "all", "window_assigned"),
+    (maxpool_backward_zero_padded, "first", "padded_with_zeros"),
+])
+def test_max_pool_backward_slips_of_the_courses_loops_are_named(fn, ties, slip):
+    from cnngrad.verify.ops import Options
+
+    report = run_battery(fn, "maxpool2d_backward", options=Options(ties=ties))
+    assert not report.ok
+    [match] = report.slips
+    assert (match.name, match.matched, match.of) == (slip, len(report.failed),
+                                                     len(report.failed))

@@ -509,6 +509,31 @@ def _one_maximum_each(x, delta, kh: int, kw: int, s: int, p: int, *, last: bool 
     return dx_padded[:, :, p:p + h, p:p + w]
 
 
+def _window_assigned(x: np.ndarray, delta: np.ndarray, kh: int, kw: int, s: int, p: int,
+                     ties: str) -> np.ndarray:
+    """dx when each window writes its mask·δ over the whole window, row-major, with =: the
+    course's ``dA_prev[window] = mask * dA`` where windows overlap."""
+    dx_padded = np.zeros(x.shape[:2] + (x.shape[2] + 2 * p, x.shape[3] + 2 * p))
+    padded = _padded(x, p, -np.inf)
+    for i in range(delta.shape[2]):
+        for j in range(delta.shape[3]):
+            window = padded[:, :, i * s:i * s + kh, j * s:j * s + kw]
+            top = window.max(axis=(2, 3), keepdims=True)
+            mask = (window == top).astype(float)
+            if ties == "first":  # the first maximum in row-major order only
+                flat = mask.reshape(mask.shape[:2] + (-1,))
+                first = flat.argmax(axis=2)
+                mask = np.zeros_like(flat)
+                np.put_along_axis(mask, first[..., None], 1.0, axis=2)
+                mask = mask.reshape(window.shape)
+            elif ties == "split":
+                mask = mask / mask.sum(axis=(2, 3), keepdims=True)
+            dx_padded[:, :, i * s:i * s + kh, j * s:j * s + kw] = \
+                mask * delta[:, :, i, j][:, :, None, None]
+    h, w = x.shape[2:]
+    return dx_padded[:, :, p:p + h, p:p + w]
+
+
 def _tie_slips(options: Options) -> Iterator[tuple[str, str]]:
     from cnngrad.teach.diagnose import SLIPS
 
@@ -551,7 +576,17 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                           "that overlapping windows share keeps the last window's delta "
                           "instead of their sum",
                           {"dx": _one_maximum_each(x, delta, kh, kw, s, p, assigned=True)})
+        yield Alternative("window_assigned", "matches each window's mask·δ written over the "
+                          "whole window with = (dx[window] = mask * δ): a later window's zeros "
+                          "erase an earlier one's delta where windows overlap; += keeps both",
+                          {"dx": _window_assigned(x, delta, kh, kw, s, p, options.ties)})
     if p > 0:
+        yield Alternative("padded_with_zeros", "matches padding with zeros instead of −∞ "
+                          "(a window of negative numbers then has its maximum in the padding, "
+                          "and its delta is cropped away)",
+                          {"dx": maxpool2d_backward(_padded(x, p, 0.0), delta, size, s, 0,
+                                                    ties=options.ties)
+                           [:, :, p:p + x.shape[2], p:p + x.shape[3]]})
         yield Alternative("padding_not_cropped", f"matches dx with its padding of {p} not "
                           "cropped off",
                           {"dx": maxpool2d_backward(_padded(x, p, -np.inf), delta, size, s, 0,
