@@ -620,6 +620,12 @@ ADVERSARY_CASES = [
          "layers": [{"type": "flatten"}, {"type": "batchnorm1d"}], "delta": [[1, 1], [1, 1]]},
         "layers[1]", "the batch variance of feature 0 of batchnorm1d_1's input overflows "
         "to infinity", hint="scale the numbers down"),
+    # in float32 the variance overflows from about 1.8e19: x̂ was 0, the output 0, no word
+    bad("bn-batch-variance-overflows-float32",
+        {"input": [[2e19], [-2e19]], "layers": [{"type": "batchnorm2d"}], "delta": [[1], [0]]},
+        "layers[0]", "the batch variance of channel 0 of batchnorm2d_1's input overflows to "
+        "infinity", hint="float32 overflows beyond about 3.4e+38: scale the numbers down or "
+        "drop --dtype float32", args=("--dtype", "float32")),
     bad("bn-gama-typo", _with(BN2D, layer=0, gama=[1, 1]), "layers[0].gama",
         "unknown key 'gama'", hint="did you mean 'gamma'"),
     # softmax, global_avgpool
@@ -827,3 +833,18 @@ def test_valid_edge_case_is_accepted(name, tmp_path, monkeypatch):
     result = runner.invoke(app, ["backward", "bad.json", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert result.output.lstrip().startswith("{"), result.output
+
+
+def test_a_float32_batch_norm_below_its_overflow_runs(tmp_path):
+    # 2e17's square, 4e34, fits float32: normalised to ±1, not refused
+    import json
+
+    from cnngrad.cli import app
+
+    path = tmp_path / "p.json"
+    path.write_text('{"input": [[2e17], [-2e17]], "layers": [{"type": "batchnorm2d"}], '
+                    '"delta": [[1], [0]]}')
+    result = runner.invoke(app, ["backward", str(path), "--dtype", "float32", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.stdout)["layers"][0]["output"]
+    assert [row[0] for row in output] == pytest.approx([1.0, -1.0], rel=1e-6)

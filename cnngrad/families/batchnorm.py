@@ -147,21 +147,31 @@ def _check_constant_channels(spec: BatchNormSpec, x: np.ndarray) -> None:
 
 
 def _check_variance_finite(spec: BatchNormSpec, x: np.ndarray) -> None:
-    """A batch variance that overflows float64 (values near 1e154 and beyond) would turn
-    x̂ into 0 and the report into quiet nonsense: say so, where (as an overflowing result)."""
+    """A batch variance that overflows the run's float dtype (values near 1e154 and beyond
+    in float64, 1.8e19 in float32) would turn x̂ into 0 and the report into quiet nonsense:
+    say so, where (as an overflowing result)."""
     if spec.mode != "train":
         return
+    dtype = np.dtype(x.dtype) if np.asarray(x).dtype in (np.float32, np.float16) \
+        else np.dtype(np.float64)
     values = np.asarray(x, dtype=np.float64)
-    if not values.size or np.abs(values).max() < 1e150:  # squares far from float64's limit
+    largest = float(np.finfo(dtype).max)
+    if not values.size or np.abs(values).max() < largest ** 0.5 / 4:  # squares far from it
         return
-    _, var, _, _ = statistics(spec, values)
+    # the squares of the deviations as the run's kernel sums them, in its dtype
+    with np.errstate(over="ignore", invalid="ignore"):
+        deviations = values - values.mean(axis=(0,) + tuple(range(2, values.ndim)),
+                                          keepdims=True)
+        squares = np.square(deviations).astype(dtype)
+        var = squares.mean(axis=(0,) + tuple(range(2, values.ndim)), dtype=dtype)
     if not np.isfinite(var).all():
         channel = int(np.argmin(np.isfinite(var)))
         raise ProblemError(f"the batch variance of {_unit(x)} {channel} of {spec.name}'s "
                            f"input overflows to infinity",
                            where=spec.where or spec.name, file=spec.file,
-                           hint="float64 overflows beyond about 1.8e308: scale the numbers "
-                                "down")
+                           hint=f"{dtype.name} overflows beyond about {largest:.1e}: scale the "
+                                f"numbers down"
+                                + (" or drop --dtype float32" if dtype != np.float64 else ""))
 
 
 def statistics(spec: BatchNormSpec, x: np.ndarray, ddof: int = 0):
