@@ -178,8 +178,8 @@ def _unreadable(exc: BaseException, name: str | None,
         return f"no such file '{name}'", f"looked for {path}"
     if isinstance(exc, IsADirectoryError):
         # a document given as its folder (check problem.json answers/): the shell's glob
-        hint = (f"give a file in it ({str(path).rstrip('/' + os.sep)}/*.json names every JSON "
-                f"file there)" if name is None else None)
+        hint = (f"name a file in it, {str(path).rstrip('/' + os.sep)}/<file>, not the folder"
+                if name is None else None)
         return f"{subject}is a folder, not a file", hint
     if isinstance(exc, PermissionError):
         return f"{subject}cannot be read: permission denied", None

@@ -130,7 +130,8 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
             raise ValueError(f"with args every argument is passed by keyword, and fn has no "
                              f"parameter {keyword!r} for {argument}; "
                              + (f"add {argument!r}: {spare!r} to args" if spare else
-                                f"its parameters: {', '.join(named)}"))
+                                f"its parameters: {', '.join(named)}" if named else
+                                "it takes its arguments by position only: drop args"))
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
     for name, value in (("timeout", timeout), ("rtol", rtol), ("atol", atol)):

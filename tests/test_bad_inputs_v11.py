@@ -7,6 +7,7 @@ tests/test_bad_inputs.py (:func:`check_error_output`)."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from typer.testing import CliRunner
@@ -837,9 +838,6 @@ def test_valid_edge_case_is_accepted(name, tmp_path, monkeypatch):
 
 def test_a_float32_batch_norm_below_its_overflow_runs(tmp_path):
     # 2e17's square, 4e34, fits float32: normalised to ±1, not refused
-    import json
-
-    from cnngrad.cli import app
 
     path = tmp_path / "p.json"
     path.write_text('{"input": [[2e17], [-2e17]], "layers": [{"type": "batchnorm2d"}], '
@@ -848,3 +846,17 @@ def test_a_float32_batch_norm_below_its_overflow_runs(tmp_path):
     assert result.exit_code == 0, result.output
     output = json.loads(result.stdout)["layers"][0]["output"]
     assert [row[0] for row in output] == pytest.approx([1.0, -1.0], rel=1e-6)
+
+
+@pytest.mark.parametrize("value, dtype", [(3e153, "float64"), (4e18, "float32")])
+def test_a_batch_variance_that_overflows_as_a_sum_of_many_squares_is_refused(tmp_path, value,
+                                                                            dtype):
+    # each square fits the dtype, the sum of 64 does not: the outputs were quietly all 0
+    path = tmp_path / "p.json"
+    rows = [[value if k % 2 else -value] for k in range(64)]
+    path.write_text(json.dumps({"input": rows, "layers": [{"type": "batchnorm2d"}],
+                                "delta": [[1]] * 64}))
+    result = runner.invoke(app, ["backward", str(path), "--dtype", dtype])
+    assert result.exit_code == 2, result.output
+    assert "the batch variance of channel 0 of batchnorm2d_1's input overflows" in result.output
+

@@ -1956,14 +1956,14 @@ def test_a_csv_named_after_no_path_says_how_a_csv_is_named(tmp_path, name, hint)
 
 
 @pytest.mark.parametrize("folder", ["answers", "answers/"])
-def test_answers_given_as_their_folder_get_the_glob_that_names_them(tmp_path, monkeypatch,
+def test_answers_given_as_their_folder_are_told_to_name_a_file(tmp_path, monkeypatch,
                                                                    folder):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "answers").mkdir()
     result = invoke("check", WORKED, folder)
     assert result.exit_code == 2
-    assert f"error: {folder}: is a folder, not a file; hint: give a file in it (answers/*.json " \
-           f"names every JSON file there)" in result.output
+    assert f"error: {folder}: is a folder, not a file; hint: name a file in it, " \
+           f"answers/<file>, not the folder" in result.output
 
 
 @pytest.mark.parametrize("answers, legend", [("stackexchange-wrong.json", True),

@@ -102,3 +102,12 @@ def test_a_file_named_after_an_element_path_names_its_whole_tensor(tmp_path, nam
     assert result.output.strip().endswith(
         f"{name}: a file named after an element path; name it after the whole tensor "
         f"({whole})")
+
+
+def test_a_report_of_carried_cells_only_says_what_follows_the_mark(tmp_path):
+    # the number after ↻ is the true value too (the legend spoke of ✗ alone)
+    problem = exam_with_points(tmp_path, {"sigmoid_1.delta_in": 2, "dense_1.grads.bias": 1})
+    answers = write(tmp_path, "ana.json", json.dumps(CARRIED_ONLY))
+    text = " ".join(invoke("check", problem, answers).output.split())
+    assert "at least 3 decimals; a ↻ is followed by the true value" in text, text
+

@@ -1437,3 +1437,24 @@ def test_an_argument_the_function_has_no_parameter_for_is_said_once(tmp_path):
         verify_op(conv_backward_own_keywords, "conv2d_backward", args=args)
     assert verify_op(conv_backward_own_keywords, "conv2d_backward",
                      args={**args, "stride": "s"}).ok
+
+
+def test_arg_with_a_function_of_positional_arguments_only_says_to_drop_it(tmp_path):
+    source = tmp_path / "mine.py"
+    source.write_text(textwrap.dedent("""\
+        from cnngrad import conv2d_backward
+
+        def by_position(*args):
+            return conv2d_backward(*args)
+
+        def positional_only(x, w, delta, stride, padding, /):
+            return conv2d_backward(x, w, delta, stride, padding)
+        """))
+    for name in ("by_position", "positional_only"):
+        result = run_cli(f"{source}:{name}", "--op", "conv2d_backward", "--arg", "x=A_prev",
+                         cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr.rstrip().endswith(
+            "hint: it takes its arguments by position only: drop --arg"), result.stderr
+        assert run_cli(f"{source}:{name}", "--op", "conv2d_backward",
+                       cwd=tmp_path).returncode == 0

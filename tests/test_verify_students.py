@@ -1690,3 +1690,18 @@ def test_max_pool_backward_slips_of_the_courses_loops_are_named(fn, ties, slip):
     [match] = report.slips
     assert (match.name, match.matched, match.of) == (slip, len(report.failed),
                                                      len(report.failed))
+
+
+def dls_linear_backward_db_as_a_row(dZ, cache):
+    dA_prev, dW, db = dls_linear_backward(dZ, cache)
+    return dA_prev, dW, db.T  # (1, n) where the course has (n, 1)
+
+
+def test_a_vector_with_its_axis_of_1_moved_is_said_to_be_transposed():
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(dls_linear_backward_db_as_a_row, "dense_backward", style="dls")
+    text = " ".join(render_text(report, width=80).split())
+    assert ("db has shape (1, 1) where cnngrad's is" not in text)  # the 1×1 case passes
+    assert "its axes of 1 in another place (transposed?); reshape it to" in text
+    assert "added" not in text

@@ -224,7 +224,8 @@ def verify(
         raise UsageError(f"with --arg every argument is passed by keyword, and your function "
                          f"has no parameter {keyword!r} for {argument}", where="--arg",
                          hint=f"name yours: --arg {argument}={spare}" if spare else
-                         f"its parameters: {', '.join(named)}")
+                         f"its parameters: {', '.join(named)}" if named else
+                         "it takes its arguments by position only: drop --arg")
     if calling.needs_forward(operation) and forward_fn is None:
         raise UsageError(f"the {style} {op} cache is your forward function's own",
                          where="--forward",

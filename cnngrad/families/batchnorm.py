@@ -147,23 +147,25 @@ def _check_constant_channels(spec: BatchNormSpec, x: np.ndarray) -> None:
 
 
 def _check_variance_finite(spec: BatchNormSpec, x: np.ndarray) -> None:
-    """A batch variance that overflows the run's float dtype (values near 1e154 and beyond
-    in float64, 1.8e19 in float32) would turn x̂ into 0 and the report into quiet nonsense:
-    say so, where (as an overflowing result)."""
+    """A batch variance that overflows the run's float dtype (its sum of M squared
+    deviations: values near 1e154/√M and beyond in float64, 1.8e19/√M in float32) would turn
+    x̂ into 0 and the report into quiet nonsense: say so, where (as an overflowing result)."""
     if spec.mode != "train":
         return
     dtype = np.dtype(x.dtype) if np.asarray(x).dtype in (np.float32, np.float16) \
         else np.dtype(np.float64)
     values = np.asarray(x, dtype=np.float64)
     largest = float(np.finfo(dtype).max)
-    if not values.size or np.abs(values).max() < largest ** 0.5 / 4:  # squares far from it
+    axes = (0,) + tuple(range(2, values.ndim))
+    cells = values.size // max(values.shape[1], 1)  # the M squares a channel's variance sums
+    # a deviation is at most 2·max|x|: M of their squares far below the dtype's largest
+    if not values.size or (2 * np.abs(values).max()) ** 2 * cells < largest / 4:
         return
-    # the squares of the deviations as the run's kernel sums them, in its dtype
+    # the squares of the deviations summed as the run's kernel sums them, in its dtype
     with np.errstate(over="ignore", invalid="ignore"):
-        deviations = values - values.mean(axis=(0,) + tuple(range(2, values.ndim)),
-                                          keepdims=True)
+        deviations = values - values.mean(axis=axes, keepdims=True)
         squares = np.square(deviations).astype(dtype)
-        var = squares.mean(axis=(0,) + tuple(range(2, values.ndim)), dtype=dtype)
+        var = squares.sum(axis=axes, dtype=dtype)
     if not np.isfinite(var).all():
         channel = int(np.argmin(np.isfinite(var)))
         raise ProblemError(f"the batch variance of {_unit(x)} {channel} of {spec.name}'s "

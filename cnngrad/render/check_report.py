@@ -422,17 +422,22 @@ def total_line(result: FileCheck) -> Text:
     return line
 
 
+def _marks_legend(result: FileCheck) -> str:
+    """What the number after a ✗ (wrong) or a ↻ (carried forward) is, said of the marks the
+    report shows."""
+    carried = any(check.carried.any() for check in result.tensors)
+    wrong = any(check.wrong.any() for check in result.tensors)
+    marks = " or ".join(mark for mark, shown in (("✗", wrong), ("↻", carried)) if shown)
+    return f"; a {marks} is followed by the true value" if marks else ""
+
+
 def file_report(result: FileCheck, problem_file: str, tolerance: Tolerance,
                 decimals: int = DEFAULT_DECIMALS, *, one_based: bool = False
                 ) -> RenderableType:
     """Every tensor of one answers file, then the file's ``k/n cells right`` (and points)."""
     parts: list[RenderableType] = [
         Text.assemble(("cnngrad check", "bold"), f" · {result.file} against {problem_file}"),
-        Text(f"right when {tolerance.describe()}"
-             # what the number after a ✗ is, said where one is shown
-             + ("; a ✗ is followed by the true value"
-                if any(not check.all_right for check in result.tensors) else ""),
-             style="dim"),
+        Text(f"right when {tolerance.describe()}" + _marks_legend(result), style="dim"),
     ]
     for check in result.tensors:
         parts += [Text(""), tensor_check_view(check, decimals, tolerance,

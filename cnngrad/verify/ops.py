@@ -582,8 +582,8 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                           {"dx": _window_assigned(x, delta, kh, kw, s, p, options.ties)})
     if p > 0:
         yield Alternative("padded_with_zeros", "matches padding with zeros instead of −∞ "
-                          "(a window of negative numbers then has its maximum in the padding, "
-                          "and its delta is cropped away)",
+                          "(a window whose cells are all 0 or below can then take its maximum "
+                          "in the padding, and its delta is cropped away)",
                           {"dx": maxpool2d_backward(_padded(x, p, 0.0), delta, size, s, 0,
                                                     ties=options.ties)
                            [:, :, p:p + x.shape[2], p:p + x.shape[3]]})

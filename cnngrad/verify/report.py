@@ -349,11 +349,11 @@ def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str,
     much; ``squeezed``: the right numbers in every failing case, axes of 1 dropped or added."""
     got, expected = failure.got.shape, failure.expected.shape
     if squeezed:
-        dropped = len(got) < len(expected)
+        how = ("dropped (a sum without keepdims=True?)" if len(got) < len(expected) else
+               "added" if len(got) > len(expected) else "in another place (transposed?)")
         return (f"{name} has shape {shape_words(got)} where cnngrad's is "
-                f"{shape_words(expected)}: the right numbers, its axes of 1 "
-                + ("dropped (a sum without keepdims=True?)" if dropped else "added")
-                + f"; reshape it to {shape_words(expected)}")
+                f"{shape_words(expected)}: the right numbers, its axes of 1 {how}; reshape "
+                f"it to {shape_words(expected)}")
     if len(got) == len(expected) == len(axes):
         differ = [i for i in range(len(got)) if got[i] != expected[i]]
         if len(differ) == 1:

@@ -348,9 +348,16 @@ def missing_keyword(fn, inputs: tuple[str, ...], keywords: dict
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
     named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not named:  # (*args) or positional-only: no keyword reaches it at all
+        keyword = next(iter(keywords.values()), "")
+        argument = next(iter(keywords), "")
+        return keyword, argument, None, []
     passed = {keywords.get(a, a) for a in inputs}
+    positional = {p.name for p in parameters if p.kind is p.POSITIONAL_ONLY}
     for argument in inputs:
         keyword = keywords.get(argument, argument)
+        if keyword in positional:  # before a /: there, but no keyword reaches it
+            return keyword, argument, None, []
         if keyword not in named:
             spare = [name for name in named if name not in passed]
             return keyword, argument, spare[0] if spare else None, named
