@@ -601,7 +601,6 @@ def _loss_and_delta_error(doc: dict, file: str) -> ProblemError:
     return ProblemError("give either 'loss' or 'delta', not both", where="delta", file=file)
 
 
-
 def _delta_shape_hint(given: tuple[int, ...], layers: list, layout: Layout) -> str | None:
     """Why a ``delta`` may have the shape it has: the output of an earlier layer (the delta
     of the layer before the last one, say), or the last output channels-first in a
@@ -620,6 +619,7 @@ def _delta_shape_hint(given: tuple[int, ...], layers: list, layout: Layout) -> s
                 f"of the last layer, {last.name}; to start the backward pass at "
                 f"{earlier[-1]}, drop the layers after it")
     return None
+
 
 class _Builder:
     def __init__(self, file: str, base_dir: Path, exact: bool, max_elements: int) -> None:

@@ -79,6 +79,16 @@ def note_later(line: str) -> None:
         _pending_notes.append(line)
 
 
+def note_loss_input(problem) -> None:
+    """Say later what E is when the loss does not read what the last layer gives (a softmax
+    layer before cross_entropy: cnngrad.families.loss_input_note)."""
+    from cnngrad.families import loss_input_note
+
+    pairing = loss_input_note(problem)
+    if pairing is not None:
+        note_later(f"note: {pairing}")
+
+
 def _write_stderr(lines: str) -> None:
     stream = sys.stderr
     if stream is None:  # `2>&-`: nowhere to say it; the exit code still does
@@ -217,11 +227,14 @@ NOT_TEXT_SUFFIXES = {
     **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"),
                     "picture"),
     **dict.fromkeys((".docx", ".doc", ".odt"), "word-processor document"),
-    **dict.fromkeys((".pptx", ".ppt", ".odp"), "presentation"),
-    # binary data: .npy is what problems read their tensors from, so it is tried
-    ".npy": "NumPy array", **dict.fromkeys((".pickle", ".pkl"), "pickle"),
-    **dict.fromkeys((".h5", ".hdf5"), "HDF5 file"), ".mat": "MATLAB file",
-    ".zip": "zip archive"}
+    **dict.fromkeys((".pptx", ".ppt", ".odp"), "presentation")}
+
+#: Suffixes of array data, which -o cannot write either (.npy is what problems read their
+#: tensors from, so it is tried); a command that writes npz names .npz for them.
+DATA_SUFFIXES = {".npy": "NumPy array", **dict.fromkeys((".pickle", ".pkl"), "pickle"),
+                 **dict.fromkeys((".h5", ".hdf5"), "HDF5 file"), ".mat": "MATLAB file",
+                 ".zip": "zip archive"}
+NOT_TEXT_SUFFIXES.update(DATA_SUFFIXES)
 
 
 #: Other names for a format, whose closest spelling is another one: ``text`` (as explain's
@@ -275,8 +288,7 @@ def output_format(format: Optional[str], output: Optional[str],
                                              and "npz" not in allowed else None)
     if kind is not None:
         stem = str(Path(output).with_suffix(""))
-        if suffix in (".npy", ".pickle", ".pkl", ".h5", ".hdf5", ".mat", ".zip") and (
-                "npz" in allowed):
+        if suffix in DATA_SUFFIXES and "npz" in allowed:
             instead = f"-o {stem}.npz writes every tensor as a NumPy .npz archive; "
         elif kind in ("NumPy archive", "NumPy array", "pickle") and "json" in allowed:
             instead = f"-o {stem}.json writes JSON, which a script reads; "
@@ -289,8 +301,8 @@ def output_format(format: Optional[str], output: Optional[str],
         else:
             instead = ""
         # beside other binary data, the one binary file -o writes: npz, where the command has it
-        writes = ("text or an .npz archive" if "npz" in allowed and suffix in (
-            ".npy", ".pickle", ".pkl", ".h5", ".hdf5", ".mat", ".zip") else "text")
+        writes = ("text or an .npz archive" if "npz" in allowed and suffix in DATA_SUFFIXES
+                  else "text")
         raise UsageError(f"-o writes {writes}, not {with_article(kind)} ({suffix})",
                          where="--output", file=str(output),
                          hint=instead + "--format table writes the text report to it anyway")
@@ -703,11 +715,7 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
         check_dtype_range(spec, float_dtype)
         rate = parse_lr(lr, exact)  # a bad --lr is one error line, before any note
-        from cnngrad.families import loss_input_note
-
-        pairing = loss_input_note(spec)  # a softmax layer before cross_entropy, say
-        if pairing is not None:
-            note_later(f"note: {pairing}")
+        note_loss_input(spec)
         if lr is not None and not any(layer.params for layer in spec.layers):
             note_later("note: --lr: the problem has no parameters to update (no layer has a "
                        "kernel, weights or bias): the SGD step shows nothing")

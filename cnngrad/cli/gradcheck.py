@@ -96,14 +96,10 @@ def gradcheck(
     with DelayedProgress(enabled=False if typed_in(problem) else None) as step:
         step("reading the problem")
         spec = load(problem, exact=False, max_elements=max_elements, quick={})
-        from cnngrad.cli.common import note_later
-        from cnngrad.families import loss_input_note
+        from cnngrad.cli.common import note_loss_input
         from cnngrad.limits import check_gradcheck_work
 
-        pairing = loss_input_note(spec)  # what E is: a softmax layer before cross_entropy
-        if pairing is not None:
-            note_later(f"note: {pairing}")
-
+        note_loss_input(spec)  # what E is: a softmax layer before cross_entropy, say
         check_gradcheck_work(spec, max_evaluations)
         # a point where the result itself overflows: the verdict backward gives, word for word
         import numpy as np

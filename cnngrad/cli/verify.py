@@ -257,7 +257,6 @@ def verify(
         raise typer.Exit(1)
 
 
-
 def register(app: typer.Typer) -> None:
     from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
 

@@ -81,6 +81,16 @@ def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, .
     return indices
 
 
+def vector_hint(shape: tuple[int, ...], length: int) -> str | None:
+    """The hint for a bias that holds a vector of ``length`` with axes of 1 around it (the
+    Deep Learning Specialization's (1, 1, 1, F), a column n×1); None for any other shape."""
+    if length < 2 or shape_size(shape) != length or length not in shape:
+        return None
+    shown = "×".join(map(str, shape))
+    return (f"give it as a vector of {length}: {shown} holds one with axes of 1 around it "
+            f"(numpy: b.reshape(-1))")
+
+
 def read_bias(ctx, value, where: str, max_rank: int, length: int) -> np.ndarray:
     """A layer's bias, of rank ``max_rank`` at most (``ctx``: the problem builder).  One of
     higher rank that is a vector of ``length`` with axes of 1 around it (the Deep Learning
@@ -91,13 +101,9 @@ def read_bias(ctx, value, where: str, max_rank: int, length: int) -> np.ndarray:
     except ProblemError as error:
         if error.hint is None and length > 1:
             try:
-                wider = ctx.tensor(value, where)
+                error.hint = vector_hint(ctx.tensor(value, where).shape, length)
             except ProblemError:
-                wider = None
-            if wider is not None and wider.size == length and length in wider.shape:
-                shown = "×".join(map(str, wider.shape))
-                error.hint = (f"give it as a vector of {length}: {shown} "
-                              f"holds one with axes of 1 around it (numpy: b.reshape(-1))")
+                pass
         raise
 
 

@@ -152,8 +152,8 @@ def _check_variance_finite(spec: BatchNormSpec, x: np.ndarray) -> None:
     x̂ into 0 and the report into quiet nonsense: say so, where (as an overflowing result)."""
     if spec.mode != "train":
         return
-    dtype = np.dtype(x.dtype) if np.asarray(x).dtype in (np.float32, np.float16) \
-        else np.dtype(np.float64)
+    given = np.asarray(x).dtype  # object (exact) and float64 runs: float64's range
+    dtype = given if given in (np.float32, np.float16) else np.dtype(np.float64)
     values = np.asarray(x, dtype=np.float64)
     largest = float(np.finfo(dtype).max)
     axes = (0,) + tuple(range(2, values.ndim))

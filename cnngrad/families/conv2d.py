@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
+from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, shape_size,
+                                   vector_hint)
 from cnngrad.layers._common import (PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -255,12 +256,10 @@ def _bias_kind(ctx, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
     options = [f"a vector of {n_filters}", shape_text(untied) + " (untied)"]
     if n_filters == 1:
         options = ["a number"] + options[:1] + [shape_text(out_hw) + " (untied)"] + options[1:]
-    column = n_filters > 1 and bias.size == n_filters and n_filters in bias.shape
     raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
                             f"{n_filters} filter(s) with output {shape_text(out_hw)}",
-                    (f"give it as a vector of {n_filters}: {shape_text(bias.shape)} holds one "
-                     f"with axes of 1 around it (numpy: b.reshape(-1))" if column else
-                     "expected " + ", ".join(options)), cls=ShapeError)
+                    vector_hint(bias.shape, n_filters) or "expected " + ", ".join(options),
+                    cls=ShapeError)
 
 
 # ------------------------------------------------------------------------------------- JSON Schema

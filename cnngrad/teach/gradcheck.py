@@ -638,9 +638,13 @@ class GradcheckReport:
         """Checked elements whose errors up to the rounding noise would pass unseen, the noise
         wider than their own tolerance (atol + rtol·|analytic|): a step smaller than the
         default, E itself large, or a batch norm channel of equal values."""
-        return sum(int(np.count_nonzero(~t.kink & (self.noise > t.atol + t.rtol *
-                                                   np.abs(t.analytic))))
-                   for t in self.tensors)
+        return sum(tolerance.size for tolerance in self._hidden_tolerances())
+
+    def _hidden_tolerances(self) -> list[np.ndarray]:
+        """Per tensor, the tolerances (atol + rtol·|analytic|) of its smooth elements that
+        the rounding noise is wider than."""
+        tolerances = [t.atol + t.rtol * np.abs(t.analytic[~t.kink]) for t in self.tensors]
+        return [tolerance[self.noise > tolerance] for tolerance in tolerances]
 
     @property
     def step_to_see_hidden(self) -> float | None:
@@ -648,9 +652,8 @@ class GradcheckReport:
         of the elements it hides, as a power of 10 at or above it: that --eps or a larger one
         checks them (if its truncation error allows: above LARGEST_USEFUL_STEP it may not).
         None when nothing is hidden."""
-        tolerances = [t.atol + t.rtol * np.abs(t.analytic[~t.kink]) for t in self.tensors]
-        hidden = [tol[self.noise > tol] for tol in tolerances]
-        smallest = min((float(tol.min()) for tol in hidden if tol.size), default=None)
+        smallest = min((float(tolerance.min()) for tolerance in self._hidden_tolerances()
+                        if tolerance.size), default=None)
         if smallest is None or not smallest > 0:
             return None
         return 10.0 ** math.ceil(math.log10(self.eps * self.noise / smallest))

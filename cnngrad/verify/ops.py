@@ -512,24 +512,19 @@ def _one_maximum_each(x, delta, kh: int, kw: int, s: int, p: int, *, last: bool 
 def _window_assigned(x: np.ndarray, delta: np.ndarray, kh: int, kw: int, s: int, p: int,
                      ties: str) -> np.ndarray:
     """dx when each window writes its mask·δ over the whole window, row-major, with =: the
-    course's ``dA_prev[window] = mask * dA`` where windows overlap."""
+    course's ``dA_prev[window] = mask * dA`` where windows overlap.  A window's mask is the
+    library's max pool backward of that window alone, under the user's tie rule."""
+    from cnngrad.layers.pool import maxpool2d_backward
+
     dx_padded = np.zeros(x.shape[:2] + (x.shape[2] + 2 * p, x.shape[3] + 2 * p))
     padded = _padded(x, p, -np.inf)
+    ones = np.ones(x.shape[:2] + (1, 1))
     for i in range(delta.shape[2]):
         for j in range(delta.shape[3]):
             window = padded[:, :, i * s:i * s + kh, j * s:j * s + kw]
-            top = window.max(axis=(2, 3), keepdims=True)
-            mask = (window == top).astype(float)
-            if ties == "first":  # the first maximum in row-major order only
-                flat = mask.reshape(mask.shape[:2] + (-1,))
-                first = flat.argmax(axis=2)
-                mask = np.zeros_like(flat)
-                np.put_along_axis(mask, first[..., None], 1.0, axis=2)
-                mask = mask.reshape(window.shape)
-            elif ties == "split":
-                mask = mask / mask.sum(axis=(2, 3), keepdims=True)
+            mask = maxpool2d_backward(window, ones, (kh, kw), 1, 0, ties=ties)
             dx_padded[:, :, i * s:i * s + kh, j * s:j * s + kw] = \
-                mask * delta[:, :, i, j][:, :, None, None]
+                mask * delta[:, :, i:i + 1, j:j + 1]
     h, w = x.shape[2:]
     return dx_padded[:, :, p:p + h, p:p + w]
 
