@@ -1274,7 +1274,7 @@ def test_the_docs_example_header_is_the_real_one(monkeypatch):
     assert shown == real
 
 
-def test_the_grade_sheet_reads_at_80_columns_in_a_file(tmp_path):
+def test_the_grade_sheet_reads_at_80_columns_in_a_file(tmp_path, monkeypatch):
     """Wide points (15.67/16-like), an error row and a long student name: every line of the
     sheet written to a file stays within 80 columns; the name folds, the notes wrap."""
     long_name = "maximiliana_okonkwo-schmidt_the_third"
@@ -1286,7 +1286,10 @@ def test_the_grade_sheet_reads_at_80_columns_in_a_file(tmp_path):
     broken = tmp_path / "dora.json"
     broken.write_text('{"loss": "about two", "comment": "I rotated the kernel, I think"}')
     sheet = tmp_path / "sheet.txt"
-    result = invoke("check", EXAM, *answers, broken, "-o", sheet)
+    # A path is never cut: name the problem by a short relative path, not the checkout's own.
+    (tmp_path / "exam.json").write_bytes(EXAM.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", "exam.json", *answers, broken, "-o", sheet)
     assert result.exit_code == 2  # dora's file cannot be graded
     lines = sheet.read_text(encoding="utf-8").splitlines()
     assert max(len(line) for line in lines) == 80
