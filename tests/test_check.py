@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -505,7 +506,7 @@ def test_answers_given_before_the_problem_say_the_files_look_swapped():
         f"error: {RIGHT_ANSWERS}: conv2d_1.grads.kernel: unknown key 'conv2d_1.grads.kernel'; "
         f"hint: the two files look swapped: {RIGHT_ANSWERS} looks like an answers file (it "
         f"answers conv2d_1.grads.kernel); the problem comes first: cnngrad check PROBLEM "
-        f"ANSWERS..., here cnngrad check {WORKED} {RIGHT_ANSWERS}\n")
+        f"ANSWERS..., here cnngrad check {shlex.join([str(WORKED), str(RIGHT_ANSWERS)])}\n")
 
 
 @pytest.mark.parametrize("name, text, answers", [
@@ -525,7 +526,8 @@ def test_every_kind_of_answers_file_given_first_is_named_swapped(tmp_path, name,
     assert line.startswith(f"error: {answers_file}: ")
     assert hint == (f"the two files look swapped: {answers_file} looks like an answers file "
                     f"(it answers {answers}); the problem comes first: cnngrad check PROBLEM "
-                    f"ANSWERS..., here cnngrad check {WORKED} {answers_file}\n")
+                    f"ANSWERS..., here cnngrad check "
+                    f"{shlex.join([str(WORKED), str(answers_file)])}\n")
 
 
 def test_two_answers_files_and_no_problem_are_not_called_swapped():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import stat
 import subprocess
@@ -546,7 +547,7 @@ def test_an_option_value_that_looks_like_help_is_no_help_to_a_closed_output(tmp_
 @pytest.mark.parametrize("args", [("samples",), ("--help",), ("backward", WORKED),
                                   ("schema",), ("samples", "stackexchange")])
 def test_a_reader_that_stops_after_one_line(args):
-    result = subprocess.run(" ".join([*map(str, CLI), *args]) + " | head -c 1 >/dev/null; "
+    result = subprocess.run(shlex.join([*map(str, CLI), *args]) + " | head -c 1 >/dev/null; "
                             "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -573,7 +574,8 @@ def test_a_fifo_with_no_writer_as_a_csv_does_not_hang(tmp_path):
 
 
 def test_a_pipe_with_a_writer_is_read(tmp_path):
-    result = subprocess.run(f"{' '.join(map(str, CLI))} backward <(cat {WORKED}) -f json",
+    command = f"{shlex.join(map(str, CLI))} backward <(cat {shlex.quote(str(WORKED))}) -f json"
+    result = subprocess.run(command,
                             shell=True, executable="/bin/bash", capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr

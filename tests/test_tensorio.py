@@ -127,6 +127,7 @@ def test_a_problem_through_a_pipe_reads_its_tensor_files_from_the_current_folder
                                                                                    monkeypatch):
     # `cnngrad backward <(cat p.json)`: the shell names a pipe, /dev/fd/63, whose folder
     # holds no tensor files; its relative names are read from the current folder, as for `-`
+    import shlex
     import subprocess
     import sys
 
@@ -134,13 +135,15 @@ def test_a_problem_through_a_pipe_reads_its_tensor_files_from_the_current_folder
     (tmp_path / "p.json").write_text('{"input": {"csv": "o.csv"}, "kernel": [[1]], '
                                      '"delta": [[1, 1], [1, 1]]}')
     result = subprocess.run(
-        ["bash", "-c", f"{sys.executable} -m cnngrad backward <(cat p.json) -f json"],
+        ["bash", "-c",
+         f"{shlex.quote(sys.executable)} -m cnngrad backward <(cat p.json) -f json"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
         env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)})
     assert result.returncode == 0, result.stderr
     assert '"delta_in"' in result.stdout
     named = subprocess.run(
-        ["bash", "-c", f"{sys.executable} -m cnngrad backward /dev/stdin -f json < p.json"],
+        ["bash", "-c",
+         f"{shlex.quote(sys.executable)} -m cnngrad backward /dev/stdin -f json < p.json"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
         env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)})
     assert named.returncode == 0, named.stderr
