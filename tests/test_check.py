@@ -1978,3 +1978,38 @@ def test_the_number_after_a_cross_is_said_to_be_the_true_value(answers, legend):
     assert lines.index(rule) < lines.index("")
     assert rule.startswith("right when within half a unit of the last decimal written")
     assert rule.endswith("; a ✗ is followed by the true value") is legend
+
+
+@pytest.mark.parametrize("key, hint", [
+    ("dW", "dW reads as a weight gradient; here it is conv2d_1.grads.kernel"),
+    ("dL_dw", "dL_dw reads as a weight gradient; here it is conv2d_1.grads.kernel"),
+    ("conv2d_1.dK", "conv2d_1.dK reads as a weight gradient; here it is conv2d_1.grads.kernel"),
+    ("dA_prev", "dA_prev reads as an input delta; here it is conv2d_1.delta_in"),
+    ("db", "db reads as a bias gradient, and no layer here has one"),
+])
+def test_a_textbook_name_for_an_answer_is_given_its_path(tmp_path, key, hint):
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({key: KERNEL_ANSWER}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == f"error: {answers}: {key}: unknown path '{key}'; hint: {hint}\n"
+
+
+def test_a_csv_named_after_a_textbook_name_is_told_the_file_name_to_use(tmp_path):
+    answers = tmp_path / "dW.csv"
+    answers.write_text("0.0446,0.0941\n0.0113,0.0683\n")
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output.endswith("; hint: a CSV file answers the path it is named after: "
+                                  "did you mean conv2d_1.grads.kernel.csv?\n")
+
+
+def test_a_textbook_name_that_is_no_dotted_path_says_what_it_reads_as(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"dE/dw[0,1]": 0.0941}')
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {answers}: dE/dw[0,1]: 'dE/dw[0,1]' is not a dotted path such as "
+        "conv2d_1.grads.kernel; hint: dE/dw reads as a weight gradient: write it under its "
+        "path, which cnngrad backward names\n")

@@ -1807,3 +1807,18 @@ def test_a_max_pool_listing_cut_short_keeps_the_maximum(tmp_path, form):
         text = " ".join(result.stdout.split())
         assert "o[2,1] = 3 (maximum)" in text
         assert "+ 7 more cells, the largest 2" in text
+
+
+@pytest.mark.parametrize("path, hint", [
+    ("conv2d_1.dW[0,0]", "conv2d_1.dW reads as a weight gradient; here it is "
+                         "conv2d_1.grads.kernel"),
+    ("db", "db reads as a bias gradient; here each layer's has its own path: "
+           "conv2d_1.grads.bias, dense_1.grads.bias"),
+    ("dense_1.dx[0,0]", "dense_1.dx reads as an input delta; here it is dense_1.delta_in"),
+    ("grad_weights", "grad_weights reads as a weight gradient; here each layer's has its own "
+                     "path: conv2d_1.grads.kernel, dense_1.grads.weights"),
+])
+def test_a_textbook_name_is_given_the_problems_path(path, hint):
+    result = invoke("explain", NETWORK, path)
+    assert result.exit_code == 2
+    assert result.output.endswith(f"; hint: {hint}\n"), result.output

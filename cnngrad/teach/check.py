@@ -43,6 +43,7 @@ from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, counted_from_one,
                               index_outside_text, shape_text)
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
+from cnngrad.teach.textbook_names import textbook_hint, textbook_paths
 from cnngrad.tensorio import (
     TENSOR_FILE_KINDS,
     csv_cells,
@@ -300,8 +301,11 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
     base = base.strip()
     where = where and shown_key(where)
     if not PATH_TEXT.fullmatch(base):
+        textbook = textbook_paths(base, [])  # dE/dW: the problem's paths are not known here
         raise ProblemError(f"'{shown_key(key)}' is not a dotted path such as "
-                           f"conv2d_1.grads.kernel", where=where, file=file)
+                           f"conv2d_1.grads.kernel", where=where, file=file,
+                           hint=textbook and f"{base} reads as {textbook[0]}: write it under "
+                                             f"its path, which cnngrad backward names")
     if not bracket:
         return base, None
     index_text = shown_key("[" + rest)
@@ -1037,7 +1041,9 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
     if rest.startswith("updated.") and name in layer_names and trace.lr is None:
         return ProblemError(f"'{path}' is a parameter after one SGD step: give the learning "
                             "rate with --lr", where=where, file=file)
-    close = difflib.get_close_matches(path, known, n=3, cutoff=0.6) or \
+    textbook = textbook_paths(path, known)  # dW, dE/db, dA_prev
+    close = (textbook[1][:3] if textbook else None) or \
+        difflib.get_close_matches(path, known, n=3, cutoff=0.6) or \
         [best for best in [closest(path, known)] if best]
     stem, suffix = os.path.splitext(os.path.basename(file or ""))
     if suffix.lower() in (".csv", ".npy") and stem == path:
@@ -1051,6 +1057,8 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
                     + ", ".join(f"{shown}{suffix}" for shown in known[:4])
                     + (", ..." if len(known) > 4 else "")
                     + (" (or give one CSV of '# path' blocks)" if suffix == ".csv" else ""))
+    elif textbook:
+        hint = textbook_hint(path, known)
     elif close:
         hint = "closest: " + ", ".join(close)
     else:  # not a misspelt path (a comment, a name): say what a key of the file can be

@@ -44,6 +44,7 @@ from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, axis_range_text,
                               counted_from_one, shape_text, which_index_text)
+from cnngrad.teach.textbook_names import textbook_hint
 
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")
@@ -484,6 +485,9 @@ def _closest_hint(name: str, trace: Trace, known: dict) -> str:
     import difflib
 
     candidates = list(known)
+    textbook = textbook_hint(name, candidates)  # dW, dE/db, dA_prev
+    if textbook:
+        return textbook
     best = difflib.get_close_matches(name, candidates, n=3, cutoff=0.4)
     if not best:
         # a right layer with a wrong tensor, or the reverse: match on each part

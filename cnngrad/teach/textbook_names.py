@@ -1,0 +1,81 @@
+"""What a textbook or an assignment calls a tensor (``dW``, ``dE/db``, ``dA_prev``), mapped
+to the dotted paths of a problem, for the hint of an unknown path in ``check`` and
+``explain``.
+
+Only the three names a backprop exercise asks for are read: a weight gradient, a bias
+gradient and an input delta.  The written name is lower-cased and kept to its letters, so
+``dW``, ``d_w``, ``dE/dW``, ``dL_dw``, ``grad_W`` and ``W_grad`` read alike.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+#: (what the name reads as, the words that name it, the endings of the paths that hold it)
+_NAMES = (
+    ("a weight gradient", ("w", "k", "weight", "weights", "kernel", "filter", "filters"),
+     (".grads.kernel", ".grads.weights")),
+    ("a bias gradient", ("b", "bias", "biases"), (".grads.bias",)),
+    ("an input delta", ("x", "input", "aprev", "xprev", "prev", "in"), (".delta_in",)),
+)
+
+#: ``d`` + word, ``dE/d`` / ``dL/d`` + word, ``grad`` + word, word + ``grad``
+_FORMS = re.compile(r"^(?:(?:d[el])?d(?P<d>[a-z]+)|grad(?P<grad>[a-z]+)|(?P<after>[a-z]+)grad)$")
+
+
+def textbook_paths(name: str, known: Iterable[str]) -> tuple[str, list[str]] | None:
+    """What a textbook's name reads as, and the problem's paths that hold it.
+
+    Parameters
+    ----------
+    name : str
+        A key of an answers file or the PATH given to ``explain``, without its index.
+    known : iterable of str
+        The problem's dotted paths, forward order.
+
+    Returns
+    -------
+    (str, list of str) or None
+        ``("a weight gradient", ["conv2d_1.grads.kernel"])``, the list empty when no layer
+        has such a tensor (``db`` with no bias); None when the name is not one of the three.
+
+    Notes
+    -----
+    A layer's name before the textbook's, ``conv2d_1.dW``, keeps to that layer's paths.
+
+    Examples
+    --------
+    >>> textbook_paths("dE/dW", ["conv2d_1.delta_in", "conv2d_1.grads.kernel"])
+    ('a weight gradient', ['conv2d_1.grads.kernel'])
+    """
+    known = list(known)
+    layer, dot, written = name.rpartition(".")
+    if dot and not any(path.startswith(layer + ".") for path in known):
+        return None
+    match = _FORMS.match(re.sub(r"[^a-z]", "", written.lower()))
+    if match is None:
+        return None
+    word = match.group("d") or match.group("grad") or match.group("after")
+    for what, words, endings in _NAMES:
+        if word in words:
+            paths = [path for path in known
+                     if path.endswith(endings) and path.startswith(layer + dot)]
+            return what, paths
+    return None
+
+
+def textbook_hint(name: str, known: Iterable[str]) -> str | None:
+    """The hint for an unknown path that a textbook would write: ``dW reads as a weight
+    gradient; here it is conv2d_1.grads.kernel``; None when :func:`textbook_paths` reads
+    nothing."""
+    read = textbook_paths(name, known)
+    if read is None:
+        return None
+    what, paths = read
+    if not paths:
+        return f"{name} reads as {what}, and no layer here has one"
+    if len(paths) == 1:
+        return f"{name} reads as {what}; here it is {paths[0]}"
+    shown = ", ".join(paths[:4]) + (", ..." if len(paths) > 4 else "")
+    return f"{name} reads as {what}; here each layer's has its own path: {shown}"
