@@ -383,6 +383,17 @@ def test_progress_shows_on_a_terminal_after_the_delay_then_clears():
     assert not step.shown and quick.getvalue() == "", "a quick problem shows no bar"
 
 
+@pytest.mark.parametrize("term", ["dumb", "unknown", "DUMB"])
+def test_a_dumb_terminal_shows_no_bar(monkeypatch, term):
+    # a dumb terminal cannot redraw a line: a bar would only leave blank lines behind
+    monkeypatch.setenv("TERM", term)
+    stream = Tty()
+    with DelayedProgress(total=3, delay=0, stream=stream) as step:
+        step("forward conv2d_1")
+        time.sleep(0.05)
+    assert not step.enabled and not step.shown and stream.getvalue() == ""
+
+
 def test_no_progress_bar_in_the_cli_when_not_a_terminal(monkeypatch, big_problem):
     monkeypatch.setattr("cnngrad.cli.progress.SHOW_AFTER", 0.0)
     result = runner.invoke(app, ["backward", str(big_problem), "--format", "json", "--exact"])

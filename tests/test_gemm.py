@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -110,6 +111,21 @@ def test_mkls_library_is_its_newest_single_dynamic_library(tmp_path, names, expe
     found = _gemm._mkl_file(str(tmp_path))
     assert (found and os.path.basename(found)) == expected
     assert _gemm._mkl_file(str(tmp_path / "no-such-folder")) is None
+
+
+@pytest.mark.parametrize("system_site_packages", [True, False])
+def test_mkl_is_looked_for_in_the_base_environment_only_when_a_venv_sees_it(
+        monkeypatch, system_site_packages):
+    base, venv = os.path.join(os.sep, "base"), os.path.join(os.sep, "venv")
+    paths = [os.path.join(base, "lib", "python3.11"),
+             os.path.join(venv, "lib", "python3.11", "site-packages")]
+    if system_site_packages:
+        paths.append(os.path.join(base, "lib", "python3.11", "site-packages"))
+    monkeypatch.setattr(sys, "prefix", venv)
+    monkeypatch.setattr(sys, "base_prefix", base)
+    monkeypatch.setattr(sys, "path", paths)
+    assert os.path.join(venv, "lib") in _gemm._mkl_folders()
+    assert (os.path.join(base, "lib") in _gemm._mkl_folders()) is system_site_packages
 
 
 def test_a_hand_computed_product_is_written_then_added(blas):

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import re
+import shlex
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -1054,7 +1055,8 @@ def test_a_manifest_given_as_the_problem_says_to_give_it_with_manifest(tmp_path)
     assert result.stderr.splitlines() == [
         f"error: {manifest}: cnngrad_manifest: unknown key 'cnngrad_manifest'; hint: "
         f"{manifest} is an exam's manifest, not a problem; to grade each submission against "
-        f"its student's own problem: cnngrad check --manifest {manifest} SUBMISSIONS..."]
+        f"its student's own problem: cnngrad check --manifest {shlex.quote(str(manifest))} "
+        f"SUBMISSIONS..."]
 
 
 def test_a_student_s_problem_given_among_the_submissions_says_the_manifest_names_it(

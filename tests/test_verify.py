@@ -334,7 +334,8 @@ def test_pytest_shows_the_report_not_verify_ops_source(tmp_path):
         """))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                          str(tmp_path / "test_mine.py")], capture_output=True, text=True,
+                          "--color=no", str(tmp_path / "test_mine.py")],
+                         capture_output=True, text=True,
                          cwd=tmp_path, env=env, timeout=120)
     assert run.returncode == 1
     assert 'verify_op(my_conv, "conv2d_forward")' in run.stdout

@@ -26,6 +26,7 @@ from cnngrad.cli.common import (
     same_file,
     write_output,
 )
+from cnngrad.cli.progress import redraws
 from cnngrad.errors import ProblemError, UsageError
 
 EPILOG = """\
@@ -163,7 +164,7 @@ def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
         return check_file(trace, path, tolerance, context=context, diagnose=diagnose,
                           grading=grading, one_based=one_based, student=student)
 
-    if len(answers) <= PROGRESS_AFTER or not sys.stderr.isatty():
+    if len(answers) <= PROGRESS_AFTER or not redraws(sys.stderr):
         return [one(path, student) for path, student in zip(answers, students)]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn

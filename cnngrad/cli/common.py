@@ -330,6 +330,10 @@ def format_option(allowed: tuple[str, ...], help: str):
 #: The width of a table report written to a pipe or a file (-o) when COLUMNS is not set.
 FILE_WIDTH = 120
 
+#: The height a terminal Console is given.  A report printed whole has no use for it, but on a
+#: dumb terminal (TERM=dumb) Rich honours a width only beside a height.
+TERMINAL_HEIGHT = 25
+
 
 def output_width(terminal: bool) -> int:
     """The width a table report is laid out for: a terminal's own width (Rich reads it, and
@@ -338,7 +342,12 @@ def output_width(terminal: bool) -> int:
     if terminal:
         from rich.console import Console
 
-        return max(Console().width, 20)
+        console = Console()
+        if console.is_dumb_terminal:  # Rich says 80 for TERM=dumb, whatever the width
+            import shutil
+
+            return max(shutil.get_terminal_size().columns, 20)
+        return max(console.width, 20)
     return max(int(columns), 20) if columns.isdigit() else FILE_WIDTH
 
 
@@ -353,8 +362,9 @@ def render_rich(renderable, *, to_file: bool) -> str:
     terminal = not to_file and sys.stdout is not None and sys.stdout.isatty()
     buffer = io.StringIO()
     if terminal:
+        # a height too: without one Rich lays a dumb terminal (TERM=dumb) out at 80 columns
         console = Console(file=buffer, force_terminal=True, width=output_width(True),
-                          no_color=bool(os.environ.get("NO_COLOR")))
+                          height=TERMINAL_HEIGHT, no_color=bool(os.environ.get("NO_COLOR")))
     else:
         console = Console(file=buffer, force_terminal=False, no_color=True, color_system=None,
                           width=output_width(False), legacy_windows=False)
@@ -412,7 +422,8 @@ def render_svg(renderable, *, title: str = "cnngrad") -> str:
     from rich.measure import Measurement
 
     console = Console(file=io.StringIO(), record=True, force_terminal=True,
-                      color_system="truecolor", no_color=False, width=4000, legacy_windows=False)
+                      color_system="truecolor", no_color=False, width=4000,
+                      height=TERMINAL_HEIGHT, legacy_windows=False)
     needed = Measurement.get(console, console.options, renderable).maximum
     console.width = max(40, min(needed, 4000))
     console.print(_escaped(console, renderable))

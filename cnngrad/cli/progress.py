@@ -1,17 +1,28 @@
-"""A progress bar for a problem that takes a while: on standard error, only on a terminal,
-and only once the work has run for :data:`SHOW_AFTER` seconds.
+"""A progress bar for a problem that takes a while: on standard error, only on a terminal
+that can redraw a line, and only once the work has run for :data:`SHOW_AFTER` seconds.
 
-A quick problem never shows one, nor does a pipe, a file or a test; Rich is imported only
-when the bar shows (start-up time matters, see docs/performance.md).
+A quick problem never shows one, nor does a pipe, a file, a dumb terminal (``TERM=dumb``:
+Emacs's shell, some CI consoles) or a test; Rich is imported only when the bar shows
+(start-up time matters, see docs/performance.md).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
 #: Seconds of work before the bar appears.
 SHOW_AFTER = 1.0
+
+
+def redraws(stream) -> bool:
+    """Whether ``stream`` is a terminal that can redraw a line in place: a terminal whose
+    ``TERM`` is not ``dumb`` or ``unknown`` (Rich's test for a dumb terminal, where a bar
+    would only leave blank lines)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and \
+        os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
 
 
 class DelayedProgress:
@@ -33,10 +44,7 @@ class DelayedProgress:
         self.total = total
         self.delay = SHOW_AFTER if delay is None else delay
         self.stream = sys.stderr if stream is None else stream
-        if enabled is None:
-            isatty = getattr(self.stream, "isatty", None)
-            enabled = bool(isatty and isatty())
-        self.enabled = enabled
+        self.enabled = redraws(self.stream) if enabled is None else enabled
         self.done = 0
         self.description = ""
         self._lock = threading.Lock()
@@ -93,4 +101,4 @@ class DelayedProgress:
                 self._progress.stop()  # transient: the bar is erased, the report follows
 
 
-__all__ = ["DelayedProgress", "SHOW_AFTER"]
+__all__ = ["DelayedProgress", "SHOW_AFTER", "redraws"]

@@ -105,11 +105,17 @@ def _library_path() -> str | None:
 
 def _mkl_folders() -> list[str]:
     """Where the ``mkl`` package puts its libraries: the data folder of the environment
-    (``<prefix>/lib``, ``<prefix>\\Library\\bin`` on Windows) or of a ``pip install --user``.
-    The package has no Python module to ask, and ``importlib.metadata`` would cost 13–23 ms
-    of every run without it."""
+    (``<prefix>/lib``, ``<prefix>\\Library\\bin`` on Windows), of a ``pip install --user``,
+    and of the base environment when a virtual environment sees its packages
+    (``--system-site-packages``).  The package has no Python module to ask, and
+    ``importlib.metadata`` would cost 13–23 ms of every run without it."""
+    bases = [sys.prefix, site.USER_BASE]
+    if sys.base_prefix != sys.prefix and any(
+            path.startswith(sys.base_prefix) and path.rstrip("/\\").endswith("site-packages")
+            for path in sys.path):
+        bases.append(sys.base_prefix)
     folders = []
-    for base in (sys.prefix, site.USER_BASE):
+    for base in bases:
         if base:
             folders += [os.path.join(base, "lib"), os.path.join(base, "Library", "bin")]
     return folders
