@@ -1328,6 +1328,51 @@ def test_a_sum_assigned_where_it_should_add_is_named(assigned):
             assert slip.matched == slip.of
 
 
+def conv_backward_im2col(x, w, delta, stride, padding, col2im="add"):
+    """im2col's transpose: the column deltas wᵀ·δ, then col2im over the windows or over the
+    taps, adding (``"add"``) or, the slip, assigning (``"window"``, ``"tap"``)."""
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    rows, cols = delta.shape[2:]
+    xp = _pad(x, padding)
+    # cols_x[n, c, p, q, i, j] = xp[n, c, i·s + p, j·s + q]
+    cols_x = np.empty((n, c, kh, kw, rows, cols))
+    for p in range(kh):
+        for q in range(kw):
+            cols_x[:, :, p, q] = xp[:, :, p:p + stride * (rows - 1) + 1:stride,
+                                   q:q + stride * (cols - 1) + 1:stride]
+    dw = np.einsum("nfij,ncpqij->fcpq", delta, cols_x)
+    dcols = np.einsum("fcpq,nfij->ncpqij", w, delta)
+    dxp = np.zeros_like(xp)
+    if col2im == "tap":
+        for p in range(kh):
+            for q in range(kw):
+                dxp[:, :, p:p + stride * (rows - 1) + 1:stride,
+                    q:q + stride * (cols - 1) + 1:stride] = dcols[:, :, p, q]
+    else:
+        for i in range(rows):
+            for j in range(cols):
+                window = (slice(None), slice(None), slice(i * stride, i * stride + kh),
+                          slice(j * stride, j * stride + kw))
+                if col2im == "window":
+                    dxp[window] = dcols[..., i, j]
+                else:
+                    dxp[window] += dcols[..., i, j]
+    return dxp[:, :, padding:padding + h, padding:padding + width], dw, delta.sum(axis=(0, 2, 3))
+
+
+@pytest.mark.parametrize("col2im", ["window", "tap"])
+def test_col2im_assigned_where_it_should_add_is_named(col2im):
+    assert run_battery(conv_backward_im2col, "conv2d_backward").ok  # adding: right
+    report = run_battery(lambda *a: conv_backward_im2col(*a, col2im=col2im),
+                         "conv2d_backward")
+    assert not report.ok
+    named = {(slip.output, slip.name): slip for slip in report.slips}
+    slip = named[("dx", "col2im_assigned")]
+    assert slip.matched == slip.of  # every case it fails, it fails by that
+    assert {output for output, _ in named} == {"dx"}  # dw and db right
+
+
 def dense_backward_in_out(x, w, delta):
     # W laid out (in, out), y = x·W + b: run with cnngrad's (out, in), a square W runs
     return delta @ w.T, x.T @ delta, delta.sum(axis=0)

@@ -331,6 +331,7 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
         yield Alternative("first_image_only", "matches the gradient of the first image only "
                           "(the batch not summed)", {"dw": first[1]})
     yield _assigned_not_added(x, w, delta, s, p)
+    yield from _col2im_assigned(x, w, delta, s, p)
     yield from _bias_slips(delta)
 
 
@@ -359,6 +360,36 @@ def _assigned_not_added(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
                        "(each sum left with its last term only)",
                        {"dx": dx_padded[:, :, p:p + h, p:p + width], "dw": dw,
                         "db": last.copy()})
+
+
+def _col2im_assigned(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
+                     p: int) -> Iterator[Alternative]:
+    """dx by im2col's transpose, its col2im written with ``=`` where ``+=`` was needed: the
+    column deltas (wᵀ · δ, every filter summed) are right, but where windows overlap each
+    cell keeps only the last write.  A col2im loops over the windows (output rows, then
+    columns) or over the taps (a strided slice of every window at once); each order leaves
+    a different last write."""
+    from cnngrad.layers.conv import pad2d
+
+    h, width = x.shape[2:]
+    kh, kw = w.shape[2:]
+    rows, cols = delta.shape[2:]
+    # the column deltas: (N, C, kh, kw, H', W'), each summed over the filters
+    dcols = np.einsum("fcpq,nfij->ncpqij", w, delta)
+    by_window = np.zeros_like(pad2d(x, p))
+    for i in range(rows):
+        for j in range(cols):
+            by_window[:, :, i * s:i * s + kh, j * s:j * s + kw] = dcols[:, :, :, :, i, j]
+    by_tap = np.zeros_like(by_window)
+    for m in range(kh):
+        for n in range(kw):
+            by_tap[:, :, m:m + s * (rows - 1) + 1:s, n:n + s * (cols - 1) + 1:s] = \
+                dcols[:, :, m, n]
+    words = ("matches col2im written with = where += was needed (dx_padded[window] = dcols "
+             "for +=): where windows overlap, each cell keeps one window's delta")
+    for dx_padded in (by_window, by_tap):
+        yield Alternative("col2im_assigned", words,
+                          {"dx": dx_padded[:, :, p:p + h, p:p + width]})
 
 
 def _toggled(spec):
