@@ -1373,6 +1373,56 @@ def test_col2im_assigned_where_it_should_add_is_named(col2im):
     assert {output for output, _ in named} == {"dx"}  # dw and db right
 
 
+def conv_backward_im2col_matrices(x, w, delta, stride, padding, columns="nij",
+                                  transposed=True):
+    """The products of im2col as matrices: cols (C·kh·kw, N·H'·W') in (image, row, column)
+    order or CS231n's (row, column, image), δ_mat (F, N·H'·W') laid out to match it, or, the
+    slip, ``delta.reshape(F, -1)``."""
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    rows, cols = delta.shape[2:]
+    xp = _pad(x, padding)
+    windows = np.empty((n, c, kh, kw, rows, cols))
+    for p in range(kh):
+        for q in range(kw):
+            windows[:, :, p, q] = xp[:, :, p:p + stride * (rows - 1) + 1:stride,
+                                     q:q + stride * (cols - 1) + 1:stride]
+    if columns == "nij":
+        cols_mat = windows.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, -1)
+        delta_mat = delta.transpose(1, 0, 2, 3).reshape(f, -1)
+    else:
+        cols_mat = windows.transpose(1, 2, 3, 4, 5, 0).reshape(c * kh * kw, -1)
+        delta_mat = delta.transpose(1, 2, 3, 0).reshape(f, -1)
+    if not transposed:
+        delta_mat = delta.reshape(f, -1)
+    dw = (delta_mat @ cols_mat.T).reshape(w.shape)
+    dcols = w.reshape(f, -1).T @ delta_mat
+    if columns == "nij":
+        dcols = dcols.reshape(c, kh, kw, n, rows, cols).transpose(3, 0, 1, 2, 4, 5)
+    else:
+        dcols = dcols.reshape(c, kh, kw, rows, cols, n).transpose(5, 0, 1, 2, 3, 4)
+    dxp = np.zeros_like(xp)
+    for i in range(rows):
+        for j in range(cols):
+            dxp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += dcols[..., i, j]
+    return dxp[:, :, padding:padding + h, padding:padding + width], dw, delta.sum(axis=(0, 2, 3))
+
+
+@pytest.mark.parametrize("columns", ["nij", "ijn"])
+def test_delta_reshaped_without_its_filter_axis_first_is_named(columns):
+    assert run_battery(lambda *a: conv_backward_im2col_matrices(*a, columns=columns),
+                       "conv2d_backward").ok
+    report = run_battery(lambda *a: conv_backward_im2col_matrices(*a, columns=columns,
+                                                                  transposed=False),
+                         "conv2d_backward")
+    assert not report.ok
+    named = {(slip.output, slip.name): slip for slip in report.slips}
+    for output in ("dx", "dw"):
+        slip = named[(output, "delta_reshaped_not_transposed")]
+        assert slip.matched == slip.of, slip
+    assert "db" not in {output for output, _ in named}
+
+
 def dense_backward_in_out(x, w, delta):
     # W laid out (in, out), y = x·W + b: run with cnngrad's (out, in), a square W runs
     return delta @ w.T, x.T @ delta, delta.sum(axis=0)

@@ -332,6 +332,8 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
                           "(the batch not summed)", {"dw": first[1]})
     yield _assigned_not_added(x, w, delta, s, p)
     yield from _col2im_assigned(x, w, delta, s, p)
+    if x.shape[0] > 1:  # one image: every order of the columns is the same
+        yield from _delta_reshaped_not_transposed(x, w, delta, s, p)
     yield from _bias_slips(delta)
 
 
@@ -360,6 +362,51 @@ def _assigned_not_added(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
                        "(each sum left with its last term only)",
                        {"dx": dx_padded[:, :, p:p + h, p:p + width], "dw": dw,
                         "db": last.copy()})
+
+
+def _windows(x: np.ndarray, kh: int, kw: int, s: int, p: int, rows: int,
+             cols: int) -> np.ndarray:
+    """im2col's windows of the padded input, (N, C, kh, kw, H', W'): [n, c, m, q, i, j] is
+    x_padded[n, c, i·s + m, j·s + q]."""
+    from cnngrad.layers.conv import pad2d
+
+    padded = pad2d(x, p)
+    windows = np.empty(x.shape[:2] + (kh, kw, rows, cols), padded.dtype)
+    for m in range(kh):
+        for q in range(kw):
+            windows[:, :, m, q] = padded[:, :, m:m + s * (rows - 1) + 1:s,
+                                         q:q + s * (cols - 1) + 1:s]
+    return windows
+
+
+def _delta_reshaped_not_transposed(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
+                                   p: int) -> Iterator[Alternative]:
+    """An im2col backward pass whose delta matrix is ``delta.reshape(F, -1)``, the images'
+    values read as filters', where the filter axis had to come first:
+    ``delta.transpose(1, 0, 2, 3).reshape(F, -1)`` for columns in (image, row, column) order,
+    ``delta.transpose(1, 2, 3, 0)`` for CS231n's (row, column, image).  dw = δ_mat · colsᵀ
+    and dx = col2im(w_matᵀ · δ_mat) both read it."""
+    n, c = x.shape[:2]
+    f, _, kh, kw = w.shape
+    rows, cols = delta.shape[2:]
+    windows = _windows(x, kh, kw, s, p, rows, cols)
+    delta_mat = delta.reshape(f, -1)
+    for order, words in (((1, 2, 3, 0, 4, 5), "delta.transpose(1, 0, 2, 3).reshape(F, -1)"),
+                         ((1, 2, 3, 4, 5, 0), "delta.transpose(1, 2, 3, 0).reshape(F, -1)")):
+        laid = windows.transpose(order)  # (C, kh, kw, then the columns' axes)
+        dw = (delta_mat @ laid.reshape(c * kh * kw, -1).T).reshape(w.shape)
+        dcols = (w.reshape(f, -1).T @ delta_mat).reshape(laid.shape)
+        dcols = dcols.transpose(np.argsort(order))  # back to (N, C, kh, kw, H', W')
+        dx_padded = np.zeros((n, c) + tuple(size + 2 * p for size in x.shape[2:]), dw.dtype)
+        for m in range(kh):
+            for q in range(kw):
+                dx_padded[:, :, m:m + s * (rows - 1) + 1:s, q:q + s * (cols - 1) + 1:s] += \
+                    dcols[:, :, m, q]
+        h, width = x.shape[2:]
+        yield Alternative("delta_reshaped_not_transposed",
+                          f"matches delta.reshape(F, -1) where {words} was needed: the "
+                          "images' values read as the filters'",
+                          {"dw": dw, "dx": dx_padded[:, :, p:p + h, p:p + width]})
 
 
 def _col2im_assigned(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
