@@ -1423,6 +1423,38 @@ def test_delta_reshaped_without_its_filter_axis_first_is_named(columns):
     assert "db" not in {output for output, _ in named}
 
 
+def spatial_batchnorm_as_rows(x, gamma, delta, eps=1e-5, moved=True):
+    """CS231n's spatial batch norm: (N, C, H, W) as N·H·W rows of C features through the
+    vector batch norm's backward pass, then back; ``moved=False`` reshapes without moving
+    the channel axis last first."""
+    n, c, h, w = x.shape
+    if moved:
+        rows, delta_rows = (a.transpose(0, 2, 3, 1).reshape(-1, c) for a in (x, delta))
+    else:
+        rows, delta_rows = x.reshape(-1, c), delta.reshape(-1, c)
+    m = rows.shape[0]
+    mean = rows.mean(axis=0)
+    var = rows.var(axis=0)
+    x_hat = (rows - mean) / np.sqrt(var + eps)
+    dx_hat = delta_rows * gamma
+    dx_rows = (m * dx_hat - dx_hat.sum(axis=0) - x_hat * (dx_hat * x_hat).sum(axis=0)) \
+        / (m * np.sqrt(var + eps))
+    dgamma, dbeta = (delta_rows * x_hat).sum(axis=0), delta_rows.sum(axis=0)
+    dx = dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2) if moved else dx_rows.reshape(x.shape)
+    return dx, dgamma, dbeta
+
+
+def test_a_spatial_batch_norm_reshaped_without_moving_the_channels_is_named():
+    assert run_battery(spatial_batchnorm_as_rows, "batchnorm2d_backward").ok
+    report = run_battery(lambda *a, **k: spatial_batchnorm_as_rows(*a, **k, moved=False),
+                         "batchnorm2d_backward")
+    assert not report.ok
+    named = {(slip.output, slip.name): slip for slip in report.slips}
+    for output in ("dx", "dgamma", "dbeta"):
+        slip = named[(output, "channels_not_moved_last")]
+        assert slip.matched == slip.of, slip
+
+
 def dense_backward_in_out(x, w, delta):
     # W laid out (in, out), y = x·W + b: run with cnngrad's (out, in), a square W runs
     return delta @ w.T, x.T @ delta, delta.sum(axis=0)

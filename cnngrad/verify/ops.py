@@ -996,6 +996,16 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
         yield Alternative("statistics_per_position", "matches statistics per position "
                           "(over the batch only) instead of per channel over the batch and "
                           "every position", {"dx": dx, "dgamma": dgamma})
+    if x.ndim > 2 and np.prod(x.shape[2:]) > 1:
+        # CS231n's spatial batch norm: the maps as rows of C features, for the vector batch
+        # norm, then back; without the channel axis moved last a row mixes channels
+        channels = x.shape[1]
+        dx, dgamma, dbeta = batchnorm_backward_formula(x.reshape(-1, channels), gamma,
+                                                       delta.reshape(-1, channels), eps)
+        yield Alternative("channels_not_moved_last", "matches x.reshape(-1, C) where "
+                          "x.transpose(0, 2, 3, 1).reshape(-1, C) was needed: each row of "
+                          "the vector batch norm mixes channels and positions",
+                          {"dx": dx.reshape(x.shape), "dgamma": dgamma, "dbeta": dbeta})
 
 
 # --------------------------------------------------------------------------- conv1d
