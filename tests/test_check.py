@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shlex
 from decimal import Decimal
 from fractions import Fraction
@@ -2006,6 +2007,17 @@ def test_a_csv_named_after_a_textbook_name_is_told_the_file_name_to_use(tmp_path
                                   "did you mean conv2d_1.grads.kernel.csv?\n")
 
 
+def test_a_csv_named_after_a_textbook_name_of_several_tensors_lists_them(tmp_path):
+    answers = tmp_path / "dx.csv"
+    answers.write_text("1,2\n3,4\n")
+    result = invoke("check", SAMPLES / "resnet-block.json", answers)
+    assert result.exit_code == 2
+    line, _, hint = result.output.partition("; hint: ")
+    assert hint.startswith("a CSV file answers the path it is named after; dx reads as an "
+                           "input delta, one of conv_a.delta_in.csv, ")
+    assert "did you mean" not in hint
+
+
 def test_a_textbook_name_that_is_no_dotted_path_says_what_it_reads_as(tmp_path):
     answers = tmp_path / "a.json"
     answers.write_text('{"dE/dw[0,1]": 0.0941}')
@@ -2015,3 +2027,38 @@ def test_a_textbook_name_that_is_no_dotted_path_says_what_it_reads_as(tmp_path):
         f"error: {answers}: dE/dw[0,1]: 'dE/dw[0,1]' is not a dotted path such as "
         "conv2d_1.grads.kernel; hint: dE/dw reads as a weight gradient: write it under its "
         "path, which cnngrad backward names\n")
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals here")
+@pytest.mark.parametrize("term, bar", [("xterm-256color", True), ("dumb", False)])
+def test_the_progress_bar_of_many_files_only_where_a_terminal_redraws(tmp_path, term, bar):
+    import fcntl
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    answers = []
+    for i in range(7):  # more than five files: a bar on a terminal
+        answers.append(tmp_path / f"s{i}.json")
+        answers[-1].write_bytes(RIGHT_ANSWERS.read_bytes())
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = dict(os.environ, TERM=term, PYTHONPATH=str(SAMPLES.parent))
+    process = subprocess.Popen([sys.executable, "-m", "cnngrad", "check", str(WORKED),
+                                *map(str, answers)], stdout=subprocess.DEVNULL, stderr=slave,
+                               env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 0
+    # a dumb terminal cannot redraw the bar's line: it would fill standard error with lines
+    assert (b"checking" in b"".join(chunks)) is bar

@@ -113,19 +113,31 @@ def test_mkls_library_is_its_newest_single_dynamic_library(tmp_path, names, expe
     assert _gemm._mkl_file(str(tmp_path / "no-such-folder")) is None
 
 
-@pytest.mark.parametrize("system_site_packages", [True, False])
-def test_mkl_is_looked_for_in_the_base_environment_only_when_a_venv_sees_it(
-        monkeypatch, system_site_packages):
-    base, venv = os.path.join(os.sep, "base"), os.path.join(os.sep, "venv")
-    paths = [os.path.join(base, "lib", "python3.11"),
-             os.path.join(venv, "lib", "python3.11", "site-packages")]
-    if system_site_packages:
-        paths.append(os.path.join(base, "lib", "python3.11", "site-packages"))
+@pytest.mark.parametrize("packages, seen", [
+    # a venv made with --system-site-packages reads its base's packages
+    (os.path.join("base", "lib", "python3.11", "site-packages"), "base"),
+    # Debian's Python: pip puts packages and their data under /usr/local
+    (os.path.join("usr", "local", "lib", "python3.11", "dist-packages"),
+     os.path.join("usr", "local")),
+    (os.path.join("usr", "lib", "python3", "dist-packages"), "usr"),
+    # Windows: <prefix>\Lib\site-packages
+    (os.path.join("Python311", "Lib", "site-packages"), "Python311"),
+    (None, None),  # a venv of its own: only its packages
+])
+def test_mkl_is_looked_for_beside_every_folder_of_packages_python_reads(monkeypatch, packages,
+                                                                        seen):
+    venv = os.path.join(os.sep, "venv")
+    paths = [os.path.join(os.sep, "base", "lib", "python3.11"),
+             os.path.join(venv, "lib", "python3.11", "site-packages"), ""]
+    if packages is not None:
+        paths.append(os.path.join(os.sep, packages))
     monkeypatch.setattr(sys, "prefix", venv)
-    monkeypatch.setattr(sys, "base_prefix", base)
     monkeypatch.setattr(sys, "path", paths)
-    assert os.path.join(venv, "lib") in _gemm._mkl_folders()
-    assert (os.path.join(base, "lib") in _gemm._mkl_folders()) is system_site_packages
+    monkeypatch.setattr(_gemm.site, "USER_BASE", None)
+    folders = _gemm._mkl_folders()
+    expected = [venv] + ([os.path.join(os.sep, seen)] if seen else [])
+    assert folders == [os.path.join(base, *tail) for base in expected
+                       for tail in (("lib",), ("Library", "bin"))]
 
 
 def test_a_hand_computed_product_is_written_then_added(blas):

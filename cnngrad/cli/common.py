@@ -17,6 +17,7 @@ import typer
 # write_output is also the commands' (from cnngrad.cli.common import write_output)
 from cnngrad.cli.output import (TerminalText, escape_controls, stream_encoding,  # noqa: F401
                                 write_output, write_outputs)
+from cnngrad.cli.progress import dumb_terminal
 from cnngrad.render import FORMATS
 from cnngrad.errors import (CnnGradError, UsageError, allowed_list, closest, did_you_mean,
                             with_article)
@@ -340,14 +341,13 @@ def output_width(terminal: bool) -> int:
     COLUMNS when set); for a pipe or a file, COLUMNS when set, else :data:`FILE_WIDTH`."""
     columns = os.environ.get("COLUMNS", "")
     if terminal:
-        from rich.console import Console
-
-        console = Console()
-        if console.is_dumb_terminal:  # Rich says 80 for TERM=dumb, whatever the width
+        if dumb_terminal():  # Rich says 80 for TERM=dumb, whatever the width
             import shutil
 
             return max(shutil.get_terminal_size().columns, 20)
-        return max(console.width, 20)
+        from rich.console import Console
+
+        return max(Console().width, 20)
     return max(int(columns), 20) if columns.isdigit() else FILE_WIDTH
 
 

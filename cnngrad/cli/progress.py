@@ -16,13 +16,17 @@ import threading
 SHOW_AFTER = 1.0
 
 
+def dumb_terminal() -> bool:
+    """Whether ``TERM`` names a dumb terminal (``dumb``, ``unknown``: Rich's own test,
+    without importing Rich): no colours, no redrawn lines, and a width Rich does not read."""
+    return os.environ.get("TERM", "").lower() in ("dumb", "unknown")
+
+
 def redraws(stream) -> bool:
-    """Whether ``stream`` is a terminal that can redraw a line in place: a terminal whose
-    ``TERM`` is not ``dumb`` or ``unknown`` (Rich's test for a dumb terminal, where a bar
-    would only leave blank lines)."""
+    """Whether ``stream`` is a terminal that can redraw a line in place, where a bar does not
+    leave blank lines behind: a terminal, not a dumb one."""
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and \
-        os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
+    return bool(isatty and isatty()) and not dumb_terminal()
 
 
 class DelayedProgress:
@@ -101,4 +105,4 @@ class DelayedProgress:
                 self._progress.stop()  # transient: the bar is erased, the report follows
 
 
-__all__ = ["DelayedProgress", "SHOW_AFTER", "redraws"]
+__all__ = ["DelayedProgress", "SHOW_AFTER", "dumb_terminal", "redraws"]

@@ -104,20 +104,24 @@ def _library_path() -> str | None:
 
 
 def _mkl_folders() -> list[str]:
-    """Where the ``mkl`` package puts its libraries: the data folder of the environment
-    (``<prefix>/lib``, ``<prefix>\\Library\\bin`` on Windows), of a ``pip install --user``,
-    and of the base environment when a virtual environment sees its packages
-    (``--system-site-packages``).  The package has no Python module to ask, and
-    ``importlib.metadata`` would cost 13–23 ms of every run without it."""
+    """Where the ``mkl`` package puts its libraries: the data folder (``<prefix>/lib``,
+    ``<prefix>\\Library\\bin`` on Windows) of the environment, of a ``pip install --user``,
+    and of every folder of packages Python reads: a venv made with
+    ``--system-site-packages`` reads its base's, and Debian's Python reads
+    ``/usr/local/lib/python3.11/dist-packages``, whose data folder is ``/usr/local/lib``, not
+    ``sys.prefix``'s.  The package has no Python module to ask, and ``importlib.metadata``
+    would cost 13–23 ms of every run without it."""
     bases = [sys.prefix, site.USER_BASE]
-    if sys.base_prefix != sys.prefix and any(
-            path.startswith(sys.base_prefix) and path.rstrip("/\\").endswith("site-packages")
-            for path in sys.path):
-        bases.append(sys.base_prefix)
+    for folder in sys.path:
+        folder = os.path.normpath(folder) if folder else ""
+        if os.path.basename(folder) in ("site-packages", "dist-packages"):
+            # <prefix>/lib/pythonX.Y/site-packages, or <prefix>\Lib\site-packages on Windows
+            parent = os.path.dirname(folder)
+            lib = parent if os.path.basename(parent).lower() == "lib" else os.path.dirname(parent)
+            bases.append(os.path.dirname(lib))
     folders = []
-    for base in bases:
-        if base:
-            folders += [os.path.join(base, "lib"), os.path.join(base, "Library", "bin")]
+    for base in dict.fromkeys(base for base in bases if base):
+        folders += [os.path.join(base, "lib"), os.path.join(base, "Library", "bin")]
     return folders
 
 

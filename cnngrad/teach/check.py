@@ -1042,15 +1042,22 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
         return ProblemError(f"'{path}' is a parameter after one SGD step: give the learning "
                             "rate with --lr", where=where, file=file)
     textbook = textbook_paths(path, known)  # dW, dE/db, dA_prev
-    close = (textbook[1][:3] if textbook else None) or \
-        difflib.get_close_matches(path, known, n=3, cutoff=0.6) or \
+    close = difflib.get_close_matches(path, known, n=3, cutoff=0.6) or \
         [best for best in [closest(path, known)] if best]
     stem, suffix = os.path.splitext(os.path.basename(file or ""))
     if suffix.lower() in (".csv", ".npy") and stem == path:
         # the path a CSV or .npy file answers is its name: w.csv answers "w"
         suffix = suffix.lower()
         kind = "a CSV file" if suffix == ".csv" else "an .npy file"
-        if close:
+        if textbook and len(textbook[1]) > 1:
+            hint = (f"{kind} answers the path it is named after; {path} reads as "
+                    f"{textbook[0]}, one of "
+                    + ", ".join(f"{shown}{suffix}" for shown in textbook[1][:4])
+                    + (", ..." if len(textbook[1]) > 4 else ""))
+        elif textbook and textbook[1]:
+            hint = f"{kind} answers the path it is named after: did you mean " \
+                   f"{textbook[1][0]}{suffix}?"
+        elif close:
             hint = f"{kind} answers the path it is named after: did you mean {close[0]}{suffix}?"
         else:
             hint = (f"{kind} answers the path it is named after, one of "

@@ -4,7 +4,9 @@ to the dotted paths of a problem, for the hint of an unknown path in ``check`` a
 
 Only the three names a backprop exercise asks for are read: a weight gradient, a bias
 gradient and an input delta.  The written name is lower-cased and kept to its letters, so
-``dW``, ``d_w``, ``dE/dW``, ``dL_dw``, ``grad_W`` and ``W_grad`` read alike.
+``dW``, ``d_w``, ``dW1``, ``dE/dW``, ``dL_dw``, ``dJ_dW``, ``grad_W`` and ``W_grad`` read
+alike.  The parameters are found by the names the contract gives them (``kernel``,
+``weights``, ``bias``), the input deltas by ``delta_in`` (a merge layer's per input too).
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ _NAMES = (
     ("a weight gradient", ("w", "k", "weight", "weights", "kernel", "filter", "filters"),
      (".grads.kernel", ".grads.weights")),
     ("a bias gradient", ("b", "bias", "biases"), (".grads.bias",)),
-    ("an input delta", ("x", "input", "aprev", "xprev", "prev", "in"), (".delta_in",)),
+    ("an input delta", ("x", "input", "inputs", "aprev", "xprev", "prev", "in"),
+     (".delta_in",)),
 )
 
-#: ``d`` + word, ``dE/d`` / ``dL/d`` + word, ``grad`` + word, word + ``grad``
-_FORMS = re.compile(r"^(?:(?:d[el])?d(?P<d>[a-z]+)|grad(?P<grad>[a-z]+)|(?P<after>[a-z]+)grad)$")
+#: ``d`` + word, ``dE/d`` (``dL/d``, ``dJ/d``, ``dC/d``) + word, ``grad`` + word, word +
+#: ``grad``
+_FORMS = re.compile(r"^(?:(?:d[elcj])?d(?P<d>[a-z]+)|grad(?P<grad>[a-z]+)|(?P<after>[a-z]+)grad)$")
+
+
+def _holds(path: str, endings: tuple[str, ...]) -> bool:
+    """Whether a path is one of the tensors the endings name: ``conv2d_1.delta_in``, and a
+    merge layer's ``add_1.delta_in.relu_1``."""
+    return any(path.endswith(ending) or ending + "." in path for ending in endings)
 
 
 def textbook_paths(name: str, known: Iterable[str]) -> tuple[str, list[str]] | None:
@@ -38,11 +48,13 @@ def textbook_paths(name: str, known: Iterable[str]) -> tuple[str, list[str]] | N
     -------
     (str, list of str) or None
         ``("a weight gradient", ["conv2d_1.grads.kernel"])``, the list empty when no layer
-        has such a tensor (``db`` with no bias); None when the name is not one of the three.
+        has such a tensor (``db`` with no bias); None when the name is not one of the three,
+        is a layer's own name (``dw_1``), or keeps to a layer that has no such tensor.
 
     Notes
     -----
-    A layer's name before the textbook's, ``conv2d_1.dW``, keeps to that layer's paths.
+    A layer's name before the textbook's, ``conv2d_1.dW``, keeps to that layer's paths; when
+    that layer has none (``bn_1.db``: its bias is ``beta``) the closest paths say more.
 
     Examples
     --------
@@ -53,6 +65,8 @@ def textbook_paths(name: str, known: Iterable[str]) -> tuple[str, list[str]] | N
     layer, dot, written = name.rpartition(".")
     if dot and not any(path.startswith(layer + ".") for path in known):
         return None
+    if any(path.startswith(name + ".") for path in known):
+        return None  # a layer's own name, dw_1, not a textbook's
     match = _FORMS.match(re.sub(r"[^a-z]", "", written.lower()))
     if match is None:
         return None
@@ -60,15 +74,15 @@ def textbook_paths(name: str, known: Iterable[str]) -> tuple[str, list[str]] | N
     for what, words, endings in _NAMES:
         if word in words:
             paths = [path for path in known
-                     if path.endswith(endings) and path.startswith(layer + dot)]
-            return what, paths
+                     if _holds(path, endings) and path.startswith(layer + dot)]
+            return None if dot and not paths else (what, paths)
     return None
 
 
 def textbook_hint(name: str, known: Iterable[str]) -> str | None:
     """The hint for an unknown path that a textbook would write: ``dW reads as a weight
-    gradient; here it is conv2d_1.grads.kernel``; None when :func:`textbook_paths` reads
-    nothing."""
+    gradient; here it is conv2d_1.grads.kernel`` (``..., one of a, b`` for several); None
+    when :func:`textbook_paths` reads nothing."""
     read = textbook_paths(name, known)
     if read is None:
         return None
@@ -78,4 +92,4 @@ def textbook_hint(name: str, known: Iterable[str]) -> str | None:
     if len(paths) == 1:
         return f"{name} reads as {what}; here it is {paths[0]}"
     shown = ", ".join(paths[:4]) + (", ..." if len(paths) > 4 else "")
-    return f"{name} reads as {what}; here each layer's has its own path: {shown}"
+    return f"{name} reads as {what}, one of {shown}"

@@ -364,21 +364,6 @@ def _assigned_not_added(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
                         "db": last.copy()})
 
 
-def _windows(x: np.ndarray, kh: int, kw: int, s: int, p: int, rows: int,
-             cols: int) -> np.ndarray:
-    """im2col's windows of the padded input, (N, C, kh, kw, H', W'): [n, c, m, q, i, j] is
-    x_padded[n, c, i·s + m, j·s + q]."""
-    from cnngrad.layers.conv import pad2d
-
-    padded = pad2d(x, p)
-    windows = np.empty(x.shape[:2] + (kh, kw, rows, cols), padded.dtype)
-    for m in range(kh):
-        for q in range(kw):
-            windows[:, :, m, q] = padded[:, :, m:m + s * (rows - 1) + 1:s,
-                                         q:q + s * (cols - 1) + 1:s]
-    return windows
-
-
 def _delta_reshaped_not_transposed(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
                                    p: int) -> Iterator[Alternative]:
     """An im2col backward pass whose delta matrix is ``delta.reshape(F, -1)``, the images'
@@ -386,10 +371,14 @@ def _delta_reshaped_not_transposed(x: np.ndarray, w: np.ndarray, delta: np.ndarr
     ``delta.transpose(1, 0, 2, 3).reshape(F, -1)`` for columns in (image, row, column) order,
     ``delta.transpose(1, 2, 3, 0)`` for CS231n's (row, column, image).  dw = δ_mat · colsᵀ
     and dx = col2im(w_matᵀ · δ_mat) both read it."""
-    n, c = x.shape[:2]
+    from cnngrad.layers.conv import _col2im, _im2col, pad2d
+
+    n, c, h, width = x.shape
     f, _, kh, kw = w.shape
     rows, cols = delta.shape[2:]
-    windows = _windows(x, kh, kw, s, p, rows, cols)
+    # im2col's windows of the padded input: [n, c, m, q, i, j] = x_padded[n, c, i·s + m, j·s + q]
+    windows = np.empty((n, c, kh, kw, rows, cols), x.dtype)
+    _im2col(pad2d(x, p), (s, s), (1, 1), (0, 0), windows)
     delta_mat = delta.reshape(f, -1)
     for order, words in (((1, 2, 3, 0, 4, 5), "delta.transpose(1, 0, 2, 3).reshape(F, -1)"),
                          ((1, 2, 3, 4, 5, 0), "delta.transpose(1, 2, 3, 0).reshape(F, -1)")):
@@ -397,12 +386,8 @@ def _delta_reshaped_not_transposed(x: np.ndarray, w: np.ndarray, delta: np.ndarr
         dw = (delta_mat @ laid.reshape(c * kh * kw, -1).T).reshape(w.shape)
         dcols = (w.reshape(f, -1).T @ delta_mat).reshape(laid.shape)
         dcols = dcols.transpose(np.argsort(order))  # back to (N, C, kh, kw, H', W')
-        dx_padded = np.zeros((n, c) + tuple(size + 2 * p for size in x.shape[2:]), dw.dtype)
-        for m in range(kh):
-            for q in range(kw):
-                dx_padded[:, :, m:m + s * (rows - 1) + 1:s, q:q + s * (cols - 1) + 1:s] += \
-                    dcols[:, :, m, q]
-        h, width = x.shape[2:]
+        dx_padded = np.zeros((n, c, h + 2 * p, width + 2 * p), dw.dtype)
+        _col2im(dcols, (s, s), (1, 1), (0, 0), dx_padded)
         yield Alternative("delta_reshaped_not_transposed",
                           f"matches delta.reshape(F, -1) where {words} was needed: the "
                           "images' values read as the filters'",
@@ -416,22 +401,20 @@ def _col2im_assigned(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
     cell keeps only the last write.  A col2im loops over the windows (output rows, then
     columns) or over the taps (a strided slice of every window at once); each order leaves
     a different last write."""
-    from cnngrad.layers.conv import pad2d
-
-    h, width = x.shape[2:]
+    n, c, h, width = x.shape
     kh, kw = w.shape[2:]
     rows, cols = delta.shape[2:]
     # the column deltas: (N, C, kh, kw, H', W'), each summed over the filters
     dcols = np.einsum("fcpq,nfij->ncpqij", w, delta)
-    by_window = np.zeros_like(pad2d(x, p))
+    by_window = np.zeros((n, c, h + 2 * p, width + 2 * p), dcols.dtype)
     for i in range(rows):
         for j in range(cols):
             by_window[:, :, i * s:i * s + kh, j * s:j * s + kw] = dcols[:, :, :, :, i, j]
     by_tap = np.zeros_like(by_window)
     for m in range(kh):
-        for n in range(kw):
-            by_tap[:, :, m:m + s * (rows - 1) + 1:s, n:n + s * (cols - 1) + 1:s] = \
-                dcols[:, :, m, n]
+        for q in range(kw):
+            by_tap[:, :, m:m + s * (rows - 1) + 1:s, q:q + s * (cols - 1) + 1:s] = \
+                dcols[:, :, m, q]
     words = ("matches col2im written with = where += was needed (dx_padded[window] = dcols "
              "for +=): where windows overlap, each cell keeps one window's delta")
     for dx_padded in (by_window, by_tap):
