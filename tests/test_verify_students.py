@@ -374,6 +374,42 @@ def batchnorm_nhwc(x, gamma, delta, eps):
     return dx.transpose(0, 2, 3, 1), dgamma, dbeta
 
 
+def batchnorm_forward(x, gamma, beta, bn_param):
+    """CS231n's batchnorm_forward on (N, D), training mode."""
+    eps = bn_param.get("eps", 1e-5)
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return gamma * x_hat + beta, (x_hat, gamma, var, eps)
+
+
+def batchnorm_backward(dout, cache, *, through_mean=True, ddof=0):
+    """CS231n's batchnorm_backward_alt, with switches for two slips: the − Σδ/M term left out,
+    and the unbiased variance (÷(m − 1)) throughout."""
+    x_hat, gamma, var, eps = cache
+    m = dout.shape[0]
+    if ddof:  # the statistics and the backward pass both over m − 1
+        var = var * m / (m - 1)
+        x_hat = x_hat * np.sqrt((var * (m - 1) / m + eps) / (var + eps))
+    dx_hat = dout * gamma
+    mean_term = dx_hat.sum(axis=0) if through_mean else 0
+    dx = (m * dx_hat - mean_term - x_hat * (dx_hat * x_hat).sum(axis=0) * m / (m - ddof)) \
+        / (m * np.sqrt(var + eps))
+    return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def batchnorm1d_plain(x, gamma, delta, eps, **slips):
+    _, cache = batchnorm_forward(x, gamma, np.zeros_like(gamma), {"eps": eps})
+    return batchnorm_backward(delta, cache, **slips)
+
+
+def batchnorm_backward_no_mean_term(dout, cache):
+    return batchnorm_backward(dout, cache, through_mean=False)
+
+
+def batchnorm1d_unbiased(x, gamma, delta, eps):
+    return batchnorm1d_plain(x, gamma, delta, eps, ddof=1)
+
+
 def batchnorm_no_mean_term(x, gamma, delta, eps):
     # dx through x̂ and the variance only: the − Σδ/M term of the path through μ left out
     m = x.size // x.shape[1]
@@ -561,6 +597,10 @@ RIGHT = [
     (spatial_batchnorm_backward, "batchnorm2d_backward",
      {"style": "cs231n", "forward": spatial_batchnorm_forward}),
     (batchnorm_nchw, "batchnorm2d_backward", {}),
+    (batchnorm1d_plain, "batchnorm1d_backward", {}),
+    (batchnorm1d_plain, "batchnorm1d_backward", {"layout": "nhwc"}),  # vectors: the same
+    (batchnorm_backward, "batchnorm1d_backward",
+     {"style": "cs231n", "forward": batchnorm_forward}),
     (batchnorm_nhwc, "batchnorm2d_backward", {"layout": "nhwc"}),
     (maxpool_backward_nhwc, "maxpool2d_backward", {"layout": "nhwc"}),
     (avgpool_backward_nchw, "avgpool2d_backward", {}),
@@ -623,6 +663,9 @@ WRONG = [
     (spatial_batchnorm_backward_no_mean_term, "batchnorm2d_backward",
      {"style": "cs231n", "forward": spatial_batchnorm_forward}, "dx", "no_mean_term"),
     (conv_backward_outputs_swapped, "conv2d_backward", {}, None, "outputs_swapped"),
+    (batchnorm_backward_no_mean_term, "batchnorm1d_backward",
+     {"style": "cs231n", "forward": batchnorm_forward}, "dx", "no_mean_term"),
+    (batchnorm1d_unbiased, "batchnorm1d_backward", {}, "dx", "unbiased_variance"),
 ]
 
 

@@ -17,8 +17,8 @@ from cnngrad.errors import UsageError
 # help does not import numpy (tests/test_verify.py holds them equal)
 OP_NAMES = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
             "avgpool2d_forward", "avgpool2d_backward", "conv1d_backward",
-            "conv_transpose2d_backward", "batchnorm2d_backward", "dense_backward",
-            "softmax_cross_entropy_backward")
+            "conv_transpose2d_backward", "batchnorm2d_backward", "batchnorm1d_backward",
+            "dense_backward", "softmax_cross_entropy_backward")
 STYLE_NAMES = ("plain", "cs231n", "dls")
 LAYOUTS = ("nchw", "nhwc")
 TIE_RULES = ("first", "split", "all")
@@ -54,11 +54,13 @@ they are in the folder `cnngrad samples --path` prints: copy one with
   conv_transpose2d_backward(x, w, delta, stride, padding, output_padding,
                             dilation) -> (dx, dw, db)
   batchnorm2d_backward(x, gamma, delta, eps) -> (dx, dgamma, dbeta)
+  batchnorm1d_backward(x, gamma, delta, eps) -> (dx, dgamma, dbeta)
   dense_backward(x, w, delta) -> (dx, dw, db)
   softmax_cross_entropy_backward(logits, labels) -> (loss, dx)
 
-x (N, C, H, W), w (F, C, kh, kw) as PyTorch; ints for stride, padding, size
-(conv1d's padding is a pair (left, right)).  Details: docs/verify.md.
+x (N, C, H, W) (batchnorm1d's x (N, D)), w (F, C, kh, kw) as PyTorch; ints for
+stride, padding, size (conv1d's padding is a pair (left, right)).  Details:
+docs/verify.md.
 
 Exit code 0 when every case agrees, 1 when one does not (or the function
 raises, returns the wrong thing or times out), 2 for bad usage.
@@ -229,7 +231,7 @@ def verify(
     if calling.needs_forward(operation) and forward_fn is None:
         raise UsageError(f"the {style} {op} cache is your forward function's own",
                          where="--forward",
-                         hint="give it: --forward spatial_batchnorm_forward")
+                         hint=f"give it: --forward {calling.forward_name(operation)}")
     # the report never takes the place of the user's own code (-o layers.py by a slip):
     # refused here, before the battery runs, and by write_output as every -o is
     from cnngrad.cli.output import protected_as

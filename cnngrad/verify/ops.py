@@ -879,13 +879,26 @@ def _two_values_apart(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _batchnorm_cases(rng, options) -> list[Case]:
+#: The vector batch norm's battery (CS231n's batchnorm_backward): N ≥ 2, as training needs
+_BATCHNORM1D_SHAPES = (
+    # corner, N, D
+    ("batch of 2, one feature", 2, 1),
+    ("batch of 2, 3 features", 2, 3),
+    ("batch of 3, one feature", 3, 1),
+    ("batch of 4, 2 features", 4, 2),
+    ("batch of 5, 3 features", 5, 3),
+    ("batch of 8, 4 features", 8, 4),
+)
+
+
+def _batchnorm_cases(rng, options, shapes=_BATCHNORM_SHAPES) -> list[Case]:
     cases = []
-    for corner, n, c, h, w in _BATCHNORM_SHAPES:
-        arrays = {"x": _two_values_apart(np.round(rng.normal(size=(n, c, h, w)) * 2 + 1, 2)),
-                  "gamma": np.round(rng.normal(size=c) + 1, 2),
-                  "beta": np.round(rng.normal(size=c), 2),
-                  "delta": np.round(rng.normal(size=(n, c, h, w)), 2)}
+    for corner, *shape in shapes:
+        channels = shape[1]
+        arrays = {"x": _two_values_apart(np.round(rng.normal(size=shape) * 2 + 1, 2)),
+                  "gamma": np.round(rng.normal(size=channels) + 1, 2),
+                  "beta": np.round(rng.normal(size=channels), 2),
+                  "delta": np.round(rng.normal(size=shape), 2)}
         cases.append(Case(corner, {"eps": options.eps}, arrays))
     return cases
 
@@ -1252,6 +1265,16 @@ def _registry() -> dict[str, Op]:
             _batchnorm_cases, _batchnorm_reference, _batchnorm_slips, ("x",),
             {"nchw": "x and delta (N, C, H, W), gamma (C,)",
              "nhwc": "x and delta (N, H, W, C), gamma (C,)"}),
+        _op("batchnorm1d_backward", "gradients of batch norm of vectors in training mode "
+            "(statistics per feature over the batch, biased variance, as PyTorch)",
+            "batchnorm1d_backward(x, gamma, delta, eps) -> (dx, dgamma, dbeta)",
+            ("x", "gamma", "delta", "eps"), ("dx", "dgamma", "dbeta"),
+            {"x": ("N", "D"), "dx": ("N", "D"), "delta": ("N", "D"), "gamma": ("D",),
+             "dgamma": ("D",), "dbeta": ("D",)},
+            {}, lambda rng, o: _batchnorm_cases(rng, o, _BATCHNORM1D_SHAPES),
+            _batchnorm_reference, _batchnorm_slips, ("x",),
+            {"nchw": "x and delta (N, D), gamma (D,)",
+             "nhwc": "x and delta (N, D), gamma (D,)"}),
         # the layer's formula is the layout's (below): x·Wᵀ with PyTorch's w, x·W with (in, out)
         _op("dense_backward", "gradients of a fully connected layer",
             "dense_backward(x, w, delta) -> (dx, dw, db)", ("x", "w", "delta"),

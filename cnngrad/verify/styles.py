@@ -95,6 +95,10 @@ class Style:
     def needs_forward(self, op: Op) -> bool:
         return False
 
+    def forward_name(self, op: Op) -> str | None:
+        """The name the assignment gives the forward function whose cache ``op`` takes."""
+        return None
+
     def accepts(self, op: Op, case: Case) -> bool:
         # the plain pooling signature takes one int window size: square windows
         return case.square or not op.name.startswith(("maxpool", "avgpool"))
@@ -184,13 +188,22 @@ class CS231nStyle(Style):
         "batchnorm2d_backward": "spatial_batchnorm_backward(dout, cache) -> (dx, dgamma, "
                                 "dbeta); cache from --forward spatial_batchnorm_forward(x, "
                                 "gamma, beta, bn_param)",
+        "batchnorm1d_backward": "batchnorm_backward(dout, cache) -> (dx, dgamma, dbeta); "
+                                "cache from --forward batchnorm_forward(x, gamma, beta, "
+                                "bn_param)",
     }
+    #: the ops whose cache is the user's own forward's (--forward), and that forward's name
+    _FORWARDS = {"batchnorm2d_backward": "spatial_batchnorm_forward",
+                 "batchnorm1d_backward": "batchnorm_forward"}
 
     def supports(self, op: Op) -> bool:
         return op.name in self._OPS
 
     def needs_forward(self, op: Op) -> bool:
-        return op.name == "batchnorm2d_backward"
+        return op.name in self._FORWARDS
+
+    def forward_name(self, op: Op) -> str | None:
+        return self._FORWARDS.get(op.name)
 
     def accepts(self, op: Op, case: Case) -> bool:
         # pool_param has no padding; it has pool_height and pool_width: any window
@@ -244,7 +257,7 @@ class CS231nStyle(Style):
             return self._backward(fn, forward, (a["x"], a["w"], a["b"]), a["delta"])
         if name == "softmax_cross_entropy_backward":
             return Call(lambda: fn(a["logits"], a["labels"]), f"{_name(fn)}(x, y)")
-        if name == "batchnorm2d_backward":
+        if name in self._FORWARDS:
             bn_param = {"mode": "train", "eps": p["eps"]}
             return self._backward(fn, forward, (a["x"], a["gamma"], a["beta"], bn_param),
                                   a["delta"])
