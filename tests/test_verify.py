@@ -1366,6 +1366,18 @@ def test_an_activation_op_is_told_where_its_derivative_is_shown(op):
     assert "did you mean" not in line and "cnngrad backward and cnngrad explain" in line
 
 
+@pytest.mark.parametrize("op", ["batchnorm_backward", "batchnorm_backward_alt",
+                                "spatial_batchnorm_backward", "BatchNorm", "batch_norm_forward"])
+def test_cs231ns_batch_norm_names_are_told_both_ops(op):
+    # the nearest name by spelling, batchnorm2d_backward, is for maps only
+    result = runner.invoke(app, ["verify", "x.py", "--op", op])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: --op: unknown value '{op}'; hint: batchnorm1d_backward for vectors (N, D), "
+        "CS231n's batchnorm_backward; batchnorm2d_backward for maps (N, C, H, W), its "
+        "spatial_batchnorm_backward\n")
+
+
 def test_an_op_that_only_begins_like_an_activation_gets_the_usual_hint():
     result = runner.invoke(app, ["verify", "x.py", "--op", "reluctant"])
     assert result.exit_code == 2

@@ -163,6 +163,14 @@ def verify(
                               f"{activation[1]}'s backward is one elementwise derivative, "
                               f"which cnngrad backward and cnngrad explain show for a problem "
                               f"(cnngrad samples lists some); ops: {', '.join(OP_NAMES)}")
+    batch_norm = re.fullmatch(r"(spatial_)?batch_?norm(_backward(_alt)?|_forward)?",
+                              op.strip().lower())
+    if op not in OP_NAMES and batch_norm:
+        # CS231n's names: the nearest spelling, batchnorm2d_backward, is for maps only
+        raise UsageError(f"unknown value '{op}'", where="--op",
+                         hint="batchnorm1d_backward for vectors (N, D), CS231n's "
+                              "batchnorm_backward; batchnorm2d_backward for maps (N, C, H, W), "
+                              "its spatial_batchnorm_backward")
     op = choose(op, OP_NAMES, "--op")
     style = choose(style, STYLE_NAMES, "--style")
     ties = choose(ties, TIE_RULES, "--ties")
