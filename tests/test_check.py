@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shlex
 from decimal import Decimal
 from fractions import Fraction
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from terminal import HAS_PTY, on_a_terminal
 from typer.testing import CliRunner
 
 from cnngrad.teach.check import (
@@ -2029,36 +2029,14 @@ def test_a_textbook_name_that_is_no_dotted_path_says_what_it_reads_as(tmp_path):
         "path, which cnngrad backward names\n")
 
 
-@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals here")
+@pytest.mark.skipif(not HAS_PTY, reason="no pseudo-terminals here")
 @pytest.mark.parametrize("term, bar", [("xterm-256color", True), ("dumb", False)])
 def test_the_progress_bar_of_many_files_only_where_a_terminal_redraws(tmp_path, term, bar):
-    import fcntl
-    import struct
-    import subprocess
-    import sys
-    import termios
-
     answers = []
     for i in range(7):  # more than five files: a bar on a terminal
         answers.append(tmp_path / f"s{i}.json")
         answers[-1].write_bytes(RIGHT_ANSWERS.read_bytes())
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    env = dict(os.environ, TERM=term, PYTHONPATH=str(SAMPLES.parent))
-    process = subprocess.Popen([sys.executable, "-m", "cnngrad", "check", str(WORKED),
-                                *map(str, answers)], stdout=subprocess.DEVNULL, stderr=slave,
-                               env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the terminal closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert process.wait(timeout=60) == 0
+    code, shown = on_a_terminal(["check", WORKED, *answers], term=term, streams=("stderr",))
+    assert code == 0
     # a dumb terminal cannot redraw the bar's line: it would fill standard error with lines
-    assert (b"checking" in b"".join(chunks)) is bar
+    assert (b"checking" in shown) is bar

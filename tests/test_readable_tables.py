@@ -22,6 +22,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
 
+from terminal import HAS_PTY, on_a_terminal
+
 from cnngrad.cli import app
 from cnngrad.cli.output import short_name
 from cnngrad.network import run
@@ -284,36 +286,14 @@ def test_piped_and_written_reports_use_columns_else_120(monkeypatch, tmp_path, w
         assert "\x1b" not in text
 
 
-@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals here")
+@pytest.mark.skipif(not HAS_PTY, reason="no pseudo-terminals here")
 @pytest.mark.parametrize("sample", ["multichannel.json", "batched-cross-entropy.json"])
 @pytest.mark.parametrize("term, width", [("xterm-256color", 80), ("dumb", 60), ("dumb", 160)])
 def test_a_real_terminal_of_its_own_width(sample, term, width):
     # a dumb terminal (Emacs's shell) gets its own width too, not Rich's 80, and no colours
-    import fcntl
-    import struct
-    import termios
-
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
-    env.update(TERM=term, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "cnngrad", "backward",
-                                str(ROOT / "samples" / sample)], cwd=ROOT, env=env,
-                               stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the terminal closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert process.wait(timeout=60) == 0
-    raw = b"".join(chunks).decode("utf-8")
+    code, raw = on_a_terminal(["backward", ROOT / "samples" / sample], term=term, width=width)
+    assert code == 0
+    raw = raw.decode("utf-8")
     assert ("\x1b[" in raw) is (term != "dumb"), "colours on a terminal that shows them"
     text = ANSI.sub("", raw).replace("\r\n", "\n").replace("\r", "")
     assert_readable(text, width)

@@ -1371,6 +1371,16 @@ def test_a_sum_assigned_where_it_should_add_is_named(assigned):
             assert slip.matched == slip.of
 
 
+def student_windows(xp, kh, kw, stride, rows, cols):
+    """A student's im2col: windows[n, c, p, q, i, j] = xp[n, c, i·s + p, j·s + q]."""
+    windows = np.empty(xp.shape[:2] + (kh, kw, rows, cols))
+    for p in range(kh):
+        for q in range(kw):
+            windows[:, :, p, q] = xp[:, :, p:p + stride * (rows - 1) + 1:stride,
+                                     q:q + stride * (cols - 1) + 1:stride]
+    return windows
+
+
 def conv_backward_im2col(x, w, delta, stride, padding, col2im="add"):
     """im2col's transpose: the column deltas wᵀ·δ, then col2im over the windows or over the
     taps, adding (``"add"``) or, the slip, assigning (``"window"``, ``"tap"``)."""
@@ -1378,12 +1388,7 @@ def conv_backward_im2col(x, w, delta, stride, padding, col2im="add"):
     f, _, kh, kw = w.shape
     rows, cols = delta.shape[2:]
     xp = _pad(x, padding)
-    # cols_x[n, c, p, q, i, j] = xp[n, c, i·s + p, j·s + q]
-    cols_x = np.empty((n, c, kh, kw, rows, cols))
-    for p in range(kh):
-        for q in range(kw):
-            cols_x[:, :, p, q] = xp[:, :, p:p + stride * (rows - 1) + 1:stride,
-                                   q:q + stride * (cols - 1) + 1:stride]
+    cols_x = student_windows(xp, kh, kw, stride, rows, cols)
     dw = np.einsum("nfij,ncpqij->fcpq", delta, cols_x)
     dcols = np.einsum("fcpq,nfij->ncpqij", w, delta)
     dxp = np.zeros_like(xp)
@@ -1425,11 +1430,7 @@ def conv_backward_im2col_matrices(x, w, delta, stride, padding, columns="nij",
     f, _, kh, kw = w.shape
     rows, cols = delta.shape[2:]
     xp = _pad(x, padding)
-    windows = np.empty((n, c, kh, kw, rows, cols))
-    for p in range(kh):
-        for q in range(kw):
-            windows[:, :, p, q] = xp[:, :, p:p + stride * (rows - 1) + 1:stride,
-                                     q:q + stride * (cols - 1) + 1:stride]
+    windows = student_windows(xp, kh, kw, stride, rows, cols)
     if columns == "nij":
         cols_mat = windows.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, -1)
         delta_mat = delta.transpose(1, 0, 2, 3).reshape(f, -1)
