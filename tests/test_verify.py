@@ -1366,16 +1366,25 @@ def test_an_activation_op_is_told_where_its_derivative_is_shown(op):
     assert "did you mean" not in line and "cnngrad backward and cnngrad explain" in line
 
 
-@pytest.mark.parametrize("op", ["batchnorm_backward", "batchnorm_backward_alt",
-                                "spatial_batchnorm_backward", "BatchNorm", "batch_norm_forward"])
-def test_cs231ns_batch_norm_names_are_told_both_ops(op):
+@pytest.mark.parametrize("op", ["batchnorm_backward", "batchnorm_backward_alt", "BatchNorm",
+                                "batch_norm_forward", "spatial_batchnorm_backward"])
+def test_cs231ns_batch_norm_names_are_told_their_op(op):
     # the nearest name by spelling, batchnorm2d_backward, is for maps only
     result = runner.invoke(app, ["verify", "x.py", "--op", op])
     assert result.exit_code == 2
-    assert result.output == (
-        f"error: --op: unknown value '{op}'; hint: batchnorm1d_backward for vectors (N, D), "
-        "CS231n's batchnorm_backward; batchnorm2d_backward for maps (N, C, H, W), its "
-        "spatial_batchnorm_backward\n")
+    hint = ("batchnorm2d_backward, for maps (N, C, H, W)" if op.startswith("spatial") else
+            "batchnorm1d_backward for vectors (N, D), CS231n's batchnorm_backward; "
+            "batchnorm2d_backward for maps (N, C, H, W), its spatial_batchnorm_backward")
+    assert result.output == f"error: --op: unknown value '{op}'; hint: {hint}\n"
+
+
+def test_forward_with_the_plain_style_says_which_style_takes_it():
+    result = runner.invoke(app, ["verify", "x.py:f", "--op", "batchnorm1d_backward",
+                                 "--forward", "batchnorm_forward"])
+    assert result.exit_code == 2
+    assert result.output == ("error: --forward: --forward builds the cache of the cs231n and "
+                             "dls styles; hint: add --style cs231n (or --style dls) for a "
+                             "backward that takes (dout, cache)\n")
 
 
 def test_an_op_that_only_begins_like_an_activation_gets_the_usual_hint():

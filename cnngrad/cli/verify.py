@@ -167,10 +167,10 @@ def verify(
                               op.strip().lower())
     if op not in OP_NAMES and batch_norm:
         # CS231n's names: the nearest spelling, batchnorm2d_backward, is for maps only
-        raise UsageError(f"unknown value '{op}'", where="--op",
-                         hint="batchnorm1d_backward for vectors (N, D), CS231n's "
-                              "batchnorm_backward; batchnorm2d_backward for maps (N, C, H, W), "
-                              "its spatial_batchnorm_backward")
+        raise UsageError(f"unknown value '{op}'", where="--op", hint=(
+            "batchnorm2d_backward, for maps (N, C, H, W)" if batch_norm[1] else
+            "batchnorm1d_backward for vectors (N, D), CS231n's batchnorm_backward; "
+            "batchnorm2d_backward for maps (N, C, H, W), its spatial_batchnorm_backward"))
     op = choose(op, OP_NAMES, "--op")
     style = choose(style, STYLE_NAMES, "--style")
     ties = choose(ties, TIE_RULES, "--ties")
@@ -216,7 +216,9 @@ def verify(
                          hint=f"give {other} a keyword of its own: --arg {other}=...")
     if forward is not None and style == "plain":
         raise UsageError("--forward builds the cache of the cs231n and dls styles",
-                         where="--forward")
+                         where="--forward",
+                         hint="add --style cs231n (or --style dls) for a backward that takes "
+                              "(dout, cache)")
     try:
         fn, module = load_function(target)
         forward_fn, forward_module = (None, None) if forward is None else \

@@ -857,6 +857,7 @@ _BATCHNORM_SHAPES = (
     ("one image, 3 channels, 3×3 maps", 1, 3, 3, 3),
     ("batch of 3, 2 channels, 3×2 maps", 3, 2, 3, 2),
     ("batch of 3, 3 channels, 4×4 maps", 3, 3, 4, 4),
+    ("batch of 2, 2 channels, 2×2 maps, values 0.03 apart: where ε goes shows", 2, 2, 2, 2),
 )
 
 
@@ -888,14 +889,23 @@ _BATCHNORM1D_SHAPES = (
     ("batch of 4, 2 features", 4, 2),
     ("batch of 5, 3 features", 5, 3),
     ("batch of 8, 4 features", 8, 4),
+    ("batch of 6, 2 features, values 0.03 apart: where ε goes shows", 6, 2),
 )
+
+#: The spread of a case's x (a standard deviation) where its corner says so: ε = 1e-5 is then
+#: 1 % of the variance, and an ε outside the square root, or none, is seen (with a spread of
+#: 2, its 1e-5 of the answer is within the tolerances).  Centred on 0, so that a float32
+#: implementation's x − μ keeps its digits.
+SMALL_SPREAD = 0.03
 
 
 def _batchnorm_cases(rng, options, shapes=_BATCHNORM_SHAPES) -> list[Case]:
     cases = []
     for corner, *shape in shapes:
         channels = shape[1]
-        arrays = {"x": _two_values_apart(np.round(rng.normal(size=shape) * 2 + 1, 2)),
+        x = (np.round(rng.normal(size=shape) * SMALL_SPREAD, 3) if "ε" in corner
+             else _two_values_apart(np.round(rng.normal(size=shape) * 2 + 1, 2)))
+        arrays = {"x": x,
                   "gamma": np.round(rng.normal(size=channels) + 1, 2),
                   "beta": np.round(rng.normal(size=channels), 2),
                   "delta": np.round(rng.normal(size=shape), 2)}
@@ -905,7 +915,7 @@ def _batchnorm_cases(rng, options, shapes=_BATCHNORM_SHAPES) -> list[Case]:
 
 def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0,
                                through_mean: bool = True, through_var: bool = True,
-                               backward_ddof: int | None = None):
+                               backward_ddof: int | None = None, eps_outside: bool = False):
     """Batch norm's backward pass from its formula, statistics over ``axes``
     (default every axis but 1), with switches for its slips.
 
@@ -922,6 +932,8 @@ def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0
     backward_ddof : int, optional
         The divisor's ddof in the path through the variance (default ``ddof``): 0 with
         ``ddof=1`` is the unbiased variance in the forward pass only (a slip).
+    eps_outside : bool
+        σ = √var + ε for √(var + ε) in the formula (a slip).
 
     Returns
     -------
@@ -934,7 +946,7 @@ def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0
     count = int(np.prod([x.shape[a] for a in axes]))
     mean = x.mean(axis=axes, keepdims=True)
     var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (count - ddof)
-    inv_std = 1 / np.sqrt(var + eps)
+    inv_std = 1 / (np.sqrt(var) + eps) if eps_outside else 1 / np.sqrt(var + eps)
     x_hat = (x - mean) * inv_std
     d_hat = delta * gamma.reshape(shape)
     dx = d_hat
@@ -1002,6 +1014,45 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
                           "x.transpose(0, 2, 3, 1).reshape(-1, C) was needed: each row of "
                           "the vector batch norm mixes channels and positions",
                           {"dx": dx.reshape(x.shape), "dgamma": dgamma, "dbeta": dbeta})
+        if channels > 1:  # the rows' dx reshaped to (N, C, H, W) without moving C back
+            yield Alternative("rows_not_transposed_back", "matches the rows' dx reshaped "
+                              "straight to (N, C, H, W) where .reshape(N, H, W, C).transpose("
+                              "0, 3, 1, 2) was needed", {"dx": truth["dx"].transpose(
+                                  0, 2, 3, 1).reshape(x.shape)})
+        # np.mean for the sum over the M = N·H·W values of a channel (over N alone is the
+        # batch_mean every op is looked at for)
+        count = x.size // x.shape[1]
+        yield Alternative("averaged_not_summed", f"matches np.mean where the sum was needed "
+                          f"(÷ {count}, the N·H·W values of a channel)",
+                          {"dgamma": truth["dgamma"] / count, "dbeta": truth["dbeta"] / count})
+    yield Alternative("gamma_missing", "matches dx without γ (dx̂ = δ·γ: γ left out, dx ÷ γ)",
+                      {"dx": batchnorm_backward_formula(x, np.ones_like(gamma), delta, eps)[0]})
+    dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, 0.0)
+    yield Alternative("eps_forgotten", "matches ε left out (√var where √(var + ε) was needed)",
+                      {"dx": dx, "dgamma": dgamma})
+    yield from _eps_outside_sqrt(x, gamma, delta, eps)
+
+
+def _eps_outside_sqrt(x, gamma, delta, eps) -> Iterator[Alternative]:
+    """σ + ε for √(var + ε), in the forward pass and so in the backward: by the compact
+    formula with that σ, or as the exact gradient of x̂ = (x − μ)/(√var + ε), a staged
+    backward's (its path through the variance has 1/(σ·(σ + ε)²) where the formula has
+    1/(σ + ε)³)."""
+    words = "matches ε outside the square root (√var + ε where √(var + ε) was needed)"
+    dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, eps, eps_outside=True)
+    yield Alternative("eps_outside_sqrt", words, {"dx": dx, "dgamma": dgamma})
+    axes = tuple(a for a in range(x.ndim) if a != 1)
+    shape = [1] * x.ndim
+    shape[1] = -1
+    count = x.size // x.shape[1]
+    centred = x - x.mean(axis=axes, keepdims=True)
+    sigma = np.sqrt((centred ** 2).mean(axis=axes, keepdims=True))
+    if np.any(sigma == 0):
+        return
+    d_hat = delta * gamma.reshape(shape)
+    dx = (d_hat - d_hat.mean(axis=axes, keepdims=True)) / (sigma + eps) - centred * (
+        d_hat * centred).sum(axis=axes, keepdims=True) / (count * sigma * (sigma + eps) ** 2)
+    yield Alternative("eps_outside_sqrt", words, {"dx": dx, "dgamma": dgamma})
 
 
 # --------------------------------------------------------------------------- conv1d

@@ -221,7 +221,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     summary = f"FAIL  {len(failed)} of {total} cases fail, {passed} pass"
     summary += f", {not_run} not run." if not_run else "."
     lines.append(summary)
-    first = failed[0]
+    first = _case_to_show(failed, report.atol)
     lines.append("")
     def shape(name, array):
         return np.shape(report.style.tensor(report.op, name, array, first.case, report.layout))
@@ -229,11 +229,18 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     def label(name):
         return report.style.shown(report.op, name)
 
+    faint = [r.case.index for r in failed[:failed.index(first)]]
+    passed_over = (f"; case{'s' if len(faint) > 1 else ''} {_listed(map(str, faint))} "
+                   f"fail{'s' if len(faint) == 1 else ''} too, but with "
+                   f"answers all within {_g(FAINT_ATOLS * report.atol)} of 0, where a grid "
+                   "shows little" if faint else "")
     lines += _wrap(f"Smallest failing case: {first.case.index}, {first.case.corner} "
-                   f"({first.case.describe(report.op, shape, label)}).", "  ", "", width)
+                   f"({first.case.describe(report.op, shape, label)}){passed_over}.", "  ", "",
+                   width)
     grid_shown = False
     if first.traceback:
-        lines.append(f"  {_raiser(report, first.traceback)} (your code's traceback):")
+        lines += _wrap(f"{_raiser(report, first.traceback)} (your code's traceback):", "  ",
+                       "  ", width)
         lines += ["    " + line for line in first.traceback.splitlines()]
     elif first.failures:
         for failure in first.failures:
@@ -255,12 +262,8 @@ def render_text(report: Report, width: int = WIDTH) -> str:
         lines += ["    " + line for line in raised.traceback.splitlines()]
     lines.append("")
     if report.slips:
-        for slip in report.slips:
-            # a slip of the whole return (its order) names no one output
-            subject = f"{label(slip.output)} " if slip.output else ""
-            lines += _wrap(f"{subject}{slip.description} — in {slip.matched} of "
-                           f"{slip.of} failing cases [{slip.name}]", "        ",
-                           "Slip:   ", width)
+        for text in _slip_texts(report.slips, label):
+            lines += _wrap(text, "        ", "Slip:   ", width)
         # an output wrong somewhere that no slip explains is said too, not left out
         named = {slip.output for slip in report.slips}
         if all(named):  # a slip of the whole return (no output) explains every output
@@ -307,6 +310,51 @@ def _layout_suspect(report: Report) -> str:
     if len(on_shapes) != len(raised) or 2 * len(on_shapes) <= len(ran):
         return ""
     return "every case" if len(on_shapes) == len(ran) else f"{len(on_shapes)} of {len(ran)} cases"
+
+
+#: A failing case whose wrong outputs' right answers are all within this many ``atol`` of 0
+#: is passed over for the one shown (batch norm's two values a channel: dx is about ε/σ²·δ,
+#: and got − expected is as small).
+FAINT_ATOLS = 100
+
+
+def _case_to_show(failed: list, atol: float):
+    """The smallest failing case whose answers are not all faint (:data:`FAINT_ATOLS`), else
+    the smallest."""
+    def faint(result) -> bool:
+        checks = result.failures
+        return bool(checks) and not result.traceback and all(
+            check.status == "mismatch" and check.expected is not None
+            and np.max(np.abs(check.expected), initial=0) <= FAINT_ATOLS * atol
+            for check in checks)
+    return next((result for result in failed if not faint(result)), failed[0])
+
+
+def _slip_texts(slips, label) -> list[str]:
+    """A line for each slip, one for the outputs one slip explains alike (``dx, dgamma and
+    dbeta match ...``): the same words said once."""
+    groups: dict[tuple[str, str], list] = {}
+    for slip in slips:
+        groups.setdefault((slip.name, slip.description), []).append(slip)
+    texts = []
+    for (name, description), same in groups.items():
+        # a slip of the whole return (its order) names no one output
+        subjects = [label(slip.output) for slip in same if slip.output]
+        counts = {(slip.matched, slip.of) for slip in same}
+        if len(same) > 1 and description.startswith("matches ") and len(subjects) == len(same):
+            subject = f"{_listed(subjects)} "
+            description = "match " + description[len("matches "):]
+            where = (f"in {same[0].matched} of {same[0].of} failing cases" if len(counts) == 1
+                     else "in " + ", ".join(f"{slip.matched} of {slip.of} ({subject_})"
+                                            for slip, subject_ in zip(same, subjects))
+                     + " failing cases")
+            texts.append(f"{subject}{description} — {where} [{name}]")
+            continue
+        for slip in same:
+            subject = f"{label(slip.output)} " if slip.output else ""
+            texts.append(f"{subject}{slip.description} — in {slip.matched} of {slip.of} "
+                         f"failing cases [{slip.name}]")
+    return texts
 
 
 def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
