@@ -953,8 +953,9 @@ def test_slip_one_based_indexing_shift(tmp_path):
     shifted[1:, 1:] = true[:-1, :-1]
     answers = write_answers(tmp_path, {DELTA_IN: shifted})
     assert "one_based_shift_down_right" in diagnosed(check_file(trace, str(answers)), DELTA_IN)
-    assert "matches one-based indexing shift (every value one row down and one column right)" \
-        in invoke("check", WORKED, answers).output
+    assert "matches one-based indexing shift (every value one row down and one column right; " \
+        "element paths written from 1 are read so with --one-based)" \
+        in " ".join(invoke("check", WORKED, answers).output.split())
 
 
 BATCHED = {"input": [[[[1, 2, 0], [0, 1, 3], [2, 1, 1]]], [[[0, 1, 1], [2, 0, 1], [1, 3, 0]]],
@@ -2040,3 +2041,58 @@ def test_the_progress_bar_of_many_files_only_where_a_terminal_redraws(tmp_path, 
     assert code == 0
     # a dumb terminal cannot redraw the bar's line: it would fill standard error with lines
     assert (b"checking" in shown) is bar
+
+
+def test_a_spreadsheet_workbook_is_said_to_be_one(tmp_path):
+    import zipfile
+
+    workbook = tmp_path / "answers.xlsx"
+    with zipfile.ZipFile(workbook, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    result = invoke("check", WORKED, workbook)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {workbook}: a spreadsheet workbook is not an "
+                                    "answers file; hint: save the sheet as CSV")
+
+
+def test_a_pattern_that_matched_nothing_is_said_to_be_one(tmp_path, monkeypatch):
+    # bash passes a pattern that matches no file as it is: a row of the student '*'
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ana.json").write_bytes(RIGHT_ANSWERS.read_bytes())
+    result = invoke("check", WORKED, "ana.json", "subs/*.json")
+    assert result.exit_code == 2
+    assert "error: subs/*.json: no such file; hint: no file matches this pattern: check its " \
+           "folder and its spelling" in result.stderr
+
+
+@pytest.mark.parametrize("sample, path, shape, hint", [
+    ("multichannel.json", "conv.delta_in", (3, 8, 8),
+     "; hint: 3×8×8 is 3×6×6 grown by 1 on each side: the padded input's delta? Crop the "
+     "padding off (1 from each end of the rows and columns); the padding's cells are not the "
+     "input's\n"),
+    ("stackexchange.json", "conv2d_1.delta_in", (7, 7), "\n"),  # a layer with no padding
+])
+def test_an_input_delta_the_size_of_the_padded_input_is_told_to_crop(tmp_path, sample, path,
+                                                                     shape, hint):
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({path: np.zeros(shape).tolist()}))
+    result = invoke("check", SAMPLES / sample, answers)
+    assert result.exit_code == 2
+    assert result.output.endswith(f"got shape {'×'.join(map(str, shape))}{hint}")
+
+
+@pytest.mark.parametrize("dtype, float32", [(np.float32, True), (np.float64, False)])
+def test_answers_dumped_from_float32_are_said_to_be(tmp_path, dtype, float32):
+    # 0.04460600018501282 for 0.044606: right at 4 decimals, wrong in its float32 digits
+    kernel = np.array([[0.044606, 0.094061], [0.011262, 0.068288]], dtype=dtype)
+    if dtype is np.float64:
+        kernel = kernel + 3e-9  # off in the digits past the 4th, but no float32's
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({KERNEL_GRAD: [[float(v) for v in row] for row in kernel]}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "right to the 4 decimals required, wrong in the digits written past them" in text
+    assert ("they are float32 values written with all their digits: round them to the "
+            "decimals meant, or grade with --atol" in text) is float32

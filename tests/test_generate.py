@@ -1369,3 +1369,21 @@ def test_sizes_no_draw_can_meet_are_exit_2_one_line(args, says):
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(f"error: {says}")
+
+
+@pytest.mark.parametrize("name, near", [
+    ("S01.json", "id 's01'"), ("s-01.json", "id 's01'"), ("s01 (1).json", "id 's01'"),
+    ("nobody.json", None),
+])
+def test_a_file_of_no_student_is_told_the_closest_student(tmp_path, name, near):
+    # never graded on a loose match: it may be another student's (Zoë Ng and Zoe Ng)
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    good = submit(subs, "s00.json", out / "s00" / "key.json")
+    stray = submit(subs, name, out / "s01" / "key.json")
+    result = invoke("check", "--manifest", out / "manifest.json", good, stray)
+    assert result.exit_code == 2
+    line = next(line for line in result.stderr.splitlines() if name in line)
+    assert line.endswith("hint: name the file or its folder after the student's id"
+                         + (f"; the closest is {near}" if near else ""))

@@ -18,6 +18,7 @@ from cnngrad.cli.common import (
     compute,
     format_option,
     guarded,
+    near_file_hint,
     note_later,
     one_line,
     output_format,
@@ -317,6 +318,8 @@ def check(
     results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)
     for result in results:
         _hint_bundled_answers(result.error)
+        if result.error is not None and result.error.hint is None:
+            result.error.hint = near_file_hint(result.error)  # a slip, or a bare pattern
     single = len(results) == 1
     if single and results[0].error is not None and fmt != "gradescope":
         raise results[0].error

@@ -569,6 +569,9 @@ def near_file_hint(error: CnnGradError) -> Optional[str]:
     if not name or name == "-" or "\0" in name:
         return None
     base = os.path.basename(name)
+    if any(mark in name for mark in "*?["):
+        # the shell passes a pattern that matches nothing as it is (bash without nullglob)
+        return "no file matches this pattern: check its folder and its spelling"
     try:
         with os.scandir(os.path.dirname(name) or ".") as entries:
             # a slip is looked for among a folder's first few thousand names, not its all

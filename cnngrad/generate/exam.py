@@ -312,6 +312,35 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
     return found[0][1] if found else None
 
 
+def _near_student(submission: str, manifest: Manifest) -> str | None:
+    """The student a file of no student was most likely meant for, as ``id 'Ana Lima'
+    (folder Ana_Lima)``: the file's or its folder's name matched loosely (case, accents,
+    spaces, hyphens, underscores, apostrophes and a copy's `` (1)`` aside), else by
+    spelling; None when none is close.  Only said, never graded on: a loose match can be
+    another student (Zoë Ng and Zoe Ng)."""
+    import difflib
+    import re
+    import unicodedata
+
+    def loose(name: str) -> str:
+        name = re.sub(r"\s*\(\d+\)$", "", _name_key(name))
+        bare = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+        return re.sub(r"[\s_\-'’.]+", "", bare).casefold()
+
+    path = Path(submission)
+    names = {}
+    for student, entry in manifest.students.items():
+        folder = entry.get("folder", student)
+        shown = f"id '{student}'" + (f" (folder {folder})" if folder != student else "")
+        names.setdefault(loose(student), shown)
+        names.setdefault(loose(folder), shown)
+    for name in (path.stem, path.parent.name):
+        if loose(name) in names:
+            return names[loose(name)]
+    match = difflib.get_close_matches(loose(path.stem), list(names), n=1, cutoff=0.8)
+    return names[match[0]] if match else None
+
+
 def _name_key(name: str) -> str:
     """A file's or an id's name as matched: composed Unicode (a file saved on macOS, or
     unzipped from there, writes ``José`` as ``e`` and a combining accent, the roster as one
@@ -340,9 +369,11 @@ def group_submissions(manifest: Manifest, submissions: list[str]
             strays.append((submission, unclear))
             continue
         if student is None:
+            near = _near_student(submission, manifest)
             strays.append((submission, UsageError(
                 "not a student of the manifest (named neither by the file nor by its folder)",
-                file=submission, hint="name the file or its folder after the student's id")))
+                file=submission, hint="name the file or its folder after the student's id"
+                + (f"; the closest is {near}" if near else ""))))
             continue
         grouped.setdefault(student, []).append(submission)
     order = list(manifest.students)

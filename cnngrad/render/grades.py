@@ -133,7 +133,10 @@ def unexplained_notes(check: TensorCheck, tolerance: Tolerance,
     if past:
         notes.append(f"right to the {decimals} decimal{'s' if decimals > 1 else ''} required"
                      f"{_which_cells(check, check.past_required, all_wrong, base)}, wrong in the "
-                     f"digits written past them")
+                     f"digits written past them"
+                     + ("; they are float32 values written with all their digits: round them "
+                        "to the decimals meant, or grade with --atol" if check.float32_digits
+                        else ""))
     if len(flipped) + past + whole < wrong:
         notes.append("no common slip matches" + (" the others" if flipped or past or whole
                                                  or check.rounded.any() else ""))

@@ -383,13 +383,19 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
                   trace: Trace | None) -> AnswerSheet:
     source = pathlib.Path(path)
     if raw.startswith(ZIP_STARTS) or (path != "-" and source.suffix.lower() == ".npz"):
-        # backward -o result.npz is the likely one: say what an answers file is, not that
-        # the bytes are not UTF-8
-        raise ProblemError("an .npz file is not an answers file", file=file,
-                           hint="an answers file is JSON mapping dotted paths to values, a "
-                                "CSV of '# path' blocks (backward --format csv writes a "
-                                "template) or one .csv/.npy file named after the path it "
-                                "answers (conv2d_1.grads.kernel.npy)")
+        # backward -o result.npz is the likely one, or a spreadsheet's workbook (a zip too):
+        # say what an answers file is, not that the bytes are not UTF-8
+        workbook = source.suffix.lower() in (".xlsx", ".xlsm", ".ods") or b"[Content_Types].xml" \
+            in raw[:2048] or b"mimetypeapplication/vnd.oasis" in raw[:2048]
+        raise ProblemError(
+            "a spreadsheet workbook is not an answers file" if workbook else
+            "an .npz file is not an answers file", file=file,
+            hint=("save the sheet as CSV (File › Save As › CSV), one file per path named "
+                  "after it (conv2d_1.grads.kernel.csv), or a CSV of '# path' blocks "
+                  "(backward --format csv writes a template)") if workbook else
+                 ("an answers file is JSON mapping dotted paths to values, a CSV of '# path' "
+                  "blocks (backward --format csv writes a template) or one .csv/.npy file "
+                  "named after the path it answers (conv2d_1.grads.kernel.npy)"))
     kind = SINGLE_TENSOR_SUFFIXES.get(source.suffix.lower()) if path != "-" else None
     if kind == "csv" and _first_line(raw).startswith("#"):
         return AnswerSheet(file=file, entries=_csv_blocks(raw, file, one_based, trace),
@@ -810,6 +816,9 @@ class TensorCheck:
     #: whole number but short of the decimals required (1 for 0.996 at 2), named when no
     #: slip explains the tensor (never a rounding: a whole 0 is a claim of an exact zero)
     whole_short: np.ndarray | None = None
+    #: the past_required cells are all the float32 roundings of their true values, written
+    #: with a float64's digits (-2.059999942779541 for -2.06): code in float32 dumped them
+    float32_digits: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rounded", "carried", "fraction", "sign_flipped", "past_required",
@@ -1320,10 +1329,23 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
                 lambda written: dataclasses.replace(written, decimals=np.full(
                     written.decimals.shape, tolerance.min_decimals, dtype=np.int64)),
                 tolerance) & ~check.sign_flipped
+            check.float32_digits = _float32_digits(check)
             # a whole number right to the nearest whole number, decimals being required
             check.whole_short = _right_at(
                 check, check.decimals == 0, lambda written: written,
                 dataclasses.replace(tolerance, min_decimals=0)) & ~check.sign_flipped
+
+
+def _float32_digits(check: TensorCheck) -> bool:
+    """Whether every cell off only past the decimals required is its true value rounded to
+    float32 and written with a float64's digits: not a hand computation's slip."""
+    past = check.past_required
+    if not past.any() or check.given is None:
+        return False
+    given = np.array([float(value) for value in check.given[past]])
+    true = np.array([float(value) for value in np.asarray(check.truth)[past]])
+    return bool(np.all(given.astype(np.float32) == true.astype(np.float32))
+                and np.all(check.decimals[past] >= 8))
 
 
 def _right_at(check: TensorCheck, among: np.ndarray, as_judged, tolerance: Tolerance
@@ -1508,7 +1530,9 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
             matches.append(slip.describe(context.trace))
     if matches:
         return "it " + "; it ".join(matches)
-    hint = _channels_first_hint(context.trace, entry.path, written.shape)
+    hint = _channels_first_hint(context.trace, entry.path, written.shape) or \
+        _padded_hint(context.trace, entry.path, written.shape,
+                     np.shape(context.truth(entry.path)))
     if hint:
         return hint
     layer = entry.path.partition(".")[0] + "."
@@ -1518,6 +1542,28 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
     if not same or not written.shape:
         return None
     return f"{shape_text(written.shape)} is the shape of {' and '.join(same)}"
+
+
+def _padded_hint(trace: Trace, path: str, shape: tuple[int, ...],
+                 expected: tuple[int, ...]) -> str | None:
+    """An input delta as big as the padded input (7×7 for 5×5, padding 1): its rows and
+    columns grown by the same even number, the other axes as expected, of a layer that pads
+    (any layer whose spec has a ``padding`` of its own)."""
+    name = path.partition(".")[0]
+    spec = next((layer.spec for layer in trace.layers if layer.name == name), None)
+    padding = getattr(spec, "padding", None)
+    if ".delta_in" not in path or len(shape) != len(expected) or not isinstance(
+            padding, tuple) or not any(padding):
+        return None
+    grown = {got - want for got, want in zip(shape, expected) if got != want}
+    axes = sum(got != want for got, want in zip(shape, expected))
+    if len(grown) != 1 or axes > 2 or min(grown) <= 0 or min(grown) % 2:
+        return None
+    side = min(grown) // 2
+    return (f"{shape_text(shape)} is {shape_text(expected)} grown by {side} on each side: the "
+            f"padded input's delta? Crop the padding off ({side} from each end of the "
+            f"{'rows and columns' if axes == 2 else 'axis'}); the padding's cells are not the "
+            f"input's")
 
 
 def _channels_first_hint(trace: Trace, path: str, shape: tuple[int, ...]) -> str | None:

@@ -307,7 +307,9 @@ def _registry() -> dict[str, Slip]:
         Slip("rot180", "matches the true answer rotated by 180°",
              _transform(_matrix_only(lambda t: t[..., ::-1, ::-1]))),
     ]
-    entries += [Slip(f"one_based_shift_{key}", f"matches one-based indexing shift ({words})",
+    # from code that counts from 1, or from element paths written from 1 (--one-based reads them)
+    entries += [Slip(f"one_based_shift_{key}", f"matches one-based indexing shift ({words}; "
+                     f"element paths written from 1 are read so with --one-based)",
                      _transform(_shifted(rows, cols)))
                 for key, (rows, cols, words) in SHIFTS.items()]
     entries += [
