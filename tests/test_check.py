@@ -2096,3 +2096,26 @@ def test_answers_dumped_from_float32_are_said_to_be(tmp_path, dtype, float32):
     assert "right to the 4 decimals required, wrong in the digits written past them" in text
     assert ("they are float32 values written with all their digits: round them to the "
             "decimals meant, or grade with --atol" in text) is float32
+
+
+def test_a_folder_of_one_file_per_path_is_one_students_answers(tmp_path):
+    # subs/ana/conv2d_1.grads.kernel.csv and subs/ana/conv2d_1.delta_in.csv were two rows
+    # of partial answers, each missing the other's tensor
+    trace = worked_trace()
+    for student, kernel in (("ana", [[0.0446, 0.0941], [0.0113, 0.0683]]),
+                            ("ben", [[0.0447, 0.0941], [0.0113, 0.0683]])):
+        folder = tmp_path / "subs" / student
+        folder.mkdir(parents=True)
+        np.savetxt(folder / f"{KERNEL_GRAD}.csv", kernel, delimiter=",", fmt="%.4f")
+        np.savetxt(folder / f"{DELTA_IN}.csv", np.round(trace.tensor(DELTA_IN), 4),
+                   delimiter=",", fmt="%.4f")
+    files = sorted(map(str, (tmp_path / "subs").glob("*/*.csv")))
+    result = invoke("check", WORKED, *files, "-f", "csv")
+    assert result.exit_code == 1, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"], row["right"], row["total"]) for row in rows] == [
+        ("ana", "right", "29", "29"), ("ben", "wrong", "28", "29")]
+    assert rows[0]["file"] == f"{tmp_path / 'subs' / 'ana'}/ (2 files)"
+    # one file of one path is its own answers file, as before
+    single = invoke("check", WORKED, files[0], "-f", "csv")
+    assert [row["student"] for row in csv.DictReader(io.StringIO(single.stdout))] == [DELTA_IN]

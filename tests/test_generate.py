@@ -1387,3 +1387,22 @@ def test_a_file_of_no_student_is_told_the_closest_student(tmp_path, name, near):
     line = next(line for line in result.stderr.splitlines() if name in line)
     assert line.endswith("hint: name the file or its folder after the student's id"
                          + (f"; the closest is {near}" if near else ""))
+
+
+def test_a_students_folder_of_one_file_per_path_is_one_row(tmp_path):
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    key = json.loads((out / "s01" / "key.json").read_text(encoding="utf-8"))
+    (subs / "s01").mkdir(parents=True)
+    for path, value in key.items():
+        np.savetxt(subs / "s01" / f"{path}.csv", np.atleast_2d(value), delimiter=",",
+                   fmt="%.10g")
+    files = sorted(map(str, (subs / "s01").glob("*.csv")))
+    assert len(files) >= 2
+    result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
+    assert result.exit_code == 0, result.output
+    [row] = csv.DictReader(io.StringIO(result.stdout))
+    assert (row["student"], row["status"], row["file"]) == (
+        "s01", "right", f"{subs / 's01'}/ ({len(files)} files)")
+    assert "answers files" not in result.stderr  # no note of several files: one set of answers

@@ -153,20 +153,24 @@ def _hint_manifest(error: ProblemError, problem: str) -> None:
 
 def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
                one_based: bool):
-    """Check every file; a progress bar on a terminal when there are more than a few."""
-    from cnngrad.teach.check import check_file
+    """Check every file (the files of one path each in a folder together, as one student's
+    answers); a progress bar on a terminal when there are more than a few."""
+    from cnngrad.teach.check import check_files, per_path_groups
     from cnngrad.teach.diagnose import SlipContext
     from cnngrad.teach.grading import student_names
 
     context = SlipContext(trace)  # each slipped trace built once for all the files
-    students = student_names(answers)
+    groups = per_path_groups(answers, trace)
+    # a folder's files are its student's: named as a file of that folder's name would be
+    students = student_names([group[0] if len(group) == 1 else
+                              str(Path(group[0]).parent.resolve()) for group in groups])
 
-    def one(path: str, student: str):
-        return check_file(trace, path, tolerance, context=context, diagnose=diagnose,
-                          grading=grading, one_based=one_based, student=student)
+    def one(group: list[str], student: str):
+        return check_files(trace, group, tolerance, context=context, diagnose=diagnose,
+                           grading=grading, one_based=one_based, student=student)
 
-    if len(answers) <= PROGRESS_AFTER or not redraws(sys.stderr):
-        return [one(path, student) for path, student in zip(answers, students)]
+    if len(groups) <= PROGRESS_AFTER or not redraws(sys.stderr):
+        return [one(group, student) for group, student in zip(groups, students)]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -174,10 +178,10 @@ def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.description}"), console=Console(stderr=True),
                   transient=True) as progress:
-        task = progress.add_task("", total=len(answers))
-        for path, student in zip(answers, students):
-            progress.update(task, description=Path(path).name)
-            results.append(one(path, student))
+        task = progress.add_task("", total=len(groups))
+        for group, student in zip(groups, students):
+            progress.update(task, description=Path(group[0]).name)
+            results.append(one(group, student))
             progress.advance(task)
     return results
 

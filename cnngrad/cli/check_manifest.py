@@ -31,7 +31,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     """Grade ``submissions`` by the manifest and write the gradebook (exit code as ``check``:
     0 all right, 1 a wrong or missing answer, 2 a file that could not be checked)."""
     from cnngrad.generate.exam import group_submissions, read_manifest
-    from cnngrad.teach.check import FileCheck, check_file, exit_code, required_weights
+    from cnngrad.teach.check import (FileCheck, check_files, exit_code, folder_of,
+                                     per_path_groups, required_weights)
     from cnngrad.teach.diagnose import SlipContext
     from cnngrad.teach.grading import grading_of, student_names
 
@@ -45,6 +46,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     manifest = read_manifest(manifest_file)
     grouped, strays = group_submissions(manifest, submissions)
     results = []
+    merged: dict[str, list[str]] = {}  # each student's answers as graded (a folder's as one)
     protected = [(Path(manifest_file), "the manifest")] + [
         (Path(path), "a student's submission") for path in submissions]
     # every student's problem and key, graded here or not: -o never replaces one
@@ -77,12 +79,15 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         protected += list(spec.input_files)
         first = first or (spec.file, grading, tolerance)
         context = SlipContext(trace)
-        results += [FileCheck(file=path, error=_problem_given(path, manifest, student),
+        # a folder of files of one path each is one set of answers (per_path_groups)
+        results += [FileCheck(file=group[0], error=_problem_given(group[0], manifest, student),
                               student=student)
-                    if same_file(path, manifest.problem_path(student)) else
-                    check_file(trace, path, tolerance, context=context, diagnose=diagnose,
-                               grading=grading, one_based=one_based, student=student)
-                    for path in files]
+                    if same_file(group[0], manifest.problem_path(student)) else
+                    check_files(trace, group, tolerance, context=context, diagnose=diagnose,
+                                grading=grading, one_based=one_based, student=student)
+                    for group in per_path_groups(files, trace)]
+        merged[student] = [group[0] if len(group) == 1 else folder_of(group)
+                           for group in per_path_groups(files, trace)]
     # a stray is named as a plain gradebook names it: by its folder when files share a name
     names = dict(zip(submissions, student_names(submissions)))
     for path, error in strays:
@@ -112,7 +117,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
                       details=details, one_based=one_based, to_file=output is not None)
     write_output(text, output, protected)
     # a student's own problem given among the submissions is an error row, not answers
-    answered = {student: [path for path in files
+    answered = {student: [path for path in merged.get(student, files)
                           if not same_file(path, manifest.problem_path(student))]
                 for student, files in grouped.items()}
     for line in _same_student_notes(answered):

@@ -1587,6 +1587,66 @@ def _channels_first_hint(trace: Trace, path: str, shape: tuple[int, ...]) -> str
             f"{shape_text(expected)}, its channels on the last axis")
 
 
+def per_path_file(path: str, trace: Trace) -> bool:
+    """Whether a file answers one path by its name (``conv2d_1.grads.kernel.csv`` or
+    ``.npy``): one student's answers may come as several, one per path."""
+    if path == "-":
+        return False
+    source = pathlib.PurePath(path)
+    return source.suffix.lower() in SINGLE_TENSOR_SUFFIXES and source.stem in known_paths(trace)
+
+
+def per_path_groups(paths: list[str], trace: Trace) -> list[list[str]]:
+    """The answers files as graded, in the order given: the files of one path each
+    (:func:`per_path_file`) that share a folder as one student's answers (two or more),
+    every other file on its own."""
+    folders: dict[str, list[str]] = {}
+    for path in paths:
+        if per_path_file(path, trace):
+            folders.setdefault(str(pathlib.PurePath(path).parent), []).append(path)
+    groups, placed = [], set()
+    for path in paths:
+        folder = folders.get(str(pathlib.PurePath(path).parent), [])
+        if path in folder and len(folder) > 1:
+            if folder[0] == path:
+                groups.append(folder)
+            placed.add(path)
+        elif path not in placed:
+            groups.append([path])
+    return groups
+
+
+def folder_of(paths: list[str]) -> str:
+    """How a row names the answers of several files of one folder: ``subs/ana/ (3 files)``."""
+    return f"{pathlib.PurePath(paths[0]).parent}/ ({len(paths)} files)"
+
+
+def check_files(trace: Trace, paths: list[str], tolerance: Tolerance = Tolerance(), *,
+                context: SlipContext | None = None, diagnose: bool = True,
+                grading: Grading | None = None, one_based: bool = False,
+                student: str | None = None) -> FileCheck:
+    """Read and check one student's answers given as one file per path
+    (``subs/ana/conv2d_1.grads.kernel.csv``, ``subs/ana/conv2d_1.delta_in.csv``): as one
+    answers file, its row named after their folder (``student`` when given); one bad file
+    makes the row an error, as a bad key does an answers file's."""
+    if len(paths) == 1:
+        return check_file(trace, paths[0], tolerance, context=context, diagnose=diagnose,
+                          grading=grading, one_based=one_based, student=student)
+    folder = pathlib.Path(paths[0]).parent
+    student = student or folder.name or pathlib.Path.cwd().name
+    try:
+        sheets = [read_answers(path, one_based=one_based, trace=trace) for path in paths]
+        sheet = AnswerSheet(file=folder_of(paths),
+                            entries=[entry for read in sheets for entry in read.entries],
+                            input_files=[file for read in sheets for file in read.input_files])
+        result = check_sheet(trace, sheet, tolerance, context=context, diagnose=diagnose,
+                             grading=grading)
+    except CnnGradError as error:
+        result = FileCheck(file=folder_of(paths), error=error)
+    result.student = student
+    return result
+
+
 def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
                context: SlipContext | None = None, diagnose: bool = True,
                stdin_bytes: bytes | None = None, grading: Grading | None = None,
