@@ -827,6 +827,11 @@ def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_pa
             for row in csv.DictReader(io.StringIO(result.stdout))]
     assert rows == [("s00", str(first), "right"), ("s00", str(again), "wrong"),
                     ("s01", str(other), "right")]
+    # the grade sheet tells the two rows apart by their files' names
+    sheet = invoke("check", "--manifest", out / "manifest.json", first, other, again)
+    names = [line.split("  ")[0] for line in sheet.stdout.splitlines()
+             if line.startswith(("s00", "s01"))]
+    assert names == ["s00 (answers.json)", "s00 (s00.json)", "s01"]
     # the note is said even when another file could not be checked (exit 2)
     stray = submit(subs, "nobody.json", out / "s00" / "key.json")
     mixed = invoke("check", "--manifest", out / "manifest.json", first, again, stray)

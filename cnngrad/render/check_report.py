@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from itertools import product
+from pathlib import PurePath
 from typing import NamedTuple
 
 import numpy as np
@@ -490,8 +491,11 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
               "short of full marks, and why" if by_points else
               "wrong tensors, and what they match")
     rows = []
-    for result in results:
-        name = Text(result.student or result.file)
+    names = [result.student or result.file for result in results]
+    for result, shown in zip(results, names):
+        # a student with two rows (two files handed in): each row names its file too
+        name = Text(f"{shown} ({PurePath(result.file).name})" if names.count(shown) > 1
+                    and result.file != shown else shown)
         if result.error is not None:
             rows.append((name, Text("—"), Text("—"), Text("error", style="bold magenta"),
                          Text(_error_text(result), style="magenta")))
