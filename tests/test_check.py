@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shlex
 from decimal import Decimal
 from fractions import Fraction
@@ -954,7 +955,7 @@ def test_slip_one_based_indexing_shift(tmp_path):
     answers = write_answers(tmp_path, {DELTA_IN: shifted})
     assert "one_based_shift_down_right" in diagnosed(check_file(trace, str(answers)), DELTA_IN)
     assert "matches one-based indexing shift (every value one row down and one column right; " \
-        "element paths written from 1 are read so with --one-based)" \
+        "if the file's element paths count from 1, give --one-based)" \
         in " ".join(invoke("check", WORKED, answers).output.split())
 
 
@@ -2068,10 +2069,11 @@ def test_a_pattern_that_matched_nothing_is_said_to_be_one(tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("sample, path, shape, hint", [
     ("multichannel.json", "conv.delta_in", (3, 8, 8),
-     "; hint: 3×8×8 is 3×6×6 grown by 1 on each side: the padded input's delta? Crop the "
-     "padding off (1 from each end of the rows and columns); the padding's cells are not the "
-     "input's\n"),
+     "; hint: 3×8×8 is the padded input's size (3×6×6 with padding 1): crop the padding off; "
+     "the padding's cells are not the input's\n"),
     ("stackexchange.json", "conv2d_1.delta_in", (7, 7), "\n"),  # a layer with no padding
+    ("multichannel.json", "conv.delta_in", (5, 6, 6), "\n"),  # channels, not the padding
+    ("multichannel.json", "conv.delta_in", (3, 10, 10), "\n"),  # more than the padding
 ])
 def test_an_input_delta_the_size_of_the_padded_input_is_told_to_crop(tmp_path, sample, path,
                                                                      shape, hint):
@@ -2116,6 +2118,34 @@ def test_a_folder_of_one_file_per_path_is_one_students_answers(tmp_path):
     assert [(row["student"], row["status"], row["right"], row["total"]) for row in rows] == [
         ("ana", "right", "29", "29"), ("ben", "wrong", "28", "29")]
     assert rows[0]["file"] == f"{tmp_path / 'subs' / 'ana'}/ (2 files)"
-    # one file of one path is its own answers file, as before
+    # one file of one path is its own answers file, its row named after its folder too (a
+    # row is never named after a path)
     single = invoke("check", WORKED, files[0], "-f", "csv")
-    assert [row["student"] for row in csv.DictReader(io.StringIO(single.stdout))] == [DELTA_IN]
+    assert [row["student"] for row in csv.DictReader(io.StringIO(single.stdout))] == ["ana"]
+    # a folder with a dot in its name keeps it whole; the same folder written two ways is one
+    dotted = tmp_path / "subs" / "ana.lima"
+    (tmp_path / "subs" / "ana").rename(dotted)
+    relative = os.path.relpath(dotted / f"{DELTA_IN}.csv")
+    both = invoke("check", WORKED, relative, dotted / f"{KERNEL_GRAD}.csv", "-f", "csv")
+    assert [(row["student"], row["right"]) for row in
+            csv.DictReader(io.StringIO(both.stdout))] == [("ana.lima", "29")]
+    # Gradescope's results.json: a folder of one file per path is one submission
+    results = tmp_path / "results.json"
+    graded = invoke("check", WORKED, *sorted(dotted.glob("*.csv")), "-f", "gradescope",
+                    "-o", results)
+    assert graded.exit_code == 0, graded.output
+    assert json.loads(results.read_text())["score"] == json.loads(
+        results.read_text())["max_score"]
+
+
+def test_one_path_answered_by_two_files_of_a_folder_is_said_to_be(tmp_path):
+    folder = tmp_path / "ana"
+    folder.mkdir()
+    kernel = np.array([[0.0446, 0.0941], [0.0113, 0.0683]])
+    np.savetxt(folder / f"{KERNEL_GRAD}.csv", kernel, delimiter=",", fmt="%.4f")
+    np.save(folder / f"{KERNEL_GRAD}.npy", kernel)
+    result = invoke("check", WORKED, folder / f"{KERNEL_GRAD}.csv", folder / f"{KERNEL_GRAD}.npy")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {folder}/ (2 files): {KERNEL_GRAD} is answered by two files, "
+        f"{folder / KERNEL_GRAD}.csv and {folder / KERNEL_GRAD}.npy; hint: keep one of them\n")

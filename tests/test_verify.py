@@ -1382,9 +1382,14 @@ def test_forward_with_the_plain_style_says_which_style_takes_it():
     result = runner.invoke(app, ["verify", "x.py:f", "--op", "batchnorm1d_backward",
                                  "--forward", "batchnorm_forward"])
     assert result.exit_code == 2
+    # dls has no batch norm: only the style that has it is named
     assert result.output == ("error: --forward: --forward builds the cache of the cs231n and "
-                             "dls styles; hint: add --style cs231n (or --style dls) for a "
-                             "backward that takes (dout, cache)\n")
+                             "dls styles; hint: add --style cs231n for a backward that takes "
+                             "(dout, cache)\n")
+    conv = runner.invoke(app, ["verify", "x.py:f", "--op", "conv2d_backward", "--forward",
+                               "conv_forward"])
+    assert conv.output.endswith("hint: add --style cs231n or --style dls for a backward that "
+                                "takes (dout, cache)\n")
 
 
 def test_an_op_that_only_begins_like_an_activation_gets_the_usual_hint():

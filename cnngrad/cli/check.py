@@ -155,15 +155,13 @@ def _check_all(trace, answers: list[str], tolerance, diagnose: bool, grading,
                one_based: bool):
     """Check every file (the files of one path each in a folder together, as one student's
     answers); a progress bar on a terminal when there are more than a few."""
-    from cnngrad.teach.check import check_files, per_path_groups
+    from cnngrad.teach.check import check_files, group_names, per_path_groups
     from cnngrad.teach.diagnose import SlipContext
     from cnngrad.teach.grading import student_names
 
     context = SlipContext(trace)  # each slipped trace built once for all the files
     groups = per_path_groups(answers, trace)
-    # a folder's files are its student's: named as a file of that folder's name would be
-    students = student_names([group[0] if len(group) == 1 else
-                              str(Path(group[0]).parent.resolve()) for group in groups])
+    students = student_names(group_names(groups, trace))
 
     def one(group: list[str], student: str):
         return check_files(trace, group, tolerance, context=context, diagnose=diagnose,
@@ -301,11 +299,6 @@ def check(
     given, answers = answers, _without_the_problem(problem, _once_each(answers))
     if not answers:
         raise _nothing_left(given)
-    if fmt == "gradescope" and len(answers) > 1:
-        raise UsageError(f"gradescope's results.json is for one submission; got "
-                         f"{len(answers)} answers files", where="--format",
-                         hint="run check once per submission, or use --format csv for a "
-                              "gradebook")
     try:
         spec, trace = compute(problem, exact=exact, max_elements=max_elements,
                               dtype="float64", lr=lr, quick={}, one_based=one_based)
@@ -318,6 +311,16 @@ def check(
         grading = dataclasses.replace(grading, carry_forward=carry_forward)
     tolerance = _tolerance(atol, rtol, min_decimals, grading)
     required_weights(trace, grading)  # a points path that names nothing: exit 2, once
+    if fmt == "gradescope":
+        from cnngrad.teach.check import per_path_groups
+
+        # one submission: one answers file, or a folder of one file per path
+        submissions = len(per_path_groups(answers, trace))
+        if submissions > 1:
+            raise UsageError(f"gradescope's results.json is for one submission; got "
+                             f"{submissions} answers files", where="--format",
+                             hint="run check once per submission, or use --format csv for a "
+                                  "gradebook")
     problem_name = spec.file
     results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)
     for result in results:

@@ -39,12 +39,17 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     if "-" in submissions:
         raise UsageError("with --manifest every submission is a file named after its student",
                          where="ANSWERS")
-    if fmt == "gradescope" and len(submissions) > 1:
+    manifest = read_manifest(manifest_file)
+    grouped, strays = group_submissions(manifest, submissions)
+    # one submission: one file, or one student's folder of one file per path (its files
+    # one path each: known without the problem, whose paths are checked when graded)
+    one_folder = len(grouped) == 1 and not strays and len({
+        Path(path).parent.resolve() for files in grouped.values() for path in files}) == 1 \
+        and all(Path(path).suffix.lower() in (".csv", ".npy") for path in submissions)
+    if fmt == "gradescope" and len(submissions) > 1 and not one_folder:
         raise UsageError(f"gradescope's results.json is for one submission; got "
                          f"{len(submissions)}", where="--format",
                          hint="use --format csv for the gradebook")
-    manifest = read_manifest(manifest_file)
-    grouped, strays = group_submissions(manifest, submissions)
     results = []
     merged: dict[str, list[str]] = {}  # each student's answers as graded (a folder's as one)
     protected = [(Path(manifest_file), "the manifest")] + [
@@ -80,14 +85,15 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         first = first or (spec.file, grading, tolerance)
         context = SlipContext(trace)
         # a folder of files of one path each is one set of answers (per_path_groups)
+        groups = per_path_groups(files, trace)
         results += [FileCheck(file=group[0], error=_problem_given(group[0], manifest, student),
                               student=student)
                     if same_file(group[0], manifest.problem_path(student)) else
                     check_files(trace, group, tolerance, context=context, diagnose=diagnose,
                                 grading=grading, one_based=one_based, student=student)
-                    for group in per_path_groups(files, trace)]
+                    for group in groups]
         merged[student] = [group[0] if len(group) == 1 else folder_of(group)
-                           for group in per_path_groups(files, trace)]
+                           for group in groups]
     # a stray is named as a plain gradebook names it: by its folder when files share a name
     names = dict(zip(submissions, student_names(submissions)))
     for path, error in strays:
@@ -96,6 +102,10 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         else:
             error = _not_answers(path) or error
         results.append(FileCheck(file=path, error=error, student=names[path]))
+    if fmt == "gradescope" and len(results) > 1:  # one folder's files, not of one path each
+        raise UsageError(f"gradescope's results.json is for one submission; got "
+                         f"{len(results)}", where="--format",
+                         hint="use --format csv for the gradebook")
     # Gradescope's results.json is written for a file that could not be graded too (the
     # error as its output, every test at 0): the autograder must leave one behind
     if len(results) == 1 and results[0].error is not None and fmt != "gradescope":

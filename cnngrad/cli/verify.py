@@ -215,10 +215,13 @@ def verify(
                          "of them lost", where="--arg",
                          hint=f"give {other} a keyword of its own: --arg {other}=...")
     if forward is not None and style == "plain":
+        cached = [name for name in STYLE_NAMES if name != "plain"
+                  and STYLES[name].supports(operation)]
         raise UsageError("--forward builds the cache of the cs231n and dls styles",
-                         where="--forward",
-                         hint="add --style cs231n (or --style dls) for a backward that takes "
-                              "(dout, cache)")
+                         where="--forward", hint=(
+                             f"add {' or '.join(f'--style {name}' for name in cached)} for a "
+                             f"backward that takes (dout, cache)" if cached else
+                             f"no style with a cache has {op}: drop --forward"))
     try:
         fn, module = load_function(target)
         forward_fn, forward_module = (None, None) if forward is None else \

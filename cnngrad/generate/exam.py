@@ -337,8 +337,11 @@ def _near_student(submission: str, manifest: Manifest) -> str | None:
     for name in (path.stem, path.parent.name):
         if loose(name) in names:
             return names[loose(name)]
-    match = difflib.get_close_matches(loose(path.stem), list(names), n=1, cutoff=0.8)
-    return names[match[0]] if match else None
+    for name in (path.stem, path.parent.name):  # a slip of the keyboard: anna_lima, bem
+        match = difflib.get_close_matches(loose(name), list(names), n=1, cutoff=0.8)
+        if match:
+            return names[match[0]]
+    return None
 
 
 def _name_key(name: str) -> str:

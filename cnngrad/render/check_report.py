@@ -493,9 +493,12 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     rows = []
     names = [result.student or result.file for result in results]
     for result, shown in zip(results, names):
-        # a student with two rows (two files handed in): each row names its file too
-        name = Text(f"{shown} ({PurePath(result.file).name})" if names.count(shown) > 1
-                    and result.file != shown else shown)
+        # a student with two rows (two files handed in): each row names its file too, or
+        # the folder of its files of one path each
+        label = (PurePath(result.answer_files[0]).parent.name + "/" if result.answer_files
+                 else PurePath(result.file).name)
+        name = Text(f"{shown} ({label})" if names.count(shown) > 1 and result.file != shown
+                    else shown)
         if result.error is not None:
             rows.append((name, Text("—"), Text("—"), Text("error", style="bold magenta"),
                          Text(_error_text(result), style="magenta")))

@@ -40,7 +40,7 @@ from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, grades_for
                                 result_path)
 from cnngrad.network import Trace
 from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, counted_from_one,
-                              index_outside_text, shape_text)
+                              index_outside_text, shape_text, sides_text)
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.teach.textbook_names import textbook_hint, textbook_paths
@@ -385,8 +385,10 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
     if raw.startswith(ZIP_STARTS) or (path != "-" and source.suffix.lower() == ".npz"):
         # backward -o result.npz is the likely one, or a spreadsheet's workbook (a zip too):
         # say what an answers file is, not that the bytes are not UTF-8
-        workbook = source.suffix.lower() in (".xlsx", ".xlsm", ".ods") or b"[Content_Types].xml" \
-            in raw[:2048] or b"mimetypeapplication/vnd.oasis" in raw[:2048]
+        # Excel's parts are under xl/ (a Word file has [Content_Types].xml too); an .ods says
+        # its kind in its first entry
+        workbook = source.suffix.lower() in (".xlsx", ".xlsm", ".ods") or b"xl/workbook" in \
+            raw[:65536] or b"opendocument.spreadsheet" in raw[:2048]
         raise ProblemError(
             "a spreadsheet workbook is not an answers file" if workbook else
             "an .npz file is not an answers file", file=file,
@@ -930,6 +932,8 @@ class FileCheck:
     tensors: list[TensorCheck] = field(default_factory=list)
     error: CnnGradError | None = None
     student: str | None = None  # the gradebook's key (the file's stem, or its folder)
+    #: the files of one path each read as this one (per_path_groups); empty for one file
+    answer_files: tuple[str, ...] = ()
     path_scores: list[PathScore] | None = None  # with a grading block's points
     #: the files read (the answers file, the CSV and .npy files it names): -o replaces none
     input_files: list[pathlib.Path] = field(default_factory=list)
@@ -1546,24 +1550,27 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
 
 def _padded_hint(trace: Trace, path: str, shape: tuple[int, ...],
                  expected: tuple[int, ...]) -> str | None:
-    """An input delta as big as the padded input (7×7 for 5×5, padding 1): its rows and
-    columns grown by the same even number, the other axes as expected, of a layer that pads
-    (any layer whose spec has a ``padding`` of its own)."""
+    """An input delta as big as the padded input (7×7 for 5×5, padding 1): its spatial axes
+    grown by just the padding of a layer that pads (a spec with a ``padding`` of its own,
+    (before, after) per spatial axis), the other axes as expected."""
     name = path.partition(".")[0]
     spec = next((layer.spec for layer in trace.layers if layer.name == name), None)
     padding = getattr(spec, "padding", None)
-    if ".delta_in" not in path or len(shape) != len(expected) or not isinstance(
-            padding, tuple) or not any(padding):
+    spatial = trace.layout.spatial
+    if ".delta_in" not in path or len(shape) != len(expected) or len(shape) < spatial or \
+            not isinstance(padding, tuple) or len(padding) != 2 * spatial or not any(padding):
         return None
-    grown = {got - want for got, want in zip(shape, expected) if got != want}
-    axes = sum(got != want for got, want in zip(shape, expected))
-    if len(grown) != 1 or axes > 2 or min(grown) <= 0 or min(grown) % 2:
+    # the spatial axes: the last ones, or before the channels of a channels-last map
+    last = len(shape) - (1 if trace.layout.channels_last and len(shape) > spatial else 0)
+    axes = range(last - spatial, last)
+    grown = [shape[axis] - expected[axis] for axis in axes]
+    padded = [padding[2 * k] + padding[2 * k + 1] for k in range(spatial)]
+    others = [axis for axis in range(len(shape)) if axis not in axes]
+    if grown != padded or any(shape[axis] != expected[axis] for axis in others):
         return None
-    side = min(grown) // 2
-    return (f"{shape_text(shape)} is {shape_text(expected)} grown by {side} on each side: the "
-            f"padded input's delta? Crop the padding off ({side} from each end of the "
-            f"{'rows and columns' if axes == 2 else 'axis'}); the padding's cells are not the "
-            f"input's")
+    sides = sides_text(padding)
+    return (f"{shape_text(shape)} is the padded input's size ({shape_text(expected)} with "
+            f"padding {sides}): crop the padding off; the padding's cells are not the input's")
 
 
 def _channels_first_hint(trace: Trace, path: str, shape: tuple[int, ...]) -> str | None:
@@ -1587,33 +1594,60 @@ def _channels_first_hint(trace: Trace, path: str, shape: tuple[int, ...]) -> str
             f"{shape_text(expected)}, its channels on the last axis")
 
 
-def per_path_file(path: str, trace: Trace) -> bool:
+def per_path_file(path: str, trace: Trace, known: set[str] | None = None) -> bool:
     """Whether a file answers one path by its name (``conv2d_1.grads.kernel.csv`` or
     ``.npy``): one student's answers may come as several, one per path."""
     if path == "-":
         return False
     source = pathlib.PurePath(path)
-    return source.suffix.lower() in SINGLE_TENSOR_SUFFIXES and source.stem in known_paths(trace)
+    known = set(known_paths(trace)) if known is None else known
+    return source.suffix.lower() in SINGLE_TENSOR_SUFFIXES and source.stem in known
+
+
+def _student_folders(paths: list[str], trace: Trace) -> dict[pathlib.Path, list[str]]:
+    """The folders (however written: ``subs/ana`` and its absolute path are one) every given
+    file of which answers one path by its name: each a student's, with those files.  A
+    folder that holds other answers files too (``samples/answers/``) is no one's."""
+    known = set(known_paths(trace))
+    folders: dict[pathlib.Path, list[str]] = {}
+    mixed = set()
+    for path in paths:
+        if path == "-":
+            continue
+        folder = pathlib.Path(path).parent.resolve()
+        if per_path_file(path, trace, known):
+            folders.setdefault(folder, []).append(path)
+        else:
+            mixed.add(folder)
+    return {folder: files for folder, files in folders.items() if folder not in mixed}
 
 
 def per_path_groups(paths: list[str], trace: Trace) -> list[list[str]]:
-    """The answers files as graded, in the order given: the files of one path each
-    (:func:`per_path_file`) that share a folder as one student's answers (two or more),
-    every other file on its own."""
-    folders: dict[str, list[str]] = {}
+    """The answers files as graded, in the order given: a student's folder of files of one
+    path each (:func:`_student_folders`) as one set of answers, every other file on its
+    own."""
+    folders = _student_folders(paths, trace)
+    groups = []
     for path in paths:
-        if per_path_file(path, trace):
-            folders.setdefault(str(pathlib.PurePath(path).parent), []).append(path)
-    groups, placed = [], set()
-    for path in paths:
-        folder = folders.get(str(pathlib.PurePath(path).parent), [])
-        if path in folder and len(folder) > 1:
-            if folder[0] == path:
-                groups.append(folder)
-            placed.add(path)
-        elif path not in placed:
+        files = folders.get(pathlib.Path(path).parent.resolve()) if path != "-" else None
+        if files is None:
             groups.append([path])
+        elif files[0] == path:
+            groups.append(files)
     return groups
+
+
+def group_names(groups: list[list[str]], trace: Trace) -> list[str]:
+    """The names :func:`cnngrad.teach.grading.student_names` reads the groups' students
+    from: a file of a student's own (``ana.json``) as it is, a student's folder of files of
+    one path each as a name of that folder's (``subs/ana.lima/ana.lima.csv``), so that such
+    a row is named after its folder, not after a path."""
+    folders = _student_folders([path for group in groups for path in group], trace)
+    names = []
+    for group in groups:
+        folder = pathlib.Path(group[0]).parent.resolve() if group[0] != "-" else None
+        names.append(str(folder / f"{folder.name}.csv") if folder in folders else group[0])
+    return names
 
 
 def folder_of(paths: list[str]) -> str:
@@ -1633,8 +1667,14 @@ def check_files(trace: Trace, paths: list[str], tolerance: Tolerance = Tolerance
         return check_file(trace, paths[0], tolerance, context=context, diagnose=diagnose,
                           grading=grading, one_based=one_based, student=student)
     folder = pathlib.Path(paths[0]).parent
-    student = student or folder.name or pathlib.Path.cwd().name
+    student = student or folder.resolve().name
     try:
+        stems = [pathlib.PurePath(path).stem for path in paths]
+        twice = next((stem for stem in stems if stems.count(stem) > 1), None)
+        if twice is not None:  # conv2d_1.grads.kernel.csv beside conv2d_1.grads.kernel.npy
+            both = [path for path in paths if pathlib.PurePath(path).stem == twice]
+            raise ProblemError(f"{twice} is answered by two files, {' and '.join(both)}",
+                               file=folder_of(paths), hint="keep one of them")
         sheets = [read_answers(path, one_based=one_based, trace=trace) for path in paths]
         sheet = AnswerSheet(file=folder_of(paths),
                             entries=[entry for read in sheets for entry in read.entries],
@@ -1644,6 +1684,7 @@ def check_files(trace: Trace, paths: list[str], tolerance: Tolerance = Tolerance
     except CnnGradError as error:
         result = FileCheck(file=folder_of(paths), error=error)
     result.student = student
+    result.answer_files = tuple(paths)
     return result
 
 

@@ -309,7 +309,7 @@ def _registry() -> dict[str, Slip]:
     ]
     # from code that counts from 1, or from element paths written from 1 (--one-based reads them)
     entries += [Slip(f"one_based_shift_{key}", f"matches one-based indexing shift ({words}; "
-                     f"element paths written from 1 are read so with --one-based)",
+                     f"if the file's element paths count from 1, give --one-based)",
                      _transform(_shifted(rows, cols)))
                 for key, (rows, cols, words) in SHIFTS.items()]
     entries += [

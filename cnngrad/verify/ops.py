@@ -1022,11 +1022,11 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
                               "straight to (N, C, H, W) where .reshape(N, H, W, C).transpose("
                               "0, 3, 1, 2) was needed", {"dx": truth["dx"].transpose(
                                   0, 2, 3, 1).reshape(x.shape)})
-        # np.mean for the sum over the M = N·H·W values of a channel (over N alone is the
+        # np.mean for the sum over the N·H·W values of a channel (over N alone is the
         # batch_mean every op is looked at for)
         count = x.size // x.shape[1]
-        yield Alternative("averaged_not_summed", f"matches np.mean where the sum was needed "
-                          f"(÷ {count}, the N·H·W values of a channel)",
+        yield Alternative("averaged_not_summed", "matches np.mean where the sum was needed "
+                          "(÷ N·H·W, the values of a channel)",
                           {"dgamma": truth["dgamma"] / count, "dbeta": truth["dbeta"] / count})
     yield Alternative("gamma_missing", "matches dx without γ (dx̂ = δ·γ: γ left out, dx ÷ γ)",
                       {"dx": batchnorm_backward_formula(x, np.ones_like(gamma), delta, eps)[0]})
