@@ -2044,17 +2044,24 @@ def test_the_progress_bar_of_many_files_only_where_a_terminal_redraws(tmp_path, 
     assert (b"checking" in shown) is bar
 
 
-def test_a_spreadsheet_workbook_is_said_to_be_one(tmp_path):
+@pytest.mark.parametrize("name, parts, what", [
+    ("answers.xlsx", ("[Content_Types].xml", "xl/workbook.xml"), "a spreadsheet workbook"),
+    ("answers.bin", ("[Content_Types].xml", "xl/workbook.xml"), "a spreadsheet workbook"),
+    ("answers.docx", ("[Content_Types].xml", "word/document.xml"), "a zip archive"),
+    ("result.zip", ("conv2d_1.grads.kernel.npy",), "an .npz file"),
+])
+def test_a_zip_is_named_for_what_it_is(tmp_path, name, parts, what):
+    # an .xlsx was called "an .npz file": both are zip archives
     import zipfile
 
-    workbook = tmp_path / "answers.xlsx"
-    with zipfile.ZipFile(workbook, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("xl/workbook.xml", "<workbook/>")
-    result = invoke("check", WORKED, workbook)
+    archive_path = tmp_path / name
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        for part in parts:
+            archive.writestr(part, "<x/>")
+    result = invoke("check", WORKED, archive_path)
     assert result.exit_code == 2
-    assert result.output.startswith(f"error: {workbook}: a spreadsheet workbook is not an "
-                                    "answers file; hint: save the sheet as CSV")
+    assert result.output.startswith(f"error: {archive_path}: {what} is not an answers file; "
+                                    "hint: ")
 
 
 def test_a_pattern_that_matched_nothing_is_said_to_be_one(tmp_path, monkeypatch):

@@ -1394,6 +1394,20 @@ def test_a_file_of_no_student_is_told_the_closest_student(tmp_path, name, near):
                          + (f"; the closest is {near}" if near else ""))
 
 
+@pytest.mark.parametrize("submission, near", [
+    ("subs/anna_lima/answers.json", "id 'Ana Lima' (folder Ana_Lima)"),  # the folder's slip
+    ("subs/ANA-LIMA.json", "id 'Ana Lima' (folder Ana_Lima)"),
+    ("subs/Zoe Ng.json", "id 'Zoë Ng' (folder Zoe_Ng)"),
+    ("subs/zed/answers.json", None),
+])
+def test_the_closest_student_is_read_from_the_file_or_its_folder(tmp_path, submission, near):
+    from cnngrad.generate.exam import Manifest, _near_student
+
+    manifest = Manifest(file="exam/manifest.json", base_dir=tmp_path, students={
+        "Ana Lima": {"folder": "Ana_Lima"}, "Zoë Ng": {"folder": "Zoe_Ng"}})
+    assert _near_student(submission, manifest) == near
+
+
 def test_a_students_folder_of_one_file_per_path_is_one_row(tmp_path):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
@@ -1411,3 +1425,10 @@ def test_a_students_folder_of_one_file_per_path_is_one_row(tmp_path):
     assert (row["student"], row["status"], row["file"]) == (
         "s01", "right", f"{subs / 's01'}/ ({len(files)} files)")
     assert "answers files" not in result.stderr  # no note of several files: one set of answers
+    # one submission for Gradescope's results.json (it was refused: "got 3")
+    results = tmp_path / "results.json"
+    graded = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "gradescope",
+                    "-o", results)
+    assert graded.exit_code == 0, graded.output
+    scored = json.loads(results.read_text(encoding="utf-8"))
+    assert scored["score"] == scored["max_score"] > 0

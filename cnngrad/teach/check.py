@@ -389,9 +389,11 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
         # its kind in its first entry
         workbook = source.suffix.lower() in (".xlsx", ".xlsm", ".ods") or b"xl/workbook" in \
             raw[:65536] or b"opendocument.spreadsheet" in raw[:2048]
+        npz = source.suffix.lower() == ".npz" or b".npy" in raw[:65536]
         raise ProblemError(
             "a spreadsheet workbook is not an answers file" if workbook else
-            "an .npz file is not an answers file", file=file,
+            "an .npz file is not an answers file" if npz else
+            "a zip archive is not an answers file", file=file,
             hint=("save the sheet as CSV (File › Save As › CSV), one file per path named "
                   "after it (conv2d_1.grads.kernel.csv), or a CSV of '# path' blocks "
                   "(backward --format csv writes a template)") if workbook else
