@@ -472,6 +472,39 @@ def test_batch_norm_slips_of_eps_gamma_and_layout_are_named(fn, op, outputs, sli
         assert match.matched == match.of >= 1, match
 
 
+def batchnorm_dout_first(dout, x, gamma, eps):
+    return batchnorm1d_plain(x, gamma, dout, eps)
+
+
+def test_arguments_taken_in_another_order_are_told_to_be_passed_by_name():
+    # (dout, x, gamma, eps) called as (x, gamma, delta, eps): every case wrong, no slip
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(batchnorm_dout_first, "batchnorm1d_backward")
+    assert not report.ok and report.by_name == "--arg delta=dout"
+    assert ("Hint: your function names its parameters in another order than the op passes "
+            "them (batchnorm1d_backward(x, gamma, delta, eps)): pass them by name, --arg "
+            "delta=dout") in " ".join(render_text(report).split())
+    assert run_battery(batchnorm_dout_first, "batchnorm1d_backward",
+                       keywords={"delta": "dout"}).ok
+
+
+@pytest.mark.parametrize("params, expected", [
+    ("dout, x, gamma, eps", "--arg delta=dout"),
+    ("x, gamma, delta, eps", None),  # the op's order
+    ("A_prev, gamma, dZ, epsilon", None),  # renamed, but in the op's order
+    ("dZ, A_prev, W, stride, pad", None),  # for batch norm: no gamma
+    ("x, gamma, eps, delta", "--arg x=x"),  # reordered, every name the op's own
+    ("dout, x, gamma, /, eps", None),  # positional only: no name reaches them
+])
+def test_which_orders_are_told_to_pass_by_name(params, expected):
+    from cnngrad.verify.runner import arguments_by_name
+
+    namespace: dict = {}
+    exec(f"def f({params}): pass", namespace)
+    assert arguments_by_name(namespace["f"], ("x", "gamma", "delta", "eps")) == expected
+
+
 @pytest.mark.parametrize("seed", range(0, 60, 3))
 def test_a_right_float32_vector_batch_norm_passes_every_case(seed):
     # the case of values 0.03 apart drew δ of 1 at first: dx near 80, and a right float32

@@ -278,6 +278,11 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     note = _changed_note(report, width)
     if note:
         lines += ([""] if lines[-1] else []) + note
+    if report.by_name:
+        lines += ([""] if lines[-1] else []) + _wrap(
+            f"your function names its parameters in another order than the op passes them "
+            f"({report.op.signature.partition(' ->')[0]}): pass them by name, {report.by_name}",
+            "        ", "Hint:   ", width)
     suspect = _layout_suspect(report)
     if suspect:
         words, given = report.op.layout_words, report.layout

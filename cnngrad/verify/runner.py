@@ -87,6 +87,9 @@ class Report:
     skipped: int  # cases the calling style cannot express
     slips: list[SlipMatch]
     forward: str | None = None  # the user's forward function's name (--forward), if any
+    #: the --arg that would pass the op's arguments by the names the user's function gives
+    #: them, where it takes them in another order (``--arg delta=dout``); None otherwise
+    by_name: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -333,6 +336,54 @@ def keyword_clash(inputs: tuple[str, ...], keywords: dict) -> tuple[str, str, st
     return None
 
 
+#: What courses and textbooks call the ops' arguments (lower case): a function's parameter of
+#: one of these names takes that argument.
+ARGUMENT_NAMES = {
+    "x": ("a_prev", "inputs", "input", "a", "inp", "x_in"),
+    "w": ("weight", "weights", "kernel", "filters", "k"),
+    "b": ("bias",),
+    "delta": ("dout", "dy", "dz", "da", "d_out", "delta_out", "grad_output", "grad_out",
+              "grad", "dvalues", "upstream"),
+    "gamma": ("g", "scale"),
+    "eps": ("epsilon",),
+    "logits": ("scores", "z", "x"),
+    "labels": ("y", "target", "targets"),
+    "size": ("pool_size", "kernel_size", "f"),
+    "stride": ("s",),
+    "padding": ("pad", "p"),
+}
+
+
+def arguments_by_name(fn, inputs: tuple[str, ...]) -> str | None:
+    """``--arg delta=dout`` when ``fn`` names a parameter for each of the op's arguments (its
+    own name, or one of :data:`ARGUMENT_NAMES`) but takes them in another order (``(dout, x,
+    gamma, eps)`` for ``(x, gamma, delta, eps)``): every call passes the wrong arrays, which
+    passing them by name mends.  None when the order is the op's, a parameter is missing or
+    can only be given by position, or the function cannot be inspected."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    lower = {name.lower(): name for name in named}
+    chosen = {}
+    for argument in inputs:
+        candidates = (argument, *ARGUMENT_NAMES.get(argument, ()))
+        own = next((lower[name] for name in candidates
+                    if name in lower and lower[name] not in chosen.values()), None)
+        if own is None:
+            return None
+        chosen[argument] = own
+    positional = [p.name for p in parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if positional[:len(inputs)] == [chosen[argument] for argument in inputs]:
+        return None  # the op's order: the arrays reach the right parameters already
+    renamed = [f"--arg {argument}={own}" for argument, own in chosen.items() if own != argument]
+    return " ".join(renamed or [f"--arg {inputs[0]}={inputs[0]}"])
+
+
 def missing_keyword(fn, inputs: tuple[str, ...], keywords: dict
                     ) -> tuple[str, str, str | None, list[str]] | None:
     """(keyword, argument, a parameter of ``fn`` nothing is passed as, every parameter) when,
@@ -432,7 +483,9 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
     report = Report(op=op, style=style, layout=layout, function=function_name(fn),
                     call=call_words, options=options, seed=seed, timeout=timeout, rtol=rtol,
                     atol=atol, results=results, skipped=len(cases) - len(usable), slips=[],
-                    forward=None if forward is None else function_name(forward))
+                    forward=None if forward is None else function_name(forward),
+                    by_name=None if keywords or style.name != "plain"
+                    else arguments_by_name(fn, op.inputs))
     report.slips = diagnose(report)
     return report
 
