@@ -354,20 +354,32 @@ ARGUMENT_NAMES = {
 }
 
 
+def _parameters(fn) -> list | None:
+    """``fn``'s parameters (:class:`inspect.Parameter`), or None for a builtin or an object
+    :mod:`inspect` cannot read."""
+    import inspect
+
+    try:
+        return list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+def _by_keyword(parameters: list) -> list[str]:
+    """The names of the parameters a keyword reaches."""
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def arguments_by_name(fn, inputs: tuple[str, ...]) -> str | None:
     """``--arg delta=dout`` when ``fn`` names a parameter for each of the op's arguments (its
     own name, or one of :data:`ARGUMENT_NAMES`) but takes them in another order (``(dout, x,
     gamma, eps)`` for ``(x, gamma, delta, eps)``): every call passes the wrong arrays, which
     passing them by name mends.  None when the order is the op's, a parameter is missing or
     can only be given by position, or the function cannot be inspected."""
-    import inspect
-
-    try:
-        parameters = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
+    parameters = _parameters(fn)
+    if parameters is None:
         return None
-    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    lower = {name.lower(): name for name in named}
+    lower = {name.lower(): name for name in _by_keyword(parameters)}
     chosen = {}
     for argument in inputs:
         candidates = (argument, *ARGUMENT_NAMES.get(argument, ()))
@@ -390,15 +402,10 @@ def missing_keyword(fn, inputs: tuple[str, ...], keywords: dict
     every argument passed by keyword (``--arg``), ``fn`` has no parameter for one of them:
     every case would raise the same TypeError; None when it has one for each, takes
     ``**kwargs``, or cannot be inspected."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):  # a builtin, or an object inspect cannot read
+    parameters = _parameters(fn)
+    if parameters is None or any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None
-    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    named = _by_keyword(parameters)
     if not named:  # (*args) or positional-only: no keyword reaches it at all
         keyword = next(iter(keywords.values()), "")
         argument = next(iter(keywords), "")

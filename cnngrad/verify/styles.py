@@ -93,10 +93,12 @@ class Style:
         return True
 
     def needs_forward(self, op: Op) -> bool:
-        return False
+        """Whether ``op``'s cache is the user's own forward's (``--forward`` required)."""
+        return self.forward_name(op) is not None
 
     def forward_name(self, op: Op) -> str | None:
-        """The name the assignment gives the forward function whose cache ``op`` takes."""
+        """The name the assignment gives the forward function whose cache ``op`` takes, when
+        that cache is the user's own; None when cnngrad builds it."""
         return None
 
     def accepts(self, op: Op, case: Case) -> bool:
@@ -198,9 +200,6 @@ class CS231nStyle(Style):
 
     def supports(self, op: Op) -> bool:
         return op.name in self._OPS
-
-    def needs_forward(self, op: Op) -> bool:
-        return op.name in self._FORWARDS
 
     def forward_name(self, op: Op) -> str | None:
         return self._FORWARDS.get(op.name)
