@@ -857,8 +857,10 @@ _BATCHNORM_SHAPES = (
     ("one image, 3 channels, 3×3 maps", 1, 3, 3, 3),
     ("batch of 3, 2 channels, 3×2 maps", 3, 2, 3, 2),
     ("batch of 3, 3 channels, 4×4 maps", 3, 3, 4, 4),
-    ("batch of 2, 2 channels, 2×2 maps, values 0.03 apart: where ε goes shows", 2, 2, 2, 2),
 )
+#: the case of a small spread (:data:`SMALL_SPREAD`), drawn after the others
+_BATCHNORM_SMALL_SPREAD = (
+    "batch of 2, 2 channels, 2×2 maps, values 0.03 apart: where ε goes shows", 2, 2, 2, 2)
 
 
 def _two_values_apart(x: np.ndarray) -> np.ndarray:
@@ -889,8 +891,9 @@ _BATCHNORM1D_SHAPES = (
     ("batch of 4, 2 features", 4, 2),
     ("batch of 5, 3 features", 5, 3),
     ("batch of 8, 4 features", 8, 4),
-    ("batch of 6, 2 features, values 0.03 apart: where ε goes shows", 6, 2),
 )
+_BATCHNORM1D_SMALL_SPREAD = ("batch of 6, 2 features, values 0.03 apart: where ε goes shows",
+                             6, 2)
 
 #: The spread of a case's x (a standard deviation) where its corner says so: ε = 1e-5 is then
 #: 1 % of the variance, and an ε outside the square root, or none, is seen (with a spread of
@@ -900,11 +903,14 @@ _BATCHNORM1D_SHAPES = (
 SMALL_SPREAD = 0.03
 
 
-def _batchnorm_cases(rng, options, shapes=_BATCHNORM_SHAPES) -> list[Case]:
+def _batchnorm_cases(rng, options, shapes=_BATCHNORM_SHAPES,
+                     small_spread=_BATCHNORM_SMALL_SPREAD) -> list[Case]:
+    """The ``shapes`` (corner, N, C, ...), x spread by 2 (two values a channel kept apart),
+    then the case ``small_spread`` of x and δ spread by :data:`SMALL_SPREAD`."""
     cases = []
-    for corner, *shape in shapes:
+    for (corner, *shape), small in [*((entry, False) for entry in shapes),
+                                    (small_spread, True)]:
         channels = shape[1]
-        small = "ε" in corner
         x = (np.round(rng.normal(size=shape) * SMALL_SPREAD, 3) if small
              else _two_values_apart(np.round(rng.normal(size=shape) * 2 + 1, 2)))
         arrays = {"x": x,
@@ -918,7 +924,7 @@ def _batchnorm_cases(rng, options, shapes=_BATCHNORM_SHAPES) -> list[Case]:
 
 def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0,
                                through_mean: bool = True, through_var: bool = True,
-                               backward_ddof: int | None = None, eps_outside: bool = False):
+                               backward_ddof: int | None = None, eps_outside: str | None = None):
     """Batch norm's backward pass from its formula, statistics over ``axes``
     (default every axis but 1), with switches for its slips.
 
@@ -935,8 +941,10 @@ def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0
     backward_ddof : int, optional
         The divisor's ddof in the path through the variance (default ``ddof``): 0 with
         ``ddof=1`` is the unbiased variance in the forward pass only (a slip).
-    eps_outside : bool
-        σ = √var + ε for √(var + ε) in the formula (a slip).
+    eps_outside : {None, "compact", "staged"}
+        σ + ε for √(var + ε), σ = √var (a slip): in the compact formula (its path through
+        the variance has 1/(σ + ε)³), or as the exact gradient of x̂ = (x − μ)/(σ + ε), a
+        staged backward's (1/(σ·(σ + ε)²) there).
 
     Returns
     -------
@@ -950,6 +958,8 @@ def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0
     mean = x.mean(axis=axes, keepdims=True)
     var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (count - ddof)
     inv_std = 1 / (np.sqrt(var) + eps) if eps_outside else 1 / np.sqrt(var + eps)
+    # the staged gradient's path through the variance: (σ + ε)/σ times the compact one's
+    var_scale = (np.sqrt(var) + eps) / np.sqrt(var) if eps_outside == "staged" else 1
     x_hat = (x - mean) * inv_std
     d_hat = delta * gamma.reshape(shape)
     dx = d_hat
@@ -957,7 +967,8 @@ def batchnorm_backward_formula(x, gamma, delta, eps, axes=None, *, ddof: int = 0
         dx = dx - d_hat.mean(axis=axes, keepdims=True)
     if through_var:
         backward_ddof = ddof if backward_ddof is None else backward_ddof
-        dx = dx - x_hat * (d_hat * x_hat).sum(axis=axes, keepdims=True) / (count - backward_ddof)
+        dx = dx - var_scale * x_hat * (d_hat * x_hat).sum(axis=axes, keepdims=True) / (
+            count - backward_ddof)
     return (dx * inv_std, (delta * x_hat).sum(axis=channel_axes),
             delta.sum(axis=channel_axes))
 
@@ -1037,25 +1048,15 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
 
 
 def _eps_outside_sqrt(x, gamma, delta, eps) -> Iterator[Alternative]:
-    """σ + ε for √(var + ε), in the forward pass and so in the backward: by the compact
-    formula with that σ, or as the exact gradient of x̂ = (x − μ)/(√var + ε), a staged
-    backward's (its path through the variance has 1/(σ·(σ + ε)²) where the formula has
-    1/(σ + ε)³)."""
+    """σ + ε for √(var + ε), in the forward pass and so in the backward, by the compact
+    formula or a staged backward (``batchnorm_backward_formula``'s ``eps_outside``; the
+    staged one not where a channel's values are all equal, σ = 0)."""
     words = "matches ε outside the square root (√var + ε where √(var + ε) was needed)"
-    dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, eps, eps_outside=True)
-    yield Alternative("eps_outside_sqrt", words, {"dx": dx, "dgamma": dgamma})
-    axes = tuple(a for a in range(x.ndim) if a != 1)
-    shape = [1] * x.ndim
-    shape[1] = -1
-    count = x.size // x.shape[1]
-    centred = x - x.mean(axis=axes, keepdims=True)
-    sigma = np.sqrt((centred ** 2).mean(axis=axes, keepdims=True))
-    if np.any(sigma == 0):
-        return
-    d_hat = delta * gamma.reshape(shape)
-    dx = (d_hat - d_hat.mean(axis=axes, keepdims=True)) / (sigma + eps) - centred * (
-        d_hat * centred).sum(axis=axes, keepdims=True) / (count * sigma * (sigma + eps) ** 2)
-    yield Alternative("eps_outside_sqrt", words, {"dx": dx, "dgamma": dgamma})
+    for form in ("compact", "staged"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, eps, eps_outside=form)
+        if np.isfinite(dx).all():
+            yield Alternative("eps_outside_sqrt", words, {"dx": dx, "dgamma": dgamma})
 
 
 # --------------------------------------------------------------------------- conv1d
@@ -1325,7 +1326,8 @@ def _registry() -> dict[str, Op]:
             ("x", "gamma", "delta", "eps"), ("dx", "dgamma", "dbeta"),
             {"x": ("N", "D"), "dx": ("N", "D"), "delta": ("N", "D"), "gamma": ("D",),
              "dgamma": ("D",), "dbeta": ("D",)},
-            {}, lambda rng, o: _batchnorm_cases(rng, o, _BATCHNORM1D_SHAPES),
+            {}, lambda rng, o: _batchnorm_cases(rng, o, _BATCHNORM1D_SHAPES,
+                                                _BATCHNORM1D_SMALL_SPREAD),
             _batchnorm_reference, _batchnorm_slips, ("x",),
             {"nchw": "x and delta (N, D), gamma (D,)",
              "nhwc": "x and delta (N, D), gamma (D,)"}),
