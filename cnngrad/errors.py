@@ -11,7 +11,7 @@ once, prints ``error: <file>: <where>: <what>`` and exits with ``exit_code``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class CnnGradError(Exception):
@@ -145,6 +145,12 @@ def closest(name: str, known: Iterable[str]) -> str | None:
                      or lower.endswith("_" + best) or best.endswith("_" + lower))):
         return None
     return by_lower[best]
+
+
+def first_of(names: Sequence[str], count: int) -> str:
+    """``a, b, c, ...``: the first ``count`` names as given, then ``...`` when there are more
+    (a hint is one line)."""
+    return ", ".join(names[:count]) + (", ..." if len(names) > count else "")
 
 
 def allowed_list(known: Iterable[str]) -> str:

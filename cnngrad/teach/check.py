@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import TOP_LEVEL, CnnGradError, ProblemError, ShapeError, closest
+from cnngrad.errors import (TOP_LEVEL, CnnGradError, ProblemError, ShapeError, closest,
+                            first_of)
 from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, grades_format, is_result,
                                 result_path)
 from cnngrad.network import Trace
@@ -1067,8 +1068,7 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
         if textbook and len(textbook[1]) > 1:
             hint = (f"{kind} answers the path it is named after; {path} reads as "
                     f"{textbook[0]}, one of "
-                    + ", ".join(f"{shown}{suffix}" for shown in textbook[1][:4])
-                    + (", ..." if len(textbook[1]) > 4 else ""))
+                    + first_of([f"{shown}{suffix}" for shown in textbook[1]], 4))
         elif textbook and textbook[1]:
             hint = f"{kind} answers the path it is named after: did you mean " \
                    f"{textbook[1][0]}{suffix}?"
@@ -1076,17 +1076,15 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
             hint = f"{kind} answers the path it is named after: did you mean {close[0]}{suffix}?"
         else:
             hint = (f"{kind} answers the path it is named after, one of "
-                    + ", ".join(f"{shown}{suffix}" for shown in known[:4])
-                    + (", ..." if len(known) > 4 else "")
+                    + first_of([f"{shown}{suffix}" for shown in known], 4)
                     + (" (or give one CSV of '# path' blocks)" if suffix == ".csv" else ""))
     elif textbook:
         hint = textbook_hint(path, known)
     elif close:
         hint = "closest: " + ", ".join(close)
     else:  # not a misspelt path (a comment, a name): say what a key of the file can be
-        shown = known[:8] + (["..."] if len(known) > 8 else [])
         hint = "no path is close; an answers file holds only answers, under the problem's " \
-               "paths: " + ", ".join(shown)
+               "paths: " + first_of(known, 8)
     return ProblemError(f"unknown path '{shown_key(path)}'", where=where, file=file,
                         hint=hint)
 

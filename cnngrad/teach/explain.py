@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import UsageError
+from cnngrad.errors import UsageError, first_of
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, axis_range_text,
@@ -496,8 +496,7 @@ def _closest_hint(name: str, trace: Trace, known: dict) -> str:
     if best:
         # a hint is one line: the few closest, and where to find the rest
         return f"closest: {', '.join(best)} (explain without PATH lists every path)"
-    listing = ", ".join(candidates[:12]) + (", ..." if len(candidates) > 12 else "")
-    return f"known paths: {listing}"
+    return f"known paths: {first_of(candidates, 12)}"
 
 
 # --------------------------------------------------------------------------- explaining

@@ -28,7 +28,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from cnngrad.errors import ProblemError, UsageError, did_you_mean, join_path
+from cnngrad.errors import ProblemError, UsageError, did_you_mean, first_of, join_path
 from cnngrad.problem import index_outside_text
 
 __all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "grading_of",
@@ -204,7 +204,6 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
             raise ProblemError(absent, where=where, file=grading.file)
         if path not in shapes:
             close = difflib.get_close_matches(path, list(shapes), n=len(shapes), cutoff=0.0)
-            shown = close[:8] + (["..."] if len(close) > 8 else [])
             hint = None
             parts = [known for known in shapes if known.startswith(path + ".")]
             if path.endswith(".delta_in") and parts:  # an add's or concat's: one per input
@@ -212,7 +211,7 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
                     ", ".join(parts)
             elif path.partition(".")[2].startswith("updated."):
                 hint = "an updated parameter is known only with --lr"
-            raise ProblemError(f"no such path; known: {', '.join(shown)}", where=where,
+            raise ProblemError(f"no such path; known: {first_of(close, 8)}", where=where,
                                file=grading.file, hint=hint)
         shape = shapes[path]
         # a shorter index names one part (conv2d_1.delta_in[1]: channel 1), as in answers

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+from cnngrad.errors import first_of
+
 #: (what the name reads as, the words that name it, the endings of the paths that hold it)
 _NAMES = (
     ("a weight gradient", ("w", "k", "weight", "weights", "kernel", "filter", "filters"),
@@ -91,5 +93,4 @@ def textbook_hint(name: str, known: Iterable[str]) -> str | None:
         return f"{name} reads as {what}, and no layer here has one"
     if len(paths) == 1:
         return f"{name} reads as {what}; here it is {paths[0]}"
-    shown = ", ".join(paths[:4]) + (", ..." if len(paths) > 4 else "")
-    return f"{name} reads as {what}, one of {shown}"
+    return f"{name} reads as {what}, one of {first_of(paths, 4)}"

@@ -1033,9 +1033,8 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
                               "straight to (N, C, H, W) where .reshape(N, H, W, C).transpose("
                               "0, 3, 1, 2) was needed", {"dx": truth["dx"].transpose(
                                   0, 2, 3, 1).reshape(x.shape)})
-        # np.mean for the sum over the N·H·W values of a channel (over N alone is the
-        # batch_mean every op is looked at for)
-        count = x.size // x.shape[1]
+        # np.mean for the sum over the N·H·W values of a channel (count, above; over N alone
+        # is the batch_mean every op is looked at for)
         yield Alternative("averaged_not_summed", "matches np.mean where the sum was needed "
                           "(÷ N·H·W, the values of a channel)",
                           {"dgamma": truth["dgamma"] / count, "dbeta": truth["dbeta"] / count})
