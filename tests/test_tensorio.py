@@ -134,18 +134,17 @@ def test_a_problem_through_a_pipe_reads_its_tensor_files_from_the_current_folder
     (tmp_path / "o.csv").write_text("1,2\n3,4\n")
     (tmp_path / "p.json").write_text('{"input": {"csv": "o.csv"}, "kernel": [[1]], '
                                      '"delta": [[1, 1], [1, 1]]}')
-    result = subprocess.run(
-        ["bash", "-c",
-         f"{shlex.quote(sys.executable)} -m cnngrad backward <(cat p.json) -f json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)})
+    def in_bash(problem: str):
+        """``cnngrad backward PROBLEM -f json`` as bash runs it, in tmp_path."""
+        return subprocess.run(
+            ["bash", "-c", f"{shlex.quote(sys.executable)} -m cnngrad backward {problem} -f json"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)})
+
+    result = in_bash("<(cat p.json)")
     assert result.returncode == 0, result.stderr
     assert '"delta_in"' in result.stdout
-    named = subprocess.run(
-        ["bash", "-c",
-         f"{shlex.quote(sys.executable)} -m cnngrad backward /dev/stdin -f json < p.json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)})
+    named = in_bash("/dev/stdin < p.json")
     assert named.returncode == 0, named.stderr
     assert named.stdout == result.stdout
 
