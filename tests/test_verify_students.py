@@ -1929,6 +1929,24 @@ def test_a_sum_without_keepdims_is_named_and_no_right_output_is_blamed():
             "dropped (a sum without keepdims=True?); reshape it to (1, 1)") in text
 
 
+def dls_linear_backward_float32_without_keepdims(dZ, cache):
+    dA_prev, dW, db = dls_linear_backward_without_keepdims(dZ, cache)
+    # float32 code: its db a few 1e-5 off, as float32 sums of a few hundred terms are
+    return dA_prev, dW, db + 3e-5
+
+
+@pytest.mark.parametrize("atol, told", [(1e-6, False), (1e-4, True)])
+def test_keepdims_is_judged_at_the_run_s_tolerances(atol, told):
+    # the right numbers within --atol are the right numbers; at the default atol they are not
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(dls_linear_backward_float32_without_keepdims, "dense_backward",
+                         style="dls", atol=atol)
+    text = " ".join(render_text(report, width=80).split())
+    assert ("the right numbers, its axes of 1 dropped" in text) is told
+    assert "db has shape (1,) where cnngrad's is (1, 1)" in text
+
+
 def test_a_channels_first_function_run_channels_last_is_told_to_drop_the_layout():
     # the other way round: --layout nhwc given to a function written for (N, C, H, W)
     from cnngrad.verify.report import render_text

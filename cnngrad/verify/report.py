@@ -371,8 +371,8 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
     if shaped is not None:
         # the same numbers without their axes of 1 in every case that has this output wrong
         # (a sum without keepdims), not only in the smallest (one image's map: 1×1×H×W)
-        squeezed = all(_squeezed_alike(f) for r in report.failed for f in r.failures
-                       if f.name == shaped.name)
+        squeezed = all(_squeezed_alike(f, report.rtol, report.atol) for r in report.failed
+                       for f in r.failures if f.name == shaped.name)
         return _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
                              report.style.shown(report.op, shaped.name), squeezed)
     unread = next((f for f in first.failures if f.status == "bad_return"), None)
@@ -384,16 +384,17 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
            "listed above"
 
 
-def _squeezed_alike(failure: OutputCheck) -> bool:
-    """Whether a wrong output holds the right numbers in a shape with axes of 1 dropped or
-    added (np.sum without keepdims=True where the course keeps the axis)."""
+def _squeezed_alike(failure: OutputCheck, rtol: float, atol: float) -> bool:
+    """Whether a wrong output holds the right numbers, within the run's tolerances, in a shape
+    with axes of 1 dropped or added (np.sum without keepdims=True where the course keeps the
+    axis)."""
     if failure.got is None or failure.expected is None:
         return False
     got, expected = np.shape(failure.got), np.shape(failure.expected)
     if got == expected or [s for s in got if s != 1] != [s for s in expected if s != 1]:
         return False
     return bool(np.allclose(np.reshape(failure.got, expected), failure.expected,
-                            rtol=1e-5, atol=1e-6))
+                            rtol=rtol, atol=atol))
 
 
 def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str,
