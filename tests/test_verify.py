@@ -1142,12 +1142,13 @@ def test_the_docs_show_the_real_output(name):
 
 def _documented_slips() -> dict[str, set[str]]:
     """verify.md's table of slips: op (or op family) -> the names in backticks of its row,
-    "bias slips" standing for the six bias slips."""
+    "bias slips" standing for the seven bias slips."""
     import re
 
     docs = (ROOT / "docs" / "verify.md").read_text(encoding="utf-8")
     bias = {"bias_forgotten", "bias_not_summed_over_batch", "bias_first_image_only",
-            "bias_last_image_only", "bias_per_position", "bias_averaged"}
+            "bias_last_image_only", "bias_per_position", "bias_averaged",
+            "summed_over_other_axes"}
     rows = {}
     for line in docs.split("| op | slips named |", 1)[1].split("\n\n", 1)[0].splitlines():
         cells = line.split(" | ")

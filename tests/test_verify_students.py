@@ -71,6 +71,10 @@ def conv_backward_uncropped(x, w, delta, stride, padding):
     return conv_backward_nchw(x, w, delta, stride, padding, crop=False)
 
 
+def conv_backward_db_over_n_and_w(x, w, delta, stride, padding):
+    return conv_backward_nchw(x, w, delta, stride, padding, db_axes=(0, 3))
+
+
 # --------------------------------------------------------------------------- conv2d, NHWC
 
 
@@ -89,6 +93,11 @@ def conv_backward_nhwc(x, w, delta, stride, padding):
             dw[p, q] = np.einsum("nijf,nijc->cf", delta, xp[:, rows, cols])
             dxp[:, rows, cols] += np.einsum("nijf,cf->nijc", delta, w[p, q])
     return dxp[:, padding:padding + h, padding:padding + width], dw, delta.sum(axis=(0, 1, 2))
+
+
+def conv_backward_nhwc_db_over_n_and_w(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nhwc(x, w, delta, stride, padding)
+    return dx, dw, delta.sum(axis=(0, 2))  # (H', F): axis 2 is W' here
 
 
 def conv_backward_nhwc_dw_nchw(x, w, delta, stride, padding):
@@ -543,6 +552,29 @@ def batchnorm1d_unbiased(x, gamma, delta, eps):
     return batchnorm1d_plain(x, gamma, delta, eps, ddof=1)
 
 
+def batchnorm_dgamma_over_n_and_h(x, gamma, delta, eps):
+    dx, _, dbeta = batchnorm_nchw(x, gamma, delta, eps)
+    x_hat = (x - x.mean(axis=(0, 2, 3), keepdims=True)) / np.sqrt(
+        x.var(axis=(0, 2, 3), keepdims=True) + eps)
+    return dx, (delta * x_hat).sum(axis=(0, 2)), dbeta  # (C, W)
+
+
+def batchnorm1d_on_maps(x, gamma, delta, eps):
+    # a batch norm of vectors, statistics over axis 0, handed maps: every position its own
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    g = gamma.reshape(-1, *[1] * (x.ndim - 2))
+    m = x.shape[0]
+    dgamma, dbeta = (delta * x_hat).sum(axis=0), delta.sum(axis=0)
+    return g / np.sqrt(var + eps) / m * (m * delta - dbeta - x_hat * dgamma), dgamma, dbeta
+
+
+def batchnorm1d_dgamma_over_d(x, gamma, delta, eps):
+    dx, _, dbeta = batchnorm1d_plain(x, gamma, delta, eps)
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
+    return dx, (delta * x_hat).sum(axis=1), dbeta  # (N,)
+
+
 def batchnorm_no_mean_term(x, gamma, delta, eps):
     # dx through x̂ and the variance only: the − Σδ/M term of the path through μ left out
     m = x.size // x.shape[1]
@@ -611,6 +643,10 @@ def avgpool_backward_not_divided(x, delta, size, stride, padding):
 
 def dense_backward_torch(x, w, delta):
     return delta @ w, delta.T @ x, delta.sum(axis=0)
+
+
+def dense_backward_db_over_out(x, w, delta):
+    return delta @ w, delta.T @ x, delta.sum(axis=1)
 
 
 def dense_backward_dw_transposed(x, w, delta):
@@ -799,6 +835,17 @@ WRONG = [
     (batchnorm_backward_no_mean_term, "batchnorm1d_backward",
      {"style": "cs231n", "forward": batchnorm_forward}, "dx", "no_mean_term"),
     (batchnorm1d_unbiased, "batchnorm1d_backward", {}, "dx", "unbiased_variance"),
+    # a per-channel sum over another set of axes, in either layout
+    (conv_backward_db_over_n_and_w, "conv2d_backward", {}, "db", "summed_over_other_axes"),
+    (conv_backward_nhwc_db_over_n_and_w, "conv2d_backward", {"layout": "nhwc"}, "db",
+     "summed_over_other_axes"),
+    (dense_backward_db_over_out, "dense_backward", {}, "db", "summed_over_other_axes"),
+    (batchnorm_dgamma_over_n_and_h, "batchnorm2d_backward", {}, "dgamma",
+     "summed_over_other_axes"),
+    (batchnorm1d_dgamma_over_d, "batchnorm1d_backward", {}, "dgamma",
+     "summed_over_other_axes"),
+    # a vector batch norm's function run on maps: dgamma per position, (C, H, W)
+    (batchnorm1d_on_maps, "batchnorm2d_backward", {}, "dgamma", "statistics_per_position"),
 ]
 
 

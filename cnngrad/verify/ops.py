@@ -16,6 +16,7 @@ as they were.  The battery is sorted smallest first.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -244,8 +245,10 @@ def _conv_spec(w: np.ndarray, stride: int, padding: int):
 BIAS_FORGOTTEN = "the bias gradient never computed"
 
 
-def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
-    """The classic bias-gradient slips for a per-filter bias over (N, F, ...) deltas."""
+def _bias_slips(delta: np.ndarray, name: str = "db",
+                axes_names: tuple[str, ...] = ("N", "F", "H'", "W'")) -> Iterator[Alternative]:
+    """The classic bias-gradient slips for a per-filter bias over (N, F, ...) deltas, whose
+    axes are called ``axes_names``."""
     yield Alternative("bias_forgotten", f"matches zeros: {BIAS_FORGOTTEN}",
                       {name: np.zeros(delta.shape[1])}, absent=BIAS_FORGOTTEN)
     spatial = tuple(range(2, delta.ndim))
@@ -266,6 +269,37 @@ def _bias_slips(delta: np.ndarray, name: str = "db") -> Iterator[Alternative]:
         yield Alternative("bias_averaged", "matches the bias gradient averaged over the batch "
                           "and positions (np.mean) instead of summed: each position adds its "
                           "delta", {name: delta.mean(axis=every)})
+    yield from _summed_over_other_axes({name: delta}, axes_names, skip=(spatial, (0,)))
+
+
+def _summed_over_other_axes(summands: dict, axes_names: tuple[str, ...],
+                            skip=()) -> Iterator[Alternative]:
+    """Per-channel gradients (db, dβ: the delta summed; dγ: δ·x̂ summed) summed over another
+    set of axes than all but the channels' (``np.sum(.., axis=(0, 2))`` for ``(0, 2, 3)``),
+    with or without keepdims; ``skip``: the sets another slip names.  The axes are said by
+    name (``axes_names``, cnngrad's layout), as their numbers differ between layouts."""
+    ndim = next(iter(summands.values())).ndim
+    right = tuple(a for a in range(ndim) if a != 1)
+
+    def words(axes):
+        named = [axes_names[a] for a in axes]
+        return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    for count in range(1, ndim + 1):
+        for axes in itertools.combinations(range(ndim), count):
+            if axes == right or axes in skip:
+                continue
+            description = (f"matches a sum over {words(axes)} where the sum over "
+                           f"{words(right)} was needed")
+            for keepdims in (False, True):
+                sums = {name: summand.sum(axis=axes, keepdims=keepdims)
+                        for name, summand in summands.items()}
+                yield Alternative("summed_over_other_axes", description, sums)
+                # channels last (nhwc): the channel axis comes after the others kept
+                channel = 1 if keepdims else 1 - sum(a < 1 for a in axes)
+                if 1 not in axes and 0 <= channel < next(iter(sums.values())).ndim - 1:
+                    yield Alternative("summed_over_other_axes", description,
+                                      {name: np.moveaxis(value, channel, -1)
+                                       for name, value in sums.items()})
 
 
 #: The words of dx cropped with ``[p:-p]``, which at padding 0 is empty (−0 is 0).
@@ -760,7 +794,7 @@ def _dense_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternat
     if x.shape[0] > 1:
         yield Alternative("first_image_only", "matches the gradient of the first sample only "
                           "(the batch not summed)", {"dw": np.outer(delta[0], x[0])})
-    yield from _bias_slips(delta)
+    yield from _bias_slips(delta, axes_names=("N", "out"))
 
 
 # --------------------------------------------------------------------------- softmax + CE
@@ -1013,11 +1047,18 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
         yield Alternative("unbiased_variance", "matches the unbiased variance (÷(m − 1)) in "
                           "the statistics; batch norm normalises by the biased one (÷m)",
                           {"dx": dx})
-    if x.ndim > 2 and np.prod(x.shape[2:]) > 1 and x.shape[0] > 1:
+    if x.ndim > 2 and np.prod(x.shape[2:]) > 1:
+        words = ("matches statistics per position (over the batch only, as a vector batch "
+                 "norm takes them) instead of per channel over the batch and every position")
         dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, eps, axes=(0,))
-        yield Alternative("statistics_per_position", "matches statistics per position "
-                          "(over the batch only) instead of per channel over the batch and "
-                          "every position", {"dx": dx, "dgamma": dgamma})
+        if x.shape[0] > 1:
+            yield Alternative("statistics_per_position", words, {"dx": dx, "dgamma": dgamma})
+        # a vector batch norm run on maps: its dγ and dβ per position too, (C, H, W)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
+        yield Alternative("statistics_per_position", words,
+                          {"dx": dx, "dgamma": (delta * x_hat).sum(axis=0),
+                           "dbeta": delta.sum(axis=0)})
     if x.ndim > 2 and np.prod(x.shape[2:]) > 1:
         # CS231n's spatial batch norm: the maps as rows of C features, for the vector batch
         # norm, then back; without the channel axis moved last a row mixes channels
@@ -1038,6 +1079,12 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
         yield Alternative("averaged_not_summed", "matches np.mean where the sum was needed "
                           "(÷ N·H·W, the values of a channel)",
                           {"dgamma": truth["dgamma"] / count, "dbeta": truth["dbeta"] / count})
+    x_hat = (x - x.mean(axis=channel_axes, keepdims=True)) / np.sqrt(
+        x.var(axis=channel_axes, keepdims=True) + eps)
+    # over N alone is a map's statistics_per_position
+    yield from _summed_over_other_axes({"dgamma": delta * x_hat, "dbeta": delta},
+                                       ("N", "C", "H", "W") if x.ndim > 2 else ("N", "D"),
+                                       skip=((0,),) if x.ndim > 2 else ())
     yield Alternative("gamma_missing", "matches dx without γ (dx̂ = δ·γ: γ left out, dx ÷ γ)",
                       {"dx": batchnorm_backward_formula(x, np.ones_like(gamma), delta, eps)[0]})
     dx, dgamma, _ = batchnorm_backward_formula(x, gamma, delta, 0.0)
@@ -1155,7 +1202,7 @@ def _conv1d_slips(case: Case, options: Options, truth: dict) -> Iterator[Alterna
             yield Alternative("padding_sides_swapped", "matches the padding cropped with left "
                               "and right swapped",
                               {"dx": padded[:, :, right:right + x.shape[2]]})
-    yield from _bias_slips(delta)
+    yield from _bias_slips(delta, axes_names=("N", "F", "L'"))
 
 
 # --------------------------------------------------------------------------- conv_transpose2d
