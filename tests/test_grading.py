@@ -388,6 +388,20 @@ def test_zeros_carried_from_a_zero_delta_earn_their_points_and_are_named(tmp_pat
     assert not _tensor(result, "conv2d_1.grads.kernel").carried_zeros()
 
 
+def test_zeros_a_relu_implies_from_a_wrong_sign_are_not_said_to_be_zeros_from_zeros(tmp_path):
+    # conv output written −2 for 2: the ReLU's mask makes its delta 0 there, carried; the
+    # student wrote no zero upstream, so the note names the output alone
+    doc = {"input": [[1, -1]], "layers": [{"type": "conv2d", "kernel": [[2]]}, {"type": "relu"}],
+           "delta": [[3, 5]]}
+    answers = '{"conv2d_1.output": [[-2, -2]], "relu_1.delta_in": [[0, 0]]}'
+    problem, path, result = _graded(tmp_path, doc, answers)
+    delta_in = _tensor(result, "relu_1.delta_in")
+    assert delta_in.carried.tolist() == [[True, False]] and not delta_in.carried_zeros()
+    out = invoke("check", problem, path).output
+    assert "carried forward from your conv2d_1.output" in out
+    assert "zeros from its zeros" not in out
+
+
 @pytest.mark.parametrize("kernel, verdict", [("4", "right"), ("1", "wrong"), ("3", "wrong")])
 def test_a_right_upstream_answer_leaves_the_plain_verdict(tmp_path, kernel, verdict):
     answers = f'{{"maxpool2d_1.delta_in": [[0, 0], [0, 1]], "conv2d_1.grads.kernel": [[{kernel}]]}}'

@@ -805,6 +805,8 @@ class TensorCheck:
     carried: np.ndarray | None = None  # bool: wrong, but right from the upstream answers
     implied: np.ndarray | None = None  # the value the upstream answers imply
     carried_from: tuple[str, ...] = ()  # the upstream answers it was recomputed from
+    #: a delta among carried_from was answered with zeros where the true value is not 0
+    from_zeroed_delta: bool = False
     weights: np.ndarray | None = None  # object (Fraction), truth's shape: points per cell
     decimals: np.ndarray | None = None  # int64, truth's shape: decimals written (0 if none)
     fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
@@ -883,9 +885,10 @@ class TensorCheck:
 
     def carried_zeros(self) -> bool:
         """Whether every carried cell is a zero the upstream answers imply where the true
-        value is not zero: a delta answered as zeros carries zeros forward, and the rule
-        gives them their points (a grader may want to look)."""
-        if self.implied is None or not self.carried.any():
+        value is not zero, and they came from a delta answered with zeros: a delta answered
+        as zeros carries zeros forward, and the rule gives them their points (a grader may
+        want to look).  Zeros a ReLU's mask implies from a wrong sign are not such."""
+        if self.implied is None or not self.carried.any() or not self.from_zeroed_delta:
             return False
         carried = self.carried.reshape(-1)
         implied = np.asarray(self.implied, dtype=object).reshape(-1)[carried]
@@ -1281,6 +1284,18 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
         check.rounded = check.rounded & ~check.carried
         check.implied = implied.value
         check.carried_from = implied.sources
+        check.from_zeroed_delta = any(
+            ".delta_" in source and _zeros_for_nonzeros(answers[source])
+            for source in implied.sources if source in answers)
+
+
+def _zeros_for_nonzeros(check: TensorCheck) -> bool:
+    """Whether ``check``'s answers hold a 0 where the true value is not 0."""
+    if check.given is None:
+        return False
+    return any(check.given[index] == 0 and true != 0
+               for index, _, true in check.cells(check.answered & ~check.right)
+               if check.given[index] is not None)
 
 
 def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tolerance
