@@ -434,12 +434,24 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
                         f"{with_article(kind)} layer reads two or more layers: name them in "
                         f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
                         if isinstance(raw["input"], str) else None)
-    allowed = common + family.fields
+    _check_keys_of(ctx, raw, where, common + family.fields, f"{with_article(kind)} layer",
+                   layer_fields())
+
+
+def check_loss_keys(ctx, raw: dict, kind: str) -> None:
+    """The keys of a loss object of type ``kind`` (``ctx``: the builder)."""
+    _check_keys_of(ctx, raw, "loss", ("type",) + loss_family(kind).fields,
+                   f"{with_article(kind)} loss", loss_fields())
+
+
+def _check_keys_of(ctx, raw: dict, where: str, allowed: tuple[str, ...], what: str,
+                   fields_by_type: dict[str, tuple[str, ...]]) -> None:
+    """Every key of ``raw`` (``what``: "a relu layer") is ``allowed``; a field of another
+    type ("ties" on an avgpool2d, "reduction" on a cross_entropy loss) is no typo: the error
+    names the types that have it instead of the closest allowed spelling."""
     unknown = next((key for key in raw if key not in allowed), None)
     if isinstance(unknown, str):
-        # a field of another type ("ties" on an avgpool2d, "slope" on a relu) is no typo:
-        # name the types that have it instead of the closest allowed spelling
-        owners = [other for other, fields in layer_fields().items() if unknown in fields]
+        owners = [other for other, fields in fields_by_type.items() if unknown in fields]
         if owners:
             # an allowed key it extends or shortens ("inputs" for "input") is still the hint
             # (or a synonym: dense's "weights" on a conv2d layer is its "kernel")
@@ -447,10 +459,10 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
             related = best is not None and (best.startswith(unknown) or unknown.startswith(best)
                                             or best in SYNONYMS.get(unknown.lower(), ()))
             raise ctx.error(join_path(where, unknown),
-                            f"unknown key {_show(unknown)} in {with_article(kind)} layer: it is "
-                            f"a field of {_listed(owners)}",
+                            f"unknown key {_show(unknown)} in {what}: it is a field of "
+                            f"{_listed(owners)}",
                             did_you_mean(unknown, allowed) if related else allowed_list(allowed))
-    ctx.check_keys(raw, allowed, where, f"{with_article(kind)} layer")
+    ctx.check_keys(raw, allowed, where, what)
 
 
 def _listed(names: list[str]) -> str:
@@ -906,7 +918,7 @@ class _Builder:
         kind = self.choice(raw["type"], "loss.type", tuple(LOSSES), "loss type",
                            meant=loss_type_called)
         family = loss_family(kind)
-        self.check_keys(raw, ("type",) + family.fields, "loss", f"{with_article(kind)} loss")
+        check_loss_keys(self, raw, kind)
         if "target" not in raw:
             raise self.error("loss", f"{kind} loss has no 'target'")
         return family.build(self, raw, out_shape, layout, last_name)

@@ -416,6 +416,11 @@ CORPUS = [
         "unknown loss type", hint="'cross_entropy'"),
     bad("loss-key-targets", net(loss={"type": "cross_entropy", "targets": 1}), "loss.targets",
         "unknown key", hint="'target'"),
+    # a field of another loss type, as for layers: cross_entropy always averages
+    bad("cross-entropy-reduction",
+        net(loss={"type": "cross_entropy", "target": 1, "reduction": "sum"}),
+        "loss.reduction", "unknown key 'reduction' in a cross_entropy loss: it is a field of "
+        "mse, bce and bce_with_logits", hint="allowed: target, type"),
     bad("loss-no-type", net(loss={"target": 1}), "loss", "no 'type'"),
     bad("loss-no-target", net(loss={"type": "cross_entropy"}), "loss", "no 'target'"),
     bad("loss-a-string", net(loss="mse"), "loss", "expected an object"),

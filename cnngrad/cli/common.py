@@ -652,7 +652,7 @@ def _keys_first(problem: str, max_elements: int) -> None:
         except ProblemError as exc:
             if exc.what.startswith("unknown key"):
                 raise
-        from cnngrad.families import LAYERS, LOSSES, loss_family
+        from cnngrad.families import LAYERS, LOSSES
 
         for index, layer in enumerate(small.get("layers") or ()):
             if isinstance(layer, dict) and layer.get("type") in LAYERS:
@@ -660,9 +660,7 @@ def _keys_first(problem: str, max_elements: int) -> None:
                                                 layer["type"])
         loss = small.get("loss")
         if isinstance(loss, dict) and loss.get("type") in LOSSES:
-            kind = loss["type"]
-            builder.check_keys(loss, ("type",) + tuple(loss_family(kind).fields), "loss",
-                               f"{with_article(kind)} loss")
+            problem_module.check_loss_keys(builder, loss, loss["type"])
     except ProblemError as exc:
         if exc.what.startswith("unknown key"):
             raise
