@@ -1279,14 +1279,33 @@ def _decimal_comma(records: list[tuple[int, list[str]]], name: str) -> None:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """The separator of a CSV file, from its first non-blank line."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    for delimiter in CSV_DELIMITERS:
-        if delimiter in first:
+    """The separator of a CSV file, from its first line that holds a number (a title line
+    such as ``matrix W`` above the numbers does not decide it), else its first line; blank
+    lines and ``#`` comment lines are passed over."""
+    lines = [line for line in text.splitlines() if line.strip() and not _is_comment(line)]
+    for line in lines:
+        delimiter = _line_delimiter(line)
+        try:
+            cells = next(_split_rows(line, delimiter), [])
+        except csv.Error:  # a cell past csv's size limit: the full reading says so
+            break
+        if any(_is_numeric_cell(cell) for cell in cells):
             return delimiter
-    if len(first.split()) > 1:
+    return _line_delimiter(lines[0] if lines else "")
+
+
+def _line_delimiter(line: str) -> str:
+    for delimiter in CSV_DELIMITERS:
+        if delimiter in line:
+            return delimiter
+    if len(line.split()) > 1:
         return " "  # whitespace-separated, as numpy.savetxt writes by default
     return ","  # one column
+
+
+def _is_comment(line: str) -> bool:
+    """A ``#`` line: numpy.savetxt's header and footer, skipped as numpy.loadtxt skips them."""
+    return line.lstrip().startswith("#")
 
 
 def _is_numeric_cell(cell: str) -> bool:
@@ -1325,7 +1344,8 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     records: list[tuple[int, list[str]]] = []
     try:
         for row_number, cells in enumerate(reader, start=1):
-            records.append((row_number, cells))
+            if not (cells and _is_comment(cells[0])):
+                records.append((row_number, cells))
     except csv.Error as exc:
         if "unexpected end of data" in str(exc) or "EOF inside string" in str(exc):
             raise ProblemError('a quote (") opened here is never closed',

@@ -445,6 +445,9 @@ def test_rank_limits(tmp_path):
     "1,2,3,\n4,5,6,\n",  # a separator ending every row: no fourth column
     "1,2,3,,,\n4,5,6,,,\n,,,,,\n",  # a spreadsheet's rows padded to its wider range
     "1;2;3;\r\n4;5;6;\r\n\r\n",
+    # numpy.savetxt's header and footer ("# " lines), skipped as numpy.loadtxt skips them
+    "# W, the weights\n1 2 3\n4 5 6\n# end\n",
+    "# a b\n1,2,3\n# between\n4,5,6\n",
 ])
 def test_csv_dialects(content, tmp_path):
     write_files(tmp_path, {"o.csv": content})
@@ -621,6 +624,10 @@ TENSOR_CORPUS = [
      "input.csv[1]", "no such file 'b.csv'"),
     ("csv-header", {"csv": "o.csv"}, {"o.csv": "a,b\n1,2\n"}, {}, "o.csv", "row 1, column 1",
      "looks like a header row; remove it"),
+    # a title line with a space above comma-separated numbers: its spaces are no separator
+    # (it was read as a space-separated file whose rows '1,2' had decimal commas)
+    ("csv-title-line", {"csv": "o.csv"}, {"o.csv": "matrix W\n1,2\n3,4\n"}, {}, "o.csv",
+     "row 1, column 1", "'matrix W' is not a number: this looks like a header row"),
     ("csv-text-cell", {"csv": "o.csv"}, {"o.csv": "1,2\n3,x\n"}, {}, "o.csv", "row 2, column 2",
      "'x' is not a number"),
     ("csv-empty-cell", {"csv": "o.csv"}, {"o.csv": "1,2\n3,\n"}, {}, "o.csv", "row 2, column 2",
