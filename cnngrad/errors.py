@@ -47,7 +47,22 @@ class ShapeError(ProblemError):
 
 class DomainError(ProblemError):
     """A value outside the domain of a loss (a bce output outside [0, 1]); gradcheck's moved
-    runs catch it, since a finite-difference step can take an output there."""
+    runs catch it, since a finite-difference step can take an output there.
+
+    ``what`` may name the offending cell as ``{cell}`` (``[0,1]``, or nothing for a number),
+    counted from 0 until :meth:`count_from` says otherwise (``--one-based``)."""
+
+    def __init__(self, what: str, *, cell: tuple[int, ...] = (), **kwargs) -> None:
+        self.template, self.cell = what, cell
+        super().__init__(what.format(cell=_cell_text(cell, 0)), **kwargs)
+
+    def count_from(self, base: int) -> None:
+        self.what = self.template.format(cell=_cell_text(self.cell, base))
+        self.args = (self.what,)
+
+
+def _cell_text(cell: tuple[int, ...], base: int) -> str:
+    return "[" + ",".join(str(i + base) for i in cell) + "]" if cell else ""
 
 
 class ResourceError(ProblemError):

@@ -153,6 +153,10 @@ FAMILY_B_CASES = [
     bad("bce-output-above-one", _with(BCE, input=[[0.5, 2], [1, 0]]), "loss",
         "bce needs probabilities in [0, 1], but flatten_1.output[1] is 2",
         hint="bce_with_logits"),
+    # the cell counted as the report counts it
+    bad("bce-output-above-one-one-based", _with(BCE, input=[[0.5, 2], [1, 0]]), "loss",
+        "bce needs probabilities in [0, 1], but flatten_1.output[2] is 2",
+        hint="bce_with_logits", args=("--one-based",)),
     bad("bce-no-target", _with(BCE, loss={"target": None}), "loss", "bce loss has no 'target'"),
     bad("bce-logits-target", _with(BCE, loss={"type": "bce_with_logits",
                                               "target": [1, 0, 2, 0]}),

@@ -19,8 +19,8 @@ from cnngrad.cli.output import (TerminalText, escape_controls, stream_encoding, 
                                 write_output, write_outputs)
 from cnngrad.cli.progress import dumb_terminal
 from cnngrad.render import FORMATS
-from cnngrad.errors import (CnnGradError, UsageError, allowed_list, closest, did_you_mean,
-                            with_article)
+from cnngrad.errors import (CnnGradError, DomainError, UsageError, allowed_list, closest,
+                            did_you_mean, with_article)
 
 # --------------------------------------------------------------------------- plumbing
 
@@ -740,8 +740,13 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         step.total = len(names) + 2 + backward_steps
         # an overflow is reported once, as an error naming the tensor, not as numpy warnings
         with np.errstate(all="ignore"):
-            trace = run(spec, lr=rate, dtype=float_dtype, progress=step,
-                        stop_before=stop)
+            try:
+                trace = run(spec, lr=rate, dtype=float_dtype, progress=step,
+                            stop_before=stop)
+            except DomainError as error:  # the cell it names, counted as the report counts
+                if one_based:
+                    error.count_from(1)
+                raise
     tensors = None  # every tensor of the trace
     if not include_backward:  # forward's: the loss and outputs, not the last delta_out
         shown = {"loss"} | {f"{layer.name}.output" for layer in trace.layers}

@@ -103,9 +103,8 @@ def _check_probabilities(spec: ProbLossSpec, output: np.ndarray) -> None:
         return
     shown = spec.layout.to_display(values) if spec.layout is not None else values
     index = tuple(int(i) for i in np.argwhere((shown < 0) | (shown > 1) | np.isnan(shown))[0])
-    cell = "[" + ",".join(map(str, index)) + "]" if index else ""
-    raise DomainError(f"bce needs probabilities in [0, 1], but {spec.last_name}.output{cell} "
-                       f"is {float(shown[index]):.6g}", where="loss", file=spec.file,
+    raise DomainError(f"bce needs probabilities in [0, 1], but {spec.last_name}.output{{cell}} "
+                       f"is {float(shown[index]):.6g}", cell=index, where="loss", file=spec.file,
                        hint="end the network with a sigmoid layer, or use bce_with_logits on "
                             "the raw outputs")
 
