@@ -30,9 +30,9 @@ from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fie
 from cnngrad.families.base import Head
 from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
-from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, load_json_document, names_a_file,
-                              parse_number, parse_tensor, portable_json_error, read_source,
-                              unicode_minus_hint)
+from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, is_number_text, load_json_document,
+                              names_a_file, parse_number, parse_tensor, portable_json_error,
+                              read_source, unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
@@ -1142,6 +1142,10 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def tensor_ref(value: str, option: str):
         text = value.strip()
+        # a number as a problem's string holds it, bare or JSON-quoted: --bias 5/7, '"0.5"'
+        unquoted = text[1:-1] if len(text) > 1 and text[0] == text[-1] == '"' else text
+        if is_number_text(unquoted) and not names_a_file(value, or_folder=True):
+            return unquoted
         looks_inline = text[:1] in "[-0123456789" + UNICODE_MINUSES
         if looks_inline and not names_a_file(value, or_folder=True):
             try:

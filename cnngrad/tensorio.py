@@ -1308,6 +1308,12 @@ def _is_comment(line: str) -> bool:
     return line.lstrip().startswith("#")
 
 
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` is a number as a tensor's string may hold it: a decimal (``0.51``,
+    ``2e-3``) or a fraction (``-1/3``)."""
+    return bool(_DECIMAL_RE.fullmatch(text) or _FRACTION_RE.fullmatch(text))
+
+
 def _is_numeric_cell(cell: str) -> bool:
     """A cell written as a number: a decimal, a fraction, or NaN or infinity (numpy.savetxt
     writes them so; they are refused as not finite, but they make no header row)."""

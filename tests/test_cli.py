@@ -186,6 +186,9 @@ def test_a_name_longer_than_the_system_allows_is_one_error_line(tmp_path, monkey
      {"padding": [1, 0, 2, 1], "dilation": [2, 1]}),
     (["--stride", "[1, 2]", "--padding", "same", "--bias", "[0.25]"],
      {"stride": [1, 2], "padding": "same", "bias": [0.25]}),
+    # a number as a problem's string holds it, bare or JSON-quoted (it was taken for a file)
+    (["--bias", "5/7"], {"bias": "5/7"}),
+    (["--bias", '"-0.5"'], {"bias": "-0.5"}),
 ])
 def test_quick_mode_options_mean_the_shorthand_s_fields(tmp_path, monkeypatch, options, fields):
     monkeypatch.chdir(SAMPLES / "csv")
