@@ -435,23 +435,24 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
                         f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
                         if isinstance(raw["input"], str) else None)
     _check_keys_of(ctx, raw, where, common + family.fields, f"{with_article(kind)} layer",
-                   layer_fields())
+                   layer_fields)
 
 
 def check_loss_keys(ctx, raw: dict, kind: str) -> None:
     """The keys of a loss object of type ``kind`` (``ctx``: the builder)."""
     _check_keys_of(ctx, raw, "loss", ("type",) + loss_family(kind).fields,
-                   f"{with_article(kind)} loss", loss_fields())
+                   f"{with_article(kind)} loss", loss_fields)
 
 
 def _check_keys_of(ctx, raw: dict, where: str, allowed: tuple[str, ...], what: str,
-                   fields_by_type: dict[str, tuple[str, ...]]) -> None:
+                   fields_by_type: Callable[[], dict[str, tuple[str, ...]]]) -> None:
     """Every key of ``raw`` (``what``: "a relu layer") is ``allowed``; a field of another
     type ("ties" on an avgpool2d, "reduction" on a cross_entropy loss) is no typo: the error
-    names the types that have it instead of the closest allowed spelling."""
+    names the types that have it instead of the closest allowed spelling.  ``fields_by_type``
+    is called only then: it loads every family."""
     unknown = next((key for key in raw if key not in allowed), None)
     if isinstance(unknown, str):
-        owners = [other for other, fields in fields_by_type.items() if unknown in fields]
+        owners = [other for other, fields in fields_by_type().items() if unknown in fields]
         if owners:
             # an allowed key it extends or shortens ("inputs" for "input") is still the hint
             # (or a synonym: dense's "weights" on a conv2d layer is its "kernel")
