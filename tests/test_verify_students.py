@@ -675,6 +675,41 @@ def conv1d_backward_not_reversed(x, w, delta, stride, padding, dilation):
     return conv1d_backward_right(x, w, delta, stride, padding, dilation, flip=True)
 
 
+def conv1d_backward_padding_mirrored(x, w, delta, stride, padding, dilation):
+    # np.pad with (right, left): x read mirrored, so dw is off as well as dx
+    left, right = padding
+    return conv1d_backward_right(x, w, delta, stride, (right, left), dilation)
+
+
+def conv_forward_stride_left_out_of_the_slice(x, w, b, stride, padding):
+    # the output's size right, each window read at (i, j)
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    xp = _pad(x, padding)
+    y = np.zeros((n, f, (h + 2 * padding - kh) // stride + 1,
+                  (width + 2 * padding - kw) // stride + 1))
+    for i in range(y.shape[2]):
+        for j in range(y.shape[3]):
+            y[:, :, i, j] = np.einsum("nchw,fchw->nf", xp[:, :, i:i + kh, j:j + kw], w) + b
+    return y
+
+
+def maxpool_forward_stride_left_out_of_the_slice(x, size, stride, padding):
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                constant_values=-np.inf)
+    y = np.zeros((n, c, (h + 2 * padding - size) // stride + 1,
+                  (w + 2 * padding - size) // stride + 1))
+    for i in range(y.shape[2]):
+        for j in range(y.shape[3]):
+            y[:, :, i, j] = xp[:, :, i:i + size, j:j + size].max(axis=(2, 3))
+    return y
+
+
+def avgpool_backward_divided_by_side(x, delta, size, stride, padding):
+    return avgpool_backward_nchw(x, delta, size, stride, padding) * size
+
+
 def conv1d_backward_left_padding_both_sides(x, w, delta, stride, padding, dilation):
     # padding[0] taken for both sides: right only where the two are equal or the windows
     # never reach the right side's extra cells
@@ -846,6 +881,13 @@ WRONG = [
      "summed_over_other_axes"),
     # a vector batch norm's function run on maps: dgamma per position, (C, H, W)
     (batchnorm1d_on_maps, "batchnorm2d_backward", {}, "dgamma", "statistics_per_position"),
+    (conv1d_backward_padding_mirrored, "conv1d_backward", {}, "dw", "padding_sides_swapped"),
+    (conv1d_backward_padding_mirrored, "conv1d_backward", {}, "dx", "padding_sides_swapped"),
+    (conv_forward_stride_left_out_of_the_slice, "conv2d_forward", {}, "y", "stride_ignored"),
+    (maxpool_forward_stride_left_out_of_the_slice, "maxpool2d_forward", {}, "y",
+     "stride_ignored"),
+    # f where f·f was needed: twice the answer for a 2×2 window only
+    (avgpool_backward_divided_by_side, "avgpool2d_backward", {}, "dx", "divided_by_one_side"),
 ]
 
 
@@ -859,6 +901,13 @@ def test_each_slip_is_named(fn, op, settings, output, slip):
     match = named[(output, slip)]
     # the slip explains every failing case it applies to, not one by chance
     assert match.matched == match.of >= 1
+
+
+def test_a_dense_bias_averaged_over_the_batch_is_one_slip_not_two():
+    # bias_averaged ("over the batch and positions") said it beside batch_mean: a dense
+    # layer has no positions
+    report = _run(affine_backward_db_mean, "dense_backward", {"style": "cs231n"})
+    assert [(m.output, m.name) for m in report.slips] == [("db", "batch_mean")]
 
 
 def test_the_weights_transposed_words_hold_in_either_orientation_of_w():

@@ -213,6 +213,8 @@ def _conv2d_forward_slips(case: Case, options: Options, truth: dict) -> Iterator
     if s > 1:
         yield Alternative("stride_ignored", "matches the stride ignored (windows at every "
                           "position)", {"y": conv2d_forward(x, w, b, 1, p)})
+    yield from _strided_slice_ignored(lambda xs, st: conv2d_forward(xs, w, b, st, p), x, s,
+                                      truth["y"])
     if p > 0:
         yield Alternative("padding_ignored", "matches the input not padded",
                           {"y": conv2d_forward(x, w, b, s, 0)})
@@ -264,7 +266,8 @@ def _bias_slips(delta: np.ndarray, name: str = "db",
     if spatial and np.prod(delta.shape[2:]) > 1:
         yield Alternative("bias_per_position", "matches the bias gradient per position "
                           "instead of summed over them", {name: delta.sum(axis=0)})
-    if delta.size > delta.shape[1]:  # a mean differs from the sum
+    # a mean differs from the sum; over the batch alone (a dense layer's) it is batch_mean
+    if delta.size > delta.shape[1] and spatial:
         every = (0,) + spatial
         yield Alternative("bias_averaged", "matches the bias gradient averaged over the batch "
                           "and positions (np.mean) instead of summed: each position adds its "
@@ -700,6 +703,7 @@ def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                                                          avgpool2d_backward)})
     yield Alternative("not_divided", f"matches the delta not divided by the window size "
                       f"{kh * kw}", {"dx": truth["dx"] * (kh * kw)})
+    yield from _divided_by_one_side(kh, kw, "dx", truth["dx"], "the delta")
     if p > 0:
         yield Alternative("divisor_without_padding", "matches the divisor counting only the "
                           "real cells of a window (count_include_pad=False; PyTorch's default "
@@ -713,6 +717,29 @@ def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
         yield _cropped_to_nothing(x)
 
 
+def _divided_by_one_side(kh: int, kw: int, name: str, right: np.ndarray,
+                         what: str) -> Iterator[Alternative]:
+    """An average divided by one side of the window, f where f·f was needed (the window's
+    rows or columns counted, not its cells); beside a 2×2 window's it is twice the answer."""
+    for side, other in {(kh, kw), (kw, kh)}:
+        if other > 1:
+            yield Alternative("divided_by_one_side", f"matches {what} divided by {side}, one "
+                              f"side of the {kh}×{kw} window, instead of by its {kh * kw} "
+                              "cells", {name: right * other})
+
+
+def _strided_slice_ignored(forward, x: np.ndarray, s: int, right: np.ndarray,
+                           name: str = "y") -> Iterator[Alternative]:
+    """Windows read at (i, j) instead of (i·s, j·s), the output's size right: the stride
+    left out of the slice (x[i:i + k] for x[i·s:i·s + k]), the stride-1 output's corner."""
+    if s > 1:
+        rows, cols = right.shape[2:]
+        yield Alternative("stride_ignored", "matches windows read at (i, j) instead of "
+                          "(i·s, j·s): the output's size right, the stride left out of the "
+                          "slice (x[i:i + k] for x[i·s:i·s + k])",
+                          {name: forward(x, 1)[:, :, :rows, :cols]})
+
+
 def _maxpool_forward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     from cnngrad.layers.pool import avgpool2d_forward, maxpool2d_forward
 
@@ -721,6 +748,8 @@ def _maxpool_forward_slips(case: Case, options: Options, truth: dict) -> Iterato
     if s > 1:
         yield Alternative("stride_ignored", "matches the stride ignored (windows at every "
                           "position)", {"y": maxpool2d_forward(x, size, 1, p)})
+    yield from _strided_slice_ignored(lambda xs, st: maxpool2d_forward(xs, size, st, p), x, s,
+                                      truth["y"])
     if p > 0:
         yield Alternative("padded_with_zeros", "matches padding with zeros instead of −∞",
                           {"y": maxpool2d_forward(_padded(x, p, 0.0), size, s, 0)})
@@ -738,8 +767,11 @@ def _avgpool_forward_slips(case: Case, options: Options, truth: dict) -> Iterato
     if s > 1:
         yield Alternative("stride_ignored", "matches the stride ignored (windows at every "
                           "position)", {"y": avgpool2d_forward(x, size, 1, p)})
+    yield from _strided_slice_ignored(lambda xs, st: avgpool2d_forward(xs, size, st, p), x, s,
+                                      truth["y"])
     yield Alternative("not_divided", f"matches the window sum not divided by the window size "
                       f"{kh * kw}", {"y": truth["y"] * (kh * kw)})
+    yield from _divided_by_one_side(kh, kw, "y", truth["y"], "the window sum")
     if p > 0:
         yield Alternative("divisor_without_padding", "matches the divisor counting only the "
                           "real cells of a window (count_include_pad=False; PyTorch's default "
@@ -1199,9 +1231,14 @@ def _conv1d_slips(case: Case, options: Options, truth: dict) -> Iterator[Alterna
         yield Alternative("padding_not_cropped", f"matches dx with its padding {pads} not "
                           "cropped off", {"dx": padded})
         if left != right:
-            yield Alternative("padding_sides_swapped", "matches the padding cropped with left "
-                              "and right swapped",
-                              {"dx": padded[:, :, right:right + x.shape[2]]})
+            # swapped in the crop only, or in np.pad too (x read mirrored: dw differs)
+            words = ("matches the padding's left and right sides swapped (np.pad(x, .., "
+                     "(right, left)) or the crop [right:right + L])")
+            swapped_dx = padded[:, :, right:right + x.shape[2]]
+            yield Alternative("padding_sides_swapped", words, {"dx": swapped_dx})
+            yield Alternative("padding_sides_swapped", words, {
+                "dx": swapped_dx, "dw": conv1d_backward_taps(x, w, delta, s, (right, left),
+                                                             d)[1]})
     yield from _bias_slips(delta, axes_names=("N", "F", "L'"))
 
 
