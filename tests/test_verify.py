@@ -382,6 +382,27 @@ def test_a_raise_shows_the_users_traceback_not_cnngrads(tmp_path):
         .replace("cnngrad verify", "")
 
 
+def test_a_traceback_fits_the_report_s_width_and_names_libraries_by_their_import(tmp_path):
+    # numpy's frames showed the whole site-packages path, lines of 120 characters
+    path = user_file(tmp_path, """
+        def f(x, w, delta, stride, padding):
+            np.argmax(np.zeros(0))
+        """)
+    out = invoke(f"{path}:f", "--op", "conv2d_backward").stdout
+    shown = out.split("your code's traceback")[1].split("Slip")[0]
+    assert 'File "numpy/' in shown
+    assert "ValueError: attempt to get argmax of an empty sequence" in " ".join(shown.split())
+    short = user_file(tmp_path, """
+        def f(x, w, delta, stride, padding):
+            raise ValueError("a message long enough to run past the eighty columns of the "
+                             "report, as numpy's messages about gufunc signatures do")
+        """, "long_message.py")
+    out = invoke(f"{short}:f", "--op", "conv2d_backward").stdout
+    assert max(len(line) for line in out.splitlines()
+               if not line.lstrip().startswith('File "')) <= 80
+    assert "as numpy's messages about gufunc signatures do" in " ".join(out.split())
+
+
 def test_a_timeout_stops_the_battery(tmp_path):
     path = user_file(tmp_path, BAD)
     report = json.loads(invoke(f"{path}:slow", "--op", "conv2d_backward", "--timeout", "0.1",

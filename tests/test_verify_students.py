@@ -485,6 +485,20 @@ def batchnorm_dout_first(dout, x, gamma, eps):
     return batchnorm1d_plain(x, gamma, dout, eps)
 
 
+def dense_backward_delta_first(delta, x, w):
+    return dense_backward_torch(x, w, delta)
+
+
+def test_arguments_in_another_order_are_not_also_told_to_change_the_layout():
+    # the order's hint alone: the shapes they raise on are the order's, not a layout's
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(dense_backward_delta_first, "dense_backward")
+    text = " ".join(render_text(report).split())
+    assert report.by_name == "--arg x=x" and "pass them by name, --arg x=x" in text
+    assert "--layout" not in text
+
+
 def test_arguments_taken_in_another_order_are_told_to_be_passed_by_name():
     # (dout, x, gamma, eps) called as (x, gamma, delta, eps): every case wrong, no slip
     from cnngrad.verify.report import render_text

@@ -54,6 +54,23 @@ def _wrap(text: str, indent: str, first: str = "", width: int = WIDTH) -> list[s
     return [line.replace("\u00a0", " ") for line in lines] or [first.rstrip()]
 
 
+def _traceback_lines(traceback: str, width: int) -> list[str]:
+    """The user's traceback indented under its heading, each line longer than ``width``
+    folded under itself (a long message, a long line of code) except a frame's ``File
+    "...", line N`` (editors and terminals open the file from it whole); a line of ^ and ~
+    markers under a folded line of code would point nowhere, so it is left out."""
+    lines = []
+    for line in traceback.splitlines():
+        body = line.lstrip()
+        prefix = "    " + line[:len(line) - len(body)]
+        if len(prefix) + len(body) <= width or body.startswith('File "'):
+            lines.append(prefix + body)
+        elif body.strip("^~ "):
+            lines += textwrap.wrap(body, width, initial_indent=prefix,
+                                   subsequent_indent=prefix + "  ", break_on_hyphens=False)
+    return lines
+
+
 def _header(report: Report, width: int) -> list[str]:
     op = report.op
     lines = textwrap.wrap(f"cnngrad verify {op.name}: {report.function} on "
@@ -241,7 +258,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     if first.traceback:
         lines += _wrap(f"{_raiser(report, first.traceback)} (your code's traceback):", "  ",
                        "  ", width)
-        lines += ["    " + line for line in first.traceback.splitlines()]
+        lines += _traceback_lines(first.traceback, width)
     elif first.failures:
         for failure in first.failures:
             lines += _wrap(failure.message, "    ", "  ", width)
@@ -259,7 +276,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     if raised is not None and raised is not first:
         lines.append("")
         lines.append(f"  case {raised.case.index} raised (your code's traceback):")
-        lines += ["    " + line for line in raised.traceback.splitlines()]
+        lines += _traceback_lines(raised.traceback, width)
     lines.append("")
     if report.slips:
         for text in _slip_texts(report.slips, label):
@@ -283,7 +300,8 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             f"your function names its parameters in another order than the op passes them "
             f"({report.op.signature.partition(' ->')[0]}): pass them by name, {report.by_name}",
             "        ", "Hint:   ", width)
-    suspect = _layout_suspect(report)
+    # arguments in another order raise on shapes too: the order's hint is the one to follow
+    suspect = "" if report.by_name else _layout_suspect(report)
     if suspect:
         words, given = report.op.layout_words, report.layout
         other = "nhwc" if given == "nchw" else "nchw"

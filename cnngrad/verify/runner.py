@@ -135,7 +135,25 @@ def user_traceback(exc: BaseException) -> str:
     lines = ["Traceback (most recent call last):\n"] if frames else []
     lines += traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines).rstrip("\n")
+    text = "".join(lines).rstrip("\n")
+    # a library's frames by the name it is imported as (numpy/_core/fromnumeric.py), not by
+    # the folder of packages it sits in, which would run past the line
+    for folder in _package_folders():
+        text = text.replace(f'File "{folder}{os.sep}', 'File "')
+    return text
+
+
+def _package_folders() -> list[str]:
+    """The folders of installed packages and of the standard library, longest first."""
+    import site
+    import sysconfig
+
+    folders = {sysconfig.get_paths().get(key) for key in ("purelib", "platlib", "stdlib")}
+    try:
+        folders.update(site.getsitepackages() + [site.getusersitepackages()])
+    except AttributeError:  # an embedded or virtualenv-patched site module without them
+        pass
+    return sorted((os.path.abspath(f) for f in folders if f), key=len, reverse=True)
 
 
 @dataclass
