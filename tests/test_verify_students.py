@@ -917,6 +917,21 @@ def test_each_slip_is_named(fn, op, settings, output, slip):
     assert match.matched == match.of >= 1
 
 
+def conv_forward_naive_without_cache(x, w, b, conv_param):
+    return conv_forward_naive(x, w, b, conv_param)[0]
+
+
+def test_a_course_forward_that_returns_no_cache_fails():
+    # it passed, though the report's header says -> (out, cache) and the same function as
+    # --forward fails every case of the backward
+    report = run_battery(conv_forward_naive_without_cache, "conv2d_forward", style="cs231n")
+    assert not report.ok and report.results
+    for result in report.results:
+        assert result.message.startswith("returned one array of shape (")
+        assert result.message.endswith("; expected (out, cache): the backward function needs "
+                                       "the cache")
+
+
 def test_a_dense_bias_averaged_over_the_batch_is_one_slip_not_two():
     # bias_averaged ("over the batch and positions") said it beside batch_mean: a dense
     # layer has no positions

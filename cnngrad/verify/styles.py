@@ -164,13 +164,15 @@ def _name(fn) -> str:
 
 
 def _first_of_pair(raw, what: str):
-    """A forward function's output from ``(out, cache)`` (or a bare array)."""
+    """A forward function's output from ``(out, cache)``: a bare array is refused, as the
+    course's backward function needs the cache (it fails there, given as --forward)."""
     if isinstance(raw, (tuple, list)):
         if len(raw) != 2:
             raise ResultError(f"returned a tuple of {len(raw)} values; expected ({what}, "
                               "cache)")
         return raw[0]
-    return raw
+    raise ResultError(f"returned {_kind(raw)}; expected ({what}, cache): the backward "
+                      "function needs the cache")
 
 
 class CS231nStyle(Style):
