@@ -932,6 +932,20 @@ def test_a_course_forward_that_returns_no_cache_fails():
                                        "the cache")
 
 
+def conv_forward_nchw_with_cache(x, w, b, stride, padding):
+    return conv_forward_nchw(x, w, b, stride, padding), (x, w, b)
+
+
+def test_a_plain_forward_that_returns_a_cache_is_told_to_return_out_alone():
+    # "say --style cs231n or dls" alone: those styles call another signature
+    report = run_battery(conv_forward_nchw_with_cache, "conv2d_forward")
+    assert not report.ok
+    assert report.results[0].message == (
+        "returned a tuple of 2 values; expected one array (y) — an (out, cache) pair? return "
+        "out alone here; --style cs231n or dls calls the courses' forward functions, which "
+        "return both")
+
+
 def test_a_dense_bias_averaged_over_the_batch_is_one_slip_not_two():
     # bias_averaged ("over the batch and positions") said it beside batch_mean: a dense
     # layer has no positions

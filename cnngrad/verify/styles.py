@@ -150,7 +150,8 @@ class Style:
     def unpack(self, op: Op, raw) -> dict:
         if op.single:
             if isinstance(raw, tuple):
-                hint = " — an (out, cache) pair? say --style cs231n or dls" \
+                hint = (" — an (out, cache) pair? return out alone here; --style cs231n "
+                        "or dls calls the courses' forward functions, which return both") \
                     if len(raw) == 2 and op.name.endswith("_forward") else ""
                 raise ResultError(f"returned a tuple of {len(raw)} values; expected one array "
                                   f"({self.shown(op, op.outputs[0])}){hint}")
