@@ -946,6 +946,24 @@ def test_a_plain_forward_that_returns_a_cache_is_told_to_return_out_alone():
         "return both")
 
 
+def softmax_loss_float16(x, y):
+    loss, dx = softmax_loss(x, y)
+    return np.float16(loss), dx.astype(np.float16)
+
+
+def test_float16_outputs_are_said_to_be_and_a_number_is_no_grid():
+    # "no known slip matches: compare the grid above" under a loss shown as two numbers, and
+    # nothing said of the float16 that lost the digits
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(softmax_loss_float16, "softmax_cross_entropy_backward")
+    assert not report.ok
+    text = " ".join(render_text(report).split())
+    assert "; it is float16: compute in float32 or float64" in text
+    assert ("no known slip matches: compare the values above with your code, smallest case "
+            "first") in text
+
+
 def test_a_dense_bias_averaged_over_the_batch_is_one_slip_not_two():
     # bias_averaged ("over the batch and positions") said it beside batch_mean: a dense
     # layer has no positions

@@ -269,7 +269,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             lines += _grid(grid_failure,
                            report.style.axes(report.op, grid_failure.name, report.layout),
                            width, report.rtol, report.atol, label(grid_failure.name))
-            grid_shown = True
+            grid_shown = np.ndim(grid_failure.expected) > 0  # a number is shown, no grid
     else:
         lines += _wrap(first.message, "    ", "  ", width)
     raised = next((r for r in failed if r.traceback), None)
@@ -385,6 +385,8 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
     above, else what is shown (the shapes, a value that is not an array of numbers)."""
     if grid_shown:
         return "compare the grid above with your loops, smallest case first"
+    if any(f.status in ("mismatch", "nonfinite") for f in first.failures):
+        return "compare the values above with your code, smallest case first"
     shaped = next((f for f in first.failures if f.status == "shape"), None)
     if shaped is not None:
         # the same numbers without their axes of 1 in every case that has this output wrong

@@ -307,9 +307,12 @@ def _check_output(name: str, value, expected: np.ndarray, axes, rtol, atol,
         diff = np.abs(fitted - expected)
         worst = np.unravel_index(int(np.argmax(np.where(wrong, diff, -1))), diff.shape)
         where = f" at {_index_words(worst)}" if fitted.ndim else ""
+        # float16 holds about 3 significant digits: the tolerances ask for more
+        half = "; it is float16: compute in float32 or float64" \
+            if np.asarray(value).dtype == np.float16 else ""
         return OutputCheck(name, "mismatch", f"{shown} differs in {int(wrong.sum())} of "
-                           f"{wrong.size} values (largest |diff| {_g(diff[worst])}{where})",
-                           fitted, expected)
+                           f"{wrong.size} values (largest |diff| {_g(diff[worst])}{where})"
+                           f"{half}", fitted, expected)
     return None
 
 
