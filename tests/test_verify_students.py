@@ -289,8 +289,25 @@ def max_pool_backward_naive(dout, cache):
 
 
 def affine_backward(dout, cache):
+    # CS231n's: x of any shape (N, d_1, ..., d_k), read as (N, D); dx in x's shape
     x, w, b = cache
-    return dout @ w.T, x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+    return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+
+
+def affine_backward_x_never_reshaped(dout, cache):
+    x, w, b = cache
+    return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+
+def test_an_affine_backward_that_never_reshapes_x_fails_and_is_told_to():
+    # it passed: every case's x was (N, D); the assignment's own test has x (10, 2, 3)
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(affine_backward_x_never_reshaped, "dense_backward", style="cs231n")
+    assert not report.ok and {r.case.arrays["x"].shape[1] for r in report.failed} == {4, 6}
+    text = " ".join(render_text(report).split())
+    assert ("dx has shape (3, 4) where cnngrad's is (3, 2, 2): the right numbers in another "
+            "shape; reshape it to (3, 2, 2), the shape of x") in text
 
 
 def dls_linear_backward_db_not_summed(dZ, cache):

@@ -391,10 +391,19 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
     if shaped is not None:
         # the same numbers without their axes of 1 in every case that has this output wrong
         # (a sum without keepdims), not only in the smallest (one image's map: 1×1×H×W)
-        squeezed = all(_squeezed_alike(f, report.rtol, report.atol) for r in report.failed
-                       for f in r.failures if f.name == shaped.name)
-        return _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
-                             report.style.shown(report.op, shaped.name), squeezed)
+        kinds = {_reshaped_alike(f, report.rtol, report.atol) for r in report.failed
+                 for f in r.failures if f.name == shaped.name}
+        alike = kinds.pop() if len(kinds) == 1 else None
+        advice = _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
+                               report.style.shown(report.op, shaped.name), alike)
+        # dx the shape of x, which the function was given (CS231n's affine x of any shape)
+        source = shaped.name[1:] if shaped.name.startswith("d") else None
+        if alike == "reshaped" and source in first.case.arrays:
+            given = report.style.tensor(report.op, source, first.case.arrays[source],
+                                        first.case, report.layout)
+            if given.shape == shaped.expected.shape:
+                advice += f", the shape of {report.style.shown(report.op, source)}"
+        return advice
     unread = next((f for f in first.failures if f.status == "bad_return"), None)
     if unread is not None:
         return (f"return {report.style.shown(report.op, unread.name)} as an array of numbers "
@@ -404,25 +413,34 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
            "listed above"
 
 
-def _squeezed_alike(failure: OutputCheck, rtol: float, atol: float) -> bool:
-    """Whether a wrong output holds the right numbers, within the run's tolerances, in a shape
-    with axes of 1 dropped or added (np.sum without keepdims=True where the course keeps the
-    axis)."""
+def _reshaped_alike(failure: OutputCheck, rtol: float, atol: float) -> str | None:
+    """Whether a wrong output holds the right numbers, within the run's tolerances, in
+    another shape: "squeezed" with axes of 1 dropped or added (np.sum without keepdims=True
+    where the course keeps the axis), "reshaped" in any other (dx left (N, D) where x came
+    (N, d1, d2)); None when it does not."""
     if failure.got is None or failure.expected is None:
-        return False
+        return None
     got, expected = np.shape(failure.got), np.shape(failure.expected)
-    if got == expected or [s for s in got if s != 1] != [s for s in expected if s != 1]:
-        return False
-    return bool(np.allclose(np.reshape(failure.got, expected), failure.expected,
-                            rtol=rtol, atol=atol))
+    if got == expected or np.size(failure.got) != np.size(failure.expected):
+        return None
+    if not np.allclose(np.reshape(failure.got, expected), failure.expected, rtol=rtol,
+                       atol=atol):
+        return None
+    return ("squeezed" if [s for s in got if s != 1] == [s for s in expected if s != 1]
+            else "reshaped")
 
 
 def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str,
-                  squeezed: bool = False) -> str:
+                  alike: str | None = None) -> str:
     """Which axes of ``failure``'s output (called ``name``) have the wrong size, and by how
-    much; ``squeezed``: the right numbers in every failing case, axes of 1 dropped or added."""
+    much; ``alike``: the right numbers in every failing case, axes of 1 dropped or added
+    ("squeezed") or in any other shape ("reshaped")."""
     got, expected = failure.got.shape, failure.expected.shape
-    if squeezed:
+    if alike == "reshaped":
+        return (f"{name} has shape {shape_words(got)} where cnngrad's is "
+                f"{shape_words(expected)}: the right numbers in another shape; reshape it to "
+                f"{shape_words(expected)}")
+    if alike == "squeezed":
         how = ("dropped (a sum without keepdims=True?)" if len(got) < len(expected) else
                "added" if len(got) > len(expected) else "in another place (transposed?)")
         return (f"{name} has shape {shape_words(got)} where cnngrad's is "

@@ -224,6 +224,8 @@ class CS231nStyle(Style):
     def tensor(self, op, name, array, case, layout):
         if op.name == "dense_backward" and name in ("w", "dw"):
             return array.T
+        if op.name == "dense_backward" and name in ("x", "dx"):
+            return array.reshape(_affine_x_shape(case))
         return array
 
     def axes(self, op, name, layout):
@@ -239,6 +241,7 @@ class CS231nStyle(Style):
         a = {k: v.copy() for k, v in case.arrays.items()}
         if op.name == "dense_backward":
             a["w"] = a["w"].T.copy()  # affine's w is (in, out)
+            a["x"] = a["x"].reshape(_affine_x_shape(case))
         return _handing(self._bound(fn, op, case, a, forward), a, self._NAMES)
 
     def _bound(self, fn, op, case, a: dict, forward) -> Call:
@@ -277,6 +280,14 @@ class CS231nStyle(Style):
         if op.name.endswith("_forward"):
             return {"y": _first_of_pair(raw, "out")}
         return super().unpack(op, raw)
+
+
+def _affine_x_shape(case: Case) -> tuple[int, ...]:
+    """CS231n's affine layers take x of any shape (N, d_1, ..., d_k), reshaped to (N, D):
+    an even D of 4 or more comes as (N, 2, D/2), so that a backward pass that never reshapes
+    x (x.T @ dout) or never gives dx x's shape back fails as it does in the assignment."""
+    n, fan_in = case.arrays["x"].shape
+    return (n, 2, fan_in // 2) if fan_in >= 4 and fan_in % 2 == 0 else (n, fan_in)
 
 
 def _cache_of(raw):
