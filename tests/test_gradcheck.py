@@ -430,8 +430,9 @@ def test_json_output_shape():
     code, doc = json_report(NETWORK)
     assert code == 0
     assert set(doc) == {"cnngrad", "title", "eps", "rtol", "atol", "evaluations",
-                        "rounding_noise", "hidden_by_noise", "tensors", "kinks", "kink_counts",
-                        "ok"}
+                        "rounding_noise", "hidden_by_noise", "tensors", "input_sum_of",
+                        "kinks", "kink_counts", "ok"}
+    assert doc["input_sum_of"] == []  # one layer reads the input: its delta_in is the row
     assert 0 < doc["rounding_noise"] < 1e-8
     assert (doc["eps"], doc["rtol"], doc["atol"]) == (1e-6, 1e-5, 1e-7)
     assert doc["ok"] is True and doc["kinks"] == [] and doc["kink_counts"] == []
@@ -751,7 +752,8 @@ def test_at_60_columns_every_table_fits_as_lines_nothing_cut(tmp_path, monkeypat
     assert lines[:2] == ["cnngrad gradcheck · Max pool with tied maxima: the delta",
                          "goes to the first maximum (PyTorch's rule)"]
     at = lines.index("pool_of_the_first_encoder_stage.delta_in  4×4  ✓")
-    assert lines[at + 1:at + 4] == ["  max error 0.0e+00 abs, 0.0e+00 rel",
+    # the elements checked are all 0 (below atol): no relative error, not a perfect one
+    assert lines[at + 1:at + 4] == ["  max error 0.0e+00 abs, — rel",
                                     "  6 checked, 10 skipped on a kink", "kinks"]
     assert lines[at + 4:at + 7] == [
         "  pool_of_the_first_encoder_stage  tie",
@@ -807,7 +809,7 @@ def test_a_long_layer_name_puts_the_rest_of_its_path_on_a_line_of_its_own(tmp_pa
     assert max(len(line) for line in lines[:header]) <= 80
     at = next(i for i, line in enumerate(lines) if line.startswith("pool_of_the_first_"))
     assert lines[at].split() == ["pool_of_the_first_encoder_stage", "4×4", "0.0e+00",
-                                 "0.0e+00", "6", "10", "✓"]
+                                 "—", "6", "10", "✓"]
     assert lines[at + 1] == "  .delta_in"
     # the sample's own short name stays on one line
     assert any(line.startswith("maxpool2d_1.delta_in ") for line in invoke(TIES).output
@@ -1158,3 +1160,22 @@ def test_errors_no_step_can_see_are_said_to_be_beyond_finite_differences(tmp_pat
         assert summary.endswith("pass unseen: no step a central difference can take checks "
                                 "them here (E is too large beside their gradients)"), summary
 
+
+
+def test_the_input_row_of_a_problem_whose_input_several_layers_read_says_what_it_sums(
+        tmp_path):
+    # "input" is no path of backward, explain or check: the report says which paths it sums
+    problem = {"input": [[1, 2, 0], [0, 1, 3], [2, 0, 1]],
+               "layers": [{"type": "conv2d", "name": "c", "kernel": [[1, -1], [0, 1]],
+                           "padding": "same"},
+                          {"type": "add", "name": "skip", "inputs": ["c", "input"]}],
+               "delta": [[1, 2, 0], [3, 4, -1], [0, 1, 1]]}
+    path = write(tmp_path, problem)
+    result = invoke(path)
+    assert result.exit_code == 0, result.output
+    assert ("input: dE/d(input), the sum of c.delta_in and skip.delta_in.input (several "
+            "layers read the input; explain and check take those paths)") in " ".join(
+                result.output.split())
+    code, doc = json_report(path)
+    assert doc["input_sum_of"] == ["c.delta_in", "skip.delta_in.input"]
+    assert [t["path"] for t in doc["tensors"]] == ["c.grads.kernel", "input"]

@@ -95,6 +95,8 @@ def report_dict(report: GradcheckReport) -> dict:
         "rounding_noise": report.noise,
         "hidden_by_noise": report.hidden_by_noise,
         "tensors": [_tensor_dict(t) for t in report.tensors],
+        # the tensor "input" is dE/d(input), their sum, when several layers read the input
+        "input_sum_of": list(report.input_parts),
         "kinks": [_kink_dict(k) for k in report.kinks],
         "kink_counts": [{"layer": layer, "kind": kind, "count": count}
                         for (layer, kind), count in report.kink_counts.items()],
@@ -196,6 +198,13 @@ def step_reaches_a_kink(report: GradcheckReport) -> str:
             f"keeps their moves off it)")
 
 
+def input_note(parts: tuple[str, ...]) -> str:
+    """What the row ``input`` is: no command's path, the sum of those that explain and check
+    take."""
+    return (f"input: dE/d(input), the sum of {' and '.join(parts)} (several layers read the "
+            "input; explain and check take those paths)")
+
+
 def report_table(report: GradcheckReport, decimals: int = 6):
     """The human-readable report as one Rich renderable."""
     from rich import box
@@ -241,6 +250,8 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     # encoder_stage_one_convolution) goes on two lines, the layer's name then the rest
     parts.append(FirstThatFits(tensor_table(False), tensor_table(True),
                                tensor_table(True, split_paths=True), _tensor_records(report)))
+    if report.input_parts:
+        parts.append(Text(input_note(report.input_parts), style="dim"))
 
     parts.append(Text("kinks", style="bold"))
     if not report.kink_counts and report.crossed_unnamed:

@@ -283,6 +283,16 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
 # --------------------------------------------------------------------------- names and paths
 
 
+def input_parts(problem: Problem) -> tuple[str, ...]:
+    """The paths whose sum is dE/d(input) when several layers read the problem's input (its
+    gradcheck row is then called ``input``, a path of no other command); () otherwise."""
+    readers = [spec for spec in problem.layers if "input" in spec.inputs]
+    if len(readers) < 2:
+        return ()
+    return tuple(f"{spec.name}.delta_in" + (".input" if reads_many(spec) else "")
+                 for spec in readers)
+
+
 def tensor_path(problem: Problem, target: str) -> str:
     """The contract's dotted path of a target's gradient: ``"conv2d_1.kernel"`` →
     ``"conv2d_1.grads.kernel"``, ``"input"`` → ``"<first layer>.delta_in"`` (the layer that
@@ -497,7 +507,7 @@ class TensorCheck:
     """
 
     target: str  # "input" or "<layer>.<param>"
-    path: str  # "conv2d_1.grads.kernel", "conv2d_1.delta_in"
+    path: str  # "conv2d_1.grads.kernel", "conv2d_1.delta_in"; "input" when several read it
     analytic: np.ndarray
     numeric: np.ndarray  # central difference at ε
     left: np.ndarray  # (E(t) − E(t − ε)) / ε
@@ -574,15 +584,15 @@ class TensorCheck:
     @property
     def max_rel_error(self) -> float | None:
         """|a − n| / max(|a|, |n|) over the checked elements larger than atol (below it only
-        the absolute error means anything), each at the step that decided it; 0 when there
-        are none."""
+        the absolute error means anything), each at the step that decided it; None when there
+        are none (a 0 would read as perfect agreement)."""
         if not self.checked:
             return None
         numeric = self.decided_numeric
         scale = np.maximum(np.abs(self.analytic), np.abs(numeric))
         mask = ~self.kink & (scale > self.atol)
         if not mask.any():
-            return 0.0
+            return None
         return float((np.abs(self.analytic - numeric)[mask] / scale[mask]).max())
 
     @property
@@ -613,6 +623,8 @@ class GradcheckReport:
     noise: float = 0.0  # rounding noise of a central difference at ε (added to the tolerance)
     # the loss's branch a move can cross (LossFamily.move_branch: bce's clamped logs)
     loss_branch: tuple[str, str] | None = None
+    #: the paths the row "input" sums, when several layers read the input (input_parts)
+    input_parts: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -900,7 +912,8 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
                                    watch=watch, progress=progress)
         spent += used
         tensors.append(check)
-    return GradcheckReport(title=problem.title, eps=eps, rtol=rtol, atol=atol, tensors=tensors,
+    return GradcheckReport(input_parts=input_parts(problem),
+                           title=problem.title, eps=eps, rtol=rtol, atol=atol, tensors=tensors,
                            kinks=kinks, kink_counts=counts, evaluations=spent, noise=noise,
                            loss_branch=None if problem.loss is None else
                            loss_family(problem.loss.type).move_branch)
