@@ -677,8 +677,18 @@ def test_each_command_takes_only_its_own_formats_from_the_suffix(tmp_path):
     answers = SAMPLES / "answers" / "stackexchange-answers.json"
     ok("gradcheck", TIES, "-o", tmp_path / "g.json")
     assert json.loads((tmp_path / "g.json").read_text())["kink_counts"][0]["count"] == 4
-    ok("gradcheck", TIES, "-o", tmp_path / "g.csv")  # gradcheck has no csv: the table
+    # gradcheck has no csv: the table's boxes in a .csv file would surprise; refused
+    refused = invoke("gradcheck", TIES, "-o", tmp_path / "g.csv")
+    assert refused.exit_code == 2 and not (tmp_path / "g.csv").exists()
+    assert refused.stderr.splitlines()[-1] == (
+        f"error: {tmp_path / 'g.csv'}: --output: cnngrad gradcheck writes json or table, not "
+        f"CSV (.csv); hint: -o {tmp_path / 'g'}.txt writes the report as text; --format table "
+        "writes it to this file anyway")
+    ok("gradcheck", TIES, "--format", "table", "-o", tmp_path / "g.csv")
     assert (tmp_path / "g.csv").read_text(encoding="utf-8").startswith("cnngrad gradcheck · ")
+    # .txt: explain's plain text, without the panel's boxes
+    ok("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "-o", tmp_path / "e.txt")
+    assert "╭" not in (tmp_path / "e.txt").read_text(encoding="utf-8")
     ok("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "-o", tmp_path / "e.json")
     assert json.loads((tmp_path / "e.json").read_text())["path"] == \
         "conv2d_1.grads.kernel[0,0]"
@@ -687,9 +697,10 @@ def test_each_command_takes_only_its_own_formats_from_the_suffix(tmp_path):
         "student,file,status,right,total,score,")
     ok("check", WORKED, answers, "-o", tmp_path / "c.json")
     assert json.loads((tmp_path / "c.json").read_text())["cnngrad"]
-    ok("check", WORKED, answers, "-o", tmp_path / "c.md")  # check has no markdown: the table
+    assert invoke("check", WORKED, answers, "-o", tmp_path / "c.md").exit_code == 2
+    ok("check", WORKED, answers, "-o", tmp_path / "c.txt")  # check has no text: the table
     # (the headline names both files: a long checkout path wraps it after the "·")
-    assert (tmp_path / "c.md").read_text(encoding="utf-8").startswith("cnngrad check ·")
+    assert (tmp_path / "c.txt").read_text(encoding="utf-8").startswith("cnngrad check ·")
     ok("verify", SAMPLES / "verify" / "conv_right.py:conv2d_backward", "--op",
        "conv2d_backward", "-o", tmp_path / "v.json")
     assert json.loads((tmp_path / "v.json").read_text())["op"] == "conv2d_backward"
@@ -873,8 +884,8 @@ def test_show_steps_with_a_table_written_to_a_json_named_file(tmp_path):
 
 @pytest.mark.parametrize("command, suffixes", [
     ("backward", ".json, .csv, .md, .tex, .npz"), ("forward", ".json, .csv, .md, .tex, .npz"),
-    ("gradcheck", ".json"), ("explain", ".json"), ("check", ".json, .csv"),
-    ("verify", ".json")])
+    ("gradcheck", ".json"), ("explain", ".json, .txt"), ("check", ".json, .csv"),
+    ("verify", ".json, .txt")])
 def test_format_help_says_the_default_comes_from_the_suffix(command, suffixes):
     text = " ".join(ok(command, "--help").split())
     assert f"[default: from -o's suffix ({suffixes}), else table]" in text

@@ -1324,7 +1324,7 @@ def test_table_is_the_human_format_and_text_its_other_name():
     assert table.stdout == text.stdout == default.stdout
     help_text = " ".join(runner.invoke(app, ["verify", "--help"]).stdout.split())
     assert "table (the report for people; text is another name for it) or json" in help_text
-    assert "[default: from -o's suffix (.json), else table]" in help_text
+    assert "[default: from -o's suffix (.json, .txt), else table]" in help_text
 
 
 def test_a_missing_bundled_verify_sample_says_where_it_is(tmp_path, monkeypatch):

@@ -86,7 +86,8 @@ def backward(
     input delta, as tables (or JSON).
 
     Without a problem file, --input, --kernel and --delta build a one-conv problem."""
-    fmt = output_format(format, output, REPORT_FORMATS, picture=True, save_svg=save_svg)
+    fmt = output_format(format, output, REPORT_FORMATS, command="backward", picture=True,
+                        save_svg=save_svg)
     quick = dict(input=input, kernel=kernel, delta=delta, bias=bias, stride=stride,
                  padding=padding, dilation=dilation, flip_kernel=flip_kernel)
     if show_steps and fmt != "table":

@@ -267,7 +267,7 @@ def check(
     from cnngrad.teach.check import required_weights
     from cnngrad.teach.grading import grading_of
 
-    fmt = output_format(format, output, OUTPUT_FORMATS)
+    fmt = output_format(format, output, OUTPUT_FORMATS, command="check")
     if problem is None:  # no file at all: with --manifest, it is the submissions that miss
         if manifest is not None:
             import shlex

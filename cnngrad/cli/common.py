@@ -218,7 +218,7 @@ def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
 #: The format an ``-o`` file's suffix asks for when --format is not given (a command uses
 #: only those among its own formats; any other suffix, or none, gets the table).
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "latex",
-                  ".npz": "npz"}
+                  ".npz": "npz", ".txt": "text"}
 
 
 #: Suffixes of files that are not text, which -o (text in every format but npz) cannot
@@ -257,7 +257,7 @@ class OutputFormat(str):
 
 
 def output_format(format: Optional[str], output: Optional[str],
-                  allowed: tuple[str, ...], *, picture: bool = False,
+                  allowed: tuple[str, ...], *, command: str, picture: bool = False,
                   save_svg: Optional[str] = None) -> OutputFormat:
     """The format a command writes: ``--format`` when given (checked against ``allowed``),
     else the one -o's suffix names when the command has it (``-o result.json`` → json), else
@@ -265,7 +265,8 @@ def output_format(format: Optional[str], output: Optional[str],
 
     ``-o report.svg`` without --format is refused: -o writes text, and a text file named
     .svg is no picture (``picture``: the command has --save-svg, which the hint names; when
-    ``save_svg`` already names that file, the slip is the one file given twice)."""
+    ``save_svg`` already names that file, the slip is the one file given twice), and so is a
+    .csv, .md, .tex or .json file where ``command`` (its name) has no such format."""
     if format is not None:
         meant = FORMAT_ALIASES.get(format.lower())
         if format.lower() not in allowed and meant in allowed:
@@ -311,6 +312,17 @@ def output_format(format: Optional[str], output: Optional[str],
         chosen = OutputFormat(SUFFIX_FORMATS[suffix])
         chosen.from_suffix = output
         return chosen
+    if suffix in SUFFIX_FORMATS and suffix != ".txt":
+        # a .csv, .md or .tex file of the table's boxes would surprise: say what is written
+        named = {"csv": "CSV", "markdown": "Markdown", "latex": "LaTeX", "json": "JSON",
+                 "npz": "a NumPy archive"}[SUFFIX_FORMATS[suffix]]
+        stem = str(Path(output).with_suffix(""))
+        formats = sorted(allowed)
+        raise UsageError(f"cnngrad {command} writes {', '.join(formats[:-1])} or "
+                         f"{formats[-1]}, not "
+                         f"{named} ({suffix})", where="--output", file=str(output),
+                         hint=f"-o {stem}.txt writes the report as text; --format table "
+                              "writes it to this file anyway")
     return OutputFormat("table")
 
 

@@ -72,7 +72,7 @@ def explain(
     Input deltas show which kernel entries meet which deltas (the 180° rotation); max pool the
     window, where its maximum was and the tie rule; avg pool the divisor; activations the local
     derivative; the loss its formula."""
-    fmt = output_format(format, output, OUTPUT_FORMATS)
+    fmt = output_format(format, output, OUTPUT_FORMATS, command="explain")
     from cnngrad.teach.explain import layer_explained
 
     # a path of a layer is explained from its inputs and delta_out: the backward pass stops

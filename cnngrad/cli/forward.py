@@ -41,7 +41,8 @@ def forward(
 ) -> None:
     """Each layer's output in forward order, then the loss (and, for cross_entropy, the
     softmax probabilities)."""
-    fmt = output_format(format, output, REPORT_FORMATS, picture=True, save_svg=save_svg)
+    fmt = output_format(format, output, REPORT_FORMATS, command="forward", picture=True,
+                        save_svg=save_svg)
     if fmt == "npz":
         require_npz_target(output, exact, fmt)
     spec, trace = compute(problem, exact=exact, max_elements=max_elements, dtype=dtype, lr=None,

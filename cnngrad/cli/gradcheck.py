@@ -78,7 +78,7 @@ def gradcheck(
     where the derivative is not unique and a mismatch is expected.
 
     E is the problem's loss, or Σ delta·output when it gives the delta instead."""
-    fmt = output_format(format, output, OUTPUT_FORMATS)
+    fmt = output_format(format, output, OUTPUT_FORMATS, command="gradcheck")
     from cnngrad.cli.progress import DelayedProgress
     from cnngrad.teach.gradcheck import evaluations_needed, gradcheck as check
 

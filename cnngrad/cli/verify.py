@@ -174,7 +174,7 @@ def verify(
     op = choose(op, OP_NAMES, "--op")
     style = choose(style, STYLE_NAMES, "--style")
     ties = choose(ties, TIE_RULES, "--ties")
-    fmt = output_format(format, output, OUTPUT_FORMATS)
+    fmt = output_format(format, output, OUTPUT_FORMATS, command="verify")
     if layout is not None:
         layout = choose(layout, LAYOUTS, "--layout")
     from cnngrad.verify.runner import limits_fault
