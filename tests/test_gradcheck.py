@@ -271,6 +271,26 @@ def test_ceil_overhang_is_a_smooth_note():
     assert report.ok and report.tensors[0].kinks_skipped == 0
 
 
+def test_a_smooth_note_does_not_widen_the_kind_column_of_every_kink(tmp_path, monkeypatch):
+    # "ceil_overhang (smooth)" in the kind column narrowed the meaning of every relu kink
+    # beside it to 40 columns at 80
+    monkeypatch.setenv("COLUMNS", "80")
+    x = np.arange(25.0).reshape(5, 5) / 10 - 1.2  # relu inputs of exactly 0 at 1.2
+    result = invoke(write(tmp_path, {
+        "input": x.tolist(),
+        "layers": [{"type": "relu"}, {"type": "avgpool2d", "size": 2, "ceil_mode": True}],
+        "delta": np.ones((3, 3)).tolist()}))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    relu = next(line for line in lines if line.startswith("  relu_1"))
+    note = next(line for line in lines if "ceil_overhang" in line)
+    assert "(smooth)" not in note.split("ceil_overhang")[0] + "ceil_overhang"
+    assert note.split("ceil_overhang", 1)[1].lstrip().startswith("(smooth) window")
+    # the meaning starts two spaces after the longest kind, "ceil_overhang"
+    start = len("  avgpool2d_1  ceil_overhang  ")
+    assert relu[start - 2:start] == "  " and relu[start] != " "
+
+
 def test_overlapping_windows_sharing_a_tied_cell():
     problem = problem_of({"input": [[1, 1, 1], [0, 0, 0], [0, 0, 0]],
                           "layers": [{"type": "maxpool2d", "size": 2, "stride": 1,

@@ -273,10 +273,12 @@ def report_table(report: GradcheckReport, decimals: int = 6):
             if listed.get(key, 0) == MAX_TABLE_KINKS:
                 continue
             listed[key] = listed.get(key, 0) + 1
-            kind = kink.kind + (" (smooth)" if kink.smooth else "")
-            kinks.add_row("  " + escape(kink.layer), escape(kind), escape(kink.meaning))
-            as_lines.append(Text.assemble("  ", (kink.layer, "bold"), "  ", kind))
-            as_lines.append(Padding(Text(kink.meaning), (0, 0, 0, 4)))
+            # the mark in the meaning: in the kind column its width would narrow every
+            # row's meaning, the many real kinks' too
+            meaning = ("(smooth) " if kink.smooth else "") + kink.meaning
+            kinks.add_row("  " + escape(kink.layer), escape(kink.kind), escape(meaning))
+            as_lines.append(Text.assemble("  ", (kink.layer, "bold"), "  ", kink.kind))
+            as_lines.append(Padding(Text(meaning), (0, 0, 0, 4)))
         parts.append(FirstThatFits(kinks, Group(*as_lines)))
         for (layer, kind), count in report.kink_counts.items():
             if count > listed.get((layer, kind), 0):
