@@ -177,6 +177,17 @@ def test_grids_stand_side_by_side_only_when_they_fit():
     assert_readable(narrow, 30)
 
 
+def test_the_second_grid_of_each_row_starts_in_one_column():
+    # a row of narrower grids ([n=1, ...]) put its second grid a column to the left of the
+    # row above's
+    maps = np.array([[[[-0.02, 0.05], [0.08, 0.27]], [[0.35, 0.32], [0.27, -0.44]]],
+                     [[[0.13, 0.33], [0.26, 0.48]], [[0.07, -0.19], [-0.22, -0.06]]]])
+    text = rendered(tensor_view(maps, "output", 6), 80)
+    assert_readable(text, 80)
+    heads = [line for line in text.splitlines() if line.startswith("[n=")]
+    assert [len(line) - len(line.split("]", 1)[1].lstrip()) for line in heads] == [28, 28]
+
+
 @pytest.mark.parametrize("headers, span", [
     (["0", "1", "2"], "columns 0–2"),
     (["7"], "column 7"),

@@ -382,14 +382,17 @@ class GridFlow:
         grids = [item for item in self.items if not isinstance(item, Text)]
         if not grids:
             return Measurement(1, 1)
-        widest = max(sum(g.width for g in row) + self.GAP * (len(row) - 1)
-                     for row in self.arrange(math.inf) if isinstance(row, list))
+        rows = self.arrange(math.inf)
+        slots = self._slots(rows, math.inf)
+        widest = max(self._row_width(row, slots) for row in rows if isinstance(row, list))
         low = max(g.min_width for g in grids)
         return Measurement(min(low, widest), widest).clamp(max_width=options.max_width)
 
     def __rich_console__(self, console, options):
         width = options.max_width
-        for number, row in enumerate(self.arrange(width)):
+        rows = self.arrange(width)
+        slots = self._slots(rows, width)
+        for number, row in enumerate(rows):
             if number:
                 yield Segment.line()
             if isinstance(row, Text):
@@ -403,21 +406,45 @@ class GridFlow:
             elif len(row) == 1:
                 yield row[0].whole()
             else:
-                yield from self._side_by_side(console, options, row)
+                yield from self._side_by_side(console, options, row, slots)
 
-    def _side_by_side(self, console, options, row):
+    def _slots(self, rows: list, width: float) -> list[int]:
+        """The width of the k-th place of the rows of grids side by side: the widest k-th
+        grid, so that each starts in one column ([n=1, c=1] under [n=0, c=1], not a column to
+        its left); none where that would not fit ``width``."""
+        sides = [row for row in rows if isinstance(row, list) and len(row) > 1]
+        slots = [max(row[k].width for row in sides if k < len(row))
+                 for k in range(max(map(len, sides), default=0))]
+        if any(self._row_width(row, slots) > width for row in sides):
+            return []
+        return slots
+
+    def _row_width(self, row: list, slots: list[int]) -> int:
+        """A row's width, each grid but the last in its slot."""
+        widths = [max(grid.width, slots[k]) if k < len(slots) and k < len(row) - 1
+                  else grid.width for k, grid in enumerate(row)]
+        return sum(widths) + self.GAP * (len(row) - 1)
+
+    def _side_by_side(self, console, options, row, slots=()):
+        """``row``'s grids side by side, the k-th in a slot ``slots[k]`` wide (its own width
+        where ``slots`` has none)."""
         rendered = [console.render_lines(grid.whole(), options.update_width(grid.width),
                                          pad=True) for grid in row]
+        widths = [max(grid.width, slots[k]) if k < len(slots) else grid.width
+                  for k, grid in enumerate(row)]
         height = max(map(len, rendered))
         gap = Segment(" " * self.GAP)
         for line in range(height):
             for k, (grid, lines) in enumerate(zip(row, rendered)):
+                last = k == len(row) - 1
                 if k:
                     yield gap
                 if line < len(lines):
                     yield from lines[line]
-                elif k < len(row) - 1:
-                    yield Segment(" " * grid.width)
+                    if not last and widths[k] > grid.width:
+                        yield Segment(" " * (widths[k] - grid.width))
+                elif not last:
+                    yield Segment(" " * widths[k])
             yield Segment.line()
 
 
