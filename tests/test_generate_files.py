@@ -125,8 +125,89 @@ def test_a_sheet_states_a_loss_s_reduction_and_a_layer_s_written_settings(tmp_pa
     assert ("1. `conv2d_1`: conv2d (kernel 2×2, padding 1, with bias, padding_mode circular, "
             "dilation 2)\n") in text
     assert "**`leaky_relu_1.slope`** = 0.05" in text  # kept, not drawn: as written
-    assert "The loss is bce (reduction sum)." in text
+    assert ("The loss is bce: −[t·log y + (1 − t)·log(1 − y)] for every element, each log "
+            "clamped at −100; E is their sum (reduction sum).") in text
     assert r"\text{leaky\_relu\_1.slope} = 0.05" in exercise.texts["exercise.tex"]
+
+
+def target_cells(sheet: str) -> list[str]:
+    """The cells of the loss target's table on a Markdown exercise sheet."""
+    table = sheet.split("**`loss.target`**", 1)[1].split("\n\n", 2)[1]
+    return [cell.strip() for row in table.splitlines()[2:]
+            for cell in row.strip("|").split("|")[1:]]
+
+
+@pytest.mark.parametrize("sample", ["dls-nhwc.json", "batched-cross-entropy.json",
+                                    "dropout-classifier.json"])
+@pytest.mark.parametrize("numbers", ["1dp", "fractions"])
+def test_a_class_index_target_is_a_whole_number_said_to_be_a_class_index(sample, numbers):
+    # "0.0 | 1.0" read as a one-hot row of two classes, where it was two samples' classes
+    from cnngrad.generate import with_sheets
+
+    exercise = with_sheets(generate(str(SAMPLES / sample), 3, numbers=numbers))
+    sheet = exercise.texts["exercise.md"]
+    assert ("The target: the class index of each sample, in the batch's order (a class 0 "
+            "to 2):") in sheet
+    cells = target_cells(sheet)
+    assert len(cells) == 2 and all(cell in ("0", "1", "2") for cell in cells)
+    assert "The target: the class index of each sample" in exercise.texts["exercise.tex"]
+
+
+def test_one_sample_s_class_index_is_said_without_a_batch(tmp_path):
+    from cnngrad.generate import with_sheets
+
+    document = {"input": [[1, 2], [3, 0]],
+                "layers": [{"type": "flatten"},
+                           {"type": "dense", "weights": [[1, 0, 1, 0], [0, 1, 0, 1]],
+                            "bias": [0, 0]}],
+                "loss": {"type": "cross_entropy", "target": 1}}
+    sheet = with_sheets(generate(str(write(tmp_path, document)), 1)).texts["exercise.md"]
+    assert "The target: the class index (a class 0 to 1):" in sheet
+    assert "**`loss.target`** = 0\n" in sheet or "**`loss.target`** = 1\n" in sheet
+
+
+#: A network whose last layer gives 2 outputs per sample, for each loss to read.
+TWO_OUTPUTS = [{"type": "flatten"},
+               {"type": "dense", "weights": [[1, 0, 1, 0], [0, 1, 0, 1]], "bias": [0, 0]}]
+
+
+@pytest.mark.parametrize("batched, layers, loss, says", [
+    (True, [], {"type": "cross_entropy", "target": [1, 0]},
+     "The loss is cross_entropy: p = softmax(y) of each sample's output y, then −Σ t·log p "
+     "(t: the one-hot vector of the class index, so E = −log p[class]); E is the mean over "
+     "the batch."),
+    (False, [], {"type": "cross_entropy", "target": [0.5, 0.5]},
+     "The loss is cross_entropy: p = softmax(y) of the output y, then E = −Σ t·log p."),
+    (True, [{"type": "log_softmax"}], {"type": "nll", "target": [1, 0]},
+     "The loss is nll: −y[t], the output y (log-probabilities) at the class index t of each "
+     "sample; E is the mean over the batch."),
+    (False, [{"type": "log_softmax"}], {"type": "nll", "target": 1},
+     "The loss is nll: E = −y[t], the output y (log-probabilities) at the class index t."),
+    (False, [{"type": "sigmoid"}], {"type": "bce", "target": [1, 0]},
+     "The loss is bce: −[t·log y + (1 − t)·log(1 − y)] for every element, each log clamped "
+     "at −100; E is their mean (reduction mean)."),
+    (False, [], {"type": "bce_with_logits", "target": [1, 0]},
+     "The loss is bce_with_logits: s = sigmoid(y) of the output y, −[t·log s + (1 − t)·"
+     "log(1 − s)] for every element, each log clamped at −100; E is their mean (reduction "
+     "mean)."),
+    (False, [], {"type": "mse", "target": [1, 0]}, "The loss is mse: E = ½ Σ (t − y)²."),
+    (False, [], {"type": "mse", "target": [1, 0], "reduction": "sum"},
+     "The loss is mse: E = Σ (t − y)²."),
+    (False, [], {"type": "mse", "target": [1, 0], "reduction": "mean"},
+     "The loss is mse: E = the mean of (t − y)² over all elements."),
+], ids=["cross_entropy-batch", "cross_entropy-one", "nll-batch", "nll-one", "bce",
+        "bce_with_logits", "mse-half_sum", "mse-sum", "mse-mean"])
+def test_a_sheet_gives_its_loss_s_formula(batched, layers, loss, says, tmp_path):
+    # "The loss is cross_entropy." left a student to guess the softmax and the batch mean
+    from cnngrad.generate import with_sheets
+
+    image = [[1, 2], [3, 0]]
+    document = {"input": [[image], [image]] if batched else image,
+                "layers": TWO_OUTPUTS + layers, "loss": loss}
+    exercise = with_sheets(generate(str(write(tmp_path, document)), 1))
+    assert says in exercise.texts["exercise.md"]
+    assert "The loss is " + says.split(" ")[3].replace("_", r"\_") in \
+        exercise.texts["exercise.tex"]
 
 
 #: whole answers, but a 3-wide average pool's thirds between them (found by a new user)
@@ -486,7 +567,7 @@ def test_a_channels_last_sheet_says_how_to_read_its_maps():
     from cnngrad.generate import with_sheets
 
     exercise = with_sheets(generate(str(SAMPLES / "dls-nhwc.json"), 3, numbers="1dp"))
-    sentence = ('The loss is cross_entropy. The maps are channels last (layout "nhwc", as '
+    sentence = ('E is the mean over the batch. The maps are channels last (layout "nhwc", as '
                 "TensorFlow writes them): a map of several channels is H×W×C (N×H×W×C for a "
                 "batch), so each of its tables below is one row of the map, each pixel's "
                 "channels side by side, and a kernel's axes are rows, columns, input "

@@ -408,6 +408,12 @@ class LossFamily:
         """A few words for the loss line of a report (``mse, half_sum``)."""
         return self.type
 
+    def definition(self, spec) -> str:
+        """E as the contract defines it, in words a sheet can print after "The loss is
+        mse: " (``E = ½ Σ (t − y)²``): a student computing E by hand needs the reduction
+        and, for a classification loss, what it applies first; "" when none is written."""
+        return ""
+
     def report_tensors(self, spec, output: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """(title, tensor in the output's internal layout) of what a report shows under the
         loss line: cross_entropy's softmax probabilities; [] for none."""

@@ -321,6 +321,10 @@ class Mse(LossFamily):
     def summary(self, spec):
         return f"mse, {spec.reduction}"
 
+    def definition(self, spec):
+        return {"half_sum": "E = ½ Σ (t − y)²", "sum": "E = Σ (t − y)²",
+                "mean": "E = the mean of (t − y)² over all elements"}[spec.reduction]
+
     def explain_loss(self, ex, path):
         return loss(ex, path)
 
@@ -369,6 +373,15 @@ class CrossEntropy(LossFamily):
     def summary(self, spec):
         return ("cross_entropy, mean over batch" if has_batch_axis(spec) else
                 "cross_entropy of one sample, no batch axis")
+
+    def definition(self, spec):
+        # a class index is the target's one-hot vector: −Σ t·log p is then −log p[class]
+        t = (" (t: the one-hot vector of the class index, so E = −log p[class])"
+             if spec.class_index else "")
+        if not has_batch_axis(spec):
+            return f"p = softmax(y) of the output y, then E = −Σ t·log p{t}"
+        return (f"p = softmax(y) of each sample's output y, then −Σ t·log p{t}; E is "
+                f"the mean over the batch")
 
     def report_tensors(self, spec, output):
         return [("p = softmax(output)  (class probabilities)",

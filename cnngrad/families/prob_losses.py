@@ -340,6 +340,15 @@ class _Bce(LossFamily):
     def summary(self, spec):
         return f"{self.type}, {spec.reduction}"
 
+    def definition(self, spec):
+        # bce_with_logits is bce of sigmoid(y): its formula is bce's with s for y
+        y = "y" if self.applies is None else "s"
+        applied = "" if self.applies is None else f"s = {self.applies}(y) of the output y, "
+        reduced = ("E is their mean (reduction mean)" if spec.reduction == "mean" else
+                   "E is their sum (reduction sum)")
+        return (f"{applied}−[t·log {y} + (1 − t)·log(1 − {y})] for every element, each log "
+                f"clamped at −{abs(losses.LOG_CLAMP):g}; {reduced}")
+
     def explain_loss(self, ex, path):
         return explain_bce_loss(ex, path)
 
@@ -445,6 +454,14 @@ class Nll(LossFamily):
 
         return ("nll, mean over batch" if has_batch_axis(spec) else
                 "nll of one sample, no batch axis")
+
+    def definition(self, spec):
+        from cnngrad.families.losses import has_batch_axis
+
+        picked = "−y[t], the output y (log-probabilities) at the class index t"
+        if not has_batch_axis(spec):
+            return f"E = {picked}"
+        return f"{picked} of each sample; E is the mean over the batch"
 
     def explain_loss(self, ex, path):
         return explain_nll_loss(ex, path)

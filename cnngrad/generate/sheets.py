@@ -17,7 +17,7 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError
 from cnngrad.families import LOSSES, family_of, loss_family
-from cnngrad.generate.recipes import ADD, INEXACT_DECIMALS, MAXPOOL, MSE
+from cnngrad.generate.recipes import ADD, INEXACT_DECIMALS, MAXPOOL
 from cnngrad.problem import shape_text
 from cnngrad.tensorio import decimals_needed
 
@@ -80,8 +80,9 @@ def _shown_given(value, exercise) -> tuple[Any, int]:
     return (floats if floats.ndim else floats[()]), decimals
 
 
-def _given(exercise) -> list[tuple[str, str, Any]]:
-    """(label, description, value) of every number the problem gives."""
+def _given(exercise) -> list[tuple[str, str, Any, int]]:
+    """(label, description, value as shown, decimals to show it at) of every number the
+    problem gives."""
     document, problem = exercise.document, exercise.problem
     out = [("input", "the input", document["input"])]
     if "kernel" in document:  # the one-conv shorthand
@@ -97,9 +98,26 @@ def _given(exercise) -> list[tuple[str, str, Any]]:
     if "delta" in document:
         last = problem.layers[-1].name
         out.append(("delta", f"the upstream δ = dE/d(output of {last})", document["delta"]))
+    shown = [(label, words, *_shown_given(value, exercise)) for label, words, value in out]
     if "loss" in document:
-        out.append(("loss.target", "the target t", document["loss"]["target"]))
-    return out
+        shown.append(_target_given(exercise))
+    return shown
+
+
+def _target_given(exercise) -> tuple[str, str, Any, int]:
+    """The loss's target as :func:`_given` gives it.  A class index (per sample when
+    batched) is said to be one, with the classes it counts, and shown whole: at the style's
+    decimals, "0.0 1.0" read as a one-hot row where it was two samples' classes."""
+    from cnngrad.families.losses import has_batch_axis
+
+    problem, target = exercise.problem, exercise.document["loss"]["target"]
+    if not problem.loss.class_index:
+        return ("loss.target", "the target t", *_shown_given(target, exercise))
+    classes = problem.layers[-1].out_shape[-1]
+    words = (f"the target: the class index of each sample, in the batch's order (a class 0 "
+             f"to {classes - 1})" if has_batch_axis(problem.loss) else
+             f"the target: the class index (a class 0 to {classes - 1})")
+    return "loss.target", words, np.asarray(target, dtype=np.float64), 0
 
 
 #: Layer fields the layer's line states (sizes and settings), not given as numbers.
@@ -274,16 +292,13 @@ def _layout_sentence(exercise) -> str:
 
 
 def _loss_sentence(exercise) -> str:
-    """The loss and its formula, or that the upstream δ is given."""
-    loss = exercise.document.get("loss")
-    if loss is not None:
-        reduction = loss.get("reduction", "half_sum")
-        formula = {"half_sum": "E = ½ Σ (t − y)²", "sum": "E = Σ (t − y)²",
-                   "mean": "E = mean (t − y)²"}.get(reduction, loss["type"])
-        other = f" (reduction {reduction})" if "reduction" in loss else ""  # bce's sum
-        return (f"The loss is {loss['type']}, {formula}." if loss["type"] == MSE else
-                f"The loss is {loss['type']}{other}.")
-    return "No loss: the upstream δ at the last layer's output is given."
+    """The loss and its formula as the contract defines it, or that the upstream δ is
+    given."""
+    spec = exercise.problem.loss
+    if spec is None:
+        return "No loss: the upstream δ at the last layer's output is given."
+    definition = loss_family(spec.type).definition(spec)
+    return f"The loss is {spec.type}" + (f": {definition}." if definition else ".")
 
 
 def _endless_cause(exercise) -> str | None:
@@ -423,9 +438,9 @@ def _exercise_md(exercise, given, asked) -> str:
     layers, loss = _layer_lines(exercise)
     parts = [f"# Exercise: {heading_text(exercise.title)}", "## The network",
              "\n".join(f"{i}. {line}" for i, line in enumerate(layers, 1)), loss, "## Given"]
-    for label, words, value in given:
+    for label, words, value, decimals in given:
         parts.append(f"{words[0].upper()}{words[1:]}:")  # every description starts in ASCII
-        parts += tensor_markdown(label, *_shown_given(value, exercise))
+        parts += tensor_markdown(label, value, decimals)
     rows = ["| path | what | shape | points |", "|---|---|---|--:|"]
     rows += [f"| `{path}` | {words} | {shape} | {points} |" for path, words, shape, points
              in asked]
@@ -484,9 +499,9 @@ def _exercise_tex(exercise, given, asked) -> str:
              r"\subsection*{The network}", r"\begin{enumerate}"]
     lines += [rf"  \item {_tex_text(line.replace('`', ''))}" for line in layers]
     lines += [r"\end{enumerate}", _tex_text(loss), r"\subsection*{Given}"]
-    for label, words, value in given:
+    for label, words, value, decimals in given:
         lines.append(_tex_text(f"{words[0].upper()}{words[1:]}:"))
-        lines += tensor_equations(label, *_shown_given(value, exercise))
+        lines += tensor_equations(label, value, decimals)
     lines += [rf"\subsection*{{Asked ({total} points)}}", r"\begin{itemize}"]
     lines += [rf"  \item \texttt{{{_tex_text(path)}}}: {_tex_text(words)} ({shape}, "
               rf"{_points(points)})" for path, words, shape, points in asked]
