@@ -319,11 +319,10 @@ def test_a_title_names_the_sizes_of_its_problem(recipe, sizes, title):
 
 
 def test_a_title_of_several_lines_is_one_heading_on_the_sheets(tmp_path):
-    # a line break in the problem's title ended the Markdown heading after its first line
-    source = json.loads((SAMPLES / "stackexchange-network.json").read_text())
-    source["title"] = "Homework 3\nsecond part"
-    path = tmp_path / "p.json"
-    path.write_text(json.dumps(source))
+    # a line break in the title ended the Markdown heading after its first line (the title
+    # of a problem drawn from a file names the file)
+    path = tmp_path / "Homework 3\nsecond part.json"
+    path.write_text((SAMPLES / "stackexchange-network.json").read_text())
     exercise = with_sheets(generate(str(path), 4))
     for sheet in ("exercise.md", "solution.md"):
         first = exercise.texts[sheet].splitlines()[0]

@@ -317,6 +317,25 @@ def test_each_relu_says_why_it_cannot_take_a_kink(layers, says, tmp_path):
     assert caught.value.where == "--with-kinks" and says in caught.value.what
 
 
+@pytest.mark.parametrize("sample, title", [
+    ("pool-ties.json", "pool-ties.json with fresh numbers: maxpool2d, given δ"),
+    ("stackexchange-csv.json", "stackexchange-csv.json with fresh numbers: conv2d, given δ"),
+    ("dls-nhwc.json", "dls-nhwc.json with fresh numbers: conv2d → relu → maxpool2d → flatten "
+                      "→ dense, cross_entropy loss"),
+    ("resnet-block.json", "resnet-block.json with fresh numbers: a graph of conv2d, "
+                          "batchnorm2d, relu, conv2d, batchnorm2d, add, relu; mse loss"),
+], ids=["pool-ties", "stackexchange-csv", "dls-nhwc", "resnet-block"])
+def test_a_file_s_problem_is_titled_by_the_file_and_its_layers(sample, title):
+    # "fresh numbers for “Max pool with tied maxima: ...”" over a draw without ties, and
+    # "(the same numbers as stackexchange.json)" over other numbers: the file's own title
+    # makes claims about numbers that fresh ones need not keep
+    exercise = generate(str(SAMPLES / sample), 3)
+    assert exercise.title.startswith(f"{title} (cnngrad generate {sample} --seed 3")
+    assert json.loads((SAMPLES / sample).read_text())["title"] not in exercise.title
+    variant = generate(str(SAMPLES / sample), 3, quiet_title=True)  # a class's
+    assert variant.title == title
+
+
 def test_maxpool_with_kinks_is_titled_by_its_ties():
     plain = generate("maxpool", 5)
     kinked = generate("maxpool", 5, with_kinks=True)

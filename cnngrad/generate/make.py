@@ -856,12 +856,29 @@ def _file_recipe(path: str) -> Recipe:
                              f"it", where="--numbers",
                              hint="use --numbers fractions for this problem")
 
-    title = problem.title or name
-    return Recipe(name=name, description=f"fresh numbers for “{title}”", build=build,
+    return Recipe(name=name, description=_file_description(name, problem), build=build,
                   factors=factors, extra_decimals=extra, inexact=inexact, kink=kink,
                   layer_types=tuple(types), default_numbers="1dp" if inexact else "int",
                   check_style=check_style, no_kink=no_kink, kept_grading=kept_grading,
                   notes=tuple(notes), always_zero=always_zero)
+
+
+def _file_description(name: str, problem) -> str:
+    """What a problem drawn from the file ``name`` is: the file, its layers and its loss
+    (``dls-nhwc.json with fresh numbers: conv2d → relu → maxpool2d → flatten → dense,
+    cross_entropy loss``).  Never the file's own title: "with tied maxima", "the same
+    numbers as stackexchange.json" are claims about its numbers that fresh ones need not
+    keep."""
+    from cnngrad.problem import INPUT
+
+    types = [spec.type for spec in problem.layers]
+    end = f"{problem.loss.type} loss" if problem.loss is not None else "given δ"
+    # arrows only where each layer reads the one before: a graph's add or concat reads more
+    chain = all(spec.inputs == ((problem.layers[i - 1].name,) if i else (INPUT,))
+                for i, spec in enumerate(problem.layers))
+    if chain:
+        return f"{name} with fresh numbers: {' → '.join(types)}, {end}"
+    return f"{name} with fresh numbers: a graph of {', '.join(types)}; {end}"
 
 
 def _kept_grading(raw: Any, problem, file: str) -> tuple[dict, dict, list[str]]:
