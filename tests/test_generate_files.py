@@ -110,6 +110,24 @@ def test_a_sheet_gives_every_number_and_setting_kept_from_the_file(sample, shown
         assert text in exercise.texts["exercise.md"]
 
 
+@pytest.mark.parametrize("sample, line", [
+    ("dls-nhwc.json", "1. `conv2d_1`: conv2d (kernel 3×3×3×2, stride 2, padding top 0, "
+                      "bottom 1, left 0, right 1, with bias)\n"),
+    ("signal-conv1d.json", "1. `conv1d_1`: conv1d (kernel 3, stride 2, padding left 0, "
+                           "right 1, with bias)\n"),
+    ("multichannel.json", "1. `conv`: conv2d (kernel 2×3×3×3, stride 2, padding 1, with "
+                          "bias)\n"),  # the same on every side: one number
+], ids=["nhwc-same", "conv1d-same", "uniform"])
+def test_a_sheet_names_the_side_of_each_padding_as_backward_does(sample, line):
+    # "padding 0, 1, 0, 1" of a "same" padding named no side: which one gets the extra row?
+    from cnngrad.generate import with_sheets
+
+    exercise = with_sheets(generate(str(SAMPLES / sample), 3))
+    assert line in exercise.texts["exercise.md"]
+    padding = "padding " + line.split("padding ")[1].split(", with")[0]
+    assert f", {padding}, with bias" in exercise.texts["exercise.tex"]
+
+
 def test_a_sheet_states_a_loss_s_reduction_and_a_layer_s_written_settings(tmp_path):
     from cnngrad.generate import with_sheets
 

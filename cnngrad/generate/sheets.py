@@ -241,9 +241,11 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         # was left out as if it were a conv's default, and read as the window's
         if any(s != 1 for s in stride) or (size and stride):
             details.append(f"stride {_sides(stride)}")
-        padding = _ints(getattr(spec, "padding", None))
-        if any(padding):
-            details.append(f"padding {_sides(padding)}")
+        # as backward's report words it: "0, 1, 0, 1" named no side, and a "same" padding's
+        # extra row and column go to one side only
+        padding = dict(family_of(spec).settings(spec)).get("padding")
+        if padding is not None:
+            details.append(f"padding {padding}")
         ties = getattr(spec, "ties", "first")
         # a max pool's tie rule: shown when it is not the default, when the problem names it
         # (maxpool-ties --ties first) or when its input has tied maxima (--with-kinks)
