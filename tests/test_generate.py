@@ -433,6 +433,31 @@ def test_a_sheet_with_tied_maxima_states_the_tie_rule(recipe, sizes, kinks, line
     assert json.loads(exercise.problem_text)["layers"][0].get("ties") == ties
 
 
+@pytest.mark.parametrize("recipe, sizes, kinks, says", [
+    ("maxpool-ties", {}, False, "Ties: split (maxpool2d_1): where a window's maximum is tied, "
+                                "its δ is shared equally among the tied maxima."),
+    ("maxpool-ties", {"ties": "first"}, False,
+     "Ties: first (maxpool2d_1): where a window's maximum is tied, its whole δ goes to the "
+     "first of the tied maxima in row-major (reading) order, PyTorch's rule."),
+    ("maxpool-ties", {"ties": "all"}, False, "Ties: all (maxpool2d_1): where a window's "
+                                             "maximum is tied, each tied maximum gets its "
+                                             "whole δ."),
+    ("maxpool", {}, True, "Ties: first (maxpool2d_1): where a window's maximum is tied, its "
+                          "whole δ goes to the first of the tied maxima"),
+], ids=["split", "first", "all", "maxpool-with-kinks"])
+def test_a_sheet_says_what_its_tie_rule_does(recipe, sizes, kinks, says):
+    # "ties: split" alone left the student to guess what splitting means
+    exercise = with_sheets(generate(recipe, 5, sizes=sizes, with_kinks=kinks))
+    assert says in exercise.texts["exercise.md"]
+    assert says.replace("δ", r"$\delta$").replace("_", r"\_") in \
+        exercise.texts["exercise.tex"]
+
+
+def test_a_sheet_without_a_tie_rule_shown_does_not_explain_one():
+    exercise = with_sheets(generate("maxpool", 5))
+    assert "Ties:" not in exercise.texts["exercise.md"]
+
+
 def markdown_cells(text: str, caption: str) -> list[str]:
     """The cells of the table under ``caption`` in a Markdown sheet, row by row."""
     table = text.split(caption, 1)[1].split("\n\n", 2)[1]

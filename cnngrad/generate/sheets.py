@@ -224,6 +224,7 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
     from cnngrad.generate.make import tied_windows
 
     lines = []
+    pools_by_rule: dict[str, list[str]] = {}  # a tie rule shown → the pools it is shown on
     raw_layers = exercise.document.get("layers") or []
     tied = {layer.spec.name for layer in exercise.trace.layers
             if layer.spec.type == MAXPOOL and tied_windows(layer)}
@@ -251,6 +252,7 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         # (maxpool-ties --ties first) or when its input has tied maxima (--with-kinks)
         if spec.type == MAXPOOL and (ties != "first" or "ties" in raw or spec.name in tied):
             details.append(f"ties: {ties}")
+            pools_by_rule.setdefault(ties, []).append(spec.name)
         weights = getattr(spec, "weights", None)
         if isinstance(weights, np.ndarray):
             details.append(f"weights {shape_text(weights.shape)}")
@@ -272,7 +274,18 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
             details.append((" + " if spec.type == ADD else ", ").join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
         lines.append(text)
-    return lines, _loss_sentence(exercise) + _layout_sentence(exercise)
+    rules = "".join(f"Ties: {rule} ({', '.join(names)}): where a window's maximum is tied, "
+                    f"{_TIE_RULE_WORDS[rule]}. " for rule, names in pools_by_rule.items())
+    return lines, rules + _loss_sentence(exercise) + _layout_sentence(exercise)
+
+
+#: What each tie rule of a max pool does, as the contract says: "ties: split" alone left the
+#: rule to be guessed.
+_TIE_RULE_WORDS = {
+    "first": "its whole δ goes to the first of the tied maxima in row-major (reading) order, "
+             "PyTorch's rule",
+    "split": "its δ is shared equally among the tied maxima",
+    "all": "each tied maximum gets its whole δ"}
 
 
 def _layout_sentence(exercise) -> str:
