@@ -604,6 +604,26 @@ def test_a_drawn_seed_is_told_only_for_a_problem_written(tmp_path):
                             f"hint: give --force to overwrite, or another folder\n")
 
 
+@pytest.mark.parametrize("students", [False, True])
+def test_a_missing_bundled_sample_as_the_recipe_says_how_to_get_it(tmp_path, monkeypatch,
+                                                                   students):
+    # the help's example run outside a checkout: explain and gradcheck said how to get the
+    # sample, generate only "no such file"
+    monkeypatch.chdir(tmp_path)
+    class_ = ["--students", roster(tmp_path, 2)] if students else []
+    args = ["generate", "samples/stackexchange.json", "--seed", 9, "-o", "fresh", *class_]
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr == ("error: samples/stackexchange.json: no such file; hint: "
+                             "stackexchange is a bundled sample: `cnngrad samples stackexchange "
+                             "--to samples` saves it as samples/stackexchange.json, with its "
+                             "answers files\n")
+    assert not (tmp_path / "fresh").exists()
+    # and the hint's command does what it says: the command then runs as it was typed
+    assert invoke("samples", "stackexchange", "--to", "samples").exit_code == 0
+    assert invoke(*args).exit_code == 0
+
+
 def test_an_output_folder_in_a_missing_folder_says_to_make_that_first(tmp_path):
     out = tmp_path / "practice" / "seed-7"
     result = invoke("generate", "seed", "--seed", 7, "-o", out)

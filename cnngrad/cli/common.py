@@ -3,6 +3,7 @@ problem loading and the common options."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -539,12 +540,8 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
                              f"from the command line; do not give a problem file too",
                              where="options")
         _keys_first(problem, max_elements)
-        try:
+        with bundled_sample_hinted(problem):
             return load_problem(problem, exact=exact, max_elements=max_elements)
-        except CnnGradError as error:
-            if error.what == "no such file" and error.where is None and error.hint is None:
-                error.hint = _bundled_sample_hint(problem)
-            raise
     missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
     if len(missing) == 3:
         raise UsageError("no problem given", where="PROBLEM",
@@ -596,6 +593,19 @@ def near_file_hint(error: CnnGradError) -> Optional[str]:
         return None
     # written as given: error_line escapes a control character of the hint as of the message
     return f"did you mean {name[:len(name) - len(base)] + match}?"
+
+
+@contextlib.contextmanager
+def bundled_sample_hinted(problem: str):
+    """Read the problem file ``problem`` inside this: a missing one that names a bundled
+    sample (``samples/stackexchange.json``, from a command's examples, run outside the
+    project) is told how to get it, where a plain "no such file" leaves the reader stuck."""
+    try:
+        yield
+    except CnnGradError as error:
+        if error.what == "no such file" and error.where is None and error.hint is None:
+            error.hint = _bundled_sample_hint(problem)
+        raise
 
 
 def _bundled_sample_hint(problem: str) -> Optional[str]:

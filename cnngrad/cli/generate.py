@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import (DebugOpt, dash_is_standard_output, guarded, write_output,
-                                write_outputs)
+from cnngrad.cli.common import (DebugOpt, bundled_sample_hinted, dash_is_standard_output,
+                                guarded, write_output, write_outputs)
 from cnngrad.cli.output import os_reason, short_name
 from cnngrad.errors import UsageError
 
@@ -327,7 +327,8 @@ def generate(
                      with_kinks=with_kinks, sizes=sizes)
         _tell_seed(seed_value, drawn, "exam")
         return
-    exercise = make(recipe, seed_value, numbers=numbers, with_kinks=with_kinks, sizes=sizes)
+    with bundled_sample_hinted(recipe):
+        exercise = make(recipe, seed_value, numbers=numbers, with_kinks=with_kinks, sizes=sizes)
     if output is None:
         _tell_seed(seed_value, drawn, "problem")
         write_output(exercise.problem_text, None, protected)
@@ -360,7 +361,8 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     from cnngrad.generate.exam import json_text, make_class, manifest, read_roster
 
     ids = read_roster(roster)
-    variants = make_class(recipe, seed, ids, **options)
+    with bundled_sample_hinted(recipe):
+        variants = make_class(recipe, seed, ids, **options)
     _folder(output, ["manifest.json"] + [v.folder for v in variants], force)
     protected = protected + [Path(roster)]
     outputs, made = [], []
