@@ -655,6 +655,29 @@ def test_an_empty_output_folder_is_an_error_not_the_current_folder(tmp_path, mon
     assert list(tmp_path.iterdir()) == []
 
 
+def test_numbers_help_names_every_layer_and_loss_that_makes_a_file_default_to_1dp():
+    # the help said 1dp was the default "for the network recipe" only, while a problem file
+    # with a sigmoid, a softmax or a cross-entropy loss is drawn in 1dp too
+    from cnngrad.families import LAYERS, LOSSES, layer_family, loss_family
+    from cnngrad.problem import load_problem
+
+    result = runner.invoke(app, ["generate", "-h"], env={"COLUMNS": "80"})
+    help_text = " ".join(result.stdout.split())
+    rounded = [name for name in LAYERS if not layer_family(name).rational]
+    rounded += [name for name in LOSSES if not loss_family(name).rational
+                or loss_family(name).averages]
+    for name in rounded:
+        assert ("batch norm" if name.startswith("batchnorm") else name) in help_text, name
+    assert "but 1dp for the network recipe and for a problem file with a sigmoid" in help_text
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    # and it is so: every sample with one of them is drawn in 1dp, every other in int
+    for sample in sorted(SAMPLES.glob("*.json")):
+        problem = load_problem(str(sample))
+        named = any(spec.type in rounded for spec in problem.layers) or \
+            (problem.loss is not None and problem.loss.type in rounded)
+        assert generate(str(sample), 1).style.name == ("1dp" if named else "int"), sample.name
+
+
 def test_list_is_one_recipe_a_line_name_first():
     result = invoke("generate", "--list")
     assert result.exit_code == 0
