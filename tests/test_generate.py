@@ -686,6 +686,15 @@ def test_list_is_one_recipe_a_line_name_first():
     assert all(len(line) <= 80 for line in lines)
 
 
+def test_list_help_says_what_the_list_shows():
+    # the help promised "what it asks" beside each name; a line says the problem it makes
+    # (what each asks is docs/generate.md's table)
+    help_text = " ".join(invoke("generate", "-h").stdout.split())
+    assert "List the recipes: each one's name and the problem it makes" in help_text
+    lines = runner.invoke(app, ["generate", "--list"], env={"COLUMNS": "200"}).stdout
+    assert lines.splitlines()[0] == f"seed             {RECIPES['seed'].described(False)}"
+
+
 @pytest.mark.parametrize("args, says", [
     (["--seed", 7], "--seed does nothing with it; give it with a RECIPE"),
     (["--seed", 7, "-o", "{tmp}/out"], "--seed and --output do nothing with it; give them "

@@ -103,8 +103,9 @@ def _sizes(recipe: str, input, kernel, stride, padding, channels, filters, pool,
 
 
 def _listing(width: int) -> str:
-    """A recipe a line, its name then what it asks; on a terminal narrower than a line, what
-    it asks goes on under itself, past the names (as ``cnngrad samples`` lists samples)."""
+    """A recipe a line, its name then the problem it makes; on a terminal narrower than a
+    line, the problem goes on under itself, past the names (as ``cnngrad samples`` lists
+    samples)."""
     import textwrap
 
     from cnngrad.generate.recipes import FILE_RECIPE, RECIPES
@@ -114,8 +115,8 @@ def _listing(width: int) -> str:
     listed.append(FILE_RECIPE)
     indent = " " * (name_width + 2)
     lines = []
-    for name, asks in listed:
-        lines += textwrap.wrap(asks, max(width, len(indent) + 20),
+    for name, problem in listed:
+        lines += textwrap.wrap(problem, max(width, len(indent) + 20),
                                initial_indent=f"{name:<{name_width}}  ",
                                subsequent_indent=indent, break_long_words=False,
                                break_on_hyphens=False)
@@ -211,8 +212,8 @@ def generate(
                              "(for the tie-rule exercises); by default there are none.")
     ] = False,
     list_recipes: Annotated[bool, typer.Option(
-        "--list", help="List the recipes: each one's name, then what it asks (no RECIPE "
-                       "or other option goes with it).")
+        "--list", help="List the recipes: each one's name and the problem it makes (no "
+                       "RECIPE or other option goes with it).")
     ] = False,
     students: Annotated[Optional[str], typer.Option(
         "--students", metavar="FILE",
