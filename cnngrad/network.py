@@ -97,6 +97,8 @@ class Trace:
     #: the layer the backward pass stopped before (``explain``): its delta_out is complete,
     #: its own delta_in and gradients and every earlier layer's backward are not computed
     stopped_before: str | None = None
+    #: the float dtype computed in (None: float64, or Fractions for an exact problem)
+    dtype: Any = None
 
     @property
     def layout(self) -> Layout:
@@ -110,7 +112,7 @@ class Trace:
         """Each parameter after one SGD step p − η·dE/dp ({} without --lr)."""
         if self.lr is None:
             return {}
-        return {key: value - self.lr * layer.grads[key]
+        return {key: _sgd_step(value, layer.grads[key], self.lr)
                 for key, value in layer.spec.params.items()}
 
     def absent_parameter(self, path: str) -> str | None:
@@ -334,7 +336,16 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
     if problem.exact and lr is not None and not isinstance(lr, Fraction):
         lr = Fraction(str(lr))
     return Trace(problem=problem, layers=layers, loss=_scalar(loss), lr=lr,
-                 input_delta=input_delta, warnings=warnings, stopped_before=stop_before)
+                 input_delta=input_delta, warnings=warnings, stopped_before=stop_before,
+                 dtype=dtype)
+
+
+def _sgd_step(param, grad, lr):
+    """p − η·dE/dp, in the dtype the gradient was computed in (float32 with --dtype float32,
+    as the parameter was cast for the forward pass; the given float64 one otherwise)."""
+    if isinstance(grad, (np.ndarray, np.floating)) and grad.dtype == np.float32:
+        return np.asarray(param, dtype=np.float32) - np.float32(lr) * grad
+    return param - lr * grad
 
 
 def _scalar(value):

@@ -307,11 +307,19 @@ def test_worth_deflating(array, deflate):
 
 
 def test_npz_keeps_float32(tmp_path):
+    # the loss and the SGD step too: they were float64 (a Python float; p − η·g with the
+    # given float64 parameter)
     target = tmp_path / "r.npz"
-    ok("backward", NETWORK, "--format", "npz", "-o", target, "--dtype", "float32")
+    ok("backward", NETWORK, "--format", "npz", "-o", target, "--dtype", "float32",
+       "--lr", "0.1")
     with np.load(target) as saved:
-        assert {saved[key].dtype for key in saved.files if key != "loss"} == {
-            np.dtype(np.float32)}
+        assert {saved[key].dtype for key in saved.files} == {np.dtype(np.float32)}
+        assert {"loss", "dense_1.updated.weights", "conv2d_1.updated.bias"} <= set(saved.files)
+        single = {key: saved[key] for key in saved.files}
+    ok("backward", NETWORK, "--format", "npz", "-o", target, "--lr", "0.1")
+    with np.load(target) as saved:
+        for key in saved.files:
+            np.testing.assert_allclose(single[key], saved[key], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -42,7 +42,9 @@ def npz_arrays(trace: Trace, *, include_backward: bool = True) -> dict[str, np.n
             continue
         if not include_backward and path.split(".")[1:2] and path.split(".")[1] in BACKWARD_PARTS:
             continue
-        array = np.asarray(value)
+        # the loss too in the dtype computed in (a Python float of a float32 value otherwise)
+        array = np.asarray(value, dtype=trace.dtype) if path == "loss" and trace.dtype \
+            else np.asarray(value)
         if array.dtype == object:
             raise ValueError(f"{path}: an .npz holds floats, not exact fractions")
         arrays[path] = array
