@@ -1279,17 +1279,17 @@ def _decimal_comma(records: list[tuple[int, list[str]]], name: str) -> None:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """The separator of a CSV file, from its first line that holds a number (a title line
-    such as ``matrix W`` above the numbers does not decide it), else its first line; blank
-    lines and ``#`` comment lines are passed over."""
+    """The separator of a CSV file, from its first line of numbers only (a title line such
+    as ``matrix W`` or ``layer 1 weights`` above them does not decide it), else its first
+    line; blank lines and ``#`` comment lines are passed over."""
     lines = [line for line in text.splitlines() if line.strip() and not _is_comment(line)]
     for line in lines:
         delimiter = _line_delimiter(line)
         try:
-            cells = next(_split_rows(line, delimiter), [])
+            cells = [cell for cell in next(_split_rows(line, delimiter), []) if cell]
         except csv.Error:  # a cell past csv's size limit: the full reading says so
             break
-        if any(_is_numeric_cell(cell) for cell in cells):
+        if cells and all(_is_numeric_cell(cell) for cell in cells):
             return delimiter
     return _line_delimiter(lines[0] if lines else "")
 
@@ -1366,7 +1366,9 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     records = records[next((i for i, (_, cells) in enumerate(records) if any(cells)),
                            len(records)):]
     if not records:
-        raise ProblemError("empty file (no rows)", where="row 1", file=shown)
+        commented = any(_is_comment(line) for line in text.splitlines())
+        raise ProblemError("no rows of numbers, only '#' comment lines" if commented
+                           else "empty file (no rows)", where="row 1", file=shown)
     while _ends_every_row(cells for _, cells in records):  # a spreadsheet pads to its width
         records = [(row_number, cells[:-1]) for row_number, cells in records]
 

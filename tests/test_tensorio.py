@@ -628,6 +628,11 @@ TENSOR_CORPUS = [
     # (it was read as a space-separated file whose rows '1,2' had decimal commas)
     ("csv-title-line", {"csv": "o.csv"}, {"o.csv": "matrix W\n1,2\n3,4\n"}, {}, "o.csv",
      "row 1, column 1", "'matrix W' is not a number: this looks like a header row"),
+    ("csv-title-line-with-a-number", {"csv": "o.csv"},
+     {"o.csv": "layer 1 weights\n1,2\n3,4\n"}, {}, "o.csv", "row 1, column 1",
+     "'layer 1 weights' is not a number: this looks like a header row"),
+    ("csv-comments-only", {"csv": "o.csv"}, {"o.csv": "# W\n# end\n"}, {}, "o.csv", "row 1",
+     "no rows of numbers, only '#' comment lines"),
     ("csv-text-cell", {"csv": "o.csv"}, {"o.csv": "1,2\n3,x\n"}, {}, "o.csv", "row 2, column 2",
      "'x' is not a number"),
     ("csv-empty-cell", {"csv": "o.csv"}, {"o.csv": "1,2\n3,\n"}, {}, "o.csv", "row 2, column 2",
