@@ -206,8 +206,8 @@ TWO_OUTPUTS = [{"type": "flatten"},
      "at −100; E is their mean (reduction mean)."),
     (False, [], {"type": "bce_with_logits", "target": [1, 0]},
      "The loss is bce_with_logits: s = sigmoid(y) of the output y, −[t·log s + (1 − t)·"
-     "log(1 − s)] for every element, each log clamped at −100; E is their mean (reduction "
-     "mean)."),
+     "log(1 − s)] for every element, computed stably (no log clamped); E is their mean "
+     "(reduction mean)."),
     (False, [], {"type": "mse", "target": [1, 0]}, "The loss is mse: E = ½ Σ (t − y)²."),
     (False, [], {"type": "mse", "target": [1, 0], "reduction": "sum"},
      "The loss is mse: E = Σ (t − y)²."),

@@ -341,13 +341,14 @@ class _Bce(LossFamily):
         return f"{self.type}, {spec.reduction}"
 
     def definition(self, spec):
-        # bce_with_logits is bce of sigmoid(y): its formula is bce's with s for y
-        y = "y" if self.applies is None else "s"
-        applied = "" if self.applies is None else f"s = {self.applies}(y) of the output y, "
+        # bce_with_logits is bce of sigmoid(y), computed stably: no log is clamped there
         reduced = ("E is their mean (reduction mean)" if spec.reduction == "mean" else
                    "E is their sum (reduction sum)")
-        return (f"{applied}−[t·log {y} + (1 − t)·log(1 − {y})] for every element, each log "
-                f"clamped at −{abs(losses.LOG_CLAMP):g}; {reduced}")
+        if self.applies is None:
+            return (f"−[t·log y + (1 − t)·log(1 − y)] for every element, each log clamped at "
+                    f"−{abs(losses.LOG_CLAMP):g}; {reduced}")
+        return (f"s = {self.applies}(y) of the output y, −[t·log s + (1 − t)·log(1 − s)] for "
+                f"every element, computed stably (no log clamped); {reduced}")
 
     def explain_loss(self, ex, path):
         return explain_bce_loss(ex, path)
