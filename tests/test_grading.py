@@ -400,6 +400,16 @@ def test_zeros_a_relu_implies_from_a_wrong_sign_are_not_said_to_be_zeros_from_ze
     out = invoke("check", problem, path).output
     assert "carried forward from your conv2d_1.output" in out
     assert "zeros from its zeros" not in out
+    # nor the zeros that zero carries one step further down: the kernel's gradient
+    doc = {"input": [[1, -1]], "layers": [{"type": "conv2d", "kernel": [[2]]}, {"type": "relu"},
+                                          {"type": "conv2d", "kernel": [[1]]}],
+           "delta": [[3, 5]]}
+    answers = ('{"conv2d_1.output": [[-2, -2]], "relu_1.output": [[0, 0]], '
+               '"relu_1.delta_in": [[0, 0]], "conv2d_1.grads.kernel": [[0]]}')
+    problem, path, result = _graded(tmp_path, doc, answers, name="b.json")
+    kernel = _tensor(result, "conv2d_1.grads.kernel")
+    assert kernel.carried.all() and not kernel.carried_zeros()
+    assert "zeros from its zeros" not in invoke("check", problem, path).output
 
 
 @pytest.mark.parametrize("kernel, verdict", [("4", "right"), ("1", "wrong"), ("3", "wrong")])

@@ -1284,17 +1284,22 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
         check.rounded = check.rounded & ~check.carried
         check.implied = implied.value
         check.carried_from = implied.sources
-        check.from_zeroed_delta = any(
+    # once every tensor's carried cells are known: a zero carried forward itself (a ReLU's,
+    # from an output written with the wrong sign) is the student's own arithmetic, no sheet
+    # of zeros, and so are the zeros it carries further down
+    for check in answers.values():
+        check.from_zeroed_delta = check.carried.any() and any(
             ".delta_" in source and _zeros_for_nonzeros(answers[source])
-            for source in implied.sources if source in answers)
+            for source in check.carried_from if source in answers)
 
 
 def _zeros_for_nonzeros(check: TensorCheck) -> bool:
-    """Whether ``check``'s answers hold a 0 where the true value is not 0."""
+    """Whether ``check``'s answers hold a 0 where the true value is not 0, not carried
+    forward."""
     if check.given is None:
         return False
     return any(check.given[index] == 0 and true != 0
-               for index, _, true in check.cells(check.answered & ~check.right)
+               for index, _, true in check.cells(check.answered & ~check.right & ~check.carried)
                if check.given[index] is not None)
 
 
