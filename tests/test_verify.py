@@ -401,6 +401,16 @@ def test_a_traceback_fits_the_report_s_width_and_names_libraries_by_their_import
     assert max(len(line) for line in out.splitlines()
                if not line.lstrip().startswith('File "')) <= 80
     assert "as numpy's messages about gufunc signatures do" in " ".join(out.split())
+    # a line of code folded: the ^ markers under it would point at other columns
+    folded = user_file(tmp_path, """
+        def f(x, w, delta, stride, padding):
+            return np.zeros(3) + np.zeros(4) + x.sum() * w.sum() * delta.sum() * stride + padding
+        """, "long_line.py")
+    out = invoke(f"{folded}:f", "--op", "conv2d_backward").stdout
+    shown = out.split("your code's traceback")[1].split("Slip")[0]
+    code = [line for line in shown.splitlines() if "np.zeros(3) + np.zeros(4)" in line]
+    assert code and not any(set(line.strip()) <= set("^~") for line in shown.splitlines()
+                            if line.strip())
 
 
 def test_a_timeout_stops_the_battery(tmp_path):

@@ -981,6 +981,21 @@ def test_float16_outputs_are_said_to_be_and_a_number_is_no_grid():
             "first") in text
 
 
+def softmax_loss_off_and_dx_short(x, y):
+    loss, dx = softmax_loss(x, y)
+    return loss * 1.01, dx[:, :-1]  # the last class's column left out
+
+
+def test_a_wrong_shape_is_advised_on_beside_a_wrong_number():
+    # "compare the values above" (for the loss) took the place of the shape's advice
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(softmax_loss_off_and_dx_short, "softmax_cross_entropy_backward")
+    text = " ".join(render_text(report).split())
+    assert "no known slip matches: dx's K is 1 where cnngrad's is 2" in text
+    assert "compare the values above" not in text
+
+
 def test_a_dense_bias_averaged_over_the_batch_is_one_slip_not_two():
     # bias_averaged ("over the batch and positions") said it beside batch_mean: a dense
     # layer has no positions

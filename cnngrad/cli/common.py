@@ -315,8 +315,9 @@ def output_format(format: Optional[str], output: Optional[str],
         return chosen
     if suffix in SUFFIX_FORMATS and suffix != ".txt":
         # a .csv, .md or .tex file of the table's boxes would surprise: say what is written
-        named = {"csv": "CSV", "markdown": "Markdown", "latex": "LaTeX", "json": "JSON",
-                 "npz": "a NumPy archive"}[SUFFIX_FORMATS[suffix]]
+        # (.npz where the command has no npz is refused above, as a file not of text)
+        named = {"csv": "CSV", "markdown": "Markdown", "latex": "LaTeX",
+                 "json": "JSON"}[SUFFIX_FORMATS[suffix]]
         stem = str(Path(output).with_suffix(""))
         formats = sorted(allowed)
         raise UsageError(f"cnngrad {command} writes {', '.join(formats[:-1])} or "

@@ -722,7 +722,7 @@ def _divided_by_one_side(kh: int, kw: int, name: str, right: np.ndarray,
     """An average divided by one side of the window, f where f·f was needed (the window's
     rows or columns counted, not its cells); beside a 2×2 window's it is twice the answer."""
     for side, other in {(kh, kw), (kw, kh)}:
-        if other > 1:
+        if side > 1 and other > 1:  # a 1×k window's side 1 is not_divided
             yield Alternative("divided_by_one_side", f"matches {what} divided by {side}, one "
                               f"side of the {kh}×{kw} window, instead of by its {kh * kw} "
                               "cells", {name: right * other})

@@ -60,14 +60,19 @@ def _traceback_lines(traceback: str, width: int) -> list[str]:
     "...", line N`` (editors and terminals open the file from it whole); a line of ^ and ~
     markers under a folded line of code would point nowhere, so it is left out."""
     lines = []
+    folded = False  # the line before was folded: markers under it would point nowhere
     for line in traceback.splitlines():
         body = line.lstrip()
         prefix = "    " + line[:len(line) - len(body)]
-        if len(prefix) + len(body) <= width or body.startswith('File "'):
-            lines.append(prefix + body)
-        elif body.strip("^~ "):
+        markers = bool(body) and not body.strip("^~ ")
+        if markers and (folded or len(prefix) + len(body) > width):
+            continue
+        folded = len(prefix) + len(body) > width and not body.startswith('File "')
+        if folded:
             lines += textwrap.wrap(body, width, initial_indent=prefix,
                                    subsequent_indent=prefix + "  ", break_on_hyphens=False)
+        else:
+            lines.append(prefix + body)
     return lines
 
 
@@ -385,9 +390,9 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
     above, else what is shown (the shapes, a value that is not an array of numbers)."""
     if grid_shown:
         return "compare the grid above with your loops, smallest case first"
-    if any(f.status in ("mismatch", "nonfinite") for f in first.failures):
-        return "compare the values above with your code, smallest case first"
     shaped = next((f for f in first.failures if f.status == "shape"), None)
+    if shaped is None and any(f.status in ("mismatch", "nonfinite") for f in first.failures):
+        return "compare the values above with your code, smallest case first"
     if shaped is not None:
         # the same numbers without their axes of 1 in every case that has this output wrong
         # (a sum without keepdims), not only in the smallest (one image's map: 1×1×H×W)
