@@ -77,9 +77,10 @@ def reads_many(spec: LayerSpec) -> bool:
     return len(spec.inputs) > 1 or getattr(family_of(spec), "reads_many", False)
 
 
-def _delta_in_path(layer: LayerTrace, source: str | None) -> str:
-    """``conv2d_1.delta_in``, or ``add_1.delta_in.relu_1`` for one input of several."""
-    return f"{layer.name}.delta_in" + (f".{source}" if source is not None else "")
+def delta_in_path(layer_name: str, source: str | None) -> str:
+    """``conv2d_1.delta_in``, or ``add_1.delta_in.relu_1`` for one input (``source``) of an
+    add or concat."""
+    return f"{layer_name}.delta_in" + (f".{source}" if source is not None else "")
 
 
 @dataclass
@@ -143,7 +144,7 @@ class Trace:
             if layer.delta_in is None:
                 continue
             for source, value in layer.delta_in_items():
-                yield _delta_in_path(layer, source), self.shown(value)
+                yield delta_in_path(layer.name, source), self.shown(value)
             for key, grad in layer.grads.items():
                 yield f"{layer.name}.grads.{key}", grad
             for key, value in self.updated(layer).items():
@@ -164,7 +165,7 @@ class Trace:
             names = dict.fromkeys(layer.spec.inputs) if reads_many(layer.spec) else [None]
             for name in names:
                 x = layer.inputs[list(layer.spec.inputs).index(name)] if name else layer.input
-                every[_delta_in_path(layer, name)] = self.layout.display_shape(x.shape)
+                every[delta_in_path(layer.name, name)] = self.layout.display_shape(x.shape)
             for kind in ("grads", "updated") if self.lr is not None else ("grads",):
                 for key, value in layer.spec.params.items():
                     every[f"{layer.name}.{kind}.{key}"] = np.shape(value)

@@ -46,7 +46,7 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError
 from cnngrad.families import layer_family, loss_family
-from cnngrad.network import LayerTrace, Trace, reads_many
+from cnngrad.network import LayerTrace, Trace, delta_in_path, reads_many
 from cnngrad.problem import INPUT
 
 __all__ = ["Implied", "StudentValues", "implied_value", "run_step", "run_loss", "spread"]
@@ -631,7 +631,7 @@ def _readers(trace: Trace, index: int) -> list[LayerTrace]:
 def _delta_in_path(reader: LayerTrace, name: str) -> str:
     """The path of what ``reader`` sends back to the output ``name``: its ``delta_in``, or
     the entry of that input for an add or concat."""
-    return f"{reader.name}.delta_in" + (f".{name}" if isinstance(reader.delta_in, dict) else "")
+    return delta_in_path(reader.name, name if isinstance(reader.delta_in, dict) else None)
 
 
 def implied_value(trace: Trace, path: str, answers: Mapping[str, Any]) -> Implied | None:

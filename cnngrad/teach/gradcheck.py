@@ -35,8 +35,8 @@ import numpy as np
 
 from cnngrad.errors import DomainError, ResourceError, UsageError
 from cnngrad.families import family_of, loss_family
-from cnngrad.network import Trace, forward, loss_and_delta, reads_many, run
-from cnngrad.problem import Problem
+from cnngrad.network import Trace, delta_in_path, forward, loss_and_delta, reads_many, run
+from cnngrad.problem import INPUT, Problem
 
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-5
@@ -283,26 +283,27 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
 # --------------------------------------------------------------------------- names and paths
 
 
+def _input_delta_paths(problem: Problem) -> list[str]:
+    """What each layer that reads the problem's input sends back to it: their sum is
+    dE/d(input)."""
+    return [delta_in_path(spec.name, INPUT if reads_many(spec) else None)
+            for spec in problem.layers if INPUT in spec.inputs]
+
+
 def input_parts(problem: Problem) -> tuple[str, ...]:
     """The paths whose sum is dE/d(input) when several layers read the problem's input (its
     gradcheck row is then called ``input``, a path of no other command); () otherwise."""
-    readers = [spec for spec in problem.layers if "input" in spec.inputs]
-    if len(readers) < 2:
-        return ()
-    return tuple(f"{spec.name}.delta_in" + (".input" if reads_many(spec) else "")
-                 for spec in readers)
+    paths = _input_delta_paths(problem)
+    return tuple(paths) if len(paths) > 1 else ()
 
 
 def tensor_path(problem: Problem, target: str) -> str:
     """The contract's dotted path of a target's gradient: ``"conv2d_1.kernel"`` →
     ``"conv2d_1.grads.kernel"``, ``"input"`` → ``"<first layer>.delta_in"`` (the layer that
     reads it; ``"input"`` itself when several do: their deltas summed)."""
-    if target == "input":
-        readers = [spec for spec in problem.layers if "input" in spec.inputs]
-        if len(readers) == 1:
-            spec = readers[0]
-            return f"{spec.name}.delta_in" + (".input" if reads_many(spec) else "")
-        return "input"
+    if target == INPUT:
+        paths = _input_delta_paths(problem)
+        return paths[0] if len(paths) == 1 else INPUT
     name, key = target.split(".")
     return f"{name}.grads.{key}"
 
