@@ -128,6 +128,20 @@ def test_a_sheet_names_the_side_of_each_padding_as_backward_does(sample, line):
     assert f", {padding}, with bias" in exercise.texts["exercise.tex"]
 
 
+def test_a_sheet_words_uneven_strides_and_dilations_as_backward_does(tmp_path):
+    # "stride 2, 1" and "dilation 1, 2" named no axis; backward writes 2×1 (rows × columns)
+    from cnngrad.generate import with_sheets
+
+    document = {"input": [[1, 2, 3, 4]] * 3,
+                "layers": [{"type": "conv2d", "kernel": [[1, 1], [1, 1]], "stride": [2, 1],
+                            "dilation": [1, 2], "padding": [1, 0]},
+                           {"type": "maxpool2d", "size": [1, 2], "stride": [1, 2]}],
+                "delta": [[1], [1]]}
+    text = with_sheets(generate(str(write(tmp_path, document)), 1)).texts["exercise.md"]
+    assert "conv2d (kernel 2×2, stride 2×1, padding 1×0, dilation 1×2)" in text
+    assert "maxpool2d (window 1×2, stride 1×2)" in text
+
+
 def test_a_sheet_states_a_loss_s_reduction_and_a_layer_s_written_settings(tmp_path):
     from cnngrad.generate import with_sheets
 

@@ -238,13 +238,15 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         if size:
             details.append(f"window {'×'.join(map(str, size))}")
         stride = _ints(getattr(spec, "stride", None))
+        # the settings as backward's report words them: "0, 1, 0, 1" named no side of a
+        # padding (a "same" one's extra row and column go to one side only), "2, 1" no axis
+        settings = dict(family_of(spec).settings(spec))
         # a pool's stride is written whatever it is: a stride of 1 (overlapping windows)
         # was left out as if it were a conv's default, and read as the window's
         if any(s != 1 for s in stride) or (size and stride):
-            details.append(f"stride {_sides(stride)}")
-        # as backward's report words it: "0, 1, 0, 1" named no side, and a "same" padding's
-        # extra row and column go to one side only
-        padding = dict(family_of(spec).settings(spec)).get("padding")
+            uneven = len(set(stride)) > 1
+            details.append(f"stride {settings['stride'] if uneven else _sides(stride)}")
+        padding = settings.get("padding")
         if padding is not None:
             details.append(f"padding {padding}")
         ties = getattr(spec, "ties", "first")
@@ -269,7 +271,10 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
             if key in _WORDED_KEYS:
                 continue
             if isinstance(value, (str, bool)) or key in _SETTING_KEYS:
-                details.append(f"{key} {_setting_text(value)}")
+                # a pair of unequal values as backward words it (dilation 1×2)
+                uneven = isinstance(value, list) and len(set(map(str, value))) > 1
+                text = settings[key] if uneven and key in settings else _setting_text(value)
+                details.append(f"{key} {text}")
         if len(spec.inputs) > 1:  # add, concat: what they read
             details.append((" + " if spec.type == ADD else ", ").join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
