@@ -996,6 +996,25 @@ def test_a_wrong_shape_is_advised_on_beside_a_wrong_number():
     assert "compare the values above" not in text
 
 
+def conv_forward_float_of_a_bias_slice(x, w, b, stride, padding):
+    # the course's float(b) of a (1, 1, 1) slice: numpy's own words where it refuses it (the
+    # numpy installed may only warn, so they are raised here as it raises them)
+    raise TypeError("only 0-dimensional arrays can be converted to Python scalars")
+
+
+def test_float_of_an_array_with_axes_of_1_gets_its_own_hint_not_a_layout_one():
+    # "dimension" in numpy's words read as an array in another layout: say --layout nhwc
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(conv_forward_float_of_a_bias_slice, "conv2d_forward")
+    text = " ".join(render_text(report).split())
+    assert ("Hint: float() or int() of an array with axes of 1 (as float(b) of a bias slice of "
+            "shape (1, 1, 1) in the Deep Learning Specialization's conv_single_step) is an "
+            "error in recent numpy, which converts only 0-d arrays: write b.item(), or "
+            "float(b.squeeze())") in text
+    assert "--layout" not in text
+
+
 def test_a_dense_bias_averaged_over_the_batch_is_one_slip_not_two():
     # bias_averaged ("over the batch and positions") said it beside batch_mean: a dense
     # layer has no positions

@@ -306,6 +306,13 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             f"({report.op.signature.partition(' ->')[0]}): pass them by name, {report.by_name}",
             "        ", "Hint:   ", width)
     # arguments in another order raise on shapes too: the order's hint is the one to follow
+    if any(r.status == "raised" and _SCALAR_CONVERSION.search(r.message)
+           for r in report.results):
+        lines += ([""] if lines[-1] else []) + _wrap(
+            "float() or int() of an array with axes of 1 (as float(b) of a bias slice of "
+            "shape (1, 1, 1) in the Deep Learning Specialization's conv_single_step) is an "
+            "error in recent numpy, which converts only 0-d arrays: write b.item(), or "
+            "float(b.squeeze())", "        ", "Hint:   ", width)
     suspect = "" if report.by_name else _layout_suspect(report)
     if suspect:
         words, given = report.op.layout_words, report.layout
@@ -322,6 +329,11 @@ def render_text(report: Report, width: int = WIDTH) -> str:
 #: (``ValueError('boom')``, ``SystemExit``), is not one.
 _SHAPE_WORDS = re.compile(r"(?i)index|shape|broadcast|axis|dimension|size|reshape|align")
 
+#: numpy's refusal to make a Python number of an array with axes (float(b), b of shape
+#: (1, 1, 1)): "dimension" in it is no sign of a layout, and a hint of its own says what to do.
+_SCALAR_CONVERSION = re.compile(r"only (?:0-dimensional|length-1|size-1) arrays can be "
+                                r"converted to Python scalars")
+
 
 def _layout_suspect(report: Report) -> str:
     """``every case`` or ``6 of 8 cases`` when more than half the cases that ran, and every
@@ -334,7 +346,8 @@ def _layout_suspect(report: Report) -> str:
             and report.op.channels_last and ran):
         return ""
     raised = [r for r in ran if r.status == "raised"]
-    on_shapes = [r for r in raised if r.traceback is not None and _SHAPE_WORDS.search(r.message)]
+    on_shapes = [r for r in raised if r.traceback is not None and _SHAPE_WORDS.search(r.message)
+                 and not _SCALAR_CONVERSION.search(r.message)]
     if len(on_shapes) != len(raised) or 2 * len(on_shapes) <= len(ran):
         return ""
     return "every case" if len(on_shapes) == len(ran) else f"{len(on_shapes)} of {len(ran)} cases"
