@@ -2125,6 +2125,9 @@ def test_a_folder_of_one_file_per_path_is_one_students_answers(tmp_path):
     assert [(row["student"], row["status"], row["right"], row["total"]) for row in rows] == [
         ("ana", "right", "29", "29"), ("ben", "wrong", "28", "29")]
     assert rows[0]["file"] == f"{tmp_path / 'subs' / 'ana'}/ (2 files)"
+    # the sheet counts its rows as what they are: 2 students, not "2 files" of 4 given
+    sheet = invoke("check", WORKED, *files).output
+    assert "2 students: 1 all right, 1 with wrong answers, 0 could not be checked" in sheet
     # one file of one path is its own answers file, its row named after its folder too (a
     # row is never named after a path)
     single = invoke("check", WORKED, files[0], "-f", "csv")

@@ -528,8 +528,11 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
         table.add_row(*row)
     counts = {status: sum(r.status == status for r in results)
               for status in ("right", "wrong", "error")}
-    summary = (f"{len(results)} files: {counts['right']} all right, {counts['wrong']} with "
-               f"wrong answers, {counts['error']} could not be checked")
+    # a row is a file, or a student's folder of one file per path (its files one row)
+    noun = "student" if any(r.answer_files for r in results) else "file"
+    summary = (f"{len(results)} {noun}{'s' * (len(results) != 1)}: {counts['right']} all "
+               f"right, {counts['wrong']} with wrong answers, {counts['error']} could not be "
+               "checked")
     head = [Text.assemble(("cnngrad check", "bold"), f" · grade sheet against {problem_file}"),
             Text(f"right when {tolerance.describe()}", style="dim")]
     if by_points:
