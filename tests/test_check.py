@@ -1689,6 +1689,31 @@ def test_a_note_names_its_cells_when_a_rounding_is_the_other_wrong_cell(tmp_path
            "them" in lines
 
 
+def test_a_zero_where_a_delta_went_elsewhere_is_no_rounding(tmp_path):
+    # the pool's delta sent to the last tied maximum: the 0 left under 0.5 was "right to the
+    # whole number written; 4 decimals are required": add decimals, where the delta went
+    # elsewhere
+    answers = tmp_path / "a.json"
+    answers.write_text('{"maxpool2d_1.delta_in": [[0, 0, 0, 0], [0.5000, 0, -1.0000, 0], '
+                       '[0, 0, 0, 0], [0, 2.0000, 0, 0.2500]]}', encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(SAMPLES / "pool-ties.json"), str(answers)])
+    assert result.exit_code == 1
+    assert "right to the" not in result.stdout
+    # 0.0 (json.dump's float 0) for −0.0295, the rest right: "right to the 1 decimal written"
+    delta_in = [[f"{value:.4f}" for value in row] for row in worked_trace().tensor(DELTA_IN)]
+    delta_in[1][2] = 0.0
+    zero = tmp_path / "z.json"
+    zero.write_text(json.dumps({DELTA_IN: delta_in}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(zero)])
+    assert result.exit_code == 1 and "24/25 cells right" in result.stdout
+    assert "right to the" not in result.stdout
+    # beside other values rounded at the same decimals, a 0.0 is a rounding like them
+    both = tmp_path / "b.json"
+    both.write_text('{"conv2d_1.grads.kernel": [[0.0, 0.1], [0.0, 0.1]]}', encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(both)])
+    assert "→ right to the 1 decimal written; 4 are required" in result.stdout
+
+
 def test_a_whole_number_short_of_the_decimals_required_is_wrong_and_named(tmp_path):
     # the contract: "a value that is right at the decimals written but has fewer than
     # min_decimals is wrong"; 1 for 0.996 at 2 decimals was right, judged as 1.00
@@ -1701,8 +1726,10 @@ def test_a_whole_number_short_of_the_decimals_required_is_wrong_and_named(tmp_pa
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert "2/4 cells right" in lines  # 0 for 0 and 2 for 2: the values themselves
-    assert "  → right to the whole number written; 2 decimals are required (the grading " \
-           "block's min_decimals)" in lines
+    # 0 for 0.004 is a claim of an exact zero (as a pool's delta sent elsewhere leaves one),
+    # not a number rounded to whole
+    assert "  → right to the whole number written in [0,0]; 2 decimals are required (the " \
+           "grading block's min_decimals)" in lines
     # the same with decimals: 1.0 is a rounding, named as one
     answers = write_json(tmp_path / "b.json", {"relu_1.output": [[1.0, 0.0, 0, 2]]})
     result = CliRunner().invoke(app, ["check", str(problem), str(answers)])

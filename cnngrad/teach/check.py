@@ -1354,9 +1354,12 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
                     written.decimals.shape, tolerance.min_decimals, dtype=np.int64)),
                 tolerance) & ~check.sign_flipped
             check.float32_digits = _float32_digits(check)
-            # a whole number right to the nearest whole number, decimals being required
+            # a whole number right to the nearest whole number, decimals being required; a
+            # 0 is no such number but a claim of an exact zero (a delta sent elsewhere)
+            whole = (check.decimals == 0) & np.vectorize(lambda value: value != 0,
+                                                         otypes=[bool])(check.given)
             check.whole_short = _right_at(
-                check, check.decimals == 0, lambda written: written,
+                check, whole, lambda written: written,
                 dataclasses.replace(tolerance, min_decimals=0)) & ~check.sign_flipped
 
 
@@ -1470,7 +1473,11 @@ def _rounded(given: Written, truth: np.ndarray, right: np.ndarray,
     if not short.any():
         return short
     as_written = cells_right(given, truth, dataclasses.replace(tolerance, min_decimals=0))
-    return short & as_written
+    rounded = short & as_written
+    # zeros alone (0.0, as json.dump writes a float 0) claim exact zeros, as a whole 0 does:
+    # beside other values rounded at their decimals they are roundings too
+    zeros = rounded & np.array([value == 0 for value in given.values], dtype=bool)
+    return rounded if (rounded & ~zeros).any() else rounded & ~zeros
 
 
 def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
