@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cnngrad.cli import app
@@ -285,3 +286,30 @@ def test_a_batched_1d_map_is_drawn_a_grid_per_sample_and_a_kernel_a_grid_per_fil
     assert backward_rows_after(tmp_path, problem, "dE/dw (kernel gradient) (2×2×2)", 4) == [
         "[f=0] [f=1]", "0 1 0 1", "───────────────────────── ─────────────────────────",
         "0 1.000000 4.000000 0 0.000000 2.000000"]
+
+
+@pytest.mark.parametrize("path", ["conv2d_1.grads.kernel", "conv2d_1.delta_in"])
+@pytest.mark.parametrize("slip, change", [
+    # rows and columns are the first two axes of both an HWIO kernel and an H×W×C map
+    ("transpose", lambda t: t.swapaxes(0, 1)),
+    ("rot180", lambda t: t[::-1, ::-1]),
+])
+def test_a_channels_last_grid_transposed_or_rotated_is_named(tmp_path, path, slip, change):
+    # an HWIO kernel's and an H×W×C map's rows and columns are not their last two axes: the
+    # transpose of each grid was "no common slip matches" (the last two, I and O, swapped)
+    import numpy as np
+
+    problem = {"layout": "nhwc",
+               "input": np.arange(1, 19, dtype=float).reshape(3, 3, 2).tolist(),
+               "layers": [{"type": "conv2d", "kernel": (np.arange(16, dtype=float).reshape(
+                   2, 2, 2, 2) - 7).tolist(), "padding": 1}],
+               "delta": (np.arange(32, dtype=float).reshape(4, 4, 2) % 5 - 2).tolist()}
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    result = json.loads(runner.invoke(app, ["backward", str(tmp_path / "p.json"),
+                                            "--format", "json"]).stdout)
+    layer = result["layers"][0]
+    truth = np.array(layer["grads"]["kernel"] if "grads" in path else layer["delta_in"])
+    code, entry = graded(tmp_path, problem, {path: change(truth).tolist()})
+    assert code == 1
+    tensor = next(t for t in entry["tensors"] if t["path"] == path)
+    assert slip in [d["slip"] for d in tensor["diagnoses"]], tensor["diagnoses"]

@@ -212,8 +212,30 @@ def _transform(change: Callable[[SlipContext, np.ndarray], np.ndarray | None]):
     return alternative
 
 
-def _matrix_only(change: Callable[[np.ndarray], np.ndarray]):
-    return lambda ctx, t: change(t) if t.ndim >= 2 else None
+def _on_grids(change: Callable[[np.ndarray], np.ndarray]):
+    """A slip of a tensor's grids (a transpose, a rotation of each), made where a report
+    draws them: a channels-last map's or HWIO kernel's rows and columns are not its last two
+    axes, which are W and C, or I and O."""
+
+    def alternative(ctx: SlipContext, path: str) -> np.ndarray | None:
+        from cnngrad.teach.check import grid_view
+
+        truth = ctx.truth(path)
+        if truth is None or truth.ndim < 2:
+            return None
+        _, order = ctx.cached(f"grid view {path}",
+                              lambda: grid_view(ctx.trace, path, truth.shape))
+        if order is None:  # channels first: the rows and columns are the last two axes
+            return change(truth)
+        flat = truth.reshape(-1)
+        changed = change(flat[order])
+        if changed.shape != order.shape:  # a transpose of grids that are not square
+            return None
+        moved = np.empty_like(flat)
+        moved[order.reshape(-1)] = changed.reshape(-1)
+        return moved.reshape(truth.shape)
+
+    return alternative
 
 
 def _batch_size(ctx: SlipContext) -> int:
@@ -303,9 +325,9 @@ def _registry() -> dict[str, Slip]:
              _transform(_scaled(lambda ctx: _batch_size(ctx) if _batch_size(ctx) > 1
                                 else None))),
         Slip("transpose", "matches the transpose",
-             _transform(_matrix_only(lambda t: np.swapaxes(t, -1, -2)))),
+             _on_grids(lambda t: np.swapaxes(t, -1, -2))),
         Slip("rot180", "matches the true answer rotated by 180°",
-             _transform(_matrix_only(lambda t: t[..., ::-1, ::-1]))),
+             _on_grids(lambda t: t[..., ::-1, ::-1])),
     ]
     # from code that counts from 1, or from element paths written from 1 (--one-based reads them)
     entries += [Slip(f"one_based_shift_{key}", f"matches one-based indexing shift ({words}; "
