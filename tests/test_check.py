@@ -980,6 +980,18 @@ def test_slip_mean_instead_of_sum_over_the_batch(tmp_path):
         invoke("check", tmp_path / "p.json", answers).output
 
 
+def test_a_second_mean_over_the_batch_is_said_to_be_one_where_the_loss_averages(tmp_path):
+    # "the mean instead of the sum" read to a student whose loss is a mean as "you were right
+    # to take the mean": the ÷N was once too many
+    trace = run(load_problem(str(SAMPLES / "batched-cross-entropy.json")))
+    batch = trace.layers[0].output.shape[0]
+    answers = write_answers(tmp_path, {KERNEL_GRAD: trace.layers[0].grads["kernel"] / batch})
+    assert "batch_mean" in diagnosed(check_file(trace, str(answers)), KERNEL_GRAD)
+    output = invoke("check", SAMPLES / "batched-cross-entropy.json", answers).output
+    assert ("matches the mean over the batch taken twice (÷N once too many: the loss already "
+            "averages over the batch)") in " ".join(output.split())
+
+
 def test_slip_relu_derivative_at_zero(tmp_path):
     doc = {"input": [[1.5, 0.0], [-2.0, 0.0]], "layers": [{"type": "relu"}],
            "delta": [[0.5, 0.25], [1.0, -0.75]]}

@@ -414,6 +414,11 @@ class LossFamily:
         and, for a classification loss, what it applies first; "" when none is written."""
         return ""
 
+    def batch_averaged(self, spec) -> bool:
+        """Whether E is a mean over the batch (of the samples, or of every element), so that a
+        gradient divided by N once more is a mean taken twice, not a mean for a sum."""
+        return self.averages and getattr(spec, "reduction", "mean") == "mean"
+
     def report_tensors(self, spec, output: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """(title, tensor in the output's internal layout) of what a report shows under the
         loss line: cross_entropy's softmax probabilities; [] for none."""

@@ -321,6 +321,9 @@ class Mse(LossFamily):
     def summary(self, spec):
         return f"mse, {spec.reduction}"
 
+    def batch_averaged(self, spec):
+        return spec.reduction == "mean"
+
     def definition(self, spec):
         return {"half_sum": "E = ½ Σ (t − y)²", "sum": "E = Σ (t − y)²",
                 "mean": "E = the mean of (t − y)² over all elements"}[spec.reduction]
@@ -373,6 +376,9 @@ class CrossEntropy(LossFamily):
     def summary(self, spec):
         return ("cross_entropy, mean over batch" if has_batch_axis(spec) else
                 "cross_entropy of one sample, no batch axis")
+
+    def batch_averaged(self, spec):
+        return True  # the contract's mean over the batch, whatever the spec's reduction says
 
     def definition(self, spec):
         # a class index is the target's one-hot vector: −Σ t·log p is then −log p[class]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.families import family_of, layer_families, loss_families
+from cnngrad.families import family_of, layer_families, loss_families, loss_family
 from cnngrad.layers._common import zeros_like_dtype
 from cnngrad.network import LayerTrace, Trace, run
 
@@ -310,6 +310,21 @@ class Slip:
             self.description(trace)
 
 
+#: The batch_mean slip's words where the loss sums over the batch (verify's, always).
+BATCH_MEAN = "matches the mean instead of the sum over the batch"
+
+
+def _batch_mean_words(trace: Trace) -> str:
+    """A gradient divided by the batch size: a mean for a sum, or, where the loss is itself
+    a mean over the batch, that mean taken twice ("the mean instead of the sum" read to a
+    student as "you were right to take the mean")."""
+    loss = trace.problem.loss
+    if loss is not None and loss_family(loss.type).batch_averaged(loss):
+        return ("matches the mean over the batch taken twice (÷N once too many: the loss "
+                "already averages over the batch)")
+    return BATCH_MEAN
+
+
 def _registry() -> dict[str, Slip]:
     # the layer types' and losses' own slips first, by rank (they say what went wrong)
     ranked: dict[str, tuple[int, Slip]] = {}
@@ -318,7 +333,7 @@ def _registry() -> dict[str, Slip]:
             ranked.setdefault(slip.name, (rank, slip))
     entries = [slip for _, slip in sorted(ranked.values(), key=lambda item: item[0])]
     entries += [
-        Slip("batch_mean", "matches the mean instead of the sum over the batch",
+        Slip("batch_mean", _batch_mean_words,
              _transform(_scaled(lambda ctx: _exact_ratio(1, _batch_size(ctx))
                                 if _batch_size(ctx) > 1 else None))),
         Slip("batch_sum", "matches the sum instead of the mean over the batch",

@@ -618,10 +618,11 @@ def _misfit_hint(op: Op, style: Style) -> str:
 def _generic(op: Op, case: Case, truth: dict) -> list[Alternative]:
     """Slips of any output: the answer's sign, a factor 2, the batch mean or sum, a
     rotation (check's transforms), in cnngrad's layout."""
-    from cnngrad.teach.diagnose import SLIPS
+    from cnngrad.teach.diagnose import BATCH_MEAN, SLIPS
 
     words = {name: SLIPS[name].description for name in
-             ("sign_flipped", "doubled", "halved", "batch_mean", "batch_sum", "rot180")}
+             ("sign_flipped", "doubled", "halved", "batch_sum", "rot180")}
+    words["batch_mean"] = BATCH_MEAN  # check's words depend on its problem's loss
     batch = next(iter(case.arrays.values())).shape[0]
     out = [Alternative("sign_flipped", words["sign_flipped"],
                        {k: -v for k, v in truth.items()}),
