@@ -360,6 +360,26 @@ def test_slip_batchnorm_without_the_paths_through_the_statistics(tmp_path):
     assert "batchnorm_without_stat_paths" in diagnosed(result, "batchnorm1d_1.delta_in")
 
 
+def test_slip_batchnorm_parameter_gradients_averaged_is_named_before_a_loss_s(tmp_path):
+    # γ's gradient ÷ M (np.mean for the sum over a channel's values) was first named "MSE
+    # averaged over the elements instead of summed" where the output has M elements per
+    # channel; the batch norm's own words come first now
+    from cnngrad.teach.diagnose import SLIPS
+
+    doc = {"input": [[[[1, 2], [0, 3]]], [[[2, 0], [1, 1]]]],
+           "layers": [{"type": "batchnorm2d", "gamma": [2], "beta": [0.5]}, {"type": "flatten"}],
+           "loss": {"type": "mse", "target": [[1, 0, 0, 1], [0, 1, 1, 0]]}}
+    trace = run(problem_of(doc))
+    gamma = trace.layers[0].grads["gamma"] / 8  # M = 2·2·2 values in the channel
+    result = check_file(trace, str(write_answers(tmp_path, {"batchnorm2d_1.grads.gamma":
+                                                            gamma})))
+    (check,) = [c for c in result.tensors if c.path == "batchnorm2d_1.grads.gamma"]
+    named = [d.slip for d in check.diagnoses]
+    assert named and named[0] == "batchnorm_parameters_averaged", named
+    assert list(SLIPS).index("batchnorm_parameters_averaged") < list(SLIPS).index(
+        "mse_mean_not_sum")
+
+
 def test_slip_dropout_without_the_scale(tmp_path):
     result = _check(tmp_path, DROPOUT, {"dropout_1.delta_in": [0.1, 0, 0.3, 1 / 3]})
     assert "dropout_without_scale" in diagnosed(result, "dropout_1.delta_in")

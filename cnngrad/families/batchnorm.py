@@ -471,6 +471,18 @@ def _without_stat_paths(spec, x, y, delta):
     return general_backward(spec, x, delta, through_stats=False)
 
 
+def _is_batchnorm(layer) -> bool:
+    return isinstance(layer.spec, BatchNormSpec)
+
+
+def _parameters_averaged(spec, x, y, delta):
+    """γ's and β's gradients divided by M, the values of a channel: np.mean for the sums
+    (their δ·x̂ and δ summed over N, H and W); the input delta as it is."""
+    delta_in, grads = general_backward(spec, x, delta)
+    count = x.size // x.shape[1]
+    return delta_in, {key: value / count for key, value in grads.items()}
+
+
 # --------------------------------------------------------------------------- the families
 
 
@@ -585,6 +597,13 @@ class _BatchNorm(LayerFamily):
                       "(only γ/√(σ² + ε)·δ)",
                       _from_trace("batchnorm_without_stat_paths", _custom_backward(
                           _is_train_batchnorm, _without_stat_paths)))),
+            # ranked before the losses' own (20–25): a γ gradient ÷ M was named "MSE
+            # averaged over the elements" first where M is the output's size
+            (19, Slip("batchnorm_parameters_averaged",
+                      "matches γ's and β's gradients averaged over a channel's M values "
+                      "(np.mean) instead of summed",
+                      _from_trace("batchnorm_parameters_averaged", _custom_backward(
+                          _is_batchnorm, _parameters_averaged)))),
         ]
 
 
