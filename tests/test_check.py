@@ -715,7 +715,7 @@ def test_exact_mode_checks_exactly(tmp_path):
     wrong = tmp_path / "b.json"
     wrong.write_text('{"conv2d_1.grads.kernel": [[0.0683, 0.0113], [0.0941, 0.0446]]}')
     checked = check_file(worked_trace(exact=True), str(wrong))
-    assert "kernel_not_rotated" in diagnosed(checked, KERNEL_GRAD)
+    assert "rot180" in diagnosed(checked, KERNEL_GRAD)  # dE/dw reads no kernel
 
 
 @pytest.mark.parametrize("extra, code", [([], 1), (["--atol", "0.01"], 0),
@@ -759,6 +759,17 @@ def test_slip_kernel_not_rotated(tmp_path):
     assert "kernel_not_rotated" in diagnosed(result, DELTA_IN)
     shown = invoke("check", WORKED, answers).output
     assert "→ matches the kernel not rotated by 180°" in shown
+
+
+def test_a_kernel_gradient_turned_by_180_degrees_is_not_called_a_kernel_not_rotated(tmp_path):
+    # dE/dw = Σ δ·x reads no kernel: the slip of δ_in left dE/dw turned, and its name came
+    # first on a kernel gradient the student had turned themselves
+    trace = worked_trace()
+    turned = trace.layers[0].grads["kernel"][::-1, ::-1]
+    result = check_file(trace, str(write_answers(tmp_path, {KERNEL_GRAD: turned})))
+    named = diagnosed(result, KERNEL_GRAD)
+    assert "rot180" in named and "kernel_not_rotated" not in named
+    assert "kernel not rotated" not in invoke("check", WORKED, tmp_path / "answers.json").output
 
 
 #: two dense layers, the second's W square: its δ_in is Wᵀ·δ = [23, 13.25] for δ = [−6, 14.5]

@@ -722,7 +722,8 @@ class Conv1d(LayerFamily):
             (15, Slip("conv1d_kernel_not_reversed",
                       "matches the 1-D kernel not reversed in the backward pass",
                       _from_trace("conv1d_kernel_not_reversed",
-                                  _replace_backward(self.type, _flip_toggled)))),
+                                  _replace_backward(self.type, _flip_toggled,
+                                                    input_delta_only=True)))),
             (16, Slip("conv1d_convolution_kind",
                       "matches the 1-D convolution computed with the kernel reversed (true "
                       "convolution and cross-correlation swapped)",

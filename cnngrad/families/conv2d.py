@@ -1121,7 +1121,8 @@ class Conv2d(LayerFamily):
         return [
             (10, Slip("kernel_not_rotated", "matches the kernel not rotated by 180°",
                       _from_trace("kernel_not_rotated",
-                                  _replace_backward(self.type, _flip_toggled)))),
+                                  _replace_backward(self.type, _flip_toggled,
+                                                    input_delta_only=True)))),
             (11, Slip("convolution_kind", _forward_flip_words,
                       _from_trace("convolution_kind", _forward_flip))),
             (12, Slip("delta_not_dilated", _stride_words,

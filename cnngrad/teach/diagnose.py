@@ -167,9 +167,12 @@ def _from_trace(key: str, build: Callable[[SlipContext], Trace | None]):
     return alternative
 
 
-def _replace_backward(layer_type: str, change: Callable[[Any], Any | None]):
+def _replace_backward(layer_type: str, change: Callable[[Any], Any | None],
+                      input_delta_only: bool = False):
     """A trace builder: every layer of ``layer_type`` steps backward with ``change(spec)``
-    (None: that layer is not concerned); None when no layer is concerned."""
+    (None: that layer is not concerned); None when no layer is concerned.
+    ``input_delta_only``: the changed step gives the layer's input delta, its own gradients
+    stay the engine's (a kernel left unrotated for δ_in: dE/dw never reads the kernel)."""
 
     def build(ctx: SlipContext) -> Trace | None:
         changed = {layer.name: change(layer.spec) for layer in ctx.trace.layers
@@ -181,7 +184,12 @@ def _replace_backward(layer_type: str, change: Callable[[Any], Any | None]):
             if layer.name not in changed:
                 return None
             step = engine_backward(layer.spec)
-            return lambda spec, x, y, delta: step(changed[layer.name], x, y, delta)
+            if not input_delta_only:
+                return lambda spec, x, y, delta: step(changed[layer.name], x, y, delta)
+
+            def input_delta_changed(spec, x, y, delta):
+                return step(changed[layer.name], x, y, delta)[0], step(spec, x, y, delta)[1]
+            return input_delta_changed
 
         return rerun_backward(ctx.trace, backward_for)
 
