@@ -761,6 +761,23 @@ def test_slip_kernel_not_rotated(tmp_path):
     assert "→ matches the kernel not rotated by 180°" in shown
 
 
+def test_another_path_s_true_value_written_under_a_path_is_named(tmp_path):
+    # a layer's output pasted as the pool's input delta: "no common slip matches"
+    problem = SAMPLES / "stackexchange-network.json"
+    trace = run(load_problem(str(problem)))
+    output = trace.tensor("conv2d_1.output")
+    answers = write_answers(tmp_path, {"maxpool2d_1.delta_in": output})
+    result = check_file(trace, str(answers))
+    assert diagnosed(result, "maxpool2d_1.delta_in") == {"another_path"}
+    assert ("→ matches conv2d_1.output, the true value of another path (an answer written "
+            "under the wrong one?)") in " ".join(invoke("check", problem, answers).output.split())
+    # zeros alone match many a tensor and say nothing
+    zeros = write_answers(tmp_path, {"maxpool2d_1.delta_in": np.zeros(output.shape)},
+                          name="zeros.json")
+    assert "another_path" not in diagnosed(check_file(trace, str(zeros)),
+                                           "maxpool2d_1.delta_in")
+
+
 def test_a_kernel_gradient_turned_by_180_degrees_is_not_called_a_kernel_not_rotated(tmp_path):
     # dE/dw = Σ δ·x reads no kernel: the slip of δ_in left dE/dw turned, and its name came
     # first on a kernel gradient the student had turned themselves

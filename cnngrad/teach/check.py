@@ -1548,7 +1548,24 @@ def _diagnose(context: SlipContext, path: str, given: Written, flat_cells: np.nd
             continue
         if cells_right(given, value.reshape(-1)[flat_cells], tolerance).all():
             found.append(Diagnosis(slip.name, slip.describe(context.trace)))
-    return found
+    return found or _another_path(context, path, given, flat_cells, tolerance)
+
+
+def _another_path(context: SlipContext, path: str, given: Written, flat_cells: np.ndarray,
+                  tolerance: Tolerance) -> list[Diagnosis]:
+    """The true value of another tensor of the same shape, where no slip matches: an answer
+    written under the wrong path (a layer's output under a delta's, conv_a's gradient under
+    conv_b's).  Zeros alone say nothing of where they came from."""
+    if not any(value != 0 for value in given.values):
+        return []
+    shape = np.shape(context.truth(path))
+    others = [other for other in known_paths(context.trace) if other != path
+              and np.shape(context.truth(other)) == shape]
+    return [Diagnosis("another_path", f"matches {other}, the true value of another path (an "
+                      "answer written under the wrong one?)")
+            for other in others
+            if cells_right(given, np.asarray(context.truth(other)).reshape(-1)[flat_cells],
+                           tolerance).all()]
 
 
 def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) -> str | None:
