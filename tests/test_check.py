@@ -953,6 +953,28 @@ def test_slip_tie_shared_among_the_maxima(tmp_path):
     assert "ties_split" in diagnosed(result, "maxpool2d_1.delta_in")
 
 
+def test_slip_tie_going_to_the_last_maximum(tmp_path):
+    # a scan keeping >= (worked by hand from the sample: each tied window's delta to its
+    # last maximum in row-major order); "no common slip matches" before
+    last = [[0, 0, 0, 0], [0.5, 0, -1, 0], [0, 0, 0, 0], [0, 2, 0, 0.25]]
+    answers = write_answers(tmp_path, {"maxpool2d_1.delta_in": last}, decimals=2)
+    result = check_file(run(load_problem(str(TIES))), str(answers))
+    assert diagnosed(result, "maxpool2d_1.delta_in") == {"ties_last"}
+    assert ("matches the tie going to the last maximum (a scan keeping >=), not the first"
+            in invoke("check", TIES, answers).output)
+
+
+def test_slip_sigmoid_output_taken_as_its_derivative(tmp_path):
+    # δ·σ for δ·σ(1 − σ)
+    problem = SAMPLES / "stackexchange-network.json"
+    trace = run(load_problem(str(problem)))
+    layer = next(layer for layer in trace.layers if layer.type == "sigmoid")
+    wrong = trace.shown(layer.delta_out * layer.output)
+    answers = write_answers(tmp_path, {f"{layer.name}.delta_in": wrong}, decimals=6)
+    result = check_file(trace, str(answers))
+    assert diagnosed(result, f"{layer.name}.delta_in") == {"output_as_derivative"}
+
+
 def test_slip_transpose(tmp_path):
     answers = write_answers(tmp_path, {KERNEL_GRAD: [[0.044606, 0.011262],
                                                      [0.094061, 0.068288]]})

@@ -191,6 +191,11 @@ def _relu_one_at_zero(spec, x, y, delta):
     return np.where(x >= 0, delta, delta * slope), {}
 
 
+def _output_for_derivative(spec, x, y, delta):
+    # the slip: the output itself for the derivative, σ for σ(1 − σ) (tanh for 1 − tanh²)
+    return delta * y, {}
+
+
 def _derivative_of_input(spec, x, y, delta):
     # the slip: σ'(z) as z(1 − z), tanh'(z) as 1 − z², from the input z instead of y
     if spec.type == "sigmoid":
@@ -237,6 +242,11 @@ class _Activation(LayerFamily):
                       "output (z(1 − z) instead of σ(z)(1 − σ(z)))",
                       _from_trace("derivative_of_input", _custom_backward(
                           _smooth_squashing, _derivative_of_input)))),
+            (42, Slip("output_as_derivative",
+                      "matches the sigmoid/tanh output taken as its derivative (σ instead of "
+                      "σ(1 − σ), tanh instead of 1 − tanh²)",
+                      _from_trace("output_as_derivative", _custom_backward(
+                          _smooth_squashing, _output_for_derivative)))),
         ]
 
 

@@ -763,6 +763,26 @@ def _whole_windows(layer_type: str):
     return lambda layer: layer.type == layer_type and not layer.spec.ceil_mode
 
 
+def _mirror_exact(layer) -> bool:
+    """A max pool whose windows tile the padded input exactly, so that mirroring the input
+    mirrors the windows: the last of a window's tied maxima is then the first of the mirror."""
+    spec = layer.spec
+    if not isinstance(spec, Pool2dSpec) or layer.type != "maxpool2d":
+        return False
+    sizes = layer.input.shape[2:]
+    return all((n + 2 * p - k) % s == 0 for n, p, k, s in
+               zip(sizes, spec.padding, spec.size, spec.stride))
+
+
+def _last_maximum(spec, x, y, delta):
+    # the slip: a scan keeping >= sends the δ to the last of tied maxima (row-major), not the
+    # first: the first rule on the input and delta turned by 180°, turned back
+    turned = (slice(None),) * 2 + (slice(None, None, -1),) * 2
+    mirrored = maxpool2d_backward(np.asarray(x)[turned], np.asarray(delta)[turned],
+                                  ties="first", **_pool_args(spec))
+    return mirrored[turned], {}
+
+
 def _delta_to_every_cell(spec, x, y, delta):
     # the slip: each window's δ, whole, to every cell of the window (a max pool's δ not
     # routed to its maximum, an average pool's not divided by the window's size)
@@ -861,6 +881,10 @@ class MaxPool2d(_Pool2d):
                       _from_trace("ties_split", _replace_backward(self.type, _ties("split"))))),
             (32, Slip("ties_first", "matches the tie going to the first maximum only",
                       _from_trace("ties_first", _replace_backward(self.type, _ties("first"))))),
+            (32, Slip("ties_last", "matches the tie going to the last maximum (a scan "
+                      "keeping >=), not the first",
+                      _from_trace("ties_last", _custom_backward(_mirror_exact,
+                                                                _last_maximum)))),
             (33, Slip("delta_to_whole_window",
                       "matches the delta sent to every cell of the window instead of to its "
                       "maximum",
