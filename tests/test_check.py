@@ -1776,6 +1776,23 @@ def test_a_zero_where_a_delta_went_elsewhere_is_no_rounding(tmp_path):
     assert "→ right to the 1 decimal written; 4 are required" in result.stdout
 
 
+def test_numbers_whose_trailing_zeros_a_json_writer_dropped_are_said_to_be(tmp_path):
+    # json.dump(np.round(delta_in, 4)) writes 0.0290 as 0.029: "right to the 3 decimals
+    # written; 4 are required" puzzled a student who had rounded to 4
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({DELTA_IN: np.round(worked_trace().tensor(DELTA_IN),
+                                                      4).tolist()}), encoding="utf-8")
+    text = " ".join(invoke("check", WORKED, answers).output.split())
+    assert ("right to the 3 decimals written; 4 are required (--min-decimals): each is its "
+            "value at 4 decimals with its trailing zeros dropped, as JSON writers drop them "
+            "(0.0290 → 0.029); write the numbers as strings (\"0.0290\")") in text
+    # a hand that writes every number short is not told of a writer
+    short = tmp_path / "b.json"
+    short.write_text(json.dumps({KERNEL_GRAD: [[0.045, 0.094], [0.011, 0.068]]}),
+                     encoding="utf-8")
+    assert "JSON writers" not in invoke("check", WORKED, short).output
+
+
 def test_a_whole_number_short_of_the_decimals_required_is_wrong_and_named(tmp_path):
     # the contract: "a value that is right at the decimals written but has fewer than
     # min_decimals is wrong"; 1 for 0.996 at 2 decimals was right, judged as 1.00

@@ -12,7 +12,8 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad import __version__
-from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
+from cnngrad.teach.check import (FileCheck, TensorCheck, Tolerance, key_text,
+                                 trailing_zeros_dropped)
 from cnngrad.teach.grading import Grading
 from cnngrad.render.json_result import dumps, to_jsonable
 from cnngrad.render.numbers import half_up_text
@@ -50,8 +51,13 @@ def rounding_note(check: TensorCheck, tolerance: Tolerance, base: int | None = N
     shown = " or ".join(str(d) for d in check.rounded_decimals)
     noun = "decimal" if check.rounded_decimals == (1,) else "decimals"
     where = _which_cells(check, check.rounded, int(check.wrong.sum()), base)
-    return (f"right to the {shown} {noun} written{where}; {tolerance.min_decimals} are "
+    note = (f"right to the {shown} {noun} written{where}; {tolerance.min_decimals} are "
             f"required ({tolerance.min_decimals_from})")
+    if trailing_zeros_dropped(check, tolerance.min_decimals):
+        note += (f": each is its value at {tolerance.min_decimals} decimals with its trailing "
+                 "zeros dropped, as JSON writers drop them (0.0290 → 0.029); write the numbers "
+                 "as strings (\"0.0290\")")
+    return note
 
 
 def carried_note(check: TensorCheck) -> str | None:

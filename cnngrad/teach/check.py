@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import pathlib
 import re
@@ -1291,6 +1292,28 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
         check.from_zeroed_delta = check.carried.any() and any(
             ".delta_" in source and _zeros_for_nonzeros(answers[source])
             for source in check.carried_from if source in answers)
+
+
+def trailing_zeros_dropped(check: TensorCheck, decimals: int) -> bool:
+    """Whether every rounded cell is its true value rounded half up to ``decimals``, written
+    without its trailing zeros (0.029 for 0.0290): what a program's JSON writer does to
+    numbers rounded to 4 decimals, where a hand computation would have shown them."""
+    if check.rounded is None or not check.rounded.any() or check.given is None:
+        return False
+    # a writer's numbers: the others show the decimals, where a hand writes all of them short
+    if check.decimals is None or not (check.decimals[check.answered] == decimals).any():
+        return False
+    scale = Fraction(10) ** decimals
+    for index in np.ndindex(check.rounded.shape):
+        if not check.rounded[index]:
+            continue
+        given, true = check.given[index], Fraction(check.truth[index])
+        if given is None:
+            return False
+        nearest = math.floor(abs(true) * scale + Fraction(1, 2)) / scale
+        if Fraction(given) != (nearest if true >= 0 else -nearest):
+            return False
+    return True
 
 
 def _zeros_for_nonzeros(check: TensorCheck) -> bool:
