@@ -997,6 +997,18 @@ def test_slip_bias_summed_instead_of_per_position(tmp_path):
         invoke("check", tmp_path / "p.json", answers).output
 
 
+def test_slip_bias_averaged_instead_of_summed(tmp_path):
+    # np.mean(delta, axis=(0, 2, 3)) for the sum: "no common slip matches" before
+    problem = SAMPLES / "multichannel.json"
+    trace = run(load_problem(str(problem)))
+    layer = trace.layers[0]
+    positions = layer.delta_out.size // layer.delta_out.shape[1]
+    answers = write_answers(tmp_path, {f"{layer.name}.grads.bias":
+                                       layer.grads["bias"] / positions}, decimals=6)
+    assert diagnosed(check_file(trace, str(answers)), f"{layer.name}.grads.bias") == {
+        "bias_averaged"}
+
+
 def test_slip_one_based_indexing_shift(tmp_path):
     trace = worked_trace()
     true = trace.tensor(DELTA_IN)

@@ -1009,6 +1009,14 @@ def _bias_per_position_backward(spec, x, y, delta):
     return delta_in, grads
 
 
+def _bias_averaged_backward(spec, x, y, delta):
+    # a shared bias: its gradient averaged (np.mean) over the batch and the positions
+    # instead of summed
+    delta_in, grads = _engine_backward(spec, x, y, delta)
+    count = delta.size // delta.shape[1]
+    grads["bias"] = grads["bias"] / count
+    return delta_in, grads
+
 
 # --------------------------------------------------------------------------- the family
 
@@ -1135,6 +1143,11 @@ class Conv2d(LayerFamily):
                       "matches the bias gradient per position instead of summed",
                       _from_trace("bias_per_position", _custom_backward(
                           _has_bias(("scalar", "filter")), _bias_per_position_backward)))),
+            (52, Slip("bias_averaged",
+                      "matches the bias gradient averaged over the positions (and the batch) "
+                      "instead of summed: each position adds its delta",
+                      _from_trace("bias_averaged", _custom_backward(
+                          _has_bias(("scalar", "filter")), _bias_averaged_backward)))),
         ]
 
 
