@@ -204,10 +204,11 @@ def _general_forward(spec: BatchNormSpec, x: np.ndarray, ddof: int) -> np.ndarra
 
 
 def general_backward(spec: BatchNormSpec, x: np.ndarray, delta: np.ndarray, ddof: int = 0,
-                     through_stats: bool = True):
-    """(δ_in, {gamma, beta}) with the variance over M − ddof values, and with or without the
-    paths through μ and σ² (slips re-enacted by ``check``; ddof 0 with the paths is the
-    engine's answer): dx = γ/√(σ² + ε)·(δ − Σδ/M − x̂·Σ(δ·x̂)/(M − ddof))."""
+                     through_stats: bool = True, averaged: bool = True):
+    """(δ_in, {gamma, beta}) with the variance over M − ddof values, with or without the
+    paths through μ and σ², and with the sums of those paths averaged or not (slips
+    re-enacted by ``check``; ddof 0 with the paths averaged is the engine's answer):
+    dx = γ/√(σ² + ε)·(δ − Σδ/M − x̂·Σ(δ·x̂)/(M − ddof))."""
     _, _, inv_std, x_hat = statistics(spec, x, ddof)
     delta = np.asarray(delta, dtype=np.float64)
     axes = (0,) + tuple(range(2, x.ndim))
@@ -217,8 +218,10 @@ def general_backward(spec: BatchNormSpec, x: np.ndarray, delta: np.ndarray, ddof
     sum_delta_x_hat = (delta * x_hat).sum(axis=axes)
     scale = (np.asarray(spec.gamma, dtype=np.float64) * inv_std).reshape(shape)
     if spec.mode == "train" and through_stats:
-        delta_in = scale * (delta - sum_delta.reshape(shape) / count
-                            - x_hat * sum_delta_x_hat.reshape(shape) / (count - ddof))
+        # the slip of not averaging: the sums taken whole, as if M were 1
+        mean_count, var_count = (count, count - ddof) if averaged else (1, 1)
+        delta_in = scale * (delta - sum_delta.reshape(shape) / mean_count
+                            - x_hat * sum_delta_x_hat.reshape(shape) / var_count)
     else:
         delta_in = scale * delta
     dtype = _dtype(x)
@@ -471,6 +474,10 @@ def _without_stat_paths(spec, x, y, delta):
     return general_backward(spec, x, delta, through_stats=False)
 
 
+def _sums_not_averaged(spec, x, y, delta):
+    return general_backward(spec, x, delta, averaged=False)
+
+
 def _is_batchnorm(layer) -> bool:
     return isinstance(layer.spec, BatchNormSpec)
 
@@ -597,6 +604,11 @@ class _BatchNorm(LayerFamily):
                       "(only γ/√(σ² + ε)·δ)",
                       _from_trace("batchnorm_without_stat_paths", _custom_backward(
                           _is_train_batchnorm, _without_stat_paths)))),
+            (53, Slip("batchnorm_sums_not_averaged",
+                      "matches batch norm's input delta with the sums over the batch not "
+                      "divided by M (Σδ for Σδ/M, Σ(δ·x̂) for Σ(δ·x̂)/M)",
+                      _from_trace("batchnorm_sums_not_averaged", _custom_backward(
+                          _is_train_batchnorm, _sums_not_averaged)))),
             # ranked before the losses' own (20–25): a γ gradient ÷ M was named "MSE
             # averaged over the elements" first where M is the output's size
             (19, Slip("batchnorm_parameters_averaged",
