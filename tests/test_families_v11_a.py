@@ -475,6 +475,18 @@ def test_slip_conv1d_delta_not_dilated_for_the_stride(tmp_path):
     assert "conv1d_delta_not_dilated" in diagnosed(result, "conv1d_1.delta_in")
 
 
+def test_slip_conv1d_padding_sides_swapped(tmp_path):
+    # "same" at stride 2 over 8 cells, kernel 3: one cell of padding, on the right by
+    # TensorFlow's rule; put on the left, every output moves by one cell
+    doc = {"input": [1, 2, 0, -1, 3, 1, 2, 0], "layers": [
+        {"type": "conv1d", "kernel": [0.5, 1, -0.5], "stride": 2, "padding": "same"}],
+        "delta": [1, 1, 1, 1]}
+    x = np.array([0] + doc["input"], dtype=float)  # the padding on the left
+    left = [float(np.dot(x[i * 2:i * 2 + 3], [0.5, 1, -0.5])) for i in range(4)]
+    result = _check(tmp_path, doc, {"conv1d_1.output": left})
+    assert "conv1d_padding_sides_swapped" in diagnosed(result, "conv1d_1.output")
+
+
 def test_check_cli_names_the_unflipped_transposed_kernel(tmp_path):
     answers = tmp_path / "answers.json"
     # δ_in with the kernel rotated 180°: w'[m,n] = w[2−m, 2−n]

@@ -605,6 +605,20 @@ def _forward_flip(ctx: SlipContext) -> Trace | None:
     return _rerun_problem(ctx.trace, layers=[_flip_toggled(s) or s for s in ctx.problem.layers])
 
 
+def _sides_swapped(ctx: SlipContext) -> Trace | None:
+    """Every uneven 1-D padding with its sides swapped (a "same" padding's extra cell on the
+    left, where TensorFlow's rule puts it on the right); None when no padding is uneven."""
+    from cnngrad.teach.diagnose import _rerun_problem
+
+    def uneven(spec) -> bool:
+        return isinstance(spec, Conv1dSpec) and spec.padding[0] != spec.padding[1]
+    if not any(uneven(spec) for spec in ctx.problem.layers):
+        return None
+    return _rerun_problem(ctx.trace, layers=[
+        dataclasses.replace(spec, padding=spec.padding[::-1]) if uneven(spec) else spec
+        for spec in ctx.problem.layers])
+
+
 def _strided(layer: LayerTrace) -> bool:
     return isinstance(layer.spec, Conv1dSpec) and layer.spec.stride != 1
 
@@ -728,6 +742,10 @@ class Conv1d(LayerFamily):
                       "matches the 1-D convolution computed with the kernel reversed (true "
                       "convolution and cross-correlation swapped)",
                       _from_trace("conv1d_convolution_kind", _forward_flip))),
+            (18, Slip("conv1d_padding_sides_swapped",
+                      "matches the 1-D padding's left and right sides swapped (a \"same\" "
+                      "padding's extra cell goes right)",
+                      _from_trace("conv1d_padding_sides_swapped", _sides_swapped))),
             (17, Slip("conv1d_delta_not_dilated",
                       "matches the 1-D delta not dilated for the stride",
                       _from_trace("conv1d_delta_not_dilated",
