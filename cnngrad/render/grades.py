@@ -53,7 +53,7 @@ def rounding_note(check: TensorCheck, tolerance: Tolerance, base: int | None = N
     where = _which_cells(check, check.rounded, int(check.wrong.sum()), base)
     note = (f"right to the {shown} {noun} written{where}; {tolerance.min_decimals} are "
             f"required ({tolerance.min_decimals_from})")
-    if trailing_zeros_dropped(check, tolerance.min_decimals):
+    if trailing_zeros_dropped(check, tolerance):
         note += (f": each is its value at {tolerance.min_decimals} decimals with its trailing "
                  "zeros dropped, as JSON writers drop them (0.0290 → 0.029); write the numbers "
                  "as strings (\"0.0290\")")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 import pathlib
 import re
@@ -1294,26 +1293,22 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
             for source in check.carried_from if source in answers)
 
 
-def trailing_zeros_dropped(check: TensorCheck, decimals: int) -> bool:
-    """Whether every rounded cell is its true value rounded half up to ``decimals``, written
-    without its trailing zeros (0.029 for 0.0290): what a program's JSON writer does to
-    numbers rounded to 4 decimals, where a hand computation would have shown them."""
-    if check.rounded is None or not check.rounded.any() or check.given is None:
+def trailing_zeros_dropped(check: TensorCheck, tolerance: Tolerance) -> bool:
+    """Whether every rounded cell is right at the decimals required, read with its trailing
+    zeros put back (0.029 as 0.0290): what a program's JSON writer does to numbers rounded
+    to them, where a hand computation would have shown them."""
+    if check.rounded is None or not check.rounded.any() or check.decimals is None:
         return False
+    required = tolerance.min_decimals
     # a writer's numbers: the others show the decimals, where a hand writes all of them short
-    if check.decimals is None or not (check.decimals[check.answered] == decimals).any():
+    if not (check.decimals[check.answered] == required).any():
         return False
-    scale = Fraction(10) ** decimals
-    for index in np.ndindex(check.rounded.shape):
-        if not check.rounded[index]:
-            continue
-        given, true = check.given[index], Fraction(check.truth[index])
-        if given is None:
-            return False
-        nearest = math.floor(abs(true) * scale + Fraction(1, 2)) / scale
-        if Fraction(given) != (nearest if true >= 0 else -nearest):
-            return False
-    return True
+    cells = np.flatnonzero(check.rounded.reshape(-1))
+    written = _written_cells(check, cells)
+    padded = dataclasses.replace(written, decimals=np.full(written.decimals.shape, required,
+                                                           dtype=np.int64))
+    return bool(cells_right(padded, np.asarray(check.truth).reshape(-1)[cells],
+                            tolerance).all())
 
 
 def _zeros_for_nonzeros(check: TensorCheck) -> bool:
