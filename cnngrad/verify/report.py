@@ -305,7 +305,6 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             f"your function names its parameters in another order than the op passes them "
             f"({report.op.signature.partition(' ->')[0]}): pass them by name, {report.by_name}",
             "        ", "Hint:   ", width)
-    # arguments in another order raise on shapes too: the order's hint is the one to follow
     if any(r.status == "raised" and _SCALAR_CONVERSION.search(r.message)
            for r in report.results):
         lines += ([""] if lines[-1] else []) + _wrap(
@@ -313,6 +312,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             "shape (1, 1, 1) in the Deep Learning Specialization's conv_single_step) is an "
             "error in recent numpy, which converts only 0-d arrays: write b.item(), or "
             "float(b.squeeze())", "        ", "Hint:   ", width)
+    # arguments in another order raise on shapes too: the order's hint is the one to follow
     suspect = "" if report.by_name else _layout_suspect(report)
     if suspect:
         words, given = report.op.layout_words, report.layout

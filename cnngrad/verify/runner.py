@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import itertools
 import os
 import sys
@@ -143,8 +144,10 @@ def user_traceback(exc: BaseException) -> str:
     return text
 
 
-def _package_folders() -> list[str]:
-    """The folders of installed packages and of the standard library, longest first."""
+@functools.cache
+def _package_folders() -> tuple[str, ...]:
+    """The folders of installed packages and of the standard library, longest first (found
+    once: every case that raises asks)."""
     import site
     import sysconfig
 
@@ -153,7 +156,7 @@ def _package_folders() -> list[str]:
         folders.update(site.getsitepackages() + [site.getusersitepackages()])
     except AttributeError:  # an embedded or virtualenv-patched site module without them
         pass
-    return sorted((os.path.abspath(f) for f in folders if f), key=len, reverse=True)
+    return tuple(sorted((os.path.abspath(f) for f in folders if f), key=len, reverse=True))
 
 
 @dataclass

@@ -238,10 +238,8 @@ class CS231nStyle(Style):
     _NAMES = {"delta": "dout", "logits": "x", "labels": "y"}
 
     def bind(self, fn, op, case, layout, keywords, forward) -> Call:
-        a = {k: v.copy() for k, v in case.arrays.items()}
-        if op.name == "dense_backward":
-            a["w"] = a["w"].T.copy()  # affine's w is (in, out)
-            a["x"] = a["x"].reshape(_affine_x_shape(case))
+        # as the user's call sees them: affine's w (in, out), its x of any shape
+        a = {k: self.tensor(op, k, v, case, layout).copy() for k, v in case.arrays.items()}
         return _handing(self._bound(fn, op, case, a, forward), a, self._NAMES)
 
     def _bound(self, fn, op, case, a: dict, forward) -> Call:
