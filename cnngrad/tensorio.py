@@ -1282,8 +1282,10 @@ def _sniff_delimiter(text: str) -> str:
     """The separator of a CSV file, from its first line of numbers only (a title line such
     as ``matrix W`` or ``layer 1 weights`` above them does not decide it), else its first
     line; blank lines and ``#`` comment lines are passed over."""
-    lines = [line for line in text.splitlines() if line.strip() and not _is_comment(line)]
-    for line in lines:
+    first = None
+    # lazily: the first line or two decide it, and a tensor's file may hold a million more
+    for line in (line for line in text.splitlines() if line.strip() and not _is_comment(line)):
+        first = line if first is None else first
         delimiter = _line_delimiter(line)
         try:
             cells = [cell for cell in next(_split_rows(line, delimiter), []) if cell]
@@ -1291,7 +1293,7 @@ def _sniff_delimiter(text: str) -> str:
             break
         if cells and all(_is_numeric_cell(cell) for cell in cells):
             return delimiter
-    return _line_delimiter(lines[0] if lines else "")
+    return _line_delimiter(first or "")
 
 
 def _line_delimiter(line: str) -> str:
