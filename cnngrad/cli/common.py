@@ -321,8 +321,8 @@ def output_format(format: Optional[str], output: Optional[str],
         stem = str(Path(output).with_suffix(""))
         formats = sorted(allowed)
         raise UsageError(f"cnngrad {command} writes {', '.join(formats[:-1])} or "
-                         f"{formats[-1]}, not "
-                         f"{named} ({suffix})", where="--output", file=str(output),
+                         f"{formats[-1]}, not {named} ({suffix})", where="--output",
+                         file=str(output),
                          hint=f"-o {stem}.txt writes the report as text; --format table "
                               "writes it to this file anyway")
     return OutputFormat("table")

@@ -763,15 +763,13 @@ def _whole_windows(layer_type: str):
     return lambda layer: layer.type == layer_type and not layer.spec.ceil_mode
 
 
-def _mirror_exact(layer) -> bool:
-    """A max pool whose windows tile the padded input exactly, so that mirroring the input
-    mirrors the windows: the last of a window's tied maxima is then the first of the mirror."""
-    spec = layer.spec
-    if not isinstance(spec, Pool2dSpec) or layer.type != "maxpool2d":
-        return False
-    sizes = layer.input.shape[2:]
-    return all((n + 2 * p - k) % s == 0 for n, p, k, s in
-               zip(sizes, spec.padding, spec.size, spec.stride))
+def _tiled_exactly(layer_type: str):
+    """The pool layers of ``layer_type`` whose windows tile the padded input exactly, so
+    that mirroring the input mirrors the windows: the last of a window's tied maxima is
+    then the first of the mirror."""
+    return lambda layer: layer.type == layer_type and all(
+        (n + 2 * p - k) % s == 0 for n, p, k, s in
+        zip(layer.input.shape[2:], layer.spec.padding, layer.spec.size, layer.spec.stride))
 
 
 def _last_maximum(spec, x, y, delta):
@@ -883,7 +881,7 @@ class MaxPool2d(_Pool2d):
                       _from_trace("ties_first", _replace_backward(self.type, _ties("first"))))),
             (32, Slip("ties_last", "matches the tie going to the last maximum (a scan "
                       "keeping >=), not the first",
-                      _from_trace("ties_last", _custom_backward(_mirror_exact,
+                      _from_trace("ties_last", _custom_backward(_tiled_exactly(self.type),
                                                                 _last_maximum)))),
             (33, Slip("delta_to_whole_window",
                       "matches the delta sent to every cell of the window instead of to its "

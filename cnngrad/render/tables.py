@@ -419,19 +419,21 @@ class GridFlow:
             return []
         return slots
 
+    @staticmethod
+    def _widths(row: list, slots: list[int]) -> list[int]:
+        """Each grid's width in a row: in its slot, but for the last, which nothing follows."""
+        return [max(grid.width, slots[k]) if k < len(slots) and k < len(row) - 1
+                else grid.width for k, grid in enumerate(row)]
+
     def _row_width(self, row: list, slots: list[int]) -> int:
-        """A row's width, each grid but the last in its slot."""
-        widths = [max(grid.width, slots[k]) if k < len(slots) and k < len(row) - 1
-                  else grid.width for k, grid in enumerate(row)]
-        return sum(widths) + self.GAP * (len(row) - 1)
+        return sum(self._widths(row, slots)) + self.GAP * (len(row) - 1)
 
     def _side_by_side(self, console, options, row, slots=()):
         """``row``'s grids side by side, the k-th in a slot ``slots[k]`` wide (its own width
         where ``slots`` has none)."""
         rendered = [console.render_lines(grid.whole(), options.update_width(grid.width),
                                          pad=True) for grid in row]
-        widths = [max(grid.width, slots[k]) if k < len(slots) else grid.width
-                  for k, grid in enumerate(row)]
+        widths = self._widths(row, slots)
         height = max(map(len, rendered))
         gap = Segment(" " * self.GAP)
         for line in range(height):
