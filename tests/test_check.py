@@ -1409,6 +1409,16 @@ def test_sign_flipped_cells_beside_other_wrong_ones_are_counted_in_notes_and_jso
                                "no common slip matches the others"]
 
 
+def test_one_wrong_cell_with_its_sign_flipped_is_so_noted_in_json(tmp_path):
+    # "the sign is flipped in the wrong cell" read as "flipped in the wrong place"
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0446, -0.0941], [0.0113, 0.0683]]}')
+    data = json.loads(invoke("check", WORKED, answers, "--format", "json").stdout)
+    tensor = next(t for f in data["files"] for t in f["tensors"]
+                  if t["path"] == "conv2d_1.grads.kernel")
+    assert tensor["notes"] == ["its one wrong cell has its sign flipped"]
+
+
 def test_a_whole_tensor_with_its_sign_flipped_is_the_slip_not_a_cell_note(tmp_path):
     answers = tmp_path / "a.json"
     answers.write_text('{"conv2d_1.grads.kernel": [[-0.0446, -0.0941], [-0.0113, -0.0683]]}')
@@ -2277,3 +2287,18 @@ def test_one_path_answered_by_two_files_of_a_folder_is_said_to_be(tmp_path):
     assert result.output == (
         f"error: {folder}/ (2 files): {KERNEL_GRAD} is answered by two files, "
         f"{folder / KERNEL_GRAD}.csv and {folder / KERNEL_GRAD}.npy; hint: keep one of them\n")
+
+
+def test_an_error_row_of_the_gradebook_keeps_its_hint(tmp_path):
+    # "index [2, 1] is outside …" alone left out what to do: "counting from 1? give --one-based"
+    good, bad = tmp_path / "ana.json", tmp_path / "ben.json"
+    good.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}')
+    bad.write_text('{"conv2d_1.grads.kernel[2,1]": 0.0113}')
+    hint = "counting from 1? give --one-based"
+    sheet = invoke("check", WORKED, good, bad)
+    assert hint in " ".join(sheet.stdout.split())
+    rows = list(csv.DictReader(io.StringIO(
+        invoke("check", WORKED, good, bad, "--format", "csv").stdout)))
+    assert f"; hint: {hint} (indices then count from 1)" in rows[1]["error"]
+    files = json.loads(invoke("check", WORKED, good, bad, "--format", "json").stdout)["files"]
+    assert files[0]["hint"] is None and files[1]["hint"].startswith(hint)

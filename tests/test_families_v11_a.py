@@ -514,3 +514,12 @@ def test_gradcheck_notes_a_ceil_mode_window_past_the_input():
     (note,) = [k for k in report.kinks if k.kind == "ceil_overhang"]
     assert note.position == (2,) and "divides by 1, not 2" in note.meaning
     assert report.ok
+
+
+def test_slip_conv1d_shared_bias_averaged(tmp_path):
+    # np.mean for the sum over the 3 positions: delta [1, -2, 0.5] sums to -0.5
+    shared = {"input": [1, 2, 0, -1], "layers": [{"type": "conv1d", "kernel": [1, 2],
+                                                 "bias": 0}],
+              "delta": [1, -2, 0.5]}
+    result = _check(tmp_path, shared, {"conv1d_1.grads.bias": "-1/6"})
+    assert "conv1d_bias_averaged" in diagnosed(result, "conv1d_1.grads.bias")

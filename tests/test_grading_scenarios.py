@@ -433,3 +433,43 @@ def test_a_json_negative_zero_is_shown_as_written_and_is_zero(tmp_path):
     assert (entry["right"], entry["total"]) == (1, 2)
     assert [(w["index"], w["given"]) for w in entry["tensors"][0]["wrong"]] == [
         ([0, 1], "-0")]
+
+
+@pytest.mark.parametrize("kernel, carried, wrong", [
+    # 0.5 · 0.12404 = 0.06202; the student's right 0.1240 gives exactly 0.062, which is
+    # 0.0620 with its zero dropped: a decimals slip, not an error carried (their upstream
+    # answer is right)
+    (0.5, {}, {"b.delta_in": [], "a.delta_in": [[0, 0]]}),
+    # 50 · 0.12404 = 6.202; their 0.1240 gives exactly 6.2, a value their rounding moved
+    # past half a unit of the 4th decimal: carried
+    (50, {"a.delta_in": [[0, 0]]}, {"b.delta_in": [], "a.delta_in": []}),
+])
+def test_a_short_value_is_carried_only_where_the_upstream_answers_change_it(
+        tmp_path, kernel, carried, wrong):
+    problem = {"input": [[1]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[kernel]]},
+                                          {"type": "conv2d", "name": "b",
+                                           "kernel": [[0.12404]]}],
+               "delta": [[1]]}
+    code, entry, _ = grade(tmp_path, problem, {"min_decimals": 4, "carry_forward": True},
+                           {"b.delta_in": [["0.1240"]],
+                            "a.delta_in": [["0.062" if kernel == 0.5 else "6.2"]]})
+    assert code == 1  # a carried cell is still not right: check exits 1
+    assert carried_cells(entry) == carried
+    assert wrong_cells(entry) == wrong
+
+
+def test_no_values_implied_are_shown_when_every_wrong_cell_is_a_rounding(tmp_path):
+    # the student's b.delta_in (0.124, short of the 4 decimals required) implies 0.062 for
+    # a.delta_in, whose one wrong cell is the same decimals slip: "not carried forward …; the
+    # values they imply:" over a grid of dots said nothing
+    problem = {"input": [[1]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[0.5]]},
+                                          {"type": "conv2d", "name": "b",
+                                           "kernel": [[0.12404]]}],
+               "delta": [[1]], "grading": {"min_decimals": 4, "carry_forward": True}}
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps({"b.delta_in": [["0.124"]],
+                                                 "a.delta_in": [["0.062"]]}), encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json")])
+    assert result.exit_code == 1
+    assert "right to the 3 decimals written; 4 are required" in " ".join(result.stdout.split())
+    assert "carried forward" not in result.stdout

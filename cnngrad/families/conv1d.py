@@ -648,6 +648,14 @@ def _bias_summed_backward(spec: Conv1dSpec, x, y, delta):
     return delta_in, grads
 
 
+def _bias_averaged_backward(spec: Conv1dSpec, x, y, delta):
+    """A shared bias's gradient averaged (np.mean) over the batch and the positions instead
+    of summed."""
+    delta_in, grads = _backward(spec, x, delta)
+    grads["bias"] = grads["bias"] / (delta.size // delta.shape[1])
+    return delta_in, grads
+
+
 # --------------------------------------------------------------------------- the family
 
 
@@ -754,6 +762,11 @@ class Conv1d(LayerFamily):
                       "matches the untied bias summed instead of per position",
                       _from_trace("conv1d_bias_summed", _custom_backward(
                           _with_bias(("untied",)), _bias_summed_backward)))),
+            (53, Slip("conv1d_bias_averaged",
+                      "matches the 1-D bias gradient averaged over the positions (and the "
+                      "batch) instead of summed: each position adds its delta",
+                      _from_trace("conv1d_bias_averaged", _custom_backward(
+                          _with_bias(("scalar", "filter")), _bias_averaged_backward)))),
         ]
 
 

@@ -474,10 +474,12 @@ def _notes(result: FileCheck, tolerance: Tolerance, base: int = 0) -> str:
 
 
 def _error_text(result: FileCheck) -> str:
-    """The error without the answers file's own name (the row already says it)."""
+    """The error without the answers file's own name (the row already says it), and its
+    hint (what to do: often the useful part, "counting from 1? give --one-based")."""
     error = result.error
     file = None if error.file in (None, result.file) else error.file
-    return ": ".join(part for part in (file, error.where, error.what) if part)
+    text = ": ".join(part for part in (file, error.where, error.what) if part)
+    return f"{text}; hint: {error.hint}" if error.hint else text
 
 
 def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Tolerance,

@@ -72,8 +72,11 @@ def carried_note(check: TensorCheck) -> str | None:
 
 def not_carried_note(check: TensorCheck) -> str | None:
     """``not carried forward from your conv2d_1.delta_out`` for a wrong tensor that the
-    student's upstream answers do not explain either: a report shows what they imply."""
+    student's upstream answers do not explain either: a report shows what they imply for
+    its wrong cells (none when every wrong cell is a rounding: nothing to show)."""
     if check.carried.any() or check.implied is None or not check.carried_from:
+        return None
+    if not (check.wrong & ~check.rounded).any():
         return None
     return "not carried forward from your " + ", ".join(check.carried_from)
 
@@ -122,7 +125,7 @@ def unexplained_notes(check: TensorCheck, tolerance: Tolerance,
         if base is None:
             notes.append(f"the sign is flipped in {len(flipped)} of the {all_wrong} wrong cells"
                          if len(flipped) < all_wrong else
-                         "the sign is flipped in the wrong cell" if all_wrong == 1 else
+                         "its one wrong cell has its sign flipped" if all_wrong == 1 else
                          f"the sign is flipped in all {all_wrong} wrong cells")
         else:
             notes.append(f"the sign is flipped in {_named_cells(check, check.sign_flipped, base)}" +
@@ -228,10 +231,16 @@ def file_dict(result: FileCheck, tolerance: Tolerance | None = None, *,
                   for p in result.path_scores or []],
         "missing": [key_text(key, base) for key in result.missing_paths],
         "error": result.error.message() if result.error else None,
+        "hint": result.error.hint if result.error else None,
         "tensors": [tensor_dict(check, tolerance, one_based=one_based)
                     for check in result.tensors],
     }
     return out
+
+
+def _error_with_hint(error) -> str:
+    """``<file>: <where>: <what>; hint: <what to do>``, as the error line says it."""
+    return f"{error.message()}; hint: {error.hint}" if error.hint else error.message()
 
 
 def grades_json(results: list[FileCheck], problem_file: str, tolerance: Tolerance,
@@ -290,7 +299,7 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
             "" if result.exact_score is None else half_up_text(100 * result.exact_score, 2),
             " ".join(key_text(key, base) for key in result.missing_paths), carried, wrong,
             diagnoses,
-            result.error.message() if error else "",
+            _error_with_hint(result.error) if error else "",
         ]))
     return buffer.getvalue()
 

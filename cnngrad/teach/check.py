@@ -1269,7 +1269,8 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
             value = student.implied(check.path)
             if value is None or value.value.shape != check.truth.shape:
                 continue
-            found = _carried_cells(written, value, cells, tolerance)
+            found = _carried_cells(written, value, cells, tolerance,
+                                   np.asarray(check.truth).reshape(-1)[cells])
             # none carried: the first value implied from a wrong upstream answer is still
             # shown (what the cells needed); from right ones it is the truth again
             if found.sum() > matches.sum() or (implied is None and value.used.wrong):
@@ -1321,15 +1322,24 @@ def _zeros_for_nonzeros(check: TensorCheck) -> bool:
                if check.given[index] is not None)
 
 
-def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tolerance
-                   ) -> np.ndarray:
-    """Which ``written`` cells (flat indices ``cells`` of the tensor) are right for the value
-    ``implied`` (:class:`~cnngrad.teach.carry_forward.Implied`): for the value as recomputed,
-    or for the nearest value to the one written that the step gives while each upstream cell
-    used stays within half a unit of its last decimal written (its spread).  A cell written
-    with fewer decimals than required is held to the value as recomputed."""
+def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tolerance,
+                   truth: np.ndarray) -> np.ndarray:
+    """Which ``written`` cells (flat indices ``cells`` of the tensor, true values ``truth``)
+    are right for the value ``implied`` (:class:`~cnngrad.teach.carry_forward.Implied`): for
+    the value as recomputed, or for the nearest value to the one written that the step gives
+    while each upstream cell used stays within half a unit of its last decimal written (its
+    spread).  A cell written with fewer decimals than required is held to the value as
+    recomputed, and only where that value is not the true one at the decimals required: an
+    upstream error is carried, not the rounding of right upstream answers, which can make a
+    short value exact by chance (-0.1324 and -0.0932 giving -0.154 where the truth is
+    -0.154020: the -0.154 is the decimals slip of the -0.024 beside it)."""
     value = implied.value.reshape(-1)[cells]
     found = cells_right(written, value, tolerance)
+    short = _short(written, tolerance)
+    if (found & short).any():
+        changed = np.array([abs(float(v) - float(t)) > 0.5 * 10.0**-tolerance.min_decimals
+                            for v, t in zip(value, truth)], dtype=bool)
+        found &= ~short | changed
     if found.all():
         return found
     spread = implied.spread()
