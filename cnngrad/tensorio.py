@@ -168,6 +168,14 @@ def _is_regular(path: pathlib.Path) -> bool:
         return True
 
 
+def _holds_a_file(folder: pathlib.Path) -> bool:
+    """Whether ``folder`` holds a file that is not hidden (True when it cannot be listed)."""
+    try:
+        return any(not entry.name.startswith(".") for entry in folder.iterdir())
+    except OSError:
+        return True
+
+
 def _unreadable(exc: BaseException, name: str | None,
                 path: pathlib.Path) -> tuple[str, str | None]:
     """(what, hint) for a file that cannot be read."""
@@ -177,6 +185,8 @@ def _unreadable(exc: BaseException, name: str | None,
             return "no such file", None
         return f"no such file '{name}'", f"looked for {path}"
     if isinstance(exc, IsADirectoryError):
+        if name is None and not _holds_a_file(path):
+            return "is a folder with no file in it", None
         # a document given as its folder (check problem.json answers/): the shell's glob
         hint = (f"name a file in it, {str(path).rstrip('/' + os.sep)}/<file>, not the folder"
                 if name is None else None)

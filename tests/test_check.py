@@ -2091,14 +2091,13 @@ def test_a_csv_named_after_no_path_says_how_a_csv_is_named(tmp_path, name, hint)
 
 
 @pytest.mark.parametrize("folder", ["answers", "answers/"])
-def test_answers_given_as_their_folder_are_told_to_name_a_file(tmp_path, monkeypatch,
-                                                                   folder):
+def test_an_empty_folder_of_answers_is_said_to_hold_none(tmp_path, monkeypatch, folder):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "answers").mkdir()
+    (tmp_path / "answers" / ".hidden").write_text("{}")
     result = invoke("check", WORKED, folder)
     assert result.exit_code == 2
-    assert f"error: {folder}: is a folder, not a file; hint: name a file in it, " \
-           f"answers/<file>, not the folder" in result.output
+    assert result.output == f"error: {folder}: is a folder with no file in it\n"
 
 
 @pytest.mark.parametrize("answers, legend", [("stackexchange-wrong.json", True),
@@ -2302,3 +2301,17 @@ def test_an_error_row_of_the_gradebook_keeps_its_hint(tmp_path):
     assert f"; hint: {hint} (indices then count from 1)" in rows[1]["error"]
     files = json.loads(invoke("check", WORKED, good, bad, "--format", "json").stdout)["files"]
     assert files[0]["hint"] is None and files[1]["hint"].startswith(hint)
+
+
+def test_a_folder_of_answers_is_graded_file_by_file(tmp_path):
+    # "subs/: is a folder, not a file" before; a subfolder of one file per path is a student
+    subs = tmp_path / "subs"
+    (subs / "ben").mkdir(parents=True)
+    (subs / "ana.json").write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
+                                   '[0.0113, 0.0683]]}')
+    (subs / "ben" / "conv2d_1.grads.kernel.csv").write_text("0.0446,0.0941\n0.0113,0.5\n")
+    (subs / ".DS_Store").write_bytes(b"\x00\x01")
+    rows = list(csv.DictReader(io.StringIO(
+        invoke("check", WORKED, subs, "--format", "csv").stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
+                                                                ("ben", "wrong")]

@@ -91,6 +91,30 @@ def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
     return kept
 
 
+def _folders_opened(answers: list[str]) -> list[str]:
+    """The answers files with each folder given replaced by the files in it, and by the files
+    of each folder in it (a student's ``ana/answers.json``, or a folder of one file per path),
+    in name order; hidden files (``.DS_Store``) left out.  A folder holding no file stays
+    as it is: its reading is the error (a gradebook's row, a Gradescope results.json)."""
+    opened: list[str] = []
+    for path in answers:
+        folder = Path(path)
+        if path == "-" or not folder.is_dir():
+            opened.append(path)
+            continue
+        found = []
+        for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                found += [str(inner) for inner in sorted(entry.iterdir(), key=lambda e: e.name)
+                          if inner.is_file() and not inner.name.startswith(".")]
+            elif entry.is_file():
+                found.append(str(entry))
+        opened += found or [path]
+    return opened
+
+
 def _once_each(answers: list[str]) -> list[str]:
     """The answers files with each file once: a file given again (a glob that overlaps
     another, ``subs/*/answers.json subs/ben/*``, or ``./subs/ben/answers.json`` beside
@@ -206,8 +230,9 @@ def check(
         show_default=False)] = None,
     answers: Annotated[list[str], typer.Argument(
         metavar="ANSWERS...", help="Answers files: JSON {\"dotted.path\": value}, or a CSV "
-                                   "named after its path (conv2d_1.grads.kernel.csv). Several "
-                                   "make a grade sheet, one row per file.",
+                                   "named after its path (conv2d_1.grads.kernel.csv), or a "
+                                   "folder of them. Several make a grade sheet, one row per "
+                                   "file.",
         show_default=False)] = None,
     atol: Annotated[Optional[str], typer.Option(
         "--atol", metavar="NUMBER",
@@ -278,7 +303,7 @@ def check(
                                  manifest=shlex.quote(manifest)) + " (each file named after "
                                  "its student: ana.json or ana/answers.json)")
         raise UsageError("missing", where="PROBLEM", hint=f"usage: {USAGE}")
-    answers = list(answers or ())  # none at all is possible with --manifest
+    answers = _folders_opened(list(answers or ()))  # none at all is possible with --manifest
     if not answers and manifest is None:
         raise UsageError("missing", where="ANSWERS...",
                          hint="give one or more answers files after the problem")
@@ -286,7 +311,7 @@ def check(
         from cnngrad.cli.check_manifest import check_manifest
 
         return check_manifest(
-            manifest, _once_each([problem, *answers]), fmt=fmt, output=output, decimals=decimals,
+            manifest, _once_each([*_folders_opened([problem]), *answers]), fmt=fmt, output=output, decimals=decimals,
             details=details, diagnose=diagnose, one_based=one_based,
             carry_forward=carry_forward, exact=exact, lr=lr, max_elements=max_elements,
             tolerance_of=lambda grading: _tolerance(atol, rtol, min_decimals, grading))

@@ -485,6 +485,17 @@ def _csv_read_as_json(error: ProblemError, raw: bytes, path: str) -> ProblemErro
         what, name = "a CSV of '# path' blocks", "any name ending in .csv"
     elif first and first[0] not in "{[\"" and re.fullmatch(r"[\s\d.,;eE+\-/]+", first):
         what, name = "a CSV table", "named after the path it answers, conv2d_1.grads.kernel.csv"
+    elif first and first[:1] not in set('{["-0123456789') and not first.startswith(
+            ("true", "false", "null")):
+        # notes, YAML, a plain-text write-up: no JSON value starts so; the hint JSON's own
+        # reading gives (what a JSON value is) does not say what an answers file is
+        shown = first if len(first) <= 30 else first[:29] + "…"
+        error.hint = (f"this is not JSON (it begins {shown!r}): an answers file is JSON "
+                      "mapping dotted paths to values, {\"conv2d_1.grads.kernel\": [[0.0446, "
+                      "0.0941], [0.0113, 0.0683]]}, a CSV of '# path' blocks (backward "
+                      "--format csv writes a template) or one .csv/.npy file named after the "
+                      "path it answers")
+        return error
     else:
         return error
     where = "standard input" if path == "-" else "a file not named .csv"
