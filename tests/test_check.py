@@ -1021,6 +1021,17 @@ def test_slip_one_based_indexing_shift(tmp_path):
         in " ".join(invoke("check", WORKED, answers).output.split())
 
 
+def test_a_one_based_shift_of_a_file_read_one_based_does_not_say_to_give_it(tmp_path):
+    # the kernel gradient is [[0.044606, 0.094061], [0.011262, 0.068288]]: [1,1] counted from
+    # 1 is the first cell, answered with the second's value
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel[1,1]": 0.0941}')
+    said = " ".join(invoke("check", WORKED, answers, "--one-based").output.split())
+    assert "every value one column left; its element paths were read counting from 1, as " \
+           "--one-based says: is an index one off?)" in said
+    assert "give --one-based" not in said
+
+
 BATCHED = {"input": [[[[1, 2, 0], [0, 1, 3], [2, 1, 1]]], [[[0, 1, 1], [2, 0, 1], [1, 3, 0]]],
                      [[[1, 1, 1], [0, 2, 0], [1, 0, 2]]]],
            "kernel": [[1, -1], [0, 2]],
@@ -2315,3 +2326,18 @@ def test_a_folder_of_answers_is_graded_file_by_file(tmp_path):
         invoke("check", WORKED, subs, "--format", "csv").stdout)))
     assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
                                                                 ("ben", "wrong")]
+
+
+@pytest.mark.parametrize("name, text, begins", [
+    ("kim.txt", "Kim Lee - Q3\nloss = 0.2180\n", "Kim Lee - Q3"),
+    ("y.yaml", "loss: 0.2180\n", "loss: 0.2180"),
+])
+def test_an_answers_file_that_is_not_json_at_all_is_said_to_be_so(tmp_path, name, text,
+                                                                   begins):
+    # "expecting a value; hint: a value is a number (0.5), …" said nothing of answers files
+    answers = tmp_path / name
+    answers.write_text(text, encoding="utf-8")
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert f"; hint: this is not JSON (it begins '{begins}'): an answers file is JSON " \
+           "mapping dotted paths to values" in result.stderr

@@ -1162,9 +1162,23 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     if diagnose:
         for check in result.tensors:
             _diagnose_tensor(check, context, tolerance)
+        if any(entry.base for entry in sheet.entries):  # read --one-based: not to give it
+            for check in result.tensors:
+                check.diagnoses = [_read_one_based(diagnosis) for diagnosis in check.diagnoses]
     if grading.points:
         result.path_scores = _path_scores(result, grading)
     return result
+
+
+def _read_one_based(diagnosis: Diagnosis) -> Diagnosis:
+    """A one-based shift said of a file read with --one-based: its advice to give it is
+    then the question whether an index is one off."""
+    from cnngrad.teach.diagnose import ONE_BASED_ADVICE, ONE_BASED_GIVEN
+
+    if not diagnosis.slip.startswith("one_based_shift_"):
+        return diagnosis
+    return dataclasses.replace(diagnosis,
+                               text=diagnosis.text.replace(ONE_BASED_ADVICE, ONE_BASED_GIVEN))
 
 
 def grid_view(trace: Trace, path: str, shape: tuple[int, ...]

@@ -333,6 +333,12 @@ def _batch_mean_words(trace: Trace) -> str:
     return BATCH_MEAN
 
 
+#: The one-based shifts' advice, and what it becomes where the file was read --one-based.
+ONE_BASED_ADVICE = "if the file's element paths count from 1, give --one-based"
+ONE_BASED_GIVEN = ("its element paths were read counting from 1, as --one-based says: is an "
+                   "index one off?")
+
+
 def _registry() -> dict[str, Slip]:
     # the layer types' and losses' own slips first, by rank (they say what went wrong)
     ranked: dict[str, tuple[int, Slip]] = {}
@@ -354,7 +360,7 @@ def _registry() -> dict[str, Slip]:
     ]
     # from code that counts from 1, or from element paths written from 1 (--one-based reads them)
     entries += [Slip(f"one_based_shift_{key}", f"matches one-based indexing shift ({words}; "
-                     f"if the file's element paths count from 1, give --one-based)",
+                     f"{ONE_BASED_ADVICE})",
                      _transform(_shifted(rows, cols)))
                 for key, (rows, cols, words) in SHIFTS.items()]
     entries += [
