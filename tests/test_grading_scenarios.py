@@ -473,3 +473,15 @@ def test_no_values_implied_are_shown_when_every_wrong_cell_is_a_rounding(tmp_pat
     assert result.exit_code == 1
     assert "right to the 3 decimals written; 4 are required" in " ".join(result.stdout.split())
     assert "carried forward" not in result.stdout
+
+
+def test_every_report_follows_the_grading_blocks_order_not_the_files(tmp_path):
+    grading = {"points": {"conv2d_1.grads.kernel": 2, "conv2d_1.grads.bias": 1,
+                          "conv2d_1.delta_in": 2}}
+    answers = {"conv2d_1.delta_in": [[1, 0.5, 0], [0, -2, -0.5], [0, 0, 1]],
+               "conv2d_1.output": [[0, 0], [0, 0]], "conv2d_1.grads.kernel": [[1, -1], [0.5, 1.5]]}
+    _, entry, _ = grade(tmp_path, CONV, grading, answers)
+    # the required paths in the block's order, the bias (not answered) in its place, then
+    # what the file answers besides
+    assert [t["path"] for t in entry["tensors"]] == [
+        "conv2d_1.grads.kernel", "conv2d_1.grads.bias", "conv2d_1.delta_in", "conv2d_1.output"]

@@ -1151,6 +1151,10 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     for path in weights:
         if path not in grouped:
             result.tensors.append(_unanswered(path, context.truth(path)))
+    if weights:  # every student's report in the grading block's order, whatever the file's
+        order = {path: rank for rank, path in enumerate(weights)}
+        known = {path: rank for rank, path in enumerate(known_paths(trace), start=len(order))}
+        result.tensors.sort(key=lambda check: order.get(check.path, known.get(check.path, 0)))
     for check in result.tensors:
         # shared, never written to; with points, a tensor outside them is worth 0 points
         check.weights = weights.get(check.path) if not weights or check.path in weights else \
@@ -1773,6 +1777,10 @@ def check_files(trace: Trace, paths: list[str], tolerance: Tolerance = Tolerance
             raise ProblemError(f"{twice} is answered by two files, {' and '.join(both)}",
                                file=folder_of(paths), hint="keep one of them")
         sheets = [read_answers(path, one_based=one_based, trace=trace) for path in paths]
+        # the files in the problem's order of their paths, not their names' (conv2d_1.* first)
+        known = {path: rank for rank, path in enumerate(known_paths(trace))}
+        sheets.sort(key=lambda read: min((known.get(entry.path, 0) for entry in read.entries),
+                                         default=0))
         sheet = AnswerSheet(file=folder_of(paths),
                             entries=[entry for read in sheets for entry in read.entries],
                             input_files=[file for read in sheets for file in read.input_files])
