@@ -660,7 +660,6 @@ def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
 @pytest.mark.parametrize("path, message", [
     ("conv2d_1.kernel[0,0]", "unknown path 'conv2d_1.kernel'"),
     ("conv2d_2.grads.kernel[0,0]", "unknown path"),
-    ("conv2d_1.grads.kernel", "shape 2×2: give an element, e.g. conv2d_1.grads.kernel[0,0]"),
     ("conv2d_1.grads.kernel[2,0]", "out of range for conv2d_1.grads.kernel, shape 2×2"),
     ("conv2d_1.grads.kernel[0]", "has shape 2×2: give 2 indices"),
     ("conv2d_1.grads.kernel[a,0]", "not whole numbers"),
@@ -677,6 +676,38 @@ def test_bad_paths_exit_2(path, message):
     result = invoke("explain", WORKED, path)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("one_based", [False, True])
+def test_a_whole_tensors_path_explains_each_of_its_elements(one_based):
+    # the contract's paths name tensors too (conv2d_1.grads.kernel): it was "give an element"
+    base = ["--one-based"] if one_based else []
+    first = 1 if one_based else 0
+    names = [f"conv2d_1.grads.kernel[{i + first},{j + first}]" for i in (0, 1) for j in (0, 1)]
+    table = invoke("explain", WORKED, "conv2d_1.grads.kernel", *base)
+    assert table.exit_code == 0, table.output
+    assert [line.split()[1] for line in table.stdout.splitlines()
+            if line.startswith("╭─")] == names
+    data = json.loads(invoke("explain", WORKED, "conv2d_1.grads.kernel", "-f", "json",
+                             *base).stdout)
+    assert (data["path"], data["elements"]) == ("conv2d_1.grads.kernel", 4)
+    assert [one["path"] for one in data["explained"]] == names
+    # the worked example's dE/dw, element by element
+    assert [round(one["total"], 6) for one in data["explained"]] == [
+        0.044606, 0.094061, 0.011262, 0.068288]
+
+
+def test_a_big_tensors_path_explains_its_first_elements_and_says_so():
+    # a 3-channel 6×6 input's delta has 108 elements (the worked example's 5×5 has 25: all)
+    result = invoke("explain", SAMPLES / "multichannel.json", "conv.delta_in", "-f", "text")
+    assert result.exit_code == 0, result.output
+    heads = [line for line in result.stdout.splitlines() if line.startswith("conv.delta_in[")]
+    assert (len(heads), heads[0], heads[-1]) == (25, "conv.delta_in[0,0,0]",
+                                                 "conv.delta_in[0,4,0]")  # row-major
+    assert result.stderr == ("note: conv.delta_in has 108 elements: the first 25 are "
+                             "explained; give an element's path for another, e.g. "
+                             "conv.delta_in[2,5,5]\n")
+    assert invoke("explain", WORKED, "conv2d_1.delta_in").stderr == ""
 
 
 @pytest.mark.parametrize("index", ["[1,0]", "[ 1 , 0 ]", "[1][0]", "[+1,0]", "[1 0]", "[1,,0]",

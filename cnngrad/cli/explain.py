@@ -8,7 +8,7 @@ import typer
 
 from cnngrad.cli.common import (DebugOpt, DecimalsOpt, ExactOpt, MaxElementsOpt,
                                 OutputOpt, compute, format_option, guarded, output_format,
-                                render_rich, write_output)
+                                note_later, render_rich, write_output)
 from cnngrad.errors import UsageError
 
 EPILOG = """\
@@ -39,8 +39,9 @@ def explain(
         metavar="PATH", help="The number to explain, a dotted path with the element's indices "
                              "in the shape the result is shown in: conv2d_1.grads.kernel[0,0], "
                              "conv2d_1.delta_in[2,3], maxpool2d_1.delta_in[1,1], "
-                             "dense_1.grads.weights[0,2], conv2d_1.output[0,0], loss. Leave it "
-                             "out to list every path with its shape.",
+                             "dense_1.grads.weights[0,2], conv2d_1.output[0,0], loss. A "
+                             "whole tensor (conv2d_1.grads.kernel): each element, the first "
+                             "25. Leave it out to list every path with its shape.",
         show_default=False)] = None,
     one_based: Annotated[bool, typer.Option(
         "--one-based", help="Count indices from 1, in PATH and everywhere in the output.")] = False,
@@ -95,14 +96,34 @@ def explain(
             text = paths_text(paths)
         write_output(text, output, spec.input_files)
         return
+    from cnngrad.teach.explain import element_paths
     from cnngrad.teach.explain import explain as explain_path
 
-    explanation = explain_path(trace, path, one_based=one_based)
-    listed = len(explanation.terms) if all_terms else max_terms
-    if fmt == "json":
-        from cnngrad.render.explain import explanation_json
+    # a whole tensor (conv2d_1.grads.kernel): each of its elements, up to a bound
+    elements = element_paths(trace, path, one_based=one_based)
+    paths, count = elements if elements is not None else ([path], 1)
+    explanations = [explain_path(trace, one, one_based=one_based) for one in paths]
+    if count > len(paths):
+        note_later(f"note: {path.strip()} has {count} elements: the first {len(paths)} are "
+                   f"explained; give an element's path for another, e.g. "
+                   f"{_last_element_path(trace, path, one_based)}")
 
-        text = explanation_json(explanation, None if all_terms else max_terms)
+    def listed(explanation) -> int:
+        return len(explanation.terms) if all_terms else max_terms
+
+    if fmt == "json":
+        if elements is None:
+            from cnngrad.render.explain import explanation_json
+
+            text = explanation_json(explanations[0], None if all_terms else max_terms)
+        else:
+            import json
+
+            from cnngrad.render.explain import explanation_dict
+
+            text = json.dumps({"path": path.strip(), "elements": count, "explained": [
+                explanation_dict(one, None if all_terms else max_terms)
+                for one in explanations]}, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     elif fmt == "text":
         import sys
 
@@ -112,16 +133,27 @@ def explain(
         # the notes wrap at the width the report is read at (an 80-column terminal), at most
         # NOTE_WIDTH (a file or a pipe without COLUMNS)
         terminal = output is None and sys.stdout is not None and sys.stdout.isatty()
-        text = explanation_text(explanation, decimals, listed,
-                                min(NOTE_WIDTH, output_width(terminal)))
+        width = min(NOTE_WIDTH, output_width(terminal))
+        text = "\n".join(explanation_text(one, decimals, listed(one), width)
+                         for one in explanations)
     elif fmt == "table":
+        from rich.console import Group
+
         from cnngrad.render.explain import explanation_panel
 
-        text = render_rich(explanation_panel(explanation, decimals, listed),
-                           to_file=output is not None)
+        text = render_rich(Group(*(explanation_panel(one, decimals, listed(one))
+                                   for one in explanations)), to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
     write_output(text, output, spec.input_files)
+
+
+def _last_element_path(trace, path: str, one_based: bool) -> str:
+    """The path of a tensor's last element, the one furthest from those explained."""
+    from cnngrad.teach.explain import known_paths
+
+    shape = known_paths(trace)[path.strip()]
+    return f"{path.strip()}[{','.join(str(size - 1 + int(one_based)) for size in shape)}]"
 
 
 def register(app: typer.Typer) -> None:

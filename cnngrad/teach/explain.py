@@ -30,6 +30,7 @@ target.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -500,6 +501,28 @@ def _closest_hint(name: str, trace: Trace, known: dict) -> str:
 
 
 # --------------------------------------------------------------------------- explaining
+
+
+#: A path naming a whole tensor explains its elements in row-major order, at most this many
+#: (a 5×5 input delta, the classic exercise, whole).
+WHOLE_TENSOR_ELEMENTS = 25
+
+
+def element_paths(trace: Trace, path: str, one_based: bool = False
+                  ) -> tuple[list[str], int] | None:
+    """(the element paths of the first :data:`WHOLE_TENSOR_ELEMENTS` elements in row-major
+    order, the tensor's element count) when ``path`` names a whole tensor of more than one
+    element (``conv2d_1.grads.kernel``: the contract's paths name tensors too); None for an
+    element's path, a tensor of one element, or a path that names nothing (its own error
+    follows from :func:`explain`)."""
+    name = path.strip()
+    shape = known_paths(trace).get(name)
+    if shape is None or int(np.prod(shape)) <= 1:
+        return None
+    base = 1 if one_based else 0
+    first = itertools.islice(np.ndindex(*shape), WHOLE_TENSOR_ELEMENTS)
+    return ([f"{name}[{','.join(str(i + base) for i in index)}]" for index in first],
+            int(np.prod(shape)))
 
 
 def explain(trace: Trace, path: str, *, one_based: bool = False) -> Explanation:
