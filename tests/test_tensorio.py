@@ -72,13 +72,16 @@ def test_read_source_stdin(given, expected, tmp_path, monkeypatch):
 @pytest.mark.parametrize("name, make, keyword", [
     ("missing.json", None, "no such file"),
     ("folder", "dir", "is a folder, not a file"),
+    ("folder", "empty-dir", "is a folder with no file in it"),
     ("a.json/inner.json", "file-as-dir", "no such file"),
     ("", None, "no file name"),
 ])
 def test_read_source_errors(name, make, keyword, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    if make == "dir":
+    if make in ("dir", "empty-dir"):
         (tmp_path / name).mkdir()
+        if make == "dir":
+            (tmp_path / name / "p.json").write_text("{}")
     elif make == "file-as-dir":
         (tmp_path / "a.json").write_text("{}")
     with pytest.raises(ProblemError) as info:
