@@ -248,7 +248,7 @@ def a_third_off(x, w, delta, stride, padding):
         "Slip:   no known slip matches: start with the smallest failing case; the later",
         "        ones with wrong values are listed above"]),
     ("a_third_off", [
-        "Slip:   no known slip matches: compare the grid above with your loops, smallest",
+        "Slip:   no known slip matches: compare the grid above with your code, smallest",
         "        case first"]),
 ])
 def test_no_slip_says_what_to_compare_with_what_is_shown(tmp_path, function, lines):

@@ -402,7 +402,7 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
     """What to compare when no slip explains the wrong outputs: the grid when one is shown
     above, else what is shown (the shapes, a value that is not an array of numbers)."""
     if grid_shown:
-        return "compare the grid above with your loops, smallest case first"
+        return "compare the grid above with your code, smallest case first"
     shaped = next((f for f in first.failures if f.status == "shape"), None)
     if shaped is None and any(f.status in ("mismatch", "nonfinite") for f in first.failures):
         return "compare the values above with your code, smallest case first"
