@@ -1398,6 +1398,33 @@ def test_an_activation_op_is_told_where_its_derivative_is_shown(op):
     assert "did you mean" not in line and "cnngrad backward and cnngrad explain" in line
 
 
+@pytest.mark.parametrize("op, kind, words", [
+    ("upsample_backward", "upsample", "layer type"),
+    ("flatten_backward", "flatten", "layer type"),
+    ("upsample_nearest_backward", "upsample", "layer type"),
+    ("global_avgpool_backward", "global_avgpool", "layer type"),
+    ("maxpool1d_backward", "maxpool1d", "layer type"),
+    ("Dropout", "dropout", "layer type"),
+    ("mse_backward", "mse", "loss"),
+])
+def test_a_layer_type_without_an_op_is_told_what_verify_checks(op, kind, words):
+    # "did you mean 'dense_backward'?" for upsample_backward and flatten_backward misled
+    result = runner.invoke(app, ["verify", "x.py", "--op", op])
+    assert result.exit_code == 2
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: --op: unknown value '{op}'; hint: verify has no op for "
+                           f"{kind}, a {words} of the problem format: cnngrad backward and "
+                           "cnngrad explain show its backward for a problem")
+    assert line.endswith("verify checks: " + ", ".join(OPS))
+    assert "did you mean" not in line
+
+
+def test_a_misspelt_op_is_still_offered_the_nearest():
+    result = runner.invoke(app, ["verify", "x.py", "--op", "dense_backwrd"])
+    assert result.exit_code == 2
+    assert "did you mean 'dense_backward'?" in result.output
+
+
 @pytest.mark.parametrize("op", ["batchnorm_backward", "batchnorm_backward_alt", "BatchNorm",
                                 "batch_norm_forward", "spatial_batchnorm_backward"])
 def test_cs231ns_batch_norm_names_are_told_their_op(op):

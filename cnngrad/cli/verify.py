@@ -163,6 +163,15 @@ def verify(
                               f"{activation[1]}'s backward is one elementwise derivative, "
                               f"which cnngrad backward and cnngrad explain show for a problem "
                               f"(cnngrad samples lists some); ops: {', '.join(OP_NAMES)}")
+    layer = _layer_without_op(op)
+    if op not in OP_NAMES and layer:
+        # nearest by spelling (upsample_backward → dense_backward) would mislead too
+        kind, words = layer
+        raise UsageError(f"unknown value '{op}'", where="--op",
+                         hint=f"verify has no op for {kind}, a {words} of the problem "
+                              f"format: cnngrad backward and cnngrad explain show its "
+                              f"backward for a problem (cnngrad samples lists some); verify "
+                              f"checks: {', '.join(OP_NAMES)}")
     batch_norm = re.fullmatch(r"(spatial_)?batch_?norm(_backward(_alt)?|_forward)?",
                               op.strip().lower())
     if op not in OP_NAMES and batch_norm:
@@ -280,3 +289,23 @@ def register(app: typer.Typer) -> None:
         "held to cnngrad's within --rtol and --atol")
     app.command(epilog=EPILOG, short_help="Hold your own layer code to cnngrad's answers; "
                                           "name its slip.")(verify)
+
+
+def _layer_without_op(op: str) -> tuple[str, str] | None:
+    """(type, "layer type" or "loss") of the problem format that ``op`` names, with or
+    without ``_backward`` or ``_forward`` (``upsample_backward``, ``flatten``,
+    ``upsample_nearest_backward``), when verify has no op for it; else None."""
+    from cnngrad.families import LAYERS, LOSSES
+
+    base = re.sub(r"_(backward|forward)$", "", op.strip().lower())
+    # an op's name without its direction: its type (conv2d), or one that ends with it (the
+    # cross-entropy loss in softmax_cross_entropy)
+    with_ops = {name.rsplit("_", 1)[0] for name in OP_NAMES}
+
+    def has_op(kind: str) -> bool:
+        return any(name == kind or name.endswith("_" + kind) for name in with_ops)
+    # the longest type first: leaky_relu before relu, global_avgpool before avgpool
+    for kind in sorted((*LAYERS, *LOSSES), key=len, reverse=True):
+        if not has_op(kind) and (base == kind or base.startswith(kind + "_")):
+            return kind, "loss" if kind in LOSSES else "layer type"
+    return None
