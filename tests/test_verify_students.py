@@ -1808,6 +1808,73 @@ def test_delta_reshaped_without_its_filter_axis_first_is_named(columns):
     assert "db" not in {output for output, _ in named}
 
 
+def conv_backward_im2col_rows(x, w, delta, stride, padding, rows="nij", transposed=True):
+    """im2col with one row per position and the filters as columns: cols (N·H'·W', C·kh·kw)
+    in (image, row, column) or (row, column, image) order, d (N·H'·W', F) laid out to match
+    it, or, the slip, ``delta.reshape(-1, F)``; db summed from d as it comes out."""
+    n, c, h, width = x.shape
+    f, _, kh, kw = w.shape
+    out_h, out_w = delta.shape[2:]
+    xp = _pad(x, padding)
+    windows = student_windows(xp, kh, kw, stride, out_h, out_w)
+    if rows == "nij":
+        cols_mat = windows.transpose(0, 4, 5, 1, 2, 3).reshape(-1, c * kh * kw)
+        d = delta.transpose(0, 2, 3, 1).reshape(-1, f)
+    else:
+        cols_mat = windows.transpose(4, 5, 0, 1, 2, 3).reshape(-1, c * kh * kw)
+        d = delta.transpose(2, 3, 0, 1).reshape(-1, f)
+    if not transposed:
+        d = delta.reshape(-1, f)
+    dw = (d.T @ cols_mat).reshape(w.shape)
+    db = d.sum(axis=0)
+    dcols = d @ w.reshape(f, -1)
+    if rows == "nij":
+        dcols = dcols.reshape(n, out_h, out_w, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+    else:
+        dcols = dcols.reshape(out_h, out_w, n, c, kh, kw).transpose(2, 3, 4, 5, 0, 1)
+    dxp = np.zeros_like(xp)
+    for i in range(out_h):
+        for j in range(out_w):
+            dxp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += dcols[..., i, j]
+    return dxp[:, :, padding:padding + h, padding:padding + width], dw, db
+
+
+@pytest.mark.parametrize("rows, needed", [
+    ("nij", "delta.transpose(0, 2, 3, 1).reshape(-1, F) was needed for positions in (image, "
+            "row, column) order"),
+    ("ijn", "delta.transpose(2, 3, 0, 1).reshape(-1, F) was needed for positions in (row, "
+            "column, image) order")])
+def test_delta_reshaped_to_filter_columns_without_the_transpose_is_named(rows, needed):
+    # delta.reshape(-1, F) with one row per position: "no known slip matches", though the
+    # filters-as-rows form, delta.reshape(F, -1), was named
+    assert run_battery(lambda *a: conv_backward_im2col_rows(*a, rows=rows),
+                       "conv2d_backward").ok
+    report = run_battery(lambda *a: conv_backward_im2col_rows(*a, rows=rows, transposed=False),
+                         "conv2d_backward")
+    words = (f"matches delta.reshape(-1, F) where {needed}: each row F values along a map, "
+             "not one from each filter")
+    # one filter of one image is read right: the 7 cases of more fail, in all three; db is
+    # the same in either order of the positions
+    assert [(m.output, m.name, m.description, m.matched, m.of) for m in report.slips] == [
+        ("dx", "delta_reshaped_not_transposed", words, 7, 7),
+        ("dw", "delta_reshaped_not_transposed", words, 7, 7),
+        ("db", "delta_reshaped_not_transposed", "matches delta.reshape(-1, F) summed over "
+         "the positions, where the filter axis had to be moved last: each row F values "
+         "along a map, not one from each filter (or delta.sum(axis=(0, 2, 3)))", 7, 7)]
+
+
+def test_delta_reshaped_to_filter_rows_is_named_in_db_too():
+    # db summed from the reshaped matrix, as it comes out of delta.reshape(F, -1)
+    def backward(x, w, delta, stride, padding):
+        dx, dw, _ = conv_backward_im2col_matrices(x, w, delta, stride, padding,
+                                                  transposed=False)
+        return dx, dw, delta.reshape(w.shape[0], -1).sum(axis=1)
+
+    report = run_battery(backward, "conv2d_backward")
+    assert {(m.output, m.name, m.matched == m.of) for m in report.slips} == {
+        (output, "delta_reshaped_not_transposed", True) for output in ("dx", "dw", "db")}
+
+
 def spatial_batchnorm_as_rows(x, gamma, delta, eps=1e-5, moved=True):
     """CS231n's spatial batch norm: (N, C, H, W) as N·H·W rows of C features through the
     vector batch norm's backward pass, then back; ``moved=False`` reshapes without moving

@@ -369,8 +369,7 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
                           "(the batch not summed)", {"dw": first[1]})
     yield _assigned_not_added(x, w, delta, s, p)
     yield from _col2im_assigned(x, w, delta, s, p)
-    if x.shape[0] > 1:  # one image: every order of the columns is the same
-        yield from _delta_reshaped_not_transposed(x, w, delta, s, p)
+    yield from _delta_reshaped_not_transposed(x, w, delta, s, p, truth)
     yield from _bias_slips(delta)
 
 
@@ -402,12 +401,16 @@ def _assigned_not_added(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
 
 
 def _delta_reshaped_not_transposed(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
-                                   p: int) -> Iterator[Alternative]:
-    """An im2col backward pass whose delta matrix is ``delta.reshape(F, -1)``, the images'
-    values read as filters', where the filter axis had to come first:
-    ``delta.transpose(1, 0, 2, 3).reshape(F, -1)`` for columns in (image, row, column) order,
-    ``delta.transpose(1, 2, 3, 0)`` for CS231n's (row, column, image).  dw = δ_mat · colsᵀ
-    and dx = col2im(w_matᵀ · δ_mat) both read it."""
+                                   p: int, truth: dict) -> Iterator[Alternative]:
+    """An im2col backward pass whose delta matrix is a plain reshape of delta where its filter
+    axis had to be moved first, in either orientation.  Filters as rows, ``delta.reshape(F,
+    -1)`` (the images' values read as filters') where ``delta.transpose(1, 0, 2, 3).reshape(F,
+    -1)`` was needed for columns in (image, row, column) order, ``delta.transpose(1, 2, 3, 0)``
+    for CS231n's (row, column, image); or filters as columns, ``delta.reshape(-1, F)`` (each
+    row F values along a map) where ``delta.transpose(0, 2, 3, 1).reshape(-1, F)`` was needed
+    for rows in (image, row, column) order, ``delta.transpose(2, 3, 0, 1)`` for (row, column,
+    image).  dw, db (the matrix summed over its positions) and dx = col2im(wᵀ · δ) all read
+    it; an output the reshape leaves right (one image, one filter) is left out."""
     from cnngrad.layers.conv import _col2im, _im2col, pad2d
 
     n, c, h, width = x.shape
@@ -416,19 +419,41 @@ def _delta_reshaped_not_transposed(x: np.ndarray, w: np.ndarray, delta: np.ndarr
     # im2col's windows of the padded input: [n, c, m, q, i, j] = x_padded[n, c, i·s + m, j·s + q]
     windows = np.empty((n, c, kh, kw, rows, cols), x.dtype)
     _im2col(pad2d(x, p), (s, s), (1, 1), (0, 0), windows)
-    delta_mat = delta.reshape(f, -1)
-    for order, words in (((1, 2, 3, 0, 4, 5), "delta.transpose(1, 0, 2, 3).reshape(F, -1)"),
-                         ((1, 2, 3, 4, 5, 0), "delta.transpose(1, 2, 3, 0).reshape(F, -1)")):
-        laid = windows.transpose(order)  # (C, kh, kw, then the columns' axes)
-        dw = (delta_mat @ laid.reshape(c * kh * kw, -1).T).reshape(w.shape)
-        dcols = (w.reshape(f, -1).T @ delta_mat).reshape(laid.shape)
-        dcols = dcols.transpose(np.argsort(order))  # back to (N, C, kh, kw, H', W')
-        dx_padded = np.zeros((n, c, h + 2 * p, width + 2 * p), dw.dtype)
-        _col2im(dcols, (s, s), (1, 1), (0, 0), dx_padded)
-        yield Alternative("delta_reshaped_not_transposed",
-                          f"matches delta.reshape(F, -1) where {words} was needed: the "
-                          "images' values read as the filters'",
-                          {"dw": dw, "dx": dx_padded[:, :, p:p + h, p:p + width]})
+    by_rows = ("delta.reshape(F, -1)", delta.reshape(f, -1), "the images' values read as "
+               "the filters'", (("(image, row, column)", "delta.transpose(1, 0, 2, 3)"
+                                 ".reshape(F, -1)"),
+                                ("(row, column, image)", "delta.transpose(1, 2, 3, 0)"
+                                 ".reshape(F, -1)")))
+    by_columns = ("delta.reshape(-1, F)", delta.reshape(-1, f).T, "each row F values along "
+                  "a map, not one from each filter", (("(image, row, column)",
+                                                       "delta.transpose(0, 2, 3, 1)"
+                                                       ".reshape(-1, F)"),
+                                                      ("(row, column, image)",
+                                                       "delta.transpose(2, 3, 0, 1)"
+                                                       ".reshape(-1, F)")))
+    for (reshaped, delta_mat, what, needs), where in zip((by_rows, by_columns),
+                                                         ("first", "last")):
+        for order, needed in zip(((1, 2, 3, 0, 4, 5), (1, 2, 3, 4, 5, 0)), needs):
+            laid = windows.transpose(order)  # (C, kh, kw, then the positions' axes)
+            dw = (delta_mat @ laid.reshape(c * kh * kw, -1).T).reshape(w.shape)
+            dcols = (w.reshape(f, -1).T @ delta_mat).reshape(laid.shape)
+            dcols = dcols.transpose(np.argsort(order))  # back to (N, C, kh, kw, H', W')
+            dx_padded = np.zeros((n, c, h + 2 * p, width + 2 * p), dw.dtype)
+            _col2im(dcols, (s, s), (1, 1), (0, 0), dx_padded)
+            outputs = {"dw": dw, "dx": dx_padded[:, :, p:p + h, p:p + width]}
+            outputs = {name: value for name, value in outputs.items()
+                       if not np.allclose(value, truth[name])}
+            if outputs:
+                yield Alternative("delta_reshaped_not_transposed",
+                                  f"matches {reshaped} where {needed[1]} was needed for "
+                                  f"positions in {needed[0]} order: {what}", outputs)
+        # db, the matrix summed over its positions, is the same in either order of them
+        db = delta_mat.sum(axis=1)
+        if not np.allclose(db, truth["db"]):
+            yield Alternative("delta_reshaped_not_transposed",
+                              f"matches {reshaped} summed over the positions, where the "
+                              f"filter axis had to be moved {where}: {what} (or "
+                              f"delta.sum(axis=(0, 2, 3)))", {"db": db})
 
 
 def _col2im_assigned(x: np.ndarray, w: np.ndarray, delta: np.ndarray, s: int,
