@@ -1425,6 +1425,32 @@ def test_an_underflowed_target_probability_is_not_blamed_on_the_max_shift():
     assert report.slips == []
 
 
+def softmax_over_the_batch(logits, labels, max_axis=0):
+    """Softmax normalised over the batch axis (axis 0), its maximum taken over ``max_axis``;
+    the loss and dx computed from it as usual."""
+    n = logits.shape[0]
+    z = logits - logits.max(axis=max_axis, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=0, keepdims=True)
+    loss = -np.log(p[np.arange(n), labels]).mean()
+    dx = p.copy()
+    dx[np.arange(n), labels] -= 1
+    return loss, dx / n
+
+
+@pytest.mark.parametrize("max_axis, words", [
+    (0, "matches the softmax taken over the batch axis instead of the classes"),
+    (1, "matches the softmax taken over the batch axis instead of the classes (each row's "
+        "maximum subtracted, the sum over the batch)")])
+def test_a_softmax_over_the_batch_is_named_in_the_loss_and_dx_in_every_case(max_axis, words):
+    # the maximum per row was not named at all, and over the batch only dx was, in "4 of 4"
+    # cases while 6 of 6 failed: one sample's probabilities are all 1 and its loss 0
+    report = run_battery(lambda x, y: softmax_over_the_batch(x, y, max_axis),
+                         "softmax_cross_entropy_backward")
+    assert len(report.failed) == 6
+    assert [(m.output, m.name, m.description, m.matched, m.of) for m in report.slips] == [
+        ("loss", "softmax_over_batch", words, 6, 6), ("dx", "softmax_over_batch", words, 6, 6)]
+
+
 # --------------------------------------------------------------------------- batchnorm, mean term
 
 NO_MEAN_TERM_LINES = [

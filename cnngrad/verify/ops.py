@@ -929,11 +929,17 @@ def _softmax_slips(case: Case, options: Options, truth: dict) -> Iterator[Altern
                           "subtracting each row's maximum first: exp overflows for large "
                           "logits", {"loss": np.float64(lse_loss),
                                      "dx": (np.exp(log_p) - target) / n})
-    if n > 1:
-        shifted = logits - logits.max(axis=0, keepdims=True)
+    # normalised over the batch axis (axis 0), its maximum taken over the batch too, which
+    # cancels, or per row (axis 1), which does not; with one sample every probability is 1
+    for axis in (0, 1) if n > 1 else (0,):
+        shifted = logits - logits.max(axis=axis, keepdims=True)
         p0 = np.exp(shifted) / np.exp(shifted).sum(axis=0, keepdims=True)
+        with np.errstate(divide="ignore"):
+            loss0 = -np.mean(np.log(p0[np.arange(n), labels]))
+        where = "" if axis == 0 else " (each row's maximum subtracted, the sum over the batch)"
         yield Alternative("softmax_over_batch", "matches the softmax taken over the batch axis "
-                          "instead of the classes", {"dx": (p0 - target) / n})
+                          f"instead of the classes{where}",
+                          {"loss": np.float64(loss0), "dx": (p0 - target) / n})
 
 
 # --------------------------------------------------------------------------- batch norm
