@@ -1425,6 +1425,72 @@ def test_an_underflowed_target_probability_is_not_blamed_on_the_max_shift():
     assert report.slips == []
 
 
+def softmax_loss_dx_shares_p(logits, labels):
+    # dx = p without a copy: dx[...] -= 1 changes p, and the loss then takes the log of the
+    # target's probability minus 1, a negative number: nan in every case
+    n = logits.shape[0]
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    dx = p
+    dx[np.arange(n), labels] -= 1
+    dx /= n
+    return -np.log(p[np.arange(n), labels]).mean(), dx
+
+
+def test_a_nan_loss_in_cases_that_cannot_overflow_is_said_plainly_not_blamed_on_the_shift():
+    # it was named no_max_shift "in 1 of 1 failing cases" (the large logits' case, where the
+    # unshifted softmax is nan too) beside "6 of 6 cases fail"
+    with np.errstate(all="ignore"):
+        report = run_battery(softmax_loss_dx_shares_p, "softmax_cross_entropy_backward")
+    assert [(r.status, r.message) for r in report.failed] == [("nonfinite", "loss is nan")] * 6
+    assert report.slips == []
+    assert _slip_lines(report) == [
+        "Slip:   no known slip matches: loss is nan in 6 of 6 failing cases, where",
+        "        cnngrad's is finite: nan comes from the log or square root of a negative",
+        "        number, 0/0, 0·inf or inf − inf. Here the likeliest cause is the log of",
+        "        a probability ≤ 0, most often one changed in place after being shared:",
+        "        dx = p without .copy(), then dx[np.arange(N), labels] -= 1 changes p",
+        "        too, and a loss computed after it reads the changed p"]
+
+
+def softmax_loss_no_shift_and_nan_elsewhere(logits, labels):
+    # no max shift (dx overflows in the large logits' case) and a loss nan in every case
+    loss, dx = softmax_loss_no_shift(logits, labels)
+    return (loss if logits.max() > 100 else np.nan), dx
+
+
+def test_a_slip_that_can_occur_in_some_failing_cases_is_counted_against_the_others():
+    # "in K of M": M is every failing case where the output is wrong, not only those the
+    # slip can occur in, so one overflow among six nan losses is no explanation
+    with np.errstate(all="ignore"):
+        report = run_battery(softmax_loss_no_shift_and_nan_elsewhere,
+                             "softmax_cross_entropy_backward")
+    assert len(report.failed) == 6
+    assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
+        ("dx", "no_max_shift", 1, 1)]
+    text = " ".join(" ".join(_slip_lines(report)).split())
+    assert "[no_max_shift] Slip: no known slip matches: loss is nan in 6 of 6 failing " \
+        "cases, where cnngrad's is finite" in text
+
+
+def conv_backward_dx_from_empty(x, w, delta, stride, padding):
+    # np.empty for dx, its first row never written: nan where the memory held it
+    dx, dw, db = conv_backward_nchw(x, w, delta, stride, padding)
+    out = np.full_like(dx, np.nan)  # what np.empty may hold, made sure of
+    out[:, :, 1:] = dx[:, :, 1:]
+    return out, dw, db
+
+
+def test_a_nan_in_a_linear_op_points_to_np_empty_and_shared_arrays():
+    report = run_battery(conv_backward_dx_from_empty, "conv2d_backward")
+    assert len(report.failed) == 14 and report.slips == []
+    assert " ".join(" ".join(_slip_lines(report)).split()) == (
+        "Slip: no known slip matches: dx holds nan in 14 of 14 failing cases, where cnngrad's "
+        "is finite: nan comes from the log or square root of a negative number, 0/0, 0·inf "
+        "or inf − inf. Here the likeliest cause is an array made with np.empty and not every "
+        "cell written, or one changed in place after being shared (b = a without .copy())")
+
+
 def softmax_over_the_batch(logits, labels, max_axis=0):
     """Softmax normalised over the batch axis (axis 0), its maximum taken over ``max_axis``;
     the loss and dx computed from it as usual."""

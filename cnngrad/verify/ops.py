@@ -114,6 +114,9 @@ class Op:
     #: the Options the report's header repeats, each with its flag: those the answer
     #: depends on beyond the call (a max pool's tie rule, --ties)
     header_options: tuple[str, ...] = ()
+    #: the likeliest cause of a nan or inf that no slip explains, in this op's code
+    nonfinite_cause: str = ("an array made with np.empty and not every cell written, or one "
+                            "changed in place after being shared (b = a without .copy())")
 
     @property
     def single(self) -> bool:
@@ -330,17 +333,17 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
                       SLIPS["kernel_not_rotated"].description + " in dx (correlating the "
                       "padded delta with w instead of with w rotated)",
                       {"dx": flipped_dx})
-    if w.shape[0] > 1 or w.shape[1] > 1:
-        # np.rot90(w, 2) turns axes 0 and 1 (F and C), np.flip(w) every axis: the filters and
-        # channels come reversed, the taps not rotated or rotated
-        reversed_spec = _conv_spec(w[::-1, ::-1], s, p)
-        words = ("matches the kernel's filter and channel axes reversed (np.rot90(w, 2) or "
-                 "np.flip(w) turn axes 0 and 1 too): rotate the last two axes only, "
-                 "np.rot90(w, 2, axes=(2, 3))")
-        for toggled in (False, True):
-            turned = _toggled(reversed_spec) if toggled else reversed_spec
-            yield Alternative("kernel_axes_wrong", words,
-                              {"dx": engine_backward(reversed_spec)(turned, x, None, delta)[0]})
+    # np.rot90(w, 2) turns axes 0 and 1 (F and C), np.flip(w) every axis: the filters and
+    # channels come reversed, the taps not rotated or rotated.  With one filter and one
+    # channel that is the kernel not rotated (or the right answer), which the slip still is
+    reversed_spec = _conv_spec(w[::-1, ::-1], s, p)
+    words = ("matches the kernel's filter and channel axes reversed (np.rot90(w, 2) or "
+             "np.flip(w) turn axes 0 and 1 too): rotate the last two axes only, "
+             "np.rot90(w, 2, axes=(2, 3))")
+    for toggled in (False, True):
+        turned = _toggled(reversed_spec) if toggled else reversed_spec
+        yield Alternative("kernel_axes_wrong", words,
+                          {"dx": engine_backward(reversed_spec)(turned, x, None, delta)[0]})
     if s > 1:
         undilated_dx, undilated = _undilated_conv_backward(spec, x, None, delta)
         yield Alternative("delta_not_dilated",
@@ -937,9 +940,11 @@ def _softmax_slips(case: Case, options: Options, truth: dict) -> Iterator[Altern
         with np.errstate(divide="ignore"):
             loss0 = -np.mean(np.log(p0[np.arange(n), labels]))
         where = "" if axis == 0 else " (each row's maximum subtracted, the sum over the batch)"
+        # an infinite loss (a probability 0 after the shift) would match an underflow by chance
+        outputs = {"loss": np.float64(loss0), "dx": (p0 - target) / n}
         yield Alternative("softmax_over_batch", "matches the softmax taken over the batch axis "
                           f"instead of the classes{where}",
-                          {"loss": np.float64(loss0), "dx": (p0 - target) / n})
+                          {k: v for k, v in outputs.items() if np.isfinite(v).all()})
 
 
 # --------------------------------------------------------------------------- batch norm
@@ -1137,8 +1142,9 @@ def _batchnorm_slips(case: Case, options: Options, truth: dict) -> Iterator[Alte
                               "straight to (N, C, H, W) where .reshape(N, H, W, C).transpose("
                               "0, 3, 1, 2) was needed", {"dx": truth["dx"].transpose(
                                   0, 2, 3, 1).reshape(x.shape)})
-        # np.mean for the sum over the N·H·W values of a channel (count, above; over N alone
-        # is the batch_mean every op is looked at for)
+    if x.ndim > 2 and count > 1:
+        # np.mean for the sum over the N·H·W values of a channel (count, above; with maps of
+        # one cell that is over N alone, the batch_mean every op is looked at for, too)
         yield Alternative("averaged_not_summed", "matches np.mean where the sum was needed "
                           "(÷ N·H·W, the values of a channel)",
                           {"dgamma": truth["dgamma"] / count, "dbeta": truth["dbeta"] / count})
@@ -1357,11 +1363,11 @@ _POOL_FORWARD_LAYOUTS = {"nchw": "x (N, C, H, W) -> y (N, C, H', W')",
 
 
 def _op(name, summary, signature, inputs, outputs, axes, channels_last, cases, reference,
-        slips, shown, layouts, header_options=()) -> Op:
+        slips, shown, layouts, header_options=(), **more) -> Op:
     return Op(name=name, summary=summary, signature=signature, inputs=inputs, outputs=outputs,
               axes=axes, channels_last=channels_last, cases=cases, reference=reference,
               slips=slips, shown_arrays=shown, layout_words=layouts,
-              header_options=header_options)
+              header_options=header_options, **more)
 
 
 def _registry() -> dict[str, Op]:
@@ -1462,7 +1468,10 @@ def _registry() -> dict[str, Op]:
             {"logits": ("N", "K"), "dx": ("N", "K"), "labels": ("N",), "loss": ()},
             {}, _softmax_cases, _softmax_reference, _softmax_slips, ("logits",),
             {"nchw": "logits (N, K), labels (N,) class indices",
-             "nhwc": "logits (N, K), labels (N,) class indices"}),
+             "nhwc": "logits (N, K), labels (N,) class indices"},
+            nonfinite_cause="the log of a probability ≤ 0, most often one changed in place "
+            "after being shared: dx = p without .copy(), then dx[np.arange(N), labels] -= 1 "
+            "changes p too, and a loss computed after it reads the changed p"),
     ]
     return {op.name: op for op in ops}
 

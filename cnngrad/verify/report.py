@@ -283,6 +283,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
         lines.append(f"  case {raised.case.index} raised (your code's traceback):")
         lines += _traceback_lines(raised.traceback, width)
     lines.append("")
+    nonfinite = _nonfinite_words(report, label)
     if report.slips:
         for text in _slip_texts(report.slips, label):
             lines += _wrap(text, "        ", "Slip:   ", width)
@@ -292,8 +293,17 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             wrong = dict.fromkeys(f.name for r in failed for f in r.failures
                                   if f.status in ("mismatch", "nonfinite"))
             for name in (name for name in wrong if name not in named):
-                lines += _wrap(f"{label(name)}: no known slip matches", "        ",
+                lines += _wrap(f"no known slip matches: {nonfinite[name]}" if name in nonfinite
+                               else f"{label(name)}: no known slip matches", "        ",
                                "Slip:   ", width)
+    elif nonfinite:
+        # nan or inf where cnngrad's answer is finite: said plainly, with its likely cause
+        for name, words in nonfinite.items():
+            lines += _wrap(f"no known slip matches: {words}", "        ", "Slip:   ", width)
+        wrong = dict.fromkeys(f.name for r in failed for f in r.failures)
+        for name in (name for name in wrong if name not in nonfinite):
+            lines += _wrap(f"{label(name)}: no known slip matches", "        ", "Slip:   ",
+                           width)
     elif any(r.failures for r in failed):
         lines += _wrap("no known slip matches: " + _no_slip_advice(report, first, grid_shown),
                        "        ", "Slip:   ", width)
@@ -396,6 +406,34 @@ def _slip_texts(slips, label) -> list[str]:
             texts.append(f"{subject}{slip.description} — in {slip.matched} of {slip.of} "
                          f"failing cases [{slip.name}]")
     return texts
+
+
+def _nonfinite_words(report: Report, label) -> dict[str, str]:
+    """For each output that no slip explains and that is nan or inf, where cnngrad's answer
+    is finite, in more than half of the failing cases where it is wrong: that said plainly
+    (``loss is nan in 6 of 6 failing cases ...``) with where such numbers come from and the
+    op's likeliest cause (:attr:`~cnngrad.verify.ops.Op.nonfinite_cause`)."""
+    named = {slip.output for slip in report.slips}
+    wrong: dict[str, list] = {}
+    for result in report.failed:
+        for failure in result.failures:
+            wrong.setdefault(failure.name, []).append(failure)
+    words = {}
+    for name, failures in wrong.items():
+        bad = [f for f in failures if f.status == "nonfinite"]
+        if name in named or not 2 * len(bad) > len(failures):
+            continue
+        values = np.concatenate([np.ravel(f.got) for f in bad])
+        kinds = [kind for kind, test in (("nan", np.isnan), ("inf", np.isinf))
+                 if test(values).any()]
+        sources = {"nan": "the log or square root of a negative number, 0/0, 0·inf or "
+                          "inf − inf", "inf": "the log of 0, a division by 0 or an overflow"}
+        held = "is" if all(np.ndim(f.got) == 0 for f in bad) else "holds"
+        words[name] = (f"{label(name)} {held} {' and '.join(kinds)} in {len(bad)} of "
+                       f"{len(failures)} failing cases, where cnngrad's is finite: "
+                       + "; ".join(f"{kind} comes from {sources[kind]}" for kind in kinds)
+                       + f". Here the likeliest cause is {report.op.nonfinite_cause}")
+    return words
 
 
 def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:

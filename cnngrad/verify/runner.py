@@ -793,16 +793,18 @@ def _raised_slips(report: Report, result: CaseResult, counts: dict, order: list)
         if name in names:
             output = next(iter(names[name].outputs))
             _count(counts, order, (output, name), *((words,) if raised_so(result.message)
-                                                     else ()))
+                                                     else ()), case=result.case.index)
 
 
-def _count(counts: dict, order: list, key: tuple[str, str], *hits: str) -> None:
-    """One more failing case that the slip ``key`` (output, name) applies to, explained in
-    the words ``hits`` (none: not explained)."""
+def _count(counts: dict, order: list, key: tuple[str, str], *hits: str,
+           case: int | None = None) -> None:
+    """One more failing case (numbered ``case``) that the slip ``key`` (output, name) applies
+    to, explained in the words ``hits`` (none: not explained)."""
     if key not in counts:
-        counts[key] = [collections.Counter(), 0, 0]
+        counts[key] = [collections.Counter(), 0, 0, set()]
         order.append(key)
     counts[key][2] += 1
+    counts[key][3].add(case)
     if hits:
         counts[key][0].update(dict.fromkeys(hits, 1))
         counts[key][1] += 1
@@ -848,11 +850,17 @@ def diagnose(report: Report) -> list[SlipMatch]:
                              matched, len(diagnosed))]
     counts: dict[tuple[str, str], list] = {}
     order: list[tuple[str, str]] = []
+    # the failing cases where each output is wrong: a slip that cannot occur in some of them
+    # (no overflow to make its nan) does not explain those, and is counted against them
+    wrong_in: dict[str, set] = collections.defaultdict(set)
+    untold: dict[tuple[str, str], set] = collections.defaultdict(set)  # neither way
     for result in diagnosed:
         failures = failures_of.get(id(result), result.failures)
         if not failures:  # the outputs reordered are all right
             continue
         case = result.case
+        for failure in failures:
+            wrong_in[failure.name].add(case.index)
         truth = op.reference(case, report.options)
         try:
             alternatives = list(op.slips(case, report.options, truth))
@@ -865,7 +873,8 @@ def diagnose(report: Report) -> list[SlipMatch]:
                     for alt in alternatives:
                         if alt.absent is not None and failure.name in alt.outputs:
                             _count(counts, order, (failure.name, alt.name),
-                                   f"{_ABSENT_WORDS[failure.absent]}: {alt.absent}")
+                                   f"{_ABSENT_WORDS[failure.absent]}: {alt.absent}",
+                                   case=case.index)
                 continue
             candidates = []
             for alt in alternatives:
@@ -889,15 +898,20 @@ def diagnose(report: Report) -> list[SlipMatch]:
             whole = _whole_numbers(failure, case, report.rtol, report.atol)
             if whole is not None:
                 verdicts[WHOLE_NUMBERS[0]] = [WHOLE_NUMBERS[1]] if whole else []
+            else:  # all zeros: a truncation cannot be told from an output never computed
+                untold[(failure.name, WHOLE_NUMBERS[0])].add(case.index)
             for name, hits in verdicts.items():
-                _count(counts, order, (failure.name, name), *hits)
+                _count(counts, order, (failure.name, name), *hits, case=case.index)
     for result in report.results:
         if result.status == "raised" and result.traceback is not None:
             _raised_slips(report, result, counts, order)
+    # of every failing case where its output is wrong, not only those it can occur in
+    for key, count in counts.items():
+        count[2] += len(wrong_in[key[0]] - count[3] - untold[key])
     # each slip in the words that fit the most cases (the smallest case's first on a tie)
     matches = [SlipMatch(output, name, counts[(output, name)][0].most_common(1)[0][0],
-                         *counts[(output, name)][1:]) for output, name in order
-               if _not_chance(*counts[(output, name)][1:])]
+                         *counts[(output, name)][1:3]) for output, name in order
+               if _not_chance(*counts[(output, name)][1:3])]
     # per output, the slips that explain the most cases; the registry's order breaks ties
     best: list[SlipMatch] = []
     for output in op.outputs:
