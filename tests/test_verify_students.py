@@ -968,15 +968,114 @@ def softmax_loss_float16(x, y):
     return np.float16(loss), dx.astype(np.float16)
 
 
-def test_float16_outputs_are_said_to_be_and_a_number_is_no_grid():
-    # "no known slip matches: compare the grid above" under a loss shown as two numbers, and
-    # nothing said of the float16 that lost the digits
+FLOAT16_WORDS = ("matches the right values to float16's precision (about 3 significant "
+                 "digits), every value one float16 holds: computed or kept in float16; "
+                 "compute in float32 or float64")
+
+
+def test_float16_outputs_are_said_to_be_and_named():
+    # nothing was said of the float16 that lost the digits but each case's line: the slip
+    # line was "no known slip matches"
     from cnngrad.verify.report import render_text
 
     report = run_battery(softmax_loss_float16, "softmax_cross_entropy_backward")
     assert not report.ok
     text = " ".join(render_text(report).split())
     assert "; it is float16: compute in float32 or float64" in text
+    assert [(m.output, m.name, m.description, m.matched, m.of) for m in report.slips] == [
+        ("loss", "float16_precision", FLOAT16_WORDS, 6, 6),
+        ("dx", "float16_precision", FLOAT16_WORDS, 6, 6)]
+
+
+def _library(name):
+    import cnngrad
+
+    return getattr(cnngrad, name)
+
+
+#: right functions of each op that has a case of values float16 cannot hold, plain style
+PRECISION_RIGHT = [
+    (conv_forward_nchw, "conv2d_forward", {}),
+    (conv_backward_nchw, "conv2d_backward", {}),
+    (conv_backward_nhwc, "conv2d_backward", {"layout": "nhwc"}),
+    (lambda *a: _library("maxpool2d_forward")(*a), "maxpool2d_forward", {}),
+    (lambda *a: _library("maxpool2d_backward")(*a), "maxpool2d_backward", {}),
+    (lambda *a: _library("avgpool2d_forward")(*a), "avgpool2d_forward", {}),
+    (avgpool_backward_nchw, "avgpool2d_backward", {}),
+    (dense_backward_torch, "dense_backward", {}),
+    (conv1d_backward_right, "conv1d_backward", {}),
+    (conv_t_backward_right, "conv_transpose2d_backward", {}),
+]
+
+
+def _in_dtype(fn, dtype, back=None):
+    """``fn`` computing in ``dtype``: its float arrays cast going in, its outputs cast to
+    ``back`` (default ``dtype``) coming out."""
+    def run(*args):
+        args = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                for a in args]
+        out = fn(*args)
+        cast = back or dtype
+        return tuple(np.asarray(o).astype(cast) for o in out) if isinstance(out, tuple) \
+            else np.asarray(out).astype(cast)
+    return run
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 7, 11, 42])
+@pytest.mark.parametrize("fn, op, settings", PRECISION_RIGHT,
+                         ids=[f"{op}-{i}" for i, (_, op, _) in enumerate(PRECISION_RIGHT)])
+def test_float32_passes_the_case_of_values_float16_cannot_hold(fn, op, settings, seed):
+    report = run_battery(_in_dtype(fn, np.float32), op, seed=seed, **settings)
+    assert report.ok, [(r.case.corner, r.message) for r in report.failed]
+
+
+@pytest.mark.parametrize("back", [None, np.float64], ids=["kept-float16", "cast-back"])
+@pytest.mark.parametrize("fn, op, settings", PRECISION_RIGHT,
+                         ids=[f"{op}-{i}" for i, (_, op, _) in enumerate(PRECISION_RIGHT)])
+def test_float16_fails_the_case_of_values_it_cannot_hold_and_is_named(fn, op, settings, back):
+    # every value of the battery was a small integer or a half, which float16 holds: code
+    # computing in float16 passed every case of conv2d, dense and max pooling
+    report = run_battery(_in_dtype(fn, np.float16, back), op, **settings)
+    failed = report.failed[-1]
+    assert failed.case.corner.startswith("values float16 cannot hold")
+    assert failed.case.index == len(report.results)  # listed last
+    assert [m.output for m in report.slips] == [f.name for f in failed.failures]
+    if op.startswith("avgpool"):
+        # a 3×3 window's mean of integers (÷ 9) is a number float16 cannot hold either
+        assert [r.case.index for r in report.failed] == [3, 5, 7, 9, 10]
+        assert all((m.name, m.description) == ("float16_precision", FLOAT16_WORDS)
+                   and 2 * m.matched > m.of == 5 for m in report.slips)
+    else:
+        assert len(report.failed) == 1
+        assert all((m.name, m.description, m.matched, m.of) == (
+            "float16_precision", FLOAT16_WORDS, 1, 1) for m in report.slips)
+
+
+def batchnorm1d_float16(x, gamma, delta, eps):
+    return tuple(g.astype(np.float16) for g in batchnorm1d_plain(
+        *(a.astype(np.float16) for a in (x, gamma, delta)), eps))
+
+
+def test_a_float16_batch_norm_is_named():
+    # "no known slip matches", though every output came back float16
+    report = run_battery(batchnorm1d_float16, "batchnorm1d_backward")
+    assert len(report.failed) == 7
+    assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
+        ("dx", "float16_precision", 6, 6), ("dgamma", "float16_precision", 7, 7),
+        ("dbeta", "float16_precision", 6, 6)]
+
+
+def softmax_loss_a_little_off(x, y):
+    loss, dx = softmax_loss(x, y)
+    return loss * 1.001, dx
+
+
+def test_a_number_is_no_grid():
+    # "no known slip matches: compare the grid above" under a loss shown as two numbers
+    from cnngrad.verify.report import render_text
+
+    text = " ".join(render_text(run_battery(softmax_loss_a_little_off,
+                                            "softmax_cross_entropy_backward")).split())
     assert ("no known slip matches: compare the values above with your code, smallest case "
             "first") in text
 
@@ -1183,7 +1282,7 @@ def test_a_bias_gradient_averaged_instead_of_summed_is_named():
 def test_a_maximum_written_back_without_the_stride_is_named_in_every_failing_case():
     report = run_battery(maxpool_write_without_stride, "maxpool2d_backward")
     assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
-        ("dx", "delta_not_strided", 12, 12)]
+        ("dx", "delta_not_strided", 13, 13)]
 
 
 def maxpool_last_maximum(x, delta, size, stride, padding):
@@ -1483,9 +1582,9 @@ def conv_backward_dx_from_empty(x, w, delta, stride, padding):
 
 def test_a_nan_in_a_linear_op_points_to_np_empty_and_shared_arrays():
     report = run_battery(conv_backward_dx_from_empty, "conv2d_backward")
-    assert len(report.failed) == 14 and report.slips == []
+    assert len(report.failed) == 15 and report.slips == []
     assert " ".join(" ".join(_slip_lines(report)).split()) == (
-        "Slip: no known slip matches: dx holds nan in 14 of 14 failing cases, where cnngrad's "
+        "Slip: no known slip matches: dx holds nan in 15 of 15 failing cases, where cnngrad's "
         "is finite: nan comes from the log or square root of a negative number, 0/0, 0·inf "
         "or inf − inf. Here the likeliest cause is an array made with np.empty and not every "
         "cell written, or one changed in place after being shared (b = a without .copy())")
@@ -1563,13 +1662,13 @@ def test_the_mean_term_slip_is_not_offered_where_the_deltas_sum_to_zero():
 
 CONV_SWAPPED_LINES = [
     "Slip:   the outputs are in the order (dw, dx, db); cnngrad expects (dx, dw, db)",
-    "        — in 14 of 14 failing cases [outputs_swapped]",
+    "        — in 15 of 15 failing cases [outputs_swapped]",
 ]
 
 
 def test_conv_outputs_in_another_order_are_named_in_one_line():
     report = run_battery(conv_backward_outputs_swapped, "conv2d_backward")
-    assert len(report.failed) == 14
+    assert len(report.failed) == 15
     assert _slip_lines(report) == CONV_SWAPPED_LINES
     assert [(m.output, m.name) for m in report.slips] == [(None, "outputs_swapped")]
 
@@ -1579,7 +1678,7 @@ def test_outputs_swapped_and_a_slip_in_one_of_them_are_both_named():
     report = run_battery(conv_backward_swapped_not_rotated, "conv2d_backward")
     assert _slip_lines(report) == CONV_SWAPPED_LINES + [
         "Slip:   dx matches the kernel not rotated by 180° in dx (correlating the padded",
-        "        delta with w instead of with w rotated) — in 12 of 12 failing cases",
+        "        delta with w instead of with w rotated) — in 13 of 13 failing cases",
         "        [kernel_not_rotated]",
     ]
 
@@ -1593,7 +1692,7 @@ def test_outputs_swapped_and_a_slip_in_one_of_them_are_both_named():
         "        dgamma, dbeta) — in 9 of 9 failing cases [outputs_swapped]"]),
     (affine_backward_swapped, "dense_backward", {"style": "cs231n"}, [
         "Slip:   the outputs are in the order (dw, dx, db); cnngrad expects (dx, dw, db)",
-        "        — in 8 of 8 failing cases [outputs_swapped]"]),
+        "        — in 9 of 9 failing cases [outputs_swapped]"]),
 ], ids=["softmax", "batchnorm", "cs231n-dense"])
 def test_outputs_swapped_is_named_for_every_op_with_several_outputs(fn, op, settings, lines):
     assert _slip_lines(run_battery(fn, op, **settings)) == lines
@@ -1605,7 +1704,7 @@ def test_outputs_swapped_is_a_slip_of_the_whole_return_in_json():
     slips = to_json(run_battery(conv_backward_outputs_swapped, "conv2d_backward"))["slips"]
     assert slips == [{"output": None, "name": "outputs_swapped",
                       "description": "the outputs are in the order (dw, dx, db); cnngrad "
-                                     "expects (dx, dw, db)", "matched": 14, "of": 14}]
+                                     "expects (dx, dw, db)", "matched": 15, "of": 15}]
 
 
 # --------------------------------------------------------------------------- integer arrays
@@ -1668,23 +1767,31 @@ TRUNCATED_WORDS = ("holds only whole numbers, though the case's values have frac
 
 @pytest.mark.parametrize("fn, op, settings, failed, outputs", [
     (dls_conv_forward_int_output, "conv2d_forward", {"style": "dls"},
-     [(9, "non-whole values, batch of 2, 2 channels, stride 2, padding 1")], ["y"]),
+     [(9, "non-whole values, batch of 2, 2 channels, stride 2, padding 1"),
+      (12, "values float16 cannot hold, 2 channels, 2 filters, stride 2")], {"y": 2}),
     (conv_backward_int_accumulators, "conv2d_backward", {},
-     [(11, "non-whole values, batch of 2, 2 channels, stride 2, padding 1")],
-     ["dx", "dw", "db"]),
+     [(11, "non-whole values, batch of 2, 2 channels, stride 2, padding 1"),
+      (15, "values float16 cannot hold, 2 channels, 2 filters, stride 2")],
+     {"dx": 1, "dw": 1, "db": 1}),
     (dense_backward_as_int, "dense_backward", {},
-     [(6, "non-whole values, batch of 3, 4 inputs, 3 outputs")], ["dx", "dw", "db"]),
+     [(6, "non-whole values, batch of 3, 4 inputs, 3 outputs"),
+      (9, "values float16 cannot hold, batch of 2, 3 inputs, 2 outputs")],
+     {"dx": 2, "dw": 2, "db": 1}),
     (maxpool_forward_int_output, "maxpool2d_forward", {},
-     [(9, "non-whole values, batch of 2, 2 channels, 3×3 windows, stride 2")], ["y"]),
+     [(9, "non-whole values, batch of 2, 2 channels, 3×3 windows, stride 2"),
+      (13, "values float16 cannot hold, 2 channels, 2×2 window, stride 2")], {"y": 2}),
 ], ids=["dls-conv-forward", "conv-backward", "dense-backward", "maxpool-forward"])
 def test_an_integer_array_fails_the_non_whole_case_with_its_slip_named(fn, op, settings,
                                                                       failed, outputs):
-    # every other case holds whole numbers, which an integer array keeps: only the case of
-    # non-whole values can tell, and the slip says why
+    # every other case holds whole numbers, which an integer array keeps: only the cases of
+    # non-whole values (halves, and those float16 cannot hold) can tell, and the slip says
+    # why; the latter's values are under 1, so an output truncated to all zeros there is not
+    # counted (as well never computed)
     report = run_battery(fn, op, **settings)
     assert [(r.case.index, r.case.corner) for r in report.failed] == failed
     assert [(m.output, m.name, m.description, m.matched, m.of) for m in report.slips] == [
-        (output, "truncated_to_int", TRUNCATED_WORDS, 1, 1) for output in outputs]
+        (output, "truncated_to_int", TRUNCATED_WORDS, count, count)
+        for output, count in outputs.items()]
 
 
 def test_the_integer_array_slip_reads_so_in_the_report():
@@ -1753,7 +1860,7 @@ def test_whole_numbers_by_nature_are_not_counted_as_truncation_in_every_failing_
     # are cases the slip does not explain: it was "in 1 of 1 failing cases", then "in 1 of
     # 13", a chance fit named beside a grid that contradicts it; now not named at all
     report = run_battery(conv_backward_db_one_position, "conv2d_backward")
-    assert len(report.failed) == 13
+    assert len(report.failed) == 14
     assert report.slips == []
     from cnngrad.verify.report import render_text
 
@@ -1945,14 +2052,14 @@ def test_delta_reshaped_to_filter_columns_without_the_transpose_is_named(rows, n
                          "conv2d_backward")
     words = (f"matches delta.reshape(-1, F) where {needed}: each row F values along a map, "
              "not one from each filter")
-    # one filter of one image is read right: the 7 cases of more fail, in all three; db is
+    # one filter of one image is read right: the 8 cases of more fail, in all three; db is
     # the same in either order of the positions
     assert [(m.output, m.name, m.description, m.matched, m.of) for m in report.slips] == [
-        ("dx", "delta_reshaped_not_transposed", words, 7, 7),
-        ("dw", "delta_reshaped_not_transposed", words, 7, 7),
+        ("dx", "delta_reshaped_not_transposed", words, 8, 8),
+        ("dw", "delta_reshaped_not_transposed", words, 8, 8),
         ("db", "delta_reshaped_not_transposed", "matches delta.reshape(-1, F) summed over "
          "the positions, where the filter axis had to be moved last: each row F values "
-         "along a map, not one from each filter (or delta.sum(axis=(0, 2, 3)))", 7, 7)]
+         "along a map, not one from each filter (or delta.sum(axis=(0, 2, 3)))", 8, 8)]
 
 
 def test_delta_reshaped_to_filter_rows_is_named_in_db_too():
@@ -2066,7 +2173,7 @@ def test_a_slip_that_fits_a_few_failing_cases_by_chance_is_not_named():
     from cnngrad.verify.report import render_text
 
     report = run_battery(conv_backward_db_first_position, "conv2d_backward")
-    assert len(report.failed) == 13
+    assert len(report.failed) == 14
     assert report.slips == []
     assert "Slip:   no known slip matches" in render_text(report)
 
@@ -2121,20 +2228,20 @@ def batchnorm_without_dbeta(x, gamma, delta, eps):
 
 @pytest.mark.parametrize("fn, op, settings, lines", [
     (conv_backward_db_zeros, "conv2d_backward", {}, [
-        "Slip:   db matches zeros: the bias gradient never computed — in 14 of 14 failing",
+        "Slip:   db matches zeros: the bias gradient never computed — in 15 of 15 failing",
         "        cases [bias_forgotten]"]),
     (conv_backward_db_none, "conv2d_backward", {}, [
-        "Slip:   db is None: the bias gradient never computed — in 14 of 14 failing cases",
+        "Slip:   db is None: the bias gradient never computed — in 15 of 15 failing cases",
         "        [bias_forgotten]"]),
     (conv_backward_without_db, "conv2d_backward", {}, [
-        "Slip:   db is left out of the return: the bias gradient never computed — in 14",
-        "        of 14 failing cases [bias_forgotten]"]),
+        "Slip:   db is left out of the return: the bias gradient never computed — in 15",
+        "        of 15 failing cases [bias_forgotten]"]),
     (dls_conv_backward_db_none, "conv2d_backward", {"style": "dls"}, [
-        "Slip:   db is None: the bias gradient never computed — in 11 of 11 failing cases",
+        "Slip:   db is None: the bias gradient never computed — in 12 of 12 failing cases",
         "        [bias_forgotten]"]),
     (affine_backward_without_db, "dense_backward", {"style": "cs231n"}, [
-        "Slip:   db is left out of the return: the bias gradient never computed — in 8 of",
-        "        8 failing cases [bias_forgotten]"]),
+        "Slip:   db is left out of the return: the bias gradient never computed — in 9 of",
+        "        9 failing cases [bias_forgotten]"]),
     (batchnorm_without_dbeta, "batchnorm2d_backward", {}, [
         "Slip:   dbeta is left out of the return: the gradient of β (batch norm's bias)",
         "        never computed — in 9 of 9 failing cases [beta_forgotten]"]),
@@ -2156,7 +2263,7 @@ def test_a_return_without_db_is_still_a_wrong_return_and_its_other_outputs_are_c
     assert [(f.name, f.status) for f in second.failures] == [("dx", "mismatch"),
                                                               ("db", "bad_return")]
     assert [(m.output, m.name, m.matched, m.of) for m in report.slips] == [
-        ("dx", "kernel_not_rotated", 12, 12), ("db", "bias_forgotten", 14, 14)]
+        ("dx", "kernel_not_rotated", 13, 13), ("db", "bias_forgotten", 15, 15)]
 
 
 # --------------------------------------------------------------------------- in place

@@ -11,7 +11,9 @@ integers (stored as float64) wherever the operation is linear in them, so a diff
 at a glance and a slip's answer is exact.  Each such op also has one case of odd halves
 (±0.5 … ±3.5, still exact): whole numbers alone would pass code that truncates to int (an
 integer accumulator, ``.astype(int)``).  Its values are drawn after the others', which stay
-as they were.  The battery is sorted smallest first.
+as they were; after it, one case of values float16 cannot hold (:func:`_fine`), which float32
+does, tells code that computes in float16.  The battery is sorted smallest first, that case
+last.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class Case:
     arrays: dict
     square: bool = True
     index: int = 0
+    #: a case of values float16 cannot hold (:func:`_fine`), listed after the others: its
+    #: failure says only that the code lost digits, the others' say more
+    fine: bool = False
 
     @property
     def size(self) -> int:
@@ -128,7 +133,8 @@ def battery(op: Op, seed: int = 0, options: Options = Options()) -> list[Case]:
     rng = np.random.Generator(np.random.PCG64(seed))
     # by the size of the inputs that set the work (x and w), the listed order breaking ties
     cases = sorted(op.cases(rng, options),
-                   key=lambda case: sum(case.arrays[name].size for name in op.shown_arrays))
+                   key=lambda case: (case.fine,
+                                     sum(case.arrays[name].size for name in op.shown_arrays)))
     for number, case in enumerate(cases, start=1):
         case.index = number
     return cases
@@ -145,10 +151,25 @@ def _halves(rng: np.random.Generator, shape) -> np.ndarray:
     return rng.integers(-4, 4, size=shape) + 0.5
 
 
-def _with_halves(geometries, halves) -> list:
+def _with_halves(geometries, halves, fine) -> list:
     """(geometry, how its values are drawn): the whole-number ones, then the case of odd
-    halves, drawn last so that the others stay as they were."""
-    return [(g, _ints) for g in geometries] + [(halves, _halves)]
+    halves, then the case of values float16 cannot hold (:func:`_fine`), each drawn after
+    the ones before so that those stay as they were."""
+    return [(g, _ints) for g in geometries] + [(halves, _halves), (fine, _fine)]
+
+
+#: The start of the corner of every op's case of values float16 cannot hold.
+FINE_CORNER = "values float16 cannot hold"
+
+
+def _fine(rng: np.random.Generator, shape) -> np.ndarray:
+    """Distinct odd multiples of 2⁻¹² between 0.5 and 1, either sign: twelve significant bits,
+    one more than float16 holds (it rounds each by up to 2.4e-4 of itself, far past the
+    tolerances), and float32 holds them exactly; under 1, so that float32's rounding of a
+    few products and sums stays within the tolerances too."""
+    count = int(np.prod(shape))
+    magnitudes = (2048 + 2 * rng.choice(1024, size=count, replace=False) + 1) / 4096
+    return (magnitudes * rng.choice([-1.0, 1.0], size=count)).reshape(shape)
 
 
 def _distinct(rng: np.random.Generator, shape) -> np.ndarray:
@@ -182,11 +203,13 @@ _CONV2D_GEOMETRIES = (
 #: The case of non-whole values (a square kernel: every style takes it).
 _CONV2D_HALVES = ("non-whole values, batch of 2, 2 channels, stride 2, padding 1",
                   2, 2, 2, 5, 5, 3, 3, 2, 1)
+#: The case of values float16 cannot hold: few terms a sum, as float32 keeps them exact enough.
+_CONV2D_FINE = (f"{FINE_CORNER}, 2 channels, 2 filters, stride 2", 1, 2, 2, 4, 4, 2, 2, 2, 0)
 
 
 def _conv2d_cases(rng, options, *, forward: bool) -> list[Case]:
     cases = []
-    geometries = _with_halves(_CONV2D_GEOMETRIES, _CONV2D_HALVES)
+    geometries = _with_halves(_CONV2D_GEOMETRIES, _CONV2D_HALVES, _CONV2D_FINE)
     for (corner, n, c, f, h, w, kh, kw, s, p), values in geometries:
         h_out = conv_output_size(h, p, p, kh, s)
         w_out = conv_output_size(w, p, p, kw, s)
@@ -194,7 +217,8 @@ def _conv2d_cases(rng, options, *, forward: bool) -> list[Case]:
                   "b": values(rng, (f,))}
         if not forward:
             arrays["delta"] = values(rng, (n, f, h_out, w_out))
-        cases.append(Case(corner, {"stride": s, "padding": p}, arrays, square=kh == kw))
+        cases.append(Case(corner, {"stride": s, "padding": p}, arrays, square=kh == kw,
+                          fine=values is _fine))
     return cases
 
 
@@ -514,31 +538,36 @@ _POOL_GEOMETRIES = (
 #: The case of non-whole values (square windows, no padding: every style takes it).
 _POOL_HALVES = ("non-whole values, batch of 2, 2 channels, 3×3 windows, stride 2",
                 2, 2, 5, 5, 3, 2, 0, False)
+_POOL_FINE = (f"{FINE_CORNER}, 2 channels, 2×2 window, stride 2", 1, 2, 4, 4, 2, 2, 0, False)
 
 
 def _pool_cases(rng, options, *, forward: bool, kind: str) -> list[Case]:
     from cnngrad.layers._common import pair, pool_output_size
 
     cases = []
-    for corner, n, c, h, w, size, s, p, ties in _POOL_GEOMETRIES + (_POOL_HALVES,):
+    for corner, n, c, h, w, size, s, p, ties in _POOL_GEOMETRIES + (_POOL_HALVES, _POOL_FINE):
         if ties and kind == "avg":
             continue
         kh, kw = pair(size)
         halves = corner == _POOL_HALVES[0]
+        fine = corner == _POOL_FINE[0]
         if ties:  # few distinct values: most windows hold a tie
             x = _ints(rng, (n, c, h, w), 0, 2)
+        elif kind == "max" and fine:  # distinct, each with 13 bits of fraction
+            x = _distinct(rng, (n, c, h, w)) + (2 * rng.integers(1024, 2048, (n, c, h, w))
+                                                + 1) / 8192
         elif kind == "max":  # no ties anywhere: any tie rule gives the same answer
             x = _distinct(rng, (n, c, h, w)) + (0.5 if halves else 0.0)
         else:
-            x = (_halves if halves else _ints)(rng, (n, c, h, w))
+            x = (_fine if fine else _halves if halves else _ints)(rng, (n, c, h, w))
         arrays = {"x": x}
         if not forward:
             shape = (n, c, pool_output_size(h, p, kh, s, False),
                      pool_output_size(w, p, kw, s, False))
             # a delta of all-distinct nonzero values: a misplaced one never hides
-            arrays["delta"] = _distinct(rng, shape) + 0.5
+            arrays["delta"] = _fine(rng, shape) if fine else _distinct(rng, shape) + 0.5
         cases.append(Case(corner, {"size": size, "stride": s, "padding": p}, arrays,
-                          square=kh == kw))
+                          square=kh == kw, fine=fine))
     return cases
 
 
@@ -822,16 +851,18 @@ _DENSE_SHAPES = (
     ("batch of 5, 6 inputs, 3 outputs", 5, 6, 3),
 )
 _DENSE_HALVES = ("non-whole values, batch of 3, 4 inputs, 3 outputs", 3, 4, 3)
+_DENSE_FINE = (f"{FINE_CORNER}, batch of 2, 3 inputs, 2 outputs", 2, 3, 2)
 
 
 def _dense_cases(rng, options) -> list[Case]:
     cases = []
-    shapes = _with_halves(_DENSE_SHAPES, _DENSE_HALVES)
+    shapes = _with_halves(_DENSE_SHAPES, _DENSE_HALVES, _DENSE_FINE)
     for (corner, n, fan_in, fan_out), values in shapes:
         cases.append(Case(corner, {}, {"x": values(rng, (n, fan_in)),
                                        "w": values(rng, (fan_out, fan_in)),
                                        "b": values(rng, (fan_out,)),
-                                       "delta": values(rng, (n, fan_out))}))
+                                       "delta": values(rng, (n, fan_out))},
+                          fine=values is _fine))
     return cases
 
 
@@ -1194,16 +1225,18 @@ _CONV1D_GEOMETRIES = (
 )
 _CONV1D_HALVES = ("non-whole values, batch of 2, 2 channels, stride 2, padding (1, 1)",
                   2, 2, 2, 7, 3, 2, (1, 1), 1)
+_CONV1D_FINE = (f"{FINE_CORNER}, 2 channels, 2 filters, stride 2", 1, 2, 2, 6, 2, 2, (0, 0), 1)
 
 
 def _conv1d_cases(rng, options) -> list[Case]:
     cases = []
-    geometries = _with_halves(_CONV1D_GEOMETRIES, _CONV1D_HALVES)
+    geometries = _with_halves(_CONV1D_GEOMETRIES, _CONV1D_HALVES, _CONV1D_FINE)
     for (corner, n, c, f, length, k, s, pads, d), values in geometries:
         out = conv_output_size(length, pads[0], pads[1], k, s, d)
         cases.append(Case(corner, {"stride": s, "padding": pads, "dilation": d},
                           {"x": values(rng, (n, c, length)), "w": values(rng, (f, c, k)),
-                           "b": values(rng, (f,)), "delta": values(rng, (n, f, out))}))
+                           "b": values(rng, (f,)), "delta": values(rng, (n, f, out))},
+                          fine=values is _fine))
     return cases
 
 
@@ -1297,11 +1330,13 @@ _CONV_T_GEOMETRIES = (
 )
 _CONV_T_HALVES = ("non-whole values, batch of 2, stride 2, padding 1",
                   2, 2, 2, 3, 3, 3, 3, 2, 1, 0, 1)
+_CONV_T_FINE = (f"{FINE_CORNER}, 2 channels in, 2 out, stride 2",
+                1, 2, 2, 2, 2, 2, 2, 2, 0, 0, 1)
 
 
 def _conv_t_cases(rng, options) -> list[Case]:
     cases = []
-    geometries = _with_halves(_CONV_T_GEOMETRIES, _CONV_T_HALVES)
+    geometries = _with_halves(_CONV_T_GEOMETRIES, _CONV_T_HALVES, _CONV_T_FINE)
     for (corner, n, c_in, f, h, w, kh, kw, s, p, op, d), values in geometries:
         h_out = (h - 1) * s - 2 * p + d * (kh - 1) + op + 1
         w_out = (w - 1) * s - 2 * p + d * (kw - 1) + op + 1
@@ -1310,7 +1345,7 @@ def _conv_t_cases(rng, options) -> list[Case]:
                           {"x": values(rng, (n, c_in, h, w)),
                            "w": values(rng, (c_in, f, kh, kw)), "b": values(rng, (f,)),
                            "delta": values(rng, (n, f, h_out, w_out))},
-                          square=kh == kw))
+                          square=kh == kw, fine=values is _fine))
     return cases
 
 

@@ -667,6 +667,42 @@ def _whole_numbers(failure: OutputCheck, case: Case, rtol: float, atol: float) -
     return bool(np.isfinite(got).all() and (got == np.round(got)).all())
 
 
+#: The slip of an output computed or kept in float16: numbers float16 holds, each within its
+#: rounding of the right one.
+FLOAT16 = ("float16_precision", "matches the right values to float16's precision (about 3 "
+           "significant digits), every value one float16 holds: computed or kept in float16; "
+           "compute in float32 or float64")
+
+#: How far from the right value float16's rounding may take an output, as a share of its
+#: largest magnitude (at least 1): a few roundings of 2⁻¹¹ each, carried through the sums.
+FLOAT16_REACH = 2.0 ** -6
+
+
+def _held_in_float16(values: np.ndarray) -> bool:
+    """Whether float16 holds every one of ``values`` exactly."""
+    with np.errstate(over="ignore"):
+        return bool(np.array_equal(values.astype(np.float16).astype(np.float64), values))
+
+
+def _float16_values(failure: OutputCheck, case: Case) -> bool | None:
+    """Whether ``failure``'s values are all numbers float16 holds, each within its rounding
+    (:data:`FLOAT16_REACH`) of the right one, in a case whose inputs or right values float16
+    does not hold; False in a case whose numbers it holds all, where float16 changes nothing
+    (counted against it, as a whole-number case is against a truncation); None where that
+    cannot be told: a wrong shape, numbers not finite, all zeros or all whole (a truncation,
+    :data:`WHOLE_NUMBERS`)."""
+    got = _fits(failure.got, failure.expected)
+    if got is None or not got.any() or not np.isfinite(got).all() \
+            or np.array_equal(got, np.round(got)):
+        return None
+    expected = failure.expected
+    if _held_in_float16(expected) and all(_held_in_float16(a) for a in case.arrays.values()
+                                          if a.dtype.kind == "f"):
+        return False
+    reach = FLOAT16_REACH * max(1.0, float(np.max(np.abs(expected), initial=0)))
+    return _held_in_float16(got) and bool(np.all(np.abs(got - expected) <= reach))
+
+
 def _permutations(expected: np.ndarray, axes: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
     """The right values with their axes in another order: a layout or channel-order slip."""
     if not 2 <= expected.ndim <= 4 or len(axes) != expected.ndim:
@@ -900,6 +936,11 @@ def diagnose(report: Report) -> list[SlipMatch]:
                 verdicts[WHOLE_NUMBERS[0]] = [WHOLE_NUMBERS[1]] if whole else []
             else:  # all zeros: a truncation cannot be told from an output never computed
                 untold[(failure.name, WHOLE_NUMBERS[0])].add(case.index)
+            half = _float16_values(failure, case)
+            if half is not None:
+                verdicts[FLOAT16[0]] = [FLOAT16[1]] if half else []
+            else:
+                untold[(failure.name, FLOAT16[0])].add(case.index)
             for name, hits in verdicts.items():
                 _count(counts, order, (failure.name, name), *hits, case=case.index)
     for result in report.results:
