@@ -285,6 +285,25 @@ def test_v1_1_recipes_when_the_build_takes_their_layers(recipe, tmp_path):
         assert [kink for kink in kinks if not kink.smooth] == []
 
 
+@pytest.mark.parametrize("recipe, sizes, per_unit, delta_in, channel_axis", [
+    # a sparse δ over 4 filters of 2×2 outputs is all 0 for some filter in about 1 draw of 4:
+    # that filter's kernel and bias gradients were 0
+    ("multichannel", {"input": (3, 3), "channels": 2, "filters": 4},
+     ("conv2d_1.grads.kernel", "conv2d_1.grads.bias"), "conv2d_1.delta_in", 0),
+    ("batchnorm", {"channels": 3},
+     ("batchnorm2d_1.grads.gamma", "batchnorm2d_1.grads.beta"), "batchnorm2d_1.delta_in", 1)])
+def test_every_filter_and_channel_of_an_asked_tensor_is_nonzero(recipe, sizes, per_unit,
+                                                                delta_in, channel_axis):
+    for seed in range(40):
+        exercise = generate(recipe, seed, sizes=sizes)
+        for path in per_unit:  # one filter (or channel) a row
+            grad = np.asarray(exercise.truth[path], dtype=float)
+            assert all(grad[unit].any() for unit in range(grad.shape[0])), (seed, path)
+        delta = np.asarray(exercise.truth[delta_in], dtype=float)
+        assert all(np.take(delta, c, axis=channel_axis).any()
+                   for c in range(delta.shape[channel_axis])), seed
+
+
 def test_sizes_and_options_reach_the_problem():
     document = json.loads(generate("conv-stride-pad", 1, sizes={
         "input": (6, 7), "kernel": (3, 2), "stride": 2, "padding": 1}).problem_text)

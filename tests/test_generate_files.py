@@ -16,6 +16,7 @@ from cnngrad.cli import app
 from cnngrad.errors import UsageError
 from cnngrad.generate import STYLES, generate
 from cnngrad.generate.jsontext import dumps
+from cnngrad.network import run
 from cnngrad.problem import build_problem
 from cnngrad.tensorio import load_json_document
 from cnngrad.teach.gradcheck import find_kinks
@@ -446,14 +447,70 @@ def test_a_relu_of_one_input_is_drawn_above_0(tmp_path, seed):
     assert (x * kernel).sum() > 0  # the ReLU's one input: the 2×2 kernel over the 2×2 input
 
 
+#: Of each sample with several filters or output units: the axis of each asked gradient (as
+#: the file gives it) that runs over them (a bias: one per filter; HWIO: filters last).
+UNIT_AXES = {
+    "batched-cross-entropy": {"conv2d_1.grads.kernel": 0, "conv2d_1.grads.bias": 0,
+                              "dense_1.grads.weights": 0, "dense_1.grads.bias": 0},
+    "dls-nhwc": {"conv2d_1.grads.kernel": 3, "conv2d_1.grads.bias": 0,
+                 "dense_1.grads.weights": 0},
+    "unet-concat": {"down.grads.kernel": 0, "down.grads.bias": 0},
+    "resnet-block": {"conv_a.grads.kernel": 0, "conv_b.grads.kernel": 0,
+                     "bn_a.grads.gamma": 0, "bn_a.grads.beta": 0,
+                     "bn_b.grads.gamma": 0, "bn_b.grads.beta": 0},
+    "multichannel": {"conv.grads.kernel": 0, "conv.grads.bias": 0},
+    "dropout-classifier": {"dense_1.grads.weights": 0, "dense_1.grads.bias": 0},
+}
+
+
+def dead_units(exercise) -> list[str]:
+    """What a dead filter would leave: an asked gradient that is 0 over a whole filter or
+    output unit, or a ReLU channel (of 4 cells or more) whose inputs are all on one side."""
+    dead = []
+    for path, axis in UNIT_AXES[exercise.recipe.removesuffix(".json")].items():
+        grad = np.asarray(exercise.truth[path], dtype=float)
+        dead += [f"{path} unit {unit}" for unit in range(grad.shape[axis])
+                 if not np.take(grad, unit, axis=axis).any()]
+    trace = run(load(exercise.problem_text))
+    for layer in trace.layers:
+        if layer.type == "relu" and layer.input.shape[1] > 1 and \
+                layer.input.size // layer.input.shape[1] >= 4:
+            for channel in range(layer.input.shape[1]):
+                x = layer.input[:, channel]
+                if not ((x > 0).any() and (x < 0).any()):
+                    dead.append(f"{layer.name} channel {channel}")
+    return dead
+
+
+@pytest.mark.parametrize("sample", sorted(UNIT_AXES))
+def test_every_filter_and_unit_of_a_file_s_problem_is_alive(sample):
+    # batched-cross-entropy seeds 1, 2, 3, 5, 7, 9 drew a filter whose every conv output was
+    # below 0 in both images: its kernel and bias gradients were 0 (a student who forgot to
+    # divide by the batch still earned them); each filter is held to the rule now
+    for seed in range(30):
+        exercise = generate(str(SAMPLES / f"{sample}.json"), seed)
+        assert dead_units(exercise) == [], (sample, seed)
+
+
+def test_a_dead_filter_of_the_ta_s_report_is_drawn_again(tmp_path):
+    # cnngrad samples batched-cross-entropy; cnngrad generate it --seed 3 -o batch
+    source = tmp_path / "bce_src.json"
+    source.write_text((SAMPLES / "batched-cross-entropy.json").read_text(encoding="utf-8"),
+                      encoding="utf-8")
+    assert invoke("generate", source, "--seed", 3, "-o", tmp_path / "batch").exit_code == 0
+    key = json.loads((tmp_path / "batch" / "key.json").read_text(encoding="utf-8"))
+    kernel = np.asarray(key["conv2d_1.grads.kernel"], dtype=float)
+    assert all(kernel[f].any() for f in range(2)) and all(key["conv2d_1.grads.bias"])
+
+
 def test_a_loss_beyond_its_decimals_most_often_is_said_once_with_why():
     # the reason that failed most draws is the loss's decimals itself: why follows it in
-    # place ("most often: loss needed more …, in 310: a squared error …"), not repeated
+    # place ("most often: loss needed more …, in 385: a squared error …"), not repeated
     with pytest.raises(UsageError) as caught:
         generate(str(SAMPLES / "unet-concat.json"), 1, numbers="1dp")
     what = caught.value.what
     assert what.count("needed more than 3 decimals") == 1, what
-    assert what.endswith("(most often: loss needed more than 3 decimals, in 310: a squared "
+    assert what.endswith("(most often: loss needed more than 3 decimals, in 385: a squared "
                          "error has up to twice the decimals of the output it squares, which "
                          "the 3 promised by --numbers 1dp do not count)")
 

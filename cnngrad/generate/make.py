@@ -2,11 +2,12 @@
 when it is hand-friendly, and lay out the problem, its key and its answers template.
 
 A draw is kept when, on the engine's own run (exact arithmetic whenever every layer is
-rational): no ReLU input is exactly 0 and every ReLU layer has inputs on both sides of it, no
-max-pool window has tied maxima (unless the recipe is about them, or ``--with-kinks`` put one
-in on purpose), every asked value needs at most the promised decimals (or, for fractions, has a
-small denominator), no value is huge, no asked value is all zeros, and after a sigmoid no
-asked value is tiny.  Draws that fail are thrown away and the next numbers of the same stream
+rational): no ReLU input is exactly 0 and every ReLU layer, and each channel of it with a few
+cells, has inputs on both sides of it, no max-pool window has tied maxima (unless the recipe
+is about them, or ``--with-kinks`` put one in on purpose), every asked value needs at most the
+promised decimals (or, for fractions, has a small denominator), no value is huge, no asked
+value is all zeros, nor is any filter's, output unit's or channel's part of one, and after a
+sigmoid no asked value is tiny.  Draws that fail are thrown away and the next numbers of the same stream
 are drawn, so a seed still gives one problem.
 """
 
@@ -55,6 +56,10 @@ MAX_SQUASH_INPUT = 3
 FRACTION_DENOMINATOR = 12
 #: Inexact values closer than this (relative) are taken as tied, or as 0.
 FLOAT_TIE = 1e-9
+#: A channel of a ReLU's input (an output unit of a dense layer) with at least this many
+#: cells, over the batch, has inputs on both sides of 0, as the whole layer's have: a channel
+#: all below 0 is a dead filter (its gradients 0), one all above a ReLU that never bites.
+MIN_CHANNEL_CELLS = 4
 
 
 
@@ -194,6 +199,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     exact = not recipe.inexact
     promise = _promised_decimals(recipe, style)
     failures: Counter[str] = Counter()
+    units: dict[str, dict[str, list[np.ndarray]]] = {}  # the draws' shapes are the same
     started = time.process_time()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         spent = time.process_time() - started
@@ -207,7 +213,11 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
             failures[failure] += 1
             continue  # its first run already showed a kink
         problem, trace = _run(draft.document, style, exact, recipe)
-        failure = _unfriendly(trace, draft, recipe, style, promise, with_kinks)
+        failure = _unfriendly(trace, draft, recipe, style, promise, with_kinks, units)
+        if failure is not None and not with_kinks and _straddle_channels(draft, trace, draw,
+                                                                         style):
+            problem, trace = _run(draft.document, style, exact, recipe)
+            failure = _unfriendly(trace, draft, recipe, style, promise, with_kinks, units)
         if failure is None:
             break
         failures[failure] += 1
@@ -320,16 +330,21 @@ def _values(value) -> list:
 
 
 def _unfriendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
-                with_kinks: bool) -> str | None:
-    """Why the draw is not hand-friendly (a few words naming the layer or path), or None."""
+                with_kinks: bool, units: dict | None = None) -> str | None:
+    """Why the draw is not hand-friendly (a few words naming the layer or path), or None.
+
+    ``units`` caches each layer's :func:`_unit_cells` across the draws of one problem (their
+    shapes are the same)."""
     return _kinks_unwanted(trace, recipe, with_kinks) or _sizes_unfriendly(trace) or \
-        _answers_unfriendly(trace, draft, recipe, style, promise)
+        _answers_unfriendly(trace, draft, recipe, style, promise) or \
+        _units_unfriendly(trace, draft, recipe, {} if units is None else units)
 
 
 def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     """No ReLU input at 0 and no tied maxima, unless they are wanted (then at least one);
     every ReLU has inputs on both sides of 0 (a ReLU of one input, which cannot: above 0, so
-    that it passes the gradient back)."""
+    that it passes the gradient back), and so has each of its channels of
+    :data:`MIN_CHANNEL_CELLS` or more cells."""
     relu_zeros = ties = live_ties = 0
     relus = set()
     for layer in trace.layers:
@@ -345,6 +360,11 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
             elif not positive or positive + zeros == len(cells):
                 # all off, or a relu that never bites
                 return f"the inputs of {layer.name} were all on one side of 0"
+            else:
+                channel = _one_sided_channel(layer.input)
+                if channel is not None:  # a dead filter, or one whose ReLU never bites
+                    return (f"the inputs of {layer.name} in one channel were all on one side "
+                            f"of 0")
         elif kind == MAXPOOL:
             ties += tied_windows(layer)
             if with_kinks:
@@ -360,6 +380,80 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     if with_kinks and wanted_ties and live_ties < ties:
         return "a max pool's tied maxima were ReLU zeros"
     return None
+
+
+def _one_sided_channel(x) -> int | None:
+    """The first channel (axis 1 of the internal layout: a map's channel, a dense layer's
+    output unit) of a ReLU's input whose cells, over the batch, are all on one side of 0 (or
+    at it); None when each has both, or when there is one channel (the layer's own rule) or
+    fewer than :data:`MIN_CHANNEL_CELLS` cells in each (two outputs of one dense unit may
+    well both be above 0)."""
+    x = np.asarray(x)
+    if x.ndim < 2 or x.shape[1] < 2 or x.size // x.shape[1] < MIN_CHANNEL_CELLS:
+        return None
+    for channel in range(x.shape[1]):
+        if _one_sided(list(x[:, channel].flat)):
+            return channel
+    return None
+
+
+def _one_sided(cells: list) -> bool:
+    """Whether no cell is below 0, or none above (a cell at 0 is neither)."""
+    zeros, positive = _count_zeros(cells)
+    return not positive or positive + zeros == len(cells)
+
+
+def _straddle_channels(draft: Draft, trace, draw: Draw, style: Style) -> bool:
+    """Move the bias of each filter (or dense output) whose ReLU inputs were all on one side
+    of 0, so that they are on both sides; whether any was moved (the draft is then run and
+    judged again).
+
+    Only where :func:`_one_sided_channel` holds the channel to it (two or more channels,
+    :data:`MIN_CHANNEL_CELLS` cells each) and the ReLU reads a conv, transposed conv or dense
+    layer with a bias of one number per channel: a channel's inputs all move with its bias.
+    The new bias is the old one less a number of the style (a whole number, a tenth, a
+    hundredth, a half) drawn strictly between the channel's least and greatest input and equal
+    to none of them, so that no input lands on 0; a channel whose inputs are too close
+    together for one is left (the draw is thrown away).  A problem of one channel (every
+    recipe's) is never moved: a seed gives the problem it always gave."""
+    layers = draft.document.get("layers")
+    if not isinstance(layers, list):
+        return False
+    scale = 2 if style.exact_fractions else style.scale
+    by_name = {layer.name: layer for layer in trace.layers}
+    moved = False
+    for layer in trace.layers:
+        if not family_of(layer.spec).kink_at_zero:
+            continue
+        source = by_name.get(layer.spec.inputs[0])
+        if source is None or not family_of(source.spec).weighted:
+            continue
+        x = np.asarray(layer.input)
+        bias = layers[source.index].get("bias")
+        if not isinstance(bias, np.ndarray) or bias.shape != x.shape[1:2]:
+            continue
+        if _one_sided_channel(x) is None:
+            continue
+        for channel in range(x.shape[1]):
+            cells = list(x[:, channel].flat)
+            if not _one_sided(cells):
+                continue
+            values = [Fraction(v) if not isinstance(v, (float, np.floating)) else
+                      Fraction(float(v)) for v in cells]
+            near = FLOAT_TIE * max(abs(float(v)) for v in cells)  # 0 for exact values
+            low = min(values) * scale // 1 + 1  # the style's numbers strictly inside
+            high = -(-max(values) * scale // 1) - 1
+            shifts = [Fraction(k, scale) for k in range(int(low), int(high) + 1)]
+            shifts = [shift for shift in shifts
+                      if all(abs(shift - v) > near for v in values)
+                      and abs(Fraction(bias[channel]) - shift) <= MAX_BIAS]
+            if not shifts:
+                return moved
+            bias = bias.copy()
+            bias[channel] = Fraction(bias[channel]) - draw.pick(shifts)
+            layers[source.index]["bias"] = bias
+            moved = True
+    return moved
 
 
 def _sizes_unfriendly(trace) -> str | None:
@@ -401,6 +495,77 @@ def _answers_unfriendly(trace, draft: Draft, recipe: Recipe, style: Style,
                 if needed is None or needed > promise:
                     return f"{path} needed more than {promise} decimals"
     return None
+
+
+def _units_unfriendly(trace, draft: Draft, recipe: Recipe,
+                      units: dict[str, dict[str, list[np.ndarray]]]) -> str | None:
+    """Every filter, output unit or channel of an asked tensor has a nonzero value: each
+    filter's part of a kernel's gradient, each output's row of a dense layer's weights
+    gradient, each cell of a bias, γ or β gradient (one per channel), each channel of an
+    asked output or input delta.  A filter whose every output a ReLU cuts off has a gradient
+    of 0 however its δ is scaled: a student who forgot to divide by the batch would still
+    earn those cells.  (A grading block's paths that no draw can make nonzero, and its
+    elements, are not held to it.)"""
+    layers = {layer.name: layer for layer in trace.layers}
+    for path in draft.asked:
+        if path in recipe.always_zero or "[" in path:
+            continue
+        name, _, rest = path.partition(".")
+        layer = layers.get(name)
+        if layer is None:
+            continue
+        if rest.startswith("grads."):
+            key = rest[len("grads."):]
+            if key not in layer.grads:
+                continue
+            if name not in units:
+                units[name] = _unit_cells(layer)
+            grad = np.asarray(layer.grads[key])
+            cells = units[name].get(key, [])
+            if len(cells) > 1:
+                for mask in cells:
+                    if mask.any() and not any(v != 0 for v in grad[mask].flat):
+                        return f"{path} was 0 for one {_unit_noun(layer)} of {name}"
+        elif rest in ("output", "delta_in"):
+            value = layer.output if rest == "output" else layer.delta_in
+            if isinstance(value, np.ndarray) and value.ndim >= 2 and value.shape[1] > 1:
+                for channel in range(value.shape[1]):
+                    if all(v == 0 for v in value[:, channel].flat):
+                        return f"{path} was 0 in one channel"
+    return None
+
+
+def _unit_noun(layer) -> str:
+    """What one output channel of a layer is called: a dense layer's ``output unit``, a
+    conv's ``filter``, a batch norm's ``channel``."""
+    if family_of(layer.spec).reads_vectors:
+        return "output unit"
+    return "filter" if family_of(layer.spec).weighted else "channel"
+
+
+def _unit_cells(layer) -> dict[str, list[np.ndarray]]:
+    """For each parameter of a layer, which of its cells belong to each output channel (a
+    filter, a dense layer's output unit), as boolean masks shaped as the parameter is given.
+
+    Found from the family's own backward pass (so layouts, groups and a transposed conv's
+    kernel order need no rule here): on made-up positive inputs, with a δ that is nonzero in
+    one output channel only, the cells whose gradient is nonzero are that channel's.  The
+    numbers are the same for every draw and never written, so numpy's own generator is fine
+    here."""
+    family = family_of(layer.spec)
+    spec = family.cast(layer.spec, np.float64)
+    made_up = np.random.default_rng(0)
+    inputs = [made_up.uniform(1, 2, np.shape(x)) for x in layer.inputs]
+    with np.errstate(all="ignore"):
+        output = family.forward(spec, inputs)
+        cells: dict[str, list[np.ndarray]] = {key: [] for key in layer.grads}
+        for channel in range(output.shape[1] if output.ndim >= 2 else 0):
+            delta = np.zeros(output.shape)
+            delta[:, channel] = made_up.uniform(1, 2, delta[:, channel].shape)
+            _, grads = family.backward(spec, inputs, output, delta)
+            for key in cells:
+                cells[key].append(np.asarray(grads[key], dtype=np.float64) != 0)
+    return cells
 
 
 def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: int,
