@@ -224,7 +224,7 @@ def _hw(folder: Path) -> str:
 
 
 def _key(folder: Path, student: str) -> dict:
-    return json.loads((folder / "exam" / student / "key.json").read_text("utf-8"))
+    return json.loads((folder / "exam" / "keys" / student / "key.json").read_text("utf-8"))
 
 
 #: files the docs assume the reader made, by the doc and the name its command gives them

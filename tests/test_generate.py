@@ -763,7 +763,7 @@ def test_a_failed_write_with_force_leaves_the_old_exercise_whole(tmp_path, stude
     out = tmp_path / "out"
     options = ["--students", roster(tmp_path, 2)] if students else []
     assert invoke("generate", "seed", "--seed", 1, "-o", out, *options).exit_code == 0
-    folders = [out / "s00", out / "s01"] if students else [out]
+    folders = [out / "keys" / "s00", out / "keys" / "s01"] if students else [out]
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
     (folders[-1] / "solution.tex").unlink()
     (folders[-1] / "solution.tex").mkdir()
@@ -797,8 +797,8 @@ def test_a_class_of_30_distinct_problems_each_key_its_own(tmp_path):
     assert len(set(problems)) == 30
     ids = list(students)
     for i, student in enumerate(ids):
-        own = out / students[student]["folder"]
-        other = out / students[ids[(i + 1) % 30]]["folder"]
+        own = out / "keys" / students[student]["folder"]
+        other = out / "keys" / students[ids[(i + 1) % 30]]["folder"]
         tolerance = Tolerance(min_decimals=0)
         sheet = read_answers(str(own / "key.json"))
         mine = check_sheet(run(load((own / "problem.json").read_text())), sheet, tolerance)
@@ -811,8 +811,72 @@ def test_a_class_of_30_distinct_problems_each_key_its_own(tmp_path):
     (tmp_path / "r2.csv").write_text("id\ns05\ns00\n", encoding="utf-8")
     assert invoke("generate", "seed", "--seed", 2026, "--students", tmp_path / "r2.csv",
                   "-o", again).exit_code == 0
-    assert (again / "s05" / "problem.json").read_text() == \
-        (out / "s05" / "problem.json").read_text()
+    assert (again / "keys" / "s05" / "problem.json").read_text() == \
+        (out / "keys" / "s05" / "problem.json").read_text()
+
+
+def test_a_class_hands_out_one_tree_and_keeps_the_keys_in_another(tmp_path):
+    # each student's folder held key.json and solution.* beside their own files: the TA had
+    # to split them by hand before handing them out
+    out = tmp_path / "exam"
+    result = invoke("generate", "seed", "--seed", 2026, "--students", roster(tmp_path, 2),
+                    "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"wrote 2 variants to {out}: hand out students/ (a folder per "
+                             f"student), keep keys/ and manifest.json\n")
+    assert sorted(path.name for path in out.iterdir()) == ["keys", "manifest.json", "students"]
+    for student in ("s00", "s01"):
+        assert sorted(path.name for path in (out / "students" / student).iterdir()) == [
+            "answers-template.json", "exercise.md", "exercise.tex", "problem.json"]
+        assert sorted(path.name for path in (out / "keys" / student).iterdir()) == [
+            "key.json", "problem.json", "solution.md", "solution.tex"]
+        assert (out / "students" / student / "problem.json").read_bytes() == \
+            (out / "keys" / student / "problem.json").read_bytes()
+        # the keys' folder checks itself, as a practice folder does
+        check = invoke("check", out / "keys" / student / "problem.json",
+                       out / "keys" / student / "key.json")
+        assert check.exit_code == 0, check.output
+    entry = json.loads((out / "manifest.json").read_text())["students"]["s00"]
+    assert {key: entry[key] for key in ("folder", "problem", "key", "handout")} == {
+        "folder": "s00", "problem": "keys/s00/problem.json", "key": "keys/s00/key.json",
+        "handout": "students/s00"}
+    # the handed-out folder, answers filled in and handed back, is graded by the manifest
+    template = out / "students" / "s00" / "answers-template.json"
+    template.write_text((out / "keys" / "s00" / "key.json").read_text(), encoding="utf-8")
+    graded = invoke("check", "--manifest", out / "manifest.json", template)
+    assert graded.exit_code == 0, graded.output
+
+
+def test_an_exam_sheet_does_not_tell_how_to_see_the_key(tmp_path):
+    # it ended "check them with `cnngrad check problem.json answers-template.json`", which
+    # prints the true value beside every wrong answer; a practice sheet still says it
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 2026, "--students", roster(tmp_path, 1),
+                  "-o", out).exit_code == 0
+    folder = out / "students" / "s00"
+    if not folder.is_dir():  # (the layout before students/ and keys/)
+        folder = out / "s00"
+    for sheet in ("exercise.md", "exercise.tex"):
+        assert "cnngrad check" not in (folder / sheet).read_text(encoding="utf-8")
+    assert (folder / "exercise.md").read_text(encoding="utf-8").endswith(
+        "Write your answers into `answers-template.json` (replace each `null` by your value) "
+        "and hand it in.\n")
+    practice = with_sheets(generate("seed", 2026)).texts["exercise.md"]
+    assert practice.endswith("and check them with `cnngrad check problem.json "
+                             "answers-template.json`.\n")
+
+
+def test_a_students_copy_of_the_problem_among_the_submissions_is_named_so(tmp_path):
+    # a glob over the handed-back folders takes in the problem too: it is the student's
+    # problem (the copy handed out), not answers of theirs that fail on 'title'
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 1),
+                  "-o", out).exit_code == 0
+    copy = out / "students" / "s00" / "problem.json"
+    result = invoke("check", "--manifest", out / "manifest.json", copy)
+    assert result.exit_code == 2
+    assert f"error: {copy}: top level: this is s00's problem, not an answers file" in \
+        result.stderr
 
 
 def test_a_template_filled_in_part_scores_what_is_filled(tmp_path):
@@ -856,9 +920,9 @@ def test_the_manifest_grades_each_student_against_their_own_problem(tmp_path):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 4),
                   "-o", out).exit_code == 0
-    files = [submit(subs, "s00.json", out / "s00" / "key.json"),      # by its name
-             submit(subs / "s01", "answers.json", out / "s01" / "key.json"),  # by its folder
-             submit(subs, "s02.json", out / "s03" / "key.json")]      # another's key
+    files = [submit(subs, "s00.json", out / "keys" / "s00" / "key.json"),      # by its name
+             submit(subs / "s01", "answers.json", out / "keys" / "s01" / "key.json"),  # by its folder
+             submit(subs, "s02.json", out / "keys" / "s03" / "key.json")]      # another's key
     result = invoke("check", "--manifest", out / "manifest.json", *files, "--format", "csv")
     assert result.exit_code == 1, result.output
     rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
@@ -866,17 +930,17 @@ def test_the_manifest_grades_each_student_against_their_own_problem(tmp_path):
     assert rows["s00"]["status"] == rows["s01"]["status"] == "right"
     assert rows["s02"]["status"] == "wrong"
     # every key against its own problem: the round trip
-    keys = [submit(subs / "all", f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(4)]
+    keys = [submit(subs / "all", f"s0{i}.json", out / "keys" / f"s0{i}" / "key.json") for i in range(4)]
     right = invoke("check", "--manifest", out / "manifest.json", *keys)
     assert right.exit_code == 0, right.output
     assert "4 files: 4 all right" in right.stdout
     # a file of no student is an error row; the others are still graded
-    stray = submit(subs, "nobody.json", out / "s00" / "key.json")
+    stray = submit(subs, "nobody.json", out / "keys" / "s00" / "key.json")
     mixed = invoke("check", "--manifest", out / "manifest.json", keys[0], stray)
     assert mixed.exit_code == 2
     assert "nobody.json: not a student of the manifest" in mixed.stderr
     # … named by its folder when the files share a name, as the graded ones are
-    zed = submit(subs / "zed", "answers.json", out / "s00" / "key.json")
+    zed = submit(subs / "zed", "answers.json", out / "keys" / "s00" / "key.json")
     named = invoke("check", "--manifest", out / "manifest.json", files[1], zed, "-f", "csv")
     assert named.exit_code == 2
     rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(named.stdout))}
@@ -893,10 +957,10 @@ def test_a_file_named_with_a_decomposed_accent_is_its_student_s(tmp_path):
     ids.write_text("id\nJosé\nÅsa Öberg\n", encoding="utf-8")
     assert invoke("generate", "seed", "--seed", 9, "--students", ids, "-o", out).exit_code == 0
     decomposed = [submit(subs, unicodedata.normalize("NFD", "José") + ".json",
-                         out / "Jose" / "key.json"),
+                         out / "keys" / "Jose" / "key.json"),
                   submit(subs / unicodedata.normalize("NFD", "Åsa Öberg"), "answers.json",
-                         out / "Asa_Oberg" / "key.json"),
-                  submit(subs, " Jose .json", out / "Jose" / "key.json")]  # spaces around
+                         out / "keys" / "Asa_Oberg" / "key.json"),
+                  submit(subs, " Jose .json", out / "keys" / "Jose" / "key.json")]  # spaces around
     result = invoke("check", "--manifest", out / "manifest.json", *decomposed, "-f", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
@@ -908,9 +972,9 @@ def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_pa
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
                   "-o", out).exit_code == 0
-    first = submit(subs / "s00", "answers.json", out / "s00" / "key.json")
-    other = submit(subs / "s01", "answers.json", out / "s01" / "key.json")
-    again = submit(subs, "s00.json", out / "s02" / "key.json")  # s00's again, another's key
+    first = submit(subs / "s00", "answers.json", out / "keys" / "s00" / "key.json")
+    other = submit(subs / "s01", "answers.json", out / "keys" / "s01" / "key.json")
+    again = submit(subs, "s00.json", out / "keys" / "s02" / "key.json")  # s00's again, another's key
     result = invoke("check", "--manifest", out / "manifest.json", first, other, again,
                     "-f", "csv")
     assert result.exit_code == 1, result.output
@@ -928,7 +992,7 @@ def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_pa
              if line.startswith(("s00", "s01"))]
     assert names == ["s00 (answers.json)", "s00 (s00.json)", "s01"]
     # the note is said even when another file could not be checked (exit 2)
-    stray = submit(subs, "nobody.json", out / "s00" / "key.json")
+    stray = submit(subs, "nobody.json", out / "keys" / "s00" / "key.json")
     mixed = invoke("check", "--manifest", out / "manifest.json", first, again, stray)
     assert mixed.exit_code == 2
     assert mixed.stderr.splitlines()[-2] == (f"note: s00: two answers files, {first} and "
@@ -939,7 +1003,7 @@ def test_students_of_the_manifest_without_a_submission_are_named_in_a_note(tmp_p
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 4),
                   "-o", out).exit_code == 0
-    files = [submit(subs / s, "answers.json", out / s / "key.json") for s in ("s00", "s02")]
+    files = [submit(subs / s, "answers.json", out / "keys" / s / "key.json") for s in ("s00", "s02")]
     manifest = out / "manifest.json"
     for fmt in ("table", "csv", "json"):
         result = invoke("check", "--manifest", manifest, *files, "-f", fmt)
@@ -950,7 +1014,7 @@ def test_students_of_the_manifest_without_a_submission_are_named_in_a_note(tmp_p
     one = invoke("check", "--manifest", manifest, files[0])
     assert (one.exit_code, one.stderr) == (0, "")
     # every student in: no note
-    everyone = files + [submit(subs / s, "answers.json", out / s / "key.json")
+    everyone = files + [submit(subs / s, "answers.json", out / "keys" / s / "key.json")
                         for s in ("s01", "s03")]
     full = invoke("check", "--manifest", manifest, *everyone)
     assert (full.exit_code, full.stderr) == (0, "")
@@ -960,7 +1024,7 @@ def test_a_long_list_of_absent_students_is_cut_after_ten(tmp_path):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 14),
                   "-o", out).exit_code == 0
-    files = [submit(subs / s, "answers.json", out / s / "key.json") for s in ("s00", "s13")]
+    files = [submit(subs / s, "answers.json", out / "keys" / s / "key.json") for s in ("s00", "s13")]
     result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
     assert result.exit_code == 0, result.output
     assert result.stderr == (f"note: 12 students of {out / 'manifest.json'} have no "
@@ -982,7 +1046,7 @@ def test_a_manifest_submission_that_cannot_be_graded_still_gets_a_results_json(t
         submission = subs / "s00"
         submission.mkdir(parents=True)
     else:
-        submission = submit(subs / "zed", "answers.json", out / "s00" / "key.json")
+        submission = submit(subs / "zed", "answers.json", out / "keys" / "s00" / "key.json")
     results = tmp_path / "results.json"
     result = invoke("check", "--manifest", out / "manifest.json", submission,
                     "--format", "gradescope", "-o", results)
@@ -1005,7 +1069,7 @@ def test_a_gradebook_left_among_the_submissions_is_named_a_grade_report(tmp_path
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(2)]
+    files = [submit(subs, f"s0{i}.json", out / "keys" / f"s0{i}" / "key.json") for i in range(2)]
     gradebook = subs / f"grades.{fmt}"
     first = invoke("check", "--manifest", out / "manifest.json", *files, "-f", fmt,
                    "-o", gradebook)
@@ -1027,21 +1091,21 @@ def test_a_student_whose_problem_cannot_be_read_is_an_error_row_the_class_still_
     out, subs = Path("exam"), Path("subs")
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
                   "-o", out).exit_code == 0
-    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(3)]
-    (out / "s00" / "problem.json").unlink()  # moved by hand
-    (out / "s02" / "problem.json").write_text('{"input": [[1]], "oops": 1}', encoding="utf-8")
+    files = [submit(subs, f"s0{i}.json", out / "keys" / f"s0{i}" / "key.json") for i in range(3)]
+    (out / "keys" / "s00" / "problem.json").unlink()  # moved by hand
+    (out / "keys" / "s02" / "problem.json").write_text('{"input": [[1]], "oops": 1}', encoding="utf-8")
     result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
     assert result.exit_code == 2, result.output
     rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
     assert {student: row["status"] for student, row in rows.items()} == \
         {"s00": "error", "s01": "right", "s02": "error"}
     # the problem is named as the manifest's folder is given, not by its absolute path
-    assert rows["s00"]["error"] == f"{out / 's00' / 'problem.json'}: no such file"
-    assert rows["s02"]["error"].startswith(f"{out / 's02' / 'problem.json'}: oops: unknown key")
+    assert rows["s00"]["error"] == f"{out / 'keys' / 's00' / 'problem.json'}: no such file"
+    assert rows["s02"]["error"].startswith(f"{out / 'keys' / 's02' / 'problem.json'}: oops: unknown key")
     # and a Gradescope report names it the same way
     report = invoke("check", "--manifest", out / "manifest.json", files[1], "-f", "gradescope")
     assert json.loads(report.stdout)["output"].startswith(
-        f"cnngrad check against {out / 's01' / 'problem.json'}\n")
+        f"cnngrad check against {out / 'keys' / 's01' / 'problem.json'}\n")
 
 
 def test_when_no_student_s_problem_can_be_read_each_is_still_an_error_row(tmp_path,
@@ -1052,14 +1116,14 @@ def test_when_no_student_s_problem_can_be_read_each_is_still_an_error_row(tmp_pa
     out, subs = Path("exam"), Path("subs")
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(2)]
+    files = [submit(subs, f"s0{i}.json", out / "keys" / f"s0{i}" / "key.json") for i in range(2)]
     for student in ("s00", "s01"):
-        (out / student / "problem.json").unlink()
+        (out / "keys" / student / "problem.json").unlink()
     result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
     assert result.exit_code == 2, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(row["student"], row["status"], row["error"]) for row in rows] == [
-        (student, "error", f"{out / student / 'problem.json'}: no such file")
+        (student, "error", f"{out / 'keys' / student / 'problem.json'}: no such file")
         for student in ("s00", "s01")]
     assert "no submission belongs" not in result.stderr
 
@@ -1069,7 +1133,7 @@ def test_when_no_submission_is_a_student_s_that_is_the_error(tmp_path, monkeypat
     out, subs = Path("exam"), Path("subs")
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    files = [submit(subs, name, out / "s00" / "key.json") for name in ("x.json", "y.json")]
+    files = [submit(subs, name, out / "keys" / "s00" / "key.json") for name in ("x.json", "y.json")]
     result = invoke("check", "--manifest", out / "manifest.json", *files)
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == (
@@ -1087,8 +1151,8 @@ def test_a_student_whose_grading_block_is_bad_is_an_error_row_the_class_still_gr
     out, subs = Path("exam"), Path("subs")
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    files = [submit(subs, f"s0{i}.json", out / f"s0{i}" / "key.json") for i in range(2)]
-    problem = out / "s01" / "problem.json"
+    files = [submit(subs, f"s0{i}.json", out / "keys" / f"s0{i}" / "key.json") for i in range(2)]
+    problem = out / "keys" / "s01" / "problem.json"
     problem.write_text(json.dumps(dict(json.loads(problem.read_text(encoding="utf-8")),
                                        grading=grading)), encoding="utf-8")
     result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
@@ -1099,15 +1163,16 @@ def test_a_student_whose_grading_block_is_bad_is_an_error_row_the_class_still_gr
     assert rows["s01"]["error"].startswith(f"{problem}: {words}")
 
 
-@pytest.mark.parametrize("target", ["s01/key.json", "s01/problem.json", "s00/key.json",
+@pytest.mark.parametrize("target", ["keys/s01/key.json", "keys/s01/problem.json",
+                                    "keys/s00/key.json", "students/s00/problem.json",
                                     # the sheets beside them too (they were overwritten)
-                                    "s00/solution.md", "s01/exercise.tex",
-                                    "s00/answers-template.json"])
+                                    "keys/s00/solution.md", "students/s01/exercise.tex",
+                                    "students/s00/answers-template.json"])
 def test_the_gradebook_never_replaces_a_students_key_or_problem(tmp_path, target):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    answers = submit(subs / "s00", "answers.json", out / "s00" / "key.json")
+    answers = submit(subs / "s00", "answers.json", out / "keys" / "s00" / "key.json")
     before = (out / target).read_bytes()
     result = invoke("check", "--manifest", out / "manifest.json", answers, "-f", "csv",
                     "-o", out / target)  # s01's files too, though s01 is not graded here
@@ -1126,7 +1191,7 @@ def test_the_gradebook_says_which_of_its_inputs_it_would_replace(tmp_path, targe
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    answers = submit(subs / "s00", "answers.json", out / "s00" / "key.json")
+    answers = submit(subs / "s00", "answers.json", out / "keys" / "s00" / "key.json")
     path = answers if target == "answers.json" else out / target
     result = invoke("check", "--manifest", out / "manifest.json", answers, "-f", "csv",
                     "-o", path)
@@ -1148,7 +1213,7 @@ def test_a_manifest_given_as_the_problem_says_to_give_it_with_manifest(tmp_path)
     out = tmp_path / "exam"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    submission = submit(tmp_path / "subs" / "s00", "answers.json", out / "s00" / "key.json")
+    submission = submit(tmp_path / "subs" / "s00", "answers.json", out / "keys" / "s00" / "key.json")
     manifest = out / "manifest.json"
     result = invoke("check", manifest, submission)
     assert result.exit_code == 2
@@ -1166,8 +1231,8 @@ def test_a_student_s_problem_given_among_the_submissions_says_the_manifest_names
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    answers = submit(subs, "s01.json", out / "s01" / "key.json")
-    problem = out / "s00" / "problem.json"
+    answers = submit(subs, "s01.json", out / "keys" / "s01" / "key.json")
+    problem = out / "keys" / "s00" / "problem.json"
     result = invoke("check", "--manifest", out / "manifest.json", problem, answers,
                     "-f", "csv")
     assert result.exit_code == 2, result.output
@@ -1177,7 +1242,7 @@ def test_a_student_s_problem_given_among_the_submissions_says_the_manifest_names
     rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
     assert rows == {"s00": "error", "s01": "right"}
     # beside the student's own answers: no note that both are graded (the problem is not)
-    own = submit(subs, "s00.json", out / "s00" / "key.json")
+    own = submit(subs, "s00.json", out / "keys" / "s00" / "key.json")
     result = invoke("check", "--manifest", out / "manifest.json", problem, own, answers,
                     "-f", "csv")
     assert result.exit_code == 2
@@ -1188,11 +1253,11 @@ def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):
     out = tmp_path / "exam"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    submission = submit(tmp_path / "subs" / "s00", "answers.json", out / "s00" / "key.json")
-    result = invoke("check", "--manifest", out / "s00" / "problem.json", submission)
+    submission = submit(tmp_path / "subs" / "s00", "answers.json", out / "keys" / "s00" / "key.json")
+    result = invoke("check", "--manifest", out / "keys" / "s00" / "problem.json", submission)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"error: {out / 's00' / 'problem.json'}: top level: not a cnngrad exam manifest (made "
+        f"error: {out / 'keys' / 's00' / 'problem.json'}: top level: not a cnngrad exam manifest (made "
         f"by cnngrad generate --students); hint: it is a problem file: grade against one problem without "
         f"--manifest: cnngrad check PROBLEM ANSWERS..."]
 
@@ -1251,8 +1316,8 @@ def test_no_folder_is_another_student_s_id(tmp_path, ids):
     path.write_text("id\n" + "\n".join(ids) + "\n", encoding="utf-8")
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
-    files = [submit(subs / folders[student], "answers.json", out / folders[student] / "key.json")
-             for student in ids]
+    files = [submit(subs / folders[student], "answers.json",
+                    out / "keys" / folders[student] / "key.json") for student in ids]
     result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
     assert result.exit_code == 0, result.output
     rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
@@ -1269,13 +1334,14 @@ def test_a_manifest_whose_folder_is_another_student_s_id_says_so_for_that_file(t
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     manifest["students"]["Zoë"]["folder"], manifest["students"]["Zoe"]["folder"] = "Zoe", "Zoe-2"
     for student, folder in (("Zoë", "Zoe"), ("Zoe", "Zoe-2")):
-        manifest["students"][student]["problem"] = f"{folder}/problem.json"
-    (out / "Zoe").rename(out / "tmp")
-    (out / "Zoe-2").rename(out / "Zoe")
-    (out / "tmp").rename(out / "Zoe-2")
+        manifest["students"][student]["problem"] = f"keys/{folder}/problem.json"
+    keys = out / "keys"
+    (keys / "Zoe").rename(keys / "tmp")
+    (keys / "Zoe-2").rename(keys / "Zoe")
+    (keys / "tmp").rename(keys / "Zoe-2")
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    files = [submit(subs / "Zoe", "answers.json", out / "Zoe" / "key.json"),
-             submit(subs / "Zoe-2", "answers.json", out / "Zoe-2" / "key.json")]
+    files = [submit(subs / "Zoe", "answers.json", keys / "Zoe" / "key.json"),
+             submit(subs / "Zoe-2", "answers.json", keys / "Zoe-2" / "key.json")]
     result = invoke("check", "--manifest", out / "manifest.json", *files, "-f", "csv")
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == (
@@ -1293,8 +1359,8 @@ def test_a_file_named_after_one_student_in_another_s_folder_says_so(tmp_path):
     path = tmp_path / "roster.csv"
     path.write_text("id\nanswers\nben\n", encoding="utf-8")
     assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
-    ben = submit(subs / "ben", "answers.json", out / "ben" / "key.json")
-    ana = submit(subs, "answers.json", out / "answers" / "key.json")  # the file alone: theirs
+    ben = submit(subs / "ben", "answers.json", out / "keys" / "ben" / "key.json")
+    ana = submit(subs, "answers.json", out / "keys" / "answers" / "key.json")  # alone: theirs
     result = invoke("check", "--manifest", out / "manifest.json", ben, ana, "-f", "csv")
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == (
@@ -1307,7 +1373,8 @@ def test_a_file_named_after_one_student_in_another_s_folder_says_so(tmp_path):
 
 def test_a_failed_class_leaves_no_folders_and_empty_ones_block_nothing(tmp_path, monkeypatch):
     # the manifest's place taken by a folder: the run fails, all or none, and used to leave
-    # ana/ and ben/ behind, empty, which then blocked the rerun ("ana is already there")
+    # ana/ and ben/ behind, empty, which then blocked the rerun ("ana is already there"); now
+    # students/ and keys/ and the folders in them
     monkeypatch.chdir(tmp_path)
     roster = Path("roster.csv")
     roster.write_text("id\nana\nben\n", encoding="utf-8")
@@ -1320,10 +1387,12 @@ def test_a_failed_class_leaves_no_folders_and_empty_ones_block_nothing(tmp_path,
                              f"folder, or give -o another folder\n")
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
     (out / "manifest.json").rmdir()
-    (out / "ana").mkdir()  # an empty folder of a student's name holds nothing to overwrite
+    # an empty folder of the class's holds nothing to overwrite
+    (out / "students" / "ana").mkdir(parents=True)
     assert invoke("generate", "seed", "--seed", 1, "--students", roster, "-o", out
                   ).exit_code == 0
-    assert (out / "ana" / "problem.json").is_file() and (out / "manifest.json").is_file()
+    assert (out / "students" / "ana" / "problem.json").is_file()
+    assert (out / "manifest.json").is_file()
     # a folder with something in it still is
     again = invoke("generate", "seed", "--seed", 1, "--students", roster, "-o", out)
     assert again.exit_code == 2 and "is already there" in again.output
@@ -1339,7 +1408,7 @@ def test_a_student_named_manifest_json_does_not_take_the_manifest_s_place(tmp_pa
                     tmp_path / "exam")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "exam" / "manifest.json").is_file()
-    assert (tmp_path / "exam" / "manifest.json-2" / "key.json").is_file()
+    assert (tmp_path / "exam" / "keys" / "manifest.json-2" / "key.json").is_file()
 
 
 def test_an_id_windows_keeps_for_a_device_gets_a_folder_windows_can_make():
@@ -1480,8 +1549,8 @@ def test_a_file_of_no_student_is_told_the_closest_student(tmp_path, name, near):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
                   "-o", out).exit_code == 0
-    good = submit(subs, "s00.json", out / "s00" / "key.json")
-    stray = submit(subs, name, out / "s01" / "key.json")
+    good = submit(subs, "s00.json", out / "keys" / "s00" / "key.json")
+    stray = submit(subs, name, out / "keys" / "s01" / "key.json")
     result = invoke("check", "--manifest", out / "manifest.json", good, stray)
     assert result.exit_code == 2
     line = next(line for line in result.stderr.splitlines() if name in line)
@@ -1507,7 +1576,7 @@ def test_a_students_folder_of_one_file_per_path_is_one_row(tmp_path):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),
                   "-o", out).exit_code == 0
-    key = json.loads((out / "s01" / "key.json").read_text(encoding="utf-8"))
+    key = json.loads((out / "keys" / "s01" / "key.json").read_text(encoding="utf-8"))
     (subs / "s01").mkdir(parents=True)
     for path, value in key.items():
         np.savetxt(subs / "s01" / f"{path}.csv", np.atleast_2d(value), delimiter=",",

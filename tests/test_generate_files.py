@@ -594,14 +594,14 @@ def test_a_class_from_a_file_keeps_its_grading_block_and_says_one_variant(tmp_pa
     result = invoke("generate", SAMPLES / "exam.json", "--seed", 4, "--students", roster,
                     "-o", out)
     assert result.exit_code == 0, result.output
-    assert f"wrote 1 variant and manifest.json to {out}" in result.stderr
+    assert f"wrote 1 variant to {out}: hand out students/" in result.stderr
     assert "variants" not in result.stderr
     source = json.loads((SAMPLES / "exam.json").read_text())["grading"]
-    assert json.loads((out / "ana" / "problem.json").read_text())["grading"] == source
+    assert json.loads((out / "keys" / "ana" / "problem.json").read_text())["grading"] == source
     roster.write_text("id\nana\nben\n", encoding="utf-8")
     again = invoke("generate", "seed", "--seed", 4, "--students", roster, "-o",
                    tmp_path / "two")
-    assert f"wrote 2 variants and manifest.json to {tmp_path / 'two'}" in again.stderr
+    assert f"wrote 2 variants to {tmp_path / 'two'}: hand out students/" in again.stderr
 
 
 def test_a_grading_path_that_cannot_be_kept_is_told_and_the_others_kept(tmp_path):

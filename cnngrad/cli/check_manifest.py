@@ -58,13 +58,15 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     protected += [(manifest.base_dir / str(entry[name]), f"a student's {name}")
                   for entry in manifest.students.values()
                   for name in ("problem", "key") if isinstance(entry.get(name), str)]
-    # and the sheets generate wrote beside them (exercise.md, solution.tex, ...)
+    # and the files generate wrote beside them (exercise.md, solution.tex, ...), in the
+    # keys' folder and in the one handed out
     from cnngrad.cli.generate import FILES
 
-    protected += [(manifest.base_dir / Path(str(entry["problem"])).parent / name,
-                   f"a student's {name}")
-                  for entry in manifest.students.values() for name in FILES
-                  if name not in ("problem.json", "key.json")]
+    protected += [(folder / name, "a student's " + {"problem.json": "problem",
+                                                   "key.json": "key"}.get(name, name))
+                  for entry in manifest.students.values()
+                  for folder in _generated_folders(manifest, entry)
+                  for name in FILES]
     first = None  # the grading and rule of the first student: the gradebook's header
     for student, files in grouped.items():
         try:
@@ -88,7 +90,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         groups = per_path_groups(files, trace)
         results += [FileCheck(file=group[0], error=_problem_given(group[0], manifest, student),
                               student=student)
-                    if same_file(group[0], manifest.problem_path(student)) else
+                    if _is_own_problem(group[0], manifest, student) else
                     check_files(trace, group, tolerance, context=context, diagnose=diagnose,
                                 grading=grading, one_based=one_based, student=student)
                     for group in groups]
@@ -128,7 +130,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     write_output(text, output, protected)
     # a student's own problem given among the submissions is an error row, not answers
     answered = {student: [path for path in merged.get(student, files)
-                          if not same_file(path, manifest.problem_path(student))]
+                          if not _is_own_problem(path, manifest, student)]
                 for student, files in grouped.items()}
     for line in _same_student_notes(answered):
         note_later(one_line(line))
@@ -139,6 +141,22 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     code = exit_code(results)
     if code:
         raise typer.Exit(code)
+
+
+def _generated_folders(manifest, entry: dict) -> list[Path]:
+    """The folders generate wrote a student's files into: the problem's and the key's (one
+    folder, of a manifest whose student's folder held both), and the one handed out."""
+    folders = [manifest.base_dir / Path(str(entry[name])).parent
+               for name in ("problem", "key") if isinstance(entry.get(name), str)]
+    if isinstance(entry.get("handout"), str):
+        folders.append(manifest.base_dir / entry["handout"])
+    return folders
+
+
+def _is_own_problem(path: str, manifest, student: str) -> bool:
+    """Whether ``path`` is the student's problem: the one graded or the copy handed out
+    (given among the submissions when a TA globs a student's folder)."""
+    return any(same_file(path, problem) for problem in manifest.problem_copies(student))
 
 
 def _problem_given(path: str, manifest, student: str) -> UsageError:

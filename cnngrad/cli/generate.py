@@ -39,6 +39,14 @@ SIZES = "Sizes (an option a recipe does not take is an error naming those it tak
 #: Files of one exercise, in the order they are written.
 FILES = ("problem.json", "key.json", "answers-template.json", "exercise.md", "exercise.tex",
          "solution.md", "solution.tex")
+#: A class's two trees beside its manifest: what is handed to each student (a folder each,
+#: no key in it) and what the graders keep.
+STUDENTS_FOLDER, KEYS_FOLDER = "students", "keys"
+#: The files of a student's variant in each tree: the problem in both (``cnngrad check
+#: problem.json key.json`` and a solution's ``explain`` command run in the keys' folder,
+#: and grading never reads the copy that was handed out).
+STUDENT_FILES = ("problem.json", "answers-template.json", "exercise.md", "exercise.tex")
+KEY_FILES = ("problem.json", "key.json", "solution.md", "solution.tex")
 
 # any count of digits: a long side is out of range (said so by resolve_options), not a
 # size of another form
@@ -161,9 +169,12 @@ def _check_folder(output: Path, names: list[str], force: bool) -> None:
 
 
 def _holds_something(path: Path) -> bool:
-    """Whether ``path`` is there to be overwritten: a file, or a folder with anything in it
-    (an empty one, a student's left by a failed run, holds nothing)."""
-    return path.exists() and not (path.is_dir() and not any(path.iterdir()))
+    """Whether ``path`` is there to be overwritten: a file, or a folder with a file in it
+    (an empty one, or one of empty folders, a class's ``students/`` left by a failed run,
+    holds nothing)."""
+    if path.is_symlink() or not path.is_dir():  # a link is something, and never followed
+        return path.exists() or path.is_symlink()
+    return any(_holds_something(inside) for inside in path.iterdir())
 
 
 def _write_all(*outputs: tuple) -> None:
@@ -180,11 +191,12 @@ def _write_all(*outputs: tuple) -> None:
         raise
 
 
-def _exercise_outputs(exercise, folder: Path, protected: list[Path]) -> list[tuple]:
-    """The exercise's files for :func:`write_outputs`, which writes them all or none: a
-    failed write (a full disk, a file that refuses it) never leaves a new problem beside an
-    old key in a folder given with --force."""
-    return [(exercise.texts[name], folder / name, protected, "--output") for name in FILES]
+def _exercise_outputs(exercise, folder: Path, protected: list[Path],
+                      names: tuple[str, ...] = FILES) -> list[tuple]:
+    """The exercise's files (``names`` of them) for :func:`write_outputs`, which writes them
+    all or none: a failed write (a full disk, a file that refuses it) never leaves a new
+    problem beside an old key in a folder given with --force."""
+    return [(exercise.texts[name], folder / name, protected, "--output") for name in names]
 
 
 @guarded
@@ -218,7 +230,8 @@ def generate(
     students: Annotated[Optional[str], typer.Option(
         "--students", metavar="FILE",
         help="A roster CSV (a column of ids, or one headed 'id'): one variant "
-             "per student, seeded from the id and --seed, in DIR/<id>/, plus "
+             "per student, seeded from the id and --seed: what is handed out in "
+             "DIR/students/<id>/, the key and solution in DIR/keys/<id>/, and "
              "DIR/manifest.json for check --manifest.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Overwrite files already in the output folder.")] = False,
@@ -358,7 +371,9 @@ def _tell_seed(seed: int, drawn: bool, what: str) -> None:
 def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
                 protected: list[Path], **options) -> None:
     """Write a class's exam, ``cnngrad generate RECIPE --seed SEED --students ROSTER -o
-    OUTPUT``: a folder per student and ``manifest.json``, all or none, then say so on stderr
+    OUTPUT``: each student's handout in ``students/<folder>/`` (the problem, the answers
+    template and the exercise sheets), their key in ``keys/<folder>/`` (the problem again, the
+    key and the solution sheets) and ``manifest.json``, all or none, then say so on stderr
     (``options``: make_class's ``numbers``, ``with_kinks``, ``sizes``).  The generate
     benchmark times it too (``python -m cnngrad.generate.bench``)."""
     from cnngrad.generate.exam import json_text, make_class, manifest, read_roster
@@ -366,15 +381,17 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     ids = read_roster(roster)
     with bundled_sample_hinted(recipe):
         variants = make_class(recipe, seed, ids, **options)
-    _folder(output, ["manifest.json"] + [v.folder for v in variants], force)
+    _folder(output, ["manifest.json", STUDENTS_FOLDER, KEYS_FOLDER], force)
     protected = protected + [Path(roster)]
     outputs, made = [], []
-    for variant in variants:
-        folder = output / variant.folder
-        if not folder.exists():
-            made.append(folder)
-        folder.mkdir(exist_ok=True)
-        outputs += _exercise_outputs(variant.exercise, folder, protected)
+    for tree, names in ((STUDENTS_FOLDER, STUDENT_FILES), (KEYS_FOLDER, KEY_FILES)):
+        for folder in [output / tree] + [output / tree / v.folder for v in variants]:
+            if not folder.exists():
+                made.append(folder)
+            folder.mkdir(exist_ok=True)
+        for variant in variants:
+            outputs += _exercise_outputs(variant.exercise, output / tree / variant.folder,
+                                         protected, names)
     document = manifest(recipe, seed, variants, **options)
     # every variant and the manifest, all or none: never a manifest of new seeds beside some
     # students' old problems, nor (the files not written) the empty folders made for them
@@ -382,12 +399,13 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
         _write_all(*outputs, (json_text(document), output / "manifest.json", protected,
                               "--output"))
     except BaseException:
-        for folder in made:
+        for folder in reversed(made):  # a student's folder before the tree that holds it
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if still empty
         raise
     count = len(variants)
-    print(f"wrote {count} variant{'' if count == 1 else 's'} and manifest.json to {output}",
+    print(f"wrote {count} variant{'' if count == 1 else 's'} to {output}: hand out "
+          f"{STUDENTS_FOLDER}/ (a folder per student), keep {KEYS_FOLDER}/ and manifest.json",
           file=sys.stderr)
     _tell_notes(variants[0].exercise.notes)  # the same file, the same notes for every variant
 

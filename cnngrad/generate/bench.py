@@ -107,8 +107,8 @@ def exam_report(students: int, write_class: WriteClass, recipe: str = "seed") ->
         write_class(recipe, 2026, str(roster), Path(folder) / "exam", False, [],
                     numbers=None, with_kinks=False, sizes={})
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return (f"exam: {students} students of '{recipe}' generated and written (7 files each + "
-            f"manifest): {wall:.2f} s wall, {cpu:.2f} s CPU")
+    return (f"exam: {students} students of '{recipe}' generated and written (4 files each "
+            f"handed out, 4 kept with the keys, and the manifest): {wall:.2f} s wall, {cpu:.2f} s CPU")
 
 
 #: The recipes whose exam is timed, each in turn.

@@ -2,9 +2,11 @@
 
 Each student's variant is seeded from the exam's seed and the student's id
 (:func:`~cnngrad.generate.draw.student_seed`), so the same roster and seed give the same
-exam again, and a student added later does not change anyone else's problem.  The manifest
-(``manifest.json``) lists every student with their folder and problem; ``cnngrad check
---manifest`` reads it to hold each submission against its student's own problem.
+exam again, and a student added later does not change anyone else's problem.  What is handed
+to a student (``students/<folder>/``) and their key (``keys/<folder>/``) are in two trees.
+The manifest (``manifest.json``) lists every student with their folder, the problem graded
+(the keys' copy), the key and the handout; ``cnngrad check --manifest`` reads it to hold each
+submission against its student's own problem.
 """
 
 from __future__ import annotations
@@ -142,7 +144,8 @@ def folder_names(ids: list[str]) -> dict[str, str]:
     skips the names of other ids.  Names are compared without case (one folder on Windows and
     macOS)."""
     bases = {student: _folder_base(student) for student in ids}
-    # the class's manifest.json sits beside the folders: a student so named gets a -2
+    # a file named manifest.json among the submissions is the class's manifest (check
+    # --manifest says so): a student so named gets a -2
     out, used = {}, {"manifest.json"}
     for student in ids:  # the ids that are their own folder names first
         if bases[student] == student and student.lower() not in used:
@@ -173,10 +176,15 @@ class Variant:
     exercise: Any
 
 
+#: The trees of a class beside its manifest: each student's handout, and their key.
+STUDENTS_TREE, KEYS_TREE = "students", "keys"
+
+
 def make_class(recipe: str, exam_seed: int, ids: list[str], *, numbers: str | None = None,
                with_kinks: bool = False, sizes: dict | None = None,
                sheets: bool = True) -> list[Variant]:
-    """One exercise per student, seeded from the exam seed and the id."""
+    """One exercise per student, seeded from the exam seed and the id; its exercise sheet
+    is an exam's (it does not tell how to check the answers)."""
     from cnngrad.generate.make import generate, with_sheets
 
     folders = folder_names(ids)
@@ -186,7 +194,7 @@ def make_class(recipe: str, exam_seed: int, ids: list[str], *, numbers: str | No
         exercise = generate(recipe, seed, numbers=numbers, with_kinks=with_kinks, sizes=sizes,
                             quiet_title=True)
         if sheets:
-            exercise = with_sheets(exercise)
+            exercise = with_sheets(exercise, exam=True)
         variants.append(Variant(student, folders[student], seed, exercise))
     return variants
 
@@ -203,8 +211,10 @@ def manifest(recipe: str, exam_seed: int, variants: list[Variant], *, numbers: s
         "with_kinks": with_kinks,
         "options": {k: (list(v) if isinstance(v, tuple) else v)
                     for k, v in (first.options or {}).items()},
-        "students": {v.student: {"folder": v.folder, "problem": f"{v.folder}/problem.json",
-                                 "key": f"{v.folder}/key.json", "seed": v.seed}
+        "students": {v.student: {"folder": v.folder,
+                                 "problem": f"{KEYS_TREE}/{v.folder}/problem.json",
+                                 "key": f"{KEYS_TREE}/{v.folder}/key.json",
+                                 "handout": f"{STUDENTS_TREE}/{v.folder}", "seed": v.seed}
                      for v in variants},
     }
 
@@ -219,12 +229,28 @@ class Manifest:
     students: dict[str, dict]
 
     def problem_path(self, student: str) -> Path:
-        # beside the manifest as the command line names it (exam/ana/problem.json), so that
-        # a report or an error shows the path the TA typed, not the absolute one
+        # beside the manifest as the command line names it (exam/keys/ana/problem.json), so
+        # that a report or an error shows the path the TA typed, not the absolute one
+        return self.folder / self.students[student]["problem"]
+
+    @property
+    def folder(self) -> Path:
+        """The folder the manifest's paths are relative to, as the command line names it."""
         from cnngrad.tensorio import STDIN_NAME
 
-        folder = self.base_dir if self.file == STDIN_NAME else Path(self.file).parent
-        return folder / self.students[student]["problem"]
+        return self.base_dir if self.file == STDIN_NAME else Path(self.file).parent
+
+    def handed_out(self, student: str) -> Path | None:
+        """The folder handed to the student (``exam/students/ana``), or None for a manifest
+        that names none (written by an earlier cnngrad, whose students' folders held their
+        keys too)."""
+        handout = self.students[student].get("handout")
+        return self.folder / handout if isinstance(handout, str) else None
+
+    def problem_copies(self, student: str) -> list[Path]:
+        """The student's problem graded, and the copy of it handed out."""
+        handout = self.handed_out(student)
+        return [self.problem_path(student)] + ([handout / "problem.json"] if handout else [])
 
 
 def read_manifest(path: str) -> Manifest:
@@ -253,9 +279,10 @@ def read_manifest(path: str) -> Manifest:
             raise ProblemError("expected {\"problem\": \"<folder>/problem.json\", ...}",
                                where=f"students.{student}", file=file)
         # a student's files are matched by folder name too (student_of): a folder is a name
-        if "folder" in entry and not isinstance(entry["folder"], str):
-            raise ProblemError("expected a folder name (a string)",
-                               where=f"students.{student}.folder", file=file)
+        for name in ("folder", "handout"):
+            if name in entry and not isinstance(entry[name], str):
+                raise ProblemError("expected a folder name (a string)",
+                                   where=f"students.{student}.{name}", file=file)
     return Manifest(file=file, base_dir=base_dir, students=students)
 
 

@@ -249,12 +249,22 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     return exercise
 
 
-def with_sheets(exercise: Exercise) -> Exercise:
-    """Add the exercise and solution sheets (Markdown and LaTeX) to ``exercise.texts``."""
+def with_sheets(exercise: Exercise, exam: bool = False) -> Exercise:
+    """Add the exercise and solution sheets (Markdown and LaTeX) to ``exercise.texts``.
+
+    Parameters
+    ----------
+    exercise : Exercise
+        A generated exercise.
+    exam : bool
+        A class's variant: the exercise sheet asks for the answers to be handed in, and does
+        not tell how to check them (``cnngrad check`` against the problem prints every true
+        value).
+    """
     from cnngrad.generate.sheets import sheets
 
     exercise.problem, exercise.trace = _float_run(exercise)
-    exercise.texts.update(sheets(exercise))
+    exercise.texts.update(sheets(exercise, exam=exam))
     return exercise
 
 

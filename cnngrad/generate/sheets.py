@@ -35,13 +35,14 @@ _WHAT = {"kernel": "the gradient of the kernel, dE/dw", "bias": "the gradient of
          "beta": "the gradient of β, dE/dβ"}
 
 
-def sheets(exercise) -> dict[str, str]:
+def sheets(exercise, exam: bool = False) -> dict[str, str]:
     """File name → text of ``exercise.md``, ``exercise.tex``, ``solution.md`` and
-    ``solution.tex``."""
+    ``solution.tex``; with ``exam``, an exercise sheet that asks for the answers to be handed
+    in, not checked."""
     given = _given(exercise)
     asked = _asked(exercise)
     explained = _explanations(exercise)
-    return {"exercise.md": _exercise_md(exercise, given, asked),
+    return {"exercise.md": _exercise_md(exercise, given, asked, exam),
             "exercise.tex": _exercise_tex(exercise, given, asked),
             "solution.md": _solution_md(exercise, asked, explained),
             "solution.tex": _solution_tex(exercise, asked, explained)}
@@ -451,7 +452,16 @@ def _explanations(exercise) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- Markdown
 
 
-def _exercise_md(exercise, given, asked) -> str:
+#: The exercise sheet's last line: a practice sheet tells how to check the answers; an exam's
+#: must not (check prints the true value beside each wrong one).
+_PRACTICE_END = ("Write your answers into `answers-template.json` (replace each `null` by your "
+                 "value) and check them with `cnngrad check problem.json "
+                 "answers-template.json`.")
+_EXAM_END = ("Write your answers into `answers-template.json` (replace each `null` by your "
+             "value) and hand it in.")
+
+
+def _exercise_md(exercise, given, asked, exam: bool = False) -> str:
     from cnngrad.render.markdown import heading_text, tensor_markdown
 
     total = sum(points for *_, points in asked)
@@ -465,8 +475,7 @@ def _exercise_md(exercise, given, asked) -> str:
     rows += [f"| `{path}` | {words} | {shape} | {points} |" for path, words, shape, points
              in asked]
     parts += [f"## Asked ({total} points)", "\n".join(rows), _decimals_sentence(exercise),
-              "Write your answers into `answers-template.json` (replace each `null` by your "
-              "value) and check them with `cnngrad check problem.json answers-template.json`."]
+              _EXAM_END if exam else _PRACTICE_END]
     return "\n\n".join(parts) + "\n"
 
 
