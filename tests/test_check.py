@@ -2341,3 +2341,21 @@ def test_an_answers_file_that_is_not_json_at_all_is_said_to_be_so(tmp_path, name
     assert result.exit_code == 2
     assert f"; hint: this is not JSON (it begins '{begins}'): an answers file is JSON " \
            "mapping dotted paths to values" in result.stderr
+
+
+@pytest.mark.parametrize("cell", ["[2,2]", "[3,3]"])
+def test_a_lone_zero_names_no_slip(tmp_path, cell):
+    # one cell's 0 matched the kernel not rotated, true convolution and a one-based shift at
+    # once ([2,2]), or three shifts ([3,3]): contradicting advice from a single number
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": [[1, 2, 0, 1, 3], [0, 1, 2, 2, 1], [3, 1, 0, 1, 0], [2, 2, 1, 0, 1],
+                  [1, 0, 2, 3, 1]],
+        "kernel": [[1, -1], [2, 0]],
+        "delta": [[1, 0, -1, 2], [0, 1, 1, 0], [2, 0, 0, 1], [-1, 1, 0, 0]]}))
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({f"conv2d_1.delta_in{cell}": 0}))
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 1
+    assert "→ no common slip matches" in result.stdout
+    assert "matches" not in result.stdout.replace("no common slip matches", "")

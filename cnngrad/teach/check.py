@@ -1595,9 +1595,17 @@ def _concat(parts: list[Written]) -> Written:
                      for name in ("values", "texts", "decimals", "fraction")))
 
 
+#: Answers that are all zeros name a slip from this many cells on.
+ZEROS_TO_NAME = 4
+
+
 def _diagnose(context: SlipContext, path: str, given: Written, flat_cells: np.ndarray,
               tolerance: Tolerance) -> list[Diagnosis]:
-    """Every slip whose answer the given cells match (same rule, same cells)."""
+    """Every slip whose answer the given cells match (same rule, same cells).  A few zeros
+    alone (under :data:`ZEROS_TO_NAME` cells) name none: many slips leave a 0 in some cell,
+    and one cell's 0 cannot tell the kernel left unrotated from a shifted index."""
+    if len(given.values) < ZEROS_TO_NAME and not any(value != 0 for value in given.values):
+        return []
     found = []
     truth = context.truth(path)
     for slip, value in alternatives(context, path):
