@@ -2359,3 +2359,41 @@ def test_a_lone_zero_names_no_slip(tmp_path, cell):
     assert result.exit_code == 1
     assert "→ no common slip matches" in result.stdout
     assert "matches" not in result.stdout.replace("no common slip matches", "")
+
+
+#: a channels-last problem whose HWIO kernel is 2×2×2×2 and whose input is 4×4×2, so that
+#: PyTorch's orders have the same shapes: input [h, w, c], kernel [kh, kw, c, f]
+NHWC_SQUARE = {"layout": "nhwc",
+               "input": [[[2, -2], [-2, -1], [-2, 2], [2, 0]], [[-2, -2], [-1, 0], [1, 0], [-1, -2]],
+                         [[1, 1], [-2, -2], [0, -1], [2, 0]], [[0, 0], [1, 0], [-2, 1], [1, 2]]],
+               "layers": [{"type": "conv2d", "stride": 2, "bias": [0.5, -0.5],
+                           "kernel": [[[[1, -1], [-1, 0]], [[0, 1], [1, -1]]],
+                                      [[[1, -1], [-1, 1]], [[1, -1], [-1, -1]]]]}],
+               "delta": [[[-2, 2], [1, 0]], [[-1, 0], [-2, 1]]]}
+
+
+@pytest.mark.parametrize("path, to_torch", [
+    ("conv2d_1.grads.kernel", lambda t: t.transpose(3, 2, 0, 1)),  # HWIO → OIHW
+    ("conv2d_1.output", lambda t: np.moveaxis(t, -1, 0)),  # 2×2×2 H'×W'×F → F×H'×W'
+])
+def test_a_channels_last_answer_in_pytorchs_order_is_named(tmp_path, path, to_torch):
+    # the student's answer in the order the table's [f=0, c=1] grids suggest: "no common slip
+    # matches" before, the shapes being the same
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps(NHWC_SQUARE))
+    trace = run(load_problem(str(problem)))
+    answers = write_answers(tmp_path, {path: to_torch(np.asarray(trace.tensor(path)))})
+    assert "channels_first" in diagnosed(check_file(trace, str(answers)), path)
+
+
+def test_a_channels_last_kernel_in_pytorchs_shape_is_hinted(tmp_path):
+    problem = dict(NHWC_SQUARE, layers=[{"type": "conv2d", "kernel": np.ones((2, 2, 2, 3)).tolist()}],
+                   delta=np.ones((3, 3, 3)).tolist())
+    (tmp_path / "p.json").write_text(json.dumps(problem))
+    trace = run(load_problem(str(tmp_path / "p.json")))
+    grad = np.asarray(trace.tensor("conv2d_1.grads.kernel"))
+    answers = write_answers(tmp_path, {"conv2d_1.grads.kernel": grad.transpose(3, 2, 0, 1)})
+    result = invoke("check", tmp_path / "p.json", answers)
+    assert result.exit_code == 2
+    assert "expected shape 2×2×2×3, got shape 3×2×2×2; hint: it matches the true answer in " \
+           "channels-first order" in " ".join(result.stderr.split())

@@ -339,6 +339,38 @@ ONE_BASED_GIVEN = ("its element paths were read counting from 1, as --one-based 
                    "index one off?")
 
 
+#: The kernels a channels-last problem gives in TensorFlow's order (spatial axes first), by
+#: layer type: how many spatial axes lead.
+_TF_ORDER_KERNELS = {"conv2d": 2, "conv_transpose2d": 2, "conv1d": 1}
+
+
+def _channels_first(ctx: SlipContext, path: str) -> np.ndarray | None:
+    """A channels-last problem's map, or conv kernel gradient, written in PyTorch's order:
+    the channel axis after the batch (a map), the channel and filter axes first, reversed
+    (HWIO → OIHW, k×I×O → O×I×k).  Of another shape than the truth's unless the axes happen
+    to be as long: a wrong-shaped answer's hint names it then."""
+    layout = ctx.trace.layout
+    truth = ctx.truth(path)
+    if not layout.channels_last or truth is None:
+        return None
+    name, _, rest = path.partition(".")
+    layer = next((layer for layer in ctx.trace.layers if layer.name == name), None)
+    if layer is None:
+        return None
+    if rest == "grads.kernel":
+        spatial = _TF_ORDER_KERNELS.get(layer.spec.type)
+        if spatial is None or truth.ndim <= spatial:
+            return None
+        return np.transpose(truth, tuple(range(truth.ndim - 1, spatial - 1, -1))
+                            + tuple(range(spatial)))
+    if rest not in ("output", "delta_out", "delta_in"):
+        return None
+    internal = (layer.inputs[0] if rest == "delta_in" else layer.output).shape
+    if not layout.is_map(internal) or truth.ndim == layout.spatial:
+        return None  # a vector, or a one-channel map shown without its channel axis
+    return np.moveaxis(truth, -1, truth.ndim - layout.spatial - 1)
+
+
 def _registry() -> dict[str, Slip]:
     # the layer types' and losses' own slips first, by rank (they say what went wrong)
     ranked: dict[str, tuple[int, Slip]] = {}
@@ -357,6 +389,10 @@ def _registry() -> dict[str, Slip]:
              _on_grids(lambda t: np.swapaxes(t, -1, -2))),
         Slip("rot180", "matches the true answer rotated by 180°",
              _on_grids(lambda t: t[..., ::-1, ::-1])),
+        Slip("channels_first", "matches the true answer in channels-first order (PyTorch's "
+             "N×C×H×W maps, F×C×kh×kw kernels), where the problem is channels-last "
+             "(\"layout\": \"nhwc\": maps N×H×W×C, kernels kh×kw×C×F)",
+             _channels_first),
     ]
     # from code that counts from 1, or from element paths written from 1 (--one-based reads them)
     entries += [Slip(f"one_based_shift_{key}", f"matches one-based indexing shift ({words}; "
