@@ -1485,6 +1485,22 @@ def test_a_transposed_conv_input_delta_counts_filter_and_kernel_entry_pairs():
            "them)" in text
 
 
+@pytest.mark.parametrize("one_based", [False, True])
+def test_the_transposed_convs_scatter_rule_says_its_indices_count_from_0(one_based):
+    # x[a·s−p+m·d] holds for indices counted from 0 only: printed among terms counted from 1
+    from cnngrad.network import run
+    from cnngrad.problem import load_problem
+    from cnngrad.teach.explain import explain
+
+    problem = Path(__file__).resolve().parent / "v11_problems" / "convT_nhwc.json"
+    trace = run(load_problem(str(problem)))
+    path = "conv_transpose2d_1.delta_in[2,1,2]" if one_based else \
+        "conv_transpose2d_1.delta_in[1,0,1]"
+    text = " ".join(" ".join(explain(trace, path, one_based=one_based).notes).split())
+    assert ("x[a·s−p+m·d, b·s−p+n·d] (indices counted from 0 in this rule):" in text) \
+        == one_based
+
+
 @pytest.mark.parametrize("path, one_based, words", [
     ("conv2d_1.grads.kernel[0,5]", False, "shape 2×2: its second index is 5 (indices 0 to 1 "
                                           "along an axis of 2)"),

@@ -301,7 +301,9 @@ def _notes(ex, g: dict) -> list[str]:
                         f"{counted(g['fg'], 'output channel')}")
     return ["transposed conv settings: " + "; ".join(settings) + ".",
             "Forward, every input cell o[a,b] scatters o[a,b]·w[m,n] onto output cell "
-            "x[a·s−p+m·d, b·s−p+n·d]: the transposed convolution is the backward pass of a "
+            "x[a·s−p+m·d, b·s−p+n·d]" + (" (indices counted from 0 in this rule)"
+                                          if ex.base else "") +
+            ": the transposed convolution is the backward pass of a "
             "convolution with the same kernel, stride and padding."]
 
 
