@@ -692,3 +692,17 @@ def test_short_title_keeps_both_ends_of_a_name_and_cuts_a_whole_title_in_the_mid
         == "abcdefghijkl…layer 2 of 9"
     assert short_title(Text("a.very.long.path.grads.kernel[0,1]"), 20).plain \
         == "a.very.lon…rnel[0,1]"
+
+
+@pytest.mark.parametrize("problem, labels", [
+    # conv2d's HWIO kernel: paths [p,q,c,f]
+    ("dls-nhwc.json", ["[c=0, f=0]", "[c=1, f=0]", "[c=2, f=0]", "[c=0, f=1]"]),
+    # channels first: paths [f,c,p,q]
+    ("multichannel.json", ["[f=0, c=0]", "[f=0, c=1]", "[f=0, c=2]", "[f=1, c=0]"]),
+])
+def test_a_kernels_grids_are_labelled_in_its_paths_order(problem, labels):
+    # an HWIO kernel's grids said [f=0, c=1], the order of PyTorch's paths, not of its own
+    result = runner.invoke(app, ["backward", str(ROOT / "samples" / problem)])
+    text = result.stdout
+    kernel = text[text.index("dE/dw (kernel gradient)"):]
+    assert re.findall(r"\[[cf]=\d, [cf]=\d\]", kernel)[:4] == labels

@@ -27,7 +27,7 @@ from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
                                    tensor_notes, unexplained_notes)
-from cnngrad.render.tables import column_blocks, column_span
+from cnngrad.render.tables import column_blocks, column_span, grid_label
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
     fmt,
@@ -316,9 +316,9 @@ def _grids(check: TensorCheck, decimals: int, scientific: bool, base: int,
     names = axes[-len(lead_shape):] if len(lead_shape) <= len(axes) else "i" * len(lead_shape)
     items: list[tuple[int, RenderableType]] = []
     for lead in product(*(range(s) for s in lead_shape)):
-        label = ", ".join(f"{n}={i + base}" for n, i in zip(names, lead))
+        label = grid_label(names, lead, base, check.grid_order is not None)
         items.append((lead[0] if len(lead) > 1 else 0,
-                      _CheckGrid(check, lead, decimals, scientific, base, cell, f"[{label}]")))
+                      _CheckGrid(check, lead, decimals, scientific, base, cell, label)))
     return _GridRows(items)
 
 

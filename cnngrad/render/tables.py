@@ -450,9 +450,22 @@ class GridFlow:
             yield Segment.line()
 
 
+def grid_label(names: str, index: tuple, base: int, channels_last: bool) -> str:
+    """``[f=0, c=1]``: a grid's leading indices, counted from ``base``.  A channels-last
+    kernel's grids are drawn as a channels-first one's, but its element paths index the
+    two the other way round, (kh, kw, c, f) for conv2d's HWIO, (kh, kw, f, c) for
+    conv_transpose2d's: its label names them as a path writes them (``[c=1, f=0]`` is
+    ``[m,n,1,0]``)."""
+    parts = [f"{n}={i + base}" for n, i in zip(names, index)]
+    if channels_last and names in ("fc", "cf"):
+        parts.reverse()
+    return "[" + ", ".join(parts) + "]"
+
+
 def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
                 axes: str = "nc", *, marks: np.ndarray | None = None,
-                full: bool = False, base: int = 0, grid=None) -> RenderableType:
+                full: bool = False, base: int = 0, grid=None,
+                channels_last: bool = False) -> RenderableType:
     """Any result tensor: a number, a vector, a matrix, or one grid per leading index
     (``[n, c]`` for maps, ``[f, c]`` for kernels); a heatmap scaled to the whole tensor.
     ``marks`` (bool, the tensor's shape) flags cells with :data:`WINNER_MARK`; every index
@@ -465,7 +478,8 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
 
     ``grid`` (a function of an array) reorders a channels-last tensor so that its grids are
     still one per channel (``[c=0]``, rows and columns the map's); the heading keeps the
-    tensor's own shape."""
+    tensor's own shape.  ``channels_last``: a kernel's labels as its element paths index it
+    (:func:`grid_label`)."""
     if value is None:
         return Text(f"{title}: —")
     array = np.asarray(value, dtype=object if _is_exact(value) else None)
@@ -493,8 +507,8 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
         if index is None:  # the hidden grids: one line between the first and the last few
             items.append(Text(f"{ELLIPSIS} {hidden} more grids", style="dim"))
             continue
-        label = ", ".join(f"{n}={i + base}" for n, i in zip(names, index))
-        matrix = MatrixGrid(array[index], decimals, label=f"[{label}]", scale=scale,
+        label = grid_label(names, index, base, channels_last)
+        matrix = MatrixGrid(array[index], decimals, label=label, scale=scale,
                             marks=None if marks is None else marks[index], full=full, base=base,
                             scientific=scientific)
         matrix.group = index[0] if len(index) > 1 else None  # one row of grids per n (or f)
@@ -676,7 +690,8 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
         for key, grad in layer.grads.items():
             parts.append(tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
                                      family_of(layer.spec).param_grid_axes(key), full=full, base=base,
-                                     grid=param_grid(layer, key)))
+                                     grid=param_grid(layer, key),
+                                     channels_last=trace.layout.channels_last))
         for key, value in trace.updated(layer).items():
             # the rate as given, never rounded to the table's decimals (0.5 is not 1)
             rate = json_number(trace.lr)
@@ -686,7 +701,8 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
             parts.append(tensor_view(value, f"{key} after one SGD step (lr = {rate})",
                                      decimals,
                                      family_of(layer.spec).param_grid_axes(key), full=full, base=base,
-                                     grid=param_grid(layer, key)))
+                                     grid=param_grid(layer, key),
+                                     channels_last=trace.layout.channels_last))
         winners = maxpool_winners(layer)
         if isinstance(layer.delta_in, dict):  # add/concat: one delta per input
             for source, value in layer.delta_in.items():
