@@ -205,7 +205,8 @@ def test_exact_true_and_implied_zeros_are_strings_like_every_exact_value(tmp_pat
 
 
 def test_channels_last_tensors_are_drawn_one_grid_per_channel(tmp_path):
-    # as backward draws them: [n, c] grids of the map's rows and columns, [f, c] for HWIO
+    # as backward draws them: [n, c] grids of the map's rows and columns, [c, f] for HWIO
+    # (as its element paths [m, n, c, f] index them)
     code, out, _ = check(tmp_path, NHWC, {
         "conv2d_1.delta_in[1,0]": [[0, 0], [2.875, 1.4375]],
         "conv2d_1.grads.kernel": [[[[9.75], [9.0315]]]]})
@@ -218,7 +219,7 @@ def test_channels_last_tensors_are_drawn_one_grid_per_channel(tmp_path):
         # an unanswered cell's · under the values written, not under the marks
         "1   ·         ·     1   ·          ·"]
     assert rows_after(out, "conv2d_1.grads.kernel  (1×1×2×1)", 1, 5) == [
-        "[f=0, c=0]   [f=0, c=1]",
+        "[c=0, f=0]   [c=1, f=0]",
         "         0                       0",
         "──────────   ─────────────────────",
         "0   9.75 ✓   0   9.0315 ✗ 9.031250"]
@@ -228,7 +229,7 @@ def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_ch
         tmp_path):
     # input 1×1×2 [[[1, 2]]], delta H×W×F [[[1, 0], [0, 1]], [[2, 1], [1, -1]]]: the
     # gradient of the k1×k2×F×C_in kernel is dW[m][n][f][c] = x_c·δ[m][n][f], so the grid
-    # [c, f] is x_c times the delta's channel f
+    # [f, c] (as its element paths [m, n, f, c] index it) is x_c times the delta's channel f
     problem = {"layout": "nhwc", "input": [[[1, 2]]],
                "layers": [{"type": "conv_transpose2d",
                            "kernel": [[[[1, 1], [1, 1]], [[1, 1], [1, 1]]],
@@ -238,19 +239,19 @@ def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_ch
         [[[1, 2], [0, 0]], [[0, 0], [1, 2]]], [[[2, 4], [1, 2]], [[1, 2], [-1, -2.5]]]]})
     assert code == 1
     assert rows_after(out, "conv_transpose2d_1.grads.kernel  (2×2×2×2)", 1, 11) == [
-        "[c=0, f=0]      [c=0, f=1]",
+        "[f=0, c=0]      [f=1, c=0]",
         "      0     1         0      1",
         "─────────────   ──────────────",
         "0   1 ✓   0 ✓   0   0 ✓    1 ✓",
         "1   2 ✓   1 ✓   1   1 ✓   -1 ✓",
-        "[c=1, f=0]      [c=1, f=1]",
+        "[f=0, c=1]      [f=1, c=1]",
         "      0     1         0                  1",
         "─────────────   ──────────────────────────",
         "0   2 ✓   0 ✓   0   0 ✓      2 ✓",
         "1   4 ✓   2 ✓   1   2 ✓   -2.5 ✗ -2.000000"]
     # backward draws the same grids
     assert backward_rows_after(tmp_path, problem, "dE/dw (kernel gradient) (2×2×2×2)", 5) == [
-        "[c=0, f=0] [c=0, f=1]", "0 1 0 1", "──────────────────────── ─────────────────────────",
+        "[f=0, c=0] [f=1, c=0]", "0 1 0 1", "──────────────────────── ─────────────────────────",
         "0 1.000000 0.000000 0 0.000000 1.000000", "1 2.000000 1.000000 1 1.000000 -1.000000"]
 
 

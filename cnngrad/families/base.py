@@ -189,6 +189,9 @@ class LayerFamily:
     #: the contract version that introduced the type ("1.0", "1.1"): a build of an older
     #: contract lacks it (``cnngrad generate`` names the types a recipe needs beyond 1.0)
     since: str = ""
+    #: True for a kernel that a channels-last problem gives in TensorFlow's order, its
+    #: spatial axes first (HWIO): PyTorch's order puts its channel and filter axes first
+    kernel_spatial_first: bool = False
 
     # -- traits (what cnngrad generate reasons about) ------------------------
 

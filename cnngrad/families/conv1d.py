@@ -663,6 +663,7 @@ class Conv1d(LayerFamily):
     type = "conv1d"
     since = "1.1"  # contract v1.1
     weighted = True  # sums input × weight products, plus a bias
+    kernel_spatial_first = True  # HWIO, k×I×O under "nhwc"
     spatial = 1
     fields = ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
               "flip_kernel")

@@ -1035,6 +1035,7 @@ class Conv2d(LayerFamily):
     other_names = ("convolution", "convolution2d", "convolutional")
     since = "1.0"  # contract v1
     weighted = True  # sums input × weight products, plus a bias
+    kernel_spatial_first = True  # HWIO, k×I×O under "nhwc"
     spatial = 2
     fields = ("kernel", "bias", "stride", "padding", "dilation", "groups", "padding_mode",
               "flip_kernel")

@@ -608,6 +608,7 @@ class ConvTranspose2d(LayerFamily):
     type = "conv_transpose2d"
     since = "1.1"  # contract v1.1
     weighted = True  # sums input × weight products, plus a bias
+    kernel_spatial_first = True  # HWIO, k×I×O under "nhwc"
     other_names = ("convtranspose2d", "conv2dtranspose", "deconv2d", "deconv", "deconvolution",
                    "transposedconv2d")
     spatial = 2

@@ -339,11 +339,6 @@ ONE_BASED_GIVEN = ("its element paths were read counting from 1, as --one-based 
                    "index one off?")
 
 
-#: The kernels a channels-last problem gives in TensorFlow's order (spatial axes first), by
-#: layer type: how many spatial axes lead.
-_TF_ORDER_KERNELS = {"conv2d": 2, "conv_transpose2d": 2, "conv1d": 1}
-
-
 def _channels_first(ctx: SlipContext, path: str) -> np.ndarray | None:
     """A channels-last problem's map, or conv kernel gradient, written in PyTorch's order:
     the channel axis after the batch (a map), the channel and filter axes first, reversed
@@ -358,8 +353,9 @@ def _channels_first(ctx: SlipContext, path: str) -> np.ndarray | None:
     if layer is None:
         return None
     if rest == "grads.kernel":
-        spatial = _TF_ORDER_KERNELS.get(layer.spec.type)
-        if spatial is None or truth.ndim <= spatial:
+        family = family_of(layer.spec)
+        spatial = family.spatial
+        if not family.kernel_spatial_first or truth.ndim <= spatial:
             return None
         return np.transpose(truth, tuple(range(truth.ndim - 1, spatial - 1, -1))
                             + tuple(range(spatial)))
