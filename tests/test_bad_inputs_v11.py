@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -58,6 +59,8 @@ BCE = {"input": [[0.5, 0.25], [1, 0]], "layers": [{"type": "flatten"}],
        "loss": {"type": "bce", "target": [1, 0, 1, 0]}}
 NLL = {"input": [[[[-1, -2]]], [[[-0.5, -3]]]], "layers": [{"type": "flatten"}],
        "loss": {"type": "nll", "target": [1, 0]}}
+#: 4 vectors of 2 written as a matrix (an input so written is one 4×2 map)
+BN1D_ROWS = [[1, 2], [3, 6], [5, 4], [7, 0]]
 EVAL = {"mode": "eval", "running_mean": [0, 1], "running_var": [1, 2]}
 
 
@@ -99,12 +102,21 @@ FAMILY_B_CASES = [
         "layers[1]", "batchnorm2d needs a feature map", hint="batchnorm1d"),
     bad("bn1d-on-map", {**BN2D, "layers": [{"type": "batchnorm1d"}]}, "layers[0]",
         "batchnorm1d normalises vectors", hint="batchnorm2d"),
+    # N×K meant as N vectors is one H×W map: batchnorm2d alone would normalise all 8 numbers
+    # as one channel, so the hint says how to write the vectors
+    bad("bn1d-on-2d-input", {"input": BN1D_ROWS, "layers": [{"type": "batchnorm1d"}],
+                             "delta": BN1D_ROWS},
+        "layers[0]", "batchnorm1d normalises vectors", hint="a 2-D input is one 4×2 map, not 4 "
+        "vectors: write 4 vectors of 2 as 4×1×1×2 and put {\"type\": \"flatten\"} before the "
+        "batchnorm1d"),
     bad("bn2d-one-value-per-channel", {"input": [[5]], "layers": [{"type": "batchnorm2d"}],
                                        "delta": [[1]]},
         "layers[0]", "single value per channel", hint="eval"),
     bad("bn1d-batch-of-one", {"input": [[1, 2], [3, 4]], "layers": [
         {"type": "flatten"}, {"type": "batchnorm1d"}], "delta": [1, 2, 3, 4]},
-        "layers[1]", "single value per feature"),
+        "layers[1]", "single value per feature (its input is 4): the batch mean and variance "
+                     "need a batch of N ≥ 2 (N vectors of K are an input N×1×1×K, then a "
+                     "flatten layer)"),
     bad("bn-constant-channel-eps-zero",
         _with(BN2D, input=[[[[1, 1], [1, 1]], [[0, 1], [1, 0]]]], delta=MAP[:1],
               layers=[{"type": "batchnorm2d", "eps": 0}]),
@@ -838,6 +850,21 @@ def test_valid_edge_case_is_accepted(name, tmp_path, monkeypatch):
     result = runner.invoke(app, ["backward", "bad.json", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert result.output.lstrip().startswith("{"), result.output
+
+
+def test_batchnorm1d_on_a_2d_input_runs_as_its_hint_says(tmp_path):
+    """The hint's form, N×1×1×K and a flatten, normalises each of the K features over the N
+    vectors (torch.nn.BatchNorm1d on the N×K matrix), not the 8 numbers as one channel."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"input": [[[row]] for row in BN1D_ROWS],
+                                "layers": [{"type": "flatten"}, {"type": "batchnorm1d"}],
+                                "delta": BN1D_ROWS}))
+    result = runner.invoke(app, ["backward", str(path), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    rows = np.array(BN1D_ROWS, dtype=float)
+    expected = (rows - rows.mean(axis=0)) / np.sqrt(rows.var(axis=0) + 1e-5)
+    output = json.loads(result.stdout)["layers"][1]["output"]
+    assert np.allclose(output, expected)
 
 
 def test_a_float32_batch_norm_below_its_overflow_runs(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 from cnngrad.errors import ProblemError, ShapeError, UsageError
 from cnngrad.families.base import Head, LayerFamily
 from cnngrad.layers import batchnorm
-from cnngrad.problem import LayerSpec, shape_text
+from cnngrad.problem import INPUT, LayerSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -62,13 +62,29 @@ def _vector(ctx, raw: dict, key: str, head: Head, channels: int, what: str) -> n
     return value
 
 
+def _map_input_hint(head: Head) -> str | None:
+    """For batchnorm1d reading a 2-D problem's input written as a matrix, N×K meant as N
+    vectors: that input is one H×W map, and batchnorm2d would normalise it as one channel
+    (another computation); how to write the N vectors instead.  None for any other map."""
+    layout, shape = head.layout, head.in_shape
+    if (head.inputs != (INPUT,) or layout.input_rank != 2 or layout.spatial != 2
+            or len(shape) != 4 or shape[:2] != (1, 1)):
+        return None
+    rows, cols = shape[2:]
+    return (f"a 2-D input is one {rows}×{cols} map, not {rows} vectors: write {rows} vectors "
+            f"of {cols} as {rows}×1×1×{cols} and put {{\"type\": \"flatten\"}} before the "
+            f"batchnorm1d (batchnorm2d would normalise the map's {rows * cols} numbers as one "
+            f"channel)")
+
+
 def build_batchnorm(ctx, raw: dict, head: Head, vectors: bool) -> BatchNormSpec:
     kind, where, shape, layout = head.kind, head.where, head.in_shape, head.layout
     what = "feature" if vectors else "channel"
     if vectors and len(shape) != 2:
         raise ctx.error(where, f"batchnorm1d normalises vectors (K or N×K), but its input is "
                                f"a feature map of {shape_text(layout.display_shape(shape))}",
-                        "use batchnorm2d for feature maps (1-D maps too)", cls=ShapeError)
+                        _map_input_hint(head) or "use batchnorm2d for feature maps (1-D maps "
+                                                 "too)", cls=ShapeError)
     if not vectors and len(shape) == 2:
         raise ctx.error(where, f"batchnorm2d needs a feature map, but its input is a vector "
                                f"of {shape[1]}", "use batchnorm1d for vectors, or put it "
@@ -92,7 +108,8 @@ def build_batchnorm(ctx, raw: dict, head: Head, vectors: bool) -> BatchNormSpec:
         per_channel = int(np.prod(shape)) // channels
         if per_channel < 2:
             shown = shape_text(layout.display_shape(shape))
-            need = ("a batch of N ≥ 2 (give the input N×K)" if vectors else
+            need = ("a batch of N ≥ 2 (N vectors of K are an input N×1×1×K, then a "
+                    "flatten layer)" if vectors else
                     "a batch or a map with more than one value per channel")
             raise ctx.error(where, f"{kind} in \"train\" mode has a single value per {what} "
                                    f"(its input is {shown}): the batch mean and variance need "
