@@ -1189,8 +1189,10 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
             raise ProblemError("expected a number, got a list (the nesting is uneven)",
                                where=path, file=file)
         noun = "row" if innermost else "list"
+        others = (f"the other {times} {noun}s" if times == len(level) - 1 else
+                  f"{times} of the {len(level)} {noun}s")
         raise ProblemError(f"{noun} has {expected} element{'s' * (expected != 1)}, expected "
-                           f"{common}", where=path, file=file)
+                           f"{common} (as in {others})", where=path, file=file)
     for index, item in enumerate(level):
         path = _index_path(where, index, shape[:depth])
         if not isinstance(item, list):
@@ -1198,9 +1200,11 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
             raise ProblemError(f"expected a list of {expected} {unit}{'s' * (expected != 1)}, "
                                f"got {_show(item)} (the nesting is uneven)", where=path, file=file)
         if len(item) != expected:
+            # the length expected is the first one's: named, as the slip may be in either
             noun = "row" if innermost else "list"
+            first = f"{noun} 0" if depth == 1 else _index_path(where, 0, shape[:depth])
             raise ProblemError(f"{noun} has {len(item)} element{'s' * (len(item) != 1)}, "
-                               f"expected {expected}", where=path, file=file)
+                               f"expected {expected} (as in {first})", where=path, file=file)
     raise AssertionError("unreachable: the level was found ragged")
 
 

@@ -167,13 +167,22 @@ VECTOR = {"input": [[1, 2, 3]], "layers": [{"type": "flatten"},
 @pytest.mark.parametrize("key, tensor, where, what", [
     # the shape is read off the first element: when it is the odd one out, it is named
     ("kernel", [[[1], 0], [0, 1]], "kernel[0][0]", "expected a number, got a list"),
-    ("kernel", [[1, 2, 3], [4, 5], [6, 7]], "kernel[0]", "row has 3 elements, expected 2"),
-    ("kernel", [[1], [2, 3], [4, 5]], "kernel[0]", "row has 1 element, expected 2"),
+    ("kernel", [[1, 2, 3], [4, 5], [6, 7]], "kernel[0]",
+     "row has 3 elements, expected 2 (as in the other 2 rows)"),
+    ("kernel", [[1], [2, 3], [4, 5], [6], [7, 8]], "kernel[0]",
+     "row has 1 element, expected 2 (as in 3 of the 5 rows)"),
     # one level too deep in the first element of a rank-2 tensor is not "rank 3"
     ("weights", [[[1], 2, 3]], "layers[1].weights[0][0]", "expected a number, got a list"),
     # the odd one later in the level is named as before
     ("kernel", [[1, 0], [[0], 1]], "kernel[1][0]", "expected a number, got a list"),
     ("kernel", [[1, 2], [3]], "kernel[1]", "row has 1 element, expected 2"),
+    # the typo may be in either row: the length expected says whose it is
+    ("kernel", [[0.5, -0.6, 0.1], [0.2, 0.4]], "kernel[1]",
+     "row has 2 elements, expected 3 (as in row 0)"),
+    ("kernel", [[[1, 0], [0, 1]], [[1, 0], [0]]], "kernel[1][1]",
+     "row has 1 element, expected 2 (as in kernel[0][0])"),
+    ("kernel", [[[1, 0]], [[1, 0], [0, 1]]], "kernel[1]",
+     "list has 2 elements, expected 1 (as in list 0)"),
 ])
 def test_the_odd_element_of_uneven_nesting_is_named(key, tensor, where, what, tmp_path,
                                                     monkeypatch):
