@@ -183,7 +183,7 @@ def _unreadable(exc: BaseException, name: str | None,
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
         if name is None:
             return "no such file", None
-        return f"no such file '{name}'", f"looked for {path}"
+        return f"no such file '{name}'", _backslash_hint(name, path) or f"looked for {path}"
     if isinstance(exc, IsADirectoryError):
         if name is None and not _holds_a_file(path):
             return "is a folder with no file in it", None
@@ -198,6 +198,41 @@ def _unreadable(exc: BaseException, name: str | None,
     if isinstance(exc, MemoryError):
         return f"{subject}is too large to read", None
     return f"{subject}cannot be read: {_os_reason(exc)}", None
+
+
+#: The characters a JSON escape of a Windows path's backslash makes (``"data\\new.csv"``
+#: holds a line break): each with the letter after its backslash, and what it is.
+_PATH_ESCAPES = {"\n": ("n", "a line break"), "\t": ("t", "a tab"),
+                 "\r": ("r", "a carriage return"), "\b": ("b", "a backspace"),
+                 "\f": ("f", "a form feed")}
+
+
+def _backslash_hint(name: str, path: pathlib.Path) -> str | None:
+    """For a file name written with Windows' backslashes (``data\\x.csv``), where a backslash
+    is no separator but part of a name, or, single in JSON, began an escape (``data\\new.csv``
+    holds a line break): write it with '/', naming the file that exists."""
+    escaped = next((char for char in name if char in _PATH_ESCAPES), None)
+    if os.sep == "\\" or ("\\" not in name and escaped is None):
+        return None
+    written = "".join("\\" + _PATH_ESCAPES[char][0] if char in _PATH_ESCAPES else char
+                      for char in name)
+    slashed = written.replace("\\", "/")
+    why = ("a backslash is part of a file's name here" if escaped is None else
+           f"JSON reads \\{_PATH_ESCAPES[escaped][0]} as {_PATH_ESCAPES[escaped][1]}: a "
+           f"backslash starts an escape")
+    where = str(path)
+    if where.endswith(name):
+        folder = where[:len(where) - len(name)]
+        try:
+            there = pathlib.Path(folder + slashed).is_file()
+        except (OSError, ValueError):
+            there = False
+        if there:
+            return f"write the folders with '/': '{slashed}' exists ({why})"
+        if re.match(r"[A-Za-z]:\\", written):  # C:\Users\...: a drive this system has not
+            return (f"'{written[:2]}' is a Windows drive: name the file with '/' between its "
+                    f"folders, relative to {folder.rstrip('/') or '/'}")
+    return f"write the folders with '/' ({why}); looked for {path}"
 
 
 def _os_reason(exc: BaseException) -> str:
@@ -657,6 +692,9 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
         what = f"the document ends too early, {what} (truncated?)"
     elif exc.pos < len(text) and text[exc.pos] == "'":
         hint = "JSON strings and keys use double quotes"
+    elif exc.msg in ("Invalid \\escape", "Invalid \\uXXXX escape"):  # C:\Users\...: a path
+        hint = ("a backslash starts an escape in JSON (\\n, \\\"): write a path with '/' "
+                "(or each backslash doubled, \\\\)")
     elif at[:1] == "/" and (fraction := _bare_fraction(text, exc.pos)):
         hint = f"JSON has no fractions: write one as a string, \"{fraction}\""
     elif (before.endswith(",") and at[:1] in ("]", "}")

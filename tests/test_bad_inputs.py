@@ -676,6 +676,20 @@ CORPUS = [
         files={"x.csv": b"1,\xff,3\n"}, file="x.csv"),
     bad("csv-name-newline", short(kernel={"csv": "k\n.csv"}), "kernel.csv",
         "no such file 'k\\n.csv'"),
+    # a Windows path: its backslash is part of a name here, or, single in JSON, an escape
+    bad("csv-windows-path", short(input={"csv": "data\\x.csv"}), "input.csv",
+        "no such file 'data\\x.csv'", hint="write the folders with '/': 'data/x.csv' exists",
+        files={"data/x.csv": "1,2,3\n4,5,6\n7,8,9\n"}),
+    bad("csv-windows-path-escaped", short(input={"csv": "data\new.csv"}), "input.csv",
+        "no such file 'data\\new.csv'", hint="write the folders with '/': 'data/new.csv' "
+        "exists (JSON reads \\n as a line break: a backslash starts an escape)",
+        files={"data/new.csv": "1,2,3\n4,5,6\n7,8,9\n"}),
+    bad("csv-windows-drive", short(input={"csv": "C:\\hw3\\x.csv"}), "input.csv",
+        "no such file", hint="'C:' is a Windows drive: name the file with '/' between its "
+                             "folders, relative to "),
+    bad("json-windows-path", '{"input": {"csv": "C:\\Users\\x.csv"}}', "line 1, column 22",
+        "invalid \\escape", hint="a backslash starts an escape in JSON (\\n, \\\"): write a "
+                                  "path with '/' (or each backslash doubled, \\\\)"),
     bad("csv-name-nul", short(kernel={"csv": "k\x00.csv"}), "kernel.csv",
         "'k\\x00.csv' is not a valid file name"),
     bad("csv-name-number", short(kernel={"csv": 3}), "kernel.csv", "expected a CSV file name"),
@@ -752,6 +766,7 @@ CORPUS = [
 def write_files(folder: Path, files: dict) -> None:
     for name, content in files.items():
         path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)  # data/x.csv
         if content is FOLDER:
             path.mkdir()
         elif isinstance(content, np.ndarray):
@@ -862,6 +877,17 @@ def test_forward_and_stdin_say_the_same(bad_case, tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     check_error_output(result.output, Bad(bad_case.doc, bad_case.where, bad_case.what,
                                           hint=bad_case.hint, file="<stdin>"))
+
+
+def test_quick_mode_windows_path_names_the_file_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, {"data/x.csv": "1,2,3\n4,5,6\n7,8,9\n"})
+    result = runner.invoke(app, ["backward", "--input", "data\\x.csv", "--kernel", "[[1]]",
+                                 "--delta", "[[1, 1, 1], [1, 1, 1], [1, 1, 1]]"])
+    assert result.exit_code == 2, result.output
+    check_error_output(result.output, Bad(None, "--input", "no such file 'data\\x.csv'",
+                                          hint="write the folders with '/': 'data/x.csv' "
+                                               "exists", file=None))
 
 
 def test_csv_unreadable(tmp_path, monkeypatch):
