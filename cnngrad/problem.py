@@ -540,6 +540,32 @@ def name_clash(ctx, name: str, where: str, given: bool, other: str,
     return ctx.error(where, f"layer name '{name}' is used twice (also at {other})")
 
 
+_QUOTED_INTEGER_RE = re.compile(r"\s*\+?([0-9]+)(?:\.0*)?\s*", re.ASCII)
+
+
+def quoted_integer_hint(value: Any, minimum: int = 0) -> str | None:
+    """For an integer field given as a string of digits (``"stride": "2"``) that would be
+    right without its quotes: say to drop them.  None for anything else."""
+    match = _QUOTED_INTEGER_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None or len(match.group(1)) > 18 or int(match.group(1)) < minimum:
+        return None
+    return f"drop the quotes: write {int(match.group(1))}, a number, not a string"
+
+
+def padding_word(ctx, value: str, where: str) -> str:
+    """A conv's padding given as a string (``ctx``: the builder): "valid" or "same"; a
+    number in quotes, "1", is told to drop them."""
+    if value not in PADDING_WORDS and (hint := quoted_integer_hint(value)):
+        raise ctx.error(where, f"unknown padding {_show(value)}", hint)
+    return ctx.choice(value, where, PADDING_WORDS, "padding")
+
+
+def _integer_hint(value: Any, where: str, minimum: int) -> str | None:
+    """The hint for an integer field's value that is none: a padding word, a number in
+    quotes."""
+    return _padding_word_hint(value, where) or quoted_integer_hint(value, minimum)
+
+
 def _padding_word_hint(value: Any, where: str) -> str | None:
     """A pool's or a transposed conv's padding written as a conv's may be (``"same"``)."""
     if value not in PADDING_WORDS or where.rpartition(".")[2] != "padding":
@@ -683,7 +709,7 @@ class _Builder:
 
     def integer(self, value: Any, where: str, minimum: int = 1) -> int:
         refused = self.error(where, f"expected an integer ≥ {minimum}, got {_show(value)}",
-                             _padding_word_hint(value, where))
+                             _integer_hint(value, where, minimum))
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
             raise refused
         if isinstance(value, Decimal):

@@ -171,7 +171,10 @@ def _int_option_cases():
         for label, (value, what) in INT_BAD_VALUES.items():
             if option == "groups" and label == "list3":
                 what = "got a list"
-            yield bad(f"{option}-{label}", make(value), where, what)
+            # a number in quotes: the hint says to drop them
+            hint = "drop the quotes: write 2, a number, not a string" if label == "string" \
+                else None
+            yield bad(f"{option}-{label}", make(value), where, what, hint=hint)
 
 
 def _dumps(doc) -> str:
@@ -540,7 +543,21 @@ CORPUS = [
     # --- every integer option: zero, negative, fractional, a string, wrong length, a boolean
     *_int_option_cases(),
     bad("stride-pair-zero", short(stride=[1, 0]), "stride[1]", "≥ 1, got 0"),
-    bad("stride-pair-string", short(stride=["2", 1]), "stride[0]", "got '2'"),
+    bad("stride-pair-string", short(stride=["2", 1]), "stride[0]", "got '2'",
+        hint="drop the quotes: write 2"),
+    bad("padding-pair-string", short(padding=[1, " 2 "]), "padding[1]", "≥ 0, got ' 2 '",
+        hint="drop the quotes: write 2"),
+    bad("stride-string-zero", short(stride="0"), "stride", "≥ 1, got '0'", hint=None),
+    bad("upsample-scale-string", {"input": SHORT["input"], "layers": [
+        {"type": "upsample", "scale": "2"}], "delta": np.zeros((6, 6)).tolist()},
+        "layers[0].scale", "got '2'", hint="drop the quotes: write 2"),
+    bad("conv-transpose-output-padding-string", {"input": SHORT["input"], "layers": [
+        {"type": "conv_transpose2d", "kernel": [[1]], "stride": 2, "output_padding": "1.0"}],
+        "delta": np.zeros((6, 6)).tolist()},
+        "layers[0].output_padding", "got '1.0'", hint="drop the quotes: write 1"),
+    bad("conv1d-padding-string", {"input": [[1, 2, 3]], "layers": [
+        {"type": "conv1d", "kernel": [1, 1], "padding": "1"}], "delta": [[0, 0, 0, 0]]},
+        "layers[0].padding", "unknown padding '1'", hint="drop the quotes: write 1"),
     bad("stride-empty-list", short(stride=[]), "stride", "list of 0"),
     bad("stride-1e999999999", '{"input": [[1]], "kernel": [[1]], "delta": [[1]], '
                               '"stride": 1e999999999}', "stride", "too large"),
@@ -551,7 +568,7 @@ CORPUS = [
     bad("padding-negative", short(padding=-1), "padding", "≥ 0, got -1"),
     bad("padding-fraction", short(padding=Decimal("0.5")), "padding", "got 0.5"),
     bad("padding-string-number", short(padding="2"), "padding", "unknown padding '2'",
-        hint="same"),
+        hint="drop the quotes: write 2, a number, not a string"),
     bad("padding-SAME", short(padding="SAME"), "padding", "unknown padding 'SAME'",
         hint="did you mean 'same'"),
     bad("padding-list3", short(padding=[1, 1, 1]), "padding", "list of 3"),

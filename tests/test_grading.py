@@ -96,6 +96,8 @@ def test_the_loader_keeps_the_block_and_other_commands_ignore_it(tmp_path):
     ({"min_decimals": 18}, "grading.min_decimals: expected an integer from 0 to 17, got 18"),
     ({"min_decimals": 2.5}, "grading.min_decimals: expected an integer from 0 to 17, got 2.5"),
     ({"min_decimals": True}, "grading.min_decimals: expected an integer from 0 to 17, got true"),
+    ({"min_decimals": "2"}, "grading.min_decimals: expected an integer from 0 to 17, got '2'; "
+                            "hint: drop the quotes: write 2, a number, not a string"),
     ({"atol": -0.1}, "grading.atol: must be ≥ 0, got -0.1"),
     ({"rtol": "abc"}, "grading.rtol: 'abc' is not a number"),
     ({"min_decimals": 2, "atol": 0.01}, "grading.min_decimals: min_decimals belongs to the "

@@ -19,10 +19,10 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
-from cnngrad.layers._common import PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding
+from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
-from cnngrad.problem import LayerSpec, shape_text, sides_text
+from cnngrad.problem import LayerSpec, padding_word, shape_text, sides_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -175,7 +175,7 @@ def _kernel_form(ctx, kernel, c_in, c_group, groups, last, where) -> str:
 
 def _padding(ctx, value, where, length, k, stride, dilation) -> tuple[int, int]:
     if isinstance(value, str):
-        value = ctx.choice(value, where, PADDING_WORDS, "padding")
+        value = padding_word(ctx, value, where)
         if value == "valid":
             return (0, 0)
         return same_padding(length, k, stride, dilation)

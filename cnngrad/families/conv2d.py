@@ -18,10 +18,10 @@ import numpy as np
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, shape_size,
                                    vector_hint)
-from cnngrad.layers._common import (PADDING_MODES, PADDING_WORDS, conv_output_size, same_padding,
+from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
-from cnngrad.problem import INPUT, LayerSpec, pair_text, shape_text, sides_text
+from cnngrad.problem import INPUT, LayerSpec, padding_word, pair_text, shape_text, sides_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -217,7 +217,7 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
 
 def _conv_padding(ctx, value, where, kernel_hw, dilation, stride, in_hw):
     if isinstance(value, str):
-        value = ctx.choice(value, where, PADDING_WORDS, "padding")
+        value = padding_word(ctx, value, where)
         if value == "valid":
             return (0, 0, 0, 0)
         if stride == (1, 1):

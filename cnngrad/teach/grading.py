@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from cnngrad.errors import ProblemError, UsageError, did_you_mean, first_of, join_path
-from cnngrad.problem import index_outside_text
+from cnngrad.problem import index_outside_text, quoted_integer_hint
 
 __all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "grading_of",
            "parse_grading", "resolve_tolerance", "student_names", "check_points"]
@@ -95,8 +95,10 @@ def parse_grading(raw: Any, *, file: str | None = None, given: bool = False) -> 
         if (isinstance(value, bool) or not isinstance(value, (int, Decimal))
                 or (isinstance(value, Decimal) and value != value.to_integral_value())
                 or not 0 <= value <= MAX_DECIMALS):
+            quoted = quoted_integer_hint(value)
             raise error("min_decimals", f"expected an integer from 0 to {MAX_DECIMALS}, got "
-                                        f"{_show(value)}")
+                                        f"{_show(value)}",
+                        quoted if quoted and int(float(value)) <= MAX_DECIMALS else None)
         values["min_decimals"] = int(value)
     for key in ("atol", "rtol"):
         if key in raw:
