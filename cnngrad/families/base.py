@@ -91,6 +91,39 @@ def vector_hint(shape: tuple[int, ...], length: int) -> str | None:
             f"(numpy: b.reshape(-1))")
 
 
+def read_kernel2d(ctx, value, where: str) -> np.ndarray:
+    """A 2-D conv's kernel, rank 2 to 4; one written flat, ``[1, 0, 0, 1]``, is refused with
+    the hint that a k1×k2 kernel is a list of rows (its numbers as a square when they make
+    one)."""
+    try:
+        return ctx.tensor(value, where, min_rank=2, max_rank=4)
+    except ProblemError as exc:
+        if exc.hint is None and exc.where == where and "got rank 1 (" in exc.what:
+            exc.hint = flat_kernel_hint(value)
+        raise
+
+
+#: A flat kernel written back as a square is shown when it is at most this long.
+_SQUARE_SHOWN_CHARS = 60
+
+
+def flat_kernel_hint(value: Any) -> str:
+    """The hint for a k1×k2 kernel written as one flat list (``value`` as written)."""
+    plain = isinstance(value, list) and all(
+        isinstance(v, (int, float, Decimal, str)) and not isinstance(v, bool) for v in value)
+    side = math.isqrt(len(value)) if plain else 0
+    if side and side * side == len(value):
+        def shown(v):
+            return f'"{v}"' if isinstance(v, str) else str(v)
+        rows = ", ".join("[" + ", ".join(shown(v) for v in value[r * side:(r + 1) * side]) + "]"
+                         for r in range(side))
+        square = (f"[{rows}]" if len(rows) + 2 <= _SQUARE_SHOWN_CHARS else
+                  f"{side} rows of {side} numbers, [[…], …]")
+        return f"a k1×k2 kernel is a list of rows: as {side}×{side}, {square}"
+    return ("a k1×k2 kernel is a list of rows, e.g. [[1, 0], [0, -1]] for 2×2 (a conv1d "
+            "layer takes a kernel of one axis)")
+
+
 def read_bias(ctx, value, where: str, max_rank: int, length: int) -> np.ndarray:
     """A layer's bias, of rank ``max_rank`` at most (``ctx``: the problem builder).  One of
     higher rank that is a vector of ``length`` with axes of 1 around it (the Deep Learning

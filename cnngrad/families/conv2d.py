@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, shape_size,
-                                   vector_hint)
+from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, read_kernel2d,
+                                   shape_size, vector_hint)
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -67,7 +67,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     f = lambda key: join_path(where, key)  # noqa: E731
     if "kernel" not in raw:
         raise ctx.error(where, "conv2d layer has no 'kernel'")
-    kernel = ctx.tensor(raw["kernel"], f("kernel"), min_rank=2, max_rank=4)
+    kernel = read_kernel2d(ctx, raw["kernel"], f("kernel"))
     channels_last = bool(head.layout.channels_last)
     # read already, but its gradient and the flipped copy would double it
     ctx.check_size(kernel.size, f("kernel"), "the kernel")

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
+from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, read_kernel2d,
+                                   shape_size)
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnngrad.problem import LayerSpec, pair_text, shape_text
 
@@ -94,7 +95,7 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
     f = head.at
     if "kernel" not in raw:
         raise ctx.error(where, "conv_transpose2d layer has no 'kernel'")
-    kernel = ctx.tensor(raw["kernel"], f("kernel"), min_rank=2, max_rank=4)
+    kernel = read_kernel2d(ctx, raw["kernel"], f("kernel"))
     ctx.check_size(kernel.size, f("kernel"), "the kernel")
     groups = ctx.integer(raw.get("groups", 1), f("groups"))
     stride = ctx.int_pair(raw.get("stride", 1), f("stride"))
