@@ -18,6 +18,23 @@ import re
 PATH_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z_][A-Za-z0-9_\-]*)*")
 INDEX_TEXT = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\])+", re.ASCII)
 
+#: A dotted path with an element's index in parentheses or braces, ``kernel(0,1)``, as a
+#: textbook or MATLAB writes it.
+_OTHER_BRACKETS = re.compile(r"\s*([^\s(){}\[\]]+)\s*[({]\s*([+-]?\d+(?:\s*,\s*[+-]?\d+)*)"
+                             r"\s*[)}]\s*", re.ASCII)
+
+
+def bracketed_key(key: str) -> str | None:
+    """``conv2d_1.grads.kernel(0,1)`` → ``conv2d_1.grads.kernel[0,1]``: a path whose index
+    is in parentheses or braces, written with the brackets cnngrad reads; None for any other
+    text."""
+    match = _OTHER_BRACKETS.fullmatch(key)
+    if match is None or not PATH_TEXT.fullmatch(match.group(1)):
+        return None
+    index = ",".join(re.split(r"\s*,\s*", match.group(2)))
+    return f"{match.group(1)}[{index}]"
+
+
 #: the key that marks a manifest written by ``generate --students``
 MANIFEST_KEY = "cnngrad_manifest"
 

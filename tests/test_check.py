@@ -249,6 +249,25 @@ def test_split_key_rejects(key, words):
         split_key(key, file="a.json")
 
 
+@pytest.mark.parametrize("key, written", [
+    ("conv2d_1.grads.kernel(0,1)", "conv2d_1.grads.kernel[0,1]"),
+    ("conv2d_1.delta_in (1, 2)", "conv2d_1.delta_in[1,2]"),
+    ("dense_1.grads.bias{0}", "dense_1.grads.bias[0]"),
+])
+def test_an_index_in_parentheses_is_told_to_go_in_brackets(key, written, tmp_path):
+    with pytest.raises(ProblemError) as raised:
+        split_key(key, file="a.json")
+    assert raised.value.what.endswith("is not a dotted path such as conv2d_1.grads.kernel")
+    assert raised.value.hint == f"an element's index goes in brackets: {written}"
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"conv2d_1.grads.kernel(0,1)": 0.0941}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().endswith(
+        "is not a dotted path such as conv2d_1.grads.kernel; hint: an element's index goes in "
+        "brackets: conv2d_1.grads.kernel[0,1]"), result.output
+
+
 def test_the_sample_answers_are_right_and_exit_0():
     result = invoke("check", WORKED, RIGHT_ANSWERS)
     assert result.exit_code == 0, result.output

@@ -671,6 +671,12 @@ def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
     ("conv2d_1.grads.bias", "conv2d_1 has no bias (the problem gives it none)"),
     ("conv2d_1.updated.bias", "conv2d_1 has no bias"),
     ("conv2d_1.grads.kernel[[0", "cannot read the path"),
+    # an index in parentheses: the path with it in brackets
+    ("conv2d_1.grads.kernel(0,1)", "unknown path 'conv2d_1.grads.kernel(0,1)'; hint: an "
+                                   "element's index goes in brackets: conv2d_1.grads.kernel[0,1]"),
+    ("conv2d_1.delta_in (1, 2)", "cannot read the path 'conv2d_1.delta_in (1, 2)'; hint: an "
+                                 "element's index goes in brackets: conv2d_1.delta_in[1,2]"),
+    ("conv2d_1.grads.kernal(0,1)", "hint: closest: conv2d_1.grads.kernel"),
 ])
 def test_bad_paths_exit_2(path, message):
     result = invoke("explain", WORKED, path)

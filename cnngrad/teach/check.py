@@ -37,8 +37,8 @@ import numpy as np
 
 from cnngrad.errors import (TOP_LEVEL, CnnGradError, ProblemError, ShapeError, closest,
                             first_of)
-from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, grades_format, is_result,
-                                result_path)
+from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, bracketed_key,
+                                grades_format, is_result, result_path)
 from cnngrad.network import Trace
 from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, counted_from_one,
                               index_outside_text, shape_text, sides_text)
@@ -303,10 +303,13 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
     where = where and shown_key(where)
     if not PATH_TEXT.fullmatch(base):
         textbook = textbook_paths(base, [])  # dE/dW: the problem's paths are not known here
+        bracketed = bracketed_key(text)  # kernel(0,1)
         raise ProblemError(f"'{shown_key(key)}' is not a dotted path such as "
                            f"conv2d_1.grads.kernel", where=where, file=file,
                            hint=textbook and f"{base} reads as {textbook[0]}: write it under "
-                                             f"its path, which cnngrad backward names")
+                                             f"its path, which cnngrad backward names"
+                           or bracketed and f"an element's index goes in brackets: "
+                                            f"{shown_key(bracketed)}")
     if not bracket:
         return base, None
     index_text = shown_key("[" + rest)

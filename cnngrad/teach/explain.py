@@ -42,6 +42,7 @@ import numpy as np
 
 from cnngrad.errors import UsageError, first_of
 from cnngrad.families import family_of, loss_family
+from cnngrad.file_kinds import bracketed_key
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, axis_range_text,
                               counted_from_one, shape_text, which_index_text)
@@ -415,8 +416,10 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
     text = path.strip()
     match = _PATH_RE.match(text)
     if not match:
+        bracketed = bracketed_key(text)  # kernel (0, 1)
         raise UsageError(f"cannot read the path {path!r}", where="PATH",
-                         hint="write it like conv2d_1.grads.kernel[0,0]")
+                         hint=f"an element's index goes in brackets: {bracketed}" if bracketed
+                         else "write it like conv2d_1.grads.kernel[0,0]")
     name = match.group("name")
     known = known_paths(trace)
     if name == "loss" and trace.loss is None:
@@ -430,8 +433,11 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         raise UsageError(f"'{name}' is a parameter after one SGD step: it needs --lr",
                          where="PATH", hint="add the learning rate, e.g. --lr 0.1")
     if name not in known:
-        raise UsageError(f"unknown path '{name}'", where="PATH", hint=_closest_hint(name, trace,
-                                                                                 known))
+        bracketed = bracketed_key(text)  # kernel(0,1)
+        hint = (f"an element's index goes in brackets: {bracketed}"
+                if bracketed and bracketed.partition("[")[0] in known else
+                _closest_hint(name, trace, known))
+        raise UsageError(f"unknown path '{name}'", where="PATH", hint=hint)
     shape = known[name]
     written = match.group("index").strip()
     index_text = re.sub(r"\s+", "", written)
