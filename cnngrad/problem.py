@@ -423,9 +423,11 @@ def check_dtype_range(problem: Problem, dtype) -> None:
                            where=where or None, file=file, hint="use --dtype float64")
 
 
-def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
+def check_layer_keys(ctx, raw: dict, where: str, kind: str, following: Any = None) -> None:
     """The keys of a layer object of type ``kind`` (``ctx``: the builder): "type", "name",
-    "input" (one input; add and concat name theirs in "inputs") and its family's fields."""
+    "input" (one input; add and concat name theirs in "inputs") and its family's fields.
+    ``following`` is the layer object listed after it, if any (a Keras "activation" key's
+    hint looks at it)."""
     family = layer_family(kind)
     reads_many = getattr(family, "reads_many", False)
     common = ("type", "name") if reads_many else ("type", "name", "input")
@@ -434,8 +436,55 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str) -> None:
                         f"{with_article(kind)} layer reads two or more layers: name them in "
                         f"'inputs'", f"\"inputs\": [\"{raw['input']}\", ...]"
                         if isinstance(raw["input"], str) else None)
-    _check_keys_of(ctx, raw, where, common + family.fields, f"{with_article(kind)} layer",
-                   layer_fields)
+    allowed = common + family.fields
+    unknown = next((key for key in raw if key not in allowed), None)
+    if unknown == "activation":  # Keras' Dense(..., activation="sigmoid")
+        raise ctx.error(join_path(where, unknown), f"unknown key {_show(unknown)} in "
+                                                   f"{with_article(kind)} layer",
+                        _activation_key_hint(raw[unknown], where, following))
+    _check_keys_of(ctx, raw, where, allowed, f"{with_article(kind)} layer", layer_fields)
+
+
+#: What Keras (or PyTorch) calls no activation at all, in lower case.
+_NO_ACTIVATION = ("linear", "identity", "none")
+
+
+def _activation_type(value: Any) -> str | None:
+    """The activation layer type a Keras "activation" value names ("sigmoid", "ReLU",
+    "nn.LeakyReLU"); "" for one that means none ("linear", null); None when it names none
+    known."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return None
+    written = "".join(char for char in value.rpartition(".")[2].lower() if char.isalnum())
+    if written in _NO_ACTIVATION:
+        return ""
+    return next((kind for kind in _activation_types() if kind.replace("_", "") == written),
+                None)
+
+
+def _activation_types() -> list[str]:
+    """The layer types that are activations (this imports every family: an error's hint)."""
+    return [kind for kind in LAYERS if layer_family(kind).activation_note is not None]
+
+
+def _activation_key_hint(value: Any, where: str, following: Any) -> str:
+    """The hint for a Keras-style ``"activation": value`` in a layer at ``where``: an
+    activation is a layer of its own, added after it (``following``: the layer listed
+    after it, which may be that activation already)."""
+    kind = _activation_type(value)
+    if kind == "":
+        return "remove it (no activation: the layer's output as it is)"
+    if kind is None:
+        return (f"an activation is a layer of its own: add one after it, "
+                f"{{\"type\": ...}} with one of {', '.join(sorted(_activation_types()))}")
+    if isinstance(following, dict) and following.get("type") == kind:
+        return (f"an activation is a layer of its own, and the next layer is "
+                f"{{\"type\": \"{kind}\"}} already: remove the key")
+    note = layer_family(kind).activation_note
+    return (f"an activation is a layer of its own: add {{\"type\": \"{kind}\"}} after it"
+            + (f" {note}" if note else ""))
 
 
 def check_loss_keys(ctx, raw: dict, kind: str) -> None:
@@ -621,6 +670,14 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
         return f"'{key}' is a {SHORTHAND} layer field: put it in the {SHORTHAND} layer"
     if key.lower() in LEARNING_RATE_KEYS:  # not "did you mean 'layers'?"
         return _learning_rate_hint(doc[key])
+    if key == "activation" and shorthand:  # the one conv, then Keras' activation
+        kind = _activation_type(doc[key])
+        if kind == "":
+            return _activation_key_hint(doc[key], "", None)
+        named = f'"{kind}"' if kind else "..."
+        return (f"an activation is a layer of its own: give \"layers\": [{{\"type\": "
+                f"\"{SHORTHAND}\", \"kernel\": ...}}, {{\"type\": {named}}}] (the shorthand is "
+                f"one {SHORTHAND} alone)")
     return did_you_mean(key, TOP_KEYS_LAYERS + SHORTHAND_KEYS)
 
 
@@ -849,7 +906,7 @@ class _Builder:
             kind = layer_kind(self, raw, where)
             family = layer_family(kind)
             reads_many = getattr(family, "reads_many", False)
-            check_layer_keys(self, raw, where, kind)
+            check_layer_keys(self, raw, where, kind, next(iter(raw_layers[index + 1:]), None))
             self._check_spatial(family, kind, where, layout)
             counts[kind] = counts.get(kind, 0) + 1
             name = raw.get("name", f"{kind}_{counts[kind]}")

@@ -403,6 +403,31 @@ CORPUS = [
         hint="did you mean 'kernel'"),
     bad("dense-weight", layer(4, weight=[[1]]), "layers[4].weight", "unknown key",
         hint="'weights'"),
+    # Keras' Dense(..., activation="sigmoid"): an activation is a layer of its own
+    bad("dense-activation", layer(4, activation="sigmoid"), "layers[4].activation",
+        "unknown key 'activation' in a dense layer",
+        hint='an activation is a layer of its own: add {"type": "sigmoid"} after it'),
+    bad("conv-activation", layer(0, activation="tanh"), "layers[0].activation",
+        "unknown key 'activation' in a conv2d layer",
+        hint='an activation is a layer of its own: add {"type": "tanh"} after it'),
+    bad("dense-activation-capitalised", layer(4, activation="ReLU"), "layers[4].activation",
+        "unknown key 'activation' in a dense layer",
+        hint='an activation is a layer of its own: add {"type": "relu"} after it'),
+    # ...and there already: adding another would apply it twice
+    bad("conv-activation-and-its-layer", layer(0, activation="relu"), "layers[0].activation",
+        "unknown key 'activation'", hint='an activation is a layer of its own, and the next '
+                                         'layer is {"type": "relu"} already: remove the key'),
+    bad("dense-activation-softmax", layer(4, activation="softmax"), "layers[4].activation",
+        "unknown key 'activation'", hint="(none before a cross_entropy loss, which applies "
+                                         "the softmax itself)"),
+    bad("dense-activation-linear", layer(4, activation="linear"), "layers[4].activation",
+        "unknown key 'activation'", hint="remove it (no activation"),
+    bad("dense-activation-unknown", layer(4, activation="gelu"), "layers[4].activation",
+        "unknown key 'activation'", hint='add one after it, {"type": ...} with one of '
+                                         'leaky_relu, log_softmax, relu, sigmoid, softmax, tanh'),
+    bad("shorthand-activation", short(activation="tanh"), "activation",
+        "unknown key 'activation'", hint='give "layers": [{"type": "conv2d", "kernel": ...}, '
+                                         '{"type": "tanh"}]'),
     bad("relu-slope", layer(1, slope=0.1), "layers[1].slope",
         "unknown key 'slope' in a relu layer: it is a field of leaky_relu", hint="allowed:"),
     # a field of another layer type is named as such, not matched to a look-alike ('type')

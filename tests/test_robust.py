@@ -800,6 +800,11 @@ def test_top_level_keys_are_found_without_parsing_the_values():
      '"delta": [[1]]', "layers[1].sise", "did you mean 'size'"),
     ('"layers": [{"type": "flatten"}], "loss": {"type": "mse", "traget": [1, 1, 1, 1]}',
      "loss.traget", "did you mean 'target'"),
+    # Keras' activation key, its layer listed after it already: the same hint as the full
+    # reading's, which looks at the next layer
+    ('"layers": [{"type": "conv2d", "kernel": [[1]], "activation": "relu"}, {"type": "relu"}], '
+     '"delta": [[1, 1], [1, 1]]', "layers[0].activation",
+     'the next layer is {"type": "relu"} already'),
 ])
 def test_a_big_problem_with_a_misspelt_key_is_told_before_its_numbers(tmp_path, monkeypatch,
                                                                       rest, where, hint):

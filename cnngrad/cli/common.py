@@ -677,10 +677,12 @@ def _keys_first(problem: str, max_elements: int) -> None:
                 raise
         from cnngrad.families import LAYERS, LOSSES
 
-        for index, layer in enumerate(small.get("layers") or ()):
+        raw_layers = small.get("layers") or ()
+        for index, layer in enumerate(raw_layers):
             if isinstance(layer, dict) and layer.get("type") in LAYERS:
+                following = raw_layers[index + 1] if index + 1 < len(raw_layers) else None
                 problem_module.check_layer_keys(builder, layer, f"layers[{index}]",
-                                                layer["type"])
+                                                layer["type"], following)
         loss = small.get("loss")
         if isinstance(loss, dict) and loss.get("type") in LOSSES:
             problem_module.check_loss_keys(builder, loss, loss["type"])

@@ -214,6 +214,8 @@ class _Activation(LayerFamily):
     of :mod:`cnngrad.layers.activations` (a relu differentiates at its input, a sigmoid at
     its output)."""
 
+    activation_note = ""
+
     def build(self, ctx, raw, head):
         return build_activation(ctx, raw, head)
 
@@ -307,6 +309,7 @@ class Relu(_Activation):
 class LeakyRelu(Relu):
     type = "leaky_relu"
     fields = ("slope",)
+    activation_note = "(its slope is 0.01 unless given; Keras' default is \"slope\": 0.2)"
 
     def schema_fields(self, ref):
         return {"slope": {**ref("number"), "default": 0.01,

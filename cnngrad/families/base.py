@@ -219,6 +219,9 @@ class LayerFamily:
     #: abbreviations), as letters and digits in lower case: an unknown "type" that is one of
     #: them is pointed here, where spelling alone would point elsewhere ('linear': leaky_relu)
     other_names: tuple[str, ...] = ()
+    #: for an activation, which Keras gives as a layer's "activation" key: what the hint to
+    #: add it as a layer of its own says besides ("" for nothing); None for any other layer
+    activation_note: str | None = None
     #: the contract version that introduced the type ("1.0", "1.1"): a build of an older
     #: contract lacks it (``cnngrad generate`` names the types a recipe needs beyond 1.0)
     since: str = ""

@@ -182,6 +182,7 @@ def _row_max(magnitudes, shape) -> np.ndarray:
 
 class _Softmax(LayerFamily):
     rational = False  # e^x
+    activation_note = ""
     since = "1.1"  # contract v1.1
     shift_free = True  # e^(x + c) / Σ e^(x + c) is e^x / Σ e^x
     reads_vectors = True
@@ -211,6 +212,7 @@ class _Softmax(LayerFamily):
 
 class Softmax(_Softmax):
     type = "softmax"
+    activation_note = "(none before a cross_entropy loss, which applies the softmax itself)"
     endless_decimals = "the softmax"  # e^x
     gives = "probabilities"  # rows summing to 1
 
