@@ -702,6 +702,11 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
         hint = "JSON allows no comma after the last element; remove it"
     elif exc.msg == "Expecting value":
         hint = _value_hint(text, exc.pos)
+    elif (exc.msg == "Expecting ',' delimiter" and "\n" in text[len(before):exc.pos]
+          and at[:1] not in ("]", "}")):
+        # the next value starts a line: the comma ending the line before it is missing (a
+        # bracket there that closes nothing open is no such slip)
+        hint = f"a ',' missing at the end of line {before.count(chr(10)) + 1}?"
     return ProblemError(what, where=f"line {exc.lineno}, column {exc.colno}", file=file, hint=hint)
 
 

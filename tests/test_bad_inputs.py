@@ -300,6 +300,13 @@ CORPUS = [
     bad("trailing-comma", '{"input": [1, 2,]}', "line 1, column 17", "expecting a value",
         hint="comma"),
     bad("comment", '{"input": 1 // the image\n}', "line 1, column 13", "delimiter"),
+    # a value starting a line after one that ends without its comma
+    bad("comma-missing-at-line-end", '{"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],\n'
+        ' "kernel": [[0.5, 0], [0, 1]]\n "delta": [[1, 0], [0, 1]]}', "line 3, column 2",
+        "expecting ',' delimiter", hint="a ',' missing at the end of line 2?"),
+    bad("comma-missing-before-blank-lines", '{"input": [[1, 2],\r\n\r\n  [3, 4]\r\n\r\n'
+        '  [5, 6]]}', "line 5, column 3", "expecting ',' delimiter",
+        hint="a ',' missing at the end of line 3?"),
     bad("extra-data", '{"input": 1} {"input": 2}', "line 1, column 14", "extra data"),
     bad("python-literal", '{"input": True}', "line 1, column 11", "expecting a value"),
     bad("control-char", '{"title": "a\tb"}', "line 1, column 13", "control character"),

@@ -208,6 +208,19 @@ def test_depth_check_survives_pathological_nesting_quickly():
     assert time.perf_counter() - start < 2.0
 
 
+@pytest.mark.parametrize("raw, hint", [
+    (b'{"input": [[1, 2]]\n  "kernel": [[1]]}', "a ',' missing at the end of line 1?"),
+    (b'{"input": [1,\n 2\n\n 3]}', "a ',' missing at the end of line 2?"),
+    # on one line, or a closing bracket that does not pair, is no comma at a line's end
+    (b'{"input": [[1, 2] [3, 4]]}', None),
+    (b'{"input": [[1, 2]\n}', None),
+])
+def test_a_comma_missing_at_a_lines_end_is_named_by_its_line(raw, hint):
+    with pytest.raises(ProblemError, match="expecting ',' delimiter") as info:
+        load_json_document(raw, "p.json")
+    assert info.value.hint == hint
+
+
 JSON_CORPUS = [
     # (raw bytes, where, key word)
     (b"", "line 1, column 1", "empty file"),
