@@ -70,6 +70,12 @@ def is_result(document: dict) -> bool:
                                                                    list)
 
 
+def is_problem(document: dict) -> bool:
+    """A problem file: its ``input`` and its ``layers`` (or the one-conv shorthand's
+    ``kernel``).  No answers file has an ``input`` key: ``input`` is no layer's name."""
+    return "input" in document and ("layers" in document or "kernel" in document)
+
+
 def grades_format(document: dict) -> str | None:
     """The ``check`` output a document is, if it is one: Gradescope's results.json (``score``
     and a ``tests`` list) or the gradebook of ``--format json`` (its ``cnngrad`` version and

@@ -2416,3 +2416,14 @@ def test_a_channels_last_kernel_in_pytorchs_shape_is_hinted(tmp_path):
     assert result.exit_code == 2
     assert "expected shape 2×2×2×3, got shape 3×2×2×2; hint: it matches the true answer in " \
            "channels-first order" in " ".join(result.stderr.split())
+
+
+def test_a_copy_of_a_problem_given_as_answers_is_said_to_be_a_problem(tmp_path):
+    # a student's problem.json handed in by mistake: "title: unknown path 'title'" before
+    copy = tmp_path / "kim" / "problem.json"
+    copy.parent.mkdir()
+    copy.write_bytes(Path(WORKED).read_bytes())
+    result = invoke("check", WORKED, copy)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {copy}: top level: this is a problem file, not "
+                                    f"an answers file; hint: an answers file maps dotted paths")

@@ -485,3 +485,23 @@ def test_every_report_follows_the_grading_blocks_order_not_the_files(tmp_path):
     # what the file answers besides
     assert [t["path"] for t in entry["tensors"]] == [
         "conv2d_1.grads.kernel", "conv2d_1.grads.bias", "conv2d_1.delta_in", "conv2d_1.output"]
+
+
+def test_zeros_carried_from_zeros_are_said_so_however_far_down(tmp_path):
+    # c.delta_in answered with zeros where it is [[2, -4]]: b.delta_in is carried from them
+    # ("zeros from its zeros"), and so is a's kernel gradient one step further, which said
+    # nothing of them
+    problem = {"input": [[1, 2]],
+               "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                          {"type": "conv2d", "name": "b", "kernel": [[3]]},
+                          {"type": "conv2d", "name": "c", "kernel": [[2]]}],
+               "delta": [[1, -2]],
+               "grading": {"carry_forward": True, "min_decimals": 0}}
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps({
+        "c.delta_in": [[0, 0]], "b.delta_in": [[0, 0]], "a.grads.kernel": [[0]]}),
+        encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json")])
+    said = " ".join(result.stdout.split())
+    assert "carried forward from your c.delta_in, zeros from its zeros" in said
+    assert "carried forward from your b.delta_in, zeros from its zeros" in said

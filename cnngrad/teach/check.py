@@ -38,7 +38,7 @@ import numpy as np
 from cnngrad.errors import (TOP_LEVEL, CnnGradError, ProblemError, ShapeError, closest,
                             first_of)
 from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, bracketed_key,
-                                grades_format, is_result, result_path)
+                                grades_format, is_problem, is_result, result_path)
 from cnngrad.network import Trace
 from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, counted_from_one,
                               index_outside_text, shape_text, sides_text)
@@ -443,6 +443,12 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
     made_by = grades_format(document)
     if made_by is not None:
         raise _grades_not_answers(made_by, file, TOP_LEVEL)
+    if is_problem(document):  # a student's problem.json handed in, or globbed with the rest
+        raise ProblemError("this is a problem file, not an answers file", where=TOP_LEVEL,
+                           file=file,
+                           hint="an answers file maps dotted paths to values, as the answers "
+                                "template does: {\"conv2d_1.grads.kernel\": [[0.0446, "
+                                "0.0941], [0.0113, 0.0683]]}")
     entries = []  # none at all is 0 points when a grading block requires paths
     files = [source] if path != "-" else []
     # "loss": null answers nothing, as a null cell does, in every problem: it is how the
@@ -1320,10 +1326,18 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     # once every tensor's carried cells are known: a zero carried forward itself (a ReLU's,
     # from an output written with the wrong sign) is the student's own arithmetic, no sheet
     # of zeros, and so are the zeros it carries further down
-    for check in answers.values():
-        check.from_zeroed_delta = check.carried.any() and any(
-            ".delta_" in source and _zeros_for_nonzeros(answers[source])
-            for source in check.carried_from if source in answers)
+    # A tensor carried from such a one is too, however far down (dense_1.delta_in answered
+    # with zeros, maxpool2d_1.delta_in carried from it, the conv's gradients from that).
+    changed = True
+    while changed:
+        changed = False
+        for check in answers.values():
+            zeroed = check.carried.any() and any(
+                ".delta_" in source and (_zeros_for_nonzeros(answers[source])
+                                         or answers[source].from_zeroed_delta)
+                for source in check.carried_from if source in answers)
+            if zeroed and not check.from_zeroed_delta:
+                check.from_zeroed_delta, changed = True, True
 
 
 def trailing_zeros_dropped(check: TensorCheck, tolerance: Tolerance) -> bool:
