@@ -505,3 +505,17 @@ def test_zeros_carried_from_zeros_are_said_so_however_far_down(tmp_path):
     said = " ".join(result.stdout.split())
     assert "carried forward from your c.delta_in, zeros from its zeros" in said
     assert "carried forward from your b.delta_in, zeros from its zeros" in said
+
+
+@pytest.mark.parametrize("answers, status", [
+    ({"conv2d_1.grads.kernel[0,0]": 1}, "missing"),  # one cell of four, right
+    ({"conv2d_1.grads.kernel[0,0]": 7}, "wrong"),  # one cell of four, wrong
+    ({"conv2d_1.grads.kernel": [[1, -1], [0.5, 1.5]]}, "right"),
+    ({"conv2d_1.delta_in": [[1, 0.5, 0], [0, -2, -0.5], [0, 0, 1]]}, "missing"),  # none
+])
+def test_a_required_path_answered_in_part_and_right_is_missing_not_wrong(tmp_path, answers,
+                                                                         status):
+    # the JSON gradebook said "wrong" where the CSV listed the path as missing
+    code, entry, _ = grade(tmp_path, CONV, {"points": {"conv2d_1.grads.kernel": 4}}, answers)
+    assert next(p for p in entry["paths"] if p["path"] == "conv2d_1.grads.kernel")[
+        "status"] == status

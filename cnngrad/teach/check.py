@@ -944,10 +944,13 @@ class PathScore:
 
     @property
     def status(self) -> str:
-        """right (full points), missing (nothing answered) or wrong."""
+        """right (full points), missing (points short only by cells not answered: none, or
+        some of them, every answered one earning its share) or wrong."""
         if self.earned == self.possible and not self.missing:
             return "right"
-        return "missing" if not self.answered else "wrong"
+        if not self.answered or self.earned * self.cells == self.possible * self.answered:
+            return "missing"
+        return "wrong"
 
 
 @dataclass
