@@ -864,6 +864,13 @@ def test_an_exam_sheet_does_not_tell_how_to_see_the_key(tmp_path):
     practice = with_sheets(generate("seed", 2026)).texts["exercise.md"]
     assert practice.endswith("and check them with `cnngrad check problem.json "
                              "answers-template.json`.\n")
+    # the LaTeX sheets end so too (they said nothing of the answers)
+    assert (folder / "exercise.tex").read_text(encoding="utf-8").endswith(
+        "Write your answers into \\texttt{answers-template.json} (replace each "
+        "\\texttt{null} by your value) and hand it in.\n\\end{document}\n")
+    assert with_sheets(generate("seed", 2026)).texts["exercise.tex"].endswith(
+        "and check them with \\texttt{cnngrad check problem.json answers-template.json}.\n"
+        "\\end{document}\n")
 
 
 def test_a_students_copy_of_the_problem_among_the_submissions_is_named_so(tmp_path):

@@ -43,7 +43,7 @@ def sheets(exercise, exam: bool = False) -> dict[str, str]:
     asked = _asked(exercise)
     explained = _explanations(exercise)
     return {"exercise.md": _exercise_md(exercise, given, asked, exam),
-            "exercise.tex": _exercise_tex(exercise, given, asked),
+            "exercise.tex": _exercise_tex(exercise, given, asked, exam),
             "solution.md": _solution_md(exercise, asked, explained),
             "solution.tex": _solution_tex(exercise, asked, explained)}
 
@@ -518,7 +518,7 @@ def _tex_text(text: str) -> str:
     return text.replace("--", "-{}-")  # an option, not an en dash
 
 
-def _exercise_tex(exercise, given, asked) -> str:
+def _exercise_tex(exercise, given, asked, exam: bool = False) -> str:
     from cnngrad.render.latex import tensor_equations
 
     total = sum(points for *_, points in asked)
@@ -534,7 +534,11 @@ def _exercise_tex(exercise, given, asked) -> str:
     lines += [rf"\subsection*{{Asked ({total} points)}}", r"\begin{itemize}"]
     lines += [rf"  \item \texttt{{{_tex_text(path)}}}: {_tex_text(words)} ({shape}, "
               rf"{_points(points)})" for path, words, shape, points in asked]
-    lines += [r"\end{itemize}", _tex_text(_decimals_sentence(exercise)), r"\end{document}"]
+    # the file names and the command in typewriter type, as the Markdown sheet's `code`
+    end = "".join(rf"\texttt{{{_tex_text(part)}}}" if k % 2 else _tex_text(part)
+                  for k, part in enumerate((_EXAM_END if exam else _PRACTICE_END).split("`")))
+    lines += [r"\end{itemize}", _tex_text(_decimals_sentence(exercise)), "", end,
+              r"\end{document}"]
     return "\n".join(lines) + "\n"
 
 
