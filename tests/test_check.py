@@ -2427,3 +2427,19 @@ def test_a_copy_of_a_problem_given_as_answers_is_said_to_be_a_problem(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {copy}: top level: this is a problem file, not "
                                     f"an answers file; hint: an answers file maps dotted paths")
+
+
+def test_a_grade_sheets_head_fits_80_columns_in_a_file(tmp_path, monkeypatch):
+    # "cnngrad check · grade sheet against <path>" ran past 80 columns in a file
+    monkeypatch.chdir(tmp_path)
+    folder = Path("course 2026") / "midterm exam, question 3 (version B)"
+    folder.mkdir(parents=True)
+    problem = folder / "problem.json"
+    problem.write_bytes(Path(WORKED).read_bytes())
+    answers = [Path("ana.json"), Path("ben.json")]
+    for one in answers:
+        one.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}')
+    result = invoke("check", problem, *answers)
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert result.stdout.startswith("cnngrad check · grade sheet against ")

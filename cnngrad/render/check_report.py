@@ -535,8 +535,10 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     summary = (f"{len(results)} {noun}{'s' * (len(results) != 1)}: {counts['right']} all "
                f"right, {counts['wrong']} with wrong answers, {counts['error']} could not be "
                "checked")
-    head = [Text.assemble(("cnngrad check", "bold"), f" · grade sheet against {problem_file}"),
-            Text(f"right when {tolerance.describe()}", style="dim")]
+    # laid out for 80 columns in a file too: a long path (an exam's manifest, its "(each
+    # student's own problem)") wraps
+    head = [_SheetLines(f"cnngrad check · grade sheet against {problem_file}", "bold"),
+            _SheetLines(f"right when {tolerance.describe()}")]
     if by_points:
         listing = (f"{points_text(sum(grading.points.values()))} points: " +
                    ", ".join(f"{key_text(key, int(one_based))} {points_text(value)}"
