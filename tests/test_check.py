@@ -2443,3 +2443,17 @@ def test_a_grade_sheets_head_fits_80_columns_in_a_file(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     assert result.stdout.startswith("cnngrad check · grade sheet against ")
+
+
+def test_an_answer_without_an_axis_of_length_1_is_hinted(tmp_path):
+    # a batch of one-channel maps keeps its channel axis (N×1×H×W): 3×3×3 said only
+    # "expected shape 3×1×3×3"
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps(BATCHED))
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"conv2d_1.delta_in": np.zeros((3, 3, 3)).tolist()}))
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2
+    assert result.stderr.endswith("expected shape 3×1×3×3, got shape 3×3×3; hint: an axis of "
+                                  "length 1 left out? give it as 3×1×3×3, as the result shows "
+                                  "it\n")

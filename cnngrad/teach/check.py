@@ -1665,7 +1665,8 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
         return "it " + "; it ".join(matches)
     hint = _channels_first_hint(context.trace, entry.path, written.shape) or \
         _padded_hint(context.trace, entry.path, written.shape,
-                     np.shape(context.truth(entry.path)))
+                     np.shape(context.truth(entry.path))) or \
+        _unit_axis_hint(written.shape, np.shape(context.truth(entry.path)))
     if hint:
         return hint
     layer = entry.path.partition(".")[0] + "."
@@ -1675,6 +1676,16 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
     if not same or not written.shape:
         return None
     return f"{shape_text(written.shape)} is the shape of {' and '.join(same)}"
+
+
+def _unit_axis_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str | None:
+    """An axis of length 1 left out (2×4×4 for 2×1×4×4: a one-channel map of a batch keeps
+    its channel axis) or put in: the same axes otherwise."""
+    if len(shape) == len(expected) or _squeezed(shape) != _squeezed(expected):
+        return None
+    what = "left out" if len(shape) < len(expected) else "added"
+    return (f"an axis of length 1 {what}? give it as {shape_text(expected)}, as the result "
+            f"shows it")
 
 
 def _padded_hint(trace: Trace, path: str, shape: tuple[int, ...],
