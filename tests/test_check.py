@@ -2457,3 +2457,32 @@ def test_an_answer_without_an_axis_of_length_1_is_hinted(tmp_path):
     assert result.stderr.endswith("expected shape 3×1×3×3, got shape 3×3×3; hint: an axis of "
                                   "length 1 left out? give it as 3×1×3×3, as the result shows "
                                   "it\n")
+
+
+@pytest.mark.parametrize("when", ["after_published", "hidden"])
+def test_gradescope_visibility_can_keep_an_exams_true_values_back(tmp_path, when):
+    # every test said "visible": its report shows the true value beside each wrong cell
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.5], [0.0113, 0.0683]]}')
+    out = tmp_path / "results.json"
+    result = invoke("check", WORKED, answers, "--format", "gradescope", "-o", out,
+                    "--visibility", when)
+    assert result.exit_code == 1, result.output
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["visibility"] == when
+    assert {test["visibility"] for test in document["tests"]} == {when}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--visibility", "later"], "error: --visibility: unknown value 'later'; hint: allowed: "
+                                "visible, after_due_date, after_published, hidden"),
+    (["--visibility", "hidden", "--format", "csv"],
+     "error: --visibility: only with --format gradescope (this is csv)"),
+])
+def test_a_bad_visibility_is_refused(tmp_path, args, says):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}')
+    result = invoke("check", WORKED, answers, "--format", "gradescope", *args) \
+        if "--format" not in args else invoke("check", WORKED, answers, *args)
+    assert result.exit_code == 2
+    assert result.stderr == says + "\n"

@@ -115,6 +115,21 @@ def _folders_opened(answers: list[str]) -> list[str]:
     return opened
 
 
+def _visibility(given: Optional[str], fmt: str) -> str:
+    """--visibility as Gradescope spells it (the default without it); refused with another
+    format, which has no visibility to set, or with a value Gradescope does not take."""
+    from cnngrad.render.grades import GRADESCOPE_VISIBILITIES, GRADESCOPE_VISIBILITY
+
+    if given is None:
+        return GRADESCOPE_VISIBILITY
+    if fmt != "gradescope":
+        raise UsageError(f"only with --format gradescope (this is {fmt})", where="--visibility")
+    if given not in GRADESCOPE_VISIBILITIES:
+        raise UsageError(f"unknown value {given!r}", where="--visibility",
+                         hint="allowed: " + ", ".join(GRADESCOPE_VISIBILITIES))
+    return given
+
+
 def _once_each(answers: list[str]) -> list[str]:
     """The answers files with each file once: a file given again (a glob that overlaps
     another, ``subs/*/answers.json subs/ben/*``, or ``./subs/ben/answers.json`` beside
@@ -275,6 +290,11 @@ def check(
              "file given is then a submission, graded against its own "
              "student's problem (the student named by the file or its "
              "folder).")] = None,
+    visibility: Annotated[Optional[str], typer.Option(
+        "--visibility", metavar="WHEN",
+        help="With --format gradescope: when students see each test (its true values beside "
+             "their wrong cells): visible (the default), after_due_date, after_published or "
+             "hidden.")] = None,
     max_elements: MaxElementsOpt = 10**8,
     debug: DebugOpt = False,
 ) -> None:
@@ -293,6 +313,7 @@ def check(
     from cnngrad.teach.grading import grading_of
 
     fmt = output_format(format, output, OUTPUT_FORMATS, command="check")
+    visibility = _visibility(visibility, fmt)
     if problem is None:  # no file at all: with --manifest, it is the submissions that miss
         if manifest is not None:
             import shlex
@@ -314,6 +335,7 @@ def check(
             manifest, _once_each([*_folders_opened([problem]), *answers]), fmt=fmt, output=output, decimals=decimals,
             details=details, diagnose=diagnose, one_based=one_based,
             carry_forward=carry_forward, exact=exact, lr=lr, max_elements=max_elements,
+            visibility=visibility,
             tolerance_of=lambda grading: _tolerance(atol, rtol, min_decimals, grading))
     if problem == "-" and "-" in answers:
         raise UsageError("standard input can hold the problem or an answers file, not both",
@@ -374,7 +396,7 @@ def check(
         text = gradescope_json(results[0], problem_name, tolerance,
                                lambda check: tensor_check_text(check, decimals, tolerance,
                                                                one_based=one_based),
-                               grading, one_based=one_based)
+                               grading, one_based=one_based, visibility=visibility)
     elif fmt == "table":
         from rich.console import Group
         from rich.text import Text

@@ -27,7 +27,7 @@ from cnngrad.errors import TOP_LEVEL, ProblemError, UsageError
 def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, output,
                    decimals: int, details: bool, diagnose: bool, one_based: bool,
                    carry_forward, exact: bool, lr, max_elements: int,
-                   tolerance_of: Callable) -> None:
+                   tolerance_of: Callable, visibility: str = "visible") -> None:
     """Grade ``submissions`` by the manifest and write the gradebook (exit code as ``check``:
     0 all right, 1 a wrong or missing answer, 2 a file that could not be checked)."""
     from cnngrad.generate.exam import group_submissions, read_manifest
@@ -126,7 +126,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     protected += [(file, "a file an answers file names") for result in results
                   for file in result.input_files]
     text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
-                      details=details, one_based=one_based, to_file=output is not None)
+                      details=details, one_based=one_based, to_file=output is not None,
+                      visibility=visibility)
     write_output(text, output, protected)
     # a student's own problem given among the submissions is an error row, not answers
     answered = {student: [path for path in merged.get(student, files)
@@ -228,7 +229,8 @@ def _absent_students_note(manifest, grouped: dict[str, list[str]]) -> str | None
 
 
 def _gradebook(results, fmt: str, problem_name: str, tolerance, grading, *, decimals: int,
-               details: bool, one_based: bool, to_file: bool) -> str:
+               details: bool, one_based: bool, to_file: bool,
+               visibility: str = "visible") -> str:
     """The results in ``check``'s formats, as ``check`` writes them."""
     if fmt == "json":
         from cnngrad.render.grades import grades_json
@@ -245,7 +247,7 @@ def _gradebook(results, fmt: str, problem_name: str, tolerance, grading, *, deci
         return gradescope_json(results[0], problem_name, tolerance,
                                lambda check: tensor_check_text(check, decimals, tolerance,
                                                                one_based=one_based), grading,
-                               one_based=one_based)
+                               one_based=one_based, visibility=visibility)
     from rich.console import Group
     from rich.text import Text
 

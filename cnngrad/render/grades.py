@@ -312,13 +312,17 @@ def _csv_safe(row: list) -> list:
             for value in row]
 
 
-#: Gradescope's visibility of each test and of the whole result.
+#: Gradescope's visibility of each test and of the whole result, by default; the others it
+#: takes (``check --visibility``): shown once the assignment is past its due date, once its
+#: grades are published, or never.
 GRADESCOPE_VISIBILITY = "visible"
+GRADESCOPE_VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
 
 
 def gradescope_results(result: FileCheck, problem_file: str, tolerance: Tolerance,
                        tensor_text: Callable[[TensorCheck], str],
-                       grading: Grading | None = None, *, one_based: bool = False) -> dict:
+                       grading: Grading | None = None, *, one_based: bool = False,
+                       visibility: str = GRADESCOPE_VISIBILITY) -> dict:
     """Gradescope's autograder ``results.json`` for one submission.
 
     One test per required path of the grading block (per answered tensor without one), each
@@ -326,7 +330,10 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
     what the wrong cells are, as ``tensor_text`` renders it) and ``visibility``; ``score``
     and ``max_score`` of the whole are their sums.  A file that could not be read scores 0
     with the error as ``output``.  With ``one_based`` the tests' names and every path their
-    outputs name count from 1, as ``tensor_text``'s cell reports then do.
+    outputs name count from 1, as ``tensor_text``'s cell reports then do.  ``visibility``
+    (one of :data:`GRADESCOPE_VISIBILITIES`) is every test's and the whole result's: an
+    exam's ``after_published`` keeps the true values beside wrong cells from its students
+    until the grades are published.
     """
     base = int(one_based)
     by_path = {check.path: check for check in result.tensors}
@@ -346,14 +353,14 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
                 # the report is the whole tensor's, its points those of every test of it
                 output = _test_scope(score, keys_of[path], base) + "\n" + output
             tests.append(_test(number, key_text(score.key, base), score.earned,
-                               score.possible, output, exact))
+                               score.possible, output, exact, visibility))
     elif result.error is not None and grading is not None and grading.points:
-        tests = [_test(number, key_text(key, base), 0, points, "", exact)
+        tests = [_test(number, key_text(key, base), 0, points, "", exact, visibility)
                  for number, (key, points) in enumerate(grading.points.items(), 1)]
     elif result.error is None:
         for number, check in enumerate(result.tensors, 1):
             tests.append(_test(number, check.path, check.n_right + check.n_carried,
-                               check.n_answered, tensor_text(check), exact))
+                               check.n_answered, tensor_text(check), exact, visibility))
     if result.error is not None:
         error = result.error
         # the file is named once: its own error says where in it and what, not it again
@@ -374,7 +381,7 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
     score = sum((earned for earned, _ in exact), Fraction(0))
     max_score = sum((possible for _, possible in exact), Fraction(0))
     return {"score": _points(score), "max_score": _points(max_score), "output": output,
-            "visibility": GRADESCOPE_VISIBILITY, "stdout_visibility": "hidden",
+            "visibility": visibility, "stdout_visibility": "hidden",
             "tests": tests}
 
 
@@ -395,21 +402,22 @@ def _test_scope(score, keys: list[str], base: int = 0) -> str:
 
 
 def _test(number: int, name: str, score, max_score, output: str,
-          exact: list[tuple[Fraction, Fraction]]) -> dict:
+          exact: list[tuple[Fraction, Fraction]], visibility: str) -> dict:
     """One test of ``results.json``; its exact points are appended to ``exact``."""
     exact.append((Fraction(score), Fraction(max_score)))
     return {"name": name, "number": str(number), "score": _points(Fraction(score)),
             "max_score": _points(Fraction(max_score)),
             "status": "passed" if Fraction(score) == Fraction(max_score) else "failed",
-            "output": output, "visibility": GRADESCOPE_VISIBILITY}
+            "output": output, "visibility": visibility}
 
 
 def gradescope_json(result: FileCheck, problem_file: str, tolerance: Tolerance,
                     tensor_text: Callable[[TensorCheck], str],
-                    grading: Grading | None = None, *, one_based: bool = False) -> str:
+                    grading: Grading | None = None, *, one_based: bool = False,
+                    visibility: str = GRADESCOPE_VISIBILITY) -> str:
     """:func:`gradescope_results` as JSON text."""
     import json
 
     return json.dumps(gradescope_results(result, problem_file, tolerance, tensor_text, grading,
-                                         one_based=one_based),
+                                         one_based=one_based, visibility=visibility),
                       indent=2, ensure_ascii=False) + "\n"
