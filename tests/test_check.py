@@ -2405,6 +2405,23 @@ def test_a_channels_last_answer_in_pytorchs_order_is_named(tmp_path, path, to_to
     assert "channels_first" in diagnosed(check_file(trace, str(answers)), path)
 
 
+@pytest.mark.parametrize("path", ["a.delta_in.c", "cat.delta_in.a", "a.output"])
+def test_a_channels_last_graphs_maps_in_pytorchs_order_are_named(tmp_path, path):
+    # an add's or concat's delta_in.<input> is a map too: it said "no common slip matches"
+    problem = {"layout": "nhwc",
+               "input": [[[[1, 2], [-2, 2]], [[0, 0], [1, -1]]],
+                         [[[2, -2], [-1, -1]], [[0, 0], [-2, -2]]]],
+               "layers": [{"type": "conv2d", "kernel": [[[[-2, -2], [-2, 2]]]], "name": "c"},
+                          {"type": "add", "inputs": ["c", "input"], "name": "a"},
+                          {"type": "concat", "inputs": ["a", "input"], "name": "cat"}],
+               "delta": np.arange(-8, 24).reshape(2, 2, 2, 4).tolist()}
+    (tmp_path / "p.json").write_text(json.dumps(problem))
+    trace = run(load_problem(str(tmp_path / "p.json")))
+    truth = np.asarray(trace.tensor(path))
+    answers = write_answers(tmp_path, {path: truth.transpose(0, 3, 1, 2)})
+    assert "channels_first" in diagnosed(check_file(trace, str(answers)), path)
+
+
 def test_a_channels_last_kernel_in_pytorchs_shape_is_hinted(tmp_path):
     problem = dict(NHWC_SQUARE, layers=[{"type": "conv2d", "kernel": np.ones((2, 2, 2, 3)).tolist()}],
                    delta=np.ones((3, 3, 3)).tolist())
@@ -2415,7 +2432,7 @@ def test_a_channels_last_kernel_in_pytorchs_shape_is_hinted(tmp_path):
     result = invoke("check", tmp_path / "p.json", answers)
     assert result.exit_code == 2
     assert "expected shape 2×2×2×3, got shape 3×2×2×2; hint: it matches the true answer in " \
-           "channels-first order" in " ".join(result.stderr.split())
+           "PyTorch's channels-first order" in " ".join(result.stderr.split())
 
 
 def test_a_copy_of_a_problem_given_as_answers_is_said_to_be_a_problem(tmp_path):

@@ -359,9 +359,16 @@ def _channels_first(ctx: SlipContext, path: str) -> np.ndarray | None:
             return None
         return np.transpose(truth, tuple(range(truth.ndim - 1, spatial - 1, -1))
                             + tuple(range(spatial)))
-    if rest not in ("output", "delta_out", "delta_in"):
+    kind, _, source = rest.partition(".")  # an add's or concat's delta_in.<input name>
+    if kind not in ("output", "delta_out", "delta_in") or (source and kind != "delta_in"):
         return None
-    internal = (layer.inputs[0] if rest == "delta_in" else layer.output).shape
+    if kind == "delta_in":
+        names = tuple(layer.spec.inputs)
+        if source not in names and (source or len(names) > 1):
+            return None
+        internal = layer.inputs[names.index(source) if source else 0].shape
+    else:
+        internal = layer.output.shape
     if not layout.is_map(internal) or truth.ndim == layout.spatial:
         return None  # a vector, or a one-channel map shown without its channel axis
     return np.moveaxis(truth, -1, truth.ndim - layout.spatial - 1)
@@ -385,9 +392,10 @@ def _registry() -> dict[str, Slip]:
              _on_grids(lambda t: np.swapaxes(t, -1, -2))),
         Slip("rot180", "matches the true answer rotated by 180°",
              _on_grids(lambda t: t[..., ::-1, ::-1])),
-        Slip("channels_first", "matches the true answer in channels-first order (PyTorch's "
-             "N×C×H×W maps, F×C×kh×kw kernels), where the problem is channels-last "
-             "(\"layout\": \"nhwc\": maps N×H×W×C, kernels kh×kw×C×F)",
+        Slip("channels_first", "matches the true answer in PyTorch's channels-first order "
+             "(a map's channels after its batch axis, a kernel's channel and filter axes "
+             "before its spatial ones), where the problem is channels-last (\"layout\": "
+             "\"nhwc\")",
              _channels_first),
     ]
     # from code that counts from 1, or from element paths written from 1 (--one-based reads them)
