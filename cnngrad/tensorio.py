@@ -169,9 +169,14 @@ def _is_regular(path: pathlib.Path) -> bool:
 
 
 def _holds_a_file(folder: pathlib.Path) -> bool:
-    """Whether ``folder`` holds a file that is not hidden (True when it cannot be listed)."""
+    """Whether ``folder`` holds a file that is not hidden, in it or in a folder in it (what
+    ``check`` grades of a folder); True when it cannot be listed."""
     try:
-        return any(not entry.name.startswith(".") for entry in folder.iterdir())
+        return any(not entry.name.startswith(".") and (
+            entry.is_file() or entry.is_dir() and any(
+                not inner.name.startswith(".") and inner.is_file()
+                for inner in entry.iterdir()))
+            for entry in folder.iterdir())
     except OSError:
         return True
 

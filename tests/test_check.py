@@ -2350,6 +2350,8 @@ def test_a_folder_of_answers_is_graded_file_by_file(tmp_path):
 @pytest.mark.parametrize("name, text, begins", [
     ("kim.txt", "Kim Lee - Q3\nloss = 0.2180\n", "Kim Lee - Q3"),
     ("y.yaml", "loss: 0.2180\n", "loss: 0.2180"),
+    # a Markdown heading is no '# path' line of a CSV of blocks
+    ("notes.md", "# My answers\n\ndE/dw = 0.3\n", "# My answers"),
 ])
 def test_an_answers_file_that_is_not_json_at_all_is_said_to_be_so(tmp_path, name, text,
                                                                    begins):
@@ -2503,3 +2505,38 @@ def test_a_bad_visibility_is_refused(tmp_path, args, says):
         if "--format" not in args else invoke("check", WORKED, answers, *args)
     assert result.exit_code == 2
     assert result.stderr == says + "\n"
+
+
+def test_a_handed_back_folder_leaves_out_what_generate_wrote(tmp_path):
+    # a student's folder handed back whole: exercise.md, exercise.tex and problem.json were
+    # error rows of their own beside the answers
+    ana = tmp_path / "handin" / "ana"
+    ana.mkdir(parents=True)
+    (ana / "answers-template.json").write_text(
+        '{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}')
+    (ana / "exercise.md").write_text("# Exercise: conv\n")
+    (ana / "exercise.tex").write_text("\\\\documentclass{article}\n")
+    (ana / "problem.json").write_bytes(Path(WORKED).read_bytes())
+    result = invoke("check", WORKED, tmp_path / "handin")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"note: {tmp_path / 'handin'}: 3 files left out, the sheets and "
+                             f"problems cnngrad generate writes (exercise.md, exercise.tex, "
+                             f"problem.json), not answers\n")
+
+
+def test_a_folders_link_to_nowhere_is_a_row_and_a_deeper_folder_a_note(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "cleo" / "deep").mkdir(parents=True)
+    (subs / "ana.json").write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
+                                   '[0.0113, 0.0683]]}')
+    (subs / "bob.json").symlink_to(tmp_path / "nowhere.json")
+    rows = list(csv.DictReader(io.StringIO(
+        invoke("check", WORKED, subs, "--format", "csv").stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
+                                                                ("bob", "error")]
+    result = invoke("check", WORKED, subs)
+    assert f"note: {subs / 'cleo' / 'deep'}: left out, a folder two levels down" in \
+        result.stderr
+    (tmp_path / "only-folders" / "a").mkdir(parents=True)
+    assert invoke("check", WORKED, tmp_path / "only-folders").stderr == \
+        f"error: {tmp_path / 'only-folders'}: is a folder with no file in it\n"

@@ -91,28 +91,73 @@ def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
     return kept
 
 
+#: Files ``cnngrad generate`` writes beside a student's answers template, never answers: a
+#: folder handed back whole (or the exam's students/ folder) holds them.
+GENERATED_SHEETS = ("exercise.md", "exercise.tex", "solution.md", "solution.tex")
+
+
 def _folders_opened(answers: list[str]) -> list[str]:
     """The answers files with each folder given replaced by the files in it, and by the files
     of each folder in it (a student's ``ana/answers.json``, or a folder of one file per path),
-    in name order; hidden files (``.DS_Store``) left out.  A folder holding no file stays
-    as it is: its reading is the error (a gradebook's row, a Gradescope results.json)."""
+    in name order; hidden files (``.DS_Store``) left out, and so are the sheets and problems
+    ``cnngrad generate`` writes (a handed-back folder's ``exercise.md``, ``problem.json``),
+    with a note; a link that leads nowhere kept (its reading says so), a folder deeper down
+    left out with a note.  A folder holding no file stays as it is: its reading is the error
+    (a gradebook's row, a Gradescope results.json)."""
     opened: list[str] = []
     for path in answers:
         folder = Path(path)
         if path == "-" or not folder.is_dir():
             opened.append(path)
             continue
-        found = []
-        for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
-            if entry.name.startswith("."):
-                continue
+        found, generated, deeper = [], [], []
+        for entry, depth in _entries(folder):
             if entry.is_dir():
-                found += [str(inner) for inner in sorted(entry.iterdir(), key=lambda e: e.name)
-                          if inner.is_file() and not inner.name.startswith(".")]
-            elif entry.is_file():
+                if depth:
+                    deeper.append(entry)
+                continue
+            if entry.name in GENERATED_SHEETS or (entry.name == "problem.json"
+                                                  and _is_problem_file(entry)):
+                generated.append(entry)
+            else:
                 found.append(str(entry))
+        if generated:
+            names = ", ".join(sorted({entry.name for entry in generated}))
+            note_later(f"note: {one_line(path)}: {len(generated)} file"
+                       f"{'s' * (len(generated) != 1)} left out, the sheets and problems "
+                       f"cnngrad generate writes ({one_line(names)}), not answers")
+        for entry in deeper:
+            note_later(f"note: {one_line(str(entry))}: left out, a folder two levels down "
+                       f"(a folder given stands for its files and its folders' files)")
         opened += found or [path]
     return opened
+
+
+def _entries(folder: Path):
+    """(entry, depth) of a folder's entries and of its folders' (depth 1), in name order,
+    hidden ones left out."""
+    for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            for inner in sorted(entry.iterdir(), key=lambda e: e.name):
+                if not inner.name.startswith("."):
+                    yield inner, 1
+        else:  # a file, or a link that leads nowhere: its reading says so
+            yield entry, 0
+
+
+def _is_problem_file(path: Path) -> bool:
+    """Whether a file named problem.json is a problem (a copy of the one handed out)."""
+    import json
+
+    from cnngrad.file_kinds import is_problem
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and is_problem(document)
 
 
 def _visibility(given: Optional[str], fmt: str) -> str:

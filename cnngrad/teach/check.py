@@ -490,7 +490,7 @@ def _csv_read_as_json(error: ProblemError, raw: bytes, path: str) -> ProblemErro
     it holds CSV text: standard input and a file not named ``.csv`` are read as JSON, so a
     CSV there is not a problem given as CSV (the hint JSON reading gives) nor a comment."""
     first = _first_line(raw)
-    if first.startswith("#"):
+    if re.fullmatch(r"#\s*(loss|[^\s.\[]+(\.[^\s.\[]+)+)(\[[^\]]*\])?", first):
         what, name = "a CSV of '# path' blocks", "any name ending in .csv"
     elif first and first[0] not in "{[\"" and re.fullmatch(r"[\s\d.,;eE+\-/]+", first):
         what, name = "a CSV table", "named after the path it answers, conv2d_1.grads.kernel.csv"
