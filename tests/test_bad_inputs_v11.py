@@ -109,6 +109,12 @@ FAMILY_B_CASES = [
         "layers[0]", "batchnorm1d normalises vectors", hint="a 2-D input is one 4×2 map, not 4 "
         "vectors: write 4 vectors of 2 as 4×1×1×2 and put {\"type\": \"flatten\"} before the "
         "batchnorm1d"),
+    # one vector as a 1×K matrix: the N×1×1×K form would fail train mode's batch of N ≥ 2
+    bad("bn1d-on-2d-input-of-one-row", {"input": [[1, 2, 3]], "layers": [
+        {"type": "batchnorm1d"}], "delta": [[1, 0, 0]]},
+        "layers[0]", "batchnorm1d normalises vectors", hint="a 2-D input is one 1×3 map, not a "
+        "vector: give one vector of 3 as a list of 3 numbers, with \"mode\": \"eval\" and its "
+        "running_mean and running_var (\"train\" needs a batch of N ≥ 2 vectors"),
     bad("bn2d-one-value-per-channel", {"input": [[5]], "layers": [{"type": "batchnorm2d"}],
                                        "delta": [[1]]},
         "layers[0]", "single value per channel", hint="eval"),

@@ -71,6 +71,11 @@ def _map_input_hint(head: Head) -> str | None:
             or len(shape) != 4 or shape[:2] != (1, 1)):
         return None
     rows, cols = shape[2:]
+    if rows == 1:  # one vector: train mode needs a batch, eval mode its running statistics
+        return (f"a 2-D input is one 1×{cols} map, not a vector: give one vector of {cols} "
+                f"as a list of {cols} numbers, with \"mode\": \"eval\" and its running_mean "
+                f"and running_var (\"train\" needs a batch of N ≥ 2 vectors, N×1×1×{cols} "
+                f"and a flatten before the batchnorm1d)")
     return (f"a 2-D input is one {rows}×{cols} map, not {rows} vectors: write {rows} vectors "
             f"of {cols} as {rows}×1×1×{cols} and put {{\"type\": \"flatten\"}} before the "
             f"batchnorm1d (batchnorm2d would normalise the map's {rows * cols} numbers as one "
