@@ -1422,6 +1422,18 @@ def test_a_layer_type_without_an_op_is_told_what_verify_checks(op, kind, words):
     assert "did you mean" not in line
 
 
+@pytest.mark.parametrize("op", ["softmax_loss", "softmax_backward", "softmax"])
+def test_a_softmax_op_is_told_the_op_with_its_loss(op):
+    # CS231n's softmax_loss was told "verify has no op for softmax"
+    result = runner.invoke(app, ["verify", "x.py", "--op", op])
+    assert result.exit_code == 2
+    assert result.output == (f"error: --op: unknown value '{op}'; hint: softmax with its "
+                             "cross-entropy loss is softmax_cross_entropy_backward (the loss "
+                             "and its gradient as CS231n's softmax_loss returns them); softmax "
+                             "alone is a layer type, which cnngrad backward and cnngrad explain "
+                             "show for a problem\n")
+
+
 def test_a_misspelt_op_is_still_offered_the_nearest():
     result = runner.invoke(app, ["verify", "x.py", "--op", "dense_backwrd"])
     assert result.exit_code == 2

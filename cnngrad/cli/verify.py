@@ -163,6 +163,15 @@ def verify(
                               f"{activation[1]}'s backward is one elementwise derivative, "
                               f"which cnngrad backward and cnngrad explain show for a problem "
                               f"(cnngrad samples lists some); ops: {', '.join(OP_NAMES)}")
+    if op not in OP_NAMES and "softmax" in op.strip().lower() and \
+            "softmax_cross_entropy_backward" in OP_NAMES:
+        # softmax_loss (CS231n), softmax_backward: the op verify has is softmax with its loss
+        raise UsageError(f"unknown value '{op}'", where="--op",
+                         hint="softmax with its cross-entropy loss is "
+                              "softmax_cross_entropy_backward (the loss and its gradient as "
+                              "CS231n's softmax_loss returns them); softmax alone is a layer "
+                              "type, which cnngrad backward and cnngrad explain show for a "
+                              "problem")
     layer = _layer_without_op(op)
     if op not in OP_NAMES and layer:
         # nearest by spelling (upsample_backward → dense_backward) would mislead too
