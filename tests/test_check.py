@@ -1036,7 +1036,8 @@ def test_slip_one_based_indexing_shift(tmp_path):
     answers = write_answers(tmp_path, {DELTA_IN: shifted})
     assert "one_based_shift_down_right" in diagnosed(check_file(trace, str(answers)), DELTA_IN)
     assert "matches one-based indexing shift (every value one row down and one column right; " \
-        "if the file's element paths count from 1, give --one-based)" \
+        "an index one off: element paths counting from 1 (then give --one-based), or loops " \
+        "that count from 1?)" \
         in " ".join(invoke("check", WORKED, answers).output.split())
 
 
@@ -1046,8 +1047,8 @@ def test_a_one_based_shift_of_a_file_read_one_based_does_not_say_to_give_it(tmp_
     answers = tmp_path / "a.json"
     answers.write_text('{"conv2d_1.grads.kernel[1,1]": 0.0941}')
     said = " ".join(invoke("check", WORKED, answers, "--one-based").output.split())
-    assert "every value one column left; its element paths were read counting from 1, as " \
-           "--one-based says: is an index one off?)" in said
+    assert "every value one column left; an index one off: the file was read counting from " \
+           "1, as --one-based says; element paths or loops that count from 0?)" in said
     assert "give --one-based" not in said
 
 

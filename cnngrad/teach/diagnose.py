@@ -334,9 +334,10 @@ def _batch_mean_words(trace: Trace) -> str:
 
 
 #: The one-based shifts' advice, and what it becomes where the file was read --one-based.
-ONE_BASED_ADVICE = "if the file's element paths count from 1, give --one-based"
-ONE_BASED_GIVEN = ("its element paths were read counting from 1, as --one-based says: is an "
-                   "index one off?")
+ONE_BASED_ADVICE = ("an index one off: element paths counting from 1 (then give "
+                    "--one-based), or loops that count from 1?")
+ONE_BASED_GIVEN = ("an index one off: the file was read counting from 1, as --one-based "
+                   "says; element paths or loops that count from 0?")
 
 
 def _channels_first(ctx: SlipContext, path: str) -> np.ndarray | None:
