@@ -972,6 +972,10 @@ def test_backward_csv_output_is_an_answers_file(tmp_path):
     (["alice/answers.json", "bob/answers.json", "carol.json"], ["alice", "bob", "carol"]),
     (["x/alice/answers.json", "y/alice/answers.json"], ["x/alice/answers", "y/alice/answers"]),
     (["-"], ["stdin"]),
+    # a lone template name names no student: its folder does (it was "answers")
+    (["subs/ana.json", "subs/cleo/answers.json"], ["ana", "cleo"]),
+    (["handin/ben/answers-template.json"], ["ben"]),
+    (["answers.json"], ["answers"]),
 ])
 def test_student_names(files, names):
     assert student_names(files) == names

@@ -256,15 +256,23 @@ def resolve_tolerance(grading: Grading, *, atol: Fraction | None = None,
     return Tolerance(min_decimals=DEFAULT_MIN_DECIMALS)
 
 
+#: Answers files' names that name no student: their folder does.
+TEMPLATE_STEMS = ("answers", "answers-template")
+
+
 def student_names(files: Sequence[str]) -> list[str]:
     """The student of each answers file: its stem (``alice`` for ``alice.json``), or its
-    folder when files share a stem (``alice/answers.json``, ``bob/answers.json``); the
-    path without its suffix when folders clash too.  ``-`` is ``stdin``."""
+    folder when files share a stem (``alice/answers.json``, ``bob/answers.json``) or the
+    stem names no one (``cleo/answers.json`` beside ``ana.json``: the name of the template
+    cnngrad generate hands out, :data:`TEMPLATE_STEMS`); the path without its suffix when
+    folders clash too.  ``-`` is ``stdin``."""
     paths = [pathlib.PurePath(f) for f in files]
     stems = [p.stem if f != "-" else "stdin" for p, f in zip(paths, files)]
+    folders = [p.parent.name or p.stem for p in paths]
+    stems = [folder if stem in TEMPLATE_STEMS and folder != stem else stem
+             for stem, folder in zip(stems, folders)]
     if len(set(stems)) == len(stems):
         return stems
-    folders = [p.parent.name or p.stem for p in paths]
     clashing = {s for s in stems if stems.count(s) > 1}
     names = [folder if stem in clashing else stem for stem, folder in zip(stems, folders)]
     if len(set(names)) == len(names):
