@@ -441,7 +441,7 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str, following: Any = Non
     if unknown == "activation":  # Keras' Dense(..., activation="sigmoid")
         raise ctx.error(join_path(where, unknown), f"unknown key {_show(unknown)} in "
                                                    f"{with_article(kind)} layer",
-                        _activation_key_hint(raw[unknown], where, following))
+                        _activation_key_hint(raw[unknown], where, following, kind))
     _check_keys_of(ctx, raw, where, allowed, f"{with_article(kind)} layer", layer_fields)
 
 
@@ -469,13 +469,16 @@ def _activation_types() -> list[str]:
     return [kind for kind in LAYERS if layer_family(kind).activation_note is not None]
 
 
-def _activation_key_hint(value: Any, where: str, following: Any) -> str:
-    """The hint for a Keras-style ``"activation": value`` in a layer at ``where``: an
-    activation is a layer of its own, added after it (``following``: the layer listed
-    after it, which may be that activation already)."""
+def _activation_key_hint(value: Any, where: str, following: Any,
+                         own_type: str | None = None) -> str:
+    """The hint for a Keras-style ``"activation": value`` in a layer at ``where`` (of type
+    ``own_type``): an activation is a layer of its own, added after it (``following``: the
+    layer listed after it, which may be that activation already)."""
     kind = _activation_type(value)
     if kind == "":
         return "remove it (no activation: the layer's output as it is)"
+    if kind is not None and kind == own_type:
+        return f"this {kind} layer is that activation itself: remove the key"
     if kind is None:
         return (f"an activation is a layer of its own: add one after it, "
                 f"{{\"type\": ...}} with one of {', '.join(sorted(_activation_types()))}")

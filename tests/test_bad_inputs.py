@@ -424,6 +424,10 @@ CORPUS = [
     bad("conv-activation-and-its-layer", layer(0, activation="relu"), "layers[0].activation",
         "unknown key 'activation'", hint='an activation is a layer of its own, and the next '
                                          'layer is {"type": "relu"} already: remove the key'),
+    # ...or the layer is that activation itself
+    bad("relu-activation-relu", layer(1, activation="relu"), "layers[1].activation",
+        "unknown key 'activation' in a relu layer",
+        hint="this relu layer is that activation itself: remove the key"),
     bad("dense-activation-softmax", layer(4, activation="softmax"), "layers[4].activation",
         "unknown key 'activation'", hint="(none before a cross_entropy loss, which applies "
                                          "the softmax itself)"),
