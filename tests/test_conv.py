@@ -990,6 +990,22 @@ def test_every_threshold_and_thread_split_matches_naive(problem):
         assert_same(fast, naive, tol)
 
 
+@pytest.mark.parametrize("rows_per_block", [1, 2**20])
+def test_an_untied_bias_one_column_wide_is_added_row_by_row(monkeypatch, rows_per_block):
+    # an untied bias (F, H', 1) was taken for one per filter, (F, 1, 1), by its last axis,
+    # and added whole to each block of rows: a ValueError where a block held fewer rows
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 1, 2, 2))
+    w = rng.standard_normal((2, 1, 1, 3))
+    args = ((1, 1), (0, 0, 1, 4), (1, 3))  # W' = 2 + 5 − 3·2 − 1 + 1 = 1
+    untied = rng.standard_normal((2, 2, 1))
+    monkeypatch.setattr(conv, "SHIFTED_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    monkeypatch.setattr(conv, "SHIFTED_TILE_VALUES", rows_per_block)
+    assert_same(conv2d_forward(x, w, untied, *args), conv2d_forward_naive(x, w, untied, *args),
+                tol=1e-13)
+
+
 @pytest.mark.parametrize("kernel, dilation", [((1, 4), (1, 2)), ((4, 1), (2, 1)),
                                               ((3, 5), (2, 3)), ((2, 2), (3, 1))])
 @pytest.mark.parametrize("mode, padding", [("zeros", (1, 2)), ("reflect", (1, 1)),

@@ -1296,7 +1296,10 @@ def _shifted_forward(x, w, bias, geo: _Geometry, y, start: int, stop: int, row_s
             if bias is None:
                 out[...] = rows
             else:
-                np.add(rows, bias if bias.shape[-1] == 1 else bias[:, row:row_end], out=out)
+                # a bias per filter (F, 1, 1), or untied (F, H', W'): its rows (also where
+                # W' is 1, which is no sign of a bias per filter)
+                shared = bias.shape[-2:] == (1, 1)
+                np.add(rows, bias if shared else bias[:, row:row_end], out=out)
 
 
 def _shifted_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int, row_start: int,
