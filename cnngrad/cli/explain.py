@@ -15,6 +15,7 @@ EPILOG = """\
 Examples
 
   cnngrad explain samples/stackexchange.json conv2d_1.grads.kernel[0,0]
+  cnngrad explain samples/stackexchange.json conv2d_1.grads.kernel
   cnngrad explain samples/stackexchange.json conv2d_1.delta_in[1,2]
   cnngrad explain samples/stackexchange.json conv2d_1.delta_in[2,3] -f text
   cnngrad explain samples/stackexchange.json conv2d_1.output[0,0] --exact
@@ -23,8 +24,9 @@ Examples
   cnngrad explain samples/stackexchange-network.json loss --format json
   cnngrad explain samples/stackexchange-network.json
 
-The last one lists every path with its shape. Add --one-based to count every
-index from 1. Quote paths in shells that expand brackets (zsh).
+The second explains each element of the kernel gradient; the last one lists
+every path with its shape. Add --one-based to count every index from 1.
+Quote paths in shells that expand brackets (zsh).
 """
 
 OUTPUT_FORMATS = ("table", "text", "json")
