@@ -168,15 +168,19 @@ def _is_regular(path: pathlib.Path) -> bool:
         return True
 
 
-def _holds_a_file(folder: pathlib.Path) -> bool:
+def _holds_a_file(folder: pathlib.Path) -> bool | None:
     """Whether ``folder`` holds a file that is not hidden, in it or in a folder in it (what
-    ``check`` grades of a folder); True when it cannot be listed."""
+    ``check`` grades of a folder); None when it cannot be listed."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return None
     try:
         return any(not entry.name.startswith(".") and (
             entry.is_file() or entry.is_dir() and any(
                 not inner.name.startswith(".") and inner.is_file()
                 for inner in entry.iterdir()))
-            for entry in folder.iterdir())
+            for entry in entries)
     except OSError:
         return True
 
@@ -190,7 +194,10 @@ def _unreadable(exc: BaseException, name: str | None,
             return "no such file", None
         return f"no such file '{name}'", _backslash_hint(name, path) or f"looked for {path}"
     if isinstance(exc, IsADirectoryError):
-        if name is None and not _holds_a_file(path):
+        holds = _holds_a_file(path) if name is None else True
+        if holds is None:
+            return "is a folder that cannot be read: permission denied", None
+        if not holds:
             return "is a folder with no file in it", None
         # a document given as its folder (check problem.json answers/): the shell's glob
         hint = (f"name a file in it, {str(path).rstrip('/' + os.sep)}/<file>, not the folder"

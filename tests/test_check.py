@@ -2475,8 +2475,15 @@ def test_an_answer_without_an_axis_of_length_1_is_hinted(tmp_path):
     result = invoke("check", problem, answers)
     assert result.exit_code == 2
     assert result.stderr.endswith("expected shape 3×1×3×3, got shape 3×3×3; hint: an axis of "
-                                  "length 1 left out? give it as 3×1×3×3, as the result shows "
-                                  "it\n")
+                                  "length 1 left out? give it as the result shows it, "
+                                  "3×1×3×3\n")
+    # a vector of one given as a number: not "give it as 1"
+    (tmp_path / "b.json").write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": [[1]],
+                                                 "bias": [0.5], "delta": [[1, 0], [0, 1]]}))
+    answers.write_text('{"conv2d_1.grads.bias": 0.25}')
+    assert invoke("check", tmp_path / "b.json", answers).stderr.endswith(
+        "hint: an axis of length 1 left out? give it as the result shows it, a list of one "
+        "number ([0.25])\n")
 
 
 @pytest.mark.parametrize("when", ["after_published", "hidden"])
@@ -2541,3 +2548,43 @@ def test_a_folders_link_to_nowhere_is_a_row_and_a_deeper_folder_a_note(tmp_path)
     (tmp_path / "only-folders" / "a").mkdir(parents=True)
     assert invoke("check", WORKED, tmp_path / "only-folders").stderr == \
         f"error: {tmp_path / 'only-folders'}: is a folder with no file in it\n"
+
+
+@pytest.mark.parametrize("first", ["# loss,,", "# conv2d_1.delta_in[1],,,,", "# loss"])
+def test_a_spreadsheets_path_line_is_still_taken_for_a_csv_of_blocks(tmp_path, first):
+    answers = tmp_path / "a.txt"
+    answers.write_text(first + "\n0.5\n")
+    assert "this looks like a CSV of '# path' blocks" in invoke("check", WORKED, answers).stderr
+
+
+@pytest.mark.parametrize("inside, holds", [
+    ({"problem.json": Path(WORKED).read_text(), "exercise.md": "# Exercise\n"},
+     "the sheets and problems cnngrad generate writes"),
+    ({"bob/deep/x.json": "{}"}, "folders two levels down"),
+])
+def test_a_folder_left_with_nothing_to_grade_says_what_it_held(tmp_path, inside, holds):
+    # it said "is a folder, not a file; hint: name a file in it" of a folder holding files
+    folder = tmp_path / "ana"
+    for name, text in inside.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    result = invoke("check", WORKED, folder)
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {folder}: a folder with no answers file in it, only "
+                             f"{holds}" + (" (a folder given stands for its files and its "
+                                           "folders' files)" if "two" in holds else "") + "\n")
+
+
+def test_a_long_path_in_the_grade_sheets_head_is_folded_at_80_in_a_file(tmp_path):
+    folder = tmp_path / ("long_course_folder_name_" * 4)
+    folder.mkdir()
+    problem = folder / "problem_of_the_final_exam.json"
+    problem.write_bytes(Path(WORKED).read_bytes())
+    answers = [tmp_path / "ana.json", tmp_path / "ben.json"]
+    for one in answers:
+        one.write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, 0.0683]]}')
+    out = tmp_path / "sheet.txt"
+    assert invoke("check", problem, *answers, "-f", "table", "-o", out).exit_code == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "".join(lines[:4]).replace(" ", "").count(problem.name) == 1  # folded, not cut

@@ -976,6 +976,9 @@ def test_backward_csv_output_is_an_answers_file(tmp_path):
     (["subs/ana.json", "subs/cleo/answers.json"], ["ana", "cleo"]),
     (["handin/ben/answers-template.json"], ["ben"]),
     (["answers.json"], ["answers"]),
+    # the rename would name two alike: each its path, as before it
+    (["subs/ana.json", "subs/ana/answers.json", "subs/cleo/answers.json"],
+     ["subs/ana", "subs/ana/answers", "subs/cleo/answers"]),
 ])
 def test_student_names(files, names):
     assert student_names(files) == names

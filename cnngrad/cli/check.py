@@ -97,14 +97,16 @@ def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
 GENERATED_SHEETS = ("exercise.md", "exercise.tex", "solution.md", "solution.tex")
 
 
-def _folders_opened(answers: list[str]) -> list[str]:
+def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> list[str]:
     """The answers files with each folder given replaced by the files in it, and by the files
     of each folder in it (a student's ``ana/answers.json``, or a folder of one file per path),
     in name order; hidden files (``.DS_Store``) left out, and so are the sheets and problems
     ``cnngrad generate`` writes (a handed-back folder's ``exercise.md``, ``problem.json``),
     with a note; a link that leads nowhere kept (its reading says so), a folder deeper down
-    left out with a note.  A folder holding no file stays as it is: its reading is the error
-    (a gradebook's row, a Gradescope results.json)."""
+    left out with a note.  A folder holding no file to grade stays as it is: its reading is
+    the error (a gradebook's row, a Gradescope results.json), whose words ``why`` keeps
+    (folder → what it holds) where only such files or folders were left out; a folder that
+    cannot be listed stays too."""
     opened: list[str] = []
     for path in answers:
         folder = Path(path)
@@ -112,10 +114,17 @@ def _folders_opened(answers: list[str]) -> list[str]:
             opened.append(path)
             continue
         found, generated, deeper = [], [], []
-        for entry, depth in _entries(folder):
+        try:
+            entries = list(_entries(folder))
+        except OSError:  # not to be listed (permission denied): its reading says so
+            opened.append(path)
+            continue
+        for entry, depth in entries:
             if entry.is_dir():
                 if depth:
                     deeper.append(entry)
+                else:  # a folder that cannot be listed: its row says so
+                    found.append(str(entry))
                 continue
             if entry.name in GENERATED_SHEETS or (entry.name == "problem.json"
                                                   and _is_problem_file(entry)):
@@ -130,18 +139,38 @@ def _folders_opened(answers: list[str]) -> list[str]:
         for entry in deeper:
             note_later(f"note: {one_line(str(entry))}: left out, a folder two levels down "
                        f"(a folder given stands for its files and its folders' files)")
+        if not found and why is not None and (generated or deeper):
+            why[path] = ("a folder with no answers file in it, only " +
+                         ("the sheets and problems cnngrad generate writes" if generated else
+                          "folders two levels down (a folder given stands for its files and "
+                          "its folders' files)"))
         opened += found or [path]
     return opened
 
 
+def said_of_folders(results, why: dict[str, str]) -> None:
+    """The error of each folder that held nothing to grade, in the words of ``why`` (not
+    "is a folder, not a file; hint: name a file in it")."""
+    for result in results:
+        error = result.error
+        if error is not None and error.file in why and error.where is None:
+            error.what, error.hint = why[error.file], None
+
+
 def _entries(folder: Path):
     """(entry, depth) of a folder's entries and of its folders' (depth 1), in name order,
-    hidden ones left out."""
+    hidden ones left out; a folder in it that cannot be listed is an entry itself (its
+    reading says why)."""
     for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            for inner in sorted(entry.iterdir(), key=lambda e: e.name):
+            try:
+                inner_entries = sorted(entry.iterdir(), key=lambda e: e.name)
+            except OSError:
+                yield entry, 0
+                continue
+            for inner in inner_entries:
                 if not inner.name.startswith("."):
                     yield inner, 1
         else:  # a file, or a link that leads nowhere: its reading says so
@@ -370,7 +399,8 @@ def check(
                                  manifest=shlex.quote(manifest)) + " (each file named after "
                                  "its student: ana.json or ana/answers.json)")
         raise UsageError("missing", where="PROBLEM", hint=f"usage: {USAGE}")
-    answers = _folders_opened(list(answers or ()))  # none at all is possible with --manifest
+    why: dict[str, str] = {}  # a folder given that held nothing to grade: what it held
+    answers = _folders_opened(list(answers or ()), why)  # none at all: --manifest's case
     if not answers and manifest is None:
         raise UsageError("missing", where="ANSWERS...",
                          hint="give one or more answers files after the problem")
@@ -378,10 +408,10 @@ def check(
         from cnngrad.cli.check_manifest import check_manifest
 
         return check_manifest(
-            manifest, _once_each([*_folders_opened([problem]), *answers]), fmt=fmt, output=output, decimals=decimals,
+            manifest, _once_each([*_folders_opened([problem], why), *answers]), fmt=fmt, output=output, decimals=decimals,
             details=details, diagnose=diagnose, one_based=one_based,
             carry_forward=carry_forward, exact=exact, lr=lr, max_elements=max_elements,
-            visibility=visibility,
+            visibility=visibility, folders_held=why,
             tolerance_of=lambda grading: _tolerance(atol, rtol, min_decimals, grading))
     if problem == "-" and "-" in answers:
         raise UsageError("standard input can hold the problem or an answers file, not both",
@@ -416,6 +446,7 @@ def check(
                                   "gradebook")
     problem_name = spec.file
     results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)
+    said_of_folders(results, why)
     for result in results:
         _hint_bundled_answers(result.error)
         if result.error is not None and result.error.hint is None:

@@ -27,7 +27,8 @@ from cnngrad.errors import TOP_LEVEL, ProblemError, UsageError
 def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, output,
                    decimals: int, details: bool, diagnose: bool, one_based: bool,
                    carry_forward, exact: bool, lr, max_elements: int,
-                   tolerance_of: Callable, visibility: str = "visible") -> None:
+                   tolerance_of: Callable, visibility: str = "visible",
+                   folders_held: dict[str, str] | None = None) -> None:
     """Grade ``submissions`` by the manifest and write the gradebook (exit code as ``check``:
     0 all right, 1 a wrong or missing answer, 2 a file that could not be checked)."""
     from cnngrad.generate.exam import group_submissions, read_manifest
@@ -108,6 +109,9 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         raise UsageError(f"gradescope's results.json is for one submission; got "
                          f"{len(results)}", where="--format",
                          hint="use --format csv for the gradebook")
+    from cnngrad.cli.check import said_of_folders
+
+    said_of_folders(results, folders_held or {})
     # Gradescope's results.json is written for a file that could not be graded too (the
     # error as its output, every test at 0): the autograder must leave one behind
     if len(results) == 1 and results[0].error is not None and fmt != "gradescope":

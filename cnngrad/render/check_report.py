@@ -157,7 +157,9 @@ class _SheetLines:
         import textwrap
 
         width = min(SHEET_WIDTH, options.max_width)
-        for line in textwrap.wrap(self.text, width, break_long_words=False,
+        # a word longer than the width (a long path) is folded where the width ends (the
+        # sheet's, in a file too), never cut off
+        for line in textwrap.wrap(self.text, width, break_long_words=True,
                                   break_on_hyphens=False):
             yield Text(line, style=self.style, overflow="fold")
 

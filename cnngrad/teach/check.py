@@ -490,7 +490,8 @@ def _csv_read_as_json(error: ProblemError, raw: bytes, path: str) -> ProblemErro
     it holds CSV text: standard input and a file not named ``.csv`` are read as JSON, so a
     CSV there is not a problem given as CSV (the hint JSON reading gives) nor a comment."""
     first = _first_line(raw)
-    if re.fullmatch(r"#\s*(loss|[^\s.\[]+(\.[^\s.\[]+)+)(\[[^\]]*\])?", first):
+    # a '# path' line, with the separators a spreadsheet pads its rows with (# loss,,)
+    if re.fullmatch(r"#\s*(loss|[^\s.\[,;]+(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*", first):
         what, name = "a CSV of '# path' blocks", "any name ending in .csv"
     elif first and first[0] not in "{[\"" and re.fullmatch(r"[\s\d.,;eE+\-/]+", first):
         what, name = "a CSV table", "named after the path it answers, conv2d_1.grads.kernel.csv"
@@ -1684,8 +1685,10 @@ def _unit_axis_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str | 
     if len(shape) == len(expected) or _squeezed(shape) != _squeezed(expected):
         return None
     what = "left out" if len(shape) < len(expected) else "added"
-    return (f"an axis of length 1 {what}? give it as {shape_text(expected)}, as the result "
-            f"shows it")
+    # "give it as 1" reads as a value: a shape of one axis is said in words
+    form = ("a list of one number ([0.25])" if expected == (1,) else
+            f"a list of {expected[0]} numbers" if len(expected) == 1 else shape_text(expected))
+    return f"an axis of length 1 {what}? give it as the result shows it, {form}"
 
 
 def _padded_hint(trace: Trace, path: str, shape: tuple[int, ...],

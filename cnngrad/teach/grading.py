@@ -269,9 +269,11 @@ def student_names(files: Sequence[str]) -> list[str]:
     paths = [pathlib.PurePath(f) for f in files]
     stems = [p.stem if f != "-" else "stdin" for p, f in zip(paths, files)]
     folders = [p.parent.name or p.stem for p in paths]
-    stems = [folder if stem in TEMPLATE_STEMS and folder != stem else stem
-             for stem, folder in zip(stems, folders)]
-    if len(set(stems)) == len(stems):
+    renamed = [folder if stem in TEMPLATE_STEMS and folder != stem else stem
+               for stem, folder in zip(stems, folders)]
+    if len(set(renamed)) == len(renamed):
+        return renamed
+    if len(set(stems)) == len(stems):  # the rename made two alike (ana.json, ana/answers.json)
         return stems
     clashing = {s for s in stems if stems.count(s) > 1}
     names = [folder if stem in clashing else stem for stem, folder in zip(stems, folders)]
