@@ -92,9 +92,9 @@ def _without_the_problem(problem: str, answers: list[str]) -> list[str]:
     return kept
 
 
-#: Files ``cnngrad generate`` writes beside a student's answers template, never answers: a
-#: folder handed back whole (or the exam's students/ folder) holds them.
-GENERATED_SHEETS = ("exercise.md", "exercise.tex", "solution.md", "solution.tex")
+#: Files ``cnngrad generate`` writes beside a student's answers template, never a student's
+#: answers: a folder handed back whole (or a practice folder, with its key) holds them.
+GENERATED_SHEETS = ("exercise.md", "exercise.tex", "solution.md", "solution.tex", "key.json")
 
 
 def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> list[str]:
@@ -134,16 +134,16 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
         if generated:
             names = ", ".join(sorted({entry.name for entry in generated}))
             note_later(f"note: {one_line(path)}: {len(generated)} file"
-                       f"{'s' * (len(generated) != 1)} left out, the sheets and problems "
-                       f"cnngrad generate writes ({one_line(names)}), not answers")
+                       f"{'s' * (len(generated) != 1)} left out, the sheets, keys and "
+                       f"problems cnngrad generate writes ({one_line(names)}), not answers")
         for entry in deeper:
             note_later(f"note: {one_line(str(entry))}: left out, a folder two levels down "
                        f"(a folder given stands for its files and its folders' files)")
         if not found and why is not None and (generated or deeper):
-            why[path] = ("a folder with no answers file in it, only " +
-                         ("the sheets and problems cnngrad generate writes" if generated else
-                          "folders two levels down (a folder given stands for its files and "
-                          "its folders' files)"))
+            held = ("the sheets, keys and problems cnngrad generate writes" if generated else
+                    "folders two levels down (a folder given stands for its files and its "
+                    "folders' files)")
+            why[path] = f"a folder with no answers file in it, only {held}"
         opened += found or [path]
     return opened
 
