@@ -2527,8 +2527,8 @@ def test_a_handed_back_folder_leaves_out_what_generate_wrote(tmp_path):
     (ana / "problem.json").write_bytes(Path(WORKED).read_bytes())
     result = invoke("check", WORKED, tmp_path / "handin")
     assert result.exit_code == 0, result.output
-    assert result.stderr == (f"X
-                             f"problems cnngrad generate writes (exercise.md, exercise.tex, "
+    assert result.stderr == (f"note: {tmp_path / 'handin'}: 3 files left out, the sheets, keys "
+                             f"and problems cnngrad generate writes (exercise.md, exercise.tex, "
                              f"problem.json), not answers\n")
 
 
@@ -2588,3 +2588,16 @@ def test_a_long_path_in_the_grade_sheets_head_is_folded_at_80_in_a_file(tmp_path
     lines = out.read_text(encoding="utf-8").splitlines()
     assert max(len(line) for line in lines) <= 80
     assert "".join(lines[:4]).replace(" ", "").count(problem.name) == 1  # folded, not cut
+
+
+def test_a_practice_folder_given_leaves_its_key_out(tmp_path):
+    # generate's practice folder holds key.json: it was graded as a student "key", at 100%
+    folder = tmp_path / "practice"
+    folder.mkdir()
+    (folder / "key.json").write_text('{"conv2d_1.grads.kernel": [[0.044606, 0.094061], '
+                                     '[0.011262, 0.068288]]}')
+    (folder / "ana.json").write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
+                                     '[0.0113, 0.0683]]}')
+    rows = list(csv.DictReader(io.StringIO(
+        invoke("check", WORKED, folder, "--format", "csv").stdout)))
+    assert [row["student"] for row in rows] == ["ana"]
