@@ -2601,3 +2601,23 @@ def test_a_practice_folder_given_leaves_its_key_out(tmp_path):
     rows = list(csv.DictReader(io.StringIO(
         invoke("check", WORKED, folder, "--format", "csv").stdout)))
     assert [row["student"] for row in rows] == ["ana"]
+
+
+def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_json(tmp_path):
+    # "results.json is for one submission; got 2" left no results.json: the autograder's
+    # student saw nothing
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for name in ("answers.json", "answers (1).json"):
+        (submission / name).write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
+                                       '[0.0113, 0.0683]]}')
+    results = tmp_path / "results.json"
+    result = invoke("check", SAMPLES / "exam.json", submission, "--format", "gradescope",
+                    "-o", results)
+    assert result.exit_code == 2
+    assert "gradescope's results.json is for one submission; got 2 answers files" in \
+        result.stderr
+    document = json.loads(results.read_text(encoding="utf-8"))
+    assert document["score"] == 0 and document["tests"]
+    assert all(test["score"] == 0 and "got 2 answers files" in test["output"]
+               for test in document["tests"])

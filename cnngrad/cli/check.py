@@ -205,6 +205,24 @@ def _visibility(given: Optional[str], fmt: str) -> str:
     return given
 
 
+def _write_gradescope_error(error, answers: list[str], problem_name: str,
+                            tolerance, grading, decimals: int, one_based: bool,
+                            visibility: str, output: str, input_files) -> None:
+    """Gradescope's results.json for a submission that cannot be graded as one: 0 points,
+    the error as every test's output."""
+    from cnngrad.render.check_report import tensor_check_text
+    from cnngrad.render.grades import gradescope_json
+    from cnngrad.teach.check import FileCheck
+
+    result = FileCheck(file=", ".join(answers), error=error)
+    text = gradescope_json(result, problem_name, tolerance,
+                           lambda check: tensor_check_text(check, decimals, tolerance,
+                                                           one_based=one_based),
+                           grading, one_based=one_based, visibility=visibility)
+    write_output(text, output, list(input_files) + [(Path(path), "an answers file")
+                                                    for path in answers if path != "-"])
+
+
 def _once_each(answers: list[str]) -> list[str]:
     """The answers files with each file once: a file given again (a glob that overlaps
     another, ``subs/*/answers.json subs/ben/*``, or ``./subs/ben/answers.json`` beside
@@ -438,12 +456,20 @@ def check(
         from cnngrad.teach.check import per_path_groups
 
         # one submission: one answers file, or a folder of one file per path
-        submissions = len(per_path_groups(answers, trace))
-        if submissions > 1:
-            raise UsageError(f"gradescope's results.json is for one submission; got "
-                             f"{submissions} answers files", where="--format",
-                             hint="run check once per submission, or use --format csv for a "
-                                  "gradebook")
+        groups = per_path_groups(answers, trace)
+        if len(groups) > 1:
+            error = UsageError(f"gradescope's results.json is for one submission; got "
+                               f"{len(groups)} answers files: "
+                               f"{', '.join(group[0] for group in groups)}", where="--format",
+                               hint="upload one answers file (run check once per "
+                                    "submission, or use --format csv for a gradebook)")
+            if output is not None:
+                # an autograder must leave a results.json behind: every test at 0, the
+                # error as its output (a student who uploaded two files reads why)
+                _write_gradescope_error(error, answers, spec.file, tolerance,
+                                        grading, decimals, one_based, visibility, output,
+                                        spec.input_files)
+            raise error
     problem_name = spec.file
     results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)
     said_of_folders(results, why)
