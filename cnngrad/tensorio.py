@@ -168,21 +168,40 @@ def _is_regular(path: pathlib.Path) -> bool:
         return True
 
 
+def folder_entries(folder: pathlib.Path):
+    """(entry, depth) of a folder's entries and of its folders' (depth 1), in name order,
+    hidden ones (``.DS_Store``) left out: what ``check`` grades of a folder given.  A folder
+    in it that cannot be listed is an entry itself, at depth 0 (its reading says why).
+
+    Raises
+    ------
+    OSError
+        ``folder`` itself cannot be listed."""
+    for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            try:
+                inner_entries = sorted(entry.iterdir(), key=lambda e: e.name)
+            except OSError:
+                yield entry, 0
+                continue
+            for inner in inner_entries:
+                if not inner.name.startswith("."):
+                    yield inner, 1
+        else:  # a file, or a link that leads nowhere: its reading says so
+            yield entry, 0
+
+
 def _holds_a_file(folder: pathlib.Path) -> bool | None:
     """Whether ``folder`` holds a file that is not hidden, in it or in a folder in it (what
-    ``check`` grades of a folder); None when it cannot be listed."""
+    ``check`` grades of a folder: :func:`folder_entries`; a folder in it that cannot be
+    listed may hold one); None when it cannot be listed."""
     try:
-        entries = list(folder.iterdir())
+        return any(entry.is_file() or (depth == 0 and entry.is_dir())
+                   for entry, depth in folder_entries(folder))
     except OSError:
         return None
-    try:
-        return any(not entry.name.startswith(".") and (
-            entry.is_file() or entry.is_dir() and any(
-                not inner.name.startswith(".") and inner.is_file()
-                for inner in entry.iterdir()))
-            for entry in entries)
-    except OSError:
-        return True
 
 
 def _unreadable(exc: BaseException, name: str | None,

@@ -107,6 +107,8 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
     the error (a gradebook's row, a Gradescope results.json), whose words ``why`` keeps
     (folder → what it holds) where only such files or folders were left out; a folder that
     cannot be listed stays too."""
+    from cnngrad.tensorio import folder_entries
+
     opened: list[str] = []
     for path in answers:
         folder = Path(path)
@@ -115,7 +117,7 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
             continue
         found, generated, deeper = [], [], []
         try:
-            entries = list(_entries(folder))
+            entries = list(folder_entries(folder))
         except OSError:  # not to be listed (permission denied): its reading says so
             opened.append(path)
             continue
@@ -155,26 +157,6 @@ def said_of_folders(results, why: dict[str, str]) -> None:
         error = result.error
         if error is not None and error.file in why and error.where is None:
             error.what, error.hint = why[error.file], None
-
-
-def _entries(folder: Path):
-    """(entry, depth) of a folder's entries and of its folders' (depth 1), in name order,
-    hidden ones left out; a folder in it that cannot be listed is an entry itself (its
-    reading says why)."""
-    for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            try:
-                inner_entries = sorted(entry.iterdir(), key=lambda e: e.name)
-            except OSError:
-                yield entry, 0
-                continue
-            for inner in inner_entries:
-                if not inner.name.startswith("."):
-                    yield inner, 1
-        else:  # a file, or a link that leads nowhere: its reading says so
-            yield entry, 0
 
 
 def _is_problem_file(path: Path) -> bool:
