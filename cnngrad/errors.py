@@ -14,6 +14,17 @@ import difflib
 from collections.abc import Iterable, Sequence
 
 
+#: What to do about an error follows it on its own line, after this: a bad input is one line
+#: of stderr (the contract), and a script that reads that line has the hint too.
+HINT_SEPARATOR = "; hint: "
+
+
+def with_hint(text: str, hint: str | None) -> str:
+    """``<text>; hint: <what to do>``, as an error line says it (``text`` alone without a
+    hint): stderr's line, a gradebook's error row."""
+    return f"{text}{HINT_SEPARATOR}{hint}" if hint else text
+
+
 class CnnGradError(Exception):
     """Base of every error cnngrad reports to a user (exit code 2)."""
 

@@ -21,7 +21,7 @@ from cnngrad.cli.output import (TerminalText, escape_controls, stream_encoding, 
 from cnngrad.cli.progress import dumb_terminal
 from cnngrad.render import FORMATS
 from cnngrad.errors import (CnnGradError, DomainError, UsageError, allowed_list, closest,
-                            did_you_mean, with_article)
+                            did_you_mean, with_article, with_hint)
 
 # --------------------------------------------------------------------------- plumbing
 
@@ -36,18 +36,11 @@ def one_line(text: str) -> str:
                    for c in text)
 
 
-#: What to do about an error follows it on its own line, after this: a bad input is one line
-#: of stderr (the contract), and a script that reads that line has the hint too.
-HINT_SEPARATOR = "; hint: "
-
-
 def error_line(error: CnnGradError) -> str:
     """``error: <file>: <where>: <what>; hint: <what to do>`` — one line, however the
     message or the hint was written (line breaks and control characters escaped)."""
-    line = f"error: {one_line(error.message())}"
-    if error.hint:
-        line += HINT_SEPARATOR + one_line(error.hint)
-    return line
+    return "error: " + with_hint(one_line(error.message()),
+                                 one_line(error.hint) if error.hint else None)
 
 
 def report_error(error: CnnGradError) -> None:

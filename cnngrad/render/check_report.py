@@ -23,6 +23,7 @@ from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
+from cnngrad.errors import with_hint
 from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
@@ -480,8 +481,8 @@ def _error_text(result: FileCheck) -> str:
     hint (what to do: often the useful part, "counting from 1? give --one-based")."""
     error = result.error
     file = None if error.file in (None, result.file) else error.file
-    text = ": ".join(part for part in (file, error.where, error.what) if part)
-    return f"{text}; hint: {error.hint}" if error.hint else text
+    return with_hint(": ".join(part for part in (file, error.where, error.what) if part),
+                     error.hint)
 
 
 def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Tolerance,

@@ -12,6 +12,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad import __version__
+from cnngrad.errors import with_hint
 from cnngrad.teach.check import (FileCheck, TensorCheck, Tolerance, key_text,
                                  trailing_zeros_dropped)
 from cnngrad.teach.grading import Grading
@@ -238,11 +239,6 @@ def file_dict(result: FileCheck, tolerance: Tolerance | None = None, *,
     return out
 
 
-def _error_with_hint(error) -> str:
-    """``<file>: <where>: <what>; hint: <what to do>``, as the error line says it."""
-    return f"{error.message()}; hint: {error.hint}" if error.hint else error.message()
-
-
 def grades_json(results: list[FileCheck], problem_file: str, tolerance: Tolerance,
                 grading: Grading | None = None, *, one_based: bool = False) -> str:
     """The gradebook: every student's verdict, tensor by tensor, wrong cells and diagnoses
@@ -299,7 +295,7 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
             "" if result.exact_score is None else half_up_text(100 * result.exact_score, 2),
             " ".join(key_text(key, base) for key in result.missing_paths), carried, wrong,
             diagnoses,
-            _error_with_hint(result.error) if error else "",
+            with_hint(result.error.message(), result.error.hint) if error else "",
         ]))
     return buffer.getvalue()
 
