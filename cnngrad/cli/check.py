@@ -192,15 +192,12 @@ def _write_gradescope_error(error, answers: list[str], problem_name: str,
                             visibility: str, output: str, input_files) -> None:
     """Gradescope's results.json for a submission that cannot be graded as one: 0 points,
     the error as every test's output."""
-    from cnngrad.render.check_report import tensor_check_text
-    from cnngrad.render.grades import gradescope_json
+    from cnngrad.render.check_report import gradescope_report
     from cnngrad.teach.check import FileCheck
 
-    result = FileCheck(file=", ".join(answers), error=error)
-    text = gradescope_json(result, problem_name, tolerance,
-                           lambda check: tensor_check_text(check, decimals, tolerance,
-                                                           one_based=one_based),
-                           grading, one_based=one_based, visibility=visibility)
+    text = gradescope_report(FileCheck(file=", ".join(answers), error=error), problem_name,
+                             tolerance, grading, decimals=decimals, one_based=one_based,
+                             visibility=visibility)
     write_output(text, output, list(input_files) + [(Path(path), "an answers file")
                                                     for path in answers if path != "-"])
 
@@ -408,9 +405,9 @@ def check(
         from cnngrad.cli.check_manifest import check_manifest
 
         return check_manifest(
-            manifest, _once_each([*_folders_opened([problem], why), *answers]), fmt=fmt, output=output, decimals=decimals,
-            details=details, diagnose=diagnose, one_based=one_based,
-            carry_forward=carry_forward, exact=exact, lr=lr, max_elements=max_elements,
+            manifest, _once_each([*_folders_opened([problem], why), *answers]), fmt=fmt,
+            output=output, decimals=decimals, details=details, diagnose=diagnose,
+            one_based=one_based, carry_forward=carry_forward, exact=exact, lr=lr, max_elements=max_elements,
             visibility=visibility, folders_held=why,
             tolerance_of=lambda grading: _tolerance(atol, rtol, min_decimals, grading))
     if problem == "-" and "-" in answers:
@@ -475,13 +472,10 @@ def check(
 
         text = grades_csv(results, grading, tolerance, one_based=one_based)
     elif fmt == "gradescope":
-        from cnngrad.render.check_report import tensor_check_text
-        from cnngrad.render.grades import gradescope_json
+        from cnngrad.render.check_report import gradescope_report
 
-        text = gradescope_json(results[0], problem_name, tolerance,
-                               lambda check: tensor_check_text(check, decimals, tolerance,
-                                                               one_based=one_based),
-                               grading, one_based=one_based, visibility=visibility)
+        text = gradescope_report(results[0], problem_name, tolerance, grading,
+                                 decimals=decimals, one_based=one_based, visibility=visibility)
     elif fmt == "table":
         from rich.console import Group
         from rich.text import Text

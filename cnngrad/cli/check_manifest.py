@@ -245,13 +245,10 @@ def _gradebook(results, fmt: str, problem_name: str, tolerance, grading, *, deci
 
         return grades_csv(results, grading, tolerance, one_based=one_based)
     if fmt == "gradescope":
-        from cnngrad.render.check_report import tensor_check_text
-        from cnngrad.render.grades import gradescope_json
+        from cnngrad.render.check_report import gradescope_report
 
-        return gradescope_json(results[0], problem_name, tolerance,
-                               lambda check: tensor_check_text(check, decimals, tolerance,
-                                                               one_based=one_based), grading,
-                               one_based=one_based, visibility=visibility)
+        return gradescope_report(results[0], problem_name, tolerance, grading,
+                                 decimals=decimals, one_based=one_based, visibility=visibility)
     from rich.console import Group
     from rich.text import Text
 

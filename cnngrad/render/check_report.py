@@ -416,6 +416,20 @@ def tensor_check_text(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
+def gradescope_report(result: FileCheck, problem_file: str, tolerance: Tolerance,
+                      grading: Grading | None = None, *, decimals: int = DEFAULT_DECIMALS,
+                      one_based: bool = False, visibility: str = "visible") -> str:
+    """Gradescope's results.json for one submission
+    (:func:`cnngrad.render.grades.gradescope_json`), each test's output the plain cell
+    report of :func:`tensor_check_text`."""
+    from cnngrad.render.grades import gradescope_json
+
+    return gradescope_json(result, problem_file, tolerance,
+                           lambda check: tensor_check_text(check, decimals, tolerance,
+                                                           one_based=one_based),
+                           grading, one_based=one_based, visibility=visibility)
+
+
 def total_line(result: FileCheck) -> Text:
     """``total: 16/29 cells right`` (and the points, with a grading block)."""
     line = Text.assemble(("total: ", "bold"),
