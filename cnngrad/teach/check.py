@@ -1166,8 +1166,9 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
             result.tensors.append(_unanswered(path, context.truth(path)))
     if weights:  # every student's report in the grading block's order, whatever the file's
         order = {path: rank for rank, path in enumerate(weights)}
-        known = {path: rank for rank, path in enumerate(known_paths(trace), start=len(order))}
-        result.tensors.sort(key=lambda check: order.get(check.path, known.get(check.path, 0)))
+        ranks = _path_ranks(trace, context)
+        result.tensors.sort(key=lambda check: order.get(check.path, len(order)
+                                                        + ranks.get(check.path, 0)))
     for check in result.tensors:
         # shared, never written to; with points, a tensor outside them is worth 0 points
         check.weights = weights.get(check.path) if not weights or check.path in weights else \
@@ -1185,6 +1186,15 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     if grading.points:
         result.path_scores = _path_scores(result, grading)
     return result
+
+
+def _path_ranks(trace: Trace, context: SlipContext | None = None) -> dict[str, int]:
+    """Each path's place in the problem's forward order (:func:`known_paths`), the order a
+    report follows; worked out once per context (once for a class, not once per file)."""
+    def ranks() -> dict[str, int]:
+        return {path: rank for rank, path in enumerate(known_paths(trace))}
+
+    return context.cached("path ranks", ranks) if context is not None else ranks()
 
 
 def _read_one_based(diagnosis: Diagnosis) -> Diagnosis:
@@ -1327,11 +1337,11 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
         check.rounded = check.rounded & ~check.carried
         check.implied = implied.value
         check.carried_from = implied.sources
-    # once every tensor's carried cells are known: a zero carried forward itself (a ReLU's,
-    # from an output written with the wrong sign) is the student's own arithmetic, no sheet
-    # of zeros, and so are the zeros it carries further down
-    # A tensor carried from such a one is too, however far down (dense_1.delta_in answered
-    # with zeros, maxpool2d_1.delta_in carried from it, the conv's gradients from that).
+    # once every tensor's carried cells are known: a tensor carried from a delta answered
+    # with zeros (not carried itself: a ReLU's zero from an output written with the wrong
+    # sign is the student's own arithmetic, no sheet of zeros) is from zeroed deltas, and so
+    # is one carried from such a tensor, however far down (dense_1.delta_in answered with
+    # zeros, maxpool2d_1.delta_in carried from it, the conv's gradients from that)
     changed = True
     while changed:
         changed = False
@@ -1383,11 +1393,13 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     upstream error is carried, not the rounding of right upstream answers, which can make a
     short value exact by chance (-0.1324 and -0.0932 giving -0.154 where the truth is
     -0.154020: the -0.154 is the decimals slip of the -0.024 beside it)."""
+    from cnngrad.teach.carry_forward import half_unit
+
     value = implied.value.reshape(-1)[cells]
     found = cells_right(written, value, tolerance)
     short = _short(written, tolerance)
     if (found & short).any():
-        changed = np.array([abs(float(v) - float(t)) > 0.5 * 10.0**-tolerance.min_decimals
+        changed = np.array([abs(float(v) - float(t)) > half_unit(tolerance.min_decimals)
                             for v, t in zip(value, truth)], dtype=bool)
         found &= ~short | changed
     if found.all():
@@ -1820,8 +1832,8 @@ def check_files(trace: Trace, paths: list[str], tolerance: Tolerance = Tolerance
                                file=folder_of(paths), hint="keep one of them")
         sheets = [read_answers(path, one_based=one_based, trace=trace) for path in paths]
         # the files in the problem's order of their paths, not their names' (conv2d_1.* first)
-        known = {path: rank for rank, path in enumerate(known_paths(trace))}
-        sheets.sort(key=lambda read: min((known.get(entry.path, 0) for entry in read.entries),
+        ranks = _path_ranks(trace, context)
+        sheets.sort(key=lambda read: min((ranks.get(entry.path, 0) for entry in read.entries),
                                          default=0))
         sheet = AnswerSheet(file=folder_of(paths),
                             entries=[entry for read in sheets for entry in read.entries],
