@@ -1676,7 +1676,7 @@ def _shape_hint(context: SlipContext, entry: AnswerEntry, tolerance: Tolerance) 
             matches.append(slip.describe(context.trace))
     if matches:
         return "it " + "; it ".join(matches)
-    hint = _channels_first_hint(context.trace, entry.path, written.shape) or \
+    hint = _channels_first_hint(context, entry.path, written.shape) or \
         _padded_hint(context.trace, entry.path, written.shape,
                      np.shape(context.truth(entry.path))) or \
         _unit_axis_hint(written.shape, np.shape(context.truth(entry.path)))
@@ -1728,25 +1728,21 @@ def _padded_hint(trace: Trace, path: str, shape: tuple[int, ...],
             f"padding {sides}): crop the padding off; the padding's cells are not the input's")
 
 
-def _channels_first_hint(trace: Trace, path: str, shape: tuple[int, ...]) -> str | None:
-    """A map of a channels-last problem written channels-first (2×2×3×3 for 2×3×3×2): say
-    the layout."""
-    layout = trace.layout
-    name, _, rest = path.partition(".")
-    kind = rest.partition(".")[0]
-    layer = next((layer for layer in trace.layers if layer.name == name), None)
-    if not layout.channels_last or layer is None or kind not in ("output", "delta_out",
-                                                                  "delta_in"):
+def _channels_first_hint(context: SlipContext, path: str, shape: tuple[int, ...]
+                         ) -> str | None:
+    """A map of a channels-last problem written channels-first (2×2×3×3 for 2×3×3×2), in
+    the shape :func:`~cnngrad.teach.diagnose.channels_first_order` gives it: say the
+    layout (a kernel so written is that slip's, when its numbers match)."""
+    from cnngrad.teach.diagnose import channels_first_order
+
+    kind = path.partition(".")[2].partition(".")[0]
+    if kind not in ("output", "delta_out", "delta_in"):
         return None
-    internal = (layer.inputs[0] if kind == "delta_in" else layer.output).shape
-    expected = layout.display_shape(internal)
-    if not layout.is_map(internal) or len(expected) == layout.spatial:
-        return None  # a vector, or a map of one channel shown without its channel axis
-    lead = len(expected) - layout.spatial - 1  # the batch axis, when shown
-    if shape != expected[:lead] + expected[-1:] + expected[lead:-1]:
+    reordered = channels_first_order(context, path)
+    if reordered is None or reordered.shape != shape:
         return None
     return (f"the problem is channels-last (\"layout\": \"nhwc\"): give this map as "
-            f"{shape_text(expected)}, its channels on the last axis")
+            f"{shape_text(np.shape(context.truth(path)))}, its channels on the last axis")
 
 
 def per_path_file(path: str, trace: Trace, known: set[str] | None = None) -> bool:

@@ -340,7 +340,7 @@ ONE_BASED_GIVEN = ("an index one off: the file was read counting from 1, as --on
                    "says; element paths or loops that count from 0?")
 
 
-def _channels_first(ctx: SlipContext, path: str) -> np.ndarray | None:
+def channels_first_order(ctx: SlipContext, path: str) -> np.ndarray | None:
     """A channels-last problem's map, or conv kernel gradient, written in PyTorch's order:
     the channel axis after the batch (a map), the channel and filter axes first, reversed
     (HWIO → OIHW, k×I×O → O×I×k).  Of another shape than the truth's unless the axes happen
@@ -397,7 +397,7 @@ def _registry() -> dict[str, Slip]:
              "(a map's channels after its batch axis, a kernel's channel and filter axes "
              "before its spatial ones), where the problem is channels-last (\"layout\": "
              "\"nhwc\")",
-             _channels_first),
+             channels_first_order),
     ]
     # from code that counts from 1, or from element paths written from 1 (--one-based reads them)
     entries += [Slip(f"one_based_shift_{key}", f"matches one-based indexing shift ({words}; "
