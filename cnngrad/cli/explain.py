@@ -98,17 +98,21 @@ def explain(
             text = paths_text(paths)
         write_output(text, output, spec.input_files)
         return
-    from cnngrad.teach.explain import element_paths
+    import math
+
+    from cnngrad.teach.explain import element_path, element_paths
     from cnngrad.teach.explain import explain as explain_path
 
     # a whole tensor (conv2d_1.grads.kernel): each of its elements, up to a bound
     elements = element_paths(trace, path, one_based=one_based)
-    paths, count = elements if elements is not None else ([path], 1)
+    paths, shape = elements if elements is not None else ([path], ())
+    count = math.prod(shape)
     explanations = [explain_path(trace, one, one_based=one_based) for one in paths]
     if count > len(paths):
+        # the last element's path, the one furthest from those explained
+        last = element_path(path.strip(), tuple(size - 1 for size in shape), one_based)
         note_later(f"note: {path.strip()} has {count} elements: the first {len(paths)} are "
-                   f"explained; give an element's path for another, e.g. "
-                   f"{_last_element_path(trace, path, one_based)}")
+                   f"explained; give an element's path for another, e.g. {last}")
 
     def listed(explanation) -> int:
         return len(explanation.terms) if all_terms else max_terms
@@ -148,14 +152,6 @@ def explain(
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
     write_output(text, output, spec.input_files)
-
-
-def _last_element_path(trace, path: str, one_based: bool) -> str:
-    """The path of a tensor's last element, the one furthest from those explained."""
-    from cnngrad.teach.explain import known_paths
-
-    shape = known_paths(trace)[path.strip()]
-    return f"{path.strip()}[{','.join(str(size - 1 + int(one_based)) for size in shape)}]"
 
 
 def register(app: typer.Typer) -> None:

@@ -407,7 +407,7 @@ def layer_explained(problem, path: str) -> str | None:
 
 
 def _example(name: str, shape: tuple[int, ...], base: int) -> str:
-    return f"{name}[{','.join([str(base)] * len(shape))}]"
+    return element_path(name, (0,) * len(shape), bool(base))
 
 
 def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
@@ -515,20 +515,24 @@ WHOLE_TENSOR_ELEMENTS = 25
 
 
 def element_paths(trace: Trace, path: str, one_based: bool = False
-                  ) -> tuple[list[str], int] | None:
+                  ) -> tuple[list[str], tuple[int, ...]] | None:
     """(the element paths of the first :data:`WHOLE_TENSOR_ELEMENTS` elements in row-major
-    order, the tensor's element count) when ``path`` names a whole tensor of more than one
-    element (``conv2d_1.grads.kernel``: the contract's paths name tensors too); None for an
+    order, the tensor's shape) when ``path`` names a whole tensor of more than one element
+    (``conv2d_1.grads.kernel``: the contract's paths name tensors too); None for an
     element's path, a tensor of one element, or a path that names nothing (its own error
     follows from :func:`explain`)."""
     name = path.strip()
     shape = known_paths(trace).get(name)
-    if shape is None or int(np.prod(shape)) <= 1:
+    if shape is None or math.prod(shape) <= 1:
         return None
-    base = 1 if one_based else 0
     first = itertools.islice(np.ndindex(*shape), WHOLE_TENSOR_ELEMENTS)
-    return ([f"{name}[{','.join(str(i + base) for i in index)}]" for index in first],
-            int(np.prod(shape)))
+    return [element_path(name, index, one_based) for index in first], shape
+
+
+def element_path(name: str, index: tuple[int, ...], one_based: bool = False) -> str:
+    """``conv2d_1.grads.kernel[0,1]``: the path of a tensor's element, its indices counted
+    from 1 with ``one_based``."""
+    return f"{name}[{','.join(str(i + int(one_based)) for i in index)}]"
 
 
 def explain(trace: Trace, path: str, *, one_based: bool = False) -> Explanation:
