@@ -441,7 +441,7 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str, following: Any = Non
     if unknown == "activation":  # Keras' Dense(..., activation="sigmoid")
         raise ctx.error(join_path(where, unknown), f"unknown key {_show(unknown)} in "
                                                    f"{with_article(kind)} layer",
-                        _activation_key_hint(raw[unknown], where, following, kind))
+                        _activation_key_hint(raw[unknown], following, kind))
     _check_keys_of(ctx, raw, where, allowed, f"{with_article(kind)} layer", layer_fields)
 
 
@@ -469,11 +469,10 @@ def _activation_types() -> list[str]:
     return [kind for kind in LAYERS if layer_family(kind).activation_note is not None]
 
 
-def _activation_key_hint(value: Any, where: str, following: Any,
-                         own_type: str | None = None) -> str:
-    """The hint for a Keras-style ``"activation": value`` in a layer at ``where`` (of type
-    ``own_type``): an activation is a layer of its own, added after it (``following``: the
-    layer listed after it, which may be that activation already)."""
+def _activation_key_hint(value: Any, following: Any, own_type: str | None = None) -> str:
+    """The hint for a Keras-style ``"activation": value`` in a layer of type ``own_type``:
+    an activation is a layer of its own, added after it (``following``: the layer listed
+    after it, which may be that activation already)."""
     kind = _activation_type(value)
     if kind == "":
         return "remove it (no activation: the layer's output as it is)"
@@ -676,7 +675,7 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
     if key == "activation" and shorthand:  # the one conv, then Keras' activation
         kind = _activation_type(doc[key])
         if kind == "":
-            return _activation_key_hint(doc[key], "", None)
+            return _activation_key_hint(doc[key], None)
         named = f'"{kind}"' if kind else "..."
         return (f"an activation is a layer of its own: give \"layers\": [{{\"type\": "
                 f"\"{SHORTHAND}\", \"kernel\": ...}}, {{\"type\": {named}}}] (the shorthand is "
