@@ -546,7 +546,10 @@ def check_layers_list(ctx, doc: dict) -> list:
 def _choice_hint(value: Any, allowed: tuple[str, ...],
                  meant: Callable[[str], str | None] | None) -> str:
     """The hint for a ``value`` not among ``allowed``: the one ``meant`` gives (another
-    framework's name for it: 'Linear' is dense), else the closest spelling, else the list."""
+    framework's name for it: 'Linear' is dense), else the closest spelling, else the list;
+    an allowed value in a list of its own (["nhwc"]) is to be written without the brackets."""
+    if isinstance(value, list) and len(value) == 1 and value[0] in allowed:
+        return f"write it as a string, without the brackets: \"{value[0]}\""
     if not isinstance(value, str):
         return allowed_list(allowed)
     best = meant(value) if meant is not None else None
@@ -1179,7 +1182,7 @@ def _show(value: Any) -> str:
         sign = "a negative" if value < 0 else "an"
         return f"{sign} integer of about {int(value.bit_length() * 0.30103)} digits"
     if isinstance(value, (int, Decimal)):
-        text = str(value)
+        text = str(value).replace("E", "e")  # a Decimal's exponent as JSON writes one
         return text if len(text) <= 40 else text[:37] + "..."
     return _kind(value)
 

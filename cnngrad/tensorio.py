@@ -904,7 +904,9 @@ def _show(value: object) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
-    if isinstance(value, (float, Decimal, Fraction, np.number)):
+    if isinstance(value, Decimal):  # read from the file: its exponent as JSON writes one
+        return _shorten(str(value).replace("E", "e"))
+    if isinstance(value, (float, Fraction, np.number)):
         return _shorten(str(value))
     return with_article(type(value).__name__)
 

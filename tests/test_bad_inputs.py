@@ -330,7 +330,9 @@ CORPUS = [
     bad("overflow-1e999", '{"input": [[1, 1e999]], "kernel": 1, "delta": 1}', "input[0][1]",
         "too large"),
     bad("underflow-1e-999", '{"input": [[1e-999, 1]], "kernel": 1, "delta": 1}', "input[0][0]",
-        "too small"),
+        "1e-999 is too small"),  # as written, not Decimal's 1E-999
+    bad("overflow-1e999-shown", '{"input": [[1, 1e999]], "kernel": 1, "delta": 1}',
+        "input[0][1]", "1e+999 is too large"),
     bad("overflow-int", '{"input": [[1, 1' + "0" * 400 + ']], "kernel": 1, "delta": 1}',
         "input[0][1]", "too large"),
     bad("int-5000-digits", '{"input": 1' + "0" * 5000 + "}", "input",
