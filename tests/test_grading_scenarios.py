@@ -519,3 +519,56 @@ def test_a_required_path_answered_in_part_and_right_is_missing_not_wrong(tmp_pat
     code, entry, _ = grade(tmp_path, CONV, {"points": {"conv2d_1.grads.kernel": 4}}, answers)
     assert next(p for p in entry["paths"] if p["path"] == "conv2d_1.grads.kernel")[
         "status"] == status
+
+
+def test_two_tensors_each_missing_a_cell_say_so_of_each_in_the_grade_sheet(tmp_path):
+    # the grade sheet groups tensors with the same note: "1 required cell not answered" read
+    # as one cell in all where each of the two lacked one
+    grading = {"points": {"conv2d_1.grads.kernel": 4, "conv2d_1.delta_in": 9}}
+    (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading=grading)), encoding="utf-8")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "ana.json").write_text(json.dumps({
+        "conv2d_1.grads.kernel": [[1, -1], [0.5, None]],
+        "conv2d_1.delta_in": [[1, 0.5, 0], [0, -2, -0.5], [0, 0, None]]}), encoding="utf-8")
+    (folder / "bo.json").write_text(json.dumps({
+        "conv2d_1.grads.kernel": [[1, -1], [0.5, 1.5]],
+        "conv2d_1.delta_in": [[1, 0.5, 0], [0, -2, -0.5], [0, 0, 1]]}), encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(folder)],
+                           env={"COLUMNS": "200"})
+    said = " ".join(result.stdout.split())
+    assert result.exit_code == 1, result.output
+    assert ("conv2d_1.grads.kernel 3/4, conv2d_1.delta_in 8/9: 1 required cell not answered "
+            "in each") in said
+
+
+def test_an_adds_delta_in_answered_whole_is_told_it_is_one_tensor_per_input(tmp_path):
+    # as the grading block says of it; the answers file was given the closest spellings
+    code, _, stderr = grade(tmp_path, ADD, None, {"s.delta_in": [[1, -1]]})
+    assert code == 2
+    assert stderr == (f"error: {tmp_path / 'a.json'}: s.delta_in: unknown path 's.delta_in'; "
+                      "hint: s.delta_in is one tensor per input, each answered on its own: "
+                      "s.delta_in.a, s.delta_in.b\n")
+
+
+@pytest.mark.parametrize("one_based", [False, True])
+def test_the_grade_sheet_names_the_graded_parts_of_a_tensor_short_of_their_points(
+        tmp_path, one_based):
+    # points on a row and on one cell of the input delta: the notes said
+    # "conv2d_1.delta_in 2.67/6", the sum of both, where the head lists them apart
+    grading = {"points": {"conv2d_1.delta_in[1]": 3, "conv2d_1.delta_in[1,1]": 2}}
+    (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading=grading)), encoding="utf-8")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    right = [[1, 0.5, 0], [0, -2, -0.5], [0, 0, 1]]
+    for name, row in (("ana", [0, -2, 7]), ("bo", [0, -2, -0.5])):
+        (folder / f"{name}.json").write_text(json.dumps({
+            "conv2d_1.delta_in": [right[0], row, right[2]]}), encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(folder),
+                                 *(["--one-based"] if one_based else [])],
+                           env={"COLUMNS": "200"})
+    said = " ".join(result.stdout.split())
+    assert result.exit_code == 1, result.output
+    row, cell = ("[2]", "[2,2]") if one_based else ("[1]", "[1,1]")
+    assert f"ana 80.0% 4/5 wrong conv2d_1.delta_in{row} 2/3: " in said
+    assert f"conv2d_1.delta_in{cell} 2/2" not in said  # the points it has are not short

@@ -10,6 +10,7 @@ not give ``·``: the marks carry the meaning, so the report reads the same witho
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from itertools import product
 from pathlib import PurePath
@@ -467,6 +468,28 @@ def file_report(result: FileCheck, problem_file: str, tolerance: Tolerance,
     return Group(*parts)
 
 
+def _each(words: str) -> str:
+    """Words shared by several tensors, their count of cells not answered said of each
+    ("1 required cell not answered in each", not one in all)."""
+    return re.sub(r"(\d+ required cells? not answered)", r"\1 in each", words)
+
+
+def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
+    """A tensor as a grade sheet's notes name it: with the points it earned; where the
+    grading block gives points to its parts (``conv2d_1.delta_in[1]``), those parts, each
+    with its own (those short of full marks), as the sheet's head lists them."""
+    if check.weights is None:
+        return check.path
+    if not check.possible:
+        return f"{check.path} (no points)"
+    short = [score for score in result.path_scores or []
+             if score.key.partition("[")[0] == check.path and score.earned != score.possible]
+    if [score.key for score in short] in ([], [check.path]):  # (wrong cells without points)
+        return f"{check.path} {points_text(check.earned)}/{points_text(check.possible)}"
+    return ", ".join(f"{key_text(score.key, base)} {points_text(score.earned)}/"
+                     f"{points_text(score.possible)}" for score in short)
+
+
 def _notes(result: FileCheck, tolerance: Tolerance, base: int = 0) -> str:
     """Each tensor short of full marks, with what its wrong cells are (the first slip it
     matches: JSON and CSV list them all), tensors with the same note together; then the
@@ -477,13 +500,11 @@ def _notes(result: FileCheck, tolerance: Tolerance, base: int = 0) -> str:
             continue
         if not check.answered.any():
             continue  # listed under "missing"
-        name = check.path
-        if check.weights is not None:
-            name += (f" {points_text(check.earned)}/{points_text(check.possible)}"
-                     if check.possible else " (no points)")
+        name = _points_name(check, result, base)
         words = "; ".join(tensor_notes(check, tolerance, first_slip_only=True))
         groups.setdefault(words, []).append(name)
-    notes = [", ".join(names) + (f": {words}" if words else "")
+    notes = [", ".join(names) + (f": {_each(words) if len(names) > 1 else words}"
+                                 if words else "")
              for words, names in groups.items()]
     if result.missing_paths:
         notes.append("missing: " + ", ".join(result.missing_words(base)))

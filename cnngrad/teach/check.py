@@ -1105,6 +1105,11 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
             hint = (f"{kind} answers the path it is named after, one of "
                     + first_of([f"{shown}{suffix}" for shown in known], 4)
                     + (" (or give one CSV of '# path' blocks)" if suffix == ".csv" else ""))
+    elif path.endswith(".delta_in") and (parts := [k for k in known
+                                                    if k.startswith(path + ".")]):
+        # an add's or concat's: one tensor per input, as the grading block says of it
+        hint = f"{path} is one tensor per input, each answered on its own: " + \
+            ", ".join(parts)
     elif textbook:
         hint = textbook_hint(path, known)
     elif close:
