@@ -878,22 +878,25 @@ def test_strided_input_delta_written_from_its_phases_equals_the_loops(kernel, st
 ])
 def test_bias_gradient_summed_once_whatever_the_threads(shape, filters, k, stride, groups,
                                                          cores, use_cores, monkeypatch):
-    # db is summed inside the task that starts at image 0, row 0 (beside the input delta's
-    # thread): exactly once, with delta.sum's own numbers
+    # db is summed by the input delta's tasks, each over its own images and rows: every
+    # cell of the delta once, the shares added up in order (the same numbers every run)
     use_cores(cores)
     monkeypatch.setattr(conv, "PARALLEL_MIN_MACS", 0)
     monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
-    calls = []
+    summed = []
     bias_grad = conv._bias_grad
-    monkeypatch.setattr(conv, "_bias_grad", lambda delta: calls.append(1) or bias_grad(delta))
+    monkeypatch.setattr(conv, "_bias_grad",
+                        lambda delta: summed.append(delta.size) or bias_grad(delta))
     rng = np.random.default_rng(sum(shape) + cores)
     x = rng.standard_normal(shape)
     w = rng.standard_normal((filters, shape[1] // groups, k, k))
     y = conv.conv2d_forward(x, w, None, stride, k // 2, 1, groups)
     delta = rng.standard_normal(y.shape)
     dx, dw, db = conv.conv2d_backward(x, w, delta, stride, k // 2, 1, groups)
-    assert len(calls) == 1  # (dx and dw on these paths: the naive-loop tests above)
-    assert np.array_equal(db, delta.sum(axis=(0, 2, 3)))
+    assert sum(summed) == delta.size  # (dx and dw on these paths: the naive-loop tests above)
+    np.testing.assert_allclose(db, delta.sum(axis=(0, 2, 3)), rtol=1e-13, atol=1e-13)
+    again = conv.conv2d_backward(x, w, delta, stride, k // 2, 1, groups)[2]
+    assert np.array_equal(db, again)
     assert dx.shape == x.shape and dw.shape == w.shape
 
 

@@ -278,6 +278,34 @@ def test_the_blas_adds_give_numpys_numbers_on_a_big_convolution(monkeypatch, bla
         np.testing.assert_allclose(one, other, rtol=0, atol=tol * np.abs(other).max())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_bias_per_filter_starts_the_sums_the_blas_adds_to(monkeypatch, blas, dtype):
+    # the forward pass's sums filled with the bias, every product then added in by the BLAS
+    # (no first product by numpy, no add of the bias on the way out): numpy's numbers
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(dtype)
+    bias = rng.standard_normal(64).astype(dtype)
+    monkeypatch.setattr(conv, "GEMM_MIN_MACS", NO_FLOORS)
+    calls = []
+
+    def counted(a, b, out, accumulate):
+        calls.append(accumulate)
+        return gemm(a, b, out, accumulate)
+
+    monkeypatch.setattr(conv, "gemm", counted)
+    conv.conv2d_forward(x, w, None, 1, 1)
+    unbiased, calls[:] = len(calls), []
+    added = conv.conv2d_forward(x, w, bias, 1, 1)
+    assert calls and all(calls)
+    # a product per tap, nine a sum: without a bias OpenBLAS's sums leave their first to numpy
+    assert len(calls) * (9 if blas == "mkl" else 8) == unbiased * 9
+    monkeypatch.setattr(conv, "gemm_available", lambda: False)
+    numpys = conv.conv2d_forward(x, w, bias, 1, 1)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(added, numpys, rtol=0, atol=tol * np.abs(numpys).max())
+
+
 @pytest.mark.parametrize("config, expected", [
     (b"OpenBLAS 0.3.34.481.3 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64",
      "OpenBLAS 0.3.34.481.3"),

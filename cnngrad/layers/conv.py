@@ -1152,12 +1152,15 @@ def _stack_columns(source: np.ndarray, start: int, span: int, col_shifts: list[i
 
 def _shifted_rows(row_mats: np.ndarray, source: np.ndarray, shifts: list[int], width: int,
                   rows: tuple[int, int], out_w: int, sums: np.ndarray, scratch: np.ndarray,
-                  stacked: np.ndarray | None) -> np.ndarray:
+                  stacked: np.ndarray | None, start: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, bool]:
     """Output rows ``rows`` (first, stop) of Σ_t w_t @ (source shifted by shift_t), laid
-    out in rows of ``width``: (B, G·P, stop − first, out_w), a view of ``sums``.  row_mats
-    from :func:`_row_tap_matrices` (per taps a product); source (B, G, Q, S) flat; sums and
-    scratch (≥ B, G, P, ≥ (stop − first)·width); stacked (≥ B, G, per, Q, ≥ the rows'
-    span) or None for a product per tap.
+    out in rows of ``width``: ((B, G·P, stop − first, out_w), a view of ``sums``, whether
+    ``start`` is in it).  row_mats from :func:`_row_tap_matrices` (per taps a product);
+    source (B, G, Q, S) flat; sums and scratch (≥ B, G, P, ≥ (stop − first)·width); stacked
+    (≥ B, G, per, Q, ≥ the rows' span) or None for a product per tap; start (G, P, 1) or
+    None: a value per row of the products the sums start from where the BLAS adds them
+    (the forward pass's bias), else left to the caller.
 
     With a kernel row of taps a product, the source is copied once, shifted by each column
     tap, so each product's inner dimension is kw·Q, not Q, and kh − 1 sums are added
@@ -1169,14 +1172,16 @@ def _shifted_rows(row_mats: np.ndarray, source: np.ndarray, shifts: list[int], w
     stack, base = _stack_columns(source, first * width, row_shifts[-1] + length, col_shifts,
                                  stacked)
     out, tmp = sums[:b, ..., :length], scratch[:b, ..., :length]
-    if not _added_products(row_mats, stack, base, row_shifts, out):
+    started = _added_products(row_mats, stack, base, row_shifts, out, start)
+    if started is None:
+        started = False
         for m, shift in enumerate(row_shifts):
             np.matmul(row_mats[m], stack[..., base + shift:base + shift + length],
                       out=out if m == 0 else tmp)
             if m:
                 out += tmp
     whole = sums[:b, ..., :(stop - first) * width]
-    return whole.reshape(b, -1, stop - first, width)[..., :out_w]
+    return whole.reshape(b, -1, stop - first, width)[..., :out_w], started
 
 
 #: A sum of products adds each product into the sum by the BLAS (:mod:`._gemm`) when each
@@ -1214,16 +1219,24 @@ def _add_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 
 
 def _added_products(row_mats: np.ndarray, stack: np.ndarray, base: int,
-                    row_shifts: list[int], out: np.ndarray) -> bool:
+                    row_shifts: list[int], out: np.ndarray,
+                    start: np.ndarray | None = None) -> bool | None:
     """out (B, G, P, length) = Σ_m row_mats[m] @ stack shifted by row_shifts[m], each
-    product added into ``out`` by the BLAS as it is written (no scratch, no separate add);
-    False when that is not taken (no BLAS, products too small, a layout it cannot read),
-    ``out`` then to be written whole by the caller."""
+    product added into ``out`` by the BLAS as it is written (no scratch, no separate add),
+    from ``start`` (G, P, 1) when given: whether it was.  None when the BLAS's adds are not
+    taken (no BLAS, products too small, a layout it cannot read), ``out`` then to be written
+    whole by the caller."""
     b, g, p, length = out.shape
     if not _blas_adds(out.dtype, p * stack.shape[2] * length):
-        return False
+        return None
     fresh = gemm_writes_fresh()
-    if not fresh:
+    if start is not None:
+        # every product added, the first too: filling the sums with the bias costs a tenth of
+        # adding it to the padded-width rows as they are copied out (64×56×56 → 64 float32:
+        # 20 against 160 µs an image)
+        out[...] = start
+        fresh = True
+    elif not fresh:
         # the first product by numpy: OpenBLAS's gemm with beta = 0 clears C in a pass of its
         # own first (0.90–0.97 of the time by numpy's matmul, one 64×64 by 64×3248 product)
         np.matmul(row_mats[0], stack[..., base + row_shifts[0]:base + row_shifts[0] + length],
@@ -1234,9 +1247,10 @@ def _added_products(row_mats: np.ndarray, stack: np.ndarray, base: int,
             target = out[image, group]
             for m, shift in enumerate(row_shifts[first:], start=first):
                 cells = stack[image, group, :, base + shift:base + shift + length]
-                if not gemm(row_mats[m, group], cells, target, accumulate=m > 0):
-                    return False
-    return True
+                if not gemm(row_mats[m, group], cells, target,
+                            accumulate=m > 0 or start is not None):
+                    return None
+    return start is not None
 
 
 def _shifted_tiling(n: int, rows: int, width: int, row_channels: int) -> _Tiling:
@@ -1285,20 +1299,21 @@ def _shifted_forward(x, w, bias, geo: _Geometry, y, start: int, stop: int, row_s
     sums = np.empty((tiling.images, g, fg, tiling.rows * width), x.dtype)
     scratch = np.empty_like(sums)
     stacked = _stack_buffer(tiling, geo, cg, width, shifts, per, x.dtype)
+    # a bias per filter (F, 1, 1), or untied (F, H', W'): its rows (also where W' is 1,
+    # which is no sign of a bias per filter); the sums start from one per filter
+    shared = bias is not None and bias.shape[-2:] == (1, 1)
+    start_from = bias.reshape(g, fg, 1) if shared else None
     for first, last in tiling.chunks(start, stop):
         b = last - first
         x_flat = _flat_padded(x[first:last], geo, buffer).reshape(b, g, cg, -1)
         for row, row_end in tiling.row_blocks(row_start, row_stop):
-            # y = Σ_taps w_t · x shifted
-            rows = _shifted_rows(mats, x_flat, shifts, width, (row, row_end), geo.w_out, sums,
-                                 scratch, stacked)
+            # y = b + Σ_taps w_t · x shifted
+            rows, biased = _shifted_rows(mats, x_flat, shifts, width, (row, row_end),
+                                         geo.w_out, sums, scratch, stacked, start_from)
             out = y[first:last, :, row:row_end]
-            if bias is None:
+            if bias is None or biased:
                 out[...] = rows
             else:
-                # a bias per filter (F, 1, 1), or untied (F, H', W'): its rows (also where
-                # W' is 1, which is no sign of a bias per filter)
-                shared = bias.shape[-2:] == (1, 1)
                 np.add(rows, bias if shared else bias[:, row:row_end], out=out)
 
 
@@ -1383,7 +1398,7 @@ def _shifted_input_grad(w, delta, geo: _Geometry, dx: np.ndarray, start: int, st
             # y = Σ_taps w_t · x shifted: dE/dx = Σ_taps w_tᵀ · delta shifted back (rotated)
             target[:, :, row:row_end] = _shifted_rows(
                 mats, delta_flat, shifts, width, (row - row_start, row_end - row_start), out_w,
-                sums, scratch, stacked)
+                sums, scratch, stacked)[0]
         if own is not None:
             dx[first:last] = pad2d_backward(target, geo.sides, geo.mode, (geo.h, geo.w))
 
@@ -1537,8 +1552,8 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
                       row_stop: int) -> np.ndarray:
         return _kernel_grad(x, delta, geo, start, stop, tile_bytes, row_start, row_stop)
 
-    db: list[np.ndarray] = []
-    parts = _over_images(geo, (input_images, _with_bias_grad(kernel_images, delta, db)),
+    db: dict[tuple[int, int], np.ndarray] = {}
+    parts = _over_images(geo, (_with_bias_grad(input_images, delta, db), kernel_images),
                          exact=is_exact(dx), split_rows=True)
     dw = _sum_parts(part for _, part in parts)
     partials = [partial for partial, _ in parts if partial is not None]
@@ -1546,7 +1561,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
         delta_padded = _sum_parts(partials)
         dx[...] = (pad2d_backward(delta_padded, geo.sides, geo.mode, (geo.h, geo.w))
                    if geo.sides != (0, 0, 0, 0) else delta_padded)
-    return dx, dw.reshape(w.shape), db[0]
+    return dx, dw.reshape(w.shape), _bias_total(db)
 
 
 def _bias_grad(delta: np.ndarray) -> np.ndarray:
@@ -1554,15 +1569,22 @@ def _bias_grad(delta: np.ndarray) -> np.ndarray:
     return delta.sum(axis=(0, 2, 3))
 
 
-def _with_bias_grad(kernel_work: Work, delta: np.ndarray, db: list) -> Work:
-    """``kernel_work``, and in the one task that starts at image 0 and output row 0 the bias
-    gradient too, appended to ``db``: it is summed while another thread works on the input
-    delta, not on the calling thread before the threads start."""
+def _with_bias_grad(input_work: Work, delta: np.ndarray, db: dict) -> Work:
+    """``input_work``, and the bias gradient of its images and output rows too, in ``db`` by
+    (first image, first row) (:func:`_bias_total` adds the shares up): summed on the threads,
+    each its share (one thread summing the whole delta of 32×64×56×56 took 2 ms more than
+    the other), and for one image beside the input delta, whose thread waits for the kernel
+    gradient's."""
     def work(start: int, stop: int, tile_bytes: int, row_start: int, row_stop: int):
-        if start == 0 and row_start == 0:
-            db.append(_bias_grad(delta))
-        return kernel_work(start, stop, tile_bytes, row_start, row_stop)
+        db[start, row_start] = _bias_grad(delta[start:stop, :, row_start:row_stop])
+        return input_work(start, stop, tile_bytes, row_start, row_stop)
     return work
+
+
+def _bias_total(db: dict) -> np.ndarray:
+    """The shares of :func:`_with_bias_grad` added up in the order of the images and rows
+    (not the order the threads finished in: the same numbers every run)."""
+    return _sum_parts(db[key] for key in sorted(db))
 
 
 def _sum_parts(parts) -> np.ndarray:
@@ -1589,12 +1611,12 @@ def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray
                       row_stop: int) -> np.ndarray:
         return _shifted_kernel_grad(x, delta, geo, start, stop, row_start, row_stop)
 
-    db: list[np.ndarray] = []
-    parts = _over_images(geo, (input_images, _with_bias_grad(kernel_images, delta, db)),
+    db: dict[tuple[int, int], np.ndarray] = {}
+    parts = _over_images(geo, (_with_bias_grad(input_images, delta, db), kernel_images),
                          exact=False, split_rows=True)
     if padded is not None:
         dx[...] = pad2d_backward(padded, geo.sides, geo.mode, (geo.h, geo.w))
-    return dx, _sum_parts(part for _, part in parts).reshape(w.shape), db[0]
+    return dx, _sum_parts(part for _, part in parts).reshape(w.shape), _bias_total(db)
 
 
 def _by_rotated_kernel(geo: _Geometry, exact: bool = False) -> bool:
