@@ -1839,6 +1839,12 @@ def test_numbers_whose_trailing_zeros_a_json_writer_dropped_are_said_to_be(tmp_p
     assert ("right to the 3 decimals written; 4 are required (--min-decimals): each is its "
             "value at 4 decimals with its trailing zeros dropped, as JSON writers drop them "
             "(0.0290 → 0.029); write the numbers as strings (\"0.0290\")") in text
+    # the example is the student's own first such cell, not a fixed one
+    answers.write_text(json.dumps({DELTA_IN: np.round(worked_trace().tensor(DELTA_IN),
+                                                      3).tolist()}), encoding="utf-8")
+    text = " ".join(invoke("check", WORKED, answers, "--min-decimals", "3").output.split())
+    assert "as JSON writers drop them (0.010 → 0.01); write the numbers as strings " \
+           "(\"0.010\")" in text
     # a hand that writes every number short is not told of a writer
     short = tmp_path / "b.json"
     short.write_text(json.dumps({KERNEL_GRAD: [[0.045, 0.094], [0.011, 0.068]]}),

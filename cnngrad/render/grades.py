@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 import numpy as np
@@ -55,10 +55,24 @@ def rounding_note(check: TensorCheck, tolerance: Tolerance, base: int | None = N
     note = (f"right to the {shown} {noun} written{where}; {tolerance.min_decimals} are "
             f"required ({tolerance.min_decimals_from})")
     if trailing_zeros_dropped(check, tolerance):
+        padded, written = _dropped_zeros_example(check, tolerance.min_decimals)
         note += (f": each is its value at {tolerance.min_decimals} decimals with its trailing "
-                 "zeros dropped, as JSON writers drop them (0.0290 → 0.029); write the numbers "
-                 "as strings (\"0.0290\")")
+                 f"zeros dropped, as JSON writers drop them ({padded} → {written}); write the "
+                 f"numbers as strings (\"{padded}\")")
     return note
+
+
+def _dropped_zeros_example(check: TensorCheck, decimals: int) -> tuple[str, str]:
+    """(``0.2330``, ``0.233``): the first rounded cell, with its trailing zeros put back at
+    ``decimals`` and as written; 0.0290 and 0.029 where it is not a plain number."""
+    written = next((text for _, text, _ in check.cells(check.rounded)), None)
+    try:
+        value = Decimal(str(written).strip())
+        if value.is_finite():
+            return str(value.quantize(Decimal(1).scaleb(-decimals))), str(written).strip()
+    except (InvalidOperation, ValueError):
+        pass
+    return "0.0290", "0.029"
 
 
 def carried_note(check: TensorCheck) -> str | None:
