@@ -1530,16 +1530,23 @@ K_RIGHT = "[[0.0446, 0.0941], [0.0113, 0.0683]]"
      "conv2d_1.grads.kernel[0,0]: this cell is also given by 'conv2d_1.grads.kernel'"),
     ("a.json", '{"conv2d_1.grads": {"kernel": ' + K_RIGHT + '}, '
                '"conv2d_1.grads.kernel": ' + K_RIGHT + '}',
-     "conv2d_1.grads.kernel: this cell is also given by 'conv2d_1.grads.kernel' within the "
+     "conv2d_1.grads.kernel: it is also given by 'conv2d_1.grads.kernel' within the "
      "object under 'conv2d_1.grads'"),
     ("a.json", '{"conv2d_1.grads.kernel": ' + K_RIGHT + ', '
                '"conv2d_1": {"grads": {"kernel": ' + K_RIGHT + '}}}',
-     "conv2d_1.grads.kernel: this cell is also given by 'conv2d_1.grads.kernel' (here "
+     "conv2d_1.grads.kernel: it is also given by 'conv2d_1.grads.kernel' (here "
      "within the object under 'conv2d_1')"),
     ("a.csv", "# conv2d_1.grads.kernel\n0.0446,0.0941\n0.0113,0.0683\n\n"
               "# conv2d_1.grads.kernel\n0.0446,0.0941\n0.0113,0.0683\n",
-     "line 5: conv2d_1.grads.kernel: this cell is also given by the block at line 1 "
+     "line 5: conv2d_1.grads.kernel: it is also given by the block at line 1 "
      "('# conv2d_1.grads.kernel')"),
+    # a tensor whose cells a part gives too: which cell (counted as the file counts)
+    ("a.json", '{"conv2d_1.grads.kernel[1]": [0.0113, 0.0683], '
+               '"conv2d_1.grads.kernel": ' + K_RIGHT + '}',
+     "conv2d_1.grads.kernel: its cell [1,0] is also given by 'conv2d_1.grads.kernel[1]'"),
+    ("a.json", '{"conv2d_1.grads.kernel": [[0.0446, null], [0.0113, null]], '
+               '"conv2d_1.grads.kernel[1]": [0.0113, 0.0683]}',
+     "conv2d_1.grads.kernel[1]: its cell [1,0] is also given by 'conv2d_1.grads.kernel'"),
 ])
 def test_a_cell_given_twice_names_the_other_answer_as_written(tmp_path, name, text, error):
     # it named the cell's own key ("[0,0]: ... also given by '...[0,0]'") or the same path
