@@ -250,6 +250,20 @@ def test_without_the_package_gemm_declines(monkeypatch):
     assert _gemm.available()
 
 
+def _counted_blas_adds(monkeypatch) -> list[bool]:
+    """Every sum of products added by the BLAS, whatever its size; each call's
+    ``accumulate``, in order, in the list returned."""
+    monkeypatch.setattr(conv, "GEMM_MIN_MACS", NO_FLOORS)
+    calls = []
+
+    def counted(a, b, out, accumulate):
+        calls.append(accumulate)
+        return gemm(a, b, out, accumulate)
+
+    monkeypatch.setattr(conv, "gemm", counted)
+    return calls
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_blas_adds_give_numpys_numbers_on_a_big_convolution(monkeypatch, blas, dtype):
     # each product added into the sum by the BLAS (with MKL the first written by it too),
@@ -260,14 +274,7 @@ def test_the_blas_adds_give_numpys_numbers_on_a_big_convolution(monkeypatch, bla
     x = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
     w = rng.standard_normal((64, 64, 3, 3)).astype(dtype)
     delta = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
-    monkeypatch.setattr(conv, "GEMM_MIN_MACS", NO_FLOORS)
-    calls = []
-
-    def counted(a, b, out, accumulate):
-        calls.append(accumulate)
-        return gemm(a, b, out, accumulate)
-
-    monkeypatch.setattr(conv, "gemm", counted)
+    calls = _counted_blas_adds(monkeypatch)
     added = [conv.conv2d_forward(x, w, None, 1, 1), *conv.conv2d_backward(x, w, delta, 1, 1)]
     # the sums were the BLAS's; MKL wrote each sum's first product too, OpenBLAS left it to numpy
     assert True in calls and (False in calls) == (blas == "mkl")
@@ -286,14 +293,7 @@ def test_a_bias_per_filter_starts_the_sums_the_blas_adds_to(monkeypatch, blas, d
     x = rng.standard_normal((2, 64, 30, 30)).astype(dtype)
     w = rng.standard_normal((64, 64, 3, 3)).astype(dtype)
     bias = rng.standard_normal(64).astype(dtype)
-    monkeypatch.setattr(conv, "GEMM_MIN_MACS", NO_FLOORS)
-    calls = []
-
-    def counted(a, b, out, accumulate):
-        calls.append(accumulate)
-        return gemm(a, b, out, accumulate)
-
-    monkeypatch.setattr(conv, "gemm", counted)
+    calls = _counted_blas_adds(monkeypatch)
     conv.conv2d_forward(x, w, None, 1, 1)
     unbiased, calls[:] = len(calls), []
     added = conv.conv2d_forward(x, w, bias, 1, 1)
