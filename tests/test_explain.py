@@ -770,6 +770,22 @@ def test_unknown_path_hint_is_short_and_says_where_every_path_is_listed():
     assert hint.endswith("(explain without PATH lists every path)") and len(hint) <= 112
 
 
+def test_a_merge_layers_delta_in_whole_is_told_it_is_one_tensor_per_input(tmp_path):
+    # the closest spellings were given; a path per input is what explain takes
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": [[1, 2]],
+        "layers": [{"type": "conv2d", "name": "a", "kernel": [[2]], "input": "input"},
+                   {"type": "conv2d", "name": "b", "kernel": [[3]], "input": "input"},
+                   {"type": "add", "name": "s", "inputs": ["a", "b"]}],
+        "delta": [[1, -1]]}), encoding="utf-8")
+    result = invoke("explain", problem, "s.delta_in[0,0]")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: PATH: unknown path 's.delta_in'; hint: s.delta_in is one tensor per input, "
+        "each explained on its own: s.delta_in.a, s.delta_in.b"]
+
+
 def test_an_index_of_19_or_more_digits_is_out_of_range():
     # docs/limits.md: an index of 19 or more digits is "out of range", not "not whole numbers"
     result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,1234567890123456789]")

@@ -44,7 +44,7 @@ from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, counted_from_one,
                               index_outside_text, shape_text, sides_text)
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
-from cnngrad.teach.textbook_names import textbook_hint, textbook_paths
+from cnngrad.teach.textbook_names import per_input_paths, textbook_hint, textbook_paths
 from cnngrad.tensorio import (
     TENSOR_FILE_KINDS,
     csv_cells,
@@ -1105,8 +1105,7 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
             hint = (f"{kind} answers the path it is named after, one of "
                     + first_of([f"{shown}{suffix}" for shown in known], 4)
                     + (" (or give one CSV of '# path' blocks)" if suffix == ".csv" else ""))
-    elif path.endswith(".delta_in") and (parts := [k for k in known
-                                                    if k.startswith(path + ".")]):
+    elif parts := per_input_paths(path, known):
         # an add's or concat's: one tensor per input, as the grading block says of it
         hint = f"{path} is one tensor per input, each answered on its own: " + \
             ", ".join(parts)

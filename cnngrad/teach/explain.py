@@ -46,7 +46,7 @@ from cnngrad.file_kinds import bracketed_key
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, axis_range_text,
                               counted_from_one, shape_text, which_index_text)
-from cnngrad.teach.textbook_names import textbook_hint
+from cnngrad.teach.textbook_names import per_input_paths, textbook_hint
 
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")
@@ -492,6 +492,9 @@ def _closest_hint(name: str, trace: Trace, known: dict) -> str:
     import difflib
 
     candidates = list(known)
+    parts = per_input_paths(name, candidates)  # an add's or concat's: one per input
+    if parts:
+        return f"{name} is one tensor per input, each explained on its own: {', '.join(parts)}"
     textbook = textbook_hint(name, candidates)  # dW, dE/db, dA_prev
     if textbook:
         return textbook

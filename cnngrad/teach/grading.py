@@ -30,6 +30,7 @@ from typing import Any
 
 from cnngrad.errors import ProblemError, UsageError, did_you_mean, first_of, join_path
 from cnngrad.problem import index_outside_text, quoted_integer_hint
+from cnngrad.teach.textbook_names import per_input_paths
 
 __all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "grading_of",
            "parse_grading", "resolve_tolerance", "student_names", "check_points"]
@@ -207,8 +208,8 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
         if path not in shapes:
             close = difflib.get_close_matches(path, list(shapes), n=len(shapes), cutoff=0.0)
             hint = None
-            parts = [known for known in shapes if known.startswith(path + ".")]
-            if path.endswith(".delta_in") and parts:  # an add's or concat's: one per input
+            parts = per_input_paths(path, shapes)
+            if parts:  # an add's or concat's: one per input
                 hint = f"{path} is one tensor per input, each with its own points: " + \
                     ", ".join(parts)
             elif path.partition(".")[2].startswith("updated."):

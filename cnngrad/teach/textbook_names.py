@@ -81,6 +81,14 @@ def textbook_paths(name: str, known: Iterable[str]) -> tuple[str, list[str]] | N
     return None
 
 
+def per_input_paths(name: str, known: Iterable[str]) -> list[str]:
+    """A merge layer's (``add``, ``concat``) input deltas, one per input, when ``name`` is its
+    ``delta_in`` as a whole (``add_1.delta_in``: ``add_1.delta_in.relu_1``, ...); else []."""
+    if not name.endswith(".delta_in"):
+        return []
+    return [path for path in known if path.startswith(name + ".")]
+
+
 def textbook_hint(name: str, known: Iterable[str]) -> str | None:
     """The hint for an unknown path that a textbook would write: ``dW reads as a weight
     gradient; here it is conv2d_1.grads.kernel`` (``..., one of a, b`` for several); None
