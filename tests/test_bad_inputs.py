@@ -552,7 +552,11 @@ CORPUS = [
         hint="a k1×k2 kernel is a list of rows: as 2×2, [[1, 2], [3, 4]]"),
     bad("kernel-empty", short(kernel=[[]]), "kernel[0]", "empty tensor"),
     bad("dense-weights-rank-1", layer(4, weights=[1, 2, 3, 4]), "layers[4].weights",
-        "rank 2"),
+        "rank 2", hint="one output's weights are one row of the out×in matrix"),
+    bad("dense-weights-flat-two-rows", layer(4, weights=[1, 0, 0, 1, 0, 1, 1, 0]),
+        "layers[4].weights", "got rank 1 (8)", hint="out×in (as torch.nn.Linear): 2 rows of 4"),
+    bad("dense-weights-flat-ragged", layer(4, weights=[1, 0, 0, 1, 0, 1]),
+        "layers[4].weights", "got rank 1 (6)", hint="a row of 4 per output"),
     # --- elements that are not numbers
     bad("cell-abc", short(input=[[1, 2, 3], ["abc", 5, 6], [7, 8, 9]]), "input[1][0]",
         "'abc' is not a number"),

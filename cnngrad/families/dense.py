@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnngrad.errors import ShapeError, UsageError, join_path
+from cnngrad.errors import ProblemError, ShapeError, UsageError, join_path
 from cnngrad.families.base import Head, LayerFamily, read_bias, shape_size
 from cnngrad.layers import dense
 from cnngrad.problem import LayerSpec, shape_text
@@ -37,6 +37,25 @@ class DenseSpec(LayerSpec):
 # ------------------------------------------------------------------------------- reading a problem
 
 
+def _read_weights(ctx, value, where: str, k: int) -> np.ndarray:
+    """The out×in weights; a flat list of them is refused with the hint of their rows: one
+    row of ``k`` for one output, else as many rows of ``k`` as its length makes."""
+    try:
+        return ctx.tensor(value, where, min_rank=2, max_rank=2)
+    except ProblemError as exc:
+        if exc.hint is None and exc.where == where and "got rank 1 (" in exc.what:
+            length = len(value) if isinstance(value, list) else None  # (an .npy's: its own)
+            exc.hint = ("one output's weights are one row of the out×in matrix (as "
+                        "torch.nn.Linear): [[…]]" if length == k else
+                        f"out×in (as torch.nn.Linear): {length // k} rows of {k}, one per "
+                        f"output, [[…], …]" if length and length % k == 0 else
+                        f"out×in (as torch.nn.Linear): a row of {k} per output, [[…], …]"
+                        if length else
+                        f"out×in (as torch.nn.Linear): a row of {k} per output (numpy: "
+                        f"w.reshape(-1, {k}))")
+        raise
+
+
 def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
     index, name, kind, where, shape, layout = head.index, head.name, head.kind, head.where, head.in_shape, head.layout
     if len(shape) != 2:
@@ -47,7 +66,7 @@ def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
     n, k = shape
     if "weights" not in raw:
         raise ctx.error(where, "dense layer has no 'weights'")
-    weights = ctx.tensor(raw["weights"], join_path(where, "weights"), min_rank=2, max_rank=2)
+    weights = _read_weights(ctx, raw["weights"], join_path(where, "weights"), k)
     ctx.check_size(weights.size, join_path(where, "weights"), "the weights")
     if weights.shape[1] != k:
         raise ctx.error(join_path(where, "weights"),
