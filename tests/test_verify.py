@@ -1422,16 +1422,19 @@ def test_a_layer_type_without_an_op_is_told_what_verify_checks(op, kind, words):
     assert "did you mean" not in line
 
 
-@pytest.mark.parametrize("op", ["softmax_loss", "softmax_backward", "softmax"])
-def test_a_softmax_op_is_told_the_op_with_its_loss(op):
+@pytest.mark.parametrize("op, alone", [
+    ("softmax_loss", "softmax"), ("softmax_backward", "softmax"), ("softmax", "softmax"),
+    ("log_softmax_backward", "log_softmax"),  # was told "softmax alone is a layer type"
+])
+def test_a_softmax_op_is_told_the_op_with_its_loss(op, alone):
     # CS231n's softmax_loss was told "verify has no op for softmax"
     result = runner.invoke(app, ["verify", "x.py", "--op", op])
     assert result.exit_code == 2
     assert result.output == (f"error: --op: unknown value '{op}'; hint: softmax with its "
                              "cross-entropy loss is softmax_cross_entropy_backward (the loss "
-                             "and its gradient as CS231n's softmax_loss returns them); softmax "
-                             "alone is a layer type, which cnngrad backward and cnngrad explain "
-                             "show for a problem\n")
+                             "and its gradient as CS231n's softmax_loss returns them); "
+                             f"{alone} alone is a layer type, which cnngrad backward and "
+                             "cnngrad explain show for a problem\n")
 
 
 def test_a_misspelt_op_is_still_offered_the_nearest():

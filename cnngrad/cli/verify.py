@@ -167,10 +167,11 @@ def verify(
                      None)
     if op not in OP_NAMES and with_loss and with_loss.split("_")[0] in op.strip().lower():
         # softmax_loss (CS231n), softmax_backward: the op verify has is softmax with its loss
+        alone = "log_softmax" if "log" in op.strip().lower() else "softmax"
         raise UsageError(f"unknown value '{op}'", where="--op",
                          hint="softmax with its cross-entropy loss is "
                               "softmax_cross_entropy_backward (the loss and its gradient as "
-                              "CS231n's softmax_loss returns them); softmax alone is a layer "
+                              f"CS231n's softmax_loss returns them); {alone} alone is a layer "
                               "type, which cnngrad backward and cnngrad explain show for a "
                               "problem")
     layer = _layer_without_op(op)
