@@ -572,3 +572,24 @@ def test_the_grade_sheet_names_the_graded_parts_of_a_tensor_short_of_their_point
     row, cell = ("[2]", "[2,2]") if one_based else ("[1]", "[1,1]")
     assert f"ana 80.0% 4/5 wrong conv2d_1.delta_in{row} 2/3: " in said
     assert f"conv2d_1.delta_in{cell} 2/2" not in said  # the points it has are not short
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_a_whole_number_exercises_true_values_are_shown_whole(tmp_path, exact):
+    # a kernel gradient of whole numbers ([[1, -1], [0.5, 1.5]] with the delta doubled:
+    # [[2, -2], [1, 3]]) was shown "3 ✗ 2.000000"; a tensor with a fraction keeps the decimals
+    problem = dict(CONV, delta=[[2, 1], [0, -2]])
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps({
+        "conv2d_1.grads.kernel": [[2, -2], [1, 4]], "conv2d_1.grads.bias": 2}),
+        encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json"),
+                                 *(["--exact"] if exact else [])])
+    assert result.exit_code == 1, result.output
+    assert "4 ✗ 3" in result.stdout and "3.000000" not in result.stdout
+    assert "conv2d_1.grads.bias (a number): 2 ✗ 1" in " ".join(result.stdout.split())
+    (tmp_path / "p.json").write_text(json.dumps(CONV), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps({"conv2d_1.grads.kernel": [[2, -1], [0.5, 1.5]]}),
+                                     encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json")])
+    assert "2 ✗ 1.000000" in result.stdout  # beside 0.5 and 1.5: six decimals

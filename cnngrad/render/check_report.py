@@ -334,6 +334,16 @@ def _count_line(right: int, total: int, carried: int = 0) -> Text:
     return Text(text, style=f"bold {style}")
 
 
+def _whole_numbers(truth: np.ndarray) -> bool:
+    """Whether every true value of a tensor is a whole number (exactly: an integer float or
+    a Fraction of denominator 1), below 10¹⁵."""
+    values = truth.reshape(-1)
+    if truth.dtype == object:
+        return all(Fraction(v).denominator == 1 and abs(v) < 10**15 for v in values)
+    return bool(np.all(np.isfinite(values)) and np.all(np.abs(values) < 1e15)
+                and np.all(values == np.round(values)))
+
+
 def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
                       tolerance: Tolerance | None = None, *,
                       one_based: bool = False) -> RenderableType:
@@ -353,15 +363,17 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
     if not check.answered.any():
         title.append("  not answered", style="bold red")
         return title
+    # a whole-number exercise's true values as whole numbers (4, not 4.000000)
+    shown = 0 if not scientific and _whole_numbers(check.truth) else decimals
     if check.truth.ndim == 0:
         title.append(": ")
-        cell = _cell(check, (), decimals, scientific)
+        cell = _cell(check, (), shown, scientific)
         title.append_text(cell.text() if isinstance(cell, _Marked) else cell)
         parts.append(title)
     elif check.truth.ndim <= 2:
-        parts += [title, _CheckGrid(check, (), decimals, scientific, base)]
+        parts += [title, _CheckGrid(check, (), shown, scientific, base)]
     else:
-        parts += [title, _grids(check, decimals, scientific, base)]
+        parts += [title, _grids(check, shown, scientific, base)]
     count = _count_line(check.n_right, check.n_answered, check.n_carried)
     missing = int(check.missing.sum())
     if missing:
