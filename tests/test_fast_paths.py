@@ -234,6 +234,24 @@ def test_formatted_rows_are_fmt_of_each_number(monkeypatch, decimals, scale):
     assert rows == [",".join(fmt(v, decimals, scientific) for v in row) for row in block]
 
 
+@pytest.mark.parametrize("decimals", [1, 2, 3, 6, 10, 17])
+def test_a_tie_in_scientific_notation_is_rounded_a_half_away_from_zero(decimals):
+    # %e rounds a float exactly halfway to even (1.25e12 at one digit: 1.2e+12), where the
+    # fixed decimals and the docs round a half away from zero
+    assert fmt(1.25e12, 2, True) == "1.3e+12" and fmt(0.125, 2, True) == "1.3e-01"
+    assert fmt(-1.25e12, 2, True) == "-1.3e+12" and fmt(0.0625, 3, True) == "6.25e-02"
+    assert fmt(0.0625, 2, True) == "6.3e-02" and fmt(-0.0625, 2, True) == "-6.3e-02"
+    # not ties: 1.2355e-7 is held as 1.23549999...e-7, 1.2345e-7 as 1.23450000...1e-7
+    assert fmt(1.2355e-7, 4, True) == "1.235e-07" and fmt(1.2345e-7, 4, True) == "1.235e-07"
+    assert fmt(2.5e-300, 2, True) == "2.5e-300" and fmt(9.5e20, 1, True) == "9.5e+20"
+    ties = [1.25e12, -1.25e12, 0.125, 2.5, 9.5e20, 0.0625, -0.0625, 1.5e300]
+    rng = np.random.default_rng(decimals)
+    block = rng.standard_normal((30, 5)) * 10.0 ** rng.integers(-30, 30, (30, 5))
+    block[:len(ties), 2] = ties
+    rows = [row for group in formatted_rows(block, decimals, True, ",") for row in group]
+    assert rows == [",".join(fmt(v, decimals, True) for v in row) for row in block]
+
+
 def test_latex_scientific_rows_use_times_ten():
     from cnngrad.render.latex import tensor_equations
 

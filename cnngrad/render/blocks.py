@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnngrad.network import Trace
-from cnngrad.render.numbers import fmt, ties_away_from_zero, wants_scientific
+from cnngrad.render.numbers import fmt, scientific_ties, ties_away_from_zero, wants_scientific
 
 FORWARD_PARTS = ("output",)  # what `forward` reports of each layer (and the loss)
 
@@ -106,8 +106,8 @@ def formatted_rows(block: np.ndarray, decimals: int, scientific: bool,
     away from zero) and joined by ``separator``: a list of row strings per group of rows, each
     group formatted by one ``%`` over a template, so a big tensor costs no Python call per
     number."""
-    fixed = f"%.{decimals}f"
-    spec = f"%.{max(decimals - 1, 1)}e" if scientific else fixed
+    fixed, digits = f"%.{decimals}f", max(decimals - 1, 1)
+    spec = f"%.{digits}e" if scientific else fixed
     zero = fixed % 0.0
     scientific_zero = spec % 0.0
     rows_count, width = block.shape
@@ -127,4 +127,8 @@ def formatted_rows(block: np.ndarray, decimals: int, scientific: bool,
             text = text.replace("-" + scientific_zero, zero).replace(scientific_zero, zero)
         else:  # "-0.000000" reads like a sign error
             text = text.replace("-" + zero, zero)
-        yield text.split("\n")
+        rows = text.split("\n")
+        if scientific:  # %e rounds a tie to even: a row with one written as fmt writes it
+            for row in np.flatnonzero(scientific_ties(chunk, digits).any(axis=1)):
+                rows[row] = separator.join(fmt(v, decimals, True) for v in chunk[row].tolist())
+        yield rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 import numpy as np
@@ -35,10 +35,43 @@ def ties_away_from_zero(values: np.ndarray, decimals: int) -> np.ndarray | None:
     return np.where(tie, np.nextafter(values, np.copysign(np.inf, values)), values)
 
 
+#: :func:`scientific_ties` judges a cell by floats up to this many digits after the point;
+#: past it every cell is rounded from its exact value.
+SCIENTIFIC_TIE_DIGITS = 8
+
+
+def scientific_ties(values: np.ndarray, digits: int) -> np.ndarray:
+    """The cells of ``values`` that may be exactly halfway between two numbers of ``digits``
+    digits after the point in scientific notation (1.25e12 at 1), where ``%e`` rounds to
+    even: a superset (every such tie, and a few cells near one), each then written by
+    :func:`scientific_text`.  The mantissa scaled to a whole number of ``digits + 1`` digits
+    is off by under 10⁻⁶ in floats, so a half within 10⁻³ of its fraction is a candidate."""
+    with np.errstate(all="ignore"):
+        magnitude = np.abs(values)
+        exponent = np.floor(np.log10(magnitude))
+        scaled = magnitude / 10.0 ** (exponent - digits)
+        fraction = scaled - np.floor(scaled)
+        maybe = (np.abs(fraction - 0.5) < 1e-3) | ~np.isfinite(scaled) | (np.abs(exponent) > 290)
+    if digits > SCIENTIFIC_TIE_DIGITS:
+        maybe[:] = True
+    return maybe & np.isfinite(magnitude) & (magnitude > 0)
+
+
 def tie_text(value: float, decimals: int) -> str:
     """A float exactly halfway between two ``decimals``-place numbers, rounded a half away
     from zero from the value it holds (exact, as a Decimal)."""
     return format(Decimal(value).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP), "f")
+
+
+def scientific_text(value: float, digits: int) -> str:
+    """``value`` in scientific notation with ``digits`` after the point, rounded from the
+    float's exact value a half away from zero as fixed decimals are (1.25e12 at one digit
+    is ``1.3e+12``; Python's format rounds that tie to even, ``1.2e+12``)."""
+    with localcontext() as context:
+        context.rounding, context.prec = ROUND_HALF_UP, digits + 1
+        rounded = +Decimal(value)
+    mantissa, _, exponent = f"{rounded:.{digits}e}".partition("e")
+    return f"{mantissa}e{int(exponent):+03d}"  # two exponent digits at least, as float's
 
 
 def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None) -> str:
@@ -56,7 +89,7 @@ def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None)
     if scientific is None:
         scientific = wants_scientific([value], decimals)
     if scientific and value != 0:
-        return f"{value:.{max(decimals - 1, 1)}e}"
+        return scientific_text(value, max(decimals - 1, 1))
     if value * 2.0 ** (decimals + 1) % 2 == 1:  # a tie: its exact digits, a half away
         return tie_text(value, decimals)
     text = f"{value:.{decimals}f}"
