@@ -1390,6 +1390,10 @@ def test_terms_that_cancel_say_their_total_is_rounding_noise():
 
 @pytest.mark.parametrize(("values", "cancels"), [
     ([0.1, 0.2, -0.3], True),  # 5.55e-17, within 3·2⁻⁵²·0.6
+    # a dense layer's input delta after a softmax, true value 0: 2.5e-17 from terms whose own
+    # rounding came from upstream (63 ulps of their sum, past the bound of adding two terms)
+    ([-8.8924e-4, 8.8924e-4 + 2.5e-17], True),
+    ([1e-3, -1e-3 + 1e-14], False),  # eleven digits cancelled: not yet noise
     ([1.0, 2.0], False),
     ([1.0, -1.0], False),  # exactly 0: nothing to say
     ([1e-3, -1e-3 + 1e-12], False),  # small, but far above the rounding of these terms
@@ -1890,3 +1894,42 @@ def test_a_textbook_name_is_given_the_problems_path(path, hint):
     result = invoke("explain", NETWORK, path)
     assert result.exit_code == 2
     assert result.output.endswith(f"; hint: {hint}\n"), result.output
+
+
+# ---------------------------------------------------------------------------------------
+# wording of small cases
+
+
+def test_a_1d_global_average_pool_counts_its_cells_not_a_map_of_one_number():
+    # "Σ over the 4 map of o" read as a typo; a 2-D map keeps its size, 2×2
+    doc = {"input": [[1, 2, 3, 4]], "layers": [{"type": "conv1d", "kernel": [[1]]},
+                                                {"type": "global_avgpool"}], "delta": [1]}
+    text = " ".join(explanation_text(explain(run(problem_of(doc)),
+                                              "global_avgpool_1.output[0]")).split())
+    assert "x[0] = Σ over the 4 cells of o / 4" in text
+    assert "each of the channel's 4 cells counts once: divisor 4." in text
+    doc = {"input": [[1, 2], [3, 4]], "layers": [{"type": "global_avgpool"}], "delta": [1]}
+    text = " ".join(explanation_text(explain(run(problem_of(doc)),
+                                              "global_avgpool_1.output[0]")).split())
+    assert "Σ over the 2×2 map of o / 4" in text
+    assert "every cell of the channel's 2×2 map counts once" in text
+
+
+def test_an_element_without_terms_has_one_blank_line_before_its_total():
+    # a stride-2 input delta cell no window reaches: two blank lines stood before the total
+    doc = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+           "layers": [{"type": "conv2d", "kernel": [[1, 2], [3, 4]], "stride": 2}],
+           "delta": [[1]]}
+    lines = [line.strip("│ ") for line in explanation_text(
+        explain(run(problem_of(doc)), "conv2d_1.delta_in[2,2]")).splitlines()]
+    total = next(k for k, line in enumerate(lines) if line.startswith("dE/do[2,2] = 0"))
+    assert lines[total - 1] == "" and lines[total - 2] != ""
+
+
+def test_one_output_of_a_dense_layer_is_counted_in_the_singular():
+    doc = {"input": [[1, 2]], "layers": [{"type": "flatten"},
+                                         {"type": "dense", "weights": [[3, 4]]}],
+           "delta": [1]}
+    text = " ".join(explanation_text(explain(run(problem_of(doc)),
+                                              "dense_1.delta_in[1]")).split())
+    assert "k runs over the 1 output (" in text and "1 outputs" not in text

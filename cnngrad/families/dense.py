@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ProblemError, ShapeError, UsageError, join_path
-from cnngrad.families.base import Head, LayerFamily, read_bias, shape_size
+from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
 from cnngrad.layers import dense
 from cnngrad.problem import LayerSpec, shape_text
 
@@ -161,7 +161,7 @@ def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     return ex.finish(path, title=f"{x(*index)}: output {out + ex.base} of {layer.name}",
                      lhs=x(*index), rhs=f"Σ_i {W(out, 'i')}·{o(n, 'i')}{bias_text}",
                      terms=terms, symbols=dense_symbols(ex, layer),
-                     notes=[f"i runs over the {layer.input.shape[1]} inputs "
+                     notes=[f"i runs over the {counted(layer.input.shape[1], 'input')} "
                             f"({ex.range_text('i', layer.input.shape[1])})."])
 
 
@@ -178,7 +178,7 @@ def delta_in_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
                      lhs=lhs, rhs=f"Σ_k {delta(n, 'k')}·{W('k', i)}", terms=terms,
                      symbols=dense_symbols(ex, layer),
-                     notes=[f"k runs over the {outs} outputs "
+                     notes=[f"k runs over the {counted(outs, 'output')} "
                             f"({ex.range_text('k', outs)}): input {i + ex.base} feeds "
                             f"every output k through {W('k', i)} (column {i + ex.base} "
                             f"of W)."])
@@ -203,7 +203,8 @@ def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
                  for n in range(batch) for out in range(outs)]
         lhs = "dE/db"
         rhs = ("Σ_n " if batched else "") + f"Σ_k {delta('n', 'k')}"
-        why = f"the one bias b is added to every output (k runs over the {outs} outputs)"
+        why = (f"the one bias b is added to every output (k runs over the "
+               f"{counted(outs, 'output')})")
     elif path.param == "bias":
         (out,) = path.index
         terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])))

@@ -36,7 +36,9 @@ def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanat
     n, ch = index
     sizes = layer.input.shape[2:]  # H, W (or L in a 1-D problem)
     count = int(np.prod(sizes))
-    size_text = "×".join(map(str, sizes))
+    # a 2×2 map; a 1-D map is its cells ("the 4 map" reads as a typo)
+    cells, each = ((f"{'×'.join(map(str, sizes))} map", "every cell of the channel's")
+                   if len(sizes) > 1 else (f"{count} cells", "each of the channel's"))
     o = ex.map_named("o", layer.input.shape)
     x = ex.map_named("x", layer.output.shape)
     share = Factor(f"1/{count}", ex.frac(1, count))
@@ -49,9 +51,9 @@ def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanat
     terms = TermColumns([Column(share.symbol, shares),
                          Column("o", layer.input[n, ch].reshape(-1))], build)
     return ex.finish(path, title=f"{x(*index)}: the mean of channel {ch + ex.base}'s map",
-                     lhs=x(*index), rhs=f"Σ over the {size_text} map of o / {count}",
+                     lhs=x(*index), rhs=f"Σ over the {cells} of o / {count}",
                      terms=terms, symbols=ex.layer_symbols(layer),
-                     notes=[f"every cell of the channel's {size_text} map counts once: "
+                     notes=[f"{each} {cells} counts once: "
                             f"divisor {count}."])
 
 

@@ -160,8 +160,9 @@ def explanation_text(explanation: Explanation, decimals: int = DEFAULT_DECIMALS,
             lines += _note_lines(note, "- ", width)
     if explanation.one_based:
         lines += ["", "(indices counted from 1)"]
-    lines.append("")
     shown, rest = explanation.terms[:max_terms], len(explanation.terms) > max_terms
+    if shown or rest or explanation.zero_terms:  # (no terms at all: the total alone below)
+        lines.append("")
     rows = [term_parts(term, decimals) for term in shown]
     widths = [max((_text_width(row[k]) for row in rows), default=0) for k in range(3)]
     for term, (symbols, numbers, value) in zip(shown, rows):
@@ -453,8 +454,9 @@ def explanation_panel(explanation: Explanation, decimals: int = DEFAULT_DECIMALS
         parts += [Text(""), notes]
     if explanation.one_based:
         parts += [Text(""), Text("(indices counted from 1)", style="dim")]
-    parts.append(Text(""))
     shown, rest = explanation.terms[:max_terms], len(explanation.terms) > max_terms
+    if shown or rest or explanation.zero_terms:  # (no terms at all: the total alone below)
+        parts.append(Text(""))
     if shown:
         rows = []
         for term in shown:

@@ -775,20 +775,28 @@ class _Explainer:
 
 
 #: Said when the float terms cancel to within their rounding: the total's digits are then the
-#: rounding of the order they were added in, and backward's value, added in another order,
-#: differs in them (the true sum may well be 0: --exact, where the problem allows it, tells).
-CANCELS_NOTE = ("The terms cancel to within float64 rounding (|total| ≤ n·2⁻⁵²·Σ|term|): the "
-                "total's digits are rounding noise, and backward's value, added in another "
-                "order, may differ in them.")
+#: rounding of the order they were added in and of the terms' own values, and backward's
+#: value differs in them (the true sum may well be 0: --exact, where the problem allows it,
+#: tells).
+CANCELS_NOTE = ("The terms cancel to within float64 rounding (|total| ≤ 2⁻⁴⁰·Σ|term|: twelve "
+                "digits or more cancelled): the total's digits are rounding noise, of the "
+                "terms' own values and of their sum, and backward's value may differ in them.")
+
+#: The terms' own values carry rounding from upstream (a softmax's delta sums to 0 only to
+#: within a few ulps): a total this small beside Σ|term| is noise, however few the terms (two
+#: terms ±8.9e-4 whose true sum is 0 came to 2.5e-17, 63 ulps of their sum, in a dense
+#: layer's input delta after a softmax).
+CANCELS_RELATIVE = 2.0**-40
 
 
 def _cancels(values: list, total) -> bool:
-    """Whether a float sum of ``values`` is nonzero but within the rounding error bound of
-    adding them in any order, n·2⁻⁵²·Σ|v| (so that, to float64, it is zero)."""
+    """Whether a float sum of ``values`` is nonzero but within rounding of 0: the bound of
+    adding them in any order, n·2⁻⁵²·Σ|v|, or :data:`CANCELS_RELATIVE`·Σ|v| for the rounding
+    the terms bring with them, whichever is larger."""
     if not total or not isinstance(total, float) or not math.isfinite(total):
         return False
     scale = math.fsum(abs(float(v)) for v in values)
-    return abs(total) <= len(values) * 2.0**-52 * scale
+    return abs(total) <= max(len(values) * 2.0**-52, CANCELS_RELATIVE) * scale
 
 
 def _column_zero_reasons(columns: TermColumns, zero: np.ndarray) -> dict[str, int]:
