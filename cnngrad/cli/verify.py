@@ -167,7 +167,11 @@ def verify(
                      None)
     if op not in OP_NAMES and with_loss and with_loss.split("_")[0] in op.strip().lower():
         # softmax_loss (CS231n), softmax_backward: the op verify has is softmax with its loss
-        alone = "log_softmax" if "log" in op.strip().lower() else "softmax"
+        from cnngrad.families import LAYERS
+
+        # the layer type the op names (log_softmax_backward: log_softmax), the longest first
+        alone = next(kind for kind in sorted(LAYERS, key=len, reverse=True)
+                     if kind in op.strip().lower() or kind == with_loss.split("_")[0])
         raise UsageError(f"unknown value '{op}'", where="--op",
                          hint="softmax with its cross-entropy loss is "
                               "softmax_cross_entropy_backward (the loss and its gradient as "
