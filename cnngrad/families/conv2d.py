@@ -756,17 +756,19 @@ def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         else:
             m_text = _affine({"i": -g["sh"]}, r + g["pt"], ex.base, g["dh"])
             n_text = _affine({"j": -g["sw"]}, q + g["pl"], ex.base, g["dw"])
+        # named as in the formula above (its batch and filter indices, in the layout's order)
+        meets = f"{delta(n, f_index, 'i', 'j')} meets {wname(f_index, c, m_text, n_text)}"
         full = (f"the full convolution of δ (zeros inserted between its cells for a stride "
                 f"> 1, then padded by d·(k-1) on each side) with the "
                 f"{'sliding ' if flip else ''}kernel rotated 180°")
         if flip:  # the kernel slides rotated already: rotated back, it is the one given
-            notes.append(f"δ[i,j] meets w[{m_text},{n_text}]: as the δ index goes up the "
+            notes.append(f"{meets}: as the δ index goes up the "
                          f"kernel index goes up too, so the input delta sees the kernel as "
                          f"given (flip_kernel rotated it to slide; the input delta rotates it "
                          f"back). That is why the whole input delta is {full}, the kernel as "
                          f"given, cropped to the input (see backward --show-steps).")
         else:
-            notes.append(f"δ[i,j] meets w[{m_text},{n_text}]: as the δ index goes up the "
+            notes.append(f"{meets}: as the δ index goes up the "
                          f"kernel index goes down, so the input delta sees the kernel rotated "
                          f"180°. That is why the whole input delta is {full}, cropped to the "
                          f"input (see backward --show-steps).")
