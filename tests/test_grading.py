@@ -1384,4 +1384,4 @@ def test_the_grade_sheet_lists_the_points_wrapped_once(columns, listing, monkeyp
     lines = result.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("20 points:"))
     assert lines[start:start + len(listing) + 1] == listing + [
-        next(line for line in lines if line.startswith("↻ carried forward"))]
+        next(line for line in lines if line.startswith("carried forward"))]

@@ -593,3 +593,24 @@ def test_a_whole_number_exercises_true_values_are_shown_whole(tmp_path, exact):
                                      encoding="utf-8")
     result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json")])
     assert "2 ✗ 1.000000" in result.stdout  # beside 0.5 and 1.5: six decimals
+
+
+@pytest.mark.parametrize("points, legend", [
+    (None, "↻ carried forward: right from the student's own upstream answers, full points"),
+    # points are said in words: a ↻ in the legend stood for nothing in the table
+    ({"conv2d_1.grads.kernel": 4}, "\ncarried forward: right from the student's own upstream"),
+])
+def test_the_grade_sheets_carried_forward_legend_shows_the_mark_where_the_table_does(
+        tmp_path, points, legend):
+    grading = {"carry_forward": True, **({"points": points} if points else {})}
+    (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading=grading)), encoding="utf-8")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("ana", "bo"):
+        (folder / f"{name}.json").write_text(json.dumps({
+            "conv2d_1.grads.kernel": [[1, -1], [0.5, 1.5]]}), encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(folder)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert legend in result.stdout
+    assert ("↻" in result.stdout) == (points is None)

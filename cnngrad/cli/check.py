@@ -36,7 +36,7 @@ EPILOG = """\
   cnngrad check samples/stackexchange.json samples/answers/stackexchange-answers.json
   cnngrad check samples/stackexchange.json samples/answers/stackexchange-wrong.json
   cnngrad check samples/stackexchange.json samples/answers/conv2d_1.grads.kernel.csv
-  cnngrad check samples/stackexchange.json samples/answers/* -o grades.csv
+  cnngrad check samples/stackexchange.json samples/answers/*.json -o grades.csv
   cnngrad check samples/exam.json samples/exam/*.json
   cnngrad check samples/exam.json samples/exam/
   cnngrad check samples/exam.json samples/exam/ben.json -f gradescope

@@ -595,6 +595,9 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
                              for key, value in grading.points.items()))
         head.append(_SheetLines(listing))
     if grading and grading.carry_forward:
-        head.append(Text(f"{CARRIED_MARK} carried forward: right from the student's own "
-                         "upstream answers, full points", style="dim"))
+        # the cells column marks carried cells ↻; points are said in words ("carried forward
+        # from your ..."), where a ↻ in the legend would stand for nothing in the table
+        mark = "" if by_points else f"{CARRIED_MARK} "
+        head.append(Text(f"{mark}carried forward: right from the student's own upstream "
+                         "answers, full points", style="dim"))
     return Group(*head, Text(""), table, Text(""), Text(summary, style="bold"))
