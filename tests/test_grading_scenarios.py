@@ -614,3 +614,17 @@ def test_the_grade_sheets_carried_forward_legend_shows_the_mark_where_the_table_
     assert result.exit_code == 0, result.output
     assert legend in result.stdout
     assert ("↻" in result.stdout) == (points is None)
+
+
+def test_cells_given_by_index_put_a_one_based_shift_before_whole_tensor_slips(tmp_path):
+    # one cell under an index the student wrote, [1,1] holding the value of [0,0]: the
+    # kernel's rotation moves it there too, but an index counted from 1 is the likelier slip
+    code, entry, _ = grade(tmp_path, CONV, None, {"conv2d_1.grads.kernel[1,1]": 1})
+    assert code == 1
+    slips = [d["slip"] for t in entry["tensors"] for d in t["diagnoses"]]
+    assert slips[0].startswith("one_based_shift_") and len(slips) > 1
+    # a whole tensor rotated keeps the rotation first
+    code, entry, _ = grade(tmp_path, CONV, None,
+                           {"conv2d_1.grads.kernel": [[1.5, 0.5], [-1, 1]]})
+    slips = [d["slip"] for t in entry["tensors"] for d in t["diagnoses"]]
+    assert slips and not slips[0].startswith("one_based_shift_")

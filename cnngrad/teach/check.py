@@ -1437,6 +1437,11 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
     cells = np.flatnonzero((check.answered & ~check.rounded).reshape(-1))
     check.diagnoses = _diagnose(context, check.path, _written_cells(check, cells), cells,
                                 tolerance)
+    if check.keys and all("[" in key for key in check.keys):
+        # every cell given under an index the student wrote: an index counted from 1 is
+        # likelier than a slip of the whole tensor that moves the few cells the same way
+        check.diagnoses = sorted(check.diagnoses,  # (a copy: a class's files share slips)
+                                 key=lambda found: not found.slip.startswith("one_based_shift_"))
     check.diagnosed = True
     if not check.diagnoses:
         check.sign_flipped = _sign_flipped(check, tolerance)
