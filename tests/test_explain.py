@@ -783,7 +783,7 @@ def test_a_merge_layers_delta_in_whole_is_told_it_is_one_tensor_per_input(tmp_pa
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "error: PATH: unknown path 's.delta_in'; hint: s.delta_in is one tensor per input, "
-        "each explained on its own: s.delta_in.a, s.delta_in.b"]
+        "each explained on its own: s.delta_in.a[0,0], s.delta_in.b[0,0]"]
 
 
 def test_an_index_of_19_or_more_digits_is_out_of_range():

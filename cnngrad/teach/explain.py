@@ -436,7 +436,7 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         bracketed = bracketed_key(text)  # kernel(0,1)
         hint = (f"an element's index goes in brackets: {bracketed}"
                 if bracketed and bracketed.partition("[")[0] in known else
-                _closest_hint(name, trace, known))
+                _closest_hint(name, trace, known, match.group("index").strip()))
         raise UsageError(f"unknown path '{name}'", where="PATH", hint=hint)
     shape = known[name]
     written = match.group("index").strip()
@@ -488,13 +488,15 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
     return _Path(name, index, layer, kind, rest[0] if rest else None, shape)
 
 
-def _closest_hint(name: str, trace: Trace, known: dict) -> str:
+def _closest_hint(name: str, trace: Trace, known: dict, index: str = "") -> str:
+    """The hint for an unknown path ``name`` (``index``, its brackets as written, if any)."""
     import difflib
 
     candidates = list(known)
     parts = per_input_paths(name, candidates)  # an add's or concat's: one per input
     if parts:
-        return f"{name} is one tensor per input, each explained on its own: {', '.join(parts)}"
+        return (f"{name} is one tensor per input, each explained on its own: "
+                + ", ".join(part + index for part in parts))
     textbook = textbook_hint(name, candidates)  # dW, dE/db, dA_prev
     if textbook:
         return textbook
