@@ -1921,6 +1921,17 @@ def student_windows(xp, kh, kw, stride, rows, cols):
     return windows
 
 
+def student_col2im(dcols, xp, stride, padding, size):
+    """A student's col2im: dcols (N, C, kh, kw, H', W') added back over each window of the
+    padded input ``xp`` (its shape and dtype), the padding then cropped off to ``size``."""
+    kh, kw, rows, cols = dcols.shape[2:]
+    dxp = np.zeros_like(xp)
+    for i in range(rows):
+        for j in range(cols):
+            dxp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += dcols[..., i, j]
+    return dxp[:, :, padding:padding + size[0], padding:padding + size[1]]
+
+
 def conv_backward_im2col(x, w, delta, stride, padding, col2im="add"):
     """im2col's transpose: the column deltas wᵀ·δ, then col2im over the windows or over the
     taps, adding (``"add"``) or, the slip, assigning (``"window"``, ``"tap"``)."""
@@ -1985,11 +1996,8 @@ def conv_backward_im2col_matrices(x, w, delta, stride, padding, columns="nij",
         dcols = dcols.reshape(c, kh, kw, n, rows, cols).transpose(3, 0, 1, 2, 4, 5)
     else:
         dcols = dcols.reshape(c, kh, kw, rows, cols, n).transpose(5, 0, 1, 2, 3, 4)
-    dxp = np.zeros_like(xp)
-    for i in range(rows):
-        for j in range(cols):
-            dxp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += dcols[..., i, j]
-    return dxp[:, :, padding:padding + h, padding:padding + width], dw, delta.sum(axis=(0, 2, 3))
+    dx = student_col2im(dcols, xp, stride, padding, (h, width))
+    return dx, dw, delta.sum(axis=(0, 2, 3))
 
 
 @pytest.mark.parametrize("columns", ["nij", "ijn"])
@@ -2031,11 +2039,7 @@ def conv_backward_im2col_rows(x, w, delta, stride, padding, rows="nij", transpos
         dcols = dcols.reshape(n, out_h, out_w, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
     else:
         dcols = dcols.reshape(out_h, out_w, n, c, kh, kw).transpose(2, 3, 4, 5, 0, 1)
-    dxp = np.zeros_like(xp)
-    for i in range(out_h):
-        for j in range(out_w):
-            dxp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += dcols[..., i, j]
-    return dxp[:, :, padding:padding + h, padding:padding + width], dw, db
+    return student_col2im(dcols, xp, stride, padding, (h, width)), dw, db
 
 
 @pytest.mark.parametrize("rows, needed", [
