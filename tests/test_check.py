@@ -1547,6 +1547,10 @@ K_RIGHT = "[[0.0446, 0.0941], [0.0113, 0.0683]]"
     ("a.json", '{"conv2d_1.grads.kernel": [[0.0446, null], [0.0113, null]], '
                '"conv2d_1.grads.kernel[1]": [0.0113, 0.0683]}',
      "conv2d_1.grads.kernel[1]: its cell [1,0] is also given by 'conv2d_1.grads.kernel'"),
+    # a row the whole tensor gives already: the row, not "this cell"
+    ("a.json", '{"conv2d_1.grads": {"kernel": ' + K_RIGHT + '}, '
+               '"conv2d_1.grads.kernel[1]": [0.0113, 0.0683]}',
+     "conv2d_1.grads.kernel[1]: it is also given by 'conv2d_1.grads.kernel'"),
 ])
 def test_a_cell_given_twice_names_the_other_answer_as_written(tmp_path, name, text, error):
     # it named the cell's own key ("[0,0]: ... also given by '...[0,0]'") or the same path

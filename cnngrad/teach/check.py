@@ -1502,15 +1502,17 @@ def _sign_flipped(check: TensorCheck, tolerance: Tolerance) -> np.ndarray:
     return flipped.reshape(check.truth.shape)
 
 
-def _given_twice(entry: AnswerEntry, other: AnswerEntry, cell: tuple[int, ...] | None = None
-                 ) -> ProblemError:
-    """``entry`` gives a cell ``other`` gives too: ``other`` named as the file writes it (the
-    key of a tensor with null cells, a CSV's block), and which of the two is within an
-    object of tensors when both are the same path; ``cell``, the tensor's index of the
-    first such cell where ``entry`` gives more than one and ``other`` not all of them."""
+def _given_twice(entry: AnswerEntry, other: AnswerEntry, cells: int,
+                 cell: tuple[int, ...] | None = None) -> ProblemError:
+    """``entry`` (``cells`` cells) gives a cell ``other`` gives too: ``other`` named as the
+    file writes it (the key of a tensor with null cells, a CSV's block), and which of the two
+    is within an object of tensors when both are the same path; ``cell``, the tensor's index
+    of the first such cell where ``other`` does not give all of ``entry``'s."""
     here = entry.where or entry.key
-    shown = "this cell" if entry.index is not None and cell is None else "it" if cell is None \
-        else "its cell [" + ",".join(str(i + entry.base) for i in cell) + "]"
+    if cell is not None:
+        shown = "its cell [" + ",".join(str(i + entry.base) for i in cell) + "]"
+    else:  # the whole of it given twice
+        shown = "this cell" if cells == 1 else "it"
     named = other.given_as or f"'{other.key}'"
     if named == f"'{here}'" and entry.within:
         named += f" (here within the object under '{entry.within}')"
@@ -1534,11 +1536,11 @@ def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
         flat, written = _place(entry, truth, tolerance, context)
         for cell in flat.tolist():
             if cell in owner:
-                # the first cell both give, unless it is the whole of what each gives
-                whole = all(owner.get(other) is owner[cell] for other in flat.tolist())
-                index = None if whole or len(flat) == 1 else tuple(
+                # the first cell both give, unless the other gives all of this one's
+                whole = all(owner.get(mine) is owner[cell] for mine in flat.tolist())
+                index = None if whole else tuple(
                     int(i) for i in np.unravel_index(cell, truth.shape))
-                raise _given_twice(entry, owner[cell], index)
+                raise _given_twice(entry, owner[cell], len(flat), index)
             owner[cell] = entry
         answered[flat] = True
         cells.append(flat)
