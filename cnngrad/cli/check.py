@@ -407,8 +407,8 @@ def check(
         return check_manifest(
             manifest, _once_each([*_folders_opened([problem], why), *answers]), fmt=fmt,
             output=output, decimals=decimals, details=details, diagnose=diagnose,
-            one_based=one_based, carry_forward=carry_forward, exact=exact, lr=lr, max_elements=max_elements,
-            visibility=visibility, folders_held=why,
+            one_based=one_based, carry_forward=carry_forward, exact=exact, lr=lr,
+            max_elements=max_elements, visibility=visibility, folders_held=why,
             tolerance_of=lambda grading: _tolerance(atol, rtol, min_decimals, grading))
     if problem == "-" and "-" in answers:
         raise UsageError("standard input can hold the problem or an answers file, not both",
