@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import decimal
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -91,16 +92,23 @@ def vector_hint(shape: tuple[int, ...], length: int) -> str | None:
             f"(numpy: b.reshape(-1))")
 
 
+def read_matrices(ctx, value, where: str, max_rank: int,
+                  flat_hint: Callable[[Any], str]) -> np.ndarray:
+    """A tensor of rank 2 to ``max_rank`` (``ctx``: the builder); one written as a flat list
+    is refused with ``flat_hint(value)``, what its rows are."""
+    try:
+        return ctx.tensor(value, where, min_rank=2, max_rank=max_rank)
+    except ProblemError as exc:
+        if exc.hint is None and exc.where == where and "got rank 1 (" in exc.what:
+            exc.hint = flat_hint(value)
+        raise
+
+
 def read_kernel2d(ctx, value, where: str) -> np.ndarray:
     """A 2-D conv's kernel, rank 2 to 4; one written flat, ``[1, 0, 0, 1]``, is refused with
     the hint that a k1×k2 kernel is a list of rows (its numbers as a square when they make
     one)."""
-    try:
-        return ctx.tensor(value, where, min_rank=2, max_rank=4)
-    except ProblemError as exc:
-        if exc.hint is None and exc.where == where and "got rank 1 (" in exc.what:
-            exc.hint = flat_kernel_hint(value)
-        raise
+    return read_matrices(ctx, value, where, 4, flat_kernel_hint)
 
 
 #: A flat kernel written back as a square is shown when it is at most this long.

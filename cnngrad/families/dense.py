@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnngrad.errors import ProblemError, ShapeError, UsageError, join_path
-from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
+from cnngrad.errors import ShapeError, UsageError, join_path
+from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, read_matrices,
+                                   shape_size)
 from cnngrad.layers import dense
 from cnngrad.problem import LayerSpec, shape_text
 
@@ -40,20 +41,17 @@ class DenseSpec(LayerSpec):
 def _read_weights(ctx, value, where: str, k: int) -> np.ndarray:
     """The out×in weights; a flat list of them is refused with the hint of their rows: one
     row of ``k`` for one output, else as many rows of ``k`` as its length makes."""
-    try:
-        return ctx.tensor(value, where, min_rank=2, max_rank=2)
-    except ProblemError as exc:
-        if exc.hint is None and exc.where == where and "got rank 1 (" in exc.what:
-            length = len(value) if isinstance(value, list) else None  # (an .npy's: its own)
-            exc.hint = ("one output's weights are one row of the out×in matrix (as "
-                        "torch.nn.Linear): [[…]]" if length == k else
-                        f"out×in (as torch.nn.Linear): {length // k} rows of {k}, one per "
-                        f"output, [[…], …]" if length and length % k == 0 else
-                        f"out×in (as torch.nn.Linear): a row of {k} per output, [[…], …]"
-                        if length else
-                        f"out×in (as torch.nn.Linear): a row of {k} per output (numpy: "
-                        f"w.reshape(-1, {k}))")
-        raise
+    def flat_hint(value) -> str:
+        length = len(value) if isinstance(value, list) else None  # (an .npy's: its own)
+        return ("one output's weights are one row of the out×in matrix (as "
+                "torch.nn.Linear): [[…]]" if length == k else
+                f"out×in (as torch.nn.Linear): {length // k} rows of {k}, one per "
+                f"output, [[…], …]" if length and length % k == 0 else
+                f"out×in (as torch.nn.Linear): a row of {k} per output, [[…], …]"
+                if length else
+                f"out×in (as torch.nn.Linear): a row of {k} per output (numpy: "
+                f"w.reshape(-1, {k}))")
+    return read_matrices(ctx, value, where, 2, flat_hint)
 
 
 def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
