@@ -151,7 +151,7 @@ def _halves(rng: np.random.Generator, shape) -> np.ndarray:
     return rng.integers(-4, 4, size=shape) + 0.5
 
 
-def _with_halves(geometries, halves, fine) -> list:
+def _with_value_kinds(geometries, halves, fine) -> list:
     """(geometry, how its values are drawn): the whole-number ones, then the case of odd
     halves, then the case of values float16 cannot hold (:func:`_fine`), each drawn after
     the ones before so that those stay as they were."""
@@ -209,7 +209,7 @@ _CONV2D_FINE = (f"{FINE_CORNER}, 2 channels, 2 filters, stride 2", 1, 2, 2, 4, 4
 
 def _conv2d_cases(rng, options, *, forward: bool) -> list[Case]:
     cases = []
-    geometries = _with_halves(_CONV2D_GEOMETRIES, _CONV2D_HALVES, _CONV2D_FINE)
+    geometries = _with_value_kinds(_CONV2D_GEOMETRIES, _CONV2D_HALVES, _CONV2D_FINE)
     for (corner, n, c, f, h, w, kh, kw, s, p), values in geometries:
         h_out = conv_output_size(h, p, p, kh, s)
         w_out = conv_output_size(w, p, p, kw, s)
@@ -856,7 +856,7 @@ _DENSE_FINE = (f"{FINE_CORNER}, batch of 2, 3 inputs, 2 outputs", 2, 3, 2)
 
 def _dense_cases(rng, options) -> list[Case]:
     cases = []
-    shapes = _with_halves(_DENSE_SHAPES, _DENSE_HALVES, _DENSE_FINE)
+    shapes = _with_value_kinds(_DENSE_SHAPES, _DENSE_HALVES, _DENSE_FINE)
     for (corner, n, fan_in, fan_out), values in shapes:
         cases.append(Case(corner, {}, {"x": values(rng, (n, fan_in)),
                                        "w": values(rng, (fan_out, fan_in)),
@@ -1230,7 +1230,7 @@ _CONV1D_FINE = (f"{FINE_CORNER}, 2 channels, 2 filters, stride 2", 1, 2, 2, 6, 2
 
 def _conv1d_cases(rng, options) -> list[Case]:
     cases = []
-    geometries = _with_halves(_CONV1D_GEOMETRIES, _CONV1D_HALVES, _CONV1D_FINE)
+    geometries = _with_value_kinds(_CONV1D_GEOMETRIES, _CONV1D_HALVES, _CONV1D_FINE)
     for (corner, n, c, f, length, k, s, pads, d), values in geometries:
         out = conv_output_size(length, pads[0], pads[1], k, s, d)
         cases.append(Case(corner, {"stride": s, "padding": pads, "dilation": d},
@@ -1336,7 +1336,7 @@ _CONV_T_FINE = (f"{FINE_CORNER}, 2 channels in, 2 out, stride 2",
 
 def _conv_t_cases(rng, options) -> list[Case]:
     cases = []
-    geometries = _with_halves(_CONV_T_GEOMETRIES, _CONV_T_HALVES, _CONV_T_FINE)
+    geometries = _with_value_kinds(_CONV_T_GEOMETRIES, _CONV_T_HALVES, _CONV_T_FINE)
     for (corner, n, c_in, f, h, w, kh, kw, s, p, op, d), values in geometries:
         h_out = (h - 1) * s - 2 * p + d * (kh - 1) + op + 1
         w_out = (w - 1) * s - 2 * p + d * (kw - 1) + op + 1
