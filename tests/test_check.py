@@ -2323,6 +2323,42 @@ def test_a_folder_of_one_file_per_path_is_one_students_answers(tmp_path):
         results.read_text())["max_score"]
 
 
+@pytest.mark.parametrize("misnamed", ["dW.csv", "dw.npy"])
+def test_a_misnamed_file_in_a_students_folder_is_an_error_of_that_students_row(tmp_path,
+                                                                                misnamed):
+    # subs/ben/dW.csv beside ben's conv2d_1.grads.kernel.csv made rows named
+    # "conv2d_1.grads.kernel" and "dW", and no row for ben
+    kernel = np.array([[0.0446, 0.0941], [0.0113, 0.0683]])
+    for student in ("ana", "ben"):
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        np.savetxt(tmp_path / "subs" / student / f"{KERNEL_GRAD}.csv", kernel, delimiter=",",
+                   fmt="%.4f")
+    stray = tmp_path / "subs" / "ben" / misnamed
+    if misnamed.endswith(".npy"):
+        np.save(stray, kernel)
+    else:
+        np.savetxt(stray, kernel, delimiter=",", fmt="%.4f")
+    files = sorted(map(str, (tmp_path / "subs").glob("*/*.*")))
+    result = invoke("check", WORKED, *files, "-f", "csv")
+    assert result.exit_code == 2, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], row["status"]) for row in rows] == [("ana", "right"),
+                                                                 ("ben", "error")]
+    assert rows[1]["error"].startswith(f"{stray}: {stray.stem}: unknown path '{stray.stem}'")
+    assert f"did you mean {KERNEL_GRAD}{stray.suffix}?" in rows[1]["error"]
+
+
+def test_a_class_folder_of_misnamed_grids_keeps_a_row_per_file(tmp_path):
+    # no file named after a path: not one student's folder, each file is its own row
+    kernel = np.array([[0.0446, 0.0941], [0.0113, 0.0683]])
+    for student in ("ana", "ben"):
+        np.savetxt(tmp_path / f"{student}.csv", kernel, delimiter=",", fmt="%.4f")
+    result = invoke("check", WORKED, tmp_path / "ana.csv", tmp_path / "ben.csv", "-f", "csv")
+    assert result.exit_code == 2
+    assert [(row["student"], row["status"]) for row in
+            csv.DictReader(io.StringIO(result.stdout))] == [("ana", "error"), ("ben", "error")]
+
+
 def test_one_path_answered_by_two_files_of_a_folder_is_said_to_be(tmp_path):
     folder = tmp_path / "ana"
     folder.mkdir()

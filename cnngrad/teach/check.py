@@ -1774,22 +1774,40 @@ def per_path_file(path: str, trace: Trace, known: set[str] | None = None) -> boo
     return source.suffix.lower() in SINGLE_TENSOR_SUFFIXES and source.stem in known
 
 
+def _single_tensor_file(path: str) -> bool:
+    """Whether a file can only hold one tensor, whatever its name: a ``.npy``, or a ``.csv``
+    that is a grid, not a CSV of ``# path`` blocks (an answers file of its own)."""
+    kind = SINGLE_TENSOR_SUFFIXES.get(pathlib.PurePath(path).suffix.lower())
+    if kind != "csv":
+        return kind is not None
+    try:
+        with open(path, "rb") as stream:
+            return not _first_line(stream.read(4096)).startswith(("#", GRADEBOOK_CSV_START))
+    except OSError:  # its own row says why it cannot be read
+        return False
+
+
 def _student_folders(paths: list[str], trace: Trace) -> dict[pathlib.Path, list[str]]:
-    """The folders (however written: ``subs/ana`` and its absolute path are one) every given
-    file of which answers one path by its name: each a student's, with those files.  A
-    folder that holds other answers files too (``samples/answers/``) is no one's."""
+    """The folders (however written: ``subs/ana`` and its absolute path are one) whose given
+    files each hold one tensor and at least one answers a path by its name: each a
+    student's, with those files, a misnamed one (``dW.csv`` beside
+    ``conv2d_1.output.csv``) an error of that student's row.  A folder that holds other
+    answers files too (``samples/answers/``), or only misnamed grids (a class's ``ana.csv``,
+    ``ben.csv``), is no one's."""
     known = set(known_paths(trace))
     folders: dict[pathlib.Path, list[str]] = {}
-    mixed = set()
+    named, mixed = set(), set()
     for path in paths:
         if path == "-":
             continue
         folder = pathlib.Path(path).parent.resolve()
         if per_path_file(path, trace, known):
-            folders.setdefault(folder, []).append(path)
-        else:
+            named.add(folder)
+        elif not _single_tensor_file(path):
             mixed.add(folder)
-    return {folder: files for folder, files in folders.items() if folder not in mixed}
+        folders.setdefault(folder, []).append(path)
+    return {folder: files for folder, files in folders.items()
+            if folder in named and folder not in mixed}
 
 
 def per_path_groups(paths: list[str], trace: Trace) -> list[list[str]]:
