@@ -511,6 +511,22 @@ def test_too_many_evaluations_is_refused():
     assert "Traceback" not in result.output
 
 
+def test_the_evaluation_limit_is_said_before_the_work_budget(tmp_path, monkeypatch):
+    # the budget's estimate stops at the limit: "about 3.2e+12 units for 20,001 forward
+    # passes", then, with the budget raised, the limit's own refusal of 543,457
+    problem = tmp_path / "big.json"
+    problem.write_text(json.dumps({"input": np.zeros((3, 60, 60)).tolist(),
+                                   "layers": [{"type": "conv2d", "kernel": np.zeros(
+                                       (64, 3, 3, 3)).tolist(), "padding": 1}],
+                                   "delta": np.zeros((64, 60, 60)).tolist()}))
+    monkeypatch.setenv("CNNGRAD_MAX_WORK", "1e6")
+    result = invoke(problem)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {problem}: gradcheck: checking 12,528 elements "
+                                    f"needs 25,057 energy evaluations")
+    assert "too much work" in invoke(problem, "--max-evaluations", 25057).stderr
+
+
 def test_the_limit_counts_evaluations_exactly():
     problem = load_problem(NETWORK)
     assert evaluations_needed(problem) == 81

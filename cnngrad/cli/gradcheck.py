@@ -80,7 +80,8 @@ def gradcheck(
     E is the problem's loss, or Σ delta·output when it gives the delta instead."""
     fmt = output_format(format, output, OUTPUT_FORMATS, command="gradcheck")
     from cnngrad.cli.progress import DelayedProgress
-    from cnngrad.teach.gradcheck import evaluations_needed, gradcheck as check
+    from cnngrad.teach.gradcheck import check_evaluations, evaluations_needed
+    from cnngrad.teach.gradcheck import gradcheck as check
 
     from cnngrad.tensorio import parse_number
 
@@ -100,6 +101,7 @@ def gradcheck(
         from cnngrad.limits import check_gradcheck_work
 
         note_loss_input(spec)  # what E is: a softmax layer before cross_entropy, say
+        check_evaluations(spec, max_evaluations)  # first: the budget's estimate stops there
         check_gradcheck_work(spec, max_evaluations)
         # a point where the result itself overflows: the verdict backward gives, word for word
         import numpy as np

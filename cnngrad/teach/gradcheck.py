@@ -318,6 +318,22 @@ def evaluations_needed(problem: Problem) -> int:
     return 1 + 2 * sum(int(np.size(value)) for value in tensors_to_check(problem).values())
 
 
+def check_evaluations(problem: Problem, max_evaluations: int) -> int:
+    """The evaluations of the first pass (:func:`evaluations_needed`); refused over
+    ``max_evaluations``, said before the work budget, whose estimate stops at that limit."""
+    needed = evaluations_needed(problem)
+    if needed > max_evaluations:
+        elements = (needed - 1) // 2
+        raise ResourceError(
+            f"checking {elements:,} elements needs {needed:,} energy evaluations (two forward "
+            f"passes per element of the input and of every parameter), over the limit of "
+            f"{max_evaluations:,}",
+            file=problem.file, where="gradcheck",
+            hint="check a smaller problem (a smaller input, fewer channels or filters, a shorter "
+                 "batch), or raise --max-evaluations if you are ready to wait")
+    return needed
+
+
 # --------------------------------------------------------------------------- kinks
 
 
@@ -888,16 +904,7 @@ def gradcheck(problem: Problem, *, eps: float = DEFAULT_EPS, rtol: float = DEFAU
     for name, value in (("--rtol", rtol), ("--atol", atol)):
         if not value >= 0 or not math.isfinite(value):
             raise UsageError(f"the tolerance must be ≥ 0, got {value}", where=name)
-    needed = evaluations_needed(problem)
-    if needed > max_evaluations:
-        elements = (needed - 1) // 2
-        raise ResourceError(
-            f"checking {elements:,} elements needs {needed:,} energy evaluations (two forward "
-            f"passes per element of the input and of every parameter), over the limit of "
-            f"{max_evaluations:,}",
-            file=problem.file, where="gradcheck",
-            hint="check a smaller problem (a smaller input, fewer channels or filters, a shorter "
-                 "batch), or raise --max-evaluations if you are ready to wait")
+    needed = check_evaluations(problem, max_evaluations)
     trace = run(problem)
     kinks, counts, watch = scan_kinks(problem, trace, eps)
     base_energy = energy(problem)
