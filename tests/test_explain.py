@@ -660,13 +660,13 @@ def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
 @pytest.mark.parametrize("path, message", [
     ("conv2d_1.kernel[0,0]", "unknown path 'conv2d_1.kernel'"),
     ("conv2d_2.grads.kernel[0,0]", "unknown path"),
-    ("conv2d_1.grads.kernel[2,0]", "out of range for conv2d_1.grads.kernel, shape 2×2"),
+    ("conv2d_1.grads.kernel[2,0]", "is outside 'conv2d_1.grads.kernel' of shape 2×2"),
     ("conv2d_1.grads.kernel[0]", "has shape 2×2: give 2 indices"),
     ("conv2d_1.grads.kernel[a,0]", "not whole numbers"),
     ("conv2d_1.grads.kernel[1 0]", "not whole numbers separated by commas"),
     ("conv2d_1.grads.kernel[0,,1]", "not whole numbers separated by commas"),
     ("conv2d_1.grads.kernel[0,1,]", "not whole numbers separated by commas"),
-    ("conv2d_1.delta_in[-1,0]", "out of range"),
+    ("conv2d_1.delta_in[-1,0]", "index [-1, 0] is outside 'conv2d_1.delta_in'"),
     ("loss", "no loss to explain"),
     ("conv2d_1.grads.bias", "conv2d_1 has no bias (the problem gives it none)"),
     ("conv2d_1.updated.bias", "conv2d_1 has no bias"),
@@ -787,12 +787,12 @@ def test_a_merge_layers_delta_in_whole_is_told_it_is_one_tensor_per_input(tmp_pa
 
 
 def test_an_index_of_19_or_more_digits_is_out_of_range():
-    # docs/limits.md: an index of 19 or more digits is "out of range", not "not whole numbers"
+    # docs/limits.md: an index of 19 or more digits is "outside", not "not whole numbers"
     result = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,1234567890123456789]")
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: PATH: index [0,1234567890123456789] is out of range for "
-        "conv2d_1.grads.kernel, shape 2×2; hint: e.g. conv2d_1.grads.kernel[0,0]\n")
+        "error: PATH: index [0,1234567890123456789] is outside "
+        "'conv2d_1.grads.kernel' of shape 2×2; hint: e.g. conv2d_1.grads.kernel[0,0]\n")
 
 
 def test_one_based_rejects_index_zero():
@@ -1549,7 +1549,8 @@ def test_an_index_counted_from_0_under_one_based_is_told_to_drop_it(index, hint)
     assert result.exit_code == 2
     first = index[1]
     assert result.output == (
-        f"error: PATH: index {index} is out of range for conv2d_1.grads.kernel, shape 2×2: "
+        f"error: PATH: index {index.replace(',', ', ')} is outside 'conv2d_1.grads.kernel' "
+        f"of shape 2×2: "
         f"its first index is {first} (indices 1 to 2 along an axis of 2){hint}\n")
 
 

@@ -457,7 +457,7 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
                              where="PATH", hint=f"e.g. {_example(name, shape, base)}") from None
         if huge:
             shown = index_text if len(index_text) <= 60 else index_text[:60] + "…"
-            raise UsageError(f"index {shown} is out of range for {name}, shape "
+            raise UsageError(f"index {shown} is outside '{name}' of shape "
                              f"{shape_text(shape)}", where="PATH",
                              hint=f"e.g. {_example(name, shape, base)}")
         if len(given) != len(shape):
@@ -472,7 +472,8 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
                 from_one = base == 0 and counted_from_one(tuple(given), shape)
                 # the other way round: a 0 under --one-based, an index counted from 0
                 from_zero = base == 1 and all(0 <= g < n for g, n in zip(given, shape))
-                raise UsageError(f"index {index_text} is out of range for {name}, shape "
+                # in the words of check's answers (problem.index_outside_text)
+                raise UsageError(f"index {given} is outside '{name}' of shape "
                                  f"{shape_text(shape)}{which} ({axis_range_text(size, base)})",
                                  where="PATH", hint=ONE_BASED_HINT if from_one else
                                  ZERO_BASED_HINT if from_zero else None)
