@@ -34,11 +34,15 @@ def test_version():
     assert result.output.strip() == f"cnngrad {__version__}"
 
 
-@pytest.mark.parametrize("command", ["backward", "forward"])
-def test_help_has_an_example(command):
+@pytest.mark.parametrize("command", ["backward", "forward", "explain", "check", "gradcheck"])
+def test_help_has_an_example(command, monkeypatch):
+    # every command whose examples read samples/ says how to get that folder
+    monkeypatch.setenv("COLUMNS", "80")
     result = invoke(command, "--help")
     assert result.exit_code == 0, result.output
-    assert "Examples" in result.output and f"cnngrad {command} samples/" in result.output
+    assert f"cnngrad {command} samples/" in result.output
+    assert ("Examples (cnngrad samples NAME --to samples saves the sample they read):"
+            in result.output)
 
 
 def test_backward_table_shows_the_worked_example():

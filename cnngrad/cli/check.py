@@ -31,7 +31,7 @@ from cnngrad.cli.progress import redraws
 from cnngrad.errors import ProblemError, UsageError
 
 EPILOG = """\
-[bold]Examples[/]
+[bold]Examples[/] (cnngrad samples NAME --to samples saves the sample they read):
 
   cnngrad check samples/stackexchange.json samples/answers/stackexchange-answers.json
   cnngrad check samples/stackexchange.json samples/answers/stackexchange-wrong.json

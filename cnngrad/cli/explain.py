@@ -12,7 +12,7 @@ from cnngrad.cli.common import (DebugOpt, DecimalsOpt, ExactOpt, MaxElementsOpt,
 from cnngrad.errors import UsageError
 
 EPILOG = """\
-Examples
+Examples (cnngrad samples NAME --to samples saves the sample they read):
 
   cnngrad explain samples/stackexchange.json conv2d_1.grads.kernel[0,0]
   cnngrad explain samples/stackexchange.json conv2d_1.grads.kernel

@@ -29,7 +29,7 @@ DEFAULT_ATOL = 1e-7
 DEFAULT_MAX_EVALUATIONS = 20_000
 
 EPILOG = """\
-Examples
+Examples (cnngrad samples NAME --to samples saves the sample they read):
 
   cnngrad gradcheck samples/stackexchange-network.json
   cnngrad gradcheck samples/pool-ties.json
