@@ -217,6 +217,25 @@ def _check_grads(layer: LayerTrace, delta_ins: list, grads: dict) -> None:
 # --------------------------------------------------------------------------- running
 
 
+def bias_gradient_always_zero(problem: Problem, spec: LayerSpec) -> str | None:
+    """Why the gradient of ``spec``'s bias is 0 whatever the numbers, or None: one number
+    added to every input of a softmax or of a cross-entropy loss (a shift changes neither),
+    or a bias read only by batch norms in training mode (which take each channel's mean
+    away).  Float arithmetic leaves rounding noise there (``backward``'s table says so)."""
+    readers = [layer for layer in problem.layers if spec.name in layer.inputs]
+    one_number = np.size(spec.params["bias"]) == 1
+    if not readers:  # the network's output, which the loss reads
+        shift_free = problem.loss is not None and loss_family(problem.loss.type).shift_free
+        return (f"one number added to every input of the {problem.loss.type} loss changes "
+                f"nothing" if one_number and shift_free else None)
+    if all(family_of(layer).normalises_channels and getattr(layer, "mode", "train") == "train"
+           for layer in readers):
+        return f"{readers[0].type} in training mode takes each channel's mean away, the bias with it"
+    if one_number and all(family_of(layer).shift_free for layer in readers):
+        return f"one number added to every input of {readers[0].type} changes nothing"
+    return None
+
+
 def check_exact_supported(problem: Problem) -> None:
     """Exact arithmetic covers rational layers only; name the first that is not."""
     for spec in problem.layers:

@@ -34,6 +34,7 @@ from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INEXACT_DECIM
                                       RECIPES, RELU, RELU_ZERO, TIE, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
 from cnngrad.tensorio import names_a_file
+from cnngrad.network import bias_gradient_always_zero
 
 #: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
 MAX_ATTEMPTS = 400
@@ -783,21 +784,6 @@ def _exact_output(problem, spec) -> np.ndarray:
     return outputs[spec.name]
 
 
-def _bias_gradient_always_zero(problem, spec) -> bool:
-    """True when the gradient of ``spec``'s bias is 0 whatever the numbers: one number added
-    to every input of a softmax or of a cross-entropy loss (a shift changes neither), or a
-    bias read only by batch norms in training mode (which take each channel's mean away)."""
-    readers = [layer for layer in problem.layers if spec.name in layer.inputs]
-    one_number = np.size(spec.params["bias"]) == 1
-    if not readers:  # the network's output, which the loss reads
-        return one_number and problem.loss is not None and \
-            loss_family(problem.loss.type).shift_free
-    if all(family_of(layer).normalises_channels and getattr(layer, "mode", "train") == "train"
-           for layer in readers):
-        return True
-    return one_number and all(family_of(layer).shift_free for layer in readers)
-
-
 def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
                      with_kinks: bool) -> str | None:
     """Move the bias of a dense layer before a sigmoid or tanh so that its outputs land near
@@ -989,7 +975,7 @@ def _file_recipe(path: str) -> Recipe:
         asked["loss"] = 1
     for spec in problem.layers:
         for key in spec.params:
-            if key == "bias" and _bias_gradient_always_zero(problem, spec):
+            if key == "bias" and bias_gradient_always_zero(problem, spec):
                 continue  # no draw could make it nonzero: not worth asking
             asked[f"{spec.name}.grads.{key}"] = 4
     asked[f"{problem.layers[0].name}.delta_in"] = 4
@@ -1003,7 +989,7 @@ def _file_recipe(path: str) -> Recipe:
                          f"asks {', '.join(asked)} instead")
         always_zero = frozenset(
             f"{spec.name}.grads.bias" for spec in problem.layers
-            if "bias" in spec.params and _bias_gradient_always_zero(problem, spec))
+            if "bias" in spec.params and bias_gradient_always_zero(problem, spec))
     site = _relu_zero_site(problem)
     name = Path(path).name
     no_kink = None

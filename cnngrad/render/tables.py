@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import textwrap
 from fractions import Fraction
 from itertools import product
 
@@ -21,7 +22,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from cnngrad.families import family_of, loss_family
-from cnngrad.network import LayerTrace, Trace
+from cnngrad.network import LayerTrace, Trace, bias_gradient_always_zero
 from cnngrad.problem import INPUT
 from cnngrad.render.numbers import (DEFAULT_DECIMALS, fmt, fmt_exact_decimal, json_number,
                                     wants_scientific)
@@ -688,10 +689,12 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                                  "δ out = dE/d(output)  (upstream delta)", decimals, axes,
                                  full=full, base=base, grid=grid))
         for key, grad in layer.grads.items():
-            parts.append(tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
-                                     family_of(layer.spec).param_grid_axes(key), full=full, base=base,
-                                     grid=param_grid(layer, key),
-                                     channels_last=trace.layout.channels_last))
+            view = tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
+                               family_of(layer.spec).param_grid_axes(key), full=full, base=base,
+                               grid=param_grid(layer, key),
+                               channels_last=trace.layout.channels_last)
+            note = _rounding_only(trace, layer, grad) if key == "bias" else None
+            parts.append(view if note is None else Group(view, Text(note, style="dim")))
         for key, value in trace.updated(layer).items():
             # the rate as given, never rounded to the table's decimals (0.5 is not 1)
             rate = json_number(trace.lr)
@@ -726,6 +729,24 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
         parts.append(steps_view(steps, decimals, full=full, base=base, axes=axes, grid=grid))
     return _panel(parts, f"[bold]{layer.name}[/] · {layer.type} · layer {layer.index + 1} of "
                          f"{count}")
+
+
+#: The width a note under a tensor wraps at (the panel keeps its tensors' width).
+NOTE_WIDTH = 48
+
+
+def _rounding_only(trace: Trace, layer: LayerTrace, grad: np.ndarray) -> str | None:
+    """Under a bias gradient that is 0 whatever the numbers but came out of float arithmetic
+    as rounding noise (-8.32667e-17, which the table shows in scientific notation, its
+    largest value rounding to zero), why it is 0; else None."""
+    if not np.issubdtype(np.asarray(grad).dtype, np.floating) or not np.any(grad):
+        return None
+    reason = bias_gradient_always_zero(trace.problem, layer.spec)
+    if reason is None:
+        return None
+    # wrapped here: a line as long as the note would widen the whole panel
+    return "\n".join(textwrap.wrap(f"0 whatever the numbers: {reason}; these digits are "
+                                    f"float rounding", NOTE_WIDTH))
 
 
 def _panel(parts: list[RenderableType], title: str) -> Panel:
