@@ -827,3 +827,43 @@ def test_an_unknown_value_in_any_case_still_lists_the_allowed():
     assert result.exit_code == 2
     assert result.output == ("error: --format: unknown value 'JSN'; hint: did you mean "
                              "'json'? (allowed: csv, json, latex, markdown, npz, table)\n")
+
+
+_BN_PROBLEM = {
+    "input": [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]],
+    "layers": [{"type": "conv2d", "kernel": [[[[1, 0], [0, -1]]], [[[0.5, 0.5], [0.2, 0.1]]]],
+                "bias": [0.1, -0.2]},
+               {"type": "batchnorm2d"}],
+    "loss": {"type": "mse", "target": [[[0.1, 0.2], [0.3, 0.4]], [[0.5, 0.1], [0.2, 0.3]]]}}
+
+
+@pytest.mark.parametrize("problem, said", [
+    ("dls-nhwc.json", "0 whatever the numbers: one number added to every input of the "
+                      "cross_entropy loss changes nothing; these digits are float rounding"),
+    (_BN_PROBLEM, "0 whatever the numbers: batchnorm2d in training mode takes each "
+                  "channel's mean away, the bias with it; these digits are float rounding"),
+    # eval mode keeps the bias: no note
+    ({**_BN_PROBLEM, "layers": [_BN_PROBLEM["layers"][0],
+                                {"type": "batchnorm2d", "mode": "eval",
+                                 "running_mean": [0, 0], "running_var": [1, 1]}]}, None),
+    # a bias per class moves the classes apart: its gradient is not 0
+    ("batched-cross-entropy.json", None),
+])
+def test_a_bias_gradient_zero_whatever_the_numbers_is_said_to_be_rounding(tmp_path, problem,
+                                                                          said):
+    # dls-nhwc's shared dense bias came out as "dE/db (bias gradient): -8.32667e-17" alone
+    if isinstance(problem, dict):
+        path = tmp_path / "p.json"
+        path.write_text(json.dumps(problem))
+    else:
+        path = SAMPLES / problem
+    result = invoke("backward", str(path))
+    assert result.exit_code == 0, result.output
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.stdout).split())
+    if said is None:
+        assert "whatever the numbers" not in text
+    else:
+        assert "dE/db (bias gradient" in text and said in text
+        # the note wraps at 48 columns: a line as long as the note would widen its panel
+        line = next(line for line in result.stdout.splitlines() if "whatever the" in line)
+        assert len(line.strip("│ ")) <= 48
