@@ -2121,17 +2121,32 @@ def dense_backward_in_out(x, w, delta):
     return delta @ w.T, x.T @ delta, delta.sum(axis=0)
 
 
+def dense_backward_in_out_db_doubled(x, w, delta):
+    # for the other layout, and wrong in it too: run again so, it does not pass
+    dx, dw, db = dense_backward_in_out(x, w, delta)
+    return dx, dw, 2 * db
+
+
 def test_a_function_for_the_other_layout_is_told_so_when_most_cases_raise():
     from cnngrad.verify.report import render_text
 
+    # every case passes run again in the other layout: that is said, not guessed
     report = run_battery(dense_backward_in_out, "dense_backward")
+    assert report.passes_laid_out == "nhwc"
+    hint = " ".join(render_text(report).split("Hint:")[1].split())
+    assert hint == ("every case passes when run again with the arrays laid out as x (N, in), "
+                    "w (in, out) (y = x·W + b), delta (N, out): your function takes that "
+                    "layout; say --layout nhwc")
+    assert run_battery(dense_backward_in_out, "dense_backward", layout="nhwc").ok
+    # wrong in the other layout as well: the guess from the cases that raised on shapes
+    report = run_battery(dense_backward_in_out_db_doubled, "dense_backward")
+    assert report.passes_laid_out is None
     ran = [r for r in report.results if r.status != "not_run"]
     raised = [r for r in ran if r.status == "raised"]
     assert len(ran) > len(raised) > len(ran) / 2
     hint = " ".join(render_text(report).split("Hint:")[1].split())
     assert hint.startswith(f"{len(raised)} of {len(ran)} cases raised on the arrays' shapes")
     assert hint.endswith("say --layout nhwc")
-    assert run_battery(dense_backward_in_out, "dense_backward", layout="nhwc").ok
 
 
 def test_a_channels_last_function_run_channels_first_is_told_the_layout():
@@ -2139,6 +2154,13 @@ def test_a_channels_last_function_run_channels_first_is_told_the_layout():
     from cnngrad.verify.report import render_text
 
     report = run_battery(conv_backward_nhwc, "conv2d_backward")
+    assert all(r.status == "raised" for r in report.results)
+    hint = " ".join(render_text(report).split("Hint:")[1].split())
+    assert hint == ("every case passes when run again with the arrays laid out as x (N, H, W, "
+                    "C), w (kh, kw, C, F), delta (N, H', W', F): your function takes that "
+                    "layout; say --layout nhwc")
+    # wrong in that layout too (its bias gradient over N and W'): the guess from the raises
+    report = run_battery(conv_backward_nhwc_db_over_n_and_w, "conv2d_backward")
     assert all(r.status == "raised" for r in report.results)
     text = render_text(report)
     hint = " ".join(text.split("Hint:")[1].split())
@@ -2432,10 +2454,18 @@ def test_a_channels_first_function_run_channels_last_is_told_to_drop_the_layout(
     report = run_battery(conv_backward_nchw, "conv2d_backward", layout="nhwc")
     assert all(r.status == "raised" for r in report.results)
     hint = " ".join(render_text(report).split("Hint:")[1].split())
+    assert hint == ("every case passes when run again with the arrays laid out as x (N, C, H, "
+                    "W), w (F, C, kh, kw), delta (N, F, H', W'): your function takes that "
+                    "layout; drop --layout nhwc")
+    assert run_battery(conv_backward_nchw, "conv2d_backward").ok
+    # wrong in that layout too (its bias gradient over H' and W' only): the guess
+    report = run_battery(lambda *a: conv_backward_nchw(*a, db_axes=(2, 3)), "conv2d_backward",
+                         layout="nhwc")
+    assert all(r.status == "raised" for r in report.results)
+    hint = " ".join(render_text(report).split("Hint:")[1].split())
     assert hint == ("every case raised on the arrays' shapes, with them laid out as x (N, H, W, "
                     "C), w (kh, kw, C, F), delta (N, H', W', F): if your function takes x (N, "
                     "C, H, W), w (F, C, kh, kw), delta (N, F, H', W'), drop --layout nhwc")
-    assert run_battery(conv_backward_nchw, "conv2d_backward").ok
 
 
 def dls_conv_forward_raising(A_prev, W, b, hparameters):
@@ -2509,3 +2539,34 @@ def test_a_vector_with_its_axis_of_1_moved_is_said_to_be_transposed():
     assert ("db has shape (1, 1) where cnngrad's is" not in text)  # the 1×1 case passes
     assert "its axes of 1 in another place (transposed?); reshape it to" in text
     assert "added" not in text
+
+
+def maxpool_forward_nhwc(x, size, stride, padding):
+    """x (N, H, W, C), written channels last: cnngrad's own pool between two transposes."""
+    from cnngrad.layers.pool import maxpool2d_forward
+
+    return maxpool2d_forward(x.transpose(0, 3, 1, 2), size, stride, padding).transpose(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize("function, op", [(maxpool_forward_nhwc, "maxpool2d_forward"),
+                                          (maxpool_backward_nhwc, "maxpool2d_backward")])
+def test_a_channels_last_pool_run_channels_first_is_told_the_layout(function, op):
+    # it runs without an error (the pooled axes are C and H), wrong: no hint was given, and
+    # the forward pass's wrong shapes were said as "check the size your code gives that axis"
+    from cnngrad.verify.report import render_text, to_json
+
+    report = run_battery(function, op)
+    assert not report.ok and report.passes_laid_out == "nhwc"
+    assert to_json(report)["passes_laid_out"] == "nhwc"
+    text = " ".join(render_text(report).split())
+    assert "Hint: every case passes when run again with the arrays laid out as x (N, H, W, C)" \
+        in text and text.endswith("your function takes that layout; say --layout nhwc")
+    if op == "maxpool2d_forward":  # whose answers the other reading can give: named
+        slip = next(slip for slip in report.slips if slip.name == "other_layout")
+        assert slip.output == "y" and slip.matched == slip.of > 0
+        assert ("y matches channels-last code given these channels-first arrays (it reads "
+                "(N, C, H, W) as (N, H, W, C)): if your function takes (N, H, W, C), say "
+                "--layout nhwc") in text
+    assert run_battery(function, op, layout="nhwc").ok
+    # the right layout's report has no such hint, nor a passing one
+    assert to_json(run_battery(function, op, layout="nhwc"))["passes_laid_out"] is None

@@ -322,8 +322,15 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             "shape (1, 1, 1) in the Deep Learning Specialization's conv_single_step) is an "
             "error in recent numpy, which converts only 0-d arrays: write b.item(), or "
             "float(b.squeeze())", "        ", "Hint:   ", width)
+    if report.passes_laid_out:
+        other = report.passes_laid_out
+        fix = "say --layout nhwc" if other == "nhwc" else "drop --layout nhwc"
+        lines += ([""] if lines[-1] else []) + _wrap(
+            f"every case passes when run again with the arrays laid out as "
+            f"{report.op.layout_words[other]}: your function takes that layout; {fix}",
+            "        ", "Hint:   ", width)
     # arguments in another order raise on shapes too: the order's hint is the one to follow
-    suspect = "" if report.by_name else _layout_suspect(report)
+    suspect = "" if report.by_name or report.passes_laid_out else _layout_suspect(report)
     if suspect:
         words, given = report.op.layout_words, report.layout
         other = "nhwc" if given == "nchw" else "nchw"
@@ -565,6 +572,8 @@ def to_json(report: Report) -> dict:
         "first_failure": first,
         "slips": [{"output": s.output, "name": s.name, "description": s.description,
                    "matched": s.matched, "of": s.of} for s in report.slips],
+        # every case passed when run again in this layout (most failed in the one given)
+        "passes_laid_out": report.passes_laid_out,
     }
 
 

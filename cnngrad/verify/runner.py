@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import itertools
 import os
@@ -91,6 +92,9 @@ class Report:
     #: the --arg that would pass the op's arguments by the names the user's function gives
     #: them, where it takes them in another order (``--arg delta=dout``); None otherwise
     by_name: str | None = None
+    #: the other layout, where most cases failed in the one given and every case passes
+    #: laid out the other way (run again so): the function was written for it
+    passes_laid_out: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -490,33 +494,44 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
     for number, case in enumerate(usable, start=1):  # numbered as the user sees them
         case.index = number
     folders, cwd = user_folders(fn, forward), user_cwd(fn, forward)
-    results: list[CaseResult] = []
     call_words = ""
+
+    def run(case: Case, laid_out: str) -> CaseResult:
+        nonlocal call_words
+        truth = op.reference(case, options)
+        expected = {name: np.asarray(style.tensor(op, name, truth[name], case, laid_out),
+                                     dtype=np.float64) for name in op.outputs}
+        call = style.bind(fn, op, case, laid_out, keywords, forward)
+        call_words = call_words or call.shown
+        before = [array.copy() for _, array in call.arrays]
+        outcome = call_with_timeout(call.run, timeout, folders, cwd)
+        result = _judge(op, style, laid_out, case, outcome, expected, timeout, rtol, atol,
+                        cache_built=forward is None and style.name != "plain"
+                        and op.name.endswith("_backward"))
+        if not outcome.timed_out:  # an abandoned call may still be writing
+            result.changed = _changed(call.arrays, before)
+        return result
+
+    results: list[CaseResult] = []
     stopped = False
     for case in usable:
         if stopped:
             results.append(CaseResult(case, "not_run", "not run: an earlier call timed out"))
             continue
-        truth = op.reference(case, options)
-        expected = {name: np.asarray(style.tensor(op, name, truth[name], case, layout),
-                                     dtype=np.float64) for name in op.outputs}
-        call = style.bind(fn, op, case, layout, keywords, forward)
-        call_words = call_words or call.shown
-        before = [array.copy() for _, array in call.arrays]
-        outcome = call_with_timeout(call.run, timeout, folders, cwd)
-        result = _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol,
-                        cache_built=forward is None and style.name != "plain"
-                        and op.name.endswith("_backward"))
-        if not outcome.timed_out:  # an abandoned call may still be writing
-            result.changed = _changed(call.arrays, before)
-        results.append(result)
-        stopped = result.status == "timeout"
+        results.append(run(case, layout))
+        stopped = results[-1].status == "timeout"
     report = Report(op=op, style=style, layout=layout, function=function_name(fn),
                     call=call_words, options=options, seed=seed, timeout=timeout, rtol=rtol,
                     atol=atol, results=results, skipped=len(cases) - len(usable), slips=[],
                     forward=None if forward is None else function_name(forward),
                     by_name=None if keywords or style.name != "plain"
                     else arguments_by_name(fn, op.inputs))
+    other = "nhwc" if layout == "nchw" else "nchw"
+    if (style.layout is None and op.channels_last and not stopped and report.by_name is None
+            and 2 * len(report.failed) > len(results)
+            and all(run(case, other).ok for case in usable)):
+        # code for the other layout: every case run again laid out that way passes
+        report.passes_laid_out = other
     report.slips = diagnose(report)
     return report
 
@@ -642,6 +657,43 @@ def _generic(op: Op, case: Case, truth: dict) -> list[Alternative]:
                                {k: v[..., ::-1, ::-1] if v.ndim == 4 else v[..., ::-1]
                                 for k, v in spatial.items()}))
     return out
+
+
+#: A map's axes turned channels-last, and back (an op's ``channels_last`` permutation of a map).
+_TO_LAST, _TO_FIRST = (0, 2, 3, 1), (0, 3, 1, 2)
+
+#: The slip of code written for the other layout, in the words of the layout given.
+OTHER_LAYOUT = ("other_layout", {
+    "nchw": "matches channels-last code given these channels-first arrays (it reads (N, C, "
+            "H, W) as (N, H, W, C)): if your function takes (N, H, W, C), say --layout nhwc",
+    "nhwc": "matches channels-first code given these channels-last arrays (it reads (N, H, "
+            "W, C) as (N, C, H, W)): if your function takes (N, C, H, W), drop --layout nhwc"})
+
+
+def _maps_only(op: Op, layout: str) -> bool:
+    """Whether :func:`_other_layout` reads ``op``'s cases: its laid-out tensors are all maps
+    (pools, batch norm; a conv's kernel or a dense layer's weights change their own order
+    too, and raise first: the report's layout hint), in a layout given."""
+    return layout in OTHER_LAYOUT[1] and set(op.channels_last.values()) == {_TO_LAST}
+
+
+def _other_layout(op: Op, case: Case, options: Options, layout: str) -> list[Alternative]:
+    """What code written for the other layout returns from the arrays as they are passed,
+    in cnngrad's layout: cnngrad's answer on those arrays read the other way (none where
+    that reading's shapes are refused, a window wider than the axis it slides on)."""
+    if not _maps_only(op, layout):
+        return []
+    read, back = (_TO_FIRST, _TO_LAST) if layout == "nchw" else (_TO_LAST, _TO_FIRST)
+    arrays = {name: np.ascontiguousarray(array.transpose(read))
+              if name in op.channels_last else array for name, array in case.arrays.items()}
+    try:
+        with np.errstate(all="ignore"):
+            answer = op.reference(dataclasses.replace(case, arrays=arrays), options)
+    except (ValueError, IndexError, ZeroDivisionError):  # shapes the other reading refuses
+        return []
+    outputs = {name: np.asarray(value).transpose(back) if name in op.channels_last else value
+               for name, value in answer.items()}
+    return [Alternative(OTHER_LAYOUT[0], OTHER_LAYOUT[1][layout], outputs)]
 
 
 #: The slip of an output that holds only whole numbers in a case of fractions.
@@ -903,6 +955,13 @@ def diagnose(report: Report) -> list[SlipMatch]:
         except (ValueError, IndexError):  # a slip that cannot happen in this geometry
             alternatives = []
         alternatives += _generic(op, case, truth)
+        other_layout = _other_layout(op, case, report.options, layout)
+        alternatives += other_layout
+        if _maps_only(op, layout) and not other_layout:
+            # arrays the other reading refuses (code for it returns empty axes, or raises):
+            # the slip is not counted against the case
+            for failure in failures:
+                untold[(failure.name, OTHER_LAYOUT[0])].add(case.index)
         for failure in failures:
             if failure.got is None:
                 if failure.absent is not None:  # None or left out: an output never computed
