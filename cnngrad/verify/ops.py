@@ -743,11 +743,13 @@ def _maxpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                                                     ties=options.ties)})
     else:
         yield _cropped_to_nothing(x)
+    yield Alternative("average_instead", "matches average pooling's dx (each window's delta "
+                      "shared by its cells)", {"dx": avgpool2d_backward(x, delta, size, s, p)})
 
 
 def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     from cnngrad.layers._common import pair
-    from cnngrad.layers.pool import avgpool2d_backward
+    from cnngrad.layers.pool import avgpool2d_backward, maxpool2d_backward
 
     x, delta = case.arrays["x"], case.arrays["delta"]
     size, s, p = _pool_args(case)
@@ -772,6 +774,9 @@ def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                           {"dx": avgpool2d_backward(_padded(x, p, 0.0), delta, size, s, 0)})
     else:
         yield _cropped_to_nothing(x)
+    yield Alternative("max_instead", "matches max pooling's dx (each window's delta to its "
+                      "maximum)", {"dx": maxpool2d_backward(x, delta, size, s, p,
+                                                             ties=options.ties)})
 
 
 def _divided_by_one_side(kh: int, kw: int, name: str, right: np.ndarray,
