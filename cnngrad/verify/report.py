@@ -305,7 +305,8 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             lines += _wrap(f"{label(name)}: no known slip matches", "        ", "Slip:   ",
                            width)
     elif any(r.failures for r in failed):
-        lines += _wrap("no known slip matches: " + _no_slip_advice(report, first, grid_shown),
+        advice, found = _no_slip_advice(report, first, grid_shown)
+        lines += _wrap(advice if found else "no known slip matches: " + advice,
                        "        ", "Slip:   ", width)
     note = _changed_note(report, width)
     if note:
@@ -443,14 +444,16 @@ def _nonfinite_words(report: Report, label) -> dict[str, str]:
     return words
 
 
-def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
+def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> tuple[str, bool]:
     """What to compare when no slip explains the wrong outputs: the grid when one is shown
-    above, else what is shown (the shapes, a value that is not an array of numbers)."""
+    above, else what is shown (the shapes, a value that is not an array of numbers); and
+    whether that is the slip itself after all (the right numbers in another shape, in every
+    failing case), said without "no known slip matches"."""
     if grid_shown:
-        return "compare the grid above with your code, smallest case first"
+        return "compare the grid above with your code, smallest case first", False
     shaped = next((f for f in first.failures if f.status == "shape"), None)
     if shaped is None and any(f.status in ("mismatch", "nonfinite") for f in first.failures):
-        return "compare the values above with your code, smallest case first"
+        return "compare the values above with your code, smallest case first", False
     if shaped is not None:
         # the same numbers without their axes of 1 in every case that has this output wrong
         # (a sum without keepdims), not only in the smallest (one image's map: 1×1×H×W)
@@ -466,14 +469,14 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> str:
                                         first.case, report.layout)
             if given.shape == shaped.expected.shape:
                 advice += f", the shape of {report.style.shown(report.op, source)}"
-        return advice
+        return advice, alike is not None
     unread = next((f for f in first.failures if f.status == "bad_return"), None)
     if unread is not None:
         return (f"return {report.style.shown(report.op, unread.name)} as an array of numbers "
-                "(see above), then run again")
+                "(see above), then run again"), False
     # the smallest failing case raised, timed out or returned the wrong thing
-    return "start with the smallest failing case; the later ones with wrong values are " \
-           "listed above"
+    return ("start with the smallest failing case; the later ones with wrong values are "
+            "listed above"), False
 
 
 def _reshaped_alike(failure: OutputCheck, rtol: float, atol: float) -> str | None:
