@@ -2572,3 +2572,18 @@ def test_a_channels_last_pool_run_channels_first_is_told_the_layout(function, op
     assert run_battery(function, op, layout="nhwc").ok
     # the right layout's report has no such hint, nor a passing one
     assert to_json(run_battery(function, op, layout="nhwc"))["passes_laid_out"] is None
+
+
+def conv_backward_dx_huge(x, w, delta, stride, padding):
+    # wrong only where the map is 8 or more wide: the case shown has a grid of 8 columns
+    dx, dw, db = conv_backward_nchw(x, w, delta, stride, padding)
+    return (dx * 1.2345678e7 + 1e-3 if x.shape[3] >= 8 else dx), dw, db
+
+
+def test_a_grid_of_wide_numbers_keeps_within_80_columns():
+    # 8 columns of -2.469e+07 made rows of 89 characters, wrapped by the terminal
+    from cnngrad.verify.report import render_text
+
+    text = render_text(run_battery(conv_backward_dx_huge, "conv2d_backward"), width=80)
+    assert max(map(len, text.splitlines())) <= 80
+    assert "e+0" in text and "got − expected" in text

@@ -159,9 +159,9 @@ def _grid_axes(axes: tuple[str, ...], ndim: int) -> tuple[int, ...]:
     return tuple(range(max(0, ndim - 2), ndim))
 
 
-def _window(size: int, center: int) -> range:
-    start = min(max(0, center - GRID_CELLS // 2), max(0, size - GRID_CELLS))
-    return range(start, min(size, start + GRID_CELLS))
+def _window(size: int, center: int, cells: int = GRID_CELLS) -> range:
+    start = min(max(0, center - cells // 2), max(0, size - cells))
+    return range(start, min(size, start + cells))
 
 
 def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: float = 0.0,
@@ -195,15 +195,24 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: fl
         at[cols_axis] = c
         return float(array[tuple(at)])
 
-    blocks = {"got": got, "expected": expected}
-    digits = _grid_digits([(cell(got, r, c), cell(expected, r, c)) for r in rows for c in cols],
-                          rtol, atol)
-    texts = {name: [[_g(cell(a, r, c), digits) for c in cols] for r in rows]
-             for name, a in blocks.items()}
-    texts["got − expected"] = [[_g(cell(got, r, c) - cell(expected, r, c))
-                                if math.isfinite(cell(got, r, c)) else "·"
-                                for c in cols] for r in rows]
+    def grids(cols: range) -> dict[str, list[list[str]]]:
+        blocks = {"got": got, "expected": expected}
+        digits = _grid_digits([(cell(got, r, c), cell(expected, r, c))
+                               for r in rows for c in cols], rtol, atol)
+        texts = {name: [[_g(cell(a, r, c), digits) for c in cols] for r in rows]
+                 for name, a in blocks.items()}
+        texts["got − expected"] = [[_g(cell(got, r, c) - cell(expected, r, c))
+                                    if math.isfinite(cell(got, r, c)) else "·"
+                                    for c in cols] for r in rows]
+        return texts
+
+    texts = grids(cols)
     width = max(len(t) for block in texts.values() for row in block for t in row)
+    fitting = max(1, (line_width - 2) // (width + 1))
+    if len(cols) > fitting:  # wide numbers (1.481e+08): fewer columns, one under the other
+        cols = _window(got.shape[cols_axis], worst[cols_axis], fitting)
+        texts = grids(cols)
+        width = max(len(t) for block in texts.values() for row in block for t in row)
     block_width = len(cols) * (width + 1)
     names = list(texts)
     cut = len(cols) < got.shape[cols_axis] or \
