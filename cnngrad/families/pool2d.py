@@ -464,8 +464,12 @@ def maxpool_textbook(spec: Pool2dSpec, x: np.ndarray, delta_out: np.ndarray,
             share = _tie_shares(hits, spec.ties, exact, x.dtype)
             mask = _spread(spec, share, grid_shape, (h, w), x)
             steps.append((f"window maxima{tag} (the forward output)", maxima))
+            # overlapping windows: a cell may win several, its shares then added (a 2 under
+            # ties "all" is two windows' maximum, not a share)
             steps.append((f"argmax mask{tag}: the share of its window's delta each cell takes "
-                          f"(ties: {spec.ties})", mask))
+                          f"(ties: {spec.ties})" if _disjoint(spec) else
+                          f"argmax mask{tag}: each cell's shares, added over the windows it "
+                          f"is in (ties: {spec.ties})", mask))
             routed = share * delta_out[n, c][:, :, None, None]
             cell_delta = _spread(spec, routed, grid_shape, (h, w), x)
             steps.append((f"δ_in{tag}: each window's δ sent to its maximum"
