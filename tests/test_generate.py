@@ -1603,3 +1603,17 @@ def test_a_students_folder_of_one_file_per_path_is_one_row(tmp_path):
     assert graded.exit_code == 0, graded.output
     scored = json.loads(results.read_text(encoding="utf-8"))
     assert scored["score"] == scored["max_score"] > 0
+
+
+@pytest.mark.parametrize("sizes, columns", [({"input": (12, 12), "kernel": (2, 2), "stride": 2}, 24),
+                                            ({"stride": 1}, 20)])
+def test_a_latex_sheet_has_room_for_its_widest_matrix(sizes, columns):
+    # \setcounter{MaxMatrixCols}{20} with the 24 columns of a 12×12 map upsampled twice:
+    # amsmath refuses a matrix wider than the counter
+    exercise = with_sheets(generate("conv-transpose", 1, sizes=sizes))
+    for sheet in ("exercise.tex", "solution.tex"):
+        text = exercise.texts[sheet]
+        assert f"\\setcounter{{MaxMatrixCols}}{{{columns}}}" in text
+        matrices = re.findall(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", text, re.S)
+        assert matrices and max(row.count("&") + 1 for matrix in matrices
+                                for row in matrix.split("\\\\")) <= columns

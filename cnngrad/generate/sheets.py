@@ -9,6 +9,7 @@ from cnngrad's own renderers (:mod:`cnngrad.render.markdown`, :mod:`cnngrad.rend
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -501,9 +502,23 @@ _PREAMBLE = r"""% {what}, written by cnngrad generate
 \usepackage{{amsmath}}
 \usepackage{{fontspec}}
 \IfFontExistsTF{{DejaVu Sans Mono}}{{\setmonofont{{DejaVu Sans Mono}}[Scale=0.85]}}{{}}
-\setcounter{{MaxMatrixCols}}{{20}}
+\setcounter{{MaxMatrixCols}}{{{columns}}}
 \begin{{document}}
 """
+
+#: The least MaxMatrixCols a sheet sets (amsmath's default is 10); more where a matrix is
+#: wider (a 24×24 transposed conv's output), which amsmath would refuse.
+SHEET_MATRIX_COLUMNS = 20
+
+_MATRIX = re.compile(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.S)
+
+
+def _sheet_tex(what: str, lines: list[str]) -> str:
+    """A LaTeX sheet: the preamble, with room for its widest matrix, then ``lines``."""
+    body = "\n".join(lines) + "\n"
+    widest = max((row.count("&") + 1 for matrix in _MATRIX.findall(body)
+                  for row in matrix.split("\\\\")), default=0)
+    return _PREAMBLE.format(what=what, columns=max(SHEET_MATRIX_COLUMNS, widest)) + "\n" + body
 
 #: Unicode of the sheets' sentences, as math that every font can set.
 _TEX_SYMBOLS = {"δ": r"$\delta$", "Σ": r"$\Sigma$", "×": r"$\times$", "→": r"$\to$",
@@ -523,8 +538,7 @@ def _exercise_tex(exercise, given, asked, exam: bool = False) -> str:
 
     total = sum(points for *_, points in asked)
     layers, loss = _layer_lines(exercise)
-    lines = [_PREAMBLE.format(what="Exercise sheet"),
-             rf"\section*{{Exercise: {_tex_text(exercise.title)}}}",
+    lines = [rf"\section*{{Exercise: {_tex_text(exercise.title)}}}",
              r"\subsection*{The network}", r"\begin{enumerate}"]
     lines += [rf"  \item {_tex_text(line.replace('`', ''))}" for line in layers]
     lines += [r"\end{enumerate}", _tex_text(loss), r"\subsection*{Given}"]
@@ -539,14 +553,13 @@ def _exercise_tex(exercise, given, asked, exam: bool = False) -> str:
                   for k, part in enumerate((_EXAM_END if exam else _PRACTICE_END).split("`")))
     lines += [r"\end{itemize}", _tex_text(_decimals_sentence(exercise)), "", end,
               r"\end{document}"]
-    return "\n".join(lines) + "\n"
+    return _sheet_tex("Exercise sheet", lines)
 
 
 def _solution_tex(exercise, asked, explained) -> str:
     from cnngrad.render.latex import tensor_equations
 
-    lines = [_PREAMBLE.format(what="Solution sheet"),
-             rf"\section*{{Solution: {_tex_text(exercise.title)}}}",
+    lines = [rf"\section*{{Solution: {_tex_text(exercise.title)}}}",
              _tex_text(_decimals_sentence(exercise))]
     for path, words, shape, points in asked:
         lines.append(rf"\subsection*{{\texttt{{{_tex_text(path)}}}: {_tex_text(words)} "
@@ -556,4 +569,4 @@ def _solution_tex(exercise, asked, explained) -> str:
         for text in explained.get(path, []):
             lines += [r"\begin{verbatim}", text.rstrip("\n"), r"\end{verbatim}"]
     lines.append(r"\end{document}")
-    return "\n".join(lines) + "\n"
+    return _sheet_tex("Solution sheet", lines)
