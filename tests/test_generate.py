@@ -217,6 +217,34 @@ def test_network_with_kinks_has_a_tie_that_changes_an_answer(numbers):
             assert kink.value > 0 and "its delta is 0" not in kink.meaning, kink.meaning
 
 
+@pytest.mark.parametrize("pool, conv", [("maxpool1d", "conv1d"), ("maxpool2d", "conv2d")])
+def test_a_relu_read_only_by_a_max_pool_gets_tied_maxima_in_either_dimension(tmp_path, pool,
+                                                                              conv):
+    # maxpool1d was not taken for a max pool: its ReLU got a zero ("with a ReLU input of
+    # exactly 0"), which changes no answer, where maxpool2d's file got tied maxima
+    one_d = pool == "maxpool1d"
+    document = {
+        "input": [[0.1, 0.5, 0.3, 0.9, 0.2, 0.4, 0.7, 0.6]] if one_d else
+                 [[0.1, 0.5, 0.3, 0.9], [0.2, 0.4, 0.7, 0.6], [0.3, 0.8, 0.1, 0.5],
+                  [0.6, 0.2, 0.9, 0.4], [0.7, 0.1, 0.5, 0.3]],
+        "layers": [{"type": conv, "kernel": [[0.5, -0.3]] if one_d else [[0.5, -0.3], [0.2, 0.1]],
+                    "bias": 0.1},
+                   {"type": "relu"}, {"type": pool, "size": 2}, {"type": "flatten"},
+                   {"type": "dense", "weights": [[0.2, 0.3, -0.1], [0.1, -0.2, 0.3]] if one_d
+                    else [[0.2, 0.3], [0.1, -0.2]], "bias": [0.1, 0.2]}],
+        "loss": {"type": "mse", "target": [1, 0]}}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(document))
+    for seed in (1, 2):
+        exercise = with_sheets(generate(str(path), seed, with_kinks=True))
+        assert ", with tied maxima (" in exercise.title, exercise.title
+        kinks, _ = find_kinks(load(exercise.problem_text))
+        assert {kink.kind for kink in kinks if not kink.smooth} == {"tie"}
+        # the rule a tie needs, on the pool's line of the sheet
+        assert f"`{pool}_1`: {pool} (window 2" in exercise.texts["exercise.md"]
+        assert "stride 2, ties: first)" in exercise.texts["exercise.md"]
+
+
 @pytest.mark.parametrize("seed, digest", [
     (1, "8ed9bcfda9141fb1113b4250729bc3dc9b84408299150c0a9331c07f4b58144b"),
     (2, "2ed0f56b1e6c5df160555cfa18f8967ad25a7855a4a6399d9f57078d95e53a53")])

@@ -252,6 +252,9 @@ class LayerFamily:
     #: True when (in training mode) it takes each channel's mean away (batch norm): a bias
     #: before it has a gradient of 0 whatever the numbers
     normalises_channels: bool = False
+    #: True when its output is each window's maximum (max pools): tied maxima are its kink,
+    #: and a ReLU zero before it changes no answer (a window of zeros passes no δ back)
+    takes_maxima: bool = False
     #: what gives its answers decimals that never end, as a sheet says it ("the sigmoid"),
     #: or None for a rational step
     endless_decimals: str | None = None

@@ -399,6 +399,7 @@ class _Pool1d(LayerFamily):
 
 class MaxPool1d(_Pool1d):
     type = "maxpool1d"
+    takes_maxima = True
     fields = ("size", "stride", "padding", "ceil_mode", "ties")
     window_visits = 8
 

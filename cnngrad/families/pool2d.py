@@ -823,6 +823,7 @@ class _Pool2d(LayerFamily):
 
 class MaxPool2d(_Pool2d):
     type = "maxpool2d"
+    takes_maxima = True
     fields = ("size", "stride", "padding", "ceil_mode", "ties")
     window_visits = 8
 

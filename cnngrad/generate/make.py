@@ -30,8 +30,8 @@ from cnngrad.generate.draw import Draw
 from cnngrad.generate.jsontext import dumps
 from cnngrad.generate.numbers import STYLES, Style, decimal_text, decimals_needed
 from cnngrad.families import LAYERS, family_of, layer_family, loss_family
-from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INEXACT_DECIMALS, MAXPOOL,
-                                      RECIPES, RELU, RELU_ZERO, TIE, Draft, Recipe,
+from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INEXACT_DECIMALS, RECIPES,
+                                      RELU, RELU_ZERO, TIE, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
 from cnngrad.tensorio import names_a_file
 from cnngrad.network import bias_gradient_always_zero
@@ -359,7 +359,6 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     relu_zeros = ties = live_ties = 0
     relus = set()
     for layer in trace.layers:
-        kind = layer.spec.type
         if family_of(layer.spec).kink_at_zero:
             relus.add(layer.name)
             cells = _values(layer.input)
@@ -376,7 +375,7 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
                 if channel is not None:  # a dead filter, or one whose ReLU never bites
                     return (f"the inputs of {layer.name} in one channel were all on one side "
                             f"of 0")
-        elif kind == MAXPOOL:
+        elif family_of(layer.spec).takes_maxima:
             ties += tied_windows(layer)
             if with_kinks:
                 # after a ReLU, a window whose maximum is 0 is all ReLU zeros: whichever
@@ -662,12 +661,17 @@ def _count_zeros(cells: list) -> tuple[int, int]:
 
 
 def tied_windows(layer, nonzero: bool = False) -> int:
-    """How many windows of a max-pool layer have tied maxima (padding never wins); with
-    ``nonzero``, only those whose maximum is not 0."""
+    """How many windows of a max-pool layer (2-D, or 1-D as one row) have tied maxima
+    (padding never wins); with ``nonzero``, only those whose maximum is not 0."""
     spec, x = layer.spec, layer.input
-    (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
+    if x.ndim == 3:  # maxpool1d: (N, C, L), its window one row of the 2-D one's
+        x = x[:, :, None, :]
+        (kh, kw), (sh, sw), (ph, pw) = (1, spec.size), (1, spec.stride), (0, spec.padding)
+        h_out, w_out = 1, spec.out_shape[-1]
+    else:
+        (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
+        h_out, w_out = spec.out_shape[2:]
     n, c, h, w = x.shape
-    h_out, w_out = spec.out_shape[2:]
     count = 0
     for image in range(n):
         for channel in range(c):
@@ -734,7 +738,8 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
             why.append(f"{spec.name} reads the input")
             continue
         readers = [layer for layer in problem.layers if spec.name in layer.inputs]
-        if spec.type == RELU and readers and all(layer.type == MAXPOOL for layer in readers):
+        if spec.type == RELU and readers and all(family_of(layer).takes_maxima
+                                                 for layer in readers):
             # a pool takes a 0 only from a window of ReLU zeros, none of which passes δ back
             why.append(f"{spec.name} is read by a max pool (a 0 there changes no answer)")
             continue
@@ -800,7 +805,8 @@ def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
         return None
     problem, trace = _run(draft.document, style, False, recipe)
     unwanted = _kinks_unwanted(trace, recipe, with_kinks)
-    if unwanted and all(not _is(layer["type"], "kink_at_zero") and layer["type"] != MAXPOOL
+    if unwanted and all(not _is(layer["type"], "kink_at_zero")
+                        and not _is(layer["type"], "takes_maxima")
                         for layer in layers[targets[0]:]):
         return unwanted
     for i in targets:
@@ -995,7 +1001,7 @@ def _file_recipe(path: str) -> Recipe:
     no_kink = None
     if not isinstance(site, str):
         kink = RELU_ZERO
-    elif MAXPOOL in types:
+    elif any(_is(kind, "takes_maxima") for kind in types):
         kink = TIE  # tied maxima come by chance in some draws: the draws without are thrown away
     else:
         kink = None

@@ -18,7 +18,7 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError
 from cnngrad.families import LOSSES, family_of, loss_family
-from cnngrad.generate.recipes import ADD, INEXACT_DECIMALS, MAXPOOL
+from cnngrad.generate.recipes import ADD, INEXACT_DECIMALS
 from cnngrad.problem import shape_text
 from cnngrad.tensorio import decimals_needed
 
@@ -229,7 +229,7 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
     pools_by_rule: dict[str, list[str]] = {}  # a tie rule shown → the pools it is shown on
     raw_layers = exercise.document.get("layers") or []
     tied = {layer.spec.name for layer in exercise.trace.layers
-            if layer.spec.type == MAXPOOL and tied_windows(layer)}
+            if family_of(layer.spec).takes_maxima and tied_windows(layer)}
     for index, spec in enumerate(exercise.problem.layers):
         raw = raw_layers[index] if index < len(raw_layers) else {}
         details = []
@@ -254,7 +254,8 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         ties = getattr(spec, "ties", "first")
         # a max pool's tie rule: shown when it is not the default, when the problem names it
         # (maxpool-ties --ties first) or when its input has tied maxima (--with-kinks)
-        if spec.type == MAXPOOL and (ties != "first" or "ties" in raw or spec.name in tied):
+        if family_of(spec).takes_maxima and (ties != "first" or "ties" in raw
+                                             or spec.name in tied):
             details.append(f"ties: {ties}")
             pools_by_rule.setdefault(ties, []).append(spec.name)
         weights = getattr(spec, "weights", None)
