@@ -292,13 +292,16 @@ def test_whole_numbers_that_land_on_a_relu_zero_hint_at_decimals(monkeypatch):
     assert generate("residual", 1, sizes={"input": (16, 16)}, numbers="1dp").attempts == 1
 
 
-@pytest.mark.parametrize("ties", ["first", "split", "all"])
-def test_tie_rules_each_give_a_passing_key(ties, tmp_path):
-    exercise = generate("maxpool-ties", 3, sizes={"ties": ties})
-    layer = json.loads(exercise.problem_text)["layers"][0]
-    assert layer.get("ties", "first") == ties
+@pytest.mark.parametrize("ties, decimals", [("first", 0), ("split", 1), ("all", 0)])
+def test_tie_rules_each_give_a_passing_key(ties, decimals, tmp_path):
+    exercise = with_sheets(generate("maxpool-ties", 3, sizes={"ties": ties}))
+    document = json.loads(exercise.problem_text)
+    assert document["layers"][0].get("ties", "first") == ties
     result = key_checks(exercise, tmp_path)
     assert result.right == result.total
+    # only split halves a δ: first and all asked for 1 decimal of whole answers
+    assert document["grading"]["min_decimals"] == decimals
+    assert ("Give every value with 1 decimal" in exercise.texts["exercise.md"]) is bool(decimals)
 
 
 @pytest.mark.parametrize("recipe", V1_1)

@@ -198,7 +198,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         raise UsageError(what, where="--with-kinks", hint=hint)
     draw = Draw(seed)
     exact = not recipe.inexact
-    promise = _promised_decimals(recipe, style)
+    promise = _promised_decimals(recipe, style, options)
     failures: Counter[str] = Counter()
     units: dict[str, dict[str, list[np.ndarray]]] = {}  # the draws' shapes are the same
     started = time.process_time()
@@ -327,11 +327,13 @@ def _float_run(exercise: Exercise):
 # --------------------------------------------------------------------------- friendliness
 
 
-def _promised_decimals(recipe: Recipe, style: Style) -> int:
+def _promised_decimals(recipe: Recipe, style: Style, options: dict) -> int:
     """Decimals every answer of an exact recipe needs at most (0 for int answers)."""
     if style.exact_fractions:
         return 0
-    return recipe.factors * style.decimals + recipe.extra_decimals
+    # of the tie rules only split divides a δ (maxpool-ties' extra decimal, its halves)
+    extra = recipe.extra_decimals if options.get("ties") in (None, "split") else 0
+    return recipe.factors * style.decimals + extra
 
 
 def _values(value) -> list:
