@@ -249,6 +249,28 @@ def test_the_header_shows_every_setting_its_family_names(tmp_path):
         assert_readable(text, width)
 
 
+def test_a_merge_of_many_inputs_wraps_its_shapes_between_them(tmp_path):
+    # "input 2×3×10×10, 2×3×10×10, ... → output 2×18×10×10", one phrase of 94 columns, made
+    # the whole concat panel (its grids too) 94 wide on an 80-column terminal
+    names = ["input"] + [f"r{k}" for k in range(1, 6)]
+    doc = {"input": np.ones((2, 3, 10, 10)).tolist(),
+           "layers": [{"type": "relu", "name": name, "input": "input"} for name in names[1:]]
+           + [{"type": "concat", "name": "cat", "inputs": names}, {"type": "global_avgpool"}],
+           "delta": np.ones((2, 18)).tolist()}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    trace = run(load_problem(str(path)))
+    for width in (40, 80):
+        text = rendered(backward_report(trace), width)
+        assert_readable(text, width)
+        flat = " ".join(words(text))
+        assert "input " + ", ".join(["2×3×10×10"] * 6) + " → output 2×18×10×10" in flat
+    # wrapped after a comma, the rest indented under the first line
+    lines = [line.strip("│ ") for line in rendered(backward_report(trace), 80).splitlines()]
+    first = next(k for k, line in enumerate(lines) if line.startswith("input 2×3×10×10,"))
+    assert lines[first].endswith(",") and lines[first + 1].startswith("2×3×10×10")
+
+
 def test_the_grids_of_a_tensor_are_fixed_or_scientific_together(tmp_path):
     """Fixed or scientific notation is decided once for a whole tensor, in the table as in
     csv: filter 0's kernel gradient 0.0004 beside filter 1's 0.04 reads 0.000 at 3 decimals

@@ -620,29 +620,46 @@ def short_title(title: Text, room: int) -> Text:
 
 class Phrases:
     """Short phrases joined by `` · ``, wrapped between phrases only (never inside one:
-    ``stride 2`` stays on one line)."""
+    ``stride 2`` stays on one line).  A phrase given as a list of pieces (a concat's input
+    shapes, each with its comma) breaks between its pieces where it is wider than the line,
+    the rest indented under it."""
 
     SEPARATOR = " · "
+    INDENT = "  "  # a phrase's pieces on the lines after its first
 
-    def __init__(self, phrases: list[Text]) -> None:
-        self.phrases = phrases
+    def __init__(self, phrases: list[Text | list[Text]]) -> None:
+        self.phrases = [phrase if isinstance(phrase, list) else [phrase] for phrase in phrases]
+
+    @staticmethod
+    def _width(pieces: list[Text]) -> int:
+        return sum(piece.cell_len for piece in pieces) + len(pieces) - 1  # a space between
 
     def __rich_measure__(self, console, options) -> Measurement:
-        widths = [p.cell_len for p in self.phrases] or [0]
+        widths = [self._width(pieces) for pieces in self.phrases] or [0]
+        narrowest = max((len(self.INDENT) * (len(pieces) > 1) + piece.cell_len
+                         for pieces in self.phrases for piece in pieces), default=0)
         total = sum(widths) + len(self.SEPARATOR) * (len(widths) - 1)
-        return Measurement(max(widths), total).clamp(max_width=options.max_width)
+        return Measurement(narrowest, total).clamp(max_width=options.max_width)
 
     def __rich_console__(self, console, options):
-        line, used = Text(), 0
-        for phrase in self.phrases:
-            if used and used + len(self.SEPARATOR) + phrase.cell_len > options.max_width:
+        line, used, width = Text(), 0, options.max_width
+        for pieces in self.phrases:
+            if used and used + len(self.SEPARATOR) + self._width(pieces) > width:
                 yield line
                 line, used = Text(), 0
             if used:
                 line.append(self.SEPARATOR, style="dim")
                 used += len(self.SEPARATOR)
-            line.append_text(phrase)
-            used += phrase.cell_len
+            for index, piece in enumerate(pieces):
+                if index:  # only a phrase wider than the line breaks inside itself
+                    if used + 1 + piece.cell_len > width:
+                        yield line
+                        line, used = Text(self.INDENT), len(self.INDENT)
+                    else:
+                        line.append(" ")
+                        used += 1
+                line.append_text(piece)
+                used += piece.cell_len
         yield line
 
 
@@ -661,10 +678,13 @@ def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
                                      *output))
         return Phrases(phrases)
     if len(spec.inputs) > 1:  # add, concat: their settings name the inputs, in this order
-        shapes = [Text(_shape(trace.layout.display_shape(shape)), style="bold")
-                  for shape in spec.in_shapes]
-        phrases.append(Text.assemble(("input ", "dim"), Text(", ", style="dim").join(shapes),
-                                     *output))
+        # a piece per shape, each with its comma: six inputs' shapes are wider than 80 columns
+        shapes = [_shape(trace.layout.display_shape(shape)) for shape in spec.in_shapes]
+        pieces = [Text.assemble((shape, "bold"), ("," if k < len(shapes) - 1 else "", "dim"))
+                  for k, shape in enumerate(shapes)]
+        pieces[0] = Text.assemble(("input ", "dim"), pieces[0])
+        pieces[-1].append_text(Text.assemble(*output))
+        phrases.append(pieces)
         return Phrases(phrases)
     # a graph: the one layer it reads is not the previous one
     phrases.append(Text.assemble(("input ", "dim"), (f"{spec.inputs[0]} ", "italic"),
