@@ -867,3 +867,23 @@ def test_a_bias_gradient_zero_whatever_the_numbers_is_said_to_be_rounding(tmp_pa
         # the note wraps at 48 columns: a line as long as the note would widen its panel
         line = next(line for line in result.stdout.splitlines() if "whatever the" in line)
         assert len(line.strip("│ ")) <= 48
+
+
+def test_a_problem_redirected_from_a_file_is_never_overwritten(tmp_path):
+    # `cnngrad backward - -o p.json < p.json` replaced the problem with its own result
+    problem = tmp_path / "p.json"
+    problem.write_text(Path(WORKED).read_text())
+    before = problem.read_bytes()
+    with open(problem, "rb") as stdin:
+        refused = subprocess.run([sys.executable, "-m", "cnngrad", "backward", "-", "-o",
+                                  str(problem), "--format", "json"], stdin=stdin,
+                                 capture_output=True, text=True)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr == (f"error: {problem}: --output: refusing to overwrite one of the "
+                              f"problem's own input files\n")
+    assert problem.read_bytes() == before
+    # another file, or the problem piped in, is written as before
+    with open(problem, "rb") as stdin:
+        written = subprocess.run([sys.executable, "-m", "cnngrad", "backward", "-", "-o",
+                                  str(tmp_path / "r.json")], stdin=stdin, capture_output=True)
+    assert written.returncode == 0 and (tmp_path / "r.json").exists()
