@@ -230,7 +230,8 @@ def bias_gradient_always_zero(problem: Problem, spec: LayerSpec) -> str | None:
                 f"nothing" if one_number and shift_free else None)
     if all(family_of(layer).normalises_channels and getattr(layer, "mode", "train") == "train"
            for layer in readers):
-        return f"{readers[0].type} in training mode takes each channel's mean away, the bias with it"
+        return (f"{readers[0].type} in training mode takes each channel's mean away, the bias "
+                f"with it")
     if one_number and all(family_of(layer).shift_free for layer in readers):
         return f"one number added to every input of {readers[0].type} changes nothing"
     return None
