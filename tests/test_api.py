@@ -538,7 +538,7 @@ def test_global_avgpool_backward_says_what_it_takes(call, words):
     (lambda: cnngrad.softmax_forward(np.ones((2, 0))),
      "softmax needs K ≥ 1 values along the last axis, got shape (2, 0)"),
     (lambda: cnngrad.log_softmax_forward(np.ones(0)),
-     "softmax needs K ≥ 1 values along the last axis, got shape (0,)"),
+     "log_softmax needs K ≥ 1 values along the last axis, got shape (0,)"),
     # a ZeroDivisionError from 1/N
     (lambda: cnngrad.nll(np.ones((0, 3)), np.zeros(0, dtype=int)),
      "nll needs at least one sample, got log_probs of shape (0, 3)"),
@@ -883,3 +883,67 @@ def test_bench_rejects_a_bad_option():
     done, _ = run_bench("--case", "conv3d")
     assert done.returncode == 2
     assert "invalid choice" in done.stderr and "conv-64" in done.stderr
+
+
+@pytest.mark.parametrize("call, words", [
+    # softmax and batch norm cast an object array straight to float: "1" read as 1, None as nan
+    (lambda: cnngrad.softmax_forward(np.array(["1", "2", "3"], dtype=object)),
+     "x must hold real numbers (float, integer or Fraction); an object array holds '1' of "
+     "type str"),
+    (lambda: cnngrad.log_softmax_backward(np.array([0.5, 0.5]),
+                                          np.array([None, 1], dtype=object)),
+     "delta must hold real numbers (float, integer or Fraction); an object array holds None"),
+    (lambda: cnngrad.batchnorm_forward(np.arange(6.0).reshape(2, 3),
+                                       np.array([None, 1, 1], dtype=object), np.zeros(3)),
+     "gamma must hold real numbers (float, integer or Fraction); an object array holds None"),
+    # the argument named, not "expected real numbers" or "softmax needs real numbers"
+    (lambda: cnngrad.batchnorm_forward(np.arange(6.0).reshape(3, 2), np.ones(2),
+                                       np.zeros(2) + 0j), "beta must hold real numbers"),
+    (lambda: cnngrad.softmax_backward(np.array([0.2, 0.8]), np.array([1, 2]) + 0j),
+     "delta must hold real numbers, got dtype complex128"),
+    (lambda: cnngrad.bce(np.array([0.3]) + 0j, np.array([1.0])), "y must hold real numbers"),
+    (lambda: cnngrad.bce_with_logits(np.array([0.3, 0.1]), np.array([1.0])),
+     "target must have the shape of z (2,), got (1,)"),
+    # eps = 0 in training: a constant channel's x̂ was 0/0, nan with a RuntimeWarning
+    (lambda: cnngrad.batchnorm_backward(np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 4.0]]),
+                                        np.ones(2), np.ones((3, 2)), eps=0.0),
+     "with eps = 0 every channel's batch variance must be > 0; channel 0 holds one value "
+     "throughout"),
+])
+def test_every_kernel_names_the_argument_that_is_not_real_numbers(call, words):
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert words in str(raised.value)
+
+
+def test_batch_norm_takes_a_fraction_eps_as_a_float():
+    # a TypeError from np.sqrt of an object array, though api.md says Fractions compute in
+    # float64
+    from fractions import Fraction
+
+    x = np.arange(6.0).reshape(3, 2)
+    for mode, stats in (("train", {}), ("eval", {"running_mean": np.zeros(2),
+                                                  "running_var": np.ones(2)})):
+        exact = cnngrad.batchnorm_forward(x, [1, 1], [0, 0], eps=Fraction(1, 10), mode=mode,
+                                          **stats)
+        np.testing.assert_array_equal(exact, cnngrad.batchnorm_forward(
+            x, [1, 1], [0, 0], eps=0.1, mode=mode, **stats))
+        dx, _, _ = cnngrad.batchnorm_backward(x, [1, 1], np.ones_like(x), eps=Fraction(1, 10),
+                                              mode=mode, **stats)
+        assert dx.dtype == np.float64
+
+
+@pytest.mark.parametrize("x, scale", [(np.arange(4.0).reshape(1, 1, 2, 2), 1),
+                                      (np.arange(4.0).reshape(1, 1, 2, 2), (1, 1)),
+                                      (np.arange(4.0).reshape(1, 1, 4), 1)])
+def test_upsampling_by_1_returns_a_new_array(x, scale):
+    # a read-only view of x: y[...] = 0 raised, and a change to x showed in y
+    y = cnngrad.upsample_nearest_forward(x, scale)
+    np.testing.assert_array_equal(y, x)
+    assert not np.shares_memory(x, y) and y.flags.writeable
+
+
+@pytest.mark.parametrize("loss", [cnngrad.bce, cnngrad.bce_with_logits])
+def test_a_bce_delta_is_an_array_for_a_single_value(loss):
+    _, delta = loss(np.float64(0.3), np.float64(1.0))
+    assert isinstance(delta, np.ndarray) and delta.shape == ()

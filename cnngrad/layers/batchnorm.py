@@ -31,8 +31,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cnngrad.layers._common import (ROW_DOTS_BLAS_MIN_BYTES, buffered_reduction, row_dots,
-                                    unbuffered_rows)
+from cnngrad.layers._common import (ROW_DOTS_BLAS_MIN_BYTES, buffered_reduction,
+                                    check_real_objects, row_dots, unbuffered_rows)
 from cnngrad.layers._threads import cores, for_each
 
 MODES = ("train", "eval")
@@ -56,18 +56,20 @@ MAX_THREADS = 8
 BLAS_MIN_BYTES = ROW_DOTS_BLAS_MIN_BYTES
 
 
-def _float(a) -> np.ndarray:
+def _float(a, name: str) -> np.ndarray:
     a = np.asarray(a)
     if a.dtype.kind == "f":
         return a
     if a.dtype == object or a.dtype.kind in "biu":
+        check_real_objects(a, name)  # None or "1" in an object array: refused, never cast
         return a.astype(np.float64)
-    raise ValueError(f"expected real numbers, got dtype {a.dtype}")
+    raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
 
 
 def _setup(x, gamma, eps, mode, running_mean, running_var, delta=None):
-    """x as contiguous (N, C, M) floats and the per-channel vectors, checked."""
-    x = _float(x)
+    """x as contiguous (N, C, M) floats, the delta so, the per-channel vectors and eps as a
+    float (a Fraction too: batch norm computes in floats), checked."""
+    x = _float(x, "x")
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"x must be (N, C), (N, C, L) or (N, C, H, W), got shape {x.shape}")
     n, c = x.shape[:2]
@@ -90,7 +92,7 @@ def _setup(x, gamma, eps, mode, running_mean, running_var, delta=None):
     elif running_mean is None or running_var is None:
         raise ValueError("mode 'eval' needs running_mean and running_var (vectors of C)")
     if delta is not None:
-        delta = _float(delta)
+        delta = _float(delta, "delta")
         if delta.shape != x.shape:
             raise ValueError(f"delta must have the output's shape {x.shape}, got {delta.shape}")
     dtype = np.result_type(x, *(a for a in (delta,) if a is not None))
@@ -100,18 +102,25 @@ def _setup(x, gamma, eps, mode, running_mean, running_var, delta=None):
         if value is None:
             vectors.append(None)
             continue
-        value = _float(value).astype(dtype, copy=False)
+        value = _float(value, name).astype(dtype, copy=False)
         if value.shape != (c,):
             raise ValueError(f"{name} must have shape ({c},) (one per channel), got {value.shape}")
         vectors.append(value)
+    eps = float(eps)
     if vectors[2] is not None and np.any(vectors[2] + eps <= 0):
         raise ValueError("running_var + eps must be > 0 in every channel")
     if not eps >= 0:
         raise ValueError(f"eps must be ≥ 0, got {eps}")
     x3 = np.ascontiguousarray(x, dtype=dtype).reshape(n, c, -1)
+    if mode == "train" and eps == 0:
+        # σ² + ε of a constant channel is 0: its x̂ would be 0/0, nan in every cell
+        constant = np.flatnonzero(np.all(x3 == x3[:1, :, :1], axis=(0, 2)))
+        if constant.size:
+            raise ValueError(f"with eps = 0 every channel's batch variance must be > 0; "
+                             f"channel {constant[0]} holds one value throughout")
     if delta is not None:
         delta = np.ascontiguousarray(delta, dtype=dtype).reshape(x3.shape)
-    return x3, delta, vectors
+    return x3, delta, vectors, eps
 
 
 def _threads() -> int:
@@ -190,11 +199,13 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
     Parameters
     ----------
     x : ndarray (N, C), (N, C, L) or (N, C, H, W)
-        float64 or float32 (other dtypes, Fractions included, compute in float64).
+        A float dtype computes in itself (float16 and longdouble too, as numpy does);
+        integers and object arrays (Fractions) compute in float64.
     gamma, beta : ndarray (C,)
         Scale and shift per channel.
     eps : float
-        Added to the variance under the square root.
+        Added to the variance under the square root (a Fraction is taken as a float); with
+        ``eps = 0`` in ``"train"`` mode a channel of one value throughout is a ValueError.
     mode : {"train", "eval"}
         ``"train"`` normalises with the batch's mean and biased variance per channel (torch's
         training mode); ``"eval"`` with ``running_mean`` and ``running_var``.
@@ -216,8 +227,8 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
     The output has the input's size: (N, C, H, W) → (N, C, H, W).  In ``"train"`` mode μ and
     σ² are per channel over the M = N·H·W (N·L, N) values: μ = Σx/M, σ² = Σ(x − μ)²/M.
     """
-    x3, _, (gamma, running_mean, running_var) = _setup(x, gamma, eps, mode, running_mean,
-                                                       running_var)
+    x3, _, (gamma, running_mean, running_var), eps = _setup(x, gamma, eps, mode,
+                                                            running_mean, running_var)
     beta = _beta(beta, x3)
     y = np.empty_like(x3)
 
@@ -232,7 +243,7 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
 
 
 def _beta(beta, x3: np.ndarray) -> np.ndarray:
-    beta = _float(beta).astype(x3.dtype, copy=False)
+    beta = _float(beta, "beta").astype(x3.dtype, copy=False)
     if beta.shape != (x3.shape[1],):
         raise ValueError(f"beta must have shape ({x3.shape[1]},) (one per channel), "
                          f"got {beta.shape}")
@@ -268,8 +279,9 @@ def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps:
     and μ; ``"eval"``: dx = γ/√(σ² + ε) · δ.  The output has the input's size; M = N·H·W
     (N·L, N) values per channel.
     """
-    x3, delta3, (gamma, running_mean, running_var) = _setup(x, gamma, eps, mode, running_mean,
-                                                            running_var, delta)
+    x3, delta3, (gamma, running_mean, running_var), eps = _setup(x, gamma, eps, mode,
+                                                                 running_mean, running_var,
+                                                                 delta)
     n, c, m = x3.shape
     dx = np.empty_like(x3)
     dgamma, dbeta = np.empty(c, x3.dtype), np.empty(c, x3.dtype)
@@ -321,8 +333,8 @@ def _naive_stats(x, channel, eps, mode, running_mean, running_var):
 def batchnorm_forward_naive(x, gamma, beta, eps=1e-5, mode="train", running_mean=None,
                             running_var=None):
     """Plain-loop reference for :func:`batchnorm_forward` (same arguments and result)."""
-    x3, _, (gamma, running_mean, running_var) = _setup(x, gamma, eps, mode, running_mean,
-                                                       running_var)
+    x3, _, (gamma, running_mean, running_var), eps = _setup(x, gamma, eps, mode,
+                                                            running_mean, running_var)
     beta = _beta(beta, x3)
     x = x3.reshape(np.shape(x))
     y = np.empty_like(x)
@@ -336,8 +348,9 @@ def batchnorm_forward_naive(x, gamma, beta, eps=1e-5, mode="train", running_mean
 def batchnorm_backward_naive(x, gamma, delta, eps=1e-5, mode="train", running_mean=None,
                              running_var=None):
     """Plain-loop reference for :func:`batchnorm_backward` (same arguments and result)."""
-    x3, delta3, (gamma, running_mean, running_var) = _setup(x, gamma, eps, mode, running_mean,
-                                                            running_var, delta)
+    x3, delta3, (gamma, running_mean, running_var), eps = _setup(x, gamma, eps, mode,
+                                                                 running_mean, running_var,
+                                                                 delta)
     x, delta = x3.reshape(np.shape(x)), delta3.reshape(np.shape(x))
     dx = np.empty_like(x)
     dgamma, dbeta = np.zeros(x.shape[1], x.dtype), np.zeros(x.shape[1], x.dtype)

@@ -173,10 +173,9 @@ def _float_pair(y, target, name: str) -> tuple[np.ndarray, np.ndarray]:
     y = y if y.dtype.kind == "f" else y.astype(np.float64)
     target = real_array(target, "target").astype(y.dtype)
     if target.shape != y.shape:
-        raise ValueError(f"target must have the shape of the {name} {y.shape}, "
-                         f"got {target.shape}")
+        raise ValueError(f"target must have the shape of {name} {y.shape}, got {target.shape}")
     if y.size == 0:
-        raise ValueError(f"the {name} is empty")
+        raise ValueError(f"{name} is empty")
     if np.any((target < 0) | (target > 1)):
         raise ValueError("target values must lie in [0, 1]")
     return y, target
@@ -215,7 +214,7 @@ def bce(y: np.ndarray, target: np.ndarray, reduction: str = "mean"):
     Each log is clamped at −100 and the gradient's denominator floored at 1e-12, both as
     torch does, so y = 0 or 1 gives finite values.
     """
-    y, target = _float_pair(y, target, "output")
+    y, target = _float_pair(y, target, "y")
     if np.any((y < 0) | (y > 1)):
         raise ValueError("bce needs outputs in [0, 1] (probabilities); apply a sigmoid first "
                          "or use bce_with_logits")
@@ -224,7 +223,7 @@ def bce(y: np.ndarray, target: np.ndarray, reduction: str = "mean"):
         log_not_y = np.maximum(np.log1p(-y), LOG_CLAMP)
     loss, factor = _reduce((target - 1) * log_not_y - target * log_y, reduction)
     delta = (y - target) / np.maximum((1 - y) * y, BCE_GRAD_EPSILON) * factor
-    return loss, delta
+    return loss, np.asarray(delta)  # an array for 0-d inputs too, not a numpy scalar
 
 
 def bce_with_logits(z: np.ndarray, target: np.ndarray, reduction: str = "mean"):
@@ -250,12 +249,12 @@ def bce_with_logits(z: np.ndarray, target: np.ndarray, reduction: str = "mean"):
     Computed stably as max(z, 0) − z·t + log(1 + e^(−|z|)): no overflow and no log clamp
     for large |z|.
     """
-    z, target = _float_pair(z, target, "output")
+    z, target = _float_pair(z, target, "z")
     elementwise = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
     loss, factor = _reduce(elementwise, reduction)
     e = np.exp(-np.abs(z))
     sigmoid = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-    return loss, (sigmoid - target) * factor
+    return loss, np.asarray((sigmoid - target) * factor)  # 0-d inputs: an array too
 
 
 def _class_indices(log_probs: np.ndarray, target_index) -> np.ndarray:
@@ -323,7 +322,7 @@ def nll(log_probs: np.ndarray, target_index):
 
 def bce_naive(y, target, reduction="mean"):
     """Plain-loop reference for :func:`bce`."""
-    y, target = _float_pair(y, target, "output")
+    y, target = _float_pair(y, target, "y")
     total, grads = 0.0, np.empty_like(y)
     for i in np.ndindex(*y.shape):
         p, t = float(y[i]), float(target[i])
@@ -338,7 +337,7 @@ def bce_naive(y, target, reduction="mean"):
 
 def bce_with_logits_naive(z, target, reduction="mean"):
     """Plain-loop reference for :func:`bce_with_logits`."""
-    z, target = _float_pair(z, target, "output")
+    z, target = _float_pair(z, target, "z")
     total, grads = 0.0, np.empty_like(z)
     for i in np.ndindex(*z.shape):
         v, t = float(z[i]), float(target[i])

@@ -6,17 +6,21 @@ import math
 
 import numpy as np
 
+from cnngrad.layers._common import check_real_objects
 
-def _float(a) -> np.ndarray:
+
+def _float(a, name: str, op: str) -> np.ndarray:
+    """``a`` (``op``'s argument ``name``) as floats, checked: at least one axis, K ≥ 1, real."""
     a = np.asarray(a)
     if a.ndim < 1:
-        raise ValueError("softmax needs at least one axis (K) to normalise over")
+        raise ValueError(f"{op} needs at least one axis (K) to normalise over")
     if a.shape[-1] < 1:  # else numpy's max over an empty axis fails with its own words
-        raise ValueError(f"softmax needs K ≥ 1 values along the last axis, got shape {a.shape}")
+        raise ValueError(f"{op} needs K ≥ 1 values along the last axis, got shape {a.shape}")
     if a.dtype.kind == "f":
         return a
     if a.dtype != object and a.dtype.kind not in "biu":  # complex or text: not a real number
-        raise ValueError(f"softmax needs real numbers, got dtype {a.dtype}")
+        raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    check_real_objects(a, name)  # None or "1" in an object array: refused, never cast
     return a.astype(np.float64)
 
 
@@ -42,7 +46,7 @@ def softmax_forward(x: np.ndarray) -> np.ndarray:
     -----
     The output has the input's size; the maximum is subtracted first so no e^x overflows.
     """
-    x = _float(x)
+    x = _float(x, "x", "softmax")
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -64,7 +68,7 @@ def softmax_backward(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
     -----
     dy_k/dx_j = y_k·([k = j] − y_j), so dx_j = y_j·(δ_j − Σ_k δ_k·y_k).
     """
-    y, delta = _float(y), _float(delta)
+    y, delta = _float(y, "y", "softmax"), _float(delta, "delta", "softmax")
     _same_shape(y, delta)
     return y * (delta - (delta * y).sum(axis=-1, keepdims=True))
 
@@ -85,7 +89,7 @@ def log_softmax_forward(x: np.ndarray) -> np.ndarray:
     -----
     The output has the input's size; computed without overflow for large |x|.
     """
-    x = _float(x)
+    x = _float(x, "x", "log_softmax")
     shifted = x - x.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -107,7 +111,7 @@ def log_softmax_backward(y: np.ndarray, delta: np.ndarray) -> np.ndarray:
     -----
     dy_k/dx_j = [k = j] − softmax_j, so dx_j = δ_j − e^(y_j)·Σ_k δ_k.
     """
-    y, delta = _float(y), _float(delta)
+    y, delta = _float(y, "y", "log_softmax"), _float(delta, "delta", "log_softmax")
     _same_shape(y, delta)
     return delta - np.exp(y) * delta.sum(axis=-1, keepdims=True)
 
@@ -118,7 +122,7 @@ def _rows(a: np.ndarray):
 
 def softmax_forward_naive(x):
     """Plain-loop reference for :func:`softmax_forward`."""
-    x = _float(x)
+    x = _float(x, "x", "softmax")
     y = np.empty_like(x)
     for row in _rows(x):
         top = max(x[row])
@@ -130,7 +134,7 @@ def softmax_forward_naive(x):
 
 def softmax_backward_naive(y, delta):
     """Plain-loop reference for :func:`softmax_backward`: the Jacobian, entry by entry."""
-    y, delta = _float(y), _float(delta)
+    y, delta = _float(y, "y", "softmax"), _float(delta, "delta", "softmax")
     _same_shape(y, delta)
     dx = np.zeros_like(y)
     size = y.shape[-1]
@@ -144,7 +148,7 @@ def softmax_backward_naive(y, delta):
 
 def log_softmax_forward_naive(x):
     """Plain-loop reference for :func:`log_softmax_forward`."""
-    x = _float(x)
+    x = _float(x, "x", "log_softmax")
     y = np.empty_like(x)
     for row in _rows(x):
         top = max(x[row])
@@ -156,7 +160,7 @@ def log_softmax_forward_naive(x):
 
 def log_softmax_backward_naive(y, delta):
     """Plain-loop reference for :func:`log_softmax_backward`: the Jacobian, entry by entry."""
-    y, delta = _float(y), _float(delta)
+    y, delta = _float(y, "y", "log_softmax"), _float(delta, "delta", "log_softmax")
     _same_shape(y, delta)
     dx = np.zeros_like(y)
     size = y.shape[-1]
