@@ -52,6 +52,11 @@ from cnngrad.problem import INPUT, LayerSpec, Problem
 #: by layer; 256 ulps is 5.7e-14 of the terms' size in float64, 3.1e-5 in float32.
 KINK_ULPS = 256
 
+#: The distance, in units in the last place of a .npy's float32, between a sum of its numbers
+#: and the same sum of the decimals --exact reads from them: each product of two stored
+#: numbers is off by about two of their ulps at most, relative to the sum of the terms.
+STORED_ULPS = 4
+
 #: The largest exact forward pass run to decide a kink, in multiply-adds on Fractions
 #: (:func:`exact_work`); about a second or two.  Larger problems get warnings instead.
 EXACT_WORK_BUDGET = 200_000
@@ -106,7 +111,7 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
         return layers, []
     eps = np.finfo(np.float32 if dtype is not None and np.dtype(dtype) == np.float32
                    else np.float64).eps
-    tolerance = KINK_ULPS * float(eps)
+    tolerance = max(KINK_ULPS * float(eps), STORED_ULPS * _stored_eps(problem))
     exact = _ExactSide(problem)
     applied: dict[str, dict[tuple[int, ...], Any]] = {}
     current = layers
@@ -124,6 +129,25 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
             applied.setdefault(name, {}).update(cells)
         current = _rerun(problem, applied, dtype)
     return current, warnings
+
+
+def _stored_eps(problem: Problem) -> float:
+    """float32's machine epsilon when a .npy the problem read stores its numbers in float32:
+    they are within that of the decimals --exact reads from them (0.2 stored as
+    0.20000000298…), so a cell that far from a kink is decided on those decimals too.
+    float64's otherwise (float16's numbers are further still: a kink after them is warned
+    about, not looked for in so wide a band)."""
+    eps = float(np.finfo(np.float64).eps)
+    for path in problem.input_files:
+        if path.suffix.lower() != ".npy":
+            continue
+        try:  # the header only: the data is mapped, never read
+            stored = np.load(path, mmap_mode="r", allow_pickle=False).dtype
+        except (OSError, ValueError):
+            continue
+        if stored == np.float32:
+            eps = max(eps, float(np.finfo(np.float32).eps))
+    return eps
 
 
 # --------------------------------------------------------------------------- scanning
@@ -339,12 +363,23 @@ class _ExactSide:
         self.outputs = outputs
 
 
+#: The precisions a float problem's numbers may have been stored in: a .npy of float32 or
+#: float16 is read as the shortest decimals of its values (0.2, not 0.20000000298…) by
+#: --exact, and its kinks are decided on those decimals in float mode too.
+_STORED_PRECISIONS = (np.float64, np.float32, np.float16)
+
+
 def _same_numbers(problem: Problem, twin: Problem) -> bool:
-    """Do the float problem's input and parameters round the exact twin's?"""
+    """Do the float problem's input and parameters round the exact twin's (in float64, or
+    each in the float32 or float16 of the file it came from)?"""
     def same(floats, exacts) -> bool:
         floats, exacts = np.asarray(floats), np.asarray(exacts)
-        return floats.shape == exacts.shape and bool(
-            (floats == exacts.astype(np.float64).astype(floats.dtype)).all())
+        if floats.shape != exacts.shape:
+            return False
+        wide = exacts.astype(np.float64)
+        with np.errstate(over="ignore"):
+            return any(bool((floats == wide.astype(stored).astype(floats.dtype)).all())
+                       for stored in _STORED_PRECISIONS)
 
     if not same(problem.x, twin.x):
         return False

@@ -78,6 +78,35 @@ def test_float_mode_agrees_with_exact_mode_at_the_kink(tmp_path):
             assert mine[key] == as_floats(theirs[key]), (mine["name"], key)
 
 
+@pytest.mark.parametrize("stored", ["float32", "float16"])
+def test_a_kink_in_the_decimals_of_a_narrow_npy_is_decided_as_exact_mode_does(tmp_path,
+                                                                             stored):
+    # 0.2 + 0.3 − 0.5 stored in float32 sums to 1.49e-08: float mode passed δ through the
+    # ReLU (its gradient 1) where --exact, which reads the decimals 0.2, 0.3, −0.5, said 0
+    np.save(tmp_path / "x.npy", np.array([[0.2, 0.3, -0.5]], dtype=stored))
+    problem = {"input": {"npy": "x.npy"}, "layers": [{"type": "conv2d", "kernel": [[1, 1, 1]]},
+                                                     {"type": "relu"}], "delta": [[1]]}
+    floats, stderr = backward(tmp_path, problem)
+    exact, _ = backward(tmp_path, problem, "--exact")
+    for mine, theirs in zip(floats["layers"], exact["layers"]):
+        for key in ("output", "delta_out", "delta_in", "grads"):
+            assert mine[key] == as_floats(theirs[key]), (mine["name"], key)
+    assert layer(floats, "relu_1")["delta_in"] == [[0.0]] and stderr == ""
+
+
+def test_float32_data_away_from_a_kink_says_nothing(tmp_path):
+    # the band a float32 .npy widens is its numbers' own rounding (4 of their ulps), not the
+    # 256 ulps of a float64 pass's: -0.00035 beside terms of about 10 is a value, not noise
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.standard_normal((1, 3, 32, 32)).astype(np.float32))
+    np.save(tmp_path / "w.npy", rng.standard_normal((8, 3, 3, 3)).astype(np.float32))
+    problem = {"input": {"npy": "x.npy"},
+               "layers": [{"type": "conv2d", "kernel": {"npy": "w.npy"}, "padding": 1},
+                          {"type": "relu"}], "delta": np.ones((1, 8, 32, 32)).tolist()}
+    _, stderr = backward(tmp_path, problem)
+    assert stderr == ""
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_leaky_relu_at_zero_takes_the_slope(tmp_path, dtype):
     problem = json.loads(json.dumps(RELU_AT_ZERO))
