@@ -1480,6 +1480,15 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
                            "header row; remove it", where=f"row {first_row}, column {column}",
                            file=shown)
     width = len(first_cells)
+    # when most rows disagree with the first, the first is the odd one out, and it is named
+    # (as a nested list's first row is, :func:`_raise_ragged`)
+    lengths = Counter(len(cells) for _, cells in records)
+    common, times = lengths.most_common(1)[0]
+    if common != width and times > lengths[width]:
+        others = (f"the other {times} rows" if times == len(records) - 1 else
+                  f"{times} of the {len(records)} rows")
+        raise ProblemError(f"row has {width} cell{'s' * (width != 1)}, expected {common} (as "
+                           f"in {others})", where=f"row {first_row}", file=shown)
     for row_number, cells in records:
         if not any(cells):
             raise ProblemError("empty row inside the matrix", where=f"row {row_number}", file=shown)

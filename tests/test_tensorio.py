@@ -657,6 +657,12 @@ TENSOR_CORPUS = [
      "o.csv", "row 1, column 3", "empty cell"),
     ("csv-ragged", {"csv": "o.csv"}, {"o.csv": "1,2,3\n4,5\n"}, {}, "o.csv", "row 2",
      "row has 2 cells, expected 3"),
+    # the first row the odd one out: named, as a nested list's is ("row 2: ... as in row 1")
+    ("csv-ragged-first-row", {"csv": "o.csv"}, {"o.csv": "1,2\n4,5,6\n7,8,9\n"}, {}, "o.csv",
+     "row 1", "row has 2 cells, expected 3 (as in the other 2 rows)"),
+    ("csv-ragged-first-row-of-four", {"csv": "o.csv"},
+     {"o.csv": "1,2\n4,5,6\n7,8,9\n1\n"}, {}, "o.csv", "row 1",
+     "row has 2 cells, expected 3 (as in 2 of the 4 rows)"),
     ("csv-empty-file", {"csv": "o.csv"}, {"o.csv": ""}, {}, "o.csv", "row 1", "empty file"),
     ("csv-blank-lines-only", {"csv": "o.csv"}, {"o.csv": "\n \n\n"}, {}, "o.csv", "row 1",
      "empty file"),
