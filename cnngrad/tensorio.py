@@ -1624,10 +1624,14 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
         raise ProblemError(f"truncated .npy file: a {_shape_text(shape)} {dtype} array needs "
                            f"{count * dtype.itemsize} bytes of data, found {len(raw) - offset}",
                            where="data", file=shown)
-    array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
-    array = array.reshape(shape, order="F" if fortran_order else "C")
-    if count == 0:
+    if count == 0:  # before the reshape: (0, 2**63 - 1) is "array is too big" to numpy
         raise ProblemError(f"empty tensor (shape {shape})", where=_NPY_HEADER, file=shown)
+    array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+    try:
+        array = array.reshape(shape, order="F" if fortran_order else "C")
+    except ValueError as exc:  # more axes than numpy's 64: the file's header, not memory
+        raise ProblemError(f"not a valid .npy file (shape of {len(shape)} axes: "
+                           f"{_shorten(str(exc), 80)})", where=_NPY_HEADER, file=shown) from None
 
     def element(flat_index: int) -> str:
         if not shape:

@@ -593,6 +593,15 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """A float64 .npy header of ``shape`` and 72 bytes of data, whatever the shape says."""
+    import io
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": shape})
+    return buffer.getvalue() + bytes(72)
+
+
 TENSOR_CORPUS = [
     # (id, value, files, options, file, where, key word)
     ("ragged-row", [[1, 2], [3]], {}, {}, "p.json", "input[1]", "row has 1 element, expected 2"),
@@ -718,6 +727,12 @@ TENSOR_CORPUS = [
      "negative shape"),
     ("npy-empty", {"npy": "x.npy"}, {"x.npy": np.zeros((0, 3))}, {}, "x.npy", "header",
      "empty tensor"),
+    # headers numpy cannot reshape to: "out of memory ... too large for this machine" on the
+    # problem file, for a file of 72 bytes
+    ("npy-empty-huge-axis", {"npy": "x.npy"}, {"x.npy": _npy_header((0, 2**63 - 1))}, {},
+     "x.npy", "header", "empty tensor (shape (0, 9223372036854775807))"),
+    ("npy-71-axes", {"npy": "x.npy"}, {"x.npy": _npy_header((1,) * 70 + (9,))}, {}, "x.npy",
+     "header", "not a valid .npy file (shape of 71 axes"),
     ("npy-rank", {"npy": "x.npy"}, {"x.npy": np.zeros((1, 1, 1, 1, 2))}, {}, "p.json", "input",
      "rank 0 to 4, got rank 5"),
 ]
