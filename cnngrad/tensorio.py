@@ -325,9 +325,7 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     try:
         # a pipe given by name, <(cat problem.json): /dev/fd holds no tensor files; its
         # names are read from the current folder, as standard input's are
-        piped = re.match(r"/(dev/fd/[^/]+|dev/stdin|proc/[^/]+/fd/[^/]+)$",
-                         os.path.abspath(path))
-        base_dir = pathlib.Path.cwd() if piped else source.absolute().parent
+        base_dir = pathlib.Path.cwd() if _piped(path) else source.absolute().parent
     except OSError as exc:
         raise ProblemError(f"cannot resolve the folder: {_os_reason(exc)}", file=path) from None
     return raw, path, base_dir
@@ -1339,12 +1337,21 @@ def _file_name(spec: object, what_for: str, where: str, file: str) -> str:
     return spec
 
 
+def _piped(path: str) -> bool:
+    """Whether a problem file's name is a pipe's (``/dev/fd/63`` of a shell's ``<(...)``,
+    ``/dev/stdin``): the files it names are read from the current folder."""
+    return re.match(r"/(dev/fd/[^/]+|dev/stdin|proc/[^/]+/fd/[^/]+)$",
+                    os.path.abspath(path)) is not None
+
+
 def _shown_name(name: str, file: str) -> str:
     """A CSV or .npy file's name in messages: as the problem writes it, after the problem
     file's folder as given (``hw/p.json`` naming ``data/o.csv``: ``hw/data/o.csv``), so the
-    name opens from where cnngrad ran."""
+    name opens from where cnngrad ran (a pipe's names as written: read from there)."""
     folder = os.path.dirname(file)
-    return name if os.path.isabs(name) or not folder else os.path.join(folder, name)
+    if os.path.isabs(name) or not folder or _piped(file):
+        return name
+    return os.path.join(folder, name)
 
 
 #: A cell such as 0,0446 or -1,5e-3: a number written with a decimal comma.

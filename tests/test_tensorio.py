@@ -150,6 +150,12 @@ def test_a_problem_through_a_pipe_reads_its_tensor_files_from_the_current_folder
     named = in_bash("/dev/stdin < p.json")
     assert named.returncode == 0, named.stderr
     assert named.stdout == result.stdout
+    # an error in such a file names it as read, not under /dev/fd: "/dev/fd/o.csv: row 2"
+    (tmp_path / "o.csv").write_text("1,2\n3,x\n")
+    for problem in ("<(cat p.json)", "/dev/stdin < p.json"):
+        bad = in_bash(problem)
+        assert bad.returncode == 2
+        assert bad.stderr == "error: o.csv: row 2, column 2: 'x' is not a number\n"
 
 
 def test_read_source_reads_sys_stdin_when_no_bytes_given(tmp_path, monkeypatch):
