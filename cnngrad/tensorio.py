@@ -341,6 +341,17 @@ def _text_position(raw: bytes, index: int, skip: int = 0) -> str:
     return f"line {line}, column {column}"
 
 
+def _csv_position(raw: bytes, index: int, skip: int = 0) -> str:
+    """``row R, column C`` of byte ``index`` of a CSV file, as its other errors say where: its
+    line, and the cell the byte is in (by the separator of the text around it)."""
+    line_start = raw.rfind(b"\n", 0, index) + 1 or skip
+    row = raw.count(b"\n", 0, index) + 1
+    before = raw[line_start:index].decode("utf-8", "replace")
+    delimiter = _sniff_delimiter(raw.decode("utf-8", "replace"))
+    cells = next(iter(_split_rows(before + "x", delimiter)), [])  # x: the byte's own cell
+    return f"row {row}, column {max(1, len(cells))}"
+
+
 def _char_position(text: str, index: int) -> str:
     """``line L, column C`` of character ``index``, counted as :mod:`json` does."""
     line = text.count("\n", 0, index) + 1
@@ -361,25 +372,25 @@ def _utf16_without_mark(raw: bytes) -> bool:
     return False
 
 
-#: Where an error about a text file's encoding as a whole points: its first character.
-_START = "line 1, column 1"
-
-
-def decode_text(raw: bytes, *, file: str) -> str:
-    """UTF-8 text (a BOM tolerated), or a ProblemError for anything binary."""
+def decode_text(raw: bytes, *, file: str,
+                locate: Callable[[bytes, int, int], str] | None = None) -> str:
+    """UTF-8 text (a BOM tolerated), or a ProblemError for anything binary, placed at the
+    offending byte by ``locate(raw, index, bom length)`` (``line L, column C`` by default)."""
+    locate = locate or _text_position
+    start = locate(raw[:0], 0, 0)  # the file as a whole: its first character
     # UTF-32's little-endian mark begins with UTF-16's: it is looked for first
     for bom, encoding in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
                           (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
         if raw.startswith(bom):
             raise ProblemError(f"not UTF-8 text (it is {encoding}; save it as UTF-8)",
-                               where=_START, file=file)
+                               where=start, file=file)
     # NumPy's own files, where text was expected: a {"csv": ...} or --input naming one
     if raw.startswith(b"\x93NUMPY"):
-        raise ProblemError("is a NumPy .npy file, not text", where=_START, file=file,
+        raise ProblemError("is a NumPy .npy file, not text", where=start, file=file,
                            hint='a problem file names it as {"npy": FILE}')
     if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         raise ProblemError("is a zip archive (a NumPy .npz, a spreadsheet workbook?), not text",
-                           where=_START, file=file,
+                           where=start, file=file,
                            hint='save a spreadsheet as CSV; give an array saved by numpy.save '
                                 'as {"npy": FILE}')
     skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
@@ -387,8 +398,8 @@ def decode_text(raw: bytes, *, file: str) -> str:
     if nul >= 0:
         if _utf16_without_mark(raw):
             raise ProblemError("not UTF-8 text (it looks like UTF-16 without a byte order "
-                               "mark; save it as UTF-8)", where=_START, file=file)
-        raise ProblemError("not UTF-8 text (binary file?)", where=_text_position(raw, nul, skip),
+                               "mark; save it as UTF-8)", where=start, file=file)
+        raise ProblemError("not UTF-8 text (binary file?)", where=locate(raw, nul, skip),
                            file=file)
     try:
         return raw.decode("utf-8-sig")
@@ -398,7 +409,7 @@ def decode_text(raw: bytes, *, file: str) -> str:
                 f"byte 0x{byte:02X} is {bytes([byte]).decode('cp1252')!r} in Latin-1 or "
                 f"Windows-1252: save the file as UTF-8")
         raise ProblemError(f"not UTF-8 text ({what})",
-                           where=_text_position(raw, exc.start, skip), file=file) from None
+                           where=locate(raw, exc.start, skip), file=file) from None
 
 
 def _reads_as_text(raw: bytes) -> bool:
@@ -1442,7 +1453,7 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     raw = _read_bytes(_resolve(name, base_dir, file=file, where=ref_where), name,
                       file=file, where=ref_where)
     shown = _shown_name(name, file)
-    text = decode_text(raw, file=shown)
+    text = decode_text(raw, file=shown, locate=_csv_position)
     delimiter = _sniff_delimiter(text)
     # strict: a quote never closed is an error, not a cell running to the end
     reader = _split_rows(text, delimiter, strict=True)

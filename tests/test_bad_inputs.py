@@ -747,7 +747,7 @@ CORPUS = [
         files={"x.csv": "1,2,3\n4,5,nan\n7,8,9\n"}, file="x.csv"),
     bad("csv-empty-cell", short(input={"csv": "x.csv"}), "row 2, column 2", "empty cell",
         files={"x.csv": "1,2,3\n4,,6\n7,8,9\n"}, file="x.csv"),
-    bad("csv-binary", short(input={"csv": "x.csv"}), "line 1, column 3", "not UTF-8",
+    bad("csv-binary", short(input={"csv": "x.csv"}), "row 1, column 2", "not UTF-8",
         files={"x.csv": b"1,\xff,3\n"}, file="x.csv"),
     bad("csv-name-newline", short(kernel={"csv": "k\n.csv"}), "kernel.csv",
         "no such file 'k\\n.csv'"),

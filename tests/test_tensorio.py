@@ -683,7 +683,11 @@ TENSOR_CORPUS = [
      "empty file"),
     ("csv-blank-row-inside", {"csv": "o.csv"}, {"o.csv": "1,2\n\n3,4\n"}, {}, "o.csv", "row 2",
      "empty row"),
-    ("csv-binary", {"csv": "o.csv"}, {"o.csv": b"\x00\x01\x02"}, {}, "o.csv", "line 1, column 1",
+    # a byte that is not UTF-8 in the third cell of row 2: "line 2, column 5" counted
+    # characters, a column no CSV cell has
+    ("csv-latin-1-byte", {"csv": "o.csv"}, {"o.csv": b"1,2,3\n4,5,\xff6\n7,8,9\n"}, {},
+     "o.csv", "row 2, column 3", "not UTF-8 text"),
+    ("csv-binary", {"csv": "o.csv"}, {"o.csv": b"\x00\x01\x02"}, {}, "o.csv", "row 1, column 1",
      "not UTF-8"),
     ("csv-nan", {"csv": "o.csv"}, {"o.csv": "1;2\n3;nan\n"}, {}, "o.csv", "row 2, column 2",
      "not a finite number"),
