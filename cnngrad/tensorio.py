@@ -1544,8 +1544,24 @@ def _split_rows(text: str, delimiter: str, *, strict: bool = False):
     them when ``delimiter`` is a space (csv.reader would make empty cells of the runs)."""
     if delimiter == " ":
         return (line.split() for line in text.splitlines())
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
-    return ([cell.strip() for cell in cells] for cells in reader)
+    return _csv_rows(text, delimiter, strict)
+
+
+#: The csv module's longest cell while a tensor file is read: its default, 131,072
+#: characters, refused a number that JSON reads whole (any number of digits).
+CSV_CELL_LIMIT = 2**31 - 1  # a C long on every platform
+
+
+def _csv_rows(text: str, delimiter: str, strict: bool):
+    """csv.reader's rows of ``text``, cells stripped, with no limit on a cell's length but
+    the text's own (the module's limit is set back when the rows are read or dropped)."""
+    before = csv.field_size_limit(CSV_CELL_LIMIT)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
+        for cells in reader:
+            yield [cell.strip() for cell in cells]
+    finally:
+        csv.field_size_limit(before)
 
 
 def csv_grid(lines: list[str]) -> list[list[str]]:

@@ -878,3 +878,17 @@ def test_a_value_json_cannot_read_says_what_to_write(value, hint, first):
 def test_other_json_errors_are_left_as_they_are():
     error = json.JSONDecodeError("Expecting ',' delimiter", "[1 2]", 3)
     assert portable_json_error(error, "[1 2]") is error
+
+
+def test_a_csv_cell_of_any_length_is_read_and_the_csv_limit_is_left_as_it_was(tmp_path):
+    # "malformed CSV: field larger than field limit (131072)", the csv module's own limit,
+    # for a number JSON reads whole
+    import csv
+
+    digits = "0." + "1" * 200_000
+    (tmp_path / "o.csv").write_text(f"{digits},2\n3,4\n")
+    before = csv.field_size_limit()
+    value = parse_tensor({"csv": "o.csv"}, "input", file="p.json", base_dir=tmp_path,
+                         exact=False)
+    assert value[0][0] == float(digits[:20]) and value[1][1] == 4
+    assert csv.field_size_limit() == before
