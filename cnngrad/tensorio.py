@@ -1405,9 +1405,14 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _line_delimiter(line: str) -> str:
-    for delimiter in CSV_DELIMITERS:
-        if delimiter in line:
+    present = [delimiter for delimiter in CSV_DELIMITERS if delimiter in line]
+    for delimiter in present:
+        # two of them, `1,<tab>2` (commas with tabs for padding): the one between numbers
+        cells = [cell.strip() for cell in line.split(delimiter)]
+        if len(present) > 1 and all(_is_numeric_cell(cell) for cell in cells if cell):
             return delimiter
+    if present:
+        return present[0]
     if len(line.split()) > 1:
         return " "  # whitespace-separated, as numpy.savetxt writes by default
     return ","  # one column
