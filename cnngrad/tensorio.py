@@ -1644,7 +1644,7 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
             shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
+        elif version in ((2, 0), (3, 0)):  # 3.0: 2.0's header in UTF-8 (numpy reads both)
             shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")

@@ -897,3 +897,17 @@ def test_a_csv_cell_of_any_length_is_read_and_the_csv_limit_is_left_as_it_was(tm
                          exact=False)
     assert value[0][0] == float(digits[:20]) and value[1][1] == 4
     assert csv.field_size_limit() == before
+
+
+def test_a_npy_of_format_version_3_is_read(tmp_path):
+    # "unsupported .npy format version 3.0": numpy.save writes 3.0 for a header that is not
+    # Latin-1, and numpy.load reads it
+    import numpy.lib.format as npy_format
+
+    with open(tmp_path / "x.npy", "wb") as stream:
+        npy_format.write_array(stream, np.arange(4.0).reshape(2, 2), version=(2, 0))
+    raw = bytearray((tmp_path / "x.npy").read_bytes())
+    raw[6] = 3  # the major version byte after the magic
+    (tmp_path / "x.npy").write_bytes(bytes(raw))
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), [[0, 1], [2, 3]])
+    np.testing.assert_array_equal(tensor({"npy": "x.npy"}, tmp_path), [[0, 1], [2, 3]])
