@@ -52,9 +52,10 @@ from cnngrad.problem import INPUT, LayerSpec, Problem
 #: by layer; 256 ulps is 5.7e-14 of the terms' size in float64, 3.1e-5 in float32.
 KINK_ULPS = 256
 
-#: The distance, in units in the last place of a .npy's float32, between a sum of its numbers
-#: and the same sum of the decimals --exact reads from them: each product of two stored
-#: numbers is off by about two of their ulps at most, relative to the sum of the terms.
+#: The distance, in units in the last place of a .npy's float32 (or float16), between a
+#: sum of its numbers and the same sum of the decimals --exact reads from them: each product
+#: of two stored numbers is off by about two of their ulps at most, relative to the sum of
+#: the terms.
 STORED_ULPS = 4
 
 #: The largest exact forward pass run to decide a kink, in multiply-adds on Fractions
@@ -132,11 +133,10 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
 
 
 def _stored_eps(problem: Problem) -> float:
-    """float32's machine epsilon when a .npy the problem read stores its numbers in float32:
-    they are within that of the decimals --exact reads from them (0.2 stored as
-    0.20000000298…), so a cell that far from a kink is decided on those decimals too.
-    float64's otherwise (float16's numbers are further still: a kink after them is warned
-    about, not looked for in so wide a band)."""
+    """The machine epsilon of the narrowest float a .npy the problem read stores its numbers
+    in (float32, float16): they are within that of the decimals --exact reads from them
+    (0.2 stored as 0.20000000298…), so a cell that far from a kink is decided on those
+    decimals too.  float64's when there is none narrower."""
     eps = float(np.finfo(np.float64).eps)
     for path in problem.input_files:
         if path.suffix.lower() != ".npy":
@@ -145,8 +145,8 @@ def _stored_eps(problem: Problem) -> float:
             stored = np.load(path, mmap_mode="r", allow_pickle=False).dtype
         except (OSError, ValueError):
             continue
-        if stored == np.float32:
-            eps = max(eps, float(np.finfo(np.float32).eps))
+        if stored in (np.float32, np.float16):
+            eps = max(eps, float(np.finfo(stored).eps))
     return eps
 
 
