@@ -955,13 +955,9 @@ def diagnose(report: Report) -> list[SlipMatch]:
         except (ValueError, IndexError):  # a slip that cannot happen in this geometry
             alternatives = []
         alternatives += _generic(op, case, truth)
-        other_layout = _other_layout(op, case, report.options, layout)
-        alternatives += other_layout
-        if _maps_only(op, layout) and not other_layout:
-            # arrays the other reading refuses (code for it returns empty axes, or raises):
-            # the slip is not counted against the case
-            for failure in failures:
-                untold[(failure.name, OTHER_LAYOUT[0])].add(case.index)
+        # none where the other reading refuses the arrays: those cases count against it, as
+        # any slip's cases it cannot occur in do (the re-run's hint says the layout anyway)
+        alternatives += _other_layout(op, case, report.options, layout)
         for failure in failures:
             if failure.got is None:
                 if failure.absent is not None:  # None or left out: an output never computed
