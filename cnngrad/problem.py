@@ -32,7 +32,7 @@ from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, is_number_text, load_json_document,
                               names_a_file, parse_number, parse_tensor, portable_json_error,
-                              read_source, unicode_minus_hint)
+                              read_source, redirected_stdin, unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
@@ -363,26 +363,9 @@ def load_problem(path: str, *, exact: bool = False, max_elements: int = DEFAULT_
                             max_elements=max_elements)
     if path != "-":
         problem.input_files.append(Path(path))
-    elif stdin_bytes is None and (redirected := _stdin_file()) is not None:
+    elif stdin_bytes is None and (redirected := redirected_stdin()) is not None:
         problem.input_files.append(redirected)  # `- -o p.json < p.json` would overwrite it
     return problem
-
-
-#: Standard input as a path (Linux and macOS): the file a ``< file`` redirection opened.
-STDIN_PATH = Path("/dev/stdin")
-
-
-def _stdin_file() -> Path | None:
-    """:data:`STDIN_PATH` when standard input is a regular file (a ``< problem.json``
-    redirection), else None (a pipe, a terminal, or no such path on this system)."""
-    import os
-    import stat
-
-    try:
-        regular = stat.S_ISREG(os.fstat(0).st_mode)
-    except (OSError, ValueError):
-        return None
-    return STDIN_PATH if regular and STDIN_PATH.exists() else None
 
 
 def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = False,

@@ -271,6 +271,21 @@ def _os_reason(exc: BaseException) -> str:
     return reason[:1].lower() + reason[1:]
 
 
+#: Standard input as a path (Linux and macOS): the file a ``< file`` redirection opened.
+STDIN_PATH = pathlib.Path("/dev/stdin")
+
+
+def redirected_stdin() -> pathlib.Path | None:
+    """:data:`STDIN_PATH` when standard input is a regular file (``< problem.json``), so that
+    ``-o`` never writes over the file read as ``-``; else None (a pipe, a terminal, or no
+    such path on this system)."""
+    try:
+        regular = stat.S_ISREG(os.fstat(0).st_mode)
+    except (OSError, ValueError):
+        return None
+    return STDIN_PATH if regular and STDIN_PATH.exists() else None
+
+
 def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str, pathlib.Path]:
     """Read the problem document from a file or, for ``"-"``, from standard input.
 

@@ -887,3 +887,16 @@ def test_a_problem_redirected_from_a_file_is_never_overwritten(tmp_path):
         written = subprocess.run([sys.executable, "-m", "cnngrad", "backward", "-", "-o",
                                   str(tmp_path / "r.json")], stdin=stdin, capture_output=True)
     assert written.returncode == 0 and (tmp_path / "r.json").exists()
+
+
+def test_answers_redirected_from_a_file_are_never_overwritten(tmp_path):
+    # `check p.json - -o a.json < a.json` replaced the student's answers with the grade report
+    answers = tmp_path / "a.json"
+    answers.write_text((SAMPLES / "answers" / "stackexchange-answers.json").read_text())
+    before = answers.read_bytes()
+    with open(answers, "rb") as stdin:
+        refused = subprocess.run([sys.executable, "-m", "cnngrad", "check", WORKED, "-", "-o",
+                                  str(answers)], stdin=stdin, capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert refused.stderr == f"error: {answers}: --output: refusing to overwrite an answers file\n"
+    assert answers.read_bytes() == before

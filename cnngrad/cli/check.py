@@ -187,6 +187,16 @@ def _visibility(given: Optional[str], fmt: str) -> str:
     return given
 
 
+def _answers_files(answers: list[str]) -> list[tuple[Path, str]]:
+    """The answers files -o must never write over: each one named, and standard input's
+    file when it is redirected from one (`check p.json - -o a.json < a.json`)."""
+    from cnngrad.tensorio import redirected_stdin
+
+    named = [(Path(path), "an answers file") for path in answers if path != "-"]
+    stdin = redirected_stdin() if "-" in answers else None
+    return named + ([(stdin, "an answers file")] if stdin is not None else [])
+
+
 def _write_gradescope_error(error, answers: list[str], problem_name: str,
                             tolerance, grading, decimals: int, one_based: bool,
                             visibility: str, output: str, input_files) -> None:
@@ -198,8 +208,7 @@ def _write_gradescope_error(error, answers: list[str], problem_name: str,
     text = gradescope_report(FileCheck(file=", ".join(answers), error=error), problem_name,
                              tolerance, grading, decimals=decimals, one_based=one_based,
                              visibility=visibility)
-    write_output(text, output, list(input_files) + [(Path(path), "an answers file")
-                                                    for path in answers if path != "-"])
+    write_output(text, output, list(input_files) + _answers_files(answers))
 
 
 def _once_each(answers: list[str]) -> list[str]:
@@ -497,8 +506,7 @@ def check(
         text = render_rich(renderable, to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
-    protected = list(spec.input_files) + [(Path(path), "an answers file") for path in answers
-                                          if path != "-"]
+    protected = list(spec.input_files) + _answers_files(answers)
     protected += [(file, "a file an answers file names") for result in results
                   for file in result.input_files]
     write_output(text, output, protected)
