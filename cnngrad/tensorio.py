@@ -1666,6 +1666,10 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
     except Exception as exc:  # numpy's header parser raises many kinds (even tokenize's)
         raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})",
                            where=_NPY_HEADER, file=shown) from None
+    if any(isinstance(size, bool) or not isinstance(size, int) for size in shape):
+        # (True, 3): numpy's header parser takes any literal; np.frombuffer does not
+        raise ProblemError(f"not a valid .npy file (shape {shape} is not whole numbers)",
+                           where=_NPY_HEADER, file=shown)
     if any(size < 0 for size in shape):
         raise ProblemError(f"not a valid .npy file (negative shape {shape})",
                            where=_NPY_HEADER, file=shown)

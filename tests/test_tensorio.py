@@ -748,6 +748,9 @@ TENSOR_CORPUS = [
      "x.npy", "header", "empty tensor (shape (0, 9223372036854775807))"),
     ("npy-71-axes", {"npy": "x.npy"}, {"x.npy": _npy_header((1,) * 70 + (9,))}, {}, "x.npy",
      "header", "not a valid .npy file (shape of 71 axes"),
+    # an internal error (TypeError: an integer is required)
+    ("npy-bool-axis", {"npy": "x.npy"}, {"x.npy": _npy_header((True, 3))}, {}, "x.npy",
+     "header", "not a valid .npy file (shape (True, 3) is not whole numbers)"),
     ("npy-rank", {"npy": "x.npy"}, {"x.npy": np.zeros((1, 1, 1, 1, 2))}, {}, "p.json", "input",
      "rank 0 to 4, got rank 5"),
 ]
