@@ -419,12 +419,13 @@ def decode_text(raw: bytes, *, file: str,
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        byte = raw[exc.start]
-        what = ("binary file?" if byte not in _WINDOWS_1252_TEXT or not _reads_as_text(raw) else
-                f"byte 0x{byte:02X} is {bytes([byte]).decode('cp1252')!r} in Latin-1 or "
-                f"Windows-1252: save the file as UTF-8")
+        byte = raw[exc.start + skip]
+        latin_1 = byte in _WINDOWS_1252_TEXT and _reads_as_text(raw[skip:])  # the BOM aside
+        what = (f"byte 0x{byte:02X} is {bytes([byte]).decode('cp1252')!r} in Latin-1 or "
+                f"Windows-1252: save the file as UTF-8" if latin_1 else "binary file?")
+        # utf-8-sig counts from after the BOM: the byte's place in the file is skip further
         raise ProblemError(f"not UTF-8 text ({what})",
-                           where=locate(raw, exc.start, skip), file=file) from None
+                           where=locate(raw, exc.start + skip, skip), file=file) from None
 
 
 def _reads_as_text(raw: bytes) -> bool:

@@ -691,6 +691,12 @@ TENSOR_CORPUS = [
     # characters, a column no CSV cell has
     ("csv-latin-1-byte", {"csv": "o.csv"}, {"o.csv": b"1,2,3\n4,5,\xff6\n7,8,9\n"}, {},
      "o.csv", "row 2, column 3", "not UTF-8 text"),
+    # after a BOM: utf-8-sig's error counts from after it ("row 2, column 1")
+    ("csv-latin-1-byte-after-a-bom", {"csv": "o.csv"},
+     {"o.csv": b"\xef\xbb\xbf1,2,3\n4,5,\xe96\n7,8,9\n"}, {}, "o.csv", "row 2, column 3",
+     "not UTF-8 text (byte 0xE9 is 'é' in Latin-1 or Windows-1252"),
+    ("csv-latin-1-byte-on-the-bom-s-line", {"csv": "o.csv"},
+     {"o.csv": b"\xef\xbb\xbf1,2,\xff\n"}, {}, "o.csv", "row 1, column 3", "not UTF-8 text"),
     ("csv-binary", {"csv": "o.csv"}, {"o.csv": b"\x00\x01\x02"}, {}, "o.csv", "row 1, column 1",
      "not UTF-8"),
     ("csv-nan", {"csv": "o.csv"}, {"o.csv": "1;2\n3;nan\n"}, {}, "o.csv", "row 2, column 2",
