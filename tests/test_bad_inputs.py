@@ -199,6 +199,9 @@ CORPUS = [
     bad("utf-16-be-no-mark", '{"input": 1}'.encode("utf-16-be"), "line 1, column 1",
         "(it looks like UTF-16 without a byte order mark"),
     bad("one-nul", b"\0", "line 1, column 1", "(binary file?)"),
+    # after a BOM: column 9 (three bytes early) and "binary file?" (the BOM's bytes)
+    bad("latin-1-after-a-bom", b'\xef\xbb\xbf{"input": "\xe9"}', "line 1, column 12",
+        "(byte 0xE9 is 'é' in Latin-1 or Windows-1252"),
     # two images written N×H×W are read as two channels: the hint names both readings
     # a fraction of decimals: integer over integer only
     bad("fraction-of-decimals", {"input": [["1.5/2", 1]], "kernel": [[1]], "delta": [[1, 1]]},
