@@ -221,6 +221,11 @@ def axis_range_text(size: int, base: int = 0) -> str:
     return f"indices {base} to {base + size - 1} along an axis of {size}"
 
 
+#: The most digits an index of a dotted path is read with: more is outside any tensor, and
+#: said so without int(), which refuses past sys.get_int_max_str_digits (640 at least).
+MAX_INDEX_DIGITS = 640
+
+
 def index_outside_text(path: str, index: tuple[int, ...], shape: tuple[int, ...], *,
                        base: int = 0, parts: bool = False) -> str:
     """Why an element index (``parts``: also a leading index, naming a part) reaches no cell

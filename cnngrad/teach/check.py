@@ -40,8 +40,8 @@ from cnngrad.errors import (TOP_LEVEL, CnnGradError, ProblemError, ShapeError, c
 from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, bracketed_key,
                                 grades_format, is_problem, is_result, result_path)
 from cnngrad.network import Trace
-from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, counted_from_one,
-                              index_outside_text, shape_text, sides_text)
+from cnngrad.problem import (MAX_INDEX_DIGITS, ONE_BASED_HINT, ZERO_BASED_HINT,
+                              counted_from_one, index_outside_text, shape_text, sides_text)
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.teach.textbook_names import per_input_paths, textbook_hint, textbook_paths
@@ -324,9 +324,10 @@ def split_key(key: str, *, file: str | None, where: str | None = None,
         raise ProblemError(f"bad element index '{index_text}'", where=where, file=file,
                            hint=element)
     numbers = re.findall(r"[+-]?\d+", "[" + rest, re.ASCII)
-    if any(len(number.lstrip("+-")) > 18 for number in numbers):  # int() stops at 4300
-        raise ProblemError(f"index out of range in '{index_text[:40]}…'", where=where,
-                           file=file, hint=either)
+    if any(len(number.lstrip("+-")) > MAX_INDEX_DIGITS for number in numbers):  # int() stops
+        raise ProblemError(f"index '{index_text[:40]}…' is outside any tensor (an index of "
+                           f"more than {MAX_INDEX_DIGITS:,} digits)", where=where, file=file,
+                           hint=either)
     index = tuple(int(i) for i in numbers)
     if any(i < first for i in index):
         if one_based and min(index) == 0:  # a 0-based file (or template) read --one-based

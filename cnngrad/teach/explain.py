@@ -44,8 +44,9 @@ from cnngrad.errors import UsageError, first_of
 from cnngrad.families import family_of, loss_family
 from cnngrad.file_kinds import bracketed_key
 from cnngrad.network import LayerTrace, Trace
-from cnngrad.problem import (ONE_BASED_HINT, ZERO_BASED_HINT, axis_range_text,
-                              counted_from_one, shape_text, which_index_text)
+from cnngrad.problem import (MAX_INDEX_DIGITS, ONE_BASED_HINT, ZERO_BASED_HINT,
+                              axis_range_text, counted_from_one, shape_text,
+                              which_index_text)
 from cnngrad.teach.textbook_names import per_input_paths, textbook_hint
 
 #: How the terms of an explanation combine into its total.
@@ -449,13 +450,13 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         try:
             if index_text != "[]" and not _INDEX_RE.fullmatch(written):
                 raise ValueError(written)
-            # 10¹⁹ is past any shape: out of range, whatever its digits (up to Python's 4,300)
-            huge = any(len(p.lstrip("+-")) > 18 for p in pieces)
+            # past Python's 4,300 digits int() refuses: out of range, whatever its digits
+            huge = any(len(p.lstrip("+-")) > MAX_INDEX_DIGITS for p in pieces)
             given = [] if huge else [int(p) for p in pieces]
         except ValueError:
             raise UsageError(f"the index {written} is not whole numbers separated by commas",
                              where="PATH", hint=f"e.g. {_example(name, shape, base)}") from None
-        if huge:
+        if huge:  # of so many digits it cannot be read as a number, nor shown whole
             shown = index_text if len(index_text) <= 60 else index_text[:60] + "…"
             raise UsageError(f"index {shown} is outside '{name}' of shape "
                              f"{shape_text(shape)}", where="PATH",
