@@ -223,18 +223,27 @@ def bias_gradient_always_zero(problem: Problem, spec: LayerSpec) -> str | None:
     or a bias read only by batch norms in training mode (which take each channel's mean
     away).  Float arithmetic leaves rounding noise there (``backward``'s table says so)."""
     readers = [layer for layer in problem.layers if spec.name in layer.inputs]
-    one_number = np.size(spec.params["bias"]) == 1
-    if not readers:  # the network's output, which the loss reads
-        shift_free = problem.loss is not None and loss_family(problem.loss.type).shift_free
-        return (f"one number added to every input of the {problem.loss.type} loss changes "
-                f"nothing" if one_number and shift_free else None)
-    if all(family_of(layer).normalises_channels and getattr(layer, "mode", "train") == "train"
-           for layer in readers):
+    if readers and all(family_of(layer).normalises_channels
+                       and getattr(layer, "mode", "train") == "train" for layer in readers):
         return (f"{readers[0].type} in training mode takes each channel's mean away, the bias "
                 f"with it")
-    if one_number and all(family_of(layer).shift_free for layer in readers):
-        return f"one number added to every input of {readers[0].type} changes nothing"
-    return None
+    if np.size(spec.params["bias"]) != 1:
+        return None
+    # one number moves every output alike, and so every input of the layers after a flatten
+    finals, to_loss, pending = [], False, [spec.name]
+    while pending:
+        name = pending.pop()
+        after = [layer for layer in problem.layers if name in layer.inputs]
+        to_loss |= not after  # the network's output, which the loss reads
+        for layer in after:
+            passes = family_of(layer).shift_passes and len(layer.inputs) == 1
+            (pending.append(layer.name) if passes else finals.append(layer))
+    if to_loss and not (problem.loss is not None and loss_family(problem.loss.type).shift_free):
+        return None
+    if not all(family_of(layer).shift_free for layer in finals):
+        return None
+    what = finals[0].type if finals else f"the {problem.loss.type} loss"
+    return f"one number added to every input of {what} changes nothing"
 
 
 def check_exact_supported(problem: Problem) -> None:

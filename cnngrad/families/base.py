@@ -252,6 +252,9 @@ class LayerFamily:
     #: True when (in training mode) it takes each channel's mean away (batch norm): a bias
     #: before it has a gradient of 0 whatever the numbers
     normalises_channels: bool = False
+    #: True when adding one number to all its inputs adds it to all its outputs, each value
+    #: moved whole (flatten): a shift passes through it to the layers after
+    shift_passes: bool = False
     #: True when its output is each window's maximum (max pools): tied maxima are its kink,
     #: and a ReLU zero before it changes no answer (a window of zeros passes no δ back)
     takes_maxima: bool = False

@@ -151,6 +151,7 @@ class Flatten(LayerFamily):
     type = "flatten"
     since = "1.0"  # contract v1
     makes_vectors = True
+    shift_passes = True  # a reshape: every value moved whole
 
     def build(self, ctx, raw, head):
         return build_flatten(ctx, raw, head)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import math
 import re
-import textwrap
 from fractions import Fraction
 from itertools import product
 
@@ -668,8 +667,8 @@ def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
     :meth:`~cnngrad.families.base.LayerFamily.settings`) and its input → output shapes, as
     the report shows them, to match the panel with the page."""
     spec = layer.spec
-    phrases = [Text.assemble((f"{label} ", "dim"), (value, "bold"))
-               for label, value in family_of(spec).settings(spec)]
+    phrases: list[Text | list[Text]] = [_setting(label, value)
+                                        for label, value in family_of(spec).settings(spec)]
     output = (" → output ", "dim"), (_shape(trace.layout.display_shape(spec.out_shape)), "bold")
     previous = trace.layers[layer.index - 1].name if layer.index else INPUT
     if tuple(spec.inputs) in ((), (previous,)):  # a chain: the input is the previous output
@@ -693,6 +692,17 @@ def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
     return Phrases(phrases)
 
 
+def _setting(label: str, value: str) -> list[Text]:
+    """A setting as :class:`Phrases` pieces, one per item of a list (``padding top 0,
+    bottom 1, left 0, right 1``, a concat's ``inputs a, b, c``), each with its comma: a
+    setting wider than the line breaks after one."""
+    items = value.split(", ")
+    pieces = [Text(item + ("," if k < len(items) - 1 else ""), style="bold")
+              for k, item in enumerate(items)]
+    pieces[0] = Text.assemble((f"{label} ", "dim"), pieces[0])
+    return pieces
+
+
 def _shape(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape))
 
@@ -714,7 +724,7 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                                grid=param_grid(layer, key),
                                channels_last=trace.layout.channels_last)
             note = _rounding_only(trace, layer, grad) if key == "bias" else None
-            parts.append(view if note is None else Group(view, Text(note, style="dim")))
+            parts.append(view if note is None else Group(view, Note(note)))
         for key, value in trace.updated(layer).items():
             # the rate as given, never rounded to the table's decimals (0.5 is not 1)
             rate = json_number(trace.lr)
@@ -751,8 +761,25 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                          f"{count}")
 
 
-#: The width a note under a tensor wraps at (the panel keeps its tensors' width).
+#: The widest a note under a tensor asks its panel to be; it wraps to the panel's width.
 NOTE_WIDTH = 48
+
+
+class Note:
+    """A dim note under a tensor: no wider than :data:`NOTE_WIDTH` unless its panel is (a
+    line as long as the note would widen the whole panel), wrapped to whatever width the
+    panel has, a narrow terminal's too."""
+
+    def __init__(self, text: str) -> None:
+        self.text = Text(text, style="dim")
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        longest_word = max((cell_len(word) for word in self.text.plain.split()), default=0)
+        return Measurement(longest_word, min(NOTE_WIDTH, self.text.cell_len)).clamp(
+            max_width=options.max_width)
+
+    def __rich_console__(self, console, options):
+        yield self.text
 
 
 def _rounding_only(trace: Trace, layer: LayerTrace, grad: np.ndarray) -> str | None:
@@ -764,9 +791,7 @@ def _rounding_only(trace: Trace, layer: LayerTrace, grad: np.ndarray) -> str | N
     reason = bias_gradient_always_zero(trace.problem, layer.spec)
     if reason is None:
         return None
-    # wrapped here: a line as long as the note would widen the whole panel
-    return "\n".join(textwrap.wrap(f"0 whatever the numbers: {reason}; these digits are "
-                                    f"float rounding", NOTE_WIDTH))
+    return f"0 whatever the numbers: {reason}; these digits are float rounding"
 
 
 def _panel(parts: list[RenderableType], title: str) -> Panel:
