@@ -25,8 +25,12 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 # tensorio's number syntax: a decimal ("0.51", "2e-3") or a fraction ("-1/3"), spaces around
 DECIMAL_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-FRACTION_PATTERN = r"[+-]?[0-9]+\s*/\s*[+-]?[0-9]+"
+FRACTION_PATTERN = r"[+-]?[0-9]+\s*/\s*[+-]?[0-9]*[1-9][0-9]*"  # "1/0" is an error
 NUMBER_STRING_PATTERN = rf"^\s*(?:{DECIMAL_PATTERN}|{FRACTION_PATTERN})\s*$"
+# the same without a minus sign (a value ≥ 0: "-0" too is refused), and a zero's forms
+NON_NEGATIVE_STRING_PATTERN = (r"^\s*(?:\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                               r"|\+?[0-9]+\s*/\s*\+?[0-9]*[1-9][0-9]*)\s*$")
+ZERO_STRING_PATTERN = r"^\s*[+-]?(?:0+\.?0*|\.0+)(?:[eE][+-]?[0-9]+)?\s*$|^\s*[+-]?0+\s*/"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"  # JSON Schema's $ is the end (ECMA-262)
 
 # which tensor ranks each role accepts (as cnngrad.problem reads them)
@@ -90,7 +94,9 @@ def _layer(kind: str) -> dict:
                                "the layer whose output it reads, or \"input\" (the "
                                "problem's input); default: the previous layer"}
     properties.update(layer_field_schemas(kind))
-    return _closed(properties, ("type",) + layer_family(kind).required)
+    # rules between fields (batch norm's running statistics with "eval" only)
+    return {**_closed(properties, ("type",) + layer_family(kind).required),
+            **layer_family(kind).schema_rules()}
 
 
 def _loss(kind: str) -> dict:
@@ -101,8 +107,7 @@ def _loss(kind: str) -> dict:
 
 def _grading() -> dict:
     """The ``grading`` block (read by ``cnngrad check`` only)."""
-    non_negative = {"anyOf": [{"type": "number", "minimum": 0},
-                              {"type": "string", "pattern": NUMBER_STRING_PATTERN}]}
+    non_negative = _ref("non_negative_number")
     schema = _closed({
         "min_decimals": {"type": "integer", "minimum": 0, "maximum": 17,
                          "default": DEFAULT_MIN_DECIMALS,
@@ -112,9 +117,7 @@ def _grading() -> dict:
         "rtol": {**non_negative, "description": "with atol, replaces the decimals rule: right "
                                                 "when |given − true| ≤ atol + rtol·|true|"},
         "points": {"type": "object", "minProperties": 1,
-                   "additionalProperties": {"anyOf": [
-                       {"type": "number", "exclusiveMinimum": 0},
-                       {"type": "string", "pattern": NUMBER_STRING_PATTERN}]},
+                   "additionalProperties": _ref("positive_number"),
                    "description": "required dotted paths and their points"},
         "carry_forward": {"type": "boolean", "default": False,
                           "description": "a wrong answer right from the student's own "
@@ -134,6 +137,19 @@ def problem_schema() -> dict:
             {"type": "string", "pattern": NUMBER_STRING_PATTERN},
         ], "description": 'a JSON number, or a string with a decimal or a fraction: "0.51", '
                           '"-1/3", "2e-3"'},
+        "non_negative_number": {"anyOf": [
+            {"type": "number", "minimum": 0},
+            {"type": "string", "pattern": NON_NEGATIVE_STRING_PATTERN},
+        ], "description": "a number ≥ 0, as a JSON number or a string"},
+        "positive_number": {"anyOf": [
+            {"type": "number", "exclusiveMinimum": 0},
+            {"type": "string", "pattern": NON_NEGATIVE_STRING_PATTERN,
+             "not": {"pattern": ZERO_STRING_PATTERN}},
+        ], "description": "a number > 0, as a JSON number or a string"},
+        "probability": {"anyOf": [
+            {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+            {"type": "string", "pattern": NON_NEGATIVE_STRING_PATTERN},
+        ], "description": "a number in [0, 1)"},
         "file_name": {"type": "string", "minLength": 1,
                       "description": "relative to the problem file's folder"},
         "csv_matrix": _closed({"csv": _ref("file_name")}, ("csv",), "a 2-D matrix from a CSV file"),

@@ -321,6 +321,18 @@ BAD = {
     "add with input": edited(NETWORK, lambda d: d["layers"].append(
         {"type": "add", "input": "dense_1"})),
     "input a number": edited(NETWORK, lambda d: d["layers"][1].update(input=0)),
+    # ranges and rules between fields the schema can say (it let these through)
+    "dropout p of 1": edited(NETWORK, lambda d: d["layers"].insert(
+        3, {"type": "dropout", "p": 1, "mask": [1] * 4})),
+    "dropout p below 0": edited(NETWORK, lambda d: d["layers"].insert(
+        3, {"type": "dropout", "p": "-0.1", "mask": [1] * 4})),
+    "batch norm eps below 0": edited(NETWORK, lambda d: d["layers"].insert(
+        1, {"type": "batchnorm2d", "eps": -1})),
+    "batch norm eval without running statistics": edited(NETWORK, lambda d: d["layers"].insert(
+        1, {"type": "batchnorm2d", "mode": "eval"})),
+    "batch norm train with running statistics": edited(NETWORK, lambda d: d["layers"].insert(
+        1, {"type": "batchnorm2d", "running_mean": [0], "running_var": [1]})),
+    "a fraction over 0": edited(WORKED, lambda d: d["kernel"][0].__setitem__(0, "1/0")),
 }
 
 
@@ -344,6 +356,14 @@ def test_bad_problems_fail_the_schema_and_cnngrad_alike(name):
     ({"atol": 0.1, "rtol": "1/100"}, True),
     ({"min_decimals": 2, "atol": 0.1}, False),
     ({"min_decimals": 0, "rtol": 0.01}, False),
+    # the string forms of a number: a sign or a zero the numbers refused, the strings not
+    ({"atol": "-1"}, False),
+    ({"rtol": "-1/2"}, False),
+    ({"atol": "+0.5", "rtol": "1/10"}, True),
+    ({"points": {"loss": "-1"}}, False),
+    ({"points": {"loss": "0"}}, False),
+    ({"points": {"loss": "0/3"}}, False),
+    ({"points": {"loss": "0.5"}}, True),
 ])
 def test_the_schema_refuses_a_grading_block_check_refuses(grading, valid):
     # min_decimals with atol passed the schema, then check stopped with exit 2

@@ -279,6 +279,11 @@ class LayerFamily:
         """The JSON Schema of each field (``ref(name)`` points to a shared definition)."""
         return {}
 
+    def schema_rules(self) -> dict:
+        """JSON Schema keywords over the layer's fields together (``if``/``then``), beside
+        the fields' own: none by default."""
+        return {}
+
     # -- computing ----------------------------------------------------------
 
     def mixes_batch(self, spec) -> bool:

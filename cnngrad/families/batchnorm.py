@@ -561,7 +561,7 @@ class _BatchNorm(LayerFamily):
         return {
             "gamma": {**vector, "description": f"scale, one per {per} (default all 1)"},
             "beta": {**vector, "description": f"shift, one per {per} (default all 0)"},
-            "eps": {**ref("number"), "default": DEFAULT_EPS,
+            "eps": {**ref("non_negative_number"), "default": DEFAULT_EPS,
                     "description": "added to the variance under the square root"},
             "mode": {"enum": list(batchnorm.MODES), "default": "train",
                      "description": "train: the batch's mean and biased variance; eval: "
@@ -569,6 +569,13 @@ class _BatchNorm(LayerFamily):
             "running_mean": {**vector, "description": f"one per {per}; \"eval\" only"},
             "running_var": {**vector, "description": f"one per {per}; \"eval\" only"},
         }
+
+    def schema_rules(self):
+        # "eval" needs both running statistics; "train" (the default) takes neither
+        return {"if": {"properties": {"mode": {"const": "eval"}}, "required": ["mode"]},
+                "then": {"required": ["running_mean", "running_var"]},
+                "else": {"not": {"anyOf": [{"required": ["running_mean"]},
+                                           {"required": ["running_var"]}]}}}
 
     def forward(self, spec, inputs):
         return _forward(spec, inputs[0])

@@ -206,7 +206,7 @@ class Dropout(LayerFamily):
         return build_dropout(ctx, raw, head)
 
     def schema_fields(self, ref):
-        return {"p": {**ref("number"), "description": "the probability of dropping a unit, "
+        return {"p": {**ref("probability"), "description": "the probability of dropping a unit, "
                                                      "0 ≤ p < 1"},
                 "mask": {**ref("tensor_delta"),
                          "description": "0 drops a unit, 1 keeps it; the shape of the "
