@@ -24,12 +24,14 @@ SCHEMA_ID = "urn:cnngrad:problem:1"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 # tensorio's number syntax: a decimal ("0.51", "2e-3") or a fraction ("-1/3"), spaces around
-DECIMAL_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-FRACTION_PATTERN = r"[+-]?[0-9]+\s*/\s*[+-]?[0-9]*[1-9][0-9]*"  # "1/0" is an error
+_UNSIGNED_DECIMAL = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_DENOMINATOR = r"[0-9]*[1-9][0-9]*"  # "1/0" is an error
+DECIMAL_PATTERN = rf"[+-]?{_UNSIGNED_DECIMAL}"
+FRACTION_PATTERN = rf"[+-]?[0-9]+\s*/\s*[+-]?{_DENOMINATOR}"
 NUMBER_STRING_PATTERN = rf"^\s*(?:{DECIMAL_PATTERN}|{FRACTION_PATTERN})\s*$"
 # the same without a minus sign (a value ≥ 0: "-0" too is refused), and a zero's forms
-NON_NEGATIVE_STRING_PATTERN = (r"^\s*(?:\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-                               r"|\+?[0-9]+\s*/\s*\+?[0-9]*[1-9][0-9]*)\s*$")
+NON_NEGATIVE_STRING_PATTERN = (rf"^\s*(?:\+?{_UNSIGNED_DECIMAL}"
+                               rf"|\+?[0-9]+\s*/\s*\+?{_DENOMINATOR})\s*$")
 ZERO_STRING_PATTERN = r"^\s*[+-]?(?:0+\.?0*|\.0+)(?:[eE][+-]?[0-9]+)?\s*$|^\s*[+-]?0+\s*/"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"  # JSON Schema's $ is the end (ECMA-262)
 
