@@ -9,7 +9,8 @@ import textwrap
 
 import numpy as np
 
-from cnngrad.verify.runner import STATUSES, CaseResult, OutputCheck, Report, shape_words
+from cnngrad.verify.runner import (STATUSES, CaseResult, OutputCheck, Report, other_layout,
+                                   shape_words)
 
 __all__ = ["render_text", "render_json", "to_json"]
 
@@ -334,23 +335,27 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             "shape (1, 1, 1) in the Deep Learning Specialization's conv_single_step) is an "
             "error in recent numpy, which converts only 0-d arrays: write b.item(), or "
             "float(b.squeeze())", "        ", "Hint:   ", width)
+    words, given = report.op.layout_words, report.layout
     if report.passes_laid_out:
         other = report.passes_laid_out
-        fix = "say --layout nhwc" if other == "nhwc" else "drop --layout nhwc"
         lines += ([""] if lines[-1] else []) + _wrap(
-            f"every case passes when run again with the arrays laid out as "
-            f"{report.op.layout_words[other]}: your function takes that layout; {fix}",
-            "        ", "Hint:   ", width)
+            f"every case passes when run again with the arrays laid out as {words[other]}: "
+            f"your function takes that layout; {_layout_fix(other)}", "        ", "Hint:   ",
+            width)
     # arguments in another order raise on shapes too: the order's hint is the one to follow
     suspect = "" if report.by_name or report.passes_laid_out else _layout_suspect(report)
     if suspect:
-        words, given = report.op.layout_words, report.layout
-        other = "nhwc" if given == "nchw" else "nchw"
-        fix = "say --layout nhwc" if other == "nhwc" else "drop --layout nhwc"
+        other = other_layout(given)
         lines += ([""] if lines[-1] else []) + _wrap(
             f"{suspect} raised on the arrays' shapes, with them laid out as {words[given]}: "
-            f"if your function takes {words[other]}, {fix}", "        ", "Hint:   ", width)
+            f"if your function takes {words[other]}, {_layout_fix(other)}", "        ",
+            "Hint:   ", width)
     return "\n".join(lines) + "\n"
+
+
+def _layout_fix(other: str) -> str:
+    """The option that lays the arrays out as ``other``: what a layout hint ends with."""
+    return "say --layout nhwc" if other == "nhwc" else "drop --layout nhwc"
 
 
 #: What an error raised by arrays in another layout says (an index past an axis, shapes that

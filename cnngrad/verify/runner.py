@@ -526,7 +526,7 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
                     forward=None if forward is None else function_name(forward),
                     by_name=None if keywords or style.name != "plain"
                     else arguments_by_name(fn, op.inputs))
-    other = "nhwc" if layout == "nchw" else "nchw"
+    other = other_layout(layout)
     if (style.layout is None and op.channels_last and not stopped and report.by_name is None
             and 2 * len(report.failed) > len(results)
             and all(run(case, other).ok for case in usable)):
@@ -670,18 +670,19 @@ OTHER_LAYOUT = ("other_layout", {
             "W, C) as (N, C, H, W)): if your function takes (N, C, H, W), drop --layout nhwc"})
 
 
-def _maps_only(op: Op, layout: str) -> bool:
-    """Whether :func:`_other_layout` reads ``op``'s cases: its laid-out tensors are all maps
-    (pools, batch norm; a conv's kernel or a dense layer's weights change their own order
-    too, and raise first: the report's layout hint), in a layout given."""
-    return layout in OTHER_LAYOUT[1] and set(op.channels_last.values()) == {_TO_LAST}
+def other_layout(layout: str) -> str:
+    """The layout a function given ``layout`` ("nchw" or "nhwc") may have been written for."""
+    return "nhwc" if layout == "nchw" else "nchw"
 
 
 def _other_layout(op: Op, case: Case, options: Options, layout: str) -> list[Alternative]:
     """What code written for the other layout returns from the arrays as they are passed,
     in cnngrad's layout: cnngrad's answer on those arrays read the other way (none where
-    that reading's shapes are refused, a window wider than the axis it slides on)."""
-    if not _maps_only(op, layout):
+    that reading's shapes are refused, a window wider than the axis it slides on).  Only
+    for ops whose laid-out tensors are all maps (pools, batch norm): a conv's kernel or a
+    dense layer's weights change their own order too, and raise first (the report's layout
+    hint)."""
+    if layout not in OTHER_LAYOUT[1] or set(op.channels_last.values()) != {_TO_LAST}:
         return []
     read, back = (_TO_FIRST, _TO_LAST) if layout == "nchw" else (_TO_LAST, _TO_FIRST)
     arrays = {name: np.ascontiguousarray(array.transpose(read))
