@@ -239,7 +239,7 @@ def index_outside_text(path: str, index: tuple[int, ...], shape: tuple[int, ...]
     if not 0 < len(index) <= len(shape):
         rank = f"{len(shape)} indices" if len(shape) != 1 else "1 index"
         return f"{shown} ({rank}{' at most' if parts else ''}, each from {base})"
-    axis = next(axis for axis, (i, n) in enumerate(zip(index, shape)) if i >= n)
+    axis = next(axis for axis, (i, n) in enumerate(zip(index, shape)) if not 0 <= i < n)
     which = f": {which_index_text(axis, index[axis] + base)}" if len(index) > 1 else ""
     return f"{shown}{which} ({axis_range_text(shape[axis], base)})"
 

@@ -45,8 +45,7 @@ from cnngrad.families import family_of, loss_family
 from cnngrad.file_kinds import bracketed_key
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.problem import (MAX_INDEX_DIGITS, ONE_BASED_HINT, ZERO_BASED_HINT,
-                              axis_range_text, counted_from_one, shape_text,
-                              which_index_text)
+                              counted_from_one, index_outside_text, shape_text)
 from cnngrad.teach.textbook_names import per_input_paths, textbook_hint
 
 #: How the terms of an explanation combine into its total.
@@ -450,7 +449,7 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
         try:
             if index_text != "[]" and not _INDEX_RE.fullmatch(written):
                 raise ValueError(written)
-            # past Python's 4,300 digits int() refuses: out of range, whatever its digits
+            # past MAX_INDEX_DIGITS int() may refuse: out of range, whatever its digits
             huge = any(len(p.lstrip("+-")) > MAX_INDEX_DIGITS for p in pieces)
             given = [] if huge else [int(p) for p in pieces]
         except ValueError:
@@ -466,18 +465,15 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
                              f"ind{'ex' if len(shape) == 1 else 'ices'}, e.g. "
                              f"{_example(name, shape, base)}", where="PATH")
         index = tuple(i - base for i in given)
-        for axis, (i, size) in enumerate(zip(index, shape)):
-            if not 0 <= i < size:
-                # which of the indices is outside: with --one-based a 0 is easy to miss
-                which = "" if len(shape) == 1 else f": {which_index_text(axis, i + base)}"
-                from_one = base == 0 and counted_from_one(tuple(given), shape)
-                # the other way round: a 0 under --one-based, an index counted from 0
-                from_zero = base == 1 and all(0 <= g < n for g, n in zip(given, shape))
-                # in the words of check's answers (problem.index_outside_text)
-                raise UsageError(f"index {given} is outside '{name}' of shape "
-                                 f"{shape_text(shape)}{which} ({axis_range_text(size, base)})",
-                                 where="PATH", hint=ONE_BASED_HINT if from_one else
-                                 ZERO_BASED_HINT if from_zero else None)
+        if any(not 0 <= i < size for i, size in zip(index, shape)):
+            from_one = base == 0 and counted_from_one(tuple(given), shape)
+            # the other way round: a 0 under --one-based, an index counted from 0
+            from_zero = base == 1 and all(0 <= g < n for g, n in zip(given, shape))
+            # in the words of check's answers, which of the indices is outside named (with
+            # --one-based a 0 is easy to miss)
+            raise UsageError(index_outside_text(name, index, shape, base=base), where="PATH",
+                             hint=ONE_BASED_HINT if from_one else
+                             ZERO_BASED_HINT if from_zero else None)
     else:
         if int(np.prod(shape)) > 1:
             raise UsageError(f"{name} has shape {shape_text(shape)}: give an element, e.g. "
