@@ -222,7 +222,7 @@ def bias_gradient_always_zero(problem: Problem, spec: LayerSpec) -> str | None:
     added to every input of a softmax or of a cross-entropy loss (a shift changes neither),
     or a bias read only by batch norms in training mode (which take each channel's mean
     away).  Float arithmetic leaves rounding noise there (``backward``'s table says so)."""
-    readers = [layer for layer in problem.layers if spec.name in layer.inputs]
+    readers = problem.readers(spec.name)
     if readers and all(family_of(layer).normalises_channels
                        and getattr(layer, "mode", "train") == "train" for layer in readers):
         return (f"{readers[0].type} in training mode takes each channel's mean away, the bias "
@@ -233,7 +233,7 @@ def bias_gradient_always_zero(problem: Problem, spec: LayerSpec) -> str | None:
     finals, to_loss, pending = [], False, [spec.name]
     while pending:
         name = pending.pop()
-        after = [layer for layer in problem.layers if name in layer.inputs]
+        after = problem.readers(name)
         to_loss |= not after  # the network's output, which the loss reads
         for layer in after:
             passes = family_of(layer).shift_passes and len(layer.inputs) == 1

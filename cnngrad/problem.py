@@ -355,6 +355,11 @@ class Problem:
                 return spec
         raise KeyError(name)
 
+    def readers(self, name: str) -> list[LayerSpec]:
+        """The layers that read the output named ``name`` (``"input"``: the input), as
+        :meth:`cnngrad.network.Trace.readers` finds them in a run."""
+        return [spec for spec in self.layers if name in spec.inputs]
+
 
 # --------------------------------------------------------------------------- loading
 

@@ -107,7 +107,9 @@ def as_pool2d(spec: Pool1dSpec):
                       count_include_pad=spec.count_include_pad)
 
 
-def _row_view(layer: LayerTrace) -> LayerTrace:
+def row_view(layer: LayerTrace) -> LayerTrace:
+    """A 1-D pool's layer of a run as the 2-D pool over one-row maps (:func:`as_pool2d`):
+    its maps (N, C, L) seen as (N, C, 1, L)."""
     from cnngrad.network import LayerTrace
 
     def row(a):
@@ -391,7 +393,7 @@ class _Pool1d(LayerFamily):
         from cnngrad.families.pool2d import avgpool_textbook, maxpool_textbook
         from cnngrad.teach.steps import Textbook
 
-        row = _row_view(layer)
+        row = row_view(layer)
         route = maxpool_textbook if self.type == "maxpool1d" else avgpool_textbook
         book = route(row.spec, row.input, row.delta_out, layout)
         return Textbook(steps=book.steps, delta_in=book.delta_in[:, :, 0, :])
@@ -434,7 +436,7 @@ class MaxPool1d(_Pool1d):
         from cnngrad.families.pool2d import _maxpool_kinks
 
         # the windows' flat indices into a one-row view are those into the 1-D map
-        found, watch = _maxpool_kinks(_OneRowProblem(problem), _row_view(layer), reach)
+        found, watch = _maxpool_kinks(_OneRowProblem(problem), row_view(layer), reach)
         return found + _overhang_notes(layer.spec), watch
 
     def near_kinks(self, spec, inputs, magnitudes, tolerance, output=None):

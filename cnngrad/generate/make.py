@@ -33,8 +33,8 @@ from cnngrad.families import LAYERS, family_of, layer_family, loss_family
 from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INEXACT_DECIMALS, RECIPES,
                                       RELU, RELU_ZERO, TIE, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
-from cnngrad.tensorio import names_a_file
 from cnngrad.network import bias_gradient_always_zero
+from cnngrad.tensorio import names_a_file
 
 #: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
 MAX_ATTEMPTS = 400
@@ -665,15 +665,14 @@ def _count_zeros(cells: list) -> tuple[int, int]:
 def tied_windows(layer, nonzero: bool = False) -> int:
     """How many windows of a max-pool layer (2-D, or 1-D as one row) have tied maxima
     (padding never wins); with ``nonzero``, only those whose maximum is not 0."""
+    if layer.input.ndim == 3:  # maxpool1d: (N, C, L), its windows one row of a 2-D pool's
+        from cnngrad.families.pool1d import row_view
+
+        layer = row_view(layer)
     spec, x = layer.spec, layer.input
-    if x.ndim == 3:  # maxpool1d: (N, C, L), its window one row of the 2-D one's
-        x = x[:, :, None, :]
-        (kh, kw), (sh, sw), (ph, pw) = (1, spec.size), (1, spec.stride), (0, spec.padding)
-        h_out, w_out = 1, spec.out_shape[-1]
-    else:
-        (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
-        h_out, w_out = spec.out_shape[2:]
+    (kh, kw), (sh, sw), (ph, pw) = spec.size, spec.stride, spec.padding
     n, c, h, w = x.shape
+    h_out, w_out = spec.out_shape[2:]
     count = 0
     for image in range(n):
         for channel in range(c):
@@ -739,7 +738,7 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
         if source_name == INPUT:
             why.append(f"{spec.name} reads the input")
             continue
-        readers = [layer for layer in problem.layers if spec.name in layer.inputs]
+        readers = problem.readers(spec.name)
         if spec.type == RELU and readers and all(family_of(layer).takes_maxima
                                                  for layer in readers):
             # a pool takes a 0 only from a window of ReLU zeros, none of which passes δ back
