@@ -1290,10 +1290,9 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
             raise ProblemError("expected a number, got a list (the nesting is uneven)",
                                where=path, file=file)
         noun = "row" if innermost else "list"
-        others = (f"the other {times} {noun}s" if times == len(level) - 1 else
-                  f"{times} of the {len(level)} {noun}s")
         raise ProblemError(f"{noun} has {expected} element{'s' * (expected != 1)}, expected "
-                           f"{common} (as in {others})", where=path, file=file)
+                           f"{common} (as in {_others(times, len(level), noun)})", where=path,
+                           file=file)
     for index, item in enumerate(level):
         path = _index_path(where, index, shape[:depth])
         if not isinstance(item, list):
@@ -1307,6 +1306,13 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
             raise ProblemError(f"{noun} has {len(item)} element{'s' * (len(item) != 1)}, "
                                f"expected {expected} (as in {first})", where=path, file=file)
     raise AssertionError("unreachable: the level was found ragged")
+
+
+def _others(times: int, total: int, noun: str) -> str:
+    """The rows (or lists) of the common length, when the first is the odd one out: ``the
+    other 2 rows``, or ``3 of the 5 rows``."""
+    return (f"the other {times} {noun}s" if times == total - 1 else
+            f"{times} of the {total} {noun}s")
 
 
 # --------------------------------------------------------------------------- CSV
@@ -1524,10 +1530,9 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     lengths = Counter(len(cells) for _, cells in records)
     common, times = lengths.most_common(1)[0]
     if common != width and times > lengths[width]:
-        others = (f"the other {times} rows" if times == len(records) - 1 else
-                  f"{times} of the {len(records)} rows")
         raise ProblemError(f"row has {width} cell{'s' * (width != 1)}, expected {common} (as "
-                           f"in {others})", where=f"row {first_row}", file=shown)
+                           f"in {_others(times, len(records), 'row')})",
+                           where=f"row {first_row}", file=shown)
     for row_number, cells in records:
         if not any(cells):
             raise ProblemError("empty row inside the matrix", where=f"row {row_number}", file=shown)
