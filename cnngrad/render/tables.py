@@ -677,11 +677,9 @@ def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
                                      *output))
         return Phrases(phrases)
     if len(spec.inputs) > 1:  # add, concat: their settings name the inputs, in this order
-        # a piece per shape, each with its comma: six inputs' shapes are wider than 80 columns
-        shapes = [_shape(trace.layout.display_shape(shape)) for shape in spec.in_shapes]
-        pieces = [Text.assemble((shape, "bold"), ("," if k < len(shapes) - 1 else "", "dim"))
-                  for k, shape in enumerate(shapes)]
-        pieces[0] = Text.assemble(("input ", "dim"), pieces[0])
+        # a piece per shape: six inputs' shapes are wider than 80 columns
+        pieces = _listed("input", [_shape(trace.layout.display_shape(shape))
+                                   for shape in spec.in_shapes], comma_style="dim")
         pieces[-1].append_text(Text.assemble(*output))
         phrases.append(pieces)
         return Phrases(phrases)
@@ -694,10 +692,15 @@ def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
 
 def _setting(label: str, value: str) -> list[Text]:
     """A setting as :class:`Phrases` pieces, one per item of a list (``padding top 0,
-    bottom 1, left 0, right 1``, a concat's ``inputs a, b, c``), each with its comma: a
-    setting wider than the line breaks after one."""
-    items = value.split(", ")
-    pieces = [Text(item + ("," if k < len(items) - 1 else ""), style="bold")
+    bottom 1, left 0, right 1``, a concat's ``inputs a, b, c``): a setting wider than the
+    line breaks after a comma."""
+    return _listed(label, value.split(", "), comma_style="bold")
+
+
+def _listed(label: str, items: list[str], comma_style: str) -> list[Text]:
+    """``label item, item, ...`` as :class:`Phrases` pieces, each item bold with its comma
+    (``comma_style``), the dim label before the first."""
+    pieces = [Text.assemble((item, "bold"), ("," if k < len(items) - 1 else "", comma_style))
               for k, item in enumerate(items)]
     pieces[0] = Text.assemble((f"{label} ", "dim"), pieces[0])
     return pieces
