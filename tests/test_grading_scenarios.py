@@ -458,6 +458,32 @@ def test_a_short_value_is_carried_only_where_the_upstream_answers_change_it(
     assert wrong_cells(entry) == wrong
 
 
+@pytest.mark.parametrize("b_kernel, b_delta_in, answer, carried", [
+    # b.delta_in is 0.5 everywhere, written 0.50: those digits are the true value, so they
+    # stand for themselves and imply a kernel gradient of 0.5·(1+2+3+4) = 5 exactly; 5.03 is
+    # wrong.  (Each moved by half a unit, they would allow 5 ± 0.005·10 and carry it.)
+    (0.5, "0.50", "5.03", False),
+    # b.delta_in is 0.12345 everywhere, written 0.12 (right at 2 decimals): a student may
+    # have kept more digits, so 0.12 stands for [0.115, 0.125] and the gradient Σ δ·x for
+    # 1.2 ± 0.05; 1.22 (from 0.122 kept) is carried forward, 1.26 is not
+    (0.12345, "0.12", "1.22", True),
+    (0.12345, "0.12", "1.26", False),
+])
+def test_only_digits_short_of_the_true_value_stand_for_a_range(tmp_path, b_kernel, b_delta_in,
+                                                               answer, carried):
+    problem = {"input": [[1, 2], [3, 4]],
+               "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                          {"type": "conv2d", "name": "b", "kernel": [[b_kernel]]}],
+               "delta": [[1, 1], [1, 1]]}
+    code, entry, _ = grade(tmp_path, problem, {"min_decimals": 2, "carry_forward": True},
+                           {"b.delta_in": [[b_delta_in] * 2] * 2,
+                            "a.grads.kernel": [[answer]]})
+    assert code == 1
+    assert carried_cells(entry) == ({"a.grads.kernel": [[0, 0]]} if carried else {})
+    assert wrong_cells(entry) == {"b.delta_in": [],
+                                  "a.grads.kernel": [] if carried else [[0, 0]]}
+
+
 def test_no_values_implied_are_shown_when_every_wrong_cell_is_a_rounding(tmp_path):
     # the student's b.delta_in (0.124, short of the 4 decimals required) implies 0.062 for
     # a.delta_in, whose one wrong cell is the same decimals slip: "not carried forward …; the

@@ -25,7 +25,8 @@ did not answer (``StudentValues(..., chain=False)``: a delta the student did not
 routed through their own wrong forward values).  The upstream answers used may be wrong or
 right only to the decimals written: a student who carries their own rounded -0.0664 forward
 to six decimals is carried forward too.  Each upstream cell used stands for any value that
-rounds to it as written (the student may have carried more digits than they wrote):
+rounds to it as written (the student may have carried more digits than they wrote; not a
+right cell whose digits are the true value, :func:`_written_exactly`):
 :meth:`Implied.spread` bounds how far the implied value moves over those values, each
 answered cell moved in turn through every step between it and the path
 (:meth:`Implied.moves`).  With no upstream answer used (the true values alone) nothing is
@@ -420,7 +421,8 @@ class StudentValues:
                 value[take] = given if exact else np.array([float(g) for g in given])
             filled |= take
             taken.add(path, bool((check.answered & ~check.right)[take].any()))
-            rounds = take & ~check.fraction & (check.decimals >= self.least_decimals)
+            rounds = (take & ~check.fraction & (check.decimals >= self.least_decimals)
+                      & ~_written_exactly(check))
             own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k])))
                     for k in np.flatnonzero(rounds.reshape(-1))]
         # every cell answered: nothing came from further upstream
@@ -611,6 +613,26 @@ def _implied(evaluate: Callable[[list[np.ndarray]], np.ndarray | None],
     step = functools.cache(lambda: _step_moves(lambda moved: {"": evaluate(moved)}, args,
                                                moves))
     return Implied(np.asarray(value), used, lambda: _part(step(), ""))
+
+
+#: A written value this close to the true one, in units of its last decimal, is the true
+#: value: float rounding aside (0.35 for 0.35000000000000003), there were no further digits
+EXACT_IN_UNITS = 1e-6
+
+
+def _written_exactly(check) -> np.ndarray:
+    """bool, the tensor's shape: answered cells whose written digits are the true value (a
+    max pool's 0.00, a 0.35 that is 0.35): a student who wrote them had nothing more to carry,
+    so such a cell stands for itself, not for every value that rounds to it.  (Moved by
+    half a unit each, a max pool delta's sixteen right zeros let a kernel gradient 0.3 off
+    pass as carried forward when every upstream answer was right.)"""
+    exactly = np.zeros(np.shape(check.truth), dtype=bool)
+    for k in np.flatnonzero(np.asarray(check.answered & check.right).reshape(-1)):
+        truth = check.truth.reshape(-1)[k]
+        unit = 10.0 ** -int(check.decimals.reshape(-1)[k])
+        written = check.given.reshape(-1)[k]
+        exactly.reshape(-1)[k] = abs(float(truth) - float(written)) <= EXACT_IN_UNITS * unit
+    return exactly
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
