@@ -937,7 +937,7 @@ def _title(recipe: Recipe, seed: int, style: Style, options: dict, with_kinks: b
     for key, value in options.items():
         if value != defaults.get(key):
             parts.append(f"--{key}" if value is True else f"--{key} {_option_text(value)}")
-    if style.name != "int":
+    if style.name != recipe.default_numbers:
         parts.append(f"--numbers {style.name}")
     if with_kinks:
         parts.append("--with-kinks")

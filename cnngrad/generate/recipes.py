@@ -443,7 +443,7 @@ def _conv1d(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
 
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("seed", "one conv, given δ: {input} input, {kernel} kernel (the classic)",
+    Recipe("seed", "one conv, given δ: {input} input, {kernel} kernel, the classic",
            _seed, {"input": (5, 5), "kernel": (2, 2), "bias": False}, factors=2,
            layer_types=("conv2d",)),
     Recipe("conv-stride-pad", "conv with stride and padding, a bias, given δ",
