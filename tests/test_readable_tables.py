@@ -283,7 +283,7 @@ def test_the_grids_of_a_tensor_are_fixed_or_scientific_together(tmp_path):
     assert "# conv2d_1.grads.kernel[0]\n0.000\n" in csv
     table = invoke("backward", path, "--decimals", "3", env={"COLUMNS": "80"}).stdout
     kernel = table.split("dE/dw (kernel gradient)")[1].split("δ in")[0]
-    assert words(kernel) == ["(2×1×1)", "[c=0]", "[c=1]", "0", "0",
+    assert words(kernel) == ["(2×1×1)", "[f=0]", "[f=1]", "0", "0",
                              "0", "0.000", "0", "0.040"]
 
 
@@ -728,3 +728,30 @@ def test_a_kernels_grids_are_labelled_in_its_paths_order(problem, labels):
     text = result.stdout
     kernel = text[text.index("dE/dw (kernel gradient)"):]
     assert re.findall(r"\[[cf]=\d, [cf]=\d\]", kernel)[:4] == labels
+
+
+@pytest.mark.parametrize("layer, kernel, delta, labels", [
+    # one-channel input, two filters given F×k1×k2: the kernel's grids are filters
+    ({"type": "conv2d"}, [[[1, -1], [0, 1]], [[-1, 0], [1, -2]]],
+     [[[1, 0], [0, 1]], [[1, 1], [0, -1]]], ["[f=0]", "[f=1]"]),
+    # two channels in, one filter given C_in×k1×k2: its grids are channels
+    ({"type": "conv2d"}, [[[1, -1], [0, 1]], [[-1, 0], [1, -2]]], [[[1, 0], [0, 1]]],
+     ["[c=0]", "[c=1]"]),
+    # a transposed conv's C_in×k1×k2 (two channels in, one out): channels, not filters
+    ({"type": "conv_transpose2d"}, [[[1, -1], [0, 1]], [[-1, 0], [1, -2]]],
+     [[[1, 0, 2], [0, 1, 1], [1, 1, 1]]], ["[c=0]", "[c=1]"]),
+])
+def test_a_three_axis_kernels_grids_are_named_by_what_its_first_axis_counts(
+        tmp_path, layer, kernel, delta, labels):
+    image = [[1, 2, 0], [0, 1, 3], [2, 0, 1]]
+    if layer["type"] == "conv_transpose2d":
+        image = [[[1, 2], [0, 1]], [[2, 0], [1, 3]]]
+    elif labels[0] == "[c=0]":
+        image = [image, [[2, 0, 1], [1, 3, 0], [0, 1, 2]]]
+    problem = {"input": image, "layers": [dict(layer, kernel=kernel)], "delta": delta}
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    result = invoke("backward", str(tmp_path / "p.json"))
+    assert result.exit_code == 0, result.output
+    panel = result.stdout.split("dE/dw (kernel gradient)")[1].split("δ in")[0]
+    other = "[c=" if labels[0] == "[f=0]" else "[f="
+    assert all(label in panel for label in labels) and other not in panel, panel

@@ -337,8 +337,9 @@ class LayerFamily:
     def param_label(self, key: str) -> str:
         return self.param_labels.get(key, f"dE/d{key}")
 
-    def param_grid_axes(self, key: str) -> str:
-        """The letters naming a parameter's leading axes above its grids (``"fc"``)."""
+    def param_grid_axes(self, spec, key: str) -> str:
+        """The letters naming a parameter's leading axes above its grids (``"fc"``; a
+        tensor with fewer leading axes takes the last letters)."""
         return self.param_axes.get(key, "nc")
 
     def param_grid(self, spec, key: str, array: np.ndarray) -> np.ndarray:

@@ -1085,6 +1085,13 @@ class Conv2d(LayerFamily):
         return conv_magnitude_bound(_conv_weight(spec), _conv_bias(spec), spec.groups,
                                     magnitudes[0], spec.out_shape)
 
+    def param_grid_axes(self, spec, key):
+        # a 3-D kernel is one filter's channels (C_in×k1×k2) or one-channel filters
+        # (F×k1×k2): its grids are filters when there are several
+        if key == "kernel" and np.ndim(spec.kernel) == 3 and spec.weight.shape[0] > 1:
+            return "f"
+        return super().param_grid_axes(spec, key)
+
     def param_grid(self, spec, key, array):
         """A kernel or untied bias as given → grids per (filter, channel) in the tables."""
         if not spec.channels_last:

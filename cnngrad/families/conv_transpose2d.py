@@ -652,6 +652,13 @@ class ConvTranspose2d(LayerFamily):
             new.weight = _to_internal(value, spec.kernel_form, spec.channels_last)
         return new
 
+    def param_grid_axes(self, spec, key):
+        # a 3-D kernel is C_in×k1×k2 (one channel out: its grids are the input channels)
+        # or F×k1×k2 (one in: the output channels)
+        if key == "kernel" and spec.kernel_form == "in":
+            return "c"
+        return super().param_grid_axes(spec, key)
+
     def param_grid(self, spec, key, array):
         """A kernel as given → grids per (input channel, output channel) in the tables: under
         nhwc k1×k2×C → C×k1×k2 and k1×k2×(F/groups)×C_in → C_in×(F/groups)×k1×k2."""

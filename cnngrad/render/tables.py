@@ -723,7 +723,8 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                                  full=full, base=base, grid=grid))
         for key, grad in layer.grads.items():
             view = tensor_view(grad, family_of(layer.spec).param_label(key), decimals,
-                               family_of(layer.spec).param_grid_axes(key), full=full, base=base,
+                               family_of(layer.spec).param_grid_axes(layer.spec, key),
+                               full=full, base=base,
                                grid=param_grid(layer, key),
                                channels_last=trace.layout.channels_last)
             note = _rounding_only(trace, layer, grad) if key == "bias" else None
@@ -736,7 +737,8 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
                     repr(rate))
             parts.append(tensor_view(value, f"{key} after one SGD step (lr = {rate})",
                                      decimals,
-                                     family_of(layer.spec).param_grid_axes(key), full=full, base=base,
+                                     family_of(layer.spec).param_grid_axes(layer.spec, key),
+                                     full=full, base=base,
                                      grid=param_grid(layer, key),
                                      channels_last=trace.layout.channels_last))
         winners = maxpool_winners(layer)

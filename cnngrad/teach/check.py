@@ -1228,7 +1228,7 @@ def grid_view(trace: Trace, path: str, shape: tuple[int, ...]
     layout = trace.layout
     if layer is not None and kind in ("grads", "updated"):
         family = family_of(layer.spec)
-        axes = family.param_grid_axes(key)
+        axes = family.param_grid_axes(layer.spec, key)
 
         def to_grids(array):
             return family.param_grid(layer.spec, key, array)
