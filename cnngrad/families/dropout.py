@@ -225,7 +225,7 @@ class Dropout(LayerFamily):
 
     def settings(self, spec):
         scale = 1 / (1 - (spec.p if isinstance(spec.p, Fraction) else float(spec.p)))
-        return [("p", number_text(spec.p)), ("scale 1/(1 - p)", number_text(scale))]
+        return [("p", number_text(spec.p)), ("scale", f"1/(1 - p) = {number_text(scale)}")]
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

@@ -745,7 +745,8 @@ def layer_panel(trace: Trace, layer: LayerTrace, decimals: int, backward: bool =
         if isinstance(layer.delta_in, dict):  # add/concat: one delta per input
             for source, value in layer.delta_in.items():
                 parts.append(tensor_view(trace.shown(value),
-                                         f"δ in = dE/d({source})  (input delta to {source})",
+                                         f"δ in = dE/d({source})  (input delta to "
+                                         f"{'the input' if source == INPUT else source})",
                                          decimals, axes, full=full, base=base, grid=grid))
         else:
             parts.append(tensor_view(trace.shown(layer.delta_in),
