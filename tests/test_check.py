@@ -1303,9 +1303,9 @@ def test_grids_of_a_checked_tensor_fit_80_columns_and_name_a_kernel_s_filter(tmp
     assert "0    0.1234 ✗ 0.320500   0.8619 ✓   -0.3702 ✓    0.1224 ✓" in lines
     assert "2   -0.1285 ✓    2.1784 ✓   -0.5659 ✓      -0.5 ✗ 0.625400" in lines
     assert lines.index("[c=1]") > lines.index("[c=0]")
-    assert "[f=1, c=0]                            [f=1, c=1]" in lines
+    assert "[f=1, c=0]                          ┆ [f=1, c=1]" in lines
     one_based = runner.invoke(app, args + ["--one-based"], env={"COLUMNS": "80"})
-    assert "[f=2, c=1]                            [f=2, c=2]" in one_based.stdout.splitlines()
+    assert "[f=2, c=1]                          ┆ [f=2, c=2]" in one_based.stdout.splitlines()
 
 
 @pytest.mark.parametrize("columns", [80, 60, 40])

@@ -172,8 +172,8 @@ def test_grids_stand_side_by_side_only_when_they_fit():
     maps = np.arange(2 * 9.0).reshape(2, 3, 3)
     wide = rendered(tensor_view(maps, "maps", 1), 200)
     narrow = rendered(tensor_view(maps, "maps", 1), 30)
-    assert re.search(r"\[c=0\]\s+\[c=1\]", wide), "side by side at 200 columns"
-    assert not re.search(r"\[c=0\]\s+\[c=1\]", narrow), "stacked at 30 columns"
+    assert re.search(r"\[c=0\]\s+┆ \[c=1\]", wide), "side by side at 200 columns"
+    assert not re.search(r"\[c=0\][\s┆]+\[c=1\]", narrow), "stacked at 30 columns"
     assert_readable(narrow, 30)
 
 
@@ -185,7 +185,7 @@ def test_the_second_grid_of_each_row_starts_in_one_column():
     text = rendered(tensor_view(maps, "output", 6), 80)
     assert_readable(text, 80)
     heads = [line for line in text.splitlines() if line.startswith("[n=")]
-    assert [len(line) - len(line.split("]", 1)[1].lstrip()) for line in heads] == [28, 28]
+    assert [line.index("[n=", 1) for line in heads] == [28, 28]
 
 
 @pytest.mark.parametrize("headers, span", [
@@ -283,8 +283,8 @@ def test_the_grids_of_a_tensor_are_fixed_or_scientific_together(tmp_path):
     assert "# conv2d_1.grads.kernel[0]\n0.000\n" in csv
     table = invoke("backward", path, "--decimals", "3", env={"COLUMNS": "80"}).stdout
     kernel = table.split("dE/dw (kernel gradient)")[1].split("δ in")[0]
-    assert words(kernel) == ["(2×1×1)", "[f=0]", "[f=1]", "0", "0",
-                             "0", "0.000", "0", "0.040"]
+    assert words(kernel) == ["(2×1×1)", "[f=0]", "┆", "[f=1]", "0", "┆", "0", "┆",
+                             "0", "0.000", "┆", "0", "0.040"]
 
 
 @pytest.mark.parametrize("command", ["backward", "forward"])
@@ -755,3 +755,30 @@ def test_a_three_axis_kernels_grids_are_named_by_what_its_first_axis_counts(
     panel = result.stdout.split("dE/dw (kernel gradient)")[1].split("δ in")[0]
     other = "[c=" if labels[0] == "[f=0]" else "[f="
     assert all(label in panel for label in labels) and other not in panel, panel
+
+
+@pytest.mark.parametrize("command", ["backward", "check"])
+def test_grids_side_by_side_have_a_rule_between_them(tmp_path, command):
+    # two one-cell-wide grids: without the rule, "0   -0.261749   0   0.159096" read as one
+    # row of three values
+    problem = {"input": [[[1, 2]], [[0, 1]]], "layers": [{"type": "conv1d", "kernel": [1, -1]}],
+               "delta": [[[-0.261749]], [[0.159096]]]}
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps(
+        {"conv1d_1.delta_in": [[[-0.261749, 0.261749]], [[0.159096, -0.159096]]]}),
+        encoding="utf-8")
+    args = ["backward", tmp_path / "p.json"] if command == "backward" else [
+        "check", tmp_path / "p.json", tmp_path / "a.json"]
+    result = invoke(*args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = [line.strip("│") for line in result.stdout.splitlines()]
+    # backward's input delta (its upstream delta is two grids too), check's one tensor
+    start = max(k for k, line in enumerate(lines) if line.strip().startswith("[n=0]"))
+    grid_rows = lines[start:start + 4]  # labels, column indices, underlines, row 0
+    # one rule a row, all in one column
+    assert [line.count("┆") for line in grid_rows] == [1, 1, 1, 1], grid_rows
+    assert len({line.index("┆") for line in grid_rows}) == 1, grid_rows
+    assert grid_rows[0].split() == ["[n=0]", "┆", "[n=1]"]
+    marks = ["✓"] if command == "check" else []
+    assert grid_rows[3].split() == ["0", "-0.261749", *marks, "0.261749", *marks, "┆",
+                                    "0", "0.159096", *marks, "-0.159096", *marks]

@@ -80,8 +80,8 @@ def test_steps_show_a_channels_last_map_one_grid_per_channel(tmp_path):
     assert result.exit_code == 0, result.output
     step = result.stdout.split("3. δ_in = δ·mask·1/(1 - p)")[1]
     rows = [" ".join(line.strip("│ ").split()) for line in step.splitlines()[1:6]]
-    assert rows[:2] == ["[c=0] [c=1]", "0 1 0 1"]
-    assert rows[3:] == ["0 1 2 0 5 6", "1 3 4 1 7 8"]
+    assert rows[:2] == ["[c=0] ┆ [c=1]", "0 1 ┆ 0 1"]
+    assert rows[3:] == ["0 1 2 ┆ 0 5 6", "1 3 4 ┆ 1 7 8"]
 
 
 def test_conv_transpose_input_delta_formula_names_the_groups_output_channels(tmp_path):

@@ -71,25 +71,31 @@ def test_the_wrong_samples_fail_with_their_slip_named(name, slip, words):
     assert statuses.index("mismatch") == first["case"] - 1
 
 
-def test_a_slip_in_every_failing_case_counts_every_failing_case(tmp_path):
-    # db summed over the batch only, one value per position: all 14 cases fail, and the
-    # slip explains the 14th (the largest) as well as the others
-    path = user_file(tmp_path, """
+@pytest.mark.parametrize("db, words, slip", [
+    # summed over the batch only, one value per position
+    ("delta.sum(axis=0)", "the bias gradient per position instead of summed over them",
+     "bias_per_position"),
+    # not summed at all
+    ("delta", "the upstream delta itself: the bias gradient is that delta summed over the "
+     "batch and every position, one number per filter", "bias_not_summed"),
+])
+def test_a_slip_in_every_failing_case_counts_every_failing_case(tmp_path, db, words, slip):
+    # all 15 cases fail, and the slip explains the 15th (the largest) as well as the others
+    path = user_file(tmp_path, f"""
         from cnngrad.layers.conv import conv2d_backward as library_backward
 
         def conv_backward(x, w, delta, stride, padding):
             dx, dw, _ = library_backward(x, w, delta, stride, padding)
-            return dx, dw, delta.sum(axis=0)
+            return dx, dw, {db}
         """)
     result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward")
     assert result.exit_code == 1
     assert "FAIL  15 of 15 cases fail, 0 pass." in result.stdout
-    assert ("Slip:   db matches the bias gradient per position instead of summed over them "
-            "—\n        in 15 of 15 failing cases [bias_per_position]") in result.stdout
+    assert (f"Slip: db matches {words} — in 15 of 15 failing cases [{slip}]"
+            in " ".join(result.stdout.split()))
     report = json.loads(invoke(f"{path}:conv_backward", "--op", "conv2d_backward",
                                "--format", "json").stdout)
-    assert [(s["name"], s["matched"], s["of"]) for s in report["slips"]] == [
-        ("bias_per_position", 15, 15)]
+    assert [(s["name"], s["matched"], s["of"]) for s in report["slips"]] == [(slip, 15, 15)]
 
 
 def test_a_kernel_gradient_in_the_other_layout_names_its_axis_order(tmp_path):
@@ -1176,13 +1182,13 @@ def test_the_docs_show_the_real_output(name):
 
 def _documented_slips() -> dict[str, set[str]]:
     """verify.md's table of slips: op (or op family) -> the names in backticks of its row,
-    "bias slips" standing for the seven bias slips."""
+    "bias slips" standing for the eight bias slips."""
     import re
 
     docs = (ROOT / "docs" / "verify.md").read_text(encoding="utf-8")
     bias = {"bias_forgotten", "bias_not_summed_over_batch", "bias_first_image_only",
             "bias_last_image_only", "bias_per_position", "bias_averaged",
-            "summed_over_other_axes"}
+            "summed_over_other_axes", "bias_not_summed"}
     rows = {}
     for line in docs.split("| op | slips named |", 1)[1].split("\n\n", 1)[0].splitlines():
         cells = line.split(" | ")

@@ -29,7 +29,7 @@ from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
                                    tensor_notes, unexplained_notes)
-from cnngrad.render.tables import column_blocks, column_span, grid_label
+from cnngrad.render.tables import GRID_RULE, column_blocks, column_span, grid_label
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
     fmt,
@@ -268,7 +268,9 @@ class _GridRows:
     below: a row never runs past the width and wraps its cells.  ``items`` are
     (first index, grid) pairs."""
 
-    GAP = 3
+    GAP = 3  # a space, the rule, a space
+    #: no edges, no lines but the rule between columns
+    RULES = box.Box(f"    \n  {GRID_RULE} \n    \n  {GRID_RULE} \n    \n    \n  {GRID_RULE} \n    \n")
 
     def __init__(self, items: list[tuple[int, RenderableType]]) -> None:
         self.items = items
@@ -291,7 +293,8 @@ class _GridRows:
         return rows
 
     def _layout(self, row: list[RenderableType]) -> Table:
-        layout = Table.grid(padding=(0, self.GAP))
+        layout = Table(box=self.RULES, show_header=False, show_edge=False, padding=(0, 1),
+                       pad_edge=False)
         layout.add_row(*row)
         return layout
 

@@ -27,6 +27,9 @@ from cnngrad.render.numbers import (DEFAULT_DECIMALS, fmt, fmt_exact_decimal, js
                                     wants_scientific)
 
 GRIDS_PER_ROW = 4
+#: The rule between grids side by side, so that the next grid's row index does not read as
+#: one more value of the row (``0   -0.261749   0   0.159096``)
+GRID_RULE = "┆"
 
 # big results: a matrix with more rows (or columns) than SHORTEN_BEYOND shows its first and
 # last CORNER rows (columns) around an ellipsis, and a min/max/mean/norm line; a tensor with
@@ -346,6 +349,7 @@ class GridFlow:
     together) or a line of text that stands on its own (``… 58 more grids``)."""
 
     GAP = 3
+    SEPARATOR = f" {GRID_RULE} "  # GAP wide
 
     def __init__(self, items: list) -> None:
         self.items = items
@@ -435,7 +439,7 @@ class GridFlow:
                                          pad=True) for grid in row]
         widths = self._widths(row, slots)
         height = max(map(len, rendered))
-        gap = Segment(" " * self.GAP)
+        gap = Segment(self.SEPARATOR)
         for line in range(height):
             for k, (grid, lines) in enumerate(zip(row, rendered)):
                 last = k == len(row) - 1

@@ -281,6 +281,10 @@ def _bias_slips(delta: np.ndarray, name: str = "db",
     yield Alternative("bias_forgotten", f"matches zeros: {BIAS_FORGOTTEN}",
                       {name: np.zeros(delta.shape[1])}, absent=BIAS_FORGOTTEN)
     spatial = tuple(range(2, delta.ndim))
+    if spatial:  # a dense layer's delta summed over no position is not_summed_over_batch
+        yield Alternative("bias_not_summed", "matches the upstream delta itself: the bias "
+                          "gradient is that delta summed over the batch and every position, "
+                          "one number per filter", {name: delta})
     yield Alternative("bias_not_summed_over_batch", "matches the bias gradient not summed "
                       "over the batch (one row per image)", {name: delta.sum(axis=spatial)})
     if delta.shape[0] > 1:
