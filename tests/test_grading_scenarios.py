@@ -654,3 +654,33 @@ def test_cells_given_by_index_put_a_one_based_shift_before_whole_tensor_slips(tm
                            {"conv2d_1.grads.kernel": [[1.5, 0.5], [-1, 1]]})
     slips = [d["slip"] for t in entry["tensors"] for d in t["diagnoses"]]
     assert slips and not slips[0].startswith("one_based_shift_")
+
+
+@pytest.mark.parametrize("command", ["backward", "forward", "gradcheck", "explain", "check"])
+@pytest.mark.parametrize("block, where, words", [
+    (5, "grading", "expected an object"),
+    ({"min_decimal": 2}, "grading.min_decimal", "did you mean 'min_decimals'?"),
+    ({"points": {"loss": -1}}, "grading.points.loss", "points must be > 0"),
+    ({"carry_forward": "yes"}, "grading.carry_forward", "expected true or false"),
+])
+def test_every_command_refuses_a_malformed_grading_block(tmp_path, command, block, where,
+                                                         words):
+    (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading=block)), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps({"conv2d_1.grads.bias": 0.5}),
+                                     encoding="utf-8")
+    extra = {"explain": ["conv2d_1.output[0,0]"], "check": [str(tmp_path / "a.json")]}
+    result = runner.invoke(app, [command, str(tmp_path / "p.json"), *extra.get(command, [])])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'p.json'}: {where}: ")
+    assert words in lines[0]
+
+
+def test_a_grading_block_with_points_on_no_such_path_is_checks_to_refuse(tmp_path):
+    # the paths need the network: check refuses them, the other commands leave them be
+    (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading={"points": {"nope": 1}})),
+                                     encoding="utf-8")
+    assert runner.invoke(app, ["backward", str(tmp_path / "p.json")]).exit_code == 0
+    code, _, stderr = grade(tmp_path, CONV, {"points": {"nope": 1}},
+                            {"conv2d_1.grads.bias": 0.5})
+    assert code == 2 and "grading.points.nope" in stderr

@@ -535,7 +535,14 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
                              where="options")
         _keys_first(problem, max_elements)
         with bundled_sample_hinted(problem):
-            return load_problem(problem, exact=exact, max_elements=max_elements)
+            spec = load_problem(problem, exact=exact, max_elements=max_elements)
+        # only check grades by the block, but every command refuses one that is malformed (a
+        # typo found by the TA's first backward run, not by the class's check); its points'
+        # paths are checked against the network by check alone
+        from cnngrad.teach.grading import grading_of
+
+        grading_of(spec)
+        return spec
     missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
     if len(missing) == 3:
         raise UsageError("no problem given", where="PROBLEM",
