@@ -145,9 +145,23 @@ def with_article(word: str) -> str:
 #: Other tools' and textbooks' names for a field, in the order a hint tries them: the first
 #: one the place knows is named (``filters`` in a conv layer: ``kernel``; ``weight`` in a
 #: dense layer: ``weights``).
-SYNONYMS = {"filter": ("kernel",), "filters": ("kernel",), "weight": ("kernel", "weights"),
+SYNONYMS = {"filter": ("kernel",), "filters": ("kernel",),
+            # torch's BatchNorm calls gamma its weight and beta its bias
+            "weight": ("kernel", "weights", "gamma"), "bias": ("beta",),
             "weights": ("kernel",), "w": ("kernel", "weights"), "kernel": ("weights",),
-            "targets": ("target",), "label": ("target",), "labels": ("target",)}
+            "b": ("bias",), "units": ("weights",), "out_features": ("weights",),
+            "in_features": ("weights",),
+            "targets": ("target",), "label": ("target",), "labels": ("target",),
+            "y": ("target",), "y_true": ("target",),
+            "grad_output": ("delta",), "grad": ("delta",), "dy": ("delta",),
+            "delta_out": ("delta",), "upstream": ("delta",),
+            "var": ("running_var",), "variance": ("running_var",),
+            "moving_var": ("running_var",), "moving_variance": ("running_var",),
+            "moving_mean": ("running_mean",),
+            "alpha": ("slope",),
+            "rate": ("p",), "prob": ("p",), "probability": ("p",), "drop_prob": ("p",),
+            "drop_rate": ("p",),
+            "factor": ("scale",), "upscale_factor": ("scale",), "size": ("scale",)}
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:

@@ -26,7 +26,8 @@ from cnngrad.errors import (SYNONYMS, TOP_LEVEL, CnnGradError, ProblemError, Res
                             ShapeError, allowed_list, closest, did_you_mean, join_path,
                             with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
-                              loss_fields, layer_type_called, loss_type_called)
+                              loss_fields, layer_type_called, layer_type_resembled,
+                              loss_type_called)
 from cnngrad.families.base import Head
 from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
@@ -587,6 +588,11 @@ def layer_kind(ctx, raw: Any, where: str) -> str:
             raise ctx.error(join_path(where, "type"), f"unknown layer type {_show(kind)}",
                             f"{loss} is a loss: give it after the layers, \"loss\": "
                             f"{{\"type\": \"{loss}\", \"target\": ...}}")
+        like = layer_type_resembled(kind)
+        if like is not None:  # gelu is not relu: no "did you mean" to another function
+            raise ctx.error(join_path(where, "type"), f"unknown layer type {_show(kind)}",
+                            f"cnngrad has no such layer, and {like} is another function "
+                            f"with other gradients ({allowed_list(LAYERS)})")
     return ctx.choice(kind, join_path(where, "type"), tuple(LAYERS), "layer type",
                       meant=layer_type_called)
 
@@ -687,6 +693,9 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
         return f"'{key}' is a {SHORTHAND} layer field: put it in the {SHORTHAND} layer"
     if key.lower() in LEARNING_RATE_KEYS:  # not "did you mean 'layers'?"
         return _learning_rate_hint(doc[key])
+    if key.lower() in ("target", "targets", "label", "labels", "y", "y_true"):
+        return ('a target belongs to the loss: "loss": {"type": "mse", "target": ...} (or '
+                'give the delta at the last layer as "delta")')
     if key == "activation" and shorthand:  # the one conv, then Keras' activation
         kind = _activation_type(doc[key])
         if kind == "":

@@ -50,6 +50,32 @@ CASES = [
     bad("1d-layers-not-a-list", {**SIGNAL, "layers": {"type": "conv1d", "kernel": [1, -1]}},
         "layers", "expected a list of layers, got an object"),
     bad("1d-layers-empty", {**SIGNAL, "layers": []}, "layers", "no layers"),
+    # another function spelt like a known one is not pointed to it (its gradients differ)
+    *[bad(f"look-alike-{kind}", {**SIGNAL, "layers": [{"type": kind}]}, "layers[0].type",
+          f"unknown layer type '{kind}'", hint=f"cnngrad has no such layer, and {like} is "
+          "another function with other gradients")
+      for kind, like in (("relu6", "relu"), ("gelu", "relu"), ("nn.ELU", "relu"),
+                         ("hardtanh", "tanh"), ("softplus", "softmax"))],
+    bad("lrelu-is-leaky-relu", {**SIGNAL, "layers": [{"type": "lrelu"}]}, "layers[0].type",
+        "unknown layer type 'lrelu'", hint="did you mean 'leaky_relu'?"),
+    # other frameworks' names of a field
+    *[bad(f"field-called-{key}", {**SIGNAL, "layers": [{"type": kind, key: 1}]},
+          f"layers[0].{key}", f"unknown key '{key}'", hint=f"did you mean '{meant}'?")
+      for kind, key, meant in (("batchnorm1d", "weight", "gamma"),
+                               ("batchnorm1d", "bias", "beta"),
+                               ("batchnorm1d", "moving_variance", "running_var"),
+                               ("batchnorm1d", "var", "running_var"),
+                               ("leaky_relu", "alpha", "slope"),
+                               ("dropout", "rate", "p"), ("dropout", "drop_prob", "p"),
+                               ("upsample", "size", "scale"), ("upsample", "factor", "scale"),
+                               ("dense", "units", "weights"))],
+    bad("top-level-grad-output", {"input": [1, 2], "kernel": [1], "grad_output": [1, 2]},
+        "grad_output", "unknown key 'grad_output'", hint="did you mean 'delta'?"),
+    bad("top-level-target", {**SIGNAL, "target": [1, 1, 1]}, "target",
+        "unknown key 'target'", hint='a target belongs to the loss: "loss": {"type": "mse"'),
+    bad("loss-y", {**{k: v for k, v in SIGNAL.items() if k != "delta"},
+                   "loss": {"type": "mse", "y": [1, 1, 1]}}, "loss.y", "unknown key 'y'",
+        hint="did you mean 'target'?"),
 ]
 
 

@@ -266,6 +266,8 @@ def _smooth_squashing(layer) -> bool:
 
 class Relu(_Activation):
     type = "relu"
+    look_alikes = ("relu6", "elu", "gelu", "selu", "celu", "silu", "prelu", "rrelu",
+                   "quickgelu", "hardswish", "swish", "mish")
     since = "1.0"  # contract v1
     kink_at_zero = True  # the slope jumps from 0 (leaky: from slope) to 1 at x = 0
 
@@ -308,6 +310,8 @@ class Relu(_Activation):
 
 class LeakyRelu(Relu):
     type = "leaky_relu"
+    other_names = ("lrelu", "leakyrelu")
+    look_alikes = ()
     fields = ("slope",)
     activation_note = "(its slope is 0.01 unless given; Keras' default is \"slope\": 0.2)"
 
@@ -349,6 +353,7 @@ class _Squashing(_Activation):
 
 class Sigmoid(_Squashing):
     type = "sigmoid"
+    look_alikes = ("hardsigmoid", "logsigmoid")
     endless_decimals = "the sigmoid"  # e^x
     gives = "probabilities"  # each in (0, 1)
 
@@ -365,6 +370,7 @@ class Sigmoid(_Squashing):
 
 class Tanh(_Squashing):
     type = "tanh"
+    look_alikes = ("hardtanh", "tanhshrink", "softsign")
     endless_decimals = "the tanh"  # e^x
 
     def apply(self, spec, x):

@@ -227,6 +227,10 @@ class LayerFamily:
     #: abbreviations), as letters and digits in lower case: an unknown "type" that is one of
     #: them is pointed here, where spelling alone would point elsewhere ('linear': leaky_relu)
     other_names: tuple[str, ...] = ()
+    #: other functions spelt like this type that cnngrad does not have (relu6 and gelu for
+    #: relu), letters and digits in lower case: an unknown "type" that is one of them is told
+    #: so, not "did you mean" this one, whose gradients differ
+    look_alikes: tuple[str, ...] = ()
     #: for an activation, which Keras gives as a layer's "activation" key: what the hint to
     #: add it as a layer of its own says besides ("" for nothing); None for any other layer
     activation_note: str | None = None

@@ -212,6 +212,7 @@ class _Softmax(LayerFamily):
 
 class Softmax(_Softmax):
     type = "softmax"
+    look_alikes = ("softplus", "softmin", "gumbelsoftmax", "softshrink")
     activation_note = "(none before a cross_entropy loss, which applies the softmax itself)"
     endless_decimals = "the softmax"  # e^x
     gives = "probabilities"  # rows summing to 1
