@@ -716,6 +716,33 @@ def _value_hint(text: str, pos: int) -> str | None:
             "object, true, false or null")
 
 
+def _number_tail_hint(text: str, pos: int) -> str | None:
+    """Where the scanner wanted a comma right after a number: what of the number JSON does
+    not write that way (``1.``, ``01``, ``1e``, ``0x1f``), or two values with only a space
+    between them (``[1 2]``); None for anything else."""
+    gap = len(text[:pos]) - len(text[:pos].rstrip(" \t"))
+    start = end = pos - gap
+    while start > 0 and text[start - 1] in "0123456789.eE+-":
+        start -= 1
+    number, next_char = text[start:end], text[pos:pos + 1]
+    if not number[-1:].isdigit():
+        return None
+    if gap:
+        if next_char and (next_char in "-\"[{" or next_char.isdigit()):
+            return f"a ',' missing between {_shorten(number)} and the value after it?"
+        return None
+    if next_char == ".":
+        return f"JSON numbers need digits after the point: write {number}.0 or {number}"
+    if next_char in ("e", "E"):
+        return f"an exponent needs its digits: write {number}e3 (or {number} alone)"
+    if number.lstrip("-") == "0" and next_char in ("x", "X", "b", "B", "o", "O"):
+        return "JSON numbers are decimal: write the value in decimal digits"
+    if number.lstrip("-") == "0" and next_char.isdigit():
+        digits = _number_at(text, pos).lstrip("0") or "0"
+        return f"JSON numbers have no leading zeros: write {number[:-1]}{digits}"
+    return None
+
+
 def _number_at(text: str, pos: int) -> str:
     """The run of number characters from ``pos`` (``.5``, ``1e-3``), at most 40."""
     end = pos
@@ -758,6 +785,8 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
         hint = "JSON allows no comma after the last element; remove it"
     elif exc.msg == "Expecting value":
         hint = _value_hint(text, exc.pos)
+    elif exc.msg == "Expecting ',' delimiter" and (tail := _number_tail_hint(text, exc.pos)):
+        hint = tail
     elif (exc.msg == "Expecting ',' delimiter" and "\n" in text[len(before):exc.pos]
           and at[:1] not in ("]", "}")):
         # the next value starts a line: the comma ending the line before it is missing (a

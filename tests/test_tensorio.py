@@ -889,6 +889,26 @@ def test_a_value_json_cannot_read_says_what_to_write(value, hint, first):
     assert caught.value.hint.startswith(hint)
 
 
+@pytest.mark.parametrize("value, column, hint", [
+    # the scanner reads the number's first part and wants a comma where the rest begins
+    ("1.", 13, "JSON numbers need digits after the point: write 1.0 or 1"),
+    ("-2.", 14, "JSON numbers need digits after the point: write -2.0 or -2"),
+    ("01", 13, "JSON numbers have no leading zeros: write 1"),
+    ("-007", 14, "JSON numbers have no leading zeros: write -7"),
+    ("1e", 13, "an exponent needs its digits: write 1e3 (or 1 alone)"),
+    ("2.5E", 15, "an exponent needs its digits: write 2.5e3 (or 2.5 alone)"),
+    ("0x1f", 13, "JSON numbers are decimal: write the value in decimal digits"),
+    ("1 2", 14, "a ',' missing between 1 and the value after it?"),
+    ('3 "1/2"', 14, "a ',' missing between 3 and the value after it?"),
+])
+def test_a_number_json_reads_only_in_part_says_what_to_write(value, column, hint):
+    with pytest.raises(ProblemError) as caught:
+        load_json_document(f'{{"input": [{value}, 1]}}'.encode(), "p.json")
+    assert caught.value.what == "expecting ',' delimiter"
+    assert caught.value.where == f"line 1, column {column}"
+    assert caught.value.hint == hint
+
+
 def test_other_json_errors_are_left_as_they_are():
     error = json.JSONDecodeError("Expecting ',' delimiter", "[1 2]", 3)
     assert portable_json_error(error, "[1 2]") is error
