@@ -1331,7 +1331,7 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
         if len(item) != expected:
             # the length expected is the first one's: named, as the slip may be in either
             noun = "row" if innermost else "list"
-            first = f"{noun} 0" if depth == 1 else _index_path(where, 0, shape[:depth])
+            first = f"the first {noun}" if depth == 1 else _index_path(where, 0, shape[:depth])
             raise ProblemError(f"{noun} has {len(item)} element{'s' * (len(item) != 1)}, "
                                f"expected {expected} (as in {first})", where=path, file=file)
     raise AssertionError("unreachable: the level was found ragged")

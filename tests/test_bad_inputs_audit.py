@@ -204,11 +204,11 @@ VECTOR = {"input": [[1, 2, 3]], "layers": [{"type": "flatten"},
     ("kernel", [[1, 2], [3]], "kernel[1]", "row has 1 element, expected 2"),
     # the typo may be in either row: the length expected says whose it is
     ("kernel", [[0.5, -0.6, 0.1], [0.2, 0.4]], "kernel[1]",
-     "row has 2 elements, expected 3 (as in row 0)"),
+     "row has 2 elements, expected 3 (as in the first row)"),
     ("kernel", [[[1, 0], [0, 1]], [[1, 0], [0]]], "kernel[1][1]",
      "row has 1 element, expected 2 (as in kernel[0][0])"),
     ("kernel", [[[1, 0]], [[1, 0], [0, 1]]], "kernel[1]",
-     "list has 2 elements, expected 1 (as in list 0)"),
+     "list has 2 elements, expected 1 (as in the first list)"),
 ])
 def test_the_odd_element_of_uneven_nesting_is_named(key, tensor, where, what, tmp_path,
                                                     monkeypatch):

@@ -1605,7 +1605,7 @@ def test_quoted_decimal_commas_in_a_comma_separated_csv_are_named(tmp_path):
      "conv2d_1.grads.kernel: expected shape 2×2, got shape 2×3"),
     ("[[0.0446, null]]", "conv2d_1.grads.kernel: expected shape 2×2, got shape 1×2"),
     ("[[0.0446, null], [0.0113]]",
-     "conv2d_1.grads.kernel[1]: row has 1 element, expected 2 (as in row 0)"),
+     "conv2d_1.grads.kernel[1]: row has 1 element, expected 2 (as in the first row)"),
     ("[[0.0446, [null]], [0.0113, 0.0683]]",
      "conv2d_1.grads.kernel[0][1]: expected a number, got a list (the nesting is uneven)"),
 ])
