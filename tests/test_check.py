@@ -1865,6 +1865,26 @@ def test_numbers_whose_trailing_zeros_a_json_writer_dropped_are_said_to_be(tmp_p
     assert "JSON writers" not in invoke("check", WORKED, short).output
 
 
+def test_a_cell_whose_trailing_zero_was_dropped_does_not_hide_the_tensors_slip(tmp_path):
+    # dE/dw = 0.0190031·[[1, 1], [10, 5]] transposed, written at 4 decimals by a JSON writer:
+    # 0.1900 became 0.19, which is 0.190031 at 4 decimals, so the transpose still matches
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": [[1, 1, 0], [10, 5, 0], [0, 0, 0]], "kernel": [[0.1, 0.2], [-0.3, 0.4]],
+        "delta": [[0.0190031, 0], [0, 0]], "grading": {"min_decimals": 4}}), encoding="utf-8")
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0190, 0.19], [0.0190, 0.0950]]}',
+                       encoding="utf-8")
+    result = invoke("check", problem, answers, "--format", "json")
+    tensor = json.loads(result.stdout)["files"][0]["tensors"][0]
+    assert [d["slip"] for d in tensor["diagnoses"]] == ["transpose"]
+    # one digit off past the zeros is not the transpose: 0.18 is not 0.190031
+    answers.write_text('{"conv2d_1.grads.kernel": [[0.0190, 0.18], [0.0190, 0.0950]]}',
+                       encoding="utf-8")
+    result = invoke("check", problem, answers, "--format", "json")
+    assert json.loads(result.stdout)["files"][0]["tensors"][0]["diagnoses"] == []
+
+
 def test_a_whole_number_short_of_the_decimals_required_is_wrong_and_named(tmp_path):
     # the contract: "a value that is right at the decimals written but has fewer than
     # min_decimals is wrong"; 1 for 0.996 at 2 decimals was right, judged as 1.00

@@ -1659,6 +1659,13 @@ def _diagnose(context: SlipContext, path: str, given: Written, flat_cells: np.nd
     and one cell's 0 cannot tell the kernel left unrotated from a shifted index."""
     if len(given.values) < ZEROS_TO_NAME and not any(value != 0 for value in given.values):
         return []
+    if tolerance.min_decimals and not tolerance.explicit:
+        # a value short of the decimals required but not whole (a JSON writer's -0.019 for
+        # -0.0190) is judged as its digits padded with zeros: one such cell no longer hides
+        # the slip the rest of the tensor shows (its own note says it is short)
+        short = (given.decimals >= 1) & (given.decimals < tolerance.min_decimals) & ~given.fraction
+        given = dataclasses.replace(given, decimals=np.where(short, tolerance.min_decimals,
+                                                             given.decimals))
     found = []
     truth = context.truth(path)
     for slip, value in alternatives(context, path):
