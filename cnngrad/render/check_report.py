@@ -543,7 +543,7 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     not be checked). The required paths it names count from 1 with ``one_based``."""
     by_points = bool(grading and grading.points)
     header = ("student", "score", "points" if by_points else "cells", "status",
-              "short of full marks, and why" if by_points else
+              "not right, and why" if by_points else
               "wrong tensors, and what they match")
     rows = []
     names = [result.student or result.file for result in results]
