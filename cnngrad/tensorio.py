@@ -414,7 +414,8 @@ def decode_text(raw: bytes, *, file: str,
         if _utf16_without_mark(raw):
             raise ProblemError("not UTF-8 text (it looks like UTF-16 without a byte order "
                                "mark; save it as UTF-8)", where=start, file=file)
-        raise ProblemError("not UTF-8 text (binary file?)", where=locate(raw, nul, skip),
+        # a NUL is UTF-8, but no text file holds one
+        raise ProblemError("not text: a NUL byte (binary file?)", where=locate(raw, nul, skip),
                            file=file)
     try:
         return raw.decode("utf-8-sig")

@@ -688,8 +688,9 @@ def test_a_known_path_with_a_bad_value_names_the_value(tmp_path, value, message)
     assert result.output == f"error: {answers}: {message}\n"
 
 
-@pytest.mark.parametrize("byte", [b"\x00", b"\xff"])
-def test_a_csv_of_blocks_that_is_not_text_names_its_line_and_column(tmp_path, byte):
+@pytest.mark.parametrize("byte, what", [(b"\x00", "not text: a NUL byte (binary file?)"),
+                                        (b"\xff", "not UTF-8 text (binary file?)")])
+def test_a_csv_of_blocks_that_is_not_text_names_its_line_and_column(tmp_path, byte, what):
     # as a tensor file says it; a NUL was an internal error on Python 3.10 (its csv module
     # refuses one) and "not a number" elsewhere, a byte that is not UTF-8 an error naming
     # the problem file
@@ -697,7 +698,7 @@ def test_a_csv_of_blocks_that_is_not_text_names_its_line_and_column(tmp_path, by
     answers.write_bytes(b"# conv2d_1.grads.kernel\n0.04" + byte + b"46,0.0941\n0.0113,0.0683\n")
     result = invoke("check", WORKED, answers)
     assert result.exit_code == 2
-    assert result.output == f"error: {answers}: line 2, column 5: not UTF-8 text (binary file?)\n"
+    assert result.output == f"error: {answers}: line 2, column 5: {what}\n"
 
 
 def test_a_csv_of_blocks_names_an_unknown_block_path_before_reading_its_grid(tmp_path):

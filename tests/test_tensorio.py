@@ -231,7 +231,7 @@ JSON_CORPUS = [
     # (raw bytes, where, key word)
     (b"", "line 1, column 1", "empty file"),
     (b" \n\t ", "line 2, column 3", "empty file"),
-    (b"\x00\x01\x02", "line 1, column 1", "not UTF-8"),
+    (b"\x00\x01\x02", "line 1, column 1", "not text: a NUL byte (binary file?)"),
     (b'{"title": "caf\xe9"}', "line 1, column 15", "not UTF-8"),
     (b'{\n  "t": "\xc3\xa9\xff"}', "line 2, column 10", "not UTF-8"),
     (b"\xff\xfe{\x00}\x00", "line 1, column 1", "UTF-16"),
@@ -698,7 +698,7 @@ TENSOR_CORPUS = [
     ("csv-latin-1-byte-on-the-bom-s-line", {"csv": "o.csv"},
      {"o.csv": b"\xef\xbb\xbf1,2,\xff\n"}, {}, "o.csv", "row 1, column 3", "not UTF-8 text"),
     ("csv-binary", {"csv": "o.csv"}, {"o.csv": b"\x00\x01\x02"}, {}, "o.csv", "row 1, column 1",
-     "not UTF-8"),
+     "not text: a NUL byte (binary file?)"),
     ("csv-nan", {"csv": "o.csv"}, {"o.csv": "1;2\n3;nan\n"}, {}, "o.csv", "row 2, column 2",
      "not a finite number"),
     ("csv-nan-exact", {"csv": "o.csv"}, {"o.csv": "1;2\n3;nan\n"}, {"exact": True}, "o.csv",
