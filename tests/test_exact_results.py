@@ -7,6 +7,7 @@ import json
 import re
 from fractions import Fraction
 
+import pytest
 from typer.testing import CliRunner
 
 from cnngrad.cli import app
@@ -95,3 +96,24 @@ def test_every_text_format_writes_the_same_rationals(tmp_path):
             assert f"`{path}`" in markdown
     for value in ("289/840 ≈ 0.344048", "147467/705600"):
         assert value in markdown
+
+
+@pytest.mark.parametrize("first, second, delta", [
+    # the second layer reads only padding at stride 3: the first's delta_out is zeros the
+    # engine never summed, and its number bias's gradient their sum
+    ({"type": "conv2d", "kernel": [[1]], "bias": 0.5},
+     {"type": "conv2d", "kernel": [[1]], "padding": [0, 0, 1, 1], "stride": [1, 3]}, [[1, 1]]),
+    ({"type": "conv1d", "kernel": [1], "bias": 0.5},
+     {"type": "conv1d", "kernel": [1], "padding": 1, "stride": 3}, [1, 1]),
+])
+def test_a_number_bias_gradient_of_structural_zeros_is_an_exact_zero(tmp_path, first, second,
+                                                                     delta):
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1, 2]] if first["type"] == "conv2d" else [1, 2],
+                                   "layers": [first, second], "delta": delta}))
+    result = runner.invoke(app, ["backward", str(problem), "--exact", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    grads = json.loads(result.stdout)["layers"][0]["grads"]
+    assert grads["bias"] == "0"  # a string like every exact value, not the number 0
+    csv = runner.invoke(app, ["backward", str(problem), "--exact", "--format", "csv"]).stdout
+    assert "# conv" in csv and "0.000000" not in csv

@@ -132,6 +132,13 @@ def flat_kernel_hint(value: Any) -> str:
             "layer takes a kernel of one axis)")
 
 
+def number_bias_grad(delta: np.ndarray) -> np.ndarray:
+    """The gradient of a number bias, added to every output: the sum of every cell of the
+    delta, a 0-d array of its dtype (an exact delta of structural zeros, the int 0s its sums
+    start from, stays exact: "0" in JSON, not an int64 number 0)."""
+    return np.asarray(delta.sum(), dtype=delta.dtype).reshape(())
+
+
 def read_bias(ctx, value, where: str, max_rank: int, length: int) -> np.ndarray:
     """A layer's bias, of rank ``max_rank`` at most (``ctx``: the problem builder).  One of
     higher rank that is a vector of ``length`` with axes of 1 around it (the Deep Learning

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import Head, LayerFamily, counted, read_bias, shape_size
+from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
+                                   shape_size)
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -276,7 +277,7 @@ def _grads(spec: Conv1dSpec, grad_weight, delta_out) -> dict:
     grads = {"kernel": _to_given(grad_weight, spec.kernel_form, spec.channels_last,
                                  spec.kernel.shape)}
     if spec.bias_form == "scalar":
-        grads["bias"] = np.asarray(delta_out.sum()).reshape(())
+        grads["bias"] = number_bias_grad(delta_out)
     elif spec.bias_form == "filter":
         grads["bias"] = delta_out.sum(axis=(0, 2))
     elif spec.bias_form == "untied":

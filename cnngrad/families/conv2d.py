@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, read_kernel2d,
-                                   shape_size, vector_hint)
+from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
+                                   read_kernel2d, shape_size, vector_hint)
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -321,7 +321,7 @@ def _conv_backward(spec: Conv2dSpec, x, y, delta_out):
         grad_weight = grad_weight[:, :, ::-1, ::-1]
     grads = {"kernel": kernel_to_given(spec, grad_weight)}
     if spec.bias_kind == "scalar":
-        grads["bias"] = np.asarray(delta_out.sum()).reshape(())
+        grads["bias"] = number_bias_grad(delta_out)
     elif spec.bias_kind == "filter":
         grads["bias"] = grad_bias_per_filter
     elif spec.bias_kind == "untied":

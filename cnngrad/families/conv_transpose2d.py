@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, read_kernel2d,
-                                   shape_size)
+from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
+                                   read_kernel2d, shape_size)
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnngrad.problem import LayerSpec, pair_text, shape_text
 
@@ -246,7 +246,7 @@ def _backward(spec: ConvTranspose2dSpec, x, delta_out):
     grads = {"kernel": _to_given(grad_weight, spec.kernel_form, spec.channels_last,
                                  spec.kernel.shape)}
     if spec.bias_form == "scalar":
-        grads["bias"] = np.asarray(delta_out.sum()).reshape(())
+        grads["bias"] = number_bias_grad(delta_out)
     elif spec.bias_form == "filter":
         grads["bias"] = grad_bias
     return delta_in, grads

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, UsageError, join_path
-from cnngrad.families.base import (Head, LayerFamily, counted, read_bias, read_matrices,
-                                   shape_size)
+from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
+                                   read_matrices, shape_size)
 from cnngrad.layers import dense
 from cnngrad.problem import LayerSpec, shape_text
 
@@ -95,7 +95,7 @@ def _dense_backward(spec: DenseSpec, x, y, delta_out):
     grads = {"weights": grad_weights}
     if spec.bias is not None and spec.bias.ndim == 0:
         # one bias added to every output: its gradient is the sum of the whole delta
-        grads["bias"] = np.asarray(grad_bias.sum()).reshape(())
+        grads["bias"] = number_bias_grad(grad_bias)
     elif spec.bias is not None:
         grads["bias"] = grad_bias
     return delta_in, grads
