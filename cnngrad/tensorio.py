@@ -1662,7 +1662,6 @@ def _read_csv_stack(names: list, ref_where: str, file: str, base_dir: pathlib.Pa
 # --------------------------------------------------------------------------- NPY
 
 _NPY_KIND_PROBLEMS = {
-    "b": "holds booleans; save numbers",
     "c": "holds complex numbers; only real numbers are supported",
     "O": "holds Python objects, which would need unpickling; save a numeric array",
     "U": "holds text; save numbers",
@@ -1709,7 +1708,7 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
     if any(size < 0 for size in shape):
         raise ProblemError(f"not a valid .npy file (negative shape {shape})",
                            where=_NPY_HEADER, file=shown)
-    if dtype.kind not in "iuf":
+    if dtype.kind not in "iufb":  # booleans are 0 and 1 (a dropout mask saved from x > p)
         problem = _NPY_KIND_PROBLEMS.get(dtype.kind, f"has the unsupported dtype {dtype}")
         raise ProblemError(problem, where=_NPY_HEADER, file=shown)
     count = math.prod(shape)
@@ -1726,6 +1725,8 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
     except ValueError as exc:  # more axes than numpy's 64: the file's header, not memory
         raise ProblemError(f"not a valid .npy file (shape of {len(shape)} axes: "
                            f"{_shorten(str(exc), 80)})", where=_NPY_HEADER, file=shown) from None
+    if dtype.kind == "b":
+        array = array.astype(np.uint8)
 
     def element(flat_index: int) -> str:
         if not shape:

@@ -559,6 +559,8 @@ def test_npy_float_int_and_exact(tmp_path):
         "big_endian.npy": np.array([1.5, -2.0], dtype=">f8"),
         "scalar.npy": np.array(2.5),
         "u8.npy": np.array([[255]], dtype=np.uint8),
+        # a dropout mask saved from (torch.rand(...) > p).numpy()
+        "mask.npy": np.array([[True, False], [False, True]]),
     })
     floats = tensor({"npy": "f.npy"}, tmp_path)
     assert floats.dtype == np.float64
@@ -579,6 +581,9 @@ def test_npy_float_int_and_exact(tmp_path):
     assert tensor({"npy": "scalar.npy"}, tmp_path, exact=True)[()] == F(5, 2)
     assert tensor({"npy": "fortran.npy"}, tmp_path).flags.c_contiguous
     assert tensor({"npy": "u8.npy"}, tmp_path).tolist() == [[255.0]]
+    mask = tensor({"npy": "mask.npy"}, tmp_path)
+    assert mask.dtype == np.float64 and mask.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    assert_fractions(tensor({"npy": "mask.npy"}, tmp_path, exact=True), [[1, 0], [0, 1]])
 
 
 def test_npy_is_never_unpickled(tmp_path, monkeypatch):
@@ -726,8 +731,6 @@ TENSOR_CORPUS = [
     ("npy-list", {"npy": ["x.npy"]}, {}, {}, "p.json", "input.npy", "expected a .npy file name"),
     ("npy-objects", {"npy": "x.npy"}, {"x.npy": np.array([1, "a"], dtype=object)}, {}, "x.npy",
      "header", "Python objects"),
-    ("npy-bool", {"npy": "x.npy"}, {"x.npy": np.array([True, False])}, {}, "x.npy", "header",
-     "booleans"),
     ("npy-complex", {"npy": "x.npy"}, {"x.npy": np.array([1 + 2j])}, {}, "x.npy", "header",
      "complex"),
     ("npy-text", {"npy": "x.npy"}, {"x.npy": np.array(["a"])}, {}, "x.npy", "header", "text"),
