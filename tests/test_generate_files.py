@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from decimal import Decimal
 from pathlib import Path
 
@@ -368,10 +369,28 @@ def test_a_file_s_problem_is_titled_by_the_file_and_its_layers(sample, title):
     # "(the same numbers as stackexchange.json)" over other numbers: the file's own title
     # makes claims about numbers that fresh ones need not keep
     exercise = generate(str(SAMPLES / sample), 3)
-    assert exercise.title.startswith(f"{title} (cnngrad generate {sample} --seed 3")
+    # the command names the file as given, its folder too: run again, it draws the same
+    assert exercise.title == f"{title} (cnngrad generate {shlex.quote(str(SAMPLES / sample))} " \
+                             f"--seed 3)"
     assert json.loads((SAMPLES / sample).read_text())["title"] not in exercise.title
     variant = generate(str(SAMPLES / sample), 3, quiet_title=True)  # a class's
     assert variant.title == title
+
+
+def test_a_files_title_command_runs_again_from_where_it_was_given(tmp_path, monkeypatch):
+    # the file's folder and a quote in its name: "cnngrad generate my prob's.json" lost the
+    # folder and broke the shell's quoting
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "my prob's.json").write_text(
+        (SAMPLES / "multichannel.json").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    exercise = generate("sub/my prob's.json", 9, numbers="2dp")
+    command = exercise.title[exercise.title.index("(cnngrad generate ") + 1:-1]
+    words = shlex.split(command)
+    assert words[:3] == ["cnngrad", "generate", "sub/my prob's.json"]
+    again = generate(words[2], int(words[words.index("--seed") + 1]),
+                     numbers=words[words.index("--numbers") + 1])
+    assert again.problem_text == exercise.problem_text
 
 
 def test_maxpool_with_kinks_is_titled_by_its_ties():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import shlex
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -932,7 +933,8 @@ def _title(recipe: Recipe, seed: int, style: Style, options: dict, with_kinks: b
     described = recipe.described(with_kinks, options)
     if quiet:
         return described
-    parts = [f"cnngrad generate {recipe.name} --seed {seed}"]
+    # a path as a shell reads it back: "my prob's.json" quoted, not split in two
+    parts = [f"cnngrad generate {shlex.quote(recipe.argument or recipe.name)} --seed {seed}"]
     defaults = RECIPES[recipe.name].options if recipe.name in RECIPES else {}
     for key, value in options.items():
         if value != defaults.get(key):
@@ -1028,7 +1030,7 @@ def _file_recipe(path: str) -> Recipe:
                   factors=factors, extra_decimals=extra, inexact=inexact, kink=kink,
                   layer_types=tuple(types), default_numbers="1dp" if inexact else "int",
                   check_style=check_style, no_kink=no_kink, kept_grading=kept_grading,
-                  notes=tuple(notes), always_zero=always_zero)
+                  notes=tuple(notes), always_zero=always_zero, argument=path)
 
 
 def _file_description(name: str, problem) -> str:

@@ -81,6 +81,9 @@ class Recipe:
     #: Asked paths that no draw can make nonzero (a file's grading block asks them): an
     #: all-zero value there does not throw the draw away.
     always_zero: frozenset[str] = frozenset()
+    #: What a command names the recipe by: a problem file's path as given (its folder too:
+    #: the title's command is run again from the same place); the name for a recipe.
+    argument: str | None = None
 
     def described(self, with_kinks: bool, options: dict[str, Any] | None = None) -> str:
         """What a problem of this recipe is, with its sizes (``options``, default the
