@@ -218,7 +218,8 @@ def test_channels_last_tensors_are_drawn_one_grid_per_channel(tmp_path):
         "conv2d_1.delta_in[1,0]": [[0, 0], [2.875, 1.4375]],
         "conv2d_1.grads.kernel": [[[[9.75], [9.0315]]]]})
     assert code == 1
-    assert rows_after(out, "conv2d_1.delta_in  (2×2×2×2)", 6, 11) == [
+    assert rows_after(out, "conv2d_1.delta_in  (2×2×2×2)", 6, 12) == [
+        "",  # between the rows of grids
         "[n=1, c=0]          [n=1, c=1]",
         "      0         1         0          1",
         "─────────────────   ──────────────────",
@@ -245,12 +246,13 @@ def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_ch
     code, out, _ = check(tmp_path, problem, {"conv_transpose2d_1.grads.kernel": [
         [[[1, 2], [0, 0]], [[0, 0], [1, 2]]], [[[2, 4], [1, 2]], [[1, 2], [-1, -2.5]]]]})
     assert code == 1
-    assert rows_after(out, "conv_transpose2d_1.grads.kernel  (2×2×2×2)", 1, 11) == [
+    assert rows_after(out, "conv_transpose2d_1.grads.kernel  (2×2×2×2)", 1, 12) == [
         "[f=0, c=0]      [f=1, c=0]",
         "      0     1         0      1",
         "─────────────   ──────────────",
         "0   1 ✓   0 ✓   0   0 ✓    1 ✓",
         "1   2 ✓   1 ✓   1   1 ✓   -1 ✓",
+        "",
         "[f=0, c=1]      [f=1, c=1]",
         "      0     1         0           1",
         "─────────────   ───────────────────",

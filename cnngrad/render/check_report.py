@@ -306,7 +306,9 @@ class _GridRows:
         return Measurement(low, max(low, high))
 
     def __rich_console__(self, console, options):
-        for row in self._rows(console, options):
+        for number, row in enumerate(self._rows(console, options)):
+            if number:  # a blank line between rows, as backward's tables have
+                yield Text("")
             # a grid alone on its row needs no layout around it (the same lines, but for
             # the spaces after them: Rich's grid layout took half the time of a big report)
             yield row[0] if len(row) == 1 else self._layout(row)
