@@ -975,25 +975,40 @@ def test_a_step_so_small_that_rounding_hides_every_gradient_is_refused(eps):
     assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
 
 
-@pytest.mark.parametrize("eps", ["1e-12", "1e-3"])
+@pytest.mark.parametrize("eps", ["1e-8", "1e-3"])
 def test_a_small_step_whose_noise_is_below_the_gradients_is_still_checked(eps):
     result = invoke(NETWORK, "--eps", eps)
     assert result.exit_code == 0, result.output
 
 
 def test_a_small_step_whose_noise_passes_errors_the_tolerance_would_not_says_so():
-    # at 1e-12 the noise (~1e-3) is below the largest gradient, so the check runs, but it is
-    # wider than atol + rtol·|g| for every element: errors up to it pass unseen
-    result = invoke(NETWORK, "--eps", "1e-12", "--format", "json")
+    # at 1e-8 the noise (~1.7e-7) is wider than atol + rtol·|g| for 13 of the 40 elements:
+    # errors up to it pass unseen there
+    result = invoke(NETWORK, "--eps", "1e-8", "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     checked = sum(t["checked"] for t in report["tensors"])
-    assert report["ok"] and 0 < report["hidden_by_noise"] <= checked
-    summary = " ".join(invoke(NETWORK, "--eps", "1e-12").stdout.split())
-    assert (f"but at --eps 1e-12 the rounding noise is wider than the tolerance of "
+    assert report["ok"] and 0 < report["hidden_by_noise"] < checked
+    summary = " ".join(invoke(NETWORK, "--eps", "1e-8").stdout.split())
+    assert (f"but at --eps 1e-08 the rounding noise is wider than the tolerance of "
             f"{report['hidden_by_noise']} of the {checked} checked, whose errors up to "
             f"{report['rounding_noise']:.1e} pass unseen: --eps 1e-07 or larger checks them "
             f"(the default is 1e-06)") in summary
+
+
+@pytest.mark.parametrize("eps", ["1e-9", "1e-12"])
+def test_a_small_step_whose_noise_hides_every_element_checked_is_refused(eps):
+    # the noise (1.7e-6 at 1e-9) is below the largest gradient but wider than every
+    # element's tolerance: no error could fail, and "✓ every smooth element agrees" with exit
+    # 0 said the 40 were checked
+    result = invoke(NETWORK, "--eps", eps)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"error: --eps: {float(eps):g} is too small a step for this "
+                                    "problem: rounding alone can move a central difference by ")
+    assert ("more than the tolerance of every one of the 40 elements checked, so no error "
+            "could be seen; hint: --eps 1e-07 or larger checks them (the default is 1e-06)"
+            in result.stderr)
 
 
 @pytest.mark.parametrize("eps", [[], ["--eps", "1e-5"]])
