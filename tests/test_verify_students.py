@@ -934,6 +934,21 @@ def test_each_slip_is_named(fn, op, settings, output, slip):
     assert match.matched == match.of >= 1
 
 
+@pytest.mark.parametrize("fn, op, words", [
+    (avgpool_backward_not_divided, "avgpool2d_backward",
+     "matches the delta not divided by the window's cell count (kh·kw)"),
+    (avgpool_backward_divided_by_side, "avgpool2d_backward",
+     "matches the delta divided by one side of the window (k of a k×k window) instead of by "
+     "its cells (k·k)"),
+])
+def test_a_pool_divisor_slip_names_no_one_window_of_the_cases_it_matches(fn, op, words):
+    # "not divided by the window size 4" was said of 2×2 and 3×3 windows' cases alike
+    report = _run(fn, op, {})
+    matches = [m for m in report.slips if m.output == "dx"]
+    assert [m.description for m in matches] == [words]
+    assert matches[0].matched == matches[0].of > 1
+
+
 def conv_forward_naive_without_cache(x, w, b, conv_param):
     return conv_forward_naive(x, w, b, conv_param)[0]
 

@@ -764,8 +764,9 @@ def _avgpool_backward_slips(case: Case, options: Options, truth: dict) -> Iterat
                           "(i·s, j·s))",
                           {"dx": _stride_ignored_backward(x, delta, size, p, 0.0,
                                                          avgpool2d_backward)})
-    yield Alternative("not_divided", f"matches the delta not divided by the window size "
-                      f"{kh * kw}", {"dx": truth["dx"] * (kh * kw)})
+    # said once for every case it matches, whose windows differ: no one window's size in it
+    yield Alternative("not_divided", "matches the delta not divided by the window's cell "
+                      "count (kh·kw)", {"dx": truth["dx"] * (kh * kw)})
     yield from _divided_by_one_side(kh, kw, "dx", truth["dx"], "the delta")
     if p > 0:
         yield Alternative("divisor_without_padding", "matches the divisor counting only the "
@@ -789,9 +790,9 @@ def _divided_by_one_side(kh: int, kw: int, name: str, right: np.ndarray,
     rows or columns counted, not its cells); beside a 2×2 window's it is twice the answer."""
     for side, other in {(kh, kw), (kw, kh)}:
         if side > 1 and other > 1:  # a 1×k window's side 1 is not_divided
-            yield Alternative("divided_by_one_side", f"matches {what} divided by {side}, one "
-                              f"side of the {kh}×{kw} window, instead of by its {kh * kw} "
-                              "cells", {name: right * other})
+            yield Alternative("divided_by_one_side", f"matches {what} divided by one side "
+                              "of the window (k of a k×k window) instead of by its cells "
+                              "(k·k)", {name: right * other})
 
 
 def _strided_slice_ignored(forward, x: np.ndarray, s: int, right: np.ndarray,
@@ -835,8 +836,8 @@ def _avgpool_forward_slips(case: Case, options: Options, truth: dict) -> Iterato
                           "position)", {"y": avgpool2d_forward(x, size, 1, p)})
     yield from _strided_slice_ignored(lambda xs, st: avgpool2d_forward(xs, size, st, p), x, s,
                                       truth["y"])
-    yield Alternative("not_divided", f"matches the window sum not divided by the window size "
-                      f"{kh * kw}", {"y": truth["y"] * (kh * kw)})
+    yield Alternative("not_divided", "matches the window sum not divided by the window's "
+                      "cell count (kh·kw)", {"y": truth["y"] * (kh * kw)})
     yield from _divided_by_one_side(kh, kw, "y", truth["y"], "the window sum")
     if p > 0:
         yield Alternative("divisor_without_padding", "matches the divisor counting only the "
