@@ -732,15 +732,22 @@ def _number_tail_hint(text: str, pos: int) -> str | None:
         if next_char and (next_char in "-\"[{" or next_char.isdigit()):
             return f"a ',' missing between {_shorten(number)} and the value after it?"
         return None
-    if next_char == ".":
-        return f"JSON numbers need digits after the point: write {number}.0 or {number}"
-    if next_char in ("e", "E"):
+    rest = _number_at(text, pos)  # the run of number characters the scanner left
+    point, exponent = "." in number, "e" in number.lower()
+    if next_char == "." and not point and not exponent:
+        if not rest[1:]:
+            return f"JSON numbers need digits after the point: write {number}.0 or {number}"
+        if rest[1:2] in ("e", "E"):  # 1.e3
+            return f"JSON numbers need digits after the point: write {number}.0{rest[1:]}"
+        return None
+    if next_char in ("e", "E") and not exponent and not rest[1:].lstrip("+-"):
         return f"an exponent needs its digits: write {number}e3 (or {number} alone)"
     if number.lstrip("-") == "0" and next_char in ("x", "X", "b", "B", "o", "O"):
         return "JSON numbers are decimal: write the value in decimal digits"
     if number.lstrip("-") == "0" and next_char.isdigit():
-        digits = _number_at(text, pos).lstrip("0") or "0"
-        return f"JSON numbers have no leading zeros: write {number[:-1]}{digits}"
+        # 007 → 7, 00.5 → 0.5: the zeros before the first digit that stays
+        fixed = re.sub(r"^0+(?=\d)", "", rest)
+        return f"JSON numbers have no leading zeros: write {number[:-1]}{fixed}"
     return None
 
 

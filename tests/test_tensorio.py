@@ -903,6 +903,14 @@ def test_a_value_json_cannot_read_says_what_to_write(value, hint, first):
     ("0x1f", 13, "JSON numbers are decimal: write the value in decimal digits"),
     ("1 2", 14, "a ',' missing between 1 and the value after it?"),
     ('3 "1/2"', 14, "a ',' missing between 3 and the value after it?"),
+    # the rest of the number kept: 1.e3 is 1000, not 1; 00.5 is 0.5, not .5
+    ("1.e3", 13, "JSON numbers need digits after the point: write 1.0e3"),
+    ("00.5", 13, "JSON numbers have no leading zeros: write 0.5"),
+    ("-00.5", 14, "JSON numbers have no leading zeros: write -0.5"),
+    # no fix that is itself JSON is known: the scanner's words alone
+    ("0.5.5", 15, None),
+    ("1e5.0", 15, None),
+    ("1e3e", 15, None),
 ])
 def test_a_number_json_reads_only_in_part_says_what_to_write(value, column, hint):
     with pytest.raises(ProblemError) as caught:
