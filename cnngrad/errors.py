@@ -149,8 +149,7 @@ SYNONYMS = {"filter": ("kernel",), "filters": ("kernel",),
             # torch's BatchNorm calls gamma its weight and beta its bias
             "weight": ("kernel", "weights", "gamma"), "bias": ("beta",),
             "weights": ("kernel",), "w": ("kernel", "weights"), "kernel": ("weights",),
-            "b": ("bias",), "units": ("weights",), "out_features": ("weights",),
-            "in_features": ("weights",),
+            "b": ("bias",),
             "targets": ("target",), "label": ("target",), "labels": ("target",),
             "y": ("target",), "y_true": ("target",),
             "grad_output": ("delta",), "grad": ("delta",), "dy": ("delta",),
@@ -161,7 +160,8 @@ SYNONYMS = {"filter": ("kernel",), "filters": ("kernel",),
             "alpha": ("slope",),
             "rate": ("p",), "prob": ("p",), "probability": ("p",), "drop_prob": ("p",),
             "drop_rate": ("p",),
-            "factor": ("scale",), "upscale_factor": ("scale",), "size": ("scale",)}
+            # not torch's size (an output size): scale is the ratio
+            "factor": ("scale",), "upscale_factor": ("scale",)}
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:
