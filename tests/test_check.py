@@ -1333,6 +1333,8 @@ def test_a_matrix_too_wide_for_the_width_is_cut_into_column_blocks_never_a_cell(
     assert "…" not in result.stdout
     spans = [line for line in lines if line.startswith(("columns ", "column "))]
     assert len(spans) >= 2 and spans[0].startswith("columns 0") and spans[-1].endswith("7")
+    # a blank line before each block but the first, as backward's tables have
+    assert all(lines[lines.index(span) - 1] == "" for span in spans[1:])
     shown = " ".join(lines)
     for i, row in enumerate(answers):
         for j, text in enumerate(row):

@@ -253,7 +253,9 @@ class _CheckGrid:
 
     def __rich_console__(self, console, options):
         blocks = column_blocks(self.fixed, self.widths, options.max_width)
-        for block in blocks:
+        for number, block in enumerate(blocks):
+            if number:  # a blank line before the next block's head, as backward's tables
+                yield Text("")
             span = column_span([self.header[j] for j in block]) if len(blocks) > 1 else ""
             head = "  ".join(part for part in (self.label, span) if part)
             if head:
