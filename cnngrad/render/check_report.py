@@ -510,9 +510,9 @@ def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
 
 
 def _notes(result: FileCheck, tolerance: Tolerance, base: int = 0) -> str:
-    """Each tensor short of full marks, with what its wrong cells are (the first slip it
-    matches: JSON and CSV list them all), tensors with the same note together; then the
-    required paths not answered (their indices counted from ``base``)."""
+    """Each tensor not right (wrong, rounded or carried forward), with what its wrong cells
+    are (the first slip it matches: JSON and CSV list them all), tensors with the same note
+    together; then the required paths not answered (their indices counted from ``base``)."""
     groups: dict[str, list[str]] = {}
     for check in result.tensors:
         if check.all_right and not check.carried.any() and not check.missing.any():
@@ -543,8 +543,8 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
                 grading: Grading | None = None, *, one_based: bool = False
                 ) -> RenderableType:
     """One row per student (answers file): the score, the points (or cells) earned, and
-    each tensor short of full marks with what its wrong cells are (or why the file could
-    not be checked). The required paths it names count from 1 with ``one_based``."""
+    each tensor not right with what its wrong cells are (or why the file could not be
+    checked). The required paths it names count from 1 with ``one_based``."""
     by_points = bool(grading and grading.points)
     header = ("student", "score", "points" if by_points else "cells", "status",
               "not right, and why" if by_points else
