@@ -28,7 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnngrad.cli import app
-from cnngrad.render.tables import GRID_RULE
+from cnngrad.render import GRID_RULE
 
 runner = CliRunner()
 

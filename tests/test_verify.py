@@ -320,10 +320,10 @@ def test_a_small_difference_shows_in_the_grids_got_and_expected():
     # at 4 significant digits the got of 10.001 read 10, as the expected did
     assert """
   y[0, 0, :, :]
-  got                        expected                   got − expected
-   10.001   4.001   1.001         10       4       1      0.001   0.001   0.001
-   -4.999  -4.999 -10.999         -5      -5     -11      0.001   0.001   0.001
-  -10.999 -10.999  -7.999        -11     -11      -8      0.001   0.001   0.001
+  got                      ┆ expected                 ┆ got − expected
+   10.001   4.001   1.001  ┆      10       4       1  ┆   0.001   0.001   0.001
+   -4.999  -4.999 -10.999  ┆      -5      -5     -11  ┆   0.001   0.001   0.001
+  -10.999 -10.999  -7.999  ┆     -11     -11      -8  ┆   0.001   0.001   0.001
 """ in str(raised.value)
 
 
@@ -1392,7 +1392,7 @@ def test_the_report_fits_a_terminal_narrower_than_80_columns():
     # a pipe or a file keeps the 80-column report, however wide COLUMNS says it may be
     wide = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert max(len(line) for line in wide.output.splitlines()) == 78
-    assert "  got                    expected               got − expected" in \
+    assert "  got                  ┆ expected             ┆ got − expected" in \
         wide.output.splitlines()
 
 

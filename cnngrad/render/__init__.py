@@ -17,6 +17,11 @@ TEXT_FORMATS = {
 }
 FORMATS = ("table", "json") + tuple(TEXT_FORMATS)
 
+#: The rule between grids side by side (backward's and check's tables, verify's grids), so
+#: that the next grid's row index does not read as one more value of the row
+#: (``0   -0.261749   0   0.159096``)
+GRID_RULE = "┆"
+
 
 def render_text(fmt: str, trace, decimals: int, *, include_backward: bool = True,
                 base: int = 0) -> str:

@@ -29,7 +29,8 @@ from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
                                    tensor_notes, unexplained_notes)
-from cnngrad.render.tables import GRID_RULE, column_blocks, column_span, grid_label
+from cnngrad.render import GRID_RULE
+from cnngrad.render.tables import column_blocks, column_span, grid_label
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
     fmt,

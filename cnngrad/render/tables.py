@@ -23,13 +23,11 @@ from rich.text import Text
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace, bias_gradient_always_zero
 from cnngrad.problem import INPUT
+from cnngrad.render import GRID_RULE
 from cnngrad.render.numbers import (DEFAULT_DECIMALS, fmt, fmt_exact_decimal, json_number,
                                     wants_scientific)
 
 GRIDS_PER_ROW = 4
-#: The rule between grids side by side, so that the next grid's row index does not read as
-#: one more value of the row (``0   -0.261749   0   0.159096``)
-GRID_RULE = "┆"
 
 # big results: a matrix with more rows (or columns) than SHORTEN_BEYOND shows its first and
 # last CORNER rows (columns) around an ellipsis, and a min/max/mean/norm line; a tensor with
