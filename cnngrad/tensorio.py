@@ -721,8 +721,9 @@ def _number_tail_hint(text: str, pos: int) -> str | None:
     """Where the scanner wanted a comma right after a number: what of the number JSON does
     not write that way (``1.``, ``01``, ``1e``, ``0x1f``), or two values with only a space
     between them (``[1 2]``); None for anything else."""
-    gap = len(text[:pos]) - len(text[:pos].rstrip(" \t"))
-    start = end = pos - gap
+    end = len(text[:pos].rstrip(" \t"))
+    gap = pos - end
+    start = end
     while start > 0 and text[start - 1] in "0123456789.eE+-":
         start -= 1
     number, next_char = text[start:end], text[pos:pos + 1]

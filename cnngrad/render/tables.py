@@ -346,8 +346,8 @@ class GridFlow:
     ``items`` are :class:`MatrixGrid` (with ``group``, the first index that keeps a row
     together) or a line of text that stands on its own (``… 58 more grids``)."""
 
-    GAP = 3
-    SEPARATOR = f" {GRID_RULE} "  # GAP wide
+    SEPARATOR = f" {GRID_RULE} "
+    GAP = len(SEPARATOR)
 
     def __init__(self, items: list) -> None:
         self.items = items

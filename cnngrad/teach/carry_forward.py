@@ -380,6 +380,8 @@ class StudentValues:
         # with the student's delta_out: once for its delta_in and every gradient
         self._step_values: dict[int, tuple[dict, Callable[[], dict]]] = {}
         self.index = {layer.name: i for i, layer in enumerate(trace.layers)}
+        # an answer's cells written as their true values, once: every step reading it asks
+        self._written_exactly = functools.cache(lambda path: _written_exactly(answers[path]))
 
     # -- the student's values ------------------------------------------------
 
@@ -422,7 +424,7 @@ class StudentValues:
             filled |= take
             taken.add(path, bool((check.answered & ~check.right)[take].any()))
             rounds = (take & ~check.fraction & (check.decimals >= self.least_decimals)
-                      & ~_written_exactly(check))
+                      & ~self._written_exactly(path))
             own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k])))
                     for k in np.flatnonzero(rounds.reshape(-1))]
         # every cell answered: nothing came from further upstream
