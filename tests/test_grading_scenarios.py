@@ -137,6 +137,21 @@ def test_points_on_a_tensor_a_cell_and_a_missing_path(tmp_path):
     assert entry["missing"] == ["conv2d_1.grads.bias"]
 
 
+def test_the_grade_sheet_names_a_tensors_own_points_beside_a_full_marks_cell(tmp_path):
+    # [1,1] right (2 of 2); the whole kernel has [1,1] only of its 4 cells (1 of 4 points):
+    # the sheet names the kernel's own 1/4, as the head lists it, not the tensor's 3/6
+    grading = {"points": {"conv2d_1.grads.kernel": 4, "conv2d_1.grads.kernel[1,1]": 2}}
+    answers = {"conv2d_1.grads.kernel[1,1]": 1.5}
+    code, entry, _ = grade(tmp_path, CONV, grading, answers)
+    assert (code, entry["points"], entry["max_points"]) == (1, 3, 6)
+    (tmp_path / "b.json").write_text(json.dumps(answers))
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json"),
+                                 str(tmp_path / "b.json")], env={"COLUMNS": "120"})
+    sheet = " ".join(result.stdout.split())
+    assert "conv2d_1.grads.kernel 1/4: 3 required cells not answered" in sheet
+    assert "3/6:" not in sheet
+
+
 def test_a_tensor_outside_the_points_says_it_earns_none(tmp_path):
     # all 3 required points earned; the wrong output is not in points: 100 %, still wrong
     grading = {"points": {"conv2d_1.grads.bias": 3}}

@@ -504,7 +504,7 @@ def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
         return f"{check.path} (no points)"
     short = [score for score in result.path_scores or []
              if score.key.partition("[")[0] == check.path and score.earned != score.possible]
-    if [score.key for score in short] in ([], [check.path]):  # (wrong cells without points)
+    if not short:  # (wrong cells without points)
         return f"{check.path} {points_text(check.earned)}/{points_text(check.possible)}"
     return ", ".join(f"{key_text(score.key, base)} {points_text(score.earned)}/"
                      f"{points_text(score.possible)}" for score in short)
