@@ -2202,6 +2202,24 @@ def test_a_channels_last_function_run_channels_first_is_told_the_layout():
         assert "Hint:" not in render_text(report)
 
 
+def test_a_function_named_after_another_op_is_asked_whether_op_is_right():
+    # a conv's backward checked as a max pool's: every case raises on the arguments, and its
+    # name says which op it is (the layout hint, also true of every case, would send the user
+    # round between --layout nhwc and dropping it)
+    from cnngrad.verify.report import render_text
+
+    def conv2d_backward(x, w, delta, stride, padding):
+        return conv_backward_nchw(x, w, delta, stride, padding)
+
+    report = run_battery(conv2d_backward, "maxpool2d_backward")
+    assert not any(r.ok for r in report.results)
+    hints = [" ".join(part.split()) for part in render_text(report).split("Hint:")[1:]]
+    assert hints == ["your function is named conv2d_backward, the name of another op than --op "
+                     "maxpool2d_backward: if it computes conv2d_backward, say --op "
+                     "conv2d_backward"]
+    assert run_battery(conv2d_backward, "conv2d_backward").ok
+
+
 def conv_backward_db_first_position(x, w, delta, stride, padding):
     # db read from the first image's first position only
     dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)

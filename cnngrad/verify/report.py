@@ -337,6 +337,12 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             "shape (1, 1, 1) in the Deep Learning Specialization's conv_single_step) is an "
             "error in recent numpy, which converts only 0-d arrays: write b.item(), or "
             "float(b.squeeze())", "        ", "Hint:   ", width)
+    misnamed = _other_op_named(report)
+    if misnamed:
+        lines += ([""] if lines[-1] else []) + _wrap(
+            f"your function is named {misnamed}, the name of another op than --op "
+            f"{report.op.name}: if it computes {misnamed}, say --op {misnamed}", "        ",
+            "Hint:   ", width)
     words, given = report.op.layout_words, report.layout
     if report.passes_laid_out:
         other = report.passes_laid_out
@@ -344,8 +350,10 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             f"every case passes when run again with the arrays laid out as {words[other]}: "
             f"your function takes that layout; {_layout_fix(other)}", "        ", "Hint:   ",
             width)
-    # arguments in another order raise on shapes too: the order's hint is the one to follow
-    suspect = "" if report.by_name or report.passes_laid_out else _layout_suspect(report)
+    # arguments in another order, or another op's, raise on shapes too: that hint is the one
+    # to follow
+    suspect = ("" if report.by_name or report.passes_laid_out or misnamed
+               else _layout_suspect(report))
     if suspect:
         other = other_layout(given)
         lines += ([""] if lines[-1] else []) + _wrap(
@@ -353,6 +361,18 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             f"if your function takes {words[other]}, {_layout_fix(other)}", "        ",
             "Hint:   ", width)
     return "\n".join(lines) + "\n"
+
+
+def _other_op_named(report: Report) -> str:
+    """The op the user's function is named after (``conv2d_backward``) where that is not the
+    op it was checked as and no case passed (the --op given for another function's): else
+    ""."""
+    from cnngrad.verify.ops import OPS
+
+    name = report.function
+    if name == report.op.name or name not in OPS or any(r.ok for r in report.results):
+        return ""
+    return name
 
 
 def _layout_fix(other: str) -> str:
