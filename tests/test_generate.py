@@ -1554,7 +1554,8 @@ def test_an_unreadable_roster_is_exit_2_one_line(content, says, tmp_path):
         path.write_bytes(content)
     result = invoke("generate", "seed", "--seed", 1, "--students", path, "-o", tmp_path / "o")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: ") and says in result.stderr.splitlines()[0]
+    assert result.stderr.startswith(f"error: {path}: --students: ")
+    assert says in result.stderr.splitlines()[0]
     assert not (tmp_path / "o").exists()
 
 

@@ -444,18 +444,29 @@ def test_a_per_output_bias_before_cross_entropy_is_asked():
 # --------------------------------------------------------------------------- no draw
 
 
-def test_no_friendly_draw_says_what_failed_and_what_to_change(tmp_path):
+@pytest.mark.parametrize("before, through", [
+    ([], ""),
+    # layers without weights keep the drawn values at or above 0 too
+    ([{"type": "maxpool2d", "size": 2, "stride": 1}, {"type": "upsample", "scale": 1}],
+     " through maxpool2d_1, upsample_1"),
+])
+def test_no_friendly_draw_says_what_failed_and_what_to_change(tmp_path, before, through):
     # a ReLU on drawn inputs (never negative): its inputs are never on both sides of 0
-    document = {"input": [[1, 2], [3, 4]], "layers": [{"type": "relu"}],
-                "delta": [[1, -1], [2, 1]]}
+    document = {"input": [[1, 2, 0], [3, 4, 1], [0, 1, 2]],
+                "layers": [*before, {"type": "relu"}],
+                "delta": [[1, -1], [2, 1]] if before else [[1, -1, 1], [2, 1, 1], [1, 1, 1]]}
     result = invoke("generate", write(tmp_path, document), "--seed", 1)
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()
     error, _, hint = line.partition("; hint: ")
     assert error.startswith("error: RECIPE: no hand-friendly problem.json problem in 400 "
                             "draws with --numbers int")
-    assert "the inputs of relu_1 were all on one side of 0" in error
-    assert "edit the file" in hint and "other sizes" not in hint
+    assert error.endswith(f"the inputs of relu_1 were all on one side of 0 (it reads the "
+                          f"problem's input{through}, and drawn inputs are never below 0), "
+                          f"in 400)")
+    # no style or seed can help (the hint once said to try them)
+    assert hint == ("put a conv or dense layer before relu_1 in the file; no --numbers style "
+                    "or --seed draws an input below 0")
 
 
 @pytest.mark.parametrize("seed", [0, 3, 7])

@@ -53,7 +53,11 @@ def read_roster(path: str) -> list[str]:
     """
     from cnngrad.tensorio import read_source
 
-    raw, file, _ = read_source(path)
+    try:
+        raw, file, _ = read_source(path)
+    except ProblemError as unreadable:  # named as the option that gave it, as its other errors
+        unreadable.where = unreadable.where or "--students"
+        raise
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -354,15 +354,32 @@ def _unfriendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
         _units_unfriendly(trace, draft, recipe, {} if units is None else units)
 
 
+#: How a failure of a ReLU reading the problem's input, directly or through layers without
+#: weights (a pool, an upsample), ends: no draw can pass it, since drawn inputs are never
+#: below 0 (``_no_draw_hint`` says what to change instead).
+READS_DRAWN_INPUT = ", and drawn inputs are never below 0)"
+
+
 def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     """No ReLU input at 0 and no tied maxima, unless they are wanted (then at least one);
     every ReLU has inputs on both sides of 0 (a ReLU of one input, which cannot: above 0, so
     that it passes the gradient back), and so has each of its channels of
     :data:`MIN_CHANNEL_CELLS` or more cells."""
+    from cnngrad.problem import INPUT
+
     relu_zeros = ties = live_ties = 0
     relus = set()
+    # for each layer fed by the drawn input through layers without weights or a batch norm
+    # (which alone move values below 0), those layers: its values are never below 0 either
+    unweighted: dict[str, list[str]] = {INPUT: []}
     for layer in trace.layers:
-        if family_of(layer.spec).kink_at_zero:
+        family = family_of(layer.spec)
+        if (all(name in unweighted for name in layer.spec.inputs)
+                and not (family.weighted or family.normalises_channels)):
+            unweighted[layer.name] = list(dict.fromkeys(
+                [name for source in layer.spec.inputs for name in unweighted[source]]
+                + [layer.name]))
+        if family.kink_at_zero:
             relus.add(layer.name)
             cells = _values(layer.input)
             zeros, positive = _count_zeros(cells)
@@ -372,13 +389,14 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
                     return f"the input of {layer.name} was below 0"
             elif not positive or positive + zeros == len(cells):
                 # all off, or a relu that never bites
-                return f"the inputs of {layer.name} were all on one side of 0"
+                return (f"the inputs of {layer.name} were all on one side of 0"
+                        + _drawn_input_words(unweighted.get(layer.spec.inputs[0])))
             else:
                 channel = _one_sided_channel(layer.input)
                 if channel is not None:  # a dead filter, or one whose ReLU never bites
                     return (f"the inputs of {layer.name} in one channel were all on one side "
                             f"of 0")
-        elif family_of(layer.spec).takes_maxima:
+        elif family.takes_maxima:
             ties += tied_windows(layer)
             if with_kinks:
                 # after a ReLU, a window whose maximum is 0 is all ReLU zeros: whichever
@@ -393,6 +411,16 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     if with_kinks and wanted_ties and live_ties < ties:
         return "a max pool's tied maxima were ReLU zeros"
     return None
+
+
+def _drawn_input_words(between: list[str] | None) -> str:
+    """What a ReLU's failure adds when it reads the problem's input through ``between``
+    (layers without weights; [] directly), ending in :data:`READS_DRAWN_INPUT`; "" when
+    it reads something else (None)."""
+    if between is None:
+        return ""
+    through = f" through {', '.join(between)}" if between else ""
+    return f" (it reads the problem's input{through}{READS_DRAWN_INPUT}"
 
 
 def _one_sided_channel(x) -> int | None:
@@ -636,6 +664,11 @@ def _no_draw_hint(reason: str, style: Style, file: bool,
             "value sums)" if not file else "try another --seed"
         if style.name == "int":
             change += ", or --numbers 1dp or 2dp (smaller numbers)"
+    elif reason.endswith(READS_DRAWN_INPUT):
+        # no style or seed draws a negative input: the file itself must change
+        relu = re.match(r"the inputs of (\S+)", reason)[1]
+        return (f"put a conv or dense layer before {relu} in the file; no --numbers "
+                f"style or --seed draws an input below 0")
     elif reason == "a ReLU input was 0" and style.name == "int":
         change = ("use --numbers 1dp or 2dp (of many ReLU inputs made of whole numbers, some "
                   "land on 0)" + ("" if file else ", or a smaller --input"))
