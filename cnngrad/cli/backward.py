@@ -56,13 +56,13 @@ def backward(
     bias: Annotated[Optional[str], typer.Option(
         "--bias", metavar="TENSOR", help="The bias: a number, a vector or a file.", rich_help_panel=QUICK)] = None,
     stride: Annotated[Optional[str], typer.Option(
-        "--stride", metavar="S", help="2, or [2, 1] for rows and columns.",
+        "--stride", metavar="S", help="2, or [2, 1] for rows and columns (default 1).",
         rich_help_panel=QUICK)] = None,
     padding: Annotated[Optional[str], typer.Option(
         "--padding", metavar="P", help="1, [1, 2] (rows, columns), [top, bottom, left, right], "
-                                       "valid or same.", rich_help_panel=QUICK)] = None,
+                                       "valid or same (default 0).", rich_help_panel=QUICK)] = None,
     dilation: Annotated[Optional[str], typer.Option(
-        "--dilation", metavar="D", help="2, or [2, 1] for rows and columns.",
+        "--dilation", metavar="D", help="2, or [2, 1] for rows and columns (default 1).",
         rich_help_panel=QUICK)] = None,
     flip_kernel: Annotated[bool, typer.Option(
         "--flip-kernel", help="True convolution: the kernel is rotated 180° first.",
@@ -83,7 +83,8 @@ def backward(
     debug: DebugOpt = False,
 ) -> None:
     """Every layer's gradients, last layer first: the upstream delta, dE/dw and dE/db, and the
-    input delta, as tables (or JSON).
+    input delta, as tables (json, csv, markdown, latex and npz list the layers in forward
+    order).
 
     Without a problem file, --input, --kernel and --delta build a one-conv problem."""
     fmt = output_format(format, output, REPORT_FORMATS, command="backward", picture=True,

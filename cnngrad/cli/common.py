@@ -480,7 +480,8 @@ MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
                                              help="Refuse problems whose largest tensor would "
                                                   "hold more elements than this.")]
 DtypeOpt = Annotated[str, typer.Option(
-    "--dtype", metavar="DTYPE", help="float64 (default) or float32 for big problems.")]
+    "--dtype", metavar="DTYPE",
+    help="float64, or float32 for big problems (half the memory, about 7 significant digits).")]
 DebugOpt = Annotated[bool, typer.Option(
     "--debug", help="Show a traceback on errors (the exit code stays the same).")]
 OneBasedOpt = Annotated[bool, typer.Option(
