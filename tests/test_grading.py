@@ -109,7 +109,10 @@ def test_the_loader_keeps_the_block_and_other_commands_ignore_it(tmp_path):
      "grading.points.conv2d_1.grads.kernel[0][0]: the same tensor or cell as "
      "'conv2d_1.grads.kernel[0,0]'"),
     ({"points": {"loss": [1]}}, "grading.points.loss: expected a number, got a list"),
-    ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel: no such path; known: "),
+    ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel: no such path; known: "
+                                         "conv2d_1.grads.kernel, conv2d_1.delta_in, "
+                                         "conv2d_1.delta_out, conv2d_1.output; hint: did you "
+                                         "mean conv2d_1.grads.kernel?"),
     # the worked example's conv has no bias: said so, as check says it of an answers key
     ({"points": {"conv2d_1.grads.bias[0]": 1}}, "grading.points.conv2d_1.grads.bias[0]: "
                                                 "conv2d_1 has no bias (the problem gives it none)"),
@@ -128,6 +131,16 @@ def test_a_bad_grading_block_is_one_line_naming_the_place(tmp_path, grading, wor
     first = result.output.splitlines()[0]
     assert first.startswith("error: ") and words in first, first
     assert "Traceback" not in result.output
+
+
+def test_a_points_path_near_no_known_one_lists_them_without_a_guess(tmp_path):
+    problem = problem_file(tmp_path, with_grading({"points": {"relu_1.output": 1}}))
+    answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {problem}: grading.points.relu_1.output: no such path; known: conv2d_1.output, "
+        "conv2d_1.delta_out, conv2d_1.delta_in, conv2d_1.grads.kernel"]
 
 
 def test_an_unknown_key_names_the_closest_one(tmp_path):

@@ -214,6 +214,8 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
                     ", ".join(parts)
             elif path.partition(".")[2].startswith("updated."):
                 hint = "an updated parameter is known only with --lr"
+            elif difflib.get_close_matches(path, close[:1], cutoff=0.8):  # a typo
+                hint = f"did you mean {close[0]}?"
             raise ProblemError(f"no such path; known: {first_of(close, 8)}", where=where,
                                file=grading.file, hint=hint)
         shape = shapes[path]
