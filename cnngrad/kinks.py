@@ -445,7 +445,7 @@ class KinkWarning:
             side = "positive" if value > 0 else "not positive"
             text = (f"{self.layer}: {self.input_name}{index(self.cells[0])} is {value:.2g}, "
                     f"within rounding noise of the kink at 0; decided as {side}")
-            what = "input"
+            what, near = "input", "0"
         else:
             shown = " and ".join(f"{self.input_name}{index(cell)} = {value!r}"
                                  for cell, value in list(zip(self.cells, self.values))[:3])
@@ -455,10 +455,11 @@ class KinkWarning:
             text = (f"{self.layer}: window output{index(self.window)}: maxima {shown} are "
                     f"within rounding noise of a tie; decided as "
                     f"{'a tie' if tied > 1 else 'not tied'}")
-            what = "window"
+            what, near = "window", "a tie"
         more = self.count - 1
-        if more:
-            text += f" ({more} more {what}{'s' if more > 1 else ''} like it)"
+        if more:  # each decided by its own floats, not all as this one
+            text += (f" ({more} more {what}{'s' if more > 1 else ''} within rounding noise "
+                     f"of {near})")
         return text + f"; not decided exactly: {self.why_not}"
 
     def __str__(self) -> str:

@@ -186,7 +186,8 @@ def test_relu_reading_a_batch_norm_output_of_zero_is_a_warning(tmp_path, mode):
                "delta": [[[[1, 1]]], [[[1, 1]]]]}
     _, stderr = backward(tmp_path, problem)
     assert stderr.startswith("warning: relu_1: input[0,0,0,1] is 0, within rounding noise of "
-                             "the kink at 0; decided as not positive (1 more input like it); "
+                             "the kink at 0; decided as not positive (1 more input within rounding noise "
+                             "of 0); "
                              "not decided exactly: batchnorm2d_1 (batchnorm2d) before it is "
                              "not rational")
 
@@ -230,7 +231,20 @@ def test_many_near_kinks_in_a_layer_are_one_line(tmp_path, monkeypatch):
         "delta": [[1, 1, 1]]}
     _, stderr = backward(tmp_path, problem)
     (line,) = stderr.splitlines()
-    assert "relu_1: input[0,0]" in line and "(2 more inputs like it)" in line
+    assert "relu_1: input[0,0]" in line and "(2 more inputs within rounding noise of 0)" in line
+
+
+def test_near_kinks_decided_both_ways_are_not_counted_as_decided_alike(tmp_path, monkeypatch):
+    # 0.1 + 0.2 − 0.3 is 5.6e-17 in floats (positive), 0.7 + 0.1 − 0.8 is −1.1e-16 (not):
+    # the count is of inputs near 0, not of inputs "like" the first, decided as it was
+    monkeypatch.setattr(kinks, "EXACT_WORK_BUDGET", 5)
+    problem = {"input": [[0.1, 0.2, 0.3, 0.7, 0.1, 0.8]], "layers": [
+        {"type": "conv2d", "kernel": [[1, 1, -1]], "stride": 3}, {"type": "relu"}],
+        "delta": [[1, 1]]}
+    _, stderr = backward(tmp_path, problem)
+    (line,) = stderr.splitlines()
+    assert "input[0,0] is 5.6e-17" in line and "decided as positive" in line
+    assert "(1 more input within rounding noise of 0)" in line and "like it" not in line
 
 
 def test_a_tie_in_a_one_dimensional_pool(tmp_path):

@@ -877,6 +877,12 @@ def test_long_lists_are_cut_with_max_terms():
                     "--max-terms", "2")
     assert result.exit_code == 0, result.output
     assert "+ 2 more nonzero terms, together" in result.output
+    # one left over is one term, one cell
+    one = invoke("explain", WORKED, "conv2d_1.grads.kernel[0,0]", "--max-terms", "3").output
+    assert "+ 1 more nonzero term, together -0.04767" in one
+    pool = invoke("explain", ROOT / "samples" / "pool-ties.json", "maxpool2d_1.output[0,0]",
+                  "--max-terms", "3").output
+    assert "+ 1 more cell, the largest" in pool
 
 
 def test_json_lists_max_terms_and_sums_the_rest():

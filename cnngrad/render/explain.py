@@ -109,8 +109,10 @@ def zero_text(explanation: Explanation) -> str:
 def _rest_line(explanation: Explanation, shown: int, decimals: int) -> str:
     count, rest = explanation.rest(shown)
     if explanation.operation == "max":  # a window's cells, zeros too: the largest matters
-        return f"+ {count} more cells, the largest {short(rest, decimals)}"
-    return f"+ {count} more nonzero terms, together {short(rest, decimals)}"
+        return f"+ {count} more cell{'s' if count != 1 else ''}, the largest " \
+               f"{short(rest, decimals)}"
+    return f"+ {count} more nonzero term{'s' if count != 1 else ''}, together " \
+           f"{short(rest, decimals)}"
 
 
 def _counts_text(explanation: Explanation) -> str:
