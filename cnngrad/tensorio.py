@@ -780,7 +780,12 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
     elif at in ("//", "/*") or (at[:1] == "#" and exc.msg.startswith("Expecting")):
         hint = ("JSON has no comments: remove them (a problem's \"title\" can hold a "
                 "note)")
-    elif exc.msg != "Extra data" and exc.pos >= len(text.rstrip()):
+    elif exc.msg != "Extra data" and (
+            exc.pos >= len(text.rstrip())
+            # cut inside a number (``0.``, ``1e-`` or ``-`` at the end): what the scanner
+            # left is a number's characters, not ending in a digit
+            or (not (rest := text[exc.pos:].rstrip()).strip("0123456789.eE+-")
+                and not rest[-1].isdigit())):
         what = f"the document ends too early, {what} (truncated?)"
     elif exc.pos < len(text) and text[exc.pos] == "'":
         hint = "JSON strings and keys use double quotes"
@@ -1567,6 +1572,8 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     # (as a nested list's first row is, :func:`_raise_ragged`)
     lengths = Counter(len(cells) for _, cells in records)
     common, times = lengths.most_common(1)[0]
+    if len(lengths) > 1:  # rows of several widths: a row written with another separator?
+        _mixed_separator(records, delimiter, lengths, shown)
     if common != width and times > lengths[width]:
         raise ProblemError(f"row has {width} cell{'s' * (width != 1)}, expected {common} (as "
                            f"in {_others(times, len(records), 'row')})",
@@ -1582,6 +1589,27 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
             raise ProblemError("empty cell",
                                where=f"row {row_number}, column {cells.index('') + 1}", file=shown)
     return records, shown
+
+
+def _mixed_separator(records: list[tuple[int, list[str]]], delimiter: str,
+                     widths: Counter, shown: str) -> None:
+    """Raise naming the first cell that is numbers run together by another of the CSV
+    separators than the file's (``2;3`` in a file of commas) where that makes its row as
+    wide as other rows are (``widths``: rows by width): the cause of rows of several widths
+    that the widths alone would blame on the wrong row."""
+    others = [other for other in CSV_DELIMITERS if other != delimiter]
+    for row_number, cells in records:
+        for column, cell in enumerate(cells, start=1):
+            for other in (other for other in others if other in cell):
+                parts = [part.strip() for part in cell.split(other)]
+                if widths[len(cells) - 1 + len(parts)] and all(
+                        _DECIMAL_RE.fullmatch(part) or _FRACTION_RE.fullmatch(part)
+                        for part in parts):
+                    raise ProblemError(
+                        f"{cell!r} is not a number: its numbers are separated by {other!r}, "
+                        f"the file's others by {delimiter!r}",
+                        where=f"row {row_number}, column {column}", file=shown,
+                        hint="separate every cell with the same character")
 
 
 def _foreign_separator(cell: str) -> str | None:
@@ -1798,7 +1826,7 @@ def _tensor_from_file_reference(reference: dict, where: str, file: str, base_dir
             " (a CSV file is a 2-D matrix)"
     elif kind == "npy":
         name = _file_name(spec, "a .npy file name", ref_where, file)
-        return _read_npy(name, ref_where, file, base_dir, exact), ""
+        return _read_npy(name, ref_where, file, base_dir, exact), f" in {name}"
     else:
         raise ProblemError(f"unknown key '{kind}'", where=ref_where, file=file,
                            hint=did_you_mean(kind, TENSOR_FILE_KINDS))

@@ -298,6 +298,18 @@ CORPUS = [
     bad("truncated", '{"input": [[1, 2], [3', "line 1, column 22", "ends too early"),
     bad("truncated-string", '{"input": [[1, 2]], "tit', "line 1, column 21", "unterminated"),
     bad("truncated-key", '{"input"', "line 1, column 9", "ends too early"),
+    # cut inside a number: truncation, not a number that needs digits after its point
+    bad("truncated-after-a-point", '{"input": [[1.', "line 1, column 14", "ends too early"),
+    bad("truncated-in-an-exponent", '{"input": [[1.5e-', "line 1, column 16",
+        "ends too early"),
+    bad("truncated-after-a-minus", '{"input": [[-', "line 1, column 13", "ends too early"),
+    # a slip before the end keeps its own hint, whole numbers left after it or not
+    bad("truncated-after-a-missing-comma", '{"input": [[1, 2 3', "line 1, column 18",
+        "expecting ',' delimiter", hint="a ',' missing between 2 and the value after it?"),
+    bad("truncated-after-a-leading-zero", '{"input": [[1, 05', "line 1, column 17",
+        "expecting ',' delimiter", hint="no leading zeros"),
+    bad("truncated-after-a-bare-point", '{"input": [[1, .5', "line 1, column 16",
+        "expecting a value", hint="start with a digit"),
     bad("single-quotes", "{'input': 1}", "line 1, column 2", "double quotes",
         hint="double quotes"),
     bad("trailing-comma", '{"input": [1, 2,]}', "line 1, column 17", "expecting a value",
@@ -549,6 +561,9 @@ CORPUS = [
         hint="a k1×k2 kernel is a list of rows: as 5×5, 5 rows of 5 numbers, [[…], …]"),
     bad("kernel-flat-npy", short(kernel={"npy": "k.npy"}), "kernel", "got rank 1 (4)",
         hint="a k1×k2 kernel is a list of rows, e.g.", files={"k.npy": np.ones(4)}),
+    # the file that holds the wrong rank is named, as its other errors name it
+    bad("input-five-axes-npy", short(input={"npy": "o.npy"}), "input",
+        "got rank 5 (1×1×1×5×5) in o.npy", files={"o.npy": np.ones((1, 1, 1, 5, 5))}),
     bad("conv-transpose-kernel-flat", {"input": [[1, 2], [3, 4]], "layers": [
         {"type": "conv_transpose2d", "kernel": [1, 2, 3, 4]}], "delta": [[1]]},
         "layers[0].kernel", "got rank 1 (4)",
@@ -734,6 +749,18 @@ CORPUS = [
         file="k.csv"),
     bad("csv-ragged", short(input={"csv": "x.csv"}), "row 2", "row has 2 cells, expected 3",
         files={"x.csv": "1,2,3\n4,5\n7,8,9\n"}, file="x.csv"),
+    # a row with two separators: the cell that mixes them is named, not the right row
+    # below it that the widths blamed
+    bad("csv-mixed-separators-in-a-row", short(input={"csv": "x.csv"}), "row 1, column 2",
+        "'2;3' is not a number: its numbers are separated by ';', the file's others by ','",
+        hint="the same character", files={"x.csv": "1,2;3\n4,5,6\n"}, file="x.csv"),
+    bad("csv-a-row-of-another-separator", short(input={"csv": "x.csv"}), "row 2, column 1",
+        "'4,5,6' is not a number", files={"x.csv": "1;2;3\n4,5,6\n7;8;9\n"}, file="x.csv"),
+    # a mixed cell that would not make its row as wide as another is not what made the
+    # widths differ: the short row is named
+    bad("csv-short-row-beside-a-mixed-one", short(input={"csv": "x.csv"}), "row 2",
+        "row has 2 cells, expected 3", files={"x.csv": "1,2,3\n4,5\n7\t8,9,1\n"},
+        file="x.csv"),
     bad("csv-header", short(input={"csv": "x.csv"}), "row 1, column 1", "header row",
         files={"x.csv": "a,b,c\n1,2,3\n4,5,6\n7,8,9\n"}, file="x.csv"),
     # 1,000: a decimal comma or a thousands separator, which is not known: both are said
@@ -1180,6 +1207,23 @@ def test_each_size_check_trips_and_max_elements_raises_it(what, doc):
         build_problem(doc, file="p.json", base_dir=Path("."), max_elements=largest - 1)
     assert what in info.value.what and "--max-elements" in info.value.hint
     build_problem(doc, file="p.json", base_dir=Path("."), max_elements=largest)
+
+
+@pytest.mark.parametrize("fields, where", [
+    ({"kernel": [[1]], "stride": 100000}, "layers[0].stride"),
+    ({"kernel": [[1, 1], [1, 1]], "dilation": 100000}, "layers[0].dilation"),
+    ({"kernel": np.ones((1, 1, 40, 40)).tolist()}, "layers[0].kernel"),
+    # many filters, no stride written: the kernel, which gives them
+    ({"kernel": np.ones((1, 500, 1, 1)).tolist()}, "layers[0].kernel"),
+])
+def test_a_transposed_convs_output_too_large_names_what_makes_it_so(fields, where):
+    # the kernel was blamed for a 1×1 kernel's output spread by a stride of 100000
+    doc = {"input": [[1, 2], [3, 4]], "layers": [{"type": "conv_transpose2d", **fields}],
+           "delta": [[1]]}
+    with pytest.raises(ResourceError) as info:
+        # over 41×41 = 1681 output cells, not over the 40×40 kernel's 1600
+        build_problem(doc, file="p.json", base_dir=Path("."), max_elements=1650)
+    assert (info.value.where, info.value.what.partition(" would")[0]) == (where, "the output")
 
 
 def test_max_elements_option_raises_the_limit(tmp_path, monkeypatch):

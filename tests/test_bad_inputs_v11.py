@@ -702,7 +702,7 @@ ADVERSARY_CASES = [
         "rank 0 to 1"),
     bad("convT-padding-mode", _with(TRANSPOSED, layer=0, padding_mode="zeros"),
         "layers[0].padding_mode", "unknown key 'padding_mode'"),
-    bad("convT-huge-stride", _with(TRANSPOSED, layer=0, stride=10**9), "layers[0].kernel",
+    bad("convT-huge-stride", _with(TRANSPOSED, layer=0, stride=10**9), "layers[0].stride",
         "over the limit"),
     bad("upsample-scale-pair-zero", _with(UPSAMPLE, layer=0, scale=[2, 0]),
         "layers[0].scale[1]", "expected an integer ≥ 1, got 0"),

@@ -125,7 +125,13 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
                                        f"would be {h_out}×{w_out})",
                         "H' = (H − 1)·s − 2p + d·(k − 1) + output_padding + 1 must be ≥ 1",
                         cls=ShapeError)
-    ctx.check_size(n * n_filters * h_out * w_out, f("kernel"), "the output")
+    # named by what makes the output large: the stride's spread of the input, or the
+    # kernel's (dilated) reach
+    spread = max((size - 1) * s for size, s in zip((h, w), stride))
+    reach = max(d * (k - 1) for d, k in zip(dilation, (kh, kw)))
+    large = ("stride" if max(stride) > 1 and spread >= reach else
+             "dilation" if max(dilation) > 1 and reach > spread else "kernel")
+    ctx.check_size(n * n_filters * h_out * w_out, f(large), "the output")
     ctx.check_size(c_in * kh * kw * h * w, f("kernel"), "one image's col2im buffer")
     bias, bias_form = None, "none"
     if "bias" in raw:
