@@ -26,7 +26,9 @@ from the exact ones (the sign of a ReLU input; which cells of a window are its m
 those cells are set to their exact values rounded to the float dtype, keeping the exact
 sign and order (an exact 0 is 0.0, an exact tie an exact float tie, an exact ``1e-400`` the
 smallest positive float), and the float forward pass runs again from them; the backward pass
-then decides as in exact mode.  Cells the floats already decide right keep their bits.
+then decides as in exact mode.  Cells the floats already decide right keep their bits,
+but for the near ties linked to a wrong one by a shared cell (windows overlapping over
+copies of one value): those are set together, equal exact values to one float.
 
 Any other near kink (after a sigmoid, tanh, softmax or batch norm, or in a problem too large
 for the budget) is not decided silently: a warning naming the layer and the cell goes to
@@ -242,16 +244,49 @@ def _decide(problem: Problem, layer, found: NearKinks, exact: "_ExactSide",
         return
     source = spec.inputs[found.input]
     values, floats = exact.values(source), layer.inputs[found.input]
+    wrong = []
     for k in range(found.count):
         cells = found.kink_cells(k)
-        exact_cells = [values[cell] for cell in cells]
-        float_cells = [floats[cell] for cell in cells]
-        if _same_decision(found.kind, float_cells, exact_cells):
-            continue
-        rounded = _round_keeping_order(exact_cells, floats.dtype)
-        patch = settled.patches.setdefault(source, {})
+        if not _same_decision(found.kind, [floats[cell] for cell in cells],
+                              [values[cell] for cell in cells]):
+            wrong.append(k)
+    patch = settled.patches.setdefault(source, {}) if wrong else {}
+    # a window shares cells with its neighbours (copies of one value by an upsample, a
+    # stride below the size): the cells of every near tie linked to a wrong one are set
+    # together, else a cell set to its exact value would break the tie of the next window,
+    # which its float copy made, one window a round.  Each linked set is rounded on its own:
+    # the order kept between the values of one set is no concern of another's.
+    for linked in _linked_sets(found, wrong):
+        cells = list(dict.fromkeys(cell for k in linked for cell in found.kink_cells(k)))
+        rounded = _round_keeping_order([values[cell] for cell in cells], floats.dtype)
         for cell, value in zip(cells, rounded):
             patch[cell] = value
+
+
+def _linked_sets(found: NearKinks, wrong: list[int]) -> list[list[int]]:
+    """The kinks ``wrong``, each with every near tie that shares a cell with it at any
+    remove (windows overlapping in a chain): one list per such set, in order; a ReLU's kinks
+    one each."""
+    if found.kind != "tie":
+        return [[k] for k in wrong]
+    by_cell: dict[tuple[int, ...], list[int]] = {}
+    for cell, k in zip(map(tuple, found.cells.tolist()), found.groups.tolist()):
+        by_cell.setdefault(cell, []).append(k)
+    seen: set[int] = set()
+    sets = []
+    for start in wrong:
+        if start in seen:
+            continue
+        linked, todo = {start}, [start]
+        while todo:
+            for cell in found.kink_cells(todo.pop()):
+                for k in by_cell[cell]:
+                    if k not in linked:
+                        linked.add(k)
+                        todo.append(k)
+        seen |= linked
+        sets.append(sorted(linked))
+    return sets
 
 
 def _sign(value) -> int:
@@ -268,17 +303,19 @@ def _same_decision(kind: str, floats: list, exacts: list) -> bool:
 
 def _round_keeping_order(exacts: list, dtype) -> list:
     """Exact values → floats of ``dtype``, nearest, but keeping each one's sign and the
-    order between them (values closer than a float can tell apart are set one ulp apart)."""
+    order between them (values closer than a float can tell apart are set one ulp apart);
+    equal exact values get one float."""
     kind = np.dtype(dtype).type
-    rounded = [kind(float(e)) for e in exacts]
-    for i, e in enumerate(exacts):  # a value that rounds to 0 keeps its sign
+    distinct = sorted(set(exacts), reverse=True)
+    rounded = [kind(float(e)) for e in distinct]
+    for i, e in enumerate(distinct):  # a value that rounds to 0 keeps its sign
         if e != 0 and rounded[i] == 0:
             rounded[i] = np.nextafter(kind(0), kind(_sign(e)))
-    order = sorted(range(len(exacts)), key=lambda i: exacts[i], reverse=True)
-    for above, below in zip(order, order[1:]):
-        if exacts[below] < exacts[above] and rounded[below] >= rounded[above]:
-            rounded[below] = np.nextafter(rounded[above], kind(-np.inf))
-    return rounded
+    for i in range(1, len(distinct)):
+        if rounded[i] >= rounded[i - 1]:
+            rounded[i] = np.nextafter(rounded[i - 1], kind(-np.inf))
+    float_of = dict(zip(distinct, rounded))
+    return [float_of[e] for e in exacts]
 
 
 # --------------------------------------------------------------------------- the exact side
@@ -433,7 +470,7 @@ class KinkWarning:
     cells: tuple[tuple[int, ...], ...]  # display indices of the input cells named
     values: tuple[float, ...]
     window: tuple[int, ...] | None  # a tie's window, as a display index of the output
-    count: int  # the inputs or windows like it in the layer
+    count: int  # the inputs or windows within rounding noise of a kink in the layer
     why_not: str
 
     def text(self, one_based: bool = False) -> str:

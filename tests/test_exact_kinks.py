@@ -294,6 +294,42 @@ def test_exact_values_keep_sign_and_order_when_floats_cannot():
     a, b, c = kinks._round_keeping_order([third, third - Fraction(1, 10**30), third],
                                          np.float64)
     assert a == c == 1 / 3 and b == np.nextafter(1 / 3, 0)
+    # equal exact values are one float, the second too, below one a float cannot tell apart
+    a, b, c = kinks._round_keeping_order([third + Fraction(1, 10**30), third, third],
+                                         np.float64)
+    assert a == 1 / 3 and b == c == np.nextafter(1 / 3, 0)
+
+
+#: conv cells 1 and 2 are −1/10 as written, −0.10000000000000003 and −0.09999999999999998
+#: in floats; upsampled ×4 they are a row of 8 equal copies that stride-1 windows overlap
+#: in a chain, settled together (one window a round, the copies far from the wrongly
+#: decided window kept their float and broke its neighbours' ties)
+UPSAMPLED_TIES = {"input": [[[0.3, 0, 0.3, 0]], [[0.4, 0.4, 0.7, 0.7]]],
+                  "layers": [{"type": "conv2d", "kernel": [[[1]], [[-1]]], "bias": 0.3},
+                             {"type": "upsample", "scale": [1, 4]},
+                             {"type": "maxpool2d", "size": [1, 2], "stride": 1}],
+                  "delta": [[[1] * 15]]}
+
+
+@pytest.mark.parametrize("ties, delta_in, bias", [
+    ("all", [1, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 2, 1, 2, 2, 1], 28),
+    ("first", [1] * 15 + [0], 15),
+    ("split", [0.5, 1, 1, 1.5, 0.5, 1, 1, 1, 1, 1, 1, 1.5, 0.5, 1, 1, 0.5], 15),
+])
+def test_ties_among_upsampled_copies_are_settled_along_the_chain(tmp_path, ties, delta_in,
+                                                                 bias):
+    problem = json.loads(json.dumps(UPSAMPLED_TIES))
+    problem["layers"][2]["ties"] = ties
+    floats, stderr = backward(tmp_path, problem)
+    exact, _ = backward(tmp_path, problem, "--exact")
+    assert layer(floats, "maxpool2d_1")["delta_in"] == [[delta_in]]
+    assert layer(floats, "conv2d_1")["grads"]["bias"] == bias
+    copies = layer(floats, "upsample_1")["output"][0][0]
+    assert copies[4:12] == [-0.1] * 8  # one value, as its copies
+    for mine, theirs in zip(floats["layers"], exact["layers"]):
+        for key in ("delta_in", "grads"):
+            assert json.dumps(mine[key]) == json.dumps(as_floats(theirs[key])), key
+    assert stderr == ""
 
 
 def test_no_near_kink_leaves_the_forward_pass_alone():
@@ -383,6 +419,69 @@ def test_float_mode_decides_every_kink_as_exact_mode_does(seed):
                        "bias": 0.1},
                       {"type": "leaky_relu", "slope": 0.5}],
            "delta": pick((1, 2, 2), [1, -2, 0.5])}
+    text = json.dumps(doc).encode()
+
+    def solve(exact):
+        problem = build_problem(load_json_document(text, "p.json"), file="p.json",
+                                base_dir=Path("."), exact=exact)
+        return run(problem)
+
+    floats, exacts = solve(False), solve(True)
+    assert floats.warnings == []
+    for mine, theirs in zip(floats.layers, exacts.layers):
+        expected = np.asarray(theirs.delta_in, dtype=np.float64)
+        assert np.allclose(mine.delta_in, expected, rtol=1e-12, atol=1e-12), mine.name
+
+
+def test_windows_that_share_no_cell_are_rounded_each_on_its_own(tmp_path):
+    # 700 windows, each two cells −0.1 + k·10⁻²¹ (one float, distinct as written) and one
+    # at −0.10000000000001: rounded all in one order, the lowest of the 1400 close values
+    # were stepped hundreds of ulps down, past the third cell of their window
+    first, second = [], []
+    for k in range(700):
+        first += [-0.1, -0.1, "-0.10000000000001"]
+        second += [f"{2 * k + 2}e-21", f"{2 * k + 1}e-21", 0]
+    problem = {"input": [[first], [second]],
+               "layers": [{"type": "conv2d", "kernel": [[[1]], [[1]]]},
+                          {"type": "maxpool2d", "size": [1, 3], "stride": [1, 3]}],
+               "delta": [[[1] * 700]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "maxpool2d_1")["delta_in"] == [[[1, 0, 0] * 700]]
+    assert stderr == ""
+
+
+def test_relu_inputs_are_rounded_each_on_its_own(tmp_path):
+    # exact k·10⁻⁴⁰⁰, each the smallest positive float: rounded in one order, the lower
+    # ones were stepped through 0 to below it, and their ReLU cut them
+    problem = {"input": [[[0.1] * 4], [[-0.1] * 4], [[1e-200, 2e-200, 3e-200, 4e-200]]],
+               "layers": [{"type": "conv2d", "kernel": [[[1]], [[1]], [[1e-200]]]},
+                          {"type": "relu"}],
+               "delta": [[[1, 1, 1, 1]]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "relu_1")["delta_in"] == [[[1, 1, 1, 1]]]
+    assert stderr == ""
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_float_mode_decides_ties_among_upsampled_copies_as_exact_mode_does(seed):
+    # copies of a value near another (0.1 + 0.2 against 0.3), windows overlapping over them
+    # in long chains: every window decided as exact mode decides it
+    from cnngrad.network import run
+    from cnngrad.problem import build_problem
+    from cnngrad.tensorio import load_json_document
+
+    rng = np.random.default_rng(100 + seed)
+    pick = lambda shape, values: rng.choice(values, size=shape).tolist()  # noqa: E731
+    scale = [int(rng.integers(1, 4)), int(rng.integers(3, 7))]
+    size = [int(rng.integers(1, 3)), int(rng.integers(2, 4))]
+    doc = {"input": pick((2, 3, 4), [0.1, 0.2, 0.3, 0.7, 0]),
+           "layers": [{"type": "conv2d", "kernel": pick((2, 2, 1, 2), [1, -1, 0]),
+                       "bias": pick((2,), [0.3, -0.1, 0])},
+                      {"type": "upsample", "scale": scale},
+                      {"type": "maxpool2d", "size": size, "stride": 1,
+                       "ties": ["first", "split", "all"][seed % 3]}]}
+    h, w = 3 * scale[0] - size[0] + 1, 3 * scale[1] - size[1] + 1
+    doc["delta"] = pick((2, h, w), [1, -2, 0.5])
     text = json.dumps(doc).encode()
 
     def solve(exact):
