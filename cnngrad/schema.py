@@ -33,6 +33,12 @@ NUMBER_STRING_PATTERN = rf"^\s*(?:{DECIMAL_PATTERN}|{FRACTION_PATTERN})\s*$"
 NON_NEGATIVE_STRING_PATTERN = (rf"^\s*(?:\+?{_UNSIGNED_DECIMAL}"
                                rf"|\+?[0-9]+\s*/\s*\+?{_DENOMINATOR})\s*$")
 ZERO_STRING_PATTERN = r"^\s*[+-]?(?:0+\.?0*|\.0+)(?:[eE][+-]?[0-9]+)?\s*$|^\s*[+-]?0+\s*/"
+# a decimal without an exponent whose whole part is 1 or more ("1", "2.5"): what the schema
+# can tell is not below 1 (an exponent's or a fraction's value is cnngrad's to judge)
+AT_LEAST_ONE_STRING_PATTERN = r"^\s*\+?0*[1-9][0-9]*(?:\.[0-9]*)?\s*$"
+#: a zero written with a minus sign ("-0", "-0.0", "-0/3"): a value ≥ 0, as cnngrad reads it
+_NEGATIVE_ZERO = {"type": "string", "allOf": [{"pattern": NUMBER_STRING_PATTERN},
+                                               {"pattern": ZERO_STRING_PATTERN}]}
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"  # JSON Schema's $ is the end (ECMA-262)
 
 # which tensor ranks each role accepts (as cnngrad.problem reads them)
@@ -142,6 +148,7 @@ def problem_schema() -> dict:
         "non_negative_number": {"anyOf": [
             {"type": "number", "minimum": 0},
             {"type": "string", "pattern": NON_NEGATIVE_STRING_PATTERN},
+            _NEGATIVE_ZERO,
         ], "description": "a number ≥ 0, as a JSON number or a string"},
         "positive_number": {"anyOf": [
             {"type": "number", "exclusiveMinimum": 0},
@@ -150,7 +157,9 @@ def problem_schema() -> dict:
         ], "description": "a number > 0, as a JSON number or a string"},
         "probability": {"anyOf": [
             {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-            {"type": "string", "pattern": NON_NEGATIVE_STRING_PATTERN},
+            {"type": "string", "pattern": NON_NEGATIVE_STRING_PATTERN,
+             "not": {"pattern": AT_LEAST_ONE_STRING_PATTERN}},
+            _NEGATIVE_ZERO,
         ], "description": "a number in [0, 1)"},
         "file_name": {"type": "string", "minLength": 1,
                       "description": "relative to the problem file's folder"},

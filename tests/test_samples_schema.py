@@ -271,6 +271,12 @@ GOOD = {
         {"type": "dense", "weights": np.ones((3, 8)).tolist(), "bias": [1, 2, 3]}],
         "loss": {"type": "cross_entropy", "target": 2}},
     "mse mean": edited(NETWORK, lambda d: d["loss"].update(reduction="mean")),
+    # a zero written with its sign is ≥ 0, as cnngrad reads it (the schema refused them)
+    "negative zeros as strings": {
+        "input": [[1, 2], [3, 4]], "layers": [
+            {"type": "batchnorm2d", "eps": "-0.0"},
+            {"type": "dropout", "p": "-0/3", "mask": [[1, 0], [1, 1]]}],
+        "delta": [[1, 1], [1, 1]]},
     "a residual add and a concat, nhwc": {
         "layout": "nhwc", "input": np.ones((3, 3, 2)).tolist(), "layers": [
             {"type": "conv2d", "kernel": np.ones((1, 1, 2, 2)).tolist(), "name": "c",
@@ -324,6 +330,11 @@ BAD = {
     # ranges and rules between fields the schema can say (it let these through)
     "dropout p of 1": edited(NETWORK, lambda d: d["layers"].insert(
         3, {"type": "dropout", "p": 1, "mask": [1] * 4})),
+    # a string the schema can tell is not below 1 (an exponent's or a fraction's it cannot)
+    "dropout p of '1.0'": edited(NETWORK, lambda d: d["layers"].insert(
+        3, {"type": "dropout", "p": "1.0", "mask": [1] * 4})),
+    "dropout p of '+2'": edited(NETWORK, lambda d: d["layers"].insert(
+        3, {"type": "dropout", "p": "+2", "mask": [1] * 4})),
     "dropout p below 0": edited(NETWORK, lambda d: d["layers"].insert(
         3, {"type": "dropout", "p": "-0.1", "mask": [1] * 4})),
     "batch norm eps below 0": edited(NETWORK, lambda d: d["layers"].insert(
@@ -360,6 +371,7 @@ def test_bad_problems_fail_the_schema_and_cnngrad_alike(name):
     ({"atol": "-1"}, False),
     ({"rtol": "-1/2"}, False),
     ({"atol": "+0.5", "rtol": "1/10"}, True),
+    ({"atol": "-0", "rtol": "-0/2"}, True),
     ({"points": {"loss": "-1"}}, False),
     ({"points": {"loss": "0"}}, False),
     ({"points": {"loss": "0/3"}}, False),
