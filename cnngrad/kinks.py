@@ -15,8 +15,13 @@ forward pass, :func:`settle_kinks` looks for the cells within rounding noise of 
   values are that close (:class:`NearKinks`).  Nothing found: the float run stands as it is.
 - numbers as given, and values copied from them unrounded (a family with
   ``copies_values``: relu, max pool), are not searched: rounding a written number keeps
-  its sign and the order and the equality of two numbers (unless both are written with 16
-  or more significant digits and float64 holds them as one: docs/format.md says so).
+  its sign and the order and the equality of two numbers written with up to 15
+  significant digits (6 in float32); two written past that and closer than a float can
+  tell apart (two fractions, 9.000000000000001 beside 9.000000000000002) are one float, a
+  tie that the floats decide (docs/format.md says so).
+- the kinks of every layer reading one tensor are decided together, and the near kinks
+  that share a cell with a wrongly decided one are set with it (windows overlapping over
+  copies of one value, two pools over one tensor).
 
 A near kink whose every upstream layer is rational is decided exactly, when the exact
 forward pass of those layers fits :data:`EXACT_WORK_BUDGET`: the problem is built again
@@ -171,8 +176,17 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
     settled = _Settled()
     if next(_near_kinks(problem, layers, tolerance, magnitude_bound), None) is None:
         return settled
+    # the kinks of every layer reading one tensor (two pools over it, a pool and a relu)
+    # are decided together: a cell one sets to its exact value may tie another's window
+    by_source: dict[str, list[tuple[Any, NearKinks]]] = {}
     for layer, found in _near_kinks(problem, layers, tolerance, magnitude):
-        _decide(problem, layer, found, exact, settled)
+        why_not = exact.why_not(layer.spec)
+        if why_not is not None:
+            settled.warnings.append(_warning(problem, layer, found, why_not))
+            continue
+        by_source.setdefault(layer.spec.inputs[found.input], []).append((layer, found))
+    for source, kinks in by_source.items():
+        _decide(source, kinks, exact, settled)
     return settled
 
 
@@ -235,43 +249,38 @@ def magnitude(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarra
 # --------------------------------------------------------------------------- deciding
 
 
-def _decide(problem: Problem, layer, found: NearKinks, exact: "_ExactSide",
+def _decide(source: str, kinks: list[tuple[Any, NearKinks]], exact: "_ExactSide",
             settled: _Settled) -> None:
-    spec = layer.spec
-    why_not = exact.why_not(spec)
-    if why_not is not None:
-        settled.warnings.append(_warning(problem, layer, found, why_not))
-        return
-    source = spec.inputs[found.input]
-    values, floats = exact.values(source), layer.inputs[found.input]
-    wrong = []
-    for k in range(found.count):
-        cells = found.kink_cells(k)
-        if not _same_decision(found.kind, [floats[cell] for cell in cells],
-                              [values[cell] for cell in cells]):
-            wrong.append(k)
+    """Patch the cells of tensor ``source`` where the floats decide one of the near kinks
+    of the layers reading it (``kinks``) otherwise than its exact values."""
+    values, floats = exact.values(source), kinks[0][0].inputs[kinks[0][1].input]
+    every = [(found, k) for _, found in kinks for k in range(found.count)]
+    cells_of = [found.kink_cells(k) for found, k in every]
+    wrong = [i for i, ((found, _), cells) in enumerate(zip(every, cells_of))
+             if not _same_decision(found.kind, [floats[cell] for cell in cells],
+                                   [values[cell] for cell in cells])]
     patch = settled.patches.setdefault(source, {}) if wrong else {}
     # a window shares cells with its neighbours (copies of one value by an upsample, a
-    # stride below the size): the cells of every near tie linked to a wrong one are set
-    # together, else a cell set to its exact value would break the tie of the next window,
-    # which its float copy made, one window a round.  Each linked set is rounded on its own:
-    # the order kept between the values of one set is no concern of another's.
-    for linked in _linked_sets(found, wrong):
-        cells = list(dict.fromkeys(cell for k in linked for cell in found.kink_cells(k)))
+    # stride below the size, another pool's windows over the same tensor): the cells of
+    # every near kink linked to a wrong one are set together, else a cell set to its exact
+    # value would break the tie of the next window, which its float copy made, one window a
+    # round.  Each linked set is rounded on its own: the order kept between the values of
+    # one set is no concern of another's.
+    for linked in _linked_sets(cells_of, wrong):
+        cells = list(dict.fromkeys(cell for i in linked for cell in cells_of[i]))
         rounded = _round_keeping_order([values[cell] for cell in cells], floats.dtype)
         for cell, value in zip(cells, rounded):
             patch[cell] = value
 
 
-def _linked_sets(found: NearKinks, wrong: list[int]) -> list[list[int]]:
-    """The kinks ``wrong``, each with every near tie that shares a cell with it at any
-    remove (windows overlapping in a chain): one list per such set, in order; a ReLU's kinks
-    one each."""
-    if found.kind != "tie":
-        return [[k] for k in wrong]
+def _linked_sets(cells_of: list[list[tuple[int, ...]]], wrong: list[int]) -> list[list[int]]:
+    """The kinks ``wrong`` (indices into ``cells_of``, each kink's cells), each with every
+    kink that shares a cell with it at any remove (windows overlapping in a chain): one list
+    per such set, in order."""
     by_cell: dict[tuple[int, ...], list[int]] = {}
-    for cell, k in zip(map(tuple, found.cells.tolist()), found.groups.tolist()):
-        by_cell.setdefault(cell, []).append(k)
+    for i, cells in enumerate(cells_of):
+        for cell in cells:
+            by_cell.setdefault(cell, []).append(i)
     seen: set[int] = set()
     sets = []
     for start in wrong:
@@ -279,11 +288,11 @@ def _linked_sets(found: NearKinks, wrong: list[int]) -> list[list[int]]:
             continue
         linked, todo = {start}, [start]
         while todo:
-            for cell in found.kink_cells(todo.pop()):
-                for k in by_cell[cell]:
-                    if k not in linked:
-                        linked.add(k)
-                        todo.append(k)
+            for cell in cells_of[todo.pop()]:
+                for i in by_cell[cell]:
+                    if i not in linked:
+                        linked.add(i)
+                        todo.append(i)
         seen |= linked
         sets.append(sorted(linked))
     return sets

@@ -152,6 +152,8 @@ class Flatten(LayerFamily):
     since = "1.0"  # contract v1
     makes_vectors = True
     shift_passes = True  # a reshape: every value moved whole
+    #: its output is its input's values (cnngrad.kinks: numbers as given stay so)
+    copies_values = True
 
     def build(self, ctx, raw, head):
         return build_flatten(ctx, raw, head)

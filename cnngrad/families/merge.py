@@ -261,6 +261,8 @@ class Add(_Merge):
 class Concat(_Merge):
     type = "concat"
     other_names = ("cat", "concatenate")
+    #: its output is its inputs' values (cnngrad.kinks: numbers as given stay so)
+    copies_values = True
 
     def build(self, ctx, raw, head):
         return build_concat(ctx, raw, head)

@@ -439,6 +439,10 @@ class MaxPool1d(_Pool1d):
         found, watch = _maxpool_kinks(_OneRowProblem(problem), row_view(layer), reach)
         return found + _overhang_notes(layer.spec), watch
 
+    #: its output is some of its input's values, unrounded (cnngrad.kinks: a tie between
+    #: numbers as given is a float tie)
+    copies_values = True
+
     def near_kinks(self, spec, inputs, magnitudes, tolerance, output=None):
         from cnngrad.families.pool2d import maxpool_near_ties
 

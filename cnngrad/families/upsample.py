@@ -141,6 +141,8 @@ class Upsample(LayerFamily):
     other_names = ("upsampling2d", "upsampling1d", "interpolate")
     fields = ("scale",)
     required = ("scale",)
+    #: its output is its input's values, copied (cnngrad.kinks: numbers as given stay so)
+    copies_values = True
 
     def build(self, ctx, raw, head):
         return build_upsample(ctx, raw, head)
