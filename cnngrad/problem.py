@@ -693,7 +693,7 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
         return f"'{key}' is a {SHORTHAND} layer field: put it in the {SHORTHAND} layer"
     if key.lower() in LEARNING_RATE_KEYS:  # not "did you mean 'layers'?"
         return _learning_rate_hint(doc[key])
-    if key.lower() in ("target", "targets", "label", "labels", "y", "y_true"):
+    if key.lower() == "target" or "target" in SYNONYMS.get(key.lower(), ()):
         return ('a target belongs to the loss: "loss": {"type": "mse", "target": ...} (or '
                 'give the delta at the last layer as "delta")')
     if key == "activation" and shorthand:  # the one conv, then Keras' activation

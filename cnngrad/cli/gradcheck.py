@@ -166,18 +166,16 @@ def _check_step_can_see(report) -> None:
     largest = max((float(np.abs(t.analytic).max()) for t in report.tensors
                    if t.analytic.size), default=0.0)
     hint = "give a larger --eps (the rounding noise shrinks as 1/ε; the default is 1e-06)"
+    too_small = (f"{report.eps:g} is too small a step for this problem: rounding alone can "
+                 f"move a central difference by {report.noise:.1e}, more than the")
     if report.noise > max(largest, report.atol):
-        raise UsageError(f"{report.eps:g} is too small a step for this problem: rounding alone "
-                         f"can move a central difference by {report.noise:.1e}, more than the "
-                         f"largest gradient ({largest:.2g}), so no error could be seen",
-                         where="--eps", hint=hint)
+        raise UsageError(f"{too_small} largest gradient ({largest:.2g}), so no error could be "
+                         f"seen", where="--eps", hint=hint)
     checked = sum(t.checked for t in report.tensors)
     if checked and report.hidden_by_noise == checked:
         # no element could fail: a ✓ and exit 0 would say they were checked
-        raise UsageError(f"{report.eps:g} is too small a step for this problem: rounding alone "
-                         f"can move a central difference by {report.noise:.1e}, more than the "
-                         f"tolerance of every one of the {checked:,} elements checked, so no "
-                         f"error could be seen", where="--eps",
+        raise UsageError(f"{too_small} tolerance of every one of the {checked:,} elements "
+                         f"checked, so no error could be seen", where="--eps",
                          hint=hint if report.step_to_see_hidden is None else
                          f"--eps {report.step_to_see_hidden:g} or larger checks them (the "
                          f"default is 1e-06)")

@@ -21,6 +21,8 @@ FORMATS = ("table", "json") + tuple(TEXT_FORMATS)
 #: that the next grid's row index does not read as one more value of the row
 #: (``0   -0.261749   0   0.159096``)
 GRID_RULE = "┆"
+#: The rule with a space each side: what stands between two grids of a row
+GRID_SEPARATOR = f" {GRID_RULE} "
 
 
 def render_text(fmt: str, trace, decimals: int, *, include_backward: bool = True,

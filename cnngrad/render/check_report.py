@@ -29,7 +29,7 @@ from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
                                    tensor_notes, unexplained_notes)
-from cnngrad.render import GRID_RULE
+from cnngrad.render import GRID_RULE, GRID_SEPARATOR
 from cnngrad.render.tables import column_blocks, column_span, grid_label
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
@@ -271,7 +271,7 @@ class _GridRows:
     below: a row never runs past the width and wraps its cells.  ``items`` are
     (first index, grid) pairs."""
 
-    GAP = 3  # a space, the rule, a space
+    GAP = len(GRID_SEPARATOR)  # the padding each side of the box's rule
     #: no edges, no lines but the rule between columns
     RULES = box.Box(f"    \n  {GRID_RULE} \n    \n  {GRID_RULE} \n    \n    \n  {GRID_RULE} \n    \n")
 

@@ -23,7 +23,7 @@ from rich.text import Text
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace, bias_gradient_always_zero
 from cnngrad.problem import INPUT
-from cnngrad.render import GRID_RULE
+from cnngrad.render import GRID_SEPARATOR
 from cnngrad.render.numbers import (DEFAULT_DECIMALS, fmt, fmt_exact_decimal, json_number,
                                     wants_scientific)
 
@@ -346,8 +346,7 @@ class GridFlow:
     ``items`` are :class:`MatrixGrid` (with ``group``, the first index that keeps a row
     together) or a line of text that stands on its own (``… 58 more grids``)."""
 
-    SEPARATOR = f" {GRID_RULE} "
-    GAP = len(SEPARATOR)
+    GAP = len(GRID_SEPARATOR)
 
     def __init__(self, items: list) -> None:
         self.items = items
@@ -437,7 +436,7 @@ class GridFlow:
                                          pad=True) for grid in row]
         widths = self._widths(row, slots)
         height = max(map(len, rendered))
-        gap = Segment(self.SEPARATOR)
+        gap = Segment(GRID_SEPARATOR)
         for line in range(height):
             for k, (grid, lines) in enumerate(zip(row, rendered)):
                 last = k == len(row) - 1

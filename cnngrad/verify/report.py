@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 
-from cnngrad.render import GRID_RULE
+from cnngrad.render import GRID_SEPARATOR
 from cnngrad.verify.runner import (STATUSES, CaseResult, OutputCheck, Report, other_layout,
                                    shape_words)
 
@@ -222,10 +222,9 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: fl
     lines = [f"  {title}" + ("  (a window around the largest difference)" if cut else "")]
     side_by_side = 2 + 3 * block_width + 2 * 3 <= line_width
     if side_by_side:  # the rule between the grids, as the tables draw it
-        rule = f" {GRID_RULE} "
-        lines.append("  " + rule.join(f"{name:<{block_width}}" for name in names).rstrip())
+        lines.append("  " + GRID_SEPARATOR.join(f"{name:<{block_width}}" for name in names).rstrip())
         for r in range(len(rows)):
-            lines.append("  " + rule.join(
+            lines.append("  " + GRID_SEPARATOR.join(
                 "".join(f"{t:>{width}} " for t in texts[name][r]) for name in names).rstrip())
     else:
         for name in names:
