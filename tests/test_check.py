@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import shlex
 from decimal import Decimal
 from fractions import Fraction
@@ -2699,3 +2700,25 @@ def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_jso
     assert document["score"] == 0 and document["tests"]
     assert all(test["score"] == 0 and "got 2 answers files" in test["output"]
                for test in document["tests"])
+
+
+@pytest.mark.parametrize("decimals, shown", [
+    ("3", ["0.045 ✗ 0.0446", "0.068 ✗ 0.0683"]),  # at 3 decimals both read as written
+    ("4", ["0.045 ✗ 0.0446", "0.068 ✗ 0.0683"]),
+    ("6", ["0.045 ✗ 0.044606", "0.068 ✗ 0.068288"]),
+    ("2", ["0.045 ✗ 0.04", "0.068 ✗ 0.07"]),  # already unlike what was written
+])
+def test_a_true_value_beside_a_wrong_cell_never_reads_as_the_value_written(tmp_path, decimals,
+                                                                           shown):
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({KERNEL_GRAD: [[0.045, 0.0941], [0.0113, 0.068]]}))
+    result = invoke("check", WORKED, answers, "--decimals", decimals)
+    assert result.exit_code == 1
+    for cell in shown:
+        assert cell in result.output, result.output
+    # the decimal beside an exact true value as well
+    exact = invoke("check", WORKED, answers, "--decimals", decimals, "--exact")
+    for cell in shown:
+        written, _, truth = cell.partition(" ✗ ")
+        assert re.search(rf"{re.escape(written)} ✗ \d+/\d+ ≈{re.escape(truth)}\b",
+                         exact.output), exact.output

@@ -99,10 +99,40 @@ def _cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> 
     written = check.texts[index]
     if check.right[index]:
         return _Marked(written, "", RIGHT_MARK, "green", None)
-    truth = true_text(check.truth[index], decimals, scientific)
+    given = getattr(check, "given", None)  # the values written, where the check keeps them
+    truth = _truth_beside(check.truth[index], None if given is None else given[index],
+                          decimals, scientific)
     if check.carried[index]:
         return _Marked(written, "yellow", CARRIED_MARK, "yellow", truth)
     return _Marked(written, "bold red", WRONG_MARK, "red", truth)
+
+
+#: The most decimals a true value is shown with to tell it from the value written.
+MOST_DECIMALS = 17
+
+
+def _truth_beside(truth, given, decimals: int, scientific: bool) -> str:
+    """:func:`true_text` of a wrong or carried cell's true value, with more decimals than
+    ``decimals`` where at those it reads as the value written (``0.045 ✗ 0.045`` under
+    --decimals 3 for a true 0.044606; ``0.37 ✗ 0.370000`` for a true 0.3700000025): a true
+    value beside a ✗ says why it is wrong."""
+    text = true_text(truth, decimals, scientific)
+    if given is None or isinstance(given, str):
+        return text
+    shown = decimals
+    while shown < MOST_DECIMALS and _reads_as(text, given):
+        shown += 1
+        text = true_text(truth, shown, scientific)
+    return text
+
+
+def _reads_as(text: str, given) -> bool:
+    """Whether a true value's text (its decimal after the ≈ of an exact one) reads as the
+    value written."""
+    try:
+        return Fraction(text.rpartition("≈")[2].strip()) == Fraction(given)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return False
 
 
 def _line_up_marks(column: list) -> list[Text]:
