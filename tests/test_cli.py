@@ -373,6 +373,22 @@ def test_a_bare_missing_sample_name_is_saved_here(tmp_path, monkeypatch):
     assert "answers" not in result.output
 
 
+@pytest.mark.parametrize("typed", ["stackexchange", "sub/stackexchange"])
+def test_a_sample_name_as_the_list_shows_it_says_how_to_get_the_file(tmp_path, monkeypatch,
+                                                                    typed):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backward", typed)
+    assert result.exit_code == 2
+    folder = str(Path(typed).parent)
+    assert (f"hint: stackexchange is a bundled sample: `cnngrad samples stackexchange --to "
+            f"{folder}` saves it as {Path(folder) / 'stackexchange.json'}, with its answers "
+            f"files; then give {Path(folder) / 'stackexchange.json'}, not {typed}"
+            ) in " ".join(result.output.split())
+    assert invoke("samples", "stackexchange", "--to", folder).exit_code == 0
+    assert invoke("backward", f"{typed}.json").exit_code == 0
+    assert "hint" not in invoke("backward", "no-such-sample").output
+
+
 @pytest.mark.parametrize("answers", [["samples/exam/*.json"],
                                      ["samples/exam/ana.json", "samples/exam/ben.json"]])
 def test_missing_bundled_answers_say_how_to_get_them(tmp_path, monkeypatch, answers):
@@ -603,6 +619,17 @@ def test_verify_has_no_exact_mode_and_says_so():
     ("explain", "--show-steps",
      "explain always shows every step of its one number; the intermediate matrices of a "
      "whole layer are backward's: cnngrad backward PROBLEM --show-steps"),
+    # click's closest spelling of backward's --full is --lr
+    ("check", "--full",
+     "check shows every cell of each tensor answered (with several answers files, --details "
+     "shows them); every value of a large result is backward's: cnngrad backward PROBLEM "
+     "--full"),
+    ("explain", "--full",
+     "explain takes one number apart, and --all-terms lists every term of it; every value "
+     "of a large result is backward's: cnngrad backward PROBLEM --full"),
+    ("gradcheck", "--full",
+     "gradcheck checks every element and shows a row for each tensor; every value of a "
+     "large result is backward's: cnngrad backward PROBLEM --full"),
     # click's closest spellings, --rtol and --atol, are tolerances
     ("gradcheck", "--lr",
      "gradcheck checks the gradients, it takes no SGD step; for the parameters after one "

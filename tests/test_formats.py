@@ -641,7 +641,8 @@ def test_unknown_or_forward_formats(fmt):
 @pytest.mark.parametrize("command, sample", [("backward", WORKED), ("forward", NETWORK)])
 @pytest.mark.parametrize("suffix, fmt", [(".json", "json"), (".csv", "csv"),
                                          (".md", "markdown"), (".tex", "latex"),
-                                         (".JSON", "json")])
+                                         (".JSON", "json"), (".markdown", "markdown"),
+                                         (".latex", "latex")])
 def test_without_format_the_output_file_suffix_chooses_it(tmp_path, command, sample, suffix,
                                                           fmt):
     target = tmp_path / f"result{suffix}"

@@ -519,5 +519,12 @@ def check(
 
 
 def register(app: typer.Typer) -> None:
+    from cnngrad.cli.plain_values import ABSENT_OPTION_HINTS
+
+    # click's closest spelling of backward's --full is --lr, an option of another meaning
+    ABSENT_OPTION_HINTS["check", "--full"] = (
+        "check shows every cell of each tensor answered (with several answers files, "
+        "--details shows them); every value of a large result is backward's: cnngrad "
+        "backward PROBLEM --full")
     app.command(epilog=EPILOG,
                 short_help='Check hand-computed answers cell by cell and name the slip behind a wrong one.')(check)

@@ -213,6 +213,9 @@ def choose(value: str, allowed: tuple[str, ...], option: str) -> str:
 #: only those among its own formats; any other suffix, or none, gets the table).
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "latex",
                   ".npz": "npz", ".txt": "text"}
+#: Longer suffixes of the same formats: read as theirs, left out of the help's list.
+SUFFIX_SYNONYMS = {".markdown": ".md", ".latex": ".tex"}
+SUFFIX_FORMATS.update({long: SUFFIX_FORMATS[short] for long, short in SUFFIX_SYNONYMS.items()})
 
 
 #: Suffixes of files that are not text, which -o (text in every format but npz) cannot
@@ -324,7 +327,8 @@ def output_format(format: Optional[str], output: Optional[str],
 def suffix_default(allowed: tuple[str, ...]) -> str:
     """The --format default as its help shows it: ``from -o's suffix (.json, .csv), else
     table``."""
-    suffixes = [suffix for suffix, fmt in SUFFIX_FORMATS.items() if fmt in allowed]
+    suffixes = [suffix for suffix, fmt in SUFFIX_FORMATS.items()
+                if fmt in allowed and suffix not in SUFFIX_SYNONYMS]
     return f"from -o's suffix ({', '.join(suffixes)}), else table"
 
 
@@ -613,16 +617,19 @@ def bundled_sample_hinted(problem: str):
 def _bundled_sample_hint(problem: str) -> Optional[str]:
     """For a missing ``samples/stackexchange.json``: how to get that bundled sample where the
     command looks for it (an installed cnngrad has its samples inside the package, not in
-    the current folder)."""
+    the current folder).  A bare ``stackexchange``, a name as ``cnngrad samples`` lists it,
+    is told the same, and the file name to give once saved."""
     from cnngrad.bundled import bundled_name, get_sample
 
-    name = bundled_name(problem, ".json")
+    bare = not Path(problem).suffix
+    name = bundled_name(problem + ".json" if bare else problem, ".json")
     if name is None:
         return None
     folder, stem = Path(problem).parent, Path(name).stem
     answers = ", with its answers files" if get_sample(stem).answers else ""
+    then = f"; then give {folder / name}, not {problem}" if bare else ""
     return (f"{stem} is a bundled sample: `cnngrad samples {stem} --to {folder}` saves it as "
-            f"{folder / name}{answers}")
+            f"{folder / name}{answers}{then}")
 
 
 #: A problem file larger than this has its top-level keys checked before its numbers are read.

@@ -162,5 +162,8 @@ def register(app: typer.Typer) -> None:
     ABSENT_OPTION_HINTS["explain", "--show-steps"] = (
         "explain always shows every step of its one number; the intermediate matrices of a "
         "whole layer are backward's: cnngrad backward PROBLEM --show-steps")
+    ABSENT_OPTION_HINTS["explain", "--full"] = (
+        "explain takes one number apart, and --all-terms lists every term of it; every value "
+        "of a large result is backward's: cnngrad backward PROBLEM --full")
     app.command(epilog=EPILOG,
                 short_help='Take one number apart: formula, every term with its numbers, the total.')(explain)

@@ -191,6 +191,9 @@ def register(app: typer.Typer) -> None:
         "gradcheck has no exact mode: finite differences need floating point, so it checks in "
         "float64 (the step is --eps); for the exact gradients: cnngrad backward PROBLEM --exact")
     # click's closest spelling would offer --rtol or --atol, options of another meaning
+    ABSENT_OPTION_HINTS["gradcheck", "--full"] = (
+        "gradcheck checks every element and shows a row for each tensor; every value of a "
+        "large result is backward's: cnngrad backward PROBLEM --full")
     ABSENT_OPTION_HINTS["gradcheck", "--lr"] = (
         "gradcheck checks the gradients, it takes no SGD step; for the parameters after one "
         "step: cnngrad backward PROBLEM --lr RATE")
