@@ -536,6 +536,10 @@ def test_arguments_taken_in_another_order_are_told_to_be_passed_by_name():
     ("dZ, A_prev, W, stride, pad", None),  # for batch norm: no gamma
     ("x, gamma, eps, delta", "--arg x=x"),  # reordered, every name the op's own
     ("dout, x, gamma, /, eps", None),  # positional only: no name reaches them
+    ("x, gamma, delta, *, eps", "--arg eps=eps"),  # the op's order, eps by keyword alone
+    ("x, gamma, *, delta, eps", "--arg delta=delta"),  # one --arg passes every argument
+    ("x, gamma, dout, *, eps", "--arg delta=dout"),
+    ("dout, x, gamma, *, eps", "--arg delta=dout"),
 ])
 def test_which_orders_are_told_to_pass_by_name(params, expected):
     from cnngrad.verify.runner import arguments_by_name
@@ -543,6 +547,36 @@ def test_which_orders_are_told_to_pass_by_name(params, expected):
     namespace: dict = {}
     exec(f"def f({params}): pass", namespace)
     assert arguments_by_name(namespace["f"], ("x", "gamma", "delta", "eps")) == expected
+
+
+def test_a_parameter_taken_by_keyword_alone_is_named_as_the_reason():
+    from cnngrad.verify.report import render_text
+
+    def keyword_eps(x, gamma, delta, *, eps):
+        return batchnorm_staged(x, gamma, delta, eps)
+
+    report = run_battery(keyword_eps, "batchnorm1d_backward")
+    assert not report.ok and report.keyword_only == ("eps",)
+    assert ("Hint: your function takes eps by keyword alone (after * in its parameters), and "
+            "the op passes its arguments by position (batchnorm1d_backward(x, gamma, delta, "
+            "eps)): pass them by name, --arg eps=eps") in " ".join(render_text(report).split())
+    assert run_battery(keyword_eps, "batchnorm1d_backward", keywords={"eps": "eps"}).ok
+
+
+@pytest.mark.parametrize("params, keyword_only", [
+    ("x, gamma, delta, *, eps", ("eps",)),
+    ("x, gamma, dout, *, eps", ("eps",)),  # renamed, in the op's order: eps is the reason
+    ("dout, x, gamma, *, eps", ()),  # out of order as well: the order is the reason
+    ("*, x, gamma, delta, eps", ("x", "gamma", "delta", "eps")),
+    ("x, gamma, delta, eps", ()),
+])
+def test_keyword_only_parameters_are_the_reason_only_where_the_rest_are_in_order(
+        params, keyword_only):
+    from cnngrad.verify.runner import keyword_only_arguments
+
+    namespace: dict = {}
+    exec(f"def f({params}): pass", namespace)
+    assert keyword_only_arguments(namespace["f"], ("x", "gamma", "delta", "eps")) == keyword_only
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 3))

@@ -325,10 +325,16 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     if note:
         lines += ([""] if lines[-1] else []) + note
     if report.by_name:
+        passes = report.op.signature.partition(' ->')[0]
+        alone = report.keyword_only
+        named = ", ".join(alone[:-1]) + " and " + alone[-1] if len(alone) > 1 else "".join(alone)
+        why = (f"your function takes {named} by keyword alone (after * in its "
+               f"parameters), and the op passes its arguments by position ({passes})" if alone
+               else f"your function names its parameters in another order than the op passes "
+                    f"them ({passes})")
         lines += ([""] if lines[-1] else []) + _wrap(
-            f"your function names its parameters in another order than the op passes them "
-            f"({report.op.signature.partition(' ->')[0]}): pass them by name, {report.by_name}",
-            "        ", "Hint:   ", width)
+            f"{why}: pass them by name, {report.by_name} (with one --arg, every argument is "
+            f"passed by name, the others by the op's names)", "        ", "Hint:   ", width)
     if any(r.status == "raised" and _SCALAR_CONVERSION.search(r.message)
            for r in report.results):
         lines += ([""] if lines[-1] else []) + _wrap(

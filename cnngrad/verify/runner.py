@@ -92,6 +92,9 @@ class Report:
     #: the --arg that would pass the op's arguments by the names the user's function gives
     #: them, where it takes them in another order (``--arg delta=dout``); None otherwise
     by_name: str | None = None
+    #: the op's arguments the user's function takes by keyword alone (after ``*``): why
+    #: ``by_name`` is needed, when the order is otherwise the op's
+    keyword_only: tuple[str, ...] = ()
     #: the other layout, where most cases failed in the one given and every case passes
     #: laid out the other way (run again so): the function was written for it
     passes_laid_out: str | None = None
@@ -404,11 +407,48 @@ def arguments_by_name(fn, inputs: tuple[str, ...]) -> str | None:
     gamma, eps)`` for ``(x, gamma, delta, eps)``): every call passes the wrong arrays, which
     passing them by name mends.  None when the order is the op's, a parameter is missing or
     can only be given by position, or the function cannot be inspected."""
+    found = _parameters_chosen(fn, inputs)
+    if found is None:
+        return None
+    parameters, chosen = found
+    positional = [p.name for p in parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if positional[:len(inputs)] == [chosen[argument] for argument in inputs]:
+        return None  # the op's order: the arrays reach the right parameters already
+    # one --arg passes every argument by keyword, the others by the op's own names: the
+    # renamed ones, else one naming itself (the one taken by keyword alone, when one is)
+    renamed = [f"--arg {argument}={own}" for argument, own in chosen.items() if own != argument]
+    first = (keyword_only_arguments(fn, inputs) or inputs)[0]
+    return " ".join(renamed or [f"--arg {first}={first}"])
+
+
+def keyword_only_arguments(fn, inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The op's arguments that ``fn`` takes by keyword alone (after ``*`` in its
+    parameters), which a call by position cannot reach, when they are why the call fails:
+    the others are in the op's order.  () when none is, the others are out of order, or
+    ``fn`` does not name a parameter for each argument."""
+    found = _parameters_chosen(fn, inputs)
+    if found is None:
+        return ()
+    parameters, chosen = found
+    alone = {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
+    by_position = [chosen[argument] for argument in inputs if chosen[argument] not in alone]
+    positional = [p.name for p in parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if positional[:len(by_position)] != by_position:
+        return ()  # out of order as well: the order is the reason to give
+    return tuple(argument for argument in inputs if chosen[argument] in alone)
+
+
+def _parameters_chosen(fn, inputs: tuple[str, ...]) -> tuple[list, dict[str, str]] | None:
+    """``fn``'s parameters and, for each of the op's arguments, the parameter that takes
+    it (its own name or one of :data:`ARGUMENT_NAMES`); None when one has none or ``fn``
+    cannot be inspected."""
     parameters = _parameters(fn)
     if parameters is None:
         return None
     lower = {name.lower(): name for name in _by_keyword(parameters)}
-    chosen = {}
+    chosen: dict[str, str] = {}
     for argument in inputs:
         candidates = (argument, *ARGUMENT_NAMES.get(argument, ()))
         own = next((lower[name] for name in candidates
@@ -416,12 +456,7 @@ def arguments_by_name(fn, inputs: tuple[str, ...]) -> str | None:
         if own is None:
             return None
         chosen[argument] = own
-    positional = [p.name for p in parameters
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if positional[:len(inputs)] == [chosen[argument] for argument in inputs]:
-        return None  # the op's order: the arrays reach the right parameters already
-    renamed = [f"--arg {argument}={own}" for argument, own in chosen.items() if own != argument]
-    return " ".join(renamed or [f"--arg {inputs[0]}={inputs[0]}"])
+    return parameters, chosen
 
 
 def missing_keyword(fn, inputs: tuple[str, ...], keywords: dict
@@ -525,7 +560,9 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
                     atol=atol, results=results, skipped=len(cases) - len(usable), slips=[],
                     forward=None if forward is None else function_name(forward),
                     by_name=None if keywords or style.name != "plain"
-                    else arguments_by_name(fn, op.inputs))
+                    else arguments_by_name(fn, op.inputs),
+                    keyword_only=() if keywords or style.name != "plain"
+                    else keyword_only_arguments(fn, op.inputs))
     other = other_layout(layout)
     if (style.layout is None and op.channels_last and not stopped and report.by_name is None
             and 2 * len(report.failed) > len(results)
