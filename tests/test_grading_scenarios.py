@@ -678,17 +678,27 @@ def test_cells_given_by_index_put_a_one_based_shift_before_whole_tensor_slips(tm
     ({"points": {"loss": -1}}, "grading.points.loss", "points must be > 0"),
     ({"carry_forward": "yes"}, "grading.carry_forward", "expected true or false"),
 ])
-def test_every_command_refuses_a_malformed_grading_block(tmp_path, command, block, where,
-                                                         words):
+def test_check_refuses_a_malformed_grading_block_which_the_others_ignore_with_a_warning(
+        tmp_path, command, block, where, words):
+    # "ignored by every other command" (the contract): they compute as without the block,
+    # and warn of what check will refuse, for the TA's first backward run to find
     (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading=block)), encoding="utf-8")
+    (tmp_path / "q.json").write_text(json.dumps(CONV), encoding="utf-8")
     (tmp_path / "a.json").write_text(json.dumps({"conv2d_1.grads.bias": 0.5}),
                                      encoding="utf-8")
     extra = {"explain": ["conv2d_1.output[0,0]"], "check": [str(tmp_path / "a.json")]}
     result = runner.invoke(app, [command, str(tmp_path / "p.json"), *extra.get(command, [])])
-    assert result.exit_code == 2, result.output
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'p.json'}: {where}: ")
-    assert words in lines[0]
+    assert len(lines) == 1 and words in lines[0]
+    if command == "check":
+        assert result.exit_code == 2, result.output
+        assert lines[0].startswith(f"error: {tmp_path / 'p.json'}: {where}: ")
+        return
+    assert result.exit_code == 0, result.output
+    assert lines[0].startswith(f"warning: {tmp_path / 'p.json'}: {where}: ")
+    assert "only cnngrad check reads the grading block, and it refuses this one" in lines[0]
+    without = runner.invoke(app, [command, str(tmp_path / "q.json"), *extra.get(command, [])])
+    assert result.stdout.replace("p.json", "q.json") == without.stdout
 
 
 def test_a_grading_block_with_points_on_no_such_path_is_checks_to_refuse(tmp_path):

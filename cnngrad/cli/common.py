@@ -541,12 +541,18 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
         _keys_first(problem, max_elements)
         with bundled_sample_hinted(problem):
             spec = load_problem(problem, exact=exact, max_elements=max_elements)
-        # only check grades by the block, but every command refuses one that is malformed (a
-        # typo found by the TA's first backward run, not by the class's check); its points'
-        # paths are checked against the network by check alone
+        # only check reads the block, which every other command ignores (the contract); one
+        # that check would refuse is said as a warning, so that the TA's first backward run
+        # finds the typo rather than the class's check.  Its points' paths are checked
+        # against the network by check alone.
         from cnngrad.teach.grading import grading_of
 
-        grading_of(spec)
+        try:
+            grading_of(spec)
+        except CnnGradError as error:
+            note_later("warning: " + with_hint(
+                one_line(error.message()) + "; only cnngrad check reads the grading block, "
+                "and it refuses this one", one_line(error.hint) if error.hint else None))
         return spec
     missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
     if len(missing) == 3:
