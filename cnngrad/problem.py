@@ -939,8 +939,8 @@ class _Builder:
             name_where = join_path(where, "name") if "name" in raw else where
             if not isinstance(name, str) or not _NAME_RE.match(name) or name in ("loss", INPUT):
                 raise self.error(name_where, f"bad layer name {_show(name)}{_name_fault(name)}",
-                                 "a name is ASCII letters (A-Z, a-z), digits, '_' or '-', "
-                                 "starting with a letter or '_', and not 'loss' or 'input'")
+                                 _name_hint(name, f"{kind}_{counts[kind]}", names,
+                                            raw_layers))
             if name in names:
                 raise name_clash(self, name, name_where, "name" in raw, *names[name])
             if reads_many:
@@ -1190,6 +1190,18 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def _name_hint(name: Any, default: str, names, raw_layers: list) -> str:
+    """What a layer name is; a ``"name": null`` (null never means "not given") is told to
+    leave the key out for ``default``, when no layer has that name (``names``, those named
+    so far; ``raw_layers``, every layer as written)."""
+    free = default not in names and not any(isinstance(raw, dict) and raw.get("name") == default
+                                            for raw in raw_layers)
+    return ("a name is ASCII letters (A-Z, a-z), digits, '_' or '-', starting with a letter "
+            "or '_', and not 'loss' or 'input'"
+            + (f'; leave "name" out for the default, {default}' if name is None and free
+               else ""))
 
 
 def _show(value: Any) -> str:

@@ -711,8 +711,11 @@ def _value_hint(text: str, pos: int) -> str | None:
         return None
     if word.group().lower() in ("nan", "inf", "infinity"):
         return "NaN and infinity are not allowed: every element must be a finite number"
-    if word.group().lower() in ("true", "false", "null", "none"):
-        return "JSON writes true, false and null in lower case (null, not None)"
+    lower = word.group().lower()
+    if lower in ("true", "false", "null", "none"):
+        meant = "null" if lower == "none" else lower
+        return (f"JSON writes true, false and null in lower case ({meant}, not "
+                f"{word.group()})")
     return ("a value is a number (0.5), a string in double quotes (\"1/3\"), a list, an "
             "object, true, false or null")
 

@@ -501,6 +501,8 @@ CORPUS = [
         "layers[1]", "its default name 'relu_2' is already the name of layers[0]",
         hint='give one of them another "name"'),
     bad("name-loss", layer(1, name="loss"), "layers[1].name", "bad layer name"),
+    bad("name-null", layer(1, name=None), "layers[1].name", "bad layer name null",
+        hint='leave "name" out for the default, '),
     bad("name-with-dot", layer(1, name="a.b"), "layers[1].name", "bad layer name"),
     # the character at fault is named; "letters" are ASCII ones (é is a letter, not allowed)
     bad("name-non-ascii-letter", layer(1, name="étage"), "layers[1].name",
@@ -1730,3 +1732,20 @@ def test_a_bias_of_too_high_a_rank_that_holds_no_vector_gets_no_reshape_hint(tmp
     assert result.exit_code == 2
     assert result.output == (f"error: {path}: layers[0].bias: expected a tensor of rank 0 to 1, "
                              f"got rank 2 (2×2)\n")
+
+
+@pytest.mark.parametrize("layers, offered", [
+    ([{"type": "conv2d", "kernel": [[1]]}, {"type": "relu", "name": None}], True),
+    # relu_1, the default, is another layer's name: leaving the key out would clash
+    ([{"type": "conv2d", "kernel": [[1]], "name": "relu_1"}, {"type": "relu", "name": None}],
+     False),
+    ([{"type": "relu", "name": None}, {"type": "conv2d", "kernel": [[1]], "name": "relu_1"}],
+     False),
+])
+def test_a_null_layer_name_is_told_of_the_default_only_when_it_is_free(tmp_path, layers,
+                                                                       offered):
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1.0, 2.0]], "layers": layers, "delta": [[1, 1]]}))
+    result = runner.invoke(app, ["backward", str(problem)])
+    assert result.exit_code == 2 and "bad layer name null" in result.output
+    assert ('leave "name" out for the default, relu_1' in result.output) == offered

@@ -133,6 +133,16 @@ def test_a_bad_grading_block_is_one_line_naming_the_place(tmp_path, grading, wor
     assert "Traceback" not in result.output
 
 
+def test_a_huge_min_decimals_is_shown_as_json_writes_it(tmp_path):
+    doc = json.dumps(with_grading({"min_decimals": 2})).replace('"min_decimals": 2',
+                                                                '"min_decimals": 1e400')
+    problem = write(tmp_path, "p.json", doc)
+    answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2
+    assert "expected an integer from 0 to 17, got 1e+400" in result.output, result.output
+
+
 def test_a_points_path_near_no_known_one_lists_them_without_a_guess(tmp_path):
     problem = problem_file(tmp_path, with_grading({"points": {"relu_1.output": 1}}))
     answers = write(tmp_path, "a.json", f'{{"conv2d_1.grads.kernel": {RIGHT_KERNEL}}}')

@@ -880,6 +880,8 @@ def test_a_trailing_comma_reads_the_same_on_python_3_13(text, comma, kind, messa
     ("-", "a minus sign must be followed by the number's digits"),
     ("undefined", "a value is a number (0.5), a string in double quotes"),
     ("None", "JSON writes true, false and null in lower case (null, not None)"),
+    ("True", "JSON writes true, false and null in lower case (true, not True)"),
+    ("FALSE", "JSON writes true, false and null in lower case (false, not FALSE)"),
     ("]", "JSON allows no comma after the last element; remove it"),
 ])
 @pytest.mark.parametrize("first", [False, True])

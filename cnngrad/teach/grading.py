@@ -172,7 +172,7 @@ def _show(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
-    return str(value)
+    return str(value).replace("E", "e")  # a Decimal's exponent as JSON writes one (1e+400)
 
 
 # --------------------------------------------------------------------------- at check time
