@@ -466,6 +466,29 @@ def test_an_upstream_answer_right_to_its_decimals_carries_its_rounding_forward(t
                                                              0.088126]
 
 
+KEPT_0664 = ["-0.037948", "-0.118348", "-0.034350", "0.088126"]  # from -0.0664, 0.1278
+KEPT_0666 = ["-0.038070", "-0.118512", "-0.034542", "0.088326"]  # from -0.0666, 0.1278
+
+
+@pytest.mark.parametrize("written, carried_on", [
+    (["-0.066", "0.128"], KEPT_0664),  # right at the 3 decimals the exam asks
+    (["-0.0664", "0.1278"], KEPT_0664),  # right at 4
+    (["-0.067", "0.128"], KEPT_0666),  # -0.067 wrong (true -0.066353)
+])
+def test_kept_digits_carry_forward_alike_from_a_right_or_wrong_upstream_at_any_decimals(
+        tmp_path, written, carried_on):
+    # a student keeps 4 decimals of sigmoid_1.delta_in (true -0.066353, 0.127767), writes
+    # them rounded and carries the kept values on to six decimals: each upstream cell stands
+    # for any value that rounds to it, right or wrong, so no way of writing it earns less
+    answers = write(tmp_path, "a.json", json.dumps({
+        "sigmoid_1.delta_in": written, "dense_1.delta_in": carried_on}))
+    out = invoke("check", EXAM, answers)
+    assert "0/4 cells right, 4 carried forward" in out.output, out.output
+    entry = json.loads(invoke("check", EXAM, answers, "--format", "json").stdout)
+    path = next(p for p in entry["files"][0]["paths"] if p["path"] == "dense_1.delta_in")
+    assert path["points"] == path["max_points"] == 2, path
+
+
 # conv with a 2×2 kernel on a 3×3 input, the delta given: grads.bias = Σ delta_out (true 1)
 ROUNDED_UPSTREAM = {"input": [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]],
                     "kernel": [[1, 0], [0, 1]], "bias": 0, "delta": [[0.1, 0.2], [0.3, 0.4]]}
