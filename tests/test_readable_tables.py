@@ -125,6 +125,18 @@ def test_every_sample_reads_whole_at_every_width(sample, width):
         assert not missing, f"numbers not shown whole: {sorted(missing)[:5]}"
 
 
+@pytest.mark.parametrize("width", [30, 36])
+@pytest.mark.parametrize("sample", ["batched-cross-entropy", "dls-nhwc", "unet-concat"])
+def test_a_narrow_panel_breaks_its_shapes_before_the_arrow(sample, width):
+    # "input 2×1×4×4 → output 2×2×2×2" is wider than a 30-column panel: it breaks before →
+    trace = run(load_problem(str(ROOT / "samples" / f"{sample}.json")))
+    for report in (backward_report(trace), forward_report(trace)):
+        text = rendered(report, width)
+        long = [line for line in text.splitlines() if cell_len(line) > width]
+        assert not long, long[0]
+    assert re.search(r"│\s+→ output \d", rendered(forward_report(trace), 30))
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_wide_conv_reads_whole_at_every_width(wide_conv, width):
     trace = run(load_problem(str(wide_conv)))
@@ -265,8 +277,12 @@ def test_a_merge_of_many_inputs_wraps_its_shapes_between_them(tmp_path):
         assert_readable(text, width)
         flat = " ".join(words(text))
         assert "input " + ", ".join(["2×3×10×10"] * 6) + " → output 2×18×10×10" in flat
-    # wrapped after a comma, the rest indented under the first line
+    # wrapped before the arrow where the shapes fit a line, after a comma where they do not,
+    # the rest indented under the first line
     lines = [line.strip("│ ") for line in rendered(backward_report(trace), 80).splitlines()]
+    first = next(k for k, line in enumerate(lines) if line.startswith("input 2×3×10×10,"))
+    assert lines[first].endswith("2×3×10×10") and lines[first + 1] == "→ output 2×18×10×10"
+    lines = [line.strip("│ ") for line in rendered(backward_report(trace), 40).splitlines()]
     first = next(k for k, line in enumerate(lines) if line.startswith("input 2×3×10×10,"))
     assert lines[first].endswith(",") and lines[first + 1].startswith("2×3×10×10")
 

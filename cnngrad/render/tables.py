@@ -670,24 +670,25 @@ def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
     spec = layer.spec
     phrases: list[Text | list[Text]] = [_setting(label, value)
                                         for label, value in family_of(spec).settings(spec)]
-    output = (" → output ", "dim"), (_shape(trace.layout.display_shape(spec.out_shape)), "bold")
+    # a piece of its own: a line narrower than both shapes breaks before the arrow
+    output = Text.assemble(("→ output ", "dim"),
+                           (_shape(trace.layout.display_shape(spec.out_shape)), "bold"))
     previous = trace.layers[layer.index - 1].name if layer.index else INPUT
     if tuple(spec.inputs) in ((), (previous,)):  # a chain: the input is the previous output
-        phrases.append(Text.assemble(("input ", "dim"),
-                                     (_shape(trace.layout.display_shape(spec.in_shape)), "bold"),
-                                     *output))
+        phrases.append([Text.assemble(
+            ("input ", "dim"), (_shape(trace.layout.display_shape(spec.in_shape)), "bold")),
+            output])
         return Phrases(phrases)
     if len(spec.inputs) > 1:  # add, concat: their settings name the inputs, in this order
         # a piece per shape: six inputs' shapes are wider than 80 columns
-        pieces = _listed("input", [_shape(trace.layout.display_shape(shape))
-                                   for shape in spec.in_shapes], comma_style="dim")
-        pieces[-1].append_text(Text.assemble(*output))
-        phrases.append(pieces)
+        phrases.append(_listed("input", [_shape(trace.layout.display_shape(shape))
+                                         for shape in spec.in_shapes], comma_style="dim")
+                       + [output])
         return Phrases(phrases)
     # a graph: the one layer it reads is not the previous one
-    phrases.append(Text.assemble(("input ", "dim"), (f"{spec.inputs[0]} ", "italic"),
-                                 (_shape(trace.layout.display_shape(spec.in_shape)), "bold"),
-                                 *output))
+    phrases.append([Text.assemble(("input ", "dim"), (f"{spec.inputs[0]} ", "italic"),
+                                  (_shape(trace.layout.display_shape(spec.in_shape)), "bold")),
+                    output])
     return Phrases(phrases)
 
 
