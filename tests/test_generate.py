@@ -1409,6 +1409,32 @@ def test_a_manifest_whose_folder_is_another_student_s_id_says_so_for_that_file(t
     assert sorted(rows) == sorted([(str(files[0]), "error"), (str(files[1]), "right")])
 
 
+def test_a_file_named_as_another_student_s_numbered_version_says_so(tmp_path):
+    # Zoë's folder is Zoe-2 (Zoe has Zoe): a file Zoe-2.json reads as Zoe's second version as
+    # well, and was graded as Zoë's with no word; the folder handed out, Zoe-2/, is Zoë's alone
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    path = tmp_path / "roster.csv"
+    path.write_text("id\nZoe\nZoë\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["students"]["Zoë"]["folder"] == "Zoe-2"
+    keys = out / "keys"
+    versions = [submit(subs, "Zoe.json", keys / "Zoe" / "key.json"),
+                submit(subs, "Zoe-2.json", keys / "Zoe" / "key.json")]
+    result = invoke("check", "--manifest", out / "manifest.json", *versions, "-f", "csv")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"error: {versions[1]}: 'Zoe-2' is Zoë's folder, and reads as a second version of "
+        f"Zoe's answers: whose answers these are is not clear; hint: name the file after the "
+        f"student's id: Zoë.json or Zoe.json")
+    handed_back = submit(subs / "Zoe-2", "answers.json", keys / "Zoe-2" / "key.json")
+    result = invoke("check", "--manifest", out / "manifest.json", versions[0], handed_back,
+                    "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = {row["student"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows == {"Zoe": "right", "Zoë": "right"}
+
+
 def test_a_file_named_after_one_student_in_another_s_folder_says_so(tmp_path):
     # ben/answers.json, the layout the docs suggest, with a student whose id is "answers":
     # it was graded as that student's, wrong against their problem, and ben had no submission

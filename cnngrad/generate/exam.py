@@ -320,7 +320,7 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
     above = above[len(Path(root).parts):] if root is not None else ()
     candidates = [path.stem, path.parent.name, *reversed(above)]
     found: list[tuple[str, str]] = []  # (name in the path, the student it names)
-    for name in map(_name_key, candidates):
+    for place, name in enumerate(map(_name_key, candidates)):
         named, housed = by_id.get(name), by_folder.get(name)
         if named is not None and housed is not None and named != housed:
             # a manifest whose folder is another student's id (as generate made them before
@@ -329,6 +329,9 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
                              f"manifest: whose answers these are is not clear", file=submission,
                              hint="name the file, and the folder it is in, after the "
                                   "student's id")
+        if place == 0 and named is None and housed is not None:
+            # a file named so (the folder handed out, Zoe-2/answers.json, is Zoë's alone)
+            _not_a_version_of_another(name, housed, by_id, by_folder, submission)
         if named is not None or housed is not None:
             found.append((name, named if named is not None else housed))
     others = [(name, student) for name, student in found[1:] if student != found[0][1]]
@@ -341,6 +344,27 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
                          hint="name the file, and the folder it is in, after the student's "
                               "id")
     return found[0][1] if found else None
+
+
+def _not_a_version_of_another(name: str, housed: str, by_id: dict, by_folder: dict,
+                              submission: str) -> None:
+    """A UsageError when ``name``, a file's, is only ``housed``'s folder, numbered for a
+    clash of ids (``Zoe-2``, the folder of Zoë beside Zoe's ``Zoe``), and its name without
+    the number is another student's: ``Zoe-2.json`` reads as Zoe's second version as well as Zoë's
+    answers, and grading it as either may grade it against the wrong problem."""
+    import re
+
+    numbered = re.fullmatch(r"(.+)-\d+", name)
+    if numbered is None:
+        return
+    base = numbered.group(1)
+    other = by_id.get(base, by_folder.get(base))
+    if other is None or other == housed:
+        return
+    raise UsageError(f"'{name}' is {housed}'s folder, and reads as a second version of "
+                     f"{other}'s answers: whose answers these are is not clear",
+                     file=submission, hint=f"name the file after the student's id: "
+                                           f"{housed}.json or {other}.json")
 
 
 def _near_student(submission: str, manifest: Manifest) -> str | None:
