@@ -1656,6 +1656,20 @@ def test_the_closest_student_is_read_from_the_file_or_its_folder(tmp_path, submi
     assert _near_student(submission, manifest) == near
 
 
+@pytest.mark.parametrize("order", [("Zoë", "Zoe"), ("Zoe", "Zoë")])
+@pytest.mark.parametrize("submission, near", [
+    ("subs/zoe.json", "id 'Zoe'"), ("subs/ZOË.json", "id 'Zoë' (folder Zoe-2)"),
+    ("subs/zoe-2.json", "id 'Zoë' (folder Zoe-2)")])
+def test_the_closest_student_differs_in_case_before_accents_whatever_the_roster_order(
+        order, submission, near):
+    from cnngrad.generate.exam import Manifest, _near_student
+
+    folders = {"Zoë": "Zoe-2", "Zoe": "Zoe"}
+    manifest = Manifest(file="exam/manifest.json", base_dir=Path("."),
+                        students={student: {"folder": folders[student]} for student in order})
+    assert _near_student(submission, manifest) == near
+
+
 def test_a_students_folder_of_one_file_per_path_is_one_row(tmp_path):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 2),

@@ -383,12 +383,17 @@ def _near_student(submission: str, manifest: Manifest) -> str | None:
         return re.sub(r"[\s_\-'’.]+", "", bare).casefold()
 
     path = Path(submission)
-    names = {}
+    names, cased = {}, {}
     for student, entry in manifest.students.items():
         folder = entry.get("folder", student)
         shown = f"id '{student}'" + (f" (folder {folder})" if folder != student else "")
-        names.setdefault(loose(student), shown)
-        names.setdefault(loose(folder), shown)
+        for name in (student, folder):
+            names.setdefault(loose(name), shown)
+            cased.setdefault(_name_key(name).casefold(), shown)
+    # a name as written but for its letters' case first: zoe.json is Zoe's before Zoë's
+    for name in (path.stem, path.parent.name):
+        if _name_key(name).casefold() in cased:
+            return cased[_name_key(name).casefold()]
     for name in (path.stem, path.parent.name):
         if loose(name) in names:
             return names[loose(name)]
