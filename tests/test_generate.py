@@ -1708,3 +1708,44 @@ def test_a_latex_sheet_has_room_for_its_widest_matrix(sizes, columns):
         matrices = re.findall(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", text, re.S)
         assert matrices and max(row.count("&") + 1 for matrix in matrices
                                 for row in matrix.split("\\\\")) <= columns
+
+
+def test_force_never_replaces_a_filled_in_answers_template(tmp_path):
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 1, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    template = out / "students" / "s00" / "answers-template.json"
+    assert invoke("generate", "seed", "--seed", 1, "--students", roster(tmp_path, 2),
+                  "-o", out, "--force").exit_code == 0  # all null: generate's own file
+    filled = template.read_text(encoding="utf-8").replace("null", "1.5", 1)
+    template.write_text(filled, encoding="utf-8")
+    result = invoke("generate", "seed", "--seed", 2, "--students", roster(tmp_path, 2),
+                    "-o", out, "--force")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {template}: --force: holds answers (cells that are not null): --force "
+        f"replaces generate's files, not a student's work; hint: move the answers elsewhere "
+        f"(a submissions folder), then run again\n")
+    assert template.read_text(encoding="utf-8") == filled
+    single = tmp_path / "one"
+    assert invoke("generate", "seed", "--seed", 1, "-o", single).exit_code == 0
+    (single / "answers-template.json").write_text(filled, encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 1, "-o", single, "--force").exit_code == 2
+
+
+def test_an_exam_written_over_another_says_what_changed_and_what_is_left(tmp_path):
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 1, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    again = invoke("generate", "seed", "--seed", 1, "--students", roster(tmp_path, 3),
+                   "-o", out, "--force")
+    assert again.exit_code == 0 and "note:" not in again.stderr  # the same exam again
+    result = invoke("generate", "seed", "--seed", 2, "--students", roster(tmp_path, 2),
+                    "-o", out, "--force")
+    assert result.exit_code == 0
+    notes = result.stderr.splitlines()[1:]
+    assert notes == [
+        f"note: this replaces the exam made by `cnngrad generate seed --seed 1` in "
+        f"{out / 'manifest.json'}: answers to its problems no longer match the keys",
+        "note: 1 folder of students/ or keys/ belongs to no student of this roster (s02), left "
+        "from an earlier exam: remove it before handing out students/"]

@@ -168,6 +168,48 @@ def _check_folder(output: Path, names: list[str], force: bool) -> None:
                          file=str(output)) from None
 
 
+def _refuse_filled_templates(templates: list[Path]) -> None:
+    """--force replaces generate's own files, never a student's work: an answers template
+    with a cell that is not null has been filled in (a class's handed-back folders kept in
+    the exam's tree)."""
+    import json
+
+    for template in templates:
+        try:
+            document = json.loads(template.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not there, or no template of generate's: overwritten as before
+
+        def filled(value) -> bool:
+            if isinstance(value, dict):
+                return any(filled(item) for item in value.values())
+            if isinstance(value, list):
+                return any(filled(item) for item in value)
+            return value is not None
+
+        if filled(document):
+            raise UsageError("holds answers (cells that are not null): --force replaces "
+                             "generate's files, not a student's work", where="--force",
+                             file=str(template), hint="move the answers elsewhere (a "
+                                                      "submissions folder), then run again")
+
+
+def _exam_replaced(manifest_path: Path, recipe: str, seed: int) -> str | None:
+    """What an exam written over another (--force) changes, said: its seed or recipe, whose
+    keys grade the students' answers."""
+    import json
+
+    try:
+        earlier = json.loads(manifest_path.read_text(encoding="utf-8"))
+        before = (earlier["recipe"], earlier["exam_seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if before == (recipe, seed):
+        return None
+    return (f"this replaces the exam made by `cnngrad generate {before[0]} --seed {before[1]}` "
+            f"in {manifest_path}: answers to its problems no longer match the keys")
+
+
 def _holds_something(path: Path) -> bool:
     """Whether ``path`` is there to be overwritten: a file, or a folder with a file in it
     (an empty one, or one of empty folders, a class's ``students/`` left by a failed run,
@@ -351,6 +393,7 @@ def generate(
         _tell_notes(exercise.notes)
         return
     _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
+    _refuse_filled_templates([output / "answers-template.json"])
     _tell_seed(seed_value, drawn, "problem")
     _write_all(*_exercise_outputs(with_sheets(exercise), output, protected))
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
@@ -382,6 +425,8 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     with bundled_sample_hinted(recipe):
         variants = make_class(recipe, seed, ids, **options)
     _folder(output, ["manifest.json", STUDENTS_FOLDER, KEYS_FOLDER], force)
+    _refuse_filled_templates(sorted((output / STUDENTS_FOLDER).glob("*/answers-template.json")))
+    replaced = _exam_replaced(output / "manifest.json", recipe, seed)
     protected = protected + [Path(roster)]
     outputs, made = [], []
     for tree, names in ((STUDENTS_FOLDER, STUDENT_FILES), (KEYS_FOLDER, KEY_FILES)):
@@ -407,6 +452,18 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     print(f"wrote {count} variant{'' if count == 1 else 's'} to {output}: hand out "
           f"{STUDENTS_FOLDER}/ (a folder per student), keep {KEYS_FOLDER}/ and manifest.json",
           file=sys.stderr)
+    if replaced:
+        print(f"note: {replaced}", file=sys.stderr)
+    stale = sorted({path.parent.name for tree in (STUDENTS_FOLDER, KEYS_FOLDER)
+                    for path in (output / tree).glob("*/problem.json")}
+                   - {variant.folder for variant in variants})
+    if stale:
+        shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+        print(f"note: {len(stale)} folder{'' if len(stale) == 1 else 's'} of {STUDENTS_FOLDER}/ "
+              f"or {KEYS_FOLDER}/ belong{'s' if len(stale) == 1 else ''} to no student of this "
+              f"roster ({shown}), left from an earlier exam: remove "
+              f"{'it' if len(stale) == 1 else 'them'} before handing out {STUDENTS_FOLDER}/",
+              file=sys.stderr)
     _tell_notes(variants[0].exercise.notes)  # the same file, the same notes for every variant
 
 
