@@ -976,3 +976,26 @@ def test_a_terminal_keeps_its_own_encoding(terminal, expected):
     assert stream_encoding(_ByteStream("cp1252", terminal)) == expected
     assert stream_encoding(_Stream("cp1252", terminal)) == "cp1252"  # text only
     assert stream_encoding(object()) == "utf-8"  # no encoding, no buffer
+
+
+@pytest.mark.parametrize("args", [
+    ["backward", WORKED, "-o", "r.json"],
+    ["schema", "-o", "s.json"],
+    ["backward", "--input", "[[1,2],[3,4]]", "--kernel", "[[1]]", "--delta", "[[1,2],[3,4]]",
+     "-f", "json", "-o", "r.json"],
+    ["verify", str(SAMPLES / "verify" / "conv_right.py") + ":conv2d_backward", "--op",
+     "conv2d_backward"],
+])
+def test_a_deleted_current_folder_is_said_plainly_not_as_a_bug(tmp_path, monkeypatch, args):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "the current folder no longer exists (deleted or moved away); hint: cd to a folder " \
+           "that exists, or give every path in full" in result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["backward", WORKED, "-o", str(tmp_path / "r.json")]
+                         ).exit_code == 0

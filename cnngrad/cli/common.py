@@ -36,6 +36,21 @@ def one_line(text: str) -> str:
                    for c in text)
 
 
+#: What to say when the current folder was deleted under the shell (its paths resolve
+#: against nothing): the error and its hint.
+CURRENT_FOLDER_GONE = ("the current folder no longer exists (deleted or moved away)",
+                       "cd to a folder that exists, or give every path in full")
+
+
+def current_folder_gone() -> bool:
+    """Whether the current folder was deleted (or moved) under the running command."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
 def error_line(error: CnnGradError) -> str:
     """``error: <file>: <where>: <what>; hint: <what to do>`` — one line, however the
     message or the hint was written (line breaks and control characters escaped)."""
@@ -182,6 +197,9 @@ def guarded(command):
                 raise fail("the result overflows to infinity",
                            "float64 overflows beyond about 1.8e308: scale the numbers down"
                            ) from None
+            if isinstance(exc, FileNotFoundError) and current_folder_gone():
+                # a relative -o or a quick-mode problem resolved against it
+                raise fail(*CURRENT_FOLDER_GONE) from None
             if isinstance(exc, UnicodeError):
                 raise fail(f"cannot encode the text: {' '.join(str(exc).split())[:120]}",
                            "save the problem as UTF-8 without lone surrogates") from None

@@ -246,6 +246,11 @@ def verify(
                              f"add {' or '.join(f'--style {name}' for name in cached)} for a "
                              f"backward that takes (dout, cache)" if cached else
                              f"no style with a cache has {op}: drop --forward"))
+    from cnngrad.cli.common import CURRENT_FOLDER_GONE, current_folder_gone
+
+    if current_folder_gone():  # your module is imported as `python -m` would, from it
+        what, hint = CURRENT_FOLDER_GONE
+        raise UsageError(what, where="MODULE:FUNCTION", hint=hint)
     try:
         fn, module = load_function(target)
         forward_fn, forward_module = (None, None) if forward is None else \
