@@ -5,14 +5,14 @@ In a source checkout they are the top-level ``samples/`` folder (the README's co
 ``cnngrad/samples/`` (pyproject.toml maps the folder there).  :func:`samples_dir` finds
 whichever is present.  A sample is a problem ``<name>.json`` at the top of that folder; a
 CSV-backed one also needs the files it names (``{"csv": "csv/o.csv"}``), and some come with
-answers files for ``cnngrad check`` (``exam/*.json``): :func:`copy_sample` copies both with it.
+answers files for ``cnngrad check`` (``exam/*.json``): ``cnngrad samples NAME --to DIR``
+copies both with it (:func:`sample_copies`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,12 +140,13 @@ def get_sample(name: str) -> Sample:
                      f"the samples are: {', '.join(known)}")
 
 
-def copy_sample(sample: Sample, folder: Path, *, overwrite: bool = False) -> list[Path]:
-    """Copy a sample, the files it reads and its answers files into ``folder`` (created if
-    needed), keeping their relative paths so the copy runs as it is.  Returns the written
-    files.
+def sample_copies(sample: Sample, folder: Path, *, overwrite: bool = False
+                  ) -> list[tuple[Path, Path]]:
+    """(source, target) of each file a copy of a sample into ``folder`` writes: the
+    sample, the files it reads and its answers files, keeping their relative paths so the
+    copy runs as it is (``cnngrad samples NAME --to DIR`` writes them all or none).
 
-    Nothing is written when a file would be overwritten and ``overwrite`` is false."""
+    A UsageError when a file would be overwritten and ``overwrite`` is false."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UsageError("is a file, not a folder", where="--to", file=str(folder))
@@ -161,13 +162,4 @@ def copy_sample(sample: Sample, folder: Path, *, overwrite: bool = False) -> lis
     if existing and not overwrite:
         raise UsageError(f"would overwrite {', '.join(existing)}", where="--to",
                          hint="add --force to overwrite, or choose another folder")
-    written = []
-    for source, target in pairs:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-        except OSError as exc:
-            raise UsageError(f"cannot write there: {exc.strerror}", where="--to",
-                             file=str(target)) from None
-        written.append(target)
-    return written
+    return pairs

@@ -151,6 +151,25 @@ def test_samples_to_never_overwrites_without_force(tmp_path):
     assert json.loads((tmp_path / "stackexchange.json").read_text(encoding="utf-8"))["kernel"]
 
 
+def test_samples_to_writes_every_file_or_none(tmp_path):
+    # a file that cannot be written (here a folder in its place; a full disk alike) leaves
+    # no sample beside some of its answers, no empty file, and no folder made for them
+    target = tmp_path / "copy"
+    (target / "exam" / "cleo.json").mkdir(parents=True)
+    result = invoke("samples", "exam", "--to", target, "--force")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("cleo.json: --to: is a folder, where the sample has a file "
+                                  "of that name; hint: move or rename the folder, or give --to "
+                                  "another folder\n")
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        "exam", "exam/cleo.json"]
+    fresh = tmp_path / "fresh" / "deeper"
+    (fresh / "exam").mkdir(parents=True)
+    (fresh / "exam" / "ana.json").mkdir()
+    assert invoke("samples", "exam", "--to", fresh, "--force").exit_code == 2
+    assert not (fresh / "exam.json").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["stackexchang"], "did you mean 'stackexchange'?"),
     (["--to", "x"], "give its NAME"),

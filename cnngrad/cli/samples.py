@@ -64,7 +64,7 @@ def samples(
 ) -> None:
     """The bundled sample problems: each one's name and what it is, or one of them printed
     so it can be saved and edited."""
-    from cnngrad.bundled import copy_sample, get_sample, list_samples, samples_dir
+    from cnngrad.bundled import get_sample, list_samples, samples_dir
     from cnngrad.errors import UsageError
 
     if path:
@@ -85,8 +85,8 @@ def samples(
         return
     sample = get_sample(name)
     if to is not None:
-        write_output("".join(f"wrote {written}\n"
-                             for written in copy_sample(sample, to, overwrite=force)), None, [])
+        written = _copy_sample(sample, to, force)
+        write_output("".join(f"wrote {target}\n" for target in written), None, [])
         return
     if force:
         raise UsageError("--force goes with --to", where="--force")
@@ -101,3 +101,41 @@ def samples(
 def register(app: typer.Typer) -> None:
     app.command(epilog=EPILOG,
                 short_help='List the bundled sample problems, or print one to save and edit.')(samples)
+
+
+def _copy_sample(sample, folder: Path, force: bool) -> list[Path]:
+    """Copy the sample and its files into ``folder``, all or none: each to a temporary file
+    first, put in place only when every one is written (a full disk leaves no empty
+    ``cleo.json`` beside the rest), and the folders made for them removed again."""
+    import contextlib
+
+    from cnngrad.bundled import sample_copies
+    from cnngrad.cli.output import IS_A_FOLDER, OutputError, write_outputs
+    from cnngrad.errors import UsageError
+
+    pairs = sample_copies(sample, Path(folder), overwrite=force)
+    made: list[Path] = []
+    try:
+        for _, target in pairs:
+            missing = [parent for parent in [target.parent, *target.parent.parents]
+                       if not parent.exists()]
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"cannot write there: {exc.strerror}", where="--to",
+                                 file=str(target)) from None
+            made += [parent for parent in reversed(missing) if parent not in made]
+        try:
+            write_outputs(*[(source.read_bytes(), target, [], "--to")
+                            for source, target in pairs])
+        except OutputError as error:
+            if error.what == IS_A_FOLDER:  # --to names the folder, not this file
+                error.what = "is a folder, where the sample has a file of that name"
+                error.hint = "move or rename the folder, or give --to another folder"
+            raise
+    except BaseException:
+        for parent in reversed(made):  # a file's folder before the folder that holds it
+            with contextlib.suppress(OSError):
+                parent.rmdir()  # only if still empty
+        raise
+    return [target for _, target in pairs]
