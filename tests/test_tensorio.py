@@ -114,6 +114,45 @@ def test_a_file_that_grows_while_read_is_read_to_its_end(tmp_path, monkeypatch, 
         assert read_source(str(path))[0] == data
 
 
+def test_a_file_past_the_largest_is_refused_by_its_size_before_it_is_read(tmp_path,
+                                                                          monkeypatch):
+    # 300 MB read to be told it is past 256 MB took 0.9 s and 340 MB; a sparse file here
+    path = tmp_path / "big.json"
+    with open(path, "wb") as handle:
+        handle.truncate(300 * 2**20)
+    import builtins
+
+    import cnngrad.tensorio as tensorio
+
+    reads = []
+
+    class Counted:  # the file as tensorio opens it, its reads counted
+        def __init__(self, *args, **kwargs):
+            self.handle = builtins.open(*args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def read(self, *args):
+            reads.append(args)
+            return self.handle.read(*args)
+
+    monkeypatch.setattr(tensorio, "open", Counted, raising=False)
+    with pytest.raises(ProblemError, match="is larger than 256 MB"):
+        read_source(str(path))
+    assert reads == []
+    monkeypatch.undo()
+    from typer.testing import CliRunner
+
+    from cnngrad.cli import app
+
+    result = CliRunner().invoke(app, ["backward", str(path)])
+    assert result.exit_code == 2 and result.output.endswith("is larger than 256 MB\n")
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads everything")
 def test_read_source_unreadable(tmp_path):
     path = tmp_path / "p.json"
