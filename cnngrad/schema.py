@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnngrad.families import LAYERS, LOSSES, SHORTHAND, layer_family, loss_family
+from cnngrad.file_kinds import INDEX_TEXT, PATH_TEXT
 from cnngrad.problem import SHORTHAND_KEYS
 from cnngrad.teach.grading import DEFAULT_MIN_DECIMALS
 
@@ -40,6 +41,8 @@ AT_LEAST_ONE_STRING_PATTERN = r"^\s*\+?0*[1-9][0-9]*(?:\.[0-9]*)?\s*$"
 _NEGATIVE_ZERO = {"type": "string", "allOf": [{"pattern": NUMBER_STRING_PATTERN},
                                                {"pattern": ZERO_STRING_PATTERN}]}
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"  # JSON Schema's $ is the end (ECMA-262)
+#: A grading block's points key: a dotted path and its element index, as check reads one.
+POINTS_PATH_PATTERN = rf"^\s*{PATH_TEXT.pattern}\s*(?:{INDEX_TEXT.pattern})?\s*$"
 
 # which tensor ranks each role accepts (as cnngrad.problem reads them)
 RANKS = {
@@ -125,6 +128,7 @@ def _grading() -> dict:
         "rtol": {**non_negative, "description": "with atol, replaces the decimals rule: right "
                                                 "when |given − true| ≤ atol + rtol·|true|"},
         "points": {"type": "object", "minProperties": 1,
+                   "propertyNames": {"pattern": POINTS_PATH_PATTERN},
                    "additionalProperties": _ref("positive_number"),
                    "description": "required dotted paths and their points"},
         "carry_forward": {"type": "boolean", "default": False,

@@ -395,6 +395,13 @@ def test_bad_problems_fail_the_schema_and_cnngrad_alike(name):
     ({"points": {"loss": "0"}}, False),
     ({"points": {"loss": "0/3"}}, False),
     ({"points": {"loss": "0.5"}}, True),
+    ({"points": {"": 1}}, False),  # no dotted path
+    ({"points": {" ": 1}}, False),
+    ({"points": {"a..b": 1}}, False),
+    ({"points": {"[0]": 1}}, False),
+    ({"points": {"conv2d_1.grads.kernel(0,1)": 1}}, False),
+    ({"points": {" conv2d_1.grads.kernel [0][1] ": 1}}, True),
+    ({"points": {"conv2d_1.grads.kernel[0, 1]": 1, "add_1.delta_in.r1": 2}}, True),
 ])
 def test_the_schema_refuses_a_grading_block_check_refuses(grading, valid):
     # min_decimals with atol passed the schema, then check stopped with exit 2
