@@ -329,8 +329,11 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
                              f"manifest: whose answers these are is not clear", file=submission,
                              hint="name the file, and the folder it is in, after the "
                                   "student's id")
-        if place == 0 and named is None and housed is not None:
-            # a file named so (the folder handed out, Zoe-2/answers.json, is Zoë's alone)
+        folder = _name_key(path.parent.name)
+        if place == 0 and named is None and housed is not None \
+                and housed not in (by_id.get(folder), by_folder.get(folder)):
+            # a file named so, not in a folder of the same student's (the folder handed
+            # out, Zoe-2/answers.json or Zoe-2/Zoe-2.json, is Zoë's alone)
             _not_a_version_of_another(name, housed, by_id, by_folder, submission)
         if named is not None or housed is not None:
             found.append((name, named if named is not None else housed))
@@ -382,25 +385,30 @@ def _near_student(submission: str, manifest: Manifest) -> str | None:
         bare = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
         return re.sub(r"[\s_\-'’.]+", "", bare).casefold()
 
+    def cased(name: str) -> str:  # as written but for its letters' case and a copy's (1)
+        return re.sub(r"\s*\(\d+\)$", "", _name_key(name)).casefold()
+
     path = Path(submission)
-    names, cased = {}, {}
+    names: dict[str, list[str]] = {}
+    by_case: dict[str, list[str]] = {}
     for student, entry in manifest.students.items():
         folder = entry.get("folder", student)
         shown = f"id '{student}'" + (f" (folder {folder})" if folder != student else "")
         for name in (student, folder):
-            names.setdefault(loose(name), shown)
-            cased.setdefault(_name_key(name).casefold(), shown)
-    # a name as written but for its letters' case first: zoe.json is Zoe's before Zoë's
-    for name in (path.stem, path.parent.name):
-        if _name_key(name).casefold() in cased:
-            return cased[_name_key(name).casefold()]
-    for name in (path.stem, path.parent.name):
-        if loose(name) in names:
-            return names[loose(name)]
+            for table, key in ((names, loose(name)), (by_case, cased(name))):
+                if shown not in table.setdefault(key, []):
+                    table[key].append(shown)
+    # a name as written but for its letters' case first: zoe.json is Zoe's before Zoë's;
+    # students alike at the looser reading are named together, never one of them by the
+    # roster's order
+    for table, key in ((by_case, cased), (names, loose)):
+        for name in (path.stem, path.parent.name):
+            if key(name) in table:
+                return " or ".join(table[key(name)])
     for name in (path.stem, path.parent.name):  # a slip of the keyboard: anna_lima, bem
         match = difflib.get_close_matches(loose(name), list(names), n=1, cutoff=0.8)
         if match:
-            return names[match[0]]
+            return " or ".join(names[match[0]])
     return None
 
 
