@@ -1756,3 +1756,41 @@ def test_an_exam_written_over_another_says_what_changed_and_what_is_left(tmp_pat
         f"{out / 'manifest.json'}: answers to its problems no longer match the keys",
         "note: 1 folder of students/ or keys/ belongs to no student of this roster (s02), left "
         "from an earlier exam: remove it before handing out students/"]
+
+
+def test_force_refuses_a_template_it_cannot_read_but_not_a_dropped_student_s(tmp_path):
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 1, "--students", roster(tmp_path, 2),
+                  "-o", out).exit_code == 0
+    template = out / "students" / "s00" / "answers-template.json"
+    template.write_text(template.read_text(encoding="utf-8").replace("null", "1.5,,", 1),
+                        encoding="utf-8")  # filled in, with a stray comma
+    result = invoke("generate", "seed", "--seed", 1, "--students", roster(tmp_path, 2),
+                    "-o", out, "--force")
+    assert result.exit_code == 2 and "does not read as JSON" in result.stderr
+    # s00 dropped from the roster: its folder is not written, so its work is no obstacle
+    (tmp_path / "one.csv").write_text("id\ns01\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 1, "--students", tmp_path / "one.csv",
+                  "-o", out, "--force").exit_code == 0
+    assert "1.5,," in template.read_text(encoding="utf-8")
+
+
+def test_an_exam_written_over_another_notes_other_options_and_moved_folders(tmp_path):
+    out = tmp_path / "exam"
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("id\nZoë\nZoé\n", encoding="utf-8")
+    second.write_text("id\nZoé\nZoë\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 1, "--students", first, "-o", out
+                  ).exit_code == 0
+    result = invoke("generate", "seed", "--seed", 1, "--students", second, "-o", out,
+                    "--force")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[1:] == [
+        "note: 2 students' folders changed (Zoë: Zoe → Zoe-2, Zoé: Zoe-2 → Zoe): a folder "
+        "handed out before now holds another's problem"]
+    result = invoke("generate", "seed", "--seed", 1, "--students", second, "-o", out,
+                    "--force", "--input", "6x6")
+    assert result.stderr.splitlines()[1:] == [
+        f"note: this replaces the exam in {out / 'manifest.json'}, of the same recipe and seed "
+        f"but other options (--numbers, --with-kinks or sizes): answers to its problems no "
+        f"longer match the keys"]

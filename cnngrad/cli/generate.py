@@ -176,9 +176,20 @@ def _refuse_filled_templates(templates: list[Path]) -> None:
 
     for template in templates:
         try:
-            document = json.loads(template.read_text(encoding="utf-8"))
+            text = template.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            continue
         except (OSError, ValueError):
-            continue  # not there, or no template of generate's: overwritten as before
+            text = None
+        try:
+            document = json.loads(text) if text is not None else None
+        except ValueError:
+            document = None
+        if document is None:  # edited past reading (a stray comma): it may hold answers
+            raise UsageError("is not the template generate wrote (it does not read as JSON), "
+                             "and may hold a student's answers: --force replaces generate's "
+                             "files, not a student's work", where="--force",
+                             file=str(template), hint="move it elsewhere, then run again")
 
         def filled(value) -> bool:
             if isinstance(value, dict):
@@ -194,20 +205,43 @@ def _refuse_filled_templates(templates: list[Path]) -> None:
                                                       "submissions folder), then run again")
 
 
-def _exam_replaced(manifest_path: Path, recipe: str, seed: int) -> str | None:
-    """What an exam written over another (--force) changes, said: its seed or recipe, whose
-    keys grade the students' answers."""
+def _earlier_manifest(manifest_path: Path) -> dict | None:
+    """The manifest an exam written with --force replaces, if one is there to read."""
     import json
 
     try:
-        earlier = json.loads(manifest_path.read_text(encoding="utf-8"))
-        before = (earlier["recipe"], earlier["exam_seed"])
-    except (OSError, ValueError, KeyError, TypeError):
+        earlier = json.loads(manifest_path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
         return None
-    if before == (recipe, seed):
-        return None
-    return (f"this replaces the exam made by `cnngrad generate {before[0]} --seed {before[1]}` "
-            f"in {manifest_path}: answers to its problems no longer match the keys")
+    return earlier if isinstance(earlier, dict) else None
+
+
+def _exam_replaced(earlier: dict | None, document: dict, manifest_path: Path) -> list[str]:
+    """What an exam written over another (--force) changes, said: its recipe, seed or
+    options, whose keys grade the students' answers, and the folders that now hold
+    another student's handout."""
+    if earlier is None:
+        return []
+    notes = []
+    how = {key: value for key, value in earlier.items() if key != "students"}
+    if how.get("recipe") != document["recipe"] or how.get("exam_seed") != document["exam_seed"]:
+        notes.append(f"this replaces the exam made by `cnngrad generate {how.get('recipe')} "
+                     f"--seed {how.get('exam_seed')}` in {manifest_path}: answers to its "
+                     f"problems no longer match the keys")
+    elif how != {key: value for key, value in document.items() if key != "students"}:
+        notes.append(f"this replaces the exam in {manifest_path}, of the same recipe and seed "
+                     f"but other options (--numbers, --with-kinks or sizes): answers to its "
+                     f"problems no longer match the keys")
+    students = earlier.get("students") if isinstance(earlier.get("students"), dict) else {}
+    moved = [(student, entry.get("folder"), document["students"][student]["folder"])
+             for student, entry in students.items()
+             if isinstance(entry, dict) and student in document["students"]
+             and entry.get("folder") != document["students"][student]["folder"]]
+    if moved:
+        shown = ", ".join(f"{student}: {before} → {after}" for student, before, after in moved)
+        notes.append(f"{len(moved)} student{'' if len(moved) == 1 else 's'}' folders changed "
+                     f"({shown}): a folder handed out before now holds another's problem")
+    return notes
 
 
 def _holds_something(path: Path) -> bool:
@@ -425,8 +459,10 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     with bundled_sample_hinted(recipe):
         variants = make_class(recipe, seed, ids, **options)
     _folder(output, ["manifest.json", STUDENTS_FOLDER, KEYS_FOLDER], force)
-    _refuse_filled_templates(sorted((output / STUDENTS_FOLDER).glob("*/answers-template.json")))
-    replaced = _exam_replaced(output / "manifest.json", recipe, seed)
+    # the templates this exam writes over: a dropped student's folder is left as it is
+    _refuse_filled_templates([output / STUDENTS_FOLDER / variant.folder /
+                              "answers-template.json" for variant in variants])
+    earlier = _earlier_manifest(output / "manifest.json")
     protected = protected + [Path(roster)]
     outputs, made = [], []
     for tree, names in ((STUDENTS_FOLDER, STUDENT_FILES), (KEYS_FOLDER, KEY_FILES)):
@@ -452,8 +488,8 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     print(f"wrote {count} variant{'' if count == 1 else 's'} to {output}: hand out "
           f"{STUDENTS_FOLDER}/ (a folder per student), keep {KEYS_FOLDER}/ and manifest.json",
           file=sys.stderr)
-    if replaced:
-        print(f"note: {replaced}", file=sys.stderr)
+    for note in _exam_replaced(earlier, document, output / "manifest.json"):
+        print(f"note: {note}", file=sys.stderr)
     stale = sorted({path.parent.name for tree in (STUDENTS_FOLDER, KEYS_FOLDER)
                     for path in (output / tree).glob("*/problem.json")}
                    - {variant.folder for variant in variants})
