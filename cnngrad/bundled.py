@@ -158,6 +158,11 @@ def sample_copies(sample: Sample, folder: Path, *, overwrite: bool = False
             raise CnnGradError(f"sample {sample.name} names a file outside the samples folder: "
                                 f"{relative}", where="samples")
         pairs.append((source, folder / relative))
+    for _, target in pairs:  # a pipe or a device in a file's place: nothing to copy into
+        if target.exists() and not (target.is_file() or target.is_dir()):
+            raise UsageError("is not a regular file, where the sample has a file of that name",
+                             where="--to", file=str(target),
+                             hint="move it away, or give --to another folder")
     existing = [str(target) for _, target in pairs if target.exists()]
     if existing and not overwrite:
         raise UsageError(f"would overwrite {', '.join(existing)}", where="--to",

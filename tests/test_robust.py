@@ -994,7 +994,7 @@ def test_a_deleted_current_folder_is_said_plainly_not_as_a_bug(tmp_path, monkeyp
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "the current folder no longer exists (deleted or moved away); hint: cd to a folder " \
-           "that exists, or give every path in full" in result.output
+           "that exists" in result.output
     assert "internal error" not in result.output and "Traceback" not in result.output
     monkeypatch.chdir(tmp_path)
     assert runner.invoke(app, ["backward", WORKED, "-o", str(tmp_path / "r.json")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -168,6 +169,22 @@ def test_samples_to_writes_every_file_or_none(tmp_path):
     (fresh / "exam" / "ana.json").mkdir()
     assert invoke("samples", "exam", "--to", fresh, "--force").exit_code == 2
     assert not (fresh / "exam.json").exists()
+    # a folder name too long for the system: the folders made on the way are removed too
+    result = invoke("samples", "exam", "--to", tmp_path / "new" / ("x" * 300))
+    assert result.exit_code == 2 and not (tmp_path / "new").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_samples_to_refuses_a_pipe_in_a_file_s_place(tmp_path):
+    # written through as -o writes through one, it waited for a reader for ever
+    ok("samples", "exam", "--to", tmp_path)
+    (tmp_path / "exam" / "ana.json").unlink()
+    os.mkfifo(tmp_path / "exam" / "ana.json")
+    result = invoke("samples", "exam", "--to", tmp_path, "--force")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("ana.json: --to: is not a regular file, where the sample has "
+                                  "a file of that name; hint: move it away, or give --to "
+                                  "another folder\n")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -119,12 +119,13 @@ def _copy_sample(sample, folder: Path, force: bool) -> list[Path]:
         for _, target in pairs:
             missing = [parent for parent in [target.parent, *target.parent.parents]
                        if not parent.exists()]
+            # before mkdir: one that fails half way has made some of them
+            made += [parent for parent in reversed(missing) if parent not in made]
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise UsageError(f"cannot write there: {exc.strerror}", where="--to",
                                  file=str(target)) from None
-            made += [parent for parent in reversed(missing) if parent not in made]
         try:
             write_outputs(*[(source.read_bytes(), target, [], "--to")
                             for source, target in pairs])

@@ -249,8 +249,9 @@ def verify(
     from cnngrad.cli.common import CURRENT_FOLDER_GONE, current_folder_gone
 
     if current_folder_gone():  # your module is imported as `python -m` would, from it
-        what, hint = CURRENT_FOLDER_GONE
-        raise UsageError(what, where="MODULE:FUNCTION", hint=hint)
+        raise UsageError(CURRENT_FOLDER_GONE[0], where="MODULE:FUNCTION",
+                         hint="cd to a folder that exists: verify imports your code from "
+                              "the current folder, even given in full")
     try:
         fn, module = load_function(target)
         forward_fn, forward_module = (None, None) if forward is None else \
