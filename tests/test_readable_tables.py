@@ -137,6 +137,23 @@ def test_a_narrow_panel_breaks_its_shapes_before_the_arrow(sample, width):
     assert re.search(r"│\s+→ output \d", rendered(forward_report(trace), 30))
 
 
+def test_a_graph_layer_s_input_name_and_shape_break_apart_on_a_narrow_panel(tmp_path):
+    # "input encoder_block1_conv 2×2×28×24" was one piece: 41 columns at COLUMNS=36
+    doc = {"input": np.full((2, 3, 30, 26), 0.5).tolist(),
+           "layers": [{"type": "conv2d", "name": "encoder_block1_conv",
+                       "kernel": np.full((2, 3, 3, 3), 0.1).tolist()},
+                      {"type": "relu"},
+                      {"type": "relu", "name": "side", "input": "encoder_block1_conv"},
+                      {"type": "add", "inputs": ["relu_1", "side"]}],
+           "delta": np.ones((2, 2, 28, 24)).tolist()}
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    text = rendered(forward_report(run(load_problem(str(path)))), 36)
+    long = [line for line in text.splitlines() if cell_len(line) > 36]
+    assert not long, long[0]
+    assert "│ input encoder_block1_conv        │" in text
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_wide_conv_reads_whole_at_every_width(wide_conv, width):
     trace = run(load_problem(str(wide_conv)))

@@ -686,8 +686,8 @@ def layer_heading(trace: Trace, layer: LayerTrace) -> Phrases:
                        + [output])
         return Phrases(phrases)
     # a graph: the one layer it reads is not the previous one
-    phrases.append([Text.assemble(("input ", "dim"), (f"{spec.inputs[0]} ", "italic"),
-                                  (_shape(trace.layout.display_shape(spec.in_shape)), "bold")),
+    phrases.append([Text.assemble(("input ", "dim"), (spec.inputs[0], "italic")),
+                    Text(_shape(trace.layout.display_shape(spec.in_shape)), style="bold"),
                     output])
     return Phrases(phrases)
 
