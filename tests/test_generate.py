@@ -1381,14 +1381,20 @@ def test_no_folder_is_another_student_s_id(tmp_path, ids):
     assert rows == {student: "right" for student in ids}
 
 
+def _class_of(tmp_path: Path, ids: str) -> tuple[Path, Path, dict]:
+    """An exam of the roster ``ids`` (one per line) in ``tmp_path/exam``: its folder, the
+    submissions' folder and its manifest."""
+    out, subs = tmp_path / "exam", tmp_path / "subs"
+    path = tmp_path / "roster.csv"
+    path.write_text(f"id\n{ids}\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
+    return out, subs, json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
 def test_a_manifest_whose_folder_is_another_student_s_id_says_so_for_that_file(tmp_path):
     # a manifest written before ids kept their own folders: "Zoe" reads as Zoe's id and as
     # Zoë's folder, and neither problem can be assumed
-    out, subs = tmp_path / "exam", tmp_path / "subs"
-    path = tmp_path / "roster.csv"
-    path.write_text("id\nZoë\nZoe\n", encoding="utf-8")
-    assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    out, subs, manifest = _class_of(tmp_path, "Zoë\nZoe")
     manifest["students"]["Zoë"]["folder"], manifest["students"]["Zoe"]["folder"] = "Zoe", "Zoe-2"
     for student, folder in (("Zoë", "Zoe"), ("Zoe", "Zoe-2")):
         manifest["students"][student]["problem"] = f"keys/{folder}/problem.json"
@@ -1412,11 +1418,7 @@ def test_a_manifest_whose_folder_is_another_student_s_id_says_so_for_that_file(t
 def test_a_file_named_as_another_student_s_numbered_version_says_so(tmp_path):
     # Zoë's folder is Zoe-2 (Zoe has Zoe): a file Zoe-2.json reads as Zoe's second version as
     # well, and was graded as Zoë's with no word; the folder handed out, Zoe-2/, is Zoë's alone
-    out, subs = tmp_path / "exam", tmp_path / "subs"
-    path = tmp_path / "roster.csv"
-    path.write_text("id\nZoe\nZoë\n", encoding="utf-8")
-    assert invoke("generate", "seed", "--seed", 1, "--students", path, "-o", out).exit_code == 0
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    out, subs, manifest = _class_of(tmp_path, "Zoe\nZoë")
     assert manifest["students"]["Zoë"]["folder"] == "Zoe-2"
     keys = out / "keys"
     versions = [submit(subs, "Zoe.json", keys / "Zoe" / "key.json"),
