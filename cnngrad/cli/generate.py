@@ -3,7 +3,6 @@ with a roster, one variant per student and a manifest."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnngrad.cli.common import (DebugOpt, bundled_sample_hinted, dash_is_standard_output,
-                                guarded, write_output, write_outputs)
+                                guarded, write_output)
 from cnngrad.cli.output import os_reason, short_name
 from cnngrad.errors import UsageError
 
@@ -254,17 +253,11 @@ def _holds_something(path: Path) -> bool:
 
 
 def _write_all(*outputs: tuple) -> None:
-    """:func:`write_outputs`, a folder where a file goes said as such: -o names the folder
-    generate writes into, so "give a file name inside it" would be the wrong advice."""
-    from cnngrad.cli.output import IS_A_FOLDER, OutputError
+    """Every file and the folders made for it, or none (-o names the folder generate writes
+    into)."""
+    from cnngrad.cli.output import write_files_into_folders
 
-    try:
-        write_outputs(*outputs)
-    except OutputError as error:
-        if error.what == IS_A_FOLDER:
-            error.what = "is a folder, where generate writes a file of that name"
-            error.hint = "move or rename the folder, or give -o another folder"
-        raise
+    write_files_into_folders(*outputs, writer="generate writes", option="-o")
 
 
 def _exercise_outputs(exercise, folder: Path, protected: list[Path],
@@ -464,26 +457,16 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
                               "answers-template.json" for variant in variants])
     earlier = _earlier_manifest(output / "manifest.json")
     protected = protected + [Path(roster)]
-    outputs, made = [], []
+    outputs = []
     for tree, names in ((STUDENTS_FOLDER, STUDENT_FILES), (KEYS_FOLDER, KEY_FILES)):
-        for folder in [output / tree] + [output / tree / v.folder for v in variants]:
-            if not folder.exists():
-                made.append(folder)
-            folder.mkdir(exist_ok=True)
         for variant in variants:
             outputs += _exercise_outputs(variant.exercise, output / tree / variant.folder,
                                          protected, names)
     document = manifest(recipe, seed, variants, **options)
     # every variant and the manifest, all or none: never a manifest of new seeds beside some
     # students' old problems, nor (the files not written) the empty folders made for them
-    try:
-        _write_all(*outputs, (json_text(document), output / "manifest.json", protected,
-                              "--output"))
-    except BaseException:
-        for folder in reversed(made):  # a student's folder before the tree that holds it
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only if still empty
-        raise
+    _write_all(*outputs, (json_text(document), output / "manifest.json", protected,
+                          "--output"))
     count = len(variants)
     print(f"wrote {count} variant{'' if count == 1 else 's'} to {output}: hand out "
           f"{STUDENTS_FOLDER}/ (a folder per student), keep {KEYS_FOLDER}/ and manifest.json",

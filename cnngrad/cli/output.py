@@ -475,6 +475,40 @@ def write_outputs(*outputs: tuple) -> None:
             item.discard()
 
 
+def write_files_into_folders(*outputs: tuple, writer: str, option: str) -> None:
+    """:func:`write_outputs` of files into folders made as they need: every file and its
+    folders, or none of them (the folders made are removed again, if still empty, when the
+    writing fails).  A folder where a file goes is said as one ``writer`` writes into
+    (``generate writes``, ``the sample has``), with ``option`` (``-o``, ``--to``) naming
+    the folder to give instead: "give a file name inside it" would be the wrong advice."""
+    import contextlib
+
+    made: list[Path] = []
+    try:
+        for _, target, _, _ in outputs:
+            parent = Path(target).parent
+            missing = [folder for folder in [parent, *parent.parents] if not folder.exists()]
+            # before mkdir: one that fails half way has made some of them
+            made += [folder for folder in reversed(missing) if folder not in made]
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"cannot write there: {exc.strerror}", where=option,
+                                 file=str(target)) from None
+        try:
+            write_outputs(*outputs)
+        except OutputError as error:
+            if error.what == IS_A_FOLDER:
+                error.what = f"is a folder, where {writer} a file of that name"
+                error.hint = f"move or rename the folder, or give {option} another folder"
+            raise
+    except BaseException:
+        for folder in reversed(made):  # a file's folder before the folder that holds it
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
+
+
 def write_output(text: Union[str, bytes, Iterable[str]], output: Target, protected,
                  option: str = "--output") -> None:
     """``text`` to standard output (``output`` None) or atomically to the file ``output``.

@@ -107,36 +107,11 @@ def _copy_sample(sample, folder: Path, force: bool) -> list[Path]:
     """Copy the sample and its files into ``folder``, all or none: each to a temporary file
     first, put in place only when every one is written (a full disk leaves no empty
     ``cleo.json`` beside the rest), and the folders made for them removed again."""
-    import contextlib
-
     from cnngrad.bundled import sample_copies
-    from cnngrad.cli.output import IS_A_FOLDER, OutputError, write_outputs
-    from cnngrad.errors import UsageError
+    from cnngrad.cli.output import write_files_into_folders
 
     pairs = sample_copies(sample, Path(folder), overwrite=force)
-    made: list[Path] = []
-    try:
-        for _, target in pairs:
-            missing = [parent for parent in [target.parent, *target.parent.parents]
-                       if not parent.exists()]
-            # before mkdir: one that fails half way has made some of them
-            made += [parent for parent in reversed(missing) if parent not in made]
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise UsageError(f"cannot write there: {exc.strerror}", where="--to",
-                                 file=str(target)) from None
-        try:
-            write_outputs(*[(source.read_bytes(), target, [], "--to")
-                            for source, target in pairs])
-        except OutputError as error:
-            if error.what == IS_A_FOLDER:  # --to names the folder, not this file
-                error.what = "is a folder, where the sample has a file of that name"
-                error.hint = "move or rename the folder, or give --to another folder"
-            raise
-    except BaseException:
-        for parent in reversed(made):  # a file's folder before the folder that holds it
-            with contextlib.suppress(OSError):
-                parent.rmdir()  # only if still empty
-        raise
+    write_files_into_folders(*[(source.read_bytes(), target, [], "--to")
+                               for source, target in pairs],
+                             writer="the sample has", option="--to")
     return [target for _, target in pairs]
