@@ -193,6 +193,11 @@ def first_of(names: Sequence[str], count: int) -> str:
     return ", ".join(names[:count]) + (", ..." if len(names) > count else "")
 
 
+def and_list(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: names in a sentence."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def allowed_list(known: Iterable[str]) -> str:
     """The hint listing the allowed names, ``allowed: a, b, c``: sorted, however the caller
     keeps them, so that a list reads the same in every message."""

@@ -13,7 +13,7 @@ import typer
 from cnngrad.cli.common import (DebugOpt, bundled_sample_hinted, dash_is_standard_output,
                                 guarded, write_output)
 from cnngrad.cli.output import os_reason, short_name
-from cnngrad.errors import UsageError
+from cnngrad.errors import UsageError, and_list
 
 EPILOG = """\
 [bold]Examples[/]
@@ -352,9 +352,7 @@ def generate(
             ("--pool", pool), ("--outputs", outputs), ("--batch", batch), ("--ties", ties),
             ("--bias", bias)) if value not in (None, False)]
         if given:
-            names = (given[0] if len(given) == 1 else
-                     ", ".join(given[:-1]) + " and " + given[-1])
-            raise UsageError(f"--list lists every recipe: {names} "
+            raise UsageError(f"--list lists every recipe: {and_list(given)} "
                              f"{'does' if len(given) == 1 else 'do'} nothing with it; give "
                              f"{'it' if len(given) == 1 else 'them'} with a RECIPE",
                              where="--list")

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from cnngrad.errors import ShapeError, join_path
+from cnngrad.errors import ShapeError, and_list, join_path
 from cnngrad.families.base import Head, LayerFamily, shape_size
 from cnngrad.layers._common import TIE_RULES, pool_output_size
 from cnngrad.layers.pool import (avgpool2d_backward, avgpool2d_divisors, avgpool2d_forward,
@@ -588,7 +588,7 @@ def _pool_windows(x: np.ndarray, spec: Pool2dSpec):
 
 
 def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _LayerWatch]:
-    from cnngrad.teach.gradcheck import (Kink, _IDLE, _LayerWatch, _and_list, _display_index,
+    from cnngrad.teach.gradcheck import (Kink, _IDLE, _LayerWatch, _display_index,
         _number, index_text)
 
     spec, x = layer.spec, np.asarray(layer.input, dtype=np.float64)
@@ -617,11 +617,11 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _
             value = float(top[n, c, i, j])
             if kind == "tie":
                 meaning = (f"tied maximum {_number(value)} at "
-                           f"{_and_list([index_text(cell) for cell in cells])} of window "
+                           f"{and_list([index_text(cell) for cell in cells])} of window "
                            f"{index_text(position)}: the derivative is not unique; "
                            + rule.format(first=index_text(cells[0])))
             else:
-                values = _and_list([f"{float(window[a, b]):.15g} at {index_text(cell)}"
+                values = and_list([f"{float(window[a, b]):.15g} at {index_text(cell)}"
                                     for (a, b), cell in zip(taps, cells)])
                 gap = float(window[tuple(taps[0])] - window[tuple(taps[-1])])
                 meaning = (f"top values {values} of window {index_text(position)} differ by "

@@ -503,10 +503,6 @@ def _number(value: float) -> str:
 _IDLE = "; its delta is 0, so no gradient depends on it here"
 
 
-def _and_list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 # --------------------------------------------------------------------------- the element check
 
 

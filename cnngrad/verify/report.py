@@ -9,6 +9,7 @@ import textwrap
 
 import numpy as np
 
+from cnngrad.errors import and_list
 from cnngrad.render import GRID_SEPARATOR
 from cnngrad.verify.runner import (STATUSES, CaseResult, OutputCheck, Report, other_layout,
                                    shape_words)
@@ -327,8 +328,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     if report.by_name:
         passes = report.op.signature.partition(' ->')[0]
         alone = report.keyword_only
-        named = ", ".join(alone[:-1]) + " and " + alone[-1] if len(alone) > 1 else "".join(alone)
-        why = (f"your function takes {named} by keyword alone (after * in its "
+        why = (f"your function takes {and_list(list(alone))} by keyword alone (after * in its "
                f"parameters), and the op passes its arguments by position ({passes})" if alone
                else f"your function names its parameters in another order than the op passes "
                     f"them ({passes})")

@@ -411,14 +411,12 @@ def arguments_by_name(fn, inputs: tuple[str, ...]) -> str | None:
     if found is None:
         return None
     parameters, chosen = found
-    positional = [p.name for p in parameters
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if positional[:len(inputs)] == [chosen[argument] for argument in inputs]:
+    if _in_order(parameters, [chosen[argument] for argument in inputs]):
         return None  # the op's order: the arrays reach the right parameters already
     # one --arg passes every argument by keyword, the others by the op's own names: the
     # renamed ones, else one naming itself (the one taken by keyword alone, when one is)
     renamed = [f"--arg {argument}={own}" for argument, own in chosen.items() if own != argument]
-    first = (keyword_only_arguments(fn, inputs) or inputs)[0]
+    first = (_keyword_only(parameters, chosen, inputs) or inputs)[0]
     return " ".join(renamed or [f"--arg {first}={first}"])
 
 
@@ -428,16 +426,25 @@ def keyword_only_arguments(fn, inputs: tuple[str, ...]) -> tuple[str, ...]:
     the others are in the op's order.  () when none is, the others are out of order, or
     ``fn`` does not name a parameter for each argument."""
     found = _parameters_chosen(fn, inputs)
-    if found is None:
-        return ()
-    parameters, chosen = found
+    return () if found is None else _keyword_only(*found, inputs)
+
+
+def _keyword_only(parameters: list, chosen: dict[str, str],
+                  inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`keyword_only_arguments` of a function's parameters and the one chosen for
+    each argument."""
     alone = {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
-    by_position = [chosen[argument] for argument in inputs if chosen[argument] not in alone]
-    positional = [p.name for p in parameters
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if positional[:len(by_position)] != by_position:
+    if not _in_order(parameters, [chosen[argument] for argument in inputs
+                                  if chosen[argument] not in alone]):
         return ()  # out of order as well: the order is the reason to give
     return tuple(argument for argument in inputs if chosen[argument] in alone)
+
+
+def _in_order(parameters: list, names: list[str]) -> bool:
+    """Whether ``names`` are the first parameters a call by position reaches, in order."""
+    positional = [p.name for p in parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return positional[:len(names)] == names
 
 
 def _parameters_chosen(fn, inputs: tuple[str, ...]) -> tuple[list, dict[str, str]] | None:
