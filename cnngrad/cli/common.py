@@ -51,11 +51,12 @@ def current_folder_gone() -> bool:
     return False
 
 
-def error_line(error: CnnGradError) -> str:
+def error_line(error: CnnGradError, label: str = "error") -> str:
     """``error: <file>: <where>: <what>; hint: <what to do>`` — one line, however the
-    message or the hint was written (line breaks and control characters escaped)."""
-    return "error: " + with_hint(one_line(error.message()),
-                                 one_line(error.hint) if error.hint else None)
+    message or the hint was written (line breaks and control characters escaped);
+    ``label`` says ``warning`` for a fault only warned of."""
+    return f"{label}: " + with_hint(one_line(error.message()),
+                                    one_line(error.hint) if error.hint else None)
 
 
 def report_error(error: CnnGradError) -> None:
@@ -568,9 +569,8 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
         try:
             grading_of(spec)
         except CnnGradError as error:
-            note_later("warning: " + with_hint(
-                one_line(error.message()) + "; only cnngrad check reads the grading block, "
-                "and it refuses this one", one_line(error.hint) if error.hint else None))
+            error.what += "; only cnngrad check reads the grading block, and it refuses this one"
+            note_later(error_line(error, label="warning"))
         return spec
     missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
     if len(missing) == 3:

@@ -175,33 +175,30 @@ def _refuse_filled_templates(templates: list[Path]) -> None:
 
     for template in templates:
         try:
-            text = template.read_text(encoding="utf-8-sig")
+            document = json.loads(template.read_text(encoding="utf-8-sig"))
         except FileNotFoundError:
             continue
-        except (OSError, ValueError):
-            text = None
-        try:
-            document = json.loads(text) if text is not None else None
-        except ValueError:
+        except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
             document = None
         if document is None:  # edited past reading (a stray comma): it may hold answers
             raise UsageError("is not the template generate wrote (it does not read as JSON), "
                              "and may hold a student's answers: --force replaces generate's "
                              "files, not a student's work", where="--force",
                              file=str(template), hint="move it elsewhere, then run again")
-
-        def filled(value) -> bool:
-            if isinstance(value, dict):
-                return any(filled(item) for item in value.values())
-            if isinstance(value, list):
-                return any(filled(item) for item in value)
-            return value is not None
-
-        if filled(document):
+        if _holds_a_value(document):
             raise UsageError("holds answers (cells that are not null): --force replaces "
                              "generate's files, not a student's work", where="--force",
                              file=str(template), hint="move the answers elsewhere (a "
                                                       "submissions folder), then run again")
+
+
+def _holds_a_value(document) -> bool:
+    """Whether a JSON value holds anything but null, however deep in lists and objects."""
+    if isinstance(document, dict):
+        return any(_holds_a_value(item) for item in document.values())
+    if isinstance(document, list):
+        return any(_holds_a_value(item) for item in document)
+    return document is not None
 
 
 def _earlier_manifest(manifest_path: Path) -> dict | None:
