@@ -120,17 +120,15 @@ def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
             os.close(descriptor)
             raise
         with open(descriptor, "rb") as handle:
-            if regular and info.st_size > MAX_FILE_BYTES:  # said before reading any of it
-                data = b""
-                raise _TooLarge()
-            # read(n) sets aside n bytes first: a file's own size (and one byte more, to see
-            # it grow) rather than the largest file allowed, 256 MiB for every file read
-            size = min(info.st_size, MAX_FILE_BYTES) if regular else MAX_FILE_BYTES
-            data = handle.read(size + 1)
-            if len(data) > size and size < MAX_FILE_BYTES:  # it grew since: read on
-                data += handle.read(MAX_FILE_BYTES - len(data) + 1)
-    except _TooLarge:
-        data = None
+            if regular and info.st_size > MAX_FILE_BYTES:
+                data = None  # too large by its size: said before a byte of it is read
+            else:
+                # read(n) sets aside n bytes first: a file's own size (and one byte more, to
+                # see it grow) rather than the largest file allowed, 256 MiB for every read
+                size = min(info.st_size, MAX_FILE_BYTES) if regular else MAX_FILE_BYTES
+                data = handle.read(size + 1)
+                if len(data) > size and size < MAX_FILE_BYTES:  # it grew since: read on
+                    data += handle.read(MAX_FILE_BYTES - len(data) + 1)
     except (OSError, ValueError, MemoryError) as exc:
         what, hint = _unreadable(exc, name, path)
         raise ProblemError(what, where=where, file=file, hint=hint) from None
@@ -143,10 +141,6 @@ def _read_bytes(path: pathlib.Path, name: str | None, *, file: str | None,
         raise ProblemError(f"{subject} is a pipe or device that gave nothing to read "
                            "(a named pipe with no writer?)", where=where, file=file)
     return data
-
-
-class _TooLarge(Exception):
-    """A regular file past :data:`MAX_FILE_BYTES` by its size, before a byte is read."""
 
 
 def names_a_file(name: str | os.PathLike, *, or_folder: bool = False) -> bool:

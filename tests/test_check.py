@@ -1391,6 +1391,7 @@ def test_a_checked_grid_is_laid_out_as_rich_s_table_would(rows, cols, vector, on
     check.shape, check.truth, check.answered, check.right = shape, truth, answered, right
     check.carried, check.rounded, check.implied = carried, np.zeros(shape, bool), truth + 1
     check.texts = np.vectorize(lambda v: f"{v:g}", otypes=[object])(written)
+    check.given = np.vectorize(Fraction, otypes=[object])(written)
     for cell in ({}, {"cell": _implied_cell}):
         grid = _CheckGrid(check, (), 4, False, int(one_based), **cell)
         for block in column_blocks(grid.fixed, grid.widths, width):

@@ -673,12 +673,11 @@ def _keys_first(problem: str, max_elements: int) -> None:
         info = os.stat(problem)
     except (OSError, ValueError):
         return  # the full reading says why
-    from cnngrad.tensorio import MAX_FILE_BYTES
+    from cnngrad.tensorio import MAX_FILE_BYTES, top_level_spans
 
     if not stat.S_ISREG(info.st_mode) or not KEYS_FIRST_BYTES <= info.st_size <= MAX_FILE_BYTES:
         return  # past the largest file read, the full reading refuses it unread
     from cnngrad.errors import ProblemError
-    from cnngrad.tensorio import top_level_spans
 
     try:
         with open(problem, "rb") as handle:

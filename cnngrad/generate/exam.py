@@ -320,6 +320,7 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
     above = above[len(Path(root).parts):] if root is not None else ()
     candidates = [path.stem, path.parent.name, *reversed(above)]
     found: list[tuple[str, str]] = []  # (name in the path, the student it names)
+    folder = _name_key(path.parent.name)
     for place, name in enumerate(map(_name_key, candidates)):
         named, housed = by_id.get(name), by_folder.get(name)
         if named is not None and housed is not None and named != housed:
@@ -329,7 +330,6 @@ def student_of(submission: str, manifest: Manifest, root: str | None = None) -> 
                              f"manifest: whose answers these are is not clear", file=submission,
                              hint="name the file, and the folder it is in, after the "
                                   "student's id")
-        folder = _name_key(path.parent.name)
         if place == 0 and named is None and housed is not None \
                 and housed not in (by_id.get(folder), by_folder.get(folder)):
             # a file named so, not in a folder of the same student's (the folder handed

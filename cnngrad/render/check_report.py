@@ -99,8 +99,8 @@ def _cell(check: TensorCheck, index: tuple, decimals: int, scientific: bool) -> 
     written = check.texts[index]
     if check.right[index]:
         return _Marked(written, "", RIGHT_MARK, "green", None)
-    given = getattr(check, "given", None)  # the values written, where the check keeps them
-    truth = _truth_beside(check.truth[index], None if given is None else given[index],
+    truth = _truth_beside(check.truth[index],
+                          None if check.given is None else check.given[index],
                           decimals, scientific)
     if check.carried[index]:
         return _Marked(written, "yellow", CARRIED_MARK, "yellow", truth)
