@@ -1845,6 +1845,12 @@ def test_a_zero_where_a_delta_went_elsewhere_is_no_rounding(tmp_path):
     both.write_text('{"conv2d_1.grads.kernel": [[0.0, 0.1], [0.0, 0.1]]}', encoding="utf-8")
     result = CliRunner().invoke(app, ["check", str(WORKED), str(both)])
     assert "→ right to the 1 decimal written; 4 are required" in result.stdout
+    # 0.00 is no program's float 0: a rounding as written (−0.004732 at three decimals)
+    short = tmp_path / "s.json"
+    short.write_text('{"conv2d_1.delta_in[1,1]": "0.00"}', encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(WORKED), str(short), "--min-decimals", "3"])
+    assert result.exit_code == 1
+    assert "→ right to the 2 decimals written; 3 are required" in result.stdout
 
 
 def test_numbers_whose_trailing_zeros_a_json_writer_dropped_are_said_to_be(tmp_path):
@@ -2307,6 +2313,44 @@ def test_answers_dumped_from_float32_are_said_to_be(tmp_path, dtype, float32):
     assert "right to the 4 decimals required, wrong in the digits written past them" in text
     assert ("they are float32 values written with all their digits: round them to the "
             "decimals meant, or grade with --atol" in text) is float32
+
+
+def test_a_float32_computations_output_is_said_to_be_float32_digits(tmp_path):
+    # a float32 conv's cells are a float32 step or two from float32(true): 0.24910001456737518
+    # for 0.2491, not float32(0.2491) = 0.249099999666214
+    import cnngrad
+
+    problem = json.loads(WORKED.read_text(encoding="utf-8"))
+    x = np.array(problem["input"], dtype=np.float32)[None, None]
+    w = np.array(problem["kernel"], dtype=np.float32)[None, None]
+    output = cnngrad.conv2d_forward(x, w)[0, 0]
+    assert output.dtype == np.float32
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"conv2d_1.output": [[float(v) for v in row]
+                                                       for row in output]}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 1
+    assert "they are float32 values written with all their digits" in " ".join(
+        result.output.split())
+
+
+@pytest.mark.parametrize("written, float32", [
+    ("0.30000001192092896", True),  # float32(0.3) with a float64's digits
+    ("0.3000000119", True),  # the same, printed to 10 decimals
+    ("0.30000000000000004", False),  # float64's 0.1 + 0.2: no float32 value
+    ("0.3000000001", False),  # rounds to float32(0.3), but is not its digits
+    ("0.30000002", False),  # nor is this, rounded or cut
+])
+def test_only_a_float32_value_written_out_is_said_to_be_one(tmp_path, written, float32):
+    problem = tmp_path / "p.json"
+    problem.write_text('{"input": [[0.1]], "kernel": [["3"]], "delta": [[1]]}')
+    answers = tmp_path / "a.json"
+    answers.write_text(f'{{"conv2d_1.output": [[{written}]]}}')
+    result = invoke("check", problem, answers, "--min-decimals", 2, "--exact")  # 3/10
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "right to the 2 decimals required, wrong in the digits written past them" in text
+    assert ("they are float32 values written with all their digits" in text) is float32
 
 
 def test_a_folder_of_one_file_per_path_is_one_students_answers(tmp_path):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import pathlib
 import re
@@ -1467,12 +1468,27 @@ def _float32_digits(check: TensorCheck) -> bool:
     """Whether every cell off only past the decimals required is its true value rounded to
     float32 and written with a float64's digits: not a hand computation's slip."""
     past = check.past_required
-    if not past.any() or check.given is None:
+    if not past.any() or check.given is None or np.any(check.decimals[past] < 8):
         return False
-    given = np.array([float(value) for value in check.given[past]])
-    true = np.array([float(value) for value in np.asarray(check.truth)[past]])
-    return bool(np.all(given.astype(np.float32) == true.astype(np.float32))
-                and np.all(check.decimals[past] >= 8))
+    return all(_float32_written(Fraction(given), float(true), int(decimals))
+               for given, true, decimals in zip(check.given[past],
+                                                np.asarray(check.truth)[past],
+                                                check.decimals[past]))
+
+
+def _float32_written(given: Fraction, true: float, decimals: int) -> bool:
+    """Whether ``given`` is a float32 value a few float32 steps from ``true`` (a float32
+    computation's rounding), written to its ``decimals`` (rounded or cut there): the digits
+    of float32(0.3), 0.30000001192092896, or of a float32 conv's 0.24910001456737518 for
+    0.2491; not float64's 0.30000000000000004, nor 0.2491000001, which merely rounds to the
+    same float32."""
+    value = np.float32(float(given))
+    if abs(float(value) - true) > 4 * float(np.spacing(np.float32(abs(true)))):
+        return False
+    scaled = Fraction(float(value)) * 10**decimals
+    as_written = given * 10**decimals
+    cut = math.trunc(scaled)
+    return as_written in (round(scaled), cut)
 
 
 def _right_at(check: TensorCheck, among: np.ndarray, as_judged, tolerance: Tolerance
@@ -1585,8 +1601,10 @@ def _rounded(given: Written, truth: np.ndarray, right: np.ndarray,
     as_written = cells_right(given, truth, dataclasses.replace(tolerance, min_decimals=0))
     rounded = short & as_written
     # zeros alone (0.0, as json.dump writes a float 0) claim exact zeros, as a whole 0 does:
-    # beside other values rounded at their decimals they are roundings too
-    zeros = rounded & np.array([value == 0 for value in given.values], dtype=bool)
+    # beside other values rounded at their decimals they are roundings too; a zero of two
+    # decimals or more (0.00: a value formatted to 2 decimals, as -0.0047 is) is a rounding
+    zeros = rounded & (given.decimals == 1) & np.array([value == 0 for value in given.values],
+                                                       dtype=bool)
     return rounded if (rounded & ~zeros).any() else rounded & ~zeros
 
 
