@@ -1089,7 +1089,7 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
     conv_threads = (f" conv {threads['cnngrad_conv']} ({conv_blas}1 thread each),"
                     if "cnngrad_conv" in threads else "")
     lines = [
-        (f"cnngrad bench · cnngrad {info['cnngrad']} against {reference}, "
+        (f"python -m cnngrad.bench · cnngrad {info['cnngrad']} against {reference}, "
          f"median of {info['repeat']} alternating runs after a warm-up"),
         (f"conv: forward + backward (y, dx, dw, db) against {info['reference_conv']}; "
          f"pools: cnngrad's backward from (x, delta) against {info['reference_pool']}"),

@@ -11,6 +11,7 @@ once, prints ``error: <file>: <where>: <what>`` and exits with ``exit_code``.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 
 
@@ -129,10 +130,16 @@ _VOWEL_NAMED = "fhlmnrsx"
 _YOU = ("uint", "unicode", "user", "uuid")
 
 
+#: A number said starting with a vowel: eight..., eleven, eighteen (not 110, "one hundred")
+_SAID_WITH_A_VOWEL = re.compile(r"8|1[18](?!\d)")
+
+
 def with_article(word: str) -> str:
     """``word`` after the article its sound takes: 'an add', 'a conv2d', 'an int', 'a float',
     and for a word read letter by letter 'an mse', 'an ndarray', 'a bce'."""
     low = word.lower()
+    if low[:1].isdigit():  # 'an 8-wide', 'an 11-wide', 'an 18', 'a 1-wide'
+        return ("an " if _SAID_WITH_A_VOWEL.match(low) else "a ") + word
     if low[:1] in "aeiou":
         an = not low.startswith(_YOU)
     elif len(low) == 1 or (low[1] not in "aeiouy" and low[:2] not in _ONSETS):

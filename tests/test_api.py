@@ -428,6 +428,17 @@ def test_a_float_is_refused_after_its_int_was_accepted(call, words):
     assert words in str(raised.value)
 
 
+@pytest.mark.parametrize("x, scale, words", [
+    (np.ones((1, 1, 6)), (2, 1), "scale must be an int for 1-D maps, got (2, 1)"),
+    (np.ones((1, 1, 6, 6)), (2, 1, 1),
+     "scale must be an int or a pair of ints for 2-D maps, got (2, 1, 1)"),
+])
+def test_an_upsample_scale_of_the_wrong_length_names_what_the_maps_take(x, scale, words):
+    with pytest.raises(ValueError) as raised:
+        cnngrad.upsample_nearest_forward(x, scale)
+    assert str(raised.value) == words
+
+
 @pytest.mark.parametrize("call, words", [
     # each call first with 1, then with True: True is an int to Python, and it was read as 1
     (lambda x, v: cnngrad.maxpool2d_forward(x, 2, stride=v),
@@ -814,7 +825,7 @@ def test_bench_quick_prints_the_table():
     done, seconds = run_bench("--quick")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("cnngrad bench")
+    assert lines[0].startswith("python -m cnngrad.bench · ")
     header = next(line for line in lines if line.startswith("case"))
     for column in ("dtype", "cnngrad", "ratio", "target", "GFLOP/s", "% peak", "work MiB",
                    "RSS MiB"):

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: each entry's quickest run, and the first line it prints
 FAST = {
     "cnngrad.bench": (["--quick", "--case", "conv-tiny", "--reference", "naive", "--repeat",
-                       "1", "--no-memory", "--dtype", "float64"], "cnngrad bench · cnngrad "),
+                       "1", "--no-memory", "--dtype", "float64"],
+                      "python -m cnngrad.bench · cnngrad "),
     "cnngrad.bench_explain": (["--quick", "--repeat", "1"], " " * 36 + "terms"),
     "cnngrad.bench_grading": (["--students", "4", "--repeat", "1"],
                               "cnngrad check exam.json (4 answers files) --format csv, "),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from cnngrad import __version__
@@ -43,6 +44,38 @@ def test_help_has_an_example(command, monkeypatch):
     assert f"cnngrad {command} samples/" in result.output
     assert ("Examples (cnngrad samples NAME --to samples saves the sample they read):"
             in result.output)
+
+
+@pytest.mark.parametrize("width", [78, 58, 48])  # click's width at 80, 60 and 50 columns
+@pytest.mark.parametrize("command", ["backward", "check", "verify", "explain", "generate"])
+def test_a_cut_example_keeps_each_option_with_its_value_and_quotes_whole(command, width):
+    from cnngrad.cli.plain_values import _epilog_lines
+
+    # (the test runner forces click's width to 80: the epilog is laid out here directly)
+    epilog = typer.main.get_command(app).commands[command].epilog
+    lines = _epilog_lines(epilog, width)
+    cut = [(line, after) for line, after in zip(lines, lines[1:]) if line.endswith(" \\")]
+    assert cut or width == 78  # each has an example too long for 60 columns
+    for line, after in cut:
+        # "--style \" then "cs231n": an option parted from its value
+        option = re.fullmatch(r"--?[a-z][-a-z]*", line.split()[-2])
+        parted = option and not re.match(r"-[-a-z]", after.split()[0])
+        assert not parted, (line, after)
+        assert line.count("'") % 2 == 0, line  # a backslash inside quotes is no continuation
+
+
+@pytest.mark.parametrize("example, pieces", [
+    ("cnngrad backward p.json --exact --lr -1/10",
+     ["cnngrad", "backward", "p.json", "--exact", "--lr -1/10"]),  # a negative value
+    ("cnngrad backward p.json --title \"Ana's sheet\" -o x.tex",
+     ["cnngrad", "backward", "p.json", "--title \"Ana's sheet\"", "-o x.tex"]),
+    ("cnngrad backward --kernel '[[1, 0], [0, -1]]' p.json | less",
+     ["cnngrad", "backward", "--kernel '[[1, 0], [0, -1]]'", "p.json", "|", "less"]),
+])
+def test_an_examples_pieces_keep_values_and_quotes_whole(example, pieces):
+    from cnngrad.cli.plain_values import _command_pieces
+
+    assert _command_pieces(example) == pieces
 
 
 def test_backward_table_shows_the_worked_example():

@@ -1547,8 +1547,12 @@ def test_bad_usage_is_exit_2_one_line(args, says):
 
 
 @pytest.mark.parametrize("args, error, hint", [
+    # --padding only where the recipe takes it
     (["seed", "--kernel", "6x6"],
      "error: --kernel: a 6-wide kernel does not fit the input side 5 with padding 0",
+     "hint: give a smaller --kernel or a larger --input"),
+    (["conv-stride-pad", "--kernel", "8x8"],
+     "error: --kernel: an 8-wide kernel does not fit the input side 5 with padding 1",
      "hint: give a smaller --kernel or a larger --input / --padding"),
     (["network", "--input", "2x2"],
      "error: --pool: a 2-wide pool window does not fit the conv's output side 1 with padding 0",

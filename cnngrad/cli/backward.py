@@ -72,11 +72,12 @@ def backward(
     save_svg: SaveSvgOpt = None,
     show_steps: Annotated[bool, typer.Option(
         "--show-steps", help="Add the textbook's intermediate matrices to each conv, pool, "
-                             "batch norm, dropout and softmax panel: the delta with zeros "
-                             "inserted (stride) and padded for the full convolution, the "
-                             "rotated kernel, the cropped result, the max-pool argmax mask, "
-                             "the avg-pool divisors, batch norm's μ, σ² and x̂, the dropout "
-                             "mask, the softmax Jacobian (table format).")
+                             "batch norm, dropout, softmax and upsample panel: the delta with "
+                             "zeros inserted (stride) and padded for the full convolution, "
+                             "the rotated kernel, the cropped result, the max-pool argmax "
+                             "mask, the avg-pool divisors, batch norm's μ, σ² and x̂, the "
+                             "dropout mask, the softmax Jacobian, upsample's delta in blocks "
+                             "(table format).")
     ] = False,
     full: FullOpt = False,
     one_based: OneBasedOpt = False,

@@ -45,7 +45,9 @@ def _one_line(entry: Entry) -> Entry:
 
 
 def _first_paragraph(doc: str | None, joined: bool = True) -> str:
-    first = (doc or "").split("\n\n")[0]
+    """A module docstring's first paragraph as plain text (its reST ````code```` marks
+    dropped: ``--help`` is read in a terminal)."""
+    first = (doc or "").split("\n\n")[0].replace("``", "")
     return " ".join(first.split()) if joined else first
 
 
@@ -61,13 +63,17 @@ def bench_parser() -> argparse.ArgumentParser:
                     "without torch, against the plain-loop references on scaled-down sizes).")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and 3 repetitions: a smoke test, not a measurement")
-    parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both")
-    parser.add_argument("--case", action="append", choices=tuple(ALL_CASES),
-                        help="run only this case (repeatable); default: all")
-    parser.add_argument("--repeat", type=int, default=None,
+    dtypes = (*DTYPES, "both")
+    parser.add_argument("--dtype", choices=dtypes, default="both", metavar="DTYPE",
+                        help=f"{', '.join(dtypes[:-1])} or both (default)")
+    parser.add_argument("--case", action="append", choices=tuple(ALL_CASES), metavar="NAME",
+                        help=f"run only this case (repeatable; default: all): "
+                             f"{', '.join(ALL_CASES)}")
+    parser.add_argument("--repeat", type=int, default=None, metavar="N",
                         help="timed pairs per case after the warm-up (default 5; 3 with --quick)")
-    parser.add_argument("--reference", choices=REFERENCES, default="auto",
-                        help="torch, the naive loops, or torch when installed (default)")
+    parser.add_argument("--reference", choices=REFERENCES, default="auto", metavar="REF",
+                        help="torch, naive (the plain loops, on scaled-down sizes) or auto: "
+                             "torch when installed (default)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the working-memory subprocesses")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -117,7 +123,8 @@ def bench_explain(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m cnngrad.bench_explain",
                                      description=_first_paragraph(measuring.__doc__))
-    parser.add_argument("--repeat", type=int, default=7, help="timed calls per figure (7)")
+    parser.add_argument("--repeat", type=int, default=7, metavar="N",
+                        help="timed calls per figure (7)")
     parser.add_argument("--quick", action="store_true", help="a 32×32 input with 8 filters")
     args = parser.parse_args(argv)
     print(measuring.report(measuring.measure(args.repeat, args.quick)), end="")
@@ -135,8 +142,9 @@ def bench_grading(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m cnngrad.bench_grading",
                                      description=_first_paragraph(measuring.__doc__, False))
-    parser.add_argument("--students", type=int, default=200, help="answers files (200)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs (3)")
+    parser.add_argument("--students", type=int, default=200, metavar="N",
+                        help="answers files (200)")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs (3)")
     args = parser.parse_args(argv)
     print(measuring.report(measuring.measure(args.students, args.repeat)), end="")
     return 0
@@ -154,8 +162,10 @@ def generate_bench(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m cnngrad.generate.bench",
                                      description=_first_paragraph(measuring.__doc__))
-    parser.add_argument("--seeds", type=int, default=200, help="seeds per recipe and style")
-    parser.add_argument("--students", type=int, default=200, help="students in the exam")
+    parser.add_argument("--seeds", type=int, default=200, metavar="N",
+                        help="seeds per recipe and style")
+    parser.add_argument("--students", type=int, default=200, metavar="N",
+                        help="students in the exam")
     parser.add_argument("--exam-only", action="store_true", help="only time the exam")
     args = parser.parse_args(argv)
     failures = 0
@@ -180,7 +190,7 @@ def verify_bench(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m cnngrad.verify.bench",
                                      description=_first_paragraph(measuring.__doc__, False))
-    parser.add_argument("--repeat", type=int, default=3, help="runs per op (median)")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per op (median)")
     args = parser.parse_args(argv)
     print(measuring.HEADER)
     worst = 0.0

@@ -219,7 +219,10 @@ def _epilog_lines(epilog: str, width: int) -> list[str]:
             continue
         # an example: a command to copy, cut between words with a backslash
         current = " " * indent
-        for word in line.split():
+        for word in _command_pieces(line):
+            if word == "\\":  # the example's own continuation: it stays at the end
+                current += " \\"
+                continue
             candidate = f"{current} {word}" if current.strip() else current + word
             if len(candidate) + 4 > width and current.strip():
                 lines.append(current + " \\")
@@ -229,6 +232,39 @@ def _epilog_lines(epilog: str, width: int) -> list[str]:
         lines.append(current)
     flush()
     return lines
+
+
+def _command_pieces(line: str) -> list[str]:
+    """The words of an example command, a quoted argument whole (a backslash inside quotes
+    would not continue the line) and an option with its value (``--style cs231n``, ``--lr
+    -1/10``), so that a cut never parts them."""
+    pieces: list[str] = []
+    for word in line.split():
+        if pieces and (_open_quote(pieces[-1]) or _takes_this_value(pieces[-1], word)):
+            pieces[-1] += " " + word
+        else:
+            pieces.append(word)
+    return pieces
+
+
+def _open_quote(text: str) -> bool:
+    """Whether ``text`` ends inside a '...' or "..." (each quote inside the other is a
+    character: "Ana's sheet")."""
+    quote = None
+    for char in text:
+        if quote is None and char in "'\"":
+            quote = char
+        elif char == quote:
+            quote = None
+    return quote is not None
+
+
+def _takes_this_value(previous: str, word: str) -> bool:
+    """Whether ``word`` is the value of the option ``previous`` is: a lone option before a
+    word that is not an option (a negative number is a value) nor a shell operator."""
+    return (previous.startswith("-") and " " not in previous and len(previous) > 1
+            and (not word.startswith("-") or re.match(r"-[\d.]", word) is not None)
+            and word not in ("|", ">", "<", "&&", "\\"))
 
 
 @contextlib.contextmanager

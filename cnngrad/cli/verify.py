@@ -58,7 +58,8 @@ they are in the folder `cnngrad samples --path` prints: copy one with
   dense_backward(x, w, delta) -> (dx, dw, db)
   softmax_cross_entropy_backward(logits, labels) -> (loss, dx)
 
-x (N, C, H, W) (batchnorm1d's x (N, D)), w (F, C, kh, kw) as PyTorch; ints for
+x (N, C, H, W) (batchnorm1d's x (N, D)), w (F, C, kh, kw) as PyTorch
+(conv_transpose2d's w (C, F, kh, kw), dense's (out, in)); ints for
 stride, padding, size (conv1d's padding is a pair (left, right)).  Details:
 docs/verify.md.
 
@@ -109,8 +110,10 @@ def verify(
     layout: Annotated[Optional[str], typer.Option(
         "--layout", metavar="LAYOUT",
         help="nchw: x (N, C, H, W), w (F, C, kh, kw); nhwc: x (N, H, W, C), "
-             "w (kh, kw, C, F); for dense_backward, w (out, in) as torch's y = x·wᵀ, or "
-             "with nhwc (in, out) as y = x·w.  Default nchw (dls: nhwc).",
+             "w (kh, kw, C, F); for conv_transpose2d_backward, w (C, F, kh, kw) as "
+             "torch's, or with nhwc (kh, kw, F, C) as TensorFlow's; for dense_backward, "
+             "w (out, in) as torch's y = x·wᵀ, or with nhwc (in, out) as y = x·w.  "
+             "Default nchw (dls: nhwc).",
         show_default=False)] = None,
     style: Annotated[str, typer.Option(
         "--style", metavar="STYLE",

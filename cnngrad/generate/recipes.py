@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import UsageError
+from cnngrad.errors import UsageError, with_article
 from cnngrad.generate.draw import Draw
 from cnngrad.generate.numbers import Style
+from cnngrad.layers._common import conv_output_size
 
 #: Largest map side, channel count and batch a generated exercise may have: a problem a
 #: person works by hand (and a class of 200 generated in seconds).
@@ -150,16 +151,17 @@ def sparse_delta(shape: tuple[int, ...], draw: Draw, style: Style) -> np.ndarray
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int, what: str,
-             after_conv: bool = False) -> int:
+             after_conv: bool = False, takes_padding: bool = False) -> int:
     """The output side of a conv (``what`` "--kernel") or a pool ("--pool"; ``after_conv``:
-    on a conv's output), or a usage error naming the window and the side it does not fit."""
-    out = (size + 2 * padding - kernel) // stride + 1
+    on a conv's output), or a usage error naming the window and the side it does not fit
+    (its hint offers --padding only where the recipe takes it: ``takes_padding``)."""
+    out = conv_output_size(size, padding, padding, kernel, stride)
     if out < 1:
         window = "pool window" if what == "--pool" else "kernel"
         side = "the conv's output side" if after_conv else "the input side"
         hint = (f"give a smaller {what}" + (" or --kernel" if after_conv else "")
-                + " or a larger --input" + (" / --padding" if what == "--kernel" else ""))
-        raise UsageError(f"a {kernel}-wide {window} does not fit {side} {size} with padding "
+                + " or a larger --input" + (" / --padding" if takes_padding else ""))
+        raise UsageError(f"{with_article(f'{kernel}-wide')} {window} does not fit {side} {size} with padding "
                          f"{padding}", where=what, hint=hint)
     return out
 
@@ -201,8 +203,8 @@ def _conv_stride_pad(draw: Draw, style: Style, options: dict, kinks: bool) -> Dr
     if padding > max(kh, kw) - 1:
         raise UsageError(f"padding {padding} leaves whole windows of padding only",
                          where="--padding", hint=f"at most {max(kh, kw) - 1} for this kernel")
-    h_out = conv_out(h, kh, stride, padding, "--kernel")
-    w_out = conv_out(w, kw, stride, padding, "--kernel")
+    h_out = conv_out(h, kh, stride, padding, "--kernel", takes_padding=True)
+    w_out = conv_out(w, kw, stride, padding, "--kernel", takes_padding=True)
     layer = _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), style.bias(draw),
                         stride=stride, padding=padding)
     document = {"input": tensor((h, w), lambda: style.data(draw)), "layers": [layer],

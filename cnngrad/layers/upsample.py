@@ -19,8 +19,8 @@ def _scales(scale, spatial: int) -> tuple[int, ...]:
     else:
         scales = ints(scale, "scale", "an int or a pair of ints")
         if len(scales) != spatial:
-            raise ValueError(f"scale must be an int or {'a pair' if spatial == 2 else 'an int'} "
-                             f"for {spatial}-D maps, got {scale!r}")
+            allowed = "an int or a pair of ints" if spatial == 2 else "an int"
+            raise ValueError(f"scale must be {allowed} for {spatial}-D maps, got {scale!r}")
     if min(scales) < 1:
         raise ValueError(f"scale must be ≥ 1, got {scale!r}")
     return scales
