@@ -45,6 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from cnngrad.errors import BenchError
+from cnngrad.layers._threads import cores
+
 #: The working-memory budget beyond the inputs and outputs, whatever the batch size.
 WORK_LIMIT_MIB = 64
 
@@ -644,12 +647,6 @@ def machine_busy(seconds: float) -> float | None:
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
-def cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def blas_threads() -> int | None:
     """The thread count of the BLAS numpy loaded (threadpoolctl), or None when unknown."""
     try:
@@ -755,7 +752,7 @@ def _child(command: Sequence[str], cwd: Path,
     seconds = time.perf_counter() - start
     stderr = done.stderr.decode(errors="replace")
     if done.returncode not in (0, 1):
-        raise RuntimeError(f"{' '.join(command[-4:])} failed: {stderr[-300:]}")
+        raise BenchError(f"{' '.join(command[-4:])} failed: {stderr[-300:]}")
     peaks = [int(line.split()[1]) for line in stderr.splitlines()
              if line.startswith("peak-rss-kib ")]
     return seconds, peaks[-1] / 1024 if peaks else None
@@ -979,8 +976,11 @@ def measure_memory(runs: Sequence[tuple[str, str]], small: bool) -> list[dict[st
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     command = [sys.executable, "-c", MEMORY_PROBE, *(f"{name}:{dtype}" for name, dtype in runs),
                "small" if small else "full"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900,
-                          check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900,
+                              check=False)
+    except subprocess.TimeoutExpired:  # no figures rather than no table
+        return [None] * len(runs)
     if done.returncode != 0:
         return [None] * len(runs)
     return json.loads(done.stdout)

@@ -161,7 +161,7 @@ def _stored_eps(problem: Problem) -> float:
 
 
 def _near_kinks_of(spec: LayerSpec):
-    return getattr(family_of(spec), "near_kinks", None)
+    return family_of(spec).near_kinks
 
 
 def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
@@ -204,7 +204,7 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
             break
         mags = [magnitudes[name] for name in spec.inputs]
         given = all(as_given[name] for name in spec.inputs)
-        as_given[spec.name] = given and getattr(family_of(spec), "copies_values", False)
+        as_given[spec.name] = given and family_of(spec).copies_values
         finder = _near_kinks_of(spec)
         if finder is not None and not given:
             found = finder(spec, layer.inputs, mags, tolerance, layer.output)
@@ -219,7 +219,7 @@ def magnitude_bound(spec: LayerSpec, inputs: list, magnitudes: list, output: np.
     """An upper bound on :func:`magnitude` (float64), cheaper where the family gives one
     (``magnitude_bound(spec, inputs, magnitudes, output)``, None when it cannot: a conv's
     per output map); otherwise the magnitude itself."""
-    own = getattr(family_of(spec), "magnitude_bound", None)
+    own = family_of(spec).magnitude_bound
     bound = None if own is None else own(spec, inputs, magnitudes, output)
     return magnitude(spec, inputs, magnitudes, output) if bound is None else bound
 
@@ -234,7 +234,7 @@ def magnitude(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarra
     after a non-rational step without its own rule (sigmoid, tanh, softmax and batch norm
     have one: |y| + the input's noise carried through) the output's own size stands."""
     family = family_of(spec)
-    own = getattr(family, "magnitude", None)
+    own = family.magnitude
     if own is not None:
         return np.asarray(own(spec, inputs, magnitudes, output), np.float64)
     if not family.rational:

@@ -74,7 +74,7 @@ class LayerTrace:
 def reads_many(spec: LayerSpec) -> bool:
     """Whether a layer's delta_in is a dict, one entry per input name (``add``, ``concat``,
     any layer reading several outputs) rather than one array."""
-    return len(spec.inputs) > 1 or getattr(family_of(spec), "reads_many", False)
+    return len(spec.inputs) > 1 or family_of(spec).reads_many
 
 
 def delta_in_path(layer_name: str, source: str | None) -> str:
@@ -126,7 +126,7 @@ class Trace:
             return None
         for layer in self.layers:
             if layer.name == name:
-                if (param in getattr(family_of(layer.spec), "param_labels", {})
+                if (param in family_of(layer.spec).param_labels
                         and param not in layer.spec.params):
                     return f"{name} has no {param} (the problem gives it none), so no {path}"
                 return None

@@ -27,7 +27,7 @@ from cnngrad.errors import (SYNONYMS, TOP_LEVEL, CnnGradError, ProblemError, Res
                             with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields, layer_type_called, layer_type_resembled,
-                              loss_type_called)
+                              loss_type_called, written_key)
 from cnngrad.families.base import Head
 from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
@@ -442,7 +442,7 @@ def check_layer_keys(ctx, raw: dict, where: str, kind: str, following: Any = Non
     ``following`` is the layer object listed after it, if any (a Keras "activation" key's
     hint looks at it)."""
     family = layer_family(kind)
-    reads_many = getattr(family, "reads_many", False)
+    reads_many = family.reads_many
     common = ("type", "name") if reads_many else ("type", "name", "input")
     if reads_many and "input" in raw:
         raise ctx.error(join_path(where, "input"),
@@ -470,7 +470,7 @@ def _activation_type(value: Any) -> str | None:
         return ""
     if not isinstance(value, str):
         return None
-    written = "".join(char for char in value.rpartition(".")[2].lower() if char.isalnum())
+    written = written_key(value)
     if written in _NO_ACTIVATION:
         return ""
     return next((kind for kind in _activation_types() if kind.replace("_", "") == written),
@@ -868,7 +868,7 @@ class _Builder:
             # missing or misspelt type there is reported at the layer, not as the input's rank
             for index, raw in enumerate(check_layers_list(self, doc)):
                 kind = layer_kind(self, raw, join_path("layers", index))
-                if getattr(layer_family(kind), "spatial", None) is not None:
+                if layer_family(kind).spatial is not None:
                     break
         raw_for_spatial = [{"type": SHORTHAND}] if shorthand else doc.get("layers")
         spatial, self.first_map = _spatial_of(raw_for_spatial)
@@ -931,7 +931,7 @@ class _Builder:
             where = join_path(layers_where, index) if layers_where else ""
             kind = layer_kind(self, raw, where)
             family = layer_family(kind)
-            reads_many = getattr(family, "reads_many", False)
+            reads_many = family.reads_many
             check_layer_keys(self, raw, where, kind, next(iter(raw_layers[index + 1:]), None))
             self._check_spatial(family, kind, where, layout)
             counts[kind] = counts.get(kind, 0) + 1
@@ -973,7 +973,7 @@ class _Builder:
 
     def _check_spatial(self, family, kind: str, where: str, layout: Layout) -> None:
         """1-D and 2-D map layers cannot be mixed: the first map layer decided."""
-        spatial = getattr(family, "spatial", None)
+        spatial = family.spatial
         if spatial is None or spatial == layout.spatial:
             return
         decides = "the input" if self.first_map is None else \
@@ -1058,7 +1058,7 @@ def _spatial_of(raw_layers: Any) -> tuple[int, tuple[str, str] | None]:
         kind = raw.get("type") if isinstance(raw, dict) else None
         if not isinstance(kind, str) or kind not in LAYERS:
             continue
-        spatial = getattr(layer_family(kind), "spatial", None)
+        spatial = layer_family(kind).spatial
         if spatial is not None:
             return spatial, (f"layers[{index}]", kind)
     return 2, None

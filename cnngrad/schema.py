@@ -18,7 +18,7 @@ from typing import Any
 
 from cnngrad.families import LAYERS, LOSSES, SHORTHAND, layer_family, loss_family
 from cnngrad.file_kinds import INDEX_TEXT, PATH_TEXT
-from cnngrad.problem import SHORTHAND_KEYS
+from cnngrad.problem import LAYOUTS, SHORTHAND_KEYS
 from cnngrad.teach.grading import DEFAULT_MIN_DECIMALS
 
 SCHEMA_ID = "urn:cnngrad:problem:1"
@@ -100,7 +100,7 @@ def layer_field_schemas(kind: str) -> dict[str, dict]:
 
 def _layer(kind: str) -> dict:
     properties = {"type": {"const": kind}, "name": _ref("layer_name")}
-    if not getattr(layer_family(kind), "reads_many", False):
+    if not layer_family(kind).reads_many:
         properties["input"] = {**_ref("source_name"), "description":
                                "the layer whose output it reads, or \"input\" (the "
                                "problem's input); default: the previous layer"}
@@ -210,7 +210,7 @@ def problem_schema() -> dict:
 
     common = {
         "title": {"type": "string", "description": "shown in the report"},
-        "layout": {"enum": ["nchw", "nhwc"], "default": "nchw",
+        "layout": {"enum": list(LAYOUTS), "default": LAYOUTS[0],
                    "description": "nhwc: maps channels last (H×W×C, N×H×W×C), HWIO kernels"},
         "input": {**_ref("tensor_input"), "description": "H×W, C×H×W or N×C×H×W (nhwc: "
                                                           "H×W×C, N×H×W×C); 1-D: L, C×L, "

@@ -142,3 +142,12 @@ def test_the_cli_of_the_benchmarks_imports_none_of_them_until_one_runs():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, cwd=ROOT, check=True)
     assert done.stdout == "[]\n"
+
+
+def test_a_timed_command_that_fails_is_a_bench_error_not_a_traceback(tmp_path):
+    from cnngrad.bench import _child
+
+    with pytest.raises(BenchError, match="failed: no such problem"):
+        # exit code 2: a bad input (1, a wrong answer found by check, is a run that measured)
+        _child([sys.executable, "-c", "import sys; sys.stderr.write('no such problem'); "
+                                      "sys.exit(2)"], tmp_path)

@@ -512,8 +512,8 @@ CANDIDATES = ["json", "", "-", "6", "17", "18", "-1", "0", "007", " 7 ", "1_000"
 
 
 def test_plain_values_equal_typer_s_own_reading(monkeypatch, tmp_path):
-    from typer._coercion import build_runtime_param
-    from typer._click.exceptions import BadParameter
+    from typer import BadParameter
+    from typer._coercion import build_runtime_param  # pinned (typer < 0.30), as plain_values
 
     from cnngrad.cli.plain_values import _UNSURE, plain_value
 

@@ -623,7 +623,7 @@ def test_a_kink_warning_counts_its_cells_as_the_report_does(tmp_path, command):
         extra = {"explain": [f"relu_1.delta_in{cell}"], "check": [str(answers)]}.get(command,
                                                                                     [])
         result = runner.invoke(app, [command, str(problem), *extra, *option])
-        assert result.exit_code in (0, 1), result.output
+        assert result.exit_code == 0, result.output  # the answer 1 is right
         (line,) = [line for line in result.stderr.splitlines() if line.startswith("warning")]
         assert line.startswith(f"warning: relu_1: input{cell} is 5.6e-17, within rounding noise")
 

@@ -51,8 +51,11 @@ def write(folder: Path, doc, name: str = "p.json") -> Path:
     return path
 
 
-def clean(output: str) -> None:
-    """No traceback, no internal error, no raw warning."""
+def clean(result) -> None:
+    """No traceback, no internal error, no raw warning, and no exception escaped the command
+    (the test runner catches one and gives exit code 1 with no traceback in the output)."""
+    output = result.output
+    assert not isinstance(result.exception, Exception), (output, result.exception)
     assert "Traceback" not in output, output
     assert "internal error" not in output, output
     assert "Warning" not in output, output
@@ -62,7 +65,7 @@ def one_error(result, *fragments: str) -> str:
     """Exit 2 with one ``error:`` line holding ``fragments`` before its hint (if any, after
     ``; hint: ``); returns the line without the hint."""
     assert result.exit_code == 2, result.output
-    clean(result.output)
+    clean(result)
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     line = lines[0].partition("; hint: ")[0]
@@ -86,7 +89,7 @@ def test_a_value_near_float64_s_limit_is_coloured_without_overflow(tmp_path):
            "delta": [[1, 1], [1, 1]]}
     result = invoke("forward", write(tmp_path, doc))
     assert result.exit_code == 0, result.output
-    clean(result.output)
+    clean(result)
     assert "1.00000e+308" in result.stdout
 
 
@@ -96,7 +99,7 @@ def test_exact_wide_table_with_huge_values_has_a_stats_line(tmp_path):
            "layers": [{"type": "conv2d", "kernel": [[1]]}], "delta": [[0] * n] * n}
     result = invoke("forward", write(tmp_path, doc), "--exact")
     assert result.exit_code == 0, result.output
-    clean(result.output)
+    clean(result)
     assert "norm inf" in result.stdout and "mean 0" in result.stdout
 
 
@@ -106,7 +109,7 @@ def test_a_wide_float_table_s_norm_is_scaled_not_overflowed(tmp_path):
            "delta": [[0] * n] * n}
     result = invoke("forward", write(tmp_path, doc))
     assert result.exit_code == 0, result.output
-    clean(result.output)
+    clean(result)
     assert "norm 2.50000e+201" in result.stdout  # √625 · 1e200, not inf
 
 
@@ -117,7 +120,7 @@ def test_explain_loss_when_softmax_underflows(tmp_path):
     path = write(tmp_path, doc)
     result = invoke("explain", path, "loss", "-f", "json")
     assert result.exit_code == 0, result.output
-    clean(result.output)
+    clean(result)
     assert json.loads(result.stdout)["total"] == pytest.approx(1000.0)
     backward = json.loads(invoke("backward", path, "-f", "json").stdout)
     assert backward["loss"] == pytest.approx(1000.0)
@@ -126,7 +129,7 @@ def test_explain_loss_when_softmax_underflows(tmp_path):
 def test_gradcheck_with_a_big_eps_gives_a_verdict():
     result = invoke("gradcheck", NETWORK, "--eps", "10")
     assert result.exit_code in (0, 1), result.output
-    clean(result.output)
+    clean(result)
     assert "eps 10" in result.stdout
 
 
@@ -172,7 +175,7 @@ def test_a_lone_surrogate_in_the_title(tmp_path, fmt):
     path = write(tmp_path, '{"title": "bad \\ud800 title", ' + json.dumps(SHORT)[1:])
     result = invoke("backward", path, "-f", fmt)
     assert result.exit_code == 0, result.output
-    clean(result.output)
+    clean(result)
     assert "\ud800" not in result.stdout
     if fmt != "csv":  # a CSV result has no title line
         assert "\\ud800" in result.stdout
@@ -183,7 +186,7 @@ def test_raw_runtime_warnings_never_reach_the_user(tmp_path):
                  ("check", NETWORK, SAMPLES / "answers" / "stackexchange-wrong.json")):
         result = invoke(*args)
         assert result.exit_code in (0, 1, 2), result.output
-        clean(result.output)
+        clean(result)
         assert "RuntimeWarning" not in result.stderr
 
 
@@ -279,7 +282,7 @@ def test_escape_sequences_in_answers_are_shown_escaped(tmp_path):
     for fmt in ("table", "json", "csv"):
         result = invoke("check", WORKED, answers, "-f", fmt)
         assert result.exit_code in (1, 2), result.output
-        clean(result.output)
+        clean(result)
         assert "\x1b" not in result.output
 
 
@@ -777,7 +780,7 @@ def test_mutated_samples_through_every_command_and_format(tmp_path_factory, data
     extra = ["-o", folder / "result.npz"] if fmt == "npz" else []
     result = invoke(command, *args, "-f", fmt, *extra)
     assert result.exit_code in (0, 1, 2), (result.exit_code, result.output)
-    clean(result.output)
+    clean(result)
     if result.exit_code == 2:
         lines = result.stderr.splitlines()
         assert lines and lines[-1 if len(lines) == 1 else 0].startswith(("error: ", "note: ")) \

@@ -139,7 +139,8 @@ def test_samples_to_copies_the_answers_files_that_come_with_it(tmp_path, name, a
         assert (tmp_path / answer).read_bytes() == (SAMPLES / answer).read_bytes()
         # the README's check commands run on the copy as written
         result = invoke("check", tmp_path / f"{name}.json", tmp_path / answer)
-        assert result.exit_code in (0, 1), result.output
+        assert result.exit_code in (0, 1), result.output  # some hold slips on purpose
+        assert not isinstance(result.exception, Exception), result.exception
 
 
 def test_samples_to_never_overwrites_without_force(tmp_path):

@@ -240,7 +240,10 @@ def test_brackets_and_constants_inside_strings_are_text():
 
 
 def test_depth_limit_is_exact():
-    assert load_json_document(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, "p.json") is not None
+    deepest = load_json_document(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, "p.json")
+    for _ in range(MAX_DEPTH - 1):
+        (deepest,) = deepest  # one list in each, MAX_DEPTH deep
+    assert deepest == []
     with pytest.raises(ProblemError, match="nesting deeper"):
         load_json_document(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "p.json")
 
@@ -879,13 +882,19 @@ def test_load_json_document_raises_only_problem_errors(raw):
 @settings(max_examples=40, deadline=None)
 @given(value=json_like)
 def test_documents_round_trip_through_both_functions(value, empty_folder):
-    # Whatever json can write, reading it back then parsing it fails only cleanly.
+    # Whatever json can write reads back as itself, and parsing it fails only cleanly.
     try:
         raw = json.dumps({"input": value}, allow_nan=True, default=str).encode()
     except (ValueError, TypeError):
         return
     try:
         document = load_json_document(raw, "p.json")
+    except ProblemError:  # NaN and infinities are refused on reading
+        assert any(word in raw for word in (b"NaN", b"Infinity"))
+        return
+    # numbers are read as written (Decimal): json's own reading of the text, to the float
+    assert document == json.loads(raw, parse_float=Decimal)
+    try:
         parse_tensor(document["input"], "input", file="p.json", base_dir=empty_folder)
     except ProblemError:
         pass

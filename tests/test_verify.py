@@ -1039,11 +1039,14 @@ def test_verify_op_refuses_what_the_command_refuses(fn, kwargs, message):
 
 
 def test_the_command_lists_every_op_and_style():
-    from cnngrad.cli.verify import OP_NAMES, STYLE_NAMES
+    from cnngrad.cli.verify import LAYOUTS, OP_NAMES, STYLE_NAMES, TIE_RULES
+    from cnngrad.layers._common import TIE_RULES as KERNEL_TIE_RULES
+    from cnngrad.problem import LAYOUTS as PROBLEM_LAYOUTS
     from cnngrad.verify.ops import OPS
     from cnngrad.verify.styles import STYLES
 
     assert OP_NAMES == tuple(OPS) and STYLE_NAMES == tuple(STYLES)
+    assert LAYOUTS == PROBLEM_LAYOUTS and TIE_RULES == KERNEL_TIE_RULES
     help_text = runner.invoke(app, ["verify", "--help"]).stdout
     for op in OPS.values():
         assert op.signature.split("(")[0] in help_text

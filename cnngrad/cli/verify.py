@@ -13,8 +13,9 @@ from cnngrad.cli.common import (DebugOpt, OutputOpt, choose, format_option, guar
                                 output_format, output_width, write_output)
 from cnngrad.errors import UsageError
 
-# the names of cnngrad.verify.ops.OPS and .styles.STYLES, written out so that the command's
-# help does not import numpy (tests/test_verify.py holds them equal)
+# the names of cnngrad.verify.ops.OPS and .styles.STYLES, cnngrad.problem.LAYOUTS and
+# cnngrad.layers._common.TIE_RULES, written out so that the command's help does not import
+# numpy (tests/test_verify.py holds them equal)
 OP_NAMES = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
             "avgpool2d_forward", "avgpool2d_backward", "conv1d_backward",
             "conv_transpose2d_backward", "batchnorm2d_backward", "batchnorm1d_backward",

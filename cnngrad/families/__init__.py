@@ -102,11 +102,11 @@ def loss_fields() -> dict[str, tuple[str, ...]]:
 def _called(written: str, families) -> str | None:
     """The type of the family one of whose ``other_names`` is ``written`` (:func:`_key`), or
     None."""
-    return next((family.type for family in families if _key(written) in family.other_names),
+    return next((family.type for family in families if written_key(written) in family.other_names),
                 None)
 
 
-def _key(written: str) -> str:
+def written_key(written: str) -> str:
     """A type as another framework writes it, as ``other_names`` and ``look_alikes`` hold it:
     its last dotted part, letters and digits in lower case (``nn.Linear``: ``linear``)."""
     return "".join(char for char in written.rpartition(".")[2].lower() if char.isalnum())
@@ -122,7 +122,7 @@ def layer_type_resembled(written: str) -> str | None:
     """The layer type that ``written`` is spelt like but is not (``gelu``: relu, one of its
     ``look_alikes``), or None."""
     return next((family.type for family in layer_families()
-                 if _key(written) in family.look_alikes), None)
+                 if written_key(written) in family.look_alikes), None)
 
 
 def loss_type_called(written: str) -> str | None:
@@ -146,4 +146,4 @@ def loss_input_note(problem) -> str | None:
 
 __all__ = ["LAYERS", "LOSSES", "SHORTHAND", "layer_fields", "loss_fields", "layer_family", "loss_family", "loss_input_note", "layer_families",
            "loss_families", "family_of", "layer_type_called", "layer_type_resembled",
-           "loss_type_called"]
+           "loss_type_called", "written_key"]

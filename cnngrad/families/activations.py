@@ -127,7 +127,7 @@ def _branch_note(problem: Problem, name: str) -> str:
         current = frontier.pop()
         for spec in problem.layers:
             if current in spec.inputs and spec.name not in reached:
-                if getattr(family_of(spec), "reads_many", False):
+                if family_of(spec).reads_many:
                     return f" (in a branch that {spec.name} joins)"
                 reached.add(spec.name)
                 frontier.append(spec.name)

@@ -248,6 +248,20 @@ class LayerFamily:
     #: spatial axes first (HWIO): PyTorch's order puts its channel and filter axes first
     kernel_spatial_first: bool = False
 
+    # -- kinks (cnngrad.kinks): None where the family has no rule of its own ----------
+
+    #: ``near_kinks(spec, inputs, magnitudes, tolerance, output)``: the cells within
+    #: rounding noise of a kink (relu's 0, a max pool's ties), a ``NearKinks`` or None
+    near_kinks: Callable | None = None
+    #: True when its output copies input values unrounded (relu, max pool, flatten): values
+    #: as written stay as written through it
+    copies_values: bool = False
+    #: ``magnitude(spec, inputs, magnitudes, output)``: per output cell, a bound on the size
+    #: of the terms that made it (else a rational step on absolute values gives it)
+    magnitude: Callable | None = None
+    #: ``magnitude_bound(...)``: a cheaper upper bound on ``magnitude`` (else it itself)
+    magnitude_bound: Callable | None = None
+
     # -- traits (what cnngrad generate reasons about) ------------------------
 
     #: True when its output sums inputs times weights the problem gives (conv, dense): each

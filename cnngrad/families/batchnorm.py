@@ -274,13 +274,6 @@ def _backward(spec: BatchNormSpec, x: np.ndarray, delta_out: np.ndarray):
 # ------------------------------------------------------------- explanation rules (cnngrad explain)
 
 
-def _channel_cells(shape: tuple[int, ...], channel: int):
-    """Every internal index of one channel's values, in order."""
-    for index in np.ndindex(*shape):
-        if index[1] == channel:
-            yield index
-
-
 def _over(layer: LayerTrace) -> str:
     return {2: "N", 3: "N, L", 4: "N, H, W"}[layer.input.ndim]
 
@@ -370,7 +363,7 @@ def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation
                          notes=notes + ["In eval mode μ and σ² are constants: only the direct "
                                         "path through x̂, one term."])
     count = layer.input.size // layer.input.shape[1]
-    cells = list(_channel_cells(layer.input.shape, c))
+    cells = list(batchnorm.channel_indices(layer.input.shape, c))
     g = gamma * delta[(slice(None), c)]  # dE/dx̂ of the channel's cells
     centred = layer.input.astype(np.float64)[(slice(None), c)] - mean[c]
     sum_g_centred, sum_g = float((g * centred).sum()), float(g.sum())
@@ -414,7 +407,7 @@ def grad_batchnorm(ex, path: _Path, layer: LayerTrace) -> Explanation:
     ch = ex.ix(c)
     values = statistics(spec, layer.input)
     delta = ex.map_named("δ", layer.output.shape)
-    cells = list(_channel_cells(layer.input.shape, c))
+    cells = list(batchnorm.channel_indices(layer.input.shape, c))
     if path.param == "gamma":
         terms = [ex.term(Factor(delta(*i), float(layer.delta_out[i])),
                          _x_hat_factor(ex, layer, i, values)) for i in cells]

@@ -273,27 +273,13 @@ def with_sheets(exercise: Exercise, exam: bool = False) -> Exercise:
 # --------------------------------------------------------------------------- running
 
 
-def _load(document: dict, style: Style, exact: bool, recipe: Recipe, file: str = "problem.json"):
+def _load(document: dict, style: Style, exact: bool, file: str = "problem.json"):
     from cnngrad.problem import build_problem
     from cnngrad.tensorio import load_json_document
 
     text = dumps(document, style)
-    parsed = load_json_document(text.encode(), file)
-    try:
-        return build_problem(parsed, file=file, base_dir=Path("."), exact=exact)
-    except ProblemError as error:
-        if recipe.name not in RECIPES:
-            raise
-        # a recipe's draft follows the contract: a build that cannot read it lacks a layer
-        needs = ", ".join(t for t in recipe.layer_types if not _in_contract_v1(t)) or \
-            ", ".join(recipe.layer_types)
-        raise UsageError(f"recipe '{recipe.name}' needs {needs}, which this build of cnngrad "
-                         f"does not support yet ({error.what})", where="RECIPE") from None
-
-
-def _in_contract_v1(kind: str) -> bool:
-    """Whether a layer type is one of contract v1's (a build that lacks it is not)."""
-    return kind in LAYERS and layer_family(kind).since == "1.0"
+    return build_problem(load_json_document(text.encode(), file), file=file,
+                         base_dir=Path("."), exact=exact)
 
 
 def _is(kind: Any, trait: str) -> bool:
@@ -305,7 +291,7 @@ def _is(kind: Any, trait: str) -> bool:
 def _run(document: dict, style: Style, exact: bool, recipe: Recipe):
     from cnngrad.network import run
 
-    problem = _load(document, style, exact, recipe)
+    problem = _load(document, style, exact)
     with np.errstate(all="ignore"):
         return problem, run(problem)
 
@@ -736,7 +722,7 @@ def _put_relu_zero(draft: Draft, draw: Draw, style: Style, recipe: Recipe) -> No
     A bias of one number moves every input of the ReLU; a bias per channel (a conv's per
     filter, a dense layer's per output) moves the drawn cell's channel, in every image of a
     batch and every position of its map."""
-    problem = _load(draft.document, style, True, recipe)
+    problem = _load(draft.document, style, True)
     site = _relu_zero_site(problem)
     assert not isinstance(site, str), site  # a recipe with kink RELU_ZERO has a site
     _, source = site

@@ -22,6 +22,13 @@ PADDING_WORDS = ("valid", "same")
 TIE_RULES = ("first", "split", "all")
 MSE_REDUCTIONS = ("half_sum", "sum", "mean")
 
+
+def check_ties(ties: str) -> None:
+    """A max pool's ``ties`` rule, or a ValueError naming the allowed ones."""
+    if ties not in TIE_RULES:
+        raise ValueError(f"ties must be one of {', '.join(TIE_RULES)}; got {ties!r}")
+
+
 IntPair = tuple[int, int]
 FourSides = tuple[int, int, int, int]  # (top, bottom, left, right)
 

@@ -313,15 +313,15 @@ def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps:
 # naive references: plain loops over each channel's values
 
 
-def _channel_values(shape, channel):
-    """Every index of one channel's values, in order."""
+def channel_indices(shape: tuple[int, ...], channel: int):
+    """Every index of one channel's values (axis 1) in an array of ``shape``, in order."""
     for index in np.ndindex(*shape):
         if index[1] == channel:
             yield index
 
 
 def _naive_stats(x, channel, eps, mode, running_mean, running_var):
-    cells = list(_channel_values(x.shape, channel))
+    cells = list(channel_indices(x.shape, channel))
     if mode == "train":
         mean = sum(float(x[i]) for i in cells) / len(cells)
         var = sum((float(x[i]) - mean) ** 2 for i in cells) / len(cells)

@@ -43,6 +43,7 @@ from cnngrad.layers._common import (
     added_at,
     cache_key,
     check_real_objects,
+    check_ties,
     real_array,
     is_exact,
     pair,
@@ -213,11 +214,6 @@ def _as_delta(delta, x: np.ndarray, geo: _Geometry) -> np.ndarray:
     if delta.shape != expected:
         raise ValueError(f"delta must have the output's shape {expected}, got {delta.shape}")
     return delta if delta.dtype == x.dtype else delta.astype(x.dtype)
-
-
-def _check_ties(ties: str) -> None:
-    if ties not in TIE_RULES:
-        raise ValueError(f"ties must be one of {', '.join(TIE_RULES)}; got {ties!r}")
 
 
 def _zero(dtype: np.dtype):
@@ -866,7 +862,7 @@ def _max_backward_kernel(x: np.ndarray, delta_out: np.ndarray, delta_in: np.ndar
             np.equal(x[tap.source], y[tap.target], out=won)
             _scatter_where(delta_in, tap, share[tap.target], won, geo.disjoint)
     else:
-        _check_ties(ties)
+        check_ties(ties)
 
 
 def _tie_count_kernel(x: np.ndarray, count: np.ndarray, geo: _Geometry) -> None:
@@ -943,7 +939,7 @@ def maxpool2d_backward(x: np.ndarray, delta: np.ndarray, size, stride=None, padd
     Output size as in :func:`maxpool2d_forward`.
     """
     # chain rule: dE/dx_c = Σ_windows dE/dy_o · [c is the (chosen) argmax of window o]
-    _check_ties(ties)
+    check_ties(ties)
     x = _as_maps(x)
     geo = _geometry(x.shape[2:], size, stride, padding, ceil_mode)
     delta = _as_delta(delta, x, geo)
@@ -1199,7 +1195,7 @@ def maxpool2d_forward_naive(x, size, stride=None, padding=0, ceil_mode=False) ->
 def maxpool2d_backward_naive(x, delta, size, stride=None, padding=0, ceil_mode=False,
                              ties="first") -> np.ndarray:
     """Plain-loop reference of :func:`maxpool2d_backward`."""
-    _check_ties(ties)
+    check_ties(ties)
     x, geo = _naive_setup(x, size, stride, padding, ceil_mode)
     delta = _as_delta(delta, x, geo)
     delta_in = zeros_like_dtype(x.shape, x)
@@ -1216,7 +1212,7 @@ def maxpool2d_backward_naive(x, delta, size, stride=None, padding=0, ceil_mode=F
             for cell in winners:
                 delta_in[cell] += delta[out]
         else:
-            _check_ties(ties)
+            check_ties(ties)
     return delta_in
 
 

@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.layers import pool
-from cnngrad.layers._common import (TIE_RULES, a_bool, pool_output_size, real_array,
+from cnngrad.layers._common import (a_bool, check_ties, pool_output_size, real_array,
                                     zeros_like_dtype)
 
 
@@ -56,11 +56,6 @@ def _as_delta(delta, x, out):
     if delta.shape != expected:
         raise ValueError(f"delta must have the output's shape {expected}, got {delta.shape}")
     return delta if delta.dtype == x.dtype else delta.astype(x.dtype)
-
-
-def _check_ties(ties: str) -> None:
-    if ties not in TIE_RULES:
-        raise ValueError(f"ties must be one of {', '.join(TIE_RULES)}; got {ties!r}")
 
 
 def maxpool1d_forward(x: np.ndarray, size: int, stride: int | None = None, padding: int = 0,
@@ -124,7 +119,7 @@ def maxpool1d_backward(x: np.ndarray, delta: np.ndarray, size: int, stride: int 
     Output length as in :func:`maxpool1d_forward`:
     L' = floor((L + 2p − (k − 1) − 1) / s) + 1 (ceil with ``ceil_mode``).
     """
-    _check_ties(ties)
+    check_ties(ties)
     x, size, stride, padding, out = _geometry(x, size, stride, padding, ceil_mode)
     delta = _as_delta(delta, x, out)
     return pool.maxpool2d_backward(x[:, :, None, :], delta[:, :, None, :], (1, size),
@@ -223,7 +218,7 @@ def maxpool1d_forward_naive(x, size, stride=None, padding=0, ceil_mode=False):
 def maxpool1d_backward_naive(x, delta, size, stride=None, padding=0, ceil_mode=False,
                              ties="first"):
     """Plain-loop reference of :func:`maxpool1d_backward`."""
-    _check_ties(ties)
+    check_ties(ties)
     x, size, stride, padding, out = _geometry(x, size, stride, padding, ceil_mode)
     delta = _as_delta(delta, x, out)
     delta_in = zeros_like_dtype(x.shape, x)
