@@ -1788,3 +1788,49 @@ def test_an_exam_written_over_another_notes_other_options_and_moved_folders(tmp_
         f"note: this replaces the exam in {out / 'manifest.json'}, of the same recipe and seed "
         f"but other options (--numbers, --with-kinks or sizes): answers to its problems no "
         f"longer match the keys"]
+
+
+@pytest.mark.parametrize("layer, given, delta, cells", [
+    ({"type": "avgpool2d", "size": 3}, [[1, 2, 3], [4, 5, 6], [7, 8, 9]], [[1]], 9),
+    ({"type": "avgpool1d", "size": 9}, [list(range(1, 10))], [[1]], 9),
+    # a window cut by padding not counted: 3 of its 4 cells
+    ({"type": "avgpool1d", "size": 4, "padding": 1, "count_include_pad": False},
+     [list(range(1, 8))], [[1, 1]], 3),
+    ({"type": "global_avgpool"}, [[[1, 2, 3], [4, 5, 6], [7, 8, 9]]], [1], 9),
+    ({"type": "global_avgpool"}, [[[1, 2, 3]]], [1], 3),
+    # dropout scales by 1/(1 − p): p = 0.3 gives sevenths
+    ({"type": "dropout", "p": 0.3, "mask": [[1, 0], [1, 1]]}, [[1, 2], [3, 4]], [[1, 1], [1, 1]],
+     None),
+])
+@pytest.mark.parametrize("numbers", ["int", "2dp"])
+def test_a_file_whose_average_has_endless_decimals_asks_for_fractions(tmp_path, layer, given,
+                                                                      delta, cells, numbers):
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": given, "layers": [layer], "delta": delta}))
+    result = invoke("generate", problem, "--numbers", numbers, "--seed", 1)
+    assert result.exit_code == 2
+    divides = f"averages {cells} cells" if cells else "divides by 1 − p = 0.7"
+    assert result.stderr == (f"error: --numbers: {layer['type']}_1 {divides}: no decimal is "
+                             f"exact after it; hint: use --numbers fractions for this "
+                             f"problem\n")
+    assert invoke("generate", problem, "--numbers", "fractions", "--seed", 1).exit_code == 0
+
+
+@pytest.mark.parametrize("layer, given, delta", [
+    ({"type": "avgpool1d", "size": 4}, [list(range(1, 9))], [[1, 1]]),
+    ({"type": "global_avgpool"}, [[[1, 2], [3, 4]]], [1]),
+])
+def test_a_file_averaging_four_cells_keys_its_decimals(tmp_path, layer, given, delta):
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": given, "layers": [layer], "delta": delta}))
+    result = invoke("generate", problem, "--numbers", "1dp", "--seed", 3, "-o", tmp_path / "ex")
+    assert result.exit_code == 0, result.output
+    key = json.loads((tmp_path / "ex" / "key.json").read_text())
+    cells = [Fraction(str(cell)) for value in key.values() for cell in np.ravel(value)]
+    assert cells
+    for cell in cells:  # a decimal that ends: its denominator is 2^a·5^b
+        denominator = cell.denominator
+        for prime in (2, 5):
+            while denominator % prime == 0:
+                denominator //= prime
+        assert denominator == 1, cell

@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -268,20 +269,22 @@ THIRDS_BETWEEN_WHOLE_ANSWERS = {
 }
 
 
-def test_a_worked_sum_shows_a_factor_that_is_not_whole_at_explain_s_decimals(tmp_path):
-    # the key's 0 decimals printed o[1,2] = 2/3 as 1: "(-3) × 1 = -2"
+def test_a_file_averaging_thirds_is_worked_in_fractions_that_add_up(tmp_path):
+    # its avgpool1d averages 3 cells: int answers would hide thirds (the key's 0 decimals
+    # printed o[1,2] = 2/3 as 1: "(-3) × 1 = -2"), so int numbers are refused
+    from cnngrad.errors import UsageError
     from cnngrad.generate import with_sheets
 
-    exercise = with_sheets(generate(str(write(tmp_path, THIRDS_BETWEEN_WHOLE_ANSWERS)), 1))
+    path = str(write(tmp_path, THIRDS_BETWEEN_WHOLE_ANSWERS))
+    with pytest.raises(UsageError, match="avgpool1d_1 averages 3 cells: no decimal is exact"):
+        generate(path, 1)
+    exercise = with_sheets(generate(path, 1, numbers="fractions"))
     for sheet in ("solution.md", "solution.tex"):
-        text = exercise.texts[sheet]
-        products = re.findall(r"= \(?(-?[\d.]+)\)? × \(?(-?[\d.]+)\)? = (-?[\d.]+)", text)
-        # a factor in thirds, at explain's 6 decimals, between whole numbers
-        assert any(factor.endswith(".666667") and "." not in product
-                   for _, factor, product in products), products
-        # and every product written adds up as written (not "(-3) × 1 = -2")
-        for left, right, product in products:
-            assert float(left) * float(right) == pytest.approx(float(product), abs=1e-5)
+        text = exercise.texts[sheet].replace("\\frac{", "").replace("}{", "/")
+        products = re.findall(r"= \(?(-?[\d/]+)\)? × \(?(-?[\d/]+)\)? = (-?[\d/]+)", text)
+        assert any("/3" in factor or "/9" in factor for _, factor, _ in products), products
+        for left, right, product in products:  # every product adds up as written
+            assert Fraction(left) * Fraction(right) == Fraction(product)
 
 
 # --------------------------------------------------------------------------- --with-kinks

@@ -61,6 +61,45 @@ def test_no_layer_type_name_outside_its_family():
                            "cnngrad.families instead):\n" + "\n".join(offenders))
 
 
+def _type_comparisons(path: Path) -> list[int]:
+    """Lines comparing a layer's type (``spec.type``, ``layer.get("type")``) with a constant
+    (``AVGPOOL``, ``"relu"``): a trait of some types, which belongs to their families.  A
+    type compared with a variable (a function's argument) is generic and not one."""
+    def is_type(node) -> bool:
+        return ((isinstance(node, ast.Attribute) and node.attr == "type")
+                or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "get" and node.args
+                    and isinstance(node.args[0], ast.Constant) and node.args[0].value == "type"))
+
+    def is_constant(node) -> bool:
+        return ((isinstance(node, ast.Name) and node.id.isupper())
+                or (isinstance(node, ast.Constant) and node.value in TYPE_NAMES))
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare) and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+            sides = [node.left, *node.comparators]
+            if any(is_type(side) for side in sides) and any(is_constant(side) for side in sides):
+                found.append(node.lineno)
+    return found
+
+
+def test_no_type_is_compared_with_a_constant_outside_the_families():
+    offenders = [f"cnngrad/{path.relative_to(PACKAGE).as_posix()}:{line}"
+                 for path in sorted(PACKAGE.rglob("*.py"))
+                 if not path.relative_to(PACKAGE).as_posix().startswith(("families/", "layers/"))
+                 for line in _type_comparisons(path)]
+    assert not offenders, ("a layer type compared with a constant outside its family (give "
+                           "the families a trait instead):\n" + "\n".join(offenders))
+
+
+def test_the_comparison_grep_finds_one(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text('if spec.type == AVGPOOL:\n    pass\nif layer.get("type") != "relu":\n'
+                      '    pass\nif layer.type == layer_type:\n    pass\n', encoding="utf-8")
+    assert _type_comparisons(sample) == [1, 3]
+
+
 def test_the_grep_finds_a_type_name(tmp_path):
     sample = tmp_path / "m.py"
     sample.write_text('if spec.type == "conv2d":\n    kind = f"{x}"\n', encoding="utf-8")

@@ -270,6 +270,7 @@ class Relu(_Activation):
                    "quickgelu", "hardswish", "swish", "mish")
     since = "1.0"  # contract v1
     kink_at_zero = True  # the slope jumps from 0 (leaky: from slope) to 1 at x = 0
+    cuts_to_zero = True
 
     def apply(self, spec, x):
         return activations.relu_forward(x)
@@ -310,6 +311,7 @@ class Relu(_Activation):
 
 class LeakyRelu(Relu):
     type = "leaky_relu"
+    cuts_to_zero = False  # slope·x keeps a negative input's sign
     other_names = ("lrelu", "leakyrelu")
     look_alikes = ()
     fields = ("slope",)

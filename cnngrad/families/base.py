@@ -271,6 +271,12 @@ class LayerFamily:
     squashes: bool = False
     #: True when its slope jumps where an input is exactly 0 (relu, leaky_relu)
     kink_at_zero: bool = False
+    #: how an exercise sheet writes what a layer reading several writes: "a + b" (add),
+    #: "a, b" (concat)
+    inputs_joined_by: str = ", "
+    #: True when every input ≤ 0 comes out 0 (relu, not leaky_relu): a max pool after it
+    #: takes a 0 only from a window of such zeros, none of which passes δ back
+    cuts_to_zero: bool = False
     #: True when adding one number to all its inputs changes nothing (softmax, log_softmax):
     #: a one-number bias before it has a gradient of 0 whatever the numbers
     shift_free: bool = False
@@ -310,6 +316,13 @@ class LayerFamily:
         return {}
 
     # -- computing ----------------------------------------------------------
+
+    def divisors(self, spec) -> tuple[tuple[Fraction, str], ...]:
+        """What its step divides by, each once, with how an error says it: an average
+        pool's window counts (cut windows too) as (9, "averages 9 cells"), a global pool's
+        map, dropout's 1 − p.  The answers after it carry each, so their decimals end only
+        when each is 2^a·5^b (over an integer).  () for a step that divides by nothing."""
+        return ()
 
     def mixes_batch(self, spec) -> bool:
         """Whether one sample's output depends on the other samples of the batch (batch norm

@@ -205,6 +205,11 @@ class Dropout(LayerFamily):
     def build(self, ctx, raw, head):
         return build_dropout(ctx, raw, head)
 
+    def divisors(self, spec):
+        # p as written (0.3 is 3/10, whatever its float): 1 − p = 7/10 gives sevenths
+        kept = 1 - (spec.p if isinstance(spec.p, Fraction) else Fraction(str(spec.p)))
+        return () if kept == 1 else ((kept, f"divides by 1 − p = {written_text(kept)}"),)
+
     def schema_fields(self, ref):
         return {"p": {**ref("probability"), "description": "the probability of dropping a unit, "
                                                      "0 ≤ p < 1"},

@@ -3,6 +3,8 @@ cnngrad knows about it.  The numbers come from :mod:`cnngrad.layers.global_pool`
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -87,6 +89,10 @@ class GlobalAvgPool(LayerFamily):
 
     def build(self, ctx, raw, head):
         return build_global_avgpool(ctx, raw, head)
+
+    def divisors(self, spec):
+        cells = math.prod(spec.in_shape[2:])  # (N, C, H, W) or (N, C, L) inside
+        return ((Fraction(cells), f"averages {cells} cells"),)
 
     def forward(self, spec, inputs):
         return global_avgpool_forward(inputs[0])

@@ -237,6 +237,7 @@ def _one_branch(keep_first: bool):
 
 class Add(_Merge):
     type = "add"
+    inputs_joined_by = " + "
 
     def build(self, ctx, raw, head):
         return build_add(ctx, raw, head)

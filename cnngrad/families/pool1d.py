@@ -9,6 +9,7 @@ one-row views.
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -470,6 +471,11 @@ class MaxPool1d(_Pool1d):
 class AvgPool1d(_Pool1d):
     type = "avgpool1d"
     fields = ("size", "stride", "padding", "ceil_mode", "count_include_pad")
+
+    def divisors(self, spec):
+        length = spec.in_shape[2]
+        counts = {_divisor(spec, length, i)[1] for i in range(spec.out_shape[2])}
+        return tuple((Fraction(count), f"averages {count} cells") for count in sorted(counts))
 
     def forward(self, spec, inputs):
         return avgpool1d_forward(inputs[0], count_include_pad=spec.count_include_pad,

@@ -900,6 +900,12 @@ class AvgPool2d(_Pool2d):
     type = "avgpool2d"
     fields = ("size", "stride", "padding", "ceil_mode", "count_include_pad")
 
+    def divisors(self, spec):
+        counts = avgpool2d_divisors(spec.in_shape[2:], count_include_pad=spec.count_include_pad,
+                                    **_pool_args(spec))
+        return tuple((Fraction(count), f"averages {count} cells")
+                     for count in sorted({int(count) for count in np.ravel(counts)}))
+
     def build(self, ctx, raw, head):
         return build_avgpool2d(ctx, raw, head)
 

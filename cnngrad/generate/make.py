@@ -31,8 +31,8 @@ from cnngrad.generate.draw import Draw
 from cnngrad.generate.jsontext import dumps
 from cnngrad.generate.numbers import STYLES, Style, decimal_text, decimals_needed
 from cnngrad.families import LAYERS, family_of, layer_family, loss_family
-from cnngrad.generate.recipes import (AVGPOOL, DENSE, FILE_RECIPE, INEXACT_DECIMALS, RECIPES,
-                                      RELU, RELU_ZERO, TIE, Draft, Recipe,
+from cnngrad.generate.recipes import (FILE_RECIPE, INEXACT_DECIMALS, RECIPES,
+                                      RELU_ZERO, TIE, Draft, Recipe,
                                       resolve_options, sparse_delta, tensor)
 from cnngrad.network import bias_gradient_always_zero
 from cnngrad.tensorio import names_a_file
@@ -759,7 +759,7 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
             why.append(f"{spec.name} reads the input")
             continue
         readers = problem.readers(spec.name)
-        if spec.type == RELU and readers and all(family_of(layer).takes_maxima
+        if family_of(spec).cuts_to_zero and readers and all(family_of(layer).takes_maxima
                                                  for layer in readers):
             # a pool takes a 0 only from a window of ReLU zeros, none of which passes δ back
             why.append(f"{spec.name} is read by a max pool (a 0 there changes no answer)")
@@ -821,7 +821,9 @@ def _centre_squashes(draft: Draft, draw: Draw, style: Style, recipe: Recipe,
     layers = draft.document.get("layers") or []
     targets = [i - 1 for i, layer in enumerate(layers)
                if _is(layer.get("type"), "squashes") and i > 0
-               and layers[i - 1].get("type") == DENSE and "bias" in layers[i - 1]]
+               and _is(layers[i - 1].get("type"), "weighted")  # a dense layer: weights on
+               and _is(layers[i - 1].get("type"), "reads_vectors")  # a vector, a bias each
+               and "bias" in layers[i - 1]]
     if not targets:
         return None
     problem, trace = _run(draft.document, style, False, recipe)
@@ -988,11 +990,11 @@ def _file_recipe(path: str) -> Recipe:
     factors = 1 + sum(1 for spec in problem.layers if family_of(spec).weighted)
     extra, endless = 0, None
     for spec in problem.layers:
-        if spec.type == AVGPOOL:
-            needed = decimals_needed(Fraction(1, spec.size[0] * spec.size[1]))
-            if needed is None:
-                endless = spec
-            extra += needed or 0
+        divisors = family_of(spec).divisors(spec)
+        needs = [decimals_needed(1 / divisor) for divisor, _ in divisors]
+        if None in needs:
+            endless = spec, divisors[needs.index(None)][1]
+        extra += max((needed or 0 for needed in needs), default=0)
     # a loss that averages is rational (nll's −mean of picked outputs) but divides by the
     # batch size: a batch of 3 has answers no decimal writes, so none is promised
     loss = loss_family(problem.loss.type) if problem.loss is not None else None
@@ -1040,9 +1042,9 @@ def _file_recipe(path: str) -> Recipe:
 
     def check_style(style: Style) -> None:
         if endless is not None and not style.exact_fractions and not inexact:
-            cells = endless.size[0] * endless.size[1]
-            raise UsageError(f"{endless.name} averages {cells} cells: no decimal is exact after "
-                             f"it", where="--numbers",
+            spec, divides = endless
+            raise UsageError(f"{spec.name} {divides}: no decimal is exact after it",
+                             where="--numbers",
                              hint="use --numbers fractions for this problem")
 
     return Recipe(name=name, description=_file_description(name, problem), build=build,

@@ -18,7 +18,7 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError
 from cnngrad.families import LOSSES, family_of, loss_family
-from cnngrad.generate.recipes import ADD, INEXACT_DECIMALS
+from cnngrad.generate.recipes import INEXACT_DECIMALS
 from cnngrad.problem import shape_text
 from cnngrad.tensorio import decimals_needed
 
@@ -279,7 +279,7 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
                 text = settings[key] if uneven and key in settings else _setting_text(value)
                 details.append(f"{key} {text}")
         if len(spec.inputs) > 1:  # add, concat: what they read
-            details.append((" + " if spec.type == ADD else ", ").join(spec.inputs))
+            details.append(family_of(spec).inputs_joined_by.join(spec.inputs))
         text = f"`{spec.name}`: {spec.type}" + (f" ({', '.join(details)})" if details else "")
         lines.append(text)
     rules = "".join(f"Ties: {rule} ({', '.join(names)}): where a window's maximum is tied, "
