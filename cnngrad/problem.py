@@ -556,6 +556,17 @@ def check_layers_list(ctx, doc: dict) -> list:
     return raw_layers
 
 
+#: Other frameworks' names of the two layouts (Keras' data_format, TensorFlow's and ONNX's
+#: axis letters), lower case: each is told the layout it means.
+_LAYOUT_NAMES = {"channels_last": "nhwc", "channelslast": "nhwc", "nlc": "nhwc", "nwc": "nhwc",
+                 "hwc": "nhwc", "channels_first": "nchw", "channelsfirst": "nchw", "ncl": "nchw",
+                 "ncw": "nchw", "chw": "nchw"}
+
+
+def _layout_meant(value: str) -> str | None:
+    return _LAYOUT_NAMES.get(value.strip().lower())
+
+
 def _choice_hint(value: Any, allowed: tuple[str, ...],
                  meant: Callable[[str], str | None] | None) -> str:
     """The hint for a ``value`` not among ``allowed``: the one ``meant`` gives (another
@@ -665,6 +676,38 @@ def written_tensor(value: Any, where: str, parsed: np.ndarray, file: str,
         return parsed
 
 
+def _check_spatial(ctx, family, kind: str, where: str, layout: Layout) -> None:
+    """1-D and 2-D map layers cannot be mixed: the first map layer (``ctx.first_map``, the
+    builder's) or the input decided."""
+    spatial = family.spatial
+    if spatial is None or spatial == layout.spatial:
+        return
+    decides = "the input" if ctx.first_map is None else \
+        f"its first map layer, {ctx.first_map[1]} at {ctx.first_map[0]}"
+    raise ctx.error(join_path(where, "type"),
+                    f"{kind} works on {spatial}-D maps, but this problem's maps are "
+                    f"{layout.spatial}-D ({decides}, decides)",
+                    "1-D and 2-D map layers cannot be mixed in one problem", cls=ShapeError)
+
+
+def _from_a_file(what: str, hint: str | None, value: dict) -> tuple[str, str | None]:
+    """A shape error that ends on the shape of a tensor read from a file (``value``: its
+    {"csv": ...} or {"npy": ...}), "got 1×16": the file named after it, and a one-row CSV
+    given for a vector told that a CSV is a matrix.  Another shape at the end (the input's,
+    which a kernel does not fit) is left alone."""
+    got = re.search(r"got (?:shape )?([\d×]+)$", what)
+    if got is None:
+        return what, hint
+    names = value.get("csv", value.get("npy"))
+    what = f"{what} in {', '.join(names) if isinstance(names, list) else names}"
+    vector_expected = re.search(r"shape \d+(?![\d×])", what[:got.start()])
+    if "csv" in value and hint is None and vector_expected and re.fullmatch(r"1×\d+",
+                                                                            got.group(1)):
+        hint = ("a CSV file is always a matrix (a list of them, 3-D): give a vector as a JSON "
+                "list or an .npy file")
+    return what, hint
+
+
 def _files_named(value: Any, base_dir: Path) -> list[Path]:
     """The input files a tensor's ``{"csv": ...}`` or ``{"npy": ...}`` names."""
     if not isinstance(value, dict):
@@ -696,6 +739,13 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
     if key.lower() == "target" or "target" in SYNONYMS.get(key.lower(), ()):
         return ('a target belongs to the loss: "loss": {"type": "mse", "target": ...} (or '
                 'give the delta at the last layer as "delta")')
+    if key.lower() == "data_format":  # Keras' and TensorFlow's name of the layout
+        return ('the layout is "layout": "nhwc" (channels last, Keras\' "channels_last") or '
+                '"nchw" (the default)')
+    from cnngrad.teach.grading import GRADING_KEYS
+
+    if key in GRADING_KEYS:
+        return f'\'{key}\' belongs in the grading block: "grading": {{"{key}": ...}}'
     if key == "activation" and shorthand:  # the one conv, then Keras' activation
         kind = _activation_type(doc[key])
         if kind == "":
@@ -754,14 +804,20 @@ class _Builder:
         self.first_map: tuple[str, str] | None = None
         #: the problem's input is a vector K (no layer works on maps of a definite rank)
         self.vector_input = False
+        #: where → the {"csv": ...} or {"npy": ...} a tensor there was read from
+        self.tensor_files: dict[str, dict] = {}
 
     # -- small helpers ------------------------------------------------------
 
     def error(self, where: str, what: str, hint: str | None = None, cls=ProblemError):
+        if cls is ShapeError and where in self.tensor_files:
+            what, hint = _from_a_file(what, hint, self.tensor_files[where])
         return cls(what, where=where or None, file=self.file, hint=hint)
 
     def tensor(self, value: Any, where: str, min_rank: int = 0, max_rank: int = 4) -> np.ndarray:
         self.input_files += _files_named(value, self.base_dir)
+        if isinstance(value, dict):
+            self.tensor_files[where] = value
         return parse_tensor(value, where, file=self.file, base_dir=self.base_dir, exact=self.exact,
                             min_rank=min_rank, max_rank=max_rank)
 
@@ -862,7 +918,8 @@ class _Builder:
             raise self.error(TOP_LEVEL, "missing key 'input'")
         channels_last = False
         if "layout" in doc:
-            channels_last = self.choice(doc["layout"], "layout", LAYOUTS, "layout") == "nhwc"
+            channels_last = self.choice(doc["layout"], "layout", LAYOUTS, "layout",
+                                        _layout_meant) == "nhwc"
         if not shorthand:
             # the first map layer decides how the input's axes are read (1-D or 2-D): a
             # missing or misspelt type there is reported at the layer, not as the input's rank
@@ -933,7 +990,7 @@ class _Builder:
             family = layer_family(kind)
             reads_many = family.reads_many
             check_layer_keys(self, raw, where, kind, next(iter(raw_layers[index + 1:]), None))
-            self._check_spatial(family, kind, where, layout)
+            _check_spatial(self, family, kind, where, layout)
             counts[kind] = counts.get(kind, 0) + 1
             name = raw.get("name", f"{kind}_{counts[kind]}")
             name_where = join_path(where, "name") if "name" in raw else where
@@ -970,19 +1027,6 @@ class _Builder:
                                  f"name it in a later layer's 'input' or 'inputs', or remove "
                                  f"{spec.name}")
         return specs
-
-    def _check_spatial(self, family, kind: str, where: str, layout: Layout) -> None:
-        """1-D and 2-D map layers cannot be mixed: the first map layer decided."""
-        spatial = family.spatial
-        if spatial is None or spatial == layout.spatial:
-            return
-        decides = "the input" if self.first_map is None else \
-            f"its first map layer, {self.first_map[1]} at {self.first_map[0]}"
-        raise self.error(join_path(where, "type"),
-                         f"{kind} works on {spatial}-D maps, but this problem's maps are "
-                         f"{layout.spatial}-D ({decides}, decides)",
-                         "1-D and 2-D map layers cannot be mixed in one problem",
-                         cls=ShapeError)
 
     def _read_name(self, value: Any, where: str, names: _Names, raw_layers: list,
                    index: int) -> str:

@@ -902,3 +902,73 @@ def test_a_batch_variance_that_overflows_as_a_sum_of_many_squares_is_refused(tmp
     assert result.exit_code == 2, result.output
     assert "the batch variance of channel 0 of batchnorm2d_1's input overflows" in result.output
 
+
+
+RELU_2X2 = {"input": [[1, 2], [3, 4]], "layers": [{"type": "relu"}], "delta": [[1, 1], [1, 1]]}
+
+
+@pytest.mark.parametrize("top, line", [
+    ({"layout": "channels_last"}, "error: p.json: layout: unknown layout 'channels_last'; hint: "
+                                  "did you mean 'nhwc'? (allowed: nchw, nhwc)"),
+    ({"layout": "NCL"}, "error: p.json: layout: unknown layout 'NCL'; hint: did you mean "
+                        "'nchw'? (allowed: nchw, nhwc)"),
+    ({"data_format": "channels_last"},
+     "error: p.json: data_format: unknown key 'data_format'; hint: the layout is \"layout\": "
+     "\"nhwc\" (channels last, Keras' \"channels_last\") or \"nchw\" (the default)"),
+    ({"points": {"loss": 1}}, "error: p.json: points: unknown key 'points'; hint: 'points' "
+                              "belongs in the grading block: \"grading\": {\"points\": ...}"),
+    ({"min_decimals": 2}, "error: p.json: min_decimals: unknown key 'min_decimals'; hint: "
+                          "'min_decimals' belongs in the grading block: \"grading\": "
+                          "{\"min_decimals\": ...}"),
+])
+def test_other_frameworks_layout_words_and_grading_keys_are_pointed_home(tmp_path, top, line,
+                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.json").write_text(json.dumps({**RELU_2X2, **top}))
+    result = runner.invoke(app, ["backward", "p.json"])
+    assert result.exit_code == 2
+    assert result.stderr == line + "\n"
+
+
+def test_a_shape_error_of_a_tensor_from_a_file_names_the_file(tmp_path):
+    np.save(tmp_path / "k.npy", np.ones((3, 3)))
+    kernel = tmp_path / "k.json"
+    kernel.write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": {"npy": "k.npy"},
+                                  "delta": [[1]]}))
+    result = runner.invoke(app, ["backward", str(kernel)])
+    assert result.exit_code == 2  # the shape at the end is the input's: no file named there
+    assert result.stderr == (f"error: {kernel}: kernel: the kernel spans 3×3 (with dilation), "
+                             f"larger than the padded input 2×2\n")
+    np.save(tmp_path / "d.npy", np.ones((2, 2)))
+    (tmp_path / "t.csv").write_text(",".join(["1"] * 4) + "\n")
+    npy = tmp_path / "n.json"
+    npy.write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": [[1, 1], [1, 1]],
+                               "delta": {"npy": "d.npy"}}))
+    result = runner.invoke(app, ["backward", str(npy)])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {npy}: delta: expected shape 1×1 (the output of "
+                             f"conv2d_1), got 2×2 in d.npy\n")
+    csv = tmp_path / "c.json"
+    csv.write_text(json.dumps({**RELU_2X2, "layers": [{"type": "flatten"}], "delta": None,
+                               "loss": {"type": "mse", "target": {"csv": "t.csv"}}}
+                              ).replace(', "delta": null', ""))
+    result = runner.invoke(app, ["backward", str(csv)])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {csv}: loss.target: expected shape 4 (the output of "
+                             f"flatten_1), got 1×4 in t.csv; hint: a CSV file is always a "
+                             f"matrix (a list of them, 3-D): give a vector as a JSON list or "
+                             f"an .npy file\n")
+
+
+def test_a_grading_point_counted_from_one_is_told_the_block_counts_from_0(tmp_path):
+    problem = tmp_path / "g.json"
+    problem.write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": [[1]],
+                                   "delta": [[1, 1], [1, 1]],
+                                   "grading": {"points": {"conv2d_1.grads.kernel[1,1]": 1}}}))
+    answers = tmp_path / "a.json"
+    answers.write_text("{}")
+    for extra in ([], ["--one-based"]):
+        result = runner.invoke(app, ["check", str(problem), str(answers), *extra])
+        assert result.exit_code == 2
+        assert result.stderr.endswith("; hint: counting from 1? the grading block's paths "
+                                      "count from 0 (--one-based is for answers files)\n")

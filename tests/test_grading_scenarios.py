@@ -186,15 +186,23 @@ def test_points_on_one_part_are_shared_by_its_cells(tmp_path):
     assert entry["score"] == pytest.approx(7 / 9, abs=1e-15)
 
 
+#: the hint of an index that fits counted from 1
+FROM_ONE = ("; hint: counting from 1? the grading block's paths count from 0 (--one-based is "
+            "for answers files)")
+
+
 @pytest.mark.parametrize("key, words", [
     ("conv2d_1.grads.bias[0]", "'conv2d_1.grads.bias' is a single number: no index"),
     ("conv2d_1.grads.kernel[0,0,0]", "index [0, 0, 0] is outside 'conv2d_1.grads.kernel' of "
                                      "shape 2×2 (2 indices at most, each from 0)"),
     ("conv2d_1.grads.kernel[2]", "index [2] is outside 'conv2d_1.grads.kernel' of shape 2×2 "
-                                 "(indices 0 to 1 along an axis of 2)"),
+                                 "(indices 0 to 1 along an axis of 2)" + FROM_ONE),
     ("conv2d_1.grads.kernel[1,2]", "index [1, 2] is outside 'conv2d_1.grads.kernel' of shape "
                                    "2×2: its second index is 2 (indices 0 to 1 along an axis "
-                                   "of 2)"),
+                                   "of 2)" + FROM_ONE),
+    ("conv2d_1.grads.kernel[0,3]", "index [0, 3] is outside 'conv2d_1.grads.kernel' of shape "
+                                   "2×2: its second index is 3 (indices 0 to 1 along an axis "
+                                   "of 2)"),  # no reading from 1 fits it either: no hint
 ])
 def test_a_points_index_that_fits_no_part_is_an_error(tmp_path, key, words):
     code, _, err = grade(tmp_path, CONV, {"points": {key: 1}}, {"conv2d_1.grads.bias": 0.5})

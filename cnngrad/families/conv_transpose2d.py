@@ -121,7 +121,8 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
                     for size, s, p, d, k, op in zip((h, w), stride, padding, dilation,
                                                     (kh, kw), output_padding))
     if h_out < 1 or w_out < 1:
-        raise ctx.error(f("padding"), f"padding {list(padding)} crops the whole output (it "
+        written = raw.get("padding")  # as given: 3, or [3, 1]
+        raise ctx.error(f("padding"), f"padding {written} crops the whole output (it "
                                        f"would be {h_out}×{w_out})",
                         "H' = (H − 1)·s − 2p + d·(k − 1) + output_padding + 1 must be ≥ 1",
                         cls=ShapeError)

@@ -353,7 +353,8 @@ class Mse(LossFamily):
 
 class CrossEntropy(LossFamily):
     type = "cross_entropy"
-    other_names = ("ce", "crossentropyloss", "categoricalcrossentropy", "softmaxcrossentropy")
+    other_names = ("ce", "crossentropyloss", "categoricalcrossentropy", "softmaxcrossentropy",
+                   "sparsecategoricalcrossentropy")  # Keras' name with class index targets
     rational = False
     averages = True  # over the batch
     shift_free = True  # its softmax: e^(x + c) / Σ e^(x + c) is e^x / Σ e^x

@@ -237,6 +237,7 @@ def _one_branch(keep_first: bool):
 
 class Add(_Merge):
     type = "add"
+    other_names = ("residual", "sum")  # a residual connection: the skip's sum
     inputs_joined_by = " + "
 
     def build(self, ctx, raw, head):

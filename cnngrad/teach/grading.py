@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from cnngrad.errors import ProblemError, UsageError, did_you_mean, first_of, join_path
-from cnngrad.problem import index_outside_text, quoted_integer_hint
+from cnngrad.problem import counted_from_one, index_outside_text, quoted_integer_hint
 from cnngrad.teach.textbook_names import per_input_paths
 
 __all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "grading_of",
@@ -222,8 +222,11 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
         # a shorter index names one part (conv2d_1.delta_in[1]: channel 1), as in answers
         if index is not None and (not 0 < len(index) <= len(shape)
                                   or any(i >= n for i, n in zip(index, shape))):
+            from_one = len(index) <= len(shape) and counted_from_one(index, shape)
             raise ProblemError(index_outside_text(path, index, shape, parts=True),
-                               where=where, file=grading.file)
+                               where=where, file=grading.file,
+                               hint=("counting from 1? the grading block's paths count from 0 "
+                                     "(--one-based is for answers files)") if from_one else None)
 
 
 def resolve_tolerance(grading: Grading, *, atol: Fraction | None = None,
