@@ -1230,3 +1230,20 @@ def test_the_input_row_of_a_problem_whose_input_several_layers_read_says_what_it
     code, doc = json_report(path)
     assert doc["input_sum_of"] == ["c.delta_in", "skip.delta_in.input"]
     assert [t["path"] for t in doc["tensors"]] == ["c.grads.kernel", "input"]
+
+
+def test_each_family_that_names_kinks_declares_their_kinds():
+    from cnngrad.families import layer_families, loss_families
+    from cnngrad.families.base import LayerFamily, LossFamily
+    from cnngrad.teach.gradcheck import kink_branches, kink_kinds, smooth_kink_kinds
+
+    for family in layer_families():
+        if type(family).kinks is not LayerFamily.kinks:
+            assert family.kink_kinds, family.type
+    for family in loss_families():
+        if type(family).kinks is not LossFamily.kinks:
+            assert family.kink_kinds, family.type
+    assert set(kink_kinds()) == {"relu_zero", "near_zero", "tie", "near_tie", "ceil_overhang",
+                                 "bce_floor"}
+    assert smooth_kink_kinds() == {"ceil_overhang"} <= set(kink_kinds())
+    assert kink_branches() == {"bce_floor": "a floored bce output"}

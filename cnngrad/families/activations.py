@@ -271,6 +271,10 @@ class Relu(_Activation):
     since = "1.0"  # contract v1
     kink_at_zero = True  # the slope jumps from 0 (leaky: from slope) to 1 at x = 0
     cuts_to_zero = True
+    kink_kinds = {
+        "relu_zero": "a relu / leaky_relu input at 0: the slope jumps there",
+        "near_zero": "a relu / leaky_relu input within a finite-difference step of 0",
+    }
 
     def apply(self, spec, x):
         return activations.relu_forward(x)

@@ -261,6 +261,11 @@ class LayerFamily:
     magnitude: Callable | None = None
     #: ``magnitude_bound(...)``: a cheaper upper bound on ``magnitude`` (else it itself)
     magnitude_bound: Callable | None = None
+    #: the kinds of :class:`~cnngrad.teach.gradcheck.Kink` its ``kinks`` names → what each
+    #: is ("tie": "a max-pool window whose maximum is reached by more than one cell")
+    kink_kinds: dict[str, str] = {}
+    #: those of its kinds where E is in fact smooth (a note, not a kink)
+    smooth_kink_kinds: tuple[str, ...] = ()
 
     # -- traits (what cnngrad generate reasons about) ------------------------
 
@@ -459,6 +464,12 @@ class LossFamily:
     shift_free: bool = False
     #: as a layer's: what gives its answers endless decimals, or None
     endless_decimals: str | None = None
+    #: as a layer's: the kinds of kink it names, and what each is
+    kink_kinds: dict[str, str] = {}
+    smooth_kink_kinds: tuple[str, ...] = ()
+    #: what a move of ±ε can change at its kinks, for gradcheck's "elements on a kink"
+    #: ("a floored bce output"), or None
+    kink_branch: str | None = None
     #: what it takes the last layer's output to be: "logits" (it applies ``applies`` itself,
     #: softmax or sigmoid), "log-probabilities", "probabilities", or None (any numbers)
     reads: str | None = None

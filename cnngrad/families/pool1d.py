@@ -361,6 +361,12 @@ def _ties(rule: str):
 
 
 class _Pool1d(LayerFamily):
+    kink_kinds = {
+        "tie": "a max-pool window whose maximum is reached by more than one cell",
+        "near_tie": "a max-pool window whose top values are within a finite-difference step",
+        "ceil_overhang": "a ceil_mode window hanging past the padded input (smooth: a note only)",
+    }
+    smooth_kink_kinds = ("ceil_overhang",)
     since = "1.1"  # contract v1.1
     spatial = 1
     required = ("size",)

@@ -797,6 +797,12 @@ def _delta_to_every_cell(spec, x, y, delta):
 
 
 class _Pool2d(LayerFamily):
+    kink_kinds = {
+        "tie": "a max-pool window whose maximum is reached by more than one cell",
+        "near_tie": "a max-pool window whose top values are within a finite-difference step",
+        "ceil_overhang": "a ceil_mode window hanging past the padded input (smooth: a note only)",
+    }
+    smooth_kink_kinds = ("ceil_overhang",)
     since = "1.0"  # contract v1
     required = ("size",)
     spatial = 2

@@ -367,6 +367,10 @@ class _Bce(LossFamily):
 class Bce(_Bce):
     type = "bce"
     reads = "probabilities"
+    kink_kinds = {
+        "bce_floor": "a bce output within 1e-12 of 0 or 1: its gradient's denominator is floored",
+    }
+    kink_branch = "a floored bce output"
     move_branch = ("a bce output reaching a clamped log",
                    "take a bce output to where a log is clamped (1, or 0)")
     other_names = ("bceloss", "binarycrossentropy")

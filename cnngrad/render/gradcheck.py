@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 
 from cnngrad import __version__
-from cnngrad.teach.gradcheck import (DEFAULT_EPS, KINK_KINDS, LARGEST_USEFUL_STEP, SECOND_LOOK,
-                                     GradcheckReport, Kink, TensorCheck, index_text)
+from cnngrad.teach.gradcheck import (DEFAULT_EPS, LARGEST_USEFUL_STEP, SECOND_LOOK,
+                                     GradcheckReport, Kink, TensorCheck, index_text,
+                                     kink_branches, kink_kinds)
 from cnngrad.render.json_result import dumps
 
 #: At most this many elements on a kink, and failures, are shown per tensor in the table.
@@ -284,7 +285,8 @@ def report_table(report: GradcheckReport, decimals: int = 6):
             if count > listed.get((layer, kind), 0):
                 # indented as a whole, so that its wrapped lines stay under the table
                 parts.append(Padding(Text(f"… and {count - listed.get((layer, kind), 0):,} "
-                                          f"more {kind} in {layer} ({KINK_KINDS[kind]})",
+                                          f"more {kind} in {layer} "
+                                          f"({kink_kinds().get(kind, kind)})",
                                           style="dim"), (0, 0, 0, 2)))
         if report.crossed_unnamed:  # notes only, and yet moves that cross a kink
             parts.append(Padding(Text(f"no kink at this point, but {step_reaches_a_kink(report)}"),
@@ -295,10 +297,11 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
     on_kinks = [t for t in report.tensors if t.kinks_skipped]
     if on_kinks:
-        floored = any(kink.kind == "bce_floor" for kink in report.kinks)
+        branches = dict.fromkeys(kink_branches()[kink.kind] for kink in report.kinks
+                                 if kink.kind in kink_branches())
         parts.append(Text("elements on a kink (a move of ±ε changes a branch: a relu input's "
                           "side of 0, a pool window's maximum"
-                          + (", a floored bce output" if floored else "")
+                          + "".join(f", {branch}" for branch in branches)
                           + (f", {report.loss_branch[0]}" if report.loss_branch else "")
                           + (", a bce output's side of 0 or 1" if report.outside else "")
                           + "): the engine follows the kink's "

@@ -27,6 +27,7 @@ only (exact mode has no use for finite differences).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -34,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from cnngrad.errors import DomainError, ResourceError, UsageError
-from cnngrad.families import family_of, loss_family
+from cnngrad.families import family_of, layer_families, loss_families, loss_family
 from cnngrad.network import Trace, delta_in_path, forward, loss_and_delta, reads_many, run
 from cnngrad.problem import INPUT, Problem
 
@@ -70,16 +71,27 @@ BATCH_CELLS = 1 << 20
 #: At most this many kinks of one kind are listed per layer (all are counted).
 MAX_LISTED_KINKS = 100
 
-#: Every kind of kink :func:`find_kinks` names, and whether E is in fact smooth there.
-KINK_KINDS: dict[str, str] = {
-    "relu_zero": "a relu / leaky_relu input at 0: the slope jumps there",
-    "near_zero": "a relu / leaky_relu input within a finite-difference step of 0",
-    "tie": "a max-pool window whose maximum is reached by more than one cell",
-    "near_tie": "a max-pool window whose top values are within a finite-difference step",
-    "ceil_overhang": "a ceil_mode window hanging past the padded input (smooth: a note only)",
-    "bce_floor": "a bce output within 1e-12 of 0 or 1: its gradient's denominator is floored",
-}
-SMOOTH_KINDS = ("ceil_overhang",)
+@functools.cache
+def kink_kinds() -> dict[str, str]:
+    """Every kind of kink :func:`find_kinks` names → what it is, from the families that name
+    them (this imports every family)."""
+    return {kind: meaning for family in (*layer_families(), *loss_families())
+            for kind, meaning in family.kink_kinds.items()}
+
+
+@functools.cache
+def kink_branches() -> dict[str, str]:
+    """A loss's kind of kink → what a move of ±ε changes there ("a floored bce output"): a
+    layer's kinks (a relu input's side of 0, a pool window's maximum) are always named."""
+    return {kind: family.kink_branch for family in loss_families() if family.kink_branch
+            for kind in family.kink_kinds}
+
+
+@functools.cache
+def smooth_kink_kinds() -> frozenset[str]:
+    """The kinds of :func:`kink_kinds` where E is in fact smooth (notes, not kinks)."""
+    return frozenset(kind for family in (*layer_families(), *loss_families())
+                     for kind in family.smooth_kink_kinds)
 
 
 # --------------------------------------------------------------------------- the lead's core
@@ -349,7 +361,7 @@ class Kink:
     """
 
     layer: str
-    kind: str  # one of KINK_KINDS
+    kind: str  # one of kink_kinds()
     position: tuple[int, ...]
     cells: tuple[tuple[int, ...], ...]
     value: float | None
@@ -357,7 +369,7 @@ class Kink:
 
     @property
     def smooth(self) -> bool:
-        return self.kind in SMOOTH_KINDS
+        return self.kind in smooth_kink_kinds()
 
 
 @dataclass
@@ -693,7 +705,7 @@ class GradcheckReport:
         """Elements sit on a kink though no kink is named at this point: a move of ±ε reached
         further than the names' guide (ε · the largest value) foresaw.  (Moves out of the
         loss's domain are said apart: :attr:`outside`.)"""
-        named = any(kind not in SMOOTH_KINDS for _, kind in self.kink_counts)
+        named = any(kind not in smooth_kink_kinds() for _, kind in self.kink_counts)
         return not named and any((t.kink & ~t.outside).any() for t in self.tensors)
 
 
