@@ -1264,7 +1264,7 @@ def _show(value: Any) -> str:
     return _kind(value)
 
 
-def _num(value) -> str:
+def number_text(value) -> str:
     if isinstance(value, Fraction):
         return str(value)
     return f"{float(value):g}"

@@ -18,8 +18,8 @@ from cnngrad.problem import LayerSpec
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
     from cnngrad.problem import Problem
-    from cnngrad.teach.explain import Explanation, _Path
-    from cnngrad.teach.gradcheck import Kink, _LayerWatch
+    from cnngrad.teach.explain import Explanation, TensorPath
+    from cnngrad.teach.gradcheck import Kink, LayerWatch
 
 
 # ---------------------------------------------------------------------------------------- the spec
@@ -46,11 +46,11 @@ def build_activation(ctx, raw: dict, head: Head) -> ActivationSpec:
 
 def activation_parts(ex, layer: LayerTrace, index):
     """(o value, x value, local derivative factors, derivative text)."""
-    from cnngrad.teach.explain import Factor, _num, operand, short
+    from cnngrad.teach.explain import Factor, scalar, operand, short
 
     kind = layer.type
-    o_value = _num(layer.input[index])
-    x_value = _num(layer.output[index])
+    o_value = scalar(layer.input[index])
+    x_value = scalar(layer.output[index])
     o = ex.map_named("o", layer.input.shape)(*index)
     x = ex.map_named("x", layer.output.shape)(*index)
     if kind == "relu":
@@ -59,7 +59,7 @@ def activation_parts(ex, layer: LayerTrace, index):
         return [Factor(f"relu'({o})", local, note=why, zero_reason=why)], \
             "relu'(o) = 1 for o > 0, else 0 (also at exactly 0)"
     if kind == "leaky_relu":
-        slope = _num(layer.spec.slope)
+        slope = scalar(layer.spec.slope)
         local = 1 if o_value > 0 else slope
         why = f"{o} = {short(o_value)} {'>' if o_value > 0 else '≤'} 0"
         return [Factor(f"leaky_relu'({o})", local, note=why)], \
@@ -74,13 +74,13 @@ def activation_parts(ex, layer: LayerTrace, index):
     raise ValueError(f"unknown activation {kind!r}")
 
 
-def delta_in_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_activation(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     o = ex.map_named("o", layer.input.shape)(*index)
     delta = ex.map_named("δ", layer.output.shape)(*index)
     local, rule = activation_parts(ex, layer, index)
-    terms = [ex.term(Factor(delta, _num(layer.delta_out[index])), *local,
+    terms = [ex.term(Factor(delta, scalar(layer.delta_out[index])), *local,
                      note=local[0].note)]
     lhs = f"dE/d{o}"
     rhs = f"{delta}·{layer.type}'({o})"
@@ -89,17 +89,17 @@ def delta_in_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanatio
                      notes=[f"The local derivative: {rule}. Element-wise, so one term."])
 
 
-def output_activation(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _exp, _num, operand, short
+def output_activation(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _exp, scalar, operand, short
 
     kind = layer.type
     o = ex.map_named("o", layer.input.shape)(*index)
     x = ex.map_named("x", layer.output.shape)(*index)
-    v = _num(layer.input[index])
+    v = scalar(layer.input[index])
     if kind == "relu":
         value, detail = (v if v > 0 else 0 * v), f"max({short(v)}, 0)"
     elif kind == "leaky_relu":
-        slope = _num(layer.spec.slope)
+        slope = scalar(layer.spec.slope)
         value = v if v > 0 else slope * v
         detail = short(v) if v > 0 else f"{short(slope)}·{operand(v)}"
     elif kind == "sigmoid":
@@ -134,8 +134,8 @@ def _branch_note(problem: Problem, name: str) -> str:
     return ""
 
 
-def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _LayerWatch]:
-    from cnngrad.teach.gradcheck import (Kink, ZERO_RTOL, _IDLE, _LayerWatch, _display_index,
+def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], LayerWatch]:
+    from cnngrad.teach.gradcheck import (Kink, ZERO_RTOL, _IDLE, LayerWatch, _display_index,
         _number, index_text)
 
     spec, x = layer.spec, np.asarray(layer.input, dtype=np.float64)
@@ -173,7 +173,7 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _Lay
             meaning += _IDLE
         kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning))
     # a move that shifts an input at 0 flips its side one way or the other: the signs suffice
-    watch = _LayerWatch(layer=-1, values_at=np.zeros(0, np.int64),
+    watch = LayerWatch(layer=-1, values_at=np.zeros(0, np.int64),
                         signs_at=np.flatnonzero(active), windows=np.zeros((0, 0), np.int64))
     return kinks, watch
 
@@ -233,21 +233,21 @@ class _Activation(LayerFamily):
         return super().explain(ex, what, path, layer, index)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 
         return [
             (40, Slip("relu_one_at_zero", "matches the ReLU derivative at 0 taken as 1",
-                      _from_trace("relu_one_at_zero", _custom_backward(_relu_at_zero,
+                      slip_in_trace("relu_one_at_zero", custom_backward(_relu_at_zero,
                                                                        _relu_one_at_zero)))),
             (41, Slip("derivative_of_input",
                       "matches the sigmoid/tanh derivative taken at the input z instead of the "
                       "output (z(1 − z) instead of σ(z)(1 − σ(z)))",
-                      _from_trace("derivative_of_input", _custom_backward(
+                      slip_in_trace("derivative_of_input", custom_backward(
                           _smooth_squashing, _derivative_of_input)))),
             (42, Slip("output_as_derivative",
                       "matches the sigmoid/tanh output taken as its derivative (σ instead of "
                       "σ(1 − σ), tanh instead of 1 − tanh²)",
-                      _from_trace("output_as_derivative", _custom_backward(
+                      slip_in_trace("output_as_derivative", custom_backward(
                           _smooth_squashing, _output_for_derivative)))),
         ]
 

@@ -42,12 +42,12 @@ def written_text(value) -> str:
     digits) when its float is the number, else the exact decimal (0.99999999999999999 is no
     whole number, whatever its float), or p/q when no decimal of at most 40 places writes
     it."""
-    from cnngrad.problem import _num
+    from cnngrad.problem import number_text
     from cnngrad.tensorio import decimals_needed
 
     exact = Fraction(value)
     if Fraction(float(exact)) == exact:
-        return _num(float(exact))
+        return number_text(float(exact))
     digits_of_whole = len(str(abs(exact.numerator))) if exact.denominator == 1 else 0
     if digits_of_whole > 20:
         # 1e300 as written, not its 301 digits; normalize rounds to the context's precision

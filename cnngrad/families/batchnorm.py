@@ -23,7 +23,7 @@ from cnngrad.problem import INPUT, LayerSpec, shape_text
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 VECTOR_FIELDS = ("gamma", "beta", "running_mean", "running_var")
 DEFAULT_EPS = 1e-5
@@ -322,7 +322,7 @@ def _x_hat_factor(ex, layer: LayerTrace, index, values) -> Any:
                          f" - {operand(mean[c])})/√({short(var[c])} + {layer.spec.eps:g})")
 
 
-def output_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+def output_batchnorm(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor
 
     spec: BatchNormSpec = layer.spec
@@ -338,7 +338,7 @@ def output_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      notes=_stat_notes(ex, layer, c))
 
 
-def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+def delta_in_batchnorm(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor, operand, short
 
     spec: BatchNormSpec = layer.spec
@@ -399,7 +399,7 @@ def delta_in_batchnorm(ex, path: _Path, layer: LayerTrace, index) -> Explanation
                                     f"below."])
 
 
-def grad_batchnorm(ex, path: _Path, layer: LayerTrace) -> Explanation:
+def grad_batchnorm(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
     from cnngrad.teach.explain import Factor
 
     spec: BatchNormSpec = layer.spec
@@ -471,14 +471,14 @@ def _train_layers(trace: Trace) -> list:
 
 
 def _unbiased_rerun(ctx: SlipContext):
-    from cnngrad.teach.diagnose import _rerun_problem
+    from cnngrad.teach.diagnose import rerun_problem
 
     if not _train_layers(ctx.trace) or ctx.problem.exact:
         return None
     layers = [dataclasses.replace(spec, slip="unbiased")
               if isinstance(spec, BatchNormSpec) and spec.mode == "train" else spec
               for spec in ctx.problem.layers]
-    return _rerun_problem(ctx.trace, layers=layers)
+    return rerun_problem(ctx.trace, layers=layers)
 
 
 def _is_train_batchnorm(layer) -> bool:
@@ -614,29 +614,29 @@ class _BatchNorm(LayerFamily):
         return batchnorm_textbook(layer, layout)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 
         return [
             (50, Slip("batchnorm_unbiased_variance",
                       "matches batch norm with the unbiased variance (divided by M - 1 "
                       "instead of M)",
-                      _from_trace("batchnorm_unbiased_variance", _unbiased_rerun))),
+                      slip_in_trace("batchnorm_unbiased_variance", _unbiased_rerun))),
             (51, Slip("batchnorm_without_stat_paths",
                       "matches batch norm's backward pass without the paths through μ and σ² "
                       "(only γ/√(σ² + ε)·δ)",
-                      _from_trace("batchnorm_without_stat_paths", _custom_backward(
+                      slip_in_trace("batchnorm_without_stat_paths", custom_backward(
                           _is_train_batchnorm, _without_stat_paths)))),
             (53, Slip("batchnorm_sums_not_averaged",
                       "matches batch norm's input delta with the sums over the batch not "
                       "divided by M (Σδ for Σδ/M, Σ(δ·x̂) for Σ(δ·x̂)/M)",
-                      _from_trace("batchnorm_sums_not_averaged", _custom_backward(
+                      slip_in_trace("batchnorm_sums_not_averaged", custom_backward(
                           _is_train_batchnorm, _sums_not_averaged)))),
             # ranked before the losses' own (20–25): a γ gradient ÷ M was named "MSE
             # averaged over the elements" first where M is the output's size
             (19, Slip("batchnorm_parameters_averaged",
                       "matches γ's and β's gradients averaged over a channel's M values "
                       "(np.mean) instead of summed",
-                      _from_trace("batchnorm_parameters_averaged", _custom_backward(
+                      slip_in_trace("batchnorm_parameters_averaged", custom_backward(
                           _is_batchnorm, _parameters_averaged)))),
         ]
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
     from cnngrad.problem import Layout
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
     from cnngrad.teach.steps import Textbook
 
 
@@ -295,11 +295,11 @@ def _backward(spec: Conv1dSpec, x, delta_out):
 
 
 def _kernel_named(ex, spec: Conv1dSpec):
-    from cnngrad.teach.explain import _Named
+    from cnngrad.teach.explain import NamedCells
 
     form, last = spec.kernel_form, spec.channels_last
 
-    class _KernelNamed(_Named):
+    class _KernelNamed(NamedCells):
         def shown(self, index):
             f, c, m = index
             if form == "1d":
@@ -314,11 +314,11 @@ def _kernel_named(ex, spec: Conv1dSpec):
 
 
 def _bias_named(ex, spec: Conv1dSpec):
-    from cnngrad.teach.explain import _Named
+    from cnngrad.teach.explain import NamedCells
 
     kind, last = spec.bias_form, spec.channels_last
 
-    class _BiasNamed(_Named):
+    class _BiasNamed(NamedCells):
         def shown(self, index):
             f, i = index
             if kind == "scalar":
@@ -346,7 +346,7 @@ def _tap(spec: Conv1dSpec, m: int) -> int:
 
 
 def _input_factor(ex, layer, g, n, ch, pos):
-    from cnngrad.teach.explain import Factor, _num
+    from cnngrad.teach.explain import Factor, scalar
 
     o = ex.map_named("o", layer.input.shape)
     src = padded_source(pos, g["length"], g["left"], g["mode"])
@@ -354,8 +354,8 @@ def _input_factor(ex, layer, g, n, ch, pos):
     if src is None:
         return Factor(o(n, ch, at), 0, note="padding: zero", zero_reason="o is zero padding")
     if src == at:
-        return Factor(o(n, ch, at), _num(layer.input[n, ch, src]))
-    return Factor(o(n, ch, src), _num(layer.input[n, ch, src]),
+        return Factor(o(n, ch, at), scalar(layer.input[n, ch, src]))
+    return Factor(o(n, ch, src), scalar(layer.input[n, ch, src]),
                   note=f"padding cell {o(n, ch, at)} copies {o(n, ch, src)} ({g['mode']})")
 
 
@@ -379,8 +379,8 @@ def _notes(ex, g) -> list[str]:
     return notes
 
 
-def output_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, _num
+def output_conv1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, scalar
 
     g = _geometry(layer)
     spec: Conv1dSpec = g["spec"]
@@ -395,7 +395,7 @@ def output_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         for m in range(g["k"]):
             gm = _tap(spec, m)
             factor = _input_factor(ex, layer, g, n, ch, i * g["s"] + m * g["d"])
-            terms.append(ex.term(Factor(wname(f, c, gm), _num(spec.weight[f, c, gm])), factor,
+            terms.append(ex.term(Factor(wname(f, c, gm), scalar(spec.weight[f, c, gm])), factor,
                                  note=factor.note))
     symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
     bias_text = ""
@@ -403,7 +403,7 @@ def output_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         bname = _bias_named(ex, spec)
         value = _bias_internal(spec)
         value = value[f] if spec.bias_form != "untied" else value[f, i]
-        terms.append(ex.term(Factor(bname(f, i), _num(value))))
+        terms.append(ex.term(Factor(bname(f, i), scalar(value))))
         bias_text = f" + {bname(f, i)}"
         symbols["b"] = f"{layer.name}'s bias ({spec.bias_form})"
     flip = spec.flip_kernel
@@ -422,8 +422,8 @@ def output_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      lhs=x(*index), rhs=rhs, terms=terms, symbols=symbols, notes=notes)
 
 
-def delta_in_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, _num
+def delta_in_conv1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, scalar
 
     g = _geometry(layer)
     spec: Conv1dSpec = g["spec"]
@@ -450,8 +450,8 @@ def delta_in_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         if pos - g["left"] != r:
             note = (f"through padding cell {o(n, ch, pos - g['left'])}, which copies "
                     f"{o(*index)} ({g['mode']})")
-        terms.append(ex.term(Factor(delta(n, f, i), _num(layer.delta_out[n, f, i])),
-                             Factor(wname(f, c, gm), _num(spec.weight[f, c, gm])), note=note))
+        terms.append(ex.term(Factor(delta(n, f, i), scalar(layer.delta_out[n, f, i])),
+                             Factor(wname(f, c, gm), scalar(spec.weight[f, c, gm])), note=note))
         pairs.append(f"{delta(n, f, i)}↔{wname(f, c, gm)}")
     lhs = f"dE/d{o(*index)}"
     flip = spec.flip_kernel
@@ -487,8 +487,8 @@ def delta_in_conv1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"), notes=notes)
 
 
-def grad_conv1d(ex, path: _Path, layer: LayerTrace) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, _num
+def grad_conv1d(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, scalar
 
     g = _geometry(layer)
     spec: Conv1dSpec = g["spec"]
@@ -511,7 +511,7 @@ def grad_conv1d(ex, path: _Path, layer: LayerTrace) -> Explanation:
             i, f = path.index if spec.channels_last else path.index[::-1]
             cells = [(n, f, i) for n in range(g["n"])]
             rhs = ("Σ_n " if batched else "") + delta("n", f, i)
-        terms = [ex.term(Factor(delta(*cell), _num(layer.delta_out[cell]))) for cell in cells]
+        terms = [ex.term(Factor(delta(*cell), scalar(layer.delta_out[cell]))) for cell in cells]
         lhs = f"dE/d{bname(f, i)}"
         return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias", lhs=lhs,
                          rhs=rhs, terms=terms,
@@ -528,7 +528,7 @@ def grad_conv1d(ex, path: _Path, layer: LayerTrace) -> Explanation:
     for n in range(g["n"]):
         for i in range(g["out"]):
             factor = _input_factor(ex, layer, g, n, ch, i * g["s"] + m * g["d"])
-            terms.append(ex.term(Factor(delta(n, f, i), _num(layer.delta_out[n, f, i])),
+            terms.append(ex.term(Factor(delta(n, f, i), scalar(layer.delta_out[n, f, i])),
                                  factor, note=factor.note))
     lhs = f"dE/d{wname(f, c, gm)}"
     pos = _affine({"i": g["s"]}, m * g["d"] - g["left"], ex.base)
@@ -599,23 +599,23 @@ def _flip_toggled(spec):
 
 
 def _forward_flip(ctx: SlipContext) -> Trace | None:
-    from cnngrad.teach.diagnose import _rerun_problem
+    from cnngrad.teach.diagnose import rerun_problem
 
     if not any(isinstance(spec, Conv1dSpec) for spec in ctx.problem.layers):
         return None
-    return _rerun_problem(ctx.trace, layers=[_flip_toggled(s) or s for s in ctx.problem.layers])
+    return rerun_problem(ctx.trace, layers=[_flip_toggled(s) or s for s in ctx.problem.layers])
 
 
 def _sides_swapped(ctx: SlipContext) -> Trace | None:
     """Every uneven 1-D padding with its sides swapped (a "same" padding's extra cell on the
     left, where TensorFlow's rule puts it on the right); None when no padding is uneven."""
-    from cnngrad.teach.diagnose import _rerun_problem
+    from cnngrad.teach.diagnose import rerun_problem
 
     def uneven(spec) -> bool:
         return isinstance(spec, Conv1dSpec) and spec.padding[0] != spec.padding[1]
     if not any(uneven(spec) for spec in ctx.problem.layers):
         return None
-    return _rerun_problem(ctx.trace, layers=[
+    return rerun_problem(ctx.trace, layers=[
         dataclasses.replace(spec, padding=spec.padding[::-1]) if uneven(spec) else spec
         for spec in ctx.problem.layers])
 
@@ -740,34 +740,34 @@ class Conv1d(LayerFamily):
         return conv1d_textbook(layer.spec, layer.input, layer.delta_out, layout)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace, _replace_backward
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace, replace_backward
 
         return [
             (15, Slip("conv1d_kernel_not_reversed",
                       "matches the 1-D kernel not reversed in the backward pass",
-                      _from_trace("conv1d_kernel_not_reversed",
-                                  _replace_backward(self.type, _flip_toggled,
+                      slip_in_trace("conv1d_kernel_not_reversed",
+                                  replace_backward(self.type, _flip_toggled,
                                                     input_delta_only=True)))),
             (16, Slip("conv1d_convolution_kind",
                       "matches the 1-D convolution computed with the kernel reversed (true "
                       "convolution and cross-correlation swapped)",
-                      _from_trace("conv1d_convolution_kind", _forward_flip))),
+                      slip_in_trace("conv1d_convolution_kind", _forward_flip))),
             (18, Slip("conv1d_padding_sides_swapped",
                       "matches the 1-D padding's left and right sides swapped (a \"same\" "
                       "padding's extra cell goes right)",
-                      _from_trace("conv1d_padding_sides_swapped", _sides_swapped))),
+                      slip_in_trace("conv1d_padding_sides_swapped", _sides_swapped))),
             (17, Slip("conv1d_delta_not_dilated",
                       "matches the 1-D delta not dilated for the stride",
-                      _from_trace("conv1d_delta_not_dilated",
-                                  _custom_backward(_strided, _undilated_backward)))),
+                      slip_in_trace("conv1d_delta_not_dilated",
+                                  custom_backward(_strided, _undilated_backward)))),
             (52, Slip("conv1d_bias_summed",
                       "matches the untied bias summed instead of per position",
-                      _from_trace("conv1d_bias_summed", _custom_backward(
+                      slip_in_trace("conv1d_bias_summed", custom_backward(
                           _with_bias(("untied",)), _bias_summed_backward)))),
             (53, Slip("conv1d_bias_averaged",
                       "matches the 1-D bias gradient averaged over the positions (and the "
                       "batch) instead of summed: each position adds its delta",
-                      _from_trace("conv1d_bias_averaged", _custom_backward(
+                      slip_in_trace("conv1d_bias_averaged", custom_backward(
                           _with_bias(("scalar", "filter")), _bias_averaged_backward)))),
         ]
 

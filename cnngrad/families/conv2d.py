@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
     from cnngrad.problem import Layout
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.explain import Explanation, Factor, _Named, _Path
+    from cnngrad.teach.explain import Explanation, Factor, NamedCells, TensorPath
     from cnngrad.teach.steps import Step, Textbook
 
 
@@ -421,18 +421,18 @@ def _kernel_order(spec: Conv2dSpec) -> tuple[int, ...] | None:
     return (2, 3, 0) if keep[0] else (2, 3, 1)
 
 
-def bias_named(ex, spec: Conv2dSpec) -> _Named:
-    from cnngrad.teach.explain import _Named
+def bias_named(ex, spec: Conv2dSpec) -> NamedCells:
+    from cnngrad.teach.explain import NamedCells
 
     order = (1, 2, 0) if spec.channels_last and spec.bias_kind == "untied" and \
         spec.bias.ndim == 3 else None
-    return _Named("b", _conv_bias_keep(spec), ex.base, order)
+    return NamedCells("b", _conv_bias_keep(spec), ex.base, order)
 
 
-def kernel_named(ex, spec: Conv2dSpec) -> _Named:
-    from cnngrad.teach.explain import _Named
+def kernel_named(ex, spec: Conv2dSpec) -> NamedCells:
+    from cnngrad.teach.explain import NamedCells
 
-    return _Named("w", _kernel_keep(spec), ex.base, _kernel_order(spec))
+    return NamedCells("w", _kernel_keep(spec), ex.base, _kernel_order(spec))
 
 
 def conv_geometry(ex, layer: LayerTrace):
@@ -458,7 +458,7 @@ def conv_input_factor(ex, layer: LayerTrace, g: dict, n: int, ch: int, row: int,
                       col: int) -> Factor:
     """o at padded-input position (row, col): a real cell, a zero padding cell, or a
     padding cell that copies a real one."""
-    from cnngrad.teach.explain import Factor, _num
+    from cnngrad.teach.explain import Factor, scalar
 
     o = ex.map_named("o", layer.input.shape)
     src_r = padded_source(row, g["h"], g["pt"], g["mode"])
@@ -466,7 +466,7 @@ def conv_input_factor(ex, layer: LayerTrace, g: dict, n: int, ch: int, row: int,
     r, q = row - g["pt"], col - g["pl"]
     if src_r is None or src_c is None:
         return Factor(o(n, ch, r, q), 0, note="padding: zero", zero_reason="o is zero padding")
-    value = _num(layer.input[n, ch, src_r, src_c])
+    value = scalar(layer.input[n, ch, src_r, src_c])
     if (src_r, src_c) == (r, q):
         return Factor(o(n, ch, r, q), value)
     return Factor(o(n, ch, src_r, src_c), value,
@@ -498,8 +498,8 @@ def conv_notes(ex, g: dict) -> list[str]:
     return notes
 
 
-def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, _num
+def output_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, scalar
 
     g = conv_geometry(ex, layer)
     spec: Conv2dSpec = g["spec"]
@@ -513,7 +513,7 @@ def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         for m in range(g["kh"]):
             for k in range(g["kw"]):
                 gm, gk = given_tap(ex, spec, m, k)
-                w_factor = Factor(wname(f, c, gm, gk), _num(spec.weight[f, c, gm, gk]))
+                w_factor = Factor(wname(f, c, gm, gk), scalar(spec.weight[f, c, gm, gk]))
                 o_factor = conv_input_factor(ex, layer, g, n, ch,
                                                   i * g["sh"] + m * g["dh"],
                                                   j * g["sw"] + k * g["dw"])
@@ -523,7 +523,7 @@ def output_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     if spec.bias_kind != "none":
         bname = bias_named(ex, spec)
         bias_index = (f, i, j)
-        value = _num(spec.bias[bname.shown(bias_index)])
+        value = scalar(spec.bias[bname.shown(bias_index)])
         terms.append(ex.term(Factor(bname(*bias_index), value)))
         bias_text = f" + {bname(*bias_index)}"
         symbols["b"] = f"{layer.name}'s bias ({spec.bias_kind})"
@@ -575,8 +575,8 @@ def conv_input_cells(layer: LayerTrace, g: dict, ch: int, m: int,
     return values, padding
 
 
-def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
-    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _affine, _num
+def grad_conv(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _affine, scalar
 
     g = conv_geometry(ex, layer)
     spec: Conv2dSpec = g["spec"]
@@ -593,7 +593,7 @@ def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
 
     def build(position: int) -> Term:
         n, i, j = (int(v) for v in np.unravel_index(position, out_shape))
-        d = Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j]))
+        d = Factor(delta(n, f, i, j), scalar(layer.delta_out[n, f, i, j]))
         o_factor = conv_input_factor(ex, layer, g, n, ch, i * g["sh"] + m * g["dh"],
                                      j * g["sw"] + k * g["dw"])
         return ex.term(d, o_factor, note=o_factor.note)
@@ -623,8 +623,8 @@ def grad_conv(ex, path: _Path, layer: LayerTrace) -> Explanation:
                      notes=notes)
 
 
-def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
-    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _num
+def grad_conv_bias(ex, path: TensorPath, layer: LayerTrace, g: dict) -> Explanation:
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, scalar
 
     spec: Conv2dSpec = g["spec"]
     bname = bias_named(ex, spec)
@@ -672,7 +672,7 @@ def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
 
     def build(position: int) -> Term:
         index = cell(position)
-        return ex.term(Factor(delta(*index), _num(layer.delta_out[index])))
+        return ex.term(Factor(delta(*index), scalar(layer.delta_out[index])))
 
     terms = TermColumns([Column("δ", values)], build)
     notes = [f"dx/db = 1 wherever the bias is added: {why}."]
@@ -683,8 +683,8 @@ def grad_conv_bias(ex, path: _Path, layer: LayerTrace, g: dict) -> Explanation:
                      notes=notes)
 
 
-def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, _num
+def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, scalar
 
     g = conv_geometry(ex, layer)
     spec: Conv2dSpec = g["spec"]
@@ -717,8 +717,8 @@ def delta_in_conv(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         if (row - g["pt"], col - g["pl"]) != (r, q):
             note = (f"through padding cell {o(n, ch, row - g['pt'], col - g['pl'])}, which "
                     f"copies {o(n, ch, r, q)} ({g['mode']})")
-        terms.append(ex.term(Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j])),
-                             Factor(wname(f, c, gm, gk), _num(spec.weight[f, c, gm, gk])),
+        terms.append(ex.term(Factor(delta(n, f, i, j), scalar(layer.delta_out[n, f, i, j])),
+                             Factor(wname(f, c, gm, gk), scalar(spec.weight[f, c, gm, gk])),
                              note=note))
         pairs.append(f"{delta(n, f, i, j)}↔{wname(f, c, gm, gk)}")
     lhs = f"dE/d{o(*index)}"
@@ -816,10 +816,10 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
     k_eff − 1 + r below, r = H_p − ((H' − 1)·s + k_eff) (the rows no window reaches), makes
     the full convolution exactly H_p rows.
     """
-    from cnngrad.teach.steps import (Textbook, _Labels, _fold_padding, _zeros,
+    from cnngrad.teach.steps import (Textbook, StepLabels, _fold_padding, _zeros,
         correlate_valid, dilate, insert_zeros, pad_input, zero_pad)
 
-    label = _Labels(layout)
+    label = StepLabels(layout)
     n_count, c_count, h, w = x.shape
     f_count, cg, kh, kw = spec.weight.shape
     fg = f_count // spec.groups
@@ -940,13 +940,13 @@ def _flip_toggled(spec: Conv2dSpec) -> Conv2dSpec:
 
 
 def _forward_flip(ctx: SlipContext) -> Trace | None:
-    from cnngrad.teach.diagnose import _rerun_problem
+    from cnngrad.teach.diagnose import rerun_problem
 
     layers = [_flip_toggled(spec) if isinstance(spec, Conv2dSpec) else spec
               for spec in ctx.problem.layers]
     if not any(isinstance(spec, Conv2dSpec) for spec in layers):
         return None
-    return _rerun_problem(ctx.trace, layers=layers)
+    return rerun_problem(ctx.trace, layers=layers)
 
 
 def _forward_flip_words(trace: Trace) -> str:
@@ -1134,29 +1134,29 @@ class Conv2d(LayerFamily):
         return conv_textbook(layer.spec, layer.input, layer.delta_out, layout)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace, _replace_backward
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace, replace_backward
 
         return [
             (10, Slip("kernel_not_rotated", "matches the kernel not rotated by 180°",
-                      _from_trace("kernel_not_rotated",
-                                  _replace_backward(self.type, _flip_toggled,
+                      slip_in_trace("kernel_not_rotated",
+                                  replace_backward(self.type, _flip_toggled,
                                                     input_delta_only=True)))),
             (11, Slip("convolution_kind", _forward_flip_words,
-                      _from_trace("convolution_kind", _forward_flip))),
+                      slip_in_trace("convolution_kind", _forward_flip))),
             (12, Slip("delta_not_dilated", _stride_words,
-                      _from_trace("delta_not_dilated",
-                                  _custom_backward(_strided, _undilated_conv_backward)))),
+                      slip_in_trace("delta_not_dilated",
+                                  custom_backward(_strided, _undilated_conv_backward)))),
             (50, Slip("bias_summed", "matches bias summed instead of per position",
-                      _from_trace("bias_summed", _custom_backward(
+                      slip_in_trace("bias_summed", custom_backward(
                           _has_bias(("untied",)), _bias_summed_backward)))),
             (51, Slip("bias_per_position",
                       "matches the bias gradient per position instead of summed",
-                      _from_trace("bias_per_position", _custom_backward(
+                      slip_in_trace("bias_per_position", custom_backward(
                           _has_bias(("scalar", "filter")), _bias_per_position_backward)))),
             (52, Slip("bias_averaged",
                       "matches the bias gradient averaged over the positions (and the batch) "
                       "instead of summed: each position adds its delta",
-                      _from_trace("bias_averaged", _custom_backward(
+                      slip_in_trace("bias_averaged", custom_backward(
                           _has_bias(("scalar", "filter")), _bias_averaged_backward)))),
         ]
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
     from cnngrad.problem import Layout
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
     from cnngrad.teach.steps import Step, Textbook
 
 
@@ -265,11 +265,11 @@ def _backward(spec: ConvTranspose2dSpec, x, delta_out):
 def _kernel_named(ex, spec: ConvTranspose2dSpec):
     """Names kernel entries by their internal index (c, f, m, q), shown as the kernel was
     given (its axes, its order)."""
-    from cnngrad.teach.explain import _Named
+    from cnngrad.teach.explain import NamedCells
 
     form, last = spec.kernel_form, spec.channels_last
 
-    class _KernelNamed(_Named):
+    class _KernelNamed(NamedCells):
         def shown(self, index):
             c, f, m, q = index
             if form == "2d":
@@ -315,8 +315,8 @@ def _notes(ex, g: dict) -> list[str]:
             "convolution with the same kernel, stride and padding."]
 
 
-def output_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _Named, _affine, _num
+def output_conv_transpose(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, NamedCells, _affine, scalar
 
     g = _geometry(layer)
     spec: ConvTranspose2dSpec = g["spec"]
@@ -335,15 +335,15 @@ def output_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanat
                 b, rest_b = divmod(j + g["pw"] - q * g["dw"], g["sw"])
                 if rest_b or not 0 <= b < g["w"]:
                     continue
-                terms.append(ex.term(Factor(wname(c, fl, m, q), _num(spec.weight[c, fl, m, q])),
-                                     Factor(o(n, c, a, b), _num(layer.input[n, c, a, b]))))
+                terms.append(ex.term(Factor(wname(c, fl, m, q), scalar(spec.weight[c, fl, m, q])),
+                                     Factor(o(n, c, a, b), scalar(layer.input[n, c, a, b]))))
                 pairs.append(f"{wname(c, fl, m, q)}↔{o(n, c, a, b)}")
                 taps.add((m, q))  # a term per input channel: (c, m, n)
     symbols = ex.layer_symbols(layer, w=f"{layer.name}'s kernel")
     bias_text = ""
     if spec.bias_form != "none":
-        bname = _Named("b", (spec.bias_form == "filter",), ex.base)
-        terms.append(ex.term(Factor(bname(f), _num(_bias_vector(spec)[f]))))
+        bname = NamedCells("b", (spec.bias_form == "filter",), ex.base)
+        terms.append(ex.term(Factor(bname(f), scalar(_bias_vector(spec)[f]))))
         bias_text = f" + {bname(f)}"
         symbols["b"] = f"{layer.name}'s bias"
     row = _affine({"m": -g["dh"]}, i + g["ph"], ex.base, g["sh"])
@@ -361,8 +361,8 @@ def output_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanat
                      lhs=x(*index), rhs=rhs, terms=terms, symbols=symbols, notes=notes)
 
 
-def delta_in_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, _num
+def delta_in_conv_transpose(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, _affine, scalar
 
     g = _geometry(layer)
     spec: ConvTranspose2dSpec = g["spec"]
@@ -382,8 +382,8 @@ def delta_in_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explan
                 j = b * g["sw"] - g["pw"] + q * g["dw"]
                 if not 0 <= j < g["w_out"]:
                     continue
-                terms.append(ex.term(Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j])),
-                                     Factor(wname(c, fl, m, q), _num(spec.weight[c, fl, m, q]))))
+                terms.append(ex.term(Factor(delta(n, f, i, j), scalar(layer.delta_out[n, f, i, j])),
+                                     Factor(wname(c, fl, m, q), scalar(spec.weight[c, fl, m, q]))))
                 pairs.append(f"{wname(c, fl, m, q)}↔{delta(n, f, i, j)}")
     lhs = f"dE/d{o(*index)}"
     row = _affine({"m": g["dh"]}, a * g["sh"] - g["ph"], ex.base)
@@ -407,8 +407,8 @@ def delta_in_conv_transpose(ex, path: _Path, layer: LayerTrace, index) -> Explan
                      symbols=ex.layer_symbols(layer, w=f"{layer.name}'s kernel"), notes=notes)
 
 
-def grad_conv_transpose(ex, path: _Path, layer: LayerTrace) -> Explanation:
-    from cnngrad.teach.explain import Factor, _Named, _affine, _num
+def grad_conv_transpose(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
+    from cnngrad.teach.explain import Factor, NamedCells, _affine, scalar
 
     g = _geometry(layer)
     spec: ConvTranspose2dSpec = g["spec"]
@@ -417,7 +417,7 @@ def grad_conv_transpose(ex, path: _Path, layer: LayerTrace) -> Explanation:
     batched = ex.trace.layout.batched
     terms = []
     if path.param == "bias":
-        bname = _Named("b", (spec.bias_form == "filter",), ex.base)
+        bname = NamedCells("b", (spec.bias_form == "filter",), ex.base)
         f = path.index[0] if spec.bias_form == "filter" else 0
         fs = [f] if spec.bias_form == "filter" else range(g["fg"] * spec.groups)
         for n in range(g["n"]):
@@ -425,7 +425,7 @@ def grad_conv_transpose(ex, path: _Path, layer: LayerTrace) -> Explanation:
                 for i in range(g["h_out"]):
                     for j in range(g["w_out"]):
                         terms.append(ex.term(Factor(delta(n, ff, i, j),
-                                                    _num(layer.delta_out[n, ff, i, j]))))
+                                                    scalar(layer.delta_out[n, ff, i, j]))))
         lhs = f"dE/d{bname(f)}"
         return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias", lhs=lhs,
                          rhs=("Σ_n " if batched else "") + f"Σ_i Σ_j {delta('n', f, 'i', 'j')}",
@@ -448,8 +448,9 @@ def grad_conv_transpose(ex, path: _Path, layer: LayerTrace) -> Explanation:
                 j = b * g["sw"] - g["pw"] + q * g["dw"]
                 if not 0 <= j < g["w_out"]:
                     continue
-                terms.append(ex.term(Factor(o(n, c, a, b), _num(layer.input[n, c, a, b])),
-                                     Factor(delta(n, f, i, j), _num(layer.delta_out[n, f, i, j]))))
+                delta_cell = scalar(layer.delta_out[n, f, i, j])
+                terms.append(ex.term(Factor(o(n, c, a, b), scalar(layer.input[n, c, a, b])),
+                                     Factor(delta(n, f, i, j), delta_cell)))
     lhs = f"dE/d{wname(c, fl, m, q)}"
     row = _affine({"a": g["sh"]}, m * g["dh"] - g["ph"], ex.base)
     col = _affine({"b": g["sw"]}, q * g["dw"] - g["pw"], ex.base)
@@ -502,10 +503,10 @@ def conv_transpose_textbook(spec: ConvTranspose2dSpec, x: np.ndarray, delta_out:
     rotated), and δ_in its cells where the input sits; dE/dw is Z correlated with δ,
     rotated back 180° (every d-th entry with dilation).
     """
-    from cnngrad.teach.steps import (Textbook, _Labels, _zeros, correlate_valid, dilate,
+    from cnngrad.teach.steps import (Textbook, StepLabels, _zeros, correlate_valid, dilate,
                                      insert_zeros, zero_pad)
 
-    label = _Labels(layout)
+    label = StepLabels(layout)
     n_count, c_count, h, w = x.shape
     _, fg, kh, kw = spec.weight.shape
     f_count = delta_out.shape[1]
@@ -601,12 +602,12 @@ def _unflip(spec):
 
 
 def _forward_unflipped(ctx: SlipContext) -> Trace | None:
-    from cnngrad.teach.diagnose import _rerun_problem
+    from cnngrad.teach.diagnose import rerun_problem
 
     layers = [_unflip(spec) or spec for spec in ctx.problem.layers]
     if not any(isinstance(spec, ConvTranspose2dSpec) for spec in layers):
         return None
-    return _rerun_problem(ctx.trace, layers=layers)
+    return rerun_problem(ctx.trace, layers=layers)
 
 
 # --------------------------------------------------------------------------- the family
@@ -700,19 +701,19 @@ class ConvTranspose2d(LayerFamily):
         return conv_transpose_textbook(layer.spec, layer.input, layer.delta_out, layout)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _from_trace, _replace_backward
+        from cnngrad.teach.diagnose import Slip, slip_in_trace, replace_backward
 
         return [
             (13, Slip("transposed_kernel_not_flipped",
                       "matches the transposed conv's backward pass with the kernel rotated "
                       "180° (δ correlated with the flipped kernel)",
-                      _from_trace("transposed_kernel_not_flipped",
-                                  _replace_backward(self.type, _unflip,
+                      slip_in_trace("transposed_kernel_not_flipped",
+                                  replace_backward(self.type, _unflip,
                                                     input_delta_only=True)))),
             (14, Slip("transposed_forward_not_flipped",
                       "matches the transposed conv as a convolution over the zero-inserted "
                       "input with the kernel not flipped",
-                      _from_trace("transposed_forward_not_flipped", _forward_unflipped))),
+                      slip_in_trace("transposed_forward_not_flipped", _forward_unflipped))),
         ]
 
 

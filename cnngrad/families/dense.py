@@ -16,7 +16,7 @@ from cnngrad.problem import LayerSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 
 # ---------------------------------------------------------------------------------------- the spec
@@ -117,11 +117,11 @@ def _untransposed_backward(spec: DenseSpec, x, y, delta_out):
 
 
 def dense_named(ex, layer: LayerTrace):
-    from cnngrad.teach.explain import _Named
+    from cnngrad.teach.explain import NamedCells
 
     return (ex.map_named("o", layer.input.shape), ex.map_named("x", layer.output.shape),
-            ex.map_named("δ", layer.output.shape), _Named("W", (True, True), ex.base),
-            _Named("b", (layer.spec.bias is not None and layer.spec.bias.ndim == 1,), ex.base))
+            ex.map_named("δ", layer.output.shape), NamedCells("W", (True, True), ex.base),
+            NamedCells("b", (layer.spec.bias is not None and layer.spec.bias.ndim == 1,), ex.base))
 
 
 def dense_symbols(ex, layer: LayerTrace) -> dict[str, str]:
@@ -129,8 +129,8 @@ def dense_symbols(ex, layer: LayerTrace) -> dict[str, str]:
                             b=f"{layer.name}'s bias")
 
 
-def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _num
+def output_dense(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, scalar
 
     spec: DenseSpec = layer.spec
     n, out = index
@@ -140,9 +140,9 @@ def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
 
     def build(i: int) -> Term:
         if i == inputs:
-            return ex.term(Factor(b(out), _num(spec.bias[()] if shared else spec.bias[out])))
-        return ex.term(Factor(W(out, i), _num(spec.weights[out, i])),
-                       Factor(o(n, i), _num(layer.input[n, i])))
+            return ex.term(Factor(b(out), scalar(spec.bias[()] if shared else spec.bias[out])))
+        return ex.term(Factor(W(out, i), scalar(spec.weights[out, i])),
+                       Factor(o(n, i), scalar(layer.input[n, i])))
 
     weights, cells = spec.weights[out], layer.input[n]
     reasons = None
@@ -163,15 +163,15 @@ def output_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                             f"({ex.range_text('i', layer.input.shape[1])})."])
 
 
-def delta_in_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_dense(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     spec: DenseSpec = layer.spec
     n, i = index
     o, _, delta, W, _ = dense_named(ex, layer)
     outs = layer.output.shape[1]
-    terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])),
-                     Factor(W(out, i), _num(spec.weights[out, i]))) for out in range(outs)]
+    terms = [ex.term(Factor(delta(n, out), scalar(layer.delta_out[n, out])),
+                     Factor(W(out, i), scalar(spec.weights[out, i]))) for out in range(outs)]
     lhs = f"dE/d{o(*index)}"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o(*index)}",
                      lhs=lhs, rhs=f"Σ_k {delta(n, 'k')}·{W('k', i)}", terms=terms,
@@ -182,22 +182,22 @@ def delta_in_dense(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                             f"of W)."])
 
 
-def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def grad_dense(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     o, _, delta, W, b = dense_named(ex, layer)
     batch = layer.input.shape[0]
     batched = ex.trace.layout.batched
     if path.param == "weights":
         out, i = path.index
-        terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])),
-                         Factor(o(n, i), _num(layer.input[n, i]))) for n in range(batch)]
+        terms = [ex.term(Factor(delta(n, out), scalar(layer.delta_out[n, out])),
+                         Factor(o(n, i), scalar(layer.input[n, i]))) for n in range(batch)]
         lhs = f"dE/d{W(out, i)}"
         rhs = ("Σ_n " if batched else "") + f"{delta('n', out)}·{o('n', i)}"
         why = f"{W(out, i)} multiplies input {o('n', i)} into output {out + ex.base}"
     elif path.param == "bias" and layer.spec.bias.ndim == 0:
         outs = layer.output.shape[1]
-        terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])))
+        terms = [ex.term(Factor(delta(n, out), scalar(layer.delta_out[n, out])))
                  for n in range(batch) for out in range(outs)]
         lhs = "dE/db"
         rhs = ("Σ_n " if batched else "") + f"Σ_k {delta('n', 'k')}"
@@ -205,7 +205,7 @@ def grad_dense(ex, path: _Path, layer: LayerTrace) -> Explanation:
                f"{counted(outs, 'output')})")
     elif path.param == "bias":
         (out,) = path.index
-        terms = [ex.term(Factor(delta(n, out), _num(layer.delta_out[n, out])))
+        terms = [ex.term(Factor(delta(n, out), scalar(layer.delta_out[n, out])))
                  for n in range(batch)]
         lhs = f"dE/d{b(out)}"
         rhs = ("Σ_n " if batched else "") + delta("n", out)
@@ -257,13 +257,13 @@ class Dense(LayerFamily):
         return [("units", str(spec.weights.shape[0]))]
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 
         return [(13, Slip("weights_not_transposed",
                           "matches the delta sent back through W instead of Wᵀ "
                           "(δ_in = W·δ; for y = W·x + b it is Wᵀ·δ)",
-                          _from_trace("weights_not_transposed",
-                                      _custom_backward(_square_weights,
+                          slip_in_trace("weights_not_transposed",
+                                      custom_backward(_square_weights,
                                                        _untransposed_backward))))]
 
     def explain(self, ex, what, path, layer, index):

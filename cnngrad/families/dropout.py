@@ -18,12 +18,12 @@ import numpy as np
 from cnngrad.errors import ShapeError
 from cnngrad.families.base import Head, LayerFamily, written_text
 from cnngrad.layers import dropout
-from cnngrad.problem import LayerSpec, _num as number_text, shape_text
+from cnngrad.problem import LayerSpec, number_text, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 
 # ---------------------------------------------------------------------------------------- the spec
@@ -109,11 +109,11 @@ def _no_negative_zero(values: np.ndarray) -> np.ndarray:
 
 
 def _factors(ex, layer: LayerTrace, index, first) -> list:
-    from cnngrad.teach.explain import Factor, _num, short
+    from cnngrad.teach.explain import Factor, scalar, short
 
     spec: DropoutSpec = layer.spec
     m = ex.map_named("m", layer.input.shape)(*index)
-    keep = _num(spec.mask[index])
+    keep = scalar(spec.mask[index])
     scale = _scale(spec, layer.input)
     return [first, Factor(m, keep, zero_reason="m = 0: the unit is dropped"),
             Factor("1/(1 - p)", scale, detail=f"1/(1 - {short(spec.p)})")]
@@ -124,26 +124,26 @@ def _symbols(ex, layer: LayerTrace) -> dict[str, str]:
                             p="the probability of dropping a unit")
 
 
-def output_dropout(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def output_dropout(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     o = ex.map_named("o", layer.input.shape)(*index)
     x = ex.map_named("x", layer.output.shape)(*index)
     m = ex.map_named("m", layer.input.shape)(*index)
-    term = ex.term(*_factors(ex, layer, index, Factor(o, _num(layer.input[index]))))
+    term = ex.term(*_factors(ex, layer, index, Factor(o, scalar(layer.input[index]))))
     return ex.finish(path, title=f"{x}: dropout of {o}", lhs=x, rhs=f"{o}·{m}/(1 - p)",
                      terms=[term], symbols=_symbols(ex, layer),
                      notes=["Inverted dropout: a kept unit is scaled by 1/(1 - p) so that the "
                             "expected output equals the input (torch in training mode)."])
 
 
-def delta_in_dropout(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_dropout(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     o = ex.map_named("o", layer.input.shape)(*index)
     delta = ex.map_named("δ", layer.output.shape)(*index)
     m = ex.map_named("m", layer.input.shape)(*index)
-    term = ex.term(*_factors(ex, layer, index, Factor(delta, _num(layer.delta_out[index]))))
+    term = ex.term(*_factors(ex, layer, index, Factor(delta, scalar(layer.delta_out[index]))))
     lhs = f"dE/d{o}"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o}", lhs=lhs,
                      rhs=f"{delta}·{m}/(1 - p)", terms=[term], symbols=_symbols(ex, layer),
@@ -184,13 +184,13 @@ def _backward_without_scale(spec, x, y, delta):
 
 
 def _rerun_without_scale(ctx: SlipContext) -> Trace | None:
-    from cnngrad.teach.diagnose import _rerun_problem
+    from cnngrad.teach.diagnose import rerun_problem
 
     if not any(_is_dropout(layer) for layer in ctx.trace.layers):
         return None
     layers = [dataclasses.replace(spec, slip="no_scale") if isinstance(spec, DropoutSpec)
               else spec for spec in ctx.problem.layers]
-    return _rerun_problem(ctx.trace, layers=layers)
+    return rerun_problem(ctx.trace, layers=layers)
 
 
 # --------------------------------------------------------------------------- the family
@@ -243,17 +243,17 @@ class Dropout(LayerFamily):
         return dropout_textbook(layer, layout)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 
         return [
             (52, Slip("dropout_without_scale",
                       "matches dropout's backward pass without the 1/(1 - p) (δ·mask only)",
-                      _from_trace("dropout_without_scale", _custom_backward(
+                      slip_in_trace("dropout_without_scale", custom_backward(
                           _is_dropout, _backward_without_scale)))),
             (53, Slip("dropout_never_scaled",
                       "matches dropout without the 1/(1 - p) in the forward and backward "
                       "passes (x·mask)",
-                      _from_trace("dropout_never_scaled", _rerun_without_scale))),
+                      slip_in_trace("dropout_never_scaled", _rerun_without_scale))),
         ]
 
 

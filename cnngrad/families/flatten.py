@@ -15,7 +15,7 @@ from cnngrad.problem import LayerSpec
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 
 # ---------------------------------------------------------------------------------------- the spec
@@ -78,14 +78,14 @@ def flatten_position(ex, layer: LayerTrace, c: int, *cell: int) -> tuple[str, in
             + (f" (from 0; {k + b} counted from 1)" if b else "")), k
 
 
-def delta_in_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_flatten(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     n, c, *cell = index
     how, k = flatten_position(ex, layer, c, *cell)
     o = ex.map_named("o", layer.input.shape)(*index)
     delta = ex.map_named("δ", layer.output.shape)(n, k)
-    terms = [ex.term(Factor(delta, _num(layer.delta_out[n, k])))]
+    terms = [ex.term(Factor(delta, scalar(layer.delta_out[n, k])))]
     notes = [f"flatten put {o} at position {k + ex.base} of its output vector: {how} "
              f"({_order(layer)}). It only moves numbers, "
              f"so the delta moves back unchanged."]
@@ -94,8 +94,8 @@ def delta_in_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      symbols=ex.layer_symbols(layer), notes=notes)
 
 
-def output_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def output_flatten(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     n, k = index
     C, *sizes = layer.input.shape[1:]
@@ -108,7 +108,7 @@ def output_flatten(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     how, _ = flatten_position(ex, layer, c, *cell)
     o = ex.map_named("o", layer.input.shape)(n, c, *cell)
     x = ex.map_named("x", layer.output.shape)(*index)
-    terms = [ex.term(Factor(o, _num(layer.input[(n, c, *cell)])))]
+    terms = [ex.term(Factor(o, scalar(layer.input[(n, c, *cell)])))]
     return ex.finish(path, title=f"{x}: element {k + ex.base} of the flattened vector",
                      lhs=x, rhs=o, terms=terms, symbols=ex.layer_symbols(layer),
                      notes=[f"it came from {o}: {how} ({_order(layer, short=True)})."])
@@ -127,14 +127,14 @@ def _channel_first_flatten(ctx):
     vector's order changes, so the forward pass after it does too); None without one."""
     import dataclasses
 
-    from cnngrad.teach.diagnose import _rerun_problem
+    from cnngrad.teach.diagnose import rerun_problem
 
     problem = ctx.problem
     if not any(isinstance(spec, FlattenSpec) and spec.channels_last for spec in problem.layers):
         return None
     layers = [dataclasses.replace(spec, channels_last=False)
               if isinstance(spec, FlattenSpec) else spec for spec in problem.layers]
-    return _rerun_problem(ctx.trace, layers=layers)
+    return rerun_problem(ctx.trace, layers=layers)
 
 
 # --------------------------------------------------------------------------- the family
@@ -165,12 +165,12 @@ class Flatten(LayerFamily):
         return [flatten_step_backward(spec, inputs[0].shape, delta_out)], {}
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _from_trace
+        from cnngrad.teach.diagnose import Slip, slip_in_trace
 
         return [(40, Slip("nhwc_flatten_channel_first",
                           "matches the nhwc flatten read in channel-first order (C×H×W, "
                           "torch's order, instead of H×W×C with the channel fastest)",
-                          _from_trace("nhwc_flatten_channel_first", _channel_first_flatten)))]
+                          slip_in_trace("nhwc_flatten_channel_first", _channel_first_flatten)))]
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

@@ -16,7 +16,7 @@ from cnngrad.problem import LayerSpec
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 
 @dataclass
@@ -32,8 +32,8 @@ def build_global_avgpool(ctx, raw: dict, head: Head) -> GlobalAvgPoolSpec:
 # --------------------------------------------------------------------------- explanation rules
 
 
-def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _num
+def output_global_avgpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, scalar
 
     n, ch = index
     sizes = layer.input.shape[2:]  # H, W (or L in a 1-D problem)
@@ -47,7 +47,7 @@ def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanat
 
     def build(k: int) -> Term:
         cell = tuple(int(v) for v in np.unravel_index(k, sizes))
-        return ex.term(share, Factor(o(n, ch, *cell), _num(layer.input[(n, ch, *cell)])))
+        return ex.term(share, Factor(o(n, ch, *cell), scalar(layer.input[(n, ch, *cell)])))
 
     shares = np.full(count, share.value, dtype=object if ex.exact else float)
     terms = TermColumns([Column(share.symbol, shares),
@@ -59,15 +59,15 @@ def output_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanat
                             f"divisor {count}."])
 
 
-def delta_in_global_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_global_avgpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     n, ch = index[:2]
     count = int(np.prod(layer.input.shape[2:]))
     o = ex.map_named("o", layer.input.shape)
     x = ex.map_named("x", layer.output.shape)
     delta = ex.map_named("δ", layer.output.shape)
-    terms = [ex.term(Factor(delta(n, ch), _num(layer.delta_out[n, ch])),
+    terms = [ex.term(Factor(delta(n, ch), scalar(layer.delta_out[n, ch])),
                      Factor(f"∂{x(n, ch)}/∂{o(*index)}", ex.frac(1, count),
                             detail=f"1/{count}"))]
     lhs = f"dE/d{o(*index)}"

@@ -19,7 +19,7 @@ from cnngrad.problem import LossSpec, shape_text
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.explain import Explanation, _Named, _Path
+    from cnngrad.teach.explain import Explanation, NamedCells, TensorPath
 
 
 # ------------------------------------------------------------------------------- reading a problem
@@ -118,14 +118,14 @@ def _check_probabilities(ctx, rows: np.ndarray, batched: bool, given) -> None:
 # ------------------------------------------------------------- explanation rules (cnngrad explain)
 
 
-def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
+def loss_gradient(ex, path: TensorPath, layer: LayerTrace, index, lhs: str,
                   symbols: dict) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num, operand, short
+    from cnngrad.teach.explain import Factor, scalar, operand, short
 
     spec = ex.trace.problem.loss
     y = ex.map_named("y", layer.output.shape)
     t = ex.map_named("t", layer.output.shape)
-    y_value, t_value = _num(layer.output[index]), _num(spec.target[index])
+    y_value, t_value = scalar(layer.output[index]), scalar(spec.target[index])
     symbols = dict(symbols, y=f"the last layer's output ({layer.name}.output)",
                    t="the loss target")
     diff = Factor(f"{y(*index)} - {t(*index)}", y_value - t_value,
@@ -178,8 +178,8 @@ def loss_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
     raise ValueError(f"unknown loss {spec.type!r}")
 
 
-def loss(ex, path: _Path) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num, operand, short
+def loss(ex, path: TensorPath) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar, operand, short
 
     problem = ex.trace.problem
     spec = problem.loss
@@ -199,7 +199,7 @@ def loss(ex, path: _Path) -> Explanation:
         else:
             raise ValueError(f"unknown mse reduction {spec.reduction!r}")
         for index in np.ndindex(last.output.shape):
-            yv, tv = _num(last.output[index]), _num(spec.target[index])
+            yv, tv = scalar(last.output[index]), scalar(spec.target[index])
             square = Factor(f"({t(*index)} - {y(*index)})²", (tv - yv) * (tv - yv),
                             detail=f"({short(tv)} - {operand(yv)})²")
             terms.append(ex.term(*([scale] if scale else []), square))
@@ -255,7 +255,7 @@ def _log_softmax_entry(logits, k: int) -> float:
     return z[k] - top - math.log(sum(math.exp(v - top) for v in z))
 
 
-def _softmax_note(p: _Named, y: _Named, n: int, logits, p_row) -> str:
+def _softmax_note(p: NamedCells, y: NamedCells, n: int, logits, p_row) -> str:
     from cnngrad.teach.explain import short
 
     values = ", ".join(short(v) for v in p_row)
@@ -335,18 +335,18 @@ class Mse(LossFamily):
         return loss_gradient(ex, path, layer, index, lhs, symbols)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _from_trace
+        from cnngrad.teach.diagnose import Slip, slip_in_trace
 
         return [
             (20, Slip("mse_without_half", "matches MSE without the ½",
-                      _from_trace("mse_without_half", _mse_rerun(("half_sum",), "sum")))),
+                      slip_in_trace("mse_without_half", _mse_rerun(("half_sum",), "sum")))),
             (21, Slip("mse_with_half", "matches MSE with a ½ (½Σ instead of Σ)",
-                      _from_trace("mse_with_half", _mse_rerun(("sum",), "half_sum")))),
+                      slip_in_trace("mse_with_half", _mse_rerun(("sum",), "half_sum")))),
             (22, Slip("mse_sum_not_mean", "matches MSE summed instead of averaged",
-                      _from_trace("mse_sum_not_mean", _mse_rerun(("mean",), "sum")))),
+                      slip_in_trace("mse_sum_not_mean", _mse_rerun(("mean",), "sum")))),
             (23, Slip("mse_mean_not_sum",
                       "matches MSE averaged over the elements instead of summed",
-                      _from_trace("mse_mean_not_sum", _mse_rerun(("half_sum", "sum"),
+                      slip_in_trace("mse_mean_not_sum", _mse_rerun(("half_sum", "sum"),
                                                                  "mean")))),
         ]
 
@@ -401,12 +401,12 @@ class CrossEntropy(LossFamily):
         return loss_gradient(ex, path, layer, index, lhs, symbols)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _from_trace
+        from cnngrad.teach.diagnose import Slip, slip_in_trace
 
         return [(25, Slip("target_not_subtracted",
                           "matches the softmax's probabilities without the one-hot target "
                           "subtracted (p instead of p − t)",
-                          _from_trace("target_not_subtracted", _target_not_subtracted)))]
+                          slip_in_trace("target_not_subtracted", _target_not_subtracted)))]
 
 
 MSE = Mse()

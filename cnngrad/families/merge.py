@@ -21,7 +21,7 @@ from cnngrad.problem import LayerSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 
 @dataclass
@@ -87,14 +87,14 @@ def _schema(ref) -> dict[str, dict]:
 # ------------------------------------------------------------------------- explanation rules
 
 
-def output_add(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def output_add(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     x = ex.map_named("x", layer.output.shape)(*index)
     cell = ex.map_named("", layer.output.shape).index_text(index)
     names = [f"{'input' if source == 'input' else source + '.output'}{cell}"
              for source in layer.spec.inputs]  # the formula's names are the terms' names
-    terms = [ex.term(Factor(name, _num(value[index])))
+    terms = [ex.term(Factor(name, scalar(value[index])))
              for name, value in zip(names, layer.inputs)]
     return ex.finish(path, title=f"{x}: the sum of {layer.name}'s inputs at one cell",
                      lhs=x, rhs=" + ".join(names),
@@ -102,13 +102,13 @@ def output_add(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      notes=[f"add sums its {len(layer.inputs)} inputs cell by cell."])
 
 
-def delta_in_add(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_add(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     source = path.param
     delta = ex.map_named("δ", layer.output.shape)(*index)
     count = list(layer.spec.inputs).count(source)
-    terms = [ex.term(Factor(delta, _num(layer.delta_out[index]))) for _ in range(count)]
+    terms = [ex.term(Factor(delta, scalar(layer.delta_out[index]))) for _ in range(count)]
     lhs = f"dE/d{source}{ex.map_named('', layer.output.shape).index_text(index)}"
     notes = [f"x = {' + '.join(layer.spec.inputs)}, so ∂x/∂{source} = 1 at each cell: "
              f"{layer.name} hands its delta unchanged to each of its inputs (a skip "
@@ -120,14 +120,14 @@ def delta_in_add(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      symbols={"δ": f"dE/dx = {layer.name}.delta_out"}, notes=notes)
 
 
-def output_concat(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def output_concat(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     source, piece, local = _concat_piece(layer, index)
     x = ex.map_named("x", layer.output.shape)(*index)
     src = ex.map_named(f"{'input' if source == 'input' else source + '.output'}",
                        layer.inputs[piece].shape)(*local)
-    terms = [ex.term(Factor(src, _num(layer.inputs[piece][local])))]
+    terms = [ex.term(Factor(src, scalar(layer.inputs[piece][local])))]
     axis = "channel" if layer.output.ndim > 2 else "feature"
     return ex.finish(path, title=f"{x}: a copy of {src}", lhs=x, rhs=src, terms=terms,
                      symbols={"x": f"{layer.name}'s output"},
@@ -136,8 +136,8 @@ def output_concat(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                             f"{local[1] + ex.base} of {source}."])
 
 
-def delta_in_concat(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_concat(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     source = path.param
     delta = ex.map_named("δ", layer.output.shape)
@@ -146,7 +146,7 @@ def delta_in_concat(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     for name, value in zip(layer.spec.inputs, layer.inputs):
         if name == source:
             out_index = (index[0], index[1] + offset) + tuple(index[2:])
-            terms.append(ex.term(Factor(delta(*out_index), _num(layer.delta_out[out_index]))))
+            terms.append(ex.term(Factor(delta(*out_index), scalar(layer.delta_out[out_index]))))
             symbols_used.append(delta(*out_index))
         offset += value.shape[1]
     piece = layer.inputs[list(layer.spec.inputs).index(source)]
@@ -187,17 +187,17 @@ class _Merge(LayerFamily):
         return [("inputs", ", ".join(spec.inputs))]
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _from_trace
+        from cnngrad.teach.diagnose import Slip, slip_in_trace
 
         return [
             (30, Slip("skip_delta_forgotten",
                       "matches only the first reader's delta at an output read by several "
                       "layers (a skip connection's delta forgotten)",
-                      _from_trace("skip_delta_forgotten", _one_branch(keep_first=True)))),
+                      slip_in_trace("skip_delta_forgotten", _one_branch(keep_first=True)))),
             (31, Slip("main_delta_forgotten",
                       "matches only the last reader's delta at an output read by several "
                       "layers (the skip's kept, the main branch's forgotten)",
-                      _from_trace("main_delta_forgotten", _one_branch(keep_first=False)))),
+                      slip_in_trace("main_delta_forgotten", _one_branch(keep_first=False)))),
         ]
 
 

@@ -25,7 +25,7 @@ from cnngrad.problem import LayerSpec
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 
 @dataclass
@@ -202,9 +202,9 @@ _TIES = {
 }
 
 
-def delta_in_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+def delta_in_maxpool1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
     from cnngrad.families.pool2d import CEIL_NOTE, max_rule_text, max_share_text
-    from cnngrad.teach.explain import Factor, _num, short
+    from cnngrad.teach.explain import Factor, scalar, short
 
     spec: Pool1dSpec = layer.spec
     n, ch, r = index
@@ -223,7 +223,7 @@ def delta_in_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation
         elif share == 0:
             why = f"tied, and rule '{spec.ties}' picks {o(n, ch, winners[0])}"
         fraction = max_share_text(spec.ties, share, winners)
-        terms.append(ex.term(Factor(delta(n, ch, i), _num(layer.delta_out[n, ch, i])),
+        terms.append(ex.term(Factor(delta(n, ch, i), scalar(layer.delta_out[n, ch, i])),
                              Factor(f"∂{x(n, ch, i)}/∂{o(*index)}", share, zero_reason=why,
                                     detail=fraction)))
         text = (f"window of {x(n, ch, i)}: {_window_text(ex, layer, n, ch, bounds)}; its "
@@ -245,8 +245,8 @@ def delta_in_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation
                      terms=terms, symbols=ex.layer_symbols(layer), notes=notes)
 
 
-def output_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import MAXIMUM, Factor, _num
+def output_maxpool1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import MAXIMUM, Factor, scalar
 
     spec: Pool1dSpec = layer.spec
     n, ch, i = index
@@ -254,7 +254,7 @@ def output_maxpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     x = ex.map_named("x", layer.output.shape)
     cells, _, bounds = _window(spec, layer.input.shape[2], i)
     _, winners = _winners(layer, n, ch, cells)
-    terms = [ex.term(Factor(o(n, ch, r), _num(layer.input[n, ch, r])),
+    terms = [ex.term(Factor(o(n, ch, r), scalar(layer.input[n, ch, r])),
                      note=MAXIMUM if r in winners else None) for r in cells]
     notes = [f"the window: {_window_text(ex, layer, n, ch, bounds)}."]
     if len(winners) > 1:
@@ -274,8 +274,8 @@ def _divisor(spec: Pool1dSpec, length: int, i: int):
     return cells, (padded if spec.count_include_pad else len(cells)), bounds
 
 
-def delta_in_avgpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_avgpool1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     spec: Pool1dSpec = layer.spec
     n, ch, r = index
@@ -286,7 +286,7 @@ def delta_in_avgpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation
     terms, notes = [], []
     for i in _windows_with(spec, out, r):
         _, divisor, _ = _divisor(spec, length, i)
-        terms.append(ex.term(Factor(delta(n, ch, i), _num(layer.delta_out[n, ch, i])),
+        terms.append(ex.term(Factor(delta(n, ch, i), scalar(layer.delta_out[n, ch, i])),
                              Factor(f"∂{x(n, ch, i)}/∂{o(*index)}", ex.frac(1, divisor),
                                     detail=f"1/{divisor}")))
         notes.append(f"window of {x(n, ch, i)}: divisor {divisor}.")
@@ -302,8 +302,8 @@ def delta_in_avgpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation
                      terms=terms, symbols=ex.layer_symbols(layer), notes=notes)
 
 
-def output_avgpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def output_avgpool1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     spec: Pool1dSpec = layer.spec
     n, ch, i = index
@@ -314,7 +314,7 @@ def output_avgpool1d(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     share = Factor(f"1/{divisor}", ex.frac(1, divisor))
     terms = []
     for r in range(start, stop):
-        cell = Factor(o(n, ch, r), _num(layer.input[n, ch, r])) if r in cells else \
+        cell = Factor(o(n, ch, r), scalar(layer.input[n, ch, r])) if r in cells else \
             Factor(o(n, ch, r), 0, note="padding: zero", zero_reason="o is zero padding")
         terms.append(ex.term(share, cell, note=cell.note))
     return ex.finish(path, title=f"{x(*index)}: the mean of its window of {layer.name}'s "
@@ -459,18 +459,18 @@ class MaxPool1d(_Pool1d):
                                  output=None if output is None else output[:, :, None, :])
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _from_trace, _replace_backward
+        from cnngrad.teach.diagnose import Slip, slip_in_trace, replace_backward
 
         return [
             (33, Slip("maxpool1d_ties_all", "matches the tie going to every maximum",
-                      _from_trace("maxpool1d_ties_all",
-                                  _replace_backward(self.type, _ties("all"))))),
+                      slip_in_trace("maxpool1d_ties_all",
+                                  replace_backward(self.type, _ties("all"))))),
             (34, Slip("maxpool1d_ties_split", "matches the tie shared equally among the maxima",
-                      _from_trace("maxpool1d_ties_split",
-                                  _replace_backward(self.type, _ties("split"))))),
+                      slip_in_trace("maxpool1d_ties_split",
+                                  replace_backward(self.type, _ties("split"))))),
             (35, Slip("maxpool1d_ties_first", "matches the tie going to the first maximum only",
-                      _from_trace("maxpool1d_ties_first",
-                                  _replace_backward(self.type, _ties("first"))))),
+                      slip_in_trace("maxpool1d_ties_first",
+                                  replace_backward(self.type, _ties("first"))))),
         ]
 
 

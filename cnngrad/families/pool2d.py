@@ -25,8 +25,8 @@ from cnngrad.problem import LayerSpec, pair_text, shape_text
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
     from cnngrad.problem import Layout, Problem
-    from cnngrad.teach.explain import Explanation, _Path
-    from cnngrad.teach.gradcheck import Kink, _LayerWatch
+    from cnngrad.teach.explain import Explanation, TensorPath
+    from cnngrad.teach.gradcheck import Kink, LayerWatch
     from cnngrad.teach.steps import Step, Textbook
 
 
@@ -229,8 +229,8 @@ def max_share_text(ties: str, share, winners) -> str | None:
     return None
 
 
-def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num, short
+def delta_in_maxpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar, short
 
     spec: Pool2dSpec = layer.spec
     n, ch, r, q = index
@@ -250,7 +250,7 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
         fraction = max_share_text(spec.ties, share, winners)
         local = Factor(f"∂{x(n, ch, i, j)}/∂{o(*index)}", share, zero_reason=why,
                        detail=fraction)
-        terms.append(ex.term(Factor(delta(n, ch, i, j), _num(layer.delta_out[n, ch, i, j])),
+        terms.append(ex.term(Factor(delta(n, ch, i, j), scalar(layer.delta_out[n, ch, i, j])),
                              local))
         where = ", ".join(o(n, ch, *cell) for cell in winners)
         text = (f"window of {x(n, ch, i, j)}: {window_text(ex, layer, n, ch, cells, bounds)};"
@@ -277,8 +277,8 @@ def delta_in_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      notes=notes)
 
 
-def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import MAXIMUM, Factor, _num
+def output_maxpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import MAXIMUM, Factor, scalar
 
     spec: Pool2dSpec = layer.spec
     n, ch, i, j = index
@@ -286,7 +286,7 @@ def output_maxpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     x = ex.map_named("x", layer.output.shape)
     cells, _, bounds = pool_window(ex, layer, i, j)
     _, winners = max_winners(ex, layer, n, ch, cells)
-    terms = [ex.term(Factor(o(n, ch, *cell), _num(layer.input[(n, ch) + cell])),
+    terms = [ex.term(Factor(o(n, ch, *cell), scalar(layer.input[(n, ch) + cell])),
                      note=MAXIMUM if cell in winners else None) for cell in cells]
     notes = [f"the window: {window_text(ex, layer, n, ch, cells, bounds)}.",
              *ceil_note(ex, layer, [(i, j)])]
@@ -316,8 +316,8 @@ def avg_divisor(ex, layer: LayerTrace, i: int, j: int):
     return cells, divisor, why, bounds
 
 
-def delta_in_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_avgpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     n, ch, r, q = index
     o = ex.map_named("o", layer.input.shape)
@@ -327,7 +327,7 @@ def delta_in_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     for i, j in pool_windows(ex, layer, r, q):
         _, divisor, why, _ = avg_divisor(ex, layer, i, j)
         terms.append(ex.term(
-            Factor(delta(n, ch, i, j), _num(layer.delta_out[n, ch, i, j])),
+            Factor(delta(n, ch, i, j), scalar(layer.delta_out[n, ch, i, j])),
             Factor(f"∂{x(n, ch, i, j)}/∂{o(*index)}", ex.frac(1, divisor),
                    detail=f"1/{divisor}")))
         notes.append(f"window of {x(n, ch, i, j)}: divisor {divisor} = {why}.")
@@ -340,8 +340,8 @@ def delta_in_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                      notes=notes + [_AVG_TEXT])
 
 
-def output_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def output_avgpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     spec: Pool2dSpec = layer.spec
     n, ch, i, j = index
@@ -353,7 +353,7 @@ def output_avgpool(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     for r in range(top, bottom):
         for c in range(left, right):
             if (r, c) in cells:
-                cell = Factor(o(n, ch, r, c), _num(layer.input[n, ch, r, c]))
+                cell = Factor(o(n, ch, r, c), scalar(layer.input[n, ch, r, c]))
             else:
                 cell = Factor(o(n, ch, r, c), 0, note="padding: zero",
                               zero_reason="o is zero padding")
@@ -440,9 +440,9 @@ def maxpool_textbook(spec: Pool2dSpec, x: np.ndarray, delta_out: np.ndarray,
     The mask holds, for each input cell, the share of its window's delta it takes (1 for the
     chosen maximum; 1/count for a tie under ``split``), summed over overlapping windows.
     """
-    from cnngrad.teach.steps import Textbook, _Labels, _zeros
+    from cnngrad.teach.steps import Textbook, StepLabels, _zeros
 
-    label = _Labels(layout)
+    label = StepLabels(layout)
     n_count, c_count, h, w = x.shape
     out_hw = delta_out.shape[2:]
     ph, pw = spec.padding
@@ -531,9 +531,9 @@ def avgpool_textbook(spec: Pool2dSpec, x: np.ndarray, delta_out: np.ndarray,
     The divisor of a window is its number of cells inside the padded input
     (``count_include_pad``), or of real input cells; PyTorch's rule.
     """
-    from cnngrad.teach.steps import Textbook, _Labels, _zeros
+    from cnngrad.teach.steps import Textbook, StepLabels, _zeros
 
-    label = _Labels(layout)
+    label = StepLabels(layout)
     n_count, c_count, h, w = x.shape
     out_hw = delta_out.shape[2:]
     (kh, kw), (ph, pw) = spec.size, spec.padding
@@ -587,8 +587,8 @@ def _pool_windows(x: np.ndarray, spec: Pool2dSpec):
     return values, flat, rows, cols
 
 
-def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _LayerWatch]:
-    from cnngrad.teach.gradcheck import (Kink, _IDLE, _LayerWatch, _display_index,
+def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], LayerWatch]:
+    from cnngrad.teach.gradcheck import (Kink, _IDLE, LayerWatch, _display_index,
         _number, index_text)
 
     spec, x = layer.spec, np.asarray(layer.input, dtype=np.float64)
@@ -635,7 +635,7 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], _
     # still give the derivative along it, 'all' (each the whole delta) does not
     moved = (tied & active)[..., None, None] & is_top if spec.ties == "all" else \
         np.zeros(is_top.shape, bool)
-    watch = _LayerWatch(layer=-1,
+    watch = LayerWatch(layer=-1,
                         values_at=flat[moved],
                         signs_at=np.zeros(0, np.int64),
                         windows=flat[active].reshape(-1, taps))
@@ -881,23 +881,23 @@ class MaxPool2d(_Pool2d):
     copies_values = True
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace, _replace_backward
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace, replace_backward
 
         return [
             (30, Slip("ties_all", "matches the tie going to every maximum",
-                      _from_trace("ties_all", _replace_backward(self.type, _ties("all"))))),
+                      slip_in_trace("ties_all", replace_backward(self.type, _ties("all"))))),
             (31, Slip("ties_split", "matches the tie shared equally among the maxima",
-                      _from_trace("ties_split", _replace_backward(self.type, _ties("split"))))),
+                      slip_in_trace("ties_split", replace_backward(self.type, _ties("split"))))),
             (32, Slip("ties_first", "matches the tie going to the first maximum only",
-                      _from_trace("ties_first", _replace_backward(self.type, _ties("first"))))),
+                      slip_in_trace("ties_first", replace_backward(self.type, _ties("first"))))),
             (32, Slip("ties_last", "matches the tie going to the last maximum (a scan "
                       "keeping >=), not the first",
-                      _from_trace("ties_last", _custom_backward(_tiled_exactly(self.type),
+                      slip_in_trace("ties_last", custom_backward(_tiled_exactly(self.type),
                                                                 _last_maximum)))),
             (33, Slip("delta_to_whole_window",
                       "matches the delta sent to every cell of the window instead of to its "
                       "maximum",
-                      _from_trace("delta_to_whole_window", _custom_backward(
+                      slip_in_trace("delta_to_whole_window", custom_backward(
                           _whole_windows(self.type), _delta_to_every_cell)))),
         ]
 
@@ -945,13 +945,13 @@ class AvgPool2d(_Pool2d):
         return _overhang_notes(layer.spec), None
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 
         return [
             (34, Slip("avgpool_not_divided",
                       "matches the delta sent to every cell of the window without dividing "
                       "it by the window's size",
-                      _from_trace("avgpool_not_divided", _custom_backward(
+                      slip_in_trace("avgpool_not_divided", custom_backward(
                           _whole_windows(self.type), _delta_to_every_cell)))),
         ]
 

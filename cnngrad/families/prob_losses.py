@@ -23,7 +23,7 @@ from cnngrad.problem import LossSpec, shape_text
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
     from cnngrad.teach.diagnose import SlipContext
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 
 @dataclass
@@ -164,7 +164,7 @@ def _reduction_factor(ex, spec: ProbLossSpec, count: int):
     return [Factor(f"1/{count}", ex.frac(1, count))] if spec.reduction == "mean" else []
 
 
-def explain_bce_loss(ex, path: _Path) -> Explanation:
+def explain_bce_loss(ex, path: TensorPath) -> Explanation:
     from cnngrad.teach.explain import Factor, operand, short
 
     spec: ProbLossSpec = ex.trace.problem.loss
@@ -205,7 +205,7 @@ def explain_bce_loss(ex, path: _Path) -> Explanation:
                      symbols=_bce_symbols(ex, last, spec.type), notes=notes)
 
 
-def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
+def explain_bce_gradient(ex, path: TensorPath, layer: LayerTrace, index, lhs: str,
                          symbols: dict) -> Explanation:
     from cnngrad.teach.explain import Factor, operand, short
 
@@ -244,15 +244,15 @@ def explain_bce_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
                      notes=[f"{spec.type}: {rule}{mean}.", *notes])
 
 
-def explain_nll_loss(ex, path: _Path) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def explain_nll_loss(ex, path: TensorPath) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     spec: ProbLossSpec = ex.trace.problem.loss
     last = ex.trace.layers[-1]
     y = ex.map_named("y", last.output.shape)
     batch = last.output.shape[0]
     terms = [ex.term(Factor("-1" if batch == 1 else f"-1/{batch}", -ex.frac(1, batch)),
-                     Factor(y(n, int(spec.indices[n])), _num(last.output[n, spec.indices[n]])))
+                     Factor(y(n, int(spec.indices[n])), scalar(last.output[n, spec.indices[n]])))
              for n in range(batch)]
     rhs = f"-{y(0, 't')}" if batch == 1 else f"-(1/{batch}) Σ_n {y('n', 't_n')}"
     return ex.finish(path, title="E: the loss (nll)", lhs="E", rhs=rhs, terms=terms,
@@ -270,7 +270,7 @@ def _nll_note(spec: ProbLossSpec, batch: int) -> str:
             + (f" and averages over the batch of {batch}." if batch > 1 else "."))
 
 
-def explain_nll_gradient(ex, path: _Path, layer: LayerTrace, index, lhs: str,
+def explain_nll_gradient(ex, path: TensorPath, layer: LayerTrace, index, lhs: str,
                          symbols: dict) -> Explanation:
     from cnngrad.teach.explain import Factor
 
@@ -357,11 +357,11 @@ class _Bce(LossFamily):
         return explain_bce_gradient(ex, path, layer, index, lhs, symbols)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _from_trace
+        from cnngrad.teach.diagnose import Slip, slip_in_trace
 
         return [(24, Slip("bce_sum_not_mean",
                           "matches binary cross-entropy summed instead of averaged (without "
-                          "the mean's 1/M)", _from_trace("bce_sum_not_mean", _bce_sum_rerun)))]
+                          "the mean's 1/M)", slip_in_trace("bce_sum_not_mean", _bce_sum_rerun)))]
 
 
 class Bce(_Bce):
@@ -408,7 +408,7 @@ def _bce_floor_kinks(problem, output: np.ndarray):
     dE/dy is not the slope of E, and a move that changes such an output at all is not
     checked by finite differences; nor is one that takes an output to where a log is clamped
     (0.999999 moved to 1 with a target below 1: E jumps there)."""
-    from cnngrad.teach.gradcheck import Kink, _LayerWatch, _display_index, _number, index_text
+    from cnngrad.teach.gradcheck import Kink, LayerWatch, _display_index, _number, index_text
 
     y = np.asarray(output, dtype=np.float64)
     floored = _floored(y)
@@ -423,7 +423,7 @@ def _bce_floor_kinks(problem, output: np.ndarray):
                                   f"{_FLOOR} of {end}: bce's gradient divides by y·(1 − y) "
                                   f"floored at {_FLOOR} (PyTorch's rule), not the slope of E"))
     empty = np.zeros(0, np.intp)
-    return kinks, _LayerWatch(layer=-1, values_at=np.flatnonzero(floored), signs_at=empty,
+    return kinks, LayerWatch(layer=-1, values_at=np.flatnonzero(floored), signs_at=empty,
                               windows=np.zeros((0, 0), np.intp),
                               branch=_clamped_logs(problem.loss.target))
 

@@ -20,7 +20,7 @@ from cnngrad.problem import LayerSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
 
 
 @dataclass
@@ -52,7 +52,7 @@ def _symbols(ex, layer: LayerTrace) -> dict[str, str]:
     return ex.layer_symbols(layer, **extra)
 
 
-def output_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
+def output_softmax(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
     from cnngrad.teach.explain import Factor, operand, short
 
     n, k = index
@@ -86,8 +86,8 @@ def output_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                             f"({ex.range_text('j', len(o_row))}); {shift}."])
 
 
-def delta_in_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num, short
+def delta_in_softmax(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar, short
 
     n, j = index
     _, p_row = _row(layer, n)
@@ -107,7 +107,7 @@ def delta_in_softmax(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
             local = (1 if same else 0) - p_row[j]
             symbol = f"∂{x(n, k)}/∂{o(n, j)}"
             detail = f"1 - {short(p_row[j])}" if same else f"-{short(p_row[j])}"
-        terms.append(ex.term(Factor(delta(n, k), _num(layer.delta_out[n, k])),
+        terms.append(ex.term(Factor(delta(n, k), scalar(layer.delta_out[n, k])),
                              Factor(symbol, local, detail=detail),
                              note="the diagonal" if same else None))
     lhs = f"dE/d{o(n, j)}"
@@ -201,13 +201,13 @@ class _Softmax(LayerFamily):
         return softmax_textbook(layer, layout)
 
     def slips(self):
-        from cnngrad.teach.diagnose import Slip, _custom_backward, _from_trace
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 
         return [(54, Slip("softmax_jacobian_diagonal",
                           "matches the softmax Jacobian taken as its diagonal (δ_j·x_j(1 - x_j) "
                           "only, the off-diagonal terms -x_k·x_j forgotten)",
-                          _from_trace("softmax_jacobian_diagonal",
-                                      _custom_backward(_is_softmax, _diagonal_only))))]
+                          slip_in_trace("softmax_jacobian_diagonal",
+                                      custom_backward(_is_softmax, _diagonal_only))))]
 
 
 class Softmax(_Softmax):

@@ -19,7 +19,7 @@ from cnngrad.problem import LayerSpec
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
     from cnngrad.problem import Layout
-    from cnngrad.teach.explain import Explanation, _Path
+    from cnngrad.teach.explain import Explanation, TensorPath
     from cnngrad.teach.steps import Textbook
 
 
@@ -63,14 +63,14 @@ def _scale_text(scale) -> str:
     return "×".join(map(str, scale))
 
 
-def output_upsample(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def output_upsample(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     spec: UpsampleSpec = layer.spec
     source = index[:2] + tuple(i // s for i, s in zip(index[2:], spec.scale))
     x = ex.map_named("x", layer.output.shape)
     o = ex.map_named("o", layer.input.shape)
-    term = ex.term(Factor(o(*source), _num(layer.input[source])))
+    term = ex.term(Factor(o(*source), scalar(layer.input[source])))
     # the output cell's own indices, as shown (⌊(i+1-1)/s⌋+1 counted from 1)
     rhs = o(index[0], index[1], *(f"⌊{i}/{s}⌋" if not ex.base else f"⌊({i + 1}-1)/{s}⌋+1"
                                   for i, s in zip(index[2:], spec.scale)))
@@ -81,8 +81,8 @@ def output_upsample(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
                             f"the output."])
 
 
-def delta_in_upsample(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _num
+def delta_in_upsample(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
+    from cnngrad.teach.explain import Factor, scalar
 
     spec: UpsampleSpec = layer.spec
     o = ex.map_named("o", layer.input.shape)
@@ -90,7 +90,7 @@ def delta_in_upsample(ex, path: _Path, layer: LayerTrace, index) -> Explanation:
     ranges = [range(i * s, (i + 1) * s) for i, s in zip(index[2:], spec.scale)]
     cells = [index[:2] + tuple(c) for c in np.ndindex(*[len(r) for r in ranges])]
     cells = [cell[:2] + tuple(r[k] for r, k in zip(ranges, cell[2:])) for cell in cells]
-    terms = [ex.term(Factor(delta(*cell), _num(layer.delta_out[cell]))) for cell in cells]
+    terms = [ex.term(Factor(delta(*cell), scalar(layer.delta_out[cell]))) for cell in cells]
     lhs = f"dE/d{o(*index)}"
     bounds = [f"{r.start + ex.base}…{r.stop - 1 + ex.base}" for r in ranges]
     block = (f"rows {bounds[0]}, columns {bounds[1]}" if len(bounds) == 2
@@ -119,9 +119,9 @@ def upsample_textbook(spec: UpsampleSpec, x: np.ndarray, delta_out: np.ndarray,
     Textbook
         ``delta_in`` shaped as x.
     """
-    from cnngrad.teach.steps import Textbook, _Labels
+    from cnngrad.teach.steps import Textbook, StepLabels
 
-    label = _Labels(layout)
+    label = StepLabels(layout)
     n_count, c_count = x.shape[:2]
     steps = []
     delta_in = upsample_nearest_backward(delta_out, spec.scale)

@@ -354,7 +354,7 @@ def _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
 _geometry_cached = functools.lru_cache(maxsize=256)(_geometry_uncached)
 
 
-def _common_dtype(**arrays: np.ndarray | None) -> np.dtype:
+def common_dtype(**arrays: np.ndarray | None) -> np.dtype:
     """The common dtype of the arrays, given by name (``x=x, w=w, b=b``); object stays
     object, integers and bools compute in float64.  An array of complex numbers, strings,
     dates or times, or an object array holding anything but real numbers, is a ValueError
@@ -609,7 +609,7 @@ def _cores() -> int:
 Work = Callable[[int, int, int, int, int], object]
 
 
-def _over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
+def over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
                  split_rows: bool = False, parallel_min_macs: int | None = None,
                  all_tiles_bytes: int = ALL_TILES_BYTES, by_work: bool = False) -> list:
     """``work`` over images 0..N and all output rows, on one thread per core when the problem
@@ -816,7 +816,7 @@ def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarr
                 np.multiply(x_padded[cells], weights[:, m, n, None, None], out=scratch)
                 out += scratch
 
-    _over_images(geo, forward_images, exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
+    over_images(geo, forward_images, exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
 
 
 def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _Geometry,
@@ -824,7 +824,7 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
     if geo.stride == (1, 1):
         # the input delta's short calls on one thread, the kernel gradient's long ones on the
         # other (or both on one thread for small calls)
-        parts = _over_images(geo, (functools.partial(_flat_input_grad, w, delta, geo, dx),
+        parts = over_images(geo, (functools.partial(_flat_input_grad, w, delta, geo, dx),
                                    functools.partial(_flat_kernel_grad, x, delta, geo)),
                              exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
                              by_work=True)
@@ -849,7 +849,7 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
                                                 (geo.h, geo.w))
         return dw
 
-    parts = _over_images(geo, backward_images, exact=False,
+    parts = over_images(geo, backward_images, exact=False,
                          parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
     return _sum_parts(parts)
 
@@ -1435,7 +1435,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     b = None if b is None else np.asarray(b)
     if b is not None:
         _check_bias(b, geo)
-    dtype = _common_dtype(x=x, w=w, b=b)
+    dtype = common_dtype(x=x, w=w, b=b)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     if _small(geo, dtype):
         y = _small_forward(x, w, geo)
@@ -1453,7 +1453,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     if _shifted(geo, dtype):
         bias = None if b is None else b.astype(dtype, copy=False)
         bias = bias[:, None, None] if bias is not None and bias.ndim == 1 else bias
-        _over_images(geo, lambda start, stop, _tile_bytes, row_start, row_stop:
+        over_images(geo, lambda start, stop, _tile_bytes, row_start, row_stop:
                      _shifted_forward(x, w, bias, geo, y, start, stop, row_start, row_stop),
                      exact=False, split_rows=True)
         return y
@@ -1479,7 +1479,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
                 if bias is not None:  # one per filter (G, F/G, 1) or per cell (untied)
                     out += bias if bias.shape[-1] == 1 else bias[..., cells]
 
-    _over_images(geo, forward_images, exact=is_exact(y), split_rows=True)
+    over_images(geo, forward_images, exact=is_exact(y), split_rows=True)
     return y
 
 
@@ -1519,7 +1519,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
     if delta.shape != geo.out_shape:
         raise ValueError(f"delta must have the output's shape {geo.out_shape}, got {delta.shape}")
-    dtype = _common_dtype(x=x, w=w, delta=delta)
+    dtype = common_dtype(x=x, w=w, delta=delta)
     x, w, delta = (a.astype(dtype, copy=False) for a in (x, w, delta))
     if _small(geo, dtype):
         dx, dw = _small_backward(x, w, delta, geo)
@@ -1555,7 +1555,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     db: dict[tuple[int, int], np.ndarray] = {}
     # im2col's kernel gradient beside the input delta's col2im: the bias sums with the first
     # (1×3×224×224 → 64 7×7/2 beside the input delta: 1.03-1.05 of the time)
-    parts = _over_images(geo, (input_images, _with_bias_grad(kernel_images, delta, db)),
+    parts = over_images(geo, (input_images, _with_bias_grad(kernel_images, delta, db)),
                          exact=is_exact(dx), split_rows=True)
     dw = _sum_parts(part for _, part in parts)
     partials = [partial for partial, _ in parts if partial is not None]
@@ -1614,7 +1614,7 @@ def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray
         return _shifted_kernel_grad(x, delta, geo, start, stop, row_start, row_stop)
 
     db: dict[tuple[int, int], np.ndarray] = {}
-    parts = _over_images(geo, (_with_bias_grad(input_images, delta, db), kernel_images),
+    parts = over_images(geo, (_with_bias_grad(input_images, delta, db), kernel_images),
                          exact=False, split_rows=True)
     if padded is not None:
         dx[...] = pad2d_backward(padded, geo.sides, geo.mode, (geo.h, geo.w))
@@ -1856,7 +1856,7 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1
     b = None if b is None else np.asarray(b)
     if b is not None:
         _check_bias(b, geo)
-    dtype = _common_dtype(x=x, w=w, b=b)
+    dtype = common_dtype(x=x, w=w, b=b)
     y = zeros_like_dtype(geo.out_shape, np.empty(0, dtype))
     for out, source, tap in _naive_terms(x, w, stride, padding, dilation, groups, padding_mode):
         if source is not None:
@@ -1874,7 +1874,7 @@ def conv2d_backward_naive(x, w, delta, stride=1, padding=0, dilation=1, groups=1
     geo = _geometry(x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
     if delta.shape != geo.out_shape:
         raise ValueError(f"delta must have the output's shape {geo.out_shape}, got {delta.shape}")
-    dtype = _common_dtype(x=x, w=w, delta=delta)
+    dtype = common_dtype(x=x, w=w, delta=delta)
     like = np.empty(0, dtype)
     dx, dw = zeros_like_dtype(x.shape, like), zeros_like_dtype(w.shape, like)
     db = zeros_like_dtype(w.shape[:1], like)

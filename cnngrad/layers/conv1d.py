@@ -181,7 +181,7 @@ def conv1d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1, groups=1
     b = None if b is None else np.asarray(b)
     if b is not None:
         _check_bias(b, w.shape[0], out)
-    dtype = conv._common_dtype(x=x, w=w, b=b)
+    dtype = conv.common_dtype(x=x, w=w, b=b)
     y = zeros_like_dtype((x.shape[0], w.shape[0], out), np.empty(0, dtype))
     for target, source, tap in _naive_terms(x, w, stride, sides, dilation, groups,
                                             padding_mode, out):
@@ -202,7 +202,7 @@ def conv1d_backward_naive(x, w, delta, stride=1, padding=0, dilation=1, groups=1
     if delta.shape != (x.shape[0], w.shape[0], out):
         raise ValueError(f"delta must have the output's shape {(x.shape[0], w.shape[0], out)}, "
                          f"got {delta.shape}")
-    like = np.empty(0, conv._common_dtype(x=x, w=w, delta=delta))
+    like = np.empty(0, conv.common_dtype(x=x, w=w, delta=delta))
     dx, dw = zeros_like_dtype(x.shape, like), zeros_like_dtype(w.shape, like)
     db = zeros_like_dtype(w.shape[:1], like)
     for target, source, tap in _naive_terms(x, w, stride, sides, dilation, groups,

@@ -147,7 +147,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     b = None if b is None else np.asarray(b)
     if b is not None:
         _check_bias(b, geo.f)
-    dtype = conv._common_dtype(x=x, w=w, b=b)
+    dtype = conv.common_dtype(x=x, w=w, b=b)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     adjoint = geo.conv
     source = _extended(x, adjoint)
@@ -159,7 +159,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     def forward_images(start: int, stop: int, tile_bytes: int) -> None:
         input_grad(w, source, adjoint, y, start, stop, tile_bytes)
 
-    conv._over_images(adjoint, forward_images, exact=is_exact(y))
+    conv.over_images(adjoint, forward_images, exact=is_exact(y))
     if b is not None:
         y += b.astype(dtype, copy=False)[:, None, None]
     return y
@@ -200,7 +200,7 @@ def conv_transpose2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     expected = (geo.n, geo.f, geo.h_out, geo.w_out)
     if delta.shape != expected:
         raise ValueError(f"delta must have the output's shape {expected}, got {delta.shape}")
-    dtype = conv._common_dtype(x=x, w=w, delta=delta)
+    dtype = conv.common_dtype(x=x, w=w, delta=delta)
     x, w, delta = (a.astype(dtype, copy=False) for a in (x, w, delta))
     adjoint = geo.conv
     ph, pw = geo.padding
@@ -211,7 +211,7 @@ def conv_transpose2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     def kernel_grad(start: int, stop: int, tile_bytes: int) -> np.ndarray:
         return conv._kernel_grad(delta, source, adjoint, start, stop, tile_bytes)
 
-    parts = conv._over_images(adjoint, kernel_grad, exact=is_exact(delta))
+    parts = conv.over_images(adjoint, kernel_grad, exact=is_exact(delta))
     dw = sum(parts[1:], parts[0]).reshape(w.shape)
     db = delta.sum(axis=(0, 2, 3))
     return np.ascontiguousarray(dx), dw, db
@@ -247,7 +247,7 @@ def conv_transpose2d_forward_naive(x, w, b=None, stride=1, padding=0, output_pad
     b = None if b is None else np.asarray(b)
     if b is not None:
         _check_bias(b, geo.f)
-    like = np.empty(0, conv._common_dtype(x=x, w=w, b=b))
+    like = np.empty(0, conv.common_dtype(x=x, w=w, b=b))
     y = zeros_like_dtype((geo.n, geo.f, geo.h_out, geo.w_out), like)
     for target, source, tap in _naive_terms(geo):
         if target is not None:
@@ -266,7 +266,7 @@ def conv_transpose2d_backward_naive(x, w, delta, stride=1, padding=0, output_pad
     expected = (geo.n, geo.f, geo.h_out, geo.w_out)
     if delta.shape != expected:
         raise ValueError(f"delta must have the output's shape {expected}, got {delta.shape}")
-    like = np.empty(0, conv._common_dtype(x=x, w=w, delta=delta))
+    like = np.empty(0, conv.common_dtype(x=x, w=w, delta=delta))
     dx, dw = zeros_like_dtype(x.shape, like), zeros_like_dtype(w.shape, like)
     db = zeros_like_dtype((geo.f,), like)
     for target, source, tap in _naive_terms(geo):

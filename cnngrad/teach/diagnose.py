@@ -150,12 +150,12 @@ def engine_backward(spec) -> Backward:
     return backward
 
 
-def _rerun_problem(trace: Trace, **changes) -> Trace:
+def rerun_problem(trace: Trace, **changes) -> Trace:
     """The whole problem again (forward too) with some of its fields replaced."""
     return run(dataclasses.replace(trace.problem, **changes), lr=trace.lr)
 
 
-def _from_trace(key: str, build: Callable[[SlipContext], Trace | None]):
+def slip_in_trace(key: str, build: Callable[[SlipContext], Trace | None]):
     """A slip whose alternative is the same path in a slipped trace."""
 
     def alternative(ctx: SlipContext, path: str) -> np.ndarray | None:
@@ -167,7 +167,7 @@ def _from_trace(key: str, build: Callable[[SlipContext], Trace | None]):
     return alternative
 
 
-def _replace_backward(layer_type: str, change: Callable[[Any], Any | None],
+def replace_backward(layer_type: str, change: Callable[[Any], Any | None],
                       input_delta_only: bool = False):
     """A trace builder: every layer of ``layer_type`` steps backward with ``change(spec)``
     (None: that layer is not concerned); None when no layer is concerned.
@@ -196,7 +196,7 @@ def _replace_backward(layer_type: str, change: Callable[[Any], Any | None],
     return build
 
 
-def _custom_backward(applies: Callable[[LayerTrace], bool], backward: Backward):
+def custom_backward(applies: Callable[[LayerTrace], bool], backward: Backward):
     """A trace builder: the layers ``applies`` picks step backward with ``backward``."""
 
     def build(ctx: SlipContext) -> Trace | None:

@@ -245,7 +245,7 @@ class Explanation:
 # --------------------------------------------------------------------------- numbers
 
 
-def _num(value):
+def scalar(value):
     """A plain Python number (numpy scalars unwrapped; Fractions and ints kept)."""
     if isinstance(value, np.generic):
         return value.item()
@@ -256,7 +256,7 @@ def short(value, decimals: int = 6) -> str:
     """A factor as a person writes it: ``0.0686``, ``-0.04767``, ``343/5000``."""
     from cnngrad.render.numbers import fmt
 
-    value = _num(value)
+    value = scalar(value)
     if isinstance(value, Fraction):
         return fmt(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -319,7 +319,7 @@ def _affine(coefs: dict[str, int], const: int, base: int, div: int = 1) -> str:
     return f"{numerator}/{div}" + (f"+{base}" if base else "")
 
 
-class _Named:
+class NamedCells:
     """Names cells of one tensor: the engine's index → the index shown to the user.
 
     ``keep`` says which axes of the engine's layout appear in the shown shape (the others are
@@ -372,7 +372,7 @@ _INDEX_RE = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\]\s*)+", re.ASC
 
 
 @dataclass
-class _Path:
+class TensorPath:
     name: str  # the tensor's path without an index
     index: tuple[int, ...]  # 0-based, in the shown shape
     layer: LayerTrace | None
@@ -410,7 +410,7 @@ def _example(name: str, shape: tuple[int, ...], base: int) -> str:
     return element_path(name, (0,) * len(shape), bool(base))
 
 
-def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
+def parse_path(trace: Trace, path: str, one_based: bool = False) -> TensorPath:
     """Split and check a dotted path; a bad one raises :class:`UsageError` (exit code 2)."""
     base = 1 if one_based else 0
     text = path.strip()
@@ -480,10 +480,10 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> _Path:
                              f"{_example(name, shape, base)}", where="PATH")
         index = (0,) * len(shape)
     if name == "loss":
-        return _Path(name, index, None, "loss", None, shape)
+        return TensorPath(name, index, None, "loss", None, shape)
     layer_name, kind, *rest = name.split(".")
     layer = next(layer for layer in trace.layers if layer.name == layer_name)
-    return _Path(name, index, layer, kind, rest[0] if rest else None, shape)
+    return TensorPath(name, index, layer, kind, rest[0] if rest else None, shape)
 
 
 def _closest_hint(name: str, trace: Trace, known: dict, index: str = "") -> str:
@@ -582,10 +582,10 @@ class _Explainer:
     def frac(self, p: int, q: int):
         return Fraction(p, q) if self.exact else p / q
 
-    def map_named(self, symbol: str, internal_shape) -> _Named:
+    def map_named(self, symbol: str, internal_shape) -> NamedCells:
         layout = self.trace.layout
         order = layout.display_axes(tuple(internal_shape)) if layout.channels_last else None
-        return _Named(symbol, _map_keep(layout, tuple(internal_shape)), self.base, order)
+        return NamedCells(symbol, _map_keep(layout, tuple(internal_shape)), self.base, order)
 
 
     def range_text(self, var: str, size: int) -> str:
@@ -603,7 +603,7 @@ class _Explainer:
         symbols.update(extra)
         return symbols
 
-    def finish(self, path: _Path, *, title: str, lhs: str, rhs: str,
+    def finish(self, path: TensorPath, *, title: str, lhs: str, rhs: str,
                terms: list[Term] | TermColumns, symbols: dict[str, str], notes: list[str],
                operation: str = "sum") -> Explanation:
         """Collapse the zero terms, add up (or take the max of) the rest.
@@ -631,7 +631,7 @@ class _Explainer:
                                  values=[t.value for t in kept], symbols=symbols, notes=notes,
                                  operation=operation, zero_reasons=zero_reasons)
 
-    def _finish_columns(self, path: _Path, *, title: str, lhs: str, rhs: str,
+    def _finish_columns(self, path: TensorPath, *, title: str, lhs: str, rhs: str,
                         columns: TermColumns, symbols: dict[str, str], notes: list[str],
                         operation: str) -> Explanation:
         products = columns.products()
@@ -641,13 +641,13 @@ class _Explainer:
             zero_reasons = _column_zero_reasons(columns, np.flatnonzero(~nonzero))
         else:
             positions, zero_reasons = np.arange(columns.count), {}
-        values = [_num(value) for value in products[positions].tolist()]
+        values = [scalar(value) for value in products[positions].tolist()]
         kept = TermList(positions, values, columns.build)
         return self._explanation(path, title=title, lhs=lhs, rhs=rhs, kept=kept,
                                  values=values, symbols=symbols, notes=notes,
                                  operation=operation, zero_reasons=zero_reasons)
 
-    def _explanation(self, path: _Path, *, title: str, lhs: str, rhs: str, kept, values: list,
+    def _explanation(self, path: TensorPath, *, title: str, lhs: str, rhs: str, kept, values: list,
                      symbols: dict[str, str], notes: list[str], operation: str,
                      zero_reasons: dict[str, int]) -> Explanation:
         if operation == "max":
@@ -661,20 +661,20 @@ class _Explainer:
             if not self.exact and _cancels(values, total):
                 notes = notes + [CANCELS_NOTE]
         return Explanation(path=self.path_text(path), title=title, lhs=lhs,
-                           formula=f"{lhs} = {rhs}", terms=kept, total=_num(total),
+                           formula=f"{lhs} = {rhs}", terms=kept, total=scalar(total),
                            symbols=symbols, zero_terms=sum(zero_reasons.values()),
                            zero_reasons=zero_reasons, operation=operation, notes=notes,
                            one_based=self.one_based, exact=self.exact)
 
-    def path_text(self, path: _Path) -> str:
+    def path_text(self, path: TensorPath) -> str:
         return path.name + (self.ix(*path.index) if path.index else "")
 
     def term(self, *factors: Factor, note: str | None = None) -> Term:
-        return Term(list(factors), _num(_product([f.value for f in factors])), note)
+        return Term(list(factors), scalar(_product([f.value for f in factors])), note)
 
     # -- dispatch -----------------------------------------------------------
 
-    def explain(self, path: _Path) -> Explanation:
+    def explain(self, path: TensorPath) -> Explanation:
         if path.kind == "loss":
             if self.trace.problem.loss is None:
                 raise UsageError("the problem gives the delta directly, so there is no loss to "
@@ -699,7 +699,7 @@ class _Explainer:
             return family_of(layer.spec).explain(self, "grads", path, layer, None)
         raise UsageError(f"cannot explain {path.name}", where="PATH")  # parse_path checked
 
-    def settled(self, explained: Explanation, path: _Path, value) -> Explanation:
+    def settled(self, explained: Explanation, path: TensorPath, value) -> Explanation:
         """An output cell a kink reads, set to its value on the numbers as written: the
         terms' float sum differs from it by rounding, which the note says."""
         # the value is exact: the note that backward's digits may differ would contradict it
@@ -708,12 +708,12 @@ class _Explainer:
             f"{short(value)}, its value on the numbers as written, since a ReLU or a max "
             f"pool reads it within rounding of its kink (docs/format.md, Exactness at kinks); "
             f"backward shows {short(value)} too"]
-        explained.total = _num(value)
+        explained.total = scalar(value)
         return explained
 
     # -- what every layer has: deltas between layers, SGD updates -----------
 
-    def delta_out(self, path: _Path, layer: LayerTrace, index) -> Explanation:
+    def delta_out(self, path: TensorPath, layer: LayerTrace, index) -> Explanation:
         delta = self.map_named("δ", layer.output.shape)(*index)
         x = self.map_named("x", layer.output.shape)(*index)
         lhs = f"{delta} = dE/d{x}"
@@ -726,7 +726,7 @@ class _Explainer:
                 key = f"{reader.name}.delta_in" + \
                     (f".{layer.name}" if isinstance(reader.delta_in, dict) else "")
                 sent.append((f"{key}{shown}",
-                             _num(self.trace.delta_sent(reader, layer.name)[index])))
+                             scalar(self.trace.delta_sent(reader, layer.name)[index])))
             terms = [self.term(Factor(symbol, value)) for symbol, value in sent]
             if len(readers) == 1:
                 after = readers[0].name
@@ -743,7 +743,7 @@ class _Explainer:
         problem = self.trace.problem
         if problem.loss is None:
             shown = self.map_named("", layer.output.shape).index_text(index)
-            term = self.term(Factor(f"delta{shown}", _num(problem.delta[index])))
+            term = self.term(Factor(f"delta{shown}", scalar(problem.delta[index])))
             return self.finish(path, title=f"{delta}: the upstream delta the problem gives",
                                lhs=lhs, rhs="the problem's delta", terms=[term], symbols=symbols,
                                notes=["The problem file gives dE/d(output of the last layer) "
@@ -752,15 +752,15 @@ class _Explainer:
                                                                symbols)
 
 
-    def updated(self, path: _Path) -> Explanation:
+    def updated(self, path: TensorPath) -> Explanation:
         layer = path.layer
         value = layer.spec.params[path.param]
         grad = layer.grads[path.param]
         lr = self.trace.lr
         name = {"kernel": "w", "weights": "W", "bias": "b"}.get(path.param, path.param)
         shown = self.ix(*path.index) if path.index else ""
-        p = Factor(f"{name}{shown}", _num(value[path.index]))
-        step = [Factor("-η", _num(-lr)), Factor(f"dE/d{name}{shown}", _num(grad[path.index]))]
+        p = Factor(f"{name}{shown}", scalar(value[path.index]))
+        step = [Factor("-η", scalar(-lr)), Factor(f"dE/d{name}{shown}", scalar(grad[path.index]))]
         lhs = f"{name}{shown} after one step"
         return self.finish(path, title=f"{lhs}: SGD, p - η·dE/dp", lhs=lhs,
                            rhs=f"{name}{shown} - η·dE/d{name}{shown}",

@@ -373,7 +373,7 @@ class Kink:
 
 
 @dataclass
-class _LayerWatch:
+class LayerWatch:
     """What must stay put in one layer's input for E to be differentiable along a move."""
 
     layer: int  # index into the layers
@@ -408,7 +408,7 @@ class Watch:
     places whose delta is not 0 are watched: elsewhere no gradient depends on the branch.
     """
 
-    layers: list[_LayerWatch] = field(default_factory=list)
+    layers: list[LayerWatch] = field(default_factory=list)
 
     def crossed(self, inputs: list[np.ndarray]) -> bool:
         for watch in self.layers:
@@ -479,7 +479,7 @@ def scan_kinks(problem: Problem, trace: Trace, eps: float = DEFAULT_EPS
     return kinks, counts, watch
 
 
-def _watched(watch: Watch, layer_watch: _LayerWatch | None, position: int,
+def _watched(watch: Watch, layer_watch: LayerWatch | None, position: int,
              values: np.ndarray) -> None:
     """Add ``layer_watch`` (if any) to ``watch``: it looks at the ``position``-th array of a
     run (:func:`_evaluate`), whose unmoved ``values`` are its base."""

@@ -108,7 +108,7 @@ def dilate(kernel: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
 # --------------------------------------------------------------------------- labels
 
 
-class _Labels:
+class StepLabels:
     """``[n=0, f=1]``: the leading indices a matrix stands for, only those the report shows."""
 
     def __init__(self, layout: Layout | None) -> None:
