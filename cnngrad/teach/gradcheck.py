@@ -161,7 +161,9 @@ def tensors_to_check(problem: Problem) -> dict[str, np.ndarray]:
 
 
 def numeric_gradient(problem: Problem, target: str, eps: float = 1e-6) -> np.ndarray:
-    """dE/d(tensor) by central differences, (E(t + ε) − E(t − ε)) / 2ε per element."""
+    """dE/d(tensor) by central differences, (E(t + ε) − E(t − ε)) / 2ε per element: the
+    plain-loop twin of gradcheck's batched differences, one problem run per move (the tests
+    hold the engine's gradients to it through :func:`compare_all`)."""
     base = np.array(tensors_to_check(problem)[target], dtype=np.float64)
     grad = np.zeros_like(base)
     for index in np.ndindex(base.shape):
