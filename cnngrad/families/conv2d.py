@@ -877,19 +877,21 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
                 full = correlate_valid(full_pad, rotated[f, c])
                 delta_padded_input[channel] = delta_padded_input[channel] + full
                 if fg > 1:
-                    steps.append((f"full convolution of δ{tag} with the rotated kernel"
+                    steps.append((f"padded δ{tag} ⋆ the rotated kernel"
                                   f"{label(f=(f, f_count), c=(c, cg))}", full))
         for channel in range(c_count):
             tag = label(n, c=(channel, c_count))
             whole = delta_padded_input[channel]
             summed = ", summed over the filters" if fg > 1 else ""
             if not padded:
-                steps.append((f"δ_in{tag} = dE/d(input): the full convolution of the padded δ "
-                              f"with the rotated kernel{summed}", whole))
+                steps.append((f"δ_in{tag} = dE/d(input): padded δ ⋆ rotated kernel (valid "
+                              f"correlation; the full convolution of δ with the kernel){summed}",
+                              whole))
                 delta_in[n, channel] = whole
                 continue
-            steps.append((f"dE/d(padded input){tag}: the full convolution of the padded δ "
-                          f"with the rotated kernel{summed}", whole))
+            steps.append((f"dE/d(padded input){tag}: padded δ ⋆ rotated kernel (valid "
+                          f"correlation; the full convolution of δ with the kernel){summed}",
+                          whole))
             how = ("cropped to the input: the padding is not an input"
                    if spec.padding_mode == "zeros" else
                    f"each padded cell's delta added to the cell it copies ({spec.padding_mode})")
