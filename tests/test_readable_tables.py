@@ -30,7 +30,8 @@ from cnngrad.network import run
 from cnngrad.problem import load_problem
 from cnngrad.render.blocks import matrices
 from cnngrad.render.tables import (ELLIPSIS, GRIDS_FIRST, GRIDS_LAST, MatrixGrid, _scientific,
-                                   column_span, backward_report, cell_text, forward_report, tensor_view)
+                                   backward_report, cell_decimals, cell_text, column_span,
+                                   forward_report, tensor_view)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "samples").glob("*.json"))
@@ -83,6 +84,7 @@ def shown_numbers(value, decimals: int = 6) -> set[str]:
     """Every cell text a full table of ``value`` holds (fixed or scientific for the whole
     tensor, as the tables decide it)."""
     out = set()
+    decimals = cell_decimals(np.asarray(value), decimals)  # a whole tensor: no decimals
     scientific = _scientific(np.atleast_1d(np.asarray(value)), decimals)
     for _, matrix in matrices(value):
         matrix = np.atleast_1d(np.asarray(matrix))
@@ -180,7 +182,7 @@ def test_a_wide_conv_in_full_shows_every_number_in_column_blocks(wide_conv):
 
 
 def test_a_wide_matrix_splits_into_complete_column_blocks():
-    matrix = np.arange(40.0).reshape(2, 20) - 20
+    matrix = (np.arange(40.0).reshape(2, 20) - 20) * 1.01  # not whole: shown at 2 decimals
     grid = MatrixGrid(matrix, 2, label="[c=0]")
     blocks = grid.blocks(60)
     # consecutive, complete, each as wide as fits and no wider
@@ -815,3 +817,32 @@ def test_grids_side_by_side_have_a_rule_between_them(tmp_path, command):
     marks = ["✓"] if command == "check" else []
     assert grid_rows[3].split() == ["0", "-0.261749", *marks, "0.261749", *marks, "┆",
                                     "0", "0.159096", *marks, "-0.159096", *marks]
+
+
+@pytest.mark.parametrize("values, decimals", [
+    ([[-12.0, 8.0], [0.0, -0.0]], 0),  # a problem in integers: -12, not -12.000000
+    ([[1.0, 0.0], [0.0, 1.0]], 0),  # a mask
+    ([[1.0, 0.5]], 6),  # one cell not whole: the whole tensor at the decimals asked
+    ([[1e15, 0.0]], 6),  # past what a float holds whole and a person writes out
+    ([[np.inf, 1.0]], 6),
+    ([], 6),
+])
+def test_a_tensor_of_whole_numbers_is_shown_without_decimals(values, decimals):
+    assert cell_decimals(np.array(values, dtype=np.float64), 6) == decimals
+    if decimals == 0:
+        text = rendered(tensor_view(np.array(values), "m", 6), 80)
+        assert ".000000" not in text and "-0" not in text
+
+
+def test_an_integer_problems_tables_read_as_its_numbers(tmp_path):
+    from typer.testing import CliRunner
+
+    from cnngrad.cli import app
+
+    problem = tmp_path / "p.json"
+    problem.write_text('{"input": [[1, 2, 0], [3, 1, 2], [0, 1, 1]], "kernel": [[2, -1], '
+                       '[0, 3]], "bias": 1, "delta": [[1, -2], [0, 1]]}')
+    result = CliRunner().invoke(app, ["backward", str(problem)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "dE/db (bias gradient): 0" in result.output
+    assert ".000000" not in result.output  # every tensor here is whole

@@ -493,7 +493,7 @@ SaveSvgOpt = Annotated[Optional[str], typer.Option(
          "the whole run succeeds); - is standard output, with -o FILE for the report.")]
 DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
                                           help="Decimals shown in the human formats (all but "
-                                               "json).")]
+                                               "json; a table of whole numbers shows none).")]
 ExactOpt = Annotated[bool, typer.Option("--exact", help="Exact rational arithmetic: 0.51 is "
                                                         "51/100, results print as fractions.")]
 LrOpt = Annotated[Optional[str], typer.Option(

@@ -149,7 +149,8 @@ def heat_style(value, scale: float) -> str:
 def matrix_table(matrix: np.ndarray, title: str | None, decimals: int, *,
                  scale: float | None = None,
                  marks: np.ndarray | None = None, full: bool = False,
-                 stats: bool = True, base: int = 0) -> RenderableType:
+                 stats: bool = True, base: int = 0,
+                 stats_decimals: int | None = None) -> RenderableType:
     """A 2-D array (or a 1-D one as a single row) with row and column indices, as a heatmap,
     laid out for the width it is printed at (:class:`MatrixGrid`: column blocks when it is
     wider).
@@ -162,13 +163,14 @@ def matrix_table(matrix: np.ndarray, title: str | None, decimals: int, *,
 
     Beyond :data:`SHORTEN_BEYOND` rows (columns) only the first and last :data:`CORNER` show,
     around an explicit ``…`` row (column), and with ``stats`` a line under it gives the min,
-    max, mean and norm of every value; ``full`` shows every cell."""
+    max, mean and norm of every value (at ``stats_decimals``, by default ``decimals``: a
+    mean of whole numbers need not be whole); ``full`` shows every cell."""
     grid = MatrixGrid(np.asarray(matrix), decimals, label=title, scale=scale, marks=marks,
                       full=full, base=base)
     parts: list[RenderableType] = [GridFlow([grid])]
     shortened = not full and max(np.shape(matrix)) > SHORTEN_BEYOND
     if stats and shortened:
-        parts.append(stats_line(matrix, decimals))
+        parts.append(stats_line(matrix, decimals if stats_decimals is None else stats_decimals))
     return Group(*parts)
 
 
@@ -488,13 +490,14 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
     if grid is not None and array.ndim >= 3:
         array = grid(array)
         marks = None if marks is None else grid(np.asarray(marks))
+    stats_decimals, decimals = decimals, cell_decimals(array, decimals)
     if array.ndim == 0:
         return Text.assemble((f"{title}: ", "bold"), cell_text(array.item(), decimals))
     scale = largest_magnitude(array)
     if array.ndim <= 2:
         return Group(Text(title, style="bold"),
                      matrix_table(array, None, decimals, scale=scale, marks=marks, full=full,
-                                  base=base))
+                                  base=base, stats_decimals=stats_decimals))
     lead_shape = array.shape[:-2]
     names = axes[-len(lead_shape):] if len(lead_shape) <= len(axes) else "i" * len(lead_shape)
     grids: list = list(product(*(range(s) for s in lead_shape)))
@@ -517,8 +520,26 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
     heading = Text(f"{title}  ({'×'.join(map(str, own_shape))})", style="bold")
     shortened = hidden or not full and max(array.shape[-2:]) > SHORTEN_BEYOND
     if shortened:
-        return Group(heading, GridFlow(items), stats_line(array, decimals))
+        return Group(heading, GridFlow(items), stats_line(array, stats_decimals))
     return Group(heading, GridFlow(items))
+
+
+#: Whole numbers up to this size are shown without decimals when a whole tensor holds them.
+WHOLE_SHOWN_BELOW = 1e15
+
+
+def cell_decimals(array: np.ndarray, decimals: int) -> int:
+    """The decimals a float tensor's cells are shown with: none when every value is a whole
+    number (a problem in integers, a mask of 0s and 1s: -12, not -12.000000, as the
+    numbers a student works with are written), else ``decimals``."""
+    if array.dtype.kind != "f" or array.size == 0:
+        return decimals
+    finite = np.isfinite(array)
+    if not finite.all():
+        return decimals
+    if np.abs(array).max() >= WHOLE_SHOWN_BELOW or not np.array_equal(array, np.round(array)):
+        return decimals
+    return 0
 
 
 def _is_exact(value) -> bool:
