@@ -2767,3 +2767,15 @@ def test_a_true_value_beside_a_wrong_cell_never_reads_as_the_value_written(tmp_p
         written, _, truth = cell.partition(" ✗ ")
         assert re.search(rf"{re.escape(written)} ✗ \d+/\d+ ≈{re.escape(truth)}\b",
                          exact.output), exact.output
+
+
+def test_a_second_slip_giving_the_same_numbers_is_said_to_be_another_reading():
+    # the kernel left unrotated and a true convolution give the same input delta: listed as
+    # two slips they read as a contradiction ("not rotated", "rotated")
+    result = invoke("check", WORKED, SAMPLES / "answers" / "stackexchange-wrong.json")
+    assert result.exit_code == 1
+    notes = [line.strip() for line in " ".join(result.output.split("\n    ")).splitlines()
+             if line.strip().startswith("→")]
+    assert notes == ["→ matches the kernel not rotated by 180°",
+                     "→ the same numbers: true convolution instead of cross-correlation (the "
+                     "kernel rotated by 180° in the forward pass)"]
