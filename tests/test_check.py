@@ -2779,3 +2779,19 @@ def test_a_second_slip_giving_the_same_numbers_is_said_to_be_another_reading():
     assert notes == ["→ matches the kernel not rotated by 180°",
                      "→ the same numbers: true convolution instead of cross-correlation (the "
                      "kernel rotated by 180° in the forward pass)"]
+
+
+def test_another_reading_follows_the_slip_it_repeats_and_never_leads(tmp_path):
+    # cells keyed one by one put a one-based shift first; a reading of its numbers follows
+    # it, and a slip with other numbers is never followed by a reading of an earlier one's
+    problem = tmp_path / "p.json"
+    problem.write_text('{"input": [[1, 2], [3, 4]], "kernel": [[2]], "delta": [[5, 0], [0, 0]]}')
+    answers = tmp_path / "a.json"
+    answers.write_text('{"conv2d_1.delta_in[0,0]": 0, "conv2d_1.delta_in[0,1]": 0, '
+                       '"conv2d_1.delta_in[1,0]": 0, "conv2d_1.delta_in[1,1]": 10}')
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 1
+    notes = [line.strip() for line in result.output.splitlines()
+             if line.strip().startswith("→")]
+    assert notes[0].startswith("→ matches one-based indexing shift")
+    assert notes[1] == "→ the same numbers: the true answer rotated by 180°"

@@ -65,8 +65,8 @@ def test_a_cut_example_keeps_each_option_with_its_value_and_quotes_whole(command
 
 
 @pytest.mark.parametrize("example, pieces", [
-    ("cnngrad backward p.json --exact --lr -1/10",
-     ["cnngrad", "backward", "p.json", "--exact", "--lr -1/10"]),  # a negative value
+    ("cnngrad backward p.json --exact --lr -1/10 -o -",
+     ["cnngrad", "backward", "p.json", "--exact", "--lr -1/10", "-o -"]),  # - is a value
     ("cnngrad backward p.json --title \"Ana's sheet\" -o x.tex",
      ["cnngrad", "backward", "p.json", "--title \"Ana's sheet\"", "-o x.tex"]),
     ("cnngrad backward --kernel '[[1, 0], [0, -1]]' p.json | less",

@@ -823,7 +823,8 @@ def test_grids_side_by_side_have_a_rule_between_them(tmp_path, command):
     ([[-12.0, 8.0], [0.0, -0.0]], 0),  # a problem in integers: -12, not -12.000000
     ([[1.0, 0.0], [0.0, 1.0]], 0),  # a mask
     ([[1.0, 0.5]], 6),  # one cell not whole: the whole tensor at the decimals asked
-    ([[1e15, 0.0]], 6),  # past what a float holds whole and a person writes out
+    ([[1234567890123.0, 2.0]], 6),  # scientific from 1e12: 1.23457e+12, its decimals kept
+    ([[999999999999.0, 2.0]], 0),
     ([[np.inf, 1.0]], 6),
     ([], 6),
 ])
@@ -846,3 +847,19 @@ def test_an_integer_problems_tables_read_as_its_numbers(tmp_path):
     assert result.exit_code == 0, result.output
     assert "dE/db (bias gradient): 0" in result.output
     assert ".000000" not in result.output  # every tensor here is whole
+
+
+def test_the_steps_of_a_layer_read_alike_whole_or_not(tmp_path):
+    from typer.testing import CliRunner
+
+    from cnngrad.cli import app
+
+    # channel 0's input delta is whole (0, 2), channel 1's is not (0.5): both at 6 decimals
+    problem = tmp_path / "p.json"
+    problem.write_text('{"input": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]], "layers": [{"type": '
+                       '"maxpool2d", "size": 2}], "delta": [[[2]], [[0.5]]]}')
+    result = CliRunner().invoke(app, ["backward", str(problem), "--show-steps"],
+                                env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "2.000000" in result.output and "0.500000" in result.output
+    assert not re.search(r"│ 1 +0 +2 ", result.output)  # no grid of it shown whole

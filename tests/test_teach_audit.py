@@ -121,7 +121,7 @@ def test_one_based_steps_count_their_captions_from_one(tmp_path):
                                      *flag], env={"COLUMNS": "120"})
         assert result.exit_code == 0, result.output
         captions[base] = [line.strip("│ ") for line in result.stdout.splitlines()
-                          if ": dE/d(output)" in line or "rotated 180°" in line]
+                          if ": dE/d(output)" in line or "kernel rotated 180° [" in line]
     assert captions[0] == ["1. kernel rotated 180° [f=0]", "2. kernel rotated 180° [f=1]",
                            "3. δ [n=0, f=0]: dE/d(output)", "6. δ [n=0, f=1]: dE/d(output)",
                            "10. δ [n=1, f=0]: dE/d(output)", "13. δ [n=1, f=1]: dE/d(output)"]

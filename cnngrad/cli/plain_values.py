@@ -261,9 +261,10 @@ def _open_quote(text: str) -> bool:
 
 def _takes_this_value(previous: str, word: str) -> bool:
     """Whether ``word`` is the value of the option ``previous`` is: a lone option before a
-    word that is not an option (a negative number is a value) nor a shell operator."""
+    word that is not an option (a negative number, and "-" for standard output, are values)
+    nor a shell operator."""
     return (previous.startswith("-") and " " not in previous and len(previous) > 1
-            and (not word.startswith("-") or re.match(r"-[\d.]", word) is not None)
+            and (not word.startswith("-") or word == "-" or re.match(r"-[\d.]", word))
             and word not in ("|", ">", "<", "&&", "\\"))
 
 

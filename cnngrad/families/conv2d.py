@@ -885,13 +885,13 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
             summed = ", summed over the filters" if fg > 1 else ""
             if not padded:
                 steps.append((f"δ_in{tag} = dE/d(input): padded δ ⋆ rotated kernel (valid "
-                              f"correlation; the full convolution of δ with the kernel){summed}",
-                              whole))
+                              f"correlation: the textbook's full convolution of δ with the "
+                              f"kernel rotated 180°){summed}", whole))
                 delta_in[n, channel] = whole
                 continue
             steps.append((f"dE/d(padded input){tag}: padded δ ⋆ rotated kernel (valid "
-                          f"correlation; the full convolution of δ with the kernel){summed}",
-                          whole))
+                          f"correlation: the textbook's full convolution of δ with the kernel "
+                          f"rotated 180°){summed}", whole))
             how = ("cropped to the input: the padding is not an input"
                    if spec.padding_mode == "zeros" else
                    f"each padded cell's delta added to the cell it copies ({spec.padding_mode})")

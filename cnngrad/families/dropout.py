@@ -206,8 +206,10 @@ class Dropout(LayerFamily):
         return build_dropout(ctx, raw, head)
 
     def divisors(self, spec):
-        # p as written (0.3 is 3/10, whatever its float): 1 − p = 7/10 gives sevenths
-        kept = 1 - (spec.p if isinstance(spec.p, Fraction) else Fraction(str(spec.p)))
+        # p as written (0.3 is 3/10 and "1/3" a third, whatever their floats): 1 − p = 7/10
+        # gives sevenths
+        p = spec.p if isinstance(spec.p, Fraction) else Fraction(spec.p).limit_denominator(10**6)
+        kept = 1 - p
         return () if kept == 1 else ((kept, f"divides by 1 − p = {written_text(kept)}"),)
 
     def schema_fields(self, ref):

@@ -468,7 +468,7 @@ def grid_label(names: str, index: tuple, base: int, channels_last: bool) -> str:
 def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
                 axes: str = "nc", *, marks: np.ndarray | None = None,
                 full: bool = False, base: int = 0, grid=None,
-                channels_last: bool = False) -> RenderableType:
+                channels_last: bool = False, whole_numbers: bool = True) -> RenderableType:
     """Any result tensor: a number, a vector, a matrix, or one grid per leading index
     (``[n, c]`` for maps, ``[f, c]`` for kernels); a heatmap scaled to the whole tensor.
     ``marks`` (bool, the tensor's shape) flags cells with :data:`WINNER_MARK`; every index
@@ -490,7 +490,9 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
     if grid is not None and array.ndim >= 3:
         array = grid(array)
         marks = None if marks is None else grid(np.asarray(marks))
-    stats_decimals, decimals = decimals, cell_decimals(array, decimals)
+    stats_decimals = decimals
+    if whole_numbers:  # else the caller decided for several tensors at once
+        decimals = cell_decimals(array, decimals)
     if array.ndim == 0:
         return Text.assemble((f"{title}: ", "bold"), cell_text(array.item(), decimals))
     scale = largest_magnitude(array)
@@ -524,8 +526,9 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
     return Group(heading, GridFlow(items))
 
 
-#: Whole numbers up to this size are shown without decimals when a whole tensor holds them.
-WHOLE_SHOWN_BELOW = 1e15
+#: Whole numbers below this size are shown without decimals when a whole tensor holds them
+#: (from it on, a tensor is written in scientific notation, which keeps its decimals).
+WHOLE_SHOWN_BELOW = 1e12
 
 
 def cell_decimals(array: np.ndarray, decimals: int) -> int:
@@ -552,7 +555,8 @@ def loss_line(trace: Trace, decimals: int) -> RenderableType:
         return Text("no loss: the problem gives the delta at the last layer's output directly",
                     style="dim")
     what = loss_family(problem.loss.type).summary(problem.loss)
-    return Text.assemble(("loss E = ", "bold"), (cell_text(trace.loss, decimals), "bold cyan"),
+    shown = cell_decimals(np.asarray(trace.loss), decimals)  # a whole loss as the tables
+    return Text.assemble(("loss E = ", "bold"), (cell_text(trace.loss, shown), "bold cyan"),
                          f"   ({what})")
 
 
@@ -843,11 +847,16 @@ def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
     per channel under nhwc, ``[n]`` over a batched 1-D map's C×L grids)."""
     parts: list[RenderableType] = [Text("steps: the textbook route (backward --show-steps)",
                                         style="bold underline")]
+    # whole numbers without decimals only when every step's are: the steps are slices of a
+    # few tensors (one channel's delta, another's), which must read alike
+    if all(cell_decimals(np.asarray(matrix), decimals) == 0 for _, matrix in steps
+           if np.asarray(matrix).dtype.kind == "f"):
+        decimals = 0
     for number, (caption, matrix) in enumerate(steps, start=1):
         parts.append(Text(""))
         caption = caption_counted_from(caption, base)
         parts.append(tensor_view(matrix, f"{number}. {caption}", decimals, axes,
-                                 full=full, base=base, grid=grid))
+                                 full=full, base=base, grid=grid, whole_numbers=False))
     return Group(*parts)
 
 

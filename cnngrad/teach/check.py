@@ -1437,13 +1437,13 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
         return
     # a rounded cell is right to its decimals: a slip is looked for in the others
     cells = np.flatnonzero((check.answered & ~check.rounded).reshape(-1))
-    check.diagnoses = _diagnose(context, check.path, _written_cells(check, cells), cells,
-                                tolerance)
+    found = _diagnose(context, check.path, _written_cells(check, cells), cells, tolerance)
     if check.keys and all("[" in key for key in check.keys):
         # every cell given under an index the student wrote: an index counted from 1 is
         # likelier than a slip of the whole tensor that moves the few cells the same way
-        check.diagnoses = sorted(check.diagnoses,  # (a copy: a class's files share slips)
-                                 key=lambda found: not found.slip.startswith("one_based_shift_"))
+        found = sorted(found,  # (a copy: a class's files share slips)
+                       key=lambda pair: not pair[0].slip.startswith("one_based_shift_"))
+    check.diagnoses = _readings_together(found)
     check.diagnosed = True
     if not check.diagnoses:
         check.sign_flipped = _sign_flipped(check, tolerance)
@@ -1684,21 +1684,37 @@ def _diagnose(context: SlipContext, path: str, given: Written, flat_cells: np.nd
         short = (given.decimals >= 1) & (given.decimals < tolerance.min_decimals) & ~given.fraction
         given = dataclasses.replace(given, decimals=np.where(short, tolerance.min_decimals,
                                                              given.decimals))
-    found, values = [], []
+    found = []
     truth = context.truth(path)
     for slip, value in alternatives(context, path):
         if value.shape != truth.shape:
             continue
         if cells_right(given, value.reshape(-1)[flat_cells], tolerance).all():
-            text = slip.describe(context.trace)
-            if any(_same_numbers(value, earlier) for earlier in values):
-                # another reading of the very numbers a slip above gives (MSE without the ½
-                # is twice the true answer; a true convolution's δ_in, the kernel left
-                # unrotated): said as such, not as a second, contradicting slip
-                text = "the same numbers: " + text.removeprefix("matches ")
-            found.append(Diagnosis(slip.name, text))
-            values.append(value)
-    return found or _another_path(context, path, given, flat_cells, tolerance)
+            found.append((Diagnosis(slip.name, slip.describe(context.trace)), value))
+    # another path's true value: no slip's numbers to compare with the others
+    return found or [(diagnosis, None) for diagnosis in _another_path(context, path, given,
+                                                                      flat_cells, tolerance)]
+
+
+def _readings_together(found: list[tuple[Diagnosis, np.ndarray | None]]) -> list[Diagnosis]:
+    """The slips in their order, each followed by those that give the very same numbers
+    (MSE without the ½ is twice the true answer; a true convolution's δ_in, the kernel left
+    unrotated), said as other readings of them ("the same numbers: ..."), not as further
+    slips that read as a contradiction."""
+    out: list[Diagnosis] = []
+    placed = [False] * len(found)
+    for i, (first, value) in enumerate(found):
+        if placed[i]:
+            continue
+        out.append(first)
+        for j in range(i + 1, len(found)):
+            other, other_value = found[j]
+            if not placed[j] and value is not None and other_value is not None \
+                    and _same_numbers(other_value, value):
+                placed[j] = True
+                out.append(Diagnosis(other.slip, "the same numbers: "
+                                     + other.text.removeprefix("matches ")))
+    return out
 
 
 def _same_numbers(a: np.ndarray, b: np.ndarray) -> bool:
