@@ -2795,3 +2795,20 @@ def test_another_reading_follows_the_slip_it_repeats_and_never_leads(tmp_path):
              if line.strip().startswith("→")]
     assert notes[0].startswith("→ matches one-based indexing shift")
     assert notes[1] == "→ the same numbers: the true answer rotated by 180°"
+
+
+def test_a_forward_output_halved_in_a_batch_of_two_is_not_a_mean_over_the_batch(tmp_path):
+    # ÷N of a layer's output was named "the mean over the batch taken twice": no mean over
+    # the batch touches a forward value
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": [[[[1, 2], [3, -1]]], [[[2, 0], [1, 1]]]],
+        "layers": [{"type": "conv2d", "kernel": [[1, -1], [0, 2]]}, {"type": "flatten"}],
+        "loss": {"type": "cross_entropy", "target": [0, 0]}}))
+    output = run(load_problem(str(problem))).layers[0].output
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"conv2d_1.output": (np.asarray(output) / 2).tolist()}))
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 1
+    notes = [line.strip() for line in result.output.splitlines() if line.strip().startswith("→")]
+    assert notes == ["→ matches half the true answer"]

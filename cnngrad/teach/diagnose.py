@@ -261,6 +261,17 @@ def _scaled(factor: Callable[[SlipContext], Any]):
     return change
 
 
+def _backward_only(alternative):
+    """A slip of the backward pass's sums over the batch: a layer's forward output is each
+    sample's own, which no mean or sum over the batch touches (its ÷N is 'half the true
+    answer' at N = 2, not a mean)."""
+
+    def on_backward_paths(ctx: SlipContext, path: str) -> np.ndarray | None:
+        return None if path.endswith(".output") else alternative(ctx, path)
+
+    return on_backward_paths
+
+
 def _exact_ratio(numerator: int, denominator: int) -> Fraction:
     return Fraction(numerator, denominator)
 
@@ -384,11 +395,11 @@ def _registry() -> dict[str, Slip]:
     entries = [slip for _, slip in sorted(ranked.values(), key=lambda item: item[0])]
     entries += [
         Slip("batch_mean", _batch_mean_words,
-             _transform(_scaled(lambda ctx: _exact_ratio(1, _batch_size(ctx))
-                                if _batch_size(ctx) > 1 else None))),
+             _backward_only(_transform(_scaled(lambda ctx: _exact_ratio(1, _batch_size(ctx))
+                                               if _batch_size(ctx) > 1 else None)))),
         Slip("batch_sum", "matches the sum instead of the mean over the batch",
-             _transform(_scaled(lambda ctx: _batch_size(ctx) if _batch_size(ctx) > 1
-                                else None))),
+             _backward_only(_transform(_scaled(lambda ctx: _batch_size(ctx)
+                                               if _batch_size(ctx) > 1 else None)))),
         Slip("transpose", "matches the transpose",
              _on_grids(lambda t: np.swapaxes(t, -1, -2))),
         Slip("rot180", "matches the true answer rotated by 180°",
