@@ -825,11 +825,14 @@ def test_grids_side_by_side_have_a_rule_between_them(tmp_path, command):
     ([[1.0, 0.5]], 6),  # one cell not whole: the whole tensor at the decimals asked
     ([[1234567890123.0, 2.0]], 6),  # scientific from 1e12: 1.23457e+12, its decimals kept
     ([[999999999999.0, 2.0]], 0),
+    (np.array([[1.7e7, 2.0]], dtype=np.float32), 6),  # every float32 there is whole
+    (np.array([[-12.0, 3.0]], dtype=np.float32), 0),
     ([[np.inf, 1.0]], 6),
     ([], 6),
 ])
 def test_a_tensor_of_whole_numbers_is_shown_without_decimals(values, decimals):
-    assert cell_decimals(np.array(values, dtype=np.float64), 6) == decimals
+    array = values if isinstance(values, np.ndarray) else np.array(values, dtype=np.float64)
+    assert cell_decimals(array, 6) == decimals
     if decimals == 0:
         text = rendered(tensor_view(np.array(values), "m", 6), 80)
         assert ".000000" not in text and "-0" not in text

@@ -540,7 +540,10 @@ def cell_decimals(array: np.ndarray, decimals: int) -> int:
     finite = np.isfinite(array)
     if not finite.all():
         return decimals
-    if np.abs(array).max() >= WHOLE_SHOWN_BELOW or not np.array_equal(array, np.round(array)):
+    # from 2^mantissa on every float of the dtype is whole (float32: 8388608), and a whole
+    # value there says nothing of the numbers' own
+    below = min(WHOLE_SHOWN_BELOW, 2.0 ** np.finfo(array.dtype).nmant)
+    if np.abs(array).max() >= below or not np.array_equal(array, np.round(array)):
         return decimals
     return 0
 
