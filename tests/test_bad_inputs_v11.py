@@ -922,7 +922,7 @@ RELU_2X2 = {"input": [[1, 2], [3, 4]], "layers": [{"type": "relu"}], "delta": [[
                           "{\"min_decimals\": ...}"),
 ])
 def test_other_frameworks_layout_words_and_grading_keys_are_pointed_home(tmp_path, top, line,
-                                                                        monkeypatch):
+                                                                         monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.json").write_text(json.dumps({**RELU_2X2, **top}))
     result = runner.invoke(app, ["backward", "p.json"])

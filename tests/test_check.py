@@ -2769,16 +2769,22 @@ def test_a_true_value_beside_a_wrong_cell_never_reads_as_the_value_written(tmp_p
                          exact.output), exact.output
 
 
+def slip_notes(report: str) -> list[str]:
+    """The "→" notes of a check report, each whole (a wrapped one's continuation, indented
+    four spaces, joined)."""
+    return [line.strip() for line in " ".join(report.split("\n    ")).splitlines()
+            if line.strip().startswith("→")]
+
+
 def test_a_second_slip_giving_the_same_numbers_is_said_to_be_another_reading():
     # the kernel left unrotated and a true convolution give the same input delta: listed as
     # two slips they read as a contradiction ("not rotated", "rotated")
     result = invoke("check", WORKED, SAMPLES / "answers" / "stackexchange-wrong.json")
     assert result.exit_code == 1
-    notes = [line.strip() for line in " ".join(result.output.split("\n    ")).splitlines()
-             if line.strip().startswith("→")]
-    assert notes == ["→ matches the kernel not rotated by 180°",
-                     "→ the same numbers: true convolution instead of cross-correlation (the "
-                     "kernel rotated by 180° in the forward pass)"]
+    assert slip_notes(result.output) == [
+        "→ matches the kernel not rotated by 180°",
+        "→ the same numbers: true convolution instead of cross-correlation (the kernel rotated "
+        "by 180° in the forward pass)"]
 
 
 def test_another_reading_follows_the_slip_it_repeats_and_never_leads(tmp_path):
@@ -2791,8 +2797,7 @@ def test_another_reading_follows_the_slip_it_repeats_and_never_leads(tmp_path):
                        '"conv2d_1.delta_in[1,0]": 0, "conv2d_1.delta_in[1,1]": 10}')
     result = invoke("check", problem, answers)
     assert result.exit_code == 1
-    notes = [line.strip() for line in result.output.splitlines()
-             if line.strip().startswith("→")]
+    notes = slip_notes(result.output)
     assert notes[0].startswith("→ matches one-based indexing shift")
     assert notes[1] == "→ the same numbers: the true answer rotated by 180°"
 
@@ -2810,5 +2815,4 @@ def test_a_forward_output_halved_in_a_batch_of_two_is_not_a_mean_over_the_batch(
     answers.write_text(json.dumps({"conv2d_1.output": (np.asarray(output) / 2).tolist()}))
     result = invoke("check", problem, answers)
     assert result.exit_code == 1
-    notes = [line.strip() for line in result.output.splitlines() if line.strip().startswith("→")]
-    assert notes == ["→ matches half the true answer"]
+    assert slip_notes(result.output) == ["→ matches half the true answer"]

@@ -174,7 +174,7 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], Laye
         kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning))
     # a move that shifts an input at 0 flips its side one way or the other: the signs suffice
     watch = LayerWatch(layer=-1, values_at=np.zeros(0, np.int64),
-                        signs_at=np.flatnonzero(active), windows=np.zeros((0, 0), np.int64))
+                       signs_at=np.flatnonzero(active), windows=np.zeros((0, 0), np.int64))
     return kinks, watch
 
 
@@ -238,17 +238,17 @@ class _Activation(LayerFamily):
         return [
             (40, Slip("relu_one_at_zero", "matches the ReLU derivative at 0 taken as 1",
                       slip_in_trace("relu_one_at_zero", custom_backward(_relu_at_zero,
-                                                                       _relu_one_at_zero)))),
+                                                                        _relu_one_at_zero)))),
             (41, Slip("derivative_of_input",
                       "matches the sigmoid/tanh derivative taken at the input z instead of the "
                       "output (z(1 − z) instead of σ(z)(1 − σ(z)))",
                       slip_in_trace("derivative_of_input", custom_backward(
-                          _smooth_squashing, _derivative_of_input)))),
+                            _smooth_squashing, _derivative_of_input)))),
             (42, Slip("output_as_derivative",
                       "matches the sigmoid/tanh output taken as its derivative (σ instead of "
                       "σ(1 − σ), tanh instead of 1 − tanh²)",
                       slip_in_trace("output_as_derivative", custom_backward(
-                          _smooth_squashing, _output_for_derivative)))),
+                            _smooth_squashing, _output_for_derivative)))),
         ]
 
 

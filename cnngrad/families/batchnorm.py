@@ -625,19 +625,19 @@ class _BatchNorm(LayerFamily):
                       "matches batch norm's backward pass without the paths through μ and σ² "
                       "(only γ/√(σ² + ε)·δ)",
                       slip_in_trace("batchnorm_without_stat_paths", custom_backward(
-                          _is_train_batchnorm, _without_stat_paths)))),
+                            _is_train_batchnorm, _without_stat_paths)))),
             (53, Slip("batchnorm_sums_not_averaged",
                       "matches batch norm's input delta with the sums over the batch not "
                       "divided by M (Σδ for Σδ/M, Σ(δ·x̂) for Σ(δ·x̂)/M)",
                       slip_in_trace("batchnorm_sums_not_averaged", custom_backward(
-                          _is_train_batchnorm, _sums_not_averaged)))),
+                            _is_train_batchnorm, _sums_not_averaged)))),
             # ranked before the losses' own (20–25): a γ gradient ÷ M was named "MSE
             # averaged over the elements" first where M is the output's size
             (19, Slip("batchnorm_parameters_averaged",
                       "matches γ's and β's gradients averaged over a channel's M values "
                       "(np.mean) instead of summed",
                       slip_in_trace("batchnorm_parameters_averaged", custom_backward(
-                          _is_batchnorm, _parameters_averaged)))),
+                            _is_batchnorm, _parameters_averaged)))),
         ]
 
 

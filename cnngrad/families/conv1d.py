@@ -746,8 +746,8 @@ class Conv1d(LayerFamily):
             (15, Slip("conv1d_kernel_not_reversed",
                       "matches the 1-D kernel not reversed in the backward pass",
                       slip_in_trace("conv1d_kernel_not_reversed",
-                                  replace_backward(self.type, _flip_toggled,
-                                                    input_delta_only=True)))),
+                                    replace_backward(self.type, _flip_toggled,
+                                                     input_delta_only=True)))),
             (16, Slip("conv1d_convolution_kind",
                       "matches the 1-D convolution computed with the kernel reversed (true "
                       "convolution and cross-correlation swapped)",
@@ -759,16 +759,16 @@ class Conv1d(LayerFamily):
             (17, Slip("conv1d_delta_not_dilated",
                       "matches the 1-D delta not dilated for the stride",
                       slip_in_trace("conv1d_delta_not_dilated",
-                                  custom_backward(_strided, _undilated_backward)))),
+                                    custom_backward(_strided, _undilated_backward)))),
             (52, Slip("conv1d_bias_summed",
                       "matches the untied bias summed instead of per position",
                       slip_in_trace("conv1d_bias_summed", custom_backward(
-                          _with_bias(("untied",)), _bias_summed_backward)))),
+                            _with_bias(("untied",)), _bias_summed_backward)))),
             (53, Slip("conv1d_bias_averaged",
                       "matches the 1-D bias gradient averaged over the positions (and the "
                       "batch) instead of summed: each position adds its delta",
                       slip_in_trace("conv1d_bias_averaged", custom_backward(
-                          _with_bias(("scalar", "filter")), _bias_averaged_backward)))),
+                            _with_bias(("scalar", "filter")), _bias_averaged_backward)))),
         ]
 
 

@@ -1141,25 +1141,25 @@ class Conv2d(LayerFamily):
         return [
             (10, Slip("kernel_not_rotated", "matches the kernel not rotated by 180°",
                       slip_in_trace("kernel_not_rotated",
-                                  replace_backward(self.type, _flip_toggled,
-                                                    input_delta_only=True)))),
+                                    replace_backward(self.type, _flip_toggled,
+                                                     input_delta_only=True)))),
             (11, Slip("convolution_kind", _forward_flip_words,
                       slip_in_trace("convolution_kind", _forward_flip))),
             (12, Slip("delta_not_dilated", _stride_words,
                       slip_in_trace("delta_not_dilated",
-                                  custom_backward(_strided, _undilated_conv_backward)))),
+                                    custom_backward(_strided, _undilated_conv_backward)))),
             (50, Slip("bias_summed", "matches bias summed instead of per position",
                       slip_in_trace("bias_summed", custom_backward(
-                          _has_bias(("untied",)), _bias_summed_backward)))),
+                            _has_bias(("untied",)), _bias_summed_backward)))),
             (51, Slip("bias_per_position",
                       "matches the bias gradient per position instead of summed",
                       slip_in_trace("bias_per_position", custom_backward(
-                          _has_bias(("scalar", "filter")), _bias_per_position_backward)))),
+                            _has_bias(("scalar", "filter")), _bias_per_position_backward)))),
             (52, Slip("bias_averaged",
                       "matches the bias gradient averaged over the positions (and the batch) "
                       "instead of summed: each position adds its delta",
                       slip_in_trace("bias_averaged", custom_backward(
-                          _has_bias(("scalar", "filter")), _bias_averaged_backward)))),
+                            _has_bias(("scalar", "filter")), _bias_averaged_backward)))),
         ]
 
 

@@ -708,8 +708,8 @@ class ConvTranspose2d(LayerFamily):
                       "matches the transposed conv's backward pass with the kernel rotated "
                       "180° (δ correlated with the flipped kernel)",
                       slip_in_trace("transposed_kernel_not_flipped",
-                                  replace_backward(self.type, _unflip,
-                                                    input_delta_only=True)))),
+                                    replace_backward(self.type, _unflip,
+                                                     input_delta_only=True)))),
             (14, Slip("transposed_forward_not_flipped",
                       "matches the transposed conv as a convolution over the zero-inserted "
                       "input with the kernel not flipped",

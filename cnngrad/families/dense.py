@@ -263,8 +263,8 @@ class Dense(LayerFamily):
                           "matches the delta sent back through W instead of Wᵀ "
                           "(δ_in = W·δ; for y = W·x + b it is Wᵀ·δ)",
                           slip_in_trace("weights_not_transposed",
-                                      custom_backward(_square_weights,
-                                                       _untransposed_backward))))]
+                                        custom_backward(_square_weights,
+                                                        _untransposed_backward))))]
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

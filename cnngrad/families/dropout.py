@@ -251,7 +251,7 @@ class Dropout(LayerFamily):
             (52, Slip("dropout_without_scale",
                       "matches dropout's backward pass without the 1/(1 - p) (δ·mask only)",
                       slip_in_trace("dropout_without_scale", custom_backward(
-                          _is_dropout, _backward_without_scale)))),
+                            _is_dropout, _backward_without_scale)))),
             (53, Slip("dropout_never_scaled",
                       "matches dropout without the 1/(1 - p) in the forward and backward "
                       "passes (x·mask)",

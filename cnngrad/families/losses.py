@@ -347,7 +347,7 @@ class Mse(LossFamily):
             (23, Slip("mse_mean_not_sum",
                       "matches MSE averaged over the elements instead of summed",
                       slip_in_trace("mse_mean_not_sum", _mse_rerun(("half_sum", "sum"),
-                                                                 "mean")))),
+                                                                   "mean")))),
         ]
 
 

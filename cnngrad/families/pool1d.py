@@ -464,13 +464,13 @@ class MaxPool1d(_Pool1d):
         return [
             (33, Slip("maxpool1d_ties_all", "matches the tie going to every maximum",
                       slip_in_trace("maxpool1d_ties_all",
-                                  replace_backward(self.type, _ties("all"))))),
+                                    replace_backward(self.type, _ties("all"))))),
             (34, Slip("maxpool1d_ties_split", "matches the tie shared equally among the maxima",
                       slip_in_trace("maxpool1d_ties_split",
-                                  replace_backward(self.type, _ties("split"))))),
+                                    replace_backward(self.type, _ties("split"))))),
             (35, Slip("maxpool1d_ties_first", "matches the tie going to the first maximum only",
                       slip_in_trace("maxpool1d_ties_first",
-                                  replace_backward(self.type, _ties("first"))))),
+                                    replace_backward(self.type, _ties("first"))))),
         ]
 
 

@@ -636,9 +636,9 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], L
     moved = (tied & active)[..., None, None] & is_top if spec.ties == "all" else \
         np.zeros(is_top.shape, bool)
     watch = LayerWatch(layer=-1,
-                        values_at=flat[moved],
-                        signs_at=np.zeros(0, np.int64),
-                        windows=flat[active].reshape(-1, taps))
+                       values_at=flat[moved],
+                       signs_at=np.zeros(0, np.int64),
+                       windows=flat[active].reshape(-1, taps))
     return kinks, watch
 
 
@@ -893,12 +893,12 @@ class MaxPool2d(_Pool2d):
             (32, Slip("ties_last", "matches the tie going to the last maximum (a scan "
                       "keeping >=), not the first",
                       slip_in_trace("ties_last", custom_backward(_tiled_exactly(self.type),
-                                                                _last_maximum)))),
+                                                                 _last_maximum)))),
             (33, Slip("delta_to_whole_window",
                       "matches the delta sent to every cell of the window instead of to its "
                       "maximum",
                       slip_in_trace("delta_to_whole_window", custom_backward(
-                          _whole_windows(self.type), _delta_to_every_cell)))),
+                            _whole_windows(self.type), _delta_to_every_cell)))),
         ]
 
 
@@ -952,7 +952,7 @@ class AvgPool2d(_Pool2d):
                       "matches the delta sent to every cell of the window without dividing "
                       "it by the window's size",
                       slip_in_trace("avgpool_not_divided", custom_backward(
-                          _whole_windows(self.type), _delta_to_every_cell)))),
+                            _whole_windows(self.type), _delta_to_every_cell)))),
         ]
 
 

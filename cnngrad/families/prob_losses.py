@@ -424,8 +424,8 @@ def _bce_floor_kinks(problem, output: np.ndarray):
                                   f"floored at {_FLOOR} (PyTorch's rule), not the slope of E"))
     empty = np.zeros(0, np.intp)
     return kinks, LayerWatch(layer=-1, values_at=np.flatnonzero(floored), signs_at=empty,
-                              windows=np.zeros((0, 0), np.intp),
-                              branch=_clamped_logs(problem.loss.target))
+                             windows=np.zeros((0, 0), np.intp),
+                             branch=_clamped_logs(problem.loss.target))
 
 
 class BceWithLogits(_Bce):

@@ -207,7 +207,7 @@ class _Softmax(LayerFamily):
                           "matches the softmax Jacobian taken as its diagonal (δ_j·x_j(1 - x_j) "
                           "only, the off-diagonal terms -x_k·x_j forgotten)",
                           slip_in_trace("softmax_jacobian_diagonal",
-                                      custom_backward(_is_softmax, _diagonal_only))))]
+                                        custom_backward(_is_softmax, _diagonal_only))))]
 
 
 class Softmax(_Softmax):

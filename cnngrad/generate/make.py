@@ -760,7 +760,7 @@ def _relu_zero_site(problem) -> tuple[Any, Any] | str:
             continue
         readers = problem.readers(spec.name)
         if family_of(spec).cuts_to_zero and readers and all(family_of(layer).takes_maxima
-                                                 for layer in readers):
+                                                            for layer in readers):
             # a pool takes a 0 only from a window of ReLU zeros, none of which passes δ back
             why.append(f"{spec.name} is read by a max pool (a 0 there changes no answer)")
             continue

@@ -161,8 +161,8 @@ def conv_out(size: int, kernel: int, stride: int, padding: int, what: str,
         side = "the conv's output side" if after_conv else "the input side"
         hint = (f"give a smaller {what}" + (" or --kernel" if after_conv else "")
                 + " or a larger --input" + (" / --padding" if takes_padding else ""))
-        raise UsageError(f"{with_article(f'{kernel}-wide')} {window} does not fit {side} {size} with padding "
-                         f"{padding}", where=what, hint=hint)
+        raise UsageError(f"{with_article(f'{kernel}-wide')} {window} does not fit {side} "
+                         f"{size} with padding {padding}", where=what, hint=hint)
     return out
 
 

@@ -610,8 +610,8 @@ Work = Callable[[int, int, int, int, int], object]
 
 
 def over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
-                 split_rows: bool = False, parallel_min_macs: int | None = None,
-                 all_tiles_bytes: int = ALL_TILES_BYTES, by_work: bool = False) -> list:
+                split_rows: bool = False, parallel_min_macs: int | None = None,
+                all_tiles_bytes: int = ALL_TILES_BYTES, by_work: bool = False) -> list:
     """``work`` over images 0..N and all output rows, on one thread per core when the problem
     is big enough and the BLAS's threads can be set; the results in task order.
 
@@ -825,9 +825,9 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
         # the input delta's short calls on one thread, the kernel gradient's long ones on the
         # other (or both on one thread for small calls)
         parts = over_images(geo, (functools.partial(_flat_input_grad, w, delta, geo, dx),
-                                   functools.partial(_flat_kernel_grad, x, delta, geo)),
-                             exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
-                             by_work=True)
+                                  functools.partial(_flat_kernel_grad, x, delta, geo)),
+                            exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
+                            by_work=True)
         return _sum_parts(dw for _, dw in parts)
     weights = w.reshape(geo.f, geo.kh, geo.kw)
     padded = geo.sides != (0, 0, 0, 0)
@@ -850,7 +850,7 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
         return dw
 
     parts = over_images(geo, backward_images, exact=False,
-                         parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
+                        parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS)
     return _sum_parts(parts)
 
 
@@ -1454,8 +1454,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         bias = None if b is None else b.astype(dtype, copy=False)
         bias = bias[:, None, None] if bias is not None and bias.ndim == 1 else bias
         over_images(geo, lambda start, stop, _tile_bytes, row_start, row_stop:
-                     _shifted_forward(x, w, bias, geo, y, start, stop, row_start, row_stop),
-                     exact=False, split_rows=True)
+                    _shifted_forward(x, w, bias, geo, y, start, stop, row_start, row_stop),
+                    exact=False, split_rows=True)
         return y
     groups, taps, w_out = geo.groups, geo.c_group * geo.kh * geo.kw, geo.w_out
     w_mat = w.reshape(groups, geo.f_group, taps)
@@ -1556,7 +1556,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
     # im2col's kernel gradient beside the input delta's col2im: the bias sums with the first
     # (1×3×224×224 → 64 7×7/2 beside the input delta: 1.03-1.05 of the time)
     parts = over_images(geo, (input_images, _with_bias_grad(kernel_images, delta, db)),
-                         exact=is_exact(dx), split_rows=True)
+                        exact=is_exact(dx), split_rows=True)
     dw = _sum_parts(part for _, part in parts)
     partials = [partial for partial, _ in parts if partial is not None]
     if partials:
@@ -1615,7 +1615,7 @@ def _shifted_backward(x, w, delta, geo: _Geometry, dx: np.ndarray
 
     db: dict[tuple[int, int], np.ndarray] = {}
     parts = over_images(geo, (_with_bias_grad(input_images, delta, db), kernel_images),
-                         exact=False, split_rows=True)
+                        exact=False, split_rows=True)
     if padded is not None:
         dx[...] = pad2d_backward(padded, geo.sides, geo.mode, (geo.h, geo.w))
     return dx, _sum_parts(part for _, part in parts).reshape(w.shape), _bias_total(db)

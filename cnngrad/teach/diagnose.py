@@ -168,7 +168,7 @@ def slip_in_trace(key: str, build: Callable[[SlipContext], Trace | None]):
 
 
 def replace_backward(layer_type: str, change: Callable[[Any], Any | None],
-                      input_delta_only: bool = False):
+                     input_delta_only: bool = False):
     """A trace builder: every layer of ``layer_type`` steps backward with ``change(spec)``
     (None: that layer is not concerned); None when no layer is concerned.
     ``input_delta_only``: the changed step gives the layer's input delta, its own gradients
