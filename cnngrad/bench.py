@@ -647,6 +647,22 @@ def machine_busy(seconds: float) -> float | None:
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
+def pages() -> str | None:
+    """The transparent huge page mode and where cnngrad's big results go, for the header
+    (numpy advises huge pages for its arrays of 4 MiB and up; torch does not); None where the
+    system has no huge pages."""
+    from cnngrad.layers._common import (ORDINARY_PAGES_MIN_BYTES, huge_page_mode,
+                                        ordinary_pages_declined)
+
+    mode = huge_page_mode()
+    if mode is None:
+        return None
+    declined = ordinary_pages_declined()
+    where = "kept off them" if declined is None else f"left as numpy makes them ({declined})"
+    return (f"transparent huge pages '{mode}'; cnngrad's results of "
+            f"{ORDINARY_PAGES_MIN_BYTES // 2**20} MiB and more {where}")
+
+
 def blas_threads() -> int | None:
     """The thread count of the BLAS numpy loaded (threadpoolctl), or None when unknown."""
     try:
@@ -1099,6 +1115,8 @@ def render_table(rows: Sequence[Row], info: dict[str, Any]) -> str:
         (f"matmul peak ({info['matmul_size']}² np.matmul, measured before each case): {peaks}; "
          f"% peak is of the one beside the case"),
     ]
+    if info.get("pages"):
+        lines.append(f"pages: {info['pages']}")
     busy = info["machine_busy"]
     if busy is not None:
         lines.append(f"other work just before the run: {100 * busy:.0f}% of the CPUs"
@@ -1244,6 +1262,7 @@ def run_bench(torch, names: Sequence[str], dtypes: Sequence[str], repeat: int, *
             "reference_pool": info_pool, "repeat": repeat, "cores": cores(), "threads": threads,
             "matmul_size": matmul_size, "matmul_peak": peaks, "notes": notes, "small_sizes": small,
             "peak_rss_mib": _peak_rss_kib() / 1024, "machine_busy": busy_at_start,
+            "pages": pages(),
             "versions": {"numpy": np.__version__,
                          **({"torch": torch.__version__} if torch is not None else {})}}
     return BenchRun(rows, info, e2e)

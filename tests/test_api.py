@@ -837,6 +837,13 @@ def test_bench_quick_prints_the_table():
     assert len(rows) == 2 * len(CASES)  # every case, two dtypes
     assert "peak RSS" in done.stdout
     assert seconds < 60  # about 6 s: the import of torch, when installed, is most of it
+    if Path("/sys/kernel/mm/transparent_hugepage/enabled").exists():
+        pages = next(line for line in lines if line.startswith("pages: "))
+        from cnngrad.layers._common import ordinary_pages_declined
+
+        declined = ordinary_pages_declined()
+        assert pages.endswith("4 MiB and more kept off them" if declined is None
+                              else f"left as numpy makes them ({declined})"), pages
 
 
 def test_bench_against_the_naive_references_as_json():

@@ -8,10 +8,15 @@ the library API.  User input is validated earlier, in :mod:`cnngrad.problem`, wi
 from __future__ import annotations
 
 import contextlib
+import functools
+import mmap
 import numbers
+import os
+import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
@@ -232,6 +237,106 @@ def zeros_like_dtype(shape, like: np.ndarray) -> np.ndarray:
         out.fill(0)
         return out
     return np.zeros(shape, dtype=like.dtype)
+
+
+# --------------------------------------------------------------------------------------
+# big results on ordinary pages
+#
+# numpy advises Linux to put every array of 4 MiB and up on transparent huge pages (the
+# system's mode "madvise" leaves it to such advice).  On the 2-core virtual machines cnngrad
+# is measured on, a fresh huge page usually costs less than the 512 ordinary pages it
+# replaces, but now and then far more: filling a new 100 MiB array took 20–29 ms (medians)
+# on huge pages and up to 1.0 s, 60–88 ms on ordinary pages; a kernel call whose results are
+# freed before the next allocates anew meets the slow case most (the 32×64×56×56 float64
+# conv, forward + backward, torch between the calls: 714 ms median with the results on huge
+# pages, 288 on ordinary ones; conv_transpose2d 8×64×56×56 284 and 155 ms).  So the kernels'
+# big results are advised off huge pages, where torch's tensors are in that mode.  A system
+# whose mode puts every array on huge pages ("always") keeps them there, as it keeps
+# torch's; a process started with NUMPY_MADVISE_HUGEPAGE=1 asked numpy for them on purpose.
+
+#: Results this big or bigger are kept off huge pages (numpy advises them from 4 MiB on).
+ORDINARY_PAGES_MIN_BYTES = 4 * 2**20
+
+_HUGE_PAGE_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+def huge_page_mode() -> str | None:
+    """The system's transparent huge page mode ("always", "madvise", "never"), or None
+    where there are none (not Linux, or a kernel without them)."""
+    try:
+        chosen = re.search(r"\[(\w+)\]", _HUGE_PAGE_MODE.read_text())
+    except OSError:
+        return None
+    return chosen.group(1) if chosen else None
+
+
+def _numpy_huge_pages_asked(setting: str | None) -> bool:
+    """NUMPY_MADVISE_HUGEPAGE read as numpy reads it: an integer, any but 0 asking for huge
+    pages (numpy does not import at all with a value that is not an integer)."""
+    try:
+        return setting is not None and int(setting) != 0
+    except ValueError:
+        return False
+
+
+@functools.cache
+def _ordinary_pages_advice() -> tuple[Callable[[int, int], object] | None, str]:
+    """(libc's ``madvise`` with MADV_NOHUGEPAGE bound, ""), or (None, why it does not
+    apply in this process)."""
+    setting = os.environ.get("NUMPY_MADVISE_HUGEPAGE")
+    if _numpy_huge_pages_asked(setting):
+        return None, f"NUMPY_MADVISE_HUGEPAGE={setting} asks for them"
+    mode = huge_page_mode()
+    if mode != "madvise":
+        return None, (f"the system's mode is {mode!r}" if mode
+                      else "the system has no transparent huge pages")
+    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
+    try:
+        import ctypes
+
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        madvise = None
+    if advice is None or madvise is None:
+        return None, "no madvise(MADV_NOHUGEPAGE) to call"
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    madvise.restype = ctypes.c_int
+    return (lambda start, length: madvise(start, length, advice)), ""
+
+
+def ordinary_pages_declined() -> str | None:
+    """Why this process leaves big results where numpy puts them, or None when
+    :func:`on_ordinary_pages` advises them off huge pages."""
+    advise, why_not = _ordinary_pages_advice()
+    return None if advise is not None else why_not
+
+
+def on_ordinary_pages(array: np.ndarray) -> np.ndarray:
+    """``array`` (fresh, untouched: ``np.empty`` or ``np.zeros``), advised off transparent
+    huge pages when it is big (see above); returned as it is.
+
+    Advice only: where the system declines it, the array is as numpy made it.
+    """
+    if array.nbytes < ORDINARY_PAGES_MIN_BYTES or array.dtype == object:
+        return array
+    advise, _ = _ordinary_pages_advice()
+    if advise is None:
+        return array
+    # the whole pages inside the array (numpy advised huge pages on the same range)
+    start = array.ctypes.data
+    first_page = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+    advise(first_page, start + array.nbytes - first_page)
+    return array
+
+
+def empty_result(shape, dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` for a kernel's result: on ordinary pages when big."""
+    return on_ordinary_pages(np.empty(shape, dtype))
+
+
+def zeros_result(shape, like: np.ndarray) -> np.ndarray:
+    """:func:`zeros_like_dtype` for a kernel's result: on ordinary pages when big."""
+    return on_ordinary_pages(zeros_like_dtype(shape, like))
 
 
 #: From this size of operand on, :func:`row_dots` takes its dot products from the BLAS.

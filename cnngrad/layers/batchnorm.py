@@ -32,7 +32,8 @@ from collections.abc import Callable
 import numpy as np
 
 from cnngrad.layers._common import (ROW_DOTS_BLAS_MIN_BYTES, buffered_reduction,
-                                    check_real_objects, row_dots, unbuffered_rows)
+                                    check_real_objects, empty_result, row_dots,
+                                    unbuffered_rows)
 from cnngrad.layers._threads import cores, for_each
 
 MODES = ("train", "eval")
@@ -230,7 +231,7 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
     x3, _, (gamma, running_mean, running_var), eps = _setup(x, gamma, eps, mode,
                                                             running_mean, running_var)
     beta = _beta(beta, x3)
-    y = np.empty_like(x3)
+    y = empty_result(x3.shape, x3.dtype)
 
     def work(channels: slice, scratch: np.ndarray) -> None:
         centred, inv_std = _block_statistics(x3[:, channels], channels, scratch, eps, mode,
@@ -283,7 +284,7 @@ def batchnorm_backward(x: np.ndarray, gamma: np.ndarray, delta: np.ndarray, eps:
                                                                  running_mean, running_var,
                                                                  delta)
     n, c, m = x3.shape
-    dx = np.empty_like(x3)
+    dx = empty_result(x3.shape, x3.dtype)
     dgamma, dbeta = np.empty(c, x3.dtype), np.empty(c, x3.dtype)
 
     def work(channels: slice, scratch: np.ndarray) -> None:

@@ -47,11 +47,13 @@ from cnngrad.layers._common import (
     cache_key,
     check_real_objects,
     conv_output_size,
+    empty_result,
     four_sides,
     is_exact,
     pair,
     unbuffered_rows,
     zeros_like_dtype,
+    zeros_result,
 )
 from cnngrad.layers._gemm import available as gemm_available, gemm
 from cnngrad.layers._gemm import kind as gemm_kind, writes_fresh as gemm_writes_fresh
@@ -1443,7 +1445,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
             b = b.astype(dtype, copy=False)
             y += b[:, None, None] if b.ndim == 1 else b
         return y
-    y = np.empty(geo.out_shape, dtype=dtype)
+    y = empty_result(geo.out_shape, dtype)
     if _depthwise(geo, dtype):
         _depthwise_forward(x, w, geo, y)
         if b is not None:
@@ -1525,8 +1527,8 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray,
         dx, dw = _small_backward(x, w, delta, geo)
         return dx, dw.reshape(w.shape), _bias_grad(delta)
     if _shifted(geo, dtype):  # writes every cell of dx: no zeros first
-        return _shifted_backward(x, w, delta, geo, np.empty(x.shape, dtype))
-    dx = zeros_like_dtype(x.shape, delta)
+        return _shifted_backward(x, w, delta, geo, empty_result(x.shape, dtype))
+    dx = zeros_result(x.shape, delta)
     if _depthwise(geo, dtype):
         dw = _depthwise_backward(x, w, delta, geo, dx)
         return dx, dw.reshape(w.shape), _bias_grad(delta)

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.layers import conv
-from cnngrad.layers._common import IntPair, an_int, is_exact, pair, zeros_like_dtype
+from cnngrad.layers._common import (IntPair, an_int, is_exact, pair, zeros_like_dtype,
+                                    zeros_result)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     adjoint = geo.conv
     source = _extended(x, adjoint)
-    y = zeros_like_dtype((geo.n, geo.f, geo.h_out, geo.w_out), source)
+    y = zeros_result((geo.n, geo.f, geo.h_out, geo.w_out), source)
     # the convolution's input delta for the output delta x, by the same rule as its backward
     by_rotated = conv._by_rotated_kernel(adjoint, exact=is_exact(y))
     input_grad = conv._input_grad_stride1 if by_rotated else conv._input_grad_col2im
