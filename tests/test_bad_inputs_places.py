@@ -114,6 +114,34 @@ def test_a_problem_from_options_is_placed_at_the_option(name, tmp_path, monkeypa
     assert what in line, line
 
 
+@pytest.mark.parametrize("from_options", [True, False])
+def test_exact_work_is_refused_before_a_number_becomes_a_fraction(from_options, tmp_path,
+                                                                   monkeypatch):
+    # the float reading decides: converting 10⁵ numbers to Fractions takes a second or more
+    from cnngrad import tensorio
+
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "x.npy", np.ones((300, 300)))
+    np.save(tmp_path / "d.npy", np.ones((299, 299)))
+    read_number = tensorio._number
+
+    def floats_only(value, exact):
+        assert not exact, "a number read as a Fraction before the work was checked"
+        return read_number(value, exact)
+
+    monkeypatch.setattr(tensorio, "_number", floats_only)
+    if from_options:
+        args = ["--input", "x.npy", *QUICK, "--delta", "d.npy"]
+    else:
+        (tmp_path / "p.json").write_text(json.dumps(
+            {"input": {"npy": "x.npy"}, "kernel": [[1, 2], [3, 4]], "delta": {"npy": "d.npy"}}),
+            encoding="utf-8")
+        args = ["p.json"]
+    result = runner.invoke(app, ["backward", *args, "--exact"], env={"CNNGRAD_MAX_WORK": "1e8"})
+    assert result.exit_code == 2, result.output
+    assert "too much work in conv2d_1 in exact arithmetic" in result.stderr
+
+
 X3 = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
 X3_BATCH = [[X3], [X3]]
 CLASSIFIER = [{"type": "flatten"}, {"type": "dense", "weights": [[0.1] * 9, [-0.1] * 9, [0.05] * 9]}]

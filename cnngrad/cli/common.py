@@ -764,9 +764,10 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
     # reading it, then each layer forward, the loss, each layer backward
     with DelayedProgress(enabled=False if typed_in(problem) else None) as step:
         step("reading the problem")
-        if exact and problem not in (None, "-"):
+        if exact and problem != "-":
             # Fractions cost ~10⁴× a float: check the work on a float reading first, so a
-            # problem too big for --exact is refused before its numbers become Fractions
+            # problem too big for --exact is refused before its numbers become Fractions (a
+            # file, or the one-conv options' tensors; standard input is read only once)
             from cnngrad.limits import check_problem_work
 
             check_problem_work(load(problem, exact=False, max_elements=max_elements,
