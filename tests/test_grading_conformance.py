@@ -99,9 +99,21 @@ def test_a_file_named_after_an_element_path_names_its_whole_tensor(tmp_path, nam
     answers = write(tmp_path, name, "14,14\n")
     result = invoke("check", problem, answers)
     assert result.exit_code == 2
-    assert result.output.strip().endswith(
-        f"{name}: a file named after an element path; name it after the whole tensor "
-        f"({whole})")
+    line = result.output.strip()
+    message = (f"{name}: a file named after an element path; name it after the whole tensor "
+               f"({whole})")
+    if name.endswith(".npy"):
+        assert line.endswith(message)
+        return
+    # a CSV is a matrix: the part of a bigger tensor is answered by a '# path' line
+    key = name[:-len(".csv")]
+    assert line.endswith(f"{message}; hint: to answer a part of it, start the file with the "
+                         f"line '# {key}' (a CSV of '# path' blocks answers any part of a "
+                         f"tensor), or save the whole tensor as conv1d_1.grads.kernel.npy")
+    answers.write_text(f"# {key}\n14,14\n", encoding="utf-8")  # as the hint says
+    result = invoke("check", problem, answers)
+    assert result.exit_code in (0, 1), result.output
+    assert "a file named after" not in result.output and key in result.output
 
 
 def test_a_report_of_carried_cells_only_says_what_follows_the_mark(tmp_path):

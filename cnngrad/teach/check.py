@@ -416,8 +416,14 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
         key = source.name[:-len(source.suffix)]
         whole, index = split_key(key, file=file, one_based=one_based)
         if index is not None:
-            raise ProblemError(f"a file named after an element path; name it after the whole "
-                               f"tensor ({whole}{source.suffix})", file=file)
+            # a CSV holds a matrix, so a part of a 3-D or 4-D tensor answers by a '# path'
+            # line rather than by the name of the whole (whose shape the matrix is not)
+            raise ProblemError(
+                f"a file named after an element path; name it after the whole tensor "
+                f"({whole}{source.suffix})", file=file,
+                hint=(f"to answer a part of it, start the file with the line '# {key}' (a CSV "
+                      f"of '# path' blocks answers any part of a tensor), or save the whole "
+                      f"tensor as {whole}.npy") if kind == "csv" else None)
         _refuse_unknown_paths(trace, [(key, key, file)])
         with references_within(None):  # the file named on the command line (a link too)
             written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
