@@ -116,6 +116,21 @@ def test_a_file_named_after_an_element_path_names_its_whole_tensor(tmp_path, nam
     assert "a file named after" not in result.output and key in result.output
 
 
+@pytest.mark.parametrize("bias_points, named", [
+    ({"dense_1.grads.bias[1]": 1}, "dense_1.grads.bias[1] 1/1"),
+    ({"dense_1.grads.bias": 1}, "dense_1.grads.bias 1/1"),
+])
+def test_a_grade_sheet_names_a_carried_tensor_by_the_paths_with_its_points(tmp_path,
+                                                                          bias_points, named):
+    # full marks carried forward on an element's points: the sheet names that element, as its
+    # head lists it, not the whole tensor
+    problem = exam_with_points(tmp_path, {"sigmoid_1.delta_in": 2, **bias_points})
+    first = write(tmp_path, "ana.json", json.dumps(CARRIED_ONLY))
+    second = write(tmp_path, "bo.json", json.dumps(CARRIED_ONLY))
+    text = " ".join(invoke("check", problem, first, second).output.split())
+    assert f"{named}: carried forward from your sigmoid_1.delta_in" in text, text
+
+
 def test_a_report_of_carried_cells_only_says_what_follows_the_mark(tmp_path):
     # the number after ↻ is the true value too (the legend spoke of ✗ alone)
     problem = exam_with_points(tmp_path, {"sigmoid_1.delta_in": 2, "dense_1.grads.bias": 1})

@@ -532,8 +532,11 @@ def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
         return check.path
     if not check.possible:
         return f"{check.path} (no points)"
-    short = [score for score in result.path_scores or []
-             if score.key.partition("[")[0] == check.path and score.earned != score.possible]
+    parts = [score for score in result.path_scores or []
+             if score.key.partition("[")[0] == check.path]
+    short = [score for score in parts if score.earned != score.possible]
+    if not short and any(score.key != check.path for score in parts):
+        short = parts  # full marks (carried forward): still the parts that have the points
     if not short:  # (wrong cells without points)
         return f"{check.path} {points_text(check.earned)}/{points_text(check.possible)}"
     return ", ".join(f"{key_text(score.key, base)} {points_text(score.earned)}/"
