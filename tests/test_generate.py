@@ -270,13 +270,27 @@ def test_hopeless_slow_draws_stop_at_the_time_budget_and_say_what_to_change(monk
                           "products a value sums), or --numbers 1dp or 2dp (smaller numbers)")
 
 
+def test_a_failed_draw_names_the_activation_as_the_file_writes_it(monkeypatch, tmp_path):
+    # a leaky_relu network was told "a ReLU input was 0"
+    monkeypatch.setattr(make, "DRAW_BUDGET_SECONDS", 0.3)
+    problem = tmp_path / "leaky.json"
+    problem.write_text(json.dumps({"input": [[0] * 24] * 24, "layers": [
+        {"type": "conv2d", "kernel": [[0] * 3] * 3}, {"type": "leaky_relu"}],
+        "delta": [[0] * 22] * 22}), encoding="utf-8")
+    result = invoke("generate", str(problem), "--seed", 1, "--numbers", "int")
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert "(most often: a leaky_relu input was 0, in " in line, line
+    assert "hint: use --numbers 1dp or 2dp (of many ReLU inputs" in line
+
+
 def test_whole_numbers_that_land_on_a_relu_zero_hint_at_decimals(monkeypatch):
     monkeypatch.setattr(make, "DRAW_BUDGET_SECONDS", 0.5)
     result = invoke("generate", "residual", "--input", "16x16", "--seed", 1)
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()
     assert line.startswith("error: RECIPE: no hand-friendly residual problem in ")
-    assert "(most often: a ReLU input was 0, in " in line
+    assert "(most often: a relu input was 0, in " in line
     assert line.endswith("; hint: use --numbers 1dp or 2dp (of many ReLU inputs made of whole "
                          "numbers, some land on 0), or a smaller --input")
     # what the hint says works
