@@ -1789,7 +1789,7 @@ def test_a_value_right_to_the_decimals_required_but_not_to_those_written_is_name
     # a 2×3×3×2 (N×H×W×C) map written channels-first: the layout is named
     ("conv2d_1.delta_in", np.zeros((2, 2, 3, 3)), True),
     ("conv2d_1.output", np.zeros((2, 2, 2, 2)).transpose(0, 3, 1, 2)[:, :, :, :1], False),
-    # a kernel gradient is not a map: no layout hint (HWIO is its own shape)
+    # a kernel gradient is not a map: no map's layout hint (HWIO is its own shape)
     ("conv2d_1.grads.kernel", np.zeros((2, 2, 2, 2)).reshape(2, 8), False),
 ])
 def test_a_channels_first_answer_to_a_channels_last_problem_names_the_layout(
@@ -1803,6 +1803,24 @@ def test_a_channels_first_answer_to_a_channels_last_problem_names_the_layout(
     assert result.exit_code == 2
     assert ('hint: the problem is channels-last ("layout": "nhwc"): give this map as '
             '2×3×3×2, its channels on the last axis' in result.stderr) == hinted
+
+
+@pytest.mark.parametrize("written, hinted", [
+    (np.zeros((4, 2, 3, 3)), True),    # PyTorch's F×C×kh×kw of the HWIO 3×3×2×4
+    (np.zeros((2, 4, 3, 3)), False),   # another order: no layout to name
+])
+def test_a_torch_ordered_kernel_answer_to_a_channels_last_problem_names_the_order(
+        tmp_path, written, hinted):
+    problem = write_json(tmp_path / "p.json", {
+        "layout": "nhwc", "input": np.ones((1, 5, 5, 2)).tolist(),
+        "layers": [{"type": "conv2d", "kernel": np.ones((3, 3, 2, 4)).tolist()}],
+        "delta": np.ones((1, 3, 3, 4)).tolist()})
+    answers = write_json(tmp_path / "a.json", {"conv2d_1.grads.kernel": written.tolist()})
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
+    assert result.exit_code == 2
+    assert ('hint: the problem is channels-last ("layout": "nhwc"): give this kernel as '
+            '3×3×2×4, its spatial axes first and its filters last (TensorFlow\'s order), not '
+            'filters first as PyTorch\'s' in result.stderr) == hinted, result.stderr
 
 
 def test_a_note_names_its_cells_when_a_rounding_is_the_other_wrong_cell(tmp_path):

@@ -1812,19 +1812,26 @@ def _padded_hint(trace: Trace, path: str, shape: tuple[int, ...],
 
 def _channels_first_hint(context: SlipContext, path: str, shape: tuple[int, ...]
                          ) -> str | None:
-    """A map of a channels-last problem written channels-first (2×2×3×3 for 2×3×3×2), in
-    the shape :func:`~cnngrad.teach.diagnose.channels_first_order` gives it: say the
-    layout (a kernel so written is that slip's, when its numbers match)."""
+    """A map of a channels-last problem written channels-first (2×2×3×3 for 2×3×3×2), or a
+    conv kernel's gradient in PyTorch's order (4×3×3×3 for HWIO 3×3×3×4), in the shape
+    :func:`~cnngrad.teach.diagnose.channels_first_order` gives it: say the layout (a tensor
+    so written whose numbers match is that slip's, said before this)."""
     from cnngrad.teach.diagnose import channels_first_order
 
-    kind = path.partition(".")[2].partition(".")[0]
-    if kind not in ("output", "delta_out", "delta_in"):
+    kind = path.partition(".")[2]
+    kernel = kind == "grads.kernel"
+    if not kernel and kind.partition(".")[0] not in ("output", "delta_out", "delta_in"):
         return None
     reordered = channels_first_order(context, path)
     if reordered is None or reordered.shape != shape:
         return None
+    expected = shape_text(np.shape(context.truth(path)))
+    if kernel:  # PyTorch's filters-first order, as its kernels are printed
+        return (f"the problem is channels-last (\"layout\": \"nhwc\"): give this kernel as "
+                f"{expected}, its spatial axes first and its filters last (TensorFlow's "
+                f"order), not filters first as PyTorch's")
     return (f"the problem is channels-last (\"layout\": \"nhwc\"): give this map as "
-            f"{shape_text(np.shape(context.truth(path)))}, its channels on the last axis")
+            f"{expected}, its channels on the last axis")
 
 
 def per_path_file(path: str, trace: Trace, known: set[str] | None = None) -> bool:
