@@ -1950,3 +1950,19 @@ def test_one_output_of_a_dense_layer_is_counted_in_the_singular():
     text = " ".join(explanation_text(explain(run(problem_of(doc)),
                                               "dense_1.delta_in[1]")).split())
     assert "k runs over the 1 output (" in text and "1 outputs" not in text
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.84, "0.84"),              # a number as written: as written
+    (0.3 * 0.2, "0.06"),         # 0.06000000000000001: float noise is no rounding
+    (2.0, "2"),
+    (0.0, "0"),
+    (-0.0315597, "-0.031560"),   # rounded to 6 decimals: its last zero kept, not -0.03156
+    (0.00202956, "0.002030"),
+    (0.1078499, "0.107850"),
+    (1 / 3, "0.333333"),
+])
+def test_a_short_number_drops_its_zeros_only_where_they_round_nothing(value, text):
+    from cnngrad.teach.explain import short
+
+    assert short(value) == text

@@ -253,7 +253,11 @@ def scalar(value):
 
 
 def short(value, decimals: int = 6) -> str:
-    """A factor as a person writes it: ``0.0686``, ``-0.04767``, ``343/5000``."""
+    """A factor as a person writes it: ``0.0686``, ``-0.04767``, ``343/5000``.
+
+    Trailing zeros go only where the shorter decimal is the value itself (up to float
+    noise: 0.3·0.2 is 0.06): a value rounded to them keeps them, ``-0.031560`` for
+    -0.0315597, which ``-0.03156`` would write as exact, beside totals of all ``decimals``."""
     from cnngrad.render.numbers import fmt
 
     value = scalar(value)
@@ -263,8 +267,11 @@ def short(value, decimals: int = 6) -> str:
         return str(value)
     text = fmt(value, decimals)
     if "." in text and "e" not in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+        stripped = text.rstrip("0").rstrip(".")
+        if stripped in ("", "-") or math.isclose(float(stripped), float(value),
+                                                 rel_tol=1e-12, abs_tol=1e-300):
+            text = stripped
+    return "0" if text in ("-0", "", "-") else text
 
 
 def operand(value, decimals: int = 6) -> str:
