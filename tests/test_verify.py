@@ -1446,6 +1446,22 @@ def test_a_softmax_op_is_told_the_op_with_its_loss(op, alone):
                              "cnngrad explain show for a problem\n")
 
 
+@pytest.mark.parametrize("target, op, hint", [
+    # the function's own name says which pass: conv2d was offered conv2d_forward
+    ("x.py:conv2d_backward", "conv2d", "--op conv2d_backward, as your function "
+                                       "conv2d_backward says"),
+    ("x.py:maxpool_forward", "MaxPool2d", "--op maxpool2d_forward, as your function "
+                                          "maxpool_forward says"),
+    ("x.py:mine", "conv2d", "conv2d_forward or conv2d_backward"),
+    ("x.py:mine", "dense", "dense_backward"),
+])
+def test_a_layer_named_without_its_pass_is_told_the_ops(target, op, hint):
+    result = runner.invoke(app, ["verify", target, "--op", op])
+    assert result.exit_code == 2
+    assert result.output == (f"error: --op: unknown value '{op}'; hint: the op names the pass "
+                             f"too: {hint}\n")
+
+
 def test_a_misspelt_op_is_still_offered_the_nearest():
     result = runner.invoke(app, ["verify", "x.py", "--op", "dense_backwrd"])
     assert result.exit_code == 2
