@@ -1819,8 +1819,8 @@ def test_a_torch_ordered_kernel_answer_to_a_channels_last_problem_names_the_orde
     result = CliRunner().invoke(app, ["check", str(problem), str(answers)])
     assert result.exit_code == 2
     assert ('hint: the problem is channels-last ("layout": "nhwc"): give this kernel as '
-            '3×3×2×4, its spatial axes first and its filters last (TensorFlow\'s order), not '
-            'filters first as PyTorch\'s' in result.stderr) == hinted, result.stderr
+            '3×3×2×4, in TensorFlow\'s order (the window\'s axes first), not PyTorch\'s'
+            in result.stderr) == hinted, result.stderr
 
 
 def test_a_note_names_its_cells_when_a_rounding_is_the_other_wrong_cell(tmp_path):

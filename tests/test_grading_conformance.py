@@ -116,19 +116,61 @@ def test_a_file_named_after_an_element_path_names_its_whole_tensor(tmp_path, nam
     assert "a file named after" not in result.output and key in result.output
 
 
-@pytest.mark.parametrize("bias_points, named", [
-    ({"dense_1.grads.bias[1]": 1}, "dense_1.grads.bias[1] 1/1"),
-    ({"dense_1.grads.bias": 1}, "dense_1.grads.bias 1/1"),
+@pytest.mark.parametrize("bias_points, answers, named", [
+    # full marks carried forward on elements' points: the sheet names those elements, as its
+    # head lists them, not the whole tensor
+    ({"dense_1.grads.bias[0]": 0.5, "dense_1.grads.bias[1]": 0.5}, CARRIED_ONLY,
+     "dense_1.grads.bias[0] 0.5/0.5, dense_1.grads.bias[1] 0.5/0.5"),
+    ({"dense_1.grads.bias[1]": 1}, {**CARRIED_ONLY, "dense_1.grads.bias[1]": "0.127800"},
+     "dense_1.grads.bias[1] 1/1"),
+    # a carried cell outside the parts with points ([0]): the note is the tensor's
+    ({"dense_1.grads.bias[1]": 1}, CARRIED_ONLY, "dense_1.grads.bias 1/1"),
+    ({"dense_1.grads.bias": 1}, CARRIED_ONLY, "dense_1.grads.bias 1/1"),
 ])
-def test_a_grade_sheet_names_a_carried_tensor_by_the_paths_with_its_points(tmp_path,
-                                                                          bias_points, named):
-    # full marks carried forward on an element's points: the sheet names that element, as its
-    # head lists it, not the whole tensor
+def test_a_grade_sheet_names_a_carried_tensor_by_the_paths_with_its_points(
+        tmp_path, bias_points, answers, named):
     problem = exam_with_points(tmp_path, {"sigmoid_1.delta_in": 2, **bias_points})
-    first = write(tmp_path, "ana.json", json.dumps(CARRIED_ONLY))
-    second = write(tmp_path, "bo.json", json.dumps(CARRIED_ONLY))
+    if "dense_1.grads.bias[1]" in answers:  # that element alone answered
+        answers = {key: value for key, value in answers.items()
+                   if key != "dense_1.grads.bias"}
+    first = write(tmp_path, "ana.json", json.dumps(answers))
+    second = write(tmp_path, "bo.json", json.dumps(answers))
     text = " ".join(invoke("check", problem, first, second).output.split())
-    assert f"{named}: carried forward from your sigmoid_1.delta_in" in text, text
+    assert f" {named}: carried forward from your sigmoid_1.delta_in" in text, text
+
+
+def test_a_grade_sheet_names_the_tensor_for_a_wrong_cell_without_points(tmp_path):
+    # bias[1] (its points) right, bias[0] (no points) wrong: not "bias[1] 1/1: no common slip"
+    problem = exam_with_points(tmp_path, {"sigmoid_1.delta_in": 2, "dense_1.grads.bias[1]": 1})
+    answers = {"sigmoid_1.delta_in": ["-0.066353", "0.127767"],
+               "dense_1.grads.bias": ["0.5", "0.127767"]}
+    first = write(tmp_path, "ana.json", json.dumps(answers))
+    second = write(tmp_path, "bo.json", json.dumps(answers))
+    text = " ".join(invoke("check", problem, first, second).output.split())
+    assert " dense_1.grads.bias 1/1: " in text and "bias[1] 1/1" not in text, text
+
+
+@pytest.mark.parametrize("name, line", [
+    # a 4-D kernel is no CSV matrix: the .npy, or the part by a '# path' line
+    ("conv2d_1.grads.kernel[0,1].csv", "a file named after an element path; name it after "
+     "the whole tensor (conv2d_1.grads.kernel.npy); hint: to answer a part of it, start the "
+     "file with the line '# conv2d_1.grads.kernel[0,1]' (a CSV of '# path' blocks answers "
+     "any part of a tensor)"),
+    # the name and the index first: a hint that leads to a second error helps no one
+    ("conv2d_1.grads.kernl[0,1].csv", "conv2d_1.grads.kernl[0,1]: unknown path "
+     "'conv2d_1.grads.kernl'"),
+    ("conv2d_1.grads.kernel[5,1].csv", "index [5, 1] is outside 'conv2d_1.grads.kernel' of "
+     "shape 1×2×2×2: its first index is 5 (indices 0 to 0 along an axis of 1)"),
+])
+def test_an_element_named_csv_of_a_4d_tensor(tmp_path, name, line):
+    problem = write(tmp_path, "p.json", json.dumps(
+        {"input": [[[1, 2, 0], [0, 1, 3], [2, 2, 1]], [[0, 1, 1], [1, 0, 2], [3, 1, 0]]],
+         "layers": [{"type": "conv2d", "kernel": [[[[1, 0], [0, 1]], [[2, 1], [0, 1]]]]}],
+         "delta": [[[1, 2], [3, 4]]]}))
+    answers = write(tmp_path, name, "1,2\n3,4\n")
+    result = invoke("check", problem, answers)
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(f"error: {answers}: {line}"), result.output
 
 
 def test_a_report_of_carried_cells_only_says_what_follows_the_mark(tmp_path):

@@ -1454,12 +1454,21 @@ def test_a_softmax_op_is_told_the_op_with_its_loss(op, alone):
                                           "maxpool_forward says"),
     ("x.py:mine", "conv2d", "conv2d_forward or conv2d_backward"),
     ("x.py:mine", "dense", "dense_backward"),
+    ("x.py:conv_backward_naive", "conv2d", "--op conv2d_backward, as your function "
+                                           "conv_backward_naive says"),
 ])
 def test_a_layer_named_without_its_pass_is_told_the_ops(target, op, hint):
     result = runner.invoke(app, ["verify", target, "--op", op])
     assert result.exit_code == 2
     assert result.output == (f"error: --op: unknown value '{op}'; hint: the op names the pass "
                              f"too: {hint}\n")
+
+
+def test_a_name_that_only_begins_an_op_is_offered_the_nearest():
+    # conv was told "--op conv_transpose2d_backward, as your function conv_backward says"
+    result = runner.invoke(app, ["verify", "x.py:conv_backward", "--op", "conv"])
+    assert result.exit_code == 2
+    assert "the op names the pass too" not in result.output and "allowed:" in result.output
 
 
 def test_a_misspelt_op_is_still_offered_the_nearest():

@@ -199,12 +199,13 @@ def verify(
             "batchnorm2d_backward, for maps (N, C, H, W)" if batch_norm[1] else
             "batchnorm1d_backward for vectors (N, D), CS231n's batchnorm_backward; "
             "batchnorm2d_backward for maps (N, C, H, W), its spatial_batchnorm_backward"))
-    passes = [name for name in OP_NAMES if name.startswith(op.strip().lower() + "_")]
+    passes = [name for name in OP_NAMES if name.rpartition("_")[0] == op.strip().lower()]
     if op not in OP_NAMES and passes:
         # a layer's name alone (conv2d): the nearest spelling is whichever pass sorts first,
-        # where the function's own name (conv2d_backward) may well say which it is
+        # where the function's own name (conv2d_backward, conv_backward_naive) may well say
+        # which it is
         function = target.rpartition(":")[2]
-        named = [name for name in passes if function.lower().endswith(name.rpartition("_")[2])]
+        named = [name for name in passes if name.rpartition("_")[2] in function.lower()]
         raise UsageError(f"unknown value '{op}'", where="--op", hint=(
             f"the op names the pass too: --op {named[0]}, as your function {function} says"
             if len(named) == 1 else f"the op names the pass too: {' or '.join(passes)}"))

@@ -355,7 +355,6 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
 
     relu_zeros = ties = live_ties = 0
     relus: dict[str, str] = {}  # name → type, as the file writes it (relu, leaky_relu)
-    zero_types: list[str] = []
     # for each layer fed by the drawn input through layers without weights or a batch norm
     # (which alone move values below 0), those layers: its values are never below 0 either
     unweighted: dict[str, list[str]] = {INPUT: []}
@@ -371,8 +370,6 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
             cells = _values(layer.input)
             zeros, positive = _count_zeros(cells)
             relu_zeros += zeros
-            if zeros:
-                zero_types.append(layer.spec.type)
             if len(cells) == 1:
                 if not positive and not zeros:  # off: no gradient passes back through it
                     return f"the input of {layer.name} was below 0"
@@ -394,9 +391,11 @@ def _kinks_unwanted(trace, recipe: Recipe, with_kinks: bool) -> str | None:
     wanted_relu = with_kinks and recipe.kink == RELU_ZERO
     wanted_ties = recipe.about_kinks or (with_kinks and recipe.kink == TIE)
     if bool(relu_zeros) != wanted_relu:
-        # named by the types the file writes (a leaky_relu network was told of a "ReLU")
-        return (f"a {zero_types[0]} input was 0" if relu_zeros else
-                f"no {' or '.join(dict.fromkeys(relus.values())) or 'relu'} input was 0")
+        # named by the types the file writes (a leaky_relu network was told of a "ReLU"),
+        # all of them: one reason per network, whichever layer's input it was, is counted
+        # as one over the draws
+        types = " or ".join(dict.fromkeys(relus.values())) or "ReLU"  # (none in the network)
+        return f"a {types} input was 0" if relu_zeros else f"no {types} input was 0"
     if bool(ties) != wanted_ties:
         return "a max pool had tied maxima" if ties else "no max pool had tied maxima"
     if with_kinks and wanted_ties and live_ties < ties:
@@ -660,7 +659,7 @@ def _no_draw_hint(reason: str, style: Style, file: bool,
         relu = re.match(r"the inputs of (\S+)", reason)[1]
         return (f"put a conv or dense layer before {relu} in the file; no --numbers "
                 f"style or --seed draws an input below 0")
-    elif re.fullmatch(r"a \S+ input was 0", reason) and style.name == "int":
+    elif re.fullmatch(r"a [\w ]+ input was 0", reason) and style.name == "int":
         change = ("use --numbers 1dp or 2dp (of many ReLU inputs made of whole numbers, some "
                   "land on 0)" + ("" if file else ", or a smaller --input"))
     elif not file:

@@ -535,12 +535,32 @@ def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
     parts = [score for score in result.path_scores or []
              if score.key.partition("[")[0] == check.path]
     short = [score for score in parts if score.earned != score.possible]
-    if not short and any(score.key != check.path for score in parts):
-        short = parts  # full marks (carried forward): still the parts that have the points
+    if not short:
+        short = _parts_holding(check, parts)
     if not short:  # (wrong cells without points)
         return f"{check.path} {points_text(check.earned)}/{points_text(check.possible)}"
     return ", ".join(f"{key_text(score.key, base)} {points_text(score.earned)}/"
                      f"{points_text(score.possible)}" for score in short)
+
+
+def _parts_holding(check: TensorCheck, parts: list) -> list:
+    """With full marks everywhere (carried forward): the parts with points (element paths,
+    ``conv2d_1.grads.kernel[0,0,0,0]``) that hold every cell the note is about, each of
+    them one or more; [] when a cell lies outside them (then the note is the tensor's)."""
+    from cnngrad.teach.check import split_key
+
+    noted = check.wrong | check.carried
+    holding, covered = [], np.zeros_like(noted)
+    for score in parts:
+        _, index = split_key(score.key, file=None)
+        if index is None:
+            return []
+        cells = np.zeros_like(noted)
+        cells[index] = True
+        if (cells & noted).any():
+            holding.append(score)
+            covered |= cells
+    return holding if holding and not (noted & ~covered).any() else []
 
 
 def _notes(result: FileCheck, tolerance: Tolerance, base: int = 0) -> str:

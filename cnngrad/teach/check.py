@@ -416,14 +416,7 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
         key = source.name[:-len(source.suffix)]
         whole, index = split_key(key, file=file, one_based=one_based)
         if index is not None:
-            # a CSV holds a matrix, so a part of a 3-D or 4-D tensor answers by a '# path'
-            # line rather than by the name of the whole (whose shape the matrix is not)
-            raise ProblemError(
-                f"a file named after an element path; name it after the whole tensor "
-                f"({whole}{source.suffix})", file=file,
-                hint=(f"to answer a part of it, start the file with the line '# {key}' (a CSV "
-                      f"of '# path' blocks answers any part of a tensor), or save the whole "
-                      f"tensor as {whole}.npy") if kind == "csv" else None)
+            raise _element_named_file(trace, key, whole, index, kind, file, one_based)
         _refuse_unknown_paths(trace, [(key, key, file)])
         with references_within(None):  # the file named on the command line (a link too)
             written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
@@ -1057,6 +1050,32 @@ def exit_code(results: Iterable[FileCheck]) -> int:
 def known_paths(trace: Trace) -> list[str]:
     """Every dotted path the trace can answer, forward order."""
     return [path for path, value in trace.tensors() if value is not None]
+
+
+def _element_named_file(trace: Trace | None, key: str, whole: str, index: tuple, kind: str,
+                        file: str, one_based: bool) -> CnnGradError:
+    """The error for a single-tensor file named after an element path
+    (``conv2d_1.grads.kernel[0,1].csv``): its tensor's name and the index checked first (a
+    hint that leads to a second error helps no one)."""
+    from cnngrad.teach.diagnose import tensor_at
+
+    _refuse_unknown_paths(trace, [(whole, key, file)])
+    truth = None if trace is None else tensor_at(trace, whole)
+    shape = np.shape(truth) if truth is not None else None
+    if shape is not None and (len(index) > len(shape)
+                              or any(i >= n for i, n in zip(index, shape))):
+        return ProblemError(index_outside_text(whole, index, shape, base=int(one_based),
+                                               parts=True), file=file)
+    whole_file = f"{whole}.npy" if kind == "csv" and shape is not None and len(shape) > 2 \
+        else f"{whole}.{kind}"
+    # a CSV holds a matrix: a part of a bigger tensor answers by a '# path' line
+    return ProblemError(
+        f"a file named after an element path; name it after the whole tensor ({whole_file})",
+        file=file,
+        hint=(f"to answer a part of it, start the file with the line '# {key}' (a CSV of "
+              f"'# path' blocks answers any part of a tensor)"
+              + ("" if whole_file.endswith(".npy") else f", or save the whole tensor as "
+                 f"{whole}.npy")) if kind == "csv" else None)
 
 
 def _refuse_unknown_paths(trace: Trace | None, paths: Iterable[tuple[str, str, str]]) -> None:
@@ -1826,10 +1845,10 @@ def _channels_first_hint(context: SlipContext, path: str, shape: tuple[int, ...]
     if reordered is None or reordered.shape != shape:
         return None
     expected = shape_text(np.shape(context.truth(path)))
-    if kernel:  # PyTorch's filters-first order, as its kernels are printed
+    if kernel:  # PyTorch's order, its channel axes first (filters, or a transposed conv's
+        # input channels), as its kernels are printed
         return (f"the problem is channels-last (\"layout\": \"nhwc\"): give this kernel as "
-                f"{expected}, its spatial axes first and its filters last (TensorFlow's "
-                f"order), not filters first as PyTorch's")
+                f"{expected}, in TensorFlow's order (the window's axes first), not PyTorch's")
     return (f"the problem is channels-last (\"layout\": \"nhwc\"): give this map as "
             f"{expected}, its channels on the last axis")
 
