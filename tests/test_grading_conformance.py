@@ -123,6 +123,9 @@ def test_a_file_named_after_an_element_path_names_its_whole_tensor(tmp_path, nam
      "dense_1.grads.bias[0] 0.5/0.5, dense_1.grads.bias[1] 0.5/0.5"),
     ({"dense_1.grads.bias[1]": 1}, {**CARRIED_ONLY, "dense_1.grads.bias[1]": "0.127800"},
      "dense_1.grads.bias[1] 1/1"),
+    ({"dense_1.grads.bias [1]": 1}, {**CARRIED_ONLY, "dense_1.grads.bias[1]": "0.127800"},
+     "dense_1.grads.bias [1] 1/1"),  # a key with a space before its index: as the head
+    # lists it (the sheet named the whole tensor)
     # a carried cell outside the parts with points ([0]): the note is the tensor's
     ({"dense_1.grads.bias[1]": 1}, CARRIED_ONLY, "dense_1.grads.bias 1/1"),
     ({"dense_1.grads.bias": 1}, CARRIED_ONLY, "dense_1.grads.bias 1/1"),
@@ -161,6 +164,10 @@ def test_a_grade_sheet_names_the_tensor_for_a_wrong_cell_without_points(tmp_path
      "'conv2d_1.grads.kernl'"),
     ("conv2d_1.grads.kernel[5,1].csv", "index [5, 1] is outside 'conv2d_1.grads.kernel' of "
      "shape 1×2×2×2: its first index is 5 (indices 0 to 0 along an axis of 1)"),
+    # counted from 1, as a JSON answer's key is told
+    ("conv2d_1.grads.kernel[1,2,2,2].csv", "index [1, 2, 2, 2] is outside "
+     "'conv2d_1.grads.kernel' of shape 1×2×2×2: its first index is 1 (indices 0 to 0 along an "
+     "axis of 1); hint: counting from 1? give --one-based"),
 ])
 def test_an_element_named_csv_of_a_4d_tensor(tmp_path, name, line):
     problem = write(tmp_path, "p.json", json.dumps(

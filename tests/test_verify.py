@@ -1456,6 +1456,9 @@ def test_a_softmax_op_is_told_the_op_with_its_loss(op, alone):
     ("x.py:mine", "dense", "dense_backward"),
     ("x.py:conv_backward_naive", "conv2d", "--op conv2d_backward, as your function "
                                            "conv_backward_naive says"),
+    # no function named (no colon): a file's name says nothing of the pass
+    ("my_backward.py", "conv2d", "conv2d_forward or conv2d_backward"),
+    ("x.py:backwards_compatible_conv", "conv2d", "conv2d_forward or conv2d_backward"),
 ])
 def test_a_layer_named_without_its_pass_is_told_the_ops(target, op, hint):
     result = runner.invoke(app, ["verify", target, "--op", op])

@@ -204,8 +204,9 @@ def verify(
         # a layer's name alone (conv2d): the nearest spelling is whichever pass sorts first,
         # where the function's own name (conv2d_backward, conv_backward_naive) may well say
         # which it is
-        function = target.rpartition(":")[2]
-        named = [name for name in passes if name.rpartition("_")[2] in function.lower()]
+        _, colon, function = target.rpartition(":")
+        words = re.split(r"[^a-z0-9]+", function.lower()) if colon else []
+        named = [name for name in passes if name.rpartition("_")[2] in words]
         raise UsageError(f"unknown value '{op}'", where="--op", hint=(
             f"the op names the pass too: --op {named[0]}, as your function {function} says"
             if len(named) == 1 else f"the op names the pass too: {' or '.join(passes)}"))

@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnngrad.errors import with_hint
-from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text
+from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text, split_key
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
                                    tensor_notes, unexplained_notes)
@@ -533,7 +533,7 @@ def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
     if not check.possible:
         return f"{check.path} (no points)"
     parts = [score for score in result.path_scores or []
-             if score.key.partition("[")[0] == check.path]
+             if split_key(score.key, file=None)[0] == check.path]
     short = [score for score in parts if score.earned != score.possible]
     if not short:
         short = _parts_holding(check, parts)
@@ -547,8 +547,6 @@ def _parts_holding(check: TensorCheck, parts: list) -> list:
     """With full marks everywhere (carried forward): the parts with points (element paths,
     ``conv2d_1.grads.kernel[0,0,0,0]``) that hold every cell the note is about, each of
     them one or more; [] when a cell lies outside them (then the note is the tensor's)."""
-    from cnngrad.teach.check import split_key
-
     noted = check.wrong | check.carried
     holding, covered = [], np.zeros_like(noted)
     for score in parts:

@@ -1064,8 +1064,10 @@ def _element_named_file(trace: Trace | None, key: str, whole: str, index: tuple,
     shape = np.shape(truth) if truth is not None else None
     if shape is not None and (len(index) > len(shape)
                               or any(i >= n for i, n in zip(index, shape))):
+        from_one = not one_based and counted_from_one(index, shape)
         return ProblemError(index_outside_text(whole, index, shape, base=int(one_based),
-                                               parts=True), file=file)
+                                               parts=True), file=file,
+                            hint=ONE_BASED_HINT if from_one else None)
     whole_file = f"{whole}.npy" if kind == "csv" and shape is not None and len(shape) > 2 \
         else f"{whole}.{kind}"
     # a CSV holds a matrix: a part of a bigger tensor answers by a '# path' line
