@@ -592,6 +592,26 @@ def test_a_file_error_names_the_file_by_the_problems_folder_as_given(tmp_path, k
 
 # --------------------------------------------------------------------------- NPY
 
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", ["<f8", ">f8"])
+def test_an_exact_float64_npy_reads_each_value_as_its_own_shortest_decimal(tmp_path, order,
+                                                                             dtype):
+    # the fast reading (Python's repr of each float) against each element read on its own
+    from cnngrad.tensorio import _number
+
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.standard_normal(60) * np.logspace(-12, 18, 60),
+                             [2.0, -0.0, 0.0, 5e-324, 1.7976931348623157e308, 0.1, 1e16,
+                              1e-5, 2.0**53 + 2, -3.25, 1 / 3, 123456789.123456]])
+    array = np.array(values.reshape(8, 9), dtype=dtype, order=order)
+    write_files(tmp_path, {"x.npy": array})
+    got = tensor({"npy": "x.npy"}, tmp_path, exact=True)
+    assert got.shape == (8, 9) and got.dtype == object
+    for value, read in zip(array.ravel(), got.ravel()):
+        expected = _number(value, True)
+        assert type(read) is Fraction and read == expected, (value, read, expected)
+
+
 def test_npy_float_int_and_exact(tmp_path):
     write_files(tmp_path, {
         "f.npy": np.array([[0.1, -2.5], [3.0, 1e-3]]),
