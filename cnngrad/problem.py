@@ -620,7 +620,8 @@ def name_clash(ctx, name: str, where: str, given: bool, other: str,
     if not other_given:
         return ctx.error(where, f"layer name '{name}' is already the default name of {other}",
                          hint)
-    return ctx.error(where, f"layer name '{name}' is used twice (also at {other})")
+    return ctx.error(where, f"layer name '{name}' is used twice (also at {other})",
+                     "layer names are unique, dotted paths name layers by them: " + hint)
 
 
 _QUOTED_INTEGER_RE = re.compile(r"\s*\+?([0-9]+)(?:\.0*)?\s*", re.ASCII)

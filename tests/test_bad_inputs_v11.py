@@ -257,7 +257,7 @@ FAMILY_A_CASES = [
     bad("conv1d-dilation-zero", _with(SIGNAL, layer=0, dilation=0), "layers[0].dilation",
         "expected an integer ≥ 1, got 0"),
     bad("conv1d-groups", _with(SIGNAL, layer=0, groups=3), "layers[0].groups",
-        "groups=3 does not divide the 2 input channels"),
+        "groups=3 does not divide the 2 input channels", hint="groups divides them: 1 or 2"),
     bad("conv1d-bias-length", _with(SIGNAL, layer=0, bias=[1, 2, 3]), "layers[0].bias",
         "bias of shape 3 does not fit 1 filter(s) with output length 5",
         hint="1×5 (untied, F×L′)"),
@@ -350,7 +350,8 @@ FAMILY_A_CASES = [
     bad("convT-padding-four-sides", _with(TRANSPOSED, layer=0, padding=[1, 1, 1, 1]),
         "layers[0].padding", "expected an integer or [rows, cols], got a list of 4"),
     bad("convT-groups", _with(TRANSPOSED, layer=0, groups=2), "layers[0].groups",
-        "groups=2 does not divide the 1 input channels"),
+        "groups=2 does not divide the 1 input channels",
+        hint="groups is 1 for one input channel"),
     bad("convT-flip-kernel", _with(TRANSPOSED, layer=0, flip_kernel=True),
         "layers[0].flip_kernel", "unknown key 'flip_kernel' in a conv_transpose2d layer"),
     bad("convT-on-1d", {**ONE_D_FIRST, "layers": ONE_D_FIRST["layers"] + [
@@ -483,6 +484,13 @@ CORE_CASES = [
                                       {"type": "add", "inputs": ["f", "input"]}),
         "layers[1].inputs[1]", "add cannot add a feature map (input, 3×3) to a vector (f, 9)",
         hint="put a flatten layer after input"),
+    # a flatten would not help: the sizes differ (the hint led to the next error)
+    bad("add-map-and-shorter-vector", {"input": [[1, 2], [3, 4]], "layers": [
+        {"type": "flatten", "name": "f"}, {"type": "dense", "name": "d",
+                                           "weights": [[1, 0, 0, 1]]},
+        {"type": "add", "inputs": ["d", "input"]}], "delta": [1]},
+        "layers[2].inputs[1]", "add cannot add a feature map (input, 2×2) to a vector (d, 1)",
+        hint="a flatten would give 4 values a sample, the vector has 1"),
     # concat
     bad("concat-map-and-vector", _layers(RESIDUAL, {"type": "flatten", "name": "f"},
                                          {"type": "concat", "inputs": ["f", "input"]}),

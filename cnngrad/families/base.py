@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cnngrad.errors import ProblemError, join_path
+from cnngrad.errors import ProblemError, ShapeError, join_path
 
 
 def shape_size(shape) -> int:
@@ -137,6 +137,17 @@ def number_bias_grad(delta: np.ndarray) -> np.ndarray:
     delta, a 0-d array of its dtype (an exact delta of structural zeros, the int 0s its sums
     start from, stays exact: "0" in JSON, not an int64 number 0)."""
     return np.asarray(delta.sum(), dtype=delta.dtype).reshape(())
+
+
+def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
+    """A convolution's ``groups`` must divide its input channels: else the error, its hint
+    the values that do (``groups=2`` of 3 channels: 1 or 3)."""
+    if c_in % groups:
+        allowed = [str(g) for g in range(1, c_in + 1) if c_in % g == 0]
+        raise ctx.error(where, f"groups={groups} does not divide the {c_in} input channels",
+                        f"groups divides them: {', '.join(allowed[:-1])} or {allowed[-1]}"
+                        if len(allowed) > 1 else "groups is 1 for one input channel",
+                        cls=ShapeError)
 
 
 def read_bias(ctx, value, where: str, max_rank: int, length: int) -> np.ndarray:

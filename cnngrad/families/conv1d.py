@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
-                                   shape_size)
+from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
+                                   read_bias, shape_size)
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -100,9 +100,7 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     padding_mode = ctx.choice(raw.get("padding_mode", "zeros"), f("padding_mode"),
                               PADDING_MODES, "padding mode")
     flip = ctx.boolean(raw.get("flip_kernel", False), f("flip_kernel"))
-    if c_in % groups:
-        raise ctx.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
-                                      f"channels", cls=ShapeError)
+    check_groups(ctx, groups, c_in, f("groups"))
     c_group = c_in // groups
     form = _kernel_form(ctx, kernel, c_in, c_group, groups, last, f("kernel"))
     weight = _to_internal(kernel, form, last)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
-                                   read_kernel2d, shape_size, vector_hint)
+from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
+                                   read_bias, read_kernel2d, shape_size, vector_hint)
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -78,9 +78,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
                               PADDING_MODES, "padding mode")
     flip = ctx.boolean(raw.get("flip_kernel", False), f("flip_kernel"))
 
-    if c_in % groups:
-        raise ctx.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
-                                      f"channels", cls=ShapeError)
+    check_groups(ctx, groups, c_in, f("groups"))
     c_group = c_in // groups
     # a 3-D input read straight from the problem may be N images of one channel written
     # without their channel axis: the 2-D kernel's hint says how to write those

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
-                                   read_kernel2d, shape_size)
+from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
+                                   read_bias, read_kernel2d, shape_size)
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnngrad.problem import LayerSpec, pair_text, shape_text
 
@@ -103,9 +103,7 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
     padding = ctx.int_pair(raw.get("padding", 0), f("padding"), 0)
     output_padding = ctx.int_pair(raw.get("output_padding", 0), f("output_padding"), 0)
     last = _channels_last(head.layout)
-    if c_in % groups:
-        raise ctx.error(f("groups"), f"groups={groups} does not divide the {c_in} input "
-                                      f"channels", cls=ShapeError)
+    check_groups(ctx, groups, c_in, f("groups"))
     form = _kernel_form(ctx, kernel, c_in, groups, last, f("kernel"))
     weight = _to_internal(kernel, form, last)
     _, f_group, kh, kw = weight.shape

@@ -10,6 +10,8 @@ autograd adds up).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,13 +43,16 @@ def build_add(ctx, raw: dict, head: Head) -> MergeSpec:
     first = head.in_shapes[0]
     for i, (source, shape) in enumerate(zip(head.inputs, head.in_shapes)):
         if (len(shape) > 2) != (len(first) > 2):  # a 1-D map L and a vector L look alike
+            the_map, vector = (shape, first) if len(shape) > 2 else (first, shape)
+            flat = math.prod(the_map[1:])
+            # a flatten helps only where the map holds as many values as the vector
+            hint = (f"put a flatten layer after {source if len(shape) > 2 else head.inputs[0]}"
+                    f" to add them as vectors" if flat == vector[1] else
+                    f"a flatten would give {flat} values a sample, the vector has {vector[1]}")
             raise ctx.error(join_path(head.at("inputs"), i),
                             f"add cannot add {_KINDS[len(shape) > 2]} ({source}, "
                             f"{_shown(head, shape)}) to {_KINDS[len(first) > 2]} "
-                            f"({head.inputs[0]}, {_shown(head, first)})",
-                            f"put a flatten layer after "
-                            f"{source if len(shape) > 2 else head.inputs[0]} to add them as "
-                            "vectors",
+                            f"({head.inputs[0]}, {_shown(head, first)})", hint,
                             cls=ShapeError)
         if shape != first:
             raise ctx.error(join_path(head.at("inputs"), i),
