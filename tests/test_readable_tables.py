@@ -866,3 +866,22 @@ def test_the_steps_of_a_layer_read_alike_whole_or_not(tmp_path):
     assert result.exit_code == 0, result.output
     assert "2.000000" in result.output and "0.500000" in result.output
     assert not re.search(r"│ 1 +0 +2 ", result.output)  # no grid of it shown whole
+
+
+@pytest.mark.parametrize("decimals", [None, "2"])
+def test_exact_steps_keep_the_decimals_of_their_approximations(decimals):
+    # every step exact (fractions): 3/4 was shown "≈1" and 3/8 "≈3.8e-01", the main panels
+    # of the same run "≈0.750000"
+    sample = Path(__file__).resolve().parent.parent / "samples" / "signal-conv1d.json"
+    args = ["backward", str(sample), "--show-steps", "--exact"]
+    if decimals:
+        args += ["--decimals", decimals]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    steps = result.stdout.partition("steps: the textbook route")[2]
+    places = int(decimals or 6)
+    shown = re.findall(r"≈(\S+)", steps)
+    assert shown, steps
+    for text in shown:
+        assert re.fullmatch(rf"-?\d+\.\d{{{places}}}", text), (text, steps)
+    assert f"3/4 ≈{0.75:.{places}f}" in steps

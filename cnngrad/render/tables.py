@@ -851,9 +851,13 @@ def steps_view(steps: list, decimals: int = DEFAULT_DECIMALS, *,
     parts: list[RenderableType] = [Text("steps: the textbook route (backward --show-steps)",
                                         style="bold underline")]
     # whole numbers without decimals only when every step's are: the steps are slices of a
-    # few tensors (one channel's delta, another's), which must read alike
-    if all(cell_decimals(np.asarray(matrix), decimals) == 0 for _, matrix in steps
-           if np.asarray(matrix).dtype.kind == "f"):
+    # few tensors (one channel's delta, another's), which must read alike.  Exact steps
+    # (fractions) keep the decimals of their "≈" (with none of them float, every float
+    # step whole is no reason: 3/4 was shown ≈1)
+    arrays = [np.asarray(matrix) for _, matrix in steps]
+    floats = [array for array in arrays if array.dtype.kind == "f"]
+    if (floats and not any(array.dtype == object for array in arrays)
+            and all(cell_decimals(array, decimals) == 0 for array in floats)):
         decimals = 0
     for number, (caption, matrix) in enumerate(steps, start=1):
         parts.append(Text(""))
