@@ -275,6 +275,20 @@ def pair_text(pair) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
 
+def every_text(pair) -> str:
+    """Which cells a per-axis step keeps, in words: ``(2, 2) -> 'every 2nd entry'``, ``(2, 3)
+    -> 'every 2nd row and 3rd column'`` (a dilation's or a stride's cells)."""
+    def every(k: int, what: str) -> str:
+        if k == 1:
+            return f"every {what}"
+        suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+        return f"every {k}{suffix} {what}"
+
+    if pair[0] == pair[1]:
+        return every(pair[0], "entry")
+    return f"{every(pair[0], 'row')} and {every(pair[1], 'column')}"
+
+
 def sides_text(sides) -> str:
     """Padding per side as the tables write it: 2-D (top, bottom, left, right)
     ``(1, 1, 1, 1) -> '1'``, ``(1, 1, 2, 2) -> '1×2'`` (rows × columns), ``(0, 1, 0, 1) ->

@@ -47,7 +47,7 @@ def test_conv_transpose_steps_say_the_input_delta_sums_the_output_channels():
                                                               [[0, 1], [1, -1]]]}],
            "delta": [[[1, 0, 2], [0, 1, 0], [1, 1, 0]], [[0, 1, 0], [2, 0, 1], [0, 0, 1]]]}
     steps = dict(_textbook(doc).steps)
-    caption = ("δ_in: dE/dZ where the input's cells sit (every 1×1-th), summed over the "
+    caption = ("δ_in: dE/dZ where the input's cells sit (every entry), summed over the "
                "output channels")
     assert caption in steps
     dz = [m for c, m in _textbook(doc).steps if c.startswith("dE/dZ")]

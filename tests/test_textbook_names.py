@@ -71,3 +71,17 @@ def test_more_than_four_paths_are_shortened():
     assert textbook_hint("dx", known) == (
         "dx reads as an input delta, one of relu_1.delta_in, relu_2.delta_in, relu_3.delta_in, "
         "relu_4.delta_in, ...")
+
+
+@pytest.mark.parametrize("pair, text", [
+    ((2, 2), "every 2nd entry"),            # was "every 2-th entry"
+    ((3, 3), "every 3rd entry"),
+    ((2, 3), "every 2nd row and every 3rd column"),
+    ((1, 2), "every row and every 2nd column"),
+    ((11, 11), "every 11th entry"),
+    ((21, 22), "every 21st row and every 22nd column"),
+])
+def test_a_steps_caption_counts_cells_in_words(pair, text):
+    from cnngrad.problem import every_text
+
+    assert every_text(pair) == text

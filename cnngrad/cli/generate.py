@@ -303,10 +303,13 @@ def generate(
         "--force", help="Overwrite files already in the output folder.")] = False,
     input: Annotated[Optional[str], typer.Option(
         "--input", metavar="SIZE",
-        help="Input size: 5x5 (or 8 for conv1d).", rich_help_panel=SIZES)] = None,
+        help="Input size, as HxW (or L for conv1d); default: the recipe's own (5x5 for seed, "
+             "4x4 for multichannel and the pools; docs/generate.md lists each).",
+        rich_help_panel=SIZES)] = None,
     kernel: Annotated[Optional[str], typer.Option(
         "--kernel", metavar="SIZE",
-        help="Kernel size: 2x2 (or 3 for conv1d).", rich_help_panel=SIZES)] = None,
+        help="Kernel size, as HxW (or k for conv1d); default: the recipe's own (2x2 for seed, "
+             "3x3 for conv-stride-pad and residual).", rich_help_panel=SIZES)] = None,
     stride: Annotated[Optional[str], typer.Option(
         "--stride", metavar="N", help="Stride.", rich_help_panel=SIZES)] = None,
     padding: Annotated[Optional[str], typer.Option(

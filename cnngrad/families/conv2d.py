@@ -21,7 +21,8 @@ from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, num
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
-from cnngrad.problem import INPUT, LayerSpec, padding_word, pair_text, shape_text, sides_text
+from cnngrad.problem import (INPUT, LayerSpec, every_text, padding_word, pair_text, shape_text,
+                             sides_text)
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -913,8 +914,8 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
                            f"correlation)")
                 if (dh, dw) != (1, 1):
                     steps.append((caption, corr))
-                    caption = (f"dE/dw{label(n, f=(f, f_count), c=(c, cg))}: every "
-                               f"{pair_text((dh, dw))}-th entry of it (dilation)")
+                    caption = (f"dE/dw{label(n, f=(f, f_count), c=(c, cg))}: "
+                               f"{every_text((dh, dw))} of it (dilation)")
                 steps.append((caption, grad_nfc))
                 grad_used[f, c] = grad_used[f, c] + grad_nfc
     if n_count > 1:

@@ -20,7 +20,7 @@ from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
                                    read_bias, read_kernel2d, shape_size)
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
-from cnngrad.problem import LayerSpec, pair_text, shape_text
+from cnngrad.problem import LayerSpec, every_text, pair_text, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -559,11 +559,11 @@ def conv_transpose_textbook(spec: ConvTranspose2dSpec, x: np.ndarray, delta_out:
                 corr = correlate_valid(z, delta_out[n, f])[::-1, ::-1]
                 grad[c, fl] = grad[c, fl] + corr[::dh, ::dw]
                 steps.append((f"dE/dw{ftag} = (Z ⋆ δ) rotated 180°"
-                              + (f", every {dh}×{dw}-th entry (dilation)"
+                              + (f", {every_text((dh, dw))} (dilation)"
                                  if (dh, dw) != (1, 1) else ""), corr[::dh, ::dw]))
             summed = ", summed over the output channels" if fg > 1 else ""
-            steps.append((f"δ_in{tag}: dE/dZ where the input's cells sit (every {sh}×{sw}-th)"
-                          f"{summed}", delta_in[n, c]))
+            steps.append((f"δ_in{tag}: dE/dZ where the input's cells sit "
+                          f"({every_text((sh, sw))}){summed}", delta_in[n, c]))
     if n_count > 1:
         for c in range(c_count):
             for fl in range(fg):
