@@ -1247,3 +1247,23 @@ def test_each_family_that_names_kinks_declares_their_kinds():
                                  "bce_floor"}
     assert smooth_kink_kinds() == {"ceil_overhang"} <= set(kink_kinds())
     assert kink_branches() == {"bce_floor": "a floored bce output"}
+
+
+@pytest.mark.parametrize("eps", [None, "1e-7"])
+def test_a_zero_tolerance_is_named_as_the_cause(eps):
+    # "E is too large beside their gradients" and "give a larger --eps" blamed the problem
+    # and the step, where --rtol 0 --atol 0 leaves no room for any step's rounding
+    sample = Path(__file__).resolve().parent.parent / "samples" / "stackexchange.json"
+    args = ["gradcheck", str(sample), "--rtol", "0", "--atol", "0"]
+    if eps:
+        args += ["--eps", eps]
+    result = CliRunner().invoke(app, args)
+    text = " ".join(result.output.split())
+    assert "with --rtol 0 and --atol 0 the tolerance is 0, below the rounding noise of any " \
+           "step: give a tolerance above it (--atol 1e-9, say)" in text, text
+    assert "E is too large" not in text and "give a larger --eps" not in text
+    assert result.exit_code == (2 if eps else 0)
+    # as it says: that tolerance sees every element
+    followed = CliRunner().invoke(app, ["gradcheck", str(sample), "--rtol", "0", "--atol",
+                                        "1e-9"])
+    assert followed.exit_code == 0 and "pass unseen" not in followed.output

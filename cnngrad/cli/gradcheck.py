@@ -165,7 +165,10 @@ def _check_step_can_see(report) -> None:
         return
     largest = max((float(np.abs(t.analytic).max()) for t in report.tensors
                    if t.analytic.size), default=0.0)
-    hint = "give a larger --eps (the rounding noise shrinks as 1/ε; the default is 1e-06)"
+    from cnngrad.teach.gradcheck import zero_tolerance_remedy
+
+    hint = (zero_tolerance_remedy(report.rtol, report.atol)
+            or "give a larger --eps (the rounding noise shrinks as 1/ε; the default is 1e-06)")
     too_small = (f"{report.eps:g} is too small a step for this problem: rounding alone can "
                  f"move a central difference by {report.noise:.1e}, more than the")
     if report.noise > max(largest, report.atol):
@@ -176,7 +179,8 @@ def _check_step_can_see(report) -> None:
         # no element could fail: a ✓ and exit 0 would say they were checked
         raise UsageError(f"{too_small} tolerance of every one of the {checked:,} elements "
                          f"checked, so no error could be seen", where="--eps",
-                         hint=hint if report.step_to_see_hidden is None else
+                         hint=hint if report.step_to_see_hidden is None
+                         or zero_tolerance_remedy(report.rtol, report.atol) else
                          f"--eps {report.step_to_see_hidden:g} or larger checks them (the "
                          f"default is 1e-06)")
 

@@ -10,7 +10,7 @@ import math
 from cnngrad import __version__
 from cnngrad.teach.gradcheck import (DEFAULT_EPS, LARGEST_USEFUL_STEP, SECOND_LOOK,
                                      GradcheckReport, Kink, TensorCheck, index_text,
-                                     kink_branches, kink_kinds)
+                                     kink_branches, kink_kinds, zero_tolerance_remedy)
 from cnngrad.render.json_result import dumps
 
 #: At most this many elements on a kink, and failures, are shown per tensor in the table.
@@ -133,7 +133,9 @@ def summary_line(report: GradcheckReport) -> str:
                        f"for them; --eps {smaller_eps(report)} or smaller checks them at ε)")
     hidden = report.hidden_by_noise
     step = report.step_to_see_hidden if hidden else None
-    if step is None or step > 1:  # rounding swamps what any useful difference could see
+    if zero_tolerance_remedy(report.rtol, report.atol):
+        remedy = zero_tolerance_remedy(report.rtol, report.atol)
+    elif step is None or step > 1:  # rounding swamps what any useful difference could see
         remedy = ("no step a central difference can take checks them here (E is too large "
                   "beside their gradients)")
     elif step > LARGEST_USEFUL_STEP:

@@ -64,6 +64,15 @@ LARGEST_USEFUL_STEP = 0.01
 #: The second look at an element that fails at ε uses ε / SECOND_LOOK.
 SECOND_LOOK = 10
 
+
+def zero_tolerance_remedy(rtol: float, atol: float) -> str | None:
+    """What to change when the tolerance itself is 0 (``--rtol 0 --atol 0``): no step's
+    rounding noise fits inside it, so neither a larger nor a smaller ε helps; else None."""
+    if rtol == 0 and atol == 0:
+        return ("with --rtol 0 and --atol 0 the tolerance is 0, below the rounding noise of "
+                "any step: give a tolerance above it (--atol 1e-9, say)")
+    return None
+
 #: The input's perturbed copies go through the network together, stacked on the batch axis,
 #: so many that their largest layer output holds about this many numbers.
 BATCH_CELLS = 1 << 20
