@@ -1782,16 +1782,17 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
             bad = array.ravel(order="K")[non_finite[0]]
             raise ProblemError(f"{bad} is not a finite number (no NaN or infinity)",
                                where=element(int(non_finite[0])), file=shown)
-    if exact and dtype.kind == "f" and dtype.itemsize == 8:
-        # (every value finite, checked above) Python's repr of a float64 is the shortest
-        # decimal that numpy's str gives it too, and reads 2.4 times as fast as each element
-        # through _number (10⁵ numbers: 0.34 s against 0.81; a 150×150 conv problem from
-        # .npy files with --exact, written as JSON: 1.98 s against 2.28, the same bytes)
-        values = [Fraction(repr(value)) for value in array.ravel(order="K").tolist()]
-    elif exact:
-        values = [_located_number(value, True, index, lambda i: (element(i), shown))
-                  for index, value in enumerate(array.ravel(order="K"))]
     if exact:
+        if dtype.kind == "f" and dtype.itemsize == 8:
+            # (every value finite, checked above) as Python floats: the shortest decimal of
+            # each, which numpy's str gives it too, read 2.4 times as fast as each element
+            # through _number (10⁵ numbers: 0.34 s against 0.81; a 150×150 conv problem
+            # from .npy files with --exact, written as JSON: 1.98 s against 2.28, the same
+            # bytes)
+            values = [_from_float(value, True) for value in array.ravel(order="K").tolist()]
+        else:
+            values = [_located_number(value, True, index, lambda i: (element(i), shown))
+                      for index, value in enumerate(array.ravel(order="K"))]
         result = np.empty(count, dtype=object)
         result[:] = values
         return result.reshape(shape, order="F" if fortran_order else "C")

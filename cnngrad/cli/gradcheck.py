@@ -167,8 +167,9 @@ def _check_step_can_see(report) -> None:
                    if t.analytic.size), default=0.0)
     from cnngrad.teach.gradcheck import zero_tolerance_remedy
 
-    hint = (zero_tolerance_remedy(report.rtol, report.atol)
-            or "give a larger --eps (the rounding noise shrinks as 1/ε; the default is 1e-06)")
+    zero_tolerance = zero_tolerance_remedy(report.rtol, report.atol)
+    hint = zero_tolerance or ("give a larger --eps (the rounding noise shrinks as 1/ε; the "
+                              "default is 1e-06)")
     too_small = (f"{report.eps:g} is too small a step for this problem: rounding alone can "
                  f"move a central difference by {report.noise:.1e}, more than the")
     if report.noise > max(largest, report.atol):
@@ -179,8 +180,7 @@ def _check_step_can_see(report) -> None:
         # no element could fail: a ✓ and exit 0 would say they were checked
         raise UsageError(f"{too_small} tolerance of every one of the {checked:,} elements "
                          f"checked, so no error could be seen", where="--eps",
-                         hint=hint if report.step_to_see_hidden is None
-                         or zero_tolerance_remedy(report.rtol, report.atol) else
+                         hint=hint if zero_tolerance or report.step_to_see_hidden is None else
                          f"--eps {report.step_to_see_hidden:g} or larger checks them (the "
                          f"default is 1e-06)")
 

@@ -11,7 +11,6 @@ autograd adds up).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 

@@ -291,14 +291,15 @@ def _ordinary_pages_advice() -> tuple[Callable[[int, int], object] | None, str]:
         return None, (f"the system's mode is {mode!r}" if mode
                       else "the system has no transparent huge pages")
     advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
-    try:
-        import ctypes
+    unavailable = "no madvise(MADV_NOHUGEPAGE) to call"
+    if advice is None:
+        return None, unavailable
+    import ctypes
 
+    try:
         madvise = ctypes.CDLL(None, use_errno=True).madvise
     except (OSError, AttributeError):
-        madvise = None
-    if advice is None or madvise is None:
-        return None, "no madvise(MADV_NOHUGEPAGE) to call"
+        return None, unavailable
     madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
     madvise.restype = ctypes.c_int
     return (lambda start, length: madvise(start, length, advice)), ""

@@ -532,9 +532,10 @@ def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
         return check.path
     if not check.possible:
         return f"{check.path} (no points)"
-    parts = [score for score in result.path_scores or []
-             if split_key(score.key, file=None)[0] == check.path]
-    short = [score for score in parts if score.earned != score.possible]
+    # (score, its index) of each points key of this tensor, the key read as the block reads it
+    parts = [(score, index) for score in result.path_scores or []
+             for path, index in [split_key(score.key, file=None)] if path == check.path]
+    short = [score for score, _ in parts if score.earned != score.possible]
     if not short:
         short = _parts_holding(check, parts)
     if not short:  # (wrong cells without points)
@@ -543,14 +544,13 @@ def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
                      f"{points_text(score.possible)}" for score in short)
 
 
-def _parts_holding(check: TensorCheck, parts: list) -> list:
+def _parts_holding(check: TensorCheck, parts: list[tuple]) -> list:
     """With full marks everywhere (carried forward): the parts with points (element paths,
     ``conv2d_1.grads.kernel[0,0,0,0]``) that hold every cell the note is about, each of
     them one or more; [] when a cell lies outside them (then the note is the tensor's)."""
     noted = check.wrong | check.carried
     holding, covered = [], np.zeros_like(noted)
-    for score in parts:
-        _, index = split_key(score.key, file=None)
+    for score, index in parts:
         if index is None:
             return []
         cells = np.zeros_like(noted)

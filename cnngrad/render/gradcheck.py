@@ -133,8 +133,8 @@ def summary_line(report: GradcheckReport) -> str:
                        f"for them; --eps {smaller_eps(report)} or smaller checks them at ε)")
     hidden = report.hidden_by_noise
     step = report.step_to_see_hidden if hidden else None
-    if zero_tolerance_remedy(report.rtol, report.atol):
-        remedy = zero_tolerance_remedy(report.rtol, report.atol)
+    if zero_tolerance := zero_tolerance_remedy(report.rtol, report.atol):
+        remedy = zero_tolerance  # no step helps, a tolerance does
     elif step is None or step > 1:  # rounding swamps what any useful difference could see
         remedy = ("no step a central difference can take checks them here (E is too large "
                   "beside their gradients)")

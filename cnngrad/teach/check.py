@@ -1062,12 +1062,10 @@ def _element_named_file(trace: Trace | None, key: str, whole: str, index: tuple,
     _refuse_unknown_paths(trace, [(whole, key, file)])
     truth = None if trace is None else tensor_at(trace, whole)
     shape = np.shape(truth) if truth is not None else None
-    if shape is not None and (len(index) > len(shape)
-                              or any(i >= n for i, n in zip(index, shape))):
-        from_one = not one_based and counted_from_one(index, shape)
-        return ProblemError(index_outside_text(whole, index, shape, base=int(one_based),
-                                               parts=True), file=file,
-                            hint=ONE_BASED_HINT if from_one else None)
+    outside = shape is not None and _index_outside(whole, index, shape, base=int(one_based),
+                                                   where=None, file=file, parts=True)
+    if outside:
+        return outside
     whole_file = f"{whole}.npy" if kind == "csv" and shape is not None and len(shape) > 2 \
         else f"{whole}.{kind}"
     # a CSV holds a matrix: a part of a bigger tensor answers by a '# path' line
@@ -1656,13 +1654,24 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
             written.values.ndim and not written.loose_shape)):
         raise ShapeError(f"an element takes one number, got {_shape_words(written.shape)}",
                          where=where, file=entry.file)
-    if len(entry.index) > truth.ndim or any(i >= n for i, n in zip(entry.index, expected)):
-        from_one = entry.base == 0 and counted_from_one(entry.index, expected)
-        raise ShapeError(index_outside_text(entry.path, entry.index, expected,
-                                            base=entry.base), where=where, file=entry.file,
-                         hint=ONE_BASED_HINT if from_one else None)
+    outside = _index_outside(entry.path, entry.index, expected, base=entry.base, where=where,
+                             file=entry.file)
+    if outside:
+        raise outside
     flat = np.ravel_multi_index(entry.index, expected) if truth.ndim else 0
     return np.array([flat]), written.reshaped((1,))
+
+
+def _index_outside(path: str, index: tuple, shape: tuple[int, ...], *, base: int,
+                   where: str | None, file: str, parts: bool = False) -> ShapeError | None:
+    """The error for an index that reaches no cell of ``path`` (of ``shape``; ``parts``: a
+    leading index names a part), with the --one-based hint where, counted from 1, it would;
+    None where it reaches one."""
+    if len(index) <= len(shape) and all(i < n for i, n in zip(index, shape)):
+        return None
+    from_one = base == 0 and counted_from_one(index, shape)
+    return ShapeError(index_outside_text(path, index, shape, base=base, parts=parts),
+                      where=where, file=file, hint=ONE_BASED_HINT if from_one else None)
 
 
 def _place_part(entry: AnswerEntry, truth: np.ndarray, written: Written,

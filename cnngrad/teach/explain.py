@@ -268,10 +268,9 @@ def short(value, decimals: int = 6) -> str:
     text = fmt(value, decimals)
     if "." in text and "e" not in text:
         stripped = text.rstrip("0").rstrip(".")
-        if stripped in ("", "-") or math.isclose(float(stripped), float(value),
-                                                 rel_tol=1e-12, abs_tol=1e-300):
+        if math.isclose(float(stripped), float(value), rel_tol=1e-12, abs_tol=1e-300):
             text = stripped
-    return "0" if text in ("-0", "", "-") else text
+    return "0" if text in ("-0", "") else text
 
 
 def operand(value, decimals: int = 6) -> str:

@@ -73,6 +73,7 @@ def zero_tolerance_remedy(rtol: float, atol: float) -> str | None:
                 "any step: give a tolerance above it (--atol 1e-9, say)")
     return None
 
+
 #: The input's perturbed copies go through the network together, stacked on the batch axis,
 #: so many that their largest layer output holds about this many numbers.
 BATCH_CELLS = 1 << 20
