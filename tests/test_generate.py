@@ -179,6 +179,42 @@ def test_with_kinks_puts_one_in(recipe, kind, tmp_path):
         assert result.right == result.total
 
 
+def _written_numbers(node):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _written_numbers(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _written_numbers(value)
+    elif isinstance(node, (int, float, str)) and not isinstance(node, bool):
+        yield node
+
+
+@pytest.mark.parametrize("numbers", list(STYLES))
+def test_a_relu_zero_is_put_in_by_a_bias_of_the_style(numbers):
+    # the bias moved to put a ReLU input at 0 was a sum of products: -0.53 in a 1dp problem
+    for seed in range(1, 7):
+        exercise = generate("residual", seed, numbers=numbers, with_kinks=True)
+        document = json.loads(exercise.problem_text)
+        assert "relu_zero" in {kink.kind for kink in find_kinks(load(exercise.problem_text))[0]}
+        numbers_written = [Fraction(str(value)) for key in ("input", "layers", "delta")
+                           for value in _written_numbers(document[key])
+                           if not isinstance(value, str) or re.fullmatch(r"-?\d+(/\d+)?", value)]
+        assert numbers_written
+        style = STYLES[numbers]
+        assert all(style.writes(value) for value in numbers_written), [
+            str(value) for value in numbers_written if not style.writes(value)]
+        if style.decimals is not None:
+            assert all(decimals_needed(value) <= style.decimals for value in numbers_written)
+
+
+def test_a_relu_zero_draft_whose_bias_cannot_be_written_is_drawn_again():
+    # 2dp: a product of two 2-decimal numbers has 4; most drafts have no cell whose moved
+    # bias keeps 2, and are thrown away with a reason rather than written with 4 decimals
+    exercise = generate("residual", 1, numbers="2dp", with_kinks=True)
+    assert exercise.attempts > 1
+
+
 def test_a_recipe_without_kinks_names_every_recipe_that_has_them():
     # the hint named network, residual and maxpool; maxpool-ties takes --with-kinks too
     with pytest.raises(UsageError) as refused:

@@ -208,9 +208,10 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         if attempt > 1 and spent > DRAW_BUDGET_SECONDS:
             raise _no_friendly_draw(recipe, style, failures, attempt - 1, spent)
         draft = recipe.build(draw, style, options, with_kinks)
-        if with_kinks and recipe.kink == RELU_ZERO:
-            _put_relu_zero(draft, draw, style, recipe)
-        failure = recipe.inexact and _centre_squashes(draft, draw, style, recipe, with_kinks)
+        failure = with_kinks and recipe.kink == RELU_ZERO and _put_relu_zero(draft, draw,
+                                                                              style)
+        failure = failure or (recipe.inexact
+                              and _centre_squashes(draft, draw, style, recipe, with_kinks))
         if failure:
             failures[failure] += 1
             continue  # its first run already showed a kink
@@ -719,32 +720,44 @@ def tied_windows(layer, nonzero: bool = False) -> int:
     return count
 
 
-def _put_relu_zero(draft: Draft, draw: Draw, style: Style, recipe: Recipe) -> None:
+def _put_relu_zero(draft: Draft, draw: Draw, style: Style) -> str | None:
     """Move the bias of the layer that the first ReLU able to take a kink reads (see
     :func:`_relu_zero_site`) so that one of the ReLU's inputs, drawn at random, is exactly 0.
 
     A bias of one number moves every input of the ReLU; a bias per channel (a conv's per
     filter, a dense layer's per output) moves the drawn cell's channel, in every image of a
-    batch and every position of its map."""
+    batch and every position of its map.  The cell is drawn among those whose moved bias is
+    still written in the style's decimals (a sum of products of one-decimal numbers has two:
+    most cells' would not be); returns why the draft is thrown away when no cell's is."""
     problem = _load(draft.document, style, True)
     site = _relu_zero_site(problem)
     assert not isinstance(site, str), site  # a recipe with kink RELU_ZERO has a site
     _, source = site
     values = _exact_output(problem, source)  # internal layout: the channel is axis 1
-    index = draw.below(values.size)
-    chosen = Fraction(values.flat[index])
     layer = draft.document["layers"][source.index]
     bias = layer["bias"]
-    if isinstance(bias, np.ndarray):
-        bias = bias.copy()
-        if bias.size == 1:
-            bias.flat[0] = Fraction(bias.flat[0]) - chosen
-        else:
-            channel = np.unravel_index(index, values.shape)[1]
-            bias[channel] = Fraction(bias[channel]) - chosen
+    per_channel = isinstance(bias, np.ndarray) and bias.size > 1
+    if isinstance(bias, np.ndarray) and not per_channel:
+        bias = bias.flat[0]
+
+    def moved(index: int) -> Fraction:
+        own = bias[np.unravel_index(index, values.shape)[1]] if per_channel else bias
+        return Fraction(own) - Fraction(values.flat[index])
+
+    fitting = [index for index in range(values.size) if style.writes(moved(index))]
+    if not fitting:
+        return (f"no input of {site[0].name} could be put at exactly 0 by a bias of "
+                f"--numbers {style.name}")
+    index = fitting[draw.below(len(fitting))]
+    if per_channel:
+        layer["bias"] = layer["bias"].copy()
+        layer["bias"][np.unravel_index(index, values.shape)[1]] = moved(index)
+    elif isinstance(layer["bias"], np.ndarray):
+        layer["bias"] = layer["bias"].copy()
+        layer["bias"].flat[0] = moved(index)
     else:
-        bias = Fraction(bias) - chosen
-    layer["bias"] = bias
+        layer["bias"] = moved(index)
+    return None
 
 
 def _relu_zero_site(problem) -> tuple[Any, Any] | str:

@@ -79,6 +79,11 @@ class Style:
         high = {1: 2, 10: 5, 100: 50}[self.scale]
         return self._decimal(draw, -high, high, nonzero=False)
 
+    def writes(self, value: Fraction) -> bool:
+        """Whether ``value`` is a number of this style as written in a problem: at most its
+        decimals (any fraction for ``fractions``, whose answers are fractions anyway)."""
+        return self.exact_fractions or (Fraction(value) * self.scale).denominator == 1
+
     def text(self, value: Fraction) -> str:
         """The JSON token of a value: an integer, an exact decimal, or a ``"p/q"`` string."""
         value = Fraction(value)
