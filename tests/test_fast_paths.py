@@ -234,6 +234,25 @@ def test_formatted_rows_are_fmt_of_each_number(monkeypatch, decimals, scale):
     assert rows == [",".join(fmt(v, decimals, scientific) for v in row) for row in block]
 
 
+@pytest.mark.parametrize("largest, decimals, scientific", [
+    (5e-7, 6, True),  # the float is a hair below 0.0000005: fixed, it was 0.000000
+    (4.9e-7, 6, True), (1e-7, 6, True),
+    (5.1e-7, 6, False),  # 0.000001
+    (0.5, 0, False),  # an exact half: fmt writes 1
+    (0.05, 1, False),  # the float is a hair above 0.05: 0.1
+    (0.0, 6, False), (1e12, 6, True), (9.9e11, 6, False),
+])
+def test_a_tensor_goes_scientific_exactly_when_fixed_decimals_hide_its_largest(
+        largest, decimals, scientific):
+    block = np.array([[largest, -largest / 3], [0.0, largest / 7]])
+    assert tensor_is_scientific(block, decimals) is scientific
+    assert wants_scientific(block.flat, decimals) is scientific
+    fixed = fmt(largest, decimals, False)
+    assert (largest != 0 and float(fixed) == 0) or largest >= 1e12 or not scientific
+    if scientific and largest < 1:
+        assert float(fmt(largest, decimals)) == pytest.approx(largest, rel=1e-5)
+
+
 @pytest.mark.parametrize("decimals", [1, 2, 3, 6, 10, 17])
 def test_a_tie_in_scientific_notation_is_rounded_a_half_away_from_zero(decimals):
     # %e rounds a float exactly halfway to even (1.25e12 at one digit: 1.2e+12), where the

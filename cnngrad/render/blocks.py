@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from cnngrad.network import Trace
-from cnngrad.render.numbers import fmt, scientific_ties, ties_away_from_zero, wants_scientific
+from cnngrad.render.numbers import (fmt, scale_unreadable, scientific_ties, ties_away_from_zero,
+                                    wants_scientific)
 
 FORWARD_PARTS = ("output",)  # what `forward` reports of each layer (and the loss)
 
@@ -97,7 +98,7 @@ def tensor_is_scientific(array: np.ndarray, decimals: int) -> bool:
     magnitudes = np.abs(np.asarray(array, dtype=np.float64))
     magnitudes = magnitudes[magnitudes == magnitudes]  # NaN says nothing about the scale
     largest = float(magnitudes.max()) if magnitudes.size else 0.0
-    return largest >= 1e12 or 0 < largest < 0.5 * 10.0 ** -decimals
+    return scale_unreadable(largest, decimals)
 
 
 def formatted_rows(block: np.ndarray, decimals: int, scientific: bool,

@@ -151,4 +151,16 @@ def wants_scientific(values, decimals: int = DEFAULT_DECIMALS) -> bool:
         magnitude = abs(float(value))
         if magnitude == magnitude:
             largest = max(largest, magnitude)
-    return largest >= 1e12 or 0 < largest < 0.5 * 10.0 ** -decimals
+    return scale_unreadable(largest, decimals)
+
+
+def scale_unreadable(largest: float, decimals: int) -> bool:
+    """True when a tensor whose largest magnitude is ``largest`` cannot be read at fixed
+    ``decimals``: that magnitude is 10¹² or more, or it is not 0 and rounds to 0 as
+    :func:`fmt` rounds it (5e-7 at 6 decimals: the float is a hair below 0.0000005)."""
+    if largest >= 1e12:
+        return True
+    if not 0 < largest < 10.0 ** -decimals:
+        return False
+    tie = largest * 2.0 ** (decimals + 1) % 2 == 1  # fmt takes a tie a half away from zero
+    return not tie and float(f"{largest:.{decimals}f}") == 0
