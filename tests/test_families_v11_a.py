@@ -344,6 +344,32 @@ def test_show_steps_conv1d_and_pools():
     assert "argmax mask" in output
 
 
+def test_show_steps_of_a_1d_layer_speak_of_entries_and_show_vectors(tmp_path):
+    # the steps are conv2d's on one-row maps: they said "0 between rows, 1 between columns
+    # (stride 1×2)", "0 zero rows and 4 zero columns" and showed each vector as a 1-row grid
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": [1, 3, 2, 5, 4, 0, 1, 2],
+        "layers": [{"type": "conv1d", "kernel": [1, -1, 2], "dilation": 2, "padding": 1,
+                    "stride": 2}, {"type": "maxpool1d", "size": 2}],
+        "delta": [1]}))
+    output = invoke("backward", problem, "--show-steps").output
+    captions = [line.strip("│ ").rstrip() for line in output.splitlines()
+                if re.match(r"│ \d+\. ", line)]
+    assert "1. kernel dilated: 1 zero between taps (dilation 2)" in captions
+    assert "4. δ with zeros inserted: 1 between entries (stride 2)" in captions
+    assert ("5. δ padded for the full convolution: 4 zeros each side (+1 right: input that "
+            "no window reaches)") in captions
+    assert "10. dE/dw: every 2nd entry of it (dilation)" in captions
+    assert not any(word in output for word in ("rows", "columns", "×"))
+    # a step is a vector: its values on a line of their own, no row index before them
+    lines = output.splitlines()
+    kernel = lines.index(next(line for line in lines if "2. kernel rotated 180°" in line))
+    assert lines[kernel + 3].split("│")[1].split() == ["2", "0", "-1", "0", "1"]
+    mask = lines.index(next(line for line in lines if "2. argmax mask" in line))
+    assert lines[mask + 3].split("│")[1].split() == ["1", "0", "0"]
+
+
 TEXTBOOK = {
     "transposed sample": TRANSPOSED,
     "convT full": PROBLEMS / "convT_full.json",

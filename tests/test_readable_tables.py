@@ -228,6 +228,9 @@ def test_the_second_grid_of_each_row_starts_in_one_column():
 ])
 def test_column_blocks_name_their_columns(headers, span):
     assert column_span(headers) == span
+    # a vector's blocks hold entries (a conv1d step or a dense output cut at 80 columns)
+    assert column_span(headers, vector=True) == span.replace("columns", "entries").replace(
+        "column", "entry")
 
 
 def test_one_based_counts_every_index_from_1():

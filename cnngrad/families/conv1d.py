@@ -581,12 +581,13 @@ def conv1d_textbook(spec: Conv1dSpec, x: np.ndarray, delta_out: np.ndarray,
         ``delta_in`` (N, C, L) and ``grads["kernel"]`` in the kernel's given shape.
     """
     from cnngrad.families.conv2d import conv_textbook
-    from cnngrad.teach.steps import Textbook
+    from cnngrad.teach.steps import Textbook, one_row_steps
 
-    book = conv_textbook(as_conv2d(spec), x[:, :, None, :], delta_out[:, :, None, :], layout)
+    book = conv_textbook(as_conv2d(spec), x[:, :, None, :], delta_out[:, :, None, :], layout,
+                         one_axis=True)
     # already for the kernel as given (conv_textbook turns a flipped kernel's gradient back)
     grad = book.grads["kernel"][:, :, 0, :]
-    return Textbook(steps=book.steps, delta_in=book.delta_in[:, :, 0, :],
+    return Textbook(steps=one_row_steps(book.steps), delta_in=book.delta_in[:, :, 0, :],
                     grads={"kernel": _to_given(grad, spec.kernel_form, spec.channels_last,
                                                spec.kernel.shape)})
 

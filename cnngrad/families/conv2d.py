@@ -790,7 +790,7 @@ def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation
 
 
 def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
-                  layout: Layout | None = None) -> Textbook:
+                  layout: Layout | None = None, *, one_axis: bool = False) -> Textbook:
     """A conv layer's input delta and kernel gradient by full convolution, step by step.
 
     Parameters
@@ -802,6 +802,9 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
         dE/d(output).
     layout : Layout, optional
         How the report shows results (decides which indices the captions name).
+    one_axis : bool
+        The maps are a 1-D layer's, one row high (conv1d): the captions speak of entries,
+        not of rows and columns.
 
     Returns
     -------
@@ -843,8 +846,11 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
                               f"180°", kernel))
             if (dh, dw) != (1, 1):
                 kernel = dilate(kernel, (dh, dw))
-                steps.append((f"kernel dilated{tag}: {dh - 1}×{dw - 1} zeros between taps "
-                              f"(dilation {dh}×{dw})", kernel))
+                between = (counted(dw - 1, "zero") if one_axis else
+                           f"{dh - 1}×{dw - 1} zeros")
+                setting = dw if one_axis else f"{dh}×{dw}"
+                steps.append((f"kernel dilated{tag}: {between} between taps "
+                              f"(dilation {setting})", kernel))
             rotated[f, c] = kernel[::-1, ::-1]
             steps.append((f"kernel rotated 180°{tag}", rotated[f, c]))
 
@@ -860,16 +866,23 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
             steps.append((f"δ{tag}: dE/d(output)", spread))
             if (sh, sw) != (1, 1):
                 spread = insert_zeros(spread, (sh, sw))
-                steps.append((f"δ{tag} with zeros inserted: {sh - 1} between rows, {sw - 1} "
-                              f"between columns (stride {sh}×{sw})", spread))
+                inserted = (f"{sw - 1} between entries (stride {sw})" if one_axis else
+                            f"{sh - 1} between rows, {sw - 1} between columns "
+                            f"(stride {sh}×{sw})")
+                steps.append((f"δ{tag} with zeros inserted: {inserted}", spread))
             spreads[n, f] = spread
             full_pad = zero_pad(spread, kh_eff - 1, kh_eff - 1 + rest_h, kw_eff - 1,
                                 kw_eff - 1 + rest_w)
-            extra = (f" (+{rest_h} below, +{rest_w} right: input that no window reaches)"
-                     if rest_h or rest_w else "")
-            steps.append((f"δ{tag} padded for the full convolution: "
-                          f"{counted(kh_eff - 1, 'zero row')} and "
-                          f"{counted(kw_eff - 1, 'zero column')} each side{extra}", full_pad))
+            if one_axis:
+                extra = f" (+{rest_w} right: input that no window reaches)" if rest_w else ""
+                zeros = counted(kw_eff - 1, "zero")
+            else:
+                extra = (f" (+{rest_h} below, +{rest_w} right: input that no window reaches)"
+                         if rest_h or rest_w else "")
+                zeros = (f"{counted(kh_eff - 1, 'zero row')} and "
+                         f"{counted(kw_eff - 1, 'zero column')}")
+            steps.append((f"δ{tag} padded for the full convolution: {zeros} each side{extra}",
+                          full_pad))
             g = f // fg
             for c in range(cg):
                 channel = g * cg + c
@@ -915,7 +928,8 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
                 if (dh, dw) != (1, 1):
                     steps.append((caption, corr))
                     caption = (f"dE/dw{label(n, f=(f, f_count), c=(c, cg))}: "
-                               f"{every_text((dh, dw))} of it (dilation)")
+                               f"{every_text((dw, dw) if one_axis else (dh, dw))} of it "
+                               f"(dilation)")
                 steps.append((caption, grad_nfc))
                 grad_used[f, c] = grad_used[f, c] + grad_nfc
     if n_count > 1:

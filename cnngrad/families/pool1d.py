@@ -398,12 +398,12 @@ class _Pool1d(LayerFamily):
 
     def textbook(self, layer, layout):
         from cnngrad.families.pool2d import avgpool_textbook, maxpool_textbook
-        from cnngrad.teach.steps import Textbook
+        from cnngrad.teach.steps import Textbook, one_row_steps
 
         row = row_view(layer)
         route = maxpool_textbook if self.type == "maxpool1d" else avgpool_textbook
         book = route(row.spec, row.input, row.delta_out, layout)
-        return Textbook(steps=book.steps, delta_in=book.delta_in[:, :, 0, :])
+        return Textbook(steps=one_row_steps(book.steps), delta_in=book.delta_in[:, :, 0, :])
 
 
 class MaxPool1d(_Pool1d):

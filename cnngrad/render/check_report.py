@@ -216,7 +216,7 @@ class _CheckGrid:
 
         vector = len(shape) == 1
         rows, cols = (1, shape[0]) if vector else shape
-        self.label = label
+        self.label, self.vector = label, vector
         self.header = [str(j + base) for j in range(cols)]
         self.row_labels = ["" if vector else str(i + base) for i in range(rows)]
         self.cells = [[cell(check, own(lead + ((j,) if vector else (i, j))), decimals,
@@ -287,7 +287,8 @@ class _CheckGrid:
         for number, block in enumerate(blocks):
             if number:  # a blank line before the next block's head, as backward's tables
                 yield Text("")
-            span = column_span([self.header[j] for j in block]) if len(blocks) > 1 else ""
+            span = (column_span([self.header[j] for j in block], self.vector)
+                    if len(blocks) > 1 else "")
             head = "  ".join(part for part in (self.label, span) if part)
             if head:
                 yield Text(head, style="bold", overflow="fold")

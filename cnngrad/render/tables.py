@@ -301,7 +301,7 @@ class MatrixGrid:
         """The column blocks for ``width``, each under a line naming its columns."""
         parts = []
         for block in self.blocks(width):
-            span = column_span([self.header[k] for k in block])
+            span = column_span([self.header[k] for k in block], self.vector)
             head = "  ".join(p for p in (self.label, span) if p)
             parts.append(Group(Text(head, style="bold", overflow="fold"), self.table(block)))
         return parts
@@ -322,8 +322,9 @@ def column_blocks(fixed: int, widths: list[int], width: int) -> list[range]:
     return blocks
 
 
-def column_span(headers: list[str]) -> str:
-    """``columns 0–7, …, 17`` for a block's column indices (``…`` where columns are hidden)."""
+def column_span(headers: list[str], vector: bool = False) -> str:
+    """``columns 0–7, …, 17`` for a block's column indices (``…`` where columns are hidden);
+    a vector's are its ``entries``."""
     runs: list[list[str]] = [[]]
     for header in headers:
         if header == ELLIPSIS:
@@ -336,8 +337,8 @@ def column_span(headers: list[str]) -> str:
                  ([ELLIPSIS, *pieces] if not runs[0] else [*pieces, ELLIPSIS])
     if not pieces or pieces == [ELLIPSIS]:
         return ""
-    single = len(headers) == 1
-    return ("column " if single else "columns ") + ", ".join(pieces)
+    singular, plural = ("entry", "entries") if vector else ("column", "columns")
+    return (singular if len(headers) == 1 else plural) + " " + ", ".join(pieces)
 
 
 class GridFlow:

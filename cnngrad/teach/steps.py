@@ -48,6 +48,13 @@ class Textbook:
     grads: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def one_row_steps(steps: list[Step]) -> list[Step]:
+    """A 1-D layer's steps, done by the 2-D route on one-row maps, with each one-row matrix
+    shown as the vector it stands for (no row index beside it, as the layer's own maps)."""
+    return [(caption, matrix[0] if np.ndim(matrix) == 2 and len(matrix) == 1 else matrix)
+            for caption, matrix in steps]
+
+
 # --------------------------------------------------------------------------- matrix tools
 
 
@@ -162,4 +169,4 @@ def trace_steps(trace) -> dict[str, list[Step]]:
 
 
 __all__ = ["Textbook", "Step", "layer_textbook", "layer_steps", "trace_steps",
-           "insert_zeros", "zero_pad", "pad_input", "correlate_valid", "dilate", "source_rows"]
+           "insert_zeros", "one_row_steps", "zero_pad", "pad_input", "correlate_valid", "dilate", "source_rows"]
