@@ -209,6 +209,66 @@ def test_leaky_relu_at_zero_names_its_slope(tmp_path):
     assert kink["kind"] == "relu_zero" and "the engine uses 0.1" in kink["meaning"]
 
 
+@pytest.mark.parametrize("pool, conv, image, kernel, delta, zero_windows", [
+    # relu output 4×4 [[0,0,4,0],[0,0,0,3],[0,0,0,0],[2,0,2,2]]: window [0,0] all zeros,
+    # window [1,1] the 2s tied
+    ("maxpool2d", "conv2d", [[1, -2, 3, -1, 2], [-2, -3, -1, 2, 1], [0.5, -1, -2, -3, 2],
+                             [1, -4, -1, -2, 1], [1, 2, 3, 4, 5]], [[1, 0], [0, 1]],
+     [[1, 2], [3, 4]], 1),
+    # relu output [0,0, 0,0, 0,0, 0,3, 3,3]: three windows of zeros, then 3 and 3 tied
+    ("maxpool1d", "conv1d", [1, -2, -3, -1, 2, -5, -4, 2, 2, 2, 2], [1, 1], [1, 2, 3, 4, 5],
+     3),
+])
+def test_tied_zeros_of_a_relu_are_not_a_kink_but_a_tie_above_zero_is(
+        tmp_path, pool, conv, image, kernel, delta, zero_windows):
+    # a max pool's windows of relu zeros were each listed as a tie ("tied maximum 0 ...: the
+    # derivative is not unique"), though every move keeps them 0 or is the relu's own kink
+    doc = {"input": image,
+           "layers": [{"type": conv, "kernel": kernel, "bias": -1}, {"type": "relu"},
+                      {"type": pool, "size": 2}],
+           "delta": delta}
+    problem = problem_of(doc)
+    kinks, _ = find_kinks(problem)
+    ties = [kink.value for kink in kinks if kink.kind == "tie"]
+    assert ties and all(value > 0 for value in ties)
+    # the zero windows are there, and tied as ever for the tie rules
+    relu_out = run(problem).layers[1].output[0, 0]
+    if relu_out.ndim == 1:
+        windows = relu_out[:relu_out.size // 2 * 2].reshape(-1, 2)
+    else:
+        h, w = (size // 2 for size in relu_out.shape)
+        windows = relu_out[:2 * h, :2 * w].reshape(h, 2, w, 2).swapaxes(1, 2).reshape(-1, 4)
+    assert int((windows == 0).all(axis=1).sum()) == zero_windows
+    code, report = json_report(write(tmp_path, doc))
+    assert code == 0 and report["ok"] is True
+    assert [k["value"] for k in report["kinks"] if k["kind"] == "tie"] == ties
+
+
+def test_a_relu_zero_read_by_a_max_pool_is_not_said_to_have_no_gradient_on_it(tmp_path):
+    # relu input 0 at [3], tied with the 0 at [2] in window [1]: 'first' gives δ to [2], so
+    # its delta is 0, but moved up it wins the window (right difference 2): the note that no
+    # gradient depends on it was wrong
+    doc = {"input": [1, -2, -3, -1, 2, -5, -4, 1, 2],
+           "layers": [{"type": "conv1d", "kernel": [1, 1], "bias": -1}, {"type": "relu"},
+                      {"type": "maxpool1d", "size": 2}],
+           "delta": [1, 2, 3, 4]}
+    code, report = json_report(write(tmp_path, doc))
+    assert code == 0
+    (kink,) = report["kinks"]
+    assert (kink["kind"], kink["position"]) == ("relu_zero", [3])
+    assert "no gradient depends on it" not in kink["meaning"]
+    skipped = {tuple(t["kink_elements"][k]) for t in report["tensors"]
+               if t["path"] == "conv1d_1.delta_in" for k in range(len(t["kink_elements"]))}
+    assert (3,) in skipped  # the check itself did see the element on the kink
+    # without a max pool reading it, a relu zero whose delta is 0 still says so
+    doc["layers"][2] = {"type": "avgpool1d", "size": 2}
+    doc["input"] = [1, -2, -3, 1, 0, -5, -4, 1, 2]  # relu inputs … 0 at [3] …
+    doc["delta"] = [1, 0, 3, 4]
+    code, report = json_report(write(tmp_path, doc))
+    notes = [k["meaning"] for k in report["kinks"] if k["kind"] == "relu_zero"]
+    assert notes and all("no gradient depends on it" in note for note in notes)
+
+
 def test_relu_input_zero_up_to_rounding_is_a_kink():
     # 0.1·1 + 0.2·1 − 0.3 is 0 on paper and 5.55e-17 in float64: decided as written, 0
     problem = problem_of({"input": [[0.1, 0.2, 0.5]],

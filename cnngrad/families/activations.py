@@ -135,6 +135,7 @@ def _branch_note(problem: Problem, name: str) -> str:
 
 
 def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], LayerWatch]:
+    from cnngrad.families import family_of
     from cnngrad.teach.gradcheck import (Kink, ZERO_RTOL, _IDLE, LayerWatch, _display_index,
         _number, index_text)
 
@@ -150,6 +151,10 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], Laye
             _number(spec.slope)
     kinks = []
     branch = _branch_note(problem, spec.name)
+    # a max pool gives a tied 0 no delta, but the same 0 moved up wins its window: its delta
+    # being 0 does not say that no gradient depends on it
+    idle = "" if any(family_of(reader).takes_maxima
+                     for reader in problem.readers(spec.name)) else _IDLE
     for index in map(tuple, np.argwhere(np.abs(x) <= max(reach, zero_tol))):
         value = float(x[index])
         shown = _display_index(problem, x.shape, index)
@@ -170,7 +175,7 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], Laye
         if branch:
             meaning += branch
         if not active[index]:
-            meaning += _IDLE
+            meaning += idle
         kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning))
     # a move that shifts an input at 0 flips its side one way or the other: the signs suffice
     watch = LayerWatch(layer=-1, values_at=np.zeros(0, np.int64),

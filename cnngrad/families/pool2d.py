@@ -602,6 +602,11 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], L
     rule = {"first": "the 'first' rule gives the whole delta to {first} (PyTorch's rule)",
             "split": "the 'split' rule shares the delta equally among them",
             "all": "the 'all' rule gives each of them the whole delta"}[spec.ties]
+    if _reads_cut_zeros(problem, spec):
+        # tied zeros of a ReLU: each came from an input ≤ 0, and a move of ±ε either keeps
+        # them all 0 (E does not change) or lifts one above 0, which is the ReLU's own kink
+        # at 0, named on its line; the tie itself decides no gradient
+        tied = tied & (top != 0)
     kinks = []
     for kind, flagged in (("tie", tied), ("near_tie", near)):
         for n, c, i, j in map(tuple, np.argwhere(flagged)):
@@ -640,6 +645,15 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], L
                        signs_at=np.zeros(0, np.int64),
                        windows=flat[active].reshape(-1, taps))
     return kinks, watch
+
+
+def _reads_cut_zeros(problem: Problem, spec) -> bool:
+    """Whether the pool reads a layer whose zeros are its inputs ≤ 0 cut to 0 (relu)."""
+    from cnngrad.families import family_of
+    from cnngrad.problem import INPUT
+
+    source = spec.inputs[0]
+    return source != INPUT and family_of(problem.layer(source)).cuts_to_zero
 
 
 def _axis_tap_slices(out_size: int, in_size: int, stride: int, padding: int, tap: int
