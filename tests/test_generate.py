@@ -215,6 +215,35 @@ def test_a_relu_zero_draft_whose_bias_cannot_be_written_is_drawn_again():
     assert exercise.attempts > 1
 
 
+@pytest.mark.parametrize("numbers", ["int", "1dp", "2dp"])
+@pytest.mark.parametrize("sizes", [{"pool": 3}, {"pool": 3, "stride": 1}, {"pool": 6,
+                                                                           "input": (6, 6)}])
+def test_an_average_no_decimal_divides_is_refused_up_front_as_for_a_file(numbers, sizes):
+    # avgpool --pool 3 sends δ/9 back to every cell: it spent its 400 draws and said "needed
+    # more than 2 decimals", where a problem file with the same pool was refused at once
+    started = time.process_time()
+    with pytest.raises(UsageError) as refused:
+        generate("avgpool", 1, numbers=numbers, sizes=sizes)
+    assert refused.value.where == "--numbers"
+    cells = sizes["pool"] ** 2
+    assert refused.value.what == (f"avgpool2d_1 averages {cells} cells: no decimal is exact "
+                                  f"after it")
+    assert refused.value.hint.startswith("use --numbers fractions for this problem, or sizes")
+    assert time.process_time() - started < 0.5
+    exercise = generate("avgpool", 1, numbers="fractions", sizes=sizes)
+    assert exercise.attempts >= 1
+
+
+@pytest.mark.parametrize("recipe, digest", [
+    ("avgpool", "2c6f0bbe28f16da286549ef3010ad5070829008e0d280eadb46aac0d2b4869ae"),
+    ("seed", "7d3efdd3dd82b16e5c4483bcacecdeadd9ac9aa3265c63a538d87159b3ff58ce"),
+    ("conv1d", "7f6e4ae6dca5b06d7401b6eb93cd0c00b10545a6a300be0150e05e7aab82c172")])
+def test_the_probe_for_endless_averages_leaves_each_seed_its_problem(recipe, digest):
+    # the probe draws from a draw of its own: the seed's problem is the one it always was
+    text = generate(recipe, 7).problem_text
+    assert hashlib.sha256(text.encode()).hexdigest() == digest
+
+
 def test_a_recipe_without_kinks_names_every_recipe_that_has_them():
     # the hint named network, residual and maxpool; maxpool-ties takes --with-kinks too
     with pytest.raises(UsageError) as refused:

@@ -192,6 +192,12 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     style = style_named(recipe.default_numbers if numbers is None else numbers)
     if recipe.name not in RECIPES:
         recipe.check_style(style)
+    elif not recipe.inexact and not style.exact_fractions:
+        # the sizes decide it (--pool 3: every cell gets δ/9): a draft drawn aside, from a
+        # draw of its own, so that the seed's problem stays the one it always was
+        probe = recipe.build(Draw(seed), style, options, False)
+        _refuse_endless(_endless_division(_load(probe.document, style, True)), style,
+                        ", or sizes whose averages count 2^a·5^b cells (--pool 2 or 4)")
     if with_kinks and recipe.kink is None and not recipe.about_kinks:
         what, hint = recipe.no_kink or (
             f"recipe '{recipe.name}' has no ReLU and no max pool, so there is no kink to put "
@@ -1005,13 +1011,9 @@ def _file_recipe(path: str) -> Recipe:
     source_grading = original.pop("grading", None)
     types = [spec.type for spec in problem.layers]
     factors = 1 + sum(1 for spec in problem.layers if family_of(spec).weighted)
-    extra, endless = 0, None
-    for spec in problem.layers:
-        divisors = family_of(spec).divisors(spec)
-        needs = [decimals_needed(1 / divisor) for divisor, _ in divisors]
-        if None in needs:
-            endless = spec, divisors[needs.index(None)][1]
-        extra += max((needed or 0 for needed in needs), default=0)
+    extra = sum(max((needed or 0 for needed in _divisor_decimals(spec)), default=0)
+                for spec in problem.layers)
+    endless = _endless_division(problem)
     # a loss that averages is rational (nll's −mean of picked outputs) but divides by the
     # batch size: a batch of 3 has answers no decimal writes, so none is promised
     loss = loss_family(problem.loss.type) if problem.loss is not None else None
@@ -1058,17 +1060,41 @@ def _file_recipe(path: str) -> Recipe:
         return Draft(_redrawn(original, problem, draw, style, file, base_dir), dict(asked))
 
     def check_style(style: Style) -> None:
-        if endless is not None and not style.exact_fractions and not inexact:
-            spec, divides = endless
-            raise UsageError(f"{spec.name} {divides}: no decimal is exact after it",
-                             where="--numbers",
-                             hint="use --numbers fractions for this problem")
+        if not inexact:
+            _refuse_endless(endless, style)
 
     return Recipe(name=name, description=_file_description(name, problem), build=build,
                   factors=factors, extra_decimals=extra, inexact=inexact, kink=kink,
                   layer_types=tuple(types), default_numbers="1dp" if inexact else "int",
                   check_style=check_style, no_kink=no_kink, kept_grading=kept_grading,
                   notes=tuple(notes), always_zero=always_zero, argument=path)
+
+
+def _divisor_decimals(spec) -> list[int | None]:
+    """The decimals of 1/d for each number d the layer divides by (None: no decimal)."""
+    return [decimals_needed(1 / divisor) for divisor, _ in family_of(spec).divisors(spec)]
+
+
+def _endless_division(problem) -> tuple[Any, str] | None:
+    """The last layer that divides by a number no decimal's inverse is (an average of 3 or
+    9 cells, a dropout's 1 − p of 0.3), and what it divides by; None when there is none."""
+    endless = None
+    for spec in problem.layers:
+        needs = _divisor_decimals(spec)
+        if None in needs:
+            endless = spec, family_of(spec).divisors(spec)[needs.index(None)][1]
+    return endless
+
+
+def _refuse_endless(endless: tuple[Any, str] | None, style: Style, other: str = "") -> None:
+    """A decimal style for an exact problem with an endless division: refused, since every
+    draw's answers would be endless (an average of 9 cells sends δ/9 back to each).
+    ``other`` adds what else the user can change to the hint."""
+    if endless is not None and not style.exact_fractions:
+        spec, divides = endless
+        raise UsageError(f"{spec.name} {divides}: no decimal is exact after it",
+                         where="--numbers",
+                         hint=f"use --numbers fractions for this problem{other}")
 
 
 def _file_description(name: str, problem) -> str:
