@@ -1076,8 +1076,8 @@ def _divisor_decimals(spec) -> list[int | None]:
 
 
 def _endless_division(problem) -> tuple[Any, str] | None:
-    """The last layer that divides by a number no decimal's inverse is (an average of 3 or
-    9 cells, a dropout's 1 − p of 0.3), and what it divides by; None when there is none."""
+    """The last layer that divides by a number whose inverse no decimal writes (an average
+    of 3 or 9 cells, a dropout's 1 − p of 0.3), and what it divides by; None if none does."""
     endless = None
     for spec in problem.layers:
         needs = _divisor_decimals(spec)
