@@ -365,3 +365,34 @@ def test_table_csv_json_and_gradescope_agree(tmp_path):
     code, out, _ = check(tmp_path, problem, answers)
     assert code == 1
     assert "4.67/8 points (58.3%)" in out and "missing: loss" in out
+
+
+# --------------------------------------------------------------------------- absurd answers
+
+
+@pytest.mark.parametrize("huge", ["1e300", "1e200"])
+def test_an_answer_whose_step_overflows_carries_nothing_forward(tmp_path, huge):
+    # the dense output [0.5663, 1e300] makes a squared error infinite: its allowance was
+    # infinite too, so any loss was "carried forward" (2/2), and the class's JSON gradebook
+    # failed on the inf ("the result overflows to infinity", no file written)
+    problem = dict(NET, loss={"type": "mse", "target": [1, 0]})
+    grading = {"points": {"loss": 2, "dense_1.output": 2}, "carry_forward": True}
+    answers = {"dense_1.output": ["0.5663", huge], "loss": "7"}
+    code, entry = graded(tmp_path, problem, grading, answers)
+    assert code == 1
+    loss = tensor(entry, "loss")
+    assert loss["carried"] == [] and loss["points"] == 0
+    assert (entry["points"], entry["max_points"]) == (1, 4)
+    code, out, err = check(tmp_path, dict(problem, grading=grading), answers)
+    assert code == 1 and "↻" not in out and err == ""
+
+
+def test_implied_values_of_another_scale_than_the_truth_are_shown_in_scientific(tmp_path):
+    # a delta_out of 1e300 implies a dense delta_in near 1e300, printed as 300 digits
+    grading = {"points": {"dense_1.delta_in": 4}, "carry_forward": True}
+    answers = {"dense_1.delta_out": ["1e300", "-1e300"],
+               "dense_1.delta_in": ["0.1234", "0.5", "0.25", "0.3"]}
+    code, out, _ = check(tmp_path, dict(NET, grading=grading), answers)
+    assert code == 1
+    implied = out[out.index("the values they imply"):]
+    assert "e+30" in implied and max(len(line) for line in implied.splitlines()) <= 80

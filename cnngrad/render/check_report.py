@@ -426,6 +426,9 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
     if carried or not_carried:
         parts.append(_note(CARRIED_MARK if carried else "→",
                            f"{carried or not_carried}; the values they imply:", "yellow"))
+        # the student's numbers may imply values of another scale than the truth's (1e308)
+        scientific = check.implied.dtype != object and wants_scientific(
+            check.implied.reshape(-1), decimals)
         if check.truth.ndim == 0:
             parts.append(Text("    " + true_text(check.implied[()], decimals, scientific),
                               style="yellow"))

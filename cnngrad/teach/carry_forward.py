@@ -496,7 +496,11 @@ class StudentValues:
                 # a student's value may overflow a sigmoid or break a loss's domain: then
                 # nothing is carried forward, and no warning escapes
                 with np.errstate(all="ignore"):
-                    self._implied[path] = self._compute(path)
+                    implied = self._compute(path)
+                # an absurd answer (1e300) overflows: no step was run on it, nothing is
+                # carried (an infinite allowance took any value as right for it)
+                if implied is None or _finite(implied.value):
+                    self._implied[path] = implied
             except (CnnGradError, ArithmeticError, ValueError):
                 self._implied[path] = None
         return self._implied[path]
@@ -635,6 +639,11 @@ def _written_exactly(check) -> np.ndarray:
         written = check.given.reshape(-1)[k]
         exactly.reshape(-1)[k] = abs(float(truth) - float(written)) <= EXACT_IN_UNITS * unit
     return exactly
+
+
+def _finite(value: np.ndarray) -> bool:
+    """Whether every cell of an implied value is a number (exact values always are)."""
+    return value.dtype == object or bool(np.isfinite(value).all())
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
