@@ -355,6 +355,35 @@ def test_csv_and_npy_tensor_forms_in_an_answers_file(tmp_path):
     assert check.all_right and check.texts[0, 0] == "0.0446"
 
 
+@pytest.mark.parametrize("form", ["inside", "named"])
+def test_an_npy_value_rounded_to_the_decimals_required_is_right_without_its_trailing_zero(
+        tmp_path, form):
+    # np.round(g, 4) saves 0.8180 as the float 0.818, whose shortest decimal has 3: it was
+    # "right to the 3 decimals written; 4 are required ... write the numbers as strings",
+    # which an .npy cannot hold.  A rounding to fewer decimals is still told as one
+    doc = {"input": [[0.81796, -0.54380]], "kernel": [[1]], "delta": [[1, 1]],
+           "grading": {"min_decimals": 4}}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    for decimals, right in ((4, True), (1, False)):
+        kernel = np.round(np.array([[0.81796 - 0.5438]]), decimals)  # 0.2742 | 0.3
+        output = np.round(np.array([[0.81796, -0.5438]]), decimals)  # 0.818, -0.5438 | 0.8
+        if form == "named":
+            np.save(tmp_path / "conv2d_1.output.npy", output)
+            answers = tmp_path / "conv2d_1.output.npy"
+        else:
+            np.save(tmp_path / "k.npy", kernel)
+            np.save(tmp_path / "o.npy", output)
+            answers = write_json(tmp_path / "a.json", {
+                "conv2d_1.grads.kernel": {"npy": "k.npy"}, "conv2d_1.output": {"npy": "o.npy"}})
+        result = invoke("check", tmp_path / "p.json", answers)
+        assert (result.exit_code == 0) is right, result.output
+        if right:
+            assert "0.818 ✓" in result.output
+        else:
+            assert "right to the 1 decimal written; 4 are required" in result.output
+            assert "as strings" not in result.output
+
+
 def test_a_csv_row_answers_a_vector(tmp_path):
     doc = {"input": [[1, 2], [3, 4]], "layers": [{"type": "flatten"}],
            "delta": [0.5, -1, 2, 0]}

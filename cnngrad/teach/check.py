@@ -160,6 +160,9 @@ class Written:
     decimals: np.ndarray  # int64: digits after the point (exponent included); 0 for p/q
     fraction: np.ndarray  # bool: written "p/q", compared to 1e-12 relative
     loose_shape: bool = False  # from a CSV: a 2-D file also stands for a vector or number
+    #: bool: read from an .npy, with no text (its decimals are its float's shortest decimal,
+    #: which drops the trailing zeros a rounding kept: 0.8180 saved is 0.818); None: none
+    untexted: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -167,7 +170,21 @@ class Written:
 
     def reshaped(self, shape: tuple[int, ...]) -> Written:
         return Written(*(array.reshape(shape) for array in
-                         (self.values, self.texts, self.decimals, self.fraction)))
+                         (self.values, self.texts, self.decimals, self.fraction)),
+                       untexted=None if self.untexted is None else self.untexted.reshape(shape))
+
+    def read_at(self, decimals: int, truth: np.ndarray, tolerance: Tolerance) -> Written:
+        """The cells with no text read at ``decimals`` decimals (at least) where they are
+        right so: an .npy value stands for every decimal that writes it, trailing zeros too
+        (0.818 for 0.8180).  One wrong so keeps its shortest decimal's, and is told of
+        a rounding if right to those (0.8 for 0.818)."""
+        if self.untexted is None or not decimals:
+            return self
+        raised = dataclasses.replace(self, decimals=np.where(
+            self.untexted, np.maximum(self.decimals, decimals), self.decimals))
+        keep = self.untexted & cells_right(raised, truth, tolerance)
+        return dataclasses.replace(self, decimals=np.where(keep, raised.decimals,
+                                                           self.decimals))
 
 
 def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np.ndarray:
@@ -728,10 +745,12 @@ def parse_written(value: Any, where: str, *, file: str,
     texts[:] = [text for text, _, _ in infos]
     decimals = np.array([d for _, d, _ in infos], dtype=np.int64)
     fraction = np.array([f for _, _, f in infos], dtype=bool)
+    untexted = isinstance(value, dict) and "csv" not in value
     return Written(values=values, texts=texts.reshape(values.shape),
                    decimals=decimals.reshape(values.shape),
                    fraction=fraction.reshape(values.shape),
-                   loose_shape=isinstance(value, dict) and "csv" in value)
+                   loose_shape=isinstance(value, dict) and "csv" in value,
+                   untexted=np.full(values.shape, True) if untexted else None)
 
 
 def _leaves(value: Any) -> list:
@@ -1588,8 +1607,8 @@ def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
         cells.append(flat)
         parts.append(written)
     flat_cells = np.concatenate(cells)
-    given = _concat(parts)
     true_cells = truth.reshape(-1)[flat_cells]
+    given = _concat(parts).read_at(tolerance.min_decimals, true_cells, tolerance)
     right_cells = cells_right(given, true_cells, tolerance)
     right = np.zeros(size, dtype=bool)
     right[flat_cells] = right_cells
@@ -1698,8 +1717,14 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _concat(parts: list[Written]) -> Written:
+    untexted = None
+    if any(part.untexted is not None for part in parts):
+        untexted = np.concatenate([np.zeros(part.values.size, dtype=bool)
+                                   if part.untexted is None else part.untexted.reshape(-1)
+                                   for part in parts])
     return Written(*(np.concatenate([getattr(part, name).reshape(-1) for part in parts])
-                     for name in ("values", "texts", "decimals", "fraction")))
+                     for name in ("values", "texts", "decimals", "fraction")),
+                   untexted=untexted)
 
 
 #: Answers that are all zeros name a slip from this many cells on.
