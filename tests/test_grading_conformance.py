@@ -187,3 +187,30 @@ def test_a_report_of_carried_cells_only_says_what_follows_the_mark(tmp_path):
     text = " ".join(invoke("check", problem, answers).output.split())
     assert "at least 3 decimals; a ↻ is followed by the true value" in text, text
 
+
+
+@pytest.mark.parametrize("answers, named, words", [
+    # the tensor's note after its parts' names read as theirs: "…[2,2] 0/1: 5 required cells
+    # not answered" where [2,2] is one cell and [1] lacked 2
+    ({"conv2d_1.delta_in[0]": [1, 0.5, 0], "conv2d_1.delta_in[1,0]": 0},
+     "conv2d_1.delta_in 4/9 (conv2d_1.delta_in[1] 1/3, conv2d_1.delta_in[2,2] 0/1)",
+     "5 required cells not answered"),
+    # one wrong cell in row 0, one in row 1: "[1] 2/3: … all 2 wrong cells" was said of row 1
+    ({"conv2d_1.delta_in": [[-1, 0.5, 0], [0, -2, 0.5], [0, 0, 1]]},
+     "conv2d_1.delta_in 7/9 (conv2d_1.delta_in[1] 2/3)", "2 wrong cells"),
+    # every wrong cell in the part: still the tensor's own points first (it has some)
+    ({"conv2d_1.delta_in": [[1, 0.5, 0], [0, -2, 0.5], [0, 0, 1]]},
+     "conv2d_1.delta_in 8/9 (conv2d_1.delta_in[1] 2/3)", "its one wrong cell"),
+])
+def test_a_grade_sheet_reads_a_tensors_note_of_the_tensor_with_its_parts_in_brackets(
+        tmp_path, answers, named, words):
+    problem = write(tmp_path, "p.json", json.dumps({
+        "input": [[1, 2, 0], [0, 1, 3], [2, 0, 1]], "kernel": [[1, 0], [0, -1]], "bias": 0,
+        "delta": [[1, 0.5], [0, -1]],  # delta_in [[1, 0.5, 0], [0, -2, -0.5], [0, 0, 1]]
+        "grading": {"min_decimals": 0, "points": {"conv2d_1.delta_in": 9,
+                                                   "conv2d_1.delta_in[1]": 3,
+                                                   "conv2d_1.delta_in[2,2]": 1}}}))
+    first = write(tmp_path, "ana.json", json.dumps(answers))
+    second = write(tmp_path, "bo.json", json.dumps(answers))
+    text = " ".join(invoke("check", problem, first, second).output.split())
+    assert f" {named}: " in text and words in text, text

@@ -531,7 +531,10 @@ def _each(words: str) -> str:
 def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
     """A tensor as a grade sheet's notes name it: with the points it earned; where the
     grading block gives points to its parts (``conv2d_1.delta_in[1]``), those parts, each
-    with its own (those short of full marks), as the sheet's head lists them."""
+    with its own (those short of full marks), as the sheet's head lists them.  The note
+    after the name is the tensor's: parts that hold every cell it is about stand for the
+    tensor; otherwise they follow its name in brackets (``conv2d_1.delta_in 4/9
+    (conv2d_1.delta_in[1] 1/3)``), so that "5 required cells not answered" is read of it."""
     if check.weights is None:
         return check.path
     if not check.possible:
@@ -539,30 +542,49 @@ def _points_name(check: TensorCheck, result: FileCheck, base: int) -> str:
     # (score, its index) of each points key of this tensor, the key read as the block reads it
     parts = [(score, index) for score in result.path_scores or []
              for path, index in [split_key(score.key, file=None)] if path == check.path]
-    short = [score for score, _ in parts if score.earned != score.possible]
+    whole = next((score for score, index in parts if index is None), None)
+    parts = [(score, index) for score, index in parts if index is not None]
+    short = [(score, index) for score, index in parts if score.earned != score.possible]
     if not short:
         short = _parts_holding(check, parts)
+    if not short and whole is not None:  # the tensor's own points, as the head lists them
+        return f"{check.path} {points_text(whole.earned)}/{points_text(whole.possible)}"
     if not short:  # (wrong cells without points)
         return f"{check.path} {points_text(check.earned)}/{points_text(check.possible)}"
-    return ", ".join(f"{key_text(score.key, base)} {points_text(score.earned)}/"
-                     f"{points_text(score.possible)}" for score in short)
+    listed = ", ".join(f"{key_text(score.key, base)} {points_text(score.earned)}/"
+                       f"{points_text(score.possible)}" for score, _ in short)
+    if whole is None and _hold_all(check, [index for _, index in short]):
+        return listed
+    head = check.path if whole is None else (
+        f"{check.path} {points_text(whole.earned)}/{points_text(whole.possible)}")
+    return f"{head} ({listed})"
+
+
+def _noted(check: TensorCheck) -> np.ndarray:
+    """The cells a grade sheet's note is about: wrong, carried forward or not answered."""
+    return check.wrong | check.carried | check.missing
+
+
+def _hold_all(check: TensorCheck, indices: list) -> bool:
+    """Whether the parts at ``indices`` hold every cell the tensor's note is about."""
+    noted, covered = _noted(check), np.zeros(check.truth.shape, dtype=bool)
+    for index in indices:
+        covered[index] = True
+    return not (noted & ~covered).any()
 
 
 def _parts_holding(check: TensorCheck, parts: list[tuple]) -> list:
     """With full marks everywhere (carried forward): the parts with points (element paths,
-    ``conv2d_1.grads.kernel[0,0,0,0]``) that hold every cell the note is about, each of
-    them one or more; [] when a cell lies outside them (then the note is the tensor's)."""
-    noted = check.wrong | check.carried
-    holding, covered = [], np.zeros_like(noted)
+    ``conv2d_1.grads.kernel[0,0,0,0]``) that hold a cell the note is about, when together
+    they hold every one; [] when a cell lies outside them (then the note is the tensor's)."""
+    noted = _noted(check)
+    holding = []
     for score, index in parts:
-        if index is None:
-            return []
         cells = np.zeros_like(noted)
         cells[index] = True
         if (cells & noted).any():
-            holding.append(score)
-            covered |= cells
-    return holding if holding and not (noted & ~covered).any() else []
+            holding.append((score, index))
+    return holding if holding and _hold_all(check, [index for _, index in holding]) else []
 
 
 def _notes(result: FileCheck, tolerance: Tolerance, base: int = 0) -> str:
