@@ -1662,6 +1662,29 @@ def test_a_part_with_null_cells_has_the_parts_shape(tmp_path):
     assert "total: 2/2 cells right" in result.output
 
 
+@pytest.mark.parametrize("one_based", [False, True])
+def test_a_grid_under_a_batch_index_is_pointed_to_its_channels_index(tmp_path, one_based):
+    # one [n, c] grid of a 4-D delta under delta_in[0]: "an element takes 4 indices" told
+    # nothing of the key that answers a grid
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({
+        "input": [[[[1, -2], [3, 4]], [[-1, 2], [0, 1]]], [[[2, 1], [-1, 3]], [[1, 1], [2, -2]]]],
+        "layers": [{"type": "relu"}], "delta": np.ones((2, 2, 2, 2)).tolist()}))
+    base = int(one_based)
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({f"relu_1.delta_in[{base}]": [[1, 0], [1, 1]]}))
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)]
+                                + (["--one-based"] if one_based else []))
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        f"got shape 2×2; hint: a 2×2 part takes 2 indices: relu_1.delta_in[{base},{base}] names "
+        f"the first of them, and an element takes 4")
+    answers.write_text(json.dumps({f"relu_1.delta_in[{base},{base}]": [[1, 0], [1, 1]]}))
+    result = CliRunner().invoke(app, ["check", str(problem), str(answers)]
+                                + (["--one-based"] if one_based else []))
+    assert result.exit_code == 0 and "total: 4/4 cells right" in result.output
+
+
 def test_a_csv_of_blocks_saved_by_a_spreadsheet_is_read(tmp_path):
     # a template filled in a spreadsheet ends its '# path' lines with a separator and
     # writes its blank lines as separators alone; it was refused ("'conv2d_1.grads.kernel,'

@@ -1703,9 +1703,23 @@ def _place_part(entry: AnswerEntry, truth: np.ndarray, written: Written,
             raise ShapeError(f"expected {_shape_words(part)} (the part {shown} of "
                              f"'{entry.path}' of shape {shape_text(truth.shape)}), got "
                              f"{_shape_words(written.shape)}", where=where, file=entry.file,
-                             hint=f"an element takes {truth.ndim} indices")
+                             hint=_part_hint(entry, truth.shape, written.shape))
     cells = np.arange(truth.size).reshape(truth.shape)[entry.index].reshape(-1)
     return cells, written.reshaped((cells.size,))
+
+
+def _part_hint(entry: AnswerEntry, shape: tuple[int, ...], given: tuple[int, ...]) -> str:
+    """What a part of the wrong shape may have meant: a smaller part, whose shape it has,
+    named by one index more per axis before it (a 2×2 grid under relu_1.delta_in[0] of a
+    2×2×2×2 tensor is relu_1.delta_in[0,0]); else how many indices an element takes."""
+    depth = next((k for k in range(len(entry.index) + 1, len(shape))
+                  if given and shape[k:] == given), None)
+    if depth is None:
+        return f"an element takes {len(shape)} indices"
+    index = [i + entry.base for i in entry.index] + [entry.base] * (depth - len(entry.index))
+    key = f"{entry.path}[{','.join(map(str, index))}]"
+    return (f"a {shape_text(given)} part takes {depth} indices: {key} names the first of "
+            f"them, and an element takes {len(shape)}")
 
 
 def _shape_words(shape: tuple[int, ...]) -> str:
