@@ -529,6 +529,13 @@ def _check_keys_of(ctx, raw: dict, where: str, allowed: tuple[str, ...], what: s
     names the types that have it instead of the closest allowed spelling.  ``fields_by_type``
     is called only then: it loads every family."""
     unknown = next((key for key in raw if key not in allowed), None)
+    if isinstance(unknown, str) and _grading_key(unknown):
+        # not "did you mean 'padding'?": the block (or a key of it) in the wrong object
+        raise ctx.error(join_path(where, unknown), f"unknown key {_show(unknown)} in {what}",
+                        "the grading block is a key of the problem itself, beside "
+                        "\"layers\": move \"grading\" there" if unknown == "grading" else
+                        f"'{unknown}' belongs in the grading block, a key of the problem "
+                        f"itself: \"grading\": {{\"{unknown}\": ...}}")
     if isinstance(unknown, str):
         owners = [other for other, fields in fields_by_type().items() if unknown in fields]
         if owners:
@@ -542,6 +549,13 @@ def _check_keys_of(ctx, raw: dict, where: str, allowed: tuple[str, ...], what: s
                             f"{_listed(owners)}",
                             did_you_mean(unknown, allowed) if related else allowed_list(allowed))
     ctx.check_keys(raw, allowed, where, what)
+
+
+def _grading_key(key: str) -> bool:
+    """Whether ``key`` is the grading block's name or one of its keys (``points``)."""
+    from cnngrad.teach.grading import GRADING_KEYS
+
+    return key == "grading" or key in GRADING_KEYS
 
 
 def _listed(names: list[str]) -> str:

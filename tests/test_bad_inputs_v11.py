@@ -915,6 +915,27 @@ def test_a_batch_variance_that_overflows_as_a_sum_of_many_squares_is_refused(tmp
 RELU_2X2 = {"input": [[1, 2], [3, 4]], "layers": [{"type": "relu"}], "delta": [[1, 1], [1, 1]]}
 
 
+@pytest.mark.parametrize("problem, line", [
+    # "did you mean 'padding'?" for a grading block put in a conv layer
+    ({"input": [[1, 2], [3, 4]], "layers": [{"type": "conv2d", "kernel": [[1]],
+                                              "grading": {"min_decimals": 2}}],
+      "delta": [[1, 1], [1, 1]]},
+     "error: p.json: layers[0].grading: unknown key 'grading' in a conv2d layer; hint: the "
+     "grading block is a key of the problem itself, beside \"layers\": move \"grading\" there"),
+    ({"input": [[1, 2], [3, 4]], "layers": [{"type": "relu"}],
+      "loss": {"type": "mse", "target": [[1, 2], [3, 4]], "points": {"loss": 1}}},
+     "error: p.json: loss.points: unknown key 'points' in an mse loss; hint: 'points' belongs "
+     "in the grading block, a key of the problem itself: \"grading\": {\"points\": ...}"),
+])
+def test_a_grading_block_inside_a_layer_or_the_loss_is_pointed_home(tmp_path, problem, line,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.json").write_text(json.dumps(problem))
+    result = runner.invoke(app, ["backward", "p.json"])
+    assert result.exit_code == 2
+    assert result.stderr == line + "\n"
+
+
 @pytest.mark.parametrize("top, line", [
     ({"layout": "channels_last"}, "error: p.json: layout: unknown layout 'channels_last'; hint: "
                                   "did you mean 'nhwc'? (allowed: nchw, nhwc)"),
