@@ -917,8 +917,8 @@ RELU_2X2 = {"input": [[1, 2], [3, 4]], "layers": [{"type": "relu"}], "delta": [[
 
 @pytest.mark.parametrize("problem, line", [
     # "did you mean 'padding'?" for a grading block put in a conv layer
-    ({"input": [[1, 2], [3, 4]], "layers": [{"type": "conv2d", "kernel": [[1]],
-                                              "grading": {"min_decimals": 2}}],
+    ({"input": [[1, 2], [3, 4]],
+      "layers": [{"type": "conv2d", "kernel": [[1]], "grading": {"min_decimals": 2}}],
       "delta": [[1, 1], [1, 1]]},
      "error: p.json: layers[0].grading: unknown key 'grading' in a conv2d layer; hint: the "
      "grading block is a key of the problem itself, beside \"layers\": move \"grading\" there"),

@@ -188,7 +188,6 @@ def test_a_report_of_carried_cells_only_says_what_follows_the_mark(tmp_path):
     assert "at least 3 decimals; a ↻ is followed by the true value" in text, text
 
 
-
 @pytest.mark.parametrize("answers, named, words", [
     # the tensor's note after its parts' names read as theirs: "…[2,2] 0/1: 5 required cells
     # not answered" where [2,2] is one cell and [1] lacked 2
@@ -207,9 +206,9 @@ def test_a_grade_sheet_reads_a_tensors_note_of_the_tensor_with_its_parts_in_brac
     problem = write(tmp_path, "p.json", json.dumps({
         "input": [[1, 2, 0], [0, 1, 3], [2, 0, 1]], "kernel": [[1, 0], [0, -1]], "bias": 0,
         "delta": [[1, 0.5], [0, -1]],  # delta_in [[1, 0.5, 0], [0, -2, -0.5], [0, 0, 1]]
-        "grading": {"min_decimals": 0, "points": {"conv2d_1.delta_in": 9,
-                                                   "conv2d_1.delta_in[1]": 3,
-                                                   "conv2d_1.delta_in[2,2]": 1}}}))
+        "grading": {"min_decimals": 0,
+                    "points": {"conv2d_1.delta_in": 9, "conv2d_1.delta_in[1]": 3,
+                               "conv2d_1.delta_in[2,2]": 1}}}))
     first = write(tmp_path, "ana.json", json.dumps(answers))
     second = write(tmp_path, "bo.json", json.dumps(answers))
     text = " ".join(invoke("check", problem, first, second).output.split())

@@ -214,8 +214,8 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         if attempt > 1 and spent > DRAW_BUDGET_SECONDS:
             raise _no_friendly_draw(recipe, style, failures, attempt - 1, spent)
         draft = recipe.build(draw, style, options, with_kinks)
-        failure = with_kinks and recipe.kink == RELU_ZERO and _put_relu_zero(draft, draw,
-                                                                              style)
+        failure = (with_kinks and recipe.kink == RELU_ZERO
+                   and _put_relu_zero(draft, draw, style))
         failure = failure or (recipe.inexact
                               and _centre_squashes(draft, draw, style, recipe, with_kinks))
         if failure:

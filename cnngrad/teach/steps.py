@@ -169,4 +169,5 @@ def trace_steps(trace) -> dict[str, list[Step]]:
 
 
 __all__ = ["Textbook", "Step", "layer_textbook", "layer_steps", "trace_steps",
-           "insert_zeros", "one_row_steps", "zero_pad", "pad_input", "correlate_valid", "dilate", "source_rows"]
+           "insert_zeros", "one_row_steps", "zero_pad", "pad_input", "correlate_valid",
+           "dilate", "source_rows"]
