@@ -361,9 +361,12 @@ def test_console_script_and_module_entry_points():
     assert result.returncode == 0 and __version__ in result.stdout
 
 
-def test_backward_help_quick_mode_examples_run_on_the_bundled_csv_files(monkeypatch):
+def test_backward_help_quick_mode_examples_run_on_the_bundled_csv_files(monkeypatch,
+                                                                       tmp_path):
     # the help's examples must work when copied: its quick-mode lines read o.csv, w.csv and
-    # d.csv, the files of the stackexchange-csv sample
+    # d.csv, the files of the stackexchange-csv sample, where its preamble's "cnngrad
+    # samples NAME --to samples" puts them (samples/csv/: they read o.csv from the folder
+    # they were run in)
     import shlex
 
     text = invoke("backward", "--help").output
@@ -376,7 +379,8 @@ def test_backward_help_quick_mode_examples_run_on_the_bundled_csv_files(monkeypa
                 line = line[:-1] + " " + lines[k]
             examples.append(shlex.split(line)[1:])
     assert len(examples) == 2
-    monkeypatch.chdir(SAMPLES / "csv")
+    monkeypatch.chdir(tmp_path)
+    assert invoke("samples", "stackexchange-csv", "--to", "samples").exit_code == 0
     for example in examples:
         result = invoke(*example)
         assert result.exit_code == 0, (example, result.output)

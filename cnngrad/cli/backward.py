@@ -25,8 +25,9 @@ Examples (cnngrad samples NAME --to samples saves the sample they read):
   cnngrad backward net.json -o result.json
   cnngrad backward net.json -o grads.csv
   cnngrad backward net.json -o result.npz
-  cnngrad backward --input o.csv --kernel w.csv --delta d.csv
-  cnngrad backward --input o.csv --kernel '[[1, 0], [0, -1]]' \\
+  cnngrad backward --input samples/csv/o.csv --kernel samples/csv/w.csv \\
+      --delta samples/csv/d.csv
+  cnngrad backward --input samples/csv/o.csv --kernel '[[1, 0], [0, -1]]' \\
       --delta '[[1, 0], [0, 1]]' --stride 2
   cat problem.json | cnngrad backward -
 
