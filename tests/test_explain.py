@@ -1599,6 +1599,23 @@ def test_the_input_delta_note_says_which_way_the_kernel_index_runs(tmp_path, doc
     assert ("the kernel as given" in text) == flip
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_cross_entropy_term_whose_probability_underflows_adds_up_as_shown(tmp_path, batched):
+    # softmax(1003, -1000) = (1, 0) in floats: the term read "(-1) × 1 × log(0) = 2003"
+    image = [[[1000, 1], [1, 1]]]
+    problem = {"input": [image, image] if batched else image,
+               "layers": [{"type": "flatten"},
+                          {"type": "dense", "weights": [[1, 1, 1, 1], [-1, 0, 0, 0]]}],
+               "loss": {"type": "cross_entropy", "target": [1, 1] if batched else 1}}
+    text = _explain_text(tmp_path, problem, "loss")
+    assert "log(0)" not in text
+    scale = "(-0.5)" if batched else "(-1)"
+    assert f"{scale} × 1 × (-1000 - 1003) = " in text
+    assert "is below the smallest float: its log is y[" in text
+    assert "logsumexp = log Σ_j e^y[j] = 1003." in " ".join(text.split())
+    assert -(-1000 - 1003) == 2003
+
+
 def test_a_bce_gradient_divided_by_the_count_is_bracketed_and_a_clamp_is_shown(tmp_path):
     logits = {"input": [[2.95, -1.195, -0.075]], "layers": [{"type": "leaky_relu", "slope": 0.5}],
               "loss": {"type": "bce_with_logits", "target": [[1, 0, 0.3]]}}

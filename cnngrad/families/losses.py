@@ -209,21 +209,30 @@ def loss(ex, path: TensorPath) -> Explanation:
         p = ex.map_named("p", last.output.shape)
         notes = []
         for n in range(batch):
+            underflows: list[str] = []
             p_row = _softmax(last.output[n])
             for k in range(last.output.shape[1]):
                 tv = float(spec.target[n, k])
                 factors = [Factor("-1" if batch == 1 else f"-1/{batch}", -1 / batch),
                            Factor(t(n, k), tv)]
                 if tv != 0:
-                    # p may underflow to 0: log p = y_k − logsumexp(y) stays finite
-                    log_p = (math.log(p_row[k]) if p_row[k] > 0 else
-                             _log_softmax_entry(last.output[n], k))
-                    factors.append(Factor(f"log({p(n, k)})", log_p,
-                                          detail=f"log({short(p_row[k])})"))
+                    # p may underflow to 0: log p = y_k − logsumexp(y) stays finite, and
+                    # is shown so (log(0) = -2003 would not add up)
+                    if p_row[k] > 0:
+                        log_p, detail = math.log(p_row[k]), f"log({short(p_row[k])})"
+                    else:
+                        log_p = _log_softmax_entry(last.output[n], k)
+                        yk = float(last.output[n][k])
+                        detail = f"({short(yk)} - {short(yk - log_p)})"
+                        underflows.append(f"{p(n, k)} is below the smallest float: its log is "
+                                          f"{y(n, k)} - logsumexp, with logsumexp = log "
+                                          f"Σ_j e^y[j] = {short(yk - log_p)}.")
+                    factors.append(Factor(f"log({p(n, k)})", log_p, detail=detail))
                 else:
                     factors.append(Factor(f"log({p(n, k)})", 0, zero_reason="t = 0"))
                 terms.append(ex.term(*factors))
             notes.append(_softmax_note(p, y, n, last.output[n], p_row))
+            notes += underflows
         batched = has_batch_axis(spec)
         rhs = (f"-Σ_k {t(0, 'k')}·log {p(0, 'k')}" if batch == 1 else
                f"(1/{batch}) Σ_n -Σ_k t[n,k]·log p[n,k]")
