@@ -2886,3 +2886,11 @@ def test_a_forward_output_halved_in_a_batch_of_two_is_not_a_mean_over_the_batch(
     result = invoke("check", problem, answers)
     assert result.exit_code == 1
     assert slip_notes(result.output) == ["→ matches half the true answer"]
+
+
+def test_an_answer_for_the_problems_input_is_pointed_to_its_readers_delta(tmp_path):
+    answers = tmp_path / "a.json"
+    answers.write_text('{"input.delta_in": [[0.1, 0.2], [0.3, 0.4]]}')
+    assert refused_lines(answers) == [
+        f"error: {answers}: input.delta_in: unknown path 'input.delta_in'; hint: the problem's "
+        "input has no path of its own: its delta is conv2d_1.delta_in"]

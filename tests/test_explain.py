@@ -1983,3 +1983,15 @@ def test_a_short_number_drops_its_zeros_only_where_they_round_nothing(value, tex
     from cnngrad.teach.explain import short
 
     assert short(value) == text
+
+
+@pytest.mark.parametrize("path", ["input.delta_out[0,0,0,0]", "input", "input.delta_in"])
+def test_a_path_of_the_problems_input_names_the_readers_deltas(path):
+    # "closest: skip.delta_out, bn_b.delta_out, bn_a.delta_out" for the input's delta, which
+    # is conv_a's and skip's share, summed in backward's input panel
+    result = CliRunner().invoke(app, ["explain", str(SAMPLES / "resnet-block.json"), path])
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        "hint: the problem's input has no path of its own: its delta is the sum of what each "
+        "layer reading it sends back, conv_a.delta_in, skip.delta_in.input (backward's input "
+        "panel shows the sum)")

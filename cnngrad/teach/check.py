@@ -45,7 +45,8 @@ from cnngrad.problem import (MAX_INDEX_DIGITS, ONE_BASED_HINT, ZERO_BASED_HINT,
                               counted_from_one, index_outside_text, shape_text, sides_text)
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
-from cnngrad.teach.textbook_names import per_input_paths, textbook_hint, textbook_paths
+from cnngrad.teach.textbook_names import (input_delta_hint, per_input_paths, textbook_hint,
+                                           textbook_paths)
 from cnngrad.tensorio import (
     TENSOR_FILE_KINDS,
     csv_cells,
@@ -1157,6 +1158,8 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
             ", ".join(parts)
     elif textbook:
         hint = textbook_hint(path, known)
+    elif of_input := input_delta_hint(path, trace):
+        hint = of_input
     elif close:
         hint = "closest: " + ", ".join(close)
     else:  # not a misspelt path (a comment, a name): say what a key of the file can be

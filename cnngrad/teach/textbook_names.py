@@ -89,6 +89,27 @@ def per_input_paths(name: str, known: Iterable[str]) -> list[str]:
     return [path for path in known if path.startswith(name + ".")]
 
 
+def input_delta_hint(name: str, trace) -> str | None:
+    """The hint for a path of the problem's input (``input.delta_out``, ``input``): it has
+    none of its own; its delta is what each layer reading it sends back, under that layer's
+    path (``conv_a.delta_in``, ``skip.delta_in.input`` for an add), and backward's ``input``
+    panel shows their sum.  None for any other path."""
+    from cnngrad.families import family_of
+    from cnngrad.problem import INPUT
+
+    if re.split(r"[.\[ ]", name, maxsplit=1)[0] != INPUT:
+        return None
+    readers = trace.problem.readers(INPUT)
+    paths = list(dict.fromkeys(
+        f"{spec.name}.delta_in.{INPUT}" if family_of(spec).reads_many else
+        f"{spec.name}.delta_in" for spec in readers))
+    if len(paths) == 1:
+        return f"the problem's input has no path of its own: its delta is {paths[0]}"
+    return (f"the problem's input has no path of its own: its delta is the sum of what each "
+            f"layer reading it sends back, {', '.join(paths)} (backward's input panel shows "
+            f"the sum)")
+
+
 def textbook_hint(name: str, known: Iterable[str]) -> str | None:
     """The hint for an unknown path that a textbook would write: ``dW reads as a weight
     gradient; here it is conv2d_1.grads.kernel`` (``..., one of a, b`` for several); None
