@@ -1913,3 +1913,12 @@ def test_a_file_averaging_four_cells_keys_its_decimals(tmp_path, layer, given, d
             while denominator % prime == 0:
                 denominator //= prime
         assert denominator == 1, cell
+
+
+@pytest.mark.parametrize("output", [[], ["-o", "-"]])
+def test_force_without_a_folder_is_refused_not_ignored(output):
+    result = invoke("generate", "seed", "--seed", 1, "--force", *output)
+    assert result.exit_code == 2
+    assert result.output == ("error: --force: it overwrites the files of -o DIR; without -o, "
+                             "problem.json goes to standard output, where there is nothing "
+                             "to overwrite; hint: give -o DIR, or leave --force out\n")

@@ -657,6 +657,11 @@ def test_os_exit_at_the_modules_top_level_is_an_import_error(tmp_path):
                                                              "≥ 0, got inf"),
     (["x.py:f", "--op", "conv2d_backward", "--seed", "-3"], "--seed: -3 is out of range: it takes at least 0"),
     (["x.py:f", "--op", "conv2d_backward", "--forward", "g"], "--forward builds the cache"),
+    # ignored, it left the user believing their tie rule was checked
+    (["x.py:f", "--op", "conv2d_backward", "--ties", "split"],
+     "error: --ties: conv2d_backward has no tied maxima: --ties is a max pool's rule; hint: "
+     "leave it out, or give it with --op maxpool2d_backward"),
+    (["x.py:f", "--op", "avgpool2d_backward", "--ties", "first"], "has no tied maxima"),
 ])
 def test_bad_usage_is_one_error_line_and_exit_2(args, message):
     result = invoke(*args)
@@ -1522,9 +1527,12 @@ def test_the_header_repeats_the_options_an_op_declares(tmp_path, op):
             return ours(x, delta, size, stride, padding)
         """)
     result = invoke(f"{path}:{op}", "--op", op, "--ties", "split")
+    assert OPS[op].header_options == (("ties",) if op.startswith("max") else ())
+    if op.startswith("avg"):  # an option the answer does not depend on: refused, not ignored
+        assert result.exit_code == 2 and "has no tied maxima" in result.output
+        result = invoke(f"{path}:{op}", "--op", op)
     assert result.output.startswith(f"cnngrad verify {op}: "), result.output  # ran (ours
     # takes the first of tied maxima: under --ties split the tie cases fail, exit 1)
-    assert OPS[op].header_options == (("ties",) if op.startswith("max") else ())
     assert ("  ties      split (--ties)\n" in result.output) == op.startswith("max")
 
 

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from cnngrad.cli.common import (
+    CheckDecimalsOpt,
     DebugOpt,
-    DecimalsOpt,
     ExactOpt,
     MaxElementsOpt,
     OutputOpt,
@@ -358,7 +358,7 @@ def check(
              "student) or gradescope (Gradescope's results.json of one "
              "submission: -o results.json alone writes json).")] = None,
     output: OutputOpt = None,
-    decimals: DecimalsOpt = 6,
+    decimals: CheckDecimalsOpt = 6,
     details: Annotated[bool, typer.Option(
         "--details", help="With several answer files, also show each file's tensors after "
                           "the grade sheet.")] = False,

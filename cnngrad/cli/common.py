@@ -493,7 +493,13 @@ SaveSvgOpt = Annotated[Optional[str], typer.Option(
          "the whole run succeeds); - is standard output, with -o FILE for the report.")]
 DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
                                           help="Decimals shown in the human formats (all but "
-                                               "json; a table of whole numbers shows none).")]
+                                               "json and npz, which keep every digit; a table "
+                                               "of whole numbers shows none).")]
+#: check's: its csv and json are gradebooks of scores, with their own decimals
+CheckDecimalsOpt = Annotated[int, typer.Option(
+    "--decimals", min=0, max=17,
+    help="Decimals of the true values shown in the table and gradescope reports (the csv "
+         "and json gradebooks of scores are not changed by it).")]
 ExactOpt = Annotated[bool, typer.Option("--exact", help="Exact rational arithmetic: 0.51 is "
                                                         "51/100, results print as fractions.")]
 LrOpt = Annotated[Optional[str], typer.Option(

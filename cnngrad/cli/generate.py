@@ -410,6 +410,10 @@ def generate(
                      with_kinks=with_kinks, sizes=sizes)
         _tell_seed(seed_value, drawn, "exam")
         return
+    if force and output is None:  # ignored, it would leave the user believing it did something
+        raise UsageError("it overwrites the files of -o DIR; without -o, problem.json goes to "
+                         "standard output, where there is nothing to overwrite", where="--force",
+                         hint="give -o DIR, or leave --force out")
     with bundled_sample_hinted(recipe):
         exercise = make(recipe, seed_value, numbers=numbers, with_kinks=with_kinks, sizes=sizes)
     if output is None:

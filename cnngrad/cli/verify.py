@@ -131,11 +131,12 @@ def verify(
         help="Your forward function, whose cache your backward function gets "
              "(cs231n and dls styles); a bare name is looked up in the same module.",
         show_default=False)] = None,
-    ties: Annotated[str, typer.Option(
+    ties: Annotated[Optional[str], typer.Option(
         "--ties", metavar="RULE",
         help="Your max-pool rule for tied maxima: first (PyTorch's: the first in "
-             "row-major order), split (shared equally) or all (each gets it).")
-    ] = "first",
+             "row-major order; the default), split (shared equally) or all (each gets it).",
+        show_default=False)
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0,
                                       help="Seed of the battery's values.")] = 0,
     timeout: Annotated[float, typer.Option(
@@ -212,7 +213,8 @@ def verify(
             if len(named) == 1 else f"the op names the pass too: {' or '.join(passes)}"))
     op = choose(op, OP_NAMES, "--op")
     style = choose(style, STYLE_NAMES, "--style")
-    ties = choose(ties, TIE_RULES, "--ties")
+    ties_given = ties is not None
+    ties = choose("first" if ties is None else ties, TIE_RULES, "--ties")
     fmt = output_format(format, output, OUTPUT_FORMATS, command="verify")
     if layout is not None:
         layout = choose(layout, LAYOUTS, "--layout")
@@ -233,6 +235,12 @@ def verify(
         supported = [name for name in OP_NAMES if calling.supports(OPS[name])]
         raise UsageError(f"the {style} style has no {op}", where="--style",
                          hint=f"it has: {', '.join(supported)}; or use --style plain")
+    if ties_given and "ties" not in operation.header_options:
+        # ignored, it would leave the user believing their rule was checked
+        taking = [name for name in OP_NAMES if "ties" in OPS[name].header_options]
+        raise UsageError(f"{op} has no tied maxima: --ties is a max pool's rule",
+                         where="--ties", hint=f"leave it out, or give it with --op "
+                                              f"{' or '.join(taking)}")
     if layout is not None and calling.layout is not None and layout != calling.layout:
         raise UsageError(f"the {style} style is {calling.layout}", where="--layout",
                          hint="leave --layout out")
