@@ -867,6 +867,12 @@ CORPUS = [
         args=("--dtype", "float16"), file=None),
     bad("max-elements-too-small", short(), "input", "over the limit of 8",
         args=("--max-elements", "8"), hint="--max-elements"),
+    # the input (9) fits; the conv's im2col (4 taps × 4 outputs) does not, and says so (it
+    # said "one image's im2col buffer", which the help's "largest tensor" did not name)
+    bad("max-elements-working-buffer", short(), "kernel",
+        "the conv's working buffer for one image (im2col: 1 channel × 2×2 kernel taps × 2×2 "
+        "outputs) would hold 16 elements, over the limit of 12",
+        args=("--max-elements", "12"), hint="--max-elements"),
     bad("exact-sigmoid", layer(1, type="sigmoid"), "layers[1]", "not rational",
         args=("--exact",)),
 ]

@@ -506,8 +506,10 @@ LrOpt = Annotated[Optional[str], typer.Option(
     "--lr", metavar="RATE",
     help="Learning rate η: also show each parameter after one SGD step p − η·dE/dp.")]
 MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
-                                             help="Refuse problems whose largest tensor would "
-                                                  "hold more elements than this.")]
+                                             help="Refuse problems whose largest tensor (the "
+                                                  "input, a parameter, an output, or a conv's "
+                                                  "working buffer, im2col) would hold more "
+                                                  "elements than this.")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE",
     help="float64, or float32 for big problems (half the memory, about 7 significant digits).")]

@@ -126,7 +126,9 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
         raise ctx.error(f("kernel"), f"the kernel spans {dilation * (k - 1) + 1} (with "
                                       f"dilation), longer than the padded input "
                                       f"{length + left + right}", cls=ShapeError)
-    ctx.check_size(c_in * k * out, f("kernel"), "one signal's im2col buffer")
+    ctx.check_size(c_in * k * out, f("kernel"),
+                   f"the conv's working buffer for one signal (im2col: {c_in} channel"
+                   f"{'s' if c_in > 1 else ''} × {k} kernel taps × {out} outputs)")
     bias, bias_form = None, "none"
     if "bias" in raw:
         bias = read_bias(ctx, raw["bias"], f("bias"), 2, n_filters)

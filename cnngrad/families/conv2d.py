@@ -119,7 +119,10 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
                                       f"{shape_text((h + pt + pb, w + pl + pr))}",
                         cls=ShapeError)
     # the im2col buffer of one image: the engine never holds more than this at once
-    ctx.check_size(c_in * kh * kw * h_out * w_out, f("kernel"), "one image's im2col buffer")
+    ctx.check_size(c_in * kh * kw * h_out * w_out, f("kernel"),
+                   f"the conv's working buffer for one image (im2col: {c_in} channel"
+                   f"{'s' if c_in > 1 else ''} × {kh}×{kw} kernel taps × {h_out}×{w_out} "
+                   f"outputs)")
     if stride == (1, 1):
         # a stride-1 backward pass correlates the delta zero-padded by d·(k−1) per side
         ctx.check_size(n * n_filters * (h_out + 2 * dilation[0] * (kh - 1))

@@ -131,7 +131,9 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
     large = ("stride" if max(stride) > 1 and spread >= reach else
              "dilation" if max(dilation) > 1 and reach > spread else "kernel")
     ctx.check_size(n * n_filters * h_out * w_out, f(large), "the output")
-    ctx.check_size(c_in * kh * kw * h * w, f("kernel"), "one image's col2im buffer")
+    ctx.check_size(c_in * kh * kw * h * w, f("kernel"),
+                   f"the conv's working buffer for one image (col2im: {c_in} channel"
+                   f"{'s' if c_in > 1 else ''} × {kh}×{kw} kernel taps × {h}×{w} inputs)")
     bias, bias_form = None, "none"
     if "bias" in raw:
         bias = read_bias(ctx, raw["bias"], f("bias"), 1, n_filters)
