@@ -2657,3 +2657,62 @@ def test_a_grid_of_wide_numbers_keeps_within_80_columns():
     text = render_text(run_battery(conv_backward_dx_huge, "conv2d_backward"), width=80)
     assert max(map(len, text.splitlines())) <= 80
     assert "e+0" in text and "got − expected" in text
+
+
+def _dls_conv_backward(dZ, cache, crop_slip=True, stride_slip=True):
+    # the Deep Learning Specialization's conv_backward with its two commonest slips: the
+    # crop [pad:-pad] (empty at padding 0, so assigning it raises) and the stride ignored
+    (A_prev, W, b, hparameters) = cache
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
+    f, f, n_C_prev, n_C = W.shape
+    stride, pad = hparameters["stride"], hparameters["pad"]
+    m, n_H, n_W, n_C = dZ.shape
+    dA_prev, dW, db = np.zeros(A_prev.shape), np.zeros(W.shape), np.zeros((1, 1, 1, n_C))
+    pads = ((0, 0), (pad, pad), (pad, pad), (0, 0))
+    A_prev_pad, dA_prev_pad = np.pad(A_prev, pads), np.pad(dA_prev, pads)
+    step = 1 if stride_slip else stride
+    for i in range(m):
+        a_prev_pad, da_prev_pad = A_prev_pad[i], dA_prev_pad[i]
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    vs, hs = h * step, w * step
+                    da_prev_pad[vs:vs + f, hs:hs + f, :] += W[:, :, :, c] * dZ[i, h, w, c]
+                    dW[:, :, :, c] += a_prev_pad[vs:vs + f, hs:hs + f, :] * dZ[i, h, w, c]
+                    db[:, :, :, c] += dZ[i, h, w, c]
+        dA_prev[i] = (da_prev_pad[pad:-pad, pad:-pad, :] if crop_slip else
+                      da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :])
+    return dA_prev, dW, db
+
+
+def test_two_slips_in_one_output_are_both_named():
+    # the crop raised in 6 cases, the stride ignored failed 3 others: only the crop was named
+    report = run_battery(_dls_conv_backward, "conv2d_backward", style="dls")
+    named = [(slip.output, slip.name, slip.matched, slip.of) for slip in report.slips]
+    assert ("dx", "padding_cropped_to_nothing", 6, 9) in named
+    assert ("dx", "delta_not_dilated", 3, 3) in named
+    assert ("dw", "stride_ignored", 3, 3) in named
+    # one slip alone: named alone, as before
+    fixed = run_battery(lambda dZ, cache: _dls_conv_backward(dZ, cache, crop_slip=False),
+                        "conv2d_backward", style="dls")
+    assert [(slip.output, slip.name) for slip in fixed.slips] == [
+        ("dx", "delta_not_dilated"), ("dw", "stride_ignored")]
+
+
+def _plain_over_dls(x, w, delta, stride, padding):
+    b = np.zeros((1, 1, 1, w.shape[-1]))
+    dx, dw, db = _dls_conv_backward(delta, (x, w, b, {"stride": stride, "pad": padding}),
+                                    stride_slip=False)
+    return dx, dw, db.reshape(-1)
+
+
+def test_no_layout_hint_where_the_other_layout_raises_as_much():
+    # a channels-last function run channels last, whose crop raises at padding 0: "9 of 15
+    # cases raised on the arrays' shapes ... drop --layout nhwc", and dropping it made every
+    # case raise
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(_plain_over_dls, "conv2d_backward", layout="nhwc")
+    assert report.other_layout_results is not None  # run again the other way: no better
+    assert [slip.name for slip in report.slips] == ["padding_cropped_to_nothing"]
+    assert "raised on the arrays' shapes" not in render_text(report)

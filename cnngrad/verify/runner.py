@@ -98,6 +98,8 @@ class Report:
     #: the other layout, where most cases failed in the one given and every case passes
     #: laid out the other way (run again so): the function was written for it
     passes_laid_out: str | None = None
+    #: where most cases failed: the cases run again laid out the other way (None: not run)
+    other_layout_results: list[CaseResult] | None = None
 
     @property
     def ok(self) -> bool:
@@ -572,10 +574,15 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
                     else keyword_only_arguments(fn, op.inputs))
     other = other_layout(layout)
     if (style.layout is None and op.channels_last and not stopped and report.by_name is None
-            and 2 * len(report.failed) > len(results)
-            and all(run(case, other).ok for case in usable)):
-        # code for the other layout: every case run again laid out that way passes
-        report.passes_laid_out = other
+            and 2 * len(report.failed) > len(results)):
+        report.other_layout_results = []
+        for case in usable:  # stopped at a timeout: the rest would wait as long
+            report.other_layout_results.append(run(case, other))
+            if report.other_layout_results[-1].status == "timeout":
+                break
+        if all(result.ok for result in report.other_layout_results):
+            # code for the other layout: every case run again laid out that way passes
+            report.passes_laid_out = other
     report.slips = diagnose(report)
     return report
 
@@ -934,13 +941,15 @@ def _count(counts: dict, order: list, key: tuple[str, str], *hits: str,
     """One more failing case (numbered ``case``) that the slip ``key`` (output, name) applies
     to, explained in the words ``hits`` (none: not explained)."""
     if key not in counts:
-        counts[key] = [collections.Counter(), 0, 0, set()]
+        # words, cases explained, cases applied to, those cases, the cases explained
+        counts[key] = [collections.Counter(), 0, 0, set(), set()]
         order.append(key)
     counts[key][2] += 1
     counts[key][3].add(case)
     if hits:
         counts[key][0].update(dict.fromkeys(hits, 1))
         counts[key][1] += 1
+        counts[key][4].add(case)
 
 
 def _not_chance(matched: int, of: int) -> bool:
@@ -1053,11 +1062,20 @@ def diagnose(report: Report) -> list[SlipMatch]:
     matches = [SlipMatch(output, name, counts[(output, name)][0].most_common(1)[0][0],
                          *counts[(output, name)][1:3]) for output, name in order
                if _not_chance(*counts[(output, name)][1:3])]
-    # per output, the slips that explain the most cases; the registry's order breaks ties
+    # per output, the slips that explain the most cases (the registry's order breaks ties),
+    # then any that explains failing cases none of those does: two slips in one output (its
+    # crop raising at padding 0, its stride ignored in the other cases) are both named
     best: list[SlipMatch] = []
     for output in op.outputs:
-        mine = [m for m in matches if m.output == output]
-        if mine:
-            top = max(m.matched for m in mine)
-            best += [m for m in mine if m.matched == top]
+        mine = sorted((m for m in matches if m.output == output), key=lambda m: -m.matched)
+        if not mine:
+            continue
+        chosen = [m for m in mine if m.matched == mine[0].matched]
+        explained = set().union(*(counts[(output, m.name)][4] for m in chosen))
+        for match in mine[len(chosen):]:
+            cases = counts[(output, match.name)][4]
+            if cases - explained:
+                chosen.append(match)
+                explained |= cases
+        best += chosen
     return swapped + best
