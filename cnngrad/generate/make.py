@@ -39,6 +39,10 @@ from cnngrad.tensorio import names_a_file
 
 #: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
 MAX_ATTEMPTS = 400
+
+#: --with-kinks: draws thrown away for a ReLU zero that no bias of the style's decimals
+#: reaches, before a bias of more decimals is taken (:func:`_put_relu_zero`).
+STRICT_BIAS_ATTEMPTS = 100
 #: CPU seconds the draws may take before giving up early: at the largest sizes a draw takes
 #: half a second, so 400 hopeless draws took minutes.  Far above what a kept draw takes (a few
 #: hundredths of a second for the default sizes, at most about a second measured for any
@@ -214,8 +218,10 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         if attempt > 1 and spent > DRAW_BUDGET_SECONDS:
             raise _no_friendly_draw(recipe, style, failures, attempt - 1, spent)
         draft = recipe.build(draw, style, options, with_kinks)
-        failure = (with_kinks and recipe.kink == RELU_ZERO
-                   and _put_relu_zero(draft, draw, style))
+        failure = None
+        if with_kinks and recipe.kink == RELU_ZERO:
+            failure = _put_relu_zero(draft, draw, style,
+                                     strict=attempt <= STRICT_BIAS_ATTEMPTS)
         failure = failure or (recipe.inexact
                               and _centre_squashes(draft, draw, style, recipe, with_kinks))
         if failure:
@@ -726,7 +732,7 @@ def tied_windows(layer, nonzero: bool = False) -> int:
     return count
 
 
-def _put_relu_zero(draft: Draft, draw: Draw, style: Style) -> str | None:
+def _put_relu_zero(draft: Draft, draw: Draw, style: Style, strict: bool) -> str | None:
     """Move the bias of the layer that the first ReLU able to take a kink reads (see
     :func:`_relu_zero_site`) so that one of the ReLU's inputs, drawn at random, is exactly 0.
 
@@ -734,7 +740,10 @@ def _put_relu_zero(draft: Draft, draw: Draw, style: Style) -> str | None:
     filter, a dense layer's per output) moves the drawn cell's channel, in every image of a
     batch and every position of its map.  The cell is drawn among those whose moved bias is
     still written in the style's decimals (a sum of products of one-decimal numbers has two:
-    most cells' would not be); returns why the draft is thrown away when no cell's is."""
+    most cells' would not be).  Where no cell's is (a small map), a ``strict`` draft is
+    thrown away (the reason returned); past :data:`STRICT_BIAS_ATTEMPTS` draws the cell is
+    drawn among all of them, a bias of more decimals than the style's rather than no
+    problem at all."""
     problem = _load(draft.document, style, True)
     site = _relu_zero_site(problem)
     assert not isinstance(site, str), site  # a recipe with kink RELU_ZERO has a site
@@ -750,11 +759,12 @@ def _put_relu_zero(draft: Draft, draw: Draw, style: Style) -> str | None:
         own = bias[np.unravel_index(index, values.shape)[1]] if per_channel else bias
         return Fraction(own) - Fraction(values.flat[index])
 
-    fitting = [index for index in range(values.size) if style.writes(moved(index))]
-    if not fitting:
+    cells = [index for index in range(values.size) if style.writes(moved(index))]
+    if not cells and strict:
         return (f"no input of {site[0].name} could be put at exactly 0 by a bias of "
                 f"--numbers {style.name}")
-    index = fitting[draw.below(len(fitting))]
+    cells = cells or list(range(values.size))
+    index = cells[draw.below(len(cells))]
     if per_channel:
         layer["bias"] = layer["bias"].copy()
         layer["bias"][np.unravel_index(index, values.shape)[1]] = moved(index)
