@@ -659,9 +659,10 @@ def test_os_exit_at_the_modules_top_level_is_an_import_error(tmp_path):
     (["x.py:f", "--op", "conv2d_backward", "--forward", "g"], "--forward builds the cache"),
     # ignored, it left the user believing their tie rule was checked
     (["x.py:f", "--op", "conv2d_backward", "--ties", "split"],
-     "error: --ties: conv2d_backward has no tied maxima: --ties is a max pool's rule; hint: "
-     "leave it out, or give it with --op maxpool2d_backward"),
-    (["x.py:f", "--op", "avgpool2d_backward", "--ties", "first"], "has no tied maxima"),
+     "error: --ties: no tie rule changes conv2d_backward's answer: --ties is the rule of a max "
+     "pool's gradient; hint: leave it out, or give it with --op maxpool2d_backward"),
+    (["x.py:f", "--op", "avgpool2d_backward", "--ties", "first"], "no tie rule changes"),
+    (["x.py:f", "--op", "maxpool2d_forward", "--ties", "all"], "no tie rule changes"),
 ])
 def test_bad_usage_is_one_error_line_and_exit_2(args, message):
     result = invoke(*args)
@@ -1529,7 +1530,7 @@ def test_the_header_repeats_the_options_an_op_declares(tmp_path, op):
     result = invoke(f"{path}:{op}", "--op", op, "--ties", "split")
     assert OPS[op].header_options == (("ties",) if op.startswith("max") else ())
     if op.startswith("avg"):  # an option the answer does not depend on: refused, not ignored
-        assert result.exit_code == 2 and "has no tied maxima" in result.output
+        assert result.exit_code == 2 and "no tie rule changes" in result.output
         result = invoke(f"{path}:{op}", "--op", op)
     assert result.output.startswith(f"cnngrad verify {op}: "), result.output  # ran (ours
     # takes the first of tied maxima: under --ties split the tie cases fail, exit 1)

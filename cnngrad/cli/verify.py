@@ -238,9 +238,9 @@ def verify(
     if ties_given and "ties" not in operation.header_options:
         # ignored, it would leave the user believing their rule was checked
         taking = [name for name in OP_NAMES if "ties" in OPS[name].header_options]
-        raise UsageError(f"{op} has no tied maxima: --ties is a max pool's rule",
-                         where="--ties", hint=f"leave it out, or give it with --op "
-                                              f"{' or '.join(taking)}")
+        raise UsageError(f"no tie rule changes {op}'s answer: --ties is the rule of a max "
+                         f"pool's gradient", where="--ties",
+                         hint=f"leave it out, or give it with --op {' or '.join(taking)}")
     if layout is not None and calling.layout is not None and layout != calling.layout:
         raise UsageError(f"the {style} style is {calling.layout}", where="--layout",
                          hint="leave --layout out")

@@ -226,7 +226,7 @@ def loss(ex, path: TensorPath) -> Explanation:
                         detail = f"({short(yk)} - {short(yk - log_p)})"
                         underflows.append(f"{p(n, k)} is below the smallest float: its log is "
                                           f"{y(n, k)} - logsumexp, with logsumexp = log "
-                                          f"Σ_j e^y[j] = {short(yk - log_p)}.")
+                                          f"Σ_j e^{y(n, 'j')} = {short(yk - log_p)}.")
                     factors.append(Factor(f"log({p(n, k)})", log_p, detail=detail))
                 else:
                     factors.append(Factor(f"log({p(n, k)})", 0, zero_reason="t = 0"))

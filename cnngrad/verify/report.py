@@ -358,7 +358,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     # arguments in another order, or another op's, raise on shapes too: that hint is the one
     # to follow
     suspect = ("" if report.by_name or report.passes_laid_out or misnamed
-               else _layout_suspect(report))
+               else layout_suspect(report))
     if suspect:
         other = other_layout(given)
         lines += ([""] if lines[-1] else []) + _wrap(
@@ -396,12 +396,13 @@ _SCALAR_CONVERSION = re.compile(r"only (?:0-dimensional|length-1|size-1) arrays 
                                 r"converted to Python scalars")
 
 
-def _layout_suspect(report: Report) -> str:
+def layout_suspect(report: Report) -> str:
     """``every case`` or ``6 of 8 cases`` when more than half the cases that ran, and every
     one that raised, raised inside the user's code on the arrays' shapes where they went in
     layout given (nchw by default, or --layout nhwc), in a style that leaves the layout to the
     user: a function written for the other layout indexes past an axis at once (where the two
-    layouts' shapes agree, a square dense layer's, it runs and is wrong instead); else ""."""
+    layouts' shapes agree, a square dense layer's, it runs and is wrong instead); and, when
+    the cases were run again laid out the other way, fewer raised on shapes so; else ""."""
     ran = [r for r in report.results if r.status != "not_run"]
     if not (report.style.layout is None and report.layout in ("nchw", "nhwc")
             and report.op.channels_last and ran):

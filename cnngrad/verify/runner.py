@@ -98,7 +98,8 @@ class Report:
     #: the other layout, where most cases failed in the one given and every case passes
     #: laid out the other way (run again so): the function was written for it
     passes_laid_out: str | None = None
-    #: where most cases failed: the cases run again laid out the other way (None: not run)
+    #: where most cases failed: the cases run again laid out the other way, up to the first
+    #: failure unless most raised on shapes (None: not run)
     other_layout_results: list[CaseResult] | None = None
 
     @property
@@ -575,10 +576,17 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
     other = other_layout(layout)
     if (style.layout is None and op.channels_last and not stopped and report.by_name is None
             and 2 * len(report.failed) > len(results)):
+        from cnngrad.verify.report import layout_suspect
+
+        # every case only where the layout hint would be given (most raised on shapes): it
+        # is not where they raise as often laid out the other way; otherwise the first
+        # failure tells that the function is not the other layout's
+        whole = bool(layout_suspect(report))
         report.other_layout_results = []
-        for case in usable:  # stopped at a timeout: the rest would wait as long
+        for case in usable:
             report.other_layout_results.append(run(case, other))
-            if report.other_layout_results[-1].status == "timeout":
+            last = report.other_layout_results[-1]
+            if last.status == "timeout" or (not whole and not last.ok):
                 break
         if all(result.ok for result in report.other_layout_results):
             # code for the other layout: every case run again laid out that way passes
