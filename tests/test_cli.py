@@ -362,7 +362,7 @@ def test_console_script_and_module_entry_points():
 
 
 def test_backward_help_quick_mode_examples_run_on_the_bundled_csv_files(monkeypatch,
-                                                                       tmp_path):
+                                                                        tmp_path):
     # the help's examples must work when copied: its quick-mode lines read o.csv, w.csv and
     # d.csv, the files of the stackexchange-csv sample, where its preamble's "cnngrad
     # samples NAME --to samples" puts them (samples/csv/: they read o.csv from the folder

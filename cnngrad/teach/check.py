@@ -46,7 +46,7 @@ from cnngrad.problem import (MAX_INDEX_DIGITS, ONE_BASED_HINT, ZERO_BASED_HINT,
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.teach.textbook_names import (input_delta_hint, per_input_paths, textbook_hint,
-                                           textbook_paths)
+                                          textbook_paths)
 from cnngrad.tensorio import (
     TENSOR_FILE_KINDS,
     csv_cells,
