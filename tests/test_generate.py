@@ -1409,10 +1409,17 @@ def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):
     ("\ufeffemail\nx@u.edu\n", ["x@u.edu"]),
     ("name\nana\nben\n", ["ana", "ben"]),
     ("Students\nana\n", ["ana"]),
+    # a European spreadsheet's semicolons, or tabs, with CRLF line ends and a blank row: read
+    # as one column, the header a student ("id;name", "ana;Ana")
+    ("id;name\r\nana;Ana\r\n\r\nben;Ben\r\n", ["ana", "ben"]),
+    ("id\tname\r\nana\tAna\r\n\r\nben\tBen\r\n", ["ana", "ben"]),
+    ("\ufeffStudent ID;Name\r\nana;A\r\n\r\nJ. Doe;B\r\n", ["ana", "J. Doe"]),
+    ("id,name\r\nana,Ana\r\n\r\nben,Ben\r\n", ["ana", "ben"]),
+    ('id,name\n7,"Doe, Ann"\n8,Bo\n', ["7", "8"]),  # a quoted comma keeps its row whole
 ])
 def test_roster_ids_from_a_column(text, ids, tmp_path):
     path = tmp_path / "r.csv"
-    path.write_text(text, encoding="utf-8")
+    path.write_bytes(text.encode("utf-8"))
     assert read_roster(str(path)) == ids
 
 
@@ -1662,6 +1669,10 @@ def test_a_window_that_does_not_fit_names_itself_and_its_option(args, error, hin
     (b"id\n", "no student ids"),
     (b"alice\nbob\nalice\n", "rows 1 and 3"),
     (b"id\nalice\n\nbob\nalice\n", "rows 2 and 5"),
+    # Windows-1252 (Excel's plain CSV): text, not UTF-8, said so with what to do
+    ("id\nJos\u00e9\n".encode("cp1252"), "not UTF-8 text (a CSV in another encoding, as "
+                                          "Excel's plain CSV saves one?); hint: save the "
+                                          "roster as 'CSV UTF-8'"),
     # Zoë composed, then as e + a combining accent: one name to the matcher, which sent
     # every file to the first of two variants
     ("id\nZo\u00eb\nZoe\u0308\n".encode(), "id 'Zoë' is given twice (rows 2 and 3)"),

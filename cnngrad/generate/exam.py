@@ -41,6 +41,23 @@ _WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL"]
 # --------------------------------------------------------------------------- the roster
 
 
+def _delimiter(text: str) -> str:
+    """The roster's separator: the first of comma, semicolon and tab that splits every
+    non-blank row into the same number of cells, two or more (a European spreadsheet's
+    ``id;name``); else the csv module's guess, else a comma.  The guess alone took a
+    semicolon or tab file with CRLF line ends and a blank row for one column, its header a
+    student."""
+    lines = [line for line in text.splitlines() if line.strip()][:200]
+    for delimiter in (",", ";", "\t"):
+        widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+        if len(widths) == 1 and min(widths) > 1:
+            return delimiter
+    try:
+        return csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
 def read_roster(path: str) -> list[str]:
     """The student ids of a roster CSV: its only column (under a header such as ``name``, or
     none), or the column headed ``id`` (or ``student``, ``username``, ``email``, ...).
@@ -64,14 +81,14 @@ def read_roster(path: str) -> list[str]:
         text = None
     # a NUL is a binary file or UTF-16 without its mark (and Python 3.10's csv module
     # refuses one: "line contains NUL")
+    if text is None and b"\0" not in raw:  # text in a code page: Excel's plain "CSV"
+        raise UsageError("not UTF-8 text (a CSV in another encoding, as Excel's plain CSV "
+                         "saves one?)", where="--students", file=file,
+                         hint="save the roster as 'CSV UTF-8'")
     if text is None or "\0" in text:
         raise UsageError("not a text file (UTF-8 CSV expected)", where="--students",
                          file=file)
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = ","
+    delimiter = _delimiter(text)
     # each row with its number in the file, so an error names the row a spreadsheet shows
     rows = [(number, [cell.strip() for cell in row]) for number, row in
             enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1)]
