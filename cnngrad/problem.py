@@ -737,7 +737,7 @@ def _from_a_file(what: str, hint: str | None, value: dict) -> tuple[str, str | N
     return what, hint
 
 
-def _files_named(value: Any, base_dir: Path) -> list[Path]:
+def files_named(value: Any, base_dir: Path) -> list[Path]:
     """The input files a tensor's ``{"csv": ...}`` or ``{"npy": ...}`` names."""
     if not isinstance(value, dict):
         return []
@@ -844,7 +844,7 @@ class _Builder:
         return cls(what, where=where or None, file=self.file, hint=hint)
 
     def tensor(self, value: Any, where: str, min_rank: int = 0, max_rank: int = 4) -> np.ndarray:
-        self.input_files += _files_named(value, self.base_dir)
+        self.input_files += files_named(value, self.base_dir)
         if isinstance(value, dict):
             self.tensor_files[where] = value
         return parse_tensor(value, where, file=self.file, base_dir=self.base_dir, exact=self.exact,

@@ -2464,6 +2464,30 @@ def test_a_folder_of_one_file_per_path_is_one_students_answers(tmp_path):
         results.read_text())["max_score"]
 
 
+@pytest.mark.parametrize("form", ["npy", "csv"])
+def test_a_file_an_answers_file_names_is_part_of_its_submission_in_a_folder(tmp_path, form):
+    # subs/zoe/answers.json with {"npy": "kernel.npy"}: kernel.npy was graded again, a row of
+    # its own ("unknown path 'kernel'"), exit 2, and zoe told of two answers files
+    trace = worked_trace()
+    for student in ("ana", "zoe"):
+        folder = tmp_path / "subs" / student
+        folder.mkdir(parents=True)
+        kernel = np.round(trace.tensor(KERNEL_GRAD), 4)
+        if form == "npy":
+            np.save(folder / "kernel.npy", kernel)
+        else:
+            np.savetxt(folder / "kernel.csv", kernel, delimiter=",", fmt="%.4f")
+        (folder / "answers.json").write_text(json.dumps({KERNEL_GRAD: {form: f"kernel.{form}"}}))
+    for given, students in ((tmp_path / "subs", ["ana", "zoe"]),
+                            (tmp_path / "subs" / "zoe", ["zoe"])):
+        result = invoke("check", WORKED, given, "-f", "csv")
+        assert result.exit_code == 0, result.output
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert [(row["student"], row["status"]) for row in rows] == [
+            (student, "right") for student in students]
+        assert "two answers files" not in result.stderr
+
+
 @pytest.mark.parametrize("misnamed", ["dW.csv", "dw.npy"])
 def test_a_misnamed_file_in_a_students_folder_is_an_error_of_that_students_row(tmp_path,
                                                                                 misnamed):

@@ -133,6 +133,11 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
                 generated.append(entry)
             else:
                 found.append(str(entry))
+        # a .csv or .npy an answers file in the folder names ({"npy": "kernel.npy"}) is part
+        # of that submission, not one of its own (its row was an error, its student's note
+        # said two answers files)
+        referenced = _referenced_files(found)
+        found = [name for name in found if Path(name).resolve() not in referenced]
         if generated:
             names = ", ".join(sorted({entry.name for entry in generated}))
             note_later(f"note: {one_line(path)}: {len(generated)} file"
@@ -148,6 +153,39 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
             why[path] = f"a folder with no answers file in it, only {held}"
         opened += found or [path]
     return opened
+
+
+#: An answers file larger than this is not read for the files it names (a hand-worked
+#: answers file is a few KiB).
+REFERENCES_READ_BYTES = 1 << 20
+
+
+def _referenced_files(names: list[str]) -> set[Path]:
+    """The files (resolved) that the JSON answers files among ``names`` read tensors from,
+    ``{"csv": ...}`` or ``{"npy": ...}`` at any depth (an add's delta_in per input)."""
+    import json
+
+    from cnngrad.problem import files_named
+
+    referenced: set[Path] = set()
+    for name in names:
+        path = Path(name)
+        try:
+            if path.suffix.lower() != ".json" or path.stat().st_size > REFERENCES_READ_BYTES:
+                continue
+            document = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError):
+            continue
+        pending = [document]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, dict):
+                named = files_named(value, path.parent)
+                if named:
+                    referenced.update(file.resolve() for file in named)
+                else:
+                    pending.extend(value.values())
+    return referenced
 
 
 def said_of_folders(results, why: dict[str, str]) -> None:
