@@ -1108,6 +1108,29 @@ def test_a_file_named_with_a_decomposed_accent_is_its_student_s(tmp_path):
         [("José", "right"), ("José", "right"), ("Åsa Öberg", "right")]
 
 
+def test_one_students_folder_of_a_file_per_path_is_one_submission_without_an_absent_note(
+        tmp_path):
+    # several files, one row: "note: 2 students ... have no submission and no row in the
+    # gradebook" was said of a report that is no gradebook
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    key = json.loads((out / "keys" / "s01" / "key.json").read_text())
+    folder = tmp_path / "subs" / "s01"
+    folder.mkdir(parents=True)
+    for path, value in key.items():  # a CSV per path, each a grid
+        np.savetxt(folder / f"{path}.csv", np.array(value, dtype=float), delimiter=",",
+                   fmt="%.10g")
+    assert len(list(folder.iterdir())) > 1
+    result = invoke("check", "--manifest", out / "manifest.json", folder)
+    assert result.exit_code == 0, result.output
+    assert "no submission" not in result.stderr
+    # two students' files: a gradebook, which names the third
+    other = submit(tmp_path / "subs" / "s00", "answers.json", out / "keys" / "s00" / "key.json")
+    result = invoke("check", "--manifest", out / "manifest.json", folder, other)
+    assert "has no submission and no row in the gradebook: s02" in result.stderr
+
+
 def test_two_files_of_one_student_are_both_graded_with_a_note_naming_them(tmp_path):
     out, subs = tmp_path / "exam", tmp_path / "subs"
     assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),

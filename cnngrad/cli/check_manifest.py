@@ -139,7 +139,9 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
                 for student, files in grouped.items()}
     for line in _same_student_notes(answered):
         note_later(one_line(line))
-    if fmt != "gradescope" and len(submissions) > 1:
+    # a gradebook, not one submission's report (one student's folder of a file per path is
+    # several files but one row)
+    if fmt != "gradescope" and len(results) > 1:
         absent = _absent_students_note(manifest, grouped)
         if absent:
             note_later(one_line(absent))
