@@ -213,3 +213,18 @@ def test_a_grade_sheet_reads_a_tensors_note_of_the_tensor_with_its_parts_in_brac
     second = write(tmp_path, "bo.json", json.dumps(answers))
     text = " ".join(invoke("check", problem, first, second).output.split())
     assert f" {named}: " in text and words in text, text
+
+
+def test_the_sheet_head_never_wraps_between_a_path_and_its_points(tmp_path):
+    # "... conv2d_1.grads.bias" at the end of a line, "1, conv2d_1.delta_in 3" on the next
+    points = {"dense_1.grads.weights": 1, "conv2d_1.grads.kernel": 2, "conv2d_1.grads.bias": 3}
+    problem = exam_with_points(tmp_path, points)
+    answers = write(tmp_path, "ana.json", json.dumps(CARRIED_ONLY))
+    other = write(tmp_path, "bo.json", json.dumps(CARRIED_ONLY))
+    output = invoke("check", problem, answers, other).output
+    head = output[output.index(" points: "):output.index("student")]
+    assert len(head.splitlines()) > 1  # it does wrap, at 80 columns
+    lines = head.splitlines()
+    for key, value in points.items():
+        assert any(f"{key} {value}" in line for line in lines), (key, head)
+    assert "\u00a0" not in output

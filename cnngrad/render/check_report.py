@@ -174,15 +174,21 @@ def _implied_cell(check: TensorCheck, index: tuple, decimals: int, scientific: b
                 style="yellow" if check.carried[index] else "")
 
 
+#: Joins words a grade sheet's head never wraps between (a path and its points), printed
+#: as a plain space.
+KEEP_TOGETHER = "\u00a0"
+
+
 class _SheetLines:
     """A line of the grade sheet's head wrapped at the sheet's width (:data:`SHEET_WIDTH`),
-    or at the width it is printed at where that is narrower: wrapped once, between words."""
+    or at the width it is printed at where that is narrower: wrapped once, between words
+    (never at a :data:`KEEP_TOGETHER`)."""
 
     def __init__(self, text: str, style: str = "dim") -> None:
         self.text, self.style = text, style
 
     def __rich_measure__(self, console, options) -> Measurement:
-        longest = max(map(cell_len, self.text.split()), default=0)
+        longest = max(map(cell_len, self.text.split(" ")), default=0)
         return Measurement(longest, min(cell_len(self.text), SHEET_WIDTH)).clamp(
             max_width=options.max_width)
 
@@ -194,7 +200,7 @@ class _SheetLines:
         # sheet's, in a file too), never cut off
         for line in textwrap.wrap(self.text, width, break_long_words=True,
                                   break_on_hyphens=False):
-            yield Text(line, style=self.style, overflow="fold")
+            yield Text(line.replace(KEEP_TOGETHER, " "), style=self.style, overflow="fold")
 
 
 class _CheckGrid:
@@ -676,8 +682,8 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
             _SheetLines(f"right when {tolerance.describe()}")]
     if by_points:
         listing = (f"{points_text(sum(grading.points.values()))} points: " +
-                   ", ".join(f"{key_text(key, int(one_based))} {points_text(value)}"
-                             for key, value in grading.points.items()))
+                   ", ".join(f"{key_text(key, int(one_based))}{KEEP_TOGETHER}"
+                             f"{points_text(value)}" for key, value in grading.points.items()))
         head.append(_SheetLines(listing))
     if grading and grading.carry_forward:
         # the cells column marks carried cells ↻; points are said in words ("carried forward
