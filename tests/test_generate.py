@@ -1017,6 +1017,18 @@ def test_a_students_copy_of_the_problem_among_the_submissions_is_named_so(tmp_pa
     assert result.exit_code == 2
     assert f"error: {copy}: top level: this is s00's problem, not an answers file" in \
         result.stderr
+    # the folder handed back, copied out of the exam's tree: its problem is still named so
+    # (it was "a problem file, not an answers file" with a conv example, and the student was
+    # told of "two answers files", the problem one of them)
+    import shutil
+
+    back = tmp_path / "handback" / "s00"
+    shutil.copytree(out / "students" / "s00", back)
+    submit(back, "answers-template.json", out / "keys" / "s00" / "key.json")
+    result = invoke("check", "--manifest", out / "manifest.json", *sorted(back.glob("*.json")))
+    assert f"error: {back / 'problem.json'}: top level: this is s00's problem, not an answers " \
+           f"file" in result.stderr
+    assert "two answers files" not in result.stderr
 
 
 def test_a_template_filled_in_part_scores_what_is_filled(tmp_path):

@@ -162,8 +162,23 @@ def _generated_folders(manifest, entry: dict) -> list[Path]:
 
 def _is_own_problem(path: str, manifest, student: str) -> bool:
     """Whether ``path`` is the student's problem: the one graded or the copy handed out
-    (given among the submissions when a TA globs a student's folder)."""
-    return any(same_file(path, problem) for problem in manifest.problem_copies(student))
+    (given among the submissions when a TA globs a student's folder), or a copy of it
+    elsewhere, byte for byte (a folder handed back, copied out of the exam's tree)."""
+    copies = manifest.problem_copies(student)
+    if any(same_file(path, problem) for problem in copies):
+        return True
+    try:
+        if Path(path).stat().st_size > PROBLEM_COPY_BYTES:
+            return False
+        given = Path(path).read_bytes()
+        return any(Path(problem).read_bytes() == given for problem in copies)
+    except OSError:
+        return False
+
+
+#: A file larger than this is not compared with the student's problem (a generated problem
+#: is a few KiB).
+PROBLEM_COPY_BYTES = 1 << 20
 
 
 def _problem_given(path: str, manifest, student: str) -> UsageError:
