@@ -1787,11 +1787,11 @@ def test_a_file_of_no_student_is_told_the_closest_student(tmp_path, name, near):
     ("subs/zed/answers.json", None),
 ])
 def test_the_closest_student_is_read_from_the_file_or_its_folder(tmp_path, submission, near):
-    from cnngrad.generate.exam import Manifest, _near_student
+    from cnngrad.generate.exam import Manifest, near_student
 
     manifest = Manifest(file="exam/manifest.json", base_dir=tmp_path, students={
         "Ana Lima": {"folder": "Ana_Lima"}, "Zoë Ng": {"folder": "Zoe_Ng"}})
-    assert _near_student(submission, manifest) == near
+    assert near_student(submission, manifest) == near
 
 
 @pytest.mark.parametrize("order", [("Zoë", "Zoe"), ("Zoe", "Zoë")])
@@ -1803,12 +1803,12 @@ def test_the_closest_student_is_read_from_the_file_or_its_folder(tmp_path, submi
     ("subs/zo.json", ["id 'Zoë' (folder Zoe-2)", "id 'Zoe'"])])
 def test_the_closest_student_differs_in_case_before_accents_whatever_the_roster_order(
         order, submission, near):
-    from cnngrad.generate.exam import Manifest, _near_student
+    from cnngrad.generate.exam import Manifest, near_student
 
     folders = {"Zoë": "Zoe-2", "Zoe": "Zoe"}
     manifest = Manifest(file="exam/manifest.json", base_dir=Path("."),
                         students={student: {"folder": folders[student]} for student in order})
-    found = _near_student(submission, manifest)
+    found = near_student(submission, manifest)
     assert sorted(found.split(" or ")) == sorted(near), found
 
 
@@ -1984,3 +1984,35 @@ def test_force_without_a_folder_is_refused_not_ignored(output):
     assert result.output == ("error: --force: it overwrites the files of -o DIR; without -o, "
                              "problem.json goes to standard output, where there is nothing "
                              "to overwrite; hint: give -o DIR, or leave --force out\n")
+
+
+def test_student_names_whose_gradescope_upload_an_answers_json_is(tmp_path):
+    # Gradescope calls every upload answers.json: with a class exam it was "not a student
+    # of the manifest", score 0, whoever made it
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    upload = submit(tmp_path / "autograder" / "submission", "answers.json",
+                    out / "keys" / "s01" / "key.json")
+    results = tmp_path / "results.json"
+    graded = invoke("check", "--manifest", out / "manifest.json", "--student", "s01", upload,
+                    "-f", "gradescope", "-o", results)
+    assert graded.exit_code == 0, graded.output
+    document = json.loads(results.read_text())
+    assert document["score"] == document["max_score"] > 0
+    # another student's id: their problem, which s01's key does not answer
+    invoke("check", "--manifest", out / "manifest.json", "--student", "s02", upload,
+           "-f", "gradescope", "-o", results)
+    other = json.loads(results.read_text())
+    assert other["score"] < other["max_score"] == document["max_score"]
+    # an id the manifest does not hold: the autograder still leaves a results.json
+    unknown = invoke("check", "--manifest", out / "manifest.json", "--student", "s1", upload,
+                     "-f", "gradescope", "-o", results)
+    assert unknown.exit_code == 2
+    assert "'s1' is not a student of" in json.loads(results.read_text())["output"]
+    table = invoke("check", "--manifest", out / "manifest.json", "--student", "s1", upload)
+    assert table.exit_code == 2 and table.stderr.startswith(
+        "error: --student: 's1' is not a student of ")
+    # without a manifest it would name no one: refused, not ignored
+    alone = invoke("check", out / "keys" / "s01" / "problem.json", upload, "--student", "s01")
+    assert alone.exit_code == 2 and "--student: only with --manifest" in alone.stderr

@@ -409,6 +409,11 @@ def check(
              "file given is then a submission, graded against its own "
              "student's problem (the student named by the file or its "
              "folder).")] = None,
+    student: Annotated[Optional[str], typer.Option(
+        "--student", metavar="ID",
+        help="With --manifest: the student every file given belongs to, whatever its name "
+             "(Gradescope's upload is answers.json: give the id from its "
+             "submission_metadata.json).")] = None,
     visibility: Annotated[Optional[str], typer.Option(
         "--visibility", metavar="WHEN",
         help="With --format gradescope: when students see each test (its true values beside "
@@ -433,6 +438,9 @@ def check(
 
     fmt = output_format(format, output, OUTPUT_FORMATS, command="check")
     visibility = _visibility(visibility, fmt)
+    if student is not None and manifest is None:  # ignored, it would be believed to work
+        raise UsageError("only with --manifest, whose students it names", where="--student",
+                         hint="without a manifest every file is graded against PROBLEM")
     if problem is None:  # no file at all: with --manifest, it is the submissions that miss
         if manifest is not None:
             import shlex
@@ -456,6 +464,7 @@ def check(
             output=output, decimals=decimals, details=details, diagnose=diagnose,
             one_based=one_based, carry_forward=carry_forward, exact=exact, lr=lr,
             max_elements=max_elements, visibility=visibility, folders_held=why,
+            student=student,
             tolerance_of=lambda grading: _tolerance(atol, rtol, min_decimals, grading))
     if problem == "-" and "-" in answers:
         raise UsageError("standard input can hold the problem or an answers file, not both",

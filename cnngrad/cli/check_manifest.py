@@ -28,9 +28,11 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
                    decimals: int, details: bool, diagnose: bool, one_based: bool,
                    carry_forward, exact: bool, lr, max_elements: int,
                    tolerance_of: Callable, visibility: str = "visible",
-                   folders_held: dict[str, str] | None = None) -> None:
+                   folders_held: dict[str, str] | None = None,
+                   student: str | None = None) -> None:
     """Grade ``submissions`` by the manifest and write the gradebook (exit code as ``check``:
-    0 all right, 1 a wrong or missing answer, 2 a file that could not be checked)."""
+    0 all right, 1 a wrong or missing answer, 2 a file that could not be checked).
+    ``student`` (--student): the student every submission belongs to, whatever its name."""
     from cnngrad.generate.exam import group_submissions, read_manifest
     from cnngrad.teach.check import (FileCheck, check_files, exit_code, folder_of,
                                      per_path_groups, required_weights)
@@ -41,7 +43,16 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         raise UsageError("with --manifest every submission is a file named after its student",
                          where="ANSWERS")
     manifest = read_manifest(manifest_file)
-    grouped, strays = group_submissions(manifest, submissions)
+    if student is not None:
+        try:
+            grouped, strays = {_student_named(manifest, student): list(submissions)}, []
+        except UsageError as unknown:
+            if fmt != "gradescope":
+                raise
+            # the autograder still leaves a results.json: the error as its output
+            grouped, strays = {}, [(path, unknown) for path in submissions]
+    else:
+        grouped, strays = group_submissions(manifest, submissions)
     # one submission: one file, or one student's folder of one file per path (its files
     # one path each: known without the problem, whose paths are checked when graded)
     one_folder = len(grouped) == 1 and not strays and len({
@@ -158,6 +169,21 @@ def _generated_folders(manifest, entry: dict) -> list[Path]:
     if isinstance(entry.get("handout"), str):
         folders.append(manifest.base_dir / entry["handout"])
     return folders
+
+
+def _student_named(manifest, given: str) -> str:
+    """The manifest's student --student names: by id or folder, as a file named so would
+    be; a UsageError naming the closest otherwise."""
+    from cnngrad.generate.exam import near_student, student_of
+
+    name = f"{given.strip()}.json"
+    found = student_of(name, manifest) if given.strip() else None
+    if found is None:
+        near = near_student(name, manifest)
+        raise UsageError(f"'{given}' is not a student of {manifest.file}", where="--student",
+                         hint=f"the closest is {near}" if near else
+                         "give an id of the roster the exam was made from")
+    return found
 
 
 def _is_own_problem(path: str, manifest, student: str) -> bool:

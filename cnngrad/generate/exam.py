@@ -387,7 +387,7 @@ def _not_a_version_of_another(name: str, housed: str, by_id: dict, by_folder: di
                                            f"{housed}.json or {other}.json")
 
 
-def _near_student(submission: str, manifest: Manifest) -> str | None:
+def near_student(submission: str, manifest: Manifest) -> str | None:
     """The student a file of no student was most likely meant for, as ``id 'Ana Lima'
     (folder Ana_Lima)``: the file's or its folder's name matched loosely (case, accents,
     spaces, hyphens, underscores, apostrophes and a copy's `` (1)`` aside), else by
@@ -457,7 +457,7 @@ def group_submissions(manifest: Manifest, submissions: list[str]
             strays.append((submission, unclear))
             continue
         if student is None:
-            near = _near_student(submission, manifest)
+            near = near_student(submission, manifest)
             strays.append((submission, UsageError(
                 "not a student of the manifest (named neither by the file nor by its folder)",
                 file=submission, hint="name the file or its folder after the student's id"
