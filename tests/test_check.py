@@ -2488,6 +2488,48 @@ def test_a_file_an_answers_file_names_is_part_of_its_submission_in_a_folder(tmp_
         assert "two answers files" not in result.stderr
 
 
+def test_only_a_submissions_own_tensor_files_are_left_out_of_a_folder(tmp_path):
+    # the files left out were any a JSON named: the answers file itself (ana named herself:
+    # no row, exit 0), another student's answers (ben lost his row), a file of another
+    # student's folder (ben's kernel missing)
+    trace = worked_trace()
+    right = {path: np.round(trace.tensor(path), 4).tolist() for path in (KERNEL_GRAD,
+                                                                        DELTA_IN)}
+    subs = tmp_path / "subs"
+    (subs / "ben").mkdir(parents=True)
+    np.savetxt(subs / "ben" / f"{KERNEL_GRAD}.csv", right[KERNEL_GRAD], delimiter=",",
+               fmt="%.4f")
+    np.savetxt(subs / "ben" / f"{DELTA_IN}.csv", right[DELTA_IN], delimiter=",", fmt="%.4f")
+    (subs / "ana.json").write_text(json.dumps({KERNEL_GRAD: {"npy": "ana.json"}}))
+    (subs / "cleo.json").write_text(json.dumps({KERNEL_GRAD: {"csv": f"ben/{KERNEL_GRAD}.csv"},
+                                                DELTA_IN: right[DELTA_IN]}))
+    result = invoke("check", WORKED, subs, "-f", "csv")
+    assert result.exit_code == 2  # ana's file names itself: her row is an error
+    rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert set(rows) == {"ana", "ben", "cleo"}
+    assert rows["ana"]["status"] == "error"
+    assert (rows["ben"]["status"], rows["ben"]["right"]) == ("right", "29")
+    assert rows["cleo"]["status"] != "error"  # its kernel read from ben's file
+
+
+def test_a_submission_read_from_a_pipe_is_graded_whole(tmp_path):
+    # comparing it with the student's problem read the pipe up before grading
+    out = tmp_path / "exam"
+    roster = tmp_path / "r.csv"
+    roster.write_text("id\nana\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 4, "--students", roster, "-o", out
+                  ).exit_code == 0
+    read, write = os.pipe()
+    os.write(write, (out / "keys" / "ana" / "key.json").read_bytes())
+    os.close(write)
+    try:
+        result = invoke("check", "--manifest", out / "manifest.json", "--student", "ana",
+                        f"/dev/fd/{read}")
+    finally:
+        os.close(read)
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("misnamed", ["dW.csv", "dw.npy"])
 def test_a_misnamed_file_in_a_students_folder_is_an_error_of_that_students_row(tmp_path,
                                                                                 misnamed):

@@ -1451,11 +1451,20 @@ def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):
     ("\ufeffStudent ID;Name\r\nana;A\r\n\r\nJ. Doe;B\r\n", ["ana", "J. Doe"]),
     ("id,name\r\nana,Ana\r\n\r\nben,Ben\r\n", ["ana", "ben"]),
     ('id,name\n7,"Doe, Ann"\n8,Bo\n', ["7", "8"]),  # a quoted comma keeps its row whole
+    ("id;name;group\nana;Ana\nben;Ben;g1\n", ["ana", "ben"]),  # a row short of a cell
+    ("name\nDoe; Ann\nLee; Bo\n", ["Doe; Ann", "Lee; Bo"]),  # one column still
 ])
 def test_roster_ids_from_a_column(text, ids, tmp_path):
     path = tmp_path / "r.csv"
     path.write_bytes(text.encode("utf-8"))
     assert read_roster(str(path)) == ids
+
+
+def test_a_utf16_roster_with_its_byte_order_mark_is_read(tmp_path):
+    # Excel's "Unicode Text": UTF-16 with a mark, tab-separated ("not a text file" before)
+    path = tmp_path / "r.txt"
+    path.write_bytes("id\tname\r\nana\tAna\r\nZo\u00eb\tZ\r\n".encode("utf-16"))
+    assert read_roster(str(path)) == ["ana", "Zo\u00eb"]
 
 
 def test_folder_names_are_safe_and_distinct():
@@ -1986,6 +1995,21 @@ def test_force_without_a_folder_is_refused_not_ignored(output):
                              "to overwrite; hint: give -o DIR, or leave --force out\n")
 
 
+def test_student_reads_an_id_as_written_not_as_a_path(tmp_path):
+    ids = tmp_path / "ids.csv"
+    ids.write_text("id\n2023/001\nben\n", encoding="utf-8")
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 9, "--students", ids, "-o", out).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    folder = manifest["students"]["2023/001"]["folder"]
+    upload = submit(tmp_path / "up", "answers.json", out / "keys" / folder / "key.json")
+    assert invoke("check", "--manifest", out / "manifest.json", "--student", "2023/001",
+                  upload).exit_code == 0
+    # "ben/x" is no id: not read as ben's folder and a file
+    wrong = invoke("check", "--manifest", out / "manifest.json", "--student", "ben/x", upload)
+    assert wrong.exit_code == 2 and "'ben/x' is not a student of" in wrong.stderr
+
+
 def test_student_names_whose_gradescope_upload_an_answers_json_is(tmp_path):
     # Gradescope calls every upload answers.json: with a class exam it was "not a student
     # of the manifest", score 0, whoever made it
@@ -2005,6 +2029,15 @@ def test_student_names_whose_gradescope_upload_an_answers_json_is(tmp_path):
            "-f", "gradescope", "-o", results)
     other = json.loads(results.read_text())
     assert other["score"] < other["max_score"] == document["max_score"]
+    # an id as written, a path's slash and all; another case, one student's alone
+    assert invoke("check", "--manifest", out / "manifest.json", "--student", "S01", upload
+                  ).exit_code == 0
+    # several students' files are not one student's
+    many = invoke("check", "--manifest", out / "manifest.json", "--student", "s01", upload,
+                  submit(tmp_path / "subs" / "s00", "answers.json",
+                         out / "keys" / "s00" / "key.json"))
+    assert many.exit_code == 2 and many.stderr.startswith(
+        "error: --student: it names the student of one submission; got 2 files")
     # an id the manifest does not hold: the autograder still leaves a results.json
     unknown = invoke("check", "--manifest", out / "manifest.json", "--student", "s1", upload,
                      "-f", "gradescope", "-o", results)

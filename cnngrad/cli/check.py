@@ -136,7 +136,7 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
         # a .csv or .npy an answers file in the folder names ({"npy": "kernel.npy"}) is part
         # of that submission, not one of its own (its row was an error, its student's note
         # said two answers files)
-        referenced = _referenced_files(found)
+        referenced = _referenced_files(found, folder)
         found = [name for name in found if Path(name).resolve() not in referenced]
         if generated:
             names = ", ".join(sorted({entry.name for entry in generated}))
@@ -160,13 +160,18 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
 REFERENCES_READ_BYTES = 1 << 20
 
 
-def _referenced_files(names: list[str]) -> set[Path]:
-    """The files (resolved) that the JSON answers files among ``names`` read tensors from,
-    ``{"csv": ...}`` or ``{"npy": ...}`` at any depth (an add's delta_in per input)."""
+def _referenced_files(names: list[str], folder: Path) -> set[Path]:
+    """The .csv and .npy files (resolved) that the JSON answers files among ``names``, in
+    the ``folder`` given, read tensors from (``{"csv": ...}`` or ``{"npy": ...}`` at any
+    depth: an add's delta_in per input), each within its own submission: beside it, or
+    below it where it is in a student's folder.  Never an answers file itself, nor a file
+    of another student's folder (a reference there is the student's own error, said when
+    their file is read)."""
     import json
 
     from cnngrad.problem import files_named
 
+    top = folder.resolve()
     referenced: set[Path] = set()
     for name in names:
         path = Path(name)
@@ -176,15 +181,18 @@ def _referenced_files(names: list[str]) -> set[Path]:
             document = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, ValueError):
             continue
+        own = path.parent.resolve()
         pending = [document]
         while pending:
             value = pending.pop()
-            if isinstance(value, dict):
-                named = files_named(value, path.parent)
-                if named:
-                    referenced.update(file.resolve() for file in named)
-                else:
-                    pending.extend(value.values())
+            if not isinstance(value, dict):
+                continue
+            named = files_named(value, path.parent)
+            pending.extend(() if named else value.values())
+            for file in (file.resolve() for file in named):
+                if file.suffix.lower() in (".csv", ".npy") and (
+                        file.parent == own or (own != top and own in file.parents)):
+                    referenced.add(file)
     return referenced
 
 

@@ -43,6 +43,12 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         raise UsageError("with --manifest every submission is a file named after its student",
                          where="ANSWERS")
     manifest = read_manifest(manifest_file)
+    if student is not None and len(submissions) > 1 and not _one_folder_per_path(submissions):
+        # several students' files graded as one student's would be silently wrong
+        raise UsageError(f"it names the student of one submission; got "
+                         f"{len(submissions)} files", where="--student",
+                         hint="give one answers file (or one folder of a file per path), or "
+                              "leave --student out and name each file after its student")
     if student is not None:
         try:
             grouped, strays = {_student_named(manifest, student): list(submissions)}, []
@@ -55,9 +61,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         grouped, strays = group_submissions(manifest, submissions)
     # one submission: one file, or one student's folder of one file per path (its files
     # one path each: known without the problem, whose paths are checked when graded)
-    one_folder = len(grouped) == 1 and not strays and len({
-        Path(path).parent.resolve() for files in grouped.values() for path in files}) == 1 \
-        and all(Path(path).suffix.lower() in (".csv", ".npy") for path in submissions)
+    one_folder = len(grouped) == 1 and not strays and _one_folder_per_path(submissions)
     if fmt == "gradescope" and len(submissions) > 1 and not one_folder:
         raise UsageError(f"gradescope's results.json is for one submission; got "
                          f"{len(submissions)}", where="--format",
@@ -171,15 +175,21 @@ def _generated_folders(manifest, entry: dict) -> list[Path]:
     return folders
 
 
-def _student_named(manifest, given: str) -> str:
-    """The manifest's student --student names: by id or folder, as a file named so would
-    be; a UsageError naming the closest otherwise."""
-    from cnngrad.generate.exam import near_student, student_of
+def _one_folder_per_path(submissions: list[str]) -> bool:
+    """Whether the files are one folder's files of one path each (.csv or .npy): one
+    submission (known without the problem, whose paths are checked when graded)."""
+    return len({Path(path).parent.resolve() for path in submissions}) == 1 and all(
+        Path(path).suffix.lower() in (".csv", ".npy") for path in submissions)
 
-    name = f"{given.strip()}.json"
-    found = student_of(name, manifest) if given.strip() else None
+
+def _student_named(manifest, given: str) -> str:
+    """The manifest's student --student names (:func:`~cnngrad.generate.exam.student_named`);
+    a UsageError naming the closest otherwise."""
+    from cnngrad.generate.exam import near_student, student_named
+
+    found = student_named(manifest, given)
     if found is None:
-        near = near_student(name, manifest)
+        near = near_student(f"{given.strip()}.json", manifest)
         raise UsageError(f"'{given}' is not a student of {manifest.file}", where="--student",
                          hint=f"the closest is {near}" if near else
                          "give an id of the roster the exam was made from")
@@ -194,17 +204,19 @@ def _is_own_problem(path: str, manifest, student: str) -> bool:
     if any(same_file(path, problem) for problem in copies):
         return True
     try:
-        if Path(path).stat().st_size > PROBLEM_COPY_BYTES:
+        given = Path(path)
+        # a regular file of a problem's size alone: a pipe would be read up before grading
+        if not given.is_file():
             return False
-        given = Path(path).read_bytes()
-        return any(Path(problem).read_bytes() == given for problem in copies)
+        size = given.stat().st_size
+        same_size = [Path(problem) for problem in copies
+                     if Path(problem).is_file() and Path(problem).stat().st_size == size]
+        if not same_size:
+            return False
+        text = given.read_bytes()
+        return any(problem.read_bytes() == text for problem in same_size)
     except OSError:
         return False
-
-
-#: A file larger than this is not compared with the student's problem (a generated problem
-#: is a few KiB).
-PROBLEM_COPY_BYTES = 1 << 20
 
 
 def _problem_given(path: str, manifest, student: str) -> UsageError:

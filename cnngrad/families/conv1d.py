@@ -127,8 +127,8 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
                                       f"dilation), longer than the padded input "
                                       f"{length + left + right}", cls=ShapeError)
     ctx.check_size(c_in * k * out, f("kernel"),
-                   f"the conv's working buffer for one signal (im2col: {c_in} channel"
-                   f"{'s' if c_in > 1 else ''} × {counted(k, 'kernel tap')} × "
+                   f"the conv's working buffer for one signal (im2col: "
+                   f"{counted(c_in, 'channel')} × {counted(k, 'kernel tap')} × "
                    f"{counted(out, 'output')})")
     bias, bias_form = None, "none"
     if "bias" in raw:

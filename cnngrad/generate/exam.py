@@ -41,16 +41,25 @@ _WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL"]
 # --------------------------------------------------------------------------- the roster
 
 
+#: The rows of a roster its separator is judged on.
+ROSTER_ROWS_READ = 200
+
+
 def _delimiter(text: str) -> str:
-    """The roster's separator: the first of comma, semicolon and tab that splits every
-    non-blank row into the same number of cells, two or more (a European spreadsheet's
-    ``id;name``); else the csv module's guess, else a comma.  The guess alone took a
-    semicolon or tab file with CRLF line ends and a blank row for one column, its header a
-    student."""
-    lines = [line for line in text.splitlines() if line.strip()][:200]
-    for delimiter in (",", ";", "\t"):
-        widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
-        if len(widths) == 1 and min(widths) > 1:
+    """The roster's separator: the first of comma, semicolon and tab that splits each of its
+    first :data:`ROSTER_ROWS_READ` non-blank rows into the same number of cells, two or more
+    (a European spreadsheet's ``id;name``); else the first that splits each into two or more
+    (a row short of a trailing cell); else the csv module's guess, else a comma.  The guess
+    alone took a semicolon or tab file with CRLF line ends and a blank row for one column,
+    its header a student."""
+    lines = [line for line in text.splitlines() if line.strip()][:ROSTER_ROWS_READ]
+    widths = {delimiter: [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+              for delimiter in (",", ";", "\t")}
+    for delimiter, counts in widths.items():
+        if counts and len(set(counts)) == 1 and counts[0] > 1:
+            return delimiter
+    for delimiter, counts in widths.items():
+        if counts and min(counts) > 1:
             return delimiter
     try:
         return csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
@@ -76,7 +85,8 @@ def read_roster(path: str) -> list[str]:
         unreadable.where = unreadable.where or "--students"
         raise
     try:
-        text = raw.decode("utf-8-sig")
+        # UTF-16 with its byte order mark: Excel's "Unicode Text" (tab-separated)
+        text = raw.decode("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
     except UnicodeDecodeError:
         text = None
     # a NUL is a binary file or UTF-16 without its mark (and Python 3.10's csv module
@@ -427,6 +437,23 @@ def near_student(submission: str, manifest: Manifest) -> str | None:
         if match:
             return " or ".join(names[match[0]])
     return None
+
+
+def student_named(manifest: Manifest, given: str) -> str | None:
+    """The student ``given`` names (--student): an id as written, else a student's folder,
+    else an id or folder in another case (an email in capitals), when one student's alone;
+    no path is read into it (``2023/001`` is an id).  None when it names none."""
+    key = _name_key(given)
+    for named in (lambda student, entry: _name_key(student),
+                  lambda student, entry: _name_key(entry.get("folder", student))):
+        found = [student for student, entry in manifest.students.items()
+                 if named(student, entry) == key]
+        if found:
+            return found[0]
+    folded = [student for student, entry in manifest.students.items()
+              if key.casefold() in (_name_key(student).casefold(),
+                                    _name_key(entry.get("folder", student)).casefold())]
+    return folded[0] if len(folded) == 1 else None
 
 
 def _name_key(name: str) -> str:
