@@ -2510,6 +2510,23 @@ def test_only_a_submissions_own_tensor_files_are_left_out_of_a_folder(tmp_path):
     assert rows["ana"]["status"] == "error"
     assert (rows["ben"]["status"], rows["ben"]["right"]) == ("right", "29")
     assert rows["cleo"]["status"] != "error"  # its kernel read from ben's file
+    # a student's folder given alone, its answers reading a file in a folder of its own:
+    # part of it (it was graded as a row of its own, exit 2)
+    ana = tmp_path / "ana"
+    (ana / "sub").mkdir(parents=True)
+    np.save(ana / "sub" / "k.npy", np.round(trace.tensor(KERNEL_GRAD), 4))
+    (ana / "answers.json").write_text(json.dumps({KERNEL_GRAD: {"npy": "sub/k.npy"}}))
+    alone = invoke("check", WORKED, ana, "-f", "csv")
+    assert alone.exit_code == 0, alone.output
+    assert len(list(csv.DictReader(io.StringIO(alone.stdout)))) == 1
+    # a CSV of '# path' blocks is an answers file, never left out, named or not
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "dan.csv").write_text(f"# {KERNEL_GRAD}\n0.0446,0.0941\n0.0113,0.0683\n")
+    (flat / "eve.json").write_text(json.dumps({KERNEL_GRAD: {"csv": "dan.csv"}}))
+    both = invoke("check", WORKED, flat, "-f", "csv")
+    assert [row["student"] for row in csv.DictReader(io.StringIO(both.stdout))] == [
+        "dan", "eve"]
 
 
 def test_a_submission_read_from_a_pipe_is_graded_whole(tmp_path):

@@ -136,7 +136,7 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
         # a .csv or .npy an answers file in the folder names ({"npy": "kernel.npy"}) is part
         # of that submission, not one of its own (its row was an error, its student's note
         # said two answers files)
-        referenced = _referenced_files(found, folder)
+        referenced = _referenced_files(found)
         found = [name for name in found if Path(name).resolve() not in referenced]
         if generated:
             names = ", ".join(sorted({entry.name for entry in generated}))
@@ -160,18 +160,21 @@ def _folders_opened(answers: list[str], why: dict[str, str] | None = None) -> li
 REFERENCES_READ_BYTES = 1 << 20
 
 
-def _referenced_files(names: list[str], folder: Path) -> set[Path]:
-    """The .csv and .npy files (resolved) that the JSON answers files among ``names``, in
-    the ``folder`` given, read tensors from (``{"csv": ...}`` or ``{"npy": ...}`` at any
-    depth: an add's delta_in per input), each within its own submission: beside it, or
-    below it where it is in a student's folder.  Never an answers file itself, nor a file
-    of another student's folder (a reference there is the student's own error, said when
-    their file is read)."""
+def _referenced_files(names: list[str]) -> set[Path]:
+    """The .csv and .npy files (resolved) that the JSON answers files among ``names`` (a
+    folder's files) read tensors from (``{"csv": ...}`` or ``{"npy": ...}`` at any depth:
+    an add's delta_in per input), each within its own submission: beside it, or in a
+    folder below it all of whose files it reads.  Never an answers file (a JSON, a CSV of
+    ``# path`` blocks), nor a file of another student's folder (a reference there is the
+    student's own error, said when their file is read)."""
     import json
 
     from cnngrad.problem import files_named
 
-    top = folder.resolve()
+    files_in: dict[Path, set[Path]] = {}  # each folder's files given
+    for name in names:
+        resolved = Path(name).resolve()
+        files_in.setdefault(resolved.parent, set()).add(resolved)
     referenced: set[Path] = set()
     for name in names:
         path = Path(name)
@@ -181,19 +184,44 @@ def _referenced_files(names: list[str], folder: Path) -> set[Path]:
             document = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, ValueError):
             continue
-        own = path.parent.resolve()
+        named: set[Path] = set()
         pending = [document]
         while pending:
             value = pending.pop()
-            if not isinstance(value, dict):
-                continue
-            named = files_named(value, path.parent)
-            pending.extend(() if named else value.values())
-            for file in (file.resolve() for file in named):
-                if file.suffix.lower() in (".csv", ".npy") and (
-                        file.parent == own or (own != top and own in file.parents)):
-                    referenced.add(file)
+            if isinstance(value, dict):
+                found = files_named(value, path.parent)
+                named.update(file.resolve() for file in found)
+                pending.extend(() if found else value.values())
+        own = path.parent.resolve()
+        for file in named:
+            if file.suffix.lower() in (".csv", ".npy") and _of_submission(
+                    file, own, named, files_in) and not _csv_of_blocks(file):
+                referenced.add(file)
     return referenced
+
+
+def _of_submission(file: Path, own: Path, named: set[Path],
+                   files_in: dict[Path, set[Path]]) -> bool:
+    """Whether ``file`` (resolved) is in the submission of an answers file in ``own`` that
+    reads the files ``named``: in ``own``, or below it with every file of each folder
+    between read by it (subs/ben/ with a file subs/ana.json does not read is ben's)."""
+    if own not in file.parents:
+        return False
+    between = file.parent
+    while between != own:
+        if files_in.get(between, set()) - named:
+            return False
+        between = between.parent
+    return True
+
+
+def _csv_of_blocks(path: Path) -> bool:
+    """Whether a CSV is an answers file of ``# path`` blocks (its first line a ``#``)."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as text:
+            return text.readline().lstrip().startswith("#")
+    except OSError:
+        return False
 
 
 def said_of_folders(results, why: dict[str, str]) -> None:
