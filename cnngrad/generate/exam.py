@@ -46,21 +46,26 @@ ROSTER_ROWS_READ = 200
 
 
 def _delimiter(text: str) -> str:
-    """The roster's separator: the first of comma, semicolon and tab that splits each of its
+    """The roster's separator: of comma, semicolon and tab, those that split each of its
     first :data:`ROSTER_ROWS_READ` non-blank rows into the same number of cells, two or more
-    (a European spreadsheet's ``id;name``); else the first that splits each into two or more
-    (a row short of a trailing cell); else the csv module's guess, else a comma.  The guess
-    alone took a semicolon or tab file with CRLF line ends and a blank row for one column,
-    its header a student."""
+    (a European spreadsheet's ``id;name``), else those that split each into two or more (a
+    row short of a trailing cell); a separator whose header has an id column first (``id;Name,
+    Vorname``: the semicolon); else the csv module's guess, else a comma.
+    The guess alone took a semicolon or tab file with CRLF line ends and a blank row for one
+    column, its header a student."""
     lines = [line for line in text.splitlines() if line.strip()][:ROSTER_ROWS_READ]
-    widths = {delimiter: [len(row) for row in csv.reader(lines, delimiter=delimiter)]
-              for delimiter in (",", ";", "\t")}
-    for delimiter, counts in widths.items():
-        if counts and len(set(counts)) == 1 and counts[0] > 1:
-            return delimiter
-    for delimiter, counts in widths.items():
-        if counts and min(counts) > 1:
-            return delimiter
+    rows = {delimiter: list(csv.reader(lines, delimiter=delimiter))
+            for delimiter in (",", ";", "\t")}
+    alike = [d for d, split in rows.items() if split and len({len(r) for r in split}) == 1
+             and len(split[0]) > 1]
+    split_each = [d for d, split in rows.items() if split and min(map(len, split)) > 1]
+    def headed(found: list[str]) -> list[str]:
+        return [d for d in found if any(_header_key(cell.strip()) in ID_HEADERS
+                                        for cell in rows[d][0])]
+
+    for found in (headed(alike), headed(split_each), alike, split_each):
+        if found:
+            return found[0]
     try:
         return csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
     except csv.Error:
@@ -105,6 +110,11 @@ def read_roster(path: str) -> list[str]:
     rows = [(number, row) for number, row in rows if any(row)]
     if not rows:
         raise UsageError("the roster has no student ids", where="--students", file=file)
+    if len(rows[0][1]) == 1 and any(len(row) > 1 for _, row in rows[1:]):
+        # a header of one cell over rows the separator splits ("Doe, Ann" under "id"): a
+        # one-column roster whose ids hold it, each line whole
+        rows = [(number, [line.strip()]) for number, line in
+                enumerate(text.splitlines(), start=1) if line.strip()]
     header = [_header_key(cell) for cell in rows[0][1]]
     column = next((header.index(name) for name in ID_HEADERS if name in header), None)
     if column is not None:
