@@ -1454,9 +1454,10 @@ def test_a_problem_given_as_the_manifest_says_to_drop_manifest(tmp_path):
     ("id;name;group\nana;Ana\nben;Ben;g1\n", ["ana", "ben"]),  # a row short of a cell
     ("name\nDoe; Ann\nLee; Bo\n", ["Doe; Ann", "Lee; Bo"]),  # one column still
     # a header of one cell over names with unquoted commas: one column, each line whole
-    # (it read the ids 'Doe' and 'Lee', silently)
-    ("id\nDoe, Ann\nLee, Bo\n", ["Doe, Ann", "Lee, Bo"]),
+    # (it was "1 columns and none is headed 'id' ... (or give a one-column file)")
     ("students\nDoe, Ann\nLee; Bo\nZed\n", ["Doe, Ann", "Lee; Bo", "Zed"]),
+    ("name\nDoe, Ann\nLee, Bo\n", ["Doe, Ann", "Lee, Bo"]),
+    ("id\nana,Ana Lima\nben,Ben\n", ["ana", "ben"]),  # under "id": the id column
     # the separator whose header has the id column ("Name, Vorname" is one cell)
     ("id;Name, Vorname;Gruppe\n123;Doe, Ann;A\n124;Lee, Bo;B\n", ["123", "124"]),
     ("id;Name, Vorname;Gruppe\n123;Doe, Ann;A\n124;Lee, Bo\n", ["123", "124"]),

@@ -59,6 +59,7 @@ def _delimiter(text: str) -> str:
     alike = [d for d, split in rows.items() if split and len({len(r) for r in split}) == 1
              and len(split[0]) > 1]
     split_each = [d for d, split in rows.items() if split and min(map(len, split)) > 1]
+
     def headed(found: list[str]) -> list[str]:
         return [d for d in found if any(_header_key(cell.strip()) in ID_HEADERS
                                         for cell in rows[d][0])]
@@ -110,9 +111,11 @@ def read_roster(path: str) -> list[str]:
     rows = [(number, row) for number, row in rows if any(row)]
     if not rows:
         raise UsageError("the roster has no student ids", where="--students", file=file)
-    if len(rows[0][1]) == 1 and any(len(row) > 1 for _, row in rows[1:]):
-        # a header of one cell over rows the separator splits ("Doe, Ann" under "id"): a
-        # one-column roster whose ids hold it, each line whole
+    if len(rows[0][1]) == 1 and _header_key(rows[0][1][0]) not in ID_HEADERS and any(
+            len(row) > 1 for _, row in rows[1:]):
+        # a header of one cell, no id column's, over rows the separator splits ("Doe, Ann"
+        # under "students"): a one-column roster whose ids hold it, each line whole (under
+        # "id", "ana,Ana Lima" is an id and a name, as it always was)
         rows = [(number, [line.strip()]) for number, line in
                 enumerate(text.splitlines(), start=1) if line.strip()]
     header = [_header_key(cell) for cell in rows[0][1]]
