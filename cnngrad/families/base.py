@@ -139,6 +139,13 @@ def number_bias_grad(delta: np.ndarray) -> np.ndarray:
     return np.asarray(delta.sum(), dtype=delta.dtype).reshape(())
 
 
+def working_buffer(one: str, method: str, c_in: int, taps: str, cells: str) -> str:
+    """A conv's working buffer as a --max-elements refusal names it: ``the conv's working
+    buffer for one image (im2col: 1 channel × 2×2 kernel taps × 4×4 outputs)``."""
+    return (f"the conv's working buffer for one {one} ({method}: {counted(c_in, 'channel')} "
+            f"× {taps} × {cells})")
+
+
 def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
     """A convolution's ``groups`` must divide its input channels: else the error, its hint
     the values that do (``groups=2`` of 3 channels: 1 or 3)."""

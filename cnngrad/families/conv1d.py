@@ -19,7 +19,7 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, shape_size)
+                                   read_bias, shape_size, working_buffer)
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -127,9 +127,8 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
                                       f"dilation), longer than the padded input "
                                       f"{length + left + right}", cls=ShapeError)
     ctx.check_size(c_in * k * out, f("kernel"),
-                   f"the conv's working buffer for one signal (im2col: "
-                   f"{counted(c_in, 'channel')} × {counted(k, 'kernel tap')} × "
-                   f"{counted(out, 'output')})")
+                   working_buffer("signal", "im2col", c_in, counted(k, "kernel tap"),
+                                  counted(out, "output")))
     bias, bias_form = None, "none"
     if "bias" in raw:
         bias = read_bias(ctx, raw["bias"], f("bias"), 2, n_filters)

@@ -17,7 +17,8 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, read_kernel2d, shape_size, vector_hint)
+                                   read_bias, read_kernel2d, shape_size, vector_hint,
+                                   working_buffer)
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -120,9 +121,8 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
                         cls=ShapeError)
     # the im2col buffer of one image: the engine never holds more than this at once
     ctx.check_size(c_in * kh * kw * h_out * w_out, f("kernel"),
-                   f"the conv's working buffer for one image (im2col: {c_in} channel"
-                   f"{'s' if c_in > 1 else ''} × {kh}×{kw} kernel taps × {h_out}×{w_out} "
-                   f"outputs)")
+                   working_buffer("image", "im2col", c_in, f"{kh}×{kw} kernel taps",
+                                  f"{h_out}×{w_out} outputs"))
     if stride == (1, 1):
         # a stride-1 backward pass correlates the delta zero-padded by d·(k−1) per side
         ctx.check_size(n * n_filters * (h_out + 2 * dilation[0] * (kh - 1))

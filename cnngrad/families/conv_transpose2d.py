@@ -18,7 +18,7 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, read_kernel2d, shape_size)
+                                   read_bias, read_kernel2d, shape_size, working_buffer)
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnngrad.problem import LayerSpec, every_text, pair_text, shape_text
 
@@ -132,8 +132,8 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
              "dilation" if max(dilation) > 1 and reach > spread else "kernel")
     ctx.check_size(n * n_filters * h_out * w_out, f(large), "the output")
     ctx.check_size(c_in * kh * kw * h * w, f("kernel"),
-                   f"the conv's working buffer for one image (col2im: {c_in} channel"
-                   f"{'s' if c_in > 1 else ''} × {kh}×{kw} kernel taps × {h}×{w} inputs)")
+                   working_buffer("image", "col2im", c_in, f"{kh}×{kw} kernel taps",
+                                  f"{h}×{w} inputs"))
     bias, bias_form = None, "none"
     if "bias" in raw:
         bias = read_bias(ctx, raw["bias"], f("bias"), 1, n_filters)
