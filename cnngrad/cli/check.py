@@ -170,6 +170,7 @@ def _referenced_files(names: list[str]) -> set[Path]:
     import json
 
     from cnngrad.problem import files_named
+    from cnngrad.teach.check import single_tensor_file
 
     files_in: dict[Path, set[Path]] = {}  # each folder's files given
     for name in names:
@@ -194,8 +195,7 @@ def _referenced_files(names: list[str]) -> set[Path]:
                 pending.extend(() if found else value.values())
         own = path.parent.resolve()
         for file in named:
-            if file.suffix.lower() in (".csv", ".npy") and _of_submission(
-                    file, own, named, files_in) and not _csv_of_blocks(file):
+            if single_tensor_file(str(file)) and _of_submission(file, own, named, files_in):
                 referenced.add(file)
     return referenced
 
@@ -213,15 +213,6 @@ def _of_submission(file: Path, own: Path, named: set[Path],
             return False
         between = between.parent
     return True
-
-
-def _csv_of_blocks(path: Path) -> bool:
-    """Whether a CSV is an answers file of ``# path`` blocks (its first line a ``#``)."""
-    try:
-        with path.open(encoding="utf-8-sig", errors="replace") as text:
-            return text.readline().lstrip().startswith("#")
-    except OSError:
-        return False
 
 
 def said_of_folders(results, why: dict[str, str]) -> None:

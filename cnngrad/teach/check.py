@@ -1916,7 +1916,7 @@ def per_path_file(path: str, trace: Trace, known: set[str] | None = None) -> boo
     return source.suffix.lower() in SINGLE_TENSOR_SUFFIXES and source.stem in known
 
 
-def _single_tensor_file(path: str) -> bool:
+def single_tensor_file(path: str) -> bool:
     """Whether a file can only hold one tensor, whatever its name: a ``.npy``, or a ``.csv``
     that is a grid, not a CSV of ``# path`` blocks (an answers file of its own)."""
     kind = SINGLE_TENSOR_SUFFIXES.get(pathlib.PurePath(path).suffix.lower())
@@ -1945,7 +1945,7 @@ def _student_folders(paths: list[str], trace: Trace) -> dict[pathlib.Path, list[
         folder = pathlib.Path(path).parent.resolve()
         if per_path_file(path, trace, known):
             named.add(folder)
-        elif not _single_tensor_file(path):
+        elif not single_tensor_file(path):
             mixed.add(folder)
         folders.setdefault(folder, []).append(path)
     return {folder: files for folder, files in folders.items()
