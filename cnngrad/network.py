@@ -365,7 +365,7 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
                            stop_before=stop_before)
     if problem.exact and lr is not None and not isinstance(lr, Fraction):
         lr = Fraction(str(lr))
-    return Trace(problem=problem, layers=layers, loss=_scalar(loss), lr=lr,
+    return Trace(problem=problem, layers=layers, loss=_scalar(loss, dtype), lr=lr,
                  input_delta=input_delta, warnings=warnings, stopped_before=stop_before,
                  dtype=dtype)
 
@@ -378,11 +378,15 @@ def _sgd_step(param, grad, lr):
     return param - lr * grad
 
 
-def _scalar(value):
+def _scalar(value, dtype=None):
     if value is None or isinstance(value, Fraction):
         return value
     if isinstance(value, int):
         return Fraction(value)
+    if dtype is not None:
+        # a float32 run's loss is a float32 value, as every tensor of it is and as the .npz
+        # holds it: cross-entropy's comes back from float64 sums
+        value = np.asarray(value, dtype=dtype)[()]
     return float(value)
 
 

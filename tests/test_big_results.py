@@ -587,3 +587,27 @@ def test_a_one_command_app_runs_as_the_full_one(args):
     full = runner.invoke(build_app(), [str(a) for a in args])
     alone = runner.invoke(build_app((args[0],)), [str(a) for a in args])
     assert (alone.exit_code, alone.output) == (full.exit_code, full.output)
+
+
+CROSS_ENTROPY = {
+    "input": [[[[-0.4159, 0.9971], [-0.2136, -0.7261]]]],
+    "layers": [{"type": "flatten"},
+               {"type": "dense", "weights": [[0.1421, 0.2348, -0.4043, 0.8174],
+                                             [-0.9583, -0.0375, 0.9645, 0.2515],
+                                             [0.0969, 0.9469, -0.242, 0.52]]}],
+    "loss": {"type": "cross_entropy", "target": [0]},
+}
+
+
+def test_a_float32_runs_json_holds_the_npzs_values_the_cross_entropy_loss_too(tmp_path):
+    # the loss came back from float64 sums: the JSON wrote 1.5770737595063828, the .npz
+    # its float32 rounding 1.5770738124847412 (torch's float32 cross_entropy)
+    problem = tmp_path / "ce.json"
+    problem.write_text(json.dumps(CROSS_ENTROPY), encoding="utf-8")
+    target = tmp_path / "r.npz"
+    ok("backward", problem, "--format", "npz", "-o", target, "--dtype", "float32")
+    result = json.loads(ok("backward", problem, "--format", "json", "--dtype", "float32"))
+    assert result["loss"] == 1.5770738124847412
+    with np.load(target) as saved:
+        assert float(saved["loss"]) == result["loss"]
+        assert saved["dense_1.grads.weights"].tolist() == result["layers"][1]["grads"]["weights"]
