@@ -2699,3 +2699,47 @@ def test_no_layout_hint_where_the_other_layout_raises_as_much():
     assert report.other_layout_results is not None  # run again the other way: no better
     assert [slip.name for slip in report.slips] == ["padding_cropped_to_nothing"]
     assert "raised on the arrays' shapes" not in render_text(report)
+
+
+def conv_backward_one_wrong_cell_beside_a_bigger_pass(x, w, delta, stride, padding):
+    # image 0 holds a difference inside the tolerances larger than image 1's wrong cell
+    from cnngrad import conv2d_backward
+
+    dx, dw, db = conv_backward_nchw(x, w, delta, stride, padding)
+    if dx.shape[0] > 1:
+        expected = conv2d_backward(x, w, delta, stride, padding)[0]
+        big = np.unravel_index(int(np.argmax(np.abs(expected[0]))), expected[0].shape)
+        dx[(0, *big)] += 0.9 * (1e-6 + 1e-5 * abs(expected[(0, *big)]))
+        dx[1, 0, 0, 0] += 3 * (1e-6 + 1e-5 * abs(expected[1, 0, 0, 0]))
+    return dx, dw, db
+
+
+def test_the_grid_goes_through_the_wrong_cell_the_message_names():
+    # the grid cut through the largest difference of any kind (one that passes), so the only
+    # wrong value was never shown and "no known slip" sent the user to a right grid
+    from cnngrad.verify.report import render_text
+
+    text = render_text(run_battery(conv_backward_one_wrong_cell_beside_a_bigger_pass,
+                                   "conv2d_backward"))
+    assert "largest |diff|" in text and "at [1, 0, 0, 0])" in text
+    assert "\n  dx[1, 0, :, :]" in text
+    assert "dx[0, 0, :, :]" not in text
+
+
+def conv_backward_db_averaged(x, w, delta, stride, padding):
+    dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)
+    return dx, dw, delta.mean(axis=(0, 2, 3))
+
+
+def test_a_grid_narrower_than_its_headings_keeps_its_rules_in_line():
+    # "expected" over a column of 17s: the rule sat a column left of the heading's
+    from cnngrad.render import GRID_RULE
+    from cnngrad.verify.report import render_text
+
+    lines = render_text(run_battery(conv_backward_db_averaged, "conv2d_backward")).splitlines()
+    heading = next(i for i, line in enumerate(lines) if line.startswith("  got ") and GRID_RULE in line)
+    rows = [line for line in lines[heading:heading + 2]]
+    assert all(line.count(GRID_RULE) == 2 for line in rows)
+    rules = [[i for i, ch in enumerate(line) if ch == GRID_RULE] for line in rows]
+    assert rules[0] == rules[1]
+    assert "expected" in rows[0]

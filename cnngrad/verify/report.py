@@ -125,11 +125,18 @@ def _raiser(report: Report, traceback: str) -> str:
     return f"{report.function} raised"
 
 
-def _case_line(result: CaseResult, width: int) -> list[str]:
+def _case_line(result: CaseResult, width: int, said: dict[str, int]) -> list[str]:
+    """A case's line and what went wrong in it; a message of several lines that an earlier
+    case's ``said`` (message → case) already gave is referred to, not repeated (a call that
+    does not fit the function fails every case alike)."""
     status = _STATUS_WORDS[result.status]
     head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ", width)
     if not (result.ok or result.status == "not_run"):
-        head += _wrap(result.message, "          ", width=width)
+        message = _wrap(result.message, "          ", width=width)
+        if len(message) > 1 and result.message in said:
+            message = [f"          the same as case {said[result.message]}"]
+        said.setdefault(result.message, result.case.index)
+        head += message
     if result.changed:
         head += _wrap(f"changed {_listed(result.changed)} in place", "          ", width=width)
     return head
@@ -169,7 +176,8 @@ def _window(size: int, center: int, cells: int = GRID_CELLS) -> range:
 
 def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: float = 0.0,
           atol: float = 0.0, label: str | None = None) -> list[str]:
-    """got, expected and their difference, on the 2-D slice through the worst cell; got and
+    """got, expected and their difference, on the 2-D slice through the worst wrong cell (the
+    largest difference outside the tolerances, the cell the failure's message names); got and
     expected with enough digits that a cell outside the tolerances reads differently.
     ``label``: the output's name in the style's signature (cnngrad's by default)."""
     label = label or failure.name
@@ -180,7 +188,11 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: fl
         return [f"  {label}: got {_g(float(got))}, expected {_g(float(expected))}"]
     diff = np.abs(np.where(np.isfinite(got), got, np.inf) - expected)
     diff = np.where(np.isnan(diff), np.inf, diff)
-    worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    # the cell the failure's message names: the largest difference outside the tolerances
+    # (a bigger one inside them, shown instead, would hide the only wrong values)
+    wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+    worst = np.unravel_index(int(np.argmax(np.where(wrong, diff, -1.0) if wrong.any()
+                                           else diff)), diff.shape)
     grid_axes = _grid_axes(axes, got.ndim)
     index = []
     for axis in range(got.ndim):
@@ -216,17 +228,24 @@ def _grid(failure: OutputCheck, axes: tuple[str, ...], line_width: int, rtol: fl
         cols = _window(got.shape[cols_axis], worst[cols_axis], fitting)
         texts = grids(cols)
         width = max(len(t) for block in texts.values() for row in block for t in row)
-    block_width = len(cols) * (width + 1)
     names = list(texts)
+    # a block as wide as its numbers, or as its heading where that is wider ("expected"
+    # over a column of 17s, which put the rule after it out of line): the numbers
+    # right-aligned under the heading's end
+    block_widths = {name: max(len(cols) * (width + 1), len(name) + 1) for name in names}
     cut = len(cols) < got.shape[cols_axis] or \
         (rows_axis is not None and len(rows) < got.shape[rows_axis])
-    lines = [f"  {title}" + ("  (a window around the largest difference)" if cut else "")]
-    side_by_side = 2 + 3 * block_width + 2 * 3 <= line_width
+    lines = [f"  {title}" + ("  (a window around the worst wrong cell)" if cut else "")]
+    side_by_side = 2 + sum(block_widths.values()) + 2 * 3 <= line_width
     if side_by_side:  # the rule between the grids, as the tables draw it
-        lines.append("  " + GRID_SEPARATOR.join(f"{name:<{block_width}}" for name in names).rstrip())
+        lines.append("  " + GRID_SEPARATOR.join(f"{name:<{block_widths[name]}}"
+                                                for name in names).rstrip())
         for r in range(len(rows)):
+            # the last block has no rule after it: its numbers stay where its cells put them
             lines.append("  " + GRID_SEPARATOR.join(
-                "".join(f"{t:>{width}} " for t in texts[name][r]) for name in names).rstrip())
+                "".join(f"{t:>{width}} " for t in texts[name][r]).rjust(
+                    block_widths[name] if name != names[-1] else 0)
+                for name in names).rstrip())
     else:
         for name in names:
             lines.append(f"  {name}")
@@ -240,8 +259,9 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     width = min(width, WIDTH)
     lines = _header(report, width)
     lines.append("")
+    said: dict[str, int] = {}
     for result in report.results:
-        lines += _case_line(result, width)
+        lines += _case_line(result, width, said)
     lines.append("")
     failed = report.failed
     not_run = sum(r.status == "not_run" for r in report.results)
