@@ -16,7 +16,7 @@ __all__ = ["verify_op"]
 
 
 def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
-              args: dict | None = None, forward=None, ties: str = "first", seed: int = 0,
+              args: dict | None = None, forward=None, ties: str | None = None, seed: int = 0,
               timeout: float = 10.0, rtol: float = 1e-5, atol: float = 1e-6):
     """Hold ``fn`` to cnngrad's answers for ``op``; raise AssertionError with the report if
     any case fails.
@@ -36,8 +36,8 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
         Argument name → your keyword name, as ``--arg``: every argument by keyword.
     forward : callable, optional
         Your forward function, whose cache ``fn`` gets (cs231n and dls styles).
-    ties : {"first", "split", "all"}
-        Your max-pool tie rule.
+    ties : {"first", "split", "all"}, optional
+        Your max-pool tie rule (default "first"), for the ops of a max pool's gradient only.
     seed, timeout, rtol, atol
         As the command's options.
 
@@ -51,7 +51,8 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
     AssertionError
         A case fails: the message is the text report.
     ValueError
-        Unknown op, style, layout or tie rule, or a style without that op; ``fn`` or
+        Unknown op, style, layout or tie rule, or a style without that op; a tie rule for an
+        op without ties; ``fn`` or
         ``forward`` not a function; an ``args`` key that is not one of the op's arguments;
         ``args`` with a style other than plain, ``forward`` with the plain style, a layout the
         style does not use; a seed below 0, a timeout not above 0, a tolerance not ≥ 0 (the
@@ -76,14 +77,20 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
         raise ValueError(f"the {style} style has no {op}")
     if layout not in (None, "nchw", "nhwc"):
         raise ValueError(f"unknown layout {layout!r}; allowed: nchw, nhwc")
-    if ties not in ("first", "split", "all"):
+    if ties not in (None, "first", "split", "all"):
         raise ValueError(f"unknown tie rule {ties!r}; allowed: first, split, all")
+    if ties is not None and "ties" not in OPS[op].header_options:
+        # as the command refuses --ties: ignored, it would leave the rule believed checked
+        taking = [name for name, other in OPS.items() if "ties" in other.header_options]
+        raise ValueError(f"no tie rule changes {op}'s answer: ties= is the rule of a max "
+                         f"pool's gradient; leave it out, or give it with "
+                         f"{' or '.join(taking)}")
     if STYLES[style].needs_forward(OPS[op]) and forward is None:
         raise ValueError(f"the {style} {op} cache is your forward function's: pass forward=")
     _check_settings(fn, OPS[op], STYLES[style], layout=layout, args=args, forward=forward,
                     seed=seed, timeout=timeout, rtol=rtol, atol=atol)
     report = run_battery(fn, op, style=style, layout=layout, keywords=args, forward=forward,
-                         options=Options(ties=ties), seed=seed, timeout=timeout, rtol=rtol,
+                         options=Options(ties=ties or "first"), seed=seed, timeout=timeout, rtol=rtol,
                          atol=atol)
     if not report.ok:
         text = render_text(report)
@@ -129,7 +136,9 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
             keyword, argument, spare, named = missing
             raise ValueError(f"with args every argument is passed by keyword, and fn has no "
                              f"parameter {keyword!r} for {argument}; "
-                             + (f"add {argument!r}: {spare!r} to args" if spare else
+                             + (f"fn calls it {argument!r} already: drop {argument!r} "
+                                "from args" if spare == argument else
+                                f"add {argument!r}: {spare!r} to args" if spare else
                                 f"its parameters: {', '.join(named)}" if named else
                                 "it takes its arguments by position only: drop args"))
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:

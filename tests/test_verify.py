@@ -50,7 +50,7 @@ def test_the_right_sample_passes():
 
 
 @pytest.mark.parametrize("name, slip, words", [
-    ("conv_no_rotation", "kernel_not_rotated", "kernel not rotated by 180°"),
+    ("conv_no_rotation", "kernel_not_rotated", "kernel's 180° rotation the wrong way round"),
     ("conv_stride_ignored", "delta_not_dilated", "delta not dilated for stride 2"),
 ])
 def test_the_wrong_samples_fail_with_their_slip_named(name, slip, words):
@@ -847,6 +847,23 @@ def test_arg_passes_every_argument_by_the_users_keyword(tmp_path):
         in result.output
 
 
+def test_arg_renaming_what_the_function_already_calls_so_is_told_to_go(tmp_path):
+    # "hint: name yours: --arg x=x", though x was the function's own name all along
+    result = invoke(sample("conv_right"), "--op", "conv2d_backward", "--arg", "x=A_prev")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == ("error: --arg: with --arg every argument is passed by keyword, "
+                             "and your function has no parameter 'A_prev' for x; hint: your "
+                             "function calls it x already: drop --arg x=A_prev\n")
+
+    from cnngrad.testing import verify_op
+
+    def conv_backward(x, w, delta, stride, padding):
+        return None
+
+    with pytest.raises(ValueError, match="fn calls it 'x' already: drop 'x' from args"):
+        verify_op(conv_backward, "conv2d_backward", args={"x": "A_prev"})
+
+
 CS231N = """
 def conv_forward_naive(x, w, b, conv_param):
     return None, ("my cache", x, w, b, conv_param)
@@ -1033,6 +1050,10 @@ def _forward(*args):
     (_forward, {"rtol": "1e-5"}, "rtol must be a number"),
     (_forward, {"rtol": -1}, "rtol must be a finite number ≥ 0"),
     (_forward, {"atol": float("inf")}, "atol must be a finite number ≥ 0"),
+    # --ties is refused for an op without ties: ran, it looked like the rule was checked
+    (_forward, {"ties": "all"}, "no tie rule changes conv2d_backward's answer: ties= is the "
+                                "rule of a max pool's gradient"),
+    (_forward, {"ties": "first"}, "no tie rule changes conv2d_backward's answer"),
 ])
 def test_verify_op_refuses_what_the_command_refuses(fn, kwargs, message):
     from cnngrad.testing import verify_op
@@ -1321,14 +1342,30 @@ def test_a_call_that_does_not_fit_the_signature_says_so():
     ("dls", "see its signature in --help, pick --style cs231n, or pick --style plain and "
             "rename arguments with --arg"),
 ])
-def test_a_call_that_does_not_fit_names_only_the_other_styles(style, advice):
-    # the plain signature called in the cs231n or dls style: never "pick" the style picked
-    path = Path(__file__).parent / "test_verify_students.py"
-    result = invoke(f"{path}:conv_backward_nchw", "--op", "conv2d_backward", "--style", style)
+def test_a_call_that_does_not_fit_names_only_the_other_styles(tmp_path, style, advice):
+    # a signature of five arguments called in the cs231n or dls style: never "pick" the
+    # style picked
+    path = user_file(tmp_path, "def conv_backward(a, b, c, d, e):\n    return a, b, c\n")
+    result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward", "--style", style)
     assert result.exit_code == 1
     out = " ".join(result.stdout.split())
     assert f"the call does not fit your function: {advice}" in out, out
     assert f"--style {style}" not in out
+
+
+@pytest.mark.parametrize("style", ["cs231n", "dls"])
+def test_a_plain_signature_called_in_a_course_style_is_sent_to_the_plain_style(style):
+    # its parameters are the plain call's arguments, by name and in order: the one advice
+    # that fits, said once (every case raised the same TypeError, 13 times over)
+    path = Path(__file__).parent / "test_verify_students.py"
+    result = invoke(f"{path}:conv_backward_nchw", "--op", "conv2d_backward", "--style", style)
+    assert result.exit_code == 1
+    out = " ".join(result.stdout.split())
+    assert ("the call does not fit your function: your function takes the plain style's "
+            "arguments (x, w, delta, stride, padding): pick --style plain") in out, out
+    # said in case 1's line, and again under "Smallest failing case": not once a case
+    assert out.count("does not fit your function") == 2
+    assert "2 RAISED 2×2 kernel the same as case 1" in out
 
 
 def test_a_call_that_does_not_fit_leaves_out_styles_without_the_op():
@@ -1550,6 +1587,14 @@ def test_verify_op_reads_its_settings_in_any_case(settings):
             return y.transpose(0, 2, 3, 1)
         return conv2d_forward(x, w, b, stride=stride, padding=padding)
 
+    if "ties" in settings:  # a tie rule is a max pool's
+        from cnngrad import maxpool2d_backward
+
+        def my_pool(x, delta, size, stride, padding):
+            return maxpool2d_backward(x, delta, size, stride=stride, padding=padding)
+
+        assert verify_op(my_pool, "MAXPOOL2D_BACKWARD", **settings).ok
+        return
     assert verify_op(my_conv, "CONV2D_FORWARD", **settings).ok
 
 

@@ -291,7 +291,9 @@ def verify(
         keyword, argument, spare, named = missing
         raise UsageError(f"with --arg every argument is passed by keyword, and your function "
                          f"has no parameter {keyword!r} for {argument}", where="--arg",
-                         hint=f"name yours: --arg {argument}={spare}" if spare else
+                         hint=f"your function calls it {argument} already: drop --arg "
+                         f"{argument}={keyword}" if spare == argument else
+                         f"name yours: --arg {argument}={spare}" if spare else
                          f"its parameters: {', '.join(named)}" if named else
                          "it takes its arguments by position only: drop --arg")
     if calling.needs_forward(operation) and forward_fn is None:

@@ -350,16 +350,19 @@ def _cropped_to_nothing(x: np.ndarray) -> Alternative:
 def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     from cnngrad.families.conv2d import _undilated_conv_backward
     from cnngrad.layers.conv import conv2d_backward, pad2d
-    from cnngrad.teach.diagnose import SLIPS, engine_backward
+    from cnngrad.teach.diagnose import engine_backward
 
     a, s, p = case.arrays, case.params["stride"], case.params["padding"]
     x, w, delta = a["x"], a["w"], a["delta"]
     spec = _conv_spec(w, s, p)
     # check's slip: the backward step with the kernel the other way round
     flipped_dx, _ = engine_backward(spec)(_toggled(spec), x, None, delta)
+    # the same numbers from either side: a full correlation that left the kernel as it is,
+    # or a loop adding w·delta into each window (which needs no rotation) that rotated it
     yield Alternative("kernel_not_rotated",
-                      SLIPS["kernel_not_rotated"].description + " in dx (correlating the "
-                      "padded delta with w instead of with w rotated)",
+                      "matches the kernel's 180° rotation the wrong way round: the "
+                      "padded delta correlated with w instead of with w rotated, or w rotated "
+                      "in a loop that adds w·delta into each window (which needs none)",
                       {"dx": flipped_dx})
     # np.rot90(w, 2) turns axes 0 and 1 (F and C), np.flip(w) every axis: the filters and
     # channels come reversed, the taps not rotated or rotated.  With one filter and one
@@ -1291,9 +1294,10 @@ def _conv1d_slips(case: Case, options: Options, truth: dict) -> Iterator[Alterna
     x, w, delta = a["x"], a["w"], a["delta"]
     s, pads, d = p["stride"], tuple(p["padding"]), p["dilation"]
     dx = conv1d_backward_taps(x, w[:, :, ::-1], delta, s, pads, d)[0]
-    yield Alternative("kernel_not_rotated", "matches the kernel not rotated (reversed) in dx "
-                      "(correlating the padded delta with w instead of with w reversed)",
-                      {"dx": dx})
+    yield Alternative("kernel_not_rotated", "matches the kernel's reversal the wrong way "
+                      "round: the padded delta correlated with w instead of with w "
+                      "reversed, or w reversed in a loop that adds w·delta into each window "
+                      "(which needs none)", {"dx": dx})
     if s > 1:
         dx, dw, _ = conv1d_backward_taps(x, w, delta, 1, pads, d)
         yield Alternative("delta_not_dilated", f"matches delta not dilated for stride {s} "

@@ -552,7 +552,7 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
         outcome = call_with_timeout(call.run, timeout, folders, cwd)
         result = _judge(op, style, laid_out, case, outcome, expected, timeout, rtol, atol,
                         cache_built=forward is None and style.name != "plain"
-                        and op.name.endswith("_backward"))
+                        and op.name.endswith("_backward"), fn=fn)
         if not outcome.timed_out:  # an abandoned call may still be writing
             result.changed = _changed(call.arrays, before)
         return result
@@ -603,7 +603,7 @@ def _changed(arrays: tuple[tuple[str, np.ndarray], ...], before: list[np.ndarray
 
 
 def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol, *,
-           cache_built: bool = False) -> CaseResult:
+           cache_built: bool = False, fn=None) -> CaseResult:
     if outcome.timed_out:
         return CaseResult(case, "timeout", f"did not return within {_g(timeout)} s "
                           "(abandoned; raise --timeout for a slow implementation)",
@@ -615,7 +615,8 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol, *,
         message = f"raised {exception_words(exc)}"
         if not _user_frames(exc):  # raised before any line of the user's code ran
             if isinstance(exc, TypeError):
-                message += " — the call does not fit your function: " + _misfit_hint(op, style)
+                message += (" — the call does not fit your function: "
+                            + _misfit_hint(op, style, fn))
             return CaseResult(case, "raised", message, seconds=outcome.seconds)
         if cache_built and isinstance(exc, ValueError) and "values to unpack" in str(exc):
             # the cache cnngrad builds is the assignment's; a forward of the user's own may
@@ -675,11 +676,17 @@ def _one_short(op: Op, raw, expected: dict) -> dict | None:
 # --------------------------------------------------------------------------- diagnosis
 
 
-def _misfit_hint(op: Op, style: Style) -> str:
+def _misfit_hint(op: Op, style: Style, fn=None) -> str:
     """What to do when the call does not fit the user's function: read the signature, rename
     the plain signature's arguments with --arg, or pick another style that has ``op`` (never
-    the style already picked)."""
+    the style already picked); first of all the plain style where ``fn``'s parameters are its
+    arguments, by name and in order."""
     plain = STYLES["plain"]
+    parameters = _parameters(fn) if fn is not None and style.name != plain.name else None
+    if parameters is not None and plain.supports(op) and tuple(
+            p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD) == op.inputs:
+        return (f"your function takes the plain style's arguments "
+                f"({', '.join(op.inputs)}): pick --style {plain.name}")
     others = [other.name for other in STYLES.values()
               if other.name not in (style.name, plain.name) and other.supports(op)]
     steps = ["see its signature in --help"]
