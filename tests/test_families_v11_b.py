@@ -393,6 +393,19 @@ def test_slip_batchnorm_sums_not_averaged(tmp_path):
     assert "batchnorm_sums_not_averaged" in diagnosed(result, "batchnorm1d_1.delta_in")
 
 
+def test_slip_batchnorm_without_the_path_through_the_mean(tmp_path):
+    # dx = γ/σ·(δ − x̂·Σ(δ·x̂)/M): the − Σδ/M term left out, the variance's path kept (verify
+    # named it, check found "no common slip")
+    x = np.array([[-1, 0], [-1, 2], [1, 0], [1, 2]], dtype=float)
+    delta = np.array([[1, 0], [0, 2], [0, 0], [3, 1]], dtype=float)
+    doc = {**BN1D_FOUR, "delta": delta.tolist()}
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0))  # eps 0
+    gamma = np.array([2.0, 3.0])
+    wrong = gamma / np.sqrt(x.var(axis=0)) * (delta - x_hat * (delta * x_hat).mean(axis=0))
+    result = _check(tmp_path, doc, {"batchnorm1d_1.delta_in": wrong})
+    assert "batchnorm_without_mean_path" in diagnosed(result, "batchnorm1d_1.delta_in")
+
+
 def test_slip_dropout_without_the_scale(tmp_path):
     result = _check(tmp_path, DROPOUT, {"dropout_1.delta_in": [0.1, 0, 0.3, 1 / 3]})
     assert "dropout_without_scale" in diagnosed(result, "dropout_1.delta_in")

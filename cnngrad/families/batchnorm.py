@@ -226,11 +226,12 @@ def _general_forward(spec: BatchNormSpec, x: np.ndarray, ddof: int) -> np.ndarra
 
 
 def general_backward(spec: BatchNormSpec, x: np.ndarray, delta: np.ndarray, ddof: int = 0,
-                     through_stats: bool = True, averaged: bool = True):
+                     through_stats: bool = True, averaged: bool = True,
+                     through_mean: bool = True):
     """(δ_in, {gamma, beta}) with the variance over M − ddof values, with or without the
-    paths through μ and σ², and with the sums of those paths averaged or not (slips
-    re-enacted by ``check``; ddof 0 with the paths averaged is the engine's answer):
-    dx = γ/√(σ² + ε)·(δ − Σδ/M − x̂·Σ(δ·x̂)/(M − ddof))."""
+    paths through μ and σ² (or through μ alone), and with the sums of those paths averaged
+    or not (slips re-enacted by ``check``; ddof 0 with both paths, averaged, is the
+    engine's answer): dx = γ/√(σ² + ε)·(δ − Σδ/M − x̂·Σ(δ·x̂)/(M − ddof))."""
     _, _, inv_std, x_hat = statistics(spec, x, ddof)
     delta = np.asarray(delta, dtype=np.float64)
     axes = (0,) + tuple(range(2, x.ndim))
@@ -242,7 +243,8 @@ def general_backward(spec: BatchNormSpec, x: np.ndarray, delta: np.ndarray, ddof
     if spec.mode == "train" and through_stats:
         # the slip of not averaging: the sums taken whole, as if M were 1
         mean_count, var_count = (count, count - ddof) if averaged else (1, 1)
-        delta_in = scale * (delta - sum_delta.reshape(shape) / mean_count
+        mean_path = sum_delta.reshape(shape) / mean_count if through_mean else 0.0
+        delta_in = scale * (delta - mean_path
                             - x_hat * sum_delta_x_hat.reshape(shape) / var_count)
     else:
         delta_in = scale * delta
@@ -493,6 +495,10 @@ def _sums_not_averaged(spec, x, y, delta):
     return general_backward(spec, x, delta, averaged=False)
 
 
+def _without_mean_path(spec, x, y, delta):
+    return general_backward(spec, x, delta, through_mean=False)
+
+
 def _is_batchnorm(layer) -> bool:
     return isinstance(layer.spec, BatchNormSpec)
 
@@ -626,6 +632,13 @@ class _BatchNorm(LayerFamily):
                       "(only γ/√(σ² + ε)·δ)",
                       slip_in_trace("batchnorm_without_stat_paths", custom_backward(
                             _is_train_batchnorm, _without_stat_paths)))),
+            # verify's no_mean_term (where Σδ is 0 in every channel it is the right answer,
+            # which a wrong one never matches)
+            (52, Slip("batchnorm_without_mean_path",
+                      "matches batch norm's input delta without the path through the batch "
+                      "mean μ (no − Σδ/M term; the path through σ² kept)",
+                      slip_in_trace("batchnorm_without_mean_path", custom_backward(
+                            _is_train_batchnorm, _without_mean_path)))),
             (53, Slip("batchnorm_sums_not_averaged",
                       "matches batch norm's input delta with the sums over the batch not "
                       "divided by M (Σδ for Σδ/M, Σ(δ·x̂) for Σ(δ·x̂)/M)",
