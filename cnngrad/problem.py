@@ -1341,7 +1341,10 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
         unquoted = text[1:-1] if len(text) > 1 and text[0] == text[-1] == '"' else text
         if is_number_text(unquoted) and not names_a_file(value, or_folder=True):
             return unquoted
-        looks_inline = text[:1] in "[-0123456789" + UNICODE_MINUSES
+        # any JSON value is read as one, checked as a problem file's key is ({"csv": ...}
+        # as there; true, null or "abc" refused as no tensor, not as a file not found)
+        looks_inline = bool(text) and (text[0] in '[{"-0123456789' + UNICODE_MINUSES
+                                       or text in ("true", "false", "null"))
         if looks_inline and not names_a_file(value, or_folder=True):
             try:
                 return json.loads(text, parse_float=Decimal)

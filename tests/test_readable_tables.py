@@ -718,6 +718,45 @@ def test_an_inline_tensor_that_is_not_json_gets_a_hint(tmp_path, kernel, line):
     assert result.output.startswith(line), result.output
 
 
+@pytest.mark.parametrize("bias, line", [
+    # JSON that is no tensor was looked for as a file: "no such file 'true'"
+    ("true", "error: --bias: expected a tensor (a number, nested lists of numbers, "
+             "{\"csv\": ...} or {\"npy\": ...}), got true\n"),
+    ("null", "error: --bias: expected a tensor (a number, nested lists of numbers, "
+             "{\"csv\": ...} or {\"npy\": ...}), got null\n"),
+    ('"abc"', "error: --bias: 'abc' is not a number\n"),
+    ('{"a": 1}', "error: --bias.a: unknown key 'a' in a tensor file reference; hint: "
+                 "allowed: csv, npy\n"),
+])
+def test_inline_json_that_is_no_tensor_is_refused_as_such(tmp_path, monkeypatch, bias, line):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "o.csv").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "w.csv").write_text("1,0\n0,1\n")
+    (tmp_path / "d.csv").write_text("1,0\n0,1\n")
+    result = invoke("backward", "--input", "o.csv", "--kernel", "w.csv", "--delta", "d.csv",
+                    "--bias", bias)
+    assert result.exit_code == 2, result.output
+    assert result.output == line
+
+
+def test_an_inline_file_reference_is_read_as_a_problem_files_is(tmp_path, monkeypatch):
+    # the contract's {"csv": ...} form, as a problem file takes it; it was "no such file"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "o.csv").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "w.csv").write_text("1,0\n0,1\n")
+    (tmp_path / "d.csv").write_text("1,0\n0,1\n")
+    plain = invoke("backward", "--input", "o.csv", "--kernel", "w.csv", "--delta", "d.csv",
+                   "-f", "json")
+    inline = invoke("backward", "--input", '{"csv": "o.csv"}', "--kernel", "w.csv",
+                    "--delta", "d.csv", "-f", "json")
+    assert plain.exit_code == inline.exit_code == 0, inline.output
+    assert inline.stdout == plain.stdout
+    missing = invoke("backward", "--input", '{"csv": "nope.csv"}', "--kernel", "w.csv",
+                     "--delta", "d.csv")
+    assert missing.exit_code == 2
+    assert missing.output.startswith("error: --input: no such file 'nope.csv'")
+
+
 @pytest.mark.parametrize("width", [60, 80])
 def test_a_long_layer_name_is_cut_in_the_middle_of_its_panel_title(width, tmp_path):
     # Rich cuts a long title at its end, the layer's type and place with it; the name is
