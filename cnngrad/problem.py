@@ -1341,10 +1341,7 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
         unquoted = text[1:-1] if len(text) > 1 and text[0] == text[-1] == '"' else text
         if is_number_text(unquoted) and not names_a_file(value, or_folder=True):
             return unquoted
-        # any JSON value is read as one, checked as a problem file's key is ({"csv": ...}
-        # as there; true, null or "abc" refused as no tensor, not as a file not found)
-        looks_inline = bool(text) and (text[0] in '[{"-0123456789' + UNICODE_MINUSES
-                                       or text in ("true", "false", "null"))
+        looks_inline = text[:1] in "[-0123456789" + UNICODE_MINUSES
         if looks_inline and not names_a_file(value, or_folder=True):
             try:
                 return json.loads(text, parse_float=Decimal)
@@ -1352,6 +1349,20 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
                 raise ProblemError(f"not a file and not JSON: {_json_slip(exc, text)}",
                                    where=option,
                                    hint=_inline_tensor_hint(text)) from None
+        # any other JSON value is read as one, checked as a problem file's key is
+        # ({"csv": ...} as there; true, null or "abc" refused as no tensor, not as a file
+        # not found); what is not JSON ({x}.csv) and a quoted name of a file ('"w.csv"')
+        # stay file names
+        if (text[:1] in '{"' or text in ("true", "false", "null")) \
+                and not names_a_file(value, or_folder=True):
+            try:
+                parsed = json.loads(text, parse_float=Decimal)
+            except ValueError:
+                pass
+            else:
+                if not (isinstance(parsed, str) and names_a_file(parsed, or_folder=True)):
+                    return parsed
+                value = parsed
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
 
     def option_value(value: str, option: str):

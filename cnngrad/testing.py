@@ -61,7 +61,7 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
     # pytest then shows the report and the user's line that called verify_op, not 60 lines of
     # this function's source above it
     __tracebackhide__ = True
-    from cnngrad.verify.ops import OPS, Options
+    from cnngrad.verify.ops import OPS, Options, ties_refusal
     from cnngrad.verify.report import render_text
     from cnngrad.verify.runner import run_battery
     from cnngrad.verify.styles import STYLES
@@ -80,18 +80,15 @@ def verify_op(fn, op: str, *, layout: str | None = None, style: str = "plain",
     if ties not in (None, "first", "split", "all"):
         raise ValueError(f"unknown tie rule {ties!r}; allowed: first, split, all")
     if ties is not None and "ties" not in OPS[op].header_options:
-        # as the command refuses --ties: ignored, it would leave the rule believed checked
-        taking = [name for name, other in OPS.items() if "ties" in other.header_options]
-        raise ValueError(f"no tie rule changes {op}'s answer: ties= is the rule of a max "
-                         f"pool's gradient; leave it out, or give it with "
-                         f"{' or '.join(taking)}")
+        why, taking = ties_refusal(op, "ties=")
+        raise ValueError(f"{why}; leave it out, or give it with {' or '.join(taking)}")
     if STYLES[style].needs_forward(OPS[op]) and forward is None:
         raise ValueError(f"the {style} {op} cache is your forward function's: pass forward=")
     _check_settings(fn, OPS[op], STYLES[style], layout=layout, args=args, forward=forward,
                     seed=seed, timeout=timeout, rtol=rtol, atol=atol)
     report = run_battery(fn, op, style=style, layout=layout, keywords=args, forward=forward,
-                         options=Options(ties=ties or "first"), seed=seed, timeout=timeout, rtol=rtol,
-                         atol=atol)
+                         options=Options(ties=ties or "first"), seed=seed, timeout=timeout,
+                         rtol=rtol, atol=atol)
     if not report.ok:
         text = render_text(report)
         # the verdict first: pytest's short summary shows a message's first line
@@ -105,7 +102,8 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
     """The command's own checks of its settings, as ValueErrors naming the keyword."""
     import numbers
 
-    from cnngrad.verify.runner import keyword_clash, limits_fault, missing_keyword
+    from cnngrad.verify.runner import (keyword_clash, limits_fault, missing_keyword,
+                                       missing_keyword_words)
 
     if not callable(fn):
         raise ValueError(f"fn must be your function itself, got {fn!r}"
@@ -133,14 +131,7 @@ def _check_settings(fn, op, style, *, layout, args, forward, seed, timeout, rtol
                              "give each argument a keyword of its own")
         missing = missing_keyword(fn, op.inputs, args) if args else None
         if missing is not None:
-            keyword, argument, spare, named = missing
-            raise ValueError(f"with args every argument is passed by keyword, and fn has no "
-                             f"parameter {keyword!r} for {argument}; "
-                             + (f"fn calls it {argument!r} already: drop {argument!r} "
-                                "from args" if spare == argument else
-                                f"add {argument!r}: {spare!r} to args" if spare else
-                                f"its parameters: {', '.join(named)}" if named else
-                                "it takes its arguments by position only: drop args"))
+            raise ValueError("; ".join(missing_keyword_words(missing, api=True)))
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
     for name, value in (("timeout", timeout), ("rtol", rtol), ("atol", atol)):

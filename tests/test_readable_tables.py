@@ -757,6 +757,30 @@ def test_an_inline_file_reference_is_read_as_a_problem_files_is(tmp_path, monkey
     assert missing.output.startswith("error: --input: no such file 'nope.csv'")
 
 
+@pytest.mark.parametrize("kernel, line", [
+    # not JSON, or a quoted file name: still file names, as before inline JSON took them
+    ("{x}.csv", "error: --kernel: no such file '{x}.csv'"),
+    ('"x".csv', "error: --kernel: no such file '\"x\".csv'"),
+    ('"w.csv"', None),  # over-quoted by a script: the file it names
+    ("true", None),  # a file named so is read first
+])
+def test_a_file_name_that_looks_like_json_stays_a_file_name(tmp_path, monkeypatch, kernel,
+                                                            line):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "o.csv").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "w.csv").write_text("1,0\n0,1\n")
+    (tmp_path / "true").write_text("1,0\n0,1\n")
+    (tmp_path / "d.csv").write_text("1,0\n0,1\n")
+    result = invoke("backward", "--input", "o.csv", "--kernel", kernel, "--delta", "d.csv",
+                    "-f", "json")
+    if line is None:
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["layers"][0]["output"] == [[6.0, 8.0], [12.0, 14.0]]
+    else:
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(line), result.output
+
+
 @pytest.mark.parametrize("width", [60, 80])
 def test_a_long_layer_name_is_cut_in_the_middle_of_its_panel_title(width, tmp_path):
     # Rich cuts a long title at its end, the layer's type and place with it; the name is

@@ -50,7 +50,7 @@ def test_the_right_sample_passes():
 
 
 @pytest.mark.parametrize("name, slip, words", [
-    ("conv_no_rotation", "kernel_not_rotated", "kernel's 180° rotation the wrong way round"),
+    ("conv_no_rotation", "kernel_not_rotated", "kernel's 180° rotation left out of the full correlation"),
     ("conv_stride_ignored", "delta_not_dilated", "delta not dilated for stride 2"),
 ])
 def test_the_wrong_samples_fail_with_their_slip_named(name, slip, words):
@@ -1366,6 +1366,42 @@ def test_a_plain_signature_called_in_a_course_style_is_sent_to_the_plain_style(s
     # said in case 1's line, and again under "Smallest failing case": not once a case
     assert out.count("does not fit your function") == 2
     assert "2 RAISED 2×2 kernel the same as case 1" in out
+
+
+@pytest.mark.parametrize("signature, plain", [
+    ("x, w, delta, stride, padding, *, verbose", False),  # plain would miss verbose too
+    ("x, w, delta, stride, padding, *, verbose=False", True),
+    ("x, w, delta, stride, padding, /", True),  # by position: no --arg needed
+    ("x, w, delta, stride, padding, verbose=False", True),
+    ("x, w, delta, stride, padding, *args, **kwargs", True),
+    ("w, x, delta, stride, padding", False),  # the names in another order
+    ("x, w, delta, stride", False),
+])
+def test_the_plain_style_is_advised_only_where_its_call_fits(tmp_path, signature, plain):
+    path = user_file(tmp_path, f"def conv_backward({signature}):\n    return None\n")
+    result = invoke(f"{path}:conv_backward", "--op", "conv2d_backward", "--style", "cs231n")
+    assert result.exit_code == 1
+    out = " ".join(result.stdout.split())
+    assert ("pick --style plain" in out and "pick --style plain and rename" not in out) \
+        == plain, out
+
+
+def test_the_plain_style_advised_with_a_forward_given_says_to_leave_it_out():
+    path = Path(__file__).parent / "test_verify_students.py"
+    result = invoke(f"{path}:conv_backward_nchw", "--op", "conv2d_backward", "--style",
+                    "cs231n", "--forward", "conv_forward_nchw")
+    out = " ".join(result.stdout.split())
+    assert "pick --style plain and leave --forward out" in out, out
+
+
+def test_a_rename_of_a_name_the_function_has_is_told_to_go_whatever_its_place(tmp_path):
+    # def e(w, x, ...) with --arg x=A_prev --arg w=W was hinted "--arg x=w": x's array as w
+    path = user_file(tmp_path, "def e(w, x, delta, stride, padding):\n    return None\n")
+    result = invoke(f"{path}:e", "--op", "conv2d_backward", "--arg", "x=A_prev", "--arg",
+                    "w=W")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("hint: your function calls it x already: drop --arg "
+                                  "x=A_prev\n"), result.stderr
 
 
 def test_a_call_that_does_not_fit_leaves_out_styles_without_the_op():

@@ -1729,9 +1729,9 @@ def test_outputs_swapped_and_a_slip_in_one_of_them_are_both_named():
     # the shapes give the order away; dx, read from its place, is then diagnosed as dx
     report = run_battery(conv_backward_swapped_not_rotated, "conv2d_backward")
     assert _slip_lines(report) == CONV_SWAPPED_LINES + [
-        "Slip:   dx matches the kernel's 180° rotation the wrong way round: the padded",
-        "        delta correlated with w instead of with w rotated, or w rotated in a",
-        "        loop that adds w·delta into each window (which needs none) — in 13 of 13",
+        "Slip:   dx matches the kernel's 180° rotation left out of the full correlation",
+        "        of the padded delta (w where w rotated was needed), or put into a loop",
+        "        that adds w·delta into each window, which needs none — in 13 of 13",
         "        failing cases [kernel_not_rotated]",
     ]
 

@@ -227,7 +227,7 @@ def verify(
 
     from cnngrad.verify import load_function, run_battery
     from cnngrad.verify.load import LoadError
-    from cnngrad.verify.ops import OPS, Options
+    from cnngrad.verify.ops import OPS, Options, ties_refusal
     from cnngrad.verify.styles import STYLES
 
     operation, calling = OPS[op], STYLES[style]
@@ -236,10 +236,8 @@ def verify(
         raise UsageError(f"the {style} style has no {op}", where="--style",
                          hint=f"it has: {', '.join(supported)}; or use --style plain")
     if ties_given and "ties" not in operation.header_options:
-        # ignored, it would leave the user believing their rule was checked
-        taking = [name for name in OP_NAMES if "ties" in OPS[name].header_options]
-        raise UsageError(f"no tie rule changes {op}'s answer: --ties is the rule of a max "
-                         f"pool's gradient", where="--ties",
+        why, taking = ties_refusal(op, "--ties")
+        raise UsageError(why, where="--ties",
                          hint=f"leave it out, or give it with --op {' or '.join(taking)}")
     if layout is not None and calling.layout is not None and layout != calling.layout:
         raise UsageError(f"the {style} style is {calling.layout}", where="--layout",
@@ -251,7 +249,7 @@ def verify(
     if keywords and style != "plain":
         raise UsageError("--arg renames the plain signature's arguments", where="--arg",
                          hint=f"the {style} style calls {calling.signature(operation)}")
-    from cnngrad.verify.runner import keyword_clash, missing_keyword
+    from cnngrad.verify.runner import keyword_clash, missing_keyword, missing_keyword_words
 
     clash = keyword_clash(operation.inputs, keywords)
     if clash is not None:
@@ -288,14 +286,8 @@ def verify(
         raise
     missing = missing_keyword(fn, operation.inputs, keywords) if keywords else None
     if missing is not None:
-        keyword, argument, spare, named = missing
-        raise UsageError(f"with --arg every argument is passed by keyword, and your function "
-                         f"has no parameter {keyword!r} for {argument}", where="--arg",
-                         hint=f"your function calls it {argument} already: drop --arg "
-                         f"{argument}={keyword}" if spare == argument else
-                         f"name yours: --arg {argument}={spare}" if spare else
-                         f"its parameters: {', '.join(named)}" if named else
-                         "it takes its arguments by position only: drop --arg")
+        what, hint = missing_keyword_words(missing, api=False)
+        raise UsageError(what, where="--arg", hint=hint)
     if calling.needs_forward(operation) and forward_fn is None:
         raise UsageError(f"the {style} {op} cache is your forward function's own",
                          where="--forward",

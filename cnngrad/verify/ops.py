@@ -347,6 +347,15 @@ def _cropped_to_nothing(x: np.ndarray) -> Alternative:
                        {"dx": x[:, :, :0, :0]})
 
 
+
+def _rotation_words(turn: str, turned: str) -> str:
+    """The kernel_not_rotated slip of conv2d ("180° rotation", "rotated") and conv1d
+    ("reversal", "reversed"): the same numbers come from a full correlation that left the
+    kernel as it is and from a loop adding w·delta into each window that turned it."""
+    return (f"matches the kernel's {turn} left out of the full correlation of the padded "
+            f"delta (w where w {turned} was needed), or put into a loop that adds w·delta "
+            f"into each window, which needs none")
+
 def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     from cnngrad.families.conv2d import _undilated_conv_backward
     from cnngrad.layers.conv import conv2d_backward, pad2d
@@ -357,12 +366,7 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
     spec = _conv_spec(w, s, p)
     # check's slip: the backward step with the kernel the other way round
     flipped_dx, _ = engine_backward(spec)(_toggled(spec), x, None, delta)
-    # the same numbers from either side: a full correlation that left the kernel as it is,
-    # or a loop adding w·delta into each window (which needs no rotation) that rotated it
-    yield Alternative("kernel_not_rotated",
-                      "matches the kernel's 180° rotation the wrong way round: the "
-                      "padded delta correlated with w instead of with w rotated, or w rotated "
-                      "in a loop that adds w·delta into each window (which needs none)",
+    yield Alternative("kernel_not_rotated", _rotation_words("180° rotation", "rotated"),
                       {"dx": flipped_dx})
     # np.rot90(w, 2) turns axes 0 and 1 (F and C), np.flip(w) every axis: the filters and
     # channels come reversed, the taps not rotated or rotated.  With one filter and one
@@ -1294,10 +1298,8 @@ def _conv1d_slips(case: Case, options: Options, truth: dict) -> Iterator[Alterna
     x, w, delta = a["x"], a["w"], a["delta"]
     s, pads, d = p["stride"], tuple(p["padding"]), p["dilation"]
     dx = conv1d_backward_taps(x, w[:, :, ::-1], delta, s, pads, d)[0]
-    yield Alternative("kernel_not_rotated", "matches the kernel's reversal the wrong way "
-                      "round: the padded delta correlated with w instead of with w "
-                      "reversed, or w reversed in a loop that adds w·delta into each window "
-                      "(which needs none)", {"dx": dx})
+    yield Alternative("kernel_not_rotated", _rotation_words("reversal", "reversed"),
+                      {"dx": dx})
     if s > 1:
         dx, dw, _ = conv1d_backward_taps(x, w, delta, 1, pads, d)
         yield Alternative("delta_not_dilated", f"matches delta not dilated for stride {s} "
@@ -1527,3 +1529,11 @@ def _registry() -> dict[str, Op]:
 
 #: Every operation by name, in the order ``--help`` lists them.
 OPS: dict[str, Op] = _registry()
+
+
+def ties_refusal(op: str, option: str) -> tuple[str, list[str]]:
+    """Why a tie rule (``option``: ``--ties``, ``ties=``) is refused for ``op``, and the
+    ops that take one: given and ignored, it would leave the rule believed checked."""
+    taking = [name for name, other in OPS.items() if "ties" in other.header_options]
+    return (f"no tie rule changes {op}'s answer: {option} is the rule of a max pool's "
+            f"gradient"), taking

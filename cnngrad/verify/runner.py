@@ -490,9 +490,33 @@ def missing_keyword(fn, inputs: tuple[str, ...], keywords: dict
         if keyword in positional:  # before a /: there, but no keyword reaches it
             return keyword, argument, None, []
         if keyword not in named:
+            # the argument's own name first, where the function has it and nothing is
+            # passed as it (--arg x=A_prev for a parameter x: the rename is the slip)
             spare = [name for name in named if name not in passed]
+            spare.sort(key=lambda name: name != argument)
             return keyword, argument, spare[0] if spare else None, named
     return None
+
+
+def missing_keyword_words(missing: tuple[str, str, str | None, list[str]], *, api: bool
+                          ) -> tuple[str, str]:
+    """What :func:`missing_keyword` found, and what to do, in the command's words (``--arg
+    x=pad``) or :func:`cnngrad.testing.verify_op`'s (``api``: ``args``)."""
+    keyword, argument, spare, named = missing
+    given, fn = ("args", "fn") if api else ("--arg", "your function")
+    what = (f"with {given} every argument is passed by keyword, and {fn} has no parameter "
+            f"{keyword!r} for {argument}")
+    if spare == argument:  # the rename is the slip
+        hint = (f"fn calls it {argument!r} already: drop {argument!r} from args" if api else
+                f"your function calls it {argument} already: drop --arg {argument}={keyword}")
+    elif spare:
+        hint = f"add {argument!r}: {spare!r} to args" if api else \
+            f"name yours: --arg {argument}={spare}"
+    elif named:
+        hint = f"its parameters: {', '.join(named)}"
+    else:
+        hint = f"it takes its arguments by position only: drop {given}"
+    return what, hint
 
 
 def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str | None = None,
@@ -552,7 +576,7 @@ def run_battery(fn, op: Op | str, *, style: Style | str = "plain", layout: str |
         outcome = call_with_timeout(call.run, timeout, folders, cwd)
         result = _judge(op, style, laid_out, case, outcome, expected, timeout, rtol, atol,
                         cache_built=forward is None and style.name != "plain"
-                        and op.name.endswith("_backward"), fn=fn)
+                        and op.name.endswith("_backward"), fn=fn, forward=forward)
         if not outcome.timed_out:  # an abandoned call may still be writing
             result.changed = _changed(call.arrays, before)
         return result
@@ -603,7 +627,7 @@ def _changed(arrays: tuple[tuple[str, np.ndarray], ...], before: list[np.ndarray
 
 
 def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol, *,
-           cache_built: bool = False, fn=None) -> CaseResult:
+           cache_built: bool = False, fn=None, forward=None) -> CaseResult:
     if outcome.timed_out:
         return CaseResult(case, "timeout", f"did not return within {_g(timeout)} s "
                           "(abandoned; raise --timeout for a slow implementation)",
@@ -616,7 +640,7 @@ def _judge(op, style, layout, case, outcome, expected, timeout, rtol, atol, *,
         if not _user_frames(exc):  # raised before any line of the user's code ran
             if isinstance(exc, TypeError):
                 message += (" — the call does not fit your function: "
-                            + _misfit_hint(op, style, fn))
+                            + _misfit_hint(op, style, fn, forward))
             return CaseResult(case, "raised", message, seconds=outcome.seconds)
         if cache_built and isinstance(exc, ValueError) and "values to unpack" in str(exc):
             # the cache cnngrad builds is the assignment's; a forward of the user's own may
@@ -676,17 +700,30 @@ def _one_short(op: Op, raw, expected: dict) -> dict | None:
 # --------------------------------------------------------------------------- diagnosis
 
 
-def _misfit_hint(op: Op, style: Style, fn=None) -> str:
+def _takes_plain_call(fn, op: Op) -> bool:
+    """Whether the plain style's call, the op's arguments by position, fits ``fn`` as it
+    is: its first positional parameters named as those arguments and in their order, and
+    every other parameter optional (a default, ``*args``, ``**kwargs``)."""
+    parameters = _parameters(fn) if fn is not None else None
+    if parameters is None:
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    rest = [p for p in parameters if p not in positional[:len(op.inputs)]]
+    return (tuple(p.name for p in positional[:len(op.inputs)]) == op.inputs
+            and all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                    for p in rest))
+
+
+def _misfit_hint(op: Op, style: Style, fn=None, forward=None) -> str:
     """What to do when the call does not fit the user's function: read the signature, rename
     the plain signature's arguments with --arg, or pick another style that has ``op`` (never
-    the style already picked); first of all the plain style where ``fn``'s parameters are its
-    arguments, by name and in order."""
+    the style already picked); only the plain style where its call fits ``fn``
+    (:func:`_takes_plain_call`), without the ``forward`` given for the cache."""
     plain = STYLES["plain"]
-    parameters = _parameters(fn) if fn is not None and style.name != plain.name else None
-    if parameters is not None and plain.supports(op) and tuple(
-            p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD) == op.inputs:
+    if style.name != plain.name and plain.supports(op) and _takes_plain_call(fn, op):
         return (f"your function takes the plain style's arguments "
-                f"({', '.join(op.inputs)}): pick --style {plain.name}")
+                f"({', '.join(op.inputs)}): pick --style {plain.name}"
+                + (" and leave --forward out" if forward is not None else ""))
     others = [other.name for other in STYLES.values()
               if other.name not in (style.name, plain.name) and other.supports(op)]
     steps = ["see its signature in --help"]
