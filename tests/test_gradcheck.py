@@ -510,8 +510,9 @@ def test_json_output_shape():
     code, doc = json_report(NETWORK)
     assert code == 0
     assert set(doc) == {"cnngrad", "title", "eps", "rtol", "atol", "evaluations",
-                        "rounding_noise", "hidden_by_noise", "tensors", "input_sum_of",
-                        "kinks", "kink_counts", "ok"}
+                        "rounding_noise", "hidden_by_noise", "under_atol", "tensors",
+                        "input_sum_of", "kinks", "kink_counts", "ok"}
+    assert doc["under_atol"] == []
     assert doc["input_sum_of"] == []  # one layer reads the input: its delta_in is the row
     assert 0 < doc["rounding_noise"] < 1e-8
     assert (doc["eps"], doc["rtol"], doc["atol"]) == (1e-6, 1e-5, 1e-7)
@@ -1327,3 +1328,51 @@ def test_a_zero_tolerance_is_named_as_the_cause(eps):
     followed = CliRunner().invoke(app, ["gradcheck", str(sample), "--rtol", "0", "--atol",
                                         "1e-9"])
     assert followed.exit_code == 0 and "pass unseen" not in followed.output
+
+
+VALUES_ABOUT_1E7 = {  # the kernel's gradients about 1e-12, far under atol 1e-7
+    "input": [[-7.4e-07, 0.0, 2.0e-07, -9.4e-07], [-7e-07, 8.6e-07, -8.6e-07, -7.4e-07],
+              [9.0e-07, 2.4e-07, -2.6e-07, 2e-08], [3.3e-07, -4.5e-07, -7.2e-07, 5.8e-07]],
+    "layers": [{"type": "conv2d", "kernel": [[0.34, 0.02], [0.63, 0.1]], "bias": 0.0},
+               {"type": "tanh"}],
+    "loss": {"type": "mse", "target": [[9.6e-08, -5.9e-08, 1.1e-08], [-3e-09, -2.9e-08, 1.8e-08],
+                                       [-5.3e-08, 6.0e-08, 7.3e-08]]},
+}
+
+
+def test_gradients_all_under_atol_are_said_to_be_unchecked(tmp_path, monkeypatch):
+    # a sign-flipped kernel gradient passed with "✓ every smooth element agrees" and nothing
+    # more: every one of its values is under the tolerance itself
+    import cnngrad.teach.gradcheck as module
+
+    problem = tmp_path / "tiny.json"
+    problem.write_text(json.dumps(VALUES_ABOUT_1E7), encoding="utf-8")
+    right = module.analytic_gradient
+
+    def flipped(trace, target):
+        value = np.asarray(right(trace, target), dtype=float)
+        return -value if target == "conv2d_1.kernel" else value
+
+    monkeypatch.setattr(module, "analytic_gradient", flipped)
+    result = invoke(problem, "--format", "json")
+    assert result.exit_code == 0, result.output  # within atol: still agreeing, but said
+    assert json.loads(result.stdout)["under_atol"] == ["conv2d_1.grads.kernel"]
+    text = " ".join(invoke(problem).stdout.split())
+    assert ("but every gradient of conv2d_1.grads.kernel is under atol/2 (the largest 2.7e-12): "
+            "one off by as much as itself, its sign flipped, passes unseen; --atol 1e-15 "
+            "checks it") in text
+    # the --atol it names sees the flipped sign
+    result = invoke(problem, "--atol", "1e-15", "--format", "json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["under_atol"] == []
+    monkeypatch.setattr(module, "analytic_gradient", right)
+    result = invoke(problem, "--atol", "1e-15")
+    assert result.exit_code == 0 and "under atol/2" not in result.stdout
+
+
+def test_a_gradient_zero_but_for_rounding_is_not_said_to_be_under_atol():
+    # the dense bias before a softmax's cross-entropy: Σ(p − t) = 0, computed as 8.3e-17
+    result = invoke(SAMPLES / "dls-nhwc.json", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    bias = next(t for t in doc["tensors"] if t["path"] == "dense_1.grads.bias")
+    assert bias["max_abs_error"] < 1e-15 and doc["under_atol"] == []

@@ -462,22 +462,30 @@ def delta_in_conv1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanati
     rhs = f"{f_sum}Σ_m {delta(n, f_index, i_text)}·{wname(f_index, c, 'm')}"
     if any(pos - g["left"] != r for *_, pos in found):  # as conv2d's: no one index rule
         rhs += f" + the same sum at each padded cell that copies {o(*index)}"
-    taps = len({m for _, _, m, _ in found})  # a term per filter: (f, m)
+    # the rule and its count are the direct terms', as conv2d's
+    direct = [t for t in found if t[3] - g["left"] == r]
+    taps = len({m for _, _, m, _ in direct})  # a term per filter: (f, m)
+    through = len(found) - len(direct)
     notes = ["Only the m whose δ index is " + ("a whole number " if g["s"] > 1 else "")
              + f"inside the output of {g['out']} count ({taps} of them): input cell "
-             f"{o(*index)} lies under kernel entry m of the window of x[i] exactly for those."]
+             f"{o(*index)} lies under kernel entry m of the window of x[i] exactly for those"
+             + ("." if not through else
+                "; the term through a padding cell comes on top, by that cell's own m."
+                if through == 1 else f"; the {through} terms through padding cells come on "
+                f"top, each by its padded cell's own m.")]
     if pairs and len(pairs) <= 64:
         notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
     if g["k"] > 1:
         full = ("the full convolution of δ (zeros inserted for a stride > 1, padded by "
                 f"d·(k-1) on each side) with the {'sliding ' if flip else ''}kernel reversed")
+        direct_words = "In the direct terms, as" if through else "As"
         if flip:  # the kernel slides reversed already: reversed back, it is the one given
-            notes.append(f"As the δ index goes up the kernel index goes up too: the input "
-                         f"delta is {full}, the kernel as given (flip_kernel reversed it to "
-                         f"slide) (see backward --show-steps).")
+            notes.append(f"{direct_words} the δ index goes up the kernel index goes up too: "
+                         f"the input delta is {full}, the kernel as given (flip_kernel "
+                         f"reversed it to slide) (see backward --show-steps).")
         else:
-            notes.append(f"As the δ index goes up the kernel index goes down: the input "
-                         f"delta is {full} (see backward --show-steps).")
+            notes.append(f"{direct_words} the δ index goes up the kernel index goes down: the "
+                         f"input delta is {full} (see backward --show-steps).")
     if g["fg"] > 1:
         notes.append(f"f runs over the {counted(g['fg'], 'filter')} that read input channel "
                      f"{ch + ex.base}: every one of them sends delta back.")

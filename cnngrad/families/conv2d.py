@@ -740,12 +740,20 @@ def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation
     if copies:  # the terms through padded cells that copy this one follow no one index rule
         rhs += f" + the same sum at each padded cell that copies {o(*index)}"
     strided = (g["sh"], g["sw"]) != (1, 1)
-    taps = len({(m, k) for _, _, _, m, k, _, _ in found})  # a term per filter: (f, m, n)
+    # the index rule and its count are the direct terms': a padded cell's copy of this one
+    # sits elsewhere, its (m, n) by the rule of that cell
+    direct = [t for t in found if (t[5] - g["pt"], t[6] - g["pl"]) == (r, q)]
+    taps = len({(m, k) for _, _, _, m, k, _, _ in direct})  # a term per filter: (f, m, n)
+    through = len(found) - len(direct)
     notes = ["Only the (m, n) whose δ index is "
              + ("a whole number " if strided else "")
              + f"inside the {g['h_out']}×{g['w_out']} output count ({taps} of them): "
              f"input cell {o(*index)} lies under kernel entry (m, n) of the window of "
-             f"x[i,j] exactly for those."]
+             f"x[i,j] exactly for those"
+             + ("." if not through else
+                "; the term through a padding cell comes on top, by that cell's own (m, n)."
+                if through == 1 else f"; the {through} terms through padding cells come on "
+                f"top, each by its padded cell's own (m, n).")]
     if pairs and len(pairs) <= 64:
         notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
     if g["kh"] * g["kw"] > 1:
@@ -759,7 +767,8 @@ def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation
             m_text = _affine({"i": -g["sh"]}, r + g["pt"], ex.base, g["dh"])
             n_text = _affine({"j": -g["sw"]}, q + g["pl"], ex.base, g["dw"])
         # named as in the formula above (its batch and filter indices, in the layout's order)
-        meets = f"{delta(n, f_index, 'i', 'j')} meets {wname(f_index, c, m_text, n_text)}"
+        meets = (("In the direct terms, " if copies else "")
+                 + f"{delta(n, f_index, 'i', 'j')} meets {wname(f_index, c, m_text, n_text)}")
         full = (f"the full convolution of δ (zeros inserted between its cells for a stride "
                 f"> 1, then padded by d·(k-1) on each side) with the "
                 f"{'sliding ' if flip else ''}kernel rotated 180°")

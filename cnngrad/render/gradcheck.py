@@ -95,6 +95,8 @@ def report_dict(report: GradcheckReport) -> dict:
         "evaluations": report.evaluations,
         "rounding_noise": report.noise,
         "hidden_by_noise": report.hidden_by_noise,
+        # tensors whose every smooth gradient is under atol/2: their ✓ says nothing
+        "under_atol": [t.path for t in report.under_atol],
         "tensors": [_tensor_dict(t) for t in report.tensors],
         # the tensor "input" is dE/d(input), their sum, when several layers read the input
         "input_sum_of": list(report.input_parts),
@@ -110,6 +112,11 @@ def render_json(report: GradcheckReport) -> str:
 
 
 # --------------------------------------------------------------------------- summary
+
+
+def _listed(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
 def _count(n: int, noun: str) -> str:
@@ -148,6 +155,13 @@ def summary_line(report: GradcheckReport) -> str:
              f"pass unseen: {remedy}"
              + (f" (the default is {DEFAULT_EPS:g})" if report.eps < DEFAULT_EPS else "")
              if hidden else "")
+    under = report.under_atol
+    if under:
+        largest = max(t.largest_smooth for t in under)
+        blind += (f"; but every gradient of {_listed(t.path for t in under)} is under atol/2 "
+                  f"(the largest {largest:.1e}): one off by as much as itself, its sign "
+                  f"flipped, passes unseen; --atol {report.atol_to_see_under:g} checks "
+                  + ("it" if len(under) == 1 else "them"))
     # skipped where a step leaves bce's [0, 1]: at a large ε that may be every element
     domain = (f"because {STEP_PAST_THE_DOMAIN}"
               + (f" (--eps {report.eps:g} may be too large for them; the default is 1e-06)"

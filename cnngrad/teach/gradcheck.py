@@ -42,6 +42,9 @@ from cnngrad.problem import INPUT, Problem
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-5
 DEFAULT_ATOL = 1e-7
+#: A tensor's gradients this small beside the problem's largest are 0 but for rounding: not
+#: said to be under atol (GradcheckReport.under_atol)
+RELATIVE_ZERO = 1e-9
 DEFAULT_MAX_EVALUATIONS = 20_000
 
 #: A relu input counts as 0 when |x| ≤ ZERO_RTOL × the largest |x| of that layer's input:
@@ -640,6 +643,24 @@ class TensorCheck:
         errors = np.where(self.kink, -1.0, self.decided_error)
         return tuple(int(i) for i in np.unravel_index(int(np.argmax(errors)), self.shape))
 
+    @property
+    def largest_smooth(self) -> float:
+        """The largest |gradient| of its smooth elements, analytic or central (0 when every
+        element sits on a kink)."""
+        smooth = ~self.kink
+        if not smooth.any():
+            return 0.0
+        values = np.abs(np.concatenate([self.analytic[smooth], self.decided_numeric[smooth]]))
+        return float(np.nanmax(values, initial=0.0))
+
+    @property
+    def under_atol(self) -> bool:
+        """Every smooth gradient (analytic and central) at most atol/2, not all 0: an analytic
+        gradient off by as much as itself (its sign flipped, a factor of 1000) still passes,
+        so the check says nothing of this tensor."""
+        largest = self.largest_smooth
+        return 0 < largest <= self.atol / 2
+
     def elements(self, mask: np.ndarray) -> list[tuple[int, ...]]:
         """The indices where ``mask`` holds, row-major."""
         return [tuple(int(i) for i in index) for index in np.argwhere(mask)]
@@ -681,6 +702,25 @@ class GradcheckReport:
     def shrinking(self) -> int:
         """Failing elements whose error shrinks at ε/10 as truncation error does."""
         return sum(int(np.count_nonzero(t.shrinking)) for t in self.tensors)
+
+    @property
+    def under_atol(self) -> list[TensorCheck]:
+        """The tensors whose every smooth gradient is under atol/2 (:attr:`TensorCheck.
+        under_atol`): a ✓ there says nothing.  Not a tensor whose gradients are 0 but for
+        float rounding (a bias before a softmax's cross-entropy: 8e-17): under the rounding
+        noise of a central difference, or a billionth of the problem's largest gradient."""
+        scale = max((t.largest_smooth for t in self.tensors), default=0.0)
+        floor = max(self.noise, RELATIVE_ZERO * scale)
+        return [t for t in self.tensors if t.under_atol and t.largest_smooth > floor]
+
+    @property
+    def atol_to_see_under(self) -> float | None:
+        """A power of 10 a thousandth of the largest gradient of those tensors or below:
+        that --atol checks them to about 0.1 %.  None when there are none."""
+        largest = min((t.largest_smooth for t in self.under_atol), default=None)
+        if largest is None:
+            return None
+        return 10.0 ** (math.floor(math.log10(largest)) - 3)
 
     @property
     def hidden_by_noise(self) -> int:
