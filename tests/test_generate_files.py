@@ -642,6 +642,22 @@ def test_a_class_from_a_file_keeps_its_grading_block_and_says_one_variant(tmp_pa
     assert f"wrote 2 variants to {tmp_path / 'two'}: hand out students/" in again.stderr
 
 
+def test_a_class_whose_one_variant_has_no_draw_names_the_student(tmp_path):
+    # the single problem's error, with nobody named and "another --seed" as the way out,
+    # which for a class of 40 redraws 40 variants, each of which may fail alike
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nann\ns07\n", encoding="utf-8")
+    out = tmp_path / "exam"
+    result = invoke("generate", SAMPLES / "signal-conv1d.json", "--numbers", "1dp", "--seed",
+                    1, "--students", roster, "-o", out)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: RECIPE: student s07's variant (seed ")
+    assert result.stderr.endswith("; every one of the 2 students' variants needs a "
+                                  "hand-friendly draw, so for a class the style is the surer "
+                                  "change\n")
+    assert not out.exists()
+
+
 def test_a_grading_path_that_cannot_be_kept_is_told_and_the_others_kept(tmp_path):
     document = json.loads((SAMPLES / "exam.json").read_text())
     points = document["grading"]["points"]

@@ -235,8 +235,18 @@ def make_class(recipe: str, exam_seed: int, ids: list[str], *, numbers: str | No
     variants = []
     for student in ids:
         seed = student_seed(exam_seed, student)
-        exercise = generate(recipe, seed, numbers=numbers, with_kinks=with_kinks, sizes=sizes,
-                            quiet_title=True)
+        try:
+            exercise = generate(recipe, seed, numbers=numbers, with_kinks=with_kinks,
+                                sizes=sizes, quiet_title=True)
+        except UsageError as error:
+            if error.where == "RECIPE" and error.what.startswith("no hand-friendly"):
+                # one variant without a draw sinks the class: whose, and why another --seed
+                # (every variant drawn anew) helps less than the style
+                error.what = f"student {student}'s variant (seed {seed}): {error.what}"
+                error.hint = (f"{error.hint}; every one of the {len(ids)} students' variants "
+                              f"needs a hand-friendly draw, so for a class the style is the "
+                              f"surer change")
+            raise
         if sheets:
             exercise = with_sheets(exercise, exam=True)
         variants.append(Variant(student, folders[student], seed, exercise))

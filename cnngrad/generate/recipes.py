@@ -66,6 +66,9 @@ class Recipe:
     options: dict[str, Any] = field(default_factory=dict)
     factors: int = 2
     extra_decimals: int = 0
+    #: ``extra_decimals`` as the sizes decide it, where they do (an average over pool² cells:
+    #: 4 for --pool 4); None: ``extra_decimals`` whatever the sizes
+    sized_extra_decimals: Callable[[dict], int] | None = None
     inexact: bool = False
     kink: str | None = None
     about_kinks: bool = False
@@ -310,6 +313,18 @@ def _maxpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     return Draft(document, {"maxpool2d_1.output": 2, "maxpool2d_1.delta_in": 4})
 
 
+def _decimals_of_a_share(cells: int) -> int:
+    """The decimals 1/cells writes (4 cells: 0.25, 2; 16: 0.0625, 4; 25: 0.04, 2): the larger
+    power of 2 or 5 in it.  Other factors write no decimal exactly (the command refuses
+    those sizes before drawing)."""
+    twos = fives = 0
+    while cells % 2 == 0:
+        cells, twos = cells // 2, twos + 1
+    while cells % 5 == 0:
+        cells, fives = cells // 5, fives + 1
+    return max(twos, fives)
+
+
 def _avgpool(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
     (h, w), size, stride, h_out, w_out = _pool_sizes(options)
     layer: dict[str, Any] = {"type": AVGPOOL, "size": size}
@@ -471,6 +486,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            extra_decimals=1, about_kinks=True, layer_types=(MAXPOOL,)),
     Recipe("avgpool", "average pooling, given δ", _avgpool,
            {"input": (4, 4), "pool": 2, "stride": None}, factors=1, extra_decimals=2,
+           sized_extra_decimals=lambda options: _decimals_of_a_share(options["pool"] ** 2),
            layer_types=(AVGPOOL,)),
     Recipe("conv-transpose", "transposed conv (stride {stride}), given δ", _conv_transpose,
            {"input": (2, 2), "kernel": (2, 2), "stride": 2}, factors=2,

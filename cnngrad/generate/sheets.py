@@ -501,9 +501,13 @@ _PREAMBLE = r"""% {what}, written by cnngrad generate
 % Unicode (δ, Σ, ×), in a monospaced font that has them
 \documentclass{{article}}
 \usepackage{{amsmath}}
+\usepackage{{graphicx}}
 \usepackage{{fontspec}}
 \IfFontExistsTF{{DejaVu Sans Mono}}{{\setmonofont{{DejaVu Sans Mono}}[Scale=0.85]}}{{}}
 \setcounter{{MaxMatrixCols}}{{{columns}}}
+% an equation wider than the text (a 16-column matrix) scaled down to it, not cut at the
+% page's edge
+\newcommand{{\fitted}}[1]{{\resizebox{{\ifdim\width>\linewidth\linewidth\else\width\fi}}{{!}}{{$\displaystyle #1$}}}}
 \begin{{document}}
 """
 
@@ -512,6 +516,15 @@ _PREAMBLE = r"""% {what}, written by cnngrad generate
 SHEET_MATRIX_COLUMNS = 20
 
 _MATRIX = re.compile(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.S)
+
+
+def _fitted(equations: list[str]) -> list[str]:
+    """Display equations (``\\[ ... \\]``) each scaled down to the text's width where wider
+    (the preamble's ``\\fitted``): a 16×16 answer lost 5 of its columns past the page's
+    edge."""
+    return [rf"\[ \fitted{{{equation[3:-3]}}} \]"
+            if equation.startswith("\\[ ") and equation.endswith(" \\]") else equation
+            for equation in equations]
 
 
 def _sheet_tex(what: str, lines: list[str]) -> str:
@@ -531,7 +544,8 @@ def _tex_text(text: str) -> str:
     from cnngrad.render.latex import text_label
 
     text = "".join(_TEX_SYMBOLS.get(char, char) for char in text_label(text))
-    return text.replace("--", "-{}-")  # an option, not an en dash
+    # an option, not an en dash: under lualatex's fonts -{} - still joins into one
+    return text.replace("--", r"\mbox{-}\mbox{-}")
 
 
 def _exercise_tex(exercise, given, asked, exam: bool = False) -> str:
@@ -545,7 +559,7 @@ def _exercise_tex(exercise, given, asked, exam: bool = False) -> str:
     lines += [r"\end{enumerate}", _tex_text(loss), r"\subsection*{Given}"]
     for label, words, value, decimals in given:
         lines.append(_tex_text(f"{words[0].upper()}{words[1:]}:"))
-        lines += tensor_equations(label, value, decimals)
+        lines += _fitted(tensor_equations(label, value, decimals))
     lines += [rf"\subsection*{{Asked ({total} points)}}", r"\begin{itemize}"]
     lines += [rf"  \item \texttt{{{_tex_text(path)}}}: {_tex_text(words)} ({shape}, "
               rf"{_points(points)})" for path, words, shape, points in asked]
@@ -565,8 +579,8 @@ def _solution_tex(exercise, asked, explained) -> str:
     for path, words, shape, points in asked:
         lines.append(rf"\subsection*{{\texttt{{{_tex_text(path)}}}: {_tex_text(words)} "
                      rf"({_points(points)})}}")
-        lines += tensor_equations(path, _shown(exercise.truth[path], exercise),
-                                  exercise.key_decimals)
+        lines += _fitted(tensor_equations(path, _shown(exercise.truth[path], exercise),
+                                          exercise.key_decimals))
         for text in explained.get(path, []):
             lines += [r"\begin{verbatim}", text.rstrip("\n"), r"\end{verbatim}"]
     lines.append(r"\end{document}")
