@@ -802,8 +802,10 @@ def test_working_memory_does_not_grow_with_the_batch(kind):
     # at 256 images the whole im2col matrix of the strided conv would be 72 MiB, the padded
     # input (or delta) of the stride-1 one 38 MiB: 54 and 28 MiB more than at 64 images. Each
     # thread's blocks are bounded well before that. The margin covers the two threads' peaks
-    # meeting or missing each other, which moves the reflect-padded peak by up to 4.3 MiB
-    work = {n: working_mib(batch_run(kind, n, rng)) for n in (64, 256)}
+    # meeting or missing each other, which moves the reflect-padded peak by up to 4.3 MiB;
+    # on a busy machine they missed each other at 64 images by more (25.3 against 29.7 MiB
+    # in six runs, and once past the margin): each size's highest of three runs is its peak
+    work = {n: max(working_mib(batch_run(kind, n, rng)) for _ in range(3)) for n in (64, 256)}
     assert work[256] < 64
     assert work[256] <= work[64] + 8, work
 
