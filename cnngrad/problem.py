@@ -1350,9 +1350,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
                                    where=option,
                                    hint=_inline_tensor_hint(text)) from None
         # any other JSON value is read as one, checked as a problem file's key is
-        # ({"csv": ...} as there; true, null or "abc" refused as no tensor, not as a file
-        # not found); what is not JSON ({x}.csv) and a quoted name of a file ('"w.csv"')
-        # stay file names
+        # ({"csv": ...} as there; true or null refused as no tensor, not as a file not
+        # found); what is not JSON ({x}.csv) stays a file name
         if (text[:1] in '{"' or text in ("true", "false", "null")) \
                 and not names_a_file(value, or_folder=True):
             try:
@@ -1360,7 +1359,9 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
             except ValueError:
                 pass
             else:
-                if not (isinstance(parsed, str) and names_a_file(parsed, or_folder=True)):
+                # a string that is no number can only name a file ('"w.csv"', over-quoted
+                # by a script): read, or "no such file", as the name unquoted
+                if not isinstance(parsed, str):
                     return parsed
                 value = parsed
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}

@@ -335,27 +335,37 @@ def test_conv_padding_cells_are_named():
     assert explanation.zero_reasons == {"o is zero padding": 3}
 
 
-@pytest.mark.parametrize("doc, path, direct, through", [
+@pytest.mark.parametrize("doc, path, taps, through, filters", [
     ({"input": [[0.5, -1.2, 0.3, 0.8, -0.4]],
       "layers": [{"type": "conv1d", "kernel": [[[0.2, -0.5, 0.7]]], "padding": 1,
                   "padding_mode": "reflect"}],
-      "delta": [[1.0, -0.5, 0.25, 2.0, -1.5]]}, "conv1d_1.delta_in[0,1]", 3, 1),
+      "delta": [[1.0, -0.5, 0.25, 2.0, -1.5]]}, "conv1d_1.delta_in[0,1]", 3, 1, 1),
     ({"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
       "layers": [{"type": "conv2d", "kernel": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "padding": 1,
                   "padding_mode": "reflect"}],
-      "delta": [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}, "conv2d_1.delta_in[1,1]", 9, 16),
+      "delta": [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}, "conv2d_1.delta_in[1,1]", 9, 16, 1),
+    # two filters: the counts are a filter's, as the (m, n) are ("the 32 terms" was both
+    # filters' beside one filter's 9)
+    ({"input": [[[1, 2, 3], [4, 5, 6], [7, 8, 9]]],
+      "layers": [{"type": "conv2d", "kernel": [[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]],
+                                               [[[1, -1, 1], [-1, 2, -1], [1, -1, 1]]]],
+                  "padding": 1, "padding_mode": "reflect"}],
+      "delta": [[[1, 2, 3], [4, 5, 6], [7, 8, 9]], [[1, 1, 1], [1, 1, 1], [1, 1, 1]]]},
+     "conv2d_1.delta_in[0,1,1]", 9, 16, 2),
 ])
 def test_the_index_rule_and_its_count_are_the_direct_terms_beside_a_padding_copy(
-        doc, path, direct, through):
+        doc, path, taps, through, filters):
     # "count (6 of them)" beside 8 terms, and "δ[f,i,j] meets w[f,0,2-i,1-j]" false for the
     # terms through a padded cell: both are said of the terms read directly now
     explanation = explain(run(problem_of(doc)), path)
     copies = [t for t in explanation.terms if "through padding cell" in (t.note or "")]
-    assert len(explanation.terms) - len(copies) == direct and len(copies) == through
+    assert len(explanation.terms) == filters * (taps + through)
+    assert len(copies) == filters * through
     notes = " ".join(explanation.notes)
-    assert f"count ({direct} of them)" in notes
+    assert f"count ({taps} of them)" in notes
     assert ("the term through a padding cell comes on top" if through == 1 else
-            f"the {through} terms through padding cells come on top") in notes
+            f"the {through} terms through padding cells come on top" if filters == 1 else
+            f"; {through} terms a filter through padding cells come on top") in notes
     assert "In the direct terms, " in notes
 
 

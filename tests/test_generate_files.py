@@ -656,6 +656,11 @@ def test_a_class_whose_one_variant_has_no_draw_names_the_student(tmp_path):
                                   "hand-friendly draw, so for a class the style is the surer "
                                   "change\n")
     assert not out.exists()
+    roster.write_text("id\ns07\n", encoding="utf-8")  # one student: no class to speak of
+    alone = invoke("generate", SAMPLES / "signal-conv1d.json", "--numbers", "1dp", "--seed", 1,
+                   "--students", roster, "-o", out)
+    assert alone.exit_code == 2 and "student s07's variant" in alone.stderr
+    assert "students' variants" not in alone.stderr
 
 
 def test_a_grading_path_that_cannot_be_kept_is_told_and_the_others_kept(tmp_path):

@@ -1376,3 +1376,15 @@ def test_a_gradient_zero_but_for_rounding_is_not_said_to_be_under_atol():
     doc = json.loads(result.stdout)
     bias = next(t for t in doc["tensors"] if t["path"] == "dense_1.grads.bias")
     assert bias["max_abs_error"] < 1e-15 and doc["under_atol"] == []
+
+
+def test_gradients_under_atol_beside_large_ones_are_still_said():
+    # an input delta of about 2.7e-8 beside weight gradients of 3.6e3: a floor of a
+    # billionth of the largest gradient (3.6e-6) left it out, and a flipped sign passed unsaid
+    doc = {"input": [3000, -2000, 1500, 4000],
+           "layers": [{"type": "dense", "weights": [[3e-8, -2e-8, 1e-8, 2.5e-8]],
+                       "bias": [0.5]}],
+           "loss": {"type": "mse", "target": [-0.4]}}
+    report = gradcheck(problem_of(doc))
+    assert [t.path for t in report.under_atol] == ["dense_1.delta_in"]
+    assert report.atol_to_see_under == 1e-11

@@ -577,3 +577,16 @@ class LossFamily:
 
 
 __all__ = ["Head", "LayerFamily", "LossFamily"]
+
+
+def through_padding_words(through: int, per_filter: bool, tap: str) -> str:
+    """The end of a conv input delta's first note: the terms through padded cells that copy
+    the cell (reflect, replicate, circular padding), ``through`` of them a filter, on top of
+    the direct terms the index rule counts (``tap``: "(m, n)" or "m")."""
+    if not through:
+        return "."
+    if through == 1:
+        whose = "each filter's term" if per_filter else "the term"
+        return f"; {whose} through a padding cell comes on top, by that cell's own {tap}."
+    many = f"{through} terms a filter" if per_filter else f"the {through} terms"
+    return f"; {many} through padding cells come on top, each by its padded cell's own {tap}."

@@ -19,7 +19,8 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, shape_size, working_buffer)
+                                   read_bias, shape_size, through_padding_words,
+                                   working_buffer)
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -465,14 +466,12 @@ def delta_in_conv1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanati
     # the rule and its count are the direct terms', as conv2d's
     direct = [t for t in found if t[3] - g["left"] == r]
     taps = len({m for _, _, m, _ in direct})  # a term per filter: (f, m)
-    through = len(found) - len(direct)
+    # per filter, as taps: each filter's terms through padding cells, the same m and cell
+    through = len({(t[2], t[3]) for t in found if t not in direct})
     notes = ["Only the m whose δ index is " + ("a whole number " if g["s"] > 1 else "")
              + f"inside the output of {g['out']} count ({taps} of them): input cell "
              f"{o(*index)} lies under kernel entry m of the window of x[i] exactly for those"
-             + ("." if not through else
-                "; the term through a padding cell comes on top, by that cell's own m."
-                if through == 1 else f"; the {through} terms through padding cells come on "
-                f"top, each by its padded cell's own m.")]
+             + through_padding_words(through, g["fg"] > 1, "m")]
     if pairs and len(pairs) <= 64:
         notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
     if g["k"] > 1:

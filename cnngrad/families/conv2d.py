@@ -17,8 +17,8 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, read_kernel2d, shape_size, vector_hint,
-                                   working_buffer)
+                                   read_bias, read_kernel2d, shape_size,
+                                   through_padding_words, vector_hint, working_buffer)
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -744,16 +744,14 @@ def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation
     # sits elsewhere, its (m, n) by the rule of that cell
     direct = [t for t in found if (t[5] - g["pt"], t[6] - g["pl"]) == (r, q)]
     taps = len({(m, k) for _, _, _, m, k, _, _ in direct})  # a term per filter: (f, m, n)
-    through = len(found) - len(direct)
+    # per filter, as taps: each filter's terms through padding cells, the same (m, n) and cell
+    through = len({(t[3], t[4], t[5], t[6]) for t in found if t not in direct})
     notes = ["Only the (m, n) whose δ index is "
              + ("a whole number " if strided else "")
              + f"inside the {g['h_out']}×{g['w_out']} output count ({taps} of them): "
              f"input cell {o(*index)} lies under kernel entry (m, n) of the window of "
              f"x[i,j] exactly for those"
-             + ("." if not through else
-                "; the term through a padding cell comes on top, by that cell's own (m, n)."
-                if through == 1 else f"; the {through} terms through padding cells come on "
-                f"top, each by its padded cell's own (m, n).")]
+             + through_padding_words(through, g["fg"] > 1, "(m, n)")]
     if pairs and len(pairs) <= 64:
         notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
     if g["kh"] * g["kw"] > 1:

@@ -243,9 +243,10 @@ def make_class(recipe: str, exam_seed: int, ids: list[str], *, numbers: str | No
                 # one variant without a draw sinks the class: whose, and why another --seed
                 # (every variant drawn anew) helps less than the style
                 error.what = f"student {student}'s variant (seed {seed}): {error.what}"
-                error.hint = (f"{error.hint}; every one of the {len(ids)} students' variants "
-                              f"needs a hand-friendly draw, so for a class the style is the "
-                              f"surer change")
+                if len(ids) > 1:
+                    error.hint = (f"{error.hint}; every one of the {len(ids)} students' "
+                                  f"variants needs a hand-friendly draw, so for a class the "
+                                  f"style is the surer change")
             raise
         if sheets:
             exercise = with_sheets(exercise, exam=True)

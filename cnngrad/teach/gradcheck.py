@@ -42,9 +42,11 @@ from cnngrad.problem import INPUT, Problem
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-5
 DEFAULT_ATOL = 1e-7
-#: A tensor's gradients this small beside the problem's largest are 0 but for rounding: not
-#: said to be under atol (GradcheckReport.under_atol)
-RELATIVE_ZERO = 1e-9
+#: A tensor's gradients this small beside the problem's largest are 0 but for rounding (a few
+#: thousand ulps: a sum of terms that cancel leaves about 1e-16 of them): not said to be
+#: under atol (GradcheckReport.under_atol).  1e-9 left out a delta of 2.7e-8 beside weight
+#: gradients of 3.6e3.
+RELATIVE_ZERO = 1e-12
 DEFAULT_MAX_EVALUATIONS = 20_000
 
 #: A relu input counts as 0 when |x| ≤ ZERO_RTOL × the largest |x| of that layer's input:
@@ -708,7 +710,8 @@ class GradcheckReport:
         """The tensors whose every smooth gradient is under atol/2 (:attr:`TensorCheck.
         under_atol`): a ✓ there says nothing.  Not a tensor whose gradients are 0 but for
         float rounding (a bias before a softmax's cross-entropy: 8e-17): under the rounding
-        noise of a central difference, or a billionth of the problem's largest gradient."""
+        noise of a central difference, or :data:`RELATIVE_ZERO` of the problem's largest
+        gradient."""
         scale = max((t.largest_smooth for t in self.tensors), default=0.0)
         floor = max(self.noise, RELATIVE_ZERO * scale)
         return [t for t in self.tensors if t.under_atol and t.largest_smooth > floor]
