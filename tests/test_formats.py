@@ -929,3 +929,27 @@ def test_a_result_too_big_for_the_format_of_the_suffix_names_the_output(tmp_path
         f"result.npz writes any size in seconds; or raise the budget with the environment "
         f"variable CNNGRAD_MAX_WORK (now 5e+04)\n")
     assert not (tmp_path / "big.json").exists()
+
+
+@pytest.mark.parametrize("columns, decimals, said", [(8, 6, True), (6, 6, False), (8, 2, False)])
+def test_latex_says_when_a_row_is_wider_than_the_page(tmp_path, columns, decimals, said):
+    # 8 numbers of 6 decimals ran 140 pt past an article's margin, the last one off the page
+    doc = {"input": [[0.5 * i + 0.25 for i in range(columns)]], "layers": [{"type": "relu"}],
+           "delta": [[1] * columns]}
+    text = ok("backward", write_problem(tmp_path, doc), "--format", "latex", "--decimals",
+              str(decimals))
+    head = text.split("\n\n", 1)[0]
+    assert ("% a matrix below is wider than an article's text: \\resizebox{\\linewidth}{!}"
+            in head) is said
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def test_markdown_title_keeps_its_characters_rather_than_markup(tmp_path):
+    # "_under_" rendered as emphasis, a "|" could be read as a table's
+    doc = {"title": "pipes | and _under_ `code` *star* [link] <b> ~x~ a\\b",
+           "input": [[1, 2]], "layers": [{"type": "relu"}], "delta": [[1, 1]]}
+    text = ok("backward", write_problem(tmp_path, doc), "--format", "markdown")
+    assert text.splitlines()[0] == ("# cnngrad backward · pipes \\| and \\_under\\_ \\`code\\` "
+                                    "\\*star\\* \\[link\\] \\<b\\> \\~x\\~ a\\\\b")

@@ -29,6 +29,15 @@ from cnngrad.render.blocks import (as_array, element_path, exact_scalar, formatt
 from cnngrad.render.numbers import DEFAULT_DECIMALS
 
 AMSMATH_MAX_COLUMNS = 10  # bmatrix's default limit (the MaxMatrixCols counter)
+#: The text width of LaTeX's article class at 10 pt, in points: a wider matrix leaves the page
+ARTICLE_TEXT_POINTS = 345
+
+
+def _column_points(decimals: int) -> int:
+    """About how wide a bmatrix column of numbers at ``decimals`` sets, in points: a sign, a
+    digit and the point besides the decimals, 5 pt a character, and the column's 10 pt of
+    space (8 columns of 6 decimals: 440 pt, where the 8th ran off the page)."""
+    return 5 * (decimals + 3) + 10
 
 _TEXT_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "#": r"\#",
                  "$": r"\$", "%": r"\%", "&": r"\&", "^": r"\^{}", "~": r"\~{}"}
@@ -111,6 +120,11 @@ def iter_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     widest = max((np.shape(value)[-1] for _, value in tensors if np.shape(value)), default=0)
     if widest > AMSMATH_MAX_COLUMNS:
         lines.append(rf"\setcounter{{MaxMatrixCols}}{{{widest}}}")
+    if widest * _column_points(decimals) > ARTICLE_TEXT_POINTS:
+        # pasted as it is, such a row runs past the page's edge and its last numbers are lost
+        lines.append(r"% a matrix below is wider than an article's text: \resizebox{\linewidth}"
+                     r"{!}{$...$} (\usepackage{graphicx}) fits it to the page, as fewer "
+                     r"--decimals narrow it")
     yield "\n".join(lines) + "\n\n"
     first = True
     for path, value in tensors:

@@ -8,6 +8,7 @@ terminal tables.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -88,10 +89,15 @@ def render_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     return "".join(iter_markdown(trace, decimals, include_backward=include_backward))
 
 
+#: What Markdown would read as formatting in a title (_under_ as emphasis, a | in a table,
+#: a backtick's code): each written after a backslash, which shows it as itself
+_MARKDOWN_MARKUP = re.compile(r"([\\`*_\[\]<>|~])")
+
+
 def heading_text(title: str) -> str:
     """A title on one line, as a Markdown heading must be (a problem's title may hold line
-    breaks)."""
-    return " ".join(title.split())
+    breaks), its markup characters escaped so that it reads as written."""
+    return _MARKDOWN_MARKUP.sub(r"\\\1", " ".join(title.split()))
 
 
 def iter_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
