@@ -1359,9 +1359,12 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
             except ValueError:
                 pass
             else:
-                # a string that is no number can only name a file ('"w.csv"', over-quoted
-                # by a script): read, or "no such file", as the name unquoted
-                if not isinstance(parsed, str):
+                # a quoted file name ('"w.csv"', over-quoted by a script) names that file:
+                # read, or "no such file"; any other string is a problem file's string
+                # (" 1 " a number, "[[1]]" told to drop its quotes)
+                if not (isinstance(parsed, str) and (
+                        names_a_file(parsed, or_folder=True)
+                        or parsed.strip().lower().endswith((".csv", ".npy", ".txt")))):
                     return parsed
                 value = parsed
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}

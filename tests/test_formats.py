@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import shutil
+import subprocess
 from fractions import Fraction
 from itertools import product
 from pathlib import Path
@@ -19,7 +21,7 @@ from cnngrad.cli import app
 from cnngrad.network import run
 from cnngrad.problem import build_problem, load_problem
 from cnngrad.render.csv_result import render_csv
-from cnngrad.render.latex import latex_number, render_latex, text_label
+from cnngrad.render.latex import TOO_WIDE, latex_number, render_latex, text_label
 from cnngrad.render.markdown import render_markdown
 from cnngrad.render.numbers import fmt_exact_decimal
 from cnngrad.render.tables import (HEAT_STYLES, WINNER_MARK, heat_style, largest_magnitude,
@@ -931,16 +933,40 @@ def test_a_result_too_big_for_the_format_of_the_suffix_names_the_output(tmp_path
     assert not (tmp_path / "big.json").exists()
 
 
-@pytest.mark.parametrize("columns, decimals, said", [(8, 6, True), (6, 6, False), (8, 2, False)])
-def test_latex_says_when_a_row_is_wider_than_the_page(tmp_path, columns, decimals, said):
+@pytest.mark.parametrize("columns, decimals, said", [(8, 6, True), (6, 6, True), (4, 6, False),
+                                                     (8, 2, False)])
+def test_latex_says_when_an_equation_is_wider_than_the_page(tmp_path, columns, decimals, said):
     # 8 numbers of 6 decimals ran 140 pt past an article's margin, the last one off the page
     doc = {"input": [[0.5 * i + 0.25 for i in range(columns)]], "layers": [{"type": "relu"}],
            "delta": [[1] * columns]}
     text = ok("backward", write_problem(tmp_path, doc), "--format", "latex", "--decimals",
               str(decimals))
-    head = text.split("\n\n", 1)[0]
-    assert ("% a matrix below is wider than an article's text: \\resizebox{\\linewidth}{!}"
-            in head) is said
+    equations = text.split("\n\n")[1:]
+    assert equations and all(e.startswith("\\[ ") for e in equations)
+    for equation in equations:
+        noted = equation.rstrip("\n").endswith(TOO_WIDE)
+        assert noted is (said and "bmatrix" in equation), equation
+
+
+@pytest.mark.skipif(shutil.which("lualatex") is None, reason="needs lualatex")
+@pytest.mark.parametrize("sample", ["signal-conv1d", "batched-cross-entropy", "multichannel",
+                                    "stackexchange", "resnet-block", "unet-concat",
+                                    "transposed-conv"])
+def test_every_latex_equation_past_the_page_is_said(tmp_path, sample):
+    text = ok("backward", SAMPLES / f"{sample}.json", "--format", "latex")
+    header, _, body = text.partition("\n\n")
+    document = ("\\documentclass{article}\\usepackage{amsmath}\n"
+                + "\n".join(line for line in header.splitlines() if line.startswith("\\"))
+                + "\n\\begin{document}\n" + body + "\n\\end{document}\n")
+    (tmp_path / "doc.tex").write_text(document, encoding="utf-8")
+    run = subprocess.run(["lualatex", "-interaction=nonstopmode", "doc.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]
+    lines = document.splitlines()
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    for last in re.findall(r"Overfull \\hbox .*? at lines \d+--(\d+)", log):
+        following = lines[int(last)] if int(last) < len(lines) else ""
+        assert following == TOO_WIDE, (lines[int(last) - 1], following)
 
 
 # --------------------------------------------------------------------------- Markdown

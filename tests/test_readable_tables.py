@@ -724,9 +724,8 @@ def test_an_inline_tensor_that_is_not_json_gets_a_hint(tmp_path, kernel, line):
              "{\"csv\": ...} or {\"npy\": ...}), got true\n"),
     ("null", "error: --bias: expected a tensor (a number, nested lists of numbers, "
              "{\"csv\": ...} or {\"npy\": ...}), got null\n"),
-    # a string that is no number can only name a file
-    ('"abc"', "error: --bias: no such file 'abc'"),
-    ('"nope.csv"', "error: --bias: no such file 'nope.csv'"),
+    ('"abc"', "error: --bias: 'abc' is not a number\n"),
+    ('"nope.csv"', "error: --bias: no such file 'nope.csv'"),  # an over-quoted file name
     ('{"a": 1}', "error: --bias.a: unknown key 'a' in a tensor file reference; hint: "
                  "allowed: csv, npy\n"),
 ])
@@ -739,6 +738,21 @@ def test_inline_json_that_is_no_tensor_is_refused_as_such(tmp_path, monkeypatch,
                     "--bias", bias)
     assert result.exit_code == 2, result.output
     assert result.output == line if line.endswith("\n") else result.output.startswith(line)
+
+
+@pytest.mark.parametrize("bias", ['" 1 "', '"1 "', '" 0.5"'])
+def test_a_quoted_number_with_spaces_is_a_number_as_in_a_problem_file(tmp_path, monkeypatch,
+                                                                       bias):
+    # read as a file name for a while ("no such file ' 1 '"); "bias": " 1 " is a number
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "o.csv").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "w.csv").write_text("1,0\n0,1\n")
+    (tmp_path / "d.csv").write_text("1,0\n0,1\n")
+    result = invoke("backward", "--input", "o.csv", "--kernel", "w.csv", "--delta", "d.csv",
+                    "--bias", bias, "-f", "json")
+    assert result.exit_code == 0, result.output
+    bias_value = float(bias.strip('"'))
+    assert json.loads(result.stdout)["layers"][0]["output"][0][0] == 6.0 + bias_value
 
 
 def test_an_inline_file_reference_is_read_as_a_problem_files_is(tmp_path, monkeypatch):

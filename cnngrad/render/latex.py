@@ -29,15 +29,50 @@ from cnngrad.render.blocks import (as_array, element_path, exact_scalar, formatt
 from cnngrad.render.numbers import DEFAULT_DECIMALS
 
 AMSMATH_MAX_COLUMNS = 10  # bmatrix's default limit (the MaxMatrixCols counter)
-#: The text width of LaTeX's article class at 10 pt, in points: a wider matrix leaves the page
+#: The text width of LaTeX's article class at 10 pt, in points: a wider equation leaves the
+#: page, its last numbers lost
 ARTICLE_TEXT_POINTS = 345
+#: What a display equation's row sets, in points, Computer Modern at 10 pt: a digit, the
+#: decimal point, a minus sign (an operator, with its space), a script digit (an exponent, a
+#: fraction's), the space between two columns, and a label's average character in \text
+_DIGIT, _POINT, _MINUS, _SCRIPT, _COLUMN_SPACE, _LABEL_CHAR = 5.0, 2.8, 7.8, 3.5, 10.0, 4.7
+#: "\times 10" with its spaces, " = " after the label, and the matrix's two brackets
+_TIMES_TEN, _EQUALS, _BRACKETS = 25.6, 13.4, 10.0
+#: The share of an article's text from which an equation is said to be too wide: the
+#: estimate came within 3 % of lualatex's widths over fifteen kinds of row
+_TOO_WIDE_FROM = 0.96
+_FRACTION_CELL = re.compile(r"(-?)\\frac\{(\d+)\}\{(\d+)\}")
 
 
-def _column_points(decimals: int) -> int:
-    """About how wide a bmatrix column of numbers at ``decimals`` sets, in points: a sign, a
-    digit and the point besides the decimals, 5 pt a character, and the column's 10 pt of
-    space (8 columns of 6 decimals: 440 pt, where the 8th ran off the page)."""
-    return 5 * (decimals + 3) + 10
+def _cell_points(cell: str) -> float:
+    """About how wide a cell of a bmatrix sets (``-0.875000``, ``1.50000 \\times 10^{-7}``,
+    ``-\\frac{1}{3}``)."""
+    fraction = _FRACTION_CELL.fullmatch(cell)
+    if fraction:
+        sign, top, bottom = fraction.groups()
+        return (_MINUS if sign else 0.0) + _SCRIPT * max(len(top), len(bottom)) + 2.4
+    mantissa, times, exponent = cell.partition(r" \times 10^")
+    points = sum(_MINUS if c == "-" else _POINT if c == "." else _DIGIT
+                 for c in mantissa.strip())
+    if times:
+        points += _TIMES_TEN + _SCRIPT * len(exponent.strip("{}"))
+    return points
+
+
+def _equation_points(label_text: str, rows: list[str]) -> float:
+    """About how wide ``\\[ \\text{label} = \\begin{bmatrix} rows \\end{bmatrix} \\]`` sets:
+    an article's text is :data:`ARTICLE_TEXT_POINTS` (8 numbers of 6 decimals, the label
+    ``conv1d_1.delta_in``: 499 pt, lualatex's 501, their last one lost past the page's
+    edge)."""
+    widest = max((sum(_cell_points(cell.strip()) for cell in row.split(" & "))
+                  + _COLUMN_SPACE * row.count(" & ") for row in rows), default=0.0)
+    return len(label_text) * _LABEL_CHAR + _EQUALS + _BRACKETS + widest
+
+
+#: What follows an equation wider than the page, pasted as it is
+TOO_WIDE = (r"% the equation above is wider than an article's text: \resizebox{\linewidth}{!}"
+            r"{$...$} (\usepackage{graphicx}) fits it to the page, as fewer --decimals narrow "
+            r"it")
 
 _TEXT_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "#": r"\#",
                  "$": r"\$", "%": r"\%", "&": r"\&", "^": r"\^{}", "~": r"\~{}"}
@@ -98,7 +133,13 @@ def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
             body = " \\\\\n".join(
                 "  " + " & ".join(latex_number(element, text(element)) for element in row)
                 for row in rows)
-        yield f"\\[ {label} = \\begin{{bmatrix}}\n{body}\n\\end{{bmatrix}} \\]"
+        equation = f"\\[ {label} = \\begin{{bmatrix}}\n{body}\n\\end{{bmatrix}} \\]"
+        shown = element_path(path, index, base)
+        wide = _TOO_WIDE_FROM * ARTICLE_TEXT_POINTS
+        if _equation_points(shown, body.split(" \\\\\n")) > wide:
+            # pasted as it is, its last numbers would be lost past the page's edge
+            equation += "\n" + TOO_WIDE
+        yield equation
 
 
 def render_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
@@ -120,11 +161,7 @@ def iter_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     widest = max((np.shape(value)[-1] for _, value in tensors if np.shape(value)), default=0)
     if widest > AMSMATH_MAX_COLUMNS:
         lines.append(rf"\setcounter{{MaxMatrixCols}}{{{widest}}}")
-    if widest * _column_points(decimals) > ARTICLE_TEXT_POINTS:
-        # pasted as it is, such a row runs past the page's edge and its last numbers are lost
-        lines.append(r"% a matrix below is wider than an article's text: \resizebox{\linewidth}"
-                     r"{!}{$...$} (\usepackage{graphicx}) fits it to the page, as fewer "
-                     r"--decimals narrow it")
+
     yield "\n".join(lines) + "\n\n"
     first = True
     for path, value in tensors:
