@@ -740,6 +740,19 @@ def test_mse_of_matching_shapes_is_unchanged():
      "each size of x_shape must be an int, got 2.5"),
     (lambda: cnngrad.global_avgpool_backward(4, np.ones((1, 1))),
      "x_shape is the forward input's shape, a tuple (N, C, *spatial), got 4"),
+    # these three were TypeErrors from inside a worker ('NoneType' object is not
+    # subscriptable), the conv1d one named the 2-D kernel's shapes, and a NaN passed bce
+    (lambda: cnngrad.batchnorm_forward(np.ones((2, 2, 2, 2)), None, np.ones(2)),
+     "gamma must hold real numbers, one per channel; got None"),
+    (lambda: cnngrad.batchnorm_backward(np.ones((2, 2, 2, 2)), None, np.ones((2, 2, 2, 2))),
+     "gamma must hold real numbers, one per channel; got None"),
+    (lambda: cnngrad.batchnorm_backward(np.ones((2, 2, 2, 2)), np.ones(2), None),
+     "delta must hold real numbers, of the output's shape (2, 2, 2, 2); got None"),
+    (lambda: cnngrad.conv1d_forward(np.ones((0, 2, 6)), np.ones((3, 2, 3))),
+     "empty axis in x (0, 2, 6) or w (3, 2, 3)"),
+    (lambda: cnngrad.bce(np.array([np.nan]), np.array([1.0])),
+     "bce needs outputs in [0, 1] (probabilities); apply a sigmoid first or use "
+     "bce_with_logits"),
 ])
 def test_text_and_odd_scalars_are_a_value_error_naming_the_argument(call, message):
     with pytest.raises(ValueError) as raised:

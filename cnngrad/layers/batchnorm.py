@@ -67,9 +67,14 @@ def _float(a, name: str) -> np.ndarray:
     raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
 
 
-def _setup(x, gamma, eps, mode, running_mean, running_var, delta=None):
-    """x as contiguous (N, C, M) floats, the delta so, the per-channel vectors and eps as a
-    float (a Fraction too: batch norm computes in floats), checked."""
+#: _setup's delta when a forward pass sets up: none to check (a backward pass's None is one)
+_FORWARD = object()
+
+
+def _setup(x, gamma, eps, mode, running_mean, running_var, delta=_FORWARD):
+    """x as contiguous (N, C, M) floats, the delta so (None for a forward pass), the
+    per-channel vectors and eps as a float (a Fraction too: batch norm computes in floats),
+    checked."""
     x = _float(x, "x")
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"x must be (N, C), (N, C, L) or (N, C, H, W), got shape {x.shape}")
@@ -92,7 +97,14 @@ def _setup(x, gamma, eps, mode, running_mean, running_var, delta=None):
                              f"shape {x.shape}, {count} value per channel")
     elif running_mean is None or running_var is None:
         raise ValueError("mode 'eval' needs running_mean and running_var (vectors of C)")
-    if delta is not None:
+    if gamma is None:  # running_mean and running_var may be None (train mode); gamma never
+        raise ValueError("gamma must hold real numbers, one per channel; got None")
+    if delta is _FORWARD:
+        delta = None
+    elif delta is None:
+        raise ValueError("delta must hold real numbers, of the output's shape "
+                         f"{x.shape}; got None")
+    else:
         delta = _float(delta, "delta")
         if delta.shape != x.shape:
             raise ValueError(f"delta must have the output's shape {x.shape}, got {delta.shape}")

@@ -52,6 +52,8 @@ def _setup(x, w, stride, padding, dilation, groups, padding_mode):
                          f"got {padding_mode!r}")
     stride, dilation = _one(stride, "stride"), _one(dilation, "dilation")
     left, right = _sides(padding)
+    if min(x.shape) < 1 or min(w.shape) < 1:  # as given: the 2-D kernel would say (0, 2, 1, 6)
+        raise ValueError(f"empty axis in x {x.shape} or w {w.shape}")
     length, k = x.shape[2], w.shape[2]
     if length >= 1 and k >= 1:
         if padding_mode == "reflect" and max(left, right) >= length:

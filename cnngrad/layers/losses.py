@@ -215,7 +215,7 @@ def bce(y: np.ndarray, target: np.ndarray, reduction: str = "mean"):
     torch does, so y = 0 or 1 gives finite values.
     """
     y, target = _float_pair(y, target, "y")
-    if np.any((y < 0) | (y > 1)):
+    if not np.all((y >= 0) & (y <= 1)):  # NaN is outside [0, 1] too, as torch says
         raise ValueError("bce needs outputs in [0, 1] (probabilities); apply a sigmoid first "
                          "or use bce_with_logits")
     with np.errstate(divide="ignore"):
