@@ -750,6 +750,8 @@ def test_mse_of_matching_shapes_is_unchanged():
      "delta must hold real numbers, of the output's shape (2, 2, 2, 2); got None"),
     (lambda: cnngrad.conv1d_forward(np.ones((0, 2, 6)), np.ones((3, 2, 3))),
      "empty axis in x (0, 2, 6) or w (3, 2, 3)"),
+    (lambda: cnngrad.conv1d_forward(np.ones((0, 4, 6)), np.ones((3, 2, 3)), groups=3),
+     "input channels C=4 are not divisible by groups=3"),  # as conv2d: groups first
     (lambda: cnngrad.bce(np.array([np.nan]), np.array([1.0])),
      "bce needs outputs in [0, 1] (probabilities); apply a sigmoid first or use "
      "bce_with_logits"),

@@ -29,6 +29,7 @@ from cnngrad.generate import RECIPES, STYLES, generate, make, with_sheets
 from cnngrad.generate.draw import Draw, student_seed
 from cnngrad.generate.exam import folder_names, read_roster
 from cnngrad.generate.numbers import decimal_text, decimals_needed
+from cnngrad.render.latex import TOO_WIDE
 from cnngrad.teach.gradcheck import find_kinks
 from cnngrad.network import run
 from cnngrad.problem import build_problem
@@ -557,6 +558,7 @@ def test_the_latex_sheets_fit_wide_matrices_and_keep_options_as_two_hyphens():
         equations = re.findall(r"^\\\[ .*?\\\]$", text, re.S | re.M)
         assert equations and all(e.startswith(r"\[ \fitted{") for e in equations)
         assert "-{}-" not in text
+        assert TOO_WIDE not in text  # fitted: --format latex's note has no place here
     assert r"(cnngrad generate seed \mbox{-}\mbox{-}seed 1 " in exercise.texts["exercise.tex"]
 
 

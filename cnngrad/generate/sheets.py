@@ -559,7 +559,7 @@ def _exercise_tex(exercise, given, asked, exam: bool = False) -> str:
     lines += [r"\end{enumerate}", _tex_text(loss), r"\subsection*{Given}"]
     for label, words, value, decimals in given:
         lines.append(_tex_text(f"{words[0].upper()}{words[1:]}:"))
-        lines += _fitted(tensor_equations(label, value, decimals))
+        lines += _fitted(tensor_equations(label, value, decimals, too_wide_note=False))
     lines += [rf"\subsection*{{Asked ({total} points)}}", r"\begin{itemize}"]
     lines += [rf"  \item \texttt{{{_tex_text(path)}}}: {_tex_text(words)} ({shape}, "
               rf"{_points(points)})" for path, words, shape, points in asked]
@@ -580,7 +580,7 @@ def _solution_tex(exercise, asked, explained) -> str:
         lines.append(rf"\subsection*{{\texttt{{{_tex_text(path)}}}: {_tex_text(words)} "
                      rf"({_points(points)})}}")
         lines += _fitted(tensor_equations(path, _shown(exercise.truth[path], exercise),
-                                          exercise.key_decimals))
+                                          exercise.key_decimals, too_wide_note=False))
         for text in explained.get(path, []):
             lines += [r"\begin{verbatim}", text.rstrip("\n"), r"\end{verbatim}"]
     lines.append(r"\end{document}")

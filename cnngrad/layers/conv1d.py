@@ -9,6 +9,7 @@ twins are written straight from the formula.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -52,8 +53,6 @@ def _setup(x, w, stride, padding, dilation, groups, padding_mode):
                          f"got {padding_mode!r}")
     stride, dilation = _one(stride, "stride"), _one(dilation, "dilation")
     left, right = _sides(padding)
-    if min(x.shape) < 1 or min(w.shape) < 1:  # as given: the 2-D kernel would say (0, 2, 1, 6)
-        raise ValueError(f"empty axis in x {x.shape} or w {w.shape}")
     length, k = x.shape[2], w.shape[2]
     if length >= 1 and k >= 1:
         if padding_mode == "reflect" and max(left, right) >= length:
@@ -67,6 +66,18 @@ def _setup(x, w, stride, padding, dilation, groups, padding_mode):
         raise ValueError(f"output length {out} < 1: the dilated kernel {dilation * (k - 1) + 1} "
                          f"does not fit the padded input {length + left + right}")
     return x, w, stride, (left, right), dilation, out
+
+
+@contextmanager
+def _shapes_as_given(x: np.ndarray, w: np.ndarray):
+    """The 2-D kernel's "empty axis" error with the caller's 1-D shapes: (0, 2, 1, 6) was x's
+    (0, 2, 6) with the axis the kernel adds.  Its other errors keep their order and words."""
+    try:
+        yield
+    except ValueError as error:
+        if str(error).startswith("empty axis in x "):
+            raise ValueError(f"empty axis in x {x.shape} or w {w.shape}") from None
+        raise
 
 
 def _check_bias(b: np.ndarray, f: int, out: int) -> None:
@@ -107,8 +118,9 @@ def conv1d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         b = np.asarray(b)
         _check_bias(b, w.shape[0], out)
         b = b if b.ndim == 1 else b[:, None, :]
-    y = conv.conv2d_forward(x[:, :, None, :], w[:, :, None, :], b, (1, stride),
-                            (0, 0) + sides, (1, dilation), groups, padding_mode)
+    with _shapes_as_given(x, w):
+        y = conv.conv2d_forward(x[:, :, None, :], w[:, :, None, :], b, (1, stride),
+                                (0, 0) + sides, (1, dilation), groups, padding_mode)
     return y[:, :, 0, :]
 
 
@@ -146,9 +158,10 @@ def conv1d_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, stride: int
     expected = (x.shape[0], w.shape[0], out)
     if delta.shape != expected:
         raise ValueError(f"delta must have the output's shape {expected}, got {delta.shape}")
-    dx, dw, db = conv.conv2d_backward(x[:, :, None, :], w[:, :, None, :], delta[:, :, None, :],
-                                      (1, stride), (0, 0) + sides, (1, dilation), groups,
-                                      padding_mode)
+    with _shapes_as_given(x, w):
+        dx, dw, db = conv.conv2d_backward(x[:, :, None, :], w[:, :, None, :],
+                                          delta[:, :, None, :], (1, stride), (0, 0) + sides,
+                                          (1, dilation), groups, padding_mode)
     return dx[:, :, 0, :], dw[:, :, 0, :], db
 
 

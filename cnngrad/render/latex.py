@@ -101,15 +101,18 @@ def latex_number(value, plain: str) -> str:
     return plain
 
 
-def tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS) -> list[str]:
+def tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
+                     too_wide_note: bool = True) -> list[str]:
     """One tensor → its display equations (one per matrix)."""
-    return list(iter_tensor_equations(path, value, decimals))
+    return list(iter_tensor_equations(path, value, decimals, too_wide_note=too_wide_note))
 
 
 def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
-                          base: int = 0) -> Iterator[str]:
+                          base: int = 0, too_wide_note: bool = True) -> Iterator[str]:
     """:func:`tensor_equations` an equation at a time; a float tensor's rows are formatted a
-    group at a time.  ``base`` 1 numbers the ``path[i]`` labels from 1."""
+    group at a time.  ``base`` 1 numbers the ``path[i]`` labels from 1; ``too_wide_note``:
+    :data:`TOO_WIDE` after an equation wider than an article's text (not where the caller
+    fits it to the page itself: generate's sheets)."""
     array = as_array(value)
     fast = not is_exact(array) and array.ndim > 0
     text = None if fast else number_formatter(value, decimals)
@@ -136,7 +139,7 @@ def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
         equation = f"\\[ {label} = \\begin{{bmatrix}}\n{body}\n\\end{{bmatrix}} \\]"
         shown = element_path(path, index, base)
         wide = _TOO_WIDE_FROM * ARTICLE_TEXT_POINTS
-        if _equation_points(shown, body.split(" \\\\\n")) > wide:
+        if too_wide_note and _equation_points(shown, body.split(" \\\\\n")) > wide:
             # pasted as it is, its last numbers would be lost past the page's edge
             equation += "\n" + TOO_WIDE
         yield equation
