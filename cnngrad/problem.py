@@ -1359,12 +1359,15 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
             except ValueError:
                 pass
             else:
-                # a quoted file name ('"w.csv"', over-quoted by a script) names that file:
-                # read, or "no such file"; any other string is a problem file's string
+                # a quoted file name ('"w.csv"', over-quoted by a script; one ending .csv,
+                # .npy or .txt, or a path) names that file: read, or "no such file"; any
+                # other string is a problem file's string
                 # (" 1 " a number, "[[1]]" told to drop its quotes)
                 if not (isinstance(parsed, str) and (
                         names_a_file(parsed, or_folder=True)
-                        or parsed.strip().lower().endswith((".csv", ".npy", ".txt")))):
+                        or parsed.strip().lower().endswith((".csv", ".npy", ".txt"))
+                        or ("/" in parsed or "\\" in parsed)
+                        and not is_number_text(parsed.strip()))):  # " 1/3 " is a fraction
                     return parsed
                 value = parsed
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}

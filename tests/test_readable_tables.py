@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -726,6 +727,7 @@ def test_an_inline_tensor_that_is_not_json_gets_a_hint(tmp_path, kernel, line):
              "{\"csv\": ...} or {\"npy\": ...}), got null\n"),
     ('"abc"', "error: --bias: 'abc' is not a number\n"),
     ('"nope.csv"', "error: --bias: no such file 'nope.csv'"),  # an over-quoted file name
+    ('"sub/missing"', "error: --bias: no such file 'sub/missing'"),  # a path
     ('{"a": 1}', "error: --bias.a: unknown key 'a' in a tensor file reference; hint: "
                  "allowed: csv, npy\n"),
 ])
@@ -740,7 +742,7 @@ def test_inline_json_that_is_no_tensor_is_refused_as_such(tmp_path, monkeypatch,
     assert result.output == line if line.endswith("\n") else result.output.startswith(line)
 
 
-@pytest.mark.parametrize("bias", ['" 1 "', '"1 "', '" 0.5"'])
+@pytest.mark.parametrize("bias", ['" 1 "', '"1 "', '" 0.5"', '" 1/2 "'])
 def test_a_quoted_number_with_spaces_is_a_number_as_in_a_problem_file(tmp_path, monkeypatch,
                                                                        bias):
     # read as a file name for a while ("no such file ' 1 '"); "bias": " 1 " is a number
@@ -751,7 +753,7 @@ def test_a_quoted_number_with_spaces_is_a_number_as_in_a_problem_file(tmp_path, 
     result = invoke("backward", "--input", "o.csv", "--kernel", "w.csv", "--delta", "d.csv",
                     "--bias", bias, "-f", "json")
     assert result.exit_code == 0, result.output
-    bias_value = float(bias.strip('"'))
+    bias_value = float(Fraction(bias.strip('" ')))
     assert json.loads(result.stdout)["layers"][0]["output"][0][0] == 6.0 + bias_value
 
 
