@@ -1324,6 +1324,11 @@ def _inline_tensor_hint(text: str) -> str:
             "give a .csv or .npy file")
 
 
+#: Text a number is written in, right or wrong (" 1/3 ", "0.5/2", "−1/3"): a quoted one is a
+#: problem file's string, with its number hints, never a file's name
+_NUMBER_LIKE = re.compile(r"[\d\s.,eE+\-/" + UNICODE_MINUSES + "]+")
+
+
 def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None = None,
                        stride: str | None = None, padding: str | None = None,
                        dilation: str | None = None, flip_kernel: bool = False, exact: bool = False,
@@ -1367,7 +1372,7 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
                         names_a_file(parsed, or_folder=True)
                         or parsed.strip().lower().endswith((".csv", ".npy", ".txt"))
                         or ("/" in parsed or "\\" in parsed)
-                        and not is_number_text(parsed.strip()))):  # " 1/3 " is a fraction
+                        and not _NUMBER_LIKE.fullmatch(parsed))):  # "0.5/2": a number's hint
                     return parsed
                 value = parsed
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}

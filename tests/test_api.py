@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import cnngrad
+from cnngrad.layers import conv1d as conv1d_layer
 from cnngrad.layers import losses
 from cnngrad.layers.conv import conv2d_backward_naive, conv2d_forward_naive
 from cnngrad.layers.pool import (
@@ -752,6 +753,18 @@ def test_mse_of_matching_shapes_is_unchanged():
      "empty axis in x (0, 2, 6) or w (3, 2, 3)"),
     (lambda: cnngrad.conv1d_forward(np.ones((0, 4, 6)), np.ones((3, 2, 3)), groups=3),
      "input channels C=4 are not divisible by groups=3"),  # as conv2d: groups first
+    # before the checks that need the output's length ("shape (1, 3, -2)"), and in the naive
+    # twins too, which returned zeros for an empty kernel
+    (lambda: cnngrad.conv1d_backward(np.ones((1, 2, 0)), np.ones((3, 2, 3)),
+                                     np.ones((1, 3, 0))),
+     "empty axis in x (1, 2, 0) or w (3, 2, 3)"),
+    (lambda: cnngrad.conv1d_forward(np.ones((1, 2, 6)), np.ones((3, 2, 0)), np.ones((3, 6))),
+     "empty axis in x (1, 2, 6) or w (3, 2, 0)"),
+    (lambda: conv1d_layer.conv1d_forward_naive(np.ones((1, 2, 6)), np.ones((3, 2, 0))),
+     "empty axis in x (1, 2, 6) or w (3, 2, 0)"),
+    (lambda: conv1d_layer.conv1d_backward_naive(np.ones((0, 2, 6)), np.ones((3, 2, 3)),
+                                                np.ones((0, 3, 4))),
+     "empty axis in x (0, 2, 6) or w (3, 2, 3)"),
     (lambda: cnngrad.bce(np.array([np.nan]), np.array([1.0])),
      "bce needs outputs in [0, 1] (probabilities); apply a sigmoid first or use "
      "bce_with_logits"),

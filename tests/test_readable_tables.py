@@ -728,6 +728,8 @@ def test_an_inline_tensor_that_is_not_json_gets_a_hint(tmp_path, kernel, line):
     ('"abc"', "error: --bias: 'abc' is not a number\n"),
     ('"nope.csv"', "error: --bias: no such file 'nope.csv'"),  # an over-quoted file name
     ('"sub/missing"', "error: --bias: no such file 'sub/missing'"),  # a path
+    ('"0.5/2"', "error: --bias: '0.5/2' is not a number; hint: a fraction is a whole number "
+                "over a whole number"),  # a number's slip, not a path
     ('{"a": 1}', "error: --bias.a: unknown key 'a' in a tensor file reference; hint: "
                  "allowed: csv, npy\n"),
 ])

@@ -53,6 +53,13 @@ def _setup(x, w, stride, padding, dilation, groups, padding_mode):
                          f"got {padding_mode!r}")
     stride, dilation = _one(stride, "stride"), _one(dilation, "dilation")
     left, right = _sides(padding)
+    if min(x.shape) < 1 or min(w.shape) < 1:
+        # the 2-D kernel's checks, in its order (groups and channels before the empty axis),
+        # before any check that needs the output's length; the naive twins come here too
+        with _shapes_as_given(x, w):
+            conv.conv2d_forward(x[:, :, None, :], w[:, :, None, :], None, (1, stride),
+                                (0, 0, left, right), (1, dilation), groups, padding_mode)
+        raise ValueError(f"empty axis in x {x.shape} or w {w.shape}")
     length, k = x.shape[2], w.shape[2]
     if length >= 1 and k >= 1:
         if padding_mode == "reflect" and max(left, right) >= length:
