@@ -974,8 +974,9 @@ def test_every_latex_equation_past_the_page_is_said(tmp_path, sample):
 
 def test_markdown_title_keeps_its_characters_rather_than_markup(tmp_path):
     # "_under_" rendered as emphasis, a "|" could be read as a table's
-    doc = {"title": "pipes | and _under_ `code` *star* [link] <b> ~x~ a\\b",
+    doc = {"title": "pipes | and _under_ `code` *star* [link] <b> ~x~ a\\b &copy; $x$ C #",
            "input": [[1, 2]], "layers": [{"type": "relu"}], "delta": [[1, 1]]}
     text = ok("backward", write_problem(tmp_path, doc), "--format", "markdown")
     assert text.splitlines()[0] == ("# cnngrad backward · pipes \\| and \\_under\\_ \\`code\\` "
-                                    "\\*star\\* \\[link\\] \\<b\\> \\~x\\~ a\\\\b")
+                                    "\\*star\\* \\[link\\] \\<b\\> \\~x\\~ a\\\\b \\&copy; "
+                                    "\\$x\\$ C \\#")

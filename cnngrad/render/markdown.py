@@ -90,8 +90,9 @@ def render_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
 
 
 #: What Markdown would read as formatting in a title (_under_ as emphasis, a | in a table,
-#: a backtick's code): each written after a backslash, which shows it as itself
-_MARKDOWN_MARKUP = re.compile(r"([\\`*_\[\]<>|~])")
+#: a backtick's code, a closing #, &copy; as ©, $x$ as math on GitHub): each written after a
+#: backslash, which shows it as itself
+_MARKDOWN_MARKUP = re.compile(r"([\\`*_\[\]<>|~#&$])")
 
 
 def heading_text(title: str) -> str:
