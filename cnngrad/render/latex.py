@@ -41,6 +41,8 @@ _TIMES_TEN, _EQUALS, _BRACKETS = 25.6, 13.4, 10.0
 #: The share of an article's text from which an equation is said to be too wide: the
 #: estimate came within 3 % of lualatex's widths over fifteen kinds of row
 _TOO_WIDE_FROM = 0.96
+#: The width, in points, from which an equation is said to be too wide
+_TOO_WIDE_POINTS = _TOO_WIDE_FROM * ARTICLE_TEXT_POINTS
 _FRACTION_CELL = re.compile(r"(-?)\\frac\{(\d+)\}\{(\d+)\}")
 
 
@@ -59,13 +61,28 @@ def _cell_points(cell: str) -> float:
     return points
 
 
+def _row_points(row: str) -> float:
+    """About how wide a bmatrix row sets: its cells (:func:`_cell_points`) and the space
+    between them.  A row of plain decimals is counted by its characters in a few
+    ``str.count`` passes (cell by cell in Python, the estimate took 5× the time of writing a
+    64×112×112 tensor)."""
+    row = row.strip()
+    between = row.count(" & ")
+    if "\\" in row:  # \times 10^{k}, \frac{p}{q}: cell by cell
+        cells = sum(_cell_points(cell.strip()) for cell in row.split(" & "))
+    else:
+        minus, point = row.count("-"), row.count(".")
+        digits = len(row) - 3 * between - minus - point
+        cells = _DIGIT * digits + _POINT * point + _MINUS * minus
+    return cells + _COLUMN_SPACE * between
+
+
 def _equation_points(label_text: str, rows: list[str]) -> float:
     """About how wide ``\\[ \\text{label} = \\begin{bmatrix} rows \\end{bmatrix} \\]`` sets:
     an article's text is :data:`ARTICLE_TEXT_POINTS` (8 numbers of 6 decimals, the label
     ``conv1d_1.delta_in``: 499 pt, lualatex's 501, their last one lost past the page's
     edge)."""
-    widest = max((sum(_cell_points(cell.strip()) for cell in row.split(" & "))
-                  + _COLUMN_SPACE * row.count(" & ") for row in rows), default=0.0)
+    widest = max(map(_row_points, rows), default=0.0)
     return len(label_text) * _LABEL_CHAR + _EQUALS + _BRACKETS + widest
 
 
@@ -138,8 +155,7 @@ def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
                 for row in rows)
         equation = f"\\[ {label} = \\begin{{bmatrix}}\n{body}\n\\end{{bmatrix}} \\]"
         shown = element_path(path, index, base)
-        wide = _TOO_WIDE_FROM * ARTICLE_TEXT_POINTS
-        if too_wide_note and _equation_points(shown, body.split(" \\\\\n")) > wide:
+        if too_wide_note and _equation_points(shown, body.split(" \\\\\n")) > _TOO_WIDE_POINTS:
             # pasted as it is, its last numbers would be lost past the page's edge
             equation += "\n" + TOO_WIDE
         yield equation
@@ -164,7 +180,6 @@ def iter_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     widest = max((np.shape(value)[-1] for _, value in tensors if np.shape(value)), default=0)
     if widest > AMSMATH_MAX_COLUMNS:
         lines.append(rf"\setcounter{{MaxMatrixCols}}{{{widest}}}")
-
     yield "\n".join(lines) + "\n\n"
     first = True
     for path, value in tensors:
