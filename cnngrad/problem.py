@@ -23,8 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from cnngrad.errors import (SYNONYMS, TOP_LEVEL, CnnGradError, ProblemError, ResourceError,
-                            ShapeError, allowed_list, closest, did_you_mean, join_path,
-                            with_article)
+                            ShapeError, allowed_list, and_list, closest, did_you_mean,
+                            join_path, with_article)
 from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fields, loss_family,
                               loss_fields, layer_type_called, layer_type_resembled,
                               loss_type_called, written_key)
@@ -546,7 +546,7 @@ def _check_keys_of(ctx, raw: dict, where: str, allowed: tuple[str, ...], what: s
                                             or best in SYNONYMS.get(unknown.lower(), ()))
             raise ctx.error(join_path(where, unknown),
                             f"unknown key {_show(unknown)} in {what}: it is a field of "
-                            f"{_listed(owners)}",
+                            f"{and_list(owners)}",
                             did_you_mean(unknown, allowed) if related else allowed_list(allowed))
     ctx.check_keys(raw, allowed, where, what)
 
@@ -556,11 +556,6 @@ def _grading_key(key: str) -> bool:
     from cnngrad.teach.grading import GRADING_KEYS
 
     return key == "grading" or key in GRADING_KEYS
-
-
-def _listed(names: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def check_misspelt_type(ctx, obj: dict, where: str, known: set[str], what: str) -> None:

@@ -461,13 +461,14 @@ def delta_in_conv1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanati
     f_sum = "Σ_f " if g["fg"] > 1 else ""
     f_index = "f" if g["fg"] > 1 else group * g["fg"]
     rhs = f"{f_sum}Σ_m {delta(n, f_index, i_text)}·{wname(f_index, c, 'm')}"
-    if any(pos - g["left"] != r for *_, pos in found):  # as conv2d's: no one index rule
-        rhs += f" + the same sum at each padded cell that copies {o(*index)}"
     # the rule and its count are the direct terms', as conv2d's
     direct = [t for t in found if t[3] - g["left"] == r]
+    copied = [t for t in found if t[3] - g["left"] != r]
+    if copied:  # as conv2d's: no one index rule
+        rhs += f" + the same sum at each padded cell that copies {o(*index)}"
     taps = len({m for _, _, m, _ in direct})  # a term per filter: (f, m)
     # per filter, as taps: each filter's terms through padding cells, the same m and cell
-    through = len({(t[2], t[3]) for t in found if t not in direct})
+    through = len({(m, pos) for _, _, m, pos in copied})
     notes = ["Only the m whose δ index is " + ("a whole number " if g["s"] > 1 else "")
              + f"inside the output of {g['out']} count ({taps} of them): input cell "
              f"{o(*index)} lies under kernel entry m of the window of x[i] exactly for those"

@@ -736,16 +736,17 @@ def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation
     f_index = "f" if g["fg"] > 1 else group * g["fg"]
     rhs = (f"{f_sum}Σ_m Σ_n {delta(n, f_index, i_text, j_text)}"
            f"·{wname(f_index, c, 'm', 'n')}")
-    copies = any((row - g["pt"], col - g["pl"]) != (r, q) for *_, row, col in found)
-    if copies:  # the terms through padded cells that copy this one follow no one index rule
-        rhs += f" + the same sum at each padded cell that copies {o(*index)}"
-    strided = (g["sh"], g["sw"]) != (1, 1)
     # the index rule and its count are the direct terms': a padded cell's copy of this one
     # sits elsewhere, its (m, n) by the rule of that cell
     direct = [t for t in found if (t[5] - g["pt"], t[6] - g["pl"]) == (r, q)]
+    copied = [t for t in found if (t[5] - g["pt"], t[6] - g["pl"]) != (r, q)]
+    copies = bool(copied)
+    if copies:  # the terms through padded cells that copy this one follow no one index rule
+        rhs += f" + the same sum at each padded cell that copies {o(*index)}"
+    strided = (g["sh"], g["sw"]) != (1, 1)
     taps = len({(m, k) for _, _, _, m, k, _, _ in direct})  # a term per filter: (f, m, n)
     # per filter, as taps: each filter's terms through padding cells, the same (m, n) and cell
-    through = len({(t[3], t[4], t[5], t[6]) for t in found if t not in direct})
+    through = len({(m, k, row, col) for _, _, _, m, k, row, col in copied})
     notes = ["Only the (m, n) whose δ index is "
              + ("a whole number " if strided else "")
              + f"inside the {g['h_out']}×{g['w_out']} output count ({taps} of them): "

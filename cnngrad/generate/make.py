@@ -332,8 +332,7 @@ def _promised_decimals(recipe: Recipe, style: Style, options: dict) -> int:
     if style.exact_fractions:
         return 0
     # of the tie rules only split divides a δ (maxpool-ties' extra decimal, its halves)
-    extra = (recipe.sized_extra_decimals(options) if recipe.sized_extra_decimals is not None
-             else recipe.extra_decimals) if options.get("ties") in (None, "split") else 0
+    extra = recipe.extra_decimals_for(options) if options.get("ties") in (None, "split") else 0
     return recipe.factors * style.decimals + extra
 
 

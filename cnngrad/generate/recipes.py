@@ -101,6 +101,12 @@ class Recipe:
             return text
         return text + KINK_WORDS[self.kink]
 
+    def extra_decimals_for(self, options: dict) -> int:
+        """The decimals divisions add to the answers of a problem of these sizes."""
+        if self.sized_extra_decimals is None:
+            return self.extra_decimals
+        return self.sized_extra_decimals(options)
+
 
 #: Decimals an inexact answer is asked to (and the key is rounded to).
 INEXACT_DECIMALS = 4

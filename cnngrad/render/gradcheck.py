@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from cnngrad import __version__
+from cnngrad.errors import and_list
 from cnngrad.teach.gradcheck import (DEFAULT_EPS, LARGEST_USEFUL_STEP, SECOND_LOOK,
                                      GradcheckReport, Kink, TensorCheck, index_text,
                                      kink_branches, kink_kinds, zero_tolerance_remedy)
@@ -114,11 +115,6 @@ def render_json(report: GradcheckReport) -> str:
 # --------------------------------------------------------------------------- summary
 
 
-def _listed(names) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
-
-
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
@@ -158,7 +154,7 @@ def summary_line(report: GradcheckReport) -> str:
     under = report.under_atol
     if under:
         largest = max(t.largest_smooth for t in under)
-        blind += (f"; but every gradient of {_listed(t.path for t in under)} is under atol/2 "
+        blind += (f"; but every gradient of {and_list([t.path for t in under])} is under atol/2 "
                   f"(the largest {largest:.1e}): one off by as much as itself, its sign "
                   f"flipped, passes unseen; --atol {report.atol_to_see_under:g} checks "
                   + ("it" if len(under) == 1 else "them"))

@@ -347,7 +347,6 @@ def _cropped_to_nothing(x: np.ndarray) -> Alternative:
                        {"dx": x[:, :, :0, :0]})
 
 
-
 def _rotation_words(turn: str, turned: str) -> str:
     """The kernel_not_rotated slip of conv2d ("180° rotation", "rotated") and conv1d
     ("reversal", "reversed"): the same numbers come from a full correlation that left the
@@ -355,6 +354,7 @@ def _rotation_words(turn: str, turned: str) -> str:
     return (f"matches the kernel's {turn} left out of the full correlation of the padded "
             f"delta (w where w {turned} was needed), or put into a loop that adds w·delta "
             f"into each window, which needs none")
+
 
 def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternative]:
     from cnngrad.families.conv2d import _undilated_conv_backward

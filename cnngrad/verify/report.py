@@ -138,13 +138,9 @@ def _case_line(result: CaseResult, width: int, said: dict[str, int]) -> list[str
         said.setdefault(result.message, result.case.index)
         head += message
     if result.changed:
-        head += _wrap(f"changed {_listed(result.changed)} in place", "          ", width=width)
+        head += _wrap(f"changed {and_list(list(result.changed))} in place", "          ",
+                      width=width)
     return head
-
-
-def _listed(names) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
 def _changed_note(report: Report, width: int) -> list[str]:
@@ -154,7 +150,7 @@ def _changed_note(report: Report, width: int) -> list[str]:
         return []
     names = list(dict.fromkeys(name for r in changing for name in r.changed))
     them = "it" if len(names) == 1 else "them"
-    return _wrap(f"{len(changing)} of {len(report.results)} cases changed {_listed(names)} in "
+    return _wrap(f"{len(changing)} of {len(report.results)} cases changed {and_list(names)} in "
                  f"place. Each call gets its own copies, so the results were judged as "
                  f"returned; but in a network the caller still needs {them} after the call: "
                  f"work on a copy.", "      ", "Note: ", width)
@@ -284,7 +280,8 @@ def render_text(report: Report, width: int = WIDTH) -> str:
         return report.style.shown(report.op, name)
 
     faint = [r.case.index for r in failed[:failed.index(first)]]
-    passed_over = (f"; case{'s' if len(faint) > 1 else ''} {_listed(map(str, faint))} "
+    cases = and_list([str(case) for case in faint]) if faint else ""
+    passed_over = (f"; case{'s' if len(faint) > 1 else ''} {cases} "
                    f"fail{'s' if len(faint) == 1 else ''} too, but with "
                    f"answers all within {_g(FAINT)} of 0, where a grid "
                    "shows little" if faint else "")
@@ -475,7 +472,7 @@ def _slip_texts(slips, label) -> list[str]:
         subjects = [label(slip.output) for slip in same if slip.output]
         counts = {(slip.matched, slip.of) for slip in same}
         if len(same) > 1 and description.startswith("matches ") and len(subjects) == len(same):
-            subject = f"{_listed(subjects)} "
+            subject = f"{and_list(subjects)} "
             description = "match " + description[len("matches "):]
             where = (f"in {same[0].matched} of {same[0].of} failing cases" if len(counts) == 1
                      else "in " + ", ".join(f"{slip.matched} of {slip.of} ({subject_})"
