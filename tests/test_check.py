@@ -1946,6 +1946,24 @@ def test_numbers_whose_trailing_zeros_a_json_writer_dropped_are_said_to_be(tmp_p
     assert "JSON writers" not in invoke("check", WORKED, short).output
 
 
+@pytest.mark.parametrize("as_csv", [False, True])
+def test_numbers_typed_short_as_text_are_told_to_keep_their_zeros(tmp_path, as_csv):
+    # "0.0290" typed as "0.029" in a JSON string or a CSV cell was told that JSON writers
+    # drop trailing zeros and to write the numbers as strings: no writer was involved
+    rounded = [[f"{v:.4f}".rstrip("0") for v in row]
+               for row in np.asarray(worked_trace().tensor(DELTA_IN))]
+    if as_csv:
+        answers = tmp_path / f"{DELTA_IN}.csv"
+        answers.write_text("\n".join(",".join(row) for row in rounded) + "\n",
+                           encoding="utf-8")
+    else:
+        answers = write_json(tmp_path / "a.json", {DELTA_IN: rounded})
+    text = " ".join(invoke("check", WORKED, answers).output.split())
+    assert ("4 are required (--min-decimals): each is its value at 4 decimals with its "
+            "trailing zeros dropped (0.0290 → 0.029); keep them (0.0290)") in text
+    assert "JSON writers" not in text and "as strings" not in text
+
+
 def test_a_cell_whose_trailing_zero_was_dropped_does_not_hide_the_tensors_slip(tmp_path):
     # dE/dw = 0.0190031·[[1, 1], [10, 5]] transposed, written at 4 decimals by a JSON writer:
     # 0.1900 became 0.19, which is 0.190031 at 4 decimals, so the transpose still matches
@@ -2640,6 +2658,72 @@ def test_an_answers_file_that_is_not_json_at_all_is_said_to_be_so(tmp_path, name
     assert result.exit_code == 2
     assert f"; hint: this is not JSON (it begins '{begins}'): an answers file is JSON " \
            "mapping dotted paths to values" in result.stderr
+
+
+@pytest.mark.parametrize("name, data, said", [
+    # PowerShell 5.1's `python solve.py > a.json` writes UTF-16: it is JSON, in another
+    # encoding, and was told "this is not JSON (it begins '\xff\xfe{\x00...')"
+    ("u16.json", '{"loss": 0.5}'.encode("utf-16"), "not UTF-8 text (it is UTF-16; save it "
+                                                    "as UTF-8)"),
+    ("prog.json", b"\x7fELF\x02\x01\x01\x00\x00", "not text: a NUL byte"),
+])
+def test_an_answers_file_that_is_not_text_keeps_the_readers_words(tmp_path, name, data, said):
+    answers = tmp_path / name
+    answers.write_bytes(data)
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert said in result.stderr
+    assert "hint" not in result.stderr and "not JSON" not in result.stderr
+
+
+def _biased(folder: Path) -> Path:
+    """A conv with a 2×2 kernel and a bias: its dE/db one number."""
+    return write_json(folder / "p.json", {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+                                          "kernel": [[1, 0], [0, -1]], "bias": 0.5,
+                                          "delta": [[0.1, 0.2], [0.3, -0.4]]})
+
+
+@pytest.mark.parametrize("block", [False, True])
+@pytest.mark.parametrize("path, text, pair", [
+    ("conv2d_1.grads.bias", "-0,70\n", "-0,70 read as -0 and 70"),
+    (KERNEL_GRAD, "0,04,0,09\n0,01,0,07\n", "0,04 read as 0 and 04"),
+    (KERNEL_GRAD, "-0,4,1,2\n0,1,3,5\n", "-0,4 read as -0 and 4"),
+])
+def test_decimal_commas_split_by_a_comma_separator_are_said_to_be(tmp_path, block, path, text,
+                                                                   pair):
+    # "expected shape 2×2, got shape 2×4" alone: the student's 0,04 was two cells, 0 and 04
+    answers = tmp_path / ("a.csv" if block else f"{path}.csv")
+    answers.write_text((f"# {path}\n" if block else "") + text, encoding="utf-8")
+    result = invoke("check", _biased(tmp_path), answers)
+    assert result.exit_code == 2
+    assert f"; hint: the numbers look written with decimal commas, each split in two at its " \
+           f"comma ({pair}): save the file with '.' as the decimal separator" in result.stderr
+
+
+@pytest.mark.parametrize("text", ["1,2,3,4\n5,6,7,8\n", "1,25,3,4\n5,6,7,8\n", "0.1,0.2,0.3,0.4\n0.5,0.6,0.7,0.8\n",
+                                  "1,-2,3,4\n5,6,7,8\n"])
+def test_twice_the_columns_that_are_not_split_decimals_get_no_decimal_comma_hint(tmp_path, text):
+    answers = tmp_path / f"{KERNEL_GRAD}.csv"
+    answers.write_text(text, encoding="utf-8")
+    result = invoke("check", _biased(tmp_path), answers)
+    assert "expected shape 2×2, got shape 2×4" in result.stderr
+    assert "decimal commas" not in result.stderr
+
+
+def test_a_gradebook_never_holds_a_formula_a_student_named_a_file_after(tmp_path,
+                                                                        monkeypatch):
+    # a spreadsheet opening the gradebook ran "=1+2" as a formula and showed 3 as the student
+    for name in ("=1+2", "@sum", "-x", "ana"):
+        write_json(tmp_path / f"{name}.json", {KERNEL_GRAD: [[0.0446, 0.0941],
+                                                             [0.0113, 0.0683]]})
+    (tmp_path / "+bad.json").write_text("{", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    rows = list(csv.DictReader(io.StringIO(invoke("check", WORKED.resolve(), ".", "-f",
+                                                  "csv").stdout)))
+    assert [(row["student"], row["file"]) for row in rows] == [
+        ("'+bad", "'+bad.json"), ("'-x", "'-x.json"), ("'=1+2", "'=1+2.json"),
+        ("'@sum", "'@sum.json"), ("ana", "ana.json")]
+    assert rows[0]["error"].startswith("'+bad.json: ")
 
 
 @pytest.mark.parametrize("cell", ["[2,2]", "[3,3]"])

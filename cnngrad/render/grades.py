@@ -57,8 +57,12 @@ def rounding_note(check: TensorCheck, tolerance: Tolerance, base: int | None = N
     if trailing_zeros_dropped(check, tolerance):
         padded, written = _dropped_zeros_example(check, tolerance.min_decimals)
         note += (f": each is its value at {tolerance.min_decimals} decimals with its trailing "
-                 f"zeros dropped, as JSON writers drop them ({padded} → {written}); write the "
-                 f"numbers as strings (\"{padded}\")")
+                 f"zeros dropped")
+        if check.numeric[check.rounded].all():
+            note += (f", as JSON writers drop them ({padded} → {written}); write the numbers "
+                     f"as strings (\"{padded}\")")
+        else:  # typed as text (a JSON string, a CSV cell): the zeros were the student's
+            note += f" ({padded} → {written}); keep them ({padded})"
     return note
 
 
@@ -300,7 +304,7 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
         per_path = ["" if error or key not in by_key else points_text(by_key[key].earned, 4)
                     for key in grading.points]
         writer.writerow(_csv_safe([
-            result.student or "", result.file, result.status,
+            _not_a_formula(result.student or ""), _not_a_formula(result.file), result.status,
             "" if error else result.right, "" if error else result.total,
             "" if result.exact_score is None else half_up_text(result.exact_score, 4),
             *per_path,
@@ -309,9 +313,20 @@ def grades_csv(results: list[FileCheck], grading: Grading | None = None,
             "" if result.exact_score is None else half_up_text(100 * result.exact_score, 2),
             " ".join(key_text(key, base) for key in result.missing_paths), carried, wrong,
             diagnoses,
-            with_hint(result.error.message(), result.error.hint) if error else "",
+            _not_a_formula(with_hint(result.error.message(), result.error.hint))
+            if error else "",
         ]))
     return buffer.getvalue()
+
+
+#: What a spreadsheet reads as a formula at the start of a cell (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _not_a_formula(name: str) -> str:
+    """A student's or file's name as a spreadsheet shows it, never runs it: ``=1+2.json``
+    (a name a student chose) is written ``'=1+2.json``, as OWASP advises."""
+    return "'" + name if name.startswith(FORMULA_STARTS) else name
 
 
 def _csv_safe(row: list) -> list:

@@ -164,6 +164,9 @@ class Written:
     #: bool: read from an .npy, with no text (its decimals are its float's shortest decimal,
     #: which drops the trailing zeros a rounding kept: 0.8180 saved is 0.818); None: none
     untexted: np.ndarray | None = None
+    #: bool: written as a JSON number, whose trailing zeros a program's JSON writer drops
+    #: (a string or a CSV cell keeps the ones typed); None: none
+    numeric: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -172,7 +175,8 @@ class Written:
     def reshaped(self, shape: tuple[int, ...]) -> Written:
         return Written(*(array.reshape(shape) for array in
                          (self.values, self.texts, self.decimals, self.fraction)),
-                       untexted=None if self.untexted is None else self.untexted.reshape(shape))
+                       untexted=None if self.untexted is None else self.untexted.reshape(shape),
+                       numeric=None if self.numeric is None else self.numeric.reshape(shape))
 
     def read_at(self, decimals: int, truth: np.ndarray, tolerance: Tolerance) -> Written:
         """The cells with no text read at ``decimals`` decimals (at least) where they are
@@ -507,7 +511,13 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
 def _csv_read_as_json(error: ProblemError, raw: bytes, path: str) -> ProblemError:
     """``error`` (an answers file that is not JSON) with a hint for an answers file when
     it holds CSV text: standard input and a file not named ``.csv`` are read as JSON, so a
-    CSV there is not a problem given as CSV (the hint JSON reading gives) nor a comment."""
+    CSV there is not a problem given as CSV (the hint JSON reading gives) nor a comment.
+    A file that is not text at all (UTF-16, a zip, a program) keeps the reader's words."""
+    try:
+        if "\0" in raw.decode("utf-8-sig"):
+            return error
+    except UnicodeDecodeError:
+        return error
     first = _first_line(raw)
     # a '# path' line, with the separators a spreadsheet pads its rows with (# loss,,)
     if re.fullmatch(r"#\s*(loss|[^\s.\[,;]+(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*", first):
@@ -747,11 +757,16 @@ def parse_written(value: Any, where: str, *, file: str,
     decimals = np.array([d for _, d, _ in infos], dtype=np.int64)
     fraction = np.array([f for _, _, f in infos], dtype=bool)
     untexted = isinstance(value, dict) and "csv" not in value
+    numeric = None
+    if not isinstance(value, dict):
+        numeric = np.array([not isinstance(leaf, str) for leaf in _leaves(value)],
+                           dtype=bool).reshape(values.shape)
     return Written(values=values, texts=texts.reshape(values.shape),
                    decimals=decimals.reshape(values.shape),
                    fraction=fraction.reshape(values.shape),
                    loose_shape=isinstance(value, dict) and "csv" in value,
-                   untexted=np.full(values.shape, True) if untexted else None)
+                   untexted=np.full(values.shape, True) if untexted else None,
+                   numeric=numeric)
 
 
 def _leaves(value: Any) -> list:
@@ -852,6 +867,7 @@ class TensorCheck:
     weights: np.ndarray | None = None  # object (Fraction), truth's shape: points per cell
     decimals: np.ndarray | None = None  # int64, truth's shape: decimals written (0 if none)
     fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
+    numeric: np.ndarray | None = None  # bool, truth's shape: written as a JSON number
     axes: str = "nc"  # the letters naming the leading axes of its grids ("fc": a kernel)
     grid_order: np.ndarray | None = None  # int, the grids' shape: each cell's flat index
     #: bool, truth's shape: wrong cells that are right with their sign flipped, named when
@@ -870,8 +886,8 @@ class TensorCheck:
     float32_digits: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("rounded", "carried", "fraction", "sign_flipped", "past_required",
-                     "whole_short"):
+        for name in ("rounded", "carried", "fraction", "numeric", "sign_flipped",
+                     "past_required", "whole_short"):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(self.truth.shape, dtype=bool))
         if self.decimals is None:
@@ -1626,12 +1642,16 @@ def _check_tensor(path: str, truth: np.ndarray, entries: list[AnswerEntry],
     decimals[flat_cells] = given.decimals
     fraction = np.zeros(size, dtype=bool)
     fraction[flat_cells] = given.fraction
+    numeric = np.zeros(size, dtype=bool)
+    if given.numeric is not None:
+        numeric[flat_cells] = given.numeric
     return TensorCheck(path=path, truth=truth, answered=answered.reshape(truth.shape),
                        right=right.reshape(truth.shape), texts=texts.reshape(truth.shape),
                        keys=[entry.key for entry in entries],
                        given=values.reshape(truth.shape), rounded=rounded.reshape(truth.shape),
                        decimals=decimals.reshape(truth.shape),
                        fraction=fraction.reshape(truth.shape),
+                       numeric=numeric.reshape(truth.shape),
                        rounded_decimals=tuple(sorted(set(
                            given.decimals[rounded_cells].tolist()))))
 
@@ -1667,7 +1687,8 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
             else:
                 raise ShapeError(f"expected {_shape_words(expected)}, got "
                                  f"{_shape_words(written.shape)}", where=where, file=entry.file,
-                                 hint=_shape_hint(context, entry, tolerance))
+                                 hint=(_split_decimal_commas(written, expected)
+                                       or _shape_hint(context, entry, tolerance)))
         return np.arange(truth.size), written.reshaped((truth.size,))
     if 0 < len(entry.index) < truth.ndim and all(i < n for i, n in
                                                   zip(entry.index, expected)):
@@ -1682,6 +1703,34 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
         raise outside
     flat = np.ravel_multi_index(entry.index, expected) if truth.ndim else 0
     return np.array([flat]), written.reshaped((1,))
+
+
+_WHOLE_TEXT = re.compile(r"[+-]?\d+", re.ASCII)
+
+
+def _split_decimal_commas(written: Written, expected: tuple[int, ...]) -> str | None:
+    """The hint for text cells of twice the columns expected, each pair a whole number and
+    unsigned digits (``0,54,0,03`` for two values of a row): decimal commas in a file whose
+    separator is the comma, each number split in two at its comma; None otherwise.  Whole
+    numbers of the wrong shape (``1,2,3,4``) are not told of decimals unless every second
+    cell has the two digits or more that decimals are written with, or a whole is a
+    signed 0 (``-0,7``), which no one writes for a whole number."""
+    rows = _squeezed(expected)[:-1] or ()
+    columns = _squeezed(expected)[-1] if _squeezed(expected) else 1
+    if (written.numeric is not None and written.numeric.any()) or \
+            _squeezed(written.shape) != (*rows, 2 * columns):
+        return None
+    pairs = written.texts.reshape(-1, 2)
+    if not all(_WHOLE_TEXT.fullmatch(str(whole)) and str(digits).isdigit()
+               for whole, digits in pairs):
+        return None
+    if not (all(len(str(digits)) >= 2 for _, digits in pairs)
+            or any(str(whole) in ("-0", "+0") for whole, _ in pairs)):
+        return None
+    whole, digits = pairs[0]
+    return (f"the numbers look written with decimal commas, each split in two at its comma "
+            f"({whole},{digits} read as {whole} and {digits}): save the file with '.' as the "
+            "decimal separator")
 
 
 def _index_outside(path: str, index: tuple, shape: tuple[int, ...], *, base: int,
@@ -1734,14 +1783,16 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _concat(parts: list[Written]) -> Written:
-    untexted = None
-    if any(part.untexted is not None for part in parts):
-        untexted = np.concatenate([np.zeros(part.values.size, dtype=bool)
-                                   if part.untexted is None else part.untexted.reshape(-1)
-                                   for part in parts])
+    def flags(name: str) -> np.ndarray | None:
+        if all(getattr(part, name) is None for part in parts):
+            return None
+        return np.concatenate([np.zeros(part.values.size, dtype=bool)
+                               if getattr(part, name) is None
+                               else getattr(part, name).reshape(-1) for part in parts])
+
     return Written(*(np.concatenate([getattr(part, name).reshape(-1) for part in parts])
                      for name in ("values", "texts", "decimals", "fraction")),
-                   untexted=untexted)
+                   untexted=flags("untexted"), numeric=flags("numeric"))
 
 
 #: Answers that are all zeros name a slip from this many cells on.
