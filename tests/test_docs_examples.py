@@ -404,14 +404,14 @@ def test_readme_first_command_prints_what_the_readme_says_it_prints(project_copy
     assert printed == [line.rstrip() for line in shown]
 
 
-def test_readme_quick_mode_commands_run_in_the_folder_they_cd_to(project_copy, monkeypatch):
-    # the block's first line goes into samples/csv, and the second runs there too
+def test_readme_quick_mode_commands_run_from_the_checkout(project_copy, monkeypatch):
+    # each line pastes on its own: the first used to cd into samples/csv, which the second
+    # needed and which left every later samples/... command of the README failing
     block = next(body for lang, body, _ in _readme_blocks()
-                 if lang == "sh" and body and body[0].startswith("cd samples/csv && "))
-    folder, first = block[0].split(" && ", 1)
-    monkeypatch.chdir(project_copy / folder.split()[1])
-    commands = [first] + [line for line in block[1:] if line.startswith("cnngrad ")]
-    assert len(commands) == 2
+                 if lang == "sh" and body and "--input samples/csv/o.csv" in body[0])
+    monkeypatch.chdir(project_copy)
+    commands = [line for line in block if line.startswith("cnngrad ")]
+    assert len(commands) == 2 and not any(line.startswith("cd ") for line in block)
     for command in commands:
         code, _, output = _run(command, None)
         assert code == 0, f"{command}\n{output}"
@@ -566,3 +566,19 @@ def test_whole_problem_files_in_the_docs_run(tmp_path):
         path.write_text(code, encoding="utf-8")
         result = runner.invoke(app, ["backward", str(path), "--format", "json"])
         assert result.exit_code == 0, (code, result.output)
+
+
+@pytest.mark.parametrize("command", ["backward", "forward"])
+def test_every_help_example_of_backward_and_forward_runs_on_the_samples(command, project_copy):
+    # 'cnngrad backward net.json -o result.json' named a file nothing bundles: a new user
+    # copying it got 'no such file'
+    from cnngrad.cli.backward import EPILOG as BACKWARD
+    from cnngrad.cli.forward import EPILOG as FORWARD
+
+    text = (BACKWARD if command == "backward" else FORWARD).replace("\\\n", " ")
+    examples = [line.strip() for line in text.splitlines()
+                if line.strip().startswith(f"cnngrad {command} ")]
+    assert len(examples) >= 5
+    for example in examples:
+        code, _, output = _run(example, None)
+        assert code == 0, f"{example}\n{output}"

@@ -22,9 +22,9 @@ Examples (cnngrad samples NAME --to samples saves the sample they read):
   cnngrad backward samples/multichannel.json --show-steps
   cnngrad backward samples/multichannel.json --full
   cnngrad backward samples/pool-ties.json --save-svg pool.svg
-  cnngrad backward net.json -o result.json
-  cnngrad backward net.json -o grads.csv
-  cnngrad backward net.json -o result.npz
+  cnngrad backward samples/stackexchange-network.json -o result.json
+  cnngrad backward samples/stackexchange-network.json -o grads.csv
+  cnngrad backward samples/stackexchange-network.json -o result.npz
   cnngrad backward --input samples/csv/o.csv --kernel samples/csv/w.csv \\
       --delta samples/csv/d.csv
   cnngrad backward --input samples/csv/o.csv --kernel '[[1, 0], [0, -1]]' \\

@@ -495,6 +495,10 @@ DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
                                           help="Decimals shown in the human formats (all but "
                                                "json and npz, which keep every digit; a table "
                                                "of whole numbers shows none).")]
+#: gradcheck's and explain's: json is their one format for programs
+TableDecimalsOpt = Annotated[int, typer.Option(
+    "--decimals", min=0, max=17,
+    help="Decimals shown in the table and text formats (json keeps every digit).")]
 #: check's: its csv and json are gradebooks of scores, with their own decimals
 CheckDecimalsOpt = Annotated[int, typer.Option(
     "--decimals", min=0, max=17,
@@ -508,8 +512,8 @@ LrOpt = Annotated[Optional[str], typer.Option(
 MaxElementsOpt = Annotated[int, typer.Option("--max-elements", min=1,
                                              help="Refuse problems whose largest tensor (the "
                                                   "input, a parameter, an output, or a conv's "
-                                                  "working buffer, im2col) would hold more "
-                                                  "elements than this.")]
+                                                  "im2col buffer) would hold more elements "
+                                                  "than this.")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE",
     help="float64, or float32 for big problems (half the memory, about 7 significant digits).")]

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cnngrad.cli.common import (DebugOpt, DecimalsOpt, ExactOpt, MaxElementsOpt,
+from cnngrad.cli.common import (DebugOpt, ExactOpt, MaxElementsOpt, TableDecimalsOpt,
                                 OutputOpt, compute, format_option, guarded, output_format,
                                 note_later, render_rich, write_output)
 from cnngrad.errors import UsageError
@@ -52,7 +52,7 @@ def explain(
         help="table (for people), text (plain, no colour or boxes) or json (the terms with "
              "their factors, for scripts).")] = None,
     output: OutputOpt = None,
-    decimals: DecimalsOpt = 6,
+    decimals: TableDecimalsOpt = 6,
     exact: ExactOpt = False,
     lr: Annotated[Optional[str], typer.Option(
         "--lr", metavar="RATE",

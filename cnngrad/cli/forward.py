@@ -18,8 +18,8 @@ Examples (cnngrad samples NAME --to samples saves the sample they read):
   cnngrad forward samples/stackexchange-network.json --format json
   cnngrad forward samples/batched-cross-entropy.json --one-based
   cnngrad forward samples/stackexchange.json --exact --format markdown
-  cnngrad forward net.json --save-svg forward.svg
-  cnngrad forward net.json -o outputs.npz
+  cnngrad forward samples/stackexchange-network.json --save-svg forward.svg
+  cnngrad forward samples/stackexchange-network.json -o outputs.npz
 """
 
 

@@ -8,9 +8,9 @@ import typer
 
 from cnngrad.cli.common import (
     DebugOpt,
-    DecimalsOpt,
     MaxElementsOpt,
     OutputOpt,
+    TableDecimalsOpt,
     format_option,
     guarded,
     load,
@@ -69,7 +69,7 @@ def gradcheck(
     format: Annotated[Optional[str], format_option(
         OUTPUT_FORMATS, help="table (for people) or json (for scripts).")] = None,
     output: OutputOpt = None,
-    decimals: DecimalsOpt = 6,
+    decimals: TableDecimalsOpt = 6,
     max_elements: MaxElementsOpt = 10**8,
     debug: DebugOpt = False,
 ) -> None:
