@@ -89,6 +89,8 @@ class NearKinks:
     groups: np.ndarray  # (M,) int: the kink each cell belongs to, ascending
     windows: np.ndarray | None = None  # (K, ndim) int, ties only
     input: int = 0
+    #: the input's cells' value ids, equal for copies of one value (an upsample's), or None
+    origins: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -182,7 +184,11 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
     for layer, found in _near_kinks(problem, layers, tolerance, magnitude):
         why_not = exact.why_not(layer.spec)
         if why_not is not None:
-            settled.warnings.append(_warning(problem, layer, found, why_not))
+            # copies of one value tie however it was rounded: nothing to warn of.  (Decided
+            # exactly they stay in, so that a patched copy moves its twins with it.)
+            found = _without_copied_ties(found)
+            if found.count:
+                settled.warnings.append(_warning(problem, layer, found, why_not))
             continue
         by_source.setdefault(layer.spec.inputs[found.input], []).append((layer, found))
     for source, kinks in by_source.items():
@@ -198,6 +204,8 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
     # values as given, or copied from them unrounded (a relu, a max pool): the floats keep
     # their order and sign, since rounding a written number is monotonic
     as_given: dict[str, bool] = {INPUT: True}
+    # per cell, which cells hold copies of one value (None: every cell its own value)
+    origins: dict[str, np.ndarray | None] = {INPUT: None}
     for layer in layers:
         spec = layer.spec
         if spec.index > last:
@@ -205,13 +213,55 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
         mags = [magnitudes[name] for name in spec.inputs]
         given = all(as_given[name] for name in spec.inputs)
         as_given[spec.name] = given and family_of(spec).copies_values
+        origins[spec.name] = _value_origins(spec, [origins[name] for name in spec.inputs],
+                                            layer.inputs)
         finder = _near_kinks_of(spec)
         if finder is not None and not given:
             found = finder(spec, layer.inputs, mags, tolerance, layer.output)
             if found is not None and found.count:
+                found.origins = origins[spec.inputs[found.input]]
                 yield layer, found
         if spec.index < last:  # no kink below the last one needs its size
             magnitudes[spec.name] = sizes(spec, layer.inputs, mags, layer.output)
+
+
+def _value_origins(spec: LayerSpec, origins: list, inputs: list) -> np.ndarray | None:
+    """Per output cell of a one-input layer that copies cells (an upsample, or an
+    activation after one), the id of the value it copies; None where its cells are values
+    of their own."""
+    rule = family_of(spec).value_origins
+    if rule is None or len(inputs) != 1:
+        return None
+    ids = origins[0]
+    if ids is None:
+        if not family_of(spec).copies_values:  # an activation of values of their own
+            return None
+        ids = np.arange(np.size(inputs[0]), dtype=np.float64).reshape(np.shape(inputs[0]))
+    return np.asarray(rule(spec, ids))
+
+
+def _without_copied_ties(found: NearKinks) -> NearKinks:
+    """``found`` without the near ties whose cells are all copies of one value (an upsample
+    read by a max pool): bit-for-bit equal, a tie however their value was rounded."""
+    if found.kind != "tie" or found.origins is None:
+        return found
+    ids = found.origins[tuple(found.cells.T)]
+    # a window's cells are one run of ``groups``: copies of one value when its ids agree
+    starts = np.flatnonzero(np.r_[True, found.groups[1:] != found.groups[:-1]])
+    lowest = np.minimum.reduceat(ids, starts)
+    highest = np.maximum.reduceat(ids, starts)
+    keep = lowest != highest  # per window, in order
+    if keep.all():
+        return found
+    kept_groups = np.flatnonzero(keep)
+    cell_keep = keep[np.searchsorted(found.groups[starts], found.groups)]
+    renumber = np.full(len(keep), -1)
+    renumber[kept_groups] = np.arange(len(kept_groups))
+    return NearKinks(kind=found.kind, cells=found.cells[cell_keep],
+                     groups=renumber[np.searchsorted(found.groups[starts],
+                                                     found.groups[cell_keep])],
+                     windows=found.windows[kept_groups], input=found.input,
+                     origins=found.origins)
 
 
 def magnitude_bound(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarray

@@ -165,6 +165,28 @@ def test_near_tie_after_a_sigmoid_is_a_warning(tmp_path):
     assert doc["layers"][-1]["name"] == "maxpool2d_1"  # stdout is the clean JSON result
 
 
+@pytest.mark.parametrize("between", [[], [{"type": "relu"}]])
+def test_copies_of_one_value_tie_without_a_warning(tmp_path, between):
+    # tanh(0.1 + 0.2) and tanh(0.3 + 0), upsampled: the windows over two copies of one cell
+    # tie bit for bit however tanh rounded, and were warned of (4 of the 6 windows); the two
+    # over copies of both cells are the near ties that cannot be decided exactly
+    problem = {"input": [[0.1, 0.2, 0.3, 0.0]],
+               "layers": [{"type": "conv2d", "kernel": [[1, 1]], "stride": 2},
+                          {"type": "tanh"}, {"type": "upsample", "scale": 2}, *between,
+                          {"type": "maxpool2d", "size": [1, 2], "stride": 1}],
+               "delta": [[1, 2, 3], [4, 5, 6]]}
+    doc, stderr = backward(tmp_path, problem)
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("warning: maxpool2d_1: window output[0,1]: maxima input[0,1] "
+                               "= 0.29131261245159096 and input[0,2] = 0.2913126124515909 are "
+                               "within rounding noise of a tie; decided as not tied (1 more "
+                               "window within rounding noise of a tie)"), stderr
+    # the copies' windows are ties all the same: "first" sends each window's delta to its
+    # first cell
+    assert layer(doc, "maxpool2d_1")["delta_in"] == [[1, 2, 3, 0], [4, 5, 6, 0]]
+
+
 def test_relu_near_zero_after_a_tanh_is_a_warning(tmp_path):
     problem = {"input": [[0.5, 0.5]],
                "layers": [{"type": "tanh"}, {"type": "conv2d", "kernel": [[1, -1]]},

@@ -221,6 +221,10 @@ class _Activation(LayerFamily):
 
     activation_note = ""
 
+    def value_origins(self, spec, origins):
+        # one function of each cell alone: equal values stay equal (copies stay copies)
+        return origins
+
     def build(self, ctx, raw, head):
         return build_activation(ctx, raw, head)
 

@@ -144,6 +144,11 @@ class Upsample(LayerFamily):
     #: its output is its input's values, copied (cnngrad.kinks: numbers as given stay so)
     copies_values = True
 
+    def value_origins(self, spec, origins):
+        # each output cell copies one input cell, chosen by position: the forward step on
+        # the input's ids (whole floats, exact below 2⁵³) gives each copy its cell's id
+        return self.forward(spec, [origins])
+
     def build(self, ctx, raw, head):
         return build_upsample(ctx, raw, head)
 
