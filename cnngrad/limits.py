@@ -256,13 +256,19 @@ def check_exact_digits(trace, tensors=None) -> None:
 
     import numpy as np
 
-    # an integer of b bits has at most b·log10(2) + 1 digits
+    # below 2^max_bits (< 10^2000) every integer fits: the bit length is the quick test, and
+    # only a longer one is held against 10^2000 itself (2^6643 has 2000 digits, 2^6644 2001)
     max_bits = int(MAX_EXACT_DIGITS / math.log10(2))
+    too_long = 10 ** MAX_EXACT_DIGITS
+
+    def over(whole: int) -> bool:
+        return whole.bit_length() > max_bits and abs(whole) >= too_long
+
     tensors = trace.tensors() if tensors is None else tensors
     for path, value in sorted(tensors, key=lambda item: item[0] == "loss"):
         for number in value.flat if isinstance(value, np.ndarray) else (value,):
-            if isinstance(number, Fraction) and max(number.numerator.bit_length(),
-                                                    number.denominator.bit_length()) > max_bits:
+            if isinstance(number, Fraction) and (over(number.numerator)
+                                                 or over(number.denominator)):
                 raise ResourceError(
                     f"the exact result has a fraction of more than {MAX_EXACT_DIGITS} digits",
                     where=path, file=trace.problem.file,

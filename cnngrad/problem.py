@@ -541,9 +541,13 @@ def _check_keys_of(ctx, raw: dict, where: str, allowed: tuple[str, ...], what: s
         if owners:
             # an allowed key it extends or shortens ("inputs" for "input") is still the hint
             # (or a synonym: dense's "weights" on a conv2d layer is its "kernel")
+            # (a plural, a letter or two; "padding_mode" is no longer "padding")
             best = closest(unknown, allowed)
-            related = best is not None and (best.startswith(unknown) or unknown.startswith(best)
-                                            or best in SYNONYMS.get(unknown.lower(), ()))
+            longer, shorter = (unknown, best) if len(unknown) >= len(str(best)) else (best, unknown)
+            related = best is not None and (
+                longer.startswith(shorter) and len(longer) - len(shorter) <= 2
+                and "_" not in longer[len(shorter):]
+                or best in SYNONYMS.get(unknown.lower(), ()))
             raise ctx.error(join_path(where, unknown),
                             f"unknown key {_show(unknown)} in {what}: it is a field of "
                             f"{and_list(owners)}",

@@ -466,8 +466,9 @@ CORPUS = [
     bad("dense-kernel", layer(4, kernel=[[1]]), "layers[4].kernel",
         "unknown key 'kernel' in a dense layer: it is a field of conv2d, conv1d and "
         "conv_transpose2d", hint="allowed: bias"),
+    # not "did you mean 'padding'?": padding_mode is a field of its own, of another type
     bad("pool-padding-mode", pool(padding_mode="reflect"), "layers[0].padding_mode",
-        "it is a field of conv2d", hint="did you mean 'padding'?"),
+        "it is a field of conv2d", hint="allowed: ceil_mode, input, name, padding"),
     bad("loss-type-unknown", net(loss={"type": "crossentropy", "target": 1}), "loss.type",
         "unknown loss type", hint="'cross_entropy'"),
     bad("loss-key-targets", net(loss={"type": "cross_entropy", "targets": 1}), "loss.targets",
@@ -672,9 +673,14 @@ CORPUS = [
     bad("pool-padding-over-half", pool(padding=2), "layers[0].padding",
         "more than half the window", hint="at most 1"),
     bad("pool-padding-1e9", pool(padding=10**9), "layers[0].padding", "more than half"),
+    # the element of a padding list that breaks the rule, as a type error would point at it
     bad("pool-padding-over-half-one-axis", pool(size=[3, 1], padding=[1, 1]),
-        "layers[0].padding", "padding 1 is more than half the window 3×1 along the columns",
+        "layers[0].padding[1]", "padding 1 is more than half the window 3×1 along the columns",
         hint="at most 0 there (PyTorch's rule)"),
+    bad("reflect-padding-too-large-bottom", conv(padding=[0, 3, 0, 0], padding_mode="reflect"),
+        "layers[0].padding[1]", "reflect padding of 3 (bottom) must be smaller than the input"),
+    bad("reflect-padding-too-large-columns", conv(padding=[0, 3], padding_mode="reflect"),
+        "layers[0].padding[1]", "reflect padding of 3 (left) must be smaller than the input"),
     bad("kernel-larger-than-input", short(kernel=np.ones((4, 4)).tolist()), "kernel",
         "larger than the padded input 3×3"),
     bad("dilated-kernel-too-large", short(dilation=3), "kernel", "spans 4×4"),
@@ -1757,3 +1763,18 @@ def test_a_null_layer_name_is_told_of_the_default_only_when_it_is_free(tmp_path,
     result = runner.invoke(app, ["backward", str(problem)])
     assert result.exit_code == 2 and "bad layer name null" in result.output
     assert ('leave "name" out for the default, relu_1' in result.output) == offered
+
+
+def test_a_field_of_another_type_extending_an_allowed_key_is_no_misspelling_of_it(tmp_path):
+    # "it is a field of conv2d and conv1d; hint: did you mean 'padding'?" contradicted itself
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1, 2], [3, 4]],
+                                   "layers": [{"type": "conv_transpose2d", "kernel": [[1]],
+                                               "padding_mode": "zeros"}],
+                                   "delta": [[1, 1], [1, 1]]}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["backward", str(problem)])
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "layers[0].padding_mode: unknown key 'padding_mode' in a conv_transpose2d layer: it is "
+        "a field of conv2d and conv1d; hint: allowed: bias, dilation, groups, input, kernel, "
+        "name, output_padding, padding, stride, type\n")

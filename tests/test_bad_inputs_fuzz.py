@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from cnngrad.cli import app
+from cnngrad.errors import ResourceError
 from test_bad_inputs import Bad, check_error_output
 
 runner = CliRunner()
@@ -132,3 +134,32 @@ def test_an_exact_decimal_is_the_fraction_it_writes(text, value):
     from cnngrad.tensorio import _exact_decimal
 
     assert _exact_decimal(Decimal(text), text) == value
+
+
+@pytest.mark.parametrize("digits, refused", [(2000, False), (2001, True)])
+def test_an_exact_result_of_2000_digits_is_written_and_one_of_2001_refused(tmp_path, digits,
+                                                                          refused):
+    # 99…9/99…98 (2000 digits each, in lowest terms) was refused as "more than 2000 digits":
+    # the bit length, 6644 bits above 5.5·10^1999, stood for the digits
+    from cnngrad.limits import check_exact_digits
+    from cnngrad.network import run
+    from cnngrad.problem import build_problem
+
+    value = Fraction(int("9" * digits), int("9" * (digits - 1) + "8"))
+    assert len(str(value.numerator)) == digits
+    problem = build_problem({"input": [["1"]], "kernel": [[1]], "delta": [[1]]},
+                            file="p.json", base_dir=tmp_path, exact=True)
+    trace = run(problem)
+    tensors = [("conv2d_1.output", np.array([[value]], dtype=object))]
+    if refused:
+        with pytest.raises(ResourceError, match="more than 2000 digits"):
+            check_exact_digits(trace, tensors)
+    else:
+        check_exact_digits(trace, tensors)
+    if not refused:  # and the whole command writes it
+        doc = tmp_path / "d.json"
+        doc.write_text(json.dumps({"input": [[f"{value.numerator}/{value.denominator}"]],
+                                   "kernel": [[1]], "delta": [[1]]}), encoding="utf-8")
+        result = runner.invoke(app, ["backward", str(doc), "--exact", "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert f'"{value.numerator}/{value.denominator}"' in result.stdout

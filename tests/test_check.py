@@ -2710,6 +2710,45 @@ def test_twice_the_columns_that_are_not_split_decimals_get_no_decimal_comma_hint
     assert "decimal commas" not in result.stderr
 
 
+def test_whole_numbers_of_the_wrong_shape_are_not_told_of_decimal_commas(tmp_path):
+    # an upsample of whole numbers: its answers are whole too, and 13,13,25,25 is the
+    # output given where the input delta was asked (the shape hint says so), in a .npy too
+    problem = write_json(tmp_path / "u.json", {
+        "input": [[13, 25], [40, 12]],
+        "layers": [{"type": "upsample", "name": "up", "scale": [1, 2]}],
+        "delta": [[10, 20, 30, 40], [50, 60, 70, 80]]})
+    (tmp_path / "up.delta_in.csv").write_text("13,13,25,25\n40,40,12,12\n", encoding="utf-8")
+    np.save(tmp_path / "up.delta_in.npy", np.array([[13.0, 13, 25, 25], [40, 40, 12, 12]]))
+    for name in ("up.delta_in.csv", "up.delta_in.npy"):
+        result = invoke("check", problem, tmp_path / name)
+        assert result.exit_code == 2
+        assert "hint: 2×4 is the shape of up.output and up.delta_out" in result.stderr
+        assert "decimal commas" not in result.stderr
+
+
+def test_a_latin_1_csv_read_as_json_keeps_its_hint(tmp_path):
+    # the text reader's words come first, and the file is still seen to be a CSV table
+    answers = tmp_path / "c.txt"
+    answers.write_bytes(b"0.0446,0.0941\n0.0113,0.0683 \xb5\n")
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert "not UTF-8 text (byte 0xB5 is 'µ'" in result.stderr
+    assert "hint: this looks like a CSV table" in result.stderr
+
+
+def test_a_tensor_of_numbers_and_strings_typed_short_names_a_writers_number(tmp_path):
+    # at 3 decimals 0.010, -0.030, 0.030 and -0.010 lose a zero: one a JSON number, the
+    # others strings; the writer's words, and their example the number a writer wrote
+    rounded = [[f"{v:.3f}".rstrip("0") for v in row]
+               for row in np.asarray(worked_trace().tensor(DELTA_IN))]
+    assert rounded[1][2] == "-0.03"
+    rounded[1][2] = -0.03
+    numbers = write_json(tmp_path / "a.json", {DELTA_IN: rounded})
+    text = " ".join(invoke("check", WORKED, numbers, "--min-decimals", "3").output.split())
+    assert ("as JSON writers drop them (-0.030 → -0.03); write the numbers as strings "
+            "(\"-0.030\")") in text
+
+
 def test_a_gradebook_never_holds_a_formula_a_student_named_a_file_after(tmp_path,
                                                                         monkeypatch):
     # a spreadsheet opening the gradebook ran "=1+2" as a formula and showed 3 as the student

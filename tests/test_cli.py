@@ -692,6 +692,32 @@ def test_quick_mode_asked_of_another_command_points_to_backward(command, option)
         f'{{"input": ..., "kernel": ..., "delta": ...}} is a whole one\n')
 
 
+@pytest.mark.parametrize("option, key", [("--groups", "groups"),
+                                         ("--padding-mode", "padding_mode")])
+def test_a_conv_field_asked_of_quick_mode_says_quick_mode_does_not_take_it(option, key):
+    # click's closest spellings were --output and --padding
+    result = invoke("backward", "--input", "[[1, 2], [3, 4]]", "--kernel", "[[1]]", "--delta",
+                    "[[1, 1], [1, 1]]", option, "2")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {option}: no such option; hint: '{key}' is a conv2d layer field: quick mode "
+        f"takes only --input, --kernel, --delta, --bias, --stride, --padding, --dilation, "
+        f'--flip-kernel; write a problem file with "layers": [{{"type": "conv2d", ..., '
+        f'"{key}": ...}}] for the rest\n')
+
+
+def test_a_class_index_out_of_range_is_written_in_full(tmp_path):
+    # 1234567 was shown as 1.23457e+06, a number the problem does not hold
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [0.2, 0.5, 0.3],
+                                   "layers": [{"type": "dense", "weights": np.eye(3).tolist()}],
+                                   "loss": {"type": "cross_entropy", "target": 1234567}}),
+                       encoding="utf-8")
+    result = invoke("backward", problem)
+    assert result.exit_code == 2
+    assert "loss.target: class index 1234567 out of range" in result.output
+
+
 @pytest.mark.parametrize("option, hint", [
     ("--one-base", "--one-based"),  # not --bias beside it, far behind
     ("--decimal", "--decimals"),

@@ -386,6 +386,21 @@ def hint_quick_mode_is_backward_s(command: str) -> None:
             f'{{"input": ..., "kernel": ..., "delta": ...}} is a whole one')
 
 
+def _conv_field_not_quick(command: str | None, option: str) -> str | None:
+    """backward's hint for a conv2d layer field asked of quick mode (``--groups``,
+    ``--padding-mode``), as the problem file's one-conv shorthand says it: not "did you mean
+    --output?" """
+    from cnngrad.problem import SHORTHAND, layer_family
+
+    key = option.lstrip("-").replace("-", "_")
+    if command != "backward" or key not in layer_family(SHORTHAND).fields or \
+            f"--{key.replace('_', '-')}" in QUICK_OPTIONS:
+        return None
+    return (f"'{key}' is a {SHORTHAND} layer field: quick mode takes only "
+            f"{', '.join(QUICK_OPTIONS)}; write a problem file with "
+            f"\"layers\": [{{\"type\": \"{SHORTHAND}\", ..., \"{key}\": ...}}] for the rest")
+
+
 def _closest(name: str, possibilities) -> list[str]:
     """click's spellings close to ``name``, only those nearly as close as the closest
     (``--one-base``: ``--one-based``, not ``--bias`` beside it)."""
@@ -410,6 +425,9 @@ def usage_error(error, fallback: str = "cnngrad") -> UsageError:
         absent = ABSENT_OPTION_HINTS.get((getattr(ctx, "info_name", None), error.option_name))
         if absent is not None:
             return UsageError("no such option", where=error.option_name, hint=absent)
+        layer_field = _conv_field_not_quick(getattr(ctx, "info_name", None), error.option_name)
+        if layer_field is not None:
+            return UsageError("no such option", where=error.option_name, hint=layer_field)
         close = ", ".join(_closest(error.option_name, error.possibilities or ()))
         return UsageError("no such option", where=error.option_name,
                           hint=f"did you mean {close}?" if close else helps)

@@ -46,9 +46,11 @@ def written_text(value) -> str:
     from cnngrad.tensorio import decimals_needed
 
     exact = Fraction(value)
+    digits_of_whole = len(str(abs(exact.numerator))) if exact.denominator == 1 else 0
+    if 0 < digits_of_whole <= 20:  # a whole number in full: 1234567, not 1.23457e+06
+        return str(exact.numerator)
     if Fraction(float(exact)) == exact:
         return number_text(float(exact))
-    digits_of_whole = len(str(abs(exact.numerator))) if exact.denominator == 1 else 0
     if digits_of_whole > 20:
         # 1e300 as written, not its 301 digits; normalize rounds to the context's precision
         # (28 digits by default), which must hold every digit to keep the number exact
@@ -144,6 +146,15 @@ def working_buffer(one: str, method: str, c_in: int, taps: str, cells: str) -> s
     buffer for one image (im2col: 1 channel × 2×2 kernel taps × 4×4 outputs)``."""
     return (f"the conv's working buffer for one {one} ({method}: {counted(c_in, 'channel')} "
             f"× {taps} × {cells})")
+
+
+def side_path(path: str, raw, side: dict[int, int]) -> str:
+    """The path of the element of a padding list that set one side (``side``: the side's
+    index for each length of list, {2: 0, 4: 1} for the bottom of [ph, pw] and of
+    [top, bottom, left, right]), else the option's own path (one number for every side)."""
+    if isinstance(raw, list) and len(raw) in side:
+        return join_path(path, side[len(raw)])
+    return path
 
 
 def check_groups(ctx, groups: int, c_in: int, where: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, shape_size, through_padding_words,
+                                   read_bias, shape_size, side_path, through_padding_words,
                                    working_buffer)
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
@@ -114,11 +114,12 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     padding = _padding(ctx, raw.get("padding", 0), f("padding"), length, k, stride, dilation)
     left, right = padding
     if padding_mode != "zeros":
-        for p, side in ((left, "left"), (right, "right")):
+        for p, side, at in ((left, "left", 0), (right, "right", 1)):
             if padding_mode == "reflect" and p >= length or \
                     padding_mode == "circular" and p > length:
                 rule = "smaller than" if padding_mode == "reflect" else "at most"
-                raise ctx.error(f("padding"), f"{padding_mode} padding of {p} ({side}) must "
+                raise ctx.error(side_path(f("padding"), raw.get("padding"), {2: at}),
+                                f"{padding_mode} padding of {p} ({side}) must "
                                                f"be {rule} the input length {length}",
                                 cls=ShapeError)
     ctx.check_size(n * c_in * (length + left + right), f("padding"), "the padded input")

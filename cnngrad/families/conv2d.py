@@ -17,7 +17,7 @@ import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
 from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, read_kernel2d, shape_size,
+                                   read_bias, read_kernel2d, shape_size, side_path,
                                    through_padding_words, vector_hint, working_buffer)
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
@@ -104,11 +104,13 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     if padding_mode != "zeros":
         limit_ok = (lambda p, size: p < size) if padding_mode == "reflect" else \
             (lambda p, size: p <= size) if padding_mode == "circular" else (lambda p, size: True)
-        for p, size, axis in ((pt, h, "top"), (pb, h, "bottom"), (pl, w, "left"),
-                              (pr, w, "right")):
+        # the padding list's element that set each side: [ph, pw] or [top, bottom, left, right]
+        for p, size, axis, side in ((pt, h, "top", {2: 0, 4: 0}), (pb, h, "bottom", {2: 0, 4: 1}),
+                                    (pl, w, "left", {2: 1, 4: 2}), (pr, w, "right", {2: 1, 4: 3})):
             if not limit_ok(p, size):
                 rule = "smaller than" if padding_mode == "reflect" else "at most"
-                raise ctx.error(f("padding"), f"{padding_mode} padding of {p} ({axis}) must "
+                raise ctx.error(side_path(f("padding"), raw.get("padding"), side),
+                                f"{padding_mode} padding of {p} ({axis}) must "
                                                f"be {rule} the input size {size}",
                                 cls=ShapeError)
     h_out = conv_output_size(h, pt, pb, kh, stride[0], dilation[0])

@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnngrad.errors import ShapeError, and_list, join_path
-from cnngrad.families.base import Head, LayerFamily, shape_size
+from cnngrad.families.base import Head, LayerFamily, shape_size, side_path
 from cnngrad.layers._common import TIE_RULES, pool_output_size
 from cnngrad.layers.pool import (avgpool2d_backward, avgpool2d_divisors, avgpool2d_forward,
                                  maxpool2d_argmax_mask, maxpool2d_backward, maxpool2d_forward,
@@ -56,12 +56,13 @@ def build_pool2d(ctx, raw: dict, head: Head) -> Pool2dSpec:
     stride = ctx.int_pair(raw["stride"], f("stride")) if "stride" in raw else size
     padding = ctx.int_pair(raw.get("padding", 0), f("padding"), 0)
     ceil_mode = ctx.boolean(raw.get("ceil_mode", False), f("ceil_mode"))
-    for p, k, axis in zip(padding, size, ("rows", "columns")):
+    for axis_index, (p, k, axis) in enumerate(zip(padding, size, ("rows", "columns"))):
         if p > k // 2:
             # a window or padding that differs by axis: say which axis breaks the rule
             along = f" along the {axis}" if size[0] != size[1] or padding[0] != padding[1] \
                 else ""
-            raise ctx.error(f("padding"), f"padding {p} is more than half the window "
+            raise ctx.error(side_path(f("padding"), raw.get("padding"), {2: axis_index}),
+                            f"padding {p} is more than half the window "
                                            f"{shape_text(size)}{along}",
                             f"at most {k // 2}{' there' if along else ''} (PyTorch's rule)")
     ctx.check_size(n * c * (h + 2 * padding[0]) * (w + 2 * padding[1]), f("padding"),

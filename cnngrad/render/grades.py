@@ -55,10 +55,12 @@ def rounding_note(check: TensorCheck, tolerance: Tolerance, base: int | None = N
     note = (f"right to the {shown} {noun} written{where}; {tolerance.min_decimals} are "
             f"required ({tolerance.min_decimals_from})")
     if trailing_zeros_dropped(check, tolerance):
-        padded, written = _dropped_zeros_example(check, tolerance.min_decimals)
+        numbers = check.rounded & check.numeric  # JSON numbers, whose zeros a writer drops
+        padded, written = _dropped_zeros_example(check, tolerance.min_decimals,
+                                                 numbers if numbers.any() else check.rounded)
         note += (f": each is its value at {tolerance.min_decimals} decimals with its trailing "
                  f"zeros dropped")
-        if check.numeric[check.rounded].all():
+        if numbers.any():
             note += (f", as JSON writers drop them ({padded} → {written}); write the numbers "
                      f"as strings (\"{padded}\")")
         else:  # typed as text (a JSON string, a CSV cell): the zeros were the student's
@@ -66,10 +68,12 @@ def rounding_note(check: TensorCheck, tolerance: Tolerance, base: int | None = N
     return note
 
 
-def _dropped_zeros_example(check: TensorCheck, decimals: int) -> tuple[str, str]:
-    """(``0.2330``, ``0.233``): the first rounded cell, with its trailing zeros put back at
-    ``decimals`` and as written; 0.0290 and 0.029 where it is not a plain number."""
-    written = next((text for _, text, _ in check.cells(check.rounded)), None)
+def _dropped_zeros_example(check: TensorCheck, decimals: int, cells: np.ndarray
+                           ) -> tuple[str, str]:
+    """(``0.2330``, ``0.233``): the first of ``cells`` (rounded ones), with its trailing
+    zeros put back at ``decimals`` and as written; 0.0290 and 0.029 where it is not a plain
+    number."""
+    written = next((text for _, text, _ in check.cells(cells)), None)
     try:
         value = Decimal(str(written).strip())
         if value.is_finite():

@@ -512,11 +512,9 @@ def _csv_read_as_json(error: ProblemError, raw: bytes, path: str) -> ProblemErro
     """``error`` (an answers file that is not JSON) with a hint for an answers file when
     it holds CSV text: standard input and a file not named ``.csv`` are read as JSON, so a
     CSV there is not a problem given as CSV (the hint JSON reading gives) nor a comment.
-    A file that is not text at all (UTF-16, a zip, a program) keeps the reader's words."""
-    try:
-        if "\0" in raw.decode("utf-8-sig"):
-            return error
-    except UnicodeDecodeError:
+    A file that is not text at all (UTF-16 or -32, a zip, a program: NUL bytes) keeps the
+    reader's words; text in another encoding (Latin-1) is still looked at."""
+    if b"\0" in raw:
         return error
     first = _first_line(raw)
     # a '# path' line, with the separators a spreadsheet pads its rows with (# loss,,)
@@ -1687,8 +1685,8 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
             else:
                 raise ShapeError(f"expected {_shape_words(expected)}, got "
                                  f"{_shape_words(written.shape)}", where=where, file=entry.file,
-                                 hint=(_split_decimal_commas(written, expected)
-                                       or _shape_hint(context, entry, tolerance)))
+                                 hint=(_shape_hint(context, entry, tolerance)
+                                       or _split_decimal_commas(written, truth)))
         return np.arange(truth.size), written.reshaped((truth.size,))
     if 0 < len(entry.index) < truth.ndim and all(i < n for i, n in
                                                   zip(entry.index, expected)):
@@ -1708,17 +1706,21 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
 _WHOLE_TEXT = re.compile(r"[+-]?\d+", re.ASCII)
 
 
-def _split_decimal_commas(written: Written, expected: tuple[int, ...]) -> str | None:
-    """The hint for text cells of twice the columns expected, each pair a whole number and
+def _split_decimal_commas(written: Written, truth: np.ndarray) -> str | None:
+    """The hint for CSV cells of twice the columns expected, each pair a whole number and
     unsigned digits (``0,54,0,03`` for two values of a row): decimal commas in a file whose
     separator is the comma, each number split in two at its comma; None otherwise.  Whole
     numbers of the wrong shape (``1,2,3,4``) are not told of decimals unless every second
     cell has the two digits or more that decimals are written with, or a whole is a
-    signed 0 (``-0,7``), which no one writes for a whole number."""
-    rows = _squeezed(expected)[:-1] or ()
-    columns = _squeezed(expected)[-1] if _squeezed(expected) else 1
-    if (written.numeric is not None and written.numeric.any()) or \
+    signed 0 (``-0,7``), which no one writes for a whole number; nor where the true values
+    are all whole (an exam of integers, ``13,13,25,25``)."""
+    expected = _squeezed(truth.shape)
+    rows = expected[:-1] or ()
+    columns = expected[-1] if expected else 1
+    if not written.loose_shape or written.untexted is not None or \
             _squeezed(written.shape) != (*rows, 2 * columns):
+        return None
+    if all(Fraction(value).denominator == 1 for value in np.asarray(truth).reshape(-1)):
         return None
     pairs = written.texts.reshape(-1, 2)
     if not all(_WHOLE_TEXT.fullmatch(str(whole)) and str(digits).isdigit()
