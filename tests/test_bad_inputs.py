@@ -677,6 +677,8 @@ CORPUS = [
     bad("pool-padding-over-half-one-axis", pool(size=[3, 1], padding=[1, 1]),
         "layers[0].padding[1]", "padding 1 is more than half the window 3×1 along the columns",
         hint="at most 0 there (PyTorch's rule)"),
+    bad("pool-padding-over-half-both-axes", pool(size=2, padding=[2, 2]), "layers[0].padding",
+        "padding 2 is more than half the window 2×2", hint="at most 1 (PyTorch's rule)"),
     bad("reflect-padding-too-large-bottom", conv(padding=[0, 3, 0, 0], padding_mode="reflect"),
         "layers[0].padding[1]", "reflect padding of 3 (bottom) must be smaller than the input"),
     bad("reflect-padding-too-large-columns", conv(padding=[0, 3], padding_mode="reflect"),

@@ -2734,6 +2734,10 @@ def test_a_latin_1_csv_read_as_json_keeps_its_hint(tmp_path):
     assert result.exit_code == 2
     assert "not UTF-8 text (byte 0xB5 is 'µ'" in result.stderr
     assert "hint: this looks like a CSV table" in result.stderr
+    # and notes in Latin-1 are quoted as they read, not as replacement characters
+    answers.write_bytes(b"Notes de l\xe9l\xe8ve\n0.1, 0.2\n")
+    result = invoke("check", WORKED, answers)
+    assert "hint: this is not JSON (it begins 'Notes de l\u00e9l\u00e8ve')" in result.stderr
 
 
 def test_a_tensor_of_numbers_and_strings_typed_short_names_a_writers_number(tmp_path):

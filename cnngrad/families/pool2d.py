@@ -61,7 +61,9 @@ def build_pool2d(ctx, raw: dict, head: Head) -> Pool2dSpec:
             # a window or padding that differs by axis: say which axis breaks the rule
             along = f" along the {axis}" if size[0] != size[1] or padding[0] != padding[1] \
                 else ""
-            raise ctx.error(side_path(f("padding"), raw.get("padding"), {2: axis_index}),
+            # the element that breaks it, when only one does
+            raise ctx.error(side_path(f("padding"), raw.get("padding"), {2: axis_index})
+                            if along else f("padding"),
                             f"padding {p} is more than half the window "
                                            f"{shape_text(size)}{along}",
                             f"at most {k // 2}{' there' if along else ''} (PyTorch's rule)")

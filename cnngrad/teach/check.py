@@ -645,7 +645,10 @@ CSV_SEPARATORS = ",;\t "
 
 
 def _first_line(raw: bytes) -> str:
-    text = raw.decode("utf-8-sig", errors="replace")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # a Latin-1 file's 'élève' quoted as such in a hint
+        text = raw.decode("cp1252", errors="replace")
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
