@@ -692,18 +692,21 @@ def test_quick_mode_asked_of_another_command_points_to_backward(command, option)
         f'{{"input": ..., "kernel": ..., "delta": ...}} is a whole one\n')
 
 
+@pytest.mark.parametrize("command", ["backward", "forward", "gradcheck", "check"])
 @pytest.mark.parametrize("option, key", [("--groups", "groups"),
                                          ("--padding-mode", "padding_mode")])
-def test_a_conv_field_asked_of_quick_mode_says_quick_mode_does_not_take_it(option, key):
+def test_a_conv_field_asked_as_an_option_goes_in_the_problem_files_layer(command, option, key):
     # click's closest spellings were --output and --padding
-    result = invoke("backward", "--input", "[[1, 2], [3, 4]]", "--kernel", "[[1]]", "--delta",
-                    "[[1, 1], [1, 1]]", option, "2")
+    args = (["--input", "[[1, 2], [3, 4]]", "--kernel", "[[1]]", "--delta", "[[1, 1], [1, 1]]"]
+            if command == "backward" else [SAMPLES / "stackexchange.json"])
+    result = invoke(command, *args, option, "2")
     assert result.exit_code == 2
+    quick = (" (quick mode takes only --input, --kernel, --delta, --bias, --stride, --padding, "
+             "--dilation, --flip-kernel)" if command == "backward" else "")
     assert result.output == (
-        f"error: {option}: no such option; hint: '{key}' is a conv2d layer field: quick mode "
-        f"takes only --input, --kernel, --delta, --bias, --stride, --padding, --dilation, "
-        f'--flip-kernel; write a problem file with "layers": [{{"type": "conv2d", ..., '
-        f'"{key}": ...}}] for the rest\n')
+        f"error: {option}: no such option; hint: '{key}' is a conv2d layer field: give it in "
+        f'the problem file\'s layer, "layers": [{{"type": "conv2d", ..., "{key}": ...}}]'
+        f"{quick}\n")
 
 
 def test_a_class_index_out_of_range_is_written_in_full(tmp_path):
@@ -716,6 +719,10 @@ def test_a_class_index_out_of_range_is_written_in_full(tmp_path):
     result = invoke("backward", problem)
     assert result.exit_code == 2
     assert "loss.target: class index 1234567 out of range" in result.output
+    # and its half is not a whole number, which 1.23457e+06 hid
+    problem.write_text(problem.read_text().replace("1234567", "1234567.5"), encoding="utf-8")
+    result = invoke("backward", problem)
+    assert "loss.target: class index 1234567.5 is not a whole number" in result.output
 
 
 @pytest.mark.parametrize("option, hint", [

@@ -386,19 +386,26 @@ def hint_quick_mode_is_backward_s(command: str) -> None:
             f'{{"input": ..., "kernel": ..., "delta": ...}} is a whole one')
 
 
+#: The commands that read a problem file, where a layer's field asked as an option gets
+#: the layer's hint
+_PROBLEM_COMMANDS = ("backward", "forward", "explain", "gradcheck", "check")
+
+
 def _conv_field_not_quick(command: str | None, option: str) -> str | None:
-    """backward's hint for a conv2d layer field asked of quick mode (``--groups``,
-    ``--padding-mode``), as the problem file's one-conv shorthand says it: not "did you mean
-    --output?" """
+    """The hint for a conv2d layer field asked as an option (``--groups``,
+    ``--padding-mode``): it goes in the problem file's layer, and backward's quick mode does
+    not take it; not click's "did you mean --output?" """
     from cnngrad.problem import SHORTHAND, layer_family
 
     key = option.lstrip("-").replace("-", "_")
-    if command != "backward" or key not in layer_family(SHORTHAND).fields or \
+    if command not in _PROBLEM_COMMANDS or key not in layer_family(SHORTHAND).fields or \
             f"--{key.replace('_', '-')}" in QUICK_OPTIONS:
         return None
-    return (f"'{key}' is a {SHORTHAND} layer field: quick mode takes only "
-            f"{', '.join(QUICK_OPTIONS)}; write a problem file with "
-            f"\"layers\": [{{\"type\": \"{SHORTHAND}\", ..., \"{key}\": ...}}] for the rest")
+    hint = (f"'{key}' is a {SHORTHAND} layer field: give it in the problem file's layer, "
+            f"\"layers\": [{{\"type\": \"{SHORTHAND}\", ..., \"{key}\": ...}}]")
+    if command == "backward":
+        hint += f" (quick mode takes only {', '.join(QUICK_OPTIONS)})"
+    return hint
 
 
 def _closest(name: str, possibilities) -> list[str]:

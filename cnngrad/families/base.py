@@ -38,10 +38,11 @@ def counted(count: int, noun: str) -> str:
 
 
 def written_text(value) -> str:
-    """A number as a problem writes it: as error messages write numbers (6 significant
-    digits) when its float is the number, else the exact decimal (0.99999999999999999 is no
-    whole number, whatever its float), or p/q when no decimal of at most 40 places writes
-    it."""
+    """A number as a problem writes it: a whole number of up to 20 digits in full; when its
+    float is the number, as error messages write numbers (6 significant digits) where those
+    are it, else the float's shortest decimal (1234567.5, not 1.23457e+06); else the exact
+    decimal (0.99999999999999999 is no whole number, whatever its float), or p/q when no
+    decimal of at most 40 places writes it."""
     from cnngrad.problem import number_text
     from cnngrad.tensorio import decimals_needed
 
@@ -50,7 +51,10 @@ def written_text(value) -> str:
     if 0 < digits_of_whole <= 20:  # a whole number in full: 1234567, not 1.23457e+06
         return str(exact.numerator)
     if Fraction(float(exact)) == exact:
-        return number_text(float(exact))
+        text = number_text(float(exact))
+        # 6 digits that are another number (1234567.5 as 1.23457e+06, which reads as whole):
+        # the float's shortest decimal, which is the number
+        return text if float(text) == float(exact) else repr(float(exact))
     if digits_of_whole > 20:
         # 1e300 as written, not its 301 digits; normalize rounds to the context's precision
         # (28 digits by default), which must hold every digit to keep the number exact
