@@ -2710,6 +2710,29 @@ def test_twice_the_columns_that_are_not_split_decimals_get_no_decimal_comma_hint
     assert "decimal commas" not in result.stderr
 
 
+@pytest.mark.parametrize("axes, named", [((0, 1), True), ((1, 2), False)])
+def test_a_one_based_shift_of_a_channels_last_map_moves_its_rows_and_columns(tmp_path, axes,
+                                                                             named):
+    # under "nhwc" the shift moved the last two axes, W and C: the true slip (H and W moved)
+    # matched nothing, and a shift of W and C was named "one row down and one column right"
+    problem = write_json(tmp_path / "m.json", {
+        "layout": "nhwc", "input": [[[1, 2], [3, 4], [5, 6]], [[7, 8], [9, 1], [2, 3]],
+                                    [[4, 5], [6, 7], [8, 9]]],
+        "kernel": [[[1, 2], [-1, 1]]], "delta": [[[1], [2]], [[3], [4]], [[5], [6]]]})
+    truth = np.asarray(json.loads(invoke("backward", problem, "-f", "json").stdout)
+                       ["layers"][0]["delta_in"])
+    moved = np.zeros_like(truth)
+    target = [slice(None)] * 3
+    source = [slice(None)] * 3
+    for axis in axes:
+        target[axis], source[axis] = slice(1, None), slice(0, -1)
+    moved[tuple(target)] = truth[tuple(source)]
+    answers = write_json(tmp_path / "a.json", {"conv2d_1.delta_in": moved.tolist()})
+    text = " ".join(invoke("check", problem, answers).output.split())
+    assert ("matches one-based indexing shift (every value one row down and one column right"
+            in text) == named, text
+
+
 def test_whole_numbers_of_the_wrong_shape_are_not_told_of_decimal_commas(tmp_path):
     # an upsample of whole numbers: its answers are whole too, and 13,13,25,25 is the
     # output given where the input delta was asked (the shape hint says so), in a .npy too

@@ -237,8 +237,8 @@ def _on_grids(change: Callable[[np.ndarray], np.ndarray]):
             return change(truth)
         flat = truth.reshape(-1)
         changed = change(flat[order])
-        if changed.shape != order.shape:  # a transpose of grids that are not square
-            return None
+        if changed is None or changed.shape != order.shape:  # a transpose of grids that
+            return None                                          # are not square
         moved = np.empty_like(flat)
         moved[order.reshape(-1)] = changed.reshape(-1)
         return moved.reshape(truth.shape)
@@ -301,6 +301,21 @@ def _shifted(rows: int, cols: int):
         return out
 
     return change
+
+
+def _shifted_as_drawn(rows: int, cols: int):
+    """The one-based shift of a tensor's grids as a report draws them (a channels-last
+    map's rows are H, not W), or of a vector's one axis."""
+    shift = _shifted(rows, cols)
+    on_grids = _on_grids(lambda grids: shift(None, grids))
+
+    def alternative(ctx: SlipContext, path: str) -> np.ndarray | None:
+        truth = ctx.truth(path)
+        if truth is None:
+            return None
+        return shift(ctx, truth) if truth.ndim < 2 else on_grids(ctx, path)
+
+    return alternative
 
 
 SHIFTS = {
@@ -413,7 +428,7 @@ def _registry() -> dict[str, Slip]:
     # from code that counts from 1, or from element paths written from 1 (--one-based reads them)
     entries += [Slip(f"one_based_shift_{key}", f"matches one-based indexing shift ({words}; "
                      f"{ONE_BASED_ADVICE})",
-                     _transform(_shifted(rows, cols)))
+                     _shifted_as_drawn(rows, cols))
                 for key, (rows, cols, words) in SHIFTS.items()]
     entries += [
         Slip("sign_flipped", "matches the true answer with the sign flipped",
