@@ -1002,3 +1002,14 @@ def test_answers_redirected_from_a_file_are_never_overwritten(tmp_path):
     assert refused.returncode == 2
     assert refused.stderr == f"error: {answers}: --output: refusing to overwrite an answers file\n"
     assert answers.read_bytes() == before
+
+
+@pytest.mark.parametrize("value, shown", [
+    (1234567.5, "1234567.5"), (1.0000001, "1.0000001"), (1234567, "1234567"),
+    # a float sum's noise stays out of view, as 6 digits kept it (row sums of probabilities)
+    (0.1 + 0.2, "0.3"), (0.7999999999999999, "0.8"), (1.0000999999999063, "1.0001"),
+    (-2.5, "-2.5"), (1e-7, "1e-07"), (1e300, "1e+300")])
+def test_an_error_writes_a_number_with_the_digits_that_make_it_what_it_is(value, shown):
+    from cnngrad.families.base import written_text
+
+    assert written_text(value) == shown

@@ -39,10 +39,10 @@ def counted(count: int, noun: str) -> str:
 
 def written_text(value) -> str:
     """A number as a problem writes it: a whole number of up to 20 digits in full; when its
-    float is the number, as error messages write numbers (6 significant digits) where those
-    are it, else the float's shortest decimal (1234567.5, not 1.23457e+06); else the exact
-    decimal (0.99999999999999999 is no whole number, whatever its float), or p/q when no
-    decimal of at most 40 places writes it."""
+    float is the number, as error messages write numbers (6 significant digits), with up to
+    15 where 6 would read as a whole number it is not (1234567.5, not 1.23457e+06); else
+    the exact decimal (0.99999999999999999 is no whole number, whatever its float), or p/q
+    when no decimal of at most 40 places writes it."""
     from cnngrad.problem import number_text
     from cnngrad.tensorio import decimals_needed
 
@@ -52,9 +52,13 @@ def written_text(value) -> str:
         return str(exact.numerator)
     if Fraction(float(exact)) == exact:
         text = number_text(float(exact))
-        # 6 digits that are another number (1234567.5 as 1.23457e+06, which reads as whole):
-        # the float's shortest decimal, which is the number
-        return text if float(text) == float(exact) else repr(float(exact))
+        if exact.denominator == 1 or not float(text).is_integer():
+            return text
+        # 6 digits that read as a whole number (1234567.5 as 1.23457e+06, 1.0000001 as 1),
+        # where being whole is what the message is about: 15 digits, which do not round a
+        # float's noise into view (a sum 0.30000000000000004 stays 0.3)
+        longer = f"{float(exact):.15g}"
+        return longer if not float(longer).is_integer() else repr(float(exact))
     if digits_of_whole > 20:
         # 1e300 as written, not its 301 digits; normalize rounds to the context's precision
         # (28 digits by default), which must hold every digit to keep the number exact
