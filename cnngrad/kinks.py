@@ -232,12 +232,7 @@ def _value_origins(spec: LayerSpec, origins: list, inputs: list) -> np.ndarray |
     rule = family_of(spec).value_origins
     if rule is None or len(inputs) != 1:
         return None
-    ids = origins[0]
-    if ids is None:
-        if not family_of(spec).copies_values:  # an activation of values of their own
-            return None
-        ids = np.arange(np.size(inputs[0]), dtype=np.float64).reshape(np.shape(inputs[0]))
-    return np.asarray(rule(spec, ids))
+    return rule(spec, origins[0], inputs[0])
 
 
 def _without_copied_ties(found: NearKinks) -> NearKinks:
@@ -247,21 +242,16 @@ def _without_copied_ties(found: NearKinks) -> NearKinks:
         return found
     ids = found.origins[tuple(found.cells.T)]
     # a window's cells are one run of ``groups``: copies of one value when its ids agree
-    starts = np.flatnonzero(np.r_[True, found.groups[1:] != found.groups[:-1]])
-    lowest = np.minimum.reduceat(ids, starts)
-    highest = np.maximum.reduceat(ids, starts)
-    keep = lowest != highest  # per window, in order
+    first = np.r_[True, found.groups[1:] != found.groups[:-1]]
+    starts = np.flatnonzero(first)
+    keep = np.minimum.reduceat(ids, starts) != np.maximum.reduceat(ids, starts)
     if keep.all():
         return found
-    kept_groups = np.flatnonzero(keep)
-    cell_keep = keep[np.searchsorted(found.groups[starts], found.groups)]
-    renumber = np.full(len(keep), -1)
-    renumber[kept_groups] = np.arange(len(kept_groups))
+    window = np.cumsum(first) - 1  # each cell's window, counted in order
+    cell_keep = keep[window]
     return NearKinks(kind=found.kind, cells=found.cells[cell_keep],
-                     groups=renumber[np.searchsorted(found.groups[starts],
-                                                     found.groups[cell_keep])],
-                     windows=found.windows[kept_groups], input=found.input,
-                     origins=found.origins)
+                     groups=(np.cumsum(keep) - 1)[window[cell_keep]],
+                     windows=found.windows[keep], input=found.input, origins=found.origins)
 
 
 def magnitude_bound(spec: LayerSpec, inputs: list, magnitudes: list, output: np.ndarray

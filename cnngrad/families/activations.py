@@ -221,7 +221,7 @@ class _Activation(LayerFamily):
 
     activation_note = ""
 
-    def value_origins(self, spec, origins):
+    def value_origins(self, spec, origins, x):
         # one function of each cell alone: equal values stay equal (copies stay copies)
         return origins
 

@@ -293,9 +293,10 @@ class LayerFamily:
     #: True when its output copies input values unrounded (relu, max pool, flatten): values
     #: as written stay as written through it
     copies_values: bool = False
-    #: ``value_origins(spec, origins)``: per output cell, the input cell its value is a copy
-    #: of, from ``origins`` (per input cell, ids of the cells whose values are bit-for-bit
-    #: equal: an upsample's copies of one cell), or None when its cells are new values.
+    #: ``value_origins(spec, origins, x)``: per output cell, the input cell its value is a
+    #: copy of, from ``origins`` (per cell of the input ``x``, ids of the cells whose values
+    #: are bit-for-bit equal: an upsample's copies of one cell; None: each its own), or None
+    #: when its cells are values of their own.
     #: A max pool's window whose near-tied cells are all copies of one value is a certain
     #: tie, whatever the rounding before it (cnngrad.kinks)
     value_origins: Callable | None = None

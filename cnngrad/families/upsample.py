@@ -144,9 +144,11 @@ class Upsample(LayerFamily):
     #: its output is its input's values, copied (cnngrad.kinks: numbers as given stay so)
     copies_values = True
 
-    def value_origins(self, spec, origins):
+    def value_origins(self, spec, origins, x):
         # each output cell copies one input cell, chosen by position: the forward step on
         # the input's ids (whole floats, exact below 2⁵³) gives each copy its cell's id
+        if origins is None:
+            origins = np.arange(np.size(x), dtype=np.float64).reshape(np.shape(x))
         return self.forward(spec, [origins])
 
     def build(self, ctx, raw, head):

@@ -135,7 +135,8 @@ def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
     text = None if fast else number_formatter(value, decimals)
     scientific = tensor_is_scientific(array, decimals) if fast else False
     for index, block in matrices(array):
-        label = rf"\text{{{text_label(element_path(path, index, base))}}}"
+        shown = element_path(path, index, base)
+        label = rf"\text{{{text_label(shown)}}}"
         if block.ndim == 0:
             element = block.item()
             yield rf"\[ {label} = {latex_number(element, text(element))} \]"
@@ -154,7 +155,6 @@ def iter_tensor_equations(path: str, value, decimals: int = DEFAULT_DECIMALS, *,
                 "  " + " & ".join(latex_number(element, text(element)) for element in row)
                 for row in rows)
         equation = f"\\[ {label} = \\begin{{bmatrix}}\n{body}\n\\end{{bmatrix}} \\]"
-        shown = element_path(path, index, base)
         if too_wide_note and _equation_points(shown, body.split(" \\\\\n")) > _TOO_WIDE_POINTS:
             # pasted as it is, its last numbers would be lost past the page's edge
             equation += "\n" + TOO_WIDE

@@ -1718,7 +1718,7 @@ def _split_decimal_commas(written: Written, truth: np.ndarray) -> str | None:
     signed 0 (``-0,7``), which no one writes for a whole number; nor where the true values
     are all whole (an exam of integers, ``13,13,25,25``)."""
     expected = _squeezed(truth.shape)
-    rows = expected[:-1] or ()
+    rows = expected[:-1]
     columns = expected[-1] if expected else 1
     if not written.loose_shape or written.untexted is not None or \
             _squeezed(written.shape) != (*rows, 2 * columns):

@@ -280,7 +280,7 @@ def _shifted(rows: int, cols: int):
     """The true answer moved by one cell (``rows``/``cols`` in −1, 0, 1), zeros filling the
     cells left empty: an index written one-based, or read one place off."""
 
-    def change(ctx: SlipContext, truth: np.ndarray) -> np.ndarray | None:
+    def change(truth: np.ndarray) -> np.ndarray | None:
         if truth.ndim == 0 or (truth.ndim == 1 and rows):
             return None
         moves = ((truth.ndim - 2, rows), (truth.ndim - 1, cols)) if truth.ndim >= 2 else \
@@ -307,13 +307,13 @@ def _shifted_as_drawn(rows: int, cols: int):
     """The one-based shift of a tensor's grids as a report draws them (a channels-last
     map's rows are H, not W), or of a vector's one axis."""
     shift = _shifted(rows, cols)
-    on_grids = _on_grids(lambda grids: shift(None, grids))
+    on_grids = _on_grids(shift)
 
     def alternative(ctx: SlipContext, path: str) -> np.ndarray | None:
         truth = ctx.truth(path)
         if truth is None:
             return None
-        return shift(ctx, truth) if truth.ndim < 2 else on_grids(ctx, path)
+        return shift(truth) if truth.ndim < 2 else on_grids(ctx, path)
 
     return alternative
 
