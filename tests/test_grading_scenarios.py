@@ -509,19 +509,41 @@ def test_only_digits_short_of_the_true_value_stand_for_a_range(tmp_path, b_kerne
 
 def test_no_values_implied_are_shown_when_every_wrong_cell_is_a_rounding(tmp_path):
     # the student's b.delta_in (0.124, short of the 4 decimals required) implies 0.062 for
-    # a.delta_in, whose one wrong cell is the same decimals slip: "not carried forward …; the
-    # values they imply:" over a grid of dots said nothing
+    # a.delta_in, whose one wrong cell, 0.06, is a decimals slip of the truth 0.06202 and not
+    # the value implied: "not carried forward …; the values they imply:" over a grid of dots
+    # said nothing
     problem = {"input": [[1]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[0.5]]},
                                           {"type": "conv2d", "name": "b",
                                            "kernel": [[0.12404]]}],
                "delta": [[1]], "grading": {"min_decimals": 4, "carry_forward": True}}
     (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
     (tmp_path / "a.json").write_text(json.dumps({"b.delta_in": [["0.124"]],
-                                                 "a.delta_in": [["0.062"]]}), encoding="utf-8")
+                                                 "a.delta_in": [["0.06"]]}), encoding="utf-8")
     result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json")])
     assert result.exit_code == 1
-    assert "right to the 3 decimals written; 4 are required" in " ".join(result.stdout.split())
+    assert "right to the 2 decimals written; 4 are required" in " ".join(result.stdout.split())
     assert "carried forward" not in result.stdout
+
+
+@pytest.mark.parametrize("true_delta, short", [
+    # -0.021 is -0.021017 at 4 decimals with its zero dropped; 0.222 is not 0.22222 at 4:
+    # either way the student's short delta_out is wrong, and the delta_in it implies exactly
+    # is carried forward from it
+    (-0.021017, "-0.021"),
+    (0.22222, "0.222"),
+    (0.12404, "0.124"),
+])
+def test_a_short_value_implied_exactly_by_a_short_wrong_answer_is_carried(tmp_path, true_delta,
+                                                                         short):
+    problem = {"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[0.11111, true_delta],
+                                                                     [0.3, 0.4]]}
+    grading = {"min_decimals": 4, "carry_forward": True}
+    rows = [[1, short], [0.3, 0.4]]
+    code, entry, _ = grade(tmp_path, problem, grading,
+                           {"conv2d_1.delta_out": rows, "conv2d_1.delta_in": rows})
+    assert code == 1
+    assert carried_cells(entry) == {"conv2d_1.delta_in": [[0, 0], [0, 1]]}
+    assert wrong_cells(entry) == {"conv2d_1.delta_out": [[0, 0], [0, 1]], "conv2d_1.delta_in": []}
 
 
 def test_every_report_follows_the_grading_blocks_order_not_the_files(tmp_path):

@@ -364,11 +364,14 @@ class StudentValues:
     value, and the true delta routed through it)."""
 
     def __init__(self, trace: Trace, answers: Mapping[str, Any], *,
-                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0
-                 ) -> None:
+                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0,
+                 wrong_only: bool = False) -> None:
         self.trace = trace
         self.answers = answers  # path -> TensorCheck (answered, right, given, truth)
         self.chain = chain
+        # the student's wrong cells alone, their right ones as the true values: how far the
+        # errors upstream move a value, apart from the rounding of right answers
+        self.wrong_only = wrong_only
         # a cell written with fewer decimals (a whole number too) stands for itself exactly
         self.least_decimals = max(1, min_decimals)
         # a layer's delta_out as the student wrote it, or (reader_first) as they wrote the
@@ -414,6 +417,13 @@ class StudentValues:
             take = check.answered & ~filled
             if not take.any():
                 continue
+            if self.wrong_only:
+                right = take & check.right
+                value[right] = np.asarray(truth_shown)[right]
+                filled |= right
+                take &= ~right
+                if not take.any():
+                    continue
             if value.ndim == 0:
                 given = check.given[()]
                 value = np.array(given if exact else float(given),
