@@ -113,7 +113,7 @@ class Trace:
         """Each parameter after one SGD step p − η·dE/dp ({} without --lr)."""
         if self.lr is None:
             return {}
-        return {key: _sgd_step(value, layer.grads[key], self.lr)
+        return {key: sgd_step(value, layer.grads[key], self.lr)
                 for key, value in layer.spec.params.items()}
 
     def absent_parameter(self, path: str) -> str | None:
@@ -370,7 +370,7 @@ def run(problem: Problem, *, lr: Any = None, dtype=None,
                  dtype=dtype)
 
 
-def _sgd_step(param, grad, lr):
+def sgd_step(param, grad, lr):
     """p − η·dE/dp, in the dtype the gradient was computed in (float32 with --dtype float32,
     as the parameter was cast for the forward pass; the given float64 one otherwise)."""
     if isinstance(grad, (np.ndarray, np.floating)) and grad.dtype == np.float32:

@@ -546,6 +546,57 @@ def test_a_short_value_implied_exactly_by_a_short_wrong_answer_is_carried(tmp_pa
     assert wrong_cells(entry) == {"conv2d_1.delta_out": [[0, 0], [0, 1]], "conv2d_1.delta_in": []}
 
 
+def test_a_short_copy_of_right_answers_is_no_error_to_carry(tmp_path):
+    # relu_1's output is read by a and b, both delta_ins right as 0.1240: their sum 0.248
+    # is the rounding of right answers (the truth is 0.24802), whatever relu_1.delta_out says
+    problem = {"input": [[1]], "layers": [
+        {"type": "relu"}, {"type": "conv2d", "name": "a", "kernel": [[1]]},
+        {"type": "conv2d", "name": "b", "input": "relu_1", "kernel": [[1]]},
+        {"type": "add", "inputs": ["a", "b"]}], "delta": [[0.12401]]}
+    grading = {"min_decimals": 4, "carry_forward": True}
+    code, entry, _ = grade(tmp_path, problem, grading, {
+        "a.delta_in": [["0.1240"]], "b.delta_in": [["0.1240"]], "relu_1.delta_out": [["0.3"]],
+        "relu_1.delta_in": [["0.248"]]})
+    assert code == 1
+    assert carried_cells(entry) == {}
+    assert wrong_cells(entry)["relu_1.delta_in"] == [[0, 0]]
+
+
+def test_a_second_short_copy_of_a_right_delta_carries_nothing(tmp_path):
+    # a.delta_out right as 0.1240 and relu_1.delta_in (the same delta) written 0.124: the
+    # 0.124 in a.delta_in is the decimals slip either way, so the extra answer earns nothing
+    problem = {"input": [[1]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                                          {"type": "relu"}], "delta": [[0.12404]]}
+    grading = {"min_decimals": 4, "carry_forward": True,
+               "points": {"a.delta_out": 1, "a.delta_in": 1}}
+    answers = {"a.delta_out": [["0.1240"]], "a.delta_in": [["0.124"]]}
+    scores = []
+    for extra in ({}, {"relu_1.delta_in": [["0.124"]]}):
+        code, entry, _ = grade(tmp_path, problem, grading, {**answers, **extra})
+        assert code == 1 and carried_cells(entry) == {}
+        scores.append((entry["points"], entry["max_points"]))
+    assert scores == [(1, 2), (1, 2)]
+
+
+@pytest.mark.parametrize("options", [(), ("--exact",)])
+def test_an_updated_parameter_is_carried_forward_from_the_students_gradient(tmp_path, options):
+    # grads.kernel[0,1] written -2 (true -1) and grads.bias 0.4 (true 0.5): the SGD step
+    # p - 0.1·g from them gives kernel[0,1] 0.2 and bias -0.04, carried; kernel[1,0] -0.5
+    # is wrong (the step from the student's right 0.5 gives -0.05)
+    answers = {"conv2d_1.grads.kernel": [[1, -2], [0.5, 1.5]], "conv2d_1.grads.bias": 0.4,
+               "conv2d_1.updated.kernel": [["0.9000", "0.2000"], ["-0.5000", "-1.1500"]],
+               "conv2d_1.updated.bias": "-0.0400"}
+    code, entry, _ = grade(tmp_path, CONV, {"carry_forward": True}, answers,
+                           "--lr", "0.1", *options)
+    assert code == 1
+    assert carried_cells(entry) == {"conv2d_1.updated.kernel": [[0, 1]],
+                                    "conv2d_1.updated.bias": [[]]}
+    assert wrong_cells(entry) == {"conv2d_1.grads.kernel": [[0, 1]],
+                                  "conv2d_1.grads.bias": [[]],
+                                  "conv2d_1.updated.kernel": [[1, 0]],
+                                  "conv2d_1.updated.bias": []}
+
+
 def test_every_report_follows_the_grading_blocks_order_not_the_files(tmp_path):
     grading = {"points": {"conv2d_1.grads.kernel": 2, "conv2d_1.grads.bias": 1,
                           "conv2d_1.delta_in": 2}}

@@ -16,7 +16,8 @@ the student's own answers one step upstream (contract v1.1, "Grading"):
 - a layer's ``delta_out``: the student's ``delta_in`` of the layer that reads it, summed
   over the layers that read it when several do; for the last layer, the loss's gradient at
   the student's output of that layer;
-- ``loss``: the loss of the student's output of the last layer.
+- ``loss``: the loss of the student's output of the last layer;
+- a layer's ``updated.<p>`` (with an ``lr``): the SGD step from the student's ``grads.<p>``.
 
 A tensor the student did not answer stands in with what their answers further upstream
 imply, else with its true value, cell by cell; a wrong answer is also carried forward when
@@ -32,7 +33,8 @@ answered cell moved in turn through every step between it and the path
 (:meth:`Implied.moves`).  With no upstream answer used (the true values alone) nothing is
 carried forward.  The layer's step is the one the engine runs, asked of the layer registry
 (:func:`run_step`: its family's ``forward`` and ``backward``; the loss's family for the
-loss); no slip or layer type is special-cased here.
+loss); no slip or layer type is special-cased here.  ``StudentValues(..., wrong_only=True)``
+takes the student's right cells as the true values: how far their errors alone move a value.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ import numpy as np
 
 from cnngrad.errors import CnnGradError
 from cnngrad.families import layer_family, loss_family
-from cnngrad.network import LayerTrace, Trace, delta_in_path, reads_many
+from cnngrad.network import LayerTrace, Trace, delta_in_path, reads_many, sgd_step
 from cnngrad.problem import INPUT
 
 __all__ = ["Implied", "StudentValues", "implied_value", "run_step", "run_loss", "spread"]
@@ -417,20 +419,17 @@ class StudentValues:
             take = check.answered & ~filled
             if not take.any():
                 continue
+            # wrong_only: the right cells are the true values, still answered (used)
+            given_cells = take & ~check.right if self.wrong_only else take
             if self.wrong_only:
-                right = take & check.right
-                value[right] = np.asarray(truth_shown)[right]
-                filled |= right
-                take &= ~right
-                if not take.any():
-                    continue
-            if value.ndim == 0:
+                value[take & check.right] = np.asarray(truth_shown)[take & check.right]
+            if given_cells.any() and value.ndim == 0:
                 given = check.given[()]
                 value = np.array(given if exact else float(given),
                                  dtype=object if exact else value.dtype)
-            else:
-                given = check.given[take]
-                value[take] = given if exact else np.array([float(g) for g in given])
+            elif given_cells.any():
+                given = check.given[given_cells]
+                value[given_cells] = given if exact else np.array([float(g) for g in given])
             filled |= take
             taken.add(path, bool((check.answered & ~check.right)[take].any()))
             rounds = (take & ~check.fraction & (check.decimals >= self.least_decimals)
@@ -546,6 +545,8 @@ class StudentValues:
                 return trace.shown(np.asarray(run_loss(trace.problem, args[0])[1]))
             return _implied(delta_of, [output], [moves], sources)
         layer = trace.layers[index]
+        if kind == "updated":
+            return self._updated(layer, key)
         if kind not in ("output", "delta_in", "grads"):
             return None
         names = _input_names(layer)
@@ -597,6 +598,21 @@ class StudentValues:
         step = self._steps.setdefault(index, functools.cache(
             lambda: _step_moves(backward_of, args, [*moves, delta_moves])))
         return Implied(values[part], sources, lambda: _part(step(), part))
+
+    def _updated(self, layer: LayerTrace, key: str) -> Implied | None:
+        """A parameter after the SGD step, p − η·dE/dp, from the student's gradient of it
+        (their answered cells, else what their answers upstream imply)."""
+        grads = layer.grads or {}
+        if self.trace.lr is None or key not in grads or key not in layer.spec.params:
+            return None
+        grad, sources, moves = self.value((f"{layer.name}.grads.{key}",), grads[key], None)
+        if not sources:
+            return None
+        param, lr = layer.spec.params[key], self.trace.lr
+
+        def updated_of(args):
+            return sgd_step(param, args[0].astype(np.asarray(grads[key]).dtype, copy=False), lr)
+        return _implied(updated_of, [grad], [moves], sources)
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
         """A layer's delta_out: the student's value of what each layer that reads its output
