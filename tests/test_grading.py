@@ -1182,6 +1182,30 @@ def test_gradescope_tests_of_a_tensor_and_its_cell_say_their_own_points(tmp_path
     assert not any(t["output"].startswith("this test") for t in alone)
 
 
+@pytest.mark.parametrize("off, status", [(1, "failed"), (0, "passed")])
+def test_gradescope_shows_an_answer_outside_the_points_as_a_test_of_none(tmp_path, off,
+                                                                         status):
+    """The points are on the kernel alone; a wrong output outside them makes the run wrong
+    (exit 1) without a test to show why, unless it is a test of no points."""
+    jsonschema = pytest.importorskip("jsonschema")
+    problem = problem_file(tmp_path, with_grading({"points": {"conv2d_1.grads.kernel": 2}}))
+    truth = json.loads(invoke("backward", problem, "-f", "json").stdout)
+    layer = truth["layers"][0]
+    layer["output"][0][0] += off
+    answers = write(tmp_path, "a.json", json.dumps({
+        "conv2d_1.grads.kernel": layer["grads"]["kernel"], "conv2d_1.output": layer["output"]}))
+    result = invoke("check", problem, answers, "-f", "gradescope")
+    assert result.exit_code == (1 if status == "failed" else 0)
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, GRADESCOPE_SCHEMA)
+    assert (doc["score"], doc["max_score"]) == (2, 2)
+    extra = doc["tests"][1]
+    assert (extra["name"], extra["score"], extra["max_score"], extra["status"]) == (
+        "conv2d_1.output (no points)", 0, 0, status)
+    assert extra["output"].startswith(
+        "conv2d_1.output  (4×4)  · no points (not in the grading block)")
+
+
 def test_gradescope_totals_are_the_exact_sums_the_json_report_gives(tmp_path):
     """Points 1/3, 2/3 and 1e-9: the totals are summed exactly, then written as floats, as
     check's JSON writes them (summing the tests' floats gave 1.0000000009999999)."""

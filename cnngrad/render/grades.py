@@ -383,6 +383,14 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
                 output = _test_scope(score, keys_of[path], base) + "\n" + output
             tests.append(_test(number, key_text(score.key, base), score.earned,
                                score.possible, output, exact, visibility))
+        # answers outside the points still count for the verdict: a test of no points each,
+        # so that a student sees the wrong cell behind a full score's "failed" run
+        for check in result.tensors:
+            if check.path not in keys_of and check.answered.any() and result.error is None:
+                test = _test(len(tests) + 1, f"{check.path} (no points)", 0, 0,
+                             tensor_text(check), exact, visibility)
+                test["status"] = "failed" if check.wrong.any() else "passed"
+                tests.append(test)
     elif result.error is not None and grading is not None and grading.points:
         tests = [_test(number, key_text(key, base), 0, points, "", exact, visibility)
                  for number, (key, points) in enumerate(grading.points.items(), 1)]
