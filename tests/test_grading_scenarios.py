@@ -562,20 +562,51 @@ def test_a_short_copy_of_right_answers_is_no_error_to_carry(tmp_path):
     assert wrong_cells(entry)["relu_1.delta_in"] == [[0, 0]]
 
 
-def test_a_second_short_copy_of_a_right_delta_carries_nothing(tmp_path):
-    # a.delta_out right as 0.1240 and relu_1.delta_in (the same delta) written 0.124: the
-    # 0.124 in a.delta_in is the decimals slip either way, so the extra answer earns nothing
+@pytest.mark.parametrize("delta_out, carried", [("0.2480", {}),
+                                               ("0.3", {"relu_1.delta_in": [[0, 0]]})])
+def test_a_readers_short_part_of_a_right_delta_out_is_no_error(tmp_path, delta_out, carried):
+    # relu_1 is read by a (delta_in right as 0.1240) and b (0.124, short): their sum 0.248
+    # is carried into relu_1.delta_in only where relu_1.delta_out is not written right
+    problem = {"input": [[1]], "layers": [
+        {"type": "relu"}, {"type": "conv2d", "name": "a", "kernel": [[1]]},
+        {"type": "conv2d", "name": "b", "input": "relu_1", "kernel": [[1]]},
+        {"type": "add", "inputs": ["a", "b"]}], "delta": [[0.12401]]}
+    grading = {"min_decimals": 4, "carry_forward": True}
+    _, entry, _ = grade(tmp_path, problem, grading, {
+        "a.delta_in": [["0.1240"]], "b.delta_in": [["0.124"]], "relu_1.delta_out": [[delta_out]],
+        "relu_1.delta_in": [["0.248"]]})
+    assert carried_cells(entry) == carried
+
+
+@pytest.mark.parametrize("right, short", [("a.delta_out", "relu_1.delta_in"),
+                                          ("relu_1.delta_in", "a.delta_out")])
+def test_a_second_short_copy_of_a_right_delta_carries_nothing(tmp_path, right, short):
+    # a.delta_out and relu_1.delta_in are one delta: right as 0.1240 in one, written 0.124
+    # in the other, the 0.124 in a.delta_in is the decimals slip either way, so the extra
+    # answer earns nothing
     problem = {"input": [[1]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
                                           {"type": "relu"}], "delta": [[0.12404]]}
-    grading = {"min_decimals": 4, "carry_forward": True,
-               "points": {"a.delta_out": 1, "a.delta_in": 1}}
-    answers = {"a.delta_out": [["0.1240"]], "a.delta_in": [["0.124"]]}
+    grading = {"min_decimals": 4, "carry_forward": True, "points": {right: 1, "a.delta_in": 1}}
+    answers = {right: [["0.1240"]], "a.delta_in": [["0.124"]]}
     scores = []
-    for extra in ({}, {"relu_1.delta_in": [["0.124"]]}):
+    for extra in ({}, {short: [["0.124"]]}):
         code, entry, _ = grade(tmp_path, problem, grading, {**answers, **extra})
         assert code == 1 and carried_cells(entry) == {}
         scores.append((entry["points"], entry["max_points"]))
     assert scores == [(1, 2), (1, 2)]
+
+
+def test_a_wrong_delta_out_beside_its_short_readers_copy_keeps_the_carry(tmp_path):
+    # relu_1.delta_in -0.021 (true -0.021017, short) implies a.delta_in -0.021 exactly:
+    # carried, also when the student's a.delta_out, the same delta, says 0.3
+    problem = {"input": [[1]], "layers": [{"type": "conv2d", "name": "a", "kernel": [[1]]},
+                                          {"type": "relu"}], "delta": [[-0.021017]]}
+    grading = {"min_decimals": 4, "carry_forward": True}
+    answers = {"relu_1.delta_in": [["-0.021"]], "a.delta_in": [["-0.021"]]}
+    for extra in ({}, {"a.delta_out": [["0.3"]]}):
+        code, entry, _ = grade(tmp_path, problem, grading, {**answers, **extra})
+        assert code == 1
+        assert carried_cells(entry) == {"a.delta_in": [[0, 0]]}
 
 
 @pytest.mark.parametrize("options", [(), ("--exact",)])

@@ -391,15 +391,18 @@ class StudentValues:
     # -- the student's values ------------------------------------------------
 
     def value(self, paths: tuple[str, ...], truth_shown: np.ndarray,
-              internal_shape: tuple[int, ...] | None, implied_from: str | None = None
-              ) -> tuple[np.ndarray, _Used, Callable[[], Any]]:
+              internal_shape: tuple[int, ...] | None, implied_from: str | None = None,
+              copies: tuple[str, ...] = ()) -> tuple[np.ndarray, _Used, Callable[[], Any]]:
         """The first path's answered cells win, then the next path's, then what the
         student's upstream answers imply for ``implied_from`` (the first path by default;
         unless ``chain`` is off), then the truth; the answered paths used (here or
         upstream); and, on demand (a function), the value's moves (:data:`Moves`, its
         layout): a cell answered here with the decimals required moved by half a unit of its
         last decimal, the cells taken from further upstream as that value moves, a cell that
-        stands for itself exactly (the truth, a p/q, fewer decimals than required) never."""
+        stands for itself exactly (the truth, a p/q, fewer decimals than required) never.
+        With ``wrong_only``, a cell answered right under any of ``paths`` or ``copies`` (other
+        paths of the same tensor: a delta_out and the delta_in of its one reader) is its true
+        value, whichever copy is taken: a short copy of a right answer is no error."""
         fallback = self.implied(implied_from or paths[0]) if self.chain else None
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
@@ -412,6 +415,11 @@ class StudentValues:
         filled = np.zeros(value.shape, dtype=bool)
         own: list[tuple[Any, int, float]] = []  # (key, flat index, half unit) moved here
         taken = _Used()  # the paths whose cells are taken here
+        right_anywhere = np.zeros(value.shape, dtype=bool)
+        for path in (*paths, *copies) if self.wrong_only else ():
+            check = self.answers.get(path)
+            if check is not None and check.truth.shape == value.shape:
+                right_anywhere |= check.answered & check.right
         for path in paths:
             check = self.answers.get(path)
             if check is None or check.truth.shape != value.shape:
@@ -419,10 +427,10 @@ class StudentValues:
             take = check.answered & ~filled
             if not take.any():
                 continue
-            # wrong_only: the right cells are the true values, still answered (used)
-            given_cells = take & ~check.right if self.wrong_only else take
-            if self.wrong_only:
-                value[take & check.right] = np.asarray(truth_shown)[take & check.right]
+            # wrong_only: the cells right here or in a copy are the true values, still
+            # answered (used)
+            given_cells = take & ~right_anywhere
+            value[take & right_anywhere] = np.asarray(truth_shown)[take & right_anywhere]
             if given_cells.any() and value.ndim == 0:
                 given = check.given[()]
                 value = np.array(given if exact else float(given),
@@ -436,6 +444,8 @@ class StudentValues:
                       & ~self._written_exactly(path))
             own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k])))
                     for k in np.flatnonzero(rounds.reshape(-1))]
+        # wrong_only: a cell right in a copy is the truth, also where none of paths has it
+        value[right_anywhere & ~filled] = np.asarray(truth_shown)[right_anywhere & ~filled]
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
         shown = value
@@ -481,7 +491,7 @@ class StudentValues:
             # what the readers send back, summed (implied), wins over the delta_out written:
             # no one cell of it is any one reader's answer
             return self.value((), self.trace.shown(layer.delta_out), layer.delta_out.shape,
-                              implied_from=own)
+                              implied_from=own, copies=(own,))
         paths = [own]
         if len(readers) == 1:
             paths.append(_delta_in_path(readers[0], layer.name))
@@ -622,8 +632,10 @@ class StudentValues:
         values, sources, moves = [], _Used(), []
         for reader in readers:
             sent = self.trace.delta_sent(reader, name)
-            value, used, moved = self.value((_delta_in_path(reader, name),),
-                                            self.trace.shown(sent), None)
+            # one reader: its delta_in and this delta_out are one tensor (copies)
+            value, used, moved = self.value(
+                (_delta_in_path(reader, name),), self.trace.shown(sent), None,
+                copies=(f"{name}.delta_out",) if len(readers) == 1 else ())
             values.append(value)
             moves.append(moved)
             sources.merge(used)
@@ -708,7 +720,7 @@ def implied_value(trace: Trace, path: str, answers: Mapping[str, Any]) -> Implie
     Returns
     -------
     Implied, or None when no upstream answer is used, or the path has no
-    upstream step (``updated.*``; a ``delta_out`` given by the problem).
+    upstream step (a ``delta_out`` given by the problem; ``updated.*`` without an ``lr``).
     """
     return StudentValues(trace, answers).implied(path)
 

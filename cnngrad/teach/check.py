@@ -1380,10 +1380,8 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     # a layer's delta_out as written first, then the delta_in of the layer reading it
     ways = ({}, {"chain": False}, {"reader_first": True})
     students = [StudentValues(trace, answers, min_decimals=least, **way) for way in ways]
-    # the same from the wrong upstream cells alone, asked only of a short cell; not where a
-    # reader's delta_in stands for a delta_out the student also wrote: a copy of a right
-    # value written short (0.124 beside a right 0.1240) is a decimals slip, no error
-    errors_only = [None if way.get("reader_first") else functools.cache(functools.partial(
+    # the same from the wrong upstream cells alone, asked only of a short cell
+    errors_only = [functools.cache(functools.partial(
         StudentValues, trace, answers, min_decimals=least, wrong_only=True, **way))
         for way in ways]
     for check in answers.values():
@@ -1500,15 +1498,16 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     return found | (cells_right(written, nearest, tolerance) & ~_short(written, tolerance))
 
 
-def _moved_by_errors(errors_only: Callable[[], Any] | None, path: str, cells: np.ndarray,
+def _moved_by_errors(errors_only: Callable[[], Any], path: str, cells: np.ndarray,
                      truth: np.ndarray, tolerance: Tolerance) -> np.ndarray:
     """bool per cell (flat indices ``cells``, true values ``truth``): whether the value the
-    student's wrong upstream cells imply at ``path``, their right cells taken as the true
-    values (``errors_only()``, a ``StudentValues(..., wrong_only=True)``; None: never), is
-    off the true value by any amount past float noise."""
+    student's wrong upstream cells imply at ``path``, their right cells (and those right in
+    another copy of the same tensor) taken as the true values (``errors_only()``, a
+    ``StudentValues(..., wrong_only=True)``), is off the true value by any amount past float
+    noise."""
     from cnngrad.teach.carry_forward import EXACT_IN_UNITS
 
-    implied = errors_only().implied(path) if errors_only is not None else None
+    implied = errors_only().implied(path)
     if implied is None:
         return np.zeros(cells.size, dtype=bool)
     value = implied.value.reshape(-1)[cells]
