@@ -33,8 +33,7 @@ answered cell moved in turn through every step between it and the path
 (:meth:`Implied.moves`).  With no upstream answer used (the true values alone) nothing is
 carried forward.  The layer's step is the one the engine runs, asked of the layer registry
 (:func:`run_step`: its family's ``forward`` and ``backward``; the loss's family for the
-loss); no slip or layer type is special-cased here.  ``StudentValues(..., wrong_only=True)``
-takes the student's right cells as the true values: how far their errors alone move a value.
+loss); no slip or layer type is special-cased here.
 """
 
 from __future__ import annotations
@@ -366,14 +365,11 @@ class StudentValues:
     value, and the true delta routed through it)."""
 
     def __init__(self, trace: Trace, answers: Mapping[str, Any], *,
-                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0,
-                 wrong_only: bool = False) -> None:
+                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0
+                 ) -> None:
         self.trace = trace
         self.answers = answers  # path -> TensorCheck (answered, right, given, truth)
         self.chain = chain
-        # the student's wrong cells alone, their right ones as the true values: how far the
-        # errors upstream move a value, apart from the rounding of right answers
-        self.wrong_only = wrong_only
         # a cell written with fewer decimals (a whole number too) stands for itself exactly
         self.least_decimals = max(1, min_decimals)
         # a layer's delta_out as the student wrote it, or (reader_first) as they wrote the
@@ -391,18 +387,15 @@ class StudentValues:
     # -- the student's values ------------------------------------------------
 
     def value(self, paths: tuple[str, ...], truth_shown: np.ndarray,
-              internal_shape: tuple[int, ...] | None, implied_from: str | None = None,
-              copies: tuple[str, ...] = ()) -> tuple[np.ndarray, _Used, Callable[[], Any]]:
+              internal_shape: tuple[int, ...] | None, implied_from: str | None = None
+              ) -> tuple[np.ndarray, _Used, Callable[[], Any]]:
         """The first path's answered cells win, then the next path's, then what the
         student's upstream answers imply for ``implied_from`` (the first path by default;
         unless ``chain`` is off), then the truth; the answered paths used (here or
         upstream); and, on demand (a function), the value's moves (:data:`Moves`, its
         layout): a cell answered here with the decimals required moved by half a unit of its
         last decimal, the cells taken from further upstream as that value moves, a cell that
-        stands for itself exactly (the truth, a p/q, fewer decimals than required) never.
-        With ``wrong_only``, a cell answered right under any of ``paths`` or ``copies`` (other
-        paths of the same tensor: a delta_out and the delta_in of its one reader) is its true
-        value, whichever copy is taken: a short copy of a right answer is no error."""
+        stands for itself exactly (the truth, a p/q, fewer decimals than required) never."""
         fallback = self.implied(implied_from or paths[0]) if self.chain else None
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
@@ -415,11 +408,6 @@ class StudentValues:
         filled = np.zeros(value.shape, dtype=bool)
         own: list[tuple[Any, int, float]] = []  # (key, flat index, half unit) moved here
         taken = _Used()  # the paths whose cells are taken here
-        right_anywhere = np.zeros(value.shape, dtype=bool)
-        for path in (*paths, *copies) if self.wrong_only else ():
-            check = self.answers.get(path)
-            if check is not None and check.truth.shape == value.shape:
-                right_anywhere |= check.answered & check.right
         for path in paths:
             check = self.answers.get(path)
             if check is None or check.truth.shape != value.shape:
@@ -427,25 +415,19 @@ class StudentValues:
             take = check.answered & ~filled
             if not take.any():
                 continue
-            # wrong_only: the cells right here or in a copy are the true values, still
-            # answered (used)
-            given_cells = take & ~right_anywhere
-            value[take & right_anywhere] = np.asarray(truth_shown)[take & right_anywhere]
-            if given_cells.any() and value.ndim == 0:
+            if value.ndim == 0:
                 given = check.given[()]
                 value = np.array(given if exact else float(given),
                                  dtype=object if exact else value.dtype)
-            elif given_cells.any():
-                given = check.given[given_cells]
-                value[given_cells] = given if exact else np.array([float(g) for g in given])
+            else:
+                given = check.given[take]
+                value[take] = given if exact else np.array([float(g) for g in given])
             filled |= take
             taken.add(path, bool((check.answered & ~check.right)[take].any()))
             rounds = (take & ~check.fraction & (check.decimals >= self.least_decimals)
                       & ~self._written_exactly(path))
             own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k])))
                     for k in np.flatnonzero(rounds.reshape(-1))]
-        # wrong_only: a cell right in a copy is the truth, also where none of paths has it
-        value[right_anywhere & ~filled] = np.asarray(truth_shown)[right_anywhere & ~filled]
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
         shown = value
@@ -491,7 +473,7 @@ class StudentValues:
             # what the readers send back, summed (implied), wins over the delta_out written:
             # no one cell of it is any one reader's answer
             return self.value((), self.trace.shown(layer.delta_out), layer.delta_out.shape,
-                              implied_from=own, copies=(own,))
+                              implied_from=own)
         paths = [own]
         if len(readers) == 1:
             paths.append(_delta_in_path(readers[0], layer.name))
@@ -632,10 +614,8 @@ class StudentValues:
         values, sources, moves = [], _Used(), []
         for reader in readers:
             sent = self.trace.delta_sent(reader, name)
-            # one reader: its delta_in and this delta_out are one tensor (copies)
-            value, used, moved = self.value(
-                (_delta_in_path(reader, name),), self.trace.shown(sent), None,
-                copies=(f"{name}.delta_out",) if len(readers) == 1 else ())
+            value, used, moved = self.value((_delta_in_path(reader, name),),
+                                            self.trace.shown(sent), None)
             values.append(value)
             moves.append(moved)
             sources.merge(used)

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import math
 import os
 import pathlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -1378,26 +1377,22 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     # it shows those required (decimals rule); under atol/rtol, at any decimals
     least = 0 if tolerance.explicit else tolerance.min_decimals
     # a layer's delta_out as written first, then the delta_in of the layer reading it
-    ways = ({}, {"chain": False}, {"reader_first": True})
-    students = [StudentValues(trace, answers, min_decimals=least, **way) for way in ways]
-    # the same from the wrong upstream cells alone, asked only of a short cell
-    errors_only = [functools.cache(functools.partial(
-        StudentValues, trace, answers, min_decimals=least, wrong_only=True, **way))
-        for way in ways]
+    students = (StudentValues(trace, answers, min_decimals=least),
+                StudentValues(trace, answers, chain=False, min_decimals=least),
+                StudentValues(trace, answers, reader_first=True, min_decimals=least))
     for check in answers.values():
         candidates = check.answered & ~check.right
         if not candidates.any():
             continue
         cells = np.flatnonzero(candidates.reshape(-1))
         written = _written_cells(check, cells)
-        truth = np.asarray(check.truth).reshape(-1)[cells]
         implied, matches = None, np.zeros(cells.size, dtype=bool)
-        for student, errors in zip(students, errors_only):
+        for student in students:
             value = student.implied(check.path)
             if value is None or value.value.shape != check.truth.shape:
                 continue
-            found = _carried_cells(written, value, cells, tolerance, truth, functools.partial(
-                _moved_by_errors, errors, check.path, cells, truth, tolerance))
+            found = _carried_cells(written, value, cells, tolerance,
+                                   np.asarray(check.truth).reshape(-1)[cells])
             # none carried: the first value implied from a wrong upstream answer is still
             # shown (what the cells needed); from right ones it is the truth again
             if found.sum() > matches.sum() or (implied is None and value.used.wrong):
@@ -1458,20 +1453,18 @@ def _zeros_for_nonzeros(check: TensorCheck) -> bool:
 
 
 def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tolerance,
-                   truth: np.ndarray, moved_by_errors: Callable[[], np.ndarray]) -> np.ndarray:
+                   truth: np.ndarray) -> np.ndarray:
     """Which ``written`` cells (flat indices ``cells`` of the tensor, true values ``truth``)
     are right for the value ``implied`` (:class:`~cnngrad.teach.carry_forward.Implied`): for
     the value as recomputed, or for the nearest value to the one written that the step gives
     while each upstream cell used stays within half a unit of its last decimal written (its
     spread).  A cell written with fewer decimals than required is held to the value as
-    recomputed, and only where that value comes from an upstream error: it is not the true
-    one at the decimals required, or the student's wrong upstream cells move it off the truth
-    (``moved_by_errors``, asked only then).  An upstream error is carried, not the rounding
-    of right upstream answers, which can make a short value exact by chance (-0.1324 and
-    -0.0932 giving -0.154 where the truth is -0.154020: the -0.154 is the decimals slip of
-    the -0.024 beside it); a wrong upstream cell is such an error, short of the decimals too
-    (-0.021 for -0.021017 at 4 decimals carries a -0.021 below it, as 0.222 for 0.22222
-    carries a 0.222)."""
+    recomputed, and only where that value is not the true one at the decimals required: a
+    short value that is the truth there with its trailing zeros dropped (-0.021 for -0.021017
+    at 4 decimals) is the decimals slip of a right answer, whatever the upstream answers
+    imply.  An upstream error is carried, not the rounding of right upstream answers, which
+    can make a short value exact by chance (-0.1324 and -0.0932 giving -0.154 where the truth
+    is -0.154020: the -0.154 is the decimals slip of the -0.024 beside it)."""
     from cnngrad.teach.carry_forward import half_unit
 
     value = implied.value.reshape(-1)[cells]
@@ -1480,8 +1473,6 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     if (found & short).any():
         changed = np.array([abs(float(v) - float(t)) > half_unit(tolerance.min_decimals)
                             for v, t in zip(value, truth)], dtype=bool)
-        if (found & short & ~changed).any():
-            changed |= moved_by_errors()
         found &= ~short | changed
     if found.all():
         return found
@@ -1496,26 +1487,6 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
         given = np.array([float(v) for v in written.values], dtype=np.float64)
         nearest = np.clip(given, value - spread, value + spread)
     return found | (cells_right(written, nearest, tolerance) & ~_short(written, tolerance))
-
-
-def _moved_by_errors(errors_only: Callable[[], Any], path: str, cells: np.ndarray,
-                     truth: np.ndarray, tolerance: Tolerance) -> np.ndarray:
-    """bool per cell (flat indices ``cells``, true values ``truth``): whether the value the
-    student's wrong upstream cells imply at ``path``, their right cells (and those right in
-    another copy of the same tensor) taken as the true values (``errors_only()``, a
-    ``StudentValues(..., wrong_only=True)``), is off the true value by any amount past float
-    noise."""
-    from cnngrad.teach.carry_forward import EXACT_IN_UNITS
-
-    implied = errors_only().implied(path)
-    if implied is None:
-        return np.zeros(cells.size, dtype=bool)
-    value = implied.value.reshape(-1)[cells]
-    if value.dtype == object:
-        return np.array([v != t for v, t in zip(value, truth)], dtype=bool)
-    noise = EXACT_IN_UNITS * 10.0 ** -tolerance.min_decimals
-    return np.array([abs(float(v) - float(t)) > max(noise, 1e-12 * abs(float(t)))
-                     for v, t in zip(value, truth)], dtype=bool)
 
 
 def _written_cells(check: TensorCheck, cells: np.ndarray) -> Written:
