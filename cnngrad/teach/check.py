@@ -1462,9 +1462,9 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     recomputed, and only where that value is not the true one at the decimals required: a
     short value that is the truth there with its trailing zeros dropped (-0.021 for -0.021017
     at 4 decimals) is the decimals slip of a right answer, whatever the upstream answers
-    imply.  An upstream error is carried, not the rounding of right upstream answers, which
-    can make a short value exact by chance (-0.1324 and -0.0932 giving -0.154 where the truth
-    is -0.154020: the -0.154 is the decimals slip of the -0.024 beside it)."""
+    imply (the rounding of right upstream answers can make it exact by chance: -0.1324 and
+    -0.0932 giving -0.154 where the truth is -0.154020, the decimals slip of the -0.024
+    beside it)."""
     from cnngrad.teach.carry_forward import half_unit
 
     value = implied.value.reshape(-1)[cells]
