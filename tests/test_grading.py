@@ -1206,6 +1206,23 @@ def test_gradescope_shows_an_answer_outside_the_points_as_a_test_of_none(tmp_pat
         "conv2d_1.output  (4×4)  · no points (not in the grading block)")
 
 
+def test_gradescope_fails_a_no_points_test_whose_cell_is_carried(tmp_path):
+    """A carried cell earns its points but still makes the file wrong: outside the points,
+    its test of no points is failed, so a full score's failed run shows why."""
+    problem = problem_file(tmp_path, {"input": [[1]], "kernel": [[50]], "delta": [[0.12404]],
+                                      "grading": {"min_decimals": 4, "carry_forward": True,
+                                                  "points": {"conv2d_1.delta_out": 1}}})
+    answers = write(tmp_path, "a.json", '{"conv2d_1.delta_out": [["0.1240"]], '
+                                        '"conv2d_1.delta_in": [["6.2"]]}')
+    result = invoke("check", problem, answers, "-f", "gradescope")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert (doc["score"], doc["max_score"]) == (1, 1)
+    extra = doc["tests"][1]
+    assert (extra["name"], extra["status"]) == ("conv2d_1.delta_in (no points)", "failed")
+    assert "carried forward from your conv2d_1.delta_out" in extra["output"]
+
+
 def test_gradescope_totals_are_the_exact_sums_the_json_report_gives(tmp_path):
     """Points 1/3, 2/3 and 1e-9: the totals are summed exactly, then written as floats, as
     check's JSON writes them (summing the tests' floats gave 1.0000000009999999)."""

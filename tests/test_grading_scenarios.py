@@ -634,6 +634,29 @@ def test_zeros_carried_from_zeros_are_said_so_however_far_down(tmp_path):
     assert "carried forward from your b.delta_in, zeros from its zeros" in said
 
 
+@pytest.mark.parametrize("delta_out", [True, False])
+def test_parameters_left_unchanged_by_zero_gradients_are_said_so(tmp_path, delta_out):
+    # gradients answered as zeros (carried from a zero delta_out, or written so) leave the
+    # kernel and the bias as they were: updated parameters written so are carried forward
+    # from them, with the note a grader looks for (it said nothing, or spoke of zeros for
+    # the bias of 0 alone)
+    answers = {"conv2d_1.grads.kernel": [["0.00", "0.00"], ["0.00", "0.00"]],
+               "conv2d_1.grads.bias": "0.00",
+               "conv2d_1.updated.kernel": [["1.00", "0.00"], ["0.00", "-1.00"]],
+               "conv2d_1.updated.bias": "0.00"}
+    if delta_out:
+        answers["conv2d_1.delta_out"] = [["0.00", "0.00"], ["0.00", "0.00"]]
+    problem = dict(CONV, grading={"carry_forward": True, "min_decimals": 2})
+    (tmp_path / "p.json").write_text(json.dumps(problem), encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps(answers), encoding="utf-8")
+    result = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json"),
+                                 "--lr", "0.1"])
+    said = " ".join(result.stdout.split())
+    for key in ("kernel", "bias"):
+        assert (f"carried forward from your conv2d_1.grads.{key}, the parameter unchanged by "
+                "its zeros") in said
+
+
 @pytest.mark.parametrize("answers, status", [
     ({"conv2d_1.grads.kernel[0,0]": 1}, "missing"),  # one cell of four, right
     ({"conv2d_1.grads.kernel[0,0]": 7}, "wrong"),  # one cell of four, wrong

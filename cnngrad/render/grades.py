@@ -89,7 +89,8 @@ def carried_note(check: TensorCheck) -> str | None:
         return None
     note = "carried forward from your " + ", ".join(check.carried_from)
     if check.carried_zeros():
-        note += ", zeros from its zeros"
+        note += (", zeros from its zeros" if check.before_step is None
+                 else ", the parameter unchanged by its zeros")
     return note
 
 
@@ -354,7 +355,8 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
                        visibility: str = GRADESCOPE_VISIBILITY) -> dict:
     """Gradescope's autograder ``results.json`` for one submission.
 
-    One test per required path of the grading block (per answered tensor without one), each
+    One test per required path of the grading block (per answered tensor without one; with
+    one, a test of no points after them per tensor answered outside it), each
     with ``name``, ``score``, ``max_score``, ``status``, ``output`` (the cell report and
     what the wrong cells are, as ``tensor_text`` renders it) and ``visibility``; ``score``
     and ``max_score`` of the whole are their sums.  A file that could not be read scores 0
@@ -389,7 +391,8 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
             if check.path not in keys_of and check.answered.any() and result.error is None:
                 test = _test(len(tests) + 1, f"{check.path} (no points)", 0, 0,
                              tensor_text(check), exact, visibility)
-                test["status"] = "failed" if check.wrong.any() else "passed"
+                # a carried cell earns its points but still makes the file wrong
+                test["status"] = "failed" if (check.wrong | check.carried).any() else "passed"
                 tests.append(test)
     elif result.error is not None and grading is not None and grading.points:
         tests = [_test(number, key_text(key, base), 0, points, "", exact, visibility)

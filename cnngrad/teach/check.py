@@ -865,6 +865,8 @@ class TensorCheck:
     carried_from: tuple[str, ...] = ()  # the upstream answers it was recomputed from
     #: a delta among carried_from was answered with zeros where the true value is not 0
     from_zeroed_delta: bool = False
+    #: an updated parameter: its value before the SGD step, what zero gradients leave
+    before_step: Any = None
     weights: np.ndarray | None = None  # object (Fraction), truth's shape: points per cell
     decimals: np.ndarray | None = None  # int64, truth's shape: decimals written (0 if none)
     fraction: np.ndarray | None = None  # bool, truth's shape: written as p/q
@@ -952,7 +954,12 @@ class TensorCheck:
         carried = self.carried.reshape(-1)
         implied = np.asarray(self.implied, dtype=object).reshape(-1)[carried]
         truth = np.asarray(self.truth, dtype=object).reshape(-1)[carried]
-        return all(value == 0 for value in implied) and any(value != 0 for value in truth)
+        # zeros imply zeros, and leave an updated parameter as it was before the step
+        base = (np.zeros(implied.size, dtype=object) if self.before_step is None else
+                np.broadcast_to(np.asarray(self.before_step, dtype=object),
+                                self.carried.shape).reshape(-1)[carried])
+        return (all(value == start for value, start in zip(implied, base))
+                and any(value != start for value, start in zip(truth, base)))
 
     def carried_cells(self) -> list[tuple[tuple[int, ...], str, Any, Any]]:
         """(index, value as written, true value, implied value) of every carried cell."""
@@ -1412,13 +1419,19 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     # sign is the student's own arithmetic, no sheet of zeros) is from zeroed deltas, and so
     # is one carried from such a tensor, however far down (dense_1.delta_in answered with
     # zeros, maxpool2d_1.delta_in carried from it, the conv's gradients from that)
+    # (an updated parameter carried from gradients answered with zeros, or carried from
+    # zeros, is left as it was: it is one too)
+    params = {f"{layer.name}.updated.{key}": value
+              for layer in trace.layers for key, value in layer.spec.params.items()}
+    for check in answers.values():
+        check.before_step = params.get(check.path)
     changed = True
     while changed:
         changed = False
         for check in answers.values():
             zeroed = check.carried.any() and any(
-                ".delta_" in source and (_zeros_for_nonzeros(answers[source])
-                                         or answers[source].from_zeroed_delta)
+                (".delta_" in source or ".grads." in source)
+                and (_zeros_for_nonzeros(answers[source]) or answers[source].from_zeroed_delta)
                 for source in check.carried_from if source in answers)
             if zeroed and not check.from_zeroed_delta:
                 check.from_zeroed_delta, changed = True, True
