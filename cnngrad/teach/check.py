@@ -863,7 +863,8 @@ class TensorCheck:
     carried: np.ndarray | None = None  # bool: wrong, but right from the upstream answers
     implied: np.ndarray | None = None  # the value the upstream answers imply
     carried_from: tuple[str, ...] = ()  # the upstream answers it was recomputed from
-    #: a delta among carried_from was answered with zeros where the true value is not 0
+    #: a delta or gradient among carried_from was answered with zeros where the true value is
+    #: not 0, or was carried from such a one
     from_zeroed_delta: bool = False
     #: an updated parameter: its value before the SGD step, what zero gradients leave
     before_step: Any = None
@@ -946,9 +947,10 @@ class TensorCheck:
 
     def carried_zeros(self) -> bool:
         """Whether every carried cell is a zero the upstream answers imply where the true
-        value is not zero, and they came from a delta answered with zeros: a delta answered
-        as zeros carries zeros forward, and the rule gives them their points (a grader may
-        want to look).  Zeros a ReLU's mask implies from a wrong sign are not such."""
+        value is not zero (for an updated parameter: the parameter as it was before the
+        step), and they came from a delta or gradient answered with zeros: zeros carry zeros
+        forward, and the rule gives them their points (a grader may want to look).  Zeros a
+        ReLU's mask implies from a wrong sign are not such."""
         if self.implied is None or not self.carried.any() or not self.from_zeroed_delta:
             return False
         carried = self.carried.reshape(-1)
