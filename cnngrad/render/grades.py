@@ -386,14 +386,13 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
             tests.append(_test(number, key_text(score.key, base), score.earned,
                                score.possible, output, exact, visibility))
         # answers outside the points still count for the verdict: a test of no points each,
-        # so that a student sees the wrong cell behind a full score's "failed" run
-        for check in result.tensors:
-            if check.path not in keys_of and check.answered.any() and result.error is None:
-                test = _test(len(tests) + 1, f"{check.path} (no points)", 0, 0,
-                             tensor_text(check), exact, visibility)
-                # a carried cell earns its points but still makes the file wrong
-                test["status"] = "failed" if (check.wrong | check.carried).any() else "passed"
-                tests.append(test)
+        # so that a student sees the wrong cell behind a full score's "failed" run (a carried
+        # cell earns its points but still makes the file wrong)
+        for check in result.tensors if result.error is None else ():
+            if check.path not in keys_of and check.answered.any():
+                tests.append(_test(len(tests) + 1, f"{check.path} (no points)", 0, 0,
+                                   tensor_text(check), exact, visibility,
+                                   passed=not (check.answered & ~check.right).any()))
     elif result.error is not None and grading is not None and grading.points:
         tests = [_test(number, key_text(key, base), 0, points, "", exact, visibility)
                  for number, (key, points) in enumerate(grading.points.items(), 1)]
@@ -442,12 +441,16 @@ def _test_scope(score, keys: list[str], base: int = 0) -> str:
 
 
 def _test(number: int, name: str, score, max_score, output: str,
-          exact: list[tuple[Fraction, Fraction]], visibility: str) -> dict:
-    """One test of ``results.json``; its exact points are appended to ``exact``."""
+          exact: list[tuple[Fraction, Fraction]], visibility: str,
+          passed: bool | None = None) -> dict:
+    """One test of ``results.json``; its exact points are appended to ``exact``.  It has
+    passed at full points unless ``passed`` says otherwise."""
     exact.append((Fraction(score), Fraction(max_score)))
+    if passed is None:
+        passed = Fraction(score) == Fraction(max_score)
     return {"name": name, "number": str(number), "score": _points(Fraction(score)),
             "max_score": _points(Fraction(max_score)),
-            "status": "passed" if Fraction(score) == Fraction(max_score) else "failed",
+            "status": "passed" if passed else "failed",
             "output": output, "visibility": visibility}
 
 
