@@ -29,6 +29,19 @@ def invoke(*args, input=None):
     return runner.invoke(app, [str(a) for a in args], input=input)
 
 
+def test_every_command_s_annotations_are_objects_not_strings():
+    """typer reads the annotations of every command whenever it builds the command line (each
+    CliRunner call does): written as strings (``from __future__ import annotations``) they are
+    compiled and evaluated again every time, 30 ms a build instead of 7."""
+    callbacks = [app.registered_callback.callback] + [info.callback
+                                                      for info in app.registered_commands]
+    assert len(callbacks) > 9
+    for callback in callbacks:
+        strings = [name for name, annotation in callback.__annotations__.items()
+                   if isinstance(annotation, str)]
+        assert not strings, f"{callback.__module__}.{callback.__qualname__}: {strings}"
+
+
 def test_version():
     result = invoke("--version")
     assert result.exit_code == 0, result.output

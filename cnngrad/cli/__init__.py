@@ -5,9 +5,12 @@ and registers itself on :data:`app`; every :class:`~cnngrad.errors.CnnGradError`
 in :func:`cnngrad.cli.common.guarded`, printed as one line ``error: <file>: <where>: <what>``
 (``; hint: <what to do>`` on the same line) on stderr, and mapped to its exit code (2 for bad
 input or usage).
-"""
 
-from __future__ import annotations
+The command modules leave their annotations evaluated (no ``from __future__ import
+annotations``): typer reads every command's annotations whenever it builds the command line,
+and strings it compiles and evaluates anew each time (30 ms a build of the whole app, against
+7 ms).
+"""
 
 import contextlib
 import gc

@@ -1,7 +1,5 @@
 """``cnngrad backward``: every layer's gradients, last layer first."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

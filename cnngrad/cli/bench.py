@@ -14,8 +14,6 @@ An entry imports its measuring module when it runs, not with this module: each b
 starts up as it did on its own.
 """
 
-from __future__ import annotations
-
 import argparse
 import functools
 import sys

@@ -1,8 +1,6 @@
 """``cnngrad check``: a hand computation checked cell by cell, its slips named; many answer
 files make a grade sheet."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Optional

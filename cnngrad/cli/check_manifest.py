@@ -11,8 +11,6 @@ student are both graded, a row each (the gradebook lists the submissions given),
 naming them: a resubmission or a misnamed file is the TA's to settle, not cnngrad's to guess.
 """
 
-from __future__ import annotations
-
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path

@@ -1,8 +1,6 @@
 """Plumbing shared by every command: the error guard, output writing, Rich rendering,
 problem loading and the common options."""
 
-from __future__ import annotations
-
 import contextlib
 import functools
 import os

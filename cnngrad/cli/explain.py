@@ -1,7 +1,5 @@
 """``cnngrad explain``: one number of the result, term by term."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """``cnngrad forward``: each layer's output in forward order, then the loss."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

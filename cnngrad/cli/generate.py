@@ -1,8 +1,6 @@
 """``cnngrad generate``: a fresh exercise from a recipe and a seed, with its key and sheets;
 with a roster, one variant per student and a manifest."""
 
-from __future__ import annotations
-
 import re
 import sys
 from pathlib import Path

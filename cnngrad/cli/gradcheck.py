@@ -1,7 +1,5 @@
 """``cnngrad gradcheck``: the engine's gradients against central finite differences."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

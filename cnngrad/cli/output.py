@@ -23,8 +23,6 @@ Standard output that is closed, full or a pipe whose reader has gone is one erro
 for a reader that has all it wanted, a quiet exit 0), never a traceback.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import re

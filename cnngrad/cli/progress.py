@@ -6,8 +6,6 @@ Emacs's shell, some CI consoles) or a test; Rich is imported only when the bar s
 (start-up time matters, see docs/performance.md).
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import threading

@@ -1,7 +1,5 @@
 """``cnngrad samples``: the bundled sample problems, to list, print or copy."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Optional

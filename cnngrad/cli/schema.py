@@ -1,7 +1,5 @@
 """``cnngrad schema``: the JSON Schema of the problem format."""
 
-from __future__ import annotations
-
 import json
 from typing import Annotated, Optional
 

@@ -1,7 +1,5 @@
 """``cnngrad verify``: hold a from-scratch implementation to cnngrad's answers."""
 
-from __future__ import annotations
-
 import re
 import sys
 from pathlib import Path
