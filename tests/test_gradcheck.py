@@ -960,6 +960,29 @@ def test_an_element_that_agrees_at_a_tenth_of_a_large_eps_is_truncation_error_no
     assert code == 0 and all(t["truncation_elements"] == [] for t in doc["tensors"])
 
 
+def test_a_move_across_a_kink_whose_delta_is_0_is_not_called_smooth(tmp_path, monkeypatch):
+    # the relu's input at [0,0] is 0 (0.1 + 0.2 − 0.3) and its delta 0: no gradient depends
+    # on its branch, yet moving o[0,0] by +ε lifts it, E = ½ε² there: the central difference
+    # is ε/4, an error shrinking as ε, not ε² — not "no move of ±ε changes a branch"
+    monkeypatch.setenv("COLUMNS", "80")
+    problem = write(tmp_path, {
+        "input": [[0.1, 0.2, 0.5], [0.3, 0, 0.4], [0.2, 0.1, 0.3]],
+        "layers": [{"type": "conv2d", "kernel": [[1, 1], [-1, 0]]}, {"type": "relu"}],
+        "loss": {"type": "mse", "target": [[0, 0], [0, 0]]}})
+    result = invoke(problem)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "its delta is 0, so no gradient depends on it here" in text
+    assert ("elements that agree only at ε/10 = 1e-07: truncation error, not a kink (no move of "
+            "±ε changes a branch that a gradient depends on: E is smooth there, or bends at a "
+            "kink whose delta is 0 (above) and keeps its slope, but ε = 1e-06 is too large a "
+            "step: the central difference's own error, which shrinks as ε² (ε across such a "
+            "kink), is over the tolerance; --eps 1e-07 or smaller checks them at ε)") in text
+    assert "so E is smooth there" not in text
+    assert "  conv2d_1.delta_in[0,0]   0.000000   2.49994e-07   2.47025e-08" in \
+        result.output.splitlines()
+
+
 def test_failures_whose_error_shrinks_at_a_tenth_of_eps_say_eps_may_be_too_large(tmp_path):
     # at ε = 0.1 even ε/10 is too large for most elements: they fail, but their error at ε/10
     # is a hundredth of that at ε, as truncation error's is; a wrong gradient's would not be

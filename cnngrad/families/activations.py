@@ -176,7 +176,8 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], Laye
             meaning += branch
         if not active[index]:
             meaning += idle
-        kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning))
+        kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning,
+                          idle=bool(idle) and not active[index]))
     # a move that shifts an input at 0 flips its side one way or the other: the signs suffice
     watch = LayerWatch(layer=-1, values_at=np.zeros(0, np.int64),
                        signs_at=np.flatnonzero(active), windows=np.zeros((0, 0), np.int64))

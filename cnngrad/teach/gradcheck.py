@@ -374,7 +374,9 @@ class Kink:
     contract shows results (2-D input, one channel: [row, col]; else [c, row, col] or
     [n, c, row, col]); for ``ceil_overhang`` it is the window's [row, col], the same in every
     map.  ``cells`` are the cells of the layer's input involved (the tied maxima), same
-    indexing.
+    indexing.  ``idle``: its delta is 0, so no gradient depends on its branch and no move is
+    watched for crossing it; E keeps its slope there but may bend (a relu input at 0 with a
+    squared loss above it: E = ½(w·ε)² on one side, 0 on the other).
     """
 
     layer: str
@@ -383,6 +385,7 @@ class Kink:
     cells: tuple[tuple[int, ...], ...]
     value: float | None
     meaning: str
+    idle: bool = False
 
     @property
     def smooth(self) -> bool:
