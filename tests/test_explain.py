@@ -2029,3 +2029,16 @@ def test_a_path_of_the_problems_input_names_the_readers_deltas(path):
         "hint: the problem's input has no path of its own: its delta is the sum of what each "
         "layer reading it sends back, conv_a.delta_in, skip.delta_in.input (backward's input "
         "panel shows the sum)")
+
+
+@pytest.mark.parametrize("path, listed", [
+    ("conv2d_1.output[0,0]", ["o", "x", "w"]),  # a sum of w·o: no δ
+    ("conv2d_1.grads.kernel[0,0]", ["o", "x", "δ", "w"]),  # dE/dw, and x in the note
+    ("conv2d_1.delta_in[0,0]", ["o", "x", "δ", "w"]),
+    ("conv.grads.bias[0]", ["x", "δ", "b"]),  # Σ δ: no input, no kernel
+])
+def test_where_lists_the_symbols_the_formula_uses(path, listed):
+    problem = WORKED if path.startswith("conv2d_1") else SAMPLES / "multichannel.json"
+    result = invoke("explain", problem, path, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(result.output)["symbols"]) == sorted(listed)

@@ -288,6 +288,25 @@ def _product(values: list):
     return out
 
 
+def _symbols_used(symbols: dict[str, str], texts: list[str]) -> dict[str, str]:
+    """The symbols that the formula or a note writes, or the meaning of one that does (δ's
+    ``dE/dx`` names x): a layer's common set (o, x, δ) named one that its formula does not
+    use (δ beside an output's sum).  A symbol counts alone, after the d or ∂ of a
+    derivative (``dE/db``, ``dx/db``) or before a subscript (``t_n``), never inside a word."""
+    def written(symbol: str, text: str) -> bool:
+        return re.search(rf"(?:(?<!\w)|(?<![\w])d|∂){re.escape(symbol)}(?![^\W_])", text) is not None
+
+    used: set[str] = set()
+    texts = list(texts)
+    while True:
+        found = {symbol for symbol in symbols if symbol not in used
+                 and any(written(symbol, text) for text in texts)}
+        if not found:
+            return {symbol: meaning for symbol, meaning in symbols.items() if symbol in used}
+        used |= found
+        texts = [symbols[symbol] for symbol in found]
+
+
 def _is_zero(value) -> bool:
     return value == 0
 
@@ -669,9 +688,10 @@ class _Explainer:
                 total = Fraction(0) if self.exact else 0.0
             if not self.exact and _cancels(values, total):
                 notes = notes + [CANCELS_NOTE]
+        formula = f"{lhs} = {rhs}"
         return Explanation(path=self.path_text(path), title=title, lhs=lhs,
-                           formula=f"{lhs} = {rhs}", terms=kept, total=scalar(total),
-                           symbols=symbols, zero_terms=sum(zero_reasons.values()),
+                           formula=formula, terms=kept, total=scalar(total),
+                           symbols=_symbols_used(symbols, [formula, *notes]), zero_terms=sum(zero_reasons.values()),
                            zero_reasons=zero_reasons, operation=operation, notes=notes,
                            one_based=self.one_based, exact=self.exact)
 
