@@ -766,3 +766,29 @@ def test_an_element_or_a_delta_out_asked_by_a_grading_block_is_said_in_words(tmp
     # an index short of the tensor's rank names a row (it said "entry [2]" of five cells)
     assert ("| `conv2d_1.delta_in[2]` | dE/d(input of conv2d_1), the delta passed back: "
             "row [2] | 5 | 3 |\n") in text
+
+
+@pytest.mark.parametrize("layers, said", [
+    ([{"type": "conv2d", "kernel": [[1, -1], [2, 1]]}, {"type": "relu"}, {"type": "flatten"},
+      {"type": "dense", "weights": [[1, 0, 1, 0], [0, 1, 0, 1]]}],
+     ["conv2d_1: cross-correlation, the kernel slid as given (not rotated 180°). ",
+      "relu_1: slope 0 at 0 (PyTorch's rule). ",
+      "flatten_1: the map read channel after channel, each channel row by row (torch.flatten). ",
+      "dense_1: y = W·x + b with W out×in (row k holds output k's weights). "]),
+    ([{"type": "conv2d", "kernel": [[1, -1], [2, 1]], "flip_kernel": True},
+      {"type": "conv2d", "kernel": [[1, 1], [1, -1]], "flip_kernel": True},
+      {"type": "leaky_relu", "slope": 0.1}],
+     ["conv2d_1, conv2d_2: true convolution, the kernel rotated 180° before it slides. ",
+      "leaky_relu_1: slope 0.1 below 0 and at 0 (PyTorch's rule). "]),
+], ids=["correlation-dense", "flipped-twice"])
+def test_a_sheet_states_the_conventions_a_hand_computation_would_guess(tmp_path, layers, said):
+    # a student must not guess whether the kernel is rotated, how W is laid out, in which
+    # order flatten reads, what relu'(0) is: the contract fixes each, the sheet says it
+    from cnngrad.generate import with_sheets
+
+    document = {"input": [[1, 2, 0], [3, 1, 2], [0, 1, 1]], "layers": layers,
+                "delta": [1, 0] if layers[-1]["type"] == "dense" else [[1]]}
+    exercise = with_sheets(generate(str(write(tmp_path, document)), 1))
+    sheet = " ".join(exercise.texts["exercise.md"].split("## Given")[0].split())
+    for sentence in said:
+        assert sentence in sheet + " "

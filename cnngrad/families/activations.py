@@ -295,6 +295,9 @@ class Relu(_Activation):
     def kinks(self, problem, layer, reach):
         return _relu_kinks(problem, layer, reach)
 
+    def convention(self, spec):
+        return "slope 0 at 0 (PyTorch's rule)"
+
     def kink_cells(self, spec):
         return shape_size(spec.in_shape)
 
@@ -350,6 +353,9 @@ class LeakyRelu(Relu):
 
     def settings(self, spec):
         return [("slope", str(spec.slope))]
+
+    def convention(self, spec):
+        return f"slope {spec.slope} below 0 and at 0 (PyTorch's rule)"
 
 
 class _Squashing(_Activation):

@@ -421,6 +421,12 @@ class LayerFamily:
         """(label, value) of each setting worth showing beside the layer's name."""
         return []
 
+    def convention(self, spec) -> str:
+        """How the layer computes where textbooks differ (a kernel rotated or not, W out×in,
+        the order flatten reads), as an exercise sheet states it for a hand computation; ""
+        when nothing needs saying."""
+        return ""
+
     def param_label(self, key: str) -> str:
         return self.param_labels.get(key, f"dE/d{key}")
 

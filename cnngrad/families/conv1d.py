@@ -739,6 +739,11 @@ class Conv1d(LayerFamily):
             out.append(("kernel", "flipped (true convolution)"))
         return out
 
+    def convention(self, spec):
+        if spec.flip_kernel:
+            return "true convolution, the kernel reversed before it slides"
+        return "cross-correlation, the kernel slid as given (not reversed)"
+
     def explain(self, ex, what, path, layer, index):
         if what == "output":
             return output_conv1d(ex, path, layer, index)

@@ -1151,6 +1151,11 @@ class Conv2d(LayerFamily):
             out.append(("kernel", "flipped (true convolution)"))
         return out
 
+    def convention(self, spec):
+        if spec.flip_kernel:
+            return "true convolution, the kernel rotated 180° before it slides"
+        return "cross-correlation, the kernel slid as given (not rotated 180°)"
+
     def explain(self, ex, what, path, layer, index):
         if what == "output":
             return output_conv(ex, path, layer, index)

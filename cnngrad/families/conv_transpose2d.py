@@ -690,6 +690,10 @@ class ConvTranspose2d(LayerFamily):
             out.append(("groups", str(spec.groups)))
         return out
 
+    def convention(self, spec):
+        return ("each input cell adds the kernel as given, times its value, into the output, "
+                "windows a stride apart (torch's conv_transpose2d)")
+
     def explain(self, ex, what, path, layer, index):
         if what == "output":
             return output_conv_transpose(ex, path, layer, index)

@@ -256,6 +256,9 @@ class Dense(LayerFamily):
     def settings(self, spec):
         return [("units", str(spec.weights.shape[0]))]
 
+    def convention(self, spec):
+        return "y = W·x + b with W out×in (row k holds output k's weights)"
+
     def slips(self):
         from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 

@@ -164,6 +164,12 @@ class Flatten(LayerFamily):
     def backward(self, spec, inputs, output, delta_out):
         return [flatten_step_backward(spec, inputs[0].shape, delta_out)], {}
 
+    def convention(self, spec):
+        if spec.channels_last:
+            return ("the map read position by position, row by row, each position's channels "
+                    "side by side (Keras' Flatten on channels-last maps)")
+        return "the map read channel after channel, each channel row by row (torch.flatten)"
+
     def slips(self):
         from cnngrad.teach.diagnose import Slip, slip_in_trace
 

@@ -284,7 +284,20 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
         lines.append(text)
     rules = "".join(f"Ties: {rule} ({', '.join(names)}): where a window's maximum is tied, "
                     f"{_TIE_RULE_WORDS[rule]}. " for rule, names in pools_by_rule.items())
-    return lines, rules + _loss_sentence(exercise) + _layout_sentence(exercise)
+    return lines, (_conventions_sentence(exercise) + rules + _loss_sentence(exercise)
+                   + _layout_sentence(exercise))
+
+
+def _conventions_sentence(exercise) -> str:
+    """How the layers compute where textbooks differ, the layers of one convention named
+    together: a student working by hand must not have to guess whether the kernel is rotated,
+    which way W is laid out or in which order flatten reads."""
+    named: dict[str, list[str]] = {}
+    for spec in exercise.problem.layers:
+        convention = family_of(spec).convention(spec)
+        if convention:
+            named.setdefault(convention, []).append(spec.name)
+    return "".join(f"{', '.join(names)}: {convention}. " for convention, names in named.items())
 
 
 #: What each tie rule of a max pool does, as the contract says: "ties: split" alone left the
