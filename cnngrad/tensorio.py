@@ -1113,6 +1113,9 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):
         hint = "one number per element (or per CSV cell)"
+    elif re.fullmatch(r"[-+\d./eE]+(?:\s*,\s*[-+\d./eE]+)+", token):  # "0.2,5": two numbers
+        hint = (f"one number per element: as a list, drop the quotes "
+                f"([{', '.join(part.strip() for part in token.split(','))}])")
     elif token.startswith("[") and token.endswith("]"):
         hint = "a tensor is nested JSON lists: drop the quotes around it"
     elif re.fullmatch(r"[-+\d.eE]+/[-+\d.eE]+", token):

@@ -604,6 +604,10 @@ CORPUS = [
     # a leading 0 groups no thousands: 0,001 is a decimal comma only
     bad("cell-decimal-comma-0", short(kernel=[["0,001", 0], [0, 1]]), "kernel[0][0]",
         "not a number", hint="use a dot as the decimal point"),
+    # two numbers in one string, a comma between: the list they were meant to be
+    bad("cell-two-numbers-comma", short(kernel=[["0.2,5", 0], [0, 1]]), "kernel[0][0]",
+        "'0.2,5' is not a number", hint="one number per element: as a list, drop the quotes "
+                                        "([0.2, 5])"),
     bad("cell-object", short(kernel=[[{"csv": "k.csv"}, 0], [0, 1]]), "kernel[0][0]",
         "stand for a whole tensor"),
     bad("cell-empty-string", short(kernel=[["", 0], [0, 1]]), "kernel[0][0]", "empty string"),

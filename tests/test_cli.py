@@ -1026,3 +1026,18 @@ def test_an_error_writes_a_number_with_the_digits_that_make_it_what_it_is(value,
     from cnngrad.families.base import written_text
 
     assert written_text(value) == shown
+
+
+@pytest.mark.parametrize("option, value, place", [
+    ("--stride", "2", "\"stride\" in the file's conv layer"),
+    ("--input", "[[1, 2], [3, 4]]", "\"input\" in the file"),
+    ("--flip-kernel", None, "\"flip_kernel\" in the file's conv layer"),
+])
+def test_a_quick_option_beside_a_problem_file_says_where_the_file_sets_it(option, value,
+                                                                           place):
+    result = invoke("backward", WORKED, option, *([value] if value is not None else []))
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: options: {option} builds a problem from the command "
+                             f"line; do not give a problem file too; hint: set {place} to "
+                             f"change its problem, or drop the file to build one from the "
+                             f"options\n")

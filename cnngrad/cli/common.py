@@ -564,9 +564,13 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
     given_quick = {k: v for k, v in quick.items() if v not in (None, False)}
     if problem is not None:
         if given_quick:
-            raise UsageError(f"--{next(iter(given_quick)).replace('_', '-')} builds a problem "
-                             f"from the command line; do not give a problem file too",
-                             where="options")
+            key = next(iter(given_quick))
+            # the file's own field is what to change: a tensor at the top, a setting in the conv
+            place = "the file" if key in ("input", "delta") else "the file's conv layer"
+            raise UsageError(f"--{key.replace('_', '-')} builds a problem from the command "
+                             f"line; do not give a problem file too", where="options",
+                             hint=f'set "{key}" in {place} to change its problem, or drop '
+                                  f"the file to build one from the options")
         _keys_first(problem, max_elements)
         with bundled_sample_hinted(problem):
             spec = load_problem(problem, exact=exact, max_elements=max_elements)
