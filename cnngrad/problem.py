@@ -33,7 +33,8 @@ from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, is_number_text, load_json_document,
                               names_a_file, parse_number, parse_tensor, portable_json_error,
-                              read_source, redirected_stdin, unicode_minus_hint)
+                              read_source, redirected_stdin, split_csvs_seen,
+                              unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
@@ -396,9 +397,25 @@ def load_problem(path: str, *, exact: bool = False, max_elements: int = DEFAULT_
 def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = False,
                   max_elements: int = DEFAULT_MAX_ELEMENTS) -> Problem:
     """Validate a parsed JSON document into a :class:`Problem` (see the module docstring)."""
-    problem = _Builder(file, base_dir, exact, max_elements).build(document)
+    with split_csvs_seen() as split:
+        try:
+            problem = _Builder(file, base_dir, exact, max_elements).build(document)
+        except ShapeError as error:
+            _hint_split_csv(error, split)
+            raise
     problem.source = document
     return problem
+
+
+def _hint_split_csv(error: ShapeError, split: list[tuple[str, str, str]]) -> None:
+    """A shape error after a CSV whose numbers look split at their decimal commas (``-0,13``
+    read as two cells): its grid has twice the columns meant, and the error may name it only
+    through another tensor (the delta that a 2×4 kernel makes 4×2)."""
+    if error.hint is None and split:
+        name, whole, digits = split[0]
+        error.hint = (f"{name} looks written with decimal commas, each number split in two at "
+                      f"its comma ({whole},{digits} read as {whole} and {digits}): save it with "
+                      f"'.' as the decimal separator")
 
 
 def check_dtype_range(problem: Problem, dtype) -> None:

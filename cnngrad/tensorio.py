@@ -1376,6 +1376,43 @@ _REFERENCES_WITHIN: ContextVar[pathlib.Path | None] = ContextVar("references_wit
                                                                    default=None)
 
 
+_WHOLE_TEXT = re.compile(r"[+-]?\d+", re.ASCII)
+
+
+def split_at_decimal_commas(pairs: Iterable[tuple[str, str]]) -> tuple[str, str] | None:
+    """The first of ``pairs`` (a grid's cells read two by two) when each looks like one
+    number whose decimal comma split it in two (``0,54`` read as the cells ``0`` and ``54``):
+    a whole number, then unsigned digits, every digits part two long or more, or some whole a
+    signed 0 (``-0,7``), which no one writes for a whole number; None otherwise."""
+    pairs = [(str(whole), str(digits)) for whole, digits in pairs]
+    if not pairs or not all(_WHOLE_TEXT.fullmatch(whole) and digits.isdigit()
+                            for whole, digits in pairs):
+        return None
+    if all(len(digits) >= 2 for _, digits in pairs) or \
+            any(whole in ("-0", "+0") for whole, _ in pairs):
+        return pairs[0]
+    return None
+
+
+#: While a problem is read (:func:`split_csvs_seen`): the CSV files, comma-separated, whose
+#: cells look like numbers split at their decimal commas, each with its first pair.
+_SPLIT_CSVS: ContextVar[list | None] = ContextVar("split_csvs", default=None)
+
+
+@contextlib.contextmanager
+def split_csvs_seen():
+    """Within the block, every CSV read whose cells look split at decimal commas (see
+    :func:`split_at_decimal_commas`) is listed, ``(file, whole, digits)``, in the list
+    yielded: such a file reads as a grid of twice the columns, which a later shape error
+    names only through another tensor."""
+    seen: list[tuple[str, str, str]] = []
+    token = _SPLIT_CSVS.set(seen)
+    try:
+        yield seen
+    finally:
+        _SPLIT_CSVS.reset(token)
+
+
 @contextlib.contextmanager
 def references_within(folder: pathlib.Path | None):
     """Within the block, a ``{"csv": ...}`` or ``{"npy": ...}`` naming a file outside
@@ -1597,6 +1634,11 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
         if "" in cells:
             raise ProblemError("empty cell",
                                where=f"row {row_number}, column {cells.index('') + 1}", file=shown)
+    seen = _SPLIT_CSVS.get()
+    if seen is not None and delimiter == "," and width % 2 == 0:
+        cells = [cell.strip() for _, row in records for cell in row]
+        if (pair := split_at_decimal_commas(zip(cells[::2], cells[1::2]))) is not None:
+            seen.append((shown, *pair))
     return records, shown
 
 

@@ -577,6 +577,32 @@ def test_csv_with_decimal_commas_is_named_so(tmp_path, text, where, cell, fixed)
     assert "header" not in str(error)
 
 
+@pytest.mark.parametrize("kernel, hinted", [
+    ("-0,13,0,15\n-0,51,0,62\n", "-0,13 read as -0 and 13"),  # read as a 2×4 kernel
+    ("0,50,1,25\n2,75,0,05\n", "0,50 read as 0 and 50"),  # every decimal part two digits
+    ("1,2,3,4\n5,6,7,8\n", None),  # not (every second part one digit, no -0): whole numbers
+])
+def test_a_shape_error_after_a_csv_split_at_its_decimal_commas_says_so(tmp_path, kernel,
+                                                                       hinted):
+    # comma-separated cells of decimal-comma numbers read as twice the columns: the kernel is
+    # accepted, 2×4, and the error is the delta's, which names another file
+    from cnngrad.errors import ShapeError
+    from cnngrad.problem import build_problem
+
+    write_files(tmp_path, {"w.csv": kernel})
+    document = {"input": [[1] * 5] * 5, "layers": [{"type": "conv2d", "kernel": {"csv": "w.csv"}}],
+                "delta": [[1] * 4] * 4}
+    with pytest.raises(ShapeError) as info:
+        build_problem(document, file="p.json", base_dir=tmp_path)
+    assert info.value.what.startswith("expected shape 4×2 (the output of conv2d_1)")
+    if hinted is None:
+        assert info.value.hint is None
+    else:
+        assert info.value.hint == (f"w.csv looks written with decimal commas, each number split "
+                                   f"in two at its comma ({hinted}): save it with '.' as the "
+                                   f"decimal separator")
+
+
 @pytest.mark.parametrize("kind, files, content", [
     ("csv", {"hw/data/o.csv": "1,2\n3,x\n"}, "data/o.csv"),
     ("npy", {"hw/data/o.npy": np.array(["a"])}, "data/o.npy"),

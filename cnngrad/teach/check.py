@@ -57,6 +57,7 @@ from cnngrad.tensorio import (
     parse_tensor,
     read_source,
     references_within,
+    split_at_decimal_commas,
 )
 
 __all__ = [
@@ -1723,9 +1724,6 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
     return np.array([flat]), written.reshaped((1,))
 
 
-_WHOLE_TEXT = re.compile(r"[+-]?\d+", re.ASCII)
-
-
 def _split_decimal_commas(written: Written, truth: np.ndarray) -> str | None:
     """The hint for CSV cells of twice the columns expected, each pair a whole number and
     unsigned digits (``0,54,0,03`` for two values of a row): decimal commas in a file whose
@@ -1742,14 +1740,10 @@ def _split_decimal_commas(written: Written, truth: np.ndarray) -> str | None:
         return None
     if all(Fraction(value).denominator == 1 for value in np.asarray(truth).reshape(-1)):
         return None
-    pairs = written.texts.reshape(-1, 2)
-    if not all(_WHOLE_TEXT.fullmatch(str(whole)) and str(digits).isdigit()
-               for whole, digits in pairs):
+    pair = split_at_decimal_commas(written.texts.reshape(-1, 2))
+    if pair is None:
         return None
-    if not (all(len(str(digits)) >= 2 for _, digits in pairs)
-            or any(str(whole) in ("-0", "+0") for whole, _ in pairs)):
-        return None
-    whole, digits = pairs[0]
+    whole, digits = pair
     return (f"the numbers look written with decimal commas, each split in two at its comma "
             f"({whole},{digits} read as {whole} and {digits}): save the file with '.' as the "
             "decimal separator")
