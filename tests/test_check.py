@@ -3127,3 +3127,29 @@ def test_an_answer_for_the_problems_input_is_pointed_to_its_readers_delta(tmp_pa
     assert refused_lines(answers) == [
         f"error: {answers}: input.delta_in: unknown path 'input.delta_in'; hint: the problem's "
         "input has no path of its own: its delta is conv2d_1.delta_in"]
+
+
+@pytest.mark.parametrize("width", [40, 50, 56, 60, 72, 80])
+def test_a_grade_sheet_at_any_width_keeps_its_lines_within_it_and_its_paths_whole(width,
+                                                                                monkeypatch):
+    # under about 60 columns the table's last column folded every path mid-word
+    # ("sigmoid_1.delt" / "a_in") and its rows passed the width: a block per student instead
+    exam = SAMPLES / "exam"
+    files = sorted(str(p) for p in exam.glob("*.json"))
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = runner.invoke(app, ["check", str(SAMPLES / "exam.json"), *files])
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= width
+    paths = ("sigmoid_1.delta_in", "dense_1.grads.weights", "maxpool2d_1.delta_in",
+             "conv2d_1.grads.kernel")
+    # every path whole on its line, in the head's points and in each student's notes
+    text = "\n".join(lines)
+    for path in paths:
+        assert text.count(path) >= 3, path
+    if width < 60:
+        assert "ana 30.0% · 6/20 points · wrong" in lines
+        assert lines[lines.index("ana 30.0% · 6/20 points · wrong") + 1].startswith("  loss 0/2")
+    else:
+        assert any(line.startswith("ana ") and "30.0%" in line and "6/20" in line
+                   for line in lines)

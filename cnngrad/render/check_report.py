@@ -30,6 +30,7 @@ from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
                                    tensor_notes, unexplained_notes)
 from cnngrad.render import GRID_RULE, GRID_SEPARATOR
+from cnngrad.render.layouts import FirstThatFits
 from cnngrad.render.tables import column_blocks, column_span, grid_label
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
@@ -669,6 +670,7 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
     table.add_column(header[4], overflow="fold", max_width=notes_width)
     for row in rows:
         table.add_row(*row)
+    records = _sheet_records(rows, header[2])
     counts = {status: sum(r.status == status for r in results)
               for status in ("right", "wrong", "error")}
     # a row is a file, or a student's folder of one file per path (its files one row)
@@ -691,4 +693,21 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
         mark = "" if by_points else f"{CARRIED_MARK} "
         head.append(Text(f"{mark}carried forward: right from the student's own upstream "
                          "answers, full points", style="dim"))
-    return Group(*head, Text(""), table, Text(""), Text(summary, style="bold"))
+    return Group(*head, Text(""), FirstThatFits(table, records), Text(""),
+                 Text(summary, style="bold"))
+
+
+def _sheet_records(rows: list[tuple[Text, ...]], counted: str) -> Group:
+    """The grade sheet as a block of lines per student, for a width where its table does not
+    fit (under about 60 columns, its paths folded mid-word and the terminal folding the
+    rows): the student, score, points (or cells) and status on a line, what is not right
+    below it, indented and wrapped between words."""
+    from rich.padding import Padding
+
+    blocks = []
+    for name, score, earned, status, notes in rows:
+        line = Text.assemble(name, " ", score, " · ", earned, f" {counted} · ", status)
+        blocks.append(line)
+        if notes.plain:
+            blocks.append(Padding(notes, (0, 0, 0, 2)))
+    return Group(*blocks)
