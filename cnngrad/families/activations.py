@@ -136,8 +136,8 @@ def _branch_note(problem: Problem, name: str) -> str:
 
 def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], LayerWatch]:
     from cnngrad.families import family_of
-    from cnngrad.teach.gradcheck import (Kink, ZERO_RTOL, _IDLE, LayerWatch, _display_index,
-        _number, index_text)
+    from cnngrad.teach.gradcheck import (Kink, ZERO_RTOL, _IDLE_BEND, LayerWatch,
+        _display_index, _number, index_text)
 
     spec, x = layer.spec, np.asarray(layer.input, dtype=np.float64)
     active = np.asarray(layer.delta_out, dtype=np.float64) != 0
@@ -154,7 +154,7 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], Laye
     # a max pool gives a tied 0 no delta, but the same 0 moved up wins its window: its delta
     # being 0 does not say that no gradient depends on it
     idle = "" if any(family_of(reader).takes_maxima
-                     for reader in problem.readers(spec.name)) else _IDLE
+                     for reader in problem.readers(spec.name)) else _IDLE_BEND
     for index in map(tuple, np.argwhere(np.abs(x) <= max(reach, zero_tol))):
         value = float(x[index])
         shown = _display_index(problem, x.shape, index)
@@ -176,11 +176,12 @@ def _relu_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], Laye
             meaning += branch
         if not active[index]:
             meaning += idle
-        kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning,
-                          idle=bool(idle) and not active[index]))
+        kinks.append(Kink(spec.name, kind, shown, (shown,), value, meaning))
     # a move that shifts an input at 0 flips its side one way or the other: the signs suffice
+    # the inputs whose delta is 0: a side no gradient depends on, but a bend of E
     watch = LayerWatch(layer=-1, values_at=np.zeros(0, np.int64),
-                       signs_at=np.flatnonzero(active), windows=np.zeros((0, 0), np.int64))
+                       signs_at=np.flatnonzero(active), windows=np.zeros((0, 0), np.int64),
+                       bends_at=np.flatnonzero(~active))
     return kinks, watch
 
 

@@ -637,8 +637,7 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], L
                            f"differences may cross the kink where they tie")
             if not active[n, c, i, j]:
                 meaning += _IDLE
-            kinks.append(Kink(spec.name, kind, position, cells, value, meaning,
-                              idle=not active[n, c, i, j]))
+            kinks.append(Kink(spec.name, kind, position, cells, value, meaning))
     taps = flat.shape[-2] * flat.shape[-1]
     # a move that shifts tied maxima together keeps the winners; 'first' and 'split' then
     # still give the derivative along it, 'all' (each the whole delta) does not

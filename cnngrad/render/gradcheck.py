@@ -324,19 +324,12 @@ def report_table(report: GradcheckReport, decimals: int = 6):
 
     truncated = [t for t in report.tensors if t.truncated]
     if truncated:
-        # a kink whose delta is 0 is not watched: a move may cross it, where E keeps its
-        # slope but bends, and the central difference's error shrinks as ε only
-        idle = any(kink.idle for kink in report.kinks)
-        smooth = ("no move of ±ε changes a branch that a gradient depends on: E is smooth "
-                  "there, or bends at a kink whose delta is 0 (above) and keeps its slope"
-                  if idle else "no move of ±ε changes a branch, so E is smooth there")
-        shrinks = "ε² (ε across such a kink)" if idle else "ε²"
         parts.append(Text(f"elements that agree only at ε/10 = {smaller_eps(report)}: "
-                          f"truncation error, not a kink ({smooth}, but ε = {report.eps:g} is "
-                          f"too large a step: the central difference's own error, which "
-                          f"shrinks as {shrinks}, is over the tolerance; --eps "
-                          f"{smaller_eps(report)} or smaller checks them at ε); " + AT_A_TENTH,
-                          style="bold yellow"))
+                          f"truncation error, not a kink (no move of ±ε changes a branch, so E "
+                          f"is smooth there, but ε = {report.eps:g} is too large a step: the "
+                          f"central difference's own error, which shrinks as ε², is over the "
+                          f"tolerance; --eps {smaller_eps(report)} or smaller "
+                          f"checks them at ε); " + AT_A_TENTH, style="bold yellow"))
         parts.append(_element_table(truncated, "truncation", decimals, TRUNCATION_COLUMNS))
 
     failing = [t for t in report.tensors if not t.ok]

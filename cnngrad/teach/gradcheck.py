@@ -229,8 +229,9 @@ def _shifted_energies(problem: Problem, target: str, base: np.ndarray, index: tu
     energy_plus, inputs_plus = _evaluate_moved(with_tensor(problem, target, plus))
     energy_minus, inputs_minus = _evaluate_moved(with_tensor(problem, target, minus))
     if inputs_plus is None or inputs_minus is None:  # no run to watch: E is NaN
-        return energy_plus, energy_minus, False
-    crossed = watch is not None and (watch.crossed(inputs_plus) or watch.crossed(inputs_minus))
+        return energy_plus, energy_minus, Watch.SMOOTH
+    crossed = (Watch.SMOOTH if watch is None else
+               max(watch.crossed(inputs_plus), watch.crossed(inputs_minus)))
     return energy_plus, energy_minus, crossed
 
 
@@ -261,7 +262,7 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
     copies = max(2, min(2 * base.size, BATCH_CELLS // max(per_copy, 1)) // 2 * 2)
     flat_indices = np.arange(base.size)
     plus, minus = np.empty(base.size), np.empty(base.size)
-    crossed = np.zeros(base.size, bool)
+    crossed = np.zeros(base.size, np.int8)  # Watch.SMOOTH, BENT or KINK
     delta = None if problem.loss is not None else problem.delta
     for start in range(0, base.size, copies // 2):
         chunk = flat_indices[start:start + copies // 2]
@@ -301,8 +302,8 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
             inputs = [layer.input.reshape((count,) + one.input.shape)
                       for layer, one in zip(layers, single)] + [output]
             for k, index in enumerate(chunk):
-                crossed[index] = (watch.crossed([a[2 * k] for a in inputs])
-                                  or watch.crossed([a[2 * k + 1] for a in inputs]))
+                crossed[index] = max(watch.crossed([a[2 * k] for a in inputs]),
+                                     watch.crossed([a[2 * k + 1] for a in inputs]))
         if progress is not None:
             for _ in chunk:  # one step per element, as the pass-per-element path counts
                 progress("gradcheck input")
@@ -374,9 +375,7 @@ class Kink:
     contract shows results (2-D input, one channel: [row, col]; else [c, row, col] or
     [n, c, row, col]); for ``ceil_overhang`` it is the window's [row, col], the same in every
     map.  ``cells`` are the cells of the layer's input involved (the tied maxima), same
-    indexing.  ``idle``: its delta is 0, so no gradient depends on its branch and no move is
-    watched for crossing it; E keeps its slope there but may bend (a relu input at 0 with a
-    squared loss above it: E = ½(w·ε)² on one side, 0 on the other).
+    indexing.
     """
 
     layer: str
@@ -385,7 +384,6 @@ class Kink:
     cells: tuple[tuple[int, ...], ...]
     value: float | None
     meaning: str
-    idle: bool = False
 
     @property
     def smooth(self) -> bool:
@@ -407,6 +405,14 @@ class LayerWatch:
     base_signs: np.ndarray = None
     base_winners: np.ndarray = None
     base_branch: np.ndarray = None
+    # flat indices: relu inputs whose delta is 0, whose side no gradient depends on; E keeps
+    # one slope across their 0 but bends there (½(w·ε)² on one side under a squared loss),
+    # so a central difference across one errs in proportion to ε, not ε²
+    bends_at: np.ndarray | None = None
+    base_bends: np.ndarray = None
+
+    def bends(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape(-1)[self.bends_at] > 0
 
     def branches(self, x: np.ndarray):
         flat = x.reshape(-1)
@@ -425,24 +431,32 @@ class Watch:
     changes side of 0 or a pool window changes which cells hold its maximum; with the ``all``
     tie rule also when a tied maximum moves at all (a move shifting tied cells together keeps
     the winners, and giving each of them the whole delta is no derivative along it).  Only
-    places whose delta is not 0 are watched: elsewhere no gradient depends on the branch.
+    places whose delta is not 0 are watched as kinks: elsewhere no gradient depends on the
+    branch.  A relu input whose delta is 0 changing side is a *bend* (:attr:`BENT`): E keeps
+    its slope there, but a central difference across it errs in proportion to ε.
     """
 
     layers: list[LayerWatch] = field(default_factory=list)
 
-    def crossed(self, inputs: list[np.ndarray]) -> bool:
+    #: What :meth:`crossed` says of a move: no branch changed, only a bend, a kink.
+    SMOOTH, BENT, KINK = 0, 1, 2
+
+    def crossed(self, inputs: list[np.ndarray]) -> int:
+        bent = False
         for watch in self.layers:
             x = inputs[watch.layer]
             if not np.array_equal(x.reshape(-1)[watch.values_at], watch.base_values):
-                return True
+                return self.KINK
             signs, winners = watch.branches(x)
             if not np.array_equal(signs, watch.base_signs) or \
                     not np.array_equal(winners, watch.base_winners):
-                return True
+                return self.KINK
             if watch.branch is not None and \
                     not np.array_equal(watch.branch(x.reshape(-1)), watch.base_branch):
-                return True
-        return False
+                return self.KINK
+            bent = bent or (watch.bends_at is not None
+                            and not np.array_equal(watch.bends(x), watch.base_bends))
+        return self.BENT if bent else self.SMOOTH
 
 
 def find_kinks(problem: Problem, eps: float = DEFAULT_EPS) -> tuple[list[Kink], dict]:
@@ -509,6 +523,8 @@ def _watched(watch: Watch, layer_watch: LayerWatch | None, position: int,
     flat = np.asarray(values, dtype=np.float64).reshape(-1)
     layer_watch.base_values = flat[layer_watch.values_at]
     layer_watch.base_signs, layer_watch.base_winners = layer_watch.branches(flat)
+    if layer_watch.bends_at is not None:
+        layer_watch.base_bends = layer_watch.bends(flat)
     if layer_watch.branch is not None:
         layer_watch.base_branch = layer_watch.branch(flat)
     watch.layers.append(layer_watch)
@@ -533,6 +549,9 @@ def _number(value: float) -> str:
 
 
 _IDLE = "; its delta is 0, so no gradient depends on it here"
+#: A relu input's: a move across it bends E (see Watch), a failing difference set aside.
+_IDLE_BEND = ("; its delta is 0, so no gradient depends on its side, but E bends across it: "
+              "a difference across it that fails is not held to the tolerance")
 
 
 # --------------------------------------------------------------------------- the element check
@@ -840,7 +859,12 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
        a pool window changes which cells hold its maximum, or a value at a kink (a relu input
        at 0, a tied maximum) moves — there the engine's answer follows the contract's rule
        for the kink (relu'(0) = 0, the tie rule) and need not be a one-sided derivative; the
-       one-sided differences can even agree, when jumps of opposite sign cancel.
+       one-sided differences can even agree, when jumps of opposite sign cancel; or
+    0'. it fails at ε and its move crosses a *bend*: a relu input whose delta is 0 changes
+       side.  No gradient depends on that side and E has one slope there, but it bends (E =
+       ½(w·ε)² on one side under a squared loss, 0 on the other), and the difference errs in
+       proportion to ε (a tenth at ε/10, not a hundredth): not a wrong gradient.  One that
+       agrees is checked.
 
     Every other element is on a smooth stretch of E between t − ε and t + ε, and is held to
     the tolerance.  One that fails at ε is looked at again with ε/10: if it agrees there, its
@@ -871,7 +895,7 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
         plus, minus, crossed = batched
     else:
         plus, minus = np.empty_like(base), np.empty_like(base)
-        crossed = np.zeros(base.shape, bool)
+        crossed = np.zeros(base.shape, np.int8)  # Watch.SMOOTH, BENT or KINK
         for index in np.ndindex(base.shape):
             if progress is not None:
                 progress(f"gradcheck {target}")
@@ -886,10 +910,12 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     close = _within(analytic, numeric, rtol, atol, noise)
     jump = np.abs(right - left)
     if watch is not None:  # the branches decide: a move that crosses none is smooth
-        kink = np.array(crossed)
+        kink = crossed == Watch.KINK
+        # across a bend only, E has one slope: a difference that agrees is checked, one that
+        # fails errs by the bend (in proportion to ε, ε/10 no cure), not a wrong gradient
+        kink |= (crossed == Watch.BENT) & ~close
     else:
-        kink = np.array(crossed | (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left),
-                                                                           np.abs(right)))))
+        kink = (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left), np.abs(right))))
     kink |= outside
 
     small = eps / SECOND_LOOK
