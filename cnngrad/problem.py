@@ -31,10 +31,10 @@ from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fie
 from cnngrad.families.base import Head
 from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
-from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, is_number_text, load_json_document,
-                              names_a_file, parse_number, parse_tensor, portable_json_error,
-                              read_source, redirected_stdin, split_csvs_seen,
-                              unicode_minus_hint)
+from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, decimal_commas_hint, is_number_text,
+                              load_json_document, names_a_file, parse_number, parse_tensor,
+                              portable_json_error, read_source, redirected_stdin,
+                              split_csvs_seen, unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it
@@ -410,12 +410,11 @@ def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = Fal
 def _hint_split_csv(error: ShapeError, split: list[tuple[str, str, str]]) -> None:
     """A shape error after a CSV whose numbers look split at their decimal commas (``-0,13``
     read as two cells): its grid has twice the columns meant, and the error may name it only
-    through another tensor (the delta that a 2×4 kernel makes 4×2)."""
-    if error.hint is None and split:
-        name, whole, digits = split[0]
-        error.hint = (f"{name} looks written with decimal commas, each number split in two at "
-                      f"its comma ({whole},{digits} read as {whole} and {digits}): save it with "
-                      f"'.' as the decimal separator")
+    through another tensor (the delta that a 2×4 kernel makes 4×2).  Said before the error's
+    own hint, which assumes the numbers as read."""
+    if split:
+        hint = decimal_commas_hint(split[0][1], split[0][2], split[0][0])
+        error.hint = hint if error.hint is None else f"{hint}; else {error.hint}"
 
 
 def check_dtype_range(problem: Problem, dtype) -> None:

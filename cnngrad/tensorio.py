@@ -1113,7 +1113,8 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):
         hint = "one number per element (or per CSV cell)"
-    elif re.fullmatch(r"[-+\d./eE]+(?:\s*,\s*[-+\d./eE]+)+", token):  # "0.2,5": two numbers
+    elif "," in token and all(_DECIMAL_RE.fullmatch(part.strip()) for part in token.split(",")):
+        # "0.2,5": two decimals, a list meant (a fraction must keep its quotes: not said)
         hint = (f"one number per element: as a list, drop the quotes "
                 f"([{', '.join(part.strip() for part in token.split(','))}])")
     elif token.startswith("[") and token.endswith("]"):
@@ -1394,6 +1395,15 @@ def split_at_decimal_commas(pairs: Iterable[tuple[str, str]]) -> tuple[str, str]
     return None
 
 
+def decimal_commas_hint(whole: str, digits: str, name: str | None = None) -> str:
+    """What a hint says of cells split at their decimal commas (``name``: the file's)."""
+    what = f"{name} looks written" if name else "the numbers look written"
+    each = "each number" if name else "each"
+    return (f"{what} with decimal commas, {each} split in two at its comma ({whole},{digits} "
+            f"read as {whole} and {digits}): save {'it' if name else 'the file'} with '.' as "
+            f"the decimal separator")
+
+
 #: While a problem is read (:func:`split_csvs_seen`): the CSV files, comma-separated, whose
 #: cells look like numbers split at their decimal commas, each with its first pair.
 _SPLIT_CSVS: ContextVar[list | None] = ContextVar("split_csvs", default=None)
@@ -1637,7 +1647,11 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     seen = _SPLIT_CSVS.get()
     if seen is not None and delimiter == "," and width % 2 == 0:
         cells = [cell.strip() for _, row in records for cell in row]
-        if (pair := split_at_decimal_commas(zip(cells[::2], cells[1::2]))) is not None:
+        pairs = list(zip(cells[::2], cells[1::2]))
+        # a signed 0 or a decimal part with a leading zero (0,05): whole numbers in a
+        # comma-separated file (an image's 12,200,35,78) write neither
+        if (pair := split_at_decimal_commas(pairs)) is not None and \
+                any(whole in ("-0", "+0") or digits.startswith("0") for whole, digits in pairs):
             seen.append((shown, *pair))
     return records, shown
 

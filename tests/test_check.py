@@ -3153,3 +3153,15 @@ def test_a_grade_sheet_at_any_width_keeps_its_lines_within_it_and_its_paths_whol
     else:
         assert any(line.startswith("ana ") and "30.0%" in line and "6/20" in line
                    for line in lines)
+
+
+def test_a_narrow_grade_sheet_says_a_file_that_could_not_be_checked_in_a_line(tmp_path,
+                                                                             monkeypatch):
+    broken = tmp_path / "dan.json"
+    broken.write_text("{oops", encoding="utf-8")
+    monkeypatch.setenv("COLUMNS", "50")
+    result = runner.invoke(app, ["check", str(SAMPLES / "exam.json"),
+                                 str(SAMPLES / "exam" / "cleo.json"), str(broken)])
+    lines = result.stdout.splitlines()
+    assert "dan · error" in lines
+    assert lines[lines.index("dan · error") + 1].startswith("  line 1, column 2: ")

@@ -1029,15 +1029,16 @@ def test_an_error_writes_a_number_with_the_digits_that_make_it_what_it_is(value,
 
 
 @pytest.mark.parametrize("option, value, place", [
-    ("--stride", "2", "\"stride\" in the file's conv layer"),
-    ("--input", "[[1, 2], [3, 4]]", "\"input\" in the file"),
-    ("--flip-kernel", None, "\"flip_kernel\" in the file's conv layer"),
+    ("--stride", "2", "as a conv layer's \"stride\""),
+    ("--input", "[[1, 2], [3, 4]]", "as \"input\""),
+    ("--delta", "[[1]]", "as \"delta\" (or gives a \"loss\")"),
+    ("--flip-kernel", None, "as a conv layer's \"flip_kernel\""),
 ])
 def test_a_quick_option_beside_a_problem_file_says_where_the_file_sets_it(option, value,
                                                                            place):
     result = invoke("backward", WORKED, option, *([value] if value is not None else []))
     assert result.exit_code == 2
     assert result.stderr == (f"error: options: {option} builds a problem from the command "
-                             f"line; do not give a problem file too; hint: set {place} to "
-                             f"change its problem, or drop the file to build one from the "
+                             f"line; do not give a problem file too; hint: a problem file sets "
+                             f"it {place}; drop the file to build a one-conv problem from the "
                              f"options\n")

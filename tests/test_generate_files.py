@@ -774,20 +774,31 @@ def test_an_element_or_a_delta_out_asked_by_a_grading_block_is_said_in_words(tmp
      ["conv2d_1: cross-correlation, the kernel slid as given (not rotated 180°). ",
       "relu_1: slope 0 at 0 (PyTorch's rule). ",
       "flatten_1: the map read channel after channel, each channel row by row (torch.flatten). ",
-      "dense_1: y = W·x + b with W out×in (row k holds output k's weights). "]),
+      "dense_1: output = W·input with W out×in (row k holds output k's weights). "]),
     ([{"type": "conv2d", "kernel": [[1, -1], [2, 1]], "flip_kernel": True},
       {"type": "conv2d", "kernel": [[1, 1], [1, -1]], "flip_kernel": True},
       {"type": "leaky_relu", "slope": 0.1}],
      ["conv2d_1, conv2d_2: true convolution, the kernel rotated 180° before it slides. ",
       "leaky_relu_1: slope 0.1 below 0 and at 0 (PyTorch's rule). "]),
-], ids=["correlation-dense", "flipped-twice"])
+    ([{"type": "conv1d", "kernel": [1, -1]}, {"type": "flatten"},
+      {"type": "dense", "weights": [[1, 0], [0, 1]], "bias": [0, 1]}],
+     ["flatten_1: the map read channel after channel, each channel's values in order "
+      "(torch.flatten). ",
+      "dense_1: output = W·input + b with W out×in (row k holds output k's weights). "]),
+    ([{"type": "avgpool2d", "size": 2, "stride": 1, "padding": 1}],
+     ["avgpool2d_1: a window over the padding averages its padded cells too, as zeros "
+      "(count_include_pad). "]),
+], ids=["correlation-dense", "flipped-twice", "1-D-bias", "padded-average"])
 def test_a_sheet_states_the_conventions_a_hand_computation_would_guess(tmp_path, layers, said):
     # a student must not guess whether the kernel is rotated, how W is laid out, in which
     # order flatten reads, what relu'(0) is: the contract fixes each, the sheet says it
     from cnngrad.generate import with_sheets
 
-    document = {"input": [[1, 2, 0], [3, 1, 2], [0, 1, 1]], "layers": layers,
-                "delta": [1, 0] if layers[-1]["type"] == "dense" else [[1]]}
+    one_axis = layers[0]["type"] == "conv1d"
+    delta = ([1, 0] if layers[-1]["type"] == "dense" else
+             [[1] * 4] * 4 if layers[-1]["type"] == "avgpool2d" else [[1]])
+    document = {"input": [1, 2, 0] if one_axis else [[1, 2, 0], [3, 1, 2], [0, 1, 1]],
+                "layers": layers, "delta": delta}
     exercise = with_sheets(generate(str(write(tmp_path, document)), 1))
     sheet = " ".join(exercise.texts["exercise.md"].split("## Given")[0].split())
     for sentence in said:

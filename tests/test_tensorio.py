@@ -581,6 +581,7 @@ def test_csv_with_decimal_commas_is_named_so(tmp_path, text, where, cell, fixed)
     ("-0,13,0,15\n-0,51,0,62\n", "-0,13 read as -0 and 13"),  # read as a 2×4 kernel
     ("0,50,1,25\n2,75,0,05\n", "0,50 read as 0 and 50"),  # every decimal part two digits
     ("1,2,3,4\n5,6,7,8\n", None),  # not (every second part one digit, no -0): whole numbers
+    ("12,200,35,78\n50,60,70,80\n", None),  # an image's whole numbers: no -0, no 0 leading
 ])
 def test_a_shape_error_after_a_csv_split_at_its_decimal_commas_says_so(tmp_path, kernel,
                                                                        hinted):
@@ -601,6 +602,22 @@ def test_a_shape_error_after_a_csv_split_at_its_decimal_commas_says_so(tmp_path,
         assert info.value.hint == (f"w.csv looks written with decimal commas, each number split "
                                    f"in two at its comma ({hinted}): save it with '.' as the "
                                    f"decimal separator")
+
+
+def test_a_split_csv_s_hint_comes_before_the_shape_error_s_own(tmp_path):
+    # the error's own hint (a transposed W?) assumes the numbers as read: the file's comes first
+    from cnngrad.errors import ShapeError
+    from cnngrad.problem import build_problem
+
+    write_files(tmp_path, {"w.csv": "-0,13,0,15\n-0,51,0,62\n"})
+    document = {"input": [1, 2, 3], "layers": [{"type": "dense", "weights": {"csv": "w.csv"}}],
+                "loss": {"type": "mse", "target": [0, 0]}}
+    with pytest.raises(ShapeError) as info:
+        build_problem(document, file="p.json", base_dir=tmp_path)
+    assert info.value.hint == ("w.csv looks written with decimal commas, each number split in "
+                               "two at its comma (-0,13 read as -0 and 13): save it with '.' as "
+                               "the decimal separator; else expected shape out×3 (as "
+                               "torch.nn.Linear)")
 
 
 @pytest.mark.parametrize("kind, files, content", [

@@ -565,12 +565,14 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
     if problem is not None:
         if given_quick:
             key = next(iter(given_quick))
-            # the file's own field is what to change: a tensor at the top, a setting in the conv
-            place = "the file" if key in ("input", "delta") else "the file's conv layer"
+            # where a problem file says the same: a tensor at its top (the delta, or a loss
+            # instead), a setting in a conv layer's fields
+            place = {"input": 'as "input"', "delta": 'as "delta" (or gives a "loss")'}.get(
+                key, f'as a conv layer\'s "{key}"')
             raise UsageError(f"--{key.replace('_', '-')} builds a problem from the command "
                              f"line; do not give a problem file too", where="options",
-                             hint=f'set "{key}" in {place} to change its problem, or drop '
-                                  f"the file to build one from the options")
+                             hint=f"a problem file sets it {place}; drop the file to build a "
+                                  f"one-conv problem from the options")
         _keys_first(problem, max_elements)
         with bundled_sample_hinted(problem):
             spec = load_problem(problem, exact=exact, max_elements=max_elements)

@@ -691,8 +691,9 @@ class ConvTranspose2d(LayerFamily):
         return out
 
     def convention(self, spec):
+        cropped = ", then the padding cropped from each side" if any(spec.padding) else ""
         return ("each input cell adds the kernel as given, times its value, into the output, "
-                "windows a stride apart (torch's conv_transpose2d)")
+                f"windows a stride apart{cropped} (torch's conv_transpose2d)")
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

@@ -257,7 +257,8 @@ class Dense(LayerFamily):
         return [("units", str(spec.weights.shape[0]))]
 
     def convention(self, spec):
-        return "y = W·x + b with W out×in (row k holds output k's weights)"
+        bias = " + b" if spec.params.get("bias") is not None else ""
+        return f"output = W·input{bias} with W out×in (row k holds output k's weights)"
 
     def slips(self):
         from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace

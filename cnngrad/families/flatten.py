@@ -165,10 +165,14 @@ class Flatten(LayerFamily):
         return [flatten_step_backward(spec, inputs[0].shape, delta_out)], {}
 
     def convention(self, spec):
+        one_axis = len(spec.in_shape) == 3  # (N, C, L): a 1-D map has no rows
         if spec.channels_last:
-            return ("the map read position by position, row by row, each position's channels "
-                    "side by side (Keras' Flatten on channels-last maps)")
-        return "the map read channel after channel, each channel row by row (torch.flatten)"
+            order = "position by position" if one_axis else "position by position, row by row"
+            return (f"the map read {order}, each position's channels side by side (Keras' "
+                    f"Flatten on channels-last maps)")
+        return ("the map read channel after channel, "
+                + ("each channel's values in order" if one_axis else "each channel row by row")
+                + " (torch.flatten)")
 
     def slips(self):
         from cnngrad.teach.diagnose import Slip, slip_in_trace

@@ -478,6 +478,11 @@ class AvgPool1d(_Pool1d):
     type = "avgpool1d"
     fields = ("size", "stride", "padding", "ceil_mode", "count_include_pad")
 
+    def convention(self, spec):
+        from cnngrad.families.pool2d import average_convention
+
+        return average_convention(bool(spec.padding), spec.count_include_pad)
+
     def divisors(self, spec):
         length = spec.in_shape[2]
         counts = {_divisor(spec, length, i)[1] for i in range(spec.out_shape[2])}

@@ -919,9 +919,22 @@ class MaxPool2d(_Pool2d):
         ]
 
 
+def average_convention(padded: bool, count_include_pad: bool) -> str:
+    """An average pool's divisor where it reads padding, as a sheet states it ("" unpadded)."""
+    if not padded:
+        return ""
+    if count_include_pad:
+        return ("a window over the padding averages its padded cells too, as zeros "
+                "(count_include_pad)")
+    return "a window over the padding averages its cells inside the input only"
+
+
 class AvgPool2d(_Pool2d):
     type = "avgpool2d"
     fields = ("size", "stride", "padding", "ceil_mode", "count_include_pad")
+
+    def convention(self, spec):
+        return average_convention(any(spec.padding), spec.count_include_pad)
 
     def divisors(self, spec):
         counts = avgpool2d_divisors(spec.in_shape[2:], count_include_pad=spec.count_include_pad,

@@ -706,8 +706,11 @@ def _sheet_records(rows: list[tuple[Text, ...]], counted: str) -> Group:
 
     blocks = []
     for name, score, earned, status, notes in rows:
-        line = Text.assemble(name, " ", score, " · ", earned, f" {counted} · ", status)
-        blocks.append(line)
+        if earned.plain == "—":  # a file that could not be checked: no score, no points
+            blocks.append(Text.assemble(name, " · ", status))
+        else:
+            blocks.append(Text.assemble(name, " ", score, " · ", earned, f" {counted} · ",
+                                        status))
         if notes.plain:
             blocks.append(Padding(notes, (0, 0, 0, 2)))
     return Group(*blocks)

@@ -51,6 +51,7 @@ from cnngrad.tensorio import (
     TENSOR_FILE_KINDS,
     csv_cells,
     csv_grid,
+    decimal_commas_hint,
     decimals_needed,
     decode_text,
     load_json_document,
@@ -1743,10 +1744,7 @@ def _split_decimal_commas(written: Written, truth: np.ndarray) -> str | None:
     pair = split_at_decimal_commas(written.texts.reshape(-1, 2))
     if pair is None:
         return None
-    whole, digits = pair
-    return (f"the numbers look written with decimal commas, each split in two at its comma "
-            f"({whole},{digits} read as {whole} and {digits}): save the file with '.' as the "
-            "decimal separator")
+    return decimal_commas_hint(*pair)
 
 
 def _index_outside(path: str, index: tuple, shape: tuple[int, ...], *, base: int,

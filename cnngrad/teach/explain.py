@@ -294,7 +294,8 @@ def _symbols_used(symbols: dict[str, str], texts: list[str]) -> dict[str, str]:
     use (δ beside an output's sum).  A symbol counts alone, after the d or ∂ of a
     derivative (``dE/db``, ``dx/db``) or before a subscript (``t_n``), never inside a word."""
     def written(symbol: str, text: str) -> bool:
-        return re.search(rf"(?:(?<!\w)|(?<![\w])d|∂){re.escape(symbol)}(?![^\W_])", text) is not None
+        pattern = rf"(?:(?<!\w)|(?<![\w])d|∂){re.escape(symbol)}(?![^\W_])"
+        return re.search(pattern, text) is not None
 
     used: set[str] = set()
     texts = list(texts)
@@ -691,7 +692,8 @@ class _Explainer:
         formula = f"{lhs} = {rhs}"
         return Explanation(path=self.path_text(path), title=title, lhs=lhs,
                            formula=formula, terms=kept, total=scalar(total),
-                           symbols=_symbols_used(symbols, [formula, *notes]), zero_terms=sum(zero_reasons.values()),
+                           symbols=_symbols_used(symbols, [formula, *notes]),
+                           zero_terms=sum(zero_reasons.values()),
                            zero_reasons=zero_reasons, operation=operation, notes=notes,
                            one_based=self.one_based, exact=self.exact)
 
