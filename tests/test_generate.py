@@ -687,12 +687,16 @@ def test_a_sheet_gives_fractions_as_the_problem_writes_them(recipe):
         caption = "**`input[0,0]`**"
     first = given.reshape(-1, *given.shape[-2:])[0]
     shown = markdown_cells(exercise.texts["exercise.md"], caption)
-    assert [Fraction(cell.split(" ≈ ")[0]) for cell in shown] == \
+    assert [Fraction(re.split(" [≈=] ", cell)[0]) for cell in shown] == \
         [Fraction(str(value)) for value in first.flat]
     for cell in shown:
         if " ≈ " in cell:
             fraction, decimal = cell.split(" ≈ ")
             assert abs(Fraction(decimal) - Fraction(fraction)) < Fraction(1, 10**4)
+            assert Fraction(decimal) != Fraction(fraction)
+        elif " = " in cell:  # the decimal is the fraction itself
+            fraction, decimal = cell.split(" = ")
+            assert Fraction(decimal) == Fraction(fraction)
     tex = exercise.texts["exercise.tex"]
     for value in first.flat:
         if isinstance(value, str) and "/" in value:

@@ -34,8 +34,8 @@ from cnngrad.render.layouts import FirstThatFits
 from cnngrad.render.tables import column_blocks, column_span, grid_label
 from cnngrad.render.numbers import (
     DEFAULT_DECIMALS,
+    exact_beside,
     fmt,
-    fmt_exact_decimal,
     half_up_text,
     wants_scientific,
 )
@@ -55,14 +55,15 @@ STUDENT_MAX_WIDTH = 24
 
 
 def true_text(value, decimals: int, scientific: bool | None = None) -> str:
-    """A true value beside a wrong cell: decimals, or ``p/q ≈ decimal`` when exact."""
+    """A true value beside a wrong cell: decimals, or ``p/q ≈ decimal`` when exact (``=``
+    where the decimal is the value itself)."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, int) and not isinstance(value, bool):
         value = Fraction(value)
     text = fmt(value, decimals, scientific)
     if isinstance(value, Fraction) and value.denominator != 1:
-        text += f" ≈{fmt_exact_decimal(value, decimals)}"
+        text += "".join((" ", *exact_beside(value, decimals)))
     return text
 
 
@@ -128,10 +129,10 @@ def _truth_beside(truth, given, decimals: int, scientific: bool) -> str:
 
 
 def _reads_as(text: str, given) -> bool:
-    """Whether a true value's text (its decimal after the ≈ of an exact one) reads as the
-    value written."""
+    """Whether a true value's text (its decimal after the ≈ or = of an exact one) reads as
+    the value written."""
     try:
-        return Fraction(text.rpartition("≈")[2].strip()) == Fraction(given)
+        return Fraction(re.split("[≈=]", text)[-1].strip()) == Fraction(given)
     except (TypeError, ValueError, ZeroDivisionError):
         return False
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from cnngrad.teach.explain import Explanation, Factor, Term, short
-from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt, fmt_exact_decimal, json_number
+from cnngrad.render.numbers import DEFAULT_DECIMALS, exact_beside, fmt, json_number
 
 #: Nonzero terms a table or text shows before it sums the rest into one line.
 DEFAULT_MAX_TERMS = 100
@@ -90,7 +90,7 @@ def total_text(value, decimals: int = DEFAULT_DECIMALS) -> str:
         text = fmt(value)
         if value.denominator == 1:
             return text
-        return f"{text} ≈ {fmt_exact_decimal(value, decimals)}"
+        return f"{text} {' '.join(exact_beside(value, decimals))}"
     return fmt(value, decimals)
 
 

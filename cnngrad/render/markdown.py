@@ -19,14 +19,14 @@ from cnngrad.network import Trace
 from cnngrad.render.blocks import (as_array, element_path, exact_scalar, formatted_rows,
                                    is_exact, matrices, number_formatter, report_tensors,
                                    tensor_is_scientific)
-from cnngrad.render.numbers import DEFAULT_DECIMALS, fmt_exact_decimal
+from cnngrad.render.numbers import DEFAULT_DECIMALS, exact_beside
 
 
 def cell(value, plain: str, decimals: int) -> str:
     """A table cell: the number, and for an exact fraction its decimal beside it."""
     value = exact_scalar(value)
     if isinstance(value, Fraction) and value.denominator != 1:
-        return f"{plain} ≈ {fmt_exact_decimal(value, decimals)}"
+        return f"{plain} {' '.join(exact_beside(value, decimals))}"
     return plain
 
 

@@ -98,6 +98,17 @@ def fmt(value, decimals: int = DEFAULT_DECIMALS, scientific: bool | None = None)
     return text
 
 
+def exact_beside(value: Fraction, decimals: int = DEFAULT_DECIMALS) -> tuple[str, str]:
+    """The sign and the decimal beside an exact value: ``("=", "0.068600")`` for 343/5000,
+    which the decimal writes exactly, ``("≈", "0.333333")`` for 1/3, which it rounds."""
+    text = fmt_exact_decimal(value, decimals)
+    try:
+        exact = Fraction(text) == Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        exact = False
+    return ("=" if exact else "≈"), text
+
+
 def fmt_exact_decimal(value: Fraction, decimals: int = DEFAULT_DECIMALS) -> str:
     """The decimal beside an exact value: ``1/3 ≈ 0.333333``, rounded from the fraction itself
     with a half away from zero (``29/200`` → ``0.15`` at 2 decimals), never through a float,

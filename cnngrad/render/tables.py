@@ -24,7 +24,7 @@ from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace, bias_gradient_always_zero
 from cnngrad.problem import INPUT
 from cnngrad.render import GRID_SEPARATOR
-from cnngrad.render.numbers import (DEFAULT_DECIMALS, fmt, fmt_exact_decimal, json_number,
+from cnngrad.render.numbers import (DEFAULT_DECIMALS, exact_beside, fmt, json_number,
                                     wants_scientific)
 
 GRIDS_PER_ROW = 4
@@ -59,7 +59,7 @@ def cell_text(value, decimals: int, scientific: bool | None = None) -> str:
         value = Fraction(value)  # an exact array's int 0 (the engine's sums start from it)
     text = fmt(value, decimals, scientific)
     if not isinstance(value, float) and "/" in text:
-        text += f" ≈{fmt_exact_decimal(value, decimals)}"
+        text += "".join((" ", *exact_beside(value, decimals)))
     return text
 
 
