@@ -803,3 +803,20 @@ def test_a_sheet_states_the_conventions_a_hand_computation_would_guess(tmp_path,
     sheet = " ".join(exercise.texts["exercise.md"].split("## Given")[0].split())
     for sentence in said:
         assert sentence in sheet + " "
+
+
+def test_a_solution_sheet_whose_key_has_more_decimals_than_asked_says_so(tmp_path):
+    # "Give every value rounded to 3 decimals" above a key of 4 read as a contradiction
+    from cnngrad.generate import with_sheets
+
+    document = {"input": [[1, 2, 0], [3, 1, 2], [0, 1, 1]],
+                "layers": [{"type": "conv2d", "kernel": [[1, -1], [2, 1]]}, {"type": "flatten"},
+                           {"type": "dense", "weights": [[1, 0, 1, 0]]}, {"type": "sigmoid"}],
+                "loss": {"type": "mse", "target": [1]},
+                "grading": {"min_decimals": 3}}
+    exercise = with_sheets(generate(str(write(tmp_path, document)), 1))
+    solution, sheet = exercise.texts["solution.md"], exercise.texts["exercise.md"]
+    assert exercise.key_decimals == 4 and exercise.min_decimals == 3
+    assert "Give every value rounded to 3 decimals" in sheet
+    assert "The values below are given to 4 decimals, more than the answers need." in solution
+    assert "The values below" not in sheet

@@ -357,6 +357,18 @@ def _decimals_sentence(exercise) -> str:
     return _answers_sentence(exercise) + _grading_sentences(exercise)
 
 
+def _solution_decimals_sentence(exercise) -> str:
+    """The exercise's sentence on decimals, and where the key gives more of them than it asks
+    for (3 required, the key at 4), that it does: "rounded to 3 decimals" above values of 4
+    read as a contradiction."""
+    required = exercise.min_decimals or exercise.key_decimals
+    extra = ""
+    if exercise.inexact and exercise.key_decimals > required:
+        extra = (f" The values below are given to {_decimals(exercise.key_decimals)}, more "
+                 f"than the answers need.")
+    return _decimals_sentence(exercise) + extra
+
+
 def _answers_sentence(exercise) -> str:
     # the decimals required (a kept grading block's min_decimals of 0 requires none: the
     # decimals the key is written to are the advice)
@@ -497,7 +509,7 @@ def _exercise_md(exercise, given, asked, exam: bool = False) -> str:
 def _solution_md(exercise, asked, explained) -> str:
     from cnngrad.render.markdown import heading_text, tensor_markdown
 
-    parts = [f"# Solution: {heading_text(exercise.title)}", _decimals_sentence(exercise)]
+    parts = [f"# Solution: {heading_text(exercise.title)}", _solution_decimals_sentence(exercise)]
     for path, words, shape, points in asked:
         parts.append(f"## `{path}`: {words} ({_points(points)})")
         parts += tensor_markdown(path, _shown(exercise.truth[path], exercise),
@@ -588,7 +600,7 @@ def _solution_tex(exercise, asked, explained) -> str:
     from cnngrad.render.latex import tensor_equations
 
     lines = [rf"\section*{{Solution: {_tex_text(exercise.title)}}}",
-             _tex_text(_decimals_sentence(exercise))]
+             _tex_text(_solution_decimals_sentence(exercise))]
     for path, words, shape, points in asked:
         lines.append(rf"\subsection*{{\texttt{{{_tex_text(path)}}}: {_tex_text(words)} "
                      rf"({_points(points)})}}")
