@@ -864,6 +864,29 @@ def test_arg_renaming_what_the_function_already_calls_so_is_told_to_go(tmp_path)
         verify_op(conv_backward, "conv2d_backward", args={"x": "A_prev"})
 
 
+def test_arg_giving_the_weights_parameter_for_x_says_the_two_are_crossed(tmp_path):
+    # "--arg x=W" beside a parameter W for w: the hint was "name yours: --arg w=X", crossing
+    # them for good
+    path = user_file(tmp_path, """
+def dense_mine(X, W, dY):
+    return None
+""")
+    result = invoke(f"{path}:dense_mine", "--op", "dense_backward", "--arg", "x=W")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == ("error: --arg: with --arg every argument is passed by keyword, "
+                             "and your function has no parameter 'w' for w; hint: W looks like "
+                             "w, and --arg x=W passes it as x: give --arg x=X instead\n")
+
+    from cnngrad.testing import verify_op
+
+    def dense_mine(X, W, dY):
+        return None
+
+    with pytest.raises(ValueError, match="W looks like w, and 'x': 'W' in args passes it as x: "
+                                         "give 'x': 'X' instead"):
+        verify_op(dense_mine, "dense_backward", args={"x": "W"})
+
+
 CS231N = """
 def conv_forward_naive(x, w, b, conv_param):
     return None, ("my cache", x, w, b, conv_param)

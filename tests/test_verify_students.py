@@ -313,6 +313,23 @@ def test_an_affine_backward_that_never_reshapes_x_fails_and_is_told_to():
             "shape; reshape it to (3, 2, 2), the shape of x") in text
 
 
+def affine_backward_x_never_reshaped_db_mean(dout, cache):
+    dx, dw, _ = affine_backward_x_never_reshaped(dout, cache)
+    return dx, dw, dout.mean(axis=0)
+
+
+def test_a_wrong_shape_beside_another_output_s_slip_has_its_own_slip_line():
+    # db's batch mean was named, and dx, wrong in shape alone, had no line at all
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(affine_backward_x_never_reshaped_db_mean, "dense_backward",
+                         style="cs231n")
+    text = " ".join(render_text(report).split())
+    assert "Slip: db matches the mean instead of the sum over the batch" in text
+    assert ("Slip: dx has shape (3, 4) where cnngrad's is (3, 2, 2): the right numbers in "
+            "another shape; reshape it to (3, 2, 2), the shape of x") in text
+
+
 def dls_linear_backward_db_not_summed(dZ, cache):
     dA_prev, dW, db = dls_linear_backward(dZ, cache)
     return dA_prev, dW, dZ / cache[0].shape[1]  # one column per example, not summed

@@ -322,11 +322,18 @@ def render_text(report: Report, width: int = WIDTH) -> str:
         named = {slip.output for slip in report.slips}
         if all(named):  # a slip of the whole return (no output) explains every output
             wrong = dict.fromkeys(f.name for r in failed for f in r.failures
-                                  if f.status in ("mismatch", "nonfinite"))
+                                  if f.status in ("mismatch", "nonfinite", "shape"))
             for name in (name for name in wrong if name not in named):
-                lines += _wrap(f"no known slip matches: {nonfinite[name]}" if name in nonfinite
-                               else f"{label(name)}: no known slip matches", "        ",
-                               "Slip:   ", width)
+                shaped = [(r, f) for r in failed for f in r.failures if f.name == name]
+                if name in nonfinite:
+                    text = f"no known slip matches: {nonfinite[name]}"
+                elif all(f.status == "shape" for _, f in shaped):
+                    # its shape alone is wrong: what to do about it, as when it is the only fault
+                    advice, found = _shape_slip(report, shaped[0][1], shaped[0][0])
+                    text = advice if found else f"no known slip matches: {advice}"
+                else:
+                    text = f"{label(name)}: no known slip matches"
+                lines += _wrap(text, "        ", "Slip:   ", width)
     elif nonfinite:
         # nan or inf where cnngrad's answer is finite: said plainly, with its likely cause
         for name, words in nonfinite.items():
@@ -526,21 +533,7 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> tupl
     if shaped is None and any(f.status in ("mismatch", "nonfinite") for f in first.failures):
         return "compare the values above with your code, smallest case first", False
     if shaped is not None:
-        # the same numbers without their axes of 1 in every case that has this output wrong
-        # (a sum without keepdims), not only in the smallest (one image's map: 1×1×H×W)
-        kinds = {_reshaped_alike(f, report.rtol, report.atol) for r in report.failed
-                 for f in r.failures if f.name == shaped.name}
-        alike = kinds.pop() if len(kinds) == 1 else None
-        advice = _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
-                               report.style.shown(report.op, shaped.name), alike)
-        # dx the shape of x, which the function was given (CS231n's affine x of any shape)
-        source = shaped.name[1:] if shaped.name.startswith("d") else None
-        if alike == "reshaped" and source in first.case.arrays:
-            given = report.style.tensor(report.op, source, first.case.arrays[source],
-                                        first.case, report.layout)
-            if given.shape == shaped.expected.shape:
-                advice += f", the shape of {report.style.shown(report.op, source)}"
-        return advice, alike is not None
+        return _shape_slip(report, shaped, first)
     unread = next((f for f in first.failures if f.status == "bad_return"), None)
     if unread is not None:
         return (f"return {report.style.shown(report.op, unread.name)} as an array of numbers "
@@ -548,6 +541,27 @@ def _no_slip_advice(report: Report, first: CaseResult, grid_shown: bool) -> tupl
     # the smallest failing case raised, timed out or returned the wrong thing
     return ("start with the smallest failing case; the later ones with wrong values are "
             "listed above"), False
+
+
+def _shape_slip(report: Report, shaped: OutputCheck, first: CaseResult) -> tuple[str, bool]:
+    """What to do about an output of the wrong shape (``shaped``, in the smallest case that
+    has it wrong), and whether its numbers are right in every case that has it wrong (then
+    that is the slip itself)."""
+    # the same numbers without their axes of 1 in every case that has this output wrong
+    # (a sum without keepdims), not only in the smallest (one image's map: 1×1×H×W)
+    kinds = {_reshaped_alike(f, report.rtol, report.atol) for r in report.failed
+             for f in r.failures if f.name == shaped.name}
+    alike = kinds.pop() if len(kinds) == 1 else None
+    advice = _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
+                           report.style.shown(report.op, shaped.name), alike)
+    # dx the shape of x, which the function was given (CS231n's affine x of any shape)
+    source = shaped.name[1:] if shaped.name.startswith("d") else None
+    if alike == "reshaped" and source in first.case.arrays:
+        given = report.style.tensor(report.op, source, first.case.arrays[source],
+                                    first.case, report.layout)
+        if given.shape == shaped.expected.shape:
+            advice += f", the shape of {report.style.shown(report.op, source)}"
+    return advice, alike is not None
 
 
 def _reshaped_alike(failure: OutputCheck, rtol: float, atol: float) -> str | None:

@@ -470,11 +470,13 @@ def _parameters_chosen(fn, inputs: tuple[str, ...]) -> tuple[list, dict[str, str
 
 
 def missing_keyword(fn, inputs: tuple[str, ...], keywords: dict
-                    ) -> tuple[str, str, str | None, list[str]] | None:
-    """(keyword, argument, a parameter of ``fn`` nothing is passed as, every parameter) when,
-    every argument passed by keyword (``--arg``), ``fn`` has no parameter for one of them:
-    every case would raise the same TypeError; None when it has one for each, takes
-    ``**kwargs``, or cannot be inspected."""
+                    ) -> tuple[str, str, str | None, list[str], tuple | None] | None:
+    """(keyword, argument, a parameter of ``fn`` nothing is passed as, every parameter,
+    crossed) when, every argument passed by keyword (``--arg``), ``fn`` has no parameter for
+    one of them: every case would raise the same TypeError; None when it has one for each,
+    takes ``**kwargs``, or cannot be inspected.  ``crossed`` is (other argument, parameter,
+    a spare parameter or None) when the parameter named as the argument (``W`` for ``w``) is
+    passed as another one (``--arg x=W``), else None."""
     parameters = _parameters(fn)
     if parameters is None or any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
@@ -482,31 +484,52 @@ def missing_keyword(fn, inputs: tuple[str, ...], keywords: dict
     if not named:  # (*args) or positional-only: no keyword reaches it at all
         keyword = next(iter(keywords.values()), "")
         argument = next(iter(keywords), "")
-        return keyword, argument, None, []
+        return keyword, argument, None, [], None
     passed = {keywords.get(a, a) for a in inputs}
     positional = {p.name for p in parameters if p.kind is p.POSITIONAL_ONLY}
     for argument in inputs:
         keyword = keywords.get(argument, argument)
         if keyword in positional:  # before a /: there, but no keyword reaches it
-            return keyword, argument, None, []
+            return keyword, argument, None, [], None
         if keyword not in named:
             # the argument's own name first, where the function has it and nothing is
             # passed as it (--arg x=A_prev for a parameter x: the rename is the slip)
             spare = [name for name in named if name not in passed]
             spare.sort(key=lambda name: name != argument)
-            return keyword, argument, spare[0] if spare else None, named
+            return (keyword, argument, spare[0] if spare else None, named,
+                    _crossed(argument, named, passed, inputs, keywords, spare))
     return None
 
 
-def missing_keyword_words(missing: tuple[str, str, str | None, list[str]], *, api: bool
-                          ) -> tuple[str, str]:
+def _crossed(argument: str, named: list[str], passed: set, inputs: tuple[str, ...],
+             keywords: dict, spare: list[str]) -> tuple[str, str, str | None] | None:
+    """(other argument, parameter, what to pass as the other instead) when ``fn``'s parameter
+    called as ``argument`` is, whatever its case (W for w), passed as another argument
+    (--arg x=W): the two are crossed.  None otherwise."""
+    own = next((name for name in named if name.lower() == argument.lower() and name in passed),
+               None)
+    other = next((a for a in inputs if a != argument and keywords.get(a, a) == own), None)
+    if own is None or other is None:
+        return None
+    instead = sorted(spare, key=lambda name: name.lower() != other.lower())
+    return other, own, instead[0] if instead else None
+
+
+def missing_keyword_words(missing: tuple[str, str, str | None, list[str], tuple | None], *,
+                          api: bool) -> tuple[str, str]:
     """What :func:`missing_keyword` found, and what to do, in the command's words (``--arg
     x=pad``) or :func:`cnngrad.testing.verify_op`'s (``api``: ``args``)."""
-    keyword, argument, spare, named = missing
+    keyword, argument, spare, named, crossed = missing
     given, fn = ("args", "fn") if api else ("--arg", "your function")
     what = (f"with {given} every argument is passed by keyword, and {fn} has no parameter "
             f"{keyword!r} for {argument}")
-    if spare == argument:  # the rename is the slip
+    if crossed is not None:  # --arg x=W where W is w's: the fix is the other one's
+        other, own, instead = crossed
+        passing = f"{other!r}: {own!r} in args" if api else f"--arg {other}={own}"
+        fix = "" if instead is None else (f": give {other!r}: {instead!r} instead" if api
+                                          else f": give --arg {other}={instead} instead")
+        hint = f"{own} looks like {argument}, and {passing} passes it as {other}{fix}"
+    elif spare == argument:  # the rename is the slip
         hint = (f"fn calls it {argument!r} already: drop {argument!r} from args" if api else
                 f"your function calls it {argument} already: drop --arg {argument}={keyword}")
     elif spare:
