@@ -125,10 +125,12 @@ def _raiser(report: Report, traceback: str) -> str:
     return f"{report.function} raised"
 
 
-def _case_line(result: CaseResult, width: int, said: dict[str, int]) -> list[str]:
+def _case_line(result: CaseResult, width: int, said: dict[str, int],
+               changes_alike: bool = False) -> list[str]:
     """A case's line and what went wrong in it; a message of several lines that an earlier
     case's ``said`` (message → case) already gave is referred to, not repeated (a call that
-    does not fit the function fails every case alike)."""
+    does not fit the function fails every case alike).  ``changes_alike``: every case that
+    ran changed the same arguments, which the closing note says once."""
     status = _STATUS_WORDS[result.status]
     head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ", width)
     if not (result.ok or result.status == "not_run"):
@@ -137,7 +139,7 @@ def _case_line(result: CaseResult, width: int, said: dict[str, int]) -> list[str
             message = [f"          the same as case {said[result.message]}"]
         said.setdefault(result.message, result.case.index)
         head += message
-    if result.changed:
+    if result.changed and not changes_alike:
         head += _wrap(f"changed {and_list(list(result.changed))} in place", "          ",
                       width=width)
     return head
@@ -256,8 +258,10 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     lines = _header(report, width)
     lines.append("")
     said: dict[str, int] = {}
+    ran = [result for result in report.results if result.status != "not_run"]
+    changes_alike = len({result.changed for result in ran}) == 1 and bool(ran[0].changed)
     for result in report.results:
-        lines += _case_line(result, width, said)
+        lines += _case_line(result, width, said, changes_alike)
     lines.append("")
     failed = report.failed
     not_run = sum(r.status == "not_run" for r in report.results)
