@@ -994,9 +994,51 @@ def test_a_difference_across_a_relu_zero_whose_delta_is_0_is_not_a_disagreement(
     result = invoke(problem)
     assert result.exit_code == 0
     if doc is BENT_SQUARED:
-        assert "its delta is 0, so no gradient depends on its side, but E bends across it: a " \
-               "difference across it that fails is not held to the tolerance" in \
-               " ".join(result.output.split())
+        text = " ".join(result.output.split())
+        assert "its delta is 0, so no gradient depends on its branch, but E bends across it: " \
+               "an element whose difference across it fails with the engine's value between " \
+               "left and right is not held to the tolerance" in text
+        assert "or crosses a bend alone (a relu input or a tie whose delta is 0: E keeps its " \
+               "slope, the engine's, between left and right, but bends)" in text
+
+
+#: A tie whose window's delta is 0, a weight of 100 after the pool: the same bend at a pool.
+BENT_TIE = {"input": [[3, 3]], "layers": [{"type": "maxpool2d", "size": [1, 2]},
+                                          {"type": "conv2d", "kernel": [[100]]}],
+            "loss": {"type": "mse", "target": [[300]]}}
+
+
+def test_a_difference_across_a_tie_whose_delta_is_0_is_not_a_disagreement(tmp_path):
+    # both elements were "disagreements" (engine 0, central 0.0025; exit 1) on a right gradient
+    code, report = json_report(write(tmp_path, BENT_TIE))
+    assert code == 0 and report["ok"], report
+    assert [t["kink_elements"] for t in report["tensors"]
+            if t["path"] == "maxpool2d_1.delta_in"] == [[[0, 0], [0, 1]]]
+
+
+@pytest.mark.parametrize("doc, cell, truth", [
+    # z0 = 100·1 + 100·(−1) = 0, delta 0: a bend; dE/dx[0,1] is 5000, through z1
+    ({"input": [[1, -1, 2]], "layers": [{"type": "conv2d", "kernel": [[100, 100]]},
+                                        {"type": "relu"}],
+      "loss": {"type": "mse", "target": [[0, 50]]}}, (0, 1), 5000.0),
+    (BENT_SQUARED, (0, 0), 0.0),
+])
+def test_a_wrong_gradient_across_a_bend_is_still_a_failure(doc, cell, truth):
+    # the bend sets aside only an engine value between the one-sided differences: one that
+    # is wrong (0 for 5000, or 1 for 0) fails, the bend or not
+    problem = problem_of(doc)
+    trace = run(problem)
+    analytic = trace.layers[0].delta_in.reshape(problem.x.shape[-2:]).copy()
+    assert analytic[cell] == pytest.approx(truth)
+    _, _, watch = scan_kinks(problem, trace)
+    right, _ = check_tensor(problem, "input", analytic.reshape(problem.x.shape),
+                            base_energy=energy(problem), watch=watch)
+    assert right.ok
+    analytic[cell] = 1.0 if truth == 0 else 0.0
+    wrong, _ = check_tensor(problem, "input", analytic.reshape(problem.x.shape),
+                            base_energy=energy(problem), watch=watch)
+    assert not wrong.ok and wrong.failed.reshape(analytic.shape)[cell]
+    assert not wrong.bent.reshape(analytic.shape)[cell]
 
 
 def test_failures_whose_error_shrinks_at_a_tenth_of_eps_say_eps_may_be_too_large(tmp_path):

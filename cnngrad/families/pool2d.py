@@ -591,7 +591,7 @@ def _pool_windows(x: np.ndarray, spec: Pool2dSpec):
 
 
 def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], LayerWatch]:
-    from cnngrad.teach.gradcheck import (Kink, _IDLE, LayerWatch, _display_index,
+    from cnngrad.teach.gradcheck import (Kink, _IDLE_BEND, LayerWatch, _display_index,
         _number, index_text)
 
     spec, x = layer.spec, np.asarray(layer.input, dtype=np.float64)
@@ -636,17 +636,19 @@ def _maxpool_kinks(problem: Problem, layer, reach: float) -> tuple[list[Kink], L
                            f"{gap:.2g}, less than a finite-difference step can move them: the "
                            f"differences may cross the kink where they tie")
             if not active[n, c, i, j]:
-                meaning += _IDLE
+                meaning += _IDLE_BEND
             kinks.append(Kink(spec.name, kind, position, cells, value, meaning))
     taps = flat.shape[-2] * flat.shape[-1]
     # a move that shifts tied maxima together keeps the winners; 'first' and 'split' then
     # still give the derivative along it, 'all' (each the whole delta) does not
     moved = (tied & active)[..., None, None] & is_top if spec.ties == "all" else \
         np.zeros(is_top.shape, bool)
+    # the windows whose delta is 0: a change of their winners is a bend of E, not a kink
     watch = LayerWatch(layer=-1,
                        values_at=flat[moved],
                        signs_at=np.zeros(0, np.int64),
-                       windows=flat[active].reshape(-1, taps))
+                       windows=flat[active].reshape(-1, taps),
+                       bend_windows=flat[~active].reshape(-1, taps))
     return kinks, watch
 
 

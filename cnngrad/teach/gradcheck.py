@@ -405,14 +405,24 @@ class LayerWatch:
     base_signs: np.ndarray = None
     base_winners: np.ndarray = None
     base_branch: np.ndarray = None
-    # flat indices: relu inputs whose delta is 0, whose side no gradient depends on; E keeps
-    # one slope across their 0 but bends there (½(w·ε)² on one side under a squared loss),
-    # so a central difference across one errs in proportion to ε, not ε²
+    # the places whose delta is 0, whose branch no gradient depends on: relu inputs (flat
+    # indices) and pool windows ((m, kh·kw), −1 for padding).  E keeps one slope across them
+    # but bends there (½(w·ε)² on one side under a squared loss), so a central difference
+    # across one errs in proportion to ε, not ε²
     bends_at: np.ndarray | None = None
+    bend_windows: np.ndarray | None = None
     base_bends: np.ndarray = None
 
     def bends(self, x: np.ndarray) -> np.ndarray:
-        return x.reshape(-1)[self.bends_at] > 0
+        """The side of each relu input and the winners of each window watched for bends, as
+        one flat array of bools."""
+        flat = x.reshape(-1)
+        parts = [] if self.bends_at is None else [flat[self.bends_at] > 0]
+        if self.bend_windows is not None and len(self.bend_windows):
+            cells = np.where(self.bend_windows >= 0, flat[np.maximum(self.bend_windows, 0)],
+                             -np.inf)
+            parts.append((cells == cells.max(axis=1, keepdims=True)).reshape(-1))
+        return np.concatenate(parts) if parts else np.zeros(0, bool)
 
     def branches(self, x: np.ndarray):
         flat = x.reshape(-1)
@@ -454,7 +464,7 @@ class Watch:
             if watch.branch is not None and \
                     not np.array_equal(watch.branch(x.reshape(-1)), watch.base_branch):
                 return self.KINK
-            bent = bent or (watch.bends_at is not None
+            bent = bent or (watch.base_bends is not None
                             and not np.array_equal(watch.bends(x), watch.base_bends))
         return self.BENT if bent else self.SMOOTH
 
@@ -523,7 +533,7 @@ def _watched(watch: Watch, layer_watch: LayerWatch | None, position: int,
     flat = np.asarray(values, dtype=np.float64).reshape(-1)
     layer_watch.base_values = flat[layer_watch.values_at]
     layer_watch.base_signs, layer_watch.base_winners = layer_watch.branches(flat)
-    if layer_watch.bends_at is not None:
+    if layer_watch.bends_at is not None or layer_watch.bend_windows is not None:
         layer_watch.base_bends = layer_watch.bends(flat)
     if layer_watch.branch is not None:
         layer_watch.base_branch = layer_watch.branch(flat)
@@ -548,10 +558,11 @@ def _number(value: float) -> str:
     return f"{float(value):.6g}"
 
 
-_IDLE = "; its delta is 0, so no gradient depends on it here"
-#: A relu input's: a move across it bends E (see Watch), a failing difference set aside.
-_IDLE_BEND = ("; its delta is 0, so no gradient depends on its side, but E bends across it: "
-              "a difference across it that fails is not held to the tolerance")
+#: A relu input's at 0 or a max-pool tie's whose delta is 0: a move across it bends E (see
+#: Watch), and a failing difference whose engine value is between left and right is set aside.
+_IDLE_BEND = ("; its delta is 0, so no gradient depends on its branch, but E bends across it: "
+              "an element whose difference across it fails with the engine's value between "
+              "left and right is not held to the tolerance")
 
 
 # --------------------------------------------------------------------------- the element check
@@ -568,6 +579,8 @@ class TensorCheck:
     difference at ε/10 of the elements that got a second look (NaN elsewhere).  ``outside``
     marks the elements (among ``kink``) that a move of ±ε takes out of the loss's domain (a
     bce output past 0 or 1): there E is not defined on that side, and its difference is NaN.
+    ``bent`` marks the elements (among ``kink``) set aside for a move across a bend alone,
+    their engine value between the one-sided differences.
     """
 
     target: str  # "input" or "<layer>.<param>"
@@ -584,10 +597,13 @@ class TensorCheck:
     truncation: np.ndarray = None  # bool: agree only at ε/10 (None: none)
     numeric_small: np.ndarray = None  # central difference at ε/10, NaN where not looked at
     outside: np.ndarray = None  # bool: a move leaves the loss's domain (None: none)
+    bent: np.ndarray = None  # bool: set aside across a bend (None: none)
 
     def __post_init__(self) -> None:
         if self.outside is None:
             self.outside = np.zeros(self.analytic.shape, bool)
+        if self.bent is None:
+            self.bent = np.zeros(self.analytic.shape, bool)
         if self.truncation is None:
             self.truncation = np.zeros(self.analytic.shape, bool)
         if self.numeric_small is None:
@@ -860,11 +876,13 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
        at 0, a tied maximum) moves — there the engine's answer follows the contract's rule
        for the kink (relu'(0) = 0, the tie rule) and need not be a one-sided derivative; the
        one-sided differences can even agree, when jumps of opposite sign cancel; or
-    0'. it fails at ε and its move crosses a *bend*: a relu input whose delta is 0 changes
-       side.  No gradient depends on that side and E has one slope there, but it bends (E =
-       ½(w·ε)² on one side under a squared loss, 0 on the other), and the difference errs in
-       proportion to ε (a tenth at ε/10, not a hundredth): not a wrong gradient.  One that
-       agrees is checked.
+    0'. it fails at ε, its move crosses a *bend* (a relu input whose delta is 0 changes side,
+       a max-pool window whose delta is 0 changes its winners) and no kink, and the engine's
+       value lies between its one-sided differences.  No gradient depends on that side and E
+       has one slope there, but it bends (E = ½(w·ε)² on one side under a squared loss, 0 on
+       the other): the central difference errs in proportion to ε (a tenth at ε/10, not a
+       hundredth), the one-sided differences bracket the slope.  One that agrees is checked;
+       one outside the bracket is a failure.
 
     Every other element is on a smooth stretch of E between t − ε and t + ε, and is held to
     the tolerance.  One that fails at ε is looked at again with ε/10: if it agrees there, its
@@ -909,11 +927,18 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
     numeric = (plus - minus) / (2 * eps)
     close = _within(analytic, numeric, rtol, atol, noise)
     jump = np.abs(right - left)
+    bent = np.zeros(base.shape, bool)
     if watch is not None:  # the branches decide: a move that crosses none is smooth
         kink = crossed == Watch.KINK
-        # across a bend only, E has one slope: a difference that agrees is checked, one that
-        # fails errs by the bend (in proportion to ε, ε/10 no cure), not a wrong gradient
-        kink |= (crossed == Watch.BENT) & ~close
+        # across a bend only, E has one slope, the engine's: one side of the move is E's
+        # slope, the other bends away from it, so a right gradient lies between the two
+        # one-sided differences and the central one errs by the bend (in proportion to ε,
+        # ε/10 no cure); a failing element there is set aside, any other is a disagreement
+        slack = atol + noise + rtol * np.maximum(np.abs(left), np.abs(right))
+        between = ((analytic >= np.minimum(left, right) - slack)
+                   & (analytic <= np.maximum(left, right) + slack))
+        bent = (crossed == Watch.BENT) & ~close & between
+        kink |= bent
     else:
         kink = (jump > math.sqrt(eps) * (1 + np.maximum(np.abs(left), np.abs(right))))
     kink |= outside
@@ -947,7 +972,7 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
                         numeric=numeric, left=left, right=right, kink=kink,
                         failed=~close & ~kink & ~truncation, rtol=rtol, atol=atol,
                         unresolved=unresolved, truncation=truncation, numeric_small=second,
-                        outside=outside)
+                        outside=outside, bent=bent)
     return check, spent
 
 
