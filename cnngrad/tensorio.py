@@ -82,6 +82,8 @@ _MAX_WALK_DEPTH = 1000        # guards the descent into nested Python lists hand
 _DECIMAL_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 # A fraction of two integers: -1/3, 2 / 4, 1/-3.
 _FRACTION_RE = re.compile(r"([+-]?\d+)\s*/\s*([+-]?\d+)", re.ASCII)
+#: A number as JSON writes it bare (no "+", no ".5", no "5.").
+_JSON_NUMBER_RE = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?", re.ASCII)
 _NOT_PLAIN_DECIMAL_CHAR = re.compile(r"[^0-9eE+\-.\s]")
 _NON_FINITE_WORDS = frozenset({"nan", "snan", "inf", "infinity"})
 # A JSON string (escapes included), for skipping strings while scanning the raw text.
@@ -1113,10 +1115,15 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):
         hint = "one number per element (or per CSV cell)"
-    elif "," in token and all(_DECIMAL_RE.fullmatch(part.strip()) for part in token.split(",")):
-        # "0.2,5": two decimals, a list meant (a fraction must keep its quotes: not said)
-        hint = (f"one number per element: as a list, drop the quotes "
-                f"([{', '.join(part.strip() for part in token.split(','))}])")
+    elif "," in token and all(is_number_text(part.strip()) for part in token.split(",")):
+        # "0.2,5": two numbers, a list meant: unquoted where JSON writes them so, else each
+        # quoted ("1/2", ".5")
+        parts = [part.strip() for part in token.split(",")]
+        if all(_JSON_NUMBER_RE.fullmatch(part) for part in parts):
+            hint = f"one number per element: as a list, drop the quotes ([{', '.join(parts)}])"
+        else:
+            quoted = ", ".join(f'"{part}"' for part in parts)
+            hint = f"one number per element: as a list, quote each ([{quoted}])"
     elif token.startswith("[") and token.endswith("]"):
         hint = "a tensor is nested JSON lists: drop the quotes around it"
     elif re.fullmatch(r"[-+\d.eE]+/[-+\d.eE]+", token):
@@ -1648,10 +1655,11 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     if seen is not None and delimiter == "," and width % 2 == 0:
         cells = [cell.strip() for _, row in records for cell in row]
         pairs = list(zip(cells[::2], cells[1::2]))
-        # a signed 0 or a decimal part with a leading zero (0,05): whole numbers in a
-        # comma-separated file (an image's 12,200,35,78) write neither
+        # a whole part of 0 (0,25, -0,13) or a decimal part with a leading zero (1,05):
+        # whole numbers in a comma-separated file (an image's 12,200,35,78) write neither
         if (pair := split_at_decimal_commas(pairs)) is not None and \
-                any(whole in ("-0", "+0") or digits.startswith("0") for whole, digits in pairs):
+                any(whole.lstrip("+-") == "0" or digits.startswith("0")
+                    for whole, digits in pairs):
             seen.append((shown, *pair))
     return records, shown
 

@@ -608,6 +608,10 @@ CORPUS = [
     bad("cell-two-numbers-comma", short(kernel=[["0.2,5", 0], [0, 1]]), "kernel[0][0]",
         "'0.2,5' is not a number", hint="one number per element: as a list, drop the quotes "
                                         "([0.2, 5])"),
+    # fractions (and .5) are no bare JSON numbers: quoted each
+    bad("cell-two-fractions-comma", short(kernel=[["1/2,1/3", 0], [0, 1]]), "kernel[0][0]",
+        "'1/2,1/3' is not a number", hint='one number per element: as a list, quote each '
+                                          '(["1/2", "1/3"])'),
     bad("cell-object", short(kernel=[[{"csv": "k.csv"}, 0], [0, 1]]), "kernel[0][0]",
         "stand for a whole tensor"),
     bad("cell-empty-string", short(kernel=[["", 0], [0, 1]]), "kernel[0][0]", "empty string"),

@@ -980,3 +980,19 @@ def test_markdown_title_keeps_its_characters_rather_than_markup(tmp_path):
     assert text.splitlines()[0] == ("# cnngrad backward · pipes \\| and \\_under\\_ \\`code\\` "
                                     "\\*star\\* \\[link\\] \\<b\\> \\~x\\~ a\\\\b \\&copy; "
                                     "\\$x\\$ C \\#")
+
+
+@pytest.mark.parametrize("value, decimals, shown", [
+    (Fraction(343, 5000), 6, ("=", "0.068600")),
+    (Fraction(1, 3), 6, ("≈", "0.333333")),
+    (Fraction(-3, 10), 1, ("=", "-0.3")),
+    (Fraction(-231, 5000), 1, ("≈", "-4.6e-02")),  # scientific, rounded
+    (Fraction(1, 40), 1, ("=", "2.5e-02")),  # scientific, the value itself
+    (Fraction(5, 2), 0, ("≈", "3")),
+    (Fraction(10**13, 3), 2, ("≈", "3.3e+12")),
+])
+def test_the_sign_beside_an_exact_value_says_whether_its_decimal_is_the_value(value, decimals,
+                                                                              shown):
+    from cnngrad.render.numbers import exact_beside
+
+    assert exact_beside(value, decimals) == shown

@@ -580,6 +580,7 @@ def test_csv_with_decimal_commas_is_named_so(tmp_path, text, where, cell, fixed)
 @pytest.mark.parametrize("kernel, hinted", [
     ("-0,13,0,15\n-0,51,0,62\n", "-0,13 read as -0 and 13"),  # read as a 2×4 kernel
     ("0,50,1,25\n2,75,0,05\n", "0,50 read as 0 and 50"),  # every decimal part two digits
+    ("0,25,0,75\n0,50,1,25\n", "0,25 read as 0 and 25"),  # a whole part of 0
     ("1,2,3,4\n5,6,7,8\n", None),  # not (every second part one digit, no -0): whole numbers
     ("12,200,35,78\n50,60,70,80\n", None),  # an image's whole numbers: no -0, no 0 leading
 ])
