@@ -996,10 +996,11 @@ def test_a_difference_across_a_relu_zero_whose_delta_is_0_is_not_a_disagreement(
     if doc is BENT_SQUARED:
         text = " ".join(result.output.split())
         assert "its delta is 0, so no gradient depends on its branch, but E bends across it: " \
-               "an element whose difference across it fails with the engine's value between " \
-               "left and right is not held to the tolerance" in text
-        assert "or crosses a bend alone (a relu input or a tie whose delta is 0: E keeps its " \
-               "slope, the engine's, between left and right, but bends)" in text
+               "an element whose difference across it fails, its error a tenth at ε/10, is " \
+               "not held to the tolerance" in text
+        assert "or their move crosses only a bend (a relu input or a tie whose delta is 0: E " \
+               "keeps its slope but bends, and the central difference's error shrank to about " \
+               "a tenth at ε/10)" in text
 
 
 #: A tie whose window's delta is 0, a weight of 100 after the pool: the same bend at a pool.
@@ -1016,16 +1017,24 @@ def test_a_difference_across_a_tie_whose_delta_is_0_is_not_a_disagreement(tmp_pa
             if t["path"] == "maxpool2d_1.delta_in"] == [[[0, 0], [0, 1]]]
 
 
-@pytest.mark.parametrize("doc, cell, truth", [
-    # z0 = 100·1 + 100·(−1) = 0, delta 0: a bend; dE/dx[0,1] is 5000, through z1
-    ({"input": [[1, -1, 2]], "layers": [{"type": "conv2d", "kernel": [[100, 100]]},
-                                        {"type": "relu"}],
-      "loss": {"type": "mse", "target": [[0, 50]]}}, (0, 1), 5000.0),
-    (BENT_SQUARED, (0, 0), 0.0),
+#: z0 = w·1 + w·(−1) = 0, delta 0: a bend; dE/dx[0,1] = 2·w·(z1 − t1)/2 through z1
+def _bend_beside(w: float, target: float) -> dict:
+    return {"input": [[1, -1, 2]], "layers": [{"type": "conv2d", "kernel": [[w, w]]},
+                                              {"type": "relu"}],
+            "loss": {"type": "mse", "target": [[0, target]]}}
+
+
+@pytest.mark.parametrize("doc, cell, truth, wrong", [
+    (_bend_beside(100, 50), (0, 1), 5000.0, 0.0),
+    (BENT_SQUARED, (0, 0), 0.0, 1.0),
+    # weights of 10⁵: the one-sided differences span −4000 to 11000 around a true 1000, and
+    # a sign flip or a doubling lay between them (a bracket test set them aside)
+    (_bend_beside(1e5, 99999.99), (0, 1), 1000.0, -1000.0),
+    (_bend_beside(1e5, 99999.99), (0, 1), 1000.0, 2000.0),
 ])
-def test_a_wrong_gradient_across_a_bend_is_still_a_failure(doc, cell, truth):
-    # the bend sets aside only an engine value between the one-sided differences: one that
-    # is wrong (0 for 5000, or 1 for 0) fails, the bend or not
+def test_a_wrong_gradient_across_a_bend_is_still_a_failure(doc, cell, truth, wrong):
+    # the bend sets aside only an error that shrinks to about a tenth at ε/10: a wrong
+    # gradient's does not, the bend or not
     problem = problem_of(doc)
     trace = run(problem)
     analytic = trace.layers[0].delta_in.reshape(problem.x.shape[-2:]).copy()
@@ -1034,11 +1043,27 @@ def test_a_wrong_gradient_across_a_bend_is_still_a_failure(doc, cell, truth):
     right, _ = check_tensor(problem, "input", analytic.reshape(problem.x.shape),
                             base_energy=energy(problem), watch=watch)
     assert right.ok
-    analytic[cell] = 1.0 if truth == 0 else 0.0
-    wrong, _ = check_tensor(problem, "input", analytic.reshape(problem.x.shape),
-                            base_energy=energy(problem), watch=watch)
-    assert not wrong.ok and wrong.failed.reshape(analytic.shape)[cell]
-    assert not wrong.bent.reshape(analytic.shape)[cell]
+    analytic[cell] = wrong
+    checked, _ = check_tensor(problem, "input", analytic.reshape(problem.x.shape),
+                              base_energy=energy(problem), watch=watch)
+    assert not checked.ok and checked.failed.reshape(analytic.shape)[cell]
+    assert not checked.bent.reshape(analytic.shape)[cell]
+
+
+def test_a_bend_where_e_curves_opposite_ways_on_its_two_sides_is_not_a_disagreement(tmp_path):
+    # the relu input is 0 and its delta 0 (the two tanh slopes cancel): E has one slope,
+    # 1000·sech²(0.5), but curves up on one side and down on the other, so the one-sided
+    # differences do not bracket it; it was a "disagreement", exit 1
+    problem = write(tmp_path, {
+        "input": [[1]],
+        "layers": [{"type": "conv2d", "kernel": [[[1000]], [[1000]]], "bias": [-1000, 0]},
+                   {"type": "relu"}, {"type": "flatten"},
+                   {"type": "dense", "weights": [[-1, 1], [1, 0]], "bias": [-1000.5, 0.5]},
+                   {"type": "tanh"}],
+        "delta": [1, 1]})
+    code, report = json_report(problem)
+    assert code == 0 and report["ok"], report
+    assert all(t["truncation_elements"] == [] for t in report["tensors"])
 
 
 def test_failures_whose_error_shrinks_at_a_tenth_of_eps_say_eps_may_be_too_large(tmp_path):
