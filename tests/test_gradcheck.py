@@ -1494,3 +1494,22 @@ def test_gradients_under_atol_beside_large_ones_are_still_said():
     report = gradcheck(problem_of(doc))
     assert [t.path for t in report.under_atol] == ["dense_1.delta_in"]
     assert report.atol_to_see_under == 1e-11
+
+
+def test_the_input_s_moves_under_nhwc_go_to_the_cells_they_name():
+    # the batched moves put the input as given (H×W×C) into the internal (N, C, H, W) by a
+    # reshape: cells [0,0,1] and [0,1,0] traded their central differences (2 and 3), a
+    # linear problem read as truncation error, and an engine swapping them passed
+    problem = problem_of({"layout": "nhwc", "input": [[[1, 1], [1, 1]]],
+                          "kernel": [[[1, 3]]], "delta": [[[1], [2]]]})
+    from cnngrad.teach.gradcheck import analytic_gradient
+
+    analytic = analytic_gradient(run(problem), "input")
+    assert analytic.tolist() == [[[1, 3], [2, 6]]]
+    right, _ = check_tensor(problem, "input", analytic, base_energy=energy(problem))
+    assert right.ok and not right.truncation.any()
+    assert np.allclose(right.numeric, analytic)
+    swapped = analytic.copy()
+    swapped[0, 0, 1], swapped[0, 1, 0] = analytic[0, 1, 0], analytic[0, 0, 1]
+    wrong, _ = check_tensor(problem, "input", swapped, base_energy=energy(problem))
+    assert not wrong.ok and wrong.failed[0, 0, 1] and wrong.failed[0, 1, 0]

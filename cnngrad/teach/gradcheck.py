@@ -261,16 +261,22 @@ def _input_energies(problem: Problem, base: np.ndarray, step: float, base_energy
     per_copy = max(max(int(layer.output.size) for layer in single), int(x.size))
     copies = max(2, min(2 * base.size, BATCH_CELLS // max(per_copy, 1)) // 2 * 2)
     flat_indices = np.arange(base.size)
+    # the copies are moved in the internal layout: where each element of the input as given
+    # (channels last under nhwc) sits in the internal (N, C, H, W) one
+    internal_at = np.empty(base.size, np.int64)
+    internal_at[problem.layout.input_to_internal(flat_indices.reshape(base.shape)).reshape(-1)] \
+        = flat_indices
+    internal = np.asarray(x, dtype=np.float64).reshape(-1)
     plus, minus = np.empty(base.size), np.empty(base.size)
     crossed = np.zeros(base.size, np.int8)  # Watch.SMOOTH, BENT or KINK
     delta = None if problem.loss is not None else problem.delta
     for start in range(0, base.size, copies // 2):
         chunk = flat_indices[start:start + copies // 2]
         count = 2 * len(chunk) + (1 if start == 0 else 0)  # + one unmoved copy, the first time
-        stacked = np.repeat(base.reshape(1, -1), count, axis=0)
+        stacked = np.repeat(internal.reshape(1, -1), count, axis=0)
         rows = np.arange(len(chunk))
-        stacked[2 * rows, chunk] += step
-        stacked[2 * rows + 1, chunk] -= step
+        stacked[2 * rows, internal_at[chunk]] += step
+        stacked[2 * rows + 1, internal_at[chunk]] -= step
         batch = copy.copy(problem)
         batch.x = stacked.reshape((count,) + x.shape).reshape((count * x.shape[0],)
                                                                + x.shape[1:])
