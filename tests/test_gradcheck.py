@@ -527,7 +527,7 @@ def test_json_output_shape():
     for tensor in doc["tensors"]:
         assert set(tensor) == {"path", "shape", "max_abs_error", "max_rel_error", "checked",
                                "kinks_skipped", "ok", "worst", "kink_elements",
-                               "truncation_elements", "outside_domain_elements",
+                               "truncation_elements", "outside_domain_elements", "bend_elements",
                                "failures"}
         assert tensor["truncation_elements"] == []
         assert 0 <= tensor["max_abs_error"] < 1e-9
@@ -990,6 +990,7 @@ def test_a_difference_across_a_relu_zero_whose_delta_is_0_is_not_a_disagreement(
     assert code == 0 and report["ok"], report
     if eps is None:
         assert {t["path"]: t["kink_elements"] for t in report["tensors"]} == skipped
+        assert {t["path"]: t["bend_elements"] for t in report["tensors"]} == skipped
         assert all(t["truncation_elements"] == [] for t in report["tensors"])
     result = invoke(problem)
     assert result.exit_code == 0

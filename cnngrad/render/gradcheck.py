@@ -74,6 +74,7 @@ def _tensor_dict(check: TensorCheck) -> dict:
         "kink_elements": [list(i) for i in check.elements(check.kink)],
         "truncation_elements": [list(i) for i in check.elements(check.truncation)],
         "outside_domain_elements": [list(i) for i in check.elements(check.outside)],
+        "bend_elements": [list(i) for i in check.elements(check.bent)],
         "failures": [{"element": check.path + index_text(i), "index": list(i),
                       "analytic": float(check.analytic[i]), "numeric": float(check.numeric[i]),
                       "abs_error": float(check.abs_error[i])} for i in failures],
