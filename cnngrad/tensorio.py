@@ -1115,11 +1115,15 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         hint = "use a dot as the decimal point"
     elif re.fullmatch(r"[-+\d./eE]+(?:\s+[-+\d./eE]+)+", token):
         hint = "one number per element (or per CSV cell)"
-    elif "," in token and all(is_number_text(part.strip()) for part in token.split(",")):
+    elif "," in token and _numbers_each(token.split(",")):
         # "0.2,5": two numbers, a list meant: unquoted where JSON writes them so, else each
-        # quoted ("1/2", ".5")
+        # quoted ("1/2", ".5"); "0,5,0,25" is decimal commas as likely
         parts = [part.strip() for part in token.split(",")]
-        if all(_JSON_NUMBER_RE.fullmatch(part) for part in parts):
+        if len(parts) % 2 == 0 and _decimal_evidence(list(zip(parts[::2], parts[1::2]))) \
+                and split_at_decimal_commas(zip(parts[::2], parts[1::2])) is not None:
+            hint = (f"one number per element, with a dot as the decimal point: "
+                    f"{', '.join(f'{a}.{b}' for a, b in zip(parts[::2], parts[1::2]))}")
+        elif all(_JSON_NUMBER_RE.fullmatch(part) for part in parts):
             hint = f"one number per element: as a list, drop the quotes ([{', '.join(parts)}])"
         else:
             quoted = ", ".join(f'"{part}"' for part in parts)
@@ -1129,6 +1133,18 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
     elif re.fullmatch(r"[-+\d.eE]+/[-+\d.eE]+", token):
         hint = 'a fraction is a whole number over a whole number, "-1/3" (or give a decimal)'
     raise _BadNumber(f"{shown} is not a number", hint)
+
+
+def _numbers_each(parts: list[str]) -> bool:
+    """Whether every part is a finite number a tensor's string may hold (not 1/0, 1e400)."""
+    for part in parts:
+        try:
+            if not is_number_text(part.strip()) or not math.isfinite(
+                    float(Fraction(part.strip()))):
+                return False
+        except (ValueError, ZeroDivisionError, OverflowError):
+            return False
+    return True
 
 
 def _thousands_hint(token: str) -> str | None:
@@ -1402,6 +1418,16 @@ def split_at_decimal_commas(pairs: Iterable[tuple[str, str]]) -> tuple[str, str]
     return None
 
 
+def _decimal_evidence(pairs: list[tuple[str, str]]) -> bool:
+    """Whether cells read two by two look like decimals split at their commas beyond chance:
+    every whole part one digit (a layer's numbers), and some whole part 0 (0,25, -0,13) or
+    some decimal part with a leading zero (1,05).  Whole numbers in a comma-separated file
+    (an image's 12,200,0,78) fail the first."""
+    return (all(len(whole.lstrip("+-")) == 1 for whole, _ in pairs)
+            and any(whole.lstrip("+-") == "0" or digits.startswith("0")
+                    for whole, digits in pairs))
+
+
 def decimal_commas_hint(whole: str, digits: str, name: str | None = None) -> str:
     """What a hint says of cells split at their decimal commas (``name``: the file's)."""
     what = f"{name} looks written" if name else "the numbers look written"
@@ -1655,11 +1681,7 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     if seen is not None and delimiter == "," and width % 2 == 0:
         cells = [cell.strip() for _, row in records for cell in row]
         pairs = list(zip(cells[::2], cells[1::2]))
-        # a whole part of 0 (0,25, -0,13) or a decimal part with a leading zero (1,05):
-        # whole numbers in a comma-separated file (an image's 12,200,35,78) write neither
-        if (pair := split_at_decimal_commas(pairs)) is not None and \
-                any(whole.lstrip("+-") == "0" or digits.startswith("0")
-                    for whole, digits in pairs):
+        if (pair := split_at_decimal_commas(pairs)) is not None and _decimal_evidence(pairs):
             seen.append((shown, *pair))
     return records, shown
 

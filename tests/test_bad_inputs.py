@@ -609,6 +609,8 @@ CORPUS = [
         "'0.2,5' is not a number", hint="one number per element: as a list, drop the quotes "
                                         "([0.2, 5])"),
     # fractions (and .5) are no bare JSON numbers: quoted each
+    bad("cell-fraction-of-0-comma", short(kernel=[["1/0,2", 0], [0, 1]]), "kernel[0][0]",
+        "'1/0,2' is not a number"),  # no list hint: 1/0 would be refused in turn
     bad("cell-two-fractions-comma", short(kernel=[["1/2,1/3", 0], [0, 1]]), "kernel[0][0]",
         "'1/2,1/3' is not a number", hint='one number per element: as a list, quote each '
                                           '(["1/2", "1/3"])'),

@@ -1514,3 +1514,34 @@ def test_the_input_s_moves_under_nhwc_go_to_the_cells_they_name():
     swapped[0, 0, 1], swapped[0, 1, 0] = analytic[0, 1, 0], analytic[0, 0, 1]
     wrong, _ = check_tensor(problem, "input", swapped, base_energy=energy(problem))
     assert not wrong.ok and wrong.failed[0, 0, 1] and wrong.failed[0, 1, 0]
+
+
+def test_a_bend_element_the_budget_leaves_no_second_look_is_bracketed_not_failed(tmp_path):
+    # the second look was spent: a right 0 (central 0.0025) was a "smooth disagreement", exit 1
+    problem = write(tmp_path, BENT_SQUARED)
+    code, report = json_report(problem, "--max-evaluations", "11")
+    assert code == 0 and report["ok"], report
+    assert report["evaluations"] == 11
+    assert [t["bend_elements"] for t in report["tensors"]
+            if t["path"] == "conv2d_1.delta_in"] == [[[0, 0]]]
+
+
+def test_a_bend_element_whose_tenth_of_a_move_crosses_nothing_is_held_to_the_tolerance():
+    # the relu input is −5e-7: ε crosses 0, ε/10 does not, and its central difference there
+    # is exact (0): a wrong 1.0 was set aside as a bend
+    problem = problem_of({"input": [[-5e-7, 1]],
+                          "layers": [{"type": "conv2d", "kernel": [[1e4]]}, {"type": "relu"}],
+                          "loss": {"type": "mse", "target": [[0, 9999.5]]}})
+    trace = run(problem)
+    from cnngrad.teach.gradcheck import analytic_gradient
+
+    analytic = analytic_gradient(trace, "input")
+    assert analytic[0, 0] == 0
+    _, _, watch = scan_kinks(problem, trace)
+    right, _ = check_tensor(problem, "input", analytic, base_energy=energy(problem),
+                            watch=watch)
+    assert right.ok
+    analytic[0, 0] = 1.0
+    wrong, _ = check_tensor(problem, "input", analytic, base_energy=energy(problem),
+                            watch=watch)
+    assert not wrong.ok and wrong.failed[0, 0] and not wrong.bent[0, 0]

@@ -583,6 +583,7 @@ def test_csv_with_decimal_commas_is_named_so(tmp_path, text, where, cell, fixed)
     ("0,25,0,75\n0,50,1,25\n", "0,25 read as 0 and 25"),  # a whole part of 0
     ("1,2,3,4\n5,6,7,8\n", None),  # not (every second part one digit, no -0): whole numbers
     ("12,200,35,78\n50,60,70,80\n", None),  # an image's whole numbers: no -0, no 0 leading
+    ("0,35,0,78\n0,200,12,64\n", None),  # black pixels, but a whole part of 12
 ])
 def test_a_shape_error_after_a_csv_split_at_its_decimal_commas_says_so(tmp_path, kernel,
                                                                        hinted):
