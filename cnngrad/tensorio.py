@@ -1119,10 +1119,10 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         # "0.2,5": two numbers, a list meant: unquoted where JSON writes them so, else each
         # quoted ("1/2", ".5"); "0,5,0,25" is decimal commas as likely
         parts = [part.strip() for part in token.split(",")]
-        if len(parts) % 2 == 0 and _decimal_evidence(list(zip(parts[::2], parts[1::2]))) \
-                and split_at_decimal_commas(zip(parts[::2], parts[1::2])) is not None:
+        pairs = list(zip(parts[::2], parts[1::2]))
+        if len(parts) % 2 == 0 and _looks_split(pairs) is not None:
             hint = (f"one number per element, with a dot as the decimal point: "
-                    f"{', '.join(f'{a}.{b}' for a, b in zip(parts[::2], parts[1::2]))}")
+                    f"{', '.join(f'{whole}.{digits}' for whole, digits in pairs)}")
         elif all(_JSON_NUMBER_RE.fullmatch(part) for part in parts):
             hint = f"one number per element: as a list, drop the quotes ([{', '.join(parts)}])"
         else:
@@ -1137,10 +1137,9 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
 
 def _numbers_each(parts: list[str]) -> bool:
     """Whether every part is a finite number a tensor's string may hold (not 1/0, 1e400)."""
-    for part in parts:
+    for part in (part.strip() for part in parts):
         try:
-            if not is_number_text(part.strip()) or not math.isfinite(
-                    float(Fraction(part.strip()))):
+            if not is_number_text(part) or not math.isfinite(float(Fraction(part))):
                 return False
         except (ValueError, ZeroDivisionError, OverflowError):
             return False
@@ -1428,6 +1427,13 @@ def _decimal_evidence(pairs: list[tuple[str, str]]) -> bool:
                     for whole, digits in pairs))
 
 
+def _looks_split(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The first pair, where cells read two by two look split at decimal commas beyond
+    chance (:func:`split_at_decimal_commas` and :func:`_decimal_evidence`); else None."""
+    pair = split_at_decimal_commas(pairs)
+    return pair if pair is not None and _decimal_evidence(pairs) else None
+
+
 def decimal_commas_hint(whole: str, digits: str, name: str | None = None) -> str:
     """What a hint says of cells split at their decimal commas (``name``: the file's)."""
     what = f"{name} looks written" if name else "the numbers look written"
@@ -1679,9 +1685,8 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
                                where=f"row {row_number}, column {cells.index('') + 1}", file=shown)
     seen = _SPLIT_CSVS.get()
     if seen is not None and delimiter == "," and width % 2 == 0:
-        cells = [cell.strip() for _, row in records for cell in row]
-        pairs = list(zip(cells[::2], cells[1::2]))
-        if (pair := split_at_decimal_commas(pairs)) is not None and _decimal_evidence(pairs):
+        every = [cell.strip() for _, row in records for cell in row]
+        if (pair := _looks_split(list(zip(every[::2], every[1::2])))) is not None:
             seen.append((shown, *pair))
     return records, shown
 

@@ -425,9 +425,7 @@ class LayerWatch:
         flat = x.reshape(-1)
         parts = [] if self.bends_at is None else [flat[self.bends_at] > 0]
         if self.bend_windows is not None and len(self.bend_windows):
-            cells = np.where(self.bend_windows >= 0, flat[np.maximum(self.bend_windows, 0)],
-                             -np.inf)
-            parts.append((cells == cells.max(axis=1, keepdims=True)).reshape(-1))
+            parts.append(_winners(flat, self.bend_windows).reshape(-1))
         return np.concatenate(parts) if parts else np.zeros(0, bool)
 
     def branches(self, x: np.ndarray):
@@ -435,8 +433,14 @@ class LayerWatch:
         signs = flat[self.signs_at] > 0
         if not len(self.windows):
             return signs, np.zeros((0, 0), bool)
-        cells = np.where(self.windows >= 0, flat[np.maximum(self.windows, 0)], -np.inf)
-        return signs, cells == cells.max(axis=1, keepdims=True)
+        return signs, _winners(flat, self.windows)
+
+
+def _winners(flat: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """(m, kh·kw) bools: which cells of each window (flat indices, −1 for padding) hold its
+    maximum."""
+    cells = np.where(windows >= 0, flat[np.maximum(windows, 0)], -np.inf)
+    return cells == cells.max(axis=1, keepdims=True)
 
 
 @dataclass
@@ -448,8 +452,9 @@ class Watch:
     tie rule also when a tied maximum moves at all (a move shifting tied cells together keeps
     the winners, and giving each of them the whole delta is no derivative along it).  Only
     places whose delta is not 0 are watched as kinks: elsewhere no gradient depends on the
-    branch.  A relu input whose delta is 0 changing side is a *bend* (:attr:`BENT`): E keeps
-    its slope there, but a central difference across it errs in proportion to ε.
+    branch.  A relu input whose delta is 0 changing side, or a pool window whose delta is 0
+    changing its winners, is a *bend* (:attr:`BENT`): E keeps its slope there, but a central
+    difference across it errs in proportion to ε.
     """
 
     layers: list[LayerWatch] = field(default_factory=list)
@@ -585,8 +590,9 @@ class TensorCheck:
     difference at ε/10 of the elements that got a second look (NaN elsewhere).  ``outside``
     marks the elements (among ``kink``) that a move of ±ε takes out of the loss's domain (a
     bce output past 0 or 1): there E is not defined on that side, and its difference is NaN.
-    ``bent`` marks the elements (among ``kink``) set aside for a move across a bend alone,
-    their engine value between the one-sided differences.
+    ``bent`` marks the elements (among ``kink``) set aside for a move across a bend alone:
+    their error shrank as a bend's does at ε/10 (:data:`BEND_SHRINK`), or, with no second
+    look left, their engine value lies between the one-sided differences.
     """
 
     target: str  # "input" or "<layer>.<param>"
@@ -848,7 +854,8 @@ def rounding_noise(trace: Trace, eps: float) -> float:
 
 #: An element whose move crosses a bend alone and fails at ε is set aside when its error at
 #: ε/10 is at most this share of its error at ε: the bend's error shrinks to a tenth, a wrong
-#: gradient's stays (an error under about an eighth of the bend's own can hide in it).
+#: gradient's stays (one off by between an eighth of the bend's own error below and a quarter
+#: above can hide in it).
 BEND_SHRINK = 0.2
 
 
@@ -986,8 +993,11 @@ def check_tensor(problem: Problem, target: str, analytic: np.ndarray, *, base_en
             # (it hides only within [−1/8, 1/4] of the bend's own error); set aside, not
             # checked.  A move of ε/10 that crosses no bend is smooth: held to the tolerance.
             within_small = _within(analytic[index], numeric_small, rtol, atol, noise_small)
-            if within_small if crossed_small == Watch.SMOOTH else (
-                    error_small <= BEND_SHRINK * error or (shrank and within_small)):
+            if crossed_small == Watch.SMOOTH:
+                set_aside = within_small
+            else:
+                set_aside = error_small <= BEND_SHRINK * error or (shrank and within_small)
+            if set_aside:
                 bent[index] = kink[index] = True
             continue
         if shrank and _within(analytic[index], numeric_small, rtol, atol, noise_small):

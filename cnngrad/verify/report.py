@@ -328,12 +328,12 @@ def render_text(report: Report, width: int = WIDTH) -> str:
             wrong = dict.fromkeys(f.name for r in failed for f in r.failures
                                   if f.status in ("mismatch", "nonfinite", "shape"))
             for name in (name for name in wrong if name not in named):
-                shaped = [(r, f) for r in failed for f in r.failures if f.name == name]
+                of_name = [(r, f) for r in failed for f in r.failures if f.name == name]
                 if name in nonfinite:
                     text = f"no known slip matches: {nonfinite[name]}"
-                elif all(f.status == "shape" for _, f in shaped):
+                elif all(f.status == "shape" for _, f in of_name):
                     # its shape alone is wrong: what to do about it, as when it is the only fault
-                    advice, found = _shape_slip(report, shaped[0][1], shaped[0][0])
+                    advice, found = _shape_slip(report, of_name[0][1], of_name[0][0])
                     text = advice if found else f"no known slip matches: {advice}"
                 else:
                     text = f"{label(name)}: no known slip matches"
