@@ -20,6 +20,8 @@ from terminal import HAS_PTY, on_a_terminal
 from typer.testing import CliRunner
 
 from cnngrad.teach.check import (
+    FLOAT_SLACK_SHARE,
+    FLOAT_SLACK_ULPS,
     SHORT_EXACT_RTOL,
     FileCheck,
     Tolerance,
@@ -202,6 +204,28 @@ def test_atol_and_rtol_replace_the_rule(atol, rtol, text, truth, right):
     assert cells_right(written(text), exact_truth, tolerance).tolist() == [right]
 
 
+@pytest.mark.parametrize("text, truth, min_decimals, right, right_exactly", [
+    # the float rounding allowed for is never more than a sliver of the half-unit: at 10⁶ a
+    # relative 10⁻¹² is two half-units of the sixth decimal
+    ("1000000.000002", "1000000.000003", 6, False, False),
+    ("1000000.000002", "1000000.0000025", 6, True, True),  # on the bound
+    ("-1000000.000002", "-1000000.000003", 6, False, False),
+    # a short value is right only as the value itself, at any size
+    ("100000", "100000.00004", 4, False, False),
+    ("100000", "100000", 4, True, True),
+    ("0.02", "0.020004", 4, False, False),
+    ("0.5", "0.5", 4, True, True),
+    # a float true value 10⁻⁸ off is the float rounding of a sum: right (not with --exact)
+    ("12345678.9", "12345678.90000001", 4, True, False),
+])
+def test_float_slack_never_passes_a_wrong_value(text, truth, min_decimals, right,
+                                                right_exactly):
+    tolerance = Tolerance(min_decimals=min_decimals)
+    assert cells_right(written(text), np.array([float(truth)]), tolerance).tolist() == [right]
+    exact = np.array([Fraction(truth)], dtype=object)
+    assert cells_right(written(text), exact, tolerance).tolist() == [right_exactly]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(-10**6, 10**6), st.integers(0, 7),
                           st.floats(-3, 3, allow_nan=False)), min_size=1, max_size=12),
@@ -213,11 +237,15 @@ def test_float_and_exact_verdicts_agree(cells, min_decimals):
     truth = np.array([float(Decimal(text)) + offset * 0.5 * 10.0 ** -max(d, min_decimals)
                       for text, (_, d, offset) in zip(texts, cells)])
     offsets = np.abs([offset for _, _, offset in cells])
-    far = np.abs(offsets - 1) > 1e-6
+    half = 0.5 * 10.0 ** -np.maximum([d for _, d, _ in cells], min_decimals)
+    # the float verdict may differ from the exact one within its slack of the boundary: a
+    # share of the allowance, or a few float steps of the values
+    slack = FLOAT_SLACK_SHARE * half + FLOAT_SLACK_ULPS * 2.0**-52 * (np.abs(truth) + 3 * half)
+    far = np.abs(offsets - 1) * half > 2 * slack + 1e-15
     # a short value (fewer decimals than required) is right only as the true value itself:
     # a float's "itself" is up to its rounding, an exact one's to the last digit
     short = np.array([d < min_decimals for _, d, _ in cells], dtype=bool)
-    error = offsets * 0.5 * 10.0 ** -np.maximum([d for _, d, _ in cells], min_decimals)
+    error = offsets * half
     far &= ~short | (error > 10 * SHORT_EXACT_RTOL * np.maximum(1.0, np.abs(truth)))
     tolerance = Tolerance(min_decimals=min_decimals)
     exact_truth = np.array([Fraction(t) for t in truth], dtype=object)
