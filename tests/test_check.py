@@ -2657,6 +2657,27 @@ def test_an_error_row_of_the_gradebook_keeps_its_hint(tmp_path):
     assert files[0]["hint"] is None and files[1]["hint"].startswith(hint)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_one_unreadable_answers_file_still_gets_its_gradebook_row(tmp_path, fmt):
+    # a script grading one submission at a time got no gradebook at all, where a class run
+    # writes the same file's error row
+    bad = tmp_path / "cat.json"
+    bad.write_text('{"conv2d_1.grads.bias": NaN}')
+    output = tmp_path / f"grades.{fmt}"
+    result = invoke("check", WORKED, bad, "-o", output)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(output.read_text())))
+    else:
+        rows = json.loads(output.read_text())["files"]
+    assert [(row["student"], row["status"]) for row in rows] == [("cat", "error")]
+    assert "NaN is not allowed" in rows[0]["error"]
+    # the table (a report of the file) stays the error alone
+    table = invoke("check", WORKED, bad)
+    assert table.exit_code == 2 and table.stdout == ""
+
+
 def test_a_folder_of_answers_is_graded_file_by_file(tmp_path):
     # "subs/: is a folder, not a file" before; a subfolder of one file per path is a student
     subs = tmp_path / "subs"
