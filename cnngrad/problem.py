@@ -418,14 +418,15 @@ def _hint_split_csv(error: ShapeError, split: list[tuple[str, str, str]]) -> Non
 
 
 def check_dtype_range(problem: Problem, dtype) -> None:
-    """Every number the problem gives fits ``dtype`` (a float32 run): one that does not is an
-    error at its own cell (at its tensor, when that came from a file), not an overflow met
-    later in some layer's result.
+    """Every number the problem gives fits ``dtype`` (a float32 run), neither beyond its range
+    nor rounded to 0 in it: one that does not is an error at its own cell (at its tensor, when
+    that came from a file), not an overflow met later in some layer's result.
 
     Raises
     ------
     ProblemError
-        The first number, in the problem's order, beyond ``dtype``'s largest finite value.
+        The first number, in the problem's order, beyond ``dtype``'s largest finite value or
+        so small that ``dtype`` rounds it to 0.
     """
     if dtype is None or np.dtype(dtype).kind != "f" or np.dtype(dtype) == np.float64:
         return
@@ -454,15 +455,24 @@ def check_dtype_range(problem: Problem, dtype) -> None:
             continue
         numbers = np.asarray(values, dtype=np.float64)
         too_large = np.abs(numbers) > largest
-        if not too_large.any():
+        # as float64 refuses 1e-400: a number the dtype rounds to 0 is not the one given
+        with np.errstate(under="ignore"):
+            too_small = (numbers != 0) & (numbers.astype(dtype) == 0)
+        bad = too_large | too_small
+        if not bad.any():
             continue
-        cell = np.unravel_index(int(np.argmax(too_large)), numbers.shape)
+        cell = np.unravel_index(int(np.argmax(bad)), numbers.shape)
         # every tensor here is as given: the cell as JSON nests it, or its row and column
         # in a CSV file, its element of a .npy file
         file, where = cell_place(written, path, cell, file=problem.file,
                                  base_dir=problem.base_dir)
+        name = np.dtype(dtype).name
+        if too_small[cell]:
+            raise ProblemError(f"{numbers[cell]:g} is too small ({name} rounds it to 0)",
+                               where=where or None, file=file,
+                               hint="write 0 if you mean zero, or use --dtype float64")
         raise ProblemError(f"{numbers[cell]:g} does not fit "
-                           f"{np.dtype(dtype).name} (its largest is about {largest:.1e})",
+                           f"{name} (its largest is about {largest:.1e})",
                            where=where or None, file=file, hint="use --dtype float64")
 
 

@@ -874,6 +874,13 @@ CORPUS = [
     bad("float32-mse-target", net(input=[[1, 2], [3, 4]], layers=[{"type": "flatten"}],
                                   loss={"type": "mse", "target": [0, 0, -2e39, 0]}),
         "loss.target[2]", "-2e+39 does not fit float32", args=("--dtype", "float32")),
+    # float32 rounds these to 0, as float64 does 1e-400 (refused when read)
+    bad("float32-underflow-input", short(input=[[1, 2, 3], [4, -1e-300, 6], [7, 8, 9]]),
+        "input[1][1]", "-1e-300 is too small (float32 rounds it to 0)",
+        hint="write 0 if you mean zero, or use --dtype float64", args=("--dtype", "float32")),
+    bad("float32-underflow-csv-kernel", conv(kernel={"csv": "k.csv"}), "row 2, column 1",
+        "1e-46 is too small (float32 rounds it to 0)", files={"k.csv": "1,0\n1e-46,1\n"},
+        args=("--dtype", "float32"), file="k.csv"),
     # --- the command line
     bad("format-xml", short(), "--format", "unknown value 'xml'", args=("--format", "xml"),
         file=None, hint="allowed: "),
