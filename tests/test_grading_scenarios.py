@@ -786,6 +786,12 @@ def test_cells_given_by_index_put_a_one_based_shift_before_whole_tensor_slips(tm
     ({"min_decimal": 2}, "grading.min_decimal", "did you mean 'min_decimals'?"),
     ({"points": {"loss": -1}}, "grading.points.loss", "points must be > 0"),
     ({"carry_forward": "yes"}, "grading.carry_forward", "expected true or false"),
+    # the points' paths, held against the network once it has run
+    ({"points": {"conv2d_1.kernel": 1}}, "grading.points.conv2d_1.kernel",
+     "did you mean conv2d_1.grads.kernel?"),
+    ({"points": {"conv2d_1.grads.kernel[5,5]": 1}}, "grading.points.conv2d_1.grads.kernel[5,5]",
+     "is outside 'conv2d_1.grads.kernel' of shape 2×2"),
+    ({"points": {"loss": 1}}, "grading.points.loss", "so it has no loss to grade"),
 ])
 def test_check_refuses_a_malformed_grading_block_which_the_others_ignore_with_a_warning(
         tmp_path, command, block, where, words):
@@ -811,10 +817,24 @@ def test_check_refuses_a_malformed_grading_block_which_the_others_ignore_with_a_
 
 
 def test_a_grading_block_with_points_on_no_such_path_is_checks_to_refuse(tmp_path):
-    # the paths need the network: check refuses them, the other commands leave them be
+    # the paths need the network: check refuses them, the other commands warn once it ran
     (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading={"points": {"nope": 1}})),
                                      encoding="utf-8")
-    assert runner.invoke(app, ["backward", str(tmp_path / "p.json")]).exit_code == 0
+    warned = runner.invoke(app, ["backward", str(tmp_path / "p.json")])
+    assert warned.exit_code == 0 and warned.stderr.startswith("warning: ")
     code, _, stderr = grade(tmp_path, CONV, {"points": {"nope": 1}},
                             {"conv2d_1.grads.bias": 0.5})
-    assert code == 2 and "grading.points.nope" in stderr
+    assert code == 2 and "grading.points.nope" in stderr and "warning" not in stderr
+
+
+def test_an_updated_parameter_in_the_points_is_left_to_check_and_its_lr(tmp_path):
+    # backward without --lr has no updated kernel, but check --lr grades one: no warning
+    block = {"points": {"conv2d_1.updated.kernel": 1}}
+    (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading=block)), encoding="utf-8")
+    for args in ([], ["--lr", "0.1"]):
+        result = runner.invoke(app, ["backward", str(tmp_path / "p.json"), *args])
+        assert result.exit_code == 0 and result.stderr == "", result.stderr
+    block = {"points": {"conv2d_1.updated.kernal": 1}}
+    (tmp_path / "p.json").write_text(json.dumps(dict(CONV, grading=block)), encoding="utf-8")
+    result = runner.invoke(app, ["backward", str(tmp_path / "p.json"), "--lr", "0.1"])
+    assert "did you mean conv2d_1.updated.kernel?" in result.stderr

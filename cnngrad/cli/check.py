@@ -502,7 +502,8 @@ def check(
         raise _nothing_left(given)
     try:
         spec, trace = compute(problem, exact=exact, max_elements=max_elements,
-                              dtype="float64", lr=lr, quick={}, one_based=one_based)
+                              dtype="float64", lr=lr, quick={}, one_based=one_based,
+                              grading_read=True)
     except ProblemError as error:
         _hint_swapped(error, problem, answers)
         _hint_manifest(error, problem)

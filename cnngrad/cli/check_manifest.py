@@ -86,7 +86,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         try:
             spec, trace = compute(str(manifest.problem_path(student)), exact=exact,
                                   max_elements=max_elements, dtype="float64", lr=lr, quick={},
-                                  one_based=one_based)
+                                  one_based=one_based, grading_read=True)
             grading = grading_of(spec)
             if carry_forward is not None:
                 grading = dataclasses.replace(grading, carry_forward=carry_forward)

@@ -558,7 +558,8 @@ def typed_in(problem: Optional[str]) -> bool:
     return True
 
 
-def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict):
+def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict,
+         grading_read: bool = False):
     from cnngrad.problem import load_problem, problem_from_quick
 
     given_quick = {k: v for k, v in quick.items() if v not in (None, False)}
@@ -579,14 +580,14 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
         # only check reads the block, which every other command ignores (the contract); one
         # that check would refuse is said as a warning, so that the TA's first backward run
         # finds the typo rather than the class's check.  Its points' paths are checked
-        # against the network by check alone.
+        # against the network once it has run (warn_points_paths).
         from cnngrad.teach.grading import grading_of
 
-        try:
-            grading_of(spec)
-        except CnnGradError as error:
-            error.what += "; only cnngrad check reads the grading block, and it refuses this one"
-            note_later(error_line(error, label="warning"))
+        if not grading_read:  # check reads it and says its error as the error
+            try:
+                grading_of(spec)
+            except CnnGradError as error:
+                _warn_grading(error)
         return spec
     missing = [k for k in ("input", "kernel", "delta") if quick.get(k) is None]
     if len(missing) == 3:
@@ -596,6 +597,36 @@ def load(problem: Optional[str], *, exact: bool, max_elements: int, quick: dict)
         raise UsageError(f"quick mode needs --input, --kernel and --delta; missing "
                          f"{', '.join('--' + m for m in missing)}", where="options")
     return problem_from_quick(exact=exact, max_elements=max_elements, **quick)
+
+
+def _warn_grading(error) -> None:
+    error.what += "; only cnngrad check reads the grading block, and it refuses this one"
+    note_later(error_line(error, label="warning"))
+
+
+def warn_points_paths(spec, trace) -> None:
+    """The grading block's points paths held against the network that ran (a warning, as
+    :func:`load` says a block check would refuse): ``conv2d_1.kernel`` for
+    ``conv2d_1.grads.kernel`` is the typo a TA's first backward run should find.  A path of
+    an updated parameter is left to check, which may be given --lr."""
+    import dataclasses
+
+    from cnngrad.teach.grading import check_points, grading_of
+
+    try:
+        grading = grading_of(spec)
+    except CnnGradError:  # said by load
+        return
+    if not grading.points:
+        return
+    shapes = trace.shapes()
+    known = dataclasses.replace(grading, points={
+        key: points for key, points in grading.points.items()
+        if ".updated." not in key or any(".updated." in path for path in shapes)})
+    try:
+        check_points(known, shapes, trace.absent_parameter)
+    except CnnGradError as error:
+        _warn_grading(error)
 
 
 def _closest_file(base: str, files: list[str]) -> Optional[str]:
@@ -758,11 +789,13 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
             lr: Optional[str], quick: dict, output_format: Optional[str] = None,
             full: bool = False, show_steps: bool = False, include_backward: bool = True,
             stop_before: Optional[Callable[[Any], Optional[str]]] = None,
-            one_based: bool = False):
+            one_based: bool = False, grading_read: bool = False):
     """Read, check and run a problem: (spec, trace).  ``stop_before(spec)`` may name the layer
     the backward pass stops before (``explain``: see ``network.run``); without
     ``include_backward`` (``forward``: outputs and the loss) no layer's backward step runs;
-    ``one_based``: the cells of a kink warning counted from 1, as the report counts them."""
+    ``one_based``: the cells of a kink warning counted from 1, as the report counts them;
+    ``grading_read``: the caller reads the grading block (check), so its faults are not
+    said as warnings."""
     from cnngrad.network import run
 
     import numpy as np
@@ -788,7 +821,8 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
 
             check_problem_work(load(problem, exact=False, max_elements=max_elements,
                                     quick=quick), exact=True)
-        spec = load(problem, exact=exact, max_elements=max_elements, quick=quick)
+        spec = load(problem, exact=exact, max_elements=max_elements, quick=quick,
+                    grading_read=grading_read)
         # the work budgets, checked before the work (docs/limits.md)
         from cnngrad.limits import check_output_work, check_problem_work, check_steps_work
 
@@ -833,6 +867,8 @@ def compute(problem: Optional[str], *, exact: bool, max_elements: int, dtype: st
         check_exact_digits(trace, tensors=tensors)
     for warning in trace.warnings:  # a kink the floats decided, within their rounding noise
         note_later(f"warning: {one_line(warning.text(one_based))}")
+    if problem is not None and not grading_read:
+        warn_points_paths(spec, trace)
     return spec, trace
 
 

@@ -104,11 +104,13 @@ def gradcheck(
         # a point where the result itself overflows: the verdict backward gives, word for word
         import numpy as np
 
-        from cnngrad.cli.common import check_finite
+        from cnngrad.cli.common import check_finite, warn_points_paths
         from cnngrad.network import run
 
         with np.errstate(all="ignore"):
-            check_finite(run(spec))
+            trace = run(spec)
+            check_finite(trace)
+        warn_points_paths(spec, trace)
         step.total = (evaluations_needed(spec) - 1) // 2 + 2
         report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations,
                        progress=step)

@@ -212,7 +212,8 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
             if parts:  # an add's or concat's: one per input
                 hint = f"{path} is one tensor per input, each with its own points: " + \
                     ", ".join(parts)
-            elif path.partition(".")[2].startswith("updated."):
+            elif path.partition(".")[2].startswith("updated.") and not any(
+                    known.partition(".")[2].startswith("updated.") for known in shapes):
                 hint = "an updated parameter is known only with --lr"
             elif difflib.get_close_matches(path, close[:1], cutoff=0.8):  # a typo
                 hint = f"did you mean {close[0]}?"
