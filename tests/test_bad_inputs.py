@@ -874,6 +874,15 @@ CORPUS = [
     bad("float32-mse-target", net(input=[[1, 2], [3, 4]], layers=[{"type": "flatten"}],
                                   loss={"type": "mse", "target": [0, 0, -2e39, 0]}),
         "loss.target[2]", "-2e+39 does not fit float32", args=("--dtype", "float32")),
+    # a bias of too many axes is told the forms the layer takes
+    bad("conv-transpose-bias-grid", net(input=[[1, 2], [3, 4]], layers=[
+        {"type": "conv_transpose2d", "kernel": [[1, 1], [1, 1]], "bias": [[1, 2, 3]] * 3}],
+        loss=DROP, delta=[[1, 1, 1]] * 3), "layers[0].bias", "expected a tensor of rank 0 to 1",
+        hint="expected a number or a vector of 1 (one bias per output channel)"),
+    bad("dense-bias-grid", net(input=[1, 2], layers=[
+        {"type": "dense", "weights": [[1, 1]], "bias": [[1]]}], loss=DROP, delta=[1]),
+        "layers[0].bias", "expected a tensor of rank 0 to 1",
+        hint="expected a vector of 1 or a number (one bias shared by every output)"),
     # float32 rounds these to 0, as float64 does 1e-400 (refused when read)
     bad("float32-underflow-input", short(input=[[1, 2, 3], [4, -1e-300, 6], [7, 8, 9]]),
         "input[1][1]", "-1e-300 is too small (float32 rounds it to 0)",
@@ -1757,6 +1766,7 @@ def test_a_null_loss_or_delta_beside_the_other_is_named(tmp_path, null, other, g
 
 
 def test_a_bias_of_too_high_a_rank_that_holds_no_vector_gets_no_reshape_hint(tmp_path):
+    # but the forms the layer takes
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"input": [0.1, 0.2], "layers": [
         {"type": "dense", "weights": [[1, 2], [3, 4]], "bias": [[0, 1], [1, 0]]}],
@@ -1764,7 +1774,8 @@ def test_a_bias_of_too_high_a_rank_that_holds_no_vector_gets_no_reshape_hint(tmp
     result = runner.invoke(app, ["backward", str(path)])
     assert result.exit_code == 2
     assert result.output == (f"error: {path}: layers[0].bias: expected a tensor of rank 0 to 1, "
-                             f"got rank 2 (2×2)\n")
+                             f"got rank 2 (2×2); hint: expected a vector of 2 or a number (one "
+                             f"bias shared by every output)\n")
 
 
 @pytest.mark.parametrize("layers, offered", [

@@ -176,11 +176,12 @@ def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
                         cls=ShapeError)
 
 
-def read_bias(ctx, value, where: str, max_rank: int, length: int) -> np.ndarray:
+def read_bias(ctx, value, where: str, max_rank: int, length: int,
+              expected: str | None = None) -> np.ndarray:
     """A layer's bias, of rank ``max_rank`` at most (``ctx``: the problem builder).  One of
     higher rank that is a vector of ``length`` with axes of 1 around it (the Deep Learning
     Specialization's (1, 1, 1, F), a column n×1) is refused as any, its hint saying how to
-    give it."""
+    give it; any other, with the hint ``expected`` (the forms the layer takes) when given."""
     try:
         return ctx.tensor(value, where, max_rank=max_rank)
     except ProblemError as error:
@@ -189,6 +190,8 @@ def read_bias(ctx, value, where: str, max_rank: int, length: int) -> np.ndarray:
                 error.hint = vector_hint(ctx.tensor(value, where).shape, length)
             except ProblemError:
                 pass
+        if error.hint is None and expected is not None and "rank" in error.what:
+            error.hint = expected
         raise
 
 

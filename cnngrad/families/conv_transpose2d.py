@@ -136,7 +136,9 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
                                   f"{h}×{w} inputs"))
     bias, bias_form = None, "none"
     if "bias" in raw:
-        bias = read_bias(ctx, raw["bias"], f("bias"), 1, n_filters)
+        expected = "expected " + ("a number or " if n_filters == 1 else "") + \
+            f"a vector of {n_filters} (one bias per output channel)"
+        bias = read_bias(ctx, raw["bias"], f("bias"), 1, n_filters, expected)
         if bias.ndim == 0:
             if n_filters != 1:
                 raise ctx.error(f("bias"), f"a single-number bias needs one output channel, "
@@ -147,9 +149,8 @@ def build_conv_transpose2d(ctx, raw: dict, head: Head) -> ConvTranspose2dSpec:
             bias_form = "filter"
         else:
             raise ctx.error(f("bias"), f"bias of shape {shape_text(bias.shape)} does not fit "
-                                        f"{n_filters} output channel(s)",
-                            "expected " + ("a number or " if n_filters == 1 else "")
-                            + f"a vector of {n_filters}", cls=ShapeError)
+                                        f"{n_filters} output channel(s)", expected,
+                            cls=ShapeError)
     return ConvTranspose2dSpec(**head.spec_fields(), out_shape=(n, n_filters, h_out, w_out),
                                kernel=kernel, weight=weight, kernel_form=form,
                                channels_last=last, bias=bias, bias_form=bias_form,

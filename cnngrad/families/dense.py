@@ -73,12 +73,13 @@ def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
                         f"expected shape out×{k} (as torch.nn.Linear)", cls=ShapeError)
     bias = None
     if "bias" in raw:
-        bias = read_bias(ctx, raw["bias"], join_path(where, "bias"), 1, weights.shape[0])
+        forms = (f"a vector of {weights.shape[0]} or a number (one bias shared by every "
+                 f"output)")
+        bias = read_bias(ctx, raw["bias"], join_path(where, "bias"), 1, weights.shape[0],
+                         f"expected {forms}")
         if bias.ndim == 1 and bias.shape != (weights.shape[0],):
             raise ctx.error(join_path(where, "bias"),
-                            f"expected a vector of {weights.shape[0]} or a number (one bias "
-                            f"shared by every output), got {shape_text(bias.shape)}",
-                            cls=ShapeError)
+                            f"expected {forms}, got {shape_text(bias.shape)}", cls=ShapeError)
     return DenseSpec(index=index, name=name, type=kind, where=where,
                      out_shape=(n, weights.shape[0]), weights=weights, bias=bias)
 
