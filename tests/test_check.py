@@ -769,6 +769,18 @@ def test_a_csv_of_blocks_names_an_unknown_block_path_before_reading_its_grid(tmp
                              + PATHS_HINT)
 
 
+@pytest.mark.parametrize("name", ["a.csv", "conv2d_1.grads.kernel.csv"])
+def test_rows_before_the_first_path_line_of_a_csv_of_blocks_are_named(tmp_path, name):
+    # read as one tensor named after the file, it was "unknown path 'a'"
+    answers = tmp_path / name
+    answers.write_text("\n,,\n0.0446,0.0941\n0.0113,0.0683\n# conv2d_1.grads.kernel\n"
+                       "0.0446,0.0941\n0.0113,0.0683\n")
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {answers}: line 3: rows before the first '# path' "
+                                    f"line (line 5) answer no path; hint: ")
+
+
 def test_a_wrong_shape_that_a_slip_explains_says_so(tmp_path):
     doc = {"input": [[1, 2, 0], [0, 1, 3], [2, 1, 1]], "kernel": [[1, -1], [0, 2]],
            "bias": 0.5, "delta": [[0.1, -0.2], [0.3, 0.4]]}

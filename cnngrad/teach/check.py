@@ -456,6 +456,8 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
                            input_files=[source])
     if kind == "csv" and _first_line(raw).startswith(GRADEBOOK_CSV_START):
         raise _grades_not_answers("check --format csv", file, "row 1")
+    if kind == "csv":
+        _refuse_rows_before_the_first_path(raw, file)
     if kind is not None:
         key = source.name[:-len(source.suffix)]
         whole, index = split_key(key, file=file, one_based=one_based)
@@ -539,8 +541,7 @@ def _csv_read_as_json(error: ProblemError, raw: bytes, path: str) -> ProblemErro
     if b"\0" in raw:
         return error
     first = _first_line(raw)
-    # a '# path' line, with the separators a spreadsheet pads its rows with (# loss,,)
-    if re.fullmatch(r"#\s*(loss|[^\s.\[,;]+(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*", first):
+    if _PATH_LINE.fullmatch(first):
         what, name = "a CSV of '# path' blocks", "any name ending in .csv"
     elif first and first[0] not in "{[\"" and re.fullmatch(r"[\s\d.,;eE+\-/]+", first):
         what, name = "a CSV table", "named after the path it answers, conv2d_1.grads.kernel.csv"
@@ -664,6 +665,28 @@ def _zeros_like(value: Any) -> Any:
 
 #: What separates the cells of a CSV, and spaces: a line of them alone holds no cell.
 CSV_SEPARATORS = ",;\t "
+
+
+#: a '# path' line of a CSV of blocks, with the separators a spreadsheet pads its rows with
+#: (# loss,,)
+_PATH_LINE = re.compile(r"#\s*(loss|[^\s.\[,;]+(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*")
+
+
+def _refuse_rows_before_the_first_path(raw: bytes, file: str) -> None:
+    """A CSV of ``# path`` blocks whose first rows come before any ``# path`` line: those rows
+    answer no path (read as one tensor named after the file, it was 'unknown path')."""
+    try:
+        lines = raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError:  # the tensor reader says where
+        return
+    numbered = [(number, line.strip()) for number, line in enumerate(lines, 1)
+                if line.strip(CSV_SEPARATORS + "\r\n")]
+    header = next((number for number, line in numbered if _PATH_LINE.fullmatch(line)), None)
+    if header is not None and numbered and numbered[0][0] < header:
+        raise ProblemError(f"rows before the first '# path' line (line {header}) answer no "
+                           f"path", where=f"line {numbered[0][0]}", file=file,
+                           hint="in a CSV of '# path' blocks each grid goes under the line "
+                                "naming its path: add one above these rows, or delete them")
 
 
 def _first_line(raw: bytes) -> str:
