@@ -105,6 +105,10 @@ def _manifest(**alice) -> dict:
     (_manifest(folder={}), "students.alice.folder", "expected a folder name"),
     (_manifest(folder=None), "students.alice.folder", "expected a folder name"),
     ({**_manifest(), "cnngrad_manifest": True}, "cnngrad_manifest", "manifest version"),
+    # not "no students": what it is, and what it should be
+    ({"cnngrad_manifest": 1, "students": "x"}, "students", "expected an object of students"),
+    ({"cnngrad_manifest": 1, "students": ["alice"]}, "students", "got a list"),
+    ({"cnngrad_manifest": 1, "students": {}}, "students", "no students"),
 ])
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_a_malformed_exam_manifest_is_one_line(manifest, where, what, fmt, tmp_path,

@@ -327,7 +327,13 @@ def read_manifest(path: str) -> Manifest:
                            f"reads version {MANIFEST_VERSION}", where=MANIFEST_KEY,
                            file=file)
     students = document.get("students")
-    if not isinstance(students, dict) or not students:
+    if students is not None and not isinstance(students, dict):
+        from cnngrad.tensorio import _show
+
+        raise ProblemError(f"expected an object of students, {{\"ana\": {{\"problem\": "
+                           f"\"keys/ana/problem.json\", ...}}, ...}}, got {_show(students)}",
+                           where="students", file=file)
+    if not students:
         raise ProblemError("no students", where="students", file=file)
     for student, entry in students.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("problem"), str):
