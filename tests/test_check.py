@@ -20,8 +20,7 @@ from terminal import HAS_PTY, on_a_terminal
 from typer.testing import CliRunner
 
 from cnngrad.teach.check import (
-    FLOAT_SLACK_SHARE,
-    FLOAT_SLACK_ULPS,
+    FLOAT_SLACK_RTOL,
     SHORT_EXACT_RTOL,
     FileCheck,
     Tolerance,
@@ -204,26 +203,41 @@ def test_atol_and_rtol_replace_the_rule(atol, rtol, text, truth, right):
     assert cells_right(written(text), exact_truth, tolerance).tolist() == [right]
 
 
-@pytest.mark.parametrize("text, truth, min_decimals, right, right_exactly", [
-    # the float rounding allowed for is never more than a sliver of the half-unit: at 10⁶ a
-    # relative 10⁻¹² is two half-units of the sixth decimal
-    ("1000000.000002", "1000000.000003", 6, False, False),
-    ("1000000.000002", "1000000.0000025", 6, True, True),  # on the bound
-    ("-1000000.000002", "-1000000.000003", 6, False, False),
+@pytest.mark.parametrize("text, truth, exact_truth, min_decimals, right, right_exactly", [
+    # at 12 significant digits a relative 10⁻¹² decides (--exact does not)
+    ("1000000.000002", 1000000.000003, "1000000.000003", 6, True, False),
+    ("1000000.000002", 1000000.0000025, "1000000.0000025", 6, True, True),  # on the bound
+    ("1000000.000001", 1000000.000003, "1000000.000003", 6, False, False),
+    # and a true value computed with cancellation is off by more than its half-unit there
+    ("6475779.350178", 6475779.350176912, "6475779.3501778", 6, True, True),
     # a short value is right only as the value itself, at any size
-    ("100000", "100000.00004", 4, False, False),
-    ("100000", "100000", 4, True, True),
-    ("0.02", "0.020004", 4, False, False),
-    ("0.5", "0.5", 4, True, True),
+    ("100000", 100000.00004, "100000.00004", 4, False, False),
+    ("100000", 100000.0, "100000", 4, True, True),
+    ("0.02", 0.020004, "0.020004", 4, False, False),
+    ("0.5", 0.5, "0.5", 4, True, True),
     # a float true value 10⁻⁸ off is the float rounding of a sum: right (not with --exact)
-    ("12345678.9", "12345678.90000001", 4, True, False),
+    ("12345678.9", 12345678.90000001, "12345678.90000001", 4, True, False),
+    # true values computed as sums: their rounding never decides, even at 7 decimals
+    ("56755.51229", 56755.51229000033, "56755.51229", 7, True, True),
+    ("56755.5122900", 56755.51229000033, "56755.51229", 7, True, True),
+    ("0.1000000", 1000.1 - 1000, "0.1", 7, True, True),
 ])
-def test_float_slack_never_passes_a_wrong_value(text, truth, min_decimals, right,
+def test_float_slack_against_the_exact_verdicts(text, truth, exact_truth, min_decimals, right,
                                                 right_exactly):
     tolerance = Tolerance(min_decimals=min_decimals)
-    assert cells_right(written(text), np.array([float(truth)]), tolerance).tolist() == [right]
-    exact = np.array([Fraction(truth)], dtype=object)
+    assert cells_right(written(text), np.array([truth]), tolerance).tolist() == [right]
+    exact = np.array([Fraction(exact_truth)], dtype=object)
     assert cells_right(written(text), exact, tolerance).tolist() == [right_exactly]
+
+
+@pytest.mark.parametrize("atol, rtol", [("0", None), (None, "0"), (None, "1e-13")])
+def test_the_true_value_written_in_full_is_right_with_a_zero_tolerance(atol, rtol):
+    # 1000.1 − 1000 is 0.10000000000002274 in floats: its terms' rounding, not a slip
+    tolerance = Tolerance(atol=None if atol is None else Fraction(atol),
+                          rtol=None if rtol is None else Fraction(rtol))
+    assert cells_right(written("0.1"), np.array([1000.1 - 1000]), tolerance).tolist() == [True]
+    assert cells_right(written("0.1"), np.array([Fraction("0.1")], dtype=object),
+                       tolerance).tolist() == [True]
 
 
 @settings(max_examples=60, deadline=None)
@@ -240,7 +254,7 @@ def test_float_and_exact_verdicts_agree(cells, min_decimals):
     half = 0.5 * 10.0 ** -np.maximum([d for _, d, _ in cells], min_decimals)
     # the float verdict may differ from the exact one within its slack of the boundary: a
     # share of the allowance, or a few float steps of the values
-    slack = FLOAT_SLACK_SHARE * half + FLOAT_SLACK_ULPS * 2.0**-52 * (np.abs(truth) + 3 * half)
+    slack = FLOAT_SLACK_RTOL * (np.abs(truth) + 3 * half)
     far = np.abs(offsets - 1) * half > 2 * slack + 1e-15
     # a short value (fewer decimals than required) is right only as the true value itself:
     # a float's "itself" is up to its rounding, an exact one's to the last digit

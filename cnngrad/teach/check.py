@@ -88,24 +88,24 @@ __all__ = [
 FRACTION_RTOL = Fraction(1, 10**12)
 #: With a float (not exact) true value, the rule is widened by this much relative (and
 #: FLOAT_SLACK_ATOL absolute) so that the float's own rounding never decides a verdict:
-#: 0.0445 stays right for a true 0.04455 computed as 0.044550000000000006.
+#: 0.0445 stays right for a true 0.04455 computed as 0.044550000000000006, and with --atol 0
+#: 0.1 for a true 0.1 computed as 1000.1 − 1000 = 0.10000000000002274.
 FLOAT_SLACK_RTOL = 1e-12
 FLOAT_SLACK_ATOL = 1e-15
-#: ... but by no more than this share of the rule's own allowance: at 10⁶ a relative 10⁻¹²
-#: is 10⁻⁶, two half-units of the sixth decimal, and passed 1000000.000002 for a true
-#: 1000000.000003 at 6 decimals (--exact did not)
-FLOAT_SLACK_SHARE = 1e-3
-#: ... and never by less than this many float64 steps of the larger value, the rounding of
-#: the subtraction and of the true value's last operations
-FLOAT_SLACK_ULPS = 16
+#: (A rule asking 12 or more significant digits, 6 decimals of 1000000.000003, is then
+#: decided within 10⁻¹² of the value: a sum of a few hundred products of hundreds is off by
+#: more than its half-unit in floats, 6475779.350176912 for 6475779.3501778, so no float
+#: verdict can be both strict and fair there; --exact decides exactly.)
 #: A value written with fewer decimals than ``min_decimals`` (but at least one) is right only
 #: when it is the true value itself: "right at the decimals written but fewer than
 #: min_decimals is wrong" (the contract), and an exact value (0.5 for 0.5) is not a rounding.
 #: A float true value is taken as that value when within this much of it, relative to
-#: max(1, |true|): the float rounding of a sum of terms, never a rounding a student makes
-#: (and at most FLOAT_SLACK_SHARE of the half-unit required, so that 100000 is not taken for
-#: a true 100000.00004 at 4 decimals).
+#: max(1, |true|): the float rounding of a sum of terms, never a rounding a student makes;
+#: but within no more than SHORT_EXACT_SHARE of the half-unit required (100000 is not
+#: 100000.00004 at 4 decimals), and never less than FLOAT_SLACK_RTOL (56755.51229 is a true
+#: 56755.51229 computed as 56755.51229000033, at 7 decimals too).
 SHORT_EXACT_RTOL = 1e-9
+SHORT_EXACT_SHARE = 1e-3
 
 #: Answer files given as a single tensor, named after the path they answer.
 SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
@@ -219,12 +219,11 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
     Notes
     -----
     Decimals rule: |given − true| ≤ ½·10^(−max(d, min_decimals)), and a value written with
-    1 ≤ d < min_decimals decimals right only when it is the true value (within
-    SHORT_EXACT_RTOL·max(1, |true|) of a float one: its rounding); a fraction:
+    1 ≤ d < min_decimals decimals right only when it is the true value (of a float one,
+    within its rounding: SHORT_EXACT_RTOL); a fraction:
     |given − true| ≤ 10⁻¹²·|true|; explicit: |given − true| ≤ atol + rtol·|true|.  A float
     true value widens each of them by 10⁻¹²·max(|given|, |true|) + 10⁻¹⁵, so that a value on
-    the bound as written is right, but by at most a thousandth of the allowance (and at least
-    16 float steps: :func:`_float_slack`).  Exact true values are compared exactly
+    the bound as written is right.  Exact true values are compared exactly
     (:func:`_cells_right_exact`).
     """
     truth = np.asarray(truth)
@@ -240,24 +239,17 @@ def cells_right(written: Written, truth: np.ndarray, tolerance: Tolerance) -> np
         decimals = np.maximum(written.decimals, tolerance.min_decimals).astype(np.float64)
         allowed = np.where(written.fraction, float(FRACTION_RTOL) * np.abs(true),
                            0.5 * 10.0 ** -decimals)
-    larger = np.maximum(np.abs(given), np.abs(true))
     # 1.01 is 0.010000000000000009 from 1 in floats: on the bound, as written, is right
-    right = error <= allowed + _float_slack(FLOAT_SLACK_RTOL * larger, allowed, larger)
+    slack = FLOAT_SLACK_RTOL * np.maximum(np.abs(given), np.abs(true))
+    right = error <= allowed + slack + FLOAT_SLACK_ATOL
     short = _short(written, tolerance)
     if short.any():  # right only as the true value itself, up to the float's rounding
+        size = np.maximum(1.0, np.abs(true))
         required = 0.5 * 10.0 ** -float(tolerance.min_decimals)
-        right &= ~short | (error <= _float_slack(
-            SHORT_EXACT_RTOL * np.maximum(1.0, np.abs(true)), required, larger))
+        itself = np.maximum(FLOAT_SLACK_RTOL * size,
+                            np.minimum(SHORT_EXACT_RTOL * size, SHORT_EXACT_SHARE * required))
+        right &= ~short | (error <= itself + FLOAT_SLACK_ATOL)
     return right
-
-
-def _float_slack(relative: np.ndarray, allowed, larger: np.ndarray) -> np.ndarray:
-    """The float rounding a verdict allows for: ``relative`` (a share of the values' size),
-    but at most FLOAT_SLACK_SHARE of the rule's ``allowed`` error, and at least
-    FLOAT_SLACK_ULPS float steps of the ``larger`` of the two values, + FLOAT_SLACK_ATOL."""
-    steps = FLOAT_SLACK_ULPS * float(np.finfo(np.float64).eps) * larger
-    return np.maximum(steps, np.minimum(relative, FLOAT_SLACK_SHARE * allowed)) + \
-        FLOAT_SLACK_ATOL
 
 
 def _short(written: Written, tolerance: Tolerance) -> np.ndarray:
