@@ -795,6 +795,22 @@ def test_rows_before_the_first_path_line_of_a_csv_of_blocks_are_named(tmp_path, 
                                     f"line (line 5) answer no path; hint: ")
 
 
+@pytest.mark.parametrize("text", [
+    "0.0446,0.0941\n0.0113,0.0683\n# v1.0\n",                   # a note under the grid
+    "0.0446,0.0941\n0.0113,0.0683\n# conv2d_1.grads.kernel\n",  # np.savetxt's footer
+    "0.0446,0.0941\n# hw3.q2\n0.0113,0.0683\n",                 # a note naming no tensor
+    "0.0446,0.0941\n# 0.0660\n0.0113,0.0683\n",                 # a value commented out
+])
+def test_a_grid_with_comment_lines_after_its_first_row_is_still_one_tensor(tmp_path, text):
+    # '#' lines are skipped wherever they are: only a '# path' line naming a tensor, with
+    # rows under it, is a block that rows above it cannot precede
+    answers = tmp_path / "conv2d_1.grads.kernel.csv"
+    answers.write_text(text)
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 0, result.output
+    assert "4/4 cells right" in result.output
+
+
 def test_a_wrong_shape_that_a_slip_explains_says_so(tmp_path):
     doc = {"input": [[1, 2, 0], [0, 1, 3], [2, 1, 1]], "kernel": [[1, -1], [0, 2]],
            "bias": 0.5, "delta": [[0.1, -0.2], [0.3, 0.4]]}

@@ -449,7 +449,7 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
     if kind == "csv" and _first_line(raw).startswith(GRADEBOOK_CSV_START):
         raise _grades_not_answers("check --format csv", file, "row 1")
     if kind == "csv":
-        _refuse_rows_before_the_first_path(raw, file)
+        _refuse_rows_before_the_first_path(raw, file, trace)
     if kind is not None:
         key = source.name[:-len(source.suffix)]
         whole, index = split_key(key, file=file, one_based=one_based)
@@ -660,23 +660,34 @@ CSV_SEPARATORS = ",;\t "
 
 
 #: a '# path' line of a CSV of blocks, with the separators a spreadsheet pads its rows with
-#: (# loss,,)
-_PATH_LINE = re.compile(r"#\s*(loss|[^\s.\[,;]+(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*")
+#: (# loss,,); a path begins with a layer's name, never a digit (# 0.0660 is a note)
+_PATH_LINE = re.compile(r"#\s*(loss|[A-Za-z_][^\s.\[,;]*(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*")
 
 
-def _refuse_rows_before_the_first_path(raw: bytes, file: str) -> None:
-    """A CSV of ``# path`` blocks whose first rows come before any ``# path`` line: those rows
-    answer no path (read as one tensor named after the file, it was 'unknown path')."""
+def _refuse_rows_before_the_first_path(raw: bytes, file: str, trace: Trace | None) -> None:
+    """A CSV of ``# path`` blocks whose first rows come before its first block: those rows
+    answer no path (read as one tensor named after the file, it was 'unknown path').  A
+    block is a ``# path`` line naming a tensor of ``trace`` (any path without one) with rows
+    under it; other ``#`` lines (a note, np.savetxt's header or footer) are skipped, as
+    they are in any CSV."""
     try:
         lines = raw.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:  # the tensor reader says where
         return
     numbered = [(number, line.strip()) for number, line in enumerate(lines, 1)
                 if line.strip(CSV_SEPARATORS + "\r\n")]
-    header = next((number for number, line in numbered if _PATH_LINE.fullmatch(line)), None)
-    if header is not None and numbered and numbered[0][0] < header:
+    rows = [number for number, line in numbered if not line.startswith("#")]
+    known = None if trace is None else set(known_paths(trace))
+
+    def names_a_tensor(line: str) -> bool:
+        match = _PATH_LINE.fullmatch(line)
+        return match is not None and (known is None or match.group(1) in known)
+
+    header = next((number for number, line in numbered if names_a_tensor(line)
+                   and any(row > number for row in rows)), None)
+    if header is not None and rows[0] < header:
         raise ProblemError(f"rows before the first '# path' line (line {header}) answer no "
-                           f"path", where=f"line {numbered[0][0]}", file=file,
+                           f"path", where=f"line {rows[0]}", file=file,
                            hint="in a CSV of '# path' blocks each grid goes under the line "
                                 "naming its path: add one above these rows, or delete them")
 
