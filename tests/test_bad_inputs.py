@@ -883,6 +883,8 @@ CORPUS = [
         {"type": "dense", "weights": [[1, 1]], "bias": [[1]]}], loss=DROP, delta=[1]),
         "layers[0].bias", "expected a tensor of rank 0 to 1",
         hint="expected a vector of 1 or a number (one bias shared by every output)"),
+    bad("conv2d-bias-rank-4", short(bias=[[[[1, 2]]]]), "bias", "expected a tensor of rank 0 to 3",
+        hint="expected a number, a vector of 1, 2×2 (untied), 1×2×2 (untied)"),
     # float32 rounds these to 0, as float64 does 1e-400 (refused when read)
     bad("float32-underflow-input", short(input=[[1, 2, 3], [4, -1e-300, 6], [7, 8, 9]]),
         "input[1][1]", "-1e-300 is too small (float32 rounds it to 0)",

@@ -133,7 +133,8 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
                                   counted(out, "output")))
     bias, bias_form = None, "none"
     if "bias" in raw:
-        bias = read_bias(ctx, raw["bias"], f("bias"), 2, n_filters)
+        bias = read_bias(ctx, raw["bias"], f("bias"), 2, n_filters,
+                         _bias_forms(n_filters, out, last))
         bias_form = _bias_form(ctx, bias, n_filters, out, last, f("bias"))
     return Conv1dSpec(**head.spec_fields(), out_shape=(n, n_filters, out), kernel=kernel,
                       weight=weight, kernel_form=form, channels_last=last, bias=bias,
@@ -203,12 +204,18 @@ def _bias_form(ctx, bias, n_filters, out, last, where) -> str:
         return "filter"
     if bias.ndim == 2 and bias.shape == untied:
         return "untied"
+    raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
+                            f"{n_filters} filter(s) with output length {out}",
+                    _bias_forms(n_filters, out, last), cls=ShapeError)
+
+
+def _bias_forms(n_filters: int, out: int, last: bool) -> str:
+    """The bias shapes a conv1d of ``n_filters`` with output length ``out`` takes, as a hint."""
+    untied = (out, n_filters) if last else (n_filters, out)
     options = (["a number"] if n_filters == 1 else []) + \
         [f"a vector of {n_filters}", f"{shape_text(untied)} (untied, "
                                      f"{'L′×F' if last else 'F×L′'})"]
-    raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
-                            f"{n_filters} filter(s) with output length {out}",
-                    "expected " + ", ".join(options), cls=ShapeError)
+    return "expected " + ", ".join(options)
 
 
 # ------------------------------------------------------------------------------------- JSON Schema

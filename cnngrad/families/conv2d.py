@@ -134,7 +134,8 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     out_internal = (n, n_filters, h_out, w_out)
     bias, bias_kind = None, "none"
     if "bias" in raw:
-        bias = read_bias(ctx, raw["bias"], f("bias"), 3, n_filters)
+        bias = read_bias(ctx, raw["bias"], f("bias"), 3, n_filters,
+                         _bias_forms(n_filters, (h_out, w_out), channels_last))
         bias_kind = _bias_kind(ctx, bias, n_filters, (h_out, w_out), f("bias"), channels_last)
     return Conv2dSpec(channels_last=channels_last, index=index, name=name, type=kind, where=where, out_shape=out_internal,
                       kernel=kernel, weight=weight, bias=bias, bias_kind=bias_kind,
@@ -257,13 +258,19 @@ def _bias_kind(ctx, bias: np.ndarray, n_filters: int, out_hw: tuple[int, int],
     untied = out_hw + (n_filters,) if channels_last else (n_filters,) + out_hw
     if bias.ndim == 3 and bias.shape == untied:
         return "untied"
+    raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
+                            f"{n_filters} filter(s) with output {shape_text(out_hw)}",
+                    vector_hint(bias.shape, n_filters)
+                    or _bias_forms(n_filters, out_hw, channels_last), cls=ShapeError)
+
+
+def _bias_forms(n_filters: int, out_hw: tuple[int, int], channels_last: bool) -> str:
+    """The bias shapes a conv of ``n_filters`` with output ``out_hw`` takes, as a hint."""
+    untied = out_hw + (n_filters,) if channels_last else (n_filters,) + out_hw
     options = [f"a vector of {n_filters}", shape_text(untied) + " (untied)"]
     if n_filters == 1:
         options = ["a number"] + options[:1] + [shape_text(out_hw) + " (untied)"] + options[1:]
-    raise ctx.error(where, f"bias of shape {shape_text(bias.shape)} does not fit "
-                            f"{n_filters} filter(s) with output {shape_text(out_hw)}",
-                    vector_hint(bias.shape, n_filters) or "expected " + ", ".join(options),
-                    cls=ShapeError)
+    return "expected " + ", ".join(options)
 
 
 # ------------------------------------------------------------------------------------- JSON Schema
