@@ -2757,6 +2757,9 @@ def test_an_answers_file_that_is_not_json_at_all_is_said_to_be_so(tmp_path, name
     ("u16.json", '{"loss": 0.5}'.encode("utf-16"), "not UTF-8 text (it is UTF-16; save it "
                                                     "as UTF-8)"),
     ("prog.json", b"\x7fELF\x02\x01\x01\x00\x00", "not text: a NUL byte"),
+    # a sheet of blocks saved as Excel's "Unicode text" was "unknown path 'b'"
+    ("b.csv", "# conv2d_1.grads.kernel\t\n0.0446\t0.0941\n".encode("utf-16"),
+     "line 1, column 1: not UTF-8 text (it is UTF-16; save it as UTF-8)"),
 ])
 def test_an_answers_file_that_is_not_text_keeps_the_readers_words(tmp_path, name, data, said):
     answers = tmp_path / name

@@ -22,6 +22,7 @@ and raises :class:`~cnngrad.errors.CnnGradError` for bad input; the CLI prints.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import math
@@ -695,8 +696,12 @@ def _refuse_rows_before_the_first_path(raw: bytes, file: str, trace: Trace | Non
 def _first_line(raw: bytes) -> str:
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:  # a Latin-1 file's 'élève' quoted as such in a hint
-        text = raw.decode("cp1252", errors="replace")
+    except UnicodeDecodeError:
+        # a sheet saved as "Unicode text" (UTF-16 with its mark): its '# path' line is seen,
+        # and the reader of blocks says what to save it as; a Latin-1 file's 'élève' quoted
+        # as such in a hint
+        utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        text = raw.decode("utf-16" if utf16 else "cp1252", errors="replace")
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
