@@ -611,7 +611,7 @@ def warn_points_paths(spec, trace) -> None:
     an updated parameter is left to check, which may be given --lr."""
     import dataclasses
 
-    from cnngrad.teach.grading import check_points, grading_of
+    from cnngrad.teach.grading import check_points, grading_of, is_updated_path
 
     try:
         grading = grading_of(spec)
@@ -620,9 +620,10 @@ def warn_points_paths(spec, trace) -> None:
     if not grading.points:
         return
     shapes = trace.shapes()
+    with_lr = any(map(is_updated_path, shapes))
     known = dataclasses.replace(grading, points={
         key: points for key, points in grading.points.items()
-        if ".updated." not in key or any(".updated." in path for path in shapes)})
+        if with_lr or not is_updated_path(key)})
     try:
         check_points(known, shapes, trace.absent_parameter)
     except CnnGradError as error:

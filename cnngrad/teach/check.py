@@ -115,6 +115,10 @@ ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
 
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
+#: a '# path' line of a CSV of blocks, with the separators a spreadsheet pads its rows with
+#: (# loss,,); a path begins with a layer's name, never a digit (# 0.0660 is a note)
+_PATH_LINE = re.compile(r"#\s*(loss|[A-Za-z_][^\s.\[,;]*(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*")
+
 
 # --------------------------------------------------------------------------- the rule
 
@@ -658,11 +662,6 @@ def _zeros_like(value: Any) -> Any:
 
 #: What separates the cells of a CSV, and spaces: a line of them alone holds no cell.
 CSV_SEPARATORS = ",;\t "
-
-
-#: a '# path' line of a CSV of blocks, with the separators a spreadsheet pads its rows with
-#: (# loss,,); a path begins with a layer's name, never a digit (# 0.0660 is a note)
-_PATH_LINE = re.compile(r"#\s*(loss|[A-Za-z_][^\s.\[,;]*(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*")
 
 
 def _refuse_rows_before_the_first_path(raw: bytes, file: str, trace: Trace | None) -> None:

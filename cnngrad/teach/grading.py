@@ -33,7 +33,8 @@ from cnngrad.problem import counted_from_one, index_outside_text, quoted_integer
 from cnngrad.teach.textbook_names import per_input_paths
 
 __all__ = ["GRADING_KEYS", "DEFAULT_MIN_DECIMALS", "MAX_DECIMALS", "Grading", "grading_of",
-           "parse_grading", "resolve_tolerance", "student_names", "check_points"]
+           "parse_grading", "resolve_tolerance", "student_names", "check_points",
+           "is_updated_path"]
 
 GRADING_KEYS = ("min_decimals", "atol", "rtol", "points", "carry_forward")
 #: A value written with fewer decimals is judged as if it had this many, unless the grading
@@ -212,8 +213,7 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
             if parts:  # an add's or concat's: one per input
                 hint = f"{path} is one tensor per input, each with its own points: " + \
                     ", ".join(parts)
-            elif path.partition(".")[2].startswith("updated.") and not any(
-                    known.partition(".")[2].startswith("updated.") for known in shapes):
+            elif is_updated_path(path) and not any(map(is_updated_path, shapes)):
                 hint = "an updated parameter is known only with --lr"
             elif difflib.get_close_matches(path, close[:1], cutoff=0.8):  # a typo
                 hint = f"did you mean {close[0]}?"
@@ -228,6 +228,12 @@ def check_points(grading: Grading, shapes: dict[str, tuple[int, ...]],
                                where=where, file=grading.file,
                                hint=("counting from 1? the grading block's paths count from 0 "
                                      "(--one-based is for answers files)") if from_one else None)
+
+
+def is_updated_path(path: str) -> bool:
+    """Whether ``path`` names an updated parameter (``conv2d_1.updated.kernel``), known only
+    with a learning rate."""
+    return path.partition(".")[2].startswith("updated.")
 
 
 def resolve_tolerance(grading: Grading, *, atol: Fraction | None = None,
