@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from cnngrad.teach.check import (
     FLOAT_SLACK_RTOL,
     SHORT_EXACT_RTOL,
+    SHORT_EXACT_SHARE,
     FileCheck,
     Tolerance,
     answers_file_path,
@@ -221,6 +222,8 @@ def test_atol_and_rtol_replace_the_rule(atol, rtol, text, truth, right):
     ("56755.51229", 56755.51229000033, "56755.51229", 7, True, True),
     ("56755.5122900", 56755.51229000033, "56755.51229", 7, True, True),
     ("0.1000000", 1000.1 - 1000, "0.1", 7, True, True),
+    # a short value of a sum whose terms cancel: off by the terms' rounding, not its own
+    ("0.55", 1234567.89 - 1234567.34, "0.55", 7, True, True),
 ])
 def test_float_slack_against_the_exact_verdicts(text, truth, exact_truth, min_decimals, right,
                                                 right_exactly):
@@ -252,15 +255,17 @@ def test_float_and_exact_verdicts_agree(cells, min_decimals):
                       for text, (_, d, offset) in zip(texts, cells)])
     offsets = np.abs([offset for _, _, offset in cells])
     half = 0.5 * 10.0 ** -np.maximum([d for _, d, _ in cells], min_decimals)
-    # the float verdict may differ from the exact one within its slack of the boundary: a
-    # share of the allowance, or a few float steps of the values
+    # the float verdict may differ from the exact one within its slack of the boundary
     slack = FLOAT_SLACK_RTOL * (np.abs(truth) + 3 * half)
     far = np.abs(offsets - 1) * half > 2 * slack + 1e-15
     # a short value (fewer decimals than required) is right only as the true value itself:
     # a float's "itself" is up to its rounding, an exact one's to the last digit
     short = np.array([d < min_decimals for _, d, _ in cells], dtype=bool)
     error = offsets * half
-    far &= ~short | (error > 10 * SHORT_EXACT_RTOL * np.maximum(1.0, np.abs(truth)))
+    size = np.maximum(1.0, np.abs(truth))
+    itself = np.maximum(FLOAT_SLACK_RTOL * size, np.minimum(
+        SHORT_EXACT_RTOL * size, SHORT_EXACT_SHARE * 0.5 * 10.0 ** -min_decimals))
+    far &= ~short | (error > 2 * itself)
     tolerance = Tolerance(min_decimals=min_decimals)
     exact_truth = np.array([Fraction(t) for t in truth], dtype=object)
     fast = cells_right(answer, truth, tolerance)
@@ -1770,6 +1775,15 @@ def test_a_csv_of_blocks_saved_by_a_spreadsheet_is_read(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"error: {answers}: line 1: block 'conv2d_1.grads.kernel' has no rows"]
+
+
+def test_a_csv_of_blocks_under_an_empty_spreadsheet_row_is_read(tmp_path):
+    # a sheet saved with its first row empty (,,) was read as one tensor, 'unknown path'
+    answers = tmp_path / "sheet.csv"
+    answers.write_text(",,\n# conv2d_1.grads.kernel,,\n0.0446,0.0941,\n0.0113,0.0683,\n")
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 0, result.output
+    assert "4/4 cells right" in result.output
 
 
 def test_a_csv_of_blocks_padded_by_a_spreadsheet_is_read(tmp_path):

@@ -104,9 +104,11 @@ FLOAT_SLACK_ATOL = 1e-15
 #: max(1, |true|): the float rounding of a sum of terms, never a rounding a student makes;
 #: but within no more than SHORT_EXACT_SHARE of the half-unit required (100000 is not
 #: 100000.00004 at 4 decimals), and never less than FLOAT_SLACK_RTOL (56755.51229 is a true
-#: 56755.51229 computed as 56755.51229000033, at 7 decimals too).
+#: 56755.51229 computed as 56755.51229000033, at 7 decimals too).  A hundredth: a sum whose
+#: terms cancel is off by their rounding, not its own (1234567.89 − 1234567.34 is
+#: 0.5499999998137355, and 0.55 stays right at 7 decimals).
 SHORT_EXACT_RTOL = 1e-9
-SHORT_EXACT_SHARE = 1e-3
+SHORT_EXACT_SHARE = 1e-2
 
 #: Answer files given as a single tensor, named after the path they answer.
 SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
@@ -667,9 +669,11 @@ CSV_SEPARATORS = ",;\t "
 def _refuse_rows_before_the_first_path(raw: bytes, file: str, trace: Trace | None) -> None:
     """A CSV of ``# path`` blocks whose first rows come before its first block: those rows
     answer no path (read as one tensor named after the file, it was 'unknown path').  A
-    block is a ``# path`` line naming a tensor of ``trace`` (any path without one) with rows
-    under it; other ``#`` lines (a note, np.savetxt's header or footer) are skipped, as
-    they are in any CSV."""
+    block is a ``# path`` line naming a tensor of ``trace`` with rows under it; other ``#``
+    lines (a note, np.savetxt's header or footer) are skipped, as they are in any CSV.
+    Without a trace (a file no problem is known for yet) nothing is refused."""
+    if trace is None:
+        return
     try:
         lines = raw.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:  # the tensor reader says where
@@ -677,11 +681,11 @@ def _refuse_rows_before_the_first_path(raw: bytes, file: str, trace: Trace | Non
     numbered = [(number, line.strip()) for number, line in enumerate(lines, 1)
                 if line.strip(CSV_SEPARATORS + "\r\n")]
     rows = [number for number, line in numbered if not line.startswith("#")]
-    known = None if trace is None else set(known_paths(trace))
+    known = set(known_paths(trace))
 
     def names_a_tensor(line: str) -> bool:
         match = _PATH_LINE.fullmatch(line)
-        return match is not None and (known is None or match.group(1) in known)
+        return match is not None and match.group(1) in known
 
     header = next((number for number, line in numbered if names_a_tensor(line)
                    and any(row > number for row in rows)), None)
@@ -701,7 +705,9 @@ def _first_line(raw: bytes) -> str:
         # as such in a hint
         utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
         text = raw.decode("utf-16" if utf16 else "cp1252", errors="replace")
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+    # a line of separators alone is blank, as a spreadsheet saves an empty first row (,,)
+    return next((line.strip() for line in text.splitlines() if line.strip(CSV_SEPARATORS)),
+                "")
 
 
 def _csv_blocks(raw: bytes, file: str, one_based: bool,
