@@ -679,16 +679,15 @@ def _refuse_rows_before_the_first_path(raw: bytes, file: str, trace: Trace | Non
     except UnicodeDecodeError:  # the tensor reader says where
         return
     numbered = [(number, line.strip()) for number, line in enumerate(lines, 1)
-                if line.strip(CSV_SEPARATORS + "\r\n")]
+                if line.strip(CSV_SEPARATORS)]
     rows = [number for number, line in numbered if not line.startswith("#")]
+    paths = [(number, match.group(1)) for number, line in numbered
+             if (match := _PATH_LINE.fullmatch(line))]
+    if not rows or not paths:  # a grid alone, the common case: the paths are not listed
+        return
     known = set(known_paths(trace))
-
-    def names_a_tensor(line: str) -> bool:
-        match = _PATH_LINE.fullmatch(line)
-        return match is not None and match.group(1) in known
-
-    header = next((number for number, line in numbered if names_a_tensor(line)
-                   and any(row > number for row in rows)), None)
+    header = next((number for number, path in paths if path in known and rows[-1] > number),
+                  None)
     if header is not None and rows[0] < header:
         raise ProblemError(f"rows before the first '# path' line (line {header}) answer no "
                            f"path", where=f"line {rows[0]}", file=file,
