@@ -1867,6 +1867,30 @@ def test_the_closest_student_is_read_from_the_file_or_its_folder(tmp_path, submi
     assert near_student(submission, manifest) == near
 
 
+@pytest.mark.parametrize("submission, near", [
+    ("bem.json", "id 'ben'"), ("cloe.json", "id 'cleo'"), ("Clo.json", "id 'cleo'"),
+    ("bnen.json", "id 'ben'"), ("subs/aan/answers.json", "id 'ana'"),
+    ("s03.json", None),  # one letter from s00, s01 and s02 alike: none named
+    ("bx.json", None), ("bob.json", None)])
+def test_a_short_ids_one_letter_slip_names_the_student(submission, near):
+    from cnngrad.generate.exam import Manifest, near_student
+
+    manifest = Manifest(file="exam/manifest.json", base_dir=Path("."), students={
+        student: {} for student in ("ana", "ben", "cleo", "s00", "s01", "s02")})
+    assert near_student(submission, manifest) == near
+
+
+def test_a_student_given_with_a_one_letter_slip_is_told_the_closest_id(tmp_path):
+    out = tmp_path / "exam"
+    (tmp_path / "roster.csv").write_text("id\nana\nben\ncleo\n", encoding="utf-8")
+    assert invoke("generate", "seed", "--seed", 3, "--students", tmp_path / "roster.csv",
+                  "-o", out).exit_code == 0
+    result = invoke("check", "--manifest", out / "manifest.json", "--student", "bem",
+                    out / "keys" / "ben" / "key.json")
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("hint: the closest is id 'ben'"), result.stderr
+
+
 @pytest.mark.parametrize("order", [("Zoë", "Zoe"), ("Zoe", "Zoë")])
 @pytest.mark.parametrize("submission, near", [
     ("subs/zoe.json", ["id 'Zoe'"]), ("subs/ZOË.json", ["id 'Zoë' (folder Zoe-2)"]),

@@ -462,11 +462,33 @@ def near_student(submission: str, manifest: Manifest) -> str | None:
         for name in (path.stem, path.parent.name):
             if key(name) in table:
                 return " or ".join(table[key(name)])
-    for name in (path.stem, path.parent.name):  # a slip of the keyboard: anna_lima, bem
+    for name in (path.stem, path.parent.name):  # a slip of the keyboard: anna_lima
         match = difflib.get_close_matches(loose(name), list(names), n=1, cutoff=0.8)
         if match:
             return " or ".join(names[match[0]])
+    # a short name's slip scores under the cutoff (bem for ben: 0.67): one letter wrong,
+    # missing, extra or swapped, when it fits one student alone (s03 fits s00, s01, s02)
+    for name in (path.stem, path.parent.name):
+        typed = loose(name)
+        within = [known for known in names if len(typed) >= 3 and _one_slip(typed, known)]
+        if len(within) == 1:
+            return " or ".join(names[within[0]])
     return None
+
+
+def _one_slip(typed: str, name: str) -> bool:
+    """Whether ``typed`` is ``name`` with one letter wrong, missing, extra, or two
+    neighbours swapped (one edit of Damerau and Levenshtein)."""
+    if abs(len(typed) - len(name)) > 1 or typed == name:
+        return False
+    start = next((k for k, (a, b) in enumerate(zip(typed, name)) if a != b),
+                 min(len(typed), len(name)))
+    if len(typed) == len(name):
+        return (typed[start + 1:] == name[start + 1:]
+                or typed[start:start + 2] == name[start:start + 2][::-1]
+                and typed[start + 2:] == name[start + 2:])
+    shorter, longer = sorted((typed, name), key=len)
+    return shorter[start:] == longer[start + 1:]
 
 
 def student_named(manifest: Manifest, given: str) -> str | None:
