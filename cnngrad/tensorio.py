@@ -760,6 +760,26 @@ def _number_tail_hint(text: str, pos: int) -> str | None:
     return None
 
 
+#: A number written with a decimal comma, as JSON reads it: two numbers, no space between.
+_DECIMAL_COMMA_RE = re.compile(r"-?\d+,\d+")
+
+
+def _decimal_comma_at(text: str, pos: int) -> str | None:
+    """``0,0683`` when the scanner stopped inside such a number (``0,0683`` is ``0`` and
+    ``0683``, whose leading zero is the error; ``{"a": -0,0295}`` wants a key after the
+    comma), else None."""
+    start = max(0, pos - 40)
+    for match in _DECIMAL_COMMA_RE.finditer(text, start, pos + 40):
+        if match.start() < pos <= match.end() and text[match.start() - 1:match.start()] != ".":
+            return match.group()
+    return None
+
+
+def _decimal_comma_hint(number: str) -> str:
+    return (f"{number}: a decimal comma? JSON numbers take a decimal point: "
+            f"{number.replace(',', '.')}")
+
+
 def _number_at(text: str, pos: int) -> str:
     """The run of number characters from ``pos`` (``.5``, ``1e-3``), at most 40."""
     end = pos
@@ -805,6 +825,8 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
     elif (before.endswith(",") and at[:1] in ("]", "}")
           and exc.msg.startswith(("Expecting value", "Expecting property"))):
         hint = "JSON allows no comma after the last element; remove it"
+    elif comma := _decimal_comma_at(text, exc.pos):
+        hint = _decimal_comma_hint(comma)
     elif exc.msg == "Expecting value":
         hint = _value_hint(text, exc.pos)
     elif exc.msg == "Expecting ',' delimiter" and (tail := _number_tail_hint(text, exc.pos)):
@@ -1367,7 +1389,7 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
         noun = "row" if innermost else "list"
         raise ProblemError(f"{noun} has {expected} element{'s' * (expected != 1)}, expected "
                            f"{common} (as in {_others(times, len(level), noun)})", where=path,
-                           file=file)
+                           file=file, hint=_split_decimal_hint(level[0], common, innermost))
     for index, item in enumerate(level):
         path = _index_path(where, index, shape[:depth])
         if not isinstance(item, list):
@@ -1378,9 +1400,28 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
             # the length expected is the first one's: named, as the slip may be in either
             noun = "row" if innermost else "list"
             first = f"the first {noun}" if depth == 1 else _index_path(where, 0, shape[:depth])
+            hint = _split_decimal_hint(item, expected, innermost)
+            if hint is None and kinds[len(item)] >= kinds[expected]:
+                # as many rows like this one as like the first: the first may be the odd one
+                hint = _split_decimal_hint(level[0], len(item), innermost)
             raise ProblemError(f"{noun} has {len(item)} element{'s' * (len(item) != 1)}, "
-                               f"expected {expected} (as in {first})", where=path, file=file)
+                               f"expected {expected} (as in {first})", where=path, file=file,
+                               hint=hint)
     raise AssertionError("unreachable: the level was found ragged")
+
+
+def _split_decimal_hint(row: list, expected: int, innermost: bool) -> str | None:
+    """A row longer than the others that holds two whole numbers side by side among
+    decimals (``[0.0113, 0,5]``): a decimal comma read as two numbers, named."""
+    if not innermost or len(row) <= expected:
+        return None
+    whole = [type(value) is int for value in row]
+    if all(whole):  # whole numbers only (a kernel [[1,0,2], ...]): no decimal in sight
+        return None
+    pair = next((k for k in range(len(row) - 1) if whole[k] and whole[k + 1]), None)
+    if pair is None:
+        return None
+    return _decimal_comma_hint(f"{row[pair]},{row[pair + 1]}")
 
 
 def _others(times: int, total: int, noun: str) -> str:

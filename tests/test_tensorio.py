@@ -1035,6 +1035,39 @@ def test_a_number_json_reads_only_in_part_says_what_to_write(value, column, hint
     assert caught.value.hint == hint
 
 
+@pytest.mark.parametrize("document, where, hint", [
+    # 0,0683 is 0 and 0683 to the scanner (a leading zero), not "write 683"
+    ('{"input": [0.0113, 0,0683]}', "line 1, column 23",
+     "0,0683: a decimal comma? JSON numbers take a decimal point: 0.0683"),
+    ('{"a": -0,0295}', "line 1, column 10",
+     "-0,0295: a decimal comma? JSON numbers take a decimal point: -0.0295"),
+    ('{"input": [[1,05], [2, 3]]}', "line 1, column 16",
+     "1,05: a decimal comma? JSON numbers take a decimal point: 1.05"),
+])
+def test_a_decimal_comma_that_breaks_the_json_is_named(document, where, hint):
+    with pytest.raises(ProblemError) as caught:
+        load_json_document(document.encode(), "p.json")
+    assert (caught.value.where, caught.value.hint) == (where, hint)
+
+
+@pytest.mark.parametrize("rows, hint", [
+    # read as two numbers, the row is one too long: the pair is named
+    ([[0.0446, 0.0941], [0.0113, 0, 5]], "0,5: a decimal comma? JSON numbers take a "
+                                         "decimal point: 0.5"),
+    # in the first row, whose length the others are held to
+    ([[0.0446, 0, 5], [0.0113, 0.1]], "0,5: a decimal comma? JSON numbers take a "
+                                      "decimal point: 0.5"),
+    ([[0.5, 1, 2], [0.5, 1, 2], [0.25, 3]], None),  # the short row is the odd one: no pair
+    ([[1, 0, 2], [0, 1]], None),  # whole numbers only: a kernel, no decimal in sight
+    ([[0.5, 1], [0.5, 1, 0.5]], None),  # no two whole numbers side by side
+])
+def test_a_row_made_long_by_a_decimal_comma_says_so(rows, hint):
+    with pytest.raises(ProblemError) as caught:
+        parse_tensor(rows, "input", file="p.json", base_dir=pathlib.Path("."), exact=False)
+    assert "element" in caught.value.what
+    assert caught.value.hint == hint
+
+
 def test_other_json_errors_are_left_as_they_are():
     error = json.JSONDecodeError("Expecting ',' delimiter", "[1 2]", 3)
     assert portable_json_error(error, "[1 2]") is error
