@@ -2042,3 +2042,16 @@ def test_where_lists_the_symbols_the_formula_uses(path, listed):
     result = invoke("explain", problem, path, "-f", "json")
     assert result.exit_code == 0, result.output
     assert sorted(json.loads(result.output)["symbols"]) == sorted(listed)
+
+
+def test_the_path_given_before_the_problem_says_they_look_swapped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("explain", "conv2d_1.grads.kernel[0,0]", WORKED)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: conv2d_1.grads.kernel[0,0]: no such file: PROBLEM and PATH look swapped "
+        f"({WORKED} is a file); hint: the problem file comes first: cnngrad explain {WORKED} "
+        f"'conv2d_1.grads.kernel[0,0]'")
+    # a missing problem with a path that is no file: the missing file alone
+    missing = invoke("explain", "nope.json", "conv2d_1.grads.kernel[0,0]")
+    assert missing.exit_code == 2 and "swapped" not in missing.stderr

@@ -74,6 +74,7 @@ def explain(
     window, where its maximum was and the tie rule; avg pool the divisor; activations the local
     derivative; the loss its formula."""
     fmt = output_format(format, output, OUTPUT_FORMATS, command="explain")
+    _refuse_swapped(problem, path)
     from cnngrad.teach.explain import layer_explained
 
     # a path of a layer is explained from its inputs and delta_out: the backward pass stops
@@ -150,6 +151,19 @@ def explain(
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
     write_output(text, output, spec.input_files)
+
+
+def _refuse_swapped(problem: str, path: Optional[str]) -> None:
+    """``explain conv2d_1.grads.kernel[0,0] problem.json``: a PROBLEM that is no file and a
+    PATH that is one are the two arguments swapped, said with the command in its order."""
+    import os
+    import shlex
+
+    if path is None or problem == "-" or os.path.exists(problem) or not os.path.isfile(path):
+        return
+    raise UsageError(f"no such file: PROBLEM and PATH look swapped ({path} is a file)",
+                     where=problem, hint="the problem file comes first: cnngrad explain "
+                                         f"{shlex.quote(path)} {shlex.quote(problem)}")
 
 
 def register(app: typer.Typer) -> None:
