@@ -455,6 +455,23 @@ def test_save_svg_into_a_missing_folder_is_a_usage_error(tmp_path):
     assert "--save-svg" in result.output and "does not exist" in result.output
 
 
+@pytest.mark.parametrize("command", ["backward", "forward"])
+@pytest.mark.parametrize("name, says", [
+    ("report.png", "saves an SVG picture, not a .png file; hint: name it report.svg"),
+    ("report.PDF", "saves an SVG picture, not a .PDF file; hint: name it report.svg"),
+    ("report", "saves an SVG picture, in a file named .svg; hint: name it report.svg")])
+def test_save_svg_to_a_file_not_named_svg_is_refused(tmp_path, monkeypatch, command, name,
+                                                     says):
+    # an image viewer opens report.png by its name and finds SVG text in it
+    monkeypatch.chdir(tmp_path)
+    result = invoke(command, WORKED, "--save-svg", name)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {name}: --save-svg: {says}"
+    assert list(tmp_path.iterdir()) == []
+    assert ok(command, WORKED, "--save-svg", "report.SVG")  # any case of .svg
+    assert ok(command, WORKED, "--save-svg", os.devnull)  # a device, whatever its name
+
+
 def test_output_files_respect_the_umask(tmp_path):
     out = tmp_path / "r.csv"
     previous = os.umask(0o022)

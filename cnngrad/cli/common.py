@@ -270,6 +270,16 @@ class OutputFormat(str):
         return "--format" if self.from_suffix is None else "--output"
 
 
+def _device(name: str) -> bool:
+    """Whether ``name`` is a file that exists and is not a regular one (/dev/null, a pipe)."""
+    import stat
+
+    try:
+        return not stat.S_ISREG(os.stat(name).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def output_format(format: Optional[str], output: Optional[str],
                   allowed: tuple[str, ...], *, command: str, picture: bool = False,
                   save_svg: Optional[str] = None) -> OutputFormat:
@@ -281,6 +291,18 @@ def output_format(format: Optional[str], output: Optional[str],
     .svg is no picture (``picture``: the command has --save-svg, which the hint names; when
     ``save_svg`` already names that file, the slip is the one file given twice), and so is a
     .csv, .md, .tex or .json file where ``command`` (its name) has no such format."""
+    if (save_svg not in (None, "-") and Path(save_svg).suffix.lower() != ".svg"
+            and not _device(save_svg)):
+        # an image viewer opens x.png by its name and finds SVG text in it; -o's file named
+        # twice is the greater slip, said first
+        from cnngrad.cli.output import refuse_one_file_twice
+
+        refuse_one_file_twice([(output, "--output"), (save_svg, "--save-svg")])
+        suffix = Path(save_svg).suffix
+        raise UsageError("saves an SVG picture, " + (f"not a {suffix} file" if suffix else
+                                                     "in a file named .svg"),
+                         where="--save-svg", file=save_svg,
+                         hint=f"name it {Path(save_svg).with_suffix('.svg')}")
     if format is not None:
         meant = FORMAT_ALIASES.get(format.lower())
         if format.lower() not in allowed and meant in allowed:
