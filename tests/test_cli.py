@@ -875,10 +875,21 @@ def test_a_misspelt_command_gets_its_suggestion_as_the_hint():
     result = invoke("backwards", WORKED)
     assert result.exit_code == 2
     assert result.output == "error: no such command 'backwards'; hint: did you mean 'backward'?\n"
-    unknown = invoke("help")
+    unknown = invoke("frobnicate")
     assert unknown.exit_code == 2
-    assert unknown.output == ("error: no such command 'help'; hint: cnngrad -h shows the usage "
-                              "and the options\n")
+    assert unknown.output == ("error: no such command 'frobnicate'; hint: cnngrad -h shows the "
+                              "usage and the options\n")
+
+
+@pytest.mark.parametrize("word, hint", [
+    # 'version' used to be told "did you mean 'verify'?"
+    ("version", "cnngrad --version prints the version"),
+    ("Version", "cnngrad --version prints the version"),
+    ("help", "cnngrad -h lists the commands; each has its own, cnngrad backward -h")])
+def test_the_programs_own_options_asked_as_commands_name_the_option(word, hint):
+    result = invoke(word)
+    assert result.exit_code == 2
+    assert result.output == f"error: no such command '{word}'; hint: {hint}\n"
 
 
 @pytest.mark.parametrize("command", ["backward", "forward"])

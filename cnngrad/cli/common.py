@@ -518,7 +518,7 @@ DecimalsOpt = Annotated[int, typer.Option("--decimals", min=0, max=17,
 #: gradcheck's and explain's: json is their one format for programs
 TableDecimalsOpt = Annotated[int, typer.Option(
     "--decimals", min=0, max=17,
-    help="Decimals shown in the table and text formats (json keeps every digit).")]
+    help="Decimals shown for people: every format but json, which keeps every digit.")]
 #: check's: its csv and json are gradebooks of scores, with their own decimals
 CheckDecimalsOpt = Annotated[int, typer.Option(
     "--decimals", min=0, max=17,

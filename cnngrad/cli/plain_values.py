@@ -460,6 +460,12 @@ def usage_error(error, fallback: str = "cnngrad") -> UsageError:
         # typer appends its suggestion to the message ("No such command 'backwards'. Did you
         # mean 'backward'?"): the suggestion is the hint, as for a misspelt option
         message, close, suggestion = error.message.partition(" Did you mean ")
+        named = re.match(r"No such command '(.*)'", message)
+        word = named.group(1).lower() if named else ""
+        if word in ("version", "help"):  # an option of the program, asked as a command
+            return UsageError(_sentence(message), hint=(
+                f"{command} --version prints the version" if word == "version" else
+                f"{command} -h lists the commands; each has its own, {command} backward -h"))
         if close:
             return UsageError(_sentence(message), hint=f"did you mean {suggestion}")
         return UsageError(_sentence(error.message), hint=helps)
