@@ -820,14 +820,35 @@ def test_a_long_list_of_elements_never_cuts_a_number(tmp_path, monkeypatch):
     assert not [line for line in lines if re.search(r"\d…", line)]
     at = lines.index("  conv2d_1.delta_in[0,0,3,1]         0.000000    0.000000   -0.500000"
                      "   0.500000")
-    # the count, then the path on a line of its own where the two do not fit the column
-    assert lines[at + 1:at + 3] == ["  … and 16 more in", "  conv2d_1.delta_in"]
+    # the count, then the path on a line of its own where the two do not fit the column,
+    # under "and" (as far in as the paths, it read as another tensor's rows or heading)
+    assert lines[at + 1:at + 3] == ["  … and 16 more in", "    conv2d_1.delta_in"]
     # the kinks' own "… and N more" line, wrapped, stays indented under the kinks table
     at = next(i for i, line in enumerate(lines) if line.startswith("  … and 5 more relu_zero"))
     assert lines[at:at + 2] == ["  … and 5 more relu_zero in relu_1 (a relu / leaky_relu input "
                                 "at 0: the slope", "  jumps there)"]
     monkeypatch.setenv("COLUMNS", "120")
     assert "  … and 16 more in conv2d_1.delta_in" in invoke(write(tmp_path, doc)).output
+
+
+def test_the_count_of_more_elements_in_a_table_per_tensor_keeps_its_path(tmp_path,
+                                                                          monkeypatch):
+    # each tensor under its heading: "… and 4 more in" used to end its line and its path
+    # take the next, right above the next tensor's heading, read as a heading of its own
+    rng = np.random.default_rng(1)
+    doc = {"input": rng.standard_normal((3, 40, 40)).round(3).tolist(),
+           "layers": [{"type": "conv2d", "kernel": rng.standard_normal((8, 3, 3, 3)).round(
+               3).tolist()}, {"type": "relu"}],
+           "loss": {"type": "mse", "target": rng.standard_normal((8, 38, 38)).round(3).tolist()}}
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(write(tmp_path, doc), "--eps", "0.01")
+    lines = result.output.splitlines()
+    more = [k for k, line in enumerate(lines) if re.match(r"  … and \d+ more in", line)]
+    assert [lines[k] for k in more] == ["  … and 138 more in conv2d_1.grads.kernel",
+                                        "  … and 203 more in conv2d_1.delta_in"], result.output
+    assert lines[more[0] + 1] == "  conv2d_1.delta_in"  # the next tensor's heading
+    assert lines[more[0] + 2].split() == ["index", "engine", "central", "left", "right"]
+    assert max(map(len, lines)) <= 80
 
 
 #: The ties sample with its pool named at length (31 characters).

@@ -443,12 +443,14 @@ def _numbers(check: TensorCheck, index, formatters) -> list[str]:
 
 class _More:
     """``  … and 19 more in conv2d_1.grads.kernel`` under a tensor's rows: on one line where
-    the column is wide enough, else with the path on a line of its own, indented as the
-    paths above it (never wider than the longest of its two parts)."""
+    the column is wide enough, else with the path on a line of its own, under ``and`` (as
+    far in as the paths above it, it read as the next tensor's); never wider than the longer
+    of its two lines.  Both forms print the same characters, as
+    :class:`~cnngrad.render.layouts.FirstThatFits` asks of a layout that fits."""
 
     def __init__(self, count: int, path: str) -> None:
         self.one = f"  … and {count:,} more in {path}"
-        self.two = f"  … and {count:,} more in\n  {path}"
+        self.two = f"  … and {count:,} more in\n    {path}"
 
     def __rich_measure__(self, console, options):
         from rich.cells import cell_len
@@ -536,9 +538,10 @@ def _elements_by_tensor(rows, formatters):
         table = _numbers_table("    index", formatters)
         for index in indices:
             table.add_row("    " + escape(name(index)), *numbers[id(check), index])
-        if more:
-            table.add_row(_More(more, check.path), *[""] * len(formatters))
         for column, width in zip(table.columns, widths):
             column.min_width = width
         parts.append(table)
+        if more:  # under the table, the width of the report: in the index column, a path
+            # too long for it went to a line of its own, read as the next tensor's heading
+            parts.append(_More(more, check.path))
     return Group(*parts)
