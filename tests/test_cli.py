@@ -959,9 +959,9 @@ _BN_PROBLEM = {
 
 
 @pytest.mark.parametrize("problem, said", [
-    ("dls-nhwc.json", "0 whatever the numbers: one number added to every input of the "
+    ("dls-nhwc.json", "exactly 0 for any numbers: one number added to every input of the "
                       "cross_entropy loss changes nothing; these digits are float rounding"),
-    (_BN_PROBLEM, "0 whatever the numbers: batchnorm2d in training mode takes each "
+    (_BN_PROBLEM, "exactly 0 for any numbers: batchnorm2d in training mode takes each "
                   "channel's mean away, the bias with it; these digits are float rounding"),
     # eval mode keeps the bias: no note
     ({**_BN_PROBLEM, "layers": [_BN_PROBLEM["layers"][0],
@@ -982,13 +982,13 @@ def test_a_bias_gradient_zero_whatever_the_numbers_is_said_to_be_rounding(tmp_pa
     assert result.exit_code == 0, result.output
     text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.stdout).split())
     if said is None:
-        assert "whatever the numbers" not in text
+        assert "for any numbers" not in text
     else:
         assert "dE/db (bias gradient" in text and said in text
         # the note wraps to its panel's width: a line as long as the note would widen the
         # panel, and one wrapped at a fixed 48 broke up on a 40-column terminal
         lines = result.stdout.splitlines()
-        at = next(k for k, line in enumerate(lines) if "whatever the" in line)
+        at = next(k for k, line in enumerate(lines) if "exactly 0 for" in line)
         assert len(lines[at]) == len(lines[at - 1])  # as wide as its panel, no wider
         narrow = CliRunner().invoke(app, ["backward", str(path)], env={"COLUMNS": "40"})
         assert max(map(len, narrow.stdout.splitlines())) <= 40

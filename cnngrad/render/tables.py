@@ -828,7 +828,7 @@ def _rounding_only(trace: Trace, layer: LayerTrace, grad: np.ndarray) -> str | N
     reason = bias_gradient_always_zero(trace.problem, layer.spec)
     if reason is None:
         return None
-    return f"0 whatever the numbers: {reason}; these digits are float rounding"
+    return f"exactly 0 for any numbers: {reason}; these digits are float rounding"
 
 
 def _panel(parts: list[RenderableType], title: str) -> Panel:
