@@ -2055,3 +2055,20 @@ def test_the_path_given_before_the_problem_says_they_look_swapped(tmp_path, monk
     # a missing problem with a path that is no file: the missing file alone
     missing = invoke("explain", "nope.json", "conv2d_1.grads.kernel[0,0]")
     assert missing.exit_code == 2 and "swapped" not in missing.stderr
+
+
+@pytest.mark.parametrize("sample, path", [
+    ("batched-cross-entropy.json", "dense_1.delta_out[0,2]"),  # cross_entropy
+    ("stackexchange-network.json", "sigmoid_1.delta_out[0]"),  # mse
+    ("dropout-classifier.json", "log_softmax_1.delta_out[0,1]"),  # nll
+])
+def test_the_loss_gradient_names_the_last_output_once(sample, path):
+    # its symbols listed "x  dense_1's output" and "y  the last layer's output
+    # (dense_1.output)", one tensor twice, δ being dE/dx and the loss's rule dE/dy
+    result = invoke("explain", SAMPLES / sample, path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    explained = json.loads(result.stdout)
+    assert "x" not in explained["symbols"], explained["symbols"]
+    assert explained["symbols"]["δ"].startswith("dE/dy = ")
+    assert explained["symbols"]["y"].startswith("the last layer's output (")
+    assert explained["formula"].split(" = ")[1].startswith("dE/dy[")

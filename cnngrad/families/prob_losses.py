@@ -286,7 +286,8 @@ def explain_nll_gradient(ex, path: TensorPath, layer: LayerTrace, index, lhs: st
                      rhs=(f"-1/{batch} at the target class, else 0" if batch > 1 else
                           "-1 at the target class, else 0"),
                      terms=[ex.term(factor)],
-                     symbols=dict(symbols, t="the target class"),
+                     symbols=dict(symbols, y=f"the last layer's output ({layer.name}.output), "
+                                             f"log-probabilities", t="the target class"),
                      notes=[_nll_gradient_note(spec, target + ex.base, batch)])
 
 

@@ -779,8 +779,12 @@ class _Explainer:
                                lhs=lhs, rhs="the problem's delta", terms=[term], symbols=symbols,
                                notes=["The problem file gives dE/d(output of the last layer) "
                                       "directly (its 'delta'), so there is nothing to derive."])
-        return loss_family(problem.loss.type).explain_gradient(self, path, layer, index, lhs,
-                                                               symbols)
+        # the loss's own rules name the output it reads y (dE/dy = y - t): so does the
+        # left-hand side, x and y being one tensor listed twice in the symbols otherwise
+        y = self.map_named("y", layer.output.shape)(*index)
+        return loss_family(problem.loss.type).explain_gradient(
+            self, path, layer, index, f"{delta} = dE/d{y}",
+            {"δ": f"dE/dy = {layer.name}.delta_out"})
 
 
     def updated(self, path: TensorPath) -> Explanation:
