@@ -217,7 +217,20 @@ def test_the_second_grid_of_each_row_starts_in_one_column():
     text = rendered(tensor_view(maps, "output", 6), 80)
     assert_readable(text, 80)
     heads = [line for line in text.splitlines() if line.startswith("[n=")]
-    assert [line.index("[n=", 1) for line in heads] == [28, 28]
+    assert [line.index("[n=", 1) for line in heads] == [29, 29]
+
+
+def test_the_grids_of_one_tensor_stacked_line_up_column_by_column():
+    # each grid's columns were as wide as its own cells: a minus sign in one widened that
+    # grid's column alone, and the stacked grids' numbers did not line up
+    trace = run(load_problem(str(ROOT / "samples" / "multichannel.json")))
+    text = rendered(backward_report(trace), 80)
+    assert_readable(text, 80)
+    lines = [line.strip("│") for line in text.splitlines()]
+    start = lines.index(next(line for line in lines if "dE/dw (kernel gradient)" in line))
+    headers = [lines[k + 1] for k in range(start, start + 40) if lines[k].strip().startswith("[f=")]
+    rules = [lines[k + 2] for k in range(start, start + 40) if lines[k].strip().startswith("[f=")]
+    assert len(headers) == 6 and len(set(headers)) == 1 and len(set(rules)) == 1, headers
 
 
 @pytest.mark.parametrize("headers, span", [

@@ -520,6 +520,12 @@ def tensor_view(value, title: str, decimals: int = DEFAULT_DECIMALS,
                             scientific=scientific)
         matrix.group = index[0] if len(index) > 1 else None  # one row of grids per n (or f)
         items.append(matrix)
+    # one width per column across the tensor's grids: stacked, they line up (a minus sign
+    # in one grid's column widened it alone)
+    matrices = [item for item in items if isinstance(item, MatrixGrid)]
+    common = [max(widths) for widths in zip(*(matrix.widths for matrix in matrices))]
+    for matrix in matrices:
+        matrix.widths = list(common)
     heading = Text(f"{title}  ({'×'.join(map(str, own_shape))})", style="bold")
     shortened = hidden or not full and max(array.shape[-2:]) > SHORTEN_BEYOND
     if shortened:
