@@ -1369,9 +1369,71 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
             if lengths != {expected}:
                 _raise_ragged(level, depth, expected, shape, where, file)
         level = list(chain.from_iterable(level))
-    _check_rank(shape, where, file, min_rank, max_rank)
-    return _leaves_to_array(level, shape, exact,
-                            lambda index: (_index_path(where, index, shape), file))
+    try:
+        _check_rank(shape, where, file, min_rank, max_rank)
+    except ProblemError:
+        # the shape was read off the first elements: a first element nested less deeply
+        # than the rest ("x" before rows) reads as a rank too low; the odd one is named
+        _raise_uneven(value, where, file, deeper_wins=len(shape) < min_rank)
+        raise
+    try:
+        return _leaves_to_array(level, shape, exact,
+                                lambda index: (_index_path(where, index, shape), file))
+    except ProblemError as error:
+        if "nesting is uneven" in error.what:  # a list where a number was expected
+            _raise_uneven(value, where, file, deeper_wins=False)
+        raise
+
+
+def _first_depth(node: object) -> int:
+    """How deep ``node`` is nested, along its first elements (a number 0, [1, 2] 1)."""
+    depth = 0
+    while isinstance(node, list) and depth <= _MAX_WALK_DEPTH:
+        depth += 1
+        node = node[0] if node else None
+    return depth
+
+
+def _nesting(depth: int) -> str:
+    return {0: "a number", 1: "a list of numbers", 2: "a list of lists"}.get(
+        depth, f"lists nested {depth} deep")
+
+
+def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool) -> None:
+    """The first element, from the top, nested to another depth than most of its level's:
+    a ProblemError naming it ([[7, 8], [[1, 2], [3, 4]], [[5, 6], [7, 8]]]: input[0], where
+    the first element, whose shape the others were held to, named input[1][0]).  Of two
+    depths as common, the deeper is taken as meant when the first reads as a rank too low
+    (``deeper_wins``); else nothing is said here.  Returns when the nesting is even."""
+    from collections import Counter
+
+    level: list[tuple[str, list]] = [(where, value)]
+    for _ in range(_MAX_WALK_DEPTH):
+        below: list[tuple[str, list]] = []
+        for path, items in level:
+            depths = [_first_depth(item) for item in items]
+            counts = Counter(depths)
+            most = max(counts.values())
+            tied = sorted(depth for depth, times in counts.items() if times == most)
+            if len(tied) > 1 and not deeper_wins:
+                return  # no depth most common: the element the error names stays named
+            usual = tied[-1]
+            odd = next((k for k, depth in enumerate(depths) if depth != usual), None)
+            if odd is not None:
+                item, others = items[odd], counts[usual]
+                got = (f"{_nesting(depths[odd])} (the nesting is uneven)"
+                       if isinstance(item, list) else
+                       'an object: {"csv": ...} and {"npy": ...} stand for a whole tensor, '
+                       'not an element' if isinstance(item, dict)
+                       else f"{_show(item)} (the nesting is uneven)")
+                as_others = "the other element is" if others == 1 else f"the other {others} are"
+                raise ProblemError(f"expected {_nesting(usual)} (as {as_others}), got {got}",
+                                   where=f"{path}[{odd}]", file=file)
+            below += [(f"{path}[{k}]", item) for k, item in enumerate(items)
+                      if isinstance(item, list) and item]
+        if not below:
+            return
+        level = below
 
 
 def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...], where: str,

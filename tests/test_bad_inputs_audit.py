@@ -200,6 +200,18 @@ VECTOR = {"input": [[1, 2, 3]], "layers": [{"type": "flatten"},
     ("weights", [[[1], 2, 3]], "layers[1].weights[0][0]", "expected a number, got a list"),
     # the odd one later in the level is named as before
     ("kernel", [[1, 0], [[0], 1]], "kernel[1][0]", "expected a number, got a list"),
+    # the first element nested less deeply than the rest: it was a rank too low ("kernel:
+    # expected a tensor of rank 2 to 4, got rank 1 (3)") or a list where the first had a
+    # number (kernel[1][0], a right row)
+    ("kernel", [[7, 8], [[1, 2], [3, 4]], [[5, 6], [7, 8]]], "kernel[0]",
+     "expected a list of lists (as the other 2 are), got a list of numbers"),
+    ("kernel", ["x", [1, 0], [0, 1]], "kernel[0]",
+     "expected a list of numbers (as the other 2 are), got 'x' (the nesting is uneven)"),
+    ("weights", [5, [1, 2, 3]], "layers[1].weights[0]",
+     "expected a list of numbers (as the other element is), got 5"),
+    ("kernel", [{"csv": "w.csv"}, [1, 0]], "kernel[0]",
+     'expected a list of numbers (as the other element is), got an object: {"csv": ...} and '
+     '{"npy": ...} stand for a whole tensor, not an element'),
     ("kernel", [[1, 2], [3]], "kernel[1]", "row has 1 element, expected 2"),
     # the typo may be in either row: the length expected says whose it is
     ("kernel", [[0.5, -0.6, 0.1], [0.2, 0.4]], "kernel[1]",
