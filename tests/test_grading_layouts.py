@@ -260,7 +260,7 @@ def test_a_channels_last_transposed_conv_kernel_is_drawn_per_input_and_output_ch
         "1   4 ✓   2 ✓   1   2 ✓   -2.5 ✗ -2"]
     # backward draws the same grids (whole numbers: no decimals)
     assert backward_rows_after(tmp_path, problem, "dE/dw (kernel gradient) (2×2×2×2)", 5) == [
-        "[f=0, c=0] [f=1, c=0]", "0 1 0 1", "────────── ───────────",
+        "[f=0, c=0] [f=1, c=0]", "0 1 0 1", "─────────── ───────────",
         "0 1 0 0 0 1", "1 2 1 1 1 -1"]
 
 

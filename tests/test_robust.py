@@ -873,8 +873,8 @@ def test_a_picture_on_a_failing_device_prints_no_report(tmp_path):
 
 
 def test_save_svg_with_a_300_character_name(tmp_path):
-    one_error(invoke("backward", WORKED, "--save-svg", tmp_path / ("x" * 300)), "--save-svg",
-              "too long")
+    one_error(invoke("backward", WORKED, "--save-svg", tmp_path / ("x" * 296 + ".svg")),
+              "--save-svg", "too long")
 
 
 def test_output_to_dev_stdout_appended_to_a_log_keeps_the_log(tmp_path):
