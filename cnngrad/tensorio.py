@@ -760,17 +760,20 @@ def _number_tail_hint(text: str, pos: int) -> str | None:
     return None
 
 
-#: A number written with a decimal comma, as JSON reads it: two numbers, no space between.
-_DECIMAL_COMMA_RE = re.compile(r"-?\d+,\d+")
+#: A number written with a decimal comma, as JSON reads it: two numbers, no space between
+#: (not the end of an exponent, 1e5,05, or of a decimal, 0.5,05), or a string, skipped.
+_JSON_DECIMAL_COMMA_RE = re.compile(_STRING_PATTERN + r"|(?<![\w.+-])-?\d+,\d+", re.DOTALL)
 
 
 def _decimal_comma_at(text: str, pos: int) -> str | None:
-    """``0,0683`` when the scanner stopped inside such a number (``0,0683`` is ``0`` and
-    ``0683``, whose leading zero is the error; ``{"a": -0,0295}`` wants a key after the
-    comma), else None."""
-    start = max(0, pos - 40)
-    for match in _DECIMAL_COMMA_RE.finditer(text, start, pos + 40):
-        if match.start() < pos <= match.end() and text[match.start() - 1:match.start()] != ".":
+    """``0,0683`` when the scanner stopped inside such a number, outside strings
+    (``0,0683`` is ``0`` and ``0683``, whose leading zero is the error; ``{"a": -0,0295}``
+    wants a key after the comma), else None.  Stopped right after it (``[0,1}``), a bracket
+    is what is wrong."""
+    for match in _JSON_DECIMAL_COMMA_RE.finditer(text, 0, pos + 40):
+        if match.start() >= pos:
+            break
+        if match.start() < pos < match.end() and not match.group().startswith('"'):
             return match.group()
     return None
 
@@ -1374,7 +1377,8 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
     except ProblemError:
         # the shape was read off the first elements: a first element nested less deeply
         # than the rest ("x" before rows) reads as a rank too low; the odd one is named
-        _raise_uneven(value, where, file, deeper_wins=len(shape) < min_rank)
+        if len(shape) < min_rank:
+            _raise_uneven(value, where, file, deeper_wins=True)
         raise
     try:
         return _leaves_to_array(level, shape, exact,
@@ -1419,6 +1423,8 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool) -> None
                 return  # no depth most common: the element the error names stays named
             usual = tied[-1]
             odd = next((k for k, depth in enumerate(depths) if depth != usual), None)
+            if odd is not None and deeper_wins and depths[odd] > usual:
+                return  # most are as shallow as the rank says: the rank error stands
             if odd is not None:
                 item, others = items[odd], counts[usual]
                 got = (f"{_nesting(depths[odd])} (the nesting is uneven)"
@@ -1426,8 +1432,11 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool) -> None
                        'an object: {"csv": ...} and {"npy": ...} stand for a whole tensor, '
                        'not an element' if isinstance(item, dict)
                        else f"{_show(item)} (the nesting is uneven)")
-                as_others = "the other element is" if others == 1 else f"the other {others} are"
-                raise ProblemError(f"expected {_nesting(usual)} (as {as_others}), got {got}",
+                rest = len(items) - 1
+                as_others = ("" if not usual else " (as the other element is)" if rest == 1
+                             else f" (as the other {rest} are)" if others == rest
+                             else f" (as {others} of the other {rest} are)")
+                raise ProblemError(f"expected {_nesting(usual)}{as_others}, got {got}",
                                    where=f"{path}[{odd}]", file=file)
             below += [(f"{path}[{k}]", item) for k, item in enumerate(items)
                       if isinstance(item, list) and item]
@@ -1474,7 +1483,8 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
 
 def _split_decimal_hint(row: list, expected: int, innermost: bool) -> str | None:
     """A row longer than the others that holds two whole numbers side by side among
-    decimals (``[0.0113, 0,5]``): a decimal comma read as two numbers, named."""
+    decimals (``[0.0113, 0,5]``): a decimal comma read as two numbers, named (as the two
+    numbers JSON read: ``-0,5`` is 0 and 5, the sign lost, so no value is offered)."""
     if not innermost or len(row) <= expected:
         return None
     whole = [type(value) is int for value in row]
@@ -1483,7 +1493,9 @@ def _split_decimal_hint(row: list, expected: int, innermost: bool) -> str | None
     pair = next((k for k in range(len(row) - 1) if whole[k] and whole[k + 1]), None)
     if pair is None:
         return None
-    return _decimal_comma_hint(f"{row[pair]},{row[pair + 1]}")
+    first, second = row[pair], row[pair + 1]
+    return (f"{first} and {second} side by side: a decimal comma ({first},{second}) read as "
+            f"two numbers? JSON numbers take a decimal point")
 
 
 def _others(times: int, total: int, noun: str) -> str:

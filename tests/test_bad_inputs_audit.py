@@ -209,6 +209,11 @@ VECTOR = {"input": [[1, 2, 3]], "layers": [{"type": "flatten"},
      "expected a list of numbers (as the other 2 are), got 'x' (the nesting is uneven)"),
     ("weights", [5, [1, 2, 3]], "layers[1].weights[0]",
      "expected a list of numbers (as the other element is), got 5"),
+    ("kernel", [[7, 8], [[1, 2], [3, 4]], [[5, 6], [7, 8]], [[[1], [2]], [3, 4]]], "kernel[0]",
+     "expected a list of lists (as 2 of the other 3 are), got a list of numbers"),
+    # most as shallow as the rank read: the rank error and its hint stand
+    ("kernel", ["x", "y", [1, 0]], "kernel", "expected a tensor of rank 2 to 4, got rank 1 (3)"),
+    ("kernel", [1, 2, [3, 4]], "kernel", "expected a tensor of rank 2 to 4, got rank 1 (3)"),
     ("kernel", [{"csv": "w.csv"}, [1, 0]], "kernel[0]",
      'expected a list of numbers (as the other element is), got an object: {"csv": ...} and '
      '{"npy": ...} stand for a whole tensor, not an element'),

@@ -2050,8 +2050,12 @@ def test_the_path_given_before_the_problem_says_they_look_swapped(tmp_path, monk
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"error: conv2d_1.grads.kernel[0,0]: no such file: PROBLEM and PATH look swapped "
-        f"({WORKED} is a file); hint: the problem file comes first: cnngrad explain {WORKED} "
-        f"'conv2d_1.grads.kernel[0,0]'")
+        f"({WORKED} is a file); hint: the problem comes first, then the path: cnngrad explain "
+        f"PROBLEM PATH")
+    # options given stay where they were: the hint shows no command of its own without them
+    piped = invoke("explain", "--one-based", "conv2d_1.grads.kernel[1,1]", "-")
+    assert piped.exit_code == 2
+    assert "look swapped (standard input)" in piped.stderr
     # a missing problem with a path that is no file: the missing file alone
     missing = invoke("explain", "nope.json", "conv2d_1.grads.kernel[0,0]")
     assert missing.exit_code == 2 and "swapped" not in missing.stderr

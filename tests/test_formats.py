@@ -459,7 +459,9 @@ def test_save_svg_into_a_missing_folder_is_a_usage_error(tmp_path):
 @pytest.mark.parametrize("name, says", [
     ("report.png", "saves an SVG picture, not a .png file; hint: name it report.svg"),
     ("report.PDF", "saves an SVG picture, not a .PDF file; hint: name it report.svg"),
-    ("report", "saves an SVG picture, in a file named .svg; hint: name it report.svg")])
+    ("report", "saves an SVG picture, in a file named .svg; hint: name it report.svg"),
+    ("report.svg.png", "saves an SVG picture, not a .png file; hint: name it report.svg"),
+    ("report.", "saves an SVG picture, in a file named .svg; hint: name it report.svg")])
 def test_save_svg_to_a_file_not_named_svg_is_refused(tmp_path, monkeypatch, command, name,
                                                      says):
     # an image viewer opens report.png by its name and finds SVG text in it

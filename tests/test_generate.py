@@ -1871,12 +1871,15 @@ def test_the_closest_student_is_read_from_the_file_or_its_folder(tmp_path, submi
     ("bem.json", "id 'ben'"), ("cloe.json", "id 'cleo'"), ("Clo.json", "id 'cleo'"),
     ("bnen.json", "id 'ben'"), ("subs/aan/answers.json", "id 'ana'"),
     ("s03.json", None),  # one letter from s00, s01 and s02 alike: none named
-    ("bx.json", None), ("bob.json", None)])
+    ("bx.json", None), ("bob.json", None),
+    ("s0003.json", None),  # as close to s0000 as to s0001 and s0002: none named by chance
+    ("anna_lima.json", "id 'ana lima'")])
 def test_a_short_ids_one_letter_slip_names_the_student(submission, near):
     from cnngrad.generate.exam import Manifest, near_student
 
     manifest = Manifest(file="exam/manifest.json", base_dir=Path("."), students={
-        student: {} for student in ("ana", "ben", "cleo", "s00", "s01", "s02")})
+        student: {} for student in ("ana", "ben", "cleo", "s00", "s01", "s02", "s0000",
+                                    "s0001", "s0002", "ana lima")})
     assert near_student(submission, manifest) == near
 
 

@@ -851,6 +851,20 @@ def test_the_count_of_more_elements_in_a_table_per_tensor_keeps_its_path(tmp_pat
     assert max(map(len, lines)) <= 80
 
 
+def test_the_count_of_more_elements_folds_within_a_narrow_terminal(tmp_path, monkeypatch):
+    # the path under "and" (4 columns in) went one column past 40 with a 24-letter name
+    kernel = [[[[1.0, -1.0], [-1.0, 1.0]]] * 3] * 4
+    doc = {"input": [[[1.0] * 8] * 8] * 3,
+           "layers": [{"type": "conv2d", "name": "c" * 24, "kernel": kernel}, {"type": "relu"}],
+           "delta": [[[0.25] * 7] * 7] * 4}
+    monkeypatch.setenv("COLUMNS", "40")
+    result = invoke(write(tmp_path, doc))
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= 40, result.output
+    at = lines.index("  … and 28 more in")
+    assert lines[at + 1] == "  " + "c" * 24 + ".grads.kernel"
+
+
 #: The ties sample with its pool named at length (31 characters).
 LONG_NAMED_TIES = {**json.loads(Path(TIES).read_text()),
                    "layers": [{"type": "maxpool2d", "size": 2, "ties": "first",

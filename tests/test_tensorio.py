@@ -1035,6 +1035,18 @@ def test_a_number_json_reads_only_in_part_says_what_to_write(value, column, hint
     assert caught.value.hint == hint
 
 
+@pytest.mark.parametrize("document", [
+    '{"input": [[0.5, 0.9], [0.4, 0.6]], "kernel": [[1,0],[0,1}}',  # a bracket, after 0,1
+    '{"input": [1e5,05]}', '{"input": [1E-5,07, 1]}',  # an exponent's digits
+    '{"input": [0.' + "1" * 45 + ',05]}',  # a decimal's digits, however long
+    '{"title": "lab 3,5\n", "input": [1]}',  # a string's text
+])
+def test_what_only_looks_like_a_decimal_comma_is_not_called_one(document):
+    with pytest.raises(ProblemError) as caught:
+        load_json_document(document.encode(), "p.json")
+    assert "decimal comma" not in (caught.value.hint or "")
+
+
 @pytest.mark.parametrize("document, where, hint", [
     # 0,0683 is 0 and 0683 to the scanner (a leading zero), not "write 683"
     ('{"input": [0.0113, 0,0683]}', "line 1, column 23",
@@ -1052,11 +1064,11 @@ def test_a_decimal_comma_that_breaks_the_json_is_named(document, where, hint):
 
 @pytest.mark.parametrize("rows, hint", [
     # read as two numbers, the row is one too long: the pair is named
-    ([[0.0446, 0.0941], [0.0113, 0, 5]], "0,5: a decimal comma? JSON numbers take a "
-                                         "decimal point: 0.5"),
+    ([[0.0446, 0.0941], [0.0113, 0, 5]], "0 and 5 side by side: a decimal comma (0,5) read "
+                                         "as two numbers? JSON numbers take a decimal point"),
     # in the first row, whose length the others are held to
-    ([[0.0446, 0, 5], [0.0113, 0.1]], "0,5: a decimal comma? JSON numbers take a "
-                                      "decimal point: 0.5"),
+    ([[0.0446, 0, 5], [0.0113, 0.1]], "0 and 5 side by side: a decimal comma (0,5) read as "
+                                      "two numbers? JSON numbers take a decimal point"),
     ([[0.5, 1, 2], [0.5, 1, 2], [0.25, 3]], None),  # the short row is the odd one: no pair
     ([[1, 0, 2], [0, 1]], None),  # whole numbers only: a kernel, no decimal in sight
     ([[0.5, 1], [0.5, 1, 0.5]], None),  # no two whole numbers side by side

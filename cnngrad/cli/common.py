@@ -270,6 +270,13 @@ class OutputFormat(str):
         return "--format" if self.from_suffix is None else "--output"
 
 
+def _svg_name(name: str) -> str:
+    """``x.png`` → ``x.svg``, ``x.svg.png`` → ``x.svg``, ``x.`` → ``x.svg``."""
+    suffix = Path(name).suffix
+    stem = (name[:-len(suffix)] if suffix else name).rstrip(".")
+    return stem if stem.lower().endswith(".svg") else stem + ".svg"
+
+
 def _device(name: str) -> bool:
     """Whether ``name`` is a file that exists and is not a regular one (/dev/null, a pipe)."""
     import stat
@@ -291,7 +298,7 @@ def output_format(format: Optional[str], output: Optional[str],
     .svg is no picture (``picture``: the command has --save-svg, which the hint names; when
     ``save_svg`` already names that file, the slip is the one file given twice), and so is a
     .csv, .md, .tex or .json file where ``command`` (its name) has no such format."""
-    if (save_svg not in (None, "-") and Path(save_svg).suffix.lower() != ".svg"
+    if (save_svg not in (None, "-") and not str(save_svg).lower().endswith(".svg")
             and not _device(save_svg)):
         # an image viewer opens x.png by its name and finds SVG text in it; -o's file named
         # twice is the greater slip, said first
@@ -302,7 +309,7 @@ def output_format(format: Optional[str], output: Optional[str],
         raise UsageError("saves an SVG picture, " + (f"not a {suffix} file" if suffix else
                                                      "in a file named .svg"),
                          where="--save-svg", file=save_svg,
-                         hint=f"name it {Path(save_svg).with_suffix('.svg')}")
+                         hint=f"name it {_svg_name(str(save_svg))}")
     if format is not None:
         meant = FORMAT_ALIASES.get(format.lower())
         if format.lower() not in allowed and meant in allowed:

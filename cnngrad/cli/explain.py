@@ -157,13 +157,14 @@ def _refuse_swapped(problem: str, path: Optional[str]) -> None:
     """``explain conv2d_1.grads.kernel[0,0] problem.json``: a PROBLEM that is no file and a
     PATH that is one are the two arguments swapped, said with the command in its order."""
     import os
-    import shlex
 
-    if path is None or problem == "-" or os.path.exists(problem) or not os.path.isfile(path):
+    if (path is None or problem == "-" or os.path.exists(problem)
+            or not (path == "-" or os.path.isfile(path))):
         return
-    raise UsageError(f"no such file: PROBLEM and PATH look swapped ({path} is a file)",
-                     where=problem, hint="the problem file comes first: cnngrad explain "
-                                         f"{shlex.quote(path)} {shlex.quote(problem)}")
+    given = "standard input" if path == "-" else f"{path} is a file"
+    raise UsageError(f"no such file: PROBLEM and PATH look swapped ({given})",
+                     where=problem, hint="the problem comes first, then the path: cnngrad "
+                                         "explain PROBLEM PATH")
 
 
 def register(app: typer.Typer) -> None:

@@ -463,9 +463,13 @@ def near_student(submission: str, manifest: Manifest) -> str | None:
             if key(name) in table:
                 return " or ".join(table[key(name)])
     for name in (path.stem, path.parent.name):  # a slip of the keyboard: anna_lima
-        match = difflib.get_close_matches(loose(name), list(names), n=1, cutoff=0.8)
-        if match:
-            return " or ".join(names[match[0]])
+        typed = loose(name)
+        scores = sorted(((difflib.SequenceMatcher(None, typed, known).ratio(), known)
+                         for known in names), reverse=True)
+        if scores and scores[0][0] >= 0.8:
+            if len(scores) > 1 and scores[1][0] == scores[0][0]:
+                break  # s0003 is as close to s0000 as to s0001: no one named by chance
+            return " or ".join(names[scores[0][1]])
     # a short name's slip scores under the cutoff (bem for ben: 0.67): one letter wrong,
     # missing, extra or swapped, when it fits one student alone (s03 fits s00, s01, s02)
     for name in (path.stem, path.parent.name):

@@ -451,19 +451,22 @@ class _More:
     def __init__(self, count: int, path: str) -> None:
         self.one = f"  … and {count:,} more in {path}"
         self.two = f"  … and {count:,} more in\n    {path}"
+        self.narrow = f"  … and {count:,} more in\n  {path}"  # where 4 spaces in do not fit
 
     def __rich_measure__(self, console, options):
         from rich.cells import cell_len
         from rich.measure import Measurement
 
-        return Measurement(max(map(cell_len, self.two.split("\n"))), cell_len(self.one))
+        return Measurement(max(map(cell_len, self.narrow.split("\n"))), cell_len(self.one))
 
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
         from rich.text import Text
 
-        fits = cell_len(self.one) <= options.max_width
-        yield Text(self.one if fits else self.two, style="dim", no_wrap=True)
+        width = options.max_width
+        text = next(form for form in (self.one, self.two, self.narrow)
+                    if max(map(cell_len, form.split("\n"))) <= width or form is self.narrow)
+        yield Text(text, style="dim", no_wrap=True)
 
 
 def _elements_by_path(rows, formatters):
