@@ -760,22 +760,43 @@ def _number_tail_hint(text: str, pos: int) -> str | None:
     return None
 
 
-#: A number written with a decimal comma, as JSON reads it: two numbers, no space between
-#: (not the end of an exponent, 1e5,05, or of a decimal, 0.5,05), or a string, skipped.
-_JSON_DECIMAL_COMMA_RE = re.compile(_STRING_PATTERN + r"|(?<![\w.+-])-?\d+,\d+", re.DOTALL)
+#: A JSON string, to tell whether the scanner stopped inside one.
+_JSON_STRING_RE = re.compile(_STRING_PATTERN, re.DOTALL)
 
 
 def _decimal_comma_at(text: str, pos: int) -> str | None:
     """``0,0683`` when the scanner stopped inside such a number, outside strings
     (``0,0683`` is ``0`` and ``0683``, whose leading zero is the error; ``{"a": -0,0295}``
-    wants a key after the comma), else None.  Stopped right after it (``[0,1}``), a bracket
-    is what is wrong."""
-    for match in _JSON_DECIMAL_COMMA_RE.finditer(text, 0, pos + 40):
-        if match.start() >= pos:
+    wants a key after the comma), else None.  The number is the digits around ``pos`` and
+    the whole number before the comma just before them; not the end of an exponent
+    (``1e5,05``) or of a decimal (``0.5,05``), and stopped right after it (``[0,1}``), a
+    bracket is what is wrong."""
+    end = pos
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    comma = pos - 1
+    while comma >= 0 and text[comma].isdigit():
+        comma -= 1
+    if end == pos or comma < 1 or text[comma] != ",":
+        return None
+    start = comma
+    while start > 0 and text[start - 1].isdigit():
+        start -= 1
+    whole = text[start:comma]
+    if not whole or (len(whole) > 1 and whole[0] == "0"):
+        return None  # 05,3: no JSON number, whatever the comma
+    before = text[start - 1:start]
+    if before == "-":
+        start -= 1
+        before = text[start - 1:start]
+    if before and (before.isalnum() or before in "._+-"):
+        return None
+    for string in _JSON_STRING_RE.finditer(text):
+        if string.start() >= pos:
             break
-        if match.start() < pos < match.end() and not match.group().startswith('"'):
-            return match.group()
-    return None
+        if pos < string.end():
+            return None  # "lab 3,05 x" inside a string the scanner stopped in
+    return text[start:end]
 
 
 def _decimal_comma_hint(number: str) -> str:
@@ -1370,6 +1391,8 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
             kinds = set(map(type, level))
             lengths = set(map(len, level)) if kinds == {list} else None
             if lengths != {expected}:
+                # a first element nested less deeply than the rest is that, not a short row
+                _raise_uneven(value, where, file, deeper_wins=False)
                 _raise_ragged(level, depth, expected, shape, where, file)
         level = list(chain.from_iterable(level))
     try:
@@ -1435,6 +1458,7 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool) -> None
                 rest = len(items) - 1
                 as_others = ("" if not usual else " (as the other element is)" if rest == 1
                              else f" (as the other {rest} are)" if others == rest
+                             else f" (as one of the other {rest} is)" if others == 1
                              else f" (as {others} of the other {rest} are)")
                 raise ProblemError(f"expected {_nesting(usual)}{as_others}, got {got}",
                                    where=f"{path}[{odd}]", file=file)
@@ -1474,18 +1498,19 @@ def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...]
             hint = _split_decimal_hint(item, expected, innermost)
             if hint is None and kinds[len(item)] >= kinds[expected]:
                 # as many rows like this one as like the first: the first may be the odd one
-                hint = _split_decimal_hint(level[0], len(item), innermost)
+                hint = _split_decimal_hint(level[0], len(item), innermost, first_row=True)
             raise ProblemError(f"{noun} has {len(item)} element{'s' * (len(item) != 1)}, "
                                f"expected {expected} (as in {first})", where=path, file=file,
                                hint=hint)
     raise AssertionError("unreachable: the level was found ragged")
 
 
-def _split_decimal_hint(row: list, expected: int, innermost: bool) -> str | None:
+def _split_decimal_hint(row: list, expected: int, innermost: bool,
+                        first_row: bool = False) -> str | None:
     """A row longer than the others that holds two whole numbers side by side among
     decimals (``[0.0113, 0,5]``): a decimal comma read as two numbers, named (as the two
     numbers JSON read: ``-0,5`` is 0 and 5, the sign lost, so no value is offered)."""
-    if not innermost or len(row) <= expected:
+    if not innermost or len(row) != expected + 1:  # one comma makes one element more
         return None
     whole = [type(value) is int for value in row]
     if all(whole):  # whole numbers only (a kernel [[1,0,2], ...]): no decimal in sight
@@ -1494,8 +1519,9 @@ def _split_decimal_hint(row: list, expected: int, innermost: bool) -> str | None
     if pair is None:
         return None
     first, second = row[pair], row[pair + 1]
-    return (f"{first} and {second} side by side: a decimal comma ({first},{second}) read as "
-            f"two numbers? JSON numbers take a decimal point")
+    return (f"{'in the first row, ' if first_row else ''}{first} and {second} side by side: "
+            f"a decimal comma ({first},{second}) read as two numbers? JSON numbers take a "
+            f"decimal point")
 
 
 def _others(times: int, total: int, noun: str) -> str:

@@ -211,6 +211,11 @@ VECTOR = {"input": [[1, 2, 3]], "layers": [{"type": "flatten"},
      "expected a list of numbers (as the other element is), got 5"),
     ("kernel", [[7, 8], [[1, 2], [3, 4]], [[5, 6], [7, 8]], [[[1], [2]], [3, 4]]], "kernel[0]",
      "expected a list of lists (as 2 of the other 3 are), got a list of numbers"),
+    # a row first among grids was "row has 5 elements, expected 2 (as in the other 4 rows)"
+    ("kernel", [[1] * 5] + [[[1] * 5] * 2] * 4, "kernel[0]",
+     "expected a list of lists (as the other 4 are), got a list of numbers"),
+    ("kernel", [5, [1, 2], [[1, 2], [3, 4]]], "kernel[0]",
+     "expected a list of lists (as one of the other 2 is), got 5"),
     # most as shallow as the rank read: the rank error and its hint stand
     ("kernel", ["x", "y", [1, 0]], "kernel", "expected a tensor of rank 2 to 4, got rank 1 (3)"),
     ("kernel", [1, 2, [3, 4]], "kernel", "expected a tensor of rank 2 to 4, got rank 1 (3)"),

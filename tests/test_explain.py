@@ -2059,6 +2059,9 @@ def test_the_path_given_before_the_problem_says_they_look_swapped(tmp_path, monk
     # a missing problem with a path that is no file: the missing file alone
     missing = invoke("explain", "nope.json", "conv2d_1.grads.kernel[0,0]")
     assert missing.exit_code == 2 and "swapped" not in missing.stderr
+    # a problem's name misspelt before a real file is no swap
+    misspelt = invoke("explain", "missng.json", WORKED)
+    assert misspelt.exit_code == 2 and "swapped" not in misspelt.stderr
 
 
 @pytest.mark.parametrize("sample, path", [

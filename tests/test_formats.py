@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from fractions import Fraction
 from itertools import product
 from pathlib import Path
@@ -472,6 +473,24 @@ def test_save_svg_to_a_file_not_named_svg_is_refused(tmp_path, monkeypatch, comm
     assert list(tmp_path.iterdir()) == []
     assert ok(command, WORKED, "--save-svg", "report.SVG")  # any case of .svg
     assert ok(command, WORKED, "--save-svg", os.devnull)  # a device, whatever its name
+
+
+def test_save_svg_to_dev_stdout_redirected_to_a_file_is_a_device(tmp_path):
+    # /dev/stdout led os.stat to the regular file behind it: refused as not named .svg
+    picture = tmp_path / "pic.out"
+    with open(picture, "w") as out:
+        done = subprocess.run([sys.executable, "-m", "cnngrad", "backward", WORKED, "-o",
+                               str(tmp_path / "r.txt"), "--save-svg", "/dev/stdout"],
+                              stdout=out, stderr=subprocess.PIPE, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert picture.read_text(encoding="utf-8").startswith("<svg")
+
+
+def test_save_svg_with_a_trailing_slash_names_the_missing_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backward", WORKED, "--save-svg", "x.svg/")
+    assert result.exit_code == 2
+    assert "folder 'x.svg' does not exist" in result.stderr, result.stderr
 
 
 def test_output_files_respect_the_umask(tmp_path):

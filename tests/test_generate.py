@@ -1873,7 +1873,9 @@ def test_the_closest_student_is_read_from_the_file_or_its_folder(tmp_path, submi
     ("s03.json", None),  # one letter from s00, s01 and s02 alike: none named
     ("bx.json", None), ("bob.json", None),
     ("s0003.json", None),  # as close to s0000 as to s0001 and s0002: none named by chance
-    ("anna_lima.json", "id 'ana lima'")])
+    ("anna_lima.json", "id 'ana lima'"),
+    ("subs/annna_lima/s0003.json", "id 'ana lima'"),  # the file's name ties: its folder's not
+])
 def test_a_short_ids_one_letter_slip_names_the_student(submission, near):
     from cnngrad.generate.exam import Manifest, near_student
 

@@ -852,7 +852,8 @@ def test_the_count_of_more_elements_in_a_table_per_tensor_keeps_its_path(tmp_pat
 
 
 def test_the_count_of_more_elements_folds_within_a_narrow_terminal(tmp_path, monkeypatch):
-    # the path under "and" (4 columns in) went one column past 40 with a 24-letter name
+    # the path under "and" (4 columns in) went one column past 40 with a 24-letter name,
+    # and 2 columns in it read as a heading
     kernel = [[[[1.0, -1.0], [-1.0, 1.0]]] * 3] * 4
     doc = {"input": [[[1.0] * 8] * 8] * 3,
            "layers": [{"type": "conv2d", "name": "c" * 24, "kernel": kernel}, {"type": "relu"}],
@@ -861,8 +862,11 @@ def test_the_count_of_more_elements_folds_within_a_narrow_terminal(tmp_path, mon
     result = invoke(write(tmp_path, doc))
     lines = result.output.splitlines()
     assert max(map(len, lines)) <= 40, result.output
-    at = lines.index("  … and 28 more in")
-    assert lines[at + 1] == "  " + "c" * 24 + ".grads.kernel"
+    # the count alone, under the tensor's heading: a path where a heading stands read as one
+    at = lines.index("  … and 28 more")
+    assert lines[at + 1] == "  " + "c" * 24 + ".delta_in"  # the next tensor's heading
+    heading = lines.index("  " + "c" * 24 + ".grads.kernel")
+    assert heading < at and not [line for line in lines[heading + 1:at] if line.startswith("  c")]
 
 
 #: The ties sample with its pool named at length (31 characters).

@@ -1038,6 +1038,7 @@ def test_a_number_json_reads_only_in_part_says_what_to_write(value, column, hint
 @pytest.mark.parametrize("document", [
     '{"input": [[0.5, 0.9], [0.4, 0.6]], "kernel": [[1,0],[0,1}}',  # a bracket, after 0,1
     '{"input": [1e5,05]}', '{"input": [1E-5,07, 1]}',  # an exponent's digits
+    '{"input": [[1e5,05,3, 0.2]]}', '{"input": [[0.5,05,3, 0.2]]}',  # 05,3 is no number
     '{"input": [0.' + "1" * 45 + ',05]}',  # a decimal's digits, however long
     '{"title": "lab 3,5\n", "input": [1]}',  # a string's text
 ])
@@ -1055,6 +1056,9 @@ def test_what_only_looks_like_a_decimal_comma_is_not_called_one(document):
      "-0,0295: a decimal comma? JSON numbers take a decimal point: -0.0295"),
     ('{"input": [[1,05], [2, 3]]}', "line 1, column 16",
      "1,05: a decimal comma? JSON numbers take a decimal point: 1.05"),
+    # after other numbers written with commas: the number that holds the stop, not the first
+    ('{"delta": [[0,0,0683], [0, 0]]}', "line 1, column 18",
+     "0,0683: a decimal comma? JSON numbers take a decimal point: 0.0683"),
 ])
 def test_a_decimal_comma_that_breaks_the_json_is_named(document, where, hint):
     with pytest.raises(ProblemError) as caught:
@@ -1067,8 +1071,10 @@ def test_a_decimal_comma_that_breaks_the_json_is_named(document, where, hint):
     ([[0.0446, 0.0941], [0.0113, 0, 5]], "0 and 5 side by side: a decimal comma (0,5) read "
                                          "as two numbers? JSON numbers take a decimal point"),
     # in the first row, whose length the others are held to
-    ([[0.0446, 0, 5], [0.0113, 0.1]], "0 and 5 side by side: a decimal comma (0,5) read as "
-                                      "two numbers? JSON numbers take a decimal point"),
+    ([[0.0446, 0, 5], [0.0113, 0.1]], "in the first row, 0 and 5 side by side: a decimal "
+                                      "comma (0,5) read as two numbers? JSON numbers take a "
+                                      "decimal point"),
+    ([[0.5, 0.25], [0.25, 0.75, 1, 2]], None),  # two too many: no one comma's doing
     ([[0.5, 1, 2], [0.5, 1, 2], [0.25, 3]], None),  # the short row is the odd one: no pair
     ([[1, 0, 2], [0, 1]], None),  # whole numbers only: a kernel, no decimal in sight
     ([[0.5, 1], [0.5, 1, 0.5]], None),  # no two whole numbers side by side

@@ -278,9 +278,12 @@ def _svg_name(name: str) -> str:
 
 
 def _device(name: str) -> bool:
-    """Whether ``name`` is a file that exists and is not a regular one (/dev/null, a pipe)."""
+    """Whether ``name`` is a device (/dev/null, /dev/stdout even when it leads to a file) or
+    an existing file that is not a regular one (a pipe)."""
     import stat
 
+    if os.path.abspath(name).startswith("/dev/"):
+        return True
     try:
         return not stat.S_ISREG(os.stat(name).st_mode)
     except (OSError, ValueError):
@@ -298,7 +301,7 @@ def output_format(format: Optional[str], output: Optional[str],
     .svg is no picture (``picture``: the command has --save-svg, which the hint names; when
     ``save_svg`` already names that file, the slip is the one file given twice), and so is a
     .csv, .md, .tex or .json file where ``command`` (its name) has no such format."""
-    if (save_svg not in (None, "-") and not str(save_svg).lower().endswith(".svg")
+    if (save_svg not in (None, "-") and not Path(save_svg).name.lower().endswith(".svg")
             and not _device(save_svg)):
         # an image viewer opens x.png by its name and finds SVG text in it; -o's file named
         # twice is the greater slip, said first

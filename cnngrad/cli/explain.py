@@ -159,6 +159,7 @@ def _refuse_swapped(problem: str, path: Optional[str]) -> None:
     import os
 
     if (path is None or problem == "-" or os.path.exists(problem)
+            or problem.lower().endswith(".json")  # a problem's name misspelt, not swapped
             or not (path == "-" or os.path.isfile(path))):
         return
     given = "standard input" if path == "-" else f"{path} is a file"

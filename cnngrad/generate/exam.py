@@ -468,7 +468,7 @@ def near_student(submission: str, manifest: Manifest) -> str | None:
                          for known in names), reverse=True)
         if scores and scores[0][0] >= 0.8:
             if len(scores) > 1 and scores[1][0] == scores[0][0]:
-                break  # s0003 is as close to s0000 as to s0001: no one named by chance
+                continue  # s0003 is as close to s0000 as to s0001: no one named by chance
             return " or ".join(names[scores[0][1]])
     # a short name's slip scores under the cutoff (bem for ben: 0.67): one letter wrong,
     # missing, extra or swapped, when it fits one student alone (s03 fits s00, s01, s02)

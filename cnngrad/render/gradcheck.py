@@ -444,14 +444,17 @@ def _numbers(check: TensorCheck, index, formatters) -> list[str]:
 class _More:
     """``  … and 19 more in conv2d_1.grads.kernel`` under a tensor's rows: on one line where
     the column is wide enough, else with the path on a line of its own, under ``and`` (as
-    far in as the paths above it, it read as the next tensor's); never wider than the longer
-    of its two lines.  Both forms print the same characters, as
-    :class:`~cnngrad.render.layouts.FirstThatFits` asks of a layout that fits."""
+    far in as the paths above it, it read as the next tensor's); both print the same
+    characters, as :class:`~cnngrad.render.layouts.FirstThatFits` asks of a layout that
+    fits.  Narrower still, ``  … and 19 more`` alone, which only the last layout, a heading
+    over each tensor's rows, is left to print."""
 
     def __init__(self, count: int, path: str) -> None:
         self.one = f"  … and {count:,} more in {path}"
         self.two = f"  … and {count:,} more in\n    {path}"
-        self.narrow = f"  … and {count:,} more in\n  {path}"  # where 4 spaces in do not fit
+        # too narrow for the path under "and": the count alone, under the tensor's own
+        # heading (the layouts with one), never the path where a heading would stand
+        self.narrow = f"  … and {count:,} more"
 
     def __rich_measure__(self, console, options):
         from rich.cells import cell_len
