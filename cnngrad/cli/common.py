@@ -15,7 +15,7 @@ import typer
 
 # write_output is also the commands' (from cnngrad.cli.common import write_output)
 from cnngrad.cli.output import (TerminalText, escape_controls, stream_encoding,  # noqa: F401
-                                write_output, write_outputs)
+                                write_output, write_outputs, written_directly)
 from cnngrad.cli.progress import dumb_terminal
 from cnngrad.render import FORMATS
 from cnngrad.errors import (CnnGradError, DomainError, UsageError, allowed_list, closest,
@@ -277,19 +277,6 @@ def _svg_name(name: str) -> str:
     return stem if stem.lower().endswith(".svg") else stem + ".svg"
 
 
-def _device(name: str) -> bool:
-    """Whether ``name`` is a device (/dev/null, /dev/stdout even when it leads to a file) or
-    an existing file that is not a regular one (a pipe)."""
-    import stat
-
-    if os.path.abspath(name).startswith("/dev/"):
-        return True
-    try:
-        return not stat.S_ISREG(os.stat(name).st_mode)
-    except (OSError, ValueError):
-        return False
-
-
 def output_format(format: Optional[str], output: Optional[str],
                   allowed: tuple[str, ...], *, command: str, picture: bool = False,
                   save_svg: Optional[str] = None) -> OutputFormat:
@@ -302,9 +289,10 @@ def output_format(format: Optional[str], output: Optional[str],
     ``save_svg`` already names that file, the slip is the one file given twice), and so is a
     .csv, .md, .tex or .json file where ``command`` (its name) has no such format."""
     if (save_svg not in (None, "-") and not Path(save_svg).name.lower().endswith(".svg")
-            and not _device(save_svg)):
-        # an image viewer opens x.png by its name and finds SVG text in it; -o's file named
-        # twice is the greater slip, said first
+            and not written_directly(save_svg)):
+        # an image viewer opens x.png by its name and finds SVG text in it (a device, a pipe
+        # or /dev/stdout takes it whatever its name); -o's file named twice is the greater
+        # slip, said first
         from cnngrad.cli.output import refuse_one_file_twice
 
         refuse_one_file_twice([(output, "--output"), (save_svg, "--save-svg")])

@@ -281,11 +281,7 @@ class PendingOutput:
         if info is not None and stat.S_ISDIR(info.st_mode):
             raise self._fail(IS_A_FOLDER, "give a file name inside it")
         special = info is not None and not stat.S_ISREG(info.st_mode)
-        # /dev/stdout, /dev/fd/3, /proc/self/fd/1 name an open file: write to it, never
-        # rename over what it resolves to (the shell's open file would miss the result)
-        through_fd = re.match(r"/(dev/(stdout|stderr|fd/)|proc/[^/]+/fd/)",
-                              os.path.abspath(name)) is not None
-        if special or (through_fd and info is not None):
+        if special or (_through_descriptor(name) and info is not None):
             self.direct = name
             if self.blocks is not None:  # written on commit, as it is
                 self.data = "".join(self.blocks).encode("utf-8", "backslashreplace")
@@ -394,6 +390,27 @@ class PendingOutput:
                 pass
             PENDING.discard(self.temp)
             self.temp = None
+
+
+def written_directly(name: str) -> bool:
+    """Whether an output named ``name`` is written into it as it is, never replaced by a
+    file renamed over it: a device, a pipe or a terminal, or an open file named through its
+    descriptor (``/dev/stdout`` led to a file by the shell).  Such a target may be named
+    anything."""
+    try:
+        info = os.stat(name)  # as -o writes: a target that is there
+        return not stat.S_ISREG(info.st_mode) or _through_descriptor(name)
+    except (OSError, ValueError):
+        return False
+
+
+def _through_descriptor(name: str) -> bool:
+    """Whether ``name`` names an open file by its descriptor (/dev/stdout, /dev/fd/3,
+    /proc/self/fd/1): written into, never renamed over what it resolves to (the shell's
+    open file would miss the result).  Raises as :func:`os.path.abspath` does where the
+    current folder is gone."""
+    return re.match(r"/(dev/(stdout|stderr|fd/)|proc/[^/]+/fd/)",
+                    os.path.abspath(name)) is not None
 
 
 def _descriptor_of(name: str) -> Optional[int]:

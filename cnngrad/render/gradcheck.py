@@ -460,15 +460,16 @@ class _More:
         from rich.cells import cell_len
         from rich.measure import Measurement
 
-        return Measurement(max(map(cell_len, self.narrow.split("\n"))), cell_len(self.one))
+        return Measurement(cell_len(self.narrow), cell_len(self.one))
 
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
         from rich.text import Text
 
-        width = options.max_width
-        text = next(form for form in (self.one, self.two, self.narrow)
-                    if max(map(cell_len, form.split("\n"))) <= width or form is self.narrow)
+        def fits(form: str) -> bool:
+            return max(map(cell_len, form.split("\n"))) <= options.max_width
+
+        text = self.one if fits(self.one) else self.two if fits(self.two) else self.narrow
         yield Text(text, style="dim", no_wrap=True)
 
 
