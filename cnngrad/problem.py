@@ -31,9 +31,9 @@ from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fie
 from cnngrad.families.base import Head
 from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
-from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, decimal_commas_hint, is_number_text,
-                              load_json_document, names_a_file, parse_number, parse_tensor,
-                              portable_json_error, read_source, redirected_stdin,
+from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, decimal_commas_hint, integer_digits,
+                              is_number_text, load_json_document, names_a_file, parse_number,
+                              parse_tensor, portable_json_error, read_source, redirected_stdin,
                               split_csvs_seen, unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
@@ -1311,7 +1311,7 @@ def _show(value: Any) -> str:
         return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
     if isinstance(value, int) and value.bit_length() > 200:
         sign = "a negative" if value < 0 else "an"
-        return f"{sign} integer of about {int(value.bit_length() * 0.30103)} digits"
+        return f"{sign} integer of {integer_digits(value)} digits"
     if isinstance(value, (int, Decimal)):
         text = str(value).replace("E", "e")  # a Decimal's exponent as JSON writes one
         return text if len(text) <= 40 else text[:37] + "..."

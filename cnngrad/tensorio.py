@@ -659,6 +659,28 @@ def unicode_minus_hint(char: str) -> str:
             f"the ASCII minus: type - instead")
 
 
+#: Quotes a word processor or a web page writes for ": JSON takes only the straight one.
+_TYPOGRAPHIC_QUOTES = "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u2018\u2019\u201a\u201b"
+
+#: Spaces and invisible characters that text copied from a web page or a PDF carries, where
+#: JSON takes only the space, tab and line break.
+_ODD_SPACES = ("\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+               "\u200a\u202f\u205f\u3000\u200b\u200c\u200d\u2060\ufeff\u2028\u2029\u0085")
+
+
+def _look_alike_hint(char: str) -> str:
+    """The hint for a typographic quote or an odd space where JSON wanted its own."""
+    import unicodedata
+
+    name = unicodedata.name(char, "an invisible character").lower()
+    if char in _TYPOGRAPHIC_QUOTES:
+        return (f"'{char}' (U+{ord(char):04X}, {name}) is a typographic quote: JSON strings "
+                'and keys take straight double quotes (\"))')
+    return (f"U+{ord(char):04X} ({name}) is not a space JSON reads: retype it as a plain "
+            "space, or delete it (text copied from a web page or a PDF carries such "
+            "characters)")
+
+
 def _looks_like_csv(text: str, file: str) -> bool:
     first = text.lstrip().split("\n", 1)[0]
     if not first or first[0] in "{[":
@@ -829,6 +851,8 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
                 "problems to start from")
     elif at and at[0] in UNICODE_MINUSES:
         hint = unicode_minus_hint(at[0])
+    elif at and (at[0] in _TYPOGRAPHIC_QUOTES or at[0] in _ODD_SPACES):
+        hint = _look_alike_hint(at[0])
     elif at in ("//", "/*") or (at[:1] == "#" and exc.msg.startswith("Expecting")):
         hint = ("JSON has no comments: remove them (a problem's \"title\" can hold a "
                 "note)")
@@ -1008,6 +1032,15 @@ def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def integer_digits(value: int) -> int:
+    """How many decimal digits ``value`` has (its sign aside), without ``str()``, which
+    refuses an integer of more than 4,300 digits."""
+    value = abs(value)
+    # 2^(b−1) ≤ value < 2^b: the digits are this many, or one more
+    digits = int((max(value.bit_length(), 1) - 1) * math.log10(2)) + 1
+    return digits + (value >= 10 ** digits)
+
+
 def _show(value: object) -> str:
     """A value as the user wrote it, short enough for a one-line message."""
     if value is None:
@@ -1020,7 +1053,7 @@ def _show(value: object) -> str:
         return repr(_shorten(value))
     if isinstance(value, int):
         if value.bit_length() > 200:  # str() of a 5000-digit int raises
-            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+            return f"an integer of {integer_digits(value)} digits"
         return _shorten(str(value))
     if isinstance(value, list):
         return "a list"
@@ -1402,6 +1435,7 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
         # than the rest ("x" before rows) reads as a rank too low; the odd one is named
         if len(shape) < min_rank:
             _raise_uneven(value, where, file, deeper_wins=True)
+            _raise_file_elements(level, where, shape, file)
         raise
     try:
         return _leaves_to_array(level, shape, exact,
@@ -1410,6 +1444,29 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
         if "nesting is uneven" in error.what:  # a list where a number was expected
             _raise_uneven(value, where, file, deeper_wins=False)
         raise
+
+
+def _raise_file_elements(leaves: list, where: str, shape: tuple[int, ...], file: str) -> None:
+    """A list of file references (``[{"csv": "r.csv"}, {"csv": "g.csv"}]``) reads as a
+    tensor of too low a rank: the first reference is named for what it is, with the one
+    reference that stacks CSV files when they are all CSV files."""
+    first = next((k for k, leaf in enumerate(leaves) if isinstance(leaf, dict)), None)
+    if first is None:
+        return
+    names = [leaf.get("csv") for leaf in leaves if isinstance(leaf, dict) and len(leaf) == 1]
+    hint = None
+    if len(leaves) == 1 and len(leaves[0]) == 1:
+        reference = json.dumps(leaves[0], ensure_ascii=False)
+        if len(reference) <= 60:
+            hint = f"write the reference alone, not in a list: {reference}"
+    elif len(names) == len(leaves) and all(isinstance(name, str) for name in names):
+        listed = ", ".join(json.dumps(name) for name in names)
+        stacked = '{"csv": [' + listed + ']}'
+        hint = ("one reference stacks CSV matrices along a new first axis (channels): "
+                + (stacked if len(stacked) <= 60 else '{"csv": ["c0.csv", "c1.csv", ...]}'))
+    raise ProblemError('expected a number, got an object: {"csv": ...} and {"npy": ...} '
+                       "stand for a whole tensor, not an element",
+                       where=_index_path(where, first, shape), file=file, hint=hint)
 
 
 def _first_depth(node: object) -> int:
@@ -1954,6 +2011,32 @@ _NPY_KIND_PROBLEMS = {
 _NPY_HEADER = "header"
 
 
+#: The starts of numpy's own messages about a header it parsed (the keys, the dtype, the
+#: shape): clear as they are.  Anything else comes from the parser below them (a Python
+#: syntax error, an ``ast`` node's repr with its address) and is said in words instead.
+_NPY_HEADER_MESSAGES = ("Header ", "descr is not", "fortran_order is not", "shape is not",
+                        "unsupported .npy format version")
+
+
+def _holds_npy_files(raw: bytes) -> bool:
+    """Whether the zip archive ``raw`` holds .npy files only (a NumPy .npz), not a workbook."""
+    import zipfile
+
+    try:
+        names = zipfile.ZipFile(io.BytesIO(raw)).namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+    return bool(names) and all(name.endswith(".npy") for name in names)
+
+
+def _npy_header_problem(exc: Exception) -> str:
+    """What is wrong with a .npy header numpy refused, for one line (``exc``: its error)."""
+    text = str(exc)
+    if isinstance(exc, ValueError) and text.startswith(_NPY_HEADER_MESSAGES):
+        return _shorten(text, 80)
+    return "not the dictionary of 'descr', 'fortran_order' and 'shape' that numpy.save writes"
+
+
 def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
               exact: bool) -> np.ndarray:
     """A ``.npy`` file, read from its header and raw data: nothing is ever unpickled."""
@@ -1961,7 +2044,8 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
                       file=file, where=ref_where)
     shown = _shown_name(name, file)
     if raw.startswith(b"PK"):
-        raise ProblemError("is a .npz archive, not a .npy file; save one array with numpy.save",
+        kind = "a .npz archive" if _holds_npy_files(raw) else "a zip archive"
+        raise ProblemError(f"is {kind}, not a .npy file; save one array with numpy.save",
                            where=_NPY_HEADER, file=shown)
     if not raw.startswith(b"\x93NUMPY"):
         raise ProblemError("not a NumPy .npy file", where=_NPY_HEADER, file=shown,
@@ -1976,7 +2060,7 @@ def _read_npy(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
         else:
             raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
     except Exception as exc:  # numpy's header parser raises many kinds (even tokenize's)
-        raise ProblemError(f"not a valid .npy file ({_shorten(str(exc), 80)})",
+        raise ProblemError(f"not a valid .npy file ({_npy_header_problem(exc)})",
                            where=_NPY_HEADER, file=shown) from None
     if any(isinstance(size, bool) or not isinstance(size, int) for size in shape):
         # (True, 3): numpy's header parser takes any literal; np.frombuffer does not

@@ -654,7 +654,11 @@ CORPUS = [
                               '"stride": 1e999999999}', "stride", "too large"),
     bad("stride-1e-999999999", '{"input": [[1]], "kernel": [[1]], "delta": [[1]], '
                                '"stride": 1e-999999999}', "stride", "expected an integer"),
-    bad("stride-10^400", short(stride=10**400), "stride", "too large"),
+    # its digits counted, not estimated from its bits ("about 399 digits")
+    bad("stride-10^400", short(stride=10**400), "stride",
+        "an integer of 401 digits is too large"),
+    bad("stride-minus-10^399", short(stride=-10**399), "stride",
+        "got a negative integer of 400 digits"),
     bad("stride-nan-string", short(stride="nan"), "stride", "got 'nan'"),
     bad("padding-negative", short(padding=-1), "padding", "≥ 0, got -1"),
     bad("padding-fraction", short(padding=Decimal("0.5")), "padding", "got 0.5"),

@@ -310,3 +310,28 @@ def test_a_long_double_npy_beyond_float64_is_named(value, what, exact, tmp_path,
     result = runner.invoke(app, ["backward", "bad.json", *(["--exact"] if exact else [])])
     assert result.exit_code == 2, result.output
     check_error_output(result.stderr, Bad(None, "element [1,0]", what, file="k.npy"))
+
+
+@pytest.mark.parametrize("key, tensor, where, hint", [
+    # CSV matrices meant as channels: was "input: expected a tensor of rank 2 to 4, got rank
+    # 1 (2)", which says nothing of the objects
+    ("input", [{"csv": "r.csv"}, {"csv": "g.csv"}], "input[0]",
+     'one reference stacks CSV matrices along a new first axis (channels): '
+     '{"csv": ["r.csv", "g.csv"]}'),
+    # was the flat-kernel hint, "a k1×k2 kernel is a list of rows, e.g. [[1, 0], [0, -1]]"
+    ("kernel", [{"csv": "w.csv"}], "kernel[0]",
+     'write the reference alone, not in a list: {"csv": "w.csv"}'),
+    ("input", [{"npy": "x.npy"}], "input[0]",
+     'write the reference alone, not in a list: {"npy": "x.npy"}'),
+    ("input", [{"npy": "a.npy"}, {"npy": "b.npy"}], "input[0]", None),
+])
+def test_a_list_of_file_references_is_named_as_such(key, tensor, where, hint, tmp_path,
+                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    doc = {**CONV, key: tensor}
+    write_problem(tmp_path, doc)
+    result = runner.invoke(app, ["backward", "bad.json"])
+    assert result.exit_code == 2, result.output
+    expected = (f'error: bad.json: {where}: expected a number, got an object: {{"csv": ...}} '
+                'and {"npy": ...} stand for a whole tensor, not an element')
+    assert result.stderr == expected + (f"; hint: {hint}" if hint else "") + "\n"

@@ -522,6 +522,35 @@ def test_an_index_that_reads_as_counted_from_1_suggests_one_based(tmp_path, name
         assert invoke("check", WORKED, answers, "--one-based").exit_code == 0
 
 
+@pytest.mark.parametrize("answers, files, place", [
+    ('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, "nan"]]}', {},
+     "conv2d_1.grads.kernel[{}][{}]"),
+    # a row answered: the positions after its key
+    ('{"conv2d_1.grads.kernel[2]": [0.0113, "x"]}', {}, "conv2d_1.grads.kernel[2][{}]"),
+    ('{"conv2d_1.grads.kernel": {"npy": "k.npy"}}', {"k.npy": [[0.0446, 0.0941],
+                                                             [0.0113, np.nan]]},
+     "element [{},{}]"),
+    # a file named after the path
+    (None, {"conv2d_1.grads.kernel.npy": [[0.0446, 0.0941], [0.0113, np.nan]]},
+     "element [{},{}]"),
+])
+def test_an_answers_error_counts_its_cell_from_1_under_one_based(answers, files, place,
+                                                                  tmp_path):
+    """Under --one-based the report counts every index from 1, and so does an answers file's
+    element path; an error in such a file still said conv2d_1.grads.kernel[1][1] (from 0),
+    which --one-based reads as the first cell."""
+    for name, value in files.items():
+        np.save(tmp_path / name, np.array(value))
+    path = (tmp_path / "a.json") if answers else tmp_path / next(iter(files))
+    if answers:
+        path.write_text(answers)
+    zero, one = invoke("check", WORKED, path), invoke("check", WORKED, path, "--one-based")
+    assert (zero.exit_code, one.exit_code) == (2, 2)
+    indices = (1,) if place.count("{}") == 1 else (1, 1)
+    assert f": {place.format(*indices)}: " in zero.output
+    assert f": {place.format(*(i + 1 for i in indices))}: " in one.output
+
+
 @pytest.mark.parametrize("path, counted_from_one", [("conv2d_1.grads.kernel[2,2]", True),
                                                     ("conv2d_1.grads.kernel[1,2]", True),
                                                     ("conv2d_1.grads.kernel[3,2]", False)])

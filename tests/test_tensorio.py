@@ -311,6 +311,33 @@ def test_malformed_documents(raw, where, keyword):
     assert keyword in error.what
 
 
+@pytest.mark.parametrize("char, where, hint", [
+    # copied out of a web page or a PDF: the error was a bare "expecting a value"
+    ("\u00a0", "line 1, column 15", "U+00A0 (no-break space) is not a space JSON reads: "
+                                     "retype it as a plain space, or delete it"),
+    ("\u200b", "line 1, column 15", "U+200B (zero width space) is not a space JSON reads"),
+    ("\u2028", "line 1, column 15", "U+2028 (line separator) is not a space JSON reads"),
+    ("\u201c", "line 1, column 2", "'\u201c' (U+201C, left double quotation mark) is a "
+                                    "typographic quote: JSON strings and keys take straight "
+                                    'double quotes (")'),
+    ("\u2019", "line 1, column 2", "(U+2019, right single quotation mark) is a typographic "
+                                    "quote"),
+])
+def test_a_look_alike_character_is_named(char, where, hint):
+    text = ('{' + char + 'input": [[1, 2]]}' if char in "\u201c\u2019" else
+            '{"input": [[1,' + char + '2]]}')
+    with pytest.raises(ProblemError) as info:
+        load_json_document(text.encode(), "p.json")
+    assert info.value.where == where
+    assert hint in info.value.hint
+
+
+def test_a_look_alike_inside_a_string_is_no_error():
+    document = load_json_document('{"title": "it\u2019s a\u00a0\u201ctest\u201d"}'.encode(),
+                                  "p.json")
+    assert document == {"title": "it\u2019s a\u00a0\u201ctest\u201d"}
+
+
 def test_trailing_comma_and_quote_hints():
     with pytest.raises(ProblemError) as info:
         load_json_document(b'{"a": [1, 2,]}', "p.json")
@@ -715,6 +742,13 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _npz_bytes() -> bytes:
+    import io
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.arange(2.0))
+    return buffer.getvalue()
+
+
 def _npy_header(shape: tuple[int, ...]) -> bytes:
     """A float64 .npy header of ``shape`` and 72 bytes of data, whatever the shape says."""
     import io
@@ -848,11 +882,28 @@ TENSOR_CORPUS = [
     ("npy-inf-exact", {"npy": "x.npy"}, {"x.npy": np.array([1.0, -np.inf])}, {"exact": True},
      "x.npy", "element [1]", "not a finite number"),
     ("npy-not-npy", {"npy": "x.npy"}, {"x.npy": "1,2,3\n"}, {}, "x.npy", "header", "not a NumPy"),
-    ("npy-npz", {"npy": "x.npz"}, {"x.npz": b"PK\x03\x04rest"}, {}, "x.npz", "header", ".npz"),
+    ("npy-npz", {"npy": "x.npz"}, {"x.npz": _npz_bytes()}, {}, "x.npz", "header",
+     "is a .npz archive, not a .npy file"),
+    # any other zip (a workbook) was "a .npz archive" too
+    ("npy-zip", {"npy": "x.npy"}, {"x.npy": b"PK\x03\x04rest"}, {}, "x.npy", "header",
+     "is a zip archive, not a .npy file"),
     ("npy-truncated", {"npy": "x.npy"}, {"x.npy": _npy_bytes(np.arange(10.0))[:-8]}, {}, "x.npy",
      "data", "truncated"),
     ("npy-bad-header", {"npy": "x.npy"}, {"x.npy": b"\x93NUMPY\x01\x00\x04\x00{}  "}, {},
      "x.npy", "header", "not a valid .npy"),
+    # the parser's own words were "malformed node or string on line 1: <ast.Name object at
+    # 0x7fb4…>", an address that changes from run to run
+    ("npy-header-not-a-literal", {"npy": "x.npy"},
+     {"x.npy": _npy_bytes(np.arange(2.0)).replace(b"(2,), ", b"(2,x),")}, {}, "x.npy",
+     "header", "not a valid .npy file (not the dictionary of 'descr', 'fortran_order' and "
+               "'shape' that numpy.save writes)"),
+    ("npy-header-unclosed", {"npy": "x.npy"},
+     {"x.npy": _npy_bytes(np.arange(2.0)).replace(b"), }", b"),  ")}, {}, "x.npy",
+     "header", "(not the dictionary of 'descr'"),
+    # numpy's own words about a header it parsed stay
+    ("npy-header-bad-descr", {"npy": "x.npy"},
+     {"x.npy": _npy_bytes(np.arange(2.0)).replace(b"'<f8'", b"'<zz'")}, {}, "x.npy",
+     "header", "not a valid .npy file (descr is not a valid dtype descriptor: '<zz')"),
     ("npy-negative-shape", {"npy": "x.npy"},
      {"x.npy": _npy_bytes(np.arange(4.0)).replace(b"(4,), ", b"(-1, -1), ")}, {}, "x.npy", "header",
      "negative shape"),

@@ -464,7 +464,8 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
             raise _element_named_file(trace, key, whole, index, kind, file, one_based)
         _refuse_unknown_paths(trace, [(key, key, file)])
         with references_within(None):  # the file named on the command line (a link too)
-            written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir)
+            written = parse_written({kind: source.name}, key, file=file, base_dir=base_dir,
+                                    base=int(one_based))
         entry = AnswerEntry(key=key, path=key, index=None, written=written, file=file,
                             where=None, base=int(one_based))
         return AnswerSheet(file=file, entries=[entry], input_files=[source])
@@ -514,7 +515,8 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
         files += _named_files(value, base_dir)
         cells = []
         for cell_key, cell_index, cell in _filled(key, tensor_path, index, value, one_based):
-            written = parse_written(cell, cell_key, file=file, base_dir=base_dir)
+            written = parse_written(cell, cell_key, file=file, base_dir=base_dir,
+                                    base=int(one_based))
             cells.append(AnswerEntry(key=cell_key, path=tensor_path, index=cell_index,
                                      written=written, file=file, where=cell_key,
                                      base=int(one_based),
@@ -524,7 +526,7 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
             # ragged, or of another shape than the tensor's, with nulls as without them
             holder = AnswerEntry(key=key, path=tensor_path, index=index, file=file, where=key,
                                  written=parse_written(_nulls_as_zero(value), key, file=file,
-                                                       base_dir=base_dir),
+                                                       base_dir=base_dir, base=int(one_based)),
                                  base=int(one_based))
             cells = [dataclasses.replace(cell, holder=holder) for cell in cells]
         entries += cells
@@ -788,7 +790,7 @@ def _named_files(value: Any, base_dir: pathlib.Path) -> list[pathlib.Path]:
 
 
 def parse_written(value: Any, where: str, *, file: str,
-                  base_dir: pathlib.Path = pathlib.Path(".")) -> Written:
+                  base_dir: pathlib.Path = pathlib.Path("."), base: int = 0) -> Written:
     """One TENSOR of an answers file, with the decimals of every value as written.
 
     Parameters
@@ -798,8 +800,15 @@ def parse_written(value: Any, where: str, *, file: str,
         shortest repr); ``{"csv": ...}`` cells keep their text too.
     where, file, base_dir
         As for :func:`~cnngrad.tensorio.parse_tensor`.
+    base : int
+        What an error's element indices count from (1 with ``--one-based``): the list
+        positions after ``where`` (``conv2d_1.delta_in[2][2]``) and a .npy's ``element
+        [i,j]``.  A CSV's rows and columns count from 1 either way.
     """
-    values = parse_tensor(value, where, file=file, base_dir=base_dir, exact=True)
+    try:
+        values = parse_tensor(value, where, file=file, base_dir=base_dir, exact=True)
+    except ProblemError as error:
+        raise _counted_from(error, where, base)
     if isinstance(value, dict) and "csv" in value:
         names = value["csv"] if isinstance(value["csv"], list) else [value["csv"]]
         leaves = [cell for name in names for cell in csv_cells(name, base_dir, file=file)]
@@ -825,6 +834,20 @@ def parse_written(value: Any, where: str, *, file: str,
                    loose_shape=isinstance(value, dict) and "csv" in value,
                    untexted=np.full(values.shape, True) if untexted else None,
                    numeric=numeric)
+
+
+def _counted_from(error: ProblemError, where: str, base: int) -> ProblemError:
+    """``error`` with the element indices of its place counted from ``base``: the
+    positions in the nested lists written at ``where``, or a .npy's ``element [i,j]``."""
+    place = error.where or ""
+    if not base or not place:
+        return error
+    positions = place[len(where):] if place.startswith(where) else ""
+    if positions and re.fullmatch(r"(\[\d+\])+", positions):
+        error.where = where + re.sub(r"\d+", lambda m: str(int(m[0]) + base), positions)
+    elif re.fullmatch(r"element \[\d+(,\d+)*\]", place):
+        error.where = re.sub(r"\d+", lambda m: str(int(m[0]) + base), place)
+    return error
 
 
 def _leaves(value: Any) -> list:
