@@ -73,6 +73,13 @@ def written_text(value) -> str:
         return format(Decimal(exact.numerator) / Decimal(exact.denominator), "g")
 
 
+#: PyTorch's default ``ignore_index``: its losses leave a sample of this class out.
+IGNORE_INDEX = -100
+IGNORE_INDEX_HINT = ("PyTorch's default ignore_index, -100, leaves a sample out of its loss; "
+                     "cnngrad has no ignore_index, so every sample counts: leave that sample "
+                     "out of the batch")
+
+
 def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, ...], k: int,
                   hint: str) -> list[int]:
     """The class indices a loss's ``target`` gives (one per sample, ``index_shape`` as shown),
@@ -87,7 +94,8 @@ def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, .
         if not 0 <= int(value) < k:
             raise ctx.cell_error(raw_target, "loss.target", at,
                                  f"class index {written_text(value)} out of range: the output "
-                                 f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})")
+                                 f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})",
+                                 IGNORE_INDEX_HINT if int(value) == IGNORE_INDEX else None)
         indices.append(int(value))
     return indices
 
