@@ -56,7 +56,10 @@ from cnngrad.problem import INPUT, LayerSpec, Problem
 
 #: Rounding noise, in units in the last place of a cell's magnitude: a sum of n terms is
 #: off by a few ulps typically (√n in the worst realistic case), and errors add up layer
-#: by layer; 256 ulps is 5.7e-14 of the terms' size in float64, 3.1e-5 in float32.
+#: by layer; 256 ulps is 5.7e-14 of the terms' size in float64, 3.1e-5 in float32.  A
+#: layer whose cells add up more terms than that (a 1×2600 average pool, whose running sum
+#: of one value repeated drifts by an ulp an addition) has its magnitudes scaled up to
+#: match: (n − 1) ulps, twice the bound of any order of summation (:func:`_long_sums`).
 KINK_ULPS = 256
 
 #: The distance, in units in the last place of a .npy's float32 (or float16), between a
@@ -222,7 +225,31 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
                 found.origins = origins[spec.inputs[found.input]]
                 yield layer, found
         if spec.index < last:  # no kink below the last one needs its size
-            magnitudes[spec.name] = sizes(spec, layer.inputs, mags, layer.output)
+            magnitudes[spec.name] = _long_sums(spec, sizes(spec, layer.inputs, mags,
+                                                           layer.output))
+
+
+def _long_sums(spec: LayerSpec, size: np.ndarray) -> np.ndarray:
+    """A layer's magnitudes ``size``, scaled by (n − 1)/:data:`KINK_ULPS` when each of its
+    cells adds up n terms and that is more than 1: the rounding of a sum of n terms in any
+    order is at most (n − 1)·ε/2 of the sum of their sizes, and the noise allowed for a
+    cell is KINK_ULPS·ε of its magnitude.  Later layers carry the scaled size on."""
+    rule = family_of(spec).summed_terms
+    factor = 1.0 if rule is None else max(1.0, (rule(spec) - 1) / KINK_ULPS)
+    if factor == 1.0:
+        return size
+    size = np.asarray(size)
+    if 0 not in size.strides:
+        return size * factor
+    return np.broadcast_to(varying_part(size) * factor, size.shape)
+
+
+def varying_part(a: np.ndarray) -> np.ndarray:
+    """``a`` without the axes it is broadcast along (stride 0), kept as length 1: the same
+    values broadcast back to ``a``'s shape, in an array that may be far smaller."""
+    a = np.asarray(a)
+    return a[tuple(slice(0, 1) if stride == 0 and length > 1 else slice(None)
+                   for stride, length in zip(a.strides, a.shape))]
 
 
 def _value_origins(spec: LayerSpec, origins: list, inputs: list) -> np.ndarray | None:

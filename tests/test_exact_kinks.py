@@ -156,6 +156,79 @@ def test_a_tie_as_written_is_a_tie(tmp_path, ties, expected):
     assert stderr == ""
 
 
+#: 2600 copies of 0.31 averaged left to right drift to 0.3099999999999814, 67 ulps of 0.31
+#: below the 0.31 of the row beside them: far more than 256 ulps of a sum of a few terms
+LONG_ROWS = 2600
+
+
+@pytest.mark.parametrize("ties, expected", [("split", [0.5, 0.5]), ("all", [1.0, 1.0]),
+                                            ("first", [1.0, 0.0])])
+def test_a_tie_after_a_long_average_is_a_tie(tmp_path, ties, expected):
+    """The rounding of a long window's sum grows with its length: the tie was broken
+    silently, the whole delta sent to the second row (the contract: decided exactly, or a
+    warning)."""
+    n = LONG_ROWS
+    rows = [[0.31] * n, [806] + [0] * (n - 1)]  # both average to 31/100 exactly
+    problem = {"input": rows, "layers": [
+        {"type": "avgpool2d", "size": [1, n]},
+        {"type": "maxpool2d", "size": [2, 1], "ties": ties}], "delta": [[1]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "maxpool2d_1")["delta_in"] == [[expected[0]], [expected[1]]]
+    assert stderr == ""
+
+
+@pytest.mark.parametrize("layer_type", ["avgpool2d", "avgpool1d", "global_avgpool"])
+def test_a_relu_after_a_long_average_is_decided_as_written(tmp_path, layer_type):
+    # 10,000 copies of 0.1 average to 0.1 + 1.6e-14 in floats, which the bias of −0.1 left
+    # a positive relu input: a delta of 1e-4 for every input cell instead of 0
+    n = 10_000
+    pool = ({"type": "avgpool2d", "size": [1, n]} if layer_type == "avgpool2d" else
+            {"type": "avgpool1d", "size": n} if layer_type == "avgpool1d" else
+            {"type": "global_avgpool"})
+    problem = {"input": [[0.1] * n], "layers": [
+        pool, {"type": "conv2d" if layer_type == "avgpool2d" else "conv1d",
+               "kernel": [[1]] if layer_type == "avgpool2d" else [1], "bias": -0.1},
+        {"type": "relu"}], "delta": [[1]]}
+    if layer_type == "global_avgpool":
+        problem = {"input": [[[0.1] * n]], "layers": [
+            pool, {"type": "dense", "weights": [[1]], "bias": -0.1}, {"type": "relu"}],
+            "delta": [1]}
+    doc, stderr = backward(tmp_path, problem)
+    first = doc["layers"][0]["delta_in"]
+    assert not np.any(np.asarray(first, dtype=float)), first
+    assert stderr == ""
+
+
+@pytest.mark.parametrize("layer_doc, input_shape, output_shape, terms", [
+    ({"type": "conv2d", "kernel": np.ones((4, 3, 2, 5)).tolist(), "bias": [0] * 4},
+     (1, 3, 6, 6), (1, 4, 5, 2), 3 * 2 * 5 + 1),
+    ({"type": "conv2d", "kernel": np.ones((4, 1, 3, 3)).tolist(), "groups": 2},
+     (1, 2, 6, 6), (1, 4, 4, 4), 9),
+    ({"type": "conv1d", "kernel": np.ones((2, 3, 4)).tolist()}, (1, 3, 9), (1, 2, 6), 12),
+    ({"type": "conv_transpose2d", "kernel": np.ones((4, 2, 3, 3)).tolist(), "groups": 2,
+      "bias": [0] * 4}, (1, 4, 5, 5), (1, 4, 7, 7), 2 * 9 + 1),
+    ({"type": "dense", "weights": np.ones((3, 5)).tolist(), "bias": 0}, (5,), (3,), 6),
+    # a window's cells within the padded input: 3 rows, the 6 + 2 columns of a wide one
+    ({"type": "avgpool2d", "size": [3, 8], "padding": [1, 1]}, (1, 1, 6, 6), (1, 1, 2, 1),
+     3 * 8),
+    ({"type": "avgpool1d", "size": 4}, (1, 2, 9), (1, 2, 2), 4),
+    ({"type": "global_avgpool"}, (1, 2, 5, 7), (1, 2), 35),
+    ({"type": "maxpool2d", "size": 2}, (1, 1, 4, 4), (1, 1, 2, 2), 1),
+    ({"type": "relu"}, (1, 1, 4, 4), (1, 1, 4, 4), 1),
+])
+def test_a_layer_says_how_many_terms_a_cell_adds_up(layer_doc, input_shape, output_shape,
+                                                     terms):
+    from cnngrad.families import family_of
+    from cnngrad.problem import build_problem
+
+    problem = build_problem({"input": np.zeros(input_shape).tolist(), "layers": [layer_doc],
+                             "delta": np.zeros(output_shape).tolist()},
+                            file="p.json", base_dir=Path("."))
+    spec = problem.layers[0]
+    rule = family_of(spec).summed_terms
+    assert (1 if rule is None else rule(spec)) == terms
+
+
 def test_near_tie_after_a_sigmoid_is_a_warning(tmp_path):
     doc, stderr = backward(tmp_path, tie_problem("first", [{"type": "sigmoid"}]))
     lines = stderr.splitlines()
@@ -556,7 +629,8 @@ def test_float_mode_decides_ties_among_upsampled_copies_as_exact_mode_does(seed)
 def test_relu_near_kinks_read_a_broadcast_bound_as_the_full_one(shape):
     # a conv's bound is one number per map, handed on as a broadcast view; relu scales only
     # its varying part, and must find the cells it finds in the full array
-    from cnngrad.families.activations import Relu, _varying_part
+    from cnngrad.families.activations import Relu
+    from cnngrad.kinks import varying_part as _varying_part
 
     rng = np.random.default_rng(4)
     per_map = rng.random(shape[:2] + (1, 1)) + 0.5

@@ -263,14 +263,6 @@ class _Activation(LayerFamily):
         ]
 
 
-def _varying_part(a: np.ndarray) -> np.ndarray:
-    """``a`` without the axes it is broadcast along (stride 0), kept as length 1: the same
-    values broadcast back to ``a``'s shape, in an array that may be far smaller."""
-    a = np.asarray(a)
-    return a[tuple(slice(0, 1) if stride == 0 and length > 1 else slice(None)
-                   for stride, length in zip(a.strides, a.shape))]
-
-
 def _smooth_squashing(layer) -> bool:
     return layer.type in ("sigmoid", "tanh")
 
@@ -306,11 +298,11 @@ class Relu(_Activation):
         """The inputs within rounding noise of the kink at 0 (:mod:`cnngrad.kinks`): |x| ≤
         tolerance × the size of the terms that made x (an input made of no terms, M = 0,
         is an exact 0).  ``output`` (the layer's forward output) is not needed."""
-        from cnngrad.kinks import NearKinks
+        from cnngrad.kinks import NearKinks, varying_part
 
         x, size = np.asarray(inputs[0], dtype=np.float64), magnitudes[0]
         # the bound scaled where it varies only: a conv's bound is one number per map
-        near = np.abs(x) <= tolerance * _varying_part(size)
+        near = np.abs(x) <= tolerance * varying_part(size)
         if not near.any():  # the common case: one pass, no search for the cells
             return None
         cells = np.argwhere(near & (size > 0))

@@ -316,6 +316,9 @@ class LayerFamily:
     magnitude: Callable | None = None
     #: ``magnitude_bound(...)``: a cheaper upper bound on ``magnitude`` (else it itself)
     magnitude_bound: Callable | None = None
+    #: ``summed_terms(spec)``: the most terms one output cell adds up (a conv's C/groups·
+    #: kh·kw and its bias), whose rounding grows with their count; None for one or a few
+    summed_terms: Callable | None = None
     #: the kinds of :class:`~cnngrad.teach.gradcheck.Kink` its ``kinks`` names → what each
     #: is ("tie": "a max-pool window whose maximum is reached by more than one cell")
     kink_kinds: dict[str, str] = {}

@@ -716,6 +716,9 @@ class Conv1d(LayerFamily):
     def schema_fields(self, ref):
         return schema_fields(ref)
 
+    def summed_terms(self, spec):  # (cnngrad.kinks)
+        return spec.weight[0].size + (spec.bias is not None)
+
     def forward(self, spec, inputs):
         return _forward(spec, inputs[0])
 

@@ -1112,6 +1112,9 @@ class Conv2d(LayerFamily):
         delta_in, grads = _conv_backward(spec, inputs[0], output, delta_out)
         return [delta_in], grads
 
+    def summed_terms(self, spec):
+        return spec.weight[0].size + (spec.bias is not None)
+
     def magnitude_bound(self, spec, inputs, magnitudes, output):
         """A cheap upper bound on the magnitude (:mod:`cnngrad.kinks`), one number per
         output map instead of the convolution of |w| with the input's magnitude:

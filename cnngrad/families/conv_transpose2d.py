@@ -648,6 +648,10 @@ class ConvTranspose2d(LayerFamily):
     def schema_fields(self, ref):
         return schema_fields(ref)
 
+    def summed_terms(self, spec):  # at most: every tap of every channel of its group
+        return spec.weight.shape[0] // spec.groups * spec.weight[0, 0].size + \
+            (spec.bias is not None)
+
     def forward(self, spec, inputs):
         return _forward(spec, inputs[0])
 

@@ -247,6 +247,9 @@ class Dense(LayerFamily):
                 "bias": {**ref("tensor_dense_bias"), "description":
                          "a vector of out, or a number shared by every output"}}
 
+    def summed_terms(self, spec):  # (cnngrad.kinks)
+        return spec.weights.shape[-1] + (spec.bias is not None)
+
     def forward(self, spec, inputs):
         return _dense_forward(spec, inputs[0])
 

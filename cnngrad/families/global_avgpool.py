@@ -94,6 +94,9 @@ class GlobalAvgPool(LayerFamily):
         cells = math.prod(spec.in_shape[2:])  # (N, C, H, W) or (N, C, L) inside
         return ((Fraction(cells), f"averages {cells} cells"),)
 
+    def summed_terms(self, spec):  # (cnngrad.kinks)
+        return math.prod(spec.in_shape[2:])
+
     def forward(self, spec, inputs):
         return global_avgpool_forward(inputs[0])
 

@@ -488,6 +488,9 @@ class AvgPool1d(_Pool1d):
         counts = {_divisor(spec, length, i)[1] for i in range(spec.out_shape[2])}
         return tuple((Fraction(count), f"averages {count} cells") for count in sorted(counts))
 
+    def summed_terms(self, spec):  # a window's cells inside the padded input
+        return min(spec.size, spec.in_shape[2] + 2 * spec.padding)
+
     def forward(self, spec, inputs):
         return avgpool1d_forward(inputs[0], count_include_pad=spec.count_include_pad,
                                  **_args(spec))

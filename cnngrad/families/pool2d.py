@@ -950,6 +950,10 @@ class AvgPool2d(_Pool2d):
     def schema_fields(self, ref):
         return _pool_fields(ref, self.type)
 
+    def summed_terms(self, spec):  # a window's cells inside the padded input
+        (kh, kw), (ph, pw), (h, w) = spec.size, spec.padding, spec.in_shape[2:]
+        return min(kh, h + 2 * ph) * min(kw, w + 2 * pw)
+
     def forward(self, spec, inputs):
         return _avgpool_forward(spec, inputs[0])
 
