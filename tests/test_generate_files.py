@@ -701,6 +701,51 @@ def test_a_kept_tolerance_is_not_joined_by_min_decimals_and_the_key_meets_it(tmp
     assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0
 
 
+@pytest.mark.parametrize("tolerance, decimals", [({"rtol": 1e-3}, None), ({"atol": 0.05}, 1),
+                                                 ({"atol": 0.001, "rtol": 1e-4}, 3)])
+def test_answers_rounded_as_a_kept_tolerance_s_sheet_says_get_full_marks(tmp_path, tolerance,
+                                                                          decimals):
+    """The sheets asked for the generator's 4 decimals whatever the kept block said: under
+    rtol 1e-3, answers rounded so lost 6 of 38 cells (a small value's 4 decimals are more
+    than 0.1 % off), and the solution sheet asked for 4 and gave 5."""
+    document = json.loads((SAMPLES / "exam.json").read_text())
+    document["grading"] = {"points": document["grading"]["points"], **tolerance}
+    out = tmp_path / "o"
+    assert invoke("generate", write(tmp_path, document), "--seed", 1, "-o", out).exit_code == 0
+    sheet = (out / "exercise.md").read_text()
+    asked = re.search(r"Give every value rounded to (\d+) decimals? or more", sheet)
+    assert asked, sheet
+    if decimals is not None:
+        assert int(asked[1]) == decimals
+    rule = ("within 0.1 % of the true value" if tolerance == {"rtol": 1e-3} else
+            "within 0.05 of the true value" if tolerance == {"atol": 0.05} else
+            "within 0.001 + 0.0001 × |true value| of the true value")
+    assert f"A value is right {rule}." in sheet
+    solution = (out / "solution.md").read_text()
+    assert f"rounded to {asked[1]} decimal" in solution
+    given = re.search(r"The values below are given to (\d+) decimals", solution)
+    assert given is None or int(given[1]) > int(asked[1])
+    # the student rounds every true value to the decimals asked, as told
+    result = json.loads(invoke("backward", out / "problem.json", "--format", "json").stdout)
+    key = json.loads((out / "key.json").read_text())
+
+    def value_at(path):
+        node = result["layers"] if path != "loss" else result["loss"]
+        if path == "loss":
+            return node
+        name, _, rest = path.partition(".")
+        layer = next(item for item in result["layers"] if item["name"] == name)
+        for part in rest.split("."):
+            layer = layer[part]
+        return layer
+
+    answers = {path: np.round(np.asarray(value_at(path), dtype=float), int(asked[1])).tolist()
+               for path in key}
+    (tmp_path / "answers.json").write_text(json.dumps(answers))
+    graded = invoke("check", out / "problem.json", tmp_path / "answers.json")
+    assert graded.exit_code == 0, graded.output
+
+
 def test_a_block_without_points_keeps_its_settings_and_gets_the_generator_s_points(tmp_path):
     document = json.loads((SAMPLES / "stackexchange.json").read_text())
     document["grading"] = {"carry_forward": True}

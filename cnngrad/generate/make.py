@@ -939,19 +939,30 @@ def _grading_block(kept: dict | None, asked: dict, generated: int) -> tuple[dict
 def _key_decimals(truth: dict, start: int, kept: dict) -> int:
     """Decimals an inexact key is rounded to: ``start``, or more when the source's
     ``atol``/``rtol`` are tighter than half a unit of its last decimal (the key must pass
-    ``check``)."""
+    ``check``, and give as many as the sheets ask for)."""
+    needed = tolerance_decimals(truth, kept)
+    return start if needed is None else max(start, needed)
+
+
+def tolerance_decimals(truth: dict, kept: dict) -> int | None:
+    """Under a grading block's ``atol``/``rtol`` (``kept``), the fewest decimals d whose
+    rounding error, at most ½·10⁻ᵈ, stays within atol + rtol·|v| for every nonzero value v
+    of ``truth`` (a 0 is written exactly): any rounding to d decimals or more is right, as
+    check judges it.  None when the block sets neither."""
     from cnngrad.teach.grading import MAX_DECIMALS
 
+    if "atol" not in kept and "rtol" not in kept:
+        return None
     atol = Fraction(str(kept.get("atol", 0)))
     rtol = Fraction(str(kept.get("rtol", 0)))
-    if "atol" not in kept and "rtol" not in kept:
-        return start
-    cells = [Fraction(float(v)) for value in truth.values() for v in _values(value)]
-    for decimals in range(start, MAX_DECIMALS + 1):
-        if all(abs(Fraction(decimal_text(v, decimals)) - v) <= atol + rtol * abs(v)
-               for v in cells):
-            return decimals
-    return MAX_DECIMALS
+    sizes = [abs(Fraction(float(v))) for value in truth.values() for v in _values(value)]
+    bound = min((atol + rtol * size for size in sizes if size), default=None)
+    if bound is None:
+        return 0
+    decimals = 0
+    while Fraction(1, 2 * 10 ** decimals) > bound and decimals < MAX_DECIMALS:
+        decimals += 1
+    return decimals
 
 
 def _key(exercise: Exercise) -> dict:

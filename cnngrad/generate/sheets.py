@@ -361,7 +361,7 @@ def _solution_decimals_sentence(exercise) -> str:
     """The exercise's sentence on decimals, and where the key gives more of them than it asks
     for (3 required, the key at 4), that it does: "rounded to 3 decimals" above values of 4
     read as a contradiction."""
-    required = exercise.min_decimals or exercise.key_decimals
+    required = _required_decimals(exercise)
     extra = ""
     if exercise.inexact and exercise.key_decimals > required:
         extra = (f" The values below are given to {_decimals(exercise.key_decimals)}, more "
@@ -369,15 +369,47 @@ def _solution_decimals_sentence(exercise) -> str:
     return _decimals_sentence(exercise) + extra
 
 
+def _required_decimals(exercise) -> int:
+    """The decimals an answer needs: those a kept ``atol``/``rtol`` needs for every value asked
+    (``make.tolerance_decimals``), else ``min_decimals`` (one of 0 requires none: the
+    decimals the key is written to are the advice)."""
+    from cnngrad.generate.make import tolerance_decimals
+
+    needed = (tolerance_decimals(exercise.truth, exercise.document.get("grading") or {})
+              if exercise.inexact else None)
+    return (exercise.min_decimals or exercise.key_decimals) if needed is None else needed
+
+
+def _tolerance(exercise) -> tuple[Fraction, Fraction] | None:
+    """A kept grading block's (atol, rtol), a missing one 0; None when it sets neither."""
+    grading = exercise.document.get("grading") or {}
+    if "atol" not in grading and "rtol" not in grading:
+        return None
+    return Fraction(str(grading.get("atol", 0))), Fraction(str(grading.get("rtol", 0)))
+
+
+def _tolerance_text(exercise) -> str:
+    """A kept grading block's rule as check applies it, |given − true| ≤ atol + rtol·|true|,
+    in words: "within 0.05 of the true value", "within 0.1 % of the true value"."""
+    atol, rtol = _tolerance(exercise)
+    if not rtol:
+        return f"within {float(atol):g} of the true value"
+    if not atol:
+        return f"within {float(rtol * 100):g} % of the true value"
+    return f"within {float(atol):g} + {float(rtol):g} × |true value| of the true value"
+
+
 def _answers_sentence(exercise) -> str:
-    # the decimals required (a kept grading block's min_decimals of 0 requires none: the
-    # decimals the key is written to are the advice)
-    decimals = _decimals(exercise.min_decimals or exercise.key_decimals)
+    decimals = _decimals(_required_decimals(exercise))
     if exercise.inexact:
         cause = _endless_cause(exercise)
-        return (f"Give every value rounded to {decimals} "
+        tolerance = _tolerance(exercise)
+        rounded = (f"Give every value rounded to {decimals} or more " if tolerance else
+                   f"Give every value rounded to {decimals} ")
+        return (rounded
                 + (f"({cause} makes them endless)." if cause else
-                   "(their decimals do not end).") + _trailing_zeros(exercise)
+                   "(their decimals do not end).")
+                + (f" A value is right {_tolerance_text(exercise)}." if tolerance else "") + _trailing_zeros(exercise)
                 # a student who rounds each step to the decimals asked ends a unit off in
                 # the last one: right work, marked wrong where nothing is carried forward
                 + " Round only what you write down: carry the unrounded values from one "
