@@ -394,6 +394,22 @@ def test_whole_numbers_that_land_on_a_relu_zero_hint_at_decimals(monkeypatch):
     assert generate("residual", 1, sizes={"input": (16, 16)}, numbers="1dp").attempts == 1
 
 
+def test_a_gradient_zero_in_every_draw_hints_at_a_larger_input():
+    # one ReLU input, set to 0 by --with-kinks, zeroes conv2d_2's kernel gradient in every
+    # draw: the hint offered other seeds and number styles, which cannot help
+    result = invoke("generate", "residual", "--with-kinks", "--input", "1x1", "--kernel",
+                    "1x1", "--seed", 1)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert "(most often: conv2d_2.grads.kernel was all 0, in 400)" in line
+    assert line.endswith("; hint: in every draw, so no --seed or --numbers style will change "
+                         "it at these sizes: give a larger --input (--with-kinks sets a ReLU "
+                         "input to 0, and with so few cells that zeroes the gradient)")
+    # what the hint says works
+    assert generate("residual", 1, sizes={"input": (2, 2), "kernel": (1, 1)},
+                    with_kinks=True).attempts >= 1
+
+
 @pytest.mark.parametrize("ties, decimals", [("first", 0), ("split", 1), ("all", 0)])
 def test_tie_rules_each_give_a_passing_key(ties, decimals, tmp_path):
     exercise = with_sheets(generate("maxpool-ties", 3, sizes={"ties": ties}))

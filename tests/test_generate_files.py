@@ -570,12 +570,21 @@ def test_a_squared_error_loss_beyond_the_decimals_promised_is_named_with_what_wo
         generate(str(SAMPLES / "signal-conv1d.json"), 3, numbers=numbers)
 
 
-def test_a_size_option_for_a_file_hints_what_to_do_instead():
-    result = invoke("generate", SAMPLES / "dls-nhwc.json", "--seed", 1, "--input", "3x3")
+@pytest.mark.parametrize("option, line", [
+    (["--input", "3x3"], "error: --input: a problem file keeps its own sizes; hint: edit the "
+                         "file's shapes, or use a recipe (cnngrad generate --list) that takes "
+                         "--input"),
+    # neither is a size: it was told to edit the file's shapes
+    (["--ties", "all"], "error: --ties: a problem file keeps its max pools' tie rule; hint: "
+                        "edit a maxpool layer's \"ties\", or use a recipe (cnngrad generate "
+                        "--list) that takes --ties"),
+    (["--bias"], "error: --bias: a problem file keeps its conv's bias; hint: edit a conv "
+                 "layer's \"bias\", or use a recipe (cnngrad generate --list) that takes --bias"),
+])
+def test_a_size_option_for_a_file_hints_what_to_do_instead(option, line):
+    result = invoke("generate", SAMPLES / "dls-nhwc.json", "--seed", 1, *option)
     assert result.exit_code == 2
-    [line] = result.stderr.splitlines()
-    assert line.startswith("error: --input: a problem file keeps its own sizes; "
-                           "hint: edit the file's shapes")
+    assert result.stderr.splitlines() == [line]
 
 
 # --------------------------------------------------------------------------- its grading block

@@ -186,9 +186,13 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     if recipe is None:
         if sizes and any(v is not None for v in sizes.values()):
             given = next(k for k, v in sizes.items() if v is not None)
-            raise UsageError("a problem file keeps its own sizes", where=f"--{given}",
-                             hint="edit the file's shapes, or use a recipe (cnngrad generate "
-                                  "--list) that takes size options")
+            # --ties and --bias are no size: what the file says of them is a layer's field
+            field = {"ties": ("its max pools' tie rule", "a maxpool layer's \"ties\""),
+                     "bias": ("its conv's bias", "a conv layer's \"bias\"")}.get(given)
+            what, edit = field or ("its own sizes", "the file's shapes")
+            raise UsageError(f"a problem file keeps {what}", where=f"--{given}",
+                             hint=f"edit {edit}, or use a recipe (cnngrad generate --list) "
+                                  f"that takes --{given}")
         recipe, options = _file_recipe(recipe_name), {}
     else:
         options = resolve_options(recipe, sizes or {})
@@ -216,7 +220,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
     for attempt in range(1, MAX_ATTEMPTS + 1):
         spent = time.process_time() - started
         if attempt > 1 and spent > DRAW_BUDGET_SECONDS:
-            raise _no_friendly_draw(recipe, style, failures, attempt - 1, spent)
+            raise _no_friendly_draw(recipe, style, failures, attempt - 1, spent, with_kinks)
         draft = recipe.build(draw, style, options, with_kinks)
         failure = None
         if with_kinks and recipe.kink == RELU_ZERO:
@@ -237,7 +241,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
             break
         failures[failure] += 1
     else:
-        raise _no_friendly_draw(recipe, style, failures, MAX_ATTEMPTS, None)
+        raise _no_friendly_draw(recipe, style, failures, MAX_ATTEMPTS, None, with_kinks)
     min_decimals = INEXACT_DECIMALS if recipe.inexact or style.exact_fractions else promise
     if title is None:
         title = _title(recipe, seed, style, options, with_kinks, quiet_title)
@@ -613,7 +617,7 @@ def _unit_cells(layer) -> dict[str, list[np.ndarray]]:
 
 
 def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: int,
-                      spent: float | None) -> UsageError:
+                      spent: float | None, with_kinks: bool = False) -> UsageError:
     """The error when every draw failed: what failed most often, and what the user can
     change (a problem file keeps its sizes: only the style and the seed are left).
 
@@ -633,7 +637,14 @@ def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: in
         what += (f"; the loss needed more than {promise} decimals in {failures[loss_reason]} "
                  f"({why})")
     file = recipe.name not in RECIPES
-    return UsageError(what, where="RECIPE", hint=_no_draw_hint(reason, style, file, decimals))
+    hint = _no_draw_hint(reason, style, file, decimals)
+    if not file and not decimals and count == draws and reason.endswith(" was all 0"):
+        # the same in every draw: the sizes decide it, whatever the numbers drawn
+        hint = ("in every draw, so no --seed or --numbers style will change it at these sizes: "
+                "give a larger --input" + (" (--with-kinks sets a ReLU input to 0, and with so "
+                                           "few cells that zeroes the gradient)"
+                                           if with_kinks else ""))
+    return UsageError(what, where="RECIPE", hint=hint)
 
 
 #: The reason :func:`_answers_unfriendly` gives for a value with more decimals than promised.
