@@ -271,6 +271,23 @@ def test_relu_near_zero_after_a_tanh_is_a_warning(tmp_path):
                              "tanh_1 (tanh) before it is not rational")
 
 
+@pytest.mark.parametrize("command", ["backward", "forward", "gradcheck"])
+def test_every_command_that_runs_a_problem_says_its_kink_warning(tmp_path, command):
+    # gradcheck said nothing: its table names the kink, not that it was left undecided
+    problem = {"input": [[0.5, 0.5]],
+               "layers": [{"type": "tanh"}, {"type": "conv2d", "kernel": [[1, -1]]},
+                          {"type": "relu"}],
+               "loss": {"type": "mse", "target": [[1]]}}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(problem))
+    result = runner.invoke(app, [command, str(path), "--format", "json"])
+    assert result.exit_code in (0, 1), result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: relu_1: input[0,0] is 0, within rounding noise of the kink "
+                        "at 0; decided as not positive; not decided exactly: tanh_1 (tanh) "
+                        "before it is not rational"], result.stderr
+
+
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_relu_reading_a_batch_norm_output_of_zero_is_a_warning(tmp_path, mode):
     # x = μ gives y = 0 out of terms of size 2/√(σ² + ε): a kink, whatever the floats say

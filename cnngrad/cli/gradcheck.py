@@ -104,12 +104,15 @@ def gradcheck(
         # a point where the result itself overflows: the verdict backward gives, word for word
         import numpy as np
 
-        from cnngrad.cli.common import check_finite, warn_points_paths
+        from cnngrad.cli.common import check_finite, note_later, one_line, warn_points_paths
         from cnngrad.network import run
 
         with np.errstate(all="ignore"):
             trace = run(spec)
             check_finite(trace)
+        for warning in trace.warnings:  # as every command says it: the engine's gradient
+            # at such a cell took the side the floats gave
+            note_later(f"warning: {one_line(warning.text(False))}")
         warn_points_paths(spec, trace)
         step.total = (evaluations_needed(spec) - 1) // 2 + 2
         report = check(spec, eps=eps, rtol=rtol, atol=atol, max_evaluations=max_evaluations,
