@@ -570,6 +570,19 @@ def test_a_squared_error_loss_beyond_the_decimals_promised_is_named_with_what_wo
         generate(str(SAMPLES / "signal-conv1d.json"), 3, numbers=numbers)
 
 
+def test_a_folder_given_as_the_recipe_is_named_a_folder(tmp_path, monkeypatch):
+    # it was "unknown recipe 'class'", with the list of recipes
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "class").mkdir()
+    (tmp_path / "seed").mkdir()  # a recipe's name stays the recipe
+    result = invoke("generate", "class", "--seed", 1)
+    assert result.exit_code == 2
+    assert result.stderr == ("error: class: RECIPE: a folder is not a recipe; hint: a recipe is "
+                             "a name (cnngrad generate --list) or a problem file (.json); to "
+                             "write into a folder, give -o DIR\n")
+    assert invoke("generate", "seed", "--seed", 1).exit_code == 0
+
+
 @pytest.mark.parametrize("option, line", [
     (["--input", "3x3"], "error: --input: a problem file keeps its own sizes; hint: edit the "
                          "file's shapes, or use a recipe (cnngrad generate --list) that takes "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import re
 import shlex
 import time
@@ -139,6 +140,10 @@ def resolve_recipe(name: str) -> Recipe | None:
                               "a problem file (.json)")
     if name.lower().endswith(".json") or names_a_file(name):
         return None
+    if os.path.isdir(name):  # a class's folder, say: not a recipe, and not read as a name
+        raise UsageError("a folder is not a recipe", where="RECIPE", file=name,
+                         hint="a recipe is a name (cnngrad generate --list) or a problem file "
+                              "(.json); to write into a folder, give -o DIR")
     raise UsageError(f"unknown recipe '{name}'", where="RECIPE",
                      hint=did_you_mean(name, tuple(RECIPES)) + "; cnngrad generate --list "
                           "lists them, and a problem file (.json) is a recipe too")
