@@ -746,10 +746,10 @@ def _check_spatial(ctx, family, kind: str, where: str, layout: Layout) -> None:
 
 def _from_a_file(what: str, hint: str | None, value: dict) -> tuple[str, str | None]:
     """A shape error that ends on the shape of a tensor read from a file (``value``: its
-    {"csv": ...} or {"npy": ...}), "got 1×16": the file named after it, and a one-row CSV
-    given for a vector told that a CSV is a matrix.  Another shape at the end (the input's,
-    which a kernel does not fit) is left alone."""
-    got = re.search(r"got (?:shape )?([\d×]+)$", what)
+    {"csv": ...} or {"npy": ...}), "got 1×16" or "got a number" (a 0-d .npy): the file named
+    after it, and a one-row CSV given for a vector told that a CSV is a matrix.  Another
+    shape at the end (the input's, which a kernel does not fit) is left alone."""
+    got = re.search(r"got (?:shape )?([\d×]+|a number)$", what)
     if got is None:
         return what, hint
     names = value.get("csv", value.get("npy"))

@@ -967,6 +967,24 @@ def test_other_frameworks_layout_words_and_grading_keys_are_pointed_home(tmp_pat
     assert result.stderr == line + "\n"
 
 
+@pytest.mark.parametrize("layers, loss, where, expected", [
+    ([{"type": "dropout", "p": 0.5, "mask": {"npy": "z.npy"}}], None, "layers[0].mask",
+     "expected shape 2×2 (the shape of the layer's input)"),
+    ([{"type": "conv2d", "kernel": [[1]]}], {"type": "mse", "target": {"npy": "z.npy"}},
+     "loss.target", "expected shape 2×2 (the output of conv2d_1)"),
+])
+def test_a_0_d_npy_of_the_wrong_shape_names_its_file(tmp_path, layers, loss, where, expected):
+    # "got a number" left the file out, where "got 3×3" named it
+    np.save(tmp_path / "z.npy", np.array(0.5))
+    problem = {"input": [[1, 2], [3, 4]], "layers": layers,
+               **({"loss": loss} if loss else {"delta": [[1, 1], [1, 1]]})}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(problem))
+    result = runner.invoke(app, ["backward", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {path}: {where}: {expected}, got a number in z.npy\n"
+
+
 def test_a_shape_error_of_a_tensor_from_a_file_names_the_file(tmp_path):
     np.save(tmp_path / "k.npy", np.ones((3, 3)))
     kernel = tmp_path / "k.json"
