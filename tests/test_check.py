@@ -522,6 +522,22 @@ def test_an_index_that_reads_as_counted_from_1_suggests_one_based(tmp_path, name
         assert invoke("check", WORKED, answers, "--one-based").exit_code == 0
 
 
+@pytest.mark.parametrize("reference, write", [
+    ({"csv": "k.csv"}, lambda path: path.write_text("1,2,3\n3,4,5\n1,1,1\n")),
+    ({"npy": "k.npy"}, lambda path: np.save(path, np.ones((3, 3)))),
+])
+def test_an_answer_of_the_wrong_shape_read_from_a_file_names_it(reference, write, tmp_path):
+    # "expected shape 2×2, got shape 3×3" did not say which file held the 3×3
+    name = reference.get("csv", reference.get("npy"))
+    write(tmp_path / name)
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"conv2d_1.grads.kernel": reference}))
+    result = invoke("check", WORKED, answers)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == (
+        f"error: {answers}: conv2d_1.grads.kernel: expected shape 2×2, got shape 3×3 in {name}")
+
+
 @pytest.mark.parametrize("answers, files, place", [
     ('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], [0.0113, "nan"]]}', {},
      "conv2d_1.grads.kernel[{}][{}]"),

@@ -314,6 +314,8 @@ class AnswerEntry:
     #: a cell of a value with null cells: that value (its nulls as 0), whose shape is the
     #: tensor's (or its part's) as a value without nulls must be
     holder: "AnswerEntry | None" = None
+    #: the file its value is read from, when the answers file names one ({"csv": "k.csv"})
+    source: str | None = None
 
 
 @dataclass
@@ -521,7 +523,8 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
                                      written=written, file=file, where=cell_key,
                                      base=int(one_based),
                                      given_as=None if cell_key == key else f"'{key}'",
-                                     within=None if origin == key else origin))
+                                     within=None if origin == key else origin,
+                                     source=_reference_names(cell)))
         if isinstance(value, list) and cells and cells[0].key != key:  # null cells
             # ragged, or of another shape than the tensor's, with nulls as without them
             holder = AnswerEntry(key=key, path=tensor_path, index=index, file=file, where=key,
@@ -834,6 +837,16 @@ def parse_written(value: Any, where: str, *, file: str,
                    loose_shape=isinstance(value, dict) and "csv" in value,
                    untexted=np.full(values.shape, True) if untexted else None,
                    numeric=numeric)
+
+
+def _reference_names(value: Any) -> str | None:
+    """The file names a ``{"csv": ...}`` or ``{"npy": ...}`` value reads, as written, joined
+    for a message ("k.csv", "c0.csv, c1.csv"); None for a value written in the file."""
+    if not isinstance(value, dict):
+        return None
+    names = value.get("csv", value.get("npy"))
+    names = names if isinstance(names, list) else [names]
+    return ", ".join(name for name in names if isinstance(name, str)) or None
 
 
 def _counted_from(error: ProblemError, where: str, base: int) -> ProblemError:
@@ -1783,8 +1796,10 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
             if written.loose_shape and _squeezed(written.shape) == _squeezed(expected):
                 written = written.reshaped(expected)
             else:
+                read_from = f" in {entry.source}" if entry.source else ""
                 raise ShapeError(f"expected {_shape_words(expected)}, got "
-                                 f"{_shape_words(written.shape)}", where=where, file=entry.file,
+                                 f"{_shape_words(written.shape)}{read_from}", where=where,
+                                 file=entry.file,
                                  hint=(_shape_hint(context, entry, tolerance)
                                        or _split_decimal_commas(written, truth)))
         return np.arange(truth.size), written.reshaped((truth.size,))
