@@ -637,6 +637,10 @@ def test_os_exit_at_the_modules_top_level_is_an_import_error(tmp_path):
     (["x.py:f"], "--op: missing --op"),
     (["x.py:f", "--op", "conv2d_backwards"], "did you mean 'conv2d_backward'"),
     (["nocolon", "--op", "conv2d_backward"], "expected MODULE:FUNCTION"),
+    # was "no module named 'x.py:f'"
+    (["x.py:f:g", "--op", "conv2d_backward"],
+     "error: MODULE:FUNCTION: expected MODULE:FUNCTION, one colon, got 'x.py:f:g'; hint: one "
+     "function per option: x.py:f"),
     (["missing.py:f", "--op", "conv2d_backward"], "no such file: missing.py"),
     (["no_such_module_anywhere:f", "--op", "conv2d_backward"], "no module named"),
     (["x.py:f", "--op", "conv1d_backward", "--style", "cs231n"], "the cs231n style has no "

@@ -122,6 +122,11 @@ def _split(target: str, option: str) -> tuple[str, str]:
                 "a file path or an importable module, a colon, the function's name: "
                 "student/layers.py:conv_backward")
         raise LoadError(f"expected MODULE:FUNCTION, got {target!r}", where=option, hint=hint)
+    # a colon in the module beyond a Windows drive's (C:\\x.py): one name too many
+    first, colon, rest = module.partition(":")
+    if colon and not (len(first) == 1 and first.isalpha() and rest[:1] in ("\\", "/")):
+        raise LoadError(f"expected MODULE:FUNCTION, one colon, got {target!r}", where=option,
+                        hint=f"one function per option: {first}:{rest.split(':')[0]}")
     return module, function
 
 
