@@ -57,9 +57,9 @@ from cnngrad.problem import INPUT, LayerSpec, Problem
 #: Rounding noise, in units in the last place of a cell's magnitude: a sum of n terms is
 #: off by a few ulps typically (√n in the worst realistic case), and errors add up layer
 #: by layer; 256 ulps is 5.7e-14 of the terms' size in float64, 3.1e-5 in float32.  A
-#: layer whose cells add up more terms than that (a 1×2600 average pool, whose running sum
-#: of one value repeated drifts by an ulp an addition) has its magnitudes scaled up to
-#: match: (n − 1) ulps, twice the bound of any order of summation (:func:`_long_sums`).
+#: layer whose cells add up more terms than twice that (a 1×2600 average pool, whose sum of
+#: one value repeated drifts by half an ulp an addition) has its magnitudes scaled up to
+#: match: (n − 1)/2 ulps, the bound of any order of summation (:func:`_long_sums`).
 KINK_ULPS = 256
 
 #: The distance, in units in the last place of a .npy's float32 (or float16), between a
@@ -230,12 +230,15 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
 
 
 def _long_sums(spec: LayerSpec, size: np.ndarray) -> np.ndarray:
-    """A layer's magnitudes ``size``, scaled by (n − 1)/:data:`KINK_ULPS` when each of its
-    cells adds up n terms and that is more than 1: the rounding of a sum of n terms in any
-    order is at most (n − 1)·ε/2 of the sum of their sizes, and the noise allowed for a
-    cell is KINK_ULPS·ε of its magnitude.  Later layers carry the scaled size on."""
+    """A layer's magnitudes ``size``, scaled by (n − 1)/(2·:data:`KINK_ULPS`) when each of
+    its cells adds up n terms and that is more than 1: the rounding of a sum of n terms in
+    any order is at most (n − 1)·ε/2 of the sum of their sizes, and the noise allowed for a
+    cell is KINK_ULPS·ε of its magnitude.  Later layers carry the scaled size on.  (The
+    bound is the worst case, a drift of half an ulp at every addition: a float32 conv of
+    4,608 terms gets a band of 2.7e-4 of its terms' size, where random terms drift about
+    √n·ε/2 = 4e-6.)"""
     rule = family_of(spec).summed_terms
-    factor = 1.0 if rule is None else max(1.0, (rule(spec) - 1) / KINK_ULPS)
+    factor = 1.0 if rule is None else max(1.0, (rule(spec) - 1) / (2 * KINK_ULPS))
     if factor == 1.0:
         return size
     size = np.asarray(size)

@@ -675,7 +675,7 @@ def _look_alike_hint(char: str) -> str:
     name = unicodedata.name(char, "an invisible character").lower()
     if char in _TYPOGRAPHIC_QUOTES:
         return (f"'{char}' (U+{ord(char):04X}, {name}) is a typographic quote: JSON strings "
-                'and keys take straight double quotes (\"))')
+                'and keys take straight double quotes (")')
     return (f"U+{ord(char):04X} ({name}) is not a space JSON reads: retype it as a plain "
             "space, or delete it (text copied from a web page or a PDF carries such "
             "characters)")
@@ -1435,7 +1435,7 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
         # than the rest ("x" before rows) reads as a rank too low; the odd one is named
         if len(shape) < min_rank:
             _raise_uneven(value, where, file, deeper_wins=True)
-            _raise_file_elements(level, where, shape, file)
+            _raise_file_elements(level, where, shape, file, max_rank)
         raise
     try:
         return _leaves_to_array(level, shape, exact,
@@ -1446,24 +1446,34 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
         raise
 
 
-def _raise_file_elements(leaves: list, where: str, shape: tuple[int, ...], file: str) -> None:
+def _raise_file_elements(leaves: list, where: str, shape: tuple[int, ...], file: str,
+                         max_rank: int) -> None:
     """A list of file references (``[{"csv": "r.csv"}, {"csv": "g.csv"}]``) reads as a
-    tensor of too low a rank: the first reference is named for what it is, with the one
-    reference that stacks CSV files when they are all CSV files."""
+    tensor of too low a rank: the first reference is named for what it is, with a hint for
+    what was meant where one is clear: a lone reference written alone, CSV matrices stacked by
+    one reference (where a tensor of rank 3 is taken: an input, a kernel), the rows of a
+    matrix in one CSV file (where it is not: dense weights), .npy arrays saved as one."""
     first = next((k for k, leaf in enumerate(leaves) if isinstance(leaf, dict)), None)
     if first is None:
         return
-    names = [leaf.get("csv") for leaf in leaves if isinstance(leaf, dict) and len(leaf) == 1]
+    references = [leaf for leaf in leaves if isinstance(leaf, dict) and len(leaf) == 1]
+    csvs = [leaf.get("csv") for leaf in references]
     hint = None
-    if len(leaves) == 1 and len(leaves[0]) == 1:
-        reference = json.dumps(leaves[0], ensure_ascii=False)
+    if len(leaves) == 1 and len(references) == 1:
+        reference = json.dumps(references[0], ensure_ascii=False)
         if len(reference) <= 60:
             hint = f"write the reference alone, not in a list: {reference}"
-    elif len(names) == len(leaves) and all(isinstance(name, str) for name in names):
-        listed = ", ".join(json.dumps(name) for name in names)
-        stacked = '{"csv": [' + listed + ']}'
-        hint = ("one reference stacks CSV matrices along a new first axis (channels): "
-                + (stacked if len(stacked) <= 60 else '{"csv": ["c0.csv", "c1.csv", ...]}'))
+    elif len(references) == len(leaves) and all(isinstance(name, str) for name in csvs):
+        if max_rank >= 3:
+            listed = ", ".join(json.dumps(name) for name in csvs)
+            stacked = '{"csv": [' + listed + ']}'
+            hint = ("one reference stacks CSV matrices along a new first axis (channels): "
+                    + (stacked if len(stacked) <= 60 else '{"csv": ["c0.csv", "c1.csv", ...]}'))
+        else:
+            hint = 'one CSV file holds a whole matrix, a line a row: {"csv": "w.csv"}'
+    elif len(references) == len(leaves) and all("npy" in leaf for leaf in references):
+        hint = ("one .npy file holds the whole tensor: save the arrays as one, "
+                "numpy.save(path, numpy.stack(arrays))")
     raise ProblemError('expected a number, got an object: {"csv": ...} and {"npy": ...} '
                        "stand for a whole tensor, not an element",
                        where=_index_path(where, first, shape), file=file, hint=hint)
@@ -2015,7 +2025,7 @@ _NPY_HEADER = "header"
 #: shape): clear as they are.  Anything else comes from the parser below them (a Python
 #: syntax error, an ``ast`` node's repr with its address) and is said in words instead.
 _NPY_HEADER_MESSAGES = ("Header ", "descr is not", "fortran_order is not", "shape is not",
-                        "unsupported .npy format version")
+                        "unsupported .npy format version", "EOF: reading")
 
 
 def _holds_npy_files(raw: bytes) -> bool:

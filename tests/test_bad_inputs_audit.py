@@ -323,12 +323,23 @@ def test_a_long_double_npy_beyond_float64_is_named(value, what, exact, tmp_path,
      'write the reference alone, not in a list: {"csv": "w.csv"}'),
     ("input", [{"npy": "x.npy"}], "input[0]",
      'write the reference alone, not in a list: {"npy": "x.npy"}'),
-    ("input", [{"npy": "a.npy"}, {"npy": "b.npy"}], "input[0]", None),
+    ("input", [{"npy": "a.npy"}, {"npy": "b.npy"}], "input[0]",
+     "one .npy file holds the whole tensor: save the arrays as one, numpy.save(path, "
+     "numpy.stack(arrays))"),
+    # a rank-2 role: stacked CSV files would be rank 3 (the old flat-weights advice was
+    # better than that); one file holds the rows
+    ("weights", [{"csv": "w.csv"}, {"csv": "w.csv"}], "layers[1].weights[0]",
+     'one CSV file holds a whole matrix, a line a row: {"csv": "w.csv"}'),
+    # a mix of references and numbers: named, no hint
+    ("input", [{"csv": "r.csv"}, 5], "input[0]", None),
 ])
 def test_a_list_of_file_references_is_named_as_such(key, tensor, where, hint, tmp_path,
                                                     monkeypatch):
     monkeypatch.chdir(tmp_path)
-    doc = {**CONV, key: tensor}
+    if key == "weights":
+        doc = {**VECTOR, "layers": [VECTOR["layers"][0], {"type": "dense", "weights": tensor}]}
+    else:
+        doc = {**CONV, key: tensor}
     write_problem(tmp_path, doc)
     result = runner.invoke(app, ["backward", "bad.json"])
     assert result.exit_code == 2, result.output

@@ -191,7 +191,8 @@ FAMILY_B_CASES = [
     bad("nll-ignore-index", _with(NLL, loss={"target": [-100, 0]}), "loss.target[0]",
         "class index -100 out of range: the output has 2 classes",
         hint="PyTorch's default ignore_index, -100, leaves a sample out of its loss; cnngrad "
-             "has no ignore_index, so every sample counts: leave that sample out of the batch"),
+             "has no ignore_index, so every sample counts: give each its class (or leave the "
+             "sample out of the batch)"),
     # a huge index is named as written, not in its 301 digits
     bad("nll-class-huge", _with(NLL, loss={"target": [1e300, 0]}), "loss.target[0]",
         "class index 1e+300 out of range: the output has 2 classes"),

@@ -179,8 +179,9 @@ def test_a_tie_after_a_long_average_is_a_tie(tmp_path, ties, expected):
 
 @pytest.mark.parametrize("layer_type", ["avgpool2d", "avgpool1d", "global_avgpool"])
 def test_a_relu_after_a_long_average_is_decided_as_written(tmp_path, layer_type):
-    # 10,000 copies of 0.1 average to 0.1 + 1.6e-14 in floats, which the bias of −0.1 left
-    # a positive relu input: a delta of 1e-4 for every input cell instead of 0
+    # 10,000 copies of 0.1 average to 0.1 + 1.6e-14 in a pool's window, which the bias of
+    # −0.1 left a positive relu input: a delta of 1e-4 for every input cell instead of 0
+    # (global_avgpool's mean sums pairwise and lands on 0.1: a guard, not a repair)
     n = 10_000
     pool = ({"type": "avgpool2d", "size": [1, n]} if layer_type == "avgpool2d" else
             {"type": "avgpool1d", "size": n} if layer_type == "avgpool1d" else

@@ -402,9 +402,10 @@ def test_a_gradient_zero_in_every_draw_hints_at_a_larger_input():
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()
     assert "(most often: conv2d_2.grads.kernel was all 0, in 400)" in line
-    assert line.endswith("; hint: in every draw, so no --seed or --numbers style will change "
-                         "it at these sizes: give a larger --input (--with-kinks sets a ReLU "
-                         "input to 0, and with so few cells that zeroes the gradient)")
+    assert line.endswith("; hint: it was so in every draw: at these sizes no --seed or "
+                         "--numbers style will change it, so give a larger --input "
+                         "(--with-kinks sets a ReLU input to 0, and with so few cells that "
+                         "zeroes the gradient)")
     # what the hint says works
     assert generate("residual", 1, sizes={"input": (2, 2), "kernel": (1, 1)},
                     with_kinks=True).attempts >= 1

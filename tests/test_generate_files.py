@@ -588,10 +588,10 @@ def test_a_folder_given_as_the_recipe_is_named_a_folder(tmp_path, monkeypatch):
                          "file's shapes, or use a recipe (cnngrad generate --list) that takes "
                          "--input"),
     # neither is a size: it was told to edit the file's shapes
-    (["--ties", "all"], "error: --ties: a problem file keeps its max pools' tie rule; hint: "
+    (["--ties", "all"], "error: --ties: a problem file keeps its max pools' tie rules; hint: "
                         "edit a maxpool layer's \"ties\", or use a recipe (cnngrad generate "
                         "--list) that takes --ties"),
-    (["--bias"], "error: --bias: a problem file keeps its conv's bias; hint: edit a conv "
+    (["--bias"], "error: --bias: a problem file keeps its convs' biases; hint: edit a conv "
                  "layer's \"bias\", or use a recipe (cnngrad generate --list) that takes --bias"),
 ])
 def test_a_size_option_for_a_file_hints_what_to_do_instead(option, line):
@@ -710,6 +710,20 @@ def test_a_grading_path_that_cannot_be_kept_is_told_and_the_others_kept(tmp_path
                   ).exit_code == 0
 
 
+@pytest.mark.parametrize("tolerance", [{"rtol": 0}, {"atol": 0, "rtol": 0}, {"atol": 0}])
+def test_a_kept_tolerance_of_0_for_endless_answers_is_refused(tmp_path, tolerance):
+    # the sheet said "rounded to 17 decimals or more … right within 0 of the true value"
+    document = json.loads((SAMPLES / "exam.json").read_text())
+    document["grading"] = {"points": document["grading"]["points"], **tolerance}
+    result = invoke("generate", write(tmp_path, document), "--seed", 1)
+    assert result.exit_code == 2
+    key = "atol" if "atol" in tolerance else "rtol"
+    assert result.stderr.splitlines() == [
+        f"error: problem.json: grading.{key}: a tolerance of 0 accepts no rounded value, and "
+        "this problem's answers are endless decimals; hint: give a tolerance above 0 (atol "
+        "0.0005 accepts 3 decimals), or min_decimals instead"]
+
+
 def test_a_kept_tolerance_is_not_joined_by_min_decimals_and_the_key_meets_it(tmp_path):
     document = json.loads((SAMPLES / "exam.json").read_text())
     document["grading"] = {"atol": 0.00001, "points": {"loss": 1, "dense_1.delta_in": 2}}
@@ -723,7 +737,7 @@ def test_a_kept_tolerance_is_not_joined_by_min_decimals_and_the_key_meets_it(tmp
     assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0
 
 
-@pytest.mark.parametrize("tolerance, decimals", [({"rtol": 1e-3}, None), ({"atol": 0.05}, 1),
+@pytest.mark.parametrize("tolerance, decimals", [({"rtol": 1e-3}, 6), ({"atol": 0.05}, 1),
                                                  ({"atol": 0.001, "rtol": 1e-4}, 3)])
 def test_answers_rounded_as_a_kept_tolerance_s_sheet_says_get_full_marks(tmp_path, tolerance,
                                                                           decimals):
@@ -737,12 +751,10 @@ def test_answers_rounded_as_a_kept_tolerance_s_sheet_says_get_full_marks(tmp_pat
     sheet = (out / "exercise.md").read_text()
     asked = re.search(r"Give every value rounded to (\d+) decimals? or more", sheet)
     assert asked, sheet
-    if decimals is not None:
-        assert int(asked[1]) == decimals
-    rule = ("within 0.1 % of the true value" if tolerance == {"rtol": 1e-3} else
-            "within 0.05 of the true value" if tolerance == {"atol": 0.05} else
-            "within 0.001 + 0.0001 × |true value| of the true value")
-    assert f"A value is right {rule}." in sheet
+    assert int(asked[1]) == decimals
+    rule = ("0.001·|true value|" if tolerance == {"rtol": 1e-3} else
+            "0.05" if tolerance == {"atol": 0.05} else "0.001 + 0.0001·|true value|")
+    assert f"A value is right when |value − true value| ≤ {rule}." in sheet
     solution = (out / "solution.md").read_text()
     assert f"rounded to {asked[1]} decimal" in solution
     given = re.search(r"The values below are given to (\d+) decimals", solution)

@@ -330,6 +330,8 @@ def test_a_look_alike_character_is_named(char, where, hint):
         load_json_document(text.encode(), "p.json")
     assert info.value.where == where
     assert hint in info.value.hint
+    if char == "\u201c":  # the whole hint: it ended in a stray ')'
+        assert info.value.hint == hint
 
 
 def test_a_look_alike_inside_a_string_is_no_error():

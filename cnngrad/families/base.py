@@ -76,8 +76,8 @@ def written_text(value) -> str:
 #: PyTorch's default ``ignore_index``: its losses leave a sample of this class out.
 IGNORE_INDEX = -100
 IGNORE_INDEX_HINT = ("PyTorch's default ignore_index, -100, leaves a sample out of its loss; "
-                     "cnngrad has no ignore_index, so every sample counts: leave that sample "
-                     "out of the batch")
+                     "cnngrad has no ignore_index, so every sample counts: give each its class "
+                     "(or leave the sample out of the batch)")
 
 
 def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, ...], k: int,

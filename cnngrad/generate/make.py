@@ -192,13 +192,14 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         if sizes and any(v is not None for v in sizes.values()):
             given = next(k for k, v in sizes.items() if v is not None)
             # --ties and --bias are no size: what the file says of them is a layer's field
-            field = {"ties": ("its max pools' tie rule", "a maxpool layer's \"ties\""),
-                     "bias": ("its conv's bias", "a conv layer's \"bias\"")}.get(given)
+            field = {"ties": ("its max pools' tie rules", "a maxpool layer's \"ties\""),
+                     "bias": ("its convs' biases", "a conv layer's \"bias\"")}.get(given)
             what, edit = field or ("its own sizes", "the file's shapes")
             raise UsageError(f"a problem file keeps {what}", where=f"--{given}",
                              hint=f"edit {edit}, or use a recipe (cnngrad generate --list) "
                                   f"that takes --{given}")
         recipe, options = _file_recipe(recipe_name), {}
+        _refuse_a_zero_tolerance(recipe)
     else:
         options = resolve_options(recipe, sizes or {})
     # --numbers "" (a variable left unset) is refused as a style, not read as the default
@@ -645,8 +646,8 @@ def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: in
     hint = _no_draw_hint(reason, style, file, decimals)
     if not file and not decimals and count == draws and reason.endswith(" was all 0"):
         # the same in every draw: the sizes decide it, whatever the numbers drawn
-        hint = ("in every draw, so no --seed or --numbers style will change it at these sizes: "
-                "give a larger --input" + (" (--with-kinks sets a ReLU input to 0, and with so "
+        hint = ("it was so in every draw: at these sizes no --seed or --numbers style will "
+                "change it, so give a larger --input" + (" (--with-kinks sets a ReLU input to 0, and with so "
                                            "few cells that zeroes the gradient)"
                                            if with_kinks else ""))
     return UsageError(what, where="RECIPE", hint=hint)
@@ -958,6 +959,22 @@ def _key_decimals(truth: dict, start: int, kept: dict) -> int:
     ``check``, and give as many as the sheets ask for)."""
     needed = tolerance_decimals(truth, kept)
     return start if needed is None else max(start, needed)
+
+
+def _refuse_a_zero_tolerance(recipe: Recipe) -> None:
+    """A kept grading block whose ``atol``/``rtol`` allow nothing (both 0, or one 0 and the
+    other missing), for a problem whose answers are endless decimals: no rounded answer is
+    right, so no sheet can say what to write."""
+    kept = recipe.kept_grading or {}
+    if not recipe.inexact or ("atol" not in kept and "rtol" not in kept):
+        return
+    if Fraction(str(kept.get("atol", 0))) or Fraction(str(kept.get("rtol", 0))):
+        return
+    key = "atol" if "atol" in kept else "rtol"
+    raise ProblemError(f"a tolerance of 0 accepts no rounded value, and this problem's answers "
+                       f"are endless decimals", where=f"grading.{key}", file=recipe.name,
+                       hint="give a tolerance above 0 (atol 0.0005 accepts 3 decimals), or "
+                            "min_decimals instead")
 
 
 def tolerance_decimals(truth: dict, kept: dict) -> int | None:

@@ -389,14 +389,12 @@ def _tolerance(exercise) -> tuple[Fraction, Fraction] | None:
 
 
 def _tolerance_text(exercise) -> str:
-    """A kept grading block's rule as check applies it, |given − true| ≤ atol + rtol·|true|,
-    in words: "within 0.05 of the true value", "within 0.1 % of the true value"."""
+    """A kept grading block's rule as check applies it: "|value − true value| ≤ 0.05 +
+    0.001·|true value|", a term left out where its tolerance is 0."""
     atol, rtol = _tolerance(exercise)
-    if not rtol:
-        return f"within {float(atol):g} of the true value"
-    if not atol:
-        return f"within {float(rtol * 100):g} % of the true value"
-    return f"within {float(atol):g} + {float(rtol):g} × |true value| of the true value"
+    terms = ([f"{float(atol):g}"] if atol else []) + \
+        ([f"{float(rtol):g}·|true value|"] if rtol else [])
+    return f"|value − true value| ≤ {' + '.join(terms)}"
 
 
 def _answers_sentence(exercise) -> str:
@@ -404,12 +402,14 @@ def _answers_sentence(exercise) -> str:
     if exercise.inexact:
         cause = _endless_cause(exercise)
         tolerance = _tolerance(exercise)
-        rounded = (f"Give every value rounded to {decimals} or more " if tolerance else
+        rounded = ("Give every value rounded to a whole number or finer "
+                   if tolerance and _required_decimals(exercise) == 0 else
+                   f"Give every value rounded to {decimals} or more " if tolerance else
                    f"Give every value rounded to {decimals} ")
         return (rounded
                 + (f"({cause} makes them endless)." if cause else
                    "(their decimals do not end).")
-                + (f" A value is right {_tolerance_text(exercise)}." if tolerance else "") + _trailing_zeros(exercise)
+                + (f" A value is right when {_tolerance_text(exercise)}." if tolerance else "") + _trailing_zeros(exercise)
                 # a student who rounds each step to the decimals asked ends a unit off in
                 # the last one: right work, marked wrong where nothing is carried forward
                 + " Round only what you write down: carry the unrounded values from one "
@@ -594,7 +594,8 @@ def _sheet_tex(what: str, lines: list[str]) -> str:
 #: Unicode of the sheets' sentences, as math that every font can set.
 _TEX_SYMBOLS = {"δ": r"$\delta$", "Σ": r"$\Sigma$", "×": r"$\times$", "→": r"$\to$",
                 "−": "$-$", "½": r"$\frac{1}{2}$", "²": "$^2$", "γ": r"$\gamma$",
-                "β": r"$\beta$", "·": r"$\cdot$", "…": r"\dots{}", "ε": r"$\varepsilon$"}
+                "β": r"$\beta$", "·": r"$\cdot$", "…": r"\dots{}", "ε": r"$\varepsilon$",
+                "≤": r"$\le$"}
 
 
 def _tex_text(text: str) -> str:
