@@ -971,8 +971,8 @@ def _refuse_a_zero_tolerance(recipe: Recipe) -> None:
     if Fraction(str(kept.get("atol", 0))) or Fraction(str(kept.get("rtol", 0))):
         return
     key = "atol" if "atol" in kept else "rtol"
-    raise ProblemError(f"a tolerance of 0 accepts no rounded value, and this problem's answers "
-                       f"are endless decimals", where=f"grading.{key}", file=recipe.name,
+    raise ProblemError("a tolerance of 0 accepts no rounded value, and this problem's answers "
+                       "are endless decimals", where=f"grading.{key}", file=recipe.name,
                        hint="give a tolerance above 0 (atol 0.0005 accepts 3 decimals), or "
                             "min_decimals instead")
 
