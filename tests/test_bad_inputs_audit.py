@@ -189,6 +189,19 @@ VECTOR = {"input": [[1, 2, 3]], "layers": [{"type": "flatten"},
           "delta": [1]}
 
 
+def _run_with_tensor(key: str, tensor, tmp_path):
+    """backward of the one-conv problem (or, for ``weights``, the dense one) with ``tensor`` as
+    that field, which must be refused: (the document, the CLI's result)."""
+    if key == "weights":
+        doc = {**VECTOR, "layers": [VECTOR["layers"][0], {"type": "dense", "weights": tensor}]}
+    else:
+        doc = {**CONV, key: tensor}
+    write_problem(tmp_path, doc)
+    result = runner.invoke(app, ["backward", "bad.json"])
+    assert result.exit_code == 2, result.output
+    return doc, result
+
+
 @pytest.mark.parametrize("key, tensor, where, what", [
     # the shape is read off the first element: when it is the odd one out, it is named
     ("kernel", [[[1], 0], [0, 1]], "kernel[0][0]", "expected a number, got a list"),
@@ -237,13 +250,7 @@ def test_the_odd_element_of_uneven_nesting_is_named(key, tensor, where, what, tm
     number, got 0``), or a rank error for a tensor that is only uneven
     (``weights: expected a tensor of rank 2, got rank 3 (1×3×1)``)."""
     monkeypatch.chdir(tmp_path)
-    if key == "weights":
-        doc = {**VECTOR, "layers": [VECTOR["layers"][0], {"type": "dense", "weights": tensor}]}
-    else:
-        doc = {**CONV, key: tensor}
-    write_problem(tmp_path, doc)
-    result = runner.invoke(app, ["backward", "bad.json"])
-    assert result.exit_code == 2, result.output
+    doc, result = _run_with_tensor(key, tensor, tmp_path)
     check_error_output(result.stderr, Bad(doc, where, what))
 
 
@@ -336,13 +343,7 @@ def test_a_long_double_npy_beyond_float64_is_named(value, what, exact, tmp_path,
 def test_a_list_of_file_references_is_named_as_such(key, tensor, where, hint, tmp_path,
                                                     monkeypatch):
     monkeypatch.chdir(tmp_path)
-    if key == "weights":
-        doc = {**VECTOR, "layers": [VECTOR["layers"][0], {"type": "dense", "weights": tensor}]}
-    else:
-        doc = {**CONV, key: tensor}
-    write_problem(tmp_path, doc)
-    result = runner.invoke(app, ["backward", "bad.json"])
-    assert result.exit_code == 2, result.output
+    _, result = _run_with_tensor(key, tensor, tmp_path)
     expected = (f'error: bad.json: {where}: expected a number, got an object: {{"csv": ...}} '
                 'and {"npy": ...} stand for a whole tensor, not an element')
     assert result.stderr == expected + (f"; hint: {hint}" if hint else "") + "\n"
