@@ -1673,7 +1673,11 @@ def test_a_bce_gradient_divided_by_the_count_is_bracketed_and_a_clamp_is_shown(t
                "loss": {"type": "bce", "target": [0.7, 0.2, 1], "reduction": "sum"}}
     assert "-[0.7·log 1 + 0.3·max(log 0, -100)] = 30" in _explain_text(tmp_path, clamped, "loss")
     delta = _explain_text(tmp_path, clamped, "d.delta_out[0]")
-    assert "(1 - 0.7)/max(1·0, 1e-12)" in delta and "torch's convention" in delta
+    # ε as the number used, torch's 1e-12 as a float32: beside 1e-12 the quotient shown,
+    # 300000001198.740906, was 1,199 more than 0.3/1e-12 worked by hand
+    assert "(1 - 0.7)/max(1·0, 9.99999996e-13) = 300000001198.740906" in delta
+    assert "held at ε = 1e-12 at least (torch's convention: a float32, 9.99999996e-13)" in \
+        " ".join(delta.split())
     assert "max(" not in _explain_text(tmp_path, clamped, "d.delta_out[2]")
 
 

@@ -132,6 +132,9 @@ def _log_clamped(value: float) -> float:
 
 #: The floor of bce's gradient denominator as the reports write it: torch's 1e-12, a float32.
 _FLOOR = f"{losses.BCE_GRAD_EPSILON:.0e}"
+#: ... and as explain's numbers use it: 1e-12 as a float32 is 9.99999996e-13, 4e-9 below,
+#: and a quotient by it must be redone from the number shown
+_FLOOR_USED = f"{losses.BCE_GRAD_EPSILON:.9g}"
 
 
 def _floored(output) -> np.ndarray:
@@ -223,12 +226,12 @@ def explain_bce_gradient(ex, path: TensorPath, layer: LayerTrace, index, lhs: st
         local = Factor(f"({y} - {t})/" + (f"max({y}·(1 - {y}), ε)" if held else
                                            f"({y}·(1 - {y}))"), (yv - tv) / denominator,
                        detail=f"({short(yv)} - {operand(tv)})/" +
-                              (f"max({product}, {_FLOOR})" if held else f"({product})"))
+                              (f"max({product}, {_FLOOR_USED})" if held else f"({product})"))
         rule = "dE/dy = (y - t)/(y(1 - y))"
         if held:
-            notes.append(f"y·(1 - y) is held at ε = {_FLOOR} at least (torch's convention), "
-                         f"so a y of 0 or 1 gives a large finite gradient, not a division by "
-                         f"0.")
+            notes.append(f"y·(1 - y) is held at ε = {_FLOOR} at least (torch's convention: "
+                         f"a float32, {_FLOOR_USED}), so a y of 0 or 1 gives a large finite "
+                         f"gradient, not a division by 0.")
     else:
         local = Factor(f"σ({y}) - {t}", _sigmoid(yv) - tv,
                        detail=f"{short(_sigmoid(yv))} - {operand(tv)}")
