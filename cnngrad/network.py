@@ -118,16 +118,22 @@ class Trace:
 
     def absent_parameter(self, path: str) -> str | None:
         """For ``<layer>.grads.<p>`` (or ``.updated.<p>``) of a layer whose type has a
-        parameter p that this problem leaves out (a conv without a bias): the words saying
-        so; None for any other path."""
+        parameter p that this problem leaves out (a conv without a bias), or of a layer whose
+        type has none (a relu): the words saying so; None for any other path."""
         name, _, rest = path.partition(".")
         kind, _, param = rest.partition(".")
         if kind not in ("grads", "updated"):
             return None
         for layer in self.layers:
             if layer.name == name:
-                if (param in family_of(layer.spec).param_labels
-                        and param not in layer.spec.params):
+                family = family_of(layer.spec)
+                if not family.param_labels:  # nothing to be a gradient of: say what it has
+                    sources = dict.fromkeys(layer.spec.inputs) if family.reads_many else [None]
+                    paths = [f"{name}.output", f"{name}.delta_out",
+                             *(delta_in_path(name, source) for source in sources)]
+                    return (f"{name} ({layer.spec.type}) has no parameters, so no {path}: "
+                            f"its paths are {', '.join(paths[:-1])} and {paths[-1]}")
+                if param in labels and param not in layer.spec.params:
                     return f"{name} has no {param} (the problem gives it none), so no {path}"
                 return None
         return None

@@ -718,6 +718,28 @@ def test_bad_paths_exit_2(path, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("path, line", [
+    # its hint was "closest: conv2d_1.grads.kernel, …", another layer's
+    ("relu_1.grads.kernel[0,0]", "error: PATH: relu_1 (relu) has no parameters, so no "
+                                 "relu_1.grads.kernel: its paths are relu_1.output, "
+                                 "relu_1.delta_out and relu_1.delta_in"),
+    ("relu_1.grads", "no parameters, so no relu_1.grads: "),
+    # an add's delta_in is one path per input
+    ("skip.updated.x", "error: PATH: skip (add) has no parameters, so no skip.updated.x: its "
+                       "paths are skip.output, skip.delta_out, skip.delta_in.relu_1 and "
+                       "skip.delta_in.input"),
+])
+def test_a_parameter_of_a_layer_without_any_says_so(path, line, tmp_path):
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1, -2], [3, 4]], "layers": [
+        {"type": "conv2d", "kernel": [[1]]}, {"type": "relu"},
+        {"type": "add", "name": "skip", "inputs": ["relu_1", "input"]}],
+        "delta": [[1, 1], [1, 1]]}))
+    result = invoke("explain", problem, path, *(["--lr", "0.1"] if "updated" in path else []))
+    assert result.exit_code == 2
+    assert line in result.output
+
+
 @pytest.mark.parametrize("one_based", [False, True])
 def test_a_whole_tensors_path_explains_each_of_its_elements(one_based):
     # the contract's paths name tensors too (conv2d_1.grads.kernel): it was "give an element"
