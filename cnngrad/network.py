@@ -133,7 +133,7 @@ class Trace:
                              *(delta_in_path(name, source) for source in sources)]
                     return (f"{name} ({layer.spec.type}) has no parameters, so no {path}: "
                             f"its paths are {', '.join(paths[:-1])} and {paths[-1]}")
-                if param in labels and param not in layer.spec.params:
+                if param in family.param_labels and param not in layer.spec.params:
                     return f"{name} has no {param} (the problem gives it none), so no {path}"
                 return None
         return None
