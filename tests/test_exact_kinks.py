@@ -820,6 +820,7 @@ def test_explain_of_a_cell_decided_as_written_totals_what_backward_shows(tmp_pat
     name, index = path.split("[")[0].split(".")[0], (0, 0)
     assert doc["total"] == layer(shown, name)["output"][index[0]][index[1]] == float(value)
     assert any(note.startswith(f"The floats give {floats}; {path} is {value}, its value on "
-                               f"the numbers as written") for note in doc["notes"])
+                               f"the numbers as written") and
+               note.endswith(f"backward shows {value} too.") for note in doc["notes"])
     # not beside the note that backward's digits may differ: they do not, the value is exact
     assert not any("cancel" in note for note in doc["notes"])

@@ -738,7 +738,7 @@ class _Explainer:
             f"The floats give {short(explained.total)}; {path.name}{self.ix(*path.index)} is "
             f"{short(value)}, its value on the numbers as written, since a ReLU or a max "
             f"pool reads it within rounding of its kink (docs/format.md, Exactness at kinks); "
-            f"backward shows {short(value)} too"]
+            f"backward shows {short(value)} too."]
         explained.total = scalar(value)
         return explained
 
