@@ -1470,7 +1470,8 @@ def _raise_file_elements(leaves: list, where: str, shape: tuple[int, ...], file:
             hint = ("one reference stacks CSV matrices along a new first axis (channels): "
                     + (stacked if len(stacked) <= 60 else '{"csv": ["c0.csv", "c1.csv", ...]}'))
         else:
-            hint = 'one CSV file holds a whole matrix, a line a row: {"csv": "w.csv"}'
+            hint = ("one CSV file holds a whole matrix, a line a row: "
+                    + json.dumps({"csv": csvs[0]}, ensure_ascii=False))
     elif len(references) == len(leaves) and all("npy" in leaf for leaf in references):
         hint = ("one .npy file holds the whole tensor: save the arrays as one, "
                 "numpy.save(path, numpy.stack(arrays))")

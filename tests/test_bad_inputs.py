@@ -764,7 +764,8 @@ CORPUS = [
         "loss.target", "out of range"),
     bad("class-index-ignored", net(loss={"type": "cross_entropy", "target": -100}),
         "loss.target", "class index -100 out of range",
-        hint="PyTorch's default ignore_index, -100, leaves a sample out of its loss"),
+        hint="PyTorch's default ignore_index, -100, leaves a sample out of its loss; cnngrad "
+             "has no ignore_index: give the sample's class"),
     bad("class-index-fraction", net(loss={"type": "cross_entropy", "target": Decimal("0.5")}),
         "loss.target", "class index 0.5 is not a whole number"),
     bad("class-index-batched", net(input=[[NET["input"]], [NET["input"]]],

@@ -335,8 +335,8 @@ def test_a_long_double_npy_beyond_float64_is_named(value, what, exact, tmp_path,
      "numpy.stack(arrays))"),
     # a rank-2 role: stacked CSV files would be rank 3 (the old flat-weights advice was
     # better than that); one file holds the rows
-    ("weights", [{"csv": "w.csv"}, {"csv": "w.csv"}], "layers[1].weights[0]",
-     'one CSV file holds a whole matrix, a line a row: {"csv": "w.csv"}'),
+    ("weights", [{"csv": "w0.csv"}, {"csv": "w1.csv"}], "layers[1].weights[0]",
+     'one CSV file holds a whole matrix, a line a row: {"csv": "w0.csv"}'),
     # a mix of references and numbers: named, no hint
     ("input", [{"csv": "r.csv"}, 5], "input[0]", None),
 ])

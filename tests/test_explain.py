@@ -1695,11 +1695,14 @@ def test_a_bce_gradient_divided_by_the_count_is_bracketed_and_a_clamp_is_shown(t
                "loss": {"type": "bce", "target": [0.7, 0.2, 1], "reduction": "sum"}}
     assert "-[0.7·log 1 + 0.3·max(log 0, -100)] = 30" in _explain_text(tmp_path, clamped, "loss")
     delta = _explain_text(tmp_path, clamped, "d.delta_out[0]")
-    # ε as the number used, torch's 1e-12 as a float32: beside 1e-12 the quotient shown,
-    # 300000001198.740906, was 1,199 more than 0.3/1e-12 worked by hand
-    assert "(1 - 0.7)/max(1·0, 9.99999996e-13) = 300000001198.740906" in delta
-    assert "held at ε = 1e-12 at least (torch's convention: a float32, 9.99999996e-13)" in \
-        " ".join(delta.split())
+    # ε as the number used, torch's 1e-12 as a float32, to its last digit: beside 1e-12 the
+    # quotient shown, 300000001198.740906, was 1,199 more than 0.3/1e-12 worked by hand
+    # (beside 9.99999996e-13, 1.26 more)
+    shown = re.search(r"\(1 - 0\.7\)/max\(1·0, ([0-9.e-]+)\) = ([0-9.]+)", delta)
+    assert shown and shown[1] == "9.999999960041972e-13"
+    assert float(shown[2]) == pytest.approx((1 - 0.7) / float(shown[1]), rel=1e-15)
+    assert "held at ε = 1e-12 at least (torch's convention: a float32, " \
+        "9.999999960041972e-13)" in " ".join(delta.split())
     assert "max(" not in _explain_text(tmp_path, clamped, "d.delta_out[2]")
 
 

@@ -710,18 +710,43 @@ def test_a_grading_path_that_cannot_be_kept_is_told_and_the_others_kept(tmp_path
                   ).exit_code == 0
 
 
-@pytest.mark.parametrize("tolerance", [{"rtol": 0}, {"atol": 0, "rtol": 0}, {"atol": 0}])
-def test_a_kept_tolerance_of_0_for_endless_answers_is_refused(tmp_path, tolerance):
-    # the sheet said "rounded to 17 decimals or more … right within 0 of the true value"
+@pytest.mark.parametrize("tolerance, rule", [({"rtol": 0}, "0"), ({"atol": 0, "rtol": 0}, "0"),
+                                             ({"atol": 1e-30}, "1e-30")])
+def test_a_kept_tolerance_below_a_float_s_last_decimal_is_said_as_such(tmp_path, tolerance,
+                                                                         rule):
+    # the sheet said "rounded to 17 decimals or more … right within 0 of the true value",
+    # as if a rounding could meet it; check's float allowance takes the value itself
     document = json.loads((SAMPLES / "exam.json").read_text())
     document["grading"] = {"points": document["grading"]["points"], **tolerance}
-    result = invoke("generate", write(tmp_path, document), "--seed", 1)
-    assert result.exit_code == 2
-    key = "atol" if "atol" in tolerance else "rtol"
-    assert result.stderr.splitlines() == [
-        f"error: problem.json: grading.{key}: a tolerance of 0 accepts no rounded value, and "
-        "this problem's answers are endless decimals; hint: give a tolerance above 0 (atol "
-        "0.0005 accepts 3 decimals), or min_decimals instead"]
+    out = tmp_path / "o"
+    assert invoke("generate", write(tmp_path, document), "--seed", 1, "-o", out).exit_code == 0
+    assert ("Give every value to 17 decimals, as many as a float holds (the sigmoid makes "
+            "them endless). A value is right when |value − true value| ≤ " + rule + ": only "
+            "the value itself, to the floats' precision, meets that.") in \
+        (out / "exercise.md").read_text()
+    assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0
+
+
+@pytest.mark.parametrize("tolerance, says", [
+    ({"atol": 0.001}, "(or as a decimal rounded to 3 decimals or more). A value is right when "
+                      "|value − true value| ≤ 0.001."),
+    ({"rtol": 1e-5}, "(or as a decimal rounded to 6 decimals or more). A value is right when "
+                     "|value − true value| ≤ 1e-05·|true value|."),
+    ({"atol": 0}, "(or as a decimal to as many decimals as a float holds). A value is right "
+                  "when |value − true value| ≤ 0: only the value itself"),
+])
+def test_a_fractions_sheet_says_a_kept_tolerance(tmp_path, tolerance, says):
+    # it offered "a decimal with 4 decimals", which rtol 1e-5 marked wrong in every cell
+    document = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "layers": [
+        {"type": "conv2d", "kernel": [[1, 2], [3, 4]]}, {"type": "avgpool2d", "size": 2}],
+        "loss": {"type": "mse", "target": [[1]]},
+        "grading": {**tolerance, "points": {"conv2d_1.grads.kernel": 1, "loss": 1}}}
+    out = tmp_path / "o"
+    assert invoke("generate", write(tmp_path, document), "--seed", 1, "--numbers",
+                  "fractions", "-o", out).exit_code == 0
+    sheet = " ".join((out / "exercise.md").read_text().split())
+    assert 'Give every value as an exact fraction in double quotes such as "-2/3" ' + says \
+        in sheet
 
 
 def test_a_kept_tolerance_is_not_joined_by_min_decimals_and_the_key_meets_it(tmp_path):

@@ -902,7 +902,9 @@ TENSOR_CORPUS = [
     ("npy-header-unclosed", {"npy": "x.npy"},
      {"x.npy": _npy_bytes(np.arange(2.0)).replace(b"), }", b"),  ")}, {}, "x.npy",
      "header", "(not the dictionary of 'descr'"),
-    # numpy's own words about a header it parsed stay
+    # numpy's own words about a header it parsed stay, and about one cut short
+    ("npy-header-cut-short", {"npy": "x.npy"}, {"x.npy": b"\x93NUMPY\x01\x00\x04"}, {},
+     "x.npy", "header", "not a valid .npy file (EOF: reading array header length"),
     ("npy-header-bad-descr", {"npy": "x.npy"},
      {"x.npy": _npy_bytes(np.arange(2.0)).replace(b"'<f8'", b"'<zz'")}, {}, "x.npy",
      "header", "not a valid .npy file (descr is not a valid dtype descriptor: '<zz')"),

@@ -78,6 +78,8 @@ IGNORE_INDEX = -100
 IGNORE_INDEX_HINT = ("PyTorch's default ignore_index, -100, leaves a sample out of its loss; "
                      "cnngrad has no ignore_index, so every sample counts: give each its class "
                      "(or leave the sample out of the batch)")
+IGNORE_INDEX_HINT_ONE = ("PyTorch's default ignore_index, -100, leaves a sample out of its "
+                         "loss; cnngrad has no ignore_index: give the sample's class")
 
 
 def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, ...], k: int,
@@ -95,7 +97,8 @@ def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, .
             raise ctx.cell_error(raw_target, "loss.target", at,
                                  f"class index {written_text(value)} out of range: the output "
                                  f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})",
-                                 IGNORE_INDEX_HINT if int(value) == IGNORE_INDEX else None)
+                                 None if int(value) != IGNORE_INDEX else
+                                 IGNORE_INDEX_HINT if index_shape else IGNORE_INDEX_HINT_ONE)
         indices.append(int(value))
     return indices
 

@@ -132,9 +132,9 @@ def _log_clamped(value: float) -> float:
 
 #: The floor of bce's gradient denominator as the reports write it: torch's 1e-12, a float32.
 _FLOOR = f"{losses.BCE_GRAD_EPSILON:.0e}"
-#: ... and as explain's numbers use it: 1e-12 as a float32 is 9.99999996e-13, 4e-9 below,
-#: and a quotient by it must be redone from the number shown
-_FLOOR_USED = f"{losses.BCE_GRAD_EPSILON:.9g}"
+#: ... and as explain's numbers use it: 1e-12 as a float32 is 9.999999960041972e-13, 4e-9
+#: below, and a quotient by it must be redone from the number shown, to its last digit
+_FLOOR_USED = repr(losses.BCE_GRAD_EPSILON)
 
 
 def _floored(output) -> np.ndarray:

@@ -199,7 +199,6 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
                              hint=f"edit {edit}, or use a recipe (cnngrad generate --list) "
                                   f"that takes --{given}")
         recipe, options = _file_recipe(recipe_name), {}
-        _refuse_a_zero_tolerance(recipe)
     else:
         options = resolve_options(recipe, sizes or {})
     # --numbers "" (a variable left unset) is refused as a style, not read as the default
@@ -961,35 +960,29 @@ def _key_decimals(truth: dict, start: int, kept: dict) -> int:
     return start if needed is None else max(start, needed)
 
 
-def _refuse_a_zero_tolerance(recipe: Recipe) -> None:
-    """A kept grading block whose ``atol``/``rtol`` allow nothing (both 0, or one 0 and the
-    other missing), for a problem whose answers are endless decimals: no rounded answer is
-    right, so no sheet can say what to write."""
-    kept = recipe.kept_grading or {}
-    if not recipe.inexact or ("atol" not in kept and "rtol" not in kept):
-        return
-    if Fraction(str(kept.get("atol", 0))) or Fraction(str(kept.get("rtol", 0))):
-        return
-    key = "atol" if "atol" in kept else "rtol"
-    raise ProblemError("a tolerance of 0 accepts no rounded value, and this problem's answers "
-                       "are endless decimals", where=f"grading.{key}", file=recipe.name,
-                       hint="give a tolerance above 0 (atol 0.0005 accepts 3 decimals), or "
-                            "min_decimals instead")
-
-
-def tolerance_decimals(truth: dict, kept: dict) -> int | None:
-    """Under a grading block's ``atol``/``rtol`` (``kept``), the fewest decimals d whose
-    rounding error, at most ½·10⁻ᵈ, stays within atol + rtol·|v| for every nonzero value v
-    of ``truth`` (a 0 is written exactly): any rounding to d decimals or more is right, as
-    check judges it.  None when the block sets neither."""
-    from cnngrad.teach.grading import MAX_DECIMALS
-
+def tolerance_bound(truth: dict, kept: dict) -> Fraction | None:
+    """Under a grading block's ``atol``/``rtol`` (``kept``), the least atol + rtol·|v| over the
+    nonzero values v of ``truth`` (a 0 is written exactly), as check applies the rule; None
+    when the block sets neither or every value is 0."""
     if "atol" not in kept and "rtol" not in kept:
         return None
     atol = Fraction(str(kept.get("atol", 0)))
     rtol = Fraction(str(kept.get("rtol", 0)))
     sizes = [abs(Fraction(float(v))) for value in truth.values() for v in _values(value)]
-    bound = min((atol + rtol * size for size in sizes if size), default=None)
+    return min((atol + rtol * size for size in sizes if size), default=None)
+
+
+def tolerance_decimals(truth: dict, kept: dict) -> int | None:
+    """Under a grading block's ``atol``/``rtol`` (``kept``), the fewest decimals d whose
+    rounding error, at most ½·10⁻ᵈ, stays within :func:`tolerance_bound`, so that any
+    rounding to d decimals or more is right as check judges it (at most ``MAX_DECIMALS``,
+    where a bound below half its unit is met only by the value itself, to the floats'
+    precision); None when the block sets neither."""
+    from cnngrad.teach.grading import MAX_DECIMALS
+
+    if "atol" not in kept and "rtol" not in kept:
+        return None
+    bound = tolerance_bound(truth, kept)
     if bound is None:
         return 0
     decimals = 0

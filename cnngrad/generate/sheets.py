@@ -376,8 +376,17 @@ def _required_decimals(exercise) -> int:
     from cnngrad.generate.make import tolerance_decimals
 
     needed = (tolerance_decimals(exercise.truth, exercise.document.get("grading") or {})
-              if exercise.inexact else None)
+              if exercise.inexact or exercise.style.exact_fractions else None)
     return (exercise.min_decimals or exercise.key_decimals) if needed is None else needed
+
+
+def _tolerance_met(exercise) -> bool:
+    """Whether rounding to :func:`_required_decimals` meets a kept tolerance: not when it is
+    smaller than half a unit of the most decimals a float holds (atol 0, 1e-30)."""
+    from cnngrad.generate.make import tolerance_bound
+
+    bound = tolerance_bound(exercise.truth, exercise.document.get("grading") or {})
+    return bound is None or Fraction(1, 2 * 10 ** _required_decimals(exercise)) <= bound
 
 
 def _tolerance(exercise) -> tuple[Fraction, Fraction] | None:
@@ -394,30 +403,40 @@ def _tolerance_text(exercise) -> str:
     atol, rtol = _tolerance(exercise)
     terms = ([f"{float(atol):g}"] if atol else []) + \
         ([f"{float(rtol):g}·|true value|"] if rtol else [])
-    return f"|value − true value| ≤ {' + '.join(terms)}"
+    return f"|value − true value| ≤ {' + '.join(terms) or '0'}"
 
 
 def _answers_sentence(exercise) -> str:
     decimals = _decimals(_required_decimals(exercise))
+    tolerance = _tolerance(exercise)
+    # a tolerance below half a unit of a float's last decimal: only the value itself meets it
+    only_itself = tolerance is not None and not _tolerance_met(exercise)
+    rule = "" if tolerance is None else (
+        f" A value is right when {_tolerance_text(exercise)}"
+        + (": only the value itself, to the floats' precision, meets that." if only_itself
+           else "."))
     if exercise.inexact:
         cause = _endless_cause(exercise)
-        tolerance = _tolerance(exercise)
-        rounded = ("Give every value rounded to a whole number or finer "
+        rounded = (f"Give every value to {decimals}, as many as a float holds "
+                   if only_itself else
+                   "Give every value rounded to a whole number or finer "
                    if tolerance and _required_decimals(exercise) == 0 else
                    f"Give every value rounded to {decimals} or more " if tolerance else
                    f"Give every value rounded to {decimals} ")
         return (rounded
                 + (f"({cause} makes them endless)." if cause else
                    "(their decimals do not end).")
-                + (f" A value is right when {_tolerance_text(exercise)}." if tolerance else "") + _trailing_zeros(exercise)
+                + rule + _trailing_zeros(exercise)
                 # a student who rounds each step to the decimals asked ends a unit off in
                 # the last one: right work, marked wrong where nothing is carried forward
                 + " Round only what you write down: carry the unrounded values from one "
                   "step to the next.")
     if exercise.style.exact_fractions:
         # JSON has no fractions: a bare -2/3 in the answers file is a syntax error
-        return (f"Give every value as an exact fraction in double quotes such as \"-2/3\" (or "
-                f"as a decimal with {decimals}).")
+        return ("Give every value as an exact fraction in double quotes such as \"-2/3\" (or "
+                + (f"as a decimal rounded to {decimals} or more)." if tolerance and
+                   not only_itself else f"as a decimal with {decimals})." if not tolerance
+                   else "as a decimal to as many decimals as a float holds).") + rule)
     exact = _decimals(exercise.key_decimals)  # the decimals the answers come out exact at
     if exercise.key_decimals == 0:
         return "Every answer is a whole number."
