@@ -1467,7 +1467,8 @@ def _raise_file_elements(leaves: list, where: str, shape: tuple[int, ...], file:
         if max_rank >= 3:
             listed = ", ".join(json.dumps(name) for name in csvs)
             stacked = '{"csv": [' + listed + ']}'
-            hint = ("one reference stacks CSV matrices along a new first axis (channels): "
+            # the first axis is the channels under nchw, the rows under nhwc: said as an axis
+            hint = ("one reference stacks CSV matrices along a new first axis: "
                     + (stacked if len(stacked) <= 60 else '{"csv": ["c0.csv", "c1.csv", ...]}'))
         else:
             hint = ("one CSV file holds a whole matrix, a line a row: "

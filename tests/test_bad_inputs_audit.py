@@ -323,7 +323,7 @@ def test_a_long_double_npy_beyond_float64_is_named(value, what, exact, tmp_path,
     # CSV matrices meant as channels: was "input: expected a tensor of rank 2 to 4, got rank
     # 1 (2)", which says nothing of the objects
     ("input", [{"csv": "r.csv"}, {"csv": "g.csv"}], "input[0]",
-     'one reference stacks CSV matrices along a new first axis (channels): '
+     'one reference stacks CSV matrices along a new first axis: '
      '{"csv": ["r.csv", "g.csv"]}'),
     # was the flat-kernel hint, "a k1×k2 kernel is a list of rows, e.g. [[1, 0], [0, -1]]"
     ("kernel", [{"csv": "w.csv"}], "kernel[0]",
