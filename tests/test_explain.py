@@ -1703,6 +1703,10 @@ def test_a_bce_gradient_divided_by_the_count_is_bracketed_and_a_clamp_is_shown(t
     assert float(shown[2]) == pytest.approx((1 - 0.7) / float(shown[1]), rel=1e-15)
     assert "held at ε = 1e-12 at least (torch's convention: a float32, " \
         "9.999999960041972e-13)" in " ".join(delta.split())
+    # a mean's 1/3 among the numbers as the fraction: 0.333333 × 3.0e11 was 100,000 off
+    mean = _explain_text(tmp_path, {**clamped, "loss": {**clamped["loss"], "reduction": "mean"}},
+                         "d.delta_out[0]")
+    assert "= 1/3 × (1 - 0.7)/max(1·0, 9.999999960041972e-13) = 100000000399.58" in mean
     assert "max(" not in _explain_text(tmp_path, clamped, "d.delta_out[2]")
 
 

@@ -732,8 +732,11 @@ def test_a_kept_tolerance_below_a_float_s_last_decimal_is_said_as_such(tmp_path,
                       "|value − true value| ≤ 0.001."),
     ({"rtol": 1e-5}, "(or as a decimal rounded to 6 decimals or more). A value is right when "
                      "|value − true value| ≤ 1e-05·|true value|."),
-    ({"atol": 0}, "(or as a decimal to as many decimals as a float holds). A value is right "
-                  "when |value − true value| ≤ 0: only the value itself"),
+    ({"atol": 0}, "(or as a decimal to 17 decimals, as many as a float holds). A value is "
+                  "right when |value − true value| ≤ 0: only the value itself"),
+    # it was "rounded to 0 decimals or more"
+    ({"atol": 0.6}, "(or as a decimal rounded to a whole number or finer). A value is right "
+                    "when |value − true value| ≤ 0.6."),
 ])
 def test_a_fractions_sheet_says_a_kept_tolerance(tmp_path, tolerance, says):
     # it offered "a decimal with 4 decimals", which rtol 1e-5 marked wrong in every cell

@@ -164,7 +164,9 @@ def _bce_symbols(ex, layer: LayerTrace, kind: str) -> dict[str, str]:
 def _reduction_factor(ex, spec: ProbLossSpec, count: int):
     from cnngrad.teach.explain import Factor
 
-    return [Factor(f"1/{count}", ex.frac(1, count))] if spec.reduction == "mean" else []
+    # the fraction itself among the numbers: 0.333333 × 3e11 is 100,000 off the total
+    return [Factor(f"1/{count}", ex.frac(1, count), detail=f"1/{count}")] \
+        if spec.reduction == "mean" else []
 
 
 def explain_bce_loss(ex, path: TensorPath) -> Explanation:

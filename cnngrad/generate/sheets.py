@@ -434,9 +434,11 @@ def _answers_sentence(exercise) -> str:
     if exercise.style.exact_fractions:
         # JSON has no fractions: a bare -2/3 in the answers file is a syntax error
         return ("Give every value as an exact fraction in double quotes such as \"-2/3\" (or "
-                + (f"as a decimal rounded to {decimals} or more)." if tolerance and
-                   not only_itself else f"as a decimal with {decimals})." if not tolerance
-                   else "as a decimal to as many decimals as a float holds).") + rule)
+                + (f"as a decimal with {decimals})." if not tolerance else
+                   f"as a decimal to {decimals}, as many as a float holds)." if only_itself
+                   else "as a decimal rounded to a whole number or finer)."
+                   if _required_decimals(exercise) == 0 else
+                   f"as a decimal rounded to {decimals} or more).") + rule)
     exact = _decimals(exercise.key_decimals)  # the decimals the answers come out exact at
     if exercise.key_decimals == 0:
         return "Every answer is a whole number."
