@@ -645,10 +645,10 @@ def _no_friendly_draw(recipe: Recipe, style: Style, failures: Counter, draws: in
     hint = _no_draw_hint(reason, style, file, decimals)
     if not file and not decimals and count == draws and reason.endswith(" was all 0"):
         # the same in every draw: the sizes decide it, whatever the numbers drawn
+        why = (" (--with-kinks sets a ReLU input to 0, and with so few cells that zeroes the "
+               "gradient)" if with_kinks else "")
         hint = ("it was so in every draw: at these sizes no --seed or --numbers style will "
-                "change it, so give a larger --input" + (" (--with-kinks sets a ReLU input to 0, and with so "
-                                           "few cells that zeroes the gradient)"
-                                           if with_kinks else ""))
+                "change it, so give a larger --input" + why)
     return UsageError(what, where="RECIPE", hint=hint)
 
 
