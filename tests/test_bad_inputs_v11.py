@@ -193,6 +193,12 @@ FAMILY_B_CASES = [
         hint="PyTorch's default ignore_index, -100, leaves a sample out of its loss; cnngrad "
              "has no ignore_index, so every sample counts: give each its class (or leave the "
              "sample out of the batch)"),
+    # a batch of one: leaving its sample out would leave none
+    bad("nll-ignore-index-batch-of-one", _with(NLL, input=[[[[-1, -2]]]],
+                                               loss={"target": [-100]}), "loss.target[0]",
+        "class index -100 out of range",
+        hint="PyTorch's default ignore_index, -100, leaves a sample out of its loss; cnngrad "
+             "has no ignore_index: give the sample's class"),
     # a huge index is named as written, not in its 301 digits
     bad("nll-class-huge", _with(NLL, loss={"target": [1e300, 0]}), "loss.target[0]",
         "class index 1e+300 out of range: the output has 2 classes"),

@@ -98,7 +98,8 @@ def class_indices(ctx, raw_target, target: np.ndarray, index_shape: tuple[int, .
                                  f"class index {written_text(value)} out of range: the output "
                                  f"has {k} class{'es' if k != 1 else ''} (0 to {k - 1})",
                                  None if int(value) != IGNORE_INDEX else
-                                 IGNORE_INDEX_HINT if index_shape else IGNORE_INDEX_HINT_ONE)
+                                 IGNORE_INDEX_HINT if math.prod(index_shape) > 1 else
+                                 IGNORE_INDEX_HINT_ONE)
         indices.append(int(value))
     return indices
 
