@@ -280,8 +280,7 @@ class PendingOutput:
             raise self._fail(f"refusing to overwrite {what}")
         if info is not None and stat.S_ISDIR(info.st_mode):
             raise self._fail(IS_A_FOLDER, "give a file name inside it")
-        special = info is not None and not stat.S_ISREG(info.st_mode)
-        if special or (_through_descriptor(name) and info is not None):
+        if _written_into(name, info):
             self.direct = name
             if self.blocks is not None:  # written on commit, as it is
                 self.data = "".join(self.blocks).encode("utf-8", "backslashreplace")
@@ -398,10 +397,15 @@ def written_directly(name: str) -> bool:
     descriptor (``/dev/stdout`` led to a file by the shell).  Such a target may be named
     anything."""
     try:
-        info = os.stat(name)  # as -o writes: a target that is there
-        return not stat.S_ISREG(info.st_mode) or _through_descriptor(name)
+        return _written_into(name, os.stat(name))  # as -o writes: a target that is there
     except (OSError, ValueError):
         return False
+
+
+def _written_into(name: str, info: Optional[os.stat_result]) -> bool:
+    """:func:`written_directly` of ``name`` whose ``os.stat`` is ``info`` (None: nothing is
+    there, so a file is made)."""
+    return info is not None and (not stat.S_ISREG(info.st_mode) or _through_descriptor(name))
 
 
 def _through_descriptor(name: str) -> bool:
