@@ -1238,6 +1238,10 @@ def _thousands_hint(token: str) -> str | None:
             f"point, or {token.replace(',', '')} without a thousands separator")
 
 
+#: Why a file reference is no element of a tensor written as nested lists.
+_REFERENCE_IS_A_TENSOR = '{"csv": ...} and {"npy": ...} stand for a whole tensor, not an element'
+
+
 def _number(value: object, exact: bool) -> float | Fraction:
     """One element as float or Fraction; raises _BadNumber for anything else."""
     kind = type(value)
@@ -1254,8 +1258,7 @@ def _number(value: object, exact: bool) -> float | Fraction:
     if isinstance(value, list):
         raise _BadNumber("expected a number, got a list (the nesting is uneven)")
     if isinstance(value, dict):
-        raise _BadNumber('expected a number, got an object ({"csv": ...} and {"npy": ...} '
-                         "stand for a whole tensor, not an element)")
+        raise _BadNumber(f"expected a number, got an object ({_REFERENCE_IS_A_TENSOR})")
     if isinstance(value, (np.bool_, complex, np.complexfloating)):
         raise _BadNumber(f"{_show(value)} is not a real number")
     if isinstance(value, (int, np.integer)):
@@ -1476,8 +1479,7 @@ def _raise_file_elements(leaves: list, where: str, shape: tuple[int, ...], file:
     elif len(references) == len(leaves) and all("npy" in leaf for leaf in references):
         hint = ("one .npy file holds the whole tensor: save the arrays as one, "
                 "numpy.save(path, numpy.stack(arrays))")
-    raise ProblemError('expected a number, got an object: {"csv": ...} and {"npy": ...} '
-                       "stand for a whole tensor, not an element",
+    raise ProblemError(f"expected a number, got an object: {_REFERENCE_IS_A_TENSOR}",
                        where=_index_path(where, first, shape), file=file, hint=hint)
 
 
@@ -1521,8 +1523,7 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool) -> None
                 item, others = items[odd], counts[usual]
                 got = (f"{_nesting(depths[odd])} (the nesting is uneven)"
                        if isinstance(item, list) else
-                       'an object: {"csv": ...} and {"npy": ...} stand for a whole tensor, '
-                       'not an element' if isinstance(item, dict)
+                       f"an object: {_REFERENCE_IS_A_TENSOR}" if isinstance(item, dict)
                        else f"{_show(item)} (the nesting is uneven)")
                 rest = len(items) - 1
                 as_others = ("" if not usual else " (as the other element is)" if rest == 1
