@@ -752,8 +752,7 @@ def _from_a_file(what: str, hint: str | None, value: dict) -> tuple[str, str | N
     got = re.search(r"got (?:shape )?([\d×]+|a number)$", what)
     if got is None:
         return what, hint
-    names = value.get("csv", value.get("npy"))
-    what = f"{what} in {', '.join(names) if isinstance(names, list) else names}"
+    what = f"{what} in {', '.join(reference_names(value))}"
     vector_expected = re.search(r"shape \d+(?![\d×])", what[:got.start()])
     if "csv" in value and hint is None and vector_expected and re.fullmatch(r"1×\d+",
                                                                             got.group(1)):
@@ -762,16 +761,22 @@ def _from_a_file(what: str, hint: str | None, value: dict) -> tuple[str, str | N
     return what, hint
 
 
-def files_named(value: Any, base_dir: Path) -> list[Path]:
-    """The input files a tensor's ``{"csv": ...}`` or ``{"npy": ...}`` names."""
+def reference_names(value: Any) -> list[str]:
+    """The file names a tensor's ``{"csv": ...}`` or ``{"npy": ...}`` names, as written
+    (none for a tensor written in the file)."""
     if not isinstance(value, dict):
         return []
     named = []
     for key in ("csv", "npy"):
         names = value.get(key)
-        named += [base_dir / name for name in (names if isinstance(names, list) else [names])
+        named += [name for name in (names if isinstance(names, list) else [names])
                   if isinstance(name, str)]
     return named
+
+
+def files_named(value: Any, base_dir: Path) -> list[Path]:
+    """The input files a tensor's ``{"csv": ...}`` or ``{"npy": ...}`` names."""
+    return [base_dir / name for name in reference_names(value)]
 
 
 def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:

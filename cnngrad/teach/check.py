@@ -43,7 +43,8 @@ from cnngrad.file_kinds import (INDEX_TEXT, PATH_TEXT, answered_path, bracketed_
                                 grades_format, is_problem, is_result, result_path)
 from cnngrad.network import Trace
 from cnngrad.problem import (MAX_INDEX_DIGITS, ONE_BASED_HINT, ZERO_BASED_HINT,
-                              counted_from_one, index_outside_text, shape_text, sides_text)
+                              counted_from_one, files_named, index_outside_text,
+                              reference_names, shape_text, sides_text)
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
 from cnngrad.teach.textbook_names import (input_delta_hint, per_input_paths, textbook_hint,
@@ -514,7 +515,7 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
     _refuse_unknown_paths(trace, [(tensor_path, shown_key(key), file)
                                   for (key, _), (tensor_path, _) in zip(items, keys)])
     for (key, value), origin, (tensor_path, index) in zip(items, origins, keys):
-        files += _named_files(value, base_dir)
+        files += files_named(value, base_dir)
         cells = []
         for cell_key, cell_index, cell in _filled(key, tensor_path, index, value, one_based):
             written = parse_written(cell, cell_key, file=file, base_dir=base_dir,
@@ -524,7 +525,7 @@ def _read_answers(path: str, raw: bytes, file: str, base_dir: pathlib.Path, one_
                                      base=int(one_based),
                                      given_as=None if cell_key == key else f"'{key}'",
                                      within=None if origin == key else origin,
-                                     source=_reference_names(cell)))
+                                     source=", ".join(reference_names(cell)) or None))
         if isinstance(value, list) and cells and cells[0].key != key:  # null cells
             # ragged, or of another shape than the tensor's, with nulls as without them
             holder = AnswerEntry(key=key, path=tensor_path, index=index, file=file, where=key,
@@ -783,15 +784,6 @@ def _at_grid_line(error: ProblemError, where: str, key: str,
     return error
 
 
-def _named_files(value: Any, base_dir: pathlib.Path) -> list[pathlib.Path]:
-    if not isinstance(value, dict):
-        return []
-    names = [name for key in ("csv", "npy")
-             for name in (value.get(key) if isinstance(value.get(key), list) else
-                          [value.get(key)]) if isinstance(name, str)]
-    return [base_dir / name for name in names]
-
-
 def parse_written(value: Any, where: str, *, file: str,
                   base_dir: pathlib.Path = pathlib.Path("."), base: int = 0) -> Written:
     """One TENSOR of an answers file, with the decimals of every value as written.
@@ -837,16 +829,6 @@ def parse_written(value: Any, where: str, *, file: str,
                    loose_shape=isinstance(value, dict) and "csv" in value,
                    untexted=np.full(values.shape, True) if untexted else None,
                    numeric=numeric)
-
-
-def _reference_names(value: Any) -> str | None:
-    """The file names a ``{"csv": ...}`` or ``{"npy": ...}`` value reads, as written, joined
-    for a message ("k.csv", "c0.csv, c1.csv"); None for a value written in the file."""
-    if not isinstance(value, dict):
-        return None
-    names = value.get("csv", value.get("npy"))
-    names = names if isinstance(names, list) else [names]
-    return ", ".join(name for name in names if isinstance(name, str)) or None
 
 
 def _counted_from(error: ProblemError, where: str, base: int) -> ProblemError:
