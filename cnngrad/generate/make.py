@@ -960,14 +960,22 @@ def _key_decimals(truth: dict, start: int, kept: dict) -> int:
     return start if needed is None else max(start, needed)
 
 
+def kept_tolerance(kept: dict) -> tuple[Fraction, Fraction] | None:
+    """A grading block's (atol, rtol) as exact numbers, a missing one 0; None when it sets
+    neither."""
+    if "atol" not in kept and "rtol" not in kept:
+        return None
+    return Fraction(str(kept.get("atol", 0))), Fraction(str(kept.get("rtol", 0)))
+
+
 def tolerance_bound(truth: dict, kept: dict) -> Fraction | None:
     """Under a grading block's ``atol``/``rtol`` (``kept``), the least atol + rtol·|v| over the
     nonzero values v of ``truth`` (a 0 is written exactly), as check applies the rule; None
     when the block sets neither or every value is 0."""
-    if "atol" not in kept and "rtol" not in kept:
+    tolerance = kept_tolerance(kept)
+    if tolerance is None:
         return None
-    atol = Fraction(str(kept.get("atol", 0)))
-    rtol = Fraction(str(kept.get("rtol", 0)))
+    atol, rtol = tolerance
     sizes = [abs(Fraction(float(v))) for value in truth.values() for v in _values(value)]
     return min((atol + rtol * size for size in sizes if size), default=None)
 
@@ -980,7 +988,7 @@ def tolerance_decimals(truth: dict, kept: dict) -> int | None:
     precision); None when the block sets neither."""
     from cnngrad.teach.grading import MAX_DECIMALS
 
-    if "atol" not in kept and "rtol" not in kept:
+    if kept_tolerance(kept) is None:
         return None
     bound = tolerance_bound(truth, kept)
     if bound is None:

@@ -380,21 +380,21 @@ def _required_decimals(exercise) -> int:
     return (exercise.min_decimals or exercise.key_decimals) if needed is None else needed
 
 
-def _tolerance_met(exercise) -> bool:
-    """Whether rounding to :func:`_required_decimals` meets a kept tolerance: not when it is
-    smaller than half a unit of the most decimals a float holds (atol 0, 1e-30)."""
+def _tolerance_met(exercise, decimals: int) -> bool:
+    """Whether rounding to ``decimals`` (:func:`_required_decimals`) meets a kept tolerance:
+    not when it is smaller than half a unit of the most decimals a float holds (atol 0,
+    1e-30)."""
     from cnngrad.generate.make import tolerance_bound
 
     bound = tolerance_bound(exercise.truth, exercise.document.get("grading") or {})
-    return bound is None or Fraction(1, 2 * 10 ** _required_decimals(exercise)) <= bound
+    return bound is None or Fraction(1, 2 * 10 ** decimals) <= bound
 
 
 def _tolerance(exercise) -> tuple[Fraction, Fraction] | None:
     """A kept grading block's (atol, rtol), a missing one 0; None when it sets neither."""
-    grading = exercise.document.get("grading") or {}
-    if "atol" not in grading and "rtol" not in grading:
-        return None
-    return Fraction(str(grading.get("atol", 0))), Fraction(str(grading.get("rtol", 0)))
+    from cnngrad.generate.make import kept_tolerance
+
+    return kept_tolerance(exercise.document.get("grading") or {})
 
 
 def _tolerance_text(exercise) -> str:
@@ -407,10 +407,11 @@ def _tolerance_text(exercise) -> str:
 
 
 def _answers_sentence(exercise) -> str:
-    decimals = _decimals(_required_decimals(exercise))
+    required = _required_decimals(exercise)
+    decimals = _decimals(required)
     tolerance = _tolerance(exercise)
     # a tolerance below half a unit of a float's last decimal: only the value itself meets it
-    only_itself = tolerance is not None and not _tolerance_met(exercise)
+    only_itself = tolerance is not None and not _tolerance_met(exercise, required)
     rule = "" if tolerance is None else (
         f" A value is right when {_tolerance_text(exercise)}"
         + (": only the value itself, to the floats' precision, meets that." if only_itself
@@ -420,7 +421,7 @@ def _answers_sentence(exercise) -> str:
         rounded = (f"Give every value to {decimals}, as many as a float holds "
                    if only_itself else
                    "Give every value rounded to a whole number or finer "
-                   if tolerance and _required_decimals(exercise) == 0 else
+                   if tolerance and required == 0 else
                    f"Give every value rounded to {decimals} or more " if tolerance else
                    f"Give every value rounded to {decimals} ")
         return (rounded
@@ -437,7 +438,7 @@ def _answers_sentence(exercise) -> str:
                 + (f"as a decimal with {decimals})." if not tolerance else
                    f"as a decimal to {decimals}, as many as a float holds)." if only_itself
                    else "as a decimal rounded to a whole number or finer)."
-                   if _required_decimals(exercise) == 0 else
+                   if required == 0 else
                    f"as a decimal rounded to {decimals} or more).") + rule)
     exact = _decimals(exercise.key_decimals)  # the decimals the answers come out exact at
     if exercise.key_decimals == 0:
