@@ -404,8 +404,10 @@ def written_directly(name: str) -> bool:
 
 def _written_into(name: str, info: Optional[os.stat_result]) -> bool:
     """:func:`written_directly` of ``name`` whose ``os.stat`` is ``info`` (None: nothing is
-    there, so a file is made)."""
-    return info is not None and (not stat.S_ISREG(info.st_mode) or _through_descriptor(name))
+    there, so a file is made).  Raises where the current folder is gone, whatever ``info``
+    (:func:`_through_descriptor`): -o's writer says so of a folder deleted under it."""
+    through = _through_descriptor(name)
+    return info is not None and (not stat.S_ISREG(info.st_mode) or through)
 
 
 def _through_descriptor(name: str) -> bool:
