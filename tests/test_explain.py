@@ -2112,3 +2112,28 @@ def test_the_loss_gradient_names_the_last_output_once(sample, path):
     assert explained["symbols"]["δ"].startswith("dE/dy = ")
     assert explained["symbols"]["y"].startswith("the last layer's output (")
     assert explained["formula"].split(" = ")[1].startswith("dE/dy[")
+
+
+@pytest.mark.parametrize("fmt", ["table", "text", "json"])
+@pytest.mark.parametrize("problem, path, where", [
+    # the explained layer's own step is computed by explain (the backward pass stops before
+    # it): past float64's range it is backward's error, not an "inf" total and exit 0
+    ({"input": [[1, 2], [3, 4]], "kernel": [["1e300"]], "delta": [[1, 1], [1, "1e300"]]},
+     "conv2d_1.delta_in[1,1]", "conv2d_1.delta_in[1,1]"),
+    ({"input": [[1, 2], [3, "1e300"]], "kernel": [[1, 1]], "delta": [[1], ["1e300"]]},
+     "conv2d_1.grads.kernel[0,1]", "conv2d_1.grads.kernel[0,1]"),
+    # a whole tensor: the element that overflows, the first in row-major order
+    ({"input": [[1, 2], [3, "1e300"]], "kernel": [[1, 1]], "delta": [[1], ["1e300"]]},
+     "conv2d_1.grads.kernel", "conv2d_1.grads.kernel[0,1]"),
+])
+def test_a_number_that_overflows_is_backwards_error(problem, path, where, fmt, tmp_path):
+    file = tmp_path / "p.json"
+    file.write_text(json.dumps(problem))
+    result = runner.invoke(app, ["explain", str(file), path, "-f", fmt])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr == (f"error: {file}: {where}: the result overflows to infinity; hint: "
+                             "float64 overflows beyond about 1.8e308: scale the numbers down, "
+                             "or use --exact (fractions never overflow)\n")
+    backward = runner.invoke(app, ["backward", str(file)])
+    assert backward.exit_code == 2 and "the result overflows to infinity" in backward.stderr

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from cnngrad.cli.common import (DebugOpt, ExactOpt, MaxElementsOpt, TableDecimalsOpt,
-                                OutputOpt, compute, format_option, guarded, output_format,
+                                OutputOpt, check_finite, compute, format_option, guarded, output_format,
                                 note_later, render_rich, write_output)
 from cnngrad.errors import UsageError
 
@@ -107,6 +107,10 @@ def explain(
     paths, shape = elements if elements is not None else ([path], ())
     count = math.prod(shape)
     explanations = [explain_path(trace, one, one_based=one_based) for one in paths]
+    # the explained layer's own step is computed here, by its terms (the backward pass
+    # stopped before it): a number past float64's range is the error backward gives
+    check_finite(trace, tensors=[(one, explanation.total)
+                                 for one, explanation in zip(paths, explanations)])
     if count > len(paths):
         # the last element's path, the one furthest from those explained
         last = element_path(path.strip(), tuple(size - 1 for size in shape), one_based)
