@@ -32,7 +32,8 @@ from cnngrad.families.base import Head
 from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, decimal_commas_hint, integer_digits,
-                              is_number_text, load_json_document, names_a_file, parse_number,
+                              is_number_text, load_json_document, names_a_file,
+                              names_non_finite, parse_number,
                               parse_tensor, portable_json_error, read_source, redirected_stdin,
                               split_csvs_seen, unicode_minus_hint)
 
@@ -1372,14 +1373,17 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def tensor_ref(value: str, option: str):
         text = value.strip()
-        # a number as a problem's string holds it, bare or JSON-quoted: --bias 5/7, '"0.5"'
+        # a number as a problem's string holds it, bare or JSON-quoted: --bias 5/7, '"0.5"';
+        # NaN and the infinities too, refused as not finite as written (not as a file name)
         unquoted = text[1:-1] if len(text) > 1 and text[0] == text[-1] == '"' else text
-        if is_number_text(unquoted) and not names_a_file(value, or_folder=True):
+        if (is_number_text(unquoted) or names_non_finite(unquoted)) \
+                and not names_a_file(value, or_folder=True):
             return unquoted
         looks_inline = text[:1] in "[-0123456789" + UNICODE_MINUSES
         if looks_inline and not names_a_file(value, or_folder=True):
             try:
-                return json.loads(text, parse_float=Decimal)
+                # a bare NaN or Infinity in a list kept as written, for its error
+                return json.loads(text, parse_float=Decimal, parse_constant=str)
             except ValueError as exc:
                 raise ProblemError(f"not a file and not JSON: {_json_slip(exc, text)}",
                                    where=option,
@@ -1409,8 +1413,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
 
     def option_value(value: str, option: str):
         text = value.strip()
-        try:
-            return json.loads(text, parse_float=Decimal)
+        try:  # NaN kept as written, for its error ("got 'NaN'", not "got float")
+            return json.loads(text, parse_float=Decimal, parse_constant=str)
         except ValueError:
             if option == "--padding" and text[:1].isalpha():
                 # a word ("same", or a slip like "sam"): checked, and a slip named, where a

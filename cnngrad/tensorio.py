@@ -78,8 +78,10 @@ _SCAN_CHUNK = 1 << 20         # bytes per step of the bracket-depth scan
 _MAX_WALK_DEPTH = 1000        # guards the descent into nested Python lists handed in directly
 
 # A decimal as people write it: 3, -0.51, .5, 2., 2e-3, +1E+4 (no NaN, inf, underscores).
-# ASCII digits only (re.ASCII): "١٢" and "１２" are not numbers here, as in JSON.
-_DECIMAL_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# ASCII digits only (re.ASCII): "١٢" and "１２" are not numbers here, as in JSON.  The
+# fraction part hangs on its point (\d+(?:\.\d*)?, not \d+\.?\d*): a long run of digits
+# that ends in something else then fails in one pass, not in time quadratic in its length.
+DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 # A fraction of two integers: -1/3, 2 / 4, 1/-3.
 _FRACTION_RE = re.compile(r"([+-]?\d+)\s*/\s*([+-]?\d+)", re.ASCII)
 #: A number as JSON writes it bare (no "+", no ".5", no "5.").
@@ -351,12 +353,21 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     return raw, path, base_dir
 
 
+def _line_of(text: str | bytes, index: int) -> tuple[int, int]:
+    """(its line, counted from 1; where that line starts) of position ``index`` in ``text``.
+    A line ends at \\n, \\r\\n or a lone \\r, as an editor shows it (json counts \\n only,
+    which puts all of a file saved with old Mac line ends on line 1)."""
+    cr, lf = ("\r", "\n") if isinstance(text, str) else (b"\r", b"\n")
+    line = (text.count(lf, 0, index) + text.count(cr, 0, index)
+            - text.count(cr + lf, 0, index) + 1)
+    return line, max(text.rfind(lf, 0, index), text.rfind(cr, 0, index)) + 1
+
+
 def _text_position(raw: bytes, index: int, skip: int = 0) -> str:
     """``line L, column C`` (1-based, columns in characters) of byte ``index``."""
-    line_start = raw.rfind(b"\n", 0, index) + 1
+    line, line_start = _line_of(raw, index)
     if line_start == 0:
         line_start = skip
-    line = raw.count(b"\n", 0, index) + 1
     column = len(raw[line_start:index].decode("utf-8", "replace")) + 1
     return f"line {line}, column {column}"
 
@@ -373,10 +384,10 @@ def _csv_position(raw: bytes, index: int, skip: int = 0) -> str:
 
 
 def _char_position(text: str, index: int) -> str:
-    """``line L, column C`` of character ``index``, counted as :mod:`json` does."""
-    line = text.count("\n", 0, index) + 1
-    column = index - text.rfind("\n", 0, index)
-    return f"line {line}, column {column}"
+    """``line L, column C`` of character ``index``, its lines as :func:`_line_of` counts
+    them (on \\n and \\r\\n line ends what :mod:`json` says)."""
+    line, line_start = _line_of(text, index)
+    return f"line {line}, column {index - line_start + 1}"
 
 
 def _utf16_without_mark(raw: bytes) -> bool:
@@ -879,12 +890,12 @@ def _syntax_error(exc: json.JSONDecodeError, text: str, file: str) -> ProblemErr
         hint = _value_hint(text, exc.pos)
     elif exc.msg == "Expecting ',' delimiter" and (tail := _number_tail_hint(text, exc.pos)):
         hint = tail
-    elif (exc.msg == "Expecting ',' delimiter" and "\n" in text[len(before):exc.pos]
-          and at[:1] not in ("]", "}")):
+    elif (exc.msg == "Expecting ',' delimiter" and _line_of(text, exc.pos)[0] > (
+            line := _line_of(text, len(before))[0]) and at[:1] not in ("]", "}")):
         # the next value starts a line: the comma ending the line before it is missing (a
         # bracket there that closes nothing open is no such slip)
-        hint = f"a ',' missing at the end of line {before.count(chr(10)) + 1}?"
-    return ProblemError(what, where=f"line {exc.lineno}, column {exc.colno}", file=file, hint=hint)
+        hint = f"a ',' missing at the end of line {line}?"
+    return ProblemError(what, where=_char_position(text, exc.pos), file=file, hint=hint)
 
 
 def load_json_document(raw: bytes, file: str, *, keep_text: bool = False) -> object:
@@ -1146,7 +1157,7 @@ def _from_float(value: float, exact: bool) -> float | Fraction:
 def _from_string(text: str, exact: bool) -> float | Fraction:
     token = text.strip()
     shown = repr(_shorten(text))
-    if _DECIMAL_RE.fullmatch(token):
+    if DECIMAL_RE.fullmatch(token):
         try:
             value = Decimal(token)
         except (InvalidOperation, ValueError):  # an exponent beyond Decimal's own limits
@@ -1356,7 +1367,7 @@ def _leaves_to_array(flat: list, shape: tuple[int, ...], exact: bool,
     """
     count = len(flat)
     kinds = set(map(type, flat))
-    # Within these characters float() reads exactly the decimals _DECIMAL_RE accepts (no
+    # Within these characters float() reads exactly the decimals DECIMAL_RE accepts (no
     # nan, inf or 1_000), and one regex search over the joined text is C speed.
     plain_strings = kinds == {str} and not _NOT_PLAIN_DECIMAL_CHAR.search("".join(flat))
     converted = None
@@ -1797,14 +1808,20 @@ def _is_comment(line: str) -> bool:
 def is_number_text(text: str) -> bool:
     """Whether ``text`` is a number as a tensor's string may hold it: a decimal (``0.51``,
     ``2e-3``) or a fraction (``-1/3``)."""
-    return bool(_DECIMAL_RE.fullmatch(text) or _FRACTION_RE.fullmatch(text))
+    return bool(DECIMAL_RE.fullmatch(text) or _FRACTION_RE.fullmatch(text))
+
+
+def names_non_finite(text: str) -> bool:
+    """Whether ``text`` is NaN or an infinity as people and numpy write them (``NaN``,
+    ``-inf``, ``Infinity``): a number, refused as not finite, not a word or a file name."""
+    return text.strip().lower().lstrip("+-") in _NON_FINITE_WORDS
 
 
 def _is_numeric_cell(cell: str) -> bool:
     """A cell written as a number: a decimal, a fraction, or NaN or infinity (numpy.savetxt
     writes them so; they are refused as not finite, but they make no header row)."""
-    return bool(_DECIMAL_RE.fullmatch(cell) or _FRACTION_RE.fullmatch(cell)
-                or cell.strip().lower().lstrip("+-") in _NON_FINITE_WORDS)
+    return bool(DECIMAL_RE.fullmatch(cell) or _FRACTION_RE.fullmatch(cell)
+                or names_non_finite(cell))
 
 
 def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
@@ -1914,7 +1931,7 @@ def _mixed_separator(records: list[tuple[int, list[str]]], delimiter: str,
             for other in (other for other in others if other in cell):
                 parts = [part.strip() for part in cell.split(other)]
                 if widths[len(cells) - 1 + len(parts)] and all(
-                        _DECIMAL_RE.fullmatch(part) or _FRACTION_RE.fullmatch(part)
+                        DECIMAL_RE.fullmatch(part) or _FRACTION_RE.fullmatch(part)
                         for part in parts):
                     raise ProblemError(
                         f"{cell!r} is not a number: its numbers are separated by {other!r}, "
@@ -1930,7 +1947,7 @@ def _foreign_separator(cell: str) -> str | None:
     numbers, separators = parts[::2], set(parts[1::2])
     if len(numbers) < 2 or len(separators) != 1:
         return None
-    if not all(_DECIMAL_RE.fullmatch(part) or _FRACTION_RE.fullmatch(part) for part in numbers):
+    if not all(DECIMAL_RE.fullmatch(part) or _FRACTION_RE.fullmatch(part) for part in numbers):
         return None
     return separators.pop()
 

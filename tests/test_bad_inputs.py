@@ -322,6 +322,15 @@ CORPUS = [
     bad("comma-missing-before-blank-lines", '{"input": [[1, 2],\r\n\r\n  [3, 4]\r\n\r\n'
         '  [5, 6]]}', "line 5, column 3", "expecting ',' delimiter",
         hint="a ',' missing at the end of line 3?"),
+    # old Mac line ends (a lone CR): lines as an editor shows them, not all of it line 1
+    bad("comma-missing-cr-line-ends", '{\r"input": [[1, 2], [3, 4]],\r"kernel": [[1]] '
+        '"delta": [[1, 1], [1, 1]]}', "line 3, column 17", "expecting ',' delimiter"),
+    bad("comma-missing-at-cr-line-end", '{\r"input": [[1, 2], [3, 4]],\r"kernel": [[1]]\r'
+        '"delta": [[1, 1], [1, 1]]}', "line 4, column 1", "expecting ',' delimiter",
+        hint="a ',' missing at the end of line 3?"),
+    bad("nan-after-cr-line-ends", '{\r"input": [[1, 2], [3, NaN]],\r"kernel": [[1]], '
+        '"delta": [[1, 1], [1, 1]]}', "input[1][1]", "NaN is not allowed (JSON numbers must "
+        "be finite), at line 2, column 23"),
     bad("extra-data", '{"input": 1} {"input": 2}', "line 1, column 14", "extra data"),
     bad("python-literal", '{"input": True}', "line 1, column 11", "expecting a value"),
     bad("control-char", '{"title": "a\tb"}', "line 1, column 13", "control character"),
@@ -586,6 +595,14 @@ CORPUS = [
     bad("cell-true", short(input=[[True, 2, 3], [4, 5, 6], [7, 8, 9]]), "input[0][0]",
         "true is not a number"),
     bad("cell-null", short(kernel=[[1, None], [0, 1]]), "kernel[0][1]", "null is not a number"),
+    # a long run of digits that ends in something else: refused in one pass (a decimal
+    # pattern that backtracked took time quadratic in the run: 49 s for 40,000 digits)
+    bad("cell-long-digit-run", short(kernel=[[1, "1" * 200_000 + "x"], [0, 1]]),
+        "kernel[0][1]", "is not a number"),
+    bad("cell-long-fraction-run", short(kernel=[[1, "7" * 100_000 + "/" + "3" * 100_000 + "x"],
+                                                [0, 1]]), "kernel[0][1]", "is not a number"),
+    bad("csv-long-digit-run", short(kernel={"csv": "k.csv"}), "row 2, column 2",
+        "is not a number", files={"k.csv": "1,0\n0," + "1" * 200_000 + "x\n"}, file="k.csv"),
     bad("cell-1/0", short(kernel=[[1, "1/0"], [0, 1]]), "kernel[0][1]", "division by zero"),
     bad("cell-nan", short(delta=[[1, 0], [0, "nan"]]), "delta[1][1]", "not a finite number"),
     bad("cell-inf", short(delta=[[1, 0], ["inf", 0]]), "delta[1][0]", "not a finite number"),

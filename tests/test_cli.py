@@ -205,6 +205,36 @@ def test_quick_mode_a_folder_named_like_a_number_is_named_as_a_folder(tmp_path, 
     assert result.output.splitlines() == ["error: --input: '123' is a folder, not a file"]
 
 
+@pytest.mark.parametrize("option, value, said", [
+    # NaN and the infinities as written, refused as not finite (not a file looked for)
+    ("--bias", "NaN", "--bias: 'NaN' is not a finite number (no NaN or infinity)"),
+    ("--bias", "Infinity", "--bias: 'Infinity' is not a finite number (no NaN or infinity)"),
+    ("--bias", "-Infinity", "--bias: '-Infinity' is not a finite number (no NaN or infinity)"),
+    ("--kernel", "+inf", "--kernel: '+inf' is not a finite number (no NaN or infinity)"),
+    ("--bias", '"nan"', "--bias: 'nan' is not a finite number (no NaN or infinity)"),
+    ("--kernel", "[[NaN]]", "--kernel[0][0]: 'NaN' is not a finite number (no NaN or infinity)"),
+    ("--stride", "NaN", "--stride: expected an integer ≥ 1, got 'NaN'"),
+    ("--stride", "[1, Infinity]", "--stride[1]: expected an integer ≥ 1, got 'Infinity'"),
+])
+def test_quick_mode_nan_and_infinity_are_numbers_refused_as_written(option, value, said,
+                                                                    tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    options = {"--input": "[[1, 2], [3, 4]]", "--kernel": "[[1]]", "--delta": "[[1, 1], [1, 1]]",
+               option: value}
+    result = invoke("backward", *[part for pair in options.items() for part in pair])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [f"error: {said}"]
+
+
+def test_quick_mode_a_file_named_nan_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "NaN").write_text("0.5\n")
+    result = invoke("backward", "--input", "[[1, 2], [3, 4]]", "--kernel", "NaN",
+                    "--delta", "[[1, 1], [1, 1]]", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["layers"][0]["output"] == [[0.5, 1.0], [1.5, 2.0]]
+
+
 LONG_NAME = "a" * 300
 
 

@@ -50,6 +50,7 @@ from cnngrad.teach.grading import Grading, check_points
 from cnngrad.teach.textbook_names import (input_delta_hint, per_input_paths, textbook_hint,
                                           textbook_paths)
 from cnngrad.tensorio import (
+    DECIMAL_RE,
     TENSOR_FILE_KINDS,
     csv_cells,
     csv_grid,
@@ -115,8 +116,6 @@ SHORT_EXACT_SHARE = 1e-2
 SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
 #: how a zip file (an .npz) starts: a local file header, or the end record of an empty one
 ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
-
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 #: a '# path' line of a CSV of blocks, with the separators a spreadsheet pads its rows with
 #: (# loss,,); a path begins with a layer's name, never a digit (# 0.0660 is a note)
@@ -867,7 +866,7 @@ def _leaf_info(leaf: Any) -> tuple[str, int, bool]:
 
 def _text_info(text: str) -> tuple[str, int, bool]:
     token = text.strip()
-    if _DECIMAL_TEXT.fullmatch(token):
+    if DECIMAL_RE.fullmatch(token):
         return token, _decimals_written(token), False
     return token, 0, True  # "p/q": parse_tensor accepted nothing else
 
