@@ -235,6 +235,15 @@ def test_quick_mode_a_file_named_nan_is_read(tmp_path, monkeypatch):
     assert json.loads(result.stdout)["layers"][0]["output"] == [[0.5, 1.0], [1.5, 2.0]]
 
 
+
+def test_a_long_digit_run_as_a_float_option_is_refused_at_once(tmp_path):
+    # the plain reader's float pattern: a backtracking one took 10 s for 20,000 digits, and
+    # time quadratic in the run (this run: minutes), before typer's "must be a number"
+    result = invoke("verify", str(WORKED), "--atol", "1" * 100_000 + "x")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --atol: ")
+
+
 LONG_NAME = "a" * 300
 
 
