@@ -2125,6 +2125,9 @@ def test_the_loss_gradient_names_the_last_output_once(sample, path):
     # a whole tensor: the element that overflows, the first in row-major order
     ({"input": [[1, 2], [3, "1e300"]], "kernel": [[1, 1]], "delta": [[1], ["1e300"]]},
      "conv2d_1.grads.kernel", "conv2d_1.grads.kernel[0,1]"),
+    # the path as explain reads it, not as typed
+    ({"input": [[1, 2], [3, 4]], "kernel": [["1e300"]], "delta": [[1, 1], [1, "1e300"]]},
+     " conv2d_1.delta_in[ 1 , 1 ]\t", "conv2d_1.delta_in[1,1]"),
 ])
 def test_a_number_that_overflows_is_backwards_error(problem, path, where, fmt, tmp_path):
     file = tmp_path / "p.json"
@@ -2137,3 +2140,27 @@ def test_a_number_that_overflows_is_backwards_error(problem, path, where, fmt, t
                              "or use --exact (fractions never overflow)\n")
     backward = runner.invoke(app, ["backward", str(file)])
     assert backward.exit_code == 2 and "the result overflows to infinity" in backward.stderr
+
+
+@pytest.mark.parametrize("problem, path, value", [
+    # added in the order shown, the running sum passes float64's range where the sum does
+    # not (backward adds in its own order): the total is the sum, no overflow error
+    ({"input": [[0, 0, 0], [0, 0, 0], [0, 0, 0]], "kernel": [[1, 1], [1, 1]],
+      "delta": [[0, "1e308"], ["1e308", "-1e308"]]}, "conv2d_1.delta_in[1,1]", 1e308),
+    ({"input": [["1e308", "-1e308", "1e308"]], "kernel": [[1]], "delta": [[1, 1, 1]]},
+     "conv2d_1.grads.kernel[0,0]", 1e308),
+    ({"input": ["1e-300"], "layers": [
+        {"type": "relu", "name": "r"},
+        {"type": "dense", "name": "a", "input": "r", "weights": [["1e308"]]},
+        {"type": "dense", "name": "b", "input": "r", "weights": [["1e308"]]},
+        {"type": "dense", "name": "c", "input": "r", "weights": [["-1e308"]]},
+        {"type": "add", "inputs": ["a", "b", "c"]}], "delta": [1]}, "r.delta_out[0]", 1e308),
+])
+def test_a_sum_whose_running_total_passes_the_range_is_its_value(problem, path, value,
+                                                                   tmp_path):
+    file = tmp_path / "p.json"
+    file.write_text(json.dumps(problem))
+    result = runner.invoke(app, ["explain", str(file), path, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total"] == value
+    assert invoke("backward", file, "-f", "json").exit_code == 0

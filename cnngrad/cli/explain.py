@@ -109,8 +109,8 @@ def explain(
     explanations = [explain_path(trace, one, one_based=one_based) for one in paths]
     # the explained layer's own step is computed here, by its terms (the backward pass
     # stopped before it): a number past float64's range is the error backward gives
-    check_finite(trace, tensors=[(one, explanation.total)
-                                 for one, explanation in zip(paths, explanations)])
+    check_finite(trace, tensors=[(explanation.path, explanation.total)
+                                 for explanation in explanations])
     if count > len(paths):
         # the last element's path, the one furthest from those explained
         last = element_path(path.strip(), tuple(size - 1 for size in shape), one_based)

@@ -687,6 +687,11 @@ class _Explainer:
                 total = total + value
             if not values:
                 total = Fraction(0) if self.exact else 0.0
+            if (isinstance(total, float) and not math.isfinite(total)
+                    and all(math.isfinite(value) for value in values)):
+                # added in the order shown, the running sum passed float64's range where the
+                # sum need not (1e308 + 1e308 − 1e308; backward adds in its own order)
+                total = _sum_scaled([float(value) for value in values])
             if not self.exact and _cancels(values, total):
                 notes = notes + [CANCELS_NOTE]
         formula = f"{lhs} = {rhs}"
@@ -830,8 +835,27 @@ def _cancels(values: list, total) -> bool:
     the terms bring with them, whichever is larger."""
     if not total or not isinstance(total, float) or not math.isfinite(total):
         return False
-    scale = math.fsum(abs(float(v)) for v in values)
-    return abs(total) <= max(len(values) * 2.0**-52, CANCELS_RELATIVE) * scale
+    bound = max(len(values) * 2.0**-52, CANCELS_RELATIVE)
+    try:
+        return abs(total) <= bound * math.fsum(abs(float(v)) for v in values)
+    except OverflowError:  # Σ|v| past float64's range: compared where it is not
+        return (abs(total) * _SCALE_DOWN
+                <= bound * math.fsum(abs(float(v)) * _SCALE_DOWN for v in values))
+
+
+#: An exact power of two that brings the sum of any float64 values within range: math.fsum,
+#: whose partial sums must stay in range, then adds them (terms that small lose no bits, bar
+#: those below 2⁻⁹⁶⁰, which cannot move a sum near 1.8e308).
+_SCALE_DOWN = 2.0**-64
+
+
+def _sum_scaled(values: list[float]) -> float:
+    """The correctly rounded sum of ``values`` (inf only when it is beyond float64's range),
+    where math.fsum alone raises when a partial sum passes the range."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.fsum(value * _SCALE_DOWN for value in values) / _SCALE_DOWN
 
 
 def _column_zero_reasons(columns: TermColumns, zero: np.ndarray) -> dict[str, int]:
