@@ -375,8 +375,8 @@ def _text_position(raw: bytes, index: int, skip: int = 0) -> str:
 def _csv_position(raw: bytes, index: int, skip: int = 0) -> str:
     """``row R, column C`` of byte ``index`` of a CSV file, as its other errors say where: its
     line, and the cell the byte is in (by the separator of the text around it)."""
-    line_start = raw.rfind(b"\n", 0, index) + 1 or skip
-    row = raw.count(b"\n", 0, index) + 1
+    row, line_start = _line_of(raw, index)
+    line_start = line_start or skip
     before = raw[line_start:index].decode("utf-8", "replace")
     delimiter = _sniff_delimiter(raw.decode("utf-8", "replace"))
     cells = next(iter(_split_rows(before + "x", delimiter)), [])  # x: the byte's own cell

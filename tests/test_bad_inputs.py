@@ -826,6 +826,9 @@ CORPUS = [
         files={"x.csv": "1,2,3\n4,,6\n7,8,9\n"}, file="x.csv"),
     bad("csv-binary", short(input={"csv": "x.csv"}), "row 1, column 2", "not UTF-8",
         files={"x.csv": b"1,\xff,3\n"}, file="x.csv"),
+    # old Mac line ends: the row an editor shows, as the file's other errors count them
+    bad("csv-binary-cr-line-ends", short(input={"csv": "x.csv"}), "row 3, column 2",
+        "not UTF-8", files={"x.csv": b"1,2,3\r4,5,6\r7,\xff,9\r"}, file="x.csv"),
     bad("csv-name-newline", short(kernel={"csv": "k\n.csv"}), "kernel.csv",
         "no such file 'k\\n.csv'"),
     # a Windows path: its backslash is part of a name here, or, single in JSON, an escape

@@ -226,13 +226,25 @@ def test_quick_mode_nan_and_infinity_are_numbers_refused_as_written(option, valu
     assert result.output.splitlines() == [f"error: {said}"]
 
 
-def test_quick_mode_a_file_named_nan_is_read(tmp_path, monkeypatch):
+@pytest.mark.parametrize("given", ["NaN", '"NaN"', "-inf", '"-inf"'])
+def test_quick_mode_a_file_named_nan_is_read(given, tmp_path, monkeypatch):
+    # bare or over-quoted (as a script may write it), a name that is a file is that file
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "NaN").write_text("0.5\n")
-    result = invoke("backward", "--input", "[[1, 2], [3, 4]]", "--kernel", "NaN",
+    (tmp_path / given.strip('"')).write_text("0.5\n")
+    result = invoke("backward", "--input", "[[1, 2], [3, 4]]", "--kernel", given,
                     "--delta", "[[1, 1], [1, 1]]", "-f", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["layers"][0]["output"] == [[0.5, 1.0], [1.5, 2.0]]
+
+
+@pytest.mark.parametrize("given", ["Infinity", '"Infinity"'])
+def test_quick_mode_a_folder_named_infinity_is_named_as_a_folder(given, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Infinity").mkdir()
+    result = invoke("backward", "--input", "[[1, 2], [3, 4]]", "--kernel", given,
+                    "--delta", "[[1, 1], [1, 1]]")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == ["error: --kernel: 'Infinity' is a folder, not a file"]
 
 
 
