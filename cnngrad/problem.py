@@ -1376,9 +1376,11 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
         # a number as a problem's string holds it, bare or JSON-quoted: --bias 5/7, '"0.5"';
         # NaN and the infinities too, refused as not finite as written, unless they name a
         # file or folder (bare or over-quoted: '"NaN"', as below)
-        unquoted = text[1:-1] if len(text) > 1 and text[0] == text[-1] == '"' else text
+        quoted = len(text) > 1 and text[0] == text[-1] == '"'
+        unquoted = text[1:-1] if quoted else text
         if not names_a_file(value, or_folder=True) and (is_number_text(unquoted) or (
-                names_non_finite(unquoted) and not names_a_file(unquoted, or_folder=True))):
+                names_non_finite(unquoted)
+                and not (quoted and names_a_file(unquoted, or_folder=True)))):
             return unquoted
         looks_inline = text[:1] in "[-0123456789" + UNICODE_MINUSES
         if looks_inline and not names_a_file(value, or_folder=True):

@@ -237,6 +237,19 @@ def test_quick_mode_a_file_named_nan_is_read(given, tmp_path, monkeypatch):
     assert json.loads(result.stdout)["layers"][0]["output"] == [[0.5, 1.0], [1.5, 2.0]]
 
 
+@pytest.mark.parametrize("given", [" -inf", "NaN "])
+def test_quick_mode_a_spaced_nan_is_a_number_beside_a_file_of_its_name(given, tmp_path,
+                                                                      monkeypatch):
+    # only a name given whole, bare or over-quoted, names the file
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / given.strip()).write_text("0.5\n")
+    result = invoke("backward", "--input", "[[1, 2], [3, 4]]", "--kernel", given,
+                    "--delta", "[[1, 1], [1, 1]]")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"error: --kernel: '{given.strip()}' is not a finite number (no NaN or infinity)"]
+
+
 @pytest.mark.parametrize("given", ["Infinity", '"Infinity"'])
 def test_quick_mode_a_folder_named_infinity_is_named_as_a_folder(given, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -2164,3 +2164,18 @@ def test_a_sum_whose_running_total_passes_the_range_is_its_value(problem, path, 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["total"] == value
     assert invoke("backward", file, "-f", "json").exit_code == 0
+
+
+@pytest.mark.parametrize("tiny", ["1.2345678901234567e-300", "3e-305", "1e-310"])
+def test_huge_terms_that_cancel_keep_every_bit_of_the_tiny_total(tiny, tmp_path):
+    # the running sum passes the range; the sum, rounded once, is the tiny term exactly (a
+    # sum scaled down to stay in range lost its bits, or all of them), and it is noise
+    file = tmp_path / "p.json"
+    file.write_text(json.dumps({"input": [["1e308", "1e308", "-1e308", "-1e308", tiny]],
+                                "kernel": [[1]], "delta": [[1, 1, 1, 1, 1]]}))
+    result = runner.invoke(app, ["explain", str(file), "conv2d_1.grads.kernel[0,0]", "-f",
+                                 "json"])
+    assert result.exit_code == 0, result.output
+    explained = json.loads(result.stdout)
+    assert explained["total"] == float(tiny)
+    assert any(note.startswith("The terms cancel") for note in explained["notes"])

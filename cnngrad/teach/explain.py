@@ -691,7 +691,7 @@ class _Explainer:
                     and all(math.isfinite(value) for value in values)):
                 # added in the order shown, the running sum passed float64's range where the
                 # sum need not (1e308 + 1e308 − 1e308; backward adds in its own order)
-                total = _sum_scaled([float(value) for value in values])
+                total = _sum_rounded_once(values)
             if not self.exact and _cancels(values, total):
                 notes = notes + [CANCELS_NOTE]
         formula = f"{lhs} = {rhs}"
@@ -843,19 +843,20 @@ def _cancels(values: list, total) -> bool:
                 <= bound * math.fsum(abs(float(v)) * _SCALE_DOWN for v in values))
 
 
-#: An exact power of two that brings the sum of any float64 values within range: math.fsum,
-#: whose partial sums must stay in range, then adds them (terms that small lose no bits, bar
-#: those below 2⁻⁹⁶⁰, which cannot move a sum near 1.8e308).
+#: An exact power of two that brings a sum of float64 magnitudes within range, for comparing
+#: sizes (math.fsum's partial sums must stay in range).
 _SCALE_DOWN = 2.0**-64
 
 
-def _sum_scaled(values: list[float]) -> float:
-    """The correctly rounded sum of ``values`` (inf only when it is beyond float64's range),
-    where math.fsum alone raises when a partial sum passes the range."""
+def _sum_rounded_once(values: list) -> float:
+    """The sum of float ``values`` rounded once to float64, ±inf when it is beyond the range:
+    added as Fractions, exact whatever the running sum (huge terms that cancel to a tiny
+    total keep every bit of it)."""
+    total = sum(Fraction(float(value)) for value in values)
     try:
-        return math.fsum(values)
+        return float(total)
     except OverflowError:
-        return math.fsum(value * _SCALE_DOWN for value in values) / _SCALE_DOWN
+        return math.inf if total > 0 else -math.inf
 
 
 def _column_zero_reasons(columns: TermColumns, zero: np.ndarray) -> dict[str, int]:
