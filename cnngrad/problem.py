@@ -33,9 +33,8 @@ from cnngrad.file_kinds import not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, decimal_commas_hint, integer_digits,
                               is_number_text, load_json_document, names_a_file,
-                              names_non_finite, parse_number,
-                              parse_tensor, portable_json_error, read_source, redirected_stdin,
-                              split_csvs_seen, unicode_minus_hint)
+                              names_non_finite, parse_number, parse_tensor, portable_json_error,
+                              read_source, redirected_stdin, split_csvs_seen, unicode_minus_hint)
 
 DEFAULT_MAX_ELEMENTS = 10**8
 #: Largest integer option (stride, padding, ...): int64, as PyTorch; anything near it

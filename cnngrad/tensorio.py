@@ -1194,7 +1194,7 @@ def _from_string(text: str, exact: bool) -> float | Fraction:
         return as_float
     if not token:
         raise _BadNumber("an empty string is not a number")
-    if token.lower().lstrip("+-") in _NON_FINITE_WORDS:
+    if names_non_finite(token):
         raise _BadNumber(f"{shown} is not a finite number (no NaN or infinity)")
     hint = None
     if token and token[0] in UNICODE_MINUSES:

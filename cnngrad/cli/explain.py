@@ -5,8 +5,8 @@ from typing import Annotated, Optional
 import typer
 
 from cnngrad.cli.common import (DebugOpt, ExactOpt, MaxElementsOpt, TableDecimalsOpt,
-                                OutputOpt, check_finite, compute, format_option, guarded, output_format,
-                                note_later, render_rich, write_output)
+                                OutputOpt, check_finite, compute, format_option, guarded,
+                                output_format, note_later, render_rich, write_output)
 from cnngrad.errors import UsageError
 
 EPILOG = """\
