@@ -346,6 +346,44 @@ def test_a_wrong_input_carries_forward_with_the_true_or_the_implied_delta(
     assert (entry["points"], entry["max_points"]) == (points, 4)
 
 
+#: a relu between the conv the student answered and the pool whose delta they routed
+RELU_BETWEEN = {"input": [[1, 2], [3, 0.5]],
+                "layers": [{"type": "conv2d", "name": "c", "kernel": [[1]]},
+                           {"type": "relu", "name": "r"}, {"type": "maxpool2d", "name": "mp",
+                                                            "size": 2}],
+                "loss": {"type": "mse", "target": [[0]]}}
+#: conv → relu → flatten → dense, mse: the dense gradient δ·x with x the student's relu output
+FLATTEN_BETWEEN = {"input": [[1, 2], [3, 0.5]],
+                   "layers": [{"type": "conv2d", "kernel": [[1]]}, {"type": "relu"},
+                              {"type": "flatten"},
+                              {"type": "dense", "weights": [[0.5, -1, 0.25, 1]], "bias": [0]}],
+                   "loss": {"type": "mse", "target": [0]}}
+
+
+@pytest.mark.parametrize("problem, upstream, answer, extra", [
+    # c.output's 4 moves the maximum to [0,1] through a relu not answered: the true delta 3
+    (RELU_BETWEEN, {"c.output": [[1, 4], [3, 0.5]]}, {"mp.delta_in": [[0, 3], [0, 0]]},
+     {"mp.delta_out": [[3]]}),
+    # the true delta −0.25 times the student's relu output, through a flatten not answered
+    (FLATTEN_BETWEEN, {"relu_1.output": [[1, 4], [3, 0.5]]},
+     {"dense_1.grads.weights": [["-0.250", "-1.000", "-0.750", "-0.125"]]},
+     {"dense_1.delta_out": [-0.25]}),
+])
+def test_a_wrong_output_carries_through_an_unanswered_layer_with_the_true_delta(
+        tmp_path, problem, upstream, answer, extra):
+    # the student's own forward values past a layer they did not answer, and the true delta
+    # they did not answer either: carried forward, as when they also write the true delta
+    grading = {"carry_forward": True, "min_decimals": 0,
+               "points": dict.fromkeys([*upstream, *answer], 4)}
+    path = next(iter(answer))
+    results = [grade(tmp_path, problem, grading, {**upstream, **answer, **more})
+               for more in ({}, extra)]
+    for code, entry, _ in results:
+        assert code == 1
+        assert path in carried_cells(entry), entry
+        assert (entry["points"], entry["max_points"]) == (7, 8)
+
+
 def test_a_wrong_input_is_named_as_a_source_only_where_it_counts(tmp_path):
     # input [[1, -2]] → relu r → flatten f → dense d (weights [[0.5, -1]]), delta [1]: the
     # student's r.output [[1, 0.5]] is wrong, but a flatten's delta_in and a dense layer's

@@ -23,7 +23,11 @@ A tensor the student did not answer stands in with what their answers further up
 imply, else with its true value, cell by cell; a wrong answer is also carried forward when
 it is right from their answers one step upstream with the true value of every tensor they
 did not answer (``StudentValues(..., chain=False)``: a delta the student did not answer,
-routed through their own wrong forward values).  The upstream answers used may be wrong or
+routed through their own wrong forward values), or with what their forward answers imply for
+each value of the forward pass they did not answer and the true value of each delta and
+gradient they did not answer (``StudentValues(..., chain_deltas=False)``: the true delta
+routed through the student's wrong output of a layer further up, past a ReLU or a flatten
+they did not answer).  The upstream answers used may be wrong or
 right only to the decimals written: a student who carries their own rounded -0.0664 forward
 to six decimals is carried forward too.  Each upstream cell used stands for any value that
 rounds to it as written (the student may have carried more digits than they wrote; not a
@@ -362,14 +366,17 @@ class StudentValues:
 
     With ``chain=False`` a tensor the student did not answer is its true value: each step
     is recomputed from the student's answers one step upstream alone (a wrong forward
-    value, and the true delta routed through it)."""
+    value, and the true delta routed through it).  With ``chain_deltas=False`` only the
+    forward pass's values (each layer's ``output``) are implied from further upstream: a
+    delta or gradient the student did not answer is its true value."""
 
     def __init__(self, trace: Trace, answers: Mapping[str, Any], *,
-                 chain: bool = True, reader_first: bool = False, min_decimals: int = 0
-                 ) -> None:
+                 chain: bool = True, chain_deltas: bool = True, reader_first: bool = False,
+                 min_decimals: int = 0) -> None:
         self.trace = trace
         self.answers = answers  # path -> TensorCheck (answered, right, given, truth)
         self.chain = chain
+        self.chain_deltas = chain_deltas
         # a cell written with fewer decimals (a whole number too) stands for itself exactly
         self.least_decimals = max(1, min_decimals)
         # a layer's delta_out as the student wrote it, or (reader_first) as they wrote the
@@ -396,7 +403,9 @@ class StudentValues:
         layout): a cell answered here with the decimals required moved by half a unit of its
         last decimal, the cells taken from further upstream as that value moves, a cell that
         stands for itself exactly (the truth, a p/q, fewer decimals than required) never."""
-        fallback = self.implied(implied_from or paths[0]) if self.chain else None
+        source = implied_from or paths[0]
+        chained = self.chain and (self.chain_deltas or source.endswith(".output"))
+        fallback = self.implied(source) if chained else None
         if fallback is not None and fallback.value.shape == np.shape(truth_shown):
             value = np.array(fallback.value, copy=True)
             used = _Used().merge(fallback.used)

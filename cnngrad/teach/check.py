@@ -1451,17 +1451,20 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     value is right only as the true value itself; it is then no longer a rounding.  The values
     implied through the tensors the student did not answer are tried first, then (when they
     leave a wrong cell) those one step upstream with the true value of every tensor not
-    answered, then those from the delta_in of the layer reading a layer's output where the
-    student's delta_out of it says otherwise; the one that carries the most cells is kept."""
+    answered, then those through the forward values not answered with the true value of every
+    delta and gradient not answered, then those from the delta_in of the layer reading a
+    layer's output where the student's delta_out of it says otherwise; the one that carries
+    the most cells is kept."""
     from cnngrad.teach.carry_forward import StudentValues
 
     answers = {check.path: check for check in result.tensors if check.answered.any()}
     # an upstream cell stands for any value that rounds to it at the decimals it shows when
     # it shows those required (decimals rule); under atol/rtol, at any decimals
     least = 0 if tolerance.explicit else tolerance.min_decimals
-    # a layer's delta_out as written first, then the delta_in of the layer reading it
+    # a layer's delta_out as written first, then the delta_in of the layer reading it last
     students = (StudentValues(trace, answers, min_decimals=least),
                 StudentValues(trace, answers, chain=False, min_decimals=least),
+                StudentValues(trace, answers, chain_deltas=False, min_decimals=least),
                 StudentValues(trace, answers, reader_first=True, min_decimals=least))
     for check in answers.values():
         candidates = check.answered & ~check.right
