@@ -525,9 +525,13 @@ def test_a_short_value_is_carried_only_where_the_upstream_answers_change_it(
     # wrong.  (Each moved by half a unit, they would allow 5 ± 0.005·10 and carry it.)
     (0.5, "0.50", "5.03", False),
     # b.delta_in is 0.12345 everywhere, written 0.12 (right at 2 decimals): a student may
-    # have kept more digits, so 0.12 stands for [0.115, 0.125] and the gradient Σ δ·x for
-    # 1.2 ± 0.05; 1.22 (from 0.122 kept) is carried forward, 1.26 is not
-    (0.12345, "0.12", "1.22", True),
+    # have kept more of its digits, the true ones, so 0.12 stands for 0.12, 0.123, 0.1235,
+    # 0.12345 and the gradient Σ δ·x for 1.2, 1.23, 1.235 or 1.2345: 1.20 (as written) and
+    # 1.24 (0.1235 kept) are carried forward; 1.22 (0.122, no digits of the true value) and
+    # 1.26 are not, though both are within 1.2 ± 10·0.005
+    (0.12345, "0.12", "1.20", True),
+    (0.12345, "0.12", "1.24", True),
+    (0.12345, "0.12", "1.22", False),
     (0.12345, "0.12", "1.26", False),
 ])
 def test_only_digits_short_of_the_true_value_stand_for_a_range(tmp_path, b_kernel, b_delta_in,
@@ -543,6 +547,40 @@ def test_only_digits_short_of_the_true_value_stand_for_a_range(tmp_path, b_kerne
     assert carried_cells(entry) == ({"a.grads.kernel": [[0, 0]]} if carried else {})
     assert wrong_cells(entry) == {"b.delta_in": [],
                                   "a.grads.kernel": [] if carried else [[0, 0]]}
+
+
+@pytest.mark.parametrize("exact", [[], ["--exact"]])
+@pytest.mark.parametrize("doc, upstream, path, answer, carried", [
+    # four right delta_out cells written to 2 decimals (true 0.211 … 0.114): their bias sum
+    # is 1.04 as written, 1.05 kept to 3 decimals or more; 1.02 is neither, though four half
+    # units (±0.02) of 1.04 reach it
+    ({"input": [[1, 1, 1], [1, 1, 1], [1, 1, 1]], "kernel": [[1, 1], [1, 1]], "bias": 0,
+      "delta": [[0.211, 0.312], [0.413, 0.114]]},
+     {"conv2d_1.delta_out": [[0.21, 0.31], [0.41, 0.11]]}, "conv2d_1.grads.bias", 1.04, True),
+    ({"input": [[1, 1, 1], [1, 1, 1], [1, 1, 1]], "kernel": [[1, 1], [1, 1]], "bias": 0,
+      "delta": [[0.211, 0.312], [0.413, 0.114]]},
+     {"conv2d_1.delta_out": [[0.21, 0.31], [0.41, 0.11]]}, "conv2d_1.grads.bias", 1.02, False),
+    # a right 0.33 (true 0.3312) times an input of 100: 33.00 as written, 33.10 from 0.331
+    # kept; 33.40 is within 100·0.005 of 33.00 but from no digits of the true delta
+    ({"input": [[100]], "kernel": [[1]], "delta": [[0.3312]]},
+     {"conv2d_1.delta_out": [[0.33]]}, "conv2d_1.grads.kernel", [[33.00]], True),
+    ({"input": [[100]], "kernel": [[1]], "delta": [[0.3312]]},
+     {"conv2d_1.delta_out": [[0.33]]}, "conv2d_1.grads.kernel", [["33.10"]], True),
+    ({"input": [[100]], "kernel": [[1]], "delta": [[0.3312]]},
+     {"conv2d_1.delta_out": [[0.33]]}, "conv2d_1.grads.kernel", [["33.40"]], False),
+])
+def test_a_right_upstream_answer_stands_for_its_true_digits_kept(tmp_path, doc, upstream,
+                                                                  path, answer, carried, exact):
+    # a student who kept more digits of a right value than they wrote kept its true digits:
+    # a downstream answer is carried forward from those (to any number of decimals), never
+    # from any value that merely rounds to what they wrote
+    points = {**dict.fromkeys(upstream, 4), path: 1}
+    code, entry, _ = grade(tmp_path, doc, {"min_decimals": 2, "carry_forward": True,
+                                           "points": points},
+                           {**upstream, path: answer}, *exact)
+    assert code == 1
+    assert (path in carried_cells(entry)) == carried, entry
+    assert (entry["points"], entry["max_points"]) == ((5, 5) if carried else (4, 5))
 
 
 def test_no_values_implied_are_shown_when_every_wrong_cell_is_a_rounding(tmp_path):

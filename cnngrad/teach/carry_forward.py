@@ -29,12 +29,13 @@ gradient they did not answer (``StudentValues(..., chain_deltas=False)``: the tr
 routed through the student's wrong output of a layer further up, past a ReLU or a flatten
 they did not answer).  The upstream answers used may be wrong or
 right only to the decimals written: a student who carries their own rounded -0.0664 forward
-to six decimals is carried forward too.  Each upstream cell used stands for any value that
-rounds to it as written (the student may have carried more digits than they wrote; not a
-right cell whose digits are the true value, :func:`_written_exactly`):
+to six decimals is carried forward too.  Each wrong upstream cell used stands for any value
+that rounds to it as written (the student may have carried more digits than they wrote):
 :meth:`Implied.spread` bounds how far the implied value moves over those values, each
 answered cell moved in turn through every step between it and the path
-(:meth:`Implied.moves`).  With no upstream answer used (the true values alone) nothing is
+(:meth:`Implied.moves`).  A right one's further digits were the true ones: it stands for its
+true value kept to more decimals (:meth:`Implied.shifts`), and one whose digits are the true
+value (:func:`_written_exactly`) for itself.  With no upstream answer used (the true values alone) nothing is
 carried forward.  The layer's step is the one the engine runs, asked of the layer registry
 (:func:`run_step`: its family's ``forward`` and ``backward``; the loss's family for the
 loss); no slip or layer type is special-cased here.
@@ -225,29 +226,79 @@ def _part(step, part: str):
             {key: [np.asarray(outs[part]) for outs in triple] for key, triple in moved.items()})
 
 
-def _spread_of(moves, exact: bool) -> np.ndarray | None:
-    """Σ over the moved cells of max(|moved up − value|, |moved down − value|), a cell
-    counting only where its moves change the value linearly (by opposite amounts up and
-    down, by half as much half way up: else the move crosses a kink, and the cell counts as
-    written); fractions when ``exact``.  None for moves past the work allowed."""
+def _linear_moves(base: np.ndarray, up, down, half):
+    """A cell's moves as changes of the value (up, down), zero where they are not linear (by
+    opposite amounts up and down, by half as much half way up: else the move crosses a kink,
+    and the cell counts as written)."""
+    up, down, half = up - base, down - base, half - base
+    larger = np.maximum(np.abs(up), np.abs(down))
+    # a jump on either side breaks the symmetry (up = −down), a jump on both sides the
+    # proportion (up = 2·half): the tied maxima of the split rule move δ/2 either way
+    off = np.maximum(np.abs(up + down), np.abs(up - 2 * half))
+    # a float step's rounding differs between the moves too
+    noise = 1e-12 * (np.abs(base) + larger)
+    linear = off <= KINK_ASYMMETRY * larger + noise
+    return np.where(linear, up, 0), np.where(linear, down, 0)
+
+
+def _as_fractions(total, exact: bool) -> np.ndarray:
+    total = np.asarray(total)  # a 0-d object sum is a Fraction, not an array
+    if exact:
+        return np.asarray(np.vectorize(lambda v: Fraction(float(v)), otypes=[object])(total))
+    return total
+
+
+def _spread_of(moves, exact: bool, skip: Mapping | None = None) -> np.ndarray | None:
+    """Σ over the moved cells (but those in ``skip``) of max(|moved up − value|, |moved down
+    − value|), a cell counting only where its moves change the value linearly
+    (:func:`_linear_moves`); fractions when ``exact``.  None for moves past the work
+    allowed."""
     if moves is None:
         return None
     base, moved = moves
     base = np.asarray(base)
     total = np.zeros(np.shape(base), dtype=base.dtype)
-    for up, down, half in moved.values():
-        up, down, half = up - base, down - base, half - base
-        larger = np.maximum(np.abs(up), np.abs(down))
-        # a jump on either side breaks the symmetry (up = −down), a jump on both sides the
-        # proportion (up = 2·half): the tied maxima of the split rule move δ/2 either way
-        off = np.maximum(np.abs(up + down), np.abs(up - 2 * half))
-        # a float step's rounding differs between the moves too
-        noise = 1e-12 * (np.abs(base) + larger)
-        total = total + np.where(off <= KINK_ASYMMETRY * larger + noise, larger, 0)
-    total = np.asarray(total)  # a 0-d object sum is a Fraction, not an array
-    if exact:
-        return np.asarray(np.vectorize(lambda v: Fraction(float(v)), otypes=[object])(total))
-    return total
+    for key, (up, down, half) in moved.items():
+        if skip and key in skip:
+            continue
+        up, down = _linear_moves(base, up, down, half)
+        total = total + np.maximum(np.abs(up), np.abs(down))
+    return _as_fractions(total, exact)
+
+
+#: A right upstream cell kept to this many decimals past those written, at most (and
+#: unrounded): a calculator's memory holds no more that a student carries on
+KEPT_DECIMALS = 8
+
+
+def _kept_shifts(moves, exact: bool, kept: Mapping) -> np.ndarray | None:
+    """How far the value moves when every right upstream cell used (``kept``: key → (value
+    written, true value, decimals written)) is its true value rounded to k decimals, for each
+    k from the fewest written + 1 to the most + :data:`KEPT_DECIMALS`, and unrounded: a row
+    per k, after a first row of zeros (as written).  A student who kept more digits of a right
+    value than they wrote kept its true digits, so such a cell stands for those, never for
+    any value that rounds to it.  Each cell's shift is its slope (from its moves, where they
+    are linear) times its own shift; a cell written with at least k decimals stays as
+    written.  None for moves past the work allowed."""
+    if moves is None:
+        return None
+    base, moved = moves
+    base = np.asarray(base)
+    keys = [key for key in moved if key in kept]
+    if not keys:
+        return _as_fractions(np.zeros((1, *np.shape(base)), dtype=base.dtype), exact)
+    decimals = [kept[key][2] for key in keys]
+    ways = [*range(min(decimals) + 1, max(decimals) + KEPT_DECIMALS + 1), None]
+    total = np.zeros((1 + len(ways), *np.shape(base)), dtype=base.dtype)
+    for key in keys:
+        written, true, places = kept[key]
+        up, down = _linear_moves(base, *moved[key])
+        slope = (up - down) / (2 * half_unit(places))
+        for row, k in enumerate(ways, start=1):
+            if k is None or k > places:
+                moved_to = true if k is None else round(Fraction(true), k)
+                total[row] = total[row] + slope * float(Fraction(moved_to) - Fraction(written))
+    return _as_fractions(total, exact)
 
 
 def spread(evaluate: Callable[[list[np.ndarray]], Any], args: list[np.ndarray],
@@ -326,6 +377,9 @@ class Implied:
     used: _Used  # the upstream answers it was recomputed from
     #: computes :meth:`moves` (called at most once, only when it is asked for)
     moves_of: Callable[[], Any] | None = field(default=None, repr=False)
+    #: the right upstream cells among the moves: key → (value written, true value, decimals
+    #: written); each stands for its true value kept to some decimals, not for a range
+    kept: Mapping = field(default_factory=dict, repr=False)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -357,7 +411,19 @@ class Implied:
     @functools.cached_property
     def _spread(self) -> np.ndarray | None:
         with np.errstate(all="ignore"):
-            return _spread_of(self.moves(), self.value.dtype == object)
+            return _spread_of(self.moves(), self.value.dtype == object, skip=self.kept)
+
+    def shifts(self) -> np.ndarray | None:
+        """How far :attr:`value` moves when the right upstream cells used (:attr:`kept`) are
+        their true values kept to one more decimal than written, two more, … and unrounded:
+        one row per way (:func:`_kept_shifts`), the first all zeros (as written); None when
+        not bounded (:meth:`moves`)."""
+        return self._shifts
+
+    @functools.cached_property
+    def _shifts(self) -> np.ndarray | None:
+        with np.errstate(all="ignore"):
+            return _kept_shifts(self.moves(), self.value.dtype == object, self.kept)
 
 
 class StudentValues:
@@ -383,6 +449,7 @@ class StudentValues:
         # delta_in of the one layer that reads it, where they answered both
         self.reader_first = reader_first
         self._implied: dict[str, Implied | None] = {}
+        self.kept: dict = {}  # the right cells moved: (path, flat index) → Implied.kept's
         self._steps: dict[int, Callable] = {}  # a layer's backward step: its moves, once
         # a layer's backward step on the student's values, and (on demand) on the true inputs
         # with the student's delta_out: once for its delta_in and every gradient
@@ -437,6 +504,11 @@ class StudentValues:
                       & ~self._written_exactly(path))
             own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k])))
                     for k in np.flatnonzero(rounds.reshape(-1))]
+            # a right cell stands for its true value kept to more decimals (Implied.kept)
+            for k in np.flatnonzero((rounds & check.right).reshape(-1)):
+                self.kept[(path, int(k))] = (check.given.reshape(-1)[k],
+                                             check.truth.reshape(-1)[k],
+                                             int(check.decimals.reshape(-1)[k]))
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
         shown = value
@@ -526,7 +598,7 @@ class StudentValues:
 
             def loss_of(args):
                 return np.asarray(_scalar(run_loss(trace.problem, args[0])[0], trace))
-            return _implied(loss_of, [output], [moves], sources)
+            return _implied(loss_of, [output], [moves], sources, self.kept)
         name, _, rest = path.partition(".")
         index = self.index.get(name)
         if index is None:
@@ -544,7 +616,7 @@ class StudentValues:
 
             def delta_of(args):
                 return trace.shown(np.asarray(run_loss(trace.problem, args[0])[1]))
-            return _implied(delta_of, [output], [moves], sources)
+            return _implied(delta_of, [output], [moves], sources, self.kept)
         layer = trace.layers[index]
         if kind == "updated":
             return self._updated(layer, key)
@@ -564,7 +636,7 @@ class StudentValues:
 
             def output_of(args):
                 return trace.shown(run_step(layer.spec, args)[0])
-            return _implied(output_of, xs, moves, sources)
+            return _implied(output_of, xs, moves, sources, self.kept)
         delta_out, delta_sources, delta_moves = self.delta_out_of(index)
         input_sources, sources = sources, _Used().merge(delta_sources)
         args = [*xs, delta_out]
@@ -598,7 +670,7 @@ class StudentValues:
         # set of moves for all of them, made when the first one's spread is asked for
         step = self._steps.setdefault(index, functools.cache(
             lambda: _step_moves(backward_of, args, [*moves, delta_moves])))
-        return Implied(values[part], sources, lambda: _part(step(), part))
+        return Implied(values[part], sources, lambda: _part(step(), part), self.kept)
 
     def _updated(self, layer: LayerTrace, key: str) -> Implied | None:
         """A parameter after the SGD step, p − η·dE/dp, from the student's gradient of it
@@ -613,7 +685,7 @@ class StudentValues:
 
         def updated_of(args):
             return sgd_step(param, args[0].astype(np.asarray(grads[key]).dtype, copy=False), lr)
-        return _implied(updated_of, [grad], [moves], sources)
+        return _implied(updated_of, [grad], [moves], sources, self.kept)
 
     def _summed_delta(self, name: str, readers: list[LayerTrace]) -> Implied | None:
         """A layer's delta_out: the student's value of what each layer that reads its output
@@ -631,12 +703,12 @@ class StudentValues:
         if not sources:
             return None
         return _implied(lambda args: np.asarray(sum(args[1:], args[0])), values, moves,
-                        sources)
+                        sources, self.kept)
 
 
 def _implied(evaluate: Callable[[list[np.ndarray]], np.ndarray | None],
              args: list[np.ndarray], moves: list[Callable[[], Any]],
-             used: _Used) -> Implied | None:
+             used: _Used, kept: Mapping) -> Implied | None:
     """``evaluate(args)`` as an :class:`Implied` value recomputed from ``used``, with its
     moves under those of ``args`` (each a function: made only when asked for); None when
     ``evaluate`` gives nothing."""
@@ -645,7 +717,7 @@ def _implied(evaluate: Callable[[list[np.ndarray]], np.ndarray | None],
         return None
     step = functools.cache(lambda: _step_moves(lambda moved: {"": evaluate(moved)}, args,
                                                moves))
-    return Implied(np.asarray(value), used, lambda: _part(step(), ""))
+    return Implied(np.asarray(value), used, lambda: _part(step(), ""), kept)
 
 
 #: A written value this close to the true one, in units of its last decimal, is the true

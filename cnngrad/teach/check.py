@@ -1568,17 +1568,25 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
         found &= ~short | changed
     if found.all():
         return found
-    spread = implied.spread()
-    if spread is None:
+    spread, shifts = implied.spread(), implied.shifts()
+    if spread is None or shifts is None:
         return found
     spread = spread.reshape(-1)[cells]
-    if value.dtype == object:
-        nearest = np.array([min(max(given, true - room), true + room) for given, true, room
-                            in zip(written.values, value, spread)], dtype=object)
-    else:
-        given = np.array([float(v) for v in written.values], dtype=np.float64)
-        nearest = np.clip(given, value - spread, value + spread)
-    return found | (cells_right(written, nearest, tolerance) & ~_short(written, tolerance))
+    given = (written.values if value.dtype == object
+             else np.array([float(v) for v in written.values], dtype=np.float64))
+    for shift in shifts.reshape(len(shifts), -1)[:, cells]:
+        # the right upstream cells kept to some decimals (as written first), the wrong ones
+        # anywhere that rounds to them
+        centre = value + shift
+        if value.dtype == object:
+            nearest = np.array([min(max(g, c - room), c + room) for g, c, room
+                                in zip(given, centre, spread)], dtype=object)
+        else:
+            nearest = np.clip(given, centre - spread, centre + spread)
+        found = found | (cells_right(written, nearest, tolerance) & ~_short(written, tolerance))
+        if found.all():
+            break
+    return found
 
 
 def _written_cells(check: TensorCheck, cells: np.ndarray) -> Written:
