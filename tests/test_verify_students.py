@@ -738,6 +738,13 @@ def dense_backward_dw_transposed(x, w, delta):
     return delta @ w, x.T @ delta, delta.sum(axis=0)
 
 
+def dense_backward_dw_reset_per_sample(x, w, delta):
+    # dw = np.zeros_like(w) inside the loop over samples: the last sample's product is left
+    for sample in range(x.shape[0]):
+        dw = np.outer(delta[sample], x[sample])
+    return delta @ w, dw, delta.sum(axis=0)
+
+
 # --------------------------------------------------------------------------- conv1d, conv_t
 
 
@@ -946,6 +953,7 @@ WRONG = [
     (batchnorm_constant_stats, "batchnorm2d_backward", {}, "dx", "statistics_constant"),
     (avgpool_backward_not_divided, "avgpool2d_backward", {}, "dx", "not_divided"),
     (dense_backward_dw_transposed, "dense_backward", {}, "dw", "transpose"),
+    (dense_backward_dw_reset_per_sample, "dense_backward", {}, "dw", "last_image_only"),
     (conv1d_backward_not_reversed, "conv1d_backward", {}, "dx", "kernel_not_rotated"),
     (conv_t_backward_rotated, "conv_transpose2d_backward", {}, "dx", "kernel_rotated"),
     (batchnorm_no_mean_term, "batchnorm2d_backward", {}, "dx", "no_mean_term"),
@@ -1407,6 +1415,18 @@ def conv_backward_dw_first_image(x, w, delta, stride, padding):
     return dx, conv_backward_nchw(x[:1], w, delta[:1], stride, padding)[1], db
 
 
+def conv_backward_dw_reset_per_image(x, w, delta, stride, padding):
+    # a loop over images with dw = np.zeros_like(w) inside it: the last image's sum is left
+    n = x.shape[0]
+    dx = np.zeros_like(x)
+    db = delta.sum(axis=(0, 2, 3))
+    for image in range(n):
+        dx_i, dw, _ = conv_backward_nchw(x[image:image + 1], w, delta[image:image + 1],
+                                         stride, padding)
+        dx[image] = dx_i[0]
+    return dx, dw, db
+
+
 def conv_backward_kernel_transposed(x, w, delta, stride, padding):
     # dx with w[.., q, p] (only a square kernel can be read transposed in place)
     kernel = w.swapaxes(2, 3) if w.shape[2] == w.shape[3] else w
@@ -1474,6 +1494,7 @@ MORE_WRONG = [
     (avgpool_backward_real_cells, "avgpool2d_backward", "dx", "divisor_without_padding"),
     (avgpool_forward_sum, "avgpool2d_forward", "y", "not_divided"),
     (conv_backward_dw_first_image, "conv2d_backward", "dw", "first_image_only"),
+    (conv_backward_dw_reset_per_image, "conv2d_backward", "dw", "last_image_only"),
     (conv_backward_kernel_transposed, "conv2d_backward", "dx", "kernel_transposed"),
     (batchnorm_unbiased, "batchnorm2d_backward", "dx", "unbiased_variance"),
     (batchnorm_unbiased_statistics_only, "batchnorm2d_backward", "dx", "unbiased_variance"),

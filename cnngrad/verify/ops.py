@@ -405,6 +405,10 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
         first = conv2d_backward(x[:1], w, delta[:1], s, p)
         yield Alternative("first_image_only", "matches the gradient of the first image only "
                           "(the batch not summed)", {"dw": first[1]})
+        last = conv2d_backward(x[-1:], w, delta[-1:], s, p)
+        yield Alternative("last_image_only", "matches the gradient of the last image only "
+                          "(dw reset to zeros inside the loop over images: each image's sum "
+                          "replaces the one before)", {"dw": last[1]})
     yield _assigned_not_added(x, w, delta, s, p)
     yield from _col2im_assigned(x, w, delta, s, p)
     yield from _delta_reshaped_not_transposed(x, w, delta, s, p, truth)
@@ -902,6 +906,9 @@ def _dense_slips(case: Case, options: Options, truth: dict) -> Iterator[Alternat
     if x.shape[0] > 1:
         yield Alternative("first_image_only", "matches the gradient of the first sample only "
                           "(the batch not summed)", {"dw": np.outer(delta[0], x[0])})
+        yield Alternative("last_image_only", "matches the gradient of the last sample only "
+                          "(dw reset to zeros inside the loop over samples: each sample's "
+                          "product replaces the one before)", {"dw": np.outer(delta[-1], x[-1])})
     yield from _bias_slips(delta, axes_names=("N", "out"))
 
 
