@@ -421,6 +421,19 @@ def test_every_usage_error_is_one_line(tmp_path, args, line):
         assert word not in result.output
 
 
+@pytest.mark.parametrize("command", ["backward", "forward", "gradcheck"])
+def test_a_path_with_spaces_left_unquoted_is_named_in_quotes(tmp_path, monkeypatch, command):
+    folder = tmp_path / "my hw"
+    folder.mkdir()
+    (folder / "prob 1.json").write_text(Path(WORKED).read_text(encoding="utf-8"),
+                                        encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = invoke(command, "my", "hw/prob", "1.json")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().endswith(
+        'hint: a path with spaces goes in quotes: "my hw/prob 1.json"'), result.output
+
+
 def test_a_misspelt_option_gets_a_suggestion():
     result = invoke("backward", WORKED, "--ful")
     assert result.output.partition("; hint: ")[2].startswith("did you mean --full")

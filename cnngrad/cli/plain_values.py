@@ -420,11 +420,13 @@ def _closest(name: str, possibilities) -> list[str]:
     return [p for score, p in scored if score >= best - 0.15]
 
 
-def usage_error(error, fallback: str = "cnngrad") -> UsageError:
+def usage_error(error, fallback: str = "cnngrad", given: list[str] | None = None
+                ) -> UsageError:
     """A click/typer usage error as cnngrad's one-line error (``--decimals: must be at most
     17``), with a hint where one helps; never click's boxed usage panel.  ``fallback`` is the
     command the hints name when the error does not know its command (click's parser raises
-    ``-o``'s "needs a value" without one)."""
+    ``-o``'s "needs a value" without one); ``given`` the command line's arguments (a path
+    with spaces left unquoted is named in quotes)."""
     from cnngrad.errors import UsageError
 
     ctx = getattr(error, "ctx", None)
@@ -470,8 +472,28 @@ def usage_error(error, fallback: str = "cnngrad") -> UsageError:
                 f"{command} -h lists the commands; each has its own, {command} backward -h"))
         if close:
             return UsageError(_sentence(message), hint=f"did you mean {suggestion}")
+        spaced = _path_with_spaces(given or [])
+        if spaced is not None and "extra argument" in message:
+            return UsageError(_sentence(error.message),
+                              hint=f"a path with spaces goes in quotes: \"{spaced}\"")
         return UsageError(_sentence(error.message), hint=helps)
     return UsageError(_sentence(error.format_message()))
+
+
+def _path_with_spaces(given: list[str]) -> str | None:
+    """The first existing file or folder that consecutive arguments name joined by spaces
+    (``my hw/p 1.json`` given unquoted is three arguments), or None."""
+    from pathlib import Path
+
+    for start in range(len(given)):
+        for end in range(start + 2, min(len(given), start + 8) + 1):
+            joined = " ".join(given[start:end])
+            try:
+                if Path(joined).exists():
+                    return joined
+            except (OSError, ValueError):  # a name too long, or with a NUL
+                continue
+    return None
 
 
 def _sentence(text: str) -> str:
@@ -506,7 +528,8 @@ def run_main(super_main, command, args, prog_name, complete_var, standalone_mode
         if standalone_mode and _is(error, "ClickException"):
             from cnngrad.cli.common import report_error
 
-            report_error(usage_error(error, _command_named(command, args, prog_name)))
+            report_error(usage_error(error, _command_named(command, args, prog_name),
+                                     sys.argv[1:] if args is None else list(args)))
             sys.exit(2)
         if standalone_mode and _is(error, "Abort"):
             typer.echo("aborted", err=True)
