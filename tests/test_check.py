@@ -431,13 +431,28 @@ def test_an_npy_value_rounded_to_the_decimals_required_is_right_without_its_trai
             assert "as strings" not in result.output
 
 
-def test_a_csv_row_answers_a_vector(tmp_path):
+@pytest.mark.parametrize("grid", ["1,2,3,4\n", "1\n2\n3\n4\n"])
+def test_a_csv_row_or_column_answers_a_vector(tmp_path, grid):
     doc = {"input": [[1, 2], [3, 4]], "layers": [{"type": "flatten"}],
            "delta": [0.5, -1, 2, 0]}
     (tmp_path / "p.json").write_text(json.dumps(doc))
-    (tmp_path / "flatten_1.output.csv").write_text("1,2,3,4\n")
+    (tmp_path / "flatten_1.output.csv").write_text(grid)
     result = invoke("check", tmp_path / "p.json", tmp_path / "flatten_1.output.csv")
     assert result.exit_code == 0, result.output
+
+
+def test_a_csv_column_is_no_answer_for_a_one_row_matrix(tmp_path):
+    # a dense layer's 1×4 weight gradient written as a 4×1 column is its transpose (the
+    # (in, out) layout), refused as the same grid in JSON is, never read as the row
+    doc = {"input": [1, 2, 3, 4],
+           "layers": [{"type": "dense", "weights": [[0.5, -1, 0.25, 1]], "bias": [0]}],
+           "delta": [1]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    (tmp_path / "dense_1.grads.weights.csv").write_text("1\n2\n3\n4\n")
+    result = invoke("check", tmp_path / "p.json", tmp_path / "dense_1.grads.weights.csv")
+    assert result.exit_code == 2, result.output
+    assert "expected shape 1×4, got shape 4×1" in result.output
+    assert "transpose" in result.output
 
 
 def test_unknown_path_names_it_and_lists_close_ones(tmp_path):

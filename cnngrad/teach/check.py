@@ -1785,7 +1785,7 @@ def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
     where = entry.where or entry.path
     if entry.index is None:
         if written.shape != expected:
-            if written.loose_shape and _squeezed(written.shape) == _squeezed(expected):
+            if written.loose_shape and _fits_loosely(written.shape, expected):
                 written = written.reshaped(expected)
             else:
                 read_from = f" in {entry.source}" if entry.source else ""
@@ -1849,7 +1849,7 @@ def _place_part(entry: AnswerEntry, truth: np.ndarray, written: Written,
     """A leading index (``conv2d_1.delta_in[1]``: channel 1): the sub-tensor it names."""
     part = truth.shape[len(entry.index):]
     if written.shape != part:
-        if not (written.loose_shape and _squeezed(written.shape) == _squeezed(part)):
+        if not (written.loose_shape and _fits_loosely(written.shape, part)):
             shown = [i + entry.base for i in entry.index]
             raise ShapeError(f"expected {_shape_words(part)} (the part {shown} of "
                              f"'{entry.path}' of shape {shape_text(truth.shape)}), got "
@@ -1879,6 +1879,13 @@ def _shape_words(shape: tuple[int, ...]) -> str:
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(s for s in shape if s != 1)
+
+
+def _fits_loosely(grid: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """Whether a CSV grid stands for a tensor of another shape: the same values once the
+    axes of 1 are dropped (a row or a column for a vector, 4×4 for 1×1×4×4), never a grid
+    of the tensor's own rank (a 4×1 column for a 1×4 matrix is its transpose)."""
+    return _squeezed(grid) == _squeezed(expected) and len(grid) != len(expected)
 
 
 def _concat(parts: list[Written]) -> Written:
