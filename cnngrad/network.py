@@ -332,7 +332,10 @@ def loss_and_delta(problem: Problem, output: np.ndarray):
     if problem.loss is None:
         delta = problem.delta
         return None, delta if output.dtype == object else delta.astype(output.dtype)
-    return loss_family(problem.loss.type).loss_and_delta(problem.loss, output)
+    loss, delta = loss_family(problem.loss.type).loss_and_delta(problem.loss, output)
+    if isinstance(loss, (float, np.floating)) and loss == 0:
+        loss = abs(loss)  # −(0·log 1) is −0.0, which torch reports as 0.0
+    return loss, delta
 
 
 def run(problem: Problem, *, lr: Any = None, dtype=None,

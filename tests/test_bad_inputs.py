@@ -920,6 +920,17 @@ CORPUS = [
     bad("float32-underflow-csv-kernel", conv(kernel={"csv": "k.csv"}), "row 2, column 1",
         "1e-46 is too small (float32 rounds it to 0)", files={"k.csv": "1,0\n1e-46,1\n"},
         args=("--dtype", "float32"), file="k.csv"),
+    # a batch norm's eps too: 0 in float32, it divided by zero in the kernel (an internal
+    # error in eval mode, an overflow said in train mode)
+    bad("float32-underflow-bn-eval-eps", net(input=[[[1, 2], [3, 4]]], layers=[
+        {"type": "batchnorm2d", "mode": "eval", "running_mean": [0], "running_var": [0],
+         "eps": 1e-50}], loss=DROP, delta=[[[1, 1], [1, 1]]]),
+        "layers[0].eps", "1e-50 is too small (float32 rounds it to 0)",
+        args=("--dtype", "float32")),
+    bad("float32-underflow-bn-train-eps", net(input=[[[1, 1], [1, 1]]], layers=[
+        {"type": "batchnorm2d", "eps": "1e-46"}], loss=DROP, delta=[[[1, 0], [0, 1]]]),
+        "layers[0].eps", "1e-46 is too small (float32 rounds it to 0)",
+        args=("--dtype", "float32")),
     # --- the command line
     bad("format-xml", short(), "--format", "unknown value 'xml'", args=("--format", "xml"),
         file=None, hint="allowed: "),

@@ -820,6 +820,16 @@ ADVERSARY_CASES = [
         {"type": "flatten", "name": "f"},
         {"type": "dense", "weights": [[1, 1, 1, 1]], "input": "input"}], "delta": [1]},
         "layers[1]", "dense needs a vector input", hint="add a flatten layer"),
+    # N×K meant as N vectors, the weights K wide: a flatten alone would make one vector of
+    # N·K, so the hint says how to write the vectors (weights of another width: a flatten)
+    bad("dense-on-2d-input-of-rows", {"input": [[1, 2], [3, 4], [5, 6]], "layers": [
+        {"type": "dense", "weights": [[1, 1]]}], "delta": [[1], [1], [1]]},
+        "layers[0]", "dense needs a vector input", hint="a 2-D input is one 3×2 map, not 3 "
+        "vectors: write 3 vectors of 2 as 3×1×1×2 and put {\"type\": \"flatten\"} before the "
+        "dense layer (a flatten of this map is one vector of 6)"),
+    bad("dense-on-2d-input-flattened", {"input": [[1, 2], [3, 4], [5, 6]], "layers": [
+        {"type": "dense", "weights": [[1] * 6]}], "delta": [1]},
+        "layers[0]", "dense needs a vector input", hint="add a flatten layer before it"),
     # dense number bias
     bad("dense-bias-bool", _with(VECTORS, layer=1, bias=True), "layers[1].bias", "got true"),
     bad("dense-bias-division-by-zero", _with(VECTORS, layer=1, bias="1/0"), "layers[1].bias",

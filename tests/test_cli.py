@@ -835,6 +835,24 @@ def test_a_learning_rate_in_the_problem_file_points_to_the_lr_option(tmp_path, k
         f"problem: --lr {rate} (backward, explain and check take it)\n")
 
 
+@pytest.mark.parametrize("where, object_words", [
+    ("layers[0]", "a relu layer"), ("loss", "an mse loss")])
+@pytest.mark.parametrize("key", ["lr", "learning_rate", "eta"])
+def test_a_learning_rate_in_a_layer_or_the_loss_points_to_the_lr_option(tmp_path, where,
+                                                                      object_words, key):
+    problem = {"input": [1, 2], "layers": [{"type": "relu"}],
+               "loss": {"type": "mse", "target": [1, 1]}}
+    (problem["layers"][0] if where == "layers[0]" else problem["loss"])[key] = 0.1
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(problem), encoding="utf-8")
+    result = invoke("backward", path)
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        f": {where}.{key}: unknown key '{key}' in {object_words}; hint: the learning rate is "
+        f"an option, not part of the problem: --lr 0.1 (backward, explain and check take "
+        f"it)\n"), result.output
+
+
 @pytest.mark.parametrize("command", ["backward", "check"])
 def test_a_tensor_written_as_a_string_is_told_to_drop_its_quotes(tmp_path, command):
     problem = {"input": "[[1, 2], [3, 4]]", "kernel": [[1]], "delta": [[1, 0], [0, 1]]}

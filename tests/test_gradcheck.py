@@ -1419,6 +1419,21 @@ def test_errors_no_step_can_see_are_said_to_be_beyond_finite_differences(tmp_pat
                                 "them here (E is too large beside their gradients)"), summary
 
 
+@pytest.mark.parametrize("doc", [
+    {"input": [[1e-300, 1e154]], "kernel": [[1]], "delta": [[1e-300, 1e154]]},
+    {"input": [[1e-300, 1e154]], "layers": [{"type": "relu"}],
+     "loss": {"type": "mse", "target": [[0, 0]]}},
+])
+def test_a_noise_past_every_power_of_ten_of_the_tolerance_is_beyond_any_step(tmp_path, doc):
+    # E ≈ 1e308 beside a gradient of 1e-300: the step that would see it is 10 to a power past
+    # float64's range; said as no step, not an overflow (backward's numbers are finite)
+    result = invoke(write(tmp_path, doc))
+    assert result.exit_code == 0, result.output
+    summary = " ".join(result.stdout.split())
+    assert summary.endswith("no step a central difference can take checks them here (E is "
+                            "too large beside their gradients)"), summary
+
+
 
 def test_the_input_row_of_a_problem_whose_input_several_layers_read_says_what_it_sums(
         tmp_path):

@@ -186,3 +186,19 @@ def test_a_right_graph_answer_carries_nothing(tmp_path):
     checks = _graded(tmp_path, {"a.delta_in.r": [[1]], "c.delta_out": [[2]],
                                 "c.grads.kernel": [[2]]})
     assert all(check.all_right and not check.carried.any() for check in checks.values())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("doc", [
+    {"input": [800, 0], "layers": [{"type": "relu"}],
+     "loss": {"type": "cross_entropy", "target": 0}},
+    {"input": [800, 0], "layers": [{"type": "log_softmax"}],
+     "loss": {"type": "nll", "target": 0}},
+])
+def test_a_loss_of_zero_is_positive_zero_as_torch_reports_it(tmp_path, doc, dtype):
+    # −(1·log 1) is −0.0 in floats; torch's cross_entropy and nll_loss give 0.0
+    result = invoke("forward", write(tmp_path, doc), "-f", "json", "--dtype", dtype)
+    assert result.exit_code == 0, result.output
+    assert '"loss": 0.0,' in result.stdout
+    loss = json.loads(result.stdout)["loss"]
+    assert loss == 0 and np.copysign(1.0, loss) == 1.0

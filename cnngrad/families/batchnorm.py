@@ -548,8 +548,9 @@ class _BatchNorm(LayerFamily):
         return build_batchnorm(ctx, raw, head, self.vectors)
 
     def given_tensors(self, spec):
-        return {key: getattr(spec, key) for key in VECTOR_FIELDS
-                if getattr(spec, key) is not None}
+        # eps too: a float32 run that rounds a written 1e-50 to 0 divides by zero
+        return {**{key: getattr(spec, key) for key in VECTOR_FIELDS
+                   if getattr(spec, key) is not None}, "eps": np.asarray(spec.eps)}
 
     def mixes_batch(self, spec) -> bool:
         return spec.mode == "train"  # the batch's own mean and variance

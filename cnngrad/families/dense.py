@@ -12,7 +12,7 @@ from cnngrad.errors import ShapeError, UsageError, join_path
 from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
                                    read_matrices, shape_size)
 from cnngrad.layers import dense
-from cnngrad.problem import LayerSpec, shape_text
+from cnngrad.problem import INPUT, LayerSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
@@ -54,12 +54,31 @@ def _read_weights(ctx, value, where: str, k: int) -> np.ndarray:
     return read_matrices(ctx, value, where, 2, flat_hint)
 
 
+def _rows_as_vectors_hint(raw: dict, head: Head) -> str | None:
+    """For a dense layer reading a 2-D problem's input written N×K, its weights K wide: N
+    vectors meant, where a 2-D input is one N×K map (a flatten would make it one vector of
+    N·K, which the weights do not take); how to write the N vectors.  None otherwise."""
+    layout, shape = head.layout, head.in_shape
+    if (head.inputs != (INPUT,) or layout.input_rank != 2 or layout.spatial != 2
+            or len(shape) != 4 or shape[:2] != (1, 1) or shape[2] < 2):
+        return None
+    rows, cols = shape[2:]
+    weights = raw.get("weights")
+    if not (isinstance(weights, list) and weights and isinstance(weights[0], list)
+            and len(weights[0]) == cols):
+        return None
+    return (f"a 2-D input is one {rows}×{cols} map, not {rows} vectors: write {rows} vectors "
+            f"of {cols} as {rows}×1×1×{cols} and put {{\"type\": \"flatten\"}} before the "
+            f"dense layer (a flatten of this map is one vector of {rows * cols})")
+
+
 def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
     index, name, kind, where, shape, layout = head.index, head.name, head.kind, head.where, head.in_shape, head.layout
     if len(shape) != 2:
         shown = layout.display_shape(shape)
         raise ctx.error(where, f"dense needs a vector input, got a feature map of "
-                                f"{shape_text(shown)}", "add a flatten layer before it",
+                                f"{shape_text(shown)}",
+                        _rows_as_vectors_hint(raw, head) or "add a flatten layer before it",
                         cls=ShapeError)
     n, k = shape
     if "weights" not in raw:

@@ -792,13 +792,18 @@ class GradcheckReport:
     def step_to_see_hidden(self) -> float | None:
         """The step at which the rounding noise (∝ 1/ε) comes down to the smallest tolerance
         of the elements it hides, as a power of 10 at or above it: that --eps or a larger one
-        checks them (if its truncation error allows: above LARGEST_USEFUL_STEP it may not).
-        None when nothing is hidden."""
+        checks them (if its truncation error allows: above LARGEST_USEFUL_STEP it may not);
+        infinity when the ratio is past float64's powers of 10.  None when nothing is
+        hidden."""
         smallest = min((float(tolerance.min()) for tolerance in self._hidden_tolerances()
                         if tolerance.size), default=None)
         if smallest is None or not smallest > 0:
             return None
-        return 10.0 ** math.ceil(math.log10(self.eps * self.noise / smallest))
+        ratio = self.eps * self.noise / smallest
+        # a noise of 1e308 beside a tolerance of 1e-300: no float step, and no step at all
+        if not math.isfinite(ratio) or ratio > 1e300:
+            return math.inf
+        return 10.0 ** math.ceil(math.log10(ratio))
 
     @property
     def outside(self) -> int:
