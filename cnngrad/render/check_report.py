@@ -437,13 +437,15 @@ def tensor_check_view(check: TensorCheck, decimals: int = DEFAULT_DECIMALS,
         # the student's numbers may imply values of another scale than the truth's (1e308)
         scientific = check.implied.dtype != object and wants_scientific(
             check.implied.reshape(-1), decimals)
+        # whole numbers implied, as the truth's are shown (-82, not -82.000000)
+        implied_shown = 0 if not scientific and _whole_numbers(check.implied) else decimals
         if check.truth.ndim == 0:
-            parts.append(Text("    " + true_text(check.implied[()], decimals, scientific),
+            parts.append(Text("    " + true_text(check.implied[()], implied_shown, scientific),
                               style="yellow"))
         elif check.truth.ndim <= 2:
-            parts.append(_CheckGrid(check, (), decimals, scientific, base, _implied_cell))
+            parts.append(_CheckGrid(check, (), implied_shown, scientific, base, _implied_cell))
         else:
-            parts.append(_grids(check, decimals, scientific, base, _implied_cell))
+            parts.append(_grids(check, implied_shown, scientific, base, _implied_cell))
     for diagnosis in check.diagnoses:
         parts.append(_note("→", diagnosis.text, "yellow"))
     for note in unexplained_notes(check, tolerance, base):
