@@ -171,6 +171,12 @@ FAMILY_B_CASES = [
     bad("bce-output-above-one", _with(BCE, input=[[0.5, 2], [1, 0]]), "loss",
         "bce needs probabilities in [0, 1], but flatten_1.output[1] is 2",
         hint="bce_with_logits"),
+    # 0.33 + 0.56 + 0.11 is 1.0000000000000002 in floats (refused, as torch does): every
+    # digit, never "is 1"
+    bad("bce-output-past-one-by-rounding", {"input": [[0.33, 0.56, 0.11]], "layers": [
+        {"type": "conv2d", "kernel": [[1, 1, 1]]}], "loss": {"type": "bce", "target": [[0.5]]}},
+        "loss", "bce needs probabilities in [0, 1], but conv2d_1.output[0,0] is "
+        "1.0000000000000002, just past 1", hint="bce_with_logits"),
     # the cell counted as the report counts it
     bad("bce-output-above-one-one-based", _with(BCE, input=[[0.5, 2], [1, 0]]), "loss",
         "bce needs probabilities in [0, 1], but flatten_1.output[2] is 2",

@@ -103,8 +103,12 @@ def _check_probabilities(spec: ProbLossSpec, output: np.ndarray) -> None:
         return
     shown = spec.layout.to_display(values) if spec.layout is not None else values
     index = tuple(int(i) for i in np.argwhere((shown < 0) | (shown > 1) | np.isnan(shown))[0])
+    value = float(shown[index])
+    text = f"{value:.6g}"
+    if 0 <= float(text) <= 1:  # 1.0000000000000002 is no "1": every digit, and which side
+        text = f"{value!r}, just past {1 if value > 1 else 0}"
     raise DomainError(f"bce needs probabilities in [0, 1], but {spec.last_name}.output{{cell}} "
-                       f"is {float(shown[index]):.6g}", cell=index, where="loss", file=spec.file,
+                       f"is {text}", cell=index, where="loss", file=spec.file,
                        hint="end the network with a sigmoid layer, or use bce_with_logits on "
                             "the raw outputs")
 
