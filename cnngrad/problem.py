@@ -1145,7 +1145,8 @@ class _Builder:
     def need_map(self, shape, where: str, kind: str) -> tuple[int, ...]:
         """The internal map shape (N, C, H, W), or (N, C, L) in a 1-D problem."""
         if len(shape) == 2:
-            hint = ("the problem's input is a vector; a map is H×W, C×H×W or N×C×H×W"
+            hint = ("the problem's input is a vector; a map is H×W, C×H×W or N×C×H×W (a "
+                    "1-D map L, C×L or N×C×L once a conv1d, maxpool1d or avgpool1d reads it)"
                     if self.vector_input else "put it before the flatten layer")
             raise self.error(where, f"{kind} needs a feature map, but its input is a vector of "
                                     f"{shape[-1]}", hint, cls=ShapeError)

@@ -557,7 +557,8 @@ CORPUS = [
     bad("vector-input-to-upsample", {"input": [1, 2, 3], "layers": [
         {"type": "upsample", "scale": 2}], "delta": [1, 1, 1, 1, 1, 1]}, "layers[0]",
         "upsample needs a feature map, but its input is a vector of 3",
-        hint="the problem's input is a vector; a map is H×W, C×H×W or N×C×H×W"),
+        hint="the problem's input is a vector; a map is H×W, C×H×W or N×C×H×W (a 1-D map L, "
+             "C×L or N×C×L once a conv1d, maxpool1d or avgpool1d reads it)"),
     bad("input-rank-5", short(input=[[[[[1]]]]]), "input", "rank 2 to 4"),
     bad("input-scalar", short(input=3), "input", "rank 2 to 4"),
     bad("input-string", short(input="abc"), "input", "not a number"),
@@ -768,7 +769,8 @@ CORPUS = [
     bad("dense-without-flatten", {"input": SHORT["input"],
                                   "layers": [{"type": "dense", "weights": [[1, 2, 3]]}],
                                   "delta": [0]}, "layers[0]", "needs a vector input",
-        hint="add a flatten layer"),
+        hint="or, for one vector of the map's 9 numbers, add a flatten layer before it and give "
+             "weights 9 wide"),
     bad("pool-after-flatten", net(layers=NET["layers"][:4] + [{"type": "maxpool2d", "size": 2}]),
         "layers[4]", "needs a feature map", hint="before the flatten"),
     bad("conv-after-flatten", net(layers=NET["layers"][:4] + [{"type": "conv2d",

@@ -832,7 +832,8 @@ ADVERSARY_CASES = [
         {"type": "dense", "weights": [[1, 1]]}], "delta": [[1], [1], [1]]},
         "layers[0]", "dense needs a vector input", hint="a 2-D input is one 3×2 map, not 3 "
         "vectors: write 3 vectors of 2 as 3×1×1×2 and put {\"type\": \"flatten\"} before the "
-        "dense layer (a flatten of this map is one vector of 6)"),
+        "dense layer; or, for one vector of the map's 6 numbers, add a flatten layer before it "
+        "and give weights 6 wide"),
     bad("dense-on-2d-input-flattened", {"input": [[1, 2], [3, 4], [5, 6]], "layers": [
         {"type": "dense", "weights": [[1] * 6]}], "delta": [1]},
         "layers[0]", "dense needs a vector input", hint="add a flatten layer before it"),

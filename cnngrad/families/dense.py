@@ -69,7 +69,8 @@ def _rows_as_vectors_hint(raw: dict, head: Head) -> str | None:
         return None
     return (f"a 2-D input is one {rows}×{cols} map, not {rows} vectors: write {rows} vectors "
             f"of {cols} as {rows}×1×1×{cols} and put {{\"type\": \"flatten\"}} before the "
-            f"dense layer (a flatten of this map is one vector of {rows * cols})")
+            f"dense layer; or, for one vector of the map's {rows * cols} numbers, add a flatten "
+            f"layer before it and give weights {rows * cols} wide")
 
 
 def build_dense(ctx, raw: dict, head: Head) -> DenseSpec:
