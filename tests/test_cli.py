@@ -819,38 +819,26 @@ def test_a_default_of_zero_is_shown_in_the_help():
     assert "--seed N Seed of the battery's values. [default: 0; at least 0]" in text
 
 
+@pytest.mark.parametrize("where, in_what", [
+    ("", ""), ("layers[0]", " in a relu layer"), ("loss", " in an mse loss")])
 @pytest.mark.parametrize("key, value, rate", [
     ("lr", 0.1, "0.1"), ("learning_rate", "1/10", "1/10"), ("eta", 0.01, "0.01")])
 def test_a_learning_rate_in_the_problem_file_points_to_the_lr_option(tmp_path, key, value,
-                                                                      rate):
-    # "did you mean 'layers'?" used to send a learning rate the wrong way
-    problem = json.loads((SAMPLES / "stackexchange.json").read_text(encoding="utf-8"))
-    problem[key] = value
-    path = tmp_path / "p.json"
-    path.write_text(json.dumps(problem), encoding="utf-8")
-    result = invoke("backward", path)
-    assert result.exit_code == 2
-    assert result.output.endswith(
-        f": {key}: unknown key '{key}'; hint: the learning rate is an option, not part of the "
-        f"problem: --lr {rate} (backward, explain and check take it)\n")
-
-
-@pytest.mark.parametrize("where, object_words", [
-    ("layers[0]", "a relu layer"), ("loss", "an mse loss")])
-@pytest.mark.parametrize("key", ["lr", "learning_rate", "eta"])
-def test_a_learning_rate_in_a_layer_or_the_loss_points_to_the_lr_option(tmp_path, where,
-                                                                      object_words, key):
+                                                                      rate, where, in_what):
+    # "did you mean 'layers'?" used to send a learning rate the wrong way, at the top; in a
+    # layer or the loss, the keys the object allows were listed instead
     problem = {"input": [1, 2], "layers": [{"type": "relu"}],
                "loss": {"type": "mse", "target": [1, 1]}}
-    (problem["layers"][0] if where == "layers[0]" else problem["loss"])[key] = 0.1
+    {"": problem, "layers[0]": problem["layers"][0], "loss": problem["loss"]}[where][key] = value
     path = tmp_path / "p.json"
     path.write_text(json.dumps(problem), encoding="utf-8")
     result = invoke("backward", path)
     assert result.exit_code == 2
+    place = f"{where}.{key}" if where else key
     assert result.output.endswith(
-        f": {where}.{key}: unknown key '{key}' in {object_words}; hint: the learning rate is "
-        f"an option, not part of the problem: --lr 0.1 (backward, explain and check take "
-        f"it)\n"), result.output
+        f": {place}: unknown key '{key}'{in_what}; hint: the learning rate is an option, not "
+        f"part of the problem: --lr {rate} (backward, explain and check take it)\n"), \
+        result.output
 
 
 @pytest.mark.parametrize("command", ["backward", "check"])
