@@ -352,7 +352,7 @@ RELU_BETWEEN = {"input": [[1, 2], [3, 0.5]],
                            {"type": "relu", "name": "r"}, {"type": "maxpool2d", "name": "mp",
                                                             "size": 2}],
                 "loss": {"type": "mse", "target": [[0]]}}
-#: conv → relu → flatten → dense, mse: the dense gradient δ·x with x the student's relu output
+#: conv → relu → flatten → dense, mse: the dense gradient δ·x, x the student's relu output
 FLATTEN_BETWEEN = {"input": [[1, 2], [3, 0.5]],
                    "layers": [{"type": "conv2d", "kernel": [[1]]}, {"type": "relu"},
                               {"type": "flatten"},

@@ -309,21 +309,28 @@ def generate(
         help="Kernel size, as HxW (or k for conv1d); default: the recipe's own (2x2 for seed, "
              "3x3 for conv-stride-pad and residual).", rich_help_panel=SIZES)] = None,
     stride: Annotated[Optional[str], typer.Option(
-        "--stride", metavar="N", help="Stride; default: the recipe's own.", rich_help_panel=SIZES)] = None,
+        "--stride", metavar="N", help="Stride; default: the recipe's own.",
+        rich_help_panel=SIZES)] = None,
     padding: Annotated[Optional[str], typer.Option(
         "--padding", metavar="N",
-        help="Zero padding on every side; default: the recipe's own.", rich_help_panel=SIZES)] = None,
+        help="Zero padding on every side; default: the recipe's own.",
+        rich_help_panel=SIZES)] = None,
     channels: Annotated[Optional[str], typer.Option(
-        "--channels", metavar="N", help="Input channels; default: the recipe's own.", rich_help_panel=SIZES)] = None,
+        "--channels", metavar="N", help="Input channels; default: the recipe's own.",
+        rich_help_panel=SIZES)] = None,
     filters: Annotated[Optional[str], typer.Option(
         "--filters", metavar="N",
-        help="Conv filters (output channels); default: the recipe's own.", rich_help_panel=SIZES)] = None,
+        help="Conv filters (output channels); default: the recipe's own.",
+        rich_help_panel=SIZES)] = None,
     pool: Annotated[Optional[str], typer.Option(
-        "--pool", metavar="SIZE", help="Pooling window size; default: the recipe's own.", rich_help_panel=SIZES)] = None,
+        "--pool", metavar="SIZE", help="Pooling window size; default: the recipe's own.",
+        rich_help_panel=SIZES)] = None,
     outputs: Annotated[Optional[str], typer.Option(
-        "--outputs", metavar="N", help="Dense outputs; default: the recipe's own.", rich_help_panel=SIZES)] = None,
+        "--outputs", metavar="N", help="Dense outputs; default: the recipe's own.",
+        rich_help_panel=SIZES)] = None,
     batch: Annotated[Optional[str], typer.Option(
-        "--batch", metavar="N", help="Batch size (batchnorm); default: the recipe's own.", rich_help_panel=SIZES)] = None,
+        "--batch", metavar="N", help="Batch size (batchnorm); default: the recipe's own.",
+        rich_help_panel=SIZES)] = None,
     ties: Annotated[Optional[str], typer.Option(
         "--ties", metavar="RULE", help="Tie rule of maxpool-ties: first, split or all.",
         rich_help_panel=SIZES)] = None,

@@ -27,16 +27,16 @@ routed through their own wrong forward values), or with what their forward answe
 each value of the forward pass they did not answer and the true value of each delta and
 gradient they did not answer (``StudentValues(..., chain_deltas=False)``: the true delta
 routed through the student's wrong output of a layer further up, past a ReLU or a flatten
-they did not answer).  The upstream answers used may be wrong or
-right only to the decimals written: a student who carries their own rounded -0.0664 forward
-to six decimals is carried forward too.  Each wrong upstream cell used stands for any value
-that rounds to it as written (the student may have carried more digits than they wrote):
-:meth:`Implied.spread` bounds how far the implied value moves over those values, each
-answered cell moved in turn through every step between it and the path
-(:meth:`Implied.moves`).  A right one's further digits were the true ones: it stands for its
-true value kept to more decimals (:meth:`Implied.shifts`), and one whose digits are the true
-value (:func:`_written_exactly`) for itself.  With no upstream answer used (the true values alone) nothing is
-carried forward.  The layer's step is the one the engine runs, asked of the layer registry
+they did not answer).  The upstream answers used may be wrong or right only to the decimals
+written: a student who carries their own rounded -0.0664 forward to six decimals is carried
+forward too.  Each wrong upstream cell used stands for any value that rounds to it as
+written (the student may have carried more digits than they wrote): :meth:`Implied.spread`
+bounds how far the implied value moves over those values, each answered cell moved in turn
+through every step between it and the path (:meth:`Implied.moves`).  A right one's further
+digits were the true ones: it stands for its true value kept to more decimals
+(:meth:`Implied.shifts`), and one whose digits are the true value (:func:`_written_exactly`)
+for itself.  With no upstream answer used (the true values alone) nothing is carried
+forward.  The layer's step is the one the engine runs, asked of the layer registry
 (:func:`run_step`: its family's ``forward`` and ``backward``; the loss's family for the
 loss); no slip or layer type is special-cased here.
 """
