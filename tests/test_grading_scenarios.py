@@ -583,6 +583,32 @@ def test_a_right_upstream_answer_stands_for_its_true_digits_kept(tmp_path, doc, 
     assert (entry["points"], entry["max_points"]) == ((5, 5) if carried else (4, 5))
 
 
+@pytest.mark.parametrize("doc, grading, answers, path, carried", [
+    # 0.213 is right only within atol 0.01 (true 0.2204): its digits are not the true value's,
+    # so it stands for its rounding range, and 21.312 (0.21312 kept) is carried forward ...
+    ({"input": [[100]], "kernel": [[1]], "delta": [[0.2204]]}, {"atol": 0.01},
+     {"conv2d_1.delta_out": [["0.213"]], "conv2d_1.grads.kernel": [["21.312"]]},
+     "conv2d_1.grads.kernel", True),
+    # ... and 62.04, from the true 0.2204 it never wrote (and a wrong 0.40), is not
+    ({"input": [[100, 100]], "kernel": [[1]], "delta": [[0.2204, 0.30]]}, {"atol": 0.01},
+     {"conv2d_1.delta_out": [["0.213", "0.40"]], "conv2d_1.grads.kernel": [["62.04"]]},
+     "conv2d_1.grads.kernel", False),
+    # c2.output 5.58 is right (true 5.578866), computed from the 1.69 written for c1 and
+    # kept as 5.577: c3 = 5.577·7.7 = 42.9429 is carried forward from the student's own value
+    ({"input": [[1.234]], "layers": [{"type": "conv2d", "name": "c1", "kernel": [[1.37]]},
+                                     {"type": "conv2d", "name": "c2", "kernel": [[3.3]]},
+                                     {"type": "conv2d", "name": "c3", "kernel": [[7.7]]}],
+      "delta": [[1]]}, {"min_decimals": 2},
+     {"c1.output": [["1.69"]], "c2.output": [["5.58"]], "c3.output": [["42.94"]]},
+     "c3.output", True),
+])
+def test_a_right_upstream_answer_kept_as_its_own_digits_or_within_a_tolerance(
+        tmp_path, doc, grading, answers, path, carried):
+    code, entry, _ = grade(tmp_path, doc, {**grading, "carry_forward": True}, answers)
+    assert code == 1
+    assert (path in carried_cells(entry)) == carried, entry
+
+
 def test_no_values_implied_are_shown_when_every_wrong_cell_is_a_rounding(tmp_path):
     # the student's b.delta_in (0.124, short of the 4 decimals required) implies 0.062 for
     # a.delta_in, whose one wrong cell is the same decimals slip: "not carried forward …; the

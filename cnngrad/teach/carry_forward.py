@@ -33,10 +33,12 @@ forward too.  Each wrong upstream cell used stands for any value that rounds to 
 written (the student may have carried more digits than they wrote): :meth:`Implied.spread`
 bounds how far the implied value moves over those values, each answered cell moved in turn
 through every step between it and the path (:meth:`Implied.moves`).  A right one's further
-digits were the true ones: it stands for its true value kept to more decimals
-(:meth:`Implied.shifts`), and one whose digits are the true value (:func:`_written_exactly`)
-for itself.  With no upstream answer used (the true values alone) nothing is carried
-forward.  The layer's step is the one the engine runs, asked of the layer registry
+digits were the true ones, or those of the student's own computation: it stands for its
+true value kept to more decimals, or for what their answers further upstream imply for it,
+unrounded (:meth:`Implied.shifts`); one right only within atol/rtol stands for its rounding
+range, as a wrong one does, and one whose digits are the true value
+(:func:`_written_exactly`) for itself.  With no upstream answer used (the true values
+alone) nothing is carried forward.  The layer's step is the one the engine runs, asked of the layer registry
 (:func:`run_step`: its family's ``forward`` and ``backward``; the loss's family for the
 loss); no slip or layer type is special-cased here.
 """
@@ -271,14 +273,25 @@ def _spread_of(moves, exact: bool, skip: Mapping | None = None) -> np.ndarray | 
 KEPT_DECIMALS = 8
 
 
+def _rounds_to(value, written, places: int) -> bool:
+    """Whether ``value`` (None: no value) is within half a unit of the ``places``-th decimal
+    of ``written``: the digits written are ``value``'s, rounded (a float's last bits aside)."""
+    if value is None:
+        return False
+    return abs(float(value) - float(written)) <= half_unit(places) * (1 + 1e-9)
+
+
 def _kept_shifts(moves, exact: bool, kept: Mapping) -> np.ndarray | None:
     """How far the value moves when every right upstream cell used (``kept``: key → (value
-    written, true value, decimals written)) is its true value rounded to k decimals, for each
-    k from the fewest written + 1 to the most + :data:`KEPT_DECIMALS`, and unrounded: a row
-    per k, after a first row of zeros (as written).  A student who kept more digits of a right
-    value than they wrote kept its true digits, so such a cell stands for those, never for
-    any value that rounds to it.  Each cell's shift is its slope (from its moves, where they
-    are linear) times its own shift; a cell written with at least k decimals stays as
+    written, true value, decimals written, the student's own value or None)) is its true
+    value rounded to k decimals, for each k from the fewest written + 1 to the most +
+    :data:`KEPT_DECIMALS`, and unrounded; then when each is the student's own value, what
+    their answers further upstream imply for it, unrounded (where that rounds to what they
+    wrote): a row per way, after a first row of zeros (as written).  A student who kept more
+    digits of a right value than they wrote kept its true digits, or those of their own
+    computation, so such a cell stands for those, never for any value that rounds to it.
+    Each cell's shift is its slope (from its moves, where they are linear) times its own
+    shift; a cell written with at least k decimals, or without a value of its own, stays as
     written.  None for moves past the work allowed."""
     if moves is None:
         return None
@@ -288,15 +301,20 @@ def _kept_shifts(moves, exact: bool, kept: Mapping) -> np.ndarray | None:
     if not keys:
         return _as_fractions(np.zeros((1, *np.shape(base)), dtype=base.dtype), exact)
     decimals = [kept[key][2] for key in keys]
-    ways = [*range(min(decimals) + 1, max(decimals) + KEPT_DECIMALS + 1), None]
+    ways = [*range(min(decimals) + 1, max(decimals) + KEPT_DECIMALS + 1), None, "own"]
     total = np.zeros((1 + len(ways), *np.shape(base)), dtype=base.dtype)
     for key in keys:
-        written, true, places = kept[key]
+        written, true, places, mine = kept[key]
         up, down = _linear_moves(base, *moved[key])
         slope = (up - down) / (2 * half_unit(places))
         for row, k in enumerate(ways, start=1):
-            if k is None or k > places:
+            if k == "own":
+                moved_to = mine
+            elif k is None or k > places:
                 moved_to = true if k is None else round(Fraction(true), k)
+            else:
+                moved_to = None
+            if moved_to is not None:
                 total[row] = total[row] + slope * float(Fraction(moved_to) - Fraction(written))
     return _as_fractions(total, exact)
 
@@ -378,7 +396,8 @@ class Implied:
     #: computes :meth:`moves` (called at most once, only when it is asked for)
     moves_of: Callable[[], Any] | None = field(default=None, repr=False)
     #: the right upstream cells among the moves: key → (value written, true value, decimals
-    #: written); each stands for its true value kept to some decimals, not for a range
+    #: written, the student's own value or None); each stands for its true value kept to
+    #: some decimals, or for the student's own value, not for a range
     kept: Mapping = field(default_factory=dict, repr=False)
 
     @property
@@ -415,9 +434,9 @@ class Implied:
 
     def shifts(self) -> np.ndarray | None:
         """How far :attr:`value` moves when the right upstream cells used (:attr:`kept`) are
-        their true values kept to one more decimal than written, two more, … and unrounded:
-        one row per way (:func:`_kept_shifts`), the first all zeros (as written); None when
-        not bounded (:meth:`moves`)."""
+        their true values kept to one more decimal than written, two more, … and unrounded,
+        or the student's own values: one row per way (:func:`_kept_shifts`), the first all
+        zeros (as written); None when not bounded (:meth:`moves`)."""
         return self._shifts
 
     @functools.cached_property
@@ -504,11 +523,18 @@ class StudentValues:
                       & ~self._written_exactly(path))
             own += [((path, int(k)), int(k), half_unit(int(check.decimals.reshape(-1)[k])))
                     for k in np.flatnonzero(rounds.reshape(-1))]
-            # a right cell stands for its true value kept to more decimals (Implied.kept)
+            # a cell whose digits are the true value's, rounded, stands for that value kept to
+            # more decimals, or for the student's own value from upstream that rounds to it
+            # (Implied.kept); one right only within atol/rtol, for its rounding range
             for k in np.flatnonzero((rounds & check.right).reshape(-1)):
-                self.kept[(path, int(k))] = (check.given.reshape(-1)[k],
-                                             check.truth.reshape(-1)[k],
-                                             int(check.decimals.reshape(-1)[k]))
+                written = check.given.reshape(-1)[k]
+                places = int(check.decimals.reshape(-1)[k])
+                true = check.truth.reshape(-1)[k]
+                if not _rounds_to(true, written, places):
+                    continue
+                mine = None if fallback is None else fallback.value.reshape(-1)[k]
+                self.kept[(path, int(k))] = (written, true, places,
+                                             mine if _rounds_to(mine, written, places) else None)
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
         shown = value
