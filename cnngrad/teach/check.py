@@ -1458,8 +1458,9 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
     from cnngrad.teach.carry_forward import StudentValues
 
     answers = {check.path: check for check in result.tensors if check.answered.any()}
-    # an upstream cell stands for any value that rounds to it at the decimals it shows when
-    # it shows those required (decimals rule); under atol/rtol, at any decimals
+    # an upstream cell stands for more than itself when it shows the decimals required
+    # (decimals rule; under atol/rtol, any): a wrong one for any value that rounds to it, a
+    # right one for its true digits kept or the student's own (Implied.spread, .shifts)
     least = 0 if tolerance.explicit else tolerance.min_decimals
     # a layer's delta_out as written first, then the delta_in of the layer reading it last
     students = (StudentValues(trace, answers, min_decimals=least),
@@ -1549,8 +1550,9 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     """Which ``written`` cells (flat indices ``cells`` of the tensor, true values ``truth``)
     are right for the value ``implied`` (:class:`~cnngrad.teach.carry_forward.Implied`): for
     the value as recomputed, or for the nearest value to the one written that the step gives
-    while each upstream cell used stays within half a unit of its last decimal written (its
-    spread).  A cell written with fewer decimals than required is held to the value as
+    while each wrong upstream cell used stays within half a unit of its last decimal written
+    (its spread) and each right one is its true value kept to some decimals or the student's
+    own value of it (its shifts).  A cell written with fewer decimals than required is held to the value as
     recomputed, and only where that value is not the true one at the decimals required: a
     short value that is the truth there with its trailing zeros dropped (-0.021 for -0.021017
     at 4 decimals) is the decimals slip of a right answer, whatever the upstream answers
@@ -1883,8 +1885,14 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _fits_loosely(grid: tuple[int, ...], expected: tuple[int, ...]) -> bool:
     """Whether a CSV grid stands for a tensor of another shape: the same values once the
-    axes of 1 are dropped (a row or a column for a vector, 4×4 for 1×1×4×4), never a grid
-    of the tensor's own rank (a 4×1 column for a 1×4 matrix is its transpose)."""
+    axes of 1 are dropped (a row or a column for a vector, 4×4 for 1×1×4×4), never the
+    transpose of a matrix the tensor ends in (a 4×1 column for a 1×4 matrix, or for a map
+    1×1×4, one row of 4)."""
+    last_two = tuple(expected)
+    while len(last_two) > 2 and last_two[0] == 1:  # leading axes of 1: images, channels
+        last_two = last_two[1:]
+    if len(last_two) == 2 and len(grid) == 2:
+        return tuple(grid) == last_two
     return _squeezed(grid) == _squeezed(expected) and len(grid) != len(expected)
 
 
