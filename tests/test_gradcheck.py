@@ -1432,6 +1432,22 @@ def test_a_noise_past_every_power_of_ten_of_the_tolerance_is_beyond_any_step(tmp
     summary = " ".join(result.stdout.split())
     assert summary.endswith("no step a central difference can take checks them here (E is "
                             "too large beside their gradients)"), summary
+    # the JSON holds the same report: the noise itself is finite (1e308 times a small factor)
+    result = invoke(write(tmp_path, doc), "-f", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] and 1e290 < report["rounding_noise"] < 1e300
+
+
+def test_a_step_no_central_difference_can_take_is_not_suggested_as_an_eps(tmp_path):
+    # E ≈ 5e13 beside a kernel gradient of 1e-300: the step that would see it is past 1
+    problem = write(tmp_path, {"input": [[1e-300, 1]], "kernel": [[1]],
+                               "loss": {"type": "mse", "target": [[0, -1e7]]}})
+    result = invoke(problem, "--eps", "1e-7", "--atol", "0")
+    assert result.exit_code == 2
+    assert result.output.rstrip().endswith(
+        "hint: no step a central difference can take checks them here (E is too large beside "
+        "their gradients)"), result.output
 
 
 

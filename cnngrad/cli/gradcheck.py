@@ -181,11 +181,14 @@ def _check_step_can_see(report) -> None:
     checked = sum(t.checked for t in report.tensors)
     if checked and report.hidden_by_noise == checked:
         # no element could fail: a ✓ and exit 0 would say they were checked
+        step = report.step_to_see_hidden
         raise UsageError(f"{too_small} tolerance of every one of the {checked:,} elements "
                          f"checked, so no error could be seen", where="--eps",
-                         hint=hint if zero_tolerance or report.step_to_see_hidden is None else
-                         f"--eps {report.step_to_see_hidden:g} or larger checks them (the "
-                         f"default is 1e-06)")
+                         hint=hint if zero_tolerance or step is None else
+                         # past 1 (or infinite) no step does: E dwarfs the gradients
+                         "no step a central difference can take checks them here (E is too "
+                         "large beside their gradients)" if step > 1 else
+                         f"--eps {step:g} or larger checks them (the default is 1e-06)")
 
 
 def register(app: typer.Typer) -> None:
