@@ -562,8 +562,10 @@ def _check_keys_of(ctx, raw: dict, where: str, allowed: tuple[str, ...], what: s
                         "\"layers\": move \"grading\" there" if unknown == "grading" else
                         f"'{unknown}' belongs in the grading block, a key of the problem "
                         f"itself: \"grading\": {{\"{unknown}\": ...}}")
-    if isinstance(unknown, str) and unknown.lower() in LEARNING_RATE_KEYS:
-        # no layer or loss has a learning rate: as at the top level, the --lr option
+    if (isinstance(unknown, str) and unknown.lower() in LEARNING_RATE_KEYS
+            and closest(unknown, allowed) is None):
+        # no layer or loss has a learning rate: as at the top level, the --lr option (but
+        # batch norm's "eta" is a slip of its "beta")
         raise ctx.error(join_path(where, unknown), f"unknown key {_show(unknown)} in {what}",
                         _learning_rate_hint(raw[unknown]))
     if isinstance(unknown, str):

@@ -98,6 +98,9 @@ FAMILY_B_CASES = [
     bad("bn-eps-list", _with(BN2D, layer=0, eps=[1e-5]), "layers[0].eps", "expected a number"),
     bad("bn-unknown-key", _with(BN2D, layer=0, momentum=0.1), "layers[0].momentum",
         "unknown key 'momentum'"),
+    # "eta" is a learning rate's name, but in a batch norm a slip of "beta"
+    bad("bn-eta-for-beta", _with(BN2D, layer=0, eta=[0.5]), "layers[0].eta",
+        "unknown key 'eta'", hint="did you mean 'beta'?"),
     bad("bn2d-on-vector", {**BN1D, "layers": [{"type": "flatten"}, {"type": "batchnorm2d"}]},
         "layers[1]", "batchnorm2d needs a feature map", hint="batchnorm1d"),
     bad("bn1d-on-map", {**BN2D, "layers": [{"type": "batchnorm1d"}]}, "layers[0]",
