@@ -434,6 +434,19 @@ def test_a_path_with_spaces_left_unquoted_is_named_in_quotes(tmp_path, monkeypat
         'hint: a path with spaces goes in quotes: "my hw/prob 1.json"'), result.output
 
 
+def test_check_names_a_path_with_spaces_left_unquoted_in_quotes(tmp_path, monkeypatch):
+    # check's answers are many: "my" is the missing problem file, not an extra argument
+    folder = tmp_path / "my hw"
+    folder.mkdir()
+    (folder / "prob 1.json").write_text(Path(WORKED).read_text(encoding="utf-8"),
+                                        encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", "my", "hw/prob", "1.json", "a.json")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == ('error: my: no such file; hint: a path with spaces goes '
+                                     'in quotes: "my hw/prob 1.json"'), result.output
+
+
 def test_a_misspelt_option_gets_a_suggestion():
     result = invoke("backward", WORKED, "--ful")
     assert result.output.partition("; hint: ")[2].startswith("did you mean --full")

@@ -675,6 +675,11 @@ def near_file_hint(error: CnnGradError) -> Optional[str]:
         return None
     if not name or name == "-" or "\0" in name:
         return None
+    from cnngrad.cli.plain_values import path_with_spaces_hint
+
+    spaced = path_with_spaces_hint(name)
+    if spaced is not None:
+        return spaced
     base = os.path.basename(name)
     if any(mark in name for mark in "*?["):
         # the shell passes a pattern that matches nothing as it is (bash without nullglob)

@@ -19,6 +19,7 @@ applies: correct, only slower).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import re
@@ -472,7 +473,7 @@ def usage_error(error, fallback: str = "cnngrad", given: list[str] | None = None
                 f"{command} -h lists the commands; each has its own, {command} backward -h"))
         if close:
             return UsageError(_sentence(message), hint=f"did you mean {suggestion}")
-        spaced = _path_with_spaces(given or [])
+        spaced = _path_with_spaces(tuple(given or ()), os.getcwd())
         if spaced is not None and "extra argument" in message:
             return UsageError(_sentence(error.message),
                               hint=f"a path with spaces goes in quotes: \"{spaced}\"")
@@ -480,11 +481,25 @@ def usage_error(error, fallback: str = "cnngrad", given: list[str] | None = None
     return UsageError(_sentence(error.format_message()))
 
 
-def _path_with_spaces(given: list[str]) -> str | None:
-    """The first existing file or folder that consecutive arguments name joined by spaces
-    (``my hw/p 1.json`` given unquoted is three arguments), or None."""
-    from pathlib import Path
+#: The arguments of the command line being run: a hint may look at more than one of them (a
+#: path with spaces given unquoted is several).
+given_arguments: list[str] = []
 
+
+def path_with_spaces_hint(name: str) -> str | None:
+    """For a file ``name`` that does not exist, the first word of a path with spaces given
+    unquoted (``cnngrad check my hw/p 1.json a.json``): the hint to quote that path."""
+    spaced = _path_with_spaces(tuple(given_arguments), os.getcwd())
+    if spaced is None or not spaced.startswith(name + " "):
+        return None
+    return f"a path with spaces goes in quotes: \"{spaced}\""
+
+
+@functools.lru_cache(maxsize=4)  # once per command line: a class's missing files each ask
+def _path_with_spaces(given: tuple[str, ...], folder: str) -> str | None:
+    """The first existing file or folder that consecutive arguments name joined by spaces
+    (``my hw/p 1.json`` given unquoted is three arguments), or None; ``folder``, the current
+    one, is part of the cache's key."""
     for start in range(len(given)):
         for end in range(start + 2, min(len(given), start + 8) + 1):
             joined = " ".join(given[start:end])
@@ -519,6 +534,7 @@ def run_main(super_main, command, args, prog_name, complete_var, standalone_mode
     (plus a hint) and exit 2; ``cnngrad`` alone prints the help (exit 2, as click does)."""
     import sys
 
+    given_arguments[:] = sys.argv[1:] if args is None else list(args)
     try:
         result = super_main(args, prog_name, complete_var, standalone_mode=False, **extra)
     except Exception as error:
@@ -529,7 +545,7 @@ def run_main(super_main, command, args, prog_name, complete_var, standalone_mode
             from cnngrad.cli.common import report_error
 
             report_error(usage_error(error, _command_named(command, args, prog_name),
-                                     sys.argv[1:] if args is None else list(args)))
+                                     given_arguments))
             sys.exit(2)
         if standalone_mode and _is(error, "Abort"):
             typer.echo("aborted", err=True)
