@@ -853,9 +853,13 @@ def rounding_noise(trace: Trace, eps: float) -> float:
         sizes = family_of(layer.spec).amplified_rounding(layer.spec, layer.inputs, layer.output)
         if sizes is not None:
             amplified += float(np.abs(np.asarray(layer.delta_out, np.float64) * sizes).sum())
-    # the small factor first: a size near float64's largest (1e308) keeps a finite noise
-    unit = float(np.finfo(np.float64).eps) / eps
-    return ROUNDING_NOISE * unit * size + AMPLIFIED_ROUNDING * unit * amplified
+    noise = ((ROUNDING_NOISE * size + AMPLIFIED_ROUNDING * amplified)
+             * float(np.finfo(np.float64).eps) / eps)
+    if not math.isfinite(noise):
+        # the small factor first: a size near float64's largest (1e308) keeps a finite noise
+        unit = float(np.finfo(np.float64).eps) / eps
+        noise = ROUNDING_NOISE * unit * size + AMPLIFIED_ROUNDING * unit * amplified
+    return noise
 
 
 #: An element whose move crosses a bend alone and fails at ε is set aside when its error at
