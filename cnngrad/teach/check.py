@@ -1885,14 +1885,10 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _fits_loosely(grid: tuple[int, ...], expected: tuple[int, ...]) -> bool:
     """Whether a CSV grid stands for a tensor of another shape: the same values once the
-    axes of 1 are dropped (a row or a column for a vector, 4×4 for 1×1×4×4), never the
-    transpose of a matrix the tensor ends in (a 4×1 column for a 1×4 matrix, or for a map
-    1×1×4, one row of 4)."""
-    last_two = tuple(expected)
-    while len(last_two) > 2 and last_two[0] == 1:  # leading axes of 1: images, channels
-        last_two = last_two[1:]
-    if len(last_two) == 2 and len(grid) == 2:
-        return tuple(grid) == last_two
+    axes of 1 are dropped (a row or a column for a vector, 4×4 for 1×1×4×4), never a grid
+    of the tensor's own rank (a 4×1 column for a 1×4 matrix is its transpose).  A tensor of
+    more axes may be written as a row or a column: which axes of 1 a grid drops depends on
+    the layout (an N=C=1 map H×W in nchw, H×W×1 in nhwc) and the problem (a 1-D signal)."""
     return _squeezed(grid) == _squeezed(expected) and len(grid) != len(expected)
 
 
