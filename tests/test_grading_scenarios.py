@@ -583,6 +583,13 @@ def test_a_right_upstream_answer_stands_for_its_true_digits_kept(tmp_path, doc, 
     assert (entry["points"], entry["max_points"]) == ((5, 5) if carried else (4, 5))
 
 
+#: four 1×1 convs (1.5, 3.3, 1.37, 1.234), the delta 1 given: deltas 1.234, 1.69058, 5.578914
+BACKWARD_CHAIN = {"input": [[1.0]], "layers": [
+    {"type": "conv2d", "name": name, "kernel": [[weight]]}
+    for name, weight in (("c1", 1.5), ("c2", 3.3), ("c3", 1.37), ("c4", 1.234))],
+    "delta": [[1]]}
+
+
 @pytest.mark.parametrize("doc, grading, answers, path, carried", [
     # 0.213 is right only within atol 0.01 (true 0.2204): its digits are not the true value's,
     # so it stands for its rounding range, and 21.312 (0.21312 kept) is carried forward ...
@@ -601,6 +608,17 @@ def test_a_right_upstream_answer_stands_for_its_true_digits_kept(tmp_path, doc, 
       "delta": [[1]]}, {"min_decimals": 2},
      {"c1.output": [["1.69"]], "c2.output": [["5.58"]], "c3.output": [["42.94"]]},
      "c3.output", True),
+    # the same backward: c3's delta_in 1.69 (true 1.69058) computed from c4's written 1.23 and
+    # kept as 1.6851 carries c2's 5.56 (1.6851·3.3), whichever name the delta is written under
+    *((BACKWARD_CHAIN, {"min_decimals": 2},
+       {"c4.delta_in": [["1.23"]], name: [["1.69"]], "c2.delta_in": [["5.56"]]},
+       "c2.delta_in", True) for name in ("c3.delta_in", "c2.delta_out")),
+    # a right 1234.5679 (true 1234.56785, half a unit off but for a float's last bits) is kept:
+    # 2469.1359 is neither twice it nor twice the truth
+    ({"input": [["1234.56785"]], "layers": [{"type": "conv2d", "name": "c1", "kernel": [[1]]},
+                                            {"type": "conv2d", "name": "c2", "kernel": [[2]]}],
+      "delta": [[1]]}, {"min_decimals": 4},
+     {"c1.output": [["1234.5679"]], "c2.output": [["2469.1359"]]}, "c2.output", False),
 ])
 def test_a_right_upstream_answer_kept_as_its_own_digits_or_within_a_tolerance(
         tmp_path, doc, grading, answers, path, carried):

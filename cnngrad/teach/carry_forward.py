@@ -275,10 +275,12 @@ KEPT_DECIMALS = 8
 
 def _rounds_to(value, written, places: int) -> bool:
     """Whether ``value`` (None: no value) is within half a unit of the ``places``-th decimal
-    of ``written``: the digits written are ``value``'s, rounded (a float's last bits aside)."""
+    of ``written``: the digits written are ``value``'s, rounded, a float's last bits aside,
+    as a cell is judged right (``cells_right``: 1e-12 of the larger magnitude)."""
     if value is None:
         return False
-    return abs(float(value) - float(written)) <= half_unit(places) * (1 + 1e-9)
+    value, written = float(value), float(written)
+    return abs(value - written) <= half_unit(places) + 1e-12 * max(abs(value), abs(written))
 
 
 def _kept_shifts(moves, exact: bool, kept: Mapping) -> np.ndarray | None:
@@ -526,15 +528,25 @@ class StudentValues:
             # a cell whose digits are the true value's, rounded, stands for that value kept to
             # more decimals, or for the student's own value from upstream that rounds to it
             # (Implied.kept); one right only within atol/rtol, for its rounding range
-            for k in np.flatnonzero((rounds & check.right).reshape(-1)):
+            kept_cells = np.flatnonzero((rounds & check.right).reshape(-1))
+            # the student's own value of each: what their answers upstream imply for this
+            # path itself (not for the value it fills: a reader's delta_in written for a
+            # delta_out would be its own answer again)
+            upstream = self.implied(path) if self.chain and kept_cells.size else None
+            if upstream is not None and upstream.value.shape != check.truth.shape:
+                upstream = None
+            for k in kept_cells:
                 written = check.given.reshape(-1)[k]
                 places = int(check.decimals.reshape(-1)[k])
                 true = check.truth.reshape(-1)[k]
                 if not _rounds_to(true, written, places):
                     continue
-                mine = None if fallback is None else fallback.value.reshape(-1)[k]
-                self.kept[(path, int(k))] = (written, true, places,
-                                             mine if _rounds_to(mine, written, places) else None)
+                mine = None if upstream is None else upstream.value.reshape(-1)[k]
+                key = (path, int(k))
+                if key in self.kept and self.kept[key][3] is not None and mine is None:
+                    continue  # found already, through another path to the same tensor
+                self.kept[key] = (written, true, places,
+                                  mine if _rounds_to(mine, written, places) else None)
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
         shown = value
