@@ -542,11 +542,8 @@ class StudentValues:
                 if not _rounds_to(true, written, places):
                     continue
                 mine = None if upstream is None else upstream.value.reshape(-1)[k]
-                key = (path, int(k))
-                if key in self.kept and self.kept[key][3] is not None and mine is None:
-                    continue  # found already, through another path to the same tensor
-                self.kept[key] = (written, true, places,
-                                  mine if _rounds_to(mine, written, places) else None)
+                self.kept[(path, int(k))] = (written, true, places,
+                                             mine if _rounds_to(mine, written, places) else None)
         # every cell answered: nothing came from further upstream
         used = taken if filled.all() else used.merge(taken)
         shown = value
