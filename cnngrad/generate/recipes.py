@@ -379,8 +379,9 @@ def _tie_two_conv_outputs(x: np.ndarray, draw: Draw, kernel: tuple[int, int], si
 
     A ReLU input of 0 before a max pool never changes an answer (the pool picks it only
     when its whole window is ReLU zeros, and the ReLU passes no δ back there), so the kink
-    ``--with-kinks`` puts in this recipe is tied maxima; whether the pair is its window's
-    maximum, and above 0, is checked on the run."""
+    ``--with-kinks`` puts in this recipe is tied maxima.  The run keeps a draw when some
+    window's maximum above 0 is tied: this pair where it is its window's maximum, or a tie
+    the draw made by chance where it is not (docs/generate.md)."""
     (kh, kw), (h_pool, w_pool) = kernel, pools
     if size < 2:
         raise UsageError("a 1×1 pool window holds one cell, which has no other to tie with",
