@@ -1552,9 +1552,9 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     the value as recomputed, or for the nearest value to the one written that the step gives
     while each wrong upstream cell used stays within half a unit of its last decimal written
     (its spread) and each right one is its true value kept to some decimals or the student's
-    own value of it (its shifts).  A cell written with fewer decimals than required is held to the value as
-    recomputed, and only where that value is not the true one at the decimals required: a
-    short value that is the truth there with its trailing zeros dropped (-0.021 for -0.021017
+    own value of it (its shifts).  A cell written with fewer decimals than required is held
+    to the value as recomputed, and only where that value is not the true one at the
+    decimals required: a short value that is the truth there with its trailing zeros dropped (-0.021 for -0.021017
     at 4 decimals) is the decimals slip of a right answer, whatever the upstream answers
     imply (the rounding of right upstream answers can make it exact by chance: -0.1324 and
     -0.0932 giving -0.154 where the truth is -0.154020, the decimals slip of the -0.024
@@ -1585,7 +1585,7 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
                                 in zip(given, centre, spread)], dtype=object)
         else:
             nearest = np.clip(given, centre - spread, centre + spread)
-        found = found | (cells_right(written, nearest, tolerance) & ~_short(written, tolerance))
+        found = found | (cells_right(written, nearest, tolerance) & ~short)
         if found.all():
             break
     return found
