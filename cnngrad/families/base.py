@@ -233,6 +233,17 @@ class Head:
         """The JSON path of one of the layer's fields."""
         return join_path(self.where, key)
 
+    def input_as_one_map(self) -> tuple[int, int] | None:
+        """(rows, cols) when the layer reads the problem's input given 2-D (H×W, one map,
+        1×1×H×W inside): a matrix its writer may have meant as rows of vectors; else None."""
+        from cnngrad.problem import INPUT
+
+        shape = self.in_shape
+        if (self.inputs != (INPUT,) or self.layout.input_rank != 2 or self.layout.spatial != 2
+                or len(shape) != 4 or shape[:2] != (1, 1)):
+            return None
+        return shape[2], shape[3]
+
     def spec_fields(self) -> dict:
         """The common fields of every spec, for the spec's constructor."""
         return dict(index=self.index, name=self.name, type=self.kind, where=self.where,

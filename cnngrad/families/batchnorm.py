@@ -18,7 +18,7 @@ import numpy as np
 from cnngrad.errors import ProblemError, ShapeError, UsageError
 from cnngrad.families.base import Head, LayerFamily
 from cnngrad.layers import batchnorm
-from cnngrad.problem import INPUT, LayerSpec, shape_text
+from cnngrad.problem import LayerSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace, Trace
@@ -66,11 +66,10 @@ def _map_input_hint(head: Head) -> str | None:
     """For batchnorm1d reading a 2-D problem's input written as a matrix, N×K meant as N
     vectors: that input is one H×W map, and batchnorm2d would normalise it as one channel
     (another computation); how to write the N vectors instead.  None for any other map."""
-    layout, shape = head.layout, head.in_shape
-    if (head.inputs != (INPUT,) or layout.input_rank != 2 or layout.spatial != 2
-            or len(shape) != 4 or shape[:2] != (1, 1)):
+    matrix = head.input_as_one_map()
+    if matrix is None:
         return None
-    rows, cols = shape[2:]
+    rows, cols = matrix
     if rows == 1:  # one vector: train mode needs a batch, eval mode its running statistics
         return (f"a 2-D input is one 1×{cols} map, not a vector: give one vector of {cols} "
                 f"as a list of {cols} numbers, with \"mode\": \"eval\" and its running_mean "

@@ -12,7 +12,7 @@ from cnngrad.errors import ShapeError, UsageError, join_path
 from cnngrad.families.base import (Head, LayerFamily, counted, number_bias_grad, read_bias,
                                    read_matrices, shape_size)
 from cnngrad.layers import dense
-from cnngrad.problem import INPUT, LayerSpec, shape_text
+from cnngrad.problem import LayerSpec, shape_text
 
 if TYPE_CHECKING:  # annotations only
     from cnngrad.network import LayerTrace
@@ -58,11 +58,10 @@ def _rows_as_vectors_hint(raw: dict, head: Head) -> str | None:
     """For a dense layer reading a 2-D problem's input written N×K, its weights K wide: N
     vectors meant, where a 2-D input is one N×K map (a flatten would make it one vector of
     N·K, which the weights do not take); how to write the N vectors.  None otherwise."""
-    layout, shape = head.layout, head.in_shape
-    if (head.inputs != (INPUT,) or layout.input_rank != 2 or layout.spatial != 2
-            or len(shape) != 4 or shape[:2] != (1, 1) or shape[2] < 2):
+    matrix = head.input_as_one_map()
+    if matrix is None or matrix[0] < 2:
         return None
-    rows, cols = shape[2:]
+    rows, cols = matrix
     weights = raw.get("weights")
     if not (isinstance(weights, list) and weights and isinstance(weights[0], list)
             and len(weights[0]) == cols):
