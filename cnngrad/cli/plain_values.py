@@ -421,13 +421,11 @@ def _closest(name: str, possibilities) -> list[str]:
     return [p for score, p in scored if score >= best - 0.15]
 
 
-def usage_error(error, fallback: str = "cnngrad", given: list[str] | None = None
-                ) -> UsageError:
+def usage_error(error, fallback: str = "cnngrad") -> UsageError:
     """A click/typer usage error as cnngrad's one-line error (``--decimals: must be at most
     17``), with a hint where one helps; never click's boxed usage panel.  ``fallback`` is the
     command the hints name when the error does not know its command (click's parser raises
-    ``-o``'s "needs a value" without one); ``given`` the command line's arguments (a path
-    with spaces left unquoted is named in quotes)."""
+    ``-o``'s "needs a value" without one)."""
     from cnngrad.errors import UsageError
 
     ctx = getattr(error, "ctx", None)
@@ -473,11 +471,8 @@ def usage_error(error, fallback: str = "cnngrad", given: list[str] | None = None
                 f"{command} -h lists the commands; each has its own, {command} backward -h"))
         if close:
             return UsageError(_sentence(message), hint=f"did you mean {suggestion}")
-        spaced = _path_with_spaces(tuple(given or ()), os.getcwd())
-        if spaced is not None and "extra argument" in message:
-            return UsageError(_sentence(error.message),
-                              hint=f"a path with spaces goes in quotes: \"{spaced}\"")
-        return UsageError(_sentence(error.message), hint=helps)
+        spaced = path_with_spaces_hint() if "extra argument" in message else None
+        return UsageError(_sentence(error.message), hint=spaced or helps)
     return UsageError(_sentence(error.format_message()))
 
 
@@ -486,11 +481,13 @@ def usage_error(error, fallback: str = "cnngrad", given: list[str] | None = None
 given_arguments: list[str] = []
 
 
-def path_with_spaces_hint(name: str) -> str | None:
-    """For a file ``name`` that does not exist, the first word of a path with spaces given
-    unquoted (``cnngrad check my hw/p 1.json a.json``): the hint to quote that path."""
+def path_with_spaces_hint(name: str | None = None) -> str | None:
+    """The hint to quote a path with spaces given unquoted among the command line's
+    arguments (``cnngrad backward my hw/p 1.json``: extra arguments), or None; with ``name``,
+    a file that does not exist, only a path it is the first word of (``cnngrad check my hw/p
+    1.json a.json``)."""
     spaced = _path_with_spaces(tuple(given_arguments), os.getcwd())
-    if spaced is None or not spaced.startswith(name + " "):
+    if spaced is None or (name is not None and not spaced.startswith(name + " ")):
         return None
     return f"a path with spaces goes in quotes: \"{spaced}\""
 
@@ -544,8 +541,7 @@ def run_main(super_main, command, args, prog_name, complete_var, standalone_mode
         if standalone_mode and _is(error, "ClickException"):
             from cnngrad.cli.common import report_error
 
-            report_error(usage_error(error, _command_named(command, args, prog_name),
-                                     given_arguments))
+            report_error(usage_error(error, _command_named(command, args, prog_name)))
             sys.exit(2)
         if standalone_mode and _is(error, "Abort"):
             typer.echo("aborted", err=True)
