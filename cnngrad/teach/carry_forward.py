@@ -54,8 +54,9 @@ from typing import Any
 import numpy as np
 
 from cnngrad.errors import CnnGradError
-from cnngrad.families import layer_family, loss_family
-from cnngrad.network import LayerTrace, Trace, delta_in_path, reads_many, sgd_step
+from cnngrad.families import layer_family
+from cnngrad.network import (LayerTrace, Trace, delta_in_path, loss_and_delta, reads_many,
+                             sgd_step)
 from cnngrad.problem import INPUT
 
 __all__ = ["Implied", "StudentValues", "implied_value", "run_step", "run_loss", "spread"]
@@ -88,9 +89,9 @@ def run_step(spec, inputs: list[np.ndarray], delta_out: np.ndarray | None = None
 
 
 def run_loss(problem, output: np.ndarray) -> tuple[Any, np.ndarray]:
-    """The loss and dE/d(output) at a given output of the last layer (internal layout);
-    the problem has a loss (a given ``delta`` implies nothing)."""
-    return loss_family(problem.loss.type).loss_and_delta(problem.loss, output)
+    """The loss and dE/d(output) at a given output of the last layer (internal layout), as
+    the engine computes them; the problem has a loss (a given ``delta`` implies nothing)."""
+    return loss_and_delta(problem, output)
 
 
 #: An implied value's spread moves the upstream cells one at a time, the step run three
