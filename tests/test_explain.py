@@ -660,9 +660,9 @@ def test_term_columns_in_exact_arithmetic():
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("exact", [False, True])
 def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
-    """Rules that give their terms as columns (conv kernel and bias gradients, dense and
-    global average pool outputs) explain an element exactly as the list of all their terms
-    does: text, JSON, counts and total."""
+    """Rules that give their terms as columns (conv kernel and bias gradients and input
+    delta, dense and global average pool outputs) explain an element exactly as the list of
+    all their terms does: text, JSON, counts and total."""
     doc = random_doc(seed, exact)
     if seed % 2 and "delta" not in doc:
         # a global average pool in place of the flatten (the dense layer reads C values)
@@ -672,7 +672,8 @@ def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
     trace = run(problem_of(doc, exact))
     rng = np.random.default_rng(2000 + seed)
     for name, shape in known_paths(trace).items():
-        if not name.startswith(("conv2d_1.grads.", "dense_1.output", "global_avgpool_1.output")):
+        if not name.startswith(("conv2d_1.grads.", "conv2d_1.delta_in", "dense_1.output",
+                                "global_avgpool_1.output")):
             continue
         cells = list(np.ndindex(*shape))
         for pick in rng.choice(len(cells), min(3, len(cells)), replace=False):

@@ -695,7 +695,7 @@ def grad_conv_bias(ex, path: TensorPath, layer: LayerTrace, g: dict) -> Explanat
 
 
 def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, scalar
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _affine, scalar
 
     g = conv_geometry(ex, layer)
     spec: Conv2dSpec = g["spec"]
@@ -721,17 +721,31 @@ def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation
                         found.append((f, i, j, m, k, row, col))
     # in the order of δ: the kernel's entries then come backwards (the 180° rotation)
     found.sort(key=lambda t: (t[0], t[1], t[2], t[5], t[6]))
-    terms, pairs = [], []
-    for f, i, j, m, k, row, col in found:
-        gm, gk = given_tap(ex, spec, m, k)
+    given = [(f, given_tap(ex, spec, m, k)) for f, _, _, m, k, _, _ in found]
+
+    def build(position: int) -> Term:  # a term's names only when it is shown
+        f, i, j, _, _, row, col = found[position]
+        _, (gm, gk) = given[position]
         note = None
         if (row - g["pt"], col - g["pl"]) != (r, q):
             note = (f"through padding cell {o(n, ch, row - g['pt'], col - g['pl'])}, which "
                     f"copies {o(n, ch, r, q)} ({g['mode']})")
-        terms.append(ex.term(Factor(delta(n, f, i, j), scalar(layer.delta_out[n, f, i, j])),
-                             Factor(wname(f, c, gm, gk), scalar(spec.weight[f, c, gm, gk])),
-                             note=note))
-        pairs.append(f"{delta(n, f, i, j)}↔{wname(f, c, gm, gk)}")
+        return ex.term(Factor(delta(n, f, i, j), scalar(layer.delta_out[n, f, i, j])),
+                       Factor(wname(f, c, gm, gk), scalar(spec.weight[f, c, gm, gk])),
+                       note=note)
+
+    def column(source: np.ndarray, cells: list) -> np.ndarray:  # source's type (Fractions)
+        array = np.empty(len(cells), source.dtype)
+        array[:] = [source[cell] for cell in cells]
+        return array
+
+    terms = TermColumns(
+        [Column("δ", column(layer.delta_out, [(n, f, i, j) for f, i, j, *_ in found])),
+         Column(wname.symbol, column(spec.weight, [(f, c, gm, gk) for f, (gm, gk) in given]))],
+        build)
+    pairs = ([f"{delta(n, f, i, j)}↔{wname(f, c, gm, gk)}"
+              for (f, i, j, *_), (_, (gm, gk)) in zip(found, given)]
+             if len(found) <= 64 else [])
     lhs = f"dE/d{o(*index)}"
     flip = spec.flip_kernel
     # δ index as a function of the kernel tap: i = (r + p − d·m)/s
@@ -762,7 +776,7 @@ def delta_in_conv(ex, path: TensorPath, layer: LayerTrace, index) -> Explanation
              f"input cell {o(*index)} lies under kernel entry (m, n) of the window of "
              f"x[i,j] exactly for those"
              + through_padding_words(through, g["fg"] > 1, "(m, n)")]
-    if pairs and len(pairs) <= 64:
+    if pairs:
         notes.append("Which kernel entry meets which delta: " + ", ".join(pairs) + ".")
     if g["kh"] * g["kw"] > 1:
         # the kernel index as a function of the δ index: m = (r + p − s·i)/d
