@@ -3198,21 +3198,25 @@ def test_a_practice_folder_given_leaves_its_key_out(tmp_path):
     assert [row["student"] for row in rows] == ["ana"]
 
 
-def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_json(tmp_path):
+@pytest.mark.parametrize("to", ["file", "-o -", "stdout"])
+def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_json(tmp_path, to):
     # "results.json is for one submission; got 2" left no results.json: the autograder's
-    # student saw nothing
+    # student saw nothing; on standard output it still wrote nothing, where an unreadable
+    # file's results.json is printed
     submission = tmp_path / "submission"
     submission.mkdir()
     for name in ("answers.json", "answers (1).json"):
         (submission / name).write_text('{"conv2d_1.grads.kernel": [[0.0446, 0.0941], '
                                        '[0.0113, 0.0683]]}')
     results = tmp_path / "results.json"
+    where = {"file": ["-o", results], "-o -": ["-o", "-"], "stdout": []}[to]
     result = invoke("check", SAMPLES / "exam.json", submission, "--format", "gradescope",
-                    "-o", results)
+                    *where)
     assert result.exit_code == 2
     assert "gradescope's results.json is for one submission; got 2 answers files" in \
         result.stderr
-    document = json.loads(results.read_text(encoding="utf-8"))
+    document = json.loads(results.read_text(encoding="utf-8") if to == "file"
+                          else result.stdout)
     assert document["score"] == 0 and document["tests"]
     assert all(test["score"] == 0 and "got 2 answers files" in test["output"]
                for test in document["tests"])

@@ -286,6 +286,50 @@ def test_escape_sequences_in_answers_are_shown_escaped(tmp_path):
         assert "\x1b" not in result.output
 
 
+@pytest.mark.parametrize("command, after", [("backward", "\nno loss"),
+                                             ("gradcheck", "\nanalytic")])
+def test_an_escaped_title_is_laid_out_whole_within_80_columns(tmp_path, command, after):
+    # escaped after the layout, a title's \x1b (no cell) became \u001b (six): the line ran
+    # past the width and was cropped there, cutting the title short
+    title = "A\x1b[31m title with escape " * 4
+    result = invoke(command, write(tmp_path, dict(SHORT, title=title)),
+                    env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    head = result.stdout.split(after)[0]
+    assert max(len(line) for line in head.splitlines()) <= 80, head
+    assert " ".join(head.split()) == " ".join(f"cnngrad {command} · {escape_controls(title)}"
+                                              .split())
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+def test_text_escaped_after_the_layout_is_never_cropped(monkeypatch, to_file):
+    # what reaches a report unescaped still comes out whole: a line its escapes carry past
+    # the width is longer, not cut
+    from rich.console import Group
+    from rich.text import Text
+
+    from cnngrad.cli.common import render_rich
+
+    monkeypatch.setenv("COLUMNS", "80")
+    words = "x\x1b[31m word " * 8
+    text = render_rich(Group(Text(words), Text("end")), to_file=to_file)
+    assert " ".join(text.split()) == " ".join(escape_controls(words).split() + ["end"])
+
+
+def test_a_control_character_in_a_file_name_keeps_the_grade_sheet_in_line(tmp_path):
+    # the student's name was measured raw (\x1b no cell wide) and printed escaped: every
+    # column after it sat five cells right of its header, past 80 columns
+    (tmp_path / "a\x1bb.json").write_text('{"notes": "x"}')
+    (tmp_path / "zed.json").write_text((SAMPLES / "exam" / "ben.json").read_text())
+    result = invoke("check", SAMPLES / "exam.json", tmp_path, env={"COLUMNS": "80"})
+    assert result.exit_code == 2, result.output
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("student"))
+    row = next(line for line in lines if line.startswith("a\\u001bb"))
+    assert row.index("error") == header.index("status"), (header, row)
+    assert max(len(line) for line in lines) <= 80, result.stdout
+
+
 def test_escape_controls_keeps_plain_text_and_line_breaks():
     assert escape_controls("a\tb\nc é ü 漢") == "a\tb\nc é ü 漢"
     assert escape_controls("\x1b\x00\x7f\u202e\ud800") == "\\u001b\\u0000\\u007f\\u202e\\ud800"

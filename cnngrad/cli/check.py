@@ -262,7 +262,7 @@ def _answers_files(answers: list[str]) -> list[tuple[Path, str]]:
 
 def _write_gradescope_error(error, answers: list[str], problem_name: str,
                             tolerance, grading, decimals: int, one_based: bool,
-                            visibility: str, output: str, input_files) -> None:
+                            visibility: str, output: Optional[str], input_files) -> None:
     """Gradescope's results.json for a submission that cannot be graded as one: 0 points,
     the error as every test's output."""
     from cnngrad.render.check_report import gradescope_report
@@ -524,12 +524,11 @@ def check(
                                f"{', '.join(group[0] for group in groups)}", where="--format",
                                hint="upload one answers file (run check once per "
                                     "submission, or use --format csv for a gradebook)")
-            if output is not None:
-                # an autograder must leave a results.json behind: every test at 0, the
-                # error as its output (a student who uploaded two files reads why)
-                _write_gradescope_error(error, answers, spec.file, tolerance,
-                                        grading, decimals, one_based, visibility, output,
-                                        spec.input_files)
+            # an autograder must leave a results.json behind, in a file or on standard
+            # output as an unreadable file's: every test at 0, the error as its output (a
+            # student who uploaded two files reads why)
+            _write_gradescope_error(error, answers, spec.file, tolerance, grading, decimals,
+                                    one_based, visibility, output, spec.input_files)
             raise error
     problem_name = spec.file
     results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)

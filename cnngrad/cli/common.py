@@ -426,7 +426,9 @@ def render_rich(renderable, *, to_file: bool) -> str:
     needs = Measurement.get(console, console.options.update_width(4000), renderable)
     if needs.minimum > console.width:
         console.width = min(needs.minimum, 4000)
-    console.print(_escaped(console, renderable, width))
+    # not cropped: a control character escaped after the layout (\u001b for one cell)
+    # may carry a line past the width, and cropping it would cut the text
+    console.print(_escaped(console, renderable, width), crop=False)
     text = buffer.getvalue()
     if not terminal:
         return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"

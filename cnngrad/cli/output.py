@@ -33,15 +33,11 @@ from pathlib import Path
 from typing import Optional, Union
 
 from cnngrad.errors import CnnGradError, UsageError
+from cnngrad.render import escape_controls  # noqa: F401  (re-exported)
 
 #: Temporary files being written: a SIGTERM handler removes them (see cnngrad.cli.main).
 PENDING: set[str] = set()
 
-# C0 controls but line feed and tab, DEL, the C1 controls (0x9b is a one-byte CSI),
-# lone surrogates (not encodable), line/paragraph separators, bidirectional overrides and
-# isolates (they reorder what the eye sees), the byte-order mark
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
-                      "\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class TerminalText(str):
@@ -54,14 +50,6 @@ class OutputError(CnnGradError):
 
 #: What an ``-o`` naming a folder is told (generate, whose -o is a folder, words it anew).
 IS_A_FOLDER = "is a folder, not a file"
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with control characters written as ``\\uXXXX`` (valid inside a JSON string
-    too, so a JSON result stays valid JSON with the same meaning)."""
-    if not _CONTROL.search(text):  # the common case: one C-speed scan
-        return text
-    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 Target = Union[str, Path, None]

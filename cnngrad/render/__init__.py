@@ -7,6 +7,7 @@ so the JSON path never pays for Rich.
 from __future__ import annotations
 
 import importlib
+import re
 
 # the plain-text formats: format → (module, function(trace, decimals, *, include_backward,
 # base) giving the report as pieces of text)
@@ -23,6 +24,20 @@ FORMATS = ("table", "json") + tuple(TEXT_FORMATS)
 GRID_RULE = "┆"
 #: The rule with a space each side: what stands between two grids of a row
 GRID_SEPARATOR = f" {GRID_RULE} "
+
+# C0 controls but line feed and tab, DEL, the C1 controls (0x9b is a one-byte CSI),
+# lone surrogates (not encodable), line/paragraph separators, bidirectional overrides and
+# isolates (they reorder what the eye sees), the byte-order mark
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
+                      "\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters written as ``\\uXXXX`` (valid inside a JSON string
+    too, so a JSON result stays valid JSON with the same meaning)."""
+    if not _CONTROL.search(text):  # the common case: one C-speed scan
+        return text
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def render_text(fmt: str, trace, decimals: int, *, include_backward: bool = True,

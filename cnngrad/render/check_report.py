@@ -29,7 +29,7 @@ from cnngrad.teach.check import FileCheck, TensorCheck, Tolerance, key_text, spl
 from cnngrad.teach.grading import Grading
 from cnngrad.render.grades import (carried_note, not_carried_note, points_text, rounding_note,
                                    tensor_notes, unexplained_notes)
-from cnngrad.render import GRID_RULE, GRID_SEPARATOR
+from cnngrad.render import GRID_RULE, GRID_SEPARATOR, escape_controls
 from cnngrad.render.layouts import FirstThatFits
 from cnngrad.render.tables import column_blocks, column_span, grid_label
 from cnngrad.render.numbers import (
@@ -519,7 +519,9 @@ def file_report(result: FileCheck, problem_file: str, tolerance: Tolerance,
                 ) -> RenderableType:
     """Every tensor of one answers file, then the file's ``k/n cells right`` (and points)."""
     parts: list[RenderableType] = [
-        Text.assemble(("cnngrad check", "bold"), f" · {result.file} against {problem_file}"),
+        # names escaped before the layout, which counts their cells (so below)
+        Text.assemble(("cnngrad check", "bold"),
+                      escape_controls(f" · {result.file} against {problem_file}")),
         Text(f"right when {tolerance.describe()}" + _marks_legend(result), style="dim"),
     ]
     for check in result.tensors:
@@ -644,11 +646,11 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
         # the folder of its files of one path each
         label = (PurePath(result.answer_files[0]).parent.name + "/" if result.answer_files
                  else PurePath(result.file).name)
-        name = Text(f"{shown} ({label})" if names.count(shown) > 1 and result.file != shown
-                    else shown)
+        name = Text(escape_controls(f"{shown} ({label})" if names.count(shown) > 1
+                                    and result.file != shown else shown))
         if result.error is not None:
             rows.append((name, Text("—"), Text("—"), Text("error", style="bold magenta"),
-                         Text(_error_text(result), style="magenta")))
+                         Text(escape_controls(_error_text(result)), style="magenta")))
             continue
         score = (f"{half_up_text(100 * result.exact_score, 1)}%"
                  if result.exact_score is not None else "—")
@@ -658,7 +660,7 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
                   else f"{result.right}+{result.carried}↻/{result.total}" if result.carried
                   else f"{result.right}/{result.total}")
         rows.append((name, Text(score), Text(earned), status,
-                     Text(_notes(result, tolerance, int(one_based)))))
+                     Text(escape_controls(_notes(result, tolerance, int(one_based))))))
     # the columns before the notes at their widest (the name folded past its own bound),
     # each followed by three spaces (its padding, the blank rule, the next one's padding)
     widths = [max(len(title), *(row[k].cell_len for row in rows)) for k, title in
@@ -683,7 +685,8 @@ def grade_sheet(results: list[FileCheck], problem_file: str, tolerance: Toleranc
                "checked")
     # laid out for 80 columns in a file too: a long path (an exam's manifest, its "(each
     # student's own problem)") wraps
-    head = [_SheetLines(f"cnngrad check · grade sheet against {problem_file}", "bold"),
+    head = [_SheetLines(escape_controls(f"cnngrad check · grade sheet against {problem_file}"),
+                        "bold"),
             _SheetLines(f"right when {tolerance.describe()}")]
     if by_points:
         listing = (f"{points_text(sum(grading.points.values()))} points: " +

@@ -12,6 +12,7 @@ from cnngrad.errors import and_list
 from cnngrad.teach.gradcheck import (DEFAULT_EPS, LARGEST_USEFUL_STEP, SECOND_LOOK,
                                      GradcheckReport, Kink, TensorCheck, index_text,
                                      kink_branches, kink_kinds, zero_tolerance_remedy)
+from cnngrad.render import escape_controls
 from cnngrad.render.json_result import dumps
 from cnngrad.render.layouts import FirstThatFits
 
@@ -232,8 +233,8 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     parts = []
     # headed as every command's report is: "cnngrad <command> · <the problem's title>"
     title = Text.assemble(("cnngrad ", "bold"), "gradcheck")
-    if report.title:
-        title.append(f" · {report.title}", style="italic")
+    if report.title:  # escaped before the layout, as the other reports' titles
+        title.append(f" · {escape_controls(report.title)}", style="italic")
     parts.append(title)
     parts.append(Text("analytic gradients (the engine) against central finite differences "
                       "(E(t+ε) − E(t−ε)) / 2ε; E is the loss, or Σ delta·output", style="dim"))

@@ -23,7 +23,7 @@ from rich.text import Text
 from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace, bias_gradient_always_zero
 from cnngrad.problem import INPUT
-from cnngrad.render import GRID_SEPARATOR
+from cnngrad.render import GRID_SEPARATOR, escape_controls
 from cnngrad.render.numbers import (DEFAULT_DECIMALS, exact_beside, fmt, json_number,
                                     wants_scientific)
 
@@ -905,8 +905,8 @@ def _spaced(parts: list[RenderableType]) -> list[RenderableType]:
 def header(trace: Trace, what: str, base: int = 0) -> RenderableType:
     title = trace.problem.title
     head = Text.assemble(("cnngrad ", "bold"), what)
-    if title:
-        head.append(f" · {title}", style="italic")
+    if title:  # its control characters escaped before the layout, which counts the cells
+        head.append(f" · {escape_controls(title)}", style="italic")
     if base:
         head.append(f" · indices count from {base}", style="dim")
     return head
