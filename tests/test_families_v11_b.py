@@ -187,6 +187,27 @@ def test_bce_with_logits_by_hand(tmp_path):
     assert close(out["flatten_1"]["delta_out"], [-0.125, 0.125, 0, -0.125])  # (σ - t)/4
 
 
+@pytest.mark.parametrize("reduction, divisor", [("mean", 2), ("sum", 1)])
+def test_bce_with_logits_takes_a_target_outside_0_1_as_torch_does(tmp_path, reduction,
+                                                                   divisor):
+    # the contract puts [0, 1] on bce's target only; torch's binary_cross_entropy_with_logits
+    # takes any real target: max(z, 0) − z·t + log(1 + e^−|z|), gradient σ(z) − t
+    doc = {"input": [[0.0, 0.0]], "layers": [{"type": "flatten"}],
+           "loss": {"type": "bce_with_logits", "target": [1.5, -0.5],
+                    "reduction": reduction}}
+    out = result_of(tmp_path, doc)
+    # z = 0: log 2 each, whatever t; σ(0) − t = 0.5 − 1.5 and 0.5 + 0.5
+    assert close(out["loss"], 2 * math.log(2) / divisor)
+    assert close(out["flatten_1"]["delta_out"], [-1 / divisor, 1 / divisor])
+    doc["input"] = [[2.0, -3.0]]
+    out = result_of(tmp_path, doc)
+    expected = sum(max(z, 0) - z * t + math.log1p(math.exp(-abs(z)))
+                   for z, t in ((2.0, 1.5), (-3.0, -0.5))) / divisor
+    assert close(out["loss"], expected)
+    assert close(out["flatten_1"]["delta_out"],
+                 [(1 / (1 + math.exp(-z)) - t) / divisor for z, t in ((2.0, 1.5), (-3.0, -0.5))])
+
+
 def test_nll_by_hand_exact_and_float(tmp_path):
     exact = result_of(tmp_path, NLL, "--exact")
     assert exact["loss"] == "13/24"  # (3/4 + 1/3)/2

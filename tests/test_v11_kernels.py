@@ -690,7 +690,11 @@ def test_bce_errors():
     with pytest.raises(ValueError, match=r"outputs in \[0, 1\]"):
         losses.bce(np.array([1.5]), np.array([1.0]))
     with pytest.raises(ValueError, match=r"target values must lie in \[0, 1\]"):
-        losses.bce_with_logits(np.array([1.5]), np.array([2.0]))
+        losses.bce(np.array([0.5]), np.array([2.0]))
+    # bce_with_logits takes any real target, as torch's: max(z, 0) − z·t + log(1 + e^−|z|)
+    loss, delta = losses.bce_with_logits(np.array([1.5]), np.array([2.0]))
+    assert loss == pytest.approx(1.5 - 3.0 + np.log1p(np.exp(-1.5)))
+    close(delta, [1 / (1 + np.exp(-1.5)) - 2.0])
     with pytest.raises(ValueError, match="reduction"):
         losses.bce(np.array([0.5]), np.array([1.0]), "half_sum")
 

@@ -45,8 +45,11 @@ def build_bce(ctx, raw: dict, out_shape: tuple[int, ...], layout, last_name: str
         raise ctx.error("loss.target", f"expected shape {shape_text(shown)} (the output of "
                                         f"{last_name}), got {shape_text(target.shape)}",
                         cls=ShapeError)
+    # bce's target is a probability (the contract's rule); bce_with_logits takes any real
+    # target, as torch's does, the contract being silent: the loss and its delta are
+    # defined for every t (max(z, 0) − z·t + log(1 + e^−|z|), σ(z) − t)
     written = ctx.written(raw["target"], "loss.target", target)  # in [0, 1] as written
-    bad = np.argwhere((written < 0) | (written > 1))
+    bad = np.argwhere((written < 0) | (written > 1)) if kind == "bce" else ()
     if len(bad):
         index = tuple(int(i) for i in bad[0])
         raise ctx.cell_error(raw["target"], "loss.target", index,

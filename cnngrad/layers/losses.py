@@ -168,7 +168,9 @@ LOG_CLAMP = -100.0
 BCE_GRAD_EPSILON = float(np.float32(1e-12))
 
 
-def _float_pair(y, target, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _float_pair(y, target, name: str, *, probabilities: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """y and target as float arrays of one shape; ``probabilities``: targets in [0, 1]."""
     y = real_array(y, name)
     y = y if y.dtype.kind == "f" else y.astype(np.float64)
     target = real_array(target, "target").astype(y.dtype)
@@ -176,7 +178,7 @@ def _float_pair(y, target, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"target must have the shape of {name} {y.shape}, got {target.shape}")
     if y.size == 0:
         raise ValueError(f"{name} is empty")
-    if np.any((target < 0) | (target > 1)):
+    if probabilities and np.any((target < 0) | (target > 1)):
         raise ValueError("target values must lie in [0, 1]")
     return y, target
 
@@ -234,7 +236,8 @@ def bce_with_logits(z: np.ndarray, target: np.ndarray, reduction: str = "mean"):
     z : ndarray (any shape, e.g. (N, K))
         Logits (bce is applied to sigmoid(z)).
     target : ndarray (the shape of z)
-        Values in [0, 1].
+        Real values: usually in [0, 1], but any, as torch takes them (the loss and its
+        gradient below are defined for every t).
     reduction : {"mean", "sum"}
 
     Returns
@@ -249,7 +252,7 @@ def bce_with_logits(z: np.ndarray, target: np.ndarray, reduction: str = "mean"):
     Computed stably as max(z, 0) − z·t + log(1 + e^(−|z|)): no overflow and no log clamp
     for large |z|.
     """
-    z, target = _float_pair(z, target, "z")
+    z, target = _float_pair(z, target, "z", probabilities=False)
     elementwise = np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))
     loss, factor = _reduce(elementwise, reduction)
     e = np.exp(-np.abs(z))
