@@ -24,25 +24,34 @@ from cnngrad.teach.grading import DEFAULT_MIN_DECIMALS
 SCHEMA_ID = "urn:cnngrad:problem:1"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
+# The patterns spell their classes out: \s and \d mean other characters in JSON Schema's
+# regular expressions (ECMA-262: \s has U+FEFF but not U+001C or U+0085) than in Python's.
+#: What cnngrad strips around a number or a path: Python's whitespace (str.isspace)
+SPACE = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+#: What it takes inside a fraction ("1 / 3") or an element index ("[0, 1]"): ASCII spaces
+ASCII_SPACE = r"[\t-\r ]"
 # tensorio's number syntax: a decimal ("0.51", "2e-3") or a fraction ("-1/3"), spaces around
 _UNSIGNED_DECIMAL = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _DENOMINATOR = r"[0-9]*[1-9][0-9]*"  # "1/0" is an error
 DECIMAL_PATTERN = rf"[+-]?{_UNSIGNED_DECIMAL}"
-FRACTION_PATTERN = rf"[+-]?[0-9]+\s*/\s*[+-]?{_DENOMINATOR}"
-NUMBER_STRING_PATTERN = rf"^\s*(?:{DECIMAL_PATTERN}|{FRACTION_PATTERN})\s*$"
+FRACTION_PATTERN = rf"[+-]?[0-9]+{ASCII_SPACE}*/{ASCII_SPACE}*[+-]?{_DENOMINATOR}"
+NUMBER_STRING_PATTERN = rf"^{SPACE}*(?:{DECIMAL_PATTERN}|{FRACTION_PATTERN}){SPACE}*$"
 # the same without a minus sign (a value ≥ 0: "-0" too is refused), and a zero's forms
-NON_NEGATIVE_STRING_PATTERN = (rf"^\s*(?:\+?{_UNSIGNED_DECIMAL}"
-                               rf"|\+?[0-9]+\s*/\s*\+?{_DENOMINATOR})\s*$")
-ZERO_STRING_PATTERN = r"^\s*[+-]?(?:0+\.?0*|\.0+)(?:[eE][+-]?[0-9]+)?\s*$|^\s*[+-]?0+\s*/"
+NON_NEGATIVE_STRING_PATTERN = (
+    rf"^{SPACE}*(?:\+?{_UNSIGNED_DECIMAL}"
+    rf"|\+?[0-9]+{ASCII_SPACE}*/{ASCII_SPACE}*\+?{_DENOMINATOR}){SPACE}*$")
+ZERO_STRING_PATTERN = (rf"^{SPACE}*[+-]?(?:0+\.?0*|\.0+)(?:[eE][+-]?[0-9]+)?{SPACE}*$"
+                       rf"|^{SPACE}*[+-]?0+{ASCII_SPACE}*/")
 # a decimal without an exponent whose whole part is 1 or more ("1", "2.5"): what the schema
 # can tell is not below 1 (an exponent's or a fraction's value is cnngrad's to judge)
-AT_LEAST_ONE_STRING_PATTERN = r"^\s*\+?0*[1-9][0-9]*(?:\.[0-9]*)?\s*$"
+AT_LEAST_ONE_STRING_PATTERN = rf"^{SPACE}*\+?0*[1-9][0-9]*(?:\.[0-9]*)?{SPACE}*$"
 #: a zero written with a minus sign ("-0", "-0.0", "-0/3"): a value ≥ 0, as cnngrad reads it
 _NEGATIVE_ZERO = {"type": "string", "allOf": [{"pattern": NUMBER_STRING_PATTERN},
                                                {"pattern": ZERO_STRING_PATTERN}]}
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"  # JSON Schema's $ is the end (ECMA-262)
 #: A grading block's points key: a dotted path and its element index, as check reads one.
-POINTS_PATH_PATTERN = rf"^\s*{PATH_TEXT.pattern}\s*(?:{INDEX_TEXT.pattern})?\s*$"
+_INDEX_PATTERN = INDEX_TEXT.pattern.replace(r"\s", ASCII_SPACE).replace(r"\d", "[0-9]")  # re.ASCII
+POINTS_PATH_PATTERN = rf"^{SPACE}*{PATH_TEXT.pattern}{SPACE}*(?:{_INDEX_PATTERN})?{SPACE}*$"
 
 # which tensor ranks each role accepts (as cnngrad.problem reads them)
 RANKS = {

@@ -7,6 +7,7 @@ import copy
 import fnmatch
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -462,6 +463,36 @@ def test_a_string_cnngrad_reads_matches_the_schema_pattern(text):
     except CnnGradError:
         return
     assert re.search(NUMBER_STRING_PATTERN, text), text
+
+
+# every character Python or JSON Schema's ECMA-262 counts as a space, and two neither does
+SPACES = sorted({chr(c) for c in range(0x3001) if chr(c).isspace()}
+                | set("\t\n\v\f\r \xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000\ufeff")
+                | {"\u200b", "\x1b"})
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("form", ["{}1", "1{}", "1{}/3", "1/{}3", "{}-1/3{}"])
+def test_the_schema_and_cnngrad_take_the_same_spaces_in_a_number(space, form):
+    # the schema said \s, which is U+FEFF but not U+001C or U+0085 in JSON Schema's regular
+    # expressions (ECMA-262) and the other way round in Python's (and cnngrad's)
+    import re
+
+    text = form.format(space, space)
+    try:
+        parse_number(text, "x", file="t")
+        read = True
+    except CnnGradError:
+        read = False
+    assert bool(re.search(NUMBER_STRING_PATTERN, text)) == read, repr(text)
+
+
+def test_the_schema_s_patterns_use_no_class_that_differs_between_dialects():
+    # \s, \d and \w match other characters in ECMA-262 than in Python: spelt out instead
+    patterns = re.findall(r'"pattern": "((?:[^"\\]|\\.)*)"', json.dumps(problem_schema()))
+    assert patterns
+    for pattern in patterns:
+        assert not re.search(r"(?<!\\)\\[sdwSDW]", json.loads(f'"{pattern}"')), pattern
 
 
 def test_the_grading_block_s_defaults_are_check_s():
