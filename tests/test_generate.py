@@ -2120,6 +2120,35 @@ def test_student_reads_an_id_as_written_not_as_a_path(tmp_path):
     assert wrong.exit_code == 2 and "'ben/x' is not a student of" in wrong.stderr
 
 
+@pytest.mark.parametrize("student", ["s01", None])
+@pytest.mark.parametrize("to", ["file", "stdout"])
+def test_a_gradescope_upload_of_two_answers_files_under_a_manifest_leaves_a_results_json(
+        tmp_path, student, to):
+    # "--student: ... got 2 files" (or "results.json is for one submission") wrote no
+    # results.json: the student who uploaded two files saw nothing
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    upload = tmp_path / "submission"
+    submit(upload, "s01.json", out / "keys" / "s01" / "key.json")
+    submit(upload, "s01 (1).json", out / "keys" / "s01" / "key.json")
+    results = tmp_path / "results.json"
+    graded = invoke("check", "--manifest", out / "manifest.json", upload, "-f", "gradescope",
+                    *(["--student", student] if student else []),
+                    *(["-o", results] if to == "file" else []))
+    assert graded.exit_code == 2, graded.output
+    document = json.loads(results.read_text() if to == "file" else graded.stdout)
+    assert document["score"] == 0 and document["tests"]
+    # the student's own problem's tests, every one at 0 with the error
+    assert document["max_score"] == json.loads(invoke(
+        "check", "--manifest", out / "manifest.json", "--student", "s01",
+        upload / "s01.json", "-f", "gradescope").stdout)["max_score"] > 0
+    said = ("it names the student of one submission; got 2 files" if student
+            else "gradescope's results.json is for one submission; got 2")
+    assert all(test["score"] == 0 and said in test["output"] for test in document["tests"])
+    assert said in graded.stderr and "both are graded" not in graded.stderr
+
+
 def test_student_names_whose_gradescope_upload_an_answers_json_is(tmp_path):
     # Gradescope calls every upload answers.json: with a class exam it was "not a student
     # of the manifest", score 0, whoever made it

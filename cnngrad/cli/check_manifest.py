@@ -41,12 +41,19 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         raise UsageError("with --manifest every submission is a file named after its student",
                          where="ANSWERS")
     manifest = read_manifest(manifest_file)
+    # a submission gradescope's results.json cannot stand for: refused, but with -f gradescope
+    # only once that results.json is written (0 points, this error as its output), since an
+    # autograder must leave one behind (a student who uploaded two files reads why)
+    too_many: UsageError | None = None
     if student is not None and len(submissions) > 1 and not _one_folder_per_path(submissions):
         # several students' files graded as one student's would be silently wrong
-        raise UsageError(f"it names the student of one submission; got "
-                         f"{len(submissions)} files", where="--student",
-                         hint="give one answers file (or one folder of a file per path), or "
-                              "leave --student out and name each file after its student")
+        too_many = UsageError(f"it names the student of one submission; got "
+                              f"{len(submissions)} files", where="--student",
+                              hint="give one answers file (or one folder of a file per "
+                                   "path), or leave --student out and name each file after "
+                                   "its student")
+        if fmt != "gradescope":
+            raise too_many
     if student is not None:
         try:
             grouped, strays = {_student_named(manifest, student): list(submissions)}, []
@@ -60,10 +67,10 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     # one submission: one file, or one student's folder of one file per path (its files
     # one path each: known without the problem, whose paths are checked when graded)
     one_folder = len(grouped) == 1 and not strays and _one_folder_per_path(submissions)
-    if fmt == "gradescope" and len(submissions) > 1 and not one_folder:
-        raise UsageError(f"gradescope's results.json is for one submission; got "
-                         f"{len(submissions)}", where="--format",
-                         hint="use --format csv for the gradebook")
+    if fmt == "gradescope" and len(submissions) > 1 and not one_folder and too_many is None:
+        too_many = UsageError(f"gradescope's results.json is for one submission; got "
+                              f"{len(submissions)}", where="--format",
+                              hint="use --format csv for the gradebook")
     results = []
     merged: dict[str, list[str]] = {}  # each student's answers as graded (a folder's as one)
     protected = [(Path(manifest_file), "the manifest")] + [
@@ -99,6 +106,9 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
             continue
         protected += list(spec.input_files)
         first = first or (spec.file, grading, tolerance)
+        if too_many is not None:  # the results.json's tests are this problem's, at 0
+            results.append(FileCheck(file=", ".join(files), error=too_many, student=student))
+            continue
         context = SlipContext(trace)
         # a folder of files of one path each is one set of answers (per_path_groups)
         groups = per_path_groups(files, trace)
@@ -118,10 +128,16 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         else:
             error = _not_answers(path) or error
         results.append(FileCheck(file=path, error=error, student=names[path]))
-    if fmt == "gradescope" and len(results) > 1:  # one folder's files, not of one path each
-        raise UsageError(f"gradescope's results.json is for one submission; got "
-                         f"{len(results)}", where="--format",
-                         hint="use --format csv for the gradebook")
+    if fmt == "gradescope" and (too_many is not None or len(results) > 1):
+        # one folder's files, not of one path each, or the submission refused above: one
+        # results.json of the error, its tests the problem's when it is one student's
+        too_many = too_many or UsageError(f"gradescope's results.json is for one submission; "
+                                          f"got {len(results)}", where="--format",
+                                          hint="use --format csv for the gradebook")
+        if len(grouped) != 1:
+            first = None
+        results = [FileCheck(file=", ".join(submissions), error=too_many,
+                             student=next(iter(grouped), None))]
     from cnngrad.cli.check import said_of_folders
 
     said_of_folders(results, folders_held or {})
@@ -150,7 +166,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     answered = {student: [path for path in merged.get(student, files)
                           if not _is_own_problem(path, manifest, student)]
                 for student, files in grouped.items()}
-    for line in _same_student_notes(answered):
+    for line in _same_student_notes(answered) if too_many is None else ():  # none graded
         note_later(one_line(line))
     # a gradebook, not one submission's report (one student's folder of a file per path is
     # several files but one row)
