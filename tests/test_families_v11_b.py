@@ -208,6 +208,21 @@ def test_bce_with_logits_takes_a_target_outside_0_1_as_torch_does(tmp_path, redu
                  [(1 / (1 + math.exp(-z)) - t) / divisor for z, t in ((2.0, 1.5), (-3.0, -0.5))])
 
 
+def test_a_bce_with_logits_target_outside_0_1_reads_without_two_signs_and_in_the_schema(
+        tmp_path):
+    doc = {"input": [[0.0, 0.0]], "layers": [{"type": "flatten"}],
+           "loss": {"type": "bce_with_logits", "target": [1.5, -0.5]}}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    text = invoke("explain", path, "loss", "-f", "text").output
+    # 1 − t = −0.5 and t = −0.5 follow an operator: in brackets, as every negative operand
+    assert "+ (-0.5)·log 0.5]" in text and "-[(-0.5)·log 0.5 + 1.5·log 0.5]" in text, text
+    assert "+ -" not in text and "[-0.5" not in text
+    schema = json.loads(invoke("schema").output)["$defs"]
+    assert "[0, 1]" in schema["loss_bce"]["properties"]["target"]["description"]
+    assert "any real" in schema["loss_bce_with_logits"]["properties"]["target"]["description"]
+
+
 def test_nll_by_hand_exact_and_float(tmp_path):
     exact = result_of(tmp_path, NLL, "--exact")
     assert exact["loss"] == "13/24"  # (3/4 + 1/3)/2

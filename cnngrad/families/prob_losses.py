@@ -199,7 +199,8 @@ def explain_bce_loss(ex, path: TensorPath) -> Explanation:
             # σ(y) and 1 - σ(y) = σ(-y), each without the other's rounding; past |y| ≈ 745
             # one of them is 0 in float64, and the stable form the value comes from is shown
             if _sigmoid(yv) > 0 and _sigmoid(-yv) > 0:
-                detail = (f"-[{short(tv)}·log {short(_sigmoid(yv))} + {short(1 - tv)}·"
+                # a target outside [0, 1] (bce_with_logits takes any) in brackets: no "+ -0.5"
+                detail = (f"-[{operand(tv)}·log {short(_sigmoid(yv))} + {operand(1 - tv)}·"
                           f"log {short(_sigmoid(-yv))}]")
             else:
                 detail = (f"max({short(yv)}, 0) - {operand(yv)}·{operand(tv)} + "
@@ -342,9 +343,12 @@ class _Bce(LossFamily):
     def build(self, ctx, raw, out_shape, layout, last_name):
         return build_bce(ctx, raw, out_shape, layout, last_name)
 
+    #: what the schema says of the target: bce's values are probabilities (the contract's
+    #: rule), bce_with_logits takes any, as torch's does
+    target_description = "values in [0, 1], the output's shape"
+
     def schema_fields(self, ref):
-        return {"target": {**ref("tensor_target"),
-                           "description": "values in [0, 1], the output's shape"},
+        return {"target": {**ref("tensor_target"), "description": self.target_description},
                 "reduction": {"enum": list(losses.BCE_REDUCTIONS), "default": "mean"}}
 
     def loss_and_delta(self, spec, output):
@@ -445,6 +449,7 @@ class BceWithLogits(_Bce):
     type = "bce_with_logits"
     reads, applies = "logits", "sigmoid"
     other_names = ("bcewithlogitsloss",)
+    target_description = "the output's shape; values usually in [0, 1], any real taken"
 
 
 class Nll(LossFamily):
