@@ -11,6 +11,7 @@ fuzz test runs every sample and answers file, mutated, through every command and
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cnngrad.cli import app
-from cnngrad.cli.output import escape_controls
+from cnngrad.cli.output import TerminalText, escape_controls
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -310,9 +311,16 @@ def test_text_escaped_after_the_layout_is_never_cropped(monkeypatch, to_file):
 
     from cnngrad.cli.common import render_rich
 
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
     monkeypatch.setenv("COLUMNS", "80")
+    if not to_file:  # the terminal's branch (pytest's standard output is none)
+        monkeypatch.setattr(sys, "stdout", Terminal())
     words = "x\x1b[31m word " * 8
     text = render_rich(Group(Text(words), Text("end")), to_file=to_file)
+    assert isinstance(text, TerminalText) != to_file
     assert " ".join(text.split()) == " ".join(escape_controls(words).split() + ["end"])
 
 
