@@ -39,7 +39,8 @@ NUMBER_STRING_PATTERN = rf"^{SPACE}*(?:{DECIMAL_PATTERN}|{FRACTION_PATTERN}){SPA
 # the same without a minus sign (a value ≥ 0: "-0" too is refused), and a zero's forms
 NON_NEGATIVE_STRING_PATTERN = (
     rf"^{SPACE}*(?:\+?{_UNSIGNED_DECIMAL}"
-    rf"|\+?[0-9]+{ASCII_SPACE}*/{ASCII_SPACE}*\+?{_DENOMINATOR}){SPACE}*$")
+    rf"|\+?[0-9]+{ASCII_SPACE}*/{ASCII_SPACE}*\+?{_DENOMINATOR}"
+    rf"|-[0-9]+{ASCII_SPACE}*/{ASCII_SPACE}*-{_DENOMINATOR}){SPACE}*$")  # "-1/-3" is 1/3
 ZERO_STRING_PATTERN = (rf"^{SPACE}*[+-]?(?:0+\.?0*|\.0+)(?:[eE][+-]?[0-9]+)?{SPACE}*$"
                        rf"|^{SPACE}*[+-]?0+{ASCII_SPACE}*/")
 # a decimal without an exponent whose whole part is 1 or more ("1", "2.5"): what the schema
@@ -48,7 +49,9 @@ AT_LEAST_ONE_STRING_PATTERN = rf"^{SPACE}*\+?0*[1-9][0-9]*(?:\.[0-9]*)?{SPACE}*$
 #: a zero written with a minus sign ("-0", "-0.0", "-0/3"): a value ≥ 0, as cnngrad reads it
 _NEGATIVE_ZERO = {"type": "string", "allOf": [{"pattern": NUMBER_STRING_PATTERN},
                                                {"pattern": ZERO_STRING_PATTERN}]}
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"  # JSON Schema's $ is the end (ECMA-262)
+# JSON Schema's $ is the end (ECMA-262); Python's matches before a last newline too, which
+# the lookahead refuses ("conv\n" is no name)
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$(?!\n)"
 #: A grading block's points key: a dotted path and its element index, as check reads one.
 _INDEX_PATTERN = INDEX_TEXT.pattern.replace(r"\s", ASCII_SPACE).replace(r"\d", "[0-9]")  # re.ASCII
 POINTS_PATH_PATTERN = rf"^{SPACE}*{PATH_TEXT.pattern}{SPACE}*(?:{_INDEX_PATTERN})?{SPACE}*$"

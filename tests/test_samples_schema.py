@@ -487,6 +487,24 @@ def test_the_schema_and_cnngrad_take_the_same_spaces_in_a_number(space, form):
     assert bool(re.search(NUMBER_STRING_PATTERN, text)) == read, repr(text)
 
 
+@pytest.mark.parametrize("text", ["-1/-3", "-1 / -3", "+1/3", "1/-3", "-1/3", "-0/-3", "0/-3",
+                                  "-0", "0.5", "-0.5", "2/1", "-2/-1", "1e-2", "-1e-2"])
+def test_the_schema_s_non_negative_number_is_what_cnngrad_reads_as_one(text):
+    # "-1/-3" is 1/3, a value ≥ 0 that cnngrad takes, but the schema refused it
+    schema = {"$defs": problem_schema()["$defs"], "$ref": "#/$defs/non_negative_number"}
+    value = parse_number(text, "x", file="t", exact=True)
+    assert jsonschema.Draft202012Validator(schema).is_valid(text) == (value >= 0), text
+
+
+@pytest.mark.parametrize("name, taken", [("conv_a", True), ("conv_a\n", False),
+                                         ("a-b", True), ("1a", False)])
+def test_the_schema_s_name_pattern_refuses_a_last_newline_in_python_too(name, taken):
+    # Python's $ matches before a last newline, ECMA-262's does not: cnngrad refuses "conv\n"
+    from cnngrad.schema import NAME_PATTERN
+
+    assert bool(re.search(NAME_PATTERN, name)) == taken
+
+
 def test_the_schema_s_patterns_use_no_class_that_differs_between_dialects():
     # \s, \d and \w match other characters in ECMA-262 than in Python: spelt out instead
     patterns = re.findall(r'"pattern": "((?:[^"\\]|\\.)*)"', json.dumps(problem_schema()))
