@@ -2149,6 +2149,33 @@ def test_a_gradescope_upload_of_two_answers_files_under_a_manifest_leaves_a_resu
     assert said in graded.stderr and "both are graded" not in graded.stderr
 
 
+@pytest.mark.parametrize("how", ["--student", "manifest", "plain"])
+def test_a_refused_gradescope_upload_never_writes_over_a_file_its_answers_name(tmp_path, how):
+    # the 0-point results.json is written without grading the files: -o onto the CSV an
+    # answers file names replaced the student's file, where one answers file is refused
+    out = tmp_path / "exam"
+    assert invoke("generate", "seed", "--seed", 9, "--students", roster(tmp_path, 3),
+                  "-o", out).exit_code == 0
+    key = json.loads((out / "keys" / "s01" / "key.json").read_text())
+    path = next(name for name in key if np.ndim(key[name]) == 2)
+    upload = tmp_path / "submission"
+    upload.mkdir()
+    csv_file = upload / "d.csv"
+    csv_file.write_text("\n".join(",".join(repr(float(v)) for v in row) for row in key[path]))
+    before = csv_file.read_bytes()
+    key[path] = {"csv": "d.csv"}
+    for name in ("s01.json", "s01 (1).json"):
+        (upload / name).write_text(json.dumps(key))
+    files = [upload / "s01.json", upload / "s01 (1).json"]
+    command = {"--student": ["--manifest", out / "manifest.json", "--student", "s01", *files],
+               "manifest": ["--manifest", out / "manifest.json", *files],
+               "plain": [out / "keys" / "s01" / "problem.json", *files]}[how]
+    result = invoke("check", *command, "-f", "gradescope", "-o", csv_file)
+    assert result.exit_code == 2
+    assert "refusing to overwrite a file an answers file names" in result.stderr
+    assert csv_file.read_bytes() == before
+
+
 def test_student_names_whose_gradescope_upload_an_answers_json_is(tmp_path):
     # Gradescope calls every upload answers.json: with a class exam it was "not a student
     # of the manifest", score 0, whoever made it

@@ -260,9 +260,29 @@ def _answers_files(answers: list[str]) -> list[tuple[Path, str]]:
     return named + ([(stdin, "an answers file")] if stdin is not None else [])
 
 
+def named_by_answers(answers: list[str], trace, one_based: bool) -> list[tuple[Path, str]]:
+    """The files answers files name (``{"csv": "d.csv"}``), read only for -o never to write
+    over one where the answers are not graded (a submission refused as a whole): a file that
+    cannot be read names none."""
+    from cnngrad.errors import CnnGradError
+    from cnngrad.teach.check import read_answers
+
+    named = []
+    for path in answers:
+        if path == "-":  # standard input is read once, by the grading
+            continue
+        try:
+            sheet = read_answers(path, one_based=one_based, trace=trace)
+        except (CnnGradError, OSError):
+            continue
+        named += [(file, "a file an answers file names") for file in sheet.input_files]
+    return named
+
+
 def _write_gradescope_error(error, answers: list[str], problem_name: str,
                             tolerance, grading, decimals: int, one_based: bool,
-                            visibility: str, output: Optional[str], input_files) -> None:
+                            visibility: str, output: Optional[str], input_files,
+                            trace) -> None:
     """Gradescope's results.json for a submission that cannot be graded as one: 0 points,
     the error as every test's output."""
     from cnngrad.render.check_report import gradescope_report
@@ -271,7 +291,8 @@ def _write_gradescope_error(error, answers: list[str], problem_name: str,
     text = gradescope_report(FileCheck(file=", ".join(answers), error=error), problem_name,
                              tolerance, grading, decimals=decimals, one_based=one_based,
                              visibility=visibility)
-    write_output(text, output, list(input_files) + _answers_files(answers))
+    write_output(text, output, list(input_files) + _answers_files(answers)
+                 + named_by_answers(answers, trace, one_based))
 
 
 def _once_each(answers: list[str]) -> list[str]:
@@ -528,7 +549,7 @@ def check(
             # output as an unreadable file's: every test at 0, the error as its output (a
             # student who uploaded two files reads why)
             _write_gradescope_error(error, answers, spec.file, tolerance, grading, decimals,
-                                    one_based, visibility, output, spec.input_files)
+                                    one_based, visibility, output, spec.input_files, trace)
             raise error
     problem_name = spec.file
     results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)

@@ -31,6 +31,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     """Grade ``submissions`` by the manifest and write the gradebook (exit code as ``check``:
     0 all right, 1 a wrong or missing answer, 2 a file that could not be checked).
     ``student`` (--student): the student every submission belongs to, whatever its name."""
+    from cnngrad.cli.check import named_by_answers
     from cnngrad.generate.exam import group_submissions, read_manifest
     from cnngrad.teach.check import (FileCheck, check_files, exit_code, folder_of,
                                      per_path_groups, required_weights)
@@ -68,9 +69,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     # one path each: known without the problem, whose paths are checked when graded)
     one_folder = len(grouped) == 1 and not strays and _one_folder_per_path(submissions)
     if fmt == "gradescope" and len(submissions) > 1 and not one_folder and too_many is None:
-        too_many = UsageError(f"gradescope's results.json is for one submission; got "
-                              f"{len(submissions)}", where="--format",
-                              hint="use --format csv for the gradebook")
+        too_many = _not_one_submission(submissions)
     results = []
     merged: dict[str, list[str]] = {}  # each student's answers as graded (a folder's as one)
     protected = [(Path(manifest_file), "the manifest")] + [
@@ -108,6 +107,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         first = first or (spec.file, grading, tolerance)
         if too_many is not None:  # the results.json's tests are this problem's, at 0
             results.append(FileCheck(file=", ".join(files), error=too_many, student=student))
+            protected += named_by_answers(files, trace, one_based)  # not graded, not read
             continue
         context = SlipContext(trace)
         # a folder of files of one path each is one set of answers (per_path_groups)
@@ -131,11 +131,12 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     if fmt == "gradescope" and (too_many is not None or len(results) > 1):
         # one folder's files, not of one path each, or the submission refused above: one
         # results.json of the error, its tests the problem's when it is one student's
-        too_many = too_many or UsageError(f"gradescope's results.json is for one submission; "
-                                          f"got {len(results)}", where="--format",
-                                          hint="use --format csv for the gradebook")
+        too_many = too_many or _not_one_submission([result.file for result in results])
         if len(grouped) != 1:
             first = None
+        protected += [(file, "a file an answers file names") for result in results
+                      for file in result.input_files]  # the graded ones' (a CSV's blocks)
+        protected += named_by_answers([path for path, _ in strays], None, one_based)
         results = [FileCheck(file=", ".join(submissions), error=too_many,
                              student=next(iter(grouped), None))]
     from cnngrad.cli.check import said_of_folders
@@ -177,6 +178,15 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     code = exit_code(results)
     if code:
         raise typer.Exit(code)
+
+
+def _not_one_submission(files: list[str]) -> UsageError:
+    """-f gradescope given more than one submission: said, as plain check says it, to the
+    student who uploaded them (the results.json's output) as much as to the TA."""
+    return UsageError(f"gradescope's results.json is for one submission; got {len(files)} "
+                      f"answers files: {', '.join(files)}", where="--format",
+                      hint="upload one answers file (or, grading a class, use --format csv "
+                           "for a gradebook)")
 
 
 def _generated_folders(manifest, entry: dict) -> list[Path]:
