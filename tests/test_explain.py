@@ -689,6 +689,84 @@ def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
             assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
 
 
+def random_conv1d_doc(seed: int, exact: bool) -> dict:
+    """A random conv1d (stride, padding of each form and mode, dilation, groups, flip, every
+    kernel and bias form, nhwc) and a random delta at its output: its kernel and bias
+    gradients have a term per output cell, given as columns."""
+    from cnngrad.errors import CnnGradError
+
+    rng = np.random.default_rng(seed)
+    while True:
+        n, groups = int(rng.integers(1, 3)), int(rng.choice([1, 2]))
+        c = groups * int(rng.integers(1, 3))
+        f = groups * int(rng.integers(1, 3))
+        length, k = int(rng.integers(4, 9)), int(rng.integers(1, 4))
+        batched = n > 1 or bool(rng.integers(2))
+        x = rng.integers(-3, 4, size=(n, c, length)) / 2
+        given = x if batched else x[0] if c > 1 or rng.integers(2) else x[0, 0]
+        nhwc = bool(rng.integers(2)) and given.ndim > 1
+        if nhwc:
+            given = np.moveaxis(given, -2, -1)
+        kernel = _values(rng, (f, c // groups, k), exact)
+        if nhwc:  # as the contract's nhwc 1-D kernel: k×(C/groups)×F
+            kernel = np.transpose(np.asarray(kernel), (2, 1, 0)).tolist()
+        conv = {"type": "conv1d", "kernel": kernel, "stride": int(rng.integers(1, 3)),
+                "padding": [int(rng.integers(0, 2)), "same", [0, 1], 1][int(rng.integers(4))],
+                "dilation": int(rng.integers(1, 3)), "groups": groups,
+                "padding_mode": str(rng.choice(["zeros", "reflect", "replicate", "circular"])),
+                "flip_kernel": bool(rng.integers(2))}
+        doc = {"input": given.tolist(), "layers": [conv, {"type": "global_avgpool"}],
+               "loss": {"type": "mse", "target": _values(rng, (n, f) if batched else (f,),
+                                                         exact)}}
+        if nhwc:
+            doc["layout"] = "nhwc"
+        try:
+            trace = run(problem_of(doc, exact))
+        except CnnGradError:  # a padding too wide for the map, a kernel past it: again
+            continue
+        out = trace.layers[0].output.shape[2]
+        # a delta of its own per cell (the pool's would be one number per map)
+        doc = {**doc, "layers": [conv], "loss": None,
+               "delta": _values(rng, trace.layout.display_shape(trace.layers[0].output.shape),
+                                exact)}
+        del doc["loss"]
+        bias = str(rng.choice(["scalar", "filter", "untied"]))
+        if bias == "scalar" and f == 1:
+            conv["bias"] = _values(rng, (), exact)
+        elif bias == "untied":
+            conv["bias"] = _values(rng, (out, f) if nhwc else (f, out), exact)
+        else:
+            conv["bias"] = _values(rng, (f,), exact)
+        return doc
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("exact", [False, True])
+def test_conv1d_gradient_explanations_from_columns_equal_those_from_every_term(seed, exact):
+    """conv1d's kernel and bias gradients (a term per output cell, as columns) explain an
+    element exactly as the list of all their terms does: text, JSON, counts and total."""
+    trace = run(problem_of(random_conv1d_doc(seed, exact), exact))
+    rng = np.random.default_rng(3000 + seed)
+    for name, shape in known_paths(trace).items():
+        if not name.startswith("conv1d_1.grads."):
+            continue
+        cells = list(np.ndindex(*shape))
+        for pick in rng.choice(len(cells), min(3, len(cells)), replace=False):
+            cell = cells[pick]
+            for one_based in (False, True):
+                index = [i + one_based for i in cell]
+                path = parse_path(trace, name + (f"[{','.join(map(str, index))}]" if cell
+                                                 else ""), one_based=one_based)
+                lazy = _Explainer(trace, one_based).explain(path)
+                eager = _Explainer(trace, one_based, eager=True).explain(path)
+                for max_terms in (2, 100):
+                    assert explanation_text(lazy, max_terms=max_terms) == \
+                        explanation_text(eager, max_terms=max_terms), path.name
+                    assert explanation_dict(lazy, max_terms) == \
+                        explanation_dict(eager, max_terms)
+                assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
+
+
 # --------------------------------------------------------------------------- bad paths
 
 

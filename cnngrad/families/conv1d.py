@@ -504,33 +504,51 @@ def delta_in_conv1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanati
 
 
 def grad_conv1d(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
-    from cnngrad.teach.explain import Factor, _affine, scalar
+    """A kernel entry's or a bias's gradient: a term per output cell it touched (N·L' for a
+    kernel entry), given as columns so that only the terms listed are built."""
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, _affine, scalar
 
     g = _geometry(layer)
     spec: Conv1dSpec = g["spec"]
     delta = ex.map_named("δ", layer.output.shape)
     o = ex.map_named("o", layer.input.shape)
     batched = ex.trace.layout.batched
-    terms = []
     if path.param == "bias":
         bname = _bias_named(ex, spec)
+        # the cells (n, f, i) the bias is added to, in that order
         if spec.bias_form == "scalar":
-            cells = [(n, f, i) for n in range(g["n"]) for f in range(g["f"])
-                     for i in range(g["out"])]
+            values = layer.delta_out.reshape(-1)
             f, i = 0, 0
+
+            def cell(position: int) -> tuple[int, ...]:
+                return tuple(int(v) for v in np.unravel_index(position, layer.delta_out.shape))
+
             rhs = ("Σ_n " if batched else "") + f"Σ_i {delta('n', 0, 'i')}"
         elif spec.bias_form == "filter":
             (f,), i = path.index, 0
-            cells = [(n, f, i) for n in range(g["n"]) for i in range(g["out"])]
+            values = layer.delta_out[:, f].reshape(-1)
+
+            def cell(position: int) -> tuple[int, ...]:
+                n, at = divmod(position, g["out"])
+                return n, f, at
+
             rhs = ("Σ_n " if batched else "") + f"Σ_i {delta('n', f, 'i')}"
         else:
             i, f = path.index if spec.channels_last else path.index[::-1]
-            cells = [(n, f, i) for n in range(g["n"])]
+            values = layer.delta_out[:, f, i]
+
+            def cell(position: int) -> tuple[int, ...]:
+                return position, f, i
+
             rhs = ("Σ_n " if batched else "") + delta("n", f, i)
-        terms = [ex.term(Factor(delta(*cell), scalar(layer.delta_out[cell]))) for cell in cells]
+
+        def build_bias_term(position: int) -> Term:
+            at = cell(position)
+            return ex.term(Factor(delta(*at), scalar(layer.delta_out[at])))
+
         lhs = f"dE/d{bname(f, i)}"
         return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias", lhs=lhs,
-                         rhs=rhs, terms=terms,
+                         rhs=rhs, terms=TermColumns([Column("δ", values)], build_bias_term),
                          symbols=ex.layer_symbols(layer, b=f"{layer.name}'s bias "
                                                              f"({spec.bias_form})"),
                          notes=["dx/db = 1 wherever the bias is added."])
@@ -541,11 +559,25 @@ def grad_conv1d(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
     m = _tap(spec, gm)
     ch = (f // g["fg"]) * g["cg"] + c
     wname = _kernel_named(ex, spec)
-    for n in range(g["n"]):
-        for i in range(g["out"]):
-            factor = _input_factor(ex, layer, g, n, ch, i * g["s"] + m * g["d"])
-            terms.append(ex.term(Factor(delta(n, f, i), scalar(layer.delta_out[n, f, i])),
-                                 factor, note=factor.note))
+
+    def build(position: int) -> Term:  # (n, i) in that order
+        n, i = divmod(position, g["out"])
+        factor = _input_factor(ex, layer, g, n, ch, i * g["s"] + m * g["d"])
+        return ex.term(Factor(delta(n, f, i), scalar(layer.delta_out[n, f, i])), factor,
+                       note=factor.note)
+
+    # the input cell under tap m of every output cell (a padding cell: the one it copies, or
+    # a zero of its own), in one pass: as _input_factor reads them one by one
+    sources = [padded_source(i * g["s"] + m * g["d"], g["length"], g["left"], g["mode"])
+               for i in range(g["out"])]
+    padding = np.broadcast_to(np.array([src is None for src in sources]),
+                              (g["n"], g["out"]))
+    o_values = layer.input[:, ch][:, [src or 0 for src in sources]].copy()
+    o_values[padding] = 0
+    reasons = np.full(padding.shape, None, dtype=object)
+    reasons[padding] = "o is zero padding"
+    terms = TermColumns([Column("δ", layer.delta_out[:, f].reshape(-1)),
+                         Column("o", o_values.reshape(-1), reasons.reshape(-1))], build)
     lhs = f"dE/d{wname(f, c, gm)}"
     pos = _affine({"i": g["s"]}, m * g["d"] - g["left"], ex.base)
     rhs = ("Σ_n " if batched else "") + f"Σ_i {delta('n', f, 'i')}·{o('n', ch, pos)}"
