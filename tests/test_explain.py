@@ -767,6 +767,62 @@ def test_conv1d_gradient_explanations_from_columns_equal_those_from_every_term(s
                 assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
 
 
+def random_conv_transpose_doc(seed: int, exact: bool) -> dict:
+    """A random conv_transpose2d (stride, padding, output_padding, dilation, groups, every
+    kernel form, a bias or none) and a random delta at its output."""
+    from cnngrad.errors import CnnGradError
+
+    rng = np.random.default_rng(seed)
+    while True:
+        n, groups = int(rng.integers(1, 3)), int(rng.choice([1, 2]))
+        c, f = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+        h, w = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+        kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        x = rng.integers(-3, 4, size=(n, c, h, w)) / 2
+        given = x if n > 1 or rng.integers(2) else x[0] if c > 1 or rng.integers(2) else x[0, 0]
+        kernel = np.asarray(_values(rng, (c, f // groups, kh, kw), exact))
+        if groups == 1 and f == 1 and rng.integers(2):  # C_in×k1×k2, or k1×k2 for one channel
+            kernel = kernel[:, 0] if c > 1 else kernel[0, 0]
+        stride = [int(v) for v in rng.integers(1, 3, size=2)]
+        dilation = [int(v) for v in rng.integers(1, 3, size=2)]
+        conv = {"type": "conv_transpose2d", "kernel": kernel.tolist(), "stride": stride,
+                "padding": [int(v) for v in rng.integers(0, 2, size=2)], "dilation": dilation,
+                "output_padding": [int(rng.integers(0, max(s, d)))
+                                   for s, d in zip(stride, dilation)], "groups": groups}
+        if rng.integers(3):
+            conv["bias"] = _values(rng, (f,) if f > 1 or rng.integers(2) else (), exact)
+        doc = {"input": given.tolist(), "layers": [conv]}
+        try:
+            _, shown = _out_shape(doc)
+        except CnnGradError:  # an output_padding past the stride and dilation, ...: again
+            continue
+        return {**doc, "delta": _values(rng, shown, exact)}
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("exact", [False, True])
+def test_conv_transpose_gradient_explanations_from_columns_equal_those_from_every_term(
+        seed, exact):
+    """conv_transpose2d's kernel and bias gradients (as columns) explain an element exactly
+    as the list of all their terms does: text, JSON, counts and total."""
+    trace = run(problem_of(random_conv_transpose_doc(seed, exact), exact))
+    rng = np.random.default_rng(4000 + seed)
+    for name, shape in known_paths(trace).items():
+        if not name.startswith("conv_transpose2d_1.grads."):
+            continue
+        cells = list(np.ndindex(*shape))
+        for pick in rng.choice(len(cells), min(4, len(cells)), replace=False):
+            cell = cells[pick]
+            path = parse_path(trace, name + (f"[{','.join(map(str, cell))}]" if cell else ""))
+            lazy = _Explainer(trace, False).explain(path)
+            eager = _Explainer(trace, False, eager=True).explain(path)
+            for max_terms in (2, 100):
+                assert explanation_text(lazy, max_terms=max_terms) == \
+                    explanation_text(eager, max_terms=max_terms), path.name
+                assert explanation_dict(lazy, max_terms) == explanation_dict(eager, max_terms)
+            assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
+
+
 # --------------------------------------------------------------------------- bad paths
 
 

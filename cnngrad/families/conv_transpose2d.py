@@ -409,24 +409,31 @@ def delta_in_conv_transpose(ex, path: TensorPath, layer: LayerTrace, index) -> E
 
 
 def grad_conv_transpose(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
-    from cnngrad.teach.explain import Factor, NamedCells, _affine, scalar
+    """A kernel entry's or a bias's gradient: a term per input cell it carried (per output
+    cell of its channel for a bias), given as columns so that only the terms listed are
+    built."""
+    from cnngrad.teach.explain import (Column, Factor, NamedCells, Term, TermColumns, _affine,
+                                       scalar)
 
     g = _geometry(layer)
     spec: ConvTranspose2dSpec = g["spec"]
     o = ex.map_named("o", layer.input.shape)
     delta = ex.map_named("δ", layer.output.shape)
     batched = ex.trace.layout.batched
-    terms = []
     if path.param == "bias":
         bname = NamedCells("b", (spec.bias_form == "filter",), ex.base)
         f = path.index[0] if spec.bias_form == "filter" else 0
-        fs = [f] if spec.bias_form == "filter" else range(g["fg"] * spec.groups)
-        for n in range(g["n"]):
-            for ff in fs:
-                for i in range(g["h_out"]):
-                    for j in range(g["w_out"]):
-                        terms.append(ex.term(Factor(delta(n, ff, i, j),
-                                                    scalar(layer.delta_out[n, ff, i, j]))))
+        fs = [f] if spec.bias_form == "filter" else list(range(g["fg"] * spec.groups))
+        # the cells (n, f, i, j) of the channels the bias is added to, in that order
+        cells_shape = (g["n"], len(fs), g["h_out"], g["w_out"])
+
+        def build_bias_term(position: int) -> Term:
+            n, k, i, j = (int(v) for v in np.unravel_index(position, cells_shape))
+            return ex.term(Factor(delta(n, fs[k], i, j),
+                                  scalar(layer.delta_out[n, fs[k], i, j])))
+
+        terms = TermColumns([Column("δ", layer.delta_out[:, fs].reshape(-1))],
+                            build_bias_term)
         lhs = f"dE/d{bname(f)}"
         return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s bias", lhs=lhs,
                          rhs=("Σ_n " if batched else "") + f"Σ_i Σ_j {delta('n', f, 'i', 'j')}",
@@ -440,18 +447,26 @@ def grad_conv_transpose(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
         internal == np.ravel_multi_index(path.index, spec.kernel.shape)))
     f = (c // g["cg"]) * g["fg"] + fl
     wname = _kernel_named(ex, spec)
-    for n in range(g["n"]):
-        for a in range(g["h"]):
-            i = a * g["sh"] - g["ph"] + m * g["dh"]
-            if not 0 <= i < g["h_out"]:
-                continue
-            for b in range(g["w"]):
-                j = b * g["sw"] - g["pw"] + q * g["dw"]
-                if not 0 <= j < g["w_out"]:
-                    continue
-                delta_cell = scalar(layer.delta_out[n, f, i, j])
-                terms.append(ex.term(Factor(o(n, c, a, b), scalar(layer.input[n, c, a, b])),
-                                     Factor(delta(n, f, i, j), delta_cell)))
+    # the input rows and columns this entry carries inside the output, and where to
+    rows = [(a, a * g["sh"] - g["ph"] + m * g["dh"]) for a in range(g["h"])]
+    rows = [(a, i) for a, i in rows if 0 <= i < g["h_out"]]
+    cols = [(b, b * g["sw"] - g["pw"] + q * g["dw"]) for b in range(g["w"])]
+    cols = [(b, j) for b, j in cols if 0 <= j < g["w_out"]]
+    cells_shape = (g["n"], len(rows), len(cols))
+
+    def build(position: int) -> Term:  # (n, a, b) in that order
+        n, ra, cb = (int(v) for v in np.unravel_index(position, cells_shape))
+        (a, i), (b, j) = rows[ra], cols[cb]
+        return ex.term(Factor(o(n, c, a, b), scalar(layer.input[n, c, a, b])),
+                       Factor(delta(n, f, i, j), scalar(layer.delta_out[n, f, i, j])))
+
+    def cells_of(maps: np.ndarray, first: list[int], second: list[int]) -> np.ndarray:
+        return maps[:, first][:, :, second].reshape(-1)
+
+    terms = TermColumns(
+        [Column("o", cells_of(layer.input[:, c], [a for a, _ in rows], [b for b, _ in cols])),
+         Column("δ", cells_of(layer.delta_out[:, f], [i for _, i in rows],
+                              [j for _, j in cols]))], build)
     lhs = f"dE/d{wname(c, fl, m, q)}"
     row = _affine({"a": g["sh"]}, m * g["dh"] - g["ph"], ex.base)
     col = _affine({"b": g["sw"]}, q * g["dw"] - g["pw"], ex.base)
