@@ -657,6 +657,31 @@ def test_term_columns_in_exact_arithmetic():
     assert explanation_dict(lazy) == explanation_dict(eager)
 
 
+def assert_columns_agree(trace, prefixes: tuple[str, ...], rng, picks: int = 3,
+                         bases: tuple[bool, ...] = (False,)) -> None:
+    """Each path starting with one of ``prefixes``, at ``picks`` random elements, explained
+    from its columns (the terms listed built alone) and from the list of every term: the
+    same text, JSON, counts and total."""
+    for name, shape in known_paths(trace).items():
+        if not name.startswith(prefixes):
+            continue
+        cells = list(np.ndindex(*shape))
+        for pick in rng.choice(len(cells), min(picks, len(cells)), replace=False):
+            for one_based in bases:
+                index = [i + one_based for i in cells[pick]]
+                path = parse_path(trace, name + (f"[{','.join(map(str, index))}]" if index
+                                                 else ""), one_based=one_based)
+                lazy = _Explainer(trace, one_based).explain(path)
+                eager = _Explainer(trace, one_based, eager=True).explain(path)
+                for max_terms in (2, 100):
+                    assert explanation_text(lazy, max_terms=max_terms) == \
+                        explanation_text(eager, max_terms=max_terms), path.name
+                    assert explanation_dict(lazy, max_terms) == \
+                        explanation_dict(eager, max_terms)
+                assert explanation_dict(lazy) == explanation_dict(eager)
+                assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
+
+
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("exact", [False, True])
 def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
@@ -669,24 +694,9 @@ def test_explanations_from_columns_equal_those_from_every_term(seed, exact):
         channels = _out_shape({**doc, "layers": doc["layers"][:3]})[0][1]
         doc["layers"][3] = {"type": "global_avgpool"}
         doc["layers"][4]["weights"] = _values(np.random.default_rng(seed), (3, channels), exact)
-    trace = run(problem_of(doc, exact))
-    rng = np.random.default_rng(2000 + seed)
-    for name, shape in known_paths(trace).items():
-        if not name.startswith(("conv2d_1.grads.", "conv2d_1.delta_in", "dense_1.output",
-                                "global_avgpool_1.output")):
-            continue
-        cells = list(np.ndindex(*shape))
-        for pick in rng.choice(len(cells), min(3, len(cells)), replace=False):
-            cell = cells[pick]
-            path = parse_path(trace, name + (f"[{','.join(map(str, cell))}]" if cell else ""))
-            lazy = _Explainer(trace, False).explain(path)
-            eager = _Explainer(trace, False, eager=True).explain(path)
-            for max_terms in (2, 100):
-                assert explanation_text(lazy, max_terms=max_terms) == \
-                    explanation_text(eager, max_terms=max_terms), path.name
-                assert explanation_dict(lazy, max_terms) == explanation_dict(eager, max_terms)
-            assert explanation_dict(lazy) == explanation_dict(eager)
-            assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
+    assert_columns_agree(run(problem_of(doc, exact)),
+                         ("conv2d_1.grads.", "conv2d_1.delta_in", "dense_1.output",
+                          "global_avgpool_1.output"), np.random.default_rng(2000 + seed))
 
 
 def random_conv1d_doc(seed: int, exact: bool) -> dict:
@@ -745,26 +755,9 @@ def random_conv1d_doc(seed: int, exact: bool) -> dict:
 def test_conv1d_gradient_explanations_from_columns_equal_those_from_every_term(seed, exact):
     """conv1d's kernel and bias gradients (a term per output cell, as columns) explain an
     element exactly as the list of all their terms does: text, JSON, counts and total."""
-    trace = run(problem_of(random_conv1d_doc(seed, exact), exact))
-    rng = np.random.default_rng(3000 + seed)
-    for name, shape in known_paths(trace).items():
-        if not name.startswith("conv1d_1.grads."):
-            continue
-        cells = list(np.ndindex(*shape))
-        for pick in rng.choice(len(cells), min(3, len(cells)), replace=False):
-            cell = cells[pick]
-            for one_based in (False, True):
-                index = [i + one_based for i in cell]
-                path = parse_path(trace, name + (f"[{','.join(map(str, index))}]" if cell
-                                                 else ""), one_based=one_based)
-                lazy = _Explainer(trace, one_based).explain(path)
-                eager = _Explainer(trace, one_based, eager=True).explain(path)
-                for max_terms in (2, 100):
-                    assert explanation_text(lazy, max_terms=max_terms) == \
-                        explanation_text(eager, max_terms=max_terms), path.name
-                    assert explanation_dict(lazy, max_terms) == \
-                        explanation_dict(eager, max_terms)
-                assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
+    assert_columns_agree(run(problem_of(random_conv1d_doc(seed, exact), exact)),
+                         ("conv1d_1.grads.",), np.random.default_rng(3000 + seed),
+                         bases=(False, True))
 
 
 def random_conv_transpose_doc(seed: int, exact: bool) -> dict:
@@ -805,22 +798,9 @@ def test_conv_transpose_gradient_explanations_from_columns_equal_those_from_ever
         seed, exact):
     """conv_transpose2d's kernel and bias gradients (as columns) explain an element exactly
     as the list of all their terms does: text, JSON, counts and total."""
-    trace = run(problem_of(random_conv_transpose_doc(seed, exact), exact))
-    rng = np.random.default_rng(4000 + seed)
-    for name, shape in known_paths(trace).items():
-        if not name.startswith("conv_transpose2d_1.grads."):
-            continue
-        cells = list(np.ndindex(*shape))
-        for pick in rng.choice(len(cells), min(4, len(cells)), replace=False):
-            cell = cells[pick]
-            path = parse_path(trace, name + (f"[{','.join(map(str, cell))}]" if cell else ""))
-            lazy = _Explainer(trace, False).explain(path)
-            eager = _Explainer(trace, False, eager=True).explain(path)
-            for max_terms in (2, 100):
-                assert explanation_text(lazy, max_terms=max_terms) == \
-                    explanation_text(eager, max_terms=max_terms), path.name
-                assert explanation_dict(lazy, max_terms) == explanation_dict(eager, max_terms)
-            assert (lazy.total, lazy.zero_reasons) == (eager.total, eager.zero_reasons)
+    assert_columns_agree(run(problem_of(random_conv_transpose_doc(seed, exact), exact)),
+                         ("conv_transpose2d_1.grads.",), np.random.default_rng(4000 + seed),
+                         picks=4, bases=(False, True))
 
 
 # --------------------------------------------------------------------------- bad paths
