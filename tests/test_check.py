@@ -3222,6 +3222,31 @@ def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_jso
                for test in document["tests"])
 
 
+@pytest.mark.parametrize("answers, fmt, stdin", [
+    (["good.json", "-"], "gradescope", "named.json"),  # refused whole: standard input unread
+    (["comment.json", "good.json"], "csv", None),  # read up to an unknown key
+    (["missing.json", "good.json"], "gradescope", None),  # read up to a missing CSV
+    (["comment.json"], "gradescope", None),
+])
+def test_o_never_writes_over_a_file_an_answers_file_names_even_one_not_read_whole(
+        tmp_path, monkeypatch, answers, fmt, stdin):
+    # a file whose reading stopped at an error, or that a refused submission never read,
+    # named no file: -o replaced the student's e.csv, where a file read whole is refused
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "e.csv").write_text("1,2\n3,4\n")
+    named = {KERNEL_GRAD: {"csv": "e.csv"}}
+    files = {"named.json": named, "good.json": {KERNEL_GRAD: [[1, 2], [3, 4]]},
+             "comment.json": {**named, "comment": "hi"},
+             "missing.json": {**named, "conv2d_1.delta_in": {"csv": "missing.csv"}}}
+    for name, document in files.items():
+        (tmp_path / name).write_text(json.dumps(document))
+    result = runner.invoke(app, ["check", str(WORKED), *answers, "-f", fmt, "-o", "e.csv"],
+                           input=(tmp_path / stdin).read_text() if stdin else None)
+    assert result.exit_code == 2, result.output
+    assert "refusing to overwrite a file an answers file names" in result.stderr
+    assert (tmp_path / "e.csv").read_text() == "1,2\n3,4\n"
+
+
 @pytest.mark.parametrize("decimals, shown", [
     ("3", ["0.045 ✗ 0.0446", "0.068 ✗ 0.0683"]),  # at 3 decimals both read as written
     ("4", ["0.045 ✗ 0.0446", "0.068 ✗ 0.0683"]),

@@ -2149,7 +2149,7 @@ def test_a_gradescope_upload_of_two_answers_files_under_a_manifest_leaves_a_resu
     assert said in graded.stderr and "both are graded" not in graded.stderr
 
 
-@pytest.mark.parametrize("how", ["--student", "manifest", "plain"])
+@pytest.mark.parametrize("how", ["--student", "manifest", "plain", "moved problem"])
 def test_a_refused_gradescope_upload_never_writes_over_a_file_its_answers_name(tmp_path, how):
     # the 0-point results.json is written without grading the files: -o onto the CSV an
     # answers file names replaced the student's file, where one answers file is refused
@@ -2169,7 +2169,11 @@ def test_a_refused_gradescope_upload_never_writes_over_a_file_its_answers_name(t
     files = [upload / "s01.json", upload / "s01 (1).json"]
     command = {"--student": ["--manifest", out / "manifest.json", "--student", "s01", *files],
                "manifest": ["--manifest", out / "manifest.json", *files],
-               "plain": [out / "keys" / "s01" / "problem.json", *files]}[how]
+               "plain": [out / "keys" / "s01" / "problem.json", *files],
+               "moved problem": ["--manifest", out / "manifest.json", "--student", "s01",
+                                 *files]}[how]
+    if how == "moved problem":  # the answers are never read: the student's problem is gone
+        (out / "keys" / "s01" / "problem.json").rename(tmp_path / "elsewhere.json")
     result = invoke("check", *command, "-f", "gradescope", "-o", csv_file)
     assert result.exit_code == 2
     assert "refusing to overwrite a file an answers file names" in result.stderr

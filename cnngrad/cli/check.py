@@ -260,29 +260,20 @@ def _answers_files(answers: list[str]) -> list[tuple[Path, str]]:
     return named + ([(stdin, "an answers file")] if stdin is not None else [])
 
 
-def named_by_answers(answers: list[str], trace, one_based: bool) -> list[tuple[Path, str]]:
-    """The files answers files name (``{"csv": "d.csv"}``), read only for -o never to write
-    over one where the answers are not graded (a submission refused as a whole): a file that
-    cannot be read names none."""
-    from cnngrad.errors import CnnGradError
-    from cnngrad.teach.check import read_answers
+def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[Path, str]]:
+    """The files answers files name (``{"csv": "d.csv"}``), for -o never to write over one
+    where the answers were not read whole: a submission refused as a whole, or a file whose
+    reading stopped at an error.  ``stdin``: read standard input's answers too (where
+    nothing else reads it)."""
+    from cnngrad.teach.check import files_an_answers_file_names
 
-    named = []
-    for path in answers:
-        if path == "-":  # standard input is read once, by the grading
-            continue
-        try:
-            sheet = read_answers(path, one_based=one_based, trace=trace)
-        except (CnnGradError, OSError):
-            continue
-        named += [(file, "a file an answers file names") for file in sheet.input_files]
-    return named
+    return [(file, "a file an answers file names") for path in answers
+            if path != "-" or stdin for file in files_an_answers_file_names(path)]
 
 
 def _write_gradescope_error(error, answers: list[str], problem_name: str,
                             tolerance, grading, decimals: int, one_based: bool,
-                            visibility: str, output: Optional[str], input_files,
-                            trace) -> None:
+                            visibility: str, output: Optional[str], input_files) -> None:
     """Gradescope's results.json for a submission that cannot be graded as one: 0 points,
     the error as every test's output."""
     from cnngrad.render.check_report import gradescope_report
@@ -292,7 +283,7 @@ def _write_gradescope_error(error, answers: list[str], problem_name: str,
                              tolerance, grading, decimals=decimals, one_based=one_based,
                              visibility=visibility)
     write_output(text, output, list(input_files) + _answers_files(answers)
-                 + named_by_answers(answers, trace, one_based))
+                 + named_by_answers(answers, stdin=True))  # nothing else reads them
 
 
 def _once_each(answers: list[str]) -> list[str]:
@@ -549,7 +540,7 @@ def check(
             # output as an unreadable file's: every test at 0, the error as its output (a
             # student who uploaded two files reads why)
             _write_gradescope_error(error, answers, spec.file, tolerance, grading, decimals,
-                                    one_based, visibility, output, spec.input_files, trace)
+                                    one_based, visibility, output, spec.input_files)
             raise error
     problem_name = spec.file
     results = _check_all(trace, answers, tolerance, diagnose, grading, one_based)
@@ -604,6 +595,10 @@ def check(
     protected = list(spec.input_files) + _answers_files(answers)
     protected += [(file, "a file an answers file names") for result in results
                   for file in result.input_files]
+    # a file whose reading stopped at an error (an unknown key, a missing CSV) still names
+    # the files it names
+    protected += named_by_answers([result.file for result in results
+                                   if result.error is not None and not result.input_files])
     write_output(text, output, protected)
 
     from cnngrad.teach.check import exit_code

@@ -107,7 +107,6 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         first = first or (spec.file, grading, tolerance)
         if too_many is not None:  # the results.json's tests are this problem's, at 0
             results.append(FileCheck(file=", ".join(files), error=too_many, student=student))
-            protected += named_by_answers(files, trace, one_based)  # not graded, not read
             continue
         context = SlipContext(trace)
         # a folder of files of one path each is one set of answers (per_path_groups)
@@ -134,9 +133,9 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         too_many = too_many or _not_one_submission([result.file for result in results])
         if len(grouped) != 1:
             first = None
+        # what the answers name, graded (a CSV's blocks) or not (refused, of no student)
         protected += [(file, "a file an answers file names") for result in results
-                      for file in result.input_files]  # the graded ones' (a CSV's blocks)
-        protected += named_by_answers([path for path, _ in strays], None, one_based)
+                      for file in result.input_files] + named_by_answers(submissions)
         results = [FileCheck(file=", ".join(submissions), error=too_many,
                              student=next(iter(grouped), None))]
     from cnngrad.cli.check import said_of_folders
@@ -159,6 +158,10 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         problem_name = f"{manifest.file} (each student's own problem)"
     protected += [(file, "a file an answers file names") for result in results
                   for file in result.input_files]
+    # an answers file whose reading stopped at an error, or a problem that could not be run,
+    # still names its files; so does a file of no student's
+    protected += named_by_answers([result.file for result in results
+                                   if result.error is not None and not result.input_files])
     text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
                       details=details, one_based=one_based, to_file=output is not None,
                       visibility=visibility)

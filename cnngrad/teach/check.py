@@ -400,6 +400,29 @@ def key_text(key: str, base: int = 0) -> str:
                                    index, flags=re.ASCII)
 
 
+def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None
+                                ) -> list[pathlib.Path]:
+    """Every file an answers file's ``{"csv": ...}`` or ``{"npy": ...}`` names, found in its
+    JSON whatever else it holds (an unknown key, a missing file): what -o must never write
+    over, for a file whose reading stopped at an error or that was never read (a submission
+    refused as a whole).  A file that is no JSON object names none."""
+    try:
+        raw, file, base_dir = read_source(path, stdin_bytes)
+        document = load_json_document(raw, file)
+    except (CnnGradError, OSError, ValueError, RecursionError):
+        return []
+    named: list[pathlib.Path] = []
+    pending = [document]  # by hand, not recursion: a document nests as deep as it likes
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            named += files_named(value, base_dir)
+            pending += list(value.values())
+        elif isinstance(value, list):
+            pending += value
+    return named
+
+
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,
                  one_based: bool = False, trace: Trace | None = None) -> AnswerSheet:
     """Read an answers file: JSON ``{path: TENSOR}``, a ``<path>.csv``/``<path>.npy``, or a
