@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import sys
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -3227,6 +3228,8 @@ def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_jso
     (["comment.json", "good.json"], "csv", None),  # read up to an unknown key
     (["missing.json", "good.json"], "gradescope", None),  # read up to a missing CSV
     (["comment.json"], "gradescope", None),
+    (["nan.json"], "csv", None),  # a NaN literal, refused by the strict reading
+    (["twice.json", "good.json"], "csv", None),  # a key given twice: both its files kept
 ])
 def test_o_never_writes_over_a_file_an_answers_file_names_even_one_not_read_whole(
         tmp_path, monkeypatch, answers, fmt, stdin):
@@ -3240,11 +3243,32 @@ def test_o_never_writes_over_a_file_an_answers_file_names_even_one_not_read_whol
              "missing.json": {**named, "conv2d_1.delta_in": {"csv": "missing.csv"}}}
     for name, document in files.items():
         (tmp_path / name).write_text(json.dumps(document))
+    (tmp_path / "nan.json").write_text(f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, '
+                                       f'"conv2d_1.output": NaN}}')
+    (tmp_path / "twice.json").write_text(f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, '
+                                         f'"{KERNEL_GRAD}": {{"csv": "other.csv"}}}}')
     result = runner.invoke(app, ["check", str(WORKED), *answers, "-f", fmt, "-o", "e.csv"],
                            input=(tmp_path / stdin).read_text() if stdin else None)
     assert result.exit_code == 2, result.output
     assert "refusing to overwrite a file an answers file names" in result.stderr
     assert (tmp_path / "e.csv").read_text() == "1,2\n3,4\n"
+
+
+def test_a_refused_submission_does_not_wait_for_answers_typed_at_a_terminal(monkeypatch):
+    # reading standard input's answers for the files they name waited for Ctrl-D when it was
+    # a terminal, though the submission was refused whatever it held
+    from cnngrad.cli.check import named_by_answers
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+        @property
+        def buffer(self):
+            raise AssertionError("standard input was read")
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    assert named_by_answers(["-"], stdin=True) == []
 
 
 @pytest.mark.parametrize("decimals, shown", [

@@ -263,10 +263,11 @@ def _answers_files(answers: list[str]) -> list[tuple[Path, str]]:
 def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[Path, str]]:
     """The files answers files name (``{"csv": "d.csv"}``), for -o never to write over one
     where the answers were not read whole: a submission refused as a whole, or a file whose
-    reading stopped at an error.  ``stdin``: read standard input's answers too (where
-    nothing else reads it)."""
+    reading stopped at an error.  ``stdin``: standard input's answers too, where nothing else
+    reads them, unless it is a terminal (the refusal does not wait for what one types)."""
     from cnngrad.teach.check import files_an_answers_file_names
 
+    stdin = stdin and sys.stdin is not None and not sys.stdin.isatty()
     return [(file, "a file an answers file names") for path in answers
             if path != "-" or stdin for file in files_an_answers_file_names(path)]
 
@@ -597,8 +598,13 @@ def check(
                   for file in result.input_files]
     # a file whose reading stopped at an error (an unknown key, a missing CSV) still names
     # the files it names
+    # (a file as typed: not standard input, already read, nor a folder's files of one path
+    # each, which name none)
+    from cnngrad.tensorio import STDIN_NAME
+
     protected += named_by_answers([result.file for result in results
-                                   if result.error is not None and not result.input_files])
+                                   if result.error is not None and not result.input_files
+                                   and not result.answer_files and result.file != STDIN_NAME])
     write_output(text, output, protected)
 
     from cnngrad.teach.check import exit_code

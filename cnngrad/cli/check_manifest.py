@@ -161,7 +161,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     # an answers file whose reading stopped at an error, or a problem that could not be run,
     # still names its files; so does a file of no student's
     protected += named_by_answers([result.file for result in results
-                                   if result.error is not None and not result.input_files])
+                                   if result.error is not None and not result.input_files
+                                   and not result.answer_files])
     text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
                       details=details, one_based=one_based, to_file=output is not None,
                       visibility=visibility)

@@ -403,21 +403,29 @@ def key_text(key: str, base: int = 0) -> str:
 def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None
                                 ) -> list[pathlib.Path]:
     """Every file an answers file's ``{"csv": ...}`` or ``{"npy": ...}`` names, found in its
-    JSON whatever else it holds (an unknown key, a missing file): what -o must never write
-    over, for a file whose reading stopped at an error or that was never read (a submission
-    refused as a whole).  A file that is no JSON object names none."""
+    JSON whatever else it holds: what -o must never write over, for a file whose reading
+    stopped at an error (an unknown key, a missing file, a NaN, a key given twice) or that
+    was never read (a submission refused as a whole).  Read leniently, for the names alone
+    (Python's json, every key of an object kept); a file that is no JSON names none."""
+    import json
+
+    class Pairs(list):
+        """An object's (key, value) pairs, a key given twice kept twice."""
+
     try:
-        raw, file, base_dir = read_source(path, stdin_bytes)
-        document = load_json_document(raw, file)
+        raw, _, base_dir = read_source(path, stdin_bytes)
+        document = json.loads(raw.decode("utf-8-sig", errors="replace"), object_pairs_hook=Pairs)
     except (CnnGradError, OSError, ValueError, RecursionError):
         return []
     named: list[pathlib.Path] = []
     pending = [document]  # by hand, not recursion: a document nests as deep as it likes
     while pending:
         value = pending.pop()
-        if isinstance(value, dict):
-            named += files_named(value, base_dir)
-            pending += list(value.values())
+        if isinstance(value, Pairs):
+            for key, item in value:
+                if key in ("csv", "npy"):
+                    named += files_named({key: item}, base_dir)
+                pending.append(item)
         elif isinstance(value, list):
             pending += value
     return named
