@@ -3230,6 +3230,10 @@ def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_jso
     (["comment.json"], "gradescope", None),
     (["nan.json"], "csv", None),  # a NaN literal, refused by the strict reading
     (["twice.json", "good.json"], "csv", None),  # a key given twice: both its files kept
+    (["huge.json"], "csv", None),  # an integer past Python's 4,300 digits
+    (["deep.json"], "json", None),  # nested past Python's recursion
+    (["utf16.json"], "csv", None),
+    (["<stdin>"], "csv", None),  # a file of that name, not standard input
 ])
 def test_o_never_writes_over_a_file_an_answers_file_names_even_one_not_read_whole(
         tmp_path, monkeypatch, answers, fmt, stdin):
@@ -3247,6 +3251,11 @@ def test_o_never_writes_over_a_file_an_answers_file_names_even_one_not_read_whol
                                        f'"conv2d_1.output": NaN}}')
     (tmp_path / "twice.json").write_text(f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, '
                                          f'"{KERNEL_GRAD}": {{"csv": "other.csv"}}}}')
+    head = f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, "x": '
+    (tmp_path / "huge.json").write_text(head + "9" * 10_000 + "}")
+    (tmp_path / "deep.json").write_text(head + "[" * 3000 + "]" * 3000 + "}")
+    (tmp_path / "utf16.json").write_bytes((head + "1}").encode("utf-16"))
+    (tmp_path / "<stdin>").write_text(head + "1}")
     result = runner.invoke(app, ["check", str(WORKED), *answers, "-f", fmt, "-o", "e.csv"],
                            input=(tmp_path / stdin).read_text() if stdin else None)
     assert result.exit_code == 2, result.output

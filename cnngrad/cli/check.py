@@ -604,7 +604,8 @@ def check(
 
     protected += named_by_answers([result.file for result in results
                                    if result.error is not None and not result.input_files
-                                   and not result.answer_files and result.file != STDIN_NAME])
+                                   and not result.answer_files
+                                   and not (result.file == STDIN_NAME and "-" in answers)])
     write_output(text, output, protected)
 
     from cnngrad.teach.check import exit_code

@@ -400,13 +400,18 @@ def key_text(key: str, base: int = 0) -> str:
                                    index, flags=re.ASCII)
 
 
+#: ``"csv": "name"`` or ``"npy": ["a", "b"]`` in a text that is no JSON to Python's reader
+_NAMED_FILE = re.compile(r'"(csv|npy)"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\])')
+
+
 def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None
                                 ) -> list[pathlib.Path]:
     """Every file an answers file's ``{"csv": ...}`` or ``{"npy": ...}`` names, found in its
     JSON whatever else it holds: what -o must never write over, for a file whose reading
     stopped at an error (an unknown key, a missing file, a NaN, a key given twice) or that
     was never read (a submission refused as a whole).  Read leniently, for the names alone
-    (Python's json, every key of an object kept); a file that is no JSON names none."""
+    (Python's json, every key of an object kept, numbers as text), or where even that reader
+    stops (nested too deep, not JSON) by a search of the text for ``"csv": ...``."""
     import json
 
     class Pairs(list):
@@ -414,9 +419,21 @@ def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None
 
     try:
         raw, _, base_dir = read_source(path, stdin_bytes)
-        document = json.loads(raw.decode("utf-8-sig", errors="replace"), object_pairs_hook=Pairs)
-    except (CnnGradError, OSError, ValueError, RecursionError):
+    except (CnnGradError, OSError):
         return []
+    try:  # numbers kept as text: none is too long or too odd to read
+        document = json.loads(raw, object_pairs_hook=Pairs, parse_int=str, parse_float=str,
+                              parse_constant=str)
+    except (ValueError, RecursionError):  # no JSON to Python's reader (or nested too deep)
+        text = raw.decode("utf-8-sig", errors="replace")
+        named_here = []
+        for match in _NAMED_FILE.finditer(text):
+            try:
+                names = json.loads(match.group(2))
+            except ValueError:
+                continue
+            named_here += files_named({match.group(1): names}, base_dir)
+        return named_here
     named: list[pathlib.Path] = []
     pending = [document]  # by hand, not recursion: a document nests as deep as it likes
     while pending:
