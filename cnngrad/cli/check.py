@@ -272,6 +272,20 @@ def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[P
             if path != "-" or stdin for file in files_an_answers_file_names(path)]
 
 
+def answers_protected(results, answers: list[str]) -> list[tuple[Path, str]]:
+    """The files the graded answers files name, for -o never to write over one: those each
+    result read, and those a file whose reading stopped at an error (an unknown key, a
+    missing CSV) names (:func:`named_by_answers`; not standard input's, already read, nor a
+    folder's files of one path each, which name none)."""
+    from cnngrad.tensorio import STDIN_NAME
+
+    unread = [result.file for result in results
+              if result.error is not None and not result.input_files and not result.answer_files
+              and not (result.file == STDIN_NAME and "-" in answers)]
+    return [(file, "a file an answers file names") for result in results
+            for file in result.input_files] + named_by_answers(unread)
+
+
 def _write_gradescope_error(error, answers: list[str], problem_name: str,
                             tolerance, grading, decimals: int, one_based: bool,
                             visibility: str, output: Optional[str], input_files) -> None:
@@ -593,19 +607,8 @@ def check(
         text = render_rich(renderable, to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
-    protected = list(spec.input_files) + _answers_files(answers)
-    protected += [(file, "a file an answers file names") for result in results
-                  for file in result.input_files]
-    # a file whose reading stopped at an error (an unknown key, a missing CSV) still names
-    # the files it names
-    # (a file as typed: not standard input, already read, nor a folder's files of one path
-    # each, which name none)
-    from cnngrad.tensorio import STDIN_NAME
-
-    protected += named_by_answers([result.file for result in results
-                                   if result.error is not None and not result.input_files
-                                   and not result.answer_files
-                                   and not (result.file == STDIN_NAME and "-" in answers)])
+    protected = (list(spec.input_files) + _answers_files(answers)
+                 + answers_protected(results, answers))
     write_output(text, output, protected)
 
     from cnngrad.teach.check import exit_code

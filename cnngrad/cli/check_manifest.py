@@ -31,7 +31,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     """Grade ``submissions`` by the manifest and write the gradebook (exit code as ``check``:
     0 all right, 1 a wrong or missing answer, 2 a file that could not be checked).
     ``student`` (--student): the student every submission belongs to, whatever its name."""
-    from cnngrad.cli.check import named_by_answers
+    from cnngrad.cli.check import answers_protected, named_by_answers
     from cnngrad.generate.exam import group_submissions, read_manifest
     from cnngrad.teach.check import (FileCheck, check_files, exit_code, folder_of,
                                      per_path_groups, required_weights)
@@ -133,7 +133,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         too_many = too_many or _not_one_submission([result.file for result in results])
         if len(grouped) != 1:
             first = None
-        # what the answers name, graded (a CSV's blocks) or not (refused, of no student)
+        # what the answers name, graded (a CSV's blocks) or not (refused, of no student):
+        # every submission's, here, since the one row left names no file
         protected += [(file, "a file an answers file names") for result in results
                       for file in result.input_files] + named_by_answers(submissions)
         results = [FileCheck(file=", ".join(submissions), error=too_many,
@@ -156,13 +157,10 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     problem_name, grading, tolerance = first or (manifest.file, None, None)
     if len(results) > 1:
         problem_name = f"{manifest.file} (each student's own problem)"
-    protected += [(file, "a file an answers file names") for result in results
-                  for file in result.input_files]
-    # an answers file whose reading stopped at an error, or a problem that could not be run,
-    # still names its files; so does a file of no student's
-    protected += named_by_answers([result.file for result in results
-                                   if result.error is not None and not result.input_files
-                                   and not result.answer_files])
+    if too_many is None:  # (refused as a whole, protected above)
+        # as plain check: an answers file whose reading stopped at an error, or whose
+        # student's problem could not be run, or of no student, still names its files
+        protected += answers_protected(results, submissions)
     text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
                       details=details, one_based=one_based, to_file=output is not None,
                       visibility=visibility)

@@ -39,7 +39,6 @@ from cnngrad.render import escape_controls  # noqa: F401  (re-exported)
 PENDING: set[str] = set()
 
 
-
 class TerminalText(str):
     """A Rich report rendered for a terminal: its escape codes are its colours."""
 
