@@ -806,6 +806,132 @@ def test_conv_transpose_gradient_explanations_from_columns_equal_those_from_ever
 # --------------------------------------------------------------------------- bad paths
 
 
+def random_batchnorm_doc(seed: int) -> dict:
+    """A random batchnorm2d on 2-D or 1-D maps (train, or eval with running statistics; gamma
+    and beta given or not, some zero; nhwc) or batchnorm1d on vectors, and a random delta at
+    its output with some zeros; each channel's values are ± pairs and zeros, so its mean is 0
+    exactly and its zero cells have x̂ = 0: both factors of dE/dγ's terms are zero somewhere.
+    (Batch norm is not rational: no --exact.)"""
+    rng = np.random.default_rng(seed)
+    kind = str(rng.choice(["maps", "maps1d", "vectors"]))
+    n, c = int(rng.integers(2, 4)), int(rng.integers(1, 4))
+    cell_shape = (n,) + {"maps": (int(rng.integers(1, 4)), int(rng.integers(1, 4))),
+                         "maps1d": (int(rng.integers(1, 5)),), "vectors": ()}[kind]
+    count = int(np.prod(cell_shape))
+    x = np.zeros((c, count))
+    for channel in x:
+        half = rng.integers(-4, 5, size=count // 2) / 2
+        channel[:] = np.concatenate([half, -half, np.zeros(count % 2)])
+        rng.shuffle(channel)
+        if not channel.any():
+            channel[:2] = [1.5, -1.5]
+    x = np.moveaxis(x.reshape((c,) + cell_shape), 0, 1)  # (N, C, ...)
+    nhwc = kind != "vectors" and bool(rng.integers(2))
+    given = np.moveaxis(x, 1, -1) if nhwc else x
+    layer = {"type": "batchnorm1d" if kind == "vectors" else "batchnorm2d"}
+    for key in ("gamma", "beta"):
+        if rng.integers(2):
+            values = _values(rng, (c,), False)
+            values[0] = 0
+            layer[key] = values
+    if rng.integers(3) == 0:
+        layer.update(mode="eval", running_mean=_values(rng, (c,), False),
+                     running_var=[abs(v) + 0.5 for v in _values(rng, (c,), False)])
+    delta = np.asarray(_values(rng, given.shape, False))
+    delta[rng.random(delta.shape) < 0.2] = 0
+    layers = [layer]
+    if kind == "vectors":  # vectors come from a map through a flatten
+        given, layers = given.reshape(n, c, 1, 1), [{"type": "flatten"}, layer]
+    doc = {"input": given.tolist(), "layers": layers, "delta": delta.tolist()}
+    if nhwc:
+        doc["layout"] = "nhwc"
+    return doc
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_batchnorm_gradient_explanations_from_columns_equal_those_from_every_term(seed):
+    """Batch norm's gamma and beta gradients (a term per value of the channel, as columns)
+    explain an element exactly as the list of all their terms does: text, JSON, counts,
+    zero reasons (δ = 0, x̂ = 0) and total."""
+    trace = run(problem_of(random_batchnorm_doc(seed)))
+    name = trace.layers[-1].name
+    assert_columns_agree(trace, (f"{name}.grads.",), np.random.default_rng(5000 + seed),
+                         picks=3, bases=(False, True))
+
+
+def test_batchnorm_gamma_explanation_counts_both_zero_factors():
+    """A channel of ± pairs and a zero has mean 0: the zero cell's x̂ is 0, and a zero delta
+    elsewhere; each is counted under its own reason, as the terms list them."""
+    doc = {"input": [[[1.0, -1.0, 0.0, 2.0, -2.0]]], "layers": [{"type": "batchnorm2d"}],
+           "delta": [[[0.5, 0.0, 0.25, 1.0, 1.0]]]}
+    trace = run(problem_of(doc))
+    path = parse_path(trace, "batchnorm2d_1.grads.gamma[0]")
+    lazy = _Explainer(trace, False).explain(path)
+    assert lazy.zero_reasons == {"δ = 0": 1, "x̂ = 0": 1}
+    assert lazy.term_count == 5 and len(lazy.terms) == 3
+    assert lazy == _Explainer(trace, False, eager=True).explain(path)
+
+
+def random_loss_doc(seed: int, loss: str, exact: bool) -> dict:
+    """A map (or, flattened, vectors) into an element-wise loss: mse (each reduction) after a
+    relu, bce after a sigmoid, bce_with_logits straight; some outputs equal their targets,
+    and some inputs large enough to saturate the sigmoid (y = 0 or 1, log clamped at -100),
+    so that some terms are zero."""
+    rng = np.random.default_rng(seed)
+    n, c, h, w = (int(v) for v in rng.integers(1, 4, size=4))
+    x = np.asarray(_values(rng, (n, c, h, w), exact), dtype=object if exact else float)
+    big = rng.random(x.shape) < 0.2
+    x[big] = rng.choice([-800, -40, 40, 800], size=int(big.sum()))
+    layers = {"mse": [{"type": "relu"}], "bce": [{"type": "sigmoid"}],
+              "bce_with_logits": []}[loss]
+    if rng.integers(2):
+        layers.append({"type": "flatten"})
+    if not layers:
+        layers = [{"type": "flatten"}]
+    doc = {"input": x.tolist(), "layers": layers}
+    shape = _out_shape(doc)[1]
+    if loss == "mse":
+        target = np.asarray(_values(rng, shape, exact), dtype=object if exact else float)
+        target[rng.random(shape) < 0.3] = 0  # equal to relu's zeros
+        spec = {"type": "mse", "target": target.tolist(),
+                "reduction": str(rng.choice(["half_sum", "sum", "mean"]))}
+    else:
+        target = rng.choice([0.0, 1.0, 0.25], size=shape)
+        if loss == "bce_with_logits":
+            target = np.where(rng.random(shape) < 0.2, -0.5, target)  # any real target
+        spec = {"type": loss, "target": target.tolist(),
+                "reduction": str(rng.choice(["mean", "sum"]))}
+    return {**doc, "loss": spec}
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("loss, exact", [("mse", False), ("mse", True), ("bce", False),
+                                         ("bce_with_logits", False)])
+def test_loss_explanations_from_columns_equal_those_from_every_term(seed, loss, exact):
+    """An element-wise loss (a term per output element, as columns) is explained exactly as
+    the list of all its terms: text, JSON, counts, zero reasons and total."""
+    trace = run(problem_of(random_loss_doc(seed, loss, exact), exact))
+    assert_columns_agree(trace, ("loss",), np.random.default_rng(6000 + seed),
+                         bases=(False, True))
+
+
+@pytest.mark.parametrize("loss, target, zero", [
+    ("mse", [0.0, 0.5, 2.0], "(t - y)² = 0"),
+    ("bce", [0.0, 1.0, 1.0], "-[t·log y + (1 - t)·log(1 - y)] = 0"),
+    ("bce_with_logits", [1.0, 1.0, 0.0], "-[t·log σ(y) + (1 - t)·log(1 - σ(y))] = 0")])
+def test_elementwise_loss_counts_its_zero_terms(loss, target, zero):
+    """A term that is zero (y = t; bce's y = 1 with t = 1; a logit of 800 with t = 1) is
+    counted under its expression, as the list of terms names it."""
+    layer = {"mse": "relu", "bce": "sigmoid", "bce_with_logits": "flatten"}[loss]
+    doc = {"input": [[[-1.0, 800.0, 0.5]]], "layers": [{"type": layer}],
+           "loss": {"type": loss, "target": target if layer == "flatten" else [[target]]}}
+    trace = run(problem_of(doc))
+    path = parse_path(trace, "loss")
+    lazy = _Explainer(trace, False).explain(path)
+    assert lazy.zero_reasons == {zero: 1} and lazy.term_count == 3
+    assert lazy == _Explainer(trace, False, eager=True).explain(path)
+
+
 @pytest.mark.parametrize("path, message", [
     ("conv2d_1.kernel[0,0]", "unknown path 'conv2d_1.kernel'"),
     ("conv2d_2.grads.kernel[0,0]", "unknown path"),

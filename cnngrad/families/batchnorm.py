@@ -363,8 +363,7 @@ def delta_in_batchnorm(ex, path: TensorPath, layer: LayerTrace, index) -> Explan
                          symbols=_symbols(ex, layer),
                          notes=notes + ["In eval mode μ and σ² are constants: only the direct "
                                         "path through x̂, one term."])
-    count = layer.input.size // layer.input.shape[1]
-    cells = list(batchnorm.channel_indices(layer.input.shape, c))
+    count = layer.input.size // layer.input.shape[1]  # the channel's cells
     g = gamma * delta[(slice(None), c)]  # dE/dx̂ of the channel's cells
     centred = layer.input.astype(np.float64)[(slice(None), c)] - mean[c]
     sum_g_centred, sum_g = float((g * centred).sum()), float(g.sum())
@@ -389,7 +388,7 @@ def delta_in_batchnorm(ex, path: TensorPath, layer: LayerTrace, index) -> Explan
                      notes=notes + [f"o reaches E three ways: through its own x̂, through the "
                                     f"variance σ²{ch} and through the mean μ{ch} of its "
                                     f"{_unit(layer.input)} "
-                                    f"(M = {count} values, {len(cells)} cells summed in dE/dσ² "
+                                    f"(M = {count} values, {count} cells summed in dE/dσ² "
                                     f"and dE/dμ); together γ/√(σ² + ε)·(δ - Σδ/M - "
                                     f"x̂·Σ(δ·x̂)/M).",
                                     f"dE/dσ²{ch} = Σ dE/dx̂·(o - μ{ch})·(-½)(σ²{ch} + ε)^(-3/2) "
@@ -401,26 +400,44 @@ def delta_in_batchnorm(ex, path: TensorPath, layer: LayerTrace, index) -> Explan
 
 
 def grad_batchnorm(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
-    from cnngrad.teach.explain import Factor
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns
 
     spec: BatchNormSpec = layer.spec
     (c,) = path.index
     ch = ex.ix(c)
     values = statistics(spec, layer.input)
     delta = ex.map_named("δ", layer.output.shape)
-    cells = list(batchnorm.channel_indices(layer.input.shape, c))
+    # the channel's cells (n, c, ...) in row-major order: a term per cell, built when shown
+    cell_shape = (layer.input.shape[0],) + layer.input.shape[2:]
+    deltas = np.asarray(layer.delta_out[:, c], dtype=np.float64).reshape(-1)
+
+    def cell(position: int) -> tuple[int, ...]:
+        n, *rest = (int(v) for v in np.unravel_index(position, cell_shape))
+        return (n, c, *rest)
+
+    def delta_factor(index: tuple[int, ...]) -> Factor:
+        return Factor(delta(*index), float(layer.delta_out[index]))
+
     if path.param == "gamma":
-        terms = [ex.term(Factor(delta(*i), float(layer.delta_out[i])),
-                         _x_hat_factor(ex, layer, i, values)) for i in cells]
+        def build(position: int) -> Term:
+            index = cell(position)
+            return ex.term(delta_factor(index), _x_hat_factor(ex, layer, index, values))
+
+        x_hat = values[3][:, c].reshape(-1)
+        columns = [Column("δ", deltas), Column("x̂", x_hat)]
         lhs, rhs, why = f"dE/dγ{ch}", "Σ δ·x̂", f"γ{ch} multiplies x̂ in every cell of its {_unit(layer.input)}"
     elif path.param == "beta":
-        terms = [ex.term(Factor(delta(*i), float(layer.delta_out[i]))) for i in cells]
+        def build(position: int) -> Term:
+            return ex.term(delta_factor(cell(position)))
+
+        columns = [Column("δ", deltas)]
         lhs, rhs, why = f"dE/dβ{ch}", "Σ δ", f"β{ch} is added to every cell of its {_unit(layer.input)}"
     else:
         raise UsageError(f"{layer.name} has no parameter {path.param!r}", where="PATH")
     return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s {path.param}",
-                     lhs=lhs, rhs=rhs, terms=terms, symbols=_symbols(ex, layer),
-                     notes=[f"{why}: the sum runs over its {len(cells)} values "
+                     lhs=lhs, rhs=rhs, terms=TermColumns(columns, build),
+                     symbols=_symbols(ex, layer),
+                     notes=[f"{why}: the sum runs over its {len(deltas)} values "
                             f"({_over(layer)})."] + _stat_notes(ex, layer, c))
 
 

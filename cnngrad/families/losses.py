@@ -179,7 +179,7 @@ def loss_gradient(ex, path: TensorPath, layer: LayerTrace, index, lhs: str,
 
 
 def loss(ex, path: TensorPath) -> Explanation:
-    from cnngrad.teach.explain import Factor, scalar, operand, short
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, operand, scalar, short
 
     problem = ex.trace.problem
     spec = problem.loss
@@ -198,11 +198,23 @@ def loss(ex, path: TensorPath) -> Explanation:
             scale, rhs = Factor(f"1/{count}", ex.frac(1, count)), f"(1/{count}) Σ (t - y)²"
         else:
             raise ValueError(f"unknown mse reduction {spec.reduction!r}")
-        for index in np.ndindex(last.output.shape):
+        shape = last.output.shape
+
+        def build(position: int) -> Term:
+            index = tuple(int(v) for v in np.unravel_index(position, shape))
             yv, tv = scalar(last.output[index]), scalar(spec.target[index])
             square = Factor(f"({t(*index)} - {y(*index)})²", (tv - yv) * (tv - yv),
                             detail=f"({short(tv)} - {operand(yv)})²")
-            terms.append(ex.term(*([scale] if scale else []), square))
+            return ex.term(*([scale] if scale else []), square)
+
+        # a term per element, built when shown; the squares as build's: Python's numbers
+        # (Fractions when exact) or float64, whose arithmetic is the same to the bit
+        rational = object in (np.asarray(last.output).dtype, np.asarray(spec.target).dtype)
+        kind = object if rational else np.float64
+        diff = (np.asarray(spec.target, dtype=kind) - np.asarray(last.output, dtype=kind))
+        squares = Column("(t - y)²", (diff * diff).reshape(-1))
+        terms = TermColumns(([Column(scale.symbol, np.full(count, scale.value, dtype=kind))]
+                             if scale else []) + [squares], build)
         notes = [f"mse with reduction '{spec.reduction}', over all {count} elements of y."]
     elif spec.type == "cross_entropy":
         batch = last.output.shape[0]

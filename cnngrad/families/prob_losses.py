@@ -176,8 +176,15 @@ def _reduction_factor(ex, spec: ProbLossSpec, count: int):
         if spec.reduction == "mean" else []
 
 
+def _bce_term_value(kind: str, yv: float, tv: float) -> float:
+    """One element's loss, as the engine's formula for ``kind`` with Python's math."""
+    if kind == "bce":
+        return -(tv * _log_clamped(yv) + (1 - tv) * _log_clamped(1 - yv))
+    return max(yv, 0) - yv * tv + math.log1p(math.exp(-abs(yv)))
+
+
 def explain_bce_loss(ex, path: TensorPath) -> Explanation:
-    from cnngrad.teach.explain import Factor, operand, short
+    from cnngrad.teach.explain import Column, Factor, Term, TermColumns, operand, short
 
     spec: ProbLossSpec = ex.trace.problem.loss
     last = ex.trace.layers[-1]
@@ -185,15 +192,17 @@ def explain_bce_loss(ex, path: TensorPath) -> Explanation:
     t = ex.map_named("t", last.output.shape)
     count = last.output.size
     scale = _reduction_factor(ex, spec, count)
-    terms = []
-    for index in np.ndindex(last.output.shape):
-        yv, tv = float(last.output[index]), float(spec.target[index])
+    outputs = np.asarray(last.output, dtype=np.float64).reshape(-1).tolist()
+    targets = np.asarray(spec.target, dtype=np.float64).reshape(-1).tolist()
+
+    def build(position: int) -> Term:
+        index = tuple(int(v) for v in np.unravel_index(position, last.output.shape))
+        yv, tv = outputs[position], targets[position]
+        value = _bce_term_value(spec.type, yv, tv)
         if spec.type == "bce":
-            value = -(tv * _log_clamped(yv) + (1 - tv) * _log_clamped(1 - yv))
             symbol = f"-[{t(*index)}·log {y(*index)} + (1 - {t(*index)})·log(1 - {y(*index)})]"
             detail = f"-[{short(tv)}·{_log_text(yv)} + {short(1 - tv)}·{_log_text(1 - yv)}]"
         else:
-            value = max(yv, 0) - yv * tv + math.log1p(math.exp(-abs(yv)))
             symbol = (f"-[{t(*index)}·log σ({y(*index)}) + (1 - {t(*index)})·"
                       f"log(1 - σ({y(*index)}))]")
             # σ(y) and 1 - σ(y) = σ(-y), each without the other's rounding; past |y| ≈ 745
@@ -205,7 +214,16 @@ def explain_bce_loss(ex, path: TensorPath) -> Explanation:
             else:
                 detail = (f"max({short(yv)}, 0) - {operand(yv)}·{operand(tv)} + "
                           f"log(1 + e^-|{short(yv)}|)")
-        terms.append(ex.term(*scale, Factor(symbol, value, detail=detail)))
+        return ex.term(*scale, Factor(symbol, value, detail=detail))
+
+    # a term per element, built when shown; each value by build's own formula (Python's
+    # math, as each term shows it: numpy's log and exp may differ in the last bit)
+    values = np.array([_bce_term_value(spec.type, yv, tv) for yv, tv in zip(outputs, targets)],
+                      dtype=np.float64)
+    name = ("-[t·log y + (1 - t)·log(1 - y)]" if spec.type == "bce" else
+            "-[t·log σ(y) + (1 - t)·log(1 - σ(y))]")
+    terms = TermColumns([Column(factor.symbol, np.full(count, factor.value))
+                         for factor in scale] + [Column(name, values)], build)
     inner = "t·log y + (1 - t)·log(1 - y)" if spec.type == "bce" else \
         "t·log σ(y) + (1 - t)·log(1 - σ(y))"
     rhs = (f"-(1/{count}) Σ [{inner}]" if spec.reduction == "mean" else f"-Σ [{inner}]")
