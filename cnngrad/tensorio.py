@@ -1722,6 +1722,18 @@ def _resolve(name: str, base_dir: pathlib.Path, *, file: str, where: str) -> pat
     return path
 
 
+def reference_path(name: str, base_dir: pathlib.Path) -> pathlib.Path | None:
+    """The file an answers file's ``{"csv": name}`` or ``{"npy": name}`` reads, relative
+    names against ``base_dir`` (its folder), or None where the reader refuses the name
+    (outside the folder, through ``..``, an absolute path or a link leading out; a NUL in
+    it): what ``check -o`` must not write over among the files it names."""
+    with references_within(base_dir):
+        try:
+            return _resolve(name, base_dir, file="", where="")
+        except ProblemError:
+            return None
+
+
 def _file_name(spec: object, what_for: str, where: str, file: str) -> str:
     if not isinstance(spec, str):
         raise ProblemError(f"expected {what_for}, got {_show(spec)}", where=where, file=file)

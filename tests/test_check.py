@@ -2209,7 +2209,8 @@ def test_output_never_replaces_a_csv_an_answers_file_names(tmp_path):
     assert result.exit_code == 2
     # (a long output name is shortened in the middle: pytest's temporary folder may be long)
     assert result.stderr.splitlines() == [f"error: {short_name(str(kernel))}: --output: "
-                                          f"refusing to overwrite a file an answers file names"]
+                                          f"refusing to overwrite a file the answers file "
+                                          f"{short_name(str(answers))} names"]
     assert kernel.read_text() == "0.0446,0.0941\n0.0113,0.0683\n"
 
 
@@ -3223,22 +3224,30 @@ def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_jso
                for test in document["tests"])
 
 
-@pytest.mark.parametrize("answers, fmt, stdin", [
-    (["good.json", "-"], "gradescope", "named.json"),  # refused whole: standard input unread
-    (["comment.json", "good.json"], "csv", None),  # read up to an unknown key
-    (["missing.json", "good.json"], "gradescope", None),  # read up to a missing CSV
-    (["comment.json"], "gradescope", None),
-    (["nan.json"], "csv", None),  # a NaN literal, refused by the strict reading
-    (["twice.json", "good.json"], "csv", None),  # a key given twice: both its files kept
-    (["huge.json"], "csv", None),  # an integer past Python's 4,300 digits
-    (["deep.json"], "json", None),  # nested past Python's recursion
-    (["utf16.json"], "csv", None),
-    (["<stdin>"], "csv", None),  # a file of that name, not standard input
+@pytest.mark.parametrize("answers, fmt, stdin, named_by", [
+    (["good.json", "-"], "gradescope", "named.json", "-"),  # refused whole: stdin unread
+    (["comment.json", "good.json"], "csv", None, "comment.json"),  # read up to an unknown key
+    (["missing.json", "good.json"], "gradescope", None, "missing.json"),  # up to a missing CSV
+    (["comment.json"], "gradescope", None, "comment.json"),
+    (["nan.json"], "csv", None, "nan.json"),  # a NaN literal, refused by the strict reading
+    (["twice.json", "good.json"], "csv", None, "twice.json"),  # a key twice: both files kept
+    (["huge.json"], "csv", None, "huge.json"),  # an integer past Python's 4,300 digits
+    (["deep.json"], "json", None, "deep.json"),  # nested past Python's recursion
+    (["utf16.json"], "csv", None, "utf16.json"),
+    (["utf16deep.json"], "csv", None, "utf16deep.json"),  # both: the text searched as UTF-16
+    (["comma.json"], "csv", None, "comma.json"),  # a comma after a list's last name
+    (["quotes.json"], "csv", None, "quotes.json"),  # single quotes, as Python writes a dict
+    (["escaped.json"], "csv", None, "escaped.json"),  # "np\u0079" too deep for the reader
+    (["<stdin>"], "csv", None, "<stdin>"),  # a file of that name, not standard input
+    (["<stdin>", "-"], "csv", "good.json", "<stdin>"),  # ... beside standard input
+    (["-"], "csv", "comment.json", "-"),  # standard input whose reading stopped at an error
+    (["good.json", "-"], "json", "comment.json", "-"),
 ])
 def test_o_never_writes_over_a_file_an_answers_file_names_even_one_not_read_whole(
-        tmp_path, monkeypatch, answers, fmt, stdin):
+        tmp_path, monkeypatch, answers, fmt, stdin, named_by):
     # a file whose reading stopped at an error, or that a refused submission never read,
-    # named no file: -o replaced the student's e.csv, where a file read whole is refused
+    # named no file: -o replaced the student's e.csv, where a file read whole is refused;
+    # the refusal says which answers file names it
     monkeypatch.chdir(tmp_path)
     (tmp_path / "e.csv").write_text("1,2\n3,4\n")
     named = {KERNEL_GRAD: {"csv": "e.csv"}}
@@ -3252,15 +3261,58 @@ def test_o_never_writes_over_a_file_an_answers_file_names_even_one_not_read_whol
     (tmp_path / "twice.json").write_text(f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, '
                                          f'"{KERNEL_GRAD}": {{"csv": "other.csv"}}}}')
     head = f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, "x": '
+    deep = "[" * 3000 + "]" * 3000 + "}"
     (tmp_path / "huge.json").write_text(head + "9" * 10_000 + "}")
-    (tmp_path / "deep.json").write_text(head + "[" * 3000 + "]" * 3000 + "}")
+    (tmp_path / "deep.json").write_text(head + deep)
     (tmp_path / "utf16.json").write_bytes((head + "1}").encode("utf-16"))
+    (tmp_path / "utf16deep.json").write_bytes((head + deep).encode("utf-16"))
+    (tmp_path / "comma.json").write_text(f'{{"{KERNEL_GRAD}": {{"csv": ["e.csv",]}}}}')
+    (tmp_path / "quotes.json").write_text(f"{{'{KERNEL_GRAD}': {{'csv': 'e.csv'}}}}")
+    (tmp_path / "escaped.json").write_text(f'{{"{KERNEL_GRAD}": {{"cs\\u0076": "e.csv"}}, '
+                                           f'"x": {deep}')
     (tmp_path / "<stdin>").write_text(head + "1}")
     result = runner.invoke(app, ["check", str(WORKED), *answers, "-f", fmt, "-o", "e.csv"],
                            input=(tmp_path / stdin).read_text() if stdin else None)
     assert result.exit_code == 2, result.output
-    assert "refusing to overwrite a file an answers file names" in result.stderr
+    said = ("the answers on standard input name" if named_by == "-" else
+            f"the answers file {named_by} names")
+    assert f"error: e.csv: --output: refusing to overwrite a file {said}\n" in result.stderr
     assert (tmp_path / "e.csv").read_text() == "1,2\n3,4\n"
+
+
+def test_o_never_writes_over_the_utf8_file_a_latin1_answers_file_names(tmp_path, monkeypatch):
+    # a Latin-1 answers file is no UTF-8, so never read: its 'é' is byte 0xE9, the file on
+    # disk (named in UTF-8) was not found among its names and -o replaced it
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "é.csv"
+    target.write_text("1,2\n3,4\n")
+    (tmp_path / "latin.json").write_bytes(
+        f'{{"{KERNEL_GRAD}": {{"csv": "é.csv"}}}}'.encode("latin-1"))
+    result = runner.invoke(app, ["check", str(WORKED), "latin.json", "-o", "é.csv"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == ("error: é.csv: --output: refusing to overwrite a "
+                                              "file the answers file latin.json names")
+    assert target.read_text() == "1,2\n3,4\n"
+
+
+def test_a_name_the_reader_refuses_does_not_keep_o_from_writing(tmp_path, monkeypatch):
+    # a student's file naming '../grades.csv' (refused: outside its folder, never read) kept
+    # the class's gradebook from being written at all
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "ana.json").write_text(json.dumps(
+        {KERNEL_GRAD: [[0.044606, 0.094061], [0.011262, 0.068288]]}))
+    for name, reference in (("eve.json", "../grades.csv"),
+                            ("max.json", str(tmp_path / "grades.csv"))):
+        (tmp_path / "class" / name).write_text(json.dumps({KERNEL_GRAD: {"csv": reference}}))
+    (tmp_path / "grades.csv").write_text("old\n")
+    result = runner.invoke(app, ["check", str(WORKED), "class/ana.json", "class/eve.json",
+                                 "class/max.json", "-f", "csv", "-o", "grades.csv"])
+    assert result.exit_code == 2  # eve's and max's errors, each a row
+    assert "refusing" not in result.stderr
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "grades.csv").read_text())))
+    assert [(row["student"], row["status"]) for row in rows] == [
+        ("ana", "right"), ("eve", "error"), ("max", "error")]
 
 
 def test_a_refused_submission_does_not_wait_for_answers_typed_at_a_terminal(monkeypatch):

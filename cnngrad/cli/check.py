@@ -260,6 +260,16 @@ def _answers_files(answers: list[str]) -> list[tuple[Path, str]]:
     return named + ([(stdin, "an answers file")] if stdin is not None else [])
 
 
+def named_by(answers: str, stdin: bool = False) -> str:
+    """What -o's refusal calls a file that the answers file ``answers`` names (standard
+    input's with ``stdin``): the answers file said, for a class's run to find it."""
+    from cnngrad.cli.output import short_name
+
+    if stdin or answers == "-":
+        return "a file the answers on standard input name"
+    return f"a file the answers file {short_name(answers)} names"
+
+
 def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[Path, str]]:
     """The files answers files name (``{"csv": "d.csv"}``), for -o never to write over one
     where the answers were not read whole: a submission refused as a whole, or a file whose
@@ -268,21 +278,19 @@ def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[P
     from cnngrad.teach.check import files_an_answers_file_names
 
     stdin = stdin and sys.stdin is not None and not sys.stdin.isatty()
-    return [(file, "a file an answers file names") for path in answers
+    return [(file, named_by(path)) for path in answers
             if path != "-" or stdin for file in files_an_answers_file_names(path)]
 
 
 def answers_protected(results, answers: list[str]) -> list[tuple[Path, str]]:
     """The files the graded answers files name, for -o never to write over one: those each
-    result read, and those a file whose reading stopped at an error (an unknown key, a
-    missing CSV) names (:func:`named_by_answers`; not standard input's, already read, nor a
-    folder's files of one path each, which name none)."""
-    from cnngrad.tensorio import STDIN_NAME
-
+    result read (or, standard input's reading stopped at an error, those it names), and those
+    a file whose reading stopped at an error (an unknown key, a missing CSV) names
+    (:func:`named_by_answers`; not a folder's files of one path each, which name none)."""
     unread = [result.file for result in results
               if result.error is not None and not result.input_files and not result.answer_files
-              and not (result.file == STDIN_NAME and "-" in answers)]
-    return [(file, "a file an answers file names") for result in results
+              and not result.from_stdin]
+    return [(file, named_by(result.file, result.from_stdin)) for result in results
             for file in result.input_files] + named_by_answers(unread)
 
 

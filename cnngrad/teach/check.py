@@ -60,6 +60,7 @@ from cnngrad.tensorio import (
     load_json_document,
     parse_tensor,
     read_source,
+    reference_path,
     references_within,
     split_at_decimal_commas,
 )
@@ -400,52 +401,100 @@ def key_text(key: str, base: int = 0) -> str:
                                    index, flags=re.ASCII)
 
 
-#: ``"csv": "name"`` or ``"npy": ["a", "b"]`` in a text that is no JSON to Python's reader
-_NAMED_FILE = re.compile(r'"(csv|npy)"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\])')
+#: A string of a JSON text, or (in a text that is no JSON) of a Python-like one
+_QUOTED = r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^'\\]|\\.)*'"
+#: ``"csv": "name"`` or ``'npy': ["a", "b",]`` in a text that is no JSON to Python's reader
+_KEY_AND_NAMES = re.compile(rf"({_QUOTED})\s*:\s*({_QUOTED}|\[[^\]]*\])", re.DOTALL)
 
 
-def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None
-                                ) -> list[pathlib.Path]:
-    """Every file an answers file's ``{"csv": ...}`` or ``{"npy": ...}`` names, found in its
-    JSON whatever else it holds: what -o must never write over, for a file whose reading
-    stopped at an error (an unknown key, a missing file, a NaN, a key given twice) or that
-    was never read (a submission refused as a whole).  Read leniently, for the names alone
-    (Python's json, every key of an object kept, numbers as text), or where even that reader
-    stops (nested too deep, not JSON) by a search of the text for ``"csv": ...``."""
+def _unquoted(token: str) -> str:
+    """A quoted string's text, its escapes read as JSON reads them where they are JSON's
+    (``'it\'s'`` and ``"np\u0079"`` too), else as written."""
+    import json
+
+    inner = token[1:-1]
+    if token[0] == "'":
+        inner = inner.replace("\\'", "'").replace('"', '\\"')
+    try:
+        return json.loads(f'"{inner}"')
+    except ValueError:
+        return inner
+
+
+def _texts(raw: bytes) -> list[str]:
+    """A file's text for the search of its names: in the encoding JSON's reader takes it in
+    (UTF-8, or UTF-16 or -32 by their zero bytes or mark), bytes that are not that encoding
+    kept as they are (a name's bytes are the file's name on disk), and, where it is no UTF-8,
+    read as Latin-1 too (an editor's ``laté.npy`` is the UTF-8 name of the file on disk)."""
+    import json
+
+    encoding = json.detect_encoding(raw)
+    try:
+        texts = [raw.decode(encoding, errors="surrogateescape")]
+    except UnicodeDecodeError:  # UTF-16 or -32 cut in the middle of a character
+        texts = [raw.decode(encoding, errors="replace")]
+    if encoding.startswith("utf-8") and re.search("[\udc80-\udcff]", texts[0]):
+        texts.append(raw.decode("latin-1"))
+    return texts
+
+
+def _names_in_text(raw: bytes) -> list[str]:
+    """The names of ``"csv": ...`` and ``"npy": ...`` in a text Python's JSON reader does not
+    read (nested too deep, a slip of JSON's syntax: single quotes, a comma after a list's
+    last name, a byte that is not UTF-8), found by a search of the text."""
+    names: list[str] = []
+    for text in _texts(raw):
+        for match in _KEY_AND_NAMES.finditer(text):
+            if _unquoted(match.group(1)) not in ("csv", "npy"):
+                continue
+            value = match.group(2)
+            tokens = re.findall(_QUOTED, value) if value.startswith("[") else [value]
+            names += [_unquoted(token) for token in tokens]
+    return names
+
+
+def _names_in_json(raw: bytes) -> list[str]:
+    """The names of every ``"csv": ...`` and ``"npy": ...`` of a JSON document, at any depth,
+    read leniently (every key of an object kept, numbers as text), or by a search of its
+    text where even that reader stops."""
     import json
 
     class Pairs(list):
         """An object's (key, value) pairs, a key given twice kept twice."""
 
-    try:
-        raw, _, base_dir = read_source(path, stdin_bytes)
-    except (CnnGradError, OSError):
-        return []
     try:  # numbers kept as text: none is too long or too odd to read
         document = json.loads(raw, object_pairs_hook=Pairs, parse_int=str, parse_float=str,
                               parse_constant=str)
     except (ValueError, RecursionError):  # no JSON to Python's reader (or nested too deep)
-        text = raw.decode("utf-8-sig", errors="replace")
-        named_here = []
-        for match in _NAMED_FILE.finditer(text):
-            try:
-                names = json.loads(match.group(2))
-            except ValueError:
-                continue
-            named_here += files_named({match.group(1): names}, base_dir)
-        return named_here
-    named: list[pathlib.Path] = []
+        return _names_in_text(raw)
+    names: list[str] = []
     pending = [document]  # by hand, not recursion: a document nests as deep as it likes
     while pending:
         value = pending.pop()
         if isinstance(value, Pairs):
             for key, item in value:
                 if key in ("csv", "npy"):
-                    named += files_named({key: item}, base_dir)
+                    names += reference_names({key: item})
                 pending.append(item)
         elif isinstance(value, list):
             pending += value
-    return named
+    return names
+
+
+def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None
+                                ) -> list[pathlib.Path]:
+    """Every file an answers file's ``{"csv": ...}`` or ``{"npy": ...}`` names in its folder
+    (the files its reader would read; a name outside the folder it refuses), found in its
+    JSON whatever else it holds: what -o must never write over, for a file whose reading
+    stopped at an error (an unknown key, a missing file, a NaN, a key given twice) or that
+    was never read (a submission refused as a whole).  Read leniently, for the names alone
+    (:func:`_names_in_json`)."""
+    try:
+        raw, _, base_dir = read_source(path, stdin_bytes)
+    except (CnnGradError, OSError):
+        return []
+    found = (reference_path(name, base_dir) for name in dict.fromkeys(_names_in_json(raw)))
+    return [file for file in found if file is not None]
 
 
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,
@@ -1134,8 +1183,11 @@ class FileCheck:
     #: the files of one path each read as this one (per_path_groups); empty for one file
     answer_files: tuple[str, ...] = ()
     path_scores: list[PathScore] | None = None  # with a grading block's points
-    #: the files read (the answers file, the CSV and .npy files it names): -o replaces none
+    #: the files read (the answers file, the CSV and .npy files it names), or those standard
+    #: input's answers name where their reading stopped at an error: -o replaces none
     input_files: list[pathlib.Path] = field(default_factory=list)
+    #: read from standard input (``file`` is then ``<stdin>``, as a file of that name's is)
+    from_stdin: bool = False
 
     @property
     def right(self) -> int:
@@ -2243,12 +2295,17 @@ def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
     student = student or (pathlib.PurePath(path).stem if path != "-" else "stdin")
     sheet = None
     try:
+        if path == "-":  # read once, kept: what it names, if its reading stops below
+            stdin_bytes = read_source(path, stdin_bytes)[0]
         sheet = read_answers(path, stdin_bytes=stdin_bytes, one_based=one_based, trace=trace)
         result = check_sheet(trace, sheet, tolerance, context=context, diagnose=diagnose,
                              grading=grading)
     except CnnGradError as error:
         result = FileCheck(file=path if path != "-" else "<stdin>", error=error)
+        if path == "-" and stdin_bytes is not None:
+            result.input_files = files_an_answers_file_names(path, stdin_bytes)
     result.student = student
+    result.from_stdin = path == "-"
     if sheet is not None:
         result.input_files = list(sheet.input_files)
     return result
