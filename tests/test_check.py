@@ -2210,7 +2210,7 @@ def test_output_never_replaces_a_csv_an_answers_file_names(tmp_path):
     # (a long output name is shortened in the middle: pytest's temporary folder may be long)
     assert result.stderr.splitlines() == [f"error: {short_name(str(kernel))}: --output: "
                                           f"refusing to overwrite a file the answers file "
-                                          f"{short_name(str(answers))} names"]
+                                          f"'{short_name(str(answers))}' names"]
     assert kernel.read_text() == "0.0446,0.0941\n0.0113,0.0683\n"
 
 
@@ -3238,6 +3238,8 @@ def test_a_gradescope_submission_of_two_answers_files_still_leaves_a_results_jso
     (["comma.json"], "csv", None, "comma.json"),  # a comma after a list's last name
     (["quotes.json"], "csv", None, "quotes.json"),  # single quotes, as Python writes a dict
     (["escaped.json"], "csv", None, "escaped.json"),  # "np\u0079" too deep for the reader
+    (["bracket.json"], "csv", None, "bracket.json"),  # a "]" inside a name of the list
+    (["quoted.json"], "csv", None, "quoted.json"),  # escaped quotes before a trailing comma
     (["<stdin>"], "csv", None, "<stdin>"),  # a file of that name, not standard input
     (["<stdin>", "-"], "csv", "good.json", "<stdin>"),  # ... beside standard input
     (["-"], "csv", "comment.json", "-"),  # standard input whose reading stopped at an error
@@ -3271,11 +3273,14 @@ def test_o_never_writes_over_a_file_an_answers_file_names_even_one_not_read_whol
     (tmp_path / "escaped.json").write_text(f'{{"{KERNEL_GRAD}": {{"cs\\u0076": "e.csv"}}, '
                                            f'"x": {deep}')
     (tmp_path / "<stdin>").write_text(head + "1}")
+    (tmp_path / "bracket.json").write_text(f'{{"{KERNEL_GRAD}": {{"csv": ["g[0].csv", '
+                                           f'"e.csv",]}}}}')
+    (tmp_path / "quoted.json").write_text(head + '["' + '[\\"x\\"], ' * 50 + '"],}')
     result = runner.invoke(app, ["check", str(WORKED), *answers, "-f", fmt, "-o", "e.csv"],
                            input=(tmp_path / stdin).read_text() if stdin else None)
     assert result.exit_code == 2, result.output
     said = ("the answers on standard input name" if named_by == "-" else
-            f"the answers file {named_by} names")
+            f"the answers file '{named_by}' names")
     assert f"error: e.csv: --output: refusing to overwrite a file {said}\n" in result.stderr
     assert (tmp_path / "e.csv").read_text() == "1,2\n3,4\n"
 
@@ -3291,8 +3296,40 @@ def test_o_never_writes_over_the_utf8_file_a_latin1_answers_file_names(tmp_path,
     result = runner.invoke(app, ["check", str(WORKED), "latin.json", "-o", "é.csv"])
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines()[-1] == ("error: é.csv: --output: refusing to overwrite a "
-                                              "file the answers file latin.json names")
+                                              "file the answers file 'latin.json' names")
     assert target.read_text() == "1,2\n3,4\n"
+
+
+def test_the_names_o_keeps_are_those_the_reader_would_read(tmp_path):
+    # reference_paths resolves a folder once for all its names: the same names as the
+    # reader's own resolution, one by one, lets through
+    from cnngrad.errors import ProblemError
+    from cnngrad.tensorio import _resolve, reference_paths, references_within
+
+    folder = tmp_path / "answers"
+    (folder / "sub").mkdir(parents=True)
+    (tmp_path / "grades.csv").write_text("x")
+    (folder / "k.csv").write_text("x")
+    (folder / "out").symlink_to(tmp_path / "grades.csv")
+    (folder / "in").symlink_to(folder / "k.csv")
+    (folder / "up").symlink_to(tmp_path)
+    (folder / "loop").symlink_to(folder / "loop")
+    names = ["k.csv", "sub/new.csv", "sub/../k.csv", "../grades.csv", "out", "in",
+             "up/grades.csv", "sub/..", ".", str(folder / "k.csv"), str(tmp_path / "grades.csv"),
+             "a\0b.csv", "loop", "sub/../../grades.csv", "", "up/answers/k.csv"]
+
+    def read(name: str) -> bool:
+        with references_within(folder):
+            try:
+                _resolve(name, folder, file="", where="")
+            except ProblemError:
+                return False
+        return True
+
+    assert reference_paths(names, folder) == [str(folder / name) for name in names
+                                              if read(name)]
+    assert {"../grades.csv", "out", "up/grades.csv"}.isdisjoint(
+        name for name in names if read(name))
 
 
 def test_a_name_the_reader_refuses_does_not_keep_o_from_writing(tmp_path, monkeypatch):

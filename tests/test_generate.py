@@ -2176,7 +2176,7 @@ def test_a_refused_gradescope_upload_never_writes_over_a_file_its_answers_name(t
         (out / "keys" / "s01" / "problem.json").rename(tmp_path / "elsewhere.json")
     result = invoke("check", *command, "-f", "gradescope", "-o", csv_file)
     assert result.exit_code == 2
-    assert "refusing to overwrite a file the answers file " in result.stderr
+    assert "refusing to overwrite a file the answers file '" in result.stderr
     assert csv_file.read_bytes() == before
 
 

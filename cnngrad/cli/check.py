@@ -267,7 +267,7 @@ def named_by(answers: str, stdin: bool = False) -> str:
 
     if stdin or answers == "-":
         return "a file the answers on standard input name"
-    return f"a file the answers file {short_name(answers)} names"
+    return f"a file the answers file '{short_name(answers)}' names"
 
 
 def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[Path, str]]:
@@ -305,8 +305,8 @@ def _write_gradescope_error(error, answers: list[str], problem_name: str,
     text = gradescope_report(FileCheck(file=", ".join(answers), error=error), problem_name,
                              tolerance, grading, decimals=decimals, one_based=one_based,
                              visibility=visibility)
-    write_output(text, output, list(input_files) + _answers_files(answers)
-                 + named_by_answers(answers, stdin=True))  # nothing else reads them
+    write_output(text, output, list(input_files) + _answers_files(answers)  # nothing else
+                 + (named_by_answers(answers, stdin=True) if output is not None else []))
 
 
 def _once_each(answers: list[str]) -> list[str]:
@@ -615,8 +615,9 @@ def check(
         text = render_rich(renderable, to_file=output is not None)
     else:
         raise UsageError(f"unknown format {fmt!r}", where="--format")
-    protected = (list(spec.input_files) + _answers_files(answers)
-                 + answers_protected(results, answers))
+    protected = list(spec.input_files) + _answers_files(answers)
+    if output is not None:  # what the answers name: a search of those that stopped at errors
+        protected += answers_protected(results, answers)
     write_output(text, output, protected)
 
     from cnngrad.teach.check import exit_code

@@ -136,7 +136,9 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         # what the answers name, graded (a CSV's blocks) or not (refused, of no student):
         # every submission's, here, since the one row left names no file
         protected += [(file, named_by(result.file, result.from_stdin)) for result in results
-                      for file in result.input_files] + named_by_answers(submissions)
+                      for file in result.input_files]
+        if output is not None:
+            protected += named_by_answers(submissions)
         results = [FileCheck(file=", ".join(submissions), error=too_many,
                              student=next(iter(grouped), None))]
     from cnngrad.cli.check import said_of_folders
@@ -157,7 +159,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     problem_name, grading, tolerance = first or (manifest.file, None, None)
     if len(results) > 1:
         problem_name = f"{manifest.file} (each student's own problem)"
-    if too_many is None:  # (refused as a whole, protected above)
+    if too_many is None and output is not None:  # (refused as a whole, protected above)
         # as plain check: an answers file whose reading stopped at an error, or whose
         # student's problem could not be run, or of no student, still names its files
         protected += answers_protected(results, submissions)

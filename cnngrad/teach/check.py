@@ -60,7 +60,7 @@ from cnngrad.tensorio import (
     load_json_document,
     parse_tensor,
     read_source,
-    reference_path,
+    reference_paths,
     references_within,
     split_at_decimal_commas,
 )
@@ -401,10 +401,15 @@ def key_text(key: str, base: int = 0) -> str:
                                    index, flags=re.ASCII)
 
 
-#: A string of a JSON text, or (in a text that is no JSON) of a Python-like one
-_QUOTED = r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^'\\]|\\.)*'"
-#: ``"csv": "name"`` or ``'npy': ["a", "b",]`` in a text that is no JSON to Python's reader
-_KEY_AND_NAMES = re.compile(rf"({_QUOTED})\s*:\s*({_QUOTED}|\[[^\]]*\])", re.DOTALL)
+#: The text read as a run of tokens, left to right, each character in one: a string in
+#: double or single quotes (``closed`` when its closing quote is there: an unclosed one runs
+#: to the end of the text), or the text between strings.  Every character is read once: a
+#: search that could start a string at any quote read the text again from each escaped one
+#: (``"[\"x\"], [\"x\"], ...`` took minutes for 200 kB).
+_TOKEN = re.compile(r'(?P<string>"(?:[^"\\]|\\.)*(?P<closed>")?'
+                    r"|'(?:[^'\\]|\\.)*(?P<closed1>')?)|[^\"']+", re.DOTALL)
+#: What follows a key ``"csv"``: its colon and, for a list of names, the opening bracket
+_AFTER_KEY = re.compile(r"\s*:\s*(\[)?")
 
 
 def _unquoted(token: str) -> str:
@@ -441,15 +446,32 @@ def _texts(raw: bytes) -> list[str]:
 def _names_in_text(raw: bytes) -> list[str]:
     """The names of ``"csv": ...`` and ``"npy": ...`` in a text Python's JSON reader does not
     read (nested too deep, a slip of JSON's syntax: single quotes, a comma after a list's
-    last name, a byte that is not UTF-8), found by a search of the text."""
+    last name, a byte that is not UTF-8), found by reading its strings left to right: a key
+    ``"csv"`` or ``"npy"``, its colon, then one name or a bracketed list of them (a ``]``
+    inside a name, ``"g[0].csv"``, does not end the list)."""
     names: list[str] = []
     for text in _texts(raw):
-        for match in _KEY_AND_NAMES.finditer(text):
-            if _unquoted(match.group(1)) not in ("csv", "npy"):
+        state = None  # "key": a csv/npy key just read; "value", "list": its name(s) next
+        for token in _TOKEN.finditer(text):
+            if token.group("closed") or token.group("closed1"):
+                string = _unquoted(token.group())
+                if state in ("value", "list"):
+                    names.append(string)
+                    state = "list" if state == "list" else None
+                else:
+                    state = "key" if string in ("csv", "npy") else None
                 continue
-            value = match.group(2)
-            tokens = re.findall(_QUOTED, value) if value.startswith("[") else [value]
-            names += [_unquoted(token) for token in tokens]
+            between = token.group()
+            if state == "key":
+                after = _AFTER_KEY.match(between)
+                rest = between[after.end():] if after and ":" in after.group() else None
+                state = (None if rest is None or rest.strip() and not after.group(1) else
+                         "value" if not after.group(1) else
+                         None if "]" in rest else "list")
+            elif state == "list":
+                state = None if "]" in between else "list"
+            elif state == "value":
+                state = "value" if not between.strip() else None
     return names
 
 
@@ -481,8 +503,7 @@ def _names_in_json(raw: bytes) -> list[str]:
     return names
 
 
-def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None
-                                ) -> list[pathlib.Path]:
+def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None) -> list[str]:
     """Every file an answers file's ``{"csv": ...}`` or ``{"npy": ...}`` names in its folder
     (the files its reader would read; a name outside the folder it refuses), found in its
     JSON whatever else it holds: what -o must never write over, for a file whose reading
@@ -493,8 +514,7 @@ def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None
         raw, _, base_dir = read_source(path, stdin_bytes)
     except (CnnGradError, OSError):
         return []
-    found = (reference_path(name, base_dir) for name in dict.fromkeys(_names_in_json(raw)))
-    return [file for file in found if file is not None]
+    return reference_paths(list(dict.fromkeys(_names_in_json(raw))), base_dir)
 
 
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,

@@ -125,8 +125,9 @@ class TermColumns:
     def products(self) -> np.ndarray:
         """Each term's value, the factors multiplied left to right as :meth:`term` does."""
         values = self.columns[0].values
-        for column in self.columns[1:]:
-            values = values * column.values
+        with np.errstate(all="ignore"):  # inf or nan as Python's arithmetic gives, unsaid
+            for column in self.columns[1:]:
+                values = values * column.values
         return values
 
 
