@@ -3300,6 +3300,24 @@ def test_o_never_writes_over_the_utf8_file_a_latin1_answers_file_names(tmp_path,
     assert target.read_text() == "1,2\n3,4\n"
 
 
+@pytest.mark.parametrize("fmt", ["csv", "gradescope"])
+def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path,
+                                                                       monkeypatch, fmt):
+    # the search reads a failed answers file again (seconds for a big one): only for -o
+    import cnngrad.teach.check as check_module
+
+    def searched(*_args, **_kwargs):
+        raise AssertionError("searched without -o")
+
+    monkeypatch.setattr(check_module, "files_an_answers_file_names", searched)
+    answers = tmp_path / "bad.json"
+    answers.write_text(f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, "comment": 1}}')
+    for output in ([], ["-o", "-"]):
+        result = invoke("check", WORKED, answers, answers.with_name("x.json"), "-f", fmt,
+                        *output)
+        assert result.exit_code == 2 and "searched" not in result.output, result.output
+
+
 def test_the_names_o_keeps_are_those_the_reader_would_read(tmp_path):
     # reference_paths resolves a folder once for all its names: the same names as the
     # reader's own resolution, one by one, lets through
