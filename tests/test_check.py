@@ -3313,9 +3313,34 @@ def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path
     answers = tmp_path / "bad.json"
     answers.write_text(f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, "comment": 1}}')
     for output in ([], ["-o", "-"]):
-        result = invoke("check", WORKED, answers, answers.with_name("x.json"), "-f", fmt,
-                        *output)
-        assert result.exit_code == 2 and "searched" not in result.output, result.output
+        for given in ([answers, answers.with_name("x.json")], ["-", answers], ["-"]):
+            result = runner.invoke(app, ["check", str(WORKED), *map(str, given), "-f", fmt,
+                                         *output], input=answers.read_text())
+            assert result.exit_code == 2 and "searched" not in result.output, result.output
+
+
+@pytest.mark.parametrize("text, names", [
+    ('{"k": {"csv": "a.csv"}, "x": [[[', ["a.csv"]),
+    ("{\n  // don't forget\n  \"k\": {\"csv\": \"a.csv\"}\n}", ["a.csv"]),  # a stray quote
+    ('// a 3" kernel\n{"k": {"csv": "a.csv"}}', ["a.csv"]),
+    ('{"k: {"csv": "a.csv"}}', ["a.csv"]),  # a closing quote forgotten before the key
+    ('{"note": "oops, "k": {"csv": "a.csv"}}', ["a.csv"]),
+    ('{"k": {"csv": ["a.csv", // Ana\'s, see [1]\n "b.csv"]}}', ["a.csv", "b.csv"]),
+    ('{"k": {"csv": /* x */ "a.csv"}', ["a.csv"]),
+    ('{csv: "a.csv", npy: ["b.npy"]}', ["a.csv", "b.npy"]),  # bare keys
+    ("{'csv': 'a.csv', 'npy': ['it\\'s.npy',]}", ["a.csv", "it's.npy"]),
+    ('{"csv": [["a.csv", "b.csv"], ["c.csv"]], }', ["a.csv", "b.csv", "c.csv"]),
+    ('{"k": {"csv": ["g[0].csv", "b.csv",]}}', ["g[0].csv", "b.csv"]),  # a "]" in a name
+    ('{"cs\\u0076": "a.csv", [[[', ["a.csv"]),  # an escaped key
+    ('{"type": "csv", "npy" : "a.npy", "csv": 12, "npy": [], }', ["a.npy"]),
+    ('{"k": {"csv": "a.csv"}, "note": ["[\\"x\\"], [\\"x\\"]"],}', ["a.csv"]),
+])
+def test_the_names_in_a_text_that_is_no_json_are_found_from_each_key(text, names):
+    # the search read strings left to right from the start: one stray quote (// don't)
+    # turned every later key into the inside of a string, and -o replaced the named file
+    from cnngrad.teach.check import _names_in_text
+
+    assert _names_in_text(text.encode()) == names
 
 
 def test_the_names_o_keeps_are_those_the_reader_would_read(tmp_path):

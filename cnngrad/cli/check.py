@@ -267,7 +267,7 @@ def named_by(answers: str, stdin: bool = False) -> str:
 
     if stdin or answers == "-":
         return "a file the answers on standard input name"
-    return f"a file the answers file '{short_name(answers)}' names"
+    return f"a file the answers file {short_name(answers)!r} names"
 
 
 def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[Path, str]]:
@@ -284,14 +284,23 @@ def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[P
 
 def answers_protected(results, answers: list[str]) -> list[tuple[Path, str]]:
     """The files the graded answers files name, for -o never to write over one: those each
-    result read (or, standard input's reading stopped at an error, those it names), and those
-    a file whose reading stopped at an error (an unknown key, a missing CSV) names
-    (:func:`named_by_answers`; not a folder's files of one path each, which name none)."""
+    result read, and those a file whose reading stopped at an error (an unknown key, a
+    missing CSV) names (:func:`named_by_answers`; standard input's from the bytes it held;
+    not a folder's files of one path each, which name none)."""
     unread = [result.file for result in results
               if result.error is not None and not result.input_files and not result.answer_files
               and not result.from_stdin]
     return [(file, named_by(result.file, result.from_stdin)) for result in results
-            for file in result.input_files] + named_by_answers(unread)
+            for file in result.input_files] + named_by_answers(unread) + named_by_stdin(results)
+
+
+def named_by_stdin(results) -> list[tuple[str, str]]:
+    """The files standard input's answers name where their reading stopped at an error,
+    from the bytes it held (it cannot be read again)."""
+    from cnngrad.teach.check import files_an_answers_file_names
+
+    return [(file, named_by("-")) for result in results if result.stdin_bytes is not None
+            for file in files_an_answers_file_names("-", result.stdin_bytes)]
 
 
 def _write_gradescope_error(error, answers: list[str], problem_name: str,

@@ -401,15 +401,19 @@ def key_text(key: str, base: int = 0) -> str:
                                    index, flags=re.ASCII)
 
 
-#: The text read as a run of tokens, left to right, each character in one: a string in
-#: double or single quotes (``closed`` when its closing quote is there: an unclosed one runs
-#: to the end of the text), or the text between strings.  Every character is read once: a
-#: search that could start a string at any quote read the text again from each escaped one
-#: (``"[\"x\"], [\"x\"], ...`` took minutes for 200 kB).
-_TOKEN = re.compile(r'(?P<string>"(?:[^"\\]|\\.)*(?P<closed>")?'
-                    r"|'(?:[^'\\]|\\.)*(?P<closed1>')?)|[^\"']+", re.DOTALL)
-#: What follows a key ``"csv"``: its colon and, for a list of names, the opening bracket
-_AFTER_KEY = re.compile(r"\s*:\s*(\[)?")
+#: A key ``"csv"`` or ``"npy"`` and its colon, in a text that is no JSON: quoted (single
+#: quotes too; its escapes, ``"np\u0079"``, read as JSON's) or bare (``{csv: ...}``).  A
+#: quoted key is at most 40 characters on one line, so that every quote in the text
+#: starts a search of a few characters, and one stray quote earlier (``// don't``) hides
+#: no key after it.
+_KEY = re.compile(r"""(?:(["'])((?:[^"'\\\n]|\\[^\n]){1,40}?)\1"""
+                  r"""|(?<![\w"'$])(csv|npy)(?![\w"']))\s*:""")
+#: A string on one line (a name holds no line break), written out so that its match keeps
+#: no state per character: a string of 50 MB took 7 GB the other way
+_STRING = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"' + r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'")
+#: What may stand between a key's colon and its name, or between a list's names: spaces,
+#: commas, a comment to the end of its line (``//``, ``#``) or within it (``/* ... */``)
+_GAP = re.compile(r"(?:[\s,]+|//[^\n]*|#[^\n]*|/\*[^\n]*?\*/)*")
 
 
 def _unquoted(token: str) -> str:
@@ -446,32 +450,32 @@ def _texts(raw: bytes) -> list[str]:
 def _names_in_text(raw: bytes) -> list[str]:
     """The names of ``"csv": ...`` and ``"npy": ...`` in a text Python's JSON reader does not
     read (nested too deep, a slip of JSON's syntax: single quotes, a comma after a list's
-    last name, a byte that is not UTF-8), found by reading its strings left to right: a key
-    ``"csv"`` or ``"npy"``, its colon, then one name or a bracketed list of them (a ``]``
-    inside a name, ``"g[0].csv"``, does not end the list)."""
+    last name, comments, a stray quote, a byte that is not UTF-8), found from each such key:
+    the name after its colon, or each name of the list there, nested lists too (a ``]``
+    inside a name, ``"g[0].csv"``, does not end the list).  Each key's search stops where
+    its value does: a time proportional to the text's length."""
     names: list[str] = []
     for text in _texts(raw):
-        state = None  # "key": a csv/npy key just read; "value", "list": its name(s) next
-        for token in _TOKEN.finditer(text):
-            if token.group("closed") or token.group("closed1"):
-                string = _unquoted(token.group())
-                if state in ("value", "list"):
-                    names.append(string)
-                    state = "list" if state == "list" else None
-                else:
-                    state = "key" if string in ("csv", "npy") else None
+        for key in _KEY.finditer(text):
+            if key.group(3) is None and _unquoted(key.group(1) + key.group(2) + key.group(1)) \
+                    not in ("csv", "npy"):
                 continue
-            between = token.group()
-            if state == "key":
-                after = _AFTER_KEY.match(between)
-                rest = between[after.end():] if after and ":" in after.group() else None
-                state = (None if rest is None or rest.strip() and not after.group(1) else
-                         "value" if not after.group(1) else
-                         None if "]" in rest else "list")
-            elif state == "list":
-                state = None if "]" in between else "list"
-            elif state == "value":
-                state = "value" if not between.strip() else None
+            at, depth = _GAP.match(text, key.end()).end(), 0
+            while at < len(text):
+                string = _STRING.match(text, at)
+                if string is not None:
+                    names.append(_unquoted(string.group()))
+                    if not depth:  # one name
+                        break
+                    at = string.end()
+                elif text[at] in "[]":
+                    depth += 1 if text[at] == "[" else -1
+                    if depth <= 0:
+                        break
+                    at += 1
+                else:  # not a name: the value ends
+                    break
+                at = _GAP.match(text, at).end()
     return names
 
 
@@ -1203,11 +1207,13 @@ class FileCheck:
     #: the files of one path each read as this one (per_path_groups); empty for one file
     answer_files: tuple[str, ...] = ()
     path_scores: list[PathScore] | None = None  # with a grading block's points
-    #: the files read (the answers file, the CSV and .npy files it names), or those standard
-    #: input's answers name where their reading stopped at an error: -o replaces none
+    #: the files read (the answers file, the CSV and .npy files it names): -o replaces none
     input_files: list[pathlib.Path] = field(default_factory=list)
     #: read from standard input (``file`` is then ``<stdin>``, as a file of that name's is)
     from_stdin: bool = False
+    #: what standard input held, where its reading stopped at an error (-o replaces none of
+    #: the files it names: ``files_an_answers_file_names("-", stdin_bytes)``)
+    stdin_bytes: bytes | None = None
 
     @property
     def right(self) -> int:
@@ -2322,8 +2328,8 @@ def check_file(trace: Trace, path: str, tolerance: Tolerance = Tolerance(), *,
                              grading=grading)
     except CnnGradError as error:
         result = FileCheck(file=path if path != "-" else "<stdin>", error=error)
-        if path == "-" and stdin_bytes is not None:
-            result.input_files = files_an_answers_file_names(path, stdin_bytes)
+        if path == "-":  # searched for the files it names when -o writes a file
+            result.stdin_bytes = stdin_bytes
     result.student = student
     result.from_stdin = path == "-"
     if sheet is not None:
