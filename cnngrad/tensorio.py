@@ -293,6 +293,12 @@ def redirected_stdin() -> pathlib.Path | None:
     return STDIN_PATH if regular and STDIN_PATH.exists() else None
 
 
+#: What each pipe given by name (``/dev/fd/63``, ``/dev/stdin``) held, read once in a
+#: process: a second reading (check -o searching a failed answers file for the files it
+#: names) gets the same bytes, where the pipe itself would give none.
+_PIPES_READ: dict[tuple[str, int], bytes] = {}
+
+
 def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str, pathlib.Path]:
     """Read the problem document from a file or, for ``"-"``, from standard input.
 
@@ -343,11 +349,22 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     if not path:
         raise ProblemError("no file name given", file="''")
     source = pathlib.Path(path)
-    raw = _read_bytes(source, None, file=path, where=None)
+    piped = _piped(path)
+    try:  # a pipe by what it is, not its name: the number of a closed one is used again
+        pipe = (path, os.stat(path).st_ino) if piped else None
+    except (OSError, ValueError):
+        pipe = None
+    raw = _PIPES_READ.get(pipe) if pipe else None
+    if raw is None:
+        raw = _read_bytes(source, None, file=path, where=None)
+        if pipe:  # read once: what -o must not write over is searched in it again
+            _PIPES_READ[pipe] = raw
+            while len(_PIPES_READ) > 8:  # the last few only, in a long-lived process
+                del _PIPES_READ[next(iter(_PIPES_READ))]
     try:
         # a pipe given by name, <(cat problem.json): /dev/fd holds no tensor files; its
         # names are read from the current folder, as standard input's are
-        base_dir = pathlib.Path.cwd() if _piped(path) else source.absolute().parent
+        base_dir = pathlib.Path.cwd() if piped else source.absolute().parent
     except OSError as exc:
         raise ProblemError(f"cannot resolve the folder: {_os_reason(exc)}", file=path) from None
     return raw, path, base_dir

@@ -3332,8 +3332,18 @@ def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path
     ('{"csv": [["a.csv", "b.csv"], ["c.csv"]], }', ["a.csv", "b.csv", "c.csv"]),
     ('{"k": {"csv": ["g[0].csv", "b.csv",]}}', ["g[0].csv", "b.csv"]),  # a "]" in a name
     ('{"cs\\u0076": "a.csv", [[[', ["a.csv"]),  # an escaped key
-    ('{"type": "csv", "npy" : "a.npy", "csv": 12, "npy": [], }', ["a.npy"]),
+    ('{"type": "csv", "npy" : "a.npy", "csv": 12, "npy": [], }', ["a.npy", "12"]),
     ('{"k": {"csv": "a.csv"}, "note": ["[\\"x\\"], [\\"x\\"]"],}', ["a.csv"]),
+    ('{"k": {"csv": "a.csv},\n "b": 1}', ["a.csv"]),  # the name's closing quote lost
+    ('{"k": {"csv": a.csv}}', ["a.csv"]),  # no quotes at all
+    ('{csv": "a.csv", "npy: "b.npy", "csv\': \'c.csv\'}', ["a.csv", "b.npy", "c.csv"]),
+    ('{"csv": /* my\n kernel */ "a.csv"}', ["a.csv"]),  # a comment over two lines
+    ('{"csv": ["a.csv", 1, null, "b.csv"]}', ["a.csv", "1", "null", "b.csv"]),
+    ("{'csv': ('a.csv', r'b.csv')}", ["a.csv", "b.csv"]),  # a tuple, a raw string
+    ('{"csv" /* c */ : "a.csv"}', ["a.csv"]),
+    ("{'csv': 'a\\\"b.csv'}", ['a"b.csv']),
+    ('{"csv": ["a.csv", "npy": "b.npy"}', ["a.csv", "b.npy"]),  # an unclosed list: next key
+    ('// "csv": x\n"npy": "b.npy",]', ["x", "b.npy"]),
 ])
 def test_the_names_in_a_text_that_is_no_json_are_found_from_each_key(text, names):
     # the search read strings left to right from the start: one stray quote (// don't)
@@ -3341,6 +3351,26 @@ def test_the_names_in_a_text_that_is_no_json_are_found_from_each_key(text, names
     from cnngrad.teach.check import _names_in_text
 
     assert _names_in_text(text.encode()) == names
+
+
+def test_o_never_writes_over_a_file_named_by_answers_from_a_pipe_given_by_name(tmp_path,
+                                                                                monkeypatch):
+    # /dev/fd/N is read once: the search for the files a failed answers file names read
+    # the pipe again, found it empty, and -o replaced the named file
+    monkeypatch.chdir(tmp_path)  # a pipe's names are read from the current folder
+    (tmp_path / "e.csv").write_text("1,2\n3,4\n")
+    read, write = os.pipe()
+    os.write(write, json.dumps({KERNEL_GRAD: {"csv": "e.csv"}, "comment": 1}).encode())
+    os.close(write)
+    try:
+        result = runner.invoke(app, ["check", str(WORKED), f"/dev/fd/{read}", "-f", "csv",
+                                     "-o", "e.csv"])
+    finally:
+        os.close(read)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (f"error: e.csv: --output: refusing to overwrite "
+                                              f"a file the answers file '/dev/fd/{read}' names")
+    assert (tmp_path / "e.csv").read_text() == "1,2\n3,4\n"
 
 
 def test_the_names_o_keeps_are_those_the_reader_would_read(tmp_path):

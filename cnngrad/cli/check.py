@@ -267,7 +267,7 @@ def named_by(answers: str, stdin: bool = False) -> str:
 
     if stdin or answers == "-":
         return "a file the answers on standard input name"
-    return f"a file the answers file {short_name(answers)!r} names"
+    return f"a file the answers file '{short_name(answers)}' names"
 
 
 def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[Path, str]]:

@@ -401,82 +401,109 @@ def key_text(key: str, base: int = 0) -> str:
                                    index, flags=re.ASCII)
 
 
+#: A comment where a student may write one: to the end of its line (``//``, ``#``), or
+#: ``/* ... */`` over at most 2,000 characters (an unclosed one: to the end of its line)
+_COMMENT = r"//[^\n]*|#[^\n]*|/\*(?:[^*]|\*(?!/)){0,2000}\*/|/\*[^\n]*"
 #: A key ``"csv"`` or ``"npy"`` and its colon, in a text that is no JSON: quoted (single
-#: quotes too; its escapes, ``"np\u0079"``, read as JSON's) or bare (``{csv: ...}``).  A
-#: quoted key is at most 40 characters on one line, so that every quote in the text
-#: starts a search of a few characters, and one stray quote earlier (``// don't``) hides
-#: no key after it.
+#: quotes too; its escapes, ``"np\u0079"``, read as JSON's), bare (``{csv: ...}``) or with
+#: a quote lost (``csv":``, ``"csv:``), a short comment before the colon.  A quoted key is
+#: at most 40 characters on one line, so that every quote in the text starts a search of a
+#: few characters, and one stray quote earlier (``// don't``) hides no key after it.
 _KEY = re.compile(r"""(?:(["'])((?:[^"'\\\n]|\\[^\n]){1,40}?)\1"""
-                  r"""|(?<![\w"'$])(csv|npy)(?![\w"']))\s*:""")
-#: A string on one line (a name holds no line break), written out so that its match keeps
-#: no state per character: a string of 50 MB took 7 GB the other way
-_STRING = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"' + r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'")
-#: What may stand between a key's colon and its name, or between a list's names: spaces,
-#: commas, a comment to the end of its line (``//``, ``#``) or within it (``/* ... */``)
-_GAP = re.compile(r"(?:[\s,]+|//[^\n]*|#[^\n]*|/\*[^\n]*?\*/)*")
+                  r"""|(?<![\w$\\])["']?(csv|npy)["']?(?![\w"']))"""
+                  r"""(?:\s|/\*[^\n]{0,200}?\*/)*:""")
+#: A name: a string on one line, written out so that its match keeps no state per
+#: character (a string of 50 MB took 7 GB the other way), a Python prefix (``r"..."``)
+#: allowed; or one whose closing quote is lost, up to a character no name ends in
+_STRING = re.compile(r'[rRuU]?(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"' r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')")
+_UNCLOSED = re.compile(r"""["']([^"'\n,}\]\s]+)""")
+#: A name written without quotes (``"csv": e.csv``), or a number or null in a list
+_BARE = re.compile(r"""[^\s,:{}\[\]()"'/#]+""")
+#: What may stand between a key's colon and its name, or between a list's names
+_GAP = re.compile(rf"(?:[\s,]+|{_COMMENT})*")
+#: Brackets (a Python tuple's too) opening and closing a list of names, in a run
+_BRACKETS = re.compile(r"[\[\]()]+")
 
 
 def _unquoted(token: str) -> str:
     """A quoted string's text, its escapes read as JSON reads them where they are JSON's
-    (``'it\'s'`` and ``"np\u0079"`` too), else as written."""
+    (``'it\'s'`` and ``"np\u0079"`` too), else as written (escaped quotes unescaped)."""
     import json
 
+    token = token.lstrip("rRuU")
     inner = token[1:-1]
     if token[0] == "'":
-        inner = inner.replace("\\'", "'").replace('"', '\\"')
+        inner = re.sub(r"""\\(["'])""", r"\1", inner)
+        try:
+            return json.loads('"' + inner.replace('"', '\\"') + '"')
+        except ValueError:
+            return inner
     try:
-        return json.loads(f'"{inner}"')
+        return json.loads(token)
     except ValueError:
-        return inner
+        return re.sub(r"""\\(["'])""", r"\1", inner)
 
 
-def _texts(raw: bytes) -> list[str]:
+def _texts(raw: bytes):
     """A file's text for the search of its names: in the encoding JSON's reader takes it in
     (UTF-8, or UTF-16 or -32 by their zero bytes or mark), bytes that are not that encoding
     kept as they are (a name's bytes are the file's name on disk), and, where it is no UTF-8,
-    read as Latin-1 too (an editor's ``laté.npy`` is the UTF-8 name of the file on disk)."""
+    read as Latin-1 too (an editor's ``laté.npy`` is the UTF-8 name of the file on disk):
+    one text at a time."""
     import json
 
     encoding = json.detect_encoding(raw)
     try:
-        texts = [raw.decode(encoding, errors="surrogateescape")]
+        text = raw.decode(encoding, errors="surrogateescape")
     except UnicodeDecodeError:  # UTF-16 or -32 cut in the middle of a character
-        texts = [raw.decode(encoding, errors="replace")]
-    if encoding.startswith("utf-8") and re.search("[\udc80-\udcff]", texts[0]):
-        texts.append(raw.decode("latin-1"))
-    return texts
+        text = raw.decode(encoding, errors="replace")
+    latin = encoding.startswith("utf-8") and re.search("[\udc80-\udcff]", text)
+    yield text
+    if latin:
+        del text
+        yield raw.decode("latin-1")
 
 
 def _names_in_text(raw: bytes) -> list[str]:
     """The names of ``"csv": ...`` and ``"npy": ...`` in a text Python's JSON reader does not
-    read (nested too deep, a slip of JSON's syntax: single quotes, a comma after a list's
-    last name, comments, a stray quote, a byte that is not UTF-8), found from each such key:
-    the name after its colon, or each name of the list there, nested lists too (a ``]``
-    inside a name, ``"g[0].csv"``, does not end the list).  Each key's search stops where
-    its value does: a time proportional to the text's length."""
-    names: list[str] = []
+    read (nested too deep, a slip of JSON's syntax or Python's: single quotes, a comma after
+    a list's last name, comments, a stray or lost quote, a tuple, a byte that is not UTF-8),
+    found from each such key: the name after its colon, or each item of the list there,
+    nested lists too (a ``]`` inside a name, ``"g[0].csv"``, does not end the list).  A
+    key's search stops where its value does, and a key inside what an earlier key's search
+    read (a comment) is not searched again: a time proportional to the text's length."""
+    names: dict[str, None] = {}  # each name once, in order
     for text in _texts(raw):
+        reached = 0
         for key in _KEY.finditer(text):
-            if key.group(3) is None and _unquoted(key.group(1) + key.group(2) + key.group(1)) \
-                    not in ("csv", "npy"):
+            if key.start() < reached or key.group(3) is None and _unquoted(
+                    key.group(1) + key.group(2) + key.group(1)) not in ("csv", "npy"):
                 continue
             at, depth = _GAP.match(text, key.end()).end(), 0
-            while at < len(text):
-                string = _STRING.match(text, at)
-                if string is not None:
-                    names.append(_unquoted(string.group()))
+            while at < len(text) and not _KEY.match(text, at):  # the next key: this ends
+                name = _STRING.match(text, at) or _UNCLOSED.match(text, at)
+                if name is not None or text[at] not in "[]()":
+                    name = name or _BARE.match(text, at)
+                    if name is None:  # not a name: the value ends
+                        break
+                    text_of = (_unquoted(name.group()) if name.re is _STRING else
+                               name.group(1) if name.re is _UNCLOSED else name.group())
+                    names[text_of] = None
+                    at = name.end()
                     if not depth:  # one name
                         break
-                    at = string.end()
-                elif text[at] in "[]":
-                    depth += 1 if text[at] == "[" else -1
+                else:
+                    run = _BRACKETS.match(text, at).group()
+                    for k, bracket in enumerate(run):
+                        depth += 1 if bracket in "[(" else -1
+                        if depth <= 0:
+                            break
+                    at += k + 1
                     if depth <= 0:
                         break
-                    at += 1
-                else:  # not a name: the value ends
-                    break
                 at = _GAP.match(text, at).end()
-    return names
+            reached = max(reached, at)
+    return list(names)
 
 
 def _names_in_json(raw: bytes) -> list[str]:
