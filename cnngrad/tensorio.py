@@ -296,7 +296,7 @@ def redirected_stdin() -> pathlib.Path | None:
 #: What each pipe given by name (``/dev/fd/63``, ``/dev/stdin``) held, read once in a
 #: process: a second reading (check -o searching a failed answers file for the files it
 #: names) gets the same bytes, where the pipe itself would give none.
-_PIPES_READ: dict[tuple[str, int], bytes] = {}
+_PIPES_READ: dict[tuple[int, int], bytes] = {}
 
 
 def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str, pathlib.Path]:
@@ -350,16 +350,19 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
         raise ProblemError("no file name given", file="''")
     source = pathlib.Path(path)
     piped = _piped(path)
-    try:  # a pipe by what it is, not its name: the number of a closed one is used again
-        pipe = (path, os.stat(path).st_ino) if piped else None
-    except (OSError, ValueError):
-        pipe = None
+    pipe = None
+    if piped:  # a pipe by what it is, not its name (/dev/stdin is /dev/fd/0; the number
+        try:   # of a closed one is used again); a file behind /dev/stdin is read anew
+            info = os.stat(path)
+            pipe = (info.st_dev, info.st_ino) if stat.S_ISFIFO(info.st_mode) else None
+        except (OSError, ValueError):
+            pass
     raw = _PIPES_READ.get(pipe) if pipe else None
     if raw is None:
         raw = _read_bytes(source, None, file=path, where=None)
         if pipe:  # read once: what -o must not write over is searched in it again
             _PIPES_READ[pipe] = raw
-            while len(_PIPES_READ) > 8:  # the last few only, in a long-lived process
+            while sum(map(len, _PIPES_READ.values())) > MAX_FILE_BYTES:  # the last ones
                 del _PIPES_READ[next(iter(_PIPES_READ))]
     try:
         # a pipe given by name, <(cat problem.json): /dev/fd holds no tensor files; its

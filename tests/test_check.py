@@ -3332,18 +3332,21 @@ def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path
     ('{"csv": [["a.csv", "b.csv"], ["c.csv"]], }', ["a.csv", "b.csv", "c.csv"]),
     ('{"k": {"csv": ["g[0].csv", "b.csv",]}}', ["g[0].csv", "b.csv"]),  # a "]" in a name
     ('{"cs\\u0076": "a.csv", [[[', ["a.csv"]),  # an escaped key
-    ('{"type": "csv", "npy" : "a.npy", "csv": 12, "npy": [], }', ["a.npy", "12"]),
+    ('{"type": "csv", "npy" : "a.npy", "csv": 12, "npy": [], }', ["a.npy"]),
     ('{"k": {"csv": "a.csv"}, "note": ["[\\"x\\"], [\\"x\\"]"],}', ["a.csv"]),
     ('{"k": {"csv": "a.csv},\n "b": 1}', ["a.csv"]),  # the name's closing quote lost
     ('{"k": {"csv": a.csv}}', ["a.csv"]),  # no quotes at all
     ('{csv": "a.csv", "npy: "b.npy", "csv\': \'c.csv\'}', ["a.csv", "b.npy", "c.csv"]),
     ('{"csv": /* my\n kernel */ "a.csv"}', ["a.csv"]),  # a comment over two lines
-    ('{"csv": ["a.csv", 1, null, "b.csv"]}', ["a.csv", "1", "null", "b.csv"]),
+    ('{"csv": ["a.csv", 1, null, "b.csv"]}', ["a.csv", "b.csv"]),  # no number a name
     ("{'csv': ('a.csv', r'b.csv')}", ["a.csv", "b.csv"]),  # a tuple, a raw string
     ('{"csv" /* c */ : "a.csv"}', ["a.csv"]),
     ("{'csv': 'a\\\"b.csv'}", ['a"b.csv']),
     ('{"csv": ["a.csv", "npy": "b.npy"}', ["a.csv", "b.npy"]),  # an unclosed list: next key
     ('// "csv": x\n"npy": "b.npy",]', ["x", "b.npy"]),
+    ('"csv": /* "npy": "x" */ "a.csv"', ["a.csv", "x"]),  # a key inside a comment too
+    ('{"csv"' + '/**/' * 30 + ' x', []),  # no colon: no key (nor time exponential in it)
+    ('"npy" /* 0 */ /* 1 */ : "a.npy"', ["a.npy"]),
 ])
 def test_the_names_in_a_text_that_is_no_json_are_found_from_each_key(text, names):
     # the search read strings left to right from the start: one stray quote (// don't)
@@ -3371,6 +3374,43 @@ def test_o_never_writes_over_a_file_named_by_answers_from_a_pipe_given_by_name(t
     assert result.stderr.splitlines()[-1] == (f"error: e.csv: --output: refusing to overwrite "
                                               f"a file the answers file '/dev/fd/{read}' names")
     assert (tmp_path / "e.csv").read_text() == "1,2\n3,4\n"
+
+
+@pytest.mark.parametrize("text, names", [
+    ('{"k": {"csv": ["a.csv", don\'t.csv]}, "l": {"npy": "c.npy"}, \'m\': 1}', ["a.csv", "c.npy"]),
+    ('{"k": {"csv": \'a.csv"}, "l": {"npy": "c.npy"}, \'m\': 1}', ["c.npy"]),
+    ("{'k': {'csv': \"a.csv'}, 'l': {'npy': 'c.npy'}, \"m\": 1}", ["c.npy"]),
+    ('{"k": {"csv": ["a.csv"], "npy": ["b.npy", \'c.npy]}, "j": {"csv": "d.csv"}, \'x\': 2}',
+     ["a.csv", "b.npy", "d.csv"]),
+])
+def test_a_quote_that_swallows_a_key_hides_not_that_keys_name(text, names):
+    # a value read on past its end (a mismatched or stray quote) took the next key in, and
+    # that key was not searched again: its name was lost; what else is found is only more
+    from cnngrad.teach.check import _names_in_text
+
+    assert set(names) <= set(_names_in_text(text.encode()))
+
+
+def test_only_a_pipe_given_by_name_is_kept_once_read(tmp_path):
+    # a regular file behind /dev/fd/N is read anew each time (it may have changed); a pipe
+    # by its identity, under any of its names
+    from cnngrad.tensorio import read_source
+
+    file = tmp_path / "a.json"
+    file.write_text('{"old": 1}')
+    with open(file, "rb") as opened:
+        assert read_source(f"/dev/fd/{opened.fileno()}")[0] == b'{"old": 1}'
+        file.write_text('{"new": 2}')
+        assert read_source(f"/dev/fd/{opened.fileno()}")[0] == b'{"new": 2}'
+    read, write = os.pipe()
+    os.write(write, b'{"piped": 3}')
+    os.close(write)
+    try:
+        first = read_source(f"/dev/fd/{read}")[0]
+        again = read_source(f"/proc/self/fd/{read}")[0]
+    finally:
+        os.close(read)
+    assert first == again == b'{"piped": 3}'
 
 
 def test_the_names_o_keeps_are_those_the_reader_would_read(tmp_path):

@@ -411,14 +411,18 @@ _COMMENT = r"//[^\n]*|#[^\n]*|/\*(?:[^*]|\*(?!/)){0,2000}\*/|/\*[^\n]*"
 #: few characters, and one stray quote earlier (``// don't``) hides no key after it.
 _KEY = re.compile(r"""(?:(["'])((?:[^"'\\\n]|\\[^\n]){1,40}?)\1"""
                   r"""|(?<![\w$\\])["']?(csv|npy)["']?(?![\w"']))"""
-                  r"""(?:\s|/\*[^\n]{0,200}?\*/)*:""")
+                  r"""(?:\s|/\*(?:[^*\n]|\*(?!/)){0,200}\*/)*:""")
 #: A name: a string on one line, written out so that its match keeps no state per
 #: character (a string of 50 MB took 7 GB the other way), a Python prefix (``r"..."``)
 #: allowed; or one whose closing quote is lost, up to a character no name ends in
 _STRING = re.compile(r'[rRuU]?(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"' r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')")
 _UNCLOSED = re.compile(r"""["']([^"'\n,}\]\s]+)""")
-#: A name written without quotes (``"csv": e.csv``), or a number or null in a list
+#: A word written without quotes: a name (``"csv": e.csv``), or a number or null (no name)
 _BARE = re.compile(r"""[^\s,:{}\[\]()"'/#]+""")
+_NOT_A_NAME = re.compile(r"[-+.\deE]*|null|None|true|false|True|False|NaN|-?Infinity")
+#: How far a key's search reads between its colon and a name, or between names: a comment
+#: that long is no student's, and a run of comments is read for each key in it only so far
+_GAP_MOST = 256
 #: What may stand between a key's colon and its name, or between a list's names
 _GAP = re.compile(rf"(?:[\s,]+|{_COMMENT})*")
 #: Brackets (a Python tuple's too) opening and closing a list of names, in a run
@@ -470,16 +474,21 @@ def _names_in_text(raw: bytes) -> list[str]:
     a list's last name, comments, a stray or lost quote, a tuple, a byte that is not UTF-8),
     found from each such key: the name after its colon, or each item of the list there,
     nested lists too (a ``]`` inside a name, ``"g[0].csv"``, does not end the list).  A
-    key's search stops where its value does, and a key inside what an earlier key's search
-    read (a comment) is not searched again: a time proportional to the text's length."""
+    key's search stops where its value does or at the next key, and reads at most
+    :data:`_GAP_MOST` characters between names: a time proportional to the text's length."""
     names: dict[str, None] = {}  # each name once, in order
+
+    def gap(text: str, at: int) -> int:
+        """Past the spaces and comments at ``at``; the text's end where they run too far."""
+        end = _GAP.match(text, at, at + _GAP_MOST).end()
+        return len(text) if end == at + _GAP_MOST else end
+
     for text in _texts(raw):
-        reached = 0
         for key in _KEY.finditer(text):
-            if key.start() < reached or key.group(3) is None and _unquoted(
+            if key.group(3) is None and _unquoted(
                     key.group(1) + key.group(2) + key.group(1)) not in ("csv", "npy"):
                 continue
-            at, depth = _GAP.match(text, key.end()).end(), 0
+            at, depth = gap(text, key.end()), 0
             while at < len(text) and not _KEY.match(text, at):  # the next key: this ends
                 name = _STRING.match(text, at) or _UNCLOSED.match(text, at)
                 if name is not None or text[at] not in "[]()":
@@ -488,7 +497,8 @@ def _names_in_text(raw: bytes) -> list[str]:
                         break
                     text_of = (_unquoted(name.group()) if name.re is _STRING else
                                name.group(1) if name.re is _UNCLOSED else name.group())
-                    names[text_of] = None
+                    if name.re is not _BARE or not _NOT_A_NAME.fullmatch(text_of):
+                        names[text_of] = None
                     at = name.end()
                     if not depth:  # one name
                         break
@@ -501,8 +511,7 @@ def _names_in_text(raw: bytes) -> list[str]:
                     at += k + 1
                     if depth <= 0:
                         break
-                at = _GAP.match(text, at).end()
-            reached = max(reached, at)
+                at = gap(text, at)
     return list(names)
 
 
