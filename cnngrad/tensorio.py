@@ -351,10 +351,10 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     source = pathlib.Path(path)
     piped = _piped(path)
     pipe = None
-    if piped:  # a pipe by what it is, not its name (/dev/stdin is /dev/fd/0; the number
-        try:   # of a closed one is used again); a file behind /dev/stdin is read anew
+    if piped:  # a pipe (or a terminal) by what it is, not its name (/dev/stdin is /dev/fd/0;
+        try:   # the number of a closed one is used again); a file behind it is read anew
             info = os.stat(path)
-            pipe = (info.st_dev, info.st_ino) if stat.S_ISFIFO(info.st_mode) else None
+            pipe = (info.st_dev, info.st_ino) if not stat.S_ISREG(info.st_mode) else None
         except (OSError, ValueError):
             pass
     raw = _PIPES_READ.get(pipe) if pipe else None

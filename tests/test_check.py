@@ -3344,7 +3344,11 @@ def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path
     ("{'csv': 'a\\\"b.csv'}", ['a"b.csv']),
     ('{"csv": ["a.csv", "npy": "b.npy"}', ["a.csv", "b.npy"]),  # an unclosed list: next key
     ('// "csv": x\n"npy": "b.npy",]', ["x", "b.npy"]),
-    ('"csv": /* "npy": "x" */ "a.csv"', ["a.csv", "x"]),  # a key inside a comment too
+    ('"csv": /* "npy": "x" */ "a.csv"', ["a.csv"]),  # a key inside a comment read past
+    ('{"npy": [\n' + '    // a note on the kernel, ' + 'x' * 60 + '\n' * 1 + '    "k1.npy",\n' * 1
+     + ('    // another note, ' + 'y' * 60 + '\n') * 4 + '    "k2.npy"\n],}',
+     ["k1.npy", "k2.npy"]),  # comments between names, however long together
+    ('{"csv": [e, "b.csv"]}', ["e", "b.csv"]),  # a bare name is no number
     ('{"csv"' + '/**/' * 30 + ' x', []),  # no colon: no key (nor time exponential in it)
     ('"npy" /* 0 */ /* 1 */ : "a.npy"', ["a.npy"]),
 ])
