@@ -293,9 +293,10 @@ def redirected_stdin() -> pathlib.Path | None:
     return STDIN_PATH if regular and STDIN_PATH.exists() else None
 
 
-#: What each pipe given by name (``/dev/fd/63``, ``/dev/stdin``) held, read once in a
-#: process: a second reading (check -o searching a failed answers file for the files it
-#: names) gets the same bytes, where the pipe itself would give none.
+#: What each pipe or terminal given by name (``/dev/fd/63``, ``/dev/stdin``) held, read
+#: once in a process: a second reading (check -o searching a failed answers file for the
+#: files it names) gets the same bytes, where the pipe itself would give none (a terminal
+#: would wait); by device and inode, at most :data:`MAX_FILE_BYTES` in all.
 _PIPES_READ: dict[tuple[int, int], bytes] = {}
 
 

@@ -290,8 +290,14 @@ def answers_protected(results, answers: list[str]) -> list[tuple[Path, str]]:
     unread = [result.file for result in results
               if result.error is not None and not result.input_files and not result.answer_files
               and not result.from_stdin]
+    return named_in_results(results) + named_by_answers(unread) + named_by_stdin(results)
+
+
+def named_in_results(results) -> list[tuple[Path, str]]:
+    """The files each result read (its answers file's CSV and .npy files), each said as the
+    one its answers file names."""
     return [(file, named_by(result.file, result.from_stdin)) for result in results
-            for file in result.input_files] + named_by_answers(unread) + named_by_stdin(results)
+            for file in result.input_files]
 
 
 def named_by_stdin(results) -> list[tuple[str, str]]:

@@ -31,8 +31,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     """Grade ``submissions`` by the manifest and write the gradebook (exit code as ``check``:
     0 all right, 1 a wrong or missing answer, 2 a file that could not be checked).
     ``student`` (--student): the student every submission belongs to, whatever its name."""
-    from cnngrad.cli.check import (answers_protected, named_by, named_by_answers,
-                                   named_by_stdin)
+    from cnngrad.cli.check import (answers_protected, named_by_answers, named_by_stdin,
+                                   named_in_results)
     from cnngrad.generate.exam import group_submissions, read_manifest
     from cnngrad.teach.check import (FileCheck, check_files, exit_code, folder_of,
                                      per_path_groups, required_weights)
@@ -136,8 +136,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
             first = None
         # what the answers name, graded (a CSV's blocks) or not (refused, of no student):
         # every submission's, here, since the one row left names no file
-        protected += [(file, named_by(result.file, result.from_stdin)) for result in results
-                      for file in result.input_files]
+        protected += named_in_results(results)
         if output is not None:
             protected += named_by_answers(submissions) + named_by_stdin(results)
         results = [FileCheck(file=", ".join(submissions), error=too_many,
