@@ -359,7 +359,7 @@ def test_a_depthwise_conv_leaves_the_callers_ufunc_buffer_as_it_was(monkeypatch,
 @pytest.mark.parametrize("stride, padding, dilation, mode", [
     (1, 1, 1, "zeros"), ((2, 1), (1, 2), (1, 2), "reflect"), (2, 0, 1, "zeros"),
     (1, (1, 0, 2, 1), 1, "circular"), (1, 2, 2, "replicate"), (1, 0, (2, 1), "zeros"),
-    ((1, 2), 1, 1, "zeros")])
+    ((1, 2), 1, 1, "zeros"), (1, (3, 0, 1, 2), (1, 2), "zeros")])
 @pytest.mark.parametrize("block_bytes", [500, 2000, 5000, 10**6])
 @pytest.mark.parametrize("blas_dots", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -374,6 +374,8 @@ def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation
     # stride 1: blocks of several images, of one image's channels, or every image at once
     monkeypatch.setattr(conv, "DEPTHWISE_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(conv, "DEPTHWISE_DOTS_BLOCK_BYTES", block_bytes)
+    # the tap columns of one map at a time, or of every map of a block
+    monkeypatch.setattr(conv, "DEPTHWISE_COLUMNS_BYTES", block_bytes)
     if threads:
         monkeypatch.setattr(conv, "DEPTHWISE_PARALLEL_MIN_MACS", 0)
         monkeypatch.setattr(conv, "SINGLE_BLAS_MIN_MACS", 0)

@@ -612,7 +612,7 @@ Work = Callable[[int, int, int, int, int], object]
 
 
 def over_images(geo: _Geometry, work: Work | tuple[Work, ...], exact: bool,
-                split_rows: bool = False, parallel_min_macs: int | None = None,
+                split_rows: bool = False, parallel_min_macs: float | None = None,
                 all_tiles_bytes: int = ALL_TILES_BYTES, by_work: bool = False) -> list:
     """``work`` over images 0..N and all output rows, on one thread per core when the problem
     is big enough and the BLAS's threads can be set; the results in task order.
@@ -763,22 +763,26 @@ def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray
 
 #: Elementwise passes do far less per multiply-add than a product: threads pay off sooner
 #: (strided depthwise calls, over images; at stride 1 the backward pass's two gradients, a
-#: thread each, while the forward pass runs on one, see :data:`DEPTHWISE_BLOCK_BYTES`).
+#: thread each, while the forward pass runs on one, see :data:`DEPTHWISE_COLUMNS_BYTES`).
 DEPTHWISE_PARALLEL_MIN_MACS = 2 * 10**6
 
 #: The padded maps one stride-1 depthwise block of the forward pass and of the input delta
-#: works on: with its output and scratch, within a core's L2 cache across the nine taps.
-#: They run on one thread: a block's numpy calls are too short (10–30 µs) to hand the
-#: interpreter lock between two threads without waiting, and blocks big enough for two
-#: threads leave the cache.  Forward + backward, 8×64×56×56 float64, on two cores with 2 MiB
-#: of L2 each: 27.7 ms on one thread in 256 KiB blocks, 38.8 ms on two, 34.9 ms on two in
-#: 2 MiB blocks (docs/performance.md, "Depthwise").
-DEPTHWISE_BLOCK_BYTES = 2**18
+#: works on (a block is several whole images, or a run of one image's channels) ...
+DEPTHWISE_BLOCK_BYTES = 2**20
+
+#: ... and the columns of the maps it hands the BLAS at a time: each map's k² shifted copies
+#: (k²·L values), for one product (1 × k²) by (k² × L) per map.  The forward pass of
+#: 8×64×56×56 on one thread (AMD EPYC, AVX-512, 1 MiB of L2 a core): 1 MiB of maps and
+#: 1 MiB of columns took 0.65 (float32) and 0.76 (float64) of the time of the multiply and
+#: add per tap over 256 KiB blocks it replaces; 0.5–2 MiB of either, within 0.03 of that.
+#: Two threads over the images took longer (float32 1.1 times, float64 1.0–1.3 times the
+#: one thread's): the forward pass stays on one (docs/performance.md, "Depthwise").
+DEPTHWISE_COLUMNS_BYTES = 2**20
 
 
 def _depthwise(geo: _Geometry, dtype: np.dtype) -> bool:
-    """One filter per channel (groups = C = F): no product to hand to the BLAS, only a
-    multiply-add per tap over whole maps (im2col would copy every tap for a 1-row product)."""
+    """One filter per channel (groups = C = F): a multiply-add per tap over whole maps, no
+    product of many rows (im2col would copy every tap for a one-row product per map)."""
     return dtype != object and geo.groups > 1 and geo.c_group == 1 and geo.f_group == 1
 
 
@@ -804,8 +808,9 @@ def _depthwise_chunks(x: np.ndarray, geo: _Geometry, start: int, stop: int):
 
 def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:
     if geo.stride == (1, 1):
-        # one thread (see DEPTHWISE_BLOCK_BYTES), no BLAS call
-        _flat_forward(x, w, geo, y, 0, geo.n)
+        # one thread (never parallel: see DEPTHWISE_COLUMNS_BYTES), the BLAS held to one too
+        over_images(geo, functools.partial(_flat_forward, x, w, geo, y), exact=False,
+                    parallel_min_macs=float("inf"))
         return
     weights = w.reshape(geo.f, geo.kh, geo.kw)
 
@@ -908,28 +913,63 @@ def _flat_padded(x_block: np.ndarray, geo: _Geometry, buffer: np.ndarray) -> np.
     return block.reshape(b, c, -1)
 
 
-def _flat_forward(x, w, geo: _Geometry, y, start: int, stop: int) -> None:
-    """y[start:stop] of a stride-1 depthwise convolution, block by block."""
+def _tap_columns(flat: np.ndarray, geo: _Geometry, length: int) -> np.ndarray:
+    """A read-only view (B, c, kh, kw, length) of flat maps in padded-width rows: tap (m, n)
+    is each map shifted by m·d·Wp + n·d."""
+    item, width = flat.strides[-1], geo.padded_hw[1]
+    (row_step, col_step) = geo.dilation
+    return np.lib.stride_tricks.as_strided(
+        flat, shape=flat.shape[:2] + (geo.kh, geo.kw, length),
+        strides=flat.strides[:2] + (row_step * width * item, col_step * item, item),
+        writeable=False)
+
+
+def _tap_sums(flat: np.ndarray, weights: np.ndarray, geo: _Geometry, length: int,
+              out: np.ndarray, columns: np.ndarray) -> None:
+    """out[b, c, 0, :length] = Σ_taps weights[c, 0, t] · flat[b, c] shifted by tap t.
+
+    Each map's taps are copied into ``columns`` (c', k², piece): c' maps at a time, or a
+    piece of one map's cells where its columns would not fit; then one BLAS product
+    (1 × k²) by (k² × piece) per map.  The copy and the product read and write each value
+    about three times, against five for a multiply and an add per tap."""
+    taps = _tap_columns(flat, geo, length)
+    per, _, piece = columns.shape
+    b, c = flat.shape[:2]
+    for image in range(b):
+        for c0 in range(0, c, per):
+            c1 = min(c, c0 + per)
+            for l0 in range(0, length, piece):
+                l1 = min(length, l0 + piece)
+                cols = columns[:c1 - c0, :, :l1 - l0]
+                np.copyto(cols.reshape(c1 - c0, geo.kh, geo.kw, l1 - l0),
+                          taps[image, c0:c1, :, :, l0:l1])
+                np.matmul(weights[c0:c1], cols, out=out[image, c0:c1, :, l0:l1])
+
+
+def _columns_buffer(geo: _Geometry, length: int, dtype: np.dtype) -> np.ndarray:
+    """Room for the tap columns of as many maps as fit :data:`DEPTHWISE_COLUMNS_BYTES`,
+    or of a piece of one map (a big map's columns are k² times its size)."""
+    taps = geo.kh * geo.kw
+    cells = max(1, DEPTHWISE_COLUMNS_BYTES // (taps * dtype.itemsize))
+    return np.empty((min(max(1, cells // length), geo.c), taps, min(cells, length)), dtype)
+
+
+def _flat_forward(x, w, geo: _Geometry, y, start: int, stop: int, _tile_bytes: int) -> None:
+    """y[start:stop] of a stride-1 depthwise convolution, block by block:
+    y = Σ_taps w_tap · x shifted (:func:`_tap_sums`)."""
     width, length, shifts = _flat_layout(geo)
-    weights = w.reshape(geo.f, len(shifts))
+    weights = w.reshape(geo.f, 1, len(shifts))
+    columns = _columns_buffer(geo, length, x.dtype)
     buffer = None
-    with unbuffered_rows():
-        for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
-                                                DEPTHWISE_BLOCK_BYTES):
-            if buffer is None:  # shaped by the first (largest) block
-                buffer = np.zeros((last - first, c1 - c0) + geo.padded_hw, x.dtype)
-                rows = np.empty((last - first, c1 - c0, geo.h_out * width), x.dtype)
-                scratch = np.empty((last - first, c1 - c0, length), x.dtype)
-            x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
-            b, c = x_flat.shape[:2]
-            out, tmp, tap_weights = rows[:b, :c, :length], scratch[:b, :c], weights[c0:c1]
-            # y = Σ_taps w_tap · x shifted (the same order as the naive sum)
-            for t, shift in enumerate(shifts):
-                np.multiply(x_flat[..., shift:shift + length], tap_weights[:, t, None],
-                            out=out if t == 0 else tmp)
-                if t:
-                    out += tmp
-            y[first:last, c0:c1] = rows[:b, :c].reshape(b, c, geo.h_out, width)[..., :geo.w_out]
+    for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
+                                            DEPTHWISE_BLOCK_BYTES):
+        if buffer is None:  # shaped by the first (largest) block
+            buffer = np.zeros((last - first, c1 - c0) + geo.padded_hw, x.dtype)
+            rows = np.empty((last - first, c1 - c0, 1, geo.h_out * width), x.dtype)
+        x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
+        b, c = x_flat.shape[:2]
+        _tap_sums(x_flat, weights[c0:c1], geo, length, rows, columns)
+        y[first:last, c0:c1] = rows[:b, :c].reshape(b, c, geo.h_out, width)[..., :geo.w_out]
 
 
 def _flat_delta(delta_block: np.ndarray, geo: _Geometry, rows: np.ndarray,
@@ -943,35 +983,40 @@ def _flat_delta(delta_block: np.ndarray, geo: _Geometry, rows: np.ndarray,
 
 def _flat_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
                      _tile_bytes: int) -> None:
-    """dx[start:stop] of a stride-1 depthwise convolution: y = Σ_taps w·x shifted, so the
-    padded input's delta gets w_tap·delta at each tap's shift."""
-    width, length, shifts = _flat_layout(geo)
-    weights = w.reshape(geo.f, len(shifts))
+    """dx[start:stop] of a stride-1 depthwise convolution.
+
+    y = Σ_taps w·x shifted, so the padded input's delta at p is Σ_taps w_tap · delta[p −
+    shift_tap]: the same tap sums as the forward pass (:func:`_tap_sums`) over the delta in
+    padded-width rows with the largest shift's zeros before it, with the kernel rotated 180°
+    (the largest shift less shift_tap is the rotated tap's shift).  With zero padding only
+    the rows of the input are computed."""
+    width, _, shifts = _flat_layout(geo)
+    most = shifts[-1]
+    rotated = np.ascontiguousarray(  # a reversed view would not go to the BLAS
+        w.reshape(geo.f, geo.kh, geo.kw)[:, ::-1, ::-1]).reshape(geo.f, 1, len(shifts))
     top, _, left, _ = geo.sides
-    delta_rows = None
-    with unbuffered_rows():
-        for first, last, c0, c1 in _flat_blocks(geo, delta.itemsize, start, stop,
-                                                DEPTHWISE_BLOCK_BYTES):
-            if delta_rows is None:  # shaped by the first (largest) block
-                shape = (last - first, c1 - c0)
-                delta_rows = np.zeros(shape + (geo.h_out, width), delta.dtype)
-                delta_padded = np.empty(shape + geo.padded_hw, delta.dtype)
-                scratch = np.empty(shape + (length,), delta.dtype)
-            delta_flat = _flat_delta(delta[first:last, c0:c1], geo, delta_rows, length)
-            b, c = delta_flat.shape[:2]
-            padded = delta_padded[:b, :c]
-            padded.fill(0)
-            padded_flat = padded.reshape(b, c, -1)
-            tmp, tap_weights = scratch[:b, :c], weights[c0:c1]
-            for t, shift in enumerate(shifts):
-                np.multiply(delta_flat, tap_weights[:, t, None], out=tmp)
-                cells = padded_flat[..., shift:shift + length]
-                cells += tmp
-            if geo.mode == "zeros":
-                dx[first:last, c0:c1] = padded[..., top:top + geo.h, left:left + geo.w]
-            else:
-                dx[first:last, c0:c1] = pad2d_backward(padded, geo.sides, geo.mode,
-                                                       (geo.h, geo.w))
+    zeros = geo.mode == "zeros"
+    first_row, rows_out = (top, geo.h) if zeros else (0, geo.padded_hw[0])
+    length = rows_out * width
+    columns = _columns_buffer(geo, length, delta.dtype)
+    extended = None
+    for first, last, c0, c1 in _flat_blocks(geo, delta.itemsize, start, stop,
+                                            DEPTHWISE_BLOCK_BYTES):
+        if extended is None:  # shaped by the first (largest) block; only the delta's cells
+            shape = (last - first, c1 - c0)  # are ever written, the rest stays zero
+            extended = np.zeros(shape + (2 * most + geo.h_out * width,), delta.dtype)
+            sums = np.empty(shape + (1, length), delta.dtype)
+        b, c = last - first, c1 - c0
+        block = extended[:b, :c]
+        cells = block[..., most:most + geo.h_out * width].reshape(b, c, geo.h_out, width)
+        cells[..., :geo.w_out] = delta[first:last, c0:c1]
+        _tap_sums(block[..., first_row * width:], rotated[c0:c1], geo, length, sums, columns)
+        padded = sums[:b, :c, 0].reshape(b, c, rows_out, width)
+        if zeros:
+            dx[first:last, c0:c1] = padded[..., left:left + geo.w]
+        else:
+            dx[first:last, c0:c1] = pad2d_backward(padded, geo.sides, geo.mode,
+                                                   (geo.h, geo.w))
 
 
 #: The kernel gradient's blocks: its calls are few and long (copies and one batched product
@@ -1013,17 +1058,14 @@ def _tap_dots(x_flat: np.ndarray, delta_flat: np.ndarray, geo: _Geometry,
     The taps are one read-only view of the padded maps, (B, c, kh, kw, L), each tap the maps
     shifted by its offset, so the block's k² dot products per map are one numpy call (a call
     per tap was 10 % of the backward pass at 8×64×56×56, float64 and float32)."""
-    b, c = x_flat.shape[:2]
-    (row_step, col_step), item = geo.dilation, x_flat.strides[2]
-    taps = np.lib.stride_tricks.as_strided(
-        x_flat, shape=(b, c, geo.kh, geo.kw, 1, length),
-        strides=x_flat.strides[:2] + (row_step * geo.padded_hw[1] * item, col_step * item, 0,
-                                      item), writeable=False)
+    c = x_flat.shape[1]
+    taps = _tap_columns(x_flat, geo, length)
     with buffered_reduction():  # inside unbuffered_rows
         if x_flat.nbytes < DEPTHWISE_DOTS_BLAS_MIN_BYTES:
-            dots = np.einsum("bcmnl,bcl->cmn", taps[..., 0, :], delta_flat)
+            dots = np.einsum("bcmnl,bcl->cmn", taps, delta_flat)
         else:
-            dots = np.matmul(taps, delta_flat[:, :, None, None, :, None]).sum(axis=(0, 4, 5))
+            dots = np.matmul(taps[..., None, :],
+                             delta_flat[:, :, None, None, :, None]).sum(axis=(0, 4, 5))
     return dots.reshape(c, -1)
 
 
