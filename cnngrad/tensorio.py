@@ -374,6 +374,25 @@ def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str
     return raw, path, base_dir
 
 
+def unread_terminal(path: str) -> bool:
+    """Whether ``path`` (``/dev/stdin``, ``/dev/tty``, ``/dev/pts/3``) is a terminal this
+    process has not read: reading it would wait for what is typed there."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    if not stat.S_ISCHR(info.st_mode) or (info.st_dev, info.st_ino) in _PIPES_READ:
+        return False
+    try:  # open without waiting and without becoming its controlling terminal
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return False
+    try:
+        return os.isatty(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _line_of(text: str | bytes, index: int) -> tuple[int, int]:
     """(its line, counted from 1; where that line starts) of position ``index`` in ``text``.
     A line ends at \\n, \\r\\n or a lone \\r, as an editor shows it (json counts \\n only,

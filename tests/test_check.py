@@ -3351,13 +3351,27 @@ def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path
     ('{"csv": [e, "b.csv"]}', ["e", "b.csv"]),  # a bare name is no number
     ('{"csv"' + '/**/' * 30 + ' x', []),  # no colon: no key (nor time exponential in it)
     ('"npy" /* 0 */ /* 1 */ : "a.npy"', ["a.npy"]),
+    ('{"x": {"npy": ["a.npy", b.npy"]}, "note": "see #2", "k": {"csv": "k.csv"}}',
+     ["a.npy", "b.npy", "k.csv"]),  # a quote that swallows a key, then a comment's mark
+    ('{"k": {"csv": ["a.csv", don\'t.csv]}, "l": {"npy": "c.npy"}, \'m\': 1 // note\n}',
+     ["a.csv", "c.npy"]),
+    ('{"csv" /*a*/ /*b*/ /*c*/ /*d*/ : "a.csv"}', ["a.csv"]),  # however many comments
+    ('{"npy": ["a.npy", /* TODO b\n "b.npy"],\n "csv": "c.csv" /* last */ }',
+     ["a.npy", "b.npy", "c.csv"]),  # an unclosed comment
+    ('{"csv": data/a.csv}', ["a.csv"]),  # in a folder, without quotes
+    ('{"csv": "k\\u002ecsv", [[', ["k.csv"]),  # a character escaped
+    ('{"csv": "sub\\/k.csv", [[', ["k.csv"]),
 ])
-def test_the_names_in_a_text_that_is_no_json_are_found_from_each_key(text, names):
-    # the search read strings left to right from the start: one stray quote (// don't)
-    # turned every later key into the inside of a string, and -o replaced the named file
-    from cnngrad.teach.check import _names_in_text
+def test_a_text_that_is_no_json_names_every_file_it_mentions(text, names):
+    # a search from each "csv" or "npy" key lost names to stray quotes (// don't), to a
+    # comment after a quote that swallowed a key, and took seconds a megabyte on some texts:
+    # in a text JSON's reader cannot read, any mention of -o's file name counts
+    from cnngrad.teach.check import _may_name
 
-    assert _names_in_text(text.encode()) == names
+    for name in names:
+        assert _may_name(text.encode(), name)
+        assert _may_name(text.upper().encode(), name)  # a file system may not tell case
+    assert not _may_name(text.encode(), "z.csv")
 
 
 def test_o_never_writes_over_a_file_named_by_answers_from_a_pipe_given_by_name(tmp_path,
@@ -3389,13 +3403,25 @@ def test_o_never_writes_over_a_file_named_by_answers_from_a_pipe_given_by_name(t
 ])
 def test_a_quote_that_swallows_a_key_hides_not_that_keys_name(text, names):
     # a value read on past its end (a mismatched or stray quote) took the next key in, and
-    # that key was not searched again: its name was lost; what else is found is only more
-    from cnngrad.teach.check import _names_in_text
+    # that key was not searched again: its name was lost
+    from cnngrad.teach.check import _may_name
 
-    assert set(names) <= set(_names_in_text(text.encode()))
+    assert all(_may_name(text.encode(), name) for name in names)
 
 
-def test_only_a_pipe_given_by_name_is_kept_once_read(tmp_path):
+@pytest.mark.parametrize("text, name", [
+    ('{"csv": "data.csv", [[', "a.csv"),  # the end of a longer name
+    ('{"csv": "a.csv.bak", [[', "a.csv"),  # the start of one
+    ('{"csv": "x-a.csv", [[', "a.csv"),
+    ('{"csv": "k.csv", [[', "k.cs"),
+])
+def test_a_text_that_is_no_json_names_no_file_whose_name_is_part_of_another(text, name):
+    from cnngrad.teach.check import _may_name
+
+    assert not _may_name(text.encode(), name)
+
+
+def test_a_file_behind_dev_fd_is_read_anew_and_a_pipe_kept_once_read(tmp_path):
     # a regular file behind /dev/fd/N is read anew each time (it may have changed); a pipe
     # by its identity, under any of its names
     from cnngrad.tensorio import read_source
@@ -3469,6 +3495,58 @@ def test_a_name_the_reader_refuses_does_not_keep_o_from_writing(tmp_path, monkey
         ("ana", "right"), ("eve", "error"), ("max", "error")]
 
 
+@pytest.mark.parametrize("text, output, refused", [
+    # a quote that swallows a key, then a comment's mark: the key's name was lost
+    ('{"x": {"npy": ["a.npy", b.npy"]}, "note": "see #2", "KEY": {"csv": "k.csv"}}',
+     "k.csv", True),
+    ("{'KEY': {'csv': 'k.csv'}}", "link.csv", True),  # -o a link to the file named
+    ("{'KEY': {'csv': 'k.csv'}}", "other.csv", False),  # a file it does not mention
+    ("{'KEY': {'csv': 'k.csv'}}", "../k.csv", False),  # outside its folder: never read
+    ("{'KEY': {'csv': 'data/k.csv'}}", "k.csv", True),  # the name, wherever its folder
+])
+def test_o_never_writes_over_a_file_a_text_that_is_no_json_mentions(tmp_path, monkeypatch,
+                                                                      text, output, refused):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for where in (folder / "k.csv", tmp_path / "k.csv", folder / "other.csv"):
+        where.write_text("1,2\n3,4\n")
+    (folder / "link.csv").symlink_to(folder / "k.csv")
+    (folder / "ana.json").write_text(text.replace("KEY", KERNEL_GRAD))
+    result = runner.invoke(app, ["check", str(WORKED), "class/ana.json", "-f", "csv",
+                                 "-o", os.path.join("class", output)])
+    assert result.exit_code == 2
+    written = (folder / output).read_text()
+    if refused:
+        assert result.stderr.splitlines()[-1].endswith(
+            "--output: refusing to overwrite a file the answers file 'class/ana.json' names")
+        assert written == "1,2\n3,4\n"
+    else:
+        assert "refusing" not in result.stderr
+        assert written.startswith("student,")
+
+
+def test_a_refused_submission_does_not_wait_for_a_terminal_given_by_name(monkeypatch):
+    # check p.json /dev/stdin good.json -f gradescope -o r.json waited for Ctrl-D at a
+    # terminal (with "-" it did not): the submission is refused whatever is typed there
+    import cnngrad.teach.check as check_module
+    from cnngrad.tensorio import unread_terminal
+
+    def read(*_args):
+        raise AssertionError("the terminal was read")
+
+    monkeypatch.setattr(check_module, "read_source", read)
+    controller, terminal = os.openpty()
+    try:
+        name = os.ttyname(terminal)
+        assert unread_terminal(name)
+        assert check_module.files_an_answers_file_names(name, "r.json") == []
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert not unread_terminal(str(WORKED)) and not unread_terminal("/dev/null")
+
+
 def test_a_refused_submission_does_not_wait_for_answers_typed_at_a_terminal(monkeypatch):
     # reading standard input's answers for the files they name waited for Ctrl-D when it was
     # a terminal, though the submission was refused whatever it held
@@ -3483,7 +3561,7 @@ def test_a_refused_submission_does_not_wait_for_answers_typed_at_a_terminal(monk
             raise AssertionError("standard input was read")
 
     monkeypatch.setattr(sys, "stdin", Terminal())
-    assert named_by_answers(["-"], stdin=True) == []
+    assert named_by_answers(["-"], "out.csv", stdin=True) == []
 
 
 @pytest.mark.parametrize("decimals, shown", [

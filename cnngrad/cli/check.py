@@ -270,19 +270,21 @@ def named_by(answers: str, stdin: bool = False) -> str:
     return f"a file the answers file '{short_name(answers)}' names"
 
 
-def named_by_answers(answers: list[str], *, stdin: bool = False) -> list[tuple[Path, str]]:
-    """The files answers files name (``{"csv": "d.csv"}``), for -o never to write over one
-    where the answers were not read whole: a submission refused as a whole, or a file whose
-    reading stopped at an error.  ``stdin``: standard input's answers too, where nothing else
-    reads them, unless it is a terminal (the refusal does not wait for what one types)."""
+def named_by_answers(answers: list[str], output: str, *,
+                     stdin: bool = False) -> list[tuple[Path, str]]:
+    """The files answers files name (``{"csv": "d.csv"}``), for -o (``output``) never to
+    write over one where the answers were not read whole: a submission refused as a whole,
+    or a file whose reading stopped at an error.  ``stdin``: standard input's answers too,
+    where nothing else reads them, unless it is a terminal (the refusal does not wait for
+    what one types)."""
     from cnngrad.teach.check import files_an_answers_file_names
 
     stdin = stdin and sys.stdin is not None and not sys.stdin.isatty()
     return [(file, named_by(path)) for path in answers
-            if path != "-" or stdin for file in files_an_answers_file_names(path)]
+            if path != "-" or stdin for file in files_an_answers_file_names(path, output)]
 
 
-def answers_protected(results, answers: list[str]) -> list[tuple[Path, str]]:
+def answers_protected(results, answers: list[str], output: str) -> list[tuple[Path, str]]:
     """The files the graded answers files name, for -o never to write over one: those each
     result read, and those a file whose reading stopped at an error (an unknown key, a
     missing CSV) names (:func:`named_by_answers`; standard input's from the bytes it held;
@@ -290,7 +292,8 @@ def answers_protected(results, answers: list[str]) -> list[tuple[Path, str]]:
     unread = [result.file for result in results
               if result.error is not None and not result.input_files and not result.answer_files
               and not result.from_stdin]
-    return named_in_results(results) + named_by_answers(unread) + named_by_stdin(results)
+    return (named_in_results(results) + named_by_answers(unread, output)
+            + named_by_stdin(results, output))
 
 
 def named_in_results(results) -> list[tuple[Path, str]]:
@@ -300,13 +303,13 @@ def named_in_results(results) -> list[tuple[Path, str]]:
             for file in result.input_files]
 
 
-def named_by_stdin(results) -> list[tuple[str, str]]:
+def named_by_stdin(results, output: str) -> list[tuple[str, str]]:
     """The files standard input's answers name where their reading stopped at an error,
     from the bytes it held (it cannot be read again)."""
     from cnngrad.teach.check import files_an_answers_file_names
 
     return [(file, named_by("-")) for result in results if result.stdin_bytes is not None
-            for file in files_an_answers_file_names("-", result.stdin_bytes)]
+            for file in files_an_answers_file_names("-", output, result.stdin_bytes)]
 
 
 def _write_gradescope_error(error, answers: list[str], problem_name: str,
@@ -321,7 +324,8 @@ def _write_gradescope_error(error, answers: list[str], problem_name: str,
                              tolerance, grading, decimals=decimals, one_based=one_based,
                              visibility=visibility)
     write_output(text, output, list(input_files) + _answers_files(answers)  # nothing else
-                 + (named_by_answers(answers, stdin=True) if output is not None else []))
+                 + (named_by_answers(answers, output, stdin=True) if output is not None
+                    else []))
 
 
 def _once_each(answers: list[str]) -> list[str]:
@@ -632,7 +636,7 @@ def check(
         raise UsageError(f"unknown format {fmt!r}", where="--format")
     protected = list(spec.input_files) + _answers_files(answers)
     if output is not None:  # what the answers name: a search of those that stopped at errors
-        protected += answers_protected(results, answers)
+        protected += answers_protected(results, answers, output)
     write_output(text, output, protected)
 
     from cnngrad.teach.check import exit_code

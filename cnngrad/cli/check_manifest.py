@@ -138,7 +138,8 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
         # every submission's, here, since the one row left names no file
         protected += named_in_results(results)
         if output is not None:
-            protected += named_by_answers(submissions) + named_by_stdin(results)
+            protected += (named_by_answers(submissions, output)
+                          + named_by_stdin(results, output))
         results = [FileCheck(file=", ".join(submissions), error=too_many,
                              student=next(iter(grouped), None))]
     from cnngrad.cli.check import said_of_folders
@@ -162,7 +163,7 @@ def check_manifest(manifest_file: str, submissions: list[str], *, fmt: str, outp
     if too_many is None and output is not None:  # (refused as a whole, protected above)
         # as plain check: an answers file whose reading stopped at an error, or whose
         # student's problem could not be run, or of no student, still names its files
-        protected += answers_protected(results, submissions)
+        protected += answers_protected(results, submissions, output)
     text = _gradebook(results, fmt, problem_name, tolerance, grading, decimals=decimals,
                       details=details, one_based=one_based, to_file=output is not None,
                       visibility=visibility)

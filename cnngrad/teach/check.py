@@ -63,6 +63,7 @@ from cnngrad.tensorio import (
     reference_paths,
     references_within,
     split_at_decimal_commas,
+    unread_terminal,
 )
 
 __all__ = [
@@ -401,52 +402,6 @@ def key_text(key: str, base: int = 0) -> str:
                                    index, flags=re.ASCII)
 
 
-#: A comment where a student may write one: to the end of its line (``//``, ``#``), or
-#: ``/* ... */`` over at most 2,000 characters (an unclosed one: to the end of its line)
-_COMMENT = r"//[^\n]*|#[^\n]*|/\*(?:[^*]|\*(?!/)){0,2000}\*/|/\*[^\n]*"
-#: A key ``"csv"`` or ``"npy"`` and its colon, in a text that is no JSON: quoted (single
-#: quotes too; its escapes, ``"np\u0079"``, read as JSON's), bare (``{csv: ...}``) or with
-#: a quote lost (``csv":``, ``"csv:``), a short comment before the colon.  A quoted key is
-#: at most 40 characters on one line, so that every quote in the text starts a search of a
-#: few characters, and one stray quote earlier (``// don't``) hides no key after it.
-_KEY = re.compile(r"""(?:(["'])((?:[^"'\\\n]|\\[^\n]){1,40}?)\1"""
-                  r"""|(?<![\w$\\])["']?(csv|npy)["']?(?![\w"']))"""
-                  r"""\s*(?:/\*(?:[^*\n]|\*(?!/)){0,200}\*/\s*){0,3}:""")
-#: A name: a string on one line, written out so that its match keeps no state per
-#: character (a string of 50 MB took 7 GB the other way), a Python prefix (``r"..."``)
-#: allowed; or one whose closing quote is lost, up to a character no name ends in
-_STRING = re.compile(r'[rRuU]?(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"' r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')")
-_UNCLOSED = re.compile(r"""["']([^"'\n,}\]\s]+)""")
-#: A word written without quotes: a name (``"csv": e.csv``), or a number or null (no name)
-_BARE = re.compile(r"""[^\s,:{}\[\]()"'/#]+""")
-_NOT_A_NAME = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-                         r"|null|None|true|false|True|False|NaN|-?Infinity")
-#: What may stand between a key's colon and its name, or between a list's names: one piece
-#: at a time (a regular expression's repetition keeps state for each: 3.5 GB for 50 MB)
-_GAP_PIECE = re.compile(rf"[\s,]+|{_COMMENT}")
-#: Brackets (a Python tuple's too) opening and closing a list of names, in a run
-_BRACKETS = re.compile(r"[\[\]()]+")
-
-
-def _unquoted(token: str) -> str:
-    """A quoted string's text, its escapes read as JSON reads them where they are JSON's
-    (``'it\'s'`` and ``"np\u0079"`` too), else as written (escaped quotes unescaped)."""
-    import json
-
-    token = token.lstrip("rRuU")
-    inner = token[1:-1]
-    if token[0] == "'":
-        inner = re.sub(r"""\\(["'])""", r"\1", inner)
-        try:
-            return json.loads('"' + inner.replace('"', '\\"') + '"')
-        except ValueError:
-            return inner
-    try:
-        return json.loads(token)
-    except ValueError:
-        return re.sub(r"""\\(["'])""", r"\1", inner)
-
-
 def _texts(raw: bytes):
     """A file's text for the search of its names: in the encoding JSON's reader takes it in
     (UTF-8, or UTF-16 or -32 by their zero bytes or mark), bytes that are not that encoding
@@ -467,63 +422,34 @@ def _texts(raw: bytes):
         yield raw.decode("latin-1")
 
 
-def _names_in_text(raw: bytes) -> list[str]:
-    """The names of ``"csv": ...`` and ``"npy": ...`` in a text Python's JSON reader does not
-    read (nested too deep, a slip of JSON's syntax or Python's: single quotes, a comma after
-    a list's last name, comments, a stray or lost quote, a tuple, a byte that is not UTF-8),
-    found from each such key: the name after its colon, or each item of the list there,
-    nested lists too (a ``]`` inside a name, ``"g[0].csv"``, does not end the list).  A
-    key's search stops where its value does or at the next key, and a key inside a comment
-    an earlier key's search read past is not searched again: a time proportional to the
-    text's length."""
-    names: dict[str, None] = {}  # each name once, in order
-    commented = [0]  # where the comments read past so far end
+def _spelled(name: str) -> re.Pattern:
+    r"""``name`` as a text that is no JSON may hold it: each character as itself (in either
+    case: a file system may not tell them apart) or as a JSON escape (``\u0065``, ``\"``),
+    not in the middle of a longer name (``data.csv`` holds no ``a.csv``)."""
+    def one(character: str) -> str:
+        units = character.encode("utf-16-be", "surrogatepass")
+        escaped = "".join(rf"\\u{int.from_bytes(units[k:k + 2], 'big'):04x}"
+                          for k in range(0, len(units), 2))
+        quoted = rf"|\\{re.escape(character)}" if character in "\"'\\/" else ""
+        return f"(?:{re.escape(character)}|{escaped}{quoted})"
 
-    def gap(text: str, at: int) -> int:
-        """Past the spaces, commas and comments at ``at``."""
-        while (piece := _GAP_PIECE.match(text, at)) is not None and piece.end() > at:
-            at = piece.end()
-            if text[piece.start()] in "/#":  # a comment: a key in it is read past
-                commented[0] = max(commented[0], at)
-        return at
-
-    for text in _texts(raw):
-        commented[0] = 0
-        for key in _KEY.finditer(text):
-            if key.start() < commented[0] or key.group(3) is None and _unquoted(
-                    key.group(1) + key.group(2) + key.group(1)) not in ("csv", "npy"):
-                continue
-            at, depth = gap(text, key.end()), 0
-            while at < len(text) and not _KEY.match(text, at):  # the next key: this ends
-                name = _STRING.match(text, at) or _UNCLOSED.match(text, at)
-                if name is not None or text[at] not in "[]()":
-                    name = name or _BARE.match(text, at)
-                    if name is None:  # not a name: the value ends
-                        break
-                    text_of = (_unquoted(name.group()) if name.re is _STRING else
-                               name.group(1) if name.re is _UNCLOSED else name.group())
-                    if name.re is not _BARE or not _NOT_A_NAME.fullmatch(text_of):
-                        names[text_of] = None
-                    at = name.end()
-                    if not depth:  # one name
-                        break
-                else:
-                    run = _BRACKETS.match(text, at).group()
-                    for k, bracket in enumerate(run):
-                        depth += 1 if bracket in "[(" else -1
-                        if depth <= 0:
-                            break
-                    at += k + 1
-                    if depth <= 0:
-                        break
-                at = gap(text, at)
-    return list(names)
+    return re.compile(r"(?<![\w.\-])" + "".join(map(one, name)) + r"(?![\w.\-])",
+                      re.IGNORECASE)
 
 
-def _names_in_json(raw: bytes) -> list[str]:
+def _may_name(raw: bytes, name: str) -> bool:
+    """Whether a text that is no JSON holds the file name ``name`` anywhere: what its reader
+    would read cannot be told from a text JSON's reader does not read (a stray quote makes
+    every later key the inside of a string), so any mention counts.  One search of the text
+    in each encoding it may be in (:func:`_texts`): a time proportional to its length."""
+    pattern = _spelled(name)
+    return any(pattern.search(text) is not None for text in _texts(raw))
+
+
+def _names_in_json(raw: bytes) -> list[str] | None:
     """The names of every ``"csv": ...`` and ``"npy": ...`` of a JSON document, at any depth,
-    read leniently (every key of an object kept, numbers as text), or by a search of its
-    text where even that reader stops."""
+    read leniently (every key of an object kept, numbers as text); None for a text that is
+    no JSON to Python's reader."""
     import json
 
     class Pairs(list):
@@ -533,7 +459,7 @@ def _names_in_json(raw: bytes) -> list[str]:
         document = json.loads(raw, object_pairs_hook=Pairs, parse_int=str, parse_float=str,
                               parse_constant=str)
     except (ValueError, RecursionError):  # no JSON to Python's reader (or nested too deep)
-        return _names_in_text(raw)
+        return None
     names: list[str] = []
     pending = [document]  # by hand, not recursion: a document nests as deep as it likes
     while pending:
@@ -548,18 +474,30 @@ def _names_in_json(raw: bytes) -> list[str]:
     return names
 
 
-def files_an_answers_file_names(path: str, stdin_bytes: bytes | None = None) -> list[str]:
-    """Every file an answers file's ``{"csv": ...}`` or ``{"npy": ...}`` names in its folder
+def files_an_answers_file_names(path: str, output: str,
+                                stdin_bytes: bytes | None = None) -> list[str]:
+    """The files an answers file's ``{"csv": ...}`` or ``{"npy": ...}`` names in its folder
     (the files its reader would read; a name outside the folder it refuses), found in its
-    JSON whatever else it holds: what -o must never write over, for a file whose reading
-    stopped at an error (an unknown key, a missing file, a NaN, a key given twice) or that
-    was never read (a submission refused as a whole).  Read leniently, for the names alone
-    (:func:`_names_in_json`)."""
+    JSON whatever else it holds: what -o (``output``) must never write over, for a file whose
+    reading stopped at an error (an unknown key, a missing file, a NaN, a key given twice) or
+    that was never read (a submission refused as a whole).  Read leniently, for the names
+    alone (:func:`_names_in_json`); a text that is no JSON (single quotes, comments, a lost
+    quote, nested too deep) names ``output`` where it holds its file name anywhere
+    (:func:`_may_name`), the name of the file it leads to for a link too."""
+    if stdin_bytes is None and path != "-" and unread_terminal(path):
+        return []  # a refused submission's: its refusal does not wait for what is typed
     try:
         raw, _, base_dir = read_source(path, stdin_bytes)
     except (CnnGradError, OSError):
         return []
-    return reference_paths(list(dict.fromkeys(_names_in_json(raw))), base_dir)
+    names = _names_in_json(raw)
+    if names is not None:
+        return reference_paths(list(dict.fromkeys(names)), base_dir)
+    target = os.path.abspath(output)
+    spellings = {os.path.basename(target), os.path.basename(os.path.realpath(target))}
+    if not any(spelling and _may_name(raw, spelling) for spelling in spellings):
+        return []
+    return reference_paths([target], base_dir)  # only a file the reader would read
 
 
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,
@@ -1253,7 +1191,7 @@ class FileCheck:
     #: read from standard input (``file`` is then ``<stdin>``, as a file of that name's is)
     from_stdin: bool = False
     #: what standard input held, where its reading stopped at an error (-o replaces none of
-    #: the files it names: ``files_an_answers_file_names("-", stdin_bytes)``)
+    #: the files it names: ``files_an_answers_file_names("-", output, stdin_bytes)``)
     stdin_bytes: bytes | None = None
 
     @property
