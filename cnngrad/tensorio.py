@@ -294,10 +294,16 @@ def redirected_stdin() -> pathlib.Path | None:
 
 
 #: What each pipe or terminal given by name (``/dev/fd/63``, ``/dev/stdin``) held, read
-#: once in a process: a second reading (check -o searching a failed answers file for the
+#: once in a command's run (:func:`forget_pipes_read` at the start of each): a second reading (check -o searching a failed answers file for the
 #: files it names) gets the same bytes, where the pipe itself would give none (a terminal
 #: would wait); by device and inode, at most :data:`MAX_FILE_BYTES` in all.
 _PIPES_READ: dict[tuple[int, int], bytes] = {}
+
+
+def forget_pipes_read() -> None:
+    """Forget the pipes and terminals read so far: a command run reads its own (a named
+    FIFO or a terminal keeps its inode from one run of a long-lived process to the next)."""
+    _PIPES_READ.clear()
 
 
 def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str, pathlib.Path]:

@@ -3421,6 +3421,30 @@ def test_a_text_that_is_no_json_names_no_file_whose_name_is_part_of_another(text
     assert not _may_name(text.encode(), name)
 
 
+def test_a_named_fifo_given_again_by_dev_fd_is_read_anew_by_each_run(tmp_path):
+    # a pipe read by name was kept by its inode for the life of the process: a named FIFO
+    # keeps its inode, so a second run in the same process (an embedding, a test runner)
+    # got the first run's document back
+    import threading
+
+    fifo = tmp_path / "answers.fifo"
+    os.mkfifo(fifo)
+    said = []
+    for kernel in ([[0.044606, 0.094061], [0.011262, 0.068288]], [[1, 1], [1, 1]]):
+        document = json.dumps({KERNEL_GRAD: kernel}).encode()
+        writer = threading.Thread(target=fifo.write_bytes, args=(document,))
+        writer.start()
+        descriptor = os.open(fifo, os.O_RDONLY)
+        try:
+            writer.join()
+            result = runner.invoke(app, ["check", str(WORKED), f"/dev/fd/{descriptor}",
+                                         "-f", "csv"])
+        finally:
+            os.close(descriptor)
+        said.append(next(csv.DictReader(io.StringIO(result.stdout)))["status"])
+    assert said == ["right", "wrong"]
+
+
 def test_a_file_behind_dev_fd_is_read_anew_and_a_pipe_kept_once_read(tmp_path):
     # a regular file behind /dev/fd/N is read anew each time (it may have changed); a pipe
     # by its identity, under any of its names

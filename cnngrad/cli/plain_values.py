@@ -532,6 +532,9 @@ def run_main(super_main, command, args, prog_name, complete_var, standalone_mode
     import sys
 
     given_arguments[:] = sys.argv[1:] if args is None else list(args)
+    tensorio = sys.modules.get("cnngrad.tensorio")  # (never imported for it: start-up)
+    if tensorio is not None:  # a run reads its own pipes and terminals, not an earlier run's
+        tensorio.forget_pipes_read()
     try:
         result = super_main(args, prog_name, complete_var, standalone_mode=False, **extra)
     except Exception as error:
