@@ -3361,6 +3361,8 @@ def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path
     ('{"csv": data/a.csv}', ["a.csv"]),  # in a folder, without quotes
     ('{"csv": "k\\u002ecsv", [[', ["k.csv"]),  # a character escaped
     ('{"csv": "sub\\/k.csv", [[', ["k.csv"]),
+    ('{"csv": "sub\\u002fk.csv", [[', ["k.csv"]),  # after an escaped separator
+    ('{"csv": "\\u004b.csv", [[', ["k.csv"]),  # an escape of the other case
 ])
 def test_a_text_that_is_no_json_names_every_file_it_mentions(text, names):
     # a search from each "csv" or "npy" key lost names to stray quotes (// don't), to a
@@ -3527,15 +3529,24 @@ def test_a_name_the_reader_refuses_does_not_keep_o_from_writing(tmp_path, monkey
     ("{'KEY': {'csv': 'k.csv'}}", "other.csv", False),  # a file it does not mention
     ("{'KEY': {'csv': 'k.csv'}}", "../k.csv", False),  # outside its folder: never read
     ("{'KEY': {'csv': 'data/k.csv'}}", "k.csv", True),  # the name, wherever its folder
+    ("{'KEY': {'csv': 'alias.csv'}}", "k.csv", True),  # a link in the folder leading to it
+    ("{'KEY': {'csv': 'mid.csv'}}", "link.csv", True),  # links to links
+    ("{'KEY': {'csv': 'sub/deep.csv'}}", "sub/deep.csv", True),
+    ('{"KEY": {"csv": "sub\\u002fdeep.csv"}},', "sub/deep.csv", True),  # after an escape
+    ("{'KEY': {'csv': 'k.csv'}}", "../out/../k.csv", True),  # .. after a link: as the system
 ])
 def test_o_never_writes_over_a_file_a_text_that_is_no_json_mentions(tmp_path, monkeypatch,
                                                                       text, output, refused):
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "class"
-    folder.mkdir()
-    for where in (folder / "k.csv", tmp_path / "k.csv", folder / "other.csv"):
+    (folder / "sub").mkdir(parents=True)
+    for where in (folder / "k.csv", tmp_path / "k.csv", folder / "other.csv",
+                  folder / "sub" / "deep.csv"):
         where.write_text("1,2\n3,4\n")
-    (folder / "link.csv").symlink_to(folder / "k.csv")
+    (folder / "mid.csv").symlink_to(folder / "k.csv")
+    (folder / "link.csv").symlink_to(folder / "mid.csv")
+    (folder / "sub" / "alias.csv").symlink_to(folder / "k.csv")
+    (tmp_path / "out").symlink_to(folder / "sub")
     (folder / "ana.json").write_text(text.replace("KEY", KERNEL_GRAD))
     result = runner.invoke(app, ["check", str(WORKED), "class/ana.json", "-f", "csv",
                                  "-o", os.path.join("class", output)])

@@ -781,8 +781,9 @@ DEPTHWISE_COLUMNS_BYTES = 2**20
 
 
 def _depthwise(geo: _Geometry, dtype: np.dtype) -> bool:
-    """One filter per channel (groups = C = F): a multiply-add per tap over whole maps, no
-    product of many rows (im2col would copy every tap for a one-row product per map)."""
+    """One filter per channel (groups = C = F): no product of many rows to hand the BLAS
+    (im2col's would be one row per map): at stride 1 a product (1 × k²) by (k² × L) per map
+    of its tap columns, otherwise a multiply-add per tap over whole maps."""
     return dtype != object and geo.groups > 1 and geo.c_group == 1 and geo.f_group == 1
 
 
@@ -808,7 +809,8 @@ def _depthwise_chunks(x: np.ndarray, geo: _Geometry, start: int, stop: int):
 
 def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:
     if geo.stride == (1, 1):
-        # one thread (never parallel: see DEPTHWISE_COLUMNS_BYTES), the BLAS held to one too
+        # one thread (never parallel: see DEPTHWISE_COLUMNS_BYTES), the BLAS held to one
+        # where over_images holds it (not for one big image: measured the same either way)
         over_images(geo, functools.partial(_flat_forward, x, w, geo, y), exact=False,
                     parallel_min_macs=float("inf"))
         return

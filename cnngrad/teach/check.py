@@ -423,18 +423,46 @@ def _texts(raw: bytes):
 
 
 def _spelled(name: str) -> re.Pattern:
-    r"""``name`` as a text that is no JSON may hold it: each character as itself (in either
-    case: a file system may not tell them apart) or as a JSON escape (``\u0065``, ``\"``),
-    not in the middle of a longer name (``data.csv`` holds no ``a.csv``)."""
-    def one(character: str) -> str:
+    r"""``name`` as a text that is no JSON may hold it: each character as itself or as a
+    JSON escape (``\u0065``, ``\"``), in either case (a file system may not tell them
+    apart), not in the middle of a longer name (``data.csv`` holds no ``a.csv``; after an
+    escape it may start: ``sub\u002fk.csv``)."""
+    def escapes(character: str) -> list[str]:
         units = character.encode("utf-16-be", "surrogatepass")
-        escaped = "".join(rf"\\u{int.from_bytes(units[k:k + 2], 'big'):04x}"
-                          for k in range(0, len(units), 2))
-        quoted = rf"|\\{re.escape(character)}" if character in "\"'\\/" else ""
-        return f"(?:{re.escape(character)}|{escaped}{quoted})"
+        return ["".join(rf"\\u{int.from_bytes(units[k:k + 2], 'big'):04x}"
+                        for k in range(0, len(units), 2))]
 
-    return re.compile(r"(?<![\w.\-])" + "".join(map(one, name)) + r"(?![\w.\-])",
-                      re.IGNORECASE)
+    def one(character: str) -> str:
+        cases = {character, character.lower(), character.upper()}
+        spelled = [re.escape(character)] + [escape for case in sorted(cases)
+                                             if len(case) == 1 for escape in escapes(case)]
+        if character in "\"'\\/":
+            spelled.append(rf"\\{re.escape(character)}")
+        return f"(?:{'|'.join(spelled)})"
+
+    return re.compile(r"(?:(?<![\w.\-])|(?<=\\u[0-9a-f]{4}))" + "".join(map(one, name))
+                      + r"(?![\w.\-])", re.IGNORECASE)
+
+
+def _links_to(target: str, folder: str, most: int = 100_000) -> set[str]:
+    """The names of the links under ``folder`` that lead to the file ``target`` (resolved),
+    through other links too: an answers file may name one (``{"csv": "alias.csv"}``).  At
+    most ``most`` entries of the folder's tree are looked at."""
+    names: set[str] = set()
+    pending, seen = [folder], 0
+    while pending and seen < most:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    if entry.is_symlink():
+                        if os.path.realpath(entry.path) == target:
+                            names.add(entry.name)
+                    elif entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+        except OSError:  # a folder it may not read: its links are not the reader's either
+            continue
+    return names
 
 
 def _may_name(raw: bytes, name: str) -> bool:
@@ -483,7 +511,8 @@ def files_an_answers_file_names(path: str, output: str,
     that was never read (a submission refused as a whole).  Read leniently, for the names
     alone (:func:`_names_in_json`); a text that is no JSON (single quotes, comments, a lost
     quote, nested too deep) names ``output`` where it holds its file name anywhere
-    (:func:`_may_name`), the name of the file it leads to for a link too."""
+    (:func:`_may_name`): the name -o gives, the file's own where -o is a link, or that of
+    a link in the answers file's folder that leads to it (:func:`_links_to`)."""
     if stdin_bytes is None and path != "-" and unread_terminal(path):
         return []  # a refused submission's: its refusal does not wait for what is typed
     try:
@@ -493,11 +522,14 @@ def files_an_answers_file_names(path: str, output: str,
     names = _names_in_json(raw)
     if names is not None:
         return reference_paths(list(dict.fromkeys(names)), base_dir)
-    target = os.path.abspath(output)
-    spellings = {os.path.basename(target), os.path.basename(os.path.realpath(target))}
+    target = os.path.realpath(output)  # as the system resolves it (``link/..`` too)
+    if not reference_paths([target], base_dir):  # not a file the reader would read
+        return []
+    spellings = ({os.path.basename(os.path.abspath(output)), os.path.basename(target)}
+                 | _links_to(target, os.path.realpath(base_dir)))
     if not any(spelling and _may_name(raw, spelling) for spelling in spellings):
         return []
-    return reference_paths([target], base_dir)  # only a file the reader would read
+    return [target]
 
 
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,
