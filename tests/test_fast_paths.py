@@ -359,15 +359,19 @@ def test_a_depthwise_conv_leaves_the_callers_ufunc_buffer_as_it_was(monkeypatch,
 @pytest.mark.parametrize("stride, padding, dilation, mode", [
     (1, 1, 1, "zeros"), ((2, 1), (1, 2), (1, 2), "reflect"), (2, 0, 1, "zeros"),
     (1, (1, 0, 2, 1), 1, "circular"), (1, 2, 2, "replicate"), (1, 0, (2, 1), "zeros"),
-    ((1, 2), 1, 1, "zeros"), (1, (3, 0, 1, 2), (1, 2), "zeros")])
+    ((1, 2), 1, 1, "zeros"), (1, (3, 0, 1, 2), (1, 2), "zeros"), (3, 2, 1, "reflect"),
+    ((3, 2), (2, 0, 1, 3), (2, 1), "zeros"), (2, 1, 3, "circular")])
 @pytest.mark.parametrize("block_bytes", [500, 2000, 5000, 10**6])
 @pytest.mark.parametrize("blas_dots", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("phases", [False, True])
 def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation, mode,
-                                 block_bytes, blas_dots, dtype):
+                                 block_bytes, blas_dots, dtype, phases):
     from cnngrad.layers import conv
 
     monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    # a strided call: the flat phases whatever its taps a phase, or a multiply-add per tap
+    monkeypatch.setattr(conv, "DEPTHWISE_PHASE_MIN_TAPS", 0 if phases else 10**9)
     # stride 1's kernel gradient: einsum's dot products on small blocks, the BLAS's on big ones
     monkeypatch.setattr(conv, "DEPTHWISE_DOTS_BLAS_MIN_BYTES", 0 if blas_dots else 2**60)
     monkeypatch.setattr(conv, "TILE_BYTES", 2000)  # several chunks of images

@@ -51,6 +51,7 @@ from cnngrad.layers._common import (
     four_sides,
     is_exact,
     pair,
+    row_dots,
     unbuffered_rows,
     zeros_like_dtype,
     zeros_result,
@@ -427,15 +428,18 @@ def _view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 PHASE_MIN_TAPS = 4
 
 
-def _phased(geo: _Geometry) -> bool:
-    """Whether the strided taps of ``geo`` go through :class:`_Phases`."""
+def _taps_per_phase(geo: _Geometry) -> float:
+    """The taps that read each stride phase the kernel reads, on average."""
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    if (sh, sw) == (1, 1):
-        return False
     # taps with m·dh ≡ p (mod sh) share row phase p, and the same along the columns
     row_taps = geo.kh / len({m * dh % sh for m in range(geo.kh)})
     col_taps = geo.kw / len({n * dw % sw for n in range(geo.kw)})
-    return row_taps * col_taps >= PHASE_MIN_TAPS
+    return row_taps * col_taps
+
+
+def _phased(geo: _Geometry) -> bool:
+    """Whether the strided taps of ``geo`` go through :class:`_Phases`."""
+    return geo.stride != (1, 1) and _taps_per_phase(geo) >= PHASE_MIN_TAPS
 
 
 class _Phases:
@@ -807,11 +811,25 @@ def _depthwise_chunks(x: np.ndarray, geo: _Geometry, start: int, stop: int):
         yield first, last, _pad_chunk(x[first:last], geo)
 
 
+#: A strided depthwise call takes the flat phases (below) from this many taps a phase on:
+#: forward + backward, 8×64×56×56 and 8×32×112×112, float64 and float32, 0.43–0.82 of the
+#: time of the multiply-add per strided tap at 2.25 taps a phase (3×3 at stride 2) or more;
+#: 1.05–1.21 at 3×3 stride 3 and 1.7–2.3 at 1×1 stride 2 (one tap a phase, the unread
+#: phases copied too) (docs/performance.md, "Depthwise").
+DEPTHWISE_PHASE_MIN_TAPS = 2
+
+
+def _depthwise_flat(geo: _Geometry) -> bool:
+    """Whether a depthwise call takes the flat layout: stride 1, or enough taps a phase."""
+    return geo.stride == (1, 1) or _taps_per_phase(geo) >= DEPTHWISE_PHASE_MIN_TAPS
+
+
 def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:
-    if geo.stride == (1, 1):
+    if _depthwise_flat(geo):
         # one thread (never parallel: see DEPTHWISE_COLUMNS_BYTES), the BLAS held to one
         # where over_images holds it (not for one big image: measured the same either way)
-        over_images(geo, functools.partial(_flat_forward, x, w, geo, y), exact=False,
+        forward = _flat_forward if geo.stride == (1, 1) else _phased_forward
+        over_images(geo, functools.partial(forward, x, w, geo, y), exact=False,
                     parallel_min_macs=float("inf"))
         return
     weights = w.reshape(geo.f, geo.kh, geo.kw)
@@ -830,11 +848,14 @@ def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarr
 
 def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _Geometry,
                         dx: np.ndarray) -> np.ndarray:
-    if geo.stride == (1, 1):
+    if _depthwise_flat(geo):
         # the input delta's short calls on one thread, the kernel gradient's long ones on the
         # other (or both on one thread for small calls)
-        parts = over_images(geo, (functools.partial(_flat_input_grad, w, delta, geo, dx),
-                                  functools.partial(_flat_kernel_grad, x, delta, geo)),
+        flat = geo.stride == (1, 1)
+        input_grad = _flat_input_grad if flat else _phased_input_grad
+        kernel_grad = _flat_kernel_grad if flat else _phased_kernel_grad
+        parts = over_images(geo, (functools.partial(input_grad, w, delta, geo, dx),
+                                  functools.partial(kernel_grad, x, delta, geo)),
                             exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
                             by_work=True)
         return _sum_parts(dw for _, dw in parts)
@@ -927,14 +948,17 @@ def _tap_columns(flat: np.ndarray, geo: _Geometry, length: int) -> np.ndarray:
 
 
 def _tap_sums(flat: np.ndarray, weights: np.ndarray, geo: _Geometry, length: int,
-              out: np.ndarray, columns: np.ndarray) -> None:
-    """out[b, c, 0, :length] = Σ_taps weights[c, 0, t] · flat[b, c] shifted by tap t.
+              out: np.ndarray, columns: np.ndarray, shifts: Sequence[int] | None = None
+              ) -> None:
+    """out[b, c, 0, :length] = Σ_taps weights[c, 0, t] · flat[b, c] shifted by tap t: by
+    m·d·Wp + n·d for tap (m, n), or by ``shifts[t]``.
 
     Each map's taps are copied into ``columns`` (c', k², piece): c' maps at a time, or a
     piece of one map's cells where its columns would not fit; then one BLAS product
-    (1 × k²) by (k² × piece) per map.  The copy and the product read and write each value
-    about three times, against five for a multiply and an add per tap."""
-    taps = _tap_columns(flat, geo, length)
+    (1 × taps) by (taps × piece) per map.  The copy and the product read and write each
+    value about three times, against five for a multiply and an add per tap."""
+    taps = _tap_columns(flat, geo, length) if shifts is None else None
+    count = weights.shape[-1]
     per, _, piece = columns.shape
     b, c = flat.shape[:2]
     for image in range(b):
@@ -942,9 +966,13 @@ def _tap_sums(flat: np.ndarray, weights: np.ndarray, geo: _Geometry, length: int
             c1 = min(c, c0 + per)
             for l0 in range(0, length, piece):
                 l1 = min(length, l0 + piece)
-                cols = columns[:c1 - c0, :, :l1 - l0]
-                np.copyto(cols.reshape(c1 - c0, geo.kh, geo.kw, l1 - l0),
-                          taps[image, c0:c1, :, :, l0:l1])
+                cols = columns[:c1 - c0, :count, :l1 - l0]
+                if shifts is None:
+                    np.copyto(cols.reshape(c1 - c0, geo.kh, geo.kw, l1 - l0),
+                              taps[image, c0:c1, :, :, l0:l1])
+                else:
+                    for t, shift in enumerate(shifts):
+                        cols[:, t] = flat[image, c0:c1, shift + l0:shift + l1]
                 np.matmul(weights[c0:c1], cols, out=out[image, c0:c1, :, l0:l1])
 
 
@@ -1069,6 +1097,118 @@ def _tap_dots(x_flat: np.ndarray, delta_flat: np.ndarray, geo: _Geometry,
             dots = np.matmul(taps[..., None, :],
                              delta_flat[:, :, None, None, :, None]).sum(axis=(0, 4, 5))
     return dots.reshape(c, -1)
+
+
+# Any other stride: the padded maps split by stride phase (every sh-th row from row p, every
+# sw-th column from column q) and the sh·sw phases laid one after another as one flat vector
+# per map, each phase padded to the first one's Hq × Wq.  Tap (m, n) reads phase
+# (m·dh mod sh, n·dw mod sw) shifted by (m·dh // sh, n·dw // sw): again one contiguous slice
+# of every map for every tap, and the outputs come in rows of width Wq (the last columns of
+# each row dropped), as at stride 1.
+
+
+def _phase_layout(geo: _Geometry) -> tuple[int, int, list[int], int]:
+    """(Hq, Wq, each tap's shift in the flat phases, row-major; the flat length L of the
+    outputs in rows of width Wq)."""
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    hq, wq = -(-geo.padded_hw[0] // sh), -(-geo.padded_hw[1] // sw)
+    shifts = [((m * dh % sh) * sw + n * dw % sw) * hq * wq + m * dh // sh * wq + n * dw // sw
+              for m in range(geo.kh) for n in range(geo.kw)]
+    return hq, wq, shifts, (geo.h_out - 1) * wq + geo.w_out
+
+
+def _phase_stacked(x_block: np.ndarray, geo: _Geometry, buffer: np.ndarray) -> np.ndarray:
+    """x_block (B, C, H, W) padded and split by stride phase into ``buffer``'s leading block
+    (B, C, sh·sw, Hq, Wq), flat: (B, C, sh·sw·Hq·Wq).  A phase smaller than Hq × Wq leaves
+    the buffer's zeros around it."""
+    (sh, sw), (b, c) = geo.stride, x_block.shape[:2]
+    padded, block = _pad_chunk(x_block, geo), buffer[:b, :c]
+    for p in range(sh):
+        for q in range(sw):
+            part = padded[..., p::sh, q::sw]
+            block[:, :, p * sw + q, :part.shape[-2], :part.shape[-1]] = part
+    return block.reshape(b, c, -1)
+
+
+def _phased_forward(x, w, geo: _Geometry, y, start: int, stop: int, _tile_bytes: int) -> None:
+    """y[start:stop] of a strided depthwise convolution: the tap sums of the flat phases."""
+    hq, wq, shifts, length = _phase_layout(geo)
+    weights = w.reshape(geo.f, 1, len(shifts))
+    columns = _columns_buffer(geo, length, x.dtype)
+    buffer = None
+    for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
+                                            DEPTHWISE_BLOCK_BYTES):
+        if buffer is None:  # shaped by the first (largest) block
+            shape = (last - first, c1 - c0)
+            buffer = np.zeros(shape + (geo.stride[0] * geo.stride[1], hq, wq), x.dtype)
+            rows = np.empty(shape + (1, geo.h_out * wq), x.dtype)
+        flat = _phase_stacked(x[first:last, c0:c1], geo, buffer)
+        b, c = flat.shape[:2]
+        _tap_sums(flat, weights[c0:c1], geo, length, rows, columns, shifts)
+        y[first:last, c0:c1] = rows[:b, :c].reshape(b, c, geo.h_out, wq)[..., :geo.w_out]
+
+
+def _phased_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
+                       _tile_bytes: int) -> None:
+    """dx[start:stop] of a strided depthwise convolution, phase by phase.
+
+    Phase (p, q) of the padded input's delta at u is Σ over its taps of w_tap · delta[u −
+    s_tap], s_tap the tap's shift within the phase: tap sums over the delta in rows of width
+    Wq, with the largest such shift's zeros before it (a phase no tap reads gets zeros)."""
+    (sh, sw) = geo.stride
+    hq, wq, shifts, _ = _phase_layout(geo)
+    phase_cells = hq * wq
+    by_phase: dict[int, list[tuple[int, int]]] = {}
+    for t, shift in enumerate(shifts):
+        by_phase.setdefault(shift // phase_cells, []).append((t, shift % phase_cells))
+    most = max(inner for taps in by_phase.values() for _, inner in taps)
+    weights = w.reshape(geo.f, len(shifts))
+    phases = [(divmod(phase, sw), np.ascontiguousarray(weights[:, [t for t, _ in taps]])
+               [:, None, :], [most - inner for _, inner in taps])
+              for phase, taps in by_phase.items()]
+    columns = _columns_buffer(geo, phase_cells, delta.dtype)
+    extended = None
+    for first, last, c0, c1 in _flat_blocks(geo, delta.itemsize, start, stop,
+                                            DEPTHWISE_BLOCK_BYTES):
+        if extended is None:  # shaped by the first (largest) block; only the delta's cells
+            shape = (last - first, c1 - c0)  # are ever written, the rest stays zero
+            extended = np.zeros(shape + (most + phase_cells,), delta.dtype)
+            sums = np.empty(shape + (1, phase_cells), delta.dtype)
+            padded_delta = np.zeros(shape + geo.padded_hw, delta.dtype)  # untapped: zeros
+        b, c = last - first, c1 - c0
+        block = extended[:b, :c]
+        cells = block[..., most:most + geo.h_out * wq].reshape(b, c, geo.h_out, wq)
+        cells[..., :geo.w_out] = delta[first:last, c0:c1]
+        padded = padded_delta[:b, :c]
+        for (p, q), phase_weights, offsets in phases:
+            _tap_sums(block, phase_weights[c0:c1], geo, phase_cells, sums, columns, offsets)
+            part = padded[..., p::sh, q::sw]
+            part[...] = sums[:b, :c, 0].reshape(b, c, hq, wq)[..., :part.shape[-2],
+                                                             :part.shape[-1]]
+        dx[first:last, c0:c1] = pad2d_backward(padded, geo.sides, geo.mode, (geo.h, geo.w))
+
+
+def _phased_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int,
+                        _tile_bytes: int) -> np.ndarray:
+    """Images start..stop's share of dw (F, kh·kw) of a strided depthwise convolution:
+    dE/dw_tap = Σ delta · the flat phases shifted by the tap."""
+    hq, wq, shifts, length = _phase_layout(geo)
+    dw = np.zeros((geo.f, len(shifts)), delta.dtype)
+    buffer = None
+    for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
+                                            DEPTHWISE_DOTS_BLOCK_BYTES):
+        if buffer is None:
+            shape = (last - first, c1 - c0)
+            buffer = np.zeros(shape + (geo.stride[0] * geo.stride[1], hq, wq), x.dtype)
+            delta_rows = np.zeros(shape + (geo.h_out, wq), delta.dtype)
+        flat = _phase_stacked(x[first:last, c0:c1], geo, buffer)
+        b, c = flat.shape[:2]
+        delta_rows[:b, :c, :, :geo.w_out] = delta[first:last, c0:c1]
+        delta_flat = delta_rows[:b, :c].reshape(b, c, -1)[..., :length]
+        for t, shift in enumerate(shifts):
+            dw[c0:c1, t] += row_dots(flat[..., shift:shift + length], delta_flat,
+                                     DEPTHWISE_DOTS_BLAS_MIN_BYTES)
+    return dw
 
 
 def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
