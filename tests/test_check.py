@@ -3363,6 +3363,7 @@ def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path
     ('{"csv": "sub\\/k.csv", [[', ["k.csv"]),
     ('{"csv": "sub\\u002fk.csv", [[', ["k.csv"]),  # after an escaped separator
     ('{"csv": "\\u004b.csv", [[', ["k.csv"]),  # an escape of the other case
+    ('{"csv": "a\\tb.csv", [[', ["a\tb.csv"]),  # a short escape
 ])
 def test_a_text_that_is_no_json_names_every_file_it_mentions(text, names):
     # a search from each "csv" or "npy" key lost names to stray quotes (// don't), to a
@@ -3371,9 +3372,9 @@ def test_a_text_that_is_no_json_names_every_file_it_mentions(text, names):
     from cnngrad.teach.check import _may_name
 
     for name in names:
-        assert _may_name(text.encode(), name)
-        assert _may_name(text.upper().encode(), name)  # a file system may not tell case
-    assert not _may_name(text.encode(), "z.csv")
+        assert _may_name(text.encode(), [name])
+        assert _may_name(text.upper().encode(), [name])  # a file system may not tell case
+    assert not _may_name(text.encode(), ["z.csv"])
 
 
 def test_o_never_writes_over_a_file_named_by_answers_from_a_pipe_given_by_name(tmp_path,
@@ -3408,7 +3409,7 @@ def test_a_quote_that_swallows_a_key_hides_not_that_keys_name(text, names):
     # that key was not searched again: its name was lost
     from cnngrad.teach.check import _may_name
 
-    assert all(_may_name(text.encode(), name) for name in names)
+    assert all(_may_name(text.encode(), [name]) for name in names)
 
 
 @pytest.mark.parametrize("text, name", [
@@ -3420,7 +3421,37 @@ def test_a_quote_that_swallows_a_key_hides_not_that_keys_name(text, names):
 def test_a_text_that_is_no_json_names_no_file_whose_name_is_part_of_another(text, name):
     from cnngrad.teach.check import _may_name
 
-    assert not _may_name(text.encode(), name)
+    assert not _may_name(text.encode(), [name])
+
+
+def test_one_search_finds_any_of_several_names_and_a_folder_holds_its_files_in_either_case():
+    from cnngrad.teach.check import _inside, _may_name
+
+    text = b"{'csv': ['b.csv', 'sub/c.csv'], "
+    assert _may_name(text, ["zz.csv", "c.csv"]) and _may_name(text, ["b.csv", "q.csv"])
+    assert not _may_name(text, ["zz.csv", "q.csv"])
+    assert _inside("/a/CLASS/k.csv", "/a/class") and _inside("/a/class/k.csv", "/a/class")
+    assert not _inside("/a/classes/k.csv", "/a/class")
+
+
+def test_the_links_to_a_file_are_found_through_folder_links_and_loops(tmp_path):
+    from cnngrad.teach import check as check_module
+
+    (tmp_path / "class" / "sub").mkdir(parents=True)
+    target = tmp_path / "class" / "k.csv"
+    target.write_text("x")
+    (tmp_path / "class" / "sub" / "a.csv").symlink_to(target)
+    (tmp_path / "class" / "loop").symlink_to(tmp_path / "class")  # walked once
+    (tmp_path / "far").mkdir()
+    (tmp_path / "far" / "b.csv").symlink_to(tmp_path / "class" / "sub" / "a.csv")
+    (tmp_path / "class" / "out").symlink_to(tmp_path / "far")
+    (tmp_path / "class" / "c.csv").symlink_to(tmp_path / "nowhere.csv")  # dangling
+    folder = os.path.realpath(tmp_path / "class")
+    assert check_module._links_to(os.path.realpath(target), folder) == {"a.csv", "b.csv"}
+    for name in range(100):
+        (tmp_path / "class" / f"l{name}.csv").symlink_to(target)
+    assert len(check_module._links_to(os.path.realpath(target), folder)) == \
+        check_module.LINKS_MOST_FOUND
 
 
 def test_a_named_fifo_given_again_by_dev_fd_is_read_anew_by_each_run(tmp_path):
@@ -3534,6 +3565,7 @@ def test_a_name_the_reader_refuses_does_not_keep_o_from_writing(tmp_path, monkey
     ("{'KEY': {'csv': 'sub/deep.csv'}}", "sub/deep.csv", True),
     ('{"KEY": {"csv": "sub\\u002fdeep.csv"}},', "sub/deep.csv", True),  # after an escape
     ("{'KEY': {'csv': 'k.csv'}}", "../out/../k.csv", True),  # .. after a link: as the system
+    ("{'KEY': {'csv': 'dlink/far.csv'}}", "k.csv", True),  # a link reached by a folder link
 ])
 def test_o_never_writes_over_a_file_a_text_that_is_no_json_mentions(tmp_path, monkeypatch,
                                                                       text, output, refused):
@@ -3547,6 +3579,9 @@ def test_o_never_writes_over_a_file_a_text_that_is_no_json_mentions(tmp_path, mo
     (folder / "link.csv").symlink_to(folder / "mid.csv")
     (folder / "sub" / "alias.csv").symlink_to(folder / "k.csv")
     (tmp_path / "out").symlink_to(folder / "sub")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "far.csv").symlink_to(folder / "k.csv")
+    (folder / "dlink").symlink_to(tmp_path / "elsewhere")
     (folder / "ana.json").write_text(text.replace("KEY", KERNEL_GRAD))
     result = runner.invoke(app, ["check", str(WORKED), "class/ana.json", "-f", "csv",
                                  "-o", os.path.join("class", output)])

@@ -422,11 +422,16 @@ def _texts(raw: bytes):
         yield raw.decode("latin-1")
 
 
-def _spelled(name: str) -> re.Pattern:
-    r"""``name`` as a text that is no JSON may hold it: each character as itself or as a
-    JSON escape (``\u0065``, ``\"``), in either case (a file system may not tell them
-    apart), not in the middle of a longer name (``data.csv`` holds no ``a.csv``; after an
-    escape it may start: ``sub\u002fk.csv``)."""
+#: JSON's short escapes, for a name holding one of their characters
+_SHORT_ESCAPES = {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
+
+
+def _spelled(names: Iterable[str]) -> re.Pattern:
+    r"""Any of ``names`` as a text that is no JSON may hold it: each character as itself or
+    as a JSON escape (``\u0065``, ``\"``, ``\t``), in either case (a file system may not
+    tell them apart), not in the middle of a longer name (``data.csv`` holds no ``a.csv``;
+    after an escape it may start: ``sub\u002fk.csv``).  One pattern for them all: one
+    search of the text, however many names."""
     def escapes(character: str) -> list[str]:
         units = character.encode("utf-16-be", "surrogatepass")
         return ["".join(rf"\\u{int.from_bytes(units[k:k + 2], 'big'):04x}"
@@ -438,40 +443,67 @@ def _spelled(name: str) -> re.Pattern:
                                              if len(case) == 1 for escape in escapes(case)]
         if character in "\"'\\/":
             spelled.append(rf"\\{re.escape(character)}")
+        if character in _SHORT_ESCAPES:
+            spelled.append(rf"\\{_SHORT_ESCAPES[character]}")
         return f"(?:{'|'.join(spelled)})"
 
-    return re.compile(r"(?:(?<![\w.\-])|(?<=\\u[0-9a-f]{4}))" + "".join(map(one, name))
-                      + r"(?![\w.\-])", re.IGNORECASE)
+    either = "|".join("".join(map(one, name)) for name in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?:(?<![\w.\-])|(?<=\\u[0-9a-f]{{4}}))(?:{either})(?![\w.\-])",
+                      re.IGNORECASE)
 
 
-def _links_to(target: str, folder: str, most: int = 100_000) -> set[str]:
+def _may_name(raw: bytes, names: Iterable[str]) -> bool:
+    """Whether a text that is no JSON holds any of the file names ``names`` anywhere: what
+    its reader would read cannot be told from a text JSON's reader does not read (a stray
+    quote makes every later key the inside of a string), so any mention counts.  One search
+    of the text in each encoding it may be in (:func:`_texts`): a time proportional to its
+    length (and to the names' length)."""
+    pattern = _spelled(names)
+    return any(pattern.search(text) is not None for text in _texts(raw))
+
+
+#: The links :func:`_links_to` looks for: at most this many entries of a folder's tree, and
+#: at most this many links leading to the file (each is a name the search looks for)
+LINKS_MOST_ENTRIES = 100_000
+LINKS_MOST_FOUND = 64
+
+
+def _links_to(target: str, folder: str) -> set[str]:
     """The names of the links under ``folder`` that lead to the file ``target`` (resolved),
-    through other links too: an answers file may name one (``{"csv": "alias.csv"}``).  At
-    most ``most`` entries of the folder's tree are looked at."""
+    through other links too, and through links to folders (each folder once): an answers
+    file may name one (``{"csv": "alias.csv"}``).  At most :data:`LINKS_MOST_ENTRIES` entries
+    are looked at and :data:`LINKS_MOST_FOUND` links kept; a folder that cannot be listed is
+    not looked into."""
     names: set[str] = set()
-    pending, seen = [folder], 0
-    while pending and seen < most:
+    pending, seen, entries_seen = [folder], {folder}, 0
+    while pending:
         try:
             with os.scandir(pending.pop()) as entries:
                 for entry in entries:
-                    seen += 1
+                    entries_seen += 1
+                    if entries_seen > LINKS_MOST_ENTRIES or len(names) >= LINKS_MOST_FOUND:
+                        return names
                     if entry.is_symlink():
-                        if os.path.realpath(entry.path) == target:
+                        real = os.path.realpath(entry.path)
+                        if real == target:
                             names.add(entry.name)
+                            continue
                     elif entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-        except OSError:  # a folder it may not read: its links are not the reader's either
+                        real = os.path.realpath(entry.path)
+                    else:
+                        continue
+                    if real not in seen and os.path.isdir(real):  # a folder, or a link to one
+                        seen.add(real)
+                        pending.append(real)
+        except OSError:
             continue
     return names
 
 
-def _may_name(raw: bytes, name: str) -> bool:
-    """Whether a text that is no JSON holds the file name ``name`` anywhere: what its reader
-    would read cannot be told from a text JSON's reader does not read (a stray quote makes
-    every later key the inside of a string), so any mention counts.  One search of the text
-    in each encoding it may be in (:func:`_texts`): a time proportional to its length."""
-    pattern = _spelled(name)
-    return any(pattern.search(text) is not None for text in _texts(raw))
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` (resolved) lies in ``folder`` (resolved), letters of either case
+    taken as one (a file system may not tell them apart)."""
+    return os.path.join(path, "").casefold().startswith(os.path.join(folder, "").casefold())
 
 
 def _names_in_json(raw: bytes) -> list[str] | None:
@@ -522,14 +554,15 @@ def files_an_answers_file_names(path: str, output: str,
     names = _names_in_json(raw)
     if names is not None:
         return reference_paths(list(dict.fromkeys(names)), base_dir)
-    target = os.path.realpath(output)  # as the system resolves it (``link/..`` too)
-    if not reference_paths([target], base_dir):  # not a file the reader would read
+    try:  # as the system resolves them (``link/../k.csv`` too)
+        target, folder = os.path.realpath(output), os.path.realpath(base_dir)
+    except (OSError, ValueError):  # a NUL in the name: no file
+        return []
+    if not _inside(target, folder):  # not a file the reader would read
         return []
     spellings = ({os.path.basename(os.path.abspath(output)), os.path.basename(target)}
-                 | _links_to(target, os.path.realpath(base_dir)))
-    if not any(spelling and _may_name(raw, spelling) for spelling in spellings):
-        return []
-    return [target]
+                 | _links_to(target, folder)) - {""}
+    return [target] if spellings and _may_name(raw, spellings) else []
 
 
 def read_answers(path: str, *, stdin_bytes: bytes | None = None,
