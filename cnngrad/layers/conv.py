@@ -903,6 +903,15 @@ def _flat_blocks(geo: _Geometry, itemsize: int, start: int, stop: int, block_byt
             yield first, min(first + images, stop), c0, min(c0 + channels, geo.c)
 
 
+def _first_block(geo: _Geometry, itemsize: int, start: int, stop: int,
+                 block_bytes: int) -> tuple[int, int]:
+    """(images, channels) of the first block :func:`_flat_blocks` gives, the largest: what
+    its buffers are shaped by ((0, 0) for no images)."""
+    first, last, c0, c1 = next(_flat_blocks(geo, itemsize, start, stop, block_bytes),
+                               (start, start, 0, 0))
+    return last - first, c1 - c0
+
+
 def _flat_layout(geo: _Geometry):
     """The padded width, the flat length L of the outputs in padded-width rows (the last
     row only up to W') and each tap's shift, row-major."""
@@ -990,12 +999,11 @@ def _flat_forward(x, w, geo: _Geometry, y, start: int, stop: int, _tile_bytes: i
     width, length, shifts = _flat_layout(geo)
     weights = w.reshape(geo.f, 1, len(shifts))
     columns = _columns_buffer(geo, length, x.dtype)
-    buffer = None
+    shape = _first_block(geo, x.itemsize, start, stop, DEPTHWISE_BLOCK_BYTES)
+    buffer = np.zeros(shape + geo.padded_hw, x.dtype)
+    rows = np.empty(shape + (1, geo.h_out * width), x.dtype)
     for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
                                             DEPTHWISE_BLOCK_BYTES):
-        if buffer is None:  # shaped by the first (largest) block
-            buffer = np.zeros((last - first, c1 - c0) + geo.padded_hw, x.dtype)
-            rows = np.empty((last - first, c1 - c0, 1, geo.h_out * width), x.dtype)
         x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
         b, c = x_flat.shape[:2]
         _tap_sums(x_flat, weights[c0:c1], geo, length, rows, columns)
@@ -1009,6 +1017,18 @@ def _flat_delta(delta_block: np.ndarray, geo: _Geometry, rows: np.ndarray,
     b, c = delta_block.shape[:2]
     rows[:b, :c, :, :geo.w_out] = delta_block
     return rows[:b, :c].reshape(b, c, -1)[..., :length]
+
+
+def _delta_after_zeros(delta_block: np.ndarray, geo: _Geometry, extended: np.ndarray,
+                       most: int, width: int) -> np.ndarray:
+    """delta_block (B, C, H', W') written into the leading block of ``extended`` (zeros,
+    (B, C, ·)) after ``most`` zeros, in rows of ``width`` (the extra columns stay zero, as
+    does all that follows): that block."""
+    b, c = delta_block.shape[:2]
+    block = extended[:b, :c]
+    cells = block[..., most:most + geo.h_out * width].reshape(b, c, geo.h_out, width)
+    cells[..., :geo.w_out] = delta_block
+    return block
 
 
 def _flat_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
@@ -1029,17 +1049,13 @@ def _flat_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
     first_row, rows_out = (top, geo.h) if zeros else (0, geo.padded_hw[0])
     length = rows_out * width
     columns = _columns_buffer(geo, length, delta.dtype)
-    extended = None
+    shape = _first_block(geo, delta.itemsize, start, stop, DEPTHWISE_BLOCK_BYTES)
+    extended = np.zeros(shape + (2 * most + geo.h_out * width,), delta.dtype)
+    sums = np.empty(shape + (1, length), delta.dtype)
     for first, last, c0, c1 in _flat_blocks(geo, delta.itemsize, start, stop,
                                             DEPTHWISE_BLOCK_BYTES):
-        if extended is None:  # shaped by the first (largest) block; only the delta's cells
-            shape = (last - first, c1 - c0)  # are ever written, the rest stays zero
-            extended = np.zeros(shape + (2 * most + geo.h_out * width,), delta.dtype)
-            sums = np.empty(shape + (1, length), delta.dtype)
         b, c = last - first, c1 - c0
-        block = extended[:b, :c]
-        cells = block[..., most:most + geo.h_out * width].reshape(b, c, geo.h_out, width)
-        cells[..., :geo.w_out] = delta[first:last, c0:c1]
+        block = _delta_after_zeros(delta[first:last, c0:c1], geo, extended, most, width)
         _tap_sums(block[..., first_row * width:], rotated[c0:c1], geo, length, sums, columns)
         padded = sums[:b, :c, 0].reshape(b, c, rows_out, width)
         if zeros:
@@ -1062,14 +1078,12 @@ def _flat_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int,
     dE/dw_tap = Σ delta · x shifted by the tap."""
     width, length, shifts = _flat_layout(geo)
     dw = np.zeros((geo.f, len(shifts)), delta.dtype)
-    buffer = None
+    shape = _first_block(geo, x.itemsize, start, stop, DEPTHWISE_DOTS_BLOCK_BYTES)
+    buffer = np.zeros(shape + geo.padded_hw, x.dtype)
+    delta_rows = np.zeros(shape + (geo.h_out, width), delta.dtype)
     with unbuffered_rows():
         for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
                                                 DEPTHWISE_DOTS_BLOCK_BYTES):
-            if buffer is None:
-                shape = (last - first, c1 - c0)
-                buffer = np.zeros(shape + geo.padded_hw, x.dtype)
-                delta_rows = np.zeros(shape + (geo.h_out, width), delta.dtype)
             x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
             delta_flat = _flat_delta(delta[first:last, c0:c1], geo, delta_rows, length)
             dw[c0:c1] += _tap_dots(x_flat, delta_flat, geo, length)
@@ -1135,13 +1149,11 @@ def _phased_forward(x, w, geo: _Geometry, y, start: int, stop: int, _tile_bytes:
     hq, wq, shifts, length = _phase_layout(geo)
     weights = w.reshape(geo.f, 1, len(shifts))
     columns = _columns_buffer(geo, length, x.dtype)
-    buffer = None
+    shape = _first_block(geo, x.itemsize, start, stop, DEPTHWISE_BLOCK_BYTES)
+    buffer = np.zeros(shape + (geo.stride[0] * geo.stride[1], hq, wq), x.dtype)
+    rows = np.empty(shape + (1, geo.h_out * wq), x.dtype)
     for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
                                             DEPTHWISE_BLOCK_BYTES):
-        if buffer is None:  # shaped by the first (largest) block
-            shape = (last - first, c1 - c0)
-            buffer = np.zeros(shape + (geo.stride[0] * geo.stride[1], hq, wq), x.dtype)
-            rows = np.empty(shape + (1, geo.h_out * wq), x.dtype)
         flat = _phase_stacked(x[first:last, c0:c1], geo, buffer)
         b, c = flat.shape[:2]
         _tap_sums(flat, weights[c0:c1], geo, length, rows, columns, shifts)
@@ -1167,18 +1179,14 @@ def _phased_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
                [:, None, :], [most - inner for _, inner in taps])
               for phase, taps in by_phase.items()]
     columns = _columns_buffer(geo, phase_cells, delta.dtype)
-    extended = None
+    shape = _first_block(geo, delta.itemsize, start, stop, DEPTHWISE_BLOCK_BYTES)
+    extended = np.zeros(shape + (most + phase_cells,), delta.dtype)
+    sums = np.empty(shape + (1, phase_cells), delta.dtype)
+    padded_delta = np.zeros(shape + geo.padded_hw, delta.dtype)  # untapped phases: zeros
     for first, last, c0, c1 in _flat_blocks(geo, delta.itemsize, start, stop,
                                             DEPTHWISE_BLOCK_BYTES):
-        if extended is None:  # shaped by the first (largest) block; only the delta's cells
-            shape = (last - first, c1 - c0)  # are ever written, the rest stays zero
-            extended = np.zeros(shape + (most + phase_cells,), delta.dtype)
-            sums = np.empty(shape + (1, phase_cells), delta.dtype)
-            padded_delta = np.zeros(shape + geo.padded_hw, delta.dtype)  # untapped: zeros
         b, c = last - first, c1 - c0
-        block = extended[:b, :c]
-        cells = block[..., most:most + geo.h_out * wq].reshape(b, c, geo.h_out, wq)
-        cells[..., :geo.w_out] = delta[first:last, c0:c1]
+        block = _delta_after_zeros(delta[first:last, c0:c1], geo, extended, most, wq)
         padded = padded_delta[:b, :c]
         for (p, q), phase_weights, offsets in phases:
             _tap_sums(block, phase_weights[c0:c1], geo, phase_cells, sums, columns, offsets)
@@ -1194,17 +1202,13 @@ def _phased_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int,
     dE/dw_tap = Σ delta · the flat phases shifted by the tap."""
     hq, wq, shifts, length = _phase_layout(geo)
     dw = np.zeros((geo.f, len(shifts)), delta.dtype)
-    buffer = None
+    shape = _first_block(geo, x.itemsize, start, stop, DEPTHWISE_DOTS_BLOCK_BYTES)
+    buffer = np.zeros(shape + (geo.stride[0] * geo.stride[1], hq, wq), x.dtype)
+    delta_rows = np.zeros(shape + (geo.h_out, wq), delta.dtype)
     for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
                                             DEPTHWISE_DOTS_BLOCK_BYTES):
-        if buffer is None:
-            shape = (last - first, c1 - c0)
-            buffer = np.zeros(shape + (geo.stride[0] * geo.stride[1], hq, wq), x.dtype)
-            delta_rows = np.zeros(shape + (geo.h_out, wq), delta.dtype)
         flat = _phase_stacked(x[first:last, c0:c1], geo, buffer)
-        b, c = flat.shape[:2]
-        delta_rows[:b, :c, :, :geo.w_out] = delta[first:last, c0:c1]
-        delta_flat = delta_rows[:b, :c].reshape(b, c, -1)[..., :length]
+        delta_flat = _flat_delta(delta[first:last, c0:c1], geo, delta_rows, length)
         for t, shift in enumerate(shifts):
             dw[c0:c1, t] += row_dots(flat[..., shift:shift + length], delta_flat,
                                      DEPTHWISE_DOTS_BLAS_MIN_BYTES)
