@@ -3424,14 +3424,39 @@ def test_a_text_that_is_no_json_names_no_file_whose_name_is_part_of_another(text
     assert not _may_name(text.encode(), [name])
 
 
-def test_one_search_finds_any_of_several_names_and_a_folder_holds_its_files_in_either_case():
+def test_one_search_finds_any_of_several_names(tmp_path):
     from cnngrad.teach.check import _inside, _may_name
 
     text = b"{'csv': ['b.csv', 'sub/c.csv'], "
     assert _may_name(text, ["zz.csv", "c.csv"]) and _may_name(text, ["b.csv", "q.csv"])
     assert not _may_name(text, ["zz.csv", "q.csv"])
-    assert _inside("/a/CLASS/k.csv", "/a/class") and _inside("/a/class/k.csv", "/a/class")
-    assert not _inside("/a/classes/k.csv", "/a/class")
+    # a folder holds its files; one of other letters only where the system says it is one
+    folder, other = tmp_path / "class", tmp_path / "CLASS"
+    folder.mkdir()
+    other.mkdir()
+    assert _inside(str(folder / "k.csv"), str(folder))
+    assert not _inside(str(tmp_path / "classes" / "k.csv"), str(folder))
+    assert _inside(str(other / "k.csv"), str(folder)) == os.path.samefile(other, folder)
+
+
+@pytest.mark.parametrize("text, found", [
+    ('{"csv": "a\\\\b.csv"', True),  # as JSON escapes a backslash
+    ('{"csv": "a\\u005cb.csv"', True),
+    ("{'csv': r'a\\b.csv'", True),  # alone, in a raw string
+    ("{'csv': 'a\\\\\\b.csv'", False),  # two backslashes name another file
+])
+def test_a_name_with_a_backslash_is_found_as_written(text, found):
+    from cnngrad.teach.check import _may_name
+
+    assert _may_name(text.encode(), ["a\\b.csv"]) is found
+
+
+def test_a_run_of_backslashes_is_searched_in_linear_time():
+    # a backslash could be matched alone, escaped (\\) or as \u005c: a name of n of them
+    # against a run of them was tried in about 2^n ways (30: minutes)
+    from cnngrad.teach.check import _may_name
+
+    assert not _may_name(("\\" * 80 + "y").encode() * 100, ["\\" * 40 + "x"])
 
 
 def test_the_links_to_a_file_are_found_through_folder_links_and_loops(tmp_path):
@@ -3452,6 +3477,41 @@ def test_the_links_to_a_file_are_found_through_folder_links_and_loops(tmp_path):
         (tmp_path / "class" / f"l{name}.csv").symlink_to(target)
     assert len(check_module._links_to(os.path.realpath(target), folder)) == \
         check_module.LINKS_MOST_FOUND
+
+
+def test_the_answers_folders_own_links_are_looked_at_before_those_elsewhere(tmp_path,
+                                                                           monkeypatch):
+    # a link to a big folder elsewhere (data -> ~/datasets) was walked first, used up the
+    # entries, and the answers folder's own links were never seen
+    from cnngrad.teach import check as check_module
+
+    monkeypatch.setattr(check_module, "LINKS_MOST_ENTRIES", 60)
+    listed = os.scandir
+
+    class InOrder:  # each folder listed by name ("d" first), whatever the file system
+        def __init__(self, path):
+            with listed(path) as entries:
+                self.entries = sorted(entries, key=lambda entry: entry.name)
+
+        def __enter__(self):
+            return iter(self.entries)
+
+        def __exit__(self, *_exc):
+            return False
+
+    monkeypatch.setattr(os, "scandir", InOrder)
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "k.csv").write_text("x")
+    for big in range(20):  # whatever the order the folder lists them in
+        (tmp_path / f"big{big}").mkdir()
+        for name in range(20):
+            (tmp_path / f"big{big}" / f"f{name}").write_text("")
+        (folder / f"data{big}").symlink_to(tmp_path / f"big{big}")
+    (folder / "d" / "inner").mkdir(parents=True)
+    (folder / "d" / "inner" / "alias.csv").symlink_to(folder / "k.csv")
+    assert check_module._links_to(os.path.realpath(folder / "k.csv"),
+                                  os.path.realpath(folder)) == {"alias.csv"}
 
 
 def test_a_named_fifo_given_again_by_dev_fd_is_read_anew_by_each_run(tmp_path):

@@ -399,6 +399,24 @@ def test_depthwise_matches_naive(monkeypatch, threads, stride, padding, dilation
         np.testing.assert_allclose(fast, naive, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("stride", [(1000, 1), (1, 50)])
+def test_a_depthwise_stride_longer_than_the_map_takes_the_tap_views(monkeypatch, stride):
+    # its sh·sw phases of Hq × Wq each held the map hundreds of times over (a MemoryError)
+    from cnngrad.layers import conv
+
+    monkeypatch.setattr(conv, "SMALL_MAX_CELLS", 0)
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((2, 4, 3, 40)), rng.standard_normal((4, 1, 1, 3))
+    args = (stride, 0, 1, 4)
+    assert not conv._depthwise_flat(conv._geometry(x.shape, w.shape, *args, "zeros"))
+    y = conv.conv2d_forward(x, w, None, *args)
+    np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, None, *args), atol=1e-13)
+    delta = rng.standard_normal(y.shape)
+    for fast, naive in zip(conv.conv2d_backward(x, w, delta, *args),
+                           conv.conv2d_backward_naive(x, w, delta, *args)):
+        np.testing.assert_allclose(fast, naive, atol=1e-13)
+
+
 # ---------------------------------------------------------------------------------------
 # gradcheck: the input's perturbed copies through the network as one batch
 

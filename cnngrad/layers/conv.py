@@ -766,11 +766,12 @@ def _small_backward(x, w, delta, geo: _Geometry) -> tuple[np.ndarray, np.ndarray
 # depthwise: each filter reads one channel, so a tap is an elementwise multiply-add
 
 #: Elementwise passes do far less per multiply-add than a product: threads pay off sooner
-#: (strided depthwise calls, over images; at stride 1 the backward pass's two gradients, a
-#: thread each, while the forward pass runs on one, see :data:`DEPTHWISE_COLUMNS_BYTES`).
+#: (the tap views of a strided call with one tap a phase, over images; in the flat layout
+#: the backward pass's two gradients, a thread each, while the forward pass runs on one, see
+#: :data:`DEPTHWISE_COLUMNS_BYTES`).
 DEPTHWISE_PARALLEL_MIN_MACS = 2 * 10**6
 
-#: The padded maps one stride-1 depthwise block of the forward pass and of the input delta
+#: The padded maps one flat depthwise block of the forward pass and of the input delta
 #: works on (a block is several whole images, or a run of one image's channels) ...
 DEPTHWISE_BLOCK_BYTES = 2**20
 
@@ -786,8 +787,9 @@ DEPTHWISE_COLUMNS_BYTES = 2**20
 
 def _depthwise(geo: _Geometry, dtype: np.dtype) -> bool:
     """One filter per channel (groups = C = F): no product of many rows to hand the BLAS
-    (im2col's would be one row per map): at stride 1 a product (1 × k²) by (k² × L) per map
-    of its tap columns, otherwise a multiply-add per tap over whole maps."""
+    (im2col's would be one row per map): a product (1 × k²) by (k² × L) per map of its tap
+    columns (stride 1, and other strides through their phases, :func:`_depthwise_flat`),
+    otherwise a multiply-add per tap over whole maps."""
     return dtype != object and geo.groups > 1 and geo.c_group == 1 and geo.f_group == 1
 
 
@@ -820,8 +822,12 @@ DEPTHWISE_PHASE_MIN_TAPS = 2
 
 
 def _depthwise_flat(geo: _Geometry) -> bool:
-    """Whether a depthwise call takes the flat layout: stride 1, or enough taps a phase."""
-    return geo.stride == (1, 1) or _taps_per_phase(geo) >= DEPTHWISE_PHASE_MIN_TAPS
+    """Whether a depthwise call takes the flat layout: stride 1, or enough taps a phase and
+    a stride no longer than the padded map (the sh·sw phases of Hq × Wq each then hold under
+    four times the map, where a stride of 1000 on a map of 2 rows would make 500 times)."""
+    (sh, sw), (hp, wp) = geo.stride, geo.padded_hw
+    return geo.stride == (1, 1) or (_taps_per_phase(geo) >= DEPTHWISE_PHASE_MIN_TAPS
+                                    and sh <= hp and sw <= wp)
 
 
 def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarray) -> None:

@@ -23,6 +23,7 @@ and raises :class:`~cnngrad.errors.CnnGradError` for bad input; the CLI prints.
 from __future__ import annotations
 
 import codecs
+import collections
 import dataclasses
 import difflib
 import math
@@ -439,8 +440,11 @@ def _spelled(names: Iterable[str]) -> re.Pattern:
 
     def one(character: str) -> str:
         cases = {character, character.lower(), character.upper()}
-        spelled = [re.escape(character)] + [escape for case in sorted(cases)
-                                             if len(case) == 1 for escape in escapes(case)]
+        # a backslash alone only where no escape begins with it (``r'a\b.csv'``): else a
+        # run of them would be matched in exponentially many ways
+        spelled = [r"\\(?![\\u])" if character == "\\" else re.escape(character)]
+        spelled += [escape for case in sorted(cases) if len(case) == 1
+                    for escape in escapes(case)]
         if character in "\"'\\/":
             spelled.append(rf"\\{re.escape(character)}")
         if character in _SHORT_ESCAPES:
@@ -470,15 +474,17 @@ LINKS_MOST_FOUND = 64
 
 def _links_to(target: str, folder: str) -> set[str]:
     """The names of the links under ``folder`` that lead to the file ``target`` (resolved),
-    through other links too, and through links to folders (each folder once): an answers
-    file may name one (``{"csv": "alias.csv"}``).  At most :data:`LINKS_MOST_ENTRIES` entries
-    are looked at and :data:`LINKS_MOST_FOUND` links kept; a folder that cannot be listed is
-    not looked into."""
+    through other links too, and through links to folders (each folder once; the folder's
+    own tree first, breadth first, then the folders its links lead to elsewhere): an answers
+    file may name one (``{"csv": "alias.csv"}``).  At most :data:`LINKS_MOST_ENTRIES`
+    entries are looked at and :data:`LINKS_MOST_FOUND` links kept; a folder that cannot be
+    listed is not looked into."""
     names: set[str] = set()
-    pending, seen, entries_seen = [folder], {folder}, 0
-    while pending:
+    inside, elsewhere = collections.deque([folder]), collections.deque()
+    seen, entries_seen = {folder}, 0
+    while inside or elsewhere:
         try:
-            with os.scandir(pending.pop()) as entries:
+            with os.scandir((inside or elsewhere).popleft()) as entries:
                 for entry in entries:
                     entries_seen += 1
                     if entries_seen > LINKS_MOST_ENTRIES or len(names) >= LINKS_MOST_FOUND:
@@ -488,22 +494,32 @@ def _links_to(target: str, folder: str) -> set[str]:
                         if real == target:
                             names.add(entry.name)
                             continue
+                        if real in seen or not os.path.isdir(real):
+                            continue
                     elif entry.is_dir(follow_symlinks=False):
-                        real = os.path.realpath(entry.path)
+                        real = entry.path  # its folder is resolved: so is it
                     else:
                         continue
-                    if real not in seen and os.path.isdir(real):  # a folder, or a link to one
-                        seen.add(real)
-                        pending.append(real)
+                    seen.add(real)
+                    (inside if _inside(real, folder) else elsewhere).append(real)
         except OSError:
             continue
     return names
 
 
 def _inside(path: str, folder: str) -> bool:
-    """Whether ``path`` (resolved) lies in ``folder`` (resolved), letters of either case
-    taken as one (a file system may not tell them apart)."""
-    return os.path.join(path, "").casefold().startswith(os.path.join(folder, "").casefold())
+    """Whether ``path`` (resolved) lies in ``folder`` (resolved): by its letters, or, with
+    letters of another case, where the system takes both spellings for the one folder (a
+    file system that does not tell case apart)."""
+    path, folder = os.path.join(path, ""), os.path.join(folder, "")
+    if path.startswith(folder):
+        return True
+    if not path.casefold().startswith(folder.casefold()):
+        return False
+    try:
+        return os.path.samefile(path[:len(folder)], folder)
+    except (OSError, ValueError):
+        return False
 
 
 def _names_in_json(raw: bytes) -> list[str] | None:
