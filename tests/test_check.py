@@ -3439,16 +3439,19 @@ def test_one_search_finds_any_of_several_names(tmp_path):
     assert _inside(str(other / "k.csv"), str(folder)) == os.path.samefile(other, folder)
 
 
-@pytest.mark.parametrize("text, found", [
-    ('{"csv": "a\\\\b.csv"', True),  # as JSON escapes a backslash
-    ('{"csv": "a\\u005cb.csv"', True),
-    ("{'csv': r'a\\b.csv'", True),  # alone, in a raw string
-    ("{'csv': 'a\\\\\\b.csv'", False),  # two backslashes name another file
+@pytest.mark.parametrize("text, name, found", [
+    ('{"csv": "a\\\\b.csv"', "a\\b.csv", True),  # as JSON escapes a backslash
+    ('{"csv": "a\\u005cb.csv"', "a\\b.csv", True),
+    ("{'csv': r'a\\b.csv'", "a\\b.csv", True),  # alone, in a raw string
+    ("{'csv': 'a\\\\\\b.csv'", "a\\b.csv", False),  # two of them name another file
+    ('{"csv": "sub\\users.csv"}', "sub\\users.csv", True),  # before a u, unescaped
+    ("{'csv': r'a\\\\b.csv'", "a\\\\b.csv", True),  # two, as written
+    ("{'csv': r'dir\\u1234.csv'", "dir\\u1234.csv", True),
 ])
-def test_a_name_with_a_backslash_is_found_as_written(text, found):
+def test_a_name_with_a_backslash_is_found_as_written(text, name, found):
     from cnngrad.teach.check import _may_name
 
-    assert _may_name(text.encode(), ["a\\b.csv"]) is found
+    assert _may_name(text.encode(), [name]) is found
 
 
 def test_a_run_of_backslashes_is_searched_in_linear_time():
@@ -3488,8 +3491,11 @@ def test_the_answers_folders_own_links_are_looked_at_before_those_elsewhere(tmp_
     monkeypatch.setattr(check_module, "LINKS_MOST_ENTRIES", 60)
     listed = os.scandir
 
+    folders_listed = []
+
     class InOrder:  # each folder listed by name ("d" first), whatever the file system
         def __init__(self, path):
+            folders_listed.append(os.fspath(path))
             with listed(path) as entries:
                 self.entries = sorted(entries, key=lambda entry: entry.name)
 
@@ -3510,8 +3516,11 @@ def test_the_answers_folders_own_links_are_looked_at_before_those_elsewhere(tmp_
         (folder / f"data{big}").symlink_to(tmp_path / f"big{big}")
     (folder / "d" / "inner").mkdir(parents=True)
     (folder / "d" / "inner" / "alias.csv").symlink_to(folder / "k.csv")
+    (folder / "c-shortcut").symlink_to(folder / "d")  # a folder of its own, reached twice
+    (folder / "d" / "up").symlink_to(folder)  # the answers folder again
     assert check_module._links_to(os.path.realpath(folder / "k.csv"),
                                   os.path.realpath(folder)) == {"alias.csv"}
+    assert len(folders_listed) == len(set(folders_listed))  # each folder once
 
 
 def test_a_named_fifo_given_again_by_dev_fd_is_read_anew_by_each_run(tmp_path):

@@ -440,9 +440,10 @@ def _spelled(names: Iterable[str]) -> re.Pattern:
 
     def one(character: str) -> str:
         cases = {character, character.lower(), character.upper()}
-        # a backslash alone only where no escape begins with it (``r'a\b.csv'``): else a
-        # run of them would be matched in exponentially many ways
-        spelled = [r"\\(?![\\u])" if character == "\\" else re.escape(character)]
+        # a backslash alone only where no escape begins with it (``sub\users.csv``, not
+        # ``\\`` or ``\u005c``): else a run of them would be matched in exponentially many
+        # ways; the name as written, whole, is one more spelling
+        spelled = [r"\\(?!\\|u[0-9a-f]{4})" if character == "\\" else re.escape(character)]
         spelled += [escape for case in sorted(cases) if len(case) == 1
                     for escape in escapes(case)]
         if character in "\"'\\/":
@@ -451,7 +452,8 @@ def _spelled(names: Iterable[str]) -> re.Pattern:
             spelled.append(rf"\\{_SHORT_ESCAPES[character]}")
         return f"(?:{'|'.join(spelled)})"
 
-    either = "|".join("".join(map(one, name)) for name in sorted(names, key=len, reverse=True))
+    either = "|".join(spelling for name in sorted(names, key=len, reverse=True)
+                      for spelling in ("".join(map(one, name)), re.escape(name)))
     return re.compile(rf"(?:(?<![\w.\-])|(?<=\\u[0-9a-f]{{4}}))(?:{either})(?![\w.\-])",
                       re.IGNORECASE)
 
@@ -498,6 +500,8 @@ def _links_to(target: str, folder: str) -> set[str]:
                             continue
                     elif entry.is_dir(follow_symlinks=False):
                         real = entry.path  # its folder is resolved: so is it
+                        if real in seen:  # reached through a link before
+                            continue
                     else:
                         continue
                     seen.add(real)
