@@ -3447,6 +3447,7 @@ def test_one_search_finds_any_of_several_names(tmp_path):
     ('{"csv": "sub\\users.csv"}', "sub\\users.csv", True),  # before a u, unescaped
     ("{'csv': r'a\\\\b.csv'", "a\\\\b.csv", True),  # two, as written
     ("{'csv': r'dir\\u1234.csv'", "dir\\u1234.csv", True),
+    ('{"csv": "out\\\\u0022, "x": 1', "out\\", True),  # a name that ends in one
 ])
 def test_a_name_with_a_backslash_is_found_as_written(text, name, found):
     from cnngrad.teach.check import _may_name

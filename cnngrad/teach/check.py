@@ -430,10 +430,10 @@ _SHORT_ESCAPES = {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 def _spelled(names: Iterable[str]) -> re.Pattern:
     r"""Any of ``names`` as a text that is no JSON may hold it: each character as itself or
     as a JSON escape (``\u0065``, ``\"``, ``\t``), in either case (a file system may not
-    tell them apart), a backslash before another or before ``\uXXXX`` only as written (the
-    whole name then one more spelling), not in the middle of a longer name (``data.csv``
-    holds no ``a.csv``; after an escape it may start: ``sub\u002fk.csv``).  One pattern for
-    them all: one search of the text, however many names."""
+    tell them apart), a backslash before another, before ``\uXXXX`` or at the end only as
+    written (the whole name then one more spelling), not in the middle of a longer name
+    (``data.csv`` holds no ``a.csv``; after an escape it may start: ``sub\u002fk.csv``).
+    One pattern for them all: one search of the text, however many names."""
     def escapes(character: str) -> list[str]:
         units = character.encode("utf-16-be", "surrogatepass")
         return ["".join(rf"\\u{int.from_bytes(units[k:k + 2], 'big'):04x}"
@@ -454,8 +454,9 @@ def _spelled(names: Iterable[str]) -> re.Pattern:
         return f"(?:{'|'.join(spelled)})"
 
     def spellings(name: str) -> list[str]:
-        # a name whose backslash comes before another or a \uXXXX: also as written, whole
-        whole = re.search(r"\\(?:\\|u[0-9a-f]{4})", name, re.IGNORECASE) is not None
+        # a name whose backslash comes before another, a \uXXXX or its end: also as
+        # written, whole
+        whole = re.search(r"\\(?:\\|u[0-9a-f]{4}|$)", name, re.IGNORECASE) is not None
         return ["".join(map(one, name))] + ([re.escape(name)] if whole else [])
 
     either = "|".join(spelling for name in sorted(names, key=len, reverse=True)
