@@ -834,8 +834,7 @@ def _depthwise_forward(x: np.ndarray, w: np.ndarray, geo: _Geometry, y: np.ndarr
     if _depthwise_flat(geo):
         # one thread (never parallel: see DEPTHWISE_COLUMNS_BYTES), the BLAS held to one
         # where over_images holds it (not for one big image: measured the same either way)
-        forward = _flat_forward if geo.stride == (1, 1) else _phased_forward
-        over_images(geo, functools.partial(forward, x, w, geo, y), exact=False,
+        over_images(geo, functools.partial(_flat_forward, x, w, geo, y), exact=False,
                     parallel_min_macs=float("inf"))
         return
     weights = w.reshape(geo.f, geo.kh, geo.kw)
@@ -857,11 +856,9 @@ def _depthwise_backward(x: np.ndarray, w: np.ndarray, delta: np.ndarray, geo: _G
     if _depthwise_flat(geo):
         # the input delta's short calls on one thread, the kernel gradient's long ones on the
         # other (or both on one thread for small calls)
-        flat = geo.stride == (1, 1)
-        input_grad = _flat_input_grad if flat else _phased_input_grad
-        kernel_grad = _flat_kernel_grad if flat else _phased_kernel_grad
+        input_grad = _flat_input_grad if geo.stride == (1, 1) else _phased_input_grad
         parts = over_images(geo, (functools.partial(input_grad, w, delta, geo, dx),
-                                  functools.partial(kernel_grad, x, delta, geo)),
+                                  functools.partial(_flat_kernel_grad, x, delta, geo)),
                             exact=False, parallel_min_macs=DEPTHWISE_PARALLEL_MIN_MACS,
                             by_work=True)
         return _sum_parts(dw for _, dw in parts)
@@ -999,20 +996,32 @@ def _columns_buffer(geo: _Geometry, length: int, dtype: np.dtype) -> np.ndarray:
     return np.empty((min(max(1, cells // length), geo.c), taps, min(cells, length)), dtype)
 
 
+def _flat_source(geo: _Geometry):
+    """How a depthwise call's blocks are laid out flat: (the width of the output rows, the
+    flat length L of the outputs, each tap's shift (None at stride 1: the m·d·Wp + n·d of
+    :func:`_tap_columns`), a block's shape per map, the function that lays a block out).
+    At stride 1 the padded maps themselves, otherwise their stride phases."""
+    if geo.stride == (1, 1):
+        width, length, _ = _flat_layout(geo)
+        return width, length, None, geo.padded_hw, _flat_padded
+    hq, wq, shifts, length = _phase_layout(geo)
+    return wq, length, shifts, (geo.stride[0] * geo.stride[1], hq, wq), _phase_stacked
+
+
 def _flat_forward(x, w, geo: _Geometry, y, start: int, stop: int, _tile_bytes: int) -> None:
-    """y[start:stop] of a stride-1 depthwise convolution, block by block:
-    y = Σ_taps w_tap · x shifted (:func:`_tap_sums`)."""
-    width, length, shifts = _flat_layout(geo)
-    weights = w.reshape(geo.f, 1, len(shifts))
+    """y[start:stop] of a depthwise convolution in the flat layout (:func:`_flat_source`),
+    block by block: y = Σ_taps w_tap · x shifted (:func:`_tap_sums`)."""
+    width, length, shifts, map_shape, laid_out = _flat_source(geo)
+    weights = w.reshape(geo.f, 1, geo.kh * geo.kw)
     columns = _columns_buffer(geo, length, x.dtype)
     shape = _first_block(geo, x.itemsize, start, stop, DEPTHWISE_BLOCK_BYTES)
-    buffer = np.zeros(shape + geo.padded_hw, x.dtype)
+    buffer = np.zeros(shape + map_shape, x.dtype)
     rows = np.empty(shape + (1, geo.h_out * width), x.dtype)
     for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
                                             DEPTHWISE_BLOCK_BYTES):
-        x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
-        b, c = x_flat.shape[:2]
-        _tap_sums(x_flat, weights[c0:c1], geo, length, rows, columns)
+        flat = laid_out(x[first:last, c0:c1], geo, buffer)
+        b, c = flat.shape[:2]
+        _tap_sums(flat, weights[c0:c1], geo, length, rows, columns, shifts)
         y[first:last, c0:c1] = rows[:b, :c].reshape(b, c, geo.h_out, width)[..., :geo.w_out]
 
 
@@ -1080,19 +1089,19 @@ DEPTHWISE_DOTS_BLOCK_BYTES = 2**21
 
 def _flat_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int,
                       _tile_bytes: int) -> np.ndarray:
-    """Images start..stop's share of dw (F, kh·kw) of a stride-1 depthwise convolution:
-    dE/dw_tap = Σ delta · x shifted by the tap."""
-    width, length, shifts = _flat_layout(geo)
-    dw = np.zeros((geo.f, len(shifts)), delta.dtype)
+    """Images start..stop's share of dw (F, kh·kw) of a depthwise convolution in the flat
+    layout (:func:`_flat_source`): dE/dw_tap = Σ delta · x shifted by the tap."""
+    width, length, shifts, map_shape, laid_out = _flat_source(geo)
+    dw = np.zeros((geo.f, geo.kh * geo.kw), delta.dtype)
     shape = _first_block(geo, x.itemsize, start, stop, DEPTHWISE_DOTS_BLOCK_BYTES)
-    buffer = np.zeros(shape + geo.padded_hw, x.dtype)
+    buffer = np.zeros(shape + map_shape, x.dtype)
     delta_rows = np.zeros(shape + (geo.h_out, width), delta.dtype)
     with unbuffered_rows():
         for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
                                                 DEPTHWISE_DOTS_BLOCK_BYTES):
-            x_flat = _flat_padded(x[first:last, c0:c1], geo, buffer)
+            flat = laid_out(x[first:last, c0:c1], geo, buffer)
             delta_flat = _flat_delta(delta[first:last, c0:c1], geo, delta_rows, length)
-            dw[c0:c1] += _tap_dots(x_flat, delta_flat, geo, length)
+            dw[c0:c1] += _tap_dots(flat, delta_flat, geo, length, shifts)
     return dw
 
 
@@ -1101,16 +1110,21 @@ def _flat_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int,
 DEPTHWISE_DOTS_BLAS_MIN_BYTES = ROW_DOTS_BLAS_MIN_BYTES
 
 
-def _tap_dots(x_flat: np.ndarray, delta_flat: np.ndarray, geo: _Geometry,
-              length: int) -> np.ndarray:
+def _tap_dots(x_flat: np.ndarray, delta_flat: np.ndarray, geo: _Geometry, length: int,
+              shifts: Sequence[int] | None = None) -> np.ndarray:
     """(c, kh·kw): Σ delta · x shifted by each tap, over a block's images and cells.
 
-    The taps are one read-only view of the padded maps, (B, c, kh, kw, L), each tap the maps
-    shifted by its offset, so the block's k² dot products per map are one numpy call (a call
-    per tap was 10 % of the backward pass at 8×64×56×56, float64 and float32)."""
+    At stride 1 (``shifts`` None) the taps are one read-only view of the padded maps, (B, c,
+    kh, kw, L), each tap the maps shifted by its offset, so the block's k² dot products per
+    map are one numpy call (a call per tap was 10 % of the backward pass at 8×64×56×56,
+    float64 and float32); the stride phases' taps, ``shifts``, a batched dot each."""
     c = x_flat.shape[1]
-    taps = _tap_columns(x_flat, geo, length)
     with buffered_reduction():  # inside unbuffered_rows
+        if shifts is not None:
+            return np.stack([row_dots(x_flat[..., shift:shift + length], delta_flat,
+                                      DEPTHWISE_DOTS_BLAS_MIN_BYTES) for shift in shifts],
+                            axis=1)
+        taps = _tap_columns(x_flat, geo, length)
         if x_flat.nbytes < DEPTHWISE_DOTS_BLAS_MIN_BYTES:
             dots = np.einsum("bcmnl,bcl->cmn", taps, delta_flat)
         else:
@@ -1150,22 +1164,6 @@ def _phase_stacked(x_block: np.ndarray, geo: _Geometry, buffer: np.ndarray) -> n
     return block.reshape(b, c, -1)
 
 
-def _phased_forward(x, w, geo: _Geometry, y, start: int, stop: int, _tile_bytes: int) -> None:
-    """y[start:stop] of a strided depthwise convolution: the tap sums of the flat phases."""
-    hq, wq, shifts, length = _phase_layout(geo)
-    weights = w.reshape(geo.f, 1, len(shifts))
-    columns = _columns_buffer(geo, length, x.dtype)
-    shape = _first_block(geo, x.itemsize, start, stop, DEPTHWISE_BLOCK_BYTES)
-    buffer = np.zeros(shape + (geo.stride[0] * geo.stride[1], hq, wq), x.dtype)
-    rows = np.empty(shape + (1, geo.h_out * wq), x.dtype)
-    for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
-                                            DEPTHWISE_BLOCK_BYTES):
-        flat = _phase_stacked(x[first:last, c0:c1], geo, buffer)
-        b, c = flat.shape[:2]
-        _tap_sums(flat, weights[c0:c1], geo, length, rows, columns, shifts)
-        y[first:last, c0:c1] = rows[:b, :c].reshape(b, c, geo.h_out, wq)[..., :geo.w_out]
-
-
 def _phased_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
                        _tile_bytes: int) -> None:
     """dx[start:stop] of a strided depthwise convolution, phase by phase.
@@ -1181,8 +1179,9 @@ def _phased_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
         by_phase.setdefault(shift // phase_cells, []).append((t, shift % phase_cells))
     most = max(inner for taps in by_phase.values() for _, inner in taps)
     weights = w.reshape(geo.f, len(shifts))
-    phases = [(divmod(phase, sw), np.ascontiguousarray(weights[:, [t for t, _ in taps]])
-               [:, None, :], [most - inner for _, inner in taps])
+    phases = [(divmod(phase, sw),  # (a picked column comes back column-major)
+               np.ascontiguousarray(weights[:, [t for t, _ in taps]])[:, None, :],
+               [most - inner for _, inner in taps])
               for phase, taps in by_phase.items()]
     columns = _columns_buffer(geo, phase_cells, delta.dtype)
     shape = _first_block(geo, delta.itemsize, start, stop, DEPTHWISE_BLOCK_BYTES)
@@ -1200,25 +1199,6 @@ def _phased_input_grad(w, delta, geo: _Geometry, dx, start: int, stop: int,
             part[...] = sums[:b, :c, 0].reshape(b, c, hq, wq)[..., :part.shape[-2],
                                                              :part.shape[-1]]
         dx[first:last, c0:c1] = pad2d_backward(padded, geo.sides, geo.mode, (geo.h, geo.w))
-
-
-def _phased_kernel_grad(x, delta, geo: _Geometry, start: int, stop: int,
-                        _tile_bytes: int) -> np.ndarray:
-    """Images start..stop's share of dw (F, kh·kw) of a strided depthwise convolution:
-    dE/dw_tap = Σ delta · the flat phases shifted by the tap."""
-    hq, wq, shifts, length = _phase_layout(geo)
-    dw = np.zeros((geo.f, len(shifts)), delta.dtype)
-    shape = _first_block(geo, x.itemsize, start, stop, DEPTHWISE_DOTS_BLOCK_BYTES)
-    buffer = np.zeros(shape + (geo.stride[0] * geo.stride[1], hq, wq), x.dtype)
-    delta_rows = np.zeros(shape + (geo.h_out, wq), delta.dtype)
-    for first, last, c0, c1 in _flat_blocks(geo, x.itemsize, start, stop,
-                                            DEPTHWISE_DOTS_BLOCK_BYTES):
-        flat = _phase_stacked(x[first:last, c0:c1], geo, buffer)
-        delta_flat = _flat_delta(delta[first:last, c0:c1], geo, delta_rows, length)
-        for t, shift in enumerate(shifts):
-            dw[c0:c1, t] += row_dots(flat[..., shift:shift + length], delta_flat,
-                                     DEPTHWISE_DOTS_BLAS_MIN_BYTES)
-    return dw
 
 
 def _pad_chunk(x_chunk: np.ndarray, geo: _Geometry) -> np.ndarray:
