@@ -294,9 +294,10 @@ def redirected_stdin() -> pathlib.Path | None:
 
 
 #: What each pipe or terminal given by name (``/dev/fd/63``, ``/dev/stdin``) held, read
-#: once in a command's run (:func:`forget_pipes_read` at the start of each): a second reading (check -o searching a failed answers file for the
-#: files it names) gets the same bytes, where the pipe itself would give none (a terminal
-#: would wait); by device and inode, at most :data:`MAX_FILE_BYTES` in all.
+#: once in a command's run (:func:`forget_pipes_read` at the start of each): a second
+#: reading (check -o searching a failed answers file for the files it names) gets the same
+#: bytes, where the pipe itself would give none (a terminal would wait); by device and
+#: inode, at most :data:`MAX_FILE_BYTES` in all.
 _PIPES_READ: dict[tuple[int, int], bytes] = {}
 
 
