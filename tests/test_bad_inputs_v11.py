@@ -260,7 +260,7 @@ FAMILY_A_CASES = [
     bad("conv1d-2d-kernel-rows", _with(SIGNAL, layer=0, kernel=[[1, 2], [3, 4], [5, 6]]),
         "layers[0].kernel", "must be 2×k (one filter), got 3×2", hint="F×(C_in/groups)×k"),
     bad("conv1d-3d-kernel-channels", _with(SIGNAL, layer=0, kernel=[[[1, 0]], [[0, 1]]]),
-        "layers[0].kernel", "kernel has 1 channels per filter, expected 2",
+        "layers[0].kernel", "kernel has 1 channel per filter, expected 2",
         hint="expected shape F×2×k"),
     bad("conv1d-kernel-rank-4", _with(SIGNAL, layer=0, kernel=[[[[1]]]]), "layers[0].kernel",
         "rank"),

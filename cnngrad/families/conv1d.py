@@ -170,7 +170,7 @@ def _kernel_form(ctx, kernel, c_in, c_group, groups, last, where) -> str:
                         f"for several filters give {three}", cls=ShapeError)
     per_filter = kernel.shape[1]
     if per_filter != c_group:
-        raise ctx.error(where, f"kernel has {per_filter} channels per filter, expected "
+        raise ctx.error(where, f"kernel has {counted(per_filter, 'channel')} per filter, expected "
                                 f"{c_group} (input channels {c_in} / groups {groups})",
                         f"expected shape {three.replace('(C_in/groups)', str(c_group))}",
                         cls=ShapeError)

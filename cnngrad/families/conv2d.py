@@ -213,7 +213,7 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
                                 + f" (one filter), got {given(kernel.shape)}",
                         cls=ShapeError)
     if kernel.shape[1] != c_group:
-        raise ctx.error(where, f"kernel has {kernel.shape[1]} channels per filter, expected "
+        raise ctx.error(where, f"kernel has {counted(kernel.shape[1], 'channel')} per filter, expected "
                                 f"{c_group} (input channels {c_in} / groups {groups})",
                         f"expected shape k1×k2×{c_group}×F (HWIO)" if channels_last else
                         f"expected shape F×{c_group}×k1×k2", cls=ShapeError)

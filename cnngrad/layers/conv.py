@@ -338,7 +338,8 @@ def _geometry_uncached(x_shape, w_shape, stride, padding, dilation, groups,
     if f % groups:
         raise ValueError(f"filters F={f} are not divisible by groups={groups}")
     if c_group != c // groups:
-        raise ValueError(f"w has {c_group} channels per filter, expected C/groups = "
+        channels = "1 channel" if c_group == 1 else f"{c_group} channels"
+        raise ValueError(f"w has {channels} per filter, expected C/groups = "
                          f"{c}/{groups} = {c // groups}")
     if min(n, c, h, w, f, kh, kw) < 1:
         raise ValueError(f"empty axis in x {tuple(x_shape)} or w {tuple(w_shape)}")
