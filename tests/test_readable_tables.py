@@ -30,7 +30,8 @@ from cnngrad.cli.output import short_name
 from cnngrad.network import run
 from cnngrad.problem import load_problem
 from cnngrad.render.blocks import matrices
-from cnngrad.render.tables import (ELLIPSIS, GRIDS_FIRST, GRIDS_LAST, MatrixGrid, _scientific,
+from cnngrad.render.tables import (ELLIPSIS, GRIDS_FIRST, GRIDS_LAST, MatrixGrid, _blocks_within,
+                                   _scientific, column_blocks,
                                    backward_report, cell_decimals, cell_text, column_span,
                                    forward_report, tensor_view)
 
@@ -186,11 +187,12 @@ def test_a_wide_matrix_splits_into_complete_column_blocks():
     matrix = (np.arange(40.0).reshape(2, 20) - 20) * 1.01  # not whole: shown at 2 decimals
     grid = MatrixGrid(matrix, 2, label="[c=0]")
     blocks = grid.blocks(60)
-    # consecutive, complete, each as wide as fits and no wider
-    assert [k for block in blocks for k in block] == list(range(20)) and len(blocks) > 1
-    for block, after in zip(blocks, blocks[1:]):
-        assert grid.table_width(block) <= 60
-        assert grid.table_width(range(block.start, after.start + 1)) > 60
+    # consecutive, complete, each within the width, as few as fit, and as even as they go:
+    # cut greedily they were 6, 6, 7 and a lone last column
+    assert [k for block in blocks for k in block] == list(range(20))
+    assert all(grid.table_width(block) <= 60 for block in blocks)
+    assert len(blocks) == len(_blocks_within(grid.fixed, grid.widths, 60)) == 4
+    assert [len(block) for block in blocks] == [5, 5, 5, 5]
     text = rendered(tensor_view(matrix, "m", 2), 60)
     assert_readable(text, 60)
     spans = re.findall(r"(?m)^columns? (\d+)(?:–(\d+))?$", text)
@@ -198,6 +200,19 @@ def test_a_wide_matrix_splits_into_complete_column_blocks():
     # each block has both rows, each row its numbers in order
     assert len(re.findall(r"(?m)^0 ", text)) == len(blocks) == len(re.findall(r"(?m)^1 ", text))
     assert shown_numbers(matrix, 2) <= tokens(text)
+
+
+@pytest.mark.parametrize("widths, width, expected", [
+    ([10] * 7, 69, [(0, 4), (4, 7)]),  # 6 fit: not 0–5 and a lone 6
+    ([10] * 7, 68, [(0, 4), (4, 7)]),  # 5 fit: 4 and 3, not 5 and 2
+    ([10] * 7, 200, [(0, 7)]),
+    ([10] * 9, 36, [(0, 3), (3, 6), (6, 9)]),
+    ([30, 10, 10, 10, 10], 40, [(0, 1), (1, 3), (3, 5)]),  # a wide column stands alone
+    ([100, 10], 50, [(0, 1), (1, 2)]),  # wider than the width: alone, uncut
+])
+def test_column_blocks_are_as_few_and_as_even_as_fit(widths, width, expected):
+    # 4 columns of row labels, one space between two columns
+    assert [(b.start, b.stop) for b in column_blocks(4, widths, width)] == expected
 
 
 def test_grids_stand_side_by_side_only_when_they_fit():

@@ -309,8 +309,25 @@ class MatrixGrid:
 
 def column_blocks(fixed: int, widths: list[int], width: int) -> list[range]:
     """Columns of ``widths`` (each with its padding) after ``fixed`` columns of row indices,
-    one space between two of them, cut into consecutive blocks, each as wide as fits in
-    ``width`` (a column wider than that stands alone)."""
+    one space between two of them, cut into as few consecutive blocks as fit in ``width``
+    (a column wider than that stands alone), as even as they go: a 7-column grid that fits
+    6 becomes columns 0–3 and 4–6, not 0–5 and a lone 6."""
+    blocks = _blocks_within(fixed, widths, width)
+    if len(blocks) < 2:
+        return blocks
+    # the narrowest width that still needs no more blocks
+    low, high = max(fixed + w for w in widths), width
+    while low < high:
+        middle = (low + high) // 2
+        if len(_blocks_within(fixed, widths, middle)) > len(blocks):
+            low = middle + 1
+        else:
+            high = middle
+    return _blocks_within(fixed, widths, low)
+
+
+def _blocks_within(fixed: int, widths: list[int], width: int) -> list[range]:
+    """:func:`column_blocks` cut greedily: each block as wide as fits in ``width``."""
     blocks, start, used = [], 0, fixed
     for k, w in enumerate(widths):
         if k > start and used + 1 + w > width:
