@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
@@ -30,8 +32,8 @@ from cnngrad.cli.output import short_name
 from cnngrad.network import run
 from cnngrad.problem import load_problem
 from cnngrad.render.blocks import matrices
-from cnngrad.render.tables import (ELLIPSIS, GRIDS_FIRST, GRIDS_LAST, MatrixGrid, _blocks_within,
-                                   _scientific, column_blocks,
+from cnngrad.render.tables import (ELLIPSIS, GRIDS_FIRST, GRIDS_LAST, MatrixGrid, _scientific,
+                                   column_blocks,
                                    backward_report, cell_decimals, cell_text, column_span,
                                    forward_report, tensor_view)
 
@@ -191,7 +193,7 @@ def test_a_wide_matrix_splits_into_complete_column_blocks():
     # cut greedily they were 6, 6, 7 and a lone last column
     assert [k for block in blocks for k in block] == list(range(20))
     assert all(grid.table_width(block) <= 60 for block in blocks)
-    assert len(blocks) == len(_blocks_within(grid.fixed, grid.widths, 60)) == 4
+    assert len(blocks) == fewest_blocks(grid.fixed, grid.widths, 60) == 4
     assert [len(block) for block in blocks] == [5, 5, 5, 5]
     text = rendered(tensor_view(matrix, "m", 2), 60)
     assert_readable(text, 60)
@@ -202,17 +204,45 @@ def test_a_wide_matrix_splits_into_complete_column_blocks():
     assert shown_numbers(matrix, 2) <= tokens(text)
 
 
+def fewest_blocks(fixed: int, widths: list[int], width: int) -> int:
+    """The fewest consecutive blocks the columns fit in, each within ``width`` or a single
+    column: every way of cutting them tried."""
+    def fits(block):
+        return len(block) == 1 or fixed + sum(block) + len(block) - 1 <= width
+    best = {0: 0}  # columns covered: the fewest blocks
+    for stop in range(1, len(widths) + 1):
+        best[stop] = min(best[start] + 1 for start in range(stop) if fits(widths[start:stop]))
+    return best[len(widths)]
+
+
 @pytest.mark.parametrize("widths, width, expected", [
     ([10] * 7, 69, [(0, 4), (4, 7)]),  # 6 fit: not 0–5 and a lone 6
     ([10] * 7, 68, [(0, 4), (4, 7)]),  # 5 fit: 4 and 3, not 5 and 2
     ([10] * 7, 200, [(0, 7)]),
     ([10] * 9, 36, [(0, 3), (3, 6), (6, 9)]),
+    ([10] * 7, 36, [(0, 3), (3, 5), (5, 7)]),  # 3 fit: 3, 2, 2, not 3, 3, 1
+    ([10] * 10, 36, [(0, 3), (3, 6), (6, 8), (8, 10)]),  # 3, 3, 2, 2, not 3, 3, 3, 1
     ([30, 10, 10, 10, 10], 40, [(0, 1), (1, 3), (3, 5)]),  # a wide column stands alone
     ([100, 10], 50, [(0, 1), (1, 2)]),  # wider than the width: alone, uncut
+    ([10, 2, 2, 2, 2], 9, [(0, 1), (1, 3), (3, 5)]),  # the others still within the width
+    ([], 80, [(0, 0)]),
 ])
 def test_column_blocks_are_as_few_and_as_even_as_fit(widths, width, expected):
     # 4 columns of row labels, one space between two columns
     assert [(b.start, b.stop) for b in column_blocks(4, widths, width)] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 6), st.lists(st.integers(1, 12), min_size=1, max_size=12),
+       st.integers(0, 60))
+def test_column_blocks_fit_are_fewest_and_complete(fixed, widths, width):
+    blocks = column_blocks(fixed, widths, width)
+    assert [k for block in blocks for k in block] == list(range(len(widths)))
+    assert all(len(block) == 1 or fixed + sum(widths[k] for k in block) + len(block) - 1
+               <= width for block in blocks)
+    assert len(blocks) == fewest_blocks(fixed, widths, width)
+    if len(set(widths)) == 1:  # equal columns: shares that differ by one at most
+        assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
 
 
 def test_grids_stand_side_by_side_only_when_they_fit():

@@ -107,8 +107,8 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     weight = _to_internal(kernel, form, last)
     n_filters, _, k = weight.shape
     if n_filters % groups:
-        raise ctx.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
-                                      f"filters", "give " + ("k×(C_in/groups)×F" if last
+        raise ctx.error(f("groups"), f"groups={groups} does not divide the "
+                                      f"{counted(n_filters, 'filter')}", "give " + ("k×(C_in/groups)×F" if last
                                                              else "F×(C_in/groups)×k")
                         + f" with F a multiple of {groups}", cls=ShapeError)
     padding = _padding(ctx, raw.get("padding", 0), f("padding"), length, k, stride, dilation)

@@ -90,8 +90,8 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
                            f("kernel"), channels_last, images)
     n_filters, _, kh, kw = weight.shape
     if n_filters % groups:
-        raise ctx.error(f("groups"), f"groups={groups} does not divide the {n_filters} "
-                                      f"filters", "give " + ("k1×k2×(C_in/groups)×F" if
+        raise ctx.error(f("groups"), f"groups={groups} does not divide the "
+                                      f"{counted(n_filters, 'filter')}", "give " + ("k1×k2×(C_in/groups)×F" if
                                                              channels_last else
                                                              "F×(C_in/groups)×k1×k2")
                         + f" with F a multiple of {groups}", cls=ShapeError)

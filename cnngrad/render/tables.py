@@ -257,7 +257,8 @@ class MatrixGrid:
         return max(self.fixed + max(self.widths), min(cell_len(self.label or ""), 20))
 
     def blocks(self, width: int) -> list[range]:
-        """The columns cut into consecutive blocks, each as wide as fits in ``width``."""
+        """The columns cut into consecutive blocks that fit in ``width``
+        (:func:`column_blocks`)."""
         return column_blocks(self.fixed, self.widths, width)
 
     def table(self, columns: range | None = None) -> Text:
@@ -309,33 +310,34 @@ class MatrixGrid:
 
 def column_blocks(fixed: int, widths: list[int], width: int) -> list[range]:
     """Columns of ``widths`` (each with its padding) after ``fixed`` columns of row indices,
-    one space between two of them, cut into as few consecutive blocks as fit in ``width``
-    (a column wider than that stands alone), as even as they go: a 7-column grid that fits
-    6 becomes columns 0–3 and 4–6, not 0–5 and a lone 6."""
-    blocks = _blocks_within(fixed, widths, width)
-    if len(blocks) < 2:
-        return blocks
-    # the narrowest width that still needs no more blocks
-    low, high = max(fixed + w for w in widths), width
-    while low < high:
-        middle = (low + high) // 2
-        if len(_blocks_within(fixed, widths, middle)) > len(blocks):
-            low = middle + 1
-        else:
-            high = middle
-    return _blocks_within(fixed, widths, low)
+    one space between two of them, cut into consecutive blocks that fit in ``width`` (a
+    column wider than that stands alone): as few blocks as fit, each taking an even share of
+    the columns left where that fits.  Seven columns that fit six a block are cut 0–3 and
+    4–6, not 0–5 and a lone 6; ten that fit three, 3, 3, 2 and 2."""
+    if not widths:
+        return [range(0)]
 
+    def reach(start: int) -> int:
+        """How many columns from ``start`` fit in one block (at least one)."""
+        used, stop = fixed + widths[start], start + 1
+        while stop < len(widths) and used + 1 + widths[stop] <= width:
+            used += 1 + widths[stop]
+            stop += 1
+        return stop - start
 
-def _blocks_within(fixed: int, widths: list[int], width: int) -> list[range]:
-    """:func:`column_blocks` cut greedily: each block as wide as fits in ``width``."""
-    blocks, start, used = [], 0, fixed
-    for k, w in enumerate(widths):
-        if k > start and used + 1 + w > width:
-            blocks.append(range(start, k))
-            start, used = k, fixed + w
-        else:
-            used += w + (1 if k > start else 0)
-    blocks.append(range(start, len(widths)))
+    # needed[i]: the fewest blocks for the columns from i on (each block as wide as fits)
+    needed = [0] * (len(widths) + 1)
+    for start in range(len(widths) - 1, -1, -1):
+        needed[start] = 1 + needed[start + reach(start)]
+    blocks, start = [], 0
+    for left in range(needed[0], 0, -1):
+        most = reach(start)
+        fewest = next(count for count in range(1, most + 1)
+                      if needed[start + count] <= left - 1)  # the rest still fits
+        share = -(-(len(widths) - start) // left)
+        size = min(most, max(fewest, share))
+        blocks.append(range(start, start + size))
+        start += size
     return blocks
 
 
