@@ -241,8 +241,14 @@ def test_column_blocks_fit_are_fewest_and_complete(fixed, widths, width):
     assert all(len(block) == 1 or fixed + sum(widths[k] for k in block) + len(block) - 1
                <= width for block in blocks)
     assert len(blocks) == fewest_blocks(fixed, widths, width)
-    if len(set(widths)) == 1:  # equal columns: shares that differ by one at most
-        assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 6), st.integers(1, 40), st.integers(1, 12), st.integers(0, 80))
+def test_equal_columns_are_shared_out_evenly(fixed, count, column, width):
+    blocks = column_blocks(fixed, [column] * count, width)
+    assert len(blocks) == fewest_blocks(fixed, [column] * count, width)
+    assert max(map(len, blocks)) - min(map(len, blocks)) <= 1  # no lone last column
 
 
 def test_grids_stand_side_by_side_only_when_they_fit():
