@@ -316,22 +316,24 @@ def column_blocks(fixed: int, widths: list[int], width: int) -> list[range]:
     4–6, not 0–5 and a lone 6; ten that fit three, 3, 3, 2 and 2."""
     if not widths:
         return [range(0)]
-
-    def reach(start: int) -> int:
-        """How many columns from ``start`` fit in one block (at least one)."""
-        used, stop = fixed + widths[start], start + 1
+    # reach[i]: how many columns from i fit in one block (at least one), in one pass: where
+    # a block can end never moves left as its start moves right
+    reach, stop, used = [], 0, 0
+    for start, column in enumerate(widths):
+        if stop <= start:
+            stop, used = start + 1, fixed + column
         while stop < len(widths) and used + 1 + widths[stop] <= width:
             used += 1 + widths[stop]
             stop += 1
-        return stop - start
-
+        reach.append(stop - start)
+        used -= column + 1  # the block from start + 1 (reset there when it was this column)
     # needed[i]: the fewest blocks for the columns from i on (each block as wide as fits)
     needed = [0] * (len(widths) + 1)
     for start in range(len(widths) - 1, -1, -1):
-        needed[start] = 1 + needed[start + reach(start)]
+        needed[start] = 1 + needed[start + reach[start]]
     blocks, start = [], 0
     for left in range(needed[0], 0, -1):
-        most = reach(start)
+        most = reach[start]
         fewest = next(count for count in range(1, most + 1)
                       if needed[start + count] <= left - 1)  # the rest still fits
         share = -(-(len(widths) - start) // left)
