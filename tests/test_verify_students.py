@@ -2766,11 +2766,6 @@ def test_the_grid_goes_through_the_wrong_cell_the_message_names():
     assert "dx[0, 0, :, :]" not in text
 
 
-def conv_backward_db_averaged(x, w, delta, stride, padding):
-    dx, dw, _ = conv_backward_nchw(x, w, delta, stride, padding)
-    return dx, dw, delta.mean(axis=(0, 2, 3))
-
-
 def test_a_grid_narrower_than_its_headings_keeps_its_rules_in_line():
     # "expected" over a column of 17s: the rule sat a column left of the heading's
     from cnngrad.render import GRID_RULE
