@@ -182,7 +182,8 @@ def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
     the values that do (``groups=2`` of 3 channels: 1 or 3)."""
     if c_in % groups:
         allowed = [str(g) for g in range(1, c_in + 1) if c_in % g == 0]
-        raise ctx.error(where, f"groups={groups} does not divide the {counted(c_in, 'input channel')}",
+        raise ctx.error(where, f"groups={groups} does not divide the "
+                               f"{counted(c_in, 'input channel')}",
                         f"groups divides them: {', '.join(allowed[:-1])} or {allowed[-1]}"
                         if len(allowed) > 1 else "groups is 1 for one input channel",
                         cls=ShapeError)

@@ -108,8 +108,8 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     n_filters, _, k = weight.shape
     if n_filters % groups:
         raise ctx.error(f("groups"), f"groups={groups} does not divide the "
-                                      f"{counted(n_filters, 'filter')}", "give " + ("k×(C_in/groups)×F" if last
-                                                             else "F×(C_in/groups)×k")
+                                      f"{counted(n_filters, 'filter')}",
+                        "give " + ("k×(C_in/groups)×F" if last else "F×(C_in/groups)×k")
                         + f" with F a multiple of {groups}", cls=ShapeError)
     padding = _padding(ctx, raw.get("padding", 0), f("padding"), length, k, stride, dilation)
     left, right = padding
@@ -170,8 +170,8 @@ def _kernel_form(ctx, kernel, c_in, c_group, groups, last, where) -> str:
                         f"for several filters give {three}", cls=ShapeError)
     per_filter = kernel.shape[1]
     if per_filter != c_group:
-        raise ctx.error(where, f"kernel has {counted(per_filter, 'channel')} per filter, expected "
-                                f"{c_group} (input channels {c_in} / groups {groups})",
+        raise ctx.error(where, f"kernel has {counted(per_filter, 'channel')} per filter, "
+                                f"expected {c_group} (input channels {c_in} / groups {groups})",
                         f"expected shape {three.replace('(C_in/groups)', str(c_group))}",
                         cls=ShapeError)
     return "3d"

@@ -91,9 +91,9 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     n_filters, _, kh, kw = weight.shape
     if n_filters % groups:
         raise ctx.error(f("groups"), f"groups={groups} does not divide the "
-                                      f"{counted(n_filters, 'filter')}", "give " + ("k1×k2×(C_in/groups)×F" if
-                                                             channels_last else
-                                                             "F×(C_in/groups)×k1×k2")
+                                      f"{counted(n_filters, 'filter')}",
+                        "give " + ("k1×k2×(C_in/groups)×F" if channels_last
+                                   else "F×(C_in/groups)×k1×k2")
                         + f" with F a multiple of {groups}", cls=ShapeError)
 
     padding = _conv_padding(ctx, raw.get("padding", 0), f("padding"), (kh, kw), dilation,
@@ -213,8 +213,8 @@ def _kernel_as_4d(ctx, kernel: np.ndarray, c_in: int, c_group: int, groups: int,
                                 + f" (one filter), got {given(kernel.shape)}",
                         cls=ShapeError)
     if kernel.shape[1] != c_group:
-        raise ctx.error(where, f"kernel has {counted(kernel.shape[1], 'channel')} per filter, expected "
-                                f"{c_group} (input channels {c_in} / groups {groups})",
+        raise ctx.error(where, f"kernel has {counted(kernel.shape[1], 'channel')} per filter, "
+                                f"expected {c_group} (input channels {c_in} / groups {groups})",
                         f"expected shape k1×k2×{c_group}×F (HWIO)" if channels_last else
                         f"expected shape F×{c_group}×k1×k2", cls=ShapeError)
     return kernel
