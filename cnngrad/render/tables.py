@@ -317,10 +317,11 @@ def column_blocks(fixed: int, widths: list[int], width: int) -> list[range]:
     if not widths:
         return [range(0)]
     # reach[i]: how many columns from i fit in one block (at least one), in one pass: where
-    # a block can end never moves left as its start moves right
+    # a block can end never moves left as its start moves right (widths are never negative:
+    # each holds its padding)
     reach, stop, used = [], 0, 0
     for start, column in enumerate(widths):
-        if stop <= start:
+        if stop == start:
             stop, used = start + 1, fixed + column
         while stop < len(widths) and used + 1 + widths[stop] <= width:
             used += 1 + widths[stop]
