@@ -343,6 +343,26 @@ def test_escape_controls_keeps_plain_text_and_line_breaks():
     assert escape_controls("\x1b\x00\x7f\u202e\ud800") == "\\u001b\\u0000\\u007f\\u202e\\ud800"
 
 
+#: Code points for the escaping tests: all below 256, the edges of every other range the
+#: escaping covers, and a sample of the rest
+CODE_POINTS = [*range(0x100), 0x2027, 0x2028, 0x2029, 0x202a, 0x202e, 0x202f, 0x2065, 0x2066,
+               0x2069, 0x206a, 0xd7ff, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xfefe, 0xfeff,
+               0xff00, 0x10ffff, *range(0x100, 0x110000, 4099)]
+
+
+@pytest.mark.parametrize("around", ["", "0.123456,-1.000000\n" * 2000, "é"])
+def test_escape_controls_escapes_every_control_whatever_the_text_around_it(around):
+    # ASCII text takes a path of its own (its bytes, not the regex): each code point, alone
+    # and in the middle of a long ASCII text (or beside an é), as the regex alone writes it
+    from cnngrad.render import _CONTROL
+
+    half = len(around) // 2
+    for code in CODE_POINTS:
+        text = around[:half] + chr(code) + around[half:]
+        expected = _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+        assert escape_controls(text) == expected, hex(code)
+
+
 # ------------------------------------------------------------------ -o like >, atomically
 
 

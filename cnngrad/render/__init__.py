@@ -32,10 +32,20 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
                       "\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
+#: _CONTROL's characters below 128: the C0 controls but tab and line feed, and DEL
+_ASCII_CONTROLS = bytes([*range(0x09), *range(0x0b, 0x20), 0x7f])
+
+
 def escape_controls(text: str) -> str:
     """``text`` with control characters written as ``\\uXXXX`` (valid inside a JSON string
     too, so a JSON result stays valid JSON with the same meaning)."""
-    if not _CONTROL.search(text):  # the common case: one C-speed scan
+    if text.isascii():
+        # a big result's text (its numbers): deleting the controls from the bytes and
+        # comparing lengths takes 0.6 ms a MiB, the regex's scan 3 ms
+        data = text.encode("ascii")
+        if len(data.translate(None, _ASCII_CONTROLS)) == len(data):
+            return text
+    elif not _CONTROL.search(text):  # one scan at C speed
         return text
     return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
