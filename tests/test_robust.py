@@ -363,6 +363,18 @@ def test_escape_controls_escapes_every_control_whatever_the_text_around_it(aroun
         assert escape_controls(text) == expected, hex(code)
 
 
+@pytest.mark.parametrize("at", [0, 6, 7, 8, 13, 14, 20])
+def test_escape_controls_finds_a_control_in_any_slice_of_ascii_text(monkeypatch, at):
+    # ASCII text is searched a slice at a time: a control in the first, at a boundary, in the
+    # last
+    import cnngrad.render as render
+
+    monkeypatch.setattr(render, "_ASCII_SLICE", 7)
+    text = "0123456789abcdefghij"
+    assert escape_controls(text) is text
+    assert escape_controls(text[:at] + "\x1b" + text[at:]) == text[:at] + "\\u001b" + text[at:]
+
+
 # ------------------------------------------------------------------ -o like >, atomically
 
 

@@ -34,6 +34,8 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
 
 #: _CONTROL's characters below 128: the C0 controls but tab and line feed, and DEL
 _ASCII_CONTROLS = bytes([*range(0x09), *range(0x0b, 0x20), 0x7f])
+#: ASCII text is searched this many characters at a time (two copies of a slice at once)
+_ASCII_SLICE = 1 << 20
 
 
 def escape_controls(text: str) -> str:
@@ -42,8 +44,11 @@ def escape_controls(text: str) -> str:
     if text.isascii():
         # a big result's text (its numbers): deleting the controls from the bytes and
         # comparing lengths takes 0.6 ms a MiB, the regex's scan 3 ms
-        data = text.encode("ascii")
-        if len(data.translate(None, _ASCII_CONTROLS)) == len(data):
+        for start in range(0, len(text), _ASCII_SLICE):
+            data = text[start:start + _ASCII_SLICE].encode("ascii")
+            if len(data.translate(None, _ASCII_CONTROLS)) != len(data):
+                break
+        else:
             return text
     elif not _CONTROL.search(text):  # one scan at C speed
         return text
