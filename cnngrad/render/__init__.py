@@ -34,8 +34,9 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
 
 #: _CONTROL's characters below 128: the C0 controls but tab and line feed, and DEL
 _ASCII_CONTROLS = bytes([*range(0x09), *range(0x0b, 0x20), 0x7f])
-#: ASCII text is searched this many characters at a time (two copies of a slice at once)
-_ASCII_SLICE = 1 << 20
+#: ASCII text is searched this many characters at a time (two copies of a slice at once);
+#: more than a streamed block's MiB and a bit, so that a block is one slice, not copied
+_ASCII_SLICE = 1 << 22
 
 
 def escape_controls(text: str) -> str:
