@@ -370,6 +370,7 @@ def test_escape_controls_finds_a_control_in_any_slice_of_ascii_text(monkeypatch,
     import cnngrad.render as render
 
     monkeypatch.setattr(render, "_ASCII_SLICE", 7)
+    monkeypatch.setattr(render, "_ASCII_FROM", 0)
     text = "0123456789abcdefghij"
     assert escape_controls(text) is text
     assert escape_controls(text[:at] + "\x1b" + text[at:]) == text[:at] + "\\u001b" + text[at:]
