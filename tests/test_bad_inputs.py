@@ -128,7 +128,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 class Bad:
     doc: object  # dict (dumped as JSON), str or bytes (written as is), None (no file)
     where: str | re.Pattern | None  # exact location after "<file>: ", or None for none
-    what: str  # a key word of the message
+    what: str | re.Pattern  # a key word of the message, or a pattern searched in it
     hint: str | None = None  # a key word of the hint (after '; hint: ')
     files: dict = field(default_factory=dict)  # CSV/NPY files beside the problem
     file: str | None = "bad.json"  # the file the message names (None: no file)
@@ -1004,7 +1004,10 @@ def check_error_output(output: str, case: Bad) -> str:
         assert rest.startswith(f"{case.where}: "), line
     else:
         assert not re.match(r"(line \d|row \d|[\w.\[\]-]+: )", rest), line
-    assert case.what in rest, line
+    if isinstance(case.what, re.Pattern):
+        assert case.what.search(rest), line
+    else:
+        assert case.what in rest, line
     if case.hint is not None:
         assert case.hint in hint, output
     return line

@@ -2642,9 +2642,9 @@ def test_a_file_an_answers_file_names_is_part_of_its_submission_in_a_folder(tmp_
         else:
             np.savetxt(folder / "kernel.csv", kernel, delimiter=",", fmt="%.4f")
         (folder / "answers.json").write_text(json.dumps({KERNEL_GRAD: {form: f"kernel.{form}"}}))
-    for given, students in ((tmp_path / "subs", ["ana", "zoe"]),
-                            (tmp_path / "subs" / "zoe", ["zoe"])):
-        result = invoke("check", WORKED, given, "-f", "csv")
+    for submissions, students in ((tmp_path / "subs", ["ana", "zoe"]),
+                                  (tmp_path / "subs" / "zoe", ["zoe"])):
+        result = invoke("check", WORKED, submissions, "-f", "csv")
         assert result.exit_code == 0, result.output
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
         assert [(row["student"], row["status"]) for row in rows] == [
@@ -3313,8 +3313,8 @@ def test_answers_files_are_searched_for_names_only_when_o_writes_a_file(tmp_path
     answers = tmp_path / "bad.json"
     answers.write_text(f'{{"{KERNEL_GRAD}": {{"csv": "e.csv"}}, "comment": 1}}')
     for output in ([], ["-o", "-"]):
-        for given in ([answers, answers.with_name("x.json")], ["-", answers], ["-"]):
-            result = runner.invoke(app, ["check", str(WORKED), *map(str, given), "-f", fmt,
+        for submissions in ([answers, answers.with_name("x.json")], ["-", answers], ["-"]):
+            result = runner.invoke(app, ["check", str(WORKED), *map(str, submissions), "-f", fmt,
                                          *output], input=answers.read_text())
             assert result.exit_code == 2 and "searched" not in result.output, result.output
 

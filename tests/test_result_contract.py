@@ -195,7 +195,7 @@ CASES = [(kind, seed) for kind in ("conv2d", "conv1d", "conv_transpose2d")
 
 @pytest.mark.parametrize(("kind", "seed"), CASES)
 def test_parameters_in_every_accepted_shape_match_pytorch(tmp_path, kind, seed):
-    torch = pytest.importorskip("torch")  # noqa: F841  (the reference needs it)
+    pytest.importorskip("torch")  # the reference needs it
     import torch_oracle
 
     doc = _conv_problem(seed, kind)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cases import (EXPECTED, EXACT, HERE, PROBLEMS, base_cases, ensure_pinned,  # noqa: E402
+from cases import (EXPECTED, HERE, PROBLEMS, base_cases, ensure_pinned,  # noqa: E402
                    explain_cases, run, write)
 
 
