@@ -15,11 +15,12 @@ import re
 import subprocess
 import sys
 from fractions import Fraction
+from itertools import combinations, pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
@@ -225,6 +226,9 @@ def fewest_blocks(fixed: int, widths: list[int], width: int) -> int:
     ([30, 10, 10, 10, 10], 40, [(0, 1), (1, 3), (3, 5)]),  # a wide column stands alone
     ([100, 10], 50, [(0, 1), (1, 2)]),  # wider than the width: alone, uncut
     ([10, 2, 2, 2, 2], 9, [(0, 1), (1, 3), (3, 5)]),  # the others still within the width
+    # unequal columns: cut share by share from the left it was 3, a lone 3 and 3
+    ([6, 5, 6, 20, 12, 5, 6], 31, [(0, 2), (2, 4), (4, 7)]),
+    ([12, 10, 10, 20, 20, 6, 6], 42, [(0, 2), (2, 4), (4, 7)]),
     ([], 80, [(0, 0)]),
 ])
 def test_column_blocks_are_as_few_and_as_even_as_fit(widths, width, expected):
@@ -241,6 +245,31 @@ def test_column_blocks_fit_are_fewest_and_complete(fixed, widths, width):
     assert all(len(block) == 1 or fixed + sum(widths[k] for k in block) + len(block) - 1
                <= width for block in blocks)
     assert len(blocks) == fewest_blocks(fixed, widths, width)
+
+
+def evenest_cuts(fixed: int, widths: list[int], width: int) -> list[list[int]]:
+    """Every cut of the columns into the fewest blocks that fit with the least sum of the
+    squares of the blocks' sizes, as lists of sizes: every composition of the count tried."""
+    count, fewest = len(widths), fewest_blocks(fixed, widths, width)
+    cuts = []
+    for ends in combinations(range(1, count), fewest - 1):
+        bounds = [0, *ends, count]
+        sizes = [stop - start for start, stop in pairwise(bounds)]
+        if all(size == 1 or fixed + sum(widths[start:stop]) + size - 1 <= width
+               for (start, stop), size in zip(pairwise(bounds), sizes)):
+            cuts.append(sizes)
+    least = min(sum(size * size for size in sizes) for sizes in cuts)
+    return [sizes for sizes in cuts if sum(size * size for size in sizes) == least]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 6), st.lists(st.integers(1, 24), min_size=1, max_size=10),
+       st.integers(0, 60))
+@example(0, [24, 6, 6, 28, 14, 8, 7], 38)  # a rare shape: 3, 1, 3 before
+@example(4, [5, 5, 12, 20, 20, 5, 5], 43)
+def test_column_blocks_are_the_evenest_cut_larger_blocks_first(fixed, widths, width):
+    sizes = [len(block) for block in column_blocks(fixed, widths, width)]
+    assert sizes == max(evenest_cuts(fixed, widths, width))
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from bisect import bisect_right
 from fractions import Fraction
 from itertools import product
 
@@ -311,11 +312,20 @@ class MatrixGrid:
 def column_blocks(fixed: int, widths: list[int], width: int) -> list[range]:
     """Columns of ``widths`` (each with its padding) after ``fixed`` columns of row indices,
     one space between two of them, cut into consecutive blocks that fit in ``width`` (a
-    column wider than that stands alone): as few blocks as fit, each taking an even share of
-    the columns left where that fits.  Seven columns that fit six a block are cut 0–3 and
-    4–6, not 0–5 and a lone 6; ten that fit three, 3, 3, 2 and 2."""
+    column wider than that stands alone): as few blocks as fit, and of those cuts the one
+    whose blocks hold the most even counts of columns (the least sum of their squares; the
+    earlier block the larger on a tie).  Seven columns that fit six a block are cut 0–3 and
+    4–6, not 0–5 and a lone 6; ten that fit three, 3, 3, 2 and 2.
+
+    Notes
+    -----
+    The even cut is a shortest path through the starts a block can have: block ``b`` of
+    ``k`` starts where the columns left still fit in ``k - b`` blocks and number at least
+    that many.  Those starts are a narrow window (a block's worth of slack), so the search
+    costs about the columns times the columns a block holds."""
     if not widths:
         return [range(0)]
+    count = len(widths)
     # reach[i]: how many columns from i fit in one block (at least one), in one pass: where
     # a block can end never moves left as its start moves right (widths are never negative:
     # each holds its padding)
@@ -323,24 +333,42 @@ def column_blocks(fixed: int, widths: list[int], width: int) -> list[range]:
     for start, column in enumerate(widths):
         if stop == start:
             stop, used = start + 1, fixed + column
-        while stop < len(widths) and used + 1 + widths[stop] <= width:
+        while stop < count and used + 1 + widths[stop] <= width:
             used += 1 + widths[stop]
             stop += 1
         reach.append(stop - start)
         used -= column + 1  # the block from start + 1 (reset there when it was this column)
     # needed[i]: the fewest blocks for the columns from i on (each block as wide as fits)
-    needed = [0] * (len(widths) + 1)
-    for start in range(len(widths) - 1, -1, -1):
+    needed = [0] * (count + 1)
+    for start in range(count - 1, -1, -1):
         needed[start] = 1 + needed[start + reach[start]]
+    total = needed[0]
+    # starts[b]: where block b can start and still leave a cut into exactly total - b blocks
+    # (a fitting block cut in two still fits, so "at least needed, at most the columns left")
+    starts = [[0]]
+    for block in range(1, total):
+        left = total - block
+        ends = {start + size for start in starts[-1] for size in range(1, reach[start] + 1)
+                if needed[start + size] <= left <= count - start - size}
+        starts.append(sorted(ends))
+    # cost[start] for the blocks from b on, walked back from the last block; the larger
+    # block first on a tie (sizes tried from the largest)
+    cost, choice = {count: 0}, []
+    for block in range(total - 1, -1, -1):
+        ends = sorted(cost)
+        best_cost, best_size = {}, {}
+        for start in starts[block]:
+            reachable = ends[bisect_right(ends, start):bisect_right(ends, start + reach[start])]
+            for end in reversed(reachable):
+                size = end - start
+                if start not in best_cost or size * size + cost[end] < best_cost[start]:
+                    best_cost[start], best_size[start] = size * size + cost[end], size
+        cost = best_cost
+        choice.append(best_size)
     blocks, start = [], 0
-    for left in range(needed[0], 0, -1):
-        most = reach[start]
-        fewest = next(count for count in range(1, most + 1)
-                      if needed[start + count] <= left - 1)  # the rest still fits
-        share = -(-(len(widths) - start) // left)
-        size = min(most, max(fewest, share))
-        blocks.append(range(start, start + size))
-        start += size
+    for sizes in reversed(choice):
+        blocks.append(range(start, start + sizes[start]))
+        start += sizes[start]
     return blocks
 
 
