@@ -272,6 +272,16 @@ def test_column_blocks_are_the_evenest_cut_larger_blocks_first(fixed, widths, wi
     assert sizes == max(evenest_cuts(fixed, widths, width))
 
 
+def test_thousands_of_columns_in_a_few_blocks_are_cut_evenly():
+    # a block of thousands of columns (an SVG's width, a wide COLUMNS): the search halves
+    # its way through each block's possible ends instead of trying every one
+    assert [len(block) for block in column_blocks(4, [3] * 10_000, 20_001)] == [3334, 3333, 3333]
+    widths = [3, 5] * 2_500
+    blocks = column_blocks(0, widths, 10_000)
+    assert [len(block) for block in blocks] == [1667, 1667, 1666]
+    assert [k for block in blocks for k in block] == list(range(5_000))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 6), st.integers(1, 40), st.integers(1, 12), st.integers(0, 80))
 def test_equal_columns_are_shared_out_evenly(fixed, count, column, width):
