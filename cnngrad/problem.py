@@ -397,14 +397,30 @@ def load_problem(path: str, *, exact: bool = False, max_elements: int = DEFAULT_
 def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = False,
                   max_elements: int = DEFAULT_MAX_ELEMENTS) -> Problem:
     """Validate a parsed JSON document into a :class:`Problem` (see the module docstring)."""
+    builder = _Builder(file, base_dir, exact, max_elements)
     with split_csvs_seen() as split:
         try:
-            problem = _Builder(file, base_dir, exact, max_elements).build(document)
+            problem = builder.build(document)
         except ShapeError as error:
+            _hint_stacked_rows(error, builder.stacked_rows)
             _hint_split_csv(error, split)
             raise
     problem.source = document
     return problem
+
+
+def _hint_stacked_rows(error: ShapeError, shape: tuple[int, ...] | None) -> None:
+    """A shape error in a channels-last problem whose input is a list of CSV files: the
+    list is stacked on a new first axis (the contract's rule), which ``"nhwc"`` reads as the
+    rows, so files meant as channels make a map of other channels.  Said before the error's
+    own hint, which takes the input as read."""
+    if shape is None:
+        return
+    files, rows, cols = shape
+    hint = (f"the input's {files} CSV files are stacked on a new first axis, which \"nhwc\" "
+            f"reads as rows: a {files}×{rows}×{cols} map of {cols} channels; for {files} "
+            f"channels give the input {rows}×{cols}×{files} (H×W×C) as nested lists or .npy")
+    error.hint = hint if error.hint is None else f"{hint}; else {error.hint}"
 
 
 def _hint_split_csv(error: ShapeError, split: list[tuple[str, str, str]]) -> None:
@@ -871,6 +887,9 @@ class _Builder:
         self.vector_input = False
         #: where → the {"csv": ...} or {"npy": ...} a tensor there was read from
         self.tensor_files: dict[str, dict] = {}
+        #: the shape of a channels-last 2-D problem's input stacked from a list of CSV files
+        #: (its first axis the files, read as rows), for the hint of a later shape error
+        self.stacked_rows: tuple[int, ...] | None = None
 
     # -- small helpers ------------------------------------------------------
 
@@ -1004,6 +1023,9 @@ class _Builder:
             raise _vector_input_hint(exc, raw_for_spatial) from None
         layout = Layout(given_input.ndim, channels_last=channels_last, spatial=spatial)
         self.vector_input = layout.vector_input
+        if (channels_last and spatial == 2 and given_input.ndim == 3
+                and isinstance(self.tensor_files.get("input", {}).get("csv"), list)):
+            self.stacked_rows = given_input.shape
         x = layout.input_to_internal(given_input)
         self.check_size(x.size, "input", "the input")
 

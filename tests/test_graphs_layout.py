@@ -206,6 +206,47 @@ def test_nhwc_three_d_kernels_and_untied_bias(tmp_path):
     assert layers["conv2d_1"]["grads"]["bias"] == [[[1, 0], [0, 1]], [[1, 1], [0, 0]]]
 
 
+def _stacked_csv_problem(tmp_path, layout: str, layers: list, delta) -> Path:
+    # three 2×4 matrices meant as the channels of an image
+    for channel in range(3):
+        np.savetxt(tmp_path / f"c{channel}.csv", np.arange(8).reshape(2, 4) + channel,
+                   delimiter=",", fmt="%d")
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"layout": layout, "input": {"csv": ["c0.csv", "c1.csv",
+                                                                    "c2.csv"]},
+                                "layers": layers, "delta": delta}))
+    return path
+
+
+@pytest.mark.parametrize("layers, delta, error", [
+    ([{"type": "conv2d", "kernel": np.ones((1, 1, 3)).tolist()}], np.ones((2, 4)).tolist(),
+     "a 3-D kernel over a 4-channel input must be k1×k2×4 (one filter), got 1×1×3"),
+    ([{"type": "relu"}], np.ones((2, 4, 3)).tolist(), "expected shape 3×2×4"),
+])
+def test_nhwc_csv_files_meant_as_channels_get_a_hint(tmp_path, layers, delta, error):
+    # the list is stacked on a new first axis (the contract's rule), which nhwc reads as rows
+    path = _stacked_csv_problem(tmp_path, "nhwc", layers, delta)
+    outcome = runner.invoke(app, ["backward", str(path)])
+    assert outcome.exit_code == 2
+    line, hint = outcome.output.strip().split("; hint: ", 1)
+    assert error in line
+    assert hint.startswith("the input's 3 CSV files are stacked on a new first axis, which "
+                           '"nhwc" reads as rows: a 3×2×4 map of 4 channels; for 3 channels '
+                           "give the input 2×4×3 (H×W×C) as nested lists or .npy")
+    # read channels first, the same files are the image's channels
+    path = _stacked_csv_problem(tmp_path, "nchw", [{"type": "relu"}], np.ones((3, 2, 4)).tolist())
+    assert runner.invoke(app, ["backward", str(path)]).exit_code == 0
+
+
+def test_a_one_d_nhwc_input_of_csv_files_is_a_batch_without_a_hint(tmp_path):
+    # in a 1-D problem the new first axis is the batch in both layouts: no rows to mistake
+    path = _stacked_csv_problem(tmp_path, "nhwc", [{"type": "maxpool1d", "size": 2}],
+                                np.ones((3, 1, 3)).tolist())
+    outcome = runner.invoke(app, ["backward", str(path)])
+    assert outcome.exit_code == 2 and "expected shape 3×1×4" in outcome.output
+    assert "stacked" not in outcome.output
+
+
 # --------------------------------------------------------------------------- same padding, dense
 
 
