@@ -13,6 +13,7 @@ vectors are K, or N×K when batched.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -402,25 +403,62 @@ def build_problem(document: Any, *, file: str, base_dir: Path, exact: bool = Fal
         try:
             problem = builder.build(document)
         except ShapeError as error:
-            _hint_stacked_rows(error, builder.stacked_rows)
+            _hint_stacked_rows(error, document, builder)
             _hint_split_csv(error, split)
             raise
     problem.source = document
     return problem
 
 
-def _hint_stacked_rows(error: ShapeError, shape: tuple[int, ...] | None) -> None:
+def _stacked_rows(reference: dict | None, layout: Layout,
+                  given: np.ndarray) -> tuple[int, ...] | None:
+    """The shape of a 2-D channels-last problem's input read from a list of CSV files (the
+    files on its first axis, which ``"nhwc"`` reads as rows), else None."""
+    stacked = isinstance(reference, dict) and isinstance(reference.get("csv"), list)
+    two_d_map = layout.channels_last and layout.spatial == 2 and given.ndim == 3
+    return given.shape if stacked and two_d_map else None
+
+
+def _hint_stacked_rows(error: ShapeError, document: dict, builder: _Builder) -> None:
     """A shape error in a channels-last problem whose input is a list of CSV files: the
     list is stacked on a new first axis (the contract's rule), which ``"nhwc"`` reads as the
-    rows, so files meant as channels make a map of other channels.  Said before the error's
-    own hint, which takes the input as read."""
-    if shape is None:
+    rows, so files meant as channels make a map of other channels.  Said only when the same
+    problem with the files as channels gets past the place of the error (an error the
+    layout does not explain keeps its own hint alone), and before that hint, which takes
+    the input as read."""
+    if builder.stacked_rows is None:
         return
-    files, rows, cols = shape
-    hint = (f"the input's {files} CSV files are stacked on a new first axis, which \"nhwc\" "
-            f"reads as rows: a {files}×{rows}×{cols} map of {cols} channels; for {files} "
-            f"channels give the input {rows}×{cols}×{files} (H×W×C) as nested lists or .npy")
+    files, rows, cols = builder.stacked_rows
+    shape = (rows, cols) if files == 1 else (rows, cols, files)  # as the hint says
+    as_channels = {**document, "input": np.zeros(shape, dtype=int).tolist()}
+    try:
+        _Builder(builder.file, builder.base_dir, builder.exact,
+                 builder.max_elements).build(as_channels)
+    except CnnGradError as later:
+        if _checked_so_far(later.where) <= _checked_so_far(error.where):
+            return
+    read = f"which \"nhwc\" reads as rows ({files}×{rows}×{cols}: {cols} channels)"
+    if files == 1:
+        name = document["input"]["csv"][0]
+        hint = (f"the input's list of one CSV file is a new first axis, {read}: for one "
+                f"channel give the file alone, {{\"csv\": {json.dumps(name)}}}")
+    else:
+        hint = (f"the input's {files} CSV files are stacked on a new first axis, {read}: for "
+                f"{files} channels give the input {rows}×{cols}×{files} (H×W×C) as nested "
+                f"lists or .npy")
     error.hint = hint if error.hint is None else f"{hint}; else {error.hint}"
+
+
+def _checked_so_far(where: str | None) -> tuple[int, int]:
+    """How far a problem's checks had got when an error was found at ``where``: the input
+    and the top level, then the layers in order (the shorthand's keys are its one layer),
+    then the delta or the loss."""
+    if where and (layer := re.match(r"layers\[(\d+)\]", where)):
+        return (1, int(layer.group(1)))
+    head = re.match(r"\w*", where or "").group()
+    if head in SHORTHAND_KEYS:
+        return (1, 0)
+    return (2, 0) if head in ("delta", "loss") else (0, 0)
 
 
 def _hint_split_csv(error: ShapeError, split: list[tuple[str, str, str]]) -> None:
@@ -887,8 +925,7 @@ class _Builder:
         self.vector_input = False
         #: where → the {"csv": ...} or {"npy": ...} a tensor there was read from
         self.tensor_files: dict[str, dict] = {}
-        #: the shape of a channels-last 2-D problem's input stacked from a list of CSV files
-        #: (its first axis the files, read as rows), for the hint of a later shape error
+        #: an nhwc input stacked from CSV files as rows, its shape (:func:`_stacked_rows`)
         self.stacked_rows: tuple[int, ...] | None = None
 
     # -- small helpers ------------------------------------------------------
@@ -1023,9 +1060,7 @@ class _Builder:
             raise _vector_input_hint(exc, raw_for_spatial) from None
         layout = Layout(given_input.ndim, channels_last=channels_last, spatial=spatial)
         self.vector_input = layout.vector_input
-        if (channels_last and spatial == 2 and given_input.ndim == 3
-                and isinstance(self.tensor_files.get("input", {}).get("csv"), list)):
-            self.stacked_rows = given_input.shape
+        self.stacked_rows = _stacked_rows(self.tensor_files.get("input"), layout, given_input)
         x = layout.input_to_internal(given_input)
         self.check_size(x.size, "input", "the input")
 

@@ -206,22 +206,24 @@ def test_nhwc_three_d_kernels_and_untied_bias(tmp_path):
     assert layers["conv2d_1"]["grads"]["bias"] == [[[1, 0], [0, 1]], [[1, 1], [0, 0]]]
 
 
-def _stacked_csv_problem(tmp_path, layout: str, layers: list, delta) -> Path:
-    # three 2×4 matrices meant as the channels of an image
-    for channel in range(3):
+def _stacked_csv_problem(tmp_path, layout: str, layers: list, delta, files: int = 3) -> Path:
+    # 2×4 matrices meant as the channels of an image
+    for channel in range(files):
         np.savetxt(tmp_path / f"c{channel}.csv", np.arange(8).reshape(2, 4) + channel,
                    delimiter=",", fmt="%d")
     path = tmp_path / "p.json"
-    path.write_text(json.dumps({"layout": layout, "input": {"csv": ["c0.csv", "c1.csv",
-                                                                    "c2.csv"]},
-                                "layers": layers, "delta": delta}))
+    path.write_text(json.dumps({"layout": layout, "input": {
+        "csv": [f"c{channel}.csv" for channel in range(files)]}, "layers": layers,
+        "delta": delta}))
     return path
 
 
 @pytest.mark.parametrize("layers, delta, error", [
+    # as channels the kernel fits (and the delta, 2×4, is the next error)
     ([{"type": "conv2d", "kernel": np.ones((1, 1, 3)).tolist()}], np.ones((2, 4)).tolist(),
-     "a 3-D kernel over a 4-channel input must be k1×k2×4 (one filter), got 1×1×3"),
-    ([{"type": "relu"}], np.ones((2, 4, 3)).tolist(), "expected shape 3×2×4"),
+     "layers[0].kernel: a 3-D kernel over a 4-channel input must be k1×k2×4 (one filter), "
+     "got 1×1×3"),
+    ([{"type": "relu"}], np.ones((2, 4, 3)).tolist(), "delta: expected shape 3×2×4"),
 ])
 def test_nhwc_csv_files_meant_as_channels_get_a_hint(tmp_path, layers, delta, error):
     # the list is stacked on a new first axis (the contract's rule), which nhwc reads as rows
@@ -231,11 +233,38 @@ def test_nhwc_csv_files_meant_as_channels_get_a_hint(tmp_path, layers, delta, er
     line, hint = outcome.output.strip().split("; hint: ", 1)
     assert error in line
     assert hint.startswith("the input's 3 CSV files are stacked on a new first axis, which "
-                           '"nhwc" reads as rows: a 3×2×4 map of 4 channels; for 3 channels '
-                           "give the input 2×4×3 (H×W×C) as nested lists or .npy")
+                           '"nhwc" reads as rows (3×2×4: 4 channels): for 3 channels give '
+                           "the input 2×4×3 (H×W×C) as nested lists or .npy")
     # read channels first, the same files are the image's channels
     path = _stacked_csv_problem(tmp_path, "nchw", [{"type": "relu"}], np.ones((3, 2, 4)).tolist())
     assert runner.invoke(app, ["backward", str(path)]).exit_code == 0
+
+
+def test_one_nhwc_csv_file_in_a_list_is_told_to_stand_alone(tmp_path):
+    path = _stacked_csv_problem(tmp_path, "nhwc", [{"type": "relu"}], np.ones((2, 4)).tolist(),
+                                files=1)
+    outcome = runner.invoke(app, ["backward", str(path)])
+    assert outcome.exit_code == 2
+    assert outcome.output.strip().endswith(
+        "; hint: the input's list of one CSV file is a new first axis, which \"nhwc\" reads as "
+        "rows (1×2×4: 4 channels): for one channel give the file alone, {\"csv\": \"c0.csv\"}")
+
+
+@pytest.mark.parametrize("layers, delta, error", [
+    # the flattened size is 24 either way
+    ([{"type": "flatten"}, {"type": "dense", "weights": np.ones((2, 23)).tolist()}], [1, 1],
+     "input vector has 24"),
+    ([{"type": "conv2d", "kernel": np.ones((1, 1, 4)).tolist()},
+      {"type": "conv1d", "kernel": [1]}], np.ones((3, 2)).tolist(), "conv1d works on 1-D maps"),
+    # as channels the delta is wrong all the same
+    ([{"type": "relu"}], np.ones((2, 4, 2)).tolist(), "expected shape 3×2×4"),
+])
+def test_an_error_the_files_as_channels_would_not_mend_gets_no_stacking_hint(tmp_path, layers,
+                                                                            delta, error):
+    path = _stacked_csv_problem(tmp_path, "nhwc", layers, delta)
+    outcome = runner.invoke(app, ["backward", str(path)])
+    assert outcome.exit_code == 2 and error in outcome.output
+    assert "stacked" not in outcome.output
 
 
 def test_a_one_d_nhwc_input_of_csv_files_is_a_batch_without_a_hint(tmp_path):
