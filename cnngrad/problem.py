@@ -431,34 +431,23 @@ def _hint_stacked_rows(error: ShapeError, document: dict, builder: _Builder) -> 
     files, rows, cols = builder.stacked_rows
     shape = (rows, cols) if files == 1 else (rows, cols, files)  # as the hint says
     as_channels = {**document, "input": np.zeros(shape, dtype=int).tolist()}
+    again = _Builder(builder.file, builder.base_dir, builder.exact, builder.max_elements)
     try:
-        _Builder(builder.file, builder.base_dir, builder.exact,
-                 builder.max_elements).build(as_channels)
-    except CnnGradError as later:
-        if _checked_so_far(later.where) <= _checked_so_far(error.where):
+        with split_csvs_seen():  # its files are not the problem's as read
+            again.build(as_channels)
+    except CnnGradError:
+        if again.progress <= builder.progress:
             return
     read = f"which \"nhwc\" reads as rows ({files}×{rows}×{cols}: {cols} channels)"
     if files == 1:
-        name = document["input"]["csv"][0]
-        hint = (f"the input's list of one CSV file is a new first axis, {read}: for one "
-                f"channel give the file alone, {{\"csv\": {json.dumps(name)}}}")
+        alone = json.dumps({"csv": document["input"]["csv"][0]}, ensure_ascii=False)
+        hint = (f"the input's list of one CSV file makes a new first axis, {read}: for one "
+                f"channel give the file alone, {alone}")
     else:
         hint = (f"the input's {files} CSV files are stacked on a new first axis, {read}: for "
                 f"{files} channels give the input {rows}×{cols}×{files} (H×W×C) as nested "
                 f"lists or .npy")
     error.hint = hint if error.hint is None else f"{hint}; else {error.hint}"
-
-
-def _checked_so_far(where: str | None) -> tuple[int, int]:
-    """How far a problem's checks had got when an error was found at ``where``: the input
-    and the top level, then the layers in order (the shorthand's keys are its one layer),
-    then the delta or the loss."""
-    if where and (layer := re.match(r"layers\[(\d+)\]", where)):
-        return (1, int(layer.group(1)))
-    head = re.match(r"\w*", where or "").group()
-    if head in SHORTHAND_KEYS:
-        return (1, 0)
-    return (2, 0) if head in ("delta", "loss") else (0, 0)
 
 
 def _hint_split_csv(error: ShapeError, split: list[tuple[str, str, str]]) -> None:
@@ -927,6 +916,7 @@ class _Builder:
         self.tensor_files: dict[str, dict] = {}
         #: an nhwc input stacked from CSV files as rows, its shape (:func:`_stacked_rows`)
         self.stacked_rows: tuple[int, ...] | None = None
+        self.progress = (0, 0)  # the checks reached: top level, (1, layer), (2, 0) the end
 
     # -- small helpers ------------------------------------------------------
 
@@ -1078,6 +1068,7 @@ class _Builder:
             raise self.error(TOP_LEVEL, "missing key 'loss' or 'delta' (one of them is needed)")
 
         layers = self.build_layers(raw_layers, layers_where, x.shape, layout)
+        self.progress = (2, 0)
         out_shape = layers[-1].out_shape
         shown = layout.display_shape(out_shape)
 
@@ -1107,6 +1098,7 @@ class _Builder:
         specs: list[LayerSpec] = []
         previous = INPUT
         for index, raw in enumerate(raw_layers):
+            self.progress = (1, index)
             where = join_path(layers_where, index) if layers_where else ""
             kind = layer_kind(self, raw, where)
             family = layer_family(kind)
@@ -1141,13 +1133,8 @@ class _Builder:
             shapes[name] = spec.out_shape
             self.check_size(_prod(spec.out_shape), where, f"the output of {name}")
             specs.append(spec)
-        for spec in specs[:-1]:
-            if spec.name not in read_by:
-                raise self.error(spec.where, f"the output of {spec.name} is read by no layer "
-                                             f"(only the last layer's output is the "
-                                             f"network's output)",
-                                 f"name it in a later layer's 'input' or 'inputs', or remove "
-                                 f"{spec.name}")
+        self.progress = (1, len(raw_layers))
+        _check_every_output_is_read(self, specs, read_by)
         return specs
 
     def _read_name(self, value: Any, where: str, names: _Names, raw_layers: list,
@@ -1210,6 +1197,17 @@ class _Builder:
             raise self.error(where, f"{kind} needs a feature map, but its input is a vector of "
                                     f"{shape[-1]}", hint, cls=ShapeError)
         return shape
+
+
+def _check_every_output_is_read(ctx: _Builder, specs: list[LayerSpec],
+                                read_by: dict[str, list[str]]) -> None:
+    """Every layer's output but the last is read by a later layer (the contract's graphs)."""
+    for spec in specs[:-1]:
+        if spec.name not in read_by:
+            raise ctx.error(spec.where, f"the output of {spec.name} is read by no layer (only "
+                                        f"the last layer's output is the network's output)",
+                            f"name it in a later layer's 'input' or 'inputs', or remove "
+                            f"{spec.name}")
 
 
 # --------------------------------------------------------------------------- small utils

@@ -240,13 +240,34 @@ def test_nhwc_csv_files_meant_as_channels_get_a_hint(tmp_path, layers, delta, er
     assert runner.invoke(app, ["backward", str(path)]).exit_code == 0
 
 
+@pytest.mark.parametrize("delta_csv, layers", [
+    # as channels the kernel fits and the next error is in the delta's file: still past it
+    ("1,1,1,1\n1,1,1\n", None),
+    # a delta file read only when the files are channels is not blamed for decimal commas
+    ("0,25,0,13\n0,75,1,05\n", None),
+    # relu_1 read by no layer is found after every layer, past layers[1]
+    ("1,1,1,1\n1,1,1,1\n", [{"type": "relu"}, {"type": "conv2d", "input": "input",
+                                                  "kernel": [[[1, 1, 1]]]}]),
+])
+def test_the_stacking_hint_follows_how_far_the_checks_get(tmp_path, delta_csv, layers):
+    layers = layers or [{"type": "conv2d", "kernel": [[[1, 1, 1]]]}]
+    path = _stacked_csv_problem(tmp_path, "nhwc", layers, {"csv": "d.csv"})
+    (tmp_path / "d.csv").write_text(delta_csv)
+    outcome = runner.invoke(app, ["backward", str(path)])
+    assert outcome.exit_code == 2
+    line, hint = outcome.output.strip().split("; hint: ", 1)
+    assert "kernel over a 4-channel input" in line
+    assert hint.startswith("the input's 3 CSV files are stacked"), hint
+    assert "decimal commas" not in hint
+
+
 def test_one_nhwc_csv_file_in_a_list_is_told_to_stand_alone(tmp_path):
     path = _stacked_csv_problem(tmp_path, "nhwc", [{"type": "relu"}], np.ones((2, 4)).tolist(),
                                 files=1)
     outcome = runner.invoke(app, ["backward", str(path)])
     assert outcome.exit_code == 2
     assert outcome.output.strip().endswith(
-        "; hint: the input's list of one CSV file is a new first axis, which \"nhwc\" reads as "
+        "; hint: the input's list of one CSV file makes a new first axis, which \"nhwc\" reads as "
         "rows (1×2×4: 4 channels): for one channel give the file alone, {\"csv\": \"c0.csv\"}")
 
 
