@@ -423,9 +423,10 @@ def _hint_stacked_rows(error: ShapeError, document: dict, builder: _Builder) -> 
     """A shape error in a channels-last problem whose input is a list of CSV files: the
     list is stacked on a new first axis (the contract's rule), which ``"nhwc"`` reads as the
     rows, so files meant as channels make a map of other channels.  Said only when the same
-    problem with the files as channels gets past the place of the error (an error the
-    layout does not explain keeps its own hint alone), and before that hint, which takes
-    the input as read."""
+    problem with the files as channels is valid or gets further (a later layer or stage; or
+    the same one with an error about values, not shapes, which only a shape the first
+    build did not have can reach), so an error the layout does not explain keeps its own
+    hint alone, and said before that hint, which takes the input as read."""
     if builder.stacked_rows is None:
         return
     files, rows, cols = builder.stacked_rows
@@ -435,8 +436,10 @@ def _hint_stacked_rows(error: ShapeError, document: dict, builder: _Builder) -> 
     try:
         with split_csvs_seen():  # its files are not the problem's as read
             again.build(as_channels)
-    except CnnGradError:
-        if again.progress <= builder.progress:
+    except CnnGradError as later:
+        further = again.progress > builder.progress or (
+            again.progress == builder.progress and not isinstance(later, ShapeError))
+        if not further:
             return
     read = f"which \"nhwc\" reads as rows ({files}×{rows}×{cols}: {cols} channels)"
     if files == 1:
@@ -916,7 +919,7 @@ class _Builder:
         self.tensor_files: dict[str, dict] = {}
         #: an nhwc input stacked from CSV files as rows, its shape (:func:`_stacked_rows`)
         self.stacked_rows: tuple[int, ...] | None = None
-        self.progress = (0, 0)  # the checks reached: top level, (1, layer), (2, 0) the end
+        self.progress = (0, 0)  # checks reached: top, (1, layer), (1, count) reads, (2, 0)
 
     # -- small helpers ------------------------------------------------------
 

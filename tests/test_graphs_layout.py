@@ -261,6 +261,21 @@ def test_the_stacking_hint_follows_how_far_the_checks_get(tmp_path, delta_csv, l
     assert "decimal commas" not in hint
 
 
+def test_the_stacking_hint_counts_a_value_error_in_the_same_layer_as_further(tmp_path):
+    # the mask has the channels shape: read as rows its shape is wrong; read as channels
+    # the shape is right and its 2 is the next error, in the same layer
+    mask = np.ones((2, 4, 3))
+    mask[0, 0, 0] = 2
+    np.save(tmp_path / "m.npy", mask)
+    path = _stacked_csv_problem(tmp_path, "nhwc", [
+        {"type": "dropout", "p": 0.5, "mask": {"npy": "m.npy"}}], np.ones((2, 4, 3)).tolist())
+    outcome = runner.invoke(app, ["backward", str(path)])
+    assert outcome.exit_code == 2
+    line, hint = outcome.output.strip().split("; hint: ", 1)
+    assert "layers[0].mask: expected shape 3×2×4" in line
+    assert hint.startswith("the input's 3 CSV files are stacked"), hint
+
+
 def test_one_nhwc_csv_file_in_a_list_is_told_to_stand_alone(tmp_path):
     path = _stacked_csv_problem(tmp_path, "nhwc", [{"type": "relu"}], np.ones((2, 4)).tolist(),
                                 files=1)
