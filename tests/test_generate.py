@@ -1029,7 +1029,8 @@ def test_a_class_hands_out_one_tree_and_keeps_the_keys_in_another(tmp_path):
                     "-o", out)
     assert result.exit_code == 0, result.output
     assert result.stderr == (f"wrote 2 variants to {out}: hand out students/ (a folder per "
-                             f"student), keep keys/ and manifest.json\n")
+                             f"student; for a graded exam its sheets and template alone, as "
+                             f"problem.json gives the answers), keep keys/ and manifest.json\n")
     assert sorted(path.name for path in out.iterdir()) == ["keys", "manifest.json", "students"]
     for student in ("s00", "s01"):
         assert sorted(path.name for path in (out / "students" / student).iterdir()) == [

@@ -475,9 +475,11 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     _write_all(*outputs, (json_text(document), output / "manifest.json", protected,
                           "--output"))
     count = len(variants)
+    # a student who runs `cnngrad backward` on the problem.json handed out sees the answers
     print(f"wrote {count} variant{'' if count == 1 else 's'} to {output}: hand out "
-          f"{STUDENTS_FOLDER}/ (a folder per student), keep {KEYS_FOLDER}/ and manifest.json",
-          file=sys.stderr)
+          f"{STUDENTS_FOLDER}/ (a folder per student; for a graded exam its sheets and "
+          f"template alone, as problem.json gives the answers), keep {KEYS_FOLDER}/ and "
+          f"manifest.json", file=sys.stderr)
     for note in _exam_replaced(earlier, document, output / "manifest.json"):
         print(f"note: {note}", file=sys.stderr)
     stale = sorted({path.parent.name for tree in (STUDENTS_FOLDER, KEYS_FOLDER)
