@@ -625,7 +625,7 @@ def grad_conv(ex, path: TensorPath, layer: LayerTrace) -> Explanation:
              f"({ex.range_text('i', g['h_out'])}, {ex.range_text('j', g['w_out'])})"
              + (f", n over the batch of {g['n']}" if batched else "") + ": "
              f"{wname(f, c, gm, gk)} touched every output cell x[i,j] once, through the "
-             f"input cell under it, so dx[i,j]/d{wname(f, c, gm, gk)} is that input cell."]
+             f"input cell under it, so ∂x[i,j]/∂{wname(f, c, gm, gk)} is that input cell."]
     notes += conv_notes(ex, g)
     return ex.finish(path, title=f"{lhs}: the gradient of {layer.name}'s kernel entry "
                                    f"{wname(f, c, gm, gk)}",

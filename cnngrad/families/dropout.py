@@ -147,7 +147,7 @@ def delta_in_dropout(ex, path: TensorPath, layer: LayerTrace, index) -> Explanat
     lhs = f"dE/d{o}"
     return ex.finish(path, title=f"{lhs}: the input delta of {layer.name} at {o}", lhs=lhs,
                      rhs=f"{delta}·{m}/(1 - p)", terms=[term], symbols=_symbols(ex, layer),
-                     notes=["x = o·m/(1 - p), so dx/do = m/(1 - p): a dropped unit gets no "
+                     notes=["x = o·m/(1 - p), so ∂x/∂o = m/(1 - p): a dropped unit gets no "
                             "delta, a kept one the delta scaled by 1/(1 - p) (the same scale "
                             "as the forward pass)."])
 
