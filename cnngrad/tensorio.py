@@ -1577,6 +1577,16 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool) -> None
             odd = next((k for k, depth in enumerate(depths) if depth != usual), None)
             if odd is not None and deeper_wins and depths[odd] > usual:
                 return  # most are as shallow as the rank says: the rank error stands
+            while odd is not None and isinstance(items[odd], list) and depths[odd] > usual:
+                # too deep for one element inside it ([[1], 2, 3] among rows of numbers):
+                # that element is the odd one, as its level's others and the rows say
+                inner = [_first_depth(item) for item in items[odd]]
+                inner_counts = Counter(inner)
+                if inner_counts[usual - 1] < max(inner_counts.values()) or len(inner_counts) < 2:
+                    break
+                path, items, depths, counts = f"{path}[{odd}]", items[odd], inner, inner_counts
+                usual -= 1
+                odd = next(k for k, depth in enumerate(depths) if depth != usual)
             if odd is not None:
                 item, others = items[odd], counts[usual]
                 got = (f"{_nesting(depths[odd])} (the nesting is uneven)"

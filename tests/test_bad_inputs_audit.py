@@ -213,6 +213,13 @@ def _run_with_tensor(key: str, tensor, tmp_path):
     ("weights", [[[1], 2, 3]], "layers[1].weights[0][0]", "expected a number, got a list"),
     # the odd one later in the level is named as before
     ("kernel", [[1, 0], [[0], 1]], "kernel[1][0]", "expected a number, got a list"),
+    # a first row too deep for its first number alone: the number is named, not the row
+    # (it said "kernel[0]: expected a list of numbers (as the other 2 are), got a list of
+    # lists")
+    ("kernel", [[[1], 0.2, -0.3], [0.5, -0.6, 0.7], [-0.9, 1, 0.1]], "kernel[0][0]",
+     "expected a number, got a list of numbers (the nesting is uneven)"),
+    ("kernel", [[[[1], 2], [3, 4]], [[5, 6], [7, 8]], [[1, 2], [3, 4]]], "kernel[0][0][0]",
+     "expected a number, got a list"),
     # the first element nested less deeply than the rest: it was a rank too low ("kernel:
     # expected a tensor of rank 2 to 4, got rank 1 (3)") or a list where the first had a
     # number (kernel[1][0], a right row)
