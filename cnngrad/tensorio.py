@@ -1486,7 +1486,7 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
             lengths = set(map(len, level)) if kinds == {list} else None
             if lengths != {expected}:
                 # a first element nested less deeply than the rest is that, not a short row
-                _raise_uneven(value, where, file, deeper_wins=False)
+                _raise_uneven(value, where, file, deeper_wins=False, max_rank=max_rank)
                 _raise_ragged(level, depth, expected, shape, where, file)
         level = list(chain.from_iterable(level))
     try:
@@ -1503,7 +1503,7 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
                                 lambda index: (_index_path(where, index, shape), file))
     except ProblemError as error:
         if "nesting is uneven" in error.what:  # a list where a number was expected
-            _raise_uneven(value, where, file, deeper_wins=False)
+            _raise_uneven(value, where, file, deeper_wins=False, max_rank=max_rank)
         raise
 
 
@@ -1555,25 +1555,29 @@ def _nesting(depth: int) -> str:
         depth, f"lists nested {depth} deep")
 
 
-def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool) -> None:
+def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool,
+                  max_rank: int = 4) -> None:
     """The first element, from the top, nested to another depth than most of its level's:
     a ProblemError naming it ([[7, 8], [[1, 2], [3, 4]], [[5, 6], [7, 8]]]: input[0], where
     the first element, whose shape the others were held to, named input[1][0]).  Of two
     depths as common, the deeper is taken as meant when the first reads as a rank too low
-    (``deeper_wins``); else nothing is said here.  Returns when the nesting is even."""
+    (``deeper_wins``), the shallower when the deeper would be a rank above ``max_rank`` (a
+    vector bias [[1], 2]: bias[0]); else nothing is said here.  Returns when the nesting is
+    even."""
     from collections import Counter
 
     level: list[tuple[str, list]] = [(where, value)]
-    for _ in range(_MAX_WALK_DEPTH):
+    for step in range(_MAX_WALK_DEPTH):
         below: list[tuple[str, list]] = []
         for path, items in level:
             depths = [_first_depth(item) for item in items]
             counts = Counter(depths)
             most = max(counts.values())
             tied = sorted(depth for depth, times in counts.items() if times == most)
-            if len(tied) > 1 and not deeper_wins:
+            within = [depth for depth in tied if depth <= max_rank - 1 - step]
+            if len(tied) > 1 and not deeper_wins and (len(within) != 1 or within == tied):
                 return  # no depth most common: the element the error names stays named
-            usual = tied[-1]
+            usual = within[-1] if len(tied) > 1 and not deeper_wins else tied[-1]
             odd = next((k for k, depth in enumerate(depths) if depth != usual), None)
             if odd is not None and deeper_wins and depths[odd] > usual:
                 return  # most are as shallow as the rank says: the rank error stands

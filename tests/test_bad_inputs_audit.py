@@ -261,6 +261,22 @@ def test_the_odd_element_of_uneven_nesting_is_named(key, tensor, where, what, tm
     check_error_output(result.stderr, Bad(doc, where, what))
 
 
+@pytest.mark.parametrize("bias, where", [
+    ([[1], 2], "layers[1].bias[0]"),  # it named bias[1]: "expected a list of 1 number, got 2"
+    ([1, [2]], "layers[1].bias[1]"),
+])
+def test_of_two_depths_as_common_the_one_a_vector_may_have_is_meant(bias, where, tmp_path,
+                                                                    monkeypatch):
+    # a dense bias is a number or a vector: a list inside it is the odd one, wherever it is
+    monkeypatch.chdir(tmp_path)
+    doc = {**VECTOR, "layers": [VECTOR["layers"][0], {**VECTOR["layers"][1], "bias": bias}]}
+    write_problem(tmp_path, doc)
+    result = runner.invoke(app, ["backward", "bad.json"])
+    assert result.exit_code == 2, result.output
+    check_error_output(result.stderr, Bad(doc, where, "expected a number, got a list of "
+                                                      "numbers (the nesting is uneven)"))
+
+
 def test_a_rectangular_tensor_of_too_high_a_rank_is_still_a_rank_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_problem(tmp_path, {**CONV, "kernel": [[[[[1]]]]]})
