@@ -1586,8 +1586,8 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool,
                 # that element is the odd one, as its level's others and the rows say
                 inner = [_first_depth(item) for item in items[odd]]
                 inner_counts = Counter(inner)
-                if inner_counts[usual - 1] < max(inner_counts.values()) or len(inner_counts) < 2:
-                    break
+                if len(inner_counts) < 2 or inner_counts[usual - 1] < max(inner_counts.values()):
+                    break  # an empty list, or no one element to blame inside it
                 path, items, depths, counts = f"{path}[{odd}]", items[odd], inner, inner_counts
                 usual -= 1
                 odd = next(k for k, depth in enumerate(depths) if depth != usual)
