@@ -1495,7 +1495,7 @@ def _nested_lists_to_array(value: list, where: str, file: str, exact: bool,
         # the shape was read off the first elements: a first element nested less deeply
         # than the rest ("x" before rows) reads as a rank too low; the odd one is named
         if len(shape) < min_rank:
-            _raise_uneven(value, where, file, deeper_wins=True)
+            _raise_uneven(value, where, file, deeper_wins=True, max_rank=max_rank)
             _raise_file_elements(level, where, shape, file, max_rank)
         raise
     try:
@@ -1556,7 +1556,7 @@ def _nesting(depth: int) -> str:
 
 
 def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool,
-                  max_rank: int = 4) -> None:
+                  max_rank: int) -> None:
     """The first element, from the top, nested to another depth than most of its level's:
     a ProblemError naming it ([[7, 8], [[1, 2], [3, 4]], [[5, 6], [7, 8]]]: input[0], where
     the first element, whose shape the others were held to, named input[1][0]).  Of two
@@ -1575,19 +1575,20 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool,
             most = max(counts.values())
             tied = sorted(depth for depth, times in counts.items() if times == most)
             within = [depth for depth in tied if depth <= max_rank - 1 - step]
-            if len(tied) > 1 and not deeper_wins and (len(within) != 1 or within == tied):
+            if len(tied) > 1 and not deeper_wins and len(within) != 1:
                 return  # no depth most common: the element the error names stays named
             usual = within[-1] if len(tied) > 1 and not deeper_wins else tied[-1]
             odd = next((k for k, depth in enumerate(depths) if depth != usual), None)
             if odd is not None and deeper_wins and depths[odd] > usual:
                 return  # most are as shallow as the rank says: the rank error stands
             while odd is not None and isinstance(items[odd], list) and depths[odd] > usual:
-                # too deep for one element inside it ([[1], 2, 3] among rows of numbers):
-                # that element is the odd one, as its level's others and the rows say
+                # too deep for one element inside it ([[1], 2, 3] among rows of numbers,
+                # or inside lists of one element, [[[3], 4]] among [[1, 2]]): that element
+                # is the odd one; a list too deep as a whole ([[[1], [3]]]) stays named
+                if not _too_deep_inside(items[odd], usual):
+                    break
                 inner = [_first_depth(item) for item in items[odd]]
                 inner_counts = Counter(inner)
-                if len(inner_counts) < 2 or inner_counts[usual - 1] < max(inner_counts.values()):
-                    break  # an empty list, or no one element to blame inside it
                 path, items, depths, counts = f"{path}[{odd}]", items[odd], inner, inner_counts
                 usual -= 1
                 odd = next(k for k, depth in enumerate(depths) if depth != usual)
@@ -1609,6 +1610,16 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool,
         if not below:
             return
         level = below
+
+
+def _too_deep_inside(node: list, usual: int) -> bool:
+    """Whether ``node``, a list nested deeper than ``usual`` (its level's others' depth), is so
+    for one element inside it: its elements mostly of depth ``usual - 1`` and one not, or
+    one element that is so in turn (a list of one element, not a number wrapped)."""
+    inner = Counter(_first_depth(item) for item in node)
+    if len(node) == 1 and usual >= 1 and isinstance(node[0], list):
+        return _too_deep_inside(node[0], usual - 1)
+    return len(inner) >= 2 and inner[usual - 1] >= max(inner.values())
 
 
 def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...], where: str,

@@ -220,6 +220,14 @@ def _run_with_tensor(key: str, tensor, tmp_path):
      "expected a number, got a list of numbers (the nesting is uneven)"),
     ("kernel", [[[[1], 2], [3, 4]], [[5, 6], [7, 8]], [[1, 2], [3, 4]]], "kernel[0][0][0]",
      "expected a number, got a list"),
+    # through lists of one element (an axis of 1): it said "kernel[1]: expected lists nested
+    # 3 deep (as the other element is), got lists nested 4 deep"
+    ("kernel", [[[[1, 2]]], [[[[3], 4]]]], "kernel[1][0][0][0]",
+     "expected a number, got a list of numbers"),
+    ("bias", [[[1, 2]], [[[3], 4]]], "bias[1][0][0]", "expected a number, got a list of numbers"),
+    # a list of one element that is too deep as a whole, wrapped: the wrapping list is named
+    ("kernel", [[[-0.3], [2]], [[1], [-0.3]], [[[1], [3]]]], "kernel[2]",
+     "expected a list of lists (as the other 2 are), got lists nested 3 deep"),
     # the first element nested less deeply than the rest: it was a rank too low ("kernel:
     # expected a tensor of rank 2 to 4, got rank 1 (3)") or a list where the first had a
     # number (kernel[1][0], a right row)
