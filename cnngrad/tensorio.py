@@ -1616,9 +1616,9 @@ def _too_deep_inside(node: list, usual: int) -> bool:
     """Whether ``node``, a list nested deeper than ``usual`` (its level's others' depth), is so
     for one element inside it: its elements mostly of depth ``usual - 1`` and one not, or
     one element that is so in turn (a list of one element, not a number wrapped)."""
+    while len(node) == 1 and usual >= 1 and isinstance(node[0], list):  # a loop: 1000 deep
+        node, usual = node[0], usual - 1
     inner = Counter(_first_depth(item) for item in node)
-    if len(node) == 1 and usual >= 1 and isinstance(node[0], list):
-        return _too_deep_inside(node[0], usual - 1)
     return len(inner) >= 2 and inner[usual - 1] >= max(inner.values())
 
 

@@ -1173,3 +1173,18 @@ def test_a_npy_of_format_version_3_is_read(tmp_path):
     (tmp_path / "x.npy").write_bytes(bytes(raw))
     np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), [[0, 1], [2, 3]])
     np.testing.assert_array_equal(tensor({"npy": "x.npy"}, tmp_path), [[0, 1], [2, 3]])
+
+
+def _wrapped(depth: int, value):
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_an_element_too_deep_under_a_thousand_lists_of_one_is_an_error_not_a_recursion(tmp_path):
+    # the search for the odd element through lists of one element was a recursion, which
+    # ran out of stack some 988 levels down (the library's own limit is deeper)
+    value = [_wrapped(987, [1, 2]), _wrapped(987, [1, 2]), _wrapped(989, 1)]
+    with pytest.raises(ProblemError, match="got lists nested 989 deep") as raised:
+        parse_tensor(value, "input", file="p.json", base_dir=tmp_path)
+    assert raised.value.where == "input[2]"
