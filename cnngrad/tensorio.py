@@ -1396,9 +1396,15 @@ def _check_rank(shape: tuple[int, ...], where: str, file: str, min_rank: int, ma
 
 
 def _index_path(where: str, flat_index: int, shape: tuple[int, ...]) -> str:
+    """``where`` and the indices of element ``flat_index`` of a C-ordered ``shape``, by
+    hand: ``np.unravel_index`` takes at most 64 axes, and a nested list may have more."""
+    indices = []
+    for size in reversed(shape):
+        flat_index, index = divmod(flat_index, size)
+        indices.append(index)
     path = where
-    for index in np.unravel_index(flat_index, shape) if shape else ():
-        path = join_path(path, int(index))
+    for index in reversed(indices):
+        path = join_path(path, int(index))  # a numpy integer from flatnonzero too
     return path
 
 

@@ -1188,3 +1188,11 @@ def test_an_element_too_deep_under_a_thousand_lists_of_one_is_an_error_not_a_rec
     with pytest.raises(ProblemError, match="got lists nested 989 deep") as raised:
         parse_tensor(value, "input", file="p.json", base_dir=tmp_path)
     assert raised.value.where == "input[2]"
+
+
+def test_a_ragged_tensor_more_than_64_lists_deep_is_an_error_not_a_numpy_limit(tmp_path):
+    # the element's place was found with np.unravel_index, which takes at most 64 axes
+    value = [_wrapped(64, [1, 2]), _wrapped(64, [1])]
+    with pytest.raises(ProblemError, match="row has 1 element, expected 2") as raised:
+        parse_tensor(value, "input", file="p.json", base_dir=tmp_path)
+    assert raised.value.where == "input[1]" + "[0]" * 64
