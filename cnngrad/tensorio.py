@@ -1570,8 +1570,6 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool,
     (``deeper_wins``), the shallower when the deeper would be a rank above ``max_rank`` (a
     vector bias [[1], 2]: bias[0]); else nothing is said here.  Returns when the nesting is
     even."""
-    from collections import Counter
-
     level: list[tuple[str, list]] = [(where, value)]
     for step in range(_MAX_WALK_DEPTH):
         below: list[tuple[str, list]] = []
@@ -1591,12 +1589,12 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool,
                 # too deep for one element inside it ([[1], 2, 3] among rows of numbers,
                 # or inside lists of one element, [[[3], 4]] among [[1, 2]]): that element
                 # is the odd one; a list too deep as a whole ([[[1], [3]]]) stays named
-                if not _too_deep_inside(items[odd], usual):
+                inside = _odd_inside(items[odd], usual)
+                if inside is None:
                     break
-                inner = [_first_depth(item) for item in items[odd]]
-                inner_counts = Counter(inner)
-                path, items, depths, counts = f"{path}[{odd}]", items[odd], inner, inner_counts
-                usual -= 1
+                lone, items, depths, counts = inside
+                path += f"[{odd}]" + "[0]" * lone
+                usual -= 1 + lone
                 odd = next(k for k, depth in enumerate(depths) if depth != usual)
             if odd is not None:
                 item, others = items[odd], counts[usual]
@@ -1618,14 +1616,20 @@ def _raise_uneven(value: list, where: str, file: str, deeper_wins: bool,
         level = below
 
 
-def _too_deep_inside(node: list, usual: int) -> bool:
-    """Whether ``node``, a list nested deeper than ``usual`` (its level's others' depth), is so
-    for one element inside it: its elements mostly of depth ``usual - 1`` and one not, or
-    one element that is so in turn (a list of one element, not a number wrapped)."""
+def _odd_inside(node: list, usual: int) -> tuple[int, list, list[int], Counter] | None:
+    """Where ``node``, a list nested deeper than ``usual`` (its level's others' depth), is so
+    for one element inside it, its elements mostly of depth ``usual - 1`` and one not:
+    (how many lists of one element lead there, not a number wrapped; the list holding the
+    element; its elements' depths and their counts).  None when ``node`` is too deep as a
+    whole."""
+    lone = 0
     while len(node) == 1 and usual >= 1 and isinstance(node[0], list):  # a loop: 1000 deep
-        node, usual = node[0], usual - 1
-    inner = Counter(_first_depth(item) for item in node)
-    return len(inner) >= 2 and inner[usual - 1] >= max(inner.values())
+        node, usual, lone = node[0], usual - 1, lone + 1
+    depths = [_first_depth(item) for item in node]
+    counts = Counter(depths)
+    if len(counts) < 2 or counts[usual - 1] < max(counts.values()):
+        return None
+    return lone, node, depths, counts
 
 
 def _raise_ragged(level: list, depth: int, expected: int, shape: tuple[int, ...], where: str,
