@@ -16,9 +16,10 @@ forward pass, :func:`settle_kinks` looks for the cells within rounding noise of 
 - numbers as given, and values copied from them unrounded (a family with
   ``copies_values``: relu, max pool), are not searched: rounding a written number keeps
   its sign and the order and the equality of two numbers written with up to 15
-  significant digits (6 in float32); two written past that and closer than a float can
-  tell apart (two fractions, 9.000000000000001 beside 9.000000000000002) are one float, a
-  tie that the floats decide (docs/format.md says so).
+  significant digits (6 in float32).  An input with a number written past that which its
+  float does not hold exactly (9.000000000000001 beside 9.000000000000002, one float; a
+  fraction; an integer past 2⁵³) is searched as a computed one is, its magnitudes its
+  own sizes (:func:`_input_written_exactly`).
 - the kinks of every layer reading one tensor are decided together, and the near kinks
   that share a cell with a wrongly decided one are set with it (windows overlapping over
   copies of one value, two pools over one tensor).
@@ -39,20 +40,25 @@ Any other near kink (after a sigmoid, tanh, softmax or batch norm, or in a probl
 for the budget) is not decided silently: a warning naming the layer and the cell goes to
 ``Trace.warnings``, which the CLI prints on stderr.
 
-Below the float range (written values that round to 0.0 or to a subnormal with no terms
-above it, products that underflow: 1e-200 · 1e-200) the magnitude is 0 and no kink is seen:
-the float 0 decides, without a warning (docs/format.md says so; ``--exact`` decides).
+Below the float range (products that underflow: 1e-200 · 1e-200) the magnitude is 0 too,
+which would say "no terms, an exact 0"; where the problem's numbers could get there
+(:func:`_underflow_floor`), every magnitude is at least the smallest float, so those cells
+are searched and decided exactly; values no float keeps apart (1e-400 and 2e-400 in one
+window) are a warning.  A written number that rounds to 0.0 is refused when it is read.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from cnngrad.families import family_of
-from cnngrad.problem import INPUT, LayerSpec, Problem
+from cnngrad.problem import INPUT, LayerSpec, Problem, reference_names
 
 #: Rounding noise, in units in the last place of a cell's magnitude: a sum of n terms is
 #: off by a few ulps typically (√n in the worst realistic case), and errors add up layer
@@ -125,12 +131,15 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
     eps = np.finfo(np.float32 if dtype is not None and np.dtype(dtype) == np.float32
                    else np.float64).eps
     tolerance = max(KINK_ULPS * float(eps), STORED_ULPS * _stored_eps(problem))
+    input_as_given = (not _kinks_read_input_as_given(problem)
+                      or _input_written_exactly(problem, dtype))
+    size_floor = _underflow_floor(problem, dtype)
     exact = _ExactSide(problem)
     applied: dict[str, dict[tuple[int, ...], Any]] = {}
     current = layers
     warnings: list[KinkWarning] = []
     for _ in range(ROUNDS):
-        settled = _scan(problem, current, tolerance, exact)
+        settled = _scan(problem, current, tolerance, exact, input_as_given, size_floor)
         warnings = settled.warnings
         new = {name: {cell: value for cell, value in cells.items()
                       if applied.get(name, {}).get(cell) != value}
@@ -142,6 +151,128 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
             applied.setdefault(name, {}).update(cells)
         current = _rerun(problem, applied, dtype)
     return current, warnings
+
+
+def _kinks_read_input_as_given(problem: Problem) -> bool:
+    """Whether a layer with kinks reads the problem's input, or copies of it made without
+    rounding (a relu of it, a max pool, a flatten): the cells :func:`_near_kinks` skips."""
+    given = {INPUT: True}
+    for spec in problem.layers:
+        reads_given = all(given[name] for name in spec.inputs)
+        if reads_given and _near_kinks_of(spec):
+            return True
+        given[spec.name] = reads_given and family_of(spec).copies_values
+    return False
+
+
+#: The significant digits a decimal may have for every two different ones to stay
+#: different floats: 15 in float64, 6 in float32 (DBL_DIG, FLT_DIG), and the integers each
+#: float holds exactly.
+_FLOAT_DIGITS = {np.dtype(np.float64): (15, 2**53), np.dtype(np.float32): (6, 2**24)}
+
+#: A run of digits and points long enough to hold more significant digits than a float
+#: keeps, or a fraction's slash: where a CSV file's numbers may be closer than a float tells
+_LONG_NUMBER_RE = re.compile(r"[0-9][0-9.]{6,}|/")
+
+
+def _input_written_exactly(problem: Problem, dtype=None) -> bool:
+    """Whether the input's floats keep every equality of its numbers as written, so that two
+    numbers the floats find equal were written equal: False when a number is written past
+    what the float holds and is not held exactly (``9.000000000000001``, one float with
+    ``9.000000000000002``; the fraction ``"1/3"``; an integer past 2⁵³), or when a float32
+    run rounds two different float64 values to one.  Read from the numbers as written
+    (``Problem.source``: the JSON lists, the CSV files' text); a .npy holds its floats."""
+    dtype = np.dtype(np.float64 if dtype is None else dtype)
+    if dtype not in _FLOAT_DIGITS:
+        return True
+    digits, whole = _FLOAT_DIGITS[dtype]
+    if dtype != np.float64:
+        values = np.unique(np.asarray(problem.x, np.float64))
+        if np.unique(values.astype(dtype)).size < values.size:
+            return False
+    written = problem.source.get("input") if isinstance(problem.source, dict) else None
+    names = reference_names(written)
+    if names:
+        return not any(_csv_has_long_number(problem.base_dir / name, digits)
+                       for name in names if name.lower().endswith(".csv"))
+    stack = [written]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif not _held_exactly(value, digits, whole, dtype):
+            return False
+    return True
+
+
+def _held_exactly(value: Any, digits: int, whole: int, dtype) -> bool:
+    """Whether one written number is short enough for its float to tell it from any other,
+    or is its float exactly."""
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return abs(value) <= whole or _float_is(Fraction(value), dtype)
+    if isinstance(value, Decimal):
+        if len(value.as_tuple().digits) <= digits or not value.is_finite():
+            return True
+        return _float_is(Fraction(value), dtype)
+    if isinstance(value, str):
+        try:
+            number = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            return True  # not a number: the problem was refused before any kink
+        return _float_is(number, dtype)
+    return True
+
+
+def _float_is(number: Fraction, dtype) -> bool:
+    with np.errstate(over="ignore", under="ignore"):
+        held = dtype.type(float(number)) if abs(number) < 2**1023 else np.inf
+    return bool(np.isfinite(held)) and Fraction(float(held)) == number
+
+
+def _csv_has_long_number(path, digits: int) -> bool:
+    """Whether a CSV file may hold two numbers its floats cannot tell apart: a number of more
+    than ``digits`` digits (leading zeros counted: a cheap test that may say yes for
+    nothing, which costs only a search), or a fraction.  An unreadable file: no (the
+    problem was read from it; the exact pass would say what changed)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        return False
+    for match in _LONG_NUMBER_RE.finditer(text):
+        if match.group() == "/" or sum(c.isdigit() for c in match.group()) > digits:
+            return True
+    return False
+
+
+#: How far above the smallest normal float the product of a chain of the problem's
+#: smallest numbers must stay, in powers of ten, for no value to underflow: room for a
+#: pool's or a mean's divisor (10⁷) along the way.
+_UNDERFLOW_MARGIN = 7
+
+
+def _underflow_floor(problem: Problem, dtype=None) -> float:
+    """0.0, or the smallest positive float when some value of the forward pass may
+    underflow: when the problem's smallest nonzero number (input or parameter), multiplied
+    by itself once per layer, could leave the normal floats (1e-200 · 1e-200).  A value that
+    underflowed to 0 has a magnitude of 0, which says "no terms, an exact 0"; floored at
+    the smallest float, every cell at a kink is searched and decided exactly (or warned
+    of), at the cost of searching the exact zeros too."""
+    dtype = np.dtype(np.float64 if dtype is None else dtype)
+    # every number at once: a call per tensor would cost more than the search it spares
+    numbers = np.concatenate([np.ravel(np.asarray(values, np.float64)) for values in
+                              [problem.x] + [value for spec in problem.layers
+                                             for value in spec.params.values()]])
+    magnitudes = np.abs(numbers)
+    magnitudes = magnitudes[magnitudes > 0]
+    smallest = float(magnitudes.min()) if magnitudes.size else 1.0
+    if not smallest < 1:
+        return 0.0
+    reach = (len(problem.layers) + 1) * np.log10(smallest)
+    if reach > np.log10(np.finfo(dtype).tiny) + _UNDERFLOW_MARGIN:
+        return 0.0
+    return float(np.nextafter(0.0, 1.0))
 
 
 def _stored_eps(problem: Problem) -> float:
@@ -169,8 +300,8 @@ def _near_kinks_of(spec: LayerSpec):
     return family_of(spec).near_kinks
 
 
-def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
-          ) -> _Settled:
+def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
+          input_as_given: bool = True, size_floor: float = 0.0) -> _Settled:
     """Every layer's near kinks on this forward pass: patches where the exact values
     decide otherwise, warnings where they cannot be known.
 
@@ -179,12 +310,14 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
     every magnitude rule grows with the magnitudes it reads (sums and maxima of sizes), so
     when the bounds show no near kink the magnitudes would not either (the common case)."""
     settled = _Settled()
-    if next(_near_kinks(problem, layers, tolerance, magnitude_bound), None) is None:
+    if next(_near_kinks(problem, layers, tolerance, magnitude_bound, input_as_given,
+                        size_floor), None) is None:
         return settled
     # the kinks of every layer reading one tensor (two pools over it, a pool and a relu)
     # are decided together: a cell one sets to its exact value may tie another's window
     by_source: dict[str, list[tuple[Any, NearKinks]]] = {}
-    for layer, found in _near_kinks(problem, layers, tolerance, magnitude):
+    for layer, found in _near_kinks(problem, layers, tolerance, magnitude, input_as_given,
+                                    size_floor):
         why_not = exact.why_not(layer.spec)
         if why_not is not None:
             # copies of one value tie however it was rounded: nothing to warn of.  (Decided
@@ -199,14 +332,22 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide"
     return settled
 
 
-def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
+def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes,
+                input_as_given: bool = True, size_floor: float = 0.0):
     """(layer, NearKinks) for each layer with kinks within rounding noise, forward order,
-    the magnitudes made by ``sizes`` (:func:`magnitude` or :func:`magnitude_bound`)."""
+    the magnitudes made by ``sizes`` (:func:`magnitude` or :func:`magnitude_bound`);
+    ``input_as_given`` False searches the problem's input and its copies too, and a
+    ``size_floor`` above 0 (:func:`_underflow_floor`) is the least magnitude of any cell."""
     last = max(spec.index for spec in problem.layers if _near_kinks_of(spec))
-    magnitudes: dict[str, np.ndarray] = {INPUT: np.abs(np.asarray(problem.x, np.float64))}
+
+    def floored(size):
+        return np.maximum(size, size_floor) if size_floor else size
+
+    magnitudes: dict[str, np.ndarray] = {
+        INPUT: floored(np.abs(np.asarray(problem.x, np.float64)))}
     # values as given, or copied from them unrounded (a relu, a max pool): the floats keep
     # their order and sign, since rounding a written number is monotonic
-    as_given: dict[str, bool] = {INPUT: True}
+    as_given: dict[str, bool] = {INPUT: input_as_given}
     # per cell, which cells hold copies of one value (None: every cell its own value)
     origins: dict[str, np.ndarray | None] = {INPUT: None}
     for layer in layers:
@@ -225,8 +366,8 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes):
                 found.origins = origins[spec.inputs[found.input]]
                 yield layer, found
         if spec.index < last:  # no kink below the last one needs its size
-            magnitudes[spec.name] = _long_sums(spec, sizes(spec, layer.inputs, mags,
-                                                           layer.output))
+            magnitudes[spec.name] = floored(_long_sums(spec, sizes(spec, layer.inputs, mags,
+                                                                   layer.output)))
 
 
 def _long_sums(spec: LayerSpec, size: np.ndarray) -> np.ndarray:
@@ -336,11 +477,26 @@ def _decide(source: str, kinks: list[tuple[Any, NearKinks]], exact: "_ExactSide"
     # value would break the tie of the next window, which its float copy made, one window a
     # round.  Each linked set is rounded on its own: the order kept between the values of
     # one set is no concern of another's.
+    warned: set[int] = set()
     for linked in _linked_sets(cells_of, wrong):
         cells = list(dict.fromkeys(cell for i in linked for cell in cells_of[i]))
         rounded = _round_keeping_order([values[cell] for cell in cells], floats.dtype)
+        if rounded is None:  # no float keeps them apart: said, not decided silently
+            for layer_number in {_layer_of(every, kinks, i) for i in linked} - warned:
+                warned.add(layer_number)
+                layer, found = kinks[layer_number]
+                settled.warnings.append(_warning(
+                    exact.problem, layer, found,
+                    "its exact values are closer to 0 than the floats can keep apart"))
+            continue
         for cell, value in zip(cells, rounded):
             patch[cell] = value
+
+
+def _layer_of(every: list, kinks: list, i: int) -> int:
+    """The number, in ``kinks``, of the layer whose near kink ``every[i]`` is."""
+    found = every[i][0]
+    return next(number for number, (_, own) in enumerate(kinks) if own is found)
 
 
 def _linked_sets(cells_of: list[list[tuple[int, ...]]], wrong: list[int]) -> list[list[int]]:
@@ -380,10 +536,11 @@ def _same_decision(kind: str, floats: list, exacts: list) -> bool:
     return [f == top_f for f in floats] == [e == top_e for e in exacts]
 
 
-def _round_keeping_order(exacts: list, dtype) -> list:
+def _round_keeping_order(exacts: list, dtype) -> list | None:
     """Exact values → floats of ``dtype``, nearest, but keeping each one's sign and the
     order between them (values closer than a float can tell apart are set one ulp apart);
-    equal exact values get one float."""
+    equal exact values get one float.  None when no floats keep both: different values
+    closer to 0 than the smallest float (1e-400 and 2e-400)."""
     kind = np.dtype(dtype).type
     distinct = sorted(set(exacts), reverse=True)
     rounded = [kind(float(e)) for e in distinct]
@@ -393,6 +550,8 @@ def _round_keeping_order(exacts: list, dtype) -> list:
     for i in range(1, len(distinct)):
         if rounded[i] >= rounded[i - 1]:
             rounded[i] = np.nextafter(rounded[i - 1], kind(-np.inf))
+            if _sign(rounded[i]) != _sign(distinct[i]):
+                return None
     float_of = dict(zip(distinct, rounded))
     return [float_of[e] for e in exacts]
 

@@ -841,3 +841,104 @@ def test_explain_of_a_cell_decided_as_written_totals_what_backward_shows(tmp_pat
                note.endswith(f"backward shows {value} too.") for note in doc["notes"])
     # not beside the note that backward's digits may differ: they do not, the value is exact
     assert not any("cancel" in note for note in doc["notes"])
+
+
+# --------------------------------------------------------------------------- past the floats
+def backward_text(tmp_path: Path, text: str, *options: str):
+    """``backward`` of a problem written as JSON text (a decimal past 17 digits, which a
+    Python float would round before the file holds it)."""
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    result = runner.invoke(app, ["backward", str(path), "--format", "json", *options])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result.stderr
+
+
+@pytest.mark.parametrize("input_text, options", [
+    # one float64 as written, 9.000000000000002 the larger
+    ("[[9.000000000000001, 9.000000000000002]]", ()),
+    ('[["9.000000000000001", "9.000000000000002"]]', ()),
+    ("[[9.0000000000000012, 9.0000000000000013]]", ()),
+    ('[["100000008/100000009", "100000009/100000010"]]', ()),
+    ("[[9007199254740992, 9007199254740993]]", ()),  # one float past 2⁵³
+    # two float64s that float32 rounds to one
+    ("[[16777216, 16777217]]", ("--dtype", "float32")),
+    ("[[0.10000000149011611, 0.10000000149011612]]", ("--dtype", "float32")),
+])
+def test_a_tie_the_floats_make_between_numbers_as_given_is_decided_as_written(
+        tmp_path, input_text, options):
+    # the floats tie and "first" took the delta; the numbers as written do not tie
+    text = (f'{{"input": {input_text}, "layers": [{{"type": "maxpool2d", "size": [1, 2]}}],'
+            f' "delta": [[1]]}}')
+    doc, stderr = backward_text(tmp_path, text, *options)
+    exact, _ = backward_text(tmp_path, text, "--exact")
+    assert layer(exact, "maxpool2d_1")["delta_in"] == [["0", "1"]]
+    assert layer(doc, "maxpool2d_1")["delta_in"] == [[0.0, 1.0]]
+    assert stderr == ""
+
+
+def test_a_tie_between_long_numbers_of_a_csv_input_is_decided_as_written(tmp_path):
+    (tmp_path / "x.csv").write_text("1,9.000000000000001,9.000000000000002\n")
+    text = ('{"input": {"csv": "x.csv"}, "layers": [{"type": "relu"},'
+            ' {"type": "maxpool2d", "size": [1, 3]}], "delta": [[1]]}')
+    doc, stderr = backward_text(tmp_path, text)
+    assert layer(doc, "maxpool2d_1")["delta_in"] == [[0.0, 0.0, 1.0]]
+    assert stderr == ""
+
+
+@pytest.mark.parametrize("input_text, expected", [
+    ("[[1, 2, 2]]", True),
+    ("[[9.000000000000001, 2]]", False),
+    ("[[1.50000000000000000000, 2]]", True),  # long, but the float holds it exactly
+    ('[["1/4", "0.5"]]', True),
+    ('[["1/3", "0.5"]]', False),
+    ("[[9007199254740992, 1]]", True),
+    ("[[9007199254740993, 1]]", False),
+])
+def test_an_input_is_written_exactly_when_its_floats_hold_every_number_apart(
+        tmp_path, input_text, expected):
+    delta = [[1] * (input_text.count(",") + 1)]
+    path = tmp_path / "p.json"
+    path.write_text(f'{{"input": {input_text}, "layers": [{{"type": "relu"}}],'
+                    f' "delta": {json.dumps(delta)}}}')
+    assert kinks._input_written_exactly(load_problem(str(path))) is expected
+
+
+def test_a_relu_input_that_underflowed_to_zero_is_positive_as_written(tmp_path):
+    # 1e-200 · 1e-200 is 0.0 in floats, 1e-400 as written: the relu passes the delta
+    problem = {"input": [[1e-200]], "layers": [{"type": "conv2d", "kernel": [[1e-200]]},
+                                               {"type": "relu"}], "delta": [[1]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "relu_1")["delta_in"] == [[1.0]]
+    assert layer(doc, "conv2d_1")["output"] == [[5e-324]]  # the smallest positive float
+    assert stderr == ""
+
+
+def test_a_tie_of_values_no_float_keeps_apart_is_a_warning(tmp_path):
+    # 1e-400 and 2e-400: positive both, and no float lies between 0 and the smaller one
+    problem = {"input": [[1e-200, 2e-200]],
+               "layers": [{"type": "conv2d", "kernel": [[1e-200]]}, {"type": "relu"},
+                          {"type": "maxpool2d", "size": [1, 2]}], "delta": [[1]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "relu_1")["delta_in"][0][0] == layer(doc, "relu_1")["delta_out"][0][0]
+    assert stderr.startswith("warning: maxpool2d_1: window output[0,0]")
+    assert stderr.rstrip().endswith("its exact values are closer to 0 than the floats can "
+                                    "keep apart")
+
+
+@pytest.mark.parametrize("values, layers, dtype, searched", [
+    ([0.001, 0.5], 10, None, False),
+    ([1e-200, 1.0], 1, None, True),
+    ([1e-30, 1.0], 9, None, False),  # 1e-300, above the margin's 1e-301
+    ([1e-30, 1.0], 10, None, True),
+    ([1e-6, 1.0], 5, "float32", True),  # 1e-36 against float32's 1.2e-38 and the margin
+    ([1e-5, 1.0], 5, "float32", False),  # 1e-30
+    ([0.0, 2.0, 3.0], 50, None, False),  # zeros are no chain of small terms
+])
+def test_the_search_at_the_bottom_of_the_floats_runs_only_where_values_can_get_there(
+        tmp_path, values, layers, dtype, searched):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"input": [values], "layers": [{"type": "relu"}] * layers,
+                                "delta": [[1] * len(values)]}))
+    floor = kinks._underflow_floor(load_problem(str(path)), dtype)
+    assert (floor > 0) is searched

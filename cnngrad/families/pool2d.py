@@ -709,7 +709,8 @@ def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, toleran
     h_out, w_out = spec.out_shape[2:]
     args = _pool_args(spec)
     with np.errstate(all="ignore"):
-        noise = tolerance * maxpool2d_forward(size, **args)
+        top_size = maxpool2d_forward(size, **args)
+        noise = tolerance * top_size
         top = maxpool2d_forward(x, **args) if output is None else np.asarray(output, np.float64)
         floor = top - noise  # a near-maximal cell is at least this
     count = np.zeros((n, c, h_out, w_out), np.int32)
@@ -723,7 +724,9 @@ def maxpool_near_ties(spec: Pool2dSpec, x: np.ndarray, size: np.ndarray, toleran
             np.add(count[:, :, out_rows, out_cols],
                    x[:, :, in_rows, in_cols] >= floor[:, :, out_rows, out_cols],
                    out=count[:, :, out_rows, out_cols])
-    windows = np.argwhere((count > 1) & (noise > 0))
+    # a window of no terms (M = 0) holds exact values: no noise to tie them.  (Its noise may
+    # underflow where M does not: M the smallest float, for a value that underflowed)
+    windows = np.argwhere((count > 1) & (top_size > 0))
     if not len(windows):
         return None
     wn, wc, wi, wj = windows.T
