@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 
-#: A dotted path as written (``conv2d_1.grads.kernel``), and an element's index after it.
-PATH_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z_][A-Za-z0-9_\-]*)*")
+#: A dotted path as written (``conv2d_1.grads.kernel``; a layer's name may start with a
+#: digit, ``0.output``, and so may an input's in ``add_1.delta_in.0``), and an element's
+#: index after it.
+PATH_TEXT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
 INDEX_TEXT = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\])+", re.ASCII)
 
 #: A dotted path with an element's index in parentheses or braces, ``kernel(0,1)``, as a

@@ -61,7 +61,10 @@ def _learning_rate_hint(given: Any) -> str:
             f"explain and check take it)")
 
 
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
+#: A layer name: ASCII letters, digits, '_' and '-', not starting with '-' (a command line
+#: would read it as an option); a digit may start it, as torch's nn.Sequential names its
+#: layers "0", "1", ...  No '.', which dotted paths split at (torch refuses it too).
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
 #: The layer names met so far: each one's layer (its JSON path) and whether its "name" gave it
 #: (else it is the default ``<type>_<k>``).
 _Names = dict[str, tuple[str, bool]]
@@ -1111,7 +1114,7 @@ class _Builder:
             counts[kind] = counts.get(kind, 0) + 1
             name = raw.get("name", f"{kind}_{counts[kind]}")
             name_where = join_path(where, "name") if "name" in raw else where
-            if not isinstance(name, str) or not _NAME_RE.match(name) or name in ("loss", INPUT):
+            if not isinstance(name, str) or not _NAME_RE.match(name) or name == INPUT:
                 raise self.error(name_where, f"bad layer name {_show(name)}{_name_fault(name)}",
                                  _name_hint(name, f"{kind}_{counts[kind]}", names,
                                             raw_layers))
@@ -1234,13 +1237,13 @@ def _spatial_of(raw_layers: Any) -> tuple[int, tuple[str, str] | None]:
 
 def _name_fault(name: Any) -> str:
     """What makes a string layer name bad, after a colon ("" when the hint says it)."""
-    if not isinstance(name, str) or not name or name in ("loss", INPUT):
+    if not isinstance(name, str) or not name or name == INPUT:
         return ""
     bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c in "_-"))), None)
     if bad is not None:
         return f": {_show(bad)} is not allowed in a name"
     if not _NAME_RE.match(name):
-        return ": it must start with a letter or '_'"
+        return ": it must not start with '-'"
     return ""
 
 
@@ -1366,8 +1369,8 @@ def _name_hint(name: Any, default: str, names, raw_layers: list) -> str:
     so far; ``raw_layers``, every layer as written)."""
     free = default not in names and not any(isinstance(raw, dict) and raw.get("name") == default
                                             for raw in raw_layers)
-    return ("a name is ASCII letters (A-Z, a-z), digits, '_' or '-', starting with a letter "
-            "or '_', and not 'loss' or 'input'"
+    return ("a name is ASCII letters (A-Z, a-z), digits, '_' or '-', not starting with "
+            "'-', and not 'input' (the problem's input)"
             + (f'; leave "name" out for the default, {default}' if name is None and free
                else ""))
 

@@ -51,7 +51,7 @@ _NEGATIVE_ZERO = {"type": "string", "allOf": [{"pattern": NUMBER_STRING_PATTERN}
                                                {"pattern": ZERO_STRING_PATTERN}]}
 # JSON Schema's $ is the end (ECMA-262); Python's matches before a last newline too, which
 # the lookahead refuses ("conv\n" is no name)
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$(?!\n)"
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$(?!\n)"
 #: A grading block's points key: a dotted path and its element index, as check reads one.
 _INDEX_PATTERN = INDEX_TEXT.pattern.replace(r"\s", ASCII_SPACE).replace(r"\d", "[0-9]")  # re.ASCII
 POINTS_PATH_PATTERN = rf"^{SPACE}*{PATH_TEXT.pattern}{SPACE}*(?:{_INDEX_PATTERN})?{SPACE}*$"
@@ -204,7 +204,7 @@ def problem_schema() -> dict:
              "minItems": 2, "maxItems": 2},
         ], "description": "an integer or [rows, cols], at most half the window"},
         "layer_name": {"type": "string", "pattern": NAME_PATTERN,
-                       "not": {"enum": ["loss", "input"]},
+                       "not": {"enum": ["input"]},
                        "description": "unique; default <type>_<k>"},
         "source_name": {"type": "string", "pattern": NAME_PATTERN,
                         "description": "a layer listed before, or \"input\""},

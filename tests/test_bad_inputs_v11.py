@@ -475,7 +475,7 @@ CORE_CASES = [
     bad("input-not-a-string", _with(RESIDUAL, layer=1, input=1), "layers[1].input",
         "expected a layer name or \"input\", got a number"),
     bad("layer-named-input", _with(RESIDUAL, layer=0, name="input"), "layers[0].name",
-        "bad layer name 'input'", hint="not 'loss' or 'input'"),
+        "bad layer name 'input'", hint="not 'input' (the problem's input)"),
     bad("output-read-by-no-layer", _with(RESIDUAL, layer=2, inputs=["c", "input"]),
         "layers[1]", "the output of r is read by no layer", hint="or remove r"),
     bad("conv-with-inputs", _with(RESIDUAL, layer=0, inputs=["input"]), "layers[0].inputs",

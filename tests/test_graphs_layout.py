@@ -443,3 +443,45 @@ def test_check_names_the_nhwc_flatten_read_channel_first(tmp_path):
     out = runner.invoke(app, ["check", str(tmp_path / "p.json"), str(tmp_path / "a.json")])
     assert out.exit_code == 1, out.output
     assert "nhwc flatten read in channel-first order" in out.output
+
+
+def test_layers_named_as_nn_sequential_names_them_and_loss_answer_to_their_paths(tmp_path):
+    # the contract asks only for unique names other than "input": torch's "0", "1", ... and
+    # a layer called "loss" are names like any other, in every command that reads paths
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from cnngrad.cli import app
+
+    problem = {"input": [[1, 2, 0], [0, -1, 3], [2, 1, 1]],
+               "layers": [{"type": "conv2d", "kernel": [[1, 0], [0, -1]], "name": "0"},
+                          {"type": "relu", "name": "loss"},
+                          {"type": "add", "inputs": ["0", "loss"], "name": "1"}],
+               "loss": {"type": "mse", "target": [[0, 1], [1, 0]]}}
+    path = tmp_path / "p.json"
+    path.write_text(_json.dumps(problem))
+    runner = CliRunner()
+    result = runner.invoke(app, ["backward", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = _json.loads(result.stdout)
+    assert [layer["name"] for layer in doc["layers"]] == ["0", "loss", "1"]
+    assert set(doc["layers"][2]["delta_in"]) == {"0", "loss"}
+    kernel = doc["layers"][0]["grads"]["kernel"]
+    explained = runner.invoke(app, ["explain", str(path), "0.grads.kernel[0,1]", "-f", "json"])
+    assert explained.exit_code == 0, explained.output
+    assert _json.loads(explained.stdout)["total"] == pytest.approx(kernel[0][1])
+    explained = runner.invoke(app, ["explain", str(path), "loss", "-f", "json"])
+    assert _json.loads(explained.stdout)["total"] == pytest.approx(doc["loss"])
+    # answers as JSON keys and as a CSV of '# path' blocks
+    answers = tmp_path / "a.json"
+    answers.write_text(_json.dumps({"loss": doc["loss"], "0.grads.kernel": kernel,
+                                    "1.delta_in.loss": doc["layers"][2]["delta_in"]["loss"]}))
+    checked = runner.invoke(app, ["check", str(path), str(answers), "--format", "json"])
+    assert checked.exit_code == 0, checked.output
+    blocks = tmp_path / "a.csv"
+    rows = "\n".join(",".join(repr(v) for v in row) for row in kernel)
+    blocks.write_text(f"# loss\n{doc['loss']!r}\n# 0.grads.kernel\n{rows}\n")
+    checked = runner.invoke(app, ["check", str(path), str(blocks)])
+    assert checked.exit_code == 0, checked.output
+    assert "0.grads.kernel" in checked.stdout

@@ -294,6 +294,9 @@ def edited(base: dict, change) -> dict:
 
 
 GOOD = {
+    # nn.Sequential's names, and "loss" (the path loss.output is the layer's)
+    "layers named 0 and loss": edited(NETWORK, lambda d: (
+        d["layers"][0].update(name="0"), d["layers"][1].update(name="loss"))),
     "fraction strings": edited(WORKED, lambda d: d.update(kernel=[["-13/100", "0.15"],
                                                                   [" -0.51 ", "62e-2"]])),
     "shorthand options": edited(WORKED, lambda d: d.update(
@@ -342,7 +345,8 @@ BAD = {
     "ties random": edited(NETWORK, lambda d: d["layers"][1].update(ties="random")),
     "dense without weights": edited(NETWORK, lambda d: d["layers"][3].pop("weights")),
     "pool without size": edited(NETWORK, lambda d: d["layers"][1].pop("size")),
-    "layer named loss": edited(NETWORK, lambda d: d["layers"][0].update(name="loss")),
+    "layer name starting with a minus": edited(
+        NETWORK, lambda d: d["layers"][0].update(name="-conv")),
     "layer name with a dot": edited(NETWORK, lambda d: d["layers"][0].update(name="a.b")),
     "no layers": edited(NETWORK, lambda d: d.update(layers=[])),
     "word as a number": edited(WORKED, lambda d: d["kernel"][0].__setitem__(0, "abc")),
@@ -497,7 +501,8 @@ def test_the_schema_s_non_negative_number_is_what_cnngrad_reads_as_one(text):
 
 
 @pytest.mark.parametrize("name, taken", [("conv_a", True), ("conv_a\n", False),
-                                         ("a-b", True), ("1a", False)])
+                                         ("a-b", True), ("1a", True), ("0", True),
+                                         ("-a", False)])
 def test_the_schema_s_name_pattern_refuses_a_last_newline_in_python_too(name, taken):
     # Python's $ matches before a last newline, ECMA-262's does not: cnngrad refuses "conv\n"
     from cnngrad.schema import NAME_PATTERN

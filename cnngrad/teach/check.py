@@ -121,8 +121,11 @@ SINGLE_TENSOR_SUFFIXES = {".csv": "csv", ".npy": "npy"}
 ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
 
 #: a '# path' line of a CSV of blocks, with the separators a spreadsheet pads its rows with
-#: (# loss,,); a path begins with a layer's name, never a digit (# 0.0660 is a note)
-_PATH_LINE = re.compile(r"#\s*(loss|[A-Za-z_][^\s.\[,;]*(\.[^\s.\[,;]+)+)(\[[^\]]*\])?[\s,;]*")
+#: (# loss,,); a path begins with a layer's name, which begins with a digit only when a
+#: tensor's kind follows it (# 0.output; # 0.0660 is a note)
+_PATH_LINE = re.compile(r"#\s*(loss|[A-Za-z_][^\s.\[,;]*(\.[^\s.\[,;]+)+"
+                        r"|[0-9][A-Za-z0-9_\-]*\.(?:output|delta_in|delta_out|grads|updated)"
+                        r"(\.[^\s.\[,;]+)*)(\[[^\]]*\])?[\s,;]*")
 
 
 # --------------------------------------------------------------------------- the rule
