@@ -332,7 +332,7 @@ def generate(
         "--batch", metavar="N", help="Batch size (batchnorm); default: the recipe's own.",
         rich_help_panel=SIZES)] = None,
     ties: Annotated[Optional[str], typer.Option(
-        "--ties", metavar="RULE", help="Tie rule of maxpool-ties: first, split or all.",
+        "--ties", metavar="RULE", help="Tie rule of maxpool-ties: first, split (the default) or all.",
         rich_help_panel=SIZES)] = None,
     bias: Annotated[bool, typer.Option(
         "--bias", help="Give the seed recipe's conv a bias.", rich_help_panel=SIZES)] = False,
