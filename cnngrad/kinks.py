@@ -172,7 +172,7 @@ _FLOAT_DIGITS = {np.dtype(np.float64): (15, 2**53), np.dtype(np.float32): (6, 2*
 
 #: A run of digits and points long enough to hold more significant digits than a float
 #: keeps, or a fraction's slash: where a CSV file's numbers may be closer than a float tells
-_LONG_NUMBER_RE = re.compile(r"[0-9][0-9.]{6,}|/")
+_LONG_NUMBER_RE = re.compile(r"[0-9][0-9.]{6,}|/|[eE]-3[0-9][0-9]")
 
 
 def _input_written_exactly(problem: Problem, dtype=None) -> bool:
@@ -213,7 +213,12 @@ def _held_exactly(value: Any, digits: int, whole: int, dtype) -> bool:
     if isinstance(value, int):
         return abs(value) <= whole or _float_is(Fraction(value), dtype)
     if isinstance(value, Decimal):
-        if len(value.as_tuple().digits) <= digits or not value.is_finite():
+        if not value.is_finite() or value == 0:
+            return True
+        # the digits shortcut holds for normal floats; a subnormal keeps fewer bits
+        # (1.0000001e-320 and 1.0000002e-320 are one float)
+        if (len(value.as_tuple().digits) <= digits
+                and abs(float(value)) >= float(np.finfo(dtype).tiny)):
             return True
         return _float_is(Fraction(value), dtype)
     if isinstance(value, str):
@@ -235,13 +240,15 @@ def _csv_has_long_number(path, digits: int) -> bool:
     """Whether a CSV file may hold two numbers its floats cannot tell apart: a number of more
     than ``digits`` digits (leading zeros counted: a cheap test that may say yes for
     nothing, which costs only a search), or a fraction.  An unreadable file: no (the
-    problem was read from it; the exact pass would say what changed)."""
+    problem was read from it; the exact pass would say what changed).  An exponent of
+    -300 or below may be a subnormal, whose floats keep fewer digits: yes too."""
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError:
         return False
     for match in _LONG_NUMBER_RE.finditer(text):
-        if match.group() == "/" or sum(c.isdigit() for c in match.group()) > digits:
+        found = match.group()
+        if found == "/" or found[0] in "eE" or sum(c.isdigit() for c in found) > digits:
             return True
     return False
 

@@ -861,6 +861,7 @@ def backward_text(tmp_path: Path, text: str, *options: str):
     ("[[9.0000000000000012, 9.0000000000000013]]", ()),
     ('[["100000008/100000009", "100000009/100000010"]]', ()),
     ("[[9007199254740992, 9007199254740993]]", ()),  # one float past 2⁵³
+    ("[[1.0000001e-320, 1.0000002e-320]]", ()),  # short, but subnormal: one float
     # two float64s that float32 rounds to one
     ("[[16777216, 16777217]]", ("--dtype", "float32")),
     ("[[0.10000000149011611, 0.10000000149011612]]", ("--dtype", "float32")),
@@ -877,8 +878,10 @@ def test_a_tie_the_floats_make_between_numbers_as_given_is_decided_as_written(
     assert stderr == ""
 
 
-def test_a_tie_between_long_numbers_of_a_csv_input_is_decided_as_written(tmp_path):
-    (tmp_path / "x.csv").write_text("1,9.000000000000001,9.000000000000002\n")
+@pytest.mark.parametrize("numbers", ["9.000000000000001,9.000000000000002",
+                                     "1.0000001e-320,1.0000002e-320"])
+def test_a_tie_between_long_numbers_of_a_csv_input_is_decided_as_written(tmp_path, numbers):
+    (tmp_path / "x.csv").write_text(f"0,{numbers}\n")
     text = ('{"input": {"csv": "x.csv"}, "layers": [{"type": "relu"},'
             ' {"type": "maxpool2d", "size": [1, 3]}], "delta": [[1]]}')
     doc, stderr = backward_text(tmp_path, text)
