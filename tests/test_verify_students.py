@@ -2829,3 +2829,26 @@ def test_cases_that_raised_count_against_a_slip_that_does_not_explain_them():
     assert not report.ok
     assert [result.status for result in report.results].count("raised") == 4
     assert report.slips == []
+
+
+def test_a_setting_and_its_number_wrap_together():
+    # "(seed" ended the header's line with "0)" alone on the next, and "padding" / "0)." the
+    # smallest failing case's
+    from cnngrad.verify.report import render_text
+
+    def softmax_onehot(scores, labels):
+        return softmax_for_one_hot_labels(scores, labels)
+
+    def conv_no_rotation(x, w, delta, stride, padding):
+        dx, dw, db = conv_backward_nchw(x, w, delta, stride, padding)
+        return dx[..., ::-1, ::-1], dw, db
+
+    for text in (render_text(run_battery(softmax_onehot, "softmax_cross_entropy_backward"),
+                             width=80),
+                 render_text(run_battery(conv_no_rotation, "conv2d_backward"), width=80)):
+        lines = text.splitlines()  # a traceback's File "..." line is kept whole
+        assert max(len(line) for line in lines if 'File "' not in line) <= 80
+        assert not any(line.rstrip().endswith(("(seed", "padding", "stride")) for line in lines)
+        assert not any(line.strip().startswith(("0)", "1)", "2)")) for line in lines)
+    assert "(seed 0)" in render_text(run_battery(softmax_onehot,
+                                                 "softmax_cross_entropy_backward"), width=80)

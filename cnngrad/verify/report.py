@@ -48,11 +48,20 @@ def _grid_digits(pairs: list[tuple[float, float]], rtol: float, atol: float) -> 
     return GRID_DIGITS
 
 
-def _wrap(text: str, indent: str, first: str = "", width: int = WIDTH) -> list[str]:
-    # an index such as [0, 1, 2] or a short (0, 1) stays on one line
+def _kept_together(text: str, pairs: bool = False) -> str:
+    """``text`` with the spaces that must not break a line made non-breaking: in an index
+    such as [0, 1, 2] or a short (0, 1); with ``pairs``, between a setting and its number
+    ("padding 0", "seed 3": never "padding" at a line's end and "0)" on the next)."""
     text = re.sub(r"\[[^\]]*\]|\([^()]{0,12}\)",
                   lambda m: m.group(0).replace(" ", "\u00a0"), text)
-    lines = textwrap.wrap(text, width, initial_indent=first or indent,
+    if pairs:
+        text = re.sub(r"(?<=[a-z]) (?=-?\d+\b(?!×))", "\u00a0", text)
+    return text
+
+
+def _wrap(text: str, indent: str, first: str = "", width: int = WIDTH,
+          pairs: bool = False) -> list[str]:
+    lines = textwrap.wrap(_kept_together(text, pairs), width, initial_indent=first or indent,
                           subsequent_indent=indent, break_on_hyphens=False)
     return [line.replace("\u00a0", " ") for line in lines] or [first.rstrip()]
 
@@ -81,9 +90,10 @@ def _traceback_lines(traceback: str, width: int) -> list[str]:
 
 def _header(report: Report, width: int) -> list[str]:
     op = report.op
-    lines = textwrap.wrap(f"cnngrad verify {op.name}: {report.function} on "
-                          f"{len(report.results)} cases (seed {report.seed})", width,
-                          subsequent_indent="  ", break_on_hyphens=False)
+    lines = [line.replace("\u00a0", " ") for line in textwrap.wrap(
+        _kept_together(f"cnngrad verify {op.name}: {report.function} on "
+                       f"{len(report.results)} cases (seed {report.seed})", pairs=True),
+        width, subsequent_indent="  ", break_on_hyphens=False)]
     lines += _wrap(op.summary, "            ", "  op        ", width)
     signature = report.style.signature(op)
     if "=" in report.call:  # --arg: the call by the user's keywords
@@ -291,7 +301,7 @@ def render_text(report: Report, width: int = WIDTH) -> str:
                    "shows little" if faint else "")
     lines += _wrap(f"Smallest failing case: {first.case.index}, {first.case.corner} "
                    f"({first.case.describe(report.op, shape, label)}){passed_over}.", "  ", "",
-                   width)
+                   width, pairs=True)
     grid_shown = False
     if first.traceback:
         lines += _wrap(f"{_raiser(report, first.traceback)} (your code's traceback):", "  ",
