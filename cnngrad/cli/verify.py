@@ -59,8 +59,13 @@ they are in the folder `cnngrad samples --path` prints: copy one with
 
 x (N, C, H, W) (batchnorm1d's x (N, D)), w (F, C, kh, kw) as PyTorch
 (conv_transpose2d's w (C, F, kh, kw), dense's (out, in)); ints for
-stride, padding, size (conv1d's padding is a pair (left, right)).  Details:
-docs/verify.md.
+stride, padding, size (conv1d's padding is a pair (left, right)).  delta
+has the shape of the op's output, and each gradient the shape of what it
+is the gradient of (db: (F,)).  As PyTorch: max pooling pads with −∞,
+average pooling divides by the whole window, padding included; the
+labels are class indices (N,), and the loss is the mean over the batch,
+so dx = (softmax − one-hot)/N; batch norm uses the biased variance.
+More in docs/verify.md of a source checkout.
 
 Exit code 0 when every case agrees, 1 when one does not (or the function
 raises, returns the wrong thing or times out), 2 for bad usage.
