@@ -61,8 +61,20 @@ def _tuple_of(raw, count: int, what: str) -> tuple:
     if not isinstance(raw, (tuple, list)):
         raise ResultError(f"returned {_kind(raw)}; expected a tuple of {count} ({what})")
     if len(raw) != count:
-        raise ResultError(f"returned a tuple of {len(raw)} values; expected {count} ({what})")
+        # (a, b, c) inside another tuple: return (a, b, c), not ((a, b, c),)
+        nested = (" — the tuple it holds is: return that one, not a tuple around it"
+                  if len(raw) == 1 and isinstance(raw[0], (tuple, list))
+                  and len(raw[0]) == count else "")
+        raise ResultError(f"returned {_tuple_text(len(raw))}; expected {count} ({what})"
+                          f"{nested}")
     return tuple(raw)
+
+
+def _tuple_text(length: int) -> str:
+    """``a tuple of 3 values``, ``a tuple of 1 value``, ``an empty tuple``."""
+    if length == 0:
+        return "an empty tuple"
+    return f"a tuple of {length} value{'' if length == 1 else 's'}"
 
 
 def _kind(raw) -> str:
@@ -153,7 +165,7 @@ class Style:
                 hint = (" — an (out, cache) pair? return out alone here; --style cs231n "
                         "or dls calls the courses' forward functions, which return both") \
                     if len(raw) == 2 and op.name.endswith("_forward") else ""
-                raise ResultError(f"returned a tuple of {len(raw)} values; expected one array "
+                raise ResultError(f"returned {_tuple_text(len(raw))}; expected one array "
                                   f"({self.shown(op, op.outputs[0])}){hint}")
             return {op.outputs[0]: raw}
         return dict(zip(op.outputs, _tuple_of(raw, len(op.outputs),
@@ -169,7 +181,7 @@ def _first_of_pair(raw, what: str):
     course's backward function needs the cache (it fails there, given as --forward)."""
     if isinstance(raw, (tuple, list)):
         if len(raw) != 2:
-            raise ResultError(f"returned a tuple of {len(raw)} values; expected ({what}, "
+            raise ResultError(f"returned {_tuple_text(len(raw))}; expected ({what}, "
                               "cache)")
         return raw[0]
     raise ResultError(f"returned {_kind(raw)}; expected ({what}, cache): the backward "
