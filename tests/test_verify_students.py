@@ -2852,3 +2852,32 @@ def test_a_setting_and_its_number_wrap_together():
         assert not any(line.strip().startswith(("0)", "1)", "2)")) for line in lines)
     assert "(seed 0)" in render_text(run_battery(softmax_onehot,
                                                  "softmax_cross_entropy_backward"), width=80)
+
+
+def conv_backward_crop_one_off(x, w, delta, stride, padding):
+    # the crop's start one past the padding: dxp[p + 1:p + 1 + H]
+    dxp = conv_backward_uncropped(x, w, delta, stride, padding)[0]
+    h, width = x.shape[2:]
+    dx = dxp[:, :, padding + 1:padding + 1 + h, padding + 1:padding + 1 + width] \
+        if padding else dxp
+    return (dx, *conv_backward_nchw(x, w, delta, stride, padding)[1:])
+
+
+def conv_backward_last_filter_only(x, w, delta, stride, padding):
+    # each filter's share of dx set where it had to be added: dx = share, not dx += share
+    dx = None
+    for f in range(w.shape[0]):
+        dx = conv_backward_nchw(x, w[f:f + 1], delta[:, f:f + 1], stride, padding)[0]
+    return (dx, *conv_backward_nchw(x, w, delta, stride, padding)[1:])
+
+
+@pytest.mark.parametrize("function, slip", [
+    (conv_backward_crop_one_off, "padding_cropped_off_by_one"),
+    (conv_backward_last_filter_only, "last_filter_only"),
+])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_crop_one_cell_off_and_dx_of_the_last_filter_are_named(function, slip, seed):
+    report = run_battery(function, "conv2d_backward", seed=seed)
+    assert not report.ok
+    named = [(match.output, match.name, match.matched == match.of) for match in report.slips]
+    assert named == [("dx", slip, True)]

@@ -395,6 +395,12 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
         yield Alternative("padding_cropped_wrong", "matches the padding cropped from the "
                           "bottom and right only (dx_padded[:H, :W])",
                           {"dx": dx_padded[:, :, :h, :wd]})
+        for shift in (1, -1):  # the crop one cell off, as the loops' bounds often are
+            start = p + shift
+            yield Alternative("padding_cropped_off_by_one", f"matches dx cropped one cell "
+                              f"off (dx_padded[{start}:{start}+H, {start}:{start}+W] for "
+                              f"[{p}:{p}+H, {p}:{p}+W])",
+                              {"dx": dx_padded[:, :, start:start + h, start:start + wd]})
     else:
         yield _cropped_to_nothing(x)
     if w.shape[2] == w.shape[3]:
@@ -409,6 +415,11 @@ def _conv2d_backward_slips(case: Case, options: Options, truth: dict) -> Iterato
         yield Alternative("last_image_only", "matches the gradient of the last image only "
                           "(dw reset to zeros inside the loop over images: each image's sum "
                           "replaces the one before)", {"dw": last[1]})
+    if w.shape[0] > 1:
+        only_last = conv2d_backward(x, w[-1:], delta[:, -1:], s, p)[0]
+        yield Alternative("last_filter_only", "matches dx from the last filter only (dx "
+                          "set, not added to, in the loop over filters: each filter's "
+                          "share replaces the one before)", {"dx": only_last})
     yield _assigned_not_added(x, w, delta, s, p)
     yield from _col2im_assigned(x, w, delta, s, p)
     yield from _delta_reshaped_not_transposed(x, w, delta, s, p, truth)
