@@ -2881,3 +2881,22 @@ def test_a_crop_one_cell_off_and_dx_of_the_last_filter_are_named(function, slip,
     assert not report.ok
     named = [(match.output, match.name, match.matched == match.of) for match in report.slips]
     assert named == [("dx", slip, True)]
+
+
+def conv1d_backward_negative_crop(x, w, delta, stride, padding, dilation):
+    # dxp[..., pl:-pr]: right while pr > 0, empty at pr = 0
+    from cnngrad.layers.conv1d import conv1d_backward
+
+    pl, pr = padding
+    dxp = conv1d_backward(np.pad(x, ((0, 0), (0, 0), (pl, pr))), w, delta, stride, 0,
+                          dilation)[0]
+    return (dxp[:, :, pl:-pr], *conv1d_backward(x, w, delta, stride, padding, dilation)[1:])
+
+
+def test_an_axis_cropped_to_nothing_is_told_why():
+    from cnngrad.verify.report import render_text
+
+    report = run_battery(conv1d_backward_negative_crop, "conv1d_backward")
+    text = " ".join(render_text(report, width=80).split())
+    assert "dx's L is 0 where cnngrad's is" in text
+    assert "a crop [p:-p] is empty when p is 0 (-0 is 0); crop with [p:p + L]" in text

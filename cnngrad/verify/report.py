@@ -615,6 +615,10 @@ def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str,
         differ = [i for i in range(len(got)) if got[i] != expected[i]]
         if len(differ) == 1:
             [i] = differ
+            if got[i] == 0:  # the commonest way to an empty axis: x[p:-p] at p = 0
+                return (f"{name}'s {axes[i]} is 0 where cnngrad's is {expected[i]}: a crop "
+                        f"[p:-p] is empty when p is 0 (-0 is 0); crop with [p:p + "
+                        f"{axes[i]}]")
             return (f"{name}'s {axes[i]} is {got[i]} where cnngrad's is {expected[i]}: check "
                     f"the size your code gives that axis, smallest case first")
         names = [axes[i] for i in differ]
