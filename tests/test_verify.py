@@ -204,8 +204,8 @@ def empty(x, w, delta, stride, padding):
     ("strings", "dx is an array of strings (<U32), not of numbers"),
     ("objects", "db is an array of Python objects (object), not of numbers"),
     ("complex_parts", "dx is an array of complex numbers (complex128), not of real ones"),
-    ("wrapped_once_more", "returned a tuple of 1 value; expected 3 (dx, dw, db) — the tuple "
-                          "it holds is: return that one, not a tuple around it"),
+    ("wrapped_once_more", "returned a tuple of 1 value; expected 3 (dx, dw, db) — its one "
+                          "value is the tuple of 3: return that tuple itself"),
     ("empty", "returned an empty tuple; expected 3 (dx, dw, db)"),
 ])
 def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):
@@ -215,6 +215,17 @@ def test_a_bad_function_gets_a_clear_report(tmp_path, function, expected):
     assert expected in " ".join(result.stdout.split())  # however the report wraps it
     assert "Traceback" not in result.stderr
     assert "FAIL" in result.stdout and "PASS" not in result.stdout
+
+
+def test_an_array_in_a_tuple_of_one_is_told_to_come_out_of_it(tmp_path):
+    path = tmp_path / "pool.py"
+    path.write_text("from cnngrad.layers.pool import maxpool2d_backward\n\n\n"
+                    "def f(x, delta, size, stride, padding):\n"
+                    "    return (maxpool2d_backward(x, delta, size, stride, padding),)\n")
+    result = invoke(f"{path}:f", "--op", "maxpool2d_backward")
+    assert result.exit_code == 1, result.output
+    assert ("returned a tuple of 1 value; expected one array (dx) — return the array "
+            "itself, not a tuple holding it") in " ".join(result.stdout.split())
 
 
 NO_GRID = """

@@ -51,11 +51,12 @@ def _grid_digits(pairs: list[tuple[float, float]], rtol: float, atol: float) -> 
 def _kept_together(text: str, pairs: bool = False) -> str:
     """``text`` with the spaces that must not break a line made non-breaking: in an index
     such as [0, 1, 2] or a short (0, 1); with ``pairs``, between a setting and its number
-    ("padding 0", "seed 3": never "padding" at a line's end and "0)" on the next)."""
+    ("padding 0", "seed 3", "padding (0, 0)": never "padding" at a line's end and its value
+    on the next)."""
     text = re.sub(r"\[[^\]]*\]|\([^()]{0,12}\)",
                   lambda m: m.group(0).replace(" ", "\u00a0"), text)
-    if pairs:
-        text = re.sub(r"(?<=[a-z]) (?=-?\d+\b(?!×))", "\u00a0", text)
+    if pairs:  # a number, or a short tuple: "padding (0, 0)"
+        text = re.sub(r"(?<=[a-z]) (?=-?\d+\b(?!×)|\([^()]{0,12}\))", "\u00a0", text)
     return text
 
 
@@ -142,7 +143,8 @@ def _case_line(result: CaseResult, width: int, said: dict[str, int],
     does not fit the function fails every case alike).  ``changes_alike``: every case that
     ran changed the same arguments, which the closing note says once."""
     status = _STATUS_WORDS[result.status]
-    head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ", width)
+    head = _wrap(result.case.corner, " " * 14, f"  {result.case.index:>2}  {status:<7} ", width,
+                 pairs=True)
     if not (result.ok or result.status == "not_run"):
         message = _wrap(result.message, "          ", width=width)
         if len(message) > 1 and result.message in said:
@@ -330,7 +332,8 @@ def render_text(report: Report, width: int = WIDTH) -> str:
     if report.passes_laid_out:
         pass  # every case passes in the other layout: the hint below is the whole story
     elif report.slips:
-        for text in _slip_texts(report.slips, label):
+        raised = sum(result.status == "raised" for result in report.results)
+        for text in _slip_texts(report.slips, label, raised):
             lines += _wrap(text, "        ", "Slip:   ", width)
         # an output wrong somewhere that no slip explains is said too, not left out
         named = {slip.output for slip in report.slips}
@@ -481,9 +484,18 @@ def _case_to_show(failed: list):
     return next((result for result in failed if not faint(result)), failed[0])
 
 
-def _slip_texts(slips, label) -> list[str]:
+def _slip_texts(slips, label, raised: int = 0) -> list[str]:
     """A line for each slip, one for the outputs one slip explains alike (``dx, dgamma and
-    dbeta match ...``): the same words said once."""
+    dbeta match ...``): the same words said once.  ``raised``: the cases the code raised on,
+    said beside a slip that does not count them (``in 2 of 2 failing cases; 4 more
+    raised``): where most cases raised, two that match may be chance."""
+    from cnngrad.verify.runner import RAISED_SLIPS
+
+    raising = {name for name, _, _ in RAISED_SLIPS}
+
+    def more(name: str) -> str:
+        return f"; {raised} more raised" if raised and name not in raising else ""
+
     groups: dict[tuple[str, str], list] = {}
     for slip in slips:
         groups.setdefault((slip.name, slip.description), []).append(slip)
@@ -499,12 +511,12 @@ def _slip_texts(slips, label) -> list[str]:
                      else "in " + ", ".join(f"{slip.matched} of {slip.of} ({subject_})"
                                             for slip, subject_ in zip(same, subjects))
                      + " failing cases")
-            texts.append(f"{subject}{description} — {where} [{name}]")
+            texts.append(f"{subject}{description} — {where}{more(name)} [{name}]")
             continue
         for slip in same:
             subject = f"{label(slip.output)} " if slip.output else ""
             texts.append(f"{subject}{slip.description} — in {slip.matched} of {slip.of} "
-                         f"failing cases [{slip.name}]")
+                         f"failing cases{more(slip.name)} [{slip.name}]")
     return texts
 
 
@@ -566,8 +578,11 @@ def _shape_slip(report: Report, shaped: OutputCheck, first: CaseResult) -> tuple
     kinds = {_reshaped_alike(f, report.rtol, report.atol) for r in report.failed
              for f in r.failures if f.name == shaped.name}
     alike = kinds.pop() if len(kinds) == 1 else None
+    # a crop can empty only the input delta's spatial axes, in an op that pads
+    croppable = shaped.name == "dx" and "padding" in report.op.inputs
     advice = _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
-                           report.style.shown(report.op, shaped.name), alike)
+                           report.style.shown(report.op, shaped.name), alike,
+                           croppable=croppable)
     # dx the shape of x, which the function was given (CS231n's affine x of any shape)
     source = shaped.name[1:] if shaped.name.startswith("d") else None
     if alike == "reshaped" and source in first.case.arrays:
@@ -596,10 +611,11 @@ def _reshaped_alike(failure: OutputCheck, rtol: float, atol: float) -> str | Non
 
 
 def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str,
-                  alike: str | None = None) -> str:
+                  alike: str | None = None, croppable: bool = False) -> str:
     """Which axes of ``failure``'s output (called ``name``) have the wrong size, and by how
     much; ``alike``: the right numbers in every failing case, axes of 1 dropped or added
-    ("squeezed") or in any other shape ("reshaped")."""
+    ("squeezed") or in any other shape ("reshaped"); ``croppable``: an input delta cropped
+    from its padding, whose map axes a crop [p:-p] at p = 0 leaves empty."""
     got, expected = failure.got.shape, failure.expected.shape
     if alike == "reshaped":
         return (f"{name} has shape {shape_words(got)} where cnngrad's is "
@@ -615,7 +631,7 @@ def _shape_advice(failure: OutputCheck, axes: tuple[str, ...], name: str,
         differ = [i for i in range(len(got)) if got[i] != expected[i]]
         if len(differ) == 1:
             [i] = differ
-            if got[i] == 0:  # the commonest way to an empty axis: x[p:-p] at p = 0
+            if got[i] == 0 and croppable and axes[i] in ("H", "W", "L"):  # x[p:-p] at p = 0
                 return (f"{name}'s {axes[i]} is 0 where cnngrad's is {expected[i]}: a crop "
                         f"[p:-p] is empty when p is 0 (-0 is 0); crop with [p:p + "
                         f"{axes[i]}]")

@@ -997,32 +997,18 @@ def _has_empty_shape(message: str) -> bool:
 
 def _raised_slips(report: Report, result: CaseResult, counts: dict, order: list) -> None:
     """Count a case the user's code raised on for the slips that raise so
-    (:data:`RAISED_SLIPS`) and that apply to the case; and, as not explained, for every
-    other slip that applies to it, unless a raising slip explains the raise: a slip whose
-    values the case has was not what the code did there.  A slip that cannot occur in the
-    case (W·δ for Wᵀ·δ with W not square) is not counted: the raise may be its own."""
+    (:data:`RAISED_SLIPS`) and that apply to the case."""
     op = report.op
-    truth = op.reference(result.case, report.options)
     try:
-        names = {alt.name: alt for alt in op.slips(result.case, report.options, truth)}
+        names = {alt.name: alt for alt in op.slips(result.case, report.options,
+                                                   op.reference(result.case, report.options))}
     except (ValueError, IndexError):  # a slip that cannot happen in this geometry
         return
-    raising, explained = set(), False
     for name, raised_so, words in RAISED_SLIPS:
         if name in names:
-            raising.add(name)
             output = next(iter(names[name].outputs))
-            hit = raised_so(result.message)
-            explained = explained or hit
-            _count(counts, order, (output, name), *((words,) if hit else ()),
-                   case=result.case.index)
-    if explained:  # that slip raised here: another one may still be all the others' slip
-        return
-    for alt in [*names.values(), *_generic(op, result.case, truth)]:
-        if alt.name in raising or alt.absent is not None:
-            continue
-        for output in alt.outputs:
-            _count(counts, order, (output, alt.name), case=result.case.index)
+            _count(counts, order, (output, name), *((words,) if raised_so(result.message)
+                                                     else ()), case=result.case.index)
 
 
 def _count(counts: dict, order: list, key: tuple[str, str], *hits: str,

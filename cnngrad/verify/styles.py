@@ -62,7 +62,7 @@ def _tuple_of(raw, count: int, what: str) -> tuple:
         raise ResultError(f"returned {_kind(raw)}; expected a tuple of {count} ({what})")
     if len(raw) != count:
         # (a, b, c) inside another tuple: return (a, b, c), not ((a, b, c),)
-        nested = (" — the tuple it holds is: return that one, not a tuple around it"
+        nested = (f" — its one value is the tuple of {count}: return that tuple itself"
                   if len(raw) == 1 and isinstance(raw[0], (tuple, list))
                   and len(raw[0]) == count else "")
         raise ResultError(f"returned {_tuple_text(len(raw))}; expected {count} ({what})"
@@ -164,7 +164,9 @@ class Style:
             if isinstance(raw, tuple):
                 hint = (" — an (out, cache) pair? return out alone here; --style cs231n "
                         "or dls calls the courses' forward functions, which return both") \
-                    if len(raw) == 2 and op.name.endswith("_forward") else ""
+                    if len(raw) == 2 and op.name.endswith("_forward") else \
+                    " — return the array itself, not a tuple holding it" if len(raw) == 1 \
+                    else ""
                 raise ResultError(f"returned {_tuple_text(len(raw))}; expected one array "
                                   f"({self.shown(op, op.outputs[0])}){hint}")
             return {op.outputs[0]: raw}
