@@ -226,6 +226,11 @@ def test_an_array_in_a_tuple_of_one_is_told_to_come_out_of_it(tmp_path):
     assert result.exit_code == 1, result.output
     assert ("returned a tuple of 1 value; expected one array (dx) — return the array "
             "itself, not a tuple holding it") in " ".join(result.stdout.split())
+    # no array inside: nothing to take out of it
+    path.write_text("def f(x, delta, size, stride, padding):\n    return (None,)\n")
+    result = invoke(f"{path}:f", "--op", "maxpool2d_backward")
+    assert "returned a tuple of 1 value; expected one array (dx)" in result.stdout
+    assert "return the array itself" not in result.stdout
 
 
 NO_GRID = """

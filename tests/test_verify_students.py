@@ -2929,3 +2929,25 @@ def dense_dx_raising_dw_last_sample(x, w, delta):
 def test_a_raise_in_one_output_does_not_hide_another_outputs_slip():
     report = run_battery(dense_dx_raising_dw_last_sample, "dense_backward")
     assert ("dw", "last_image_only") in {(slip.output, slip.name) for slip in report.slips}
+
+
+def conv_transpose_dx_emptied(x, w, delta, stride, padding, output_padding, dilation):
+    from cnngrad.layers.conv_transpose import conv_transpose2d_backward
+
+    dx, dw, db = conv_transpose2d_backward(x, w, delta, stride, padding, output_padding,
+                                           dilation)
+    return dx[:, :, :0], dw, db
+
+
+def test_no_crop_hint_where_dx_is_never_cropped_and_the_raised_count_stays_whole():
+    from cnngrad.verify.report import render_text
+
+    # a transposed conv's padding crops y: dx's empty axis is no [p:-p] crop
+    text = " ".join(render_text(run_battery(conv_transpose_dx_emptied,
+                                            "conv_transpose2d_backward"), width=80).split())
+    assert "dx's H is 0 where cnngrad's is" in text and "[p:-p]" not in text
+    # "; 7" at a line's end and "more raised" on the next
+    lines = render_text(run_battery(dense_dx_raising_dw_last_sample, "dense_backward"),
+                        width=80).splitlines()
+    assert any("more raised" in line for line in lines)
+    assert not any(re.search(r"; \d+$", line.rstrip()) for line in lines)

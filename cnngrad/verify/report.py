@@ -494,7 +494,8 @@ def _slip_texts(slips, label, raised: int = 0) -> list[str]:
     raising = {name for name, _, _ in RAISED_SLIPS}
 
     def more(name: str) -> str:
-        return f"; {raised} more raised" if raised and name not in raising else ""
+        # non-breaking: the count never at a line's end, away from its words
+        return f"; {raised}\u00a0more raised" if raised and name not in raising else ""
 
     groups: dict[tuple[str, str], list] = {}
     for slip in slips:
@@ -579,7 +580,9 @@ def _shape_slip(report: Report, shaped: OutputCheck, first: CaseResult) -> tuple
              for f in r.failures if f.name == shaped.name}
     alike = kinds.pop() if len(kinds) == 1 else None
     # a crop can empty only the input delta's spatial axes, in an op that pads
-    croppable = shaped.name == "dx" and "padding" in report.op.inputs
+    # (a transposed conv's padding crops y, never dx)
+    croppable = (shaped.name == "dx" and "padding" in report.op.inputs
+                 and not report.op.name.startswith("conv_transpose"))
     advice = _shape_advice(shaped, report.style.axes(report.op, shaped.name, report.layout),
                            report.style.shown(report.op, shaped.name), alike,
                            croppable=croppable)

@@ -165,8 +165,8 @@ class Style:
                 hint = (" — an (out, cache) pair? return out alone here; --style cs231n "
                         "or dls calls the courses' forward functions, which return both") \
                     if len(raw) == 2 and op.name.endswith("_forward") else \
-                    " — return the array itself, not a tuple holding it" if len(raw) == 1 \
-                    else ""
+                    " — return the array itself, not a tuple holding it" \
+                    if len(raw) == 1 and isinstance(raw[0], np.ndarray) else ""
                 raise ResultError(f"returned {_tuple_text(len(raw))}; expected one array "
                                   f"({self.shown(op, op.outputs[0])}){hint}")
             return {op.outputs[0]: raw}
