@@ -927,3 +927,26 @@ def test_a_solution_sheet_whose_key_has_more_decimals_than_asked_says_so(tmp_pat
     assert "Give every value rounded to 3 decimals" in sheet
     assert "The values below are given to 4 decimals, more than the answers need." in solution
     assert "The values below" not in sheet
+
+
+def test_a_kept_min_decimals_of_0_is_raised_where_the_fresh_answers_are_not_whole(tmp_path):
+    # a generated block's 0 (its answers came out whole), kept for fresh 2dp numbers, gave
+    # full marks to every answer rounded to a whole number
+    first = invoke("generate", "seed", "--seed", 7, "--numbers", "int", "-o", tmp_path / "a")
+    assert first.exit_code == 0, first.output
+    assert json.loads((tmp_path / "a" / "problem.json").read_text())["grading"][
+        "min_decimals"] == 0
+    out = tmp_path / "b"
+    result = invoke("generate", tmp_path / "a" / "problem.json", "--seed", 1, "--numbers",
+                    "2dp", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "note: grading.min_decimals 0 is raised to 4" in result.stderr
+    fresh = json.loads((out / "problem.json").read_text())
+    assert fresh["grading"]["min_decimals"] == 4
+    key = json.loads((out / "key.json").read_text())
+    rounded = {path: np.round(np.asarray(value, dtype=float)).tolist()
+               for path, value in key.items()}
+    (out / "rounded.json").write_text(json.dumps(rounded))
+    graded = invoke("check", out / "problem.json", out / "rounded.json")
+    assert graded.exit_code == 1, graded.output
+    assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0

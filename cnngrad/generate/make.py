@@ -252,6 +252,14 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         title = _title(recipe, seed, style, options, with_kinks, quiet_title)
     truth = {path: asked_value(trace, path) for path in draft.asked}
     grading, decimals = _grading_block(recipe.kept_grading, draft.asked, min_decimals)
+    raised = []
+    if decimals == 0 < min_decimals and "min_decimals" in grading:
+        # 0 takes every answer rounded to a whole number: kept from numbers that came out
+        # whole (a generated block), it would pass wrong answers to the fresh ones
+        grading["min_decimals"] = decimals = min_decimals
+        raised.append(f"grading.min_decimals 0 is raised to {min_decimals}: the fresh "
+                      f"answers are not whole numbers, and 0 would take any of them "
+                      f"rounded to one")
     key_decimals = min_decimals
     if recipe.inexact:  # rounded: to the decimals required, and as close as the rule asks
         key_decimals = _key_decimals(truth, max(decimals, INEXACT_DECIMALS),
@@ -263,7 +271,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
                         inexact=recipe.inexact, truth=truth, attempts=attempt,
                         key_decimals=key_decimals,
                         promised_decimals=min_decimals if decimals != min_decimals else None,
-                        notes=list(recipe.notes))
+                        notes=list(recipe.notes) + raised)
     exercise.document = {"title": title, **draft.document, "grading": grading}
     exercise.texts["problem.json"] = dumps(exercise.document, style)
     exercise.texts["key.json"] = dumps(_key(exercise), style)
