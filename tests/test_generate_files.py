@@ -950,3 +950,29 @@ def test_a_kept_min_decimals_of_0_is_raised_where_the_fresh_answers_are_not_whol
     graded = invoke("check", out / "problem.json", out / "rounded.json")
     assert graded.exit_code == 1, graded.output
     assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0
+
+
+@pytest.mark.parametrize("numbers", ["int", "1dp", "2dp", "fractions", None])
+@pytest.mark.parametrize("seed", [2, 5])
+def test_a_batch_norm_key_is_the_same_with_epsilon_left_out(tmp_path, numbers, seed):
+    # seed 2 drew a channel of variance 3: with ε = 1e-5 the key said -2.5773, without it
+    # (as a hand computation leaves it out) -2.5774; three points lost for nothing
+    out = tmp_path / "bn"
+    args = ["generate", "batchnorm", "--seed", seed, "-o", out]
+    result = invoke(*args, *(["--numbers", numbers] if numbers else []))
+    assert result.exit_code == 0, result.output
+    problem = json.loads((out / "problem.json").read_text())
+    key = json.loads((out / "key.json").read_text())
+    problem.pop("grading")
+    problem["layers"][0]["eps"] = 0
+    (tmp_path / "bare.json").write_text(json.dumps(problem))
+    bare = json.loads(invoke("backward", tmp_path / "bare.json", "--format", "json").stdout)
+    layer = bare["layers"][0]
+    computed = {"batchnorm2d_1.output": layer["output"], "batchnorm2d_1.delta_in":
+                layer["delta_in"], "batchnorm2d_1.grads.gamma": layer["grads"]["gamma"],
+                "batchnorm2d_1.grads.beta": layer["grads"]["beta"]}
+    for path, value in key.items():
+        rounded = [float(Decimal(repr(float(v))).quantize(Decimal("0.0001"),
+                                                          "ROUND_HALF_UP"))
+                   for v in np.ravel(computed[path])]
+        assert rounded == np.ravel(np.asarray(value, dtype=float)).tolist(), path

@@ -367,7 +367,45 @@ def _unfriendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
     shapes are the same)."""
     return _kinks_unwanted(trace, recipe, with_kinks) or _sizes_unfriendly(trace) or \
         _answers_unfriendly(trace, draft, recipe, style, promise) or \
-        _units_unfriendly(trace, draft, recipe, {} if units is None else units)
+        _units_unfriendly(trace, draft, recipe, {} if units is None else units) or \
+        _epsilon_shows(trace, draft, style, recipe)
+
+
+#: The batch norm layers whose ε a hand computation may leave out: cnngrad's default,
+#: 1e-5, where the file gives none.
+_NORMS = ("batchnorm2d", "batchnorm1d")
+
+
+def _epsilon_shows(trace, draft: Draft, style: Style, recipe: Recipe) -> str | None:
+    """Whether a batch norm's default ε (1e-5) moves an asked value at the decimals the key
+    gives (:data:`INEXACT_DECIMALS`): a student who leaves it out of √(σ² + ε), as textbook
+    exercises do, would round 3 of √3's neighbours otherwise (−2.5773 against −2.5774)."""
+    layers = draft.document.get("layers")
+    if not isinstance(layers, list) or not any(
+            isinstance(layer, dict) and layer.get("type") in _NORMS and "eps" not in layer
+            for layer in layers):
+        return None
+    without = dict(draft.document)
+    without["layers"] = [dict(layer, eps=0) if isinstance(layer, dict)
+                         and layer.get("type") in _NORMS and "eps" not in layer else layer
+                         for layer in layers]
+    try:
+        _, other = _run(without, style, False, recipe)
+    except CnnGradError:  # a channel of one value: its variance 0, nothing to compare
+        return None
+    for path in draft.asked:
+        given = np.asarray(_values(asked_value(trace, path)), dtype=np.float64)
+        bare = np.asarray(_values(asked_value(other, path)), dtype=np.float64)
+        if not np.array_equal(_rounded(given), _rounded(bare)):
+            return f"{path} at {INEXACT_DECIMALS} decimals depended on ε"
+    return None
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """``values`` as the key writes them, at :data:`INEXACT_DECIMALS` decimals (ties a half
+    away from zero: the sheets' rounding)."""
+    scale = 10.0 ** INEXACT_DECIMALS
+    return np.sign(values) * np.floor(np.abs(values) * scale + 0.5)
 
 
 #: How a failure of a ReLU reading the problem's input, directly or through layers without
