@@ -976,3 +976,13 @@ def test_a_batch_norm_key_is_the_same_with_epsilon_left_out(tmp_path, numbers, s
                                                           "ROUND_HALF_UP"))
                    for v in np.ravel(computed[path])]
         assert rounded == np.ravel(np.asarray(value, dtype=float)).tolist(), path
+
+
+@pytest.mark.parametrize("sizes", [["--batch", 2, "--input", "1x1"],
+                                   ["--batch", 1, "--input", "1x2"]])
+def test_a_batch_norm_of_two_values_a_channel_is_refused_at_once(sizes):
+    # its input delta is 0 but for ε whatever the draw: "try another --seed" led nowhere
+    result = invoke("generate", "batchnorm", "--channels", 2, *sizes, "--seed", 1)
+    assert result.exit_code == 2
+    assert "with 2 values per channel the input delta is 0 whatever they are" in result.stderr
+    assert "hint: give --batch 3 or a larger --input" in result.stderr

@@ -295,7 +295,8 @@ def generate(
         "--students", metavar="FILE",
         help="A roster CSV (a column of ids, or one headed 'id'): one variant "
              "per student, seeded from the id and --seed: what is handed out in "
-             "DIR/students/<id>/, the key and solution in DIR/keys/<id>/, and "
+             "DIR/students/<id>/ (the id made safe as a folder name: José → "
+             "Jose), the key and solution in DIR/keys/<id>/, and "
              "DIR/manifest.json for check --manifest.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Overwrite files already in the output folder.")] = False,

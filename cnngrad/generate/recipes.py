@@ -420,6 +420,11 @@ def _batchnorm(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
         raise UsageError("batch norm in training mode needs 2 or more values per channel; "
                          "a batch of 1 of a 1×1 input has one", where="--batch",
                          hint="give --batch 2 or a larger --input")
+    if batch * h * w == 2:  # x̂ is ±1 whatever the two values: δ_in is ε's alone
+        raise UsageError("with 2 values per channel the input delta is 0 whatever they are "
+                         "(x̂ is -1 and 1, and the mean's and the variance's paths cancel "
+                         "δ), but for ε", where="--batch",
+                         hint="give --batch 3 or a larger --input (the default: 2 of 2×2)")
     while True:
         x = tensor(shape, lambda: style.signed(draw))
         # a channel whose values are all equal has variance 0: its normalised map is 0/√eps
