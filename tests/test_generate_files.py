@@ -986,3 +986,10 @@ def test_a_batch_norm_of_two_values_a_channel_is_refused_at_once(sizes):
     assert result.exit_code == 2
     assert "with 2 values per channel the input delta is 0 whatever they are" in result.stderr
     assert "hint: give --batch 3 or a larger --input" in result.stderr
+
+
+def test_a_large_batch_norm_is_drawn_even_where_epsilon_moves_most_draws(tmp_path):
+    # 3 channels of 18 values: three draws in four moved with ε, and 400 draws found none
+    result = invoke("generate", "batchnorm", "--seed", 10, "--numbers", "2dp", "--channels",
+                    3, "--batch", 2, "--input", "3x3", "-o", tmp_path / "bn")
+    assert result.exit_code == 0, result.output

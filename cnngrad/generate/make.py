@@ -41,6 +41,11 @@ from cnngrad.tensorio import names_a_file
 #: Draws tried before giving up on a recipe, sizes and style that cannot be made friendly.
 MAX_ATTEMPTS = 400
 
+#: The draws in which a batch norm's answers must not move with ε left out; past them, as
+#: with many values a channel (3 channels of 36: three draws in four moved), any will do,
+#: and the sheet's ε = 1e-5 is the whole story.
+EPSILON_ATTEMPTS = 100
+
 #: --with-kinks: draws thrown away for a ReLU zero that no bias of the style's decimals
 #: reaches, before a bias of more decimals is taken (:func:`_put_relu_zero`).
 STRICT_BIAS_ATTEMPTS = 100
@@ -237,11 +242,13 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
             failures[failure] += 1
             continue  # its first run already showed a kink
         problem, trace = _run(draft.document, style, exact, recipe)
-        failure = _unfriendly(trace, draft, recipe, style, promise, with_kinks, units)
+        bare = attempt <= EPSILON_ATTEMPTS
+        failure = _unfriendly(trace, draft, recipe, style, promise, with_kinks, units, bare)
         if failure is not None and not with_kinks and _straddle_channels(draft, trace, draw,
                                                                          style):
             problem, trace = _run(draft.document, style, exact, recipe)
-            failure = _unfriendly(trace, draft, recipe, style, promise, with_kinks, units)
+            failure = _unfriendly(trace, draft, recipe, style, promise, with_kinks, units,
+                                  bare)
         if failure is None:
             break
         failures[failure] += 1
@@ -360,38 +367,37 @@ def _values(value) -> list:
 
 
 def _unfriendly(trace, draft: Draft, recipe: Recipe, style: Style, promise: int,
-                with_kinks: bool, units: dict | None = None) -> str | None:
+                with_kinks: bool, units: dict | None = None,
+                bare_epsilon: bool = True) -> str | None:
     """Why the draw is not hand-friendly (a few words naming the layer or path), or None.
 
     ``units`` caches each layer's :func:`_unit_cells` across the draws of one problem (their
-    shapes are the same)."""
+    shapes are the same); ``bare_epsilon``: a batch norm's answers must not move with ε
+    left out (:func:`_epsilon_shows`)."""
     return _kinks_unwanted(trace, recipe, with_kinks) or _sizes_unfriendly(trace) or \
         _answers_unfriendly(trace, draft, recipe, style, promise) or \
         _units_unfriendly(trace, draft, recipe, {} if units is None else units) or \
-        _epsilon_shows(trace, draft, style, recipe)
-
-
-#: The batch norm layers whose ε a hand computation may leave out: cnngrad's default,
-#: 1e-5, where the file gives none.
-_NORMS = ("batchnorm2d", "batchnorm1d")
+        (_epsilon_shows(trace, draft, style, recipe) if bare_epsilon else None)
 
 
 def _epsilon_shows(trace, draft: Draft, style: Style, recipe: Recipe) -> str | None:
-    """Whether the ``batchnorm`` recipe's default ε (1e-5) moves an asked value at the
+    """Whether a ``bare_epsilon`` recipe's default ε (1e-5) moves an asked value at the
     decimals the key gives (:data:`INEXACT_DECIMALS`): a student who leaves it out of
     √(σ² + ε), as textbook exercises do, would round otherwise (−2.5773 against −2.5774)."""
-    if recipe.name != "batchnorm":
+    if not recipe.bare_epsilon:
         # a problem file's deeper network (a ResNet block) moves its fourth decimals with ε
         # in most draws: rejecting them took 3-5 times the draws, and its sheet states ε
         return None
+
+    def default_epsilon(layer) -> bool:  # a batch norm with cnngrad's ε, 1e-5
+        return (isinstance(layer, dict) and _is(layer.get("type"), "normalises_channels")
+                and "eps" not in layer)
+
     layers = draft.document.get("layers")
-    if not isinstance(layers, list) or not any(
-            isinstance(layer, dict) and layer.get("type") in _NORMS and "eps" not in layer
-            for layer in layers):
+    if not isinstance(layers, list) or not any(map(default_epsilon, layers)):
         return None
     without = dict(draft.document)
-    without["layers"] = [dict(layer, eps=0) if isinstance(layer, dict)
-                         and layer.get("type") in _NORMS and "eps" not in layer else layer
+    without["layers"] = [dict(layer, eps=0) if default_epsilon(layer) else layer
                          for layer in layers]
     try:
         _, other = _run(without, style, False, recipe)
