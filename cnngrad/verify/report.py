@@ -60,9 +60,12 @@ def _kept_together(text: str, pairs: bool = False) -> str:
     return text
 
 
-def _wrap(text: str, indent: str, first: str = "", width: int = WIDTH,
+def _wrap(text: str, indent: str, first: str | None = None, width: int = WIDTH,
           pairs: bool = False) -> list[str]:
-    lines = textwrap.wrap(_kept_together(text, pairs), width, initial_indent=first or indent,
+    """``text`` wrapped to ``width``: its first line after ``first`` (default ``indent``),
+    the others after ``indent``."""
+    first = indent if first is None else first
+    lines = textwrap.wrap(_kept_together(text, pairs), width, initial_indent=first,
                           subsequent_indent=indent, break_on_hyphens=False)
     return [line.replace("\u00a0", " ") for line in lines] or [first.rstrip()]
 
@@ -91,10 +94,9 @@ def _traceback_lines(traceback: str, width: int) -> list[str]:
 
 def _header(report: Report, width: int) -> list[str]:
     op = report.op
-    lines = [line.replace("\u00a0", " ") for line in textwrap.wrap(
-        _kept_together(f"cnngrad verify {op.name}: {report.function} on "
-                       f"{len(report.results)} cases (seed {report.seed})", pairs=True),
-        width, subsequent_indent="  ", break_on_hyphens=False)]
+    lines = _wrap(f"cnngrad verify {op.name}: {report.function} on "
+                  f"{len(report.results)} cases (seed {report.seed})", "  ", "", width,
+                  pairs=True)
     lines += _wrap(op.summary, "            ", "  op        ", width)
     signature = report.style.signature(op)
     if "=" in report.call:  # --arg: the call by the user's keywords
@@ -302,8 +304,8 @@ def render_text(report: Report, width: int = WIDTH) -> str:
                    f"answers all within {_g(FAINT)} of 0, where a grid "
                    "shows little" if faint else "")
     lines += _wrap(f"Smallest failing case: {first.case.index}, {first.case.corner} "
-                   f"({first.case.describe(report.op, shape, label)}){passed_over}.", "  ", "",
-                   width, pairs=True)
+                   f"({first.case.describe(report.op, shape, label)}){passed_over}.", "  ",
+                   width=width, pairs=True)
     grid_shown = False
     if first.traceback:
         lines += _wrap(f"{_raiser(report, first.traceback)} (your code's traceback):", "  ",
