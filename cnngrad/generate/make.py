@@ -404,18 +404,13 @@ def _epsilon_shows(trace, draft: Draft, style: Style, recipe: Recipe) -> str | N
     except CnnGradError:  # a channel of one value: its variance 0, nothing to compare
         return None
     for path in draft.asked:
-        given = np.asarray(_values(asked_value(trace, path)), dtype=np.float64)
-        bare = np.asarray(_values(asked_value(other, path)), dtype=np.float64)
-        if not np.array_equal(_rounded(given), _rounded(bare)):
+        # as the key writes them (_key_token): the float's exact value, rounded
+        if ([decimal_text(Fraction(float(v)), INEXACT_DECIMALS)
+             for v in _values(asked_value(trace, path))]
+                != [decimal_text(Fraction(float(v)), INEXACT_DECIMALS)
+                    for v in _values(asked_value(other, path))]):
             return f"{path} at {INEXACT_DECIMALS} decimals depended on ε"
     return None
-
-
-def _rounded(values: np.ndarray) -> np.ndarray:
-    """``values`` as the key writes them, at :data:`INEXACT_DECIMALS` decimals (ties a half
-    away from zero: the sheets' rounding)."""
-    scale = 10.0 ** INEXACT_DECIMALS
-    return np.sign(values) * np.floor(np.abs(values) * scale + 0.5)
 
 
 #: How a failure of a ReLU reading the problem's input, directly or through layers without
