@@ -131,15 +131,20 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
     eps = np.finfo(np.float32 if dtype is not None and np.dtype(dtype) == np.float32
                    else np.float64).eps
     tolerance = max(KINK_ULPS * float(eps), STORED_ULPS * _stored_eps(problem))
-    input_as_given = (not _kinks_read_input_as_given(problem)
-                      or _input_written_exactly(problem, dtype))
+    # values as given, or copied from them unrounded (a relu, a max pool): the floats keep
+    # their order and sign, since rounding a written number is monotonic; not where the
+    # floats of the numbers as written do not keep them apart (then every cell is searched)
+    as_given = _copies_of_input(problem)
+    if any(_near_kinks_of(spec) and set(spec.inputs) <= as_given for spec in problem.layers) \
+            and not _input_written_exactly(problem, dtype):
+        as_given = set()
     size_floor = _underflow_floor(problem, dtype)
     exact = _ExactSide(problem)
     applied: dict[str, dict[tuple[int, ...], Any]] = {}
     current = layers
     warnings: list[KinkWarning] = []
     for _ in range(ROUNDS):
-        settled = _scan(problem, current, tolerance, exact, input_as_given, size_floor)
+        settled = _scan(problem, current, tolerance, exact, as_given, size_floor)
         warnings = settled.warnings
         new = {name: {cell: value for cell, value in cells.items()
                       if applied.get(name, {}).get(cell) != value}
@@ -153,16 +158,14 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
     return current, warnings
 
 
-def _kinks_read_input_as_given(problem: Problem) -> bool:
-    """Whether a layer with kinks reads the problem's input, or copies of it made without
-    rounding (a relu of it, a max pool, a flatten): the cells :func:`_near_kinks` skips."""
-    given = {INPUT: True}
+def _copies_of_input(problem: Problem) -> set[str]:
+    """The problem's input and the layers whose outputs are copies of its values made
+    without rounding (a relu of it, a max pool, a flatten: ``copies_values``)."""
+    copies = {INPUT}
     for spec in problem.layers:
-        reads_given = all(given[name] for name in spec.inputs)
-        if reads_given and _near_kinks_of(spec):
-            return True
-        given[spec.name] = reads_given and family_of(spec).copies_values
-    return False
+        if family_of(spec).copies_values and set(spec.inputs) <= copies:
+            copies.add(spec.name)
+    return copies
 
 
 #: The significant digits a decimal may have for every two different ones to stay
@@ -308,7 +311,7 @@ def _near_kinks_of(spec: LayerSpec):
 
 
 def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
-          input_as_given: bool = True, size_floor: float = 0.0) -> _Settled:
+          as_given: set[str], size_floor: float = 0.0) -> _Settled:
     """Every layer's near kinks on this forward pass: patches where the exact values
     decide otherwise, warnings where they cannot be known.
 
@@ -317,13 +320,13 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
     every magnitude rule grows with the magnitudes it reads (sums and maxima of sizes), so
     when the bounds show no near kink the magnitudes would not either (the common case)."""
     settled = _Settled()
-    if next(_near_kinks(problem, layers, tolerance, magnitude_bound, input_as_given,
-                        size_floor), None) is None:
+    if next(_near_kinks(problem, layers, tolerance, magnitude_bound, as_given, size_floor),
+            None) is None:
         return settled
     # the kinks of every layer reading one tensor (two pools over it, a pool and a relu)
     # are decided together: a cell one sets to its exact value may tie another's window
     by_source: dict[str, list[tuple[Any, NearKinks]]] = {}
-    for layer, found in _near_kinks(problem, layers, tolerance, magnitude, input_as_given,
+    for layer, found in _near_kinks(problem, layers, tolerance, magnitude, as_given,
                                     size_floor):
         why_not = exact.why_not(layer.spec)
         if why_not is not None:
@@ -339,12 +342,13 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
     return settled
 
 
-def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes,
-                input_as_given: bool = True, size_floor: float = 0.0):
+def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes, as_given: set[str],
+                size_floor: float = 0.0):
     """(layer, NearKinks) for each layer with kinks within rounding noise, forward order,
-    the magnitudes made by ``sizes`` (:func:`magnitude` or :func:`magnitude_bound`);
-    ``input_as_given`` False searches the problem's input and its copies too, and a
-    ``size_floor`` above 0 (:func:`_underflow_floor`) is the least magnitude of any cell."""
+    the magnitudes made by ``sizes`` (:func:`magnitude` or :func:`magnitude_bound`); a layer
+    reading only ``as_given`` tensors (numbers as given and their unrounded copies) is not
+    searched, and a ``size_floor`` above 0 (:func:`_underflow_floor`) is the least
+    magnitude of any cell."""
     last = max(spec.index for spec in problem.layers if _near_kinks_of(spec))
 
     def floored(size):
@@ -352,9 +356,6 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes,
 
     magnitudes: dict[str, np.ndarray] = {
         INPUT: floored(np.abs(np.asarray(problem.x, np.float64)))}
-    # values as given, or copied from them unrounded (a relu, a max pool): the floats keep
-    # their order and sign, since rounding a written number is monotonic
-    as_given: dict[str, bool] = {INPUT: input_as_given}
     # per cell, which cells hold copies of one value (None: every cell its own value)
     origins: dict[str, np.ndarray | None] = {INPUT: None}
     for layer in layers:
@@ -362,8 +363,7 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes,
         if spec.index > last:
             break
         mags = [magnitudes[name] for name in spec.inputs]
-        given = all(as_given[name] for name in spec.inputs)
-        as_given[spec.name] = given and family_of(spec).copies_values
+        given = set(spec.inputs) <= as_given
         origins[spec.name] = _value_origins(spec, [origins[name] for name in spec.inputs],
                                             layer.inputs)
         finder = _near_kinks_of(spec)
