@@ -271,14 +271,18 @@ THIRDS_BETWEEN_WHOLE_ANSWERS = {
 
 def test_a_file_averaging_thirds_is_worked_in_fractions_that_add_up(tmp_path):
     # its avgpool1d averages 3 cells: int answers would hide thirds (the key's 0 decimals
-    # printed o[1,2] = 2/3 as 1: "(-3) × 1 = -2"), so int numbers are refused
+    # printed o[1,2] = 2/3 as 1: "(-3) × 1 = -2"), so int numbers are refused when asked
+    # for, and fractions are the file's default
     from cnngrad.errors import UsageError
     from cnngrad.generate import with_sheets
 
     path = str(write(tmp_path, THIRDS_BETWEEN_WHOLE_ANSWERS))
-    with pytest.raises(UsageError, match="avgpool1d_1 averages 3 cells: no decimal is exact"):
-        generate(path, 1)
-    exercise = with_sheets(generate(path, 1, numbers="fractions"))
+    for asked in ("int", "1dp", "2dp"):
+        with pytest.raises(UsageError, match="avgpool1d_1 averages 3 cells: no decimal is "):
+            generate(path, 1, numbers=asked)
+    exercise = with_sheets(generate(path, 1))
+    assert exercise.texts == with_sheets(generate(path, 1, numbers="fractions")).texts
+    assert exercise.title.endswith(f"(cnngrad generate {shlex.quote(path)} --seed 1)")
     for sheet in ("solution.md", "solution.tex"):
         text = exercise.texts[sheet].replace("\\frac{", "").replace("}{", "/")
         products = re.findall(r"= \(?(-?[\d/]+)\)? × \(?(-?[\d/]+)\)? = (-?[\d/]+)", text)

@@ -281,8 +281,10 @@ def generate(
         "--numbers", metavar="KIND",
         help="int (small integers; the default, but 1dp for the network recipe and for a "
              "problem file with a sigmoid, tanh, softmax, log_softmax or batch norm layer or "
-             "a cross_entropy, bce, bce_with_logits or nll loss, whose answers are rounded), "
-             "1dp, 2dp (one or two decimals) or fractions (halves, thirds, quarters).")] = None,
+             "a cross_entropy, bce, bce_with_logits or nll loss, whose answers are rounded, "
+             "and fractions for a file that divides by 3, 7, 9, … (an average of 9 cells, a "
+             "dropout of p = 0.3)), 1dp, 2dp (one or two decimals) or fractions (halves, "
+             "thirds, quarters).")] = None,
     with_kinks: Annotated[bool, typer.Option(
         "--with-kinks", help="Put a ReLU input of exactly 0 or tied maxima in on purpose "
                              "(for the tie-rule exercises); by default there are none.")

@@ -1165,13 +1165,17 @@ def _file_recipe(path: str) -> Recipe:
     def build(draw: Draw, style: Style, options: dict, kinks: bool) -> Draft:
         return Draft(_redrawn(original, problem, draw, style, file, base_dir), dict(asked))
 
+    # rounded answers are asked at 1dp; exact ones that a division makes endless (an
+    # average of 9 cells, a dropout's 1 − p of 0.7) come out whole only as fractions
+    default_numbers = "1dp" if inexact else "fractions" if endless is not None else "int"
+
     def check_style(style: Style) -> None:
         if not inexact:
             _refuse_endless(endless, style)
 
     return Recipe(name=name, description=_file_description(name, problem), build=build,
                   factors=factors, extra_decimals=extra, inexact=inexact, kink=kink,
-                  layer_types=tuple(types), default_numbers="1dp" if inexact else "int",
+                  layer_types=tuple(types), default_numbers=default_numbers,
                   check_style=check_style, no_kink=no_kink, kept_grading=kept_grading,
                   notes=tuple(notes), always_zero=always_zero, argument=path)
 
