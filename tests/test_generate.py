@@ -288,6 +288,17 @@ def test_a_recipe_without_kinks_names_every_recipe_that_has_them():
         generate(name, 1, with_kinks=True)
 
 
+@pytest.mark.parametrize("seed", [1, 4])
+def test_with_kinks_changes_nothing_for_a_recipe_about_its_kink(seed):
+    # maxpool-ties has tied maxima in every draw: the flag gave the same numbers under a
+    # title naming a longer command
+    with_flag = generate("maxpool-ties", seed, with_kinks=True)
+    without = generate("maxpool-ties", seed)
+    assert with_flag.problem_text == without.problem_text
+    assert with_flag.title == without.title
+    assert "--with-kinks" not in with_flag.title and not with_flag.with_kinks
+
+
 @pytest.mark.parametrize("numbers", list(STYLES))
 def test_network_with_kinks_has_a_tie_that_changes_an_answer(numbers):
     # a ReLU zero before the max pool was never picked by it (no gradient depended on it):

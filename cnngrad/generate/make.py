@@ -216,7 +216,10 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         probe = recipe.build(Draw(seed), style, options, False)
         _refuse_endless(_endless_division(_load(probe.document, style, True)), style,
                         ", or sizes whose averages count 2^a·5^b cells (--pool 2 or 4)")
-    if with_kinks and recipe.kink is None and not recipe.about_kinks:
+    # a recipe about its kink (maxpool-ties) has it in every draw: --with-kinks adds nothing,
+    # and the title's command is the one without it
+    with_kinks = with_kinks and not recipe.about_kinks
+    if with_kinks and recipe.kink is None:
         what, hint = recipe.no_kink or (
             f"recipe '{recipe.name}' has no ReLU and no max pool, so there is no kink to put "
             f"in", _kink_recipes_hint())
