@@ -956,6 +956,29 @@ def test_a_kept_min_decimals_of_0_is_raised_where_the_fresh_answers_are_not_whol
     assert invoke("check", out / "problem.json", out / "key.json").exit_code == 0
 
 
+@pytest.mark.parametrize("block, numbers, passed", [
+    ({"atol": 0.5}, "1dp", 3), ({"atol": "1/2", "rtol": 0.01}, "1dp", 3),
+    ({"rtol": 1}, "int", 4), ({"atol": 0.5}, "int", 0), ({"atol": 0.001}, "1dp", 0)])
+def test_a_kept_tolerance_that_passes_zeros_is_told(block, numbers, passed, tmp_path):
+    # a file's atol of 0.5, kept for fresh 1dp numbers (0.17 … 0.58 at seed 1), gave marks
+    # for leaving the cells at 0, silently; the note's count is check's own
+    document = json.loads((SAMPLES / "stackexchange.json").read_text())
+    document["grading"] = {**block, "points": {"conv2d_1.grads.kernel": 4}}
+    out = tmp_path / "g"
+    result = invoke("generate", write(tmp_path, document), "--seed", 1, "--numbers", numbers,
+                    "-o", out)
+    assert result.exit_code == 0, result.output
+    key = json.loads((out / "key.json").read_text())["conv2d_1.grads.kernel"]
+    assert 0 not in np.ravel(key)
+    zeros = {"conv2d_1.grads.kernel": np.zeros(np.shape(key)).tolist()}
+    (out / "zeros.json").write_text(json.dumps(zeros))
+    graded = invoke("check", out / "problem.json", out / "zeros.json", "--format", "json")
+    assert json.loads(graded.stdout)["right"] == passed
+    told = re.search(r"marks an answer of 0 right in (\d+) of the 4 asked cells",
+                     " ".join(result.stderr.split()))
+    assert (int(told.group(1)) if told else 0) == passed, result.stderr
+
+
 @pytest.mark.parametrize("numbers", ["int", "1dp", "2dp", "fractions", None])
 @pytest.mark.parametrize("seed", [2, 5])
 def test_a_batch_norm_key_is_the_same_with_epsilon_left_out(tmp_path, numbers, seed):

@@ -270,6 +270,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         raised.append(f"grading.min_decimals 0 is raised to {min_decimals}: the fresh "
                       f"answers are not whole numbers, and 0 would take any of them "
                       f"rounded to one")
+    raised += _zero_passes(grading, truth)
     key_decimals = min_decimals
     if recipe.inexact:  # rounded: to the decimals required, and as close as the rule asks
         key_decimals = _key_decimals(truth, max(decimals, INEXACT_DECIMALS),
@@ -1004,6 +1005,28 @@ def _grading_block(kept: dict | None, asked: dict, generated: int) -> tuple[dict
     block.setdefault("points", dict(asked))
     decimals = int(kept["min_decimals"]) if "min_decimals" in kept else generated
     return block, decimals
+
+
+def _zero_passes(grading: dict, truth: dict) -> list[str]:
+    """A note when a kept ``atol``/``rtol`` would mark an answer of 0 right in cells whose
+    fresh true value is not 0: the source's tolerance was chosen for its own numbers, and
+    fresh ones as small as it give marks for leaving the cells at 0."""
+    if "atol" not in grading and "rtol" not in grading:
+        return []
+    atol, rtol = float(Fraction(str(grading.get("atol", 0)))), float(
+        Fraction(str(grading.get("rtol", 0))))
+    values = np.abs(np.concatenate([np.asarray(value, dtype=np.float64).reshape(-1)
+                                    for value in truth.values()]))
+    nonzero = values[values > 0]
+    # check's rule: |0 − true| ≤ atol + rtol·|true|
+    passed = int(np.count_nonzero(nonzero <= atol + rtol * nonzero))
+    if not passed:
+        return []
+    given = ", ".join(f"{key} {grading[key]}" for key in ("atol", "rtol") if key in grading)
+    return [f"the kept tolerance ({given}) marks an answer of 0 right in {passed} of the "
+            f"{nonzero.size} asked cells that are not 0 (the fresh values run from "
+            f"{float(nonzero.min()):.4g} to {float(nonzero.max()):.4g}); write a smaller "
+            f"atol into the file's grading block, or min_decimals instead"]
 
 
 def _key_decimals(truth: dict, start: int, kept: dict) -> int:
