@@ -1172,9 +1172,11 @@ def _exact_decimal(value: Decimal, shown: str) -> Fraction:
     if not significant:  # a zero: 0e99999999 would build a 10**99999999 it is not worth
         return Fraction(0)
     if len(significant) > MAX_EXACT_DIGITS:
-        raise _BadNumber(f"{shown} has {len(significant)} significant digits, more than "
-                         f"--exact carries ({MAX_EXACT_DIGITS})",
-                         "round it, or drop --exact (floats keep 17 significant digits)")
+        # read exactly: a problem under --exact, an answer to check (always)
+        raise _BadNumber(f"{shown} has {len(significant)} significant digits, more than an "
+                         f"exact number may have ({MAX_EXACT_DIGITS})",
+                         "round it (a float keeps 17 significant digits); a problem's "
+                         "numbers are read exactly only with --exact")
     exponent += len(written) - len(significant)
     numerator = (-1) ** sign * int(significant)
     if exponent >= 0:

@@ -60,7 +60,10 @@ CASES = [
     # its digits made Fraction's gcd run for half a minute)
     bad("exact-decimal-of-3001-digits", {**SHORT, "kernel": [["1." + "3" * 3000, 0], [0, 1]]},
         ["backward", "bad.json", "--exact"], "kernel[0][0]",
-        "has 3001 significant digits, more than --exact carries (2000)", hint="drop --exact"),
+        "has 3001 significant digits, more than an exact number may have (2000)",
+        hint="round it (a float keeps 17 significant digits); a problem's numbers are read "
+             "exactly only with --exact"),
+
     bad("lr-note-then-bad-path", NO_PARAMETERS, ["explain", "bad.json", "nosuch", "--lr", "1"],
         "PATH", "unknown path 'nosuch'", file=None),
 ]
@@ -77,6 +80,21 @@ def test_fuzzed_bad_input_is_one_line_and_exit_2(case: Bad, fmt, tmp_path, monke
     assert not isinstance(result.exception, Exception), result.output  # SystemExit(2) only
     assert result.stdout == "", result.stdout
     check_error_output(result.stderr, case)
+
+
+def test_an_answer_too_long_to_read_exactly_names_no_option_not_given(tmp_path, monkeypatch):
+    # answers are read exactly without --exact: the hint said "drop --exact"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.json").write_text(json.dumps(SHORT), encoding="utf-8")
+    answers = {"conv2d_1.grads.kernel": [["1." + "3" * 3000, 0], [0, 1]]}
+    (tmp_path / "a.json").write_text(json.dumps(answers), encoding="utf-8")
+    result = runner.invoke(app, ["check", "p.json", "a.json"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: a.json: conv2d_1.grads.kernel[0][0]: "
+                                    "'1.333"), result.stderr
+    assert ("has 3001 significant digits, more than an exact number may have (2000); hint: "
+            "round it (a float keeps 17 significant digits)") in result.stderr
+    assert "drop --exact" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize("args", [
