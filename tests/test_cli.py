@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -1102,7 +1103,11 @@ def test_answers_redirected_from_a_file_are_never_overwritten(tmp_path):
     (1234567.5, "1234567.5"), (1.0000001, "1.0000001"), (1234567, "1234567"),
     # a float sum's noise stays out of view, as 6 digits kept it (row sums of probabilities)
     (0.1 + 0.2, "0.3"), (0.7999999999999999, "0.8"), (1.0000999999999063, "1.0001"),
-    (-2.5, "-2.5"), (1e-7, "1e-07"), (1e300, "1e+300")])
+    (-2.5, "-2.5"), (1e-7, "1e-07"), (1e300, "1e+300"),
+    # exact values past 40 decimal places, as written, not as p/q of 51 digits
+    (Fraction(1, 10**50), "1e-50"), (Fraction(-1, 10**300), "-1e-300"),
+    (Fraction(10**30 + 1, 10**45), "1.000000000000000000000000000001e-15"),
+    (Fraction(1, 3), "1/3")])
 def test_an_error_writes_a_number_with_the_digits_that_make_it_what_it_is(value, shown):
     from cnngrad.families.base import written_text
 

@@ -41,8 +41,8 @@ def written_text(value) -> str:
     """A number as a problem writes it: a whole number of up to 20 digits in full; when its
     float is the number, as error messages write numbers (6 significant digits), with up to
     15 where 6 would read as a whole number it is not (1234567.5, not 1.23457e+06); else
-    the exact decimal (0.99999999999999999 is no whole number, whatever its float), or p/q
-    when no decimal of at most 40 places writes it."""
+    the exact decimal (0.99999999999999999 is no whole number, whatever its float; 1e-50 in
+    scientific notation, not as p/q), or p/q when no decimal writes it (1/3)."""
     from cnngrad.problem import number_text
     from cnngrad.tensorio import decimals_needed
 
@@ -66,7 +66,7 @@ def written_text(value) -> str:
             context.prec = digits_of_whole
             return format(Decimal(exact.numerator).normalize(), "g")
     digits = decimals_needed(exact)
-    if digits is None or digits > 40:
+    if digits is None:
         return str(exact)
     with decimal.localcontext() as context:
         context.prec = digits + len(str(abs(exact.numerator))) + 1
