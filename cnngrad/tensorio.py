@@ -2020,25 +2020,37 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     if len(lengths) > 1:  # rows of several widths: a row written with another separator?
         _mixed_separator(records, delimiter, lengths, shown)
     if common != width and times > lengths[width]:
+        if width > common and not any(first_cells[common:]):
+            raise ProblemError("empty cell", where=f"row {first_row}, column {common + 1}",
+                               file=shown, hint=_TRAILING_SEPARATOR_HINT)
         raise ProblemError(f"row has {width} cell{'s' * (width != 1)}, expected {common} (as "
                            f"in {_others(times, len(records), 'row')})",
                            where=f"row {first_row}", file=shown)
     for row_number, cells in records:
         if not any(cells):
             raise ProblemError("empty row inside the matrix", where=f"row {row_number}", file=shown)
-        if len(cells) != width:
+        trailing = len(cells) > width and not any(cells[width:])  # "0;1;" among "1;0"
+        if len(cells) != width and not trailing:
             raise ProblemError(f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, expected "
                                f"{width} (as in row {first_row})", where=f"row {row_number}",
                                file=shown)
         if "" in cells:
-            raise ProblemError("empty cell",
-                               where=f"row {row_number}, column {cells.index('') + 1}", file=shown)
+            column = cells.index("")
+            # a separator after a row's last number, where other rows have none: the same
+            # slip whether the row is the first or not
+            last = not any(cells[column:])
+            raise ProblemError("empty cell", where=f"row {row_number}, column {column + 1}",
+                               file=shown, hint=_TRAILING_SEPARATOR_HINT if last else None)
     seen = _SPLIT_CSVS.get()
     if seen is not None and delimiter == "," and width % 2 == 0:
         every = [cell.strip() for _, row in records for cell in row]
         if (pair := _looks_split(list(zip(every[::2], every[1::2])))) is not None:
             seen.append((shown, *pair))
     return records, shown
+
+
+_TRAILING_SEPARATOR_HINT = ("a separator after the row's last number? remove it (one "
+                            "after every row's last number is read as the row's end)")
 
 
 def _mixed_separator(records: list[tuple[int, list[str]]], delimiter: str,

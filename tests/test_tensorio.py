@@ -822,6 +822,12 @@ TENSOR_CORPUS = [
      "empty cell"),
     ("csv-trailing-separator-on-some-rows", {"csv": "o.csv"}, {"o.csv": "1,2,\n3,4\n"}, {},
      "o.csv", "row 1, column 3", "empty cell"),
+    # the same slip on the last row, or on a first row the others outnumber, was "row has 3
+    # cells, expected 2", of a row that holds 2 numbers
+    ("csv-trailing-separator-on-the-last-row", {"csv": "o.csv"}, {"o.csv": "1;0\n0;1;\n"}, {},
+     "o.csv", "row 2, column 3", "empty cell"),
+    ("csv-trailing-separators-on-the-first-row", {"csv": "o.csv"},
+     {"o.csv": "1,2,,\n3,4\n5,6\n"}, {}, "o.csv", "row 1, column 3", "empty cell"),
     ("csv-ragged", {"csv": "o.csv"}, {"o.csv": "1,2,3\n4,5\n"}, {}, "o.csv", "row 2",
      "row has 2 cells, expected 3"),
     # the first row the odd one out: named, as a nested list's is ("row 2: ... as in row 1")
@@ -937,6 +943,19 @@ def test_malformed_tensors(value, files, options, file, where, keyword, tmp_path
     error = info.value
     assert (error.file, error.where) == (file, where)
     assert keyword in error.what
+
+
+@pytest.mark.parametrize("text, hinted", [
+    ("1;0\n0;1;\n", True), ("1,2,\n3,4\n", True), ("1,2,,\n3,4\n5,6\n", True),
+    ("1,2\n3,\n", True), ("1,,2\n3,4,5\n", False), ("1,2,3\n4,,\n", True)])
+def test_a_separator_after_a_row_s_last_number_is_hinted_at(text, hinted, tmp_path):
+    # a cell left empty inside a row is no stray separator: no hint there
+    write_files(tmp_path, {"o.csv": text})
+    with pytest.raises(ProblemError) as info:
+        tensor({"csv": "o.csv"}, tmp_path)
+    assert info.value.what == "empty cell"
+    hint = info.value.hint or ""
+    assert hint.startswith("a separator after the row's last number?") == hinted, hint
 
 
 def test_corpus_is_large_enough():
