@@ -1019,6 +1019,18 @@ class _Builder:
                              f"the problem must be a JSON object {{...}}, got {_kind(doc)}")
         shorthand = "kernel" in doc
         if shorthand and "layers" in doc:
+            if doc["layers"] is None and doc["kernel"] is None:
+                raise self.error(TOP_LEVEL, "'layers' and 'kernel' are both null; give one of "
+                                            "them", "a list of layers, or the one-conv "
+                                            "shorthand's kernel, and leave the other out")
+            if doc["layers"] is None:  # a template's empty slot, as a null loss beside delta
+                raise self.error("layers", "'layers' is null; give either 'layers' or the "
+                                           "one-conv shorthand 'kernel', not both",
+                                 "leave 'layers' out: the problem gives the shorthand 'kernel'")
+            if doc["kernel"] is None:
+                raise self.error("kernel", "'kernel' is null; give either 'layers' or the "
+                                           "one-conv shorthand 'kernel', not both",
+                                 "leave 'kernel' out: the problem gives 'layers'")
             raise self.error("kernel", "give either 'layers' or the one-conv shorthand 'kernel', "
                                        "not both")
         allowed = TOP_KEYS_LAYERS + (SHORTHAND_KEYS if shorthand else ())

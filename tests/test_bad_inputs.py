@@ -1812,6 +1812,28 @@ def test_a_null_loss_or_delta_beside_the_other_is_named(tmp_path, null, other, g
                              f"gives '{other}'\n")
 
 
+@pytest.mark.parametrize("layers, kernel, where, what", [
+    (None, [[1]], "layers", "'layers' is null; give either 'layers' or the one-conv shorthand "
+                            "'kernel', not both; hint: leave 'layers' out: the problem gives "
+                            "the shorthand 'kernel'"),
+    ([{"type": "relu"}], None, "kernel", "'kernel' is null; give either 'layers' or the "
+                                         "one-conv shorthand 'kernel', not both; hint: leave "
+                                         "'kernel' out: the problem gives 'layers'"),
+    (None, None, "top level", "'layers' and 'kernel' are both null; give one of them"),
+])
+def test_a_null_layers_or_kernel_beside_the_other_is_named(tmp_path, layers, kernel, where,
+                                                            what):
+    # {"kernel": ..., "layers": null} was blamed on the kernel: "not both"
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": kernel,
+                                   "layers": layers, "delta": [[1, 0], [0, 1]]}),
+                       encoding="utf-8")
+    result = runner.invoke(app, ["backward", str(problem)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {problem}: {where}: {what}"), result.output
+    assert result.output.count("\n") == 1
+
+
 def test_a_bias_of_too_high_a_rank_that_holds_no_vector_gets_no_reshape_hint(tmp_path):
     # but the forms the layer takes
     path = tmp_path / "p.json"
