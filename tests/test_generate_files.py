@@ -974,9 +974,35 @@ def test_a_kept_tolerance_that_passes_zeros_is_told(block, numbers, passed, tmp_
     (out / "zeros.json").write_text(json.dumps(zeros))
     graded = invoke("check", out / "problem.json", out / "zeros.json", "--format", "json")
     assert json.loads(graded.stdout)["right"] == passed
-    told = re.search(r"marks an answer of 0 right in (\d+) of the 4 asked cells",
+    told = re.search(r"marks an answer of 0 right in (\d+) of the 4 asked cells whose fresh",
                      " ".join(result.stderr.split()))
     assert (int(told.group(1)) if told else 0) == passed, result.stderr
+
+
+def test_a_class_is_told_what_its_kept_tolerance_passes_over_all_its_variants(tmp_path):
+    # the note was the first variant's alone ("2 of the 4"), for a class of three
+    document = json.loads((SAMPLES / "stackexchange.json").read_text())
+    document["grading"] = {"atol": 0.5, "points": {"conv2d_1.grads.kernel": 4}}
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nann\nbob\ncy\n")
+    out = tmp_path / "class"
+    result = invoke("generate", write(tmp_path, document), "--seed", 1, "--numbers", "1dp",
+                    "--students", roster, "-o", out)
+    assert result.exit_code == 0, result.output
+    passed = cells = 0
+    for student in ("ann", "bob", "cy"):
+        key = json.loads((out / "keys" / student / "key.json").read_text())
+        kernel = np.asarray(key["conv2d_1.grads.kernel"], dtype=float)
+        zeros = out / f"{student}-zeros.json"
+        zeros.write_text(json.dumps({"conv2d_1.grads.kernel": np.zeros(kernel.shape).tolist()}))
+        graded = invoke("check", out / "students" / student / "problem.json", zeros,
+                        "--format", "json")
+        passed += json.loads(graded.stdout)["right"]
+        cells += int(np.count_nonzero(kernel))
+    assert passed > 0
+    told = f"marks an answer of 0 right in {passed} of the {cells} asked cells whose fresh " \
+           f"value is not 0, over the 3 variants"
+    assert told in " ".join(result.stderr.split()), result.stderr
 
 
 @pytest.mark.parametrize("numbers", ["int", "1dp", "2dp", "fractions", None])

@@ -427,14 +427,19 @@ def generate(
     if output is None:
         _tell_seed(seed_value, drawn, "problem")
         write_output(exercise.problem_text, None, protected)
-        _tell_notes(exercise.notes)
+        _tell_notes(_notes_of(exercise))
         return
     _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
     _refuse_filled_templates([output / "answers-template.json"])
     _tell_seed(seed_value, drawn, "problem")
     _write_all(*_exercise_outputs(with_sheets(exercise), output, protected))
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
-    _tell_notes(exercise.notes)
+    _tell_notes(_notes_of(exercise))
+
+
+def _notes_of(exercise) -> list[str]:
+    passes = exercise.zero_passes
+    return exercise.notes + (passes.notes() if passes is not None else [])
 
 
 def _tell_notes(notes: list[str]) -> None:
@@ -457,6 +462,7 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
     (``options``: make_class's ``numbers``, ``with_kinks``, ``sizes``).  The generate
     benchmark times it too (``python -m cnngrad.generate.bench``)."""
     from cnngrad.generate.exam import json_text, make_class, manifest, read_roster
+    from cnngrad.generate.make import ZeroPasses
 
     ids = read_roster(roster)
     with bundled_sample_hinted(recipe):
@@ -495,7 +501,10 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
               f"roster ({shown}), left from an earlier exam: remove "
               f"{'it' if len(stale) == 1 else 'them'} before handing out {STUDENTS_FOLDER}/",
               file=sys.stderr)
-    _tell_notes(variants[0].exercise.notes)  # the same file, the same notes for every variant
+    # the same file, the same notes for every variant; but the tolerance's, of their values
+    passes = ZeroPasses.summed([variant.exercise.zero_passes for variant in variants])
+    _tell_notes(variants[0].exercise.notes + (
+        passes.notes(f", over the {count} variants") if passes is not None else []))
 
 
 def register(app: typer.Typer) -> None:

@@ -110,6 +110,8 @@ class Exercise:
     #: What the command tells on stderr: settings of the source's grading block that could
     #: not be kept.
     notes: list[str] = field(default_factory=list)
+    #: What the source's kept atol/rtol marks right for an answer of 0 in this draw.
+    zero_passes: ZeroPasses | None = None
 
     def __post_init__(self) -> None:
         if self.key_decimals is None:
@@ -270,7 +272,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
         raised.append(f"grading.min_decimals 0 is raised to {min_decimals}: the fresh "
                       f"answers are not whole numbers, and 0 would take any of them "
                       f"rounded to one")
-    raised += _zero_passes(grading, truth)
+    zero_passes = ZeroPasses.of(grading, truth)
     key_decimals = min_decimals
     if recipe.inexact:  # rounded: to the decimals required, and as close as the rule asks
         key_decimals = _key_decimals(truth, max(decimals, INEXACT_DECIMALS),
@@ -282,7 +284,7 @@ def generate(recipe_name: str, seed: int, *, numbers: str | None = None,  # noqa
                         inexact=recipe.inexact, truth=truth, attempts=attempt,
                         key_decimals=key_decimals,
                         promised_decimals=min_decimals if decimals != min_decimals else None,
-                        notes=list(recipe.notes) + raised)
+                        notes=list(recipe.notes) + raised, zero_passes=zero_passes)
     exercise.document = {"title": title, **draft.document, "grading": grading}
     exercise.texts["problem.json"] = dumps(exercise.document, style)
     exercise.texts["key.json"] = dumps(_key(exercise), style)
@@ -1007,26 +1009,54 @@ def _grading_block(kept: dict | None, asked: dict, generated: int) -> tuple[dict
     return block, decimals
 
 
-def _zero_passes(grading: dict, truth: dict) -> list[str]:
-    """A note when a kept ``atol``/``rtol`` would mark an answer of 0 right in cells whose
-    fresh true value is not 0: the source's tolerance was chosen for its own numbers, and
-    fresh ones as small as it give marks for leaving the cells at 0."""
-    if "atol" not in grading and "rtol" not in grading:
-        return []
-    atol, rtol = float(Fraction(str(grading.get("atol", 0)))), float(
-        Fraction(str(grading.get("rtol", 0))))
-    values = np.abs(np.concatenate([np.asarray(value, dtype=np.float64).reshape(-1)
-                                    for value in truth.values()]))
-    nonzero = values[values > 0]
-    # check's rule: |0 − true| ≤ atol + rtol·|true|
-    passed = int(np.count_nonzero(nonzero <= atol + rtol * nonzero))
-    if not passed:
-        return []
-    given = ", ".join(f"{key} {grading[key]}" for key in ("atol", "rtol") if key in grading)
-    return [f"the kept tolerance ({given}) marks an answer of 0 right in {passed} of the "
-            f"{nonzero.size} asked cells that are not 0 (the fresh values run from "
-            f"{float(nonzero.min()):.4g} to {float(nonzero.max()):.4g}); write a smaller "
-            f"atol into the file's grading block, or min_decimals instead"]
+@dataclass(frozen=True)
+class ZeroPasses:
+    """Asked cells whose fresh true value is not 0 but which a kept ``atol``/``rtol`` marks
+    right for an answer of 0 (check's rule, |0 − true| ≤ atol + rtol·|true|): the source's
+    tolerance was chosen for its own numbers, and fresh ones as small as it give marks for
+    leaving the cells at 0.  ``low``, ``high``: the smallest and largest |value| of the
+    nonzero asked cells."""
+
+    tolerance: str  # "atol 0.5, rtol 0.01", as the block writes them
+    passed: int
+    cells: int
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, grading: dict, truth: dict) -> ZeroPasses | None:
+        """Those of one draw; None when the block sets no tolerance or no cell is not 0."""
+        if "atol" not in grading and "rtol" not in grading:
+            return None
+        atol, rtol = (float(Fraction(str(grading.get(key, 0)))) for key in ("atol", "rtol"))
+        values = np.abs(np.concatenate([np.asarray(value, dtype=np.float64).reshape(-1)
+                                        for value in truth.values()]))
+        nonzero = values[values > 0]
+        if not nonzero.size:
+            return None
+        tolerance = ", ".join(f"{key} {grading[key]}" for key in ("atol", "rtol")
+                              if key in grading)
+        return cls(tolerance, int(np.count_nonzero(nonzero <= atol + rtol * nonzero)),
+                   int(nonzero.size), float(nonzero.min()), float(nonzero.max()))
+
+    @classmethod
+    def summed(cls, each: list[ZeroPasses | None]) -> ZeroPasses | None:
+        """Those of a class's variants together."""
+        found = [one for one in each if one is not None]
+        if not found:
+            return None
+        return cls(found[0].tolerance, sum(one.passed for one in found),
+                   sum(one.cells for one in found), min(one.low for one in found),
+                   max(one.high for one in found))
+
+    def notes(self, where: str = "") -> list[str]:
+        """The note on stderr, or none when no cell passes."""
+        if not self.passed:
+            return []
+        return [f"the kept tolerance ({self.tolerance}) marks an answer of 0 right in "
+                f"{self.passed} of the {self.cells} asked cells whose fresh value is not "
+                f"0{where} (those values run from {self.low:.4g} to {self.high:.4g}); write a "
+                f"smaller atol into the file's grading block, or min_decimals instead"]
 
 
 def _key_decimals(truth: dict, start: int, kept: dict) -> int:
