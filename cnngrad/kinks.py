@@ -717,6 +717,9 @@ class KinkWarning:
     window: tuple[int, ...] | None  # a tie's window, as a display index of the output
     count: int  # the inputs or windows within rounding noise of a kink in the layer
     why_not: str
+    #: of the ``count − 1`` others, how many the floats decided as this one (positive, or
+    #: a tie), the rest the other way
+    alike: int = 0
 
     def text(self, one_based: bool = False) -> str:
         def index(cell) -> str:
@@ -724,7 +727,7 @@ class KinkWarning:
 
         if self.kind == "zero":
             value = self.values[0]
-            side = "positive" if value > 0 else "not positive"
+            side, other = ("positive", "not positive")[::1 if value > 0 else -1]
             text = (f"{self.layer}: {self.input_name}{index(self.cells[0])} is {value:.2g}, "
                     f"within rounding noise of the kink at 0; decided as {side}")
             what, near = "input", "0"
@@ -734,14 +737,17 @@ class KinkWarning:
             if len(self.values) > 3:
                 shown += f" and {len(self.values) - 3} more"
             tied = self.values.count(max(self.values))
+            side, other = ("a tie", "not tied")[::1 if tied > 1 else -1]
             text = (f"{self.layer}: window output{index(self.window)}: maxima {shown} are "
-                    f"within rounding noise of a tie; decided as "
-                    f"{'a tie' if tied > 1 else 'not tied'}")
+                    f"within rounding noise of a tie; decided as {side}")
             what, near = "window", "a tie"
         more = self.count - 1
-        if more:  # each decided by its own floats, not all as this one
+        if more:  # each decided by its own floats: how many as this one, how many not
+            split = (f"also decided as {side}" if self.alike == more
+                     else f"decided as {other}" if not self.alike
+                     else f"{self.alike} decided as {side}, {more - self.alike} as {other}")
             text += (f" ({more} more {what}{'s' if more > 1 else ''} within rounding noise "
-                     f"of {near})")
+                     f"of {near}, {split})")
         return text + f"; not decided exactly: {self.why_not}"
 
     def __str__(self) -> str:
@@ -760,13 +766,23 @@ def _warning(problem: Problem, layer, found: NearKinks, why_not: str) -> KinkWar
     cells = found.kink_cells(0)  # the input at 0, or every maximum of the window
     if found.kind == "zero":
         cells = cells[:1]
+    # how the floats decided each near kink: a positive input; a window of tied maxima
+    values = x[tuple(found.cells.T)]
+    if found.kind == "zero":
+        sides = values > 0
+    else:
+        top = np.full(found.count, -np.inf)
+        np.maximum.at(top, found.groups, values)
+        sides = np.bincount(found.groups, weights=values == top[found.groups],
+                            minlength=found.count) > 1
     return KinkWarning(
         layer=layer.name, input_name=name, kind="zero" if found.kind == "zero" else "tie",
         cells=tuple(_display(problem, x.shape, cell) for cell in cells),
         values=tuple(float(x[cell]) for cell in cells),
         window=(None if found.kind == "zero"
                 else _display(problem, layer.output.shape, tuple(found.windows[0]))),
-        count=found.count, why_not=why_not)
+        count=found.count, why_not=why_not,
+        alike=int(np.count_nonzero(sides[1:] == sides[0])))
 
 
 __all__ = ["EXACT_WORK_BUDGET", "KINK_ULPS", "KinkWarning", "NearKinks", "exact_work",

@@ -272,7 +272,8 @@ def test_copies_of_one_value_tie_without_a_warning(tmp_path, between):
     assert lines[0].startswith("warning: maxpool2d_1: window output[0,1]: maxima input[0,1] "
                                "= 0.29131261245159096 and input[0,2] = 0.2913126124515909 are "
                                "within rounding noise of a tie; decided as not tied (1 more "
-                               "window within rounding noise of a tie)"), stderr
+                               "window within rounding noise of a tie, also decided as "
+                               "not tied)"), stderr
     # the copies' windows are ties all the same: "first" sends each window's delta to its
     # first cell
     assert layer(doc, "maxpool2d_1")["delta_in"] == [[1, 2, 3, 0], [4, 5, 6, 0]]
@@ -317,7 +318,7 @@ def test_relu_reading_a_batch_norm_output_of_zero_is_a_warning(tmp_path, mode):
     _, stderr = backward(tmp_path, problem)
     assert stderr.startswith("warning: relu_1: input[0,0,0,1] is 0, within rounding noise of "
                              "the kink at 0; decided as not positive (1 more input within rounding noise "
-                             "of 0); "
+                             "of 0, also decided as not positive); "
                              "not decided exactly: batchnorm2d_1 (batchnorm2d) before it is "
                              "not rational")
 
@@ -361,7 +362,8 @@ def test_many_near_kinks_in_a_layer_are_one_line(tmp_path, monkeypatch):
         "delta": [[1, 1, 1]]}
     _, stderr = backward(tmp_path, problem)
     (line,) = stderr.splitlines()
-    assert "relu_1: input[0,0]" in line and "(2 more inputs within rounding noise of 0)" in line
+    assert "relu_1: input[0,0]" in line and "decided as positive (2 more inputs within " \
+        "rounding noise of 0, also decided as positive)" in line
 
 
 def test_near_kinks_decided_both_ways_are_not_counted_as_decided_alike(tmp_path, monkeypatch):
@@ -374,7 +376,30 @@ def test_near_kinks_decided_both_ways_are_not_counted_as_decided_alike(tmp_path,
     _, stderr = backward(tmp_path, problem)
     (line,) = stderr.splitlines()
     assert "input[0,0] is 5.6e-17" in line and "decided as positive" in line
-    assert "(1 more input within rounding noise of 0)" in line and "like it" not in line
+    assert "(1 more input within rounding noise of 0, decided as not positive)" in line
+
+
+@pytest.mark.parametrize("problem, told", [
+    ({"input": [[0.1, 0.2, 0.3, 0.7, 0.1, 0.8, 0.1, 0.2, 0.3]],
+      "layers": [{"type": "conv2d", "kernel": [[1, 1, -1]], "stride": 3}, {"type": "relu"}],
+      "delta": [[1, 1, 1]]},
+     "decided as positive (2 more inputs within rounding noise of 0, 1 decided as positive, "
+     "1 as not positive)"),
+    ({"input": [[0.1, 0.2, 0.3, 0.0], [0.3, 0.0, 0.3, 0.0], [0.1, 0.2, 0.3, 0.0]],
+      "layers": [{"type": "conv2d", "kernel": [[1, 1]], "stride": [1, 2]},
+                 {"type": "maxpool2d", "size": [1, 2]}],
+      "delta": [[1], [1], [1]]},
+     "decided as not tied (2 more windows within rounding noise of a tie, 1 decided as not "
+     "tied, 1 as a tie)"),
+])
+def test_the_warning_says_how_the_floats_decided_the_other_near_kinks(problem, told, tmp_path,
+                                                                       monkeypatch):
+    # "(5 more windows within rounding noise of a tie)" after "decided as a tie" read as five
+    # more ties, where the floats had decided some of them the other way
+    monkeypatch.setattr(kinks, "EXACT_WORK_BUDGET", 5)
+    _, stderr = backward(tmp_path, problem)
+    (line,) = stderr.splitlines()
+    assert told in line, line
 
 
 def test_a_tie_in_a_one_dimensional_pool(tmp_path):
