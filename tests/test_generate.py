@@ -299,6 +299,16 @@ def test_with_kinks_changes_nothing_for_a_recipe_about_its_kink(seed):
     assert "--with-kinks" not in with_flag.title and not with_flag.with_kinks
 
 
+def test_a_class_of_a_recipe_about_its_kink_keeps_no_with_kinks_in_its_manifest():
+    # the manifest wrote the flag as given, and a second class made without it was told
+    # "this replaces the exam ... other options (--with-kinks)" of identical problems
+    from cnngrad.generate.exam import make_class, manifest
+
+    variants = make_class("maxpool-ties", 1, ["ann", "bob"], with_kinks=True, sheets=False)
+    document = manifest("maxpool-ties", 1, variants, numbers=None, with_kinks=True, sizes=None)
+    assert document["with_kinks"] is False
+
+
 @pytest.mark.parametrize("numbers", list(STYLES))
 def test_network_with_kinks_has_a_tie_that_changes_an_answer(numbers):
     # a ReLU zero before the max pool was never picked by it (no gradient depended on it):

@@ -263,7 +263,8 @@ def manifest(recipe: str, exam_seed: int, variants: list[Variant], *, numbers: s
         "recipe": recipe,
         "exam_seed": exam_seed,
         "numbers": first.style.name,
-        "with_kinks": with_kinks,
+        # as the exercise took it: maxpool-ties has its kink with the flag or without
+        "with_kinks": first.with_kinks,
         "options": {k: (list(v) if isinstance(v, tuple) else v)
                     for k, v in (first.options or {}).items()},
         "students": {v.student: {"folder": v.folder,
