@@ -979,6 +979,35 @@ def test_a_kept_tolerance_that_passes_zeros_is_told(block, numbers, passed, tmp_
     assert (int(told.group(1)) if told else 0) == passed, result.stderr
 
 
+@pytest.mark.parametrize("block, seed", [
+    # a tensor and one of its elements: the note counted the element's cell twice (3 of 5)
+    ({"atol": 0.5, "points": {"conv2d_1.grads.kernel": 4, "conv2d_1.grads.kernel[0,0]": 1}}, 1),
+    # on the bound: 0.1 = 0.03 + 0.7·0.1 exactly, right as check judges it (floats said not)
+    *[({"atol": 0.03, "rtol": 0.7,
+        "points": {"conv2d_1.grads.kernel": 4, "conv2d_1.delta_in": 4}}, seed)
+      for seed in (3, 6, 7)]])
+def test_the_kept_tolerance_note_counts_as_check_grades_zeros(block, seed, tmp_path):
+    document = json.loads((SAMPLES / "stackexchange.json").read_text())
+    document["grading"] = block
+    out = tmp_path / "g"
+    result = invoke("generate", write(tmp_path, document), "--seed", seed, "--numbers", "1dp",
+                    "-o", out)
+    assert result.exit_code == 0, result.output
+    key = json.loads((out / "key.json").read_text())
+    template = json.loads((out / "answers-template.json").read_text())
+    zeros = {path: np.zeros(np.shape(key[path])).tolist() for path in template}
+    (out / "zeros.json").write_text(json.dumps(zeros))
+    graded = json.loads(invoke("check", out / "problem.json", out / "zeros.json",
+                               "--format", "json").stdout)
+    nonzero = sum(int(np.count_nonzero(np.asarray(key[path], dtype=float))) for path in template)
+    right_nonzero = graded["right"] - (graded["total"] - nonzero)  # every 0 is right
+    told = re.search(r"marks an answer of 0 right in (\d+) of the (\d+) asked cells",
+                     " ".join(result.stderr.split()))
+    assert right_nonzero > 0
+    assert told is not None, result.stderr
+    assert (int(told.group(1)), int(told.group(2))) == (right_nonzero, nonzero)
+
+
 def test_a_class_is_told_what_its_kept_tolerance_passes_over_all_its_variants(tmp_path):
     # the note was the first variant's alone ("2 of the 4"), for a class of three
     document = json.loads((SAMPLES / "stackexchange.json").read_text())

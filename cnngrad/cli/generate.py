@@ -427,19 +427,19 @@ def generate(
     if output is None:
         _tell_seed(seed_value, drawn, "problem")
         write_output(exercise.problem_text, None, protected)
-        _tell_notes(_notes_of(exercise))
+        _tell_notes(_notes_of(exercise.notes, exercise.zero_passes))
         return
     _folder(output, list(FILES), force)  # a folder that refuses it: no seed to tell
     _refuse_filled_templates([output / "answers-template.json"])
     _tell_seed(seed_value, drawn, "problem")
     _write_all(*_exercise_outputs(with_sheets(exercise), output, protected))
     print(f"wrote {', '.join(FILES)} to {output}", file=sys.stderr)
-    _tell_notes(_notes_of(exercise))
+    _tell_notes(_notes_of(exercise.notes, exercise.zero_passes))
 
 
-def _notes_of(exercise) -> list[str]:
-    passes = exercise.zero_passes
-    return exercise.notes + (passes.notes() if passes is not None else [])
+def _notes_of(notes: list[str], passes, where: str = "") -> list[str]:
+    """``notes`` and what a kept tolerance passes (a ZeroPasses, or None)."""
+    return notes + (passes.notes(where) if passes is not None else [])
 
 
 def _tell_notes(notes: list[str]) -> None:
@@ -502,9 +502,10 @@ def write_class(recipe: str, seed: int, roster: str, output: Path, force: bool,
               f"{'it' if len(stale) == 1 else 'them'} before handing out {STUDENTS_FOLDER}/",
               file=sys.stderr)
     # the same file, the same notes for every variant; but the tolerance's, of their values
-    passes = ZeroPasses.summed([variant.exercise.zero_passes for variant in variants])
-    _tell_notes(variants[0].exercise.notes + (
-        passes.notes(f", over the {count} variants") if passes is not None else []))
+    _tell_notes(_notes_of(variants[0].exercise.notes,
+                          ZeroPasses.summed([variant.exercise.zero_passes
+                                             for variant in variants]),
+                          f", over the {count} variants"))
 
 
 def register(app: typer.Typer) -> None:

@@ -1012,12 +1012,13 @@ def _grading_block(kept: dict | None, asked: dict, generated: int) -> tuple[dict
 @dataclass(frozen=True)
 class ZeroPasses:
     """Asked cells whose fresh true value is not 0 but which a kept ``atol``/``rtol`` marks
-    right for an answer of 0 (check's rule, |0 − true| ≤ atol + rtol·|true|): the source's
+    right for an answer of 0, judged by check's own rule (:func:`cells_right`): the source's
     tolerance was chosen for its own numbers, and fresh ones as small as it give marks for
     leaving the cells at 0.  ``low``, ``high``: the smallest and largest |value| of the
     nonzero asked cells."""
 
-    tolerance: str  # "atol 0.5, rtol 0.01", as the block writes them
+    names: str  # what the block sets: "atol", "rtol" or "atol and rtol"
+    tolerance: str  # "atol 0.5, rtol 0.01"
     passed: int
     cells: int
     low: float
@@ -1025,19 +1026,33 @@ class ZeroPasses:
 
     @classmethod
     def of(cls, grading: dict, truth: dict) -> ZeroPasses | None:
-        """Those of one draw; None when the block sets no tolerance or no cell is not 0."""
-        if "atol" not in grading and "rtol" not in grading:
+        """Those of one draw, each cell counted once (a block may weigh a tensor and one of
+        its elements apart); None when the block sets no tolerance or every cell is 0."""
+        from cnngrad.problem import number_text
+        from cnngrad.teach.check import Tolerance, Written, cells_right
+
+        tolerance = kept_tolerance(grading)
+        if tolerance is None:
             return None
-        atol, rtol = (float(Fraction(str(grading.get(key, 0)))) for key in ("atol", "rtol"))
-        values = np.abs(np.concatenate([np.asarray(value, dtype=np.float64).reshape(-1)
-                                        for value in truth.values()]))
-        nonzero = values[values > 0]
-        if not nonzero.size:
+        passed, sizes = 0, []
+        for path, value in truth.items():
+            if _covered(path, truth):
+                continue
+            true = np.asarray(value)
+            zeros = Written(values=np.full(true.shape, Fraction(0), dtype=object),
+                            texts=np.full(true.shape, "0", dtype=object),
+                            decimals=np.zeros(true.shape, dtype=np.int64),
+                            fraction=np.zeros(true.shape, dtype=bool))
+            nonzero = true != 0
+            passed += int(np.count_nonzero(cells_right(zeros, true, Tolerance(*tolerance))
+                                           & nonzero))
+            sizes += [abs(float(v)) for v in true[nonzero].flat]
+        if not sizes:
             return None
-        tolerance = ", ".join(f"{key} {grading[key]}" for key in ("atol", "rtol")
-                              if key in grading)
-        return cls(tolerance, int(np.count_nonzero(nonzero <= atol + rtol * nonzero)),
-                   int(nonzero.size), float(nonzero.min()), float(nonzero.max()))
+        given = [key for key in ("atol", "rtol") if key in grading]
+        return cls(" and ".join(given), ", ".join(
+            f"{key} {number_text(float(tolerance[('atol', 'rtol').index(key)]))}"
+            for key in given), passed, len(sizes), min(sizes), max(sizes))
 
     @classmethod
     def summed(cls, each: list[ZeroPasses | None]) -> ZeroPasses | None:
@@ -1045,7 +1060,7 @@ class ZeroPasses:
         found = [one for one in each if one is not None]
         if not found:
             return None
-        return cls(found[0].tolerance, sum(one.passed for one in found),
+        return cls(found[0].names, found[0].tolerance, sum(one.passed for one in found),
                    sum(one.cells for one in found), min(one.low for one in found),
                    max(one.high for one in found))
 
@@ -1055,8 +1070,9 @@ class ZeroPasses:
             return []
         return [f"the kept tolerance ({self.tolerance}) marks an answer of 0 right in "
                 f"{self.passed} of the {self.cells} asked cells whose fresh value is not "
-                f"0{where} (those values run from {self.low:.4g} to {self.high:.4g}); write a "
-                f"smaller atol into the file's grading block, or min_decimals instead"]
+                f"0{where} (the nonzero asked values run from {self.low:.4g} to "
+                f"{self.high:.4g}); write a smaller {self.names.replace(' and ', ' or ')} "
+                f"into the file's grading block, or min_decimals instead"]
 
 
 def _key_decimals(truth: dict, start: int, kept: dict) -> int:
