@@ -2019,34 +2019,43 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     common, times = lengths.most_common(1)[0]
     if len(lengths) > 1:  # rows of several widths: a row written with another separator?
         _mixed_separator(records, delimiter, lengths, shown)
+    narrowest = min(lengths)
     if common != width and times > lengths[width]:
-        if width > common and not any(first_cells[common:]):
-            raise ProblemError("empty cell", where=f"row {first_row}, column {common + 1}",
-                               file=shown, hint=_TRAILING_SEPARATOR_HINT)
+        # the wider of the two widths may be a separator after the last numbers (the first
+        # row's, or most rows'): that empty cell is the slip, not the other rows' width
+        row_number, cells = (first_row, first_cells) if width > common else next(
+            record for record in records if len(record[1]) == common)
+        if "" in cells:
+            raise _empty_cell(row_number, cells, narrowest, shown)
         raise ProblemError(f"row has {width} cell{'s' * (width != 1)}, expected {common} (as "
                            f"in {_others(times, len(records), 'row')})",
                            where=f"row {first_row}", file=shown)
     for row_number, cells in records:
         if not any(cells):
             raise ProblemError("empty row inside the matrix", where=f"row {row_number}", file=shown)
-        trailing = len(cells) > width and not any(cells[width:])  # "0;1;" among "1;0"
-        if len(cells) != width and not trailing:
+        stray = len(cells) > width and not any(cells[width:])  # "0;1;" among "1;0"
+        if len(cells) != width and not stray:
             raise ProblemError(f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, expected "
                                f"{width} (as in row {first_row})", where=f"row {row_number}",
                                file=shown)
         if "" in cells:
-            column = cells.index("")
-            # a separator after a row's last number, where other rows have none: the same
-            # slip whether the row is the first or not
-            last = not any(cells[column:])
-            raise ProblemError("empty cell", where=f"row {row_number}, column {column + 1}",
-                               file=shown, hint=_TRAILING_SEPARATOR_HINT if last else None)
+            raise _empty_cell(row_number, cells, narrowest, shown)
     seen = _SPLIT_CSVS.get()
     if seen is not None and delimiter == "," and width % 2 == 0:
         every = [cell.strip() for _, row in records for cell in row]
         if (pair := _looks_split(list(zip(every[::2], every[1::2])))) is not None:
             seen.append((shown, *pair))
     return records, shown
+
+
+def _empty_cell(row_number: int, cells: list[str], narrowest: int, shown: str) -> ProblemError:
+    """The first empty cell of a row; with a hint when it is one of the empty cells after the
+    row's last number where another row ends sooner (``0;1;`` under ``1;0``: a stray
+    separator, not a missing number, which ``1,2`` over ``3,`` may be)."""
+    column = cells.index("")
+    stray = len(cells) > narrowest and column >= narrowest and not any(cells[column:])
+    return ProblemError("empty cell", where=f"row {row_number}, column {column + 1}",
+                        file=shown, hint=_TRAILING_SEPARATOR_HINT if stray else None)
 
 
 _TRAILING_SEPARATOR_HINT = ("a separator after the row's last number? remove it (one "

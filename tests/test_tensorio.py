@@ -945,15 +945,21 @@ def test_malformed_tensors(value, files, options, file, where, keyword, tmp_path
     assert keyword in error.what
 
 
-@pytest.mark.parametrize("text, hinted", [
-    ("1;0\n0;1;\n", True), ("1,2,\n3,4\n", True), ("1,2,,\n3,4\n5,6\n", True),
-    ("1,2\n3,\n", True), ("1,,2\n3,4,5\n", False), ("1,2,3\n4,,\n", True)])
-def test_a_separator_after_a_row_s_last_number_is_hinted_at(text, hinted, tmp_path):
-    # a cell left empty inside a row is no stray separator: no hint there
+@pytest.mark.parametrize("text, where, hinted", [
+    ("1;0\n0;1;\n", "row 2, column 3", True), ("1,2,\n3,4\n", "row 1, column 3", True),
+    ("1,2,,\n3,4\n5,6\n", "row 1, column 3", True),
+    # most rows with the stray separator: the clean row was blamed for its width
+    ("1,2,3\n4,5,6,\n7,8,9,\n", "row 2, column 4", True),
+    # a row as wide as the others, one number left out: no separator to remove
+    ("1,2\n3,\n", "row 2, column 2", False), ("1,2,3\n4,,\n", "row 2, column 2", False),
+    ("1,,2\n3,4,5\n", "row 1, column 2", False),
+    # the first empty cell of the row, not the stray one after it
+    ("1,,3,\n4,5,6\n7,8,9\n", "row 1, column 2", False)])
+def test_a_separator_after_a_row_s_last_number_is_hinted_at(text, where, hinted, tmp_path):
     write_files(tmp_path, {"o.csv": text})
     with pytest.raises(ProblemError) as info:
         tensor({"csv": "o.csv"}, tmp_path)
-    assert info.value.what == "empty cell"
+    assert (info.value.where, info.value.what) == (where, "empty cell")
     hint = info.value.hint or ""
     assert hint.startswith("a separator after the row's last number?") == hinted, hint
 
