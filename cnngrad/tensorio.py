@@ -1172,11 +1172,10 @@ def _exact_decimal(value: Decimal, shown: str) -> Fraction:
     if not significant:  # a zero: 0e99999999 would build a 10**99999999 it is not worth
         return Fraction(0)
     if len(significant) > MAX_EXACT_DIGITS:
-        # read exactly: a problem under --exact, an answer to check (always)
+        # read exactly: a problem under --exact; always an answer, a tolerance, a grading block
         raise _BadNumber(f"{shown} has {len(significant)} significant digits, more than an "
                          f"exact number may have ({MAX_EXACT_DIGITS})",
-                         "round it (a float keeps 17 significant digits); a problem's "
-                         "numbers are read exactly only with --exact")
+                         "round it (a float keeps 17 significant digits)")
     exponent += len(written) - len(significant)
     numerator = (-1) ** sign * int(significant)
     if exponent >= 0:

@@ -61,8 +61,7 @@ CASES = [
     bad("exact-decimal-of-3001-digits", {**SHORT, "kernel": [["1." + "3" * 3000, 0], [0, 1]]},
         ["backward", "bad.json", "--exact"], "kernel[0][0]",
         "has 3001 significant digits, more than an exact number may have (2000)",
-        hint="round it (a float keeps 17 significant digits); a problem's numbers are read "
-             "exactly only with --exact"),
+        hint="round it (a float keeps 17 significant digits)"),
 
     bad("lr-note-then-bad-path", NO_PARAMETERS, ["explain", "bad.json", "nosuch", "--lr", "1"],
         "PATH", "unknown path 'nosuch'", file=None),
