@@ -871,20 +871,21 @@ def _unknown_top_key_hint(key: str, doc: dict, shorthand: bool) -> str | None:
     return did_you_mean(key, TOP_KEYS_LAYERS + SHORTHAND_KEYS)
 
 
-def _loss_and_delta_error(doc: dict, file: str) -> ProblemError:
-    """The error for a problem giving both ``loss`` and ``delta``: a null one (a template's
-    empty slot) is the slip, named with the hint to leave it out."""
-    if doc["loss"] is None and doc["delta"] is None:
-        return ProblemError("'loss' and 'delta' are both null; give one of them", where=TOP_LEVEL,
-                            file=file, hint="a loss ({\"type\": \"mse\", \"target\": ...}) or the "
-                                            "delta at the last layer's output, and leave the "
-                                            "other out")
-    for key, other in (("loss", "delta"), ("delta", "loss")):
+def _both_given_error(doc: dict, file: str, first: str, second: str, either: str,
+                      both_null: str) -> ProblemError:
+    """The error for a problem giving both of two keys it takes one of (``loss`` and
+    ``delta``; ``layers`` and the shorthand's ``kernel``): a null one (a template's empty
+    slot) is the slip, named with the hint to leave it out; ``either`` names the two as the
+    message does, ``both_null`` is the hint when both are null."""
+    if doc[first] is None and doc[second] is None:
+        return ProblemError(f"'{first}' and '{second}' are both null; give one of them",
+                            where=TOP_LEVEL, file=file, hint=both_null)
+    for key, other in ((first, second), (second, first)):
         if doc[key] is None:
-            return ProblemError(f"'{key}' is null; give either 'loss' or 'delta', not both",
-                                where=key, file=file,
-                                hint=f"leave '{key}' out: the problem gives '{other}'")
-    return ProblemError("give either 'loss' or 'delta', not both", where="delta", file=file)
+            return ProblemError(f"'{key}' is null; give either {either}, not both", where=key,
+                                file=file, hint=f"leave '{key}' out: the problem gives "
+                                                f"'{other}'")
+    return ProblemError(f"give either {either}, not both", where=second, file=file)
 
 
 def _delta_shape_hint(given: tuple[int, ...], layers: list, layout: Layout) -> str | None:
@@ -1019,20 +1020,10 @@ class _Builder:
                              f"the problem must be a JSON object {{...}}, got {_kind(doc)}")
         shorthand = "kernel" in doc
         if shorthand and "layers" in doc:
-            if doc["layers"] is None and doc["kernel"] is None:
-                raise self.error(TOP_LEVEL, "'layers' and 'kernel' are both null; give one of "
-                                            "them", "a list of layers, or the one-conv "
-                                            "shorthand's kernel, and leave the other out")
-            if doc["layers"] is None:  # a template's empty slot, as a null loss beside delta
-                raise self.error("layers", "'layers' is null; give either 'layers' or the "
-                                           "one-conv shorthand 'kernel', not both",
-                                 "leave 'layers' out: the problem gives the shorthand 'kernel'")
-            if doc["kernel"] is None:
-                raise self.error("kernel", "'kernel' is null; give either 'layers' or the "
-                                           "one-conv shorthand 'kernel', not both",
-                                 "leave 'kernel' out: the problem gives 'layers'")
-            raise self.error("kernel", "give either 'layers' or the one-conv shorthand 'kernel', "
-                                       "not both")
+            raise _both_given_error(doc, self.file, "layers", "kernel",
+                                    "'layers' or the one-conv shorthand 'kernel'",
+                                    "a list of layers, or the one-conv shorthand's kernel, and "
+                                    "leave the other out")
         allowed = TOP_KEYS_LAYERS + (SHORTHAND_KEYS if shorthand else ())
         for key in doc:
             if key not in allowed:
@@ -1081,7 +1072,9 @@ class _Builder:
 
         has_loss, has_delta = "loss" in doc, "delta" in doc
         if has_loss and has_delta:
-            raise _loss_and_delta_error(doc, self.file)
+            raise _both_given_error(doc, self.file, "loss", "delta", "'loss' or 'delta'",
+                                    "a loss ({\"type\": \"mse\", \"target\": ...}) or the "
+                                    "delta at the last layer's output, and leave the other out")
         if not has_loss and not has_delta:
             raise self.error(TOP_LEVEL, "missing key 'loss' or 'delta' (one of them is needed)")
 

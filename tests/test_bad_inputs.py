@@ -1815,7 +1815,7 @@ def test_a_null_loss_or_delta_beside_the_other_is_named(tmp_path, null, other, g
 @pytest.mark.parametrize("layers, kernel, where, what", [
     (None, [[1]], "layers", "'layers' is null; give either 'layers' or the one-conv shorthand "
                             "'kernel', not both; hint: leave 'layers' out: the problem gives "
-                            "the shorthand 'kernel'"),
+                            "'kernel'"),
     ([{"type": "relu"}], None, "kernel", "'kernel' is null; give either 'layers' or the "
                                          "one-conv shorthand 'kernel', not both; hint: leave "
                                          "'kernel' out: the problem gives 'layers'"),
