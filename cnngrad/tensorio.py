@@ -2024,7 +2024,7 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
         # row's, or most rows'): that empty cell is the slip, not the other rows' width
         row_number, cells = (first_row, first_cells) if width > common else next(
             record for record in records if len(record[1]) == common)
-        if "" in cells:
+        if "" in cells and not any(cells[min(width, common):]):
             raise _empty_cell(row_number, cells, narrowest, shown)
         raise ProblemError(f"row has {width} cell{'s' * (width != 1)}, expected {common} (as "
                            f"in {_others(times, len(records), 'row')})",

@@ -828,6 +828,11 @@ TENSOR_CORPUS = [
      "o.csv", "row 2, column 3", "empty cell"),
     ("csv-trailing-separators-on-the-first-row", {"csv": "o.csv"},
      {"o.csv": "1,2,,\n3,4\n5,6\n"}, {}, "o.csv", "row 1, column 3", "empty cell"),
+    # wider rows with a cell left empty inside, not after their numbers: the narrow first
+    # row is still the odd one out
+    ("csv-narrow-first-row-beside-rows-with-holes", {"csv": "o.csv"},
+     {"o.csv": "1,2\n3,,4\n5,,6\n"}, {}, "o.csv", "row 1",
+     "row has 2 cells, expected 3 (as in the other 2 rows)"),
     ("csv-ragged", {"csv": "o.csv"}, {"o.csv": "1,2,3\n4,5\n"}, {}, "o.csv", "row 2",
      "row has 2 cells, expected 3"),
     # the first row the odd one out: named, as a nested list's is ("row 2: ... as in row 1")
