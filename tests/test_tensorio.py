@@ -959,7 +959,11 @@ def test_malformed_tensors(value, files, options, file, where, keyword, tmp_path
     ("1,2\n3,\n", "row 2, column 2", False), ("1,2,3\n4,,\n", "row 2, column 2", False),
     ("1,,2\n3,4,5\n", "row 1, column 2", False),
     # the first empty cell of the row, not the stray one after it
-    ("1,,3,\n4,5,6\n7,8,9\n", "row 1, column 2", False)])
+    ("1,,3,\n4,5,6\n7,8,9\n", "row 1, column 2", False),
+    # a blank line, or a line of a space, is no row that ends sooner; a row below with a
+    # number in that column makes it a number left out
+    ("1,2\n3,\n\n5,6\n", "row 2, column 2", False), ("1,2\n3,\n \n5,6\n", "row 2, column 2", False),
+    ("1,2\n3,4,\n6,7,8\n", "row 2, column 3", False)])
 def test_a_separator_after_a_row_s_last_number_is_hinted_at(text, where, hinted, tmp_path):
     write_files(tmp_path, {"o.csv": text})
     with pytest.raises(ProblemError) as info:
