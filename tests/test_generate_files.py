@@ -958,6 +958,7 @@ def test_a_kept_min_decimals_of_0_is_raised_where_the_fresh_answers_are_not_whol
 
 @pytest.mark.parametrize("block, numbers, passed", [
     ({"atol": 0.5}, "1dp", 3), ({"atol": "1/2", "rtol": 0.01}, "1dp", 3),
+    ({"atol": "1/3"}, "1dp", 2), ({"atol": 0.25, "rtol": "5e-7"}, "1dp", 2),
     ({"rtol": 1}, "int", 4), ({"atol": 0.5}, "int", 0), ({"atol": 0.001}, "1dp", 0)])
 def test_a_kept_tolerance_that_passes_zeros_is_told(block, numbers, passed, tmp_path):
     # a file's atol of 0.5, kept for fresh 1dp numbers (0.17 … 0.58 at seed 1), gave marks
@@ -977,6 +978,9 @@ def test_a_kept_tolerance_that_passes_zeros_is_told(block, numbers, passed, tmp_
     told = re.search(r"marks an answer of 0 right in (\d+) of the 4 asked cells whose fresh",
                      " ".join(result.stderr.split()))
     assert (int(told.group(1)) if told else 0) == passed, result.stderr
+    if passed:  # the tolerance as the block writes it, not its float to 6 digits
+        written = ", ".join(f"{key} {block[key]}" for key in ("atol", "rtol") if key in block)
+        assert f"the kept tolerance ({written}) marks" in result.stderr
 
 
 @pytest.mark.parametrize("block, seed", [

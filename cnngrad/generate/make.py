@@ -1028,7 +1028,7 @@ class ZeroPasses:
     def of(cls, grading: dict, truth: dict) -> ZeroPasses | None:
         """Those of one draw, each cell counted once (a block may weigh a tensor and one of
         its elements apart); None when the block sets no tolerance or every cell is 0."""
-        from cnngrad.problem import number_text
+        from cnngrad.families.base import written_text
         from cnngrad.teach.check import Tolerance, Written, cells_right
 
         tolerance = kept_tolerance(grading)
@@ -1050,9 +1050,11 @@ class ZeroPasses:
         if not sizes:
             return None
         given = [key for key in ("atol", "rtol") if key in grading]
-        return cls(" and ".join(given), ", ".join(
-            f"{key} {number_text(float(tolerance[('atol', 'rtol').index(key)]))}"
-            for key in given), passed, len(sizes), min(sizes), max(sizes))
+        # as the block writes it: "1/2" a string, 5e-7 a number (not its float to 6 digits)
+        shown = {key: grading[key] if isinstance(grading[key], str) else
+                 written_text(tolerance[("atol", "rtol").index(key)]) for key in given}
+        return cls(" and ".join(given), ", ".join(f"{key} {shown[key]}" for key in given),
+                   passed, len(sizes), min(sizes), max(sizes))
 
     @classmethod
     def summed(cls, each: list[ZeroPasses | None]) -> ZeroPasses | None:
