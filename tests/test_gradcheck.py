@@ -1615,3 +1615,23 @@ def test_a_bend_element_whose_tenth_of_a_move_crosses_nothing_is_held_to_the_tol
     wrong, _ = check_tensor(problem, "input", analytic, base_energy=energy(problem),
                             watch=watch)
     assert not wrong.ok and wrong.failed[0, 0] and not wrong.bent[0, 0]
+
+
+@pytest.mark.parametrize("problem, eps, said", [
+    ({"input": [[1, 1], [1, 1]], "layers": [{"type": "maxpool2d", "size": 2}],
+      "delta": [[1]]}, None, "– nothing checked: all 4 elements of 1 tensor skipped on a kink ("),
+    (None, 3, "– nothing checked: all 16 elements of 1 tensor skipped on a kink; --eps 3 may "
+              "be too large: a smaller step reaches fewer kinks (the default is 1e-06) ("),
+])
+def test_a_check_with_every_element_on_a_kink_says_nothing_was_checked(problem, eps, said,
+                                                                         tmp_path):
+    # it said "✓ every smooth element agrees: 0 checked", an agreement nothing showed
+    path = tmp_path / "p.json"
+    if problem is None:
+        path.write_text((Path(__file__).parents[1] / "samples" / "pool-ties.json").read_text())
+    else:
+        path.write_text(json.dumps(problem))
+    result = invoke(path, *(["--eps", eps] if eps else []))
+    assert result.exit_code == 0, result.output
+    summary = " ".join(result.stdout.split())
+    assert said in summary and "✓" not in summary, summary

@@ -165,6 +165,14 @@ def summary_line(report: GradcheckReport) -> str:
     domain = (f"because {STEP_PAST_THE_DOMAIN}"
               + (f" (--eps {report.eps:g} may be too large for them; the default is 1e-06)"
                  if report.eps > DEFAULT_EPS else ""))
+    if report.ok and not checked:
+        # no element was compared: a ✓ would claim an agreement nothing showed
+        return (f"– nothing checked: all {skipped:,} elements of "
+                f"{_count(len(report.tensors), 'tensor')} skipped on a kink"
+                + (f", {report.outside:,} of them {domain}" if report.outside else "")
+                + (f"; --eps {report.eps:g} may be too large: a smaller step reaches fewer "
+                   f"kinks (the default is {DEFAULT_EPS:g})" if report.eps > DEFAULT_EPS else "")
+                + f" ({settings}){blind}")
     if report.ok:
         return (f"✓ every smooth element agrees: {checked:,} checked in "
                 f"{_count(len(report.tensors), 'tensor')}"
@@ -254,7 +262,7 @@ def report_table(report: GradcheckReport, decimals: int = 6):
             table.add_column(name, justify=justify, no_wrap=not wraps,
                              min_width=7 if wraps else None)
         for check in report.tensors:
-            verdict = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
+            verdict = Text(*_verdict(check))
             table.add_row(_path_lines(check.path, split_paths), _shape(check.shape),
                           _error(check.max_abs_error),
                           _error(check.max_rel_error), str(check.checked),
@@ -349,6 +357,14 @@ def report_table(report: GradcheckReport, decimals: int = 6):
     return Group(*parts)
 
 
+def _verdict(check) -> tuple[str, str]:
+    """A tensor's mark and its style: ✓, ✗, or — where no element was compared (every one
+    on a kink), which a ✓ would call agreeing."""
+    if not check.ok:
+        return "✗", "bold red"
+    return ("✓", "green") if check.checked else ("—", "dim")
+
+
 def _tensor_records(report: GradcheckReport):
     """The tensors' table as a block of lines per tensor, for a width where no table fits
     (under about 66 columns): the path, shape and verdict, then the errors, then the
@@ -364,7 +380,7 @@ def _tensor_records(report: GradcheckReport):
 
     blocks = []
     for check in report.tensors:
-        verdict = ("✓", "green") if check.ok else ("✗", "bold red")
+        verdict = _verdict(check)
         blocks.append(Text.assemble(check.path, "  ", _shape(check.shape), "  ", verdict))
         errors = (f"max error {_error(check.max_abs_error)} abs, "
                   f"{_error(check.max_rel_error)} rel" if check.checked else "no error measured")
