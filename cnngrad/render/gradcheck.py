@@ -181,7 +181,8 @@ def summary_line(report: GradcheckReport) -> str:
                 + (f", {report.outside:,} of them {domain}" if report.outside else "")
                 + f" ({settings}){blind}")
     bad = [t for t in report.tensors if not t.ok]
-    names = ", ".join(f"{t.path} ({int(t.failed.sum())} of {t.failed.size})" for t in bad)
+    # of the elements checked: those on a kink were not held to the tolerance
+    names = ", ".join(f"{t.path} ({int(t.failed.sum())} of {t.checked} checked)" for t in bad)
     tail = (f"; {_count(report.unresolved, 'failing element')} got no second look within "
             f"--max-evaluations" if report.unresolved else "")
     if report.shrinking:
