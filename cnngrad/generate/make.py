@@ -409,12 +409,12 @@ def _epsilon_shows(trace, draft: Draft, style: Style, recipe: Recipe) -> str | N
         _, other = _run(without, style, False, recipe)
     except CnnGradError:  # a channel of one value: its variance 0, nothing to compare
         return None
+    def keyed(run, path) -> list[str]:  # as the key writes them (_key_token)
+        return [decimal_text(Fraction(float(v)), INEXACT_DECIMALS)
+                for v in _values(asked_value(run, path))]
+
     for path in draft.asked:
-        # as the key writes them (_key_token): the float's exact value, rounded
-        if ([decimal_text(Fraction(float(v)), INEXACT_DECIMALS)
-             for v in _values(asked_value(trace, path))]
-                != [decimal_text(Fraction(float(v)), INEXACT_DECIMALS)
-                    for v in _values(asked_value(other, path))]):
+        if keyed(trace, path) != keyed(other, path):
             return f"{path} at {INEXACT_DECIMALS} decimals depended on ε"
     return None
 
@@ -1029,7 +1029,7 @@ class ZeroPasses:
         """Those of one draw, each cell counted once (a block may weigh a tensor and one of
         its elements apart); None when the block sets no tolerance or every cell is 0."""
         from cnngrad.families.base import written_text
-        from cnngrad.teach.check import Tolerance, Written, cells_right
+        from cnngrad.teach.check import Tolerance, cells_right, parse_written
 
         tolerance = kept_tolerance(grading)
         if tolerance is None:
@@ -1039,10 +1039,9 @@ class ZeroPasses:
             if _covered(path, truth):
                 continue
             true = np.asarray(value)
-            zeros = Written(values=np.full(true.shape, Fraction(0), dtype=object),
-                            texts=np.full(true.shape, "0", dtype=object),
-                            decimals=np.zeros(true.shape, dtype=np.int64),
-                            fraction=np.zeros(true.shape, dtype=bool))
+            # an answers file's 0s, read as check reads them
+            zeros = parse_written(np.zeros(true.shape, dtype=int).tolist(), path,
+                                  file="answers")
             nonzero = true != 0
             passed += int(np.count_nonzero(cells_right(zeros, true, Tolerance(*tolerance))
                                            & nonzero))
