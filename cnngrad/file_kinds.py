@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import re
 
+#: A layer's name: ASCII letters, digits, '_' and '-', not starting with '-' (a command line
+#: would read it as an option); a digit may start it, as torch's nn.Sequential names its
+#: layers "0", "1", ...  No '.', which dotted paths split at (torch refuses it too).  The
+#: problem's reader, the schema and the paths below all use this one.
+NAME_TEXT = r"[A-Za-z0-9_][A-Za-z0-9_\-]*"
 #: A dotted path as written (``conv2d_1.grads.kernel``; a layer's name may start with a
 #: digit, ``0.output``, and so may an input's in ``add_1.delta_in.0``), and an element's
 #: index after it.
-PATH_TEXT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
+PATH_TEXT = re.compile(rf"{NAME_TEXT}(?:\.{NAME_TEXT})*")
 INDEX_TEXT = re.compile(r"(?:\[\s*[+-]?\d+(?:\s*,\s*[+-]?\d+)*\s*\])+", re.ASCII)
 
 #: A dotted path with an element's index in parentheses or braces, ``kernel(0,1)``, as a

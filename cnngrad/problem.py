@@ -30,7 +30,7 @@ from cnngrad.families import (LAYERS, LOSSES, SHORTHAND, layer_family, layer_fie
                               loss_fields, layer_type_called, layer_type_resembled,
                               loss_type_called, written_key)
 from cnngrad.families.base import Head
-from cnngrad.file_kinds import not_a_problem_hint
+from cnngrad.file_kinds import NAME_TEXT, not_a_problem_hint
 from cnngrad.layers._common import PADDING_WORDS
 from cnngrad.tensorio import (UNICODE_MINUSES, cell_place, decimal_commas_hint, integer_digits,
                               is_number_text, load_json_document, names_a_file,
@@ -61,10 +61,7 @@ def _learning_rate_hint(given: Any) -> str:
             f"explain and check take it)")
 
 
-#: A layer name: ASCII letters, digits, '_' and '-', not starting with '-' (a command line
-#: would read it as an option); a digit may start it, as torch's nn.Sequential names its
-#: layers "0", "1", ...  No '.', which dotted paths split at (torch refuses it too).
-_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*\Z")  # \Z: no final line break
+_NAME_RE = re.compile(rf"{NAME_TEXT}\Z")  # \Z: no final line break
 #: The layer names met so far: each one's layer (its JSON path) and whether its "name" gave it
 #: (else it is the default ``<type>_<k>``).
 _Names = dict[str, tuple[str, bool]]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnngrad.families import LAYERS, LOSSES, SHORTHAND, layer_family, loss_family
-from cnngrad.file_kinds import INDEX_TEXT, PATH_TEXT
+from cnngrad.file_kinds import INDEX_TEXT, NAME_TEXT, PATH_TEXT
 from cnngrad.problem import LAYOUTS, SHORTHAND_KEYS
 from cnngrad.teach.grading import DEFAULT_MIN_DECIMALS
 
@@ -51,7 +51,7 @@ _NEGATIVE_ZERO = {"type": "string", "allOf": [{"pattern": NUMBER_STRING_PATTERN}
                                                {"pattern": ZERO_STRING_PATTERN}]}
 # JSON Schema's $ is the end (ECMA-262); Python's matches before a last newline too, which
 # the lookahead refuses ("conv\n" is no name)
-NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$(?!\n)"
+NAME_PATTERN = rf"^{NAME_TEXT}$(?!\n)"
 #: A grading block's points key: a dotted path and its element index, as check reads one.
 _INDEX_PATTERN = INDEX_TEXT.pattern.replace(r"\s", ASCII_SPACE).replace(r"\d", "[0-9]")  # re.ASCII
 POINTS_PATH_PATTERN = rf"^{SPACE}*{PATH_TEXT.pattern}{SPACE}*(?:{_INDEX_PATTERN})?{SPACE}*$"
