@@ -2018,17 +2018,13 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     common, times = lengths.most_common(1)[0]
     if len(lengths) > 1:  # rows of several widths: a row written with another separator?
         _mixed_separator(records, delimiter, lengths, shown)
-    # the columns some row has a number in: an empty cell past them, at a row's end, is a
-    # stray separator; one before them may be a number left out
-    reach = max(max((i + 1 for i, cell in enumerate(cells) if cell), default=0)
-                for _, cells in records)
     if common != width and times > lengths[width]:
         # the wider of the two widths may be a separator after the last numbers (the first
         # row's, or most rows'): that empty cell is the slip, not the other rows' width
         row_number, cells = (first_row, first_cells) if width > common else next(
             record for record in records if len(record[1]) == common)
         if "" in cells and not any(cells[min(width, common):]):
-            raise _empty_cell(row_number, cells, reach, shown)
+            raise _empty_cell(row_number, cells, records, shown)
         raise ProblemError(f"row has {width} cell{'s' * (width != 1)}, expected {common} (as "
                            f"in {_others(times, len(records), 'row')})",
                            where=f"row {first_row}", file=shown)
@@ -2041,7 +2037,7 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
                                f"{width} (as in row {first_row})", where=f"row {row_number}",
                                file=shown)
         if "" in cells:
-            raise _empty_cell(row_number, cells, reach, shown)
+            raise _empty_cell(row_number, cells, records, shown)
     seen = _SPLIT_CSVS.get()
     if seen is not None and delimiter == "," and width % 2 == 0:
         every = [cell.strip() for _, row in records for cell in row]
@@ -2050,10 +2046,14 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
     return records, shown
 
 
-def _empty_cell(row_number: int, cells: list[str], reach: int, shown: str) -> ProblemError:
+def _empty_cell(row_number: int, cells: list[str], records: list[tuple[int, list[str]]],
+                shown: str) -> ProblemError:
     """The first empty cell of a row; with a hint when it and every cell after it lie past
-    ``reach``, the columns that hold a number in some row (``0;1;`` under ``1;0``: a stray
-    separator, not a missing number, which ``1,2`` over ``3,`` may be)."""
+    the columns that hold a number in some row of ``records`` (``0;1;`` under ``1;0``: a
+    stray separator, not a missing number, which ``1,2`` over ``3,`` may be).  Counted here,
+    on the way to an error, not on every file read."""
+    reach = max(max((i + 1 for i, cell in enumerate(row) if cell), default=0)
+                for _, row in records)
     column = cells.index("")
     stray = column >= reach and not any(cells[column:])
     return ProblemError("empty cell", where=f"row {row_number}, column {column + 1}",
