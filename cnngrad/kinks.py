@@ -43,8 +43,9 @@ for the budget) is not decided silently: a warning naming the layer and the cell
 Below the float range (products that underflow: 1e-200 · 1e-200) the magnitude is 0 too,
 which would say "no terms, an exact 0"; where the problem's numbers could get there
 (:func:`_underflow_floor`), every magnitude is at least the smallest float, so those cells
-are searched and decided exactly; values no float keeps apart (1e-400 and 2e-400 in one
-window) are a warning.  A written number that rounds to 0.0 is refused when it is read.
+are searched and decided exactly; values no float rounds apart (1e-400 and 2e-400 in one
+window) get the smallest floats in their order (:func:`_round_keeping_order`).  A written
+number that rounds to 0.0 is refused when it is read.
 """
 
 from __future__ import annotations
@@ -484,26 +485,11 @@ def _decide(source: str, kinks: list[tuple[Any, NearKinks]], exact: "_ExactSide"
     # value would break the tie of the next window, which its float copy made, one window a
     # round.  Each linked set is rounded on its own: the order kept between the values of
     # one set is no concern of another's.
-    warned: set[int] = set()
     for linked in _linked_sets(cells_of, wrong):
         cells = list(dict.fromkeys(cell for i in linked for cell in cells_of[i]))
         rounded = _round_keeping_order([values[cell] for cell in cells], floats.dtype)
-        if rounded is None:  # no float keeps them apart: said, not decided silently
-            for layer_number in {_layer_of(every, kinks, i) for i in linked} - warned:
-                warned.add(layer_number)
-                layer, found = kinks[layer_number]
-                settled.warnings.append(_warning(
-                    exact.problem, layer, found,
-                    "its exact values are closer to 0 than the floats can keep apart"))
-            continue
         for cell, value in zip(cells, rounded):
             patch[cell] = value
-
-
-def _layer_of(every: list, kinks: list, i: int) -> int:
-    """The number, in ``kinks``, of the layer whose near kink ``every[i]`` is."""
-    found = every[i][0]
-    return next(number for number, (_, own) in enumerate(kinks) if own is found)
 
 
 def _linked_sets(cells_of: list[list[tuple[int, ...]]], wrong: list[int]) -> list[list[int]]:
@@ -543,22 +529,30 @@ def _same_decision(kind: str, floats: list, exacts: list) -> bool:
     return [f == top_f for f in floats] == [e == top_e for e in exacts]
 
 
-def _round_keeping_order(exacts: list, dtype) -> list | None:
+def _round_keeping_order(exacts: list, dtype) -> list:
     """Exact values → floats of ``dtype``, nearest, but keeping each one's sign and the
-    order between them (values closer than a float can tell apart are set one ulp apart);
-    equal exact values get one float.  None when no floats keep both: different values
-    closer to 0 than the smallest float (1e-400 and 2e-400)."""
+    order between them (values closer than a float can tell apart are set one ulp apart,
+    the lower one moved down); equal exact values get one float.  Different values closer
+    to 0 than the smallest float (1e-400 and 2e-400), which moving down would take to 0,
+    are moved away from 0 instead: the smallest floats in their order (5e-324, 1e-323)."""
     kind = np.dtype(dtype).type
     distinct = sorted(set(exacts), reverse=True)
-    rounded = [kind(float(e)) for e in distinct]
+    nearest = [kind(float(e)) for e in distinct]
     for i, e in enumerate(distinct):  # a value that rounds to 0 keeps its sign
-        if e != 0 and rounded[i] == 0:
-            rounded[i] = np.nextafter(kind(0), kind(_sign(e)))
+        if e != 0 and nearest[i] == 0:
+            nearest[i] = np.nextafter(kind(0), kind(_sign(e)))
+    rounded = list(nearest)
     for i in range(1, len(distinct)):
         if rounded[i] >= rounded[i - 1]:
             rounded[i] = np.nextafter(rounded[i - 1], kind(-np.inf))
-            if _sign(rounded[i]) != _sign(distinct[i]):
-                return None
+    if any(_sign(r) != _sign(e) for r, e in zip(rounded, distinct)):
+        rounded = [kind(0)] * len(distinct)
+        for side in (1, -1):  # from 0 outward: a float always lies beyond the last one
+            last = kind(0)
+            for i in sorted((i for i, e in enumerate(distinct) if _sign(e) == side),
+                            key=lambda i: abs(distinct[i])):
+                beyond = np.nextafter(last, kind(side * np.inf))
+                last = rounded[i] = (max if side > 0 else min)(nearest[i], beyond)
     float_of = dict(zip(distinct, rounded))
     return [float_of[e] for e in exacts]
 

@@ -454,6 +454,18 @@ def test_exact_values_keep_sign_and_order_when_floats_cannot():
                                          np.float64)
     assert a == 1 / 3 and b == c == np.nextafter(1 / 3, 0)
 
+    smallest = np.nextafter(0.0, 1.0)
+    # below the smallest float: from 0 outward, in order, each sign on its own side
+    assert kinks._round_keeping_order([tiny, 2 * tiny, 0, -tiny, -3 * tiny, tiny],
+                                      np.float64) == [smallest, 2 * smallest, 0.0, -smallest,
+                                                      -2 * smallest, smallest]
+    # a value a float holds keeps its float unless one below it has taken it
+    assert kinks._round_keeping_order([tiny, 2 * tiny, Fraction(smallest)], np.float64) == [
+        smallest, 2 * smallest, 3 * smallest]
+    assert kinks._round_keeping_order([tiny, Fraction(1, 2)], np.float64) == [smallest, 0.5]
+    tiny32 = np.nextafter(np.float32(0), np.float32(1))
+    assert kinks._round_keeping_order([tiny, 2 * tiny], np.float32) == [tiny32, 2 * tiny32]
+
 
 #: conv cells 1 and 2 are −1/10 as written, −0.10000000000000003 and −0.09999999999999998
 #: in floats; upsampled ×4 they are a row of 8 equal copies that stride-1 windows overlap
@@ -942,16 +954,20 @@ def test_a_relu_input_that_underflowed_to_zero_is_positive_as_written(tmp_path):
     assert stderr == ""
 
 
-def test_a_tie_of_values_no_float_keeps_apart_is_a_warning(tmp_path):
-    # 1e-400 and 2e-400: positive both, and no float lies between 0 and the smaller one
+@pytest.mark.parametrize("ties", ["first", "split", "all"])
+@pytest.mark.parametrize("relu", [[{"type": "relu"}], []])
+def test_values_no_float_rounds_apart_are_decided_as_written(tmp_path, ties, relu):
+    # 1e-400 and 2e-400: both round to 0 (or, kept positive, to the one smallest float);
+    # the smallest floats in their order keep the second the maximum, as written
     problem = {"input": [[1e-200, 2e-200]],
-               "layers": [{"type": "conv2d", "kernel": [[1e-200]]}, {"type": "relu"},
-                          {"type": "maxpool2d", "size": [1, 2]}], "delta": [[1]]}
+               "layers": [{"type": "conv2d", "kernel": [[1e-200]]}, *relu,
+                          {"type": "maxpool2d", "size": [1, 2], "ties": ties}],
+               "delta": [[1]]}
     doc, stderr = backward(tmp_path, problem)
-    assert layer(doc, "relu_1")["delta_in"][0][0] == layer(doc, "relu_1")["delta_out"][0][0]
-    assert stderr.startswith("warning: maxpool2d_1: window output[0,0]")
-    assert stderr.rstrip().endswith("its exact values are closer to 0 than the floats can "
-                                    "keep apart")
+    assert layer(doc, "maxpool2d_1")["delta_in"] == [[0.0, 1.0]]
+    assert layer(doc, "maxpool2d_1")["output"] == [[1e-323]]
+    assert layer(doc, "conv2d_1")["grads"]["kernel"] == [[2e-200]]
+    assert stderr == ""
 
 
 @pytest.mark.parametrize("values, layers, dtype, searched", [

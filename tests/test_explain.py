@@ -184,6 +184,27 @@ def test_maxpool_names_the_window_its_maximum_and_the_tie_rule():
     assert "its maximum 0.3092 is at o[1,1]" in network.notes[0]
 
 
+@pytest.mark.parametrize("doc, path, window, highest, tied", [
+    # 0.1 + 0.2 is 0.3 as written, beside 0.30000000000000004 (a float past 6 decimals)
+    ({"input": [[0.1, 0.2, 0.30000000000000004, 0]],
+      "layers": [{"type": "conv2d", "kernel": [[1, 1]], "stride": [1, 2]},
+                 {"type": "maxpool2d", "size": [1, 2]}], "delta": [[1]]},
+     "maxpool2d_1.delta_in[0,1]", "[0.3 0.30000000000000004]", "0.30000000000000004", False),
+    ({"input": [0.1, 0.2, 0.30000000000000004, 0],
+      "layers": [{"type": "conv1d", "kernel": [1, 1], "stride": 2},
+                 {"type": "maxpool1d", "size": 2}], "delta": [1]},
+     "maxpool1d_1.delta_in[1]", "[0.3 0.30000000000000004]", "0.30000000000000004", False),
+    # values that read alike and are alike keep their short text
+    ({"input": [[0.3, 0.3, 0.2]], "layers": [{"type": "maxpool2d", "size": [1, 3]}],
+      "delta": [[1]]}, "maxpool2d_1.delta_in[0,0]", "[0.3 0.3 0.2]", "0.3", True),
+])
+def test_a_window_maximum_never_reads_as_the_value_it_beats(doc, path, window, highest,
+                                                            tied):
+    note = explain(run(problem_of(doc)), path).notes[0]
+    assert f"= {window}; its maximum {highest} is at" in note
+    assert ("(a tie of 2" in note) is tied
+
+
 @pytest.mark.parametrize("ties, share", [("split", Fraction(1, 2)), ("all", 1)])
 def test_maxpool_tie_rules_split_and_all(ties, share):
     doc = json.loads(Path(TIES).read_text())

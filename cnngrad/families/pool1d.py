@@ -167,14 +167,20 @@ def _window(spec: Pool1dSpec, length: int, i: int):
     return cells, stop - start, (start, stop)
 
 
-def _window_text(ex, layer, n, ch, bounds) -> str:
-    from cnngrad.teach.explain import short
+def _window_numbers(layer, n, ch, bounds) -> dict[int, str]:
+    """Each real cell of a window → its value as the explanation writes it
+    (:func:`~cnngrad.teach.explain.shorts_apart`)."""
+    from cnngrad.teach.explain import shorts_apart
 
+    cells = [r for r in range(*bounds) if 0 <= r < layer.input.shape[2]]
+    return dict(zip(cells, shorts_apart([layer.input[n, ch, r] for r in cells])))
+
+
+def _window_text(ex, layer, n, ch, bounds) -> str:
     o = ex.map_named("o", layer.input.shape)
     start, stop = bounds
-    length = layer.input.shape[2]
-    cells = [short(layer.input[n, ch, r]) if 0 <= r < length else "pad"
-             for r in range(start, stop)]
+    numbers = _window_numbers(layer, n, ch, bounds)
+    cells = [numbers.get(r, "pad") for r in range(start, stop)]
     return f"{o(n, ch, start)}…{o(n, ch, stop - 1)} = [{' '.join(cells)}]"
 
 
@@ -215,7 +221,7 @@ def delta_in_maxpool1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explan
     terms, notes = [], []
     for i in _windows_with(spec, out, r):
         cells, _, bounds = _window(spec, length, i)
-        top, winners = _winners(layer, n, ch, cells)
+        _, winners = _winners(layer, n, ch, cells)
         share = _share(ex, spec.ties, r, winners)
         why = None
         if r not in winners:
@@ -226,8 +232,9 @@ def delta_in_maxpool1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explan
         terms.append(ex.term(Factor(delta(n, ch, i), scalar(layer.delta_out[n, ch, i])),
                              Factor(f"∂{x(n, ch, i)}/∂{o(*index)}", share, zero_reason=why,
                                     detail=fraction)))
+        highest = _window_numbers(layer, n, ch, bounds)[winners[0]]
         text = (f"window of {x(n, ch, i)}: {_window_text(ex, layer, n, ch, bounds)}; its "
-                f"maximum {short(top)} is at {', '.join(o(n, ch, w) for w in winners)}")
+                f"maximum {highest} is at {', '.join(o(n, ch, w) for w in winners)}")
         if len(winners) > 1:
             text += f" (a tie of {len(winners)}; rule '{spec.ties}')"
         notes.append(text + f", so {o(*index)} gets {fraction or short(share)} of "

@@ -166,17 +166,22 @@ def pool_window(ex, layer: LayerTrace, i: int, j: int):
     return cells, (bottom - top) * (right - left), (top, bottom, left, right)
 
 
-def window_text(ex, layer, n, ch, cells, bounds) -> str:
-    from cnngrad.teach.explain import short
+def window_numbers(layer, n, ch, cells) -> dict:
+    """Each real cell of a window → its value as the explanation writes it
+    (:func:`~cnngrad.teach.explain.shorts_apart`: a maximum never reads as a value it
+    beats)."""
+    from cnngrad.teach.explain import shorts_apart
 
+    return dict(zip(cells, shorts_apart([layer.input[n, ch, r, c] for r, c in cells])))
+
+
+def window_text(ex, layer, n, ch, cells, bounds) -> str:
     o = ex.map_named("o", layer.input.shape)
+    numbers = window_numbers(layer, n, ch, cells)
     top, bottom, left, right = bounds
     rows = []
     for r in range(top, bottom):
-        row = []
-        for c in range(left, right):
-            row.append(short(layer.input[n, ch, r, c]) if (r, c) in cells else "pad")
-        rows.append(" ".join(row))
+        rows.append(" ".join(numbers.get((r, c), "pad") for c in range(left, right)))
     return (f"{o(n, ch, top, left)}…{o(n, ch, bottom - 1, right - 1)} = "
             f"[{'; '.join(rows)}]")
 
@@ -243,7 +248,7 @@ def delta_in_maxpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanat
     terms, notes = [], []
     for i, j in pool_windows(ex, layer, r, q):
         cells, _, bounds = pool_window(ex, layer, i, j)
-        top, winners = max_winners(ex, layer, n, ch, cells)
+        _, winners = max_winners(ex, layer, n, ch, cells)
         share = max_share(ex, spec.ties, (r, q), winners)
         why = None
         if (r, q) not in winners:
@@ -256,8 +261,9 @@ def delta_in_maxpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanat
         terms.append(ex.term(Factor(delta(n, ch, i, j), scalar(layer.delta_out[n, ch, i, j])),
                              local))
         where = ", ".join(o(n, ch, *cell) for cell in winners)
+        highest = window_numbers(layer, n, ch, cells)[winners[0]]
         text = (f"window of {x(n, ch, i, j)}: {window_text(ex, layer, n, ch, cells, bounds)};"
-                f" its maximum {short(top)} is at {where}")
+                f" its maximum {highest} is at {where}")
         if len(winners) > 1:
             text += f" (a tie of {len(winners)}; rule '{spec.ties}')"
         text += f", so {o(*index)} gets {fraction or short(share)} of {delta(n, ch, i, j)}."

@@ -274,6 +274,19 @@ def short(value, decimals: int = 6) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def shorts_apart(values: list) -> list[str]:
+    """:func:`short` of each value, but a float whose text reads the same as a different
+    value's gets the shortest text its float round-trips from (``0.30000000000000004``
+    beside ``0.3``), so that a pool window's maximum reads as one where it is one."""
+    texts = [short(value) for value in values]
+    read_as: dict[str, set] = {}
+    for value, text in zip(values, texts):
+        read_as.setdefault(text, set()).add(scalar(value))
+    return [str(value) if isinstance(value, np.floating) and len(read_as[text]) > 1
+            else repr(value) if isinstance(value, float) and len(read_as[text]) > 1
+            else text for value, text in zip(values, texts)]
+
+
 def operand(value, decimals: int = 6) -> str:
     """A number that follows an operator in a factor's arithmetic: :func:`short`, in brackets
     when negative, so that two signs never meet: ``2·(-0.403737)/16``, ``0.3 - (-0.1)``,
