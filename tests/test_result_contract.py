@@ -83,6 +83,22 @@ def test_one_based_latex_labels(tmp_path):
     assert plain.stdout.startswith("% cnngrad forward (bmatrix needs ")
 
 
+@pytest.mark.parametrize("form, first_line", [
+    ("table", "cnngrad {command} · computed in float32 · indices count from 1"),
+    ("markdown", "# cnngrad {command} · computed in float32 · indices count from 1"),
+    ("latex", "% cnngrad {command} · computed in float32 · indices count from 1 (bmatrix"),
+])
+@pytest.mark.parametrize("command", ["backward", "forward"])
+def test_a_float32_report_says_so_on_its_first_line(tmp_path, form, first_line, command):
+    # float32's numbers at six decimals read as float64's: only the header tells them apart
+    path = _write(tmp_path, TWO_CHANNELS)
+    result = _invoke(command, path, "--format", form, "--dtype", "float32", "--one-based")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(first_line.format(command=command))
+    for dtype in (["--dtype", "float64"], [], ["--exact"]):
+        assert "computed in" not in _invoke(command, path, "--format", form, *dtype).stdout
+
+
 @pytest.mark.parametrize("command", ["backward", "forward"])
 def test_one_based_npz_holds_the_same_arrays(tmp_path, command):
     path = _write(tmp_path, TWO_CHANNELS)

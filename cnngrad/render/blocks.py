@@ -33,6 +33,18 @@ def report_tensors(trace: Trace, *, include_backward: bool = True) -> Iterator[t
             yield path, value
 
 
+def header_notes(trace: Trace, base: int = 0) -> list[str]:
+    """What a report's first line says after its title, as every format writes it: the
+    float dtype when not float64 (float32's six decimals read as float64's) and where the
+    indices count from when not 0."""
+    notes = []
+    if trace.dtype is not None and np.dtype(trace.dtype) != np.float64:
+        notes.append(f"computed in {np.dtype(trace.dtype).name}")
+    if base:
+        notes.append(f"indices count from {base}")
+    return notes
+
+
 def is_exact(value) -> bool:
     """True for an exact result: a Fraction, or an object array of them."""
     if isinstance(value, np.ndarray):

@@ -24,6 +24,7 @@ import numpy as np
 
 from cnngrad.network import Trace
 from cnngrad.render.blocks import (as_array, element_path, exact_scalar, formatted_rows,
+                                   header_notes,
                                    is_exact, matrices, number_formatter, report_tensors,
                                    tensor_is_scientific)
 from cnngrad.render.numbers import DEFAULT_DECIMALS
@@ -173,9 +174,8 @@ def iter_latex(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     """:func:`render_latex` as pieces of text, an equation at a time."""
     what = "backward" if include_backward else "forward"
     title = " ".join((trace.problem.title or "").split())  # a newline would end the comment
-    lines = [f"% cnngrad {what}" + (f" · {title}" if title else "")
-             + (f" · indices count from {base}" if base else "")  # as the table's header
-             + r" (bmatrix needs \usepackage{amsmath})"]
+    parts = ([title] if title else []) + header_notes(trace, base)  # as the table's header
+    lines = [" · ".join([f"% cnngrad {what}", *parts]) + r" (bmatrix needs \usepackage{amsmath})"]
     tensors = list(report_tensors(trace, include_backward=include_backward))
     widest = max((np.shape(value)[-1] for _, value in tensors if np.shape(value)), default=0)
     if widest > AMSMATH_MAX_COLUMNS:

@@ -17,6 +17,7 @@ import numpy as np
 from cnngrad.families import loss_family
 from cnngrad.network import Trace
 from cnngrad.render.blocks import (as_array, element_path, exact_scalar, formatted_rows,
+                                   header_notes,
                                    is_exact, matrices, number_formatter, report_tensors,
                                    tensor_is_scientific)
 from cnngrad.render.numbers import DEFAULT_DECIMALS, exact_beside
@@ -106,8 +107,8 @@ def iter_markdown(trace: Trace, decimals: int = DEFAULT_DECIMALS, *,
     """:func:`render_markdown` as pieces of text, a paragraph at a time."""
     what = "backward" if include_backward else "forward"
     title = heading_text(trace.problem.title or "")
-    yield (f"# cnngrad {what}" + (f" · {title}" if title else "")
-           + (f" · indices count from {base}" if base else ""))  # as the table's header
+    parts = ([title] if title else []) + header_notes(trace, base)  # as the table's header
+    yield " · ".join([f"# cnngrad {what}", *parts])
     yield "\n\n" + _loss_text(trace, decimals)
     layers = {layer.name: layer for layer in trace.layers}
     count = len(trace.layers)

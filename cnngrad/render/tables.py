@@ -24,6 +24,7 @@ from cnngrad.families import family_of, loss_family
 from cnngrad.network import LayerTrace, Trace, bias_gradient_always_zero
 from cnngrad.problem import INPUT
 from cnngrad.render import GRID_SEPARATOR, escape_controls
+from cnngrad.render.blocks import header_notes
 from cnngrad.render.numbers import (DEFAULT_DECIMALS, exact_beside, fmt, json_number,
                                     wants_scientific)
 
@@ -977,8 +978,8 @@ def header(trace: Trace, what: str, base: int = 0) -> RenderableType:
     head = Text.assemble(("cnngrad ", "bold"), what)
     if title:  # its control characters escaped before the layout, which counts the cells
         head.append(f" · {escape_controls(title)}", style="italic")
-    if base:
-        head.append(f" · indices count from {base}", style="dim")
+    for note in header_notes(trace, base):
+        head.append(f" · {note}", style="dim")
     return head
 
 
