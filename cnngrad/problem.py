@@ -1257,6 +1257,12 @@ def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
         return exc
     found = _vector_reader(raw_layers)
     if found is None:
+        spatial, first_map = _spatial_of(raw_layers)
+        if first_map is not None and spatial == 2:  # a conv's input written as one list
+            index = int(first_map[0][len("layers["):-1])
+            name = _name_at(raw_layers, index) or first_map[1]
+            exc.hint = (f"{name}, the first layer that reads maps, reads 2-D ones: write "
+                        f"the input as rows, H×W ([[…], […]]), or C×H×W or N×C×H×W")
         return exc
     reader, family = found
     after = _map_layer_after_vectors(raw_layers)

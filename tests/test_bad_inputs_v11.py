@@ -289,7 +289,12 @@ FAMILY_A_CASES = [
          "delta": [[1], [1]]},
         "layers[0].bias", "bias of shape 1×2 does not fit", hint="2×1 (untied, L′×F)"),
     bad("conv1d-kernel-too-long", _with(SIGNAL, layer=0, kernel=[[[1] * 8, [1] * 8]]),
-        "layers[0].kernel", "the kernel spans 8 (with dilation), longer than the padded input 6"),
+        "layers[0].kernel", "the kernel spans 8, longer than the padded input 6",
+        hint='at most 6 long here, or "padding": 1 (each side) for this one'),
+    bad("conv1d-dilated-kernel-too-long", _with(SIGNAL, layer=0, dilation=3,
+                                                         kernel=[[[1, 0, 1], [0, 1, 0]]]),
+        "layers[0].kernel", "the kernel spans 7 (with dilation), longer than the padded input 6",
+        hint='at most 2 long at this dilation here, or "padding": 1 (each side)'),
     bad("conv1d-reflect-too-wide", _with(SIGNAL, layer=0, padding=6, padding_mode="reflect"),
         "layers[0].padding", "reflect padding of 6 (left) must be smaller than the input length"),
     bad("conv1d-reflect-too-wide-right", _with(SIGNAL, layer=0, padding=[0, 6],
@@ -1018,8 +1023,8 @@ def test_a_shape_error_of_a_tensor_from_a_file_names_the_file(tmp_path):
                                   "delta": [[1]]}))
     result = runner.invoke(app, ["backward", str(kernel)])
     assert result.exit_code == 2  # the shape at the end is the input's: no file named there
-    assert result.stderr == (f"error: {kernel}: kernel: the kernel spans 3×3 (with dilation), "
-                             f"larger than the padded input 2×2\n")
+    assert result.stderr.startswith(f"error: {kernel}: kernel: the kernel spans 3×3, larger "
+                                    f"than the padded input 2×2; hint: ")
     np.save(tmp_path / "d.npy", np.ones((2, 2)))
     (tmp_path / "t.csv").write_text(",".join(["1"] * 4) + "\n")
     npy = tmp_path / "n.json"

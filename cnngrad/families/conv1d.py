@@ -125,9 +125,15 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     ctx.check_size(n * c_in * (length + left + right), f("padding"), "the padded input")
     out = conv_output_size(length, left, right, k, stride, dilation)
     if out < 1:
-        raise ctx.error(f("kernel"), f"the kernel spans {dilation * (k - 1) + 1} (with "
-                                      f"dilation), longer than the padded input "
-                                      f"{length + left + right}", cls=ShapeError)
+        span, padded = dilation * (k - 1) + 1, length + left + right
+        dilated = " at this dilation" if dilation != 1 else ""
+        raise ctx.error(f("kernel"), f"the kernel spans {span}"
+                                      f"{' (with dilation)' if dilated else ''}, longer than "
+                                      f"the padded input {padded}",
+                        hint=f"a kernel must fit in the padded input it slides over: at most "
+                             f"{(padded - 1) // dilation + 1} long{dilated} here, or "
+                             f"\"padding\": {-(-(span - length) // 2)} (each side) for this "
+                             f"one", cls=ShapeError)
     ctx.check_size(c_in * k * out, f("kernel"),
                    working_buffer("signal", "im2col", c_in, counted(k, "kernel tap"),
                                   counted(out, "output")))

@@ -117,9 +117,19 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     w_out = conv_output_size(w, pl, pr, kw, stride[1], dilation[1])
     if h_out < 1 or w_out < 1:
         span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-        raise ctx.error(f("kernel"), f"the kernel spans {shape_text(span)} (with dilation), "
-                                      f"larger than the padded input "
-                                      f"{shape_text((h + pt + pb, w + pl + pr))}",
+        padded = (h + pt + pb, w + pl + pr)
+        dilated = dilation != (1, 1)
+        largest = tuple((size - 1) // d + 1 for size, d in zip(padded, dilation))
+        # the padding per side, each axis, that fits this kernel ("padding": [rows, cols])
+        sides = [max(0, -(-(k - size) // 2)) for k, size in zip(span, (h, w))]
+        raise ctx.error(f("kernel"), f"the kernel spans {shape_text(span)}"
+                                      f"{' (with dilation)' if dilated else ''}, larger than "
+                                      f"the padded input {shape_text(padded)}",
+                        hint=f"a kernel must fit in the padded input it slides over: at most "
+                             f"{shape_text(largest)}{' at this dilation' if dilated else ''} "
+                             f"here, or \"padding\": "
+                             f"{sides[0] if sides[0] == sides[1] else sides} (each side) for "
+                             f"this one",
                         cls=ShapeError)
     # the im2col buffer of one image: the engine never holds more than this at once
     ctx.check_size(c_in * kh * kw * h_out * w_out, f("kernel"),
