@@ -42,7 +42,7 @@ for the budget) is not decided silently: a warning naming the layer and the cell
 
 Below the float range (products that underflow: 1e-200 · 1e-200) the magnitude is 0 too,
 which would say "no terms, an exact 0"; where the problem's numbers could get there
-(:func:`_underflow_floor`), every magnitude is at least the smallest float, so those cells
+(:func:`_underflow_floor`), every magnitude is at least the smallest normal float, so those cells
 are searched and decided exactly; values no float rounds apart (1e-400 and 2e-400 in one
 window) get the smallest floats in their order (:func:`_round_keeping_order`).  A written
 number that rounds to 0.0 is refused when it is read.
@@ -264,12 +264,15 @@ _UNDERFLOW_MARGIN = 7
 
 
 def _underflow_floor(problem: Problem, dtype=None) -> float:
-    """0.0, or the smallest positive float when some value of the forward pass may
+    """0.0, or the smallest normal float when some value of the forward pass may
     underflow: when the problem's smallest nonzero number (input or parameter), multiplied
     by itself once per layer, could leave the normal floats (1e-200 · 1e-200).  A value that
     underflowed to 0 has a magnitude of 0, which says "no terms, an exact 0"; floored at
-    the smallest float, every cell at a kink is searched and decided exactly (or warned
-    of), at the cost of searching the exact zeros too."""
+    the smallest normal float, every cell at a kink is searched and decided exactly (or
+    warned of), at the cost of searching the exact zeros too, and rounding noise is
+    ``KINK_ULPS`` of the subnormals' steps (the ulp of the smallest normal float): values
+    set to the smallest floats in their order (:func:`_round_keeping_order`) stay near
+    the cells of the windows they share, and are checked against them."""
     dtype = np.dtype(np.float64 if dtype is None else dtype)
     # every number at once: a call per tensor would cost more than the search it spares
     numbers = np.concatenate([np.ravel(np.asarray(values, np.float64)) for values in
@@ -283,7 +286,7 @@ def _underflow_floor(problem: Problem, dtype=None) -> float:
     reach = (len(problem.layers) + 1) * np.log10(smallest)
     if reach > np.log10(np.finfo(dtype).tiny) + _UNDERFLOW_MARGIN:
         return 0.0
-    return float(np.nextafter(0.0, 1.0))
+    return float(np.finfo(dtype).tiny)
 
 
 def _stored_eps(problem: Problem) -> float:
@@ -531,30 +534,48 @@ def _same_decision(kind: str, floats: list, exacts: list) -> bool:
 
 def _round_keeping_order(exacts: list, dtype) -> list:
     """Exact values → floats of ``dtype``, nearest, but keeping each one's sign and the
-    order between them (values closer than a float can tell apart are set one ulp apart,
-    the lower one moved down); equal exact values get one float.  Different values closer
-    to 0 than the smallest float (1e-400 and 2e-400), which moving down would take to 0,
-    are moved away from 0 instead: the smallest floats in their order (5e-324, 1e-323)."""
+    order between them; equal exact values get one float.  Values closer than a float can
+    tell apart are set one ulp apart: of two positive ones the lower is moved down, of two
+    negative ones the lower too (away from 0), unless that would leave the finite floats of
+    their sign; then the other way (1e-400 and 2e-400, both rounding to 0, get the smallest
+    floats in their order, 5e-324 and 1e-323)."""
     kind = np.dtype(dtype).type
-    distinct = sorted(set(exacts), reverse=True)
-    nearest = [kind(float(e)) for e in distinct]
-    for i, e in enumerate(distinct):  # a value that rounds to 0 keeps its sign
-        if e != 0 and nearest[i] == 0:
-            nearest[i] = np.nextafter(kind(0), kind(_sign(e)))
-    rounded = list(nearest)
-    for i in range(1, len(distinct)):
-        if rounded[i] >= rounded[i - 1]:
-            rounded[i] = np.nextafter(rounded[i - 1], kind(-np.inf))
-    if any(_sign(r) != _sign(e) for r, e in zip(rounded, distinct)):
-        rounded = [kind(0)] * len(distinct)
-        for side in (1, -1):  # from 0 outward: a float always lies beyond the last one
-            last = kind(0)
-            for i in sorted((i for i, e in enumerate(distinct) if _sign(e) == side),
-                            key=lambda i: abs(distinct[i])):
-                beyond = np.nextafter(last, kind(side * np.inf))
-                last = rounded[i] = (max if side > 0 else min)(nearest[i], beyond)
-    float_of = dict(zip(distinct, rounded))
+    float_of = {0: kind(0)} if 0 in exacts else {}
+    for side in (1, -1):
+        # this sign's magnitudes, ascending, each at its nearest finite nonzero float
+        magnitudes = sorted({abs(e) for e in exacts if _sign(e) == side})
+        floats = _increasing_apart([kind(float(m)) for m in magnitudes], kind,
+                                   lower_moves=side > 0)
+        float_of.update((side * m, kind(side) * f) for m, f in zip(magnitudes, floats))
     return [float_of[e] for e in exacts]
+
+
+def _increasing_apart(nearest: list, kind, lower_moves: bool) -> list:
+    """Positive floats ``nearest`` of ascending exact magnitudes (neighbours may be equal
+    floats) → strictly increasing positive finite floats, each moved from its nearest one
+    only as the order needs: of two equal ones the lower moved down (``lower_moves``) or the
+    upper moved up, the other way where that way runs out of floats (below the smallest,
+    above the largest)."""
+    smallest, largest = np.nextafter(kind(0), kind(1)), np.finfo(kind).max
+    out = [min(max(f, smallest), largest) for f in nearest]
+
+    def downward():
+        for i in range(len(out) - 2, -1, -1):
+            if out[i] >= out[i + 1]:
+                out[i] = np.nextafter(out[i + 1], kind(0))
+
+    def upward():
+        for i in range(1, len(out)):
+            if out[i] <= out[i - 1]:
+                out[i] = np.nextafter(out[i - 1], kind(np.inf))
+
+    first, then = (downward, upward) if lower_moves else (upward, downward)
+    with np.errstate(over="ignore"):  # a step past the largest float: inf, undone below
+        first()
+        if out and (out[0] <= 0 or not np.isfinite(out[-1])):
+            out[0], out[-1] = max(out[0], smallest), min(out[-1], largest)
+            then()
+    return out
 
 
 # --------------------------------------------------------------------------- the exact side

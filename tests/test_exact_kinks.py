@@ -465,6 +465,13 @@ def test_exact_values_keep_sign_and_order_when_floats_cannot():
     assert kinks._round_keeping_order([tiny, Fraction(1, 2)], np.float64) == [smallest, 0.5]
     tiny32 = np.nextafter(np.float32(0), np.float32(1))
     assert kinks._round_keeping_order([tiny, 2 * tiny], np.float32) == [tiny32, 2 * tiny32]
+    # at the largest floats the other way: never infinite, the order kept
+    largest = Fraction(float(np.finfo(np.float64).max))
+    a, b = kinks._round_keeping_order([-largest, -largest - 1], np.float64)
+    assert b == -np.finfo(np.float64).max and a == np.nextafter(b, 0)
+    assert kinks._round_keeping_order([tiny, 2 * tiny, largest, largest + 10**280],
+                                      np.float64)[2:] == [np.nextafter(float(largest), 0),
+                                                          float(largest)]
 
 
 #: conv cells 1 and 2 are −1/10 as written, −0.10000000000000003 and −0.09999999999999998
@@ -968,6 +975,45 @@ def test_values_no_float_rounds_apart_are_decided_as_written(tmp_path, ties, rel
     assert layer(doc, "maxpool2d_1")["output"] == [[1e-323]]
     assert layer(doc, "conv2d_1")["grads"]["kernel"] == [[2e-200]]
     assert stderr == ""
+
+
+@pytest.mark.parametrize("problem, dtype, delta_in", [
+    # 1e-400 and 2e-400 set to the smallest floats in order: the second window's other cell,
+    # 5e-324 (4.94e-324 as a float holds it), beats 2e-400 still, and takes its delta
+    ({"input": [[1e-200, 2e-200, 5e-124]], "layers": [
+        {"type": "conv2d", "kernel": [[1e-200]]},
+        {"type": "maxpool2d", "size": [1, 2], "stride": [1, 1]}], "delta": [[1, 10]]},
+     None, [[0.0, 1.0, 10.0]]),
+    ({"input": [1e-200, 2e-200, 5e-124], "layers": [
+        {"type": "conv1d", "kernel": [1e-200]},
+        {"type": "maxpool1d", "size": 2, "stride": 1}], "delta": [1, 10]},
+     None, [0.0, 1.0, 10.0]),
+    ({"input": [[1e-25, 2e-25, 1.4e-20]], "layers": [
+        {"type": "conv2d", "kernel": [[1e-25]]},
+        {"type": "maxpool2d", "size": [1, 2], "stride": [1, 1]}], "delta": [[1, 10]]},
+     "float32", [[0.0, 1.0, 10.0]]),
+    # a tie the floats make at minus the largest float: set apart toward 0, not to -inf
+    ({"input": [[-1e-300, -1.7976931348623157e308, -2e-300]], "layers": [
+        {"type": "conv2d", "kernel": [[1, 1]]}, {"type": "maxpool2d", "size": [1, 2]}],
+      "delta": [[1]]}, None, [[1.0, 0.0]]),
+    ({"input": [[-1, -3.4028234663852886e38, -2]], "layers": [
+        {"type": "conv2d", "kernel": [[1, 1]]}, {"type": "maxpool2d", "size": [1, 2]}],
+      "delta": [[1]]}, "float32", [[1.0, 0.0]]),
+])
+def test_values_set_apart_stay_in_order_with_their_neighbours(tmp_path, problem, dtype,
+                                                              delta_in):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(problem))
+    args = ["backward", str(path), "--format", "json"] + (["--dtype", dtype] if dtype else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    pool = doc["layers"][-1]
+    assert pool["delta_in"] == delta_in
+    exact = json.loads(runner.invoke(app, args[:4] + ["--exact"]).stdout)
+    assert [float(Fraction(v)) for v in np.ravel(exact["layers"][-1]["delta_in"])] == \
+        list(np.ravel(delta_in))
+    assert result.stderr == ""
 
 
 @pytest.mark.parametrize("values, layers, dtype, searched", [
