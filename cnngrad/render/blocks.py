@@ -34,9 +34,9 @@ def report_tensors(trace: Trace, *, include_backward: bool = True) -> Iterator[t
 
 
 def header_notes(trace: Trace, base: int = 0) -> list[str]:
-    """What a report's first line says after its title, as every format writes it: the
-    float dtype when not float64 (float32's six decimals read as float64's) and where the
-    indices count from when not 0."""
+    """What a report's heading says after its title, in the table, Markdown and LaTeX
+    reports alike: the float dtype when not float64 (float32's six decimals read as
+    float64's) and where the indices count from when not 0."""
     notes = []
     if trace.dtype is not None and np.dtype(trace.dtype) != np.float64:
         notes.append(f"computed in {np.dtype(trace.dtype).name}")
