@@ -189,6 +189,27 @@ def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
                         cls=ShapeError)
 
 
+def kernel_past_input(ctx, where: str, sizes: tuple[int, ...], padded: tuple[int, ...],
+                      kernel: tuple[int, ...], dilation: tuple[int, ...]) -> ProblemError:
+    """The error of a convolution kernel that spans more than its padded input, an entry an
+    axis (one for a signal), its hint what fits: the largest kernel at this dilation, or the
+    padding each side that fits this one (``"padding": [rows, cols]`` where they differ)."""
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    largest = tuple((p - 1) // d + 1 for p, d in zip(padded, dilation))
+    sides = [max(0, -(-(s - size) // 2)) for s, size in zip(span, sizes)]
+    dilated = any(d != 1 for d in dilation)
+    signal = len(sizes) == 1
+    return ctx.error(where, f"the kernel spans {'×'.join(map(str, span))}"
+                            f"{' (with dilation)' if dilated else ''}, "
+                            f"{'longer' if signal else 'larger'} than the padded input "
+                            f"{'×'.join(map(str, padded))}",
+                     hint=f"a kernel must fit in the padded input it slides over: at most "
+                          f"{'×'.join(map(str, largest))}{' long' if signal else ''}"
+                          f"{' at this dilation' if dilated else ''} here, or \"padding\": "
+                          f"{sides[0] if len(set(sides)) == 1 else sides} (each side) for "
+                          f"this one", cls=ShapeError)
+
+
 def read_bias(ctx, value, where: str, max_rank: int, length: int,
               expected: str | None = None) -> np.ndarray:
     """A layer's bias, of rank ``max_rank`` at most (``ctx``: the problem builder).  One of

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, shape_size, side_path, through_padding_words,
-                                   working_buffer)
+from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, kernel_past_input,
+                                   number_bias_grad, read_bias, shape_size, side_path,
+                                   through_padding_words, working_buffer)
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -125,15 +125,8 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     ctx.check_size(n * c_in * (length + left + right), f("padding"), "the padded input")
     out = conv_output_size(length, left, right, k, stride, dilation)
     if out < 1:
-        span, padded = dilation * (k - 1) + 1, length + left + right
-        dilated = " at this dilation" if dilation != 1 else ""
-        raise ctx.error(f("kernel"), f"the kernel spans {span}"
-                                      f"{' (with dilation)' if dilated else ''}, longer than "
-                                      f"the padded input {padded}",
-                        hint=f"a kernel must fit in the padded input it slides over: at most "
-                             f"{(padded - 1) // dilation + 1} long{dilated} here, or "
-                             f"\"padding\": {-(-(span - length) // 2)} (each side) for this "
-                             f"one", cls=ShapeError)
+        raise kernel_past_input(ctx, f("kernel"), (length,), (length + left + right,), (k,),
+                                (dilation,))
     ctx.check_size(c_in * k * out, f("kernel"),
                    working_buffer("signal", "im2col", c_in, counted(k, "kernel tap"),
                                   counted(out, "output")))

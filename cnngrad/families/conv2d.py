@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, read_kernel2d, shape_size, side_path,
-                                   through_padding_words, vector_hint, working_buffer)
+from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, kernel_past_input,
+                                   number_bias_grad, read_bias, read_kernel2d, shape_size,
+                                   side_path, through_padding_words, vector_hint,
+                                   working_buffer)
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -116,21 +117,8 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     h_out = conv_output_size(h, pt, pb, kh, stride[0], dilation[0])
     w_out = conv_output_size(w, pl, pr, kw, stride[1], dilation[1])
     if h_out < 1 or w_out < 1:
-        span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-        padded = (h + pt + pb, w + pl + pr)
-        dilated = dilation != (1, 1)
-        largest = tuple((size - 1) // d + 1 for size, d in zip(padded, dilation))
-        # the padding per side, each axis, that fits this kernel ("padding": [rows, cols])
-        sides = [max(0, -(-(k - size) // 2)) for k, size in zip(span, (h, w))]
-        raise ctx.error(f("kernel"), f"the kernel spans {shape_text(span)}"
-                                      f"{' (with dilation)' if dilated else ''}, larger than "
-                                      f"the padded input {shape_text(padded)}",
-                        hint=f"a kernel must fit in the padded input it slides over: at most "
-                             f"{shape_text(largest)}{' at this dilation' if dilated else ''} "
-                             f"here, or \"padding\": "
-                             f"{sides[0] if sides[0] == sides[1] else sides} (each side) for "
-                             f"this one",
-                        cls=ShapeError)
+        raise kernel_past_input(ctx, f("kernel"), (h, w), (h + pt + pb, w + pl + pr),
+                                (kh, kw), dilation)
     # the im2col buffer of one image: the engine never holds more than this at once
     ctx.check_size(c_in * kh * kw * h_out * w_out, f("kernel"),
                    working_buffer("image", "im2col", c_in, f"{kh}×{kw} kernel taps",
