@@ -42,10 +42,12 @@ for the budget) is not decided silently: a warning naming the layer and the cell
 
 Below the float range (products that underflow: 1e-200 · 1e-200) the magnitude is 0 too,
 which would say "no terms, an exact 0"; where the problem's numbers could get there
-(:func:`_underflow_floor`), every magnitude is at least the smallest normal float, so those cells
-are searched and decided exactly; values no float rounds apart (1e-400 and 2e-400 in one
-window) get the smallest floats in their order (:func:`_round_keeping_order`).  A written
-number that rounds to 0.0 is refused when it is read.
+(:func:`_underflow_floor`), every magnitude is at least the smallest float, so those cells
+are searched and decided exactly, rounding noise there at least ``KINK_ULPS`` steps of the
+subnormal floats (as for a value of the smallest normal float's size); values no float
+rounds apart (1e-400 and 2e-400 in one window) get the smallest floats in their order
+(:func:`_round_keeping_order`).  A written number that rounds to 0.0 is refused when it
+is read.
 """
 
 from __future__ import annotations
@@ -140,12 +142,17 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
             and not _input_written_exactly(problem, dtype):
         as_given = set()
     size_floor = _underflow_floor(problem, dtype)
+    # where values may underflow, noise below the normal floats is counted in subnormal
+    # steps: values set to the smallest floats in their order (_round_keeping_order) stay
+    # near the cells of the windows they share, and are checked against them
+    noise_floor = float(np.finfo(dtype or np.float64).tiny) if size_floor else 0.0
     exact = _ExactSide(problem)
     applied: dict[str, dict[tuple[int, ...], Any]] = {}
     current = layers
     warnings: list[KinkWarning] = []
     for _ in range(ROUNDS):
-        settled = _scan(problem, current, tolerance, exact, as_given, size_floor)
+        settled = _scan(problem, current, tolerance, exact, as_given, size_floor,
+                        noise_floor)
         warnings = settled.warnings
         new = {name: {cell: value for cell, value in cells.items()
                       if applied.get(name, {}).get(cell) != value}
@@ -264,15 +271,12 @@ _UNDERFLOW_MARGIN = 7
 
 
 def _underflow_floor(problem: Problem, dtype=None) -> float:
-    """0.0, or the smallest normal float when some value of the forward pass may
+    """0.0, or the smallest positive float when some value of the forward pass may
     underflow: when the problem's smallest nonzero number (input or parameter), multiplied
     by itself once per layer, could leave the normal floats (1e-200 · 1e-200).  A value that
     underflowed to 0 has a magnitude of 0, which says "no terms, an exact 0"; floored at
-    the smallest normal float, every cell at a kink is searched and decided exactly (or
-    warned of), at the cost of searching the exact zeros too, and rounding noise is
-    ``KINK_ULPS`` of the subnormals' steps (the ulp of the smallest normal float): values
-    set to the smallest floats in their order (:func:`_round_keeping_order`) stay near
-    the cells of the windows they share, and are checked against them."""
+    the smallest float, every cell at a kink is searched and decided exactly (or warned
+    of), at the cost of searching the exact zeros too."""
     dtype = np.dtype(np.float64 if dtype is None else dtype)
     # every number at once: a call per tensor would cost more than the search it spares
     numbers = np.concatenate([np.ravel(np.asarray(values, np.float64)) for values in
@@ -286,7 +290,7 @@ def _underflow_floor(problem: Problem, dtype=None) -> float:
     reach = (len(problem.layers) + 1) * np.log10(smallest)
     if reach > np.log10(np.finfo(dtype).tiny) + _UNDERFLOW_MARGIN:
         return 0.0
-    return float(np.finfo(dtype).tiny)
+    return float(np.nextafter(0.0, 1.0))
 
 
 def _stored_eps(problem: Problem) -> float:
@@ -315,7 +319,7 @@ def _near_kinks_of(spec: LayerSpec):
 
 
 def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
-          as_given: set[str], size_floor: float = 0.0) -> _Settled:
+          as_given: set[str], size_floor: float = 0.0, noise_floor: float = 0.0) -> _Settled:
     """Every layer's near kinks on this forward pass: patches where the exact values
     decide otherwise, warnings where they cannot be known.
 
@@ -324,14 +328,14 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
     every magnitude rule grows with the magnitudes it reads (sums and maxima of sizes), so
     when the bounds show no near kink the magnitudes would not either (the common case)."""
     settled = _Settled()
-    if next(_near_kinks(problem, layers, tolerance, magnitude_bound, as_given, size_floor),
-            None) is None:
+    if next(_near_kinks(problem, layers, tolerance, magnitude_bound, as_given, size_floor,
+                        noise_floor), None) is None:
         return settled
     # the kinks of every layer reading one tensor (two pools over it, a pool and a relu)
     # are decided together: a cell one sets to its exact value may tie another's window
     by_source: dict[str, list[tuple[Any, NearKinks]]] = {}
     for layer, found in _near_kinks(problem, layers, tolerance, magnitude, as_given,
-                                    size_floor):
+                                    size_floor, noise_floor):
         why_not = exact.why_not(layer.spec)
         if why_not is not None:
             # copies of one value tie however it was rounded: nothing to warn of.  (Decided
@@ -347,12 +351,13 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
 
 
 def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes, as_given: set[str],
-                size_floor: float = 0.0):
+                size_floor: float = 0.0, noise_floor: float = 0.0):
     """(layer, NearKinks) for each layer with kinks within rounding noise, forward order,
     the magnitudes made by ``sizes`` (:func:`magnitude` or :func:`magnitude_bound`); a layer
     reading only ``as_given`` tensors (numbers as given and their unrounded copies) is not
     searched, and a ``size_floor`` above 0 (:func:`_underflow_floor`) is the least
-    magnitude of any cell."""
+    magnitude of any cell; a ``noise_floor`` the least magnitude a kink is searched with
+    (not carried on: times a large weight it would be noise no value has)."""
     last = max(spec.index for spec in problem.layers if _near_kinks_of(spec))
 
     def floored(size):
@@ -372,7 +377,8 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes, as_give
                                             layer.inputs)
         finder = _near_kinks_of(spec)
         if finder is not None and not given:
-            found = finder(spec, layer.inputs, mags, tolerance, layer.output)
+            searched = [np.maximum(m, noise_floor) for m in mags] if noise_floor else mags
+            found = finder(spec, layer.inputs, searched, tolerance, layer.output)
             if found is not None and found.count:
                 found.origins = origins[spec.inputs[found.input]]
                 yield layer, found

@@ -1016,6 +1016,20 @@ def test_values_set_apart_stay_in_order_with_their_neighbours(tmp_path, problem,
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize("problem", [
+    {"input": [[0, 1e-200]], "layers": [{"type": "conv2d", "kernel": [[1e300, 1e175]]},
+                                        {"type": "relu"}], "delta": [[1]]},
+    {"input": [[0, 1e-200]], "layers": [{"type": "tanh"},
+                                        {"type": "conv2d", "kernel": [[1e300, 1e175]]},
+                                        {"type": "relu"}], "delta": [[1]]},
+])
+def test_the_subnormal_noise_floor_is_not_carried_through_a_weight(tmp_path, problem):
+    # 1e-200·1e175 = 1e-25 is far from 0: a written 0 times 1e300 adds no noise to it
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "relu_1")["delta_in"] == [[1.0]]
+    assert stderr == ""
+
+
 @pytest.mark.parametrize("values, layers, dtype, searched", [
     ([0.001, 0.5], 10, None, False),
     ([1e-200, 1.0], 1, None, True),
