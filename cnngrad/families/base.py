@@ -189,25 +189,37 @@ def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
                         cls=ShapeError)
 
 
-def kernel_past_input(ctx, where: str, sizes: tuple[int, ...], padded: tuple[int, ...],
-                      kernel: tuple[int, ...], dilation: tuple[int, ...]) -> ProblemError:
+def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
+                      pads: tuple[tuple[int, int], ...], kernel: tuple[int, ...],
+                      dilation: tuple[int, ...], padding_mode: str) -> ProblemError:
     """The error of a convolution kernel that spans more than its padded input, an entry an
-    axis (one for a signal), its hint what fits: the largest kernel at this dilation, or the
-    padding each side that fits this one (``"padding": [rows, cols]`` where they differ)."""
+    axis (one for a signal; ``pads`` each axis's (before, after)), its hint what fits: the
+    largest kernel at this dilation, or the padding each side that fits this one (an axis
+    that fits keeps its own; ``"padding": [rows, cols]`` where they differ) when
+    ``padding_mode`` can pad that much (reflect less than the input, circular as much)."""
     span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    padded = tuple(size + sum(pad) for size, pad in zip(sizes, pads))
     largest = tuple((p - 1) // d + 1 for p, d in zip(padded, dilation))
-    sides = [max(0, -(-(s - size) // 2)) for s, size in zip(span, sizes)]
+    sides = [max(-(-(s - size) // 2), *pad) if s > p else max(pad)
+             for s, size, p, pad in zip(span, sizes, padded, pads)]
+    limits = [size - 1 if padding_mode == "reflect" else size if padding_mode == "circular"
+              else None for size in sizes]
     dilated = any(d != 1 for d in dilation)
     signal = len(sizes) == 1
+    fits = (f"at most {'×'.join(map(str, largest))}{' long' if signal else ''}"
+            f"{' at this dilation' if dilated else ''} here")
+    if all(limit is None or side <= limit for side, limit in zip(sides, limits)):
+        fits += (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each "
+                 f"side) for this one")
+    else:
+        fits += (f" ({padding_mode} padding of at most {min(limits)} a side cannot fit this "
+                 f"one)")
     return ctx.error(where, f"the kernel spans {'×'.join(map(str, span))}"
                             f"{' (with dilation)' if dilated else ''}, "
                             f"{'longer' if signal else 'larger'} than the padded input "
                             f"{'×'.join(map(str, padded))}",
-                     hint=f"a kernel must fit in the padded input it slides over: at most "
-                          f"{'×'.join(map(str, largest))}{' long' if signal else ''}"
-                          f"{' at this dilation' if dilated else ''} here, or \"padding\": "
-                          f"{sides[0] if len(set(sides)) == 1 else sides} (each side) for "
-                          f"this one", cls=ShapeError)
+                     hint=f"a kernel must fit in the padded input it slides over: {fits}",
+                     cls=ShapeError)
 
 
 def read_bias(ctx, value, where: str, max_rank: int, length: int,

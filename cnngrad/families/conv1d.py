@@ -125,8 +125,8 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     ctx.check_size(n * c_in * (length + left + right), f("padding"), "the padded input")
     out = conv_output_size(length, left, right, k, stride, dilation)
     if out < 1:
-        raise kernel_past_input(ctx, f("kernel"), (length,), (length + left + right,), (k,),
-                                (dilation,))
+        raise kernel_past_input(ctx, f("kernel"), (length,), ((left, right),), (k,),
+                                (dilation,), padding_mode)
     ctx.check_size(c_in * k * out, f("kernel"),
                    working_buffer("signal", "im2col", c_in, counted(k, "kernel tap"),
                                   counted(out, "output")))
