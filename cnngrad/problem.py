@@ -1053,7 +1053,7 @@ class _Builder:
             given_input = self.tensor(doc["input"], "input", min_rank=least,
                                       max_rank=spatial + 2)
         except ProblemError as exc:
-            raise _vector_input_hint(exc, raw_for_spatial) from None
+            raise _vector_input_hint(exc, raw_for_spatial, channels_last) from None
         layout = Layout(given_input.ndim, channels_last=channels_last, spatial=spatial)
         self.vector_input = layout.vector_input
         self.stacked_rows = _stacked_rows(self.tensor_files.get("input"), layout, given_input)
@@ -1249,12 +1249,20 @@ def _name_fault(name: Any) -> str:
     return ""
 
 
-def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
-    """``exc`` (the input's error), with a hint when the input is a vector and the layer
-    reading it reads vectors: the contract's input is H×W, C×H×W or N×C×H×W, so a vector is
-    written as one row and flattened."""
+def _vector_input_hint(exc: ProblemError, raw_layers: Any,
+                       channels_last: bool = False) -> ProblemError:
+    """``exc`` (the input's error), with a hint when the input is a vector: the contract's
+    input is a map (H×W, C×H×W or N×C×H×W; channels last under ``"nhwc"``), so a vector
+    read by a dense layer is written as one row and flattened, and a conv's input as rows."""
     if exc.hint is not None or "got rank 1 " not in exc.what:
         return exc
+    after = _map_layer_after_vectors(raw_layers) if isinstance(raw_layers, list) else None
+    if after is not None:  # no way to write the input makes this network valid
+        exc.hint = (f"{after[1]} reads maps but comes after {after[0]}, whose output is a "
+                    f"vector: a network's map layers come before its flatten and dense "
+                    f"layers")
+        return exc
+    maps = "H×W, H×W×C or N×H×W×C" if channels_last else "H×W, C×H×W or N×C×H×W"
     found = _vector_reader(raw_layers)
     if found is None:
         spatial, first_map = _spatial_of(raw_layers)
@@ -1262,16 +1270,10 @@ def _vector_input_hint(exc: ProblemError, raw_layers: Any) -> ProblemError:
             index = int(first_map[0][len("layers["):-1])
             name = _name_at(raw_layers, index) or first_map[1]
             exc.hint = (f"{name}, the first layer that reads maps, reads 2-D ones: write "
-                        f"the input as rows, H×W ([[…], […]]), or C×H×W or N×C×H×W")
+                        f"the input as a map, {maps} (H×W as rows: [[…], […]])")
         return exc
     reader, family = found
-    after = _map_layer_after_vectors(raw_layers)
-    if after is not None:  # no way to write the input makes this network valid
-        exc.hint = (f"{after[1]} reads maps but comes after {after[0]}, whose output is a "
-                    f"vector: a network's map layers come before its flatten and dense "
-                    f"layers")
-        return exc
-    row = "write the vector as one row, [[…]] (an input is a map: H×W, C×H×W or N×C×H×W)"
+    row = f"write the vector as one row, [[…]] (an input is a map: {maps})"
     exc.hint = (f'{row}, and put {{"type": "flatten"}} before {reader}, which reads vectors; '
                 f"N vectors: N×1×1×K" if family.reads_vectors else
                 f"{row}, which the flatten layer makes a vector of K; N vectors: N×1×1×K")
