@@ -141,11 +141,15 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
     if any(_near_kinks_of(spec) and set(spec.inputs) <= as_given for spec in problem.layers) \
             and not _input_written_exactly(problem, dtype):
         as_given = set()
-    size_floor = _underflow_floor(problem, dtype)
-    # where values may underflow, noise below the normal floats is counted in subnormal
-    # steps: values set to the smallest floats in their order (_round_keeping_order) stay
-    # near the cells of the windows they share, and are checked against them
-    noise_floor = float(np.finfo(dtype or np.float64).tiny) if size_floor else 0.0
+    step = _underflow_floor(problem, dtype)
+    # where values may underflow, a value below the normal floats is off by up to a step of
+    # the subnormals: as noise, tolerance·M, a magnitude of step/tolerance, carried on
+    # through the weights of later layers (a subnormal times 1e300) ...
+    size_floor = step / tolerance if step else 0.0
+    # ... and a kink is searched with KINK_ULPS such steps at least: values set to the
+    # smallest floats in their order (_round_keeping_order) stay near the cells of the
+    # windows they share, and are checked against them
+    noise_floor = float(np.finfo(dtype or np.float64).tiny) if step else 0.0
     exact = _ExactSide(problem)
     applied: dict[str, dict[tuple[int, ...], Any]] = {}
     current = layers
@@ -271,12 +275,12 @@ _UNDERFLOW_MARGIN = 7
 
 
 def _underflow_floor(problem: Problem, dtype=None) -> float:
-    """0.0, or the smallest positive float when some value of the forward pass may
-    underflow: when the problem's smallest nonzero number (input or parameter), multiplied
-    by itself once per layer, could leave the normal floats (1e-200 · 1e-200).  A value that
-    underflowed to 0 has a magnitude of 0, which says "no terms, an exact 0"; floored at
-    the smallest float, every cell at a kink is searched and decided exactly (or warned
-    of), at the cost of searching the exact zeros too."""
+    """0.0, or the smallest positive float of ``dtype`` when some value of the forward pass
+    may underflow: when the problem's smallest nonzero number (input or parameter),
+    multiplied by itself once per layer, could leave the normal floats (1e-200 · 1e-200).  A
+    value that underflowed to 0 has a magnitude of 0, which says "no terms, an exact 0";
+    floored (:func:`settle_kinks`), every cell at a kink is searched and decided exactly (or
+    warned of), at the cost of searching the exact zeros too."""
     dtype = np.dtype(np.float64 if dtype is None else dtype)
     # every number at once: a call per tensor would cost more than the search it spares
     numbers = np.concatenate([np.ravel(np.asarray(values, np.float64)) for values in
@@ -290,7 +294,7 @@ def _underflow_floor(problem: Problem, dtype=None) -> float:
     reach = (len(problem.layers) + 1) * np.log10(smallest)
     if reach > np.log10(np.finfo(dtype).tiny) + _UNDERFLOW_MARGIN:
         return 0.0
-    return float(np.nextafter(0.0, 1.0))
+    return float(np.nextafter(dtype.type(0), dtype.type(1)))
 
 
 def _stored_eps(problem: Problem) -> float:
@@ -355,16 +359,17 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes, as_give
     """(layer, NearKinks) for each layer with kinks within rounding noise, forward order,
     the magnitudes made by ``sizes`` (:func:`magnitude` or :func:`magnitude_bound`); a layer
     reading only ``as_given`` tensors (numbers as given and their unrounded copies) is not
-    searched, and a ``size_floor`` above 0 (:func:`_underflow_floor`) is the least
-    magnitude of any cell; a ``noise_floor`` the least magnitude a kink is searched with
-    (not carried on: times a large weight it would be noise no value has)."""
+    searched, and a ``size_floor`` above 0 is the least magnitude of any computed cell and
+    of any nonzero input (a written 0 is exact); a ``noise_floor`` the least magnitude a kink
+    is searched with."""
     last = max(spec.index for spec in problem.layers if _near_kinks_of(spec))
 
     def floored(size):
         return np.maximum(size, size_floor) if size_floor else size
 
+    given = np.abs(np.asarray(problem.x, np.float64))
     magnitudes: dict[str, np.ndarray] = {
-        INPUT: floored(np.abs(np.asarray(problem.x, np.float64)))}
+        INPUT: np.where(given > 0, floored(given), 0.0) if size_floor else given}
     # per cell, which cells hold copies of one value (None: every cell its own value)
     origins: dict[str, np.ndarray | None] = {INPUT: None}
     for layer in layers:

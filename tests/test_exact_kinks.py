@@ -1016,18 +1016,34 @@ def test_values_set_apart_stay_in_order_with_their_neighbours(tmp_path, problem,
     assert result.stderr == ""
 
 
-@pytest.mark.parametrize("problem", [
-    {"input": [[0, 1e-200]], "layers": [{"type": "conv2d", "kernel": [[1e300, 1e175]]},
-                                        {"type": "relu"}], "delta": [[1]]},
-    {"input": [[0, 1e-200]], "layers": [{"type": "tanh"},
-                                        {"type": "conv2d", "kernel": [[1e300, 1e175]]},
-                                        {"type": "relu"}], "delta": [[1]]},
-])
-def test_the_subnormal_noise_floor_is_not_carried_through_a_weight(tmp_path, problem):
-    # 1e-200·1e175 = 1e-25 is far from 0: a written 0 times 1e300 adds no noise to it
+def test_a_written_zero_adds_no_noise_through_a_large_weight(tmp_path):
+    # 1e-200·1e175 = 1e-25 is far from 0: a written 0 times 1e300 adds nothing to it
+    problem = {"input": [[0, 1e-200]],
+               "layers": [{"type": "conv2d", "kernel": [[1e300, 1e175]]}, {"type": "relu"}],
+               "delta": [[1]]}
     doc, stderr = backward(tmp_path, problem)
     assert layer(doc, "relu_1")["delta_in"] == [[1.0]]
     assert stderr == ""
+
+
+#: 1.6798e-161·1e-162 and 4.94e-162·1e-162 are subnormal, each off by up to a subnormal step
+#: (5e-324); times 1e300 and −3.2e300 that is 1e-24, as large as their sum, which is
+#: +9.88e-25 as written and −9.88e-25 in floats
+SUBNORMAL_TIMES_HUGE = [{"type": "conv2d", "kernel": [[1e-162]]},
+                        {"type": "conv2d", "kernel": [[1e300, -3.2e300]]}, {"type": "relu"}]
+
+
+def test_a_subnormal_rounding_carried_through_a_large_weight_is_decided_as_written(tmp_path):
+    problem = {"input": [[1.6798e-161, 4.9406564584124654e-162]],
+               "layers": SUBNORMAL_TIMES_HUGE, "delta": [[1]]}
+    doc, stderr = backward(tmp_path, problem)
+    assert layer(doc, "relu_1")["delta_in"] == [[1.0]]
+    assert layer(doc, "conv2d_1")["delta_in"] == [[1e138, -3.2e138]]
+    assert stderr == ""
+    # after a tanh the exact values are out of reach: said, not decided silently
+    problem["layers"] = [{"type": "tanh"}, *SUBNORMAL_TIMES_HUGE]
+    _, stderr = backward(tmp_path, problem)
+    assert stderr.startswith("warning: relu_1: input[0,0] is -9.9e-25, within rounding noise")
 
 
 @pytest.mark.parametrize("values, layers, dtype, searched", [
