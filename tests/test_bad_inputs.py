@@ -738,6 +738,10 @@ CORPUS = [
                                                       padding_mode="circular"),
         "layers[0].kernel", "larger than the padded input 3×3",
         hint="at most 3×3 here (circular padding of at most 3 a side cannot fit this one)"),
+    bad("kernel-too-large-for-circular-padding-rows", conv(
+        input=[[1, 2, 3]] * 5, kernel=[[1]] * 17, padding_mode="circular"), "layers[0].kernel",
+        "the kernel spans 17×1, larger than the padded input 5×3",
+        hint="at most 5×3 here (circular padding of at most 5 a side cannot fit this one)"),
     bad("dilated-kernel-too-large", short(dilation=3), "kernel",
         "the kernel spans 4×4 (with dilation), larger than the padded input 3×3",
         hint='at most 1×1 at this dilation here, or "padding": 1 (each side)'),

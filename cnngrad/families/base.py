@@ -195,8 +195,9 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
     """The error of a convolution kernel that spans more than its padded input, an entry an
     axis (one for a signal; ``pads`` each axis's (before, after)), its hint what fits: the
     largest kernel at this dilation, or the padding each side that fits this one (an axis
-    that fits keeps its own; ``"padding": [rows, cols]`` where they differ) when
-    ``padding_mode`` can pad that much (reflect less than the input, circular as much)."""
+    that fits keeps the larger of its two sides; ``"padding": [rows, cols]`` where they
+    differ) when ``padding_mode`` can pad that much (reflect less than the input, circular
+    as much)."""
     span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
     padded = tuple(size + sum(pad) for size, pad in zip(sizes, pads))
     largest = tuple((p - 1) // d + 1 for p, d in zip(padded, dilation))
@@ -208,11 +209,12 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
     signal = len(sizes) == 1
     fits = (f"at most {'×'.join(map(str, largest))}{' long' if signal else ''}"
             f"{' at this dilation' if dilated else ''} here")
-    if all(limit is None or side <= limit for side, limit in zip(sides, limits)):
+    beyond = [limit for side, limit in zip(sides, limits) if limit is not None and side > limit]
+    if not beyond:
         fits += (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each "
                  f"side) for this one")
     else:
-        fits += (f" ({padding_mode} padding of at most {min(limits)} a side cannot fit this "
+        fits += (f" ({padding_mode} padding of at most {min(beyond)} a side cannot fit this "
                  f"one)")
     return ctx.error(where, f"the kernel spans {'×'.join(map(str, span))}"
                             f"{' (with dilation)' if dilated else ''}, "
