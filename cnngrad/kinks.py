@@ -42,9 +42,9 @@ for the budget) is not decided silently: a warning naming the layer and the cell
 
 Below the float range (products that underflow: 1e-200 · 1e-200) the magnitude is 0 too,
 which would say "no terms, an exact 0"; where the problem's numbers could get there
-(:func:`_underflow_floor`), every magnitude is at least the smallest float, so those cells
-are searched and decided exactly, rounding noise there at least ``KINK_ULPS`` steps of the
-subnormal floats (as for a value of the smallest normal float's size); values no float
+(:func:`_underflow_floor`), every computed magnitude is at least the smallest normal float,
+so those cells are searched and decided exactly, rounding noise there ``KINK_ULPS`` steps of
+the subnormal floats at least, carried on through later weights; values no float
 rounds apart (1e-400 and 2e-400 in one window) get the smallest floats in their order
 (:func:`_round_keeping_order`).  A written number that rounds to 0.0 is refused when it
 is read.
@@ -141,22 +141,19 @@ def settle_kinks(problem: Problem, layers: list, dtype=None
     if any(_near_kinks_of(spec) and set(spec.inputs) <= as_given for spec in problem.layers) \
             and not _input_written_exactly(problem, dtype):
         as_given = set()
-    step = _underflow_floor(problem, dtype)
-    # where values may underflow, a value below the normal floats is off by up to a step of
-    # the subnormals: as noise, tolerance·M, a magnitude of step/tolerance, carried on
-    # through the weights of later layers (a subnormal times 1e300) ...
-    size_floor = step / tolerance if step else 0.0
-    # ... and a kink is searched with KINK_ULPS such steps at least: values set to the
-    # smallest floats in their order (_round_keeping_order) stay near the cells of the
-    # windows they share, and are checked against them
-    noise_floor = float(np.finfo(dtype or np.float64).tiny) if step else 0.0
+    # where values may underflow, a value below the normal floats is off by half a step of
+    # the subnormals at each rounding: as noise (tolerance·M) a computed cell's magnitude is
+    # at least the smallest normal float's, KINK_ULPS such steps, carried on through the
+    # weights of later layers (a subnormal times 1e300).  So values set to the smallest
+    # floats in their order (_round_keeping_order) stay near the cells of the windows they
+    # share, and are checked against them.
+    size_floor = _underflow_floor(problem, dtype)
     exact = _ExactSide(problem)
     applied: dict[str, dict[tuple[int, ...], Any]] = {}
     current = layers
     warnings: list[KinkWarning] = []
     for _ in range(ROUNDS):
-        settled = _scan(problem, current, tolerance, exact, as_given, size_floor,
-                        noise_floor)
+        settled = _scan(problem, current, tolerance, exact, as_given, size_floor)
         warnings = settled.warnings
         new = {name: {cell: value for cell, value in cells.items()
                       if applied.get(name, {}).get(cell) != value}
@@ -275,12 +272,13 @@ _UNDERFLOW_MARGIN = 7
 
 
 def _underflow_floor(problem: Problem, dtype=None) -> float:
-    """0.0, or the smallest positive float of ``dtype`` when some value of the forward pass
-    may underflow: when the problem's smallest nonzero number (input or parameter),
-    multiplied by itself once per layer, could leave the normal floats (1e-200 · 1e-200).  A
-    value that underflowed to 0 has a magnitude of 0, which says "no terms, an exact 0";
-    floored (:func:`settle_kinks`), every cell at a kink is searched and decided exactly (or
-    warned of), at the cost of searching the exact zeros too."""
+    """0.0, or the smallest normal float of ``dtype`` when some value of the forward pass may
+    underflow: when the problem's smallest nonzero number (input or parameter), multiplied
+    by itself once per layer, could leave the normal floats (1e-200 · 1e-200).  A value that
+    underflowed to 0 has a magnitude of 0, which says "no terms, an exact 0"; floored at
+    the smallest normal float, every cell at a kink is searched and decided exactly (or
+    warned of), at the cost of searching the exact zeros too, its rounding noise
+    ``KINK_ULPS`` steps of the subnormals (:func:`settle_kinks`)."""
     dtype = np.dtype(np.float64 if dtype is None else dtype)
     # every number at once: a call per tensor would cost more than the search it spares
     numbers = np.concatenate([np.ravel(np.asarray(values, np.float64)) for values in
@@ -294,7 +292,7 @@ def _underflow_floor(problem: Problem, dtype=None) -> float:
     reach = (len(problem.layers) + 1) * np.log10(smallest)
     if reach > np.log10(np.finfo(dtype).tiny) + _UNDERFLOW_MARGIN:
         return 0.0
-    return float(np.nextafter(dtype.type(0), dtype.type(1)))
+    return float(np.finfo(dtype).tiny)
 
 
 def _stored_eps(problem: Problem) -> float:
@@ -323,7 +321,7 @@ def _near_kinks_of(spec: LayerSpec):
 
 
 def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
-          as_given: set[str], size_floor: float = 0.0, noise_floor: float = 0.0) -> _Settled:
+          as_given: set[str], size_floor: float = 0.0) -> _Settled:
     """Every layer's near kinks on this forward pass: patches where the exact values
     decide otherwise, warnings where they cannot be known.
 
@@ -332,14 +330,14 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
     every magnitude rule grows with the magnitudes it reads (sums and maxima of sizes), so
     when the bounds show no near kink the magnitudes would not either (the common case)."""
     settled = _Settled()
-    if next(_near_kinks(problem, layers, tolerance, magnitude_bound, as_given, size_floor,
-                        noise_floor), None) is None:
+    if next(_near_kinks(problem, layers, tolerance, magnitude_bound, as_given, size_floor),
+            None) is None:
         return settled
     # the kinks of every layer reading one tensor (two pools over it, a pool and a relu)
     # are decided together: a cell one sets to its exact value may tie another's window
     by_source: dict[str, list[tuple[Any, NearKinks]]] = {}
     for layer, found in _near_kinks(problem, layers, tolerance, magnitude, as_given,
-                                    size_floor, noise_floor):
+                                    size_floor):
         why_not = exact.why_not(layer.spec)
         if why_not is not None:
             # copies of one value tie however it was rounded: nothing to warn of.  (Decided
@@ -355,13 +353,12 @@ def _scan(problem: Problem, layers: list, tolerance: float, exact: "_ExactSide",
 
 
 def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes, as_given: set[str],
-                size_floor: float = 0.0, noise_floor: float = 0.0):
+                size_floor: float = 0.0):
     """(layer, NearKinks) for each layer with kinks within rounding noise, forward order,
     the magnitudes made by ``sizes`` (:func:`magnitude` or :func:`magnitude_bound`); a layer
     reading only ``as_given`` tensors (numbers as given and their unrounded copies) is not
-    searched, and a ``size_floor`` above 0 is the least magnitude of any computed cell and
-    of any nonzero input (a written 0 is exact); a ``noise_floor`` the least magnitude a kink
-    is searched with."""
+    searched, and a ``size_floor`` above 0 (:func:`_underflow_floor`) is the least magnitude
+    of any computed cell and of any nonzero input (a written 0 is exact)."""
     last = max(spec.index for spec in problem.layers if _near_kinks_of(spec))
 
     def floored(size):
@@ -382,8 +379,7 @@ def _near_kinks(problem: Problem, layers: list, tolerance: float, sizes, as_give
                                             layer.inputs)
         finder = _near_kinks_of(spec)
         if finder is not None and not given:
-            searched = [np.maximum(m, noise_floor) for m in mags] if noise_floor else mags
-            found = finder(spec, layer.inputs, searched, tolerance, layer.output)
+            found = finder(spec, layer.inputs, mags, tolerance, layer.output)
             if found is not None and found.count:
                 found.origins = origins[spec.inputs[found.input]]
                 yield layer, found

@@ -1040,6 +1040,21 @@ def test_a_subnormal_rounding_carried_through_a_large_weight_is_decided_as_writt
     assert layer(doc, "relu_1")["delta_in"] == [[1.0]]
     assert layer(doc, "conv2d_1")["delta_in"] == [[1e138, -3.2e138]]
     assert stderr == ""
+    # roundings add up: four subnormal terms a cell, or one rounded again in four layers
+    four_terms = {"input": [[1.7242891039859504e-161, 2.2183547498271970e-161,
+                             2.7124203956684435e-161, 3.2064860415096901e-161],
+                            [1.9762625833649862e-160, 0, 0, 0]],
+                  "layers": [{"type": "conv2d", "kernel": [[1e-162] * 4]},
+                             {"type": "conv2d", "kernel": [[1e300], [-4.915e299]]},
+                             {"type": "relu"}], "delta": [[1]]}
+    rounded_again = {"input": [[2.4703282292062327e-161]], "layers": [
+        {"type": "conv2d", "kernel": [[1e-162]]},
+        *({"type": "conv2d", "kernel": [[w]]} for w in (0.7, 1.16, 1.16, 1.39)),
+        {"type": "conv2d", "kernel": [[1e300]], "bias": -3.0861039825065953e-23},
+        {"type": "relu"}], "delta": [[1]]}
+    for added_up in (four_terms, rounded_again):
+        doc, stderr = backward(tmp_path, added_up)
+        assert layer(doc, "relu_1")["delta_in"] == [[1.0]] and stderr == ""
     # after a tanh the exact values are out of reach: said, not decided silently
     problem["layers"] = [{"type": "tanh"}, *SUBNORMAL_TIMES_HUGE]
     _, stderr = backward(tmp_path, problem)
