@@ -551,10 +551,20 @@ def _round_keeping_order(exacts: list, dtype) -> list:
     for side in (1, -1):
         # this sign's magnitudes, ascending, each at its nearest finite nonzero float
         magnitudes = sorted({abs(e) for e in exacts if _sign(e) == side})
-        floats = _increasing_apart([kind(float(m)) for m in magnitudes], kind,
+        floats = _increasing_apart([_nearest(m, kind) for m in magnitudes], kind,
                                    lower_moves=side > 0)
         float_of.update((side * m, kind(side) * f) for m, f in zip(magnitudes, floats))
     return [float_of[e] for e in exacts]
+
+
+def _nearest(magnitude, kind):
+    """The float of ``kind`` nearest a positive exact value: inf past the largest (which
+    :func:`_increasing_apart` brings back to it)."""
+    try:
+        with np.errstate(over="ignore"):
+            return kind(float(magnitude))
+    except OverflowError:  # past float64's largest: float() refuses it
+        return kind(np.inf)
 
 
 def _increasing_apart(nearest: list, kind, lower_moves: bool) -> list:

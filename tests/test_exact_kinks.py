@@ -472,6 +472,9 @@ def test_exact_values_keep_sign_and_order_when_floats_cannot():
     assert kinks._round_keeping_order([tiny, 2 * tiny, largest, largest + 10**280],
                                       np.float64)[2:] == [np.nextafter(float(largest), 0),
                                                           float(largest)]
+    # past the largest float (a sum of terms each a float): the largest floats, in order
+    assert kinks._round_keeping_order([2 * largest, 3 * largest, -2 * largest], np.float64) == [
+        np.nextafter(float(largest), 0), float(largest), -float(largest)]
 
 
 #: conv cells 1 and 2 are −1/10 as written, −0.10000000000000003 and −0.09999999999999998
