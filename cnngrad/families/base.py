@@ -198,6 +198,8 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
     that fits keeps the larger of its two sides; ``"padding": [rows, cols]`` where they
     differ) when ``padding_mode`` can pad that much (reflect less than the input, circular
     as much)."""
+    from cnngrad.problem import shape_text
+
     span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
     padded = tuple(size + sum(pad) for size, pad in zip(sizes, pads))
     largest = tuple((p - 1) // d + 1 for p, d in zip(padded, dilation))
@@ -207,7 +209,7 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
               else None for size in sizes]
     dilated = any(d != 1 for d in dilation)
     signal = len(sizes) == 1
-    fits = (f"at most {'×'.join(map(str, largest))}{' long' if signal else ''}"
+    fits = (f"at most {shape_text(largest)}{' long' if signal else ''}"
             f"{' at this dilation' if dilated else ''} here")
     beyond = [limit for side, limit in zip(sides, limits) if limit is not None and side > limit]
     if not beyond:
@@ -216,10 +218,10 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
     else:
         fits += (f" ({padding_mode} padding of at most {min(beyond)} a side cannot fit this "
                  f"one)")
-    return ctx.error(where, f"the kernel spans {'×'.join(map(str, span))}"
+    return ctx.error(where, f"the kernel spans {shape_text(span)}"
                             f"{' (with dilation)' if dilated else ''}, "
                             f"{'longer' if signal else 'larger'} than the padded input "
-                            f"{'×'.join(map(str, padded))}",
+                            f"{shape_text(padded)}",
                      hint=f"a kernel must fit in the padded input it slides over: {fits}",
                      cls=ShapeError)
 

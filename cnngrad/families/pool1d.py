@@ -176,10 +176,10 @@ def _window_numbers(layer, n, ch, bounds) -> dict[int, str]:
     return dict(zip(cells, shorts_apart([layer.input[n, ch, r] for r in cells])))
 
 
-def _window_text(ex, layer, n, ch, bounds) -> str:
+def _window_text(ex, layer, n, ch, numbers: dict[int, str], bounds) -> str:
+    """The window's cells, ``numbers`` (:func:`_window_numbers`) where real, else "pad"."""
     o = ex.map_named("o", layer.input.shape)
     start, stop = bounds
-    numbers = _window_numbers(layer, n, ch, bounds)
     cells = [numbers.get(r, "pad") for r in range(start, stop)]
     return f"{o(n, ch, start)}…{o(n, ch, stop - 1)} = [{' '.join(cells)}]"
 
@@ -232,9 +232,10 @@ def delta_in_maxpool1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explan
         terms.append(ex.term(Factor(delta(n, ch, i), scalar(layer.delta_out[n, ch, i])),
                              Factor(f"∂{x(n, ch, i)}/∂{o(*index)}", share, zero_reason=why,
                                     detail=fraction)))
-        highest = _window_numbers(layer, n, ch, bounds)[winners[0]]
-        text = (f"window of {x(n, ch, i)}: {_window_text(ex, layer, n, ch, bounds)}; its "
-                f"maximum {highest} is at {', '.join(o(n, ch, w) for w in winners)}")
+        numbers = _window_numbers(layer, n, ch, bounds)
+        text = (f"window of {x(n, ch, i)}: {_window_text(ex, layer, n, ch, numbers, bounds)}; "
+                f"its maximum {numbers[winners[0]]} is at "
+                f"{', '.join(o(n, ch, w) for w in winners)}")
         if len(winners) > 1:
             text += f" (a tie of {len(winners)}; rule '{spec.ties}')"
         notes.append(text + f", so {o(*index)} gets {fraction or short(share)} of "
@@ -263,7 +264,8 @@ def output_maxpool1d(ex, path: TensorPath, layer: LayerTrace, index) -> Explanat
     _, winners = _winners(layer, n, ch, cells)
     terms = [ex.term(Factor(o(n, ch, r), scalar(layer.input[n, ch, r])),
                      note=MAXIMUM if r in winners else None) for r in cells]
-    notes = [f"the window: {_window_text(ex, layer, n, ch, bounds)}."]
+    numbers = _window_numbers(layer, n, ch, bounds)
+    notes = [f"the window: {_window_text(ex, layer, n, ch, numbers, bounds)}."]
     if len(winners) > 1:
         notes.append(f"The maximum is tied between {', '.join(o(n, ch, w) for w in winners)}; "
                      f"backward, rule '{spec.ties}' decides who gets the delta.")

@@ -175,9 +175,10 @@ def window_numbers(layer, n, ch, cells) -> dict:
     return dict(zip(cells, shorts_apart([layer.input[n, ch, r, c] for r, c in cells])))
 
 
-def window_text(ex, layer, n, ch, cells, bounds) -> str:
+def window_text(ex, layer, n, ch, numbers: dict, bounds) -> str:
+    """The window's cells row by row, ``numbers`` (:func:`window_numbers`) where real, else
+    "pad"."""
     o = ex.map_named("o", layer.input.shape)
-    numbers = window_numbers(layer, n, ch, cells)
     top, bottom, left, right = bounds
     rows = []
     for r in range(top, bottom):
@@ -261,9 +262,9 @@ def delta_in_maxpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanat
         terms.append(ex.term(Factor(delta(n, ch, i, j), scalar(layer.delta_out[n, ch, i, j])),
                              local))
         where = ", ".join(o(n, ch, *cell) for cell in winners)
-        highest = window_numbers(layer, n, ch, cells)[winners[0]]
-        text = (f"window of {x(n, ch, i, j)}: {window_text(ex, layer, n, ch, cells, bounds)};"
-                f" its maximum {highest} is at {where}")
+        numbers = window_numbers(layer, n, ch, cells)
+        text = (f"window of {x(n, ch, i, j)}: {window_text(ex, layer, n, ch, numbers, bounds)};"
+                f" its maximum {numbers[winners[0]]} is at {where}")
         if len(winners) > 1:
             text += f" (a tie of {len(winners)}; rule '{spec.ties}')"
         text += f", so {o(*index)} gets {fraction or short(share)} of {delta(n, ch, i, j)}."
@@ -297,7 +298,8 @@ def output_maxpool(ex, path: TensorPath, layer: LayerTrace, index) -> Explanatio
     _, winners = max_winners(ex, layer, n, ch, cells)
     terms = [ex.term(Factor(o(n, ch, *cell), scalar(layer.input[(n, ch) + cell])),
                      note=MAXIMUM if cell in winners else None) for cell in cells]
-    notes = [f"the window: {window_text(ex, layer, n, ch, cells, bounds)}.",
+    numbers = window_numbers(layer, n, ch, cells)
+    notes = [f"the window: {window_text(ex, layer, n, ch, numbers, bounds)}.",
              *ceil_note(ex, layer, [(i, j)])]
     if len(winners) > 1:
         notes.append(f"The maximum is tied between {', '.join(o(n, ch, *c) for c in winners)};"

@@ -282,8 +282,8 @@ def shorts_apart(values: list) -> list[str]:
     read_as: dict[str, set] = {}
     for value, text in zip(values, texts):
         read_as.setdefault(text, set()).add(scalar(value))
-    return [str(value) if isinstance(value, np.floating) and len(read_as[text]) > 1
-            else repr(value) if isinstance(value, float) and len(read_as[text]) > 1
+    # str() of a float, numpy's or Python's, is its shortest round-trip text
+    return [str(value) if isinstance(value, (float, np.floating)) and len(read_as[text]) > 1
             else text for value, text in zip(values, texts)]
 
 
