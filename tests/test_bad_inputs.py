@@ -35,6 +35,7 @@ from cnngrad.cli import app
 from cnngrad.errors import (CnnGradError, ExactUnsupportedError, ProblemError, ResourceError,
                             closest)
 from cnngrad.families import LAYERS, layer_fields
+from cnngrad.layers._common import pool_output_size
 from cnngrad.problem import SHORTHAND_KEYS, TOP_KEYS_LAYERS, _Builder, build_problem
 
 LAYER_FIELDS = layer_fields()
@@ -760,8 +761,13 @@ CORPUS = [
     bad("padding-1e9", short(padding=10**9), "padding", "over the limit",
         hint="--max-elements"),
     bad("padding-1e9-four-sides", short(padding=[10**9, 0, 0, 0]), "padding", "over the limit"),
-    bad("pool-window-too-large", pool(size=4), "layers[0].size", "larger than the padded input"),
-    bad("pool-size-1e9", pool(size=10**9), "layers[0].size", "larger than the padded input"),
+    bad("pool-window-too-large", pool(size=4), "layers[0].size",
+        "the window 4×4 is larger than the padded input 3×3",
+        hint='at most 3×3 here, or "padding": 1 (each side) for this one, or "ceil_mode": '
+             'true (one window hanging over the edge)'),
+    # padding the 3×3 input for this window would pass --max-elements: not suggested
+    bad("pool-size-1e9", pool(size=10**9), "layers[0].size", "larger than the padded input",
+        hint='at most 3×3 here, or "ceil_mode": true'),
     bad("reflect-padding-too-large", conv(padding=3, padding_mode="reflect"),
         "layers[0].padding", "smaller than the input size 3"),
     bad("circular-padding-too-large", conv(padding=4, padding_mode="circular"),
@@ -1335,6 +1341,68 @@ def test_each_size_check_trips_and_max_elements_raises_it(what, doc):
         build_problem(doc, file="p.json", base_dir=Path("."), max_elements=largest - 1)
     assert what in info.value.what and "--max-elements" in info.value.hint
     build_problem(doc, file="p.json", base_dir=Path("."), max_elements=largest)
+
+
+def _pool_doc(kind: str, length: int, **fields) -> dict:
+    """A ``kind`` pool over a length×length map (2-D) or a signal of ``length`` (1-D), its
+    delta of the output's shape (1×1 where there is no output)."""
+    row = list(range(length))
+    out = max(1, pool_output_size(length, fields.get("padding", 0), fields["size"],
+                                  fields.get("stride", fields["size"]),
+                                  fields.get("ceil_mode", False)))
+    delta = [[1] * out] * out if kind.endswith("2d") else [1] * out
+    return {"input": [row] * length if kind.endswith("2d") else row,
+            "layers": [{"type": kind, **fields}], "delta": delta}
+
+
+@pytest.mark.parametrize("kind", ["maxpool2d", "avgpool2d", "maxpool1d", "avgpool1d"])
+@pytest.mark.parametrize("length, size, stride, padding, fixes", [
+    # the padding each side that fits, and ceil_mode where a window's one output hangs over
+    (3, 4, None, 0, '"padding": 1 (each side) for this one, or "ceil_mode": true'),
+    (3, 6, 3, 0, '"padding": 2 (each side) for this one'),  # ceil(-3/3) + 1 = 0 outputs
+    (3, 6, 1, 0, '"padding": 2 (each side) for this one'),
+    (2, 7, None, 1, '"padding": 3 (each side) for this one, or "ceil_mode": true'),
+    (1, 3, 3, 0, '"padding": 1 (each side) for this one, or "ceil_mode": true'),
+    (1, 3, 2, 0, '"padding": 1 (each side) for this one'),  # ceil(-2/2) + 1 = 0 outputs
+])
+def test_a_pooling_window_too_large_hints_what_fits_and_each_fix_runs(
+        kind, length, size, stride, padding, fixes):
+    fields = {"size": size, "padding": padding, **({"stride": stride} if stride else {})}
+    padded = length + 2 * padding
+    with pytest.raises(ProblemError) as info:
+        build_problem(_pool_doc(kind, length, **fields), file="p.json", base_dir=Path("."))
+    error = info.value
+    across = f"{padded}×{padded}" if kind.endswith("2d") else f"{padded}"
+    window = f"{size}×{size}" if kind.endswith("2d") else f"{size}"
+    assert (error.where, error.what) == (
+        "layers[0].size", f"the window {window} is {'larger' if kind.endswith('2d') else 'longer'}"
+                          f" than the padded input {across}")
+    assert error.hint == (f"a window must fit in the padded input it slides over: at most "
+                          f"{across} here, or {fixes}" + (
+                              " (one window hanging over the edge)" if "ceil" in fixes else ""))
+    # every fix named builds (padding within half the window, one output or more)
+    suggested = int(re.search(r'"padding": (\d+)', fixes).group(1))
+    for fix in [{"padding": suggested}] + ([{"ceil_mode": True}] if "ceil" in fixes else []):
+        build_problem(_pool_doc(kind, length, **{**fields, **fix}), file="p.json",
+                      base_dir=Path("."))
+
+
+def test_a_pooling_window_too_large_along_one_axis_keeps_the_others_padding():
+    doc = {"input": [[1, 2, 3, 4, 5, 6, 7]], "layers": [
+        {"type": "maxpool2d", "size": [3, 9], "stride": [1, 2], "padding": [1, 0]}],
+        "delta": [[1]]}
+    with pytest.raises(ProblemError) as info:
+        build_problem(doc, file="p.json", base_dir=Path("."))
+    # columns: (9 − 7) / 2 = 1 each side; rows keep their 1; stride 2 leaves ceil_mode out
+    assert info.value.hint.endswith('at most 3×7 here, or "padding": 1 (each side) for this one')
+    doc["input"] = [[1, 2, 3, 4, 5, 6, 7]] * 2
+    doc["layers"][0].update(size=[5, 3], padding=[0, 1])
+    with pytest.raises(ProblemError) as info:
+        build_problem(doc, file="p.json", base_dir=Path("."))
+    assert info.value.hint.endswith('"padding": [2, 1] (each side) for this one')
+    doc["layers"][0]["padding"] = [2, 1]
+    doc["delta"] = [[1] * 4] * 2  # (2 + 4 − 5) + 1 rows, (7 + 2 − 3) / 2 + 1 columns
+    build_problem(doc, file="p.json", base_dir=Path("."))
 
 
 @pytest.mark.parametrize("fields, where", [

@@ -226,6 +226,37 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
                      cls=ShapeError)
 
 
+def window_past_input(ctx, where: str, sizes: tuple[int, ...], padding: tuple[int, ...],
+                      window: tuple[int, ...], stride: tuple[int, ...],
+                      maps: int) -> ProblemError:
+    """The error of a pooling window larger than its padded input (no output at all), an entry
+    an axis, its hint what fits: the largest window here, the padding each side that fits this
+    one (an axis that fits keeps its own; never more than half the window, PyTorch's rule, which
+    the padding needed never is) unless its ``maps`` padded maps would pass --max-elements, and
+    ``"ceil_mode": true`` when it gives this window its one output hanging over the edge (as
+    PyTorch does)."""
+    from cnngrad.layers._common import pool_output_size
+    from cnngrad.problem import shape_text
+
+    padded = tuple(size + 2 * pad for size, pad in zip(sizes, padding))
+    sides = [max(-(-(k - size) // 2), pad) if k > p else pad
+             for k, size, p, pad in zip(window, sizes, padded, padding)]
+    signal = len(sizes) == 1
+    fits = f"at most {shape_text(padded)} here"
+    if maps * math.prod(size + 2 * side for size, side in zip(sizes, sides)) \
+            <= ctx.max_elements:
+        fits += (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each "
+                 f"side) for this one")
+    if all(pool_output_size(size, pad, k, s, True) >= 1
+           for size, pad, k, s in zip(sizes, padding, window, stride)):
+        fits += ", or \"ceil_mode\": true (one window hanging over the edge)"
+    return ctx.error(where, f"the window {shape_text(window)} is "
+                            f"{'longer' if signal else 'larger'} than the padded input "
+                            f"{shape_text(padded)}",
+                     hint=f"a window must fit in the padded input it slides over: {fits}",
+                     cls=ShapeError)
+
+
 def read_bias(ctx, value, where: str, max_rank: int, length: int,
               expected: str | None = None) -> np.ndarray:
     """A layer's bias, of rank ``max_rank`` at most (``ctx``: the problem builder).  One of

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnngrad.errors import ShapeError
-from cnngrad.families.base import Head, LayerFamily, shape_size
+from cnngrad.families.base import Head, LayerFamily, shape_size, window_past_input
 from cnngrad.layers._common import TIE_RULES, pool_output_size
 from cnngrad.layers.pool import maxpool2d_argmax_mask
 from cnngrad.layers.pool1d import (avgpool1d_backward, avgpool1d_forward, maxpool1d_backward,
@@ -60,8 +59,8 @@ def build_pool1d(ctx, raw: dict, head: Head) -> Pool1dSpec:
     ctx.check_size(n * c * (length + 2 * padding), head.at("padding"), "the padded input")
     out = pool_output_size(length, padding, size, stride, ceil_mode)
     if out < 1:
-        raise ctx.error(head.at("size"), f"the window {size} is longer than the padded input "
-                                         f"{length + 2 * padding}", cls=ShapeError)
+        raise window_past_input(ctx, head.at("size"), (length,), (padding,), (size,),
+                                (stride,), n * c)
     spec = Pool1dSpec(**head.spec_fields(), out_shape=(n, c, out), size=size, stride=stride,
                       padding=padding, ceil_mode=ceil_mode)
     if kind == "maxpool1d":

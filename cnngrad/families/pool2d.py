@@ -14,8 +14,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from cnngrad.errors import ShapeError, and_list, join_path
-from cnngrad.families.base import Head, LayerFamily, shape_size, side_path
+from cnngrad.errors import and_list, join_path
+from cnngrad.families.base import Head, LayerFamily, shape_size, side_path, window_past_input
 from cnngrad.layers._common import TIE_RULES, pool_output_size
 from cnngrad.layers.pool import (avgpool2d_backward, avgpool2d_divisors, avgpool2d_forward,
                                  maxpool2d_argmax_mask, maxpool2d_backward, maxpool2d_forward,
@@ -74,10 +74,8 @@ def build_pool2d(ctx, raw: dict, head: Head) -> Pool2dSpec:
     # with ceil_mode a window larger than the padded input still gives one output (it
     # hangs over the edge, as in PyTorch); without it there is no output at all
     if h_out < 1 or w_out < 1:
-        raise ctx.error(f("size"), f"the window {shape_text(size)} is larger than the "
-                                    f"padded input "
-                                    f"{shape_text((h + 2 * padding[0], w + 2 * padding[1]))}",
-                        cls=ShapeError)
+        raise window_past_input(ctx, f("size"), (h, w), padding, size, stride,
+                                n * c)
     return Pool2dSpec(index=index, name=name, type=kind, where=where,
                       out_shape=(n, c, h_out, w_out), size=size, stride=stride,
                       padding=padding, ceil_mode=ceil_mode)
