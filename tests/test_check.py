@@ -3819,3 +3819,21 @@ def test_a_narrow_grade_sheet_says_a_file_that_could_not_be_checked_in_a_line(tm
     lines = result.stdout.splitlines()
     assert "dan · error" in lines
     assert lines[lines.index("dan · error") + 1].startswith("  line 1, column 2: ")
+
+
+def test_a_class_folder_never_names_a_row_after_another_student(tmp_path):
+    # gus's right answers in gus/answers.json were the row "answers", and sec1/gus.json's
+    # wrong ones the row "gus": a TA reading the names gave gus the wrong score
+    wrong = WRONG_ANSWERS.read_text()
+    for name, text in (("gus/answers.json", RIGHT_ANSWERS.read_text()),
+                       ("sec1/gus.json", wrong), ("sec2/ana.json", wrong)):
+        (tmp_path / "class" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "class" / name).write_text(text)
+    result = invoke("check", SAMPLES / "stackexchange.json", tmp_path / "class", "-f", "csv")
+    assert result.exit_code == 1, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["student"], Path(row["file"]).relative_to(tmp_path).as_posix(),
+             row["status"]) for row in rows] == [
+        ("gus/answers", "class/gus/answers.json", "right"),
+        ("sec1/gus", "class/sec1/gus.json", "wrong"),
+        ("ana", "class/sec2/ana.json", "wrong")]

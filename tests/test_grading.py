@@ -1022,9 +1022,23 @@ def test_backward_csv_output_is_an_answers_file(tmp_path):
     (["subs/ana.json", "subs/cleo/answers.json"], ["ana", "cleo"]),
     (["handin/ben/answers-template.json"], ["ben"]),
     (["answers.json"], ["answers"]),
-    # the rename would name two alike: each its path, as before it
+    # the rename would name two alike: those two by as much of their paths as tells them
+    # apart, the others as before
     (["subs/ana.json", "subs/ana/answers.json", "subs/cleo/answers.json"],
-     ["subs/ana", "subs/ana/answers", "subs/cleo/answers"]),
+     ["subs/ana", "ana/answers", "cleo"]),
+    # a template in gus's folder beside another folder's gus.json: neither is named after the
+    # other ("answers" and "gus" before, the right answers under the other file's name)
+    (["class7/gus/answers.json", "class7/sec1/gus.json", "class7/sec2/ana.json"],
+     ["gus/answers", "sec1/gus", "ana"]),
+    (["class3/gus/answers.json", "class3/sec1/ana.json", "class3/sec2/ana.json"],
+     ["gus", "sec1", "sec2"]),  # was "answers", "sec1", "sec2"
+    (["a/ana.json", "b/ana.json", "ana/answers.json"], ["a", "b", "ana"]),  # was "answers"
+    (["alice/hw3.json", "bob/hw3.json"], ["alice", "bob"]),
+    # ana.json beside her folder of one file per path: the class folder names no one (it
+    # was "class4")
+    (["class4/ana.json", "class4/ana/ana.csv"], ["class4/ana", "ana/ana"]),
+    (["ana.json", "ana.csv"], ["ana.json", "ana.csv"]),  # nothing else tells them apart
+    (["ana.json", "-", "stdin.json"], ["ana", "-", "stdin.json"]),
 ])
 def test_student_names(files, names):
     assert student_names(files) == names

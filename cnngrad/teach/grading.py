@@ -275,21 +275,40 @@ TEMPLATE_STEMS = ("answers", "answers-template")
 
 def student_names(files: Sequence[str]) -> list[str]:
     """The student of each answers file: its stem (``alice`` for ``alice.json``), or its
-    folder when files share a stem (``alice/answers.json``, ``bob/answers.json``) or the
-    stem names no one (``cleo/answers.json`` beside ``ana.json``: the name of the template
-    cnngrad generate hands out, :data:`TEMPLATE_STEMS`); the path without its suffix when
-    folders clash too.  ``-`` is ``stdin``."""
+    folder when the stem names no one (``cleo/answers.json``: the name of the template
+    cnngrad generate hands out, :data:`TEMPLATE_STEMS`) or files share a stem
+    (``alice/answers.json``, ``bob/answers.json``).  Files whose names still clash are
+    named by the shortest end of their paths that tells them apart (``sec1/gus`` beside
+    ``gus/answers``, ``x/alice/answers`` beside ``y/alice/answers``), the others keeping
+    theirs: a row is never named after another student, nor ``answers``.  ``-`` is
+    ``stdin``."""
     paths = [pathlib.PurePath(f) for f in files]
     stems = [p.stem if f != "-" else "stdin" for p, f in zip(paths, files)]
-    folders = [p.parent.name or p.stem for p in paths]
-    renamed = [folder if stem in TEMPLATE_STEMS and folder != stem else stem
-               for stem, folder in zip(stems, folders)]
-    if len(set(renamed)) == len(renamed):
-        return renamed
-    if len(set(stems)) == len(stems):  # the rename made two alike (ana.json, ana/answers.json)
-        return stems
-    clashing = {s for s in stems if stems.count(s) > 1}
-    names = [folder if stem in clashing else stem for stem, folder in zip(stems, folders)]
-    if len(set(names)) == len(names):
-        return names
-    return [str(p.with_suffix("")) for p in paths]
+    folders = [p.parent.name or p.stem if f != "-" else "stdin" for p, f in zip(paths, files)]
+
+    def holds_another(i: int) -> bool:
+        # class4/ana.json beside class4/ana/'s files: class4 is no student's folder
+        return any(paths[i].parent in other.parents for j, other in enumerate(paths)
+                   if j != i and stems[j] == stems[i])
+
+    names = [folder if folder != stem and (stem in TEMPLATE_STEMS or stems.count(stem) > 1
+                                           and not holds_another(i))
+             else stem for i, (stem, folder) in enumerate(zip(stems, folders))]
+    for name in {name for name in names if names.count(name) > 1}:
+        alike = [i for i, other in enumerate(names) if other == name]
+        for i, tail in zip(alike, _distinct_tails([files[i] for i in alike])):
+            names[i] = tail
+    return names
+
+
+def _distinct_tails(files: Sequence[str]) -> list[str]:
+    """The last parts of each file's path without its suffix, as few as tell them all apart
+    (``sec1/gus``, ``gus/answers``); the paths as given where none do (``ana.json`` beside
+    the folder ``ana/``)."""
+    parts = [pathlib.PurePath(f).with_suffix("").parts if f != "-" else ("stdin",)
+             for f in files]
+    for count in range(2, max(len(p) for p in parts) + 1):
+        tails = ["/".join(p[-count:]) for p in parts]
+        if len(set(tails)) == len(tails):
+            return tails
+    return list(files)
