@@ -1125,6 +1125,8 @@ GRADESCOPE_SCHEMA = {
         "visibility": {"enum": ["hidden", "after_due_date", "after_published", "visible"]},
         "stdout_visibility": {"enum": ["hidden", "after_due_date", "after_published",
                                        "visible"]},
+        **dict.fromkeys(("output_format", "test_output_format", "test_name_format"),
+                        {"enum": ["text", "html", "simple_format", "md", "ansi"]}),
         "tests": {"type": "array", "items": {
             "type": "object",
             "required": ["name", "score", "max_score", "output", "visibility"],
@@ -1161,6 +1163,9 @@ def test_gradescope_results_follow_the_documented_schema(tmp_path):
     assert "matches the sigmoid/tanh derivative taken at the input" in sigmoid["output"]
     assert "carried forward from your sigmoid_1.delta_in" in doc["tests"][2]["output"]
     assert sum(t["score"] for t in doc["tests"]) == doc["score"]
+    # plain text everywhere: the top level's default would read its output as HTML
+    assert (doc["output_format"], doc["test_output_format"], doc["test_name_format"]) == (
+        "text", "text", "text")
 
 
 def test_gradescope_tests_of_a_tensor_and_its_cell_say_their_own_points(tmp_path):

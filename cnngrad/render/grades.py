@@ -419,7 +419,10 @@ def gradescope_results(result: FileCheck, problem_file: str, tolerance: Toleranc
             output += "\nmissing: " + ", ".join(result.missing_words(base))
     score = sum((earned for earned, _ in exact), Fraction(0))
     max_score = sum((possible for _, possible in exact), Fraction(0))
+    # every output as plain text, written out: Gradescope reads the top-level output as HTML
+    # by default ("simple_format"), where a path or message holding '<' or '&' would be lost
     return {"score": _points(score), "max_score": _points(max_score), "output": output,
+            "output_format": "text", "test_output_format": "text", "test_name_format": "text",
             "visibility": visibility, "stdout_visibility": "hidden",
             "tests": tests}
 
