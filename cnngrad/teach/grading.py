@@ -280,7 +280,8 @@ def student_names(files: Sequence[str]) -> list[str]:
     (``alice/answers.json``, ``bob/answers.json``).  Files whose names still clash are
     named by the shortest end of their paths that tells them apart (``sec1/gus`` beside
     ``gus/answers``, ``x/alice/answers`` beside ``y/alice/answers``), the others keeping
-    theirs: a row is never named after another student, nor ``answers``.  ``-`` is
+    theirs, so that no row takes the name another file gave (``gus`` for ``sec1/gus.json``
+    and ``answers`` for ``gus/answers.json``, the answers under the wrong name).  ``-`` is
     ``stdin``."""
     paths = [pathlib.PurePath(f) for f in files]
     stems = [p.stem if f != "-" else "stdin" for p, f in zip(paths, files)]
