@@ -469,6 +469,75 @@ def test_an_endless_loop_is_stopped_after_its_timeout(tmp_path):
         time.sleep(0.01)
 
 
+@pytest.mark.parametrize("how", ["file", "module"])
+def test_an_import_that_never_returns_is_given_up_with_a_hint(tmp_path, monkeypatch, how):
+    """A training loop left at the module's top level: verify waited for ever (--timeout
+    bounded the calls only)."""
+    import threading
+    import time
+
+    from cnngrad.verify import load
+
+    monkeypatch.setattr(load, "IMPORT_SECONDS", 0.6)
+    monkeypatch.setattr(load, "SLOW_IMPORT_SECONDS", 0.2)
+    name = f"trains_at_import_{how}"
+    path = user_file(tmp_path, """
+        while True:  # the epochs
+            pass
+
+        def f(x, w, delta, stride, padding):
+            return None
+        """, f"{name}.py")
+    monkeypatch.chdir(tmp_path)
+    shown = str(path) if how == "file" else name
+    result = invoke(f"{shown}:f", "--op", "conv2d_backward", "--timeout", "0.1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"note: importing {shown}: still running after 0.2 s (its top level runs at import; "
+        "given up after 0.6 s)",
+        f"error: MODULE:FUNCTION: importing {shown} did not finish within 0.6 s; hint: its "
+        "top level runs when verify imports it: put a training loop, a plot or an input() "
+        'under if __name__ == "__main__":, or raise --timeout']
+    deadline = time.monotonic() + 5
+    while any(t.name == "cnngrad-verify-import" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the abandoned import is still running"
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signal_name, code, last_line", [
+    ("SIGINT", 130, "error: interrupted"), ("SIGTERM", -15, None)])  # -15: ended by it
+def test_a_signal_during_the_import_is_the_commands_not_the_modules_error(
+        tmp_path, signal_name, code, last_line):
+    """Ctrl-C while the module's top level ran was "importing x.py raised
+    KeyboardInterrupt", exit 2, and SIGTERM a traceback of cnngrad's own exception."""
+    import signal
+
+    path = user_file(tmp_path, """
+        import sys
+
+        print("importing", file=sys.stderr, flush=True)
+        time.sleep(30)
+
+        def f(x, w, delta, stride, padding):
+            return None
+        """)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    process = subprocess.Popen([sys.executable, "-m", "cnngrad", "verify", f"{path}:f",
+                                "--op", "conv2d_backward"], stderr=subprocess.PIPE, text=True,
+                               stdout=subprocess.DEVNULL, cwd=tmp_path, env=env)
+    try:
+        assert process.stderr.readline() == "importing\n"
+        process.send_signal(getattr(signal, signal_name))
+        rest = process.communicate(timeout=30)[1]
+    finally:
+        process.kill()
+    assert process.returncode == code
+    assert "raised" not in rest and "Traceback" not in rest
+    assert rest.splitlines()[-1:] == ([last_line] if last_line else [])
+
+
 SHAPES = """
 def conv_backward(x, w, delta, stride, padding):
     from cnngrad import conv2d_backward

@@ -143,7 +143,8 @@ def verify(
     seed: Annotated[int, typer.Option("--seed", min=0,
                                       help="Seed of the battery's values.")] = 0,
     timeout: Annotated[float, typer.Option(
-        "--timeout", help="Seconds per call before it is abandoned.")] = 10.0,
+        "--timeout", help="Seconds per call before it is abandoned (your module's import, "
+                          "which runs its top level, gets this or 60 s, the longer).")] = 10.0,
     rtol: Annotated[float, typer.Option(
         "--rtol", help="Relative tolerance: right when |got − expected| ≤ atol + "
                        "rtol·|expected|.")] = 1e-5,
@@ -276,11 +277,24 @@ def verify(
         raise UsageError(CURRENT_FOLDER_GONE[0], where="MODULE:FUNCTION",
                          hint="cd to a folder that exists: verify imports your code from "
                               "the current folder, even given in full")
+    from cnngrad.verify.load import IMPORT_SECONDS, SLOW_IMPORT_SECONDS
+
+    import_seconds = max(timeout, IMPORT_SECONDS)
+
+    def still_importing(shown: str):
+        def say() -> None:  # the module's top level is running: say what is waited for
+            print(f"note: importing {shown}: still running after {SLOW_IMPORT_SECONDS:g} s "
+                  f"(its top level runs at import; given up after {import_seconds:g} s)",
+                  file=sys.stderr, flush=True)
+        return say
+
     try:
-        fn, module = load_function(target)
+        fn, module = load_function(target, seconds=import_seconds,
+                                   on_slow=still_importing(target.rpartition(":")[0]))
         forward_fn, forward_module = (None, None) if forward is None else \
             load_function(forward, "--forward", default_module=None if ":" in forward
-                          else module, verified=fn)
+                          else module, verified=fn, seconds=import_seconds,
+                          on_slow=still_importing(forward.rpartition(":")[0]))
     except LoadError as exc:
         if exc.what.startswith("no such file") and exc.hint is None:
             exc.hint = _bundled_sample_hint(exc.what.partition(": ")[2])

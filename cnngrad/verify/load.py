@@ -7,6 +7,8 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from cnngrad.errors import UsageError, closest
@@ -185,7 +187,57 @@ def _package_hint(path: str, exc: BaseException, function: str) -> str | None:
             f"that holds {parts[0]}: {'.'.join(parts)}:{function}")
 
 
-def _import_file(path: str, option: str, function: str = "FUNCTION"):
+#: How long the import of the user's module may run, at least (--timeout when longer): its
+#: top level runs then, and a training loop, a plot or an input() left there never returns,
+#: while an import of torch or TensorFlow takes seconds.
+IMPORT_SECONDS = 60.0
+#: After this long an import still running is said to the caller (``on_slow``).
+SLOW_IMPORT_SECONDS = 5.0
+
+
+class _ImportTimedOut(Exception):
+    pass
+
+
+def _import_bounded(do_import: Callable[[], object], seconds: float,
+                    on_slow: Callable[[], None] | None):
+    """``do_import()`` on a worker thread, waited for ``seconds`` at most (``on_slow()``
+    once it has run :data:`SLOW_IMPORT_SECONDS`): (its value, None), or (None, the exception
+    the user's module raised); :class:`_ImportTimedOut` when it runs on, abandoned as a call
+    that runs past its timeout is.  A Ctrl-C or SIGTERM meanwhile reaches the waiting
+    thread, and so the command, not the module's error."""
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = do_import()
+        except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="cnngrad-verify-import", daemon=True)
+    worker.start()
+    worker.join(min(SLOW_IMPORT_SECONDS, seconds))
+    if worker.is_alive():
+        if on_slow is not None:
+            on_slow()
+        worker.join(max(seconds - SLOW_IMPORT_SECONDS, 0.0))
+    if worker.is_alive():
+        from cnngrad.verify.runner import abandon
+
+        abandon(worker)
+        raise _ImportTimedOut
+    return outcome.get("value"), outcome.get("error")
+
+
+def _import_timed_out(shown: str, seconds: float, option: str) -> LoadError:
+    return LoadError(f"importing {shown} did not finish within {seconds:g} s", where=option,
+                     hint="its top level runs when verify imports it: put a training loop, a "
+                          "plot or an input() under if __name__ == \"__main__\":, or raise "
+                          "--timeout")
+
+
+def _import_file(path: str, option: str, function: str = "FUNCTION",
+                 seconds: float = IMPORT_SECONDS, on_slow: Callable[[], None] | None = None):
     from cnngrad.verify.runner import exception_words, user_traceback
 
     if os.path.isdir(path):
@@ -214,18 +266,23 @@ def _import_file(path: str, option: str, function: str = "FUNCTION"):
         # a print at the module's top level goes to stderr, as the function's own prints do:
         # stdout carries only the report (and --format json)
         with contextlib.redirect_stdout(sys.stderr), running_user_code((folder,)) as moved:
-            spec.loader.exec_module(module)
-    except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
+            _, error = _import_bounded(lambda: spec.loader.exec_module(module), seconds,
+                                       on_slow)
+    except _ImportTimedOut:
         sys.modules.pop(name, None)
-        raise LoadError(f"importing {path} raised {exception_words(exc)}", where=option,
-                        hint=_package_hint(path, exc, function),
-                        details=user_traceback(exc)) from None
+        raise _import_timed_out(path, seconds, option) from None
     finally:
         sys.dont_write_bytecode = writes_bytecode
+    if error is not None:
+        sys.modules.pop(name, None)
+        raise LoadError(f"importing {path} raised {exception_words(error)}", where=option,
+                        hint=_package_hint(path, error, function),
+                        details=user_traceback(error))
     return module, folder, moved["cwd"]
 
 
-def _import_name(name: str, option: str, function: str = "FUNCTION"):
+def _import_name(name: str, option: str, function: str = "FUNCTION",
+                 seconds: float = IMPORT_SECONDS, on_slow: Callable[[], None] | None = None):
     from cnngrad.verify.runner import exception_words, user_traceback
 
     # the current folder first, as `python -m` does
@@ -233,18 +290,21 @@ def _import_name(name: str, option: str, function: str = "FUNCTION"):
     try:
         # as for a file: stdout is the report's
         with contextlib.redirect_stdout(sys.stderr), running_user_code(folders) as moved:
-            module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name) and (exc.name == name or
-                                                       name.startswith(exc.name + ".")):
+            module, error = _import_bounded(lambda: importlib.import_module(name), seconds,
+                                            on_slow)
+    except _ImportTimedOut:
+        raise _import_timed_out(name, seconds, option) from None
+    if isinstance(error, ModuleNotFoundError):
+        if error.name and name.startswith(error.name) and (error.name == name or
+                                                           name.startswith(error.name + ".")):
             raise LoadError(f"no module named {name!r}", where=option,
                             hint="give a file path (path/to/file.py) or run from the folder "
-                                 "that holds the module") from None
-        raise LoadError(f"importing {name} raised ModuleNotFoundError: {exc}", where=option,
-                        details=user_traceback(exc)) from None
-    except BaseException as exc:  # noqa: BLE001
-        raise LoadError(f"importing {name} raised {exception_words(exc)}", where=option,
-                        details=user_traceback(exc)) from None
+                                 "that holds the module")
+        raise LoadError(f"importing {name} raised ModuleNotFoundError: {error}", where=option,
+                        details=user_traceback(error))
+    if error is not None:
+        raise LoadError(f"importing {name} raised {exception_words(error)}", where=option,
+                        details=user_traceback(error))
     if getattr(module, "__file__", None) is None and getattr(module, "__path__", None):
         # a folder without __init__.py imports as a namespace package: no functions of its own
         folder, typed = list(module.__path__)[0], name.replace(".", os.sep)
@@ -262,17 +322,20 @@ def _same_function(candidate, fn) -> bool:
 
 
 def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_module=None,
-                  verified=None):
+                  verified=None, seconds: float = IMPORT_SECONDS,
+                  on_slow: Callable[[], None] | None = None):
     """The function ``target`` names: ``path/to/file.py:name`` or ``package.module:name``
     (or a bare ``name`` in ``default_module``, for --forward).  ``verified`` is the function
-    under test, which a --forward hint never proposes: it cannot be its own forward."""
+    under test, which a --forward hint never proposes: it cannot be its own forward.  The
+    module's import is abandoned after ``seconds`` (a :class:`LoadError`); ``on_slow`` is
+    called once it has run :data:`SLOW_IMPORT_SECONDS`."""
     if default_module is not None and ":" not in target:
         module, function = default_module, target
         _, folder, cwd = _FOLDER_OF.get(id(verified), (None, None, None))
     else:
         module_name, function = _split(target, option)
-        module, folder, cwd = _import_file(module_name, option, function) \
-            if _is_path(module_name) else _import_name(module_name, option, function)
+        module, folder, cwd = (_import_file if _is_path(module_name) else _import_name)(
+            module_name, option, function, seconds, on_slow)
     fn = getattr(module, function, None)
     if fn is None or not callable(fn):
         names = [n for n, v in vars(module).items() if not n.startswith("_") and callable(v)

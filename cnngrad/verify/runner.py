@@ -213,9 +213,15 @@ def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = (),
     outcome.seconds = time.perf_counter() - start
     outcome.timed_out = worker.is_alive()
     if outcome.timed_out:
-        _ask_to_stop(worker)
-        _ABANDONED.append(worker)
+        abandon(worker)
     return outcome
+
+
+def abandon(worker: threading.Thread) -> None:
+    """Leave the user's code running on ``worker`` past its time: asked to stop, and kept
+    for :func:`calls_still_running`."""
+    _ask_to_stop(worker)
+    _ABANDONED.append(worker)
 
 
 class Abandoned(BaseException):
