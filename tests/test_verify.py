@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -750,7 +751,11 @@ def test_os_exit_at_the_modules_top_level_is_an_import_error(tmp_path):
     (["x.py:f", "--op", "conv2d_backward", "--timeout", "0"], "--timeout: must be more"),
     (["x.py:f", "--op", "conv2d_backward", "--timeout", "inf"], "--timeout: must be more than "
                                                                 "0 and finite, got inf"),
-    (["x.py:f", "--op", "conv2d_backward", "--timeout", "1e300"], "--timeout: must be more"),
+    # finite, but past what a thread can be waited for: not called infinite
+    (["x.py:f", "--op", "conv2d_backward", "--timeout", "1e300"],
+     f"--timeout: must be at most {threading.TIMEOUT_MAX:.3g} s (the longest a call can be "
+     "waited for), got 1e+300"),
+    (["x.py:f", "--op", "conv2d_backward", "--timeout", "1e10"], "--timeout: must be at most"),
     (["x.py:f", "--op", "conv2d_backward", "--rtol", "nan"], "--rtol: must be a finite number "
                                                              "≥ 0, got nan"),
     (["x.py:f", "--op", "conv2d_backward", "--rtol", "-1"], "--rtol: must be a finite"),

@@ -348,6 +348,9 @@ def limits_fault(timeout: float, rtol: float, atol: float) -> tuple[str, str] | 
     infinite one would pass any answer); None when all three are usable.  The command and
     :func:`cnngrad.testing.verify_op` say it in their own way (an option, a keyword)."""
     if not 0 < timeout <= threading.TIMEOUT_MAX:
+        if 0 < timeout < float("inf"):  # finite, and past what a thread can be waited for
+            return "timeout", (f"must be at most {threading.TIMEOUT_MAX:.3g} s (the longest a "
+                               f"call can be waited for), got {timeout:g}")
         return "timeout", f"must be more than 0 and finite, got {timeout:g}"
     for name, value in (("rtol", rtol), ("atol", atol)):
         if not (value >= 0 and value < float("inf")):  # nan fails both
