@@ -977,6 +977,14 @@ CORPUS = [
         {"type": "batchnorm2d", "eps": "1e-46"}], loss=DROP, delta=[[[1, 0], [0, 1]]]),
         "layers[0].eps", "1e-46 is too small (float32 rounds it to 0)",
         args=("--dtype", "float32")),
+    # a leaky_relu's slope: 0 in float32, it cut the negative side with no word (exit 0)
+    bad("float32-underflow-leaky-slope", net(input=[1, -2], layers=[
+        {"type": "leaky_relu", "slope": 1e-50}], loss=DROP, delta=[1, 1]),
+        "layers[0].slope", "1e-50 is too small (float32 rounds it to 0)",
+        hint="write 0 if you mean zero, or use --dtype float64", args=("--dtype", "float32")),
+    bad("float32-overflow-leaky-slope", net(input=[1, -2], layers=[
+        {"type": "relu"}, {"type": "leaky_relu", "slope": 1e39}], loss=DROP, delta=[1, 1]),
+        "layers[1].slope", "1e+39 does not fit float32", args=("--dtype", "float32")),
     # --- the command line
     bad("format-xml", short(), "--format", "unknown value 'xml'", args=("--format", "xml"),
         file=None, hint="allowed: "),

@@ -339,6 +339,10 @@ class LeakyRelu(Relu):
     def derivative(self, spec, x, y, delta):
         return activations.leaky_relu_backward(x, delta, spec.slope)
 
+    def given_tensors(self, spec):
+        # the slope too: a float32 run that rounds a written 1e-50 to 0 cuts the negative side
+        return {**super().given_tensors(spec), "slope": np.asarray(spec.slope)}
+
     def cast(self, spec, dtype):
         cast = super().cast(spec, dtype)
         cast.slope = np.dtype(dtype).type(cast.slope)
