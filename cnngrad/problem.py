@@ -1443,8 +1443,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
                        max_elements: int = DEFAULT_MAX_ELEMENTS) -> Problem:
     """The one-conv problem from command-line options (``--input o.csv --kernel w.csv ...``).
 
-    A tensor option is a file (``.npy`` is read as NumPy, anything else as CSV) or inline JSON
-    (``'[[1, 2], [3, 4]]'``); integer options are JSON too (``2``, ``[2, 1]``), and
+    A tensor option is a file (``.npy`` is read as NumPy, ``.json`` as the inline JSON it
+    holds, anything else as CSV) or inline JSON (``'[[1, 2], [3, 4]]'``); integer options are JSON too (``2``, ``[2, 1]``), and
     ``--padding`` also takes a word (``same``), checked as a problem file's "padding" is."""
     import json
 
@@ -1489,7 +1489,19 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
                         and not _NUMBER_LIKE.fullmatch(parsed))):  # "0.5/2": a number's hint
                     return parsed
                 value = parsed
+        if value.strip().lower().endswith(".json") and names_a_file(value):
+            return json_file_tensor(value, option)
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
+
+    def json_file_tensor(value: str, option: str):
+        # a tensor saved as JSON (json.dump of a nested list) is read as inline JSON is,
+        # not as a CSV whose first cell '[[1' reads as a header
+        raw, shown, _ = read_source(value.strip())
+        parsed = load_json_document(raw, shown)
+        if isinstance(parsed, dict) and ("input" in parsed or "layers" in parsed):
+            raise ProblemError(f"{shown} is a problem file, not a tensor", where=option,
+                               hint=f"give it as the problem: cnngrad backward {shown}")
+        return parsed
 
     def option_value(value: str, option: str):
         text = value.strip()

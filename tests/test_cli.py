@@ -176,6 +176,30 @@ def test_quick_mode_options_and_inline_json(monkeypatch):
     assert layer["output"][0][0] == pytest.approx(-0.51 + 0.62 + 0.5)
 
 
+def test_quick_mode_a_json_file_is_read_as_its_json(tmp_path, monkeypatch):
+    # i.json was read as a CSV: "'[[1' is not a number: this looks like a header row"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "o.json").write_text("[[0.5, 1], [2, 4]]\n", encoding="utf-8")
+    (tmp_path / "w.JSON").write_text("[[1, 0], [0, -1]]", encoding="utf-8")
+    result = invoke("backward", "--input", "o.json", "--kernel", "w.JSON", "--delta", "[[2]]",
+                    "-f", "json", "--exact")
+    assert result.exit_code == 0, result.output
+    # dE/dw = δ·o, one output: [[1, 2], [4, 8]]
+    assert json.loads(result.stdout)["layers"][0]["grads"]["kernel"] == [["1", "2"],
+                                                                        ["4", "8"]]
+    (tmp_path / "broken.json").write_text("[[1, 2],\n [3, 4]", encoding="utf-8")
+    result = invoke("backward", "--input", "broken.json", "--kernel", "[[1]]",
+                    "--delta", "[[1, 1], [1, 1]]")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: broken.json: line 2, column 8: ")
+    # a problem file given as a tensor is named as one
+    shutil.copy(SAMPLES / "stackexchange.json", tmp_path / "p.json")
+    result = invoke("backward", "--input", "p.json", "--kernel", "[[1]]", "--delta", "[[1]]")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: --input: p.json is a problem file, not a tensor; hint: "
+                             "give it as the problem: cnngrad backward p.json\n")
+
+
 @pytest.mark.parametrize("option", ["--input", "--delta"])
 def test_quick_mode_inline_json_longer_than_a_file_name_may_be(option):
     # a 12×12 input written out is past 255 characters, the longest file name most systems
