@@ -1315,6 +1315,21 @@ def test_huge_padding_fails_fast():
     assert time.perf_counter() - start < 0.2
 
 
+@pytest.mark.parametrize("doc, hint", [
+    (short(dilation=3), 'at most 1×1 at this dilation here, or "padding": 1 (each side) for '
+                        'this one'),
+    # the padding that would fit the kernel (10⁹ a side) passes --max-elements: left out
+    (short(dilation=10**9), "at most 1×1 at this dilation here"),
+    ({"input": [[1, 2, 3]], "layers": [{"type": "conv1d", "kernel": [1, 1],
+                                         "dilation": 10**9}], "delta": [[1]]},
+     "at most 1 long at this dilation here"),
+])
+def test_a_kernel_too_large_suggests_only_a_padding_within_the_limit(doc, hint):
+    with pytest.raises(ProblemError) as info:
+        build_problem(doc, file="p.json", base_dir=Path("."))
+    assert info.value.hint == f"a kernel must fit in the padded input it slides over: {hint}"
+
+
 @pytest.mark.parametrize("what, doc", [
     ("the input", short(stride=2, delta=[[0]])),
     ("the padded input", short(padding=40, stride=2, delta=np.zeros((41, 41)).tolist())),

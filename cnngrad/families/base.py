@@ -191,13 +191,15 @@ def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
 
 def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
                       pads: tuple[tuple[int, int], ...], kernel: tuple[int, ...],
-                      dilation: tuple[int, ...], padding_mode: str) -> ProblemError:
+                      dilation: tuple[int, ...], padding_mode: str,
+                      maps: int) -> ProblemError:
     """The error of a convolution kernel that spans more than its padded input, an entry an
     axis (one for a signal; ``pads`` each axis's (before, after)), its hint what fits: the
     largest kernel at this dilation, or the padding each side that fits this one (an axis
     that fits keeps the larger of its two sides; ``"padding": [rows, cols]`` where they
     differ) when ``padding_mode`` can pad that much (reflect less than the input, circular
-    as much)."""
+    as much) and its ``maps`` padded maps stay within --max-elements (a dilation of 10⁹
+    would need 10⁹ of padding)."""
     from cnngrad.problem import shape_text
 
     span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
@@ -212,12 +214,13 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
     fits = (f"at most {shape_text(largest)}{' long' if signal else ''}"
             f"{' at this dilation' if dilated else ''} here")
     beyond = [limit for side, limit in zip(sides, limits) if limit is not None and side > limit]
-    if not beyond:
-        fits += (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each "
-                 f"side) for this one")
-    else:
+    if beyond:
         fits += (f" ({padding_mode} padding of at most {min(beyond)} a side cannot fit this "
                  f"one)")
+    elif maps * math.prod(size + 2 * side for size, side in zip(sizes, sides)) \
+            <= ctx.max_elements:
+        fits += (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each "
+                 f"side) for this one")
     return ctx.error(where, f"the kernel spans {shape_text(span)}"
                             f"{' (with dilation)' if dilated else ''}, "
                             f"{'longer' if signal else 'larger'} than the padded input "

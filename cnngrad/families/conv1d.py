@@ -126,7 +126,7 @@ def build_conv1d(ctx, raw: dict, head: Head) -> Conv1dSpec:
     out = conv_output_size(length, left, right, k, stride, dilation)
     if out < 1:
         raise kernel_past_input(ctx, f("kernel"), (length,), ((left, right),), (k,),
-                                (dilation,), padding_mode)
+                                (dilation,), padding_mode, n * c_in)
     ctx.check_size(c_in * k * out, f("kernel"),
                    working_buffer("signal", "im2col", c_in, counted(k, "kernel tap"),
                                   counted(out, "output")))

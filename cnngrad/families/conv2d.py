@@ -118,7 +118,7 @@ def build_conv2d(ctx, raw: dict, head: Head) -> Conv2dSpec:
     w_out = conv_output_size(w, pl, pr, kw, stride[1], dilation[1])
     if h_out < 1 or w_out < 1:
         raise kernel_past_input(ctx, f("kernel"), (h, w), ((pt, pb), (pl, pr)), (kh, kw),
-                                dilation, padding_mode)
+                                dilation, padding_mode, n * c_in)
     # the im2col buffer of one image: the engine never holds more than this at once
     ctx.check_size(c_in * kh * kw * h_out * w_out, f("kernel"),
                    working_buffer("image", "im2col", c_in, f"{kh}×{kw} kernel taps",
