@@ -52,6 +52,7 @@ is read.
 
 from __future__ import annotations
 
+import decimal
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -234,8 +235,15 @@ def _held_exactly(value: Any, digits: int, whole: int, dtype) -> bool:
             return True
         return _float_is(Fraction(value), dtype)
     if isinstance(value, str):
+        text = value.strip()
         try:
-            number = Fraction(value.strip())
+            # a decimal as one written as a JSON number is ("0.333…" of 5,000 digits, past
+            # the 4,300 digits Fraction(str) reads), a fraction "p/q" as a Fraction
+            return _held_exactly(Decimal(text), digits, whole, dtype)
+        except decimal.InvalidOperation:
+            pass
+        try:
+            number = Fraction(text)
         except (ValueError, ZeroDivisionError):
             return True  # not a number: the problem was refused before any kink
         return _float_is(number, dtype)

@@ -925,6 +925,23 @@ def test_a_tie_the_floats_make_between_numbers_as_given_is_decided_as_written(
     assert stderr == ""
 
 
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_tie_between_numbers_of_thousands_of_digits_is_never_decided_silently(tmp_path,
+                                                                                quoted):
+    # past 4,300 digits a string's Fraction() failed, which read as "held exactly": the tie
+    # was taken by the floats with no word (a JSON number of the same digits warned)
+    low, high = "0." + "3" * 4301, "0." + "3" * 4300 + "4"
+    pair = f'"{low}", "{high}"' if quoted else f"{low}, {high}"
+    text = (f'{{"input": [[{pair}]], "layers": [{{"type": "maxpool2d", "size": [1, 2]}}],'
+            f' "delta": [[1]]}}')
+    doc, stderr = backward_text(tmp_path, text)
+    assert layer(doc, "maxpool2d_1")["delta_in"] == [[1.0, 0.0]]  # the floats' tie
+    assert stderr.startswith("warning: maxpool2d_1: window output[0,0]: maxima input[0,0] = "
+                             "0.3333333333333333 and input[0,1] = 0.3333333333333333 are "
+                             "within rounding noise of a tie; decided as a tie; not decided "
+                             "exactly: ")
+
+
 @pytest.mark.parametrize("numbers", ["9.000000000000001,9.000000000000002",
                                      "1.0000001e-320,1.0000002e-320"])
 def test_a_tie_between_long_numbers_of_a_csv_input_is_decided_as_written(tmp_path, numbers):
