@@ -49,6 +49,19 @@ def test_version():
     assert result.output.strip() == f"cnngrad {__version__}"
 
 
+def test_no_command_shows_the_help_and_one_error_line():
+    # exit 2 with the help on stdout and nothing on stderr: a script saw a usage error
+    # without a word of it
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    result = subprocess.run([sys.executable, "-m", "cnngrad"], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 2
+    assert result.stdout.startswith("Usage: cnngrad [OPTIONS] COMMAND [ARGS]...")
+    assert result.stderr == ("error: COMMAND: missing; hint: give one of those listed above: "
+                             "cnngrad backward PROBLEM (cnngrad samples lists problems to "
+                             "start from)\n")
+
+
 @pytest.mark.parametrize("command", ["backward", "forward", "explain", "check", "gradcheck"])
 def test_help_has_an_example(command, monkeypatch):
     # every command whose examples read samples/ says how to get that folder

@@ -136,6 +136,11 @@ def main() -> None:
         helping = not args or "--help" in args or "-h" in args
         if code == 1 and (helping or type(sys.stdout).__name__ == "PacifyFlushWrapper"):
             code = 0  # click's and Rich's answer to `cnngrad --help | head`: exit 1
+        if not args and code == 2:
+            # the help went to stdout; the usage error is one line on stderr, as every
+            # command's missing argument is
+            _say("error: COMMAND: missing; hint: give one of those listed above: cnngrad "
+                 "backward PROBLEM (cnngrad samples lists problems to start from)")
     except KeyboardInterrupt:
         _say("error: interrupted")
         code = 130
