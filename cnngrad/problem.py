@@ -805,11 +805,15 @@ def _from_a_file(what: str, hint: str | None, value: dict) -> tuple[str, str | N
     if got is None:
         return what, hint
     what = f"{what} in {', '.join(reference_names(value))}"
-    vector_expected = re.search(r"shape \d+(?![\d×])", what[:got.start()])
+    vector_expected = re.search(r"shape \d+(?![\d×])|a vector of \d+|\d+ class indices",
+                                what[:got.start()])
     if "csv" in value and hint is None and vector_expected and re.fullmatch(r"1×\d+",
                                                                             got.group(1)):
         hint = ("a CSV file is always a matrix (a list of them, 3-D): give a vector as a JSON "
                 "list or an .npy file")
+    elif "csv" in value and hint is None and got.group(1) == "1×1" and re.search(
+            r"expected a class index", what[:got.start()]):
+        hint = "a CSV file is always a matrix (a list of them, 3-D): give the number in JSON"
     return what, hint
 
 

@@ -1045,6 +1045,49 @@ def test_a_shape_error_of_a_tensor_from_a_file_names_the_file(tmp_path):
                              f"an .npy file\n")
 
 
+@pytest.mark.parametrize("layer, loss, said", [
+    # a vector per channel, a class index per sample, one class index: each from a CSV row
+    ({"type": "batchnorm2d", "gamma": {"csv": "row.csv"}}, None,
+     "layers[0].gamma: expected a vector of 2 (one per channel), got shape 1×2 in row.csv"),
+    ({"type": "batchnorm2d", "mode": "eval", "running_mean": [0, 0],
+      "running_var": {"csv": "row.csv"}}, None,
+     "layers[0].running_var: expected a vector of 2 (one per channel), got shape 1×2 in "
+     "row.csv"),
+    ({"type": "flatten"}, {"type": "nll", "target": {"csv": "row.csv"}},
+     "loss.target: expected 2 class indices, one per sample, got shape 1×2 in row.csv"),
+])
+def test_a_vector_read_from_a_csv_row_is_told_a_csv_is_a_matrix(tmp_path, layer, loss, said):
+    # the hint was the bce and mse targets' alone
+    (tmp_path / "row.csv").write_text("1,0\n")
+    doc = {"input": [[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.5]]], "layers": [layer]}
+    if loss is None:
+        doc["delta"] = np.ones((2, 2, 2)).tolist()
+    else:
+        doc["input"] = [[[[1.0, 2.0]]], [[[3.0, 4.0]]]]  # two samples of two classes
+        doc["layers"].append({"type": "log_softmax"})
+        doc["loss"] = loss
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["backward", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {path}: {said}; hint: a CSV file is always a matrix (a "
+                             f"list of them, 3-D): give a vector as a JSON list or an .npy "
+                             f"file\n")
+
+
+def test_one_class_index_read_from_a_csv_is_told_to_be_written_in_json(tmp_path):
+    (tmp_path / "one.csv").write_text("1\n")
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"input": [[1, 2, 3]], "layers": [
+        {"type": "flatten"}, {"type": "log_softmax"}],
+        "loss": {"type": "nll", "target": {"csv": "one.csv"}}}))
+    result = runner.invoke(app, ["backward", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {path}: loss.target: expected a class index (0 to 2), "
+                             f"got shape 1×1 in one.csv; hint: a CSV file is always a matrix "
+                             f"(a list of them, 3-D): give the number in JSON\n")
+
+
 def test_a_grading_point_counted_from_one_is_told_the_block_counts_from_0(tmp_path):
     problem = tmp_path / "g.json"
     problem.write_text(json.dumps({"input": [[1, 2], [3, 4]], "kernel": [[1]],
