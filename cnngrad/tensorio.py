@@ -1895,7 +1895,7 @@ def _sniff_delimiter(text: str) -> str:
     line; blank lines and ``#`` comment lines are passed over."""
     first = None
     # lazily: the first line or two decide it, and a tensor's file may hold a million more
-    for line in (line for line in text.splitlines() if line.strip() and not _is_comment(line)):
+    for line in (line for line in _lines(text) if line.strip() and not _is_comment(line)):
         first = line if first is None else first
         delimiter = _line_delimiter(line)
         try:
@@ -1905,6 +1905,24 @@ def _sniff_delimiter(text: str) -> str:
         if cells and all(_is_numeric_cell(cell) for cell in cells):
             return delimiter
     return _line_delimiter(first or "")
+
+
+def _lines(text: str, chunk: int = 1 << 16):
+    """``text.splitlines()``, made as they are read: a file of a million rows is not split
+    whole to find its first line of numbers."""
+    start = 0
+    while start < len(text):
+        lines = text[start:start + chunk].splitlines(keepends=True)
+        if start + chunk < len(text):
+            if len(lines) < 2:  # one line longer than the chunk: take more
+                chunk *= 2
+                continue
+            lines.pop()  # it may go on past the chunk (or be "\r" of a "\r\n")
+        for line in lines:
+            start += len(line)
+            yield line.splitlines()[0]
+        if start >= len(text):
+            return
 
 
 def _line_delimiter(line: str) -> str:
@@ -1945,9 +1963,24 @@ def _is_numeric_cell(cell: str) -> bool:
                 or names_non_finite(cell))
 
 
+class _CellNotANumber(Exception):
+    """A cell of a plain CSV's fast reading that is no number: read again, row by row."""
+
+
+def _cell_not_a_number(index: int):
+    raise _CellNotANumber
+
+
 def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
                      exact: bool) -> np.ndarray:
     """One CSV file as a 2-D array; content errors name the CSV and ``row R, column C``."""
+    plain = _plain_csv_cells(name, ref_where, file, base_dir)
+    if plain is not None:
+        flat, shape = plain
+        try:
+            return _leaves_to_array(flat, shape, exact, _cell_not_a_number)
+        except _CellNotANumber:
+            pass  # the rows below name its row and column
     records, shown = _csv_records(name, ref_where, file, base_dir)
     width = len(records[0][1])
     flat = [cell for _, cells in records for cell in cells]
@@ -1957,6 +1990,43 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
         return f"row {records[row][0]}, column {column + 1}", shown
 
     return _leaves_to_array(flat, (len(records), width), exact, locate)
+
+
+def _plain_csv_cells(name: str, ref_where: str, file: str, base_dir: pathlib.Path
+                     ) -> tuple[list[str], tuple[int, int]] | None:
+    """The cells of a CSV file that is a plain grid (rows of one width, no empty cell, no
+    blank or ``#`` line, no quote, no comma but its separators, a first row of numbers), in
+    one flat list in row order, and the grid's shape; None for any other, which
+    :func:`_csv_records` reads row by row to name what is wrong or skipped.  Its rows are not
+    kept: a file of millions of one-number rows took some 200 bytes a row that way."""
+    raw = _read_bytes(_resolve(name, base_dir, file=file, where=ref_where), name,
+                      file=file, where=ref_where)
+    shown = _shown_name(name, file)
+    text = decode_text(raw, file=shown, locate=_csv_position)
+    delimiter = _sniff_delimiter(text)
+    if '"' in text or "#" in text or ("," in text and delimiter != ","):
+        return None
+    flat: list[str] = []
+    width = rows = 0
+    try:
+        for cells in _split_rows(text, delimiter, strict=True):
+            if rows == 0:
+                width = len(cells)
+                if not any(_is_numeric_cell(cell) for cell in cells):
+                    return None  # a header row, or a blank line first
+            if len(cells) != width or "" in cells:
+                return None
+            flat.extend(cells)
+            rows += 1
+    except csv.Error:
+        return None
+    if rows == 0:
+        return None
+    seen = _SPLIT_CSVS.get()
+    if seen is not None and delimiter == "," and width % 2 == 0:
+        if (pair := _looks_split(list(zip(flat[::2], flat[1::2])))) is not None:
+            seen.append((shown, *pair))
+    return flat, (rows, width)
 
 
 def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path

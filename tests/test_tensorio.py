@@ -553,6 +553,61 @@ def test_csv_dialects(content, tmp_path):
     np.testing.assert_array_equal(values, [[1, 2, 3], [4, 5, 6]])
 
 
+def _csv_reading(tmp_path, content: str, exact: bool, *, row_by_row: bool, monkeypatch):
+    """What reading ``content`` as a CSV tensor gives: its array as a list, or its error."""
+    from cnngrad import tensorio
+
+    if row_by_row:
+        monkeypatch.setattr(tensorio, "_plain_csv_cells", lambda *args: None)
+    write_files(tmp_path, {"o.csv": content})
+    try:
+        with tensorio.split_csvs_seen() as split:
+            values = tensor({"csv": "o.csv"}, tmp_path, exact=exact)
+        return values.shape, values.tolist(), split
+    except ProblemError as error:
+        return error.message(), error.hint
+    finally:
+        monkeypatch.undo()
+
+
+_CSV_CELLS = ["1", "-2.5", " 3 ", "1/3", "2e-3", "", "x", "nan", "0,5", "12", "0", "1e-400",
+              "# c", "#", '"4"', '"0,5"', '"7', "-0"]
+_CSV_ENDS = ["\n", "\r\n", ";\n", ",\n", "\n\n", ""]
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(st.sampled_from(_CSV_CELLS), min_size=1, max_size=4),
+                     min_size=1, max_size=5),
+       separator=st.sampled_from([",", ";", "\t", " ", ", "]),
+       end=st.sampled_from(_CSV_ENDS), exact=st.booleans())
+def test_a_plain_csv_read_whole_reads_as_row_by_row(tmp_path, monkeypatch, rows, separator,
+                                                    end, exact):
+    # the fast reading of a plain grid keeps no rows; anything else goes row by row, which
+    # names a bad cell: the two agree on every file, its numbers, shape and errors
+    content = "".join(separator.join(row) + end for row in rows) or "\n"
+    whole = _csv_reading(tmp_path, content, exact, row_by_row=False, monkeypatch=monkeypatch)
+    by_rows = _csv_reading(tmp_path, content, exact, row_by_row=True, monkeypatch=monkeypatch)
+    assert whole == by_rows
+
+
+def test_a_tall_csv_is_read_in_a_few_bytes_a_row(tmp_path):
+    # three million one-number rows took 670 MB, 6.4 GB for thirty million: each row was
+    # kept as a list with its number, for messages a plain grid never needs
+    import tracemalloc
+
+    rows = 50_000
+    write_files(tmp_path, {"tall.csv": "0.5\n" * rows})
+    tracemalloc.start()
+    try:
+        values = tensor({"csv": "tall.csv"}, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert values.shape == (rows, 1) and values[-1, 0] == 0.5
+    assert peak / rows < 130, f"{peak / rows:.0f} bytes a row"  # 256 row by row, 84 now
+
+
 def test_csv_exact_and_single_column(tmp_path):
     write_files(tmp_path, {"o.csv": "0.1;-1/3\n2e-3;7\n", "col.csv": "1\n2\n"})
     assert_fractions(tensor({"csv": "o.csv"}, tmp_path, exact=True),
