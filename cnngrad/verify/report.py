@@ -404,10 +404,15 @@ def render_text(report: Report, width: int = WIDTH) -> str:
                else layout_suspect(report))
     if suspect:
         other = other_layout(given)
+        # run again laid out the other way, cases failed too (else passes_laid_out): said, so
+        # that the hint is not read as the fix that makes them pass
+        again = report.other_layout_results or []
+        still = sum(not result.ok for result in again)
         lines += ([""] if lines[-1] else []) + _wrap(
             f"{suspect} raised on the arrays' shapes, with them laid out as {words[given]}: "
-            f"if your function takes {words[other]}, {_layout_fix(other)}", "        ",
-            "Hint:   ", width)
+            f"if your function takes {words[other]}, {_layout_fix(other)}"
+            + (f" (run again laid out so, {still} of {len(again)} cases still fail)"
+               if still else ""), "        ", "Hint:   ", width)
     return "\n".join(lines) + "\n"
 
 
