@@ -2241,3 +2241,59 @@ def test_student_names_whose_gradescope_upload_an_answers_json_is(tmp_path):
     # without a manifest it would name no one: refused, not ignored
     alone = invoke("check", out / "keys" / "s01" / "problem.json", upload, "--student", "s01")
     assert alone.exit_code == 2 and "--student: only with --manifest" in alone.stderr
+
+
+def test_a_multichannel_sheet_says_what_each_grids_index_names():
+    # "conv2d_1.kernel[0,1]" left the student to guess filter 0 over channel 1 or the other
+    # way round; the sheets promise the conventions a hand computation must not guess
+    exercise = with_sheets(generate("multichannel", 1))
+    sentence = ("Indices, channels first (PyTorch's layout): input[c] is the input's channel "
+                "c; conv2d_1.kernel[f,c] is filter f's weights over input channel c; delta[c] "
+                "is channel c of conv2d_1's output. Every answer's grids are indexed the same "
+                "way.")
+    assert sentence in exercise.texts["exercise.md"]
+    assert sentence.replace("conv2d_1", "conv2d\\_1") in exercise.texts["exercise.tex"]
+    # one map of one channel and a 2×2 kernel: no index to explain
+    assert "Indices" not in with_sheets(generate("seed", 1)).texts["exercise.md"]
+
+
+@pytest.mark.parametrize("layer, input_shape, words", [
+    ({"type": "conv2d", "kernel": np.ones((2, 3, 2, 2))}, (3, 4, 4),
+     "[f,c] is filter f's weights over input channel c"),
+    ({"type": "conv2d", "kernel": np.ones((2, 1, 2, 2)), "groups": 2}, (2, 4, 4),
+     "[f,c] is filter f's weights over input channel c of its group"),
+    ({"type": "conv2d", "kernel": np.ones((3, 2, 2))}, (3, 4, 4),
+     "[c] is the filter's weights over input channel c"),
+    ({"type": "conv2d", "kernel": np.ones((3, 2, 2))}, (4, 4), "[f] is filter f"),
+    ({"type": "conv2d", "kernel": np.ones((2, 2))}, (4, 4), ""),
+    ({"type": "conv1d", "kernel": np.ones((2, 3, 2))}, (3, 6),
+     "[f,c] is filter f's weights over input channel c"),
+    ({"type": "conv1d", "kernel": np.ones((3, 2))}, (6,), "[f] is filter f"),
+    ({"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2, 2))}, (3, 2, 2),
+     "[c,f] is what input channel c adds into output channel f"),
+    ({"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2))}, (3, 2, 2),
+     "[c] is what input channel c adds into the output"),
+    ({"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2))}, (2, 2),
+     "[f] is what the input adds into output channel f"),
+])
+def test_a_kernels_leading_indices_are_named_by_its_family(layer, input_shape, words):
+    from cnngrad.families import family_of
+
+    doc = {"input": np.ones(input_shape).tolist(),
+           "layers": [{key: value.tolist() if isinstance(value, np.ndarray) else value
+                       for key, value in layer.items()}]}
+    spec = _one_layer_spec(doc)
+    assert family_of(spec).given_axes(spec, "kernel", np.ndim(layer["kernel"])) == words
+    assert family_of(spec).given_axes(spec, "bias", 1) == ""
+
+
+def _one_layer_spec(doc: dict):
+    """The spec of ``doc``'s one layer, its delta drawn to the output's shape."""
+    probe = {**doc, "delta": 0}
+    try:
+        build_problem(probe, file="p.json", base_dir=Path("."))
+    except ProblemError as error:  # "expected shape 2×3×3 (the output of …), got a number"
+        shape = tuple(int(n) for n in re.search(r"expected shape ([\d×]+)", error.what)
+                      .group(1).split("×"))
+        probe["delta"] = np.zeros(shape).tolist()
+    return build_problem(probe, file="p.json", base_dir=Path(".")).layers[0]

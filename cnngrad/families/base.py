@@ -229,6 +229,21 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
                      cls=ShapeError)
 
 
+def kernel_axes(spec, key: str, rank: int, spatial: int) -> str:
+    """What a convolution kernel's leading indices name, given with ``rank`` axes over
+    ``spatial`` kernel axes, in the contract's channels-first forms (F×(C/groups)×k…,
+    C_in×k… for one filter over several channels, F×k… for one-channel filters); "" for a
+    kernel of one filter over one channel, or another key."""
+    if key != "kernel" or rank <= spatial:
+        return ""
+    per_filter = spec.weight.shape[1]  # input channels each filter reads
+    group = " of its group" if spec.groups > 1 else ""
+    if rank == spatial + 2:
+        return f"[f,c] is filter f's weights over input channel c{group}"
+    return ("[f] is filter f" if per_filter == 1 else
+            f"[c] is the filter's weights over input channel c{group}")
+
+
 def window_past_input(ctx, where: str, sizes: tuple[int, ...], padding: tuple[int, ...],
                       window: tuple[int, ...], stride: tuple[int, ...],
                       maps: int) -> ProblemError:
@@ -526,6 +541,12 @@ class LayerFamily:
         """How the layer computes where textbooks differ (a kernel rotated or not, W out×in,
         the order flatten reads), as an exercise sheet states it for a hand computation; ""
         when nothing needs saying."""
+        return ""
+
+    def given_axes(self, spec, key: str, rank: int) -> str:
+        """What the leading indices of the parameter ``key``, given with ``rank`` axes, name
+        (``[f,c]``: ``filter f's weights over input channel c``), as an exercise sheet says
+        it beside its grids of ``name.key[f,c]``; "" when a grid's index needs no words."""
         return ""
 
     def param_label(self, key: str) -> str:

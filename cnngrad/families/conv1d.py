@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, kernel_past_input,
-                                   number_bias_grad, read_bias, shape_size, side_path,
-                                   through_padding_words, working_buffer)
+from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, kernel_axes,
+                                   kernel_past_input, number_bias_grad, read_bias, shape_size,
+                                   side_path, through_padding_words, working_buffer)
 from cnngrad.layers._common import PADDING_MODES, conv_output_size, same_padding
 from cnngrad.layers.conv import padded_source
 from cnngrad.layers.conv1d import conv1d_backward, conv1d_forward
@@ -784,6 +784,9 @@ class Conv1d(LayerFamily):
         if spec.flip_kernel:
             return "true convolution, the kernel reversed before it slides"
         return "cross-correlation, the kernel slid as given (not reversed)"
+
+    def given_axes(self, spec, key, rank):
+        return kernel_axes(spec, key, rank, spatial=1)
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, kernel_past_input,
-                                   number_bias_grad, read_bias, read_kernel2d, shape_size,
-                                   side_path, through_padding_words, vector_hint,
-                                   working_buffer)
+from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, kernel_axes,
+                                   kernel_past_input, number_bias_grad, read_bias,
+                                   read_kernel2d, shape_size, side_path,
+                                   through_padding_words, vector_hint, working_buffer)
 from cnngrad.layers._common import (PADDING_MODES, conv_output_size, same_padding,
                                     same_padding_stride1, zeros_like_dtype)
 from cnngrad.layers.conv import conv2d_backward, conv2d_forward, pad2d, pad2d_backward, padded_source
@@ -1177,6 +1177,9 @@ class Conv2d(LayerFamily):
         if spec.flip_kernel:
             return "true convolution, the kernel rotated 180° before it slides"
         return "cross-correlation, the kernel slid as given (not rotated 180°)"
+
+    def given_axes(self, spec, key, rank):
+        return kernel_axes(spec, key, rank, spatial=2)
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

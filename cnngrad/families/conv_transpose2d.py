@@ -715,6 +715,16 @@ class ConvTranspose2d(LayerFamily):
         return ("each input cell adds the kernel as given, times its value, into the output, "
                 f"windows a stride apart{cropped} (torch's conv_transpose2d)")
 
+    def given_axes(self, spec, key, rank):
+        # torch's C_in×(F/groups)×k1×k2: the input channel first
+        if key != "kernel" or rank <= 2:
+            return ""
+        group = " of its group" if spec.groups > 1 else ""
+        if rank == 4:
+            return f"[c,f] is what input channel c adds into output channel f{group}"
+        return ("[f] is what the input adds into output channel f" if spec.weight.shape[0] == 1
+                else "[c] is what input channel c adds into the output")
+
     def explain(self, ex, what, path, layer, index):
         if what == "output":
             return output_conv_transpose(ex, path, layer, index)

@@ -285,7 +285,7 @@ def _layer_lines(exercise) -> tuple[list[str], str]:
     rules = "".join(f"Ties: {rule} ({', '.join(names)}): where a window's maximum is tied, "
                     f"{_TIE_RULE_WORDS[rule]}. " for rule, names in pools_by_rule.items())
     return lines, (_conventions_sentence(exercise) + rules + _loss_sentence(exercise)
-                   + _layout_sentence(exercise))
+                   + _layout_sentence(exercise) + _indices_sentence(exercise))
 
 
 def _conventions_sentence(exercise) -> str:
@@ -325,6 +325,39 @@ def _layout_sentence(exercise) -> str:
             "several channels is H×W×C (N×H×W×C for a batch), so each of its tables below is "
             "one row of the map, each pixel's channels side by side, and a kernel's axes are "
             "rows, columns, input channels, filters. Every answer is in the same form.")
+
+
+def _indices_sentence(exercise) -> str:
+    """What the leading index of a grid names, channels first (``"nhwc"`` says its own): the
+    input's channel (and sample), a kernel's filter and input channel, the δ's channel, so
+    that a student does not guess whether conv2d_1.kernel[0,1] is filter 0 over channel 1 or
+    the other way round."""
+    problem, document = exercise.problem, exercise.document
+    if problem.layout.channels_last:
+        return ""
+    spatial = problem.layout.spatial
+    parts = []
+    # a map's tables are headed by a channel (and a sample) where it has those axes
+    rank = np.ndim(document["input"])
+    if rank > spatial and np.ndim(problem.input) == rank:
+        parts.append("input[n,c] is channel c of sample n" if rank == spatial + 2 else
+                     "input[c] is the input's channel c")
+    for spec, raw in zip(problem.layers, document.get("layers") or []):
+        for key, value in raw.items():
+            words = family_of(spec).given_axes(spec, key, np.ndim(value)) \
+                if _is_number_given(value) else ""
+            if words:
+                parts.append(f"{spec.name}.{key}{words}")
+    last = problem.layers[-1]
+    if "delta" in document and len(last.out_shape) == spatial + 2 \
+            and np.ndim(document["delta"]) > spatial:
+        parts.append(f"delta[n,c] is channel c of {last.name}'s output for sample n"
+                     if np.ndim(document["delta"]) == spatial + 2 else
+                     f"delta[c] is channel c of {last.name}'s output")
+    if not parts:
+        return ""
+    return (f" Indices, channels first (PyTorch's layout): {'; '.join(parts)}. Every answer's "
+            "grids are indexed the same way.")
 
 
 def _loss_sentence(exercise) -> str:
