@@ -539,6 +539,52 @@ def test_a_signal_during_the_import_is_the_commands_not_the_modules_error(
     assert rest.splitlines()[-1:] == ([last_line] if last_line else [])
 
 
+CLASS_METHODS = """
+from cnngrad import conv2d_backward
+
+
+class Layer:
+    @staticmethod
+    def backward(x, w, delta, stride, padding):
+        return conv2d_backward(x, w, delta, stride, padding)
+
+    @classmethod
+    def from_class(cls, x, w, delta, stride, padding):
+        return conv2d_backward(x, w, delta, stride, padding)
+
+    def method(self, x, w, delta, stride, padding):
+        return conv2d_backward(x, w, delta, stride, padding)
+
+
+layer = Layer()
+"""
+
+
+@pytest.mark.parametrize("name", ["Layer.backward", "Layer.from_class", "layer.method"])
+def test_a_static_or_class_method_or_an_instances_method_is_verified_by_its_dotted_name(
+        tmp_path, name):
+    # "no function 'Layer.backward' ...; hint: did you mean 'Layer'?"
+    path = user_file(tmp_path, CLASS_METHODS)
+    result = invoke(f"{path}:{name}", "--op", "conv2d_backward")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("name, said", [
+    ("Layer.method", "'Layer.method' is a method of Layer: called without an instance of "
+                     "Layer, its first argument would be taken for self; hint: make it a "
+                     "@staticmethod, or verify a function that calls it: def method(*args): "
+                     "return Layer().method(*args)"),
+    ("Layer.backwrd", "no 'backwrd' in Layer; hint: did you mean 'Layer.backward'?"),
+    ("Layer.nothing_like_it", "no 'nothing_like_it' in Layer; hint: Layer has: backward, "
+                              "from_class, method"),
+])
+def test_a_dotted_name_that_cannot_be_called_says_why(tmp_path, name, said):
+    path = user_file(tmp_path, CLASS_METHODS)
+    result = invoke(f"{path}:{name}", "--op", "conv2d_backward")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: MODULE:FUNCTION: {said}\n"
+
+
 SHAPES = """
 def conv_backward(x, w, delta, stride, padding):
     from cnngrad import conv2d_backward

@@ -313,6 +313,37 @@ def _import_name(name: str, option: str, function: str = "FUNCTION",
     return module, (folders or (None,))[0], moved["cwd"]
 
 
+def _attribute(module, dotted: str, option: str):
+    """``Layer.backward`` of ``module``: a static or class method, or a function of an object
+    the module holds (``layers.conv_backward`` of a module it imported), by its dotted name;
+    None where a name on the way is missing (then said as any missing function is).  A plain
+    method, which needs an instance of its class, is refused with what to write instead."""
+    import inspect
+
+    owner, value = module, module
+    parts = dotted.split(".")
+    for at, part in enumerate(parts):
+        owner, value = value, getattr(value, part, None)
+        if value is None and at == 0:
+            return None  # not in the module: said as a missing function is
+        if value is None:
+            held = [name for name in dir(owner) if not name.startswith("_")
+                    and callable(getattr(owner, name, None))]
+            best = closest(part, held)
+            prefix = ".".join(parts[:at])
+            raise LoadError(f"no {part!r} in {prefix}", where=option,
+                            hint=f"did you mean '{prefix}.{best}'?" if best else
+                            f"{prefix} has: {', '.join(held[:8])}" if held else None)
+    if inspect.isclass(owner) and inspect.isfunction(
+            inspect.getattr_static(owner, parts[-1], None)):
+        cls = parts[-2]
+        raise LoadError(f"{dotted!r} is a method of {cls}: called without an instance of "
+                        f"{cls}, its first argument would be taken for self", where=option,
+                        hint=f"make it a @staticmethod, or verify a function that calls it: "
+                             f"def {parts[-1]}(*args): return {cls}().{parts[-1]}(*args)")
+    return value
+
+
 def _same_function(candidate, fn) -> bool:
     # the module may have been imported again (--forward file.py:name names the file of the
     # function verified): its functions are then new objects with the same names
@@ -336,7 +367,8 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
         module_name, function = _split(target, option)
         module, folder, cwd = (_import_file if _is_path(module_name) else _import_name)(
             module_name, option, function, seconds, on_slow)
-    fn = getattr(module, function, None)
+    fn = _attribute(module, function, option) if "." in function else \
+        getattr(module, function, None)
     if fn is None or not callable(fn):
         names = [n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
                  and getattr(v, "__module__", None) == module.__name__]
