@@ -233,7 +233,7 @@ def _import_timed_out(shown: str, seconds: float, option: str) -> LoadError:
     return LoadError(f"importing {shown} did not finish within {seconds:g} s", where=option,
                      hint="its top level runs when verify imports it: put a training loop, a "
                           "plot or an input() under if __name__ == \"__main__\":, or raise "
-                          "--timeout")
+                          f"--timeout past {seconds:g} s for an import that takes longer")
 
 
 def _import_file(path: str, option: str, function: str = "FUNCTION",
