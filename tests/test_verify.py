@@ -1865,3 +1865,23 @@ def test_arg_with_a_function_of_positional_arguments_only_says_to_drop_it(tmp_pa
             "hint: it takes its arguments by position only: drop --arg"), result.stderr
         assert run_cli(f"{source}:{name}", "--op", "conv2d_backward",
                        cwd=tmp_path).returncode == 0
+
+
+def test_a_torch_tensor_that_still_requires_grad_is_read_as_its_values(tmp_path):
+    # "dx is not an array (RuntimeError: Can't call numpy() on Tensor that requires grad"
+    pytest.importorskip("torch")
+    path = user_file(tmp_path, """
+        import torch
+        import torch.nn.functional as F
+
+        def f(x, w, delta, stride, padding):
+            x = torch.tensor(x, requires_grad=True)
+            w = torch.tensor(w, requires_grad=True)
+            y = F.conv2d(x, w, stride=stride, padding=padding)
+            y.backward(torch.tensor(delta))
+            # still in the graph: an output computed from a tensor that requires grad
+            db = torch.tensor(delta).sum(dim=(0, 2, 3)).requires_grad_()
+            return x.grad * w.sum() / w.sum(), w.grad, db
+        """)
+    result = invoke(f"{path}:f", "--op", "conv2d_backward")
+    assert result.exit_code == 0, result.output

@@ -247,7 +247,10 @@ def _as_numbers(value, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except Exception as exc:  # noqa: BLE001 - a ragged list, an odd object
-        raise ResultError(f"{name} is not an array ({type(exc).__name__}: {exc})") from None
+        array = _detached(value)
+        if array is None:
+            raise ResultError(f"{name} is not an array ({type(exc).__name__}: {exc})") \
+                from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         if isinstance(value, np.ndarray):  # an array, but of what
@@ -258,6 +261,21 @@ def _as_numbers(value, name: str) -> np.ndarray:
         raise ResultError(f"{name} is an array of complex numbers ({array.dtype}), not of "
                           f"real ones")
     return array.astype(np.float64, copy=False)
+
+
+def _detached(value) -> np.ndarray | None:
+    """The numbers of a torch tensor that numpy cannot read as it is (one that still
+    requires grad, or one on a GPU): its values, as ``.detach().cpu()`` gives them; None for
+    anything else."""
+    detach = getattr(value, "detach", None)
+    if not callable(detach):
+        return None
+    try:
+        tensor = detach()
+        tensor = tensor.cpu() if callable(getattr(tensor, "cpu", None)) else tensor
+        return np.asarray(tensor)
+    except Exception:  # noqa: BLE001 - not a tensor after all: the first error is said
+        return None
 
 
 #: What an array that holds no numbers holds, by its dtype's kind.
