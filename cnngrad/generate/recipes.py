@@ -217,6 +217,13 @@ def _conv_stride_pad(draw: Draw, style: Style, options: dict, kinks: bool) -> Dr
                          where="--padding", hint=f"at most {max(kh, kw) - 1} for this kernel")
     h_out = conv_out(h, kh, stride, padding, "--kernel", takes_padding=True)
     w_out = conv_out(w, kw, stride, padding, "--kernel", takes_padding=True)
+    if stride > 1 and h_out == w_out == 1:
+        # one window: an exercise "with stride" whose stride nothing depends on
+        useful = max(h + 2 * padding - kh, w + 2 * padding - kw)  # the last that gives 2
+        raise UsageError(f"a stride of {stride} leaves one window, which no stride moves",
+                         where="--stride",
+                         hint=f"at most {useful} for this input, kernel and padding"
+                         if useful >= 2 else "give a larger --input")
     layer = _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), style.bias(draw),
                         stride=stride, padding=padding)
     document = {"input": tensor((h, w), lambda: style.data(draw)), "layers": [layer],
