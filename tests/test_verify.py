@@ -795,6 +795,11 @@ def test_os_exit_at_the_modules_top_level_is_an_import_error(tmp_path):
     (["x.py:f", "--op", "conv2d_backward", "--arg", "x"], "expected NAME=KEYWORD"),
     (["x.py:f", "--op", "conv2d_backward", "--arg", "dz=dZ"], "has no argument 'dz'"),
     (["x.py:f", "--op", "conv2d_backward", "--ties", "last"], "--ties: unknown value"),
+    # accepted and ignored, as --ties of a conv is not
+    (["x.py:f", "--op", "softmax_cross_entropy_backward", "--layout", "nhwc"],
+     "--layout: softmax_cross_entropy_backward's arrays have no channel axis to lay out: "
+     "--layout changes nothing"),
+    (["x.py:f", "--op", "batchnorm1d_backward", "--layout", "nchw"], "no channel axis"),
     (["x.py:f", "--op", "conv2d_backward", "--timeout", "0"], "--timeout: must be more"),
     (["x.py:f", "--op", "conv2d_backward", "--timeout", "inf"], "--timeout: must be more than "
                                                                 "0 and finite, got inf"),

@@ -243,6 +243,10 @@ def verify(
         why, taking = ties_refusal(op, "--ties")
         raise UsageError(why, where="--ties",
                          hint=f"leave it out, or give it with --op {' or '.join(taking)}")
+    if layout is not None and not operation.channels_last:
+        # as --ties where no tie rule counts: given and ignored, it would be believed checked
+        raise UsageError(f"{op}'s arrays have no channel axis to lay out: --layout changes "
+                         "nothing", where="--layout", hint="leave it out")
     if layout is not None and calling.layout is not None and layout != calling.layout:
         raise UsageError(f"the {style} style is {calling.layout}", where="--layout",
                          hint="leave --layout out")
