@@ -1974,14 +1974,16 @@ def _cell_not_a_number(index: int):
 def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
                      exact: bool) -> np.ndarray:
     """One CSV file as a 2-D array; content errors name the CSV and ``row R, column C``."""
-    plain = _plain_csv_cells(name, ref_where, file, base_dir)
+    # read once: a pipe (<(...)) read again would be empty
+    source = _csv_text(name, ref_where, file, base_dir)
+    plain = _plain_csv_cells(*source)
     if plain is not None:
         flat, shape = plain
         try:
             return _leaves_to_array(flat, shape, exact, _cell_not_a_number)
         except _CellNotANumber:
             pass  # the rows below name its row and column
-    records, shown = _csv_records(name, ref_where, file, base_dir)
+    records, shown = _csv_records(name, ref_where, file, base_dir, source)
     width = len(records[0][1])
     flat = [cell for _, cells in records for cell in cells]
 
@@ -1992,18 +1994,32 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
     return _leaves_to_array(flat, (len(records), width), exact, locate)
 
 
-def _plain_csv_cells(name: str, ref_where: str, file: str, base_dir: pathlib.Path
-                     ) -> tuple[list[str], tuple[int, int]] | None:
-    """The cells of a CSV file that is a plain grid (rows of one width, no empty cell, no
-    blank or ``#`` line, no quote, no comma but its separators, a first row of numbers), in
-    one flat list in row order, and the grid's shape; None for any other, which
-    :func:`_csv_records` reads row by row to name what is wrong or skipped.  Its rows are not
-    kept: a file of millions of one-number rows took some 200 bytes a row that way."""
+def _csv_text(name: str, ref_where: str, file: str, base_dir: pathlib.Path
+              ) -> tuple[str, str, str]:
+    """A CSV file's text, its name in messages and its separator."""
     raw = _read_bytes(_resolve(name, base_dir, file=file, where=ref_where), name,
                       file=file, where=ref_where)
     shown = _shown_name(name, file)
     text = decode_text(raw, file=shown, locate=_csv_position)
-    delimiter = _sniff_delimiter(text)
+    return text, shown, _sniff_delimiter(text)
+
+
+def _note_split(shown: str, delimiter: str, width: int, cells: list[str]) -> None:
+    """Note a comma-separated grid whose cells, two by two, look like numbers split at their
+    decimal commas (``cells``: all of them, row after row), for a shape error to name."""
+    seen = _SPLIT_CSVS.get()
+    if seen is not None and delimiter == "," and width % 2 == 0:
+        if (pair := _looks_split(list(zip(cells[::2], cells[1::2])))) is not None:
+            seen.append((shown, *pair))
+
+
+def _plain_csv_cells(text: str, shown: str, delimiter: str
+                     ) -> tuple[list[str], tuple[int, int]] | None:
+    """The cells of a CSV file's ``text`` that is a plain grid (rows of one width, no empty
+    cell, no blank or ``#`` line, no quote, no comma but its separators, a first row of
+    numbers), in one flat list in row order, and the grid's shape; None for any other, which
+    :func:`_csv_records` reads row by row to name what is wrong or skipped.  Its rows are not
+    kept: a file of millions of one-number rows took some 200 bytes a row that way."""
     if '"' in text or "#" in text or ("," in text and delimiter != ","):
         return None
     flat: list[str] = []
@@ -2022,23 +2038,18 @@ def _plain_csv_cells(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
         return None
     if rows == 0:
         return None
-    seen = _SPLIT_CSVS.get()
-    if seen is not None and delimiter == "," and width % 2 == 0:
-        if (pair := _looks_split(list(zip(flat[::2], flat[1::2])))) is not None:
-            seen.append((shown, *pair))
+    _note_split(shown, delimiter, width, flat)
     return flat, (rows, width)
 
 
-def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
+def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path,
+                 source: tuple[str, str, str] | None = None
                  ) -> tuple[list[tuple[int, list[str]]], str]:
     """The rows of one CSV file that hold the matrix, each with its number in the file, all
-    of one width (blank lines before and after it dropped), and the file's name in messages;
-    errors name the CSV and ``row R`` or ``row R, column C``."""
-    raw = _read_bytes(_resolve(name, base_dir, file=file, where=ref_where), name,
-                      file=file, where=ref_where)
-    shown = _shown_name(name, file)
-    text = decode_text(raw, file=shown, locate=_csv_position)
-    delimiter = _sniff_delimiter(text)
+    of one width (blank lines before and after it dropped), and the file's name in messages
+    (``source``: the file as :func:`_csv_text` read it already); errors name the CSV and
+    ``row R`` or ``row R, column C``."""
+    text, shown, delimiter = source or _csv_text(name, ref_where, file, base_dir)
     # strict: a quote never closed is an error, not a cell running to the end
     reader = _split_rows(text, delimiter, strict=True)
     records: list[tuple[int, list[str]]] = []
@@ -2108,11 +2119,8 @@ def _csv_records(name: str, ref_where: str, file: str, base_dir: pathlib.Path
                                file=shown)
         if "" in cells:
             raise _empty_cell(row_number, cells, records, shown)
-    seen = _SPLIT_CSVS.get()
-    if seen is not None and delimiter == "," and width % 2 == 0:
-        every = [cell.strip() for _, row in records for cell in row]
-        if (pair := _looks_split(list(zip(every[::2], every[1::2])))) is not None:
-            seen.append((shown, *pair))
+    if _SPLIT_CSVS.get() is not None:
+        _note_split(shown, delimiter, width, [cell.strip() for _, row in records for cell in row])
     return records, shown
 
 

@@ -591,6 +591,30 @@ def test_a_plain_csv_read_whole_reads_as_row_by_row(tmp_path, monkeypatch, rows,
     assert whole == by_rows
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+@pytest.mark.parametrize("content, expected", [
+    ("1,2\n3,4\n", [[1, 2], [3, 4]]),  # a plain grid
+    ("# saved by numpy\n1,2\n3,4\n", [[1, 2], [3, 4]]),  # read row by row: a comment
+    ("1,2\n3,x\n", "row 2, column 2: 'x' is not a number"),
+])
+def test_a_csv_through_a_pipe_is_read_once(tmp_path, content, expected):
+    # the plain-grid reading took the pipe's bytes, and the row-by-row reading after it
+    # found it empty: "a pipe or device that gave nothing to read"
+    import threading
+
+    fifo = tmp_path / "o.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=(content,), daemon=True)
+    writer.start()
+    try:
+        values = tensor({"csv": str(fifo)}, tmp_path)
+    except ProblemError as error:
+        assert error.message().endswith(expected)
+    else:
+        assert values.tolist() == expected
+    writer.join(5)
+
+
 def test_a_tall_csv_is_read_in_a_few_bytes_a_row(tmp_path):
     # three million one-number rows took 670 MB, 6.4 GB for thirty million: each row was
     # kept as a list with its number, for messages a plain grid never needs
