@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shlex
+import shutil
 import time
 from decimal import Decimal
 from fractions import Fraction
@@ -591,28 +593,29 @@ def test_a_plain_csv_read_whole_reads_as_row_by_row(tmp_path, monkeypatch, rows,
     assert whole == by_rows
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
-@pytest.mark.parametrize("content, expected", [
-    ("1,2\n3,4\n", [[1, 2], [3, 4]]),  # a plain grid
-    ("# saved by numpy\n1,2\n3,4\n", [[1, 2], [3, 4]]),  # read row by row: a comment
-    ("1,2\n3,x\n", "row 2, column 2: 'x' is not a number"),
+@pytest.mark.skipif(shutil.which("bash") is None, reason="a shell's <(...)")
+@pytest.mark.parametrize("content, said", [
+    ("1,2\\n3,4\\n", None),  # a plain grid
+    ("# saved by numpy\\n1,2\\n3,4\\n", None),  # read row by row: a comment
+    ("1,2\\n3,x\\n", "row 2, column 2: 'x' is not a number"),
 ])
-def test_a_csv_through_a_pipe_is_read_once(tmp_path, content, expected):
+def test_a_csv_through_a_pipe_is_read_once(tmp_path, content, said):
     # the plain-grid reading took the pipe's bytes, and the row-by-row reading after it
-    # found it empty: "a pipe or device that gave nothing to read"
-    import threading
+    # found it empty: "'/dev/fd/63' is a pipe or device that gave nothing to read"
+    import subprocess
+    import sys
 
-    fifo = tmp_path / "o.csv"
-    os.mkfifo(fifo)
-    writer = threading.Thread(target=fifo.write_text, args=(content,), daemon=True)
-    writer.start()
-    try:
-        values = tensor({"csv": str(fifo)}, tmp_path)
-    except ProblemError as error:
-        assert error.message().endswith(expected)
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)}
+    command = (f"{shlex.quote(sys.executable)} -m cnngrad backward -f json "
+               f"--input <(printf '{content}') --kernel '[[1]]' --delta '[[1, 1], [1, 1]]'")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=60)
+    if said is None:
+        assert result.returncode == 0, result.stderr
+        # a 1×1 kernel of 1: the output is the input
+        assert json.loads(result.stdout)["layers"][0]["output"] == [[1, 2], [3, 4]]
     else:
-        assert values.tolist() == expected
-    writer.join(5)
+        assert result.returncode == 2 and result.stderr.rstrip().endswith(said)
 
 
 def test_a_tall_csv_is_read_in_a_few_bytes_a_row(tmp_path):
