@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 from decimal import Decimal
 from fractions import Fraction
@@ -3837,3 +3838,17 @@ def test_a_class_folder_never_names_a_row_after_another_student(tmp_path):
         ("gus/answers", "class/gus/answers.json", "right"),
         ("sec1/gus", "class/sec1/gus.json", "wrong"),
         ("ana", "class/sec2/ana.json", "wrong")]
+
+
+def test_a_students_file_beside_her_folder_of_one_file_per_path_names_no_class(
+        tmp_path, monkeypatch):
+    # class4/ana.json beside class4/ana/'s CSV, the folder given relative: the rows were
+    # "ana" and "class4" (the folder's file came as an absolute path, the other not)
+    (tmp_path / "class4" / "ana").mkdir(parents=True)
+    shutil.copy(RIGHT_ANSWERS, tmp_path / "class4" / "ana.json")
+    shutil.copy(SAMPLES / "answers" / "conv2d_1.grads.kernel.csv", tmp_path / "class4" / "ana")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", WORKED, "class4", "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted(row["student"] for row in rows) == ["ana/ana", "class4/ana"]

@@ -1038,10 +1038,22 @@ def test_backward_csv_output_is_an_answers_file(tmp_path):
     # was "class4")
     (["class4/ana.json", "class4/ana/ana.csv"], ["class4/ana", "ana/ana"]),
     (["ana.json", "ana.csv"], ["ana.json", "ana.csv"]),  # nothing else tells them apart
-    (["ana.json", "-", "stdin.json"], ["ana", "-", "stdin.json"]),
+    (["ana.json", "-", "stdin.json"], ["ana", "stdin", "stdin.json"]),
+    # the tails of one clash were those of another: every clashing file told apart at once
+    (["ana.json", "ben/ana.json", "ben/ben/ana.json", "sec1/ben.json"],
+     ["ana", "ben/ana", "ben/ben/ana", "sec1/ben"]),
 ])
 def test_student_names(files, names):
     assert student_names(files) == names
+    assert len(set(names)) == len(names)
+
+
+def test_a_class_folder_names_no_one_when_a_students_folder_comes_as_an_absolute_path():
+    # check hands a folder of one file per path over as an absolute path: class4 was named
+    import os
+
+    assert student_names(["class4/ana.json", os.path.abspath("class4/ana/ana.csv")]) == [
+        "class4/ana", "ana/ana"]
 
 
 def test_a_gradebook_keyed_by_student_with_an_error_row(tmp_path):

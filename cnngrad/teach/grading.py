@@ -21,6 +21,7 @@ place (``grading.points.conv2d_1.kernel: no such path; known: ...``).
 from __future__ import annotations
 
 import difflib
+import os
 import pathlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -277,39 +278,46 @@ def student_names(files: Sequence[str]) -> list[str]:
     """The student of each answers file: its stem (``alice`` for ``alice.json``), or its
     folder when the stem names no one (``cleo/answers.json``: the name of the template
     cnngrad generate hands out, :data:`TEMPLATE_STEMS`) or files share a stem
-    (``alice/answers.json``, ``bob/answers.json``).  Files whose names still clash are
-    named by the shortest end of their paths that tells them apart (``sec1/gus`` beside
+    (``alice/answers.json``, ``bob/answers.json``), unless that folder holds another of them
+    (``class/ana.json`` beside ``class/ana/``'s files).  Files whose names still clash are
+    named by the shortest end of their paths that tells them all apart (``sec1/gus`` beside
     ``gus/answers``, ``x/alice/answers`` beside ``y/alice/answers``), the others keeping
     theirs, so that no row takes the name another file gave (``gus`` for ``sec1/gus.json``
-    and ``answers`` for ``gus/answers.json``, the answers under the wrong name).  ``-`` is
-    ``stdin``."""
+    and ``answers`` for ``gus/answers.json``, the answers under the wrong name); the paths as
+    given where nothing shorter does.  ``-`` is ``stdin``."""
     paths = [pathlib.PurePath(f) for f in files]
+    # compared as absolute paths: a folder of one file per path comes as one
+    where = [pathlib.PurePath(os.path.abspath(f)) for f in files]
     stems = [p.stem if f != "-" else "stdin" for p, f in zip(paths, files)]
     folders = [p.parent.name or p.stem if f != "-" else "stdin" for p, f in zip(paths, files)]
 
     def holds_another(i: int) -> bool:
         # class4/ana.json beside class4/ana/'s files: class4 is no student's folder
-        return any(paths[i].parent in other.parents for j, other in enumerate(paths)
+        return any(where[i].parent in other.parents for j, other in enumerate(where)
                    if j != i and stems[j] == stems[i])
 
     names = [folder if folder != stem and (stem in TEMPLATE_STEMS or stems.count(stem) > 1
                                            and not holds_another(i))
              else stem for i, (stem, folder) in enumerate(zip(stems, folders))]
-    for name in {name for name in names if names.count(name) > 1}:
-        alike = [i for i, other in enumerate(names) if other == name]
-        for i, tail in zip(alike, _distinct_tails([files[i] for i in alike])):
+    clashing = [i for i, name in enumerate(names) if names.count(name) > 1]
+    if clashing:
+        for i, tail in zip(clashing, _distinct_tails([files[i] for i in clashing],
+                                                     [names[i] for i in clashing],
+                                                     set(names))):
             names[i] = tail
     return names
 
 
-def _distinct_tails(files: Sequence[str]) -> list[str]:
-    """The last parts of each file's path without its suffix, as few as tell them all apart
-    (``sec1/gus``, ``gus/answers``); the paths as given where none do (``ana.json`` beside
-    the folder ``ana/``)."""
+def _distinct_tails(files: Sequence[str], names: Sequence[str], taken: set[str]) -> list[str]:
+    """For files whose ``names`` clash, the last parts of each path without its suffix, as
+    few as tell them apart from each other and from the other rows' names (``taken``):
+    ``sec1/gus``, ``gus/answers``; the paths as given where none do (``ana.json`` beside the
+    folder ``ana/``)."""
     parts = [pathlib.PurePath(f).with_suffix("").parts if f != "-" else ("stdin",)
              for f in files]
+    others = taken - set(names)
     for count in range(2, max(len(p) for p in parts) + 1):
         tails = ["/".join(p[-count:]) for p in parts]
-        if len(set(tails)) == len(tails):
+        if len(set(tails)) == len(tails) and not others & set(tails):
             return tails
-    return list(files)
+    return [f if f != "-" else "stdin" for f in files]
