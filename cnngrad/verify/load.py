@@ -195,38 +195,46 @@ IMPORT_SECONDS = 60.0
 SLOW_IMPORT_SECONDS = 5.0
 
 
-class _ImportTimedOut(Exception):
-    pass
+class _ImportTimedOut(BaseException):
+    """Raised in the import by the alarm at its time: a BaseException, so that the user's
+    ``except Exception`` around a loop does not take it for one of theirs."""
 
 
 def _import_bounded(do_import: Callable[[], object], seconds: float,
                     on_slow: Callable[[], None] | None):
-    """``do_import()`` on a worker thread, waited for ``seconds`` at most (``on_slow()``
-    once it has run :data:`SLOW_IMPORT_SECONDS`): (its value, None), or (None, the exception
-    the user's module raised); :class:`_ImportTimedOut` when it runs on, abandoned as a call
-    that runs past its timeout is.  A Ctrl-C or SIGTERM meanwhile reaches the waiting
-    thread, and so the command, not the module's error."""
-    outcome: dict[str, object] = {}
+    """``do_import()`` on this thread, with an alarm (``SIGALRM``) at ``seconds`` that stops
+    it (``on_slow()`` once it has run :data:`SLOW_IMPORT_SECONDS`, when ``seconds`` is
+    longer): (its value, None), or (None, the exception the user's module raised: an
+    ``Exception``, or a ``SystemExit``); :class:`_ImportTimedOut` at the alarm.  On the main
+    thread, as Python runs an import: a module that installs a signal handler at its top,
+    or opens a plot window, needs it.  A Ctrl-C or SIGTERM meanwhile is the command's, not
+    the module's error.  Where there is no such alarm (Windows, or called from another
+    thread) the import is not bounded."""
+    import signal
 
-    def work() -> None:
-        try:
-            outcome["value"] = do_import()
-        except BaseException as exc:  # noqa: BLE001 - their module's own error, shown as theirs
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="cnngrad-verify-import", daemon=True)
-    worker.start()
-    worker.join(min(SLOW_IMPORT_SECONDS, seconds))
-    if worker.is_alive():
-        if on_slow is not None:
+    def alarm(_signum, _frame):
+        if said is not None and not said:
+            said.append(True)
             on_slow()
-        worker.join(max(seconds - SLOW_IMPORT_SECONDS, 0.0))
-    if worker.is_alive():
-        from cnngrad.verify.runner import abandon
-
-        abandon(worker)
+            signal.setitimer(signal.ITIMER_REAL, seconds - SLOW_IMPORT_SECONDS)
+            return
         raise _ImportTimedOut
-    return outcome.get("value"), outcome.get("error")
+
+    bounded = hasattr(signal, "setitimer") and \
+        threading.current_thread() is threading.main_thread()
+    said = [] if on_slow is not None and seconds > SLOW_IMPORT_SECONDS else None
+    if bounded:
+        previous = signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, SLOW_IMPORT_SECONDS if said is not None
+                         else seconds)
+    try:
+        return do_import(), None
+    except (Exception, SystemExit) as exc:  # their module's own error, shown as theirs
+        return None, exc
+    finally:
+        if bounded:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 def _import_timed_out(shown: str, seconds: float, option: str) -> LoadError:
