@@ -2263,6 +2263,17 @@ def test_a_multichannel_sheet_says_what_each_grids_index_names():
     assert "Indices" not in with_sheets(generate("seed", 1)).texts["exercise.md"]
 
 
+def test_the_indices_sentence_names_a_one_conv_shorthands_kernel(tmp_path):
+    # its kernel is a top-level key, which the sentence passed over
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps({"input": np.ones((2, 4, 4)).tolist(),
+                                "kernel": np.ones((3, 2, 2, 2)).tolist(),
+                                "delta": np.ones((3, 3, 3)).tolist()}))
+    sheet = with_sheets(generate(str(path), 1)).texts["exercise.md"]
+    assert ("input[c] is the input's channel c; conv2d_1.kernel[f,c] is filter f's weights "
+            "over input channel c; delta[c] is channel c of conv2d_1's output.") in sheet
+
+
 @pytest.mark.parametrize("layer, input_shape, words", [
     ({"type": "conv2d", "kernel": np.ones((2, 3, 2, 2))}, (3, 4, 4),
      "[f,c] is filter f's weights over input channel c"),

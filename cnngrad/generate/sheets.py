@@ -342,7 +342,8 @@ def _indices_sentence(exercise) -> str:
     if rank > spatial and np.ndim(problem.input) == rank:
         parts.append("input[n,c] is channel c of sample n" if rank == spatial + 2 else
                      "input[c] is the input's channel c")
-    for spec, raw in zip(problem.layers, document.get("layers") or []):
+    # the one-conv shorthand's kernel is a top-level key
+    for spec, raw in zip(problem.layers, document.get("layers") or [document]):
         for key, value in raw.items():
             words = family_of(spec).given_axes(spec, key, np.ndim(value)) \
                 if _is_number_given(value) else ""
