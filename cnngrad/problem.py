@@ -14,6 +14,7 @@ vectors are K, or N×K when batched.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -1497,6 +1498,8 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
             return json_file_tensor(value, option)
         return {"npy": value} if value.lower().endswith(".npy") else {"csv": value}
 
+    json_files: dict[str, str] = {}  # option → the .json file its tensor came from
+
     def json_file_tensor(value: str, option: str):
         # a tensor saved as JSON (json.dump of a nested list) is read as inline JSON is,
         # not as a CSV whose first cell '[[1' reads as a header
@@ -1505,6 +1508,11 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
         if isinstance(parsed, dict) and ("input" in parsed or "layers" in parsed):
             raise ProblemError(f"{shown} is a problem file, not a tensor", where=option,
                                hint=f"give it as the problem: cnngrad backward {shown}")
+        json_files[option] = shown
+        if isinstance(parsed, dict):  # {"csv": "o.csv"} in it: beside it, as in a problem
+            folder = os.path.dirname(value.strip())
+            parsed = {key: _beside(names, folder) if key in ("csv", "npy") else names
+                      for key, names in parsed.items()}
         return parsed
 
     def option_value(value: str, option: str):
@@ -1533,7 +1541,35 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
         return build_problem(doc, file=QUICK_FILE, base_dir=Path.cwd(), exact=exact,
                              max_elements=max_elements)
     except ProblemError as error:
-        raise on_command_line(error) from None
+        raise _in_json_file(on_command_line(error), json_files) from None
+
+
+def _beside(names: Any, folder: str) -> Any:
+    """A tensor file name (or a list of them) in a ``.json`` file given in quick mode, found
+    from the current folder as it would be from the ``.json`` file's own ``folder`` (as
+    typed: ``sub`` for ``sub/ref.json``)."""
+    if isinstance(names, list):
+        return [_beside(name, folder) for name in names]
+    if not isinstance(names, str) or os.path.isabs(names):
+        return names
+    return os.path.join(folder, names)
+
+
+def _in_json_file(error: ProblemError, json_files: dict[str, str]) -> ProblemError:
+    """An error at a quick-mode option whose tensor came from a ``.json`` file, placed in
+    that file as a CSV's is: a cell at its JSON path there (``o.json: [0][1]: 'x' is not a
+    number``), a wrong shape followed by the file (``got 3×3 in big.json``)."""
+    option = next((option for option in json_files if error.file is None and error.where
+                   and (error.where == option or error.where.startswith(option + "["))),
+                  None)
+    if option is None:
+        return error
+    inside = error.where[len(option):]
+    if inside:
+        error.file, error.where = json_files[option], inside
+    elif re.search(r"got (?:shape )?([\d×]+|a number)$", error.what):
+        error.what += f" in {json_files[option]}"
+    return error
 
 
 #: The file a problem built from command-line options (``--input ... --kernel ...``) names

@@ -205,6 +205,24 @@ def test_quick_mode_a_json_file_is_read_as_its_json(tmp_path, monkeypatch):
                     "--delta", "[[1, 1], [1, 1]]")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: broken.json: line 2, column 8: ")
+    # an error inside the file is placed there, as a CSV's is; a shape is said with it
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.json").write_text('[[1, "x"], [3, 4]]', encoding="utf-8")
+    (tmp_path / "sub" / "big.json").write_text("[[1, 2, 3], [4, 5, 6], [7, 8, 9]]")
+    result = invoke("backward", "--input", "sub/bad.json", "--kernel", "[[1]]",
+                    "--delta", "[[1, 1], [1, 1]]")
+    assert result.stderr == "error: sub/bad.json: [0][1]: 'x' is not a number\n"
+    result = invoke("backward", "--input", "o.json", "--kernel", "[[1]]",
+                    "--delta", "sub/big.json")
+    assert result.stderr == ("error: --delta: expected shape 2×2 (the output of conv2d_1), "
+                             "got 3×3 in sub/big.json\n")
+    # a {"csv": ...} in it is found beside it, as a problem file's is
+    (tmp_path / "sub" / "ref.json").write_text('{"csv": "o.csv"}', encoding="utf-8")
+    (tmp_path / "sub" / "o.csv").write_text("1,2\n3,4\n", encoding="utf-8")
+    result = invoke("backward", "--input", "sub/ref.json", "--kernel", "[[1]]",
+                    "--delta", "[[1, 1], [1, 1]]", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["layers"][0]["output"] == [[1, 2], [3, 4]]
     # a problem file given as a tensor is named as one
     shutil.copy(SAMPLES / "stackexchange.json", tmp_path / "p.json")
     result = invoke("backward", "--input", "p.json", "--kernel", "[[1]]", "--delta", "[[1]]")
