@@ -1895,9 +1895,11 @@ def test_a_torch_tensor_that_still_requires_grad_is_read_as_its_values(tmp_path)
             w = torch.tensor(w, requires_grad=True)
             y = F.conv2d(x, w, stride=stride, padding=padding)
             y.backward(torch.tensor(delta))
-            # still in the graph: an output computed from a tensor that requires grad
+            # still in the graph: an output computed from a tensor that requires grad, and
+            # one as a list of such tensors
             db = torch.tensor(delta).sum(dim=(0, 2, 3)).requires_grad_()
-            return x.grad * w.sum() / w.sum(), w.grad, db
+            dw = [row * w.sum() / w.sum() for row in w.grad]
+            return x.grad * w.sum() / w.sum(), dw, db
         """)
     result = invoke(f"{path}:f", "--op", "conv2d_backward")
     assert result.exit_code == 0, result.output

@@ -265,17 +265,22 @@ def _as_numbers(value, name: str) -> np.ndarray:
 
 def _detached(value) -> np.ndarray | None:
     """The numbers of a torch tensor that numpy cannot read as it is (one that still
-    requires grad, or one on a GPU): its values, as ``.detach().cpu()`` gives them; None for
-    anything else."""
+    requires grad, or one on a GPU), or of a list or tuple of them: their values, as
+    ``.detach().cpu()`` gives them; None for anything else."""
+    try:
+        return np.asarray(_detach_all(value))
+    except Exception:  # noqa: BLE001 - not tensors after all: the first error is said
+        return None
+
+
+def _detach_all(value):
+    if isinstance(value, (list, tuple)):
+        return [_detach_all(item) for item in value]
     detach = getattr(value, "detach", None)
     if not callable(detach):
-        return None
-    try:
-        tensor = detach()
-        tensor = tensor.cpu() if callable(getattr(tensor, "cpu", None)) else tensor
-        return np.asarray(tensor)
-    except Exception:  # noqa: BLE001 - not a tensor after all: the first error is said
-        return None
+        return value
+    tensor = detach()
+    return tensor.cpu() if callable(getattr(tensor, "cpu", None)) else tensor
 
 
 #: What an array that holds no numbers holds, by its dtype's kind.
