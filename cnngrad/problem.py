@@ -806,15 +806,17 @@ def _from_a_file(what: str, hint: str | None, value: dict) -> tuple[str, str | N
     if got is None:
         return what, hint
     what = f"{what} in {', '.join(reference_names(value))}"
-    vector_expected = re.search(r"shape \d+(?![\d×])|a vector of \d+|\d+ class indices",
-                                what[:got.start()])
-    if "csv" in value and hint is None and vector_expected and re.fullmatch(r"1×\d+",
-                                                                            got.group(1)):
+    expected = what[:got.start()]
+    vector_expected = re.search(r"shape \d+(?![\d×])|a vector of \d+|\d+ class indices|"
+                                r"a list of \d+ class index", expected)
+    if "csv" not in value or hint is not None:
+        return what, hint
+    if got.group(1) == "1×1" and re.search(r"expected a class index", expected):
+        # one class index (or a cross_entropy's probabilities): the index is meant
+        hint = "a CSV file is always a matrix (a list of them, 3-D): give the number in JSON"
+    elif vector_expected and re.fullmatch(r"1×\d+", got.group(1)):
         hint = ("a CSV file is always a matrix (a list of them, 3-D): give a vector as a JSON "
                 "list or an .npy file")
-    elif "csv" in value and hint is None and got.group(1) == "1×1" and re.search(
-            r"expected a class index", what[:got.start()]):
-        hint = "a CSV file is always a matrix (a list of them, 3-D): give the number in JSON"
     return what, hint
 
 

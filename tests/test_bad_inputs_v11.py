@@ -1075,17 +1075,28 @@ def test_a_vector_read_from_a_csv_row_is_told_a_csv_is_a_matrix(tmp_path, layer,
                              f"file\n")
 
 
-def test_one_class_index_read_from_a_csv_is_told_to_be_written_in_json(tmp_path):
+@pytest.mark.parametrize("loss, batched, said, hint", [
+    ("nll", False, "expected a class index (0 to 2)", "give the number in JSON"),
+    # a cross_entropy's probabilities would be a vector: a 1×1 file means the class index
+    ("cross_entropy", False, "expected a class index (0 to 2) or probabilities of shape 3",
+     "give the number in JSON"),
+    # one sample in a batch: a list of one class index
+    ("nll", True, "expected a list of 1 class index (the batch has one sample)",
+     "give a vector as a JSON list or an .npy file"),
+])
+def test_one_class_index_read_from_a_csv_is_told_how_to_write_it(tmp_path, loss, batched,
+                                                                 said, hint):
     (tmp_path / "one.csv").write_text("1\n")
     path = tmp_path / "p.json"
-    path.write_text(json.dumps({"input": [[1, 2, 3]], "layers": [
-        {"type": "flatten"}, {"type": "log_softmax"}],
-        "loss": {"type": "nll", "target": {"csv": "one.csv"}}}))
+    layers = [{"type": "flatten"}] + ([{"type": "log_softmax"}] if loss == "nll" else [])
+    path.write_text(json.dumps({"input": [[[[1, 2, 3]]]] if batched else [[1, 2, 3]],
+                                "layers": layers,
+                                "loss": {"type": loss, "target": {"csv": "one.csv"}}}))
     result = runner.invoke(app, ["backward", str(path)])
     assert result.exit_code == 2
-    assert result.stderr == (f"error: {path}: loss.target: expected a class index (0 to 2), "
-                             f"got shape 1×1 in one.csv; hint: a CSV file is always a matrix "
-                             f"(a list of them, 3-D): give the number in JSON\n")
+    assert result.stderr == (f"error: {path}: loss.target: {said}, got shape 1×1 in one.csv; "
+                             f"hint: a CSV file is always a matrix (a list of them, 3-D): "
+                             f"{hint}\n")
 
 
 def test_a_grading_point_counted_from_one_is_told_the_block_counts_from_0(tmp_path):
