@@ -556,6 +556,9 @@ from cnngrad import conv2d_backward
 
 
 class Layer:
+    unset = None
+    size = 3
+
     @staticmethod
     def backward(x, w, delta, stride, padding):
         return conv2d_backward(x, w, delta, stride, padding)
@@ -589,6 +592,9 @@ def test_a_static_or_class_method_or_an_instances_method_is_verified_by_its_dott
     ("Layer.backwrd", "no 'backwrd' in Layer; hint: did you mean 'Layer.backward'?"),
     ("Layer.nothing_like_it", "no 'nothing_like_it' in Layer; hint: Layer has: backward, "
                               "from_class, method"),
+    # there, but no function (None was said to be missing)
+    ("Layer.unset", "not a function: 'Layer.unset' is None"),
+    ("Layer.size", "not a function: 'Layer.size' is an int"),
 ])
 def test_a_dotted_name_that_cannot_be_called_says_why(tmp_path, name, said):
     path = user_file(tmp_path, CLASS_METHODS)

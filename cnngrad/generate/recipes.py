@@ -223,7 +223,8 @@ def _conv_stride_pad(draw: Draw, style: Style, options: dict, kinks: bool) -> Dr
         raise UsageError(f"a stride of {stride} leaves one window, which no stride moves",
                          where="--stride",
                          hint=f"at most {useful} for this input, kernel and padding"
-                         if useful >= 2 else "give a larger --input")
+                         if useful >= 2 else "give a larger --input" + (
+                             " or --padding" if padding < max(kh, kw) - 1 else ""))
     layer = _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), style.bias(draw),
                         stride=stride, padding=padding)
     document = {"input": tensor((h, w), lambda: style.data(draw)), "layers": [layer],

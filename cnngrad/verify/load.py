@@ -328,13 +328,14 @@ def _attribute(module, dotted: str, option: str):
     method, which needs an instance of its class, is refused with what to write instead."""
     import inspect
 
+    missing = object()
     owner, value = module, module
     parts = dotted.split(".")
     for at, part in enumerate(parts):
-        owner, value = value, getattr(value, part, None)
-        if value is None and at == 0:
+        owner, value = value, getattr(value, part, missing)
+        if value is missing and at == 0:
             return None  # not in the module: said as a missing function is
-        if value is None:
+        if value is missing:
             held = [name for name in dir(owner) if not name.startswith("_")
                     and callable(getattr(owner, name, None))]
             best = closest(part, held)
@@ -349,6 +350,11 @@ def _attribute(module, dotted: str, option: str):
                         f"{cls}, its first argument would be taken for self", where=option,
                         hint=f"make it a @staticmethod, or verify a function that calls it: "
                              f"def {parts[-1]}(*args): return {cls}().{parts[-1]}(*args)")
+    if not callable(value):
+        from cnngrad.verify.styles import a_name
+
+        shown = "None" if value is None else a_name(value)
+        raise LoadError(f"not a function: {dotted!r} is {shown}", where=option)
     return value
 
 
