@@ -2305,6 +2305,32 @@ def test_a_kernels_leading_indices_are_named_by_its_family(layer, input_shape, w
     assert family_of(spec).given_axes(spec, "bias", 1) == ""
 
 
+@pytest.mark.parametrize("layer, input_shape, words", [
+    # TensorFlow's forms: HWIO, k×C_in×F, and a transposed conv's k1×k2×F×C_in
+    ({"type": "conv2d", "kernel": np.ones((2, 2, 3, 4))}, (4, 4, 3),
+     "[i,j] is the kernel's row i, column j: input channels down, filters across"),
+    ({"type": "conv2d", "kernel": np.ones((2, 2, 3))}, (4, 4, 3),
+     "[i] is the kernel's row i: its columns down, input channels across"),
+    ({"type": "conv2d", "kernel": np.ones((2, 2, 3))}, (4, 4),
+     "[i] is the kernel's row i: its columns down, filters across"),
+    ({"type": "conv1d", "kernel": np.ones((2, 3, 4))}, (6, 3),
+     "[t] is the kernel's tap t: input channels down, filters across"),
+    ({"type": "conv1d", "kernel": np.ones((2, 3))}, (6, 3), ""),  # one grid
+    ({"type": "conv_transpose2d", "kernel": np.ones((2, 2, 3, 2))}, (3, 3, 2),
+     "[i,j] is the kernel's row i, column j: output channels down, input channels across"),
+    ({"type": "conv_transpose2d", "kernel": np.ones((2, 2, 3))}, (3, 3),
+     "[i] is the kernel's row i: its columns down, output channels across"),
+])
+def test_a_channels_last_kernels_indices_are_named_by_its_family(layer, input_shape, words):
+    from cnngrad.families import family_of
+
+    doc = {"layout": "nhwc", "input": np.ones(input_shape).tolist(),
+           "layers": [{key: value.tolist() if isinstance(value, np.ndarray) else value
+                       for key, value in layer.items()}]}
+    spec = _one_layer_spec(doc)
+    assert family_of(spec).given_axes(spec, "kernel", np.ndim(layer["kernel"]), True) == words
+
+
 def _one_layer_spec(doc: dict):
     """The spec of ``doc``'s one layer, its delta drawn to the output's shape."""
     probe = {**doc, "delta": 0}

@@ -845,11 +845,14 @@ def test_a_channels_last_sheet_says_how_to_read_its_maps():
     from cnngrad.generate import with_sheets
 
     exercise = with_sheets(generate(str(SAMPLES / "dls-nhwc.json"), 3, numbers="1dp"))
+    # a kernel's grids by its family: "rows, columns, input channels, filters" was said of
+    # every kernel, a transposed conv's (output channels, then input channels) too
     sentence = ('E is the mean over the batch. The maps are channels last (layout "nhwc", as '
                 "TensorFlow writes them): a map of several channels is H×W×C (N×H×W×C for a "
                 "batch), so each of its tables below is one row of the map, each pixel's "
-                "channels side by side, and a kernel's axes are rows, columns, input "
-                "channels, filters. Every answer is in the same form.\n")
+                "channels side by side. Every answer is in the same form. Kernels: "
+                "conv2d_1.kernel[i,j] is the kernel's row i, column j: input channels down, "
+                "filters across.\n")
     assert sentence in exercise.texts["exercise.md"]
     assert "channels last (layout" in exercise.texts["exercise.tex"]
     channels_first = with_sheets(generate(str(SAMPLES / "multichannel.json"), 3))

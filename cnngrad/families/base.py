@@ -229,15 +229,27 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
                      cls=ShapeError)
 
 
-def kernel_axes(spec, key: str, rank: int, spatial: int) -> str:
+def kernel_axes(spec, key: str, rank: int, spatial: int, channels_last: bool,
+                across: tuple[str, str] = ("input channels", "filters")) -> str:
     """What a convolution kernel's leading indices name, given with ``rank`` axes over
-    ``spatial`` kernel axes, in the contract's channels-first forms (F×(C/groups)×k…,
-    C_in×k… for one filter over several channels, F×k… for one-channel filters); "" for a
-    kernel of one filter over one channel, or another key."""
+    ``spatial`` kernel axes: channels first, the contract's F×(C/groups)×k…, C_in×k… (one
+    filter over several channels) and F×k… (one-channel filters); channels last, the kernel's
+    rows (and columns) first, each grid ``across`` (down, across: a transposed conv's output
+    and input channels).  "" for a kernel of one filter over one channel, or another key."""
     if key != "kernel" or rank <= spatial:
         return ""
     per_filter = spec.weight.shape[1]  # input channels each filter reads
     group = " of its group" if spec.groups > 1 else ""
+    if channels_last:
+        down, side = across
+        if rank == spatial + 2:
+            where = "row i, column j" if spatial == 2 else "tap t"
+            return (f"[{'i,j' if spatial == 2 else 't'}] is the kernel's {where}: {down}"
+                    f"{group} down, {side} across")
+        if spatial == 1:
+            return ""  # one grid, taps down
+        return (f"[i] is the kernel's row i: its columns down, "
+                f"{side if per_filter == 1 else down} across")
     if rank == spatial + 2:
         return f"[f,c] is filter f's weights over input channel c{group}"
     return ("[f] is filter f" if per_filter == 1 else
@@ -543,10 +555,11 @@ class LayerFamily:
         when nothing needs saying."""
         return ""
 
-    def given_axes(self, spec, key: str, rank: int) -> str:
-        """What the leading indices of the parameter ``key``, given with ``rank`` axes, name
-        (``[f,c]``: ``filter f's weights over input channel c``), as an exercise sheet says
-        it beside its grids of ``name.key[f,c]``; "" when a grid's index needs no words."""
+    def given_axes(self, spec, key: str, rank: int, channels_last: bool = False) -> str:
+        """What the leading indices of the parameter ``key``, given with ``rank`` axes (in
+        a ``channels_last`` problem's forms when it is one), name (``[f,c]``: ``filter f's
+        weights over input channel c``), as an exercise sheet says it beside its grids of
+        ``name.key[f,c]``; "" when a grid's index needs no words."""
         return ""
 
     def param_label(self, key: str) -> str:

@@ -785,8 +785,8 @@ class Conv1d(LayerFamily):
             return "true convolution, the kernel reversed before it slides"
         return "cross-correlation, the kernel slid as given (not reversed)"
 
-    def given_axes(self, spec, key, rank):
-        return kernel_axes(spec, key, rank, spatial=1)
+    def given_axes(self, spec, key, rank, channels_last=False):
+        return kernel_axes(spec, key, rank, 1, channels_last)
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

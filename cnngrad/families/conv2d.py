@@ -1178,8 +1178,8 @@ class Conv2d(LayerFamily):
             return "true convolution, the kernel rotated 180° before it slides"
         return "cross-correlation, the kernel slid as given (not rotated 180°)"
 
-    def given_axes(self, spec, key, rank):
-        return kernel_axes(spec, key, rank, spatial=2)
+    def given_axes(self, spec, key, rank, channels_last=False):
+        return kernel_axes(spec, key, rank, 2, channels_last)
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

@@ -715,10 +715,18 @@ class ConvTranspose2d(LayerFamily):
         return ("each input cell adds the kernel as given, times its value, into the output, "
                 f"windows a stride apart{cropped} (torch's conv_transpose2d)")
 
-    def given_axes(self, spec, key, rank):
-        # torch's C_in×(F/groups)×k1×k2: the input channel first
+    def given_axes(self, spec, key, rank, channels_last=False):
         if key != "kernel" or rank <= 2:
             return ""
+        if channels_last:  # TensorFlow's k1×k2×(F/groups)×C_in
+            one_in = spec.weight.shape[0] == 1
+            if rank == 4:
+                group = " of its group" if spec.groups > 1 else ""
+                return (f"[i,j] is the kernel's row i, column j: output channels{group} down, "
+                        "input channels across")
+            return ("[i] is the kernel's row i: its columns down, "
+                    f"{'output' if one_in else 'input'} channels across")
+        # torch's C_in×(F/groups)×k1×k2: the input channel first
         group = " of its group" if spec.groups > 1 else ""
         if rank == 4:
             return f"[c,f] is what input channel c adds into output channel f{group}"

@@ -319,36 +319,38 @@ def _layout_sentence(exercise) -> str:
     if layout.spatial == 1:
         return (' The maps are channels last (layout "nhwc", as TensorFlow writes them): a '
                 "map of several channels is L×C (N×L×C for a batch), each position's channels "
-                "side by side, and a kernel's axes are taps, input channels, filters. Every "
-                "answer is in the same form.")
+                "side by side. Every answer is in the same form.")
     return (' The maps are channels last (layout "nhwc", as TensorFlow writes them): a map of '
             "several channels is H×W×C (N×H×W×C for a batch), so each of its tables below is "
-            "one row of the map, each pixel's channels side by side, and a kernel's axes are "
-            "rows, columns, input channels, filters. Every answer is in the same form.")
+            "one row of the map, each pixel's channels side by side. Every answer is in the "
+            "same form.")
 
 
 def _indices_sentence(exercise) -> str:
-    """What the leading index of a grid names, channels first (``"nhwc"`` says its own): the
-    input's channel (and sample), a kernel's filter and input channel, the δ's channel, so
-    that a student does not guess whether conv2d_1.kernel[0,1] is filter 0 over channel 1 or
-    the other way round."""
+    """What the leading index of a grid names, channels first: the input's channel (and
+    sample), a kernel's filter and input channel, the δ's channel, so that a student does not
+    guess whether conv2d_1.kernel[0,1] is filter 0 over channel 1 or the other way round;
+    channels last (``"nhwc"``, whose maps the layout's sentence words), a kernel's row and
+    column and what its grids hold."""
     problem, document = exercise.problem, exercise.document
-    if problem.layout.channels_last:
-        return ""
+    last_channel = problem.layout.channels_last
     spatial = problem.layout.spatial
     parts = []
-    # a map's tables are headed by a channel (and a sample) where it has those axes
+    # a map's tables are headed by a channel (and a sample) where it has those axes; a
+    # channels-last map's the layout's sentence says
     rank = np.ndim(document["input"])
-    if rank > spatial and np.ndim(problem.input) == rank:
+    if not last_channel and rank > spatial and np.ndim(problem.input) == rank:
         parts.append("input[n,c] is channel c of sample n" if rank == spatial + 2 else
                      "input[c] is the input's channel c")
     # the one-conv shorthand's kernel is a top-level key
     for spec, raw in zip(problem.layers, document.get("layers") or [document]):
         for key, value in raw.items():
-            words = family_of(spec).given_axes(spec, key, np.ndim(value)) \
+            words = family_of(spec).given_axes(spec, key, np.ndim(value), last_channel) \
                 if _is_number_given(value) else ""
             if words:
                 parts.append(f"{spec.name}.{key}{words}")
+    if last_channel:
+        return f" Kernels: {'; '.join(parts)}." if parts else ""
     last = problem.layers[-1]
     if "delta" in document and len(last.out_shape) == spatial + 2 \
             and np.ndim(document["delta"]) > spatial:
