@@ -1306,6 +1306,25 @@ def test_the_padding_step_names_the_input_no_window_reaches():
             "(+1 below, +1 right: input that no window reaches)") in captions
 
 
+def test_the_kernel_gradients_correlation_is_done_on_the_input_the_windows_reach():
+    # "dE/dw = o ⋆ δ with zeros inserted (valid correlation)" showed 2×2 where 5×5 ⋆ 3×3 is
+    # 3×3: the row and column no window reaches were cropped without a word
+    doc = {"input": [[1, 2, 0, 1, 3], [0, 1, 2, 2, 1], [3, 2, 1, 0, 1], [1, 1, 0, 2, 1],
+                     [2, 0, 1, 1, 0]],
+           "layers": [{"type": "conv2d", "kernel": [[1, 0], [2, -1]], "stride": 2}],
+           "delta": [[1, 2], [3, 4]]}
+    layer = run(problem_of(doc, exact=True)).layers[0]
+    steps = conv_textbook(layer.spec, layer.input, layer.delta_out).steps
+    captions = [caption for caption, _ in steps]
+    at = captions.index("input o cropped to what the windows reach (−1 below, −1 right: input "
+                        "that no window reaches)")
+    cropped, spread = steps[at][1], dict(steps)[next(c for c in captions
+                                                     if "zeros inserted" in c)]
+    assert captions[at + 1] == "dE/dw = o ⋆ δ with zeros inserted (valid correlation)"
+    assert (steps[at + 1][1] == correlate_valid(cropped, spread)).all()
+    assert steps[at + 1][1].tolist() == [[14, 10], [7, 16]]
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_textbook_route_equals_the_engine_on_random_problems(seed):
     exact = seed % 3 == 0
@@ -1314,6 +1333,14 @@ def test_textbook_route_equals_the_engine_on_random_problems(seed):
         textbook = layer_textbook(layer, trace.layout)
         if textbook is None:
             continue
+        # each correlation shown for the kernel gradient is the size of the (dilated)
+        # kernel, as a hand computation of it from the steps shown would be
+        weight = getattr(layer.spec, "weight", None)
+        if weight is not None and layer.spec.type == "conv2d":
+            (dh, dw), (kh, kw) = layer.spec.dilation, weight.shape[2:]
+            for caption, matrix in textbook.steps:
+                if "(valid correlation)" in caption and caption.startswith("dE/dw"):
+                    assert np.shape(matrix) == ((kh - 1) * dh + 1, (kw - 1) * dw + 1), caption
         if exact:
             assert (textbook.delta_in == layer.delta_in).all(), layer.name
             assert all(isinstance(v, (Fraction, int)) for v in textbook.delta_in.flat)

@@ -949,6 +949,15 @@ def conv_textbook(spec: Conv2dSpec, x: np.ndarray, delta_out: np.ndarray,
             if padded:
                 steps.append((f"input o{label(n, c=(channel, c_count))} padded "
                               f"({spec.padding_mode}) as the kernel slides over it", source))
+            if rest_h or rest_w:
+                # the stride leaves the last rows or columns out of every window: cropped,
+                # so that the correlation below is the kernel's size, as shown
+                source = source[:hp - rest_h, :wp - rest_w]
+                cut = (f"−{rest_w} right" if one_axis else
+                       f"−{rest_h} below, −{rest_w} right")
+                steps.append((f"{'padded ' if padded else ''}input o"
+                              f"{label(n, c=(channel, c_count))} cropped to what the windows "
+                              f"reach ({cut}: input that no window reaches)", source))
             g, c = divmod(channel, cg)
             for f in range(g * fg, (g + 1) * fg):
                 corr = correlate_valid(source, spreads[n, f])
