@@ -360,7 +360,9 @@ def test_show_steps_of_a_1d_layer_speak_of_entries_and_show_vectors(tmp_path):
     assert "4. δ with zeros inserted: 1 between entries (stride 2)" in captions
     assert ("5. δ padded for the full convolution: 4 zeros each side (+1 right: input that "
             "no window reaches)") in captions
-    assert "10. dE/dw: every 2nd entry of it (dilation)" in captions
+    assert ("9. padded input o cropped to what the windows reach (−1 right: input that no "
+            "window reaches)") in captions
+    assert "11. dE/dw: every 2nd entry of it (dilation)" in captions
     assert not any(word in output for word in ("rows", "columns", "×"))
     # a step is a vector: its values on a line of their own, no row index before them
     lines = output.splitlines()
