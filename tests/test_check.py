@@ -2434,6 +2434,7 @@ def test_the_number_after_a_cross_is_said_to_be_the_true_value(answers, legend):
     ("conv2d_1.dK", "conv2d_1.dK reads as a weight gradient; here it is conv2d_1.grads.kernel"),
     ("dA_prev", "dA_prev reads as an input delta; here it is conv2d_1.delta_in"),
     ("db", "db reads as a bias gradient, and no layer here has one"),
+    ("conv2d_1.grads.weights", "conv2d_1 names it kernel: conv2d_1.grads.kernel"),
 ])
 def test_a_textbook_name_for_an_answer_is_given_its_path(tmp_path, key, hint):
     answers = tmp_path / "a.json"

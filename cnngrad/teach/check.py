@@ -48,8 +48,8 @@ from cnngrad.problem import (MAX_INDEX_DIGITS, ONE_BASED_HINT, ZERO_BASED_HINT,
                               reference_names, shape_text, sides_text)
 from cnngrad.teach.diagnose import SlipContext, alternatives
 from cnngrad.teach.grading import Grading, check_points
-from cnngrad.teach.textbook_names import (input_delta_hint, per_input_paths, textbook_hint,
-                                          textbook_paths)
+from cnngrad.teach.textbook_names import (input_delta_hint, parameter_hint, per_input_paths,
+                                          textbook_hint, textbook_paths)
 from cnngrad.tensorio import (
     DECIMAL_RE,
     TENSOR_FILE_KINDS,
@@ -1458,6 +1458,8 @@ def _unknown_path(path: str, where: str, file: str, trace: Trace,
             ", ".join(parts)
     elif textbook:
         hint = textbook_hint(path, known)
+    elif own_name := parameter_hint(path, known):  # dense_1.grads.kernel, Keras' name
+        hint = own_name
     elif of_input := input_delta_hint(path, trace):
         hint = of_input
     elif close:

@@ -46,7 +46,8 @@ from cnngrad.file_kinds import bracketed_key
 from cnngrad.network import LayerTrace, Trace
 from cnngrad.problem import (MAX_INDEX_DIGITS, ONE_BASED_HINT, ZERO_BASED_HINT,
                               counted_from_one, index_outside_text, shape_text)
-from cnngrad.teach.textbook_names import input_delta_hint, per_input_paths, textbook_hint
+from cnngrad.teach.textbook_names import (input_delta_hint, parameter_hint, per_input_paths,
+                                          textbook_hint)
 
 #: How the terms of an explanation combine into its total.
 OPERATIONS = ("sum", "max")
@@ -538,6 +539,9 @@ def _closest_hint(name: str, trace: Trace, known: dict, index: str = "") -> str:
     textbook = textbook_hint(name, candidates)  # dW, dE/db, dA_prev
     if textbook:
         return textbook
+    own_name = parameter_hint(name, candidates)  # dense_1.grads.kernel, Keras' name
+    if own_name:
+        return own_name
     of_input = input_delta_hint(name, trace)
     if of_input:
         return of_input

@@ -81,6 +81,28 @@ def textbook_paths(name: str, known: Iterable[str]) -> tuple[str, list[str]] | N
     return None
 
 
+def parameter_hint(name: str, known: Iterable[str]) -> str | None:
+    """The hint for a layer's parameter path under another library's name
+    (``dense_1.grads.kernel``, Keras' name of a dense layer's weights; ``conv2d_1.grads.W``):
+    that layer's own path for it, ``dense_1 names it weights: dense_1.grads.weights``, or its
+    parameters' paths when the name reads as none of them.  None where the layer has no such
+    paths (a typo of the layer's name, say, which the closest paths answer better)."""
+    layer, _, written = name.rpartition(".")
+    owner, dot, kind = layer.rpartition(".")
+    if not dot or kind not in ("grads", "updated"):
+        return None
+    own = [path for path in known if path.startswith(layer + ".")]
+    if not own or name in own:
+        return None
+    word = re.sub(r"[^a-z]", "", written.lower())
+    for what, words, endings in _NAMES:
+        if word in words:
+            paths = [path for path in own if _holds(path, endings)]
+            if len(paths) == 1:
+                return f"{owner} names it {paths[0].rpartition('.')[2]}: {paths[0]}"
+    return f"{owner}'s are {', '.join(own)}"
+
+
 def per_input_paths(name: str, known: Iterable[str]) -> list[str]:
     """A merge layer's (``add``, ``concat``) input deltas, one per input, when ``name`` is its
     ``delta_in`` as a whole (``add_1.delta_in``: ``add_1.delta_in.relu_1``, ...); else []."""
