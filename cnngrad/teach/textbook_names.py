@@ -84,9 +84,9 @@ def textbook_paths(name: str, known: Iterable[str]) -> tuple[str, list[str]] | N
 def parameter_hint(name: str, known: Iterable[str]) -> str | None:
     """The hint for a layer's parameter path under another library's name
     (``dense_1.grads.kernel``, Keras' name of a dense layer's weights; ``conv2d_1.grads.W``):
-    that layer's own path for it, ``dense_1 names it weights: dense_1.grads.weights``, or its
-    parameters' paths when the name reads as none of them.  None where the layer has no such
-    paths (a typo of the layer's name, say, which the closest paths answer better)."""
+    that layer's own path for it, ``dense_1 names it weights: dense_1.grads.weights``.  None
+    for any other name (a typo, ``kernal``, or a layer's name misspelt), which the closest
+    paths answer better."""
     layer, _, written = name.rpartition(".")
     owner, dot, kind = layer.rpartition(".")
     if not dot or kind not in ("grads", "updated"):
@@ -100,7 +100,7 @@ def parameter_hint(name: str, known: Iterable[str]) -> str | None:
             paths = [path for path in own if _holds(path, endings)]
             if len(paths) == 1:
                 return f"{owner} names it {paths[0].rpartition('.')[2]}: {paths[0]}"
-    return f"{owner}'s are {', '.join(own)}"
+    return None  # a typo (kernal), or no such parameter: the closest paths say more
 
 
 def per_input_paths(name: str, known: Iterable[str]) -> list[str]:
