@@ -1451,8 +1451,9 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
     """The one-conv problem from command-line options (``--input o.csv --kernel w.csv ...``).
 
     A tensor option is a file (``.npy`` is read as NumPy, ``.json`` as the inline JSON it
-    holds, anything else as CSV) or inline JSON (``'[[1, 2], [3, 4]]'``); integer options are JSON too (``2``, ``[2, 1]``), and
-    ``--padding`` also takes a word (``same``), checked as a problem file's "padding" is."""
+    holds, anything else as CSV) or inline JSON (``'[[1, 2], [3, 4]]'``); integer options
+    are JSON too (``2``, ``[2, 1]``), and ``--padding`` also takes a word (``same``),
+    checked as a problem file's "padding" is."""
     import json
 
     def tensor_ref(value: str, option: str):

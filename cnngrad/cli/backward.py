@@ -45,7 +45,8 @@ def backward(
     exact: ExactOpt = False,
     lr: LrOpt = None,
     input: Annotated[Optional[str], typer.Option(
-        "--input", metavar="TENSOR", help="The input image: a CSV, .npy or .json file, or inline JSON.",
+        "--input", metavar="TENSOR",
+        help="The input image: a CSV, .npy or .json file, or inline JSON.",
         rich_help_panel=QUICK)] = None,
     kernel: Annotated[Optional[str], typer.Option(
         "--kernel", metavar="TENSOR", help="The kernel (file or inline JSON).", rich_help_panel=QUICK)] = None,
