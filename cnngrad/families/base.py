@@ -189,6 +189,18 @@ def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
                         cls=ShapeError)
 
 
+def _padded_within_limit(ctx, maps: int, sizes: tuple[int, ...], sides: list[int]) -> bool:
+    """Whether ``maps`` maps of ``sizes``, padded by ``sides`` each side, stay within
+    --max-elements: a padding hinted at only where the problem it makes can run."""
+    return maps * math.prod(size + 2 * side for size, side in zip(sizes, sides)) \
+        <= ctx.max_elements
+
+
+def _padding_for_this_one(sides: list[int]) -> str:
+    return (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each side) "
+            f"for this one")
+
+
 def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
                       pads: tuple[tuple[int, int], ...], kernel: tuple[int, ...],
                       dilation: tuple[int, ...], padding_mode: str,
@@ -217,10 +229,8 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
     if beyond:
         fits += (f" ({padding_mode} padding of at most {min(beyond)} a side cannot fit this "
                  f"one)")
-    elif maps * math.prod(size + 2 * side for size, side in zip(sizes, sides)) \
-            <= ctx.max_elements:
-        fits += (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each "
-                 f"side) for this one")
+    elif _padded_within_limit(ctx, maps, sizes, sides):
+        fits += _padding_for_this_one(sides)
     return ctx.error(where, f"the kernel spans {shape_text(span)}"
                             f"{' (with dilation)' if dilated else ''}, "
                             f"{'longer' if signal else 'larger'} than the padded input "
@@ -273,10 +283,8 @@ def window_past_input(ctx, where: str, sizes: tuple[int, ...], padding: tuple[in
              for k, size, p, pad in zip(window, sizes, padded, padding)]
     signal = len(sizes) == 1
     fits = f"at most {shape_text(padded)} here"
-    if maps * math.prod(size + 2 * side for size, side in zip(sizes, sides)) \
-            <= ctx.max_elements:
-        fits += (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each "
-                 f"side) for this one")
+    if _padded_within_limit(ctx, maps, sizes, sides):
+        fits += _padding_for_this_one(sides)
     if all(pool_output_size(size, pad, k, s, True) >= 1
            for size, pad, k, s in zip(sizes, padding, window, stride)):
         fits += ", or \"ceil_mode\": true (one window hanging over the edge)"
