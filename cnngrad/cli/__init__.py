@@ -136,11 +136,6 @@ def main() -> None:
         helping = not args or "--help" in args or "-h" in args
         if code == 1 and (helping or type(sys.stdout).__name__ == "PacifyFlushWrapper"):
             code = 0  # click's and Rich's answer to `cnngrad --help | head`: exit 1
-        if not args and code == 2:
-            # the help went to stdout; the usage error is one line on stderr, as every
-            # command's missing argument is
-            _say("error: COMMAND: missing; hint: give one of those listed above: cnngrad "
-                 "backward PROBLEM (cnngrad samples lists problems to start from)")
     except KeyboardInterrupt:
         _say("error: interrupted")
         code = 130
@@ -160,6 +155,11 @@ def main() -> None:
     if reason is not None:
         _say(f"error: cannot write standard output: {reason}")
         code = code or 2
+    elif not args and code == 2:
+        # the help went to stdout; the usage error is one line on stderr, as every command's
+        # missing argument is (where stdout took the help: else that is the one line)
+        _say("error: COMMAND: missing; hint: give one of those listed above: cnngrad "
+             "backward PROBLEM (cnngrad samples lists problems to start from)")
     # what is left goes with the process: Python's last collection over every object of a
     # run (numpy, Rich, typer, the trace) at exit is skipped; objects are still freed
     gc.freeze()
