@@ -2275,60 +2275,49 @@ def test_the_indices_sentence_names_a_one_conv_shorthands_kernel(tmp_path):
             "over input channel c; delta[c] is channel c of conv2d_1's output.") in sheet
 
 
-@pytest.mark.parametrize("layer, input_shape, words", [
-    ({"type": "conv2d", "kernel": np.ones((2, 3, 2, 2))}, (3, 4, 4),
+@pytest.mark.parametrize("layout, layer, input_shape, words", [
+    ("nchw", {"type": "conv2d", "kernel": np.ones((2, 3, 2, 2))}, (3, 4, 4),
      "[f,c] is filter f's weights over input channel c"),
-    ({"type": "conv2d", "kernel": np.ones((2, 1, 2, 2)), "groups": 2}, (2, 4, 4),
+    ("nchw", {"type": "conv2d", "kernel": np.ones((2, 1, 2, 2)), "groups": 2}, (2, 4, 4),
      "[f,c] is filter f's weights over input channel c of its group"),
-    ({"type": "conv2d", "kernel": np.ones((3, 2, 2))}, (3, 4, 4),
+    ("nchw", {"type": "conv2d", "kernel": np.ones((3, 2, 2))}, (3, 4, 4),
      "[c] is the filter's weights over input channel c"),
-    ({"type": "conv2d", "kernel": np.ones((3, 2, 2))}, (4, 4), "[f] is filter f"),
-    ({"type": "conv2d", "kernel": np.ones((2, 2))}, (4, 4), ""),
-    ({"type": "conv1d", "kernel": np.ones((2, 3, 2))}, (3, 6),
+    ("nchw", {"type": "conv2d", "kernel": np.ones((3, 2, 2))}, (4, 4), "[f] is filter f"),
+    ("nchw", {"type": "conv2d", "kernel": np.ones((2, 2))}, (4, 4), ""),
+    ("nchw", {"type": "conv1d", "kernel": np.ones((2, 3, 2))}, (3, 6),
      "[f,c] is filter f's weights over input channel c"),
-    ({"type": "conv1d", "kernel": np.ones((3, 2))}, (6,), "[f] is filter f"),
-    ({"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2, 2))}, (3, 2, 2),
+    ("nchw", {"type": "conv1d", "kernel": np.ones((3, 2))}, (6,), "[f] is filter f"),
+    ("nchw", {"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2, 2))}, (3, 2, 2),
      "[c,f] is what input channel c adds into output channel f"),
-    ({"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2))}, (3, 2, 2),
+    ("nchw", {"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2))}, (3, 2, 2),
      "[c] is what input channel c adds into the output"),
-    ({"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2))}, (2, 2),
+    ("nchw", {"type": "conv_transpose2d", "kernel": np.ones((3, 2, 2))}, (2, 2),
      "[f] is what the input adds into output channel f"),
-])
-def test_a_kernels_leading_indices_are_named_by_its_family(layer, input_shape, words):
-    from cnngrad.families import family_of
-
-    doc = {"input": np.ones(input_shape).tolist(),
-           "layers": [{key: value.tolist() if isinstance(value, np.ndarray) else value
-                       for key, value in layer.items()}]}
-    spec = _one_layer_spec(doc)
-    assert family_of(spec).given_axes(spec, "kernel", np.ndim(layer["kernel"])) == words
-    assert family_of(spec).given_axes(spec, "bias", 1) == ""
-
-
-@pytest.mark.parametrize("layer, input_shape, words", [
     # TensorFlow's forms: HWIO, k×C_in×F, and a transposed conv's k1×k2×F×C_in
-    ({"type": "conv2d", "kernel": np.ones((2, 2, 3, 4))}, (4, 4, 3),
+    ("nhwc", {"type": "conv2d", "kernel": np.ones((2, 2, 3, 4))}, (4, 4, 3),
      "[i,j] is the kernel's row i, column j: input channels down, filters across"),
-    ({"type": "conv2d", "kernel": np.ones((2, 2, 3))}, (4, 4, 3),
+    ("nhwc", {"type": "conv2d", "kernel": np.ones((2, 2, 3))}, (4, 4, 3),
      "[i] is the kernel's row i: its columns down, input channels across"),
-    ({"type": "conv2d", "kernel": np.ones((2, 2, 3))}, (4, 4),
+    ("nhwc", {"type": "conv2d", "kernel": np.ones((2, 2, 3))}, (4, 4),
      "[i] is the kernel's row i: its columns down, filters across"),
-    ({"type": "conv1d", "kernel": np.ones((2, 3, 4))}, (6, 3),
+    ("nhwc", {"type": "conv1d", "kernel": np.ones((2, 3, 4))}, (6, 3),
      "[t] is the kernel's tap t: input channels down, filters across"),
-    ({"type": "conv1d", "kernel": np.ones((2, 3))}, (6, 3), ""),  # one grid
-    ({"type": "conv_transpose2d", "kernel": np.ones((2, 2, 3, 2))}, (3, 3, 2),
+    ("nhwc", {"type": "conv1d", "kernel": np.ones((2, 3))}, (6, 3), ""),  # one grid
+    ("nhwc", {"type": "conv_transpose2d", "kernel": np.ones((2, 2, 3, 2))}, (3, 3, 2),
      "[i,j] is the kernel's row i, column j: output channels down, input channels across"),
-    ({"type": "conv_transpose2d", "kernel": np.ones((2, 2, 3))}, (3, 3),
+    ("nhwc", {"type": "conv_transpose2d", "kernel": np.ones((2, 2, 3))}, (3, 3),
      "[i] is the kernel's row i: its columns down, output channels across"),
 ])
-def test_a_channels_last_kernels_indices_are_named_by_its_family(layer, input_shape, words):
+def test_a_kernels_leading_indices_are_named_by_its_family(layout, layer, input_shape, words):
     from cnngrad.families import family_of
 
-    doc = {"layout": "nhwc", "input": np.ones(input_shape).tolist(),
+    doc = {"layout": layout, "input": np.ones(input_shape).tolist(),
            "layers": [{key: value.tolist() if isinstance(value, np.ndarray) else value
                        for key, value in layer.items()}]}
     spec = _one_layer_spec(doc)
-    assert family_of(spec).given_axes(spec, "kernel", np.ndim(layer["kernel"]), True) == words
+    rank = np.ndim(layer["kernel"])
+    assert family_of(spec).given_axes(spec, "kernel", rank, layout == "nhwc") == words
+    assert family_of(spec).given_axes(spec, "bias", 1, layout == "nhwc") == ""
 
 
 def _one_layer_spec(doc: dict):
