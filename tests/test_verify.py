@@ -8,6 +8,7 @@ import json
 import re
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -499,6 +500,69 @@ def test_an_import_that_never_returns_is_given_up_with_a_hint(tmp_path, monkeypa
         'takes longer']
     # stopped, not left running: the module imports afresh (and stops again)
     assert invoke(f"{shown}:f", "--op", "conv2d_backward", "--timeout", "0.1").exit_code == 2
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no alarm to stop an import")
+def test_an_import_that_catches_every_exception_is_still_given_up(tmp_path):
+    # a bare except: around the epochs caught the alarm's exception, and verify waited for
+    # ever (the worker thread before it had been left behind instead)
+    path = user_file(tmp_path, """
+        while True:
+            try:
+                time.sleep(0.05)
+            except:  # noqa: E722 - a student's loop
+                pass
+
+        def f(x, w, delta, stride, padding):
+            return None
+        """)
+    root = Path(__file__).resolve().parent.parent
+    script = ("import sys\nfrom cnngrad.verify import load\nload.IMPORT_SECONDS = 1.0\n"
+              "load.SLOW_IMPORT_SECONDS = 0.3\nfrom cnngrad.cli import main\n"
+              f"sys.argv = ['cnngrad', 'verify', {str(path) + ':f'!r}, '--op', "
+              "'conv2d_backward', '--timeout', '0.1']\nmain()\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        f"error: MODULE:FUNCTION: importing {path} did not finish within 1 s; hint: ")
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no alarm")
+def test_the_callers_alarm_and_the_modules_handler_are_left_as_they_were(tmp_path):
+    # the import's alarm cancelled a caller's pending timer, and put the default handler in
+    # place of one the module had installed (its function's alarm then killed the process)
+    from cnngrad.verify import load_function
+
+    plain = user_file(tmp_path, """
+        def f(x, w, delta, stride, padding):
+            return None
+        """, "plain_module.py")
+    own = user_file(tmp_path, """
+        import signal
+
+        def _rang(signum, frame):
+            pass
+
+        signal.signal(signal.SIGALRM, _rang)
+
+        def f(x, w, delta, stride, padding):
+            return None
+        """, "own_alarm.py")
+    def mine(signum, frame):
+        pass
+
+    before = signal.signal(signal.SIGALRM, mine)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30)
+        load_function(f"{plain}:f")
+        assert signal.getsignal(signal.SIGALRM) is mine
+        assert 25 < signal.getitimer(signal.ITIMER_REAL)[0] <= 30
+        load_function(f"{own}:f")
+        assert signal.getsignal(signal.SIGALRM).__name__ == "_rang"  # the module's own
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
 
 
 def test_a_module_that_installs_a_signal_handler_at_its_top_is_imported(tmp_path):

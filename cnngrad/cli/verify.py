@@ -1,5 +1,6 @@
 """``cnngrad verify``: hold a from-scratch implementation to cnngrad's answers."""
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -19,6 +20,9 @@ OP_NAMES = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d
             "conv_transpose2d_backward", "batchnorm2d_backward", "batchnorm1d_backward",
             "dense_backward", "softmax_cross_entropy_backward")
 STYLE_NAMES = ("plain", "cs231n", "dls")
+#: os._exit as it is before the user's code runs, which refuses it (it raises SystemExit in
+#: cnngrad's process, as sys.exit does): the one way out of an import that catches everything
+_exit_now = os._exit
 LAYOUTS = ("nchw", "nhwc")
 TIE_RULES = ("first", "split", "all")
 #: table is the report for people (the name the other commands give theirs); text, its
@@ -292,13 +296,24 @@ def verify(
                   file=sys.stderr, flush=True)
         return say
 
+    def stuck(error) -> None:
+        # the module catches every exception its import is stopped with: said, and the
+        # process ended, as nothing raised would end it
+        from cnngrad.cli.common import report_error
+
+        report_error(error)
+        sys.stderr.flush()
+        _exit_now(error.exit_code)
+
     try:
         fn, module = load_function(target, seconds=import_seconds,
-                                   on_slow=still_importing(target.rpartition(":")[0]))
+                                   on_slow=still_importing(target.rpartition(":")[0]),
+                                   on_stuck=stuck)
         forward_fn, forward_module = (None, None) if forward is None else \
             load_function(forward, "--forward", default_module=None if ":" in forward
                           else module, verified=fn, seconds=import_seconds,
-                          on_slow=still_importing(forward.rpartition(":")[0]))
+                          on_slow=still_importing(forward.rpartition(":")[0]),
+                          on_stuck=stuck)
     except LoadError as exc:
         if exc.what.startswith("no such file") and exc.hint is None:
             exc.hint = _bundled_sample_hint(exc.what.partition(": ")[2])

@@ -200,41 +200,73 @@ class _ImportTimedOut(BaseException):
     ``except Exception`` around a loop does not take it for one of theirs."""
 
 
+#: Past the deadline, how long an import that catches the alarm's exception (a bare
+#: ``except:`` around its loop) is given before ``on_stuck`` ends the command.
+STUCK_SECONDS = 1.0
+
+
 def _import_bounded(do_import: Callable[[], object], seconds: float,
-                    on_slow: Callable[[], None] | None):
+                    on_slow: Callable[[], None] | None,
+                    on_stuck: Callable[[], None] | None = None):
     """``do_import()`` on this thread, with an alarm (``SIGALRM``) at ``seconds`` that stops
     it (``on_slow()`` once it has run :data:`SLOW_IMPORT_SECONDS`, when ``seconds`` is
     longer): (its value, None), or (None, the exception the user's module raised: an
-    ``Exception``, or a ``SystemExit``); :class:`_ImportTimedOut` at the alarm.  On the main
-    thread, as Python runs an import: a module that installs a signal handler at its top,
-    or opens a plot window, needs it.  A Ctrl-C or SIGTERM meanwhile is the command's, not
-    the module's error.  Where there is no such alarm (Windows, or called from another
+    ``Exception``, or a ``SystemExit``); :class:`_ImportTimedOut` at the alarm, raised again
+    every 0.1 s past it, and raised when the import ends if it was caught; a module that
+    keeps catching it (a bare ``except:`` around its loop) is given :data:`STUCK_SECONDS`,
+    then ``on_stuck()`` (the command's: it says so and ends the process), where given; else
+    the alarm keeps trying.  On the main thread, as
+    Python runs an import: a module that installs a signal handler at its top, or opens a
+    plot window, needs it.  A Ctrl-C or SIGTERM meanwhile is the command's, not the module's
+    error.  The caller's own alarm (handler and time left) is put back; a handler the module
+    installs is left to it.  Where there is no such alarm (Windows, or called from another
     thread) the import is not bounded."""
     import signal
+    import time
+
+    start = time.monotonic()
+    late = []  # the deadline passed: the import is over, whatever the module catches
 
     def alarm(_signum, _frame):
-        if said is not None and not said:
-            said.append(True)
-            on_slow()
-            signal.setitimer(signal.ITIMER_REAL, seconds - SLOW_IMPORT_SECONDS)
+        elapsed = time.monotonic() - start
+        if elapsed < seconds - 0.01:  # the note's time, or early (the module's own alarm)
+            if said is not None and not said and elapsed >= SLOW_IMPORT_SECONDS - 0.01:
+                said.append(True)
+                on_slow()
+            following = SLOW_IMPORT_SECONDS if said is not None and not said else seconds
+            signal.setitimer(signal.ITIMER_REAL, max(following - elapsed, 0.001))
             return
+        late.append(True)
+        if on_stuck is not None and elapsed >= seconds + STUCK_SECONDS:
+            on_stuck()  # the module catches every exception: nothing raised here ends it
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # again, till the import gives way
         raise _ImportTimedOut
 
     bounded = hasattr(signal, "setitimer") and \
         threading.current_thread() is threading.main_thread()
     said = [] if on_slow is not None and seconds > SLOW_IMPORT_SECONDS else None
     if bounded:
+        theirs = signal.getitimer(signal.ITIMER_REAL)
         previous = signal.signal(signal.SIGALRM, alarm)
         signal.setitimer(signal.ITIMER_REAL, SLOW_IMPORT_SECONDS if said is not None
                          else seconds)
     try:
-        return do_import(), None
+        value = do_import()
     except (Exception, SystemExit) as exc:  # their module's own error, shown as theirs
-        return None, exc
+        value, error = None, exc
+    else:
+        error = None
     finally:
         if bounded:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            if signal.getsignal(signal.SIGALRM) is alarm:
+                signal.signal(signal.SIGALRM, previous)
+            if theirs[0] > 0:  # the caller's alarm, for the time it has left
+                left = theirs[0] - (time.monotonic() - start)
+                signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), theirs[1])
+    if late:
+        raise _ImportTimedOut
+    return value, error
 
 
 def _import_timed_out(shown: str, seconds: float, option: str) -> LoadError:
@@ -245,7 +277,8 @@ def _import_timed_out(shown: str, seconds: float, option: str) -> LoadError:
 
 
 def _import_file(path: str, option: str, function: str = "FUNCTION",
-                 seconds: float = IMPORT_SECONDS, on_slow: Callable[[], None] | None = None):
+                 seconds: float = IMPORT_SECONDS, on_slow: Callable[[], None] | None = None,
+                 on_stuck: Callable[[LoadError], None] | None = None):
     from cnngrad.verify.runner import exception_words, user_traceback
 
     if os.path.isdir(path):
@@ -274,8 +307,9 @@ def _import_file(path: str, option: str, function: str = "FUNCTION",
         # a print at the module's top level goes to stderr, as the function's own prints do:
         # stdout carries only the report (and --format json)
         with contextlib.redirect_stdout(sys.stderr), running_user_code((folder,)) as moved:
-            _, error = _import_bounded(lambda: spec.loader.exec_module(module), seconds,
-                                       on_slow)
+            _, error = _import_bounded(
+                lambda: spec.loader.exec_module(module), seconds, on_slow,
+                on_stuck and (lambda: on_stuck(_import_timed_out(path, seconds, option))))
     except _ImportTimedOut:
         sys.modules.pop(name, None)
         raise _import_timed_out(path, seconds, option) from None
@@ -290,7 +324,8 @@ def _import_file(path: str, option: str, function: str = "FUNCTION",
 
 
 def _import_name(name: str, option: str, function: str = "FUNCTION",
-                 seconds: float = IMPORT_SECONDS, on_slow: Callable[[], None] | None = None):
+                 seconds: float = IMPORT_SECONDS, on_slow: Callable[[], None] | None = None,
+                 on_stuck: Callable[[LoadError], None] | None = None):
     from cnngrad.verify.runner import exception_words, user_traceback
 
     # the current folder first, as `python -m` does
@@ -298,8 +333,9 @@ def _import_name(name: str, option: str, function: str = "FUNCTION",
     try:
         # as for a file: stdout is the report's
         with contextlib.redirect_stdout(sys.stderr), running_user_code(folders) as moved:
-            module, error = _import_bounded(lambda: importlib.import_module(name), seconds,
-                                            on_slow)
+            module, error = _import_bounded(
+                lambda: importlib.import_module(name), seconds, on_slow,
+                on_stuck and (lambda: on_stuck(_import_timed_out(name, seconds, option))))
     except _ImportTimedOut:
         raise _import_timed_out(name, seconds, option) from None
     if isinstance(error, ModuleNotFoundError):
@@ -368,19 +404,22 @@ def _same_function(candidate, fn) -> bool:
 
 def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_module=None,
                   verified=None, seconds: float = IMPORT_SECONDS,
-                  on_slow: Callable[[], None] | None = None):
+                  on_slow: Callable[[], None] | None = None,
+                  on_stuck: Callable[[LoadError], None] | None = None):
     """The function ``target`` names: ``path/to/file.py:name`` or ``package.module:name``
     (or a bare ``name`` in ``default_module``, for --forward).  ``verified`` is the function
     under test, which a --forward hint never proposes: it cannot be its own forward.  The
-    module's import is abandoned after ``seconds`` (a :class:`LoadError`); ``on_slow`` is
-    called once it has run :data:`SLOW_IMPORT_SECONDS`."""
+    module's import is stopped after ``seconds`` (a :class:`LoadError`) where an alarm can
+    stop it (on the main thread, not on Windows); ``on_slow`` is called once it has run
+    :data:`SLOW_IMPORT_SECONDS`, and ``on_stuck`` with the timeout's error where the module
+    keeps catching the alarm's exception past the deadline (it must not return)."""
     if default_module is not None and ":" not in target:
         module, function = default_module, target
         _, folder, cwd = _FOLDER_OF.get(id(verified), (None, None, None))
     else:
         module_name, function = _split(target, option)
         module, folder, cwd = (_import_file if _is_path(module_name) else _import_name)(
-            module_name, option, function, seconds, on_slow)
+            module_name, option, function, seconds, on_slow, on_stuck)
     fn = _attribute(module, function, option) if "." in function else \
         getattr(module, function, None)
     if fn is None or not callable(fn):
