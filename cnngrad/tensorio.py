@@ -305,6 +305,7 @@ def forget_pipes_read() -> None:
     """Forget the pipes and terminals read so far: a command run reads its own (a named
     FIFO or a terminal keeps its inode from one run of a long-lived process to the next)."""
     _PIPES_READ.clear()
+    _PIPE_BYTES.clear()
 
 
 def read_source(path: str, stdin_bytes: bytes | None = None) -> tuple[bytes, str, pathlib.Path]:
@@ -1994,11 +1995,20 @@ def _read_csv_matrix(name: str, ref_where: str, file: str, base_dir: pathlib.Pat
     return _leaves_to_array(flat, (len(records), width), exact, locate)
 
 
+#: The bytes of the pipes a CSV was read from (``<(...)``, a FIFO), by path: a later reading
+#: of the same file (a cell named by its row and column in an error) would find them gone.
+_PIPE_BYTES: dict[str, bytes] = {}
+
+
 def _csv_text(name: str, ref_where: str, file: str, base_dir: pathlib.Path
               ) -> tuple[str, str, str]:
     """A CSV file's text, its name in messages and its separator."""
-    raw = _read_bytes(_resolve(name, base_dir, file=file, where=ref_where), name,
-                      file=file, where=ref_where)
+    path = _resolve(name, base_dir, file=file, where=ref_where)
+    raw = _PIPE_BYTES.get(str(path))
+    if raw is None:
+        raw = _read_bytes(path, name, file=file, where=ref_where)
+        if not _is_regular(path):
+            _PIPE_BYTES[str(path)] = raw
     shown = _shown_name(name, file)
     text = decode_text(raw, file=shown, locate=_csv_position)
     return text, shown, _sniff_delimiter(text)

@@ -597,7 +597,7 @@ def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, name, code, m
 
 
 @pytest.mark.parametrize("args", [("--help",), ("backward", "--help"), ("samples",),
-                                  ("generate", "--list"),
+                                  ("generate", "--list"), (),
                                   ("backward", WORKED), ("backward", WORKED, "-f", "json"),
                                   ("samples", "stackexchange"), ("schema",),
                                   ("explain", NETWORK, "loss"), ("gradcheck", WORKED),

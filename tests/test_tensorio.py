@@ -594,19 +594,22 @@ def test_a_plain_csv_read_whole_reads_as_row_by_row(tmp_path, monkeypatch, rows,
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="a shell's <(...)")
-@pytest.mark.parametrize("content, said", [
-    ("1,2\\n3,4\\n", None),  # a plain grid
-    ("# saved by numpy\\n1,2\\n3,4\\n", None),  # read row by row: a comment
-    ("1,2\\n3,x\\n", "row 2, column 2: 'x' is not a number"),
+@pytest.mark.parametrize("content, said, options", [
+    ("1,2\\n3,4\\n", None, ""),  # a plain grid
+    ("# saved by numpy\\n1,2\\n3,4\\n", None, ""),  # read row by row: a comment
+    ("1,2\\n3,x\\n", "row 2, column 2: 'x' is not a number", ""),
+    # a cell named after the problem is read: float32's range, found afterwards
+    ("1,1e39\\n3,4\\n", "row 1, column 2: 1e+39 does not fit float32 (its largest is about "
+                        "3.4e+38); hint: use --dtype float64", "--dtype float32"),
 ])
-def test_a_csv_through_a_pipe_is_read_once(tmp_path, content, said):
+def test_a_csv_through_a_pipe_is_read_once(tmp_path, content, said, options):
     # the plain-grid reading took the pipe's bytes, and the row-by-row reading after it
     # found it empty: "'/dev/fd/63' is a pipe or device that gave nothing to read"
     import subprocess
     import sys
 
     env = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent)}
-    command = (f"{shlex.quote(sys.executable)} -m cnngrad backward -f json "
+    command = (f"{shlex.quote(sys.executable)} -m cnngrad backward -f json {options} "
                f"--input <(printf '{content}') --kernel '[[1]]' --delta '[[1, 1], [1, 1]]'")
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env,
                             cwd=tmp_path, timeout=60)

@@ -128,7 +128,7 @@ def main() -> None:
     # options and callback, so it parses, helps and fails as the full app does
     args = sys.argv[1:]
     only = (args[0],) if args and args[0] in COMMANDS else COMMANDS
-    code = 0
+    code, stdout_failed = 0, False
     try:
         build_app(only)(prog_name="cnngrad")
     except SystemExit as exc:
@@ -147,6 +147,7 @@ def main() -> None:
         reason = flush_stdout() or (exc.strerror or str(exc)).lower()
         _say(f"error: cannot write standard output: {reason}")
         code = 2
+        stdout_failed = True  # that is the one line: no usage error after it
     reason = flush_stdout()
     from cnngrad.cli import plain_values
 
@@ -155,7 +156,7 @@ def main() -> None:
     if reason is not None:
         _say(f"error: cannot write standard output: {reason}")
         code = code or 2
-    elif not args and code == 2:
+    elif not args and code == 2 and not stdout_failed:
         # the help went to stdout; the usage error is one line on stderr, as every command's
         # missing argument is (where stdout took the help: else that is the one line)
         _say("error: COMMAND: missing; hint: give one of those listed above: cnngrad "
