@@ -1774,8 +1774,11 @@ def test_an_id_windows_keeps_for_a_device_gets_a_folder_windows_can_make():
      "error: --stride: a stride of 7 leaves one window, which no stride moves; hint: at most "
      "4 for this input, kernel and padding"),
     (["generate", "conv-stride-pad", "--seed", 1, "--input", "3x3", "--padding", 0,
-      "--stride", 2], "leaves one window, which no stride moves; hint: give a larger --input "
-                      "or --padding"),
+      "--stride", 2], "leaves one window, which no stride moves; hint: give a larger --input, "
+                      "or --padding 1"),
+    # no padding the recipe takes gives a stride of 3 a second window
+    (["generate", "conv-stride-pad", "--seed", 1, "--input", "2x2", "--kernel", "2x2",
+      "--padding", 0, "--stride", 3], "no stride moves; hint: give a larger --input"),
     (["generate", "seed", "--seed", 1, "--with-kinks"], "no kink to put in"),
     (["generate", "maxpool-ties", "--seed", 1, "--ties", "both"], "unknown tie rule"),
     (["generate", "network", "--seed", 1, "--pool", 9], "does not fit"),

@@ -219,12 +219,16 @@ def _conv_stride_pad(draw: Draw, style: Style, options: dict, kinks: bool) -> Dr
     w_out = conv_out(w, kw, stride, padding, "--kernel", takes_padding=True)
     if stride > 1 and h_out == w_out == 1:
         # one window: an exercise "with stride" whose stride nothing depends on
-        useful = max(h + 2 * padding - kh, w + 2 * padding - kw)  # the last that gives 2
+        def useful(pad: int) -> int:  # the largest stride that moves a window, padded so
+            return max(h + 2 * pad - kh, w + 2 * pad - kw)
+
+        enough = next((pad for pad in range(padding + 1, max(kh, kw)) if useful(pad) >= stride),
+                      None)
         raise UsageError(f"a stride of {stride} leaves one window, which no stride moves",
                          where="--stride",
-                         hint=f"at most {useful} for this input, kernel and padding"
-                         if useful >= 2 else "give a larger --input" + (
-                             " or --padding" if padding < max(kh, kw) - 1 else ""))
+                         hint=f"at most {useful(padding)} for this input, kernel and padding"
+                         if useful(padding) >= 2 else "give a larger --input" + (
+                             f", or --padding {enough}" if enough is not None else ""))
     layer = _conv_layer(tensor((kh, kw), lambda: style.weight(draw)), style.bias(draw),
                         stride=stride, padding=padding)
     document = {"input": tensor((h, w), lambda: style.data(draw)), "layers": [layer],
