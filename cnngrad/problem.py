@@ -357,6 +357,9 @@ class Problem:
     #: the parsed document, numbers as written: what an exact re-run at a kink reads
     source: Any = field(default=None, repr=False)
     grading: Any = None  # the "grading" block as written: only check reads it (cnngrad.teach.grading)
+    #: quick mode's options whose tensor came from a .json file, and that file: where a later
+    #: error about it is placed (:func:`check_dtype_range`)
+    json_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def grading_given(self) -> bool:
@@ -515,12 +518,14 @@ def check_dtype_range(problem: Problem, dtype) -> None:
                                  base_dir=problem.base_dir)
         name = np.dtype(dtype).name
         if too_small[cell]:
-            raise ProblemError(f"{numbers[cell]:g} is too small ({name} rounds it to 0)",
-                               where=where or None, file=file,
-                               hint="write 0 if you mean zero, or use --dtype float64")
-        raise ProblemError(f"{numbers[cell]:g} does not fit "
-                           f"{name} (its largest is about {largest:.1e})",
-                           where=where or None, file=file, hint="use --dtype float64")
+            error = ProblemError(f"{numbers[cell]:g} is too small ({name} rounds it to 0)",
+                                 where=where or None, file=file,
+                                 hint="write 0 if you mean zero, or use --dtype float64")
+        else:
+            error = ProblemError(f"{numbers[cell]:g} does not fit "
+                                 f"{name} (its largest is about {largest:.1e})",
+                                 where=where or None, file=file, hint="use --dtype float64")
+        raise _in_json_file(on_command_line(error), problem.json_files)
 
 
 def check_layer_keys(ctx, raw: dict, where: str, kind: str, following: Any = None) -> None:
@@ -1541,10 +1546,12 @@ def problem_from_quick(*, input: str, kernel: str, delta: str, bias: str | None 
     if flip_kernel:
         doc["flip_kernel"] = True
     try:
-        return build_problem(doc, file=QUICK_FILE, base_dir=Path.cwd(), exact=exact,
-                             max_elements=max_elements)
+        problem = build_problem(doc, file=QUICK_FILE, base_dir=Path.cwd(), exact=exact,
+                                max_elements=max_elements)
     except ProblemError as error:
         raise _in_json_file(on_command_line(error), json_files) from None
+    problem.json_files = json_files
+    return problem
 
 
 def _beside(names: Any, folder: str) -> Any:
@@ -1563,11 +1570,12 @@ def _in_json_file(error: ProblemError, json_files: dict[str, str]) -> ProblemErr
     that file as a CSV's is: a cell at its JSON path there (``o.json: [0][1]: 'x' is not a
     number``), a wrong shape followed by the file (``got 3×3 in big.json``)."""
     option = next((option for option in json_files if error.file is None and error.where
-                   and (error.where == option or error.where.startswith(option + "["))),
+                   and (error.where == option or error.where.startswith((option + "[",
+                                                                          option + ".")))),
                   None)
     if option is None:
         return error
-    inside = error.where[len(option):]
+    inside = error.where[len(option):].lstrip(".")
     if inside:
         error.file, error.where = json_files[option], inside
     elif re.search(r"got (?:shape )?([\d×]+|a number)$", error.what):

@@ -216,6 +216,15 @@ def test_quick_mode_a_json_file_is_read_as_its_json(tmp_path, monkeypatch):
                     "--delta", "sub/big.json")
     assert result.stderr == ("error: --delta: expected shape 2×2 (the output of conv2d_1), "
                              "got 3×3 in sub/big.json\n")
+    # so is what is found wrong after the problem is read (float32's range), and a key
+    (tmp_path / "sub" / "f32.json").write_text("[[1, 2], [3, 1e39]]", encoding="utf-8")
+    result = invoke("backward", "--input", "sub/f32.json", "--kernel", "[[1]]",
+                    "--delta", "[[1, 1], [1, 1]]", "--dtype", "float32")
+    assert result.stderr.startswith("error: sub/f32.json: [1][1]: 1e+39 does not fit float32")
+    (tmp_path / "sub" / "cvs.json").write_text('{"cvs": "o.csv"}', encoding="utf-8")
+    result = invoke("backward", "--input", "sub/cvs.json", "--kernel", "[[1]]",
+                    "--delta", "[[1, 1], [1, 1]]")
+    assert result.stderr.startswith("error: sub/cvs.json: cvs: unknown key 'cvs'")
     # a {"csv": ...} in it is found beside it, as a problem file's is
     (tmp_path / "sub" / "ref.json").write_text('{"csv": "o.csv"}', encoding="utf-8")
     (tmp_path / "sub" / "o.csv").write_text("1,2\n3,4\n", encoding="utf-8")

@@ -2284,9 +2284,10 @@ def test_a_max_pool_listing_cut_short_keeps_the_maximum(tmp_path, form):
     ("dense_1.grads.kernel[0,0]", "dense_1 names it weights: dense_1.grads.weights"),
     ("conv2d_1.grads.weights[0,0]", "conv2d_1 names it kernel: conv2d_1.grads.kernel"),
     ("conv2d_1.grads.W[0,0]", "conv2d_1 names it kernel: conv2d_1.grads.kernel"),
+    ("dense_1.updated.kernel[0,0]", "dense_1 names it weights: dense_1.updated.weights"),
 ])
 def test_a_textbook_name_is_given_the_problems_path(path, hint):
-    result = invoke("explain", NETWORK, path)
+    result = invoke("explain", NETWORK, path, *(("--lr", "0.1") if ".updated." in path else ()))
     assert result.exit_code == 2
     assert result.output.endswith(f"; hint: {hint}\n"), result.output
 

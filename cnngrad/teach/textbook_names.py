@@ -97,6 +97,8 @@ def parameter_hint(name: str, known: Iterable[str]) -> str | None:
     word = re.sub(r"[^a-z]", "", written.lower())
     for what, words, endings in _NAMES:
         if word in words:
+            # an updated parameter's paths end as its gradient's do, under .updated
+            endings = tuple(ending.replace(".grads.", f".{kind}.") for ending in endings)
             paths = [path for path in own if _holds(path, endings)]
             if len(paths) == 1:
                 return f"{owner} names it {paths[0].rpartition('.')[2]}: {paths[0]}"
