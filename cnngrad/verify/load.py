@@ -215,10 +215,9 @@ def _import_bounded(do_import: Callable[[], object], seconds: float,
     every 0.1 s past it, and raised when the import ends if it was caught; a module that
     keeps catching it (a bare ``except:`` around its loop) is given :data:`STUCK_SECONDS`,
     then ``on_stuck()`` (the command's: it says so and ends the process), where given; else
-    the alarm keeps trying.  On the main thread, as
-    Python runs an import: a module that installs a signal handler at its top, or opens a
-    plot window, needs it.  A Ctrl-C or SIGTERM meanwhile is the command's, not the module's
-    error.  The caller's own alarm (handler and time left) is put back; a handler the module
+    the alarm keeps trying.  On the main thread, as Python runs an import: a module that
+    installs a signal handler at its top, or opens a plot window, needs it.  A Ctrl-C or
+    SIGTERM meanwhile is the command's, not the module's error.  The caller's own alarm (handler and time left) is put back; a handler the module
     installs is left to it.  Where there is no such alarm (Windows, or called from another
     thread) the import is not bounded."""
     import signal
