@@ -1568,7 +1568,8 @@ def _beside(names: Any, folder: str) -> Any:
 def _in_json_file(error: ProblemError, json_files: dict[str, str]) -> ProblemError:
     """An error at a quick-mode option whose tensor came from a ``.json`` file, placed in
     that file as a CSV's is: a cell at its JSON path there (``o.json: [0][1]: 'x' is not a
-    number``), a wrong shape followed by the file (``got 3×3 in big.json``)."""
+    number``), what is wrong with the whole tensor followed by the file (``got 3×3 in
+    big.json``)."""
     option = next((option for option in json_files if error.file is None and error.where
                    and (error.where == option or error.where.startswith((option + "[",
                                                                           option + ".")))),
@@ -1578,7 +1579,7 @@ def _in_json_file(error: ProblemError, json_files: dict[str, str]) -> ProblemErr
     inside = error.where[len(option):].lstrip(".")
     if inside:
         error.file, error.where = json_files[option], inside
-    elif re.search(r"got (?:shape )?([\d×]+|a number)$", error.what):
+    elif json_files[option] not in error.what:  # the whole tensor: its shape, its rank
         error.what += f" in {json_files[option]}"
     return error
 

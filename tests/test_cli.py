@@ -225,6 +225,11 @@ def test_quick_mode_a_json_file_is_read_as_its_json(tmp_path, monkeypatch):
     result = invoke("backward", "--input", "sub/cvs.json", "--kernel", "[[1]]",
                     "--delta", "[[1, 1], [1, 1]]")
     assert result.stderr.startswith("error: sub/cvs.json: cvs: unknown key 'cvs'")
+    (tmp_path / "sub" / "deep.json").write_text("[[[[[1]]]]]", encoding="utf-8")
+    result = invoke("backward", "--input", "sub/deep.json", "--kernel", "[[1]]",
+                    "--delta", "[[1]]")
+    assert result.stderr == ("error: --input: expected a tensor of rank 2 to 4, got rank 5 "
+                             "(1×1×1×1×1) in sub/deep.json\n")
     # a {"csv": ...} in it is found beside it, as a problem file's is
     (tmp_path / "sub" / "ref.json").write_text('{"csv": "o.csv"}', encoding="utf-8")
     (tmp_path / "sub" / "o.csv").write_text("1,2\n3,4\n", encoding="utf-8")

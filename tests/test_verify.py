@@ -503,19 +503,26 @@ def test_an_import_that_never_returns_is_given_up_with_a_hint(tmp_path, monkeypa
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no alarm to stop an import")
-def test_an_import_that_catches_every_exception_is_still_given_up(tmp_path):
+@pytest.mark.parametrize("top", [
     # a bare except: around the epochs caught the alarm's exception, and verify waited for
     # ever (the worker thread before it had been left behind instead)
-    path = user_file(tmp_path, """
-        while True:
-            try:
-                time.sleep(0.05)
-            except:  # noqa: E722 - a student's loop
-                pass
+    "while True:\n    try:\n        time.sleep(0.05)\n    except:  # noqa: E722\n        pass",
+    # the module takes the alarm for itself
+    "import signal\nsignal.alarm(0)\ntime.sleep(60)",
+    "import signal\nsignal.signal(signal.SIGALRM, lambda *a: None)\ntime.sleep(60)",
+    # a thread of its own, which kept the process from ending after the error
+    "import threading\nthreading.Thread(target=time.sleep, args=(600,)).start()\n"
+    "time.sleep(60)",
+    # sys.stderr taken for itself, where the error line went
+    "import io, sys\nsys.stderr = io.StringIO()\nwhile True:\n    try:\n"
+    "        time.sleep(0.05)\n    except BaseException:\n        pass",
+])
+def test_an_import_that_keeps_running_however_it_does_is_given_up(tmp_path, top):
+    path = user_file(tmp_path, top + """
 
-        def f(x, w, delta, stride, padding):
-            return None
-        """)
+def f(x, w, delta, stride, padding):
+    return None
+""")
     root = Path(__file__).resolve().parent.parent
     script = ("import sys\nfrom cnngrad.verify import load\nload.IMPORT_SECONDS = 1.0\n"
               "load.SLOW_IMPORT_SECONDS = 0.3\nfrom cnngrad.cli import main\n"

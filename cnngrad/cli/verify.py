@@ -301,6 +301,7 @@ def verify(
         # process ended, as nothing raised would end it
         from cnngrad.cli.common import report_error
 
+        sys.stderr = sys.__stderr__  # the module may have taken sys.stderr for itself
         report_error(error)
         sys.stderr.flush()
         _exit_now(error.exit_code)

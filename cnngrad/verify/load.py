@@ -212,10 +212,10 @@ def _import_bounded(do_import: Callable[[], object], seconds: float,
     it (``on_slow()`` once it has run :data:`SLOW_IMPORT_SECONDS`, when ``seconds`` is
     longer): (its value, None), or (None, the exception the user's module raised: an
     ``Exception``, or a ``SystemExit``); :class:`_ImportTimedOut` at the alarm, raised again
-    every 0.1 s past it, and raised when the import ends if it was caught; a module that
-    keeps catching it (a bare ``except:`` around its loop) is given :data:`STUCK_SECONDS`,
-    then ``on_stuck()`` (the command's: it says so and ends the process), where given; else
-    the alarm keeps trying.  On the main thread, as Python runs an import: a module that
+    every 0.1 s past it, and raised when the import ends if it was caught; an import still
+    running :data:`STUCK_SECONDS` past its deadline (a bare ``except:`` around its loop, or
+    a module that takes the alarm for itself) gets ``on_stuck()`` from a thread of its own
+    (the command's: it says so and ends the process), where given.  On the main thread, as Python runs an import: a module that
     installs a signal handler at its top, or opens a plot window, needs it.  A Ctrl-C or
     SIGTERM meanwhile is the command's, not the module's error.  The caller's own alarm (handler and time left) is put back; a handler the module
     installs is left to it.  Where there is no such alarm (Windows, or called from another
@@ -225,8 +225,11 @@ def _import_bounded(do_import: Callable[[], object], seconds: float,
 
     start = time.monotonic()
     late = []  # the deadline passed: the import is over, whatever the module catches
+    done = []  # the import has returned: an alarm late in the cleanup does nothing
 
     def alarm(_signum, _frame):
+        if done:
+            return
         elapsed = time.monotonic() - start
         if elapsed < seconds - 0.01:  # the note's time, or early (the module's own alarm)
             if said is not None and not said and elapsed >= SLOW_IMPORT_SECONDS - 0.01:
@@ -236,14 +239,19 @@ def _import_bounded(do_import: Callable[[], object], seconds: float,
             signal.setitimer(signal.ITIMER_REAL, max(following - elapsed, 0.001))
             return
         late.append(True)
-        if on_stuck is not None and elapsed >= seconds + STUCK_SECONDS:
-            on_stuck()  # the module catches every exception: nothing raised here ends it
         signal.setitimer(signal.ITIMER_REAL, 0.1)  # again, till the import gives way
         raise _ImportTimedOut
 
     bounded = hasattr(signal, "setitimer") and \
         threading.current_thread() is threading.main_thread()
     said = [] if on_slow is not None and seconds > SLOW_IMPORT_SECONDS else None
+    # the last resort, on a thread of its own: a module that takes the alarm for itself
+    # (signal.alarm(0), a handler of its own) or keeps catching what it raises
+    watchdog = threading.Timer(seconds + STUCK_SECONDS, on_stuck) \
+        if on_stuck is not None else None
+    if watchdog is not None:
+        watchdog.daemon = True
+        watchdog.start()
     if bounded:
         theirs = signal.getitimer(signal.ITIMER_REAL)
         previous = signal.signal(signal.SIGALRM, alarm)
@@ -256,6 +264,9 @@ def _import_bounded(do_import: Callable[[], object], seconds: float,
     else:
         error = None
     finally:
+        done.append(True)
+        if watchdog is not None:
+            watchdog.cancel()
         if bounded:
             signal.setitimer(signal.ITIMER_REAL, 0)
             if signal.getsignal(signal.SIGALRM) is alarm:
@@ -268,7 +279,13 @@ def _import_bounded(do_import: Callable[[], object], seconds: float,
     return value, error
 
 
+#: Imports given up on: whatever threads they started may still run, and keep the
+#: process from ending (:func:`cnngrad.verify.runner.calls_still_running`).
+imports_abandoned: list[str] = []
+
+
 def _import_timed_out(shown: str, seconds: float, option: str) -> LoadError:
+    imports_abandoned.append(shown)
     return LoadError(f"importing {shown} did not finish within {seconds:g} s", where=option,
                      hint="its top level runs when verify imports it: put a training loop, a "
                           "plot or an input() under if __name__ == \"__main__\":, or raise "

@@ -185,7 +185,10 @@ def calls_still_running() -> bool:
     """Whether a call abandoned after its timeout is still running: one inside a C library
     (a large BLAS matmul) keeps that library's exit handlers waiting for ever, so the
     command ends its process without them (:func:`cnngrad.cli.main`)."""
-    return any(worker.is_alive() for worker in _ABANDONED)
+    from cnngrad.verify.load import imports_abandoned
+
+    # an import given up on may have started threads that never end
+    return bool(imports_abandoned) or any(worker.is_alive() for worker in _ABANDONED)
 
 
 def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = (),
