@@ -245,10 +245,12 @@ def kernel_axes(spec, key: str, rank: int, spatial: int, channels_last: bool,
     ``spatial`` kernel axes: channels first, the contract's F×(C/groups)×k…, C_in×k… (one
     filter over several channels) and F×k… (one-channel filters); channels last, the kernel's
     rows (and columns) first, each grid ``across`` (down, across: a transposed conv's output
-    and input channels).  "" for a kernel of one filter over one channel, or another key."""
+    and input channels, whose ``weight`` is (C_in, F/groups, …)).  "" for a kernel of one
+    filter over one channel, or another key."""
     if key != "kernel" or rank <= spatial:
         return ""
-    per_filter = spec.weight.shape[1]  # input channels each filter reads
+    # the channels each filter reads (a transposed conv's: the outputs each input feeds)
+    per_filter = spec.weight.shape[1]
     group = " of its group" if spec.groups > 1 else ""
     if channels_last:
         down, side = across

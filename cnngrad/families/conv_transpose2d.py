@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnngrad.errors import ShapeError, join_path
-from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, number_bias_grad,
-                                   read_bias, read_kernel2d, shape_size, working_buffer)
+from cnngrad.families.base import (Head, LayerFamily, check_groups, counted, kernel_axes,
+                                   number_bias_grad, read_bias, read_kernel2d, shape_size,
+                                   working_buffer)
 from cnngrad.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnngrad.problem import LayerSpec, every_text, pair_text, shape_text
 
@@ -716,16 +717,11 @@ class ConvTranspose2d(LayerFamily):
                 f"windows a stride apart{cropped} (torch's conv_transpose2d)")
 
     def given_axes(self, spec, key, rank, channels_last=False):
+        if channels_last:  # TensorFlow's k1×k2×(F/groups)×C_in: output channels down
+            return kernel_axes(spec, key, rank, 2, True,
+                               across=("output channels", "input channels"))
         if key != "kernel" or rank <= 2:
             return ""
-        if channels_last:  # TensorFlow's k1×k2×(F/groups)×C_in
-            one_in = spec.weight.shape[0] == 1
-            if rank == 4:
-                group = " of its group" if spec.groups > 1 else ""
-                return (f"[i,j] is the kernel's row i, column j: output channels{group} down, "
-                        "input channels across")
-            return ("[i] is the kernel's row i: its columns down, "
-                    f"{'output' if one_in else 'input'} channels across")
         # torch's C_in×(F/groups)×k1×k2: the input channel first
         group = " of its group" if spec.groups > 1 else ""
         if rank == 4:
