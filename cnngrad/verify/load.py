@@ -200,8 +200,9 @@ class _ImportTimedOut(BaseException):
     ``except Exception`` around a loop does not take it for one of theirs."""
 
 
-#: Past the deadline, how long an import that catches the alarm's exception (a bare
-#: ``except:`` around its loop) is given before ``on_stuck`` ends the command.
+#: Past the deadline, how long an import still running (one that catches the alarm's
+#: exception, a bare ``except:`` around its loop, or took the alarm for itself, or one the
+#: alarm cannot stop: Windows) is given before ``on_stuck`` ends the command.
 STUCK_SECONDS = 1.0
 
 
@@ -215,11 +216,12 @@ def _import_bounded(do_import: Callable[[], object], seconds: float,
     every 0.1 s past it, and raised when the import ends if it was caught; an import still
     running :data:`STUCK_SECONDS` past its deadline (a bare ``except:`` around its loop, or
     a module that takes the alarm for itself) gets ``on_stuck()`` from a thread of its own
-    (the command's: it says so and ends the process), where given.  On the main thread, as Python runs an import: a module that
-    installs a signal handler at its top, or opens a plot window, needs it.  A Ctrl-C or
-    SIGTERM meanwhile is the command's, not the module's error.  The caller's own alarm (handler and time left) is put back; a handler the module
+    (the command's: it says so and ends the process), where given.  On the main thread, as
+    Python runs an import: a module that installs a signal handler at its top, or opens a
+    plot window, needs it.  A Ctrl-C or SIGTERM meanwhile is the command's, not the module's
+    error.  The caller's own alarm (handler and time left) is put back; a handler the module
     installs is left to it.  Where there is no such alarm (Windows, or called from another
-    thread) the import is not bounded."""
+    thread) only ``on_stuck`` bounds the import."""
     import signal
     import time
 
@@ -294,7 +296,7 @@ def _import_timed_out(shown: str, seconds: float, option: str) -> LoadError:
 
 def _import_file(path: str, option: str, function: str = "FUNCTION",
                  seconds: float = IMPORT_SECONDS, on_slow: Callable[[], None] | None = None,
-                 on_stuck: Callable[[LoadError], None] | None = None):
+                 on_stuck: Callable[[], None] | None = None):
     from cnngrad.verify.runner import exception_words, user_traceback
 
     if os.path.isdir(path):
@@ -323,9 +325,8 @@ def _import_file(path: str, option: str, function: str = "FUNCTION",
         # a print at the module's top level goes to stderr, as the function's own prints do:
         # stdout carries only the report (and --format json)
         with contextlib.redirect_stdout(sys.stderr), running_user_code((folder,)) as moved:
-            _, error = _import_bounded(
-                lambda: spec.loader.exec_module(module), seconds, on_slow,
-                on_stuck and (lambda: on_stuck(_import_timed_out(path, seconds, option))))
+            _, error = _import_bounded(lambda: spec.loader.exec_module(module), seconds,
+                                       on_slow, on_stuck)
     except _ImportTimedOut:
         sys.modules.pop(name, None)
         raise _import_timed_out(path, seconds, option) from None
@@ -341,7 +342,7 @@ def _import_file(path: str, option: str, function: str = "FUNCTION",
 
 def _import_name(name: str, option: str, function: str = "FUNCTION",
                  seconds: float = IMPORT_SECONDS, on_slow: Callable[[], None] | None = None,
-                 on_stuck: Callable[[LoadError], None] | None = None):
+                 on_stuck: Callable[[], None] | None = None):
     from cnngrad.verify.runner import exception_words, user_traceback
 
     # the current folder first, as `python -m` does
@@ -349,9 +350,8 @@ def _import_name(name: str, option: str, function: str = "FUNCTION",
     try:
         # as for a file: stdout is the report's
         with contextlib.redirect_stdout(sys.stderr), running_user_code(folders) as moved:
-            module, error = _import_bounded(
-                lambda: importlib.import_module(name), seconds, on_slow,
-                on_stuck and (lambda: on_stuck(_import_timed_out(name, seconds, option))))
+            module, error = _import_bounded(lambda: importlib.import_module(name), seconds,
+                                            on_slow, on_stuck)
     except _ImportTimedOut:
         raise _import_timed_out(name, seconds, option) from None
     if isinstance(error, ModuleNotFoundError):
@@ -427,15 +427,18 @@ def load_function(target: str, option: str = "MODULE:FUNCTION", *, default_modul
     under test, which a --forward hint never proposes: it cannot be its own forward.  The
     module's import is stopped after ``seconds`` (a :class:`LoadError`) where an alarm can
     stop it (on the main thread, not on Windows); ``on_slow`` is called once it has run
-    :data:`SLOW_IMPORT_SECONDS`, and ``on_stuck`` with the timeout's error where the module
-    keeps catching the alarm's exception past the deadline (it must not return)."""
+    :data:`SLOW_IMPORT_SECONDS`, and ``on_stuck`` with the timeout's error where the import
+    still runs past the deadline (it keeps catching the alarm's exception, or took the alarm
+    for itself): it must not return."""
     if default_module is not None and ":" not in target:
         module, function = default_module, target
         _, folder, cwd = _FOLDER_OF.get(id(verified), (None, None, None))
     else:
         module_name, function = _split(target, option)
+        stuck = on_stuck and (
+            lambda: on_stuck(_import_timed_out(module_name, seconds, option)))
         module, folder, cwd = (_import_file if _is_path(module_name) else _import_name)(
-            module_name, option, function, seconds, on_slow, on_stuck)
+            module_name, option, function, seconds, on_slow, stuck)
     fn = _attribute(module, function, option) if "." in function else \
         getattr(module, function, None)
     if fn is None or not callable(fn):

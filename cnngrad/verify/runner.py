@@ -182,9 +182,10 @@ _ABANDONED: list[threading.Thread] = []
 
 
 def calls_still_running() -> bool:
-    """Whether a call abandoned after its timeout is still running: one inside a C library
-    (a large BLAS matmul) keeps that library's exit handlers waiting for ever, so the
-    command ends its process without them (:func:`cnngrad.cli.main`)."""
+    """Whether a call abandoned after its timeout is still running, or an import was given
+    up on: one inside a C library (a large BLAS matmul) keeps that library's exit handlers
+    waiting for ever, and a thread the module started, the interpreter's, so the command
+    ends its process without them (:func:`cnngrad.cli.main`)."""
     from cnngrad.verify.load import imports_abandoned
 
     # an import given up on may have started threads that never end
@@ -216,15 +217,9 @@ def call_with_timeout(run, timeout: float, folders: tuple[str, ...] = (),
     outcome.seconds = time.perf_counter() - start
     outcome.timed_out = worker.is_alive()
     if outcome.timed_out:
-        abandon(worker)
+        _ask_to_stop(worker)
+        _ABANDONED.append(worker)
     return outcome
-
-
-def abandon(worker: threading.Thread) -> None:
-    """Leave the user's code running on ``worker`` past its time: asked to stop, and kept
-    for :func:`calls_still_running`."""
-    _ask_to_stop(worker)
-    _ABANDONED.append(worker)
 
 
 class Abandoned(BaseException):
