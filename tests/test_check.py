@@ -2061,6 +2061,13 @@ def test_a_zero_where_a_delta_went_elsewhere_is_no_rounding(tmp_path):
     both.write_text('{"conv2d_1.grads.kernel": [[0.0, 0.1], [0.0, 0.1]]}', encoding="utf-8")
     result = CliRunner().invoke(app, ["check", str(WORKED), str(both)])
     assert "→ right to the 1 decimal written; 4 are required" in result.stdout
+    # ... at the same decimals only: beside 1.29 for 1.294 a 0.0 for 0.00002 still claims 0
+    problem = write_json(tmp_path / "p.json", {"input": [[0.00002, 1.294]],
+                                                "layers": [{"type": "relu"}],
+                                                "delta": [[1, 1]]})
+    result = CliRunner().invoke(app, ["check", str(problem), str(write_json(
+        tmp_path / "c.json", {"relu_1.output": [["0.0", "1.29"]]}))])
+    assert "→ right to the 2 decimals written in [0,1]; 4 are required" in result.stdout
     # 0.00 is no program's float 0: a rounding as written (−0.004732 at three decimals)
     short = tmp_path / "s.json"
     short.write_text('{"conv2d_1.delta_in[1,1]": "0.00"}', encoding="utf-8")

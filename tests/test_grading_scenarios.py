@@ -668,6 +668,45 @@ def test_a_short_value_the_truth_with_zeros_dropped_is_never_carried(tmp_path, t
                                   "conv2d_1.delta_in": [] if carried else [[0, 1]]}
 
 
+@pytest.mark.parametrize("zero, carried", [
+    # a whole 0, or a lone 0.0 / -0.0 (a float zero as a program writes it), claims an exact
+    # zero: where the student's own delta_out implies exactly 0, it is carried forward,
+    # though the truth (0.00002) is 0.0000 at 4 decimals
+    ("0", True), ("0.0", True), ("-0.0", True),
+    # 0.00 is a number formatted to 2 decimals: the decimals slip of a right 0.0000
+    ("0.00", False),
+])
+def test_a_zero_the_upstream_answers_imply_exactly_is_carried(tmp_path, zero, carried):
+    problem = {"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[0.11111, 0.00002],
+                                                                     [0.3, 0.4]]}
+    grading = {"min_decimals": 4, "carry_forward": True}
+    rows = [[1, zero], [0.3, 0.4]]
+    code, entry, _ = grade(tmp_path, problem, grading,
+                           {"conv2d_1.delta_out": rows, "conv2d_1.delta_in": rows})
+    assert code == 1
+    assert carried_cells(entry) == {"conv2d_1.delta_in": [[0, 0], [0, 1]] if carried
+                                    else [[0, 0]]}
+
+
+def test_a_writers_zero_beside_values_at_the_decimals_required_is_a_rounding(tmp_path):
+    # json.dump of numbers rounded to 4 decimals writes -0.0000 as -0.0: the decimals slip of
+    # a right answer, named as the other dropped zeros are, and not carried
+    problem = {"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[0.11111, -0.00002],
+                                                                     [0.3, 0.4]]}
+    grading = {"min_decimals": 4, "carry_forward": True}
+    rows = [[1, -0.0], [0.3, 0.4]]
+    code, entry, _ = grade(tmp_path, problem, grading, {
+        "conv2d_1.delta_out": rows, "conv2d_1.delta_in": [[1, -0.0], ["0.3000", "0.4000"]]})
+    assert code == 1
+    assert carried_cells(entry) == {"conv2d_1.delta_in": [[0, 0]]}
+    result = CliRunner().invoke(app, ["check", str(tmp_path / "p.json"),
+                                      str(tmp_path / "a.json")])
+    text = " ".join(result.stdout.split())
+    assert ("right to the 1 decimal written; 4 are required (the grading block's "
+            "min_decimals): each is its value at 4 decimals with its trailing zeros dropped, "
+            "as JSON writers drop them (-0.0000 → -0.0)") in text
+
+
 def test_a_short_copy_of_right_answers_is_no_error_to_carry(tmp_path):
     # relu_1's output is read by a and b, both delta_ins right as 0.1240: their sum 0.248 is
     # the truth 0.24802 at 4 decimals with its zero dropped, a decimals slip, whatever

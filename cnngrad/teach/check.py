@@ -1681,7 +1681,8 @@ def _carry_forward(trace: Trace, result: FileCheck, tolerance: Tolerance) -> Non
             if value is None or value.value.shape != check.truth.shape:
                 continue
             found = _carried_cells(written, value, cells, tolerance,
-                                   np.asarray(check.truth).reshape(-1)[cells])
+                                   np.asarray(check.truth).reshape(-1)[cells],
+                                   check.rounded.reshape(-1)[cells])
             # none carried: the first value implied from a wrong upstream answer is still
             # shown (what the cells needed); from right ones it is the truth again
             if found.sum() > matches.sum() or (implied is None and value.used.wrong):
@@ -1748,7 +1749,7 @@ def _zeros_for_nonzeros(check: TensorCheck) -> bool:
 
 
 def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tolerance,
-                   truth: np.ndarray) -> np.ndarray:
+                   truth: np.ndarray, rounded: np.ndarray) -> np.ndarray:
     """Which ``written`` cells (flat indices ``cells`` of the tensor, true values ``truth``)
     are right for the value ``implied`` (:class:`~cnngrad.teach.carry_forward.Implied`): for
     the value as recomputed, or for the nearest value to the one written that the step gives
@@ -1760,7 +1761,9 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     at 4 decimals) is the decimals slip of a right answer, whatever the upstream answers
     imply (the rounding of right upstream answers can make it exact by chance: -0.1324 and
     -0.0932 giving -0.154 where the truth is -0.154020, the decimals slip of the -0.024
-    beside it)."""
+    beside it).  A zero that is no rounding (``rounded``: a whole 0, a 0.0 not read as one)
+    is a claim of an exact zero, not a slip of decimals: carried where the answers upstream
+    imply exactly 0, however small the truth."""
     from cnngrad.teach.carry_forward import half_unit
 
     value = implied.value.reshape(-1)[cells]
@@ -1769,7 +1772,8 @@ def _carried_cells(written: Written, implied, cells: np.ndarray, tolerance: Tole
     if (found & short).any():
         changed = np.array([abs(float(v) - float(t)) > half_unit(tolerance.min_decimals)
                             for v, t in zip(value, truth)], dtype=bool)
-        found &= ~short | changed
+        exact_zero = ~rounded & np.array([v == 0 for v in written.values], dtype=bool)
+        found &= ~short | changed | exact_zero
     if found.all():
         return found
     spread, shifts = implied.spread(), implied.shifts()
@@ -1974,12 +1978,21 @@ def _rounded(given: Written, truth: np.ndarray, right: np.ndarray,
         return short
     as_written = cells_right(given, truth, dataclasses.replace(tolerance, min_decimals=0))
     rounded = short & as_written
-    # zeros alone (0.0, as json.dump writes a float 0) claim exact zeros, as a whole 0 does:
-    # beside other values rounded at their decimals they are roundings too; a zero of two
-    # decimals or more (0.00: a value formatted to 2 decimals, as -0.0047 is) is a rounding
+    # zeros alone (0.0, as json.dump writes a float 0) claim exact zeros, as a whole 0 does;
+    # a zero of two decimals or more (0.00: a value formatted to 2 decimals, as -0.0047 is)
+    # is a rounding
     zeros = rounded & (given.decimals == 1) & np.array([value == 0 for value in given.values],
                                                        dtype=bool)
-    return rounded if (rounded & ~zeros).any() else rounded & ~zeros
+    if not zeros.any() or (rounded & ~zeros & (given.decimals == 1)).any():
+        return rounded  # beside other values rounded at 1 decimal, a rounding like them
+    # a writer's zero: the truth at the decimals required (-0.0000), written as json.dump
+    # writes a float rounded to them (-0.0) beside values that show those decimals
+    required = tolerance.min_decimals
+    padded = dataclasses.replace(given, decimals=np.full(given.decimals.shape, required,
+                                                         dtype=np.int64))
+    writer = ((given.decimals == required).any()
+              & cells_right(padded, truth, tolerance))
+    return rounded & (~zeros | writer)
 
 
 def _place(entry: AnswerEntry, truth: np.ndarray, tolerance: Tolerance,
