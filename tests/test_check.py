@@ -1263,6 +1263,20 @@ def test_slip_relu_derivative_at_zero(tmp_path):
         {"relu_one_at_zero"}
 
 
+@pytest.mark.parametrize("doc, path, wrong, slip", [
+    # the mean of a 2×2 map read as its sum: each channel's delta whole to its 4 cells
+    ({"input": [[[1, 2], [3, 4]], [[0, 1], [1, 0]]], "layers": [{"type": "global_avgpool"}],
+      "delta": [0.3, -0.6]}, "global_avgpool_1.delta_in",
+     [[[0.3, 0.3], [0.3, 0.3]], [[-0.6, -0.6], [-0.6, -0.6]]], "global_avgpool_not_divided"),
+    ({"input": [[1, 2, 3, 4, 5, 6]], "layers": [{"type": "avgpool1d", "size": 3}],
+      "delta": [[0.3, -0.6]]}, "avgpool1d_1.delta_in",
+     [[0.3, 0.3, 0.3, -0.6, -0.6, -0.6]], "avgpool1d_not_divided"),
+])
+def test_slip_average_not_divided(tmp_path, doc, path, wrong, slip):
+    answers = write_answers(tmp_path, {path: wrong})
+    assert diagnosed(check_file(trace_of(doc), str(answers)), path) == {slip}
+
+
 def test_slip_sigmoid_derivative_from_the_input(tmp_path):
     trace = run(load_problem(str(SAMPLES / "stackexchange-network.json")))
     sigmoid = trace.layers[-1]

@@ -81,6 +81,11 @@ def delta_in_global_avgpool(ex, path: TensorPath, layer: LayerTrace, index) -> E
 # --------------------------------------------------------------------------- the family
 
 
+def _delta_to_every_cell(spec, x, y, delta):
+    # the slip: each channel's δ, whole, to every cell of its map (y read as a sum, not a mean)
+    return global_avgpool_backward(x.shape, delta) * math.prod(x.shape[2:]), {}
+
+
 class GlobalAvgPool(LayerFamily):
     type = "global_avgpool"
     since = "1.1"  # contract v1.1
@@ -102,6 +107,17 @@ class GlobalAvgPool(LayerFamily):
 
     def backward(self, spec, inputs, output, delta_out):
         return [global_avgpool_backward(inputs[0].shape, delta_out)], {}
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
+
+        return [
+            (36, Slip("global_avgpool_not_divided",
+                      "matches the global average pool's delta sent to every cell of the map "
+                      "without dividing it by the map's size",
+                      slip_in_trace("global_avgpool_not_divided", custom_backward(
+                            lambda layer: layer.type == self.type, _delta_to_every_cell)))),
+        ]
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":

@@ -482,6 +482,11 @@ class MaxPool1d(_Pool1d):
         ]
 
 
+def _delta_to_every_cell(spec, x, y, delta):
+    # the slip: each window's δ, whole, to every cell of the window (not divided by its size)
+    return avgpool1d_backward(x, delta, count_include_pad=True, **_args(spec)) * spec.size, {}
+
+
 class AvgPool1d(_Pool1d):
     type = "avgpool1d"
     fields = ("size", "stride", "padding", "ceil_mode", "count_include_pad")
@@ -515,6 +520,18 @@ class AvgPool1d(_Pool1d):
 
     def kinks(self, problem, layer, reach):
         return _overhang_notes(layer.spec), None
+
+    def slips(self):
+        from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
+
+        return [
+            (37, Slip("avgpool1d_not_divided",
+                      "matches the delta sent to every cell of the 1-D window without dividing "
+                      "it by the window's size",
+                      slip_in_trace("avgpool1d_not_divided", custom_backward(
+                            lambda layer: layer.type == self.type and not layer.spec.ceil_mode,
+                            _delta_to_every_cell)))),
+        ]
 
     def explain(self, ex, what, path, layer, index):
         if what == "output":
