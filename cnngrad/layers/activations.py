@@ -261,6 +261,7 @@ def leaky_relu_forward_naive(x, slope) -> np.ndarray:
     """Plain-loop reference for :func:`leaky_relu_forward` (same arguments and result)."""
     x = np.asarray(x)
     y = np.empty(x.shape, np.result_type(x.dtype, _product_dtype(x, slope)))
+    slope = _as(y.dtype, slope)
     for i in np.ndindex(*x.shape):
         y[i] = x[i] if x[i] > 0 else x[i] * slope
     return y
@@ -271,6 +272,7 @@ def leaky_relu_backward_naive(x, delta_out, slope) -> np.ndarray:
     x, delta_out = np.asarray(x), np.asarray(delta_out)
     delta_in = np.empty(delta_out.shape,
                         np.result_type(delta_out.dtype, _product_dtype(delta_out, slope)))
+    slope = _as(delta_in.dtype, slope)
     for i in np.ndindex(*delta_out.shape):
         delta_in[i] = delta_out[i] if x[i] > 0 else delta_out[i] * slope
     return delta_in
@@ -280,6 +282,13 @@ def _product_dtype(values: np.ndarray, slope) -> np.dtype:
     """The dtype numpy gives ``values * slope`` (a Python float keeps float32 float32, a
     Fraction makes it object), found on no elements."""
     return (values.reshape(-1)[:0] * slope).dtype
+
+
+def _as(dtype: np.dtype, number):
+    """``number`` as a scalar of the float ``dtype`` (else as it is): element by element,
+    numpy 1.x takes a float32 scalar times a Python number to float64, where the vectorized
+    kernels' arrays stay float32 (numpy 2 keeps both float32)."""
+    return dtype.type(number) if dtype.kind == "f" else number
 
 
 def sigmoid_forward_naive(x) -> np.ndarray:
@@ -301,8 +310,9 @@ def sigmoid_backward_naive(y, delta_out) -> np.ndarray:
     """Plain-loop reference for :func:`sigmoid_backward` (same arguments and result)."""
     y, delta_out = np.asarray(y), np.asarray(delta_out)
     delta_in = np.empty(delta_out.shape, np.result_type(y, delta_out))
+    one = _as(y.dtype, 1)  # 1 − y in y's own dtype, as the kernel's array
     for i in np.ndindex(*delta_out.shape):
-        delta_in[i] = delta_out[i] * y[i] * (1 - y[i])
+        delta_in[i] = delta_out[i] * y[i] * (one - y[i])
     return delta_in
 
 
@@ -320,6 +330,7 @@ def tanh_backward_naive(y, delta_out) -> np.ndarray:
     """Plain-loop reference for :func:`tanh_backward` (same arguments and result)."""
     y, delta_out = np.asarray(y), np.asarray(delta_out)
     delta_in = np.empty(delta_out.shape, np.result_type(y, delta_out))
+    one = _as(y.dtype, 1)  # 1 − y² in y's own dtype, as the kernel's array
     for i in np.ndindex(*delta_out.shape):
-        delta_in[i] = delta_out[i] * (1 - y[i] * y[i])
+        delta_in[i] = delta_out[i] * (one - y[i] * y[i])
     return delta_in
