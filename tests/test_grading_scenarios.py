@@ -707,6 +707,34 @@ def test_a_writers_zero_beside_values_at_the_decimals_required_is_a_rounding(tmp
             "as JSON writers drop them (-0.0000 → -0.0)") in text
 
 
+SKIP_AND_CONCAT = {"input": [[1, 0.2], [0.6, -0.4]], "layers": [
+    {"type": "conv2d", "name": "c1", "kernel": [[0.5]], "bias": -0.25},
+    {"type": "relu", "name": "r1"},
+    {"type": "add", "name": "a1", "inputs": ["r1", "input"]},
+    {"type": "concat", "name": "cat", "inputs": ["a1", "r1"]},
+    {"type": "global_avgpool"}, {"type": "dense", "weights": [[1, -2]], "bias": 0.1}],
+    "loss": {"type": "mse", "target": [1]}}
+
+
+@pytest.mark.parametrize("factor, first", [
+    # r1.delta_out twice the truth, the loss and cat's and a1's deltas right: one reader's
+    # delta left out of the sum at r1, not MSE without its ½, which would double them all
+    (1, "main_delta_forgotten"),
+    # the loss and every delta doubled: MSE without its ½ throughout, first by its rank
+    (2, "mse_without_half"),
+])
+def test_a_slip_the_other_right_answers_rule_out_comes_last(tmp_path, factor, first):
+    answers = {"loss": round(0.1953125 * factor, 4),  # Σ(t − y)² is twice ½Σ
+               "cat.delta_in.r1": [[0.3125 * factor] * 2] * 2,
+               "a1.delta_in.r1": [[-0.1562 * factor] * 2] * 2,
+               "r1.delta_out": [[0.3125] * 2] * 2}
+    _, entry, _ = grade(tmp_path, SKIP_AND_CONCAT, {"min_decimals": 3}, answers)
+    tensor = next(t for t in entry["tensors"] if t["path"] == "r1.delta_out")
+    assert tensor["diagnoses"][0]["slip"] == first
+    assert {d["slip"] for d in tensor["diagnoses"]} >= {"main_delta_forgotten",
+                                                       "mse_without_half"}
+
+
 def test_a_short_copy_of_right_answers_is_no_error_to_carry(tmp_path):
     # relu_1's output is read by a and b, both delta_ins right as 0.1240: their sum 0.248 is
     # the truth 0.24802 at 4 decimals with its zero dropped, a decimals slip, whatever

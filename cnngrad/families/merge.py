@@ -226,13 +226,26 @@ def _one_branch(keep_first: bool):
             if readers:
                 kept[name] = readers[0] if keep_first else readers[-1]
 
+        computed = {}
+
         def step(layer, delta_out):
             delta_ins, grads = family_of(layer.spec).backward(layer.spec, layer.inputs,
                                                               layer.output, delta_out)
+            computed[layer.name] = delta_ins
             return [value if kept[name] is layer else value * 0
                     for name, value in zip(layer.spec.inputs, delta_ins)], grads
 
         input_delta = backward(layers, trace.layers[-1].delta_out, backward_step=step)
+        for layer in layers:
+            # a forgotten reader computed its delta_in all right: the slip is in the sum
+            # at the output it reads, which left it out
+            if isinstance(layer.delta_in, dict):
+                layer.delta_in = {}
+                for name, value in zip(layer.spec.inputs, computed[layer.name]):
+                    layer.delta_in[name] = (value if name not in layer.delta_in
+                                            else layer.delta_in[name] + value)
+            else:
+                layer.delta_in = computed[layer.name][0]
         return Trace(problem=trace.problem, layers=layers, loss=trace.loss, lr=trace.lr,
                      input_delta=input_delta)
 

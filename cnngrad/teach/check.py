@@ -1534,7 +1534,7 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
         _carry_forward(trace, result, tolerance)
     if diagnose:
         for check in result.tensors:
-            _diagnose_tensor(check, context, tolerance)
+            _diagnose_tensor(check, context, tolerance, result.tensors)
         if any(entry.base for entry in sheet.entries):  # read --one-based: not to give it
             for check in result.tensors:
                 check.diagnoses = [_read_one_based(diagnosis) for diagnosis in check.diagnoses]
@@ -1804,14 +1804,21 @@ def _written_cells(check: TensorCheck, cells: np.ndarray) -> Written:
                    fraction=check.fraction.reshape(-1)[cells])
 
 
-def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolerance) -> None:
+def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolerance,
+                     others: list[TensorCheck] = ()) -> None:
     """Name the slips a tensor with wrong cells matches (rounded or carried-forward cells
-    alone need no diagnosis: the report says what they are)."""
+    alone need no diagnosis: the report says what they are).  A slip that would have made
+    right answers of ``others`` (the file's other tensors) wrong comes after those that
+    would not: MSE without its ½ doubles a delta, but also the loss and every delta after
+    it, which a student who forgot one reader's delta has right."""
     if not (check.wrong & ~check.rounded).any():
         return
     # a rounded cell is right to its decimals: a slip is looked for in the others
     cells = np.flatnonzero((check.answered & ~check.rounded).reshape(-1))
     found = _diagnose(context, check.path, _written_cells(check, cells), cells, tolerance)
+    if len(found) > 1:
+        found = sorted(found, key=lambda pair: _contradicted(pair[0].slip, check, others,
+                                                             context, tolerance))
     if check.keys and all("[" in key for key in check.keys):
         # every cell given under an index the student wrote: an index counted from 1 is
         # likelier than a slip of the whole tensor that moves the few cells the same way
@@ -1836,6 +1843,29 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
             check.whole_short = _right_at(
                 check, whole, lambda written: written,
                 dataclasses.replace(tolerance, min_decimals=0)) & ~check.sign_flipped
+
+
+def _contradicted(slip: str, check: TensorCheck, others: list[TensorCheck],
+                  context: SlipContext, tolerance: Tolerance) -> bool:
+    """Whether the slip ``slip``, one slipped computation of the whole problem, gives
+    another tensor numbers that its right answers in the same file are not."""
+    from cnngrad.teach.diagnose import slipped_at
+
+    for other in others:
+        if other.path == check.path or other.given is None:
+            continue
+        right = np.flatnonzero((other.answered & other.right).reshape(-1))
+        if not right.size:
+            continue
+        value = slipped_at(context, slip, other.path)
+        if value is None:
+            return False  # not a whole computation: nothing elsewhere to hold it to
+        if value.shape != np.shape(other.truth):
+            continue
+        if not cells_right(_written_cells(other, right), value.reshape(-1)[right],
+                           tolerance).all():
+            return True
+    return False
 
 
 def _float32_digits(check: TensorCheck) -> bool:

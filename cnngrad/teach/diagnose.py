@@ -164,6 +164,7 @@ def slip_in_trace(key: str, build: Callable[[SlipContext], Trace | None]):
             return None
         return _as_array(tensor_at(slipped, path))
 
+    alternative.whole_trace = True  # its numbers at every path are one slipped computation
     return alternative
 
 
@@ -474,6 +475,17 @@ def alternatives(ctx: SlipContext, path: str,
         if truth is not None and value.shape == truth.shape and _same(value, truth):
             continue
         yield slip, value
+
+
+def slipped_at(ctx: SlipContext, name: str, path: str) -> np.ndarray | None:
+    """What the slip ``name`` gives at another ``path`` where it is one slipped computation
+    of the whole problem (a loss without its ½ changes the loss and every delta); None for
+    a slip of one tensor's numbers alone (a transpose), which says nothing of the others."""
+    slip = _slips().get(name)
+    if slip is None or not getattr(slip.alternative, "whole_trace", False):
+        return None
+    value = slip.alternative(ctx, path)
+    return None if value is None else _as_array(value)
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
