@@ -1268,9 +1268,28 @@ def test_slip_relu_derivative_at_zero(tmp_path):
     ({"input": [[[1, 2], [3, 4]], [[0, 1], [1, 0]]], "layers": [{"type": "global_avgpool"}],
       "delta": [0.3, -0.6]}, "global_avgpool_1.delta_in",
      [[[0.3, 0.3], [0.3, 0.3]], [[-0.6, -0.6], [-0.6, -0.6]]], "global_avgpool_not_divided"),
+    # on a 1-D map: each channel's delta whole to its 3 cells
+    ({"input": [[1, 2, 3], [0, 1, 1]], "layers": [{"type": "avgpool1d", "size": 1},
+                                                  {"type": "global_avgpool"}],
+      "delta": [0.3, -0.6]}, "global_avgpool_1.delta_in",
+     [[0.3, 0.3, 0.3], [-0.6, -0.6, -0.6]], "global_avgpool_not_divided"),
     ({"input": [[1, 2, 3, 4, 5, 6]], "layers": [{"type": "avgpool1d", "size": 3}],
       "delta": [[0.3, -0.6]]}, "avgpool1d_1.delta_in",
      [[0.3, 0.3, 0.3, -0.6, -0.6, -0.6]], "avgpool1d_not_divided"),
+    # overlapping windows (size 3, stride 2) add up: the middle cell gets both deltas
+    ({"input": [[1, 2, 3, 4, 5]], "layers": [{"type": "avgpool1d", "size": 3, "stride": 2}],
+      "delta": [[0.3, -0.6]]}, "avgpool1d_1.delta_in",
+     [[0.3, 0.3, -0.3, -0.6, -0.6]], "avgpool1d_not_divided"),
+    # ceil_mode that adds no window past the input: every window whole, the slip named
+    ({"input": [[1, 2, 3, 4, 5, 6]],
+      "layers": [{"type": "avgpool1d", "size": 3, "ceil_mode": True}],
+      "delta": [[0.3, -0.6]]}, "avgpool1d_1.delta_in",
+     [[0.3, 0.3, 0.3, -0.6, -0.6, -0.6]], "avgpool1d_not_divided"),
+    ({"input": [[1, 2, 3, 4], [5, 6, 7, 8], [1, 1, 1, 1], [2, 2, 2, 2]],
+      "layers": [{"type": "avgpool2d", "size": 2, "ceil_mode": True}],
+      "delta": [[0.3, -0.6], [0.1, 0.7]]}, "avgpool2d_1.delta_in",
+     [[0.3, 0.3, -0.6, -0.6], [0.3, 0.3, -0.6, -0.6], [0.1, 0.1, 0.7, 0.7],
+      [0.1, 0.1, 0.7, 0.7]], "avgpool_not_divided"),
 ])
 def test_slip_average_not_divided(tmp_path, doc, path, wrong, slip):
     answers = write_answers(tmp_path, {path: wrong})

@@ -688,6 +688,29 @@ def test_a_zero_the_upstream_answers_imply_exactly_is_carried(tmp_path, zero, ca
                                     else [[0, 0]]}
 
 
+@pytest.mark.parametrize("as_csv", [False, True])
+def test_a_zero_typed_as_text_beside_values_at_the_decimals_required_claims_zero(tmp_path,
+                                                                                 as_csv):
+    # "-0.0" in a JSON string or a CSV cell was typed so, by no JSON writer: a claim of an
+    # exact zero, carried forward where the student's delta_out implies exactly 0
+    problem = {"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[0.11111, -0.00002],
+                                                                     [0.3, 0.4]]}
+    rows = [["1", "-0.0"], ["0.3000", "0.4000"]]
+    if as_csv:
+        (tmp_path / "d.csv").write_text("1,-0.0\n0.3000,0.4000\n", encoding="utf-8")
+        delta_in = {"csv": "d.csv"}
+    else:
+        delta_in = rows
+    code, entry, _ = grade(tmp_path, problem, {"min_decimals": 4, "carry_forward": True},
+                           {"conv2d_1.delta_out": [[1, 0], [0.3, 0.4]],
+                            "conv2d_1.delta_in": delta_in})
+    assert code == 1
+    assert carried_cells(entry) == {"conv2d_1.delta_in": [[0, 0], [0, 1]]}
+    delta_out = next(t for t in entry["tensors"] if t["path"] == "conv2d_1.delta_out")
+    # delta_in's true value is delta_out's own (a 1×1 kernel of 1): no "another path"
+    assert delta_out["diagnoses"] == []
+
+
 def test_a_writers_zero_beside_values_at_the_decimals_required_is_a_rounding(tmp_path):
     # json.dump of numbers rounded to 4 decimals writes -0.0000 as -0.0: the decimals slip of
     # a right answer, named as the other dropped zeros are, and not carried

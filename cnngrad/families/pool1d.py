@@ -522,6 +522,7 @@ class AvgPool1d(_Pool1d):
         return _overhang_notes(layer.spec), None
 
     def slips(self):
+        from cnngrad.families.pool2d import overhangs
         from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 
         return [
@@ -529,7 +530,9 @@ class AvgPool1d(_Pool1d):
                       "matches the delta sent to every cell of the 1-D window without dividing "
                       "it by the window's size",
                       slip_in_trace("avgpool1d_not_divided", custom_backward(
-                            lambda layer: layer.type == self.type and not layer.spec.ceil_mode,
+                            lambda layer: layer.type == self.type and not overhangs(
+                                layer.input.shape[2:], layer.spec.padding, layer.spec.size,
+                                layer.spec.stride, layer.spec.ceil_mode),
                             _delta_to_every_cell)))),
         ]
 

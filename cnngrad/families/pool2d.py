@@ -792,7 +792,19 @@ def _ties(rule: str):
 def _whole_windows(layer_type: str):
     """The pool layers of ``layer_type`` whose every window has size[0]·size[1] cells in the
     padded input (no ceil_mode overhang): the slip below is exact for them."""
-    return lambda layer: layer.type == layer_type and not layer.spec.ceil_mode
+    return lambda layer: layer.type == layer_type and not overhangs(
+        layer.input.shape[2:], layer.spec.padding, layer.spec.size, layer.spec.stride,
+        layer.spec.ceil_mode)
+
+
+def overhangs(sizes, padding, size, stride, ceil_mode: bool) -> bool:
+    """Whether ceil_mode adds a last window reaching past the padded input on some axis
+    (one value each, or a value per axis): where it adds none, every window is whole."""
+    per_axis = [tuple(v) if isinstance(v, (tuple, list)) else (v,) * len(sizes)
+                for v in (padding, size, stride)]
+    return ceil_mode and any(
+        pool_output_size(n, p, k, s, True) != pool_output_size(n, p, k, s, False)
+        for n, p, k, s in zip(sizes, *per_axis))
 
 
 def _tiled_exactly(layer_type: str):

@@ -2016,11 +2016,13 @@ def _rounded(given: Written, truth: np.ndarray, right: np.ndarray,
     if not zeros.any() or (rounded & ~zeros & (given.decimals == 1)).any():
         return rounded  # beside other values rounded at 1 decimal, a rounding like them
     # a writer's zero: the truth at the decimals required (-0.0000), written as json.dump
-    # writes a float rounded to them (-0.0) beside values that show those decimals
+    # writes a float rounded to them (-0.0, a JSON number: typed as text it was typed so)
+    # beside values that show those decimals
     required = tolerance.min_decimals
     padded = dataclasses.replace(given, decimals=np.full(given.decimals.shape, required,
                                                          dtype=np.int64))
-    writer = ((given.decimals == required).any()
+    numeric = given.numeric if given.numeric is not None else np.zeros(zeros.shape, bool)
+    writer = ((given.decimals == required).any() & numeric
               & cells_right(padded, truth, tolerance))
     return rounded & (~zeros | writer)
 
@@ -2216,9 +2218,12 @@ def _another_path(context: SlipContext, path: str, given: Written, flat_cells: n
     conv_b's).  Zeros alone say nothing of where they came from."""
     if not any(value != 0 for value in given.values):
         return []
-    shape = np.shape(context.truth(path))
+    truth = context.truth(path)
+    shape = np.shape(truth)
+    # a path holding the very numbers of this one (a 1×1 kernel of 1's deltas) is no other
     others = [other for other in known_paths(context.trace) if other != path
-              and np.shape(context.truth(other)) == shape]
+              and np.shape(context.truth(other)) == shape
+              and not np.array_equal(context.truth(other), truth)]
     return [Diagnosis("another_path", f"matches {other}, the true value of another path (an "
                       "answer written under the wrong one?)")
             for other in others
