@@ -758,6 +758,26 @@ def test_a_slip_the_other_right_answers_rule_out_comes_last(tmp_path, factor, fi
                                                        "mse_without_half"}
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_right_loss_leaves_mse_without_its_half_first(tmp_path, batched):
+    # the loss right and its gradient twice the truth: the loss differentiated without its
+    # ½ (a forward value rules out no slip), named before "twice the true answer" and, for
+    # a batch, before "the sum instead of the mean over the batch"
+    problem = {"input": [1, 2], "layers": [{"type": "dense", "weights": [[0.5, -0.25]],
+                                            "bias": 0.1}], "loss": {"type": "mse",
+                                                                    "target": [1]}}
+    answers = {"loss": 0.4050, "dense_1.grads.weights": [[-1.8, -3.6]]}
+    if batched:
+        problem = {"input": [[[[1, 2]]], [[[0, 1]]]],
+                   "layers": [{"type": "flatten"}] + problem["layers"],
+                   "loss": {"type": "mse", "target": [[1], [0]]}}
+        answers = {"loss": 0.4163, "dense_1.grads.weights": [[-1.8, -3.9]]}
+    _, entry, _ = grade(tmp_path, problem, None, answers)
+    tensor = next(t for t in entry["tensors"] if t["path"] == "dense_1.grads.weights")
+    assert tensor["diagnoses"][0]["slip"] == "mse_without_half"
+    assert "doubled" in {d["slip"] for d in tensor["diagnoses"]}
+
+
 def test_a_short_copy_of_right_answers_is_no_error_to_carry(tmp_path):
     # relu_1's output is read by a and b, both delta_ins right as 0.1240: their sum 0.248 is
     # the truth 0.24802 at 4 decimals with its zero dropped, a decimals slip, whatever

@@ -1533,8 +1533,9 @@ def check_sheet(trace: Trace, sheet: AnswerSheet, tolerance: Tolerance = Toleran
     if grading.carry_forward:
         _carry_forward(trace, result, tolerance)
     if diagnose:
+        contradictions: dict[tuple[str, str], bool] = {}  # the file's, shared by its tensors
         for check in result.tensors:
-            _diagnose_tensor(check, context, tolerance, result.tensors)
+            _diagnose_tensor(check, context, tolerance, result.tensors, contradictions)
         if any(entry.base for entry in sheet.entries):  # read --one-based: not to give it
             for check in result.tensors:
                 check.diagnoses = [_read_one_based(diagnosis) for diagnosis in check.diagnoses]
@@ -1805,20 +1806,22 @@ def _written_cells(check: TensorCheck, cells: np.ndarray) -> Written:
 
 
 def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolerance,
-                     others: list[TensorCheck] = ()) -> None:
+                     others: list[TensorCheck] = (),
+                     contradictions: dict[tuple[str, str], bool] | None = None) -> None:
     """Name the slips a tensor with wrong cells matches (rounded or carried-forward cells
-    alone need no diagnosis: the report says what they are).  A slip that would have made
-    right answers of ``others`` (the file's other tensors) wrong comes after those that
-    would not: MSE without its ½ doubles a delta, but also the loss and every delta after
-    it, which a student who forgot one reader's delta has right."""
+    alone need no diagnosis: the report says what they are).  Of the slips that re-run the
+    whole problem, one that would have made right deltas or gradients of ``others`` (the
+    file's other tensors) wrong comes after those that would not: MSE without its ½
+    doubles every delta, which a student who forgot one reader's delta has right
+    elsewhere.  ``contradictions`` keeps what a file's answers said of each slip."""
     if not (check.wrong & ~check.rounded).any():
         return
     # a rounded cell is right to its decimals: a slip is looked for in the others
     cells = np.flatnonzero((check.answered & ~check.rounded).reshape(-1))
     found = _diagnose(context, check.path, _written_cells(check, cells), cells, tolerance)
     if len(found) > 1:
-        found = sorted(found, key=lambda pair: _contradicted(pair[0].slip, check, others,
-                                                             context, tolerance))
+        found = _uncontradicted_first(found, check, others, context, tolerance,
+                                      {} if contradictions is None else contradictions)
     if check.keys and all("[" in key for key in check.keys):
         # every cell given under an index the student wrote: an index counted from 1 is
         # likelier than a slip of the whole tensor that moves the few cells the same way
@@ -1845,25 +1848,47 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
                 dataclasses.replace(tolerance, min_decimals=0)) & ~check.sign_flipped
 
 
+def _uncontradicted_first(found: list, check: TensorCheck, others: list[TensorCheck],
+                          context: SlipContext, tolerance: Tolerance,
+                          memo: dict[tuple[str, str], bool]) -> list:
+    """``found`` with its whole-problem slips reordered among their own places, those the
+    file's other right answers rule out last; the slips of one tensor's numbers (doubled,
+    transpose) keep theirs, after the slips that say what went wrong."""
+    from cnngrad.teach.diagnose import whole_trace
+
+    places = [i for i, (diagnosis, _) in enumerate(found) if whole_trace(diagnosis.slip)]
+    if len(places) < 2:
+        return found
+    ruled_out = {i: _contradicted(found[i][0].slip, check, others, context, tolerance, memo)
+                 for i in places}
+    order = [i for i in places if not ruled_out[i]] + [i for i in places if ruled_out[i]]
+    out = list(found)
+    for place, i in zip(places, order):
+        out[place] = found[i]
+    return out
+
+
 def _contradicted(slip: str, check: TensorCheck, others: list[TensorCheck],
-                  context: SlipContext, tolerance: Tolerance) -> bool:
-    """Whether the slip ``slip``, one slipped computation of the whole problem, gives
-    another tensor numbers that its right answers in the same file are not."""
+                  context: SlipContext, tolerance: Tolerance,
+                  memo: dict[tuple[str, str], bool]) -> bool:
+    """Whether the whole-problem slip ``slip`` gives another delta or gradient numbers that
+    the file's right answers there are not.  Forward values and the loss are not asked: a
+    student may compute the loss right and differentiate it without its ½."""
     from cnngrad.teach.diagnose import slipped_at
 
     for other in others:
-        if other.path == check.path or other.given is None:
+        if other.path == check.path or other.given is None \
+                or other.path.split(".")[1:2] not in (["delta_out"], ["delta_in"], ["grads"],
+                                                      ["updated"]):
             continue
-        right = np.flatnonzero((other.answered & other.right).reshape(-1))
-        if not right.size:
-            continue
-        value = slipped_at(context, slip, other.path)
-        if value is None:
-            return False  # not a whole computation: nothing elsewhere to hold it to
-        if value.shape != np.shape(other.truth):
-            continue
-        if not cells_right(_written_cells(other, right), value.reshape(-1)[right],
-                           tolerance).all():
+        key = (slip, other.path)
+        if key not in memo:
+            right = np.flatnonzero((other.answered & other.right).reshape(-1))
+            value = slipped_at(context, slip, other.path) if right.size else None
+            memo[key] = value is not None and value.shape == np.shape(other.truth) and \
+                not cells_right(_written_cells(other, right), value.reshape(-1)[right],
+                                tolerance).all()
+        if memo[key]:
             return True
     return False
 

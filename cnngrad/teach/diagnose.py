@@ -477,15 +477,26 @@ def alternatives(ctx: SlipContext, path: str,
         yield slip, value
 
 
-def slipped_at(ctx: SlipContext, name: str, path: str) -> np.ndarray | None:
-    """What the slip ``name`` gives at another ``path`` where it is one slipped computation
-    of the whole problem (a loss without its ½ changes the loss and every delta); None for
-    a slip of one tensor's numbers alone (a transpose), which says nothing of the others."""
+def whole_trace(name: str) -> bool:
+    """Whether the slip ``name`` is one slipped computation of the whole problem (a loss
+    without its ½ changes the loss and every delta), not a change of one tensor's numbers
+    alone (a transpose), which says nothing of the others."""
     slip = _slips().get(name)
-    if slip is None or not getattr(slip.alternative, "whole_trace", False):
-        return None
-    value = slip.alternative(ctx, path)
-    return None if value is None else _as_array(value)
+    return slip is not None and getattr(slip.alternative, "whole_trace", False)
+
+
+def slipped_at(ctx: SlipContext, name: str, path: str) -> np.ndarray | None:
+    """What the whole-problem slip ``name`` gives at another ``path``; None where it gives
+    the true value there (or nothing), worked out once per context."""
+    def changed() -> np.ndarray | None:
+        value = _slips()[name].alternative(ctx, path)
+        if value is None:
+            return None
+        value, truth = _as_array(value), ctx.truth(path)
+        same = truth is not None and value.shape == np.shape(truth) and _same(value, truth)
+        return None if same else value
+
+    return ctx.cached(f"slipped {name} at {path}", changed)
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
