@@ -967,6 +967,9 @@ def test_elementwise_loss_counts_its_zero_terms(loss, target, zero):
     ("conv2d_1.grads.bias", "conv2d_1 has no bias (the problem gives it none)"),
     ("conv2d_1.updated.bias", "conv2d_1 has no bias"),
     ("conv2d_1.grads.kernel[[0", "cannot read the path"),
+    # the closing bracket left off: said, with the path closed
+    ("conv2d_1.grads.kernel[0,1", "cannot read the path 'conv2d_1.grads.kernel[0,1': its '[' "
+                                  "is not closed; hint: write it conv2d_1.grads.kernel[0,1]"),
     # an index in parentheses: the path with it in brackets
     ("conv2d_1.grads.kernel(0,1)", "unknown path 'conv2d_1.grads.kernel(0,1)'; hint: an "
                                    "element's index goes in brackets: conv2d_1.grads.kernel[0,1]"),

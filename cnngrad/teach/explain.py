@@ -457,6 +457,12 @@ def parse_path(trace: Trace, path: str, one_based: bool = False) -> TensorPath:
     text = path.strip()
     match = _PATH_RE.match(text)
     if not match:
+        if text.count("[") == text.count("]") + 1 and not text.endswith("]"):
+            # kernel[0,1: the index's closing bracket left off
+            closed = text + "]"
+            if _PATH_RE.match(closed):
+                raise UsageError(f"cannot read the path {path!r}: its '[' is not closed",
+                                 where="PATH", hint=f"write it {closed}")
         bracketed = bracketed_key(text)  # kernel (0, 1)
         raise UsageError(f"cannot read the path {path!r}", where="PATH",
                          hint=f"an element's index goes in brackets: {bracketed}" if bracketed
