@@ -515,7 +515,8 @@ class AvgPool1d(_Pool1d):
     def settings(self, spec):
         out = super().settings(spec)
         if spec.padding:
-            out.append(("padding counted", "yes" if spec.count_include_pad else "no"))
+            out.append(("averages", "padding too" if spec.count_include_pad
+                        else "input cells only"))
         return out
 
     def kinks(self, problem, layer, reach):

@@ -985,7 +985,8 @@ class AvgPool2d(_Pool2d):
     def settings(self, spec):
         out = super().settings(spec)
         if any(spec.padding):
-            out.append(("padding counted", "yes" if spec.count_include_pad else "no"))
+            out.append(("averages", "padding too" if spec.count_include_pad
+                        else "input cells only"))
         return out
 
     def explain(self, ex, what, path, layer, index):
