@@ -71,6 +71,18 @@ class LayerTrace:
         return self.spec.index
 
 
+def delta_in_of(spec: LayerSpec, delta_ins: list) -> Any:
+    """A layer's delta_in from its step's input deltas, one per name in ``spec.inputs``: a
+    dict by input name for a layer reading several (a name read twice: one entry holding
+    the sum of both, what PyTorch adds), else the one array."""
+    if not reads_many(spec):
+        return delta_ins[0]
+    per_name: dict[str, Any] = {}
+    for name, value in zip(spec.inputs, delta_ins):
+        per_name[name] = value if name not in per_name else per_name[name] + value
+    return per_name
+
+
 def reads_many(spec: LayerSpec) -> bool:
     """Whether a layer's delta_in is a dict, one entry per input name (``add``, ``concat``,
     any layer reading several outputs) rather than one array."""
@@ -313,14 +325,7 @@ def backward(layers: list[LayerTrace], delta, backward_step=None,
         delta_ins = list(delta_ins)
         if backward_step is None:  # a slip's step may give gradients of another shape
             _check_grads(layer, delta_ins, grads)
-        if reads_many(layer.spec):
-            per_name: dict[str, Any] = {}
-            for name, value in zip(layer.spec.inputs, delta_ins):
-                # a name read twice: one entry holding the sum of both (what PyTorch adds)
-                per_name[name] = value if name not in per_name else per_name[name] + value
-            layer.delta_in = per_name
-        else:
-            layer.delta_in = delta_ins[0]
+        layer.delta_in = delta_in_of(layer.spec, delta_ins)
         layer.grads = grads
         for name, value in zip(layer.spec.inputs, delta_ins):
             send(name, value)

@@ -652,6 +652,12 @@ def test_no_values_implied_are_shown_when_every_wrong_cell_is_a_rounding(tmp_pat
     # 0.222 is not 0.2222 with a zero dropped: a value, implied exactly by the student's
     # 0.222 upstream, carried forward
     (0.22222, "0.222", True),
+    # a whole 0, or a lone 0.0 / -0.0 (a float zero as a program writes it), claims an exact
+    # zero: where the student's own delta_out implies exactly 0, it is carried forward,
+    # though the truth (0.00002) is 0.0000 at 4 decimals
+    (0.00002, "0", True), (0.00002, "0.0", True), (0.00002, "-0.0", True),
+    # 0.00 is a number formatted to 2 decimals: the decimals slip of a right 0.0000
+    (0.00002, "0.00", False),
 ])
 def test_a_short_value_the_truth_with_zeros_dropped_is_never_carried(tmp_path, true_delta,
                                                                       short, carried):
@@ -668,24 +674,10 @@ def test_a_short_value_the_truth_with_zeros_dropped_is_never_carried(tmp_path, t
                                   "conv2d_1.delta_in": [] if carried else [[0, 1]]}
 
 
-@pytest.mark.parametrize("zero, carried", [
-    # a whole 0, or a lone 0.0 / -0.0 (a float zero as a program writes it), claims an exact
-    # zero: where the student's own delta_out implies exactly 0, it is carried forward,
-    # though the truth (0.00002) is 0.0000 at 4 decimals
-    ("0", True), ("0.0", True), ("-0.0", True),
-    # 0.00 is a number formatted to 2 decimals: the decimals slip of a right 0.0000
-    ("0.00", False),
-])
-def test_a_zero_the_upstream_answers_imply_exactly_is_carried(tmp_path, zero, carried):
-    problem = {"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[0.11111, 0.00002],
-                                                                     [0.3, 0.4]]}
-    grading = {"min_decimals": 4, "carry_forward": True}
-    rows = [[1, zero], [0.3, 0.4]]
-    code, entry, _ = grade(tmp_path, problem, grading,
-                           {"conv2d_1.delta_out": rows, "conv2d_1.delta_in": rows})
-    assert code == 1
-    assert carried_cells(entry) == {"conv2d_1.delta_in": [[0, 0], [0, 1]] if carried
-                                    else [[0, 0]]}
+#: A 1×1 kernel of 1 (delta_in is delta_out) and a true delta of −0.00002: −0.0000 at 4
+#: decimals.
+TINY_NEGATIVE = {"input": [[1, 2], [3, 4]], "kernel": [[1]],
+                 "delta": [[0.11111, -0.00002], [0.3, 0.4]]}
 
 
 @pytest.mark.parametrize("as_csv", [False, True])
@@ -693,15 +685,13 @@ def test_a_zero_typed_as_text_beside_values_at_the_decimals_required_claims_zero
                                                                                  as_csv):
     # "-0.0" in a JSON string or a CSV cell was typed so, by no JSON writer: a claim of an
     # exact zero, carried forward where the student's delta_out implies exactly 0
-    problem = {"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[0.11111, -0.00002],
-                                                                     [0.3, 0.4]]}
     rows = [["1", "-0.0"], ["0.3000", "0.4000"]]
     if as_csv:
         (tmp_path / "d.csv").write_text("1,-0.0\n0.3000,0.4000\n", encoding="utf-8")
         delta_in = {"csv": "d.csv"}
     else:
         delta_in = rows
-    code, entry, _ = grade(tmp_path, problem, {"min_decimals": 4, "carry_forward": True},
+    code, entry, _ = grade(tmp_path, TINY_NEGATIVE, {"min_decimals": 4, "carry_forward": True},
                            {"conv2d_1.delta_out": [[1, 0], [0.3, 0.4]],
                             "conv2d_1.delta_in": delta_in})
     assert code == 1
@@ -714,11 +704,9 @@ def test_a_zero_typed_as_text_beside_values_at_the_decimals_required_claims_zero
 def test_a_writers_zero_beside_values_at_the_decimals_required_is_a_rounding(tmp_path):
     # json.dump of numbers rounded to 4 decimals writes -0.0000 as -0.0: the decimals slip of
     # a right answer, named as the other dropped zeros are, and not carried
-    problem = {"input": [[1, 2], [3, 4]], "kernel": [[1]], "delta": [[0.11111, -0.00002],
-                                                                     [0.3, 0.4]]}
     grading = {"min_decimals": 4, "carry_forward": True}
     rows = [[1, -0.0], [0.3, 0.4]]
-    code, entry, _ = grade(tmp_path, problem, grading, {
+    code, entry, _ = grade(tmp_path, TINY_NEGATIVE, grading, {
         "conv2d_1.delta_out": rows, "conv2d_1.delta_in": [[1, -0.0], ["0.3000", "0.4000"]]})
     assert code == 1
     assert carried_cells(entry) == {"conv2d_1.delta_in": [[0, 0]]}

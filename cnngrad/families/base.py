@@ -189,14 +189,13 @@ def check_groups(ctx, groups: int, c_in: int, where: str) -> None:
                         cls=ShapeError)
 
 
-def _padded_within_limit(ctx, maps: int, sizes: tuple[int, ...], sides: list[int]) -> bool:
-    """Whether ``maps`` maps of ``sizes``, padded by ``sides`` each side, stay within
-    --max-elements: a padding hinted at only where the problem it makes can run."""
-    return maps * math.prod(size + 2 * side for size, side in zip(sizes, sides)) \
-        <= ctx.max_elements
-
-
-def _padding_for_this_one(sides: list[int]) -> str:
+def _padding_offer(ctx, maps: int, sizes: tuple[int, ...], sides: list[int]) -> str:
+    """``, or "padding": … for this one``, where ``maps`` maps of ``sizes`` padded by
+    ``sides`` each side stay within --max-elements (a padding offered only where the problem
+    it makes can run); else ""."""
+    if maps * math.prod(size + 2 * side for size, side in zip(sizes, sides)) \
+            > ctx.max_elements:
+        return ""
     return (f", or \"padding\": {sides[0] if len(set(sides)) == 1 else sides} (each side) "
             f"for this one")
 
@@ -229,8 +228,8 @@ def kernel_past_input(ctx, where: str, sizes: tuple[int, ...],
     if beyond:
         fits += (f" ({padding_mode} padding of at most {min(beyond)} a side cannot fit this "
                  f"one)")
-    elif _padded_within_limit(ctx, maps, sizes, sides):
-        fits += _padding_for_this_one(sides)
+    else:
+        fits += _padding_offer(ctx, maps, sizes, sides)
     return ctx.error(where, f"the kernel spans {shape_text(span)}"
                             f"{' (with dilation)' if dilated else ''}, "
                             f"{'longer' if signal else 'larger'} than the padded input "
@@ -285,8 +284,7 @@ def window_past_input(ctx, where: str, sizes: tuple[int, ...], padding: tuple[in
              for k, size, p, pad in zip(window, sizes, padded, padding)]
     signal = len(sizes) == 1
     fits = f"at most {shape_text(padded)} here"
-    if _padded_within_limit(ctx, maps, sizes, sides):
-        fits += _padding_for_this_one(sides)
+    fits += _padding_offer(ctx, maps, sizes, sides)
     if all(pool_output_size(size, pad, k, s, True) >= 1
            for size, pad, k, s in zip(sizes, padding, window, stride)):
         fits += ", or \"ceil_mode\": true (one window hanging over the edge)"

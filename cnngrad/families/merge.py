@@ -212,7 +212,7 @@ def _one_branch(keep_first: bool):
 
     def build(ctx):
         from cnngrad.families import family_of
-        from cnngrad.network import LayerTrace, Trace, backward
+        from cnngrad.network import LayerTrace, Trace, backward, delta_in_of
 
         trace = ctx.trace
         names = ["input"] + [layer.name for layer in trace.layers]
@@ -239,13 +239,7 @@ def _one_branch(keep_first: bool):
         for layer in layers:
             # a forgotten reader computed its delta_in all right: the slip is in the sum
             # at the output it reads, which left it out
-            if isinstance(layer.delta_in, dict):
-                layer.delta_in = {}
-                for name, value in zip(layer.spec.inputs, computed[layer.name]):
-                    layer.delta_in[name] = (value if name not in layer.delta_in
-                                            else layer.delta_in[name] + value)
-            else:
-                layer.delta_in = computed[layer.name][0]
+            layer.delta_in = delta_in_of(layer.spec, computed[layer.name])
         return Trace(problem=trace.problem, layers=layers, loss=trace.loss, lr=trace.lr,
                      input_delta=input_delta)
 

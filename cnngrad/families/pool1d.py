@@ -523,7 +523,7 @@ class AvgPool1d(_Pool1d):
         return _overhang_notes(layer.spec), None
 
     def slips(self):
-        from cnngrad.families.pool2d import overhangs
+        from cnngrad.families.pool2d import whole_windows
         from cnngrad.teach.diagnose import Slip, custom_backward, slip_in_trace
 
         return [
@@ -531,10 +531,7 @@ class AvgPool1d(_Pool1d):
                       "matches the delta sent to every cell of the 1-D window without dividing "
                       "it by the window's size",
                       slip_in_trace("avgpool1d_not_divided", custom_backward(
-                            lambda layer: layer.type == self.type and not overhangs(
-                                layer.input.shape[2:], layer.spec.padding, layer.spec.size,
-                                layer.spec.stride, layer.spec.ceil_mode),
-                            _delta_to_every_cell)))),
+                            whole_windows(self.type), _delta_to_every_cell)))),
         ]
 
     def explain(self, ex, what, path, layer, index):

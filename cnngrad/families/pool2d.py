@@ -789,15 +789,16 @@ def _ties(rule: str):
         if isinstance(spec, Pool2dSpec) and spec.ties != rule else None
 
 
-def _whole_windows(layer_type: str):
-    """The pool layers of ``layer_type`` whose every window has size[0]·size[1] cells in the
-    padded input (no ceil_mode overhang): the slip below is exact for them."""
-    return lambda layer: layer.type == layer_type and not overhangs(
+def whole_windows(layer_type: str):
+    """The pool layers of ``layer_type`` (2-D or 1-D) whose every window has all its
+    cells in the padded input (no ceil_mode overhang): the whole-window slips are exact for
+    them."""
+    return lambda layer: layer.type == layer_type and not _overhangs(
         layer.input.shape[2:], layer.spec.padding, layer.spec.size, layer.spec.stride,
         layer.spec.ceil_mode)
 
 
-def overhangs(sizes, padding, size, stride, ceil_mode: bool) -> bool:
+def _overhangs(sizes, padding, size, stride, ceil_mode: bool) -> bool:
     """Whether ceil_mode adds a last window reaching past the padded input on some axis
     (one value each, or a value per axis): where it adds none, every window is whole."""
     per_axis = [tuple(v) if isinstance(v, (tuple, list)) else (v,) * len(sizes)
@@ -938,7 +939,7 @@ class MaxPool2d(_Pool2d):
                       "matches the delta sent to every cell of the window instead of to its "
                       "maximum",
                       slip_in_trace("delta_to_whole_window", custom_backward(
-                            _whole_windows(self.type), _delta_to_every_cell)))),
+                            whole_windows(self.type), _delta_to_every_cell)))),
         ]
 
 
@@ -1010,7 +1011,7 @@ class AvgPool2d(_Pool2d):
                       "matches the delta sent to every cell of the window without dividing "
                       "it by the window's size",
                       slip_in_trace("avgpool_not_divided", custom_backward(
-                            _whole_windows(self.type), _delta_to_every_cell)))),
+                            whole_windows(self.type), _delta_to_every_cell)))),
         ]
 
 

@@ -1848,6 +1848,11 @@ def _diagnose_tensor(check: TensorCheck, context: SlipContext, tolerance: Tolera
                 dataclasses.replace(tolerance, min_decimals=0)) & ~check.sign_flipped
 
 
+#: The tensors of a layer that its backward pass gives (``conv2d_1.grads.kernel``): what a
+#: whole-problem slip is held to, as the forward values are not.
+_BACKWARD_KINDS = ("delta_out", "delta_in", "grads", "updated")
+
+
 def _uncontradicted_first(found: list, check: TensorCheck, others: list[TensorCheck],
                           context: SlipContext, tolerance: Tolerance,
                           memo: dict[tuple[str, str], bool]) -> list:
@@ -1877,9 +1882,8 @@ def _contradicted(slip: str, check: TensorCheck, others: list[TensorCheck],
     from cnngrad.teach.diagnose import slipped_at
 
     for other in others:
-        if other.path == check.path or other.given is None \
-                or other.path.split(".")[1:2] not in (["delta_out"], ["delta_in"], ["grads"],
-                                                      ["updated"]):
+        kind = other.path.partition(".")[2].partition(".")[0]  # "" for the loss
+        if other.path == check.path or other.given is None or kind not in _BACKWARD_KINDS:
             continue
         key = (slip, other.path)
         if key not in memo:
